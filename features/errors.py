@@ -1,0 +1,84 @@
+"""Errors of the features package. Each builds its message from its arguments."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "AgcreditError",
+    "ContractError",
+    "FieldsError",
+    "ImageryError",
+    "UserInputError",
+    "format_offenders",
+]
+
+MAX_LISTED = 5
+
+
+def format_offenders(offenders: Sequence[object]) -> str:
+    """At most five offenders and a count: ``'a, b, c (3)'`` or ``'a, …, e and 7 more (12)'``."""
+    items = [str(o) for o in offenders]
+    n = len(items)
+    if n == 0:
+        return ""
+    head = ", ".join(items[:MAX_LISTED])
+    more = f" and {n - MAX_LISTED} more" if n > MAX_LISTED else ""
+    return f"{head}{more} ({n} in all)"
+
+
+class AgcreditError(Exception):
+    """Base of every agcredit error."""
+
+
+class UserInputError(AgcreditError, ValueError):
+    """Bad input from the user: the CLI prints the message on one line and exits with 2."""
+
+
+class ContractError(UserInputError):
+    """A table does not follow its data contract."""
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        column: str,
+        expected: str,
+        found: str,
+        offenders: Sequence[object] = (),
+    ) -> None:
+        self.table = table
+        self.column = column
+        self.expected = expected
+        self.found = found
+        self.offenders = list(offenders)
+        msg = f"{table}: column '{column}': expected {expected}, found {found}"
+        if self.offenders:
+            msg += f" at {format_offenders(self.offenders)}"
+        super().__init__(msg)
+
+
+class FieldsError(UserInputError):
+    """A field file cannot be used (unreadable, no CRS, bad geometries)."""
+
+    def __init__(self, *, source: str, problem: str, offenders: Sequence[object] = ()) -> None:
+        self.source = source
+        self.problem = problem
+        self.offenders = list(offenders)
+        msg = f"{source}: {problem}"
+        if self.offenders:
+            msg += f": {format_offenders(self.offenders)}"
+        super().__init__(msg)
+
+
+class ImageryError(UserInputError):
+    """Imagery cannot be used (missing scenes, bad index, clouds only)."""
+
+    def __init__(self, *, source: str, problem: str, offenders: Sequence[object] = ()) -> None:
+        self.source = source
+        self.problem = problem
+        self.offenders = list(offenders)
+        msg = f"{source}: {problem}"
+        if self.offenders:
+            msg += f": {format_offenders(self.offenders)}"
+        super().__init__(msg)

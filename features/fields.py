@@ -1,0 +1,220 @@
+"""Fields: read any vector format, validate, repair, measure in equal-area hectares.
+
+Readers clean loose input once, at the edge: GeoParquet, GeoPackage, GeoJSON and
+Shapefile (through pyogrio) become one :class:`~geopandas.GeoDataFrame` that follows
+the Fields contract (:data:`features.contracts.FIELDS`). Geometries that
+``make_valid`` can repair into a polygon are repaired and reported; the rest are
+rejected with their field ids. Personal identifiers are turned into
+``farmer_token`` and dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pyproj import CRS
+
+from features.contracts import FIELDS, check_fields
+from features.errors import ContractError, FieldsError, format_offenders
+from features.identity import tokenise
+
+__all__ = [
+    "ReadResult",
+    "read_fields",
+    "validate_fields",
+    "area_ha",
+    "equal_area_crs",
+    "overlap_fractions",
+    "geometry_hashes",
+    "FIELD_FORMATS",
+]
+
+FIELD_FORMATS = {".parquet": "GeoParquet", ".geoparquet": "GeoParquet", ".gpkg": "GeoPackage",
+                 ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "Shapefile"}
+
+# loose column names accepted at the edge, incl. Shapefile's 10-character truncations
+_ALIASES = {"id": "field_id", "parcel_id": "field_id", "crop": "declared_crop", "area_ha": "declared_area_ha",
+            "farmer_tok": "farmer_token", "declared_c": "declared_crop", "declared_a": "declared_area_ha",
+            "national_i": "national_id", "farmer_nam": "farmer_name"}
+
+
+@dataclass
+class ReadResult:
+    """What reading a field file gave: clean fields and what was repaired or rejected."""
+
+    fields: gpd.GeoDataFrame
+    source: str
+    repaired: list[str] = field(default_factory=list)
+    rejected: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def total_area_ha(self) -> float:
+        return float(area_ha(self.fields).sum()) if len(self.fields) else 0.0
+
+
+def equal_area_crs(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> CRS:
+    """A Lambert azimuthal equal-area CRS centred on the data (exact areas anywhere on Earth)."""
+    geo = gdf.to_crs(4326) if gdf.crs is not None and not CRS(gdf.crs).equals(CRS(4326)) else gdf
+    minx, miny, maxx, maxy = geo.total_bounds
+    lon, lat = (minx + maxx) / 2.0, (miny + maxy) / 2.0
+    return CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
+
+
+def area_ha(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pd.Series:
+    """Equal-area hectares of each geometry (never computed in degrees or Web Mercator)."""
+    if gdf.crs is None:
+        raise FieldsError(source="fields", problem="no CRS declared; cannot compute areas")
+    if len(gdf) == 0:
+        return pd.Series([], dtype="float64", index=gdf.index)
+    ea = gdf.to_crs(equal_area_crs(gdf))
+    geoms = ea.geometry if isinstance(ea, gpd.GeoDataFrame) else ea
+    return pd.Series(geoms.area.to_numpy() / 10_000.0, index=gdf.index, dtype="float64")
+
+
+def geometry_hashes(gdf: gpd.GeoDataFrame) -> pd.Series:
+    """SHA-256 of each geometry's WKB (in the source CRS), for decision records."""
+    wkb = shapely.to_wkb(gdf.geometry.to_numpy(), hex=False, output_dimension=2, byte_order=1)
+    return pd.Series([hashlib.sha256(b).hexdigest() for b in wkb], index=gdf.index, dtype="str")
+
+
+def overlap_fractions(gdf: gpd.GeoDataFrame) -> pd.Series:
+    """Per field, the largest share of its area covered by one field of another farmer in the same season."""
+    out = np.zeros(len(gdf), dtype="float64")
+    if len(gdf) < 2:
+        return pd.Series(out, index=gdf.index)
+    ea = gdf.to_crs(equal_area_crs(gdf)).reset_index(drop=True)
+    geoms = ea.geometry.to_numpy()
+    areas = shapely.area(geoms)
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    farmers = ea["farmer_token"].to_numpy(dtype=object)
+    seasons = ea["season"].to_numpy(dtype=object)
+    keep = (left != right) & (farmers[left] != farmers[right]) & (seasons[left] == seasons[right])
+    left, right = left[keep], right[keep]
+    if len(left):
+        inter = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+        share = np.divide(inter, areas[left], out=np.zeros_like(inter), where=areas[left] > 0)
+        np.maximum.at(out, left, share)
+    return pd.Series(out, index=gdf.index)
+
+
+def _read_any(path: Path) -> gpd.GeoDataFrame:
+    ext = path.suffix.lower()
+    if ext not in FIELD_FORMATS:
+        raise FieldsError(source=str(path), problem=f"unsupported format '{ext}' (expected one of "
+                                                    f"{', '.join(sorted(set(FIELD_FORMATS)))})")
+    if not path.exists():
+        raise FieldsError(source=str(path), problem="file not found")
+    if path.stat().st_size == 0:
+        raise FieldsError(source=str(path), problem="file is empty")
+    try:
+        if FIELD_FORMATS[ext] == "GeoParquet":
+            return gpd.read_parquet(path)
+        return gpd.read_file(path, engine="pyogrio")
+    except FieldsError:
+        raise
+    except Exception as e:  # unreadable files come in many shapes; name the file and the reason
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise FieldsError(source=str(path), problem=f"cannot be read as {FIELD_FORMATS[ext]} ({reason[:200]})") from None
+
+
+def _repair(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str], dict[str, str]]:
+    geoms = gdf.geometry.to_numpy()
+    ids = gdf["field_id"].to_numpy(dtype=object)
+    repaired: list[str] = []
+    rejected: dict[str, str] = {}
+    new = geoms.copy()
+    for i, g in enumerate(geoms):
+        fid = str(ids[i])
+        if g is None or g.is_empty:
+            rejected[fid] = "empty or missing geometry"
+            continue
+        kind = g.geom_type
+        if kind not in ("Polygon", "MultiPolygon"):
+            rejected[fid] = f"not a polygon ({kind})"
+            continue
+        if not g.is_valid:
+            fixed = shapely.make_valid(g)
+            if fixed.geom_type == "GeometryCollection":
+                polys = [p for p in fixed.geoms if p.geom_type in ("Polygon", "MultiPolygon")]
+                fixed = shapely.union_all(polys) if polys else shapely.Polygon()
+            if fixed.is_empty or fixed.geom_type not in ("Polygon", "MultiPolygon") or fixed.area <= 0:
+                rejected[fid] = "invalid geometry that cannot be repaired into a polygon"
+                continue
+            new[i] = fixed
+            repaired.append(fid)
+    out = gdf.copy()
+    out["geometry"] = gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs)
+    if rejected:
+        out = out[~out["field_id"].astype(str).isin(list(rejected))]
+    return out, repaired, rejected
+
+
+def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: str | None = None,
+                    strict: bool = False) -> ReadResult:
+    """Normalise columns, tokenise identifiers, repair what ``make_valid`` can, check the contract.
+
+    With ``strict=True`` any rejected geometry is an error; otherwise rejected fields are
+    left out and listed in the result.
+    """
+    if gdf.crs is None:
+        raise FieldsError(source=source, problem="no CRS declared (expected e.g. EPSG:4326 or a UTM zone; "
+                                                 "add a .prj or a CRS to the file)")
+    if len(gdf) == 0:
+        raise FieldsError(source=source, problem="no fields in the file")
+    gdf = gdf.rename(columns={k: v for k, v in _ALIASES.items() if k in gdf.columns and v not in gdf.columns})
+    gdf = tokenise(gdf, source=source)
+    if "season" not in gdf.columns and season is not None:
+        gdf = gdf.assign(season=str(season))
+    for col in ("declared_crop", "declared_area_ha"):
+        if col not in gdf.columns:
+            empty = [None] * len(gdf) if col == "declared_crop" else [np.nan] * len(gdf)
+            gdf = gdf.assign(**{col: pd.Series(empty, index=gdf.index, dtype="str" if col == "declared_crop" else "float64")})
+    missing = [c.name for c in FIELDS.columns if c.required and c.name not in gdf.columns]
+    if missing:
+        raise ContractError(table=source, column=missing[0], expected="column present", found="missing")
+    gdf = gdf.copy()
+    for col in ("field_id", "season", "farmer_token"):
+        gdf[col] = gdf[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else (
+            str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)).strip()).astype("str")
+    gdf["declared_crop"] = gdf["declared_crop"].map(
+        lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
+        else str(v).strip().lower().replace(" ", "_")).astype("str")
+    gdf["declared_area_ha"] = pd.to_numeric(gdf["declared_area_ha"], errors="coerce").astype("float64")
+    if season is not None:
+        gdf = gdf[gdf["season"] == str(season)]
+        if len(gdf) == 0:
+            raise FieldsError(source=source, problem=f"no fields for season {season}")
+    dup = gdf.duplicated(subset=["field_id", "season"], keep=False)
+    if dup.any():
+        raise FieldsError(source=source, problem="duplicate field_id within a season",
+                          offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
+    fixed, repaired, rejected = _repair(gdf)
+    if strict and rejected:
+        raise FieldsError(source=source, problem="invalid geometries",
+                          offenders=[f"{k} ({v})" for k, v in rejected.items()])
+    if len(fixed) == 0:
+        raise FieldsError(source=source, problem="no usable field geometries; rejected",
+                          offenders=[f"{k} ({v})" for k, v in rejected.items()])
+    keep = [c for c in fixed.columns if c in FIELDS.names or c == "geometry"]
+    fixed = gpd.GeoDataFrame(fixed[keep].reset_index(drop=True), geometry="geometry", crs=gdf.crs)
+    check_fields(fixed, where=source)
+    return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected)
+
+
+def read_fields(path: str | Path, *, season: str | None = None, strict: bool = False) -> ReadResult:
+    """Read fields from GeoParquet, GeoPackage, GeoJSON or Shapefile; see :func:`validate_fields`."""
+    p = Path(path)
+    gdf = _read_any(p)
+    return validate_fields(gdf, source=p.name, season=season, strict=strict)
+
+
+def describe_rejections(result: ReadResult) -> str:
+    """One line listing rejected fields with their reasons (at most five)."""
+    return format_offenders([f"{k} ({v})" for k, v in result.rejected.items()])

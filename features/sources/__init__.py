@@ -1,0 +1,1 @@
+"""Imagery sources: local scenes, precomputed tables, Sentinel Hub."""

@@ -1,0 +1,1 @@
+"""agcredit: models."""

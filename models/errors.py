@@ -1,0 +1,57 @@
+"""Errors of the models package."""
+
+from __future__ import annotations
+
+from features.errors import UserInputError, format_offenders
+
+__all__ = ["ModelError", "MoneyError", "PriceError", "RegistryError", "ModelInputError"]
+
+
+class ModelError(Exception):
+    """Base of model errors that are not the user's fault."""
+
+
+class MoneyError(UserInputError):
+    """A money amount or currency cannot be used."""
+
+    def __init__(self, *, where: str, value: object, expected: str) -> None:
+        self.where = where
+        self.value = value
+        self.expected = expected
+        super().__init__(f"{where}: expected {expected}, found {value!r}")
+
+
+class PriceError(UserInputError, LookupError):
+    """No usable price for a crop, region and season, or mixed currencies."""
+
+    def __init__(self, *, problem: str, offenders: list[object] | tuple[object, ...] = ()) -> None:
+        self.problem = problem
+        self.offenders = list(offenders)
+        msg = f"price table: {problem}"
+        if self.offenders:
+            msg += f": {format_offenders(self.offenders)}"
+        super().__init__(msg)
+
+
+class RegistryError(UserInputError, LookupError):
+    """The model registry is missing, or a model or alias is not there."""
+
+    def __init__(self, *, problem: str, fix: str = "") -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"model registry: {problem}" + (f" ({fix})" if fix else ""))
+
+
+class ModelInputError(UserInputError):
+    """Features handed to a model lack columns it was trained on, or carry unseen ones."""
+
+    def __init__(self, *, model: str, missing: list[str], unseen: list[str]) -> None:
+        self.model = model
+        self.missing = missing
+        self.unseen = unseen
+        parts = []
+        if missing:
+            parts.append(f"missing columns {format_offenders(missing)}")
+        if unseen:
+            parts.append(f"unseen columns {format_offenders(unseen)}")
+        super().__init__(f"{model}: features do not match the training columns: " + "; ".join(parts))

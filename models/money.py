@@ -1,0 +1,56 @@
+"""Money: integer minor units, exact conversion from decimal major units.
+
+All money inside agcredit is an ``int`` number of minor units (cents, paise, fen) of
+one ISO 4217 currency. Decimal strings from files are converted exactly; a value
+with more decimals than the currency has is an error, never silently rounded.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from models.errors import MoneyError
+
+__all__ = ["MINOR_DIGITS", "to_minor", "format_minor", "check_currency"]
+
+#: ISO 4217 minor-unit exponents of the currencies agcredit knows
+MINOR_DIGITS: dict[str, int] = {
+    "USD": 2, "EUR": 2, "GBP": 2, "INR": 2, "CNY": 2, "BRL": 2, "KES": 2, "NGN": 2,
+    "UZS": 2, "KZT": 2, "MXN": 2, "ZAR": 2, "AUD": 2, "CAD": 2, "JPY": 0, "KRW": 0,
+}
+
+
+def check_currency(code: object, *, where: str = "currency") -> str:
+    """Return an upper-case known ISO 4217 code or raise."""
+    c = str(code).strip().upper() if code is not None else ""
+    if c not in MINOR_DIGITS:
+        raise MoneyError(where=where, value=code, expected=f"an ISO 4217 code ({', '.join(sorted(MINOR_DIGITS))})")
+    return c
+
+
+def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
+    """Convert a major-unit amount (str, int, float, Decimal) to integer minor units exactly."""
+    digits = MINOR_DIGITS[check_currency(currency, where=where)]
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        d = Decimal(str(value).strip().replace(",", "").replace("_", ""))
+    except (InvalidOperation, ValueError):
+        raise MoneyError(where=where, value=value, expected="a number") from None
+    if not d.is_finite():
+        raise MoneyError(where=where, value=value, expected="a finite number")
+    scaled = d.scaleb(digits)
+    if scaled != scaled.to_integral_value():
+        raise MoneyError(where=where, value=value, expected=f"at most {digits} decimals for {currency}")
+    return int(scaled)
+
+
+def format_minor(amount: int, currency: str) -> str:
+    """Render minor units as a human amount: ``format_minor(123450, 'USD') == 'USD 1,234.50'``."""
+    digits = MINOR_DIGITS[check_currency(currency)]
+    sign = "-" if amount < 0 else ""
+    a = abs(int(amount))
+    if digits == 0:
+        return f"{currency} {sign}{a:,}"
+    major, minor = divmod(a, 10**digits)
+    return f"{currency} {sign}{major:,}.{minor:0{digits}d}"

@@ -1,0 +1,92 @@
+"""The typer application objects and the CLI's shared helpers.
+
+Command modules (``pipelines/_cli_*.py``) import the groups from here and register
+their commands; ``pipelines/cli.py`` imports every command module and exposes
+``main``. Each command parses, calls one library function, renders.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from features.errors import UserInputError
+
+__all__ = [
+    "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
+    "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups",
+]
+
+_SETTINGS: dict[str, Any] = {"pretty_exceptions_show_locals": False, "no_args_is_help": True,
+                             "context_settings": {"help_option_names": ["-h", "--help"]}}
+
+app = typer.Typer(name="agcredit", help="Agricultural credit underwriting from satellite evidence.", **_SETTINGS)
+fields_app = typer.Typer(help="Field polygons: validate and inspect.", **_SETTINGS)
+features_app = typer.Typer(help="Per-field time series and features.", **_SETTINGS)
+imagery_app = typer.Typer(help="Imagery sources (Sentinel Hub).", **_SETTINGS)
+evaluate_app = typer.Typer(help="Honest evaluation on a county folder (reads truth/).", **_SETTINGS)
+train_app = typer.Typer(help="Train models and register them.", **_SETTINGS)
+models_app = typer.Typer(help="The MLflow model registry: list, show, promote.", **_SETTINGS)
+audit_app = typer.Typer(help="The decision store's audit chain.", **_SETTINGS)
+decisions_app = typer.Typer(help="Stored decisions.", **_SETTINGS)
+report_app = typer.Typer(help="HTML reports with maps and plots.", **_SETTINGS)
+schedule_app = typer.Typer(help="Re-underwriting checkpoints.", **_SETTINGS)
+
+GROUPS: dict[str, typer.Typer] = {
+    "fields": fields_app, "features": features_app, "imagery": imagery_app, "evaluate": evaluate_app,
+    "train": train_app, "models": models_app, "audit": audit_app, "decisions": decisions_app,
+    "report": report_app, "schedule": schedule_app,
+}
+
+
+def mount_groups() -> None:
+    """Add the command groups that have commands (called once, after the command modules are imported)."""
+    for name, group in GROUPS.items():
+        if group.registered_commands or group.registered_groups:
+            app.add_typer(group, name=name)
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def echo(msg: str = "") -> None:
+    """Print to standard output."""
+    typer.echo(msg)
+
+
+def err(msg: str) -> None:
+    """Print to standard error."""
+    typer.echo(msg, err=True)
+
+
+def user_errors(fn: F) -> F:
+    """Turn agcredit's user errors (and missing files) into one line on stderr and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except UserInputError as e:
+            err(f"error: {e}")
+            raise typer.Exit(code=2) from None
+        except FileNotFoundError as e:
+            err(f"error: file not found: {e.filename or e}")
+            raise typer.Exit(code=2) from None
+        except KeyboardInterrupt:
+            err("interrupted: nothing partial was kept; re-run to complete")
+            raise typer.Exit(code=130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def setup_logging() -> None:
+    """Log to stderr at the level of AGCREDIT_LOG_LEVEL (default WARNING)."""
+    level = os.environ.get("AGCREDIT_LOG_LEVEL", "WARNING").upper()
+    logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
+                        format="%(levelname)s %(name)s: %(message)s")

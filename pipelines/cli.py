@@ -1,0 +1,36 @@
+"""The ``agcredit`` command line: a thin layer over the library.
+
+Command modules ``pipelines/_cli_*.py`` register their commands on the groups of
+:mod:`pipelines._cli_app`; this module imports them all (in name order) and runs
+the app. Heavy libraries are imported inside commands, so ``--help`` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import pipelines
+from pipelines._cli_app import app, mount_groups, setup_logging
+
+__all__ = ["app", "main"]
+
+
+def _load_commands() -> None:
+    for mod in sorted(m.name for m in pkgutil.iter_modules(pipelines.__path__)):
+        if mod.startswith("_cli_") and mod != "_cli_app":
+            importlib.import_module(f"pipelines.{mod}")
+
+
+_load_commands()
+mount_groups()
+
+
+def main() -> None:
+    """Entry point of the ``agcredit`` console script."""
+    setup_logging()
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Validation report of a field file (the library behind ``agcredit fields validate``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from features.fields import overlap_fractions, read_fields
+
+__all__ = ["validation_report"]
+
+
+def validation_report(path: str | Path, *, season: str | None = None, strict: bool = False) -> str:
+    """Read, repair and check a field file; return a short human report."""
+    res = read_fields(path, season=season, strict=strict)
+    f = res.fields
+    ov = overlap_fractions(f)
+    lines = [
+        f"fields file: {Path(path).name} ({f.crs.to_string() if f.crs else 'no CRS'})",
+        f"  valid fields:     {len(f)} in {f['season'].nunique()} season(s), {f['farmer_token'].nunique()} farmer(s)",
+        f"  repaired:         {len(res.repaired)}" + (f" ({', '.join(res.repaired[:5])}{' …' if len(res.repaired) > 5 else ''})" if res.repaired else ""),
+        f"  rejected:         {len(res.rejected)}",
+    ]
+    for fid, why in list(res.rejected.items())[:20]:
+        lines.append(f"    - {fid}: {why}")
+    if len(res.rejected) > 20:
+        lines.append(f"    … and {len(res.rejected) - 20} more")
+    n_ov = int((ov > 0.05).sum())
+    lines.append(f"  overlapping >5%:  {n_ov} (with another farmer's field)")
+    lines.append(f"  total area:       {res.total_area_ha:,.2f} ha (equal-area)")
+    return "\n".join(lines)

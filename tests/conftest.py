@@ -1,0 +1,81 @@
+"""Shared test fixtures: no network, no silent skips under AGCREDIT_NO_SKIP=1."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_REAL = Path(os.environ.get("AGCREDIT_SHARED_DATA", REPO.parent / "shared" / "data" / "real"))
+
+
+def no_skip() -> bool:
+    return os.environ.get("AGCREDIT_NO_SKIP", "") == "1"
+
+
+def require(condition: bool, why: str) -> None:
+    """Skip with ``why`` unless AGCREDIT_NO_SKIP=1, where a missing prerequisite fails the test."""
+    if condition:
+        return
+    if no_skip():
+        pytest.fail(f"prerequisite missing and AGCREDIT_NO_SKIP=1: {why}")
+    pytest.skip(why)
+
+
+@pytest.fixture
+def shared_real() -> Path:
+    """The folder of real datasets (../shared/data/real), or a clean skip."""
+    require(SHARED_REAL.is_dir(), f"real datasets not found at {SHARED_REAL} (set AGCREDIT_SHARED_DATA)")
+    return SHARED_REAL
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _is_loopback(address: object) -> bool:
+    if isinstance(address, tuple) and address:
+        host = address[0]
+    else:
+        return True  # unix sockets
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    if not _is_loopback(address):
+        raise RuntimeError(f"test tried to open a non-loopback connection to {address!r}")
+    return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+def _guarded_connect_ex(self: socket.socket, address: object) -> int:
+    if not _is_loopback(address):
+        raise RuntimeError(f"test tried to open a non-loopback connection to {address!r}")
+    return _real_connect_ex(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any test that opens a connection outside loopback."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Keep tests away from the user's registry, store and sentinelhub config."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("SH_CLIENT_ID", raising=False)
+    monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")

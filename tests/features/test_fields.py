@@ -1,0 +1,155 @@
+"""Fields reading: four vector formats, repair, rejection, CRS, duplicates, identifiers, areas."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import LineString, Point, Polygon, box
+
+from features.errors import FieldsError
+from features.fields import area_ha, overlap_fractions, read_fields, validate_fields
+
+UTM = "EPSG:32614"
+
+
+def _fields(n: int = 4, **extra: object) -> gpd.GeoDataFrame:
+    rows = []
+    for i in range(n):
+        x = 500_000 + i * 300
+        rows.append({"field_id": f"f{i}", "season": "2024", "farmer_token": f"T{i % 2}", "declared_crop": "maize",
+                     "declared_area_ha": 4.0, "geometry": box(x, 4_480_000, x + 200, 4_480_200)})
+    gdf = gpd.GeoDataFrame(rows, crs=UTM)
+    for k, v in extra.items():
+        gdf[k] = v
+    return gdf
+
+
+@pytest.mark.parametrize(("ext", "driver"), [(".parquet", None), (".gpkg", "GPKG"), (".geojson", "GeoJSON"),
+                                              (".shp", "ESRI Shapefile")])
+def test_reads_all_four_formats(tmp_path: Path, ext: str, driver: str | None) -> None:
+    gdf = _fields()
+    p = tmp_path / f"fields{ext}"
+    if driver is None:
+        gdf.to_parquet(p)
+    elif driver == "ESRI Shapefile":  # Shapefile names are at most 10 characters: users' files are truncated
+        gdf.rename(columns=lambda c: c[:10]).to_file(p, driver=driver)
+    else:
+        gdf.to_file(p, driver=driver)
+    res = read_fields(p)
+    assert list(res.fields["field_id"]) == ["f0", "f1", "f2", "f3"]
+    assert res.fields.crs.to_epsg() == 32614
+    assert res.total_area_ha == pytest.approx(16.0, rel=1e-3)  # 4 × 200 m × 200 m, equal-area
+
+
+def test_equal_area_hectares_in_geographic_crs() -> None:
+    g = _fields(1).to_crs(4326)
+    assert float(area_ha(g).iloc[0]) == pytest.approx(4.0, rel=2e-3)
+
+
+def test_crs_required(tmp_path: Path) -> None:
+    gdf = _fields().set_crs(None, allow_override=True)
+    with pytest.raises(FieldsError, match="no CRS declared"):
+        validate_fields(gdf, source="x.gpkg")
+
+
+def test_bowtie_is_repaired_and_reported() -> None:
+    gdf = _fields(2)
+    gdf.loc[1, "geometry"] = Polygon([(0, 0), (100, 100), (100, 0), (0, 100)])
+    res = validate_fields(gdf)
+    assert res.repaired == ["f1"]
+    assert res.fields.geometry.is_valid.all()
+
+
+def test_empty_and_non_polygon_rejected_with_ids() -> None:
+    gdf = _fields(4)
+    gdf.loc[1, "geometry"] = Polygon()
+    gdf.loc[2, "geometry"] = LineString([(0, 0), (1, 1)])
+    gdf.loc[3, "geometry"] = Point(0, 0)
+    res = validate_fields(gdf)
+    assert list(res.fields["field_id"]) == ["f0"]
+    assert set(res.rejected) == {"f1", "f2", "f3"}
+    assert "not a polygon (LineString)" in res.rejected["f2"]
+    with pytest.raises(FieldsError, match=r"invalid geometries: f1 \(empty or missing geometry\)"):
+        validate_fields(gdf, strict=True)
+
+
+def test_all_rejected_is_an_error() -> None:
+    gdf = _fields(1)
+    gdf.loc[0, "geometry"] = LineString([(0, 0), (1, 1)])
+    with pytest.raises(FieldsError, match="no usable field geometries"):
+        validate_fields(gdf)
+
+
+def test_duplicate_ids_named() -> None:
+    gdf = _fields(3)
+    gdf.loc[2, "field_id"] = "f0"
+    with pytest.raises(FieldsError, match=r"duplicate field_id within a season: f0 \(1 in all\)"):
+        validate_fields(gdf)
+
+
+def test_missing_column_named() -> None:
+    gdf = _fields(2).drop(columns="farmer_token")
+    with pytest.raises(Exception, match="column 'farmer_token': expected column present, found missing"):
+        validate_fields(gdf)
+
+
+def test_empty_file_and_bad_format(tmp_path: Path) -> None:
+    p = tmp_path / "f.geojson"
+    p.write_text("")
+    with pytest.raises(FieldsError, match="file is empty"):
+        read_fields(p)
+    q = tmp_path / "f.txt"
+    q.write_text("x")
+    with pytest.raises(FieldsError, match="unsupported format '.txt'"):
+        read_fields(q)
+    r = tmp_path / "g.geojson"
+    r.write_text("{not json")
+    with pytest.raises(FieldsError, match="cannot be read as GeoJSON"):
+        read_fields(r)
+
+
+def test_identifiers_tokenised_and_never_kept(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    gdf = _fields(2).drop(columns="farmer_token")
+    gdf["national_id"] = ["ID-99887766", "ID-11223344"]
+    gdf["farmer_name"] = ["Asha Devi", "Ravi Kumar"]
+    gdf["phone"] = ["+91 98765 43210", "+91 91234 56789"]
+    p = tmp_path / "with_ids.gpkg"
+    gdf.to_file(p, driver="GPKG")
+    caplog.set_level(logging.DEBUG)
+    res = read_fields(p)
+    out = res.fields
+    assert {"national_id", "farmer_name", "phone"}.isdisjoint(out.columns)
+    assert out["farmer_token"].str.match(r"^F[0-9a-f]{20}$").all()
+    dump = out.drop(columns="geometry").to_csv() + caplog.text
+    for secret in ["99887766", "Asha", "Ravi", "98765", "91234"]:
+        assert secret not in dump
+
+
+def test_identifiers_without_key_is_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGCREDIT_TOKEN_KEY")
+    gdf = _fields(1).drop(columns="farmer_token")
+    gdf["national_id"] = ["X1"]
+    with pytest.raises(Exception, match="AGCREDIT_TOKEN_KEY is not set"):
+        validate_fields(gdf, source="f.gpkg")
+
+
+def test_overlap_fraction_between_farmers_only() -> None:
+    a = box(0, 0, 100, 100)
+    gdf = gpd.GeoDataFrame({"field_id": ["a", "b", "c"], "season": ["2024"] * 3, "farmer_token": ["T1", "T2", "T1"],
+                            "declared_crop": [None] * 3, "declared_area_ha": [1.0] * 3,
+                            "geometry": [a, box(80, 0, 180, 100), box(0, 50, 100, 150)]}, crs=UTM)
+    ov = overlap_fractions(gdf)
+    assert ov.iloc[0] == pytest.approx(0.2)  # b (other farmer) covers 20%; c is the same farmer
+    assert ov.iloc[2] == pytest.approx(0.1, rel=1e-3)  # only the corner shared with b
+
+
+def test_season_filter_and_coercion() -> None:
+    gdf = _fields(2)
+    gdf["season"] = [2024, 2023]
+    res = validate_fields(gdf, season="2024")
+    assert list(res.fields["field_id"]) == ["f0"]
+    assert res.fields["season"].dtype == "str" or pd.api.types.is_string_dtype(res.fields["season"])

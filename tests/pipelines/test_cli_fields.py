@@ -1,0 +1,50 @@
+"""`agcredit fields validate` and the CLI's error contract (one line, exit code 2, no traceback)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+from shapely.geometry import LineString, box
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+runner = CliRunner()
+SAMPLE = Path(__file__).resolve().parents[2] / "pipelines" / "data" / "sample_fields.geojson"
+
+
+def test_help_lists_commands() -> None:
+    r = runner.invoke(app, ["--help"])
+    assert r.exit_code == 0
+    assert "fields" in r.stdout
+
+
+def test_validate_builtin_sample() -> None:
+    r = runner.invoke(app, ["fields", "validate", str(SAMPLE)])
+    assert r.exit_code == 0, r.stderr
+    assert "valid fields:     7" in r.stdout
+    assert "repaired:         1 (NE-007)" in r.stdout
+    assert "total area:" in r.stdout
+
+
+def test_validate_reports_rejections(tmp_path: Path) -> None:
+    g = gpd.GeoDataFrame({"field_id": ["a", "b"], "season": ["2024"] * 2, "farmer_token": ["T1", "T2"],
+                          "geometry": [box(0, 0, 100, 100), LineString([(0, 0), (5, 5)])]}, crs=32614)
+    p = tmp_path / "f.gpkg"
+    g.to_file(p, driver="GPKG")
+    r = runner.invoke(app, ["fields", "validate", str(p)])
+    assert r.exit_code == 0
+    assert "- b: not a polygon (LineString)" in r.stdout
+    r = runner.invoke(app, ["fields", "validate", str(p), "--strict"])
+    assert r.exit_code == 2
+    assert r.stderr.strip().count("\n") == 0
+    assert "Traceback" not in r.stderr
+    assert "invalid geometries: b (not a polygon (LineString))" in r.stderr
+
+
+def test_missing_file_exit_2(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["fields", "validate", str(tmp_path / "nope.gpkg")])
+    assert r.exit_code == 2
+    assert "nope.gpkg: file not found" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,113 @@
+"""Applications and Book readers: money in minor units, identifiers tokenised and dropped."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.errors import ContractError
+from models.errors import MoneyError
+from underwriting.applications import read_applications, read_book
+from underwriting.errors import ApplicationsError
+
+HEADER = ("application_id,national_id,farmer_name,phone,season,currency,requested_amount,requested_term_days,"
+          "existing_debt,debt_due_this_cycle,other_income,living_costs,unfinanced_costs,prior_liens_on_crop\n")
+
+
+def _write(tmp_path: Path, rows: list[str], name: str = "apps.csv", header: str = HEADER) -> Path:
+    p = tmp_path / name
+    p.write_text(header + "".join(r + "\n" for r in rows))
+    return p
+
+
+def test_reads_money_exactly_and_tokenises(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    p = _write(tmp_path, [
+        "A2,ID-555,Meera Patel,+91 97531 86420,2024,INR,150000.50,180,0,0,20000,90000,0,0",
+        "A1,ID-444,John Smith,+1 402 555 0101,2024,USD,\"12,500.01\",240,1000,500.5,0,30000,0,0",
+    ])
+    df = read_applications(p)
+    assert list(df["application_id"]) == ["A1", "A2"]  # sorted by application_id
+    assert df.loc[0, "requested_amount"] == 1_250_001
+    assert df.loc[1, "requested_amount"] == 15_000_050
+    assert df.loc[0, "debt_due_this_cycle"] == 50_050
+    assert df["requested_amount"].dtype == "int64"
+    dump = df.to_csv() + caplog.text
+    for s in ["ID-555", "Meera", "Patel", "97531", "86420", "John", "Smith", "555 0101"]:
+        assert s not in dump
+    assert df["farmer_token"].str.startswith("F").all()
+    # the same identifiers always give the same token
+    assert read_applications(p)["farmer_token"].tolist() == df["farmer_token"].tolist()
+
+
+def test_too_many_decimals_is_an_error(tmp_path: Path) -> None:
+    p = _write(tmp_path, ["A1,ID-1,N,P,2024,USD,100.005,240,0,0,0,0,0,0"])
+    with pytest.raises(MoneyError, match=r"requested_amount of A1: expected at most 2 decimals for USD, found '100.005'"):
+        read_applications(p)
+
+
+def test_unknown_currency(tmp_path: Path) -> None:
+    p = _write(tmp_path, ["A1,ID-1,N,P,2024,XXX,100,240,0,0,0,0,0,0"])
+    with pytest.raises(MoneyError, match=r"currency of A1: expected an ISO 4217 code"):
+        read_applications(p)
+
+
+def test_missing_column_and_empty_file(tmp_path: Path) -> None:
+    p = _write(tmp_path, ["A1,ID-1,N,P,2024,USD,100,240,0,0,0,0,0"],
+               header=HEADER.replace(",prior_liens_on_crop", ""))
+    with pytest.raises(ContractError, match="column 'prior_liens_on_crop': expected column present, found missing"):
+        read_applications(p)
+    e = tmp_path / "empty.csv"
+    e.write_text("")
+    with pytest.raises(ApplicationsError, match="empty.csv: file is empty"):
+        read_applications(e)
+
+
+def test_duplicate_application_ids(tmp_path: Path) -> None:
+    p = _write(tmp_path, ["A1,ID-1,N,P,2024,USD,100,240,0,0,0,0,0,0", "A1,ID-2,M,Q,2024,USD,100,240,0,0,0,0,0,0"])
+    with pytest.raises(ContractError, match=r"column 'application_id': expected unique key, found duplicate keys at A1"):
+        read_applications(p)
+
+
+def test_bad_season_and_term(tmp_path: Path) -> None:
+    p = _write(tmp_path, ["A1,ID-1,N,P,24,USD,100,240,0,0,0,0,0,0"])
+    with pytest.raises(ContractError, match="expected a year like 2024, found '24'"):
+        read_applications(p)
+    q = _write(tmp_path, ["A1,ID-1,N,P,2024,USD,100,ten,0,0,0,0,0,0"], name="b.csv")
+    with pytest.raises(ContractError, match="column 'requested_term_days': expected whole numbers, found other values at A1"):
+        read_applications(q)
+
+
+def test_missing_key_with_identifiers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AGCREDIT_TOKEN_KEY")
+    p = _write(tmp_path, ["A1,ID-1,N,P,2024,USD,100,240,0,0,0,0,0,0"])
+    with pytest.raises(Exception, match="apps.csv: personal identifiers found but AGCREDIT_TOKEN_KEY is not set"):
+        read_applications(p)
+
+
+def test_parquet_applications(tmp_path: Path) -> None:
+    df = pd.DataFrame({"application_id": ["A1"], "farmer_token": ["T1"], "season": ["2024"], "currency": ["CNY"],
+                       "requested_amount": ["5000"], "requested_term_days": [200], "existing_debt": [0],
+                       "debt_due_this_cycle": [0], "other_income": [0], "living_costs": [0], "unfinanced_costs": [0],
+                       "prior_liens_on_crop": [0]})
+    p = tmp_path / "a.parquet"
+    df.to_parquet(p)
+    out = read_applications(p)
+    assert out.loc[0, "requested_amount"] == 500_000
+
+
+def test_book(tmp_path: Path) -> None:
+    p = tmp_path / "book.csv"
+    p.write_text("line_id,application_id,national_id,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
+                 "L1,A1,ID-1,USD,50000,20000.25,20500,2024-04-01,2024-12-15,maize,us-nebraska\n")
+    b = read_book(p)
+    assert b.loc[0, "drawn"] == 2_000_025
+    assert "national_id" not in b.columns
+    assert str(b["start_date"].dtype).startswith("datetime64")
+    p.write_text("line_id,application_id,farmer_token,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
+                 "L1,A1,T1,USD,50000,0,0,2024-04-01,not-a-date,maize,us-nebraska\n")
+    with pytest.raises(ContractError, match=r"column 'maturity_date': expected ISO dates \(YYYY-MM-DD\), found other values at L1"):
+        read_book(p)

@@ -1,0 +1,139 @@
+"""Readers for Applications and the Book (CSV or Parquet).
+
+Files hold money in major units (``12500.50``) in the row's ``currency``; the
+readers convert every amount to integer minor units exactly, turn personal
+identifiers (name, national ID, phone) into ``farmer_token`` with a keyed HMAC and
+drop them, and check the contract. Nothing downstream sees an identifier.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from features.contracts import check_season
+from features.errors import ContractError, UserInputError
+from features.identity import tokenise
+from models.errors import MoneyError
+from models.money import check_currency, to_minor
+from underwriting.contracts import APPLICATIONS, BOOK, check_applications, check_book
+from underwriting.errors import ApplicationsError
+
+__all__ = ["read_applications", "read_book", "read_table", "APPLICATION_MONEY", "BOOK_MONEY"]
+
+APPLICATION_MONEY = ("requested_amount", "existing_debt", "debt_due_this_cycle", "other_income", "living_costs",
+                     "unfinanced_costs", "prior_liens_on_crop", "contract_price_per_t", "insurance_guarantee")
+BOOK_MONEY = ("limit", "drawn", "outstanding")
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV (all columns as text) or Parquet table; empty or unreadable files are one-line errors."""
+    p = Path(path)
+    if not p.exists():
+        raise ApplicationsError(source=str(p), problem="file not found")
+    if p.stat().st_size == 0:
+        raise ApplicationsError(source=p.name, problem="file is empty")
+    ext = p.suffix.lower()
+    try:
+        if ext == ".csv":
+            df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+        elif ext in (".parquet", ".pq"):
+            df = pd.read_parquet(p)
+        else:
+            raise ApplicationsError(source=p.name, problem=f"unsupported format '{ext}' (expected .csv or .parquet)")
+    except UserInputError:
+        raise
+    except Exception as e:  # pandas raises many kinds for malformed files
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
+        raise ApplicationsError(source=p.name, problem=f"cannot be read ({reason})") from None
+    if len(df) == 0:
+        raise ApplicationsError(source=p.name, problem="no rows")
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _money(df: pd.DataFrame, cols: tuple[str, ...], source: str, key: str) -> pd.DataFrame:
+    out = df.copy()
+    cur = [check_currency(c, where=f"{source}: currency of {k}") for c, k in zip(df["currency"], df[key], strict=True)]
+    out["currency"] = pd.Series(cur, index=df.index, dtype="str")
+    for col in cols:
+        if col not in df.columns:
+            continue
+        vals: list[object] = []
+        for v, c, k in zip(df[col], cur, df[key], strict=True):
+            if v is None or (isinstance(v, float) and pd.isna(v)) or v is pd.NA or (isinstance(v, str) and not v.strip()):
+                vals.append(pd.NA)
+                continue
+            try:
+                vals.append(to_minor(v, c, where=f"{source}: {col} of {k}"))
+            except MoneyError:
+                raise
+        out[col] = pd.array(vals, dtype="Int64")
+        if out[col].notna().all():
+            out[col] = out[col].astype("int64")
+    return out
+
+
+def _ints(df: pd.DataFrame, cols: tuple[str, ...], source: str, key: str) -> pd.DataFrame:
+    out = df.copy()
+    for col in cols:
+        if col not in df.columns:
+            continue
+        num = pd.to_numeric(df[col], errors="coerce")
+        bad = num.isna() & df[col].notna()
+        if bad.any() or (num.dropna() % 1 != 0).any():
+            raise ContractError(table=source, column=col, expected="whole numbers", found="other values",
+                                offenders=list(df.loc[bad | (num % 1 != 0), key]))
+        out[col] = num.astype("int64") if num.notna().all() else num.astype("Int64")
+    return out
+
+
+def _strings(df: pd.DataFrame, cols: list[str]) -> pd.DataFrame:
+    out = df.copy()
+    for col in cols:
+        if col in out.columns:
+            out[col] = out[col].map(lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and pd.isna(v))
+                                    else str(v).strip()).astype("str")
+    return out
+
+
+def _require(df: pd.DataFrame, spec_names: list[str], source: str) -> None:
+    missing = [c for c in spec_names if c not in df.columns]
+    if missing:
+        raise ContractError(table=source, column=missing[0], expected="column present",
+                            found="missing" + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else ""))
+
+
+def read_applications(path: str | Path) -> pd.DataFrame:
+    """Read applications (CSV or Parquet) into the Applications contract."""
+    p = Path(path)
+    df = tokenise(read_table(p), source=p.name)
+    _require(df, [c.name for c in APPLICATIONS.columns if c.required], p.name)
+    df = _strings(df, ["application_id", "farmer_token", "season", "currency", "contract_crop"])
+    for s in df["season"].unique():
+        check_season(s, where=p.name)
+    df = _money(df, APPLICATION_MONEY, p.name, "application_id")
+    df = _ints(df, ("requested_term_days",), p.name, "application_id")
+    keep = [c.name for c in APPLICATIONS.columns if c.name in df.columns]
+    out = df[keep].sort_values("application_id", kind="stable").reset_index(drop=True)
+    return check_applications(out, where=p.name)
+
+
+def read_book(path: str | Path) -> pd.DataFrame:
+    """Read the Book of active lines (CSV or Parquet) into the Book contract."""
+    p = Path(path)
+    df = tokenise(read_table(p), source=p.name)
+    _require(df, [c.name for c in BOOK.columns if c.required], p.name)
+    df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
+    df = _money(df, BOOK_MONEY, p.name, "line_id")
+    for col in ("start_date", "maturity_date"):
+        d = pd.to_datetime(df[col], errors="coerce", format="ISO8601")
+        bad = d.isna()
+        if bad.any():
+            raise ContractError(table=p.name, column=col, expected="ISO dates (YYYY-MM-DD)", found="other values",
+                                offenders=list(df.loc[bad, "line_id"]))
+        df[col] = d.astype("datetime64[ns]")
+    keep = [c.name for c in BOOK.columns if c.name in df.columns]
+    out = df[keep].sort_values("line_id", kind="stable").reset_index(drop=True)
+    return check_book(out, where=p.name)
