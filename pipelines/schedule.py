@@ -1,0 +1,144 @@
+"""Re-underwriting checkpoints: the season calendar (data) and which checkpoints are due.
+
+The calendar (``pipelines/data/season_calendar.csv``, replaceable with ``--calendar``)
+lists, per region and crop, four checkpoints — pre-season, after emergence,
+mid-season, pre-harvest — as a month-day with a year offset from the season (harvest)
+year. A checkpoint log (a table in the decision store's database) records which ran,
+so that ``agcredit reunderwrite --due`` runs exactly the checkpoints due and not yet
+done, and a second call does nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from features.contracts import check_season
+from features.errors import ContractError, UserInputError
+
+__all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "upcoming"]
+
+CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
+DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
+
+
+def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and check a season calendar (region, crop, checkpoint, month_day, year_offset, description)."""
+    p = Path(path) if path is not None else DEFAULT_CALENDAR
+    if not p.exists():
+        raise UserInputError(f"{p}: calendar file not found")
+    cal = pd.read_csv(p, dtype={"region": str, "crop": str, "checkpoint": str, "month_day": str,
+                                "year_offset": "int64", "description": str})
+    missing = [c for c in ("region", "crop", "checkpoint", "month_day", "year_offset") if c not in cal.columns]
+    if missing:
+        raise ContractError(table=p.name, column=missing[0], expected="column present", found="missing")
+    bad = ~cal["checkpoint"].isin(CHECKPOINTS)
+    if bad.any():
+        raise ContractError(table=p.name, column="checkpoint", expected=f"one of {', '.join(CHECKPOINTS)}",
+                            found="other values", offenders=list(cal.loc[bad, "checkpoint"]))
+    ok = cal["month_day"].str.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+    if not ok.all():
+        raise ContractError(table=p.name, column="month_day", expected="MM-DD", found="other values",
+                            offenders=list(cal.loc[~ok, "month_day"]))
+    return cal
+
+
+def checkpoint_dates(season: str, calendar: pd.DataFrame, region: str | None = None) -> pd.DataFrame:
+    """Dated checkpoints of one season: region, crop, checkpoint, date (sorted by date)."""
+    s = int(check_season(season))
+    cal = calendar if region is None else calendar[calendar["region"] == region]
+    if region is not None and cal.empty:
+        raise UserInputError(f"season calendar: no checkpoints for region '{region}' "
+                             f"(known: {', '.join(sorted(calendar['region'].unique()))})")
+    dates = [date(s + int(off), int(md[:2]), int(md[3:])) for md, off in zip(cal["month_day"], cal["year_offset"], strict=True)]
+    out = cal[["region", "crop", "checkpoint"]].assign(season=str(s), date=pd.to_datetime(dates))
+    order = {c: i for i, c in enumerate(CHECKPOINTS)}
+    return (out.assign(_o=out["checkpoint"].map(order)).sort_values(["date", "region", "crop", "_o"])
+            .drop(columns="_o").reset_index(drop=True))
+
+
+@dataclass(frozen=True)
+class Due:
+    """A checkpoint to run: the season's crop in a region at its latest due checkpoint."""
+
+    season: str
+    region: str
+    crop: str
+    checkpoint: str
+    date: date
+    superseded: tuple[str, ...] = ()
+
+
+class CheckpointLog:
+    """Which checkpoints have run, in a table of the decision store's database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = sa.create_engine(url)
+        self.meta = sa.MetaData()
+        self.table = sa.Table(
+            "agcredit_checkpoint_runs", self.meta,
+            sa.Column("season", sa.String(8), primary_key=True),
+            sa.Column("region", sa.String(64), primary_key=True),
+            sa.Column("crop", sa.String(64), primary_key=True),
+            sa.Column("checkpoint", sa.String(32), primary_key=True),
+            sa.Column("status", sa.String(16), nullable=False),
+            sa.Column("as_of", sa.String(10), nullable=False),
+            sa.Column("ran_at", sa.String(32), nullable=False),
+            sa.Column("n_lines", sa.Integer, nullable=False),
+        )
+        self.meta.create_all(self.engine)
+
+    def done(self) -> set[tuple[str, str, str, str]]:
+        with self.engine.connect() as c:
+            rows = c.execute(sa.select(self.table.c.season, self.table.c.region, self.table.c.crop,
+                                       self.table.c.checkpoint)).all()
+        return {tuple(r) for r in rows}  # type: ignore[misc]
+
+    def mark(self, due: Due, *, as_of: date, n_lines: int, status: str = "ran") -> None:
+        """Record a checkpoint (and those it superseded) as done; marking twice changes nothing."""
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        rows = [(due.checkpoint, status)] + [(c, "superseded") for c in due.superseded]
+        with self.engine.begin() as c:
+            for cp, st in rows:
+                key = (due.season, due.region, due.crop, cp)
+                exists = c.execute(sa.select(self.table.c.season).where(
+                    self.table.c.season == key[0], self.table.c.region == key[1], self.table.c.crop == key[2],
+                    self.table.c.checkpoint == key[3])).first()
+                if exists is None:
+                    c.execute(self.table.insert().values(season=key[0], region=key[1], crop=key[2], checkpoint=key[3],
+                                                         status=st, as_of=as_of.isoformat(), ran_at=now,
+                                                         n_lines=n_lines if st == "ran" else 0))
+
+
+def due_checkpoints(today: date, seasons: list[str], calendar: pd.DataFrame, done: set[tuple[str, str, str, str]],
+                    regions: list[str] | None = None) -> list[Due]:
+    """The checkpoints due on ``today`` and not yet done: per season, region and crop only the latest one
+    (earlier missed ones are superseded by it, since it sees all their evidence)."""
+    out: list[Due] = []
+    for season in seasons:
+        cps = checkpoint_dates(season, calendar)
+        if regions is not None:
+            cps = cps[cps["region"].isin(regions)]
+        cps = cps[cps["date"].dt.date <= today]
+        for (region, crop), g in cps.groupby(["region", "crop"], sort=True):
+            pending = [r for r in g.itertuples() if (season, region, crop, r.checkpoint) not in done]
+            if not pending:
+                continue
+            last = pending[-1]
+            out.append(Due(season=season, region=str(region), crop=str(crop), checkpoint=str(last.checkpoint),
+                           date=last.date.date(), superseded=tuple(str(r.checkpoint) for r in pending[:-1])))
+    return sorted(out, key=lambda d: (d.date, d.region, d.crop))
+
+
+def upcoming(today: date, seasons: list[str], calendar: pd.DataFrame, region: str | None = None) -> pd.DataFrame:
+    """Checkpoints on or after ``today`` for the given seasons (for ``agcredit schedule show``)."""
+    frames = [checkpoint_dates(s, calendar, region) for s in seasons]
+    allcp = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if allcp.empty:
+        return allcp
+    return allcp[allcp["date"].dt.date >= today].reset_index(drop=True)

@@ -1,0 +1,53 @@
+"""Season calendar and due checkpoints: exactly what is due, once."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from features.errors import ContractError
+from pipelines.schedule import CheckpointLog, checkpoint_dates, due_checkpoints, load_calendar, upcoming
+
+
+def test_calendar_loads_and_dates() -> None:
+    cal = load_calendar()
+    cps = checkpoint_dates("2024", cal, "us-nebraska")
+    ww = cps[cps["crop"] == "winter_wheat"]
+    assert ww.iloc[0]["date"].date() == date(2023, 9, 1)  # winter wheat's pre-season is in the previous autumn
+    assert set(cps["checkpoint"]) == {"pre_season", "emergence", "mid_season", "pre_harvest"}
+    assert cps["date"].is_monotonic_increasing
+
+
+def test_bad_calendar(tmp_path: Path) -> None:
+    p = tmp_path / "cal.csv"
+    p.write_text("region,crop,checkpoint,month_day,year_offset\nr,maize,harvest,09-01,0\n")
+    with pytest.raises(ContractError, match="column 'checkpoint': expected one of pre_season"):
+        load_calendar(p)
+    p.write_text("region,crop,checkpoint,month_day,year_offset\nr,maize,emergence,9/1,0\n")
+    with pytest.raises(ContractError, match="column 'month_day': expected MM-DD, found other values at 9/1"):
+        load_calendar(p)
+
+
+def test_due_runs_latest_once_and_then_nothing(tmp_path: Path) -> None:
+    cal = load_calendar()
+    log = CheckpointLog(f"sqlite:///{tmp_path / 'store.db'}")
+    today = date(2024, 7, 25)
+    due = due_checkpoints(today, ["2024"], cal, log.done(), regions=["us-nebraska"])
+    maize = [d for d in due if d.crop == "maize"]
+    assert len(maize) == 1 and maize[0].checkpoint == "mid_season"
+    assert maize[0].superseded == ("pre_season", "emergence")
+    for d in due:
+        log.mark(d, as_of=today, n_lines=3)
+    assert due_checkpoints(today, ["2024"], cal, log.done(), regions=["us-nebraska"]) == []
+    # a later day brings only the next checkpoint
+    later = due_checkpoints(date(2024, 9, 12), ["2024"], cal, log.done(), regions=["us-nebraska"])
+    assert [(d.crop, d.checkpoint) for d in later if d.crop == "maize"] == [("maize", "pre_harvest")]
+
+
+def test_upcoming() -> None:
+    cal = load_calendar()
+    up = upcoming(date(2024, 8, 1), ["2024"], cal, "in-smallholder")
+    assert up["date"].min().date() >= date(2024, 8, 1)
+    assert "pre_harvest" in set(up["checkpoint"])
