@@ -1,0 +1,232 @@
+"""Self-contained HTML reports: the portfolio page and a page per farmer.
+
+Everything is inlined — CSS, SVG maps drawn from the real field geometries, SVG
+curves and charts — with no script, font or tile fetched from anywhere, so the pages
+work in a bank's offline network. Pages are written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import date
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from features.errors import UserInputError
+from models.money import format_minor
+from pipelines._svg import OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
+
+__all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}
+h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:22px 0 8px;border-bottom:1px solid #ddd}
+h3{font-size:14px;margin:14px 0 6px}.sub{color:#666;font-size:12px}
+table{border-collapse:collapse;font-size:12px;margin:6px 0}td,th{border:1px solid #ddd;padding:3px 7px;text-align:left}
+th{background:#f5f5f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.grid{display:flex;flex-wrap:wrap;gap:18px}.card{border:1px solid #e0e0e0;border-radius:6px;padding:8px}
+.tag{display:inline-block;padding:1px 6px;border-radius:3px;color:#fff;font-size:11px}
+.synthetic{background:#fff3e0;border:1px solid #ffb74d;padding:4px 8px;font-size:12px;display:inline-block}
+"""
+
+
+@dataclass
+class ReportData:
+    """What the pages show; built by the pipelines from the decision store, fields and series."""
+
+    season: str
+    decisions: pd.DataFrame
+    fields: gpd.GeoDataFrame
+    alerts: pd.DataFrame = field(default_factory=pd.DataFrame)
+    obs: pd.DataFrame = field(default_factory=pd.DataFrame)
+    bands: pd.DataFrame = field(default_factory=pd.DataFrame)
+    season_start: date | None = None
+    checkpoints: list[tuple[date, str]] = field(default_factory=list)
+    synthetic: bool = False
+    title: str = "agcredit portfolio"
+
+
+def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
+    """Latest record per application (by as-of, then chain order), with the previous limit beside it."""
+    if records.empty:
+        return records.assign(previous_limit=pd.Series(dtype="float64"))
+    r = records.reset_index(drop=True).assign(_pos=lambda d: np.arange(len(d)))
+    r = r.sort_values(["application_id", "as_of", "_pos"])
+    prev = r.groupby("application_id")["limit"].shift(1)
+    r = r.assign(previous_limit=prev)
+    return r.groupby("application_id").tail(1).drop(columns="_pos").sort_values("application_id").reset_index(drop=True)
+
+
+def _tag(text: str) -> str:
+    return f'<span class="tag" style="background:{OUTCOME_COLOURS.get(text, "#607d8b")}">{escape(text)}</span>'
+
+
+def _table(df: pd.DataFrame, num: tuple[str, ...] = ()) -> str:
+    if df.empty:
+        return "<p class='sub'>none</p>"
+    head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
+    rows = []
+    for rec in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, rec, strict=True):
+            cls = ' class="num"' if c in num else ""
+            cells.append(f"<td{cls}>{v if isinstance(v, str) and v.startswith('<span') else escape(str(v))}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _money(v: Any, cur: str) -> str:
+    return "" if v is None or (isinstance(v, float) and np.isnan(v)) else format_minor(int(v), cur)
+
+
+def _field_status(data: ReportData) -> pd.DataFrame:
+    f = data.fields[["field_id", "farmer_token"]].copy()
+    dec = latest_decisions(data.decisions)
+    f = f.merge(dec[["farmer_token", "outcome"]], on="farmer_token", how="left")
+    if not data.alerts.empty:
+        top = data.alerts.assign(_s=data.alerts["severity"].map({"high": 0, "medium": 1, "low": 2}))
+        top = top.sort_values(["field_id", "_s"]).groupby("field_id").head(1)[["field_id", "alert"]]
+        f = f.merge(top, on="field_id", how="left")
+    else:
+        f = f.assign(alert=None)
+    return f
+
+
+def _map(data: ReportData, tokens: set[str] | None = None) -> str:
+    st = _field_status(data)
+    g = data.fields.merge(st[["field_id", "outcome", "alert"]], on="field_id", how="left")
+    if tokens is not None:
+        g = g[g["farmer_token"].isin(tokens)]
+    cols = [OUTCOME_COLOURS.get(o, OUTCOME_COLOURS["none"]) if isinstance(o, str) else OUTCOME_COLOURS["none"]
+            for o in g["outcome"]]
+    strokes = [OUTCOME_COLOURS[a] if isinstance(a, str) else "#333" for a in g["alert"]]
+    titles = [f"{r.field_id}: {r.outcome if isinstance(r.outcome, str) else 'no decision'}"
+              + (f", alert {r.alert}" if isinstance(r.alert, str) else "") for r in g.itertuples()]
+    legend = {k: OUTCOME_COLOURS[k] for k in ("APPROVE", "REDUCE", "DECLINE", "REFER")} | {"no decision": OUTCOME_COLOURS["none"]}
+    return map_svg(list(g.geometry), cols, titles, legend=legend, strokes=strokes)
+
+
+def _curve_for(data: ReportData, field_id: str) -> str:
+    obs = data.obs[data.obs["field_id"] == field_id] if not data.obs.empty else pd.DataFrame()
+    start = pd.Timestamp(data.season_start) if data.season_start else None
+    if start is None:
+        return "<p class='sub'>no season start known</p>"
+    x = ((pd.to_datetime(obs["date"]) - start).dt.days.to_numpy() if len(obs) else np.array([]))
+    y = obs["ndvi"].to_numpy() if len(obs) else np.array([])
+    band = None
+    f = data.fields[data.fields["field_id"] == field_id]
+    if not data.bands.empty and len(f):
+        crop = f.iloc[0].get("crop", None)
+        region = f.iloc[0].get("region", None)
+        b = data.bands[(data.bands["crop"] == crop) & (data.bands["region"] == region)].sort_values("day")
+        if len(b):
+            band = (b["day"].to_numpy(), b["p10"].to_numpy(), b["p50"].to_numpy(), b["p90"].to_numpy())
+    marks = [((pd.Timestamp(d) - start).days, lab) for d, lab in data.checkpoints]
+    return curve_svg(x, y, band=band, marks=marks)
+
+
+def _write(html_text: str, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(html_text)
+    os.replace(tmp, path)
+    return path
+
+
+def _page(title: str, body: str, synthetic: bool) -> str:
+    warn = ('<p class="synthetic">Synthetic demo data: figures describe the simulated county, not real farms.</p>'
+            if synthetic else "")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
+            f"<style>{_CSS}</style></head><body>{warn}{body}</body></html>")
+
+
+def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
+    """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts."""
+    dec = latest_decisions(data.decisions)
+    if dec.empty:
+        raise UserInputError(f"report: no decisions stored for season {data.season}")
+    cur = str(dec["currency"].iloc[0])
+    crops = data.fields.groupby("farmer_token")["crop"].agg(lambda s: s.mode().iloc[0] if len(s.mode()) else "")
+    regions = data.fields.groupby("farmer_token")["region"].first() if "region" in data.fields else None
+    dec = dec.assign(crop=dec["farmer_token"].map(crops).fillna(""),
+                     region=dec["farmer_token"].map(regions).fillna("") if regions is not None else "")
+    by_outcome = dec.groupby("outcome")["limit"].agg(["count", "sum"]).reindex(["APPROVE", "REDUCE", "DECLINE", "REFER"]).fillna(0)
+    expo = dec.groupby(["crop", "region"])["limit"].agg(["count", "sum"]).reset_index()
+    expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["count"].astype(int),
+                             "total limit": [_money(v, cur) for v in expo["sum"]],
+                             "share": [f"{v / max(expo['sum'].sum(), 1):.1%}" for v in expo["sum"]]})
+    chg = dec[dec["previous_limit"].notna() & (dec["previous_limit"] != dec["limit"])]
+    chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
+                            "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
+                            "limit": [_money(v, cur) for v in chg["limit"]], "outcome": [_tag(o) for o in chg["outcome"]],
+                            "reasons": chg["reason_codes"].fillna("")})
+    dec_tbl = pd.DataFrame({"application": dec["application_id"], "farmer": dec["farmer_token"],
+                            "crop": dec["crop"], "outcome": [_tag(o) for o in dec["outcome"]],
+                            "limit": [_money(v, cur) for v in dec["limit"]], "reasons": dec["reason_codes"].fillna("")})
+    al = data.alerts
+    al_tbl = (al[["field_id", "alert", "severity", "date"]].assign(date=lambda d: pd.to_datetime(d["date"]).dt.date.astype(str))
+              if not al.empty else pd.DataFrame())
+    body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>",
+            f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; total limit "
+            f"{_money(int(dec['limit'].sum()), cur)}</p>",
+            "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
+            "<h2>Outcomes</h2><div class='grid'>",
+            f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
+            f"<div class='card'><h3>limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 100 for v in expo['sum']])}</div>",
+            "</div>", "<h2>Exposure by crop and region</h2>", _table(expo_tbl, num=("applications", "total limit", "share")),
+            "<h2>Limits changed since the last checkpoint</h2>", _table(chg_tbl, num=("previous limit", "limit")),
+            "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",))]
+    return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic),
+                  Path(out_dir) / f"portfolio-{data.season}.html")
+
+
+def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    if isinstance(d, dict):
+        for k in sorted(d):
+            out.extend(_flatten(d[k], f"{prefix}.{k}" if prefix else str(k)))
+    elif isinstance(d, list) and d and all(isinstance(x, (int, float, str)) for x in d):
+        out.append((prefix, ", ".join(str(x) for x in d)))
+    elif isinstance(d, list):
+        for i, x in enumerate(d):
+            out.extend(_flatten(x, f"{prefix}[{i}]"))
+    else:
+        out.append((prefix, "" if d is None else str(d)))
+    return out
+
+
+def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
+    """Write ``farmer-<token>.html``: the farmer's fields on a map, NDVI curves against the expected
+    band with checkpoints, and the decision with its reasons and computation."""
+    dec = latest_decisions(data.decisions)
+    mine = dec[dec["farmer_token"] == token]
+    if mine.empty:
+        raise UserInputError(f"report: no decision for farmer {token} in season {data.season}")
+    f = data.fields[data.fields["farmer_token"] == token]
+    body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>",
+            "<h2>Fields</h2>", f"<div class='card'>{_map(data, {token})}</div>", "<h2>NDVI against the expected band</h2>",
+            "<div class='grid'>"]
+    for fid in f["field_id"]:
+        crop = f[f["field_id"] == fid].iloc[0].get("crop", "")
+        body.append(f"<div class='card'><h3>{escape(str(fid))} ({escape(str(crop))})</h3>{_curve_for(data, str(fid))}</div>")
+    body.append("</div>")
+    for rec in mine.itertuples():
+        cur = str(rec.currency)
+        b = json.loads(rec.body) if isinstance(rec.body, str) else {}
+        body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(rec.outcome))} "
+                    f"limit {escape(_money(rec.limit, cur))}</h2>")
+        body.append(f"<p class='sub'>as of {escape(str(rec.as_of))}; reasons: {escape(str(rec.reason_codes or '—'))}</p>")
+        rows = pd.DataFrame(_flatten(b), columns=["item", "value"])
+        body.append("<h3>Record</h3>" + _table(rows))
+    al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
+    body.append("<h2>Alerts</h2>" + _table(al))
+    return _write(_page(f"farmer {token}", "".join(body), data.synthetic), Path(out_dir) / f"farmer-{token}.html")

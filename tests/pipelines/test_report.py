@@ -1,0 +1,134 @@
+"""Reports: self-contained HTML, checked in a real headless Chromium (console errors, failed requests,
+non-blank map and plots), screenshots saved as test artifacts."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from pipelines.report import ReportData, latest_decisions, render_farmer, render_portfolio
+from tests.conftest import REPO, require
+
+ARTIFACTS = REPO / "test-artifacts"
+
+
+def _data() -> ReportData:
+    fields = gpd.GeoDataFrame({
+        "field_id": [f"f{i}" for i in range(6)], "season": "2024", "farmer_token": ["Fa", "Fa", "Fb", "Fc", "Fc", "Fd"],
+        "crop": ["maize", "maize", "soybean", "maize", "soybean", "maize"], "region": "us-nebraska",
+        "geometry": [box(500_000 + 400 * (i % 3), 4_480_000 + 450 * (i // 3), 500_350 + 400 * (i % 3),
+                         4_480_400 + 450 * (i // 3)) for i in range(6)]}, crs=32614)
+    body = {"computation": {"collateral_limit": 4_000_000, "cash_flow_limit": 5_000_000}, "reasons": [
+        {"code": "PRICE_VOLATILITY_HAIRCUT", "reduction": 1_000_000}]}
+    recs = pd.DataFrame({
+        "application_id": ["A1", "A2", "A3", "A4", "A1"], "farmer_token": ["Fa", "Fb", "Fc", "Fd", "Fa"],
+        "season": "2024", "as_of": ["2024-06-01"] * 4 + ["2024-07-20"],
+        "outcome": ["APPROVE", "REDUCE", "REFER", "DECLINE", "REDUCE"], "limit": [5_000_000, 3_000_000, 0, 0, 4_000_000],
+        "currency": "USD", "reason_codes": ["", "PRICE_VOLATILITY_HAIRCUT", "PARCEL_OVERLAP_CLAIM", "", "CROP_CONDITION_DETERIORATED"],
+        "body": [json.dumps(body)] * 5})
+    days = np.arange(0, 200, 5)
+    start = date(2024, 4, 1)
+    obs = pd.DataFrame({"field_id": "f0", "date": pd.Timestamp(start) + pd.to_timedelta(days[:25], unit="D"),
+                        "ndvi": 0.2 + 0.6 * np.exp(-0.5 * ((days[:25] - 110) / 30) ** 2)})
+    bands = pd.DataFrame({"region": "us-nebraska", "crop": "maize", "day": days,
+                          "p10": 0.15 + 0.5 * np.exp(-0.5 * ((days - 110) / 30) ** 2),
+                          "p50": 0.2 + 0.6 * np.exp(-0.5 * ((days - 110) / 30) ** 2),
+                          "p90": 0.25 + 0.65 * np.exp(-0.5 * ((days - 110) / 30) ** 2), "n_fields": 10})
+    alerts = pd.DataFrame({"field_id": ["f3"], "alert": ["WATCH"], "severity": ["medium"],
+                           "date": [pd.Timestamp("2024-07-10")], "evidence": ["{}"]})
+    return ReportData(season="2024", decisions=recs, fields=fields, alerts=alerts, obs=obs, bands=bands,
+                      season_start=start, checkpoints=[(date(2024, 6, 1), "emergence"), (date(2024, 7, 20), "mid")],
+                      synthetic=True)
+
+
+def test_latest_decisions_and_change() -> None:
+    d = latest_decisions(_data().decisions)
+    a1 = d[d["application_id"] == "A1"].iloc[0]
+    assert a1["limit"] == 4_000_000 and a1["previous_limit"] == 5_000_000
+
+
+def test_pages_are_self_contained(tmp_path: Path) -> None:
+    data = _data()
+    p = render_portfolio(data, tmp_path)
+    f = render_farmer(data, "Fa", tmp_path)
+    for page in (p, f):
+        html = page.read_text()
+        assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+        assert "https://" not in html
+        assert "<svg" in html and "Synthetic demo data" in html
+    assert "USD 40,000.00" in p.read_text()  # A1's new limit
+    assert "CROP_CONDITION_DETERIORATED" in p.read_text()
+
+
+def _chromium() -> tuple[str | None, str | None]:
+    return shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+
+
+def test_pages_in_headless_chromium(tmp_path: Path) -> None:
+    browser, driver_path = _chromium()
+    require(browser is not None and driver_path is not None, "Chromium and chromedriver not installed "
+            "(apt-get install chromium chromium-driver)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    data = _data()
+    pages = [render_portfolio(data, tmp_path), render_farmer(data, "Fa", tmp_path)]
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(browser)
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+              f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=str(driver_path)), options=opts)
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        for page in pages:
+            drv.get_log("performance")  # drop what the start page did
+            drv.get_log("browser")
+            drv.get(page.as_uri())
+            console = [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+            assert console == [], console
+            events = [json.loads(e["message"])["message"] for e in drv.get_log("performance")]
+            urls = {m["params"]["requestId"]: m["params"]["request"]["url"] for m in events
+                    if m.get("method") == "Network.requestWillBeSent" and m["params"].get("documentURL") == page.as_uri()}
+            assert page.as_uri() in urls.values()
+            # failures of the page's own requests (the browser's background traffic has no page request id)
+            failed = [(urls[m["params"]["requestId"]], m["params"].get("errorText")) for m in events
+                      if m.get("method") == "Network.loadingFailed" and m["params"]["requestId"] in urls]
+            assert failed == [], failed
+            assert all(u.startswith(("file:", "data:")) for u in urls.values()), urls
+            # the map and the plots are present and not blank
+            n_paths = drv.execute_script("return document.querySelectorAll('svg.map path').length")
+            assert n_paths >= 1
+            size = drv.execute_script(
+                "const r=document.querySelector('svg.map').getBoundingClientRect();return [r.width,r.height]")
+            assert size[0] > 100 and size[1] > 50
+            if page.name.startswith("farmer"):
+                assert drv.execute_script("return document.querySelectorAll('svg.curve polyline.obs').length") >= 1
+                assert drv.execute_script("return document.querySelectorAll('svg.curve polygon.band').length") >= 1
+            else:
+                assert drv.execute_script("return document.querySelectorAll('svg.bars rect').length") >= 2
+            png = ARTIFACTS / f"{page.stem}.png"
+            drv.save_screenshot(str(png))
+            from PIL import Image
+
+            img = np.asarray(Image.open(png).convert("L"))
+            assert img.std() > 10  # not a blank page
+    finally:
+        drv.quit()
+
+
+def test_no_decisions_is_user_error(tmp_path: Path) -> None:
+    data = _data()
+    data.decisions = data.decisions.iloc[0:0]
+    with pytest.raises(Exception, match="report: no decisions stored for season 2024"):
+        render_portfolio(data, tmp_path)
