@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
 import numpy as np
 import shapely
@@ -68,8 +69,7 @@ def map_svg(geoms: Sequence[BaseGeometry], colours: Sequence[str], titles: Seque
     return "".join(parts)
 
 
-def curve_svg(x_days: Sequence[float], y: Sequence[float], *, band: tuple[Sequence[float], Sequence[float],
-              Sequence[float], Sequence[float]] | None = None, marks: Sequence[tuple[float, str]] = (),
+def curve_svg(x_days: Any, y: Any, *, band: tuple[Any, Any, Any, Any] | None = None, marks: Sequence[tuple[float, str]] = (),
               width: int = 520, height: int = 200, x_label: str = "day of season", y_label: str = "NDVI",
               y_range: tuple[float, float] = (-0.1, 1.0)) -> str:
     """An observed curve (dots and line) over an expected band (days, p10, p50, p90), with labelled marks."""
@@ -94,9 +94,9 @@ def curve_svg(x_days: Sequence[float], y: Sequence[float], *, band: tuple[Sequen
                      f'<text x="2" y="{py(v) + 3:.1f}" font-size="9">{v:.1f}</text>')
     if band is not None and len(band[0]):
         d, lo, med, hi = (np.asarray(a, dtype=float) for a in band)
-        pts = [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(d, hi, strict=True)] + \
-              [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(d[::-1], lo[::-1], strict=True)]
-        parts.append(f'<polygon class="band" points="{" ".join(pts)}" fill="#90caf9" fill-opacity="0.45" stroke="none"/>')
+        band_pts = [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(d, hi, strict=True)] + \
+            [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(d[::-1], lo[::-1], strict=True)]
+        parts.append(f'<polygon class="band" points="{" ".join(band_pts)}" fill="#90caf9" fill-opacity="0.45" stroke="none"/>')
         parts.append('<polyline points="' + " ".join(f"{px(a):.1f},{py(b):.1f}" for a, b in zip(d, med, strict=True))
                      + '" fill="none" stroke="#1e88e5" stroke-dasharray="4 3"/>')
     for day, label in marks:
