@@ -51,3 +51,16 @@ def test_upcoming() -> None:
     up = upcoming(date(2024, 8, 1), ["2024"], cal, "in-smallholder")
     assert up["date"].min().date() >= date(2024, 8, 1)
     assert "pre_harvest" in set(up["checkpoint"])
+
+
+def test_cli_schedule_show() -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    r = CliRunner().invoke(app, ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--today", "2024-07-01"])
+    assert r.exit_code == 0, r.stderr
+    assert "2024-07-20  2024    us-nebraska      maize         mid_season" in r.stdout
+    bad = CliRunner().invoke(app, ["schedule", "show", "--today", "July"])
+    assert bad.exit_code == 2
+    assert "expected a date YYYY-MM-DD" in bad.stderr

@@ -1,0 +1,41 @@
+"""``agcredit schedule show``: the coming re-underwriting checkpoints."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import echo, schedule_app, user_errors
+
+
+def _day(s: str | None) -> date:
+    if s is None:
+        return date.today()
+    try:
+        return datetime.strptime(s, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"expected a date YYYY-MM-DD, found {s!r}") from None
+
+
+@schedule_app.command("show")
+@user_errors
+def show(
+    season: list[str] = typer.Option(None, "--season", help="Season(s) YYYY (default: this year and next)."),
+    region: str = typer.Option(None, "--region", help="Only this region."),
+    today: str = typer.Option(None, "--today", help="Show checkpoints on or after this date (YYYY-MM-DD)."),
+    calendar: Path = typer.Option(None, "--calendar", help="A season calendar CSV (default: the shipped one)."),
+) -> None:
+    """List the coming checkpoints per season, region and crop."""
+    from pipelines.schedule import load_calendar, upcoming
+
+    day = _day(today)
+    seasons = season or [str(day.year), str(day.year + 1)]
+    up = upcoming(day, seasons, load_calendar(calendar), region)
+    if up.empty:
+        echo("no coming checkpoints")
+        return
+    echo(f"{'date':<11} {'season':<7} {'region':<16} {'crop':<13} checkpoint")
+    for r in up.itertuples():
+        echo(f"{r.date.date().isoformat():<11} {r.season:<7} {r.region:<16} {r.crop:<13} {r.checkpoint}")
