@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DecisionItem", "canonical_json", "sha256_hex"]
+__all__ = ["KINDS", "DecisionItem", "canonical_json", "sha256_hex"]
 
 KINDS = ("decision", "override", "reunderwrite")
 

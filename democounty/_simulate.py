@@ -1,0 +1,203 @@
+"""``simulate``: build a demo county folder (records, truth, scenes) atomically and deterministically."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from democounty._presets import GENERATOR_VERSION, MOISTURE_PCT, PRESETS, SIZES
+from features.errors import UserInputError
+
+__all__ = ["SimulateError", "simulate"]
+
+#: GeoPackages otherwise carry the time of writing in gpkg_contents.last_change
+_GPKG_DATE = "2000-01-01T00:00:00.000Z"
+
+
+class SimulateError(UserInputError, ValueError):
+    """A bad simulate request: names the parameter, what was expected and what was given."""
+
+    def __init__(self, *, what: str, expected: str, found: object) -> None:
+        self.what, self.expected, self.found = what, expected, found
+        super().__init__(f"simulate: {what}: expected {expected}, found {found!r}")
+
+
+def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool) -> None:
+    if region not in PRESETS:
+        raise SimulateError(what="region", expected=f"one of {', '.join(PRESETS)}", found=region)
+    if size not in SIZES:
+        raise SimulateError(what="size", expected=f"one of {', '.join(SIZES)}", found=size)
+    pre = PRESETS[region]
+    most = pre.current_season - pre.first_weather_season
+    if not 1 <= seasons <= most:
+        raise SimulateError(what="seasons", expected=f"1..{most} past seasons for {region} (bundled weather)",
+                            found=seasons)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise SimulateError(what="out", expected="a new or empty folder (or overwrite=True)", found=str(out))
+
+
+def _write_gpkg(df: Any, path: Path, layer: str) -> None:
+    import pyogrio
+
+    old = pyogrio.get_gdal_config_option("OGR_CURRENT_DATE")
+    pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": _GPKG_DATE})
+    try:
+        pyogrio.write_dataframe(df, path, layer=layer, driver="GPKG")
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": old})
+
+
+def _dates(values: list[Any]) -> np.ndarray:
+    return np.array([np.datetime64(v, "D") if v is not None else np.datetime64("NaT") for v in values],
+                    dtype="datetime64[D]").astype("datetime64[ms]")
+
+
+def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, render: bool = True,
+             workers: int = 2, overwrite: bool = False) -> dict[str, Any]:
+    """Build the demo county of ``region`` in ``out`` and return its county.json content.
+
+    ``size``: ``tiny`` (12 fields, at most 1 past season; for tests), ``demo`` or ``eval``.
+    ``seasons`` past seasons are simulated besides the current one. The folder is built in
+    ``<out>.partial`` and renamed when complete; a non-empty ``out`` is refused unless
+    ``overwrite``. Same arguments → byte-identical Parquet and CSV files.
+    """
+    out = Path(out)
+    _check(region, size, seasons, out, overwrite)
+    from democounty._growth import make_pool, run_pool
+    from democounty._landscape import make_landscape
+    from democounty._records import make_farmers
+    from democounty._truth import make_truth
+
+    pre = PRESETS[region]
+    n_past = min(seasons, 1) if size == "tiny" else seasons
+    season_list = list(range(pre.current_season - n_past, pre.current_season + 1))
+    rngs = [np.random.default_rng(s) for s in np.random.SeedSequence([int(seed), len(region)]).spawn(6)]
+    land = make_landscape(pre, pre.sizes[size], rngs[0])
+    pool = make_pool(region, season_list, pre.pool_per_crop[size], rngs[1])
+    results = run_pool(pool, workers)
+    truth = make_truth(pre, land.field_ids, season_list, pool, results, rngs[2])
+    farmers = make_farmers(pre, len(land.field_ids), rngs[3])
+
+    partial = out.with_name(out.name + ".partial")
+    if partial.exists():
+        shutil.rmtree(partial)
+    try:
+        for sub in ("records", "truth", "scenes"):
+            (partial / sub).mkdir(parents=True)
+        _write_all(partial, pre, land, truth, farmers, pool, rngs[4], rngs[5])
+        meta = {
+            "synthetic": True, "region": region, "seed": int(seed), "size": size, "crs": pre.crs,
+            "bounds": list(land.bounds), "pixel_size": 10, "seasons": [str(s) for s in season_list],
+            "current_season": str(pre.current_season), "currency": pre.currency, "policy_profile": pre.policy_profile,
+            "crops": [c.name for c in pre.crops], "generator_version": GENERATOR_VERSION,
+        }
+        (partial / "county.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if render:
+            from democounty.scenes import render_scenes
+
+            render_scenes(partial, int(seed), workers=workers)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+        partial.rename(out)
+        shutil.rmtree(old)
+    else:
+        partial.rename(out)
+    return meta
+
+
+def _write_all(root: Path, pre: Any, land: Any, truth: list[Any], farmers: list[Any], pool: list[Any],
+               rng: np.random.Generator, rng_rec: np.random.Generator) -> None:
+    import geopandas as gpd
+
+    from democounty._landscape import cut_planted
+    from democounty._records import applications_table, declared_area, history_table
+    from democounty._truth import season_window
+
+    idx = {fid: i for i, fid in enumerate(land.field_ids)}
+    area = {fid: g.area / 1e4 for fid, g in zip(land.field_ids, land.fields, strict=True)}
+    soil = {fid: round(float(v), 3) for fid, v in zip(land.field_ids, rng.uniform(0.8, 1.2, len(idx)), strict=True)}
+    ccx = {c.condition_id: c.ccx_scale for c in pool}
+    farmer_of = {land.field_ids[i]: f for f in farmers for i in f.field_idx}
+    # declared boundaries: the true one, or reaching into the neighbours for the overlap trap
+    overlap = {fs.field_id for fs in truth if "overlap" in fs.events}
+    declared_geom = {}
+    for fid, g in zip(land.field_ids, land.fields, strict=True):
+        declared_geom[fid] = (g.buffer(pre.margin_m + 0.12 * math.sqrt(g.area), join_style="mitre")
+                              if fid in overlap else g)
+    step = pre.area_round_ha
+    decl_area = {fid: (declared_area(declared_geom[fid].area / 1e4, step, rng_rec) if fid in overlap
+                       else declared_area(area[fid], step, rng_rec)) for fid in land.field_ids}
+
+    rows, planted_rows, canopy_parts = [], [], []
+    for fs in truth:
+        g = land.fields[idx[fs.field_id]]
+        pg = cut_planted(g, fs.planted_fraction) if fs.planted and fs.planted_fraction < 1 else g
+        planted_ha = pg.area / 1e4 if fs.planted else 0.0
+        frac = planted_ha / area[fs.field_id]
+        if fs.planted:
+            planted_rows.append((fs.field_id, str(fs.season), pg))
+        mo = MOISTURE_PCT.get(fs.true_crop, float("nan"))
+        rows.append({
+            "field_id": fs.field_id, "season": str(fs.season), "condition_id": fs.condition_id,
+            "true_crop": fs.true_crop, "planted": fs.planted, "planted_fraction": round(frac, 4),
+            "planted_area_ha": round(planted_ha, 4), "true_boundary_differs": fs.field_id in overlap,
+            "irrigated": fs.irrigated, "sowing_date": fs.sowing, "emergence_date": fs.emergence,
+            "flowering_date": fs.flowering, "maturity_date": fs.maturity, "harvest_date": fs.harvest,
+            "yield_dry_t_ha": round(fs.yield_dry, 4) if fs.planted else float("nan"),
+            "yield_t_ha": round(fs.yield_market, 4) if fs.planted else float("nan"),
+            "moisture_pct": mo if fs.planted else float("nan"), "variety": fs.variety,
+            "events": ";".join(fs.events), "failure_date": fs.failure, "soil_brightness": soil[fs.field_id],
+            "chlorophyll": round(ccx.get(fs.condition_id, 1.0) * float(np.exp(rng.normal(0, 0.03))), 3)
+            if fs.planted else 1.0,
+        })
+        start, stop = season_window(pre.region, fs.season)
+        n = (stop - start).days + 1
+        z = np.zeros(n, np.float32)
+        canopy_parts.append(pd.DataFrame({
+            "field_id": fs.field_id, "season": str(fs.season),
+            "date": np.arange(np.datetime64(start, "D"), np.datetime64(stop, "D") + 1).astype("datetime64[ms]"),
+            "green_cover": np.round(fs.green if fs.green is not None else z, 4),
+            "senescent_cover": np.round(fs.senescent if fs.senescent is not None else z, 4),
+            "flooded": fs.flooded if fs.flooded is not None else np.zeros(n, bool),
+        }))
+    tf = pd.DataFrame(rows)
+    for c in ("sowing_date", "emergence_date", "flowering_date", "maturity_date", "harvest_date", "failure_date"):
+        tf[c] = _dates(list(tf[c]))
+    tf.to_parquet(root / "truth" / "fields.parquet", index=False)
+    pd.concat(canopy_parts, ignore_index=True).to_parquet(root / "truth" / "canopy.parquet", index=False)
+    _write_gpkg(gpd.GeoDataFrame({"field_id": [r[0] for r in planted_rows], "season": [r[1] for r in planted_rows]},
+                                 geometry=[r[2] for r in planted_rows], crs=pre.crs), root / "truth" / "planted.gpkg",
+                "planted")
+    _write_gpkg(gpd.GeoDataFrame({"class": [k for k, _ in land.landcover]},
+                                 geometry=[g for _, g in land.landcover], crs=pre.crs),
+                root / "truth" / "landcover.gpkg", "landcover")
+    rec = []
+    for fs in truth:
+        f = farmer_of[fs.field_id]
+        rec.append({"field_id": fs.field_id, "season": str(fs.season), "national_id": f.national_id,
+                    "farmer_name": f.name, "phone": f.phone, "declared_crop": fs.declared_crop,
+                    "declared_area_ha": decl_area[fs.field_id], "region": pre.region,
+                    "geometry": declared_geom[fs.field_id]})
+    _write_gpkg(gpd.GeoDataFrame(rec, geometry="geometry", crs=pre.crs), root / "records" / "fields.gpkg", "fields")
+    current = [fs for fs in truth if fs.season == pre.current_season]
+    history_table(truth, pre.current_season, farmer_of, rng_rec).to_csv(root / "records" / "history.csv", index=False)
+    past = tf[(tf["season"] != str(pre.current_season)) & tf["planted"] & (tf["yield_t_ha"] > 0)]
+    regional = past.groupby("true_crop")["yield_t_ha"].mean().to_dict() if len(past) else {}
+    if not regional:  # no past season: regional expectations from the current pool's truth
+        cur = tf[tf["planted"] & (tf["yield_t_ha"] > 0)]
+        regional = cur.groupby("true_crop")["yield_t_ha"].mean().to_dict()
+    apps, book = applications_table(pre, farmers, current, decl_area, regional, rng_rec)
+    apps.to_csv(root / "records" / "applications.csv", index=False)
+    book.to_csv(root / "records" / "book.csv", index=False)

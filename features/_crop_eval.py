@@ -1,0 +1,220 @@
+"""Evaluation of the crop-type classifier: on a county's series and on the real CAWa data.
+
+- :func:`evaluate_crop_type` trains on past seasons' DECLARED crops and tests on TRUE crops:
+  the current season (end of season and mid-season), leave-one-season-out (mean and worst),
+  and a spatially held-out block of fields grouped by ``condition_id``; beside the baseline
+  "the declared crop is the answer".
+- :func:`load_cawa` turns the CAWa crop-type dataset (23 NDVI values per polygon) into the
+  FieldTimeSeries contract, and :func:`cawa_benchmark` runs leave-one-region-out CV of the
+  classifier beside a plain random forest on the raw values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features._calibration import expected_calibration_error
+from features.crop_type import CropTypeClassifier
+from features.errors import UserInputError, format_offenders
+
+__all__ = ["MID_SEASON_DAYS", "cawa_benchmark", "classification_metrics", "evaluate_crop_type", "load_cawa"]
+
+#: "mid-season" checkpoint per region, days after the season window's start (us-nebraska: 15 Sep
+#: + 300 = mid-July, summer crops well up; in-smallholder: 15 May + 110 = early September, monsoon)
+MID_SEASON_DAYS = {"us-nebraska": 300, "in-smallholder": 110}
+
+CAWA_SERIES = "CAWa_CropType_time-series.csv"
+CAWA_ATTRS = "CAWa_CropType_samples_attributes.csv"
+
+
+def classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequence[Any] | np.ndarray) -> dict[str, Any]:
+    """Overall accuracy, macro-F1 (over the union of true and predicted classes), per-class recall and F1."""
+    t = np.asarray([str(x) for x in true], dtype=object)
+    p = np.asarray([str(x) for x in pred], dtype=object)
+    if len(t) == 0:
+        return {"n": 0, "accuracy": float("nan"), "macro_f1": float("nan"), "recall": {}, "f1": {}}
+    classes = sorted(set(t) | set(p))
+    recall, f1 = {}, {}
+    for c in classes:
+        tp = float(np.sum((t == c) & (p == c)))
+        nt, npred = float(np.sum(t == c)), float(np.sum(p == c))
+        r = tp / nt if nt else 0.0
+        pr = tp / npred if npred else 0.0
+        if nt:
+            recall[c] = r
+        f1[c] = 2 * pr * r / (pr + r) if pr + r else 0.0
+    return {"n": len(t), "accuracy": float(np.mean(t == p)), "macro_f1": float(np.mean(list(f1.values()))),
+            "recall": recall, "f1": f1}
+
+
+def _scored(clf: CropTypeClassifier, series: pd.DataFrame, test: pd.DataFrame, checkpoint: int | str,
+            truth: str) -> dict[str, Any]:
+    X = clf.features(series, test, checkpoint=checkpoint)
+    X = test[["field_id", "season"]].astype({"field_id": str, "season": str}).merge(X, on=["field_id", "season"],
+                                                                                    how="left")
+    probs = clf.predict_proba(X[[*clf.feature_names_in_]], checkpoint=checkpoint)
+    pred = [clf.classes_[i] for i in probs.argmax(axis=1)]
+    true = test[truth].astype(str).tolist()
+    idx = {c: i for i, c in enumerate(clf.classes_)}
+    m = classification_metrics(true, pred)
+    m["ece"] = expected_calibration_error(probs, np.array([idx.get(x, -1) for x in true]))
+    if "rice" in idx:
+        m["rice_vs_other_accuracy"] = float(np.mean([(a == "rice") == (b == "rice") for a, b in zip(true, pred)]))
+    return m
+
+
+def evaluate_crop_type(
+    series: pd.DataFrame,
+    labels: pd.DataFrame,
+    current_season: str,
+    checkpoints: Sequence[int | str] = ("end",),
+    *,
+    mid_checkpoint: int | None = None,
+    holdout_share: float = 0.2,
+    leave_one_season_out: bool = True,
+    seed: int = 0,
+    **params: Any,
+) -> dict[str, Any]:
+    """Train on past seasons' declared crops, test on the current season's TRUE crops.
+
+    ``labels``: field_id, season, declared_crop, true_crop, condition_id, region (season windows
+    come from the region). ``mid_checkpoint`` defaults to :data:`MID_SEASON_DAYS` of the region
+    (120 days when the labels hold several or unknown regions). Returns ``{"current": {"end": m, "mid": m}, "baseline_declared": m,
+    "spatial_block": {...}, "loso": {"per_season": ..., "mean": ..., "worst": ...}, ...}`` where
+    each ``m`` holds accuracy, macro_f1, recall, f1 and ece. Extra ``params`` go to
+    :class:`CropTypeClassifier`.
+    """
+    need = [c for c in ("field_id", "season", "declared_crop", "true_crop", "condition_id", "region")
+            if c not in labels.columns]
+    if need:
+        raise UserInputError(f"crop-type evaluation labels: missing columns {format_offenders(need)}")
+    lab = labels.astype({"field_id": str, "season": str}).reset_index(drop=True)
+    cur = str(current_season)
+    seasons = sorted(set(lab["season"]))
+    if cur not in seasons or not [s for s in seasons if s < cur]:
+        raise UserInputError(f"crop-type evaluation: expected season {cur} and at least one earlier season in "
+                             f"the labels, found {format_offenders(seasons)}")
+    if mid_checkpoint is None:
+        regions = sorted({str(r) for r in lab["region"].dropna()})
+        mid_checkpoint = MID_SEASON_DAYS.get(regions[0], 120) if len(regions) == 1 else 120
+    ckpts = list(dict.fromkeys([*checkpoints, mid_checkpoint, "end"]))
+    points: dict[str, int | str] = {"end": "end", "mid": mid_checkpoint}
+
+    def run(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+        clf = CropTypeClassifier(ckpts, seed=seed, **params).fit(series, train, label_column="declared_crop")
+        return {k: _scored(clf, series, test, c, "true_crop") for k, c in points.items()}
+
+    past, now = lab.loc[lab["season"] < cur], lab.loc[lab["season"] == cur]
+    out: dict[str, Any] = {"current_season": cur, "train_seasons": sorted(set(past["season"])),
+                           "mid_checkpoint_days": mid_checkpoint, "n_test": len(now)}
+    out["current"] = run(past, now)
+    out["baseline_declared"] = classification_metrics(now["true_crop"].astype(str),
+                                                      now["declared_crop"].fillna("<none>").astype(str))
+    conds = sorted({str(c) for c in lab["condition_id"]})
+    rng = np.random.default_rng(seed)
+    held = set(np.asarray(conds, dtype=object)[rng.permutation(len(conds))[: max(1, round(holdout_share * len(conds)))]])
+    in_block = lab["condition_id"].astype(str).isin(held)
+    out["spatial_block"] = {"n_conditions_held_out": len(held),
+                            **run(past.loc[~in_block.loc[past.index]], now.loc[in_block.loc[now.index]])}
+    if leave_one_season_out and len(seasons) >= 2:
+        per: dict[str, Any] = {}
+        for s in seasons:
+            per[s] = run(lab.loc[lab["season"] != s], lab.loc[lab["season"] == s])
+        loso: dict[str, Any] = {"per_season": per}
+        for k in points:
+            acc = {s: per[s][k]["accuracy"] for s in seasons}
+            worst = min(acc, key=lambda s: acc[s])
+            loso[k] = {"mean_accuracy": float(np.mean(list(acc.values()))),
+                       "mean_macro_f1": float(np.mean([per[s][k]["macro_f1"] for s in seasons])),
+                       "worst_season": worst, "worst_accuracy": acc[worst]}
+        out["loso"] = loso
+    return out
+
+
+def load_cawa(folder: str | Path, *, nominal_pixels: int = 100) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """CAWa crop types as (FieldTimeSeries, labels).
+
+    Series: field_id ``cawa00000``…, season = year, date = 1 January + (day of year − 1), variable
+    NDVI, mean = value, std/p10/p50/p90 NaN, n_pixels = n_clear = ``nominal_pixels``.
+    Labels: field_id, season, crop (label_1), region, season_start (1 January), season_end (31 December).
+    """
+    d = Path(folder)
+    try:
+        ts = pd.read_csv(d / CAWA_SERIES)
+        at = pd.read_csv(d / CAWA_ATTRS)
+    except OSError as e:
+        raise UserInputError(f"CAWa data {d}: expected {CAWA_SERIES} and {CAWA_ATTRS}, found {e}") from e
+    if len(ts) != len(at):
+        raise UserInputError(f"CAWa data {d}: expected the same row count, found {len(ts)} series and {len(at)} rows")
+    fid = [f"cawa{i:05d}" for i in range(len(at))]
+    year = at["year"].astype(int).to_numpy()
+    start = pd.to_datetime([f"{y}-01-01" for y in year])
+    labels = pd.DataFrame({"field_id": fid, "season": [str(y) for y in year], "crop": at["label_1"].astype(str),
+                           "region": at["region"].astype(str), "season_start": start,
+                           "season_end": pd.to_datetime([f"{y}-12-31" for y in year])})
+    doys = [int(c) for c in ts.columns]
+    vals = ts.to_numpy(dtype="float64")
+    n, k = vals.shape
+    dates = (start.to_numpy()[:, None] + (np.asarray(doys) - 1).astype("timedelta64[D]")[None, :]).ravel()
+    series = pd.DataFrame({
+        "field_id": pd.Series(np.repeat(fid, k), dtype="str"),
+        "season": pd.Series(np.repeat(labels["season"].to_numpy(), k), dtype="str"),
+        "date": pd.to_datetime(dates), "variable": pd.Series(["NDVI"] * (n * k), dtype="str"),
+        "mean": vals.ravel(), "std": np.nan, "p10": np.nan, "p50": np.nan, "p90": np.nan,
+        "n_pixels": np.full(n * k, nominal_pixels, dtype="int64"),
+        "n_clear": np.full(n * k, nominal_pixels, dtype="int64"),
+    })
+    return series, labels
+
+
+def cawa_benchmark(folder: str | Path, *, min_samples: int = 100, n_estimators: int = 200,
+                   rf_trees: int = 300, calibration_folds: int = 4, num_threads: int = 1,
+                   calibration_loss: str = "brier", seed: int = 0) -> dict[str, Any]:
+    """Leave-one-region-out CV on CAWa, pooled over folds: the classifier vs a random forest.
+
+    Classes with at least ``min_samples`` polygons. The classifier runs on the seasonal
+    features computed from the FieldTimeSeries form; the forest (``RandomForestClassifier(
+    n_estimators=rf_trees, random_state=0)``) on the 23 raw NDVI values, same folds.
+    """
+    from sklearn.ensemble import RandomForestClassifier
+
+    series, labels = load_cawa(folder)
+    counts = labels["crop"].value_counts()
+    classes = sorted(counts.index[counts >= min_samples])
+    keep = labels["crop"].isin(classes).to_numpy()
+    labels = labels.loc[keep].reset_index(drop=True)
+    series = series.loc[series["field_id"].isin(set(labels["field_id"]))].reset_index(drop=True)
+    wide = series.assign(k=series.groupby("field_id").cumcount()).pivot(index="field_id", columns="k", values="mean")
+    raw_x = wide.loc[labels["field_id"]].to_numpy()
+    y = labels["crop"].to_numpy()
+    regions = sorted(set(labels["region"]))
+    pred_gbm = np.empty(len(y), dtype=object)
+    pred_rf = np.empty(len(y), dtype=object)
+    probs = np.zeros((len(y), len(classes)))
+    for r in regions:
+        te = (labels["region"] == r).to_numpy()
+        clf = CropTypeClassifier(("end",), n_estimators=n_estimators, context=(), calibration_folds=calibration_folds,
+                                 calibration_groups="region", calibration_loss=calibration_loss,
+                                 min_class_count=1, seed=seed, num_threads=num_threads)
+        clf.fit(series, labels.loc[~te], label_column="crop")
+        test = labels.loc[te].reset_index(drop=True)
+        X = clf.features(series, test)
+        p = clf.predict_proba(X[[*clf.feature_names_in_]])
+        full = np.zeros((len(test), len(classes)))
+        for j, c in enumerate(clf.classes_):
+            full[:, classes.index(c)] = p[:, j]
+        probs[te] = full
+        pred_gbm[te] = [classes[i] for i in full.argmax(axis=1)]
+        rf = RandomForestClassifier(n_estimators=rf_trees, random_state=0, n_jobs=num_threads)
+        rf.fit(raw_x[~te], y[~te])
+        pred_rf[te] = rf.predict(raw_x[te])
+    idx = {c: i for i, c in enumerate(classes)}
+    gbm = classification_metrics(y, pred_gbm)
+    gbm["ece"] = expected_calibration_error(probs, np.array([idx[c] for c in y]))
+    return {"n": len(y), "classes": classes, "regions": regions,
+            "crop_type": gbm, "random_forest": classification_metrics(y, pred_rf)}

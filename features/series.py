@@ -1,0 +1,280 @@
+"""Per-field time series for a season: fields + imagery → FieldTimeSeries, with an on-disk cache.
+
+:func:`build_series` is the library front of ``agcredit features series``. The imagery
+is a scene folder (scene-index layout), an ``index.csv``, a CSV/Parquet series table,
+or ``sentinelhub`` / ``sentinelhub-stats`` (see :mod:`features.sources`).
+
+The season window comes from ``features/data/season_windows.csv`` (per region: start
+MM-DD and year offset, end MM-DD and year offset) or from explicit ``start``/``end``.
+Nothing acquired after ``as_of`` is read — such files are not even opened.
+
+The cache holds one Parquet file per (scene file, field set, variables, buffer): a
+re-run, or a later ``as_of``, reads only the new scenes. Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
+from features.errors import FieldsError, ImageryError
+from features.sources import ImagerySpec, resolve_imagery
+from features.sources.local import Scene, check_scene_files, combine_tiles, read_index, scene_stats, select_scenes
+from features.sources.table import read_series_table
+from features.zonal import few_clear_fields, required_bands
+
+__all__ = ["SeriesResult", "Progress", "build_series", "season_window", "fields_hash", "ENGINE_VERSION"]
+
+#: bump when the statistics change, to invalidate caches
+ENGINE_VERSION = "zonal-1"
+SEASON_WINDOWS_CSV = Path(__file__).parent / "data" / "season_windows.csv"
+#: used only when season_windows.csv is absent (values of the county layout)
+_DEFAULT_WINDOWS = {
+    "us-nebraska": ("09-15", -1, "11-30", 0),
+    "in-smallholder": ("05-15", 0, "02-28", 1),
+}
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass
+class SeriesResult:
+    """A season's series and what the reader found on the way."""
+
+    series: pd.DataFrame
+    outside_fields: list[str]
+    small_fields: list[str]
+    dates_used: list[dt.date]
+    source: str
+    warnings: list[str] = field(default_factory=list)
+    scenes_read: int = 0
+    scenes_cached: int = 0
+
+
+def _windows_table() -> dict[str, tuple[str, int, str, int]]:
+    if not SEASON_WINDOWS_CSV.is_file():
+        return dict(_DEFAULT_WINDOWS)
+    df = pd.read_csv(SEASON_WINDOWS_CSV, dtype=str, keep_default_na=False)
+    return {str(r["region"]).strip(): (str(r["start"]).strip(), int(r["start_year_offset"] or 0),
+                                       str(r["end"]).strip(), int(r["end_year_offset"] or 0))
+            for r in df.to_dict("records")}
+
+
+def _md(season: int, md: str, offset: int) -> dt.date:
+    month, day = (int(x) for x in md.split("-"))
+    year = season + offset
+    if month == 2 and day == 29:
+        day = 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28
+    return dt.date(year, month, day)
+
+
+def season_window(season: str, region: str | None) -> tuple[dt.date, dt.date]:
+    """The imagery window [start, end] of ``season`` for ``region``."""
+    s = int(check_season(season))
+    table = _windows_table()
+    if region is None or region not in table:
+        raise ImageryError(source="season window", problem=f"no window for region {region!r} "
+                           f"(known: {', '.join(sorted(table))}); give start and end")
+    a, ao, b, bo = table[region]
+    return _md(s, a, ao), _md(s, b, bo)
+
+
+def fields_hash(fields: gpd.GeoDataFrame) -> str:
+    """SHA-256 of the field set: ids, seasons, CRS and geometry WKB."""
+    h = hashlib.sha256()
+    h.update(str(fields.crs.to_wkt() if fields.crs is not None else "").encode())
+    for fid, season, wkb in zip(fields["field_id"].astype(str), fields["season"].astype(str),
+                                shapely.to_wkb(fields.geometry.to_numpy()), strict=True):
+        h.update(fid.encode() + b"\0" + season.encode() + b"\0" + bytes(wkb) + b"\1")
+    return h.hexdigest()
+
+
+def _scene_key(scene: Scene, fhash: str, variables: Sequence[str], inward_buffer: bool) -> str:
+    st = scene.path.stat()
+    d = {"engine": ENGINE_VERSION, "path": str(scene.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns,
+         "date": scene.date.isoformat(), "tile": scene.tile_id, "bands": scene.bands, "scale": scene.scale,
+         "offset": scene.offset, "nodata": scene.nodata, "mask": scene.cloud_mask, "fields": fhash,
+         "variables": list(variables), "buffer": inward_buffer}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
+
+
+def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _field_windows(fields: gpd.GeoDataFrame, season: str, start: dt.date | None,
+                   end: dt.date | None) -> tuple[dict[str, tuple[dt.date, dt.date]], dt.date, dt.date]:
+    if start is not None and end is not None:
+        if end < start:
+            raise ImageryError(source="season window", problem=f"end {end} is before start {start}")
+        return {str(f): (start, end) for f in fields["field_id"]}, start, end
+    regions = fields["region"] if "region" in fields.columns else pd.Series([None] * len(fields), index=fields.index)
+    per: dict[str, tuple[dt.date, dt.date]] = {}
+    cache: dict[Any, tuple[dt.date, dt.date]] = {}
+    for fid, reg in zip(fields["field_id"].astype(str), regions, strict=True):
+        key = None if reg is None or (isinstance(reg, float) and np.isnan(reg)) or pd.isna(reg) else str(reg)
+        if key not in cache:
+            a, b = season_window(season, key)
+            cache[key] = (start or a, end or b)
+        per[fid] = cache[key]
+    return per, min(w[0] for w in per.values()), max(w[1] for w in per.values())
+
+
+def _in_windows(df: pd.DataFrame, per: dict[str, tuple[dt.date, dt.date]]) -> pd.DataFrame:
+    if df.empty:
+        return df
+    lo = pd.to_datetime(df["field_id"].map({k: v[0] for k, v in per.items()}))
+    hi = pd.to_datetime(df["field_id"].map({k: v[1] for k, v in per.items()}))
+    return df[(df["date"] >= lo) & (df["date"] <= hi)]
+
+
+def _local(spec_path: Path, fields: gpd.GeoDataFrame, season: str, lo: dt.date, hi: dt.date, as_of: dt.date | None,
+           variables: Sequence[str], cache_dir: Path | None, progress: Progress | None,
+           inward_buffer: bool) -> tuple[pd.DataFrame, list[Scene], int, int]:
+    scenes = select_scenes(read_index(spec_path), lo, hi, as_of)
+    check_scene_files(scenes)
+    fhash = fields_hash(fields) if cache_dir is not None else ""
+    grids: dict[Any, Any] = {}
+    parts: list[pd.DataFrame] = []
+    read = cached = 0
+    for i, sc in enumerate(scenes):
+        if progress is not None:
+            progress(i, len(scenes), f"{sc.date} {sc.tile_id}")
+        cpath = None
+        if cache_dir is not None:
+            cpath = Path(cache_dir) / "scenes" / f"{_scene_key(sc, fhash, variables, inward_buffer)}.parquet"
+            if cpath.is_file():
+                try:
+                    parts.append(pd.read_parquet(cpath))
+                    cached += 1
+                    continue
+                except (OSError, ValueError):
+                    pass  # a damaged cache entry is recomputed
+        tile = scene_stats(sc, fields, variables, inward_buffer=inward_buffer, grids=grids)
+        read += 1
+        if cpath is not None:
+            _atomic_parquet(tile, cpath)
+        parts.append(tile)
+    if progress is not None:
+        progress(len(scenes), len(scenes), "done")
+    tiles = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if not tiles.empty:
+        tiles["field_id"] = tiles["field_id"].astype("str")
+        tiles["variable"] = tiles["variable"].astype("str")
+        tiles["tile_id"] = tiles["tile_id"].astype("str")
+    return (combine_tiles(tiles) if not tiles.empty else tiles), scenes, read, cached
+
+
+def _finish(df: pd.DataFrame, season: str) -> pd.DataFrame:
+    if df.empty:
+        out = pd.DataFrame({c: pd.Series(dtype=t) for c, t in (
+            ("field_id", "str"), ("season", "str"), ("date", "datetime64[ns]"), ("variable", "str"),
+            ("mean", "float64"), ("std", "float64"), ("p10", "float64"), ("p50", "float64"), ("p90", "float64"),
+            ("n_pixels", "int64"), ("n_clear", "int64"))})
+        return out
+    df = df.copy()
+    df["season"] = season
+    df["season"] = df["season"].astype("str")
+    df["date"] = pd.to_datetime(df["date"]).astype("datetime64[ns]")
+    for c in ("n_pixels", "n_clear"):
+        df[c] = df[c].astype("int64")
+    order = {v: i for i, v in enumerate(VARIABLES)}
+    df["_v"] = df["variable"].map(order)
+    df = df.sort_values(["field_id", "date", "_v"], kind="mergesort").drop(columns="_v")
+    return df[FIELD_TIME_SERIES.names].reset_index(drop=True)
+
+
+def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, as_of: dt.date | None = None,
+                 start: dt.date | None = None, end: dt.date | None = None,
+                 variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
+                 progress: Progress | None = None, inward_buffer: bool = False,
+                 min_clear: int = 8) -> SeriesResult:
+    """Build the FieldTimeSeries of ``fields`` (Fields contract) for ``season`` from ``imagery``.
+
+    Only acquisitions in the season window (per region, or [start, end]) and not after
+    ``as_of`` are used. Fields outside every scene are listed in ``outside_fields``
+    (an ImageryError if all are); fields whose best date has fewer than ``min_clear``
+    clear pixels in ``small_fields``.
+    """
+    season = check_season(season)
+    check_fields(fields, where="fields")
+    fs = fields[fields["season"].astype(str) == season]
+    if fs.empty:
+        raise FieldsError(source="fields", problem=f"no field of season {season}")
+    variables = list(dict.fromkeys(variables))
+    required_bands(variables)
+    spec: ImagerySpec = resolve_imagery(imagery)
+    per, lo, hi = _field_windows(fs, season, start, end)
+    warnings: list[str] = []
+    read = cached = 0
+    if as_of is not None and as_of < lo:
+        warnings.append(f"as_of {as_of} is before the season window starts ({lo}); no imagery used")
+    if spec.kind in ("scenes", "sentinelhub"):
+        folder = spec.path
+        if spec.kind == "sentinelhub":
+            from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
+
+            out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else Path(tempfile.mkdtemp(prefix="sh-"))
+            folder = Path(sh.fetch_scenes(fs, lo, min(hi, as_of) if as_of else hi, out_dir))
+        assert folder is not None
+        df, scenes, read, cached = _local(folder, fs, season, lo, hi, as_of, variables, cache_dir, progress,
+                                          inward_buffer)
+        source = f"{spec.describe()} ({len(scenes)} files, {read} read, {cached} from cache)"
+        if not scenes:
+            warnings.append("no scene in the season window" + (f" up to {as_of}" if as_of else ""))
+    elif spec.kind == "table":
+        df = _table(spec.path, fs, season)
+        source = spec.describe()
+    else:
+        from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
+
+        df = check_field_time_series(sh.statistical_series(fs, season, lo, min(hi, as_of) if as_of else hi),
+                                     where="sentinelhub-stats")
+        source = spec.describe()
+    if not df.empty:
+        df = df[df["variable"].isin(variables)]
+        if as_of is not None:
+            df = df[pd.to_datetime(df["date"]) <= pd.Timestamp(as_of)]
+        df = df[df["field_id"].isin(list(per))]
+        df = _in_windows(df, per)
+    series = check_field_time_series(_finish(df, season), where="series")
+    seen = set(series["field_id"].astype(str))
+    outside = sorted(f for f in per if f not in seen)
+    if spec.kind != "table" and len(seen) == 0 and not warnings and len(outside) == len(per):
+        raise ImageryError(source=spec.describe(), problem="every field is outside the imagery", offenders=outside)
+    if outside:
+        warnings.append(f"{len(outside)} field(s) outside every scene")
+    dates = sorted({d.date() for d in pd.to_datetime(series["date"]).unique()}) if len(series) else []
+    return SeriesResult(series=series, outside_fields=outside, small_fields=few_clear_fields(series, min_clear),
+                        dates_used=dates, source=source, warnings=warnings, scenes_read=read, scenes_cached=cached)
+
+
+def _table(path: Path | None, fields: gpd.GeoDataFrame, season: str) -> pd.DataFrame:
+    """A series table; a wide table without pixel counts gets them from the field area at 10 m pixels."""
+    from features.fields import area_ha
+
+    assert path is not None
+    counts = dict(zip(fields["field_id"].astype(str), np.round(area_ha(fields).to_numpy() * 100).astype(int),
+                      strict=True))
+    return read_series_table(path, season=season, pixel_counts=counts)

@@ -1,0 +1,184 @@
+"""Plain-Python parts of the Sentinel Hub source (no ``sentinelhub`` import here): its errors,
+retry policy, run summary, input checks, response checks and the atomic scene-index writer."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from features.errors import FieldsError, ImageryError, UserInputError, format_offenders
+from features.sources._sh_plan import INDEX_BANDS, Tile, atomic_write_bytes
+
+__all__ = [
+    "Failure", "FetchResult", "FetchSummary", "Retry", "SentinelHubCredentialsError", "SentinelHubQuotaError",
+    "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value", "utc", "write_scenes",
+]
+
+
+class SentinelHubCredentialsError(UserInputError):
+    """Credentials are missing or were refused; the message names where they come from, never their values."""
+
+    def __init__(self, *, problem: str, source: str) -> None:
+        self.problem = problem
+        self.source = source
+        super().__init__(f"Sentinel Hub credentials ({source}): {problem}")
+
+
+class SentinelHubQuotaError(ImageryError):
+    """The service refused more work (403 or 429 after the retries): the dates and fields not fetched."""
+
+    def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int) -> None:
+        self.status, self.dates, self.fields, self.done = status, dates, fields, done
+        why = "access denied or processing-unit quota exhausted (HTTP 403)" if status == 403 else \
+            "rate limit or quota still exceeded after the retries (HTTP 429)"
+        super().__init__(source="Sentinel Hub", problem=(
+            f"{why}; not fetched: dates {format_offenders(dates)}; fields {format_offenders(fields)}; "
+            f"{done} responses already downloaded are cached and a re-run resumes from them"))
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Bounded exponential backoff for 429 and 5xx: ``attempts`` tries, sleeping
+    ``min(base_delay · factor^i, max_delay)`` seconds between them."""
+
+    attempts: int = 4
+    base_delay: float = 2.0
+    factor: float = 2.0
+    max_delay: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass
+class FetchSummary:
+    """What a run cost: HTTP requests (the OAuth token excluded), retries, cache hits, processing units."""
+
+    requests: int = 0
+    downloaded: int = 0
+    retries: int = 0
+    cache_hits: int = 0
+    processing_units: float = 0.0
+    pu_reported: int = 0
+    pu_estimated: int = 0
+    tiles: int = 0
+    dates: int = 0
+    scenes: int = 0
+    failed_intervals: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def render(self) -> str:
+        how = []
+        if self.pu_reported:
+            how.append(f"reported for {self.pu_reported} responses")
+        if self.pu_estimated:
+            how.append(f"estimated by the PU formula for {self.pu_estimated}")
+        lines = [f"requests: {self.requests} (retries {self.retries}), cache hits: {self.cache_hits}",
+                 f"processing units: {self.processing_units:.3f}" + (f" ({'; '.join(how)})" if how else ""),
+                 f"tiles: {self.tiles}, acquisition dates: {self.dates}, scenes: {self.scenes}"]
+        if self.failed_intervals:
+            lines.append(f"intervals the service failed to compute (left out): {self.failed_intervals}")
+        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
+
+
+@dataclass
+class FetchResult:
+    """A folder of scenes in the scene-index layout and what it cost."""
+
+    path: Path
+    summary: FetchSummary
+
+
+class Failure(Exception):
+    def __init__(self, status: int | None, message: str) -> None:
+        self.status, self.message = status, message
+        super().__init__(message)
+
+
+def header_value(headers: dict[str, Any], name: str) -> str | None:
+    low = name.lower()
+    return next((str(v) for k, v in headers.items() if k.lower() == low), None)
+
+
+def utc(d: date) -> datetime:
+    return datetime(d.year, d.month, d.day, tzinfo=UTC)
+
+
+def check_tiff(body: bytes, tile: Tile) -> None:
+    """A Process API answer must be a georeferenced 12-band UINT16 GeoTIFF of the requested box."""
+    from rasterio.io import MemoryFile
+
+    try:
+        with MemoryFile(body) as mem, mem.open() as ds:
+            ok = (ds.count == len(INDEX_BANDS) and ds.dtypes[0] == "uint16" and ds.crs is not None
+                  and ds.crs.to_epsg() == tile.epsg and (ds.width, ds.height) == (tile.width, tile.height))
+            found = f"{ds.count} bands {ds.dtypes[0]} {ds.width}x{ds.height} {ds.crs}"
+    except Exception as e:
+        raise Failure(None, f"response is not a GeoTIFF ({type(e).__name__})") from None
+    if not ok:
+        raise Failure(None, f"unexpected GeoTIFF: expected {len(INDEX_BANDS)} bands uint16 "
+                             f"{tile.width}x{tile.height} EPSG:{tile.epsg}, found {found}")
+
+
+def check_inputs(fields: gpd.GeoDataFrame, start: date, end: date) -> gpd.GeoDataFrame:
+    if not isinstance(fields, gpd.GeoDataFrame) or "field_id" not in fields.columns or len(fields) == 0:
+        raise FieldsError(source="fields", problem="expected a non-empty GeoDataFrame with a field_id column")
+    if fields.crs is None:
+        raise FieldsError(source="fields", problem="no CRS declared")
+    bad = fields.geometry.isna() | fields.geometry.is_empty
+    if bad.any():
+        raise FieldsError(source="fields", problem="empty or missing geometry",
+                          offenders=list(fields.loc[bad, "field_id"].astype(str)))
+    if end < start:
+        raise UserInputError(f"time range: end {end} is before start {start}")
+    return fields
+
+
+def default_cache() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "agcredit" / "sentinelhub"
+
+
+def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint: str, start: date, end: date,
+                  max_cloud: float) -> None:
+    """Link (or copy) cached GeoTIFFs into the layout atomically, then the provenance note, then index.csv."""
+    rows = []
+    for (tile_id, day), src in sorted(files.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rel = f"{day.year}/S2_{tile_id}_{day:%Y%m%d}.tif"
+        dest = out_dir / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_name(f".{dest.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(src, tmp)
+            os.replace(tmp, dest)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            atomic_write_bytes(dest, src.read_bytes())
+        rows.append([day.isoformat(), tile_id, rel, ";".join(INDEX_BANDS), "0.0001", "0", "0", "SCL", ""])
+    note = {"source": "sentinelhub", "endpoint": endpoint, "collection": "sentinel-2-l2a", "start": str(start),
+            "end": str(end), "max_cloud": max_cloud, "units": "DN", "harmonizeValues": True,
+            "note": "Sentinel Hub harmonises L2A values across processing baselines: reflectance = DN * 0.0001"}
+    atomic_write_bytes(out_dir / "sentinelhub.json", (json.dumps(note, indent=2, sort_keys=True) + "\n").encode())
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["date", "tile_id", "path", "bands", "scale", "offset", "nodata", "cloud_mask", "processing_baseline"])
+    w.writerows(rows)
+    atomic_write_bytes(out_dir / "index.csv", buf.getvalue().encode())
+
+
+@dataclass
+class StatsResult:
+    """A FieldTimeSeries from the Statistical API and what it cost."""
+
+    series: pd.DataFrame
+    summary: FetchSummary

@@ -1,0 +1,247 @@
+"""Local scenes in the scene-index layout: read ``index.csv``, compute per-tile field statistics.
+
+``index.csv`` has one row per file: ``date``, ``tile_id``, ``path`` (relative to the
+index), ``bands`` (``;``-separated), ``scale``, ``offset``, ``nodata``, ``cloud_mask``
+(``SCL``, ``band:NAME`` or ``none``), ``processing_baseline``. Files may be in any CRS:
+the FIELDS are reprojected to each scene's CRS, the imagery is never resampled.
+
+A date seen on several tiles is counted once per field: :func:`combine_tiles` keeps,
+per (field, date), the tile with the most clear pixels (ties: the smallest tile_id).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from features._zonal_core import STATS, Window
+from features.errors import ImageryError
+from features.zonal import gather, pixel_map, required_bands, stats_from_pairs
+
+__all__ = [
+    "INDEX_COLUMNS",
+    "SCL_CLEAR",
+    "Scene",
+    "read_index",
+    "select_scenes",
+    "check_scene_files",
+    "scene_stats",
+    "combine_tiles",
+]
+
+INDEX_COLUMNS = ("date", "tile_id", "path", "bands", "scale", "offset", "nodata", "cloud_mask", "processing_baseline")
+#: SCL classes counted as clear: vegetation, bare soil, water, unclassified
+SCL_CLEAR = (4, 5, 6, 7)
+#: columns of a per-tile statistics table (before tiles are combined)
+TILE_COLUMNS = ("field_id", "date", "tile_id", "variable", "n_pixels", *STATS, "clear_px")
+
+
+@dataclass(frozen=True)
+class Scene:
+    """One file of a scene index."""
+
+    date: dt.date
+    tile_id: str
+    path: Path
+    bands: tuple[str, ...]
+    scale: float
+    offset: float
+    nodata: float | None
+    cloud_mask: str
+    processing_baseline: str
+
+    @property
+    def mask_band(self) -> str | None:
+        if self.cloud_mask == "SCL":
+            return "SCL"
+        if self.cloud_mask.startswith("band:"):
+            return self.cloud_mask[5:]
+        return None
+
+
+def _num(v: Any, default: float | None) -> float | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or str(v).strip() == "":
+        return default
+    return float(v)
+
+
+def read_index(path: str | Path) -> list[Scene]:
+    """Read a scene index (a folder holding ``index.csv``, or the CSV itself), sorted by date and tile."""
+    p = Path(path)
+    idx = p / "index.csv" if p.is_dir() else p
+    if not idx.is_file():
+        raise ImageryError(source=str(p), problem="no index.csv found (expected the scene-index layout)")
+    try:
+        df = pd.read_csv(idx, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
+        raise ImageryError(source=idx.name, problem=f"unreadable index ({type(e).__name__})") from None
+    missing = [c for c in ("date", "tile_id", "path", "bands") if c not in df.columns]
+    if missing:
+        raise ImageryError(source=idx.name, problem="index columns missing", offenders=missing)
+    scenes: list[Scene] = []
+    bad: list[str] = []
+    for i, row in enumerate(df.to_dict("records")):
+        try:
+            date = dt.date.fromisoformat(str(row["date"]).strip())
+            bands = tuple(b.strip() for b in str(row["bands"]).split(";") if b.strip())
+            mask = str(row.get("cloud_mask", "") or "none").strip() or "none"
+            if mask.lower() == "scl":
+                mask = "SCL"
+            elif mask.lower() == "none":
+                mask = "none"
+            elif not mask.startswith("band:"):
+                raise ValueError(f"cloud_mask {mask!r}")
+            scene = Scene(date=date, tile_id=str(row["tile_id"]).strip(), path=(idx.parent / str(row["path"]).strip()),
+                          bands=bands, scale=float(_num(row.get("scale"), 1.0) or 0.0),
+                          offset=float(_num(row.get("offset"), 0.0) or 0.0), nodata=_num(row.get("nodata"), None),
+                          cloud_mask=mask, processing_baseline=str(row.get("processing_baseline", "") or ""))
+            if scene.mask_band is not None and scene.mask_band not in bands:
+                raise ValueError(f"mask band {scene.mask_band} not in bands")
+            if not bands or not scene.tile_id or scene.scale <= 0:
+                raise ValueError("empty bands/tile_id or scale <= 0")
+        except (ValueError, TypeError) as e:
+            bad.append(f"row {i + 2} ({e})")
+            continue
+        scenes.append(scene)
+    if bad:
+        raise ImageryError(source=idx.name, problem="bad index rows", offenders=bad)
+    dup = pd.Series([(s.date, s.tile_id) for s in scenes]).duplicated(keep=False)
+    if dup.any():
+        raise ImageryError(source=idx.name, problem="a (date, tile_id) appears twice",
+                           offenders=sorted({f"{s.date}/{s.tile_id}" for s, d in zip(scenes, dup, strict=True) if d}))
+    return sorted(scenes, key=lambda s: (s.date, s.tile_id, str(s.path)))
+
+
+def select_scenes(scenes: Sequence[Scene], start: dt.date | None, end: dt.date | None,
+                  as_of: dt.date | None = None) -> list[Scene]:
+    """Scenes acquired in [start, end] and not after ``as_of`` (no file is touched)."""
+    out = []
+    for s in scenes:
+        if start is not None and s.date < start:
+            continue
+        if end is not None and s.date > end:
+            continue
+        if as_of is not None and s.date > as_of:
+            continue
+        out.append(s)
+    return out
+
+
+def check_scene_files(scenes: Sequence[Scene]) -> None:
+    """Raise ImageryError naming every missing or unreadable file (headers only are read)."""
+    import rasterio
+    from rasterio.errors import RasterioError
+
+    missing = [s.path.name for s in scenes if not s.path.is_file()]
+    if missing:
+        raise ImageryError(source="scene index", problem="scene files missing", offenders=missing)
+    bad = []
+    for s in scenes:
+        try:
+            with rasterio.open(s.path) as src:
+                if src.count != len(s.bands):
+                    bad.append(f"{s.path.name} ({src.count} bands, index lists {len(s.bands)})")
+        except RasterioError:
+            bad.append(f"{s.path.name} (unreadable)")
+    if bad:
+        raise ImageryError(source="scene index", problem="scene files corrupt or not as indexed", offenders=bad)
+
+
+def _clear(scene: Scene, arr: np.ndarray | None) -> np.ndarray | None:
+    if arr is None:
+        return None
+    if scene.cloud_mask == "SCL":
+        return np.isin(arr, SCL_CLEAR)
+    return arr == 0
+
+
+def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str], *, inward_buffer: bool = False,
+                grids: dict[Any, Any] | None = None) -> pd.DataFrame:
+    """Per-field statistics of one file (fields intersecting its footprint only), a TILE_COLUMNS table.
+
+    ``grids`` caches reprojected fields and pixel maps between files (one dict per field set). ``clear_px`` counts the
+    in-field pixels that are cloud-free with no band at the nodata DN (used to pick a tile).
+    """
+    import rasterio
+    from rasterio.errors import RasterioError
+    from rasterio.windows import Window as RWindow
+
+    need = required_bands(variables)
+    absent = [b for b in need if b not in scene.bands]
+    if absent:
+        raise ImageryError(source=scene.path.name, problem="bands needed by the variables are not in the file",
+                           offenders=absent)
+    try:
+        with rasterio.open(scene.path) as src:
+            if src.crs is None:
+                raise ImageryError(source=scene.path.name, problem="no CRS (georeferencing) in the file")
+            shape = (src.height, src.width)
+            key = (src.crs.to_wkt(), tuple(src.transform), shape, inward_buffer)
+            grids = {} if grids is None else grids
+            gkey = ("geoms", key[0])
+            if gkey not in grids:
+                grids[gkey] = fields.geometry.to_crs(src.crs).to_numpy()
+            geoms = grids[gkey]
+            covered = shapely.intersects(geoms, shapely.box(*src.bounds))
+            if key not in grids:
+                grids[key] = pixel_map(geoms, src.transform, shape, inward_buffer=inward_buffer)
+            pm = grids[key]
+            mask_band = scene.mask_band
+            names = need + ([mask_band] if mask_band else [])
+            indexes = [scene.bands.index(b) + 1 for b in names]
+
+            def read(w: Window) -> dict[str, np.ndarray]:
+                win = RWindow(w.col0, w.row0, w.col1 - w.col0, w.row1 - w.row0)  # type: ignore[call-arg]
+                data = src.read(indexes, window=win)
+                return dict(zip(names, data, strict=True))
+
+            vals = gather(pm, read)
+    except RasterioError as e:
+        raise ImageryError(source=scene.path.name, problem=f"unreadable scene file ({type(e).__name__})") from None
+    if pm.n_pairs == 0:
+        vals = {b: np.zeros(0, dtype=np.uint16) for b in names}
+    cloud_ok = _clear(scene, vals.get(mask_band)) if mask_band else None
+    clear = np.ones(pm.n_pairs, dtype=bool) if cloud_ok is None else cloud_ok
+    res = stats_from_pairs(pm, vals, clear, variables, scale=scene.scale, offset=scene.offset, nodata=scene.nodata)
+    px_ok = clear.copy()
+    if scene.nodata is not None and not np.isnan(scene.nodata):
+        for b in need:
+            px_ok &= vals[b] != scene.nodata
+    clear_px = np.bincount(pm.fid_sorted[px_ok], minlength=pm.n_fields).astype(np.int64)  # field order
+    sel = np.flatnonzero(covered)
+    fid = fields["field_id"].astype(str).to_numpy()[sel]
+    parts = []
+    for v in variables:
+        d: dict[str, Any] = {"field_id": fid, "variable": v, "n_pixels": pm.n_pixels[sel]}
+        d.update({k: res[v][k][sel] for k in STATS})
+        d["clear_px"] = clear_px[sel]
+        parts.append(pd.DataFrame(d))
+    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TILE_COLUMNS))
+    out.insert(1, "date", pd.Timestamp(scene.date))
+    out.insert(2, "tile_id", scene.tile_id)
+    out["field_id"] = out["field_id"].astype("str")
+    out["variable"] = out["variable"].astype("str")
+    out["tile_id"] = out["tile_id"].astype("str")
+    return out[list(TILE_COLUMNS)]
+
+
+def combine_tiles(tiles: pd.DataFrame) -> pd.DataFrame:
+    """One row per (field, date, variable): the tile with the most clear pixels wins, ties to the smallest tile_id."""
+    if tiles.empty:
+        return tiles.drop(columns=["tile_id", "clear_px"], errors="ignore")
+    best = (tiles[["field_id", "date", "tile_id", "clear_px", "n_pixels"]]
+            .drop_duplicates(["field_id", "date", "tile_id"])
+            .sort_values(["field_id", "date", "clear_px", "n_pixels", "tile_id"],
+                         ascending=[True, True, False, False, True], kind="mergesort")
+            .drop_duplicates(["field_id", "date"], keep="first")[["field_id", "date", "tile_id"]])
+    out = tiles.merge(best, on=["field_id", "date", "tile_id"], how="inner")
+    out = out.drop(columns=["tile_id", "clear_px"])
+    return out.sort_values(["field_id", "date", "variable"], kind="mergesort").reset_index(drop=True)

@@ -1,0 +1,513 @@
+"""Sentinel Hub source: real Sentinel-2 L2A imagery through the ``sentinelhub`` client.
+
+The only module of agcredit that imports ``sentinelhub`` (ruff ``banned-api``).
+
+* :func:`fetch_scenes` — Process API: for the fields' boxes (close fields share a box, boxes
+  under the 2500 × 2500 px limit, in the fields' UTM zone), every acquisition the Catalog
+  API lists is downloaded as one multi-band GeoTIFF (B02 … B12, SCL, dataMask as UINT16
+  digital numbers, georeferencing kept) and written as local scenes in the scene-index
+  layout (``index.csv``: scale 0.0001, offset 0 — values are harmonised by Sentinel Hub,
+  ``harmonizeValues`` is requested explicitly — nodata 0, cloud mask SCL), so that the
+  local zonal engine does the rest.
+* :func:`statistical_series` — Statistical API: one request per field, daily intervals,
+  mean / stDev / percentiles 10, 50, 90 of clear pixels, mapped to FieldTimeSeries.
+
+Endpoints: ``cdse`` (Copernicus Data Space Ecosystem) and ``sinergise``. Credentials come
+from ``SH_CLIENT_ID`` / ``SH_CLIENT_SECRET`` or a sentinelhub profile; agcredit never
+saves a config, never logs a credential and never puts one in an error message.
+
+Cost and faults: every response is cached on disk under the SHA-256 of its request
+(URL + payload), so a re-run downloads nothing new; 429 and 5xx are retried with bounded
+exponential backoff (:class:`Retry`); 403 or 429 after the retries is a
+:class:`SentinelHubQuotaError` naming dates and fields; files are written atomically and
+``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
+processing units from ``x-processingunits-spent`` or the documented formula).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from sentinelhub import (
+    CRS,
+    BBox,
+    DataCollection,
+    Geometry,
+    MimeType,
+    MosaickingOrder,
+    SentinelHubRequest,
+    SentinelHubStatistical,
+    SHConfig,
+)
+from sentinelhub.api.catalog import SentinelHubCatalog
+from sentinelhub.constants import RequestType
+from sentinelhub.download import DownloadRequest, SentinelHubDownloadClient
+from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException, SHRateLimitWarning
+
+from features.contracts import check_field_time_series, check_season
+from features.errors import FieldsError, ImageryError, UserInputError, format_offenders
+from features.sources._sh_io import (
+    Failure,
+    FetchResult,
+    FetchSummary,
+    Retry,
+    SentinelHubCredentialsError,
+    SentinelHubQuotaError,
+    StatsResult,
+    check_inputs,
+    check_tiff,
+    default_cache,
+    header_value,
+    utc,
+    write_scenes,
+)
+from features.sources._sh_plan import (
+    INDEX_BANDS,
+    Tile,
+    atomic_write_bytes,
+    estimate_pu,
+    plan_tiles,
+    request_key,
+    season_window,
+    utm_epsg,
+)
+from features.sources._sh_scripts import (
+    PROCESS_EVALSCRIPT,
+    empty_series,
+    parse_statistics,
+    stats_evalscript,
+    stats_input_bands,
+)
+
+__all__ = [
+    "ENDPOINTS",
+    "FetchResult",
+    "FetchSummary",
+    "Retry",
+    "SentinelHubCredentialsError",
+    "SentinelHubQuotaError",
+    "StatsResult",
+    "fetch",
+    "fetch_scenes",
+    "fetch_season",
+    "fetch_statistics",
+    "statistical_series",
+]
+
+LOG = logging.getLogger(__name__)
+
+ENDPOINTS: dict[str, dict[str, str]] = {
+    "cdse": {"base_url": "https://sh.dataspace.copernicus.eu",
+             "token_url": "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token",
+             "collection": "s2l2a-cdse"},
+    "sinergise": {"base_url": "https://services.sentinel-hub.com",
+                  "token_url": "https://services.sentinel-hub.com/auth/realms/main/protocol/openid-connect/token",
+                  "collection": ""},
+}
+_CHATTY_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oauthlib", "urllib3")
+
+
+# ---------------------------------------------------------------- configuration
+
+def _credentials(profile: str | None) -> tuple[str, str, str]:
+    """(client id, client secret, where they came from) — never saved, never shown."""
+    cfg_path = Path(SHConfig.get_config_location())
+    if profile is None and not (os.environ.get("SH_CLIENT_ID") or os.environ.get("SH_CLIENT_SECRET")):
+        env_profile = os.environ.get("SH_PROFILE")
+        if env_profile or cfg_path.is_file():
+            profile = env_profile or "default-profile"
+    if profile is None:
+        cid, secret = os.environ.get("SH_CLIENT_ID", ""), os.environ.get("SH_CLIENT_SECRET", "")
+        missing = [n for n, v in (("SH_CLIENT_ID", cid), ("SH_CLIENT_SECRET", secret)) if not v]
+        if missing:
+            raise SentinelHubCredentialsError(source="environment", problem=(
+                f"{' and '.join(missing)} not set; set SH_CLIENT_ID and SH_CLIENT_SECRET to an OAuth client of "
+                f"your Sentinel Hub / CDSE account, or pass --profile NAME of a profile in {cfg_path}"))
+        return cid, secret, "SH_CLIENT_ID/SH_CLIENT_SECRET"
+    source = f"sentinelhub profile {profile!r}"
+    if not cfg_path.is_file():
+        raise SentinelHubCredentialsError(source=source, problem=(
+            f"no sentinelhub config file at {cfg_path}; create the profile with "
+            f"`sentinelhub.config --profile {profile} --sh_client_id ... --sh_client_secret ...` "
+            f"or set SH_CLIENT_ID and SH_CLIENT_SECRET"))
+    try:
+        loaded = SHConfig.load(profile=profile)  # reads only: the file exists
+    except KeyError:
+        raise SentinelHubCredentialsError(source=source, problem=f"profile not found in {cfg_path}; pass --profile "
+                                                                 "NAME or set SH_CLIENT_ID and SH_CLIENT_SECRET") from None
+    missing = [n for n, v in (("sh_client_id", loaded.sh_client_id), ("sh_client_secret", loaded.sh_client_secret))
+               if not v]
+    if missing:
+        raise SentinelHubCredentialsError(source=source, problem=f"{' and '.join(missing)} empty in {cfg_path}; "
+                                                                 "or set SH_CLIENT_ID and SH_CLIENT_SECRET")
+    return loaded.sh_client_id, loaded.sh_client_secret, source
+
+
+def _endpoint(endpoint: str) -> dict[str, str]:
+    ep = ENDPOINTS.get(str(endpoint).lower())
+    if ep is None:
+        raise UserInputError(f"endpoint: expected one of {', '.join(ENDPOINTS)}, found {endpoint!r}")
+    return ep
+
+
+def _collection(ep: dict[str, str]) -> DataCollection:
+    if ep["collection"]:
+        return DataCollection.SENTINEL2_L2A.define_from(ep["collection"], service_url=ep["base_url"])
+    return DataCollection.SENTINEL2_L2A
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep OAuth libraries from logging request bodies (they hold the client secret) and
+    the client's rate-limit warning (429s are counted and retried here)."""
+    saved = {n: logging.getLogger(n).level for n in _CHATTY_LOGGERS}
+    for n in _CHATTY_LOGGERS:
+        logging.getLogger(n).setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SHRateLimitWarning)
+            yield
+    finally:
+        for n, lvl in saved.items():
+            logging.getLogger(n).setLevel(lvl)
+
+
+class _Api:
+    """HTTP through the sentinelhub client, with an on-disk cache, retries and accounting."""
+
+    def __init__(self, endpoint: str, profile: str | None, retry: Retry | None, cache_dir: Path,
+                 summary: FetchSummary, timeout: float = 120.0) -> None:
+        self.ep = _endpoint(endpoint)
+        self.profile, self.retry, self.summary = profile, retry or Retry(), summary
+        self.cache_dir, self.timeout = Path(cache_dir), timeout
+        self.collection = _collection(self.ep)
+        self._config: SHConfig | None = None
+        self._client: SentinelHubDownloadClient | None = None
+        self._secrets: tuple[str, ...] = ()
+        self._source = ""
+
+    @property
+    def config(self) -> SHConfig:
+        if self._config is None:  # credentials are needed only when something must be downloaded
+            cid, secret, self._source = _credentials(self.profile)
+            self._secrets = tuple(s for s in (secret, cid) if s)
+            self._config = SHConfig(use_defaults=True, sh_client_id=cid, sh_client_secret=secret,
+                                    sh_base_url=self.ep["base_url"], sh_token_url=self.ep["token_url"],
+                                    max_download_attempts=1, download_sleep_time=0.0, max_retries=1,
+                                    download_timeout_seconds=self.timeout)
+        return self._config
+
+    @property
+    def client(self) -> SentinelHubDownloadClient:
+        if self._client is None:
+            self._client = SentinelHubDownloadClient(config=self.config)
+        return self._client
+
+    def scrub(self, text: str) -> str:
+        for s in self._secrets:
+            text = text.replace(s, "***")
+        return text
+
+    # -- cache
+    def _cache_path(self, kind: str, key: str, suffix: str) -> Path:
+        return self.cache_dir / kind / key[:2] / f"{key}.{suffix}"
+
+    def cached(self, kind: str, req: DownloadRequest, suffix: str) -> tuple[Path, bytes | None]:
+        path = self._cache_path(kind, request_key(str(req.url), req.post_values), suffix)
+        if path.is_file():
+            self.summary.cache_hits += 1
+            return path, path.read_bytes()
+        return path, None
+
+    # -- one request with retries
+    def post(self, req: DownloadRequest) -> tuple[bytes, dict[str, Any]]:
+        r = self.retry
+        for attempt in range(max(r.attempts, 1)):
+            status: int | None = None
+            message = ""
+            self.summary.requests += 1
+            try:
+                with _quiet():
+                    resp = self.client.download([req], max_threads=1, decode_data=False)[0]
+                self.summary.downloaded += 1
+                return bytes(resp.content), dict(resp.headers)
+            except OutOfRequestsException:
+                status, message = 429, "too many requests"
+            except DownloadFailedException as e:
+                status, message = self._classify(e)
+            except Exception as e:  # oauthlib's OAuth2Error: the token endpoint refused the client
+                if type(e).__module__.startswith("oauthlib"):
+                    raise SentinelHubCredentialsError(source=self._source, problem=(
+                        f"refused by {self.ep['token_url']} ({type(e).__name__}); check the client id and secret "
+                        "and that they belong to this endpoint (--endpoint cdse|sinergise)")) from None
+                raise
+            retriable = status is None or status == 429 or status >= 500
+            if not retriable or attempt + 1 >= r.attempts:
+                raise Failure(status, self.scrub(message))
+            self.summary.retries += 1
+            r.sleep(min(r.base_delay * r.factor ** attempt, r.max_delay))
+        raise Failure(None, "no attempts configured")
+
+    def _classify(self, e: DownloadFailedException) -> tuple[int | None, str]:
+        rexc = e.request_exception
+        resp = getattr(rexc, "response", None)
+        if resp is None:
+            return None, f"could not reach Sentinel Hub ({type(rexc).__name__ if rexc else 'download failed'})"
+        status = int(resp.status_code)
+        url = str(getattr(resp, "url", "") or "")
+        if url.startswith(self.ep["token_url"]) and status < 500:
+            raise SentinelHubCredentialsError(source=self._source, problem=(
+                f"refused by {self.ep['token_url']} (HTTP {status}); check the client id and secret and that they "
+                "belong to this endpoint (--endpoint cdse|sinergise)")) from None
+        if status == 401:
+            raise SentinelHubCredentialsError(source=self._source, problem="the service answered HTTP 401 "
+                                                                           "(token not accepted)") from None
+        try:
+            detail = resp.json().get("error", {}).get("message", "")
+        except Exception:
+            detail = ""
+        return status, f"HTTP {status}" + (f": {str(detail)[:200]}" if detail else "")
+
+    def account_pu(self, headers: dict[str, Any], estimate: float) -> None:
+        spent = header_value(headers, "x-processingunits-spent")
+        try:
+            self.summary.processing_units += float(spent) if spent is not None else estimate
+            if spent is not None:
+                self.summary.pu_reported += 1
+            else:
+                self.summary.pu_estimated += 1
+        except ValueError:
+            self.summary.processing_units += estimate
+            self.summary.pu_estimated += 1
+
+    # -- Catalog API
+    def acquisitions(self, tile: Tile, start: date, end: date, max_cloud: float) -> list[date]:
+        catalog = SentinelHubCatalog(config=self._config or SHConfig(use_defaults=True, sh_base_url=self.ep["base_url"]))
+        search = catalog.search(self.collection, bbox=BBox(tile.bounds, CRS(tile.epsg)),
+                                time=(utc(start), utc(end + timedelta(days=1))),
+                                filter=f"eo:cloud_cover <= {round(max_cloud * 100, 3)}",
+                                fields={"include": ["id", "properties.datetime", "properties.eo:cloud_cover"],
+                                        "exclude": []})
+        days: set[date] = set()
+        payload: dict[str, Any] = dict(search.params)
+        settled = end < datetime.now(UTC).date()
+        while True:
+            req = DownloadRequest(url=search.url, post_values=payload, request_type=_POST, data_type=MimeType.JSON,
+                                  headers={"Content-Type": "application/json"}, use_session=True)
+            path, body = self.cached("catalog", req, "json")
+            if body is None:
+                body, _ = self.post(req)
+                if settled:
+                    atomic_write_bytes(path, body)
+            page = json.loads(body)
+            for feat in page.get("features", []):
+                d = datetime.fromisoformat(str(feat["properties"]["datetime"]).replace("Z", "+00:00"))
+                days.add(d.astimezone(UTC).date())
+            nxt = (page.get("context") or {}).get("next")
+            if nxt is None or not page.get("features"):
+                return sorted(x for x in days if start <= x <= end)
+            payload = {**dict(search.params), "next": nxt}
+
+    # -- Process API
+    def scene(self, tile: Tile, day: date, max_cloud: float) -> Path:
+        request = SentinelHubRequest(
+            evalscript=PROCESS_EVALSCRIPT,
+            input_data=[SentinelHubRequest.input_data(
+                self.collection, time_interval=(utc(day), utc(day + timedelta(days=1))), maxcc=max_cloud,
+                mosaicking_order=MosaickingOrder.MOST_RECENT, other_args={"processing": {"harmonizeValues": True}})],
+            responses=[SentinelHubRequest.output_response("default", MimeType.TIFF)],
+            bbox=BBox(tile.bounds, CRS(tile.epsg)), size=(tile.width, tile.height),
+            config=self._config or SHConfig(use_defaults=True, sh_base_url=self.ep["base_url"]))
+        req = request.download_list[0]
+        path, body = self.cached("process", req, "tif")
+        if body is not None:
+            return path
+        body, headers = self.post(req)
+        check_tiff(body, tile)
+        self.account_pu(headers, estimate_pu(tile.width, tile.height, input_bands=len(INDEX_BANDS) - 1))
+        atomic_write_bytes(path, body)
+        return path
+
+
+_POST = RequestType.POST
+
+
+# ---------------------------------------------------------------- public front
+
+def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, endpoint: str = "cdse",
+          profile: str | None = None, max_cloud: float = 0.8, resolution: float = 10.0,
+          cache_dir: Path | None = None, retry: Retry | None = None, merge_distance: float = 1000.0) -> FetchResult:
+    """Download the fields' Sentinel-2 L2A acquisitions in [start, end] as local scenes; see the module docstring.
+
+    The scenes go to ``out_dir/YYYY/S2_<tile>_<YYYYMMDD>.tif`` and ``out_dir/index.csv`` (written
+    last). Responses are cached under ``cache_dir`` (default ``$XDG_CACHE_HOME/agcredit/sentinelhub``,
+    else ``~/.cache/agcredit/sentinelhub``), shared by every output folder, so a re-run downloads nothing new.
+    """
+    fields = check_inputs(fields, start, end)
+    if not 0.0 <= float(max_cloud) <= 1.0:
+        raise UserInputError(f"max_cloud: expected a fraction in [0, 1], found {max_cloud!r}")
+    out_dir = Path(out_dir)
+    tiles = plan_tiles(fields, resolution=resolution, merge_distance=merge_distance)
+    summary = FetchSummary(tiles=len(tiles))
+    api = _Api(endpoint, profile, retry, Path(cache_dir) if cache_dir else default_cache(), summary)
+    by_tile: dict[str, list[date]] = {}
+    for tile in tiles:
+        try:
+            by_tile[tile.tile_id] = api.acquisitions(tile, start, end, max_cloud)
+        except Failure as f:
+            _raise_failure(f, [str(start), str(end)], list(tile.field_ids), summary, "Catalog API search")
+    empty = [t for t in tiles if not by_tile[t.tile_id]]
+    no_data_fields = sorted({f for t in empty for f in t.field_ids})
+    if len(empty) == len(tiles):
+        raise ImageryError(source="Sentinel Hub", problem=(
+            f"no Sentinel-2 L2A acquisition with cloud cover <= {max_cloud:.0%} between {start} and {end} "
+            f"for fields"), offenders=no_data_fields)
+    if empty:
+        summary.warnings.append(f"no acquisition between {start} and {end} for fields {format_offenders(no_data_fields)}")
+    jobs = [(t, d) for t in tiles for d in by_tile[t.tile_id]]
+    files: dict[tuple[str, date], Path] = {}
+    failed: list[str] = []
+    for k, (tile, day) in enumerate(jobs):
+        try:
+            files[(tile.tile_id, day)] = api.scene(tile, day, max_cloud)
+        except Failure as f:
+            if f.status in (403, 429):
+                rest = jobs[k:]
+                raise SentinelHubQuotaError(status=f.status, dates=sorted({str(d) for _, d in rest}),
+                                            fields=sorted({x for t, _ in rest for x in t.field_ids}),
+                                            done=api.summary.downloaded) from None
+            failed.append(f"{day} tile {tile.tile_id} ({f.message}; fields {', '.join(tile.field_ids[:5])}"
+                          f"{' …' if len(tile.field_ids) > 5 else ''})")
+    if failed:
+        raise ImageryError(source="Sentinel Hub Process API",
+                           problem=f"{len(failed)} acquisitions could not be downloaded (nothing was written; "
+                                   f"{len(files)} downloaded are cached)", offenders=failed)
+    summary.dates = len({d for _, d in files})
+    summary.scenes = len(files)
+    write_scenes(out_dir, files, endpoint=str(endpoint).lower(), start=start, end=end, max_cloud=max_cloud)
+    LOG.info("Sentinel Hub: %d scenes on %d tiles written to %s", summary.scenes, summary.tiles, out_dir)
+    return FetchResult(path=out_dir, summary=summary)
+
+
+def fetch_scenes(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, endpoint: str = "cdse",
+                 profile: str | None = None, max_cloud: float = 0.8, resolution: float = 10.0) -> Path:
+    """Process API → local scenes in the scene-index layout; returns the folder (see :func:`fetch`)."""
+    result = fetch(fields, start, end, out_dir, endpoint=endpoint, profile=profile, max_cloud=max_cloud,
+                   resolution=resolution)
+    LOG.info("Sentinel Hub summary: %s", result.summary.render().replace("\n", "; "))
+    return result.path
+
+
+def fetch_season(fields: gpd.GeoDataFrame, season: str, out_dir: Path, *, start: date | None = None,
+                 end: date | None = None, as_of: date | None = None, endpoint: str = "cdse",
+                 profile: str | None = None, max_cloud: float = 0.8, resolution: float = 10.0,
+                 cache_dir: Path | None = None, retry: Retry | None = None) -> FetchResult:
+    """:func:`fetch` for a season's imagery window (explicit dates, else ``season_windows.csv`` for the
+    fields' region), ending no later than ``as_of``."""
+    season = check_season(season)
+    regions = sorted(set(fields["region"].dropna().astype(str))) if "region" in fields.columns else []
+    if len(regions) > 1 and (start is None or end is None):
+        raise UserInputError(f"season {season}: fields of several regions ({', '.join(regions[:5])}); "
+                             "give --start and --end or fetch one region at a time")
+    s, e = season_window(season, regions[0] if regions else None, start=start, end=end, as_of=as_of)
+    return fetch(fields, s, e, out_dir, endpoint=endpoint, profile=profile, max_cloud=max_cloud,
+                 resolution=resolution, cache_dir=cache_dir, retry=retry)
+
+
+def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], summary: FetchSummary, what: str) -> None:
+    if f.status in (403, 429):
+        raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=summary.downloaded) from None
+    raise ImageryError(source=f"Sentinel Hub {what}", problem=f"{f.message} for {dates[0]} to {dates[-1]}; fields",
+                       offenders=field_ids) from None
+
+
+def _request_geometry(geom: Any, crs: Any) -> Geometry:
+    """The field in a metric CRS: its own if projected with an EPSG code, else its UTM zone."""
+    gs = gpd.GeoSeries([geom], crs=crs)
+    metric = gs.crs is not None and gs.crs.is_projected and gs.crs.axis_info[0].unit_name in ("metre", "meter")
+    epsg = gs.crs.to_epsg() if metric else None
+    if epsg is None:
+        p = gs.to_crs(4326).representative_point().iloc[0]
+        epsg = utm_epsg(p.x, p.y)
+        gs = gs.to_crs(epsg)
+    return Geometry(gs.iloc[0], CRS(int(epsg)))
+
+
+def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: date, *, endpoint: str = "cdse",
+                     profile: str | None = None, variables: tuple[str, ...] = ("NDVI",), resolution: float = 10.0,
+                     cache_dir: Path | None = None, retry: Retry | None = None) -> StatsResult:
+    """Statistical API, one request per field, daily intervals (P1D): FieldTimeSeries and the summary."""
+    season = check_season(season)
+    fields = check_inputs(fields, start, end)
+    if "season" in fields.columns:
+        fields = fields[fields["season"].astype(str) == season]
+        if len(fields) == 0:
+            raise FieldsError(source="fields", problem=f"no fields for season {season}")
+    summary = FetchSummary()
+    api = _Api(endpoint, profile, retry, Path(cache_dir) if cache_dir else default_cache(), summary)
+    script = stats_evalscript(variables)
+    n_bands = len(stats_input_bands(variables)) - 1
+    calc = {"default": {"statistics": {"default": {"percentiles": {"k": [10, 50, 90]}}}}}
+    settled = end < datetime.now(UTC).date()
+    parts, failed = [], []
+    ids = fields["field_id"].astype(str).tolist()
+    for k, (fid, geom) in enumerate(zip(ids, fields.geometry)):
+        g = _request_geometry(geom, fields.crs)
+        request = SentinelHubStatistical(
+            aggregation=SentinelHubStatistical.aggregation(
+                evalscript=script, time_interval=(utc(start), utc(end + timedelta(days=1))),
+                aggregation_interval="P1D", resolution=(resolution, resolution)),
+            input_data=[SentinelHubStatistical.input_data(
+                api.collection, other_args={"processing": {"harmonizeValues": True}})],
+            geometry=g, calculations=calc,
+            config=api._config or SHConfig(use_defaults=True, sh_base_url=api.ep["base_url"]))
+        req = request.download_list[0]
+        path, body = api.cached("stats", req, "json")
+        if body is None:
+            try:
+                body, headers = api.post(req)
+            except Failure as f:
+                if f.status in (403, 429):
+                    raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
+                                                done=summary.downloaded) from None
+                failed.append(f"{fid} ({f.message})")
+                continue
+            minx, miny, maxx, maxy = g.bbox
+            w, h = max(round((maxx - minx) / resolution), 1), max(round((maxy - miny) / resolution), 1)
+            n_int = len(json.loads(body).get("data", []) or [])
+            api.account_pu(headers, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
+            if settled:
+                atomic_write_bytes(path, body)
+        df, bad = parse_statistics(json.loads(body), field_id=fid, season=season, variables=variables)
+        summary.failed_intervals += bad
+        parts.append(df)
+    if failed:
+        raise ImageryError(source="Sentinel Hub Statistical API",
+                           problem=f"statistics failed for {start} to {end} ({len(ids) - len(failed)} fields done "
+                                   "and cached); fields", offenders=failed)
+    series = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
+        else empty_series()
+    series = series.sort_values(["field_id", "date", "variable"], kind="stable").reset_index(drop=True)
+    summary.dates = int(series["date"].nunique())
+    check_field_time_series(series, where="Sentinel Hub Statistical API series")
+    return StatsResult(series=series, summary=summary)
+
+
+def statistical_series(fields: gpd.GeoDataFrame, season: str, start: date, end: date, *, endpoint: str = "cdse",
+                       profile: str | None = None, variables: tuple[str, ...] = ("NDVI",)) -> pd.DataFrame:
+    """Statistical API → FieldTimeSeries (the run's summary is in ``df.attrs['sentinelhub']``)."""
+    result = fetch_statistics(fields, season, start, end, endpoint=endpoint, profile=profile, variables=variables)
+    series = result.series
+    series.attrs["sentinelhub"] = asdict(result.summary)
+    return series

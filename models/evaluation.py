@@ -1,0 +1,328 @@
+"""Honest evaluation of the yield model: leave-one-season-out, metrics within crop, baselines.
+
+``evaluate_yield`` takes DataFrames only (the county wiring reads files): for each checkpoint
+(e.g. ``end`` of season and ``mid``-season) and each held-out season, the model is trained on
+the *reported* yields of the other seasons and scored against the *true* yields of the held-out
+one: R² and RMSE within each crop (and pooled, which mostly measures that maize out-yields
+soybean), and the share of true yields below P10 and above P90. Beside it stand two baselines
+— the crop's mean reported yield in the training seasons, and the farmer's own reported average
+(falling back to the crop mean) — and, when ``oracle`` columns are given, an oracle: the same
+model with extra truth columns (e.g. the true daily canopy). Figures from synthetic data are
+labelled so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.errors import ModelError
+from models.governance import Governance, Requirement
+from models.yield_value import YieldModel, YieldModelConfig, crop_of
+
+__all__ = ["YieldEvaluation", "YieldRelease", "build_yield_release", "evaluate_yield", "yield_metrics", "governance_metrics", "default_minimum_metrics",
+           "diagnostic_plots"]
+
+_KEY = ["field_id", "season"]
+METHODS = ("model", "oracle", "crop_mean", "farmer_mean")
+
+
+def yield_metrics(y: np.ndarray, p50: np.ndarray, p10: np.ndarray | None = None,
+                  p90: np.ndarray | None = None) -> dict[str, float]:
+    """n, R², RMSE (t/ha and % of mean), shares below P10 / above P90 (NaN without quantiles)."""
+    y, p50 = np.asarray(y, dtype="float64"), np.asarray(p50, dtype="float64")
+    n = len(y)
+    if n == 0:
+        return {"n": 0.0, "r2": np.nan, "rmse": np.nan, "rmse_pct": np.nan, "mean_yield": np.nan,
+                "below_p10": np.nan, "above_p90": np.nan}
+    sse = float(((y - p50) ** 2).sum())
+    sst = float(((y - y.mean()) ** 2).sum())
+    rmse = float(np.sqrt(sse / n))
+    return {"n": float(n), "r2": 1.0 - sse / sst if sst > 0 else np.nan, "rmse": rmse,
+            "rmse_pct": 100.0 * rmse / float(y.mean()) if y.mean() > 0 else np.nan, "mean_yield": float(y.mean()),
+            "below_p10": float((y < p10).mean()) if p10 is not None else np.nan,
+            "above_p90": float((y > p90).mean()) if p90 is not None else np.nan}
+
+
+@dataclass(frozen=True)
+class YieldEvaluation:
+    """Per held-out season metrics and their summary (mean over seasons) per checkpoint, method and crop."""
+
+    per_season: pd.DataFrame
+    summary: pd.DataFrame
+    data: str = "synthetic"
+
+    def to_dict(self) -> dict[str, Any]:
+        def rec(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+                    for r in df.to_dict("records")]
+        return {"data": self.data, "summary": rec(self.summary), "per_season": rec(self.per_season)}
+
+    def table(self) -> str:
+        """The summary as a fixed-width text table, labelled with the data kind."""
+        cols = ["checkpoint", "crop", "method", "n_seasons", "r2", "rmse", "rmse_pct", "below_p10", "above_p90",
+                "below_p10_min", "below_p10_max", "above_p90_min", "above_p90_max"]
+        s = self.summary[cols].copy()
+        for c in ("below_p10", "above_p90", "below_p10_min", "below_p10_max", "above_p90_min", "above_p90_max"):
+            s[c] = 100 * s[c]
+        head = f"yield evaluation, leave-one-season-out ({self.data} data; shares in %, R² within crop)"
+        return head + "\n" + s.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—")
+
+
+def _merge_targets(features: pd.DataFrame, reported: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    f = features.copy()
+    f["season"] = f["season"].astype("str")
+    rep = reported[[*_KEY, "reported_yield_t_ha"]].assign(season=lambda d: d["season"].astype("str"))
+    tru = truth[[*_KEY, "yield_t_ha"]].rename(columns={"yield_t_ha": "true_yield_t_ha"})
+    tru = tru.assign(season=tru["season"].astype("str"))
+    out = f.merge(rep, on=_KEY, how="left", validate="one_to_one").merge(tru, on=_KEY, how="left",
+                                                                       validate="one_to_one")
+    out["crop"] = crop_of(out).to_numpy()
+    return out
+
+
+def _baselines(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]:
+    tr = train.dropna(subset=["reported_yield_t_ha"])
+    crop_mean = tr.groupby("crop")["reported_yield_t_ha"].mean()
+    overall = float(tr["reported_yield_t_ha"].mean())
+    cm = test["crop"].map(crop_mean).fillna(overall).to_numpy(dtype="float64")
+    if "farmer_token" in tr.columns:
+        fm_tab = tr.groupby(["farmer_token", "crop"])["reported_yield_t_ha"].mean()
+        idx = pd.MultiIndex.from_arrays([test["farmer_token"].astype("str"), test["crop"]])
+        fm = fm_tab.reindex(idx).to_numpy(dtype="float64")
+        fm = np.where(np.isfinite(fm), fm, cm)
+    else:
+        fm = cm
+    return {"crop_mean": cm, "farmer_mean": fm}
+
+
+def _score(rows: list[dict[str, Any]], checkpoint: str, season: str, method: str, test: pd.DataFrame,
+           p50: np.ndarray, p10: np.ndarray | None, p90: np.ndarray | None) -> None:
+    y = test["true_yield_t_ha"].to_numpy(dtype="float64")
+    ok = np.isfinite(y)
+    crops = test["crop"].to_numpy(dtype=object)
+    for crop in ["all", *sorted(set(crops[ok].tolist()))]:
+        m = ok if crop == "all" else ok & (crops == crop)
+        met = yield_metrics(y[m], p50[m], None if p10 is None else p10[m], None if p90 is None else p90[m])
+        rows.append({"checkpoint": checkpoint, "season": season, "method": method, "crop": crop, **met})
+
+
+def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd.DataFrame, truth: pd.DataFrame,
+                   *, config: YieldModelConfig | None = None, oracle: pd.DataFrame | None = None,
+                   seasons: Sequence[str] | None = None, data: str = "synthetic",
+                   calibrate_on_truth: bool = False) -> YieldEvaluation:
+    """Leave-one-season-out evaluation, scored at each checkpoint.
+
+    ``features_by_checkpoint`` maps a checkpoint name (``end``, ``mid``) to FieldFeatures rows of
+    every season as of that checkpoint; ``reported`` has ``field_id, season, reported_yield_t_ha``
+    (gaps as NaN); ``truth`` has ``field_id, season, yield_t_ha``; ``oracle`` (optional) has
+    ``field_id, season`` and extra numeric truth columns given to the oracle model only.
+    ``seasons`` limits the held-out seasons (default: all). For each held-out season ONE model is
+    trained on the rows of every checkpoint of the other seasons (as the registered model is),
+    then scored on each checkpoint's rows of the held-out season. ``calibrate_on_truth`` calibrates
+    P10/P90 on the training seasons' true yields (a bank with crop cuts for past seasons), not the
+    reported ones.
+    """
+    frames = {cp: _merge_targets(f, reported, truth) for cp, f in features_by_checkpoint.items()}
+    if not frames:
+        raise ModelError("evaluate_yield: no checkpoints given")
+    stacked = pd.concat(list(frames.values()), ignore_index=True)
+    ostacked, oframes = stacked, frames
+    if oracle is not None:
+        extra = oracle.assign(season=oracle["season"].astype("str"))
+        oframes = {cp: df.merge(extra, on=_KEY, how="left", validate="one_to_one") for cp, df in frames.items()}
+        ostacked = pd.concat(list(oframes.values()), ignore_index=True)
+    all_seasons = sorted(stacked["season"].unique().tolist())
+    if len(all_seasons) < 3:
+        raise ModelError(f"evaluate_yield: need at least 3 seasons for leave-one-season-out, found {all_seasons}")
+    held = [s for s in all_seasons if seasons is None or s in {str(x) for x in seasons}]
+    drop = ["reported_yield_t_ha", "true_yield_t_ha"]
+    rows: list[dict[str, Any]] = []
+    for s in held:
+        train = stacked.loc[stacked["season"] != s].reset_index(drop=True)
+        cal = train["true_yield_t_ha"] if calibrate_on_truth else None
+        model = YieldModel(config).fit(train.drop(columns=drop), train["reported_yield_t_ha"], calibration_target=cal)
+        omodel = None
+        if oracle is not None:
+            otrain = ostacked.loc[ostacked["season"] != s].reset_index(drop=True)
+            omodel = YieldModel(config).fit(otrain.drop(columns=drop), otrain["reported_yield_t_ha"],
+                                            calibration_target=cal)
+        once = train.drop_duplicates(subset=_KEY)
+        for cp, df in frames.items():
+            test = df.loc[df["season"] == s].reset_index(drop=True)
+            if test.empty:
+                continue
+            q = model.predict_quantiles(test.drop(columns=drop)).to_numpy()
+            _score(rows, cp, s, "model", test, q[:, 1], q[:, 0], q[:, 2])
+            if omodel is not None:
+                otest = oframes[cp].loc[oframes[cp]["season"] == s].reset_index(drop=True)
+                oq = omodel.predict_quantiles(otest.drop(columns=drop)).to_numpy()
+                _score(rows, cp, s, "oracle", test, oq[:, 1], oq[:, 0], oq[:, 2])
+            for name, pred in _baselines(once, test).items():
+                _score(rows, cp, s, name, test, pred, None, None)
+    per = pd.DataFrame(rows)
+    g = per.groupby(["checkpoint", "crop", "method"], sort=False)
+    summary = g.agg(n_seasons=("season", "nunique"), n=("n", "sum"), r2=("r2", "mean"), rmse=("rmse", "mean"),
+                    rmse_pct=("rmse_pct", "mean"), below_p10=("below_p10", "mean"), above_p90=("above_p90", "mean"),
+                    below_p10_min=("below_p10", "min"), below_p10_max=("below_p10", "max"),
+                    above_p90_min=("above_p90", "min"), above_p90_max=("above_p90", "max")).reset_index()
+    order = {m: i for i, m in enumerate(METHODS)}
+    summary = summary.sort_values(["checkpoint", "crop", "method"], key=lambda c: c.map(order) if c.name == "method"
+                                  else c, kind="stable").reset_index(drop=True)
+    return YieldEvaluation(per_season=per, summary=summary, data=data)
+
+
+def governance_metrics(ev: YieldEvaluation, checkpoint: str = "end") -> dict[str, float]:
+    """Flat metrics of the model at one checkpoint for the registry: ``r2_<crop>``, ``rmse_pct_<crop>``, coverage."""
+    s = ev.summary[(ev.summary["checkpoint"] == checkpoint) & (ev.summary["method"] == "model")]
+    out: dict[str, float] = {}
+    for r in s.to_dict("records"):
+        c = r["crop"]
+        for k in ("r2", "rmse", "rmse_pct", "below_p10", "above_p90", "below_p10_min", "below_p10_max",
+                  "above_p90_min", "above_p90_max"):
+            v = float(r[k])
+            if np.isfinite(v):
+                out[f"{k}_{c}"] = v
+    return out
+
+
+def default_minimum_metrics(crops: Sequence[str], *, lead_crop: str = "maize") -> tuple[Requirement, ...]:
+    """Issue 10's targets: R² ≥ 0.45 (maize) / 0.30 (others), RMSE ≤ 15% of mean, P10/P90 misses 10% ± 3 points."""
+    req: list[Requirement] = []
+    for c in crops:
+        req.append(Requirement(f"r2_{c}", ">=", 0.45 if c == lead_crop else 0.30))
+        req.append(Requirement(f"rmse_pct_{c}", "<=", 15.0))
+    req += [Requirement("below_p10_min_all", ">=", 0.07), Requirement("below_p10_max_all", "<=", 0.13),
+            Requirement("above_p90_min_all", ">=", 0.07), Requirement("above_p90_max_all", "<=", 0.13)]
+    return tuple(req)
+
+
+def diagnostic_plots(model: YieldModel, X: pd.DataFrame, y_true: Any, out_dir: str | Path) -> dict[str, Path]:
+    """PNG plots for the registry: feature importance, calibration (share below each quantile), residuals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    y = np.asarray(y_true, dtype="float64")
+    q = model.predict_quantiles(X).to_numpy()
+    ok = np.isfinite(y)
+    crops = crop_of(X).to_numpy(dtype=object)
+    paths: dict[str, Path] = {}
+    meta = {"Software": None}
+
+    imp = model.feature_importance().head(20)[::-1]
+    fig, ax = plt.subplots(figsize=(6, 0.3 * len(imp) + 1.2))
+    ax.barh(list(imp.index), imp.to_numpy())
+    ax.set_xlabel("total gain (P50 booster)")
+    ax.set_title("Feature importance")
+    fig.tight_layout()
+    paths["feature_importance.png"] = out / "feature_importance.png"
+    fig.savefig(paths["feature_importance.png"], dpi=80, metadata=meta)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    nominal = [0.1, 0.5, 0.9]
+    for crop in sorted(set(crops[ok].tolist())):
+        m = ok & (crops == crop)
+        ax.plot(nominal, [(y[m] < q[m, i]).mean() for i in range(3)], marker="o", label=f"{crop} (n={m.sum()})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+    ax.set_xlabel("nominal quantile")
+    ax.set_ylabel("share of yields below it")
+    ax.set_title("Calibration")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths["calibration.png"] = out / "calibration.png"
+    fig.savefig(paths["calibration.png"], dpi=80, metadata=meta)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(5, 4))
+    for crop in sorted(set(crops[ok].tolist())):
+        m = ok & (crops == crop)
+        ax.scatter(q[m, 1], y[m] - q[m, 1], s=4, alpha=0.5, label=crop)
+    ax.axhline(0, color="grey", linewidth=1)
+    ax.set_xlabel("predicted P50 (t/ha)")
+    ax.set_ylabel("yield − P50 (t/ha)")
+    ax.set_title("Residuals")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths["residuals.png"] = out / "residuals.png"
+    fig.savefig(paths["residuals.png"], dpi=80, metadata=meta)
+    plt.close(fig)
+    return paths
+
+
+@dataclass(frozen=True)
+class YieldRelease:
+    """Everything ``registry.register`` needs for a new yield-value version."""
+
+    model: YieldModel
+    evaluation: YieldEvaluation
+    governance: Governance
+    metrics: dict[str, float]
+    params: dict[str, Any]
+    plots: dict[str, Path]
+    input_example: pd.DataFrame
+    output_example: pd.DataFrame
+
+
+def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd.DataFrame,
+                        truth: pd.DataFrame | None = None, *, plots_dir: str | Path,
+                        config: YieldModelConfig | None = None, data: str = "synthetic",
+                        seasons: Sequence[str] | None = None, min_rows_in_scope: int = 30,
+                        lead_crop: str = "maize", calibrate_on_truth: bool = False) -> YieldRelease:
+    """Evaluate (leave-one-season-out), fit on every season and checkpoint, and draw the governance record.
+
+    Without ``truth`` (a real bank) the reported yields are the truth. Metrics of the first checkpoint
+    are unprefixed (``r2_maize``), others prefixed (``mid_r2_maize``). The validated scope is the
+    crops with at least ``min_rows_in_scope`` scored rows, the regions seen and the checkpoints
+    given; the minimum metrics are :func:`default_minimum_metrics` of those crops. ``calibrate_on_truth``
+    calibrates P10/P90 on ``truth`` of past seasons (see :meth:`YieldModel.fit`). Plots come from
+    a model fitted without the latest season, drawn on that season (out of sample).
+    """
+    if truth is None:
+        truth = reported.rename(columns={"reported_yield_t_ha": "yield_t_ha"})
+    ev = evaluate_yield(features_by_checkpoint, reported, truth, config=config, seasons=seasons, data=data,
+                        calibrate_on_truth=calibrate_on_truth)
+    cps = list(features_by_checkpoint)
+    metrics = governance_metrics(ev, cps[0])
+    for cp in cps[1:]:
+        metrics.update({f"{cp}_{k}": v for k, v in governance_metrics(ev, cp).items()})
+    frames = [_merge_targets(f, reported, truth) for f in features_by_checkpoint.values()]
+    stacked = pd.concat(frames, ignore_index=True)
+    drop = ["reported_yield_t_ha", "true_yield_t_ha"]
+    X, y = stacked.drop(columns=drop), stacked["reported_yield_t_ha"]
+    cal = stacked["true_yield_t_ha"] if calibrate_on_truth else None
+    model = YieldModel(config).fit(X, y, calibration_target=cal)
+    last = max(stacked["season"].unique().tolist())
+    before = stacked["season"] != last
+    at = (stacked["season"] == last).to_numpy() & (np.arange(len(stacked)) < len(frames[0]))  # first checkpoint
+    plot_model = YieldModel(config).fit(X.loc[before].reset_index(drop=True), y.loc[before].reset_index(drop=True),
+                                        calibration_target=None if cal is None else cal.loc[before].to_numpy())
+    Xl = X.loc[at].reset_index(drop=True)
+    plots = diagnostic_plots(plot_model, Xl, stacked.loc[at, "true_yield_t_ha"].to_numpy(), plots_dir)
+    scored = ev.summary[(ev.summary["checkpoint"] == cps[0]) & (ev.summary["method"] == "model")
+                        & (ev.summary["crop"] != "all")]
+    crops = tuple(sorted(scored.loc[scored["n"] >= min_rows_in_scope, "crop"].tolist()))
+    regions = tuple(sorted(X["region"].dropna().astype("str").unique().tolist())) if "region" in X.columns else ()
+    gov = Governance(crops=crops, regions=regions, checkpoints=tuple(cps), metrics=metrics,
+                     minimum_metrics=default_minimum_metrics(crops, lead_crop=lead_crop), data=data,
+                     notes=f"leave-one-season-out over {ev.per_season['season'].nunique()} seasons; "
+                           f"trained on reported yields of {len(model.seasons_)} seasons")
+    cfg = model.config
+    params: dict[str, Any] = {**dict(cfg.__dict__), "n_train": model.n_train_,
+                              "n_dropped_target": model.n_dropped_target_, "seasons": ",".join(model.seasons_),
+                              "features": ",".join(model.feature_names_)}
+    cols = [*model.numeric_columns_, "season", "region", "crop", *(["as_of"] if "as_of" in X.columns else [])]
+    example = X[cols].head(5).reset_index(drop=True)
+    if "as_of" in example.columns:
+        example["as_of"] = pd.to_datetime(example["as_of"]).dt.strftime("%Y-%m-%d")
+    return YieldRelease(model=model, evaluation=ev, governance=gov, metrics=metrics, params=params, plots=plots,
+                        input_example=example, output_example=model.predict_quantiles(example))

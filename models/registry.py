@@ -1,0 +1,404 @@
+"""The MLflow model registry (the only module importing mlflow) and our alias history.
+
+Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<cwd>/mlruns/mlflow.db`` with artifacts
+under ``<cwd>/mlruns/artifacts`` (tracking and registry share the URI). Browse it with
+``mlflow ui --backend-store-uri sqlite:///$PWD/mlruns/mlflow.db``.
+
+A model is logged as an MLflow pyfunc whose artifact is a folder written by a
+:class:`ModelFlavour` (``save_dir``/``load_dir``): any object with ``save(path)`` and a
+class method ``load(path)`` works through :class:`SaveLoadFlavour` — the yield model and the
+crop-type classifier alike. ``register`` logs parameters, metrics, PNG plots and the
+governance record, registers a version and gives it the alias ``challenger``;
+``promote`` moves ``champion`` (refusing a version below its minimum metrics unless forced
+with a reason). MLflow keeps no history of alias moves, so every move is also appended to
+``alias_history.db`` beside the store (a SQLite table whose triggers refuse UPDATE and
+DELETE): who, when, why, metrics. ``resolve`` turns ``NAME@champion`` into a concrete version.
+"""
+
+from __future__ import annotations
+
+import getpass
+import importlib
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+from urllib.parse import unquote
+
+import mlflow
+import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.pyfunc import PythonModel
+from mlflow.tracking import MlflowClient
+
+from models.errors import RegistryError
+from models.governance import Governance
+
+__all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "store_root", "register", "promote",
+           "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "CHAMPION", "CHALLENGER"]
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+_FLAVOUR_FILE = "agcredit_flavour.json"
+_PIP = ["mlflow==3.*", "lightgbm==4.*", "pandas", "numpy"]
+
+
+@runtime_checkable
+class ModelFlavour(Protocol):
+    """How a model family is written to and read from a folder."""
+
+    def save_dir(self, model: Any, path: Path) -> None: ...
+
+    def load_dir(self, path: Path) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SaveLoadFlavour:
+    """Flavour of any class with ``save(path)`` and a class method ``load(path)``; ``target`` is ``module:Class``."""
+
+    target: str
+
+    @classmethod
+    def of(cls, model: Any) -> SaveLoadFlavour:
+        return cls(f"{type(model).__module__}:{type(model).__qualname__}")
+
+    def save_dir(self, model: Any, path: Path) -> None:
+        model.save(path)
+
+    def load_dir(self, path: Path) -> Any:
+        mod, _, qual = self.target.partition(":")
+        obj: Any = importlib.import_module(mod)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+        return obj.load(path)
+
+
+def _flavour_from_spec(spec: dict[str, Any]) -> ModelFlavour:
+    if spec.get("kind") == "save-load":
+        return SaveLoadFlavour(str(spec["target"]))
+    mod, _, qual = str(spec["target"]).partition(":")
+    return getattr(importlib.import_module(mod), qual)()  # a flavour class taking no arguments
+
+
+def _flavour_spec(flavour: ModelFlavour) -> dict[str, str]:
+    if isinstance(flavour, SaveLoadFlavour):
+        return {"kind": "save-load", "target": flavour.target}
+    return {"kind": "class", "target": f"{type(flavour).__module__}:{type(flavour).__qualname__}"}
+
+
+def _find_model_dir(root: Path) -> Path:
+    hits = sorted(root.rglob(_FLAVOUR_FILE))
+    if not hits:
+        raise RegistryError(problem=f"no agcredit model folder inside {root}", fix="re-register the model")
+    return hits[0].parent
+
+
+def _load_model_dir(d: Path, flavour: ModelFlavour | None = None) -> Any:
+    spec = json.loads((d / _FLAVOUR_FILE).read_text())
+    return (flavour or _flavour_from_spec(spec)).load_dir(d)
+
+
+class AgcreditPyfunc(PythonModel):
+    """MLflow pyfunc face of an agcredit model folder (``mlflow.pyfunc.load_model`` works on it).
+
+    ``model_input`` is annotated ``pd.DataFrame``: MLflow then neither converts the input nor warns.
+    """
+
+    def load_context(self, context: Any) -> None:
+        self.model = _load_model_dir(_find_model_dir(Path(context.artifacts["model_dir"])))
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
+        m = self.model
+        return m.predict_quantiles(model_input) if hasattr(m, "predict_quantiles") else m.predict(model_input)
+
+
+# ---------------------------------------------------------------------- store
+def tracking_uri() -> str:
+    """``MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlruns/mlflow.db``."""
+    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
+    return env or f"sqlite:///{(Path.cwd() / 'mlruns' / 'mlflow.db').as_posix()}"
+
+
+def _sqlite_path(uri: str) -> Path | None:
+    if not uri.startswith("sqlite:///"):
+        return None
+    rest = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
+    return Path(rest) if rest.startswith("/") else Path.cwd() / rest
+
+
+def store_root() -> Path:
+    """Folder holding the store's artifacts, model cache and alias history."""
+    db = _sqlite_path(tracking_uri())
+    return db.parent if db is not None else Path.cwd() / "mlruns"
+
+
+def _client(*, create: bool) -> MlflowClient:
+    uri = tracking_uri()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    db = _sqlite_path(uri)
+    if db is not None and not db.exists():
+        if not create:
+            raise RegistryError(problem=f"no model registry at {db}",
+                                fix="train and register a model first: agcredit train yield ...")
+        db.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _experiment(client: MlflowClient, name: str) -> str:
+    exp = client.get_experiment_by_name(name)
+    if exp is not None:
+        return str(exp.experiment_id)
+    loc = None
+    if _sqlite_path(tracking_uri()) is not None:
+        loc = (store_root() / "artifacts" / name).resolve().as_uri()
+    return str(client.create_experiment(name, artifact_location=loc))
+
+
+# ---------------------------------------------------------------------- alias history
+_HISTORY_COLUMNS = ("seq", "at", "model", "alias", "version", "previous_version", "operator", "reason", "forced",
+                    "metrics", "failures")
+
+
+def _history_db() -> sqlite3.Connection:
+    root = store_root()
+    root.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(root / "alias_history.db")
+    con.executescript("""
+        CREATE TABLE IF NOT EXISTS alias_history (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL,
+          version TEXT, previous_version TEXT, operator TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
+          metrics TEXT NOT NULL, failures TEXT NOT NULL);
+        CREATE TRIGGER IF NOT EXISTS alias_history_no_update BEFORE UPDATE ON alias_history
+          BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
+        CREATE TRIGGER IF NOT EXISTS alias_history_no_delete BEFORE DELETE ON alias_history
+          BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
+    """)
+    return con
+
+
+def _append_history(*, model: str, alias: str, version: str | None, previous: str | None, operator: str,
+                    reason: str, forced: bool, metrics: Mapping[str, float], failures: list[str]) -> None:
+    con = _history_db()
+    try:
+        with con:
+            con.execute("INSERT INTO alias_history (at, model, alias, version, previous_version, operator, reason, "
+                        "forced, metrics, failures) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (datetime.now(UTC).isoformat(timespec="seconds"), model, alias, version, previous, operator,
+                         reason, int(forced), json.dumps(dict(metrics), sort_keys=True), json.dumps(failures)))
+    finally:
+        con.close()
+
+
+def alias_history(name: str | None = None) -> list[dict[str, Any]]:
+    """Every recorded alias move (oldest first), of one model or all."""
+    con = _history_db()
+    try:
+        q = f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM alias_history"
+        rows = con.execute(q + (" WHERE model = ? ORDER BY seq" if name else " ORDER BY seq"),
+                           (name,) if name else ()).fetchall()
+    finally:
+        con.close()
+    out = [dict(zip(_HISTORY_COLUMNS, r)) for r in rows]
+    for r in out:
+        r["forced"] = bool(r["forced"])
+        r["metrics"], r["failures"] = json.loads(r["metrics"]), json.loads(r["failures"])
+    return out
+
+
+def _operator(operator: str | None) -> str:
+    return (operator or os.environ.get("AGCREDIT_OPERATOR") or getpass.getuser() or "unknown").strip()
+
+
+# ---------------------------------------------------------------------- register / promote / resolve
+def register(model: Any, name: str, *, metrics: Mapping[str, float], governance: Governance,
+             params: Mapping[str, Any] | None = None, artifacts: Mapping[str, str | Path] | None = None,
+             flavour: ModelFlavour | None = None, input_example: Any = None, output_example: Any = None,
+             operator: str | None = None) -> str:
+    """Log ``model`` (with params, metrics, PNG plots, governance) in a run, register it; alias ``challenger``.
+
+    ``artifacts`` maps a file name to a local file (plots are logged under ``plots/``). Returns the version.
+    """
+    client = _client(create=True)
+    flavour = flavour or SaveLoadFlavour.of(model)
+    exp_id = _experiment(client, name)
+    mets = {k: float(v) for k, v in metrics.items()}
+    with tempfile.TemporaryDirectory(prefix="agcredit-register-") as tmp:
+        mdir = Path(tmp) / "model"
+        mdir.mkdir()
+        flavour.save_dir(model, mdir)
+        (mdir / _FLAVOUR_FILE).write_text(json.dumps(_flavour_spec(flavour), sort_keys=True))
+        signature = None
+        if input_example is not None and output_example is not None:
+            from mlflow.models import infer_signature
+
+            signature = infer_signature(input_example, output_example)
+        with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
+            if params:
+                mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+            mlflow.log_metrics(mets)
+            mlflow.log_dict(governance.to_dict(), "governance.json")
+            for fname, path in (artifacts or {}).items():
+                src = Path(path)
+                if src.name != fname:
+                    dst = Path(tmp) / "plots" / fname
+                    dst.parent.mkdir(exist_ok=True)
+                    dst.write_bytes(src.read_bytes())
+                    src = dst
+                mlflow.log_artifact(str(src), artifact_path="plots")
+            info = mlflow.pyfunc.log_model(name="model", python_model=AgcreditPyfunc(),
+                                           artifacts={"model_dir": str(mdir)}, pip_requirements=_PIP,
+                                           signature=signature, input_example=input_example)
+            run_id = run.info.run_id
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(name, description=f"agcredit model family {name}")
+    mv = client.create_model_version(name, info.model_uri, run_id=run_id,
+                                     tags={"governance": governance.to_json()[:4900],
+                                           "data": governance.data})
+    version = str(mv.version)
+    previous = _alias_version(client, name, CHALLENGER)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    _append_history(model=name, alias=CHALLENGER, version=version, previous=previous, operator=_operator(operator),
+                    reason="registered", forced=False, metrics=mets, failures=governance.failures())
+    return version
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:
+    mv = client.get_model_version(name, version)
+    text = (mv.tags or {}).get("governance")
+    if text:
+        try:
+            return Governance.from_json(text)
+        except ValueError:
+            pass
+    local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="governance.json")
+    return Governance.from_dict(json.loads(Path(local).read_text()))
+
+
+def _check_model(client: MlflowClient, name: str) -> None:
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        raise RegistryError(problem=f"no registered model {name!r} in {tracking_uri()}",
+                            fix=f"train and register it first: agcredit train {name.split('-', maxsplit=1)[0]} ...") from None
+
+
+def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
+            force: bool = False) -> dict[str, Any]:
+    """Move ``champion`` to ``version``; refuse one below its minimum metrics unless forced with a reason."""
+    client = _client(create=False)
+    _check_model(client, name)
+    version = str(version)
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        raise RegistryError(problem=f"{name} has no version {version}",
+                            fix=f"see the versions with: agcredit models show {name}") from None
+    gov = _governance_of(client, name, version)
+    failures = gov.failures()
+    if failures and not force:
+        raise RegistryError(problem=f"{name} version {version} is below its minimum metrics: {'; '.join(failures[:5])}",
+                            fix=f"improve the model, or agcredit models promote {name} {version} --force --reason TEXT")
+    if force and not reason.strip():
+        raise RegistryError(problem="a forced promotion needs a reason", fix="add --reason TEXT")
+    who = _operator(operator)
+    previous = _alias_version(client, name, CHAMPION)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    _append_history(model=name, alias=CHAMPION, version=version, previous=previous, operator=who,
+                    reason=reason.strip() or "promoted", forced=bool(force and failures), metrics=gov.metrics,
+                    failures=failures)
+    if _alias_version(client, name, CHALLENGER) == version:
+        client.delete_registered_model_alias(name, CHALLENGER)
+        _append_history(model=name, alias=CHALLENGER, version=None, previous=version, operator=who,
+                        reason=f"promoted to {CHAMPION}", forced=False, metrics=gov.metrics, failures=[])
+    return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who}
+
+
+class Resolved(NamedTuple):
+    """A concrete model version behind an alias and the loaded model: ``version, run_id, model = resolve(...)``."""
+
+    version: str
+    run_id: str
+    model: Any
+
+
+def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = None) -> Resolved:
+    """Resolve ``NAME@alias`` to a concrete version and load it (call once per run; record the version)."""
+    client = _client(create=False)
+    _check_model(client, name)
+    try:
+        mv = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        raise RegistryError(problem=f"model {name!r} has no {alias!r} alias",
+                            fix=f"promote a version: agcredit models promote {name} VERSION") from None
+    version = str(mv.version)
+    cache = store_root() / ".cache" / name / version
+    if not any(cache.rglob(_FLAVOUR_FILE)) if cache.exists() else True:
+        cache.mkdir(parents=True, exist_ok=True)
+        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(cache))
+    model = _load_model_dir(_find_model_dir(cache), flavour)
+    return Resolved(version=version, run_id=str(mv.run_id), model=model)
+
+
+def governance(name: str, version: str | int) -> Governance:
+    """The governance record of one version (validated scope, metrics, minimum metrics, data kind)."""
+    client = _client(create=False)
+    _check_model(client, name)
+    try:
+        return _governance_of(client, name, str(version))
+    except MlflowException:
+        raise RegistryError(problem=f"{name} has no version {version}",
+                            fix=f"see the versions with: agcredit models show {name}") from None
+
+
+# ---------------------------------------------------------------------- listing
+def list_models() -> list[dict[str, Any]]:
+    """Registered models with their aliases and number of versions."""
+    client = _client(create=False)
+    out = []
+    for rm in client.search_registered_models(order_by=["name ASC"]):
+        versions = client.search_model_versions(f"name = '{rm.name}'")
+        out.append({"name": rm.name, "aliases": dict(sorted((rm.aliases or {}).items())),
+                    "n_versions": len(versions), "latest": max((int(v.version) for v in versions), default=0)})
+    return out
+
+
+def model_versions(name: str) -> list[dict[str, Any]]:
+    """Every version of a model: run, aliases, metrics, governance (newest first)."""
+    client = _client(create=False)
+    _check_model(client, name)
+    rm = client.get_registered_model(name)
+    by_version: dict[str, list[str]] = {}
+    for a, v in (rm.aliases or {}).items():
+        by_version.setdefault(str(v), []).append(a)
+    out = []
+    for mv in sorted(client.search_model_versions(f"name = '{name}'"), key=lambda m: -int(m.version)):
+        run = client.get_run(str(mv.run_id))
+        gov = _governance_of(client, name, str(mv.version))
+        out.append({"version": str(mv.version), "run_id": mv.run_id,
+                    "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
+                    "aliases": sorted(by_version.get(str(mv.version), [])),
+                    "metrics": dict(sorted(run.data.metrics.items())), "governance": gov})
+    return out
+
+
+def describe(name: str) -> dict[str, Any]:
+    """One model: its aliases, versions (metrics, governance) and alias history."""
+    versions = model_versions(name)
+    aliases = {a: v["version"] for v in versions for a in v["aliases"]}
+    return {"name": name, "aliases": dict(sorted(aliases.items())), "versions": versions,
+            "history": alias_history(name), "tracking_uri": tracking_uri()}

@@ -1,0 +1,382 @@
+"""Yield model (LightGBM quantile regression, conformally calibrated) and field valuation.
+
+``YieldModel(config).fit(X, y, groups)`` learns yield (t/ha at the price table's moisture
+basis) from FieldFeatures-as-of-a-date rows: every numeric column it is given at fit time
+(``feat_*``, ``prob_*``, ``ndvi_*``, …) plus context — crop and region (categorical) and the
+season year (numeric trend) and, when ``as_of`` is given, the day of the season it refers to
+(``as_of_day``, so one model serves every checkpoint). Targets are the farmers' *reported* past yields; rows without
+one are dropped and counted (``n_dropped_target_``).
+
+Three boosters estimate P10, P50 and P90. The outer quantiles are then calibrated on past
+seasons only (cross-conformal quantile regression): for each of the last
+``calibration_seasons`` training seasons, P10/P90 boosters are refitted without that season
+and its residuals (relative to the crop's mean yield) give one-sided conformal offsets per
+crop (pooled where a crop has too few calibration rows), so that about 10% of yields fall
+below P10 and 10% above P90. Quantiles are sorted per row and never cross.
+
+``value_fields`` turns quantiles into FieldValuations: planted area × yield × price, in
+integer minor units, floored once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, field
+from decimal import ROUND_FLOOR, Decimal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models.contracts import FIELD_VALUATIONS, check_field_valuations
+from models.errors import ModelError, ModelInputError, PriceError
+from models.governance import Governance
+from models.prices import PriceTable
+
+__all__ = ["QUANTILE_COLUMNS", "YieldModelConfig", "YieldModel", "crop_of", "value_fields", "score_fields"]
+
+QUANTILE_COLUMNS = ("yield_p10_t_ha", "yield_p50_t_ha", "yield_p90_t_ha")
+_ALPHAS = (0.1, 0.5, 0.9)
+_CATEGORICAL = ("crop", "region")
+_NAME = "yield-value"
+#: columns never used as features even when numeric (targets, truth, money)
+_NEVER = frozenset({"yield_t_ha", "reported_yield_t_ha", "true_yield_t_ha", "season_year", "as_of_day", "value_p10", "value_p50",
+                    "value_p90", "price_per_t", *QUANTILE_COLUMNS})
+
+
+@dataclass(frozen=True)
+class YieldModelConfig:
+    """Hyper-parameters; defaults suit a few thousand field-seasons."""
+
+    n_estimators: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 15
+    min_child_samples: int = 20
+    reg_lambda: float = 1.0
+    seed: int = 42
+    num_threads: int = 1
+    calibrate: bool = True
+    calibration_seasons: int = 4
+    min_crop_calibration_rows: int = 40
+    exclude: tuple[str, ...] = field(default_factory=tuple)
+
+
+def crop_of(X: pd.DataFrame) -> pd.Series:
+    """The crop of each row: ``crop`` if given, else ``crop_type`` falling back to ``declared_crop``."""
+    if "crop" in X.columns:
+        return X["crop"].astype("str")
+    if "crop_type" in X.columns:
+        s = X["crop_type"]
+        if "declared_crop" in X.columns:
+            s = s.fillna(X["declared_crop"])
+        return s.astype("str")
+    if "declared_crop" in X.columns:
+        return X["declared_crop"].astype("str")
+    raise ModelInputError(model=_NAME, missing=["crop (or crop_type / declared_crop)"], unseen=[])
+
+
+def _numeric_columns(X: pd.DataFrame, exclude: tuple[str, ...]) -> list[str]:
+    skip = _NEVER | set(exclude) | set(_CATEGORICAL)
+    out = []
+    for c in X.columns:
+        s = X[c]
+        if c in skip or pd.api.types.is_datetime64_any_dtype(s):
+            continue
+        if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
+            out.append(str(c))
+    return out
+
+
+def _season_year(X: pd.DataFrame) -> np.ndarray:
+    if "season" not in X.columns:
+        raise ModelInputError(model=_NAME, missing=["season"], unseen=[])
+    return pd.to_numeric(X["season"].astype("str"), errors="coerce").to_numpy(dtype="float64")
+
+
+def _as_of_day(X: pd.DataFrame) -> np.ndarray:
+    """Days from 1 January of the season year to ``as_of`` (negative for autumn-sown crops)."""
+    if "as_of" not in X.columns:
+        raise ModelInputError(model=_NAME, missing=["as_of"], unseen=[])
+    as_of = pd.to_datetime(X["as_of"])
+    start = pd.to_datetime(X["season"].astype("str") + "-01-01", errors="coerce")
+    return ((as_of - start).dt.days).to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _lgb_params(cfg: YieldModelConfig, alpha: float) -> dict[str, Any]:
+    return {"objective": "quantile", "alpha": alpha, "learning_rate": cfg.learning_rate,
+            "num_leaves": cfg.num_leaves, "min_data_in_leaf": cfg.min_child_samples, "lambda_l2": cfg.reg_lambda,
+            "seed": cfg.seed, "deterministic": True, "num_threads": cfg.num_threads, "force_col_wise": True,
+            "verbose": -1, "max_cat_to_onehot": 8, "min_data_per_group": 5, "cat_smooth": 5.0}
+
+
+def _conformal(scores: np.ndarray) -> float:
+    """One-sided split-conformal offset for a 10% miss rate (finite-sample corrected)."""
+    n = len(scores)
+    level = min(1.0, 0.9 * (1.0 + 1.0 / n))
+    return float(np.quantile(scores, level, method="higher"))
+
+
+class YieldModel:
+    """LightGBM quantile yield model, sklearn-style: ``fit`` returns self, fitted attributes end in ``_``."""
+
+    def __init__(self, config: YieldModelConfig | None = None) -> None:
+        self.config = config or YieldModelConfig()
+
+    # ------------------------------------------------------------------ matrices
+    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
+        cols = [X[c].to_numpy(dtype="float64", na_value=np.nan) for c in self.numeric_columns_]
+        cols.append(_season_year(X))
+        if "as_of_day" in self.feature_names_:
+            cols.append(_as_of_day(X))
+        crop = crop_of(X)
+        region = X["region"].astype("str") if "region" in X.columns else pd.Series([None] * len(X), dtype="str")
+        for name, s in (("crop", crop), ("region", region)):
+            cats = self.categories_[name]
+            codes = pd.Categorical(s, categories=cats).codes.astype("float64")
+            codes[codes < 0] = np.nan
+            cols.append(codes)
+        return np.column_stack(cols) if cols else np.empty((len(X), 0))
+
+    def _check_columns(self, X: pd.DataFrame) -> None:
+        have = set(_numeric_columns(X, self.config.exclude))
+        missing = [c for c in self.numeric_columns_ if c not in X.columns]
+        if "season" not in X.columns:
+            missing.append("season")
+        if "region" not in X.columns:
+            missing.append("region")
+        if "as_of_day" in self.feature_names_ and "as_of" not in X.columns:
+            missing.append("as_of")
+        unseen = sorted(have - set(self.numeric_columns_))
+        if missing or unseen:
+            raise ModelInputError(model=_NAME, missing=missing, unseen=unseen)
+        crop_of(X)
+
+    def _train(self, M: np.ndarray, y: np.ndarray, alpha: float) -> Any:
+        import lightgbm as lgb
+
+        n_num = len(self.feature_names_) - 2
+        ds = lgb.Dataset(M, label=y, feature_name=self.feature_names_, categorical_feature=[n_num, n_num + 1],
+                         params={"verbose": -1, "max_bin": 255, "data_random_seed": self.config.seed},
+                         free_raw_data=True)
+        return lgb.train(_lgb_params(self.config, alpha), ds, num_boost_round=self.config.n_estimators)
+
+    # ------------------------------------------------------------------ fit / predict
+    def fit(self, X: pd.DataFrame, y: Any, groups: Any = None, *, calibration_target: Any = None) -> YieldModel:
+        """Fit on rows with a reported yield; ``groups`` are seasons (default: ``X['season']``).
+
+        ``calibration_target`` (optional, aligned with ``y``): better-measured past yields (e.g. crop
+        cuts or loss-adjusted yields) to calibrate P10/P90 against instead of the reported ones,
+        where present. Reported yields carry reporting noise, so intervals calibrated on them are
+        wider than needed to cover true yields.
+        """
+        cfg = self.config
+        yv = pd.to_numeric(pd.Series(np.asarray(y, dtype="float64")), errors="coerce").to_numpy(dtype="float64")
+        if len(yv) != len(X):
+            raise ModelError(f"{_NAME}: X has {len(X)} rows but y has {len(yv)}")
+        g = np.asarray(X["season"] if groups is None else groups).astype(str)
+        keep = np.isfinite(yv) & (yv >= 0)
+        self.n_dropped_target_ = int((~keep).sum())
+        X = X.loc[keep].reset_index(drop=True)
+        yv, g = yv[keep], g[keep]
+        cy = yv
+        if calibration_target is not None:
+            cv = np.asarray(calibration_target, dtype="float64")
+            if len(cv) != len(keep):
+                raise ModelError(f"{_NAME}: calibration_target has {len(cv)} rows, expected {len(keep)}")
+            cy = np.where(np.isfinite(cv[keep]), cv[keep], yv)
+        if len(X) < 10:
+            raise ModelError(f"{_NAME}: too few rows with a reported yield to fit ({len(X)}, expected >= 10)")
+        self.numeric_columns_ = _numeric_columns(X, cfg.exclude)
+        crop = crop_of(X)
+        region = X["region"].astype("str") if "region" in X.columns else pd.Series([None] * len(X), dtype="str")
+        self.categories_ = {"crop": sorted(crop.dropna().unique().tolist()),
+                            "region": sorted(region.dropna().unique().tolist())}
+        derived = ["season_year", "as_of_day"] if "as_of" in X.columns else ["season_year"]
+        self.feature_names_ = [*self.numeric_columns_, *derived, "crop", "region"]
+        M = self._matrix(X)
+        self.boosters_ = [self._train(M, yv, a) for a in _ALPHAS]
+        self.n_train_ = len(yv)
+        self.seasons_ = sorted(set(g.tolist()))
+        crops = crop.to_numpy(dtype=object)
+        self.crop_scale_ = {c: float(yv[crops == c].mean()) for c in self.categories_["crop"]}
+        self.crop_scale_["*"] = float(yv.mean())
+        self.offsets_ = self._calibrate(M, yv, cy, g, crops) if cfg.calibrate else {}
+        return self
+
+    def _calibrate(self, M: np.ndarray, y: np.ndarray, cy: np.ndarray, g: np.ndarray,
+                   crops: np.ndarray) -> dict[str, list[float]]:
+        """Cross-conformal offsets from leave-one-season-out over the last training seasons (scored on ``cy``)."""
+        seasons = self.seasons_
+        if len(seasons) < 2:
+            return {}
+        cal = seasons[-self.config.calibration_seasons:] if len(seasons) > 2 else seasons[-1:]
+        lo_s, hi_s, who = [], [], []
+        for c in cal:
+            tr, te = g != c, g == c
+            if tr.sum() < 10 or te.sum() == 0:
+                continue
+            b10, b90 = self._train(M[tr], y[tr], 0.1), self._train(M[tr], y[tr], 0.9)
+            p10, p90 = b10.predict(M[te]), b90.predict(M[te])
+            p10, p90 = np.minimum(p10, p90), np.maximum(p10, p90)
+            scale = np.array([self.crop_scale_.get(k, self.crop_scale_["*"]) for k in crops[te]])
+            lo_s.append((p10 - cy[te]) / scale)
+            hi_s.append((cy[te] - p90) / scale)
+            who.append(crops[te])
+        if not lo_s:
+            return {}
+        lo, hi, cw = np.concatenate(lo_s), np.concatenate(hi_s), np.concatenate(who)
+        out = {"*": [_conformal(lo), _conformal(hi)]}
+        for c in self.categories_["crop"]:
+            m = cw == c
+            if m.sum() >= self.config.min_crop_calibration_rows:
+                out[c] = [_conformal(lo[m]), _conformal(hi[m])]
+        self.n_calibration_ = len(lo)
+        return out
+
+    def _fitted(self) -> None:
+        if not hasattr(self, "boosters_"):
+            raise ModelError(f"{_NAME}: model is not fitted (call fit or load first)")
+
+    def predict_quantiles(self, X: pd.DataFrame) -> pd.DataFrame:
+        """P10/P50/P90 yield in t/ha, calibrated, sorted per row, never negative; index of ``X``."""
+        self._fitted()
+        self._check_columns(X)
+        M = self._matrix(X)
+        raw = np.column_stack([b.predict(M, num_threads=self.config.num_threads) for b in self.boosters_])
+        if self.offsets_:
+            crops = crop_of(X).to_numpy(dtype=object)
+            pooled = self.offsets_["*"]
+            lo = np.array([self.offsets_.get(c, pooled)[0] for c in crops])
+            hi = np.array([self.offsets_.get(c, pooled)[1] for c in crops])
+            scale = np.array([self.crop_scale_.get(c, self.crop_scale_["*"]) for c in crops])
+            raw[:, 0] -= lo * scale
+            raw[:, 2] += hi * scale
+        q = np.clip(np.sort(raw, axis=1), 0.0, None)
+        return pd.DataFrame(q, columns=list(QUANTILE_COLUMNS), index=X.index)
+
+    def explain(self, X_rows: pd.DataFrame) -> pd.DataFrame:
+        """Per-feature contributions to the P50 (LightGBM ``pred_contrib``) for these rows only."""
+        self._fitted()
+        self._check_columns(X_rows)
+        contrib = self.boosters_[1].predict(self._matrix(X_rows), pred_contrib=True,
+                                            num_threads=self.config.num_threads)
+        return pd.DataFrame(np.asarray(contrib), columns=[*self.feature_names_, "expected_value"], index=X_rows.index)
+
+    def feature_importance(self) -> pd.Series:
+        """Total gain of each feature in the P50 booster, largest first."""
+        self._fitted()
+        gain = self.boosters_[1].feature_importance(importance_type="gain")
+        return pd.Series(gain, index=self.feature_names_, name="gain").sort_values(ascending=False, kind="stable")
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write the model to a folder: three LightGBM text models and ``meta.json``."""
+        self._fitted()
+        d = Path(path)
+        d.mkdir(parents=True, exist_ok=True)
+        for a, b in zip(_ALPHAS, self.boosters_):
+            (d / f"booster_p{round(a * 100):02d}.txt").write_text(b.model_to_string(num_iteration=-1))
+        meta = {"format": "agcredit-yield-model/1", "config": asdict(self.config),
+                "numeric_columns": self.numeric_columns_, "categories": self.categories_,
+                "feature_names": self.feature_names_, "offsets": self.offsets_, "crop_scale": self.crop_scale_,
+                "n_train": self.n_train_, "n_dropped_target": self.n_dropped_target_, "seasons": self.seasons_,
+                "n_calibration": getattr(self, "n_calibration_", 0)}
+        (d / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+        return d
+
+    @classmethod
+    def load(cls, path: str | Path) -> YieldModel:
+        """Read a model written by :meth:`save`."""
+        import lightgbm as lgb
+
+        d = Path(path)
+        meta = json.loads((d / "meta.json").read_text())
+        if meta.get("format") != "agcredit-yield-model/1":
+            raise ModelError(f"{_NAME}: {d} is not a saved yield model (format {meta.get('format')!r})")
+        cfg = dict(meta["config"])
+        cfg["exclude"] = tuple(cfg.get("exclude", ()))
+        m = cls(YieldModelConfig(**cfg))
+        m.boosters_ = [lgb.Booster(model_str=(d / f"booster_p{round(a * 100):02d}.txt").read_text()) for a in _ALPHAS]
+        m.numeric_columns_ = list(meta["numeric_columns"])
+        m.categories_ = {k: list(v) for k, v in meta["categories"].items()}
+        m.feature_names_ = list(meta["feature_names"])
+        m.offsets_ = {k: list(v) for k, v in meta["offsets"].items()}
+        m.crop_scale_ = dict(meta["crop_scale"])
+        m.n_train_, m.n_dropped_target_ = int(meta["n_train"]), int(meta["n_dropped_target"])
+        m.seasons_ = list(meta["seasons"])
+        m.n_calibration_ = int(meta.get("n_calibration", 0))
+        return m
+
+
+# ---------------------------------------------------------------------- valuation
+def _floor_value(area: float, yld: float, price: int) -> int:
+    """floor(area × yield × price), exact on the decimal representations of the inputs."""
+    return int((Decimal(repr(float(area))) * Decimal(repr(float(yld))) * price).to_integral_value(ROUND_FLOOR))
+
+
+def value_fields(features: pd.DataFrame, quantiles: pd.DataFrame, prices: PriceTable, *, model_name: str,
+                 model_version: str, in_scope: Any = True, currency: str | None = None) -> pd.DataFrame:
+    """FieldValuations: planted area × yield quantile × price (integer minor units, floored once).
+
+    ``features`` carries ``field_id, season, as_of, region`` and a crop (see :func:`crop_of`) and
+    ``planted_area_ha`` (``field_area_ha`` where it is empty); ``quantiles`` is aligned row by row
+    (``predict_quantiles``). Fallow fields are worth nothing. A missing price is a PriceError naming
+    crop, region and season; all prices must be in one currency (``currency`` if given).
+    """
+    if len(features) != len(quantiles):
+        raise ModelError(f"value_fields: {len(features)} feature rows but {len(quantiles)} quantile rows")
+    f = features.reset_index(drop=True)
+    q = quantiles.reset_index(drop=True)
+    crop = crop_of(f).reset_index(drop=True)
+    region = f["region"].astype("str")
+    area = f["planted_area_ha"].astype("float64") if "planted_area_ha" in f.columns else f["field_area_ha"]
+    if "field_area_ha" in f.columns:
+        area = area.fillna(f["field_area_ha"].astype("float64"))
+    fallow = (crop == "fallow").to_numpy()
+    keys = pd.DataFrame({"crop": crop, "region": region, "season": f["season"].astype("str")})
+    found = prices.lookup_many(keys.loc[~fallow])
+    currencies = sorted({p.currency for p in found} | ({currency} if currency else set()))
+    if len(currencies) > 1:
+        raise PriceError(problem="currencies never mix in one valuation, found", offenders=tuple(currencies))
+    cur = currencies[0] if currencies else (currency or prices.currency_of(str(region.iloc[0])))
+    it = iter(found)
+    rows = []
+    scope = np.broadcast_to(np.asarray(in_scope, dtype=bool), (len(f),))
+    for i in range(len(f)):
+        qs = [float(q.at[i, c]) for c in QUANTILE_COLUMNS]
+        a = float(area.iloc[i])
+        if not math.isfinite(a) or any(not math.isfinite(v) for v in qs):
+            raise ModelError(f"value_fields: field {f.at[i, 'field_id']} has no area or no yield quantiles")
+        if fallow[i]:
+            qs, price, moist, src = [0.0, 0.0, 0.0], 0, 0.0, "fallow: no crop to value"
+        else:
+            p = next(it)
+            price, moist, src = p.price_per_t, p.moisture_basis_pct, p.source_with_date
+        rows.append({
+            "field_id": f.at[i, "field_id"], "season": str(f.at[i, "season"]), "as_of": f.at[i, "as_of"],
+            "crop": crop.iloc[i], "region": region.iloc[i], "area_ha": a,
+            "yield_p10_t_ha": qs[0], "yield_p50_t_ha": qs[1], "yield_p90_t_ha": qs[2],
+            "moisture_basis_pct": moist, "currency": cur, "price_per_t": int(price),
+            "value_p10": _floor_value(a, qs[0], price), "value_p50": _floor_value(a, qs[1], price),
+            "value_p90": _floor_value(a, qs[2], price), "price_source": src, "model_name": model_name,
+            "model_version": str(model_version), "in_scope": bool(scope[i]),
+        })
+    out = pd.DataFrame(rows, columns=FIELD_VALUATIONS.names)
+    out["as_of"] = pd.to_datetime(out["as_of"])
+    for c in ("price_per_t", "value_p10", "value_p50", "value_p90"):
+        out[c] = out[c].astype("int64")
+    out["in_scope"] = out["in_scope"].astype(bool)
+    return check_field_valuations(out, where="value_fields")
+
+
+def score_fields(model: YieldModel, features: pd.DataFrame, prices: PriceTable, *, model_name: str,
+                 model_version: str, governance: Governance, checkpoint: str,
+                 currency: str | None = None) -> pd.DataFrame:
+    """Predict quantiles, flag rows outside the version's validated scope, and value them (FieldValuations)."""
+    q = model.predict_quantiles(features)
+    region = features["region"] if "region" in features.columns else pd.Series([None] * len(features))
+    scope = governance.scope_mask(crop_of(features), region, checkpoint)
+    return value_fields(features, q, prices, model_name=model_name, model_version=model_version, in_scope=scope,
+                        currency=currency)

@@ -1,0 +1,46 @@
+"""``agcredit imagery fetch``: download Sentinel-2 L2A scenes for fields through Sentinel Hub."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import echo, imagery_app, user_errors
+
+
+def _day(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"expected a date YYYY-MM-DD, found {value!r}", param_hint=name) from None
+
+
+@imagery_app.command("fetch")
+@user_errors
+def fetch(
+    fields: Path = typer.Option(..., "--fields", help="Field file: GeoParquet, GeoPackage, GeoJSON or Shapefile."),
+    season: str = typer.Option(..., "--season", help="Season (harvest year, YYYY)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the scenes (scene-index layout: index.csv + YYYY/*.tif)."),
+    start: str = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the region's season window."),
+    end: str = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the region's season window."),
+    as_of: str = typer.Option(None, "--as-of", help="Fetch nothing acquired after this day (YYYY-MM-DD)."),
+    endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space) or sinergise."),
+    profile: str = typer.Option(None, "--profile",
+                                help="sentinelhub config profile; default SH_CLIENT_ID / SH_CLIENT_SECRET."),
+    max_cloud: float = typer.Option(0.8, "--max-cloud", help="Largest scene cloud cover to fetch (0..1)."),
+    resolution: float = typer.Option(10.0, "--resolution", help="Pixel size in metres."),
+) -> None:
+    """Fetch every acquisition over the fields' boxes as local scenes, then print what it cost."""
+    from features.fields import read_fields
+    from features.sources.sentinelhub import fetch_season
+
+    d_start, d_end, d_as_of = _day(start, "--start"), _day(end, "--end"), _day(as_of, "--as-of")
+    read = read_fields(fields, season=season)
+    result = fetch_season(read.fields, season, out, start=d_start, end=d_end, as_of=d_as_of, endpoint=endpoint,
+                          profile=profile, max_cloud=max_cloud, resolution=resolution)
+    echo(f"scenes: {result.path / 'index.csv'}")
+    echo(result.summary.render())

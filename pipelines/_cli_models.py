@@ -1,0 +1,79 @@
+"""``agcredit models list|show|promote``: the MLflow model registry and our alias history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+from pipelines._cli_app import echo, models_app, user_errors
+
+_KEY_METRICS = ("r2_all", "rmse_pct_all", "below_p10_all", "above_p90_all")
+
+
+def _fmt_metrics(metrics: dict[str, Any], limit: int = 8) -> str:
+    keys = [k for k in _KEY_METRICS if k in metrics] or sorted(metrics)[:limit]
+    more = len(metrics) - len(keys)
+    txt = ", ".join(f"{k}={float(metrics[k]):.4g}" for k in keys)
+    return (txt or "none") + (f" (+{more} more)" if more > 0 else "")
+
+
+@models_app.command("list")
+@user_errors
+def list_cmd() -> None:
+    """List registered models with their aliases and number of versions."""
+    from models.registry import list_models, tracking_uri
+
+    rows = list_models()
+    echo(f"registry: {tracking_uri()}")
+    if not rows:
+        echo("no registered models (register one with: agcredit train yield ...)")
+        return
+    for r in rows:
+        aliases = ", ".join(f"{a}=v{v}" for a, v in r["aliases"].items()) or "no aliases"
+        echo(f"{r['name']}: {r['n_versions']} version(s), latest v{r['latest']}; {aliases}")
+
+
+@models_app.command("show")
+@user_errors
+def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. yield-value.")) -> None:
+    """Show a model's versions (aliases, metrics, governance) and its alias history."""
+    from models.registry import describe
+
+    d = describe(name)
+    echo(f"{d['name']} (registry: {d['tracking_uri']})")
+    echo("aliases: " + (", ".join(f"{a}=v{v}" for a, v in d["aliases"].items()) or "none"))
+    for v in d["versions"]:
+        gov = v["governance"]
+        tag = f" [{', '.join(v['aliases'])}]" if v["aliases"] else ""
+        echo(f"v{v['version']}{tag} created {v['created']} run {v['run_id']}")
+        echo(f"  metrics: {_fmt_metrics(v['metrics'])}")
+        echo(f"  governance: {gov.summary()}")
+        for f in gov.failures()[:5]:
+            echo(f"    below minimum: {f}")
+    echo("alias history (oldest first):")
+    if not d["history"]:
+        echo("  none")
+    for h in d["history"]:
+        move = f"{h['alias']}: v{h['previous_version'] or '-'} -> v{h['version'] or '-'}"
+        forced = " FORCED" if h["forced"] else ""
+        echo(f"  {h['at']} {move} by {h['operator']}{forced}: {h['reason']}; {_fmt_metrics(h['metrics'], 4)}")
+
+
+@models_app.command("promote")
+@user_errors
+def promote_cmd(
+    name: str = typer.Argument(..., help="Registered model name, e.g. yield-value."),
+    version: str = typer.Argument(..., help="Version number to make champion."),
+    force: bool = typer.Option(False, "--force", help="Promote even below the minimum metrics (needs --reason)."),
+    reason: str = typer.Option("", "--reason", help="Why (recorded in the alias history)."),
+    operator: str = typer.Option(None, "--operator", help="Operator ID (default: AGCREDIT_OPERATOR or the OS user)."),
+) -> None:
+    """Move the champion alias to VERSION (refused below its minimum metrics unless --force --reason)."""
+    from models.registry import promote
+
+    r = promote(name, version, operator=operator, reason=reason, force=force)
+    prev = f"v{r['previous']}" if r["previous"] else "none"
+    echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}")
+    if r["failures"]:
+        echo(f"forced below minimum metrics: {'; '.join(r['failures'][:5])}")

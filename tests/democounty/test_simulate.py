@@ -1,0 +1,134 @@
+"""simulate(): layout, determinism, atomic writes, CLI, and the import boundary around democounty."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from democounty import REGIONS, SimulateError, simulate
+from features.errors import UserInputError
+
+REPO = Path(__file__).resolve().parents[2]
+KEYS = {"synthetic", "region", "seed", "size", "crs", "bounds", "pixel_size", "seasons", "current_season",
+        "currency", "policy_profile", "crops", "generator_version"}
+
+
+@pytest.fixture(scope="module")
+def tiny_twice(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("sim")
+    a = root / "a"
+    b = root / "b"
+    simulate("us-nebraska", 11, "tiny", a, render=False, workers=1)
+    simulate("us-nebraska", 11, "tiny", b, render=False, workers=1)
+    return a, b
+
+
+def test_layout_and_metadata(tiny_twice: tuple[Path, Path]) -> None:
+    a, _ = tiny_twice
+    meta = json.loads((a / "county.json").read_text())
+    assert set(meta) == KEYS
+    assert meta["synthetic"] is True and meta["region"] == "us-nebraska" and meta["size"] == "tiny"
+    assert meta["seasons"] == ["2017", "2018"] and meta["current_season"] == "2018"
+    assert all(v % 10 == 0 for v in meta["bounds"]) and meta["bounds"][0] < meta["bounds"][2]
+    for rel in ("records/fields.gpkg", "records/history.csv", "records/applications.csv", "records/book.csv",
+                "truth/fields.parquet", "truth/canopy.parquet", "truth/planted.gpkg", "truth/landcover.gpkg"):
+        assert (a / rel).is_file(), rel
+    assert (a / "scenes").is_dir()
+    assert not a.with_name("a.partial").exists()
+
+
+def test_same_seed_identical_bytes(tiny_twice: tuple[Path, Path]) -> None:
+    a, b = tiny_twice
+    files = sorted(p.relative_to(a) for p in a.rglob("*") if p.is_file())
+    assert len(files) >= 9
+    for rel in files:
+        assert (a / rel).read_bytes() == (b / rel).read_bytes(), f"{rel} differs between identical runs"
+
+
+def test_truth_tables(tiny_twice: tuple[Path, Path]) -> None:
+    a, _ = tiny_twice
+    t = pd.read_parquet(a / "truth/fields.parquet")
+    assert len(t) == 24 and not t.duplicated(["field_id", "season"]).any()
+    planted = t[t["planted"]]
+    assert (planted["true_crop"] != "fallow").all()
+    assert (t.loc[~t["planted"], "true_crop"] == "fallow").all()
+    assert (planted["sowing_date"] <= planted["emergence_date"]).all()
+    ok = planted["maturity_date"].notna()
+    assert (planted.loc[ok, "maturity_date"] <= planted.loc[ok, "harvest_date"]).all()
+    assert t["condition_id"].str.len().gt(0).all()
+    c = pd.read_parquet(a / "truth/canopy.parquet")
+    assert c["green_cover"].between(0, 1).all() and c["senescent_cover"].between(0, 1).all()
+    assert (c["green_cover"] + c["senescent_cover"] <= 1.0001).all()
+    per = c.groupby(["field_id", "season"])["green_cover"].max()
+    grown = t[t["planted"] & t["failure_date"].isna()]
+    assert all(per[(r.field_id, r.season)] > 0.2 for r in grown.itertuples())
+    assert all(per[(r.field_id, r.season)] == 0.0 for r in t[t["true_crop"] == "fallow"].itertuples())
+    window = c.groupby(["field_id", "season"])["date"].agg(["min", "max"])
+    assert (window["min"].dt.strftime("%m-%d") == "09-15").all() and (window["max"].dt.strftime("%m-%d") == "11-30").all()
+
+
+def test_refuses_non_empty_out_then_overwrites(tmp_path: Path) -> None:
+    out = tmp_path / "county"
+    out.mkdir()
+    (out / "keep.txt").write_text("x")
+    with pytest.raises(SimulateError, match="new or empty folder"):
+        simulate("in-smallholder", 1, "tiny", out, render=False, workers=1)
+    assert (out / "keep.txt").exists()
+    meta = simulate("in-smallholder", 1, "tiny", out, render=False, workers=1, overwrite=True)
+    assert meta["currency"] == "INR" and not (out / "keep.txt").exists()
+    assert not out.with_name("county.partial").exists() and not out.with_name("county.old").exists()
+
+
+@pytest.mark.parametrize(("kw", "msg"), [({"region": "mars"}, "region"), ({"size": "huge"}, "size"),
+                                         ({"seasons": 0}, "seasons")])
+def test_bad_arguments_are_user_errors(tmp_path: Path, kw: dict, msg: str) -> None:
+    args = {"region": "us-nebraska", "seed": 1, "size": "tiny", "out": tmp_path / "x", "render": False}
+    args.update(kw)
+    with pytest.raises(UserInputError, match=msg):
+        simulate(**args)
+    assert set(REGIONS) == {"us-nebraska", "in-smallholder"}
+
+
+def test_cli_simulate(tmp_path: Path) -> None:
+    from pipelines.cli import app
+
+    out = tmp_path / "cty"
+    r = CliRunner().invoke(app, ["simulate", "--region", "in-smallholder", "--seed", "3", "--size", "tiny",
+                                 "--out", str(out), "--no-render", "--workers", "1"])
+    assert r.exit_code == 0, r.stderr
+    assert "fields: 12" in r.stdout and "synthetic" in r.stdout and str(out / "truth") in r.stdout
+    r2 = CliRunner().invoke(app, ["simulate", "--region", "in-smallholder", "--seed", "3", "--size", "tiny",
+                                  "--out", str(out), "--no-render"])
+    assert r2.exit_code == 2 and "error:" in r2.stderr and "Traceback" not in r2.stderr
+    r3 = CliRunner().invoke(app, ["simulate", "--region", "atlantis", "--seed", "3", "--out", str(tmp_path / "z")])
+    assert r3.exit_code == 2 and "region" in r3.stderr
+
+
+_IMPORT = re.compile(r"^\s*(from|import)\s+democounty\b", re.M)
+_TRUTH = re.compile(r"""["'/]truth["'/]""")
+
+
+def test_production_never_imports_democounty_or_reads_truth() -> None:
+    offenders = []
+    n = 0
+    for pkg in ("features", "models", "underwriting"):
+        for p in (REPO / pkg).rglob("*.py"):
+            n += 1
+            text = p.read_text(encoding="utf-8")
+            if _IMPORT.search(text) or "importlib" in text and "democounty" in text:
+                offenders.append(f"{p.relative_to(REPO)} imports democounty")
+            if _TRUTH.search(text):
+                offenders.append(f"{p.relative_to(REPO)} mentions the truth/ folder")
+    assert n > 5
+    assert offenders == []
+
+
+def test_boundary_check_detects_an_import() -> None:
+    assert _IMPORT.search("import os\nfrom democounty import simulate\n")
+    assert _TRUTH.search("p = county / 'truth' / 'fields.parquet'")
+    assert not _IMPORT.search("# democounty is never imported here")

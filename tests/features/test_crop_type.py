@@ -1,0 +1,239 @@
+"""Crop-type classifier on synthetic canopy curves made in code (seeded, small)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features._calibration import expected_calibration_error, fit_temperature, softmax
+from features._crop_eval import classification_metrics, evaluate_crop_type
+from features._seasonal import feature_names, field_windows, seasonal_features
+from features.crop_type import CropTypeClassifier
+from features.errors import UserInputError
+
+CROPS = {"maize": 150.0, "soybean": 185.0, "wheat": 70.0}  # day of peak greenness after season start
+SEASONS = ("2016", "2017", "2018", "2019")
+N_PER_SEASON = 150
+SEASON_DAYS = 240
+
+
+def _make(seed: int = 1, flip: float = 0.05) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fields of three crops whose NDVI curves peak at different times; 5-day revisits, clouds, noise."""
+    rng = np.random.default_rng(seed)
+    crops = sorted(CROPS)
+    rows, labs = [], []
+    for season in SEASONS:
+        start = pd.Timestamp(f"{season}-04-01")
+        for i in range(N_PER_SEASON):
+            fid = f"f{i:03d}"
+            crop = crops[i % 3]
+            declared = crops[(i + 1) % 3] if rng.random() < flip else crop
+            peak = CROPS[crop] + rng.normal(0, 12)
+            width = 35 + rng.normal(0, 5)
+            amp = 0.55 + rng.normal(0, 0.07)
+            cond = f"c{i // 2:03d}"
+            labs.append({"field_id": fid, "season": season, "declared_crop": declared, "true_crop": crop,
+                         "condition_id": cond, "region": "north" if i % 2 else "south", "season_start": start,
+                         "season_end": start + pd.Timedelta(days=SEASON_DAYS - 1)})
+            for day in range(0, SEASON_DAYS, 5):
+                if rng.random() < 0.3:
+                    continue  # cloudy: no row at all
+                ndvi = 0.15 + amp * np.exp(-0.5 * ((day - peak) / width) ** 2) + rng.normal(0, 0.03)
+                cloudy = rng.random() < 0.1
+                rows.append({"field_id": fid, "season": season, "date": start + pd.Timedelta(days=day),
+                             "variable": "NDVI", "mean": ndvi, "n_pixels": 100, "n_clear": 20 if cloudy else 100})
+    series = pd.DataFrame(rows).astype({"field_id": "str", "season": "str", "variable": "str"})
+    for c in ("std", "p10", "p50", "p90"):
+        series[c] = np.nan
+    return series, pd.DataFrame(labs)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return _make()
+
+
+def _clf(**kw: object) -> CropTypeClassifier:
+    base: dict[str, object] = {"n_estimators": 60, "num_leaves": 7, "calibration_folds": 3, "num_threads": 1}
+    base.update(kw)
+    return CropTypeClassifier((60, 120, "end"), **base)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def fitted(data: tuple[pd.DataFrame, pd.DataFrame]) -> CropTypeClassifier:
+    series, labels = data
+    return _clf().fit(series, labels.loc[labels["season"] < "2019"])
+
+
+def test_init_stores_config_only() -> None:
+    clf = CropTypeClassifier((90, "end"), n_estimators=10)
+    assert clf.checkpoints == (90, "end") and not hasattr(clf, "classes_")
+    with pytest.raises(UserInputError, match="not fitted"):
+        clf.predict_proba(pd.DataFrame())
+    with pytest.raises(UserInputError, match="calibration_loss must be"):
+        CropTypeClassifier(calibration_loss="hinge").fit(pd.DataFrame(), pd.DataFrame())
+    with pytest.raises(UserInputError, match="checkpoints must be positive day offsets"):
+        CropTypeClassifier((0, "end")).fit(pd.DataFrame(), pd.DataFrame())
+
+
+def test_fit_predict_on_held_out_season(data, fitted) -> None:
+    series, labels = data
+    test = labels.loc[labels["season"] == "2019"].reset_index(drop=True)
+    out = fitted.predict(series, test)
+    assert fitted.classes_ == ["maize", "soybean", "wheat"]
+    assert list(out.columns[:7]) == ["field_id", "season", "as_of", "checkpoint", "crop_type", "crop_type_prob",
+                                     "prob_maize"]
+    assert (out["checkpoint"] == "end").all()
+    acc = float(np.mean(out["crop_type"].to_numpy() == test["true_crop"].to_numpy()))
+    assert acc > 0.9
+    p = out[["prob_maize", "prob_soybean", "prob_wheat"]].to_numpy()
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_allclose(out["crop_type_prob"], p.max(axis=1))
+    want = p[np.arange(len(test)), [fitted.classes_.index(c) for c in test["declared_crop"]]]
+    np.testing.assert_allclose(out["declared_crop_prob"], want)
+
+
+def test_declared_crop_prob_unknown_and_missing(data, fitted) -> None:
+    series, labels = data
+    test = labels.loc[labels["season"] == "2019"].head(3).reset_index(drop=True)
+    test["declared_crop"] = pd.Series(["cassava", None, "wheat"], dtype="str")
+    out = fitted.predict(series, test)
+    assert out["declared_crop_prob"].iloc[0] == 0.0
+    assert np.isnan(out["declared_crop_prob"].iloc[1])
+    assert out["declared_crop_prob"].iloc[2] == pytest.approx(out["prob_wheat"].iloc[2])
+
+
+def test_calibration_on_held_out_season(data, fitted) -> None:
+    series, labels = data
+    test = labels.loc[labels["season"] == "2019"].reset_index(drop=True)
+    out = fitted.predict(series, test)
+    probs = out[[f"prob_{c}" for c in fitted.classes_]].to_numpy()
+    y = np.array([fitted.classes_.index(c) for c in test["declared_crop"]])
+    assert expected_calibration_error(probs, y) <= 0.08
+    assert set(fitted.temperatures_) == {"d060", "d120", "end"}
+    assert fitted.oof_ece_["end"]["calibrated"] <= 0.05 < fitted.oof_ece_["end"]["raw"]
+
+
+def test_expected_calibration_error_and_temperature() -> None:
+    rng = np.random.default_rng(0)
+    scores = rng.normal(0, 2, size=(4000, 3))
+    p_true = softmax(scores)
+    y = np.array([rng.choice(3, p=row) for row in p_true])
+    assert expected_calibration_error(p_true, y) < 0.03  # sampled from its own probabilities
+    over = softmax(scores, 0.3)  # overconfident
+    assert expected_calibration_error(over, y) > 0.1
+    assert fit_temperature(scores * 3.0, y) == pytest.approx(3.0, rel=0.15)
+    assert fit_temperature(scores * 3.0, y, loss="nll") == pytest.approx(3.0, rel=0.15)
+    assert fit_temperature(scores * 3.0, y, loss="ece") == pytest.approx(3.0, rel=0.3)
+    with pytest.raises(UserInputError, match="loss must be 'brier', 'nll' or 'ece'"):
+        fit_temperature(scores, y, loss="hinge")
+    with pytest.raises(UserInputError, match="expected probs"):
+        expected_calibration_error(p_true, y[:10])
+
+
+def test_as_of_honesty_features_ignore_later_observations(data) -> None:
+    series, labels = data
+    win = field_windows(labels.loc[labels["season"] == "2018"])
+    cut = pd.Timestamp("2018-07-10")
+    early = series.loc[pd.to_datetime(series["date"]) <= cut]
+    a = seasonal_features(series, win, as_of=cut, n_periods=15)
+    b = seasonal_features(early, win, as_of=cut, n_periods=15)
+    pd.testing.assert_frame_equal(a, b)
+    assert list(a.columns[2:]) == feature_names(["NDVI"], 15)
+    assert a["feat_NDVI_c10"].isna().all()  # period 10 starts after the cut-off: NaN, not zero
+    c = seasonal_features(series, win, offset_days=100, n_periods=15)
+    d = seasonal_features(series.loc[pd.to_datetime(series["date"]) <= pd.Timestamp("2018-07-10")], win,
+                          offset_days=100, n_periods=15)
+    pd.testing.assert_frame_equal(c, d)
+
+
+def test_as_of_prediction_uses_latest_checkpoint_and_no_later_data(data, fitted) -> None:
+    series, labels = data
+    test = labels.loc[labels["season"] == "2019"].reset_index(drop=True)
+    as_of = pd.Timestamp("2019-04-01") + pd.Timedelta(days=95)
+    full = fitted.predict(series, test, as_of=as_of)
+    cut = fitted.predict(series.loc[pd.to_datetime(series["date"]) <= as_of], test, as_of=as_of)
+    pd.testing.assert_frame_equal(full, cut)
+    assert (full["checkpoint"] == "60").all()
+    too_early = fitted.predict(series, test.head(2), as_of=pd.Timestamp("2019-04-20"))
+    assert too_early["crop_type"].isna().all() and too_early["crop_type_prob"].isna().all()
+
+
+def test_missing_and_unseen_columns(data, fitted) -> None:
+    series, labels = data
+    X = fitted.features(series, labels.loc[labels["season"] == "2019"])
+    fitted.predict_proba(X)  # keys are allowed
+    with pytest.raises(UserInputError, match=r"missing columns feat_NDVI_max \(1 in all\)"):
+        fitted.predict_proba(X.drop(columns="feat_NDVI_max"))
+    with pytest.raises(UserInputError, match=r"unseen at fit time bogus, extra \(2 in all\)"):
+        fitted.predict_proba(X.assign(bogus=1.0, extra=2.0))
+    with pytest.raises(UserInputError, match="no model for checkpoint 75"):
+        fitted.predict_proba(X, checkpoint=75)
+
+
+def test_save_load_round_trip(tmp_path, data, fitted) -> None:
+    series, labels = data
+    test = labels.loc[labels["season"] == "2019"]
+    fitted.save(tmp_path / "m")
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["meta.json", "model_d060.txt", "model_d120.txt",
+                                                                  "model_end.txt"]
+    back = CropTypeClassifier.load(tmp_path / "m")
+    for as_of in (None, pd.Timestamp("2019-08-15")):
+        pd.testing.assert_frame_equal(fitted.predict(series, test, as_of=as_of), back.predict(series, test, as_of=as_of))
+    (tmp_path / "bad").mkdir()
+    with pytest.raises(UserInputError, match="expected a folder with meta.json"):
+        CropTypeClassifier.load(tmp_path / "bad")
+
+
+def test_deterministic(tmp_path, data) -> None:
+    series, labels = data
+    train = labels.loc[labels["season"] < "2018"]
+    a = _clf(n_estimators=20).fit(series, train).save(tmp_path / "a")
+    b = _clf(n_estimators=20).fit(series, train).save(tmp_path / "b")
+    for name in ("meta.json", "model_end.txt", "model_d060.txt"):
+        assert (a / name).read_bytes() == (b / name).read_bytes()
+
+
+def test_region_windows_and_context(data) -> None:
+    series, labels = data
+    lab = labels.drop(columns=["season_start", "season_end"]).assign(region="us-nebraska")
+    win = field_windows(lab.head(2))
+    assert win["start"].iloc[0] == pd.Timestamp("2015-09-15") and win["end"].iloc[0] == pd.Timestamp("2016-11-30")
+    with pytest.raises(UserInputError, match="missing columns region"):
+        CropTypeClassifier(context=("region",)).fit(series, labels.drop(columns="region"))
+
+
+def test_classification_metrics() -> None:
+    m = classification_metrics(["a", "a", "b", "b"], ["a", "b", "b", "b"])
+    assert m["accuracy"] == 0.75 and m["recall"] == {"a": 0.5, "b": 1.0}
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
+
+
+def test_evaluate_crop_type(data) -> None:
+    series, labels = data
+    r = evaluate_crop_type(series, labels, "2019", mid_checkpoint=120, n_estimators=30, num_leaves=7,
+                           calibration_folds=2, num_threads=1, leave_one_season_out=True)
+    assert r["current"]["end"]["accuracy"] > 0.9 and r["current"]["end"]["accuracy"] >= r["current"]["mid"]["accuracy"] - 0.05
+    assert r["baseline_declared"]["accuracy"] < 1.0  # declared labels are noisy
+    assert r["spatial_block"]["end"]["n"] == 2 * r["spatial_block"]["n_conditions_held_out"] == 30
+    assert set(r["loso"]["per_season"]) == set(SEASONS)
+    assert r["loso"]["end"]["worst_accuracy"] <= r["loso"]["end"]["mean_accuracy"]
+    with pytest.raises(UserInputError, match="at least one earlier season"):
+        evaluate_crop_type(series, labels, "2016")
+
+
+def test_single_season_calibrates_on_field_folds(data) -> None:
+    series, labels = data
+    clf = CropTypeClassifier(("end",), n_estimators=20, num_leaves=7, calibration_folds=2, context=())
+    clf.fit(series, labels.loc[labels["season"] == "2018"])
+    assert set(clf.oof_ece_) == {"end"} and 0.05 < clf.temperatures_["end"] < 20
+    with pytest.raises(UserInputError, match="calibration_groups column 'zone' missing"):
+        CropTypeClassifier(("end",), calibration_groups="zone", context=()).fit(series, labels)
+
+
+def test_predict_without_context_column_names_it(data, fitted) -> None:
+    series, labels = data
+    test = labels.loc[labels["season"] == "2019"].drop(columns="region")
+    with pytest.raises(UserInputError, match=r"missing columns region \(1 in all\)"):
+        fitted.predict(series, test)

@@ -1,0 +1,420 @@
+"""Sentinel Hub source through the real sentinelhub client, HTTP mocked with ``responses`` (fully offline)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+import responses
+from affine import Affine
+from rasterio.io import MemoryFile
+from sentinelhub import SentinelHubDownloadClient
+from shapely.geometry import box
+
+from features.contracts import check_field_time_series
+from features.errors import FieldsError, ImageryError, UserInputError
+from features.sources import sentinelhub as sh
+from features.sources._sh_plan import estimate_pu, plan_tiles, request_key, season_window
+from features.sources._sh_scripts import parse_statistics
+
+EP = sh.ENDPOINTS["cdse"]
+BASE, TOKEN_URL = EP["base_url"], EP["token_url"]
+CATALOG_URL = f"{BASE}/api/v1/catalog/1.0.0/search"
+PROCESS_URL = f"{BASE}/api/v1/process"
+STATS_URL = f"{BASE}/api/v1/statistics"
+CLIENT_ID = "agc-client-7f3a"
+SECRET = "s3cr3t-VALUE-never-shown-91"
+FAST = sh.Retry(attempts=3, base_delay=0.0, max_delay=0.0, sleep=lambda s: None)
+
+
+@pytest.fixture(autouse=True)
+def _sh(monkeypatch: pytest.MonkeyPatch) -> None:
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
+    yield
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+
+
+def make_fields() -> gpd.GeoDataFrame:
+    """Two neighbouring fields and one 6 km away, UTM 14N (Nebraska)."""
+    geoms = [box(500_000, 4_500_000, 500_200, 4_500_150), box(500_300, 4_500_000, 500_450, 4_500_200),
+             box(506_000, 4_506_000, 506_120, 4_506_100)]
+    return gpd.GeoDataFrame({"field_id": ["f1", "f2", "f3"], "season": ["2023"] * 3}, geometry=geoms, crs=32614)
+
+
+def tiff_bytes(bounds, width, height, epsg, *, bands=12) -> bytes:
+    arr = np.zeros((bands, height, width), dtype="uint16")
+    n = min(bands, 10)
+    arr[:n] = np.arange(1, n + 1, dtype="uint16")[:, None, None] * 300
+    if bands == 12:
+        arr[10], arr[11] = 4, 1  # SCL vegetation, dataMask valid
+    with MemoryFile() as mem:
+        with mem.open(driver="GTiff", width=width, height=height, count=bands, dtype="uint16", crs=f"EPSG:{epsg}",
+                      transform=Affine((bounds[2] - bounds[0]) / width, 0, bounds[0], 0,
+                                                -(bounds[3] - bounds[1]) / height, bounds[3])) as ds:
+            ds.write(arr)
+        return bytes(mem.read())
+
+
+def add_token(status: int = 200) -> None:
+    if status == 200:
+        responses.add(responses.POST, TOKEN_URL, json={"access_token": "aaa.eyJhenAiOiJ4In0.sig", "token_type": "Bearer",
+                                                       "expires_in": 3600})
+    else:
+        responses.add(responses.POST, TOKEN_URL, status=status, body="unauthorized")
+
+
+def add_catalog(days=("2023-06-01", "2023-06-06")) -> None:
+    def cb(request):
+        payload = json.loads(request.body)
+        assert payload["collections"] == ["sentinel-2-l2a"]
+        feats = [{"id": f"S2A_{d}", "properties": {"datetime": f"{d}T17:25:31Z", "eo:cloud_cover": 12.0}}
+                 for d in days]
+        if "next" not in payload and len(feats) > 1:  # two pages: the client follows context.next
+            return 200, {}, json.dumps({"features": feats[:1], "context": {"next": 1, "returned": 1}})
+        rest = feats[1:] if "next" in payload else feats
+        return 200, {}, json.dumps({"features": rest, "context": {"returned": len(rest)}})
+
+    responses.add_callback(responses.POST, CATALOG_URL, callback=cb, content_type="application/json")
+
+
+def process_callback(statuses=(), *, bands=12, pu="0.5"):
+    queue = list(statuses)
+
+    def cb(request):
+        if queue:
+            return queue.pop(0), {}, json.dumps({"error": {"status": 0, "message": "busy"}})
+        payload = json.loads(request.body)
+        bounds = payload["input"]["bounds"]["bbox"]
+        epsg = int(payload["input"]["bounds"]["properties"]["crs"].rsplit("/", 1)[-1])
+        w, h = payload["output"]["width"], payload["output"]["height"]
+        headers = {"x-processingunits-spent": pu} if pu else {}
+        return 200, headers, tiff_bytes(bounds, w, h, epsg, bands=bands)
+
+    return cb
+
+
+def add_process(statuses=(), **kw) -> None:
+    responses.add_callback(responses.POST, PROCESS_URL, callback=process_callback(statuses, **kw),
+                           content_type="image/tiff")
+
+
+def n_calls(url: str) -> int:
+    return sum(1 for c in responses.calls if c.request.url.startswith(url))
+
+
+# ------------------------------------------------------------------- planning
+
+def test_plan_tiles_clusters_close_fields_and_splits_large_boxes():
+    tiles = plan_tiles(make_fields())
+    assert [t.field_ids for t in tiles] == [("f1", "f2"), ("f3",)]
+    assert all(t.epsg == 32614 for t in tiles)
+    t0 = tiles[0]
+    assert t0.bounds == (499_980.0, 4_499_980.0, 500_470.0, 4_500_220.0) and (t0.width, t0.height) == (49, 24)
+    # a row of 30 fields 300 m apart with a 100 px limit: split, every field wholly inside its own box
+    row = gpd.GeoDataFrame({"field_id": [f"r{i:02d}" for i in range(30)]},
+                           geometry=[box(500_000 + 300 * i, 4_500_000, 500_200 + 300 * i, 4_500_200) for i in range(30)],
+                           crs=32614)
+    split = plan_tiles(row, max_px=100)
+    assert len(split) > 1 and all(t.width <= 100 and t.height <= 100 for t in split)
+    assert sorted(f for t in split for f in t.field_ids) == sorted(row["field_id"])
+    for t in split:
+        inside = row[row["field_id"].isin(t.field_ids)].total_bounds
+        assert inside[0] >= t.bounds[0] and inside[2] <= t.bounds[2]
+    # fields in degrees go to their UTM zone
+    wgs = make_fields().to_crs(4326)
+    assert {t.epsg for t in plan_tiles(wgs)} == {32614}
+    two_zones = gpd.GeoDataFrame({"field_id": ["w", "e"]}, geometry=[box(-96.01, 41.0, -96.0, 41.01),
+                                                                      box(-95.99, 41.0, -95.98, 41.01)], crs=4326)
+    assert [(t.epsg, t.field_ids) for t in plan_tiles(two_zones)] == [(32614, ("w",)), (32615, ("e",))]
+
+
+def test_plan_rejects_a_field_larger_than_one_request():
+    huge = gpd.GeoDataFrame({"field_id": ["big"]}, geometry=[box(500_000, 4_500_000, 530_000, 4_501_000)], crs=32614)
+    with pytest.raises(FieldsError, match="larger than one Sentinel Hub request.*big"):
+        plan_tiles(huge)
+
+
+def test_pu_formula_and_request_key():
+    assert estimate_pu(512, 512, input_bands=3) == pytest.approx(1.0)
+    assert estimate_pu(49, 24, input_bands=11) == pytest.approx(0.01 * 11 / 3)  # area factor floor 0.01
+    assert estimate_pu(1024, 512, input_bands=3, float32=True) == pytest.approx(4.0)
+    assert request_key("u", {"a": 1, "b": 2}) == request_key("u", {"b": 2, "a": 1}) != request_key("u", {"a": 2})
+
+
+def test_season_window_explicit_csv_and_missing(tmp_path):
+    assert season_window("2023", None, start=date(2023, 5, 1), end=date(2023, 9, 30), as_of=date(2023, 7, 1)) == (
+        date(2023, 5, 1), date(2023, 7, 1))
+    csv_path = tmp_path / "w.csv"
+    csv_path.write_text("region,start,start_year_offset,end,end_year_offset\nus-nebraska,09-15,-1,11-30,0\n")
+    assert season_window("2019", "us-nebraska", windows_csv=csv_path) == (date(2018, 9, 15), date(2019, 11, 30))
+    with pytest.raises(UserInputError, match="give --start and --end"):
+        season_window("2019", "mars", windows_csv=csv_path)
+
+
+# ------------------------------------------------------------------- Process API
+
+@responses.activate
+def test_fetch_writes_scene_index_with_georeferenced_tiffs(tmp_path):
+    add_token()
+    add_catalog()
+    add_process()
+    result = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "scenes", retry=FAST)
+    out = result.path
+    rows = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
+    assert len(rows) == 4  # 2 tiles × 2 dates
+    assert [r["date"] for r in rows] == ["2023-06-01", "2023-06-01", "2023-06-06", "2023-06-06"]
+    r = rows[0]
+    assert r["bands"] == "B02;B03;B04;B05;B06;B07;B08;B8A;B11;B12;SCL;dataMask"
+    assert (r["scale"], r["offset"], r["nodata"], r["cloud_mask"]) == ("0.0001", "0", "0", "SCL")
+    assert r["path"] == f"2023/S2_{r['tile_id']}_20230601.tif"
+    with rasterio.open(out / r["path"]) as ds:
+        assert ds.count == 12 and ds.dtypes[0] == "uint16" and ds.crs.to_epsg() == 32614
+        assert ds.bounds.left == 499_980.0 and ds.res == (10.0, 10.0)
+        assert int(ds.read(3)[0, 0]) == 900 and int(ds.read(11)[0, 0]) == 4
+    s = result.summary
+    assert (s.requests, s.cache_hits, s.scenes, s.dates, s.tiles) == (4 + 4, 0, 4, 2, 2)  # 2 catalog pages/tile
+    assert s.processing_units == pytest.approx(4 * 0.5) and s.pu_reported == 4
+    # the request asked for harmonised DN values over the tile's box in UTM
+    body = json.loads(next(c.request.body for c in responses.calls if c.request.url == PROCESS_URL))
+    assert body["input"]["data"][0]["processing"] == {"harmonizeValues": True}
+    assert body["input"]["data"][0]["dataFilter"]["timeRange"] == {"from": "2023-06-01T00:00:00Z",
+                                                                   "to": "2023-06-02T00:00:00Z"}
+    assert json.loads((out / "sentinelhub.json").read_text())["harmonizeValues"] is True
+
+
+@responses.activate
+def test_rerun_downloads_nothing_new(tmp_path):
+    add_token()
+    add_catalog()
+    add_process(pu="")
+    first = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "s", retry=FAST)
+    calls = len(responses.calls)
+    index_before = (tmp_path / "s" / "index.csv").read_bytes()
+    assert first.summary.pu_estimated == 4 and first.summary.processing_units == pytest.approx(4 * 0.01 * 11 / 3)
+    again = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "s", retry=FAST)
+    assert len(responses.calls) == calls  # no token, no catalog, no process request
+    assert again.summary.requests == 0 and again.summary.cache_hits == 8 and again.summary.scenes == 4
+    assert (tmp_path / "s" / "index.csv").read_bytes() == index_before
+    elsewhere = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "other", retry=FAST)
+    assert len(responses.calls) == calls and elsewhere.summary.cache_hits == 8  # the cache is shared
+    assert (tmp_path / "other" / "index.csv").read_bytes() == index_before
+
+
+@responses.activate
+def test_fetch_scenes_returns_the_folder(tmp_path):
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    out = sh.fetch_scenes(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 2), tmp_path / "one")
+    assert out == tmp_path / "one" and (out / "index.csv").is_file()
+
+
+@responses.activate
+def test_5xx_and_429_are_retried_with_bounded_backoff(tmp_path):
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process(statuses=(503, 429))
+    sleeps: list[float] = []
+    retry = sh.Retry(attempts=4, base_delay=0.01, factor=2.0, max_delay=0.015, sleep=sleeps.append)
+    res = sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "r", retry=retry)
+    assert sleeps == [0.01, 0.015]
+    assert res.summary.retries == 2 and res.summary.scenes == 1
+    assert n_calls(PROCESS_URL) == 3
+
+
+@responses.activate
+@pytest.mark.parametrize("statuses,code", [((403,), "403"), ((429, 429, 429), "429")])
+def test_quota_exhausted_names_dates_and_fields_and_writes_nothing(tmp_path, statuses, code):
+    add_token()
+    add_catalog()
+    add_process(statuses=statuses)
+    out = tmp_path / "q"
+    with pytest.raises(sh.SentinelHubQuotaError, match=rf"HTTP {code}.*2023-06-01, 2023-06-06.*f1, f2") as e:
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, retry=FAST)
+    assert e.value.fields == ["f1", "f2", "f3"] and e.value.status == int(code)
+    assert not (out / "index.csv").exists() and not list(out.glob("20*/*.tif"))
+
+
+@responses.activate
+def test_missing_acquisition_is_an_error_naming_date_and_fields(tmp_path):
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    responses.add(responses.POST, PROCESS_URL, status=400, json={"error": {"message": "no data for this day"}})
+    with pytest.raises(ImageryError, match=r"could not be downloaded.*2023-06-01 tile 14Nc000t00 .*no data.*f1, f2"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "m", retry=FAST)
+    assert not (tmp_path / "m" / "index.csv").exists()
+
+
+@responses.activate
+def test_no_acquisitions_at_all_names_fields(tmp_path):
+    add_token()
+    add_catalog(days=())
+    with pytest.raises(ImageryError, match=r"no Sentinel-2 L2A acquisition.*2023-06-01 and 2023-06-03.*f1, f2, f3"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "n", retry=FAST)
+
+
+@responses.activate
+def test_malformed_tiff_is_rejected_and_not_cached(tmp_path):
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process(bands=3)
+    with pytest.raises(ImageryError, match=r"unexpected GeoTIFF: expected 12 bands"):
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "b", retry=FAST)
+    assert not list((tmp_path / "b").rglob("*.tif"))
+
+
+# ------------------------------------------------------------------- credentials
+
+@responses.activate
+def test_missing_credentials_say_what_to_set(tmp_path, monkeypatch):
+    monkeypatch.delenv("SH_CLIENT_SECRET")
+    add_catalog()
+    with pytest.raises(sh.SentinelHubCredentialsError, match=r"SH_CLIENT_SECRET not set.*--profile NAME"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "c", retry=FAST)
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+def test_profile_is_read_never_written(tmp_path, monkeypatch):
+    monkeypatch.delenv("SH_CLIENT_ID")
+    monkeypatch.delenv("SH_CLIENT_SECRET")
+    cfg = Path(sh.SHConfig.get_config_location())
+    with pytest.raises(sh.SentinelHubCredentialsError, match="no sentinelhub config file"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "p", profile="bank", retry=FAST)
+    cfg.parent.mkdir(parents=True)
+    cfg.write_text(f'[bank]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\n')
+    before = cfg.read_bytes()
+    with pytest.raises(sh.SentinelHubCredentialsError, match="profile not found"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "p", profile="other", retry=FAST)
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    res = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "p", profile="bank", retry=FAST)
+    assert res.summary.scenes == 2 and cfg.read_bytes() == before
+    token_body = next(c.request.body for c in responses.calls if c.request.url == TOKEN_URL)
+    assert CLIENT_ID in str(token_body)
+
+
+@responses.activate
+@pytest.mark.parametrize("token_reply,why", [
+    ({"status": 401, "body": "unauthorized"}, "HTTP 401"),
+    ({"status": 401, "json": {"error": "invalid_client", "error_description": "Invalid client credentials"}},
+     "InvalidClientError"),
+])
+def test_secret_appears_in_no_log_output_error_or_file(tmp_path, caplog, capsys, token_reply, why):
+    caplog.set_level(logging.DEBUG)
+    home = Path.home()
+    responses.add(responses.POST, TOKEN_URL, **token_reply)
+    add_catalog()
+    with pytest.raises(sh.SentinelHubCredentialsError, match=rf"refused by .*{why}") as e:
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "x", retry=FAST)
+    messages = [str(e.value), repr(e.value)]
+    responses.reset()
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+    add_token()
+    add_catalog()
+    add_process()
+    sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "x", retry=FAST)
+    captured = capsys.readouterr()
+    for text in [caplog.text, captured.out, captured.err, *messages]:
+        assert SECRET not in text and CLIENT_ID not in text
+    for root in (tmp_path, home):
+        for p in root.rglob("*"):
+            if p.is_file():
+                assert SECRET.encode() not in p.read_bytes(), p
+    assert not Path(sh.SHConfig.get_config_location()).exists()  # never saved a config
+
+
+# ------------------------------------------------------------------- Statistical API
+
+def stats_body(values: dict[str, float]) -> dict:
+    def stats(mean, nodata, samples=40):
+        return {"min": 0.1, "max": 0.9, "mean": mean, "stDev": 0.05, "sampleCount": samples, "noDataCount": nodata,
+                "percentiles": {} if isinstance(mean, str) else {"10.0": mean - 0.1, "50.0": mean, "90.0": mean + 0.1}}
+
+    data = [{"interval": {"from": "2023-06-01T00:00:00Z", "to": "2023-06-02T00:00:00Z"},
+             "outputs": {v: {"bands": {"B0": {"stats": stats(m, 4)}}} for v, m in values.items()}},
+            {"interval": {"from": "2023-06-06T00:00:00Z", "to": "2023-06-07T00:00:00Z"},
+             "outputs": {v: {"bands": {"B0": {"stats": stats("NaN", 40)}}} for v in values}},
+            {"interval": {"from": "2023-06-09T00:00:00Z", "to": "2023-06-10T00:00:00Z"}, "error": {"type": "TIMEOUT"}}]
+    return {"data": data, "status": "OK"}
+
+
+@responses.activate
+def test_statistical_series_maps_to_field_time_series(tmp_path):
+    add_token()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6, "B04": 0.05}),
+                  headers={"x-processingunits-spent": "0.02"})
+    res = sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), variables=("NDVI", "B04"),
+                              cache_dir=tmp_path / "c", retry=FAST)
+    df = check_field_time_series(res.series)
+    assert n_calls(STATS_URL) == 3 and len(df) == 3 * 2 * 2
+    ndvi = df[(df["field_id"] == "f1") & (df["variable"] == "NDVI")].reset_index(drop=True)
+    assert ndvi["date"].dt.strftime("%Y-%m-%d").tolist() == ["2023-06-01", "2023-06-06"]
+    assert ndvi.loc[0, ["mean", "p10", "p50", "p90"]].tolist() == pytest.approx([0.6, 0.5, 0.6, 0.7])
+    assert (ndvi.loc[0, "n_pixels"], ndvi.loc[0, "n_clear"]) == (40, 36)
+    assert ndvi.loc[1, "n_clear"] == 0 and np.isnan(ndvi.loc[1, "mean"])
+    assert res.summary.failed_intervals == 3 and res.summary.processing_units == pytest.approx(0.06)
+    body = json.loads(next(c.request.body for c in responses.calls if c.request.url == STATS_URL))
+    assert body["aggregation"]["aggregationInterval"] == {"of": "P1D"}
+    assert body["calculations"]["default"]["statistics"]["default"]["percentiles"]["k"] == [10, 50, 90]
+    assert body["input"]["bounds"]["properties"]["crs"].endswith("32614") and "geometry" in body["input"]["bounds"]
+    calls = len(responses.calls)
+    again = sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), variables=("NDVI", "B04"),
+                                cache_dir=tmp_path / "c", retry=FAST)
+    assert len(responses.calls) == calls and again.summary.cache_hits == 3
+    assert again.series.equals(res.series)
+
+
+@responses.activate
+def test_statistical_series_public_front_and_quota(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    add_token()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.4}))
+    df = sh.statistical_series(make_fields().iloc[:1], "2023", date(2023, 6, 1), date(2023, 6, 10))
+    assert df["variable"].unique().tolist() == ["NDVI"] and df.attrs["sentinelhub"]["requests"] == 1
+    responses.reset()
+    add_token()
+    responses.add(responses.POST, STATS_URL, status=403, json={"error": {"message": "out of processing units"}})
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"HTTP 403.*2023-07-01 to 2023-07-10.*f1, f2, f3"):
+        sh.fetch_statistics(make_fields(), "2023", date(2023, 7, 1), date(2023, 7, 10), retry=FAST)
+
+
+def test_parse_statistics_handles_string_numbers_and_errors():
+    body = {"data": [{"interval": {"from": "2023-05-02T00:00:00Z"}, "error": "EXECUTION_ERROR"},
+                     {"interval": {"from": "2023-05-07T00:00:00Z"},
+                      "outputs": {"NDVI": {"bands": {"B0": {"stats": {
+                          "mean": "0.5", "stDev": "0.1", "sampleCount": 10, "noDataCount": 0,
+                          "percentiles": {"10.0": "0.4", "50.0": "0.5", "90.0": "0.6"}}}}}}}]}
+    df, failed = parse_statistics(body, field_id="a", season="2023", variables=("NDVI",))
+    assert failed == 1 and df[["mean", "p90", "n_clear"]].iloc[0].tolist() == [0.5, 0.6, 10]
+    with pytest.raises(UserInputError, match="variables: expected some of"):
+        sh.fetch_statistics(make_fields(), "2023", date(2023, 5, 1), date(2023, 5, 2), variables=("XYZ",))
+
+
+@responses.activate
+def test_fetched_scenes_feed_the_local_zonal_engine(tmp_path):
+    from features.series import build_series
+
+    add_token()
+    add_catalog()
+    add_process()
+    out = sh.fetch_scenes(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "scenes")
+    fields = make_fields().assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    res = build_series(fields, out, "2023", start=date(2023, 6, 1), end=date(2023, 6, 10), variables=("NDVI", "B04"))
+    df = res.series
+    assert sorted(df["field_id"].unique()) == ["f1", "f2", "f3"] and df["date"].nunique() == 2
+    ndvi = df[df["variable"] == "NDVI"]
+    assert ndvi["mean"].to_numpy() == pytest.approx(0.4)  # B08 2100 DN, B04 900 DN, harmonised scale 1e-4
+    assert df[df["variable"] == "B04"]["mean"].to_numpy() == pytest.approx(0.09)
+    f1 = ndvi[ndvi["field_id"] == "f1"].iloc[0]
+    assert f1["n_pixels"] == f1["n_clear"] == 300  # 200 m × 150 m at 10 m

@@ -1,0 +1,253 @@
+"""Local scenes in the scene-index layout: CRS, overlapping tiles, masks, outside fields, as_of, cache."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+import shapely
+from affine import Affine
+
+from features.errors import FieldsError, ImageryError
+from features.series import build_series
+from features.sources import resolve_imagery
+from features.sources.local import read_index
+from features.zonal import zonal_stats
+
+BANDS = ["B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12", "SCL"]
+CRS = "EPSG:32614"
+TR = Affine(10.0, 0.0, 600_000.0, 0.0, -10.0, 4_500_000.0)
+H = W = 60
+
+
+def _arrays(seed: int, scl_cloud_rows: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    data = rng.integers(1000, 5000, (len(BANDS), H, W)).astype(np.uint16)
+    data[-1] = 4
+    data[-1, :scl_cloud_rows] = 9  # cloud high probability
+    return data
+
+
+def _write(path: Path, data: np.ndarray, transform: Affine = TR, crs: str = CRS) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", height=data.shape[1], width=data.shape[2], count=data.shape[0],
+                       dtype=data.dtype, crs=crs, transform=transform, compress="deflate") as dst:
+        dst.write(data)
+
+
+def _index(folder: Path, rows: list[dict]) -> None:
+    base = {"bands": ";".join(BANDS), "scale": "0.0001", "offset": "0", "nodata": "0", "cloud_mask": "SCL",
+            "processing_baseline": "05.10"}
+    pd.DataFrame([base | r for r in rows]).to_csv(folder / "index.csv", index=False)
+
+
+def _fields(crs: str = CRS) -> gpd.GeoDataFrame:
+    x0, y0 = TR.c, TR.f
+    geoms = [shapely.box(x0 + 53, y0 - 247, x0 + 188, y0 - 91),
+             shapely.Polygon([(x0 + 120, y0 - 400), (x0 + 380, y0 - 330), (x0 + 300, y0 - 150)]),
+             shapely.box(x0 + 100, y0 - 200, x0 + 160, y0 - 140),  # overlaps the first
+             shapely.box(x0 + 5000, y0 - 5000, x0 + 5100, y0 - 4900)]  # outside every scene
+    gdf = gpd.GeoDataFrame({"field_id": ["f1", "f2", "f3", "far"], "season": "2019", "farmer_token": "t",
+                            "declared_crop": "maize", "declared_area_ha": 1.0, "region": "us-nebraska"},
+                           geometry=geoms, crs=CRS)
+    return gdf.to_crs(crs)
+
+
+@pytest.fixture
+def scenes(tmp_path: Path) -> Path:
+    folder = tmp_path / "scenes"
+    _write(folder / "2019/S2_A_20190601.tif", _arrays(1))
+    _write(folder / "2019/S2_A_20190611.tif", _arrays(2, scl_cloud_rows=30))
+    _write(folder / "2019/S2_B_20190611.tif", _arrays(2))  # same date, other tile, clear
+    _write(folder / "2019/S2_A_20190701.tif", _arrays(3))
+    _index(folder, [
+        {"date": "2019-06-01", "tile_id": "A", "path": "2019/S2_A_20190601.tif"},
+        {"date": "2019-06-11", "tile_id": "A", "path": "2019/S2_A_20190611.tif"},
+        {"date": "2019-06-11", "tile_id": "B", "path": "2019/S2_B_20190611.tif"},
+        {"date": "2019-07-01", "tile_id": "A", "path": "2019/S2_A_20190701.tif"},
+    ])
+    return folder
+
+
+def _expected(seed: int, fields: gpd.GeoDataFrame, var: str, cloud_rows: int = 0) -> pd.DataFrame:
+    data = _arrays(seed, cloud_rows)
+    dn = dict(zip(BANDS, data, strict=True))
+    clear = np.isin(dn["SCL"], (4, 5, 6, 7))
+    return zonal_stats(fields.to_crs(CRS).geometry.to_numpy(), dn, TR, clear=clear, variables=[var],
+                       scale=1e-4, offset=0.0, nodata=0)
+
+
+def test_series_from_local_scenes_equal_engine_and_dedupe_tiles(scenes: Path) -> None:
+    f = _fields()
+    res = build_series(f, scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30))
+    s = res.series
+    assert res.outside_fields == ["far"]
+    assert res.dates_used == [dt.date(2019, 6, 1), dt.date(2019, 6, 11), dt.date(2019, 7, 1)]
+    assert not s.duplicated(["field_id", "date", "variable"]).any()
+    assert set(s["variable"]) == {"B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12",
+                                  "NDVI", "EVI", "NDRE", "NDWI", "NDMI"}
+    ndvi = s[(s["variable"] == "NDVI") & (s["date"] == pd.Timestamp("2019-06-11"))].set_index("field_id")
+    exp = _expected(2, f.iloc[:3], "NDVI")  # tile B (clear) wins over cloudy tile A
+    assert ndvi.loc[["f1", "f2", "f3"], "n_clear"].tolist() == exp["n_clear"].tolist()
+    assert np.allclose(ndvi.loc[["f1", "f2", "f3"], "mean"], exp["mean"], rtol=1e-12)
+    assert ndvi.loc["f3", "n_pixels"] == 36 and ndvi.loc["f1", "n_pixels"] > ndvi.loc["f3", "n_pixels"]
+
+
+def test_fields_in_another_crs_are_reprojected_not_the_imagery(scenes: Path) -> None:
+    f4326 = _fields("EPSG:4326")
+    res = build_series(f4326, scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 6, 5), variables=["B04"])
+    back = f4326.iloc[:3].to_crs(CRS)
+    exp = zonal_stats(back.geometry.to_numpy(), dict(zip(BANDS, _arrays(1), strict=True)), TR,
+                      variables=["B04"], scale=1e-4, nodata=0)
+    got = res.series.set_index("field_id").loc[["f1", "f2", "f3"]]
+    assert got["n_pixels"].tolist() == exp["n_pixels"].tolist()
+    assert got["p50"].tolist() == exp["p50"].tolist()
+
+
+def test_tie_between_tiles_goes_to_smallest_tile_id(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    _write(folder / "b.tif", _arrays(7))
+    _write(folder / "a.tif", _arrays(8))
+    _index(folder, [{"date": "2019-06-01", "tile_id": "T2", "path": "b.tif"},
+                    {"date": "2019-06-01", "tile_id": "T1", "path": "a.tif"}])
+    res = build_series(_fields().iloc[:1], folder, "2019", start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31),
+                       variables=["B02"])
+    exp = _expected(8, _fields().iloc[:1], "B02")
+    assert res.series["mean"].iloc[0] == pytest.approx(exp["mean"].iloc[0], rel=1e-12)
+
+
+def test_named_mask_band_offset_and_nodata(tmp_path: Path) -> None:
+    folder = tmp_path / "s"
+    data = _arrays(9)
+    data[-1] = 0
+    data[-1, :10] = 1  # mask band: non-zero = cloudy
+    data[2, 10:12] = 0  # B04 nodata
+    _write(folder / "m.tif", data)
+    bands = BANDS[:-1] + ["CLM"]
+    _index(folder, [{"date": "2019-06-01", "tile_id": "T", "path": "m.tif", "bands": ";".join(bands),
+                     "cloud_mask": "band:CLM", "offset": "-0.1"}])
+    f = _fields().iloc[:2]
+    res = build_series(f, folder, "2019", start=dt.date(2019, 1, 1), end=dt.date(2019, 12, 31),
+                       variables=["B04", "B03"])
+    dn = dict(zip(BANDS, data, strict=True))
+    exp = zonal_stats(f.geometry.to_numpy(), dn, TR, clear=data[-1] == 0, variables=["B04", "B03"],
+                      scale=1e-4, offset=-0.1, nodata=0)
+    got = res.series.sort_values(["variable", "field_id"])
+    want = exp.sort_values(["variable", "field"])
+    assert got["n_clear"].tolist() == want["n_clear"].tolist()
+    assert np.allclose(got["mean"], want["mean"], rtol=1e-12)
+    b04 = got[got["variable"] == "B04"]["n_clear"].to_numpy()
+    b03 = got[got["variable"] == "B03"]["n_clear"].to_numpy()
+    assert (b04 <= b03).all() and (b04 < b03).any()  # the nodata rows count only for B04
+
+
+def test_as_of_never_opens_later_files(scenes: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (scenes / "2019/S2_A_20190701.tif").write_bytes(b"not a tiff")  # would fail if opened
+    opened: list[str] = []
+    real_open = rasterio.open
+
+    def spy(path, *a, **k):  # noqa: ANN001, ANN002, ANN003
+        opened.append(Path(str(path)).name)
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(rasterio, "open", spy)
+    res = build_series(_fields(), scenes, "2019", as_of=dt.date(2019, 6, 20), start=dt.date(2019, 5, 1),
+                       end=dt.date(2019, 9, 30), variables=["NDVI"])
+    assert "S2_A_20190701.tif" not in opened and "S2_A_20190601.tif" in opened
+    assert res.series["date"].max() == pd.Timestamp("2019-06-11")
+
+
+def test_missing_and_corrupt_files_are_named(scenes: Path) -> None:
+    (scenes / "2019/S2_A_20190601.tif").unlink()
+    with pytest.raises(ImageryError, match=r"scene files missing: S2_A_20190601\.tif"):
+        build_series(_fields(), scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30))
+    (scenes / "2019/S2_A_20190601.tif").write_bytes(b"garbage")
+    with pytest.raises(ImageryError, match=r"corrupt.*S2_A_20190601\.tif"):
+        build_series(_fields(), scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30))
+
+
+def test_all_fields_outside_is_an_error(scenes: Path) -> None:
+    with pytest.raises(ImageryError, match="every field is outside the imagery: far"):
+        build_series(_fields().iloc[3:], scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30))
+
+
+def test_cache_makes_reruns_and_later_as_of_incremental(scenes: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 9, 30), "variables": ["NDVI", "B04"], "cache_dir": cache}
+    first = build_series(_fields(), scenes, "2019", as_of=dt.date(2019, 6, 20), **kw)
+    assert (first.scenes_read, first.scenes_cached) == (3, 0)
+    again = build_series(_fields(), scenes, "2019", as_of=dt.date(2019, 6, 20), **kw)
+    assert (again.scenes_read, again.scenes_cached) == (0, 3)
+    pd.testing.assert_frame_equal(first.series, again.series)
+    later = build_series(_fields(), scenes, "2019", **kw)
+    assert (later.scenes_read, later.scenes_cached) == (1, 3)
+    assert not list(cache.rglob("*.tmp"))
+
+
+def test_season_window_from_region_and_index_errors(scenes: Path, tmp_path: Path) -> None:
+    res = build_series(_fields(), scenes, "2019", variables=["B04"])  # us-nebraska: 2018-09-15 .. 2019-11-30
+    assert len(res.dates_used) == 3
+    with pytest.raises(FieldsError, match="no field of season 2020"):
+        build_series(_fields(), scenes, "2020")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    pd.DataFrame({"date": ["2019-13-01"], "tile_id": ["A"], "path": ["x.tif"], "bands": ["B04"]}).to_csv(
+        bad / "index.csv", index=False)
+    with pytest.raises(ImageryError, match="bad index rows: row 2"):
+        read_index(bad)
+    with pytest.raises(ImageryError, match="imagery not found"):
+        resolve_imagery(tmp_path / "nothing")
+    assert resolve_imagery(scenes / "index.csv").kind == "scenes"
+
+
+def test_as_of_before_the_window_gives_an_empty_series_and_a_warning(scenes: Path) -> None:
+    res = build_series(_fields(), scenes, "2019", as_of=dt.date(2019, 4, 1), start=dt.date(2019, 5, 1),
+                       end=dt.date(2019, 9, 30))
+    assert res.series.empty and list(res.series.columns)[:4] == ["field_id", "season", "date", "variable"]
+    assert any("before the season window" in w for w in res.warnings)
+
+
+def test_sentinelhub_words_dispatch_to_the_sentinelhub_module(scenes: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    import sys
+    import types
+
+    calls: list[tuple] = []
+    fake = types.ModuleType("features.sources.sentinelhub")
+
+    def fetch_scenes(fields, start, end, out_dir):  # noqa: ANN001, ANN202
+        calls.append(("fetch", start, end, len(fields)))
+        return scenes
+
+    def statistical_series(fields, season, start, end):  # noqa: ANN001, ANN202
+        calls.append(("stats", season, start, end))
+        return pd.DataFrame({"field_id": ["f1"], "season": [season], "date": [pd.Timestamp("2019-06-01")],
+                             "variable": ["NDVI"], "mean": [0.5], "std": [0.1], "p10": [0.4], "p50": [0.5],
+                             "p90": [0.6], "n_pixels": [10], "n_clear": [10]})
+
+    fake.fetch_scenes = fetch_scenes  # type: ignore[attr-defined]
+    fake.statistical_series = statistical_series  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "features.sources.sentinelhub", fake)
+    import features.sources
+
+    monkeypatch.setattr(features.sources, "sentinelhub", fake, raising=False)  # if another test imported the real one
+    kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 9, 30), "as_of": dt.date(2019, 6, 20)}
+    a = build_series(_fields(), "sentinelhub", "2019", variables=["NDVI"], cache_dir=tmp_path / "c", **kw)
+    assert calls[0] == ("fetch", dt.date(2019, 5, 1), dt.date(2019, 6, 20), 4)
+    assert a.dates_used == [dt.date(2019, 6, 1), dt.date(2019, 6, 11)] and a.source.startswith("sentinelhub")
+    b = build_series(_fields(), "sentinelhub-stats", "2019", **kw)
+    assert calls[1] == ("stats", "2019", dt.date(2019, 5, 1), dt.date(2019, 6, 20))
+    assert b.series["field_id"].tolist() == ["f1"] and b.outside_fields == ["f2", "f3", "far"]
+
+
+def test_inward_buffer_through_build_series(scenes: Path) -> None:
+    kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 6, 5), "variables": ["B04"]}
+    plain = build_series(_fields(), scenes, "2019", **kw).series.set_index("field_id")
+    inner = build_series(_fields(), scenes, "2019", inward_buffer=True, **kw).series.set_index("field_id")
+    assert (inner["n_pixels"] < plain["n_pixels"]).loc[["f1", "f2"]].all()
+    assert inner.loc["f3", "n_pixels"] == 36  # a grid-aligned 6 x 6 pixel box has no mixed pixels: all kept

@@ -1,0 +1,96 @@
+"""Precomputed series tables (long, Statistical-API style, wide by date or day of year)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+
+from features.contracts import check_field_time_series
+from features.errors import ContractError, ImageryError
+from features.series import build_series
+from features.sources import resolve_imagery
+from features.sources.table import is_series_table, read_series_table
+
+
+def _long() -> pd.DataFrame:
+    return pd.DataFrame({
+        "field_id": ["a", "a", "b", "b"], "season": ["2019"] * 4,
+        "date": ["2019-06-01", "2019-06-11", "2019-06-01", "2019-06-11"], "variable": ["NDVI"] * 4,
+        "mean": [0.3, 0.5, np.nan, 0.6], "std": [0.01, 0.02, np.nan, 0.03], "p10": [0.2, 0.4, np.nan, 0.5],
+        "p50": [0.3, 0.5, np.nan, 0.6], "p90": [0.4, 0.6, np.nan, 0.7], "n_pixels": [100, 100, 80, 80],
+        "n_clear": [90, 95, 0, 70]})
+
+
+def test_long_csv_and_parquet_read_and_checked(tmp_path: Path) -> None:
+    df = _long()
+    df.to_csv(tmp_path / "s.csv", index=False)
+    df.to_parquet(tmp_path / "s.parquet", index=False)
+    a = read_series_table(tmp_path / "s.csv")
+    b = read_series_table(tmp_path / "s.parquet")
+    pd.testing.assert_frame_equal(a, b)
+    check_field_time_series(a)
+    assert a["date"].dtype.kind == "M" and a["n_clear"].tolist() == [90, 95, 0, 70]
+    assert is_series_table(tmp_path / "s.csv") and resolve_imagery(tmp_path / "s.parquet").kind == "table"
+
+
+def test_statistical_api_style_columns(tmp_path: Path) -> None:
+    df = pd.DataFrame({"id": ["a", "a"], "interval_from": ["2019-06-01T00:00:00Z", "2019-06-11T00:00:00Z"],
+                       "band": ["ndvi", "ndvi"], "mean": [0.3, 0.4], "stDev": [0.1, 0.1],
+                       "sampleCount": [50, 50], "noDataCount": [5, 50]})
+    df.to_csv(tmp_path / "sh.csv", index=False)
+    out = read_series_table(tmp_path / "sh.csv", season="2019")
+    assert out["n_clear"].tolist() == [45, 0] and out["variable"].tolist() == ["NDVI", "NDVI"]
+    assert out["std"].tolist() == [0.1, 0.1] and out["p50"].isna().all()
+    assert out["date"].tolist() == [pd.Timestamp("2019-06-01"), pd.Timestamp("2019-06-11")]
+
+
+def test_wide_by_date_and_by_day_of_year(tmp_path: Path) -> None:
+    wide = pd.DataFrame({"field_id": ["a", "b"], "2019-06-01": [0.3, np.nan], "20190611": [0.5, 0.6],
+                         "n_pixels": [100, 80]})
+    wide.to_csv(tmp_path / "w.csv", index=False)
+    out = read_series_table(tmp_path / "w.csv", season="2019", variable="NDVI")
+    assert len(out) == 4 and out["n_clear"].tolist() == [100, 100, 0, 80]
+    doy = pd.DataFrame({"field_id": ["a"], "variable": ["EVI"], "doy_152": [0.2], "doy_370": [0.1]})
+    doy.to_csv(tmp_path / "d.csv", index=False)
+    got = read_series_table(tmp_path / "d.csv", season="2019", pixel_counts={"a": 12})
+    assert got["date"].tolist() == [pd.Timestamp("2019-06-01"), pd.Timestamp("2020-01-05")]
+    assert got["n_pixels"].tolist() == [12, 12]
+    with pytest.raises(ImageryError, match="day-of-year columns need a season"):
+        read_series_table(tmp_path / "d.csv")
+    with pytest.raises(ImageryError, match="needs n_pixels columns"):
+        read_series_table(tmp_path / "d.csv", season="2019")
+
+
+def test_bad_tables_raise_one_line_errors(tmp_path: Path) -> None:
+    df = _long()
+    df.loc[0, "variable"] = "LAI"
+    df.to_csv(tmp_path / "v.csv", index=False)
+    with pytest.raises(ContractError, match="column 'variable'.*LAI"):
+        read_series_table(tmp_path / "v.csv")
+    df = _long().drop(columns=["n_pixels", "n_clear"])
+    df.to_csv(tmp_path / "c.csv", index=False)
+    with pytest.raises(ContractError, match="column 'n_pixels'"):
+        read_series_table(tmp_path / "c.csv")
+    dup = pd.concat([_long(), _long().iloc[:1]])
+    dup.to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(ContractError, match="unique key"):
+        read_series_table(tmp_path / "d.csv")
+    with pytest.raises(ImageryError, match="series table not found"):
+        read_series_table(tmp_path / "none.csv")
+
+
+def test_build_series_from_a_table_filters_as_of_and_reports_missing_fields(tmp_path: Path) -> None:
+    _long().to_csv(tmp_path / "s.csv", index=False)
+    fields = gpd.GeoDataFrame({"field_id": ["a", "b", "c"], "season": "2019", "farmer_token": "t",
+                               "declared_crop": "maize", "declared_area_ha": 1.0},
+                              geometry=[shapely.box(0, 0, 100, 100)] * 3, crs="EPSG:32614")
+    res = build_series(fields, tmp_path / "s.csv", "2019", as_of=dt.date(2019, 6, 5),
+                       start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1), variables=["NDVI"])
+    assert res.series["date"].max() == pd.Timestamp("2019-06-01")
+    assert res.outside_fields == ["c"] and res.small_fields == ["b"]

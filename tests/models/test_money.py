@@ -1,0 +1,46 @@
+"""Money: exact conversion to integer minor units."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from models.errors import MoneyError
+from models.money import MINOR_DIGITS, check_currency, format_minor, to_minor
+
+
+@pytest.mark.parametrize(("value", "currency", "expected"), [
+    ("1234.50", "USD", 123450), ("1,234.5", "usd", 123450), (0.1, "USD", 10), (Decimal("7.07"), "INR", 707),
+    (12, "JPY", 12), ("-3.25", "EUR", -325), ("1_000", "KES", 100000),
+])
+def test_to_minor_is_exact(value: object, currency: str, expected: int) -> None:
+    assert to_minor(value, currency) == expected
+
+
+def test_float_sums_do_not_leak_binary_dust() -> None:
+    # repr(0.1 + 0.2) is '0.30000000000000004': refused, never silently rounded to 30 cents
+    with pytest.raises(MoneyError, match="at most 2 decimals"):
+        to_minor(0.1 + 0.2, "USD")
+
+
+@pytest.mark.parametrize(("value", "currency", "match"), [
+    ("1.005", "USD", "at most 2 decimals for USD"), ("1.5", "JPY", "at most 0 decimals for JPY"),
+    ("abc", "USD", "expected a number"), ("inf", "USD", "a finite number"), ("1", "XYZ", "ISO 4217"),
+])
+def test_to_minor_refuses(value: object, currency: str, match: str) -> None:
+    with pytest.raises(MoneyError, match=match):
+        to_minor(value, currency)
+
+
+def test_format_minor() -> None:
+    assert format_minor(123450, "USD") == "USD 1,234.50"
+    assert format_minor(-5, "INR") == "INR -0.05"
+    assert format_minor(1000, "JPY") == "JPY 1,000"
+
+
+def test_check_currency() -> None:
+    assert check_currency(" inr ") == "INR"
+    assert MINOR_DIGITS["JPY"] == 0
+    with pytest.raises(MoneyError, match="currency: expected an ISO 4217 code"):
+        check_currency(None)

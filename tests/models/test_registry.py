@@ -1,0 +1,225 @@
+"""Registry round trip on a temporary MLflow store: aliases, promotion rules, history, resolve."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.errors import RegistryError
+from models.governance import Governance, Requirement
+
+
+class TinyModel:
+    """A stand-in model family (like the crop-type classifier): a directory of files via save/load."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return X["x"].to_numpy() * self.scale
+
+    def save(self, path: Path) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "weights.json").write_text(json.dumps({"scale": self.scale}))
+        (Path(path) / "classes.txt").write_text("maize\nsoybean\n")
+
+    @classmethod
+    def load(cls, path: Path) -> TinyModel:
+        return cls(json.loads((Path(path) / "weights.json").read_text())["scale"])
+
+
+class TinyFlavour:
+    """A custom ModelFlavour (no save/load on the model itself)."""
+
+    def save_dir(self, model: TinyModel, path: Path) -> None:
+        (Path(path) / "s.txt").write_text(repr(model.scale))
+
+    def load_dir(self, path: Path) -> TinyModel:
+        return TinyModel(float((Path(path) / "s.txt").read_text()))
+
+
+def gov(r2: float, minimum: float = 0.4) -> Governance:
+    return Governance(crops=("maize", "soybean"), regions=("us-nebraska",), checkpoints=("end", "mid"),
+                      metrics={"r2_maize": r2}, minimum_metrics=(Requirement("r2_maize", ">=", minimum),))
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised, empty MLflow sqlite store (creating one runs all migrations: seconds), copied per test."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Path:
+    root = tmp_path / "mlruns"
+    root.mkdir()
+    shutil.copyfile(empty_db, root / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    return root
+
+
+def test_missing_registry_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import registry
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/none/mlflow.db")
+    with pytest.raises(RegistryError, match=r"no model registry at .*mlflow\.db.*agcredit train yield"):
+        registry.resolve("yield-value")
+    assert not (tmp_path / "none" / "mlflow.db").exists()
+
+
+def test_round_trip_aliases_promotion_history(store: Path) -> None:
+    from models import registry
+
+    v1 = registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5),
+                           params={"n_estimators": 10}, input_example=pd.DataFrame({"x": [1.0, 2.0]}),
+                           output_example=np.array([2.0, 4.0]))
+    assert v1 == "1"
+    assert registry.resolve("crop-type", "challenger").version == "1"
+    with pytest.raises(RegistryError, match=r"no 'champion' alias.*agcredit models promote crop-type VERSION"):
+        registry.resolve("crop-type")
+
+    v2 = registry.register(TinyModel(3.0), "crop-type", metrics={"r2_maize": 0.2}, governance=gov(0.2))
+    assert v2 == "2"
+    assert registry.resolve("crop-type", "challenger").version == "2"
+
+    with pytest.raises(RegistryError, match=r"version 2 is below its minimum metrics: r2_maize >= 0.4 \(found 0.2\)"):
+        registry.promote("crop-type", "2")
+    with pytest.raises(RegistryError, match="a forced promotion needs a reason"):
+        registry.promote("crop-type", 2, force=True)
+
+    out = registry.promote("crop-type", 1, reason="passes validation")
+    assert out["previous"] is None and out["failures"] == []
+    version, run_id, model = registry.resolve("crop-type")
+    assert (version, isinstance(model, TinyModel), model.scale) == ("1", True, 2.0)
+    g = registry.governance("crop-type", version)
+    assert g.in_scope("maize", "us-nebraska", "mid")
+    assert not g.in_scope("rice", "us-nebraska", "mid")
+    assert len(run_id) == 32
+    with pytest.raises(RegistryError, match="crop-type has no version 7"):
+        registry.governance("crop-type", 7)
+
+    out = registry.promote("crop-type", 2, force=True, reason="drought year, approved by MRM", operator="mrm-1")
+    assert out["previous"] == "1" and out["failures"]
+    r = registry.resolve("crop-type")
+    assert r.version == "2" and r.model.scale == 3.0
+    np.testing.assert_allclose(r.model.predict(pd.DataFrame({"x": [1.0]})), [3.0])
+
+    hist = registry.alias_history("crop-type")
+    moves = [(h["alias"], h["previous_version"], h["version"], h["operator"], h["forced"]) for h in hist]
+    assert moves == [
+        ("challenger", None, "1", "analyst-7", False),
+        ("challenger", "1", "2", "analyst-7", False),
+        ("champion", None, "1", "analyst-7", False),
+        ("champion", "1", "2", "mrm-1", True),
+        ("challenger", "2", None, "mrm-1", False),
+    ]
+    assert hist[3]["reason"] == "drought year, approved by MRM"
+    assert hist[3]["metrics"] == {"r2_maize": 0.2}
+    assert hist[3]["failures"] == ["r2_maize >= 0.4 (found 0.2)"]
+
+    con = sqlite3.connect(store / "alias_history.db")
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            con.execute("UPDATE alias_history SET reason = 'edited'")
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            con.execute("DELETE FROM alias_history")
+    finally:
+        con.close()
+
+    listed = registry.list_models()
+    assert listed == [{"name": "crop-type", "aliases": {"champion": "2"}, "n_versions": 2, "latest": 2}] or \
+        listed == [{"name": "crop-type", "aliases": {"champion": 2}, "n_versions": 2, "latest": 2}]
+    versions = registry.model_versions("crop-type")
+    assert [v["version"] for v in versions] == ["2", "1"]
+    assert versions[0]["aliases"] == ["champion"]
+    assert versions[1]["metrics"] == {"r2_maize": 0.5}
+    assert versions[1]["governance"].failures() == []
+
+
+def test_custom_flavour_and_unknown_names(store: Path) -> None:
+    from models import registry
+
+    v = registry.register(TinyModel(5.0), "other", metrics={"r2_maize": 0.9}, governance=gov(0.9),
+                          flavour=TinyFlavour())
+    registry.promote("other", v)
+    assert registry.resolve("other").model.scale == 5.0
+    assert registry.resolve("other", flavour=TinyFlavour()).model.scale == 5.0
+    with pytest.raises(RegistryError, match=r"no registered model 'nope'.*agcredit train nope"):
+        registry.resolve("nope")
+    with pytest.raises(RegistryError, match="other has no version 9"):
+        registry.promote("other", 9)
+
+
+def test_yield_model_round_trip_and_default_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  empty_db: Path) -> None:
+    from models import registry
+    from models.evaluation import build_yield_release
+    from models.yield_value import YieldModelConfig
+
+    monkeypatch.chdir(tmp_path)
+    assert registry.tracking_uri() == f"sqlite:///{tmp_path}/mlruns/mlflow.db"
+    (tmp_path / "mlruns").mkdir()
+    shutil.copyfile(empty_db, tmp_path / "mlruns" / "mlflow.db")
+    rng = np.random.default_rng(1)
+    n = 160
+    X = pd.DataFrame({"field_id": [f"f{i % 40}" for i in range(n)], "season": [str(2010 + i // 40) for i in range(n)],
+                      "region": "us-nebraska", "crop": "maize", "ndvi_max": rng.uniform(0.4, 0.9, n)})
+    X["as_of"] = pd.to_datetime(X["season"] + "-09-15")
+    reported = X[["field_id", "season"]].assign(reported_yield_t_ha=10 * X["ndvi_max"] + rng.normal(0, 0.3, n))
+    rel = build_yield_release({"end": X}, reported, plots_dir=tmp_path / "plots",
+                              config=YieldModelConfig(n_estimators=20, learning_rate=0.3, calibration_seasons=2))
+    assert rel.governance.crops == ("maize",) and rel.governance.checkpoints == ("end",)
+    assert {"r2_maize", "rmse_pct_maize", "below_p10_max_all"} <= set(rel.metrics)
+    v = registry.register(rel.model, "yield-value", metrics=rel.metrics, governance=rel.governance, params=rel.params,
+                          artifacts=rel.plots, input_example=rel.input_example, output_example=rel.output_example)
+    registry.promote("yield-value", v, reason="first", force=bool(rel.governance.failures()))
+    r = registry.resolve("yield-value")
+    m = rel.model
+    pd.testing.assert_frame_equal(r.model.predict_quantiles(X), m.predict_quantiles(X), check_exact=True)
+    import mlflow
+
+    run = mlflow.tracking.MlflowClient().get_run(r.run_id)
+    assert run.data.params["n_estimators"] == "20"
+    arts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(r.run_id, "plots")}
+    assert arts == {"plots/calibration.png", "plots/feature_importance.png", "plots/residuals.png"}
+    assert (tmp_path / "mlruns" / "mlflow.db").is_file()
+    assert (tmp_path / "mlruns" / "alias_history.db").is_file()
+    assert list((tmp_path / "mlruns" / "artifacts" / "yield-value").iterdir())
+
+
+def test_governance_record() -> None:
+    g = Governance(crops=("maize",), regions=("us-nebraska",), checkpoints=("end",), data="real",
+                   metrics={"r2_maize": 0.5, "rmse_pct_maize": 20.0},
+                   minimum_metrics=(Requirement("r2_maize", ">=", 0.45), Requirement("rmse_pct_maize", "<=", 15),
+                                    Requirement("below_p10_all", "<=", 0.13)))
+    assert g.failures() == ["rmse_pct_maize <= 15 (found 20)", "below_p10_all <= 0.13 (found missing)"]
+    assert Governance.from_json(g.to_json()) == g
+    assert g.scope_mask(["maize", "rice"], ["us-nebraska", "us-nebraska"], "end").tolist() == [True, False]
+    assert not g.scope_mask(["maize"], ["us-nebraska"], "mid").any()
+    assert "FAILS 2 minimum metric(s)" in g.summary()
+    from features.errors import ContractError
+
+    with pytest.raises(ContractError, match="expected real or synthetic"):
+        Governance(crops=(), regions=(), checkpoints=(), data="made-up")
+    with pytest.raises(ContractError, match="op '>=' or '<='"):
+        Requirement("r2", "==", 1.0)
+
+
+def test_public_api_resolves() -> None:
+    import models
+
+    missing = [n for n in models.__all__ if getattr(models, n, None) is None]
+    assert missing == []
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        models.nope  # noqa: B018

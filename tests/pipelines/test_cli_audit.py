@@ -1,0 +1,111 @@
+"""``agcredit audit verify``, ``agcredit decisions export``, ``agcredit override`` through CliRunner."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from underwriting.contracts import check_decisions
+from underwriting.records import DecisionItem
+from underwriting.store import DecisionStore
+
+runner = CliRunner()
+
+
+def _items(season: str, n: int, start: int = 0) -> list[DecisionItem]:
+    return [DecisionItem(idempotency_key=f"k{i}", application_id=f"APP{i}", farmer_token=f"tok{i}", season=season,
+                         as_of=f"{season}-05-01", outcome="REDUCE", limit=100_000 + i, currency="USD",
+                         reason_codes=("LOW_STRESSED_YIELD",), body={"limit": 100_000 + i, "i": i,
+                                                                     "application": {"requested_amount": 200_000}})
+            for i in range(start, start + n)]
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    u = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(u) as s:
+        s.append(_items("2024", 3) + _items("2025", 2, start=3), operator="batch")
+    return u
+
+
+def test_verify_ok(url: str) -> None:
+    res = runner.invoke(app, ["audit", "verify", "--store", url])
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith("OK: 5 records, chain intact")
+
+
+def test_verify_uses_the_environment(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGCREDIT_STORE_URL", url)
+    res = runner.invoke(app, ["audit", "verify"])
+    assert res.exit_code == 0 and "OK: 5 records" in res.stdout
+
+
+def test_verify_names_the_tampered_record(url: str) -> None:
+    with DecisionStore(url) as s:
+        rid = s.records().set_index("seq").loc[4, "record_id"]
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TRIGGER agc_decisions_no_update")
+        conn.exec_driver_sql('UPDATE agc_decisions SET "limit" = 1 WHERE seq = 4')
+    engine.dispose()
+    res = runner.invoke(app, ["audit", "verify", "--store", url])
+    assert res.exit_code == 1
+    assert res.stderr.strip() == (f"BROKEN: record 4 ({rid}): record_hash does not match the record's contents; "
+                                  "3 records before it verified")
+
+
+@pytest.mark.parametrize("name, extra", [("out.csv", []), ("out.parquet", []), ("out.data", ["--format", "csv"])])
+def test_export(url: str, tmp_path: Path, name: str, extra: list[str]) -> None:
+    out = tmp_path / name
+    res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out), "--season", "2025", *extra])
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.strip() == f"wrote 2 records to {out}"
+    df = pd.read_parquet(out) if name.endswith(".parquet") else pd.read_csv(out, dtype={"season": "str"})
+    check_decisions(df)
+    assert df["application_id"].tolist() == ["APP3", "APP4"] and set(df["season"]) == {"2025"}
+
+
+def test_export_bad_format(url: str, tmp_path: Path) -> None:
+    res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(tmp_path / "x.xlsx")])
+    assert res.exit_code == 2
+    assert res.stderr.strip().endswith("format 'xlsx' is not supported (expected csv or parquet)")
+    assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_override_command(url: str) -> None:
+    res = runner.invoke(app, ["override", "APP1", "--limit", "1100", "--reason", "visit", "--operator", "ana",
+                              "--store", url])
+    assert res.exit_code == 0, res.stderr
+    assert " overrides D" in res.stdout and "REDUCE USD 1,000.01 -> REDUCE USD 1,100.00 by ana" in res.stdout
+    res = runner.invoke(app, ["override", "APP2", "--limit", "2000", "--reason", "visit", "--operator", "ana",
+                              "--store", url])
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "needs --approver" in res.stderr
+    res = runner.invoke(app, ["override", "APP2", "--limit", "2000", "--reason", "visit", "--operator", "ana",
+                              "--approver", "bob", "--store", url])
+    assert res.exit_code == 0 and res.stdout.strip().endswith("-> APPROVE USD 2,000.00 by ana, approved by bob")
+    with DecisionStore(url) as s:
+        assert s.count() == 7 and s.verify().ok
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("args", [["audit", "verify"], ["decisions", "export", "--out", "x.csv"],
+                                  ["override", "A", "--limit", "1", "--reason", "r", "--operator", "o"]])
+@pytest.mark.parametrize("bad", ["nonsense", "sqlite:////no-such-folder/x/d.db", "postgresql+psycopg2://u@127.0.0.1:{port}/db"])
+def test_bad_or_unreachable_store(args: list[str], bad: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    res = runner.invoke(app, [*args, "--store", bad.format(port=_closed_port())])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: decision store ") and res.stderr.count("\n") == 1
+    assert not (tmp_path / "x.csv").exists()

@@ -1,0 +1,85 @@
+"""``agcredit imagery fetch`` through typer's CliRunner, Sentinel Hub mocked with ``responses``."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+import responses
+from sentinelhub import SentinelHubDownloadClient
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from tests.features.test_sentinelhub import (
+    CLIENT_ID,
+    PROCESS_URL,
+    SECRET,
+    add_catalog,
+    add_process,
+    add_token,
+    make_fields,
+)
+
+
+@pytest.fixture(autouse=True)
+def _sh(monkeypatch: pytest.MonkeyPatch) -> None:
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+    monkeypatch.setenv("SH_CLIENT_ID", CLIENT_ID)
+    monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
+    yield
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+
+
+@pytest.fixture
+def fields_file(tmp_path):
+    path = tmp_path / "fields.gpkg"
+    make_fields().assign(farmer_token="tok", declared_crop="maize").to_file(path, driver="GPKG")
+    return path
+
+
+@responses.activate
+def test_fetch_writes_scenes_and_prints_the_summary(tmp_path, fields_file):
+    add_token()
+    add_catalog()
+    add_process()
+    out = tmp_path / "scenes"
+    args = ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023", "--start", "2023-06-01",
+            "--end", "2023-06-30", "--as-of", "2023-06-03", "--out", str(out)]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    rows = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
+    assert {r["date"] for r in rows} == {"2023-06-01"}  # 06-06 is after --as-of
+    assert "requests: " in res.stdout and "processing units: 1.000" in res.stdout and "scenes: 2" in res.stdout
+    assert SECRET not in res.stdout + res.stderr
+    calls = sum(1 for c in responses.calls if c.request.url == PROCESS_URL)
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "requests: 0 (retries 0), cache hits: 6" in again.stdout
+    assert sum(1 for c in responses.calls if c.request.url == PROCESS_URL) == calls
+
+
+def test_missing_credentials_is_one_line_and_exit_2(tmp_path, fields_file, monkeypatch):
+    monkeypatch.delenv("SH_CLIENT_ID")
+    monkeypatch.delenv("SH_CLIENT_SECRET")
+    with responses.RequestsMock() as rsps:
+        add_catalog()
+        res = CliRunner().invoke(app, ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023",
+                                       "--start", "2023-06-01", "--end", "2023-06-30", "--out", str(tmp_path / "o")])
+        assert len(rsps.calls) == 0
+    assert res.exit_code == 2
+    assert res.stderr.strip().count("\n") == 0 and "SH_CLIENT_ID and SH_CLIENT_SECRET not set" in res.stderr
+
+
+def test_season_without_window_or_dates_is_a_clear_error(tmp_path, fields_file):
+    res = CliRunner().invoke(app, ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "give --start and --end" in res.stderr
+
+
+def test_bad_date_and_endpoint(tmp_path, fields_file):
+    res = CliRunner().invoke(app, ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023",
+                                   "--start", "June", "--end", "2023-06-30", "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "YYYY-MM-DD" in res.stderr
+    res = CliRunner().invoke(app, ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023",
+                                   "--start", "2023-06-01", "--end", "2023-06-30", "--endpoint", "planet",
+                                   "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "endpoint: expected one of cdse, sinergise" in res.stderr

@@ -1,0 +1,86 @@
+"""``agcredit models list|show|promote`` on a temporary registry."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from models.governance import Governance, Requirement
+from pipelines.cli import app
+
+
+class Dummy:
+    """A minimal model family saved as a directory."""
+
+    def __init__(self, w: float) -> None:
+        self.w = w
+
+    def save(self, path: Path) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "w.json").write_text(json.dumps(self.w))
+
+    @classmethod
+    def load(cls, path: Path) -> Dummy:
+        return cls(json.loads((Path(path) / "w.json").read_text()))
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "ops-1")
+    return tmp_path / "reg"
+
+
+def test_no_registry_is_a_clean_error(store: Path) -> None:
+    r = CliRunner().invoke(app, ["models", "list"])
+    assert r.exit_code == 2
+    assert "no model registry at" in r.stderr and "agcredit train yield" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_list_show_promote(store: Path) -> None:
+    from models.registry import register
+
+    def gov(r2: float) -> Governance:
+        return Governance(crops=("maize",), regions=("us-nebraska",), checkpoints=("end",), data="synthetic",
+                          metrics={"r2_all": r2}, minimum_metrics=(Requirement("r2_all", ">=", 0.5),))
+
+    register(Dummy(1.0), "yield-value", metrics={"r2_all": 0.3}, governance=gov(0.3))
+    register(Dummy(2.0), "yield-value", metrics={"r2_all": 0.7}, governance=gov(0.7))
+    runner = CliRunner()
+
+    r = runner.invoke(app, ["models", "list"])
+    assert r.exit_code == 0, r.stderr
+    assert "yield-value: 2 version(s), latest v2; challenger=v2" in r.stdout
+
+    r = runner.invoke(app, ["models", "promote", "yield-value", "1"])
+    assert r.exit_code == 2
+    assert "below its minimum metrics: r2_all >= 0.5 (found 0.3)" in r.stderr and "--force --reason" in r.stderr
+    r = runner.invoke(app, ["models", "promote", "yield-value", "1", "--force"])
+    assert r.exit_code == 2 and "needs a reason" in r.stderr
+
+    r = runner.invoke(app, ["models", "promote", "yield-value", "2"])
+    assert r.exit_code == 0, r.stderr
+    assert "champion is now v2 (was none), by ops-1" in r.stdout
+    r = runner.invoke(app, ["models", "promote", "yield-value", "1", "--force", "--reason", "back-test", "--operator",
+                            "mrm-2"])
+    assert r.exit_code == 0, r.stderr
+    assert "champion is now v1 (was v2), by mrm-2" in r.stdout
+    assert "forced below minimum metrics" in r.stdout
+
+    r = runner.invoke(app, ["models", "show", "yield-value"])
+    assert r.exit_code == 0, r.stderr
+    out = r.stdout
+    assert "aliases: champion=v1" in out
+    assert "v1 [champion]" in out and "v2 created" in out
+    assert "governance: synthetic data; scope crops=maize regions=us-nebraska checkpoints=end" in out
+    assert "below minimum: r2_all >= 0.5 (found 0.3)" in out
+    assert "champion: v2 -> v1 by mrm-2 FORCED: back-test" in out
+    assert "challenger: v2 -> v- by ops-1: promoted to champion" in out
+    assert out.index("challenger: v- -> v1") < out.index("champion: v- -> v2")
+
+    r = runner.invoke(app, ["models", "show", "nope"])
+    assert r.exit_code == 2 and "no registered model 'nope'" in r.stderr

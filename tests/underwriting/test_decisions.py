@@ -1,0 +1,497 @@
+"""Decisions end to end on hand-built FieldFeatures, FieldValuations, prices, applications and books."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from models.errors import PriceError
+from underwriting.decisions import Headroom, decide, decide_batch
+from underwriting.errors import ApplicationsError
+from underwriting.policy import default_policy
+from underwriting.records import canonical_json
+
+AS_OF = date(2025, 7, 15)
+HARVEST = date(2025, 10, 15)  # 92 days after AS_OF
+POLICY = default_policy()
+PROFILE = "us-operating"
+
+_DATES = ("as_of", "emergence_date", "peak_date", "expected_harvest_date")
+
+
+def feature_row(field_id: str, token: str = "tok-a", **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict(
+        field_id=field_id, season="2025", as_of=AS_OF, farmer_token=token, region="us-nebraska",
+        declared_crop="maize", declared_area_ha=50.0, field_area_ha=52.0, planted_area_ha=50.0,
+        planted_area_sd_ha=1.0, planted_fraction=0.96, noncrop_fraction=0.02, overlap_fraction=0.0,
+        geometry_valid=True, geometry_hash=f"hash-{field_id}", crop_type="maize", crop_type_prob=0.95,
+        declared_crop_prob=0.95, growth_stage="vegetative", emergence_date=date(2025, 5, 10),
+        days_since_emergence=66.0, peak_date=date(2025, 7, 10), expected_harvest_date=HARVEST,
+        n_clear_obs=8, n_clear_pixels=400, ndvi_max=0.8, ndvi_auc=30.0,
+    )
+    row.update(over)
+    return row
+
+
+def features_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    for c in _DATES:
+        df[c] = pd.to_datetime(df[c])
+    for c in ("declared_crop", "crop_type", "growth_stage", "region"):
+        df[c] = df[c].astype("str").where(df[c].notna(), None) if df[c].notna().any() else pd.Series(
+            [None] * len(df), dtype="object")
+    for c in ("n_clear_obs", "n_clear_pixels"):
+        df[c] = df[c].astype("int64")
+    for c in ("declared_area_ha", "planted_area_ha", "noncrop_fraction", "crop_type_prob", "declared_crop_prob",
+              "overlap_fraction", "field_area_ha"):
+        df[c] = df[c].astype("float64")
+    df["geometry_valid"] = df["geometry_valid"].astype(bool)
+    return df
+
+
+def valuation_row(field_id: str, *, crop: str = "maize", p10: float = 8.0, p50: float = 10.0, p90: float = 12.0,
+                  area: float = 50.0, price: int = 20000, in_scope: bool = True, **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict(
+        field_id=field_id, season="2025", as_of=AS_OF, crop=crop, region="us-nebraska", area_ha=area,
+        yield_p10_t_ha=p10, yield_p50_t_ha=p50, yield_p90_t_ha=p90, moisture_basis_pct=15.5, currency="USD",
+        price_per_t=price, value_p10=int(area * p10 * price), value_p50=int(area * p50 * price),
+        value_p90=int(area * p90 * price), price_source="test 2025-07-01", model_name="yield-value",
+        model_version="3", in_scope=in_scope,
+    )
+    row.update(over)
+    return row
+
+
+def valuations_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    df = pd.DataFrame(rows)
+    df["as_of"] = pd.to_datetime(df["as_of"])
+    df["in_scope"] = df["in_scope"].astype(bool)
+    for c in ("price_per_t", "value_p10", "value_p50", "value_p90"):
+        df[c] = df[c].astype("int64")
+    return df
+
+
+def prices_frame(*, price: int = 20000, sigma: float = 0.2, support: int | None = None, currency: str = "USD",
+                 crop: str = "maize") -> pd.DataFrame:
+    return pd.DataFrame({
+        "crop": [crop], "region": ["us-nebraska"], "season": ["2025"], "currency": [currency],
+        "price_per_t": pd.array([price], dtype="int64"), "moisture_basis_pct": [15.5], "sigma_annual": [sigma],
+        "support_price_per_t": pd.array([support], dtype="Int64"), "source": ["test table"],
+        "price_date": ["2025-07-01"],
+    })
+
+
+def application(app_id: str = "A1", token: str = "tok-a", **over: Any) -> dict[str, Any]:
+    row: dict[str, Any] = dict(
+        application_id=app_id, farmer_token=token, season="2025", currency="USD", requested_amount=3_000_000,
+        requested_term_days=120, existing_debt=0, debt_due_this_cycle=0, other_income=0, living_costs=0,
+        unfinanced_costs=0, prior_liens_on_crop=0,
+    )
+    row.update(over)
+    return row
+
+
+def book_frame(lines: list[dict[str, Any]] | None = None) -> pd.DataFrame:
+    lines = lines or []
+    df = pd.DataFrame(lines, columns=["line_id", "application_id", "farmer_token", "currency", "limit", "drawn",
+                                      "outstanding", "start_date", "maturity_date", "crop", "region"])
+    for c in ("limit", "drawn", "outstanding"):
+        df[c] = df[c].astype("int64")
+    for c in ("start_date", "maturity_date"):
+        df[c] = pd.to_datetime(df[c])
+    for c in ("line_id", "application_id", "farmer_token", "currency", "crop", "region"):
+        df[c] = df[c].astype("str")
+    return df
+
+
+def run(app: dict[str, Any], feats: list[dict[str, Any]], vals: list[dict[str, Any]], *,
+        prices: pd.DataFrame | None = None, book: pd.DataFrame | None = None, as_of: date = AS_OF, **kw: Any):
+    return decide(app, features_frame(feats), valuations_frame(vals), prices if prices is not None else prices_frame(),
+                  book if book is not None else book_frame(), POLICY, PROFILE, as_of, **kw)
+
+
+# --- hand-computed example ------------------------------------------------------------------------
+
+def test_one_field_hand_computed() -> None:
+    item = run(application(requested_amount=9_000_000, other_income=100_000, living_costs=300_000,
+                           unfinanced_costs=200_000, debt_due_this_cycle=1_000_000, prior_liens_on_crop=500_000),
+               [feature_row("F1")], [valuation_row("F1")])
+    c = item.body["computation"]
+    # price: P = $200.00/t; stressed = floor(20000 * exp(-1.2816 * 0.2 * sqrt(92/365)))
+    ps = math.floor(20000 * math.exp(-1.2816 * 0.2 * math.sqrt(92 / 365)))
+    assert ps == 17585
+    assert item.body["fields"][0]["stressed_price_per_t"] == ps
+    expected = 50 * 10 * 20000  # 10,000,000 cents = $100,000
+    stressed = 50 * 8 * ps  # 7,034,000
+    assert (c["expected_value"], c["stressed_value"]) == (expected, stressed)
+    collateral = math.floor(0.8 * stressed) - 500_000  # 5,627,200 - 500,000
+    assert c["collateral_limit"] == collateral == 5_127_200
+    # term: requested 120 days, harvest in 92 days, window 60 -> max(120, 92) capped at 152 -> 120
+    assert c["term_days"] == 120 and c["maturity_date"] == "2025-11-12"
+    cash = math.floor(((expected + 100_000 - 300_000 - 200_000) / 1.25 - 1_000_000) / (1 + 0.08 * 120 / 365))
+    assert c["cash_flow_limit"] == cash == 6_508_809
+    assert c["binding_constraint"] == "collateral"
+    assert c["limit_unrounded"] == 5_127_200
+    assert item.limit == 5_100_000  # rounded down to $500
+    assert item.outcome == "REDUCE"
+    red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
+    assert red == {
+        "PRICE_VOLATILITY_HAIRCUT": 9_000_000 - 50 * 10 * ps,
+        "LOW_STRESSED_YIELD": 50 * 10 * ps - stressed,
+        "ADVANCE_RATE_APPLIED": stressed - math.floor(0.8 * stressed),
+        "PRIOR_LIEN_ON_CROP": 500_000,
+        "ROUNDED_TO_STEP": 27_200,
+    }
+    assert sum(red.values()) == 9_000_000 - item.limit
+    assert [r["code"] for r in item.body["reasons"]][0] == "LOW_STRESSED_YIELD"
+    assert [r["principal"] for r in item.body["reasons"]] == [True, True, True, True, False]
+    assert all(r["text"] for r in item.body["reasons"])
+
+
+def test_approve_when_request_covered_and_not_a_step_multiple() -> None:
+    item = run(application(requested_amount=1_234_567), [feature_row("F1")], [valuation_row("F1")])
+    assert (item.outcome, item.limit) == ("APPROVE", 1_234_567)
+    assert item.body["reasons"] == []
+
+
+def test_decline_below_minimum_line_grants_zero() -> None:
+    item = run(application(requested_amount=3_000_000, debt_due_this_cycle=7_900_000),
+               [feature_row("F1")], [valuation_row("F1")])
+    assert item.outcome == "DECLINE" and item.limit == 0
+    red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
+    assert sum(red.values()) == 3_000_000
+    assert red["EXISTING_DEBT_SERVICE_HIGH"] > 0 and "BELOW_MINIMUM_LINE" in red
+
+
+def test_cash_flow_split_between_capacity_and_debt() -> None:
+    item = run(application(requested_amount=5_000_000, living_costs=4_000_000, debt_due_this_cycle=1_000_000),
+               [feature_row("F1")], [valuation_row("F1")])
+    red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
+    assert item.body["computation"]["binding_constraint"] == "cash_flow"
+    no_debt = math.floor((10_000_000 - 4_000_000) / 1.25 / (1 + 0.08 * 120 / 365))
+    assert red["REPAYMENT_CAPACITY_BELOW_MIN"] == 5_000_000 - no_debt
+    assert red["EXISTING_DEBT_SERVICE_HIGH"] > 0
+    assert sum(red.values()) == 5_000_000 - item.limit
+
+
+def test_area_not_verified_uses_smaller_area() -> None:
+    item = run(application(requested_amount=9_000_000),
+               [feature_row("F1", declared_area_ha=60.0, planted_area_ha=50.0)], [valuation_row("F1")])
+    f = item.body["fields"][0]
+    assert (f["area_claimed_ha"], f["area_used_ha"], f["area_not_verified"]) == (60.0, 50.0, True)
+    red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
+    assert red["AREA_NOT_VERIFIED"] > 0
+    assert sum(red.values()) == 9_000_000 - item.limit
+    within = run(application(requested_amount=9_000_000),
+                 [feature_row("F1", declared_area_ha=54.0, planted_area_ha=50.0)], [valuation_row("F1")])
+    assert not within.body["fields"][0]["area_not_verified"]
+    assert "AREA_NOT_VERIFIED" not in within.reason_codes
+
+
+def test_product_cap_and_support_price() -> None:
+    item = run(application(requested_amount=60_000_000),
+               [feature_row(f"F{i}") for i in range(4)], [valuation_row(f"F{i}", price=40000) for i in range(4)],
+               prices=prices_frame(price=40000, sigma=0.5, support=39000))
+    assert item.body["fields"][0]["stressed_price_per_t"] == 39000  # support binds over the shock
+    assert item.body["computation"]["binding_constraint"] == "product_cap"
+    assert item.limit == 40_000_000 and "PRODUCT_CAP_APPLIED" in item.reason_codes
+
+
+def test_contract_price_used_for_its_crop() -> None:
+    item = run(application(contract_crop="maize", contract_price_per_t=25000), [feature_row("F1")],
+               [valuation_row("F1")])
+    f = item.body["fields"][0]
+    assert f["price_per_t"] == 25000 and f["contract_price"] is True
+    assert item.body["computation"]["expected_value"] == 50 * 10 * 25000
+
+
+def test_moisture_basis_converted() -> None:
+    item = run(application(), [feature_row("F1")], [valuation_row("F1", moisture_basis_pct=0.0)])
+    assert item.body["fields"][0]["yield_p50_t_ha"] == pytest.approx(10.0 / 0.845)
+
+
+# --- evidence traps -------------------------------------------------------------------------------
+
+def test_overlap_refers_with_parcel_overlap_claim() -> None:
+    item = run(application(), [feature_row("F1"), feature_row("F2", overlap_fraction=0.30)],
+               [valuation_row("F1"), valuation_row("F2")])
+    assert item.outcome == "REFER"
+    assert "PARCEL_OVERLAP_CLAIM" in item.reason_codes and "PARCEL_OVERLAP_CLAIM" in item.body["refer_reasons"]
+    f2 = next(f for f in item.body["fields"] if f["field_id"] == "F2")
+    assert (f2["included"], f2["exclusion_code"], f2["expected_value"]) == (False, "PARCEL_OVERLAP_CLAIM", 0)
+    assert item.body["computation"]["expected_value"] == 10_000_000
+
+
+def test_crop_mismatch_excluded_with_code() -> None:
+    mismatch = feature_row("F2", declared_area_ha=10.0, planted_area_ha=10.0, crop_type="soybean",
+                           crop_type_prob=0.9, declared_crop_prob=0.05)
+    item = run(application(), [feature_row("F1"), mismatch], [valuation_row("F1"), valuation_row("F2", crop="soybean")])
+    f2 = next(f for f in item.body["fields"] if f["field_id"] == "F2")
+    assert f2["exclusion_code"] == "CROP_MISMATCH" and not f2["included"]
+    assert "CROP_MISMATCH" in item.reason_codes
+    assert item.outcome != "REFER"  # 10 ha of 60 failing: below the 25 % share
+
+
+def test_never_planted_field_excluded_after_emergence_checkpoint() -> None:
+    never = feature_row("F2", declared_area_ha=10.0, planted_area_ha=0.0, growth_stage="not_sown",
+                        emergence_date=None, crop_type="fallow", crop_type_prob=0.9, declared_crop_prob=0.02)
+    item = run(application(), [feature_row("F1"), never], [valuation_row("F1"), valuation_row("F2", p10=0.0, p50=0.5)])
+    f2 = next(f for f in item.body["fields"] if f["field_id"] == "F2")
+    assert f2["exclusion_code"] == "NOT_PLANTED"
+    assert {"NOT_PLANTED", "CROP_MISMATCH"} <= set(f2["codes"])
+    assert "NOT_PLANTED" in item.reason_codes
+
+
+def test_failing_area_share_refers() -> None:
+    bad = feature_row("F2", declared_area_ha=50.0, crop_type_prob=0.5)
+    item = run(application(), [feature_row("F1"), bad], [valuation_row("F1"), valuation_row("F2")])
+    assert item.outcome == "REFER" and item.body["refer_reasons"] == ["FAILING_AREA_SHARE"]
+    assert "CROP_TYPE_UNCERTAIN" in item.reason_codes
+
+
+@pytest.mark.parametrize(("over", "code"), [
+    ({"geometry_valid": False}, "PARCEL_INVALID_GEOMETRY"),
+    ({"noncrop_fraction": 0.2}, "PARCEL_NOT_CROPLAND"),
+    ({"n_clear_obs": 2}, "INSUFFICIENT_CLEAR_IMAGERY"),
+    ({"n_clear_pixels": 7}, "FIELD_TOO_SMALL"),
+    ({"crop_type_prob": 0.79}, "CROP_TYPE_UNCERTAIN"),
+    ({"declared_crop_prob": 0.19}, "CROP_MISMATCH"),
+])
+def test_each_evidence_check(over: dict[str, Any], code: str) -> None:
+    item = run(application(), [feature_row("F1", **over)], [valuation_row("F1")])
+    assert item.body["fields"][0]["exclusion_code"] == code
+    assert item.body["computation"]["expected_value"] == 0
+
+
+def test_out_of_scope_and_missing_valuation() -> None:
+    item = run(application(), [feature_row("F1"), feature_row("F2")], [valuation_row("F1", in_scope=False)])
+    codes = {f["field_id"]: f["exclusion_code"] for f in item.body["fields"]}
+    assert codes == {"F1": "OUT_OF_MODEL_SCOPE", "F2": "OUT_OF_MODEL_SCOPE"}
+    assert item.outcome == "REFER" and item.limit == 0
+
+
+def test_no_fields_refers() -> None:
+    item = run(application(token="nobody"), [feature_row("F1")], [valuation_row("F1")])
+    assert item.outcome == "REFER" and "NO_FIELDS_FOUND" in item.reason_codes
+
+
+# --- pre-season -----------------------------------------------------------------------------------
+
+def test_preseason_uses_history_with_haircut() -> None:
+    early = date(2025, 4, 1)
+    f = feature_row("F1", as_of=early, growth_stage="not_sown", emergence_date=None, planted_area_ha=None,
+                    n_clear_obs=0, crop_type=None, crop_type_prob=None, declared_crop_prob=None)
+    v = valuation_row("F1", as_of=early, history_yield_t_ha=12.0)
+    item = run(application(requested_amount=20_000_000), [f], [v], as_of=early)
+    fb = item.body["fields"][0]
+    assert fb["basis"] == "preseason" and fb["included"]
+    assert fb["yield_p50_t_ha"] == pytest.approx(12.0 * 0.7)
+    assert fb["yield_p10_t_ha"] == pytest.approx(12.0 * 0.7 * 0.8)
+    assert item.body["computation"]["expected_value"] == math.floor(50 * 12.0 * 0.7 * 20000)
+    red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
+    assert red["PRESEASON_NO_IMAGERY"] >= 0 and "PRESEASON_NO_IMAGERY" in red
+    assert sum(red.values()) == 20_000_000 - item.limit
+    # without history: the model's expectation, with the haircut
+    v2 = valuation_row("F1", as_of=early)
+    item2 = run(application(requested_amount=20_000_000), [f], [v2], as_of=early)
+    assert item2.body["fields"][0]["yield_p50_t_ha"] == pytest.approx(7.0)
+
+
+def test_same_field_not_sown_after_checkpoint_is_not_preseason() -> None:
+    f = feature_row("F1", growth_stage="not_sown", emergence_date=None)
+    item = run(application(), [f], [valuation_row("F1")], as_of=date(2025, 7, 15))
+    assert item.body["fields"][0]["basis"] == "imagery"
+    assert item.body["fields"][0]["exclusion_code"] == "NOT_PLANTED"
+
+
+# --- currencies, determinism, order, concentration ------------------------------------------------
+
+def test_currency_mismatch_is_an_error() -> None:
+    with pytest.raises(ApplicationsError, match="currency INR does not match policy profile us-operating"):
+        run(application(currency="INR"), [feature_row("F1")], [valuation_row("F1")])
+    with pytest.raises(PriceError, match="is in INR, profile us-operating lends in USD"):
+        run(application(), [feature_row("F1")], [valuation_row("F1")], prices=prices_frame(currency="INR"))
+
+
+def test_missing_price_is_an_error() -> None:
+    with pytest.raises(PriceError, match="no price for a valued field's crop"):
+        run(application(), [feature_row("F1")], [valuation_row("F1")], prices=prices_frame(crop="soybean"))
+
+
+def test_body_byte_identical_and_free_of_secrets() -> None:
+    prov = {"source": "local", "collection": "S2L2A", "dates": ["2025-06-01"], "client_secret": "s3cr3t"}
+    a = run(application(), [feature_row("F1"), feature_row("F2")], [valuation_row("F1"), valuation_row("F2")],
+            provenance=prov)
+    b = run(application(), [feature_row("F2"), feature_row("F1")], [valuation_row("F2"), valuation_row("F1")],
+            provenance=dict(reversed(list(prov.items()))))
+    assert canonical_json(a.body) == canonical_json(b.body)
+    assert a.idempotency_key == b.idempotency_key
+    assert "s3cr3t" not in a.body_json and "client_secret" not in a.body_json
+    assert a.body["models"] == [{"name": "yield-value", "version": "3", "run_id": None}]
+    assert a.body["policy"]["content_hash"] == POLICY.content_hash
+    c = run(application(), [feature_row("F1"), feature_row("F2")], [valuation_row("F1"), valuation_row("F2", p50=10.5)])
+    assert c.idempotency_key != a.idempotency_key
+
+
+def test_body_has_no_identifiers() -> None:
+    app = application(national_id="123-45-6789", farmer_name="Jane Roe", phone="+1 555 0100")
+    item = run(app, [feature_row("F1")], [valuation_row("F1")])
+    for secret in ("123-45-6789", "Jane Roe", "555 0100"):
+        assert secret not in item.body_json
+
+
+def _batch_inputs(n: int = 6) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    apps = pd.DataFrame([application(f"A{i}", token=f"tok-{i}", requested_amount=2_000_000 + 100_000 * i)
+                         for i in range(n)])
+    feats = features_frame([feature_row(f"F{i}", token=f"tok-{i}") for i in range(n)])
+    vals = valuations_frame([valuation_row(f"F{i}") for i in range(n)])
+    book = book_frame([dict(line_id=f"L{j}", application_id=f"OLD{j}", farmer_token=f"old-{j}", currency="USD",
+                            limit=100_000_000, drawn=0, outstanding=0, start_date="2025-03-01",
+                            maturity_date="2025-12-01", crop="soybean", region="us-nebraska") for j in range(10)])
+    return apps, feats, vals, book
+
+
+def test_batch_independent_of_application_order_and_consumes_headroom() -> None:
+    apps, feats, vals, book = _batch_inputs()
+    # book = $10M; 40 % crop-region cap for maize = $4M, 1 % borrower = $100k
+    room = Headroom.from_book(book, POLICY.profile(PROFILE))
+    assert room.applies and room.max_borrower == 10_000_000 and room.max_crop_region == 400_000_000
+    a = decide_batch(apps, feats, vals, prices_frame(), book, POLICY, PROFILE, AS_OF)
+    b = decide_batch(apps.iloc[::-1].reset_index(drop=True), feats.iloc[::-1], vals, prices_frame(), book, POLICY,
+                     PROFILE, AS_OF)
+    assert [i.application_id for i in a] == [f"A{i}" for i in range(6)]
+    assert [canonical_json(i.body) for i in a] == [canonical_json(i.body) for i in b]
+    # a tight crop-region share: headroom is used up in application_id order
+    tight = POLICY.profiles[PROFILE].__class__(**{**POLICY.profile(PROFILE).__dict__, "max_share_crop_region": 0.005})
+    pol = POLICY.__class__(**{**POLICY.__dict__, "profiles": {PROFILE: tight}})
+    c = decide_batch(apps, feats, vals, prices_frame(), book, pol, PROFILE, AS_OF)
+    # 0.5 % of $10M = $50k: A0 gets $20k, A1 $21k, A2 the remaining $9k, A3.. get 0 (declined)
+    assert [i.limit for i in c] == [2_000_000, 2_100_000, 900_000, 0, 0, 0]
+    assert "CONCENTRATION_CAP_APPLIED" in c[2].reason_codes
+    assert c[2].body["computation"]["binding_constraint"] == "concentration"
+
+
+def test_borrower_share_counts_existing_lines() -> None:
+    apps, feats, vals, book = _batch_inputs(1)
+    book.loc[0, "farmer_token"] = "tok-0"
+    book.loc[0, "limit"] = 9_000_000  # $90k of the borrower cap
+    book.loc[1, "limit"] = 200_000_000  # book now $10.09M -> 1 % cap $100,900 -> headroom $10,900
+    item = decide(apps.iloc[0], feats, vals, prices_frame(), book, POLICY, PROFILE, AS_OF)
+    assert item.limit == 1_050_000 and item.outcome == "REDUCE"
+    assert item.body["computation"]["binding_constraint"] == "concentration"
+    assert item.body["computation"]["concentration"]["headroom"] == 1_090_000
+    assert item.body["computation"]["concentration"]["borrower_exposure"] == 9_000_000
+
+
+def test_empty_book_does_not_apply_concentration() -> None:
+    item = run(application(), [feature_row("F1")], [valuation_row("F1")])
+    assert item.body["computation"]["concentration"]["applies"] is False
+    assert item.outcome == "APPROVE"
+
+
+# --- policy backtest ------------------------------------------------------------------------------
+
+def test_backtest_hand_computed() -> None:
+    from underwriting.backtest import backtest, summarise_backtest
+
+    lines = pd.DataFrame({"application_id": ["A", "B", "C", "D"], "limit": [1_000_000, 1_000_000, 0, 500_000],
+                          "term_days": [146, 146, 146, 146], "crop": ["maize", "maize", "maize", "soybean"]})
+    realised = pd.DataFrame({"application_id": ["A", "B", "C", "D"],
+                             "realised_value": pd.array([1_290_000, 1_289_999, 5, None], dtype="Int64")})
+    out = backtest(lines, realised, POLICY, PROFILE)
+    # due = 1,000,000 x (1 + 0.08 x 146 / 365) = 1,032,000; cover = realised x 0.8
+    assert list(out["application_id"]) == ["A", "B", "D"]  # a declined line (limit 0) is no line
+    assert list(out["repayment_due"]) == [1_032_000, 1_032_000, 516_000]
+    assert list(out["uncovered"]) == [False, True, False] and list(out["known"]) == [True, True, False]
+    s = summarise_backtest(out)
+    maize = s[s["crop"] == "maize"].iloc[0]
+    assert (maize["n_lines"], maize["n_uncovered"], maize["share_uncovered"]) == (2, 1, 0.5)
+    soy = s[s["crop"] == "soybean"].iloc[0]
+    assert (soy["n_unknown"], pd.isna(soy["share_uncovered"])) == (1, True)
+
+
+def test_backtest_realised_values_naive_and_decision_lines() -> None:
+    from underwriting.backtest import backtest, lines_from_decisions, naive_lines, realised_values
+
+    realised = pd.DataFrame({"application_id": ["A1", "A1", "A2"], "crop": ["maize"] * 3,
+                             "region": ["us-nebraska"] * 3, "season": ["2025"] * 3, "area_ha": [10.0, 5.0, 3.0],
+                             "yield_t_ha": [9.0, 11.0, None]})
+    rv = realised_values(realised, prices_frame())
+    assert rv["realised_value"].tolist() == [(90 + 55) * 20000, pd.NA]
+    item = run(application("A1", requested_amount=2_000_000), [feature_row("F1")], [valuation_row("F1")])
+    lines = lines_from_decisions([item])
+    assert lines.iloc[0].to_dict() == {"application_id": "A1", "limit": 2_000_000, "term_days": 120, "crop": "maize",
+                                       "outcome": "APPROVE", "season": "2025", "as_of": "2025-07-15"}
+    out = backtest(lines, rv, POLICY, PROFILE)
+    assert not out["uncovered"].iloc[0]  # $29,000 x 0.8 covers $20,000 x (1 + 0.08 x 120 / 365)
+    apps = pd.DataFrame({"application_id": ["A1", "A2"], "declared_area_ha": [50.0, 2.0], "crop": ["maize"] * 2,
+                         "requested_amount": [9_000_000, 9_000_000], "requested_term_days": [120, 120]})
+    naive = naive_lines(apps, 150_00, POLICY, PROFILE)  # $150 per declared ha
+    assert naive["limit"].tolist() == [750_000, 0]  # 2 ha x $150 = $300 is below the $5,000 minimum line
+
+
+def test_evidence_from_after_the_decision_date_is_refused() -> None:
+    from features.errors import ContractError
+
+    with pytest.raises(ContractError, match=r"FieldFeatures: column 'as_of': expected on or before the decision date "
+                                            r"2025-07-01, found later dates at F1"):
+        run(application(), [feature_row("F1")], [valuation_row("F1")], as_of=date(2025, 7, 1))
+
+
+def test_valuations_in_another_currency_are_an_error() -> None:
+    with pytest.raises(PriceError, match="valuations in INR for a USD profile: F1"):
+        run(application(), [feature_row("F1")], [valuation_row("F1", currency="INR")])
+
+
+def test_high_yield_uncertainty_takes_the_yield_stress_reduction() -> None:
+    item = run(application(requested_amount=9_000_000), [feature_row("F1")], [valuation_row("F1", p10=5.0)])
+    red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
+    assert "HIGH_YIELD_UNCERTAINTY" in red and "LOW_STRESSED_YIELD" not in red  # (10 - 5) / 10 > 0.25
+    assert red["HIGH_YIELD_UNCERTAINTY"] == 50 * 10 * 17585 - 50 * 5 * 17585
+
+
+def test_refer_keeps_indicative_limit_and_uses_no_headroom() -> None:
+    apps, feats, vals, book = _batch_inputs(2)
+    feats.loc[feats["field_id"] == "F0", "overlap_fraction"] = 0.5
+    feats = pd.concat([feats, features_frame([feature_row("G0", token="tok-0")])], ignore_index=True)
+    vals = pd.concat([vals, valuations_frame([valuation_row("G0")])], ignore_index=True)
+    items = decide_batch(apps, feats, vals, prices_frame(), book, POLICY, PROFILE, AS_OF)
+    assert items[0].outcome == "REFER" and items[0].limit == 2_000_000
+    assert items[1].body["computation"]["concentration"]["crop_region_exposure"] == 0  # A0 used none of it
+
+
+def test_idempotency_key_follows_model_version_and_policy() -> None:
+    base = run(application(), [feature_row("F1")], [valuation_row("F1")])
+    other_model = run(application(), [feature_row("F1")], [valuation_row("F1", model_version="4")])
+    assert other_model.idempotency_key != base.idempotency_key
+    assert other_model.body["models"][0]["version"] == "4"
+    pol = POLICY.__class__(**{**POLICY.__dict__, "content_hash": "0" * 64})
+    other_policy = decide(application(), features_frame([feature_row("F1")]), valuations_frame([valuation_row("F1")]),
+                          prices_frame(), book_frame(), pol, PROFILE, AS_OF)
+    assert other_policy.idempotency_key != base.idempotency_key
+    assert other_policy.limit == base.limit
+
+
+def test_price_stress_horizon_is_each_fields_harvest() -> None:
+    late = feature_row("F2", expected_harvest_date=date(2026, 1, 15))  # 184 days
+    item = run(application(), [feature_row("F1"), late], [valuation_row("F1"), valuation_row("F2")])
+    sp = {f["field_id"]: f["stressed_price_per_t"] for f in item.body["fields"]}
+    assert sp == {"F1": 17585, "F2": math.floor(20000 * math.exp(-1.2816 * 0.2 * math.sqrt(184 / 365)))}
+    # the term follows the latest harvest: max(120, 184) capped at 184 + 60
+    assert item.body["computation"]["term_days"] == 184
+
+
+def test_preseason_without_harvest_date_stresses_over_the_requested_term() -> None:
+    early = date(2025, 4, 1)
+    f = feature_row("F1", as_of=early, growth_stage=None, emergence_date=None, planted_area_ha=None, n_clear_obs=0,
+                    expected_harvest_date=None, peak_date=None)
+    item = run(application(requested_term_days=200), [f], [valuation_row("F1", as_of=early)], as_of=early)
+    fb = item.body["fields"][0]
+    assert fb["basis"] == "preseason"
+    assert fb["stressed_price_per_t"] == math.floor(20000 * math.exp(-1.2816 * 0.2 * math.sqrt(200 / 365)))
+    assert item.body["computation"]["term_days"] == 200
+    assert item.body["computation"]["expected_harvest_date"] is None

@@ -1,0 +1,109 @@
+"""Analyst overrides: a linked new record, the 20% second-approver rule, exact money parsing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from models.errors import MoneyError
+from underwriting.override import OverrideError, override, override_outcome
+from underwriting.records import DecisionItem
+from underwriting.store import DecisionStore, record_id_for
+
+
+def decision(app: str, limit: int, *, as_of: str = "2025-05-01", currency: str = "USD", key: str | None = None,
+             requested: int = 1_000_000) -> DecisionItem:
+    body = {"application": {"application_id": app, "requested_amount": requested},
+            "computation": {"requested_amount": requested, "limit": limit}, "limit": limit, "outcome": "REDUCE",
+            "reasons": [{"code": "LOW_STRESSED_YIELD"}]}
+    return DecisionItem(idempotency_key=key or f"{app}-{as_of}", application_id=app, farmer_token="tokA",
+                        season="2025", as_of=as_of, outcome="REDUCE", limit=limit, currency=currency,
+                        reason_codes=("LOW_STRESSED_YIELD",), body=body)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[DecisionStore]:
+    with DecisionStore(f"sqlite:///{tmp_path / 'd.db'}") as s:
+        s.append([decision("A1", 500_000), decision("J1", 100_000, currency="JPY")], operator="batch")
+        yield s
+
+
+def test_small_override_links_to_the_original(store: DecisionStore) -> None:
+    original = store.latest("A1")
+    assert original is not None
+    rec = override(store, "A1", "5,500.00", "field visit confirms area", "ana")
+    assert (rec.kind, rec.supersedes, rec.limit, rec.outcome, rec.operator) == (
+        "override", original.record_id, 550_000, "REDUCE", "ana")
+    body = rec.body
+    assert body["override"] == {
+        "original_record_id": original.record_id, "original_limit": 500_000, "original_outcome": "REDUCE",
+        "limit": 550_000, "outcome": "REDUCE", "change_share": "0.1000", "reason": "field visit confirms area",
+        "operator": "ana", "approver": None, "as_of": "2025-05-01"}
+    assert body["limit"] == 550_000 and body["computation"] == original.body["computation"]
+    assert [r.kind for r in store.history("A1")] == ["decision", "override"]
+    assert store.latest("A1") == rec
+    assert store.verify().ok
+
+
+def test_exactly_twenty_percent_needs_no_approver(store: DecisionStore) -> None:
+    assert override(store, "A1", 4000, "price update", "ana").limit == 400_000
+
+
+def test_large_change_needs_a_second_person(store: DecisionStore) -> None:
+    with pytest.raises(OverrideError, match=r"USD 5,000.00 to USD 6,000.01 \(20.0002%\) is more than 20% and needs "
+                                            r"--approver"):
+        override(store, "A1", "6000.01", "bigger farm", "ana")
+    with pytest.raises(OverrideError, match="approver must be a second person, not the operator 'ana'"):
+        override(store, "A1", "8000", "bigger farm", "ana", approver="ana")
+    assert store.count() == 2
+    rec = override(store, "A1", "10000", "bigger farm", "ana", approver="bob")
+    assert (rec.limit, rec.outcome, rec.body["override"]["approver"], rec.operator) == (1_000_000, "APPROVE", "bob",
+                                                                                      "ana")
+
+
+def test_decline_by_override_and_outcomes(store: DecisionStore) -> None:
+    rec = override(store, "A1", "0", "fraud suspected", "ana", approver="bob")
+    assert (rec.limit, rec.outcome) == (0, "DECLINE")
+    assert override_outcome(5, {}) == "REDUCE"
+    assert override_outcome(5, {"application": {"requested_amount": 5}}) == "APPROVE"
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"limit": "5000", "reason": "  "}, OverrideError, "reason must not be empty"),
+    ({"limit": "5000", "reason": "x", "operator": ""}, OverrideError, "an operator is required"),
+    ({"limit": "5000.001", "reason": "x"}, MoneyError, "at most 2 decimals for USD"),
+    ({"limit": "five", "reason": "x"}, MoneyError, "expected a number"),
+    ({"limit": "-1", "reason": "x"}, OverrideError, "must not be negative"),
+    ({"application_id": "NOPE", "limit": "1", "reason": "x"}, OverrideError, "application NOPE: no stored decision"),
+    ({"limit": "5000", "reason": "x", "as_of": "2025-13-01"}, ValueError, "expected an ISO date"),
+])
+def test_bad_overrides_write_nothing(store: DecisionStore, kwargs: dict[str, str], error: type[Exception],
+                                     message: str) -> None:
+    args = {"application_id": "A1", "operator": "ana", **kwargs}
+    with pytest.raises(error, match=message):
+        override(store, **args)  # type: ignore[arg-type]
+    assert store.count() == 2
+
+
+def test_limit_is_parsed_in_the_record_currency(store: DecisionStore) -> None:
+    assert override(store, "J1", "110000", "x", "ana").limit == 110_000
+    with pytest.raises(MoneyError, match="at most 0 decimals for JPY"):
+        override(store, "J1", "110000.5", "x", "ana")
+
+
+def test_as_of_picks_the_decision_in_force(store: DecisionStore) -> None:
+    store.append([decision("A1", 300_000, as_of="2025-07-01")], operator="batch")
+    early = override(store, "A1", "5100", "x", "ana", as_of="2025-06-01")
+    assert early.supersedes == record_id_for("A1-2025-05-01") and early.as_of == "2025-06-01"
+    late = override(store, "A1", "5000", "x", "ana")
+    assert late.supersedes == early.record_id  # written last, so the latest record of the application
+
+
+def test_override_by_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    with DecisionStore(url) as s:
+        s.append([decision("A9", 1000)], operator="batch")
+    rec = override(url, "A9", "10.50", "rounding", "ana")
+    assert rec.limit == 1050

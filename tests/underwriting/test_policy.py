@@ -1,0 +1,128 @@
+"""The policy file: the shipped profiles load, every kind of bad key or value is a PolicyError naming it."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from underwriting.errors import PolicyError
+from underwriting.policy import DEFAULT_POLICY_PATH, REASON_CODES, default_policy, load_policy, parse_policy
+
+RAW: dict[str, Any] = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+
+
+def write(tmp_path: Path, doc: Any) -> Path:
+    p = tmp_path / "policy.yaml"
+    p.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return p
+
+
+def test_three_profiles_load_with_the_reference_numbers() -> None:
+    pol = default_policy()
+    assert set(pol.profiles) == {"us-operating", "in-kcc", "cn-rural"}
+    us, kcc, cn = pol.profile("us-operating"), pol.profile("in-kcc"), pol.profile("cn-rural")
+    assert (us.currency, kcc.currency, cn.currency) == ("USD", "INR", "CNY")
+    assert (us.annual_rate, kcc.annual_rate, cn.annual_rate) == (0.08, 0.07, 0.06)
+    assert (us.product_cap, kcc.product_cap, cn.product_cap) == (40_000_000, 30_000_000, 30_000_000)
+    assert (us.min_line, kcc.min_line, us.rounding_step, kcc.rounding_step) == (500_000, 1_000_000, 50_000, 100_000)
+    assert (us.marketing_window_days, kcc.marketing_window_days) == (60, 45)
+    for p in (us, kcc, cn):
+        assert (p.advance_rate, p.min_dscr, p.z_price_shock, p.preseason_haircut) == (0.80, 1.25, 1.2816, 0.70)
+        assert (p.max_share_borrower, p.max_share_crop_region) == (0.01, 0.40)
+        ev = p.evidence
+        assert (ev.area_tolerance, ev.refer_failing_area_share, ev.max_overlap_fraction) == (0.10, 0.25, 0.05)
+        assert (ev.max_noncrop_fraction, ev.min_clear_obs, ev.min_crop_type_prob) == (0.10, 3, 0.80)
+        assert (ev.min_declared_crop_prob, ev.min_clear_pixels) == (0.20, 8)
+    assert set(pol.reason_texts) == set(REASON_CODES)
+    assert len(pol.content_hash) == 64 and pol.version == "2026.11.1"
+
+
+def test_content_hash_follows_parameters_not_layout(tmp_path: Path) -> None:
+    base = load_policy(write(tmp_path, RAW)).content_hash
+    assert base == default_policy().content_hash  # comments and key order do not matter
+    doc = copy.deepcopy(RAW)
+    doc["profiles"]["in-kcc"]["annual_rate"] = 0.071
+    assert load_policy(write(tmp_path, doc)).content_hash != base
+
+
+def test_unknown_profile() -> None:
+    with pytest.raises(PolicyError, match=r"'profiles.nope': no such profile \(known: cn-rural, in-kcc, us-operating\)"):
+        default_policy().profile("nope")
+
+
+def _set(doc: dict[str, Any], path: str, value: Any) -> None:
+    keys = path.split(".")
+    node = doc
+    for k in keys[:-1]:
+        node = node[k]
+    if value is _DELETE:
+        del node[keys[-1]]
+    else:
+        node[keys[-1]] = value
+
+
+_DELETE = object()
+P = "profiles.us-operating"
+
+
+@pytest.mark.parametrize(("path", "value", "pattern"), [
+    ("colour", "blue", r"'colour': unknown key \(value 'blue'"),
+    ("version", _DELETE, r"'version': missing"),
+    ("version", "", r"'version': expected a non-empty string, found ''"),
+    ("profiles", {}, r"'profiles': expected at least one profile"),
+    ("profiles", ["a"], r"'profiles': expected a mapping, found \['a'\]"),
+    (f"{P}.advance_ratio", 0.8, r"'profiles.us-operating.advance_ratio': unknown key \(value 0.8"),
+    (f"{P}.min_dscr", _DELETE, r"'profiles.us-operating.min_dscr': missing"),
+    (f"{P}.advance_rate", "high", r"'profiles.us-operating.advance_rate': expected a number, found 'high'"),
+    (f"{P}.advance_rate", 1.5, r"'profiles.us-operating.advance_rate': expected a value in \[0.0, 1.0\], found 1.5"),
+    (f"{P}.min_dscr", 0.9, r"'profiles.us-operating.min_dscr': expected a value in \[1.0, 10.0\], found 0.9"),
+    (f"{P}.min_dscr", True, r"'profiles.us-operating.min_dscr': expected a number, found True"),
+    (f"{P}.annual_rate", float("nan"), r"'profiles.us-operating.annual_rate': expected a finite number, found nan"),
+    (f"{P}.marketing_window_days", -1, r"'profiles.us-operating.marketing_window_days': .*found -1"),
+    (f"{P}.marketing_window_days", 60.5, r"'profiles.us-operating.marketing_window_days': expected an integer, found 60.5"),
+    (f"{P}.currency", "XXX", r"'profiles.us-operating.currency': expected an ISO 4217 code, found 'XXX'"),
+    (f"{P}.product_cap", "400000.001", r"'profiles.us-operating.product_cap': expected an amount in USD major units, found '400000.001'"),
+    (f"{P}.product_cap", 1.5, r"'profiles.us-operating.product_cap': expected a decimal string .* found 1.5"),
+    (f"{P}.rounding_step", "0", r"'profiles.us-operating.rounding_step': expected at least 1 minor units, found '0'"),
+    (f"{P}.min_line", "500000", r"'profiles.us-operating.min_line': expected at most product_cap \('400000'\), found '500000'"),
+    (f"{P}.emergence_checkpoint.month_day", "13-01", r"'profiles.us-operating.emergence_checkpoint.month_day': expected 'MM-DD', found '13-01'"),
+    (f"{P}.emergence_checkpoint.year_offset", 3, r"'profiles.us-operating.emergence_checkpoint.year_offset': .*found 3"),
+    (f"{P}.emergence_checkpoint", "06-30", r"'profiles.us-operating.emergence_checkpoint': expected a mapping, found '06-30'"),
+    (f"{P}.evidence.min_clear_obs", 2.5, r"'profiles.us-operating.evidence.min_clear_obs': expected an integer, found 2.5"),
+    (f"{P}.evidence.max_overlap_fraction", -0.1, r"'profiles.us-operating.evidence.max_overlap_fraction': .*found -0.1"),
+    (f"{P}.evidence.overlap", 0.1, r"'profiles.us-operating.evidence.overlap': unknown key"),
+    ("reason_texts.CROP_MISMATCH", _DELETE, r"'reason_texts.CROP_MISMATCH': missing"),
+    ("reason_texts.CROP_MISMATCH", "  ", r"'reason_texts.CROP_MISMATCH': expected a non-empty sentence, found '  '"),
+    ("reason_texts.BAD_CODE", "text", r"'reason_texts.BAD_CODE': unknown key \(value 'text'"),
+])
+def test_bad_policy_names_key_and_value(tmp_path: Path, path: str, value: Any, pattern: str) -> None:
+    doc = copy.deepcopy(RAW)
+    _set(doc, path, value)
+    with pytest.raises(PolicyError, match=pattern):
+        load_policy(write(tmp_path, doc))
+
+
+def test_bad_files(tmp_path: Path) -> None:
+    with pytest.raises(PolicyError, match=r"'<file>': cannot be read"):
+        load_policy(tmp_path / "absent.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("profiles: [unclosed\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"'<file>': not valid YAML at line"):
+        load_policy(bad)
+    with pytest.raises(PolicyError, match=r"'<document>': expected a mapping, found \[1, 2\]"):
+        parse_policy([1, 2])
+    doc = copy.deepcopy(RAW)
+    doc["description"] = __import__("datetime").date(2025, 1, 1)
+    with pytest.raises(PolicyError, match=r"'<document>': not representable as JSON"):
+        parse_policy(doc)
+
+
+def test_profile_parameters_and_checkpoint() -> None:
+    p = default_policy().profile("in-kcc")
+    assert str(p.emergence_checkpoint("2025")) == "2025-08-31"
+    d = p.as_dict()
+    assert d["product_cap"] == 30_000_000 and d["evidence"]["min_clear_pixels"] == 8

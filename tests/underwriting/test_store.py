@@ -1,0 +1,303 @@
+"""The decision store: idempotent appends, the hash chain, tampering, kills and concurrent writers.
+
+The store fixture runs every backend test against SQLite and against a real PostgreSQL
+server started on loopback (tests/pgserver.py); without the binaries the PostgreSQL
+half skips (fails under AGCREDIT_NO_SKIP=1).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.conftest import REPO, require
+from tests.pgserver import postgres_available, postgres_server
+from underwriting.contracts import check_decisions
+from underwriting.errors import StoreError
+from underwriting.records import DecisionItem
+from underwriting.store import DecisionStore, record_id_for, verify_store
+
+
+def make_items(n: int, start: int = 0, season: str = "2025") -> list[DecisionItem]:
+    out = []
+    for i in range(start, start + n):
+        codes = ("LOW_STRESSED_YIELD", "PRIOR_LIEN_ON_CROP")[: i % 3]
+        body = {"application": {"application_id": f"APP{i:04d}", "requested_amount": 500_000},
+                "limit": 1000 * i, "outcome": "REDUCE", "note": f"é{i}", "fields": [{"field_id": f"F{i}"}]}
+        out.append(DecisionItem(idempotency_key=f"key-{i}", application_id=f"APP{i:04d}", farmer_token=f"tok{i % 7}",
+                                season=season, as_of="2025-05-01", outcome="REDUCE", limit=1000 * i, currency="USD",
+                                reason_codes=codes, body=body))
+    return out
+
+
+_counter = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Iterator[str]:
+    ok, why = postgres_available()
+    require(ok, why)
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty store URL on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'decisions.db'}"
+    server: str = request.getfixturevalue("pg_server")
+    name = f"t{os.getpid()}_{next(_counter)}"
+    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[DecisionStore]:
+    with DecisionStore(url) as s:
+        yield s
+
+
+def raw(url: str, *statements: str) -> None:
+    """Run SQL around the API (the way an attacker with database access would)."""
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for s in statements:
+            conn.exec_driver_sql(s)
+    engine.dispose()
+
+
+def drop_guard(store: DecisionStore) -> list[str]:
+    if store.dialect == "sqlite":
+        return ["DROP TRIGGER agc_decisions_no_update", "DROP TRIGGER agc_decisions_no_delete"]
+    return ["ALTER TABLE agc_decisions DISABLE TRIGGER USER"]
+
+
+def test_append_is_idempotent_and_chained(store: DecisionStore) -> None:
+    items = make_items(12)
+    first = store.append(items, operator="analyst-1")
+    assert (first.written, first.already_present) == (12, 0)
+    assert first.record_ids == tuple(record_id_for(i.idempotency_key) for i in items)
+    again = store.append(items, operator="analyst-2")
+    assert (again.written, again.already_present) == (0, 12)
+    assert store.count() == 12
+    df = store.records()
+    check_decisions(df)
+    assert df["seq"].tolist() == list(range(1, 13))
+    assert df["prev_hash"].iloc[1:].tolist() == df["record_hash"].iloc[:-1].tolist()
+    assert df["prev_hash"].isna().iloc[0]
+    assert set(df["operator"]) == {"analyst-1"}
+    assert df["body"].tolist() == [i.body_json for i in items]
+    assert df["reason_codes"].iloc[2] == "LOW_STRESSED_YIELD,PRIOR_LIEN_ON_CROP"
+    assert df["reason_codes"].isna().iloc[0]
+    res = store.verify()
+    assert (res.ok, res.count, res.seq) == (True, 12, None)
+
+
+def test_duplicates_inside_one_batch_are_written_once(store: DecisionStore) -> None:
+    items = make_items(3)
+    res = store.append(items + items[:2], operator="op")
+    assert (res.written, res.already_present) == (3, 2)
+    assert store.verify().count == 3
+
+
+def test_queries(store: DecisionStore) -> None:
+    items = make_items(4)
+    later = DecisionItem(idempotency_key="key-later", application_id="APP0001", farmer_token="tok1", season="2025",
+                         as_of="2025-07-01", outcome="DECLINE", limit=0, currency="USD", reason_codes=("X",),
+                         body={"n": 1}, kind="reunderwrite", supersedes=record_id_for("key-1"))
+    store.append(items, operator="op")
+    store.append([later], operator="op")
+    hist = store.history("APP0001")
+    assert [r.kind for r in hist] == ["decision", "reunderwrite"]
+    assert hist[1].supersedes == hist[0].record_id
+    latest = store.latest("APP0001")
+    assert latest is not None and latest.record_id == record_id_for("key-later")
+    early = store.latest("APP0001", as_of="2025-06-30")
+    assert early is not None and early.record_id == record_id_for("key-1") and early.limit == 1000
+    assert store.latest("APP0001", as_of="2025-04-30") is None
+    assert store.latest("NOPE") is None
+    got = store.get(record_id_for("key-1"))
+    assert got is not None and got.body == items[1].body and got.reason_codes == ("LOW_STRESSED_YIELD",)
+    assert store.get("Dnope") is None
+    with pytest.raises(ValueError, match="expected an ISO date"):
+        store.latest("APP0001", as_of="yesterday")
+
+
+def test_records_filter_by_season(store: DecisionStore) -> None:
+    store.append(make_items(3, season="2024") + make_items(2, start=3, season="2025"), operator="op")
+    assert store.records(season="2025")["application_id"].tolist() == ["APP0003", "APP0004"]
+    empty = store.records(season="1999")
+    assert len(empty) == 0
+    check_decisions(empty)
+
+
+def test_updates_and_deletes_are_rejected_by_the_database(store: DecisionStore) -> None:
+    store.append(make_items(2), operator="op")
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        raw(store.url, 'UPDATE agc_decisions SET "limit" = 5 WHERE seq = 1')
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        raw(store.url, "DELETE FROM agc_decisions WHERE seq = 2")
+    assert store.count() == 2 and store.verify().ok
+
+
+@pytest.mark.parametrize("tamper, seq, good, problem", [
+    ("""UPDATE agc_decisions SET body = replace(body, '"limit":6000', '"limit":9000') WHERE seq = 7""", 7, 6,
+     "body does not match"),
+    ('UPDATE agc_decisions SET "limit" = 999999 WHERE seq = 5', 5, 4, "record_hash does not match"),
+    ("UPDATE agc_decisions SET operator = 'mallory' WHERE seq = 3", 3, 2, "record_hash does not match"),
+    ("UPDATE agc_decisions SET prev_hash = 'x' WHERE seq = 9", 9, 8, "prev_hash does not match"),
+    ("DELETE FROM agc_decisions WHERE seq = 4", 5, 3, "sequence gap"),
+])
+def test_tampering_is_caught_at_the_right_record(store: DecisionStore, tamper: str, seq: int, good: int,
+                                                 problem: str) -> None:
+    store.append(make_items(10), operator="op")
+    rid = store.records().set_index("seq").loc[seq, "record_id"]
+    raw(store.url, *drop_guard(store), tamper)
+    res = store.verify()
+    assert not res.ok
+    assert (res.seq, res.record_id, res.count) == (seq, rid, good)
+    assert res.problem is not None and problem in res.problem
+    with pytest.raises(Exception, match=rf"audit chain broken at record {seq} \({rid}\)"):
+        res.raise_if_broken()
+
+
+def test_rehashed_tampering_is_caught_by_the_next_link(store: DecisionStore) -> None:
+    """Rewriting a body with consistent body and record hashes still breaks the next record's link."""
+    from underwriting._store_schema import record_hash
+    from underwriting.records import sha256_hex
+
+    store.append(make_items(6), operator="op")
+    rec = store.get(record_id_for("key-3"))
+    assert rec is not None
+    body = rec.body_json.replace('"limit":3000', '"limit":300000')
+    row = {**rec.__dict__, "body_hash": sha256_hex(body), "limit": 300000,
+           "reason_codes": ",".join(rec.reason_codes) or None}
+    new_hash = record_hash(row)
+    raw(store.url, *drop_guard(store),
+        f"UPDATE agc_decisions SET body = '{body}', body_hash = '{row['body_hash']}', \"limit\" = 300000, "
+        f"record_hash = '{new_hash}' WHERE seq = {rec.seq}")
+    res = store.verify()
+    assert (res.ok, res.seq, res.problem) == (False, rec.seq + 1, "prev_hash does not match the previous record's hash")
+
+
+def test_identifiers_and_bad_items_are_refused(store: DecisionStore) -> None:
+    item = make_items(1)[0]
+    leaky = DecisionItem(**{**item.__dict__, "idempotency_key": "leak",
+                            "body": {"application": {"national_id": "X123"}}})
+    with pytest.raises(StoreError, match=r"personal identifiers in the body \(body.application.national_id\)"):
+        store.append([leaky], operator="op")
+    bad = DecisionItem(**{**item.__dict__, "idempotency_key": "bad", "outcome": "MAYBE"})
+    with pytest.raises(StoreError, match="outcome 'MAYBE'"):
+        store.append([bad], operator="op")
+    orphan = DecisionItem(**{**item.__dict__, "idempotency_key": "orphan", "kind": "override", "supersedes": "Dx"})
+    with pytest.raises(StoreError, match="supersedes Dx, which is not stored"):
+        store.append([orphan], operator="op")
+    with pytest.raises(StoreError, match="an operator is required"):
+        store.append([item], operator=" ")
+    assert store.count() == 0
+
+
+_WRITER = textwrap.dedent("""
+    import os, sys, time
+    sys.path.insert(0, {repo!r})
+    sys.path.insert(0, {tests!r})
+    from test_store import make_items
+    from underwriting.store import DecisionStore
+    url, start, n, kill_at, batch, gate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \\
+        int(sys.argv[5]), sys.argv[6]
+    store = DecisionStore(url, batch_size=batch)
+    if kill_at:
+        store._on_insert = lambda k: os._exit(17) if k >= kill_at else None
+    while gate != "-" and not os.path.exists(gate):
+        time.sleep(0.01)
+    r = store.append(make_items(n, start=start), operator="proc" + str(start))
+    print(r.written, r.already_present)
+""")
+
+
+def writer(tmp_path: Path, url: str, start: int, n: int, kill_at: int = 0, batch: int = 50,
+           gate: str = "-") -> subprocess.Popen[str]:
+    script = tmp_path / "writer.py"
+    if not script.exists():
+        script.write_text(_WRITER.format(repo=str(REPO), tests=str(Path(__file__).parent)))
+    return subprocess.Popen([sys.executable, str(script), url, str(start), str(n), str(kill_at), str(batch), gate],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+
+
+def test_a_killed_run_keeps_what_it_committed_and_a_rerun_completes(store: DecisionStore, tmp_path: Path) -> None:
+    killed = writer(tmp_path, store.url, 0, 200, kill_at=130, batch=50)
+    out, errs = killed.communicate(timeout=120)
+    assert killed.returncode == 17, errs
+    assert store.count() == 100  # two committed batches; the third died with the process
+    assert store.verify().ok
+    rerun = writer(tmp_path, store.url, 0, 200)
+    out, errs = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, errs
+    assert out.split() == ["100", "100"]
+    df = store.records()
+    assert len(df) == 200 and df["record_id"].is_unique
+    assert sorted(df["application_id"]) == [f"APP{i:04d}" for i in range(200)]
+    res = store.verify()
+    assert (res.ok, res.count) == (True, 200)
+
+
+def test_two_concurrent_writers_keep_one_chain(store: DecisionStore, tmp_path: Path) -> None:
+    gate = tmp_path / "go"
+    procs = [writer(tmp_path, store.url, 0, 80, batch=1, gate=str(gate)),
+             writer(tmp_path, store.url, 40, 80, batch=1, gate=str(gate))]
+    gate.write_text("go")
+    outs = [p.communicate(timeout=180) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
+    written = [int(o.split()[0]) for o, _ in outs]
+    assert sum(written) == 120
+    df = store.records()
+    assert len(df) == 120 and df["record_id"].is_unique
+    assert df["seq"].tolist() == list(range(1, 121))
+    assert set(df["operator"]) == {"proc0", "proc40"}
+    assert store.verify().ok
+
+
+def test_schema_version_and_reopen(url: str) -> None:
+    with DecisionStore(url) as s:
+        assert s.schema_version() == "1"
+        s.append(make_items(3), operator="op")
+    with DecisionStore(url) as s:
+        assert s.count() == 3
+    raw(url, "UPDATE agc_meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 99 .this agcredit reads version 1."):
+        DecisionStore(url)
+
+
+def test_default_url_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGCREDIT_STORE_URL", raising=False)
+    with DecisionStore() as s:
+        s.append(make_items(1), operator="op")
+    assert (tmp_path / "agcredit-decisions.db").is_file()
+    monkeypatch.setenv("AGCREDIT_STORE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    res = verify_store()
+    assert (res.ok, res.count) == (True, 0)
+    assert (tmp_path / "env.db").is_file()
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("not a url", "not a database URL"),
+    ("mysql://u@localhost/db", "unsupported database 'mysql'"),
+    ("sqlite:////nonexistent-folder/x/decisions.db", "unable to open database file"),
+])
+def test_bad_urls_give_one_line_store_errors(bad: str, message: str) -> None:
+    with pytest.raises(StoreError, match=message) as info:
+        DecisionStore(bad)
+    assert "\n" not in str(info.value)

@@ -1,0 +1,163 @@
+"""Tables, triggers, engines and hashing of the decision store (private to underwriting.store)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    text,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+from underwriting.errors import StoreError
+from underwriting.records import canonical_json, sha256_hex
+
+__all__ = ["SCHEMA_VERSION", "metadata", "decisions", "meta", "make_engine", "safe_url", "install_triggers",
+           "record_hash", "record_id_for", "ping", "CHAIN_LOCK_KEY", "IDENTIFIER_KEYS"]
+
+SCHEMA_VERSION = "1"
+#: advisory-lock key that serialises chain appends on PostgreSQL ("agcd" in ASCII)
+CHAIN_LOCK_KEY = 0x61676364
+#: body keys that would mean a personal identifier reached the store
+IDENTIFIER_KEYS = frozenset({"national_id", "farmer_name", "phone", "phone_number", "id_number", "name_of_farmer"})
+
+metadata = MetaData()
+
+meta = Table(
+    "agc_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+decisions = Table(
+    "agc_decisions", metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("record_id", String(32), nullable=False, unique=True),
+    Column("prev_hash", String(64), nullable=True),
+    Column("record_hash", String(64), nullable=False),
+    Column("written_at", String(32), nullable=False),
+    Column("operator", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("supersedes", String(32), nullable=True),
+    Column("application_id", String(128), nullable=False),
+    Column("farmer_token", String(128), nullable=False),
+    Column("season", String(16), nullable=False),
+    Column("as_of", String(32), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("limit", BigInteger, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("reason_codes", Text, nullable=True),
+    Column("body_hash", String(64), nullable=False),
+    Column("body", Text, nullable=False),
+)
+Index("ix_agc_decisions_application", decisions.c.application_id, decisions.c.seq)
+Index("ix_agc_decisions_season", decisions.c.season)
+Index("ix_agc_decisions_farmer", decisions.c.farmer_token)
+
+_SQLITE_TRIGGERS = (
+    "CREATE TRIGGER IF NOT EXISTS agc_decisions_no_update BEFORE UPDATE ON agc_decisions "
+    "BEGIN SELECT RAISE(ABORT, 'agc_decisions is append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS agc_decisions_no_delete BEFORE DELETE ON agc_decisions "
+    "BEGIN SELECT RAISE(ABORT, 'agc_decisions is append-only'); END",
+)
+_PG_TRIGGERS = (
+    "CREATE OR REPLACE FUNCTION agc_decisions_append_only() RETURNS trigger AS $$ "
+    "BEGIN RAISE EXCEPTION 'agc_decisions is append-only'; END $$ LANGUAGE plpgsql",
+    "DROP TRIGGER IF EXISTS agc_decisions_no_change ON agc_decisions",
+    "CREATE TRIGGER agc_decisions_no_change BEFORE UPDATE OR DELETE ON agc_decisions "
+    "FOR EACH ROW EXECUTE FUNCTION agc_decisions_append_only()",
+    "DROP TRIGGER IF EXISTS agc_decisions_no_truncate ON agc_decisions",
+    "CREATE TRIGGER agc_decisions_no_truncate BEFORE TRUNCATE ON agc_decisions "
+    "FOR EACH STATEMENT EXECUTE FUNCTION agc_decisions_append_only()",
+)
+
+
+def install_triggers(conn: Any, dialect: str) -> None:
+    """Create the triggers that reject UPDATE and DELETE on the decisions table."""
+    for stmt in _SQLITE_TRIGGERS if dialect == "sqlite" else _PG_TRIGGERS:
+        conn.exec_driver_sql(stmt)
+
+
+_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def safe_url(url: str) -> str:
+    """The URL with any password masked, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown masked by regex instead
+        return _PASSWORD.sub(r"\1***@", url)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``: SQLite with BEGIN IMMEDIATE transactions and WAL, or PostgreSQL."""
+    shown = safe_url(url)
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise StoreError(url=shown, problem="not a database URL (expected e.g. sqlite:///decisions.db or "
+                                            "postgresql+psycopg2://user@host/db)") from None
+    if parsed.drivername == "postgresql":  # SQLAlchemy 2.1 defaults to psycopg 3; agcredit ships psycopg2
+        parsed = parsed.set(drivername="postgresql+psycopg2")
+    backend = parsed.get_backend_name()
+    if backend not in ("sqlite", "postgresql"):
+        raise StoreError(url=shown, problem=f"unsupported database '{backend}' (expected sqlite or postgresql)")
+    try:
+        if backend == "sqlite":
+            engine = create_engine(parsed, connect_args={"timeout": 60})
+            _sqlite_immediate(engine)
+        else:
+            engine = create_engine(parsed, pool_pre_ping=False, connect_args={"connect_timeout": 5})
+    except (ArgumentError, NoSuchModuleError, ImportError) as e:
+        raise StoreError(url=shown, problem=f"cannot create an engine: {str(e).splitlines()[0]}") from None
+    return engine
+
+
+def _sqlite_immediate(engine: Engine) -> None:
+    """pysqlite's own transaction handling off; every transaction is BEGIN IMMEDIATE (one writer at a time)."""
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute("PRAGMA journal_mode = WAL")
+        cur.execute("PRAGMA synchronous = NORMAL")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        read_only = conn.get_execution_options().get("agc_read", False)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def record_id_for(idempotency_key: str) -> str:
+    """The record id derived from an idempotency key: ``D`` + the first 24 hex digits of its SHA-256."""
+    return "D" + sha256_hex(idempotency_key)[:24]
+
+
+def record_hash(row: dict[str, Any]) -> str:
+    """SHA-256 over the envelope, the flat indexed columns and the body hash of one record."""
+    parts = [row["record_id"], int(row["seq"]), row["prev_hash"], row["written_at"], row["operator"], row["kind"],
+             row["supersedes"], row["body_hash"], row["application_id"], row["farmer_token"], row["season"],
+             row["as_of"], row["outcome"], int(row["limit"]), row["currency"], row["reason_codes"]]
+    return sha256_hex(canonical_json(parts))
+
+
+def ping(engine: Engine) -> None:
+    """Open and close one connection (raises the driver's error)."""
+    with engine.connect() as conn:
+        conn.execute(text("SELECT 1"))

@@ -1,0 +1,472 @@
+"""Decisions: from (application, FieldFeatures, FieldValuations, prices, Book, policy, as-of) to a DecisionItem.
+
+:func:`decide` underwrites one application; :func:`decide_batch` a table of them, in
+``application_id`` order against the concentration headroom of the Book as it stands at
+the start of the run (so the result does not depend on the input order). A field belongs
+to an application when its ``farmer_token`` and ``season`` match.
+
+The decision *body* holds only values derived from the inputs: no wall-clock time, money
+in integer minor units, floats only as they came in (their ``repr`` is exact and stable).
+``canonical_json(body)`` is byte-identical on every re-run with the same inputs.
+
+The price table (``prices``) has the columns crop, region, season, currency, price_per_t
+(int minor units), moisture_basis_pct, sigma_annual, support_price_per_t (int, may be NA),
+source, price_date. Pre-season yields come from an optional ``history_yield_t_ha`` column
+of the valuations (or features): the farmer's reported average for the field; without
+it, the model's (regional) expectation — either with the pre-season haircut.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contracts import check_field_features
+from features.errors import ContractError
+from models.contracts import check_field_valuations
+from models.errors import PriceError
+from underwriting._waterfall import Legs, Terms, compute_limit, final_limit, waterfall
+from underwriting.contracts import check_applications, check_book
+from underwriting.errors import ApplicationsError
+from underwriting.policy import Policy, Profile
+from underwriting.records import DecisionItem, canonical_json, sha256_hex
+from underwriting.rules import FieldResult, evaluate_field, outcome, term_days
+
+__all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "check_prices", "decide", "decide_batch"]
+
+BODY_SCHEMA = "agcredit.decision-body/1"
+PRICE_COLUMNS = ("crop", "region", "season", "currency", "price_per_t", "moisture_basis_pct", "sigma_annual",
+                 "support_price_per_t", "source", "price_date")
+_SECRET_HINTS = ("secret", "password", "passwd", "credential", "api_key", "apikey", "access_token", "auth")
+
+
+# --- plain Python values ---------------------------------------------------------------------------
+
+def _py(v: Any) -> Any:
+    """A pandas/numpy scalar as a plain Python value; NA → None, timestamps → date."""
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp | datetime):
+        return v.date() if not pd.isna(v) else None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v
+
+
+def _row(r: Mapping[str, Any] | pd.Series) -> dict[str, Any]:
+    return {str(k): _py(v) for k, v in dict(r).items()}
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{str(k): _py(v) for k, v in r.items()} for r in df.to_dict("records")]
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(x) for x in v]
+    v = _py(v)
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, float) and math.isinf(v):
+        return None
+    return v
+
+
+def _hash(obj: Any) -> str:
+    return sha256_hex(canonical_json(_jsonable(obj)))
+
+
+def _clean_provenance(p: Any) -> Any:
+    """Provenance without anything that looks like a credential (never stored)."""
+    if isinstance(p, Mapping):
+        return {str(k): _clean_provenance(v) for k, v in p.items()
+                if not any(h in str(k).lower() for h in _SECRET_HINTS)}
+    if isinstance(p, list | tuple):
+        return [_clean_provenance(x) for x in p]
+    return _jsonable(p)
+
+
+def _as_date(d: date | datetime | pd.Timestamp | str) -> date:
+    if isinstance(d, str):
+        return date.fromisoformat(d)
+    if isinstance(d, pd.Timestamp | datetime):
+        return d.date()
+    return d
+
+
+# --- prices ------------------------------------------------------------------------------------------
+
+def check_prices(prices: pd.DataFrame, *, where: str = "price table") -> pd.DataFrame:
+    """Check the price-table columns this module needs."""
+    for c in PRICE_COLUMNS:
+        if c not in prices.columns:
+            raise ContractError(table=where, column=c, expected="column present", found="missing")
+    for c in ("price_per_t", "support_price_per_t"):
+        s = prices[c]
+        if not (pd.api.types.is_integer_dtype(s) or s.isna().all()
+                or (pd.api.types.is_float_dtype(s) and bool((s.dropna() % 1 == 0).all()))):
+            raise ContractError(table=where, column=c, expected="integer minor units", found=str(s.dtype))
+    return prices
+
+
+def _price_row(prices: pd.DataFrame, crop: str | None, region: str | None, season: str,
+               cache: dict[tuple[Any, ...], Any] | None = None) -> dict[str, Any] | None:
+    if crop is None:
+        return None
+    if cache is not None:
+        key = (id(prices), crop, region, season)
+        if key not in cache:
+            cache[key] = _price_row(prices, crop, region, season)
+        return dict(cache[key]) if cache[key] is not None else None
+    cand = prices[(prices["crop"] == crop) & (prices["season"].astype(str) == season)]
+    exact = cand[cand["region"] == region] if region is not None else cand.iloc[0:0]
+    if exact.empty:
+        exact = cand[cand["region"].isna() | (cand["region"].astype(str) == "")]
+    if exact.empty:
+        return None
+    row = _row(exact.sort_values("price_date", kind="stable").iloc[-1])
+    row["price_per_t"] = int(row["price_per_t"])
+    if row.get("support_price_per_t") is not None:
+        row["support_price_per_t"] = int(row["support_price_per_t"])
+    return row
+
+
+# --- concentration headroom -------------------------------------------------------------------------
+
+@dataclass
+class Headroom:
+    """Concentration headroom from the Book at the start of a run, consumed in application order."""
+
+    book_total: int
+    applies: bool
+    max_borrower: int
+    max_crop_region: int
+    borrower: dict[str, int] = field(default_factory=dict)
+    crop_region: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_book(cls, book: pd.DataFrame, profile: Profile) -> Headroom:
+        """Exposure = committed limits of the Book's lines in the profile's currency."""
+        b = book[book["currency"] == profile.currency] if len(book) else book
+        total = int(b["limit"].sum()) if len(b) else 0
+        borrower = {str(k): int(v) for k, v in b.groupby("farmer_token")["limit"].sum().items()} if len(b) else {}
+        crop_region = ({f"{c}|{r}": int(v) for (c, r), v in b.groupby(["crop", "region"])["limit"].sum().items()}
+                       if len(b) else {})
+        return cls(book_total=total, applies=total >= profile.min_book_for_concentration,
+                   max_borrower=math.floor(total * profile.max_share_borrower),
+                   max_crop_region=math.floor(total * profile.max_share_crop_region),
+                   borrower=borrower, crop_region=crop_region)
+
+    def available(self, token: str, crop: str | None, region: str | None) -> int | None:
+        """Headroom for this borrower and crop-region (None when the caps do not apply)."""
+        if not self.applies:
+            return None
+        room = self.max_borrower - self.borrower.get(token, 0)
+        if crop is not None:
+            room = min(room, self.max_crop_region - self.crop_region.get(f"{crop}|{region}", 0))
+        return max(0, room)
+
+    def consume(self, token: str, crop: str | None, region: str | None, amount: int) -> None:
+        self.borrower[token] = self.borrower.get(token, 0) + amount
+        if crop is not None:
+            key = f"{crop}|{region}"
+            self.crop_region[key] = self.crop_region.get(key, 0) + amount
+
+    def snapshot(self, token: str, crop: str | None, region: str | None) -> dict[str, Any]:
+        return {"book_total": self.book_total, "applies": self.applies, "max_borrower": self.max_borrower,
+                "max_crop_region": self.max_crop_region, "borrower_exposure": self.borrower.get(token, 0),
+                "crop": crop, "region": region,
+                "crop_region_exposure": self.crop_region.get(f"{crop}|{region}", 0) if crop is not None else None}
+
+
+# --- one application -------------------------------------------------------------------------------
+
+def _sum_legs(results: list[FieldResult], used_groups: set[str | None]) -> Legs:
+    e = eps = s = 0
+    for r in results:
+        v = r.value_used if _group(r) in used_groups else r.value_claim
+        e, eps, s = e + v[0], eps + v[1], s + v[2]
+    return e, eps, s
+
+
+def _group(r: FieldResult) -> str | None:
+    if r.codes:
+        return r.codes[0]
+    if r.area_not_verified:
+        return "AREA_NOT_VERIFIED"
+    return "PRESEASON_NO_IMAGERY" if r.basis == "preseason" else None
+
+
+_EVIDENCE_GROUP_ORDER = (
+    "PARCEL_INVALID_GEOMETRY", "PARCEL_OVERLAP_CLAIM", "PARCEL_NOT_CROPLAND", "INSUFFICIENT_CLEAR_IMAGERY",
+    "FIELD_TOO_SMALL", "NOT_PLANTED", "CROP_MISMATCH", "CROP_TYPE_UNCERTAIN", "OUT_OF_MODEL_SCOPE",
+    "AREA_NOT_VERIFIED", "PRESEASON_NO_IMAGERY",
+)
+
+
+def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[dict[str, Any]], prices: pd.DataFrame,
+                policy: Policy, profile_name: str, as_of: date, headroom: Headroom,
+                provenance: Any, price_cache: dict[tuple[Any, ...], Any] | None = None) -> DecisionItem:
+    """Underwrite one application from its FieldFeatures and FieldValuations rows (dicts of Python values)."""
+    profile = policy.profile(profile_name)
+    aid, season, token = str(app["application_id"]), str(app["season"]), str(app["farmer_token"])
+    if str(app["currency"]) != profile.currency:
+        raise ApplicationsError(source=f"application {aid}",
+                                problem=f"currency {app['currency']} does not match policy profile "
+                                        f"{profile_name} ({profile.currency})")
+    frows = sorted(frows, key=lambda r: str(r["field_id"]))
+    vmap = {str(r["field_id"]): r for r in vrows}
+    for table, rows in (("FieldFeatures", frows), ("FieldValuations", list(vmap.values()))):
+        late = [r["field_id"] for r in rows if r.get("as_of") is not None and r["as_of"] > as_of]
+        if late:  # evidence from after the decision date would look into the future
+            raise ContractError(table=table, column="as_of", expected=f"on or before the decision date {as_of}",
+                                found="later dates", offenders=late)
+    harvests = [f["expected_harvest_date"] for f in frows if f.get("expected_harvest_date") is not None]
+    fallback = max(harvests) if harvests else None
+    # price-stress horizon of a field without a harvest date: the latest known harvest, else the requested term
+    horizon = fallback or date.fromordinal(as_of.toordinal() + min(int(app["requested_term_days"]),
+                                                                   profile.max_term_days))
+    contract_crop, contract_price = app.get("contract_crop"), app.get("contract_price_per_t")
+    results: list[FieldResult] = []
+    used_prices: dict[str, dict[str, Any]] = {}
+    for f in frows:
+        v = vmap.get(str(f["field_id"]))
+        if v is not None and str(v["currency"]) != profile.currency:
+            raise PriceError(problem=f"valuations in {v['currency']} for a {profile.currency} profile",
+                             offenders=[f["field_id"]])
+        crop = v.get("crop") if v is not None else None
+        region = (v.get("region") if v is not None else None) or f.get("region")
+        pr = _price_row(prices, crop, region, season, price_cache)
+        if pr is not None and str(pr["currency"]) != profile.currency:
+            raise PriceError(problem=f"price of {crop} in {region} {season} is in {pr['currency']}, "
+                                     f"profile {profile_name} lends in {profile.currency}")
+        cp = int(contract_price) if (contract_price is not None and crop == contract_crop) else None
+        res = evaluate_field(f, v, pr, profile, as_of, contract_price=cp, harvest_fallback=horizon)
+        if res.included and pr is None:
+            raise PriceError(problem="no price for a valued field's crop", offenders=[f"{crop}/{region}/{season}"])
+        if pr is not None:
+            used_prices[f"{crop}|{region}"] = pr
+        results.append(res)
+    included = [r for r in results if r.included]
+    harvest_used = [f["expected_harvest_date"] for f, r in zip(frows, results, strict=True)
+                    if r.included and f.get("expected_harvest_date") is not None]
+    harvest = max(harvest_used) if harvest_used else fallback
+    term = term_days(as_of, harvest, int(app["requested_term_days"]), profile.marketing_window_days,
+                     profile.max_term_days)
+    # concentration: the crop and region of the largest valued field
+    main = max(included, key=lambda r: (r.value_used[0], r.field_id), default=None)
+    main_crop = main_region = None
+    if main is not None:
+        main_crop = main.crop
+        main_region = vmap[main.field_id].get("region") or next(f.get("region") for f in frows
+                                                                if f["field_id"] == main.field_id)
+    conc = headroom.available(token, main_crop, main_region)
+    terms = Terms(requested=int(app["requested_amount"]), advance_rate=profile.advance_rate,
+                  prior_liens=int(app["prior_liens_on_crop"]), other_income=int(app["other_income"]),
+                  living_costs=int(app["living_costs"]), unfinanced_costs=int(app["unfinanced_costs"]),
+                  debt_due=int(app["debt_due_this_cycle"]), min_dscr=profile.min_dscr,
+                  annual_rate=profile.annual_rate, term_days=term, product_cap=profile.product_cap,
+                  concentration=conc, rounding_step=profile.rounding_step, min_line=profile.min_line)
+    # evidence views, one per group present, in policy order
+    present = {_group(r) for r in results}
+    groups = [g for g in _EVIDENCE_GROUP_ORDER if g in present]
+    claim = _sum_legs(results, {None})
+    views = [(g, _sum_legs(results, {None, *groups[: i + 1]})) for i, g in enumerate(groups)]
+    full = views[-1][1] if views else claim
+    lim = compute_limit(full, terms)
+    # REFER rules
+    def nominal(f: dict[str, Any]) -> float:
+        return float(f.get("declared_area_ha") or f.get("field_area_ha") or 0.0)
+    total_area = sum(nominal(f) for f in frows)
+    failing_area = sum(nominal(f) for f, r in zip(frows, results, strict=True) if not r.included)
+    failing_share = failing_area / total_area if total_area > 0 else 1.0
+    refer_codes = []
+    if not frows:
+        refer_codes.append("NO_FIELDS_FOUND")
+    if any("PARCEL_OVERLAP_CLAIM" in r.codes for r in results):
+        refer_codes.append("PARCEL_OVERLAP_CLAIM")
+    if frows and failing_share > profile.evidence.refer_failing_area_share:
+        refer_codes.append("FAILING_AREA_SHARE")
+    rounded = final_limit(lim.unrounded, terms)
+    result = outcome(rounded, terms.requested, profile.min_line, refer=bool(refer_codes))
+    limit = 0 if result == "DECLINE" else rounded
+    e_c, eps_c, s_c = claim
+    uncertain = eps_c > 0 and (eps_c - s_c) / eps_c > profile.high_yield_uncertainty
+    steps = waterfall(claim, views, terms, yield_code="HIGH_YIELD_UNCERTAINTY" if uncertain else "LOW_STRESSED_YIELD",
+                      final=limit, declined=result == "DECLINE")
+    reasons = _reasons(steps, results, refer_codes, policy)
+    snapshot = headroom.snapshot(token, main_crop, main_region)
+    snapshot["headroom"] = conc
+    if headroom.applies and result in ("APPROVE", "REDUCE"):
+        headroom.consume(token, main_crop, main_region, limit)
+    return _build(app=app, frows=frows, vmap=vmap, results=results, used_prices=used_prices, policy=policy,
+                  profile_name=profile_name, profile=profile, as_of=as_of, terms=terms, lim=lim, claim=claim,
+                  full=full, limit=limit, result=result, reasons=reasons, refer_codes=refer_codes,
+                  failing_share=failing_share, harvest=harvest, concentration=snapshot, provenance=provenance)
+
+
+def _reasons(steps: list[tuple[str, int]], results: list[FieldResult], refer_codes: list[str],
+             policy: Policy) -> list[dict[str, Any]]:
+    """Codes with their reductions, largest first (waterfall order on ties); the first four are principal."""
+    red: dict[str, int] = {}
+    pos: dict[str, int] = {}
+    for i, (code, amount) in enumerate(steps):
+        red[code] = red.get(code, 0) + amount
+        pos.setdefault(code, i)
+    listed = {c for c, a in red.items() if a > 0}
+    listed |= {r.codes[0] for r in results if r.codes}
+    if any(r.area_not_verified for r in results):
+        listed.add("AREA_NOT_VERIFIED")
+    if any(r.included and r.basis == "preseason" for r in results):
+        listed.add("PRESEASON_NO_IMAGERY")
+    listed |= {c for c in refer_codes if c in policy.reason_texts}
+    order = sorted(listed, key=lambda c: (-red.get(c, 0), pos.get(c, -1), c))
+    return [{"code": c, "reduction": red.get(c, 0), "text": policy.text(c), "principal": i < 4}
+            for i, c in enumerate(order)]
+
+
+_APP_KEYS = ("application_id", "farmer_token", "season", "currency", "requested_amount", "requested_term_days",
+             "existing_debt", "debt_due_this_cycle", "other_income", "living_costs", "unfinanced_costs",
+             "prior_liens_on_crop", "contract_crop", "contract_price_per_t", "insurance_guarantee")
+_FIELD_KEYS = ("field_id", "geometry_hash", "region", "declared_crop", "declared_area_ha", "field_area_ha",
+               "planted_area_ha", "overlap_fraction", "noncrop_fraction", "n_clear_obs", "n_clear_pixels",
+               "crop_type", "crop_type_prob", "declared_crop_prob", "growth_stage", "emergence_date",
+               "expected_harvest_date")
+
+
+def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, dict[str, Any]],
+           results: list[FieldResult], used_prices: dict[str, dict[str, Any]], policy: Policy, profile_name: str,
+           profile: Profile, as_of: date, terms: Terms, lim: Any, claim: Legs, full: Legs, limit: int,
+           result: str, reasons: list[dict[str, Any]], refer_codes: list[str], failing_share: float,
+           harvest: date | None, concentration: dict[str, Any], provenance: Any) -> DecisionItem:
+    application = {k: app.get(k) for k in _APP_KEYS if k in app}
+    fields = []
+    for f, r in zip(frows, results, strict=True):
+        v = vmap.get(r.field_id) or {}
+        entry = {k: f.get(k) for k in _FIELD_KEYS}
+        entry["validated_area_ha"] = entry.pop("planted_area_ha")
+        entry.update({
+            "basis": r.basis, "included": r.included, "exclusion_code": r.exclusion_code, "codes": list(r.codes),
+            "area_claimed_ha": r.area_claim_ha, "area_used_ha": r.area_used_ha,
+            "area_not_verified": r.area_not_verified, "crop_valued": r.crop,
+            "yield_p50_t_ha": r.yield_p50_used, "yield_p10_t_ha": r.yield_p10_used,
+            "model_yield_p50_t_ha": v.get("yield_p50_t_ha"), "model_yield_p10_t_ha": v.get("yield_p10_t_ha"),
+            "price_per_t": r.price, "stressed_price_per_t": r.stressed_price,
+            "contract_price": bool(r.extra.get("contract_price")),
+            "expected_value": r.value_used[0], "stressed_value": r.value_used[2],
+            "model_name": v.get("model_name"), "model_version": v.get("model_version"),
+        })
+        fields.append(entry)
+    models = sorted({(str(v.get("model_name")), str(v.get("model_version")), str(v.get("run_id") or ""))
+                     for v in vmap.values()})
+    market = [{k: p.get(k) for k in PRICE_COLUMNS} for _, p in sorted(used_prices.items())]
+    if app.get("contract_crop") is not None and app.get("contract_price_per_t") is not None:
+        market.append({"crop": app["contract_crop"], "contract_price_per_t": app["contract_price_per_t"],
+                       "source": "firm forward contract"})
+    maturity = date.fromordinal(as_of.toordinal() + terms.term_days)
+    computation = {
+        "expected_value": full[0], "expected_value_claimed": claim[0], "value_at_stressed_price": full[1],
+        "stressed_value": full[2], "stressed_value_claimed": claim[2], "collateral_limit": lim.collateral,
+        "cash_flow_limit": lim.cash_flow, "product_cap": terms.product_cap, "concentration": concentration,
+        "requested_amount": terms.requested, "binding_constraint": lim.binding, "limit_unrounded": lim.unrounded,
+        "limit": limit, "rounding_step": terms.rounding_step, "min_line": terms.min_line,
+        "term_days": terms.term_days, "expected_harvest_date": harvest, "maturity_date": maturity,
+        "failing_area_share": round(failing_share, 6),
+    }
+    input_hashes = {
+        "application": _hash(application), "features": _hash(frows),
+        "valuations": _hash([vmap[k] for k in sorted(vmap)]), "prices": _hash(market),
+        "book": _hash(concentration), "provenance": _hash(_clean_provenance(provenance or {})),
+        "policy_profile": profile_name,
+    }
+    snapshot_hash = _hash(input_hashes)
+    body = _jsonable({
+        "schema": BODY_SCHEMA, "application": application, "as_of": as_of, "fields": fields,
+        "provenance": _clean_provenance(provenance or {}),
+        "models": [{"name": n, "version": ver, "run_id": rid or None} for n, ver, rid in models],
+        "market": market,
+        "policy": {"id": policy.policy_id, "version": policy.version, "content_hash": policy.content_hash,
+                   "profile": profile_name, "parameters": profile.as_dict()},
+        "computation": computation, "outcome": result, "limit": limit, "currency": profile.currency,
+        "reasons": reasons, "refer_reasons": refer_codes,
+        "input_hashes": {**input_hashes, "snapshot": snapshot_hash},
+    })
+    key = sha256_hex(canonical_json([application["application_id"], application["season"], as_of.isoformat(),
+                                     snapshot_hash, [list(m) for m in models], policy.content_hash]))
+    return DecisionItem(idempotency_key=key, application_id=str(application["application_id"]),
+                        farmer_token=str(application["farmer_token"]), season=str(application["season"]),
+                        as_of=as_of.isoformat(), outcome=result, limit=limit, currency=profile.currency,
+                        reason_codes=tuple(r["code"] for r in reasons), body=body)
+
+
+_REQUIRED_APP = ("application_id", "farmer_token", "season", "currency", "requested_amount", "requested_term_days",
+                 "debt_due_this_cycle", "other_income", "living_costs", "unfinanced_costs", "prior_liens_on_crop")
+
+
+def _fields_of(features: pd.DataFrame, valuations: pd.DataFrame, app: dict[str, Any]) -> tuple[pd.DataFrame,
+                                                                                               pd.DataFrame]:
+    season = str(app["season"])
+    feats = features[(features["farmer_token"] == app["farmer_token"]) & (features["season"].astype(str) == season)]
+    vals = valuations[valuations["field_id"].isin(feats["field_id"]) & (valuations["season"].astype(str) == season)]
+    return feats, vals
+
+
+def decide(application: Mapping[str, Any] | pd.Series, features: pd.DataFrame, valuations: pd.DataFrame,
+           prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
+           as_of: date | datetime | pd.Timestamp | str, *, headroom: Headroom | None = None,
+           provenance: Mapping[str, Any] | None = None) -> DecisionItem:
+    """Underwrite one application (its fields: same ``farmer_token`` and ``season``).
+
+    ``headroom`` is the run's concentration headroom (built from ``book`` when None) and is
+    consumed by an APPROVE or REDUCE. ``provenance`` (imagery source, collection, dates,
+    cloud-mask rule) is copied into the body without any credential-like key.
+    """
+    app = _row(application)
+    missing: list[object] = [k for k in _REQUIRED_APP if app.get(k) is None]
+    if missing:
+        raise ApplicationsError(source=f"application {app.get('application_id')}", problem="missing values",
+                                offenders=missing)
+    check_prices(prices)
+    prof = policy.profile(profile)
+    feats, vals = _fields_of(features, valuations, app)
+    check_field_features(feats, where="FieldFeatures of the application")
+    check_field_valuations(vals, where="FieldValuations of the application")
+    room = headroom if headroom is not None else Headroom.from_book(book, prof)
+    return _underwrite(app, _records(feats), _records(vals), prices, policy, profile, _as_date(as_of), room,
+                       provenance)
+
+
+def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
+                 prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
+                 as_of: date | datetime | pd.Timestamp | str, *,
+                 provenance: Mapping[str, Any] | None = None) -> list[DecisionItem]:
+    """Underwrite every application in ``application_id`` order against the Book at the start of the run."""
+    check_applications(applications)
+    check_field_features(features)
+    check_field_valuations(valuations)
+    check_book(book)
+    check_prices(prices)
+    prof = policy.profile(profile)
+    room = Headroom.from_book(book, prof)
+    day = _as_date(as_of)
+    by_farmer: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for f in _records(features):
+        by_farmer.setdefault((str(f["farmer_token"]), str(f["season"])), []).append(f)
+    vals = {(str(v["field_id"]), str(v["season"])): v for v in _records(valuations)}
+    cache: dict[tuple[Any, ...], Any] = {}
+    out = []
+    for app in _records(applications.sort_values("application_id", kind="stable")):
+        frows = by_farmer.get((str(app["farmer_token"]), str(app["season"])), [])
+        vrows = [vals[k] for k in ((str(f["field_id"]), str(app["season"])) for f in frows) if k in vals]
+        out.append(_underwrite(app, frows, vrows, prices, policy, profile, day, room, provenance, cache))
+    return out

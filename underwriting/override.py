@@ -1,0 +1,111 @@
+"""Analyst overrides: a new record that supersedes an application's latest decision.
+
+The new record's body is the original body plus an ``override`` section (original and
+new limit and outcome, the reason, the operator and the approver) with ``limit`` and
+``outcome`` replaced. A change of more than 20% of the original limit needs a second
+approver who is not the operator (CREDIT_POLICY.md). The limit is given in major units
+of the record's currency and converted exactly (``models.money.to_minor``).
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from features.errors import UserInputError
+from models.money import format_minor, to_minor
+from underwriting.records import DecisionItem, canonical_json, sha256_hex
+from underwriting.store import DecisionRecord, DecisionStore, record_id_for
+
+__all__ = ["override", "OverrideError", "MAX_UNAPPROVED_CHANGE", "override_outcome"]
+
+#: largest share of the original limit an analyst may change without a second approver
+MAX_UNAPPROVED_CHANGE = Decimal("0.20")
+
+
+class OverrideError(UserInputError):
+    """An override cannot be written."""
+
+    def __init__(self, *, application_id: str, problem: str) -> None:
+        self.application_id = application_id
+        self.problem = problem
+        super().__init__(f"override of application {application_id}: {problem}")
+
+
+def _requested(body: dict[str, Any]) -> int | None:
+    for section in ("computation", "application"):
+        value = body.get(section, {}).get("requested_amount") if isinstance(body.get(section), dict) else None
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
+def override_outcome(new_limit: int, body: dict[str, Any]) -> str:
+    """DECLINE at zero, APPROVE at or above the requested amount (when the body has it), else REDUCE."""
+    if new_limit == 0:
+        return "DECLINE"
+    requested = _requested(body)
+    return "APPROVE" if requested is not None and new_limit >= requested else "REDUCE"
+
+
+def override(store: DecisionStore | str | None, application_id: str, limit: object, reason: str, operator: str,
+             approver: str | None = None, as_of: str | date | None = None) -> DecisionRecord:
+    """Write an override of ``application_id``'s latest record (on or before ``as_of``); returns the new record."""
+    if isinstance(store, DecisionStore):
+        return _override(store, application_id, limit, reason, operator, approver, as_of)
+    with DecisionStore(store) as opened:
+        return _override(opened, application_id, limit, reason, operator, approver, as_of)
+
+
+def _override(store: DecisionStore, application_id: str, limit: object, reason: str, operator: str,
+              approver: str | None, as_of: str | date | None) -> DecisionRecord:
+    app_id = str(application_id).strip()
+    reason = str(reason or "").strip()
+    operator = str(operator or "").strip()
+    approver = str(approver).strip() if approver is not None and str(approver).strip() else None
+
+    def fail(problem: str) -> OverrideError:
+        return OverrideError(application_id=app_id, problem=problem)
+
+    if not reason:
+        raise fail("the reason must not be empty")
+    if not operator:
+        raise fail("an operator is required")
+    if approver is not None and approver == operator:
+        raise fail(f"the approver must be a second person, not the operator {operator!r}")
+    original = store.latest(app_id, as_of=as_of)
+    if original is None:
+        when = f" on or before {as_of}" if as_of is not None else ""
+        raise fail(f"no stored decision{when} in {store.shown_url}")
+    new_limit = to_minor(limit, original.currency, where="override limit")
+    if new_limit < 0:
+        raise fail(f"the limit must not be negative, found {format_minor(new_limit, original.currency)}")
+    old = original.limit
+    change = abs(new_limit - old)
+    share = (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))
+    if share > MAX_UNAPPROVED_CHANGE and approver is None:
+        pct = f"{(share * 100).quantize(Decimal('0.0001')).normalize():f}%" if old else "from a zero limit"
+        raise fail(f"changing the limit from {format_minor(old, original.currency)} to "
+                   f"{format_minor(new_limit, original.currency)} ({pct}) is more than 20% and needs --approver "
+                   f"(a second person)")
+    body = copy.deepcopy(original.body)
+    outcome = override_outcome(new_limit, body)
+    day = original.as_of if as_of is None else (as_of.isoformat() if isinstance(as_of, date) else str(as_of).strip())
+    body["override"] = {
+        "original_record_id": original.record_id, "original_limit": old, "original_outcome": original.outcome,
+        "limit": new_limit, "outcome": outcome, "change_share": str(share.quantize(Decimal("0.0001"))),
+        "reason": reason, "operator": operator, "approver": approver, "as_of": day,
+    }
+    body["limit"], body["outcome"] = new_limit, outcome
+    key = sha256_hex(canonical_json(["override", original.record_id, new_limit, reason, operator, approver, day]))
+    item = DecisionItem(idempotency_key=key, application_id=original.application_id,
+                        farmer_token=original.farmer_token, season=original.season, as_of=day, outcome=outcome,
+                        limit=new_limit, currency=original.currency, reason_codes=original.reason_codes, body=body,
+                        kind="override", supersedes=original.record_id)
+    store.append([item], operator=operator)
+    record = store.get(record_id_for(key))
+    if record is None:  # pragma: no cover - just written, or present from an identical earlier override
+        raise fail("the override record was not found after writing it")
+    return record

@@ -1,0 +1,289 @@
+"""The versioned credit policy: load, validate, hash.
+
+A policy file (YAML) holds an id, a version, named *profiles* (one per lending product:
+``us-operating``, ``in-kcc``, ``cn-rural``) and the plain-language text of every reason
+code. Every number of CREDIT_POLICY.md is a parameter of a profile. Money in the file is
+written in major units of the profile's currency (decimal strings) and converted exactly
+to integer minor units on load. Any unknown, missing or out-of-range key is a
+:class:`~underwriting.errors.PolicyError` naming the key path and the value.
+
+The content hash is the SHA-256 of the canonical JSON of the parsed document, so
+comments and layout do not change it, every parameter does.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from models.errors import MoneyError
+from models.money import check_currency, to_minor
+from underwriting.errors import PolicyError
+from underwriting.records import canonical_json, sha256_hex
+
+__all__ = [
+    "DEFAULT_POLICY_PATH", "EvidenceThresholds", "Policy", "Profile", "REASON_CODES",
+    "default_policy", "load_policy", "parse_policy",
+]
+
+DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "default.yaml"
+
+#: every reason code the rules can emit (the policy file must give each a text)
+REASON_CODES = (
+    "CROP_VALUE_BELOW_REQUEST", "PRICE_VOLATILITY_HAIRCUT", "LOW_STRESSED_YIELD", "HIGH_YIELD_UNCERTAINTY",
+    "ADVANCE_RATE_APPLIED", "PRIOR_LIEN_ON_CROP", "REPAYMENT_CAPACITY_BELOW_MIN", "EXISTING_DEBT_SERVICE_HIGH",
+    "PRODUCT_CAP_APPLIED", "CONCENTRATION_CAP_APPLIED", "PARCEL_INVALID_GEOMETRY", "PARCEL_OVERLAP_CLAIM",
+    "PARCEL_NOT_CROPLAND", "INSUFFICIENT_CLEAR_IMAGERY", "CROP_TYPE_UNCERTAIN", "CROP_MISMATCH",
+    "OUT_OF_MODEL_SCOPE", "FIELD_TOO_SMALL", "NOT_PLANTED", "AREA_NOT_VERIFIED", "PRESEASON_NO_IMAGERY",
+    "NO_FIELDS_FOUND", "ROUNDED_TO_STEP", "BELOW_MINIMUM_LINE", "CROP_CONDITION_DETERIORATED",
+)
+
+_MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
+
+
+@dataclass(frozen=True)
+class EvidenceThresholds:
+    """Per-field evidence checks (CREDIT_POLICY.md, Evidence checks)."""
+
+    area_tolerance: float
+    refer_failing_area_share: float
+    max_overlap_fraction: float
+    max_noncrop_fraction: float
+    min_clear_obs: int
+    min_crop_type_prob: float
+    min_declared_crop_prob: float
+    min_clear_pixels: int
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One lending product. Money fields are integer minor units of ``currency``."""
+
+    name: str
+    currency: str
+    advance_rate: float
+    min_dscr: float
+    z_price_shock: float
+    preseason_haircut: float
+    annual_rate: float
+    product_cap: int
+    min_line: int
+    rounding_step: int
+    max_share_borrower: float
+    max_share_crop_region: float
+    min_book_for_concentration: int
+    marketing_window_days: int
+    max_term_days: int
+    emergence_month_day: str
+    emergence_year_offset: int
+    high_yield_uncertainty: float
+    evidence: EvidenceThresholds
+
+    def emergence_checkpoint(self, season: str) -> date:
+        """The date of season ``season`` by which every crop should have emerged."""
+        month, day = (int(p) for p in self.emergence_month_day.split("-"))
+        return date(int(season) + self.emergence_year_offset, month, day)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The profile's parameters (money in minor units), for the decision body."""
+        out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
+        out["evidence"] = dict(self.evidence.__dict__)
+        return out
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A loaded, validated policy file."""
+
+    policy_id: str
+    version: str
+    content_hash: str
+    profiles: Mapping[str, Profile]
+    reason_texts: Mapping[str, str]
+    source: str
+
+    def profile(self, name: str) -> Profile:
+        """The named profile, or a PolicyError listing the known ones."""
+        if name not in self.profiles:
+            raise PolicyError(source=self.source, key=f"profiles.{name}",
+                              problem=f"no such profile (known: {', '.join(sorted(self.profiles))})")
+        return self.profiles[name]
+
+    def text(self, code: str) -> str:
+        """Plain-language text of a reason code."""
+        return self.reason_texts[code]
+
+
+# --- schema ---------------------------------------------------------------------------------------
+
+# key -> (kind, low, high); kinds: share (float in [low, high]), float, int, money, str
+_PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
+    "currency": ("currency", None, None),
+    "advance_rate": ("float", 0.0, 1.0),
+    "min_dscr": ("float", 1.0, 10.0),
+    "z_price_shock": ("float", 0.0, 10.0),
+    "preseason_haircut": ("float", 0.0, 1.0),
+    "annual_rate": ("float", 0.0, 1.0),
+    "product_cap": ("money", 0.0, None),
+    "min_line": ("money", 0.0, None),
+    "rounding_step": ("money", 1.0, None),
+    "max_share_borrower": ("float", 0.0, 1.0),
+    "max_share_crop_region": ("float", 0.0, 1.0),
+    "min_book_for_concentration": ("money", 0.0, None),
+    "marketing_window_days": ("int", 0, 730),
+    "max_term_days": ("int", 1, 3650),
+    "emergence_checkpoint": ("checkpoint", None, None),
+    "high_yield_uncertainty": ("float", 0.0, 1.0),
+    "evidence": ("evidence", None, None),
+}
+
+_EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
+    "area_tolerance": ("float", 0.0, 1.0),
+    "refer_failing_area_share": ("float", 0.0, 1.0),
+    "max_overlap_fraction": ("float", 0.0, 1.0),
+    "max_noncrop_fraction": ("float", 0.0, 1.0),
+    "min_clear_obs": ("int", 0, 1000),
+    "min_crop_type_prob": ("float", 0.0, 1.0),
+    "min_declared_crop_prob": ("float", 0.0, 1.0),
+    "min_clear_pixels": ("int", 0, 1_000_000),
+}
+
+_TOP_KEYS = ("policy_id", "version", "description", "profiles", "reason_texts")
+
+
+def _mapping(source: str, key: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise PolicyError(source=source, key=key, problem=f"expected a mapping, found {value!r}")
+    return value
+
+
+def _check_keys(source: str, prefix: str, data: Mapping[str, Any], allowed: tuple[str, ...] | list[str],
+                required: tuple[str, ...] | list[str]) -> None:
+    for k in data:
+        if k not in allowed:
+            raise PolicyError(source=source, key=f"{prefix}{k}",
+                              problem=f"unknown key (value {data[k]!r}; expected one of {', '.join(allowed)})")
+    for k in required:
+        if k not in data:
+            raise PolicyError(source=source, key=f"{prefix}{k}", problem="missing")
+
+
+def _number(source: str, key: str, value: object, kind: str, low: float | None, high: float | None) -> float | int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PolicyError(source=source, key=key, problem=f"expected a number, found {value!r}")
+    if kind == "int" and not isinstance(value, int):
+        raise PolicyError(source=source, key=key, problem=f"expected an integer, found {value!r}")
+    if not math.isfinite(value):
+        raise PolicyError(source=source, key=key, problem=f"expected a finite number, found {value!r}")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise PolicyError(source=source, key=key, problem=f"expected a value in [{low}, {high}], found {value!r}")
+    return int(value) if kind == "int" else float(value)
+
+
+def _money(source: str, key: str, value: object, currency: str, low: float | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise PolicyError(source=source, key=key,
+                          problem=f"expected a decimal string of major units like \"5000\", found {value!r}")
+    try:
+        minor = to_minor(value, currency, where=key)
+    except MoneyError:
+        raise PolicyError(source=source, key=key,
+                          problem=f"expected an amount in {currency} major units, found {value!r}") from None
+    if low is not None and minor < low:
+        raise PolicyError(source=source, key=key, problem=f"expected at least {low:g} minor units, found {value!r}")
+    return minor
+
+
+def _checkpoint(source: str, key: str, value: object) -> tuple[str, int]:
+    data = _mapping(source, key, value)
+    _check_keys(source, f"{key}.", data, ("month_day", "year_offset"), ("month_day", "year_offset"))
+    md = data["month_day"]
+    if not isinstance(md, str) or not _MONTH_DAY.match(md):
+        raise PolicyError(source=source, key=f"{key}.month_day", problem=f"expected 'MM-DD', found {md!r}")
+    off = _number(source, f"{key}.year_offset", data["year_offset"], "int", -1, 1)
+    return md, int(off)
+
+
+def _profile(source: str, name: str, raw: object) -> Profile:
+    prefix = f"profiles.{name}."
+    data = _mapping(source, prefix[:-1], raw)
+    _check_keys(source, prefix, data, list(_PROFILE_KEYS), list(_PROFILE_KEYS))
+    try:
+        currency = check_currency(data["currency"], where=f"{prefix}currency")
+    except MoneyError:
+        raise PolicyError(source=source, key=f"{prefix}currency",
+                          problem=f"expected an ISO 4217 code, found {data['currency']!r}") from None
+    vals: dict[str, Any] = {"name": name, "currency": currency}
+    for key, (kind, low, high) in _PROFILE_KEYS.items():
+        path = f"{prefix}{key}"
+        if kind in ("float", "int"):
+            vals[key] = _number(source, path, data[key], kind, low, high)
+        elif kind == "money":
+            vals[key] = _money(source, path, data[key], currency, low)
+        elif kind == "checkpoint":
+            vals["emergence_month_day"], vals["emergence_year_offset"] = _checkpoint(source, path, data[key])
+        elif kind == "evidence":
+            ev = _mapping(source, path, data[key])
+            _check_keys(source, f"{path}.", ev, list(_EVIDENCE_KEYS), list(_EVIDENCE_KEYS))
+            nums: dict[str, Any] = {
+                k: _number(source, f"{path}.{k}", ev[k], kd, lo, hi) for k, (kd, lo, hi) in _EVIDENCE_KEYS.items()
+            }
+            vals["evidence"] = EvidenceThresholds(**nums)
+    if vals["min_line"] > vals["product_cap"]:
+        raise PolicyError(source=source, key=f"{prefix}min_line",
+                          problem=f"expected at most product_cap ({data['product_cap']!r}), found {data['min_line']!r}")
+    return Profile(**vals)
+
+
+def parse_policy(doc: object, *, source: str = "policy") -> Policy:
+    """Validate a parsed policy document and build a :class:`Policy`."""
+    data = _mapping(source, "<document>", doc)
+    _check_keys(source, "", data, _TOP_KEYS, ("policy_id", "version", "profiles", "reason_texts"))
+    for key in ("policy_id", "version"):
+        if not isinstance(data[key], str) or not data[key].strip():
+            raise PolicyError(source=source, key=key, problem=f"expected a non-empty string, found {data[key]!r}")
+    profiles_raw = _mapping(source, "profiles", data["profiles"])
+    if not profiles_raw:
+        raise PolicyError(source=source, key="profiles", problem="expected at least one profile, found none")
+    profiles = {str(name): _profile(source, str(name), raw) for name, raw in profiles_raw.items()}
+    texts = _mapping(source, "reason_texts", data["reason_texts"])
+    _check_keys(source, "reason_texts.", texts, REASON_CODES, REASON_CODES)
+    for code, text in texts.items():
+        if not isinstance(text, str) or not text.strip():
+            raise PolicyError(source=source, key=f"reason_texts.{code}",
+                              problem=f"expected a non-empty sentence, found {text!r}")
+    try:
+        content_hash = sha256_hex(canonical_json(data))
+    except (TypeError, ValueError) as exc:
+        raise PolicyError(source=source, key="<document>", problem=f"not representable as JSON ({exc})") from None
+    return Policy(policy_id=data["policy_id"], version=data["version"], content_hash=content_hash,
+                  profiles=profiles, reason_texts={str(k): str(v) for k, v in texts.items()}, source=source)
+
+
+def load_policy(path: str | Path | None = None) -> Policy:
+    """Load and validate a policy file (YAML); ``None`` loads the shipped default policy."""
+    p = Path(path) if path is not None else DEFAULT_POLICY_PATH
+    source = str(p)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(source=source, key="<file>", problem=f"cannot be read ({exc.strerror})") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise PolicyError(source=source, key="<file>", problem=f"not valid YAML{where}") from None
+    return parse_policy(doc, source=source)
+
+
+def default_policy() -> Policy:
+    """The shipped default policy (underwriting/policies/default.yaml)."""
+    return load_policy(None)

@@ -1,0 +1,391 @@
+"""The append-only, hash-chained decision store (SQLite by default, PostgreSQL by URL).
+
+Each :class:`~underwriting.records.DecisionItem` becomes one immutable record. The
+envelope is the record id (``"D"`` + the first 24 hex digits of the SHA-256 of the
+item's idempotency key), its position ``seq`` in the chain, the previous record's hash,
+its own ``record_hash``, the UTC time it was written and the operator. ``record_hash``
+is the SHA-256 of the canonical JSON list (record_id, seq, prev_hash, written_at,
+operator, kind, supersedes, body_hash, application_id, farmer_token, season, as_of,
+outcome, limit, currency, reason_codes): the envelope, the body hash and every flat
+indexed column, so that no stored field can change unseen.
+
+Appends are idempotent (a record id already present adds nothing), commit in small
+batches (a run killed half-way keeps what it committed; a re-run writes the rest) and
+are serialised (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction advisory lock) so
+concurrent writers cannot fork the chain. Triggers reject UPDATE and DELETE. Only the
+pseudonymous ``farmer_token`` is stored; a body carrying identifier keys is refused.
+
+The URL comes from the argument, else ``AGCREDIT_STORE_URL``, else
+``sqlite:///agcredit-decisions.db`` in the working directory.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, func, insert, select, text
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from features.errors import UserInputError
+from underwriting._store_schema import (
+    CHAIN_LOCK_KEY,
+    IDENTIFIER_KEYS,
+    SCHEMA_VERSION,
+    decisions,
+    install_triggers,
+    make_engine,
+    meta,
+    metadata,
+    record_hash,
+    record_id_for,
+    safe_url,
+)
+from underwriting.contracts import DECISIONS, OUTCOMES, check_decisions
+from underwriting.errors import AuditChainError, StoreError
+from underwriting.records import KINDS, DecisionItem, sha256_hex
+
+__all__ = ["DEFAULT_URL", "ENV_URL", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult",
+           "record_id_for", "store_url", "verify_store", "export_decisions"]
+
+DEFAULT_URL = "sqlite:///agcredit-decisions.db"
+ENV_URL = "AGCREDIT_STORE_URL"
+EXTRA_COLUMNS = ("seq", "kind", "supersedes")
+
+
+def store_url(url: str | None = None) -> str:
+    """The store URL in force: the argument, else ``AGCREDIT_STORE_URL``, else the SQLite default."""
+    return url or os.environ.get(ENV_URL) or DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class AppendResult:
+    """What :meth:`DecisionStore.append` did: records written and items already present."""
+
+    written: int
+    already_present: int
+    record_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """The outcome of walking the chain; ``seq``/``record_id``/``problem`` name the first broken record."""
+
+    ok: bool
+    count: int
+    seq: int | None = None
+    record_id: str | None = None
+    problem: str | None = None
+
+    def raise_if_broken(self) -> None:
+        if not self.ok:
+            raise AuditChainError(record_id=str(self.record_id), position=int(self.seq or 0),
+                                  problem=str(self.problem))
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """One stored record: envelope, flat columns and the parsed body."""
+
+    seq: int
+    record_id: str
+    prev_hash: str | None
+    record_hash: str
+    written_at: str
+    operator: str
+    kind: str
+    supersedes: str | None
+    application_id: str
+    farmer_token: str
+    season: str
+    as_of: str
+    outcome: str
+    limit: int
+    currency: str
+    reason_codes: tuple[str, ...]
+    body_hash: str
+    body_json: str = field(repr=False)
+
+    @property
+    def body(self) -> dict[str, Any]:
+        out: dict[str, Any] = json.loads(self.body_json)
+        return out
+
+
+def _record(row: Any) -> DecisionRecord:
+    m = dict(row)
+    codes = tuple(m["reason_codes"].split(",")) if m["reason_codes"] else ()
+    return DecisionRecord(seq=int(m["seq"]), record_id=m["record_id"], prev_hash=m["prev_hash"],
+                          record_hash=m["record_hash"], written_at=m["written_at"], operator=m["operator"],
+                          kind=m["kind"], supersedes=m["supersedes"], application_id=m["application_id"],
+                          farmer_token=m["farmer_token"], season=m["season"], as_of=m["as_of"],
+                          outcome=m["outcome"], limit=int(m["limit"]), currency=m["currency"], reason_codes=codes,
+                          body_hash=m["body_hash"], body_json=m["body"])
+
+
+def _identifier_keys(obj: Any, path: str = "body") -> list[str]:
+    found: list[str] = []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if str(k).lower() in IDENTIFIER_KEYS:
+                found.append(f"{path}.{k}")
+            found.extend(_identifier_keys(v, f"{path}.{k}"))
+    elif isinstance(obj, list | tuple):
+        for i, v in enumerate(obj):
+            found.extend(_identifier_keys(v, f"{path}[{i}]"))
+    return found
+
+
+def _one_line(e: BaseException) -> str:
+    orig = getattr(e, "orig", None)
+    msg = str(orig if orig is not None else e).strip().splitlines()
+    return msg[0] if msg else type(e).__name__
+
+
+def _iso_date(value: str | date | None, what: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return (value if isinstance(value, date) else date.fromisoformat(str(value).strip())).isoformat()
+    except ValueError:
+        raise UserInputError(f"{what}: expected an ISO date (YYYY-MM-DD), found {value!r}") from None
+
+
+class DecisionStore:
+    """The decision store at ``url`` (see the module docstring); the schema is created if missing."""
+
+    def __init__(self, url: str | None = None, *, batch_size: int = 50) -> None:
+        self.url = store_url(url)
+        self.shown_url = safe_url(self.url)
+        self.batch_size = max(1, int(batch_size))
+        self._engine = make_engine(self.url)
+        self.dialect = self._engine.dialect.name
+        #: test hook: called with the number of rows inserted so far (committed or not) after each insert
+        self._on_insert: Callable[[int], None] | None = None
+        self._ensure_schema()
+
+    # -- plumbing ---------------------------------------------------------------------------------------------
+    def close(self) -> None:
+        """Release the connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> DecisionStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DecisionStore({self.shown_url!r})"
+
+    def _error(self, e: BaseException) -> StoreError:
+        return StoreError(url=self.shown_url, problem=_one_line(e))
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One serialised write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL advisory lock)."""
+        try:
+            with self._engine.begin() as conn:
+                if self.dialect == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+                yield conn
+        except (DBAPIError, SQLAlchemyError) as e:
+            raise self._error(e) from None
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        try:
+            with self._engine.connect() as conn:
+                conn.execution_options(agc_read=True)
+                yield conn
+        except (DBAPIError, SQLAlchemyError) as e:
+            raise self._error(e) from None
+
+    def _ensure_schema(self) -> None:
+        with self._write() as conn:
+            metadata.create_all(conn, checkfirst=True)
+            version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
+            if version is None:
+                install_triggers(conn, self.dialect)
+                conn.execute(insert(meta), [{"key": "schema_version", "value": SCHEMA_VERSION}])
+            elif version != SCHEMA_VERSION:
+                raise StoreError(url=self.shown_url,
+                                 problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
+            elif self.dialect == "sqlite":
+                install_triggers(conn, self.dialect)
+
+    def schema_version(self) -> str:
+        with self._read() as conn:
+            return str(conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version")))
+
+    # -- writing ----------------------------------------------------------------------------------------------
+    def _check_item(self, item: DecisionItem) -> None:
+        problems = []
+        if item.kind not in KINDS:
+            problems.append(f"kind {item.kind!r} (expected one of {', '.join(KINDS)})")
+        if item.outcome not in OUTCOMES:
+            problems.append(f"outcome {item.outcome!r} (expected one of {', '.join(OUTCOMES)})")
+        if not isinstance(item.limit, int) or isinstance(item.limit, bool) or item.limit < 0:
+            problems.append(f"limit {item.limit!r} (expected a non-negative integer of minor units)")
+        if not item.idempotency_key or not item.application_id or not item.farmer_token:
+            problems.append("empty idempotency_key, application_id or farmer_token")
+        if any("," in c for c in item.reason_codes):
+            problems.append("a reason code containing ','")
+        ids = _identifier_keys(item.body)
+        if ids:
+            problems.append(f"personal identifiers in the body ({', '.join(ids[:5])})")
+        if problems:
+            raise StoreError(url=self.shown_url,
+                             problem=f"refusing item for application {item.application_id}: {'; '.join(problems)}")
+
+    def append(self, items: Sequence[DecisionItem], operator: str) -> AppendResult:
+        """Append ``items`` to the chain; items whose record id is already stored add nothing."""
+        operator = str(operator or "").strip()
+        if not operator:
+            raise StoreError(url=self.shown_url, problem="an operator is required to write records")
+        items = list(items)
+        for item in items:
+            self._check_item(item)
+        written, present, inserted = 0, 0, 0
+        ids_out: list[str] = []
+        for start in range(0, len(items), self.batch_size):
+            chunk = items[start:start + self.batch_size]
+            ids = [record_id_for(i.idempotency_key) for i in chunk]
+            n_new = 0
+            with self._write() as conn:
+                seen = set(conn.scalars(select(decisions.c.record_id).where(decisions.c.record_id.in_(ids))))
+                head = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
+                                    .order_by(decisions.c.seq.desc()).limit(1)).first()
+                seq, prev = (int(head[0]), str(head[1])) if head else (0, None)
+                for rid, item in zip(ids, chunk, strict=True):
+                    if rid in seen:
+                        present += 1
+                        continue
+                    if item.supersedes and item.supersedes not in seen and conn.scalar(
+                            select(func.count()).where(decisions.c.record_id == item.supersedes)) == 0:
+                        raise StoreError(url=self.shown_url, problem=f"record {rid} supersedes "
+                                                                     f"{item.supersedes}, which is not stored")
+                    seen.add(rid)
+                    seq += 1
+                    row = self._row(item, rid, seq, prev, operator)
+                    conn.execute(insert(decisions), [row])
+                    prev = row["record_hash"]
+                    n_new += 1
+                    inserted += 1
+                    ids_out.append(rid)
+                    if self._on_insert is not None:
+                        self._on_insert(inserted)
+            written += n_new
+        return AppendResult(written=written, already_present=present, record_ids=tuple(ids_out))
+
+    @staticmethod
+    def _row(item: DecisionItem, rid: str, seq: int, prev: str | None, operator: str) -> dict[str, Any]:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        body = item.body_json
+        row: dict[str, Any] = {
+            "seq": seq, "record_id": rid, "prev_hash": prev, "written_at": now, "operator": operator,
+            "kind": item.kind, "supersedes": item.supersedes, "application_id": str(item.application_id),
+            "farmer_token": str(item.farmer_token), "season": str(item.season), "as_of": str(item.as_of),
+            "outcome": item.outcome, "limit": int(item.limit), "currency": str(item.currency),
+            "reason_codes": ",".join(item.reason_codes) or None, "body_hash": sha256_hex(body), "body": body,
+        }
+        row["record_hash"] = record_hash(row)
+        return row
+
+    # -- checking ---------------------------------------------------------------------------------------------
+    def verify(self) -> VerifyResult:
+        """Walk the whole chain; the first record whose seq, link, body hash or record hash is wrong is named."""
+        expected, prev, count = 1, None, 0
+        with self._read() as conn:
+            result = conn.execution_options(yield_per=500).execute(select(decisions).order_by(decisions.c.seq))
+            for m in result.mappings():
+                row = dict(m)
+                problem = None
+                if int(row["seq"]) != expected:
+                    problem = f"sequence gap: expected seq {expected}, found {row['seq']} (records missing)"
+                elif row["prev_hash"] != prev:
+                    problem = "prev_hash does not match the previous record's hash"
+                elif sha256_hex(row["body"]) != row["body_hash"]:
+                    problem = "stored body does not match its body_hash"
+                elif record_hash(row) != row["record_hash"]:
+                    problem = "record_hash does not match the record's contents"
+                if problem:
+                    result.close()
+                    return VerifyResult(ok=False, count=count, seq=int(row["seq"]), record_id=str(row["record_id"]),
+                                        problem=problem)
+                prev, expected, count = row["record_hash"], expected + 1, count + 1
+        return VerifyResult(ok=True, count=count)
+
+    # -- queries ----------------------------------------------------------------------------------------------
+    def count(self) -> int:
+        with self._read() as conn:
+            return int(conn.scalar(select(func.count()).select_from(decisions)) or 0)
+
+    def get(self, record_id: str) -> DecisionRecord | None:
+        """The record with this id, or None."""
+        with self._read() as conn:
+            row = conn.execute(select(decisions).where(decisions.c.record_id == record_id)).mappings().first()
+        return _record(row) if row is not None else None
+
+    def history(self, application_id: str) -> list[DecisionRecord]:
+        """Every record of an application, in chain order."""
+        with self._read() as conn:
+            rows = conn.execute(select(decisions).where(decisions.c.application_id == str(application_id))
+                                .order_by(decisions.c.seq)).mappings().all()
+        return [_record(r) for r in rows]
+
+    def latest(self, application_id: str, as_of: str | date | None = None) -> DecisionRecord | None:
+        """The last record written for an application (with ``as_of`` on or before the date, if given)."""
+        day = _iso_date(as_of, "as-of date")
+        q = select(decisions).where(decisions.c.application_id == str(application_id))
+        if day is not None:
+            q = q.where(decisions.c.as_of <= day)
+        with self._read() as conn:
+            row = conn.execute(q.order_by(decisions.c.seq.desc()).limit(1)).mappings().first()
+        return _record(row) if row is not None else None
+
+    def records(self, season: str | None = None) -> pd.DataFrame:
+        """The records (Decision contract, plus ``seq``, ``kind``, ``supersedes``) in chain order."""
+        q = select(decisions).order_by(decisions.c.seq)
+        if season is not None:
+            q = q.where(decisions.c.season == str(season))
+        with self._read() as conn:
+            rows = [dict(m) for m in conn.execute(q).mappings()]
+        cols = [c.name for c in DECISIONS.columns] + list(EXTRA_COLUMNS)
+        df = pd.DataFrame({c: [r[c] for r in rows] for c in cols})
+        for c in cols:
+            df[c] = df[c].astype("int64") if c in ("limit", "seq") else df[c].astype("str").where(df[c].notna(), None)
+        return check_decisions(df, where=f"decision store {self.shown_url}")
+
+
+def verify_store(url: str | None = None) -> VerifyResult:
+    """Open the store at ``url`` (or the default) and verify its chain."""
+    with DecisionStore(url) as store:
+        return store.verify()
+
+
+def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | None = None,
+                     url: str | None = None) -> int:
+    """Write the stored records (optionally one season) to CSV or Parquet; returns the number of rows."""
+    path = Path(out)
+    kind = (fmt or path.suffix.lstrip(".") or "csv").lower()
+    if kind not in ("csv", "parquet"):
+        raise UserInputError(f"{path}: format {kind!r} is not supported (expected csv or parquet)")
+    if not path.parent.exists():
+        raise UserInputError(f"{path}: folder {path.parent} does not exist")
+    with DecisionStore(url) as store:
+        df = store.records(season=season)
+    tmp = path.with_name(path.name + ".partial")
+    if kind == "csv":
+        df.to_csv(tmp, index=False)
+    else:
+        df.to_parquet(tmp, index=False)
+    os.replace(tmp, path)
+    return len(df)
