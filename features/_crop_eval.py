@@ -24,9 +24,10 @@ from features.errors import UserInputError, format_offenders
 
 __all__ = ["MID_SEASON_DAYS", "cawa_benchmark", "classification_metrics", "evaluate_crop_type", "load_cawa"]
 
-#: "mid-season" checkpoint per region, days after the season window's start (us-nebraska: 15 Sep
-#: + 300 = mid-July, summer crops well up; in-smallholder: 15 May + 110 = early September, monsoon)
-MID_SEASON_DAYS = {"us-nebraska": 300, "in-smallholder": 110}
+#: "mid-season" checkpoint per region, days after the season window's start: the season calendar's
+#: mid checkpoint (pipelines/data/season_calendar.csv, lower median over the crops; us-nebraska:
+#: 15 Sep + 308 = 20 July; in-smallholder: 15 May + 123 = 15 September, monsoon clouds)
+MID_SEASON_DAYS = {"us-nebraska": 308, "in-smallholder": 123}
 
 CAWA_SERIES = "CAWa_CropType_time-series.csv"
 CAWA_ATTRS = "CAWa_CropType_samples_attributes.csv"
@@ -77,6 +78,7 @@ def evaluate_crop_type(
     mid_checkpoint: int | None = None,
     holdout_share: float = 0.2,
     leave_one_season_out: bool = True,
+    no_crop: str | None = "fallow",
     seed: int = 0,
     **params: Any,
 ) -> dict[str, Any]:
@@ -86,14 +88,20 @@ def evaluate_crop_type(
     come from the region). ``mid_checkpoint`` defaults to :data:`MID_SEASON_DAYS` of the region
     (120 days when the labels hold several or unknown regions). Returns ``{"current": {"end": m, "mid": m}, "baseline_declared": m,
     "spatial_block": {...}, "loso": {"per_season": ..., "mean": ..., "worst": ...}, ...}`` where
-    each ``m`` holds accuracy, macro_f1, recall, f1 and ece. Extra ``params`` go to
-    :class:`CropTypeClassifier`.
+    each ``m`` holds accuracy, macro_f1, recall, f1 and ece. A record without a declared crop
+    means "declared not planted": it is labelled ``no_crop`` for training and for the baseline
+    (``None``: such records are not trained on and count as wrong in the baseline). Extra
+    ``params`` go to :class:`CropTypeClassifier`.
     """
     need = [c for c in ("field_id", "season", "declared_crop", "true_crop", "condition_id", "region")
             if c not in labels.columns]
     if need:
         raise UserInputError(f"crop-type evaluation labels: missing columns {format_offenders(need)}")
     lab = labels.astype({"field_id": str, "season": str}).reset_index(drop=True)
+    if no_crop is not None:
+        dec = lab["declared_crop"].astype(object)
+        blank = dec.isna() | (dec.astype(str).str.strip() == "")
+        lab["declared_crop"] = pd.Series(np.where(blank, no_crop, dec.astype(str)), dtype="str")
     cur = str(current_season)
     seasons = sorted(set(lab["season"]))
     if cur not in seasons or not [s for s in seasons if s < cur]:

@@ -36,9 +36,16 @@ DEFAULT_VARIABLES = ("NDVI", "EVI", "NDRE", "NDWI", "NDMI")
 
 _METRICS = ("max", "argmax_day", "min", "amp", "auc", "mean", "greenup", "senescence",
             "sos_day", "eos_day", "last", "last_day", "n_obs")
+#: timing-free metrics of the raw clear observations (``raw_metrics=True``): extremes and deciles
+#: of every observation, not of the period medians, so a short event (a flooded paddy seen on
+#: one or two dates) is not averaged away, and the season's length whatever its start date
+_RAW_METRICS = ("obs_max", "obs_min", "obs_q10", "obs_q90", "duration")
+#: standing water (NDWI > 0) seen on clear dates: count, first and last day (needs NDWI)
+_WATER_METRICS = ("water_n", "water_first_day", "water_last_day")
 
 
-def feature_names(variables: Sequence[str], n_periods: int, *, derivatives: bool = True) -> list[str]:
+def feature_names(variables: Sequence[str], n_periods: int, *, derivatives: bool = True,
+                  raw_metrics: bool = False) -> list[str]:
     """The feature columns :func:`seasonal_features` produces, in order."""
     out: list[str] = []
     for v in variables:
@@ -46,6 +53,10 @@ def feature_names(variables: Sequence[str], n_periods: int, *, derivatives: bool
         if derivatives:
             out += [f"feat_{v}_d{p:02d}" for p in range(1, n_periods)]
         out += [f"feat_{v}_{m}" for m in _METRICS]
+        if raw_metrics:
+            out += [f"feat_{v}_{m}" for m in _RAW_METRICS]
+    if raw_metrics and "NDWI" in variables:
+        out += [f"feat_{m}" for m in _WATER_METRICS]
     return out
 
 
@@ -106,6 +117,31 @@ def _interp_rows(comp: np.ndarray) -> np.ndarray:
     return out
 
 
+def _raw_metrics(s: pd.DataFrame, variables: list[str], nf: int) -> dict[str, np.ndarray]:
+    """Timing-free metrics of the clear observations in ``s`` (rows ``_row``, ``variable``, ``mean``, ``_day``)."""
+    out: dict[str, np.ndarray] = {}
+    for v in variables:
+        g = s.loc[s["variable"] == v].groupby("_row")["mean"]
+        rows = np.asarray(g.size().index, dtype=int)
+        for name, vals in (("obs_max", g.max()), ("obs_min", g.min()), ("obs_q10", g.quantile(0.1)),
+                           ("obs_q90", g.quantile(0.9))):
+            col = np.full(nf, np.nan)
+            col[rows] = vals.to_numpy(dtype="float64")
+            out[f"feat_{v}_{name}"] = col
+    if "NDWI" in variables:
+        w = s.loc[(s["variable"] == "NDWI") & (s["mean"].to_numpy(dtype="float64") > 0.0)]
+        n = np.zeros(nf)
+        first, last = np.full(nf, np.nan), np.full(nf, np.nan)
+        if len(w):
+            g = w.groupby("_row")["_day"]
+            rows = np.asarray(g.size().index, dtype=int)
+            n[rows] = g.size().to_numpy()
+            first[rows] = g.min().to_numpy(dtype="float64")
+            last[rows] = g.max().to_numpy(dtype="float64")
+        out.update({"feat_water_n": n, "feat_water_first_day": first, "feat_water_last_day": last})
+    return out
+
+
 def seasonal_features(
     series: pd.DataFrame,
     windows: pd.DataFrame,
@@ -117,12 +153,14 @@ def seasonal_features(
     variables: Sequence[str] | None = None,
     min_clear_fraction: float = 0.5,
     derivatives: bool = True,
+    raw_metrics: bool = False,
 ) -> pd.DataFrame:
     """Seasonal features per (field_id, season) of ``windows``; see the module docstring.
 
     ``series`` is a FieldTimeSeries long table; ``windows`` comes from :func:`field_windows`.
     ``n_periods`` defaults to the longest window divided by ``period_days``;
-    ``derivatives=False`` leaves out the per-period differences. Rows of fields
+    ``derivatives=False`` leaves out the per-period differences; ``raw_metrics=True`` adds the
+    timing-free metrics of the raw observations and, with NDWI, standing water. Rows of fields
     without any clear observation are present and NaN (``n_obs`` 0).
     """
     for col in ("field_id", "season", "date", "variable", "mean", "n_pixels", "n_clear"):
@@ -153,7 +191,7 @@ def seasonal_features(
     s = s.loc[clear].merge(win, on=["field_id", "season"], how="inner")
     day = (pd.to_datetime(s["date"]) - s["start"]).dt.days.to_numpy()
     keep = (day >= 0) & (day <= s["_cut"].to_numpy())
-    s = s.loc[keep].assign(_period=day[keep] // period_days)
+    s = s.loc[keep].assign(_period=day[keep] // period_days, _day=day[keep])
     s = s.loc[s["_period"] < n_periods]
 
     nf, nv, npd = len(win), len(variables), n_periods
@@ -168,6 +206,7 @@ def seasonal_features(
         comp[r, v, p] = med.to_numpy()
         cnt = g.groupby(["r", "v"])["x"].size()
         nobs[cnt.index.get_level_values(0).to_numpy(), cnt.index.get_level_values(1).to_numpy()] = cnt.to_numpy()
+    raw = _raw_metrics(s, variables, nf) if raw_metrics else {}
     comp = _interp_rows(comp)
     centre = np.arange(npd) * period_days + period_days / 2.0
 
@@ -210,6 +249,13 @@ def seasonal_features(
             cols[f"feat_{v}_d{p:02d}"] = diff[:, j, p - 1]
         for m in _METRICS:
             cols[f"feat_{v}_{m}"] = metrics[m][:, j].astype("float64")
+        if raw_metrics:
+            raw[f"feat_{v}_duration"] = metrics["eos_day"][:, j] - metrics["sos_day"][:, j]
+            for m in _RAW_METRICS:
+                cols[f"feat_{v}_{m}"] = raw[f"feat_{v}_{m}"].astype("float64")
+    if raw_metrics and "NDWI" in variables:
+        for m in _WATER_METRICS:
+            cols[f"feat_{m}"] = raw[f"feat_{m}"]
     out = pd.DataFrame(cols, index=pd.RangeIndex(nf))
     keys = win[["field_id", "season"]].reset_index(drop=True)
     return pd.concat([keys, out], axis=1)

@@ -28,19 +28,24 @@ __all__ = [
     "DEFAULT_CHECKPOINTS",
     "FORMAT_VERSION",
     "CropTypeClassifier",
+    "checkpoint_key",
     "expected_calibration_error",
 ]
 
 #: day offsets after the season start (in-smallholder starts 15 May: 60…150 = mid-July…mid-October;
 #: us-nebraska starts 15 September of S-1, so its summer crops need 240…330 = mid-May…mid-August)
 DEFAULT_CHECKPOINTS: tuple[int | str, ...] = (60, 90, 120, 150, 240, 270, 300, 330, "end")
-FORMAT_VERSION = "crop_type/1"
+FORMAT_VERSION = "crop_type/2"
 #: columns a feature frame may carry besides the features (ignored by predict_proba)
 KEY_COLUMNS = ("field_id", "season", "as_of", "checkpoint", "declared_crop", "season_start", "season_end")
 
 
-def _ckpt_name(c: int | str) -> str:
+def checkpoint_key(c: int | str) -> str:
+    """Name of a checkpoint's model (``d090``, ``end``): the keys of ``boosters_``, ``oof_proba_``..."""
     return "end" if c == "end" else f"d{int(c):03d}"
+
+
+_ckpt_name = checkpoint_key
 
 
 class CropTypeClassifier:
@@ -56,6 +61,16 @@ class CropTypeClassifier:
     extremely randomised, bagged trees with 63 leaves transfer best across regions, and
     per-period differences (``derivatives=True``) cost ~2 points of accuracy there, so they are
     off by default. ``num_threads=1``: on a busy 2-core machine 2 threads were 12x slower.
+
+    ``raw_metrics`` adds timing-free metrics of the raw observations and standing water (NDWI > 0:
+    count, first and last day), which a flooded paddy shows. Two defences against what declared
+    labels and monsoon clouds do to a county model (pipelines/train_crop.py turns both on):
+    ``clean_labels`` drops training labels whose out-of-fold probability (whole seasons held out,
+    latest checkpoint) is below it — mostly declaration mistakes — before the final fits and the
+    calibration; ``augment_gaps`` adds that many copies per training row (a fraction: that share)
+    with one random 30-60 day stretch of observations removed, so a paddy whose flooding the clouds
+    hid is still recognised. After ``fit``: ``oof_proba_`` (calibrated out-of-fold probabilities
+    per checkpoint) and ``oof_index_`` (field_id, season, label code, kept) for held-out metrics.
     """
 
     def __init__(
@@ -73,6 +88,7 @@ class CropTypeClassifier:
         max_bin: int = 63,
         period_days: int = 16,
         derivatives: bool = False,
+        raw_metrics: bool = True,
         season_days: int | None = None,
         variables: Sequence[str] | None = None,
         context: Sequence[str] = ("region",),
@@ -81,6 +97,8 @@ class CropTypeClassifier:
         calibration_groups: str = "season",
         calibration_loss: str = "brier",
         min_class_count: int = 5,
+        clean_labels: float = 0.0,
+        augment_gaps: float = 0.0,
         seed: int = 0,
         num_threads: int = 1,
     ) -> None:
@@ -96,6 +114,7 @@ class CropTypeClassifier:
         self.max_bin = max_bin
         self.period_days = period_days
         self.derivatives = derivatives
+        self.raw_metrics = raw_metrics
         self.season_days = season_days
         self.variables = variables
         self.context = context
@@ -104,6 +123,8 @@ class CropTypeClassifier:
         self.calibration_groups = calibration_groups
         self.calibration_loss = calibration_loss
         self.min_class_count = min_class_count
+        self.clean_labels = clean_labels
+        self.augment_gaps = augment_gaps
         self.seed = seed
         self.num_threads = num_threads
 
@@ -116,12 +137,14 @@ class CropTypeClassifier:
             "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
             "feature_fraction": self.feature_fraction, "bagging_fraction": self.bagging_fraction,
             "lambda_l2": self.lambda_l2, "extra_trees": self.extra_trees, "max_bin": self.max_bin,
-            "period_days": self.period_days, "derivatives": self.derivatives, "season_days": self.season_days,
+            "period_days": self.period_days, "derivatives": self.derivatives,
+            "raw_metrics": self.raw_metrics, "season_days": self.season_days,
             "variables": None if self.variables is None else list(self.variables),
             "context": list(self.context), "calibration": self.calibration,
             "calibration_folds": self.calibration_folds, "calibration_groups": self.calibration_groups,
             "calibration_loss": self.calibration_loss,
-            "min_class_count": self.min_class_count,
+            "min_class_count": self.min_class_count, "clean_labels": self.clean_labels,
+            "augment_gaps": self.augment_gaps,
             "seed": self.seed, "num_threads": self.num_threads,
         }
 
@@ -158,7 +181,8 @@ class CropTypeClassifier:
         win = field_windows(fields, season_days=self.season_days)
         feats = seasonal_features(series, win, offset_days=None if checkpoint == "end" else int(checkpoint),
                                   as_of=as_of, period_days=self.period_days, n_periods=self.n_periods_,
-                                  variables=self.variables_, derivatives=self.derivatives)
+                                  variables=self.variables_, derivatives=self.derivatives,
+                                  raw_metrics=self.raw_metrics)
         ctx = [c for c in self.context_ if c in fields.columns]
         if ctx:
             extra = fields[["field_id", "season", *ctx]].astype({"field_id": str, "season": str})
@@ -209,7 +233,8 @@ class CropTypeClassifier:
         self.context_ = list(self.context)
         self.classes_ = list(keep)
         self.categories_ = {c: sorted({str(v) for v in lab[c].dropna()}) for c in self.context_}
-        self.feature_names_in_ = feature_names(self.variables_, self.n_periods_, derivatives=self.derivatives) + self.context_
+        self.feature_names_in_ = feature_names(self.variables_, self.n_periods_, derivatives=self.derivatives,
+                                               raw_metrics=self.raw_metrics) + self.context_
         self.checkpoints_ = ckpts
         self.n_features_in_ = len(self.feature_names_in_)
         y = pd.Categorical(lab[label_column], categories=self.classes_).codes.astype(int)
@@ -218,30 +243,98 @@ class CropTypeClassifier:
             raise UserInputError(f"crop type labels: calibration_groups column {gcol!r} missing")
         groups = lab[gcol].astype(str).to_numpy()
         folds = self._folds(groups, lab["field_id"].astype(str).to_numpy())
+        self._folds_of = folds
         params = self._lgb_params(len(self.classes_))
         cat_idx = [self.feature_names_in_.index(c) for c in self.context_]
         self.boosters_: dict[str, Any] = {}
         self.temperatures_: dict[str, float] = {}
         self.oof_ece_: dict[str, dict[str, float]] = {}
+        mats = {c: self._matrix(self._aligned(self.features(series, lab, checkpoint=c), lab)) for c in ckpts}
+        keep_rows = np.ones(len(y), dtype=bool)
+        if self.clean_labels > 0 and folds.max() > 0:
+            # noise-robust training: drop labels the out-of-fold model (latest checkpoint) strongly contradicts
+            oof = softmax(self._oof(mats[ckpts[-1]], y, folds, keep_rows, params, cat_idx))
+            keep_rows = oof[np.arange(len(y)), y] >= self.clean_labels
+        self.n_dropped_labels_ = int((~keep_rows).sum())
+        #: out-of-fold (whole groups held out) calibrated probabilities of every label row, per checkpoint
+        self.oof_proba_: dict[str, np.ndarray] = {}
+        self.oof_index_ = pd.DataFrame({"field_id": lab["field_id"].astype("str"), "season": lab["season"].astype("str"),
+                                        "label": y, "kept": keep_rows})
+        aug = self._gap_copies(series, lab, keep_rows, label_column, ckpts)
         for c in ckpts:
-            X = self._matrix(self._aligned(self.features(series, lab, checkpoint=c), lab))
+            X = mats[c]
             name = _ckpt_name(c)
+            extra = None if aug is None else (aug[0][c], aug[1], aug[2])
             if self.calibration == "temperature" and folds.max() > 0:
-                oof = np.zeros((len(y), len(self.classes_)))
-                for k in range(int(folds.max()) + 1):
-                    tr, te = folds != k, folds == k
-                    b = lgb.train(params, lgb.Dataset(X[tr], y[tr], categorical_feature=cat_idx, free_raw_data=True),
-                                  num_boost_round=self.n_estimators)
-                    oof[te] = b.predict(X[te], raw_score=True)
-                t = fit_temperature(oof, y, loss=self.calibration_loss)
-                self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof), y),
-                                       "calibrated": expected_calibration_error(softmax(oof, t), y)}
+                oof = self._oof(X, y, folds, keep_rows, params, cat_idx, extra)
+                t = fit_temperature(oof[keep_rows], y[keep_rows], loss=self.calibration_loss)
+                self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[keep_rows]), y[keep_rows]),
+                                       "calibrated": expected_calibration_error(softmax(oof[keep_rows], t),
+                                                                                y[keep_rows])}
+                self.oof_proba_[name] = softmax(oof, t)
             else:
                 t = 1.0
             self.temperatures_[name] = t
-            self.boosters_[name] = lgb.train(params, lgb.Dataset(X, y, categorical_feature=cat_idx),
+            Xf, yf = X[keep_rows], y[keep_rows]
+            if extra is not None:
+                Xf, yf = np.vstack([Xf, extra[0]]), np.concatenate([yf, extra[1]])
+            self.boosters_[name] = lgb.train(params, lgb.Dataset(Xf, yf, categorical_feature=cat_idx),
                                              num_boost_round=self.n_estimators)
         return self
+
+    def _gap_copies(self, series: pd.DataFrame, lab: pd.DataFrame, keep_rows: np.ndarray, label_column: str,
+                    ckpts: list[int | str]) -> tuple[dict[int | str, np.ndarray], np.ndarray, np.ndarray] | None:
+        """Cloud-gap augmentation: ``augment_gaps`` copies per kept row (a fraction: that share of rows)
+        with every observation of one random 30-60 day stretch (in the first 60% of the season)
+        removed, as a monsoon hides a paddy's flooding; returns (matrix per checkpoint, labels, folds)."""
+        if self.augment_gaps <= 0:
+            return None
+        rng = np.random.default_rng(self.seed + 7919)
+        parts, subs, picks = [], [], []
+        for j in range(int(math.ceil(self.augment_gaps))):
+            rows = np.flatnonzero(keep_rows & (rng.random(len(lab)) < min(1.0, self.augment_gaps - j)))
+            sub = lab.iloc[rows].reset_index(drop=True)
+            win = field_windows(sub, season_days=self.season_days)
+            length = (win["end"] - win["start"]).dt.days.to_numpy()
+            g0 = win["start"] + pd.to_timedelta(np.round(rng.uniform(0, 0.6, len(sub)) * length), unit="D")
+            g1 = g0 + pd.to_timedelta(rng.integers(30, 61, len(sub)), unit="D")
+            new_id = sub["field_id"].astype(str) + f"#gap{j}"
+            key = pd.DataFrame({"field_id": sub["field_id"].astype(str), "season": sub["season"].astype(str),
+                                "_new": new_id, "_g0": g0, "_g1": g1})
+            s = series.astype({"field_id": str, "season": str}).merge(key, on=["field_id", "season"], how="inner")
+            d = pd.to_datetime(s["date"])
+            s = s.loc[(d < s["_g0"]) | (d > s["_g1"])]
+            parts.append(s.assign(field_id=s["_new"]).drop(columns=["_new", "_g0", "_g1"]))
+            subs.append(sub.assign(field_id=new_id))
+            picks.append(rows)
+        rows = np.concatenate(picks)
+        if len(rows) == 0:
+            return None
+        s, sub = pd.concat(parts, ignore_index=True), pd.concat(subs, ignore_index=True)
+        y = pd.Categorical(sub[label_column], categories=self.classes_).codes.astype(int)
+        folds = self._folds_of[rows]
+        mats = {c: self._matrix(self._aligned(self.features(s, sub, checkpoint=c), sub)) for c in ckpts}
+        return mats, y, folds
+
+    def _oof(self, X: np.ndarray, y: np.ndarray, folds: np.ndarray, train_rows: np.ndarray,
+             params: dict[str, Any], cat_idx: list[int],
+             extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+        """Out-of-fold raw scores: each fold predicted by a model trained on the ``train_rows`` (and the
+        ``extra`` augmented rows) of the other folds."""
+        import lightgbm as lgb
+
+        oof = np.zeros((len(y), len(self.classes_)))
+        for k in range(int(folds.max()) + 1):
+            tr, te = (folds != k) & train_rows, folds == k
+            if not te.any() or not tr.any():
+                continue
+            Xt, yt = X[tr], y[tr]
+            if extra is not None:
+                Xt, yt = np.vstack([Xt, extra[0][extra[2] != k]]), np.concatenate([yt, extra[1][extra[2] != k]])
+            b = lgb.train(params, lgb.Dataset(Xt, yt, categorical_feature=cat_idx, free_raw_data=True),
+                          num_boost_round=self.n_estimators)
+            oof[te] = np.asarray(b.predict(X[te], raw_score=True)).reshape(int(te.sum()), -1)
+        return oof
 
     def _aligned(self, feats: pd.DataFrame, lab: pd.DataFrame) -> pd.DataFrame:
         keys = lab[["field_id", "season"]].astype({"field_id": str, "season": str})
@@ -357,6 +450,7 @@ class CropTypeClassifier:
             "categories": self.categories_, "feature_names_in": self.feature_names_in_,
             "checkpoints": [c if c == "end" else int(c) for c in self.checkpoints_],
             "temperatures": self.temperatures_, "oof_ece": self.oof_ece_,
+            "n_dropped_labels": getattr(self, "n_dropped_labels_", 0),
             "models": {n: f"model_{n}.txt" for n in self.boosters_},
         }
 
@@ -394,6 +488,7 @@ class CropTypeClassifier:
         self.checkpoints_ = list(meta["checkpoints"])
         self.temperatures_ = {k: float(v) for k, v in meta["temperatures"].items()}
         self.oof_ece_ = meta.get("oof_ece", {})
+        self.n_dropped_labels_ = int(meta.get("n_dropped_labels", 0))
         self.boosters_ = {n: lgb.Booster(model_str=(p / f).read_text(encoding="utf-8"))
                           for n, f in meta["models"].items()}
         return self

@@ -58,6 +58,30 @@ class ReadResult:
         return float(area_ha(self.fields).sum()) if len(self.fields) else 0.0
 
 
+_CALENDARS = Path(__file__).with_name("data") / "crop_calendars.csv"
+
+
+def known_crops() -> frozenset[str]:
+    """Crops the engine knows: those of the crop calendars, ``fallow``, and any listed in
+    ``AGCREDIT_EXTRA_CROPS`` (comma-separated) for a bank that adds its own."""
+    import os
+
+    crops = set(pd.read_csv(_CALENDARS, usecols=["crop"])["crop"].astype(str)) if _CALENDARS.exists() else set()
+    extra = {c.strip().lower().replace(" ", "_") for c in os.environ.get("AGCREDIT_EXTRA_CROPS", "").split(",")}
+    return frozenset(crops | {"fallow"} | {c for c in extra if c})
+
+
+def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
+    """Coordinates outside ±180°/±90° under a geographic CRS are metres mislabelled as degrees."""
+    if not CRS(gdf.crs).is_geographic or len(gdf) == 0:
+        return
+    minx, miny, maxx, maxy = gdf.total_bounds
+    if not (np.isfinite([minx, miny, maxx, maxy]).all()) or minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
+        raise FieldsError(source=source, problem=f"coordinates out of range for the declared geographic CRS "
+                                                 f"{CRS(gdf.crs).to_string()} (bounds {minx:.0f}, {miny:.0f}, {maxx:.0f}, "
+                                                 f"{maxy:.0f}: metres labelled as degrees? declare the projected CRS)")
+
+
 def equal_area_crs(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> CRS:
     """A Lambert azimuthal equal-area CRS centred on the data (exact areas anywhere on Earth)."""
     geo = gdf.to_crs(4326) if gdf.crs is not None and not CRS(gdf.crs).equals(CRS(4326)) else gdf
@@ -168,6 +192,7 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
                                                  "add a .prj or a CRS to the file)")
     if len(gdf) == 0:
         raise FieldsError(source=source, problem="no fields in the file")
+    _check_geographic(gdf, source)
     gdf = gdf.rename(columns={k: v for k, v in _ALIASES.items() if k in gdf.columns and v not in gdf.columns})
     gdf = tokenise(gdf, source=source)
     if "season" not in gdf.columns and season is not None:
@@ -187,6 +212,12 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
         lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
         else str(v).strip().lower().replace(" ", "_")).astype("str")
     gdf["declared_area_ha"] = pd.to_numeric(gdf["declared_area_ha"], errors="coerce").astype("float64")
+    known = known_crops()
+    unknown = gdf["declared_crop"].notna() & ~gdf["declared_crop"].isin(known)
+    if unknown.any():
+        raise FieldsError(source=source, problem=f"declared_crop not a known crop (known: {', '.join(sorted(known))}; "
+                                                 "add others with AGCREDIT_EXTRA_CROPS)",
+                          offenders=sorted(set(gdf.loc[unknown, "declared_crop"].astype(str))))
     if season is not None:
         gdf = gdf[gdf["season"] == str(season)]
         if len(gdf) == 0:

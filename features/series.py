@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from features.atomic import write_table_atomic
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
 from features.errors import FieldsError, ImageryError
 from features.sources import ImagerySpec, resolve_imagery
@@ -112,15 +112,7 @@ def _scene_key(scene: Scene, fhash: str, variables: Sequence[str], inward_buffer
 
 
 def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_table_atomic(df, path, fmt="parquet")
 
 
 def _field_windows(fields: gpd.GeoDataFrame, season: str, start: dt.date | None,

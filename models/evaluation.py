@@ -13,7 +13,7 @@ labelled so.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -113,20 +113,25 @@ def _score(rows: list[dict[str, Any]], checkpoint: str, season: str, method: str
 
 
 def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd.DataFrame, truth: pd.DataFrame,
-                   *, config: YieldModelConfig | None = None, oracle: pd.DataFrame | None = None,
+                   *, config: YieldModelConfig | None = None,
+                   oracle: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
                    seasons: Sequence[str] | None = None, data: str = "synthetic",
-                   calibrate_on_truth: bool = False) -> YieldEvaluation:
+                   calibrate_on_truth: bool = False,
+                   progress: Callable[[int, int, str], None] | None = None,
+                   keep_models: dict[str, YieldModel] | None = None) -> YieldEvaluation:
     """Leave-one-season-out evaluation, scored at each checkpoint.
 
     ``features_by_checkpoint`` maps a checkpoint name (``end``, ``mid``) to FieldFeatures rows of
     every season as of that checkpoint; ``reported`` has ``field_id, season, reported_yield_t_ha``
     (gaps as NaN); ``truth`` has ``field_id, season, yield_t_ha``; ``oracle`` (optional) has
-    ``field_id, season`` and extra numeric truth columns given to the oracle model only.
+    ``field_id, season`` and extra numeric truth columns given to the oracle model only — one table
+    for every checkpoint, or a mapping checkpoint → table (e.g. truth known up to that checkpoint).
     ``seasons`` limits the held-out seasons (default: all). For each held-out season ONE model is
     trained on the rows of every checkpoint of the other seasons (as the registered model is),
     then scored on each checkpoint's rows of the held-out season. ``calibrate_on_truth`` calibrates
     P10/P90 on the training seasons' true yields (a bank with crop cuts for past seasons), not the
-    reported ones.
+    reported ones. ``progress(done, total, what)`` is called after each held-out season;
+    ``keep_models`` (a dict) receives the model fitted without each held-out season.
     """
     frames = {cp: _merge_targets(f, reported, truth) for cp, f in features_by_checkpoint.items()}
     if not frames:
@@ -134,8 +139,12 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
     stacked = pd.concat(list(frames.values()), ignore_index=True)
     ostacked, oframes = stacked, frames
     if oracle is not None:
-        extra = oracle.assign(season=oracle["season"].astype("str"))
-        oframes = {cp: df.merge(extra, on=_KEY, how="left", validate="one_to_one") for cp, df in frames.items()}
+        per_cp = oracle if isinstance(oracle, Mapping) else {cp: oracle for cp in frames}
+        missing = [cp for cp in frames if cp not in per_cp]
+        if missing:
+            raise ModelError(f"evaluate_yield: no oracle table for checkpoint(s) {', '.join(missing)}")
+        oframes = {cp: df.merge(per_cp[cp].assign(season=per_cp[cp]["season"].astype("str")), on=_KEY, how="left",
+                                validate="one_to_one") for cp, df in frames.items()}
         ostacked = pd.concat(list(oframes.values()), ignore_index=True)
     all_seasons = sorted(stacked["season"].unique().tolist())
     if len(all_seasons) < 3:
@@ -143,10 +152,12 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
     held = [s for s in all_seasons if seasons is None or s in {str(x) for x in seasons}]
     drop = ["reported_yield_t_ha", "true_yield_t_ha"]
     rows: list[dict[str, Any]] = []
-    for s in held:
+    for k, s in enumerate(held):
         train = stacked.loc[stacked["season"] != s].reset_index(drop=True)
         cal = train["true_yield_t_ha"] if calibrate_on_truth else None
         model = YieldModel(config).fit(train.drop(columns=drop), train["reported_yield_t_ha"], calibration_target=cal)
+        if keep_models is not None:
+            keep_models[s] = model
         omodel = None
         if oracle is not None:
             otrain = ostacked.loc[ostacked["season"] != s].reset_index(drop=True)
@@ -165,6 +176,8 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
                 _score(rows, cp, s, "oracle", test, oq[:, 1], oq[:, 0], oq[:, 2])
             for name, pred in _baselines(once, test).items():
                 _score(rows, cp, s, name, test, pred, None, None)
+        if progress is not None:
+            progress(k + 1, len(held), f"season {s} held out")
     per = pd.DataFrame(rows)
     g = per.groupby(["checkpoint", "crop", "method"], sort=False)
     summary = g.agg(n_seasons=("season", "nunique"), n=("n", "sum"), r2=("r2", "mean"), rmse=("rmse", "mean"),
@@ -178,8 +191,11 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
 
 
 def governance_metrics(ev: YieldEvaluation, checkpoint: str = "end") -> dict[str, float]:
-    """Flat metrics of the model at one checkpoint for the registry: ``r2_<crop>``, ``rmse_pct_<crop>``, coverage."""
-    s = ev.summary[(ev.summary["checkpoint"] == checkpoint) & (ev.summary["method"] == "model")]
+    """Flat metrics of the model at one checkpoint for the registry: ``r2_<crop>``, ``rmse_pct_<crop>``, coverage,
+    and ``skill_r2_<crop>`` (R² minus the crop-mean baseline's)."""
+    at = ev.summary[ev.summary["checkpoint"] == checkpoint]
+    s = at[at["method"] == "model"]
+    base = at[at["method"] == "crop_mean"].set_index("crop")["r2"]
     out: dict[str, float] = {}
     for r in s.to_dict("records"):
         c = r["crop"]
@@ -188,6 +204,8 @@ def governance_metrics(ev: YieldEvaluation, checkpoint: str = "end") -> dict[str
             v = float(r[k])
             if np.isfinite(v):
                 out[f"{k}_{c}"] = v
+        if c in base.index and np.isfinite(float(r["r2"])) and np.isfinite(float(base[c])):
+            out[f"skill_r2_{c}"] = float(r["r2"]) - float(base[c])
     return out
 
 
@@ -277,20 +295,32 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
                         truth: pd.DataFrame | None = None, *, plots_dir: str | Path,
                         config: YieldModelConfig | None = None, data: str = "synthetic",
                         seasons: Sequence[str] | None = None, min_rows_in_scope: int = 30,
-                        lead_crop: str = "maize", calibrate_on_truth: bool = False) -> YieldRelease:
+                        lead_crop: str = "maize", calibrate_on_truth: bool = False,
+                        minimum_metrics: Callable[[Sequence[str]], tuple[Requirement, ...]] | None = None
+                        ) -> YieldRelease:
     """Evaluate (leave-one-season-out), fit on every season and checkpoint, and draw the governance record.
 
-    Without ``truth`` (a real bank) the reported yields are the truth. Metrics of the first checkpoint
+    Without ``truth`` (a real bank) the reported yields are the truth. With fewer than 3 seasons
+    nothing is held out: the metrics are empty (so no minimum metric is met) and the plots in-sample. Metrics of the first checkpoint
     are unprefixed (``r2_maize``), others prefixed (``mid_r2_maize``). The validated scope is the
     crops with at least ``min_rows_in_scope`` scored rows, the regions seen and the checkpoints
-    given; the minimum metrics are :func:`default_minimum_metrics` of those crops. ``calibrate_on_truth``
+    given; the minimum metrics are ``minimum_metrics(crops)`` (default :func:`default_minimum_metrics`). ``calibrate_on_truth``
     calibrates P10/P90 on ``truth`` of past seasons (see :meth:`YieldModel.fit`). Plots come from
     a model fitted without the latest season, drawn on that season (out of sample).
     """
     if truth is None:
         truth = reported.rename(columns={"reported_yield_t_ha": "yield_t_ha"})
-    ev = evaluate_yield(features_by_checkpoint, reported, truth, config=config, seasons=seasons, data=data,
-                        calibrate_on_truth=calibrate_on_truth)
+    held_models: dict[str, YieldModel] = {}
+    n_seasons = len(set().union(*(set(f["season"].astype("str")) for f in features_by_checkpoint.values())))
+    if n_seasons >= 3:
+        ev = evaluate_yield(features_by_checkpoint, reported, truth, config=config, seasons=seasons, data=data,
+                            calibrate_on_truth=calibrate_on_truth, keep_models=held_models)
+    else:  # too few seasons to hold one out: no metrics, so the version cannot meet its minimum metrics
+        cols = ["checkpoint", "season", "method", "crop", "n", "r2", "rmse", "rmse_pct", "mean_yield", "below_p10",
+                "above_p90"]
+        summ = ["checkpoint", "crop", "method", "n_seasons", "n", "r2", "rmse", "rmse_pct", "below_p10", "above_p90",
+                "below_p10_min", "below_p10_max", "above_p90_min", "above_p90_max"]
+        ev = YieldEvaluation(per_season=pd.DataFrame(columns=cols), summary=pd.DataFrame(columns=summ), data=data)
     cps = list(features_by_checkpoint)
     metrics = governance_metrics(ev, cps[0])
     for cp in cps[1:]:
@@ -304,8 +334,13 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
     last = max(stacked["season"].unique().tolist())
     before = stacked["season"] != last
     at = (stacked["season"] == last).to_numpy() & (np.arange(len(stacked)) < len(frames[0]))  # first checkpoint
-    plot_model = YieldModel(config).fit(X.loc[before].reset_index(drop=True), y.loc[before].reset_index(drop=True),
-                                        calibration_target=None if cal is None else cal.loc[before].to_numpy())
+    if last in held_models:
+        plot_model = held_models[last]
+    elif int(y.loc[before].notna().sum()) >= 10:
+        plot_model = YieldModel(config).fit(X.loc[before].reset_index(drop=True), y.loc[before].reset_index(drop=True),
+                                            calibration_target=None if cal is None else cal.loc[before].to_numpy())
+    else:  # nothing before the latest season: the plots are in-sample
+        plot_model = model
     Xl = X.loc[at].reset_index(drop=True)
     plots = diagnostic_plots(plot_model, Xl, stacked.loc[at, "true_yield_t_ha"].to_numpy(), plots_dir)
     scored = ev.summary[(ev.summary["checkpoint"] == cps[0]) & (ev.summary["method"] == "model")
@@ -313,8 +348,9 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
     crops = tuple(sorted(scored.loc[scored["n"] >= min_rows_in_scope, "crop"].tolist()))
     regions = tuple(sorted(X["region"].dropna().astype("str").unique().tolist())) if "region" in X.columns else ()
     gov = Governance(crops=crops, regions=regions, checkpoints=tuple(cps), metrics=metrics,
-                     minimum_metrics=default_minimum_metrics(crops, lead_crop=lead_crop), data=data,
-                     notes=f"leave-one-season-out over {ev.per_season['season'].nunique()} seasons; "
+                     minimum_metrics=(minimum_metrics(crops) if minimum_metrics is not None
+                                      else default_minimum_metrics(crops, lead_crop=lead_crop)), data=data,
+                     notes=f"leave-one-season-out over {ev.per_season['season'].nunique()} season(s); "
                            f"trained on reported yields of {len(model.seasons_)} seasons")
     cfg = model.config
     params: dict[str, Any] = {**dict(cfg.__dict__), "n_train": model.n_train_,

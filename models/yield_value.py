@@ -14,6 +14,13 @@ and its residuals (relative to the crop's mean yield) give one-sided conformal o
 crop (pooled where a crop has too few calibration rows), so that about 10% of yields fall
 below P10 and 10% above P90. Quantiles are sorted per row and never cross.
 
+The same folds also refit the P50 booster, and its out-of-season predictions give a per-crop
+linear recalibration of the point estimate (``point_``: P50 ← a + b·P50, least squares, b in
+[0, 1.2]): where the features explain little of a crop's yield (stress the canopy cannot show)
+the point estimate shrinks towards that crop's mean instead of its median, which is what
+squared-error metrics (R², RMSE) and expected values need; where they explain much, b ≈ 1.
+``point_calibration=False`` keeps the raw median.
+
 ``value_fields`` turns quantiles into FieldValuations: planted area × yield × price, in
 integer minor units, floored once.
 """
@@ -43,24 +50,34 @@ _CATEGORICAL = ("crop", "region")
 _NAME = "yield-value"
 #: columns never used as features even when numeric (targets, truth, money)
 _NEVER = frozenset({"yield_t_ha", "reported_yield_t_ha", "true_yield_t_ha", "season_year", "as_of_day", "value_p10", "value_p50",
-                    "value_p90", "price_per_t", *QUANTILE_COLUMNS})
+                    "value_p90", "price_per_t", "crop_type_prob", "declared_crop_prob", *QUANTILE_COLUMNS})
 
 
 @dataclass(frozen=True)
 class YieldModelConfig:
     """Hyper-parameters; defaults suit a few thousand field-seasons."""
 
-    n_estimators: int = 300
-    learning_rate: float = 0.05
+    n_estimators: int = 200
+    learning_rate: float = 0.07
     num_leaves: int = 15
     min_child_samples: int = 20
     reg_lambda: float = 1.0
     seed: int = 42
     num_threads: int = 1
     calibrate: bool = True
-    calibration_seasons: int = 4
+    calibration_seasons: int = 3
     min_crop_calibration_rows: int = 40
     exclude: tuple[str, ...] = field(default_factory=tuple)
+    #: share of features each tree may use (faster, and less over-fitting to one index)
+    feature_fraction: float = 0.5
+    max_bin: int = 63
+    #: columns starting with these are never features: the crop enters as the ``crop`` category, so a model
+    #: fitted with or without a crop-type model scores features built either way
+    exclude_prefixes: tuple[str, ...] = ("prob_",)
+    #: recalibrate P50 per crop on out-of-season predictions (see the module docstring)
+    point_calibration: bool = True
+    #: the season year as a numeric feature (a trend; with few seasons it mostly memorises seasons)
+    season_year: bool = False
 
 
 def crop_of(X: pd.DataFrame) -> pd.Series:
@@ -77,12 +94,12 @@ def crop_of(X: pd.DataFrame) -> pd.Series:
     raise ModelInputError(model=_NAME, missing=["crop (or crop_type / declared_crop)"], unseen=[])
 
 
-def _numeric_columns(X: pd.DataFrame, exclude: tuple[str, ...]) -> list[str]:
+def _numeric_columns(X: pd.DataFrame, exclude: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> list[str]:
     skip = _NEVER | set(exclude) | set(_CATEGORICAL)
     out = []
     for c in X.columns:
         s = X[c]
-        if c in skip or pd.api.types.is_datetime64_any_dtype(s):
+        if c in skip or str(c).startswith(tuple(prefixes)) or pd.api.types.is_datetime64_any_dtype(s):
             continue
         if pd.api.types.is_bool_dtype(s) or pd.api.types.is_numeric_dtype(s):
             out.append(str(c))
@@ -104,10 +121,11 @@ def _as_of_day(X: pd.DataFrame) -> np.ndarray:
     return ((as_of - start).dt.days).to_numpy(dtype="float64", na_value=np.nan)
 
 
-def _lgb_params(cfg: YieldModelConfig, alpha: float) -> dict[str, Any]:
+def _lgb_params(cfg: YieldModelConfig, alpha: float, n_features: int = 0) -> dict[str, Any]:
     return {"objective": "quantile", "alpha": alpha, "learning_rate": cfg.learning_rate,
             "num_leaves": cfg.num_leaves, "min_data_in_leaf": cfg.min_child_samples, "lambda_l2": cfg.reg_lambda,
             "seed": cfg.seed, "deterministic": True, "num_threads": cfg.num_threads, "force_col_wise": True,
+            "feature_fraction": cfg.feature_fraction if n_features >= 20 else 1.0,
             "verbose": -1, "max_cat_to_onehot": 8, "min_data_per_group": 5, "cat_smooth": 5.0}
 
 
@@ -127,7 +145,8 @@ class YieldModel:
     # ------------------------------------------------------------------ matrices
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         cols = [X[c].to_numpy(dtype="float64", na_value=np.nan) for c in self.numeric_columns_]
-        cols.append(_season_year(X))
+        if "season_year" in self.feature_names_:
+            cols.append(_season_year(X))
         if "as_of_day" in self.feature_names_:
             cols.append(_as_of_day(X))
         crop = crop_of(X)
@@ -140,7 +159,7 @@ class YieldModel:
         return np.column_stack(cols) if cols else np.empty((len(X), 0))
 
     def _check_columns(self, X: pd.DataFrame) -> None:
-        have = set(_numeric_columns(X, self.config.exclude))
+        have = set(_numeric_columns(X, self.config.exclude, self.config.exclude_prefixes))
         missing = [c for c in self.numeric_columns_ if c not in X.columns]
         if "season" not in X.columns:
             missing.append("season")
@@ -153,14 +172,21 @@ class YieldModel:
             raise ModelInputError(model=_NAME, missing=missing, unseen=unseen)
         crop_of(X)
 
-    def _train(self, M: np.ndarray, y: np.ndarray, alpha: float) -> Any:
+    def _dataset(self, M: np.ndarray, y: np.ndarray) -> Any:
+        """One binned LightGBM dataset, shared by the boosters of every quantile."""
         import lightgbm as lgb
 
         n_num = len(self.feature_names_) - 2
-        ds = lgb.Dataset(M, label=y, feature_name=self.feature_names_, categorical_feature=[n_num, n_num + 1],
-                         params={"verbose": -1, "max_bin": 255, "data_random_seed": self.config.seed},
-                         free_raw_data=True)
-        return lgb.train(_lgb_params(self.config, alpha), ds, num_boost_round=self.config.n_estimators)
+        return lgb.Dataset(M, label=y, feature_name=self.feature_names_, categorical_feature=[n_num, n_num + 1],
+                           params={"verbose": -1, "max_bin": self.config.max_bin, "data_random_seed": self.config.seed,
+                                   "min_data_in_bin": 3, "feature_pre_filter": False},
+                           free_raw_data=False)
+
+    def _train(self, ds: Any, alpha: float) -> Any:
+        import lightgbm as lgb
+
+        params = _lgb_params(self.config, alpha, len(self.feature_names_))
+        return lgb.train(params, ds, num_boost_round=self.config.n_estimators)
 
     # ------------------------------------------------------------------ fit / predict
     def fit(self, X: pd.DataFrame, y: Any, groups: Any = None, *, calibration_target: Any = None) -> YieldModel:
@@ -188,20 +214,23 @@ class YieldModel:
             cy = np.where(np.isfinite(cv[keep]), cv[keep], yv)
         if len(X) < 10:
             raise ModelError(f"{_NAME}: too few rows with a reported yield to fit ({len(X)}, expected >= 10)")
-        self.numeric_columns_ = _numeric_columns(X, cfg.exclude)
+        self.numeric_columns_ = _numeric_columns(X, cfg.exclude, cfg.exclude_prefixes)
         crop = crop_of(X)
         region = X["region"].astype("str") if "region" in X.columns else pd.Series([None] * len(X), dtype="str")
         self.categories_ = {"crop": sorted(crop.dropna().unique().tolist()),
                             "region": sorted(region.dropna().unique().tolist())}
-        derived = ["season_year", "as_of_day"] if "as_of" in X.columns else ["season_year"]
+        _season_year(X)  # a season is required either way (it groups the calibration folds)
+        derived = (["season_year"] if cfg.season_year else []) + (["as_of_day"] if "as_of" in X.columns else [])
         self.feature_names_ = [*self.numeric_columns_, *derived, "crop", "region"]
         M = self._matrix(X)
-        self.boosters_ = [self._train(M, yv, a) for a in _ALPHAS]
+        ds = self._dataset(M, yv)
+        self.boosters_ = [self._train(ds, a) for a in _ALPHAS]
         self.n_train_ = len(yv)
         self.seasons_ = sorted(set(g.tolist()))
         crops = crop.to_numpy(dtype=object)
         self.crop_scale_ = {c: float(yv[crops == c].mean()) for c in self.categories_["crop"]}
         self.crop_scale_["*"] = float(yv.mean())
+        self.point_: dict[str, list[float]] = {}
         self.offsets_ = self._calibrate(M, yv, cy, g, crops) if cfg.calibrate else {}
         return self
 
@@ -212,12 +241,16 @@ class YieldModel:
         if len(seasons) < 2:
             return {}
         cal = seasons[-self.config.calibration_seasons:] if len(seasons) > 2 else seasons[-1:]
-        lo_s, hi_s, who = [], [], []
+        lo_s, hi_s, who, mid_s, ys = [], [], [], [], []
         for c in cal:
             tr, te = g != c, g == c
             if tr.sum() < 10 or te.sum() == 0:
                 continue
-            b10, b90 = self._train(M[tr], y[tr], 0.1), self._train(M[tr], y[tr], 0.9)
+            ds = self._dataset(M[tr], y[tr])
+            b10, b90 = self._train(ds, 0.1), self._train(ds, 0.9)
+            if self.config.point_calibration:
+                mid_s.append(self._train(ds, 0.5).predict(M[te]))
+                ys.append(cy[te])
             p10, p90 = b10.predict(M[te]), b90.predict(M[te])
             p10, p90 = np.minimum(p10, p90), np.maximum(p10, p90)
             scale = np.array([self.crop_scale_.get(k, self.crop_scale_["*"]) for k in crops[te]])
@@ -233,7 +266,32 @@ class YieldModel:
             if m.sum() >= self.config.min_crop_calibration_rows:
                 out[c] = [_conformal(lo[m]), _conformal(hi[m])]
         self.n_calibration_ = len(lo)
+        if mid_s:
+            self.point_ = self._point_fit(np.concatenate(mid_s), np.concatenate(ys), cw)
         return out
+
+    def _point_fit(self, p50: np.ndarray, y: np.ndarray, crops: np.ndarray) -> dict[str, list[float]]:
+        """Per-crop least-squares ``y ≈ a + b·p50`` on out-of-season predictions, b clipped to [0, 1.2]."""
+        def fit(p: np.ndarray, t: np.ndarray) -> list[float]:
+            var = float(((p - p.mean()) ** 2).sum())
+            b = float(((p - p.mean()) * (t - t.mean())).sum() / var) if var > 0 else 0.0
+            b = min(max(b, 0.0), 1.2)
+            return [float(t.mean() - b * p.mean()), b]
+
+        out = {"*": fit(p50, y)}
+        for c in self.categories_["crop"]:
+            m = crops == c
+            if m.sum() >= self.config.min_crop_calibration_rows:
+                out[c] = fit(p50[m], y[m])
+        return out
+
+    def _point(self, p50: np.ndarray, crops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(a, b) of the point recalibration for each row (identity without one)."""
+        point = getattr(self, "point_", {})
+        if not point:
+            return np.zeros(len(p50)), np.ones(len(p50))
+        ab = np.array([point.get(c, point["*"]) for c in crops], dtype="float64").reshape(-1, 2)
+        return ab[:, 0], ab[:, 1]
 
     def _fitted(self) -> None:
         if not hasattr(self, "boosters_"):
@@ -245,8 +303,10 @@ class YieldModel:
         self._check_columns(X)
         M = self._matrix(X)
         raw = np.column_stack([b.predict(M, num_threads=self.config.num_threads) for b in self.boosters_])
+        crops = crop_of(X).to_numpy(dtype=object)
+        a, b = self._point(raw[:, 1], crops)
+        raw[:, 1] = a + b * raw[:, 1]
         if self.offsets_:
-            crops = crop_of(X).to_numpy(dtype=object)
             pooled = self.offsets_["*"]
             lo = np.array([self.offsets_.get(c, pooled)[0] for c in crops])
             hi = np.array([self.offsets_.get(c, pooled)[1] for c in crops])
@@ -257,12 +317,20 @@ class YieldModel:
         return pd.DataFrame(q, columns=list(QUANTILE_COLUMNS), index=X.index)
 
     def explain(self, X_rows: pd.DataFrame) -> pd.DataFrame:
-        """Per-feature contributions to the P50 (LightGBM ``pred_contrib``) for these rows only."""
+        """Per-feature contributions to the P50 (LightGBM ``pred_contrib``) for these rows only.
+
+        With a point recalibration (``a + b·P50``) the contributions are scaled by ``b`` and
+        ``expected_value`` is ``a + b·expected``, so each row still adds up to its P50 (before the
+        final sort and the floor at zero).
+        """
         self._fitted()
         self._check_columns(X_rows)
-        contrib = self.boosters_[1].predict(self._matrix(X_rows), pred_contrib=True,
-                                            num_threads=self.config.num_threads)
-        return pd.DataFrame(np.asarray(contrib), columns=[*self.feature_names_, "expected_value"], index=X_rows.index)
+        contrib = np.asarray(self.boosters_[1].predict(self._matrix(X_rows), pred_contrib=True,
+                                                       num_threads=self.config.num_threads), dtype="float64")
+        a, b = self._point(contrib[:, -1], crop_of(X_rows).to_numpy(dtype=object))
+        contrib = contrib * b[:, None]
+        contrib[:, -1] += a
+        return pd.DataFrame(contrib, columns=[*self.feature_names_, "expected_value"], index=X_rows.index)
 
     def feature_importance(self) -> pd.Series:
         """Total gain of each feature in the P50 booster, largest first."""
@@ -280,7 +348,7 @@ class YieldModel:
             (d / f"booster_p{round(a * 100):02d}.txt").write_text(b.model_to_string(num_iteration=-1))
         meta = {"format": "agcredit-yield-model/1", "config": asdict(self.config),
                 "numeric_columns": self.numeric_columns_, "categories": self.categories_,
-                "feature_names": self.feature_names_, "offsets": self.offsets_, "crop_scale": self.crop_scale_,
+                "feature_names": self.feature_names_, "offsets": self.offsets_, "point": self.point_, "crop_scale": self.crop_scale_,
                 "n_train": self.n_train_, "n_dropped_target": self.n_dropped_target_, "seasons": self.seasons_,
                 "n_calibration": getattr(self, "n_calibration_", 0)}
         (d / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -297,12 +365,15 @@ class YieldModel:
             raise ModelError(f"{_NAME}: {d} is not a saved yield model (format {meta.get('format')!r})")
         cfg = dict(meta["config"])
         cfg["exclude"] = tuple(cfg.get("exclude", ()))
+        if "exclude_prefixes" in cfg:
+            cfg["exclude_prefixes"] = tuple(cfg["exclude_prefixes"])
         m = cls(YieldModelConfig(**cfg))
         m.boosters_ = [lgb.Booster(model_str=(d / f"booster_p{round(a * 100):02d}.txt").read_text()) for a in _ALPHAS]
         m.numeric_columns_ = list(meta["numeric_columns"])
         m.categories_ = {k: list(v) for k, v in meta["categories"].items()}
         m.feature_names_ = list(meta["feature_names"])
         m.offsets_ = {k: list(v) for k, v in meta["offsets"].items()}
+        m.point_ = {k: [float(x) for x in v] for k, v in meta.get("point", {}).items()}
         m.crop_scale_ = dict(meta["crop_scale"])
         m.n_train_, m.n_dropped_target_ = int(meta["n_train"]), int(meta["n_dropped_target"])
         m.seasons_ = list(meta["seasons"])

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import typer
 
+from features.errors import ImageryError, UserInputError
 from pipelines._cli_app import echo, err, features_app, user_errors
 
 __all__ = ["series_command"]
@@ -21,7 +20,7 @@ def _date(value: str | None, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(f"expected a date YYYY-MM-DD, found {value!r}", param_hint=name) from None
+        raise UserInputError(f"{name}: expected a date YYYY-MM-DD, found {value!r}") from None
 
 
 @features_app.command("series")
@@ -38,16 +37,22 @@ def series_command(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="per-scene cache (re-runs read only new scenes)"),
     inward_buffer: bool = typer.Option(False, "--inward-buffer", help="shrink fields by half a pixel"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="run on this Dask cluster (tcp://HOST:8786)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="run on a local Dask cluster of N processes"),
+    chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="fields per spatial block (with Dask)"),
 ) -> None:
-    """Build the FieldTimeSeries of a season and write it as Parquet."""
+    """Build the FieldTimeSeries of a season and write it as Parquet (on Dask with --scheduler or --workers)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from features.fields import read_fields
     from features.series import build_series
+    from pipelines.distributed import run_series, runner_from_options
 
     as_of_d, start_d, end_d = _date(as_of, "--as-of"), _date(start, "--start"), _date(end, "--end")
     read = read_fields(fields, season=season)
+    if scheduler and workers:
+        raise UserInputError("--workers: give --scheduler or --workers, not both")
     bar = Progress(TextColumn("scenes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=True)
     with bar:
@@ -57,17 +62,20 @@ def series_command(
             bar.update(task, completed=done, total=total, description=label)
 
         kwargs: dict[str, Any] = {"as_of": as_of_d, "start": start_d, "end": end_d, "cache_dir": cache_dir,
-                                  "progress": tick, "inward_buffer": inward_buffer}
-        res = build_series(read.fields, imagery, season, **kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        res.series.to_parquet(tmp, index=False)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+                                  "inward_buffer": inward_buffer}
+        if scheduler or workers:
+            with runner_from_options(scheduler, workers) as runner:
+                res: Any = run_series(read.fields, imagery, season, runner=runner, chunk_fields=chunk_fields,
+                                      **kwargs)
+        else:
+            res = build_series(read.fields, imagery, season, progress=tick, **kwargs)
+    ser = res.series
+    if len(ser) and int(ser["n_clear"].sum()) == 0:
+        raise ImageryError(source=str(imagery), problem=f"no clear pixel in any of the {len(res.dates_used)} "
+                                                        "acquisitions read (clouds or nodata only); nothing written")
+    from features.atomic import write_table_atomic
+
+    write_table_atomic(res.series, out, fmt="parquet")
     for w in res.warnings:
         err(f"warning: {w}")
     if res.outside_fields:

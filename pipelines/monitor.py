@@ -1,24 +1,39 @@
 """Early warning during the season: per-field alerts as of each new observation.
 
-Expected bands: for each region, crop and day of season, the P10/P50/P90 of NDVI of
-past seasons' fields of that crop (declared crops, clear observations only), pooled
-over a ±``half_window``-day window. A field is compared with the band of *its* crop
-(the declared crop, or the crop-type model's answer where none was declared).
+Expected behaviour comes from past seasons only (declared crops, clear observations):
 
-Alerts (each with severity, evidence and the dates it rests on):
+* **bands** (:func:`expected_bands`): per region, crop and day of season, the P10/P50/P90
+  of NDVI, pooled over a ±``half_window``-day window;
+* **timing** (:func:`expected_timing`): per region and crop, when past fields greened up
+  (first clear NDVI ≥ ``emerged``) and when their canopy collapsed (first of two clear
+  observations in a row below ``bare`` after being green): the collapse day of season and
+  the green-up-to-collapse duration, summarised robustly (P25, P50, P75), so that the few
+  failed fields among the past ones do not move the thresholds;
+* **emergence** (:func:`expected_emergence_days`): the day of season by which 90% of past
+  fields had greened up.
+
+A field is compared with *its* crop (the declared crop, or the crop-type model's answer
+where none was declared), on its crop's observations only: from the crop's pre-season
+checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`). Alerts (each with severity, evidence and the date it was raised):
 
 * ``WATCH`` (medium) — NDVI below the expected P10 on two clear observations in a row;
-* ``CROP_FAILURE`` (high) — after the field was green (NDVI ≥ ``green``), NDVI falls
-  below ``bare`` on two clear observations in a row while the expected band's median
-  is still above ``green`` (the crop should still be standing);
-* ``EARLY_HARVEST`` (medium) — the same fall, but after the band's median has begun
-  to decline (the crop was maturing) and before its expected harvest;
-* ``NOT_PLANTED`` (high) — by the expected emergence date plus a grace period, no
-  clear observation has reached ``emerged`` NDVI;
+* ``CROP_FAILURE`` (high) — the canopy collapsed (two clear observations in a row below
+  ``bare`` after reaching ``green``) anomalously early: the collapse day is earlier than
+  P25 − ``collapse_k`` × IQR of past collapse days, or the time since the field's own
+  green-up is shorter than P25 − ``duration_k`` × IQR of past durations (a crop harvested
+  at maturity collapses later on both counts);
+* ``EARLY_HARVEST`` (medium) — a collapse that is not anomalous enough for a failure but
+  comes before P25 − ``early_k`` × IQR of past collapse days, after a green-up-to-collapse
+  duration shorter than the past P25 (the crop was cut early);
+* ``NOT_PLANTED`` (high) — by the expected emergence day plus ``grace_days``, no clear
+  observation has reached ``emerged`` NDVI;
 * ``CROP_MISMATCH`` (high) — the crop-type model gives the declared crop a probability
   below the policy's 0.20.
 
-Nothing observed after the as-of date is used.
+Without ``timing`` the collapse is classified by the band as before: a failure when the
+band's median is still ≥ ``green`` and the day is within 20 days of the band's peak.
+Nothing observed after the as-of date is used. The defaults of :class:`AlertParams` were
+tuned on past seasons of the synthetic counties (``agcredit evaluate alerts``).
 """
 
 from __future__ import annotations
@@ -26,14 +41,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["AlertParams", "ALERT_TYPES", "expected_bands", "detect_alerts", "clear_ndvi"]
+__all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
+           "expected_emergence_days", "detect_alerts", "clear_ndvi", "season_alerts", "alerts_as_of", "crop_first_days", "own_crop_obs"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
+ALERT_COLUMNS = ["field_id", "season", "alert", "severity", "date", "evidence"]
 
 
 @dataclass(frozen=True)
@@ -42,12 +60,15 @@ class AlertParams:
 
     min_clear_share: float = 0.8
     half_window: int = 8
-    green: float = 0.55
-    bare: float = 0.30
-    emerged: float = 0.35
+    green: float = 0.45
+    bare: float = 0.3
+    emerged: float = 0.3
     grace_days: int = 25
     mismatch_prob: float = 0.20
     min_band_fields: int = 5
+    collapse_k: float = 3.0
+    duration_k: float = 3.0
+    early_k: float = 0.5
 
 
 def clear_ndvi(series: pd.DataFrame, *, as_of: date | None = None, min_clear_share: float = 0.8) -> pd.DataFrame:
@@ -64,6 +85,40 @@ def _day_of_season(dates: pd.Series, season_start: pd.Series) -> np.ndarray:
     return (pd.to_datetime(dates) - pd.to_datetime(season_start)).dt.days.to_numpy()
 
 
+def crop_first_days(region: str, season: str, calendar: pd.DataFrame | None = None) -> dict[tuple[str, str], int]:
+    """Per (region, crop): the day of season of the crop's pre-season checkpoint (season calendar). Observations
+    before it belong to the field's previous crop (e.g. Nebraska's window opens in September of the year before,
+    when a spring crop's field still shows last year's crop) and are left out by :func:`own_crop_obs`."""
+    from features.series import season_window
+    from pipelines.schedule import checkpoint_dates, load_calendar
+
+    cal = checkpoint_dates(season, calendar if calendar is not None else load_calendar())
+    cal = cal[(cal["region"] == region) & (cal["checkpoint"] == "pre_season")]
+    start = pd.Timestamp(season_window(season, region)[0])
+    return {(str(r), str(c)): int((pd.Timestamp(d) - start).days)
+            for r, c, d in zip(cal["region"], cal["crop"], cal["date"], strict=True)}
+
+
+def own_crop_obs(obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
+                 first_days: dict[tuple[str, str], int]) -> pd.DataFrame:
+    """``obs`` without the observations before each field's crop's first day (see :func:`crop_first_days`)."""
+    if obs.empty or not first_days:
+        return obs
+    m = obs.merge(crops[["field_id", "season", "crop", "region"]], on=["field_id", "season"], how="left")
+    first = pd.Series([first_days.get((str(r), str(c)), -10**6) for r, c in zip(m["region"], m["crop"], strict=True)],
+                      index=m.index)
+    start = pd.to_datetime(m["season"].map(lambda x: pd.Timestamp(season_starts[x]) if x in season_starts
+                                           else pd.NaT))
+    keep = ((pd.to_datetime(m["date"]) - start).dt.days >= first) | start.isna()
+    return obs.loc[keep.to_numpy()].reset_index(drop=True)
+
+
+def _with_crops(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date]) -> pd.DataFrame:
+    obs = past_obs.merge(crops[["field_id", "season", "crop", "region"]], on=["field_id", "season"], how="inner")
+    obs = obs[obs["crop"].notna()]
+    return obs.assign(day=_day_of_season(obs["date"], obs["season"].map(lambda s: pd.Timestamp(season_starts[s]))))
+
+
 def expected_bands(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
                    params: AlertParams | None = None) -> pd.DataFrame:
     """Per region, crop and day of season: n fields, p10, p50, p90 of clear NDVI in past seasons.
@@ -72,21 +127,86 @@ def expected_bands(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: d
     ``season_starts``: season → first day of its imagery window.
     """
     p = params or AlertParams()
-    obs = past_obs.merge(crops[["field_id", "season", "crop", "region"]], on=["field_id", "season"], how="inner")
-    obs = obs[obs["crop"].notna()]
-    obs = obs.assign(day=_day_of_season(obs["date"], obs["season"].map(lambda s: pd.Timestamp(season_starts[s]))))
+    obs = _with_crops(past_obs, crops, season_starts)
     rows = []
     for (region, crop), g in obs.groupby(["region", "crop"], sort=True):
         days = g["day"].to_numpy()
         vals = g["ndvi"].to_numpy()
+        key = pd.factorize(g["field_id"].astype(str) + "|" + g["season"].astype(str))[0]
+        order = np.argsort(days, kind="stable")
+        days, vals, key = days[order], vals[order], key[order]
         for d in range(int(days.min()), int(days.max()) + 1):
-            sel = np.abs(days - d) <= p.half_window
-            n_fields = g.loc[sel, ["field_id", "season"]].drop_duplicates().shape[0]
+            lo, hi = np.searchsorted(days, [d - p.half_window, d + p.half_window + 1])
+            n_fields = len(np.unique(key[lo:hi]))
             if n_fields < p.min_band_fields:
                 continue
-            q = np.percentile(vals[sel], [10, 50, 90])
+            q = np.percentile(vals[lo:hi], [10, 50, 90])
             rows.append((region, crop, d, n_fields, q[0], q[1], q[2]))
     return pd.DataFrame(rows, columns=["region", "crop", "day", "n_fields", "p10", "p50", "p90"])
+
+
+def _field_timing(days: np.ndarray, vals: np.ndarray, p: AlertParams) -> tuple[int | None, int | None, int | None]:
+    """(green-up day, index of the second of two clear observations below ``bare`` after green, its first day).
+
+    The green-up day is the earliest it can have been: the day after the last clear observation below
+    ``emerged`` that precedes the first one at or above it (cloudy gaps then lengthen, never shorten, the
+    green-up-to-collapse duration, so a gap cannot make a healthy crop look failed).
+    """
+    k = _own_start(vals, p)
+    up = np.flatnonzero(vals[k:] >= p.emerged) + k
+    greenup = (int(days[up[0] - 1]) + 1 if up[0] > 0 else int(days[0])) if len(up) else None
+    own = np.arange(len(vals)) >= k
+    fallen = own & (np.maximum.accumulate(np.where(own, vals, -1.0)) >= p.green) & (vals < p.bare) \
+        if len(vals) else np.zeros(0, bool)
+    j = _two_in_a_row(fallen)
+    return greenup, j, (int(days[j - 1]) if j is not None else None)
+
+
+def _own_start(vals: np.ndarray, p: AlertParams) -> int:
+    """Index of the first clear observation below ``emerged``: a canopy seen before it (the previous crop, still
+    standing when the window opens, as in Nebraska's September) cannot collapse as *this* crop."""
+    bare = np.flatnonzero(vals < p.emerged)
+    return int(bare[0]) if len(bare) else 0
+
+
+def expected_timing(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
+                    params: AlertParams | None = None) -> pd.DataFrame:
+    """Per region and crop: n, and P25/P50/P75 of the collapse day of season and of the green-up-to-collapse
+    duration of past fields (see the module docstring)."""
+    p = params or AlertParams()
+    obs = _with_crops(past_obs, crops, season_starts).sort_values(["field_id", "season", "day"])
+    recs = []
+    for _key, g in obs.groupby(["field_id", "season"], sort=False):
+        greenup, _, collapse = _field_timing(g["day"].to_numpy(), g["ndvi"].to_numpy(dtype=float), p)
+        if greenup is not None and collapse is not None:
+            recs.append((g["region"].iloc[0], g["crop"].iloc[0], collapse, collapse - greenup))
+    df = pd.DataFrame(recs, columns=["region", "crop", "collapse", "duration"])
+    rows = []
+    for (region, crop), g in df.groupby(["region", "crop"], sort=True):
+        if len(g) < p.min_band_fields:
+            continue
+        c = np.percentile(g["collapse"], [25, 50, 75])
+        d = np.percentile(g["duration"], [25, 50, 75])
+        rows.append((region, crop, len(g), *c, *d))
+    return pd.DataFrame(rows, columns=["region", "crop", "n", "collapse_p25", "collapse_p50", "collapse_p75",
+                                       "duration_p25", "duration_p50", "duration_p75"])
+
+
+def expected_emergence_days(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
+                            params: AlertParams | None = None, *, quantile: float = 0.9) -> dict[tuple[str, str], int]:
+    """Per (region, crop): the day of season by which ``quantile`` of past fields that emerged had reached
+    ``emerged`` NDVI on a clear observation (fields that never did are left out)."""
+    p = params or AlertParams()
+    obs = _with_crops(past_obs, crops, season_starts)
+    obs = obs[obs["ndvi"] >= p.emerged]
+    if obs.empty:
+        return {}
+    first = obs.groupby(["region", "crop", "field_id", "season"], sort=True)["day"].min().reset_index()
+    out: dict[tuple[str, str], int] = {}
+    for (region, crop), g in first.groupby(["region", "crop"], sort=True):
+        if len(g) >= p.min_band_fields:
+            out[(str(region), str(crop))] = int(np.ceil(np.quantile(g["day"].to_numpy(), quantile)))
+    return out
 
 
 def _two_in_a_row(flags: np.ndarray) -> int | None:
@@ -96,14 +216,40 @@ def _two_in_a_row(flags: np.ndarray) -> int | None:
     return int(idx[0] + 1) if len(idx) else None
 
 
+def _dense_bands(bands: pd.DataFrame) -> dict[tuple[str, str], tuple[int, np.ndarray, np.ndarray, int]]:
+    """(region, crop) → (first day, p10 by day, p50 by day, day of the p50 peak); NaN where no band."""
+    out = {}
+    for (r, c), g in bands.groupby(["region", "crop"]):
+        d0, d1 = int(g["day"].min()), int(g["day"].max())
+        lo = np.full(d1 - d0 + 1, np.nan)
+        med = np.full(d1 - d0 + 1, np.nan)
+        idx = g["day"].to_numpy(dtype=int) - d0
+        lo[idx], med[idx] = g["p10"].to_numpy(dtype=float), g["p50"].to_numpy(dtype=float)
+        out[(str(r), str(c))] = (d0, lo, med, int(g.loc[g["p50"].idxmax(), "day"]))
+    return out
+
+
+def _lookup(dense: tuple[int, np.ndarray, np.ndarray, int], days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    d0, lo, med, _ = dense
+    i = days - d0
+    ok = (i >= 0) & (i < len(lo))
+    j = np.clip(i, 0, len(lo) - 1)
+    return np.where(ok, lo[j], np.nan), np.where(ok, med[j], np.nan)
+
+
+def _r(v: float) -> float:
+    return round(float(v), 4)
+
+
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
                   season_start: date, expected_emergence_day: dict[tuple[str, str], int],
-                  params: AlertParams | None = None) -> pd.DataFrame:
+                  params: AlertParams | None = None, *, timing: pd.DataFrame | None = None) -> pd.DataFrame:
     """Alerts as of ``as_of`` for the current season.
 
     ``obs``: clear_ndvi() of the current season; ``fields``: field_id, season, crop (declared or
     predicted), region, and optionally declared_crop_prob; ``bands``: expected_bands();
-    ``expected_emergence_day``: (region, crop) → day of season by which the crop has emerged.
+    ``expected_emergence_day``: (region, crop) → day of season by which the crop has emerged;
+    ``timing``: expected_timing() (optional, see the module docstring).
     Returns field_id, season, alert, severity, date (when it was raised), evidence (JSON text).
     """
     p = params or AlertParams()
@@ -111,56 +257,153 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     obs = obs[obs["date"] <= cutoff]
     start = pd.Timestamp(season_start)
     today_day = int((cutoff - start).days)
-    band_idx = {(r, c): g.set_index("day") for (r, c), g in bands.groupby(["region", "crop"])}
-    alerts: list[dict[str, object]] = []
+    dense = _dense_bands(bands)
+    tim = ({(str(r.region), str(r.crop)): r for r in timing.itertuples(index=False)}
+           if timing is not None and len(timing) else {})
+    alerts: list[dict[str, Any]] = []
 
-    def add(fid: str, season: str, kind: str, when: pd.Timestamp, evidence: dict[str, object]) -> None:
+    def add(fid: str, season: str, kind: str, when: pd.Timestamp, evidence: dict[str, Any]) -> None:
         alerts.append({"field_id": fid, "season": season, "alert": kind, "severity": ALERT_TYPES[kind],
                        "date": when.normalize(), "evidence": json.dumps(evidence, sort_keys=True)})
 
-    by_field = {k: g for k, g in obs.groupby(["field_id", "season"], sort=False)}
-    for row in fields.itertuples(index=False):
-        fid, season, crop, region = str(row.field_id), str(row.season), row.crop, row.region
-        g = by_field.get((fid, season))
-        dates = g["date"].to_numpy() if g is not None else np.array([], dtype="datetime64[ns]")
-        vals = g["ndvi"].to_numpy(dtype=float) if g is not None else np.array([])
-        prob = getattr(row, "declared_crop_prob", np.nan)
-        if prob is not None and np.isfinite(prob) and prob < p.mismatch_prob:
-            add(fid, season, "CROP_MISMATCH", cutoff, {"declared_crop_prob": round(float(prob), 4)})
-        if not isinstance(crop, str) or (region, crop) not in band_idx:
+    obs = obs.sort_values(["field_id", "season", "date"], kind="stable")
+    keys = list(zip(obs["field_id"].astype(str), obs["season"].astype(str), strict=True))
+    all_days = ((obs["date"] - start).dt.days.to_numpy() if len(obs) else np.zeros(0, dtype=int))
+    all_vals = obs["ndvi"].to_numpy(dtype=float)
+    all_dates = obs["date"].to_numpy()
+    spans: dict[tuple[str, str], tuple[int, int]] = {}
+    for i, k in enumerate(keys):
+        a, _ = spans.get(k, (i, i))
+        spans[k] = (a, i + 1)
+    probs = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
+        else np.full(len(fields), np.nan)
+    for row, prob in zip(fields.itertuples(index=False), probs, strict=True):
+        fid, season, crop, region = str(row.field_id), str(row.season), row.crop, str(row.region)
+        a, b = spans.get((fid, season), (0, 0))
+        days, vals, dates = all_days[a:b], all_vals[a:b], all_dates[a:b]
+        if np.isfinite(prob) and prob < p.mismatch_prob:
+            add(fid, season, "CROP_MISMATCH", cutoff, {"declared_crop_prob": _r(prob)})
+        if not isinstance(crop, str) or (region, crop) not in dense:
             continue
-        band = band_idx[(region, crop)]
-        days = ((pd.to_datetime(dates) - start).days.to_numpy()) if len(dates) else np.array([], dtype=int)
+        band = dense[(region, crop)]
         emerge_by = expected_emergence_day.get((region, crop))
-        if emerge_by is not None and today_day >= emerge_by + p.grace_days and not (vals >= p.emerged).any():
+        if emerge_by is not None and today_day >= emerge_by + p.grace_days \
+                and not (vals >= p.emerged).any():
             add(fid, season, "NOT_PLANTED", cutoff, {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
-                                                      "max_ndvi": round(float(vals.max()), 4) if len(vals) else None,
+                                                      "max_ndvi": _r(vals.max()) if len(vals) else None,
                                                       "clear_obs": len(vals)})
             continue
         if len(vals) < 2:
             continue
-        b = band.reindex(days)
-        lo, med = b["p10"].to_numpy(), b["p50"].to_numpy()
+        lo, med = _lookup(band, days)
         below = np.isfinite(lo) & (vals < lo)
-        i = _two_in_a_row(below)
-        if i is not None:
-            add(fid, season, "WATCH", pd.Timestamp(dates[i]),
-                {"dates": [str(pd.Timestamp(d).date()) for d in dates[i - 1:i + 1]],
-                 "ndvi": [round(float(v), 4) for v in vals[i - 1:i + 1]],
-                 "expected_p10": [round(float(v), 4) for v in lo[i - 1:i + 1]]})
-        was_green = np.maximum.accumulate(vals) >= p.green
-        fallen = was_green & (vals < p.bare)
-        j = _two_in_a_row(fallen)
-        if j is not None:
-            peak_day = int(band["p50"].idxmax())
-            standing = np.isfinite(med[j]) and med[j] >= p.green and days[j] <= peak_day + 20
-            kind = "CROP_FAILURE" if standing else "EARLY_HARVEST"
+        w = _two_in_a_row(below)
+        if w is not None:
+            add(fid, season, "WATCH", pd.Timestamp(dates[w]),
+                {"dates": [str(pd.Timestamp(d).date()) for d in dates[w - 1:w + 1]],
+                 "ndvi": [_r(v) for v in vals[w - 1:w + 1]], "expected_p10": [_r(v) for v in lo[w - 1:w + 1]]})
+        greenup, j, collapse = _field_timing(days, vals, p)
+        if j is None or collapse is None:
+            continue
+        evidence: dict[str, Any] = {"dates": [str(pd.Timestamp(d).date()) for d in dates[j - 1:j + 1]],
+                                    "ndvi": [_r(v) for v in vals[j - 1:j + 1]], "peak_ndvi": _r(vals[: j + 1].max()),
+                                    "collapse_day": collapse, "greenup_day": greenup}
+        t = tim.get((region, crop))
+        if t is not None:
+            c_iqr = max(t.collapse_p75 - t.collapse_p25, 1.0)
+            d_iqr = max(t.duration_p75 - t.duration_p25, 1.0)
+            c_lim = t.collapse_p25 - p.collapse_k * c_iqr
+            d_lim = t.duration_p25 - p.duration_k * d_iqr
+            dur = collapse - greenup if greenup is not None else None
+            failed = collapse < c_lim or (dur is not None and dur < d_lim)
+            evidence.update(expected_collapse_day_p25=_r(t.collapse_p25), failure_before_day=_r(c_lim),
+                            duration_days=dur, failure_below_duration=_r(d_lim))
+            early = collapse < t.collapse_p25 - p.early_k * c_iqr and dur is not None and dur < t.duration_p25
+            kind = "CROP_FAILURE" if failed else ("EARLY_HARVEST" if early else None)
+        else:
+            standing = np.isfinite(med[j]) and med[j] >= p.green and days[j] <= band[3] + 20
             late = np.isfinite(med[j]) and med[j] < p.bare
-            if not late:
-                add(fid, season, kind, pd.Timestamp(dates[j]),
-                    {"dates": [str(pd.Timestamp(d).date()) for d in dates[j - 1:j + 1]],
-                     "ndvi": [round(float(v), 4) for v in vals[j - 1:j + 1]],
-                     "expected_p50": round(float(med[j]), 4) if np.isfinite(med[j]) else None,
-                     "peak_ndvi": round(float(vals[: j + 1].max()), 4)})
-    cols = ["field_id", "season", "alert", "severity", "date", "evidence"]
-    return pd.DataFrame(alerts, columns=cols).sort_values(["date", "field_id", "alert"]).reset_index(drop=True)
+            kind = "CROP_FAILURE" if standing else (None if late else "EARLY_HARVEST")
+            evidence["expected_p50"] = _r(med[j]) if np.isfinite(med[j]) else None
+        if kind is not None:
+            add(fid, season, kind, pd.Timestamp(dates[j]), evidence)
+    out = pd.DataFrame(alerts, columns=ALERT_COLUMNS)
+    out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
+    return out.sort_values(["date", "field_id", "alert"]).reset_index(drop=True)
+
+
+# --- a season as of a date (what re-underwriting and ``agcredit monitor`` call) ------------------------
+
+def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFrame | None, season: str,
+                  as_of: date, *, features: pd.DataFrame | None = None, book: pd.DataFrame | None = None,
+                  params: AlertParams | None = None, warnings: list[str] | None = None) -> pd.DataFrame:
+    """Alerts of ``season`` as of ``as_of`` with the affected line(s).
+
+    ``fields``: every season's fields (declared crops of past seasons give the expectations);
+    ``series``: this season's FieldTimeSeries; ``history``: past seasons' FieldTimeSeries (None: no
+    alerts); ``features``: this season's FieldFeatures (crop type and declared-crop probability).
+    """
+    from features.series import season_window
+
+    p = params or AlertParams()
+    empty = pd.DataFrame(columns=[*ALERT_COLUMNS, "farmer_token", "line_id"])
+    if history is None or history.empty:
+        if warnings is not None:
+            warnings.append("no past seasons' series: no alerts")
+        return empty
+    meta = pd.DataFrame({"field_id": fields["field_id"].astype(str), "season": fields["season"].astype(str),
+                         "crop": fields["declared_crop"], "region": fields["region"].astype(str),
+                         "farmer_token": fields["farmer_token"].astype(str)})
+    cur = meta[meta["season"] == str(season)].reset_index(drop=True)
+    if cur.empty:
+        return empty
+    region = str(cur["region"].iloc[0])
+    past_seasons = sorted(s for s in history["season"].astype(str).unique() if s < str(season))
+    starts = {s: season_window(s, region)[0] for s in [*past_seasons, str(season)]}
+    first_days = crop_first_days(region, str(season))
+    past_crops = meta[meta["season"].isin(past_seasons)]
+    past_obs = own_crop_obs(clear_ndvi(history[history["season"].astype(str).isin(past_seasons)],
+                                       min_clear_share=p.min_clear_share), past_crops, starts, first_days)
+    bands = expected_bands(past_obs, past_crops, starts, p)
+    timing = expected_timing(past_obs, past_crops, starts, p)
+    emergence = expected_emergence_days(past_obs, past_crops, starts, p)
+    if features is not None and len(features):
+        f = features[["field_id", *[c for c in ("crop_type", "declared_crop_prob") if c in features.columns]]]
+        cur = cur.merge(f.astype({"field_id": str}), on="field_id", how="left")
+        if "crop_type" in cur.columns:  # no declared crop: the model's answer
+            cur["crop"] = cur["crop"].where(cur["crop"].notna(), cur["crop_type"])
+    obs = own_crop_obs(clear_ndvi(series, as_of=as_of, min_clear_share=p.min_clear_share), cur, starts, first_days)
+    al = detect_alerts(obs, cur, bands, as_of, starts[str(season)], emergence, p, timing=timing)
+    tokens = dict(zip(cur["field_id"], cur["farmer_token"], strict=True))
+    al["farmer_token"] = al["field_id"].map(tokens).astype("str")
+    lines: dict[str, str] = {}
+    if book is not None and len(book):
+        for tok, g in book.groupby("farmer_token"):
+            lines[str(tok)] = ",".join(sorted(g["line_id"].astype(str)))
+    al["line_id"] = pd.Series([lines.get(t) for t in al["farmer_token"]], index=al.index, dtype="object")
+    return al.reset_index(drop=True)
+
+
+def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *, cache_dir: Any = None,
+                 book: pd.DataFrame | None = None, crop_model: Any = None, params: AlertParams | None = None
+                 ) -> tuple[pd.DataFrame, list[str]]:
+    """Alerts of ``season`` as of ``as_of`` from fields (every season) and an imagery source: the season's
+    and past seasons' NDVI series (cached), the crop-type model's declared-crop probability when given.
+    Returns the alerts (with affected lines from ``book``) and warnings."""
+    from features.series import build_series
+
+    warnings: list[str] = []
+    seasons = sorted(str(s) for s in fields["season"].astype(str).unique())
+    past = [s for s in seasons if s < str(season)]
+    cur = fields[fields["season"].astype(str) == str(season)]
+    # every variable (the default), so the cache entries are the ones featurize and re-underwriting use
+    res = build_series(cur, imagery, str(season), as_of=as_of, cache_dir=cache_dir)
+    warnings.extend(res.warnings)
+    history = [build_series(fields[fields["season"].astype(str) == s], imagery, s, cache_dir=cache_dir).series
+               for s in past]
+    feats = None
+    if crop_model is not None:
+        feats = crop_model.predict(res.series, cur.drop(columns="geometry", errors="ignore"), as_of)
+    al = season_alerts(fields, res.series, pd.concat(history, ignore_index=True) if history else None, str(season),
+                       as_of, features=feats, book=book, params=params, warnings=warnings)
+    return al, warnings

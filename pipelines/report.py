@@ -24,7 +24,8 @@ from features.errors import UserInputError
 from models.money import format_minor
 from pipelines._svg import OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 
-__all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions"]
+__all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "build_report_data",
+           "build_report_data_county"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -230,3 +231,76 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
     body.append("<h2>Alerts</h2>" + _table(al))
     return _write(_page(f"farmer {token}", "".join(body), data.synthetic), Path(out_dir) / f"farmer-{token}.html")
+
+
+# --- building the data from the store, the fields and the series ----------------------------------------
+
+def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | None = None,
+                      series: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
+                      alerts: pd.DataFrame | None = None, as_of: date | None = None, synthetic: bool = False,
+                      title: str = "agcredit portfolio", params: Any = None) -> ReportData:
+    """ReportData from the decision store (its latest records), the fields (every season: past ones give the
+    expected bands), the season's series (NDVI curves) and past seasons' series (``history``).
+
+    ``season``: default the latest season in the store; ``as_of``: default the latest as-of date of its records
+    (nothing observed later is drawn). ``alerts``: computed with :func:`pipelines.monitor.season_alerts` when
+    None and ``series`` and ``history`` are given (``params``: :class:`pipelines.monitor.AlertParams` of both
+    the bands and the alerts). Checkpoints marked on the curves are the as-of dates of the
+    stored records (first decisions and re-underwriting runs).
+    """
+    from features.series import season_window
+    from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, season_alerts
+    from underwriting.store import DecisionStore
+
+    st = store if isinstance(store, DecisionStore) else DecisionStore(store)
+    try:
+        records = st.records(season)
+    finally:
+        if not isinstance(store, DecisionStore):
+            st.close()
+    if records.empty:
+        raise UserInputError(f"report: no decisions stored in {st.shown_url}" + (f" for season {season}" if season
+                                                                                 else ""))
+    season = str(season or max(records["season"].astype(str)))
+    records = records[records["season"].astype(str) == season]
+    day = as_of or date.fromisoformat(str(max(records["as_of"])))
+    records = records[records["as_of"] <= day.isoformat()]
+    f = fields[fields["season"].astype(str) == season]
+    if f.empty:
+        raise UserInputError(f"report: no field of season {season} in the fields given")
+    f = f.assign(crop=f["declared_crop"]) if "crop" not in f.columns else f
+    region = str(f["region"].dropna().iloc[0]) if "region" in f.columns and f["region"].notna().any() else None
+    start = season_window(season, region)[0] if region else None
+    obs = clear_ndvi(series, as_of=day) if series is not None and len(series) else pd.DataFrame()
+    bands = pd.DataFrame()
+    p = params or AlertParams()
+    if history is not None and len(history) and start is not None:
+        past = sorted(str(s) for s in history["season"].astype(str).unique() if str(s) < season)
+        starts = {s: season_window(s, region)[0] for s in past}
+        meta = fields[fields["season"].astype(str).isin(past)]
+        crops = pd.DataFrame({"field_id": meta["field_id"].astype(str), "season": meta["season"].astype(str),
+                              "crop": meta["declared_crop"], "region": meta["region"].astype(str)})
+        bands = expected_bands(clear_ndvi(history[history["season"].astype(str).isin(past)]), crops, starts, p)
+        if alerts is None and series is not None:
+            alerts = season_alerts(fields, series, history, season, day, params=p)
+    kinds: dict[date, set[str]] = {}
+    for a, k in zip(records["as_of"], records["kind"], strict=True):
+        kinds.setdefault(date.fromisoformat(str(a)), set()).add(str(k))
+    checkpoints = [(d, "re-underwrite" if "reunderwrite" in ks else ("decision" if "decision" in ks else "override"))
+                   for d, ks in sorted(kinds.items())]
+    return ReportData(season=season, decisions=records.reset_index(drop=True), fields=f.reset_index(drop=True),
+                      alerts=alerts if alerts is not None else pd.DataFrame(), obs=obs, bands=bands,
+                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title)
+
+
+def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None
+                             ) -> ReportData:
+    """:func:`build_report_data` on a county folder (its fields, cached series, synthetic flag)."""
+    from pipelines.county import County
+
+    c = county if isinstance(county, County) else County(county)
+    season = str(season or c.current_season)
+    history = [c.series(s) for s in c.seasons if s < season]
+    return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),
+                             history=pd.concat(history, ignore_index=True) if history else None, as_of=as_of,
+                             synthetic=c.synthetic, title=f"agcredit portfolio — {c.path.name}")

@@ -79,3 +79,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.delenv("SH_CLIENT_ID", raising=False)
     monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
     monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")
+
+
+@pytest.fixture(scope="session")
+def tiny_county_sh(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny smallholder demo county (12 fields, one past season), built once per test session.
+
+    Shared by many tests: treat it as read-only (copy it with shutil.copytree before writing into it).
+    """
+    from democounty import simulate
+
+    out = tmp_path_factory.mktemp("tiny-county") / "in-smallholder"
+    simulate("in-smallholder", 11, "tiny", out, seasons=1, workers=1)
+    return out

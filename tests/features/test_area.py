@@ -82,3 +82,166 @@ def test_field_off_grid() -> None:
     res = planted_area_from_stack(["X"], [box(5000, 5000, 5100, 5100)], T, _stack()).iloc[0]
     assert res["n_pixels_touched"] == 0
     assert np.isnan(res["planted_area_ha"])
+
+
+# --- session 2: quantiles, previous crop, unmixing, calibration -------------------------------------------------
+
+
+def test_nan_quantile_matches_numpy() -> None:
+    import warnings
+
+    from features.area import _nan_quantile
+
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(25, 12, 12)).astype(np.float32)
+    a[rng.random(a.shape) < 0.4] = np.nan
+    a[:, 0, 0] = np.nan
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # numpy warns on the all-NaN pixel
+        for q in (0.1, 0.5):
+            ref = np.nanpercentile(a, 100 * q, axis=0)
+            got = _nan_quantile(a, q)
+            assert np.isnan(got[0, 0])
+            np.testing.assert_allclose(got[1:, 1:], ref[1:, 1:], atol=1e-6)
+
+
+def test_single_clear_green_observation_is_enough() -> None:
+    """A cloudy monsoon may show a short crop green once: the seasonal maximum still finds it."""
+    ndvi = _stack(t=30)
+    ndvi[:, 10:40, 10:40] = 0.18
+    ndvi[14, 10:40, 10:40] = 0.75  # the only clear green date
+    ndvi[10:14, 10:40, 10:40] = np.nan
+    ndvi[15:19, 10:40, 10:40] = np.nan
+    res = planted_area_from_stack(["A"], [box(100, 600, 400, 900)], T, ndvi).iloc[0]
+    assert res["planted_fraction"] == pytest.approx(1.0, abs=0.01)
+
+
+def test_previous_crop_at_window_start_is_ignored() -> None:
+    from features.area import pixel_trajectories
+
+    t = 30
+    ndvi = _stack(t=t)
+    ndvi[:6, 10:40, 10:40] = np.linspace(0.8, 0.5, 6)[:, None, None]  # last season's crop senescing
+    lead = np.arange(t) < 9
+    g = [box(100, 600, 400, 900)]
+    with_lead = planted_area_from_stack(["A"], g, T, ndvi).iloc[0]
+    assert with_lead["planted_fraction"] > 0.9  # without the dates, the old crop counts
+    traj = pixel_trajectories(ndvi, None, lead)
+    assert float(np.nanmax(traj.ndvi_max[10:40, 10:40])) < 0.3
+    # a crop of this season that is green at the first clear date but after the lead-in is kept
+    ndvi2 = _stack(t=t)
+    ndvi2[:12] = np.nan
+    ndvi2[12:20, 10:40, 10:40] = 0.8
+    traj2 = pixel_trajectories(ndvi2, None, lead)
+    assert float(np.nanmin(traj2.ndvi_max[10:40, 10:40])) > 0.75
+
+
+def test_unmixing_counts_a_half_planted_pixel_by_its_share() -> None:
+    ndvi = _stack()
+    curve = _crop_curve(ndvi.shape[0])
+    ndvi[:, 10:40, 10:25] = curve[:, None, None]  # planted columns 10-24 of a field spanning 10-39
+    mixed = 0.18 + 0.5 * (curve - 0.18)
+    ndvi[:, 10:40, 25] = mixed[:, None]  # column 25 half planted
+    g = [box(100, 600, 400, 900)]
+    res = planted_area_from_stack(["A"], g, T, ndvi).iloc[0]
+    assert res["planted_area_ha"] == pytest.approx(15.5 * 30 * 0.01, rel=0.01)
+    from features.area import AreaParams
+
+    thresholded = planted_area_from_stack(["A"], g, T, ndvi, params=AreaParams(unmix=False)).iloc[0]
+    assert abs(thresholded["planted_area_ha"] - 4.65) > abs(res["planted_area_ha"] - 4.65)
+
+
+def test_params_json_roundtrip_and_unknown_key() -> None:
+    from features._area_calib import params_from_json, params_to_json
+    from features.area import AreaParams
+    from features.errors import UserInputError
+
+    p = AreaParams(crop_min_ndvi=0.5, amp_lo=0.22)
+    assert params_from_json(params_to_json(p)) == p
+    with pytest.raises(UserInputError, match="unknown keys"):
+        params_from_json('{"crop_min": 0.4}')
+
+
+def test_otsu_finds_the_valley() -> None:
+    from features._area_calib import otsu
+
+    rng = np.random.default_rng(1)
+    v = np.concatenate([rng.normal(0.05, 0.02, 3000), rng.normal(0.6, 0.05, 2000)])
+    t, sep = otsu(v)
+    assert 0.15 < t < 0.45
+    assert sep > 0.8
+    assert otsu(np.ones(10))[1] == 0.0
+
+
+def test_fit_area_params_from_bimodal_pixels() -> None:
+    import pandas as pd
+
+    from features._area_calib import fit_area_params
+    from features.area import AreaParams
+    from features.errors import UserInputError
+
+    rng = np.random.default_rng(2)
+    n_bare, n_crop = 3000, 2000
+    mn = np.concatenate([rng.normal(0.17, 0.01, n_bare), rng.normal(0.17, 0.01, n_crop)])
+    mx = np.concatenate([rng.normal(0.22, 0.02, n_bare), rng.normal(0.85, 0.04, n_crop)])
+    p = fit_area_params(pd.DataFrame({"ndvi_max": mx, "ndvi_min": mn}))
+    assert p != AreaParams()
+    assert 0.3 <= p.crop_min_ndvi <= 0.65
+    assert p.amp_lo < p.amp_hi
+    assert 0.12 <= (p.amp_lo + p.amp_hi) / 2 <= 0.45
+    # one mode only (everything bare): the defaults are kept
+    flat = fit_area_params(pd.DataFrame({"ndvi_max": mx[:n_bare], "ndvi_min": mn[:n_bare]}))
+    assert (flat.crop_min_ndvi, flat.amp_lo) == (AreaParams().crop_min_ndvi, AreaParams().amp_lo)
+    with pytest.raises(UserInputError, match="at least 200"):
+        fit_area_params(pd.DataFrame({"ndvi_max": mx[:50], "ndvi_min": mn[:50]}))
+
+
+def test_batch_coverages_equal_one_by_one() -> None:
+    from features.area import coverages
+
+    rng = np.random.default_rng(5)
+    geoms = [box(x, y, x + rng.uniform(20, 90), y + rng.uniform(20, 90))
+             for x, y in zip(rng.uniform(0, 900, 30), rng.uniform(0, 900, 30), strict=True)]
+    geoms.append(box(2000, 2000, 2100, 2100))  # off the grid
+    got = coverages(geoms, T, (100, 100))
+    for g, (rs, cs, c) in zip(geoms, got, strict=True):
+        rs2, cs2, c2 = field_coverage(g, T, (100, 100))
+        assert (rs, cs) == (rs2, cs2)
+        np.testing.assert_array_equal(c, c2)
+    assert sum(float(c.sum()) for _, _, c in got) > 10
+
+
+def test_lead_in_keeps_pixels_that_are_never_bare() -> None:
+    """Trees green all season are non-crop, also when the window's lead-in rule is on (they are never bare)."""
+    from features.area import pixel_trajectories, planted_area_from_trajectories
+
+    ndvi = _stack()
+    t = ndvi.shape[0]
+    ndvi[:, 10:40, 10:40] = _crop_curve(t)[:, None, None]
+    ndvi[:, 10:20, 10:40] = 0.75  # a tree line
+    traj = pixel_trajectories(ndvi, None, np.arange(t) < 9)
+    assert int(traj.n_clear[15, 15]) == t
+    res = planted_area_from_trajectories(["A"], [box(100, 600, 400, 900)], T, traj).iloc[0]
+    assert res["planted_fraction"] == pytest.approx(2 / 3, abs=0.03)
+    assert res["noncrop_fraction"] == pytest.approx(1 / 3, abs=0.03)
+
+
+def test_crop_emerging_in_the_lead_in_is_kept() -> None:
+    """Winter wheat sown at the window's start is green at its first clear date but rising: this season's crop."""
+    from features.area import pixel_trajectories
+
+    t = 30
+    ndvi = _stack(t=t)
+    ndvi[:3] = np.nan  # cloudy at sowing
+    ndvi[3:8, 10:40, 10:40] = np.linspace(0.35, 0.6, 5)[:, None, None]  # emerging in autumn
+    ndvi[8:14, 10:40, 10:40] = 0.25  # winter browning: bare-like
+    ndvi[14:22, 10:40, 10:40] = 0.85  # spring peak
+    traj = pixel_trajectories(ndvi, None, np.arange(t) < 9)
+    assert int(traj.n_clear[20, 20]) == t - 3
+    assert float(traj.ndvi_max[20, 20]) == pytest.approx(0.85, abs=1e-6)
+    # the same run declining from its first date (last season's crop senescing) is dropped
+    ndvi[3:8, 10:40, 10:40] = np.linspace(0.8, 0.5, 5)[:, None, None]
+    ndvi[14:22, 10:40, 10:40] = 0.18
+    traj2 = pixel_trajectories(ndvi, None, np.arange(t) < 9)
+    assert int(traj2.n_clear[20, 20]) == t - 8
+    assert float(traj2.ndvi_max[20, 20]) < 0.3

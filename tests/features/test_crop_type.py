@@ -237,3 +237,39 @@ def test_predict_without_context_column_names_it(data, fitted) -> None:
     test = labels.loc[labels["season"] == "2019"].drop(columns="region")
     with pytest.raises(UserInputError, match=r"missing columns region \(1 in all\)"):
         fitted.predict(series, test)
+
+
+def test_raw_metrics_and_standing_water() -> None:
+    start = pd.Timestamp("2019-05-15")
+    rows = []
+    for fid, ndwi in (("paddy", [-0.4, 0.3, 0.2, -0.5, -0.6]), ("dry", [-0.4, -0.45, -0.5, -0.6, -0.6])):
+        for k, w in enumerate(ndwi):
+            for var, val in (("NDWI", w), ("NDVI", 0.2 + 0.1 * k)):
+                rows.append({"field_id": fid, "season": "2019", "date": start + pd.Timedelta(days=10 + 20 * k),
+                             "variable": var, "mean": val, "n_pixels": 50, "n_clear": 50})
+    series = pd.DataFrame(rows).astype({"field_id": "str", "season": "str", "variable": "str"})
+    win = pd.DataFrame({"field_id": ["paddy", "dry"], "season": ["2019"] * 2, "start": [start] * 2,
+                        "end": [start + pd.Timedelta(days=119)] * 2})
+    f = seasonal_features(series, win, variables=["NDVI", "NDWI"], raw_metrics=True, derivatives=False)
+    assert list(f.columns[2:]) == feature_names(["NDVI", "NDWI"], 8, derivatives=False, raw_metrics=True)
+    paddy, dry = f.iloc[0], f.iloc[1]
+    assert paddy["feat_water_n"] == 2 and paddy["feat_water_first_day"] == 30 and paddy["feat_water_last_day"] == 50
+    assert dry["feat_water_n"] == 0 and np.isnan(dry["feat_water_first_day"])
+    assert paddy["feat_NDWI_obs_max"] == pytest.approx(0.3) and dry["feat_NDVI_obs_min"] == pytest.approx(0.2)
+    cut = seasonal_features(series, win, variables=["NDVI", "NDWI"], raw_metrics=True, offset_days=35)
+    assert cut["feat_water_n"].tolist() == [1, 0]  # nothing after the cut-off is read
+
+
+def test_clean_labels_and_gap_augmentation(data) -> None:
+    series, labels = data
+    train = labels.loc[labels["season"] < "2019"]
+    clf = _clf(clean_labels=0.2, augment_gaps=0.5).fit(series, train)
+    flipped = (train["declared_crop"] != train["true_crop"]).to_numpy()
+    dropped = ~clf.oof_index_["kept"].to_numpy()
+    assert clf.n_dropped_labels_ == dropped.sum() > 0
+    assert dropped[flipped].mean() > 0.5 and dropped[~flipped].mean() < 0.05  # it drops mostly the mistakes
+    assert clf.oof_proba_["end"].shape == (len(train), 3)
+    test = labels.loc[labels["season"] == "2019"]
+    out = clf.predict(series, test)
+    assert (out["crop_type"].to_numpy() == test["true_crop"].to_numpy()).mean() > 0.9
+    assert clf.metadata()["params"]["augment_gaps"] == 0.5 and clf.metadata()["n_dropped_labels"] > 0

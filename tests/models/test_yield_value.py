@@ -123,7 +123,11 @@ def test_explain_only_requested_rows_and_contributions_add_up(fitted: YieldModel
     assert list(e.index) == [3, 40, 77]
     assert "ndvi_max" in e.columns and "expected_value" in e.columns
     raw = fitted.boosters_[1].predict(fitted._matrix(X))
-    np.testing.assert_allclose(e.sum(axis=1).to_numpy(), raw, rtol=1e-9)
+    a, b = fitted._point(raw, X["crop"].to_numpy(dtype=object))
+    assert fitted.point_ and not np.allclose(b, 1.0)  # the recalibrated P50 is what is explained
+    np.testing.assert_allclose(e.sum(axis=1).to_numpy(), a + b * raw, rtol=1e-9)
+    p50 = fitted.predict_quantiles(X)["yield_p50_t_ha"].to_numpy()
+    np.testing.assert_allclose(e.sum(axis=1).to_numpy(), p50, rtol=1e-9)
     assert fitted.feature_importance().index[0] in {"ndvi_max", "crop"}
 
 

@@ -69,3 +69,17 @@ def test_series_command_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["features", "series", "--fields", str(fpath), "--imagery", str(folder),
                                  "--season", "2019", "--as-of", "June", "--out", str(out)])
     assert r.exit_code == 2 and "YYYY-MM-DD" in r.stderr
+
+
+def test_series_command_on_dask_equals_single_process(tmp_path: Path) -> None:
+    folder, fpath = _county(tmp_path)
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    base = ["features", "series", "--fields", str(fpath), "--imagery", str(folder), "--season", "2019",
+            "--no-progress"]
+    r1 = CliRunner().invoke(app, [*base, "--out", str(one)])
+    r2 = CliRunner().invoke(app, [*base, "--out", str(two), "--workers", "1", "--chunk-fields", "1"])
+    assert r1.exit_code == 0 and r2.exit_code == 0, r2.stderr
+    assert "spatial blocks" in r2.stdout
+    pd.testing.assert_frame_equal(pd.read_parquet(one), pd.read_parquet(two), check_exact=True)
+    r3 = CliRunner().invoke(app, [*base, "--out", str(two), "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"])
+    assert r3.exit_code == 2 and "not both" in r3.stderr

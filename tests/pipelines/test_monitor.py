@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from pipelines.monitor import clear_ndvi, detect_alerts, expected_bands
+from pipelines.monitor import clear_ndvi, detect_alerts, expected_bands, expected_emergence_days, expected_timing
 
 START = date(2024, 4, 1)
 
@@ -70,3 +71,30 @@ def test_nothing_after_as_of_is_used() -> None:
     fields = pd.DataFrame({"field_id": ["fail"], "season": "2024", "crop": "maize", "region": "r"})
     early = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 7, 4), START, {("r", "maize"): 60})
     assert early.empty  # onset on day 95 (5 July) not yet seen
+
+
+def test_timing_separates_failure_from_harvest() -> None:
+    """With past timing, a collapse long before the usual one is a failure; a collapse at the usual time is a
+    harvest (no alert), even when the band's median has not yet fallen."""
+    past, crops = _past()
+    past = past.copy()
+    past.loc[pd.to_datetime(past["date"]) >= pd.Timestamp(date(2023, 4, 1)) + pd.Timedelta(days=170), "mean"] = 0.2
+    obs = clear_ndvi(past)
+    bands = expected_bands(obs, crops, {"2023": date(2023, 4, 1)})
+    timing = expected_timing(obs, crops, {"2023": date(2023, 4, 1)})
+    assert len(timing) == 1 and 165 <= timing["collapse_p50"].iloc[0] <= 175
+    em = expected_emergence_days(obs, crops, {"2023": date(2023, 4, 1)})
+    assert 0 < em[("r", "maize")] < 110
+    days = np.arange(0, 200, 5)
+    healthy = _curve(days)
+    healthy[days >= 170] = 0.2  # harvested when the past fields were
+    failing = _curve(days)
+    failing[days >= 100] = 0.2
+    cur = pd.concat([_series("ok", "2024", days, healthy), _series("fail", "2024", days, failing)])
+    fields = pd.DataFrame({"field_id": ["ok", "fail"], "season": "2024", "crop": "maize", "region": "r"})
+    al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em, timing=timing)
+    got = set(zip(al["field_id"], al["alert"], strict=True))
+    assert ("fail", "CROP_FAILURE") in got
+    assert not any(f == "ok" and a in ("CROP_FAILURE", "EARLY_HARVEST") for f, a in got)
+    ev = json.loads(al[al["alert"] == "CROP_FAILURE"]["evidence"].iloc[0])
+    assert ev["collapse_day"] == 100 and ev["failure_before_day"] > 100

@@ -73,14 +73,19 @@ def _chromium() -> tuple[str | None, str | None]:
 
 
 def test_pages_in_headless_chromium(tmp_path: Path) -> None:
+    data = _data()
+    check_in_chromium([render_portfolio(data, tmp_path), render_farmer(data, "Fa", tmp_path)], tmp_path)
+
+
+def check_in_chromium(pages: list[Path], tmp_path: Path, *, prefix: str = "") -> None:
+    """Open each page in headless Chromium: no console errors, no failed or remote requests, a non-blank map
+    and plots; a screenshot of each is saved under test-artifacts/ (skips without Chromium)."""
     browser, driver_path = _chromium()
     require(browser is not None and driver_path is not None, "Chromium and chromedriver not installed "
             "(apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    data = _data()
-    pages = [render_portfolio(data, tmp_path), render_farmer(data, "Fa", tmp_path)]
     opts = webdriver.ChromeOptions()
     opts.binary_location = str(browser)
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -117,7 +122,7 @@ def test_pages_in_headless_chromium(tmp_path: Path) -> None:
                 assert drv.execute_script("return document.querySelectorAll('svg.curve polygon.band').length") >= 1
             else:
                 assert drv.execute_script("return document.querySelectorAll('svg.bars rect').length") >= 2
-            png = ARTIFACTS / f"{page.stem}.png"
+            png = ARTIFACTS / f"{prefix}{page.stem}.png"
             drv.save_screenshot(str(png))
             from PIL import Image
 

@@ -1,0 +1,120 @@
+"""Growth-stage benchmark (not a test): speed, real-data gap filling, county accuracy.
+
+1. speed — :func:`features.timeseries.smooth_series` and :func:`features.growth_stage.phenology` on
+   N synthetic fields × 70 acquisitions (double-logistic NDVI with clouds and shadows), 5-day and daily grids;
+2. eolearn — withheld-observation RMSE of the gap filling on the real eo-learn patch per land-use
+   polygon (tests/features/test_eolearn_gapfill.py's protocol), for several Whittaker λ (per day);
+3. counties — ``--county DIR`` (repeatable): the ``agcredit evaluate growth-stage`` figures.
+
+    nice .venv/bin/python benchmarks/bench_growth_stage.py --fields 10000
+    nice .venv/bin/python benchmarks/bench_growth_stage.py --county /work/data/sh-eval --cache-dir /work/data/cache
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from features.growth_stage import load_calendars, phenology  # noqa: E402
+from features.timeseries import smooth_series  # noqa: E402
+
+
+def synthetic(n_fields: int, seed: int = 0) -> pd.DataFrame:
+    """n_fields × 70 acquisitions (every 5 days from 1 April) of NDVI, vectorised."""
+    rng = np.random.default_rng(seed)
+    days = np.arange(70) * 5
+    up = rng.uniform(40, 70, n_fields)[:, None]
+    down = up + rng.uniform(90, 120, n_fields)[:, None]
+    y = 0.15 + 0.7 * (1 / (1 + np.exp(-0.12 * (days - up))) - 1 / (1 + np.exp(-0.1 * (days - down))))
+    y = y + rng.normal(0, 0.02, y.shape)
+    clear = np.where(rng.random(y.shape) < 0.3, 0, 100)
+    y = np.where(rng.random(y.shape) < 0.05, y - 0.3, y)
+    n = y.size
+    return pd.DataFrame({
+        "field_id": np.repeat([f"F{i:05d}" for i in range(n_fields)], len(days)),
+        "season": "2018", "date": np.tile(pd.Timestamp("2018-04-01") + pd.to_timedelta(days, unit="D"), n_fields),
+        "variable": "NDVI", "mean": y.ravel(), "n_pixels": np.full(n, 100), "n_clear": clear.ravel()})
+
+
+def bench_speed(n_fields: int) -> None:
+    s = synthetic(n_fields)
+    cal = load_calendars()
+    crops = pd.Series("maize", index=s["field_id"].unique())
+    print(f"\n## speed ({n_fields} fields × 70 acquisitions; 2 shared cores, timings vary with load)")
+    print(f"{'step':<36}{'grid':>6}{'seconds':>10}")
+    for grid in (5, 1):
+        t = time.perf_counter()
+        sm = smooth_series(s, grid_days=grid)
+        t_s = time.perf_counter() - t
+        t = time.perf_counter()
+        ph = phenology(sm, cal, crops, "us-nebraska", date(2018, 12, 31), None)
+        t_p = time.perf_counter() - t
+        print(f"{'smooth_series':<36}{grid:>5}d{t_s:>10.2f}")
+        print(f"{'phenology':<36}{grid:>5}d{t_p:>10.2f}")
+        assert len(ph) == n_fields
+
+
+def bench_eolearn(real: Path) -> None:
+    import warnings
+
+    import tests.features.test_eolearn_gapfill as eo
+
+    if not (real / "eolearn_patch").is_dir():
+        print(f"\n## eolearn: skipped ({real / 'eolearn_patch'} not found)")
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        s = eo.polygon_series(real)
+    print("\n## eolearn patch (real): gap-filling RMSE on 20% withheld clear observations, per land-use polygon")
+    print(f"{'lambda/day':>10}{'seed 0':>9}{'seed 1':>9}{'seed 2':>9}{'seed 3':>9}{'mean':>8}{'n':>6}")
+    orig = eo.smooth_series
+    try:
+        for lam in (100.0, 400.0, 1000.0, 3000.0):
+            eo.smooth_series = lambda df, _lam=lam, **kw: orig(df, lam=_lam, **kw)  # type: ignore[misc]
+            r = [eo.withheld_rmse(s, seed) for seed in range(4)]
+            vals = [x[0] for x in r]
+            print(f"{lam:>10.0f}" + "".join(f"{v:>9.3f}" for v in vals) + f"{np.mean(vals):>8.3f}{r[0][1]:>6}")
+    finally:
+        eo.smooth_series = orig
+    print("(issue 7 target: RMSE ≤ 0.08; default λ = 1000)")
+
+
+def bench_county(county: Path, cache_dir: Path | None) -> None:
+    from pipelines.evaluation.growth_stage import evaluate_growth_stage, format_growth_evaluation
+
+    t = time.perf_counter()
+    r = evaluate_growth_stage(county, cache_dir=cache_dir)
+    print(f"\n## county {county} ({time.perf_counter() - t:.0f} s)")
+    print(format_growth_evaluation(r))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--fields", type=int, default=2000)
+    ap.add_argument("--real", type=Path, default=Path(os.environ.get("AGCREDIT_SHARED_DATA",
+                                                                      ROOT.parent / "shared" / "data" / "real")))
+    ap.add_argument("--county", type=Path, action="append", default=[])
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-eolearn", action="store_true")
+    a = ap.parse_args()
+    if not a.skip_speed:
+        bench_speed(a.fields)
+    if not a.skip_eolearn:
+        bench_eolearn(a.real)
+    for c in a.county:
+        bench_county(c, a.cache_dir)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,420 @@
+"""Planted area from a scene folder: windowed reads → per-pixel trajectories → :mod:`features.area`.
+
+:func:`planted_area` is the library front used by ``features build``. For the fields of a
+season it
+
+1. selects the scenes of the season window of the fields' region
+   (:func:`features.series.season_window`) acquired no later than ``as_of`` — later files are
+   never opened;
+2. groups the files by pixel grid (same CRS, pixel size and grid alignment: overlapping tiles of
+   one grid are mosaicked per date, the first clear pixel by tile_id wins, so an acquisition
+   counts once per pixel);
+3. reprojects the fields to each grid and processes them in spatial blocks (bounded memory):
+   per block one window is read from every file (red, NIR, green and the cloud mask;
+   DN × scale + offset; nodata and cloud → NaN), the (T, H, W) NDVI/NDWI stacks are summarised
+   into per-pixel trajectories (cached in ``cache_dir`` per block and scene set), then
+   :func:`features.area.planted_area_from_trajectories`;
+4. a field spanning several grids (e.g. two UTM zones) is cut into the part each grid covers,
+   largest first, and the parts are summed.
+
+Fields outside every scene get NaN and are listed in ``attrs["outside_fields"]``. Imagery that
+has no pixels (a series table, ``sentinelhub-stats``) gives NaN rows and
+``attrs["no_pixels"] = True``: the caller warns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from affine import Affine
+
+from features.area import LEAD_DAYS, AreaParams, PixelTrajectory, pixel_trajectories, planted_area_from_trajectories
+from features.contracts import check_fields, check_season
+from features.errors import FieldsError, ImageryError
+from features.sources import resolve_imagery
+from features.sources.local import SCL_CLEAR, Scene, check_scene_files, read_index, select_scenes
+
+__all__ = [
+    "AREA_COLUMNS",
+    "AREA_ENGINE_VERSION",
+    "planted_area",
+    "pixel_samples",
+    "field_region_groups",
+]
+
+#: bump when the per-pixel summaries change, to invalidate caches
+AREA_ENGINE_VERSION = "area-8"
+AREA_COLUMNS = ("field_id", "planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction",
+                "n_pixels_touched", "min_clear_obs")
+#: block edge in pixels: a block's stack is at most T × BLOCK² float32 per index
+BLOCK = 512
+_BANDS = ("B04", "B08", "B03")
+
+
+@dataclass(frozen=True)
+class _Grid:
+    crs_wkt: str
+    res: float
+    transform: Affine  # common grid covering every file of the group
+    shape: tuple[int, int]
+    scenes: tuple[Scene, ...]
+    offsets: tuple[tuple[int, int, int, int], ...]  # per scene: row0, col0, height, width in the common grid
+
+
+@dataclass
+class _Block:
+    traj: PixelTrajectory
+    transform: Affine
+    field_ids: list[str]
+    geoms: list[Any]
+    crs_wkt: str
+
+
+def _nan_table(ids: Sequence[str]) -> pd.DataFrame:
+    n = len(ids)
+    return pd.DataFrame({"field_id": pd.Series(list(ids), dtype="str"),
+                         "planted_area_ha": np.full(n, np.nan), "planted_area_sd_ha": np.full(n, np.nan),
+                         "planted_fraction": np.full(n, np.nan), "noncrop_fraction": np.full(n, np.nan),
+                         "n_pixels_touched": np.zeros(n, dtype=np.int64), "min_clear_obs": np.zeros(n, dtype=np.int64)})
+
+
+def field_region_groups(fields: gpd.GeoDataFrame) -> dict[str | None, list[int]]:
+    """Row positions of the fields grouped by their ``region`` (None where absent)."""
+    groups: dict[str | None, list[int]] = defaultdict(list)
+    regs = fields["region"] if "region" in fields.columns else pd.Series([None] * len(fields))
+    for i, r in enumerate(regs):
+        groups[None if r is None or pd.isna(r) else str(r)].append(i)
+    return dict(groups)
+
+
+def _grids(scenes: Sequence[Scene]) -> list[_Grid]:
+    """Group scene files by pixel grid (CRS, resolution, alignment) and lay each group on a common grid."""
+    import rasterio
+
+    heads: dict[tuple[Any, ...], list[tuple[Scene, Affine, tuple[int, int]]]] = defaultdict(list)
+    for sc in scenes:
+        with rasterio.open(sc.path) as src:
+            if src.crs is None:
+                raise ImageryError(source=sc.path.name, problem="no CRS (georeferencing) in the file")
+            t = src.transform
+            if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
+                raise ImageryError(source=sc.path.name, problem="only north-up grids are supported "
+                                                                f"(found transform {tuple(t)[:6]})")
+            res = float(t.a)
+            key = (src.crs.to_wkt(), res, float(-t.e), round(round((t.c / res) % 1.0, 4) % 1.0, 4),
+                   round(round((t.f / -t.e) % 1.0, 4) % 1.0, 4))
+            heads[key].append((sc, t, (src.height, src.width)))
+    out = []
+    for key in sorted(heads, key=lambda k: (-len(heads[k]), k)):
+        items = heads[key]
+        res, yres = key[1], key[2]
+        x0 = min(t.c for _, t, _ in items)
+        y1 = max(t.f for _, t, _ in items)
+        x1 = max(t.c + w * res for _, t, (_, w) in items)
+        y0 = min(t.f - h * yres for _, t, (h, _) in items)
+        gt = Affine(res, 0.0, x0, 0.0, -yres, y1)
+        shape = (round((y1 - y0) / yres), round((x1 - x0) / res))
+        offs = tuple((round((y1 - t.f) / yres), round((t.c - x0) / res), h, w) for _, t, (h, w) in items)
+        out.append(_Grid(key[0], res, gt, shape, tuple(s for s, _, _ in items), offs))
+    return out
+
+
+def _scene_key(sc: Scene) -> dict[str, Any]:
+    st = sc.path.stat()
+    return {"path": str(sc.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "date": sc.date.isoformat(),
+            "tile": sc.tile_id, "bands": sc.bands, "scale": sc.scale, "offset": sc.offset, "nodata": sc.nodata,
+            "mask": sc.cloud_mask}
+
+
+def _read_block(grid: _Grid, win: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, list[dt.date]]:
+    """(T, H, W) NDVI and NDWI of the window (row0, col0, h, w) of the grid, one slice per date, NaN where none."""
+    import rasterio
+    from rasterio.errors import RasterioError
+    from rasterio.windows import Window
+
+    r0, c0, h, w = win
+    by_date: dict[dt.date, list[int]] = defaultdict(list)
+    for i, (sc, (sr, scol, sh, sw)) in enumerate(zip(grid.scenes, grid.offsets, strict=True)):
+        if sr < r0 + h and sr + sh > r0 and scol < c0 + w and scol + sw > c0:
+            by_date[sc.date].append(i)
+    dates = sorted(by_date)
+    ndvi = np.full((len(dates), h, w), np.nan, dtype=np.float32)
+    ndwi = np.full((len(dates), h, w), np.nan, dtype=np.float32)
+    for t, d in enumerate(dates):
+        for i in sorted(by_date[d], key=lambda k: grid.scenes[k].tile_id):
+            sc = grid.scenes[i]
+            sr, scol, sh, sw = grid.offsets[i]
+            a0, a1 = max(r0, sr), min(r0 + h, sr + sh)
+            b0, b1 = max(c0, scol), min(c0 + w, scol + sw)
+            missing = [b for b in _BANDS if b not in sc.bands]
+            if missing:
+                raise ImageryError(source=sc.path.name, problem="bands needed for planted area are not in the file",
+                                   offenders=missing)
+            names = list(_BANDS) + ([sc.mask_band] if sc.mask_band else [])
+            idx = [sc.bands.index(b) + 1 for b in names]
+            try:
+                with rasterio.open(sc.path) as src:
+                    data = src.read(idx, window=Window(b0 - scol, a0 - sr, b1 - b0, a1 - a0))  # type: ignore[call-arg]
+            except RasterioError as e:
+                raise ImageryError(source=sc.path.name, problem=f"unreadable scene file ({type(e).__name__})") from None
+            dn = dict(zip(names, data, strict=True))
+            ok = np.ones(data.shape[1:], dtype=bool)
+            if sc.mask_band is not None:
+                m = dn[sc.mask_band]
+                ok &= np.isin(m, SCL_CLEAR) if sc.cloud_mask == "SCL" else (m == 0)
+            if sc.nodata is not None and not np.isnan(sc.nodata):
+                for b in _BANDS:
+                    ok &= dn[b] != sc.nodata
+            red, nir, green = (dn[b].astype(np.float32) * np.float32(sc.scale) + np.float32(sc.offset) for b in _BANDS)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.where(ok, (nir - red) / (nir + red), np.nan)
+                wv = np.where(ok, (green - nir) / (green + nir), np.nan)
+            v[~np.isfinite(v)] = np.nan
+            sl = (t, slice(a0 - r0, a1 - r0), slice(b0 - c0, b1 - c0))
+            fill = np.isnan(ndvi[sl]) & np.isfinite(v)  # the first clear tile of the date wins
+            ndvi[sl] = np.where(fill, v, ndvi[sl])
+            ndwi[sl] = np.where(fill, wv, ndwi[sl])
+    return ndvi, ndwi, dates
+
+
+def _atomic_npz(path: Path, traj: PixelTrajectory) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, ndvi_max=traj.ndvi_max, ndvi_min=traj.ndvi_min, ndwi_med=traj.ndwi_med, n_clear=traj.n_clear)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _scene_trajectories(grid: _Grid, win: tuple[int, int, int, int], cache_dir: Path | None = None,
+                        window_start: dt.date | None = None) -> PixelTrajectory:
+    """Per-pixel trajectory summaries of a window of a grid (cached per window, scene set and season start)."""
+    path = None
+    if cache_dir is not None:
+        key = {"engine": AREA_ENGINE_VERSION, "crs": grid.crs_wkt, "transform": list(grid.transform)[:6],
+               "win": list(win), "start": str(window_start), "lead": LEAD_DAYS,
+               "scenes": [_scene_key(s) for s in grid.scenes]}
+        h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
+        path = Path(cache_dir) / "area" / f"{h}.npz"
+        if path.is_file():
+            try:
+                with np.load(path) as z:
+                    return PixelTrajectory(z["ndvi_max"], z["ndvi_min"], z["ndwi_med"], z["n_clear"])
+            except (OSError, ValueError, KeyError):
+                pass  # a damaged cache entry is recomputed
+    ndvi, ndwi, dates = _read_block(grid, win)
+    lead = None
+    if window_start is not None:
+        lead = np.array([d < window_start + dt.timedelta(days=LEAD_DAYS) for d in dates], dtype=bool)
+    traj = pixel_trajectories(ndvi, ndwi, lead, overwrite=True)
+    if path is not None:
+        _atomic_npz(path, traj)
+    return traj
+
+
+def _blocks(geoms: np.ndarray, grid: _Grid) -> list[tuple[tuple[int, int, int, int], list[int]]]:
+    """Spatial blocks of fields: (window row0, col0, h, w; positions in ``geoms``), windows clipped to the grid."""
+    t = grid.transform  # not rotated (checked in _grids)
+    b = shapely.bounds(geoms)
+    c0, r0 = (b[:, 0] - t.c) / t.a, (b[:, 3] - t.f) / t.e
+    c1, r1 = (b[:, 2] - t.c) / t.a, (b[:, 1] - t.f) / t.e
+    r0 = np.floor(np.asarray(r0)).astype(np.int64) - 1
+    c0 = np.floor(np.asarray(c0)).astype(np.int64) - 1
+    r1 = np.ceil(np.asarray(r1)).astype(np.int64) + 1
+    c1 = np.ceil(np.asarray(c1)).astype(np.int64) + 1
+    key = ((r0 + r1) // 2 // BLOCK) * 1_000_000 + ((c0 + c1) // 2 // BLOCK)
+    out = []
+    for k in np.unique(key):
+        pos = np.flatnonzero(key == k)
+        a0 = max(0, int(r0[pos].min()))
+        a1 = min(grid.shape[0], int(r1[pos].max()))
+        b0 = max(0, int(c0[pos].min()))
+        b1 = min(grid.shape[1], int(c1[pos].max()))
+        if a1 > a0 and b1 > b0:
+            out.append(((a0, b0, a1 - a0, b1 - b0), pos.tolist()))
+    return out
+
+
+def _ground_area(res: pd.DataFrame, geoms: list[Any], crs_wkt: str) -> pd.DataFrame:
+    """Rescale areas measured in the grid's CRS units to equal-area hectares (a Web-Mercator or far-from-meridian
+    UTM grid does not measure ground area); fractions are unchanged."""
+    from features.fields import equal_area_crs
+
+    gs = gpd.GeoSeries(geoms, crs=crs_wkt)
+    ea = gs.to_crs(equal_area_crs(gs)).area.to_numpy() / 10_000.0
+    px = res["field_px_area_ha"].to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.where(px > 0, ea / px, 1.0)
+    res = res.copy()
+    for col in ("field_px_area_ha", "planted_area_ha", "planted_area_sd_ha"):
+        res[col] = res[col].to_numpy(dtype=np.float64) * k
+    return res
+
+
+def _combine(parts: pd.DataFrame) -> pd.DataFrame:
+    """Sum per-piece results of fields cut across grids."""
+    g = parts.groupby("field_id", sort=False)
+    out = pd.DataFrame({
+        "field_px_area_ha": g["field_px_area_ha"].sum(),
+        "planted_area_ha": g["planted_area_ha"].sum(min_count=1),
+        "planted_area_sd_ha": np.sqrt(g["planted_area_sd_ha"].apply(lambda s: float((s ** 2).sum(min_count=1)))),
+        "noncrop_ha": (parts["noncrop_fraction"] * parts["field_px_area_ha"]).groupby(parts["field_id"]).sum(),
+        "n_pixels_touched": g["n_pixels_touched"].sum(),
+        "min_clear_obs": g["min_clear_obs"].min(),
+    })
+    area = out["field_px_area_ha"].where(out["field_px_area_ha"] > 0)
+    out["planted_fraction"] = out["planted_area_ha"] / area
+    out["noncrop_fraction"] = out["noncrop_ha"] / area
+    return out.reset_index()
+
+
+def _iter_blocks(fs: gpd.GeoDataFrame, scenes: list[Scene], cache_dir: Path | None,
+                 window_start: dt.date | None) -> Iterator[_Block]:
+    """Blocks of field pieces with their window's trajectories, grid by grid (largest first).
+
+    A field covered by several grids is cut: each grid takes the part of the field no earlier grid covered.
+    """
+    if not scenes:
+        return
+    check_scene_files(scenes)
+    ids = fs["field_id"].astype(str).tolist()
+    remaining = fs.geometry.to_numpy()
+    remaining_crs = fs.crs
+    for grid in _grids(scenes):
+        g = gpd.GeoSeries(remaining, crs=remaining_crs).to_crs(grid.crs_wkt).to_numpy()
+        foot = shapely.box(*(grid.transform @ (0, grid.shape[0])), *(grid.transform @ (grid.shape[1], 0)))
+        part = shapely.intersection(g, foot)
+        has = ~shapely.is_empty(part) & (shapely.area(part) > 0)
+        if has.any():
+            pos_all = np.flatnonzero(has)
+            for win, pos in _blocks(part[pos_all], grid):
+                sel = pos_all[pos]
+                yield _Block(traj=_scene_trajectories(grid, win, cache_dir, window_start),
+                             transform=grid.transform @ Affine.translation(win[1], win[0]),
+                             field_ids=[ids[i] for i in sel], geoms=list(part[sel]), crs_wkt=grid.crs_wkt)
+        remaining = shapely.difference(g, foot)
+        remaining_crs = grid.crs_wkt
+        if shapely.is_empty(remaining).all():
+            break
+
+
+def _area_scenes(fs: gpd.GeoDataFrame, scenes: list[Scene], params: AreaParams,
+                 cache_dir: Path | None, window_start: dt.date | None) -> pd.DataFrame:
+    ids = fs["field_id"].astype(str).tolist()
+    pieces = [_ground_area(planted_area_from_trajectories(b.field_ids, b.geoms, b.transform, b.traj, params),
+                           b.geoms, b.crs_wkt)
+              for b in _iter_blocks(fs, scenes, cache_dir, window_start)]
+    if not pieces:
+        return _nan_table(ids)
+    parts = pd.concat(pieces, ignore_index=True)
+    parts = parts[parts["n_pixels_touched"] > 0]
+    comb = _combine(parts) if len(parts) else _nan_table([])
+    out = _nan_table(ids).drop(columns=list(AREA_COLUMNS[1:])).merge(comb, on="field_id", how="left")
+    out["n_pixels_touched"] = out["n_pixels_touched"].fillna(0).astype(np.int64)
+    out["min_clear_obs"] = out["min_clear_obs"].fillna(0).astype(np.int64)
+    out.loc[out["n_pixels_touched"] == 0, ["planted_area_ha", "planted_area_sd_ha", "planted_fraction",
+                                           "noncrop_fraction"]] = np.nan
+    return out[list(AREA_COLUMNS)]
+
+
+def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date,
+                   cache_dir: Path | None) -> tuple[gpd.GeoDataFrame, list[tuple[list[int], list[Scene], dt.date]] | None]:
+    """The season's fields and, per region group, (row positions, scenes, window start); None when the imagery has
+    no pixels."""
+    from features.series import season_window
+
+    season = check_season(season)
+    check_fields(fields, where="fields")
+    fs = fields[fields["season"].astype(str) == season]
+    if fs.empty:
+        raise FieldsError(source="fields", problem=f"no field of season {season}")
+    spec = resolve_imagery(imagery)
+    if spec.kind in ("table", "sentinelhub-stats"):
+        return fs, None
+    groups = field_region_groups(fs)
+    windows = {reg: season_window(season, reg) for reg in groups}
+    folder = spec.path
+    if spec.kind == "sentinelhub":
+        from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
+
+        lo = min(w[0] for w in windows.values())
+        hi = min(max(w[1] for w in windows.values()), as_of)
+        out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else Path(tempfile.mkdtemp(prefix="sh-"))
+        folder = Path(sh.fetch_scenes(fs, lo, hi, out_dir))
+    assert folder is not None
+    index = read_index(folder)
+    return fs, [(pos, select_scenes(index, windows[reg][0], windows[reg][1], as_of), windows[reg][0])
+                for reg, pos in groups.items()]
+
+
+def pixel_samples(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date, *,
+                  cache_dir: Path | None = None, max_pixels: int = 200_000, seed: int = 0) -> pd.DataFrame:
+    """Trajectory summaries of the fully covered pixels of the fields (what calibration may use, never truth).
+
+    Columns field_id, ndvi_max, ndvi_min, ndwi_med, n_clear; at most ``max_pixels`` rows (seeded sample).
+    Empty when the imagery has no pixels.
+    """
+    from features.area import coverages
+
+    fs, groups = _season_scenes(fields, imagery, season, as_of, cache_dir)
+    cols: dict[str, list[np.ndarray]] = defaultdict(list)
+    for pos, scenes, start in groups or []:
+        for b in _iter_blocks(fs.iloc[pos], scenes, cache_dir, start):
+            covs = coverages(b.geoms, b.transform, b.traj.n_clear.shape)
+            for fid, (rs, cs, c) in zip(b.field_ids, covs, strict=True):
+                inside = c >= 0.999
+                if not inside.any():
+                    continue
+                cols["field_id"].append(np.full(int(inside.sum()), fid, dtype=object))
+                for name in ("ndvi_max", "ndvi_min", "ndwi_med", "n_clear"):
+                    cols[name].append(getattr(b.traj, name)[rs, cs][inside])
+    if not cols:
+        return pd.DataFrame({"field_id": pd.Series(dtype="str"), "ndvi_max": pd.Series(dtype="float32"),
+                             "ndvi_min": pd.Series(dtype="float32"), "ndwi_med": pd.Series(dtype="float32"),
+                             "n_clear": pd.Series(dtype="int32")})
+    df = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+    df["field_id"] = df["field_id"].astype("str")
+    if len(df) > max_pixels:
+        keep = np.sort(np.random.default_rng(seed).choice(len(df), size=max_pixels, replace=False))
+        df = df.iloc[keep].reset_index(drop=True)
+    return df
+
+
+def planted_area(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date, *,
+                 params: AreaParams | None = None, cache_dir: Path | None = None) -> pd.DataFrame:
+    """Planted area of the fields of ``season`` from the scenes acquired up to ``as_of``.
+
+    Returns one row per field of the season (AREA_COLUMNS): field_id, planted_area_ha, planted_area_sd_ha,
+    planted_fraction, noncrop_fraction, n_pixels_touched, min_clear_obs. ``attrs["outside_fields"]`` lists
+    the fields no scene covers (NaN rows); ``attrs["no_pixels"]`` is True when the imagery has no pixels.
+    """
+    p = params or AreaParams()
+    fs, groups = _season_scenes(fields, imagery, season, as_of, cache_dir)
+    ids = fs["field_id"].astype(str).tolist()
+    if groups is None:
+        out = _nan_table(ids)
+        out.attrs.update(no_pixels=True, outside_fields=[], scenes_used=0)
+        return out
+    parts = [_area_scenes(fs.iloc[pos], scenes, p, cache_dir, start) for pos, scenes, start in groups]
+    used = len({(s.date, s.tile_id) for _, scenes, _ in groups for s in scenes})
+    out = pd.concat(parts, ignore_index=True).set_index("field_id").loc[ids].reset_index()
+    out["field_id"] = out["field_id"].astype("str")
+    out.attrs.update(no_pixels=False, scenes_used=used,
+                     outside_fields=sorted(out.loc[out["planted_area_ha"].isna(), "field_id"].tolist()))
+    return out

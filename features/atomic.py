@@ -1,0 +1,30 @@
+"""Atomic file output: a temporary file in the target folder, then a rename — never a partial file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+__all__ = ["write_table_atomic"]
+
+
+def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None) -> Path:
+    """Write ``df`` as Parquet (default) or CSV (``fmt="csv"`` or a ``.csv`` suffix) atomically."""
+    path = Path(out)
+    kind = fmt or ("csv" if path.suffix.lower() == ".csv" else "parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        if kind == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path

@@ -1,0 +1,358 @@
+"""Phenology and growth stage of every field from its smoothed NDVI (vectorised over fields).
+
+Input is :func:`features.timeseries.smooth_series` output (a regular grid per season). Per field,
+within the window its crop's calendar allows (``features/data/crop_calendars.csv``: emergence
+median − 3 spreads − 20 days to harvest median + 3 spreads + 30 days):
+
+- **peak**: the maximum of the curve so far (``ndvi_max``, ``peak_date``);
+- **pre-emergence base**: the minimum between the window start and the peak, searched no later
+  than the calendar's emergence + 2 spreads + 10 days (bare soil, or water in a paddy);
+  ``amplitude = peak − base``; a field is *green* when the amplitude is at least
+  :data:`MIN_AMPLITUDE` and the peak at least :data:`MIN_PEAK`;
+- **emergence**: the first upward crossing, after the base, of ``base + θ_em · amplitude``, plus an
+  offset (days); **maturity**: the first downward crossing after the peak of
+  ``b + θ_mat · (peak − b)`` (``b`` the base floored at :data:`SOIL_NDVI`, so a paddy's water does
+  not count), plus an offset. ``θ`` and offsets come from a :class:`Calibration` fitted on past
+  seasons' declared dates (:mod:`features._phenology_calib`), else defaults;
+- **harvest**: maturity + the calendar's maturity→harvest lag; ``harvest_date`` is given once it is
+  on or before ``as_of``; ``expected_harvest_date`` is that estimate, else emergence + the calendar's
+  emergence→harvest duration, else the calendar median;
+- **sos/eos**: 50% amplitude crossings up and down; **green-up / senescence rates**: the steepest
+  rise before and fall after the peak (NDVI per day);
+- **ndvi_auc**: NDVI·days above the pre-emergence base (floored at the soil level) in the crop
+  window up to ``as_of``;
+- **growth_stage** as of ``as_of`` (:func:`stage_from_dates`, the same rule the evaluation applies
+  to true dates): not_sown before emergence; emerged for the first quarter of emergence→flowering;
+  vegetative to flowering (emergence + the calendar's share of emergence→maturity); reproductive
+  to halfway flowering→maturity; maturing to harvest; harvested after.
+
+Winter wheat's autumn emergence is found the same way (its base is the bare soil before the
+autumn sowing), but it is hard to see; it is reported, not gated.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features._phenology_calib import Calibration, CalibrationError, CropCalib, calibrate
+from features.contracts import GROWTH_STAGES
+from features.errors import ContractError
+
+__all__ = [
+    "CALENDAR_EVENTS",
+    "Calibration",
+    "CalibrationError",
+    "CropCalib",
+    "MIN_AMPLITUDE",
+    "MIN_PEAK",
+    "PHENOLOGY_COLUMNS",
+    "SOIL_NDVI",
+    "calendar_dates",
+    "calibrate",
+    "load_calendars",
+    "phenology",
+    "stage_from_dates",
+]
+
+CALENDAR_EVENTS = ("sowing", "emergence", "flowering", "maturity", "harvest")
+CALENDAR_PATH = Path(__file__).parent / "data" / "crop_calendars.csv"
+MIN_AMPLITUDE = 0.15
+MIN_PEAK = 0.30
+SOIL_NDVI = 0.12
+EMERGED_SHARE = 0.25       # "emerged": first quarter of emergence→flowering
+REPRODUCTIVE_SHARE = 0.5   # "reproductive": first half of flowering→maturity
+PHENOLOGY_COLUMNS = (
+    "field_id", "season", "phenology_crop", "emergence_date", "peak_date", "maturity_date", "harvest_date", "sos_date",
+    "eos_date", "greenup_rate", "senescence_rate", "days_since_emergence", "growth_stage",
+    "expected_harvest_date", "ndvi_max", "ndvi_auc",
+)
+_CAL_COLUMNS = ("region", "crop", "event", "doy_median", "doy_spread", "year_offset")
+
+
+def load_calendars(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and validate the crop calendars (region, crop, event, doy_median, doy_spread, year_offset)."""
+    p = Path(path) if path is not None else CALENDAR_PATH
+    try:
+        cal = pd.read_csv(p, dtype={"region": str, "crop": str, "event": str})
+    except (OSError, ValueError) as e:
+        raise ContractError(table=str(p), column="-", expected="a readable CSV", found=str(e)[:100]) from None
+    missing = [c for c in _CAL_COLUMNS if c not in cal.columns]
+    if missing:
+        raise ContractError(table=str(p), column=missing[0], expected="column present", found="missing")
+    key = cal["region"] + "/" + cal["crop"] + "/" + cal["event"]
+    bad = ~cal["event"].isin(CALENDAR_EVENTS)
+    if bad.any():
+        raise ContractError(table=str(p), column="event", expected=f"one of {', '.join(CALENDAR_EVENTS)}",
+                            found="other values", offenders=list(key[bad]))
+    for col, lo, hi in (("doy_median", 1, 366), ("doy_spread", 0, 120), ("year_offset", -1, 1)):
+        v = pd.to_numeric(cal[col], errors="coerce")
+        bad = v.isna() | (v < lo) | (v > hi)
+        if bad.any():
+            raise ContractError(table=str(p), column=col, expected=f"numbers in [{lo}, {hi}]", found="other values",
+                                offenders=list(key[bad]))
+    dup = key.duplicated(keep=False)
+    if dup.any():
+        raise ContractError(table=str(p), column="region+crop+event", expected="unique key", found="duplicates",
+                            offenders=sorted(set(key[dup])))
+    for (region, crop), g in cal.groupby(["region", "crop"], sort=True):
+        if set(g["event"]) != set(CALENDAR_EVENTS):
+            raise ContractError(table=str(p), column="event", expected=f"all of {', '.join(CALENDAR_EVENTS)}",
+                                found=f"{', '.join(sorted(g['event']))}", offenders=[f"{region}/{crop}"])
+        d = _event_dates(g.set_index("event"), 2001)
+        if not all(d[a] < d[b] for a, b in zip(CALENDAR_EVENTS, CALENDAR_EVENTS[1:], strict=False)):
+            raise ContractError(table=str(p), column="doy_median", expected="events in calendar order",
+                                found="dates out of order", offenders=[f"{region}/{crop}"])
+    return cal.astype({"doy_median": "int64", "doy_spread": "int64", "year_offset": "int64"})
+
+
+def _event_dates(g: pd.DataFrame, year: int) -> dict[str, pd.Timestamp]:
+    return {e: pd.Timestamp(year + int(g.loc[e, "year_offset"]), 1, 1) + pd.Timedelta(days=int(g.loc[e, "doy_median"]) - 1)
+            for e in CALENDAR_EVENTS}
+
+
+def calendar_dates(calendars: pd.DataFrame, region: str, season: str) -> pd.DataFrame:
+    """Median dates of every calendar event of ``region``'s crops in ``season`` (index crop; columns the
+    events as Timestamps and ``<event>_spread`` in days)."""
+    rows = []
+    for crop, g in calendars[calendars["region"] == region].groupby("crop", sort=True):
+        gi = g.set_index("event")
+        d: dict[str, Any] = {"crop": crop, **_event_dates(gi, int(season))}
+        d.update({f"{e}_spread": int(gi.loc[e, "doy_spread"]) for e in CALENDAR_EVENTS})
+        rows.append(d)
+    cols = ["crop", *CALENDAR_EVENTS, *[f"{e}_spread" for e in CALENDAR_EVENTS]]
+    return pd.DataFrame(rows, columns=cols).set_index("crop")
+
+
+def stage_from_dates(as_of: Any, emergence: Any, flowering: Any, maturity: Any, harvest: Any) -> np.ndarray:
+    """Growth stage on ``as_of`` from (arrays of) event dates; NaT emergence means not_sown.
+
+    Missing flowering is taken halfway emergence→maturity; missing maturity or harvest never arrive.
+    """
+    def days(x: Any) -> np.ndarray:
+        v = pd.to_datetime(pd.Series(np.atleast_1d(np.asarray(x, dtype="datetime64[ns]"))))
+        return v.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]").astype(np.float64) \
+            + np.where(v.isna().to_numpy(), np.nan, 0.0)
+
+    e, f, m, h = days(emergence), days(flowering), days(maturity), days(harvest)
+    t = days(as_of)
+    t = np.broadcast_to(t, e.shape) if t.size == 1 else t
+    inf = np.inf
+    m_ = np.where(np.isnan(m), inf, m)
+    f_ = np.where(np.isnan(f), np.where(np.isnan(m), inf, e + 0.5 * (m - e)), f)
+    h_ = np.where(np.isnan(h), inf, h)
+    with np.errstate(invalid="ignore"):
+        em_end = np.where(np.isfinite(f_), e + EMERGED_SHARE * (f_ - e), e + 21.0)
+        rep_end = np.where(np.isfinite(m_) & np.isfinite(f_), f_ + REPRODUCTIVE_SHARE * (m_ - f_), inf)
+        idx = np.select(
+            [np.isnan(e) | (t < e), t < em_end, t < f_, t < rep_end, t < h_],
+            [0, 1, 2, 3, 4], default=5)
+    return np.asarray(GROWTH_STAGES, dtype=object)[idx]
+
+
+def _grid(smoothed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Timestamp, int]:
+    """Pivot one season's smoothed frame: (field ids, values fields × grid, first date, grid step)."""
+    dates = pd.DatetimeIndex(np.sort(smoothed["date"].unique()))
+    t0 = dates[0]
+    step = int(np.min(np.diff(dates.asi8)) // 86_400_000_000_000) if len(dates) > 1 else 1
+    fids, fi = np.unique(smoothed["field_id"].astype(str).to_numpy(dtype=object), return_inverse=True)
+    gi = ((pd.to_datetime(smoothed["date"]) - t0).dt.days.to_numpy() // step).astype(np.int64)
+    n = int(gi.max()) + 1
+    v = np.full((len(fids), n), np.nan)
+    v[fi, gi] = smoothed["value"].to_numpy(dtype=np.float64)
+    return fids, v, t0, step
+
+
+def _crossing(v: np.ndarray, tdays: np.ndarray, start: np.ndarray, stop: np.ndarray, thr: np.ndarray,
+              up: bool) -> np.ndarray:
+    """Day (since t0, interpolated) of the first crossing of ``thr`` in columns (start, stop]; NaN if none."""
+    cols = np.arange(v.shape[1])[None, :]
+    with np.errstate(invalid="ignore"):
+        hit = (v >= thr[:, None]) if up else (v < thr[:, None])
+    hit &= (cols > start[:, None]) & (cols <= stop[:, None])
+    anyhit = hit.any(axis=1)
+    j = np.where(anyhit, hit.argmax(axis=1), 1)
+    j = np.maximum(j, 1)
+    rows = np.arange(v.shape[0])
+    a, b = v[rows, j - 1], v[rows, j]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frac = np.clip(np.where(b != a, (thr - a) / (b - a), 1.0), 0.0, 1.0)
+    out = tdays[j - 1] + frac * (tdays[j] - tdays[j - 1])
+    return np.where(anyhit & np.isfinite(out), out, np.nan)
+
+
+def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataFrame, region: str, season: str, *,
+                   em_thresholds: Any = (0.15,), mat_thresholds: Any = (0.35,),
+                   as_of: date | None = None) -> dict[str, Any]:
+    """Peak, base, amplitude and threshold crossings of one season's fields (all arrays by field)."""
+    fids, v, t0, step = _grid(smoothed)
+    tdays = np.arange(v.shape[1], dtype=np.float64) * step
+    if as_of is not None:
+        v[:, tdays > (pd.Timestamp(as_of) - t0).days] = np.nan
+    cds = calendar_dates(calendars, region, season)
+    crop_of = crops.copy()
+    crop_of.index = crop_of.index.astype(str)
+    crop_of = crop_of[~crop_of.index.duplicated()].reindex(fids)
+    known = crop_of.isin(cds.index).to_numpy()
+    if len(cds):
+        gen = {"ws": (cds["emergence"] - pd.to_timedelta(3 * cds["emergence_spread"] + 20, unit="D")).min(),
+               "ehi": (cds["emergence"] + pd.to_timedelta(2 * cds["emergence_spread"] + 10, unit="D")).max(),
+               "we": (cds["harvest"] + pd.to_timedelta(3 * cds["harvest_spread"] + 30, unit="D")).max()}
+    else:
+        gen = {"ws": t0, "ehi": t0 + pd.Timedelta(days=float(tdays[-1])), "we": t0 + pd.Timedelta(days=float(tdays[-1]))}
+    ws = np.full(len(fids), float((gen["ws"] - t0).days))
+    ehi = np.full(len(fids), float((gen["ehi"] - t0).days))
+    we = np.full(len(fids), float((gen["we"] - t0).days))
+    for crop in set(crop_of[known].astype(str)):
+        m = (crop_of == crop).to_numpy()
+        c = cds.loc[crop]
+        ws[m] = (c["emergence"] - pd.Timedelta(days=3 * int(c["emergence_spread"]) + 20) - t0).days
+        ehi[m] = (c["emergence"] + pd.Timedelta(days=2 * int(c["emergence_spread"]) + 10) - t0).days
+        we[m] = (c["harvest"] + pd.Timedelta(days=3 * int(c["harvest_spread"]) + 30) - t0).days
+    inwin = (tdays[None, :] >= ws[:, None]) & (tdays[None, :] <= we[:, None])
+    vm = np.where(inwin, v, np.nan)
+    has = np.isfinite(vm).any(axis=1)
+    p = np.where(has, np.argmax(np.where(np.isfinite(vm), vm, -np.inf), axis=1), 0)
+    rows = np.arange(len(fids))
+    vmax = np.where(has, vm[rows, p], np.nan)
+    cols = np.arange(v.shape[1])[None, :]
+    pre = inwin & (cols <= p[:, None]) & (tdays[None, :] <= ehi[:, None]) & np.isfinite(v)
+    pre_any = pre.any(axis=1)
+    j0 = np.where(pre_any, np.argmin(np.where(pre, v, np.inf), axis=1), np.argmax(inwin, axis=1))
+    base = np.where(has, v[rows, j0], np.nan)
+    amp = vmax - base
+    green = has & (amp >= MIN_AMPLITUDE) & (vmax >= MIN_PEAK)
+    last = np.where(np.isfinite(vm), cols, -1).max(axis=1)
+    bdown = np.maximum(base, SOIL_NDVI)
+    up = {float(t): np.where(green, _crossing(v, tdays, j0, p, bdown + float(t) * (vmax - bdown), True), np.nan)
+          for t in em_thresholds}
+    down = {float(t): np.where(green, _crossing(v, tdays, p, last, bdown + float(t) * (vmax - bdown), False), np.nan)
+            for t in mat_thresholds}
+    dv = np.diff(v, axis=1) / step
+    before = (cols[:, 1:] > j0[:, None]) & (cols[:, 1:] <= p[:, None])
+    after = (cols[:, 1:] > p[:, None]) & (cols[:, 1:] <= last[:, None])
+    with np.errstate(invalid="ignore"):
+        gr = np.where(before, dv, -np.inf).max(axis=1)
+        sr = -np.where(after, dv, np.inf).min(axis=1)
+    current = v[rows, np.maximum(last, 0)]
+    auc = np.nansum(np.clip(vm - np.maximum(base, SOIL_NDVI)[:, None], 0.0, None), axis=1) * step
+    return {"field_id": fids, "t0": t0, "tdays": tdays, "crop": crop_of.to_numpy(dtype=object), "known": known,
+            "green": green, "peak": np.where(green, tdays[p], np.nan), "vmax": vmax, "base": base, "amp": amp,
+            "up": up, "down": down, "greenup_rate": np.where(green & np.isfinite(gr), gr, np.nan),
+            "senescence_rate": np.where(green & np.isfinite(sr), sr, np.nan),
+            "auc": np.where(has, auc, np.nan), "cds": cds, "current": np.where(has, current, np.nan)}
+
+
+def phenology(smoothed: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series, region: str, as_of: date,
+              calib: Calibration | None = None) -> pd.DataFrame:
+    """Phenology and growth stage of every field of ``smoothed`` as of ``as_of`` (columns
+    :data:`PHENOLOGY_COLUMNS`, one row per field and season, sorted by field; see the module docstring).
+    ``crops`` maps field_id → crop; ``phenology_crop`` is the calendar crop used (None where the crop is
+    missing or has no calendar in ``region``: the region's widest window, its median durations and
+    default thresholds are used). Dates are datetime64 (NaT: not seen yet); ``harvest_date`` and
+    ``maturity_date`` only when on or before ``as_of``; rates in NDVI per day."""
+    parts = []
+    for season, sm in smoothed.groupby(smoothed["season"].astype(str), sort=True):
+        if sm.empty:
+            continue
+        parts.append(_phenology_season(sm, calendars, crops, region, str(season), as_of, calib))
+    if not parts:
+        return _empty()
+    return pd.concat(parts, ignore_index=True)
+
+
+def _empty() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype="float64") for c in PHENOLOGY_COLUMNS})
+    return _types(out)
+
+
+def _types(out: pd.DataFrame) -> pd.DataFrame:
+    for c in ("emergence_date", "peak_date", "maturity_date", "harvest_date", "sos_date", "eos_date",
+              "expected_harvest_date"):
+        out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
+    for c in ("field_id", "season", "growth_stage"):
+        out[c] = out[c].astype("str")
+    out["phenology_crop"] = out["phenology_crop"].astype(object)
+    return out
+
+
+def _phenology_season(sm: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series, region: str, season: str,
+                      as_of: date, calib: Calibration | None) -> pd.DataFrame:
+    crops = crops.copy()
+    crops.index = crops.index.astype(str)
+    cal_crops = calendar_dates(calendars, region, season)
+    keys = [c for c in (set(crops.dropna().astype(str)) & set(cal_crops.index))]
+    groups: dict[str, list[str]] = {}
+    for fid in sorted(set(sm["field_id"].astype(str))):
+        c = crops.get(fid)
+        groups.setdefault(str(c) if c is not None and not pd.isna(c) and str(c) in keys else "", []).append(fid)
+    parts = []
+    for crop, ids in sorted(groups.items()):
+        cc = calib.get(crop) if calib is not None and crop else CropCalib()
+        part = sm[sm["field_id"].astype(str).isin(ids)]
+        det = _detect_season(part, crops.reindex(ids) if crop else pd.Series(dtype=object), calendars, region, season,
+                             em_thresholds=(cc.em_threshold, 0.5), mat_thresholds=(cc.mat_threshold, 0.5),
+                             as_of=as_of)
+        parts.append(_assemble(det, cc, crop, season, as_of))
+    out = pd.concat(parts, ignore_index=True).sort_values("field_id", kind="stable").reset_index(drop=True)
+    return _types(out)
+
+
+def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of: date) -> pd.DataFrame:
+    t0: pd.Timestamp = det["t0"]
+    now = float((pd.Timestamp(as_of) - t0).days)
+    cds = det["cds"]
+    n = len(det["field_id"])
+    spans = {"em_flow": ("emergence", "flowering"), "em_mat": ("emergence", "maturity"),
+             "mat_harv": ("maturity", "harvest"), "em_harv": ("emergence", "harvest")}
+    rows = [crop] if crop else list(cds.index)
+    dur = {k: float(np.median([(cds.loc[r, b] - cds.loc[r, a]).days for r in rows])) if rows else np.nan
+           for k, (a, b) in spans.items()}
+    cal_harvest = float(np.median([(cds.loc[r, "harvest"] - t0).days for r in rows])) if rows else np.nan
+    em = det["up"][float(cc.em_threshold)] + cc.em_offset_days
+    em = np.where(em <= now, em, np.nan)
+    mat = det["down"][float(cc.mat_threshold)] + cc.mat_offset_days
+    mat = np.where(np.isfinite(em) & (mat > em), mat, np.nan)
+    harv_est = mat + dur["mat_harv"]
+    em_mat = cc.em_to_mat_days if cc.em_to_mat_days is not None else dur["em_mat"]
+    exp_mat = em + em_mat
+    if cc.peak_to_mat_days is not None:
+        # the peak is behind us once the curve has fallen a tenth of its amplitude since
+        past_peak = np.isfinite(det["peak"]) & (det["current"] < det["vmax"] - 0.1 * det["amp"])
+        exp_mat = np.where(past_peak, det["peak"] + cc.peak_to_mat_days, exp_mat)
+    exp_mat = np.where(np.isfinite(mat), mat, exp_mat)
+    flow_share = dur["em_flow"] / dur["em_mat"] if dur["em_mat"] else 0.5
+    if cc.em_to_mat_days is not None:
+        dur["em_harv"] = cc.em_to_mat_days + dur["mat_harv"]
+    flow = em + flow_share * (exp_mat - em)
+    exp_h = np.where(np.isfinite(harv_est), harv_est, np.where(np.isfinite(em), em + dur["em_harv"], cal_harvest))
+
+    def ts(x: np.ndarray) -> pd.Series:
+        return pd.Series(t0 + pd.to_timedelta(np.round(x), unit="D"))
+
+    def upto(x: np.ndarray) -> np.ndarray:
+        return np.where(x <= now, x, np.nan)
+
+    stage = stage_from_dates(np.datetime64(pd.Timestamp(as_of), "ns"), ts(em), ts(flow), ts(exp_mat), ts(exp_h))
+    return pd.DataFrame({
+        "field_id": det["field_id"].astype(str),
+        "season": season,
+        "phenology_crop": crop or None,
+        "emergence_date": ts(em),
+        "peak_date": ts(det["peak"]),
+        "maturity_date": ts(upto(mat)),
+        "harvest_date": ts(upto(harv_est)),
+        "sos_date": ts(det["up"][0.5]),
+        "eos_date": ts(det["down"][0.5]),
+        "greenup_rate": det["greenup_rate"],
+        "senescence_rate": det["senescence_rate"],
+        "days_since_emergence": now - em,
+        "growth_stage": stage,
+        "expected_harvest_date": ts(exp_h),
+        "ndvi_max": det["vmax"],
+        "ndvi_auc": det["auc"],
+    }, index=pd.RangeIndex(n))

@@ -1,0 +1,73 @@
+"""``agcredit features build``: FieldFeatures of a season as of a date (every indicator family)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import echo, err, features_app, user_errors
+
+__all__ = ["build_command", "parse_date"]
+
+
+def parse_date(value: str | None, name: str) -> dt.date | None:
+    """A YYYY-MM-DD option value, or a one-line user error naming the option."""
+    from pipelines.errors import RunInputError
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise RunInputError(what=name, problem=f"expected a date YYYY-MM-DD, found {value!r}") from None
+
+
+@features_app.command("build")
+@user_errors
+def build_command(
+    fields: Path = typer.Option(..., "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, Shapefile)"),
+    imagery: str = typer.Option(..., "--imagery", help="scene folder, index.csv, CSV/Parquet series table, "
+                                                       "sentinelhub or sentinelhub-stats"),
+    season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
+    as_of: str = typer.Option(..., "--as-of", help="use nothing observed after this date (YYYY-MM-DD)"),
+    out: Path = typer.Option(..., "--out", help="output Parquet file (FieldFeatures)"),
+    crop_model: str = typer.Option("champion", "--crop-model",
+                                   help="crop-type model: champion (or another registry alias), a saved folder, "
+                                        "or none"),
+    cache: Path | None = typer.Option(None, "--cache", help="cache folder (series and area; re-runs read only new "
+                                                            "scenes)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+) -> None:
+    """Build FieldFeatures (planted area, crop type, growth stage, seasonal summaries) and write Parquet."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines.featurize import featurize_to_file
+
+    day = parse_date(as_of, "--as-of")
+    assert day is not None
+    bar = Progress(TextColumn("scenes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=True)
+    with bar:
+        task = bar.add_task("", total=None)
+
+        def tick(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        res, path, model = featurize_to_file(fields, imagery, season, day, out, crop_model=crop_model,
+                                             cache_dir=cache, progress=tick)
+    for w in res.warnings:
+        err(f"warning: {w}")
+    f = res.features
+    fam = ", ".join(f"{k} {v}" for k, v in res.families.items())
+    echo(f"features as of {day}: {len(f)} fields of season {season}, {len(res.dates_used)} dates "
+         f"({res.source}); crop model: {model}")
+    echo(f"families: {fam}")
+    if f["planted_area_ha"].notna().any():
+        echo(f"planted area {f['planted_area_ha'].sum():.1f} ha of {f['declared_area_ha'].sum():.1f} ha declared")
+    if f["growth_stage"].notna().any():
+        stages = f["growth_stage"].value_counts()
+        echo("growth stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()))
+    echo(f"wrote {path}")

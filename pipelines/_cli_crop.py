@@ -1,0 +1,65 @@
+"""``agcredit train crop-type`` and ``agcredit evaluate crop-type``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import echo, evaluate_app, train_app, user_errors
+
+__all__ = ["evaluate_crop_type_command", "train_crop_type_command"]
+
+
+@train_app.command("crop-type")
+@user_errors
+def train_crop_type_command(
+    county: Path | None = typer.Option(None, "--county", help="county folder (trains on its past seasons)"),
+    series: Path | None = typer.Option(None, "--series", help="FieldTimeSeries table (CSV/Parquet), with --labels"),
+    labels: Path | None = typer.Option(None, "--labels", help="labels table: field_id, season, declared_crop, "
+                                                              "region or season_start"),
+    label_column: str = typer.Option("declared_crop", "--label-column", help="crop column of --labels"),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="series cache (default: COUNTY/.cache)"),
+    promote: bool = typer.Option(True, "--promote/--no-promote", help="make it the champion if it meets "
+                                                                      "its minimum metrics"),
+) -> None:
+    """Train the crop-type classifier on declared crops, register it as crop-type (and promote it)."""
+    if (county is None) == (series is None and labels is None):
+        raise typer.BadParameter("give either --county DIR or --series S --labels L", param_hint="--county")
+    if county is None and (series is None or labels is None):
+        raise typer.BadParameter("--series and --labels go together", param_hint="--series")
+    from models.registry import tracking_uri
+    from pipelines.train_crop import train_crop_type_county, train_crop_type_tables
+
+    if county is not None:
+        from pipelines.county import County
+
+        res = train_crop_type_county(County(county, cache_dir=cache_dir), promote=promote)
+    else:
+        assert series is not None and labels is not None
+        res = train_crop_type_tables(series, labels, label_column=label_column, promote=promote)
+    m, g = res.metrics, res.governance
+    echo(f"crop-type: {len(res.classifier.classes_)} classes ({', '.join(res.classifier.classes_)}), "
+         f"{int(m['n_train'])} labels, {int(m['n_dropped_labels'])} dropped as contradicted by the imagery")
+    held = ", ".join(f"{k}={m[k]:.3f}" for k in sorted(m) if k.split("_")[0] in ("accuracy", "ece")
+                     or k.startswith("macro_f1"))
+    echo(f"held-out vs declared crops ({g.data} data): {held or 'none (one season only)'}")
+    echo(f"registered crop-type version {res.version} in {tracking_uri()}"
+         + ("; promoted to champion" if res.promoted else "; alias challenger"))
+    for note in res.notes:
+        echo(note)
+
+
+@evaluate_app.command("crop-type")
+@user_errors
+def evaluate_crop_type_command(
+    county: Path = typer.Option(..., "--county", help="county folder with truth/"),
+    as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
+    loso: bool = typer.Option(True, "--loso/--no-loso", help="also leave-one-season-out (slower)"),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="series cache (default: COUNTY/.cache)"),
+) -> None:
+    """Crop type trained on past declared crops, tested on the current season's true crops."""
+    from pipelines.evaluation.crop_type import evaluate_crop_type_county, render_crop_type
+
+    r = evaluate_crop_type_county(county, leave_one_season_out=loso, cache_dir=cache_dir)
+    echo(render_crop_type(r, as_json=as_json))

@@ -1,0 +1,32 @@
+"""``agcredit evaluate alerts``: replay a season observation by observation against the county's truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import echo, err, evaluate_app, user_errors
+
+
+@evaluate_app.command("alerts")
+@user_errors
+def alerts_cmd(
+    county: Path = typer.Option(..., "--county", help="A county folder with truth/ (e.g. from agcredit simulate)."),
+    season: str = typer.Option(None, "--season", help="Season to replay (default: the county's current one)."),
+    tune: bool = typer.Option(True, "--tune/--no-tune", help="Tune the alert thresholds on the last past seasons."),
+    crop_model: bool = typer.Option(False, "--crop-model/--no-crop-model",
+                                    help="Fit a crop-type model on past seasons for CROP_MISMATCH (slower)."),
+    cache: Path = typer.Option(None, "--cache", help="Series cache folder (default: <county>/.cache/series)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+) -> None:
+    """Precision, recall and delay (in clear observations after onset) of the early warnings, beside a naive
+    baseline; figures labelled synthetic or real."""
+    from pipelines.evaluation.alerts import evaluate_alerts, format_alert_evaluation
+
+    ev = evaluate_alerts(county, season=season, tune=tune, crop_model=crop_model, cache_dir=cache, progress=err)
+    if as_json:
+        echo(json.dumps(ev.to_dict(), sort_keys=True, default=str))
+        return
+    echo(format_alert_evaluation(ev))

@@ -1,0 +1,28 @@
+"""``agcredit evaluate area``: planted area from the scenes against a county's truth, beside the declared area."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import echo, evaluate_app, user_errors
+
+__all__ = ["evaluate_area_command"]
+
+
+@evaluate_app.command("area")
+@user_errors
+def evaluate_area_command(
+    county: Path = typer.Option(..., "--county", help="county folder (demo layout, with truth/)"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    calib_seasons: int = typer.Option(3, "--calib-seasons", min=0, help="past seasons to calibrate on (0: defaults)"),
+    cache_dir: Path | None = typer.Option(None, "--cache", help="cache folder (default: the county's, "
+                                                                "AGCREDIT_CACHE_DIR overrides)"),
+) -> None:
+    """Planted-area errors by field size, partly planted fields, county total and never-planted recall."""
+    from pipelines.evaluation.area import evaluate_area, render_area
+
+    res = evaluate_area(county, calib_seasons=calib_seasons, cache_dir=cache_dir)
+    echo(json.dumps(res, sort_keys=True, indent=1) if as_json else render_area(res))

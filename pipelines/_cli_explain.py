@@ -1,0 +1,24 @@
+"""``agcredit explain APPLICATION_ID``: a stored decision, step by step, with the model contributions."""
+
+from __future__ import annotations
+
+import typer
+
+from pipelines._cli_app import app, echo, user_errors
+
+_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
+
+
+@app.command("explain")
+@user_errors
+def explain_cmd(
+    application_id: str = typer.Argument(..., help="Application whose latest stored decision is explained."),
+    as_of: str | None = typer.Option(None, "--as-of", help="The latest decision on or before this date (YYYY-MM-DD)."),
+    store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
+    as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
+) -> None:
+    """Evidence per field, the computation, the binding constraint, the reasons and the model contributions."""
+    from pipelines.explain import explain
+
+    x = explain(store, application_id, as_of=as_of)
+    echo(x.to_json() if as_json else x.render())

@@ -1,0 +1,96 @@
+"""``agcredit report portfolio`` and ``agcredit report farmer``: self-contained HTML pages."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pipelines._cli_app import echo, err, report_app, user_errors
+
+_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
+
+
+def _day(s: str | None) -> date | None:
+    if s is None:
+        return None
+    try:
+        return datetime.strptime(s, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"--as-of: expected a date YYYY-MM-DD, found {s!r}") from None
+
+
+def _data(county: Path | None, fields: Path | None, imagery: str | None, store: str | None, season: str | None,
+          as_of: str | None, cache: Path | None) -> Any:
+    """ReportData from a county folder, or from a fields file and an imagery source."""
+    from pipelines.report import build_report_data, build_report_data_county
+
+    day = _day(as_of)
+    if county is not None:
+        if fields is not None or imagery is not None:
+            raise typer.BadParameter("give either --county or --fields/--imagery, not both")
+        from pipelines.county import County
+
+        return build_report_data_county(County(county, cache_dir=cache), store=store, season=season, as_of=day)
+    if fields is None:
+        raise typer.BadParameter("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
+    import pandas as pd
+
+    from features.fields import read_fields
+    from features.series import build_series
+
+    f = read_fields(fields).fields
+    s = season or max(f["season"].astype(str))
+    series = history = None
+    if imagery is not None:
+        sc = cache / "series" if cache is not None else None
+        series = build_series(f[f["season"].astype(str) == s], imagery, s, as_of=day, cache_dir=sc).series
+        past = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series
+                for p in sorted(x for x in f["season"].astype(str).unique() if x < s)]
+        history = pd.concat(past, ignore_index=True) if past else None
+    return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day)
+
+
+@report_app.command("portfolio")
+@user_errors
+def portfolio_cmd(
+    out: Path = typer.Option(..., "--out", help="Folder to write portfolio-<season>.html into."),
+    season: str = typer.Option(None, "--season", help="Season YYYY (default: the latest in the store)."),
+    store: str = typer.Option(None, "--store", help=_STORE_HELP),
+    county: Path = typer.Option(None, "--county", help="A county folder (fields, scenes)."),
+    fields: Path = typer.Option(None, "--fields", help="Fields file (every season: past ones give the bands)."),
+    imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
+    as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
+    cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
+) -> None:
+    """The portfolio page: map by outcome and alert, exposure, changes since the last checkpoint, alerts."""
+    from pipelines.report import render_portfolio
+
+    data = _data(county, fields, imagery, store, season, as_of, cache)
+    path = render_portfolio(data, out)
+    echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)")
+
+
+@report_app.command("farmer")
+@user_errors
+def farmer_cmd(
+    token: str = typer.Argument(..., help="The farmer's pseudonymous token (as in the decision records)."),
+    out: Path = typer.Option(..., "--out", help="Folder to write farmer-<token>.html into."),
+    season: str = typer.Option(None, "--season", help="Season YYYY (default: the latest in the store)."),
+    store: str = typer.Option(None, "--store", help=_STORE_HELP),
+    county: Path = typer.Option(None, "--county", help="A county folder (fields, scenes)."),
+    fields: Path = typer.Option(None, "--fields", help="Fields file (every season: past ones give the bands)."),
+    imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
+    as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
+    cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
+) -> None:
+    """A farmer's page: fields on a map, NDVI against the expected band, the decision and its computation."""
+    from pipelines.report import render_farmer
+
+    data = _data(county, fields, imagery, store, season, as_of, cache)
+    if data.obs.empty:
+        err("warning: no imagery given: the NDVI curves are empty")
+    path = render_farmer(data, token, out)
+    echo(f"wrote {path}")

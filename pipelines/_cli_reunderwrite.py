@@ -1,0 +1,217 @@
+"""``agcredit reunderwrite`` and ``agcredit monitor``: re-decide the Book at a checkpoint; list alerts."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from pipelines._cli_app import app, echo, err, user_errors
+
+_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
+
+
+def _day(s: str | None, what: str) -> date | None:
+    if s is None:
+        return None
+    try:
+        return datetime.strptime(s, "%Y-%m-%d").date()
+    except ValueError:
+        raise typer.BadParameter(f"{what}: expected a date YYYY-MM-DD, found {s!r}") from None
+
+
+def _money(v: Any, cur: str) -> str:
+    from models.money import format_minor
+
+    return format_minor(int(v), cur)
+
+
+def _print_result(res: Any) -> None:
+    """One line per line of the Book: old → new limit, outcome, new reasons, actions; then the alerts."""
+    for w in res.warnings:
+        err(f"warning: {w}")
+    echo(f"re-underwriting {res.season} as of {res.as_of} (checkpoint {res.checkpoint}; models "
+         + ", ".join(f"{k} v{v}" for k, v in res.models.items() if v) + f"): {len(res.items)} line(s), "
+         f"{res.written} record(s) written, {res.already_present} already present")
+    ch = res.changes
+    if len(ch):
+        echo(f"{'line':<16} {'application':<14} {'old limit':>16} {'new limit':>16} {'outstanding':>16} "
+             f"{'outcome':<8} new reasons / actions")
+        for r in ch.itertuples(index=False):
+            extra = "; ".join(x for x in (r.new_reasons, f"ACTION {r.actions}" if r.actions else "") if x)
+            echo(f"{r.line_id:<16} {r.application_id:<14} {_money(r.old_limit, r.currency):>16} "
+                 f"{_money(r.new_limit, r.currency):>16} {_money(r.outstanding, r.currency):>16} "
+                 f"{r.new_outcome:<8} {extra}")
+        down = ch[ch["change"] < 0]
+        echo(f"limits down: {len(down)}, up: {int((ch['change'] > 0).sum())}, actions proposed: "
+             f"{int((ch['actions'] != '').sum())}")
+    _print_alerts(res.alerts)
+
+
+def _print_alerts(alerts: Any) -> None:
+    if alerts is None or len(alerts) == 0:
+        echo("alerts: none")
+        return
+    counts = alerts["alert"].value_counts().sort_index()
+    echo("alerts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    echo(f"{'date':<11} {'field':<10} {'alert':<14} {'severity':<8} {'line':<16} evidence")
+    for r in alerts.itertuples(index=False):
+        line = r.line_id if isinstance(r.line_id, str) else "-"
+        echo(f"{str(r.date)[:10]:<11} {r.field_id:<10} {r.alert:<14} {r.severity:<8} {line:<16} {r.evidence}")
+
+
+def _inputs(county: Path | None, fields: Path | None, imagery: str | None, book: Path | None,
+            applications: Path | None, need_book: bool = True) -> None:
+    if county is not None and any(x is not None for x in (fields, imagery, book, applications)):
+        raise typer.BadParameter("give either --county or --fields/--imagery/--book/--applications, not both")
+    if county is None:
+        need = {"--fields": fields, "--imagery": imagery}
+        if need_book:
+            need |= {"--book": book, "--applications": applications}
+        missing = [k for k, v in need.items() if v is None]
+        if missing:
+            raise typer.BadParameter(f"without --county, give {', '.join(missing)}")
+
+
+@app.command("reunderwrite")
+@user_errors
+def reunderwrite_cmd(
+    season: str = typer.Option(None, "--season", help="Season YYYY (default: the county's current season)."),
+    as_of: str = typer.Option(None, "--as-of", help="Checkpoint date YYYY-MM-DD."),
+    due: bool = typer.Option(False, "--due", help="Run exactly the checkpoints due and not yet done (needs --county)."),
+    today: str = typer.Option(None, "--today", help="With --due: the date to run as of (default: today)."),
+    county: Path = typer.Option(None, "--county", help="A county folder (records/ and scenes/)."),
+    fields: Path = typer.Option(None, "--fields", help="Fields file, every season (past ones give the alerts' bands)."),
+    imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table."),
+    book: Path = typer.Option(None, "--book", help="The Book of active lines (CSV/Parquet)."),
+    applications: Path = typer.Option(None, "--applications", help="Applications (CSV/Parquet)."),
+    store: str = typer.Option(None, "--store", help=_STORE_HELP),
+    policy: Path = typer.Option(None, "--policy", help="Policy file (default: the shipped one)."),
+    profile: str = typer.Option(None, "--profile", help="Policy profile (default: the county's)."),
+    operator: str = typer.Option(None, "--operator", help="Who runs it (recorded; default agcredit-reunderwrite)."),
+    cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
+    calendar: Path = typer.Option(None, "--calendar", help="With --due: a season calendar CSV."),
+) -> None:
+    """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
+    from underwriting.policy import default_policy, load_policy
+
+    _inputs(county, fields, imagery, book, applications)
+    pol = load_policy(policy) if policy is not None else default_policy()
+    if due:
+        if county is None:
+            raise typer.BadParameter("--due needs --county")
+        if as_of is not None:
+            raise typer.BadParameter("give --as-of or --due, not both")
+        from pipelines.reunderwrite import reunderwrite_due
+
+        day = _day(today, "--today") or date.today()
+        ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
+                               profile=profile, operator=operator, progress=err)
+        if not ran:
+            echo(f"nothing due on {day}: every checkpoint up to it has run")
+        for d, res in ran:
+            echo(f"checkpoint {d.season} {d.region} {d.crop} {d.checkpoint} ({d.date})"
+                 + (f", superseding {', '.join(d.superseded)}" if d.superseded else ""))
+            _print_result(res)
+        return
+    day = _day(as_of, "--as-of")
+    if day is None:
+        raise typer.BadParameter("give --as-of DATE (or --due)")
+    if county is not None:
+        from pipelines.county import County
+        from pipelines.reunderwrite import reunderwrite_county
+
+        res = reunderwrite_county(County(county, cache_dir=cache), season, day, store=store, policy=pol,
+                                  profile=profile, operator=operator, progress=err)
+    else:
+        res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache)
+    _print_result(res)
+
+
+def _files_run(season: str | None, day: date, fields: Path | None, imagery: str | None, book: Path | None,
+               applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
+               cache: Path | None) -> Any:
+    from features.fields import read_fields
+    from features.series import build_series
+    from pipelines.reunderwrite import reunderwrite
+    from underwriting.applications import read_applications, read_book
+
+    assert fields is not None and imagery is not None and book is not None and applications is not None
+    if not profile:
+        raise typer.BadParameter("without --county, give --profile")
+    f = read_fields(fields).fields
+    s = season or max(f["season"].astype(str))
+    past = sorted(x for x in f["season"].astype(str).unique() if x < s)
+    sc = cache / "series" if cache is not None else None
+    hist = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series for p in past]
+    import pandas as pd
+
+    return reunderwrite(season=s, as_of=day, fields=f, imagery=imagery, book=read_book(book),
+                        applications=read_applications(applications), store=store, policy=pol, profile=profile,
+                        cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
+                        operator=operator, progress=err)
+
+
+@app.command("monitor")
+@user_errors
+def monitor_cmd(
+    season: str = typer.Option(None, "--season", help="Season YYYY (default: the county's current / the latest)."),
+    as_of: str = typer.Option(..., "--as-of", help="Date YYYY-MM-DD: alerts raised by then."),
+    county: Path = typer.Option(None, "--county", help="A county folder (records/ and scenes/)."),
+    fields: Path = typer.Option(None, "--fields", help="Fields file, every season."),
+    imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table."),
+    book: Path = typer.Option(None, "--book", help="The Book (to name the affected lines)."),
+    crop_model: str = typer.Option("champion", "--crop-model", help="champion, a saved model folder, or none."),
+    cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
+    as_json: bool = typer.Option(False, "--json", help="Print the alerts as JSON lines."),
+) -> None:
+    """List the early-warning alerts of a season as of a date, with evidence and the affected lines."""
+    from pipelines.monitor import alerts_as_of
+
+    _inputs(county, fields, imagery, None, None, need_book=False)
+    day = _day(as_of, "--as-of")
+    assert day is not None
+    model = _crop_model(crop_model)
+    if county is not None:
+        from pipelines.county import County
+
+        c = County(county, cache_dir=cache)
+        al, warnings = alerts_as_of(c.fields(), c.imagery, season or c.current_season, day,
+                                    cache_dir=c.cache_dir / "series", book=c.book(), crop_model=model)
+    else:
+        from features.fields import read_fields
+        from underwriting.applications import read_book
+
+        f = read_fields(fields).fields  # type: ignore[arg-type]
+        al, warnings = alerts_as_of(f, imagery, season or max(f["season"].astype(str)), day,
+                                    cache_dir=cache / "series" if cache is not None else None,
+                                    book=read_book(book) if book is not None else None, crop_model=model)
+    for w in warnings:
+        err(f"warning: {w}")
+    if as_json:
+        for r in al.to_dict("records"):
+            import json
+
+            r["date"] = str(r["date"])[:10]
+            echo(json.dumps(r, sort_keys=True, default=str))
+        return
+    _print_alerts(al)
+
+
+def _crop_model(spec: str) -> Any:
+    if spec == "none":
+        return None
+    from features.crop_type import CropTypeClassifier
+
+    if spec != "champion":
+        return CropTypeClassifier.load(spec)
+    from models.errors import RegistryError
+    from models.registry import SaveLoadFlavour, resolve
+
+    try:
+        return resolve("crop-type", flavour=SaveLoadFlavour.of(CropTypeClassifier())).model
+    except RegistryError as e:
+        err(f"warning: no crop-type champion ({e}); CROP_MISMATCH not checked")
+        return None

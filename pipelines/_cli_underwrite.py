@@ -1,0 +1,74 @@
+"""``agcredit underwrite``: decide a season's applications and append the decisions to the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import app, echo, err, user_errors
+
+__all__ = ["underwrite_command"]
+
+_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
+
+
+@app.command("underwrite")
+@user_errors
+def underwrite_command(
+    applications: Path = typer.Option(..., "--applications", help="applications (CSV or Parquet)"),
+    fields: Path = typer.Option(..., "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, Shapefile)"),
+    season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
+    as_of: str = typer.Option(..., "--as-of", help="decision date: nothing observed after it is used (YYYY-MM-DD)"),
+    imagery: str | None = typer.Option(None, "--imagery", help="scene folder, index.csv, series table, sentinelhub "
+                                                               "or sentinelhub-stats (not needed with --features)"),
+    features: Path | None = typer.Option(None, "--features", help="FieldFeatures Parquet from `features build`"),
+    book: Path | None = typer.Option(None, "--book", help="the Book of active lines (CSV or Parquet; default: empty)"),
+    policy: Path | None = typer.Option(None, "--policy", help="policy file (YAML; default: the shipped policy)"),
+    profile: str | None = typer.Option(None, "--profile", help="policy profile, e.g. us-operating or in-kcc "
+                                                               "(default: the policy's profile in the applications' "
+                                                               "currency)"),
+    out: Path | None = typer.Option(None, "--out", help="also write the decisions (.csv or .parquet)"),
+    store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
+    crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
+    cache: Path | None = typer.Option(None, "--cache", help="cache folder for series and area"),
+    operator: str | None = typer.Option(None, "--operator", help="who runs this (recorded)"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+) -> None:
+    """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pipelines._cli_build import parse_date
+    from pipelines.underwrite import underwrite_files
+
+    day = parse_date(as_of, "--as-of")
+    assert day is not None
+    if imagery is None and features is None:
+        from pipelines.errors import RunInputError
+
+        raise RunInputError(what="underwrite", problem="give --imagery (to build the features) or --features")
+    bar = Progress(TextColumn("underwrite"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=True)
+    with bar:
+        task = bar.add_task("", total=None)
+
+        def tick(done: int, total: int, label: str) -> None:
+            bar.update(task, completed=done, total=total, description=label)
+
+        res = underwrite_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
+                               policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
+                               cache_dir=cache, operator=operator, progress=tick)
+    for w in res.warnings:
+        err(f"warning: {w}")
+    s = res.summary
+    echo(f"{s['n']} applications as of {day} (checkpoint {res.checkpoint}): "
+         + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()))
+    echo(f"granted {', '.join(s['total_limit_text'].values()) or '0'} of "
+         f"{', '.join(s['total_requested_text'].values())} requested")
+    if s["top_reasons"]:
+        echo("most frequent reasons: " + ", ".join(f"{c} ({n})" for c, n in s["top_reasons"]))
+    echo("models: " + ", ".join(f"{k} {v}" for k, v in res.models.items() if v is not None))
+    echo(f"stored {res.written} new records ({res.already_present} already present) in {res.store_url}")
+    if out is not None:
+        echo(f"wrote {out}")

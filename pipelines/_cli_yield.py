@@ -1,0 +1,86 @@
+"""``agcredit train yield`` and ``agcredit evaluate yield``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from features.errors import UserInputError
+from pipelines._cli_app import echo, err, evaluate_app, train_app, user_errors
+
+
+def _progress(enabled: bool) -> Any:
+    if not enabled:
+        return None
+
+    def show(done: int, total: int, what: str) -> None:
+        err(f"[{done}/{total}] {what}")
+
+    return show
+
+
+@train_app.command("yield")
+@user_errors
+def train_yield_cmd(
+    county: Path | None = typer.Option(None, "--county", help="County folder (demo layout): train on its past seasons."),
+    features: Path | None = typer.Option(None, "--features", help="FieldFeatures Parquet of past seasons (optional "
+                                         "'checkpoint' column); with --reported."),
+    reported: Path | None = typer.Option(None, "--reported", help="Reported yields CSV/Parquet: field_id, season, "
+                                         "reported_yield_t_ha."),
+    no_promote: bool = typer.Option(False, "--no-promote", help="Register as challenger only."),
+    force_reason: str | None = typer.Option(None, "--force-reason", help="Promote even below the minimum metrics, "
+                                            "recording this reason."),
+    crop_model: str = typer.Option("champion", "--crop-model", help="With --county: crop-type model for the features "
+                                   "(champion if registered, a folder, or none)."),
+    data: str = typer.Option("real", "--data", help="With --features: real or synthetic (the governance label)."),
+    cache: Path | None = typer.Option(None, "--cache", help="With --county: cache folder (default <county>/.cache)."),
+    operator: str | None = typer.Option(None, "--operator", help="Who trains (default $AGCREDIT_OPERATOR or user)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
+) -> None:
+    """Train the yield-value model on past seasons' reported yields, register it (MLflow) and promote it."""
+    from pipelines.train_yield import train_yield_county, train_yield_files
+
+    if (county is None) == (features is None):
+        raise UserInputError("give either --county DIR, or --features P with --reported R")
+    if county is not None:
+        from pipelines.county import County
+
+        res = train_yield_county(County(county, cache_dir=cache), promote=not no_promote, force_reason=force_reason,
+                                 crop_model=crop_model, operator=operator, progress=_progress(not quiet))
+    else:
+        if reported is None:
+            raise UserInputError("--features needs --reported (the farmers' reported yields)")
+        if data not in ("real", "synthetic"):
+            raise UserInputError(f"--data: expected real or synthetic, found {data!r}")
+        assert features is not None
+        res = train_yield_files(features, reported, data=data, promote=not no_promote, force_reason=force_reason,
+                                operator=operator)
+    echo(res.summary())
+    echo("times: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.timings.items()))
+
+
+@evaluate_app.command("yield")
+@user_errors
+def evaluate_yield_cmd(
+    county: Path = typer.Option(..., "--county", help="County folder with truth/ (demo layout)."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
+    seasons: str | None = typer.Option(None, "--seasons", help="Held-out seasons, comma-separated (default: all past)."),
+    no_oracle: bool = typer.Option(False, "--no-oracle", help="Skip the oracle (faster)."),
+    cache: Path | None = typer.Option(None, "--cache", help="Cache folder (default <county>/.cache)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
+) -> None:
+    """Leave-one-season-out yield evaluation against truth, beside baselines and an oracle; checks the targets."""
+    from pipelines.evaluation.yield_ import evaluate_yield_county
+
+    held = [s.strip() for s in seasons.split(",") if s.strip()] if seasons else None
+    res = evaluate_yield_county(county, seasons=held, oracle=not no_oracle, cache_dir=cache,
+                                progress=_progress(not quiet))
+    if as_json:
+        json.dump(res.to_dict(), sys.stdout, indent=1, sort_keys=True, default=str)
+        sys.stdout.write("\n")
+    else:
+        echo(res.text())

@@ -1,0 +1,169 @@
+"""Runners: where the partitions of a distributed stage execute (private; see :mod:`pipelines.distributed`).
+
+A runner maps a module-level function over a list of task descriptions and returns the
+results in the order of the list. :class:`LocalRunner` runs them one after another in
+this process and never imports dask; :class:`DaskRunner` runs them on a
+``dask.distributed`` cluster — an existing one (scheduler address) or a
+:class:`distributed.LocalCluster` it starts (processes, one thread each, a memory limit
+per worker). Objects every task needs (a model, a price table) are passed as ``shared``:
+the dask runner scatters them once to every worker instead of once per task.
+
+A worker lost mid-run is handled by dask: its unfinished tasks are re-run elsewhere. The
+stage functions make that safe — every task is idempotent and writes its output
+atomically (see :mod:`pipelines._dask_parts`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from pipelines.errors import RunInputError
+
+__all__ = ["DEFAULT_MEMORY_LIMIT", "Runner", "LocalRunner", "DaskRunner", "local_runner", "dask_runner",
+           "runner_from_options"]
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+#: memory limit of each worker of a local cluster (dask pauses a worker at 80 %, restarts it at 95 %)
+DEFAULT_MEMORY_LIMIT = "3GiB"
+
+
+class Runner(Protocol):
+    """Executes ``fn(item, **shared)`` for every item; results in item order."""
+
+    name: str
+
+    @property
+    def n_workers(self) -> int: ...
+
+    def map(self, fn: Callable[..., R], items: Sequence[Any], *, shared: Mapping[str, Any] | None = None,
+            label: str = "task") -> list[R]: ...
+
+    def close(self) -> None: ...
+
+    def __enter__(self) -> Runner: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
+
+class LocalRunner:
+    """Single process, in order; the default (dask is never imported)."""
+
+    name = "local"
+
+    @property
+    def n_workers(self) -> int:
+        return 1
+
+    def map(self, fn: Callable[..., R], items: Sequence[Any], *, shared: Mapping[str, Any] | None = None,
+            label: str = "task") -> list[R]:
+        kw = dict(shared or {})
+        return [fn(item, **kw) for item in items]
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> LocalRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return "LocalRunner()"
+
+
+class DaskRunner:
+    """Tasks on a dask.distributed cluster through ``client``; closes what it started."""
+
+    name = "dask"
+
+    def __init__(self, client: Any, cluster: Any = None) -> None:
+        self.client = client
+        self.cluster = cluster
+
+    @property
+    def n_workers(self) -> int:
+        return len(self.client.scheduler_info().get("workers", {}))
+
+    @property
+    def address(self) -> str:
+        return str(self.client.scheduler.address)
+
+    def map(self, fn: Callable[..., R], items: Sequence[Any], *, shared: Mapping[str, Any] | None = None,
+            label: str = "task") -> list[R]:
+        if not items:
+            return []
+        client = self.client
+        run = os.urandom(6).hex()
+        # inputs travel inside the tasks (not scattered): a task whose worker dies is re-run from its recipe
+        kw = {k: client.submit(_identity, v, pure=False, key=f"agcredit-shared-{k}-{run}")
+              for k, v in (shared or {}).items()}
+        futures = client.map(fn, list(items), **kw, pure=False,
+                             key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
+        try:
+            return list(client.gather(futures))
+        finally:
+            client.cancel([*futures, *kw.values()])
+
+    def close(self) -> None:
+        try:
+            self.client.close()
+        finally:
+            if self.cluster is not None:
+                self.cluster.close()
+
+    def __enter__(self) -> DaskRunner:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        where = "local cluster" if self.cluster is not None else "cluster"
+        return f"DaskRunner({where} at {self.address}, {self.n_workers} workers)"
+
+
+def _identity(x: T) -> T:
+    return x
+
+
+def local_runner() -> LocalRunner:
+    """The single-process runner (the default of every stage)."""
+    return LocalRunner()
+
+
+def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
+                memory_limit: str | int = DEFAULT_MEMORY_LIMIT, local_directory: str | None = None,
+                timeout: str = "20s") -> DaskRunner:
+    """A runner on an existing cluster (``scheduler`` address, e.g. ``tcp://10.0.0.5:8786``) or on a
+    :class:`distributed.LocalCluster` of ``workers`` processes with one thread each and ``memory_limit``
+    per worker (dask spills at 60 %, pauses at 80 % and restarts a worker at 95 % of it)."""
+    if scheduler and workers:
+        raise RunInputError(what="dask runner", problem="give either a scheduler address or a number of local workers, "
+                            "not both")
+    if workers is not None and workers < 1:
+        raise RunInputError(what="dask runner", problem=f"the number of workers must be at least 1, found {workers}")
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=timeout)
+        except (OSError, TimeoutError) as e:
+            raise RunInputError(what="dask runner",
+                                problem=f"cannot reach the scheduler at {scheduler} ({type(e).__name__})") from None
+        return DaskRunner(client)
+    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+                           dashboard_address=":0", silence_logs=logging.ERROR, local_directory=local_directory)
+    return DaskRunner(Client(cluster), cluster)
+
+
+def runner_from_options(scheduler: str | None = None, workers: int | None = None) -> LocalRunner | DaskRunner:
+    """What the CLI options ``--scheduler ADDRESS`` / ``--workers N`` ask for (neither: single process)."""
+    if not scheduler and not workers:
+        return local_runner()
+    return dask_runner(scheduler or None, workers or None)

@@ -1,0 +1,351 @@
+"""Policy backtest on a county's history (issue 11): would past lines have been covered by the harvest?
+
+For every past season of a county and every checkpoint (``mid``, ``end`` by default) this
+applies the credit policy as the production path would have on that date, then compares each
+granted line with what the farmer REPORTED harvesting (``records/history.csv``; never
+``truth/``): a line is *not covered* when realised crop value × advance rate falls below
+limit × (1 + rate × term / 365) (:mod:`underwriting.backtest`). Beside it runs the naive
+policy: a fixed amount per declared hectare.
+
+How each past season is underwritten:
+
+- **Applications**: the county holds applications for the current season only; each farmer
+  who has one is re-applied to every past season with the same finances (request, term, debt,
+  income, costs), ``application_id`` ``<id>/<season>``. Farmers without fields in a season
+  have no line that season.
+- **Features**: :func:`pipelines.featurize.featurize` on the season's declared fields and
+  the county's scenes as of the checkpoint (series cached under the county's cache).
+- **Crop type**: one fixed model (the registry's ``crop-type@champion``, a saved model folder,
+  or none — then every field is CROP_TYPE_UNCERTAIN).
+- **Yield (valuations)**: by default a model trained *leaving the tested season out*
+  (``yield_model="loso"``): trained on the other past seasons' features (every checkpoint) and
+  reported yields. The champion was fitted on every past season, the tested one included: its
+  errors there are in-sample and the backtest would flatter the policy. ``"champion"`` or a saved
+  model folder can be given instead (and must be for a county with one past season).
+- **Book**: empty (the historical book is unknown), so concentration caps do not apply.
+- **Realised value** of a line: Σ over the farmer's fields of the season of declared area ×
+  reported yield × the season's table price of the declared crop; a field with no reported
+  yield counts 0 when no sowing was reported either (nothing planted), else the line's realised
+  value is unknown and the line is counted apart (``n_unknown``), never as covered.
+- REFER and DECLINE grant nothing and are not lines; their counts are reported.
+- **Naive policy**: ``naive_per_ha`` minor units per declared hectare (capped by the request and
+  the product cap, rounded to the step, below the minimum line no line). Default: the policy's
+  own average limit per declared hectare over its lines (the same rate per hectare; the naive
+  policy lends it to every applicant, so its total is larger).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import UserInputError
+from models.money import format_minor
+from pipelines.county import County
+from underwriting.backtest import backtest, lines_from_decisions, naive_lines, realised_values, summarise_backtest
+from underwriting.policy import Policy, default_policy, load_policy
+
+__all__ = ["BacktestRun", "BacktestError", "run_backtest", "render_backtest", "past_applications",
+           "realised_table", "CHECKPOINTS"]
+
+CHECKPOINTS = ("mid", "end")
+Progress = Callable[[str], None]
+
+
+class BacktestError(UserInputError):
+    """A backtest cannot be run on this county with these settings."""
+
+    def __init__(self, *, county: str, problem: str) -> None:
+        self.county = county
+        self.problem = problem
+        super().__init__(f"backtest of {county}: {problem}")
+
+
+@dataclass(frozen=True)
+class BacktestRun:
+    """Per-line results and the summary by policy, checkpoint, profile and crop."""
+
+    county: str
+    profile: str
+    currency: str
+    seasons: list[str]
+    checkpoints: list[str]
+    summary: pd.DataFrame
+    lines: pd.DataFrame
+    outcomes: pd.DataFrame
+    reasons: pd.DataFrame
+    naive_per_ha: int
+    models: dict[str, str]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
+        return {"county": self.county, "profile": self.profile, "currency": self.currency, "seasons": self.seasons,
+                "checkpoints": self.checkpoints, "naive_per_ha": self.naive_per_ha, "models": self.models,
+                "summary": rows(self.summary), "outcomes": rows(self.outcomes), "reasons": rows(self.reasons),
+                "warnings": self.warnings,
+                "lines": rows(self.lines)}
+
+
+def _plain(v: Any) -> Any:
+    if v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+# --- inputs of one past season ---------------------------------------------------------------------
+
+def past_applications(applications: pd.DataFrame, fields: pd.DataFrame, season: str) -> pd.DataFrame:
+    """The current applications re-applied to ``season`` (farmers with fields that season only)."""
+    tokens = set(fields.loc[fields["season"].astype(str) == season, "farmer_token"].astype(str))
+    apps = applications[applications["farmer_token"].astype(str).isin(tokens)].copy()
+    apps["application_id"] = (apps["application_id"].astype(str) + "/" + season).astype("str")
+    apps["season"] = pd.Series([season] * len(apps), index=apps.index, dtype="str")
+    return apps.sort_values("application_id", kind="stable").reset_index(drop=True)
+
+
+def realised_table(apps: pd.DataFrame, fields: pd.DataFrame, history: pd.DataFrame, season: str) -> pd.DataFrame:
+    """Per application and field: crop, region, season, declared area and the reported yield (see module doc)."""
+    f = fields.loc[fields["season"].astype(str) == season, ["field_id", "farmer_token", "declared_area_ha", "region"]]
+    h = history.loc[history["season"].astype(str) == season,
+                    ["field_id", "declared_crop", "sowing_date", "reported_yield_t_ha"]]
+    m = f.merge(h, on="field_id", how="left")
+    y = m["reported_yield_t_ha"].astype("float64")
+    y = y.where(y.notna() | m["sowing_date"].notna(), 0.0)  # nothing sown, nothing harvested
+    m = m.assign(yield_t_ha=y)
+    a = apps[["application_id", "farmer_token"]].merge(m, on="farmer_token", how="inner")
+    return pd.DataFrame({"application_id": a["application_id"].astype("str"),
+                         "crop": a["declared_crop"].astype("str"), "region": a["region"].astype("str"),
+                         "season": season, "area_ha": a["declared_area_ha"].astype("float64").fillna(0.0),
+                         "yield_t_ha": a["yield_t_ha"].astype("float64")})
+
+
+def _declared(apps: pd.DataFrame, fields: pd.DataFrame, season: str) -> pd.DataFrame:
+    """Applications with the farmer's total declared area and main declared crop (for the naive policy)."""
+    f = fields.loc[fields["season"].astype(str) == season]
+    area = f.groupby("farmer_token")["declared_area_ha"].sum()
+    ranked = f.assign(a=f["declared_area_ha"].fillna(0.0), none=f["declared_crop"].isna())
+    main = (ranked.sort_values(["farmer_token", "none", "a", "field_id"], ascending=[True, True, False, True],
+                               kind="stable")
+            .drop_duplicates("farmer_token").set_index("farmer_token")["declared_crop"])
+    tok = apps["farmer_token"].astype(str)
+    return apps.assign(declared_area_ha=tok.map(area).astype("float64").fillna(0.0).to_numpy(),
+                       crop=tok.map(main).astype("str").to_numpy())
+
+
+# --- models -------------------------------------------------------------------------------------------
+
+def _crop_model(spec: Any) -> tuple[Any, str]:
+    if spec is None or spec == "none":
+        return None, "none (every field CROP_TYPE_UNCERTAIN)"
+    if not isinstance(spec, str | Path):
+        return spec, "given"
+    from features.crop_type import CropTypeClassifier
+
+    if spec == "champion":
+        from models.registry import SaveLoadFlavour, resolve
+
+        got = resolve("crop-type", "champion", flavour=SaveLoadFlavour("features.crop_type:CropTypeClassifier"))
+        return got.model, f"crop-type v{got.version} (champion; trained on past seasons, the tested one included)"
+    p = Path(spec)
+    if not p.is_dir():
+        raise UserInputError(f"crop model {p}: not found (expected champion, none or a saved model folder)")
+    return CropTypeClassifier.load(p), f"saved model {p.name}"
+
+
+def _fixed_yield_model(spec: Any) -> tuple[Any, str]:
+    from models.yield_value import YieldModel
+
+    if spec == "champion":
+        from models.registry import SaveLoadFlavour, resolve
+
+        got = resolve("yield-value", "champion", flavour=SaveLoadFlavour("models.yield_value:YieldModel"))
+        return got.model, f"yield-value v{got.version} (champion: in-sample on the tested seasons)"
+    if isinstance(spec, str | Path):
+        p = Path(spec)
+        if not p.is_dir():
+            raise UserInputError(f"yield model {p}: not found (expected loso, champion or a saved model folder)")
+        return YieldModel.load(p), f"saved model {p.name}"
+    return spec, "given"
+
+
+def _training_rows(feats: dict[tuple[str, str], pd.DataFrame], history: pd.DataFrame,
+                   exclude: str) -> tuple[pd.DataFrame, np.ndarray]:
+    parts = [f for (s, _), f in sorted(feats.items()) if s != exclude]
+    X = pd.concat(parts, ignore_index=True)
+    rep = history[["field_id", "season", "reported_yield_t_ha"]].astype({"season": "str"})
+    X = X.merge(rep, on=["field_id", "season"], how="left")
+    y = X.pop("reported_yield_t_ha").to_numpy(dtype="float64")
+    return X, y
+
+
+# --- the run --------------------------------------------------------------------------------------------
+
+def run_backtest(county: County | str | Path, policy: Policy | str | Path | None = None, *,
+                 cache_dir: str | Path | None = None, profile: str | None = None, checkpoints: Sequence[str] = CHECKPOINTS,
+                 seasons: Sequence[str] | None = None, yield_model: Any = "loso", crop_model: Any = "champion",
+                 naive_per_ha: int | None = None, prices: Any = None,
+                 progress: Progress | None = None) -> BacktestRun:
+    """Backtest ``policy`` on the past seasons of ``county`` (see the module docstring)."""
+    from models.prices import read_prices
+    from models.yield_value import YieldModel, value_fields
+    from pipelines.featurize import featurize
+    from underwriting.decisions import decide_batch
+
+    c = county if isinstance(county, County) else County(county, cache_dir=cache_dir)
+    pol = policy if isinstance(policy, Policy) else (load_policy(policy) if policy is not None else default_policy())
+    prof_name = profile or c.profile
+    if not prof_name:
+        raise BacktestError(county=str(c.path), problem="no policy profile: county.json has no policy_profile; "
+                                                        "give --profile")
+    prof = pol.profile(prof_name)
+    bad = [k for k in checkpoints if k not in ("emergence", "mid", "end")]
+    if bad:
+        raise BacktestError(county=str(c.path), problem=f"unknown checkpoint(s) {', '.join(bad)} "
+                                                        "(expected emergence, mid, end)")
+    tested = list(seasons) if seasons else list(c.past_seasons)
+    unknown = [s for s in tested if s not in c.past_seasons]
+    if unknown or not tested:
+        raise BacktestError(county=str(c.path), problem=f"seasons {', '.join(unknown) or '(none)'} are not past "
+                                                        f"seasons of the county ({', '.join(c.past_seasons)})")
+    loso = isinstance(yield_model, str) and yield_model == "loso"
+    if loso and len(c.past_seasons) < 2:
+        raise BacktestError(county=str(c.path), problem="leave-one-season-out needs at least 2 past seasons, "
+                                                        f"found {len(c.past_seasons)}: give a yield model")
+    say = progress or (lambda _msg: None)
+    table = read_prices(prices)
+    price_frame = table.to_frame()
+    apps_now, history = c.applications(), c.history()
+    if (apps_now["currency"] != prof.currency).any():
+        raise BacktestError(county=str(c.path), problem=f"applications are in {apps_now['currency'].iloc[0]}, "
+                                                        f"profile {prof_name} lends in {prof.currency}")
+    cm, cm_desc = _crop_model(crop_model)
+    fixed, ym_desc = (None, "leave-one-season-out (trained without the tested season)") if loso \
+        else _fixed_yield_model(yield_model)
+    warnings: list[str] = []
+    feature_seasons = c.past_seasons if loso else tested
+    feats: dict[tuple[str, str], pd.DataFrame] = {}
+    dates: dict[tuple[str, str], dt.date] = {}
+    for s in feature_seasons:
+        cps = c.checkpoints(s)
+        for k in checkpoints:
+            say(f"features {s} as of {k} ({cps[k]})")
+            res = featurize(c.fields(s), c.imagery, s, cps[k], crop_model=cm, cache_dir=c.cache_dir)
+            feats[(s, k)], dates[(s, k)] = res.features, cps[k]
+            warnings += [f"{s} {k}: {w}" for w in res.warnings]
+    empty_book = c.book().iloc[0:0]
+    policy_lines, naive_in, realised_parts = [], [], []
+    outcome_rows: list[dict[str, str]] = []
+    reason_rows: list[dict[str, str]] = []
+    for s in tested:
+        fields = c.fields(s)
+        apps = past_applications(apps_now, fields, s)
+        if apps.empty:
+            warnings.append(f"{s}: no applicant has fields this season")
+            continue
+        realised_parts.append(realised_table(apps, fields, history, s))
+        naive_in.append(_declared(apps, fields, s).assign(season=s))
+        model: Any = fixed
+        if loso:
+            say(f"yield model without {s}")
+            X, y = _training_rows(feats, history, exclude=s)
+            model = YieldModel().fit(X, y)
+        for k in checkpoints:
+            f = _with_crop(feats[(s, k)])
+            vals = value_fields(f, model.predict_quantiles(f), table, model_name="yield-value",
+                                model_version=f"backtest-without-{s}" if loso else "fixed")
+            items = decide_batch(apps, f, vals, price_frame, empty_book, pol, prof_name, dates[(s, k)],
+                                 provenance={"backtest": True, "checkpoint": k})
+            got = lines_from_decisions(items).assign(checkpoint=k)
+            outcome_rows += [{"season": s, "checkpoint": k, "outcome": o} for o in got["outcome"]]
+            reason_rows += [{"checkpoint": k, "outcome": i.outcome, "code": r["code"]}
+                            for i in items for r in i.body["reasons"] if r.get("principal")]
+            reason_rows += [{"checkpoint": k, "outcome": i.outcome, "code": f"refer:{code}"}
+                            for i in items for code in i.body.get("refer_reasons", [])]
+            policy_lines.append(got[got["outcome"].isin(["APPROVE", "REDUCE"])])
+    if not policy_lines:
+        raise BacktestError(county=str(c.path), problem="no applications to backtest in any past season")
+    realised = realised_values(pd.concat(realised_parts, ignore_index=True), price_frame)
+    lines = pd.concat(policy_lines, ignore_index=True).assign(policy="agcredit")
+    declared = pd.concat(naive_in, ignore_index=True)
+    per_ha = naive_per_ha if naive_per_ha is not None else _policy_per_ha(lines, declared)
+    naive = pd.concat([naive_lines(d, per_ha, pol, prof_name).assign(season=s, checkpoint="any")
+                       for s, d in declared.groupby("season", sort=True)], ignore_index=True).assign(policy="naive")
+    result = backtest(pd.concat([lines, naive], ignore_index=True), realised, pol, prof_name)
+    summary = pd.concat([summarise_backtest(result, by=("policy", "checkpoint", "profile", "crop")),
+                         summarise_backtest(result.assign(crop="all"), by=("policy", "checkpoint", "profile", "crop"))],
+                        ignore_index=True).sort_values(["policy", "checkpoint", "crop"], kind="stable")
+    outcomes = (pd.DataFrame(outcome_rows).groupby(["checkpoint", "outcome"]).size().rename("n").reset_index()
+                if outcome_rows else pd.DataFrame(columns=["checkpoint", "outcome", "n"]))
+    reasons = (pd.DataFrame(reason_rows).groupby(["checkpoint", "outcome", "code"]).size().rename("n").reset_index()
+               .sort_values(["checkpoint", "outcome", "n", "code"], ascending=[True, True, False, True], kind="stable")
+               .reset_index(drop=True) if reason_rows else pd.DataFrame(columns=["checkpoint", "outcome", "code", "n"]))
+    cols = ["policy", "season", "checkpoint", "application_id", "crop", "limit", "term_days", "repayment_due",
+            "realised_value", "realised_cover", "known", "uncovered"]
+    return BacktestRun(county=str(c.path), profile=prof_name, currency=prof.currency, seasons=tested,
+                       checkpoints=list(checkpoints), summary=summary.reset_index(drop=True),
+                       lines=result[cols].sort_values(["policy", "season", "checkpoint", "application_id"],
+                                                      kind="stable").reset_index(drop=True),
+                       outcomes=outcomes, reasons=reasons, naive_per_ha=int(per_ha),
+                       models={"yield": ym_desc, "crop_type": cm_desc}, warnings=sorted(set(warnings)))
+
+
+def _with_crop(f: pd.DataFrame) -> pd.DataFrame:
+    """A ``crop`` column: as :func:`models.yield_value.crop_of` picks it, else ``fallow`` (nothing to value).
+
+    ``models.yield_value.crop_of`` turns a field with neither into the string ``"nan"`` and the
+    valuation then fails on a missing price; a field nobody says is cropped is worth nothing.
+    """
+    crop = pd.Series([None] * len(f), index=f.index, dtype=object)
+    for col in ("crop", "crop_type", "declared_crop"):  # the order of crop_of
+        if col in f.columns:
+            crop = crop.where(crop.notna(), f[col].astype(object))
+    return f.assign(crop=crop.where(crop.notna(), "fallow").astype("str"))
+
+
+def _policy_per_ha(lines: pd.DataFrame, declared: pd.DataFrame) -> int:
+    """Average policy limit per declared hectare over the policy's lines (0 when it granted none)."""
+    d = declared.assign(application_id=declared["application_id"].astype(str))[["application_id",
+                                                                                "declared_area_ha"]]
+    m = lines.merge(d, on="application_id", how="left")
+    area = float(m["declared_area_ha"].sum())
+    return int(m["limit"].sum() / area) if area > 0 else 0
+
+
+# --- rendering -----------------------------------------------------------------------------------------
+
+def render_backtest(run: BacktestRun) -> str:
+    """The summary as a text table (shares of known lines not covered by the realised harvest)."""
+    cur = run.currency
+    out = [f"Policy backtest of {run.county} ({run.profile}, {cur}); seasons {', '.join(run.seasons)}; "
+           f"checkpoints {', '.join(run.checkpoints)}",
+           f"  yield model: {run.models['yield']}; crop type: {run.models['crop_type']}",
+           f"  naive policy: {format_minor(run.naive_per_ha, cur)} per declared ha",
+           "  not covered = realised value × advance rate < limit × (1 + rate × term/365); reported harvests", "",
+           f"{'policy':<9} {'checkpoint':<10} {'crop':<12} {'lines':>6} {'unknown':>8} {'not covered':>12} "
+           f"{'share':>7} {'total limit':>22}"]
+    for r in run.summary.itertuples():
+        share = "n/a" if pd.isna(r.share_uncovered) else f"{r.share_uncovered:.1%}"
+        out.append(f"{r.policy:<9} {r.checkpoint:<10} {r.crop!s:<12} {r.n_lines:>6} {r.n_unknown:>8} "
+                   f"{r.n_uncovered:>12} {share:>7} {format_minor(int(r.limit_total), cur):>22}")
+    if len(run.outcomes):
+        out += ["", "Policy outcomes (REFER and DECLINE grant no line): " + "; ".join(
+            f"{k}: " + ", ".join(f"{o.outcome} {o.n}" for o in g.itertuples())
+            for k, g in run.outcomes.groupby("checkpoint", sort=True))]
+    for (k, o), g in run.reasons.groupby(["checkpoint", "outcome"], sort=True):
+        if o in ("DECLINE", "REFER"):
+            out.append(f"  {k} {o}: most frequent principal reasons: "
+                       + ", ".join(f"{r.code} ({r.n})" for r in g.head(4).itertuples()))
+    if run.warnings:
+        out.append(f"{len(run.warnings)} warning(s); first: {run.warnings[0]}")
+    return "\n".join(out)

@@ -1,0 +1,191 @@
+"""A county folder (the demo layout, /work/briefs/layout.md) as one object the pipelines share.
+
+``County(path)`` reads ``county.json`` and gives typed access to what a bank has:
+``records/`` (fields, farm history, applications, book) and ``scenes/``. It never reads
+``truth/`` — only :mod:`pipelines.evaluation` does. Series are built with the scene cache
+under ``cache_dir`` (default ``<path>/.cache``; ``AGCREDIT_CACHE_DIR`` overrides), so a second
+call, or a later ``as_of``, reads only new scenes.
+
+Checkpoints of a season: ``"end"`` is the end of the season's imagery window
+(:func:`features.series.season_window`); ``"mid"`` is the median of the region's crops'
+``mid_season`` dates in the season calendar (:mod:`pipelines.schedule`); ``"emergence"`` and
+``"pre_harvest"`` likewise from the calendar's ``emergence`` and ``pre_harvest`` rows.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from features.contracts import check_season
+from features.errors import UserInputError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+__all__ = ["County", "CountyError", "HISTORY_COLUMNS", "season_checkpoints"]
+
+HISTORY_COLUMNS = ("field_id", "season", "declared_crop", "sowing_date", "harvest_date", "reported_yield_t_ha")
+_REQUIRED_META = ("region", "seasons", "current_season")
+
+
+class CountyError(UserInputError):
+    """A county folder is missing something or holds something malformed."""
+
+    def __init__(self, *, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{path}: {problem}")
+
+
+def _read_meta(path: Path) -> dict[str, Any]:
+    p = path / "county.json"
+    if not path.is_dir():
+        raise CountyError(path=path, problem="county folder not found")
+    if not p.is_file():
+        raise CountyError(path=p, problem="county.json not found (expected a county folder: county.json, records/, scenes/)")
+    try:
+        meta = json.loads(p.read_text())
+    except (OSError, ValueError) as e:
+        raise CountyError(path=p, problem=f"not valid JSON ({str(e).splitlines()[0][:120]})") from None
+    if not isinstance(meta, dict):
+        raise CountyError(path=p, problem=f"expected a JSON object, found {type(meta).__name__}")
+    missing = [k for k in _REQUIRED_META if k not in meta]
+    if missing:
+        raise CountyError(path=p, problem=f"missing key(s) {', '.join(missing)}")
+    seasons = meta["seasons"]
+    if not isinstance(seasons, list) or not seasons:
+        raise CountyError(path=p, problem=f"'seasons' must be a non-empty list, found {seasons!r}")
+    try:
+        meta["seasons"] = [check_season(str(s), where=f"{p}: seasons") for s in seasons]
+        meta["current_season"] = check_season(str(meta["current_season"]), where=f"{p}: current_season")
+    except UserInputError as e:
+        raise CountyError(path=p, problem=str(e)) from None
+    if meta["current_season"] not in meta["seasons"]:
+        raise CountyError(path=p, problem=f"current_season {meta['current_season']} is not in seasons "
+                                          f"({', '.join(meta['seasons'])})")
+    return meta
+
+
+class County:
+    """A county folder in the demo layout; ``truth/`` is never read here."""
+
+    def __init__(self, path: str | Path, *, cache_dir: str | Path | None = None) -> None:
+        self.path = Path(path)
+        self.meta: dict[str, Any] = _read_meta(self.path)
+        self.region: str = str(self.meta["region"])
+        self.seasons: list[str] = sorted(self.meta["seasons"])
+        self.current_season: str = str(self.meta["current_season"])
+        self.past_seasons: list[str] = [s for s in self.seasons if s < self.current_season]
+        self.currency: str = str(self.meta.get("currency", ""))
+        self.profile: str = str(self.meta.get("policy_profile", ""))
+        self.synthetic: bool = bool(self.meta.get("synthetic", False))
+        self.crops: list[str] = [str(c) for c in self.meta.get("crops", [])]
+        self.imagery: Path = self.path / "scenes"
+        env = os.environ.get("AGCREDIT_CACHE_DIR")
+        self.cache_dir: Path = Path(cache_dir) if cache_dir is not None else (Path(env) if env else self.path / ".cache")
+        self._fields: dict[str | None, gpd.GeoDataFrame] = {}
+
+    def __repr__(self) -> str:
+        return f"County({str(self.path)!r}, region={self.region!r}, current_season={self.current_season!r})"
+
+    # -- records -------------------------------------------------------------------------------------------------
+    def _record(self, name: str) -> Path:
+        p = self.path / "records" / name
+        if not p.is_file():
+            raise CountyError(path=p, problem="file not found in the county's records/")
+        return p
+
+    def fields(self, season: str | None = None) -> gpd.GeoDataFrame:
+        """The declared fields (all seasons, or one), read and validated once; tokenised, no identifiers."""
+        from features.fields import read_fields
+
+        key = None if season is None else check_season(season)
+        if key not in self._fields:
+            self._fields[key] = read_fields(self._record("fields.gpkg"), season=key).fields
+        return self._fields[key].copy()
+
+    def history(self) -> pd.DataFrame:
+        """Past seasons' farm records, typed (dates as datetime64 with NaT, yields float with NaN)."""
+        p = self._record("history.csv")
+        try:
+            raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+        except Exception as e:  # pandas raises many kinds for malformed files
+            raise CountyError(path=p, problem=f"cannot be read ({str(e).splitlines()[0][:120]})") from None
+        missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
+        if missing:
+            raise CountyError(path=p, problem=f"missing column(s) {', '.join(missing)}")
+        out = pd.DataFrame({"field_id": raw["field_id"].astype("str"), "season": raw["season"].astype("str"),
+                            "declared_crop": raw["declared_crop"].astype("str")})
+        for col in ("sowing_date", "harvest_date"):
+            d = pd.to_datetime(raw[col], errors="coerce", format="ISO8601")
+            bad = d.isna() & raw[col].notna()
+            if bad.any():
+                raise CountyError(path=p, problem=f"column {col}: expected ISO dates, found "
+                                                  f"{', '.join(raw.loc[bad, col].astype(str).head(5))}")
+            out[col] = d.astype("datetime64[ns]")
+        y = pd.to_numeric(raw["reported_yield_t_ha"], errors="coerce")
+        bad = y.isna() & raw["reported_yield_t_ha"].notna()
+        if bad.any():
+            raise CountyError(path=p, problem="column reported_yield_t_ha: expected numbers, found "
+                                              f"{', '.join(raw.loc[bad, 'reported_yield_t_ha'].astype(str).head(5))}")
+        out["reported_yield_t_ha"] = y.astype("float64")
+        return out.sort_values(["season", "field_id"], kind="stable").reset_index(drop=True)
+
+    def applications(self) -> pd.DataFrame:
+        """The current season's applications (Applications contract; money in minor units; tokenised)."""
+        from underwriting.applications import read_applications
+
+        return read_applications(self._record("applications.csv"))
+
+    def book(self) -> pd.DataFrame:
+        """The active lines (Book contract)."""
+        from underwriting.applications import read_book
+
+        return read_book(self._record("book.csv"))
+
+    # -- imagery -------------------------------------------------------------------------------------------------
+    def series_result(self, season: str, as_of: date | None = None, **kwargs: Any) -> Any:
+        """The full :class:`features.series.SeriesResult` of a season (cached under ``cache_dir/series``)."""
+        from features.series import build_series
+
+        season = check_season(season)
+        return build_series(self.fields(season), self.imagery, season, as_of=as_of,
+                            cache_dir=self.cache_dir / "series", **kwargs)
+
+    def series(self, season: str, as_of: date | None = None) -> pd.DataFrame:
+        """The FieldTimeSeries of a season up to ``as_of`` (everything in the window when None)."""
+        return self.series_result(season, as_of).series
+
+    def checkpoints(self, season: str) -> dict[str, date]:
+        """``{"emergence", "mid", "pre_harvest", "end"}`` dates of a season (see :func:`season_checkpoints`)."""
+        return season_checkpoints(season, self.region, self.crops)
+
+
+def season_checkpoints(season: str, region: str, crops: list[str] | None = None) -> dict[str, date]:
+    """Checkpoint dates of a season in a region: ``emergence``, ``mid`` and ``pre_harvest`` are the (lower)
+    medians of the region's crops' ``emergence``, ``mid_season`` and ``pre_harvest`` dates in the season
+    calendar (only ``crops`` when given and known); ``end`` is the end of the season's imagery window."""
+    from features.series import season_window
+    from pipelines.schedule import checkpoint_dates, load_calendar
+
+    season = check_season(season)
+    _, end = season_window(season, region)
+    cal = checkpoint_dates(season, load_calendar(), region)
+    if crops:
+        known = cal[cal["crop"].isin(list(crops))]
+        cal = known if not known.empty else cal
+    out: dict[str, date] = {}
+    for name, cp in (("emergence", "emergence"), ("mid", "mid_season"), ("pre_harvest", "pre_harvest")):
+        d = pd.to_datetime(cal.loc[cal["checkpoint"] == cp, "date"]).sort_values()
+        if d.empty:
+            raise CountyError(path="season calendar", problem=f"no {cp} checkpoint for region {region}")
+        # the lower median: always one of the calendar's own dates
+        out[name] = d.iloc[(len(d) - 1) // 2].date()
+    out["end"] = end
+    return out

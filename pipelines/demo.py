@@ -1,0 +1,441 @@
+"""``agcredit demo``: everything a user would do, on the built-in synthetic county, in one command.
+
+Stages (each prints one line with its time; a re-run skips what is already done and adds no record):
+
+1. **simulate** the county (``democounty``) into ``<out>/<region>`` — skipped when complete;
+2. **train crop type** on the past seasons' declared crops (:func:`pipelines.train_crop.train_crop_type_county`),
+   register and promote — skipped when the demo registry already has a ``crop-type`` champion;
+3. **train yield** on the past seasons' reported yields (:func:`pipelines.train_yield.train_yield_county`),
+   register and promote — skipped likewise;
+4. **features** of the current season as of the application date, printed as an indicators' summary
+   (planted area vs declared, crop type vs declared, growth stages);
+5. **underwrite** every application into ``sqlite:///<out>/decisions.db`` and print the summary;
+6. the models' held-out figures (labelled synthetic);
+7. **explain** one REDUCE and one REFER;
+8. **re-underwrite** at two later checkpoints with changes and alerts (:mod:`pipelines.reunderwrite`);
+9. the **portfolio report** (:func:`pipelines.report.render_portfolio`).
+
+The application date is the season's **mid-season checkpoint** (:meth:`pipelines.county.County.checkpoints`:
+the median mid-season date of the region's crops, e.g. 15 September for the Hyderabad kharif, 20 July in
+Nebraska): it is after the policy's emergence checkpoint, so the imagery checks apply and the crop-type
+and yield models are inside their validated scope (mid and end of season). Re-underwriting runs at the
+pre-harvest checkpoint and at the end of the season window.
+
+MLflow: ``<out>/mlruns`` unless MLFLOW_TRACKING_URI is set (it is set for the run and restored after).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.errors import UserInputError
+
+__all__ = ["DemoResult", "Stage", "run_demo", "REGIONS", "SIZES", "DEMO_TOKEN_KEY", "indicator_summary"]
+
+REGIONS = ("in-smallholder", "us-nebraska")
+SIZES = ("demo", "tiny")
+DEMO_TOKEN_KEY = "agcredit-demo-token-key"
+OPERATOR = "agcredit-demo"
+#: a crop needs this many declared past fields to be learnt (pipelines.train_crop refuses fewer)
+MIN_CROP_FIELDS = 5
+#: past seasons with reported yields pipelines.train_yield needs (held-out season + calibration)
+MIN_YIELD_SEASONS = 3
+Say = Callable[[str], None]
+
+
+@dataclass
+class Stage:
+    """One stage of the demo: its name, seconds and what it printed."""
+
+    name: str
+    seconds: float = 0.0
+    #: CPU seconds of this process and its finished children (load-independent, unlike ``seconds``)
+    cpu_seconds: float = 0.0
+    status: str = "ran"
+    lines: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DemoResult:
+    """What the demo did, where it put it."""
+
+    out: Path
+    county: Path
+    store_url: str
+    as_of: Any = None
+    stages: list[Stage] = field(default_factory=list)
+    report: Path | None = None
+    missing: list[str] = field(default_factory=list)
+    underwrite: Any = None
+
+    def stage(self, name: str) -> Stage:
+        return next(s for s in self.stages if s.name == name)
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Set environment variables that are not set already; restore on exit."""
+    old = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if not os.environ.get(k):
+            os.environ[k] = v
+    try:
+        yield
+    finally:
+        for k, prev in old.items():
+            if prev is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = prev
+
+
+def _cpu() -> float:
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class _Stages:
+    def __init__(self, result: DemoResult, say: Say) -> None:
+        self.result, self.say = result, say
+
+    @contextlib.contextmanager
+    def run(self, name: str) -> Iterator[Stage]:
+        st = Stage(name)
+        t0, c0 = time.perf_counter(), _cpu()
+        yield st
+        st.seconds = time.perf_counter() - t0
+        st.cpu_seconds = _cpu() - c0
+        self.result.stages.append(st)
+        head, rest = (st.lines[0], st.lines[1:]) if st.lines else (st.status, [])
+        self.say(f"[{name}] {st.seconds:6.1f} s  {head}")
+        for line in rest:
+            self.say(f"    {line}")
+
+
+def _champion(name: str, flavour: Any = None) -> Any:
+    from models.errors import RegistryError
+    from models.registry import resolve
+
+    try:
+        return resolve(name, flavour=flavour)
+    except RegistryError:
+        return None
+
+
+def _simulate(county: Path, region: str, seed: int, size: str, st: Stage) -> None:
+    if (county / "county.json").is_file():
+        st.status = "skipped"
+        st.lines.append(f"county present (synthetic): {county}")
+        return
+    from democounty import simulate
+
+    simulate(region, seed, size, county, overwrite=county.exists())
+    st.lines.append(f"simulated the {size} {region} county (synthetic, seed {seed}): {county}")
+
+
+def _train_crop(county: Any, st: Stage, missing: list[str]) -> None:
+    from features.crop_type import CropTypeClassifier
+    from models.registry import SaveLoadFlavour
+
+    have = _champion("crop-type", SaveLoadFlavour.of(CropTypeClassifier()))
+    if have is not None:
+        st.status = "skipped"
+        st.lines.append(f"crop-type champion version {have.version} present")
+        return
+    counts = county.history()["declared_crop"].dropna().value_counts()
+    if int((counts >= MIN_CROP_FIELDS).sum()) < 2:
+        st.status = "not trained"
+        st.lines.append(f"crop type not trained: the past seasons declare fewer than 2 crops on {MIN_CROP_FIELDS}+ "
+                        "fields each (the tiny county); crop type left empty")
+        return
+    try:
+        from pipelines.train_crop import train_crop_type_county
+    except ImportError as e:
+        missing.append(f"pipelines.train_crop ({e})")
+        st.status = "missing"
+        st.lines.append("crop type not trained: pipelines.train_crop is missing; crop type left empty")
+        return
+    from models.errors import RegistryError
+
+    try:
+        res = train_crop_type_county(county, register=True, promote=True)
+    except RegistryError as e:  # e.g. below its minimum metrics: not promoted
+        st.status = "not promoted"
+        st.lines.append(f"crop type trained but not champion: {e}; crop type left empty")
+        return
+    except UserInputError as e:  # e.g. too few past fields per crop (the tiny county)
+        st.status = "not trained"
+        st.lines.append(f"crop type not trained: {e}; crop type left empty")
+        return
+    st.lines.append(f"crop-type version {res.version} on seasons {', '.join(county.past_seasons)}"
+                    f"{' promoted to champion' if res.promoted else ' (not promoted: below its minimum metrics)'}")
+
+
+def _train_yield(county: Any, st: Stage, missing: list[str]) -> None:
+    have = _champion("yield-value")
+    if have is not None:
+        st.status = "skipped"
+        st.lines.append(f"yield-value champion version {have.version} present")
+        return
+    from pipelines.train_yield import train_yield_county
+
+    if len(county.past_seasons) < MIN_YIELD_SEASONS:  # the tiny county: too few seasons for the governed trainer
+        version = train_yield_in_sample(county)
+        st.lines.append(f"yield-value version {version} trained IN-SAMPLE on season(s) "
+                        f"{', '.join(county.past_seasons)}: fewer than {MIN_YIELD_SEASONS} past seasons for the "
+                        "governed trainer (tiny demo only: no held-out figures, not fit for decisions)")
+        return
+    res = train_yield_county(county, register=True, promote=True, operator=OPERATOR)
+    trained = getattr(res, "version", None)
+    rows = getattr(res, "n_rows", None)
+    rows_text = ", ".join(f"{k} {v}" for k, v in rows.items()) if isinstance(rows, dict) else str(rows)
+    st.lines.append(f"yield-value version {trained} on seasons {', '.join(county.past_seasons)}; training rows "
+                    f"per checkpoint: {rows_text}")
+    if not getattr(res, "promoted", False) and trained is not None:
+        from models.registry import promote
+
+        failures = list(getattr(res, "failures", []) or [])
+        promote("yield-value", trained, operator=OPERATOR, force=True,
+                reason="agcredit demo on a synthetic county: promoted below its minimum metrics to show the flow")
+        st.lines.append(f"WARNING: below its minimum metrics ({'; '.join(failures[:3])}); promoted for the demo "
+                        "only (forced, recorded in the alias history)")
+    if _champion("yield-value") is None:
+        raise UserInputError("demo: the yield model was not registered; see `agcredit models show yield-value`")
+
+
+def indicator_summary(features: pd.DataFrame) -> list[str]:
+    """Lines: planted area vs declared, crop type vs declared, growth stages (counts)."""
+    f = features
+    out = []
+    pa, da = f["planted_area_ha"], f["declared_area_ha"]
+    if pa.notna().any():
+        both = pa.notna() & da.notna() & (da > 0)
+        off = (pa[both] - da[both]).abs() > 0.1 * da[both]
+        out.append(f"planted area {pa.sum():.1f} ha vs {da.sum():.1f} ha declared; {int(off.sum())} of "
+                   f"{int(both.sum())} fields differ by more than 10%; {int((f['planted_fraction'] < 0.2).sum())} "
+                   "look unplanted")
+    else:
+        out.append("planted area: not measured")
+    if f["crop_type"].notna().any():
+        agree = (f["crop_type"] == f["declared_crop"]) & f["declared_crop"].notna()
+        counts = f["crop_type"].value_counts()
+        out.append("crop type: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+                   + f"; agrees with the declared crop on {int(agree.sum())} of {int(f['declared_crop'].notna().sum())}"
+                   + f"; {int((f['crop_type_prob'] < 0.8).sum())} uncertain (< 0.8)")
+    else:
+        out.append("crop type: no model")
+    if f["growth_stage"].notna().any():
+        out.append("growth stage: " + ", ".join(f"{k} {v}" for k, v in f["growth_stage"].value_counts().items()))
+    else:
+        out.append("growth stage: not estimated")
+    return out
+
+
+#: the held-out figures the demo prints when a model records them (the rest: `agcredit models show NAME`)
+_KEY_METRICS = ("r2_all", "skill_r2_all", "rmse_pct_all", "below_p10_all", "above_p90_all", "mid_r2_all",
+                "accuracy_end", "macro_f1_end", "ece_end", "accuracy_mid", "accuracy_emergence",
+                "n_train", "in_sample_rmse_t_ha")
+
+
+def _model_figures(versions: dict[str, str | None]) -> list[str]:
+    from models.registry import governance
+
+    out = []
+    for name, version in versions.items():
+        if version is None:
+            continue
+        v = version.split("version ")[-1].split(" ")[0]
+        try:
+            gov = governance(name, v)
+        except Exception as e:  # a figure we cannot read is reported, not fatal
+            out.append(f"{name} v{v}: governance unavailable ({str(e).splitlines()[0][:80]})")
+            continue
+        shown = [k for k in _KEY_METRICS if k in gov.metrics] or sorted(gov.metrics)[:8]
+        mets = ", ".join(f"{k} {gov.metrics[k]:.3g}" for k in shown)
+        out.append(f"{name} v{v} held-out ({gov.data}): {mets or 'no metrics recorded'}")
+    return out
+
+
+def run_demo(out: str | Path = "agcredit-demo", *, region: str = "in-smallholder", seed: int = 7,
+             size: str = "demo", say: Say | None = None) -> DemoResult:
+    """Run the demo into ``out`` (see the module docstring); safe to re-run and to re-run after a kill."""
+    if region not in REGIONS:
+        raise UserInputError(f"demo: --region must be one of {', '.join(REGIONS)}, found {region!r}")
+    if size not in SIZES:
+        raise UserInputError(f"demo: --size must be one of {', '.join(SIZES)}, found {size!r}")
+    out = Path(out).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    county_path = out / region
+    url = f"sqlite:///{(out / 'decisions.db').as_posix()}"
+    result = DemoResult(out=out, county=county_path, store_url=url)
+    stages = _Stages(result, say or (lambda _m: None))
+    import logging
+
+    quiet = logging.getLogger("mlflow")
+    level = quiet.level
+    # MLflow's INFO/WARNING chatter would drown the demo's one line per stage (the level if MLflow is imported
+    # already; MLFLOW_LOGGING_LEVEL below if it is imported during the run)
+    quiet.setLevel(logging.ERROR)
+    try:
+        with _env(AGCREDIT_TOKEN_KEY=DEMO_TOKEN_KEY, MLFLOW_LOGGING_LEVEL="ERROR",
+                  MLFLOW_TRACKING_URI=f"sqlite:///{(out / 'mlruns' / 'mlflow.db').as_posix()}"), \
+                warnings.catch_warnings():
+            # MLflow's hint about integer columns in a logged input example (a UserWarning) is not for demo users
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow\.")
+            _run(result, stages, region, seed, size)
+    finally:
+        quiet.setLevel(level)
+    return result
+
+
+def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str) -> None:
+    from pipelines.county import County
+    from pipelines.featurize import featurize
+    from pipelines.underwrite import ChampionModels, underwrite
+    from underwriting.policy import default_policy
+
+    with stages.run("simulate") as st:
+        _simulate(result.county, region, seed, size, st)
+    county = County(result.county)
+    with stages.run("train crop type") as st:
+        _train_crop(county, st, result.missing)
+    with stages.run("train yield") as st:
+        _train_yield(county, st, result.missing)
+    season = county.current_season
+    as_of = county.checkpoints(season)["mid"]
+    result.as_of = as_of
+    warnings: list[str] = []
+    models = ChampionModels.resolve(warnings=warnings)
+    with stages.run("features") as st:
+        fr = featurize(county.fields(season), county.imagery, season, as_of, crop_model=models.crop_model,
+                       cache_dir=county.cache_dir)
+        st.lines.append(f"{len(fr.features)} fields of season {season} as of {as_of} (the application date: "
+                        f"mid-season); {len(fr.dates_used)} acquisition dates")
+        st.lines += indicator_summary(fr.features)
+        st.lines += [f"warning: {w}" for w in fr.warnings + warnings]
+    with stages.run("underwrite") as st:
+        res = underwrite(county.applications(), county.fields(season), season, as_of, imagery=county.imagery,
+                         policy=default_policy(), profile=county.profile, book=county.book(), store=result.store_url,
+                         features=fr.features, models=models, cache_dir=county.cache_dir, operator=OPERATOR)
+        result.underwrite = res
+        s = res.summary
+        st.lines.append(f"{s['n']} applications: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
+                        + f"; granted {', '.join(s['total_limit_text'].values()) or '0'} of "
+                        + f"{', '.join(s['total_requested_text'].values())} requested; {res.written} records written"
+                        + f", {res.already_present} already stored")
+        st.lines.append("most frequent reasons: " + ", ".join(f"{c} {n}" for c, n in s["top_reasons"]))
+        st.lines.append(f"store: {result.store_url}")
+    with stages.run("model figures") as st:
+        st.lines.append("held-out figures of the champion models (synthetic data, not a real-world claim):")
+        st.lines += _model_figures(models.versions())
+    with stages.run("explain") as st:
+        explain_stage(res.items, result.store_url, st, result.missing)
+    with stages.run("re-underwrite") as st:
+        alerts = reunderwrite_stage(county, result.store_url, models, st, result.missing)
+    with stages.run("report") as st:
+        result.report = report_stage(county, result.store_url, alerts, result.out / "report", st, result.missing)
+
+
+# --- stand-ins and the tail stages ---------------------------------------------------------------------------
+
+def train_yield_in_sample(county: Any) -> str:
+    """The tiny county's stand-in yield model (one past season is too few for
+    :func:`pipelines.train_yield.train_yield_county`): fitted on every past field-season at mid and end of season
+    (:func:`pipelines.train_yield.yield_training_table`: features as underwriting builds them) against the reported
+    yields, with no conformal calibration and no held-out figures; registered with that said in its
+    governance notes and force-promoted with the reason recorded."""
+    import numpy as np
+
+    from models.governance import Governance
+    from models.registry import promote, register
+    from models.yield_value import YieldModel, YieldModelConfig
+    from pipelines.train_yield import yield_training_table
+
+    X = pd.concat(list(yield_training_table(county, county.past_seasons, ("mid", "end")).values()),
+                  ignore_index=True)
+    if len(X) < 8:
+        raise UserInputError(f"demo: only {len(X)} past field-seasons with a reported yield; cannot train")
+    y = X.pop("reported_yield_t_ha").to_numpy(dtype="float64")
+    model = YieldModel(YieldModelConfig(n_estimators=50, num_leaves=4, min_child_samples=3, calibrate=False)).fit(X, y)
+    rmse = float(np.sqrt(np.mean((model.predict_quantiles(X)["yield_p50_t_ha"].to_numpy() - y) ** 2)))
+    gov = Governance(crops=tuple(sorted({str(c) for c in X["declared_crop"].dropna()})), regions=(county.region,),
+                     checkpoints=("mid", "end"), metrics={"n_train": float(len(X)), "in_sample_rmse_t_ha": rmse},
+                     data="synthetic" if county.synthetic else "real",
+                     notes="tiny demo stand-in: trained and measured in-sample on one season; not for decisions")
+    version = register(model, "yield-value", metrics=gov.metrics, governance=gov, operator=OPERATOR)
+    promote("yield-value", version, operator=OPERATOR, force=True,
+            reason="agcredit demo --size tiny: one past season only; in-sample stand-in to show the flow")
+    return version
+
+
+def explain_stage(items: list[Any], url: str, st: Stage, missing: list[str]) -> None:
+    """Print ``explain_text`` of the first REDUCE and the first REFER."""
+    try:
+        from pipelines.explain import explain_text
+    except ImportError as e:
+        missing.append(f"pipelines.explain ({e})")
+        st.status = "missing"
+        st.lines.append("explain is missing")
+        return
+    shown: list[str] = []
+    for outcome in ("REDUCE", "REFER"):
+        it = next((i for i in sorted(items, key=lambda i: i.application_id) if i.outcome == outcome), None)
+        if it is None:
+            st.lines.append(f"no {outcome} decision to explain")
+            continue
+        text = explain_text(url, it.application_id)
+        st.lines += ["", f"--- agcredit explain {it.application_id} ({outcome}) ---", *text.rstrip().splitlines()]
+        shown.append(f"{outcome} {it.application_id}")
+    st.lines.insert(0, f"explained {' and '.join(shown)} (below)" if shown else "nothing to explain")
+
+
+def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, missing: list[str]) -> pd.DataFrame:
+    """Re-underwrite the active lines at the pre-harvest checkpoint and at the end of the season window."""
+    try:
+        from pipelines.reunderwrite import ScoringModels, reunderwrite_county
+    except ImportError as e:
+        missing.append(f"pipelines.reunderwrite ({e})")
+        st.status = "missing"
+        st.lines.append("re-underwriting is missing")
+        return pd.DataFrame()
+    cps = county.checkpoints(county.current_season)
+    sm = ScoringModels(yield_model=models.yield_model, yield_version=models.yield_version,
+                       yield_run_id=models.yield_run_id, governance=models.governance, crop_model=models.crop_model,
+                       crop_version=models.crop_version)
+    alerts = []
+    for name in ("pre_harvest", "end"):
+        r = reunderwrite_county(county, county.current_season, cps[name], store=url, operator=OPERATOR, models=sm)
+        ch = r.changes
+        down = int((ch["change"] < 0).sum()) if len(ch) else 0
+        up = int((ch["change"] > 0).sum()) if len(ch) else 0
+        acts = int(ch["actions"].astype(str).str.len().gt(0).sum()) if len(ch) and "actions" in ch else 0
+        st.lines.append(f"{name} ({cps[name]}): {len(r.items)} lines re-underwritten, {down} limits down, {up} up, "
+                        f"{acts} with proposed actions, {len(r.alerts)} alerts; {r.written} records written")
+        if len(r.alerts):
+            alerts.append(r.alerts)
+            kinds = r.alerts["alert"].value_counts() if "alert" in r.alerts else pd.Series(dtype="int64")
+            if len(kinds):
+                st.lines.append("    alerts: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+    return pd.concat(alerts, ignore_index=True) if alerts else pd.DataFrame()
+
+
+def report_stage(county: Any, url: str, alerts: pd.DataFrame, out: Path, st: Stage, missing: list[str]) -> Path | None:
+    """The portfolio report (latest decisions, fields, alerts) as self-contained HTML."""
+    from pipelines.report import build_report_data_county, render_portfolio
+
+    data = build_report_data_county(county, store=url, season=county.current_season)
+    data.title = f"agcredit demo portfolio ({county.region}, synthetic)"
+    path = render_portfolio(data, out)
+    st.lines.append(f"portfolio report: {path}")
+    return path

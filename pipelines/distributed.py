@@ -1,0 +1,440 @@
+"""Scale out: the heavy stages on partitions, single-process or on Dask, with identical results.
+
+Runners (:mod:`pipelines._dask_runner`): :func:`local_runner` (the default: one process,
+dask never imported), :func:`dask_runner` (an existing cluster by address, or a local
+cluster of N worker processes with one thread and :data:`DEFAULT_MEMORY_LIMIT` each) and
+:func:`runner_from_options` for the CLI's ``--scheduler ADDRESS`` / ``--workers N``.
+
+Stages — each partitions its input deterministically, runs one task per partition and
+merges the results in a canonical order:
+
+- :func:`series_distributed` — FieldTimeSeries; partitions are spatial blocks of fields
+  (Hilbert order). Every task is :func:`features.series.build_series` on its block; a
+  field's statistics use its own pixels only, so they are bit-identical to one
+  ``build_series`` over all fields.
+- :func:`features_distributed` — FieldFeatures on the same blocks: the production path
+  ``pipelines.featurize.featurize`` (or a lighter or custom per-field function). What
+  depends on the whole field set is computed once, over all of it: equal-area hectares (the
+  equal-area projection is centred on the data) and the overlap with other farmers' fields.
+- :func:`score_distributed` — FieldValuations (``models.yield_value.score_fields``) on runs
+  of rows; LightGBM predicts row by row.
+- :func:`decide_distributed` — decisions, partitioned by farmer, byte-identical bodies to
+  ``decide_batch`` (see :mod:`pipelines._dask_decide` for why farmer partitions alone are
+  not enough, and the fixed-point rounds that make them so).
+
+With ``out`` a folder, each task writes ``<out>/part-<key>.parquet`` atomically, the key a
+hash of everything the partition's result depends on; a finished part is never recomputed,
+so a re-run (or a task re-run because its worker died) neither loses nor duplicates
+anything. Without ``out`` results travel back in memory.
+
+Memory per worker is bounded by the partition: one task holds its block's fields, the pixel
+maps of the tiles they touch, and one window of rows (512) × the block's column span × the
+bands needed. ``chunk_fields`` sets it (see the README's figures).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
+from features.errors import FieldsError, ImageryError
+from pipelines._dask_parts import (
+    content_key,
+    frame_hash,
+    part_path,
+    read_part,
+    read_part_meta,
+    remove_stale_tmp,
+    spatial_partitions,
+    write_part,
+)
+from pipelines._dask_runner import (
+    DEFAULT_MEMORY_LIMIT,
+    DaskRunner,
+    LocalRunner,
+    Runner,
+    dask_runner,
+    local_runner,
+    runner_from_options,
+)
+from pipelines._dask_scenes import remove, scene_rows_per_block, write_index
+from pipelines.errors import PipelineError
+
+__all__ = [
+    "DEFAULT_MEMORY_LIMIT", "Runner", "LocalRunner", "DaskRunner", "local_runner", "dask_runner",
+    "runner_from_options", "DistributedSeries", "series_distributed", "run_series", "features_distributed",
+    "score_distributed", "decide_distributed", "field_blocks",
+]
+
+DEFAULT_CHUNK_FIELDS = 5000
+DEFAULT_CHUNK_ROWS = 50_000
+DEFAULT_CHUNK_APPLICATIONS = 2000
+_ORDER = {v: i for i, v in enumerate(VARIABLES)}
+
+
+def field_blocks(fields: Any, chunk_fields: int = DEFAULT_CHUNK_FIELDS) -> list[np.ndarray]:
+    """Row positions of the spatial blocks of ``fields`` (Hilbert order, at most ``chunk_fields`` each)."""
+    return spatial_partitions(fields.geometry.to_numpy(), fields["field_id"].astype(str).tolist(), chunk_fields)
+
+
+def _empty_series() -> pd.DataFrame:
+    """An empty FieldTimeSeries with the contract's dtypes (as ``build_series`` returns one)."""
+    types = {"field_id": "str", "season": "str", "date": "datetime64[ns]", "variable": "str", "n_pixels": "int64",
+             "n_clear": "int64"}
+    return pd.DataFrame({c: pd.Series(dtype=types.get(c, "float64")) for c in FIELD_TIME_SERIES.names})
+
+
+def _sort_series(df: pd.DataFrame) -> pd.DataFrame:
+    if df.empty:
+        return df.reset_index(drop=True)
+    v = df["variable"].map(_ORDER)
+    return (df.assign(_v=v).sort_values(["field_id", "date", "_v"], kind="mergesort").drop(columns="_v")
+            .reset_index(drop=True))
+
+
+# ---------------------------------------------------------------------- series
+@dataclass
+class DistributedSeries:
+    """A season's series from partitions, with what the partitions reported (as ``SeriesResult``)."""
+
+    series: pd.DataFrame
+    outside_fields: list[str]
+    small_fields: list[str]
+    dates_used: list[dt.date]
+    n_partitions: int
+    source: str = ""
+    scenes_read: int = 0
+    scenes_cached: int = 0
+    parts_reused: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _SeriesTask:
+    key: str
+    fields: Any
+    imagery: str
+    season: str
+    kwargs: dict[str, Any]
+    out: str | None
+    scenes: Any = None  # the block's index rows (pipelines._dask_scenes), or None: the imagery as given
+
+
+def _imagery_fingerprint(imagery: str | Path) -> Any:
+    """What identifies the imagery in a part key: the index/table bytes' hash and the files' sizes and times."""
+    import hashlib
+
+    p = Path(str(imagery))
+    if not p.exists():
+        return str(imagery)
+    idx = p / "index.csv" if p.is_dir() else p
+    if not idx.is_file():
+        return str(p.resolve())
+    h = hashlib.sha256(idx.read_bytes())
+    if idx.name == "index.csv":
+        for line in sorted(idx.read_text().splitlines()[1:]):
+            rel = line.split(",")[2] if line.count(",") >= 2 else ""
+            f = idx.parent / rel
+            if rel and f.is_file():
+                st = f.stat()
+                h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}".encode())
+    return [str(idx.resolve()), h.hexdigest()]
+
+
+def _series_task(task: _SeriesTask) -> tuple[str | pd.DataFrame, dict[str, Any]]:
+    from features.series import build_series
+
+    path = part_path(task.out, task.key) if task.out is not None else None
+    if path is not None and path.is_file():
+        return str(path), {**read_part_meta(path), "read": 0, "cached": 0, "reused": True}
+    empty = {"outside": sorted(task.fields["field_id"].astype(str)), "small": [], "dates": [], "read": 0,
+             "cached": 0, "warnings": []}
+    if task.scenes is not None and not task.scenes[1]:
+        df, meta = _empty_series(), empty  # no file meets this block
+    else:
+        folder = write_index(task.scenes) if task.scenes is not None else None
+        try:
+            res = build_series(task.fields, str(folder) if folder is not None else task.imagery, task.season,
+                               **task.kwargs)
+            meta = {"outside": res.outside_fields, "small": res.small_fields,
+                    "dates": [d.isoformat() for d in res.dates_used], "read": res.scenes_read,
+                    "cached": res.scenes_cached, "warnings": res.warnings}
+            df = res.series
+        except ImageryError as e:
+            if e.problem != "every field is outside the imagery":
+                raise
+            df, meta = _empty_series(), empty
+        finally:
+            if folder is not None:
+                remove(folder)
+    if path is None:
+        return df, meta
+    write_part(df, path, meta)
+    return str(path), meta
+
+
+def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner | None = None,
+               chunk_fields: int = DEFAULT_CHUNK_FIELDS, as_of: dt.date | None = None, start: dt.date | None = None,
+               end: dt.date | None = None, variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
+               inward_buffer: bool = False, min_clear: int = 8, out: Path | None = None) -> DistributedSeries:
+    """:func:`features.series.build_series` on spatial blocks of ``chunk_fields`` fields; see the module docstring."""
+    runner = runner or local_runner()
+    season = check_season(season)
+    check_fields(fields, where="fields")
+    fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
+    if fs.empty:
+        raise FieldsError(source="fields", problem=f"no field of season {season}")
+    kwargs = {"as_of": as_of, "start": start, "end": end, "variables": list(dict.fromkeys(variables)),
+              "cache_dir": cache_dir, "inward_buffer": inward_buffer, "min_clear": min_clear}
+    from features.series import ENGINE_VERSION, fields_hash
+
+    common = content_key("series/1", ENGINE_VERSION, _imagery_fingerprint(imagery), season,
+                         {k: v for k, v in kwargs.items() if k != "cache_dir"})
+    blocks = field_blocks(fs, chunk_fields)
+    per_block = scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=start, end=end)
+    if per_block is not None and not any(rows for _, rows in per_block):
+        per_block = None  # nothing in the window: every block says so, as one build_series would
+    tasks = []
+    for b, rows in enumerate(blocks):
+        part = fs.iloc[rows].reset_index(drop=True)
+        tasks.append(_SeriesTask(key=content_key(common, fields_hash(part)), fields=part, imagery=str(imagery),
+                                 season=season, kwargs=kwargs, out=str(out) if out is not None else None,
+                                 scenes=per_block[b] if per_block is not None else None))
+    results = runner.map(_series_task, tasks, label="series")
+    frames = [read_part(Path(r)) if isinstance(r, str) else r for r, _ in results]
+    metas = [m for _, m in results]
+    if out is not None:
+        remove_stale_tmp(out)
+    nonempty = [f for f in frames if len(f)]
+    series = _sort_series(pd.concat(nonempty, ignore_index=True)) if nonempty else frames[0]
+    series = check_field_time_series(series, where="series")
+    outside = sorted(f for m in metas for f in m["outside"])
+    warns = sorted({w for m in metas for w in m["warnings"] if "outside every scene" not in w})
+    if len(outside) == len(fs) and not warns:
+        raise ImageryError(source=str(imagery), problem="every field is outside the imagery", offenders=outside)
+    if outside:
+        warns.append(f"{len(outside)} field(s) outside every scene")
+    return DistributedSeries(series=series, outside_fields=outside, small_fields=sorted(f for m in metas
+                                                                                          for f in m["small"]),
+                             dates_used=sorted({dt.date.fromisoformat(d) for m in metas for d in m["dates"]}),
+                             n_partitions=len(tasks),
+                             source=f"{imagery} ({len(tasks)} spatial blocks on {runner!r})",
+                             scenes_read=sum(int(m["read"]) for m in metas),
+                             scenes_cached=sum(int(m["cached"]) for m in metas),
+                             parts_reused=sum(bool(m.get("reused")) for m in metas), warnings=warns)
+
+
+def series_distributed(fields: Any, imagery: str | Path, season: str, *, runner: Runner | None = None,
+                       chunk_fields: int = DEFAULT_CHUNK_FIELDS, as_of: dt.date | None = None,
+                       cache_dir: Path | None = None, out: Path | None = None, **kwargs: Any) -> pd.DataFrame:
+    """The FieldTimeSeries of ``fields`` for ``season``, bit-identical to ``build_series(...).series``."""
+    return run_series(fields, imagery, season, runner=runner, chunk_fields=chunk_fields, as_of=as_of,
+                      cache_dir=cache_dir, out=out, **kwargs).series
+
+
+# ---------------------------------------------------------------------- features
+@dataclass(frozen=True)
+class _FeatureTask:
+    key: str
+    fields: Any
+    series: pd.DataFrame
+    field_area_ha: pd.Series
+    overlap_fraction: pd.Series
+    out: str | None
+    scenes: Any = None  # the block's scene-index rows for planted area (pipelines._dask_scenes), or None
+
+
+def _basic_featurize(fields: Any, series: pd.DataFrame, season: str, as_of: dt.date, *, crop_model: Any,
+                     n_periods: int, variables: list[str]) -> pd.DataFrame:
+    from features._seasonal import field_windows, seasonal_features
+    from features.build import build_features
+
+    seasonal = seasonal_features(series, field_windows(fields), as_of=as_of, n_periods=n_periods, variables=variables)
+    crop = crop_model.predict(series, fields, as_of) if crop_model is not None else None
+    return build_features(fields, series, season, as_of, crop=crop, seasonal=seasonal)
+
+
+def _features_task(task: _FeatureTask, *, season: str, as_of: dt.date, crop_model: Any, featurize: Any,
+                   n_periods: int, variables: list[str], options: dict[str, Any]) -> str | pd.DataFrame:
+    path = part_path(task.out, task.key) if task.out is not None else None
+    if path is not None and path.is_file():
+        return str(path)
+    if featurize is None:
+        from pipelines.featurize import featurize as production
+
+        folder = write_index(task.scenes) if task.scenes is not None and task.scenes[1] else None
+        try:
+            df = production(task.fields, str(folder) if folder is not None else options["imagery"], season, as_of,
+                            crop_model=crop_model, phenology_calib=options["phenology_calib"],
+                            area_params=options["area_params"], cache_dir=options["cache_dir"],
+                            series=task.series).features
+        finally:
+            if folder is not None:
+                remove(folder)
+    elif featurize == "basic":
+        df = _basic_featurize(task.fields, task.series, season, as_of, crop_model=crop_model, n_periods=n_periods,
+                              variables=variables)
+    else:
+        df = featurize(task.fields, task.series, season, as_of)
+    df = df.copy()
+    fid = df["field_id"].astype(str)
+    df["field_area_ha"] = fid.map(task.field_area_ha).astype("float64")
+    df["overlap_fraction"] = fid.map(task.overlap_fraction).astype("float64")
+    if path is None:
+        return df
+    write_part(df, path)
+    return str(path)
+
+
+def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: dt.date, *,
+                         runner: Runner | None = None, chunk_fields: int = DEFAULT_CHUNK_FIELDS,
+                         imagery: str | Path | None = None, crop_model: Any = None, phenology_calib: Any = None,
+                         area_params: Any = None, cache_dir: Path | None = None, period_days: int = 16,
+                         featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
+                         out: Path | None = None) -> pd.DataFrame:
+    """FieldFeatures of ``season`` as of ``as_of`` on spatial blocks, equal to one call over all fields.
+
+    By default each block runs the production path, ``pipelines.featurize.featurize`` (seasonal
+    summaries, crop type with ``crop_model``, phenology, planted area from ``imagery`` — None skips
+    it) on its fields and its rows of ``series``. ``featurize="basic"``: seasonal summaries
+    (``period_days``) and crop type only, joined by ``features.build.build_features``; or any
+    ``featurize(fields, series, season, as_of) -> FieldFeatures`` that computes each field from
+    that field alone. ``field_area_ha`` and ``overlap_fraction`` are computed once over all fields. Planted
+    area (``features.area_scenes``) rescales to an equal-area projection centred on the fields it is given,
+    so its hectares differ from one call's by ~1e-11 relative; every other column is bit-identical.
+    Blocks must agree on the feature columns (one season window per run: fields of regions with
+    windows of different lengths get different numbers of seasonal periods) — else a PipelineError.
+    """
+    from features._seasonal import DEFAULT_VARIABLES, field_windows
+    from features.fields import area_ha, overlap_fractions
+
+    runner = runner or local_runner()
+    season = check_season(season)
+    fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
+    if fs.empty:
+        raise FieldsError(source="fields", problem=f"no field of season {season}")
+    fid = fs["field_id"].astype(str)
+    area = pd.Series(area_ha(fs).to_numpy(), index=fid.to_numpy())
+    overlap = pd.Series(overlap_fractions(fs).to_numpy(), index=fid.to_numpy())
+    win = field_windows(fs)
+    length = (win["end"] - win["start"]).dt.days.to_numpy() + 1
+    n_periods = int(np.ceil(length.max() / period_days)) if len(win) else 1
+    present = set(series["variable"].astype(str).unique())
+    variables = [v for v in DEFAULT_VARIABLES if v in present] or ["NDVI"]
+    sfid = series["field_id"].astype(str)
+    model_id: Any = getattr(crop_model, "metadata", lambda: {})() if crop_model is not None else None
+    options = {"imagery": str(imagery) if imagery is not None else None, "phenology_calib": phenology_calib,
+               "area_params": area_params, "cache_dir": cache_dir}
+    common = content_key("features/2", season, as_of.isoformat(), n_periods, period_days, variables,
+                         repr(model_id), featurize if isinstance(featurize, str) or featurize is None
+                         else getattr(featurize, "__qualname__", repr(featurize)),
+                         _imagery_fingerprint(imagery) if imagery is not None else None,
+                         repr(phenology_calib), repr(area_params))
+    blocks = field_blocks(fs, chunk_fields)
+    per_block = (scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=None, end=None)
+                 if imagery is not None and featurize is None else None)
+    tasks = []
+    for b, rows in enumerate(blocks):
+        part = fs.iloc[rows].reset_index(drop=True)
+        ids = part["field_id"].astype(str)
+        ser = series[sfid.isin(set(ids))].reset_index(drop=True)
+        a, o = area.loc[ids.to_numpy()], overlap.loc[ids.to_numpy()]
+        from features.series import fields_hash
+
+        key = content_key(common, fields_hash(part), frame_hash(ser),
+                          frame_hash(pd.DataFrame({"a": a.to_numpy(), "o": o.to_numpy()})))
+        tasks.append(_FeatureTask(key=key, fields=part, series=ser, field_area_ha=a, overlap_fraction=o,
+                                  out=str(out) if out is not None else None,
+                                  scenes=per_block[b] if per_block is not None else None))
+    shared = {"season": season, "as_of": as_of, "crop_model": crop_model, "featurize": featurize,
+              "n_periods": n_periods, "variables": variables, "options": options}
+    results = runner.map(_features_task, tasks, shared=shared, label="features")
+    if out is not None:
+        remove_stale_tmp(out)
+    frames = [read_part(Path(r)) if isinstance(r, str) else r for r in results]
+    if len({tuple(f.columns) for f in frames}) > 1:
+        raise PipelineError("features_distributed: blocks produced different feature columns (fields with season "
+                            "windows of different lengths?): run one region or one window at a time")
+    df = pd.concat(frames, ignore_index=True).sort_values("field_id", kind="stable").reset_index(drop=True)
+    from features.contracts import check_field_features
+
+    return check_field_features(df, where=f"FieldFeatures {season} as of {as_of}")
+
+
+# ---------------------------------------------------------------------- scoring
+def _score_task(item: tuple[str, pd.DataFrame, str | None], *, model: Any, prices: Any, kwargs: dict[str, Any]
+                ) -> str | pd.DataFrame:
+    from models.yield_value import score_fields
+
+    key, feats, out = item
+    path = part_path(out, key) if out is not None else None
+    if path is not None and path.is_file():
+        return str(path)
+    df = score_fields(model, feats, prices, **kwargs)
+    if path is None:
+        return df
+    write_part(df, path)
+    return str(path)
+
+
+def score_distributed(model: Any, features: pd.DataFrame, prices: Any, *, model_name: str, model_version: str,
+                      governance: Any, checkpoint: str, currency: str | None = None, runner: Runner | None = None,
+                      chunk_rows: int = DEFAULT_CHUNK_ROWS, out: Path | None = None) -> pd.DataFrame:
+    """``score_fields`` on runs of ``chunk_rows`` rows (in the order given); the same rows, in the same order.
+
+    ``currency`` fixes the valuation currency (otherwise a run of fallow fields only takes the
+    currency of its first region's prices, as ``value_fields`` does).
+    """
+    runner = runner or local_runner()
+    feats = features.reset_index(drop=True)
+    kwargs = {"model_name": model_name, "model_version": str(model_version), "governance": governance,
+              "checkpoint": checkpoint, "currency": currency}
+    common = content_key("score/1", model_name, str(model_version), checkpoint, currency,
+                         frame_hash(prices.to_frame()) if hasattr(prices, "to_frame") else repr(prices),
+                         governance.to_json() if hasattr(governance, "to_json") else repr(governance))
+    n = max(1, int(chunk_rows))
+    items = [(content_key(common, frame_hash(feats.iloc[s:s + n])), feats.iloc[s:s + n].reset_index(drop=True),
+              str(out) if out is not None else None) for s in range(0, len(feats), n)]
+    results = runner.map(_score_task, items, shared={"model": model, "prices": prices, "kwargs": kwargs},
+                         label="score")
+    if out is not None:
+        remove_stale_tmp(out)
+    frames = [read_part(Path(r)) if isinstance(r, str) else r for r in results]
+    from models.contracts import check_field_valuations
+
+    return check_field_valuations(pd.concat(frames, ignore_index=True), where="score_distributed")
+
+
+# ---------------------------------------------------------------------- decisions
+def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
+                       prices: pd.DataFrame, book: pd.DataFrame, policy: Any, profile: str,
+                       as_of: dt.date | dt.datetime | pd.Timestamp | str, *, runner: Runner | None = None,
+                       chunk_applications: int = DEFAULT_CHUNK_APPLICATIONS, provenance: Any = None,
+                       out: Path | None = None) -> list[Any]:
+    """``decide_batch`` on partitions of whole farmers; the same items, bodies byte for byte, same order."""
+    from features.contracts import check_field_features
+    from models.contracts import check_field_valuations
+    from pipelines._dask_decide import decide_partitions
+    from underwriting.contracts import check_applications, check_book
+    from underwriting.decisions import Headroom, check_prices
+
+    check_applications(applications)
+    check_field_features(features)
+    check_field_valuations(valuations)
+    check_book(book)
+    check_prices(prices)
+    prof = policy.profile(profile)
+    base = Headroom.from_book(book, prof)
+    day = pd.Timestamp(as_of).date() if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime) else as_of
+    items, _ = decide_partitions(runner or local_runner(), applications, features, valuations, prices, base, policy,
+                                 profile, day, chunk_applications=chunk_applications, provenance=provenance, out=out)
+    if out is not None:
+        remove_stale_tmp(out)
+    return items

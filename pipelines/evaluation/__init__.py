@@ -1,0 +1,44 @@
+"""Honest evaluation on a county folder (the demo layout): only this package reads ``truth/``.
+
+Every ``agcredit evaluate`` command runs the production pipeline on the county exactly as a
+user would, trains only on past seasons where training is involved, and compares with the
+county's ``truth/`` folder, printing a naive baseline beside every metric and labelling the
+figures *synthetic* when ``county.json`` says so.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from features.errors import UserInputError
+
+__all__ = ["read_truth", "synthetic_label", "is_synthetic"]
+
+
+def is_synthetic(county: str | Path) -> bool:
+    """Whether ``county.json`` marks the county as synthetic (a missing flag counts as real)."""
+    p = Path(county) / "county.json"
+    if not p.exists():
+        return False
+    return bool(json.loads(p.read_text()).get("synthetic", False))
+
+
+def synthetic_label(county: str | Path) -> str:
+    """``"synthetic"`` or ``"real"``, for printing beside every figure."""
+    return "synthetic" if is_synthetic(county) else "real"
+
+
+def read_truth(county: str | Path, table: str = "fields") -> pd.DataFrame:
+    """A truth table (``fields``, ``canopy``) of a county; a clear error when the county has none."""
+    p = Path(county) / "truth" / f"{table}.parquet"
+    if not p.exists():
+        raise UserInputError(f"{p}: no truth table '{table}' — evaluate needs a county folder with truth/")
+    df = pd.read_parquet(p)
+    if "season" in df.columns:
+        df["season"] = df["season"].astype("str")
+    if "field_id" in df.columns:
+        df["field_id"] = df["field_id"].astype("str")
+    return df

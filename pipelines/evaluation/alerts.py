@@ -1,0 +1,519 @@
+"""``agcredit evaluate alerts``: replay a season observation by observation against the truth.
+
+The production early-warning rules (:mod:`pipelines.monitor`) are run on the county as a
+bank would run them: expectations (bands, timing, emergence days) from past seasons'
+records and imagery only; then, for every acquisition date of the evaluated season, the
+alerts as of that date; the first date each (field, alert) was raised is kept. Only the
+scoring reads ``truth/fields.parquet``.
+
+Events (truth) and the alerts that catch them:
+
+=============== ===================================== ==========================================
+event           onset                                 caught by
+=============== ===================================== ==========================================
+failure         ``failure_date``                      CROP_FAILURE, NOT_PLANTED (failed unseen)
+never_planted   expected emergence day of the crop    NOT_PLANTED
+crop_mismatch   true ``emergence_date``               CROP_MISMATCH
+=============== ===================================== ==========================================
+
+Precision is over the high-severity alerts (CROP_FAILURE, NOT_PLANTED, CROP_MISMATCH): an
+alert is right when its field has an event it catches (a CROP_MISMATCH on a never-planted
+field is right: the declared crop is not there). Recall is over events. Delay is the number
+of the field's clear observations after the onset up to and including the alert's date (1 =
+the first clear observation after onset; an alert before the onset counts 0). WATCH and
+EARLY_HARVEST (medium) are reported as counts and the share on fields with any adverse
+event. The naive baseline raises one alert at the first clear observation below the expected
+P10 after the crop's expected emergence.
+
+:func:`tune_params` chooses :class:`~pipelines.monitor.AlertParams` on past seasons only
+(each tuning season scored with expectations from the seasons before it).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import UserInputError
+from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.monitor import (
+    ALERT_COLUMNS,
+    ALERT_TYPES,
+    AlertParams,
+    clear_ndvi,
+    crop_first_days,
+    detect_alerts,
+    expected_bands,
+    expected_emergence_days,
+    expected_timing,
+    own_crop_obs,
+)
+
+__all__ = ["Expectations", "AlertEvaluation", "SeasonData", "load_season_data", "fit_expectations",
+           "replay_alerts", "naive_alerts", "truth_events", "score_alerts", "tune_params", "evaluate_alerts",
+           "format_alert_evaluation", "HIGH_ALERTS"]
+
+HIGH_ALERTS = ("CROP_FAILURE", "NOT_PLANTED", "CROP_MISMATCH")
+CATCHES = {"failure": ("CROP_FAILURE", "NOT_PLANTED"), "never_planted": ("NOT_PLANTED",),
+           "crop_mismatch": ("CROP_MISMATCH",)}
+RIGHT_WHEN = {"CROP_FAILURE": ("failure",), "NOT_PLANTED": ("never_planted", "failure"),
+              "CROP_MISMATCH": ("crop_mismatch", "never_planted")}
+ADVERSE = ("failure", "never_planted", "crop_mismatch", "partly_planted", "drought", "hail", "flood", "heat",
+           "lodging")
+#: the grid searched by :func:`tune_params` (small: each point is a full replay of the tuning seasons)
+DEFAULT_GRID: dict[str, Sequence[Any]] = {"collapse_k": (1.5, 2.0, 3.0), "duration_k": (1.5, 3.0),
+                                          "green": (0.45, 0.5), "grace_days": (15, 25)}
+
+
+@dataclass
+class SeasonData:
+    """A county's clear NDVI and declared crops over its seasons (no truth)."""
+
+    region: str
+    seasons: list[str]
+    current: str
+    obs: pd.DataFrame
+    crops: pd.DataFrame
+    starts: dict[str, date]
+    series: pd.DataFrame | None = None
+
+
+@dataclass
+class Expectations:
+    """What past seasons say a healthy crop looks like."""
+
+    bands: pd.DataFrame
+    timing: pd.DataFrame
+    emergence: dict[tuple[str, str], int]
+
+
+@dataclass
+class AlertEvaluation:
+    """The replay's figures for one county and season."""
+
+    county: str
+    season: str
+    label: str
+    params: AlertParams
+    tuned_on: list[str]
+    metrics: dict[str, Any]
+    baseline: dict[str, Any]
+    by_event: pd.DataFrame
+    by_alert: pd.DataFrame
+    alerts: pd.DataFrame = field(repr=False)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"county": self.county, "season": self.season, "label": self.label, "params": asdict(self.params),
+                "tuned_on": self.tuned_on, "metrics": self.metrics, "baseline": self.baseline,
+                "by_event": self.by_event.to_dict("records"), "by_alert": self.by_alert.to_dict("records"),
+                "notes": self.notes}
+
+
+# --- data ------------------------------------------------------------------------------------------------
+
+def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None, variables: Sequence[str] = ("NDVI",),
+                     progress: Callable[[str], None] | None = None) -> SeasonData:
+    """Read a county folder's fields (all seasons) and build their series (cached; NDVI by default)."""
+    from features.fields import read_fields
+    from features.series import build_series, season_window
+
+    root = Path(county)
+    meta_p = root / "county.json"
+    if not meta_p.is_file():
+        raise UserInputError(f"{meta_p}: county.json not found — expected a county folder")
+    meta = json.loads(meta_p.read_text())
+    region, seasons, current = str(meta["region"]), [str(s) for s in meta["seasons"]], str(meta["current_season"])
+    fields = read_fields(root / "records" / "fields.gpkg").fields
+    cache = Path(cache_dir) if cache_dir is not None else root / ".cache" / "series"
+    frames = []
+    for s in seasons:
+        fs = fields[fields["season"].astype(str) == s]
+        if fs.empty:
+            continue
+        frames.append(build_series(fs, root / "scenes", s, variables=list(variables), cache_dir=cache).series)
+        if progress is not None:
+            progress(f"series {s}: {len(frames[-1])} rows")
+    series = pd.concat(frames, ignore_index=True)
+    crops = pd.DataFrame({"field_id": fields["field_id"].astype(str), "season": fields["season"].astype(str),
+                          "crop": fields["declared_crop"], "region": fields["region"].fillna(region).astype(str)})
+    starts = {s: season_window(s, region)[0] for s in seasons}
+    obs = own_crop_obs(clear_ndvi(series), crops, starts, crop_first_days(region, current))
+    return SeasonData(region=region, seasons=seasons, current=current, obs=obs, crops=crops, starts=starts,
+                      series=series)
+
+
+def fit_expectations(data: SeasonData, seasons: Sequence[str], params: AlertParams) -> Expectations:
+    """Bands, timing and emergence days from ``seasons`` (which must all be before the evaluated one)."""
+    past = data.obs[data.obs["season"].isin(list(seasons))]
+    crops = data.crops[data.crops["season"].isin(list(seasons))]
+    return Expectations(bands=expected_bands(past, crops, data.starts, params),
+                        timing=expected_timing(past, crops, data.starts, params),
+                        emergence=expected_emergence_days(past, crops, data.starts, params))
+
+
+# --- replay ----------------------------------------------------------------------------------------------
+
+def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: AlertParams, *,
+                  crop_probs: pd.DataFrame | None = None, until: date | None = None,
+                  exact: bool = False) -> pd.DataFrame:
+    """First date each (field, alert) is raised, replaying ``season`` acquisition date by acquisition date.
+
+    ``crop_probs``: field_id, as_of (the date from which the probability holds), declared_crop_prob.
+    ``exact`` calls :func:`detect_alerts` at every acquisition date; the default gives the same answer
+    with a few calls: WATCH / CROP_FAILURE / EARLY_HARVEST rest on the first two observations in a row,
+    so their dates do not change as observations are added — one call at the last date, plus one just
+    before each crop's NOT_PLANTED deadline (from which NOT_PLANTED masks the other rules of a field
+    that has not emerged) finds them; NOT_PLANTED and CROP_MISMATCH are raised on the first acquisition
+    date their condition holds, computed directly.
+    """
+    obs = data.obs[data.obs["season"] == season]
+    fields = data.crops[data.crops["season"] == season].reset_index(drop=True)
+    dates = sorted(pd.to_datetime(obs["date"].unique()))
+    if until is not None:
+        dates = [d for d in dates if d <= pd.Timestamp(until)]
+    if not dates:
+        return pd.DataFrame(columns=ALERT_COLUMNS)
+    start = pd.Timestamp(data.starts[season])
+
+    def at(d: pd.Timestamp, probs: bool) -> pd.DataFrame:
+        f = fields
+        if probs and crop_probs is not None and len(crop_probs):
+            cp = crop_probs[crop_probs["as_of"] <= d]
+            if len(cp):
+                cp = cp.sort_values("as_of").groupby("field_id").tail(1)[["field_id", "declared_crop_prob"]]
+                f = fields.merge(cp, on="field_id", how="left")
+        return detect_alerts(obs, f, exp.bands, d.date(), data.starts[season], exp.emergence, params,
+                             timing=exp.timing)
+
+    first: dict[tuple[str, str], dict[str, Any]] = {}
+    if exact:
+        for d in dates:
+            for r in at(d, True).to_dict("records"):
+                first.setdefault((str(r["field_id"]), str(r["alert"])), r)
+    else:
+        checks = {dates[-1]}
+        for e in exp.emergence.values():
+            deadline = start + pd.Timedelta(days=e + params.grace_days)
+            before = [d for d in dates if d < deadline]
+            if before:
+                checks.add(before[-1])
+        for d in sorted(checks):
+            for r in at(d, False).to_dict("records"):
+                if r["alert"] not in ("NOT_PLANTED", "CROP_MISMATCH"):
+                    first.setdefault((str(r["field_id"]), str(r["alert"])), r)
+        first.update(_first_not_planted(obs, fields, exp, params, start, dates))
+        first.update(_first_mismatch(fields, crop_probs, params, dates))
+    out = pd.DataFrame(list(first.values()), columns=ALERT_COLUMNS)
+    out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
+    return out.sort_values(["date", "field_id", "alert"]).reset_index(drop=True)
+
+
+def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectations, params: AlertParams,
+                       start: pd.Timestamp, dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
+    """NOT_PLANTED on the first acquisition date past the deadline with no emerged observation yet."""
+    emerged = obs[obs["ndvi"] >= params.emerged].groupby("field_id")["date"].min()
+    grid = np.array(dates, dtype="datetime64[ns]")
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    banded = set(zip(exp.bands["region"].astype(str), exp.bands["crop"].astype(str), strict=True))
+    for r in fields.itertuples(index=False):
+        e = exp.emergence.get((str(r.region), str(r.crop))) if isinstance(r.crop, str) else None
+        if e is None or (str(r.region), str(r.crop)) not in banded:
+            continue
+        deadline = start + pd.Timedelta(days=e + params.grace_days)
+        seen = emerged.get(str(r.field_id))
+        cand = grid[(grid >= deadline.to_datetime64())]
+        if seen is not None:
+            cand = cand[cand < pd.Timestamp(seen).to_datetime64()]
+        if len(cand):
+            out[(str(r.field_id), "NOT_PLANTED")] = {
+                "field_id": str(r.field_id), "season": str(r.season), "alert": "NOT_PLANTED",
+                "severity": ALERT_TYPES["NOT_PLANTED"], "date": pd.Timestamp(cand[0]),
+                "evidence": json.dumps({"expected_emergence_day": e, "grace_days": params.grace_days}, sort_keys=True)}
+    return out
+
+
+def _first_mismatch(fields: pd.DataFrame, crop_probs: pd.DataFrame | None, params: AlertParams,
+                    dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
+    """CROP_MISMATCH on the first acquisition date on which the probability in force is below the threshold."""
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    if crop_probs is None or crop_probs.empty:
+        return out
+    season = {str(f): str(s) for f, s in zip(fields["field_id"], fields["season"], strict=True)}
+    low = crop_probs[crop_probs["declared_crop_prob"] < params.mismatch_prob].sort_values("as_of")
+    grid = np.array(dates, dtype="datetime64[ns]")
+    for fid, g in low.groupby("field_id", sort=True):
+        if str(fid) not in season:
+            continue
+        allp = crop_probs[crop_probs["field_id"] == fid].sort_values("as_of")
+        for a, pr in zip(g["as_of"], g["declared_crop_prob"], strict=True):
+            nxt = allp[allp["as_of"] > a]["as_of"]
+            end = nxt.iloc[0] if len(nxt) else None
+            cand = grid[grid >= pd.Timestamp(a).to_datetime64()]
+            if end is not None:
+                cand = cand[cand < pd.Timestamp(end).to_datetime64()]
+            if len(cand):
+                out[(str(fid), "CROP_MISMATCH")] = {
+                    "field_id": str(fid), "season": season[str(fid)], "alert": "CROP_MISMATCH",
+                    "severity": ALERT_TYPES["CROP_MISMATCH"], "date": pd.Timestamp(cand[0]),
+                    "evidence": json.dumps({"declared_crop_prob": round(float(pr), 4)}, sort_keys=True)}
+                break
+    return out
+
+
+def naive_alerts(data: SeasonData, season: str, exp: Expectations) -> pd.DataFrame:
+    """The naive baseline: an alert at the first clear observation below the expected P10 after the crop's
+    expected emergence day."""
+    obs = data.obs[data.obs["season"] == season].merge(
+        data.crops[data.crops["season"] == season], on=["field_id", "season"])
+    start = pd.Timestamp(data.starts[season])
+    obs = obs.assign(day=(obs["date"] - start).dt.days)
+    obs = obs.merge(exp.bands[["region", "crop", "day", "p10"]], on=["region", "crop", "day"], how="inner")
+    em = obs.apply(lambda r: exp.emergence.get((r["region"], r["crop"]), 10**6), axis=1) if len(obs) else []
+    hit = obs[(obs["day"] >= np.asarray(em)) & (obs["ndvi"] < obs["p10"])] if len(obs) else obs
+    first = hit.sort_values("date").groupby("field_id").head(1)
+    return pd.DataFrame({"field_id": first["field_id"].astype(str), "alert": "NAIVE", "date": first["date"]})
+
+
+# --- scoring ---------------------------------------------------------------------------------------------
+
+def truth_events(truth: pd.DataFrame, data: SeasonData, season: str, exp: Expectations, *,
+                 crop_mismatch: bool = True) -> pd.DataFrame:
+    """field_id, event, onset for the season's failure / never_planted / crop_mismatch fields (the last only
+    when ``crop_mismatch``: without a crop-type model no rule can see it)."""
+    t = truth[truth["season"].astype(str) == season]
+    crops = data.crops[data.crops["season"] == season].set_index("field_id")
+    start = pd.Timestamp(data.starts[season])
+    rows = []
+    for r in t.itertuples(index=False):
+        ev = set(str(r.events).split(";")) if isinstance(r.events, str) else set()
+        fid = str(r.field_id)
+        crop = crops["crop"].get(fid)
+        expected = start + pd.Timedelta(days=exp.emergence.get((data.region, str(crop)), 60))
+        if "failure" in ev and not pd.isna(r.failure_date):
+            rows.append((fid, "failure", pd.Timestamp(r.failure_date)))
+        if "never_planted" in ev:
+            rows.append((fid, "never_planted", expected))
+        if "crop_mismatch" in ev and crop_mismatch:
+            rows.append((fid, "crop_mismatch", pd.Timestamp(r.emergence_date) if not pd.isna(r.emergence_date)
+                         else expected))
+    return pd.DataFrame(rows, columns=["field_id", "event", "onset"])
+
+
+def _delay(obs_dates: dict[str, np.ndarray], fid: str, onset: pd.Timestamp, when: pd.Timestamp) -> int:
+    d = obs_dates.get(fid, np.array([], dtype="datetime64[ns]"))
+    return int(((d > onset.to_datetime64()) & (d <= when.to_datetime64())).sum())
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame, data: SeasonData,
+                 season: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Overall metrics, per-event and per-alert tables (see the module docstring)."""
+    obs = data.obs[data.obs["season"] == season]
+    obs_dates = {str(k): g["date"].to_numpy() for k, g in obs.groupby("field_id")}
+    t = truth[truth["season"].astype(str) == season]
+    ev_of = {str(f): set(str(e).split(";")) if isinstance(e, str) else set()
+             for f, e in zip(t["field_id"], t["events"], strict=True)}
+    by_field: dict[str, list[tuple[str, pd.Timestamp]]] = {}
+    for r in alerts.itertuples(index=False):
+        by_field.setdefault(str(r.field_id), []).append((str(r.alert), pd.Timestamp(r.date)))
+    ev_rows, delays = [], []
+    for r in events.itertuples(index=False):
+        hits = [d for a, d in by_field.get(r.field_id, []) if a in CATCHES.get(r.event, ("NAIVE",)) or a == "NAIVE"]
+        when = min(hits) if hits else None
+        delay = _delay(obs_dates, r.field_id, r.onset, when) if when is not None else None
+        ev_rows.append((r.field_id, r.event, r.onset, when, delay))
+        if delay is not None:
+            delays.append(delay)
+    per_event = pd.DataFrame(ev_rows, columns=["field_id", "event", "onset", "alert_date", "delay_obs"])
+    by_event = (per_event.groupby("event").agg(events=("field_id", "size"), detected=("alert_date", "count"),
+                                               median_delay_obs=("delay_obs", "median")).reset_index()
+                if len(per_event) else pd.DataFrame(columns=["event", "events", "detected", "median_delay_obs"]))
+    if len(by_event):
+        by_event["recall"] = [_ratio(int(d), int(n)) for d, n in zip(by_event["detected"], by_event["events"],
+                                                                     strict=True)]
+    al_rows = []
+    tp = n_high = 0
+    for kind, g in alerts.groupby("alert"):
+        right = [bool(ev_of.get(str(f), set()) & set(RIGHT_WHEN.get(str(kind), ADVERSE))) for f in g["field_id"]]
+        adverse = [bool(ev_of.get(str(f), set()) & set(ADVERSE)) for f in g["field_id"]]
+        al_rows.append((kind, len(g), int(sum(right)), _ratio(int(sum(right)), len(g)), _ratio(int(sum(adverse)),
+                                                                                                len(g))))
+        if kind in HIGH_ALERTS or kind == "NAIVE":
+            tp, n_high = tp + int(sum(right)), n_high + len(g)
+    by_alert = pd.DataFrame(al_rows, columns=["alert", "raised", "right", "precision", "on_adverse_field"])
+    detected = int(per_event["alert_date"].notna().sum()) if len(per_event) else 0
+    metrics = {"events": len(per_event), "detected": detected, "recall": _ratio(detected, len(per_event)),
+               "high_alerts": n_high, "precision": _ratio(tp, n_high),
+               "median_delay_obs": float(np.median(delays)) if delays else None,
+               "fields": int(len(t)), "clear_obs_per_field": round(len(obs) / max(len(t), 1), 1)}
+    return metrics, by_event, by_alert
+
+
+# --- tuning ----------------------------------------------------------------------------------------------
+
+def _objective(m: dict[str, Any]) -> tuple[float, float, float]:
+    p, r = m.get("precision") or 0.0, m.get("recall") or 0.0
+    d = m.get("median_delay_obs")
+    f05 = (1.25 * p * r / (0.25 * p + r)) if p + r > 0 else 0.0
+    return (float(p >= 0.95 and r >= 0.90), f05, -(d if d is not None else 99.0))
+
+
+def tune_params(data: SeasonData, truth: pd.DataFrame, tune_seasons: Sequence[str], *,
+                base: AlertParams | None = None, grid: dict[str, Sequence[Any]] | None = None,
+                progress: Callable[[str], None] | None = None) -> tuple[AlertParams, pd.DataFrame]:
+    """Grid search on past seasons: each tuning season scored with expectations from the seasons before it.
+
+    Picks the point meeting the targets (precision ≥ 0.95, recall ≥ 0.90) with the best F0.5, else the
+    best F0.5; ties go to the shorter median delay. Returns the params and the table of all points.
+    """
+    base = base or AlertParams()
+    grid = grid or DEFAULT_GRID
+    names = sorted(grid)
+    cache: dict[tuple[Any, ...], tuple[dict[str, Expectations], dict[str, pd.DataFrame]]] = {}
+    rows = []
+    for values in itertools.product(*(grid[n] for n in names)):
+        p = replace(base, **dict(zip(names, values, strict=True)))
+        key = (p.green, p.bare, p.emerged, p.half_window, p.min_band_fields, p.min_clear_share)
+        if key not in cache:  # expectations depend on these thresholds only
+            exps = {s: fit_expectations(data, [x for x in data.seasons if x < s], p) for s in tune_seasons}
+            cache[key] = (exps, {s: truth_events(truth, data, s, exps[s], crop_mismatch=False) for s in tune_seasons})
+        exps, events = cache[key]
+        al = pd.concat([replay_alerts(data, s, exps[s], p) for s in tune_seasons], ignore_index=True)
+        m = _pooled(al, events, truth, data, tune_seasons)
+        rows.append({**dict(zip(names, values, strict=True)), **m})
+        if progress is not None:
+            progress(f"tune {dict(zip(names, values, strict=True))}: precision {m['precision']} recall {m['recall']}")
+    table = pd.DataFrame(rows)
+    best = max(range(len(rows)), key=lambda i: _objective(rows[i]))
+    chosen = replace(base, **{n: rows[best][n] for n in names})
+    return chosen, table
+
+
+def _pooled(alerts: pd.DataFrame, events: dict[str, pd.DataFrame], truth: pd.DataFrame, data: SeasonData,
+            seasons: Sequence[str]) -> dict[str, Any]:
+    tot = {"events": 0, "detected": 0, "high_alerts": 0, "tp": 0}
+    delays: list[float] = []
+    for s in seasons:
+        m, be, ba = score_alerts(alerts[alerts["season"] == s], events[s], truth, data, s)
+        tot["events"] += m["events"]
+        tot["detected"] += m["detected"]
+        tot["high_alerts"] += m["high_alerts"]
+        tot["tp"] += int(ba[ba["alert"].isin(HIGH_ALERTS)]["right"].sum()) if len(ba) else 0
+        if m["median_delay_obs"] is not None:
+            delays.append(m["median_delay_obs"])
+    m = {"events": tot["events"], "detected": tot["detected"], "recall": _ratio(tot["detected"], tot["events"]),
+         "high_alerts": tot["high_alerts"], "precision": _ratio(tot["tp"], tot["high_alerts"]),
+         "median_delay_obs": float(np.mean(delays)) if delays else None}
+    return m
+
+
+# --- the whole evaluation ---------------------------------------------------------------------------------
+
+def _crop_probs(data: SeasonData, season: str, train_seasons: Sequence[str]) -> pd.DataFrame | None:
+    """Declared-crop probabilities of a crop-type model fitted on past seasons' declared crops, at each of
+    its checkpoints (the probability holds from the checkpoint on)."""
+    from features.crop_type import CropTypeClassifier
+
+    if data.series is None:
+        return None
+    series = data.series
+    labels = data.crops[data.crops["season"].isin(list(train_seasons))].rename(columns={"crop": "declared_crop"})
+    model = CropTypeClassifier(n_estimators=100).fit(series[series["season"].isin(list(train_seasons))], labels)
+    cur = data.crops[data.crops["season"] == season].rename(columns={"crop": "declared_crop"})
+    start = pd.Timestamp(data.starts[season])
+    frames = []
+    for c in model.checkpoints_:
+        if c == "end":
+            continue
+        as_of = start + pd.Timedelta(days=int(c))
+        pr = model.predict(series[series["season"] == season], cur, as_of=as_of.date())
+        frames.append(pd.DataFrame({"field_id": pr["field_id"].astype(str), "as_of": as_of,
+                                    "declared_crop_prob": pr["declared_crop_prob"]}))
+    out = pd.concat(frames, ignore_index=True) if frames else None
+    return out[out["declared_crop_prob"].notna()] if out is not None else None
+
+
+def evaluate_alerts(county: str | Path, *, season: str | None = None, params: AlertParams | None = None,
+                    tune: bool = True, crop_model: bool = True, cache_dir: str | Path | None = None,
+                    n_tune_seasons: int = 2, progress: Callable[[str], None] | None = None,
+                    data: SeasonData | None = None, grid: dict[str, Sequence[Any]] | None = None) -> AlertEvaluation:
+    """Replay ``season`` (default: the county's current one) and score it against ``truth/``.
+
+    ``params`` given: used as is; else tuned on the last ``n_tune_seasons`` past seasons when ``tune``,
+    else the defaults. ``crop_model``: fit a crop-type model on past seasons for CROP_MISMATCH.
+    """
+    truth = read_truth(county)
+    data = data or load_season_data(county, cache_dir=cache_dir, progress=progress)
+    season = str(season or data.current)
+    if season not in data.seasons:
+        raise UserInputError(f"evaluate alerts: season {season} is not one of the county's ({', '.join(data.seasons)})")
+    past = [s for s in data.seasons if s < season]
+    if len(past) < 2:
+        raise UserInputError(f"evaluate alerts: season {season} needs at least 2 past seasons, found {len(past)}")
+    notes = []
+    tuned_on: list[str] = []
+    if params is None and tune and len(past) >= 2 + n_tune_seasons:
+        tuned_on = past[-n_tune_seasons:]
+        params, _ = tune_params(data, truth, tuned_on, grid=grid, progress=progress)
+    elif params is None:
+        params = AlertParams()
+        notes.append("parameters not tuned (defaults)")
+    exp = fit_expectations(data, past, params)
+    probs = None
+    if crop_model:
+        probs = _crop_probs(data, season, past)
+    if probs is None:
+        notes.append("CROP_MISMATCH not evaluated (no crop-type model: --crop-model fits one on past seasons); "
+                     "crop_mismatch events are left out of recall")
+    alerts = replay_alerts(data, season, exp, params, crop_probs=probs)
+    events = truth_events(truth, data, season, exp, crop_mismatch=probs is not None)
+    metrics, by_event, by_alert = score_alerts(alerts, events, truth, data, season)
+    naive = naive_alerts(data, season, exp)
+    base_m, _, _ = score_alerts(naive.assign(season=season), events, truth, data, season)
+    return AlertEvaluation(county=str(county), season=season, label=synthetic_label(county), params=params,
+                           tuned_on=tuned_on, metrics=metrics, baseline=base_m, by_event=by_event,
+                           by_alert=by_alert, alerts=alerts, notes=notes)
+
+
+def _fmt(v: Any) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.3f}" if isinstance(v, float) and not float(v).is_integer() else str(v)
+
+
+def format_alert_evaluation(ev: AlertEvaluation) -> str:
+    """The evaluation as a text table, labelled synthetic or real, with the naive baseline beside it."""
+    m, b = ev.metrics, ev.baseline
+    lines = [f"early-warning replay: {ev.county} season {ev.season} ({ev.label}; {m['fields']} fields, "
+             f"{m['clear_obs_per_field']} clear observations per field)",
+             f"params: {json.dumps(asdict(ev.params), sort_keys=True)}"
+             + (f" (tuned on past seasons {', '.join(ev.tuned_on)})" if ev.tuned_on else ""),
+             f"{'':<26}{'alerts':>10}{'naive':>10}{'target':>10}",
+             f"{'precision (high alerts)':<26}{_fmt(m['precision']):>10}{_fmt(b['precision']):>10}{'>= 0.95':>10}",
+             f"{'recall (events)':<26}{_fmt(m['recall']):>10}{_fmt(b['recall']):>10}{'>= 0.90':>10}",
+             f"{'median delay (clear obs)':<26}{_fmt(m['median_delay_obs']):>10}{_fmt(b['median_delay_obs']):>10}"
+             f"{'<= 2':>10}",
+             f"{'events / detected':<26}{str(m['events']) + '/' + str(m['detected']):>10}"
+             f"{str(b['events']) + '/' + str(b['detected']):>10}",
+             "", f"{'event':<16}{'events':>8}{'detected':>10}{'recall':>9}{'median delay':>14}"]
+    for r in ev.by_event.itertuples(index=False):
+        lines.append(f"{r.event:<16}{r.events:>8}{r.detected:>10}{_fmt(r.recall):>9}{_fmt(r.median_delay_obs):>14}")
+    lines += ["", f"{'alert':<16}{'raised':>8}{'right':>8}{'precision':>11}{'on adverse field':>18}"]
+    for r in ev.by_alert.itertuples(index=False):
+        lines.append(f"{r.alert:<16}{r.raised:>8}{r.right:>8}{_fmt(r.precision):>11}{_fmt(r.on_adverse_field):>18}")
+    lines += [f"note: {n}" for n in ev.notes]
+    lines.append(f"({ev.label} figures)")
+    return "\n".join(lines)

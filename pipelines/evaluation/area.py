@@ -1,0 +1,172 @@
+"""``agcredit evaluate area``: planted area from the scenes against the county's truth, beside the declared area.
+
+The production path, as a bank would run it: thresholds calibrated on the county's PAST seasons
+(:func:`features._area_calib.calibrate_area`, pixel statistics only), then
+:func:`features.area_scenes.planted_area` for the current season at the end of its imagery window.
+Compared with ``truth/fields.parquet`` (``planted_area_ha``, ``planted_fraction``, ``events``):
+
+- absolute error as a share of the true planted area, by field-size class (equal-area polygon area:
+  < 0.5, 0.5–2, 2–10, > 10 ha) and for partly planted fields: median and 90th percentile, over the
+  fields with something planted; a field the imagery misses counts as a 100% error;
+- the county total: |Σ estimate − Σ truth| / Σ truth;
+- never-planted fields (true planted fraction < 0.2): recall of estimated planted fraction < 0.2,
+  and the planted fields wrongly flagged;
+
+each beside the baseline of taking the farmer's declared area, against the issue's targets, and
+labelled synthetic or real.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.evaluation import read_truth, synthetic_label
+
+__all__ = ["SIZE_CLASSES", "TARGETS", "evaluate_area", "area_metrics", "render_area"]
+
+#: (label, lower ha inclusive, upper ha exclusive)
+SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
+    ("< 0.5 ha", 0.0, 0.5), ("0.5-2 ha", 0.5, 2.0), ("2-10 ha", 2.0, 10.0), ("> 10 ha", 10.0, math.inf))
+#: the issue's targets: (median, 90th percentile) of the relative absolute error; total; recall
+TARGETS: dict[str, Any] = {
+    "< 0.5 ha": (0.05, 0.15), "0.5-2 ha": (0.025, 0.07), "2-10 ha": (0.02, 0.05), "> 10 ha": (0.02, 0.05),
+    "partly planted": (0.06, 0.25), "county total": 0.03, "never-planted recall": 0.95,
+}
+NEVER_PLANTED = 0.2
+#: a group with fewer fields is reported but not judged against its target
+MIN_GROUP = 10
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 6)
+
+
+def _errors(table: pd.DataFrame, col: str) -> np.ndarray:
+    est = table[col].to_numpy(dtype=np.float64)
+    true = table["true_area_ha"].to_numpy(dtype=np.float64)
+    err = np.abs(est - true) / true
+    return np.where(np.isfinite(est), err, 1.0)  # a missed field counts as 100% wrong
+
+
+def _group(table: pd.DataFrame, name: str) -> dict[str, Any]:
+    e, b = _errors(table, "planted_area_ha"), _errors(table, "declared_area_ha")
+    tm, tp = TARGETS[name]
+    out: dict[str, Any] = {"group": name, "n": len(table)}
+    if len(table) == 0:
+        out.update(median=None, p90=None, baseline_median=None, baseline_p90=None, target_median=tm, target_p90=tp,
+                   met=None)
+        return out
+    med, p90 = float(np.median(e)), float(np.quantile(e, 0.9))
+    out.update(median=_r(med), p90=_r(p90), baseline_median=_r(float(np.median(b))),
+               baseline_p90=_r(float(np.quantile(b, 0.9))), target_median=tm, target_p90=tp,
+               met=bool(med <= tm and p90 <= tp) if len(table) >= MIN_GROUP else None)
+    return out
+
+
+def area_metrics(table: pd.DataFrame) -> dict[str, Any]:
+    """Metrics of a per-field table: field_area_ha, declared_area_ha, planted_area_ha (estimate, NaN = missed),
+    planted_fraction (estimate), true_area_ha, true_fraction, events (";"-joined)."""
+    planted = table[table["true_area_ha"] > 0]
+    groups = []
+    for name, lo, hi in SIZE_CLASSES:
+        sel = planted[(planted["field_area_ha"] >= lo) & (planted["field_area_ha"] < hi)]
+        groups.append(_group(sel, name))
+    partly = planted[planted["events"].fillna("").str.contains("partly_planted", regex=False)]
+    groups.append(_group(partly, "partly planted"))
+    true_total = float(table["true_area_ha"].sum())
+    est_total = float(table["planted_area_ha"].fillna(0.0).sum())
+    decl_total = float(table["declared_area_ha"].fillna(0.0).sum())
+    tot_err = abs(est_total - true_total) / true_total if true_total > 0 else float("nan")
+    total = {"estimate_ha": _r(est_total), "true_ha": _r(true_total), "declared_ha": _r(decl_total),
+             "error": _r(tot_err), "baseline_error": _r(abs(decl_total - true_total) / true_total)
+             if true_total > 0 else None, "target": TARGETS["county total"],
+             "met": bool(tot_err <= TARGETS["county total"]) if np.isfinite(tot_err) else None}
+    never = table["true_fraction"] < NEVER_PLANTED
+    flagged = table["planted_fraction"] < NEVER_PLANTED  # NaN (missed) is not flagged
+    decl_frac = table["declared_area_ha"] / table["field_area_ha"]
+    n_never = int(never.sum())
+    recall = float((flagged & never).sum() / n_never) if n_never else float("nan")
+    np_block = {"n": n_never, "recall": _r(recall),
+                "false_alarms": int((flagged & ~never).sum()), "n_planted": int((~never).sum()),
+                "baseline_recall": _r(float(((decl_frac < NEVER_PLANTED) & never).sum() / n_never)) if n_never else None,
+                "target": TARGETS["never-planted recall"],
+                "met": bool(recall >= TARGETS["never-planted recall"]) if n_never else None}
+    checks = [g["met"] for g in groups if g["met"] is not None] + [total["met"], np_block["met"]]
+    return {"groups": groups, "county_total": total, "never_planted": np_block,
+            "n_fields": len(table), "n_missing": int(table["planted_area_ha"].isna().sum()),
+            "targets_met": bool(all(c for c in checks if c is not None))}
+
+
+def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.date | None = None,
+                  calib_seasons: int = 3, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Evaluate planted area on a county folder (default: the current season at the end of its window).
+
+    Thresholds are calibrated on the ``calib_seasons`` most recent past seasons (0: defaults).
+    """
+    import dataclasses
+
+    from features._area_calib import calibrate_area
+    from features.area import AreaParams
+    from features.area_scenes import planted_area
+    from features.fields import area_ha
+    from features.series import season_window
+    from pipelines.county import County
+
+    c = County(county, cache_dir=cache_dir)
+    season = season or c.current_season
+    as_of = as_of or season_window(season, c.region)[1]
+    past = [s for s in c.seasons if s < season][-calib_seasons:] if calib_seasons > 0 else []
+    params = (calibrate_area(c.fields(), c.imagery, past, region=c.region, cache_dir=c.cache_dir)
+              if past else AreaParams())
+    fields = c.fields(season)
+    est = planted_area(fields, c.imagery, season, as_of, params=params, cache_dir=c.cache_dir)
+    truth = read_truth(county)
+    truth = truth[truth["season"] == season].set_index("field_id")
+    table = pd.DataFrame({
+        "field_id": fields["field_id"].astype("str").to_numpy(),
+        "field_area_ha": area_ha(fields).to_numpy(dtype=np.float64),
+        "declared_area_ha": fields["declared_area_ha"].to_numpy(dtype=np.float64),
+    }).merge(est, on="field_id", how="left")
+    table["true_area_ha"] = table["field_id"].map(truth["planted_area_ha"]).astype("float64")
+    table["true_fraction"] = table["field_id"].map(truth["planted_fraction"]).astype("float64")
+    table["events"] = table["field_id"].map(truth["events"]).astype("str")
+    unknown = table["true_area_ha"].isna()
+    table = table[~unknown]
+    out = {"county": str(county), "label": synthetic_label(county), "region": c.region, "season": season,
+           "as_of": as_of.isoformat(), "calibrated_on": past, "params": dataclasses.asdict(params),
+           "outside_fields": len(est.attrs.get("outside_fields", [])), "no_truth": int(unknown.sum())}
+    out.update(area_metrics(table))
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
+def render_area(res: dict[str, Any]) -> str:
+    """A plain-text table of :func:`evaluate_area`'s result."""
+    lines = [f"planted area — {res['county']} ({res['label']}), season {res['season']} as of {res['as_of']}; "
+             f"calibrated on {', '.join(res['calibrated_on']) or 'nothing (defaults)'}",
+             f"{'group':<16}{'n':>6}  {'median':>8}{'p90':>8}  {'declared med':>13}{'p90':>8}  {'target':>13}  met"]
+    for g in res["groups"]:
+        met = ("—" if g["n"] == 0 else f"n<{MIN_GROUP}") if g["met"] is None else ("yes" if g["met"] else "NO")
+        lines.append(f"{g['group']:<16}{g['n']:>6}  {_pct(g['median']):>8}{_pct(g['p90']):>8}  "
+                     f"{_pct(g['baseline_median']):>13}{_pct(g['baseline_p90']):>8}  "
+                     f"{_pct(g['target_median']) + ' / ' + _pct(g['target_p90']):>13}  {met}")
+    t = res["county_total"]
+    lines.append(f"county total: estimate {t['estimate_ha']:.1f} ha, truth {t['true_ha']:.1f} ha, declared "
+                 f"{t['declared_ha']:.1f} ha → error {_pct(t['error'])} (declared {_pct(t['baseline_error'])}; "
+                 f"target ≤ {_pct(t['target'])}) {'met' if t['met'] else 'NOT met'}")
+    n = res["never_planted"]
+    lines.append(f"never planted (< {NEVER_PLANTED:.0%} planted): {n['n']} fields, recall {_pct(n['recall'])} "
+                 f"(declared {_pct(n['baseline_recall'])}; target ≥ {_pct(n['target'])}), "
+                 f"{n['false_alarms']} of {n['n_planted']} planted fields wrongly flagged")
+    lines.append(f"fields {res['n_fields']}, missed by the imagery {res['n_missing']}; all targets "
+                 f"{'met' if res['targets_met'] else 'NOT met'} ({res['label']})")
+    return "\n".join(lines)

@@ -1,0 +1,211 @@
+"""``agcredit evaluate growth-stage``: phenology dates and growth stages against a county's truth.
+
+The production path is run as a user would: the declared fields (``records/fields.gpkg``) and
+their series from ``scenes/`` (:func:`features.series.build_series`, as of each checkpoint), the
+smoother (:func:`features.timeseries.smooth_series`) and :func:`features.growth_stage.phenology`
+for each field's DECLARED crop. Thresholds and offsets are calibrated on the last
+``calib_seasons`` past seasons' declared sowing and harvest dates (``records/history.csv``) —
+never on truth. Only the scoring reads ``truth/fields.parquet``.
+
+Scored population: the current season's planted fields whose declared crop is their true crop
+(crop errors are the crop-type evaluation's business; their number is reported). Date metrics
+(emergence, maturity, harvest: mean absolute error in days, share of maturities within 10 days,
+coverage = share of fields given a date) use the end-of-season run; the stage accuracy uses the
+mid-season run (the county's ``mid`` checkpoint) against the stage the true dates give
+(:func:`features.growth_stage.stage_from_dates`; a failed crop counts as harvested from its failure
+date). "summer" pools every crop but winter wheat (the issue's targets); winter wheat is reported
+per crop. Beside every figure: the uncalibrated detector and the naive baseline (the crop
+calendar's median dates; its stage is the stage those dates give).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipelines.evaluation import read_truth, synthetic_label
+
+__all__ = ["TARGETS", "date_metrics", "evaluate_growth_stage", "format_growth_evaluation", "stage_accuracy"]
+
+#: issue 7's targets (eval-size counties, summer crops; reported, not tested)
+TARGETS = {"emergence_mae_days": 7.0, "maturity_mae_days": 7.0, "harvest_mae_days": 10.0,
+           "maturity_within_10d": 0.80, "stage_accuracy_mid": 0.90}
+WINTER_CROPS = ("winter_wheat",)
+EVENTS = ("emergence", "maturity", "harvest")
+
+
+def date_metrics(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float | int | None]:
+    """MAE (days) of emergence/maturity/harvest dates, share of maturities within 10 days and coverage.
+
+    ``pred`` and ``truth``: field_id and ``<event>_date`` columns; rows are matched on field_id and
+    only fields with a true date count; coverage is the share of those given a predicted date.
+    """
+    cols = [f"{e}_date" for e in EVENTS]
+    p_ = pred[["field_id", *cols]].drop_duplicates("field_id").astype({"field_id": "str"})
+    j = truth[["field_id", *cols]].astype({"field_id": "str"}).merge(p_, on="field_id", how="left",
+                                                                        suffixes=("_true", ""))
+    out: dict[str, float | int | None] = {"n_fields": int(len(truth))}
+    for e in EVENTS:
+        t = pd.to_datetime(j[f"{e}_date_true"])
+        p = pd.to_datetime(j[f"{e}_date"])
+        have = t.notna()
+        err = (p[have] - t[have]).dt.days.astype("float64")
+        ok = err.notna()
+        out[f"{e}_n"] = int(have.sum())
+        out[f"{e}_coverage"] = float(ok.mean()) if have.any() else None
+        out[f"{e}_mae_days"] = float(err[ok].abs().mean()) if ok.any() else None
+        out[f"{e}_bias_days"] = float(err[ok].mean()) if ok.any() else None
+        if e == "maturity":
+            # fields without a predicted date count as outside the 10 days
+            out["maturity_within_10d"] = float((err.abs() <= 10).sum() / have.sum()) if have.any() else None
+    return out
+
+
+def stage_accuracy(pred_stage: pd.Series, true_stage: pd.Series) -> float | None:
+    """Share of fields (index field_id) whose predicted stage equals the true stage."""
+    t = true_stage.dropna()
+    if t.empty:
+        return None
+    p = pred_stage.reindex(t.index)
+    return float((p.astype(object) == t.astype(object)).mean())
+
+
+def _true_stages(truth: pd.DataFrame, as_of: date) -> pd.Series:
+    from features.growth_stage import stage_from_dates
+
+    harvest = truth["harvest_date"].where(truth["harvest_date"].notna(), truth.get("failure_date"))
+    st = stage_from_dates(np.datetime64(pd.Timestamp(as_of), "ns"), truth["emergence_date"], truth["flowering_date"],
+                          truth["maturity_date"], harvest)
+    return pd.Series(st, index=truth["field_id"].to_numpy())
+
+
+def _baseline(fields: pd.DataFrame, cds: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    from features.growth_stage import stage_from_dates
+
+    crop = fields["declared_crop"].astype(object)
+    out = pd.DataFrame({"field_id": fields["field_id"].astype(str).to_numpy()})
+    for e in ("emergence", "flowering", "maturity", "harvest"):
+        out[f"{e}_date"] = pd.to_datetime(crop.map(cds[e]) if len(cds) else pd.NaT).to_numpy()
+    out["growth_stage"] = stage_from_dates(np.datetime64(pd.Timestamp(as_of), "ns"), out["emergence_date"],
+                                           out["flowering_date"], out["maturity_date"], out["harvest_date"])
+    return out
+
+
+def _groups(truth: pd.DataFrame) -> dict[str, pd.Series]:
+    crops = truth["true_crop"].astype(str)
+    g = {"summer": ~crops.isin(WINTER_CROPS)}
+    for c in sorted(set(crops)):
+        g[c] = crops == c
+    return g
+
+
+def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = None, calib_seasons: int = 3,
+                          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Evaluate phenology and growth stage on a county folder; returns a JSON-ready dict.
+
+    ``cache_dir``: the series cache (default ``AGCREDIT_CACHE_DIR``, else none: nothing is written into the
+    county folder).
+    """
+    from features.growth_stage import calendar_dates, calibrate, load_calendars, phenology
+    from features.series import build_series
+    from features.timeseries import smooth_series
+    from pipelines.county import County
+
+    say = progress or (lambda _m: None)
+    path = Path(county)
+    cache = Path(cache_dir) if cache_dir is not None else (Path(os.environ["AGCREDIT_CACHE_DIR"])
+                                                           if os.environ.get("AGCREDIT_CACHE_DIR") else None)
+    c = County(path, cache_dir=cache)
+    season, region = c.current_season, c.region
+    cal = load_calendars()
+
+    def series(s: str, as_of: date | None) -> pd.DataFrame:
+        return build_series(c.fields(s), c.imagery, s, as_of=as_of, variables=("NDVI",), cache_dir=cache).series
+
+    # -- calibration on past seasons' declared dates ----------------------------------------------
+    hist = c.history()
+    past = c.past_seasons[-calib_seasons:] if calib_seasons > 0 else []
+    sm_past = []
+    for s in past:
+        say(f"series {s} (calibration)")
+        sm_past.append(smooth_series(series(s, None), as_of=None, grid_days=5))
+    hp = hist[hist["season"].isin(past)]
+    calib = calibrate(pd.concat(sm_past, ignore_index=True), hp, hp[["field_id", "season", "declared_crop"]],
+                      region, calendars=cal) if sm_past else None
+
+    # -- current season, as of mid-season and the end of the season -------------------------------
+    cps = c.checkpoints(season)
+    fields = c.fields(season)
+    crops = pd.Series(fields["declared_crop"].astype(object).to_numpy(), index=fields["field_id"].astype(str))
+    truth = read_truth(path, "fields")
+    truth = truth[truth["season"] == season]
+    truth = truth[truth["field_id"].isin(crops.index)]
+    dec = truth["field_id"].map(crops)
+    scored = truth[truth["planted"].astype(bool) & (dec == truth["true_crop"]).to_numpy()]
+    cds = calendar_dates(cal, region, season)
+    runs: dict[str, dict[str, pd.DataFrame]] = {}
+    for cp in ("mid", "end"):
+        as_of = cps[cp]
+        say(f"series {season} as of {as_of}")
+        sm = smooth_series(series(season, as_of), as_of=as_of, grid_days=5)
+        runs[cp] = {"calibrated": phenology(sm, cal, crops, region, as_of, calib),
+                    "uncalibrated": phenology(sm, cal, crops, region, as_of, None),
+                    "baseline": _baseline(fields, cds, as_of)}
+    true_mid = _true_stages(scored, cps["mid"])
+    result: dict[str, Any] = {
+        "county": str(path), "label": synthetic_label(path), "region": region, "season": season,
+        "as_of": {k: str(v) for k, v in cps.items() if k in ("mid", "end")},
+        "calibration_seasons": past,
+        "calibration": {k: vars(v) for k, v in sorted(calib.crops.items())} if calib is not None else {},
+        "n_fields": int(len(fields)), "n_scored": int(len(scored)),
+        "n_excluded_unplanted": int((~truth["planted"].astype(bool)).sum()),
+        "n_excluded_crop_mismatch": int((truth["planted"].astype(bool) & (dec != truth["true_crop"]).to_numpy()).sum()),
+        "targets": TARGETS, "groups": {},
+    }
+    for name, mask in _groups(scored).items():
+        t = scored[mask.to_numpy()]
+        if t.empty:
+            continue
+        g: dict[str, Any] = {}
+        for method in ("calibrated", "uncalibrated", "baseline"):
+            m = date_metrics(runs["end"][method], t)
+            mid = runs["mid"][method].set_index("field_id")["growth_stage"]
+            m["stage_accuracy_mid"] = stage_accuracy(mid, true_mid.reindex(t["field_id"]))
+            g[method] = m
+        result["groups"][name] = g
+    return result
+
+
+def format_growth_evaluation(r: dict[str, Any]) -> str:
+    """Plain-text table of :func:`evaluate_growth_stage`'s result."""
+    lines = [f"growth-stage evaluation [{r['label']}] {r['county']} — {r['region']} season {r['season']} "
+             f"(mid-season as of {r['as_of']['mid']}, end {r['as_of']['end']})",
+             f"scored fields: {r['n_scored']} of {r['n_fields']} (excluded: {r['n_excluded_unplanted']} unplanted, "
+             f"{r['n_excluded_crop_mismatch']} declared crop ≠ true crop); calibrated on declared dates of "
+             f"{', '.join(r['calibration_seasons']) or 'no season'}"]
+    rows = [("emergence MAE (days)", "emergence_mae_days"), ("maturity MAE (days)", "maturity_mae_days"),
+            ("harvest MAE (days)", "harvest_mae_days"), ("maturity within 10 d", "maturity_within_10d"),
+            ("stage right at mid-season", "stage_accuracy_mid"), ("emergence coverage", "emergence_coverage"),
+            ("maturity coverage", "maturity_coverage")]
+
+    def fmt(v: Any, key: str) -> str:
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return "—"
+        return f"{100 * v:.0f}%" if ("within" in key or "accuracy" in key or "coverage" in key) else f"{v:.1f}"
+
+    for name, g in r["groups"].items():
+        lines.append("")
+        lines.append(f"[{name}] n={g['calibrated']['n_fields']}")
+        lines.append(f"  {'metric':<28}{'calibrated':>12}{'uncalibrated':>14}{'calendar':>10}{'target':>8}")
+        for label, key in rows:
+            tgt = r["targets"].get(key)
+            tg = "" if tgt is None or name != "summer" else fmt(tgt, key)
+            lines.append(f"  {label:<28}{fmt(g['calibrated'].get(key), key):>12}"
+                         f"{fmt(g['uncalibrated'].get(key), key):>14}{fmt(g['baseline'].get(key), key):>10}{tg:>8}")
+    return "\n".join(lines)

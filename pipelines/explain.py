@@ -1,0 +1,413 @@
+"""Explain a stored decision: evidence, the computation step by step, reasons and model contributions.
+
+Everything comes from the STORED record (``DecisionStore.latest`` / ``history``): the body
+holds the per-field evidence, the computation (values, limits, caps, binding constraint),
+the reasons with their reductions and text, the policy parameters and the model versions.
+The model contributions behind each field's P50 yield (LightGBM ``pred_contrib`` through
+``YieldModel.explain``) are recomputed for that application's fields only, from
+
+- the FieldFeatures table the decision used: ``<artifacts>/features/<sha256>.parquet`` with the
+  hash in the body's ``provenance.features_sha256`` and ``<artifacts>`` from
+  ``pipelines.underwrite.artifacts_dir(store_url)`` (the file's bytes are checked against the hash);
+- the recorded model version (never an alias), loaded from the registry's local cache or, when the
+  version still holds an alias, through ``models.registry.resolve``.
+
+When either is missing, the explanation says why and shows everything else. Only the
+pseudonymous farmer token appears; money is rendered with ``models.money.format_minor``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.errors import UserInputError
+from models.money import format_minor
+from underwriting.records import sha256_hex
+from underwriting.store import DecisionRecord, DecisionStore
+
+__all__ = ["Explanation", "FieldExplanation", "Step", "ModelLoader", "explain", "explain_text", "features_path",
+           "TOP_CONTRIBUTIONS"]
+
+#: contributions listed per field (the rest are summed into one line)
+TOP_CONTRIBUTIONS = 8
+
+#: (model name, version) -> a fitted model with ``explain(rows)``
+ModelLoader = Callable[[str, str], Any]
+
+
+class ExplainError(UserInputError):
+    """The application has no stored decision to explain."""
+
+    def __init__(self, *, application_id: str, problem: str) -> None:
+        self.application_id = application_id
+        self.problem = problem
+        super().__init__(f"explain {application_id}: {problem}")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the computation: a label, an amount (minor units) and how it was obtained."""
+
+    label: str
+    amount: int | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class FieldExplanation:
+    """One field: its stored evidence and the model contributions behind its P50 yield."""
+
+    field_id: str
+    evidence: dict[str, Any]
+    model: str | None = None
+    base_value: float | None = None
+    raw_p50: float | None = None
+    contributions: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """What :func:`explain` returns; ``to_dict`` is JSON-ready, :func:`render` gives the text."""
+
+    application_id: str
+    record_id: str
+    kind: str
+    season: str
+    as_of: str
+    written_at: str
+    operator: str
+    farmer_token: str
+    outcome: str
+    limit: int
+    currency: str
+    binding_constraint: str | None
+    steps: list[Step]
+    fields: list[FieldExplanation]
+    reasons: list[dict[str, Any]]
+    refer_reasons: list[str]
+    models: list[dict[str, Any]]
+    policy: dict[str, Any]
+    override: dict[str, Any] | None
+    history: list[dict[str, Any]]
+    contributions_note: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, ensure_ascii=False, indent=1, default=str)
+
+    def render(self) -> str:
+        return _render(self)
+
+
+# --- locating the inputs of the contributions --------------------------------------------------------
+
+def _artifacts_dir(url: str) -> Path:
+    try:
+        from pipelines.underwrite import artifacts_dir
+    except ImportError:  # the contract of pipelines/underwrite.py, until it is importable
+        if url.startswith("sqlite:///"):
+            db = Path(url[len("sqlite:///"):].split("?", 1)[0])
+            return db.parent / f"{db.stem}.artifacts"
+        return Path(os.environ.get("AGCREDIT_ARTIFACTS_DIR", "./agcredit-artifacts"))
+    return Path(artifacts_dir(url))
+
+
+def features_path(store_url: str, sha: str) -> Path:
+    """Where the FieldFeatures table with content hash ``sha`` lives for the store at ``store_url``."""
+    return _artifacts_dir(store_url) / "features" / f"{sha}.parquet"
+
+
+def _registry_loader(name: str, version: str) -> Any:
+    """Load ``name`` version ``version``: the registry's local cache, else an alias that still points at it."""
+    from models import registry
+    from models.errors import RegistryError
+
+    cache = registry.store_root() / ".cache" / name / version
+    hits = sorted(cache.rglob("agcredit_flavour.json")) if cache.exists() else []
+    if hits:
+        spec = json.loads(hits[0].read_text())
+        if spec.get("kind") == "save-load":
+            return registry.SaveLoadFlavour(str(spec["target"])).load_dir(hits[0].parent)
+    for alias in (registry.CHAMPION, registry.CHALLENGER):
+        try:
+            got = registry.resolve(name, alias)
+        except RegistryError:
+            continue
+        if got.version == version:
+            return got.model
+    raise LookupError(f"model {name} version {version} is neither in the local model cache "
+                      f"({registry.store_root()}) nor behind an alias")
+
+
+def _feature_value(rows: pd.DataFrame, idx: Any, name: str) -> Any:
+    r = rows.loc[idx]
+    if name == "season_year":
+        return str(r["season"])
+    if name == "as_of_day":
+        return (pd.Timestamp(r["as_of"]) - pd.Timestamp(f"{r['season']}-01-01")).days
+    if name == "crop":
+        for c in ("crop", "crop_type", "declared_crop"):
+            if c in rows.columns and pd.notna(r[c]):
+                return str(r[c])
+        return None
+    if name in rows.columns:
+        v = r[name]
+        if pd.isna(v):
+            return None
+        return v.item() if hasattr(v, "item") else v
+    return None
+
+
+def _contributions(body: dict[str, Any], store_url: str, loader: ModelLoader,
+                   entries: list[dict[str, Any]]) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """Per field id: model, base value, raw P50 and sorted contributions; or a note saying why not."""
+    sha = (body.get("provenance") or {}).get("features_sha256")
+    if not sha:
+        return {}, "no model contributions: the decision recorded no features_sha256 in its provenance"
+    path = features_path(store_url, str(sha))
+    if not path.exists():
+        return {}, f"no model contributions: the features the decision used are not at {path}"
+    data = path.read_bytes()
+    if sha256_hex(data) != sha:
+        return {}, f"no model contributions: {path} does not match its recorded SHA-256"
+    import io
+
+    feats = pd.read_parquet(io.BytesIO(data))
+    season = str(body["application"]["season"])
+    wanted = {str(e["field_id"]) for e in entries if e.get("model_version") is not None}
+    feats = feats[feats["field_id"].astype(str).isin(wanted) & (feats["season"].astype(str) == season)]
+    out: dict[str, dict[str, Any]] = {}
+    notes: list[str] = []
+    groups: dict[tuple[str, str], list[str]] = {}
+    for e in entries:
+        if str(e["field_id"]) in wanted:
+            groups.setdefault((str(e["model_name"]), str(e["model_version"])), []).append(str(e["field_id"]))
+    for (name, version), fids in sorted(groups.items()):
+        rows = feats[feats["field_id"].astype(str).isin(fids)]
+        if rows.empty:
+            notes.append(f"fields {', '.join(fids[:5])} are not in the recorded features")
+            continue
+        try:
+            model = loader(name, version)
+        except (LookupError, UserInputError, OSError) as e:
+            notes.append(f"{name} v{version} could not be loaded ({e})")
+            continue
+        contrib = model.explain(rows)  # only this application's rows
+        for idx in rows.index:
+            fid = str(rows.at[idx, "field_id"])
+            c = contrib.loc[idx]
+            base = float(c["expected_value"])
+            parts = [{"feature": str(k), "value": _feature_value(rows, idx, str(k)), "contribution": float(v)}
+                     for k, v in c.items() if k != "expected_value"]
+            parts.sort(key=lambda p: (-abs(p["contribution"]), p["feature"]))
+            out[fid] = {"model": f"{name} v{version}", "base_value": base,
+                        "raw_p50": base + sum(p["contribution"] for p in parts), "contributions": parts}
+    note = ("some model contributions are missing: " + "; ".join(notes)) if notes else None
+    return out, note
+
+
+# --- the computation -------------------------------------------------------------------------------
+
+def _m(amount: Any, cur: str) -> str:
+    return format_minor(int(amount), cur) if amount is not None else "n/a"
+
+
+def _steps(body: dict[str, Any], cur: str) -> list[Step]:
+    c, a = body["computation"], body["application"]
+    p = body["policy"]["parameters"]
+    conc = c.get("concentration") or {}
+    steps = [
+        Step("requested amount", c["requested_amount"], f"for {a.get('requested_term_days')} days"),
+        Step("expected value", c["expected_value"],
+             "Σ area used × P50 yield × reference price over the included fields"
+             + (f" (before evidence exclusions: {_m(c['expected_value_claimed'], cur)})"
+                if c.get("expected_value_claimed") != c["expected_value"] else "")),
+        Step("value at stressed price", c.get("value_at_stressed_price"),
+             f"Σ area × P50 × stressed price (price shock z = {p.get('z_price_shock')}, floored at the support price)"),
+        Step("stressed value", c["stressed_value"], "Σ area used × P10 yield × stressed price"),
+        Step("collateral limit", c["collateral_limit"],
+             f"{p.get('advance_rate')} × stressed value − prior liens {_m(a.get('prior_liens_on_crop'), cur)}"),
+        Step("cash-flow limit", c["cash_flow_limit"],
+             f"((expected value + other income {_m(a.get('other_income'), cur)} − living costs "
+             f"{_m(a.get('living_costs'), cur)} − unfinanced costs {_m(a.get('unfinanced_costs'), cur)}) / min DSCR "
+             f"{p.get('min_dscr')} − debt due {_m(a.get('debt_due_this_cycle'), cur)}) / (1 + {p.get('annual_rate')}"
+             f" × {c['term_days']} / 365)"),
+        Step("product cap", c["product_cap"], f"profile {body['policy'].get('profile')}"),
+    ]
+    if conc.get("applies"):
+        steps.append(Step("concentration headroom", conc.get("headroom"),
+                          f"book {_m(conc.get('book_total'), cur)}: borrower ≤ {_m(conc.get('max_borrower'), cur)} "
+                          f"(has {_m(conc.get('borrower_exposure'), cur)}), {conc.get('crop')} in {conc.get('region')}"
+                          f" ≤ {_m(conc.get('max_crop_region'), cur)} (has {_m(conc.get('crop_region_exposure'), cur)})"))
+    else:
+        steps.append(Step("concentration headroom", None,
+                          f"not applied (book {_m(conc.get('book_total', 0), cur)} below the policy's minimum)"))
+    steps += [
+        Step("limit before rounding", c["limit_unrounded"],
+             f"min(requested, collateral, cash flow, cap{', concentration' if conc.get('applies') else ''}); "
+             f"binding: {c['binding_constraint']}"),
+        Step("limit", c["limit"], f"rounded down to a multiple of {_m(c['rounding_step'], cur)} unless the request "
+                                  f"is covered; minimum line {_m(c['min_line'], cur)}"),
+        Step("term", None, f"{c['term_days']} days, maturing {c['maturity_date']} (expected harvest "
+                           f"{c.get('expected_harvest_date') or 'unknown'} + marketing window "
+                           f"{p.get('marketing_window_days')} days, at most {p.get('max_term_days')} days)"),
+    ]
+    return steps
+
+
+def explain(store: DecisionStore | str | None, application_id: str, *, as_of: str | date | None = None,
+            model_loader: ModelLoader | None = None) -> Explanation:
+    """Explain the latest stored record of ``application_id`` (on or before ``as_of``).
+
+    ``model_loader(name, version)`` loads a model version (default: the registry's local cache, or
+    the alias still pointing at that version).
+    """
+    if isinstance(store, DecisionStore):
+        return _explain(store, application_id, as_of, model_loader or _registry_loader)
+    with DecisionStore(store) as opened:
+        return _explain(opened, application_id, as_of, model_loader or _registry_loader)
+
+
+def _explain(store: DecisionStore, application_id: str, as_of: str | date | None,
+             loader: ModelLoader) -> Explanation:
+    app_id = str(application_id).strip()
+    rec: DecisionRecord | None = store.latest(app_id, as_of=as_of)
+    if rec is None:
+        when = f" on or before {as_of}" if as_of is not None else ""
+        raise ExplainError(application_id=app_id, problem=f"no stored decision{when} in {store.shown_url}")
+    body = rec.body
+    cur = rec.currency
+    entries = [dict(f) for f in body.get("fields", [])]
+    contrib, note = _contributions(body, store.url, loader, entries)
+    fields = []
+    for e in entries:
+        got = contrib.get(str(e["field_id"]), {})
+        fields.append(FieldExplanation(field_id=str(e["field_id"]), evidence=e, model=got.get("model"),
+                                       base_value=got.get("base_value"), raw_p50=got.get("raw_p50"),
+                                       contributions=got.get("contributions", [])))
+    history = [{"record_id": r.record_id, "kind": r.kind, "as_of": r.as_of, "outcome": r.outcome, "limit": r.limit,
+                "written_at": r.written_at} for r in store.history(app_id)]
+    pol = body.get("policy", {})
+    return Explanation(
+        application_id=rec.application_id, record_id=rec.record_id, kind=rec.kind, season=rec.season,
+        as_of=rec.as_of, written_at=rec.written_at, operator=rec.operator, farmer_token=rec.farmer_token,
+        outcome=rec.outcome, limit=rec.limit, currency=cur,
+        binding_constraint=body.get("computation", {}).get("binding_constraint"), steps=_steps(body, cur),
+        fields=fields, reasons=list(body.get("reasons", [])), refer_reasons=list(body.get("refer_reasons", [])),
+        models=list(body.get("models", [])),
+        policy={k: pol.get(k) for k in ("id", "version", "content_hash", "profile")},
+        override=body.get("override"), history=history, contributions_note=note)
+
+
+def explain_text(store: DecisionStore | str | None, application_id: str, as_of: str | date | None = None,
+                 *, model_loader: ModelLoader | None = None) -> str:
+    """The explanation of :func:`explain` as text for an analyst."""
+    return explain(store, application_id, as_of=as_of, model_loader=model_loader).render()
+
+
+# --- rendering -------------------------------------------------------------------------------------
+
+def _num(v: Any, fmt: str = "{:.2f}") -> str:
+    return "n/a" if v is None else fmt.format(v)
+
+
+def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
+    e = f.evidence
+    status = "included" if e.get("included") else f"EXCLUDED: {e.get('exclusion_code')}"
+    if e.get("codes") and len(e["codes"]) > 1:
+        status += f" (all failing checks: {', '.join(e['codes'])})"
+    lines = [
+        f"  {f.field_id}: {status}; basis {e.get('basis')}",
+        f"    declared {e.get('declared_crop')} {_num(e.get('declared_area_ha'))} ha; validated "
+        f"{_num(e.get('validated_area_ha'))} ha; area used {_num(e.get('area_used_ha'))} ha"
+        + (" (AREA_NOT_VERIFIED: the smaller area)" if e.get("area_not_verified") else ""),
+        f"    overlap {_num(e.get('overlap_fraction'), '{:.1%}')}, non-crop {_num(e.get('noncrop_fraction'), '{:.1%}')}"
+        f", {e.get('n_clear_obs')} clear observations, {e.get('n_clear_pixels')} clear pixels",
+        f"    crop type {e.get('crop_type')} (p={_num(e.get('crop_type_prob'))}; declared crop "
+        f"p={_num(e.get('declared_crop_prob'))}); stage {e.get('growth_stage')}; emergence "
+        f"{e.get('emergence_date') or 'n/a'}; expected harvest {e.get('expected_harvest_date') or 'n/a'}",
+        f"    yield P50 {_num(e.get('yield_p50_t_ha'))} t/ha, P10 {_num(e.get('yield_p10_t_ha'))} t/ha "
+        f"({e.get('crop_valued')}; model {e.get('model_name')} v{e.get('model_version')}: P50 "
+        f"{_num(e.get('model_yield_p50_t_ha'))}, P10 {_num(e.get('model_yield_p10_t_ha'))})",
+        f"    price {_m(e.get('price_per_t'), cur)}/t{' (firm contract)' if e.get('contract_price') else ''}, "
+        f"stressed {_m(e.get('stressed_price_per_t'), cur)}/t; expected value {_m(e.get('expected_value'), cur)}, "
+        f"stressed value {_m(e.get('stressed_value'), cur)}",
+    ]
+    return lines
+
+
+def _contribution_lines(f: FieldExplanation) -> list[str]:
+    if not f.contributions or f.raw_p50 is None or f.base_value is None:
+        return []
+    lines = [f"  {f.field_id} ({f.model}): P50 {f.raw_p50:.3f} t/ha = base {f.base_value:.3f}"
+             f" + Σ contributions (the model's P50, at its moisture basis)"]
+    nonzero = [p for p in f.contributions if abs(p["contribution"]) >= 5e-4]
+    for p in nonzero[:TOP_CONTRIBUTIONS]:
+        v = p["value"]
+        shown = f"{v:.4g}" if isinstance(v, float) else str(v)
+        lines.append(f"    {p['contribution']:+.3f}  {p['feature']} = {shown}")
+    rest = len(f.contributions) - min(len(nonzero), TOP_CONTRIBUTIONS)
+    if rest:
+        total = float(f.raw_p50 or 0.0) - float(f.base_value or 0.0) - sum(p["contribution"] for p in nonzero[:TOP_CONTRIBUTIONS])
+        lines.append(f"    {total:+.3f}  {rest} other features")
+    return lines
+
+
+def _render(x: Explanation) -> str:
+    cur = x.currency
+    out = [
+        f"Application {x.application_id}, season {x.season}, as of {x.as_of}: {x.outcome} "
+        + (f"(indicative limit {format_minor(x.limit, cur)}; nothing is granted until an analyst decides)"
+           if x.outcome == "REFER" else format_minor(x.limit, cur)),
+        f"  record {x.record_id} ({x.kind}), written {x.written_at} by {x.operator}; farmer token {x.farmer_token}",
+        f"  policy {x.policy.get('id')} v{x.policy.get('version')} profile {x.policy.get('profile')} "
+        f"(hash {str(x.policy.get('content_hash'))[:12]}); models "
+        + (", ".join(f"{m['name']} v{m['version']}" for m in x.models) or "none"),
+        "",
+        "Evidence per field:",
+    ]
+    for f in x.fields:
+        out += _field_lines(f, cur)
+    if not x.fields:
+        out.append("  no fields found for this farmer and season")
+    out += ["", "Computation:"]
+    for i, s in enumerate(x.steps, 1):
+        amount = f"{format_minor(s.amount, cur):>22}" if s.amount is not None else " " * 22
+        out.append(f"  {i:2d}. {s.label:<24}{amount}  {s.detail}")
+    out.append(f"  binding constraint: {x.binding_constraint}")
+    out += ["", "Reasons (waterfall from the request down to the limit, largest reduction first):"]
+    for r in x.reasons:
+        mark = "*" if r.get("principal") else " "
+        out.append(f"  {mark} {r['code']:<30} -{format_minor(int(r['reduction']), cur):>20}  {r['text']}")
+    if not x.reasons:
+        out.append("  none: the request is granted in full")
+    total = sum(int(r["reduction"]) for r in x.reasons)
+    out.append(f"  (* principal reasons; reductions total {format_minor(total, cur)})")
+    if x.refer_reasons:
+        out.append(f"  referred to an analyst because of: {', '.join(x.refer_reasons)}")
+    if x.override:
+        o = x.override
+        out += ["", f"Override of {o.get('original_record_id')}: {o.get('original_outcome')} "
+                    f"{_m(o.get('original_limit'), cur)} -> {o.get('outcome')} {_m(o.get('limit'), cur)} by "
+                    f"{o.get('operator')}" + (f", approved by {o['approver']}" if o.get("approver") else "")
+                + f": {o.get('reason')}"]
+    out += ["", "Model contributions to each field's P50 yield (LightGBM pred_contrib, this application only):"]
+    shown = [line for f in x.fields for line in _contribution_lines(f)]
+    out += shown or ["  none"]
+    if x.contributions_note:
+        out.append(f"  note: {x.contributions_note}")
+    if len(x.history) > 1:
+        out += ["", "History of this application:"]
+        out += [f"  {h['as_of']} {h['kind']:<12} {h['outcome']:<8} {format_minor(h['limit'], cur):>20}  "
+                f"{h['record_id']}" for h in x.history]
+    return "\n".join(out)

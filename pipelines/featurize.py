@@ -1,0 +1,287 @@
+"""Fields + imagery → FieldFeatures as of a date: every indicator family wired into one call.
+
+:func:`featurize` is the library front of ``agcredit features build`` and the one path every
+caller (training, underwriting, re-underwriting, backtests, evaluation) uses, so features at
+fit time and at decision time are built the same way. For the fields of ``season`` it runs
+
+1. the series — :func:`features.series.build_series` (cached under ``cache_dir/series``: only
+   new scenes are read), or the ``series`` given; cut at ``as_of`` either way;
+2. seasonal summaries — :func:`features._seasonal.seasonal_features` (options in
+   :data:`SEASONAL_OPTIONS`);
+3. crop type — ``crop_model.predict(series, fields, as_of)`` when a model is given;
+4. phenology and growth stage — :func:`features.timeseries.smooth_series` then
+   :func:`features.growth_stage.phenology`, for the crop of each field: the predicted crop
+   where its probability is at least :data:`CONFIDENT_CROP_PROB`, else the declared crop;
+5. planted area — :func:`features.area_scenes.planted_area` from the scenes' pixels (cached
+   under ``cache_dir/area``); imagery without pixels (a series table, ``sentinelhub-stats``)
+   leaves it empty with a warning;
+
+and joins them with :func:`features.build.build_features`, adding ``crop``: the crop a field is valued as
+(the predicted crop where confident, else the declared crop; :func:`phenology_crops`; the yield model's
+:func:`models.yield_value.crop_of` reads it first). Nothing observed after ``as_of``
+is used by any family: the result is identical whether later scenes exist or not. A family
+whose module is missing is left empty (NaN) with a warning; ``families`` says which ran.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from features.contracts import check_fields, check_season
+from features.errors import FieldsError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from features.crop_type import CropTypeClassifier
+
+__all__ = ["FeaturizeResult", "featurize", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
+           "FAMILIES", "phenology_crops", "load_crop_model", "featurize_to_file", "write_parquet_atomic",
+           "CROP_MODEL_NAME"]
+
+#: options of :func:`features._seasonal.seasonal_features` (fixed: a model fitted on one set needs the same)
+SEASONAL_OPTIONS: Mapping[str, Any] = {"period_days": 16, "derivatives": False, "raw_metrics": True}
+#: a predicted crop at least this probable replaces the declared crop for phenology (the policy's
+#: CROP_TYPE_UNCERTAIN threshold)
+CONFIDENT_CROP_PROB = 0.8
+#: grid of the smoothed NDVI that phenology reads
+PHENOLOGY_GRID_DAYS = 5
+CROP_MODEL_NAME = "crop-type"
+FAMILIES = ("series", "seasonal", "crop_type", "phenology", "area")
+
+Progress = Callable[[int, int, str], None]
+
+
+@dataclass(frozen=True)
+class FeaturizeResult:
+    """FieldFeatures of a season as of a date and what was used to build them."""
+
+    features: pd.DataFrame
+    series: pd.DataFrame
+    phenology: pd.DataFrame | None
+    warnings: list[str]
+    #: the imagery source (deterministic: without the cache counts, so it can go into decision provenance)
+    source: str
+    #: family → "ok", "skipped: why" or "missing: why"
+    families: dict[str, str] = field(default_factory=dict)
+    dates_used: list[dt.date] = field(default_factory=list)
+    area: pd.DataFrame | None = None
+    crop: pd.DataFrame | None = None
+
+
+def _as_date(d: dt.date | dt.datetime | pd.Timestamp | str) -> dt.date:
+    if isinstance(d, str):
+        return dt.date.fromisoformat(d)
+    if isinstance(d, pd.Timestamp | dt.datetime):
+        return d.date()
+    return d
+
+
+def _series(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_of: dt.date,
+            series: pd.DataFrame | None, cache_dir: Path | None, progress: Progress | None,
+            warnings: list[str]) -> tuple[pd.DataFrame, str]:
+    if series is not None:
+        s = series[(series["season"].astype(str) == season)
+                   & (pd.to_datetime(series["date"]) <= pd.Timestamp(as_of))
+                   & series["field_id"].astype(str).isin(fields["field_id"].astype(str))]
+        return s.reset_index(drop=True), "series given"
+    from features.series import build_series
+
+    if imagery is None:
+        raise FieldsError(source="featurize", problem="neither imagery nor a series was given")
+    res = build_series(fields, imagery, season, as_of=as_of, progress=progress,
+                       cache_dir=Path(cache_dir) / "series" if cache_dir is not None else None)
+    warnings.extend(res.warnings)
+    if res.small_fields:
+        warnings.append(f"{len(res.small_fields)} field(s) with fewer than 8 clear pixels on their best date")
+    # the source without the cache counts ("12 read, 20 from cache"): it goes into decision provenance,
+    # which must be identical on a re-run
+    return res.series, re.sub(r", \d+ read, \d+ from cache\)", ")", res.source)
+
+
+def _none_for_missing(s: pd.Series) -> pd.Series:
+    return pd.Series([None if pd.isna(v) else str(v) for v in s], index=s.index, dtype=object)
+
+
+def phenology_crops(fields: pd.DataFrame, crop: pd.DataFrame | None,
+                    min_prob: float = CONFIDENT_CROP_PROB) -> pd.Series:
+    """Crop of each field for phenology: the predicted crop where confident, else the declared one."""
+    declared = pd.Series(fields["declared_crop"].astype(object).to_numpy(), index=fields["field_id"].astype(str))
+    declared = _none_for_missing(declared)
+    if crop is None or crop.empty:
+        return declared
+    c = crop.set_index(crop["field_id"].astype(str))
+    pred = c["crop_type"].astype(object).reindex(declared.index)
+    prob = c["crop_type_prob"].astype("float64").reindex(declared.index)
+    use = pred.notna() & (prob >= min_prob)
+    return _none_for_missing(declared.where(~use, pred))
+
+
+def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_of: dt.date, calib: Any,
+               families: dict[str, str], warnings: list[str]) -> pd.DataFrame | None:
+    try:
+        from features.growth_stage import load_calendars, phenology
+        from features.timeseries import smooth_series
+    except ImportError as e:
+        families["phenology"] = f"missing: {e}"
+        warnings.append(f"phenology left empty: {e}")
+        return None
+    if series.empty or not (series["variable"] == "NDVI").any():
+        families["phenology"] = "skipped: no NDVI observation"
+        warnings.append("phenology left empty: no NDVI observation up to the as-of date")
+        return None
+    smoothed = smooth_series(series, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS)
+    calendars = load_calendars()
+    regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
+    parts = []
+    for region in sorted({str(r) for r in regions if r is not None and not pd.isna(r)}):
+        ids = set(fields.loc[(regions == region).to_numpy(), "field_id"].astype(str))
+        sm = smoothed[smoothed["field_id"].astype(str).isin(ids)]
+        if sm.empty:
+            continue
+        parts.append(phenology(sm, calendars, crops[crops.index.isin(ids)], region, as_of, calib))
+    families["phenology"] = "ok"
+    if not parts:
+        return None
+    out = pd.concat(parts, ignore_index=True)
+    return out.drop(columns=[c for c in ("season", "crop") if c in out.columns])
+
+
+def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_of: dt.date, params: Any,
+          cache_dir: Path | None, families: dict[str, str], warnings: list[str]) -> pd.DataFrame | None:
+    if imagery is None:
+        families["area"] = "skipped: no imagery given (series only)"
+        warnings.append("planted area left empty: no imagery with pixels was given")
+        return None
+    try:
+        from features.area_scenes import planted_area
+    except ImportError as e:
+        families["area"] = f"missing: {e}"
+        warnings.append(f"planted area left empty: {e}")
+        return None
+    area = planted_area(fields, imagery, season, as_of, params=params,
+                        cache_dir=Path(cache_dir) / "area" if cache_dir is not None else None)
+    if area.attrs.get("no_pixels"):
+        families["area"] = "skipped: imagery has no pixels"
+        warnings.append("planted area left empty: the imagery has no pixels (a series table or sentinelhub-stats)")
+        return None
+    outside = area.attrs.get("outside_fields") or []
+    if outside:
+        warnings.append(f"planted area: {len(outside)} field(s) not covered by any scene up to {as_of}")
+    families["area"] = "ok"
+    return area
+
+
+def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
+              as_of: dt.date | dt.datetime | pd.Timestamp | str, *,
+              crop_model: CropTypeClassifier | None = None, phenology_calib: Any = None, area_params: Any = None,
+              cache_dir: Path | None = None, progress: Progress | None = None,
+              series: pd.DataFrame | None = None) -> FeaturizeResult:
+    """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
+
+    ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
+    index.csv, a series table, ``sentinelhub`` or ``sentinelhub-stats`` (may be None when
+    ``series`` is given; planted area is then empty).
+    """
+    season = check_season(season)
+    day = _as_date(as_of)
+    check_fields(fields, where="fields")
+    fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
+    if fs.empty:
+        raise FieldsError(source="fields", problem=f"no field of season {season}")
+    warnings: list[str] = []
+    families: dict[str, str] = {}
+    s, source = _series(fs, imagery, season, day, series, cache_dir, progress, warnings)
+    families["series"] = "ok" if len(s) else "skipped: no observation up to the as-of date"
+
+    from features._seasonal import field_windows, seasonal_features
+    from features.build import build_features
+
+    keys = fs[["field_id", "season", "region"]] if "region" in fs.columns else fs[["field_id", "season"]]
+    seasonal = seasonal_features(s, field_windows(keys), as_of=day, **dict(SEASONAL_OPTIONS))
+    seasonal = seasonal.drop(columns=[c for c in ("season",) if c in seasonal.columns])
+    families["seasonal"] = "ok"
+
+    crop = None
+    if crop_model is not None:
+        pred = crop_model.predict(s, fs.drop(columns="geometry"), day)
+        keep = ["field_id", "crop_type", "crop_type_prob", "declared_crop_prob"] + sorted(
+            c for c in pred.columns if c.startswith("prob_"))
+        crop = pred[keep].reset_index(drop=True)
+        families["crop_type"] = "ok"
+        early = int(crop["crop_type"].isna().sum())
+        if early:
+            warnings.append(f"crop type: {early} field(s) too early in the season for any checkpoint of the model")
+    else:
+        families["crop_type"] = "skipped: no crop model"
+        warnings.append("crop type left empty: no crop-type model given")
+
+    crops = phenology_crops(fs, crop)
+    phen = _phenology(s, fs, crops, day, phenology_calib, families, warnings)
+    area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings)
+    feats = build_features(fs, s, season, day, area=area, phenology=phen, crop=crop, seasonal=seasonal)
+    feats["crop"] = pd.Series(feats["field_id"].map(crops).to_numpy(dtype=object), dtype="str")
+    dates = sorted({d.date() for d in pd.to_datetime(s["date"]).unique()}) if len(s) else []
+    return FeaturizeResult(features=feats, series=s, phenology=phen, warnings=warnings, source=source,
+                           families=families, dates_used=dates, area=area, crop=crop)
+
+
+def load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None, str]:
+    """A crop-type model from ``champion`` (or any alias: the registry's ``crop-type@ALIAS``), a saved
+    folder, or ``none``; returns the model and a description naming the concrete version."""
+    from features.crop_type import CropTypeClassifier
+
+    text = "none" if spec is None else str(spec).strip()
+    if text.lower() == "none":
+        return None, "none"
+    p = Path(text)
+    if p.exists():
+        return CropTypeClassifier.load(p), f"file {p}"
+    if "/" in text or text.endswith(".json"):
+        raise FieldsError(source="crop model", problem=f"{text}: no such folder (expected champion, an alias, "
+                                                       "a saved model folder, or none)")
+    from models.errors import RegistryError
+    from models.registry import SaveLoadFlavour, resolve
+
+    try:
+        res = resolve(CROP_MODEL_NAME, text, flavour=SaveLoadFlavour("features.crop_type:CropTypeClassifier"))
+    except RegistryError as e:
+        raise RegistryError(problem=f"crop-type model {text!r}: {e.problem}",
+                            fix="train one with `agcredit train crop-type`, or pass --crop-model none") from None
+    return res.model, f"{CROP_MODEL_NAME} version {res.version} ({text})"
+
+
+def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
+                      as_of: dt.date | dt.datetime | pd.Timestamp | str, out: str | Path, *,
+                      crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
+                      progress: Progress | None = None) -> tuple[FeaturizeResult, Path, str]:
+    """Read fields, resolve the crop model, :func:`featurize`, write the FieldFeatures Parquet atomically.
+
+    Returns the result, the path written and the crop model's description. Nothing is written
+    when anything fails.
+    """
+    from features.fields import read_fields
+
+    season = check_season(season)
+    read = read_fields(fields, season=season)
+    model, desc = load_crop_model(crop_model)
+    res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress)
+    if read.rejected:
+        res.warnings.append(f"{len(read.rejected)} field(s) rejected when reading: "
+                            + ", ".join(f"{k} ({v})" for k, v in list(read.rejected.items())[:5]))
+    path = write_parquet_atomic(res.features, out)
+    return res, path, desc
+
+
+def write_parquet_atomic(df: pd.DataFrame, out: str | Path) -> Path:
+    """Write ``df`` as Parquet via a temporary file in the same folder and a rename (no partial file)."""
+    from features.atomic import write_table_atomic
+
+    return write_table_atomic(df, out, fmt="parquet")

@@ -1,0 +1,454 @@
+"""Seasonal re-underwriting: re-decide every active line of the Book at a checkpoint, with early warnings.
+
+:func:`reunderwrite` takes the Book's lines active on the as-of date (``start_date ≤ as_of ≤
+maturity_date``, of the season), builds the FieldFeatures as of that date (the series cache
+means only scenes new since the last run are read), values them with the champion models
+resolved once (their concrete versions go in every record), decides each line's application
+with :func:`underwriting.decisions.decide_batch`, and appends records of kind
+``reunderwrite`` to the decision store, each superseding the application's latest record on
+or before the as-of date. The idempotency key is derived from the decision's own key (which
+holds the application, season, as-of date, input snapshot, model versions and policy hash),
+so re-running the same as-of date adds nothing.
+
+Which lines: the Book's active lines, each through its application — the one with its
+``application_id``, else the farmer's application of the season (a Book line opened by an
+earlier application the records no longer hold); lines with neither are skipped with a
+warning. With ``include_decided`` (default) applications of the season that a stored record
+approved (APPROVE/REDUCE, on or before the as-of date) and that no Book line covers are
+re-decided too, as lines ``D-<application_id>`` with the latest record's limit, nothing drawn
+and nothing outstanding (a line later cut to zero is still followed).
+
+Concentration: the lines being re-decided are taken out of the Book for the headroom (their
+old limits are being replaced); the other lines stay as exposure.
+
+Per line the change is reported (old → new limit, new reason codes) and:
+
+* ``CROP_CONDITION_DETERIORATED`` is added (first, with the reduction old − new limit) when the
+  new limit is below the old one and the crop's condition fell: the stressed value of the
+  fields is below the one in the previous record, or a field of the farmer has a WATCH,
+  CROP_FAILURE, EARLY_HARVEST or NOT_PLANTED alert;
+* when the new limit is below the outstanding balance, a proposed action (:func:`propose_actions`):
+  ``FREEZE_UNDRAWN`` always (stop further drawings); ``SHORTEN_TERM`` when the new decision's
+  maturity (expected harvest + marketing window) is earlier than the line's; ``REVIEW`` (send to
+  an analyst) when the new outcome is REFER or DECLINE, the new limit covers less than
+  ``review_share`` (default half) of the outstanding balance, or a high-severity alert is open.
+
+Alerts: :func:`pipelines.monitor.detect_alerts` on the season's clear NDVI up to the as-of
+date, against expectations from past seasons' series (``history``), each with the affected
+line(s).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import UserInputError
+from pipelines.monitor import AlertParams
+from underwriting.policy import Policy
+from underwriting.records import DecisionItem, canonical_json, sha256_hex
+from underwriting.store import DecisionStore, record_id_for
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from pipelines.county import County
+    from pipelines.schedule import Due
+
+__all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "lines_to_review", "propose_actions",
+           "reunderwrite", "reunderwrite_county", "reunderwrite_due", "checkpoint_label",
+           "DETERIORATION_ALERTS", "DEFAULT_OPERATOR"]
+
+DETERIORATION_ALERTS = ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
+DEFAULT_OPERATOR = "agcredit-reunderwrite"
+CHANGE_COLUMNS = ["line_id", "application_id", "farmer_token", "currency", "old_limit", "new_limit", "change",
+                  "drawn", "outstanding", "old_outcome", "new_outcome", "new_reasons", "reason_codes",
+                  "actions", "alerts", "record_id", "supersedes"]
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class ScoringModels:
+    """Models resolved once per run: the yield model with its version, run id and governance, and the
+    crop-type model (None: crop type left empty)."""
+
+    yield_model: Any
+    yield_version: str
+    yield_run_id: str
+    governance: Any
+    crop_model: Any = None
+    crop_version: str | None = None
+    yield_name: str = "yield-value"
+
+    @classmethod
+    def champions(cls, warnings: list[str] | None = None) -> ScoringModels:
+        """``yield-value@champion`` and ``crop-type@champion`` from the registry (crop type optional)."""
+        from features.crop_type import CropTypeClassifier
+        from models.errors import RegistryError
+        from models.registry import SaveLoadFlavour, governance, resolve
+
+        y = resolve("yield-value")
+        crop, crop_version = None, None
+        try:
+            c = resolve("crop-type", flavour=SaveLoadFlavour.of(CropTypeClassifier()))
+            crop, crop_version = c.model, c.version
+        except RegistryError as e:
+            if warnings is not None:
+                warnings.append(f"no crop-type champion ({e}); crop type left empty")
+        return cls(yield_model=y.model, yield_version=y.version, yield_run_id=y.run_id,
+                   governance=governance("yield-value", y.version), crop_model=crop, crop_version=crop_version)
+
+
+@dataclass(frozen=True)
+class ActionRules:
+    """When to propose what (see the module docstring)."""
+
+    review_share: float = 0.5
+
+
+@dataclass
+class ReunderwriteResult:
+    """What a re-underwriting run decided, wrote and saw."""
+
+    season: str
+    as_of: date
+    checkpoint: str
+    items: list[DecisionItem]
+    changes: pd.DataFrame
+    alerts: pd.DataFrame
+    written: int = 0
+    already_present: int = 0
+    warnings: list[str] = field(default_factory=list)
+    models: dict[str, str | None] = field(default_factory=dict)
+
+
+# --- lines and checkpoints -------------------------------------------------------------------------------
+
+def active_lines(book: pd.DataFrame, as_of: date, season: str | None = None) -> pd.DataFrame:
+    """Lines of the Book active on ``as_of`` (start ≤ as_of ≤ maturity), of ``season`` when the Book says."""
+    day = pd.Timestamp(as_of)
+    b = book[(book["start_date"] <= day) & (book["maturity_date"] >= day)]
+    if season is not None and "season" in b.columns:
+        b = b[b["season"].astype(str) == str(season)]
+    return b.sort_values("line_id", kind="stable").reset_index(drop=True)
+
+
+def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date, season: str, *,
+                    records: pd.DataFrame | None = None, warnings: list[str] | None = None) -> pd.DataFrame:
+    """Active lines with ``review_application_id`` (see the module docstring); ``records``: the store's
+    records of the season (adds the decided lines no Book line covers)."""
+    lines = active_lines(book, as_of, season).copy()
+    ids = set(applications["application_id"].astype(str))
+    season_apps = applications[applications["season"].astype(str) == str(season)]
+    by_token = dict(zip(season_apps["farmer_token"].astype(str), season_apps["application_id"].astype(str),
+                        strict=True))
+    resolved = [a if a in ids else by_token.get(t) for a, t in zip(lines["application_id"].astype(str),
+                                                                   lines["farmer_token"].astype(str), strict=True)]
+    lines["review_application_id"] = pd.Series(resolved, index=lines.index, dtype="object")
+    orphan = lines["review_application_id"].isna()
+    if orphan.any() and warnings is not None:
+        warnings.append(f"{int(orphan.sum())} active line(s) without an application of season {season} skipped "
+                        f"({', '.join(lines.loc[orphan, 'line_id'].astype(str).head(5))})")
+    lines = lines[~orphan].drop_duplicates("review_application_id", keep="first")
+    if records is not None and len(records):
+        r = records[(records["season"].astype(str) == str(season)) & (records["as_of"] <= as_of.isoformat())]
+        opened = set(r.loc[r["outcome"].isin(["APPROVE", "REDUCE"]), "application_id"])
+        r = r.sort_values("seq").groupby("application_id").tail(1)
+        r = r[r["application_id"].isin(opened) & ~r["application_id"].isin(set(lines["review_application_id"]))
+              & r["application_id"].isin(ids)]
+        extra = []
+        for rec in r.itertuples(index=False):
+            body = json.loads(rec.body)
+            comp = body.get("computation", {})
+            main: dict[str, Any] = max(body.get("fields", []), key=lambda f: (f.get("expected_value") or 0, str(f.get("field_id"))),
+                       default={})
+            maturity = comp.get("maturity_date") or rec.as_of
+            extra.append({"line_id": f"D-{rec.application_id}", "application_id": rec.application_id,
+                          "farmer_token": rec.farmer_token, "currency": rec.currency, "limit": int(rec.limit),
+                          "drawn": 0, "outstanding": 0, "start_date": pd.Timestamp(rec.as_of),
+                          "maturity_date": pd.Timestamp(max(maturity, rec.as_of)),
+                          "crop": main.get("crop_valued") or main.get("declared_crop") or "",
+                          "region": main.get("region") or "", "season": str(season),
+                          "review_application_id": rec.application_id})
+        if extra:
+            lines = pd.concat([lines, pd.DataFrame(extra)], ignore_index=True)
+    return lines.sort_values("line_id", kind="stable").reset_index(drop=True)
+
+
+def checkpoint_label(season: str, region: str, as_of: date, crops: Sequence[str] | None = None) -> str:
+    """The model checkpoint an as-of date falls in: ``pre_season``, ``emergence``, ``mid`` or ``end``
+    (the median calendar date of the region's crops for each, the season window's end for ``end``)."""
+    from features.series import season_window
+    from pipelines.schedule import checkpoint_dates, load_calendar
+
+    _, end = season_window(season, region)
+    if as_of >= end:
+        return "end"
+    cal = checkpoint_dates(season, load_calendar(), region)
+    if crops:
+        known = cal[cal["crop"].isin(list(crops))]
+        cal = known if not known.empty else cal
+    label = "pre_season"
+    for name, cp in (("emergence", "emergence"), ("mid", "mid_season")):
+        d = pd.to_datetime(cal.loc[cal["checkpoint"] == cp, "date"]).sort_values()
+        if len(d) and as_of >= d.iloc[(len(d) - 1) // 2].date():
+            label = name
+    return label
+
+
+# --- actions ---------------------------------------------------------------------------------------------
+
+def propose_actions(*, new_limit: int, outstanding: int, new_outcome: str, new_maturity: date | None,
+                    line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None) -> tuple[str, ...]:
+    """Proposed actions for a line whose new limit is below its outstanding balance (else none)."""
+    r = rules or ActionRules()
+    if new_limit >= outstanding:
+        return ()
+    out = ["FREEZE_UNDRAWN"]
+    if new_maturity is not None and line_maturity is not None and new_maturity < line_maturity:
+        out.append("SHORTEN_TERM")
+    if new_outcome in ("REFER", "DECLINE") or new_limit < r.review_share * outstanding or high_alert:
+        out.append("REVIEW")
+    return tuple(out)
+
+
+# --- decisions -------------------------------------------------------------------------------------------
+
+def _iso(v: Any) -> date | None:
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return None
+    return pd.Timestamp(v).date()
+
+
+def _day_text(d: date | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFrame, policy: Policy,
+          as_of: date, rules: ActionRules) -> tuple[DecisionItem, dict[str, Any]]:
+    """The re-underwriting record of ``item`` (superseding ``prev``) and its change row."""
+    body = copy.deepcopy(item.body)
+    old_limit = int(prev.limit) if prev is not None else int(line["limit"])
+    old_outcome = str(prev.outcome) if prev is not None else None
+    old_codes = set(prev.reason_codes) if prev is not None else set()
+    old_stressed = (prev.body.get("computation", {}).get("stressed_value") if prev is not None else None)
+    new_stressed = body.get("computation", {}).get("stressed_value")
+    kinds = set(alerts["alert"]) if len(alerts) else set()
+    condition_fell = (isinstance(old_stressed, int) and isinstance(new_stressed, int) and new_stressed < old_stressed) \
+        or bool(kinds & set(DETERIORATION_ALERTS))
+    reasons = list(body.get("reasons", []))
+    codes = list(item.reason_codes)
+    if item.limit < old_limit and condition_fell and "CROP_CONDITION_DETERIORATED" not in codes:
+        reasons.insert(0, {"code": "CROP_CONDITION_DETERIORATED", "reduction": old_limit - item.limit,
+                           "text": policy.text("CROP_CONDITION_DETERIORATED"), "principal": True})
+        for i, r in enumerate(reasons):
+            r["principal"] = i < 4
+        codes.insert(0, "CROP_CONDITION_DETERIORATED")
+    high = bool(len(alerts) and (alerts["severity"] == "high").any())
+    maturity = _iso(body.get("computation", {}).get("maturity_date"))
+    actions = propose_actions(new_limit=item.limit, outstanding=int(line["outstanding"]), new_outcome=item.outcome,
+                              new_maturity=maturity, line_maturity=_iso(line["maturity_date"]), high_alert=high,
+                              rules=rules)
+    body["reasons"] = reasons
+    body["reunderwrite"] = {
+        "line_id": str(line["line_id"]), "previous_record_id": prev.record_id if prev is not None else None,
+        "previous_limit": old_limit, "previous_outcome": old_outcome, "limit_change": item.limit - old_limit,
+        "outstanding": int(line["outstanding"]), "drawn": int(line["drawn"]),
+        "line_maturity_date": _day_text(_iso(line["maturity_date"])),
+        "previous_stressed_value": old_stressed, "proposed_actions": list(actions),
+        "alerts": sorted({f"{a.field_id}:{a.alert}" for a in alerts.itertuples()}) if len(alerts) else [],
+        "action_rules": {"review_share": rules.review_share},
+    }
+    key = sha256_hex(canonical_json(["reunderwrite", item.idempotency_key, str(line["line_id"])]))
+    new = DecisionItem(idempotency_key=key, application_id=item.application_id, farmer_token=item.farmer_token,
+                       season=item.season, as_of=as_of.isoformat(), outcome=item.outcome, limit=item.limit,
+                       currency=item.currency, reason_codes=tuple(codes), body=body, kind="reunderwrite",
+                       supersedes=prev.record_id if prev is not None else None)
+    row = {"line_id": str(line["line_id"]), "application_id": item.application_id, "farmer_token": item.farmer_token,
+           "currency": item.currency, "old_limit": old_limit, "new_limit": item.limit,
+           "change": item.limit - old_limit, "drawn": int(line["drawn"]), "outstanding": int(line["outstanding"]),
+           "old_outcome": old_outcome, "new_outcome": item.outcome,
+           "new_reasons": ",".join(c for c in codes if c not in old_codes), "reason_codes": ",".join(codes),
+           "actions": ",".join(actions), "alerts": ",".join(body["reunderwrite"]["alerts"]),
+           "record_id": None, "supersedes": new.supersedes}
+    return new, row
+
+
+def _features_sha(store_url: str, features: pd.DataFrame) -> str:
+    """Write the FieldFeatures used where ``explain`` finds them (content-addressed, atomic)."""
+    import io
+    import os
+    import tempfile
+
+    from pipelines.explain import features_path
+
+    buf = io.BytesIO()
+    features.to_parquet(buf, index=False)
+    data = buf.getvalue()
+    sha = sha256_hex(data)
+    path = features_path(store_url, sha)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    return sha
+
+
+def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery: str | Path | None,
+                 book: pd.DataFrame, applications: pd.DataFrame, store: DecisionStore | str | None,
+                 policy: Policy, profile: str, cache_dir: Path | None = None, history: pd.DataFrame | None = None,
+                 operator: str | None = None, prices: Any = None, models: ScoringModels | None = None,
+                 series: pd.DataFrame | None = None, crops: Sequence[str] | None = None,
+                 include_decided: bool = True, alert_params: AlertParams | None = None, rules: ActionRules | None = None,
+                 progress: Progress | None = None) -> ReunderwriteResult:
+    """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
+
+    ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
+    ``cache_dir``: the cache root (featurize keeps series under ``series/`` and planted area under ``area/``);
+    ``models``: resolved once (default: the registry's champions); ``prices``: a PriceTable (default
+    the shipped one); ``series``: this season's FieldTimeSeries instead of building it; ``crops``: only
+    the lines of these crops; ``history``: past seasons' FieldTimeSeries.
+    """
+    from models.prices import read_prices
+    from models.yield_value import score_fields
+    from pipelines.featurize import featurize
+    from underwriting.decisions import decide_batch
+
+    season = str(season)
+    warnings: list[str] = []
+    say = progress or (lambda _m: None)
+    label = checkpoint_label(season, str(fields["region"].dropna().iloc[0]) if "region" in fields.columns
+                             and fields["region"].notna().any() else "", as_of) if len(fields) else "end"
+    own = not isinstance(store, DecisionStore)
+    st = store if isinstance(store, DecisionStore) else DecisionStore(store)
+    try:
+        todo = lines_to_review(book, applications, as_of, season,
+                               records=st.records(season) if include_decided else None, warnings=warnings)
+        if crops is not None:
+            todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
+        if todo.empty:
+            warnings.append(f"no active line to re-underwrite on {as_of}")
+            return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
+                                      warnings=warnings)
+        apps = applications[applications["application_id"].isin(set(todo["review_application_id"]))]
+        models = models or ScoringModels.champions(warnings)
+        prices = prices if prices is not None else read_prices()
+        say(f"features as of {as_of}")
+        fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
+                       series=series)
+        warnings.extend(fr.warnings)
+        feats = fr.features
+        say(f"valuations ({models.yield_name} v{models.yield_version}, checkpoint {label})")
+        from models.yield_value import crop_of
+
+        known = crop_of(feats).replace({"nan": None, "None": None, "<NA>": None}).notna().to_numpy()
+        if not known.all():  # no declared crop and no crop type: nothing to value (the decision excludes it)
+            warnings.append(f"{int((~known).sum())} field(s) without a declared or predicted crop are not valued")
+        vals = score_fields(models.yield_model, feats[known].reset_index(drop=True), prices,
+                            model_name=models.yield_name,
+                            model_version=models.yield_version, governance=models.governance, checkpoint=label,
+                            currency=policy.profile(profile).currency)
+        if "run_id" not in vals.columns:
+            vals = vals.assign(run_id=models.yield_run_id)
+        rest = book[~book["line_id"].isin(set(todo["line_id"]))]
+        sha = _features_sha(st.url, feats)
+        provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
+                      "checkpoint": label, "imagery_source": fr.source,
+                      "acquisition_dates": [d.isoformat() for d in fr.dates_used],
+                      "crop_model_version": models.crop_version}
+        say("decisions")
+        items = decide_batch(apps, feats, vals, prices.to_frame(), rest, policy, profile, as_of,
+                             provenance=provenance)
+        from pipelines.monitor import season_alerts
+
+        alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
+                               params=alert_params, warnings=warnings)
+        by_app = {i.application_id: i for i in items}
+        out_items, rows = [], []
+        for line in todo.to_dict("records"):
+            item = by_app[str(line["review_application_id"])]
+            prev = st.latest(item.application_id, as_of=as_of)
+            mine = alerts[alerts["farmer_token"] == item.farmer_token] if len(alerts) else alerts
+            new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules())
+            if prev is not None and prev.record_id == record_id_for(new.idempotency_key):
+                # this very record is stored (a re-run): rebuild it against what it superseded
+                prev = st.get(prev.supersedes) if prev.supersedes else None
+                new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules())
+            out_items.append(new)
+            rows.append(row)
+        res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
+        for row, it in zip(rows, out_items, strict=True):
+            row["record_id"] = record_id_for(it.idempotency_key)
+        changes = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+        return ReunderwriteResult(season=season, as_of=as_of, checkpoint=label, items=out_items, changes=changes,
+                                  alerts=alerts, written=res.written, already_present=res.already_present,
+                                  warnings=warnings,
+                                  models={"yield-value": models.yield_version, "crop-type": models.crop_version})
+    finally:
+        if own:
+            st.close()
+
+
+def _county_history(county: County, season: str) -> pd.DataFrame | None:
+    frames = [county.series(s) for s in county.seasons if s < season]
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def reunderwrite_county(county: County | str | Path, season: str | None, as_of: date, *,
+                        store: DecisionStore | str | None, policy: Policy | None = None, profile: str | None = None,
+                        operator: str | None = None, models: ScoringModels | None = None,
+                        crops: Sequence[str] | None = None, alert_params: AlertParams | None = None,
+                        progress: Progress | None = None) -> ReunderwriteResult:
+    """:func:`reunderwrite` on a county folder's records and scenes (cache under the county's cache dir)."""
+    from pipelines.county import County
+    from underwriting.policy import default_policy
+
+    c = county if isinstance(county, County) else County(county)
+    season = str(season or c.current_season)
+    pol = policy or default_policy()
+    prof = profile or c.profile
+    if not prof:
+        raise UserInputError(f"{c.path}: county.json has no policy_profile; give --profile")
+    return reunderwrite(season=season, as_of=as_of, fields=c.fields(), imagery=c.imagery, book=c.book(),
+                        applications=c.applications(), store=store, policy=pol, profile=prof,
+                        cache_dir=c.cache_dir, history=_county_history(c, season), operator=operator,
+                        models=models, crops=crops, alert_params=alert_params, progress=progress)
+
+
+def reunderwrite_due(today: date, *, county: County | str | Path, store: str | None,
+                     season: str | None = None, calendar: str | Path | None = None,
+                     policy: Policy | None = None, profile: str | None = None, operator: str | None = None,
+                     models: ScoringModels | None = None,
+                     progress: Progress | None = None) -> list[tuple[Due, ReunderwriteResult]]:
+    """Run exactly the checkpoints due on ``today`` and not yet done (per crop: the lines of that crop at the
+    checkpoint's date; missed earlier checkpoints are superseded); each is marked done in the
+    CheckpointLog in the store's database, so a second call does nothing."""
+    from pipelines.county import County
+    from pipelines.schedule import CheckpointLog, due_checkpoints, load_calendar
+    from underwriting.store import store_url
+
+    c = county if isinstance(county, County) else County(county)
+    seasons = [str(season)] if season else [c.current_season]
+    url = store_url(store)
+    log = CheckpointLog(url)
+    due = due_checkpoints(today, seasons, load_calendar(calendar), log.done(), regions=[c.region])
+    if not due:
+        return []
+    models = models or ScoringModels.champions()
+    out = []
+    for d in due:
+        res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile, operator=operator,
+                                  models=models, crops=[d.crop], progress=progress)
+        log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines")
+        out.append((d, res))
+    return out

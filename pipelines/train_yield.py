@@ -1,0 +1,359 @@
+"""Train the yield-value model on a county's past seasons (or on a user's tables) and register it.
+
+Rows are FieldFeatures of every past season as of each checkpoint (``end`` of season and
+``mid``-season, :meth:`pipelines.county.County.checkpoints`), built by the production path
+(:func:`pipelines.featurize.featurize`, the same call underwriting makes), joined with the farmers'
+REPORTED yields from the county's farm records (``records/history.csv``; rows without one are
+dropped). The county's ``truth/`` is never read here.
+
+One model serves every checkpoint (the day of the season is a feature). Its governance record
+comes from the latest past season held out (the model refitted without it, scored against that
+season's reported yields): within-crop R² and RMSE, shares below P10 / above P90, beside the crop-mean
+baseline. The minimum metrics a version must meet to become ``champion``
+(:func:`yield_minimum_metrics`): within every crop in scope it is no worse than the crop's mean
+(R² at most 0.05 below it), and its intervals miss 10% ± 7 points on each side — honest gates for one held-out season of noisy
+reports; the issue's accuracy targets are measured by ``agcredit evaluate yield`` against truth.
+
+Featurized tables are cached under ``<cache_dir>/yield_features`` keyed by the field set, the
+as-of date, the crop model, the scene index and the source of the feature modules, so a second
+run (the demo re-run, ``evaluate``) reads them back in a second.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from features.errors import UserInputError, format_offenders
+
+if TYPE_CHECKING:
+    from models.evaluation import YieldRelease
+    from models.governance import Governance, Requirement
+    from models.yield_value import YieldModel, YieldModelConfig
+    from pipelines.county import County
+
+__all__ = ["MODEL_NAME", "CHECKPOINTS", "SKILL_TOLERANCE", "TrainResult", "county_features", "yield_training_table",
+           "yield_minimum_metrics", "train_yield", "train_yield_county", "train_yield_files", "read_reported"]
+
+MODEL_NAME = "yield-value"
+#: checkpoints the model is trained and validated for; ``end`` first (its metrics are unprefixed)
+CHECKPOINTS = ("end", "mid")
+#: a version may trail the crop-mean baseline's within-crop R² by at most this much (one held-out season)
+SKILL_TOLERANCE = -0.05
+_KEY = ["field_id", "season"]
+#: modules whose source defines the features: a change to any invalidates the feature cache
+_FEATURE_SOURCES = ("pipelines/featurize.py", "features/build.py", "features/_seasonal.py", "features/series.py",
+                    "features/timeseries.py", "features/growth_stage.py", "features/area_scenes.py",
+                    "features/crop_type.py", "features/zonal.py")
+Progress = Callable[[int, int, str], None]
+
+
+# ---------------------------------------------------------------------- features
+def _code_hash() -> str:
+    root = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256()
+    for rel in _FEATURE_SOURCES:
+        p = root / rel
+        h.update(rel.encode())
+        h.update(p.read_bytes() if p.is_file() else b"-")
+    return h.hexdigest()
+
+
+def _cache_key(county: County, season: str, as_of: Any, crop_desc: str, code: str) -> str:
+    from features.series import fields_hash
+
+    idx = county.imagery / "index.csv"
+    stat = idx.stat() if idx.is_file() else None
+    h = hashlib.sha256()
+    for part in (fields_hash(county.fields(season)), season, str(as_of), crop_desc, code,
+                 f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "no-index"):
+        h.update(str(part).encode())
+        h.update(b"\0")
+    return h.hexdigest()[:24]
+
+
+def _order(checkpoints: Sequence[str]) -> list[str]:
+    cps = list(dict.fromkeys(str(c) for c in checkpoints))
+    if not cps:
+        raise UserInputError("yield training: no checkpoint given (expected e.g. end, mid)")
+    return sorted(cps, key=lambda c: (c != "end", cps.index(c)))
+
+
+def county_features(county: County, seasons: Sequence[str] | None = None,
+                    checkpoints: Sequence[str] = CHECKPOINTS, *, crop_model: Any = None, crop_desc: str = "none",
+                    progress: Progress | None = None, cache: bool = True) -> dict[str, pd.DataFrame]:
+    """FieldFeatures of every field of ``seasons`` (default: the past seasons) as of each checkpoint.
+
+    Built with :func:`pipelines.featurize.featurize` on the county's scenes (the season's series is
+    built once up to its latest checkpoint and cut at each), cached under ``cache_dir/yield_features``.
+    ``crop_model`` (a fitted crop-type classifier or None) and ``crop_desc`` (what it is, for the cache key).
+    """
+    from pipelines.featurize import featurize, write_parquet_atomic
+
+    seasons = [str(s) for s in (county.past_seasons if seasons is None else seasons)]
+    unknown = [s for s in seasons if s not in county.seasons]
+    if unknown:
+        raise UserInputError(f"{county.path}: season(s) {format_offenders(unknown)} not in the county "
+                             f"(known: {', '.join(county.seasons)})")
+    cps = _order(checkpoints)
+    code = _code_hash()
+    out: dict[str, list[pd.DataFrame]] = {cp: [] for cp in cps}
+    total, done = len(seasons) * len(cps), 0
+    for s in seasons:
+        dates = county.checkpoints(s)
+        missing = [cp for cp in cps if cp not in dates]
+        if missing:
+            raise UserInputError(f"{county.path}: unknown checkpoint(s) {format_offenders(missing)} "
+                                 f"(known: {', '.join(dates)})")
+        paths = {cp: county.cache_dir / "yield_features" / f"{s}-{cp}-{_cache_key(county, s, dates[cp], crop_desc, code)}"
+                 f".parquet" for cp in cps}
+        todo = [cp for cp in cps if not (cache and paths[cp].is_file())]
+        series = county.series(s, max(dates[cp] for cp in todo)) if todo else None
+        for cp in cps:
+            if cp in todo:
+                res = featurize(county.fields(s), county.imagery, s, dates[cp], crop_model=crop_model,
+                                cache_dir=county.cache_dir, series=series)
+                feats = res.features
+                obj = [c for c in feats.columns if feats[c].dtype == object]
+                feats = feats.astype(dict.fromkeys(obj, "str"))  # as a Parquet round trip gives them back
+                if cache:
+                    write_parquet_atomic(feats, paths[cp])
+            else:
+                feats = pd.read_parquet(paths[cp])
+            out[cp].append(feats)
+            done += 1
+            if progress is not None:
+                progress(done, total, f"features {s} as of {cp} ({dates[cp]})")
+    return {cp: pd.concat(frames, ignore_index=True) for cp, frames in out.items()}
+
+
+def read_reported(path: str | Path) -> pd.DataFrame:
+    """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report)."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserInputError(f"{p}: reported yields file not found")
+    df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p, dtype=str,
+                                                                                      keep_default_na=False)
+    missing = [c for c in ("field_id", "season", "reported_yield_t_ha") if c not in df.columns]
+    if missing:
+        raise UserInputError(f"{p}: missing column(s) {format_offenders(missing)} "
+                             "(expected field_id, season, reported_yield_t_ha)")
+    raw = df["reported_yield_t_ha"].astype(object)
+    y = pd.to_numeric(raw.where(raw.astype(str).str.strip() != "", None), errors="coerce")
+    bad = y.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
+    if bad.any():
+        raise UserInputError(f"{p}: reported_yield_t_ha must be numbers, found "
+                             f"{format_offenders(list(raw[bad].astype(str)))}")
+    if (y < 0).any():
+        raise UserInputError(f"{p}: reported_yield_t_ha must not be negative, found "
+                             f"{format_offenders(list(df.loc[y < 0, 'field_id'].astype(str)))}")
+    return pd.DataFrame({"field_id": df["field_id"].astype("str"), "season": df["season"].astype("str"),
+                         "reported_yield_t_ha": y.astype("float64")})
+
+
+def _join_reported(features: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:
+    rep = reported[[*_KEY, "reported_yield_t_ha"]].astype({"field_id": "str", "season": "str"})
+    rep = rep.dropna(subset=["reported_yield_t_ha"]).drop_duplicates(_KEY, keep="last")
+    f = features.drop(columns=[c for c in ("reported_yield_t_ha",) if c in features.columns])
+    f = f.astype({"field_id": "str", "season": "str"})
+    return f.merge(rep, on=_KEY, how="inner", validate="one_to_one").reset_index(drop=True)
+
+
+def yield_training_table(county: County, seasons: Sequence[str] | None = None,
+                         checkpoints: Sequence[str] = ("mid", "end"), *, crop_model: Any = None,
+                         crop_desc: str = "none", progress: Progress | None = None) -> dict[str, pd.DataFrame]:
+    """checkpoint → FieldFeatures of every past season as of it, with the farmers' ``reported_yield_t_ha``.
+
+    Rows without a reported yield are dropped; truth is never read.
+    """
+    feats = county_features(county, seasons, checkpoints, crop_model=crop_model, crop_desc=crop_desc,
+                            progress=progress)
+    reported = county.history()
+    return {cp: _join_reported(f, reported) for cp, f in feats.items()}
+
+
+# ---------------------------------------------------------------------- training
+def yield_minimum_metrics(crops: Sequence[str], checkpoint_prefix: str = "") -> tuple[Requirement, ...]:
+    """Promotion gates on one held-out season: within every crop in scope, R² no worse than the crop
+    mean's by more than 0.05 (``skill_r2_<crop> >= -0.05``: one season's sampling noise, for crops whose
+    yield the imagery cannot see), and shares of yields below P10 and above P90 each within 10% ± 7 points."""
+    from models.governance import Requirement
+
+    p = checkpoint_prefix
+    req = [Requirement(f"{p}skill_r2_{c}", ">=", SKILL_TOLERANCE) for c in crops]
+    req += [Requirement(f"{p}below_p10_all", ">=", 0.03), Requirement(f"{p}below_p10_all", "<=", 0.17),
+            Requirement(f"{p}above_p90_all", ">=", 0.03), Requirement(f"{p}above_p90_all", "<=", 0.17)]
+    return tuple(req)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """A fitted yield model, its held-out evaluation and governance, and its registered version (None: not)."""
+
+    model: YieldModel
+    release: YieldRelease
+    version: str | None = None
+    promoted: bool = False
+    failures: list[str] = field(default_factory=list)
+    n_rows: dict[str, int] = field(default_factory=dict)
+    seasons: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def governance(self) -> Governance:
+        return self.release.governance
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        return self.release.metrics
+
+    def summary(self) -> str:
+        """A few lines: rows, held-out figures per crop (labelled with the data kind), version, promotion."""
+        g = self.governance
+        ev = self.release.evaluation.summary
+        held = sorted(self.release.evaluation.per_season["season"].unique())
+        lines = [f"yield-value: {sum(self.n_rows.values())} rows ({', '.join(f'{k} {v}' for k, v in self.n_rows.items())}) "
+                 f"from seasons {', '.join(self.seasons)}; held out {', '.join(held)} "
+                 f"({g.data} data, scored against reported yields)"]
+        for cp in g.checkpoints:
+            s = ev[(ev["checkpoint"] == cp) & (ev["method"].isin(["model", "crop_mean"]))]
+            for crop in [c for c in s["crop"].unique()]:
+                m = s[(s["crop"] == crop) & (s["method"] == "model")]
+                b = s[(s["crop"] == crop) & (s["method"] == "crop_mean")]
+                if m.empty:
+                    continue
+                r = m.iloc[0]
+                base = f"; crop mean R² {b.iloc[0]['r2']:.2f}" if not b.empty else ""
+                lines.append(f"  {cp:>4} {crop:<13} R² {r['r2']:.2f}, RMSE {r['rmse_pct']:.0f}% of mean, "
+                             f"below P10 {100 * r['below_p10']:.0f}%, above P90 {100 * r['above_p90']:.0f}%{base}")
+        lines.append(f"  governance: {g.summary()}")
+        lines.extend(f"  below minimum: {f}" for f in self.failures[:5])
+        if self.version is not None:
+            lines.append(f"  registered {MODEL_NAME} version {self.version}"
+                         + (" and promoted to champion" if self.promoted else " as challenger (not promoted)"))
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+
+def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd.DataFrame, *,
+                data: str = "real", register: bool = True, promote: bool = True, force_reason: str | None = None,
+                config: YieldModelConfig | None = None, operator: str | None = None,
+                params: Mapping[str, Any] | None = None, notes: Sequence[str] = ()) -> TrainResult:
+    """Fit on every season and checkpoint, evaluate with the latest season held out, register, promote.
+
+    ``features_by_checkpoint``: checkpoint → FieldFeatures rows (several seasons); ``reported``:
+    ``field_id, season, reported_yield_t_ha``. Promotion happens only when the version meets its
+    minimum metrics, or when ``force_reason`` is given (recorded in the alias history).
+    """
+    from models.evaluation import build_yield_release
+
+    t0 = time.perf_counter()
+    cps = _order(list(features_by_checkpoint))
+    frames = {cp: features_by_checkpoint[cp] for cp in cps}
+    rep = reported[[*_KEY, "reported_yield_t_ha"]].astype({"field_id": "str", "season": "str"})
+    joined = {cp: _join_reported(f, rep) for cp, f in frames.items()}
+    n_rows = {cp: len(f) for cp, f in joined.items()}
+    seasons = sorted(set().union(*(set(f["season"]) for f in joined.values())))
+    n_first = n_rows[cps[0]]
+    if n_first < 10:
+        raise UserInputError(f"yield training: need at least 10 field-seasons with a reported yield, found {n_first} "
+                             f"(seasons {', '.join(seasons) or 'none'})")
+    out_notes = list(notes)
+    if len(seasons) < 3:
+        out_notes.append(f"reported yields of only {len(seasons)} season(s): no season can be held out, so the "
+                         "version has no held-out metrics and cannot meet its minimum metrics")
+    with tempfile.TemporaryDirectory(prefix="agcredit-yield-plots-") as tmp:
+        rows = {cp: j.drop(columns="reported_yield_t_ha") for cp, j in joined.items()}
+        release = build_yield_release(rows, rep, plots_dir=tmp, config=config, data=data, seasons=[seasons[-1]],
+                                      minimum_metrics=yield_minimum_metrics)
+        t_fit = time.perf_counter() - t0
+        failures = release.governance.failures()
+        version, promoted = None, False
+        timings = {"fit_and_evaluate_s": t_fit}
+        if register:
+            from models import registry
+
+            t1 = time.perf_counter()
+            version = registry.register(release.model, MODEL_NAME, metrics=release.metrics,
+                                        governance=release.governance, params={**release.params, **(params or {})},
+                                        artifacts=release.plots, input_example=release.input_example,
+                                        output_example=release.output_example, operator=operator)
+            timings["register_s"] = time.perf_counter() - t1
+            if promote and (not failures or (force_reason and force_reason.strip())):
+                registry.promote(MODEL_NAME, version, operator=operator, force=bool(failures),
+                                 reason=(force_reason or "").strip() or f"trained on seasons {', '.join(seasons)}")
+                promoted = True
+            elif promote:
+                out_notes.append(f"version {version} stays challenger: below {len(failures)} minimum metric(s); "
+                                 f"promote it with: agcredit models promote {MODEL_NAME} {version} --force --reason TEXT")
+    return TrainResult(model=release.model, release=release, version=version, promoted=promoted, failures=failures,
+                       n_rows=n_rows, seasons=seasons, timings=timings, notes=out_notes)
+
+
+def _crop_model_for(spec: Any) -> tuple[Any, str, str | None]:
+    """(model, description, note) for ``"champion"`` (if registered), ``"none"``/None, a path, or a model."""
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() == "none"):
+        return None, "none", None
+    if not isinstance(spec, str | Path):
+        return spec, f"given {type(spec).__name__}", None
+    from models.errors import RegistryError
+    from pipelines.featurize import load_crop_model
+
+    try:
+        model, desc = load_crop_model(spec)
+    except RegistryError as e:
+        return None, "none", f"no crop-type model used ({e.problem}); crop = the declared crop"
+    return model, desc, None
+
+
+def train_yield_county(county: County | str | Path, *, register: bool = True, promote: bool = True,
+                       checkpoints: Sequence[str] = CHECKPOINTS, crop_model: Any = "champion",
+                       force_reason: str | None = None, config: YieldModelConfig | None = None,
+                       operator: str | None = None, progress: Progress | None = None) -> TrainResult:
+    """Train ``yield-value`` on a county's past seasons (features via featurize, REPORTED yields), register it.
+
+    ``crop_model``: ``"champion"`` (the registry's crop-type champion when there is one, else none —
+    the same model underwriting will use), ``"none"``, a saved folder or a fitted classifier.
+    """
+    from pipelines.county import County
+
+    c = county if isinstance(county, County) else County(county)
+    t0 = time.perf_counter()
+    model, desc, note = _crop_model_for(crop_model)
+    feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress)
+    t_feat = time.perf_counter() - t0
+    res = train_yield(feats, c.history(), data="synthetic" if c.synthetic else "real", register=register,
+                      promote=promote, force_reason=force_reason, config=config, operator=operator,
+                      params={"county": c.path.name, "region": c.region, "crop_model": desc},
+                      notes=[note] if note else [])
+    res.timings["features_s"] = t_feat
+    return res
+
+
+def train_yield_files(features: str | Path, reported: str | Path, *, data: str = "real", register: bool = True,
+                      promote: bool = True, force_reason: str | None = None,
+                      config: YieldModelConfig | None = None, operator: str | None = None) -> TrainResult:
+    """Train from a user's tables: FieldFeatures Parquet (several seasons; a ``checkpoint`` column splits
+    it, else all rows are ``end``) and reported yields (CSV/Parquet)."""
+    p = Path(features)
+    if not p.is_file():
+        raise UserInputError(f"{p}: features file not found")
+    df = pd.read_parquet(p)
+    from features.contracts import check_field_features
+
+    if "checkpoint" in df.columns:
+        by = {str(cp): check_field_features(g.drop(columns="checkpoint").reset_index(drop=True), where=p.name)
+              for cp, g in df.groupby("checkpoint", sort=True)}
+    else:
+        by = {"end": check_field_features(df, where=p.name)}
+    return train_yield(by, read_reported(reported), data=data, register=register, promote=promote,
+                       force_reason=force_reason, config=config, operator=operator,
+                       params={"features_file": p.name})

@@ -1,0 +1,453 @@
+"""Underwrite a season's applications: features → champion models → valuations → decisions → the store.
+
+:func:`underwrite` is the library front of ``agcredit underwrite``. It builds the FieldFeatures
+as of the decision date with :func:`pipelines.featurize.featurize` (or takes a table built
+earlier, e.g. by ``features build``), resolves ``yield-value@champion`` (and
+``crop-type@champion``) ONCE and records the concrete versions, values the fields
+(:func:`models.yield_value.score_fields`), decides every application
+(:func:`underwriting.decisions.decide_batch`) and appends the decisions to the
+:class:`~underwriting.store.DecisionStore`. A re-run with the same inputs adds nothing (the
+decision bodies are byte-identical, so their record ids are already stored).
+
+:func:`score_and_decide` is the reusable middle (models → featurize → score → decide, nothing
+stored) that re-underwriting and backtests call too.
+
+The FieldFeatures a run used are written, content-addressed, to
+``<artifacts>/features/<sha256 of the Parquet bytes>.parquet`` (:func:`artifacts_dir`), and the
+hash goes into every decision's provenance so ``agcredit explain`` can recompute the model's
+contributions for one application. Provenance holds deterministic values only.
+
+The yield model's checkpoint (its validated scope) of a date is :func:`checkpoint_label`:
+``end`` from the end of the season window, else ``mid`` from the median mid-season date of the
+region's crops, ``emergence`` from the median emergence date, ``pre_season`` before.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from features.contracts import check_field_features, check_season
+from features.errors import UserInputError
+from underwriting.records import DecisionItem, sha256_hex
+
+if TYPE_CHECKING:
+    import geopandas as gpd
+
+    from models.prices import PriceTable
+    from underwriting.policy import Policy
+    from underwriting.store import DecisionStore
+
+__all__ = ["ChampionModels", "ScoredRun", "UnderwriteResult", "artifacts_dir", "checkpoint_label",
+           "write_features_artifact", "align_features", "score_and_decide", "underwrite", "summarise",
+           "decisions_table", "write_decisions", "underwrite_files", "empty_book", "profile_for_currency", "DEFAULT_OPERATOR",
+           "YIELD_MODEL_NAME"]
+
+DEFAULT_OPERATOR = "agcredit-underwrite"
+YIELD_MODEL_NAME = "yield-value"
+ARTIFACTS_ENV = "AGCREDIT_ARTIFACTS_DIR"
+Progress = Callable[[int, int, str], None]
+
+
+# --- where features are kept for explain ---------------------------------------------------------------
+
+def artifacts_dir(store_url: str | None) -> Path:
+    """Artifacts folder of a decision store: ``<db dir>/<db stem>.artifacts/`` for a SQLite file, else
+    ``$AGCREDIT_ARTIFACTS_DIR`` (default ``./agcredit-artifacts``)."""
+    from underwriting.store import store_url as _resolve
+
+    url = _resolve(store_url)
+    if url.startswith("sqlite:///"):
+        rest = url[len("sqlite:///"):].split("?", 1)[0]
+        if rest and rest != ":memory:":
+            db = Path(rest)
+            return db.parent / f"{db.stem}.artifacts"
+    return Path(os.environ.get(ARTIFACTS_ENV, "./agcredit-artifacts"))
+
+
+def write_features_artifact(features: pd.DataFrame, store_url: str | None) -> str:
+    """Write ``features`` as ``<artifacts>/features/<sha256>.parquet`` (atomic; kept if present); the hash."""
+    buf = io.BytesIO()
+    features.to_parquet(buf, index=False)
+    data = buf.getvalue()
+    sha = sha256_hex(data)
+    path = artifacts_dir(store_url) / "features" / f"{sha}.parquet"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{sha[:12]}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    return sha
+
+
+# --- models --------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ChampionModels:
+    """Models resolved once per run (concrete versions recorded): yield with its governance; crop type or None."""
+
+    yield_model: Any
+    yield_version: str
+    yield_run_id: str
+    governance: Any
+    crop_model: Any = None
+    crop_version: str | None = None
+    yield_name: str = YIELD_MODEL_NAME
+
+    @classmethod
+    def resolve(cls, *, alias: str = "champion", crop_model: str | Path | None = "champion",
+                warnings: list[str] | None = None) -> ChampionModels:
+        """``yield-value@alias`` (required) and the crop model (``champion``/alias, a folder, or ``none``;
+        a missing crop-type champion leaves crop type empty with a warning)."""
+        from models.errors import RegistryError
+        from models.registry import governance, resolve
+        from pipelines.featurize import load_crop_model
+
+        y = resolve(YIELD_MODEL_NAME, alias)
+        crop, crop_version = None, None
+        try:
+            crop, desc = load_crop_model(crop_model)
+            crop_version = None if crop is None else desc
+        except RegistryError as e:
+            if warnings is None or str(crop_model) != "champion":
+                raise
+            warnings.append(f"no crop-type champion ({e.problem}); crop type left empty")
+        return cls(yield_model=y.model, yield_version=y.version, yield_run_id=y.run_id,
+                   governance=governance(YIELD_MODEL_NAME, y.version), crop_model=crop, crop_version=crop_version)
+
+    def versions(self) -> dict[str, str | None]:
+        return {self.yield_name: self.yield_version, "crop-type": self.crop_version}
+
+
+def checkpoint_label(season: str, region: str | None, as_of: dt.date, crops: list[str] | None = None) -> str:
+    """The yield model checkpoint ``as_of`` falls in: ``pre_season``, ``emergence``, ``mid`` or ``end``."""
+    from pipelines.county import season_checkpoints
+
+    if not region:
+        return "end"
+    cp = season_checkpoints(season, region, crops)
+    if as_of >= cp["end"]:
+        return "end"
+    if as_of >= cp["mid"]:
+        return "mid"
+    if as_of >= cp["emergence"]:
+        return "emergence"
+    return "pre_season"
+
+
+def align_features(features: pd.DataFrame, model: Any, warnings: list[str]) -> pd.DataFrame:
+    """``features`` with exactly the numeric columns the yield model was fitted on: extra numeric columns
+    are dropped, missing ones added empty (NaN) — each with a warning naming them."""
+    known = list(getattr(model, "numeric_columns_", []) or [])
+    if not known:
+        return features
+    from features.contracts import FIELD_FEATURES
+    from models.yield_value import _numeric_columns
+
+    contract = set(FIELD_FEATURES.names)
+    have = set(_numeric_columns(features, tuple(getattr(model.config, "exclude", ()))))
+    extra = sorted(c for c in have - set(known) if c not in contract)
+    missing = [c for c in known if c not in features.columns]
+    out = features.drop(columns=extra)
+    if extra:
+        warnings.append(f"{len(extra)} feature column(s) unknown to the yield model dropped: {', '.join(extra[:5])}")
+    if missing:
+        warnings.append(f"{len(missing)} feature column(s) the yield model expects are missing (empty): "
+                        f"{', '.join(missing[:5])}")
+        out = out.assign(**{c: np.nan for c in missing})
+    return out
+
+
+# --- scoring and deciding --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScoredRun:
+    """Decisions of a run before storing, with what they were computed from."""
+
+    items: list[DecisionItem]
+    features: pd.DataFrame
+    valuations: pd.DataFrame
+    features_sha256: str
+    provenance: dict[str, Any]
+    checkpoint: str
+    models: dict[str, str | None]
+    warnings: list[str] = field(default_factory=list)
+    featurized: Any = None
+
+
+def _valuations(features: pd.DataFrame, models: ChampionModels, prices: PriceTable, currency: str, season: str,
+                as_of: dt.date, warnings: list[str]) -> tuple[pd.DataFrame, str]:
+    from models.yield_value import crop_of, score_fields
+
+    crop = crop_of(features)
+    known = crop.notna().to_numpy() & ~crop.isin(["nan", "None", "<NA>", ""]).to_numpy()
+    if not known.all():
+        warnings.append(f"{int((~known).sum())} field(s) without a declared or predicted crop are not valued")
+    regions = features["region"].astype(object).where(features["region"].notna(), None)
+    parts, labels = [], set()
+    names: list[str | None] = [*sorted({str(r) for r in regions[known] if r is not None})]
+    for region in names or [None]:
+        rows = known & ((regions == region).to_numpy() if region is not None else True)
+        if not rows.any():
+            continue
+        sub = features[rows].reset_index(drop=True)
+        label = checkpoint_label(season, region, as_of, sorted(set(crop_of(sub))))
+        labels.add(label)
+        parts.append(score_fields(models.yield_model, sub, prices, model_name=models.yield_name,
+                                  model_version=models.yield_version, governance=models.governance,
+                                  checkpoint=label, currency=currency))
+    if not parts:
+        raise UserInputError(f"season {season}: no field has a crop to value")
+    vals = pd.concat(parts, ignore_index=True)
+    return vals.assign(run_id=models.yield_run_id), ",".join(sorted(labels))
+
+
+def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str,
+                     as_of: dt.date | str, *, imagery: str | Path | None, policy: Policy, profile: str,
+                     book: pd.DataFrame, store_url: str | None = None, models: ChampionModels | None = None,
+                     features: pd.DataFrame | None = None, prices: PriceTable | None = None,
+                     cache_dir: Path | None = None, series: pd.DataFrame | None = None,
+                     progress: Progress | None = None, run: str | None = None,
+                     extra_provenance: dict[str, Any] | None = None) -> ScoredRun:
+    """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
+
+    Nothing is stored except the FieldFeatures artifact (for explain). ``applications`` of other
+    seasons are ignored. ``run`` names the run in the provenance (default ``underwrite <season> <as_of>``).
+    """
+    from models.prices import read_prices
+    from pipelines.featurize import featurize
+    from underwriting.decisions import decide_batch
+
+    season = check_season(season)
+    day = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    warnings: list[str] = []
+    tick = progress or (lambda _d, _t, _m: None)
+    models = models or ChampionModels.resolve(warnings=warnings)
+    prices = prices if prices is not None else read_prices()
+    apps = applications[applications["season"].astype(str) == season].reset_index(drop=True)
+    if apps.empty:
+        raise UserInputError(f"applications: no application of season {season}")
+    fr = None
+    if features is None:
+        fr = featurize(fields, imagery, season, day, crop_model=models.crop_model, cache_dir=cache_dir,
+                       progress=progress, series=series)
+        warnings.extend(fr.warnings)
+        feats = fr.features
+    else:
+        feats = check_field_features(features[features["season"].astype(str) == season].reset_index(drop=True),
+                                     where="features")
+        asofs = sorted({pd.Timestamp(t).date() for t in feats["as_of"]})
+        if asofs != [day]:
+            warnings.append(f"features given were built as of {', '.join(map(str, asofs[:3]))}, "
+                            f"not {day}")
+    tick(1, 3, "valuations")
+    feats = align_features(feats, models.yield_model, warnings)
+    currency = policy.profile(profile).currency
+    vals, label = _valuations(feats, models, prices, currency, season, day, warnings)
+    sha = write_features_artifact(feats, store_url)
+    provenance: dict[str, Any] = {
+        "features_sha256": sha, "run": run or f"underwrite {season} {day.isoformat()}", "checkpoint": label,
+        "crop_model_version": models.crop_version,
+    }
+    if fr is not None:
+        provenance.update(imagery_source=fr.source, acquisition_dates=[d.isoformat() for d in fr.dates_used],
+                          families=dict(fr.families))
+    provenance.update(extra_provenance or {})
+    tick(2, 3, "decisions")
+    items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, day, provenance=provenance)
+    tick(3, 3, "decided")
+    return ScoredRun(items=items, features=feats, valuations=vals, features_sha256=sha, provenance=provenance,
+                     checkpoint=label, models=models.versions(), warnings=warnings, featurized=fr)
+
+
+# --- the run ----------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UnderwriteResult:
+    """What an underwriting run decided and stored."""
+
+    items: list[DecisionItem]
+    summary: dict[str, Any]
+    features: pd.DataFrame
+    valuations: pd.DataFrame
+    written: int = 0
+    already_present: int = 0
+    record_ids: tuple[str, ...] = ()
+    warnings: list[str] = field(default_factory=list)
+    models: dict[str, str | None] = field(default_factory=dict)
+    checkpoint: str = ""
+    store_url: str = ""
+
+
+def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
+    """Counts by outcome, total granted limit per currency (minor units and text), most frequent reasons."""
+    from models.money import format_minor
+
+    outcomes = Counter(i.outcome for i in items)
+    totals: dict[str, int] = {}
+    for i in items:
+        if i.outcome in ("APPROVE", "REDUCE"):
+            totals[i.currency] = totals.get(i.currency, 0) + int(i.limit)
+    requested: dict[str, int] = {}
+    for i in items:
+        amt = (i.body.get("application") or {}).get("requested_amount")
+        if amt is not None:
+            requested[i.currency] = requested.get(i.currency, 0) + int(amt)
+    reasons = Counter(code for i in items for code in i.reason_codes)
+    return {
+        "n": len(items),
+        "outcomes": {k: outcomes.get(k, 0) for k in ("APPROVE", "REDUCE", "DECLINE", "REFER")},
+        "total_limit": totals,
+        "total_limit_text": {c: format_minor(v, c) for c, v in sorted(totals.items())},
+        "total_requested_text": {c: format_minor(v, c) for c, v in sorted(requested.items())},
+        "top_reasons": [(c, n) for c, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:top]],
+    }
+
+
+def decisions_table(items: list[DecisionItem]) -> pd.DataFrame:
+    """One row per decision: ids, outcome, limit (minor units and text), reasons (no identifiers)."""
+    from models.money import format_minor
+    from underwriting.store import record_id_for
+
+    rows = [{"record_id": record_id_for(i.idempotency_key), "application_id": i.application_id,
+             "farmer_token": i.farmer_token, "season": i.season, "as_of": i.as_of, "outcome": i.outcome,
+             "limit": int(i.limit), "currency": i.currency, "limit_text": format_minor(i.limit, i.currency),
+             "reason_codes": ";".join(i.reason_codes)} for i in items]
+    cols = ["record_id", "application_id", "farmer_token", "season", "as_of", "outcome", "limit", "currency",
+            "limit_text", "reason_codes"]
+    return pd.DataFrame(rows, columns=cols).astype({"limit": "int64"})
+
+
+def write_decisions(items: list[DecisionItem], out: str | Path) -> Path:
+    """Write :func:`decisions_table` as CSV or Parquet (by suffix), atomically."""
+    path = Path(out)
+    ext = path.suffix.lower()
+    if ext not in (".csv", ".parquet", ".pq"):
+        raise UserInputError(f"{path}: unsupported output format '{ext}' (expected .csv or .parquet)")
+    from features.atomic import write_table_atomic
+
+    return write_table_atomic(decisions_table(items), path, fmt="csv" if ext == ".csv" else "parquet")
+
+
+def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str, as_of: dt.date | str, *,
+               imagery: str | Path | None, policy: Policy, profile: str, book: pd.DataFrame,
+               store: DecisionStore | str | None, features: pd.DataFrame | None = None,
+               prices: PriceTable | None = None, progress: Progress | None = None, operator: str | None = None,
+               models: ChampionModels | None = None, cache_dir: Path | None = None,
+               crop_model: str | Path | None = "champion") -> UnderwriteResult:
+    """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
+
+    Idempotent: a re-run with the same inputs, models and policy writes nothing new.
+    """
+    from underwriting.store import DecisionStore
+
+    warnings: list[str] = []
+    _check_currency(applications, season, policy, profile)
+    own = not isinstance(store, DecisionStore)
+    st = DecisionStore(store) if not isinstance(store, DecisionStore) else store
+    try:
+        if models is None:
+            models = ChampionModels.resolve(crop_model=crop_model, warnings=warnings)
+        run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
+                               book=book, store_url=st.url, models=models, features=features, prices=prices,
+                               cache_dir=cache_dir, progress=progress)
+        res = st.append(run.items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
+        return UnderwriteResult(items=run.items, summary=summarise(run.items), features=run.features,
+                                valuations=run.valuations, written=res.written,
+                                already_present=res.already_present, record_ids=res.record_ids,
+                                warnings=warnings + run.warnings, models=run.models, checkpoint=run.checkpoint,
+                                store_url=st.shown_url)
+    finally:
+        if own:
+            st.close()
+
+
+def _check_currency(applications: pd.DataFrame, season: str, policy: Policy, profile: str) -> None:
+    """Applications in another currency than the profile's are refused before any model is resolved."""
+    from underwriting.errors import ApplicationsError
+
+    want = policy.profile(profile).currency
+    apps = applications[applications["season"].astype(str) == str(season)]
+    bad = apps.loc[apps["currency"].astype(str) != want, "application_id"].astype(str).tolist()
+    if bad:
+        have = sorted(set(apps.loc[apps["currency"].astype(str) != want, "currency"].astype(str)))
+        raise ApplicationsError(source="applications",
+                                problem=f"currency {', '.join(have)} does not match policy profile {profile} ({want})",
+                                offenders=bad)
+
+
+def empty_book() -> pd.DataFrame:
+    """A Book with no lines (Book contract)."""
+    from underwriting.contracts import BOOK
+
+    cols: dict[str, pd.Series] = {}
+    for c in BOOK.columns:
+        dtype = {"int": "int64", "date": "datetime64[ns]", "float": "float64"}.get(c.kind, "str")
+        cols[c.name] = pd.Series([], dtype=dtype)
+    return pd.DataFrame(cols)
+
+
+def profile_for_currency(policy: Policy, currencies: list[str]) -> str:
+    """The policy's only profile in the applications' one currency (else a user error asking for --profile)."""
+    names = sorted(n for n, p in policy.profiles.items() if [p.currency] == currencies)
+    if len(names) != 1:
+        raise UserInputError(f"policy {policy.policy_id}: cannot choose a profile for applications in "
+                             f"{', '.join(currencies) or 'no currency'} (profiles: "
+                             f"{', '.join(f'{n} {p.currency}' for n, p in sorted(policy.profiles.items()))}); "
+                             "give --profile")
+    return names[0]
+
+
+def underwrite_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
+                     imagery: str | Path | None = None, features: str | Path | None = None,
+                     book: str | Path | None = None, policy: str | Path | None = None, profile: str | None = None,
+                     store: str | None = None, out: str | Path | None = None,
+                     crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
+                     operator: str | None = None, progress: Progress | None = None) -> UnderwriteResult:
+    """:func:`underwrite` from files: every input is read and checked before anything is written."""
+    from features.fields import read_fields
+    from underwriting.applications import read_applications, read_book
+    from underwriting.policy import load_policy
+
+    season = check_season(season)
+    pol = load_policy(policy)
+    if profile is not None:
+        pol.profile(profile)
+    if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .csv or .parquet)")
+    apps = read_applications(applications)
+    if profile is None:
+        profile = profile_for_currency(pol, sorted(set(apps.loc[apps["season"] == season, "currency"])))
+    flds = read_fields(fields, season=season).fields
+    bk = read_book(book) if book is not None else empty_book()
+    feats = None
+    if features is not None:
+        p = Path(features)
+        if not p.is_file():
+            raise UserInputError(f"{p}: features file not found")
+        try:
+            feats = pd.read_parquet(p)
+        except Exception as e:  # pyarrow raises many kinds for a file that is not Parquet
+            raise UserInputError(f"{p}: not a readable Parquet file ({str(e).splitlines()[0][:120]})") from None
+        feats = check_field_features(feats, where=p.name)
+    res = underwrite(apps, flds, season, as_of, imagery=imagery, policy=pol, profile=profile, book=bk, store=store,
+                     features=feats, progress=progress, operator=operator, cache_dir=cache_dir,
+                     crop_model=crop_model)
+    if out is not None:
+        write_decisions(res.items, out)
+    return res

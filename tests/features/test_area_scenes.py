@@ -1,0 +1,197 @@
+"""planted_area(): scene folder → windowed reads → per-pixel trajectories → planted area per field."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import rasterio
+from affine import Affine
+from pyproj import Transformer
+from shapely.geometry import box
+
+import features.area_scenes as area_scenes
+from features.area_scenes import AREA_COLUMNS, pixel_samples, planted_area
+from features.errors import ImageryError
+
+X0, Y0 = 230000.0, 1930000.0  # UTM 44N, the smallholder region
+SEASON = "2009"
+DATES = [dt.date(2009, 6, 1) + dt.timedelta(days=10 * i) for i in range(14)]  # in the in-smallholder window
+END = dt.date(2010, 2, 28)
+
+
+def _curve() -> np.ndarray:
+    d = np.arange(len(DATES))
+    return 0.18 + 0.65 * np.exp(-0.5 * ((d - 7) / 2.0) ** 2)
+
+
+def _write(path: Path, crs: str, transform: Affine, ndvi: np.ndarray, cloud: np.ndarray | None = None) -> None:
+    """A 4-band scene (B03, B04, B08, SCL; DN = reflectance / 1e-4) with the given NDVI."""
+    red = np.full(ndvi.shape, 0.08)
+    nir = red * (1 + ndvi) / (1 - ndvi)
+    green = np.full(ndvi.shape, 0.07)
+    scl = np.where(cloud, 9, 4) if cloud is not None else np.full(ndvi.shape, 4)
+    data = np.stack([green / 1e-4, red / 1e-4, nir / 1e-4, scl]).round().astype("uint16")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with rasterio.open(path, "w", driver="GTiff", height=ndvi.shape[0], width=ndvi.shape[1], count=4,
+                       dtype="uint16", crs=crs, transform=transform, nodata=0) as dst:
+        dst.write(data)
+
+
+def _index(folder: Path, rows: list[tuple[dt.date, str, str]]) -> None:
+    lines = ["date,tile_id,path,bands,scale,offset,nodata,cloud_mask,processing_baseline"]
+    lines += [f"{d.isoformat()},{t},{p},B03;B04;B08;SCL,0.0001,0,0,SCL,05.10" for d, t, p in rows]
+    (folder / "index.csv").write_text("\n".join(lines) + "\n")
+
+
+def _fields(geoms: list, ids: list[str] | None = None) -> gpd.GeoDataFrame:
+    ids = ids or [f"F{i}" for i in range(len(geoms))]
+    return gpd.GeoDataFrame({"field_id": ids, "season": SEASON, "farmer_token": "tok", "declared_crop": "maize",
+                             "declared_area_ha": 1.0, "region": "in-smallholder"}, geometry=geoms, crs="EPSG:32644")
+
+
+@pytest.fixture(scope="module")
+def two_tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiles A (x 0-600 m) and B (x 400-1000 m) of one UTM grid, same dates; everything east of x=200 cropped.
+
+    On the 4th date tile B is cloudy over the overlap while A is clear there."""
+    folder = tmp_path_factory.mktemp("two-tiles")
+    rows = []
+    curve = _curve()
+    for k, d in enumerate(DATES):
+        for tile, x_off in (("A", 0.0), ("B", 400.0)):
+            xs = x_off + 10 * np.arange(60) + 5
+            ndvi = np.where(xs[None, :] > 200, curve[k], 0.18) * np.ones((40, 1))
+            cloud = (xs[None, :] < 600) & np.ones((40, 1), dtype=bool) if (tile == "B" and k == 3) else None
+            rel = f"{d.year}/S2_{tile}_{d:%Y%m%d}.tif"
+            _write(folder / rel, "EPSG:32644", Affine(10, 0, X0 + x_off, 0, -10, Y0 + 400), ndvi, cloud)
+            rows.append((d, tile, rel))
+    _index(folder, rows)
+    return folder
+
+
+def test_columns_overlap_counted_once_and_outside_listed(two_tiles: Path) -> None:
+    geoms = [box(X0 + 305, Y0 + 105, X0 + 705, Y0 + 305),  # spans both tiles and their overlap
+             box(X0 + 25, Y0 + 25, X0 + 175, Y0 + 175),    # bare land
+             box(X0 + 5000, Y0, X0 + 5100, Y0 + 100)]      # outside every scene
+    res = planted_area(_fields(geoms), two_tiles, SEASON, END).set_index("field_id")
+    assert list(res.reset_index().columns) == list(AREA_COLUMNS)
+    assert res.loc["F0", "planted_area_ha"] == pytest.approx(geoms[0].area / 1e4, rel=1e-3)
+    assert res.loc["F0", "planted_fraction"] == pytest.approx(1.0, abs=1e-3)
+    assert res.loc["F0", "min_clear_obs"] == len(DATES)  # one acquisition per date, not one per tile
+    assert res.loc["F1", "planted_fraction"] == pytest.approx(0.0, abs=1e-6)
+    assert np.isnan(res.loc["F2", "planted_area_ha"])
+    assert res.attrs["outside_fields"] == ["F2"]
+    assert res.attrs["scenes_used"] == 2 * len(DATES)
+
+
+def test_as_of_later_files_are_never_opened(two_tiles: Path, tmp_path: Path) -> None:
+    import shutil
+
+    folder = tmp_path / "scenes"
+    shutil.copytree(two_tiles, folder)
+    cut = DATES[3]
+    for p in folder.rglob("*.tif"):
+        if dt.datetime.strptime(p.stem.split("_")[-1], "%Y%m%d").date() > cut:
+            p.write_bytes(b"not a tiff")
+    f = _fields([box(X0 + 305, Y0 + 105, X0 + 705, Y0 + 305)])
+    early = planted_area(f, folder, SEASON, cut).iloc[0]
+    ref = planted_area(f, two_tiles, SEASON, cut).iloc[0]
+    assert early["planted_area_ha"] == ref["planted_area_ha"]
+    assert early["min_clear_obs"] == 4
+    assert early["planted_fraction"] < 0.2  # the crop peaks after the as-of date: not yet visible
+    with pytest.raises(ImageryError, match="corrupt|unreadable"):
+        planted_area(f, folder, SEASON, END)
+
+
+def test_cache_and_blocks_give_identical_results(two_tiles: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    geoms = [box(X0 + 10 * i + 3, Y0 + 10 * j + 3, X0 + 10 * i + 83, Y0 + 10 * j + 63)
+             for i in range(0, 90, 20) for j in range(0, 30, 10)]
+    f = _fields(geoms)
+    first = planted_area(f, two_tiles, SEASON, END, cache_dir=tmp_path)
+    calls = []
+    real = area_scenes._read_block
+
+    def no_read(*a: object, **k: object) -> object:
+        calls.append(1)
+        raise AssertionError("cache miss")
+
+    monkeypatch.setattr(area_scenes, "_read_block", no_read)
+    again = planted_area(f, two_tiles, SEASON, END, cache_dir=tmp_path)
+    pd.testing.assert_frame_equal(first, again)
+    assert not calls
+
+    def counting(*a: object, **k: object) -> object:
+        calls.append(1)
+        return real(*a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(area_scenes, "_read_block", counting)
+    monkeypatch.setattr(area_scenes, "BLOCK", 24)
+    blocked = planted_area(f, two_tiles, SEASON, END)
+    assert len(calls) > 3  # several small blocks were read
+    pd.testing.assert_frame_equal(first, blocked, check_exact=False, rtol=1e-9)
+    assert first["planted_area_ha"].sum() > 1.0
+
+
+def test_field_cut_across_two_crs(tmp_path: Path) -> None:
+    """Tile A in UTM covers x < 500 m; tile B, in Web Mercator, the rest: the field's parts are summed."""
+    folder = tmp_path / "scenes"
+    to_merc = Transformer.from_crs("EPSG:32644", "EPSG:3857", always_xy=True)
+    mx0, my0 = to_merc.transform(X0 + 480, Y0 - 20)
+    mx1, my1 = to_merc.transform(X0 + 1100, Y0 + 420)
+    res_m = 10.0
+    w, h = int(np.ceil((mx1 - mx0) / res_m)), int(np.ceil((my1 - my0) / res_m))
+    rows = []
+    for k, d in enumerate(DATES):
+        a = f"{d.year}/S2_A_{d:%Y%m%d}.tif"
+        b = f"{d.year}/S2_B_{d:%Y%m%d}.tif"
+        _write(folder / a, "EPSG:32644", Affine(10, 0, X0, 0, -10, Y0 + 400), np.full((40, 50), _curve()[k]))
+        _write(folder / b, "EPSG:3857", Affine(res_m, 0, mx0, 0, -res_m, my1), np.full((h, w), _curve()[k]))
+        rows += [(d, "A", a), (d, "B", b)]
+    _index(folder, rows)
+    g = box(X0 + 305, Y0 + 105, X0 + 705, Y0 + 305)
+    res = planted_area(_fields([g]), folder, SEASON, END).iloc[0]
+    assert res["planted_area_ha"] == pytest.approx(g.area / 1e4, rel=0.02)
+    assert res["planted_fraction"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_table_imagery_has_no_pixels(tmp_path: Path) -> None:
+    table = tmp_path / "series.csv"
+    table.write_text("field_id,date,NDVI\nF0,2009-07-01,0.5\n")
+    res = planted_area(_fields([box(X0, Y0, X0 + 100, Y0 + 100)]), table, SEASON, END)
+    assert res.attrs["no_pixels"] is True
+    assert res["planted_area_ha"].isna().all()
+    assert list(res["field_id"]) == ["F0"]
+
+
+def test_pixel_samples_interior_only(two_tiles: Path) -> None:
+    g = box(X0 + 305, Y0 + 105, X0 + 705, Y0 + 305)  # 40 × 20 pixels, edges halve pixels: 39 × 19 interior
+    s = pixel_samples(_fields([g]), two_tiles, SEASON, END)
+    assert len(s) == 39 * 19
+    assert list(s.columns) == ["field_id", "ndvi_max", "ndvi_min", "ndwi_med", "n_clear"]
+    assert float(s["ndvi_max"].min()) > 0.7
+    small = pixel_samples(_fields([g]), two_tiles, SEASON, END, max_pixels=100, seed=1)
+    assert len(small) == 100
+
+
+def test_tiny_county_against_truth(tiny_county_sh: Path) -> None:
+    from pipelines.county import County
+    from pipelines.evaluation import read_truth
+
+    c = County(tiny_county_sh, cache_dir=None)
+    f = c.fields(c.current_season)
+    res = planted_area(f, c.imagery, c.current_season, END).set_index("field_id")
+    truth = read_truth(tiny_county_sh)
+    truth = truth[truth["season"] == c.current_season].set_index("field_id")
+    assert res["planted_area_ha"].notna().all()
+    total = res["planted_area_ha"].sum()
+    assert total == pytest.approx(truth["planted_area_ha"].sum(), rel=0.05)
+    never = truth.index[truth["planted_fraction"] < 0.2]
+    assert len(never) >= 1
+    assert (res.loc[never, "planted_fraction"] < 0.2).all()
+    assert (res.drop(index=never)["planted_fraction"] > 0.2).all()

@@ -1,0 +1,126 @@
+"""pipelines.county.County on a tiny synthetic county (shared session fixture, read-only)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.contracts import FIELD_TIME_SERIES
+from features.errors import UserInputError
+from pipelines.county import County, CountyError
+
+
+@pytest.fixture
+def county(tiny_county_sh: Path, tmp_path: Path) -> County:
+    return County(tiny_county_sh, cache_dir=tmp_path / "cache")
+
+
+def test_meta(county: County, tiny_county_sh: Path) -> None:
+    meta = json.loads((tiny_county_sh / "county.json").read_text())
+    assert county.region == "in-smallholder"
+    assert county.current_season == meta["current_season"]
+    assert county.seasons == sorted(meta["seasons"])
+    assert county.past_seasons == [s for s in meta["seasons"] if s != meta["current_season"]]
+    assert county.currency == "INR" and county.profile == "in-kcc" and county.synthetic is True
+    assert county.imagery == tiny_county_sh / "scenes"
+
+
+def test_cache_dir_default_and_env(tiny_county_sh: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("AGCREDIT_CACHE_DIR", raising=False)
+    assert County(tiny_county_sh).cache_dir == tiny_county_sh / ".cache"
+    monkeypatch.setenv("AGCREDIT_CACHE_DIR", str(tmp_path / "env-cache"))
+    assert County(tiny_county_sh).cache_dir == tmp_path / "env-cache"
+    assert County(tiny_county_sh, cache_dir=tmp_path / "x").cache_dir == tmp_path / "x"
+
+
+def test_fields_per_season_memoised_and_tokenised(county: County) -> None:
+    cur = county.fields(county.current_season)
+    assert len(cur) > 0 and set(cur["season"].astype(str)) == {county.current_season}
+    assert not {"national_id", "farmer_name", "phone"} & set(cur.columns)
+    assert "farmer_token" in cur.columns
+    cur["field_id"] = "changed"  # a copy: the memoised frame is unchanged
+    assert (county.fields(county.current_season)["field_id"] != "changed").all()
+    allf = county.fields()
+    assert set(allf["season"].astype(str)) == set(county.seasons)
+
+
+def test_history_typed(county: County) -> None:
+    h = county.history()
+    assert list(h.columns) == ["field_id", "season", "declared_crop", "sowing_date", "harvest_date",
+                               "reported_yield_t_ha"]
+    assert h["season"].dtype == "str" and h["sowing_date"].dtype == "datetime64[ns]"
+    assert h["harvest_date"].dtype == "datetime64[ns]" and h["reported_yield_t_ha"].dtype == "float64"
+    assert set(h["season"]) <= set(county.past_seasons)
+    assert h["reported_yield_t_ha"].notna().any()
+
+
+def test_applications_and_book(county: County) -> None:
+    apps = county.applications()
+    book = county.book()
+    assert len(apps) > 0 and "farmer_token" in apps.columns and "national_id" not in apps.columns
+    assert apps["requested_amount"].dtype == "int64"
+    assert len(book) > 0 and "line_id" in book.columns
+
+
+def test_checkpoints(county: County) -> None:
+    cp = county.checkpoints(county.current_season)
+    s = int(county.current_season)
+    assert cp["end"] == date(s + 1, 2, 28)  # in-smallholder window ends 02-28 of S+1
+    assert cp["mid"] == date(s, 9, 15)  # median of rice 09-15, maize 08-31, cotton 10-01
+    assert cp["emergence"] == date(s, 8, 1)  # median of 07-20, 08-01, 08-15
+    assert cp["pre_harvest"] == date(s, 10, 25)  # median of 10-25, 10-10, 11-20
+    assert cp["emergence"] < cp["mid"] < cp["pre_harvest"] < cp["end"]
+
+
+def test_series_cached_and_as_of(county: County) -> None:
+    season = county.current_season
+    mid = county.checkpoints(season)["mid"]
+    first = county.series_result(season, mid)
+    assert first.scenes_read > 0
+    s = first.series
+    assert list(s.columns) == FIELD_TIME_SERIES.names
+    assert pd.to_datetime(s["date"]).max() <= pd.Timestamp(mid)
+    again = county.series_result(season, mid)
+    assert again.scenes_read == 0 and again.scenes_cached == first.scenes_read + first.scenes_cached
+    pd.testing.assert_frame_equal(again.series, s)
+    full = county.series(season)
+    assert len(full) > len(s)
+
+
+def test_missing_or_bad_county_json(tmp_path: Path, tiny_county_sh: Path) -> None:
+    with pytest.raises(CountyError, match="county folder not found"):
+        County(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(CountyError, match=r"county\.json not found"):
+        County(tmp_path / "empty")
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "county.json").write_text("{not json")
+    with pytest.raises(UserInputError, match="not valid JSON"):
+        County(bad)
+    (bad / "county.json").write_text(json.dumps({"region": "in-smallholder", "seasons": ["2009"]}))
+    with pytest.raises(CountyError, match="missing key.*current_season"):
+        County(bad)
+    (bad / "county.json").write_text(json.dumps({"region": "x", "seasons": ["2009"], "current_season": "2010"}))
+    with pytest.raises(CountyError, match="current_season 2010 is not in seasons"):
+        County(bad)
+
+
+def test_missing_record_names_the_file(tmp_path: Path, tiny_county_sh: Path) -> None:
+    c = tmp_path / "c"
+    c.mkdir()
+    shutil.copy(tiny_county_sh / "county.json", c / "county.json")
+    county = County(c, cache_dir=tmp_path / "cache")
+    with pytest.raises(CountyError, match=r"history\.csv: file not found"):
+        county.history()
+    with pytest.raises(CountyError, match=r"fields\.gpkg: file not found"):
+        county.fields()
+    (c / "records").mkdir()
+    (c / "records" / "history.csv").write_text("field_id,season\nF1,2008\n")
+    with pytest.raises(CountyError, match="missing column"):
+        county.history()

@@ -1,0 +1,97 @@
+"""`agcredit demo` on the tiny county: killed half-way, resumed, re-run — no duplicate record, every stage ran."""
+
+from __future__ import annotations
+
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines import demo as demo_mod
+from pipelines.cli import app
+from underwriting.store import DecisionStore
+
+# features/area_scenes.py (engineer A) still applies an Affine to a point with `*`, which affine 2.4+
+# deprecates; reported — remove this filter once that file uses `@`.
+
+STAGES = ["simulate", "train crop type", "train yield", "features", "underwrite", "model figures", "explain",
+          "re-underwrite", "report"]
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Three demo runs into one folder: killed while storing decisions, resumed, re-run."""
+    out = tmp_path_factory.mktemp("demo") / "agcredit-demo"
+    shutil.copytree(tiny_county_sh, out / "in-smallholder")  # a complete county: the simulate stage is skipped
+    lines: list[str] = []
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("AGCREDIT_TOKEN_KEY", raising=False)
+        real_append = DecisionStore.append
+
+        def dying_append(self: DecisionStore, items: Any, operator: str) -> Any:
+            real_append(self, list(items)[:1], operator)  # one record committed, then the process is killed
+            raise KeyboardInterrupt
+
+        mp.setattr(DecisionStore, "append", dying_append)
+        with pytest.raises(KeyboardInterrupt):
+            demo_mod.run_demo(out, size="tiny", say=lines.append)
+        with DecisionStore(f"sqlite:///{out / 'decisions.db'}") as st:
+            after_kill = st.count()
+        mp.setattr(DecisionStore, "append", real_append)
+        first = demo_mod.run_demo(out, size="tiny", say=lines.append)
+        with DecisionStore(first.store_url) as st:
+            after_first = st.records()
+        second = demo_mod.run_demo(out, size="tiny", say=lines.append)
+        with DecisionStore(first.store_url) as st:
+            after_second = st.records()
+            ok = st.verify().ok
+    return {"out": out, "after_kill": after_kill, "first": first, "second": second, "lines": lines,
+            "after_first": after_first, "after_second": after_second, "chain_ok": ok}
+
+
+def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
+    first = runs["first"]
+    assert [s.name for s in first.stages] == STAGES
+    assert first.stage("simulate").status == "skipped"
+    for name in STAGES:
+        assert any(line.startswith(f"[{name}] ") and " s  " in line for line in runs["lines"])
+    res = first.underwrite
+    assert res.summary["n"] == len(res.items) > 0
+    assert str(first.as_of) == first.stage("features").lines[0].split(" as of ")[1].split(" ")[0]
+    assert any("synthetic" in line for line in first.stage("model figures").lines)
+    assert any("planted area" in line for line in first.stage("features").lines)
+    assert any("--- agcredit explain" in line for line in first.stage("explain").lines)
+    assert any(line.startswith("pre_harvest (") for line in first.stage("re-underwrite").lines)
+    assert first.report is not None and first.report.is_file()
+    assert "synthetic" in first.report.read_text().lower()
+    assert (runs["out"] / "mlruns" / "mlflow.db").is_file()
+    assert runs["chain_ok"]
+
+
+def test_killed_demo_recovers(runs: dict[str, Any]) -> None:
+    assert runs["after_kill"] == 1
+    res = runs["first"].underwrite
+    assert res.already_present == 1 and res.written == len(res.items) - 1
+    dec = runs["after_first"]
+    decisions = dec[dec["kind"] == "decision"]
+    assert sorted(decisions["application_id"]) == sorted(i.application_id for i in res.items)
+
+
+def test_rerun_adds_nothing(runs: dict[str, Any]) -> None:
+    second = runs["second"]
+    assert second.stage("train yield").status == "skipped"
+    assert second.underwrite.written == 0
+    a, b = runs["after_first"], runs["after_second"]
+    assert len(a) == len(b) and list(a["record_id"]) == list(b["record_id"])
+    keys = Counter(zip(b["application_id"], b["as_of"], b["kind"], strict=True))
+    assert max(keys.values()) == 1
+
+
+def test_cli_rejects_bad_region(tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--region", "mars"])
+    assert r.exit_code == 2 and "--region must be one of in-smallholder, us-nebraska" in r.stderr
+    assert not (tmp_path / "d" / "mars").exists()

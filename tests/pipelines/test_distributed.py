@@ -1,0 +1,361 @@
+"""Scale-out (issue 15): partitioned stages equal the single-process ones, on one process and on Dask.
+
+A tiny demo county gives real scenes and fields; decisions and valuations are built in code.
+One local cluster of 2 worker processes serves the Dask tests; one of its workers is killed
+while a run is under way and the result still equals the single-process one, part for part.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import WorkerPlugin
+
+from features.series import build_series
+from pipelines._dask_parts import group_partitions, part_path, spatial_partitions, write_part
+from pipelines.distributed import (
+    DaskRunner,
+    LocalRunner,
+    decide_distributed,
+    features_distributed,
+    local_runner,
+    run_series,
+    runner_from_options,
+    score_distributed,
+    series_distributed,
+)
+from pipelines.errors import RunInputError
+from tests.underwriting.test_decisions import (
+    application,
+    book_frame,
+    feature_row,
+    features_frame,
+    prices_frame,
+    valuation_row,
+    valuations_frame,
+)
+from underwriting.decisions import decide_batch
+from underwriting.policy import default_policy
+from underwriting.records import canonical_json
+
+SEASON = "2009"
+AS_OF = dt.date(2009, 7, 31)
+VARS = ("NDVI",)
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from democounty import simulate
+
+    out = tmp_path_factory.mktemp("dist-county") / "sh"
+    simulate("in-smallholder", 5, "tiny", out, seasons=1, workers=1)
+    return out
+
+
+@pytest.fixture(scope="module")
+def fields(county: Path) -> Any:
+    from features.fields import read_fields
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGCREDIT_TOKEN_KEY", "agcredit-test-token-key-0123")
+        return read_fields(county / "records" / "fields.gpkg", season=SEASON).fields
+
+
+@pytest.fixture(scope="module")
+def reference(county: Path, fields: Any) -> Any:
+    return build_series(fields, county / "scenes", SEASON, as_of=AS_OF, variables=VARS)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[DaskRunner]:
+    runner = runner_from_options(None, 2)
+    assert isinstance(runner, DaskRunner)
+    try:
+        yield runner
+    finally:
+        runner.close()
+
+
+# ---------------------------------------------------------------------- partitions, runners
+def test_spatial_blocks_cover_every_field_once_and_are_compact() -> None:
+    import shapely
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 10_000, (400, 2))
+    geoms = shapely.box(xy[:, 0], xy[:, 1], xy[:, 0] + 50, xy[:, 1] + 50)
+    ids = [f"F{i:03d}" for i in range(400)]
+    parts = spatial_partitions(geoms, ids, 50)
+    assert [len(p) for p in parts] == [50] * 8
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(400))
+    # a block's fields are close together: its bounding box is far smaller than the whole area
+    areas = [np.ptp(xy[p, 0]) * np.ptp(xy[p, 1]) for p in parts]
+    assert np.median(areas) < 0.25 * 10_000 ** 2
+    again = spatial_partitions(geoms[::-1], ids[::-1], 50)
+    assert [sorted(ids[::-1][i] for i in p) for p in again] == [sorted(ids[i] for i in p) for p in parts]
+
+
+def test_group_partitions_keep_groups_whole() -> None:
+    groups = ["b", "a", "c", "a", "b", "d", "a", "e", "e", "e", "e"]
+    parts = group_partitions(groups, 3)
+    assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(len(groups)))
+    owner = {}
+    for k, p in enumerate(parts):
+        for i in p:
+            assert owner.setdefault(groups[i], k) == k
+    assert len(parts) > 1
+
+
+def test_runner_options() -> None:
+    assert isinstance(runner_from_options(None, None), LocalRunner)
+    assert isinstance(runner_from_options("", 0), LocalRunner)
+    with pytest.raises(RunInputError, match="either a scheduler address or a number of local workers"):
+        runner_from_options("tcp://127.0.0.1:1", 2)
+    with pytest.raises(RunInputError, match="at least 1, found -1"):
+        runner_from_options(None, -1)
+    with pytest.raises(RunInputError, match="cannot reach the scheduler at tcp://127.0.0.1:9"):
+        from pipelines.distributed import dask_runner
+
+        dask_runner("tcp://127.0.0.1:9", timeout="1s")
+
+
+# ---------------------------------------------------------------------- series
+def test_series_blocks_bit_identical_and_parts_reused(county: Path, fields: Any, reference: Any,
+                                                      tmp_path: Path) -> None:
+    res = run_series(fields, county / "scenes", SEASON, as_of=AS_OF, variables=VARS, chunk_fields=5, out=tmp_path)
+    assert res.n_partitions == 3
+    pd.testing.assert_frame_equal(res.series, reference.series, check_exact=True)
+    assert res.outside_fields == reference.outside_fields and res.small_fields == reference.small_fields
+    assert res.dates_used == reference.dates_used and res.parts_reused == 0
+    parts = sorted(tmp_path.glob("part-*.parquet"))
+    assert len(parts) == 3
+    # a killed writer leaves at most a temporary file: it is ignored and cleaned; finished parts are reused
+    (tmp_path / f".{parts[0].name}.abc.tmp").write_bytes(b"partial")
+    stamp = {p: p.stat().st_mtime_ns for p in parts}
+    again = run_series(fields, county / "scenes", SEASON, as_of=AS_OF, variables=VARS, chunk_fields=5, out=tmp_path)
+    assert again.parts_reused == 3 and again.scenes_read == 0
+    pd.testing.assert_frame_equal(again.series, reference.series, check_exact=True)
+    assert {p: p.stat().st_mtime_ns for p in parts} == stamp
+    assert not list(tmp_path.glob(".*.tmp"))
+    # another as-of date is other content: new parts, none overwritten
+    series_distributed(fields, county / "scenes", SEASON, as_of=AS_OF - dt.timedelta(days=20), variables=VARS,
+                       chunk_fields=5, out=tmp_path)
+    assert len(list(tmp_path.glob("part-*.parquet"))) == 6
+
+
+def _two_tile_scenes(folder: Path) -> Any:
+    """Two adjacent 64-pixel tiles (UTM 44N), 3 dates, 4 bands + SCL; 40 fields, some across the tile edge."""
+    import geopandas as gpd
+    import rasterio
+    import shapely
+    from affine import Affine
+
+    rng = np.random.default_rng(9)
+    x0, y0 = 400_000.0, 2_000_000.0
+    rows = []
+    for d in ("2025-06-10", "2025-07-10", "2025-08-09"):
+        for t in range(2):
+            data = rng.integers(200, 4000, (5, 64, 64)).astype("uint16")
+            data[4] = np.where(rng.random((64, 64)) < 0.2, 9, 4)
+            rel = f"2025/S2_T{t}_{d.replace('-', '')}.tif"
+            (folder / "2025").mkdir(parents=True, exist_ok=True)
+            with rasterio.open(folder / rel, "w", driver="GTiff", width=64, height=64, count=5, dtype="uint16",
+                               crs="EPSG:32644", transform=Affine(10.0, 0.0, x0 + t * 640.0, 0.0, -10.0, y0)) as dst:
+                dst.write(data)
+            rows.append(f"{d},T{t},{rel},B02;B04;B08;B11;SCL,0.0001,0,0,SCL,05.10")
+    (folder / "index.csv").write_text("date,tile_id,path,bands,scale,offset,nodata,cloud_mask,processing_baseline\n"
+                                      + "\n".join(rows) + "\n")
+    xy = np.stack([rng.uniform(x0 + 20, x0 + 1200, 40), rng.uniform(y0 - 600, y0 - 20, 40)], axis=1)
+    geoms = shapely.box(xy[:, 0], xy[:, 1] - 55, xy[:, 0] + 65, xy[:, 1])
+    return gpd.GeoDataFrame({"field_id": [f"G{i:02d}" for i in range(40)], "season": "2025",
+                             "farmer_token": [f"t{i}" for i in range(40)], "declared_crop": "rice",
+                             "declared_area_ha": 0.35, "region": "in-smallholder"}, geometry=geoms, crs="EPSG:32644")
+
+
+def test_blocks_read_only_the_tiles_they_touch(tmp_path: Path) -> None:
+    from pipelines._dask_scenes import scene_rows_per_block
+    from pipelines.distributed import field_blocks
+
+    fields = _two_tile_scenes(tmp_path / "scenes")
+    one = build_series(fields, tmp_path / "scenes", "2025", variables=("NDVI", "B11"))
+    res = run_series(fields, tmp_path / "scenes", "2025", variables=("NDVI", "B11"), chunk_fields=8)
+    pd.testing.assert_frame_equal(res.series, one.series, check_exact=True)
+    assert res.scenes_read < 6 * res.n_partitions  # blocks skip the tile they do not touch
+    rows = scene_rows_per_block(tmp_path / "scenes", fields, field_blocks(fields, 8), "2025", as_of=None, start=None,
+                                end=None)
+    assert rows is not None
+    assert sorted({len(r) for _, r in rows}) == [3, 6]  # one tile, or both for blocks across the edge
+
+
+class _KillOnce(WorkerPlugin):
+    """Worker plugin: the first series task to start on a worker kills that worker's process (once per marker)."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def transition(self, key: Any, start: str, finish: str, **kw: Any) -> None:
+        if finish == "executing" and "agcredit-series" in str(key):
+            try:
+                fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                return
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            os._exit(1)
+
+
+def test_dask_series_equal_with_a_worker_killed_mid_run(county: Path, fields: Any, reference: Any,
+                                                        cluster: DaskRunner, tmp_path: Path) -> None:
+    import cloudpickle
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    marker = tmp_path / "killed"
+    cluster.client.register_plugin(_KillOnce(str(marker)), name="kill-once")
+    try:
+        res = run_series(fields, county / "scenes", SEASON, as_of=AS_OF, variables=VARS, chunk_fields=3,
+                         runner=cluster, out=tmp_path / "parts")
+    finally:
+        cluster.client.unregister_worker_plugin("kill-once")
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert marker.is_file(), "no worker was killed"
+    pd.testing.assert_frame_equal(res.series, reference.series, check_exact=True)
+    assert res.n_partitions == 4 and len(list((tmp_path / "parts").glob("part-*.parquet"))) == 4
+    assert not list((tmp_path / "parts").glob(".*.tmp"))
+    assert res.outside_fields == reference.outside_fields and res.dates_used == reference.dates_used
+
+
+# ---------------------------------------------------------------------- features, scoring
+def test_features_blocks_equal_one_call(county: Path, fields: Any, reference: Any, tmp_path: Path) -> None:
+    from features._seasonal import field_windows, seasonal_features
+    from features.build import build_features
+    from pipelines.featurize import featurize
+
+    series = reference.series
+    one = featurize(fields, county / "scenes", SEASON, AS_OF, series=series).features
+    assert one["planted_area_ha"].notna().any()
+    parts = features_distributed(fields, series, SEASON, AS_OF, imagery=county / "scenes", chunk_fields=4,
+                                 out=tmp_path)
+    # planted area rescales to an equal-area projection centred on the fields it is given (features.area_scenes),
+    # so a block's hectares differ from the whole set's by ~2e-11 (relative); everything else is bit-identical
+    area = ["planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction"]
+    pd.testing.assert_frame_equal(parts.drop(columns=area), one.drop(columns=area), check_exact=True)
+    pd.testing.assert_frame_equal(parts[area], one[area], check_exact=False, rtol=1e-9, atol=0)
+    assert len(list(tmp_path.glob("part-*.parquet"))) == 3
+    assert any(c.startswith("feat_NDVI_") for c in parts.columns)
+    basic = build_features(fields, series, SEASON, AS_OF,
+                           seasonal=seasonal_features(series, field_windows(fields), as_of=AS_OF))
+    pd.testing.assert_frame_equal(features_distributed(fields, series, SEASON, AS_OF, chunk_fields=5,
+                                                       featurize="basic"), basic, check_exact=True)
+
+
+def _yield_table(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    crop = rng.choice(["maize", "soybean", "fallow"], n, p=[0.5, 0.4, 0.1])
+    ndvi = rng.uniform(0.4, 0.9, n)
+    season = rng.choice(["2022", "2023", "2024", "2025"], n)
+    return pd.DataFrame({"field_id": [f"F{i:04d}" for i in range(n)], "season": season,
+                         "as_of": pd.Timestamp("2025-09-01"), "region": "us-nebraska", "crop": crop,
+                         "ndvi_max": ndvi, "planted_area_ha": rng.uniform(1, 30, n),
+                         "y": np.where(crop == "maize", 10.0, 3.5) * (0.4 + ndvi) + rng.normal(0, 0.3, n)})
+
+
+def test_score_blocks_equal_one_call() -> None:
+    from models.governance import Governance
+    from models.prices import read_prices
+    from models.yield_value import YieldModel, YieldModelConfig, score_fields
+
+    train = _yield_table(300, 1)
+    model = YieldModel(YieldModelConfig(n_estimators=20, calibrate=False)).fit(
+        train.drop(columns="y"), train["y"])
+    X = _yield_table(41, 2).drop(columns="y")
+    X["season"] = "2025"
+    gov = Governance(crops=("maize",), regions=("us-nebraska",), checkpoints=("end",))
+    kw: dict[str, Any] = {"model_name": "yield-value", "model_version": "3", "governance": gov, "checkpoint": "end"}
+    one = score_fields(model, X, read_prices(), **kw)
+    parts = score_distributed(model, X, read_prices(), runner=local_runner(), chunk_rows=10, **kw)
+    pd.testing.assert_frame_equal(parts, one, check_exact=True)
+    assert parts["value_p50"].sum() > 0 and (parts["value_p50"][X["crop"].eq("fallow").to_numpy()] == 0).all()
+
+
+# ---------------------------------------------------------------------- decisions
+def _decision_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """20 applications of 12 farmers (some apply twice), maize and soybean; a Book of $10M, $7M of it maize."""
+    apps, feats, vals = [], [], []
+    for i in range(20):
+        tok = f"tok-{(i * 7) % 12:02d}"
+        apps.append(application(f"A{i:02d}", token=tok, requested_amount=1_500_000 + 97_000 * i))
+    for k in range(12):
+        tok = f"tok-{k:02d}"
+        crop = "maize" if k % 3 else "soybean"
+        for j in range(1 + k % 2):
+            fid = f"F{k:02d}{j}"
+            feats.append(feature_row(fid, token=tok, declared_crop=crop, crop_type=crop))
+            vals.append(valuation_row(fid, crop=crop, price=20000 if crop == "maize" else 40000,
+                                      p50=10.0 if crop == "maize" else 3.5, p10=8.0 if crop == "maize" else 2.8,
+                                      p90=12.0 if crop == "maize" else 4.2))
+    book = book_frame([dict(line_id=f"L{j}", application_id=f"OLD{j}", farmer_token=f"tok-{j:02d}",
+                            currency="USD", limit=100_000_000, drawn=0, outstanding=0, start_date="2025-03-01",
+                            maturity_date="2025-12-01", crop="maize" if j < 7 else "soybean", region="us-nebraska")
+                      for j in range(10)])
+    prices = pd.concat([prices_frame(), prices_frame(crop="soybean", price=40000)], ignore_index=True)
+    return pd.DataFrame(apps), features_frame(feats), valuations_frame(vals), prices, book
+
+
+def test_decisions_byte_identical_across_farmer_partitions(cluster: DaskRunner, tmp_path: Path) -> None:
+    from pipelines._dask_decide import decide_partitions
+    from underwriting.decisions import Headroom
+
+    pol = default_policy()
+    prof = pol.profile("us-operating")
+    tight = dataclasses.replace(prof, max_share_crop_region=0.715, max_share_borrower=0.15)
+    pol = dataclasses.replace(pol, profiles={**pol.profiles, "us-operating": tight})
+    apps, feats, vals, prices, book = _decision_inputs()
+    as_of = dt.date(2025, 7, 15)
+    one = decide_batch(apps, feats, vals, prices, book, pol, "us-operating", as_of)
+    assert {i.outcome for i in one} >= {"APPROVE", "DECLINE"}
+    assert any("CONCENTRATION_CAP_APPLIED" in i.reason_codes for i in one)
+
+    def bodies(items: list[Any]) -> list[tuple[str, str, str, int]]:
+        return [(i.application_id, i.idempotency_key, canonical_json(i.body), i.limit) for i in items]
+
+    # deciding each partition on its own (decide_batch per partition) is NOT the same: crop-region headroom
+    # is shared by all farmers of a crop in a region
+    naive = []
+    for rows in group_partitions(apps["farmer_token"].tolist(), 4):
+        a = apps.iloc[rows]
+        naive += decide_batch(a, feats[feats["farmer_token"].isin(a["farmer_token"])], vals, prices, book, pol,
+                              "us-operating", as_of)
+    naive.sort(key=lambda i: i.application_id)
+    assert bodies(naive) != bodies(one)
+
+    items, rounds = decide_partitions(local_runner(), apps, feats, vals, prices,
+                                      Headroom.from_book(book, tight), pol, "us-operating", as_of,
+                                      chunk_applications=4, provenance=None, out=None)
+    assert rounds >= 2 and bodies(items) == bodies(one)
+    got = decide_distributed(apps.iloc[::-1], feats, vals, prices, book, pol, "us-operating", as_of,
+                             runner=cluster, chunk_applications=4, out=tmp_path / "dask")
+    assert bodies(got) == bodies(one)
+    assert [dataclasses.astuple(i)[:9] for i in got] == [dataclasses.astuple(i)[:9] for i in one]
+    first = sorted(p.name for p in (tmp_path / "dask").glob("part-*.parquet"))
+    again = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of,
+                               chunk_applications=4, out=tmp_path / "dask")
+    assert bodies(again) == bodies(one)
+    assert sorted(p.name for p in (tmp_path / "dask").glob("part-*.parquet")) == first
+
+
+def test_write_part_is_atomic_and_keeps_meta(tmp_path: Path) -> None:
+    from pipelines._dask_parts import read_part, read_part_meta
+
+    df = pd.DataFrame({"a": [1, 2], "b": ["x", "y"]})
+    p = write_part(df, part_path(tmp_path, "k1"), {"n": 2})
+    assert p.name == "part-k1.parquet" and read_part_meta(p) == {"n": 2}
+    pd.testing.assert_frame_equal(read_part(p), df)
+    assert [x.name for x in tmp_path.iterdir()] == ["part-k1.parquet"]

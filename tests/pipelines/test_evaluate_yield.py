@@ -1,0 +1,164 @@
+"""``evaluate yield`` on a county folder: leave-one-season-out against truth, baselines, oracle, targets, CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.errors import UserInputError
+from models.yield_value import YieldModelConfig
+from pipelines import train_yield
+from pipelines.cli import app
+from pipelines.evaluation.yield_ import evaluate_yield_county, oracle_features, yield_targets
+
+FAST = YieldModelConfig(n_estimators=40, learning_rate=0.2, calibration_seasons=2, min_crop_calibration_rows=20)
+SEASONS = ("2012", "2013", "2014", "2015", "2016")
+
+
+def _county(root: Path, n_fields: int = 80, seed: int = 0) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """A county folder with county.json, history.csv and truth (fields, canopy); features made in code.
+
+    True yield follows the canopy peak; the features see that peak with noise, so the oracle
+    (true canopy) beats the model and the model beats the crop mean.
+    """
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True)
+    (root / "records").mkdir()
+    (root / "truth").mkdir()
+    meta = {"synthetic": True, "region": "us-nebraska", "seed": seed, "size": "tiny",
+            "seasons": [*SEASONS, "2017"], "current_season": "2017", "currency": "USD", "crops": ["maize", "soybean"]}
+    (root / "county.json").write_text(json.dumps(meta))
+    crops = rng.choice(["maize", "soybean"], n_fields)
+    base = np.where(crops == "maize", 10.0, 3.5)
+    ids = [f"F{i:03d}" for i in range(n_fields)]
+    truth, hist, canopy = [], [], []
+    feats: dict[str, list[pd.DataFrame]] = {"end": [], "mid": []}
+    for s in SEASONS:
+        peak = rng.uniform(0.5, 0.95, n_fields)
+        y = base * (0.2 + peak) * np.exp(rng.normal(0, 0.03, n_fields))
+        truth.append(pd.DataFrame({"field_id": ids, "season": s, "true_crop": crops, "yield_t_ha": y}))
+        rep = y * (1 + rng.normal(0, 0.05, n_fields))
+        rep[rng.random(n_fields) < 0.1] = np.nan
+        hist.append(pd.DataFrame({"field_id": ids, "season": s, "declared_crop": crops, "sowing_date": "",
+                                  "harvest_date": "", "reported_yield_t_ha": rep}))
+        days = pd.date_range(f"{s}-05-01", f"{s}-10-31", freq="D")
+        shape = np.sin(np.pi * np.arange(len(days)) / len(days))
+        for i, fid in enumerate(ids):
+            canopy.append(pd.DataFrame({"field_id": fid, "season": s, "date": days,
+                                        "green_cover": (peak[i] * shape).astype("float32"),
+                                        "senescent_cover": np.float32(0.0), "flooded": False}))
+        for cp, day, noise in (("end", "11-30", 0.05), ("mid", "07-20", 0.2)):
+            feats[cp].append(pd.DataFrame({
+                "field_id": ids, "season": s, "as_of": pd.Timestamp(f"{s}-{day}"),
+                "farmer_token": [f"t{i:03d}" for i in range(n_fields)], "region": "us-nebraska",
+                "declared_crop": crops, "field_area_ha": 20.0,
+                "ndvi_max": peak + rng.normal(0, noise, n_fields), "feat_x": rng.normal(0, 1, n_fields)}))
+    pd.concat(truth).to_parquet(root / "truth" / "fields.parquet")
+    pd.concat(canopy).to_parquet(root / "truth" / "canopy.parquet")
+    pd.concat(hist).to_csv(root / "records" / "history.csv", index=False)
+    return root, {cp: pd.concat(v, ignore_index=True) for cp, v in feats.items()}
+
+
+@pytest.fixture(scope="module")
+def county(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd.DataFrame]]:
+    return _county(tmp_path_factory.mktemp("ey") / "county")
+
+
+@pytest.fixture
+def fast(county: tuple[Path, dict[str, pd.DataFrame]], monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The county's production features replaced by the ones made in code; a fast model configuration."""
+    path, feats = county
+    seen: dict[str, object] = {}
+
+    def fake(c: object, seasons: object, checkpoints: object, **kw: object) -> dict[str, pd.DataFrame]:
+        seen.update(seasons=seasons, crop=kw.get("crop_model"))
+        return {cp: feats[cp] for cp in checkpoints}  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(train_yield, "county_features", fake)
+    from models import evaluation
+
+    orig = evaluation.evaluate_yield
+    monkeypatch.setattr(evaluation, "evaluate_yield", lambda *a, **k: orig(*a, **{**k, "config": FAST}))
+    return path
+
+
+def test_oracle_features_see_the_canopy_only_up_to_the_checkpoint(county: tuple[Path, dict]) -> None:
+    path, _ = county
+    canopy = pd.read_parquet(path / "truth" / "canopy.parquet")
+    starts = {s: date(int(s), 5, 1) for s in SEASONS}
+    end = oracle_features(canopy, {s: date(int(s), 11, 30) for s in SEASONS}, starts)
+    mid = oracle_features(canopy, {s: date(int(s), 6, 10) for s in SEASONS}, starts)
+    assert len(end) == len(mid) == 80 * len(SEASONS)
+    assert end["oracle_green_max"].gt(mid["oracle_green_max"]).all()  # the peak comes after 10 June
+    assert "oracle_green_15" in end.columns and "oracle_green_15" not in mid.columns
+    assert mid["oracle_green_03"].notna().all()
+    # nothing after the checkpoint is read: cutting the canopy there changes nothing
+    cut = canopy[pd.to_datetime(canopy["date"]).dt.strftime("%m-%d") <= "06-10"]
+    pd.testing.assert_frame_equal(mid, oracle_features(cut, {s: date(int(s), 6, 10) for s in SEASONS}, starts))
+
+
+def test_evaluate_county_beside_baselines_and_oracle(fast: Path) -> None:
+    res = evaluate_yield_county(fast, seasons=["2014", "2016"])
+    ev = res.evaluation
+    assert ev.data == "synthetic" and set(ev.per_season["season"]) == {"2014", "2016"}
+    s = ev.summary.set_index(["checkpoint", "crop", "method"])
+    assert set(s.index.get_level_values("checkpoint")) == {"end", "mid"}
+    assert set(s.index.get_level_values("method")) == {"model", "oracle", "crop_mean", "farmer_mean"}
+    for crop in ("maize", "soybean"):
+        model, oracle = s.loc[("end", crop, "model"), "r2"], s.loc[("end", crop, "oracle"), "r2"]
+        base = s.loc[("end", crop, "crop_mean"), "r2"]
+        assert oracle > base + 0.5 and model > base + 0.3, (crop, model, oracle, base)
+        assert s.loc[("end", crop, "model"), "r2"] > s.loc[("mid", crop, "model"), "r2"]  # later sees more
+    t = res.targets
+    assert set(t["metric"]) == {"r2", "rmse_pct", "below_p10 (every season)", "above_p90 (every season)"}
+    assert set(t.loc[t["metric"] == "r2", "crop"]) == {"maize", "soybean"}
+    text = res.text()
+    assert "synthetic data" in text and "targets (end of season" in text and "oracle" in text
+    assert "features_s" in res.timings and "models_s" in res.timings
+
+
+def test_targets_use_80_percent_of_a_weak_oracle() -> None:
+    from models.evaluation import YieldEvaluation
+
+    rows = []
+    for season in ("1", "2"):
+        for method, r2 in (("model", 0.25), ("oracle", 0.3)):
+            rows.append({"checkpoint": "end", "season": season, "method": method, "crop": "maize", "n": 100.0,
+                         "r2": r2, "rmse_pct": 12.0, "below_p10": 0.1, "above_p90": 0.1})
+        rows.append({"checkpoint": "end", "season": season, "method": "model", "crop": "all", "n": 100.0, "r2": 0.5,
+                     "rmse_pct": 12.0, "below_p10": 0.1 if season == "1" else 0.2, "above_p90": 0.1})
+    per = pd.DataFrame(rows)
+    summary = per.groupby(["checkpoint", "crop", "method"], as_index=False).agg(
+        n=("n", "sum"), r2=("r2", "mean"), rmse_pct=("rmse_pct", "mean"))
+    t = yield_targets(YieldEvaluation(per_season=per, summary=summary)).set_index(["crop", "metric"])
+    assert t.loc[("maize", "r2"), "met"] and "80% of oracle R² 0.300" in t.loc[("maize", "r2"), "target"]
+    assert t.loc[("maize", "rmse_pct"), "met"]
+    assert not t.loc[("all", "below_p10 (every season)"), "met"]  # one season at 20%
+    assert t.loc[("all", "below_p10 (every season)"), "value"] == pytest.approx(0.2)
+    assert t.loc[("all", "above_p90 (every season)"), "met"]
+
+
+def test_cli_json_and_missing_truth(fast: Path, tmp_path: Path) -> None:
+    r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(fast), "--json", "--seasons", "2015",
+                                 "--no-oracle", "-q"])
+    assert r.exit_code == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["data"] == "synthetic" and d["county"] == "county"
+    assert {x["method"] for x in d["summary"]} == {"model", "crop_mean", "farmer_mean"}
+    assert {x["season"] for x in d["per_season"]} == {"2015"} and d["targets"]
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "county.json").write_text((fast / "county.json").read_text())
+    r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(bare)])
+    assert r.exit_code == 2 and "no truth table 'fields'" in r.stderr
+
+
+def test_unknown_held_out_season_is_an_error(fast: Path) -> None:
+    with pytest.raises(UserInputError, match="held-out season.*1999"):
+        evaluate_yield_county(fast, seasons=["1999"], oracle=False)

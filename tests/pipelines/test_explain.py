@@ -1,0 +1,268 @@
+"""``explain`` from stored records: steps, reasons, evidence, and pred_contrib only for the application's fields."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from models.governance import Governance, Requirement
+from models.money import format_minor
+from models.prices import read_prices
+from models.yield_value import YieldModel, YieldModelConfig, value_fields
+from pipelines.cli import app
+from pipelines.explain import explain, explain_text, features_path
+from underwriting.decisions import decide_batch
+from underwriting.policy import default_policy
+from underwriting.records import sha256_hex
+from underwriting.store import DecisionStore
+
+SEASON, AS_OF, REGION = "2025", date(2025, 8, 1), "us-nebraska"
+CROPS = ("maize", "soybean")
+
+
+def synthetic_features(rng: np.random.Generator, n: int, season: str, as_of: date, *, n_farmers: int | None = None,
+                       region: str = REGION) -> tuple[pd.DataFrame, np.ndarray]:
+    """FieldFeatures of ``n`` fields (contract dtypes) and a yield (t/ha) that depends on NDVI."""
+    crop = np.array(CROPS)[rng.integers(0, len(CROPS), n)]
+    ndvi_max = rng.uniform(0.45, 0.9, n)
+    area = np.round(rng.uniform(20, 80, n), 2)
+    farmers = n_farmers or max(1, n // 2)
+    yld = np.where(crop == "maize", 4.0, 1.5) + np.where(crop == "maize", 9.0, 3.0) * (ndvi_max - 0.45) \
+        + rng.normal(0, 0.4, n)
+    y = int(season)
+    df = pd.DataFrame({
+        "field_id": [f"F{season}-{i:05d}" for i in range(n)], "season": season,
+        "as_of": pd.Timestamp(as_of), "farmer_token": [f"tok-{i % farmers:05d}" for i in range(n)],
+        "region": region, "declared_crop": crop, "declared_area_ha": area, "field_area_ha": area + 1.0,
+        "planted_area_ha": area, "planted_area_sd_ha": 0.5, "planted_fraction": area / (area + 1.0),
+        "noncrop_fraction": 0.01, "overlap_fraction": 0.0, "geometry_valid": True,
+        "geometry_hash": [f"h{i}" for i in range(n)], "crop_type": crop, "crop_type_prob": 0.95,
+        "declared_crop_prob": 0.95, "growth_stage": "vegetative", "emergence_date": pd.Timestamp(f"{y}-05-20"),
+        "days_since_emergence": float((as_of - date(y, 5, 20)).days), "peak_date": pd.Timestamp(f"{y}-07-25"),
+        "expected_harvest_date": pd.Timestamp(f"{y}-10-10"), "n_clear_obs": 9, "n_clear_pixels": 4000,
+        "ndvi_max": ndvi_max, "ndvi_auc": ndvi_max * 60 + rng.normal(0, 2, n),
+    })
+    for c in ("as_of", "emergence_date", "peak_date", "expected_harvest_date"):
+        df[c] = df[c].astype("datetime64[ns]")
+    return df, np.clip(yld, 0.2, None)
+
+
+def train_model(seed: int = 3, seasons: tuple[str, ...] = ("2021", "2022", "2023", "2024"),
+                n_per_season: int = 120) -> YieldModel:
+    rng = np.random.default_rng(seed)
+    parts, ys = [], []
+    for s in seasons:
+        f, y = synthetic_features(rng, n_per_season, s, date(int(s), 8, 1))
+        parts.append(f)
+        ys.append(y)
+    X = pd.concat(parts, ignore_index=True)
+    cfg = YieldModelConfig(n_estimators=30, num_leaves=7, min_child_samples=10, calibration_seasons=2)
+    return YieldModel(cfg).fit(X, np.concatenate(ys))
+
+
+def applications(feats: pd.DataFrame, requests: dict[str, int] | None = None) -> pd.DataFrame:
+    tokens = sorted(feats["farmer_token"].unique())
+    rows = []
+    for i, t in enumerate(tokens):
+        rows.append({"application_id": f"A{i:04d}", "farmer_token": t, "season": SEASON, "currency": "USD",
+                     "requested_amount": (requests or {}).get(t, 15_000_000), "requested_term_days": 150,
+                     "existing_debt": 0, "debt_due_this_cycle": 0, "other_income": 0, "living_costs": 2_000_000,
+                     "unfinanced_costs": 0, "prior_liens_on_crop": 0})
+    df = pd.DataFrame(rows)
+    for c in df.columns:
+        if c not in ("application_id", "farmer_token", "season", "currency"):
+            df[c] = df[c].astype("int64")
+    return df
+
+
+def empty_book() -> pd.DataFrame:
+    cols = ["line_id", "application_id", "farmer_token", "currency", "limit", "drawn", "outstanding", "start_date",
+            "maturity_date", "crop", "region"]
+    df = pd.DataFrame({c: pd.Series([], dtype="str") for c in cols})
+    for c in ("limit", "drawn", "outstanding"):
+        df[c] = df[c].astype("int64")
+    for c in ("start_date", "maturity_date"):
+        df[c] = df[c].astype("datetime64[ns]")
+    return df
+
+
+def write_features(store_url: str, feats: pd.DataFrame) -> str:
+    """The underwrite contract: FieldFeatures as <artifacts>/features/<sha256 of the bytes>.parquet."""
+    import io
+
+    buf = io.BytesIO()
+    feats.to_parquet(buf, index=False)
+    data = buf.getvalue()
+    sha = sha256_hex(data)
+    path = features_path(store_url, sha)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return sha
+
+
+def underwrite_synthetic(store_url: str, model: YieldModel, feats: pd.DataFrame, apps: pd.DataFrame, *,
+                         version: str = "1") -> list[Any]:
+    prices = read_prices()
+    q = model.predict_quantiles(feats)
+    vals = value_fields(feats, q, prices, model_name="yield-value", model_version=version)
+    sha = write_features(store_url, feats)
+    items = decide_batch(apps, feats, vals, prices.to_frame(), empty_book(), default_policy(), "us-operating",
+                         AS_OF, provenance={"features_sha256": sha, "run": "test"})
+    with DecisionStore(store_url) as st:
+        st.append(items, operator="tester")
+    return items
+
+
+@pytest.fixture(scope="module")
+def model() -> YieldModel:
+    return train_model()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, model: YieldModel) -> dict[str, Any]:
+    """A store with decisions for 6 farmers; farmer 0 has an overlapping field (REFER), farmer 1 a huge request."""
+    tmp = tmp_path_factory.mktemp("explain")
+    url = f"sqlite:///{tmp / 'decisions.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(11), 12, SEASON, AS_OF, n_farmers=6)
+    feats.loc[feats["field_id"] == "F2025-00000", "overlap_fraction"] = 0.3
+    apps = applications(feats, {"tok-00001": 900_000_000})
+    items = underwrite_synthetic(url, model, feats, apps)
+    return {"url": url, "items": {i.application_id: i for i in items}, "feats": feats, "tmp": tmp}
+
+
+def loader_for(model: YieldModel, calls: list[tuple[str, str, int]]) -> Any:
+    class Spy:
+        def explain(self, rows: pd.DataFrame) -> pd.DataFrame:
+            calls.append(("yield-value", "1", len(rows)))
+            return model.explain(rows)
+
+    def load(name: str, version: str) -> Any:
+        assert (name, version) == ("yield-value", "1")
+        return Spy()
+
+    return load
+
+
+def test_explain_reduce_steps_reasons_and_contributions(world: dict[str, Any], model: YieldModel) -> None:
+    calls: list[tuple[str, str, int]] = []
+    item = world["items"]["A0001"]
+    assert item.outcome == "REDUCE"
+    x = explain(world["url"], "A0001", model_loader=loader_for(model, calls))
+    assert (x.outcome, x.limit, x.currency) == ("REDUCE", item.limit, "USD")
+    assert calls == [("yield-value", "1", 2)]  # only this application's two fields
+    comp = item.body["computation"]
+    got = {s.label: s.amount for s in x.steps}
+    assert got["collateral limit"] == comp["collateral_limit"]
+    assert got["cash-flow limit"] == comp["cash_flow_limit"]
+    assert got["limit"] == item.limit
+    assert x.binding_constraint == comp["binding_constraint"]
+    assert sum(r["reduction"] for r in x.reasons) == 900_000_000 - item.limit
+    # contributions add up to the model's P50 of the field's feature row
+    rows = world["feats"][world["feats"]["farmer_token"] == "tok-00001"]
+    p50 = model.predict_quantiles(rows)["yield_p50_t_ha"].to_numpy()
+    for f, want in zip(sorted(x.fields, key=lambda f: f.field_id), p50, strict=True):
+        assert f.raw_p50 == pytest.approx(float(want), abs=1e-9)
+        assert f.contributions[0]["feature"] in model.feature_names_
+    text = x.render()
+    assert format_minor(item.limit, "USD") in text
+    assert f"binding constraint: {comp['binding_constraint']}" in text
+    for r in item.body["reasons"]:
+        assert r["code"] in text
+    assert "ndvi_max" in text and "tok-00001" in text
+
+
+def test_explain_refer_names_overlap_and_excluded_field(world: dict[str, Any], model: YieldModel) -> None:
+    text = explain_text(world["url"], "A0000", model_loader=loader_for(model, []))
+    assert world["items"]["A0000"].outcome == "REFER"
+    assert "REFER" in text and "EXCLUDED: PARCEL_OVERLAP_CLAIM" in text
+    assert "referred to an analyst because of: PARCEL_OVERLAP_CLAIM" in text
+
+
+def test_missing_features_file_still_explains(world: dict[str, Any], tmp_path: Path, model: YieldModel) -> None:
+    url = f"sqlite:///{tmp_path / 'other.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(5), 2, SEASON, AS_OF, n_farmers=1)
+    items = underwrite_synthetic(url, model, feats, applications(feats))
+    for p in (tmp_path / "other.artifacts" / "features").glob("*.parquet"):
+        p.write_bytes(p.read_bytes() + b"x")  # tampered: hash no longer matches
+    x = explain(url, items[0].application_id, model_loader=loader_for(model, []))
+    assert x.contributions_note is not None and "does not match its recorded SHA-256" in x.contributions_note
+    assert all(not f.contributions for f in x.fields)
+    assert x.limit == items[0].limit
+
+
+def test_unknown_application_is_a_user_error(world: dict[str, Any]) -> None:
+    from features.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"explain NOPE: no stored decision in sqlite"):
+        explain(world["url"], "NOPE")
+    with pytest.raises(UserInputError, match=r"no stored decision on or before 2025-01-01"):
+        explain(world["url"], "A0001", as_of="2025-01-01")
+
+
+def test_cli_explain_through_the_registry(world: dict[str, Any], model: YieldModel, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import registry
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
+    gov = Governance(crops=CROPS, regions=(REGION,), checkpoints=("mid", "end"), metrics={"r2": 0.9},
+                     minimum_metrics=(Requirement("r2", ">=", 0.1),))
+    version = registry.register(model, "yield-value", metrics={"r2": 0.9}, governance=gov, operator="tester")
+    assert version == "1"
+    registry.promote("yield-value", version, operator="tester")
+    runner = CliRunner()
+    res = runner.invoke(app, ["explain", "A0001", "--store", world["url"]])
+    assert res.exit_code == 0, res.stderr
+    assert "Model contributions" in res.stdout and "(yield-value v1): P50" in res.stdout
+    res = runner.invoke(app, ["explain", "A0001", "--store", world["url"], "--json"])
+    assert res.exit_code == 0, res.stderr
+    doc = json.loads(res.stdout)
+    assert doc["limit"] == world["items"]["A0001"].limit and len(doc["fields"]) == 2
+    assert doc["fields"][0]["contributions"]
+
+
+def test_cli_explain_unknown_is_one_line_exit_2(world: dict[str, Any]) -> None:
+    res = CliRunner().invoke(app, ["explain", "NOPE", "--store", world["url"]])
+    assert res.exit_code == 2
+    assert res.stderr.count("\n") == 1 and "explain NOPE: no stored decision" in res.stderr
+
+
+def test_explain_override_and_history(tmp_path: Path, model: YieldModel) -> None:
+    from underwriting.override import override
+
+    url = f"sqlite:///{tmp_path / 'ov.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
+    items = underwrite_synthetic(url, model, feats, applications(feats, {"tok-00000": 900_000_000}))
+    aid = items[0].application_id
+    new = format_minor(items[0].limit + 50_000, "USD").split(" ")[1]
+    override(url, aid, new, "checked on site", "ana")
+    x = explain(url, aid, model_loader=loader_for(model, []))
+    assert x.kind == "override" and x.override is not None and len(x.history) == 2
+    text = x.render()
+    assert "Override of" in text and "checked on site" in text and "History of this application" in text
+
+
+def test_explain_a_record_written_by_underwrite(tmp_path: Path, model: YieldModel) -> None:
+    """The contract with pipelines/underwrite.py: features artifact + features_sha256 in the provenance."""
+    from pipelines.underwrite import ChampionModels, underwrite
+
+    gov = Governance(crops=CROPS, regions=(REGION,), checkpoints=("pre_season", "emergence", "mid", "end"),
+                     metrics={"r2": 0.9}, minimum_metrics=(Requirement("r2", ">=", 0.1),))
+    models = ChampionModels(yield_model=model, yield_version="1", yield_run_id="run-1", governance=gov)
+    feats, _ = synthetic_features(np.random.default_rng(21), 4, SEASON, AS_OF, n_farmers=2)
+    url = f"sqlite:///{tmp_path / 'uw.db'}"
+    fields = pd.DataFrame({"field_id": pd.Series([], dtype="str")})
+    res = underwrite(applications(feats, {"tok-00000": 900_000_000}), fields, SEASON, AS_OF, imagery=None,
+                     policy=default_policy(), profile="us-operating", book=empty_book(), store=url,
+                     features=feats, models=models, operator="tester")
+    assert res.written == 2
+    calls: list[tuple[str, str, int]] = []
+    x = explain(url, "A0000", model_loader=loader_for(model, calls))
+    assert x.contributions_note is None and calls == [("yield-value", "1", 2)]
+    assert all(f.contributions for f in x.fields)

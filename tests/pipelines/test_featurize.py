@@ -1,0 +1,161 @@
+"""pipelines.featurize on the tiny synthetic county (shared session fixture, read-only)."""
+
+from __future__ import annotations
+
+import sys
+import types
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.contracts import FIELD_FEATURES
+from features.errors import FieldsError
+from pipelines.county import County
+from pipelines.featurize import CONFIDENT_CROP_PROB, featurize, phenology_crops
+
+# features/area_scenes.py (engineer A) still applies an Affine to a point with `*`, which affine 2.4+
+# deprecates; reported — remove this filter once that file uses `@`.
+
+
+@pytest.fixture(scope="module")
+def built(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Fields and the mid-season features of the current season, built once (cache in a temp folder)."""
+    import os
+
+    os.environ.setdefault("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")
+    county = County(tiny_county_sh, cache_dir=tmp_path_factory.mktemp("cache"))
+    season = county.current_season
+    mid = county.checkpoints(season)["mid"]
+    fields = county.fields(season)
+    res = featurize(fields, county.imagery, season, mid, cache_dir=county.cache_dir)
+    return {"county": county, "season": season, "mid": mid, "fields": fields, "res": res}
+
+
+def _truncated_scenes(src: Path, dst: Path, until: date) -> Path:
+    """A scene folder with only the acquisitions up to ``until`` (the files themselves are symlinked)."""
+    dst.mkdir()
+    idx = pd.read_csv(src / "index.csv", dtype=str)
+    for sub in {p.split("/")[0] for p in idx["path"]}:
+        (dst / sub).symlink_to(src / sub)
+    idx[pd.to_datetime(idx["date"]) <= pd.Timestamp(until)].to_csv(dst / "index.csv", index=False)
+    return dst
+
+
+def test_contract_and_families(built: dict[str, Any]) -> None:
+    res = built["res"]
+    f = res.features
+    assert list(f.columns[: len(FIELD_FEATURES.names)]) == FIELD_FEATURES.names
+    assert len(f) == len(built["fields"]) and f["field_id"].is_unique
+    assert (f["as_of"] == pd.Timestamp(built["mid"])).all()
+    assert res.families["series"] == "ok" and res.families["seasonal"] == "ok" and res.families["area"] == "ok"
+    assert res.families["crop_type"].startswith("skipped") and res.families["phenology"] == "ok"
+    assert f["growth_stage"].notna().any() and f["emergence_date"].notna().any()
+    # without a crop model the valued crop is the declared one
+    assert f["crop"].fillna("-").tolist() == f["declared_crop"].fillna("-").tolist()
+    assert any("crop type left empty" in w for w in res.warnings)
+    assert f["planted_area_ha"].notna().all() and (f["planted_area_ha"] <= f["field_area_ha"] * 1.05).all()
+    assert any(c.startswith("feat_NDVI_") for c in f.columns)
+    assert (f["n_clear_obs"] > 0).all()
+    assert pd.to_datetime(res.series["date"]).max() <= pd.Timestamp(built["mid"])
+    assert max(res.dates_used) <= built["mid"]
+
+
+def test_later_scenes_change_nothing(built: dict[str, Any], tmp_path: Path) -> None:
+    county: County = built["county"]
+    cut = _truncated_scenes(county.imagery, tmp_path / "scenes", built["mid"])
+    only = featurize(built["fields"], cut, built["season"], built["mid"], cache_dir=tmp_path / "cache")
+    pd.testing.assert_frame_equal(only.features, built["res"].features)
+    pd.testing.assert_frame_equal(only.series, built["res"].series)
+    again = featurize(built["fields"], cut, built["season"], built["mid"], cache_dir=tmp_path / "cache")
+    assert again.source == only.source and "cache" not in again.source  # provenance must not depend on the cache
+
+
+def test_given_series_is_cut_at_as_of(built: dict[str, Any]) -> None:
+    county: County = built["county"]
+    full = county.series(built["season"])  # the whole season, beyond the as-of date
+    assert pd.to_datetime(full["date"]).max() > pd.Timestamp(built["mid"])
+    res = featurize(built["fields"], None, built["season"], built["mid"], series=full)
+    assert res.families["area"].startswith("skipped")
+    assert res.features["planted_area_ha"].isna().all()
+    got = res.features.drop(columns=[c for c in res.features.columns if c.startswith("planted_")
+                                     or c in ("noncrop_fraction",)])
+    want = built["res"].features[got.columns]
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_no_field_of_season(built: dict[str, Any]) -> None:
+    with pytest.raises(FieldsError, match="no field of season 1999"):
+        featurize(built["fields"], built["county"].imagery, "1999", date(1999, 9, 1))
+
+
+class _FakeCropModel:
+    """Duck-typed crop model: the declared crop with probability 0.9, except the first field (maize, 0.5)."""
+
+    def predict(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
+        assert pd.to_datetime(series["date"]).max() <= pd.Timestamp(as_of)
+        out = pd.DataFrame({"field_id": fields["field_id"].astype(str), "season": fields["season"],
+                            "as_of": pd.Timestamp(as_of), "checkpoint": "d120",
+                            "crop_type": fields["declared_crop"].astype(str), "crop_type_prob": 0.9})
+        out.loc[0, ["crop_type", "crop_type_prob"]] = ["maize", 0.5]
+        for c in ("rice", "maize", "cotton"):
+            out[f"prob_{c}"] = np.where(out["crop_type"] == c, out["crop_type_prob"], 0.05)
+        out["declared_crop_prob"] = 0.9
+        return out.reset_index(drop=True)
+
+
+def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: dict[str, Any] = {}
+
+    def smooth_series(series: pd.DataFrame, *, variable: str = "NDVI", as_of: date | None = None,
+                      grid_days: int = 1) -> pd.DataFrame:
+        calls["smooth"] = (variable, as_of, grid_days)
+        s = series[series["variable"] == variable]
+        return pd.DataFrame({"field_id": s["field_id"], "season": s["season"], "date": s["date"],
+                             "value": s["mean"], "observed": True})
+
+    def phenology(smoothed: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series, region: str, as_of: date,
+                  calib: Any) -> pd.DataFrame:
+        calls["phen"] = (dict(crops), region, as_of, calib)
+        ids = sorted(smoothed["field_id"].astype(str).unique())
+        return pd.DataFrame({"field_id": ids, "season": "x", "growth_stage": "vegetative",
+                             "emergence_date": pd.Timestamp(as_of) - pd.Timedelta(days=30),
+                             "days_since_emergence": 30.0, "greenup_rate": 0.01})
+
+    monkeypatch.setitem(sys.modules, "features.timeseries", types.SimpleNamespace(smooth_series=smooth_series))
+    monkeypatch.setitem(sys.modules, "features.growth_stage", types.SimpleNamespace(
+        phenology=phenology, load_calendars=pd.DataFrame))
+    res = featurize(built["fields"], built["county"].imagery, built["season"], built["mid"],
+                    crop_model=_FakeCropModel(), phenology_calib="CAL", cache_dir=built["county"].cache_dir)  # type: ignore[arg-type]
+    assert res.families["crop_type"] == "ok" and res.families["phenology"] == "ok"
+    f = res.features
+    assert (f["growth_stage"] == "vegetative").all() and (f["days_since_emergence"] == 30.0).all()
+    assert "greenup_rate" in f.columns and "checkpoint" not in f.columns
+    assert {"prob_rice", "prob_maize", "prob_cotton"} <= set(f.columns)
+    declared = built["fields"].set_index("field_id")["declared_crop"]
+    want_type = declared.where(declared.index != declared.index[0], "maize")
+    assert f.set_index("field_id")["crop_type"].equals(want_type.reindex(f["field_id"]))
+    variable, as_of, grid = calls["smooth"]
+    assert variable == "NDVI" and as_of == built["mid"] and grid in (1, 5)
+    crops, region, as_of, calib = calls["phen"]
+    assert region == "in-smallholder" and as_of == built["mid"] and calib == "CAL"
+    fields = built["fields"].sort_values("field_id")
+    first = str(built["fields"]["field_id"].iloc[0])
+    # the uncertain prediction (0.5 < threshold) falls back to the declared crop; the others are predicted
+    assert crops[first] == built["fields"]["declared_crop"].iloc[0]
+    assert crops == {str(k): (None if pd.isna(v) else v) for k, v in zip(fields["field_id"], fields["declared_crop"],
+                                                                          strict=True)}
+    valued = f.set_index("field_id")["crop"]
+    assert {k: (None if pd.isna(v) else v) for k, v in valued.items()} == crops
+
+
+def test_phenology_crops_threshold() -> None:
+    fields = pd.DataFrame({"field_id": ["a", "b", "c"], "declared_crop": ["rice", "maize", None]})
+    crop = pd.DataFrame({"field_id": ["a", "b", "c"], "crop_type": ["cotton", "cotton", None],
+                         "crop_type_prob": [CONFIDENT_CROP_PROB, CONFIDENT_CROP_PROB - 0.01, np.nan]})
+    got = phenology_crops(fields, crop)
+    assert got.to_dict() == {"a": "cotton", "b": "maize", "c": None}
+    assert phenology_crops(fields, None).to_dict() == {"a": "rice", "b": "maize", "c": None}

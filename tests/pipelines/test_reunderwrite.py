@@ -1,0 +1,187 @@
+"""Re-underwriting on the tiny synthetic county: linked records, idempotence, due checkpoints, actions, CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from models.governance import Governance
+from models.prices import read_prices
+from models.yield_value import YieldModel, YieldModelConfig, crop_of, score_fields
+from pipelines.cli import app
+from pipelines.county import County
+from pipelines.featurize import featurize
+from pipelines.monitor import AlertParams
+from pipelines.reunderwrite import (
+    ActionRules,
+    ScoringModels,
+    _link,
+    active_lines,
+    propose_actions,
+    reunderwrite_county,
+    reunderwrite_due,
+)
+from pipelines.schedule import CheckpointLog
+from underwriting.decisions import decide_batch
+from underwriting.policy import default_policy
+from underwriting.records import DecisionItem
+from underwriting.store import DecisionStore
+
+# features/area_scenes.py (planted area, used by featurize) multiplies an Affine with `*`, which affine 3.1
+# deprecates; the fix belongs there (use `@`) — until then the pending deprecation is not this module's failure.
+
+
+@pytest.fixture(scope="module")
+def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The county (cache in a temp folder), a small yield model, and first decisions at emergence."""
+    import os
+
+    os.environ.setdefault("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")  # module fixtures run before conftest's
+    tmp = tmp_path_factory.mktemp("reunderwrite")
+    # the series cache of the tiny county, shared with test_cli_report (atomic writes; same session)
+    county = County(tiny_county_sh, cache_dir=tmp_path_factory.getbasetemp() / "tiny-county-series-cache")
+    season = county.current_season
+    cps = county.checkpoints(season)
+    fields = county.fields(season)
+    end = featurize(fields, county.imagery, season, cps["end"], cache_dir=county.cache_dir).features
+    rng = np.random.default_rng(0)
+    parts, ys = [], []
+    for s in ("2001", "2002", "2003", "2004"):  # a stand-in model: the yield grows with peak NDVI
+        parts.append(end.assign(season=s))
+        ys.append(2.0 + 3.0 * end["ndvi_max"].fillna(0.5).to_numpy() + rng.normal(0, 0.3, len(end)))
+    cfg = YieldModelConfig(n_estimators=20, num_leaves=4, min_child_samples=3, calibration_seasons=2,
+                           min_crop_calibration_rows=3)
+    model = YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), np.concatenate(ys))
+    gov = Governance(crops=tuple(county.crops), regions=(county.region,), checkpoints=("emergence", "mid", "end"))
+    models = ScoringModels(yield_model=model, yield_version="3", yield_run_id="run-3", governance=gov)
+    url = f"sqlite:///{tmp / 'decisions.db'}"
+    emerg = featurize(fields, county.imagery, season, cps["emergence"], cache_dir=county.cache_dir).features
+    known = crop_of(emerg).notna()
+    prices = read_prices()
+    vals = score_fields(model, emerg[known].reset_index(drop=True), prices, model_name="yield-value",
+                        model_version="3", governance=gov, checkpoint="emergence", currency=county.currency)
+    items = decide_batch(county.applications(), emerg, vals, prices.to_frame(), county.book(), default_policy(),
+                         county.profile, cps["emergence"])
+    with DecisionStore(url) as st:
+        st.append(items, operator="underwriter")
+    return {"county": county, "season": season, "cps": cps, "models": models, "url": url, "first": items,
+            "tmp": tmp}
+
+
+def test_linked_records_and_idempotent(world: dict[str, Any]) -> None:
+    c, season, cps, url = world["county"], world["season"], world["cps"], world["url"]
+    first = {i.application_id: i for i in world["first"]}
+    res = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"],
+                              alert_params=AlertParams(min_band_fields=1))
+    assert res.checkpoint == "mid" and res.written == len(res.items) > 0 and res.already_present == 0
+    with DecisionStore(url) as st:
+        for it in res.items:
+            rec = st.get(str(res.changes.set_index("application_id").loc[it.application_id, "record_id"]))
+            assert rec is not None and rec.kind == "reunderwrite" and rec.as_of == cps["mid"].isoformat()
+            prev = st.get(str(rec.supersedes))
+            assert prev is not None and prev.application_id == it.application_id and prev.kind == "decision"
+            assert rec.body["reunderwrite"]["previous_limit"] == first[it.application_id].limit
+            assert rec.body["models"][0]["version"] == "3"
+    ch = res.changes
+    assert set(ch["line_id"]) >= set(active_lines(c.book(), cps["mid"], season)["line_id"])  # every Book line
+    assert (ch["change"] == ch["new_limit"] - ch["old_limit"]).all()
+    if len(res.alerts):
+        assert {"field_id", "alert", "severity", "date", "evidence", "line_id"} <= set(res.alerts.columns)
+    again = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"],
+                                alert_params=AlertParams(min_band_fields=1))
+    assert again.written == 0 and again.already_present == len(res.items)
+    later = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"])
+    with DecisionStore(url) as st:
+        assert st.verify().ok
+        mid_ids = set(ch["record_id"])
+        for rid in later.changes["record_id"]:
+            rec = st.get(str(rid))
+            assert rec is not None and rec.supersedes in mid_ids  # the mid record is what the end one replaces
+
+
+def _item(limit: int, stressed: int, maturity: str) -> DecisionItem:
+    body = {"computation": {"stressed_value": stressed, "maturity_date": maturity},
+            "reasons": [{"code": "PRICE_VOLATILITY_HAIRCUT", "reduction": 10, "text": "x", "principal": True}]}
+    return DecisionItem(idempotency_key="k", application_id="A1", farmer_token="T1", season="2009",
+                        as_of="2009-09-15", outcome="REDUCE", limit=limit, currency="INR",
+                        reason_codes=("PRICE_VOLATILITY_HAIRCUT",), body=body)
+
+
+def test_deterioration_reason_and_actions() -> None:
+    prev = SimpleNamespace(limit=5_000_000, outcome="APPROVE", reason_codes=("ROUNDED_TO_STEP",),
+                           record_id="Dprev", body={"computation": {"stressed_value": 9_000_000}})
+    line = {"line_id": "L1", "limit": 5_000_000, "drawn": 3_000_000, "outstanding": 3_100_000,
+            "maturity_date": pd.Timestamp("2010-03-01")}
+    no_alerts = pd.DataFrame(columns=["field_id", "alert", "severity"])
+    new, row = _link(_item(2_000_000, 4_000_000, "2010-01-15"), prev, line, no_alerts, default_policy(),
+                     date(2009, 9, 15), ActionRules())
+    assert new.kind == "reunderwrite" and new.supersedes == "Dprev"
+    assert new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"
+    assert new.body["reasons"][0] == {"code": "CROP_CONDITION_DETERIORATED", "reduction": 3_000_000,
+                                      "text": default_policy().text("CROP_CONDITION_DETERIORATED"), "principal": True}
+    assert row["actions"] == "FREEZE_UNDRAWN,SHORTEN_TERM" and row["old_limit"] == 5_000_000
+    assert row["new_reasons"].startswith("CROP_CONDITION_DETERIORATED")
+    # value up, no alert: a lower limit is not blamed on the crop
+    same, _ = _link(_item(4_900_000, 9_500_000, "2010-03-01"), prev, line, no_alerts, default_policy(),
+                    date(2009, 9, 15), ActionRules())
+    assert "CROP_CONDITION_DETERIORATED" not in same.reason_codes
+    assert propose_actions(new_limit=3_100_000, outstanding=3_100_000, new_outcome="REDUCE", new_maturity=None,
+                           line_maturity=None, high_alert=True) == ()
+    assert propose_actions(new_limit=1_000_000, outstanding=3_000_000, new_outcome="REDUCE", new_maturity=None,
+                           line_maturity=None, high_alert=False) == ("FREEZE_UNDRAWN", "REVIEW")
+    assert propose_actions(new_limit=2_900_000, outstanding=3_000_000, new_outcome="REFER",
+                           new_maturity=date(2010, 5, 1), line_maturity=date(2010, 3, 1),
+                           high_alert=False) == ("FREEZE_UNDRAWN", "REVIEW")
+
+
+def test_due_checkpoints_run_once(world: dict[str, Any]) -> None:
+    url = f"sqlite:///{world['tmp'] / 'due.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    day = date(2009, 7, 25)  # maize emergence (20 Jul) is due; rice and cotton only their pre-season checkpoints
+    ran = reunderwrite_due(day, county=world["county"], store=url, models=world["models"])
+    got = {d.crop: d for d, _ in ran}
+    assert set(got) == set(world["county"].crops)
+    assert got["maize"].checkpoint == "emergence" and got["maize"].superseded == ("pre_season",)
+    assert got["rice"].checkpoint == "pre_season" and got["rice"].superseded == ()
+    maize_lines = set(active_lines(world["county"].book(), day, world["season"]).query("crop == 'maize'")["line_id"])
+    assert {r.line_id for r in dict(ran)[got["maize"]].changes.itertuples()} == maize_lines
+    assert len(CheckpointLog(url).done()) == 1 + 2 + 1  # rice pre; maize pre + emergence; cotton pre
+    with DecisionStore(url) as st:
+        n = st.count()
+    assert n == len(world["first"]) + len(maize_lines)
+    assert reunderwrite_due(day, county=world["county"], store=url, models=world["models"]) == []
+    with DecisionStore(url) as st:
+        assert st.count() == n and st.verify().ok
+
+
+def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(ScoringModels, "champions", classmethod(lambda cls, warnings=None: world["models"]))
+    runner = CliRunner()
+    url = f"sqlite:///{world['tmp'] / 'cli.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    county, cache = str(world["county"].path), str(world["county"].cache_dir)
+    args = ["reunderwrite", "--county", county, "--cache", cache, "--as-of", world["cps"]["mid"].isoformat(),
+            "--store", url]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "re-underwriting 2009 as of" in r.stdout and "record(s) written" in r.stdout and "alerts:" in r.stdout
+    m = runner.invoke(app, ["monitor", "--county", county, "--cache", cache, "--as-of", "2010-01-15",
+                            "--crop-model", "none", "--json"])
+    assert m.exit_code == 0, m.stderr
+    for line in m.stdout.splitlines():
+        assert json.loads(line)["alert"] in ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
+    bad = runner.invoke(app, ["reunderwrite", "--county", county, "--as-of", "2009-13-01"])
+    assert bad.exit_code == 2 and "expected a date YYYY-MM-DD" in bad.stderr
+    nodue = runner.invoke(app, ["reunderwrite", "--due", "--fields", "f.gpkg", "--imagery", "x", "--book", "b",
+                                "--applications", "a", "--store", url])
+    assert nodue.exit_code == 2 and "--due needs --county" in nodue.stderr

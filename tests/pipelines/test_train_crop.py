@@ -1,0 +1,95 @@
+"""Training the crop-type classifier on a county / on tables, registering and promoting it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.crop_type import CropTypeClassifier
+from features.errors import UserInputError
+from pipelines import train_crop
+from pipelines.cli import app
+from pipelines.train_crop import NO_CROP, county_checkpoints, crop_labels, train_crop_type_county
+from tests.features.test_crop_type import _make
+
+pytestmark = pytest.mark.filterwarnings(
+    # mlflow's own: pickling a python_model object and SQLAlchemy on its sqlite store (third party, unavoidable)
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning",
+)
+FAST = {"n_estimators": 20, "num_leaves": 7, "min_class_count": 1, "period_days": 16}
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
+    (tmp_path / "reg").mkdir()
+    return tmp_path / "reg"
+
+
+@pytest.fixture(scope="module")
+def series_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("crop-cache")
+
+
+def test_crop_labels_blank_declared_is_no_crop() -> None:
+    f = pd.DataFrame({"field_id": ["a", "b", "c"], "season": ["2019"] * 3, "region": ["r"] * 3,
+                      "declared_crop": pd.Series(["maize", None, " "], dtype="str")})
+    lab = crop_labels(f)
+    assert lab["crop"].tolist() == ["maize", NO_CROP, NO_CROP] and list(lab.columns) == ["field_id", "season",
+                                                                                          "region", "crop"]
+    with pytest.raises(UserInputError, match="missing columns declared_crop"):
+        crop_labels(f.drop(columns="declared_crop"))
+
+
+def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_cache: Path, registry: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.registry import resolve
+    from pipelines.county import County
+
+    monkeypatch.setattr(train_crop, "COUNTY_PARAMS", {**train_crop.COUNTY_PARAMS, **FAST})
+    county = County(tiny_county_sh, cache_dir=series_cache)
+    assert county_checkpoints(county) == {"emergence": 78, "mid": 123, "end": "end"}
+    res = train_crop_type_county(county)
+    assert res.version == "1" and res.classifier.checkpoints_ == [78, 123, "end"]
+    assert res.governance.data == "synthetic" and res.governance.checkpoints == ("emergence", "mid", "end")
+    assert res.governance.regions == ("in-smallholder",)
+    assert res.metrics["n_train"] == 12 and 0.0 <= res.metrics["accuracy_end"] <= 1.0
+    # 12 noisy labels cannot meet the minimum metrics: registered, not promoted, and it says why
+    assert not res.promoted and any("not promoted: below minimum metrics" in n for n in res.notes)
+    got = resolve("crop-type", "challenger", flavour=None)
+    assert isinstance(got.model, CropTypeClassifier) and got.version == "1"
+    with pytest.raises(UserInputError, match="seasons 1999 .* are not in county.json"):
+        train_crop_type_county(county, seasons=["1999"])
+
+
+def test_cli_trains_from_tables_and_promotes(tmp_path: Path, registry: Path) -> None:
+    from models.registry import resolve
+
+    series, labels = _make(seed=3)
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"]).to_csv(tmp_path / "labels.csv", index=False)
+    r = CliRunner().invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
+                                 "--labels", str(tmp_path / "labels.csv")])
+    assert r.exit_code == 0, r.stderr
+    assert "registered crop-type version 1" in r.stdout and "promoted to champion" in r.stdout
+    assert "held-out vs declared crops (real data): accuracy_end=" in r.stdout
+    champ = resolve("crop-type")
+    test = labels.loc[labels["season"] == "2019"]
+    out = champ.model.predict(series, test)
+    assert (out["crop_type"].to_numpy() == test["true_crop"].to_numpy()).mean() > 0.9
+
+
+def test_cli_argument_errors(tmp_path: Path, registry: Path) -> None:
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "crop-type"])
+    assert r.exit_code == 2 and "give either --county" in r.stderr
+    r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "s.parquet")])
+    assert r.exit_code == 2 and "--labels go together" in r.stderr
+    (tmp_path / "s.txt").write_text("x")
+    (tmp_path / "l.csv").write_text("field_id,season,declared_crop\n")
+    r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "s.txt"), "--labels",
+                            str(tmp_path / "l.csv")])
+    assert r.exit_code == 2 and "expected .csv or .parquet, found .txt" in r.stderr

@@ -1,0 +1,238 @@
+"""Training the yield-value model on a county / on tables: features, reported yields, registry, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.errors import UserInputError
+from models.yield_value import YieldModelConfig
+from pipelines import train_yield
+from pipelines.cli import app
+from pipelines.train_yield import (
+    TrainResult,
+    county_features,
+    read_reported,
+    train_yield_files,
+    yield_minimum_metrics,
+    yield_training_table,
+)
+
+pytestmark = pytest.mark.filterwarnings(
+    # mlflow's own: pickling a python_model object and SQLAlchemy on its sqlite store (third party, unavoidable)
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning",
+)
+FAST = YieldModelConfig(n_estimators=40, learning_rate=0.2, calibration_seasons=3, min_crop_calibration_rows=20)
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
+    (tmp_path / "reg").mkdir()
+    return tmp_path / "reg"
+
+
+@pytest.fixture(scope="module")
+def tiny_features(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[object, dict]:
+    from pipelines.county import County
+
+    with pytest.MonkeyPatch.context() as mp:  # module scope: the autouse per-test key is not set yet
+        mp.setenv("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")
+        county = County(tiny_county_sh, cache_dir=tmp_path_factory.mktemp("yield-cache"))
+        seen: list[str] = []
+        feats = county_features(county, checkpoints=("mid", "end"), progress=lambda d, n, w: seen.append(w))
+    return county, {"feats": feats, "progress": seen}
+
+
+def test_county_features_per_checkpoint_as_of_and_cached(tiny_features: tuple[object, dict]) -> None:
+    county, got = tiny_features
+    feats = got["feats"]
+    assert list(feats) == ["end", "mid"]  # end first: its metrics are the unprefixed ones
+    past = county.past_seasons  # type: ignore[attr-defined]
+    for cp, f in feats.items():
+        assert set(f["season"]) == set(past) and len(f) == len(county.fields(past[0]))  # type: ignore[attr-defined]
+        want = pd.Timestamp(county.checkpoints(past[0])[cp])  # type: ignore[attr-defined]
+        assert (f["as_of"] == want).all()
+    assert feats["end"]["feat_NDVI_n_obs"].sum() > feats["mid"]["feat_NDVI_n_obs"].sum()
+    assert len(got["progress"]) == 2
+    cached = list((county.cache_dir / "yield_features").glob("*.parquet"))  # type: ignore[attr-defined]
+    assert len(cached) == 2
+    again = county_features(county, checkpoints=("end", "mid"))  # type: ignore[arg-type]
+    for cp in feats:
+        pd.testing.assert_frame_equal(feats[cp], again[cp])
+
+
+def test_training_table_joins_reported_yields_and_drops_gaps(tiny_features: tuple[object, dict]) -> None:
+    county, got = tiny_features
+    table = yield_training_table(county, checkpoints=("end",))  # type: ignore[arg-type]
+    hist = county.history()  # type: ignore[attr-defined]
+    reported = hist.dropna(subset=["reported_yield_t_ha"])
+    assert len(table["end"]) == len(reported) < len(got["feats"]["end"]) + 1
+    m = table["end"].merge(reported, on=["field_id", "season"], suffixes=("", "_h"))
+    np.testing.assert_allclose(m["reported_yield_t_ha"], m["reported_yield_t_ha_h"])
+    assert "yield_t_ha" not in table["end"].columns  # never truth
+
+
+def test_unknown_season_or_checkpoint_is_a_user_error(tiny_features: tuple[object, dict]) -> None:
+    county, _ = tiny_features
+    with pytest.raises(UserInputError, match="season.*1999.*not in the county"):
+        county_features(county, ["1999"])  # type: ignore[arg-type]
+    with pytest.raises(UserInputError, match="unknown checkpoint.*harvest-moon"):
+        county_features(county, checkpoints=("harvest-moon",))  # type: ignore[arg-type]
+
+
+def synth_features(n_fields: int = 100, seasons: tuple[str, ...] = ("2011", "2012", "2013", "2014", "2015"),
+                   seed: int = 0) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
+    """FieldFeatures-like rows of several seasons at two checkpoints, and reported yields (some missing)."""
+    rng = np.random.default_rng(seed)
+    crops = rng.choice(["maize", "soybean"], n_fields)
+    base = np.where(crops == "maize", 10.0, 3.5)
+    by: dict[str, list[pd.DataFrame]] = {"end": [], "mid": []}
+    rep = []
+    for s in seasons:
+        ndvi = rng.uniform(0.4, 0.9, n_fields)
+        y = base * (0.3 + 0.9 * ndvi + rng.normal(0, 0.03, n_fields))
+        for cp, day, noise in (("end", "10-15", 0.01), ("mid", "07-20", 0.08)):
+            by[cp].append(pd.DataFrame({
+                "field_id": [f"f{i:03d}" for i in range(n_fields)], "season": s,
+                "as_of": pd.Timestamp(f"{s}-{day}"), "farmer_token": [f"t{i:03d}" for i in range(n_fields)],
+                "region": "us-nebraska", "declared_crop": crops, "field_area_ha": 20.0,
+                "ndvi_max": ndvi + rng.normal(0, noise, n_fields), "feat_x": rng.normal(0, 1, n_fields)}))
+        r = y * (1 + rng.normal(0, 0.03, n_fields))
+        r[rng.random(n_fields) < 0.1] = np.nan
+        rep.append(pd.DataFrame({"field_id": [f"f{i:03d}" for i in range(n_fields)], "season": s,
+                                 "reported_yield_t_ha": r}))
+    return {cp: pd.concat(v, ignore_index=True) for cp, v in by.items()}, pd.concat(rep, ignore_index=True)
+
+
+def test_train_registers_promotes_and_records_governance(registry: Path) -> None:
+    from models.registry import describe, resolve
+
+    feats, rep = synth_features()
+    res = train_yield.train_yield(feats, rep, data="synthetic", config=FAST, operator="tester")
+    assert isinstance(res, TrainResult)
+    assert res.version == "1" and res.promoted and not res.failures, res.summary()
+    g = res.governance
+    assert g.data == "synthetic" and g.checkpoints == ("end", "mid") and g.crops == ("maize", "soybean")
+    assert {"r2_maize", "skill_r2_maize", "mid_r2_maize", "below_p10_all"} <= set(res.metrics)
+    assert res.metrics["skill_r2_maize"] > 0.3
+    assert res.n_rows["end"] == int(rep["reported_yield_t_ha"].notna().sum())
+    assert set(res.release.evaluation.per_season["season"]) == {"2015"}  # the latest past season held out
+    assert "yield-value: " in res.summary() and "synthetic data" in res.summary()
+    r = resolve("yield-value")
+    assert r.version == "1"
+    q = r.model.predict_quantiles(feats["end"].head(3))
+    assert (q["yield_p10_t_ha"] <= q["yield_p90_t_ha"]).all()
+    d = describe("yield-value")
+    assert [h["alias"] for h in d["history"]] == ["challenger", "champion", "challenger"]
+    assert d["history"][1]["operator"] == "tester"
+
+
+def test_below_minimum_stays_challenger_unless_forced(registry: Path) -> None:
+    feats, rep = synth_features(seed=3)
+    shock = np.where(rep["season"] == "2015", 1.6, 1.0)  # a season unlike any before: intervals miss it
+    rep = rep.assign(reported_yield_t_ha=rep["reported_yield_t_ha"] * shock)
+    res = train_yield.train_yield(feats, rep, data="synthetic", config=FAST)
+    assert res.version == "1" and not res.promoted and res.failures
+    assert any("stays challenger" in n for n in res.notes)
+    forced = train_yield.train_yield(feats, rep, data="synthetic", config=FAST, force_reason="demo on noise")
+    assert forced.version == "2" and forced.promoted
+    from models.registry import alias_history
+
+    last = [h for h in alias_history("yield-value") if h["alias"] == "champion"][-1]
+    assert last["forced"] and last["reason"] == "demo on noise"
+
+
+def test_minimum_metrics_are_beat_the_baseline_and_calibrated() -> None:
+    reqs = yield_minimum_metrics(["maize"])
+    assert [str(r) for r in reqs][0] == "skill_r2_maize >= -0.05"
+    assert not reqs[0].met_by({"skill_r2_maize": -0.06}) and reqs[0].met_by({"skill_r2_maize": -0.01})
+
+
+def test_too_few_seasons_trains_without_metrics_and_too_few_rows_is_an_error() -> None:
+    feats, rep = synth_features(seasons=("2014", "2015"))
+    res = train_yield.train_yield(feats, rep, register=False, config=FAST)
+    assert res.version is None and not res.promoted and res.metrics == {}
+    assert res.failures and all("found missing" in f for f in res.failures)
+    assert any("only 2 season(s)" in n for n in res.notes)
+    assert (res.model.predict_quantiles(feats["end"].head(4))["yield_p50_t_ha"] > 0).all()
+    with pytest.raises(UserInputError, match=r"at least 10 field-seasons with a reported yield, found [0-3] "):
+        train_yield.train_yield({cp: f.head(3) for cp, f in feats.items()}, rep, register=False)
+
+
+def test_read_reported_checks_numbers(tmp_path: Path) -> None:
+    p = tmp_path / "r.csv"
+    p.write_text("field_id,season,reported_yield_t_ha\na,2019,5.5\nb,2019,\n")
+    r = read_reported(p)
+    assert r["reported_yield_t_ha"].isna().tolist() == [False, True] and r["season"].tolist() == ["2019"] * 2
+    p.write_text("field_id,season,reported_yield_t_ha\na,2019,lots\n")
+    with pytest.raises(UserInputError, match="must be numbers, found lots"):
+        read_reported(p)
+    p.write_text("field_id,season\na,2019\n")
+    with pytest.raises(UserInputError, match="missing column.*reported_yield_t_ha"):
+        read_reported(p)
+
+
+def test_cli_train_from_tables_and_errors(tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    feats, rep = synth_features(seed=5)
+    both = pd.concat([f.assign(checkpoint=cp) for cp, f in feats.items()], ignore_index=True)
+    fp, rp = tmp_path / "f.parquet", tmp_path / "r.csv"
+    from features.contracts import FIELD_FEATURES
+
+    full = both.copy()
+    for c in FIELD_FEATURES.columns:  # a real FieldFeatures file carries every contract column
+        if c.name not in full.columns:
+            full[c.name] = (pd.Series(pd.NaT, index=full.index, dtype="datetime64[ns]") if c.kind == "date"
+                            else pd.Series([None] * len(full), dtype="str") if c.kind == "str"
+                            else (False if c.kind == "bool" else 0 if c.kind == "int" else np.nan))
+    full["overlap_fraction"] = 0.0
+    full["geometry_valid"] = True
+    full["geometry_hash"] = "h"
+    full.to_parquet(fp)
+    rep.to_csv(rp, index=False)
+    real_train = train_yield.train_yield
+
+    def fast(*a: object, **k: object) -> TrainResult:
+        return real_train(*a, **{**k, "config": FAST})  # type: ignore[arg-type]
+
+    monkeypatch.setattr(train_yield, "train_yield", fast)
+    r = CliRunner().invoke(app, ["train", "yield", "--features", str(fp), "--reported", str(rp), "--data",
+                                 "synthetic", "--no-promote"])
+    assert r.exit_code == 0, r.stderr
+    assert "registered yield-value version 1 as challenger" in r.stdout and "synthetic data" in r.stdout
+    r = CliRunner().invoke(app, ["train", "yield", "--features", str(fp)])
+    assert r.exit_code == 2 and "--features needs --reported" in r.stderr
+    r = CliRunner().invoke(app, ["train", "yield"])
+    assert r.exit_code == 2 and "give either --county DIR" in r.stderr
+    r = CliRunner().invoke(app, ["train", "yield", "--county", str(tmp_path / "nowhere")])
+    assert r.exit_code == 2 and "county folder not found" in r.stderr
+    with pytest.raises(UserInputError, match="features file not found"):
+        train_yield_files(tmp_path / "none.parquet", rp)
+
+
+def test_train_yield_county_wires_features_history_and_labels(tiny_county_sh: Path, registry: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The county path: features of the past seasons, the county's reported yields, synthetic label, params."""
+    from pipelines.county import County
+
+    feats, rep = synth_features(seed=7)
+    calls: dict[str, object] = {}
+
+    def fake_features(county: object, seasons: object, checkpoints: object, **kw: object) -> dict[str, pd.DataFrame]:
+        calls.update(seasons=seasons, checkpoints=checkpoints, crop=kw.get("crop_desc"))
+        return feats
+
+    monkeypatch.setattr(train_yield, "county_features", fake_features)
+    monkeypatch.setattr(County, "history", lambda self: rep)
+    real_train = train_yield.train_yield
+    monkeypatch.setattr(train_yield, "train_yield", lambda *a, **k: real_train(*a, **{**k, "config": FAST}))
+    res = train_yield.train_yield_county(tiny_county_sh)
+    assert calls["checkpoints"] == ("end", "mid") and calls["crop"] == "none"
+    assert calls["seasons"] == County(tiny_county_sh).past_seasons
+    assert res.governance.data == "synthetic" and res.version == "1" and res.promoted == (not res.failures)
+    assert any("no crop-type model used" in n for n in res.notes)
+    assert "features_s" in res.timings and "register_s" in res.timings

@@ -1,0 +1,481 @@
+"""The bad-input catalogue: malformed inputs through the REAL command line (issue 12).
+
+Each case runs one ``agcredit`` command (typer ``CliRunner`` on ``pipelines.cli.app``) on one
+malformed input and must give: exit code 2, exactly one line on stderr naming what is wrong
+and where (the case's pattern), no traceback, nothing written to the decision store (records
+counted before and after) and no output file, partial or not, in the case's output folder.
+
+Inputs are made in code (tiny, seeded); the store is seeded with a few real decisions.
+Cases whose command does not exist yet are skipped by ``require`` (they fail under
+AGCREDIT_NO_SKIP=1).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import LineString, Point, Polygon, box
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from tests.conftest import require
+from underwriting.policy import DEFAULT_POLICY_PATH
+from underwriting.store import DecisionStore
+
+SEASON = "2025"
+X0, Y0 = 268_000.0, 4_480_000.0  # UTM 14N, metres
+CRS = "EPSG:32614"
+
+
+# --- inputs made in code -------------------------------------------------------------------------
+
+def fields_frame(n: int = 4) -> gpd.GeoDataFrame:
+    geoms = [box(X0 + i * 300, Y0, X0 + i * 300 + 200, Y0 + 200) for i in range(n)]
+    return gpd.GeoDataFrame({
+        "field_id": [f"P{i:03d}" for i in range(n)], "season": SEASON,
+        "national_id": [f"ID-{i // 2:04d}" for i in range(n)], "farmer_name": [f"Farmer {i // 2}" for i in range(n)],
+        "phone": [f"+1-555-01{i // 2:02d}" for i in range(n)], "declared_crop": ["maize", "soybean"] * (n // 2),
+        "declared_area_ha": [4.0] * n, "region": "us-nebraska",
+    }, geometry=geoms, crs=CRS)
+
+
+def applications_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "application_id": ["A1", "A2"], "national_id": ["ID-0000", "ID-0001"], "farmer_name": ["Farmer 0", "Farmer 1"],
+        "phone": ["+1-555-0100", "+1-555-0101"], "season": SEASON, "currency": "USD",
+        "requested_amount": ["12500.00", "8000.00"], "requested_term_days": ["180", "150"],
+        "existing_debt": ["0.00", "1000.00"], "debt_due_this_cycle": ["0.00", "500.00"],
+        "other_income": ["2000.00", "0.00"], "living_costs": ["3000.00", "2500.00"],
+        "unfinanced_costs": ["0.00", "0.00"], "prior_liens_on_crop": ["0.00", "0.00"],
+    })
+
+
+def book_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "line_id": ["L1"], "application_id": ["A0"], "national_id": ["ID-0009"], "currency": ["USD"],
+        "limit": ["10000.00"], "drawn": ["5000.00"], "outstanding": ["5100.00"], "start_date": ["2025-04-01"],
+        "maturity_date": ["2025-12-01"], "crop": ["maize"], "region": ["us-nebraska"], "season": [SEASON],
+    })
+
+
+def write_scene(folder: Path, *, scl: int, bands: str = "B02;B03;B04;B05;B06;B07;B08;B8A;B11;B12;SCL",
+                index_rows: list[dict[str, Any]] | None = None) -> Path:
+    """A scene folder (index.csv + one 10 m GeoTIFF over the fields); every SCL pixel = ``scl``."""
+    import rasterio
+    from affine import Affine
+
+    folder.mkdir(parents=True, exist_ok=True)
+    names = bands.split(";")
+    h, w = 40, 140
+    data = np.full((len(names), h, w), 2000, dtype="uint16")
+    data[names.index("B08")] = 4000
+    data[names.index("SCL")] = scl
+    (folder / "2025").mkdir(exist_ok=True)
+    path = folder / "2025" / "S2_14TPL_20250715.tif"
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=len(names), dtype="uint16", crs=CRS,
+                       transform=Affine(10.0, 0.0, X0 - 100, 0.0, -10.0, Y0 + 300), nodata=0) as dst:
+        dst.write(data)
+    rows = index_rows or [{"date": "2025-07-15", "tile_id": "14TPL", "path": "2025/S2_14TPL_20250715.tif",
+                           "bands": bands, "scale": 0.0001, "offset": 0, "nodata": 0, "cloud_mask": "SCL",
+                           "processing_baseline": "05.10"}]
+    pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("catalogue")
+    good = root / "good"
+    good.mkdir()
+    fields_frame().to_file(good / "fields.gpkg", driver="GPKG")
+    applications_frame().to_csv(good / "applications.csv", index=False)
+    book_frame().to_csv(good / "book.csv", index=False)
+    shutil.copy(DEFAULT_POLICY_PATH, good / "policy.yaml")
+    write_scene(good / "scenes", scl=4)
+    write_scene(good / "cloudy", scl=9)
+    # a store with real decisions in it
+    from tests.pipelines.test_explain import AS_OF, applications, synthetic_features, train_model, underwrite_synthetic
+
+    url = f"sqlite:///{root / 'decisions.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(1), 4, SEASON, AS_OF, n_farmers=2)
+    items = underwrite_synthetic(url, train_model(n_per_season=40), feats, applications(feats))
+    feats.to_parquet(good / "features.parquet", index=False)
+    return {"root": root, "good": good, "store": url, "items": items}
+
+
+def count(url: str) -> int:
+    with DecisionStore(url) as st:
+        return st.count()
+
+
+def has_command(*path: str) -> bool:
+    import typer.main
+
+    cmd: Any = typer.main.get_command(app)
+    for p in path:
+        sub = getattr(cmd, "commands", {}).get(p)
+        if sub is None:
+            return False
+        cmd = sub
+    return True
+
+
+# --- the catalogue --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    make: Callable[[dict[str, Any], Path], list[str]]  # (env, case folder) -> argv; --out goes in the case folder
+    pattern: str  # regex the one stderr line must match
+    command: tuple[str, ...] = ()
+    env: tuple[tuple[str, str | None], ...] = ()
+    bug: str | None = None  # a known defect in a module this file's owner does not own (strict xfail)
+
+
+def _gpkg(d: Path, gdf: gpd.GeoDataFrame, name: str = "fields.gpkg") -> str:
+    p = d / name
+    gdf.to_file(p, driver="GPKG")
+    return str(p)
+
+
+def _csv(d: Path, df: pd.DataFrame, name: str) -> str:
+    p = d / name
+    df.to_csv(p, index=False)
+    return str(p)
+
+
+def _text(d: Path, name: str, text: str | bytes) -> str:
+    p = d / name
+    if isinstance(text, bytes):
+        p.write_bytes(text)
+    else:
+        p.write_text(text)
+    return str(p)
+
+
+def _policy(env: dict[str, Any], d: Path, old: str, new: str) -> str:
+    text = (env["good"] / "policy.yaml").read_text()
+    assert old in text, old
+    return _text(d, "policy.yaml", text.replace(old, new, 1))
+
+
+def _fields_with(**change: Any) -> Callable[[dict[str, Any], Path], list[str]]:
+    def make(env: dict[str, Any], d: Path) -> list[str]:
+        g = fields_frame()
+        for k, v in change.items():
+            if v is _DROP:
+                g = g.drop(columns=k)
+            else:
+                g[k] = v
+        return ["fields", "validate", _gpkg(d, g), "--season", SEASON]
+    return make
+
+
+_DROP = object()
+
+
+def _fields_validate(path_fn: Callable[[dict[str, Any], Path], str], *extra: str) -> Callable[..., list[str]]:
+    return lambda env, d: ["fields", "validate", path_fn(env, d), *extra]
+
+
+def _series(env: dict[str, Any], d: Path, *, fields: str | None = None, imagery: str | None = None,
+            season: str = SEASON, extra: tuple[str, ...] = ()) -> list[str]:
+    return ["features", "series", "--fields", fields or str(env["good"] / "fields.gpkg"), "--imagery",
+            imagery or str(env["good"] / "scenes"), "--season", season, "--out", str(d / "out" / "series.parquet"),
+            "--no-progress", *extra]
+
+
+def _uw(env: dict[str, Any], d: Path, **over: str) -> list[str]:
+    """``agcredit underwrite`` (engineer S's signature) with one input replaced."""
+    g = env["good"]
+    args = {"--applications": str(g / "applications.csv"), "--fields": str(g / "fields.gpkg"), "--season": SEASON,
+            "--as-of": "2025-08-01", "--features": str(g / "features.parquet"), "--book": str(g / "book.csv"),
+            "--policy": str(g / "policy.yaml"), "--profile": "us-operating",
+            "--out": str(d / "out" / "decisions.csv"), "--store": env["store"]}
+    args.update(over)
+    return ["underwrite", *[x for kv in args.items() for x in kv]]
+
+
+def _apps(d: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> str:
+    return _csv(d, change(applications_frame()), "applications.csv")
+
+
+def _book(d: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> str:
+    return _csv(d, change(book_frame()), "book.csv")
+
+
+def _set(col: str, value: Any, row: int = 0) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def f(df: pd.DataFrame) -> pd.DataFrame:
+        df = df.copy()
+        df.loc[row, col] = value
+        return df
+    return f
+
+
+def _override(env: dict[str, Any], *args: str) -> list[str]:
+    return ["override", *args, "--store", env["store"]]
+
+
+def _first(env: dict[str, Any]) -> str:
+    return str(env["items"][0].application_id)
+
+
+_FLAT = Polygon([(X0, Y0), (X0 + 100, Y0), (X0 + 200, Y0)])  # zero area: make_valid cannot make a polygon
+
+CASES = [
+    # --- fields ----------------------------------------------------------------------------------
+    Case("fields-empty-file", _fields_validate(lambda e, d: _text(d, "fields.geojson", "")), r"fields\.geojson.*empty"),
+    Case("fields-not-found", _fields_validate(lambda e, d: str(d / "nope.gpkg")), r"nope\.gpkg.*(not found|no such)"),
+    Case("fields-unsupported-format", _fields_validate(lambda e, d: _text(d, "fields.txt", "a,b\n1,2\n")),
+         r"fields\.txt.*unsupported format '\.txt'"),
+    Case("fields-corrupt-file", _fields_validate(lambda e, d: _text(d, "fields.gpkg", b"\x00garbage" * 50)),
+         r"fields\.gpkg.*cannot be read"),
+    Case("fields-missing-field-id", _fields_with(field_id=_DROP), r"fields\.gpkg.*field_id.*missing"),
+    Case("fields-missing-crs", _fields_validate(lambda e, d: _parquet_no_crs(d)), r"fields\.parquet.*no CRS"),
+    Case("fields-wrong-crs", _fields_validate(lambda e, d: _gpkg(d, fields_frame().set_crs(4326, allow_override=True))),
+         r"fields\.gpkg.*(CRS|coordinates|degrees|latitude|longitude)"),
+    Case("fields-duplicate-ids", _fields_with(field_id=["P000", "P000", "P002", "P003"]),
+         r"fields\.gpkg.*duplicate field_id.*P000"),
+    Case("fields-invalid-geometry-strict",
+         _fields_validate(lambda e, d: _gpkg(d, fields_frame().set_geometry(
+             [_FLAT, *fields_frame().geometry[1:]], crs=CRS)), "--strict"),
+         r"fields\.gpkg.*invalid geometr.*P000"),
+    Case("fields-only-lines", _fields_validate(lambda e, d: _gpkg(d, fields_frame().set_geometry(
+        [LineString([(X0, Y0), (X0 + 50, Y0 + 50)])] * 4, crs=CRS))), r"fields\.gpkg.*(no usable|polygon)"),
+    Case("fields-points", _fields_validate(lambda e, d: _gpkg(d, fields_frame().set_geometry(
+        [Point(X0, Y0)] * 4, crs=CRS))), r"fields\.gpkg.*(no usable|polygon)"),
+    Case("fields-season-absent", _fields_with(), r"fields\.gpkg.*no fields for season 2031",
+         ),
+    Case("fields-bad-season-string", lambda e, d: ["fields", "validate", str(e["good"] / "fields.gpkg"), "--season",
+                                                   "twenty"], r"season.*(twenty|YYYY|year)"),
+    Case("fields-identifiers-without-key", _fields_with(), r"fields\.gpkg.*identifiers.*AGCREDIT_TOKEN_KEY",
+         env=(("AGCREDIT_TOKEN_KEY", None),)),
+    Case("fields-negative-area", _fields_with(declared_area_ha=[-4.0, 4.0, 4.0, 4.0]),
+         r"fields\.gpkg.*declared_area_ha"),
+    Case("fields-unknown-crop", _fields_with(declared_crop=["banana", "maize", "maize", "maize"]),
+         r"fields\.gpkg.*declared_crop.*banana"),
+    # --- imagery and the time series ------------------------------------------------------------
+    Case("series-clouds-only", lambda e, d: _series(e, d, imagery=str(e["good"] / "cloudy")),
+         r"(cloud|clear).*(no|none|every)|(no|none).*(clear|cloud)"),
+    Case("series-no-index", lambda e, d: _series(e, d, imagery=str(_mkdir(d / "empty"))), r"no index\.csv"),
+    Case("series-imagery-missing", lambda e, d: _series(e, d, imagery=str(d / "nowhere")),
+         r"nowhere.*(not found|no index|does not exist|no such)"),
+    Case("series-index-missing-column", lambda e, d: _series(e, d, imagery=str(_index_without(e, d, "bands"))),
+         r"index\.csv.*columns missing.*bands"),
+    Case("series-index-bad-cloud-mask", lambda e, d: _series(e, d, imagery=str(_index_with(e, d, cloud_mask="maybe"))),
+         r"index\.csv.*bad index rows.*row 2.*maybe"),
+    Case("series-index-bad-date", lambda e, d: _series(e, d, imagery=str(_index_with(e, d, date="2025-07-32"))),
+         r"index\.csv.*bad index rows.*row 2"),
+    Case("series-scene-file-missing", lambda e, d: _series(e, d, imagery=str(_index_missing_file(e, d))),
+         r"scene files missing.*S2_14TPL_20250716"),
+    Case("series-bad-season", lambda e, d: _series(e, d, season="20x5"), r"season.*20x5"),
+    Case("series-bad-as-of", lambda e, d: _series(e, d, extra=("--as-of", "2025-13-01")), r"as-of.*2025-13-01"),
+    Case("series-end-before-start", lambda e, d: _series(e, d, extra=("--start", "2025-10-01", "--end", "2025-06-01")),
+         r"end 2025-06-01 is before start 2025-10-01"),
+    Case("series-bad-fields", lambda e, d: _series(e, d, fields=_text(d, "f.geojson", "{not json")),
+         r"f\.geojson.*cannot be read"),
+    # --- the decision store: override, export, audit, explain -----------------------------------
+    Case("override-unknown-application", lambda e, d: _override(e, "NOPE", "--limit", "100", "--reason", "r",
+                                                               "--operator", "ana"),
+         r"override of application NOPE: no stored decision"),
+    Case("override-limit-not-a-number", lambda e, d: _override(e, _first(e), "--limit", "lots", "--reason", "r",
+                                                              "--operator", "ana"), r"override limit.*lots"),
+    Case("override-limit-too-many-decimals", lambda e, d: _override(e, _first(e), "--limit", "100.001", "--reason",
+                                                                   "r", "--operator", "ana"),
+         r"override limit.*2 decimals.*100\.001"),
+    Case("override-negative-limit", lambda e, d: _override(e, _first(e), "--limit", "-5", "--reason", "r",
+                                                          "--operator", "ana"), r"must not be negative"),
+    Case("override-over-20pct-no-approver", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", "r",
+                                                                  "--operator", "ana"),
+         r"more than 20% and needs --approver"),
+    Case("override-approver-is-operator", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", "r",
+                                                                "--operator", "ana", "--approver", "ana"),
+         r"approver must be a second person"),
+    Case("override-empty-reason", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", " ",
+                                                        "--operator", "ana"), r"reason must not be empty"),
+    Case("override-bad-as-of", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", "r", "--operator",
+                                                     "ana", "--as-of", "1/8/2025"), r"as-of date.*1/8/2025"),
+    Case("export-bad-format", lambda e, d: ["decisions", "export", "--out", str(d / "out" / "d.xlsx"), "--store",
+                                            e["store"]], r"d\.xlsx.*format 'xlsx' is not supported"),
+    Case("export-missing-folder", lambda e, d: ["decisions", "export", "--out", str(d / "out" / "no" / "d.csv"),
+                                                "--store", e["store"]], r"folder .*no does not exist"),
+    Case("audit-store-unknown-scheme", lambda e, d: ["audit", "verify", "--store", "nosuchdb://host/x"],
+         r"decision store nosuchdb://"),
+    Case("audit-store-not-a-database", lambda e, d: ["audit", "verify", "--store",
+                                                     f"sqlite:///{_text(d, 'junk.db', b'not sqlite' * 100)}"],
+         r"decision store .*junk\.db"),
+    Case("explain-unknown-application", lambda e, d: ["explain", "NOPE", "--store", e["store"]],
+         r"explain NOPE: no stored decision"),
+    Case("explain-bad-as-of", lambda e, d: ["explain", _first(e), "--as-of", "01/08/2025", "--store", e["store"]],
+         r"as-of date.*01/08/2025"),
+    # --- underwrite (engineer S): applications, book, policy, dates, features ------------------
+    Case("apps-missing-column", lambda e, d: _uw(e, d, **{"--applications": _apps(d, lambda a: a.drop(
+        columns="requested_amount"))}), r"applications\.csv.*requested_amount.*missing", ("underwrite",)),
+    Case("apps-empty-file", lambda e, d: _uw(e, d, **{"--applications": _text(d, "applications.csv", "")}),
+         r"applications\.csv.*empty", ("underwrite",)),
+    Case("apps-too-many-decimals", lambda e, d: _uw(e, d, **{"--applications": _apps(
+        d, _set("requested_amount", "12500.005"))}), r"applications\.csv.*requested_amount.*12500\.005",
+         ("underwrite",)),
+    Case("apps-amount-not-a-number", lambda e, d: _uw(e, d, **{"--applications": _apps(
+        d, _set("other_income", "a lot"))}), r"applications\.csv.*other_income.*a lot", ("underwrite",)),
+    Case("apps-negative-amount", lambda e, d: _uw(e, d, **{"--applications": _apps(
+        d, _set("requested_amount", "-100.00"))}), r"applications\.csv.*requested_amount", ("underwrite",)),
+    Case("apps-duplicate-id", lambda e, d: _uw(e, d, **{"--applications": _apps(d, _set("application_id", "A2"))}),
+         r"applications\.csv.*(duplicate|unique).*A2", ("underwrite",)),
+    Case("apps-unknown-currency", lambda e, d: _uw(e, d, **{"--applications": _apps(d, _set("currency", "XYZ"))}),
+         r"applications\.csv.*XYZ", ("underwrite",)),
+    Case("apps-bad-season", lambda e, d: _uw(e, d, **{"--applications": _apps(d, _set("season", "25"))}),
+         r"applications\.csv.*season.*'25'", ("underwrite",)),
+    Case("apps-term-not-whole", lambda e, d: _uw(e, d, **{"--applications": _apps(d, _set("requested_term_days",
+                                                                                     "90.5"))}),
+         r"applications\.csv.*requested_term_days", ("underwrite",)),
+    Case("apps-currency-not-profile", lambda e, d: _uw(e, d, **{"--applications": _apps(
+        d, lambda a: a.assign(currency="INR"))}), r"(INR.*USD|USD.*INR)", ("underwrite",)),
+    Case("book-missing-column", lambda e, d: _uw(e, d, **{"--book": _book(d, lambda b: b.drop(columns="limit"))}),
+         r"book\.csv.*limit.*missing", ("underwrite",)),
+    Case("book-bad-date", lambda e, d: _uw(e, d, **{"--book": _book(d, _set("start_date", "2025-02-30"))}),
+         r"book\.csv.*start_date.*L1", ("underwrite",)),
+    Case("book-maturity-before-start", lambda e, d: _uw(e, d, **{"--book": _book(
+        d, _set("maturity_date", "2025-01-01"))}), r"book\.csv.*maturity_date.*L1", ("underwrite",)),
+    Case("policy-unknown-key", lambda e, d: _uw(e, d, **{"--policy": _policy(e, d, "advance_rate:",
+                                                                            "advance_rte:")}),
+         r"policy\.yaml.*advance_rte", ("underwrite",)),
+    Case("policy-bad-value", lambda e, d: _uw(e, d, **{"--policy": _policy(e, d, "advance_rate: 0.8",
+                                                                          "advance_rate: 1.8")}),
+         r"policy\.yaml.*advance_rate.*1\.8", ("underwrite",)),
+    Case("policy-wrong-type", lambda e, d: _uw(e, d, **{"--policy": _policy(e, d, "advance_rate: 0.8",
+                                                                           "advance_rate: high")}),
+         r"policy\.yaml.*advance_rate.*high", ("underwrite",)),
+    Case("policy-not-yaml", lambda e, d: _uw(e, d, **{"--policy": _text(d, "policy.yaml", "profiles: [\n  : :")}),
+         r"policy\.yaml", ("underwrite",)),
+    Case("policy-unknown-profile", lambda e, d: _uw(e, d, **{"--profile": "no-such-profile"}),
+         r"no-such-profile.*(known|profile)", ("underwrite",)),
+    Case("underwrite-bad-as-of", lambda e, d: _uw(e, d, **{"--as-of": "yesterday"}), r"as-of.*yesterday",
+         ("underwrite",)),
+    Case("underwrite-bad-season", lambda e, d: _uw(e, d, **{"--season": "2025/26"}), r"season.*2025/26",
+         ("underwrite",)),
+    Case("underwrite-features-missing-column", lambda e, d: _uw(e, d, **{"--features": _features_without(
+        e, d, "n_clear_obs")}), r"features\.parquet.*n_clear_obs.*missing", ("underwrite",)),
+    # --- features build (engineer S) and backtest ------------------------------------------------
+    Case("build-bad-as-of", lambda e, d: ["features", "build", "--fields", str(e["good"] / "fields.gpkg"),
+                                          "--imagery", str(e["good"] / "scenes"), "--season", SEASON, "--as-of",
+                                          "2025-02-30", "--out", str(d / "out" / "f.parquet"), "--crop-model",
+                                          "none"], r"as-of.*2025-02-30", ("features", "build")),
+    Case("build-crop-model-missing", lambda e, d: ["features", "build", "--fields", str(e["good"] / "fields.gpkg"),
+                                                   "--imagery", str(e["good"] / "scenes"), "--season", SEASON,
+                                                   "--as-of", "2025-08-01", "--out", str(d / "out" / "f.parquet"),
+                                                   "--crop-model", str(d / "no-model")], r"no-model",
+         ("features", "build")),
+    Case("backtest-county-missing", lambda e, d: ["backtest", "--county", str(d / "no-county"), "--policy",
+                                                  str(e["good"] / "policy.yaml")], r"no-county.*(county folder not found|county\.json)",
+         ("backtest",)),
+    Case("backtest-policy-bad-value", lambda e, d: ["backtest", "--county", str(_county_stub(d)), "--policy",
+                                                    _policy(e, d, "min_dscr: 1.25", "min_dscr: -1")],
+         r"policy\.yaml.*min_dscr.*-1", ("backtest",)),
+]
+
+
+def _mkdir(p: Path) -> Path:
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _parquet_no_crs(d: Path) -> str:
+    p = d / "fields.parquet"
+    fields_frame().set_crs(None, allow_override=True).to_parquet(p)
+    return str(p)
+
+
+def _index_without(env: dict[str, Any], d: Path, column: str) -> Path:
+    dst = d / "scenes"
+    shutil.copytree(env["good"] / "scenes", dst)
+    pd.read_csv(dst / "index.csv").drop(columns=column).to_csv(dst / "index.csv", index=False)
+    return dst
+
+
+def _index_with(env: dict[str, Any], d: Path, **change: str) -> Path:
+    dst = d / "scenes"
+    shutil.copytree(env["good"] / "scenes", dst)
+    pd.read_csv(dst / "index.csv").assign(**change).to_csv(dst / "index.csv", index=False)
+    return dst
+
+
+def _index_missing_file(env: dict[str, Any], d: Path) -> Path:
+    dst = d / "scenes"
+    shutil.copytree(env["good"] / "scenes", dst)
+    idx = pd.read_csv(dst / "index.csv")
+    extra = idx.iloc[[0]].assign(date="2025-07-16", path="2025/S2_14TPL_20250716.tif")
+    pd.concat([idx, extra]).to_csv(dst / "index.csv", index=False)
+    return dst
+
+
+def _features_without(env: dict[str, Any], d: Path, column: str) -> str:
+    p = d / "features.parquet"
+    pd.read_parquet(env["good"] / "features.parquet").drop(columns=column).to_parquet(p, index=False)
+    return str(p)
+
+
+def _county_stub(d: Path) -> Path:
+    c = d / "county"
+    c.mkdir()
+    (c / "county.json").write_text('{"region": "us-nebraska", "seasons": ["2024", "2025"], "current_season": "2025",'
+                                   ' "currency": "USD", "policy_profile": "us-operating", "synthetic": true}')
+    return c
+
+
+# a valid season that is not in the file (the good file has 2025 only)
+CASES = [c if c.id != "fields-season-absent" else Case(
+    c.id, lambda e, d: ["fields", "validate", str(e["good"] / "fields.gpkg"), "--season", "2031"], c.pattern)
+    for c in CASES]
+
+
+def test_catalogue_is_large_enough() -> None:
+    assert len(CASES) >= 30
+    assert len({c.id for c in CASES}) == len(CASES)
+
+
+def _files(d: Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*")) if d.exists() else []
+
+
+def _param(c: Case) -> Any:
+    marks = [pytest.mark.xfail(strict=True, reason=c.bug)] if c.bug else []
+    return pytest.param(c, id=c.id, marks=marks)
+
+
+@pytest.mark.parametrize("case", [_param(c) for c in CASES])
+def test_bad_input(case: Case, env: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if case.command:
+        require(has_command(*case.command), f"`agcredit {' '.join(case.command)}` does not exist yet")
+    for k, v in case.env:
+        if v is None:
+            monkeypatch.delenv(k, raising=False)
+        else:
+            monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)  # a command that writes a default store or file writes it here: caught below
+    case_dir = _mkdir(tmp_path / "case")
+    argv = case.make(env, case_dir)
+    (case_dir / "out").mkdir(exist_ok=True)
+    inputs = _files(case_dir)
+    before = count(env["store"])
+    res = CliRunner().invoke(app, argv)
+    err = res.stderr
+    assert "Traceback" not in err + res.stdout, err
+    assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
+    assert res.exit_code == 2, f"exit {res.exit_code}; stdout={res.stdout!r} stderr={err!r}"
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}: {err!r}"
+    import re
+
+    assert re.search(case.pattern, lines[0], flags=re.IGNORECASE), f"{lines[0]!r} !~ {case.pattern!r}"
+    assert count(env["store"]) == before, "records were written to the store"
+    assert _files(case_dir) == inputs, "output (or partial output) was written"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case"], "something was written to the working directory"
