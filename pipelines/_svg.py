@@ -79,6 +79,9 @@ def curve_svg(x_days: Any, y: Any, *, band: tuple[Any, Any, Any, Any] | None = N
     if x1 <= x0:
         x1 = x0 + 1
     y0, y1 = y_range
+    lows = [float(v) for v in list(y) + (list(band[1]) if band else []) if v is not None and np.isfinite(v)]
+    if lows and min(lows) < y0:  # flooded paddies and water read below zero: widen the axis, never clip
+        y0 = float(np.floor(min(lows) * 5.0) / 5.0)
 
     def px(x: float) -> float:
         return pad_l + (x - x0) / (x1 - x0) * (width - pad_l - pad_r)
@@ -89,9 +92,9 @@ def curve_svg(x_days: Any, y: Any, *, band: tuple[Any, Any, Any, Any] | None = N
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="curve" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(y_label)} curve">',
              f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff"/>']
-    for v in np.arange(0.0, y1 + 1e-9, 0.2):
+    for v in np.arange(0.0 if y0 > -0.2 else float(np.ceil(y0 * 5.0) / 5.0), y1 + 1e-9, 0.2):
         parts.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{py(v):.1f}" y2="{py(v):.1f}" stroke="#eee"/>'
-                     f'<text x="2" y="{py(v) + 3:.1f}" font-size="9">{v:.1f}</text>')
+                     f'<text x="2" y="{py(v) + 3:.1f}" font-size="9">{round(float(v), 1) + 0.0:.1f}</text>')
     if band is not None and len(band[0]):
         d, lo, med, hi = (np.asarray(a, dtype=float) for a in band)
         band_pts = [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(d, hi, strict=True)] + \
