@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from datetime import date
 from typing import Any, TypeVar
 
 import typer
@@ -20,7 +21,7 @@ from features.errors import UserInputError
 
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
-    "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups",
+    "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
 ]
 
 _SETTINGS: dict[str, Any] = {"pretty_exceptions_show_locals": False, "no_args_is_help": True,
@@ -58,6 +59,16 @@ F = TypeVar("F", bound=Callable[..., Any])
 def echo(msg: str = "") -> None:
     """Print to standard output."""
     typer.echo(msg)
+
+
+def parse_date(value: str | None, name: str) -> date | None:
+    """A YYYY-MM-DD option value (None when absent), or a one-line user error naming the option."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise UserInputError(f"{name}: expected a date YYYY-MM-DD, found {value!r}") from None
 
 
 def err(msg: str) -> None:

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import echo, err, features_app, user_errors
+from pipelines._cli_app import echo, err, features_app, parse_date, user_errors
 
-__all__ = ["build_command", "parse_date"]
+__all__ = ["build_command"]
 
-
-def parse_date(value: str | None, name: str) -> dt.date | None:
-    """A YYYY-MM-DD option value, or a one-line user error naming the option."""
-    from pipelines.errors import RunInputError
-
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value.strip())
-    except ValueError:
-        raise RunInputError(what=name, problem=f"expected a date YYYY-MM-DD, found {value!r}") from None
 
 
 @features_app.command("build")

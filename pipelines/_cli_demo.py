@@ -31,5 +31,3 @@ def demo(
     echo(f"demo done in {total:.1f} s: {res.out}")
     if res.report is not None:
         echo(f"open the portfolio report: {res.report}")
-    for m in res.missing:
-        echo(f"not available yet: {m}")

@@ -2,21 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import echo, imagery_app, user_errors
-
-
-def _day(value: str | None, name: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return datetime.strptime(value, "%Y-%m-%d").date()
-    except ValueError:
-        raise typer.BadParameter(f"expected a date YYYY-MM-DD, found {value!r}", param_hint=name) from None
+from pipelines._cli_app import echo, imagery_app, parse_date, user_errors
 
 
 @imagery_app.command("fetch")
@@ -38,7 +28,7 @@ def fetch(
     from features.fields import read_fields
     from features.sources.sentinelhub import fetch_season
 
-    d_start, d_end, d_as_of = _day(start, "--start"), _day(end, "--end"), _day(as_of, "--as-of")
+    d_start, d_end, d_as_of = parse_date(start, "--start"), parse_date(end, "--end"), parse_date(as_of, "--as-of")
     read = read_fields(fields, season=season)
     result = fetch_season(read.fields, season, out, start=d_start, end=d_end, as_of=d_as_of, endpoint=endpoint,
                           profile=profile, max_cloud=max_cloud, resolution=resolution)

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from pipelines._cli_app import echo, err, report_app, user_errors
+from pipelines._cli_app import echo, err, parse_date, report_app, user_errors
 
 _STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
 
-
-def _day(s: str | None) -> date | None:
-    if s is None:
-        return None
-    try:
-        return datetime.strptime(s, "%Y-%m-%d").date()
-    except ValueError:
-        raise typer.BadParameter(f"--as-of: expected a date YYYY-MM-DD, found {s!r}") from None
 
 
 def _data(county: Path | None, fields: Path | None, imagery: str | None, store: str | None, season: str | None,
@@ -27,7 +18,7 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     """ReportData from a county folder, or from a fields file and an imagery source."""
     from pipelines.report import build_report_data, build_report_data_county
 
-    day = _day(as_of)
+    day = parse_date(as_of, "--as-of")
     if county is not None:
         if fields is not None or imagery is not None:
             raise typer.BadParameter("give either --county or --fields/--imagery, not both")

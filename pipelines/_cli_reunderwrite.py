@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from pipelines._cli_app import app, echo, err, user_errors
+from pipelines._cli_app import app, echo, err, parse_date, user_errors
 
 _STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
 
-
-def _day(s: str | None, what: str) -> date | None:
-    if s is None:
-        return None
-    try:
-        return datetime.strptime(s, "%Y-%m-%d").date()
-    except ValueError:
-        raise typer.BadParameter(f"{what}: expected a date YYYY-MM-DD, found {s!r}") from None
 
 
 def _money(v: Any, cur: str) -> str:
@@ -106,7 +98,7 @@ def reunderwrite_cmd(
             raise typer.BadParameter("give --as-of or --due, not both")
         from pipelines.reunderwrite import reunderwrite_due
 
-        day = _day(today, "--today") or date.today()
+        day = parse_date(today, "--today") or date.today()
         ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
                                profile=profile, operator=operator, progress=err)
         if not ran:
@@ -116,7 +108,7 @@ def reunderwrite_cmd(
                  + (f", superseding {', '.join(d.superseded)}" if d.superseded else ""))
             _print_result(res)
         return
-    day = _day(as_of, "--as-of")
+    day = parse_date(as_of, "--as-of")
     if day is None:
         raise typer.BadParameter("give --as-of DATE (or --due)")
     if county is not None:
@@ -171,7 +163,7 @@ def monitor_cmd(
     from pipelines.monitor import alerts_as_of
 
     _inputs(county, fields, imagery, None, None, need_book=False)
-    day = _day(as_of, "--as-of")
+    day = parse_date(as_of, "--as-of")
     assert day is not None
     model = _crop_model(crop_model)
     if county is not None:

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import echo, schedule_app, user_errors
-
-
-def _day(s: str | None) -> date:
-    if s is None:
-        return date.today()
-    try:
-        return datetime.strptime(s, "%Y-%m-%d").date()
-    except ValueError:
-        raise typer.BadParameter(f"expected a date YYYY-MM-DD, found {s!r}") from None
+from pipelines._cli_app import echo, parse_date, schedule_app, user_errors
 
 
 @schedule_app.command("show")
@@ -30,7 +21,7 @@ def show(
     """List the coming checkpoints per season, region and crop."""
     from pipelines.schedule import load_calendar, upcoming
 
-    day = _day(today)
+    day = parse_date(today, "--today") or date.today()
     seasons = season or [str(day.year), str(day.year + 1)]
     up = upcoming(day, seasons, load_calendar(calendar), region)
     if up.empty:

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Any
 
 import typer
 
 from features.errors import ImageryError, UserInputError
-from pipelines._cli_app import echo, err, features_app, user_errors
+from pipelines._cli_app import echo, err, features_app, parse_date, user_errors
 
 __all__ = ["series_command"]
 
-
-def _date(value: str | None, name: str) -> dt.date | None:
-    if value is None:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise UserInputError(f"{name}: expected a date YYYY-MM-DD, found {value!r}") from None
 
 
 @features_app.command("series")
@@ -49,7 +40,7 @@ def series_command(
     from features.series import build_series
     from pipelines.distributed import run_series, runner_from_options
 
-    as_of_d, start_d, end_d = _date(as_of, "--as-of"), _date(start, "--start"), _date(end, "--end")
+    as_of_d, start_d, end_d = parse_date(as_of, "--as-of"), parse_date(start, "--start"), parse_date(end, "--end")
     read = read_fields(fields, season=season)
     if scheduler and workers:
         raise UserInputError("--workers: give --scheduler or --workers, not both")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import app, echo, err, user_errors
+from pipelines._cli_app import app, echo, err, parse_date, user_errors
 
 __all__ = ["underwrite_command"]
 
@@ -39,7 +39,6 @@ def underwrite_command(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from pipelines._cli_build import parse_date
     from pipelines.underwrite import underwrite_files
 
     day = parse_date(as_of, "--as-of")

@@ -74,7 +74,6 @@ class DemoResult:
     as_of: Any = None
     stages: list[Stage] = field(default_factory=list)
     report: Path | None = None
-    missing: list[str] = field(default_factory=list)
     underwrite: Any = None
 
     def stage(self, name: str) -> Stage:
@@ -144,7 +143,7 @@ def _simulate(county: Path, region: str, seed: int, size: str, st: Stage) -> Non
     st.lines.append(f"simulated the {size} {region} county (synthetic, seed {seed}): {county}")
 
 
-def _train_crop(county: Any, st: Stage, missing: list[str]) -> None:
+def _train_crop(county: Any, st: Stage) -> None:
     from features.crop_type import CropTypeClassifier
     from models.registry import SaveLoadFlavour
 
@@ -159,14 +158,8 @@ def _train_crop(county: Any, st: Stage, missing: list[str]) -> None:
         st.lines.append(f"crop type not trained: the past seasons declare fewer than 2 crops on {MIN_CROP_FIELDS}+ "
                         "fields each (the tiny county); crop type left empty")
         return
-    try:
-        from pipelines.train_crop import train_crop_type_county
-    except ImportError as e:
-        missing.append(f"pipelines.train_crop ({e})")
-        st.status = "missing"
-        st.lines.append("crop type not trained: pipelines.train_crop is missing; crop type left empty")
-        return
     from models.errors import RegistryError
+    from pipelines.train_crop import train_crop_type_county
 
     try:
         res = train_crop_type_county(county, register=True, promote=True)
@@ -182,7 +175,7 @@ def _train_crop(county: Any, st: Stage, missing: list[str]) -> None:
                     f"{' promoted to champion' if res.promoted else ' (not promoted: below its minimum metrics)'}")
 
 
-def _train_yield(county: Any, st: Stage, missing: list[str]) -> None:
+def _train_yield(county: Any, st: Stage) -> None:
     have = _champion("yield-value")
     if have is not None:
         st.status = "skipped"
@@ -309,9 +302,9 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         _simulate(result.county, region, seed, size, st)
     county = County(result.county)
     with stages.run("train crop type") as st:
-        _train_crop(county, st, result.missing)
+        _train_crop(county, st)
     with stages.run("train yield") as st:
-        _train_yield(county, st, result.missing)
+        _train_yield(county, st)
     season = county.current_season
     as_of = county.checkpoints(season)["mid"]
     result.as_of = as_of
@@ -340,11 +333,11 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         st.lines.append("held-out figures of the champion models (synthetic data, not a real-world claim):")
         st.lines += _model_figures(models.versions())
     with stages.run("explain") as st:
-        explain_stage(res.items, result.store_url, st, result.missing)
+        explain_stage(res.items, result.store_url, st)
     with stages.run("re-underwrite") as st:
-        alerts = reunderwrite_stage(county, result.store_url, models, st, result.missing)
+        reunderwrite_stage(county, result.store_url, models, st)
     with stages.run("report") as st:
-        result.report = report_stage(county, result.store_url, alerts, result.out / "report", st, result.missing)
+        result.report = report_stage(county, result.store_url, result.out / "report", st)
 
 
 # --- stand-ins and the tail stages ---------------------------------------------------------------------------
@@ -379,15 +372,10 @@ def train_yield_in_sample(county: Any) -> str:
     return version
 
 
-def explain_stage(items: list[Any], url: str, st: Stage, missing: list[str]) -> None:
+def explain_stage(items: list[Any], url: str, st: Stage) -> None:
     """Print ``explain_text`` of the first REDUCE and the first REFER."""
-    try:
-        from pipelines.explain import explain_text
-    except ImportError as e:
-        missing.append(f"pipelines.explain ({e})")
-        st.status = "missing"
-        st.lines.append("explain is missing")
-        return
+    from pipelines.explain import explain_text
+
     shown: list[str] = []
     for outcome in ("REDUCE", "REFER"):
         it = next((i for i in sorted(items, key=lambda i: i.application_id) if i.outcome == outcome), None)
@@ -400,22 +388,13 @@ def explain_stage(items: list[Any], url: str, st: Stage, missing: list[str]) -> 
     st.lines.insert(0, f"explained {' and '.join(shown)} (below)" if shown else "nothing to explain")
 
 
-def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, missing: list[str]) -> pd.DataFrame:
+def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage) -> None:
     """Re-underwrite the active lines at the pre-harvest checkpoint and at the end of the season window."""
-    try:
-        from pipelines.reunderwrite import ScoringModels, reunderwrite_county
-    except ImportError as e:
-        missing.append(f"pipelines.reunderwrite ({e})")
-        st.status = "missing"
-        st.lines.append("re-underwriting is missing")
-        return pd.DataFrame()
+    from pipelines.reunderwrite import reunderwrite_county
+
     cps = county.checkpoints(county.current_season)
-    sm = ScoringModels(yield_model=models.yield_model, yield_version=models.yield_version,
-                       yield_run_id=models.yield_run_id, governance=models.governance, crop_model=models.crop_model,
-                       crop_version=models.crop_version)
-    alerts = []
     for name in ("pre_harvest", "end"):
-        r = reunderwrite_county(county, county.current_season, cps[name], store=url, operator=OPERATOR, models=sm)
+        r = reunderwrite_county(county, county.current_season, cps[name], store=url, operator=OPERATOR, models=models)
         ch = r.changes
         down = int((ch["change"] < 0).sum()) if len(ch) else 0
         up = int((ch["change"] > 0).sum()) if len(ch) else 0
@@ -423,15 +402,13 @@ def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, missing: l
         st.lines.append(f"{name} ({cps[name]}): {len(r.items)} lines re-underwritten, {down} limits down, {up} up, "
                         f"{acts} with proposed actions, {len(r.alerts)} alerts; {r.written} records written")
         if len(r.alerts):
-            alerts.append(r.alerts)
             kinds = r.alerts["alert"].value_counts() if "alert" in r.alerts else pd.Series(dtype="int64")
             if len(kinds):
                 st.lines.append("    alerts: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
-    return pd.concat(alerts, ignore_index=True) if alerts else pd.DataFrame()
 
 
-def report_stage(county: Any, url: str, alerts: pd.DataFrame, out: Path, st: Stage, missing: list[str]) -> Path | None:
-    """The portfolio report (latest decisions, fields, alerts) as self-contained HTML."""
+def report_stage(county: Any, url: str, out: Path, st: Stage) -> Path:
+    """The portfolio report (latest decisions, fields, alerts as of its date) as self-contained HTML."""
     from pipelines.report import build_report_data_county, render_portfolio
 
     data = build_report_data_county(county, store=url, season=county.current_season)

@@ -53,6 +53,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines.monitor import AlertParams
+from pipelines.underwrite import ChampionModels, checkpoint_label
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.store import DecisionStore, record_id_for
@@ -75,36 +76,8 @@ CHANGE_COLUMNS = ["line_id", "application_id", "farmer_token", "currency", "old_
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True)
-class ScoringModels:
-    """Models resolved once per run: the yield model with its version, run id and governance, and the
-    crop-type model (None: crop type left empty)."""
-
-    yield_model: Any
-    yield_version: str
-    yield_run_id: str
-    governance: Any
-    crop_model: Any = None
-    crop_version: str | None = None
-    yield_name: str = "yield-value"
-
-    @classmethod
-    def champions(cls, warnings: list[str] | None = None) -> ScoringModels:
-        """``yield-value@champion`` and ``crop-type@champion`` from the registry (crop type optional)."""
-        from features.crop_type import CropTypeClassifier
-        from models.errors import RegistryError
-        from models.registry import SaveLoadFlavour, governance, resolve
-
-        y = resolve("yield-value")
-        crop, crop_version = None, None
-        try:
-            c = resolve("crop-type", flavour=SaveLoadFlavour.of(CropTypeClassifier()))
-            crop, crop_version = c.model, c.version
-        except RegistryError as e:
-            if warnings is not None:
-                warnings.append(f"no crop-type champion ({e}); crop type left empty")
-        return cls(yield_model=y.model, yield_version=y.version, yield_run_id=y.run_id,
-                   governance=governance("yield-value", y.version), crop_model=crop, crop_version=crop_version)
+#: models resolved once per run — the same object ``underwrite`` uses
+ScoringModels = ChampionModels
 
 
 @dataclass(frozen=True)
@@ -181,27 +154,6 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
         if extra:
             lines = pd.concat([lines, pd.DataFrame(extra)], ignore_index=True)
     return lines.sort_values("line_id", kind="stable").reset_index(drop=True)
-
-
-def checkpoint_label(season: str, region: str, as_of: date, crops: Sequence[str] | None = None) -> str:
-    """The model checkpoint an as-of date falls in: ``pre_season``, ``emergence``, ``mid`` or ``end``
-    (the median calendar date of the region's crops for each, the season window's end for ``end``)."""
-    from features.series import season_window
-    from pipelines.schedule import checkpoint_dates, load_calendar
-
-    _, end = season_window(season, region)
-    if as_of >= end:
-        return "end"
-    cal = checkpoint_dates(season, load_calendar(), region)
-    if crops:
-        known = cal[cal["crop"].isin(list(crops))]
-        cal = known if not known.empty else cal
-    label = "pre_season"
-    for name, cp in (("emergence", "emergence"), ("mid", "mid_season")):
-        d = pd.to_datetime(cal.loc[cal["checkpoint"] == cp, "date"]).sort_values()
-        if len(d) and as_of >= d.iloc[(len(d) - 1) // 2].date():
-            label = name
-    return label
 
 
 # --- actions ---------------------------------------------------------------------------------------------

@@ -130,6 +130,11 @@ class ChampionModels:
         return cls(yield_model=y.model, yield_version=y.version, yield_run_id=y.run_id,
                    governance=governance(YIELD_MODEL_NAME, y.version), crop_model=crop, crop_version=crop_version)
 
+    @classmethod
+    def champions(cls, warnings: list[str] | None = None) -> ChampionModels:
+        """Both champions; a missing crop-type champion leaves crop type empty (noted in ``warnings`` if given)."""
+        return cls.resolve(warnings=warnings if warnings is not None else [])
+
     def versions(self) -> dict[str, str | None]:
         return {self.yield_name: self.yield_version, "crop-type": self.crop_version}
 
