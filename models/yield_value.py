@@ -28,7 +28,6 @@ integer minor units, floored once.
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import asdict, dataclass, field
 from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
@@ -412,28 +411,32 @@ def value_fields(features: pd.DataFrame, quantiles: pd.DataFrame, prices: PriceT
     if len(currencies) > 1:
         raise PriceError(problem="currencies never mix in one valuation, found", offenders=tuple(currencies))
     cur = currencies[0] if currencies else (currency or prices.currency_of(str(region.iloc[0])))
-    it = iter(found)
-    rows = []
-    scope = np.broadcast_to(np.asarray(in_scope, dtype=bool), (len(f),))
-    for i in range(len(f)):
-        qs = [float(q.at[i, c]) for c in QUANTILE_COLUMNS]
-        a = float(area.iloc[i])
-        if not math.isfinite(a) or any(not math.isfinite(v) for v in qs):
-            raise ModelError(f"value_fields: field {f.at[i, 'field_id']} has no area or no yield quantiles")
-        if fallow[i]:
-            qs, price, moist, src = [0.0, 0.0, 0.0], 0, 0.0, "fallow: no crop to value"
-        else:
-            p = next(it)
-            price, moist, src = p.price_per_t, p.moisture_basis_pct, p.source_with_date
-        rows.append({
-            "field_id": f.at[i, "field_id"], "season": str(f.at[i, "season"]), "as_of": f.at[i, "as_of"],
-            "crop": crop.iloc[i], "region": region.iloc[i], "area_ha": a,
-            "yield_p10_t_ha": qs[0], "yield_p50_t_ha": qs[1], "yield_p90_t_ha": qs[2],
-            "moisture_basis_pct": moist, "currency": cur, "price_per_t": int(price),
-            "value_p10": _floor_value(a, qs[0], price), "value_p50": _floor_value(a, qs[1], price),
-            "value_p90": _floor_value(a, qs[2], price), "price_source": src, "model_name": model_name,
-            "model_version": str(model_version), "in_scope": bool(scope[i]),
-        })
+    n = len(f)
+    qv = np.array(q[list(QUANTILE_COLUMNS)].to_numpy(dtype="float64"), copy=True)
+    av = area.to_numpy(dtype="float64")
+    bad = ~np.isfinite(av) | ~np.isfinite(qv).all(axis=1)
+    if bad.any():
+        raise ModelError(f"value_fields: field {f.at[int(np.flatnonzero(bad)[0]), 'field_id']} has no area or no "
+                         "yield quantiles")
+    price = np.zeros(n, dtype="int64")
+    moist = np.zeros(n, dtype="float64")
+    src = np.full(n, "fallow: no crop to value", dtype=object)
+    live = np.flatnonzero(~fallow)
+    price[live] = [p.price_per_t for p in found]
+    moist[live] = [p.moisture_basis_pct for p in found]
+    src[live] = [p.source_with_date for p in found]
+    qv[fallow] = 0.0
+    values = [[_floor_value(a, y, int(pr)) for a, y, pr in zip(av, qv[:, k], price, strict=True)]
+              for k in range(3)]
+    scope = np.broadcast_to(np.asarray(in_scope, dtype=bool), (n,))
+    rows = {
+        "field_id": f["field_id"].to_numpy(), "season": f["season"].astype("str").to_numpy(),
+        "as_of": f["as_of"].to_numpy(), "crop": crop.to_numpy(), "region": region.to_numpy(), "area_ha": av,
+        "yield_p10_t_ha": qv[:, 0], "yield_p50_t_ha": qv[:, 1], "yield_p90_t_ha": qv[:, 2],
+        "moisture_basis_pct": moist, "currency": cur, "price_per_t": price,
+        "value_p10": values[0], "value_p50": values[1], "value_p90": values[2], "price_source": src,
+        "model_name": model_name, "model_version": str(model_version), "in_scope": scope.copy(),
+    }
     out = pd.DataFrame(rows, columns=FIELD_VALUATIONS.names)
     out["as_of"] = pd.to_datetime(out["as_of"])
     for c in ("price_per_t", "value_p10", "value_p50", "value_p90"):
