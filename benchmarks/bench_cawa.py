@@ -11,6 +11,7 @@ Same folds (one per region), classes with >= 100 polygons, predictions pooled ov
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import time
 from pathlib import Path
@@ -26,14 +27,16 @@ def main() -> int:
     ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "real" / "cawa_croptype"))
     ap.add_argument("--trees", type=int, default=200, help="LightGBM boosting rounds")
     ap.add_argument("--calibration-folds", type=int, default=4)
-    ap.add_argument("--calibration-loss", default="brier", choices=["brier", "nll", "ece"])
+    ap.add_argument("--calibration-loss", default="brier", choices=["brier", "nll", "ece"],
+                    help="loss of --calibration temperature")
+    ap.add_argument("--calibration", default="vector", choices=["vector", "temperature", "none"])
     args = ap.parse_args()
     if not Path(args.data).is_dir():
         print(f"CAWa data not found at {args.data}: skipped")
         return 0
     t0 = time.perf_counter()
     r = cawa_benchmark(args.data, n_estimators=args.trees, calibration_folds=args.calibration_folds,
-                       calibration_loss=args.calibration_loss)
+                       calibration_loss=args.calibration_loss, calibration=args.calibration)
     secs = time.perf_counter() - t0
     print(f"CAWa leave-one-region-out: {r['n']} polygons, {len(r['classes'])} classes "
           f"({', '.join(r['classes'])}), folds: {', '.join(r['regions'])}")
@@ -44,7 +47,9 @@ def main() -> int:
     print("per-class recall (crop_type / forest):")
     for c in r["classes"]:
         print(f"  {c:<14} {ct['recall'].get(c, float('nan')):.3f} / {rf['recall'].get(c, float('nan')):.3f}")
-    print(f"wall time {secs:.0f} s")
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"calibration: {args.calibration}, fitted on out-of-fold scores of the training regions")
+    print(f"wall time {secs:.0f} s, CPU {cpu.ru_utime + cpu.ru_stime:.0f} s")
     return 0
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import time
 from pathlib import Path
@@ -38,7 +39,9 @@ def main() -> int:
     r = evaluate_crop_type_county(args.county, leave_one_season_out=not args.no_loso, cache_dir=args.cache_dir)
     print(render_crop_type(r, as_json=args.json))
     if not args.json:
-        print(f"wall time {time.perf_counter() - t0:.0f} s (series build included; cached on a re-run)")
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
+        print(f"wall time {time.perf_counter() - t0:.0f} s, CPU {cpu.ru_utime + cpu.ru_stime:.0f} s "
+              "(series build included; cached on a re-run)")
     return 0
 
 

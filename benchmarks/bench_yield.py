@@ -5,6 +5,10 @@ Run (from the repository root; counties are read-only, caches go elsewhere)::
     AGCREDIT_TOKEN_KEY=agcredit-demo-token-key nice .venv/bin/python benchmarks/bench_yield.py \\
         --county /work/data/sh-demo --cache-root /work/data/Y [--county /work/data/sh-eval ...] [--no-train]
 
+With ``--features-dir D`` the features are read from ``D/feats-<county>-<end|mid>.parquet`` snapshots
+(``--write-features`` builds and writes them first): feature modules change often, and each change
+invalidates the feature cache, so a frozen snapshot lets a model change be measured alone.
+
 For each county: ``evaluate_yield_county`` (leave-one-season-out over the past seasons, at end and
 mid season, against truth, beside the crop-mean and farmer-mean baselines and the canopy oracle)
 prints its table and the issue's targets; then ``train_yield_county`` trains on every past season
@@ -15,11 +19,15 @@ synthetic county are labelled so.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import pandas as pd
 
 
 def main() -> None:
@@ -29,6 +37,10 @@ def main() -> None:
     ap.add_argument("--no-oracle", action="store_true")
     ap.add_argument("--no-train", action="store_true")
     ap.add_argument("--seasons", default=None, help="held-out seasons, comma-separated (default: all past)")
+    ap.add_argument("--features-dir", default=None, help="read feats-<county>-<checkpoint>.parquet snapshots "
+                    "(written by --write-features) instead of building the features")
+    ap.add_argument("--write-features", action="store_true", help="with --features-dir: build and write them")
+    ap.add_argument("--json-dir", default=None, help="also write eval-<county>.json there")
     a = ap.parse_args()
     from pipelines.evaluation.yield_ import evaluate_yield_county
     from pipelines.train_yield import train_yield_county
@@ -39,8 +51,24 @@ def main() -> None:
         cache = Path(a.cache_root) / f"cache-{name}" if a.cache_root else None
         t = time.perf_counter()
         seasons = a.seasons.split(",") if a.seasons else None
-        res = evaluate_yield_county(county, seasons=seasons, oracle=not a.no_oracle, cache_dir=cache)
+        feats = None
+        if a.features_dir:
+            snap = {cp: Path(a.features_dir) / f"feats-{name}-{cp}.parquet" for cp in ("end", "mid")}
+            if a.write_features:
+                from pipelines.county import County
+                from pipelines.train_yield import county_features
+
+                built = county_features(County(county, cache_dir=cache), None, ("end", "mid"))
+                for cp, df in built.items():
+                    df.to_parquet(snap[cp], index=False)
+            feats = {cp: pd.read_parquet(p) for cp, p in snap.items()}
+        res = evaluate_yield_county(county, seasons=seasons, oracle=not a.no_oracle, cache_dir=cache, features=feats)
+        cpu = resource.getrusage(resource.RUSAGE_SELF)
         print(res.text())
+        print(f"cpu so far {cpu.ru_utime + cpu.ru_stime:.0f} s")
+        if a.json_dir:
+            Path(a.json_dir, f"eval-{name}.json").write_text(json.dumps(res.to_dict(), indent=1, sort_keys=True,
+                                                                        default=str))
         print()
         rows.append((name, "evaluate (leave-one-season-out, wall)", f"{time.perf_counter() - t:.1f} s"))
         met = res.targets["met"]

@@ -6,7 +6,10 @@ after the peak marks maturity, and the days between that crossing and maturity.
 
 Also from the same records: the median emergence→maturity duration (declared harvest − declared
 sowing − the two calendar lags) and the median days from the NDVI peak to the target maturity,
-which date maturity before it is seen (the calendar's durations otherwise).
+which date maturity before it is seen (the calendar's durations otherwise); and the emergence prior:
+the median and robust spread (1.4826 MAD, across fields and seasons) of declared sowing + the calendar
+lag relative to the calendar's emergence date, which :func:`features.growth_stage.phenology` fuses with
+the detected emergence when the crossing falls in a long observation gap.
 
 What it is fitted on: the farmers' DECLARED sowing and harvest dates of past seasons (farm records,
 ``records/history.csv``), never truth. Declared sowing becomes a target emergence date by adding the
@@ -49,6 +52,8 @@ class CropCalib:
     mat_mad_days: float | None = None
     em_to_mat_days: float | None = None     # declared harvest - sowing - calendar lags (median); None: calendar
     peak_to_mat_days: float | None = None   # target maturity - NDVI peak (median); None: not used
+    em_prior_shift_days: float | None = None  # declared sowing + calendar lag - calendar emergence (median)
+    em_prior_sd_days: float | None = None     # robust spread (1.4826 MAD) of that, across fields and seasons
 
 
 DEFAULT_CALIB = CropCalib()
@@ -149,6 +154,7 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
     cp = cp.astype({"field_id": str, "season": str})
     durations: dict[str, list[np.ndarray]] = {}
     peak_lags: dict[str, list[np.ndarray]] = {}
+    prior_shifts: dict[str, list[np.ndarray]] = {}
     em_rows: dict[str, list[tuple[np.ndarray, dict[float, np.ndarray]]]] = {}
     mat_rows: dict[str, list[tuple[np.ndarray, dict[float, np.ndarray]]]] = {}
     seasons = sorted(smoothed_past["season"].astype(str).unique())
@@ -171,6 +177,7 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
             sow = (pd.to_datetime(d["sowing_date"]) - t0).dt.days.to_numpy(dtype=np.float64) + lag_em
             harv = (pd.to_datetime(d["harvest_date"]) - t0).dt.days.to_numpy(dtype=np.float64) - lag_h
             em_rows.setdefault(crop, []).append((sow, det["up"]))
+            prior_shifts.setdefault(crop, []).append(sow - (cds.loc[crop, "emergence"] - t0).days)
             durations.setdefault(crop, []).append(harv - sow)
             peak_lags.setdefault(crop, []).append(harv - det["peak"])
             mat_rows.setdefault(crop, []).append((harv, det["down"]))
@@ -193,5 +200,11 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
             v = v[np.isfinite(v)]
             if len(v) >= MIN_FIELDS:
                 kw[key] = round(float(np.median(v)), 1)
+        v = np.concatenate(prior_shifts.get(crop, [np.array([])]))
+        v = v[np.isfinite(v)]
+        if len(v) >= MIN_FIELDS:
+            med = float(np.median(v))
+            kw["em_prior_shift_days"] = round(med, 1)
+            kw["em_prior_sd_days"] = round(max(1.4826 * float(np.median(np.abs(v - med))), 1.0), 2)
         out[crop] = CropCalib(**kw)  # type: ignore[arg-type]
     return Calibration(region=region, crops=out, seasons=tuple(seasons))

@@ -3,15 +3,21 @@
 The pixel map is built once per raster grid by rasterizing the fields in layers of
 mutually non-touching polygons (so overlapping fields each keep all their pixels),
 window by window (blocks of rows), with GDAL's pixel-centre rule — the same rule
-``rasterstats.zonal_stats(all_touched=False)`` uses. Statistics are grouped with
-``np.bincount`` (counts, sums, two-pass variance) and a padded row-wise sort for the
-percentiles, interpolated exactly the way ``numpy.percentile(method="linear")`` does.
+``rasterstats.zonal_stats(all_touched=False)`` uses.
+
+Statistics run on a :class:`Layout` (one per set of valid pixels, shared by the bands
+of a scene): the valid values are gathered once, groups ordered by their number of
+valid values, so that means and two-pass variances are segment sums (``reduceat``,
+each group's values in their own order) and the percentiles come from one row-wise
+sort per group size — on the integer DNs when the values are scaled DNs — picked and
+interpolated exactly the way ``numpy.percentile(method="linear")`` does.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import shapely
@@ -21,6 +27,7 @@ from rasterio.features import rasterize
 from features.errors import ImageryError
 
 __all__ = ["Layout", "PixelMap", "Window", "build_pixel_map", "group_stats", "layout_stats", "make_layout",
+           "segment_stats", "to_float",
            "PERCENTILES", "STATS"]
 
 #: percentiles reported, as numpy takes them (0..100)
@@ -69,6 +76,13 @@ class PixelMap:
     @property
     def n_pairs(self) -> int:
         return int(self.fid.size)
+
+    @cached_property
+    def group_bounds(self) -> np.ndarray:
+        """Where each group's pairs start in the group-sorted pairs (``n_fields + 1`` entries, the last ``n_pairs``)."""
+        out = np.zeros(self.n_fields + 1, dtype=np.int64)
+        np.cumsum(self.n_pixels[self.field_of], out=out[1:])  # group g is field field_of[g]
+        return out
 
     def field_chunks(self, max_pairs: int = 4_000_000) -> Iterator[tuple[int, int]]:
         """Slices of the group-sorted pairs, cut at group boundaries, of about ``max_pairs`` each."""
@@ -185,122 +199,178 @@ def build_pixel_map(
                     dest=dest, n_pixels=n_pixels)
 
 
-_GRID = np.unique(np.concatenate([2 ** np.arange(3, 40), (2 ** np.arange(3, 40) * 3) // 2])).astype(np.int64)
-
-
-@dataclass
-class _Bucket:
-    """Groups whose sizes share one padded row width: their block in the padded buffer and percentile picks."""
-
-    cap: int
-    groups: np.ndarray
-    offset: int
-    picks: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-
-
 @dataclass
 class Layout:
     """Everything about a (groups, valid mask) pair that does not depend on the values.
 
-    Bands of one scene usually share their valid mask, so one layout serves them all.
+    The valid elements are regrouped by *size*: ``perm`` lists their positions with the
+    groups ordered by their number of valid elements (stable, so groups of one size keep
+    their order) and each group's own elements in their original order — sums over a
+    group are therefore bit-identical to sums in group order. Segment ``k`` (group
+    ``groups[k]``) holds ``cnt[k]`` elements from ``seg[k]``; ``classes`` lists
+    ``(size, first position, number of groups)`` for each size, so the groups of one
+    size form a dense (groups × size) block sorted by one call, with no padding.
+    ``lo``/``hi`` are the positions of the two order statistics of each percentile of
+    every segment (percentile-major: p10 of every segment, then p50, then p90),
+    ``gamma`` the interpolation weight and ``upper`` where numpy interpolates from the
+    upper one. ``n`` counts the valid elements of every group (segments hold only the
+    groups with some). Bands of one scene usually share their valid mask, so one layout
+    serves them all.
     """
 
     valid: np.ndarray
-    sel: np.ndarray
     n: np.ndarray
-    nz: np.ndarray
+    perm: np.ndarray
+    groups: np.ndarray
     seg: np.ndarray
-    flat: np.ndarray
-    size: int
-    buckets: list[_Bucket]
+    cnt: np.ndarray
+    classes: list[tuple[int, int, int]]
+    lo: np.ndarray
+    hi: np.ndarray
+    gamma: np.ndarray
+    upper: np.ndarray
 
 
-def make_layout(f_sorted: np.ndarray, valid: np.ndarray, n_fields: int) -> Layout:
-    """Precompute grouping and the padded-sort layout (rows of power-of-1.5/2 widths) for the valid elements."""
+def make_layout(f_sorted: np.ndarray | None, valid: np.ndarray, n_fields: int, *,
+                bounds: np.ndarray | None = None) -> Layout:
+    """Precompute the size-class layout and the percentile picks of the valid elements.
+
+    ``f_sorted`` is the (ascending) group of each element; or give ``bounds`` instead:
+    where each group's elements start, ``n_fields + 1`` entries, the last the number of
+    elements. ``valid`` marks the elements that count.
+    """
+    if bounds is None:
+        assert f_sorted is not None
+        bounds = np.searchsorted(f_sorted, np.arange(n_fields + 1))
+    n = np.zeros(n_fields, dtype=np.int64)
+    starts = bounds[:-1]
+    full = np.flatnonzero(bounds[1:] > starts)
+    if full.size:
+        # groups are contiguous: one segment sum per non-empty group
+        n[full] = np.add.reduceat(valid, starts[full], dtype=np.int64)
     sel = np.flatnonzero(valid)
-    f = f_sorted[sel].astype(np.int64)
-    n = np.bincount(f, minlength=n_fields).astype(np.int64)
-    starts = np.zeros(n_fields, dtype=np.int64)
+    present = np.flatnonzero(n)
+    groups = present[np.argsort(n[present], kind="stable")]
+    cnt = n[groups]
+    seg = np.zeros(groups.size, dtype=np.int64)
+    if groups.size > 1:
+        np.cumsum(cnt[:-1], out=seg[1:])
+    # where each group's valid elements start in ``sel`` (groups ascending there)
+    old = np.zeros(n_fields, dtype=np.int64)
     if n_fields > 1:
-        np.cumsum(n[:-1], out=starts[1:])
-    caps = np.zeros(n_fields, dtype=np.int64)
-    has = n > 0
-    caps[has] = _GRID[np.searchsorted(_GRID, n[has], side="left")]
-    # each group's row start in one padded buffer, buckets of equal width one after another
-    row_start = np.zeros(n_fields, dtype=np.int64)
-    buckets: list[_Bucket] = []
-    offset = 0
-    for cap in np.unique(caps[has]).tolist():
-        groups = np.flatnonzero(caps == cap)
-        rows = offset + np.arange(groups.size, dtype=np.int64) * cap
-        row_start[groups] = rows
-        cnt = n[groups]
-        picks = []
-        for q in PERCENTILES:
-            virt = (cnt - 1) * np.true_divide(q, 100)
-            prev = np.floor(virt)
-            gamma = virt - prev
-            prev_i = prev.astype(np.int64)
-            top = virt >= cnt - 1
-            prev_i[top] = cnt[top] - 1
-            next_i = np.minimum(prev_i + 1, cnt - 1)
-            picks.append((rows + prev_i, rows + next_i, gamma, gamma >= 0.5))
-        buckets.append(_Bucket(cap=cap, groups=groups, offset=offset, picks=picks))
-        offset += groups.size * cap
-    flat = row_start[f] + (np.arange(f.size, dtype=np.int64) - starts[f])
-    nz = np.flatnonzero(has)
-    return Layout(valid=valid, sel=sel, n=n, nz=nz, seg=starts[nz], flat=flat, size=offset, buckets=buckets)
+        np.cumsum(n[:-1], out=old[1:])
+    shift = np.repeat(old[groups] - seg, cnt)
+    shift += np.arange(sel.size, dtype=np.int64)
+    perm = sel.take(shift)
+    classes: list[tuple[int, int, int]] = []
+    if cnt.size:
+        first = np.flatnonzero(np.diff(cnt, prepend=-1))
+        ngroups = np.diff(first, append=cnt.size)
+        classes = list(zip(cnt[first].tolist(), seg[first].tolist(), ngroups.tolist(), strict=True))
+    los, his, gammas = [], [], []
+    for q in PERCENTILES:
+        # numpy.percentile(method="linear"), vectorised over segments
+        virt = (cnt - 1) * np.true_divide(q, 100)
+        prev = np.floor(virt)
+        gammas.append(virt - prev)
+        prev_i = prev.astype(np.int64)
+        top = virt >= cnt - 1
+        prev_i[top] = cnt[top] - 1
+        next_i = np.minimum(prev_i + 1, cnt - 1)
+        los.append(seg + prev_i)
+        his.append(seg + next_i)
+    gamma = np.concatenate(gammas)
+    return Layout(valid=valid, n=n, perm=perm, groups=groups, seg=seg, cnt=cnt, classes=classes,
+                  lo=np.concatenate(los), hi=np.concatenate(his), gamma=gamma, upper=gamma >= 0.5)
 
 
-def layout_stats(lay: Layout, values: np.ndarray, *, dn: np.ndarray | None = None, scale: float = 1.0,
-                 offset: float = 0.0, compressed: bool = False) -> dict[str, np.ndarray]:
-    """n_clear, mean, std (ddof=0), p10/p50/p90 per group; percentiles bit-identical to np.percentile.
+def to_float(dn: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    """``dn × scale + offset`` in float64, the same arithmetic everywhere (so results are bit-identical).
 
-    When ``values`` is ``dn.astype(float64) * scale + offset`` of an unsigned-integer ``dn``
-    (scale > 0), pass ``dn``: the padded sort runs on the integers (same order, far
-    less memory traffic) and the picked values are converted the same way.
-    ``compressed=True``: ``values`` already holds only the valid elements (``values[lay.sel]``).
+    Adding an offset of 0 changes nothing but ``-0.0``, which integers times a positive
+    scale never give: that addition is skipped.
+    """
+    x = dn.astype(np.float64)
+    x *= scale
+    if offset != 0 or dn.dtype.kind not in "ui" or not scale > 0:
+        x += offset
+    return x
+
+
+def segment_stats(lay: Layout, x: np.ndarray, keys: np.ndarray | None = None, *, scale: float = 1.0,
+                  offset: float = 0.0) -> dict[str, np.ndarray]:
+    """mean, std (ddof=0), p10/p50/p90 of every segment of ``lay`` (arrays indexed like ``lay.groups``).
+
+    ``x`` holds the float64 values in layout order (``values.take(lay.perm)``). Without
+    ``keys`` it is sorted in place for the percentiles; with ``keys`` — integer DNs in
+    layout order with ``x == to_float(keys, scale, offset)`` and ``scale > 0`` — the
+    keys are sorted in place instead (same order, a quarter of the memory traffic) and
+    only the picked order statistics are converted. Percentiles are bit-identical to
+    ``numpy.percentile``; means and standard deviations use numpy's ``add.reduceat`` sum of
+    each group's values in their own order (the group's first value plus the pairwise
+    sum of the rest), whatever the chunking or layout.
+    """
+    out: dict[str, np.ndarray] = {}
+    if x.size == 0:
+        return {k: np.zeros(0) for k in ("mean", "std", *_PNAMES)}
+    cnt = lay.cnt
+    # segment sums (reduceat: one pairwise sum per contiguous segment) and a two-pass variance
+    m = np.add.reduceat(x, lay.seg)
+    m /= cnt
+    r = np.repeat(m, cnt)
+    np.subtract(x, r, out=r)
+    np.multiply(r, r, out=r)
+    v = np.add.reduceat(r, lay.seg)
+    del r
+    v /= cnt
+    np.sqrt(v, out=v)
+    out["mean"] = m
+    out["std"] = v
+    d = x if keys is None else keys
+    for size, first, k in lay.classes:
+        if size > 1:
+            d[first:first + size * k].reshape(k, size).sort(axis=1)
+    lo = d.take(lay.lo)
+    hi = d.take(lay.hi)
+    if keys is not None:
+        lo = to_float(lo, scale, offset)
+        hi = to_float(hi, scale, offset)
+    gamma, upper = lay.gamma, lay.upper
+    diff = hi - lo
+    res = lo + diff * gamma
+    res[upper] = hi[upper] - diff[upper] * (1 - gamma[upper])
+    for name, part in zip(_PNAMES, np.split(res, len(_PNAMES)), strict=True):
+        out[name] = part
+    return out
+
+
+_PNAMES = ("p10", "p50", "p90")
+
+
+def layout_stats(lay: Layout, values: np.ndarray | None = None, *, dn: np.ndarray | None = None, scale: float = 1.0,
+                 offset: float = 0.0) -> dict[str, np.ndarray]:
+    """n_clear, mean, std, p10/p50/p90 per group (NaN where a group has no valid element).
+
+    Give either ``values`` (every element's value) or ``dn`` (every element's integer
+    DN; the values are ``to_float(dn, scale, offset)``).
     """
     nf = lay.n.size
-    x = (values if compressed else values[lay.sel]).astype(np.float64, copy=False)
-    n = lay.n
-    mean = np.full(nf, np.nan)
-    std = np.full(nf, np.nan)
-    if x.size:
-        # groups are contiguous: segment sums (reduceat) and a repeat beat bincount and a gather
-        cnt = n[lay.nz]
-        m = np.add.reduceat(x, lay.seg) / cnt
-        d = x - np.repeat(m, cnt)
-        d *= d
-        mean[lay.nz] = m
-        std[lay.nz] = np.sqrt(np.add.reduceat(d, lay.seg) / cnt)
-    out: dict[str, np.ndarray] = {"n_clear": n, "mean": mean, "std": std}
-    names = ("p10", "p50", "p90")
-    for name in names:
-        out[name] = np.full(nf, np.nan)
-    use_dn = dn is not None and dn.dtype.kind == "u" and scale > 0
-    if use_dn:
-        assert dn is not None
-        buf = np.full(lay.size, np.iinfo(dn.dtype).max, dtype=dn.dtype)
-        buf[lay.flat] = dn[lay.sel]  # dn is never compressed
+    keys: np.ndarray | None
+    if dn is not None:
+        keys = dn.take(lay.perm)
+        x = to_float(keys, scale, offset)
+        if not (dn.dtype.kind in "ui" and scale > 0):
+            keys = None
     else:
-        buf = np.full(lay.size, np.inf)
-        buf[lay.flat] = x
-    for b in lay.buckets:
-        buf[b.offset:b.offset + b.groups.size * b.cap].reshape(b.groups.size, b.cap).sort(axis=1)
-        for name, (lo_f, hi_f, gamma, upper) in zip(names, b.picks, strict=True):
-            if use_dn:
-                lo = np.multiply(buf[lo_f], scale, dtype=np.float64)
-                lo += offset
-                hi = np.multiply(buf[hi_f], scale, dtype=np.float64)
-                hi += offset
-            else:
-                lo = buf[lo_f]
-                hi = buf[hi_f]
-            diff = hi - lo
-            res = lo + diff * gamma
-            res[upper] = hi[upper] - diff[upper] * (1 - gamma[upper])
-            out[name][b.groups] = res
+        assert values is not None
+        keys = None
+        x = np.asarray(values).take(lay.perm).astype(np.float64, copy=False)
+    st = segment_stats(lay, x, keys, scale=scale, offset=offset)
+    out: dict[str, np.ndarray] = {"n_clear": lay.n}
+    for k, arr in st.items():
+        full = np.full(nf, np.nan)
+        full[lay.groups] = arr
+        out[k] = full
     return out
 
 

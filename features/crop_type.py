@@ -3,7 +3,8 @@
 One model per as-of checkpoint (days after the season start, plus ``"end"`` of season); a
 prediction as of a date uses the latest checkpoint not after it, on features cut off at that
 checkpoint, so mid-season probabilities are honest. Each model's probabilities are calibrated
-by temperature scaling fitted on out-of-fold scores of the training (past) seasons.
+on out-of-fold scores of the training groups (past seasons, or regions): temperature scaling, or
+vector scaling (per-class biases) for models applied to unseen regions.
 
 Trained on DECLARED crops of past seasons (noisy, as real labels are). Saved as a folder of
 LightGBM text models plus ``meta.json`` (no pickles): see :meth:`CropTypeClassifier.save`.
@@ -11,16 +12,18 @@ LightGBM text models plus ``meta.json`` (no pickles): see :meth:`CropTypeClassif
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from features._calibration import expected_calibration_error, fit_temperature, softmax
+from features._calibration import expected_calibration_error, fit_temperature, fit_vector, select_vector_l2, softmax
+from features._crop_features import FeatureCache, GapSeries, gap_plan, group_folds
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
 
@@ -45,8 +48,6 @@ def checkpoint_key(c: int | str) -> str:
     return "end" if c == "end" else f"d{int(c):03d}"
 
 
-_ckpt_name = checkpoint_key
-
 
 class CropTypeClassifier:
     """Crop-type classifier in the scikit-learn style (``__init__`` stores config only).
@@ -54,8 +55,10 @@ class CropTypeClassifier:
     ``context`` names categorical columns of the fields table used as features (e.g. region);
     ``season_days`` gives the window length when fields carry ``season_start`` only.
     ``calibration_groups`` is the label column whose groups are kept whole in the out-of-fold
-    scores the temperature is fitted on: ``season`` (past seasons predicting an unseen one), or
-    ``region`` when the model will be applied to unseen regions.
+    scores the calibration is fitted on: ``season`` (past seasons predicting an unseen one), or
+    ``region`` when the model will be applied to unseen regions. ``calibration``: ``temperature``
+    (one scalar), ``vector`` (a scale and per-class biases, L2 chosen leave-one-group-out: corrects
+    the class-frequency shift of a new region) or ``none``.
 
     Defaults were chosen on the real CAWa data, leave-one-region-out (benchmarks/bench_cawa.py):
     extremely randomised, bagged trees with 63 leaves transfer best across regions, and
@@ -131,32 +134,21 @@ class CropTypeClassifier:
     # ---------------------------------------------------------------- config helpers
     def get_params(self) -> dict[str, Any]:
         """Constructor arguments (JSON-friendly)."""
-        return {
-            "checkpoints": [c if c == "end" else int(c) for c in self.checkpoints],
-            "n_estimators": self.n_estimators, "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves, "min_child_samples": self.min_child_samples,
-            "feature_fraction": self.feature_fraction, "bagging_fraction": self.bagging_fraction,
-            "lambda_l2": self.lambda_l2, "extra_trees": self.extra_trees, "max_bin": self.max_bin,
-            "period_days": self.period_days, "derivatives": self.derivatives,
-            "raw_metrics": self.raw_metrics, "season_days": self.season_days,
-            "variables": None if self.variables is None else list(self.variables),
-            "context": list(self.context), "calibration": self.calibration,
-            "calibration_folds": self.calibration_folds, "calibration_groups": self.calibration_groups,
-            "calibration_loss": self.calibration_loss,
-            "min_class_count": self.min_class_count, "clean_labels": self.clean_labels,
-            "augment_gaps": self.augment_gaps,
-            "seed": self.seed, "num_threads": self.num_threads,
-        }
+        out = {k: getattr(self, k) for k in inspect.signature(CropTypeClassifier.__init__).parameters if k != "self"}
+        out["checkpoints"] = [c if c == "end" else int(c) for c in self.checkpoints]
+        out["variables"] = None if self.variables is None else list(self.variables)
+        out["context"] = list(self.context)
+        return out
 
     def _ckpts(self) -> list[int | str]:
         bad = [c for c in self.checkpoints if c != "end" and not (isinstance(c, int | np.integer) and int(c) > 0)]
         if bad or not self.checkpoints:
             raise UserInputError(f"crop type: checkpoints must be positive day offsets or 'end', found {bad or '[]'}")
-        if self.calibration not in ("temperature", "none"):
-            raise UserInputError(f"crop type: calibration must be 'temperature' or 'none', found {self.calibration!r}")
-        if self.calibration_loss not in ("brier", "nll", "ece"):
-            raise UserInputError(f"crop type: calibration_loss must be 'brier', 'nll' or 'ece', "
-                                 f"found {self.calibration_loss!r}")
+        for name, value, allowed in (("calibration", self.calibration, ("temperature", "vector", "none")),
+                                     ("calibration_loss", self.calibration_loss, ("brier", "nll", "ece"))):
+            if value not in allowed:
+                raise UserInputError(f"crop type: {name} must be {', '.join(map(repr, allowed[:-1]))} or "
+                                     f"{allowed[-1]!r}, found {value!r}")
         days = sorted({int(c) for c in self.checkpoints if c != "end"})
         return [*days, *(["end"] if "end" in self.checkpoints else [])]
 
@@ -178,16 +170,31 @@ class CropTypeClassifier:
         """Feature frame (keys, seasonal features cut off at ``checkpoint``, context columns)."""
         if not hasattr(self, "n_periods_"):
             self._check_fitted()
-        win = field_windows(fields, season_days=self.season_days)
-        feats = seasonal_features(series, win, offset_days=None if checkpoint == "end" else int(checkpoint),
-                                  as_of=as_of, period_days=self.period_days, n_periods=self.n_periods_,
-                                  variables=self.variables_, derivatives=self.derivatives,
-                                  raw_metrics=self.raw_metrics)
+        feats = self._seasonal(series, fields, checkpoint, as_of)
         ctx = [c for c in self.context_ if c in fields.columns]
         if ctx:
             extra = fields[["field_id", "season", *ctx]].astype({"field_id": str, "season": str})
             feats = feats.merge(extra.drop_duplicates(["field_id", "season"]), on=["field_id", "season"], how="left")
         return feats
+
+    def _seasonal(self, series: pd.DataFrame, fields: pd.DataFrame, checkpoint: int | str,
+                  as_of: Any = None) -> pd.DataFrame:
+        win = field_windows(fields, season_days=self.season_days)
+        return seasonal_features(series, win, offset_days=None if checkpoint == "end" else int(checkpoint),
+                                 as_of=as_of, period_days=self.period_days, n_periods=self.n_periods_,
+                                 variables=self.variables_, derivatives=self.derivatives,
+                                 raw_metrics=self.raw_metrics)
+
+    def _fit_features(self, series: pd.DataFrame | Callable[[pd.DataFrame], pd.DataFrame], rows: pd.DataFrame,
+                      checkpoint: int | str, cache: FeatureCache) -> pd.DataFrame:
+        """Features of ``rows`` (in order) at ``checkpoint`` through ``cache``, plus the context columns.
+        ``series`` may be a function giving the series of the rows the cache misses."""
+        config = (self.period_days, self.n_periods_, tuple(self.variables_), self.derivatives, self.raw_metrics,
+                  self.season_days, checkpoint_key(checkpoint))
+        feats = cache.get(config, rows, lambda sub: self._seasonal(series(sub) if callable(series) else series,
+                                                                    sub, checkpoint))
+        ctx = pd.DataFrame({c: rows[c].astype(object).to_numpy() for c in self.context_}, index=feats.index)
+        return pd.concat([feats, ctx], axis=1)
 
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         cols = []
@@ -201,12 +208,14 @@ class CropTypeClassifier:
         return np.column_stack(cols) if cols else np.zeros((len(X), 0))
 
     # ---------------------------------------------------------------- fit
-    def fit(self, series: pd.DataFrame, labels: pd.DataFrame, *, label_column: str = "declared_crop"
-            ) -> CropTypeClassifier:
+    def fit(self, series: pd.DataFrame, labels: pd.DataFrame, *, label_column: str = "declared_crop",
+            feature_cache: FeatureCache | None = None) -> CropTypeClassifier:
         """Fit one calibrated model per checkpoint on ``labels[label_column]`` (declared crops).
 
         ``labels``: field_id, season, the label column, the context columns, and either
-        ``region`` (season windows from the region table) or ``season_start``.
+        ``region`` (season windows from the region table) or ``season_start``. ``feature_cache``
+        (one per ``series`` table) lets several fits on overlapping rows compute each row's
+        features once (evaluation: leave-one-season-out); the fitted models are the same.
         """
         import lightgbm as lgb
 
@@ -242,14 +251,16 @@ class CropTypeClassifier:
         if gcol not in lab.columns:
             raise UserInputError(f"crop type labels: calibration_groups column {gcol!r} missing")
         groups = lab[gcol].astype(str).to_numpy()
-        folds = self._folds(groups, lab["field_id"].astype(str).to_numpy())
+        folds = group_folds(groups, lab["field_id"].astype(str).to_numpy(), self.calibration_folds, self.seed)
         self._folds_of = folds
         params = self._lgb_params(len(self.classes_))
         cat_idx = [self.feature_names_in_.index(c) for c in self.context_]
         self.boosters_: dict[str, Any] = {}
         self.temperatures_: dict[str, float] = {}
+        self.biases_: dict[str, list[float]] = {}
         self.oof_ece_: dict[str, dict[str, float]] = {}
-        mats = {c: self._matrix(self._aligned(self.features(series, lab, checkpoint=c), lab)) for c in ckpts}
+        cache = feature_cache if feature_cache is not None else FeatureCache()
+        mats = {c: self._matrix(self._fit_features(series, lab, c, cache)) for c in ckpts}
         keep_rows = np.ones(len(y), dtype=bool)
         if self.clean_labels > 0 and folds.max() > 0:
             # noise-robust training: drop labels the out-of-fold model (latest checkpoint) strongly contradicts
@@ -260,18 +271,24 @@ class CropTypeClassifier:
         self.oof_proba_: dict[str, np.ndarray] = {}
         self.oof_index_ = pd.DataFrame({"field_id": lab["field_id"].astype("str"), "season": lab["season"].astype("str"),
                                         "label": y, "kept": keep_rows})
-        aug = self._gap_copies(series, lab, keep_rows, label_column, ckpts)
+        aug = self._gap_copies(series, lab, keep_rows, label_column, ckpts, cache)
         for c in ckpts:
             X = mats[c]
-            name = _ckpt_name(c)
+            name = checkpoint_key(c)
             extra = None if aug is None else (aug[0][c], aug[1], aug[2])
-            if self.calibration == "temperature" and folds.max() > 0:
+            if self.calibration != "none" and folds.max() > 0:
                 oof = self._oof(X, y, folds, keep_rows, params, cat_idx, extra)
-                t = fit_temperature(oof[keep_rows], y[keep_rows], loss=self.calibration_loss)
-                self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[keep_rows]), y[keep_rows]),
-                                       "calibrated": expected_calibration_error(softmax(oof[keep_rows], t),
-                                                                                y[keep_rows])}
-                self.oof_proba_[name] = softmax(oof, t)
+                ok = keep_rows
+                if self.calibration == "vector":  # L2 on the biases chosen leave-one-group-out
+                    l2, _ = select_vector_l2(oof[ok], y[ok], groups[ok])
+                    scale, bias = fit_vector(oof[ok], y[ok], l2=l2)
+                    t, self.biases_[name] = 1.0 / scale, [float(b) for b in bias]
+                else:
+                    t = fit_temperature(oof[ok], y[ok], loss=self.calibration_loss)
+                self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
+                                       "calibrated": expected_calibration_error(self._calibrated(oof[ok], name, t),
+                                                                                y[ok])}
+                self.oof_proba_[name] = self._calibrated(oof, name, t)
             else:
                 t = 1.0
             self.temperatures_[name] = t
@@ -283,37 +300,34 @@ class CropTypeClassifier:
         return self
 
     def _gap_copies(self, series: pd.DataFrame, lab: pd.DataFrame, keep_rows: np.ndarray, label_column: str,
-                    ckpts: list[int | str]) -> tuple[dict[int | str, np.ndarray], np.ndarray, np.ndarray] | None:
+                    ckpts: list[int | str], cache: FeatureCache
+                    ) -> tuple[dict[int | str, np.ndarray], np.ndarray, np.ndarray] | None:
         """Cloud-gap augmentation: ``augment_gaps`` copies per kept row (a fraction: that share of rows)
-        with every observation of one random 30-60 day stretch (in the first 60% of the season)
-        removed, as a monsoon hides a paddy's flooding; returns (matrix per checkpoint, labels, folds)."""
+        with every observation of one 30-60 day stretch (in the first 60% of the season) removed, as a
+        monsoon hides a paddy's flooding; each row's gap is drawn from a hash of (seed, copy, field,
+        season) (:func:`features._crop_features.gap_plan`), so it does not depend on the other rows.
+        Returns (matrix per checkpoint, labels, folds)."""
         if self.augment_gaps <= 0:
             return None
-        rng = np.random.default_rng(self.seed + 7919)
-        parts, subs, picks = [], [], []
+        keys = lab[["field_id", "season"]].astype({"field_id": str, "season": str})
+        win = keys.merge(field_windows(lab, season_days=self.season_days), on=["field_id", "season"], how="left")
+        subs, picks = [], []
         for j in range(int(math.ceil(self.augment_gaps))):
-            rows = np.flatnonzero(keep_rows & (rng.random(len(lab)) < min(1.0, self.augment_gaps - j)))
+            plan = gap_plan(win, seed=self.seed, copy=j, share=min(1.0, self.augment_gaps - j))
+            rows = np.flatnonzero(keep_rows & plan["selected"].to_numpy())
             sub = lab.iloc[rows].reset_index(drop=True)
-            win = field_windows(sub, season_days=self.season_days)
-            length = (win["end"] - win["start"]).dt.days.to_numpy()
-            g0 = win["start"] + pd.to_timedelta(np.round(rng.uniform(0, 0.6, len(sub)) * length), unit="D")
-            g1 = g0 + pd.to_timedelta(rng.integers(30, 61, len(sub)), unit="D")
-            new_id = sub["field_id"].astype(str) + f"#gap{j}"
-            key = pd.DataFrame({"field_id": sub["field_id"].astype(str), "season": sub["season"].astype(str),
-                                "_new": new_id, "_g0": g0, "_g1": g1})
-            s = series.astype({"field_id": str, "season": str}).merge(key, on=["field_id", "season"], how="inner")
-            d = pd.to_datetime(s["date"])
-            s = s.loc[(d < s["_g0"]) | (d > s["_g1"])]
-            parts.append(s.assign(field_id=s["_new"]).drop(columns=["_new", "_g0", "_g1"]))
-            subs.append(sub.assign(field_id=new_id))
+            subs.append(sub.assign(field_id=sub["field_id"].astype(str) + f"#gap{j}",
+                                   _orig=sub["field_id"].astype(str), _g0=plan["gap_start"].to_numpy()[rows],
+                                   _g1=plan["gap_end"].to_numpy()[rows]))
             picks.append(rows)
         rows = np.concatenate(picks)
         if len(rows) == 0:
             return None
-        s, sub = pd.concat(parts, ignore_index=True), pd.concat(subs, ignore_index=True)
+        sub = pd.concat(subs, ignore_index=True)
         y = pd.Categorical(sub[label_column], categories=self.classes_).codes.astype(int)
         folds = self._folds_of[rows]
-        mats = {c: self._matrix(self._aligned(self.features(s, sub, checkpoint=c), sub)) for c in ckpts}
+        gapped = GapSeries(series)  # the series of the copies the cache misses, built once
+        mats = {c: self._matrix(self._fit_features(gapped, sub, c, cache)) for c in ckpts}
         return mats, y, folds
 
     def _oof(self, X: np.ndarray, y: np.ndarray, folds: np.ndarray, train_rows: np.ndarray,
@@ -340,20 +354,6 @@ class CropTypeClassifier:
         keys = lab[["field_id", "season"]].astype({"field_id": str, "season": str})
         return keys.merge(feats, on=["field_id", "season"], how="left")
 
-    def _folds(self, groups: np.ndarray, field_ids: np.ndarray) -> np.ndarray:
-        """Out-of-fold assignment: whole groups (seasons, or regions) per fold; fields if one group."""
-        k = max(int(self.calibration_folds), 0)
-        uniq = sorted(set(groups))
-        if k < 2:
-            return np.zeros(len(groups), dtype=int)
-        if len(uniq) >= 2:
-            rank = {s: i % min(k, len(uniq)) for i, s in enumerate(uniq)}
-            return np.array([rank[s] for s in groups], dtype=int)
-        ids = sorted(set(field_ids))
-        perm = np.random.default_rng(self.seed).permutation(len(ids))
-        gfold = {g: int(perm[i]) % k for i, g in enumerate(ids)}
-        return np.array([gfold[f] for f in field_ids], dtype=int)
-
     # ---------------------------------------------------------------- predict
     def _check_fitted(self) -> None:
         if not hasattr(self, "boosters_"):
@@ -378,14 +378,20 @@ class CropTypeClassifier:
         if not isinstance(X, pd.DataFrame):
             raise UserInputError(f"crop type: expected a DataFrame of features, found {type(X).__name__}")
         self._check_feature_names(X)
-        name = _ckpt_name(checkpoint)
+        name = checkpoint_key(checkpoint)
         if name not in self.boosters_:
             raise UserInputError(f"crop type: no model for checkpoint {checkpoint!r} "
                                  f"(have {', '.join(self.boosters_)})")
         if len(X) == 0:
             return np.zeros((0, len(self.classes_)))
         raw = self.boosters_[name].predict(self._matrix(X), raw_score=True)
-        return softmax(np.asarray(raw).reshape(len(X), -1), self.temperatures_[name])
+        return self._calibrated(np.asarray(raw).reshape(len(X), -1), name)
+
+    def _calibrated(self, raw: np.ndarray, name: str, temperature: float | None = None) -> np.ndarray:
+        """``softmax(raw / T + bias)`` with the checkpoint's temperature and (vector scaling) biases."""
+        t = self.temperatures_[name] if temperature is None else temperature
+        bias = self.biases_.get(name)
+        return softmax(raw / t + (np.asarray(bias) if bias else 0.0))
 
     def checkpoint_for(self, fields: pd.DataFrame, as_of: Any = None) -> list[int | str | None]:
         """Latest checkpoint not after ``as_of`` for each field (``None``: too early for any)."""
@@ -449,7 +455,7 @@ class CropTypeClassifier:
             "variables": self.variables_, "n_periods": self.n_periods_, "context": self.context_,
             "categories": self.categories_, "feature_names_in": self.feature_names_in_,
             "checkpoints": [c if c == "end" else int(c) for c in self.checkpoints_],
-            "temperatures": self.temperatures_, "oof_ece": self.oof_ece_,
+            "temperatures": self.temperatures_, "biases": self.biases_, "oof_ece": self.oof_ece_,
             "n_dropped_labels": getattr(self, "n_dropped_labels_", 0),
             "models": {n: f"model_{n}.txt" for n in self.boosters_},
         }
@@ -487,6 +493,7 @@ class CropTypeClassifier:
         self.n_features_in_ = len(self.feature_names_in_)
         self.checkpoints_ = list(meta["checkpoints"])
         self.temperatures_ = {k: float(v) for k, v in meta["temperatures"].items()}
+        self.biases_ = {k: [float(x) for x in v] for k, v in meta.get("biases", {}).items()}
         self.oof_ece_ = meta.get("oof_ece", {})
         self.n_dropped_labels_ = int(meta.get("n_dropped_labels", 0))
         self.boosters_ = {n: lgb.Booster(model_str=(p / f).read_text(encoding="utf-8"))

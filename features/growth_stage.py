@@ -13,7 +13,13 @@ median − 3 spreads − 20 days to harvest median + 3 spreads + 30 days):
   offset (days); **maturity**: the first downward crossing after the peak of
   ``b + θ_mat · (peak − b)`` (``b`` the base floored at :data:`SOIL_NDVI`, so a paddy's water does
   not count), plus an offset. ``θ`` and offsets come from a :class:`Calibration` fitted on past
-  seasons' declared dates (:mod:`features._phenology_calib`), else defaults;
+  seasons' declared dates (:mod:`features._phenology_calib`), else defaults. With a calibration, the
+  detected emergence is fused (inverse-variance weights) with the prior the past seasons' declared
+  sowing dates give (calendar emergence + the median shift of declared sowing + calendar lag; its
+  spread is the prior's variance). The detection's variance is the calibration's scatter plus
+  ``gap² / 12`` — ``gap`` the days between the observations around the crossing — so a crossing
+  interpolated across a long cloud gap (where the smoother bends the rise early) leans on the prior,
+  and a well-observed one barely moves. The fused date is never later than the crossing itself;
 - **harvest**: maturity + the calendar's maturity→harvest lag; ``harvest_date`` is given once it is
   on or before ``as_of``; ``expected_harvest_date`` is that estimate, else emergence + the calendar's
   emergence→harvest duration, else the calendar median;
@@ -131,7 +137,8 @@ def calendar_dates(calendars: pd.DataFrame, region: str, season: str) -> pd.Data
 def stage_from_dates(as_of: Any, emergence: Any, flowering: Any, maturity: Any, harvest: Any) -> np.ndarray:
     """Growth stage on ``as_of`` from (arrays of) event dates; NaT emergence means not_sown.
 
-    Missing flowering is taken halfway emergence→maturity; missing maturity or harvest never arrive.
+    Missing flowering is taken halfway emergence→maturity; missing maturity or harvest never arrive, but a
+    harvest date without maturity (a failed crop's end) still makes the field harvested from that date.
     """
     def days(x: Any) -> np.ndarray:
         v = pd.to_datetime(pd.Series(np.atleast_1d(np.asarray(x, dtype="datetime64[ns]"))))
@@ -148,14 +155,16 @@ def stage_from_dates(as_of: Any, emergence: Any, flowering: Any, maturity: Any, 
     with np.errstate(invalid="ignore"):
         em_end = np.where(np.isfinite(f_), e + EMERGED_SHARE * (f_ - e), e + 21.0)
         rep_end = np.where(np.isfinite(m_) & np.isfinite(f_), f_ + REPRODUCTIVE_SHARE * (m_ - f_), inf)
+        # harvest (or a failed crop's end) ends the season even when maturity never came
         idx = np.select(
-            [np.isnan(e) | (t < e), t < em_end, t < f_, t < rep_end, t < h_],
-            [0, 1, 2, 3, 4], default=5)
+            [np.isnan(e) | (t < e), t >= h_, t < em_end, t < f_, t < rep_end],
+            [0, 5, 1, 2, 3], default=4)
     return np.asarray(GROWTH_STAGES, dtype=object)[idx]
 
 
-def _grid(smoothed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Timestamp, int]:
-    """Pivot one season's smoothed frame: (field ids, values fields × grid, first date, grid step)."""
+def _grid(smoothed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Timestamp, int, np.ndarray]:
+    """Pivot one season's smoothed frame: (field ids, values fields × grid, first date, grid step,
+    observed fields × grid — all True when the frame has no ``observed`` column)."""
     dates = pd.DatetimeIndex(np.sort(smoothed["date"].unique()))
     t0 = dates[0]
     step = int(np.min(np.diff(dates.asi8)) // 86_400_000_000_000) if len(dates) > 1 else 1
@@ -164,7 +173,28 @@ def _grid(smoothed: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, pd.Timestamp,
     n = int(gi.max()) + 1
     v = np.full((len(fids), n), np.nan)
     v[fi, gi] = smoothed["value"].to_numpy(dtype=np.float64)
-    return fids, v, t0, step
+    obs = np.zeros((len(fids), n), dtype=bool)
+    obs[fi, gi] = smoothed["observed"].to_numpy(dtype=bool) if "observed" in smoothed.columns else True
+    return fids, v, t0, step, obs
+
+
+def _gap_days(obs: np.ndarray, tdays: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Length (days) of the observation gap around time ``t`` of every row: next observed grid date at or
+    after ``t`` minus the last one at or before it (NaN where ``t`` is NaN; open ends count to the grid's end)."""
+    n = obs.shape[1]
+    cols = np.arange(n)[None, :]
+    prev = np.maximum.accumulate(np.where(obs, cols, -1), axis=1)
+    nxt = np.flip(np.minimum.accumulate(np.flip(np.where(obs, cols, n), axis=1), axis=1), axis=1)
+    step = float(tdays[1] - tdays[0]) if n > 1 else 1.0
+    ok = np.isfinite(t)
+    j = np.clip(np.where(ok, np.floor(np.nan_to_num(t) / step), 0).astype(np.int64), 0, n - 1)
+    rows = np.arange(obs.shape[0])
+    a = prev[rows, j]
+    jj = np.clip(np.where(ok, np.ceil(np.nan_to_num(t) / step), 0).astype(np.int64), 0, n - 1)
+    b = nxt[rows, jj]
+    a = np.where(a < 0, 0, a)
+    b = np.where(b >= n, n - 1, b)
+    return np.where(ok, (b - a) * step, np.nan)
 
 
 def _crossing(v: np.ndarray, tdays: np.ndarray, start: np.ndarray, stop: np.ndarray, thr: np.ndarray,
@@ -189,10 +219,11 @@ def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataF
                    em_thresholds: Any = (0.15,), mat_thresholds: Any = (0.35,),
                    as_of: date | None = None) -> dict[str, Any]:
     """Peak, base, amplitude and threshold crossings of one season's fields (all arrays by field)."""
-    fids, v, t0, step = _grid(smoothed)
+    fids, v, t0, step, obs = _grid(smoothed)
     tdays = np.arange(v.shape[1], dtype=np.float64) * step
     if as_of is not None:
         v[:, tdays > (pd.Timestamp(as_of) - t0).days] = np.nan
+        obs[:, tdays > (pd.Timestamp(as_of) - t0).days] = False
     cds = calendar_dates(calendars, region, season)
     crop_of = crops.copy()
     crop_of.index = crop_of.index.astype(str)
@@ -232,6 +263,7 @@ def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataF
           for t in em_thresholds}
     down = {float(t): np.where(green, _crossing(v, tdays, p, last, bdown + float(t) * (vmax - bdown), False), np.nan)
             for t in mat_thresholds}
+    up_gap = {t: _gap_days(obs, tdays, x) for t, x in up.items()}
     dv = np.diff(v, axis=1) / step
     before = (cols[:, 1:] > j0[:, None]) & (cols[:, 1:] <= p[:, None])
     after = (cols[:, 1:] > p[:, None]) & (cols[:, 1:] <= last[:, None])
@@ -242,7 +274,7 @@ def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataF
     auc = np.nansum(np.clip(vm - np.maximum(base, SOIL_NDVI)[:, None], 0.0, None), axis=1) * step
     return {"field_id": fids, "t0": t0, "tdays": tdays, "crop": crop_of.to_numpy(dtype=object), "known": known,
             "green": green, "peak": np.where(green, tdays[p], np.nan), "vmax": vmax, "base": base, "amp": amp,
-            "up": up, "down": down, "greenup_rate": np.where(green & np.isfinite(gr), gr, np.nan),
+            "up": up, "up_gap": up_gap, "down": down, "greenup_rate": np.where(green & np.isfinite(gr), gr, np.nan),
             "senescence_rate": np.where(green & np.isfinite(sr), sr, np.nan),
             "auc": np.where(has, auc, np.nan), "cds": cds, "current": np.where(has, current, np.nan)}
 
@@ -313,7 +345,15 @@ def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of:
     dur = {k: float(np.median([(cds.loc[r, b] - cds.loc[r, a]).days for r in rows])) if rows else np.nan
            for k, (a, b) in spans.items()}
     cal_harvest = float(np.median([(cds.loc[r, "harvest"] - t0).days for r in rows])) if rows else np.nan
-    em = det["up"][float(cc.em_threshold)] + cc.em_offset_days
+    cross = det["up"][float(cc.em_threshold)]
+    em = cross + cc.em_offset_days
+    if crop and cc.em_prior_sd_days is not None and cc.em_mad_days is not None and cc.em_prior_shift_days is not None:
+        # a crossing inside a long cloud gap is uncertain: fuse it with the past seasons' declared timing
+        var_d = (1.4826 * cc.em_mad_days) ** 2 + det["up_gap"][float(cc.em_threshold)] ** 2 / 12.0 + 1.0
+        var_p = cc.em_prior_sd_days ** 2
+        prior = float((cds.loc[crop, "emergence"] - t0).days) + cc.em_prior_shift_days
+        fused = (em / var_d + prior / var_p) / (1.0 / var_d + 1.0 / var_p)
+        em = np.where(np.isfinite(em), np.minimum(fused, cross), np.nan)
     em = np.where(em <= now, em, np.nan)
     mat = det["down"][float(cc.mat_threshold)] + cc.mat_offset_days
     mat = np.where(np.isfinite(em) & (mat > em), mat, np.nan)

@@ -100,7 +100,7 @@ class TableSpec:
                 expected="column present",
                 found=f"missing (also missing: {', '.join(missing[1:])})" if missing[1:] else "missing",
             )
-        keys = _key_labels(df, self.key)
+        keys = _LazyKeys(df, self.key)  # row labels are built only to name offenders
         for c in self.columns:
             if c.name not in df.columns:
                 continue
@@ -120,6 +120,33 @@ class TableSpec:
         return df
 
 
+class _LazyKeys:
+    """The key labels of ``df``'s rows, built on first use (only when a check fails)."""
+
+    def __init__(self, df: pd.DataFrame, key: Sequence[str]) -> None:
+        self._df, self._key = df, key
+        self._labels: np.ndarray | None = None
+
+    def __getitem__(self, mask: np.ndarray) -> np.ndarray:
+        if self._labels is None:
+            self._labels = _key_labels(self._df, self._key)
+        return self._labels[mask]
+
+
+def _empty_after_strip(s: pd.Series, present: np.ndarray) -> np.ndarray:
+    """``present & (v.strip() == "")`` per value; Python's ``str.strip`` only on values that start with whitespace."""
+    first = s.str.slice(0, 1)
+    ws = [f for f in first.dropna().unique() if f == "" or f.isspace()]
+    if not ws:
+        return np.zeros(len(s), dtype=bool)
+    cand = present & first.isin(ws).to_numpy()
+    out = np.zeros(len(s), dtype=bool)
+    idx = np.flatnonzero(cand)
+    vals = s.to_numpy(dtype=object)
+    out[idx] = [not vals[i].strip() for i in idx]
+    return out
+
+
 def _key_labels(df: pd.DataFrame, key: Sequence[str]) -> np.ndarray:
     cols = [k for k in key if k in df.columns]
     if not cols:
@@ -131,13 +158,13 @@ def _key_labels(df: pd.DataFrame, key: Sequence[str]) -> np.ndarray:
     return np.asarray(out, dtype=object)
 
 
-def _fail(ctx: str, c: Column, expected: str, found: str, mask: np.ndarray, keys: np.ndarray) -> NoReturn:
+def _fail(ctx: str, c: Column, expected: str, found: str, mask: np.ndarray, keys: _LazyKeys) -> NoReturn:
     raise ContractError(
         table=ctx, column=c.name, expected=expected, found=found, offenders=list(keys[mask])
     )
 
 
-def _check_column(ctx: str, c: Column, s: pd.Series, keys: np.ndarray) -> None:
+def _check_column(ctx: str, c: Column, s: pd.Series, keys: _LazyKeys) -> None:
     if c.kind == "geometry":
         return  # geometry is checked by the geometry validators
     isna = s.isna().to_numpy()
@@ -149,17 +176,18 @@ def _check_column(ctx: str, c: Column, s: pd.Series, keys: np.ndarray) -> None:
     if c.kind == "str":
         if not (pd.api.types.is_string_dtype(s) or pd.api.types.is_object_dtype(s)):
             raise ContractError(table=ctx, column=c.name, expected="string", found=str(s.dtype))
-        vals = s.to_numpy(dtype=object)
-        notstr = np.array([p and not isinstance(v, str) for v, p in zip(vals, present, strict=True)], dtype=bool)
-        if notstr.any():
-            _fail(ctx, c, "string", "non-string values", notstr, keys)
-        if c.choices is not None:
-            bad = np.array([p and v not in c.choices for v, p in zip(vals, present, strict=True)], dtype=bool)
+        if not isinstance(s.dtype, pd.StringDtype):  # a string dtype holds strings only
+            vals = s.to_numpy(dtype=object)
+            notstr = np.array([p and not isinstance(v, str) for v, p in zip(vals, present, strict=True)], dtype=bool)
+            if notstr.any():
+                _fail(ctx, c, "string", "non-string values", notstr, keys)
+        if c.choices is not None:  # every present value is a string here
+            bad = present & ~s.isin(c.choices).to_numpy(dtype=bool)
             if bad.any():
-                found = ", ".join(sorted({str(v) for v in vals[bad]})[:MAX_LISTED])
+                found = ", ".join(sorted({str(v) for v in s.to_numpy(dtype=object)[bad]})[:MAX_LISTED])
                 _fail(ctx, c, f"one of {', '.join(c.choices)}", found, bad, keys)
         if not c.nullable:
-            empty = np.array([p and isinstance(v, str) and not v.strip() for v, p in zip(vals, present, strict=True)], dtype=bool)
+            empty = _empty_after_strip(s.astype("str") if not isinstance(s.dtype, pd.StringDtype) else s, present)
             if empty.any():
                 _fail(ctx, c, "non-empty string", "empty strings", empty, keys)
         return

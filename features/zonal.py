@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 from affine import Affine
 
-from features._zonal_core import STATS, Layout, PixelMap, Window, build_pixel_map, layout_stats, make_layout
+from features._zonal_core import STATS, Layout, PixelMap, Window, build_pixel_map, make_layout, segment_stats, to_float
 from features.contracts import VARIABLES
 from features.errors import ImageryError
 
@@ -136,63 +136,94 @@ def gather(pm: PixelMap, read: Callable[[Window], Mapping[str, np.ndarray]]) -> 
 
 def stats_from_pairs(pm: PixelMap, values: Mapping[str, np.ndarray], clear: np.ndarray, variables: Sequence[str], *,
                      scale: float = 1.0, offset: float = 0.0, nodata: float | None = None,
-                     max_pairs: int = 4_000_000) -> dict[str, dict[str, np.ndarray]]:
+                     max_pairs: int = 1_000_000) -> dict[str, dict[str, np.ndarray]]:
     """Statistics per variable and field from gathered band values (DN; reflectance = DN × scale + offset).
 
     ``values`` and ``clear`` (cloud-free pixels) are in the map's group order, as
     :func:`gather` returns them; a pixel counts for a variable when it is clear, none of
     the variable's input bands holds the ``nodata`` DN and the value is finite. Returns
     ``{variable: {stat: array per field}}`` (indexed by field position).
+
+    Fields are processed in chunks of about ``max_pairs`` pairs (cache-sized). In a
+    chunk, one layout (see :class:`features._zonal_core.Layout`) serves every variable
+    with the same valid pixels; each band is gathered into it once and converted to
+    reflectance once, and indices are computed on those valid pixels only.
     """
     nf = pm.n_fields
     res = {v: {"n_clear": np.zeros(nf, dtype=np.int64), **{s: np.full(nf, np.nan) for s in STATS[1:]}}
            for v in variables}
     bands = required_bands(variables)
+    check_nodata = nodata is not None and not np.isnan(nodata)
+    is_dn = {v: v in BANDS and values[v].dtype.kind in "ui" for v in variables}
+    # indices (and float bands) first: they read the gathered bands that the integer bands then sort in place
+    order = [v for v in variables if not is_dn[v]] + [v for v in variables if is_dn[v]]
     for s, t in pm.field_chunks(max_pairs):
-        g = pm.gid_sorted[s:t]
-        g0 = int(g[0])
-        nloc = int(g[-1]) - g0 + 1
-        gl = g - g0
+        g0 = int(pm.gid_sorted[s])
+        nloc = int(pm.gid_sorted[t - 1]) - g0 + 1
+        chunk = _Chunk(pm.group_bounds[g0:g0 + nloc + 1] - s, values, s, t, scale, offset)
         dest = pm.field_of[g0:g0 + nloc]
         ok = clear[s:t]
-        band_ok = {}
-        if nodata is not None and not np.isnan(nodata):
-            band_ok = {b: values[b][s:t] != nodata for b in bands}
-        refl: dict[str, np.ndarray] = {}
-        layouts: list[Layout] = []
-        for v in variables:
-            direct = v in BANDS and values[v].dtype.kind in "ui"
-            if direct:  # integer DN: always finite; convert only the valid pixels
-                valid = ok & band_ok[v] if v in band_ok else ok
+        band_ok = {b: values[b][s:t] != nodata for b in bands} if check_nodata else {}
+        for v in order:
+            inputs = INDICES.get(v, (v,))
+            valid = ok
+            for b in inputs:
+                if b in band_ok:
+                    valid = valid & band_ok[b]
+            lay = chunk.layout(valid)
+            if is_dn[v]:  # integer DN: always finite; the sort runs on the DNs
+                keys, x = chunk.take(lay, v, own=True)
+                st = segment_stats(lay, x, keys if keys.dtype.kind in "ui" and scale > 0 else None, scale=scale,
+                                   offset=offset)
             else:
-                if not refl:
-                    refl = {b: _reflectance(values[b][s:t], scale, offset) for b in bands}
+                refl = {b: chunk.take(lay, b)[1] for b in inputs}
                 x = compute_variable(v, refl)
-                valid = ok & np.isfinite(x)
-                for b in INDICES.get(v, (v,)):
-                    if b in band_ok:
-                        valid &= band_ok[b]
-            lay = next((lay for lay in layouts if np.array_equal(lay.valid, valid)), None)
-            if lay is None:
-                lay = make_layout(gl, valid, nloc)
-                layouts = [lay, *layouts[:3]]
-            if direct:
-                dn = values[v][s:t]
-                xs = _reflectance(dn[lay.sel], scale, offset)
-                st = layout_stats(lay, xs, dn=dn if dn.dtype.kind == "u" else None, scale=scale, offset=offset,
-                                  compressed=True)
-            else:
-                st = layout_stats(lay, x)
+                if v in BANDS:
+                    x = x.copy()  # sorted in place below; the gathered band stays intact
+                finite = np.isfinite(x)
+                if not finite.all():  # rare: drop the non-finite values, in a layout of their own
+                    sub = lay.valid.copy()
+                    sub[lay.perm[~finite]] = False
+                    full = np.empty(t - s)
+                    full[lay.perm] = x
+                    lay = chunk.layout(sub)
+                    x = full.take(lay.perm)
+                st = segment_stats(lay, x)
+            out = res[v]
+            out["n_clear"][dest] = lay.n
+            where = dest[lay.groups]
             for k, arr in st.items():
-                res[v][k][dest] = arr
+                out[k][where] = arr
     return res
 
 
-def _reflectance(dn: np.ndarray, scale: float, offset: float) -> np.ndarray:
-    """DN × scale + offset in float64 (the same arithmetic everywhere, so results are bit-identical)."""
-    x = np.multiply(dn, scale, dtype=np.float64)
-    x += offset
-    return x
+class _Chunk:
+    """One chunk of group-sorted pairs: its layouts (the last four valid masks) and gathered bands per layout."""
+
+    def __init__(self, bounds: np.ndarray, values: Mapping[str, np.ndarray], s: int, t: int, scale: float,
+                 offset: float) -> None:
+        self.bounds, self.values, self.s, self.t = bounds, values, s, t
+        self.scale, self.offset = scale, offset
+        self.layouts: list[tuple[Layout, dict[str, tuple[np.ndarray, np.ndarray]]]] = []
+
+    def layout(self, valid: np.ndarray) -> Layout:
+        for lay, _ in self.layouts:
+            if lay.valid is valid or np.array_equal(lay.valid, valid):
+                return lay
+        lay = make_layout(None, valid, self.bounds.size - 1, bounds=self.bounds)
+        self.layouts = [(lay, {}), *self.layouts[:3]]
+        return lay
+
+    def take(self, lay: Layout, band: str, *, own: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """(values, reflectance) of ``band`` at the layout's pixels, in layout order; ``own``: the caller may modify them."""
+        cache = next((c for la, c in self.layouts if la is lay), {})
+        got = cache.pop(band, None) if own else cache.get(band)
+        if got is None:
+            raw = self.values[band][self.s:self.t].take(lay.perm)
+            got = (raw, to_float(raw, self.scale, self.offset))
+            if not own:
+                cache[band] = got
+        return got
 
 
 def zonal_stats(geoms: Sequence[object] | np.ndarray, bands: Mapping[str, np.ndarray], transform: Affine, *,

@@ -29,7 +29,7 @@ __all__ = ["YieldEvaluation", "YieldRelease", "build_yield_release", "evaluate_y
            "diagnostic_plots"]
 
 _KEY = ["field_id", "season"]
-METHODS = ("model", "oracle", "crop_mean", "farmer_mean")
+METHODS = ("model", "oracle", "floor", "crop_mean", "farmer_mean")
 
 
 def yield_metrics(y: np.ndarray, p50: np.ndarray, p10: np.ndarray | None = None,
@@ -73,6 +73,25 @@ class YieldEvaluation:
         head = f"yield evaluation, leave-one-season-out ({self.data} data; shares in %, R² within crop)"
         return head + "\n" + s.to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="—")
 
+    def season_table(self, checkpoint: str = "end", methods: Sequence[str] = ("model", "oracle")) -> str:
+        """Share of true yields below P10 / above P90 in each held-out season (%), per crop and pooled."""
+        p = self.per_season[(self.per_season["checkpoint"] == checkpoint) & self.per_season["method"].isin(methods)]
+        if p.empty:
+            return f"no per-season coverage at checkpoint {checkpoint}"
+        lines = [f"share below P10 / above P90 per held-out season, {checkpoint} of season (%; {self.data} data)"]
+        seasons = sorted(p["season"].unique().tolist())
+        lines.append(f"{'crop':<13} {'method':<7} " + " ".join(f"{s:>11}" for s in seasons))
+        crops = ["all", *sorted(c for c in p["crop"].unique().tolist() if c != "all")]
+        for crop in crops:
+            for m in methods:
+                r = p[(p["crop"] == crop) & (p["method"] == m)].set_index("season")
+                if r.empty:
+                    continue
+                cells = [f"{100 * r.at[s, 'below_p10']:4.1f} / {100 * r.at[s, 'above_p90']:4.1f}" if s in r.index
+                         else f"{'—':>11}" for s in seasons]
+                lines.append(f"{crop:<13} {m:<7} " + " ".join(f"{c:>11}" for c in cells))
+        return "\n".join(lines)
+
 
 def _merge_targets(features: pd.DataFrame, reported: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
     f = features.copy()
@@ -104,7 +123,7 @@ def _baselines(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]
 def _score(rows: list[dict[str, Any]], checkpoint: str, season: str, method: str, test: pd.DataFrame,
            p50: np.ndarray, p10: np.ndarray | None, p90: np.ndarray | None) -> None:
     y = test["true_yield_t_ha"].to_numpy(dtype="float64")
-    ok = np.isfinite(y)
+    ok = np.isfinite(y) & np.isfinite(p50)
     crops = test["crop"].to_numpy(dtype=object)
     for crop in ["all", *sorted(set(crops[ok].tolist()))]:
         m = ok if crop == "all" else ok & (crops == crop)
@@ -118,7 +137,8 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
                    seasons: Sequence[str] | None = None, data: str = "synthetic",
                    calibrate_on_truth: bool = False,
                    progress: Callable[[int, int, str], None] | None = None,
-                   keep_models: dict[str, YieldModel] | None = None) -> YieldEvaluation:
+                   keep_models: dict[str, YieldModel] | None = None,
+                   references: Mapping[str, pd.DataFrame] | None = None) -> YieldEvaluation:
     """Leave-one-season-out evaluation, scored at each checkpoint.
 
     ``features_by_checkpoint`` maps a checkpoint name (``end``, ``mid``) to FieldFeatures rows of
@@ -132,6 +152,8 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
     P10/P90 on the training seasons' true yields (a bank with crop cuts for past seasons), not the
     reported ones. ``progress(done, total, what)`` is called after each held-out season;
     ``keep_models`` (a dict) receives the model fitted without each held-out season.
+    ``references`` (optional): method name → ``field_id, season, p50`` point predictions made
+    elsewhere (e.g. an unattainable floor from truth), scored like the baselines.
     """
     frames = {cp: _merge_targets(f, reported, truth) for cp, f in features_by_checkpoint.items()}
     if not frames:
@@ -176,6 +198,10 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
                 _score(rows, cp, s, "oracle", test, oq[:, 1], oq[:, 0], oq[:, 2])
             for name, pred in _baselines(once, test).items():
                 _score(rows, cp, s, name, test, pred, None, None)
+            for name, ref in (references or {}).items():
+                r = ref.astype({"field_id": "str", "season": "str"}).drop_duplicates(_KEY).set_index(_KEY)["p50"]
+                idx = pd.MultiIndex.from_arrays([test["field_id"].astype("str"), test["season"].astype("str")])
+                _score(rows, cp, s, name, test, r.reindex(idx).to_numpy(dtype="float64"), None, None)
         if progress is not None:
             progress(k + 1, len(held), f"season {s} held out")
     per = pd.DataFrame(rows)

@@ -18,6 +18,9 @@ merges the results in a canonical order:
   equal-area projection is centred on the data) and the overlap with other farmers' fields.
 - :func:`score_distributed` — FieldValuations (``models.yield_value.score_fields``) on runs
   of rows; LightGBM predicts row by row.
+- :func:`run_portfolio` — the three stages fused: one task per block runs series, indicators
+  and valuations, writes each as a part and returns a small summary; the client never holds the
+  merged portfolio (:mod:`pipelines._dask_fused`). For a national portfolio.
 - :func:`decide_distributed` — decisions, partitioned by farmer, byte-identical bodies to
   ``decide_batch`` (see :mod:`pipelines._dask_decide` for why farmer partitions alone are
   not enough, and the fixed-point rounds that make them so).
@@ -45,6 +48,7 @@ import pandas as pd
 
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
 from features.errors import FieldsError, ImageryError
+from pipelines._dask_fused import PortfolioRun, run_portfolio
 from pipelines._dask_parts import (
     content_key,
     frame_hash,
@@ -70,7 +74,7 @@ from pipelines.errors import PipelineError
 __all__ = [
     "DEFAULT_MEMORY_LIMIT", "Runner", "LocalRunner", "DaskRunner", "local_runner", "dask_runner",
     "runner_from_options", "DistributedSeries", "series_distributed", "run_series", "features_distributed",
-    "score_distributed", "decide_distributed", "field_blocks",
+    "score_distributed", "decide_distributed", "field_blocks", "PortfolioRun", "run_portfolio",
 ]
 
 DEFAULT_CHUNK_FIELDS = 5000
@@ -149,11 +153,20 @@ def _imagery_fingerprint(imagery: str | Path) -> Any:
 
 
 def _series_task(task: _SeriesTask) -> tuple[str | pd.DataFrame, dict[str, Any]]:
+    df, meta, path = _series_block(task)
+    if path is None:
+        assert df is not None
+        return df, meta
+    return str(path), meta
+
+
+def _series_block(task: _SeriesTask) -> tuple[pd.DataFrame | None, dict[str, Any], Path | None]:
+    """One block's series: (frame, or None when its finished part was reused; what it reported; its part)."""
     from features.series import build_series
 
     path = part_path(task.out, task.key) if task.out is not None else None
     if path is not None and path.is_file():
-        return str(path), {**read_part_meta(path), "read": 0, "cached": 0, "reused": True}
+        return None, {**read_part_meta(path), "read": 0, "cached": 0, "reused": True}, path
     empty = {"outside": sorted(task.fields["field_id"].astype(str)), "small": [], "dates": [], "read": 0,
              "cached": 0, "warnings": []}
     if task.scenes is not None and not task.scenes[1]:
@@ -174,18 +187,16 @@ def _series_task(task: _SeriesTask) -> tuple[str | pd.DataFrame, dict[str, Any]]
         finally:
             if folder is not None:
                 remove(folder)
-    if path is None:
-        return df, meta
-    write_part(df, path, meta)
-    return str(path), meta
+    if path is not None:
+        write_part(df, path, meta)
+    return df, meta, path
 
 
-def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner | None = None,
-               chunk_fields: int = DEFAULT_CHUNK_FIELDS, as_of: dt.date | None = None, start: dt.date | None = None,
-               end: dt.date | None = None, variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
-               inward_buffer: bool = False, min_clear: int = 8, out: Path | None = None) -> DistributedSeries:
-    """:func:`features.series.build_series` on spatial blocks of ``chunk_fields`` fields; see the module docstring."""
-    runner = runner or local_runner()
+def _series_plan(fields: Any, imagery: str | Path, season: str, *, chunk_fields: int, as_of: dt.date | None,
+                 start: dt.date | None, end: dt.date | None, variables: Sequence[str], cache_dir: Path | None,
+                 inward_buffer: bool, min_clear: int, out: Path | None) -> tuple[Any, list[np.ndarray],
+                                                                                list[_SeriesTask]]:
+    """The season's fields, their spatial blocks and one series task per block (keys as the parts are named)."""
     season = check_season(season)
     check_fields(fields, where="fields")
     fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
@@ -207,6 +218,32 @@ def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner 
         tasks.append(_SeriesTask(key=content_key(common, fields_hash(part)), fields=part, imagery=str(imagery),
                                  season=season, kwargs=kwargs, out=str(out) if out is not None else None,
                                  scenes=per_block[b] if per_block is not None else None))
+    return fs, blocks, tasks
+
+
+def _series_outcome(fs: Any, imagery: str | Path, metas: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the blocks reported, merged as one ``build_series`` reports it (raises if every field is outside)."""
+    outside = sorted(f for m in metas for f in m["outside"])
+    warns = sorted({w for m in metas for w in m["warnings"] if "outside every scene" not in w})
+    if len(outside) == len(fs) and not warns:
+        raise ImageryError(source=str(imagery), problem="every field is outside the imagery", offenders=outside)
+    if outside:
+        warns.append(f"{len(outside)} field(s) outside every scene")
+    return {"outside_fields": outside, "small_fields": sorted(f for m in metas for f in m["small"]),
+            "dates_used": sorted({dt.date.fromisoformat(d) for m in metas for d in m["dates"]}),
+            "scenes_read": sum(int(m["read"]) for m in metas), "scenes_cached": sum(int(m["cached"]) for m in metas),
+            "parts_reused": sum(bool(m.get("reused")) for m in metas), "warnings": warns}
+
+
+def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner | None = None,
+               chunk_fields: int = DEFAULT_CHUNK_FIELDS, as_of: dt.date | None = None, start: dt.date | None = None,
+               end: dt.date | None = None, variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
+               inward_buffer: bool = False, min_clear: int = 8, out: Path | None = None) -> DistributedSeries:
+    """:func:`features.series.build_series` on spatial blocks of ``chunk_fields`` fields; see the module docstring."""
+    runner = runner or local_runner()
+    fs, _, tasks = _series_plan(fields, imagery, season, chunk_fields=chunk_fields, as_of=as_of, start=start,
+                                end=end, variables=variables, cache_dir=cache_dir, inward_buffer=inward_buffer,
+                                min_clear=min_clear, out=out)
     results = runner.map(_series_task, tasks, label="series")
     frames = [read_part(Path(r)) if isinstance(r, str) else r for r, _ in results]
     metas = [m for _, m in results]
@@ -215,20 +252,9 @@ def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner 
     nonempty = [f for f in frames if len(f)]
     series = _sort_series(pd.concat(nonempty, ignore_index=True)) if nonempty else frames[0]
     series = check_field_time_series(series, where="series")
-    outside = sorted(f for m in metas for f in m["outside"])
-    warns = sorted({w for m in metas for w in m["warnings"] if "outside every scene" not in w})
-    if len(outside) == len(fs) and not warns:
-        raise ImageryError(source=str(imagery), problem="every field is outside the imagery", offenders=outside)
-    if outside:
-        warns.append(f"{len(outside)} field(s) outside every scene")
-    return DistributedSeries(series=series, outside_fields=outside, small_fields=sorted(f for m in metas
-                                                                                          for f in m["small"]),
-                             dates_used=sorted({dt.date.fromisoformat(d) for m in metas for d in m["dates"]}),
-                             n_partitions=len(tasks),
+    return DistributedSeries(series=series, n_partitions=len(tasks),
                              source=f"{imagery} ({len(tasks)} spatial blocks on {runner!r})",
-                             scenes_read=sum(int(m["read"]) for m in metas),
-                             scenes_cached=sum(int(m["cached"]) for m in metas),
-                             parts_reused=sum(bool(m.get("reused")) for m in metas), warnings=warns)
+                             **_series_outcome(fs, imagery, metas))
 
 
 def series_distributed(fields: Any, imagery: str | Path, season: str, *, runner: Runner | None = None,
@@ -261,11 +287,21 @@ def _basic_featurize(fields: Any, series: pd.DataFrame, season: str, as_of: dt.d
     return build_features(fields, series, season, as_of, crop=crop, seasonal=seasonal)
 
 
-def _features_task(task: _FeatureTask, *, season: str, as_of: dt.date, crop_model: Any, featurize: Any,
-                   n_periods: int, variables: list[str], options: dict[str, Any]) -> str | pd.DataFrame:
+def _features_task(task: _FeatureTask, **shared: Any) -> str | pd.DataFrame:
+    df, path = _features_block(task, **shared)
+    if path is None:
+        assert df is not None
+        return df
+    return str(path)
+
+
+def _features_block(task: _FeatureTask, *, season: str, as_of: dt.date, crop_model: Any, featurize: Any,
+                    n_periods: int, variables: list[str], options: dict[str, Any]
+                    ) -> tuple[pd.DataFrame | None, Path | None]:
+    """One block's features: (frame, or None when its finished part was reused; its part)."""
     path = part_path(task.out, task.key) if task.out is not None else None
     if path is not None and path.is_file():
-        return str(path)
+        return None, path
     if featurize is None:
         from pipelines.featurize import featurize as production
 
@@ -287,10 +323,49 @@ def _features_task(task: _FeatureTask, *, season: str, as_of: dt.date, crop_mode
     fid = df["field_id"].astype(str)
     df["field_area_ha"] = fid.map(task.field_area_ha).astype("float64")
     df["overlap_fraction"] = fid.map(task.overlap_fraction).astype("float64")
-    if path is None:
-        return df
-    write_part(df, path)
-    return str(path)
+    if path is not None:
+        write_part(df, path)
+    return df, path
+
+
+def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, imagery: str | Path | None,
+                    crop_model: Any, phenology_calib: Any, area_params: Any, cache_dir: Path | None, period_days: int,
+                    featurize: Any) -> tuple[pd.Series, pd.Series, dict[str, Any], str]:
+    """What every block shares: hectares and overlaps over all fields, the task options, the key prefix."""
+    from features._seasonal import DEFAULT_VARIABLES, field_windows
+    from features.fields import area_ha, overlap_fractions
+
+    fid = fs["field_id"].astype(str)
+    area = pd.Series(area_ha(fs).to_numpy(), index=fid.to_numpy())
+    overlap = pd.Series(overlap_fractions(fs).to_numpy(), index=fid.to_numpy())
+    win = field_windows(fs)
+    length = (win["end"] - win["start"]).dt.days.to_numpy() + 1
+    n_periods = int(np.ceil(length.max() / period_days)) if len(win) else 1
+    variables = [v for v in DEFAULT_VARIABLES if v in present] or ["NDVI"]
+    model_id: Any = getattr(crop_model, "metadata", lambda: {})() if crop_model is not None else None
+    options = {"imagery": str(imagery) if imagery is not None else None, "phenology_calib": phenology_calib,
+               "area_params": area_params, "cache_dir": cache_dir}
+    common = content_key("features/2", season, as_of.isoformat(), n_periods, period_days, variables,
+                         repr(model_id), featurize if isinstance(featurize, str) or featurize is None
+                         else getattr(featurize, "__qualname__", repr(featurize)),
+                         _imagery_fingerprint(imagery) if imagery is not None else None,
+                         repr(phenology_calib), repr(area_params))
+    shared = {"season": season, "as_of": as_of, "crop_model": crop_model, "featurize": featurize,
+              "n_periods": n_periods, "variables": variables, "options": options}
+    return area, overlap, shared, common
+
+
+def _feature_task_for(common: str, part: Any, ser: pd.DataFrame, area: pd.Series, overlap: pd.Series,
+                      out: str | Path | None, scenes: Any) -> _FeatureTask:
+    """The features task of one block (its part key hashes its fields, its series rows, hectares and overlaps)."""
+    from features.series import fields_hash
+
+    ids = part["field_id"].astype(str).to_numpy()
+    a, o = area.loc[ids], overlap.loc[ids]
+    key = content_key(common, fields_hash(part), frame_hash(ser),
+                      frame_hash(pd.DataFrame({"a": a.to_numpy(), "o": o.to_numpy()})))
+    return _FeatureTask(key=key, fields=part, series=ser, field_area_ha=a, overlap_fraction=o,
+                        out=str(out) if out is not None else None, scenes=scenes)
 
 
 def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: dt.date, *,
@@ -312,31 +387,16 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     Blocks must agree on the feature columns (one season window per run: fields of regions with
     windows of different lengths get different numbers of seasonal periods) — else a PipelineError.
     """
-    from features._seasonal import DEFAULT_VARIABLES, field_windows
-    from features.fields import area_ha, overlap_fractions
-
     runner = runner or local_runner()
     season = check_season(season)
     fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
     if fs.empty:
         raise FieldsError(source="fields", problem=f"no field of season {season}")
-    fid = fs["field_id"].astype(str)
-    area = pd.Series(area_ha(fs).to_numpy(), index=fid.to_numpy())
-    overlap = pd.Series(overlap_fractions(fs).to_numpy(), index=fid.to_numpy())
-    win = field_windows(fs)
-    length = (win["end"] - win["start"]).dt.days.to_numpy() + 1
-    n_periods = int(np.ceil(length.max() / period_days)) if len(win) else 1
     present = set(series["variable"].astype(str).unique())
-    variables = [v for v in DEFAULT_VARIABLES if v in present] or ["NDVI"]
+    area, overlap, shared, common = _features_setup(fs, season, as_of, present, imagery=imagery, crop_model=crop_model,
+                                                    phenology_calib=phenology_calib, area_params=area_params,
+                                                    cache_dir=cache_dir, period_days=period_days, featurize=featurize)
     sfid = series["field_id"].astype(str)
-    model_id: Any = getattr(crop_model, "metadata", lambda: {})() if crop_model is not None else None
-    options = {"imagery": str(imagery) if imagery is not None else None, "phenology_calib": phenology_calib,
-               "area_params": area_params, "cache_dir": cache_dir}
-    common = content_key("features/2", season, as_of.isoformat(), n_periods, period_days, variables,
-                         repr(model_id), featurize if isinstance(featurize, str) or featurize is None
-                         else getattr(featurize, "__qualname__", repr(featurize)),
-                         _imagery_fingerprint(imagery) if imagery is not None else None,
-                         repr(phenology_calib), repr(area_params))
     blocks = field_blocks(fs, chunk_fields)
     per_block = (scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=None, end=None)
                  if imagery is not None and featurize is None else None)
@@ -345,16 +405,8 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
         part = fs.iloc[rows].reset_index(drop=True)
         ids = part["field_id"].astype(str)
         ser = series[sfid.isin(set(ids))].reset_index(drop=True)
-        a, o = area.loc[ids.to_numpy()], overlap.loc[ids.to_numpy()]
-        from features.series import fields_hash
-
-        key = content_key(common, fields_hash(part), frame_hash(ser),
-                          frame_hash(pd.DataFrame({"a": a.to_numpy(), "o": o.to_numpy()})))
-        tasks.append(_FeatureTask(key=key, fields=part, series=ser, field_area_ha=a, overlap_fraction=o,
-                                  out=str(out) if out is not None else None,
-                                  scenes=per_block[b] if per_block is not None else None))
-    shared = {"season": season, "as_of": as_of, "crop_model": crop_model, "featurize": featurize,
-              "n_periods": n_periods, "variables": variables, "options": options}
+        tasks.append(_feature_task_for(common, part, ser, area, overlap, out,
+                                       per_block[b] if per_block is not None else None))
     results = runner.map(_features_task, tasks, shared=shared, label="features")
     if out is not None:
         remove_stale_tmp(out)
@@ -384,6 +436,17 @@ def _score_task(item: tuple[str, pd.DataFrame, str | None], *, model: Any, price
     return str(path)
 
 
+def _score_setup(prices: Any, *, model_name: str, model_version: str, governance: Any, checkpoint: str,
+                 currency: str | None) -> tuple[dict[str, Any], str]:
+    """``score_fields`` keyword arguments and the part-key prefix of a scoring run."""
+    kwargs = {"model_name": model_name, "model_version": str(model_version), "governance": governance,
+              "checkpoint": checkpoint, "currency": currency}
+    common = content_key("score/1", model_name, str(model_version), checkpoint, currency,
+                         frame_hash(prices.to_frame()) if hasattr(prices, "to_frame") else repr(prices),
+                         governance.to_json() if hasattr(governance, "to_json") else repr(governance))
+    return kwargs, common
+
+
 def score_distributed(model: Any, features: pd.DataFrame, prices: Any, *, model_name: str, model_version: str,
                       governance: Any, checkpoint: str, currency: str | None = None, runner: Runner | None = None,
                       chunk_rows: int = DEFAULT_CHUNK_ROWS, out: Path | None = None) -> pd.DataFrame:
@@ -394,11 +457,8 @@ def score_distributed(model: Any, features: pd.DataFrame, prices: Any, *, model_
     """
     runner = runner or local_runner()
     feats = features.reset_index(drop=True)
-    kwargs = {"model_name": model_name, "model_version": str(model_version), "governance": governance,
-              "checkpoint": checkpoint, "currency": currency}
-    common = content_key("score/1", model_name, str(model_version), checkpoint, currency,
-                         frame_hash(prices.to_frame()) if hasattr(prices, "to_frame") else repr(prices),
-                         governance.to_json() if hasattr(governance, "to_json") else repr(governance))
+    kwargs, common = _score_setup(prices, model_name=model_name, model_version=model_version, governance=governance,
+                                  checkpoint=checkpoint, currency=currency)
     n = max(1, int(chunk_rows))
     items = [(content_key(common, frame_hash(feats.iloc[s:s + n])), feats.iloc[s:s + n].reset_index(drop=True),
               str(out) if out is not None else None) for s in range(0, len(feats), n)]

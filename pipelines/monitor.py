@@ -17,7 +17,14 @@ where none was declared), on its crop's observations only: from the crop's pre-s
 checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`). Alerts (each with severity, evidence and the date it was raised):
 
 * ``WATCH`` (medium) — NDVI below the expected P10 on two clear observations in a row;
-* ``CROP_FAILURE`` (high) — the canopy collapsed (two clear observations in a row below
+* ``CROP_FAILURE`` (high) — **peers**: the field fell at least ``peer_drop`` below its peers (the
+  ``peer_k`` fields (of the same crop with ``peer_same_crop``) whose NDVI over the previous 100 days was
+  most like its own, observed on the same date, see :mod:`pipelines._monitor_peers`) while they stayed green (≥ ``peer_green``), and
+  at least ``peer_drop_next`` below the same kind of peers on its next clear observation, after
+  having been green itself, earlier after its own green-up than ``peer_greenup_rel`` × the crop's
+  usual green-up-to-collapse duration and falling at least ``peer_drop_rate`` per day (a
+  county-wide drop is weather or the usual harvest, a field falling away from its peers is not);
+  or **timing**: the canopy collapsed (two clear observations in a row below
   ``bare`` after reaching ``green``) anomalously early: the collapse day is earlier than
   P25 − ``collapse_k`` × IQR of past collapse days, or the time since the field's own
   green-up is shorter than P25 − ``duration_k`` × IQR of past durations (a crop harvested
@@ -46,8 +53,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines._monitor_peers import collapse_candidates, peer_anomalies, peer_failures
+
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
-           "expected_emergence_days", "detect_alerts", "clear_ndvi", "season_alerts", "alerts_as_of", "crop_first_days", "own_crop_obs"]
+           "expected_emergence_days", "detect_alerts", "clear_ndvi", "season_alerts", "alerts_as_of", "crop_first_days", "own_crop_obs",
+           "peer_candidates"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -69,6 +79,13 @@ class AlertParams:
     collapse_k: float = 3.0
     duration_k: float = 3.0
     early_k: float = 0.5
+    peer_k: int = 10
+    peer_same_crop: bool = False
+    peer_drop: float = 0.15
+    peer_drop_next: float = 0.25
+    peer_green: float = 0.4
+    peer_greenup_rel: float = 0.8
+    peer_drop_rate: float = 0.0
 
 
 def clear_ndvi(series: pd.DataFrame, *, as_of: date | None = None, min_clear_share: float = 0.8) -> pd.DataFrame:
@@ -241,15 +258,66 @@ def _r(v: float) -> float:
     return round(float(v), 4)
 
 
+def _collapse_alert(days: np.ndarray, vals: np.ndarray, dates: np.ndarray,
+                    band: tuple[int, np.ndarray, np.ndarray, int], t: Any, p: AlertParams
+                    ) -> tuple[str, pd.Timestamp, dict[str, Any]] | None:
+    """The field's own collapse judged against the crop's past timing (or its band): CROP_FAILURE,
+    EARLY_HARVEST or None (see the module docstring)."""
+    _, med = _lookup(band, days)
+    greenup, j, collapse = _field_timing(days, vals, p)
+    if j is None or collapse is None:
+        return None
+    evidence: dict[str, Any] = {"dates": [str(pd.Timestamp(d).date()) for d in dates[j - 1:j + 1]],
+                                "ndvi": [_r(v) for v in vals[j - 1:j + 1]], "peer_ndvi": None,
+                                "peak_ndvi": _r(vals[: j + 1].max()), "collapse_day": collapse,
+                                "greenup_day": greenup, "rule": "timing"}
+    if t is not None:
+        c_iqr = max(t.collapse_p75 - t.collapse_p25, 1.0)
+        d_iqr = max(t.duration_p75 - t.duration_p25, 1.0)
+        c_lim = t.collapse_p25 - p.collapse_k * c_iqr
+        d_lim = t.duration_p25 - p.duration_k * d_iqr
+        dur = collapse - greenup if greenup is not None else None
+        failed = collapse < c_lim or (dur is not None and dur < d_lim)
+        evidence.update(expected_collapse_day_p25=_r(t.collapse_p25), failure_before_day=_r(c_lim),
+                        duration_days=dur, failure_below_duration=_r(d_lim))
+        early = collapse < t.collapse_p25 - p.early_k * c_iqr and dur is not None and dur < t.duration_p25
+        kind = "CROP_FAILURE" if failed else ("EARLY_HARVEST" if early else None)
+    else:
+        standing = np.isfinite(med[j]) and med[j] >= p.green and days[j] <= band[3] + 20
+        late = np.isfinite(med[j]) and med[j] < p.bare
+        kind = "CROP_FAILURE" if standing else (None if late else "EARLY_HARVEST")
+        evidence["expected_p50"] = _r(med[j]) if np.isfinite(med[j]) else None
+    return (kind, pd.Timestamp(dates[j]), evidence) if kind is not None else None
+
+
+def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date, timing: pd.DataFrame | None,
+                    params: AlertParams | None = None) -> pd.DataFrame:
+    """Candidate crop failures of the current season from the peer comparison (:mod:`pipelines._monitor_peers`):
+    ``obs`` clear_ndvi() of the season, ``fields`` field_id + crop (+ region), ``timing`` expected_timing() of
+    past seasons. Each row is known from its ``next_date`` on, so computing them once on the whole season and
+    cutting at each as-of date gives the same answer as recomputing at every date."""
+    p = params or AlertParams()
+    if p.peer_k <= 0 or obs.empty:
+        return pd.DataFrame()
+    region = str(fields["region"].iloc[0]) if "region" in fields.columns and len(fields) else None
+    tim = timing[timing["region"].astype(str) == region] if timing is not None and len(timing) and region else None
+    pa = peer_anomalies(obs, k=p.peer_k, groups=fields.set_index(fields["field_id"].astype(str))["crop"]
+                        if p.peer_same_crop else None)
+    return collapse_candidates(pa, fields, pd.Timestamp(season_start), tim, drop=p.peer_drop,
+                               peer_green=p.peer_green, green=p.green, emerged=p.emerged)
+
+
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
                   season_start: date, expected_emergence_day: dict[tuple[str, str], int],
-                  params: AlertParams | None = None, *, timing: pd.DataFrame | None = None) -> pd.DataFrame:
+                  params: AlertParams | None = None, *, timing: pd.DataFrame | None = None,
+                  candidates: pd.DataFrame | None = None) -> pd.DataFrame:
     """Alerts as of ``as_of`` for the current season.
 
     ``obs``: clear_ndvi() of the current season; ``fields``: field_id, season, crop (declared or
     predicted), region, and optionally declared_crop_prob; ``bands``: expected_bands();
     ``expected_emergence_day``: (region, crop) → day of season by which the crop has emerged;
-    ``timing``: expected_timing() (optional, see the module docstring).
+    ``timing``: expected_timing() (optional, see the module docstring); ``candidates``: peer_candidates() of
+    the season (computed from ``obs`` when None; rows known after ``as_of`` are ignored).
     Returns field_id, season, alert, severity, date (when it was raised), evidence (JSON text).
     """
     p = params or AlertParams()
@@ -261,6 +329,10 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     tim = ({(str(r.region), str(r.crop)): r for r in timing.itertuples(index=False)}
            if timing is not None and len(timing) else {})
     alerts: list[dict[str, Any]] = []
+    if candidates is None:
+        candidates = peer_candidates(obs, fields, season_start, timing, p)
+    peer_fail = peer_failures(candidates, cutoff, drop_next=p.peer_drop_next, greenup_rel=p.peer_greenup_rel,
+                              drop_rate=p.peer_drop_rate) if len(candidates) else {}
 
     def add(fid: str, season: str, kind: str, when: pd.Timestamp, evidence: dict[str, Any]) -> None:
         alerts.append({"field_id": fid, "season": season, "alert": kind, "severity": ALERT_TYPES[kind],
@@ -293,40 +365,21 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
                                                       "max_ndvi": _r(vals.max()) if len(vals) else None,
                                                       "clear_obs": len(vals)})
             continue
-        if len(vals) < 2:
+        if len(vals) < 2 and fid not in peer_fail:
             continue
-        lo, med = _lookup(band, days)
+        lo, _ = _lookup(band, days)
         below = np.isfinite(lo) & (vals < lo)
         w = _two_in_a_row(below)
         if w is not None:
             add(fid, season, "WATCH", pd.Timestamp(dates[w]),
                 {"dates": [str(pd.Timestamp(d).date()) for d in dates[w - 1:w + 1]],
                  "ndvi": [_r(v) for v in vals[w - 1:w + 1]], "expected_p10": [_r(v) for v in lo[w - 1:w + 1]]})
-        greenup, j, collapse = _field_timing(days, vals, p)
-        if j is None or collapse is None:
-            continue
-        evidence: dict[str, Any] = {"dates": [str(pd.Timestamp(d).date()) for d in dates[j - 1:j + 1]],
-                                    "ndvi": [_r(v) for v in vals[j - 1:j + 1]], "peak_ndvi": _r(vals[: j + 1].max()),
-                                    "collapse_day": collapse, "greenup_day": greenup}
-        t = tim.get((region, crop))
-        if t is not None:
-            c_iqr = max(t.collapse_p75 - t.collapse_p25, 1.0)
-            d_iqr = max(t.duration_p75 - t.duration_p25, 1.0)
-            c_lim = t.collapse_p25 - p.collapse_k * c_iqr
-            d_lim = t.duration_p25 - p.duration_k * d_iqr
-            dur = collapse - greenup if greenup is not None else None
-            failed = collapse < c_lim or (dur is not None and dur < d_lim)
-            evidence.update(expected_collapse_day_p25=_r(t.collapse_p25), failure_before_day=_r(c_lim),
-                            duration_days=dur, failure_below_duration=_r(d_lim))
-            early = collapse < t.collapse_p25 - p.early_k * c_iqr and dur is not None and dur < t.duration_p25
-            kind = "CROP_FAILURE" if failed else ("EARLY_HARVEST" if early else None)
-        else:
-            standing = np.isfinite(med[j]) and med[j] >= p.green and days[j] <= band[3] + 20
-            late = np.isfinite(med[j]) and med[j] < p.bare
-            kind = "CROP_FAILURE" if standing else (None if late else "EARLY_HARVEST")
-            evidence["expected_p50"] = _r(med[j]) if np.isfinite(med[j]) else None
-        if kind is not None:
-            add(fid, season, kind, pd.Timestamp(dates[j]), evidence)
+        old = _collapse_alert(days, vals, dates, band, tim.get((region, crop)), p) if len(vals) >= 2 else None
+        peer = peer_fail.get(fid)
+        if peer is not None and (old is None or old[0] != "CROP_FAILURE" or old[1] > peer[0]):
+            add(fid, season, "CROP_FAILURE", peer[0], peer[1])
+        elif old is not None:
+            add(fid, season, old[0], old[1], old[2])
     out = pd.DataFrame(alerts, columns=ALERT_COLUMNS)
     out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
     return out.sort_values(["date", "field_id", "alert"]).reset_index(drop=True)

@@ -25,15 +25,15 @@ EARLY_HARVEST (medium) are reported as counts and the share on fields with any a
 event. The naive baseline raises one alert at the first clear observation below the expected
 P10 after the crop's expected emergence.
 
-:func:`tune_params` chooses :class:`~pipelines.monitor.AlertParams` on past seasons only
-(each tuning season scored with expectations from the seasons before it).
+:func:`tune_params` chooses :class:`~pipelines.monitor.AlertParams` on past seasons only, scored against
+the farmers' records of those seasons (a zero reported yield = failure; no sowing and no yield = not
+planted; :mod:`pipelines._monitor_records`), never against the truth.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
+from pipelines._monitor_format import format_alert_evaluation
 from pipelines.evaluation import read_truth, synthetic_label
 from pipelines.monitor import (
     ALERT_COLUMNS,
@@ -56,6 +57,7 @@ from pipelines.monitor import (
     expected_emergence_days,
     expected_timing,
     own_crop_obs,
+    peer_candidates,
 )
 
 __all__ = ["Expectations", "AlertEvaluation", "SeasonData", "load_season_data", "fit_expectations",
@@ -70,8 +72,8 @@ RIGHT_WHEN = {"CROP_FAILURE": ("failure",), "NOT_PLANTED": ("never_planted", "fa
 ADVERSE = ("failure", "never_planted", "crop_mismatch", "partly_planted", "drought", "hail", "flood", "heat",
            "lodging")
 #: the grid searched by :func:`tune_params` (small: each point is a full replay of the tuning seasons)
-DEFAULT_GRID: dict[str, Sequence[Any]] = {"collapse_k": (1.5, 2.0, 3.0), "duration_k": (1.5, 3.0),
-                                          "green": (0.45, 0.5), "grace_days": (15, 25)}
+DEFAULT_GRID: dict[str, Sequence[Any]] = {"peer_greenup_rel": (0.7, 0.8, 0.9), "peer_same_crop": (False, True),
+                                          "collapse_k": (2.0, 3.0)}
 
 
 @dataclass
@@ -85,6 +87,9 @@ class SeasonData:
     crops: pd.DataFrame
     starts: dict[str, date]
     series: pd.DataFrame | None = None
+    #: farmers' diaries of past seasons (records/history.csv): field_id, season, sowing_date,
+    #: harvest_date, reported_yield_t_ha — the labels :func:`tune_params` learns from
+    records: pd.DataFrame | None = None
 
 
 @dataclass
@@ -148,8 +153,10 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
                           "crop": fields["declared_crop"], "region": fields["region"].fillna(region).astype(str)})
     starts = {s: season_window(s, region)[0] for s in seasons}
     obs = own_crop_obs(clear_ndvi(series), crops, starts, crop_first_days(region, current))
+    hist_p = root / "records" / "history.csv"
+    records = pd.read_csv(hist_p, dtype=str, keep_default_na=False) if hist_p.is_file() else None
     return SeasonData(region=region, seasons=seasons, current=current, obs=obs, crops=crops, starts=starts,
-                      series=series)
+                      series=series, records=records)
 
 
 def fit_expectations(data: SeasonData, seasons: Sequence[str], params: AlertParams) -> Expectations:
@@ -165,7 +172,7 @@ def fit_expectations(data: SeasonData, seasons: Sequence[str], params: AlertPara
 
 def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: AlertParams, *,
                   crop_probs: pd.DataFrame | None = None, until: date | None = None,
-                  exact: bool = False) -> pd.DataFrame:
+                  exact: bool = False, candidates: pd.DataFrame | None = None) -> pd.DataFrame:
     """First date each (field, alert) is raised, replaying ``season`` acquisition date by acquisition date.
 
     ``crop_probs``: field_id, as_of (the date from which the probability holds), declared_crop_prob.
@@ -184,6 +191,8 @@ def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: Aler
     if not dates:
         return pd.DataFrame(columns=ALERT_COLUMNS)
     start = pd.Timestamp(data.starts[season])
+    cands = None if exact else (candidates if candidates is not None
+                                else peer_candidates(obs, fields, data.starts[season], exp.timing, params))
 
     def at(d: pd.Timestamp, probs: bool) -> pd.DataFrame:
         f = fields
@@ -193,7 +202,7 @@ def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: Aler
                 cp = cp.sort_values("as_of").groupby("field_id").tail(1)[["field_id", "declared_crop_prob"]]
                 f = fields.merge(cp, on="field_id", how="left")
         return detect_alerts(obs, f, exp.bands, d.date(), data.starts[season], exp.emergence, params,
-                             timing=exp.timing)
+                             timing=exp.timing, candidates=cands)
 
     first: dict[tuple[str, str], dict[str, Any]] = {}
     if exact:
@@ -371,53 +380,53 @@ def _objective(m: dict[str, Any]) -> tuple[float, float, float]:
     return (float(p >= 0.95 and r >= 0.90), f05, -(d if d is not None else 99.0))
 
 
-def tune_params(data: SeasonData, truth: pd.DataFrame, tune_seasons: Sequence[str], *,
-                base: AlertParams | None = None, grid: dict[str, Sequence[Any]] | None = None,
+def tune_params(data: SeasonData, tune_seasons: Sequence[str], *, base: AlertParams | None = None,
+                grid: dict[str, Sequence[Any]] | None = None,
                 progress: Callable[[str], None] | None = None) -> tuple[AlertParams, pd.DataFrame]:
-    """Grid search on past seasons: each tuning season scored with expectations from the seasons before it.
+    """Grid search on past seasons, scored against the farmers' records (``data.records``, never truth):
+    each tuning season replayed with expectations from the seasons before it, its high alerts scored by
+    :func:`pipelines._monitor_records.record_score` and pooled over the seasons.
 
     Picks the point meeting the targets (precision ≥ 0.95, recall ≥ 0.90) with the best F0.5, else the
-    best F0.5; ties go to the shorter median delay. Returns the params and the table of all points.
+    best F0.5. Returns the params and the table of all points.
     """
+    from pipelines._monitor_records import record_labels, record_score
+
+    if data.records is None or data.records.empty:
+        raise UserInputError("evaluate alerts: tuning needs the farmers' records (records/history.csv) of past "
+                             "seasons; none found")
     base = base or AlertParams()
     grid = grid or DEFAULT_GRID
     names = sorted(grid)
-    cache: dict[tuple[Any, ...], tuple[dict[str, Expectations], dict[str, pd.DataFrame]]] = {}
+    labels = {s: record_labels(data.records, s) for s in tune_seasons}
+    exps: dict[tuple[Any, ...], dict[str, Expectations]] = {}
+    cands: dict[tuple[Any, ...], dict[str, pd.DataFrame]] = {}
     rows = []
     for values in itertools.product(*(grid[n] for n in names)):
         p = replace(base, **dict(zip(names, values, strict=True)))
         key = (p.green, p.bare, p.emerged, p.half_window, p.min_band_fields, p.min_clear_share)
-        if key not in cache:  # expectations depend on these thresholds only
-            exps = {s: fit_expectations(data, [x for x in data.seasons if x < s], p) for s in tune_seasons}
-            cache[key] = (exps, {s: truth_events(truth, data, s, exps[s], crop_mismatch=False) for s in tune_seasons})
-        exps, events = cache[key]
-        al = pd.concat([replay_alerts(data, s, exps[s], p) for s in tune_seasons], ignore_index=True)
-        m = _pooled(al, events, truth, data, tune_seasons)
+        if key not in exps:  # expectations depend on these thresholds only
+            exps[key] = {s: fit_expectations(data, [x for x in data.seasons if x < s], p) for s in tune_seasons}
+        ckey = (*key, p.peer_k, p.peer_drop, p.peer_green, p.peer_same_crop)
+        if ckey not in cands:
+            cands[ckey] = {s: peer_candidates(data.obs[data.obs["season"] == s],
+                                              data.crops[data.crops["season"] == s], data.starts[s],
+                                              exps[key][s].timing, p) for s in tune_seasons}
+        tot = {"events": 0, "detected": 0, "high_alerts": 0, "right": 0}
+        for s in tune_seasons:
+            m = record_score(replay_alerts(data, s, exps[key][s], p, candidates=cands[ckey][s]), labels[s])
+            for k in tot:
+                tot[k] += int(m[k])
+        m = {**tot, "recall": _ratio(tot["detected"], tot["events"]),
+             "precision": _ratio(tot["right"], tot["high_alerts"])}
         rows.append({**dict(zip(names, values, strict=True)), **m})
         if progress is not None:
-            progress(f"tune {dict(zip(names, values, strict=True))}: precision {m['precision']} recall {m['recall']}")
+            progress(f"tune {dict(zip(names, values, strict=True))}: records precision {m['precision']} "
+                     f"recall {m['recall']}")
     table = pd.DataFrame(rows)
     best = max(range(len(rows)), key=lambda i: _objective(rows[i]))
     chosen = replace(base, **{n: rows[best][n] for n in names})
     return chosen, table
-
-
-def _pooled(alerts: pd.DataFrame, events: dict[str, pd.DataFrame], truth: pd.DataFrame, data: SeasonData,
-            seasons: Sequence[str]) -> dict[str, Any]:
-    tot = {"events": 0, "detected": 0, "high_alerts": 0, "tp": 0}
-    delays: list[float] = []
-    for s in seasons:
-        m, be, ba = score_alerts(alerts[alerts["season"] == s], events[s], truth, data, s)
-        tot["events"] += m["events"]
-        tot["detected"] += m["detected"]
-        tot["high_alerts"] += m["high_alerts"]
-        tot["tp"] += int(ba[ba["alert"].isin(HIGH_ALERTS)]["right"].sum()) if len(ba) else 0
-        if m["median_delay_obs"] is not None:
-            delays.append(m["median_delay_obs"])
-    m = {"events": tot["events"], "detected": tot["detected"], "recall": _ratio(tot["detected"], tot["events"]),
-         "high_alerts": tot["high_alerts"], "precision": _ratio(tot["tp"], tot["high_alerts"]),
-         "median_delay_obs": float(np.mean(delays)) if delays else None}
-    return m
 
 
 # --- the whole evaluation ---------------------------------------------------------------------------------
@@ -467,7 +476,7 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     tuned_on: list[str] = []
     if params is None and tune and len(past) >= 2 + n_tune_seasons:
         tuned_on = past[-n_tune_seasons:]
-        params, _ = tune_params(data, truth, tuned_on, grid=grid, progress=progress)
+        params, _ = tune_params(data, tuned_on, grid=grid, progress=progress)
     elif params is None:
         params = AlertParams()
         notes.append("parameters not tuned (defaults)")
@@ -486,34 +495,3 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     return AlertEvaluation(county=str(county), season=season, label=synthetic_label(county), params=params,
                            tuned_on=tuned_on, metrics=metrics, baseline=base_m, by_event=by_event,
                            by_alert=by_alert, alerts=alerts, notes=notes)
-
-
-def _fmt(v: Any) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "—"
-    return f"{v:.3f}" if isinstance(v, float) and not float(v).is_integer() else str(v)
-
-
-def format_alert_evaluation(ev: AlertEvaluation) -> str:
-    """The evaluation as a text table, labelled synthetic or real, with the naive baseline beside it."""
-    m, b = ev.metrics, ev.baseline
-    lines = [f"early-warning replay: {ev.county} season {ev.season} ({ev.label}; {m['fields']} fields, "
-             f"{m['clear_obs_per_field']} clear observations per field)",
-             f"params: {json.dumps(asdict(ev.params), sort_keys=True)}"
-             + (f" (tuned on past seasons {', '.join(ev.tuned_on)})" if ev.tuned_on else ""),
-             f"{'':<26}{'alerts':>10}{'naive':>10}{'target':>10}",
-             f"{'precision (high alerts)':<26}{_fmt(m['precision']):>10}{_fmt(b['precision']):>10}{'>= 0.95':>10}",
-             f"{'recall (events)':<26}{_fmt(m['recall']):>10}{_fmt(b['recall']):>10}{'>= 0.90':>10}",
-             f"{'median delay (clear obs)':<26}{_fmt(m['median_delay_obs']):>10}{_fmt(b['median_delay_obs']):>10}"
-             f"{'<= 2':>10}",
-             f"{'events / detected':<26}{str(m['events']) + '/' + str(m['detected']):>10}"
-             f"{str(b['events']) + '/' + str(b['detected']):>10}",
-             "", f"{'event':<16}{'events':>8}{'detected':>10}{'recall':>9}{'median delay':>14}"]
-    for r in ev.by_event.itertuples(index=False):
-        lines.append(f"{r.event:<16}{r.events:>8}{r.detected:>10}{_fmt(r.recall):>9}{_fmt(r.median_delay_obs):>14}")
-    lines += ["", f"{'alert':<16}{'raised':>8}{'right':>8}{'precision':>11}{'on adverse field':>18}"]
-    for r in ev.by_alert.itertuples(index=False):
-        lines.append(f"{r.alert:<16}{r.raised:>8}{r.right:>8}{_fmt(r.precision):>11}{_fmt(r.on_adverse_field):>18}")
-    lines += [f"note: {n}" for n in ev.notes]
-    lines.append(f"({ev.label} figures)")
-    return "\n".join(lines)

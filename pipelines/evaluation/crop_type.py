@@ -93,7 +93,12 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
         for k in ("end", "mid"):
             lo = r["loso"][k]
             lines.append(f"  leave-one-season-out, {k}: mean accuracy {lo['mean_accuracy']:.3f}, mean macro-F1 "
-                         f"{lo['mean_macro_f1']:.3f}, worst season {lo['worst_season']} {lo['worst_accuracy']:.3f}")
+                         f"{lo['mean_macro_f1']:.3f}, worst season {lo['worst_season']} {lo['worst_accuracy']:.3f}"
+                         + (f", mean ECE {lo['mean_ece']:.3f}" if "mean_ece" in lo else "")
+                         + (f", rice/other {lo['mean_rice_vs_other_accuracy']:.3f}"
+                            if "mean_rice_vs_other_accuracy" in lo else ""))
+            if "mean_f1" in lo:
+                lines.append("    mean F1 per class: " + ", ".join(f"{c} {v:.3f}" for c, v in lo["mean_f1"].items()))
     end, base = r["current"]["end"], r["baseline_declared"]
     lines.append("  per-class recall / F1, current season end (baseline recall):")
     for c in sorted(set(end["recall"]) | set(end["f1"])):

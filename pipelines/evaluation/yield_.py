@@ -12,6 +12,10 @@ as 10-day means of green and senescent cover plus flooded days, peak and green d
 oracle shows how much of the yield the canopy can explain at all: the generator hides part of the
 yield from the canopy (lognormal noise, hail before harvest, drought acting on the harvest index).
 
+Beside them stands a FLOOR (:func:`condition_floor`): the mean true yield of the other fields
+sharing the field's simulated growth run — what a model that knew everything but the generator's
+hidden stress would score; RMSE above it is out of reach of any imagery model.
+
 Targets (issue 10, end of season, mean over held-out seasons, per major crop): within-crop R² at
 least 0.45 for maize and 0.30 for the others — or, where the oracle's R² is itself below that, at
 least 80% of the oracle's (where the oracle's R² is not positive: at least the oracle's); RMSE at
@@ -38,8 +42,8 @@ if TYPE_CHECKING:
     from models.evaluation import YieldEvaluation
     from models.yield_value import YieldModelConfig
 
-__all__ = ["YieldCountyEvaluation", "evaluate_yield_county", "oracle_features", "yield_targets", "R2_TARGETS",
-           "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
+__all__ = ["YieldCountyEvaluation", "evaluate_yield_county", "oracle_features", "condition_floor", "yield_targets",
+           "R2_TARGETS", "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
 
 #: within-crop R² targets (crop → minimum; others: the "*" value)
 R2_TARGETS = {"maize": 0.45, "*": 0.30}
@@ -85,12 +89,42 @@ def oracle_features(canopy: pd.DataFrame, as_of: dict[str, date], starts: dict[s
     return out.astype({"field_id": "str", "season": "str"})
 
 
+def condition_floor(truth: pd.DataFrame) -> pd.DataFrame | None:
+    """An unattainable reference (``field_id, season, p50``): each field's yield predicted by the mean TRUE
+    yield of the other fields that share its simulated growth run (truth ``condition_id``), failed crops
+    known (their true yield). It knows everything about the field except the stress the generator hides
+    from every observation (per-field lognormal noise, hail, the canopy scale), so its RMSE is the floor
+    no model of imagery can beat. None when the truth has no ``condition_id``.
+    """
+    need = {"field_id", "season", "condition_id", "yield_t_ha"}
+    if not need <= set(truth.columns):
+        return None
+    t = truth[[*need, *(["failure_date"] if "failure_date" in truth.columns else [])]].copy()
+    t = t[t["yield_t_ha"].notna()].reset_index(drop=True)
+    failed = t["failure_date"].notna().to_numpy() if "failure_date" in t.columns else np.zeros(len(t), bool)
+    live = t.loc[~failed]
+    g = live.groupby("condition_id")["yield_t_ha"]
+    n, total = g.transform("size"), g.transform("sum")
+    loo = ((total - live["yield_t_ha"]) / (n - 1)).where(n > 1)
+    p50 = pd.Series(np.nan, index=t.index)
+    p50.loc[live.index] = loo
+    p50.loc[failed] = t.loc[failed, "yield_t_ha"]
+    out = pd.DataFrame({"field_id": t["field_id"].astype("str"), "season": t["season"].astype("str"),
+                        "p50": p50.astype("float64")})
+    return out.dropna(subset=["p50"]).reset_index(drop=True)
+
+
 def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: float = MAJOR_SHARE) -> pd.DataFrame:
     """The issue's targets checked on an evaluation: crop, metric, value, target, met (one row each)."""
     s = ev.summary[(ev.summary["checkpoint"] == checkpoint)]
     per = ev.per_season[(ev.per_season["checkpoint"] == checkpoint)]
     model = s[s["method"] == "model"].set_index("crop")
     oracle = s[s["method"] == "oracle"].set_index("crop")
+    floor = s[s["method"] == "floor"].set_index("crop")
+
+    def ref(tab: pd.DataFrame, crop: object, col: str) -> float:
+        return float(tab.at[crop, col]) if crop in tab.index else float("nan")
+
     rows: list[dict[str, Any]] = []
     crops = model.drop(index="all", errors="ignore")
     total = float(crops["n"].sum()) or 1.0
@@ -104,17 +138,24 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
             target = 0.8 * o if o > 0 else o
             why = f">= {target:.3f} ({'80% of ' if o > 0 else ''}oracle R² {o:.3f})"
         rows.append({"crop": crop, "metric": "r2", "value": float(r["r2"]), "target": why,
-                     "met": bool(float(r["r2"]) >= target)})
+                     "met": bool(float(r["r2"]) >= target), "oracle": ref(oracle, crop, "r2"),
+                     "floor": ref(floor, crop, "r2")})
         rows.append({"crop": crop, "metric": "rmse_pct", "value": float(r["rmse_pct"]),
-                     "target": f"<= {RMSE_PCT_TARGET:g}", "met": bool(float(r["rmse_pct"]) <= RMSE_PCT_TARGET)})
-    allm = per[(per["method"] == "model") & (per["crop"] == "all")]
+                     "target": f"<= {RMSE_PCT_TARGET:g}", "met": bool(float(r["rmse_pct"]) <= RMSE_PCT_TARGET),
+                     "oracle": ref(oracle, crop, "rmse_pct"), "floor": ref(floor, crop, "rmse_pct")})
     lo, hi = COVERAGE_TARGET
+
+    def worst(method: str, k: str) -> tuple[float, bool]:
+        v = per[(per["method"] == method) & (per["crop"] == "all")][k].to_numpy(dtype="float64")
+        if not len(v):
+            return float("nan"), False
+        return float(v[np.argmax(np.abs(v - 0.1))]), bool(((v >= lo) & (v <= hi)).all())
+
     for k in ("below_p10", "above_p90"):
-        v = allm[k].to_numpy(dtype="float64")
-        worst = v[np.argmax(np.abs(v - 0.1))] if len(v) else np.nan
-        rows.append({"crop": "all", "metric": f"{k} (every season)", "value": float(worst),
-                     "target": f"in [{lo:.2f}, {hi:.2f}]", "met": bool(len(v) and ((v >= lo) & (v <= hi)).all())})
-    return pd.DataFrame(rows, columns=["crop", "metric", "value", "target", "met"])
+        w, met = worst("model", k)
+        rows.append({"crop": "all", "metric": f"{k} (every season)", "value": w, "target": f"in [{lo:.2f}, {hi:.2f}]",
+                     "met": met, "oracle": worst("oracle", k)[0], "floor": float("nan")})
+    return pd.DataFrame(rows, columns=["crop", "metric", "value", "target", "met", "oracle", "floor"])
 
 
 @dataclass(frozen=True)
@@ -130,7 +171,8 @@ class YieldCountyEvaluation:
     def to_dict(self) -> dict[str, Any]:
         d = self.evaluation.to_dict()
         d["county"] = self.county
-        d["targets"] = self.targets.to_dict("records")
+        d["targets"] = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+                        for r in self.targets.to_dict("records")]
         d["timings_s"] = {k: round(v, 2) for k, v in self.timings.items()}
         d["notes"] = list(self.notes)
         return d
@@ -138,12 +180,20 @@ class YieldCountyEvaluation:
     def text(self) -> str:
         data = self.evaluation.data
         lines = [f"county {self.county} ({data} data)", self.evaluation.table(), "",
-                 f"targets (end of season, mean over held-out seasons; {data} data):"]
+                 self.evaluation.season_table("end"), "",
+                 f"targets (end of season, mean over held-out seasons; {data} data; beside: the oracle given the "
+                 "true canopy, and the floor that knows each field's simulated growth run):"]
+
+        def show(v: Any, pct: bool) -> str:
+            if v is None or not np.isfinite(float(v)):
+                return "—"
+            return f"{100 * float(v):.1f}%" if pct else f"{float(v):.3f}"
+
         for r in self.targets.to_dict("records"):
-            v = r["value"]
-            shown = f"{100 * v:.1f}%" if "p10" in r["metric"] or "p90" in r["metric"] else f"{v:.3f}"
-            lines.append(f"  {'MET ' if r['met'] else 'MISS'} {r['crop']:<8} {r['metric']:<24} {shown:>8}  "
-                         f"target {r['target']}")
+            pct = "p10" in r["metric"] or "p90" in r["metric"]
+            lines.append(f"  {'MET ' if r['met'] else 'MISS'} {r['crop']:<12} {r['metric']:<22} {show(r['value'], pct):>8}"
+                         f"  target {r['target']:<38} oracle {show(r.get('oracle'), pct):>7}  "
+                         f"floor {show(r.get('floor'), pct):>7}")
         lines.extend(f"note: {n}" for n in self.notes)
         lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()))
         return "\n".join(lines)
@@ -152,11 +202,14 @@ class YieldCountyEvaluation:
 def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None = None,
                           checkpoints: Sequence[str] = ("end", "mid"), config: YieldModelConfig | None = None,
                           oracle: bool = True, cache_dir: str | Path | None = None,
-                          progress: Progress | None = None) -> YieldCountyEvaluation:
+                          progress: Progress | None = None,
+                          features: dict[str, pd.DataFrame] | None = None) -> YieldCountyEvaluation:
     """Leave-one-season-out yield evaluation of a county folder (see the module docstring).
 
     ``seasons``: held-out seasons (default: every past season); training always uses every other
     past season. ``cache_dir``: the county's cache (default ``<county>/.cache`` or AGCREDIT_CACHE_DIR).
+    ``features`` (optional): checkpoint → FieldFeatures of the past seasons already built (e.g. a
+    snapshot written by :func:`pipelines.train_yield.county_features`), instead of building them.
     """
     from features.series import season_window
     from models.evaluation import evaluate_yield
@@ -174,7 +227,15 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
         raise UserInputError(f"{path}: held-out season(s) {format_offenders(bad)} are not past seasons of the "
                              f"county ({', '.join(c.past_seasons)})")
     t0 = time.perf_counter()
-    feats = county_features(c, c.past_seasons, cps, progress=progress)
+    if features is None:
+        feats = county_features(c, c.past_seasons, cps, progress=progress)
+    else:
+        missing = [cp for cp in cps if cp not in features]
+        if missing:
+            raise UserInputError(f"features given for checkpoint(s) {', '.join(features)}, "
+                                 f"missing {format_offenders(missing)}")
+        feats = {cp: features[cp][features[cp]["season"].astype("str").isin(c.past_seasons)].reset_index(drop=True)
+                 for cp in cps}
     timings = {"features_s": time.perf_counter() - t0}
     notes = []
     oracle_tabs = None
@@ -189,8 +250,10 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
         timings["oracle_features_s"] = time.perf_counter() - t1
         del canopy
     t2 = time.perf_counter()
+    floor = condition_floor(truth)
     ev = evaluate_yield(feats, c.history(), truth[["field_id", "season", "yield_t_ha"]], config=config,
-                        oracle=oracle_tabs, seasons=held, data=label, progress=progress)
+                        oracle=oracle_tabs, seasons=held, data=label, progress=progress,
+                        references={"floor": floor} if floor is not None else None)
     timings["models_s"] = time.perf_counter() - t2
     never = truth[truth["season"].isin(c.past_seasons) & truth["yield_t_ha"].isna()]
     if len(never):

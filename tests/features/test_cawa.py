@@ -25,9 +25,10 @@ def test_cawa_converts_to_field_time_series(shared_real) -> None:
 def test_cawa_leave_one_region_out_beats_random_forest(shared_real) -> None:
     folder = shared_real / "cawa_croptype"
     require(folder.is_dir(), f"CAWa data not found at {folder}")
-    # temperature scaling never changes the arg-max, so accuracy and macro-F1 do not depend on
-    # calibration: it is skipped here to keep the test short (the benchmark reports ECE)
-    r = cawa_benchmark(folder, calibration_folds=0)
+    # uncalibrated, to keep the test short: the benchmark (benchmarks/bench_cawa.py) runs the vector
+    # scaling fitted on the training regions' out-of-fold scores (which can move the arg-max; it
+    # reached 0.744 / 0.373 there) and reports its ECE
+    r = cawa_benchmark(folder, calibration_folds=0, calibration="none")
     assert r["regions"] == ["Dushanbe", "Fergana", "Kashkadarya", "Khorezm", "Samarkand"]
     ct, rf = r["crop_type"], r["random_forest"]
     assert ct["accuracy"] > rf["accuracy"], (ct["accuracy"], rf["accuracy"])

@@ -6,7 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features._calibration import expected_calibration_error, fit_temperature, softmax
+from features._calibration import (
+    VECTOR_L2_GRID,
+    expected_calibration_error,
+    fit_temperature,
+    fit_vector,
+    select_vector_l2,
+    softmax,
+)
 from features._crop_eval import classification_metrics, evaluate_crop_type
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.crop_type import CropTypeClassifier
@@ -273,3 +280,33 @@ def test_clean_labels_and_gap_augmentation(data) -> None:
     out = clf.predict(series, test)
     assert (out["crop_type"].to_numpy() == test["true_crop"].to_numpy()).mean() > 0.9
     assert clf.metadata()["params"]["augment_gaps"] == 0.5 and clf.metadata()["n_dropped_labels"] > 0
+
+
+def test_vector_scaling_corrects_a_class_shift() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.normal(0, 2, size=(3000, 3))
+    y = np.array([rng.choice(3, p=row) for row in softmax(scores)])
+    shifted = scores * 2.0 - np.array([1.0, 0.0, 0.0])  # overconfident, class 0 under-scored
+    scale, bias = fit_vector(shifted, y, l2=0.0)
+    assert scale == pytest.approx(0.5, rel=0.15) and bias[0] - bias[1] == pytest.approx(0.5, abs=0.2)
+    assert expected_calibration_error(softmax(shifted * scale + bias), y) < 0.03
+    _, strong = fit_vector(shifted, y, l2=100.0)
+    assert np.abs(strong).max() < 0.01  # a heavy L2 keeps the biases at zero: temperature scaling
+    groups = np.repeat(np.array(["a", "b", "c"]), 1000)
+    l2, eces = select_vector_l2(shifted, y, groups)
+    assert set(eces) == set(VECTOR_L2_GRID) and eces[l2] == min(eces.values())
+    with pytest.raises(UserInputError, match="expected scores"):
+        fit_vector(shifted, y[:5])
+
+
+def test_vector_calibration_round_trip(tmp_path, data) -> None:
+    series, labels = data
+    train = labels.loc[labels["season"] < "2019"]
+    clf = _clf(calibration="vector", n_estimators=30).fit(series, train)
+    assert set(clf.biases_) == {"d060", "d120", "end"} and len(clf.biases_["end"]) == 3
+    assert clf.oof_ece_["end"]["calibrated"] <= 0.06
+    test = labels.loc[labels["season"] == "2019"]
+    back = CropTypeClassifier.load(clf.save(tmp_path / "v"))
+    pd.testing.assert_frame_equal(clf.predict(series, test), back.predict(series, test))
+    with pytest.raises(UserInputError, match="calibration must be 'temperature', 'vector' or 'none'"):
+        _clf(calibration="isotonic").fit(series, train)

@@ -3,6 +3,8 @@
 A tiny demo county gives real scenes and fields; decisions and valuations are built in code.
 One local cluster of 2 worker processes serves the Dask tests; one of its workers is killed
 while a run is under way and the result still equals the single-process one, part for part.
+The fused per-block run (``run_portfolio``) writes the same series and features parts as the
+staged functions and the same valuations, single-process and on the cluster with a worker killed.
 """
 
 from __future__ import annotations
@@ -196,13 +198,14 @@ def test_blocks_read_only_the_tiles_they_touch(tmp_path: Path) -> None:
 
 
 class _KillOnce(WorkerPlugin):
-    """Worker plugin: the first series task to start on a worker kills that worker's process (once per marker)."""
+    """Worker plugin: the first ``label`` task to start on a worker kills that worker's process (once per marker)."""
 
-    def __init__(self, marker: str) -> None:
+    def __init__(self, marker: str, label: str = "series") -> None:
         self.marker = marker
+        self.label = f"agcredit-{label}-"
 
     def transition(self, key: Any, start: str, finish: str, **kw: Any) -> None:
-        if finish == "executing" and "agcredit-series" in str(key):
+        if finish == "executing" and self.label in str(key):
             try:
                 fd = os.open(self.marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
@@ -359,3 +362,101 @@ def test_write_part_is_atomic_and_keeps_meta(tmp_path: Path) -> None:
     assert p.name == "part-k1.parquet" and read_part_meta(p) == {"n": 2}
     pd.testing.assert_frame_equal(read_part(p), df)
     assert [x.name for x in tmp_path.iterdir()] == ["part-k1.parquet"]
+
+
+# ---------------------------------------------------------------------- fused per-block run
+def _fused_model(feats: pd.DataFrame) -> tuple[Any, Any, dict[str, Any]]:
+    """A small yield model on the county's own features (synthetic yields), its prices and scoring options."""
+    from models.governance import Governance
+    from models.prices import read_prices
+    from models.yield_value import YieldModel, YieldModelConfig
+
+    rng = np.random.default_rng(4)
+    train = pd.concat([feats] * 4, ignore_index=True)
+    y = 2.0 + 4.0 * train["feat_NDVI_max"].fillna(0.4).to_numpy() + rng.normal(0, 0.2, len(train))
+    model = YieldModel(YieldModelConfig(n_estimators=15, calibrate=False)).fit(train, y)
+    crops = tuple(sorted({str(c) for c in feats.get("crop", feats["declared_crop"]).dropna()}))
+    gov = Governance(crops=crops, regions=("in-smallholder",), checkpoints=("end",))
+    kw = {"model_name": "yield-value", "model_version": "2", "governance": gov, "checkpoint": "end",
+          "currency": "INR"}
+    return model, read_prices(), kw
+
+
+def _staged(county: Path, fields: Any, out: Path, runner: Any, chunk: int, **fkw: Any) -> tuple[Any, Any, Any]:
+    ser = run_series(fields, county / "scenes", SEASON, as_of=AS_OF, variables=VARS, chunk_fields=chunk,
+                     runner=runner, out=out / "series")
+    feats = features_distributed(fields, ser.series, SEASON, AS_OF, chunk_fields=chunk, runner=runner,
+                                 out=out / "features", **fkw)
+    return ser, feats, _fused_model(feats)
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("part-*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def crop_fields(fields: Any) -> Any:
+    """The fields with a declared crop (a field of unknown crop has no price to value it at)."""
+    return fields[fields["declared_crop"].notna()].reset_index(drop=True)
+
+
+def test_fused_blocks_equal_staged_stages_and_rerun_reuses(county: Path, crop_fields: Any, tmp_path: Path) -> None:
+    from pipelines.distributed import run_portfolio
+
+    fields = crop_fields
+    ser, feats, (model, prices, kw) = _staged(county, fields, tmp_path / "staged", local_runner(), 4,
+                                              imagery=county / "scenes")
+    vals = score_distributed(model, feats, prices, chunk_rows=7, **kw)
+    run = run_portfolio(fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "fused", model=model, prices=prices,
+                        chunk_fields=4, variables=VARS, **kw)
+    assert run.n_blocks == 3 and run.parts_reused == 0 and run.n_fields == len(fields)
+    for stage in ("series", "features"):  # the same part files, byte for byte
+        staged = _files(tmp_path / "staged" / stage)
+        assert len(staged) == 3 and _files(tmp_path / "fused" / stage) == staged
+    one = build_series(fields, county / "scenes", SEASON, as_of=AS_OF, variables=VARS).series
+    pd.testing.assert_frame_equal(run.read("series"), one, check_exact=True)
+    pd.testing.assert_frame_equal(run.read("features"), feats, check_exact=True)
+    pd.testing.assert_frame_equal(run.read("valuations"), vals, check_exact=True)
+    assert run.totals() == {"INR": {k: int(vals[k].sum()) for k in ("value_p10", "value_p50", "value_p90")}}
+    assert run.totals()["INR"]["value_p50"] > 0 and run.n_valued == len(vals)
+    assert run.outside_fields == ser.outside_fields and run.dates_used == ser.dates_used
+    assert [len(f) for f in run.iter_parts("valuations", columns=["field_id"])] == [b["n_fields"] for b in run.blocks]
+    # a re-run returns the stored summaries: nothing is recomputed or rewritten
+    stamp = {p: p.stat().st_mtime_ns for p in (tmp_path / "fused").rglob("part-*.parquet")}
+    again = run_portfolio(fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "fused", model=model,
+                          prices=prices, chunk_fields=4, variables=VARS, **kw)
+    assert again.parts_reused == 3 and again.scenes_read == 0 and again.blocks == run.blocks
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "fused").rglob("part-*.parquet")} == stamp
+    with pytest.raises(RunInputError, match="stage must be one of series, features, valuations, found 'scores'"):
+        run.parts("scores")
+
+
+def test_fused_on_a_cluster_with_a_worker_killed(county: Path, crop_fields: Any, cluster: DaskRunner,
+                                                 tmp_path: Path) -> None:
+    import cloudpickle
+
+    from pipelines.distributed import run_portfolio
+
+    fields = crop_fields
+    _, feats, (model, prices, kw) = _staged(county, fields, tmp_path / "staged", local_runner(), 3,
+                                            featurize="basic")
+    vals = score_distributed(model, feats, prices, chunk_rows=5, **kw)
+    opts: dict[str, Any] = {"model": model, "prices": prices, "chunk_fields": 3, "variables": VARS,
+                            "featurize": "basic", "planted_area": False, **kw}
+    on_one = run_portfolio(fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "local", **opts)
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    marker = tmp_path / "killed"
+    cluster.client.register_plugin(_KillOnce(str(marker), "block"), name="kill-block")
+    try:
+        run = run_portfolio(fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "dask", runner=cluster, **opts)
+    finally:
+        cluster.client.unregister_worker_plugin("kill-block")
+        cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert marker.is_file(), "no worker was killed"
+    assert run.n_blocks == 4 and run.blocks == on_one.blocks
+    for stage in ("series", "features", "valuations"):  # nothing lost, nothing duplicated, the same bytes
+        assert _files(tmp_path / "dask" / stage) == _files(tmp_path / "local" / stage)
+        assert len(_files(tmp_path / "dask" / stage)) == 4
+        assert not list((tmp_path / "dask" / stage).glob(".*.tmp"))
+    assert _files(tmp_path / "dask" / "features") == _files(tmp_path / "staged" / "features")
+    pd.testing.assert_frame_equal(run.read("valuations"), vals, check_exact=True)

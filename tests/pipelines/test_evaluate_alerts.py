@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.errors import UserInputError
 from pipelines.cli import app
 from pipelines.evaluation import alerts as ev_mod
 from pipelines.evaluation.alerts import (
@@ -40,7 +42,7 @@ def _synthetic() -> tuple[SeasonData, pd.DataFrame]:
     (canopy collapse on day 95, after it was green) and 2 are never planted; the rest grow a normal curve."""
     rng = np.random.default_rng(7)
     days = np.arange(0, 220, 5)
-    rows, crops, truth = [], [], []
+    rows, crops, truth, diaries = [], [], [], []
     for s in SEASONS:
         for k in range(N):
             fid = f"F{k:03d}"
@@ -59,11 +61,17 @@ def _synthetic() -> tuple[SeasonData, pd.DataFrame]:
                              "variable": "NDVI", "mean": float(x), "std": 0.02, "p10": float(x), "p50": float(x),
                              "p90": float(x), "n_pixels": 100, "n_clear": 100 if c else 10})
             crops.append({"field_id": fid, "season": s, "crop": "maize", "region": "r"})
+            if s != SEASONS[-1]:  # farmers' diaries of past seasons: zero yield = failed, nothing = never planted
+                sown = "" if k in (3, 4) else str(_start(s) + timedelta(days=40))
+                diaries.append({"field_id": fid, "season": s, "declared_crop": "maize", "sowing_date": sown,
+                                "harvest_date": "", "reported_yield_t_ha": "0.00" if k < 3 else "" if k < 5
+                                else "7.50"})
             truth.append({"field_id": fid, "season": s, "events": events, "failure_date": fail,
                           "emergence_date": pd.Timestamp(_start(s) + timedelta(days=50 + shift))})
     series = pd.DataFrame(rows)
     data = SeasonData(region="r", seasons=SEASONS, current="2008", obs=clear_ndvi(series),
-                      crops=pd.DataFrame(crops), starts={s: _start(s) for s in SEASONS}, series=series)
+                      crops=pd.DataFrame(crops), starts={s: _start(s) for s in SEASONS}, series=series,
+                      records=pd.DataFrame(diaries))
     return data, pd.DataFrame(truth)
 
 
@@ -100,14 +108,18 @@ def test_scores_failures_and_not_planted(synth: tuple[SeasonData, pd.DataFrame])
     assert base["precision"] is not None and base["precision"] < metrics["precision"]
 
 
-def test_tuning_uses_past_seasons_only(synth: tuple[SeasonData, pd.DataFrame]) -> None:
-    data, truth = synth
-    spoiled = truth.copy()
-    spoiled.loc[spoiled["season"] == "2008", "events"] = ""  # the evaluated season's truth must not matter
-    grid = {"grace_days": (15, 25), "duration_k": (1.0, 3.0)}
-    a, table = tune_params(data, truth, ["2006", "2007"], grid=grid)
-    b, _ = tune_params(data, spoiled, ["2006", "2007"], grid=grid)
-    assert a == b and len(table) == 4 and {"precision", "recall"} <= set(table.columns)
+def test_tuning_learns_from_records_not_truth(synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    data, _ = synth
+    grid = {"grace_days": (15, 25), "peer_greenup_rel": (0.5, 0.9)}
+    chosen, table = tune_params(data, ["2006", "2007"], grid=grid)  # no truth argument: records only
+    assert len(table) == 4 and {"precision", "recall", "events"} <= set(table.columns)
+    assert (table["events"] == 10).all()  # 3 zero yields + 2 never sown, in each of the 2 seasons
+    assert table["recall"].max() == 1.0 and chosen.grace_days in (15, 25)
+    healthy = replace(data, records=data.records.assign(reported_yield_t_ha="7.50", sowing_date="2006-05-01"))
+    _, t2 = tune_params(healthy, ["2006", "2007"], grid=grid)
+    assert (t2["events"] == 0).all() and t2["recall"].isna().all()  # the labels come from the records
+    with pytest.raises(UserInputError, match="needs the farmers' records"):
+        tune_params(replace(data, records=None), ["2007"], grid=grid)
 
 
 def _county(tmp: Path, truth: pd.DataFrame) -> Path:

@@ -37,10 +37,12 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
         assert m["n"] == 12 and 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["ece"] <= 1.0
     assert set(r["loso"]["per_season"]) == {"2008", "2009"}
     assert r["loso"]["end"]["worst_accuracy"] <= r["loso"]["end"]["mean_accuracy"]
+    assert 0.0 <= r["loso"]["mid"]["mean_ece"] <= 1.0 and set(r["loso"]["end"]["mean_f1"]) >= {"rice"}
     # the baseline takes a record without a declared crop as "fallow" (declared not planted)
     assert r["baseline_declared"]["n"] == 12 and "<none>" not in r["baseline_declared"]["f1"]
     text = render_crop_type(r)
     assert "SYNTHETIC figures" in text and "baseline: declared crop" in text and "leave-one-season-out, end" in text
+    assert "mean F1 per class: " in text
 
 
 def test_cli_json_and_missing_truth(tiny_county_sh: Path, cache: Path, tmp_path: Path) -> None:

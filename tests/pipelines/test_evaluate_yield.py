@@ -15,7 +15,7 @@ from features.errors import UserInputError
 from models.yield_value import YieldModelConfig
 from pipelines import train_yield
 from pipelines.cli import app
-from pipelines.evaluation.yield_ import evaluate_yield_county, oracle_features, yield_targets
+from pipelines.evaluation.yield_ import condition_floor, evaluate_yield_county, oracle_features, yield_targets
 
 FAST = YieldModelConfig(n_estimators=40, learning_rate=0.2, calibration_seasons=2, min_crop_calibration_rows=20)
 SEASONS = ("2012", "2013", "2014", "2015", "2016")
@@ -42,7 +42,8 @@ def _county(root: Path, n_fields: int = 80, seed: int = 0) -> tuple[Path, dict[s
     for s in SEASONS:
         peak = rng.uniform(0.5, 0.95, n_fields)
         y = base * (0.2 + peak) * np.exp(rng.normal(0, 0.03, n_fields))
-        truth.append(pd.DataFrame({"field_id": ids, "season": s, "true_crop": crops, "yield_t_ha": y}))
+        truth.append(pd.DataFrame({"field_id": ids, "season": s, "true_crop": crops, "yield_t_ha": y,
+                                   "condition_id": [f"C{s}-{i % 20}" for i in range(n_fields)]}))
         rep = y * (1 + rng.normal(0, 0.05, n_fields))
         rep[rng.random(n_fields) < 0.1] = np.nan
         hist.append(pd.DataFrame({"field_id": ids, "season": s, "declared_crop": crops, "sowing_date": "",
@@ -109,7 +110,7 @@ def test_evaluate_county_beside_baselines_and_oracle(fast: Path) -> None:
     assert ev.data == "synthetic" and set(ev.per_season["season"]) == {"2014", "2016"}
     s = ev.summary.set_index(["checkpoint", "crop", "method"])
     assert set(s.index.get_level_values("checkpoint")) == {"end", "mid"}
-    assert set(s.index.get_level_values("method")) == {"model", "oracle", "crop_mean", "farmer_mean"}
+    assert set(s.index.get_level_values("method")) == {"model", "oracle", "floor", "crop_mean", "farmer_mean"}
     for crop in ("maize", "soybean"):
         model, oracle = s.loc[("end", crop, "model"), "r2"], s.loc[("end", crop, "oracle"), "r2"]
         base = s.loc[("end", crop, "crop_mean"), "r2"]
@@ -118,9 +119,25 @@ def test_evaluate_county_beside_baselines_and_oracle(fast: Path) -> None:
     t = res.targets
     assert set(t["metric"]) == {"r2", "rmse_pct", "below_p10 (every season)", "above_p90 (every season)"}
     assert set(t.loc[t["metric"] == "r2", "crop"]) == {"maize", "soybean"}
+    assert t["oracle"].notna().all()  # the oracle's figure beside every target
+    assert t.loc[t["metric"] == "rmse_pct", "floor"].notna().all()
     text = res.text()
     assert "synthetic data" in text and "targets (end of season" in text and "oracle" in text
+    table = ev.season_table("end")
+    assert "2014" in table and "2016" in table and table.count("\nall ") == 2  # model and oracle rows, pooled
+    assert table in text
     assert "features_s" in res.timings and "models_s" in res.timings
+
+
+def test_condition_floor_is_the_mean_of_the_other_fields_of_the_same_run() -> None:
+    truth = pd.DataFrame({"field_id": ["a", "b", "c", "d", "e", "f"], "season": "2015",
+                          "condition_id": ["r1", "r1", "r1", "r2", "r2", "r3"],
+                          "yield_t_ha": [4.0, 6.0, 0.0, 3.0, np.nan, 9.0],
+                          "failure_date": [None, None, "2015-07-01", None, None, None]})
+    f = condition_floor(truth).set_index("field_id")["p50"]
+    # a and b predict each other (c failed: its own yield, known); d has no partner with a yield; f is alone
+    assert f.to_dict() == {"a": 6.0, "b": 4.0, "c": 0.0}
+    assert condition_floor(truth.drop(columns="condition_id")) is None
 
 
 def test_targets_use_80_percent_of_a_weak_oracle() -> None:
@@ -150,7 +167,7 @@ def test_cli_json_and_missing_truth(fast: Path, tmp_path: Path) -> None:
     assert r.exit_code == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["data"] == "synthetic" and d["county"] == "county"
-    assert {x["method"] for x in d["summary"]} == {"model", "crop_mean", "farmer_mean"}
+    assert {x["method"] for x in d["summary"]} == {"model", "floor", "crop_mean", "farmer_mean"}
     assert {x["season"] for x in d["per_season"]} == {"2015"} and d["targets"]
     bare = tmp_path / "bare"
     bare.mkdir()
@@ -162,3 +179,17 @@ def test_cli_json_and_missing_truth(fast: Path, tmp_path: Path) -> None:
 def test_unknown_held_out_season_is_an_error(fast: Path) -> None:
     with pytest.raises(UserInputError, match="held-out season.*1999"):
         evaluate_yield_county(fast, seasons=["1999"], oracle=False)
+
+
+def test_features_given_are_used_instead_of_building_them(fast: Path, county: tuple[Path, dict],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _, feats = county
+
+    def refuse(*a: object, **k: object) -> None:
+        raise AssertionError("features were built although a snapshot was given")
+
+    monkeypatch.setattr(train_yield, "county_features", refuse)
+    res = evaluate_yield_county(fast, seasons=["2015"], oracle=False, features=feats)
+    assert set(res.evaluation.per_season["season"]) == {"2015"}
+    with pytest.raises(UserInputError, match="missing mid"):
+        evaluate_yield_county(fast, seasons=["2015"], oracle=False, features={"end": feats["end"]})

@@ -8,7 +8,16 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pipelines.monitor import clear_ndvi, detect_alerts, expected_bands, expected_emergence_days, expected_timing
+from pipelines._monitor_peers import peer_anomalies
+from pipelines._monitor_records import record_labels, record_score
+from pipelines.monitor import (
+    AlertParams,
+    clear_ndvi,
+    detect_alerts,
+    expected_bands,
+    expected_emergence_days,
+    expected_timing,
+)
 
 START = date(2024, 4, 1)
 
@@ -98,3 +107,84 @@ def test_timing_separates_failure_from_harvest() -> None:
     assert not any(f == "ok" and a in ("CROP_FAILURE", "EARLY_HARVEST") for f, a in got)
     ev = json.loads(al[al["alert"] == "CROP_FAILURE"]["evidence"].iloc[0])
     assert ev["collapse_day"] == 100 and ev["failure_before_day"] > 100
+
+
+def _season(n: int, collapse: dict[str, int], seed: int, season: str = "2024",
+            start: date = START) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``n`` maize fields observed every 5 days; the fields in ``collapse`` fall to bare soil from that day."""
+    rng = np.random.default_rng(seed)
+    days = np.arange(0, 220, 5)
+    frames, crops = [], []
+    for k in range(n):
+        fid = f"f{k:02d}"
+        v = _curve(days, centre=110 + int(rng.integers(-3, 4))) + rng.normal(0, 0.01, len(days))
+        v = np.where(days >= 175, 0.2, v)  # harvested
+        if fid in collapse:
+            v = np.where(days >= collapse[fid], 0.2, v)
+        frames.append(_series(fid, season, days, v, start))
+        crops.append({"field_id": fid, "season": season, "crop": "maize", "region": "r"})
+    return pd.concat(frames), pd.DataFrame(crops)
+
+
+def test_peers_catch_a_late_failure_but_not_a_county_wide_drop() -> None:
+    """Only the peer rule is on (the timing rule's limits are out of reach): a field collapsing at day 135,
+    while the fields that grew like it stay green, is a failure; the same collapse in every field at once
+    (weather, or the usual harvest) is not."""
+    past, crops = _season(20, {}, 1, "2023", date(2023, 4, 1))
+    starts = {"2023": date(2023, 4, 1)}
+    obs = clear_ndvi(past)
+    bands, timing = expected_bands(obs, crops, starts), expected_timing(obs, crops, starts)
+    em = expected_emergence_days(obs, crops, starts)
+    p = AlertParams(collapse_k=99.0, duration_k=99.0)
+    cur, fields = _season(25, {"f03": 135}, 2)
+    al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em, p, timing=timing)
+    fail = al[al["alert"] == "CROP_FAILURE"]
+    assert list(fail["field_id"]) == ["f03"]
+    ev = json.loads(fail["evidence"].iloc[0])
+    assert ev["rule"] == "peers" and ev["dates"] == ["2024-08-14", "2024-08-19"]  # days 135 and 140
+    assert fail["date"].iloc[0] == pd.Timestamp("2024-08-19")  # the second clear observation after onset
+    assert ev["ndvi"][0] < 0.25 and ev["peer_ndvi"][0] > 0.55 and ev["share_of_usual_duration"] < 0.8
+    everyone = {f"f{k:02d}": 135 for k in range(25)}
+    cur2, fields2 = _season(25, everyone, 2)
+    al2 = detect_alerts(clear_ndvi(cur2), fields2, bands, date(2024, 10, 15), START, em, p, timing=timing)
+    assert not (al2["alert"] == "CROP_FAILURE").any()
+    # as of the day of the first low observation the failure is not yet confirmed
+    early = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 8, 14), START, em, p, timing=timing)
+    assert not (early["alert"] == "CROP_FAILURE").any()
+
+
+def test_peer_anomalies_are_as_of() -> None:
+    """A date's peer figures use nothing observed later: cutting the season at any date leaves the rows that
+    were complete by then unchanged."""
+    cur, _ = _season(15, {"f03": 135, "f07": 90}, 3)
+    obs = clear_ndvi(cur)
+    obs = obs[np.random.default_rng(0).random(len(obs)) > 0.25]  # some cloudy dates
+    full = peer_anomalies(obs, k=5)
+    for cut in ("2024-07-10", "2024-08-20"):
+        part = peer_anomalies(obs[obs["date"] <= pd.Timestamp(cut)], k=5)
+        done = full[full["next_date"] <= pd.Timestamp(cut)].reset_index(drop=True)
+        got = part[part["next_date"].notna()].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, done)
+        assert len(done) > 20
+
+
+def test_record_labels_and_score() -> None:
+    rec = pd.DataFrame({"field_id": ["a", "b", "c", "d", "e"], "season": "2020",
+                        "sowing_date": ["2020-06-01", "", "2020-06-02", "2020-06-03", ""],
+                        "reported_yield_t_ha": ["0.00", "", "4.5", "", "3.0"]})
+    lab = record_labels(rec, "2020")
+    assert lab.to_dict() == {"a": "failure", "b": "never_planted", "c": "ok", "e": "ok"}  # d: missing report
+    al = pd.DataFrame({"field_id": ["a", "c", "d"], "alert": ["CROP_FAILURE", "NOT_PLANTED", "CROP_FAILURE"]})
+    m = record_score(al, lab)
+    assert m == {"events": 2, "detected": 1, "high_alerts": 2, "right": 1, "recall": 0.5, "precision": 0.5}
+
+
+def test_peers_come_from_the_same_crop() -> None:
+    cur, _ = _season(12, {"f03": 135}, 4)
+    obs = clear_ndvi(cur)
+    groups = pd.Series({f"f{k:02d}": ("maize" if k < 11 else "sorghum") for k in range(12)})
+    pa = peer_anomalies(obs, k=5, groups=groups)
+    alone = pa[pa["field_id"] == "f11"]  # the only sorghum field has no peers
+    assert len(alone) > 0 and alone["peer_ndvi"].isna().all()
+    maize = pa[pa["field_id"] == "f03"]
+    assert maize["peer_ndvi"].notna().all() and (maize["n_peers"] == 5).all()

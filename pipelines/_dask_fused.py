@@ -1,0 +1,212 @@
+"""The fused per-block run: series → indicators → valuations in one task per spatial block (private).
+
+See :func:`run_portfolio` (exported by :mod:`pipelines.distributed`). The staged functions
+(``run_series``, ``features_distributed``, ``score_distributed``) bring every stage's merged
+output back to the client — about 20 GB at a million fields. Here each block's task runs the
+three stages on its fields in one worker, writes each stage's output as an atomic content-keyed
+part (``<out>/series``, ``<out>/features``, ``<out>/valuations``) and returns only a summary of
+a few hundred bytes; the client holds the fields, the summaries and nothing else. Parts are read
+lazily afterwards (:meth:`PortfolioRun.iter_parts`), one block at a time.
+
+The tasks are the staged tasks, run back to back: a block's series part is the very file
+``run_series(out=<out>/series)`` writes (same name, same bytes), its features part the one
+``features_distributed(out=<out>/features)`` writes with the same blocks; its valuations are the
+rows ``score_distributed`` gives those fields. The valuations part is written last and is the
+block's commit: its name hashes everything the block depends on, and its metadata holds the
+block's summary, so a re-run (or a task dask re-runs because its worker died) returns that
+summary without computing anything; a block interrupted earlier reuses the parts it finished.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["PortfolioRun", "run_portfolio", "STAGES"]
+
+STAGES = ("series", "features", "valuations")
+
+
+@dataclass
+class PortfolioRun:
+    """What a fused run reports: one small summary per block, and where its parts are."""
+
+    out: Path
+    blocks: list[dict[str, Any]]
+    n_fields: int
+    outside_fields: list[str]
+    small_fields: list[str]
+    dates_used: list[dt.date]
+    scenes_read: int = 0
+    scenes_cached: int = 0
+    parts_reused: int = 0
+    warnings: list[str] = field(default_factory=list)
+    source: str = ""
+
+    @property
+    def n_blocks(self) -> int:
+        return len(self.blocks)
+
+    @property
+    def n_valued(self) -> int:
+        return sum(int(b["n_valued"]) for b in self.blocks)
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Sum of value_p10 / value_p50 / value_p90 (minor units) per currency, over every block."""
+        tot: dict[str, dict[str, int]] = {}
+        for b in self.blocks:
+            for cur, v in b["totals"].items():
+                t = tot.setdefault(cur, {"value_p10": 0, "value_p50": 0, "value_p90": 0})
+                for k in t:
+                    t[k] += int(v[k])
+        return dict(sorted(tot.items()))
+
+    def parts(self, stage: str) -> list[Path]:
+        """The part files of ``stage`` (series, features, valuations), in block order."""
+        if stage not in STAGES:
+            from pipelines.errors import RunInputError
+
+            raise RunInputError(what="portfolio run", problem=f"stage must be one of {', '.join(STAGES)}, "
+                                f"found {stage!r}")
+        return [self.out / stage / str(b[f"{stage}_part"]) for b in self.blocks]
+
+    def iter_parts(self, stage: str, columns: Sequence[str] | None = None) -> Iterator[pd.DataFrame]:
+        """One frame per block (``columns`` only, if given): the portfolio without ever holding all of it."""
+        from pipelines._dask_parts import read_part
+
+        for p in self.parts(stage):
+            df = read_part(p)
+            yield df[list(columns)] if columns is not None else df
+
+    def read(self, stage: str) -> pd.DataFrame:
+        """A whole stage in the staged functions' order (for portfolios that fit in memory; tests)."""
+        frames = [f for f in self.iter_parts(stage) if len(f)]
+        if not frames:
+            return next(iter(self.iter_parts(stage)))
+        df = pd.concat(frames, ignore_index=True)
+        if stage == "series":
+            from pipelines.distributed import _sort_series
+
+            return _sort_series(df)
+        return df.sort_values("field_id", kind="stable").reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class _BlockTask:
+    block: int
+    key: str
+    out: str
+    series: Any  # pipelines.distributed._SeriesTask
+    area: pd.Series
+    overlap: pd.Series
+    features_common: str
+    feature_scenes: Any = None
+
+
+def _summary(task: _BlockTask, smeta: dict[str, Any], spath: Path, fpath: Path, feats: pd.DataFrame,
+             vals: pd.DataFrame, vpath: Path) -> dict[str, Any]:
+    totals: dict[str, dict[str, int]] = {}
+    if len(vals):
+        g = vals.groupby(vals["currency"].astype(str), sort=True)[["value_p10", "value_p50", "value_p90"]].sum()
+        totals = {str(c): {k: int(v) for k, v in row.items()} for c, row in g.iterrows()}
+    return {"block": task.block, "n_fields": len(task.series.fields), "series_part": spath.name,
+            "features_part": fpath.name, "valuations_part": vpath.name,
+            "feature_columns": [str(c) for c in feats.columns], "n_valued": len(vals),
+            "n_in_scope": int(vals["in_scope"].sum()) if len(vals) else 0, "totals": totals,
+            "series": {k: smeta[k] for k in ("outside", "small", "dates", "read", "cached", "warnings")}}
+
+
+def _block_task(task: _BlockTask, *, feature_shared: dict[str, Any], model: Any, prices: Any,
+                score_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Series, features and valuations of one block; returns its summary (see the module docstring)."""
+    from features.contracts import check_field_features
+    from models.yield_value import score_fields
+    from pipelines._dask_parts import part_path, read_part, read_part_meta, write_part
+    from pipelines.distributed import _feature_task_for, _features_block, _series_block
+
+    vpath = part_path(Path(task.out) / "valuations", task.key)
+    if vpath.is_file():
+        return {**read_part_meta(vpath), "reused": True}
+    ser, smeta, spath = _series_block(task.series)
+    assert spath is not None
+    if ser is None:
+        ser = read_part(spath)
+    ftask = _feature_task_for(task.features_common, task.series.fields, ser, task.area, task.overlap,
+                              Path(task.out) / "features", task.feature_scenes)
+    feats, fpath = _features_block(ftask, **feature_shared)
+    assert fpath is not None
+    if feats is None:
+        feats = read_part(fpath)
+    feats = check_field_features(feats, where=f"FieldFeatures of block {task.block}")
+    vals = score_fields(model, feats, prices, **score_kwargs)
+    summary = _summary(task, smeta, spath, fpath, feats, vals, vpath)
+    write_part(vals, vpath, summary)
+    return {**summary, "reused": False}
+
+
+def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date, *, out: Path, model: Any,
+                  prices: Any, model_name: str, model_version: str, governance: Any, checkpoint: str,
+                  currency: str | None = None, runner: Any = None, chunk_fields: int | None = None,
+                  variables: Sequence[str] | None = None, cache_dir: Path | None = None, inward_buffer: bool = False,
+                  min_clear: int = 8, crop_model: Any = None,
+                  featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
+                  planted_area: bool = True, phenology_calib: Any = None, area_params: Any = None,
+                  period_days: int = 16) -> PortfolioRun:
+    """Series → indicators → valuations of ``fields`` in one task per spatial block; parts under ``out``.
+
+    Equal, block for block, to ``run_series(out=out/"series")``, ``features_distributed(out=out/"features")`` (with
+    ``imagery`` for planted area when ``planted_area``) and ``score_distributed`` on the same options and
+    ``chunk_fields``: the same series and features parts, the same valuation rows. The indicators' variables are
+    those requested that ``features._seasonal`` summarises (the staged path takes those present in the series:
+    the same whenever every requested variable has a row). Give ``currency`` for valuations independent of the
+    blocks (as in ``score_distributed``). Returns summaries only; read the parts with ``PortfolioRun.iter_parts``.
+    """
+    from features.contracts import VARIABLES
+    from pipelines import distributed as d
+    from pipelines._dask_parts import content_key, frame_hash, remove_stale_tmp
+    from pipelines._dask_scenes import scene_rows_per_block
+
+    runner = runner or d.local_runner()
+    out = Path(out)
+    variables = list(dict.fromkeys(variables or VARIABLES))
+    fs, blocks, stasks = d._series_plan(fields, imagery, season, chunk_fields=chunk_fields or d.DEFAULT_CHUNK_FIELDS,
+                                        as_of=as_of, start=None, end=None, variables=variables, cache_dir=cache_dir,
+                                        inward_buffer=inward_buffer, min_clear=min_clear, out=out / "series")
+    season = stasks[0].season
+    f_imagery = imagery if planted_area else None
+    area, overlap, shared, fcommon = d._features_setup(
+        fs, season, as_of, set(variables), imagery=f_imagery, crop_model=crop_model, phenology_calib=phenology_calib,
+        area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize)
+    score_kwargs, scommon = d._score_setup(prices, model_name=model_name, model_version=model_version,
+                                           governance=governance, checkpoint=checkpoint, currency=currency)
+    fscenes = (scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=None, end=None)
+               if f_imagery is not None and featurize is None else None)
+    tasks = []
+    for b, st in enumerate(stasks):
+        ids = st.fields["field_id"].astype(str).to_numpy()
+        ao = frame_hash(pd.DataFrame({"a": area.loc[ids].to_numpy(), "o": overlap.loc[ids].to_numpy()}))
+        tasks.append(_BlockTask(block=b, key=content_key("block/1", st.key, fcommon, scommon, ao), out=str(out),
+                                series=st, area=area.loc[ids], overlap=overlap.loc[ids], features_common=fcommon,
+                                feature_scenes=fscenes[b] if fscenes is not None else None))
+    summaries = runner.map(_block_task, tasks, shared={"feature_shared": shared, "model": model, "prices": prices,
+                                                       "score_kwargs": score_kwargs}, label="block")
+    for stage in STAGES:
+        if (out / stage).is_dir():
+            remove_stale_tmp(out / stage)
+    if len({tuple(s["feature_columns"]) for s in summaries}) > 1:
+        from pipelines.errors import PipelineError
+
+        raise PipelineError("run_portfolio: blocks produced different feature columns (fields with season "
+                            "windows of different lengths?): run one region or one window at a time")
+    reused = [bool(s.pop("reused", False)) for s in summaries]
+    metas = [{**s["series"], "read": 0, "cached": 0} if r else s["series"] for s, r in zip(summaries, reused,
+                                                                                            strict=True)]
+    outcome = d._series_outcome(fs, imagery, metas)
+    outcome["parts_reused"] = sum(reused)
+    return PortfolioRun(out=out, blocks=sorted(summaries, key=lambda s: int(s["block"])), n_fields=len(fs),
+                        source=f"{imagery} ({len(tasks)} spatial blocks on {runner!r})", **outcome)

@@ -1,0 +1,239 @@
+"""Peer-relative anomalies: a field's NDVI against the fields whose recent trajectories looked like its own.
+
+On every acquisition date ``t`` each field observed clear on ``t`` is compared with its ``k`` nearest
+*peers*: the other fields observed clear on ``t`` whose NDVI over the ``lags`` days before ``t`` was
+closest to its own (root-mean-square difference of the histories, linearly interpolated between clear
+observations and held flat after the last one before ``t``). Peers share the field's phenological
+position (emergence, canopy development, onset of senescence) and the season's weather, whatever the
+declared crop says, so a county-wide drop (drought, haze, the usual harvest time) moves them alike,
+while a field whose canopy collapses on its own drops away from them.
+
+Everything on date ``t`` uses clear observations dated ``t`` or earlier only, so the anomalies of a
+date never change as later observations arrive (the replay is strictly as-of).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["peer_anomalies", "collapse_candidates", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES"]
+
+PEER_COLUMNS = ["field_id", "date", "ndvi", "peer_ndvi", "peer_spread", "n_peers", "history_rmse", "next_date",
+                "next_ndvi", "next_peer_ndvi"]
+
+
+def _interp_rows(days: np.ndarray, vals: np.ndarray, grid: np.ndarray) -> np.ndarray:
+    """Per field (rows of ``vals`` on acquisition ``days``, NaN = not clear): linear interpolation onto ``grid``
+    (days) between clear observations, flat before the first and after the last."""
+    out = np.full((vals.shape[0], len(grid)), np.nan)
+    for i in range(vals.shape[0]):
+        ok = np.isfinite(vals[i])
+        if ok.any():
+            out[i] = np.interp(grid, days[ok], vals[i, ok])
+    return out
+
+
+def _row_nanmedian(a: np.ndarray) -> np.ndarray:
+    """Median of each row over its finite values (NaN for a row without any); much faster than
+    ``np.nanmedian`` on many short rows."""
+    if a.size == 0:
+        return np.full(a.shape[0], np.nan)
+    s = np.sort(a, axis=1)  # NaN last
+    n = np.isfinite(a).sum(axis=1)
+    lo = np.clip((n - 1) // 2, 0, a.shape[1] - 1)
+    hi = np.clip(n // 2, 0, a.shape[1] - 1)
+    rows = np.arange(a.shape[0])
+    return np.where(n > 0, (s[rows, lo] + s[rows, hi]) / 2.0, np.nan)
+
+
+def _peer_stats(d2: np.ndarray, ok: np.ndarray, v: np.ndarray, k: int
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Median and MAD of the values ``v`` of the ``k`` nearest candidates (columns where ``ok``) of each row of
+    the squared-distance matrix ``d2``; the number of peers; their RMS history difference."""
+    d = np.where(ok[None, :], d2, np.inf)
+    kk = int(min(k, max(int(ok.sum()) - 1, 1)))
+    nn = np.argpartition(d, kk - 1, axis=1)[:, :kk]
+    dn = np.take_along_axis(d, nn, axis=1)
+    pv = np.where(np.isfinite(dn), v[nn], np.nan)
+    med = _row_nanmedian(pv)
+    mad = _row_nanmedian(np.abs(pv - med[:, None]))
+    n = np.isfinite(dn).sum(axis=1)
+    rm = np.sqrt(np.where(np.isfinite(dn), dn, 0).sum(axis=1) / np.maximum(n, 1))
+    return med, mad, n, rm
+
+
+def peer_anomalies(obs: pd.DataFrame, *, k: int = 10, lags: Sequence[int] = tuple(range(5, 105, 5)),
+                   min_peers: int = 5, start: pd.Timestamp | None = None,
+                   groups: pd.Series | None = None, chunk: int = 256) -> pd.DataFrame:
+    """Per (field, acquisition date): the field's clear NDVI, its peers' median NDVI on that date, the peers'
+    spread (median absolute deviation), the number of peers and the RMS difference of the histories; and, on
+    the field's next clear observation (``next_date``, ``next_ndvi``), the median of the ``k`` fields observed
+    clear on that date that were nearest by the history *before* ``date`` (``next_peer_ndvi``): a field that
+    has just collapsed would otherwise find its new peers among collapsed fields.
+
+    ``obs``: clear_ndvi() rows of one season (field_id, date, ndvi). ``groups`` (field_id → label, e.g. the
+    declared crop): peers only from the field's own group (fields without a label are nobody's peers and have
+    none). Rows with fewer than ``min_peers`` candidate peers are left out; peer medians of fewer than
+    ``min_peers`` peers are NaN.
+    """
+    if obs.empty:
+        return pd.DataFrame(columns=PEER_COLUMNS)
+    wide = obs.pivot_table(index="field_id", columns="date", values="ndvi", aggfunc="mean").sort_index(axis=1)
+    fids = wide.index.astype(str).to_numpy()
+    gcode = (pd.factorize(pd.Series(fids).map(groups.astype(object).to_dict()), use_na_sentinel=True)[0]
+             if groups is not None else np.zeros(len(fids), dtype=int))
+    dates = pd.DatetimeIndex(wide.columns)
+    t0 = start if start is not None else dates[0]
+    days = np.asarray((dates - t0).days, dtype=int)
+    vals = wide.to_numpy(dtype=float)
+    clear = np.isfinite(vals)
+    grid = np.arange(days[0] - max(lags), days[-1] + 1)
+    dense = _interp_rows(days, vals, grid)
+    # last clear observation strictly before each acquisition date: its day and value
+    n_f, n_d = vals.shape
+    last_day = np.full((n_f, n_d), np.nan)
+    last_val = np.full((n_f, n_d), np.nan)
+    cur_d = np.full(n_f, np.nan)
+    cur_v = np.full(n_f, np.nan)
+    for j in range(n_d):
+        last_day[:, j], last_val[:, j] = cur_d, cur_v
+        cur_d = np.where(clear[:, j], days[j], cur_d)
+        cur_v = np.where(clear[:, j], vals[:, j], cur_v)
+    # the next clear acquisition (column index) of each field after each date; -1 when none
+    nxt = np.full((n_f, n_d), -1)
+    following = np.full(n_f, -1)
+    for j in range(n_d - 1, -1, -1):
+        nxt[:, j] = following
+        following = np.where(clear[:, j], j, following)
+    lag = np.asarray(lags, dtype=int)
+    dts = dates.to_numpy()
+    out = []
+    for j in range(n_d):
+        known = np.flatnonzero(np.isfinite(last_day[:, j]))  # fields with a clear observation before t
+        rows = known[clear[known, j]]
+        if len(rows) <= min_peers:
+            continue
+        x = days[j] - lag  # history days
+        h = dense[known][:, x - grid[0]]
+        after = x[None, :] > last_day[known, j][:, None]  # past the last clear observation before t: hold it
+        h = np.where(after, last_val[known, j][:, None], h)
+        pos = np.searchsorted(known, rows)
+        j2 = nxt[rows, j]
+        for c in range(0, len(rows), chunk):
+            sl = slice(c, c + chunk)
+            d2 = ((h[pos[sl], None, :] - h[None, :, :]) ** 2).mean(axis=2)  # rows × known
+            d2[np.arange(d2.shape[0]), pos[sl]] = np.inf
+            gr = gcode[rows[sl]]
+            d2[(gr[:, None] != gcode[known][None, :]) | (gr[:, None] < 0)] = np.inf
+            med, mad, kk, rm = _peer_stats(d2, clear[known, j], vals[known, j], k)
+            nmed = np.full(d2.shape[0], np.nan)
+            for jn in np.unique(j2[sl]):
+                if jn < 0:
+                    continue
+                sel = np.flatnonzero(j2[sl] == jn)
+                m2, _, n2, _ = _peer_stats(d2[sel], clear[known, jn], vals[known, jn], k)
+                nmed[sel] = np.where(n2 >= min_peers, m2, np.nan)
+            r = rows[sl]
+            has = j2[sl] >= 0
+            med = np.where(kk >= min_peers, med, np.nan)
+            out.append((fids[r], np.full(len(r), dts[j]), vals[r, j], med, mad, kk, rm,
+                        np.where(has, dts[np.maximum(j2[sl], 0)], np.datetime64("NaT")),
+                        np.where(has, vals[r, np.maximum(j2[sl], 0)], np.nan),
+                        np.where(has, nmed, np.nan)))
+    if not out:
+        return pd.DataFrame(columns=PEER_COLUMNS)
+    res = pd.DataFrame({c: np.concatenate([o[i] for o in out]) for i, c in enumerate(PEER_COLUMNS)})
+    res["date"] = pd.DatetimeIndex(res["date"])
+    res["next_date"] = pd.DatetimeIndex(res["next_date"])
+    return res.sort_values(["field_id", "date"]).reset_index(drop=True)
+
+
+#: the features of a candidate collapse (see :func:`collapse_candidates`)
+CANDIDATE_FEATURES = ["ndvi", "prev_ndvi", "own_max", "peer_ndvi", "next_ndvi", "next_peer_ndvi", "drop_now",
+                      "drop_next", "peer_spread", "history_rmse", "drop_per_day", "gap_days", "peer_decline",
+                      "days_since_greenup", "greenup_rel", "day_rel"]
+
+
+def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Timestamp,
+                        timing: pd.DataFrame | None, *, drop: float = 0.15, peer_green: float = 0.4,
+                        green: float = 0.45, emerged: float = 0.3) -> pd.DataFrame:
+    """Rows of :func:`peer_anomalies` where a field with a declared crop, green earlier in its own crop's
+    season, is at least ``drop`` below its peers on a clear observation and again on its next one while
+    the peers are still green (≥ ``peer_green``): candidate crop failures, one per field and date, with
+    the features of :data:`CANDIDATE_FEATURES`. ``timing`` (:func:`pipelines.monitor.expected_timing` of
+    past seasons) places the green-up and the date against the crop's usual green-up-to-collapse duration
+    and collapse day (NaN without it). Each row is known on its ``next_date`` (the alert date)."""
+    if peers.empty:
+        return pd.DataFrame(columns=["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES])
+    p = peers.merge(crops[["field_id", "crop"]].astype({"field_id": str}), on="field_id", how="inner")
+    p = p[p["crop"].notna()].sort_values(["field_id", "date"], kind="stable").reset_index(drop=True)
+    day = (p["date"] - start).dt.days.to_numpy()
+    v = p["ndvi"].to_numpy(dtype=float)
+    fid = p["field_id"].to_numpy()
+    n = len(p)
+    own_max = np.full(n, np.nan)
+    prev = np.full(n, np.nan)
+    prev_day = np.full(n, np.nan)
+    gup = np.full(n, np.nan)
+    bounds = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1], True])
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        vals = v[a:b]
+        bare = np.flatnonzero(vals < emerged)
+        k = int(bare[0]) if len(bare) else 0
+        run = -np.inf
+        g = np.nan
+        for i in range(b - a):
+            if i > 0:
+                prev[a + i], prev_day[a + i] = vals[i - 1], day[a + i - 1]
+            own_max[a + i] = run if i > k else np.nan
+            if i >= k:
+                run = max(run, vals[i])
+                if np.isnan(g) and vals[i] >= emerged:
+                    g = day[a + i - 1] + 1 if i > 0 else day[a]
+            gup[a + i] = g
+    out = p.assign(prev_ndvi=prev, own_max=own_max, drop_now=p["peer_ndvi"] - p["ndvi"],
+                   drop_next=p["next_peer_ndvi"] - p["next_ndvi"], gap_days=day - prev_day,
+                   peer_decline=p["peer_ndvi"] - p["next_peer_ndvi"], days_since_greenup=day - gup)
+    out["drop_per_day"] = (out["prev_ndvi"] - out["ndvi"]) / out["gap_days"]
+    tim = timing.set_index("crop") if timing is not None and len(timing) else None
+    if tim is not None:
+        dur = out["crop"].map(tim["duration_p50"]).to_numpy(dtype=float)
+        col = out["crop"].map(tim["collapse_p50"]).to_numpy(dtype=float)
+        out["greenup_rel"] = out["days_since_greenup"] / dur
+        out["day_rel"] = (day - col)
+    else:
+        out["greenup_rel"] = np.nan
+        out["day_rel"] = np.nan
+    keep = ((out["drop_now"] >= drop) & (out["drop_next"] >= drop) & (out["peer_ndvi"] >= peer_green)
+            & (out["next_peer_ndvi"] >= peer_green) & (out["own_max"] >= green))
+    return out.loc[keep, ["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES]].reset_index(drop=True)
+
+
+def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: float, greenup_rel: float,
+                  drop_rate: float) -> dict[str, tuple[pd.Timestamp, dict[str, Any]]]:
+    """field_id → the first candidate collapse (:func:`collapse_candidates`) known by ``as_of`` that is a crop
+    failure: at least ``drop_next`` below the peers on the confirming observation, an own fall of at least
+    ``drop_rate`` NDVI per day into the first one, and earlier after the field's own green-up than
+    ``greenup_rel`` × the crop's usual green-up-to-collapse duration (past seasons; not checked without
+    them). Values: (the confirming observation's date, i.e. the alert date; the evidence)."""
+    if candidates is None or candidates.empty:
+        return {}
+    c = candidates[candidates["next_date"] <= as_of]
+    rel = c["greenup_rel"].to_numpy(dtype=float)
+    ok = ((c["drop_next"] >= drop_next) & (c["drop_per_day"] >= drop_rate)
+          & ~(rel >= greenup_rel)).to_numpy()  # NaN (no past timing) passes
+    c = c[ok].sort_values(["next_date", "field_id"], kind="stable").groupby("field_id", sort=False).head(1)
+    out: dict[str, tuple[pd.Timestamp, dict[str, Any]]] = {}
+    for r in c.itertuples(index=False):
+        out[str(r.field_id)] = (pd.Timestamp(r.next_date), {
+            "dates": [str(pd.Timestamp(r.date).date()), str(pd.Timestamp(r.next_date).date())],
+            "ndvi": [round(float(r.ndvi), 4), round(float(r.next_ndvi), 4)],
+            "peer_ndvi": [round(float(r.peer_ndvi), 4), round(float(r.next_peer_ndvi), 4)],
+            "days_since_greenup": None if pd.isna(r.days_since_greenup) else int(r.days_since_greenup),
+            "share_of_usual_duration": None if pd.isna(r.greenup_rel) else round(float(r.greenup_rel), 3),
+            "rule": "peers"})
+    return out
