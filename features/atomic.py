@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["write_table_atomic"]
+__all__ = ["write_bytes_atomic", "write_table_atomic"]
 
 
 def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None) -> Path:
@@ -23,6 +23,21 @@ def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = N
             df.to_csv(tmp, index=False)
         else:
             df.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def write_bytes_atomic(data: bytes, out: str | Path) -> Path:
+    """Write ``data`` to ``out`` atomically (a temporary file in the same folder, then a rename)."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

@@ -479,20 +479,10 @@ def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valua
                        chunk_applications: int = DEFAULT_CHUNK_APPLICATIONS, provenance: Any = None,
                        out: Path | None = None) -> list[Any]:
     """``decide_batch`` on partitions of whole farmers; the same items, bodies byte for byte, same order."""
-    from features.contracts import check_field_features
-    from models.contracts import check_field_valuations
     from pipelines._dask_decide import decide_partitions
-    from underwriting.contracts import check_applications, check_book
-    from underwriting.decisions import Headroom, check_prices
+    from underwriting.decisions import prepare_batch
 
-    check_applications(applications)
-    check_field_features(features)
-    check_field_valuations(valuations)
-    check_book(book)
-    check_prices(prices)
-    prof = policy.profile(profile)
-    base = Headroom.from_book(book, prof)
-    day = pd.Timestamp(as_of).date() if not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime) else as_of
+    base, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of)
     items, _ = decide_partitions(runner or local_runner(), applications, features, valuations, prices, base, policy,
                                  profile, day, chunk_applications=chunk_applications, provenance=provenance, out=out)
     if out is not None:

@@ -19,7 +19,6 @@ pseudonymous farmer token appears; money is rendered with ``models.money.format_
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -111,20 +110,11 @@ class Explanation:
 
 # --- locating the inputs of the contributions --------------------------------------------------------
 
-def _artifacts_dir(url: str) -> Path:
-    try:
-        from pipelines.underwrite import artifacts_dir
-    except ImportError:  # the contract of pipelines/underwrite.py, until it is importable
-        if url.startswith("sqlite:///"):
-            db = Path(url[len("sqlite:///"):].split("?", 1)[0])
-            return db.parent / f"{db.stem}.artifacts"
-        return Path(os.environ.get("AGCREDIT_ARTIFACTS_DIR", "./agcredit-artifacts"))
-    return Path(artifacts_dir(url))
-
-
 def features_path(store_url: str, sha: str) -> Path:
     """Where the FieldFeatures table with content hash ``sha`` lives for the store at ``store_url``."""
-    return _artifacts_dir(store_url) / "features" / f"{sha}.parquet"
+    from pipelines.underwrite import features_path as _path
+
+    return _path(store_url, sha)
 
 
 def _registry_loader(name: str, version: str) -> Any:

@@ -8,8 +8,6 @@ work in a bank's offline network. Pages are written atomically.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import date
 from html import escape
@@ -135,12 +133,9 @@ def _curve_for(data: ReportData, field_id: str) -> str:
 
 
 def _write(html_text: str, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".html")
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(html_text)
-    os.replace(tmp, path)
-    return path
+    from features.atomic import write_bytes_atomic
+
+    return write_bytes_atomic(html_text.encode("utf-8"), path)
 
 
 def _page(title: str, body: str, synthetic: bool) -> str:

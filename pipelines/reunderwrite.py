@@ -53,7 +53,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines.monitor import AlertParams
-from pipelines.underwrite import ChampionModels, checkpoint_label
+from pipelines.underwrite import ChampionModels, checkpoint_label, write_features_artifact
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.store import DecisionStore, record_id_for
@@ -234,28 +234,6 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     return new, row
 
 
-def _features_sha(store_url: str, features: pd.DataFrame) -> str:
-    """Write the FieldFeatures used where ``explain`` finds them (content-addressed, atomic)."""
-    import io
-    import os
-    import tempfile
-
-    from pipelines.explain import features_path
-
-    buf = io.BytesIO()
-    features.to_parquet(buf, index=False)
-    data = buf.getvalue()
-    sha = sha256_hex(data)
-    path = features_path(store_url, sha)
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    return sha
-
-
 def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery: str | Path | None,
                  book: pd.DataFrame, applications: pd.DataFrame, store: DecisionStore | str | None,
                  policy: Policy, profile: str, cache_dir: Path | None = None, history: pd.DataFrame | None = None,
@@ -313,7 +291,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         if "run_id" not in vals.columns:
             vals = vals.assign(run_id=models.yield_run_id)
         rest = book[~book["line_id"].isin(set(todo["line_id"]))]
-        sha = _features_sha(st.url, feats)
+        sha = write_features_artifact(feats, st.url)
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
                       "checkpoint": label, "imagery_source": fr.source,
                       "acquisition_dates": [d.isoformat() for d in fr.dates_used],

@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
-import tempfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -49,7 +48,7 @@ if TYPE_CHECKING:
     from underwriting.store import DecisionStore
 
 __all__ = ["ChampionModels", "ScoredRun", "UnderwriteResult", "artifacts_dir", "checkpoint_label",
-           "write_features_artifact", "align_features", "score_and_decide", "underwrite", "summarise",
+           "features_path", "write_features_artifact", "align_features", "score_and_decide", "underwrite", "summarise",
            "decisions_table", "write_decisions", "underwrite_files", "empty_book", "profile_for_currency", "DEFAULT_OPERATOR",
            "YIELD_MODEL_NAME"]
 
@@ -75,23 +74,22 @@ def artifacts_dir(store_url: str | None) -> Path:
     return Path(os.environ.get(ARTIFACTS_ENV, "./agcredit-artifacts"))
 
 
+def features_path(store_url: str | None, sha: str) -> Path:
+    """Where the FieldFeatures table with content hash ``sha`` lives for the store at ``store_url``."""
+    return artifacts_dir(store_url) / "features" / f"{sha}.parquet"
+
+
 def write_features_artifact(features: pd.DataFrame, store_url: str | None) -> str:
     """Write ``features`` as ``<artifacts>/features/<sha256>.parquet`` (atomic; kept if present); the hash."""
+    from features.atomic import write_bytes_atomic
+
     buf = io.BytesIO()
     features.to_parquet(buf, index=False)
     data = buf.getvalue()
     sha = sha256_hex(data)
-    path = artifacts_dir(store_url) / "features" / f"{sha}.parquet"
+    path = features_path(store_url, sha)
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{sha[:12]}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        write_bytes_atomic(data, path)
     return sha
 
 

@@ -38,7 +38,7 @@ from underwriting.policy import Policy, Profile
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import FieldResult, evaluate_field, outcome, term_days
 
-__all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "check_prices", "decide", "decide_batch"]
+__all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "check_prices", "decide", "decide_batch", "prepare_batch"]
 
 BODY_SCHEMA = "agcredit.decision-body/1"
 PRICE_COLUMNS = ("crop", "region", "season", "currency", "price_per_t", "moisture_basis_pct", "sigma_annual",
@@ -446,19 +446,24 @@ def decide(application: Mapping[str, Any] | pd.Series, features: pd.DataFrame, v
                        provenance)
 
 
-def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
-                 prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
-                 as_of: date | datetime | pd.Timestamp | str, *,
-                 provenance: Mapping[str, Any] | None = None) -> list[DecisionItem]:
-    """Underwrite every application in ``application_id`` order against the Book at the start of the run."""
+def prepare_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
+                  prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
+                  as_of: date | datetime | pd.Timestamp | str) -> tuple[Headroom, date]:
+    """Check a batch's inputs against their contracts; the Book's headroom at the start of the run and the day."""
     check_applications(applications)
     check_field_features(features)
     check_field_valuations(valuations)
     check_book(book)
     check_prices(prices)
-    prof = policy.profile(profile)
-    room = Headroom.from_book(book, prof)
-    day = _as_date(as_of)
+    return Headroom.from_book(book, policy.profile(profile)), _as_date(as_of)
+
+
+def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
+                 prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
+                 as_of: date | datetime | pd.Timestamp | str, *,
+                 provenance: Mapping[str, Any] | None = None) -> list[DecisionItem]:
+    """Underwrite every application in ``application_id`` order against the Book at the start of the run."""
+    room, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of)
     by_farmer: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in _records(features):
         by_farmer.setdefault((str(f["farmer_token"]), str(f["season"])), []).append(f)

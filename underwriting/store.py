@@ -382,10 +382,7 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
         raise UserInputError(f"{path}: folder {path.parent} does not exist")
     with DecisionStore(url) as store:
         df = store.records(season=season)
-    tmp = path.with_name(path.name + ".partial")
-    if kind == "csv":
-        df.to_csv(tmp, index=False)
-    else:
-        df.to_parquet(tmp, index=False)
-    os.replace(tmp, path)
+    from features.atomic import write_table_atomic
+
+    write_table_atomic(df, path, fmt=kind)
     return len(df)
