@@ -3,7 +3,9 @@
 1. speed — :func:`features.timeseries.smooth_series` and :func:`features.growth_stage.phenology` on
    N synthetic fields × 70 acquisitions (double-logistic NDVI with clouds and shadows), 5-day and daily grids;
 2. eolearn — withheld-observation RMSE of the gap filling on the real eo-learn patch per land-use
-   polygon (tests/features/test_eolearn_gapfill.py's protocol), for several Whittaker λ (per day);
+   polygon (tests/features/test_eolearn_gapfill.py's protocol), seeds 0-4, with and without scene
+   offsets and for other λ / envelope settings, beside a 5-fold cross-validation on the kept
+   observations alone (what choices are made on);
 3. counties — ``--county DIR`` (repeatable): the ``agcredit evaluate growth-stage`` figures.
 
     nice .venv/bin/python benchmarks/bench_growth_stage.py --fields 10000
@@ -18,6 +20,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,6 +67,31 @@ def bench_speed(n_fields: int) -> None:
         assert len(ph) == n_fields
 
 
+def _cv_kept(s: pd.DataFrame, seed: int, *, k: int = 5, **kw: Any) -> float:
+    """RMSE of a k-fold cross-validation on the observations a seed KEEPS (its withheld 20% never read).
+
+    Folds split the kept clear observations; each fold is withheld in turn and scored exactly as the
+    test scores the withheld ones (inside the span of used observations, not on hazy dates).
+    """
+    clear = s.index[(s["n_clear"] >= 0.8 * s["n_pixels"]) & s["mean"].notna()]
+    hold = s.index.isin(np.random.default_rng(seed).choice(clear, int(0.2 * len(clear)), replace=False))
+    train = s[~hold].reset_index(drop=True)
+    kept = train.index[(train["n_clear"] >= 0.8 * train["n_pixels"]) & train["mean"].notna()].to_numpy()
+    perm = np.random.default_rng(1000 + seed).permutation(kept)
+    res = []
+    for f in range(k):
+        fold = train.index.isin(perm[f::k])
+        sm = smooth_series(train[~fold], grid_days=1, **kw)
+        hazy = pd.to_datetime(sm.attrs["hazy_dates"])
+        used = sm[sm["observed"]].groupby("field_id")["date"].agg(["min", "max"])
+        h = train[fold & ~train["date"].isin(hazy)]
+        h = h[(h["date"] >= h["field_id"].map(used["min"])) & (h["date"] <= h["field_id"].map(used["max"]))]
+        m = h[["field_id", "date", "mean"]].merge(sm, on=["field_id", "date"])
+        res.append(m["mean"].to_numpy() - m["value"].to_numpy())
+    r = np.concatenate(res)
+    return float(np.sqrt(np.mean(r**2)))
+
+
 def bench_eolearn(real: Path) -> None:
     import warnings
 
@@ -76,23 +104,28 @@ def bench_eolearn(real: Path) -> None:
         warnings.simplefilter("ignore", PendingDeprecationWarning)
         s = eo.polygon_series(real)
     print("\n## eolearn patch (real): gap-filling RMSE on 20% withheld clear observations, per land-use polygon")
-    print(f"{'lambda/day':>10}{'seed 0':>9}{'seed 1':>9}{'seed 2':>9}{'seed 3':>9}{'mean':>8}{'n':>6}")
-    orig = eo.smooth_series
-    try:
-        for lam in (100.0, 400.0, 1000.0, 3000.0):
-            eo.smooth_series = lambda df, _lam=lam, **kw: orig(df, lam=_lam, **kw)  # type: ignore[misc]
-            r = [eo.withheld_rmse(s, seed) for seed in range(4)]
-            vals = [x[0] for x in r]
-            print(f"{lam:>10.0f}" + "".join(f"{v:>9.3f}" for v in vals) + f"{np.mean(vals):>8.3f}{r[0][1]:>6}")
-        print(f"\n{'lambda/day':>10}{'iter':>6}{'envelope':>10}{'mean RMSE (seeds 0-3)':>24}")
-        for lam, it, env in ((1000.0, 2, 0.15), (1000.0, 5, 0.08), (3000.0, 2, 0.15), (3000.0, 5, 0.08)):
-            eo.smooth_series = (lambda df, _l=lam, _i=it, _e=env, **kw:  # type: ignore[misc]
-                                orig(df, lam=_l, iterations=_i, envelope=_e, **kw))
-            vals = [eo.withheld_rmse(s, seed)[0] for seed in range(4)]
-            print(f"{lam:>10.0f}{it:>6}{env:>10.2f}{np.mean(vals):>24.3f}")
-    finally:
-        eo.smooth_series = orig
-    print("(issue 7 target: RMSE ≤ 0.08; default λ = 1000, 2 envelope iterations, envelope 0.15)")
+    print("(held-out: the test's protocol per seed; CV kept: 5-fold CV on each seed's kept 80% only, mean of "
+          "seeds — the figure choices are made on)")
+    seeds = range(5)
+    head = "".join(f"{'seed ' + str(i):>9}" for i in seeds)
+    print(f"{'configuration':<34}{head}{'mean':>8}{'hazy≤':>6}{'CV kept':>9}")
+    configs: list[tuple[str, dict[str, Any]]] = [
+        ("default (λ 1000, envelope 0.15)", {}),
+        ("default, λ 3000", {"lam": 3000.0}),
+        ("scene offsets (scene_offset=True)", {"scene_offset": True}),
+        ("scene offsets, λ 400", {"scene_offset": True, "lam": 400.0}),
+        ("scene offsets, λ 3000", {"scene_offset": True, "lam": 3000.0}),
+        ("scene offsets, no envelope", {"scene_offset": True, "envelope": None}),
+    ]
+    for name, kw in configs:
+        r = [eo.withheld_rmse(s, seed, **kw) for seed in seeds]
+        cv = np.mean([_cv_kept(s, seed, **kw) for seed in seeds])
+        vals = [x[0] for x in r]
+        print(f"{name:<34}" + "".join(f"{v:>9.3f}" for v in vals)
+              + f"{np.mean(vals):>8.3f}{max(x[2] for x in r):>6}{cv:>9.3f}")
+    print("(issue 7 target: RMSE ≤ 0.08 at seed 0 and as the mean of seeds 0-4, ≤ 5 hazy dates; λ and the envelope"
+          " stay at 1000 / 0.15 for the crops' phenology — the patch alone would prefer 3000 and none;\n scene offsets"
+          " are opt-in: a field's curve then depends on the fields smoothed with it, see features/timeseries.py)")
 
 
 def bench_county(county: Path, cache_dir: Path | None) -> None:

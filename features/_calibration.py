@@ -20,8 +20,8 @@ from scipy.optimize import minimize_scalar
 
 from features.errors import UserInputError
 
-__all__ = ["VECTOR_L2_GRID", "expected_calibration_error", "fit_temperature", "fit_vector", "select_vector_l2",
-           "softmax"]
+__all__ = ["VECTOR_L2_GRID", "ece_interval", "expected_calibration_error", "fit_temperature", "fit_vector",
+           "remove_label_noise", "select_vector_l2", "softmax"]
 
 
 def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -82,6 +82,37 @@ def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, n_bins: in
         if m.any():
             ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
     return float(ece)
+
+
+def ece_interval(probs: np.ndarray, labels: np.ndarray, *, n_boot: int = 1000, level: float = 0.95,
+                 seed: int = 0, n_bins: int = 15) -> tuple[float, float]:
+    """Percentile bootstrap interval of :func:`expected_calibration_error` over rows (fields, polygons):
+    its sampling noise. A seeded generator: the same inputs give the same interval."""
+    p = np.asarray(probs, dtype="float64")
+    y = np.asarray(labels, dtype=int)
+    if p.ndim != 2 or len(p) != len(y) or len(y) == 0:
+        raise UserInputError(f"ECE interval: expected probs (n, k) and n labels, found {p.shape} and {y.shape}")
+    rng = np.random.default_rng(seed)
+    vals = [expected_calibration_error(p[i], y[i], n_bins) for i in (rng.integers(0, len(y), len(y))
+                                                                     for _ in range(int(n_boot)))]
+    tail = 100.0 * (1.0 - level) / 2.0
+    lo, hi = np.percentile(vals, [tail, 100.0 - tail])
+    return float(lo), float(hi)
+
+
+def remove_label_noise(probs: np.ndarray, noise: float) -> np.ndarray:
+    """Probabilities of the true class from probabilities calibrated on labels of which a share ``noise``
+    is wrong, each wrong label any of the other k - 1 classes alike: ``p = (1 - noise) q + noise (1 - q) /
+    (k - 1)`` solved for ``q`` (clipped at 0, rows renormalised). Monotone per row: the arg-max is kept."""
+    p = np.asarray(probs, dtype="float64")
+    k = p.shape[1] if p.ndim == 2 else 0
+    if p.ndim != 2 or k < 2 or not 0.0 <= noise < (k - 1) / k:
+        raise UserInputError(f"label noise: expected probs (n, k >= 2) and a share in [0, (k-1)/k), "
+                             f"found {p.shape} and {noise!r}")
+    if noise == 0:
+        return p.copy()
+    q = np.clip((p * (k - 1) - noise) / ((k - 1) - k * noise), 0.0, None)
+    return np.asarray(q / q.sum(axis=1, keepdims=True))
 
 
 #: L2 weights on the vector-scaling biases tried by :func:`select_vector_l2`

@@ -22,7 +22,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features._calibration import expected_calibration_error, fit_temperature, fit_vector, select_vector_l2, softmax
+from features._calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    fit_vector,
+    remove_label_noise,
+    select_vector_l2,
+    softmax,
+)
 from features._crop_features import FeatureCache, GapSeries, gap_plan, group_folds
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
@@ -72,7 +79,14 @@ class CropTypeClassifier:
     latest checkpoint) is below it — mostly declaration mistakes — before the final fits and the
     calibration; ``augment_gaps`` adds that many copies per training row (a fraction: that share)
     with one random 30-60 day stretch of observations removed, so a paddy whose flooding the clouds
-    hid is still recognised. After ``fit``: ``oof_proba_`` (calibrated out-of-fold probabilities
+    hid is still recognised. ``label_noise``: the calibration is fitted on declared labels, so its
+    probabilities are those of the DECLARED crop; a share ``label_noise`` of wrong labels (``"dropped"``:
+    the share ``clean_labels`` dropped, an estimate from the training labels alone) is removed from them
+    (:func:`features._calibration.remove_label_noise`) so they are probabilities of the crop in the field
+    (keeps the arg-max). ``n_seeds`` > 1 bags that many models per checkpoint (seeds ``seed``,
+    ``seed + 1``...; raw scores averaged, in the out-of-fold scores the calibration is fitted on as in
+    prediction): on CAWa one model's pooled held-out ECE moved 0.038-0.054 with the seed alone, so a
+    bag makes the probabilities (and the figure) depend less on the seed. After ``fit``: ``oof_proba_`` (calibrated out-of-fold probabilities
     per checkpoint) and ``oof_index_`` (field_id, season, label code, kept) for held-out metrics.
     """
 
@@ -103,6 +117,8 @@ class CropTypeClassifier:
         clean_labels: float = 0.0,
         augment_gaps: float = 0.0,
         seed: int = 0,
+        n_seeds: int = 1,
+        label_noise: float | str = 0.0,
         num_threads: int = 1,
     ) -> None:
         self.checkpoints = checkpoints
@@ -129,6 +145,8 @@ class CropTypeClassifier:
         self.clean_labels = clean_labels
         self.augment_gaps = augment_gaps
         self.seed = seed
+        self.n_seeds = n_seeds
+        self.label_noise = label_noise
         self.num_threads = num_threads
 
     # ---------------------------------------------------------------- config helpers
@@ -144,6 +162,11 @@ class CropTypeClassifier:
         bad = [c for c in self.checkpoints if c != "end" and not (isinstance(c, int | np.integer) and int(c) > 0)]
         if bad or not self.checkpoints:
             raise UserInputError(f"crop type: checkpoints must be positive day offsets or 'end', found {bad or '[]'}")
+        ln = self.label_noise
+        if not (ln == "dropped" or (isinstance(ln, int | float) and not isinstance(ln, bool) and 0 <= ln < 0.5)):
+            raise UserInputError(f"crop type: label_noise must be a share in [0, 0.5) or 'dropped', found {ln!r}")
+        if not (isinstance(self.n_seeds, int | np.integer) and int(self.n_seeds) >= 1):
+            raise UserInputError(f"crop type: n_seeds must be a positive integer, found {self.n_seeds!r}")
         for name, value, allowed in (("calibration", self.calibration, ("temperature", "vector", "none")),
                                      ("calibration_loss", self.calibration_loss, ("brier", "nll", "ece"))):
             if value not in allowed:
@@ -152,15 +175,17 @@ class CropTypeClassifier:
         days = sorted({int(c) for c in self.checkpoints if c != "end"})
         return [*days, *(["end"] if "end" in self.checkpoints else [])]
 
-    def _lgb_params(self, n_class: int) -> dict[str, Any]:
+    def _lgb_params(self, n_class: int, bag: int = 0) -> dict[str, Any]:
+        """LightGBM parameters of bag member ``bag`` (its seeds are ``seed + bag``)."""
+        seed = self.seed + bag
         return {
             "objective": "multiclass", "num_class": n_class, "learning_rate": self.learning_rate,
             "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
             "feature_fraction": self.feature_fraction, "lambda_l2": self.lambda_l2,
             "bagging_fraction": self.bagging_fraction, "bagging_freq": 1 if self.bagging_fraction < 1 else 0,
-            "extra_trees": self.extra_trees, "max_bin": self.max_bin, "extra_seed": self.seed,
-            "seed": self.seed, "feature_fraction_seed": self.seed, "bagging_seed": self.seed,
-            "data_random_seed": self.seed, "deterministic": True, "force_row_wise": True,
+            "extra_trees": self.extra_trees, "max_bin": self.max_bin, "extra_seed": seed,
+            "seed": seed, "feature_fraction_seed": seed, "bagging_seed": seed, "data_random_seed": seed,
+            "deterministic": True, "force_row_wise": True,
             "num_threads": self.num_threads, "verbose": -1, "max_cat_to_onehot": 8,
         }
 
@@ -253,9 +278,9 @@ class CropTypeClassifier:
         groups = lab[gcol].astype(str).to_numpy()
         folds = group_folds(groups, lab["field_id"].astype(str).to_numpy(), self.calibration_folds, self.seed)
         self._folds_of = folds
-        params = self._lgb_params(len(self.classes_))
+        params = [self._lgb_params(len(self.classes_), j) for j in range(int(self.n_seeds))]
         cat_idx = [self.feature_names_in_.index(c) for c in self.context_]
-        self.boosters_: dict[str, Any] = {}
+        self.boosters_: dict[str, list[Any]] = {}
         self.temperatures_: dict[str, float] = {}
         self.biases_: dict[str, list[float]] = {}
         self.oof_ece_: dict[str, dict[str, float]] = {}
@@ -267,6 +292,8 @@ class CropTypeClassifier:
             oof = softmax(self._oof(mats[ckpts[-1]], y, folds, keep_rows, params, cat_idx))
             keep_rows = oof[np.arange(len(y)), y] >= self.clean_labels
         self.n_dropped_labels_ = int((~keep_rows).sum())
+        #: share of wrong training labels assumed when mapping calibrated probabilities to the true crop
+        self.label_noise_ = (float((~keep_rows).mean()) if self.label_noise == "dropped" else float(self.label_noise))
         #: out-of-fold (whole groups held out) calibrated probabilities of every label row, per checkpoint
         self.oof_proba_: dict[str, np.ndarray] = {}
         self.oof_index_ = pd.DataFrame({"field_id": lab["field_id"].astype("str"), "season": lab["season"].astype("str"),
@@ -295,8 +322,8 @@ class CropTypeClassifier:
             Xf, yf = X[keep_rows], y[keep_rows]
             if extra is not None:
                 Xf, yf = np.vstack([Xf, extra[0]]), np.concatenate([yf, extra[1]])
-            self.boosters_[name] = lgb.train(params, lgb.Dataset(Xf, yf, categorical_feature=cat_idx),
-                                             num_boost_round=self.n_estimators)
+            self.boosters_[name] = [lgb.train(pj, lgb.Dataset(Xf, yf, categorical_feature=cat_idx),
+                                              num_boost_round=self.n_estimators) for pj in params]
         return self
 
     def _gap_copies(self, series: pd.DataFrame, lab: pd.DataFrame, keep_rows: np.ndarray, label_column: str,
@@ -331,10 +358,10 @@ class CropTypeClassifier:
         return mats, y, folds
 
     def _oof(self, X: np.ndarray, y: np.ndarray, folds: np.ndarray, train_rows: np.ndarray,
-             params: dict[str, Any], cat_idx: list[int],
+             params: list[dict[str, Any]], cat_idx: list[int],
              extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """Out-of-fold raw scores: each fold predicted by a model trained on the ``train_rows`` (and the
-        ``extra`` augmented rows) of the other folds."""
+        """Out-of-fold raw scores: each fold predicted by models trained on the ``train_rows`` (and the
+        ``extra`` augmented rows) of the other folds, one per bag member (``params``), raw scores averaged."""
         import lightgbm as lgb
 
         oof = np.zeros((len(y), len(self.classes_)))
@@ -345,9 +372,10 @@ class CropTypeClassifier:
             Xt, yt = X[tr], y[tr]
             if extra is not None:
                 Xt, yt = np.vstack([Xt, extra[0][extra[2] != k]]), np.concatenate([yt, extra[1][extra[2] != k]])
-            b = lgb.train(params, lgb.Dataset(Xt, yt, categorical_feature=cat_idx, free_raw_data=True),
-                          num_boost_round=self.n_estimators)
-            oof[te] = np.asarray(b.predict(X[te], raw_score=True)).reshape(int(te.sum()), -1)
+            for pj in params:
+                b = lgb.train(pj, lgb.Dataset(Xt, yt, categorical_feature=cat_idx, free_raw_data=True),
+                              num_boost_round=self.n_estimators)
+                oof[te] += np.asarray(b.predict(X[te], raw_score=True)).reshape(int(te.sum()), -1) / len(params)
         return oof
 
     def _aligned(self, feats: pd.DataFrame, lab: pd.DataFrame) -> pd.DataFrame:
@@ -384,14 +412,22 @@ class CropTypeClassifier:
                                  f"(have {', '.join(self.boosters_)})")
         if len(X) == 0:
             return np.zeros((0, len(self.classes_)))
-        raw = self.boosters_[name].predict(self._matrix(X), raw_score=True)
-        return self._calibrated(np.asarray(raw).reshape(len(X), -1), name)
+        return self._calibrated(self._raw_scores(self._matrix(X), name), name)
+
+    def _raw_scores(self, M: np.ndarray, name: str) -> np.ndarray:
+        """Raw multiclass scores of a feature matrix: the mean over the checkpoint's bag of boosters."""
+        bag = self.boosters_[name]
+        raw = sum(np.asarray(b.predict(M, raw_score=True)).reshape(len(M), -1) for b in bag)
+        return np.asarray(raw) / len(bag)
 
     def _calibrated(self, raw: np.ndarray, name: str, temperature: float | None = None) -> np.ndarray:
-        """``softmax(raw / T + bias)`` with the checkpoint's temperature and (vector scaling) biases."""
+        """``softmax(raw / T + bias)`` with the checkpoint's temperature and (vector scaling) biases, then
+        :func:`features._calibration.remove_label_noise` with ``label_noise_`` (when > 0)."""
         t = self.temperatures_[name] if temperature is None else temperature
         bias = self.biases_.get(name)
-        return softmax(raw / t + (np.asarray(bias) if bias else 0.0))
+        p = softmax(raw / t + (np.asarray(bias) if bias else 0.0))
+        eta = getattr(self, "label_noise_", 0.0)
+        return remove_label_noise(p, eta) if eta > 0 else p
 
     def checkpoint_for(self, fields: pd.DataFrame, as_of: Any = None) -> list[int | str | None]:
         """Latest checkpoint not after ``as_of`` for each field (``None``: too early for any)."""
@@ -457,7 +493,10 @@ class CropTypeClassifier:
             "checkpoints": [c if c == "end" else int(c) for c in self.checkpoints_],
             "temperatures": self.temperatures_, "biases": self.biases_, "oof_ece": self.oof_ece_,
             "n_dropped_labels": getattr(self, "n_dropped_labels_", 0),
+            "label_noise": getattr(self, "label_noise_", 0.0),
             "models": {n: f"model_{n}.txt" for n in self.boosters_},
+            "bag_models": {n: [f"model_{n}_s{j}.txt" for j in range(1, len(bag))]
+                           for n, bag in self.boosters_.items() if len(bag) > 1},
         }
 
     def save(self, path: str | Path) -> Path:
@@ -465,8 +504,10 @@ class CropTypeClassifier:
         meta = self.metadata()
         p = Path(path)
         p.mkdir(parents=True, exist_ok=True)
-        for name, b in self.boosters_.items():
-            (p / meta["models"][name]).write_text(b.model_to_string(num_iteration=-1), encoding="utf-8")
+        for name, bag in self.boosters_.items():
+            files = [meta["models"][name], *meta["bag_models"].get(name, [])]
+            for f, b in zip(files, bag):
+                (p / f).write_text(b.model_to_string(num_iteration=-1), encoding="utf-8")
         (p / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
         return p
 
@@ -496,6 +537,8 @@ class CropTypeClassifier:
         self.biases_ = {k: [float(x) for x in v] for k, v in meta.get("biases", {}).items()}
         self.oof_ece_ = meta.get("oof_ece", {})
         self.n_dropped_labels_ = int(meta.get("n_dropped_labels", 0))
-        self.boosters_ = {n: lgb.Booster(model_str=(p / f).read_text(encoding="utf-8"))
+        self.label_noise_ = float(meta.get("label_noise", 0.0))
+        bags = meta.get("bag_models", {})
+        self.boosters_ = {n: [lgb.Booster(model_str=(p / g).read_text(encoding="utf-8")) for g in [f, *bags.get(n, [])]]
                           for n, f in meta["models"].items()}
         return self

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models._yield_features import date_sources
 from models.errors import ModelError
 from models.governance import Governance, Requirement
 from models.yield_value import YieldModel, YieldModelConfig, crop_of
@@ -382,9 +383,10 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
     params: dict[str, Any] = {**dict(cfg.__dict__), "n_train": model.n_train_,
                               "n_dropped_target": model.n_dropped_target_, "seasons": ",".join(model.seasons_),
                               "features": ",".join(model.feature_names_)}
-    cols = [*model.numeric_columns_, "season", "region", "crop", *(["as_of"] if "as_of" in X.columns else [])]
+    cols = [c for c in model.input_columns if c != "as_of"] + ["crop", *(["as_of"] if "as_of" in X.columns else [])]
     example = X[cols].head(5).reset_index(drop=True)
-    if "as_of" in example.columns:
-        example["as_of"] = pd.to_datetime(example["as_of"]).dt.strftime("%Y-%m-%d")
+    for c in ("as_of", *date_sources(model.date_columns_)):
+        if c in example.columns:  # dates as ISO text (JSON-friendly; empty where unknown)
+            example[c] = pd.to_datetime(example[c]).dt.strftime("%Y-%m-%d").fillna("")
     return YieldRelease(model=model, evaluation=ev, governance=gov, metrics=metrics, params=params, plots=plots,
                         input_example=example, output_example=model.predict_quantiles(example))

@@ -4,8 +4,10 @@
 basis) from FieldFeatures-as-of-a-date rows: every numeric column it is given at fit time
 (``feat_*``, ``prob_*``, ``ndvi_*``, …) plus context — crop and region (categorical) and the
 season year (numeric trend) and, when ``as_of`` is given, the day of the season it refers to
-(``as_of_day``, so one model serves every checkpoint). Targets are the farmers' *reported* past yields; rows without
-one are dropped and counted (``n_dropped_target_``).
+(``as_of_day``, so one model serves every checkpoint), and the field's phenology dates as days of the season
+year with the spans between them (``day_*``, ``span_*``: :mod:`models._yield_features`; a booster cannot read
+dates, and without them a late season looked like a green one to a winter crop's calendar-fixed composites).
+Targets are the farmers' *reported* past yields; rows without one are dropped and counted (``n_dropped_target_``).
 
 Three boosters estimate P10, P50 and P90. The outer quantiles are then calibrated on past
 seasons only (cross-conformal quantile regression): for each of the last
@@ -36,6 +38,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models._yield_features import date_feature_names, date_features, date_sources
 from models.contracts import FIELD_VALUATIONS, check_field_valuations
 from models.errors import ModelError, ModelInputError, PriceError
 from models.governance import Governance
@@ -77,6 +80,9 @@ class YieldModelConfig:
     point_calibration: bool = True
     #: the season year as a numeric feature (a trend; with few seasons it mostly memorises seasons)
     season_year: bool = False
+    #: the field's phenology dates as days of the season year, and the spans between them
+    #: (:mod:`models._yield_features`)
+    date_features: bool = True
 
 
 def crop_of(X: pd.DataFrame) -> pd.Series:
@@ -144,6 +150,7 @@ class YieldModel:
     # ------------------------------------------------------------------ matrices
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         cols = [X[c].to_numpy(dtype="float64", na_value=np.nan) for c in self.numeric_columns_]
+        cols += list(date_features(X, self.date_columns_).values())
         if "season_year" in self.feature_names_:
             cols.append(_season_year(X))
         if "as_of_day" in self.feature_names_:
@@ -170,6 +177,13 @@ class YieldModel:
         if missing or unseen:
             raise ModelInputError(model=_NAME, missing=missing, unseen=unseen)
         crop_of(X)
+
+    @property
+    def input_columns(self) -> list[str]:
+        """The columns :meth:`predict_quantiles` reads (besides a crop column, see :func:`crop_of`)."""
+        self._fitted()
+        cols = [*self.numeric_columns_, *date_sources(self.date_columns_), "season", "region"]
+        return cols + (["as_of"] if "as_of_day" in self.feature_names_ else [])
 
     def _dataset(self, M: np.ndarray, y: np.ndarray) -> Any:
         """One binned LightGBM dataset, shared by the boosters of every quantile."""
@@ -219,8 +233,9 @@ class YieldModel:
         self.categories_ = {"crop": sorted(crop.dropna().unique().tolist()),
                             "region": sorted(region.dropna().unique().tolist())}
         _season_year(X)  # a season is required either way (it groups the calibration folds)
+        self.date_columns_ = date_feature_names(X.columns) if cfg.date_features else []
         derived = (["season_year"] if cfg.season_year else []) + (["as_of_day"] if "as_of" in X.columns else [])
-        self.feature_names_ = [*self.numeric_columns_, *derived, "crop", "region"]
+        self.feature_names_ = [*self.numeric_columns_, *self.date_columns_, *derived, "crop", "region"]
         M = self._matrix(X)
         ds = self._dataset(M, yv)
         self.boosters_ = [self._train(ds, a) for a in _ALPHAS]
@@ -346,7 +361,8 @@ class YieldModel:
         for a, b in zip(_ALPHAS, self.boosters_):
             (d / f"booster_p{round(a * 100):02d}.txt").write_text(b.model_to_string(num_iteration=-1))
         meta = {"format": "agcredit-yield-model/1", "config": asdict(self.config),
-                "numeric_columns": self.numeric_columns_, "categories": self.categories_,
+                "numeric_columns": self.numeric_columns_, "date_columns": self.date_columns_,
+                "categories": self.categories_,
                 "feature_names": self.feature_names_, "offsets": self.offsets_, "point": self.point_, "crop_scale": self.crop_scale_,
                 "n_train": self.n_train_, "n_dropped_target": self.n_dropped_target_, "seasons": self.seasons_,
                 "n_calibration": getattr(self, "n_calibration_", 0)}
@@ -369,6 +385,7 @@ class YieldModel:
         m = cls(YieldModelConfig(**cfg))
         m.boosters_ = [lgb.Booster(model_str=(d / f"booster_p{round(a * 100):02d}.txt").read_text()) for a in _ALPHAS]
         m.numeric_columns_ = list(meta["numeric_columns"])
+        m.date_columns_ = list(meta.get("date_columns", []))
         m.categories_ = {k: list(v) for k, v in meta["categories"].items()}
         m.feature_names_ = list(meta["feature_names"])
         m.offsets_ = {k: list(v) for k, v in meta["offsets"].items()}

@@ -71,14 +71,18 @@ def evaluate_yield_cmd(
     seasons: str | None = typer.Option(None, "--seasons", help="Held-out seasons, comma-separated (default: all past)."),
     no_oracle: bool = typer.Option(False, "--no-oracle", help="Skip the oracle (faster)."),
     cache: Path | None = typer.Option(None, "--cache", help="Cache folder (default <county>/.cache)."),
+    features: str | None = typer.Option(None, "--features", help="Snapshot prefix P: read the past seasons' "
+                                        "FieldFeatures from P-end.parquet and P-mid.parquet (written from "
+                                        "pipelines.train_yield.county_features) instead of featurizing."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Leave-one-season-out yield evaluation against truth, beside baselines and an oracle; checks the targets."""
-    from pipelines.evaluation.yield_ import evaluate_yield_county
+    from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot
 
     held = [s.strip() for s in seasons.split(",") if s.strip()] if seasons else None
+    feats = read_feature_snapshot(features, ("end", "mid")) if features else None
     res = evaluate_yield_county(county, seasons=held, oracle=not no_oracle, cache_dir=cache,
-                                progress=_progress(not quiet))
+                                progress=_progress(not quiet), features=feats)
     if as_json:
         json.dump(res.to_dict(), sys.stdout, indent=1, sort_keys=True, default=str)
         sys.stdout.write("\n")

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["peer_anomalies", "collapse_candidates", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES"]
+__all__ = ["peer_anomalies", "lower_peers", "collapse_candidates", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES"]
 
 PEER_COLUMNS = ["field_id", "date", "ndvi", "peer_ndvi", "peer_spread", "n_peers", "history_rmse", "next_date",
                 "next_ndvi", "next_peer_ndvi"]
@@ -152,6 +152,17 @@ def peer_anomalies(obs: pd.DataFrame, *, k: int = 10, lags: Sequence[int] = tupl
     return res.sort_values(["field_id", "date"]).reset_index(drop=True)
 
 
+def lower_peers(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """:func:`peer_anomalies` ``a`` with its peer medians replaced by the lower of ``a``'s and ``b``'s (another
+    kind of peers) on the same field and date; a missing one (e.g. a crop with too few fields to have peers) is
+    ignored."""
+    cols = ["peer_ndvi", "next_peer_ndvi"]
+    m = a.merge(b[["field_id", "date", *cols]], on=["field_id", "date"], how="left", suffixes=("", "_b"))
+    for c in cols:
+        m[c] = np.fmin(m[c].to_numpy(dtype=float), m[f"{c}_b"].to_numpy(dtype=float))
+    return m.drop(columns=[f"{c}_b" for c in cols])
+
+
 #: the features of a candidate collapse (see :func:`collapse_candidates`)
 CANDIDATE_FEATURES = ["ndvi", "prev_ndvi", "own_max", "peer_ndvi", "next_ndvi", "next_peer_ndvi", "drop_now",
                       "drop_next", "peer_spread", "history_rmse", "drop_per_day", "gap_days", "peer_decline",
@@ -160,15 +171,26 @@ CANDIDATE_FEATURES = ["ndvi", "prev_ndvi", "own_max", "peer_ndvi", "next_ndvi", 
 
 def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Timestamp,
                         timing: pd.DataFrame | None, *, drop: float = 0.15, peer_green: float = 0.4,
-                        green: float = 0.45, emerged: float = 0.3) -> pd.DataFrame:
+                        green: float = 0.45, emerged: float = 0.3, single: float | None = None,
+                        bare: float = 0.3) -> pd.DataFrame:
     """Rows of :func:`peer_anomalies` where a field with a declared crop, green earlier in its own crop's
     season, is at least ``drop`` below its peers on a clear observation and again on its next one while
-    the peers are still green (≥ ``peer_green``): candidate crop failures, one per field and date, with
+    the peers are still green (≥ ``peer_green``), and at least ``drop`` below its own earlier maximum on
+    both (it fell; a thin, partly planted canopy that merely stays below its peers did not), and below
+    ``bare`` on the confirming one (the canopy is gone, not merely senescing early under drought): candidate
+    crop failures, one per field and date, with
     the features of :data:`CANDIDATE_FEATURES`. ``timing`` (:func:`pipelines.monitor.expected_timing` of
     past seasons) places the green-up and the date against the crop's usual green-up-to-collapse duration
-    and collapse day (NaN without it). Each row is known on its ``next_date`` (the alert date)."""
+    and collapse day (NaN without it). Each row is known on its ``next_date`` (the alert date).
+
+    ``single``: also keep a row whose one observation is already extreme — at least ``single`` below
+    the (green) peers and below ``bare`` itself, right after a green (≥ ``green``) observation of its own —
+    whatever its next observation shows (a cloudy spell
+    may hide it for weeks); such a row is known on its own ``date`` (``single`` True). Every value
+    of a row is computed from observations up to its ``known_date``."""
     if peers.empty:
-        return pd.DataFrame(columns=["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES])
+        return pd.DataFrame(columns=["field_id", "date", "next_date", "known_date", "single", "confirmed", "crop",
+                                     *CANDIDATE_FEATURES])
     p = peers.merge(crops[["field_id", "crop"]].astype({"field_id": str}), on="field_id", how="inner")
     p = p[p["crop"].notna()].sort_values(["field_id", "date"], kind="stable").reset_index(drop=True)
     day = (p["date"] - start).dt.days.to_numpy()
@@ -182,8 +204,8 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     bounds = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1], True])
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         vals = v[a:b]
-        bare = np.flatnonzero(vals < emerged)
-        k = int(bare[0]) if len(bare) else 0
+        low = np.flatnonzero(vals < emerged)
+        k = int(low[0]) if len(low) else 0
         run = -np.inf
         g = np.nan
         for i in range(b - a):
@@ -208,9 +230,18 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     else:
         out["greenup_rel"] = np.nan
         out["day_rel"] = np.nan
-    keep = ((out["drop_now"] >= drop) & (out["drop_next"] >= drop) & (out["peer_ndvi"] >= peer_green)
-            & (out["next_peer_ndvi"] >= peer_green) & (out["own_max"] >= green))
-    return out.loc[keep, ["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES]].reset_index(drop=True)
+    base = (out["drop_now"] >= drop) & (out["peer_ndvi"] >= peer_green) & (out["own_max"] >= green)
+    fell = (out["own_max"] - np.maximum(out["ndvi"], out["next_ndvi"])) >= drop  # the field itself fell
+    two = base & fell & (out["drop_next"] >= drop) & (out["next_peer_ndvi"] >= peer_green) & (out["next_ndvi"] < bare)
+    one = (base & (out["drop_now"] >= single) & (out["ndvi"] < bare) & (out["prev_ndvi"] >= green)) \
+        if single is not None \
+        else pd.Series(False, index=out.index)
+    out["single"] = one.to_numpy()
+    out["confirmed"] = two.to_numpy()
+    out["known_date"] = out["date"].where(one, out["next_date"])
+    keep = two | one
+    return out.loc[keep, ["field_id", "date", "next_date", "known_date", "single", "confirmed", "crop",
+                          *CANDIDATE_FEATURES]].reset_index(drop=True)
 
 
 def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: float, greenup_rel: float,
@@ -219,21 +250,27 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     failure: at least ``drop_next`` below the peers on the confirming observation, an own fall of at least
     ``drop_rate`` NDVI per day into the first one, and earlier after the field's own green-up than
     ``greenup_rel`` × the crop's usual green-up-to-collapse duration (past seasons; not checked without
-    them). Values: (the confirming observation's date, i.e. the alert date; the evidence)."""
+    them); or a ``single`` candidate (one extreme observation) known by ``as_of`` meeting the last two
+    conditions. Values: (the alert date: the confirming observation's, or the extreme one's; the evidence)."""
     if candidates is None or candidates.empty:
         return {}
-    c = candidates[candidates["next_date"] <= as_of]
+    c = candidates
+    single = c["single"].to_numpy(dtype=bool) if "single" in c.columns else np.zeros(len(c), dtype=bool)
     rel = c["greenup_rel"].to_numpy(dtype=float)
-    ok = ((c["drop_next"] >= drop_next) & (c["drop_per_day"] >= drop_rate)
-          & ~(rel >= greenup_rel)).to_numpy()  # NaN (no past timing) passes
-    c = c[ok].sort_values(["next_date", "field_id"], kind="stable").groupby("field_id", sort=False).head(1)
+    common = ((c["drop_per_day"] >= drop_rate).to_numpy() & ~(rel >= greenup_rel))  # NaN (no past timing) passes
+    confirmed = c["confirmed"].to_numpy(dtype=bool) if "confirmed" in c.columns else np.ones(len(c), dtype=bool)
+    two = common & confirmed & (c["next_date"] <= as_of).to_numpy() & (c["drop_next"] >= drop_next).to_numpy()
+    one = common & single & (c["date"] <= as_of).to_numpy()
+    c = c.assign(alert_date=np.where(one, c["date"], c["next_date"]), one=one)[two | one]
+    c = c.sort_values(["alert_date", "field_id"], kind="stable").groupby("field_id", sort=False).head(1)
     out: dict[str, tuple[pd.Timestamp, dict[str, Any]]] = {}
     for r in c.itertuples(index=False):
-        out[str(r.field_id)] = (pd.Timestamp(r.next_date), {
-            "dates": [str(pd.Timestamp(r.date).date()), str(pd.Timestamp(r.next_date).date())],
-            "ndvi": [round(float(r.ndvi), 4), round(float(r.next_ndvi), 4)],
-            "peer_ndvi": [round(float(r.peer_ndvi), 4), round(float(r.next_peer_ndvi), 4)],
+        n = 1 if r.one else 2
+        out[str(r.field_id)] = (pd.Timestamp(r.alert_date), {
+            "dates": [str(pd.Timestamp(r.date).date()), str(pd.Timestamp(r.next_date).date())][:n],
+            "ndvi": [round(float(r.ndvi), 4), round(float(r.next_ndvi), 4)][:n],
+            "peer_ndvi": [round(float(r.peer_ndvi), 4), round(float(r.next_peer_ndvi), 4)][:n],
             "days_since_greenup": None if pd.isna(r.days_since_greenup) else int(r.days_since_greenup),
             "share_of_usual_duration": None if pd.isna(r.greenup_rel) else round(float(r.greenup_rel), 3),
-            "rule": "peers"})
+            "rule": "peers_extreme" if r.one else "peers"})
     return out

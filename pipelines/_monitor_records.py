@@ -3,10 +3,13 @@
 A bank holds past seasons' farm diaries (``records/history.csv``: declared crop, sowing and harvest
 dates, reported yield). They say, per past field-season:
 
-* ``failure`` — a reported yield of (near) zero: the crop was planted and gave nothing;
+* ``failure`` — a reported yield of (near) zero and no harvest date: the crop was planted, gave nothing and
+  was never harvested;
 * ``never_planted`` — neither a sowing date nor a yield was reported;
 * ``ok`` — a positive reported yield;
-* nothing (left out) — a sowing date without a yield (a missing report).
+* nothing (left out) — a sowing date without a yield (a missing report), or a (near) zero yield *with* a
+  harvest date: a crop that stood to maturity and was cut for nothing (a drought crop-out) is a poor
+  harvest rather than a mid-season collapse, and which of the two it was the diary cannot tell.
 
 :func:`record_score` scores a replay's high-severity alerts against them: precision over the alerts on
 labelled fields (a CROP_FAILURE or NOT_PLANTED is right on a ``failure`` or ``never_planted`` field) and
@@ -33,8 +36,11 @@ def record_labels(records: pd.DataFrame, season: str) -> pd.Series:
     r = records[records["season"].astype(str) == str(season)]
     y = pd.to_numeric(r["reported_yield_t_ha"].replace("", np.nan), errors="coerce")
     sown = r["sowing_date"].fillna("").astype(str).str.len() > 0
-    lab = np.where(y.notna() & (y <= ZERO_YIELD), "failure",
-                   np.where(y.notna(), "ok", np.where(~sown, "never_planted", "")))
+    cut = r["harvest_date"].fillna("").astype(str).str.len() > 0 if "harvest_date" in r.columns \
+        else pd.Series(False, index=r.index)
+    zero = y.notna() & (y <= ZERO_YIELD)
+    lab = np.where(zero & ~cut, "failure",
+                   np.where(zero, "", np.where(y.notna(), "ok", np.where(~sown, "never_planted", ""))))
     out = pd.Series(lab, index=r["field_id"].astype(str).to_numpy(), dtype=object)
     return out[out != ""]
 

@@ -24,16 +24,27 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   having been green itself, earlier after its own green-up than ``peer_greenup_rel`` × the crop's
   usual green-up-to-collapse duration and falling at least ``peer_drop_rate`` per day (a
   county-wide drop is weather or the usual harvest, a field falling away from its peers is not);
+  with ``peer_both`` it must be that far below both its nearest fields of any crop (a field growing
+  another crop than declared is judged by what it grows) and those of its own declared crop (a crop
+  maturing early this year is judged by its own kind); the field must itself have fallen (at least
+  ``peer_drop`` below its own maximum) and be below ``bare`` on the confirming observation (a thin
+  canopy, or one senescing early under drought, is not gone); one clear observation is enough when it
+  is extreme: at least ``peer_drop_single`` below the green peers and below ``bare``, right after a
+  green observation (cloudy spells would otherwise hide the confirmation for weeks);
   or **timing**: the canopy collapsed (two clear observations in a row below
   ``bare`` after reaching ``green``) anomalously early: the collapse day is earlier than
   P25 − ``collapse_k`` × IQR of past collapse days, or the time since the field's own
   green-up is shorter than P25 − ``duration_k`` × IQR of past durations (a crop harvested
-  at maturity collapses later on both counts);
+  at maturity collapses later on both counts) — with ``timing_needs_peers``, only when the collapse is
+  also a peer candidate (see above) on one of its two observations, so that a collapse its peers share
+  (frost browning, snow, the harvest of another crop than declared) is not a failure (a season of no more
+  fields than ``peer_k`` has no peers: there the timing stands alone);
 * ``EARLY_HARVEST`` (medium) — a collapse that is not anomalous enough for a failure but
   comes before P25 − ``early_k`` × IQR of past collapse days, after a green-up-to-collapse
   duration shorter than the past P25 (the crop was cut early);
-* ``NOT_PLANTED`` (high) — by the expected emergence day plus ``grace_days``, no clear
-  observation has reached ``emerged`` NDVI;
+* ``NOT_PLANTED`` (high) — by the expected emergence day (:func:`not_planted_day`) plus ``grace_days``, no clear
+  observation has reached ``emerged`` NDVI and the latest one is not ``np_rise`` above the field's
+  lowest (a late-sown crop coming up);
 * ``CROP_MISMATCH`` (high) — the crop-type model gives the declared crop a probability
   below the policy's 0.20.
 
@@ -53,10 +64,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipelines._monitor_peers import collapse_candidates, peer_anomalies, peer_failures
+from pipelines._monitor_peers import collapse_candidates, lower_peers, peer_anomalies, peer_failures
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
-           "expected_emergence_days", "detect_alerts", "clear_ndvi", "season_alerts", "alerts_as_of", "crop_first_days", "own_crop_obs",
+           "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts", "alerts_as_of", "crop_first_days", "own_crop_obs",
            "peer_candidates"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
@@ -81,11 +92,16 @@ class AlertParams:
     early_k: float = 0.5
     peer_k: int = 10
     peer_same_crop: bool = False
+    peer_both: bool = True
+    timing_needs_peers: bool = True
     peer_drop: float = 0.15
     peer_drop_next: float = 0.25
     peer_green: float = 0.4
     peer_greenup_rel: float = 0.8
     peer_drop_rate: float = 0.0
+    peer_drop_single: float = 0.4
+    np_rise: float = 0.05
+    np_other_gap: int = 60
 
 
 def clear_ndvi(series: pd.DataFrame, *, as_of: date | None = None, min_clear_share: float = 0.8) -> pd.DataFrame:
@@ -226,6 +242,24 @@ def expected_emergence_days(past_obs: pd.DataFrame, crops: pd.DataFrame, season_
     return out
 
 
+def not_planted_day(emergence: dict[tuple[str, str], int], region: str, crop: str, gap: int) -> int | None:
+    """The day of season from which (plus the grace days) a field of ``crop`` that has not come up is
+    NOT_PLANTED: its crop's expected emergence day, or — when another crop of the region usually emerges more
+    than ``gap`` days later (a winter crop missing in spring may be a spring crop sown instead) — the latest
+    such day: nothing at all was planted only once no crop of the region can still come up."""
+    e = emergence.get((region, crop))
+    if e is None:
+        return None
+    later = [v for (r, _), v in emergence.items() if r == region and v > e + gap]
+    return max(later) if later else e
+
+
+def emerging(vals: np.ndarray, rise: float) -> bool:
+    """Whether the latest clear NDVI (``vals`` in date order) is at least ``rise`` above the lowest so far: a
+    late-sown crop coming up (bare soil stays flat), so not (yet) NOT_PLANTED."""
+    return bool(len(vals)) and float(vals[-1] - vals.min()) >= rise
+
+
 def _two_in_a_row(flags: np.ndarray) -> int | None:
     """Index of the second of the first two consecutive True values, or None."""
     both = flags[1:] & flags[:-1]
@@ -301,10 +335,13 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
         return pd.DataFrame()
     region = str(fields["region"].iloc[0]) if "region" in fields.columns and len(fields) else None
     tim = timing[timing["region"].astype(str) == region] if timing is not None and len(timing) and region else None
-    pa = peer_anomalies(obs, k=p.peer_k, groups=fields.set_index(fields["field_id"].astype(str))["crop"]
-                        if p.peer_same_crop else None)
+    crops = fields.set_index(fields["field_id"].astype(str))["crop"]
+    pa = peer_anomalies(obs, k=p.peer_k, groups=crops if p.peer_same_crop else None)
+    if p.peer_both:  # below both kinds of peers: the nearest fields of any crop and of its own crop
+        pa = lower_peers(pa, peer_anomalies(obs, k=p.peer_k, groups=None if p.peer_same_crop else crops))
     return collapse_candidates(pa, fields, pd.Timestamp(season_start), tim, drop=p.peer_drop,
-                               peer_green=p.peer_green, green=p.green, emerged=p.emerged)
+                               peer_green=p.peer_green, green=p.green, emerged=p.emerged,
+                               single=p.peer_drop_single if p.peer_drop_single < 1.0 else None, bare=p.bare)
 
 
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
@@ -333,6 +370,12 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         candidates = peer_candidates(obs, fields, season_start, timing, p)
     peer_fail = peer_failures(candidates, cutoff, drop_next=p.peer_drop_next, greenup_rel=p.peer_greenup_rel,
                               drop_rate=p.peer_drop_rate) if len(candidates) else {}
+    corroborated: dict[str, np.ndarray] = {}
+    # peers exist only when the season has more fields than a field has peers; without them timing stands alone
+    need_peers = p.timing_needs_peers and p.peer_k > 0 and obs["field_id"].nunique() > p.peer_k
+    if need_peers:
+        known = candidates[candidates["known_date"] <= cutoff] if len(candidates) else candidates
+        corroborated = {str(f): g.to_numpy() for f, g in known.groupby("field_id")["date"]} if len(known) else {}
 
     def add(fid: str, season: str, kind: str, when: pd.Timestamp, evidence: dict[str, Any]) -> None:
         alerts.append({"field_id": fid, "season": season, "alert": kind, "severity": ALERT_TYPES[kind],
@@ -358,9 +401,9 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         if not isinstance(crop, str) or (region, crop) not in dense:
             continue
         band = dense[(region, crop)]
-        emerge_by = expected_emergence_day.get((region, crop))
+        emerge_by = not_planted_day(expected_emergence_day, region, crop, p.np_other_gap)
         if emerge_by is not None and today_day >= emerge_by + p.grace_days \
-                and not (vals >= p.emerged).any():
+                and not (vals >= p.emerged).any() and not emerging(vals, p.np_rise):
             add(fid, season, "NOT_PLANTED", cutoff, {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
                                                       "max_ndvi": _r(vals.max()) if len(vals) else None,
                                                       "clear_obs": len(vals)})
@@ -375,6 +418,10 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
                 {"dates": [str(pd.Timestamp(d).date()) for d in dates[w - 1:w + 1]],
                  "ndvi": [_r(v) for v in vals[w - 1:w + 1]], "expected_p10": [_r(v) for v in lo[w - 1:w + 1]]})
         old = _collapse_alert(days, vals, dates, band, tim.get((region, crop)), p) if len(vals) >= 2 else None
+        if old is not None and old[0] == "CROP_FAILURE" and need_peers:
+            both = [str(pd.Timestamp(x).date()) for x in corroborated.get(fid, [])]
+            if not set(both) & set(old[2]["dates"]):  # a collapse its peers shared: weather, frost, harvest
+                old = None
         peer = peer_fail.get(fid)
         if peer is not None and (old is None or old[0] != "CROP_FAILURE" or old[1] > peer[0]):
             add(fid, season, "CROP_FAILURE", peer[0], peer[1])

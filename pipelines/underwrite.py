@@ -155,7 +155,8 @@ def checkpoint_label(season: str, region: str | None, as_of: dt.date, crops: lis
 
 def align_features(features: pd.DataFrame, model: Any, warnings: list[str]) -> pd.DataFrame:
     """``features`` with exactly the numeric columns the yield model was fitted on: extra numeric columns
-    are dropped, missing ones added empty (NaN) — each with a warning naming them."""
+    are dropped, missing ones (and missing phenology dates the model reads) added empty (NaN) — each with a
+    warning naming them."""
     known = list(getattr(model, "numeric_columns_", []) or [])
     if not known:
         return features
@@ -165,7 +166,10 @@ def align_features(features: pd.DataFrame, model: Any, warnings: list[str]) -> p
     contract = set(FIELD_FEATURES.names)
     have = set(_numeric_columns(features, tuple(getattr(model.config, "exclude", ()))))
     extra = sorted(c for c in have - set(known) if c not in contract)
-    missing = [c for c in known if c not in features.columns]
+    from models._yield_features import date_sources
+
+    dates = date_sources(getattr(model, "date_columns_", []) or [])  # phenology dates the model reads as days
+    missing = [c for c in [*known, *dates] if c not in features.columns]
     out = features.drop(columns=extra)
     if extra:
         warnings.append(f"{len(extra)} feature column(s) unknown to the yield model dropped: {', '.join(extra[:5])}")

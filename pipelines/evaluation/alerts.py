@@ -56,6 +56,7 @@ from pipelines.monitor import (
     expected_bands,
     expected_emergence_days,
     expected_timing,
+    not_planted_day,
     own_crop_obs,
     peer_candidates,
 )
@@ -71,9 +72,11 @@ RIGHT_WHEN = {"CROP_FAILURE": ("failure",), "NOT_PLANTED": ("never_planted", "fa
               "CROP_MISMATCH": ("crop_mismatch", "never_planted")}
 ADVERSE = ("failure", "never_planted", "crop_mismatch", "partly_planted", "drought", "hail", "flood", "heat",
            "lodging")
+#: F0.5 (on records) within which :func:`tune_params` prefers the shorter NOT_PLANTED grace
+GRACE_TOLERANCE = 0.01
 #: the grid searched by :func:`tune_params` (small: each point is a full replay of the tuning seasons)
-DEFAULT_GRID: dict[str, Sequence[Any]] = {"peer_greenup_rel": (0.7, 0.8, 0.9), "peer_same_crop": (False, True),
-                                          "collapse_k": (2.0, 3.0)}
+DEFAULT_GRID: dict[str, Sequence[Any]] = {"peer_greenup_rel": (0.8, 0.9), "peer_drop_next": (0.25, 0.35),
+                                          "collapse_k": (1.0, 2.0, 3.0), "grace_days": (10, 25)}
 
 
 @dataclass
@@ -211,7 +214,9 @@ def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: Aler
                 first.setdefault((str(r["field_id"]), str(r["alert"])), r)
     else:
         checks = {dates[-1]}
-        for e in exp.emergence.values():
+        for e in {not_planted_day(exp.emergence, str(r), str(c), params.np_other_gap) for r, c in exp.emergence}:
+            if e is None:
+                continue
             deadline = start + pd.Timedelta(days=e + params.grace_days)
             before = [d for d in dates if d < deadline]
             if before:
@@ -231,11 +236,17 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
                        start: pd.Timestamp, dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
     """NOT_PLANTED on the first acquisition date past the deadline with no emerged observation yet."""
     emerged = obs[obs["ndvi"] >= params.emerged].groupby("field_id")["date"].min()
+    # the field's latest clear NDVI up to each date at least ``np_rise`` above its lowest so far: coming up
+    o = obs.sort_values(["field_id", "date"], kind="stable")
+    rising = o[(o["ndvi"] - o.groupby("field_id")["ndvi"].cummin()) >= params.np_rise]
+    rise_dates = {str(f): g.to_numpy() for f, g in rising.groupby("field_id")["date"]}
+    next_obs = {str(f): g.to_numpy() for f, g in o.groupby("field_id")["date"]}
     grid = np.array(dates, dtype="datetime64[ns]")
     out: dict[tuple[str, str], dict[str, Any]] = {}
     banded = set(zip(exp.bands["region"].astype(str), exp.bands["crop"].astype(str), strict=True))
     for r in fields.itertuples(index=False):
-        e = exp.emergence.get((str(r.region), str(r.crop))) if isinstance(r.crop, str) else None
+        e = not_planted_day(exp.emergence, str(r.region), str(r.crop), params.np_other_gap) \
+            if isinstance(r.crop, str) else None
         if e is None or (str(r.region), str(r.crop)) not in banded:
             continue
         deadline = start + pd.Timedelta(days=e + params.grace_days)
@@ -243,6 +254,12 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
         cand = grid[(grid >= deadline.to_datetime64())]
         if seen is not None:
             cand = cand[cand < pd.Timestamp(seen).to_datetime64()]
+        rd = rise_dates.get(str(r.field_id))
+        if rd is not None and len(cand):  # not while the latest clear observation is a rising one
+            od = next_obs[str(r.field_id)]
+            last = np.searchsorted(od, cand, side="right") - 1  # latest clear observation up to each date
+            last_date = np.where(last >= 0, od[np.maximum(last, 0)], np.datetime64("NaT"))
+            cand = cand[~np.isin(last_date, rd)]
         if len(cand):
             out[(str(r.field_id), "NOT_PLANTED")] = {
                 "field_id": str(r.field_id), "season": str(r.season), "alert": "NOT_PLANTED",
@@ -388,7 +405,9 @@ def tune_params(data: SeasonData, tune_seasons: Sequence[str], *, base: AlertPar
     :func:`pipelines._monitor_records.record_score` and pooled over the seasons.
 
     Picks the point meeting the targets (precision ≥ 0.95, recall ≥ 0.90) with the best F0.5, else the
-    best F0.5. Returns the params and the table of all points.
+    best F0.5; the records carry no dates, so among the points within ``GRACE_TOLERANCE`` of that F0.5 the
+    one with the shortest ``grace_days`` (the earliest NOT_PLANTED) is taken. Returns the params and the
+    table of all points.
     """
     from pipelines._monitor_records import record_labels, record_score
 
@@ -407,7 +426,7 @@ def tune_params(data: SeasonData, tune_seasons: Sequence[str], *, base: AlertPar
         key = (p.green, p.bare, p.emerged, p.half_window, p.min_band_fields, p.min_clear_share)
         if key not in exps:  # expectations depend on these thresholds only
             exps[key] = {s: fit_expectations(data, [x for x in data.seasons if x < s], p) for s in tune_seasons}
-        ckey = (*key, p.peer_k, p.peer_drop, p.peer_green, p.peer_same_crop)
+        ckey = (*key, p.peer_k, p.peer_drop, p.peer_green, p.peer_same_crop, p.peer_drop_single, p.peer_both)
         if ckey not in cands:
             cands[ckey] = {s: peer_candidates(data.obs[data.obs["season"] == s],
                                               data.crops[data.crops["season"] == s], data.starts[s],
@@ -425,6 +444,11 @@ def tune_params(data: SeasonData, tune_seasons: Sequence[str], *, base: AlertPar
                      f"recall {m['recall']}")
     table = pd.DataFrame(rows)
     best = max(range(len(rows)), key=lambda i: _objective(rows[i]))
+    if "grace_days" in names:  # records carry no dates: where they cannot tell points apart, alert earlier
+        top = _objective(rows[best])
+        near = [i for i in range(len(rows)) if _objective(rows[i])[0] == top[0]
+                and _objective(rows[i])[1] >= top[1] - GRACE_TOLERANCE]
+        best = min(near, key=lambda i: (rows[i]["grace_days"], tuple(-x for x in _objective(rows[i]))))
     chosen = replace(base, **{n: rows[best][n] for n in names})
     return chosen, table
 

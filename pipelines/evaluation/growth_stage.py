@@ -19,6 +19,12 @@ calendar's median dates; its stage is the stage those dates give). "stage from t
 (``stage_true_dates_mid``, the same in every column) is the stage the TRUE emergence, maturity and harvest
 dates give with the flowering the calendar's stage fraction places between them: a diagnostic of how much
 of the stage error the stage fractions alone make, with perfect dates.
+
+``diagnosis_mid`` (per group; printed under each table): the calibrated mid-season run's confusion
+(true stage × predicted) and, for its wrong fields, whether the prediction is ahead or behind, how far
+the true stage boundary lies from the as-of date, and what drove it (the emergence estimate; the
+emergence estimate with the observations around the true emergence ≥ 20 days apart; else the
+calendar's durations and stage fractions) — :mod:`features._stage_diagnosis`.
 """
 
 from __future__ import annotations
@@ -105,6 +111,39 @@ def _stage_true_dates(truth: pd.DataFrame, cds: pd.DataFrame, as_of: date) -> pd
     return pd.Series(st, index=truth["field_id"].to_numpy())
 
 
+def _gap_around(sm: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+    """Days between the observations (``observed`` grid dates of ``sm``) just before and just after each
+    field's TRUE emergence (index field_id; NaN without a true emergence or an observation on either side)."""
+    obs = sm[sm["observed"].astype(bool)][["field_id", "date"]].astype({"field_id": "str"})
+    em = truth.set_index("field_id")["emergence_date"]
+    o = obs.assign(em=obs["field_id"].map(em))
+    before = o[o["date"] <= o["em"]].groupby("field_id")["date"].max()
+    after = o[o["date"] >= o["em"]].groupby("field_id")["date"].min()
+    return (after.reindex(em.index) - before.reindex(em.index)).dt.days.astype("float64")
+
+
+def _diagnosis(pred: pd.DataFrame, truth: pd.DataFrame, true_stage: pd.Series, as_of: date,
+               gaps: pd.Series) -> dict[str, Any]:
+    """Confusion (``[true stage, predicted stage, fields]`` in stage order) and what drove the wrong fields
+    of one group at ``as_of`` (:mod:`features._stage_diagnosis`); the distance of the TRUE boundary from ``as_of`` bounds how far
+    the predicted boundary is from it (a wrong field's predicted boundary is at least that far off)."""
+    from features._stage_diagnosis import stage_confusion, wrong_stage_drivers
+
+    t = truth.set_index("field_id")
+    p = pred.drop_duplicates("field_id").set_index("field_id")
+    ref = true_stage.reindex(t.index)
+    em, fl, mat = (pd.to_datetime(t[c]) for c in ("emergence_date", "flowering_date", "maturity_date"))
+    harvest = pd.to_datetime(t["harvest_date"].where(t["harvest_date"].notna(), t.get("failure_date")))
+    bounds = pd.concat([em, em + (fl - em) * 0.25, fl, fl + (mat - fl) * 0.5, harvest], axis=1)
+    delta = (pd.Timestamp(as_of) - bounds).apply(lambda c: c.dt.days).astype("float64")
+    nearest = delta.abs().idxmin(axis=1, skipna=True) if len(delta) else pd.Series(dtype=object)
+    boundary = pd.Series([delta.loc[i, c] if pd.notna(c) else np.nan for i, c in nearest.items()], index=delta.index)
+    em_err = (pd.to_datetime(p["emergence_date"]).reindex(t.index) - em).dt.days.astype("float64")
+    conf = stage_confusion(ref, p["growth_stage"])
+    return {"confusion": [[str(r), str(c), int(v)] for r, row in conf.iterrows() for c, v in row.items() if v],
+            **wrong_stage_drivers(ref, p["growth_stage"], em_err, boundary, gaps.reindex(t.index))}
+
+
 def _baseline(fields: pd.DataFrame, cds: pd.DataFrame, as_of: date) -> pd.DataFrame:
     from features.growth_stage import stage_from_dates
 
@@ -174,6 +213,8 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
         as_of = cps[cp]
         say(f"series {season} as of {as_of}")
         sm = smooth_series(series(season, as_of), as_of=as_of, grid_days=5)
+        if cp == "mid":
+            gaps_mid = _gap_around(sm, scored)
         runs[cp] = {"calibrated": phenology(sm, cal, crops, region, as_of, calib),
                     "uncalibrated": phenology(sm, cal, crops, region, as_of, None),
                     "baseline": _baseline(fields, cds, as_of)}
@@ -187,7 +228,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
         "n_fields": int(len(fields)), "n_scored": int(len(scored)),
         "n_excluded_unplanted": int((~truth["planted"].astype(bool)).sum()),
         "n_excluded_crop_mismatch": int((truth["planted"].astype(bool) & (dec != truth["true_crop"]).to_numpy()).sum()),
-        "targets": TARGETS, "groups": {},
+        "targets": TARGETS, "groups": {}, "diagnosis_mid": {},
     }
     for name, mask in _groups(scored).items():
         t = scored[mask.to_numpy()]
@@ -201,6 +242,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
             m["stage_true_dates_mid"] = stage_accuracy(true_dates_mid, true_mid.reindex(t["field_id"]))
             g[method] = m
         result["groups"][name] = g
+        result["diagnosis_mid"][name] = _diagnosis(runs["mid"]["calibrated"], t, true_mid, cps["mid"], gaps_mid)
     return result
 
 
@@ -232,4 +274,24 @@ def format_growth_evaluation(r: dict[str, Any]) -> str:
             tg = "" if tgt is None or name != "summer" else fmt(tgt, key)
             lines.append(f"  {label:<28}{fmt(g['calibrated'].get(key), key):>12}"
                          f"{fmt(g['uncalibrated'].get(key), key):>14}{fmt(g['baseline'].get(key), key):>10}{tg:>8}")
+        lines.extend(_format_diagnosis(r.get("diagnosis_mid", {}).get(name)))
     return "\n".join(lines)
+
+
+def _format_diagnosis(d: dict[str, Any] | None) -> list[str]:
+    """The calibrated mid-season run's confusion and wrong-field drivers, as indented lines."""
+    if not d:
+        return []
+    rows: dict[str, list[str]] = {}
+    for t, c, n in d["confusion"]:
+        rows.setdefault(t, []).append(f"{c} {n}")
+    conf = "; ".join(f"{t} → {', '.join(v)}" for t, v in rows.items())
+    out = [f"  mid-season confusion (calibrated; true → predicted): {conf}"]
+    if d.get("n_wrong"):
+        out.append(f"  wrong at mid-season: {d['n_wrong']} ({d['ahead']} ahead, {d['behind']} behind); "
+                   f"driver: emergence {d['driver_emergence']}, emergence in a cloud gap {d['driver_gap']}, "
+                   f"durations/stage fractions {d['driver_durations']}; |emergence error| median "
+                   f"{d['emergence_abs_error_median_wrong']} d (right fields {d['emergence_abs_error_median_right']} d); "
+                   f"true boundary {d['boundary_abs_days_median_wrong']} d (p90 {d['boundary_abs_days_p90_wrong']} d) "
+                   f"from the as-of date; gap around true emergence median {d['gap_days_median_wrong']} d")
+    return out

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from models.yield_value import YieldModelConfig
 
 __all__ = ["YieldCountyEvaluation", "evaluate_yield_county", "oracle_features", "condition_floor", "yield_targets",
-           "R2_TARGETS", "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
+           "read_feature_snapshot", "R2_TARGETS", "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
 
 #: within-crop R² targets (crop → minimum; others: the "*" value)
 R2_TARGETS = {"maize": 0.45, "*": 0.30}
@@ -197,6 +197,21 @@ class YieldCountyEvaluation:
         lines.extend(f"note: {n}" for n in self.notes)
         lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()))
         return "\n".join(lines)
+
+
+def read_feature_snapshot(prefix: str | Path, checkpoints: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """checkpoint → FieldFeatures read from ``<prefix>-<checkpoint>.parquet`` (a snapshot of featurized seasons)."""
+    out: dict[str, pd.DataFrame] = {}
+    missing = []
+    for cp in checkpoints:
+        p = Path(f"{prefix}-{cp}.parquet")
+        if not p.is_file():
+            missing.append(str(p))
+            continue
+        out[cp] = pd.read_parquet(p)
+    if missing:
+        raise UserInputError(f"feature snapshot {prefix}: file(s) not found {format_offenders(missing)}")
+    return out
 
 
 def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None = None,

@@ -8,9 +8,11 @@ import pytest
 
 from features._calibration import (
     VECTOR_L2_GRID,
+    ece_interval,
     expected_calibration_error,
     fit_temperature,
     fit_vector,
+    remove_label_noise,
     select_vector_l2,
     softmax,
 )
@@ -310,3 +312,66 @@ def test_vector_calibration_round_trip(tmp_path, data) -> None:
     pd.testing.assert_frame_equal(clf.predict(series, test), back.predict(series, test))
     with pytest.raises(UserInputError, match="calibration must be 'temperature', 'vector' or 'none'"):
         _clf(calibration="isotonic").fit(series, train)
+
+
+def test_seed_bag_averages_members_and_round_trips(tmp_path, data) -> None:
+    series, labels = data
+    train, test = labels.loc[labels["season"] < "2019"], labels.loc[labels["season"] == "2019"]
+    one = _clf(n_estimators=20, seed=1).fit(series, train)
+    bag = _clf(n_estimators=20, n_seeds=2).fit(series, train)
+    assert [len(b) for b in bag.boosters_.values()] == [2, 2, 2]
+    X = bag.features(series, test)
+    M = bag._matrix(X[[*bag.feature_names_in_]])
+    # member 1 of the bag is the seed-1 model; the bag's raw score is the members' mean
+    m1 = np.asarray(bag.boosters_["end"][1].predict(M, raw_score=True)).reshape(len(M), -1)
+    assert np.array_equal(m1, one._raw_scores(M, "end"))
+    m0 = np.asarray(bag.boosters_["end"][0].predict(M, raw_score=True)).reshape(len(M), -1)
+    assert np.allclose(bag._raw_scores(M, "end"), (m0 + m1) / 2) and not np.allclose(m0, m1)
+    saved = bag.save(tmp_path / "bag")
+    assert (saved / "model_end_s1.txt").is_file() and not (saved / "model_end_s2.txt").exists()
+    back = CropTypeClassifier.load(saved)
+    pd.testing.assert_frame_equal(bag.predict(series, test), back.predict(series, test))
+    with pytest.raises(UserInputError, match="n_seeds must be a positive integer, found 0"):
+        _clf(n_seeds=0).fit(series, train)
+
+
+def test_ece_interval_covers_the_estimate_and_is_seeded() -> None:
+    rng = np.random.default_rng(5)
+    p = softmax(rng.normal(0, 2, size=(2000, 3)))
+    y = np.array([rng.choice(3, p=row) for row in p])
+    lo, hi = ece_interval(p, y, n_boot=200)
+    assert lo < hi < 0.06 and (lo, hi) == ece_interval(p, y, n_boot=200)
+    over = softmax(np.log(p) * 3)
+    lo2, _ = ece_interval(over, y, n_boot=200)
+    assert lo2 > hi  # an over-confident model's whole interval lies above a calibrated one's
+    with pytest.raises(UserInputError, match="ECE interval: expected probs"):
+        ece_interval(p, y[:5])
+
+
+def test_remove_label_noise_inverts_symmetric_label_noise() -> None:
+    rng = np.random.default_rng(7)
+    q = softmax(rng.normal(0, 3, size=(4000, 4)))
+    noisy = 0.9 * q + 0.1 * (1 - q) / 3  # what a calibration on 10% wrong labels learns
+    back = remove_label_noise(noisy, 0.1)
+    assert np.allclose(back, q) and np.array_equal(back.argmax(axis=1), noisy.argmax(axis=1))
+    y = np.array([rng.choice(4, p=row) for row in q])
+    assert expected_calibration_error(back, y) < expected_calibration_error(noisy, y) - 0.02
+    assert np.array_equal(remove_label_noise(noisy, 0.0), noisy)
+    with pytest.raises(UserInputError, match="label noise: expected probs"):
+        remove_label_noise(noisy, 0.8)
+
+
+def test_label_noise_dropped_share_sharpens_and_round_trips(tmp_path, data) -> None:
+    series, labels = data
+    train, test = labels.loc[labels["season"] < "2019"], labels.loc[labels["season"] == "2019"]
+    plain = _clf(n_estimators=30, clean_labels=0.2).fit(series, train)
+    clf = _clf(n_estimators=30, clean_labels=0.2, label_noise="dropped").fit(series, train)
+    assert clf.n_dropped_labels_ > 0 and clf.label_noise_ == pytest.approx(clf.n_dropped_labels_ / len(train))
+    a, b = plain.predict(series, test), clf.predict(series, test)
+    assert (a["crop_type"] == b["crop_type"]).all() and (b["crop_type_prob"] >= a["crop_type_prob"] - 1e-12).all()
+    assert (b["crop_type_prob"] > a["crop_type_prob"]).any()
+    back = CropTypeClassifier.load(clf.save(tmp_path / "noise"))
+    assert back.label_noise_ == clf.label_noise_
+    pd.testing.assert_frame_equal(b, back.predict(series, test))
+    with pytest.raises(UserInputError, match="label_noise must be a share"):
+        _clf(label_noise="all").fit(series, train)

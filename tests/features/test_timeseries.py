@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from features._smooth_scene import scene_offsets
 from features.errors import ContractError
 from features.timeseries import smooth_series, whittaker
 
@@ -126,6 +127,63 @@ def test_scene_wide_haze_is_screened() -> None:
     assert sm.attrs["hazy_dates"] == [str(hazy.date())]
     at = sm[sm["date"] == hazy]
     assert np.abs(at["value"].to_numpy() - _truth_on(at, truth)).max() < 0.05
+
+
+def test_scene_offsets_are_medians_of_used_departures() -> None:
+    y = np.array([[0.5, 0.2, 0.9], [0.6, 0.3, 0.1], [0.7, np.nan, 0.4]])
+    z = np.array([[0.4, 0.5, 0.5], [0.5, 0.5, 0.5], [0.5, 0.5, 0.5]])
+    used = np.array([[True, True, True], [True, True, True], [True, False, False]])
+    a = scene_offsets(y, used, z, 2)
+    assert np.allclose(a, [0.1, -0.25, 0.0])       # medians 0.1 and -0.25; the last date has one unused
+    assert np.allclose(scene_offsets(y, used, z, 3), [0.1, 0.0, 0.0])   # too few fields: no offset
+
+
+def test_scene_offsets_keep_only_what_is_not_smooth_in_time() -> None:
+    rng = np.random.default_rng(4)
+    z = np.zeros((6, 40))
+    trend = np.linspace(-0.1, 0.1, 40)                 # a shared smooth drift belongs to the curves
+    jolt = np.zeros(40)
+    jolt[17] = 0.2                                     # a one-date jolt belongs to the scene
+    y = z + trend + jolt + rng.normal(0, 0.001, (6, 40))
+    used = np.ones((6, 40), dtype=bool)
+    raw = scene_offsets(y, used, z, 3)
+    assert np.allclose(raw, trend + jolt, atol=0.005)
+    hp = scene_offsets(y, used, z, 3, lambda a, w: whittaker(a, w, 50.0))
+    assert hp[17] > 0.15
+    assert np.abs(np.delete(hp, [15, 16, 17, 18, 19])).max() < 0.03
+
+
+def test_scene_wide_jolts_do_not_bend_the_curves() -> None:
+    """Every date's scene reads a little off (illumination, atmosphere, snow): offsets keep that out of the curves."""
+    s, truth = make_series(n_fields=30, spikes=0.0, cloud=0.3, noise=0.01, seed=6)
+    dates = np.sort(s["date"].unique())
+    jolt = pd.Series(np.random.default_rng(6).normal(0, 0.05, len(dates)), index=dates)
+    s["mean"] = s["mean"] + s["date"].map(jolt).to_numpy()
+
+    def rmse(sm: pd.DataFrame) -> float:
+        return float(np.sqrt(np.mean((sm["value"].to_numpy() - _truth_on(sm, truth)) ** 2)))
+
+    for grid in (1, 5):
+        on = smooth_series(s, grid_days=grid, scene_offset=True)
+        off = smooth_series(s, grid_days=grid)
+        assert on.attrs["hazy_dates"] == off.attrs["hazy_dates"]     # the haze screen comes first, unchanged
+        assert rmse(on) < 0.95 * rmse(off), (grid, rmse(on), rmse(off))
+
+
+def test_default_curves_do_not_depend_on_the_other_fields() -> None:
+    """Blocks of fields smooth alike to one call (the distributed features pipeline relies on it); scene offsets
+    trade that for accuracy, so they are opt-in."""
+    s, _ = make_series(n_fields=12, seed=9)
+    one = smooth_series(s, grid_days=5)
+    assert one.attrs["hazy_dates"] == []
+    for block in (["F0000", "F0001", "F0002", "F0003"], [f"F{i:04d}" for i in range(4, 12)]):
+        part = smooth_series(s[s["field_id"].isin(block)], grid_days=5)
+        pd.testing.assert_frame_equal(part, one[one["field_id"].isin(block)].reset_index(drop=True))
+    big = [f"F{i:04d}" for i in range(6)]
+    joint = smooth_series(s, grid_days=5, scene_offset=True)
+    part = smooth_series(s[s["field_id"].isin(big)], grid_days=5, scene_offset=True)
+    ref = joint[joint["field_id"].isin(big)].reset_index(drop=True)
+    assert not np.array_equal(part["value"].to_numpy(), ref["value"].to_numpy())
 
 
 def test_vectorised_many_fields() -> None:

@@ -151,3 +151,12 @@ def test_evaluate_and_cli(synth: tuple[SeasonData, pd.DataFrame], tmp_path: Path
     assert out["label"] == "synthetic" and out["metrics"]["events"] == 5 and "baseline" in out
     bad = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--season", "2006"])
     assert bad.exit_code == 2 and "needs at least 2 past seasons" in bad.stderr
+
+
+def test_tuning_prefers_the_earlier_not_planted_when_records_cannot_tell(
+        synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    """The records carry no dates: two grace periods that score alike on them resolve to the shorter one."""
+    data, _ = synth
+    chosen, table = tune_params(data, ["2006", "2007"], grid={"grace_days": (25, 10)})
+    assert table["precision"].nunique() == 1 and table["recall"].nunique() == 1
+    assert chosen.grace_days == 10

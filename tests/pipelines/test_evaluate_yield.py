@@ -193,3 +193,27 @@ def test_features_given_are_used_instead_of_building_them(fast: Path, county: tu
     assert set(res.evaluation.per_season["season"]) == {"2015"}
     with pytest.raises(UserInputError, match="missing mid"):
         evaluate_yield_county(fast, seasons=["2015"], oracle=False, features={"end": feats["end"]})
+
+
+def test_cli_reads_a_feature_snapshot_instead_of_featurizing(county: tuple[Path, dict], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    path, feats = county
+
+    def refuse(*a: object, **k: object) -> None:
+        raise AssertionError("features were built although a snapshot was given")
+
+    monkeypatch.setattr(train_yield, "county_features", refuse)
+    from models import evaluation
+
+    orig = evaluation.evaluate_yield
+    monkeypatch.setattr(evaluation, "evaluate_yield", lambda *a, **k: orig(*a, **{**k, "config": FAST}))
+    for cp, df in feats.items():
+        df.to_parquet(tmp_path / f"snap-{cp}.parquet")
+    r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(path), "--json", "--seasons", "2014",
+                                 "--no-oracle", "-q", "--features", str(tmp_path / "snap")])
+    assert r.exit_code == 0, r.stderr
+    assert {x["season"] for x in json.loads(r.stdout)["per_season"]} == {"2014"}
+    (tmp_path / "snap-mid.parquet").unlink()
+    r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(path), "--no-oracle", "-q",
+                                 "--features", str(tmp_path / "snap")])
+    assert r.exit_code == 2 and "snap-mid.parquet" in r.stderr

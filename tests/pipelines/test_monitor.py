@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
@@ -14,6 +14,7 @@ from pipelines.monitor import (
     AlertParams,
     clear_ndvi,
     detect_alerts,
+    emerging,
     expected_bands,
     expected_emergence_days,
     expected_timing,
@@ -129,13 +130,13 @@ def _season(n: int, collapse: dict[str, int], seed: int, season: str = "2024",
 def test_peers_catch_a_late_failure_but_not_a_county_wide_drop() -> None:
     """Only the peer rule is on (the timing rule's limits are out of reach): a field collapsing at day 135,
     while the fields that grew like it stay green, is a failure; the same collapse in every field at once
-    (weather, or the usual harvest) is not."""
+    (weather, or the usual harvest) is not. (The one-observation rule is off here: see the next test.)"""
     past, crops = _season(20, {}, 1, "2023", date(2023, 4, 1))
     starts = {"2023": date(2023, 4, 1)}
     obs = clear_ndvi(past)
     bands, timing = expected_bands(obs, crops, starts), expected_timing(obs, crops, starts)
     em = expected_emergence_days(obs, crops, starts)
-    p = AlertParams(collapse_k=99.0, duration_k=99.0)
+    p = AlertParams(collapse_k=99.0, duration_k=99.0, peer_drop_single=1.0)
     cur, fields = _season(25, {"f03": 135}, 2)
     al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em, p, timing=timing)
     fail = al[al["alert"] == "CROP_FAILURE"]
@@ -151,6 +152,56 @@ def test_peers_catch_a_late_failure_but_not_a_county_wide_drop() -> None:
     # as of the day of the first low observation the failure is not yet confirmed
     early = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 8, 14), START, em, p, timing=timing)
     assert not (early["alert"] == "CROP_FAILURE").any()
+
+
+def _expectations() -> tuple[pd.DataFrame, pd.DataFrame, dict[tuple[str, str], int]]:
+    past, crops = _season(20, {}, 1, "2023", date(2023, 4, 1))
+    starts = {"2023": date(2023, 4, 1)}
+    obs = clear_ndvi(past)
+    return expected_bands(obs, crops, starts), expected_timing(obs, crops, starts), \
+        expected_emergence_days(obs, crops, starts)
+
+
+def test_one_extreme_observation_is_enough() -> None:
+    """A collapse to bare soil far below green peers is a failure on its first clear observation, even when
+    clouds hide every later one; a milder fall (to 0.45) still waits for the confirming observation."""
+    bands, timing, em = _expectations()
+    p = AlertParams(collapse_k=99.0, duration_k=99.0)
+    cur, fields = _season(25, {"f03": 135}, 2)
+    cur = cur[~((cur["field_id"] == "f03") & (cur["date"] > pd.Timestamp("2024-08-14")))]  # clouds after day 135
+    al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 8, 14), START, em, p, timing=timing)
+    fail = al[al["alert"] == "CROP_FAILURE"]
+    assert list(fail["field_id"]) == ["f03"] and fail["date"].iloc[0] == pd.Timestamp("2024-08-14")
+    ev = json.loads(fail["evidence"].iloc[0])
+    assert ev["rule"] == "peers_extreme" and ev["dates"] == ["2024-08-14"] and ev["ndvi"][0] < p.bare
+    assert ev["peer_ndvi"][0] - ev["ndvi"][0] >= p.peer_drop_single
+    early = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 8, 13), START, em, p, timing=timing)
+    assert not (early["alert"] == "CROP_FAILURE").any()
+    mild, fields2 = _season(25, {}, 2)
+    sel = (mild["field_id"] == "f03") & (mild["date"] >= pd.Timestamp("2024-08-14"))
+    mild.loc[sel, "mean"] = 0.45
+    first = detect_alerts(clear_ndvi(mild), fields2, bands, date(2024, 8, 14), START, em, p, timing=timing)
+    assert not (first["alert"] == "CROP_FAILURE").any()
+    off = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em,
+                        AlertParams(collapse_k=99.0, duration_k=99.0, peer_drop_single=1.0), timing=timing)
+    assert not (off["alert"] == "CROP_FAILURE").any()  # without the rule the clouds hide it
+
+
+def test_not_planted_waits_for_a_late_crop_coming_up() -> None:
+    """Past the emergence deadline with no clear NDVI at ``emerged``: bare soil is NOT_PLANTED, a field whose
+    latest observation is well above its own lowest (a late-sown crop coming up) is not."""
+    bands, timing, em = _expectations()
+    days = np.arange(0, 150, 5)
+    bare = np.full(len(days), 0.18)
+    late = np.where(days >= 100, 0.18 + 0.02 * (days - 95) / 5, 0.18).clip(max=0.29)
+    cur = pd.concat([_series("bare", "2024", days, bare), _series("late", "2024", days, late)])
+    fields = pd.DataFrame({"field_id": ["bare", "late"], "season": "2024", "crop": "maize", "region": "r"})
+    deadline = em[("r", "maize")] + AlertParams().grace_days
+    as_of = START + timedelta(days=max(deadline, 120))
+    al = detect_alerts(clear_ndvi(cur), fields, bands, as_of, START, em, timing=timing)
+    got = set(zip(al["field_id"], al["alert"], strict=True))
+    assert ("bare", "NOT_PLANTED") in got and ("late", "NOT_PLANTED") not in got
+    assert emerging(late, 0.05) and not emerging(bare, 0.05) and not emerging(np.zeros(0), 0.05)
 
 
 def test_peer_anomalies_are_as_of() -> None:
@@ -169,11 +220,13 @@ def test_peer_anomalies_are_as_of() -> None:
 
 
 def test_record_labels_and_score() -> None:
-    rec = pd.DataFrame({"field_id": ["a", "b", "c", "d", "e"], "season": "2020",
-                        "sowing_date": ["2020-06-01", "", "2020-06-02", "2020-06-03", ""],
-                        "reported_yield_t_ha": ["0.00", "", "4.5", "", "3.0"]})
+    rec = pd.DataFrame({"field_id": ["a", "b", "c", "d", "e", "z"], "season": "2020",
+                        "sowing_date": ["2020-06-01", "", "2020-06-02", "2020-06-03", "", "2020-06-04"],
+                        "harvest_date": ["", "", "2020-10-01", "", "", "2020-10-02"],
+                        "reported_yield_t_ha": ["0.00", "", "4.5", "", "3.0", "0.00"]})
     lab = record_labels(rec, "2020")
-    assert lab.to_dict() == {"a": "failure", "b": "never_planted", "c": "ok", "e": "ok"}  # d: missing report
+    # d: missing report; z: harvested for nothing (a crop-out at maturity, not a mid-season collapse)
+    assert lab.to_dict() == {"a": "failure", "b": "never_planted", "c": "ok", "e": "ok"}
     al = pd.DataFrame({"field_id": ["a", "c", "d"], "alert": ["CROP_FAILURE", "NOT_PLANTED", "CROP_FAILURE"]})
     m = record_score(al, lab)
     assert m == {"events": 2, "detected": 1, "high_alerts": 2, "right": 1, "recall": 0.5, "precision": 0.5}
@@ -188,3 +241,31 @@ def test_peers_come_from_the_same_crop() -> None:
     assert len(alone) > 0 and alone["peer_ndvi"].isna().all()
     maize = pa[pa["field_id"] == "f03"]
     assert maize["peer_ndvi"].notna().all() and (maize["n_peers"] == 5).all()
+
+
+def test_a_collapse_shared_by_the_peers_is_not_a_timing_failure() -> None:
+    """Every field collapsing on day 100 (frost, snow) is far earlier than the past seasons' harvest on day 175:
+    the timing rule alone calls them all failures; corroborated by the peers, none is."""
+    bands, timing, em = _expectations()
+    everyone = {f"f{k:02d}": 100 for k in range(25)}
+    cur, fields = _season(25, everyone, 5)
+    al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em, timing=timing)
+    assert not (al["alert"] == "CROP_FAILURE").any()
+    alone = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em,
+                          AlertParams(timing_needs_peers=False), timing=timing)
+    assert (alone["alert"] == "CROP_FAILURE").sum() == 25
+
+
+def test_a_thin_or_senescing_canopy_is_not_a_failure() -> None:
+    """Below the green peers on two observations but not gone: a thin canopy that never fell (partly planted)
+    and a fall that stops at 0.40 (early senescence) are no failures; a fall to bare soil is."""
+    bands, timing, em = _expectations()
+    cur, fields = _season(25, {"f05": 120}, 6)
+    days = (cur["date"] - pd.Timestamp(START)).dt.days
+    thin = cur["field_id"] == "f03"
+    cur.loc[thin, "mean"] = 0.18 + 0.5 * (cur.loc[thin, "mean"] - 0.18)
+    dry = (cur["field_id"] == "f04") & (days >= 120) & (days < 175)
+    cur.loc[dry, "mean"] = 0.40
+    al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em,
+                       AlertParams(peer_drop_single=1.0), timing=timing)
+    assert list(al.loc[al["alert"] == "CROP_FAILURE", "field_id"]) == ["f05"]

@@ -126,6 +126,19 @@ def test_align_features_warns() -> None:
     assert any("expects are missing (empty): feat_b" in x for x in w)
 
 
+def test_align_features_warns_of_missing_phenology_dates() -> None:
+    class M:
+        numeric_columns_ = ["feat_a"]
+        date_columns_ = ["day_peak_date", "span_peak_maturity"]
+        config = YieldModelConfig()
+
+    df = pd.DataFrame({"field_id": ["x"], "feat_a": [1.0], "peak_date": [pd.Timestamp("2009-08-01")]})
+    w: list[str] = []
+    out = align_features(df, M(), w)
+    assert out["maturity_date"].isna().all() and out["peak_date"].notna().all()
+    assert any("expects are missing (empty): maturity_date" in x for x in w)
+
+
 def test_checkpoint_label() -> None:
     r = "in-smallholder"
     assert checkpoint_label("2009", r, date(2009, 6, 1)) == "pre_season"
