@@ -22,15 +22,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features._calibration import (
-    expected_calibration_error,
-    fit_temperature,
-    fit_vector,
-    remove_label_noise,
-    select_vector_l2,
-    softmax,
-)
+from features._calibration import expected_calibration_error, remove_label_noise, softmax
 from features._crop_features import FeatureCache, GapSeries, gap_plan, group_folds
+from features._crop_train import fit_calibration, oof_raw_scores
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
 
@@ -289,7 +283,8 @@ class CropTypeClassifier:
         keep_rows = np.ones(len(y), dtype=bool)
         if self.clean_labels > 0 and folds.max() > 0:
             # noise-robust training: drop labels the out-of-fold model (latest checkpoint) strongly contradicts
-            oof = softmax(self._oof(mats[ckpts[-1]], y, folds, keep_rows, params, cat_idx))
+            oof = softmax(oof_raw_scores(mats[ckpts[-1]], y, folds, keep_rows, len(self.classes_), params,
+                                         cat_idx, self.n_estimators))
             keep_rows = oof[np.arange(len(y)), y] >= self.clean_labels
         self.n_dropped_labels_ = int((~keep_rows).sum())
         #: share of wrong training labels assumed when mapping calibrated probabilities to the true crop
@@ -304,14 +299,12 @@ class CropTypeClassifier:
             name = checkpoint_key(c)
             extra = None if aug is None else (aug[0][c], aug[1], aug[2])
             if self.calibration != "none" and folds.max() > 0:
-                oof = self._oof(X, y, folds, keep_rows, params, cat_idx, extra)
+                oof = oof_raw_scores(X, y, folds, keep_rows, len(self.classes_), params, cat_idx,
+                                     self.n_estimators, extra)
                 ok = keep_rows
-                if self.calibration == "vector":  # L2 on the biases chosen leave-one-group-out
-                    l2, _ = select_vector_l2(oof[ok], y[ok], groups[ok])
-                    scale, bias = fit_vector(oof[ok], y[ok], l2=l2)
-                    t, self.biases_[name] = 1.0 / scale, [float(b) for b in bias]
-                else:
-                    t = fit_temperature(oof[ok], y[ok], loss=self.calibration_loss)
+                t, bias = fit_calibration(oof[ok], y[ok], groups[ok], self.calibration, self.calibration_loss)
+                if bias is not None:
+                    self.biases_[name] = bias
                 self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
                                        "calibrated": expected_calibration_error(self._calibrated(oof[ok], name, t),
                                                                                 y[ok])}
@@ -356,27 +349,6 @@ class CropTypeClassifier:
         gapped = GapSeries(series)  # the series of the copies the cache misses, built once
         mats = {c: self._matrix(self._fit_features(gapped, sub, c, cache)) for c in ckpts}
         return mats, y, folds
-
-    def _oof(self, X: np.ndarray, y: np.ndarray, folds: np.ndarray, train_rows: np.ndarray,
-             params: list[dict[str, Any]], cat_idx: list[int],
-             extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
-        """Out-of-fold raw scores: each fold predicted by models trained on the ``train_rows`` (and the
-        ``extra`` augmented rows) of the other folds, one per bag member (``params``), raw scores averaged."""
-        import lightgbm as lgb
-
-        oof = np.zeros((len(y), len(self.classes_)))
-        for k in range(int(folds.max()) + 1):
-            tr, te = (folds != k) & train_rows, folds == k
-            if not te.any() or not tr.any():
-                continue
-            Xt, yt = X[tr], y[tr]
-            if extra is not None:
-                Xt, yt = np.vstack([Xt, extra[0][extra[2] != k]]), np.concatenate([yt, extra[1][extra[2] != k]])
-            for pj in params:
-                b = lgb.train(pj, lgb.Dataset(Xt, yt, categorical_feature=cat_idx, free_raw_data=True),
-                              num_boost_round=self.n_estimators)
-                oof[te] += np.asarray(b.predict(X[te], raw_score=True)).reshape(int(te.sum()), -1) / len(params)
-        return oof
 
     def _aligned(self, feats: pd.DataFrame, lab: pd.DataFrame) -> pd.DataFrame:
         keys = lab[["field_id", "season"]].astype({"field_id": str, "season": str})

@@ -44,7 +44,7 @@ from models.errors import ModelError, ModelInputError, PriceError
 from models.governance import Governance
 from models.prices import PriceTable
 
-__all__ = ["QUANTILE_COLUMNS", "YieldModelConfig", "YieldModel", "crop_of", "value_fields", "score_fields"]
+__all__ = ["QUANTILE_COLUMNS", "YieldModelConfig", "YieldModel", "crop_of", "known_crop", "value_fields", "score_fields"]
 
 QUANTILE_COLUMNS = ("yield_p10_t_ha", "yield_p50_t_ha", "yield_p90_t_ha")
 _ALPHAS = (0.1, 0.5, 0.9)
@@ -97,6 +97,13 @@ def crop_of(X: pd.DataFrame) -> pd.Series:
     if "declared_crop" in X.columns:
         return X["declared_crop"].astype("str")
     raise ModelInputError(model=_NAME, missing=["crop (or crop_type / declared_crop)"], unseen=[])
+
+
+def known_crop(X: pd.DataFrame) -> np.ndarray:
+    """Rows with a crop to value (:func:`crop_of` neither missing nor empty): a field without a declared or
+    predicted crop has no price and is not valued."""
+    crop = crop_of(X)
+    return crop.notna().to_numpy() & ~crop.isin(["nan", "None", "<NA>", ""]).to_numpy()
 
 
 def _numeric_columns(X: pd.DataFrame, exclude: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> list[str]:

@@ -56,6 +56,11 @@ class PortfolioRun:
     def n_valued(self) -> int:
         return sum(int(b["n_valued"]) for b in self.blocks)
 
+    @property
+    def n_without_crop(self) -> int:
+        """Fields with neither a declared nor a predicted crop (not valued)."""
+        return sum(int(b.get("n_without_crop", 0)) for b in self.blocks)
+
     def totals(self) -> dict[str, dict[str, int]]:
         """Sum of value_p10 / value_p50 / value_p90 (minor units) per currency, over every block."""
         tot: dict[str, dict[str, int]] = {}
@@ -117,6 +122,7 @@ def _summary(task: _BlockTask, smeta: dict[str, Any], spath: Path, fpath: Path, 
     return {"block": task.block, "n_fields": len(task.series.fields), "series_part": spath.name,
             "features_part": fpath.name, "valuations_part": vpath.name,
             "feature_columns": [str(c) for c in feats.columns], "n_valued": len(vals),
+            "n_without_crop": int(len(feats) - len(vals)),
             "n_in_scope": int(vals["in_scope"].sum()) if len(vals) else 0, "totals": totals,
             "series": {k: smeta[k] for k in ("outside", "small", "dates", "read", "cached", "warnings")}}
 
@@ -125,7 +131,7 @@ def _block_task(task: _BlockTask, *, feature_shared: dict[str, Any], model: Any,
                 score_kwargs: dict[str, Any]) -> dict[str, Any]:
     """Series, features and valuations of one block; returns its summary (see the module docstring)."""
     from features.contracts import check_field_features
-    from models.yield_value import score_fields
+    from models.yield_value import known_crop, score_fields
     from pipelines._dask_parts import part_path, read_part, read_part_meta, write_part
     from pipelines.distributed import _feature_task_for, _features_block, _series_block
 
@@ -143,7 +149,8 @@ def _block_task(task: _BlockTask, *, feature_shared: dict[str, Any], model: Any,
     if feats is None:
         feats = read_part(fpath)
     feats = check_field_features(feats, where=f"FieldFeatures of block {task.block}")
-    vals = score_fields(model, feats, prices, **score_kwargs)
+    known = known_crop(feats)  # a field without a declared or predicted crop has no price: not valued
+    vals = score_fields(model, feats if known.all() else feats[known].reset_index(drop=True), prices, **score_kwargs)
     summary = _summary(task, smeta, spath, fpath, feats, vals, vpath)
     write_part(vals, vpath, summary)
     return {**summary, "reused": False}

@@ -157,6 +157,9 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
             raise RunInputError(what="dask runner",
                                 problem=f"cannot reach the scheduler at {scheduler} ({type(e).__name__})") from None
         return DaskRunner(client)
+    # the in-process scheduler logs its INFO lines (start, cancels, shutdown) outside silence_logs' window
+    for name in ("distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))):
+        logging.getLogger(name).setLevel(logging.WARNING)
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, memory_limit=memory_limit,
                            dashboard_address=":0", silence_logs=logging.ERROR, local_directory=local_directory)
     return DaskRunner(Client(cluster), cluster)

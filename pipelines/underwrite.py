@@ -199,10 +199,9 @@ class ScoredRun:
 
 def _valuations(features: pd.DataFrame, models: ChampionModels, prices: PriceTable, currency: str, season: str,
                 as_of: dt.date, warnings: list[str]) -> tuple[pd.DataFrame, str]:
-    from models.yield_value import crop_of, score_fields
+    from models.yield_value import crop_of, known_crop, score_fields
 
-    crop = crop_of(features)
-    known = crop.notna().to_numpy() & ~crop.isin(["nan", "None", "<NA>", ""]).to_numpy()
+    known = known_crop(features)
     if not known.all():
         warnings.append(f"{int((~known).sum())} field(s) without a declared or predicted crop are not valued")
     regions = features["region"].astype(object).where(features["region"].notna(), None)

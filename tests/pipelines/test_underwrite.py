@@ -258,3 +258,45 @@ def test_profile_for_currency() -> None:
     assert profile_for_currency(pol, ["USD"]) == "us-operating"
     with pytest.raises(UserInputError, match="cannot choose a profile for applications in INR, USD"):
         profile_for_currency(pol, ["INR", "USD"])
+
+
+def test_cli_value_portfolio_per_block(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
+    """`agcredit value`: the champion values every field block by block; the parts hold the same valuations as
+    scoring the one-call features, and a re-run reuses every block."""
+    from models.prices import read_prices
+    from models.yield_value import score_fields
+
+    c: County = world["county"]
+    out = tmp_path / "portfolio"
+    args = ["value", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery),
+            "--season", world["season"], "--as-of", str(world["as_of"]), "--out", str(out), "--crop-model", "none",
+            "--chunk-fields", "7", "--cache", str(c.cache_dir)]
+    r = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    parts = sorted((out / "valuations").glob("part-*.parquet"))
+    vals = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True).sort_values("field_id")
+    X = world["features"]
+    assert len(parts) >= 2 and len(vals) == X["declared_crop"].notna().sum()
+    assert f"valued {len(vals)} of {len(X)} fields" in r.stdout and "yield-value 1" in r.stdout
+    assert set(vals["model_version"].astype(str)) == {"1"} and set(vals["model_name"].astype(str)) == {"yield-value"}
+    ref = score_fields(world["models"].yield_model, X[X["declared_crop"].notna()].reset_index(drop=True), read_prices(),
+                       model_name="yield-value", model_version="1", governance=world["gov"], checkpoint="mid",
+                       currency="INR").sort_values("field_id")
+    np.testing.assert_array_equal(vals["value_p50"].to_numpy(), ref["value_p50"].to_numpy())
+    from models.money import format_minor
+
+    assert f"P50 {format_minor(int(vals['value_p50'].sum()), 'INR')}" in r.stdout
+    again = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert again.exit_code == 0 and f"{len(parts)} blocks, {len(parts)} reused, 0 scenes read" in again.stdout
+
+
+def test_cli_value_bad_inputs(world: dict[str, Any], tmp_path: Path) -> None:
+    c: County = world["county"]
+    base = ["value", "--fields", str(c.path / "records" / "fields.gpkg"), "--season", world["season"],
+            "--as-of", str(world["as_of"]), "--out", str(tmp_path / "o")]
+    r = CliRunner().invoke(app, [*base, "--imagery", str(tmp_path)], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "--imagery must be a local scene folder with an index.csv" in r.stderr
+    r = CliRunner().invoke(app, [*base, "--imagery", str(c.imagery), "--workers", "2", "--scheduler", "tcp://x:1"],
+                           env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "give --scheduler or --workers, not both" in r.stderr
+    assert not (tmp_path / "o").exists()

@@ -1,0 +1,56 @@
+"""``agcredit value``: value every field of a portfolio block by block (on Dask with --workers/--scheduler)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import app, echo, err, parse_date, user_errors
+
+__all__ = ["value_command"]
+
+
+@app.command("value")
+@user_errors
+def value_command(
+    fields: Path = typer.Option(..., "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, Shapefile)"),
+    imagery: Path = typer.Option(..., "--imagery", help="local scene folder (with index.csv)"),
+    season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
+    as_of: str = typer.Option(..., "--as-of", help="nothing observed after this date is used (YYYY-MM-DD)"),
+    out: Path = typer.Option(..., "--out", help="output folder: series/, features/, valuations/ parts per block"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="run on this Dask cluster (tcp://HOST:8786)"),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="run on a local Dask cluster of N processes"),
+    chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="fields per spatial block"),
+    currency: str | None = typer.Option(None, "--currency", help="valuation currency (default: the region's)"),
+    crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
+    cache: Path | None = typer.Option(None, "--cache", help="per-scene cache folder (re-runs read only new scenes)"),
+) -> None:
+    """Value a portfolio's fields with the champion models: series → indicators → valuations per spatial block,
+    parts under --out (a re-run recomputes only what is missing)."""
+    from features.errors import UserInputError
+    from models.money import format_minor
+    from pipelines.portfolio import value_portfolio
+
+    day = parse_date(as_of, "--as-of")
+    if day is None:  # a required option: typer never passes None
+        raise UserInputError("--as-of: expected a date YYYY-MM-DD")
+    res = value_portfolio(fields, imagery, season, day, out=out, workers=workers, scheduler=scheduler,
+                          cache_dir=cache, chunk_fields=chunk_fields, currency=currency,
+                          crop_model=None if crop_model == "none" else crop_model)
+    run = res.run
+    for w in res.warnings:
+        err(f"warning: {w}")
+    if run.n_without_crop:
+        err(f"warning: {run.n_without_crop} field(s) without a declared or predicted crop are not valued")
+    if run.outside_fields:
+        err(f"warning: {len(run.outside_fields)} field(s) outside every scene")
+    versions = f"yield-value {res.versions['yield-value']}" + (f", {res.versions['crop-type']}"
+                                                                if res.versions.get("crop-type") else "")
+    echo(f"valued {run.n_valued} of {run.n_fields} fields of season {season} as of {day} ({res.checkpoint}) with "
+         f"{versions}: {run.n_blocks} blocks, {run.parts_reused} reused, {run.scenes_read} scenes read, "
+         f"{run.scenes_cached} from cache")
+    for cur, t in run.totals().items():
+        echo(f"  {cur}: P10 {format_minor(t['value_p10'], cur)}  P50 {format_minor(t['value_p50'], cur)}  "
+             f"P90 {format_minor(t['value_p90'], cur)}")
+    echo(f"parts: {out}/valuations (read them block by block; series/ and features/ beside)")

@@ -1,0 +1,83 @@
+"""``agcredit value``: value every field of a portfolio with the champion models, block by block.
+
+For portfolios that outgrow one machine: the fused per-block run
+(:func:`pipelines.distributed.run_portfolio`) — series → indicators → valuations in one task per
+spatial block, on a local Dask cluster (``workers``), a running one (``scheduler``) or in this
+process — with the yield model resolved once (``yield-value@champion``, its concrete version recorded
+in every valuation row) and the crop-type champion for crop probabilities. Parts land under ``out``
+(atomic, content-keyed: a killed run re-run recomputes only the blocks it had not committed); the
+client holds summaries only. Valuations are in the currency of the fields' region in the price table.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from features.errors import UserInputError
+
+__all__ = ["PortfolioValue", "value_portfolio"]
+
+
+@dataclass
+class PortfolioValue:
+    """A finished portfolio valuation: the fused run, the model versions and checkpoint used, warnings."""
+
+    run: Any
+    versions: dict[str, str | None]
+    checkpoint: str
+    currency: str
+    warnings: list[str] = field(default_factory=list)
+
+
+def _scene_folder(imagery: str | Path) -> Path:
+    p = Path(str(imagery))
+    folder = p.parent if p.name == "index.csv" else p
+    if not (folder / "index.csv").is_file():
+        raise UserInputError(f"value: --imagery must be a local scene folder with an index.csv (the per-block run "
+                             f"reads scenes directly), found {imagery}")
+    return folder
+
+
+def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of: dt.date, *, out: str | Path,
+                    workers: int | None = None, scheduler: str | None = None, cache_dir: str | Path | None = None,
+                    chunk_fields: int | None = None, currency: str | None = None,
+                    crop_model: str | Path | None = "champion", alias: str = "champion") -> PortfolioValue:
+    """Value ``fields`` (a field file) as of ``as_of`` with the ``alias`` models; parts under ``out``."""
+    from features.fields import read_fields
+    from models.prices import read_prices
+    from pipelines.distributed import run_portfolio, runner_from_options
+    from pipelines.underwrite import ChampionModels, checkpoint_label
+
+    if scheduler and workers:
+        raise UserInputError("value: give --scheduler or --workers, not both")
+    scenes = _scene_folder(imagery)
+    read = read_fields(fields, season=season)
+    fs = read.fields
+    if fs.empty:
+        raise UserInputError(f"value: no field of season {season} in {fields}")
+    warnings: list[str] = []
+    prices = read_prices()
+    regions = sorted({str(r) for r in fs["region"].dropna()}) if "region" in fs.columns else []
+    if currency is None:
+        found = sorted({prices.currency_of(r) for r in regions})
+        if len(found) != 1:
+            raise UserInputError(f"value: the fields' regions ({', '.join(regions) or 'none'}) price in "
+                                 f"{', '.join(found) or 'no currency'}; give --currency")
+        currency = found[0]
+    if len(regions) > 1:
+        raise UserInputError(f"value: fields of several regions ({', '.join(regions[:5])}); value one region "
+                             "at a time (their season windows differ)")
+    models = ChampionModels.resolve(alias=alias, crop_model=crop_model, warnings=warnings)
+    crops = sorted({str(c) for c in fs["declared_crop"].dropna()}) if "declared_crop" in fs.columns else None
+    checkpoint = checkpoint_label(season, regions[0] if regions else None, as_of, crops)
+    with runner_from_options(scheduler, workers) as runner:
+        run = run_portfolio(fs, scenes, season, as_of, out=Path(out), model=models.yield_model, prices=prices,
+                            model_name=models.yield_name, model_version=models.yield_version,
+                            governance=models.governance, checkpoint=checkpoint, currency=currency, runner=runner,
+                            chunk_fields=chunk_fields, cache_dir=Path(cache_dir) if cache_dir else None,
+                            crop_model=models.crop_model)
+    return PortfolioValue(run=run, versions=models.versions(), checkpoint=checkpoint, currency=currency,
+                          warnings=[*warnings, *run.warnings])
