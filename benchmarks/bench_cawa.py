@@ -5,7 +5,7 @@ FieldTimeSeries contract and run through the seasonal features and the calibrate
 classifier; the random forest (scikit-learn, 300 trees, random_state=0) sees the 23 raw values.
 Same folds (one per region), classes with >= 100 polygons, predictions pooled over folds.
 ECE: top-label, 15 equal-width bins, pooled; with a 95% bootstrap interval over polygons (its sampling
-noise) and per region. ``--seeds 5`` (default) bags five LightGBM seeds per fold (≈ 400 CPU-s): one
+noise) and per region. ``--seeds 5`` (default) bags five LightGBM seeds per fold (≈ 200 CPU-s): one
 model's ECE moves by about ±0.008 with the seed alone; ``--seeds 1 --seed S`` runs one model.
 
     nice -n 10 .venv/bin/python benchmarks/bench_cawa.py [--data ../shared/data/real/cawa_croptype] [--seeds N]

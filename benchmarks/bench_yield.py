@@ -27,8 +27,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 
 def main() -> None:
     ap = argparse.ArgumentParser()
@@ -42,7 +40,7 @@ def main() -> None:
     ap.add_argument("--write-features", action="store_true", help="with --features-dir: build and write them")
     ap.add_argument("--json-dir", default=None, help="also write eval-<county>.json there")
     a = ap.parse_args()
-    from pipelines.evaluation.yield_ import evaluate_yield_county
+    from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot
     from pipelines.train_yield import train_yield_county
 
     rows: list[tuple[str, str, str]] = []
@@ -53,15 +51,15 @@ def main() -> None:
         seasons = a.seasons.split(",") if a.seasons else None
         feats = None
         if a.features_dir:
-            snap = {cp: Path(a.features_dir) / f"feats-{name}-{cp}.parquet" for cp in ("end", "mid")}
+            prefix = Path(a.features_dir) / f"feats-{name}"
             if a.write_features:
                 from pipelines.county import County
                 from pipelines.train_yield import county_features
 
                 built = county_features(County(county, cache_dir=cache), None, ("end", "mid"))
                 for cp, df in built.items():
-                    df.to_parquet(snap[cp], index=False)
-            feats = {cp: pd.read_parquet(p) for cp, p in snap.items()}
+                    df.to_parquet(f"{prefix}-{cp}.parquet", index=False)
+            feats = read_feature_snapshot(prefix, ("end", "mid"))
         res = evaluate_yield_county(county, seasons=seasons, oracle=not a.no_oracle, cache_dir=cache, features=feats)
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         print(res.text())

@@ -233,9 +233,8 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     base = (out["drop_now"] >= drop) & (out["peer_ndvi"] >= peer_green) & (out["own_max"] >= green)
     fell = (out["own_max"] - np.maximum(out["ndvi"], out["next_ndvi"])) >= drop  # the field itself fell
     two = base & fell & (out["drop_next"] >= drop) & (out["next_peer_ndvi"] >= peer_green) & (out["next_ndvi"] < bare)
-    one = (base & (out["drop_now"] >= single) & (out["ndvi"] < bare) & (out["prev_ndvi"] >= green)) \
-        if single is not None \
-        else pd.Series(False, index=out.index)
+    one = base & (out["drop_now"] >= (single if single is not None else np.inf)) & (out["ndvi"] < bare) \
+        & (out["prev_ndvi"] >= green)
     out["single"] = one.to_numpy()
     out["confirmed"] = two.to_numpy()
     out["known_date"] = out["date"].where(one, out["next_date"])

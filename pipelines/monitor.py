@@ -67,8 +67,8 @@ import pandas as pd
 from pipelines._monitor_peers import collapse_candidates, lower_peers, peer_anomalies, peer_failures
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
-           "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts", "alerts_as_of", "crop_first_days", "own_crop_obs",
-           "peer_candidates"]
+           "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts",
+           "alerts_as_of", "crop_first_days", "own_crop_obs", "peer_candidates"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}

@@ -61,15 +61,15 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     warnings: list[str] = []
     prices = read_prices()
     regions = sorted({str(r) for r in fs["region"].dropna()}) if "region" in fs.columns else []
-    if currency is None:
-        found = sorted({prices.currency_of(r) for r in regions})
-        if len(found) != 1:
-            raise UserInputError(f"value: the fields' regions ({', '.join(regions) or 'none'}) price in "
-                                 f"{', '.join(found) or 'no currency'}; give --currency")
-        currency = found[0]
     if len(regions) > 1:
         raise UserInputError(f"value: fields of several regions ({', '.join(regions[:5])}); value one region "
                              "at a time (their season windows differ)")
+    if currency is None:
+        found = sorted({prices.currency_of(r) for r in regions})
+        if len(found) != 1:
+            raise UserInputError(f"value: the fields' region ({', '.join(regions) or 'none'}) prices in "
+                                 f"{', '.join(found) or 'no currency'}; give --currency")
+        currency = found[0]
     models = ChampionModels.resolve(alias=alias, crop_model=crop_model, warnings=warnings)
     crops = sorted({str(c) for c in fs["declared_crop"].dropna()}) if "declared_crop" in fs.columns else None
     checkpoint = checkpoint_label(season, regions[0] if regions else None, as_of, crops)
