@@ -3,7 +3,8 @@
 Run (from the repository root; counties are read-only, caches go elsewhere)::
 
     AGCREDIT_TOKEN_KEY=agcredit-demo-token-key nice .venv/bin/python benchmarks/bench_yield.py \\
-        --county /work/data/sh-demo --cache-root /work/data/Y [--county /work/data/sh-eval ...] [--no-train]
+        --county /work/data/sh-demo --cache-root /work/data/Y [--county /work/data/sh-eval ...] [--no-train] \\
+        [--weather-dir /work/data/W5]    # weather features from <dir>/<county>/weather.csv
 
 With ``--features-dir D`` the features are read from ``D/feats-<county>-<end|mid>.parquet`` snapshots
 (``--write-features`` builds and writes them first): feature modules change often, and each change
@@ -39,6 +40,10 @@ def main() -> None:
                     "(written by --write-features) instead of building the features")
     ap.add_argument("--write-features", action="store_true", help="with --features-dir: build and write them")
     ap.add_argument("--json-dir", default=None, help="also write eval-<county>.json there")
+    ap.add_argument("--weather-dir", default=None, help="add the weather features from <dir>/<county name>/weather.csv"
+                    " (features.weather; democounty._weather.write_county_weather writes it)")
+    ap.add_argument("--no-weather", action="store_true", help="evaluate without weather even when the county has "
+                    "weather/daily.csv")
     a = ap.parse_args()
     from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot
     from pipelines.train_yield import train_yield_county
@@ -60,7 +65,9 @@ def main() -> None:
                 for cp, df in built.items():
                     df.to_parquet(f"{prefix}-{cp}.parquet", index=False)
             feats = read_feature_snapshot(prefix, ("end", "mid"))
-        res = evaluate_yield_county(county, seasons=seasons, oracle=not a.no_oracle, cache_dir=cache, features=feats)
+        wx = Path(a.weather_dir) / name / "weather.csv" if a.weather_dir else None
+        res = evaluate_yield_county(county, seasons=seasons, oracle=not a.no_oracle, cache_dir=cache, features=feats,
+                                    weather=wx, county_weather=not a.no_weather)
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         print(res.text())
         print(f"cpu so far {cpu.ru_utime + cpu.ru_stime:.0f} s")
@@ -80,7 +87,7 @@ def main() -> None:
             from pipelines.county import County
 
             t = time.perf_counter()
-            tr = train_yield_county(County(county, cache_dir=cache), crop_model="none")
+            tr = train_yield_county(County(county, cache_dir=cache), crop_model="none", weather=wx)
             wall = time.perf_counter() - t
             print(tr.summary())
             print()

@@ -98,6 +98,9 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
             "crops": [c.name for c in pre.crops], "generator_version": GENERATOR_VERSION,
         }
         (partial / "county.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        from democounty._weather import write_weather
+
+        write_weather(region, season_list, partial / "weather" / "daily.csv")
         if render:
             from democounty.scenes import render_scenes
 

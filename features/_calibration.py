@@ -21,7 +21,7 @@ from scipy.optimize import minimize_scalar
 from features.errors import UserInputError
 
 __all__ = ["VECTOR_L2_GRID", "ece_interval", "expected_calibration_error", "fit_temperature", "fit_vector",
-           "remove_label_noise", "select_vector_l2", "softmax"]
+           "noise_transition", "remove_label_noise", "remove_noise_transition", "select_vector_l2", "softmax"]
 
 
 def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -113,6 +113,47 @@ def remove_label_noise(probs: np.ndarray, noise: float) -> np.ndarray:
         return p.copy()
     q = np.clip((p * (k - 1) - noise) / ((k - 1) - k * noise), 0.0, None)
     return np.asarray(q / q.sum(axis=1, keepdims=True))
+
+
+def noise_transition(probs: np.ndarray, *, min_diagonal: float = 0.5) -> np.ndarray:
+    """Class-conditional label noise ``T[j, i]`` ~ P(label i | crop j) from probabilities calibrated on the
+    noisy labels (out-of-fold): row ``j`` is the mean probability vector of the rows whose top class is
+    ``j``. Where the classes are well separated (end of season) the top class is the crop, so the mean of
+    P(label | x) over crop j's rows is P(label | crop j): "a declared crop never planted" shows up as a low
+    ``T[fallow, fallow]``, one declaration mistake among cleaned labels as a near-one diagonal. A class no
+    row tops, or whose diagonal is below ``min_diagonal`` (its noise is not identifiable), gets the
+    identity row (no correction). Returns (k, k), rows summing to one."""
+    p = np.asarray(probs, dtype="float64")
+    if p.ndim != 2 or p.shape[1] < 2 or len(p) == 0:
+        raise UserInputError(f"noise transition: expected probs (n > 0, k >= 2), found {p.shape}")
+    k = p.shape[1]
+    top = p.argmax(axis=1)
+    out = np.eye(k)
+    for j in range(k):
+        m = top == j
+        if m.any():
+            row = p[m].mean(axis=0)
+            if row[j] >= min_diagonal:
+                out[j] = row / row.sum()
+    return out
+
+
+def remove_noise_transition(probs: np.ndarray, transition: np.ndarray) -> np.ndarray:
+    """Probabilities of the crop from probabilities of its (noisy) label: ``p_label = p_crop @ T`` solved
+    for ``p_crop`` (clipped at 0, rows renormalised). Unlike :func:`remove_label_noise` the noise may
+    differ per class, so the arg-max can move (towards the class whose labels are often wrong)."""
+    p = np.asarray(probs, dtype="float64")
+    t = np.asarray(transition, dtype="float64")
+    if p.ndim != 2 or t.shape != (p.shape[1], p.shape[1]):
+        raise UserInputError(f"noise transition: expected probs (n, k) and a (k, k) matrix, found {p.shape} "
+                             f"and {t.shape}")
+    try:
+        q = np.linalg.solve(t.T, p.T).T
+    except np.linalg.LinAlgError as e:
+        raise UserInputError(f"noise transition: expected an invertible (k, k) matrix, found {e}") from e
+    q = np.clip(q, 0.0, None)
+    s = q.sum(axis=1, keepdims=True)
+    return np.asarray(np.where(s > 0, q / np.where(s > 0, s, 1.0), p))
 
 
 #: L2 weights on the vector-scaling biases tried by :func:`select_vector_l2`

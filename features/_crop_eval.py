@@ -2,8 +2,10 @@
 
 - :func:`evaluate_crop_type` trains on past seasons' DECLARED crops and tests on TRUE crops:
   the current season (end of season and mid-season), leave-one-season-out (mean and worst),
-  and a spatially held-out block of fields grouped by ``condition_id``; beside the baseline
-  "the declared crop is the answer".
+  and a spatially held-out block of fields (whole ``condition_id`` groups of the current season, those
+  fields left out of training in every season); beside the baseline "the declared crop is the answer".
+  Every scored test carries a ``calibration`` report (:func:`features._crop_reliability.calibration_report`:
+  reliability table, bootstrap intervals over fields and over conditions, calibrated-simulation ECE).
 - :func:`load_cawa` turns the CAWa crop-type dataset (23 NDVI values per polygon) into the
   FieldTimeSeries contract, and :func:`cawa_benchmark` runs leave-one-region-out CV of the
   classifier beside a plain random forest on the raw values.
@@ -20,6 +22,7 @@ import pandas as pd
 
 from features._calibration import ece_interval, expected_calibration_error
 from features._crop_features import FeatureCache
+from features._crop_reliability import calibration_report
 from features.crop_type import CropTypeClassifier
 from features.errors import UserInputError, format_offenders
 
@@ -68,7 +71,11 @@ def _scored(clf: CropTypeClassifier, series: pd.DataFrame, test: pd.DataFrame, c
     true = test[truth].astype(str).tolist()
     idx = {c: i for i, c in enumerate(clf.classes_)}
     m = classification_metrics(true, pred)
-    m["ece"] = expected_calibration_error(probs, np.array([idx.get(x, -1) for x in true]))
+    codes = np.array([idx.get(x, -1) for x in true])
+    m["ece"] = expected_calibration_error(probs, codes)
+    if len(codes):
+        groups = test["condition_id"].astype(str).to_numpy() if "condition_id" in test.columns else None
+        m["calibration"] = calibration_report(probs, codes, groups)
     if "rice" in idx:
         m["rice_vs_other_accuracy"] = float(np.mean([(a == "rice") == (b == "rice") for a, b in zip(true, pred)]))
     return m
@@ -135,8 +142,13 @@ def evaluate_crop_type(
     rng = np.random.default_rng(seed)
     held = set(np.asarray(conds, dtype=object)[rng.permutation(len(conds))[: max(1, round(holdout_share * len(conds)))]])
     in_block = lab["condition_id"].astype(str).isin(held)
+    test_block = now.loc[in_block.loc[now.index]]
+    # the block's fields are unseen in every season (not only their conditions: condition ids may be
+    # season-specific, and a field seen in past seasons is not spatially held out)
+    seen = past.loc[~in_block.loc[past.index] & ~past["field_id"].isin(set(test_block["field_id"]))]
     out["spatial_block"] = {"n_conditions_held_out": len(held),
-                            **run(past.loc[~in_block.loc[past.index]], now.loc[in_block.loc[now.index]])}
+                            "n_conditions_tested": int(test_block["condition_id"].nunique()),
+                            "n_train": len(seen), **run(seen, test_block)}
     if leave_one_season_out and len(seasons) >= 2:
         per: dict[str, Any] = {}
         for s in seasons:

@@ -13,7 +13,6 @@ LightGBM text models plus ``meta.json`` (no pickles): see :meth:`CropTypeClassif
 from __future__ import annotations
 
 import inspect
-import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -22,8 +21,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features._calibration import expected_calibration_error, remove_label_noise, softmax
+from features._calibration import (
+    expected_calibration_error,
+    noise_transition,
+    remove_label_noise,
+    remove_noise_transition,
+    softmax,
+)
 from features._crop_features import FeatureCache, GapSeries, gap_plan, group_folds
+from features._crop_persist import model_metadata, read_model, restore_state, write_model
 from features._crop_train import fit_calibration, oof_raw_scores
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
@@ -77,7 +83,12 @@ class CropTypeClassifier:
     probabilities are those of the DECLARED crop; a share ``label_noise`` of wrong labels (``"dropped"``:
     the share ``clean_labels`` dropped, an estimate from the training labels alone) is removed from them
     (:func:`features._calibration.remove_label_noise`) so they are probabilities of the crop in the field
-    (keeps the arg-max). ``n_seeds`` > 1 bags that many models per checkpoint (seeds ``seed``,
+    (keeps the arg-max). ``"transition"``: the noise is estimated per class instead
+    (:func:`features._calibration.noise_transition` on the latest checkpoint's calibrated out-of-fold
+    probabilities of the kept labels, the labels the calibration was fitted on; ``noise_transition_``) and
+    removed at every checkpoint (:func:`features._calibration.remove_noise_transition`): the cleaning already
+    dropped the isolated mistakes, and what is left is mostly class-conditional — a crop declared on a field
+    never planted makes the fallow class look 30-40% uncertain. ``n_seeds`` > 1 bags that many models per checkpoint (seeds ``seed``,
     ``seed + 1``...; raw scores averaged, in the out-of-fold scores the calibration is fitted on as in
     prediction): on CAWa one model's pooled held-out ECE moved 0.038-0.054 with the seed alone, so a
     bag makes the probabilities (and the figure) depend less on the seed. After ``fit``: ``oof_proba_`` (calibrated out-of-fold probabilities
@@ -157,8 +168,10 @@ class CropTypeClassifier:
         if bad or not self.checkpoints:
             raise UserInputError(f"crop type: checkpoints must be positive day offsets or 'end', found {bad or '[]'}")
         ln = self.label_noise
-        if not (ln == "dropped" or (isinstance(ln, int | float) and not isinstance(ln, bool) and 0 <= ln < 0.5)):
-            raise UserInputError(f"crop type: label_noise must be a share in [0, 0.5) or 'dropped', found {ln!r}")
+        if not (ln in ("dropped", "transition")
+                or (isinstance(ln, int | float) and not isinstance(ln, bool) and 0 <= ln < 0.5)):
+            raise UserInputError(f"crop type: label_noise must be a share in [0, 0.5), 'dropped' or 'transition', "
+                                 f"found {ln!r}")
         if not (isinstance(self.n_seeds, int | np.integer) and int(self.n_seeds) >= 1):
             raise UserInputError(f"crop type: n_seeds must be a positive integer, found {self.n_seeds!r}")
         for name, value, allowed in (("calibration", self.calibration, ("temperature", "vector", "none")),
@@ -288,12 +301,16 @@ class CropTypeClassifier:
             keep_rows = oof[np.arange(len(y)), y] >= self.clean_labels
         self.n_dropped_labels_ = int((~keep_rows).sum())
         #: share of wrong training labels assumed when mapping calibrated probabilities to the true crop
-        self.label_noise_ = (float((~keep_rows).mean()) if self.label_noise == "dropped" else float(self.label_noise))
+        self.label_noise_ = (float((~keep_rows).mean()) if self.label_noise == "dropped" else
+                             0.0 if self.label_noise == "transition" else float(self.label_noise))
         #: out-of-fold (whole groups held out) calibrated probabilities of every label row, per checkpoint
         self.oof_proba_: dict[str, np.ndarray] = {}
         self.oof_index_ = pd.DataFrame({"field_id": lab["field_id"].astype("str"), "season": lab["season"].astype("str"),
                                         "label": y, "kept": keep_rows})
+        self.noise_transition_: list[list[float]] | None = None
         aug = self._gap_copies(series, lab, keep_rows, label_column, ckpts, cache)
+        oofs: dict[str, np.ndarray] = {}
+        ok = keep_rows
         for c in ckpts:
             X = mats[c]
             name = checkpoint_key(c)
@@ -301,14 +318,10 @@ class CropTypeClassifier:
             if self.calibration != "none" and folds.max() > 0:
                 oof = oof_raw_scores(X, y, folds, keep_rows, len(self.classes_), params, cat_idx,
                                      self.n_estimators, extra)
-                ok = keep_rows
                 t, bias = fit_calibration(oof[ok], y[ok], groups[ok], self.calibration, self.calibration_loss)
                 if bias is not None:
                     self.biases_[name] = bias
-                self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
-                                       "calibrated": expected_calibration_error(self._calibrated(oof[ok], name, t),
-                                                                                y[ok])}
-                self.oof_proba_[name] = self._calibrated(oof, name, t)
+                oofs[name] = oof
             else:
                 t = 1.0
             self.temperatures_[name] = t
@@ -317,6 +330,17 @@ class CropTypeClassifier:
                 Xf, yf = np.vstack([Xf, extra[0]]), np.concatenate([yf, extra[1]])
             self.boosters_[name] = [lgb.train(pj, lgb.Dataset(Xf, yf, categorical_feature=cat_idx),
                                               num_boost_round=self.n_estimators) for pj in params]
+        if self.label_noise == "transition" and oofs:
+            # the noise of the labels the calibration was fitted on, per class, from the latest checkpoint's
+            # calibrated out-of-fold probabilities (classes best separated there); the same labels at every
+            # checkpoint, so the same correction
+            last = list(oofs)[-1]
+            p_last = softmax(oofs[last][ok] / self.temperatures_[last] + np.asarray(self.biases_.get(last, 0.0)))
+            self.noise_transition_ = noise_transition(p_last).tolist()
+        for name, oof in oofs.items():
+            self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
+                                   "calibrated": expected_calibration_error(self._calibrated(oof[ok], name), y[ok])}
+            self.oof_proba_[name] = self._calibrated(oof, name)
         return self
 
     def _gap_copies(self, series: pd.DataFrame, lab: pd.DataFrame, keep_rows: np.ndarray, label_column: str,
@@ -394,10 +418,14 @@ class CropTypeClassifier:
 
     def _calibrated(self, raw: np.ndarray, name: str, temperature: float | None = None) -> np.ndarray:
         """``softmax(raw / T + bias)`` with the checkpoint's temperature and (vector scaling) biases, then
+        :func:`features._calibration.remove_noise_transition` with ``noise_transition_`` (when set), else
         :func:`features._calibration.remove_label_noise` with ``label_noise_`` (when > 0)."""
         t = self.temperatures_[name] if temperature is None else temperature
         bias = self.biases_.get(name)
         p = softmax(raw / t + (np.asarray(bias) if bias else 0.0))
+        trans = getattr(self, "noise_transition_", None)
+        if trans is not None:
+            return remove_noise_transition(p, np.asarray(trans))
         eta = getattr(self, "label_noise_", 0.0)
         return remove_label_noise(p, eta) if eta > 0 else p
 
@@ -454,63 +482,21 @@ class CropTypeClassifier:
         out["declared_crop_prob"] = np.asarray(dp, dtype="float64")
         return out
 
-    # ---------------------------------------------------------------- persistence
+    # ---------------------------------------------------------------- persistence (features/_crop_persist.py)
     def metadata(self) -> dict[str, Any]:
         """What :meth:`save` writes to ``meta.json`` (also the MLflow params/tags to log)."""
         self._check_fitted()
-        return {
-            "format": FORMAT_VERSION, "params": self.get_params(), "classes": self.classes_,
-            "variables": self.variables_, "n_periods": self.n_periods_, "context": self.context_,
-            "categories": self.categories_, "feature_names_in": self.feature_names_in_,
-            "checkpoints": [c if c == "end" else int(c) for c in self.checkpoints_],
-            "temperatures": self.temperatures_, "biases": self.biases_, "oof_ece": self.oof_ece_,
-            "n_dropped_labels": getattr(self, "n_dropped_labels_", 0),
-            "label_noise": getattr(self, "label_noise_", 0.0),
-            "models": {n: f"model_{n}.txt" for n in self.boosters_},
-            "bag_models": {n: [f"model_{n}_s{j}.txt" for j in range(1, len(bag))]
-                           for n, bag in self.boosters_.items() if len(bag) > 1},
-        }
+        return model_metadata(self, FORMAT_VERSION)
 
     def save(self, path: str | Path) -> Path:
-        """Write a folder: ``meta.json`` + one LightGBM text model per checkpoint."""
-        meta = self.metadata()
-        p = Path(path)
-        p.mkdir(parents=True, exist_ok=True)
-        for name, bag in self.boosters_.items():
-            files = [meta["models"][name], *meta["bag_models"].get(name, [])]
-            for f, b in zip(files, bag):
-                (p / f).write_text(b.model_to_string(num_iteration=-1), encoding="utf-8")
-        (p / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        return p
+        """Write a folder: ``meta.json`` + one LightGBM text model per checkpoint (and bag member)."""
+        return write_model(self.metadata(), self.boosters_, path)
 
     @classmethod
     def load(cls, path: str | Path) -> CropTypeClassifier:
         """Read a folder written by :meth:`save`."""
-        import lightgbm as lgb
-
-        p = Path(path)
-        try:
-            meta = json.loads((p / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as e:
-            raise UserInputError(f"crop type model {p}: expected a folder with meta.json, found {e}") from e
-        if meta.get("format") != FORMAT_VERSION:
-            raise UserInputError(f"crop type model {p}: expected format {FORMAT_VERSION}, found {meta.get('format')}")
-        params = dict(meta["params"])
-        self = cls(**params)
-        self.classes_ = list(meta["classes"])
-        self.variables_ = list(meta["variables"])
-        self.n_periods_ = int(meta["n_periods"])
-        self.context_ = list(meta["context"])
-        self.categories_ = {k: list(v) for k, v in meta["categories"].items()}
-        self.feature_names_in_ = list(meta["feature_names_in"])
-        self.n_features_in_ = len(self.feature_names_in_)
-        self.checkpoints_ = list(meta["checkpoints"])
-        self.temperatures_ = {k: float(v) for k, v in meta["temperatures"].items()}
-        self.biases_ = {k: [float(x) for x in v] for k, v in meta.get("biases", {}).items()}
-        self.oof_ece_ = meta.get("oof_ece", {})
-        self.n_dropped_labels_ = int(meta.get("n_dropped_labels", 0))
-        self.label_noise_ = float(meta.get("label_noise", 0.0))
-        bags = meta.get("bag_models", {})
-        self.boosters_ = {n: [lgb.Booster(model_str=(p / g).read_text(encoding="utf-8")) for g in [f, *bags.get(n, [])]]
-                          for n, f in meta["models"].items()}
+        meta, boosters = read_model(path, FORMAT_VERSION)
+        self = cls(**dict(meta["params"]))
+        restore_state(self, meta)
+        self.boosters_ = boosters
         return self

@@ -378,7 +378,8 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
                      minimum_metrics=(minimum_metrics(crops) if minimum_metrics is not None
                                       else default_minimum_metrics(crops, lead_crop=lead_crop)), data=data,
                      notes=f"leave-one-season-out over {ev.per_season['season'].nunique()} season(s); "
-                           f"trained on reported yields of {len(model.seasons_)} seasons")
+                           f"trained on reported yields of {len(model.seasons_)} seasons; reads weather: "
+                           f"{', '.join(model.weather_columns) or 'no'}")
     cfg = model.config
     params: dict[str, Any] = {**dict(cfg.__dict__), "n_train": model.n_train_,
                               "n_dropped_target": model.n_dropped_target_, "seasons": ",".join(model.seasons_),

@@ -8,6 +8,9 @@ season year (numeric trend) and, when ``as_of`` is given, the day of the season 
 year with the spans between them (``day_*``, ``span_*``: :mod:`models._yield_features`; a booster cannot read
 dates, and without them a late season looked like a green one to a winter crop's calendar-fixed composites).
 Targets are the farmers' *reported* past yields; rows without one are dropped and counted (``n_dropped_target_``).
+Weather as of the date (``wx_*``, :mod:`features.weather`) is read when the training rows carry it
+(``weather_columns``, saved in ``meta.json``); a model fitted without it ignores such columns, and a model
+fitted with it refuses rows without them (:class:`MissingWeatherError`, a one-line user error).
 
 Three boosters estimate P10, P50 and P90. The outer quantiles are then calibrated on past
 seasons only (cross-conformal quantile regression): for each of the last
@@ -44,7 +47,7 @@ from models.errors import ModelError, ModelInputError, PriceError
 from models.governance import Governance
 from models.prices import PriceTable
 
-__all__ = ["QUANTILE_COLUMNS", "YieldModelConfig", "YieldModel", "crop_of", "known_crop", "value_fields", "score_fields"]
+__all__ = ["QUANTILE_COLUMNS", "WEATHER_PREFIX", "MissingWeatherError", "YieldModelConfig", "YieldModel", "crop_of", "known_crop", "value_fields", "score_fields"]
 
 QUANTILE_COLUMNS = ("yield_p10_t_ha", "yield_p50_t_ha", "yield_p90_t_ha")
 _ALPHAS = (0.1, 0.5, 0.9)
@@ -53,6 +56,17 @@ _NAME = "yield-value"
 #: columns never used as features even when numeric (targets, truth, money)
 _NEVER = frozenset({"yield_t_ha", "reported_yield_t_ha", "true_yield_t_ha", "season_year", "as_of_day", "value_p10", "value_p50",
                     "value_p90", "price_per_t", "crop_type_prob", "declared_crop_prob", *QUANTILE_COLUMNS})
+
+
+class MissingWeatherError(ModelInputError):
+    """A model that reads weather features scored on rows without them (no weather file given)."""
+
+    def __init__(self, *, model: str, missing: list[str]) -> None:
+        super().__init__(model=model, missing=missing, unseen=[])
+        shown = ", ".join(missing[:5]) + (f", … ({len(missing)} in all)" if len(missing) > 5 else "")
+        self.args = (f"{model}: this model reads weather features ({shown}) but the features carry "
+                     "none: give the weather file (--weather F, the features.weather table; a county folder's "
+                     "weather/daily.csv)",)
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,8 @@ class YieldModelConfig:
     #: the field's phenology dates as days of the season year, and the spans between them
     #: (:mod:`models._yield_features`)
     date_features: bool = True
+    #: read the weather-as-of-date columns (``wx_*``, :mod:`features.weather`) when the training rows carry them
+    weather: bool = True
 
 
 def crop_of(X: pd.DataFrame) -> pd.Series:
@@ -104,6 +120,10 @@ def known_crop(X: pd.DataFrame) -> np.ndarray:
     predicted crop has no price and is not valued."""
     crop = crop_of(X)
     return crop.notna().to_numpy() & ~crop.isin(["nan", "None", "<NA>", ""]).to_numpy()
+
+
+#: prefix of the weather feature family (features.weather.WEATHER_COLUMNS)
+WEATHER_PREFIX = "wx_"
 
 
 def _numeric_columns(X: pd.DataFrame, exclude: tuple[str, ...], prefixes: tuple[str, ...] = ()) -> list[str]:
@@ -180,10 +200,20 @@ class YieldModel:
             missing.append("region")
         if "as_of_day" in self.feature_names_ and "as_of" not in X.columns:
             missing.append("as_of")
-        unseen = sorted(have - set(self.numeric_columns_))
+        # a model fitted without weather scores rows that carry it as before (the columns are not read)
+        unseen = sorted(c for c in have - set(self.numeric_columns_)
+                        if not (c.startswith(WEATHER_PREFIX) and not self.weather_columns))
+        wx_missing = [c for c in missing if c.startswith(WEATHER_PREFIX)]
+        if wx_missing and len(wx_missing) == len(missing) and not unseen:
+            raise MissingWeatherError(model=_NAME, missing=wx_missing)
         if missing or unseen:
             raise ModelInputError(model=_NAME, missing=missing, unseen=unseen)
         crop_of(X)
+
+    @property
+    def weather_columns(self) -> list[str]:
+        """The weather columns (``wx_*``) the model reads; empty for a model fitted without weather."""
+        return [c for c in getattr(self, "numeric_columns_", []) if c.startswith(WEATHER_PREFIX)]
 
     @property
     def input_columns(self) -> list[str]:
@@ -234,7 +264,8 @@ class YieldModel:
             cy = np.where(np.isfinite(cv[keep]), cv[keep], yv)
         if len(X) < 10:
             raise ModelError(f"{_NAME}: too few rows with a reported yield to fit ({len(X)}, expected >= 10)")
-        self.numeric_columns_ = _numeric_columns(X, cfg.exclude, cfg.exclude_prefixes)
+        prefixes = cfg.exclude_prefixes + (() if cfg.weather else (WEATHER_PREFIX,))
+        self.numeric_columns_ = _numeric_columns(X, cfg.exclude, prefixes)
         crop = crop_of(X)
         region = X["region"].astype("str") if "region" in X.columns else pd.Series([None] * len(X), dtype="str")
         self.categories_ = {"crop": sorted(crop.dropna().unique().tolist()),
@@ -369,6 +400,7 @@ class YieldModel:
             (d / f"booster_p{round(a * 100):02d}.txt").write_text(b.model_to_string(num_iteration=-1))
         meta = {"format": "agcredit-yield-model/1", "config": asdict(self.config),
                 "numeric_columns": self.numeric_columns_, "date_columns": self.date_columns_,
+                "weather_columns": self.weather_columns,
                 "categories": self.categories_,
                 "feature_names": self.feature_names_, "offsets": self.offsets_, "point": self.point_, "crop_scale": self.crop_scale_,
                 "n_train": self.n_train_, "n_dropped_target": self.n_dropped_target_, "seasons": self.seasons_,

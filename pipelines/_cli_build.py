@@ -27,6 +27,8 @@ def build_command(
     cache: Path | None = typer.Option(None, "--cache", help="cache folder (series and area; re-runs read only new "
                                                             "scenes)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
+                                                                "tmax_c, et0_mm): adds the wx_* features"),
 ) -> None:
     """Build FieldFeatures (planted area, crop type, growth stage, seasonal summaries) and write Parquet."""
     from rich.console import Console
@@ -45,7 +47,7 @@ def build_command(
             bar.update(task, completed=done, total=total, description=label)
 
         res, path, model = featurize_to_file(fields, imagery, season, day, out, crop_model=crop_model,
-                                             cache_dir=cache, progress=tick)
+                                             cache_dir=cache, progress=tick, weather=weather)
     for w in res.warnings:
         err(f"warning: {w}")
     f = res.features

@@ -25,6 +25,8 @@ def value_command(
     currency: str | None = typer.Option(None, "--currency", help="valuation currency (default: the region's)"),
     crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
     cache: Path | None = typer.Option(None, "--cache", help="per-scene cache folder (re-runs read only new scenes)"),
+    weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
+                                        "tmax_c, et0_mm): required when the yield model reads weather"),
 ) -> None:
     """Value a portfolio's fields with the champion models: series → indicators → valuations per spatial block,
     parts under --out (a re-run recomputes only what is missing)."""
@@ -37,7 +39,7 @@ def value_command(
         raise UserInputError("--as-of: expected a date YYYY-MM-DD")
     res = value_portfolio(fields, imagery, season, day, out=out, workers=workers, scheduler=scheduler,
                           cache_dir=cache, chunk_fields=chunk_fields, currency=currency,
-                          crop_model=None if crop_model == "none" else crop_model)
+                          crop_model=None if crop_model == "none" else crop_model, weather=weather)
     run = res.run
     for w in res.warnings:
         err(f"warning: {w}")

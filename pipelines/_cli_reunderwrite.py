@@ -85,11 +85,15 @@ def reunderwrite_cmd(
     operator: str = typer.Option(None, "--operator", help="Who runs it (recorded; default agcredit-reunderwrite)."),
     cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
     calendar: Path = typer.Option(None, "--calendar", help="With --due: a season calendar CSV."),
+    weather: Path = typer.Option(None, "--weather", help="Without --county: daily weather CSV (a county folder's "
+                                                         "weather/daily.csv is read by itself)."),
 ) -> None:
     """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
     from underwriting.policy import default_policy, load_policy
 
     _inputs(county, fields, imagery, book, applications)
+    if county is not None and weather is not None:
+        raise typer.BadParameter("--weather is for --fields/--imagery runs; a county's weather is weather/daily.csv")
     pol = load_policy(policy) if policy is not None else default_policy()
     if due:
         if county is None:
@@ -118,18 +122,24 @@ def reunderwrite_cmd(
         res = reunderwrite_county(County(county, cache_dir=cache), season, day, store=store, policy=pol,
                                   profile=profile, operator=operator, progress=err)
     else:
-        res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache)
+        res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
+                         weather)
     _print_result(res)
 
 
 def _files_run(season: str | None, day: date, fields: Path | None, imagery: str | None, book: Path | None,
                applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
-               cache: Path | None) -> Any:
+               cache: Path | None, weather: Path | None = None) -> Any:
     from features.fields import read_fields
     from features.series import build_series
     from pipelines.reunderwrite import reunderwrite
     from underwriting.applications import read_applications, read_book
 
+    wx = None
+    if weather is not None:
+        from features.weather import read_weather
+
+        wx = read_weather(weather)  # checked before anything is computed or written
     assert fields is not None and imagery is not None and book is not None and applications is not None
     if not profile:
         raise typer.BadParameter("without --county, give --profile")
@@ -143,7 +153,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     return reunderwrite(season=s, as_of=day, fields=f, imagery=imagery, book=read_book(book),
                         applications=read_applications(applications), store=store, policy=pol, profile=profile,
                         cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
-                        operator=operator, progress=err)
+                        operator=operator, progress=err, weather=wx)
 
 
 @app.command("monitor")

@@ -32,6 +32,8 @@ def underwrite_command(
     store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
     crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
     cache: Path | None = typer.Option(None, "--cache", help="cache folder for series and area"),
+    weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
+                                        "tmax_c, et0_mm): required when the yield model reads weather"),
     operator: str | None = typer.Option(None, "--operator", help="who runs this (recorded)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
 ) -> None:
@@ -57,7 +59,7 @@ def underwrite_command(
 
         res = underwrite_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
-                               cache_dir=cache, operator=operator, progress=tick)
+                               cache_dir=cache, operator=operator, progress=tick, weather=weather)
     for w in res.warnings:
         err(f"warning: {w}")
     s = res.summary

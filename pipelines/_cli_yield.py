@@ -39,6 +39,9 @@ def train_yield_cmd(
     data: str = typer.Option("real", "--data", help="With --features: real or synthetic (the governance label)."),
     cache: Path | None = typer.Option(None, "--cache", help="With --county: cache folder (default <county>/.cache)."),
     operator: str | None = typer.Option(None, "--operator", help="Who trains (default $AGCREDIT_OPERATOR or user)."),
+    weather: Path | None = typer.Option(None, "--weather", help="Daily weather CSV (region, date, precip_mm, tmin_c, "
+                                        "tmax_c, et0_mm): the model also reads weather as of each date (default with "
+                                        "--county: the county's weather/daily.csv when it has one)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Train the yield-value model on past seasons' reported yields, register it (MLflow) and promote it."""
@@ -50,7 +53,8 @@ def train_yield_cmd(
         from pipelines.county import County
 
         res = train_yield_county(County(county, cache_dir=cache), promote=not no_promote, force_reason=force_reason,
-                                 crop_model=crop_model, operator=operator, progress=_progress(not quiet))
+                                 crop_model=crop_model, operator=operator, progress=_progress(not quiet),
+                                 weather=weather)
     else:
         if reported is None:
             raise UserInputError("--features needs --reported (the farmers' reported yields)")
@@ -58,8 +62,9 @@ def train_yield_cmd(
             raise UserInputError(f"--data: expected real or synthetic, found {data!r}")
         assert features is not None
         res = train_yield_files(features, reported, data=data, promote=not no_promote, force_reason=force_reason,
-                                operator=operator)
+                                operator=operator, weather=weather)
     echo(res.summary())
+    echo(f"weather columns read: {', '.join(res.model.weather_columns) or 'none'}")
     echo("times: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.timings.items()))
 
 
@@ -74,15 +79,22 @@ def evaluate_yield_cmd(
     features: str | None = typer.Option(None, "--features", help="Snapshot prefix P: read the past seasons' "
                                         "FieldFeatures from P-end.parquet and P-mid.parquet (written from "
                                         "pipelines.train_yield.county_features) instead of featurizing."),
+    weather: Path | None = typer.Option(None, "--weather", help="Daily weather CSV: add the weather-as-of-date "
+                                        "features (default: the county's weather/daily.csv when it has one)."),
+    no_weather: bool = typer.Option(False, "--no-weather", help="Evaluate without weather even when the county "
+                                    "has weather/daily.csv."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Leave-one-season-out yield evaluation against truth, beside baselines and an oracle; checks the targets."""
     from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot
 
     held = [s.strip() for s in seasons.split(",") if s.strip()] if seasons else None
+    if weather is not None and no_weather:
+        raise UserInputError("give --weather F or --no-weather, not both")
     feats = read_feature_snapshot(features, ("end", "mid")) if features else None
     res = evaluate_yield_county(county, seasons=held, oracle=not no_oracle, cache_dir=cache,
-                                progress=_progress(not quiet), features=feats)
+                                progress=_progress(not quiet), features=feats, weather=weather,
+                                county_weather=not no_weather)
     if as_json:
         json.dump(res.to_dict(), sys.stdout, indent=1, sort_keys=True, default=str)
         sys.stdout.write("\n")

@@ -128,7 +128,7 @@ def _summary(task: _BlockTask, smeta: dict[str, Any], spath: Path, fpath: Path, 
 
 
 def _block_task(task: _BlockTask, *, feature_shared: dict[str, Any], model: Any, prices: Any,
-                score_kwargs: dict[str, Any]) -> dict[str, Any]:
+                score_kwargs: dict[str, Any], weather: pd.DataFrame | None = None) -> dict[str, Any]:
     """Series, features and valuations of one block; returns its summary (see the module docstring)."""
     from features.contracts import check_field_features
     from models.yield_value import known_crop, score_fields
@@ -149,6 +149,10 @@ def _block_task(task: _BlockTask, *, feature_shared: dict[str, Any], model: Any,
     if feats is None:
         feats = read_part(fpath)
     feats = check_field_features(feats, where=f"FieldFeatures of block {task.block}")
+    if weather is not None:  # weather as of the date (features.weather), for a yield model that reads it
+        from features.weather import add_weather
+
+        feats = add_weather(feats, weather)
     known = known_crop(feats)  # a field without a declared or predicted crop has no price: not valued
     vals = score_fields(model, feats if known.all() else feats[known].reset_index(drop=True), prices, **score_kwargs)
     summary = _summary(task, smeta, spath, fpath, feats, vals, vpath)
@@ -163,7 +167,7 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
                   min_clear: int = 8, crop_model: Any = None,
                   featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
                   planted_area: bool = True, phenology_calib: Any = None, area_params: Any = None,
-                  period_days: int = 16) -> PortfolioRun:
+                  period_days: int = 16, weather: pd.DataFrame | None = None) -> PortfolioRun:
     """Series → indicators → valuations of ``fields`` in one task per spatial block; parts under ``out``.
 
     Equal, block for block, to ``run_series(out=out/"series")``, ``features_distributed(out=out/"features")`` (with
@@ -172,6 +176,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     those requested that ``features._seasonal`` summarises (the staged path takes those present in the series:
     the same whenever every requested variable has a row). Give ``currency`` for valuations independent of the
     blocks (as in ``score_distributed``). Returns summaries only; read the parts with ``PortfolioRun.iter_parts``.
+    ``weather`` (a checked :mod:`features.weather` table): its ``wx_*`` features are added to each block's
+    features before scoring.
     """
     from features.contracts import VARIABLES
     from pipelines import distributed as d
@@ -191,6 +197,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
         area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize)
     score_kwargs, scommon = d._score_setup(prices, model_name=model_name, model_version=model_version,
                                            governance=governance, checkpoint=checkpoint, currency=currency)
+    if weather is not None:
+        scommon = content_key(scommon, frame_hash(weather))
     fscenes = (scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=None, end=None)
                if f_imagery is not None and featurize is None else None)
     tasks = []
@@ -201,7 +209,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
                                 series=st, area=area.loc[ids], overlap=overlap.loc[ids], features_common=fcommon,
                                 feature_scenes=fscenes[b] if fscenes is not None else None))
     summaries = runner.map(_block_task, tasks, shared={"feature_shared": shared, "model": model, "prices": prices,
-                                                       "score_kwargs": score_kwargs}, label="block")
+                                                       "score_kwargs": score_kwargs, "weather": weather},
+                         label="block")
     for stage in STAGES:
         if (out / stage).is_dir():
             remove_stale_tmp(out / stage)

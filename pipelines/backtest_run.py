@@ -14,7 +14,8 @@ How each past season is underwritten:
   income, costs), ``application_id`` ``<id>/<season>``. Farmers without fields in a season
   have no line that season.
 - **Features**: :func:`pipelines.featurize.featurize` on the season's declared fields and
-  the county's scenes as of the checkpoint (series cached under the county's cache).
+  the county's scenes as of the checkpoint (series cached under the county's cache), with the
+  county's weather (``weather/daily.csv``) when it has one.
 - **Crop type**: one fixed model (the registry's ``crop-type@champion``, a saved model folder,
   or none — then every field is CROP_TYPE_UNCERTAIN).
 - **Yield (valuations)**: by default a model trained *leaving the tested season out*
@@ -236,11 +237,13 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     feature_seasons = c.past_seasons if loso else tested
     feats: dict[tuple[str, str], pd.DataFrame] = {}
     dates: dict[tuple[str, str], dt.date] = {}
+    weather = c.weather()  # the county's weather/daily.csv (None without one): wx_* features as of each checkpoint
     for s in feature_seasons:
         cps = c.checkpoints(s)
         for k in checkpoints:
             say(f"features {s} as of {k} ({cps[k]})")
-            res = featurize(c.fields(s), c.imagery, s, cps[k], crop_model=cm, cache_dir=c.cache_dir)
+            res = featurize(c.fields(s), c.imagery, s, cps[k], crop_model=cm, cache_dir=c.cache_dir,
+                           weather=weather)
             feats[(s, k)], dates[(s, k)] = res.features, cps[k]
             warnings += [f"{s} {k}: {w}" for w in res.warnings]
     empty_book = c.book().iloc[0:0]

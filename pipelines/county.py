@@ -1,7 +1,8 @@
 """A county folder (the demo layout, /work/briefs/layout.md) as one object the pipelines share.
 
 ``County(path)`` reads ``county.json`` and gives typed access to what a bank has:
-``records/`` (fields, farm history, applications, book) and ``scenes/``. It never reads
+``records/`` (fields, farm history, applications, book), ``scenes/`` and, when present, ``weather/daily.csv``
+(:meth:`County.weather`). It never reads
 ``truth/`` — only :mod:`pipelines.evaluation` does. Series are built with the scene cache
 under ``cache_dir`` (default ``<path>/.cache``; ``AGCREDIT_CACHE_DIR`` overrides), so a second
 call, or a later ``as_of``, reads only new scenes.
@@ -161,6 +162,24 @@ class County:
     def series(self, season: str, as_of: date | None = None) -> pd.DataFrame:
         """The FieldTimeSeries of a season up to ``as_of`` (everything in the window when None)."""
         return self.series_result(season, as_of).series
+
+    # -- weather -------------------------------------------------------------------------------------------------
+    @property
+    def weather_path(self) -> Path | None:
+        """``weather/daily.csv`` when the county has a ``weather/`` folder, else None."""
+        return self.path / "weather" / "daily.csv" if (self.path / "weather").is_dir() else None
+
+    def weather(self) -> pd.DataFrame | None:
+        """The county's daily weather (:data:`features.weather.WEATHER`, checked for its region), or None when
+        the county has no ``weather/`` folder; read once."""
+        p = self.weather_path
+        if p is None:
+            return None
+        if not hasattr(self, "_weather"):
+            from features.weather import read_weather
+
+            self._weather = read_weather(p, region=self.region)
+        return self._weather.copy()
 
     def checkpoints(self, season: str) -> dict[str, date]:
         """``{"emergence", "mid", "pre_harvest", "end"}`` dates of a season (see :func:`season_checkpoints`)."""

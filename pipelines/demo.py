@@ -309,13 +309,17 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
     as_of = county.checkpoints(season)["mid"]
     result.as_of = as_of
     warnings: list[str] = []
-    models = ChampionModels.resolve(warnings=warnings)
+    models = ChampionModels.resolve(warnings=warnings, weather=county.weather())
     with stages.run("features") as st:
         fr = featurize(county.fields(season), county.imagery, season, as_of, crop_model=models.crop_model,
-                       cache_dir=county.cache_dir)
+                       cache_dir=county.cache_dir, weather=models.weather)
         st.lines.append(f"{len(fr.features)} fields of season {season} as of {as_of} (the application date: "
                         f"mid-season); {len(fr.dates_used)} acquisition dates")
         st.lines += indicator_summary(fr.features)
+        if "weather" in fr.families:
+            st.lines.append(f"weather as of the date: {fr.families['weather']} (the county's weather/daily.csv; in "
+                            "the demo it is exactly the station series that drove the simulated growth, so there is "
+                            "no station-to-field mismatch as a real lender would have)")
         st.lines += [f"warning: {w}" for w in fr.warnings + warnings]
     with stages.run("underwrite") as st:
         res = underwrite(county.applications(), county.fields(season), season, as_of, imagery=county.imagery,

@@ -15,6 +15,9 @@ fit time and at decision time are built the same way. For the fields of ``season
 5. planted area — :func:`features.area_scenes.planted_area` from the scenes' pixels (cached
    under ``cache_dir/area``); imagery without pixels (a series table, ``sentinelhub-stats``)
    leaves it empty with a warning;
+6. weather as of the date — :func:`features.weather.weather_features` (``wx_*`` columns), when weather is
+   given (``weather``: a daily weather file or table; a county's is :meth:`pipelines.county.County.weather`);
+   otherwise absent;
 
 and joins them with :func:`features.build.build_features`, adding ``crop``: the crop a field is valued as
 (the predicted crop where confident, else the declared crop; :func:`phenology_crops`; the yield model's
@@ -35,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.contracts import check_fields, check_season
-from features.errors import FieldsError
+from features.errors import FieldsError, UserInputError
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FeaturizeResult", "featurize", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
            "FAMILIES", "phenology_crops", "load_crop_model", "featurize_to_file", "write_parquet_atomic",
-           "CROP_MODEL_NAME"]
+           "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel"]
 
 #: options of :func:`features._seasonal.seasonal_features` (fixed: a model fitted on one set needs the same)
 SEASONAL_OPTIONS: Mapping[str, Any] = {"period_days": 16, "derivatives": False, "raw_metrics": True}
@@ -179,16 +182,68 @@ def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_
     return area
 
 
+def load_weather(weather: pd.DataFrame | str | Path | None) -> tuple[pd.DataFrame | None, str]:
+    """(checked weather table or None, where it came from) of a weather file or table (None: no weather)."""
+    from features.weather import check_weather, read_weather
+
+    if isinstance(weather, pd.DataFrame):
+        w = weather if pd.api.types.is_datetime64_any_dtype(weather["date"]) else check_weather(weather)
+        return w, "the weather table given"
+    if weather is not None:
+        return read_weather(weather), Path(weather).name
+    return None, ""
+
+
+class WeatherBoundModel:
+    """A yield model that reads weather, bound to the weather data of a run: every row it predicts or explains
+    gets its ``wx_*`` columns (re)computed from that weather as of the row's ``as_of`` first, so a caller that
+    builds features without weather (e.g. re-underwriting a county) scores the same as one that adds them.
+    Everything else is the wrapped model's."""
+
+    def __init__(self, model: Any, weather: pd.DataFrame) -> None:
+        self.model = model
+        self.weather = weather
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__dict__["model"], name)
+
+    def _with_weather(self, X: pd.DataFrame) -> pd.DataFrame:
+        from features.weather import add_weather
+
+        return add_weather(X, self.weather)
+
+    def predict_quantiles(self, X: pd.DataFrame) -> pd.DataFrame:
+        return self.model.predict_quantiles(self._with_weather(X))
+
+    def explain(self, X_rows: pd.DataFrame) -> pd.DataFrame:
+        return self.model.explain(self._with_weather(X_rows))
+
+
+def require_weather(features: pd.DataFrame, model: Any, label: str) -> None:
+    """A user error (one line, naming the model ``label``) when ``model`` reads weather columns that
+    ``features`` lack: a weather model is never scored on silent NaNs."""
+    if isinstance(model, WeatherBoundModel):
+        return  # it adds them itself
+    need = list(getattr(model, "weather_columns", []) or [])
+    miss = [c for c in need if c not in features.columns]
+    if miss:
+        raise UserInputError(f"{label} reads weather ({len(need)} wx_* columns) but no weather data was given: pass "
+                             "--weather FILE (a daily CSV: region, date, precip_mm, tmin_c, tmax_c, et0_mm), or run on "
+                             "a county folder with weather/daily.csv")
+
+
 def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               as_of: dt.date | dt.datetime | pd.Timestamp | str, *,
               crop_model: CropTypeClassifier | None = None, phenology_calib: Any = None, area_params: Any = None,
               cache_dir: Path | None = None, progress: Progress | None = None,
-              series: pd.DataFrame | None = None) -> FeaturizeResult:
+              series: pd.DataFrame | None = None,
+              weather: pd.DataFrame | str | Path | None = None) -> FeaturizeResult:
     """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
 
     ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
     index.csv, a series table, ``sentinelhub`` or ``sentinelhub-stats`` (may be None when
-    ``series`` is given; planted area is then empty).
+    ``series`` is given; planted area is then empty). ``weather``: a daily weather file or table
+    (:mod:`features.weather`) whose ``wx_*`` features are added (none without it).
     """
     season = check_season(season)
     day = _as_date(as_of)
@@ -228,6 +283,12 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings)
     feats = build_features(fs, s, season, day, area=area, phenology=phen, crop=crop, seasonal=seasonal)
     feats["crop"] = pd.Series(feats["field_id"].map(crops).to_numpy(dtype=object), dtype="str")
+    wx, wx_source = load_weather(weather)
+    if wx is not None:
+        from features.weather import WEATHER_COLUMNS, add_weather
+
+        feats = add_weather(feats, wx)
+        families["weather"] = f"ok: {len(WEATHER_COLUMNS)} wx_* columns from {wx_source}"
     dates = sorted({d.date() for d in pd.to_datetime(s["date"]).unique()}) if len(s) else []
     return FeaturizeResult(features=feats, series=s, phenology=phen, warnings=warnings, source=source,
                            families=families, dates_used=dates, area=area, crop=crop)
@@ -261,7 +322,8 @@ def load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None,
 def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                       as_of: dt.date | dt.datetime | pd.Timestamp | str, out: str | Path, *,
                       crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
-                      progress: Progress | None = None) -> tuple[FeaturizeResult, Path, str]:
+                      progress: Progress | None = None,
+                      weather: str | Path | None = None) -> tuple[FeaturizeResult, Path, str]:
     """Read fields, resolve the crop model, :func:`featurize`, write the FieldFeatures Parquet atomically.
 
     Returns the result, the path written and the crop model's description. Nothing is written
@@ -272,7 +334,8 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     season = check_season(season)
     read = read_fields(fields, season=season)
     model, desc = load_crop_model(crop_model)
-    res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress)
+    res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
+                    weather=weather)
     if read.rejected:
         res.warnings.append(f"{len(read.rejected)} field(s) rejected when reading: "
                             + ", ".join(f"{k} ({v})" for k, v in list(read.rejected.items())[:5]))

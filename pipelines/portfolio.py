@@ -44,11 +44,15 @@ def _scene_folder(imagery: str | Path) -> Path:
 def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of: dt.date, *, out: str | Path,
                     workers: int | None = None, scheduler: str | None = None, cache_dir: str | Path | None = None,
                     chunk_fields: int | None = None, currency: str | None = None,
-                    crop_model: str | Path | None = "champion", alias: str = "champion") -> PortfolioValue:
-    """Value ``fields`` (a field file) as of ``as_of`` with the ``alias`` models; parts under ``out``."""
+                    crop_model: str | Path | None = "champion", alias: str = "champion",
+                    weather: str | Path | None = None) -> PortfolioValue:
+    """Value ``fields`` (a field file) as of ``as_of`` with the ``alias`` models; parts under ``out``.
+
+    ``weather``: a daily weather file (:mod:`features.weather`), required when the yield model reads weather."""
     from features.fields import read_fields
     from models.prices import read_prices
     from pipelines.distributed import run_portfolio, runner_from_options
+    from pipelines.featurize import load_weather, require_weather
     from pipelines.underwrite import ChampionModels, checkpoint_label
 
     if scheduler and workers:
@@ -71,6 +75,9 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                                  f"{', '.join(found) or 'no currency'}; give --currency")
         currency = found[0]
     models = ChampionModels.resolve(alias=alias, crop_model=crop_model, warnings=warnings)
+    wx = load_weather(weather)[0]
+    if wx is None:  # a model that reads weather is never scored on silent NaNs
+        require_weather(fs.iloc[:0], models.yield_model, f"{models.yield_name} version {models.yield_version}")
     crops = sorted({str(c) for c in fs["declared_crop"].dropna()}) if "declared_crop" in fs.columns else None
     checkpoint = checkpoint_label(season, regions[0] if regions else None, as_of, crops)
     with runner_from_options(scheduler, workers) as runner:
@@ -78,6 +85,6 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                             model_name=models.yield_name, model_version=models.yield_version,
                             governance=models.governance, checkpoint=checkpoint, currency=currency, runner=runner,
                             chunk_fields=chunk_fields, cache_dir=Path(cache_dir) if cache_dir else None,
-                            crop_model=models.crop_model)
+                            crop_model=models.crop_model, weather=wx)
     return PortfolioValue(run=run, versions=models.versions(), checkpoint=checkpoint, currency=currency,
                           warnings=[*warnings, *run.warnings])

@@ -240,18 +240,20 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  operator: str | None = None, prices: Any = None, models: ScoringModels | None = None,
                  series: pd.DataFrame | None = None, crops: Sequence[str] | None = None,
                  include_decided: bool = True, alert_params: AlertParams | None = None, rules: ActionRules | None = None,
-                 progress: Progress | None = None) -> ReunderwriteResult:
+                 progress: Progress | None = None, weather: pd.DataFrame | str | Path | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
     ``cache_dir``: the cache root (featurize keeps series under ``series/`` and planted area under ``area/``);
     ``models``: resolved once (default: the registry's champions); ``prices``: a PriceTable (default
     the shipped one); ``series``: this season's FieldTimeSeries instead of building it; ``crops``: only
-    the lines of these crops; ``history``: past seasons' FieldTimeSeries.
+    the lines of these crops; ``history``: past seasons' FieldTimeSeries; ``weather``: a daily weather file or
+    table (:mod:`features.weather`; default: the one ``models`` carry) — a yield model that reads weather refuses
+    to score without it (one-line user error).
     """
     from models.prices import read_prices
     from models.yield_value import score_fields
-    from pipelines.featurize import featurize
+    from pipelines.featurize import featurize, load_weather, require_weather
     from underwriting.decisions import decide_batch
 
     season = str(season)
@@ -271,13 +273,15 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
                                       warnings=warnings)
         apps = applications[applications["application_id"].isin(set(todo["review_application_id"]))]
-        models = models or ScoringModels.champions(warnings)
+        models = models or ScoringModels.resolve(warnings=warnings, weather=weather)
+        wx = load_weather(weather)[0] if weather is not None else models.weather
         prices = prices if prices is not None else read_prices()
         say(f"features as of {as_of}")
         fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
-                       series=series)
+                       series=series, weather=wx)
         warnings.extend(fr.warnings)
         feats = fr.features
+        require_weather(feats, models.yield_model, f"{models.yield_name} version {models.yield_version}")
         say(f"valuations ({models.yield_name} v{models.yield_version}, checkpoint {label})")
         from models.yield_value import crop_of
 
@@ -339,7 +343,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         operator: str | None = None, models: ScoringModels | None = None,
                         crops: Sequence[str] | None = None, alert_params: AlertParams | None = None,
                         progress: Progress | None = None) -> ReunderwriteResult:
-    """:func:`reunderwrite` on a county folder's records and scenes (cache under the county's cache dir)."""
+    """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir)."""
     from pipelines.county import County
     from underwriting.policy import default_policy
 
@@ -352,7 +356,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
     return reunderwrite(season=season, as_of=as_of, fields=c.fields(), imagery=c.imagery, book=c.book(),
                         applications=c.applications(), store=store, policy=pol, profile=prof,
                         cache_dir=c.cache_dir, history=_county_history(c, season), operator=operator,
-                        models=models, crops=crops, alert_params=alert_params, progress=progress)
+                        models=models, crops=crops, alert_params=alert_params, progress=progress,
+                        weather=c.weather())
 
 
 def reunderwrite_due(today: date, *, county: County | str | Path, store: str | None,
@@ -374,7 +379,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     due = due_checkpoints(today, seasons, load_calendar(calendar), log.done(), regions=[c.region])
     if not due:
         return []
-    models = models or ScoringModels.champions()
+    models = models or ScoringModels.resolve(warnings=[], weather=c.weather())
     out = []
     for d in due:
         res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile, operator=operator,

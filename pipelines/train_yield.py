@@ -86,16 +86,26 @@ def _order(checkpoints: Sequence[str]) -> list[str]:
     return sorted(cps, key=lambda c: (c != "end", cps.index(c)))
 
 
+def _weather_digest(weather: pd.DataFrame | None) -> str:
+    if weather is None:
+        return "no-weather"
+    return hashlib.sha256(weather.to_csv(index=False).encode()).hexdigest()[:16]
+
+
 def county_features(county: County, seasons: Sequence[str] | None = None,
                     checkpoints: Sequence[str] = CHECKPOINTS, *, crop_model: Any = None, crop_desc: str = "none",
-                    progress: Progress | None = None, cache: bool = True) -> dict[str, pd.DataFrame]:
+                    progress: Progress | None = None, cache: bool = True,
+                    weather: pd.DataFrame | str | Path | None = None,
+                    county_weather: bool = True) -> dict[str, pd.DataFrame]:
     """FieldFeatures of every field of ``seasons`` (default: the past seasons) as of each checkpoint.
 
     Built with :func:`pipelines.featurize.featurize` on the county's scenes (the season's series is
     built once up to its latest checkpoint and cut at each), cached under ``cache_dir/yield_features``.
     ``crop_model`` (a fitted crop-type classifier or None) and ``crop_desc`` (what it is, for the cache key).
+    ``weather``: a daily weather file or table whose ``wx_*`` features are added; without it the county's own
+    ``weather/daily.csv`` when it has one (unless ``county_weather`` is false).
     """
-    from pipelines.featurize import featurize, write_parquet_atomic
+    from pipelines.featurize import featurize, load_weather, write_parquet_atomic
 
     seasons = [str(s) for s in (county.past_seasons if seasons is None else seasons)]
     unknown = [s for s in seasons if s not in county.seasons]
@@ -103,7 +113,8 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
         raise UserInputError(f"{county.path}: season(s) {format_offenders(unknown)} not in the county "
                              f"(known: {', '.join(county.seasons)})")
     cps = _order(checkpoints)
-    code = _code_hash()
+    wx = load_weather(weather)[0] if weather is not None else (county.weather() if county_weather else None)
+    code = _code_hash() + _weather_digest(wx)
     out: dict[str, list[pd.DataFrame]] = {cp: [] for cp in cps}
     total, done = len(seasons) * len(cps), 0
     for s in seasons:
@@ -119,7 +130,7 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
         for cp in cps:
             if cp in todo:
                 res = featurize(county.fields(s), county.imagery, s, dates[cp], crop_model=crop_model,
-                                cache_dir=county.cache_dir, series=series)
+                                cache_dir=county.cache_dir, series=series, weather=wx)
                 feats = res.features
                 obj = [c for c in feats.columns if feats[c].dtype == object]
                 feats = feats.astype(dict.fromkeys(obj, "str"))  # as a Parquet round trip gives them back
@@ -282,8 +293,10 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
             from models import registry
 
             t1 = time.perf_counter()
+            wx_cols = ",".join(release.model.weather_columns) or "none"
             version = registry.register(release.model, MODEL_NAME, metrics=release.metrics,
-                                        governance=release.governance, params={**release.params, **(params or {})},
+                                        governance=release.governance,
+                                        params={**release.params, "weather_columns": wx_cols, **(params or {})},
                                         artifacts=release.plots, input_example=release.input_example,
                                         output_example=release.output_example, operator=operator)
             timings["register_s"] = time.perf_counter() - t1
@@ -317,18 +330,22 @@ def _crop_model_for(spec: Any) -> tuple[Any, str, str | None]:
 def train_yield_county(county: County | str | Path, *, register: bool = True, promote: bool = True,
                        checkpoints: Sequence[str] = CHECKPOINTS, crop_model: Any = "champion",
                        force_reason: str | None = None, config: YieldModelConfig | None = None,
-                       operator: str | None = None, progress: Progress | None = None) -> TrainResult:
+                       operator: str | None = None, progress: Progress | None = None,
+                       weather: str | Path | pd.DataFrame | None = None) -> TrainResult:
     """Train ``yield-value`` on a county's past seasons (features via featurize, REPORTED yields), register it.
 
     ``crop_model``: ``"champion"`` (the registry's crop-type champion when there is one, else none —
     the same model underwriting will use), ``"none"``, a saved folder or a fitted classifier.
+    ``weather``: a daily weather file (default: the county's ``weather/daily.csv`` when it has one); the model
+    then reads the ``wx_*`` columns (listed in its saved ``meta.json`` and registry parameters).
     """
     from pipelines.county import County
 
     c = county if isinstance(county, County) else County(county)
     t0 = time.perf_counter()
     model, desc, note = _crop_model_for(crop_model)
-    feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress)
+    feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
+                            weather=weather)
     t_feat = time.perf_counter() - t0
     res = train_yield(feats, c.history(), data="synthetic" if c.synthetic else "real", register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
@@ -340,9 +357,11 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
 
 def train_yield_files(features: str | Path, reported: str | Path, *, data: str = "real", register: bool = True,
                       promote: bool = True, force_reason: str | None = None,
-                      config: YieldModelConfig | None = None, operator: str | None = None) -> TrainResult:
+                      config: YieldModelConfig | None = None, operator: str | None = None,
+                      weather: str | Path | None = None) -> TrainResult:
     """Train from a user's tables: FieldFeatures Parquet (several seasons; a ``checkpoint`` column splits
-    it, else all rows are ``end``) and reported yields (CSV/Parquet)."""
+    it, else all rows are ``end``) and reported yields (CSV/Parquet); ``weather``: a daily weather file whose
+    ``wx_*`` features (as of each row's ``as_of``) are added."""
     p = Path(features)
     if not p.is_file():
         raise UserInputError(f"{p}: features file not found")
@@ -354,6 +373,11 @@ def train_yield_files(features: str | Path, reported: str | Path, *, data: str =
               for cp, g in df.groupby("checkpoint", sort=True)}
     else:
         by = {"end": check_field_features(df, where=p.name)}
+    if weather is not None:
+        from features.weather import add_weather, read_weather
+
+        wx = read_weather(weather)
+        by = {cp: add_weather(f, wx) for cp, f in by.items()}
     return train_yield(by, read_reported(reported), data=data, register=register, promote=promote,
                        force_reason=force_reason, config=config, operator=operator,
                        params={"features_file": p.name})

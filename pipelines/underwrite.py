@@ -106,12 +106,18 @@ class ChampionModels:
     crop_model: Any = None
     crop_version: str | None = None
     yield_name: str = YIELD_MODEL_NAME
+    #: the run's weather (features.weather table) when the yield model reads weather; the model is then bound to it
+    weather: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def resolve(cls, *, alias: str = "champion", crop_model: str | Path | None = "champion",
-                warnings: list[str] | None = None) -> ChampionModels:
+                warnings: list[str] | None = None,
+                weather: pd.DataFrame | str | Path | None = None) -> ChampionModels:
         """``yield-value@alias`` (required) and the crop model (``champion``/alias, a folder, or ``none``;
-        a missing crop-type champion leaves crop type empty with a warning)."""
+        a missing crop-type champion leaves crop type empty with a warning). With ``weather`` (a file or
+        table) a yield model that reads weather is bound to it
+        (:class:`pipelines.featurize.WeatherBoundModel`): every caller scoring with these models, with or
+        without weather columns in its features, scores the same."""
         from models.errors import RegistryError
         from models.registry import governance, resolve
         from pipelines.featurize import load_crop_model
@@ -125,8 +131,15 @@ class ChampionModels:
             if warnings is None or str(crop_model) != "champion":
                 raise
             warnings.append(f"no crop-type champion ({e.problem}); crop type left empty")
-        return cls(yield_model=y.model, yield_version=y.version, yield_run_id=y.run_id,
-                   governance=governance(YIELD_MODEL_NAME, y.version), crop_model=crop, crop_version=crop_version)
+        from pipelines.featurize import WeatherBoundModel, load_weather
+
+        wx = load_weather(weather)[0]
+        model = y.model
+        if wx is not None and getattr(model, "weather_columns", None):
+            model = WeatherBoundModel(model, wx)
+        return cls(yield_model=model, yield_version=y.version, yield_run_id=y.run_id,
+                   governance=governance(YIELD_MODEL_NAME, y.version), crop_model=crop, crop_version=crop_version,
+                   weather=wx)
 
     @classmethod
     def champions(cls, warnings: list[str] | None = None) -> ChampionModels:
@@ -229,21 +242,25 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      features: pd.DataFrame | None = None, prices: PriceTable | None = None,
                      cache_dir: Path | None = None, series: pd.DataFrame | None = None,
                      progress: Progress | None = None, run: str | None = None,
-                     extra_provenance: dict[str, Any] | None = None) -> ScoredRun:
+                     extra_provenance: dict[str, Any] | None = None,
+                     weather: pd.DataFrame | str | Path | None = None) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
     Nothing is stored except the FieldFeatures artifact (for explain). ``applications`` of other
     seasons are ignored. ``run`` names the run in the provenance (default ``underwrite <season> <as_of>``).
+    ``weather``: a daily weather file or table (:mod:`features.weather`; default: the one ``models`` carry);
+    a yield model that reads weather refuses to score without it (one-line user error).
     """
     from models.prices import read_prices
-    from pipelines.featurize import featurize
+    from pipelines.featurize import featurize, load_weather, require_weather
     from underwriting.decisions import decide_batch
 
     season = check_season(season)
     day = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     warnings: list[str] = []
     tick = progress or (lambda _d, _t, _m: None)
-    models = models or ChampionModels.resolve(warnings=warnings)
+    models = models or ChampionModels.resolve(warnings=warnings, weather=weather)
+    wx = load_weather(weather)[0] if weather is not None else models.weather
     prices = prices if prices is not None else read_prices()
     apps = applications[applications["season"].astype(str) == season].reset_index(drop=True)
     if apps.empty:
@@ -251,7 +268,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     fr = None
     if features is None:
         fr = featurize(fields, imagery, season, day, crop_model=models.crop_model, cache_dir=cache_dir,
-                       progress=progress, series=series)
+                       progress=progress, series=series, weather=wx)
         warnings.extend(fr.warnings)
         feats = fr.features
     else:
@@ -261,6 +278,11 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
         if asofs != [day]:
             warnings.append(f"features given were built as of {', '.join(map(str, asofs[:3]))}, "
                             f"not {day}")
+        if wx is not None:
+            from features.weather import add_weather
+
+            feats = add_weather(feats, wx)
+    require_weather(feats, models.yield_model, f"{models.yield_name} version {models.yield_version}")
     tick(1, 3, "valuations")
     feats = align_features(feats, models.yield_model, warnings)
     currency = policy.profile(profile).currency
@@ -355,7 +377,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                store: DecisionStore | str | None, features: pd.DataFrame | None = None,
                prices: PriceTable | None = None, progress: Progress | None = None, operator: str | None = None,
                models: ChampionModels | None = None, cache_dir: Path | None = None,
-               crop_model: str | Path | None = "champion") -> UnderwriteResult:
+               crop_model: str | Path | None = "champion",
+               weather: pd.DataFrame | str | Path | None = None) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
     Idempotent: a re-run with the same inputs, models and policy writes nothing new.
@@ -368,10 +391,10 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     st = DecisionStore(store) if not isinstance(store, DecisionStore) else store
     try:
         if models is None:
-            models = ChampionModels.resolve(crop_model=crop_model, warnings=warnings)
+            models = ChampionModels.resolve(crop_model=crop_model, warnings=warnings, weather=weather)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=st.url, models=models, features=features, prices=prices,
-                               cache_dir=cache_dir, progress=progress)
+                               cache_dir=cache_dir, progress=progress, weather=weather)
         res = st.append(run.items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
         return UnderwriteResult(items=run.items, summary=summarise(run.items), features=run.features,
                                 valuations=run.valuations, written=res.written,
@@ -424,7 +447,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      book: str | Path | None = None, policy: str | Path | None = None, profile: str | None = None,
                      store: str | None = None, out: str | Path | None = None,
                      crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
-                     operator: str | None = None, progress: Progress | None = None) -> UnderwriteResult:
+                     operator: str | None = None, progress: Progress | None = None,
+                     weather: str | Path | None = None) -> UnderwriteResult:
     """:func:`underwrite` from files: every input is read and checked before anything is written."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
@@ -441,6 +465,11 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         profile = profile_for_currency(pol, sorted(set(apps.loc[apps["season"] == season, "currency"])))
     flds = read_fields(fields, season=season).fields
     bk = read_book(book) if book is not None else empty_book()
+    wx = None
+    if weather is not None:
+        from features.weather import read_weather
+
+        wx = read_weather(weather)  # checked before anything is scored or written
     feats = None
     if features is not None:
         p = Path(features)
@@ -453,7 +482,7 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         feats = check_field_features(feats, where=p.name)
     res = underwrite(apps, flds, season, as_of, imagery=imagery, policy=pol, profile=profile, book=bk, store=store,
                      features=feats, progress=progress, operator=operator, cache_dir=cache_dir,
-                     crop_model=crop_model)
+                     crop_model=crop_model, weather=wx)
     if out is not None:
         write_decisions(res.items, out)
     return res

@@ -6,11 +6,13 @@ the same classifier settings), tested on TRUE crops (``truth/fields.parquet``: `
 
 - the current season at end of season and mid-season (the county calendar's mid checkpoint);
 - a spatially held-out block of fields: whole ``condition_id`` groups (twins never straddle the
-  split) left out of training and tested in the current season;
+  split) tested in the current season, those fields left out of training in every season;
 - leave-one-season-out: every season in turn unseen, mean and worst season;
 
 each with accuracy, macro-F1, per-class recall and F1, calibration error (ECE) and, where rice
-is a class, rice vs non-rice accuracy — beside the baseline "the declared crop is the answer".
+is a class, rice vs non-rice accuracy — beside the baseline "the declared crop is the answer" — and a
+calibration summary (confidence vs accuracy, the ECE's bootstrap intervals over fields and over
+conditions, the ECE a calibrated model would show on the same confidences; reliability tables in JSON).
 Figures are labelled *synthetic* when ``county.json`` says so.
 """
 
@@ -89,6 +91,17 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     lines.append(_row(f"spatial block ({sb['n_conditions_held_out']} conditions), end", sb["end"]))
     lines.append(_row("spatial block, mid", sb["mid"]))
     lines.append(_row("baseline: declared crop", r["baseline_declared"]))
+    lines.append("  calibration: mean confidence vs accuracy; ECE 95% bootstrap interval over fields / over conditions;"
+                 " ECE of a calibrated model on the same confidences (small-sample floor)")
+    for name, m in (("current, end", r["current"]["end"]), ("current, mid", r["current"]["mid"]),
+                    ("spatial block, end", sb["end"]), ("spatial block, mid", sb["mid"])):
+        c = m.get("calibration")
+        if c:
+            by_group = (f" / [{c['ece_ci_groups'][0]:.3f}, {c['ece_ci_groups'][1]:.3f}] ({c['n_groups']} conditions)"
+                        if "ece_ci_groups" in c else "")
+            lines.append(f"    {name:<20} conf {c['mean_confidence']:.3f} vs acc {c['accuracy']:.3f}; ECE {c['ece']:.3f} "
+                         f"[{c['ece_ci'][0]:.3f}, {c['ece_ci'][1]:.3f}]{by_group}; calibrated floor "
+                         f"{c['ece_calibrated_sim']:.3f}")
     if "loso" in r:
         for k in ("end", "mid"):
             lo = r["loso"][k]

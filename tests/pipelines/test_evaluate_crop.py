@@ -43,6 +43,9 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
     text = render_crop_type(r)
     assert "SYNTHETIC figures" in text and "baseline: declared crop" in text and "leave-one-season-out, end" in text
     assert "mean F1 per class: " in text
+    cal = r["spatial_block"]["end"]["calibration"]
+    assert cal["n_groups"] == r["spatial_block"]["n_conditions_tested"] and "spatial block, end   conf" in text
+    assert "calibrated floor" in text and sum(b["n"] for b in cal["reliability"]) == r["spatial_block"]["end"]["n"]
 
 
 def test_cli_json_and_missing_truth(tiny_county_sh: Path, cache: Path, tmp_path: Path) -> None:

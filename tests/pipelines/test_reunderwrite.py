@@ -164,7 +164,7 @@ def test_due_checkpoints_run_once(world: dict[str, Any]) -> None:
 
 
 def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(ScoringModels, "champions", classmethod(lambda cls, warnings=None: world["models"]))
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
     runner = CliRunner()
     url = f"sqlite:///{world['tmp'] / 'cli.db'}"
     with DecisionStore(url) as st:
