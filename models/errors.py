@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from features.errors import UserInputError, format_offenders
 
-__all__ = ["ModelError", "MoneyError", "PriceError", "RegistryError", "ModelInputError"]
+__all__ = ["ModelError", "MoneyError", "PriceError", "RegistryError", "ModelInputError", "MissingWeatherError"]
 
 
 class ModelError(Exception):
@@ -55,3 +55,14 @@ class ModelInputError(UserInputError):
         if unseen:
             parts.append(f"unseen columns {format_offenders(unseen)}")
         super().__init__(f"{model}: features do not match the training columns: " + "; ".join(parts))
+
+
+class MissingWeatherError(ModelInputError):
+    """A model that reads weather features scored on rows without them (no weather file given)."""
+
+    def __init__(self, *, model: str, missing: list[str]) -> None:
+        super().__init__(model=model, missing=missing, unseen=[])
+        shown = ", ".join(missing[:5]) + (f", … ({len(missing)} in all)" if len(missing) > 5 else "")
+        self.args = (f"{model}: this model reads weather features ({shown}) but the features carry "
+                     "none: give the weather file (--weather F, the features.weather table; a county folder's "
+                     "weather/daily.csv)",)

@@ -43,11 +43,12 @@ import pandas as pd
 
 from models._yield_features import date_feature_names, date_features, date_sources
 from models.contracts import FIELD_VALUATIONS, check_field_valuations
-from models.errors import ModelError, ModelInputError, PriceError
+from models.errors import MissingWeatherError, ModelError, ModelInputError, PriceError
 from models.governance import Governance
 from models.prices import PriceTable
 
-__all__ = ["QUANTILE_COLUMNS", "WEATHER_PREFIX", "MissingWeatherError", "YieldModelConfig", "YieldModel", "crop_of", "known_crop", "value_fields", "score_fields"]
+__all__ = ["QUANTILE_COLUMNS", "WEATHER_PREFIX", "MissingWeatherError", "YieldModelConfig", "YieldModel", "crop_of",
+           "known_crop", "value_fields", "score_fields"]
 
 QUANTILE_COLUMNS = ("yield_p10_t_ha", "yield_p50_t_ha", "yield_p90_t_ha")
 _ALPHAS = (0.1, 0.5, 0.9)
@@ -56,17 +57,6 @@ _NAME = "yield-value"
 #: columns never used as features even when numeric (targets, truth, money)
 _NEVER = frozenset({"yield_t_ha", "reported_yield_t_ha", "true_yield_t_ha", "season_year", "as_of_day", "value_p10", "value_p50",
                     "value_p90", "price_per_t", "crop_type_prob", "declared_crop_prob", *QUANTILE_COLUMNS})
-
-
-class MissingWeatherError(ModelInputError):
-    """A model that reads weather features scored on rows without them (no weather file given)."""
-
-    def __init__(self, *, model: str, missing: list[str]) -> None:
-        super().__init__(model=model, missing=missing, unseen=[])
-        shown = ", ".join(missing[:5]) + (f", … ({len(missing)} in all)" if len(missing) > 5 else "")
-        self.args = (f"{model}: this model reads weather features ({shown}) but the features carry "
-                     "none: give the weather file (--weather F, the features.weather table; a county folder's "
-                     "weather/daily.csv)",)
 
 
 @dataclass(frozen=True)
