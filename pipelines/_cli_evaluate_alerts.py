@@ -16,8 +16,10 @@ def alerts_cmd(
     county: Path = typer.Option(..., "--county", help="A county folder with truth/ (e.g. from agcredit simulate)."),
     season: str = typer.Option(None, "--season", help="Season to replay (default: the county's current one)."),
     tune: bool = typer.Option(True, "--tune/--no-tune", help="Tune the alert thresholds on the last past seasons."),
-    crop_model: bool = typer.Option(False, "--crop-model/--no-crop-model",
-                                    help="Fit a crop-type model on past seasons for CROP_MISMATCH (slower)."),
+    crop_model: bool = typer.Option(True, "--crop-model/--no-crop-model",
+                                    help="Fit the production crop-type model on past seasons for CROP_MISMATCH, "
+                                         "as `agcredit monitor` uses the champion (--no-crop-model: faster, "
+                                         "CROP_MISMATCH left out)."),
     cache: Path = typer.Option(None, "--cache", help="Series cache folder (default: <county>/.cache/series)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:

@@ -46,7 +46,7 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   observation has reached ``emerged`` NDVI and the latest one is not ``np_rise`` above the field's
   lowest (a late-sown crop coming up);
 * ``CROP_MISMATCH`` (high) — the crop-type model gives the declared crop a probability
-  below the policy's 0.20.
+  below the policy's 0.20 (:func:`mismatch_mask`; the evidence names the model's crop and its probability).
 
 Without ``timing`` the collapse is classified by the band as before: a failure when the
 band's median is still ≥ ``green`` and the day is within 20 days of the band's peak.
@@ -68,7 +68,7 @@ from pipelines._monitor_peers import collapse_candidates, lower_peers, peer_anom
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts",
-           "alerts_as_of", "crop_first_days", "own_crop_obs", "peer_candidates"]
+           "alerts_as_of", "crop_first_days", "own_crop_obs", "peer_candidates", "mismatch_mask"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -344,6 +344,18 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
                                single=p.peer_drop_single if p.peer_drop_single < 1.0 else None, bare=p.bare)
 
 
+def mismatch_mask(fields: pd.DataFrame, params: AlertParams) -> np.ndarray:
+    """CROP_MISMATCH per row of ``fields``: the declared crop's probability (``declared_crop_prob``) below the
+    policy's ``mismatch_prob`` (the same test as the decision's CROP_MISMATCH reason). Requiring a confident
+    call of another crop as well was tried on the demo counties (the model's confident mid-season errors in a
+    cloudy season, rice taken for maize at 0.97-0.99, pass it too): alert precision 0.24 -> 0.31 for recall
+    0.70 -> 0.52 on sh-demo 2009 — not adopted."""
+    prob = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
+        else np.full(len(fields), np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.isfinite(prob) & (prob < params.mismatch_prob), dtype=bool)
+
+
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
                   season_start: date, expected_emergence_day: dict[tuple[str, str], int],
                   params: AlertParams | None = None, *, timing: pd.DataFrame | None = None,
@@ -351,7 +363,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     """Alerts as of ``as_of`` for the current season.
 
     ``obs``: clear_ndvi() of the current season; ``fields``: field_id, season, crop (declared or
-    predicted), region, and optionally declared_crop_prob; ``bands``: expected_bands();
+    predicted), region, and optionally declared_crop_prob, crop_type and crop_type_prob; ``bands``: expected_bands();
     ``expected_emergence_day``: (region, crop) → day of season by which the crop has emerged;
     ``timing``: expected_timing() (optional, see the module docstring); ``candidates``: peer_candidates() of
     the season (computed from ``obs`` when None; rows known after ``as_of`` are ignored).
@@ -392,12 +404,16 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         spans[k] = (a, i + 1)
     probs = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
         else np.full(len(fields), np.nan)
-    for row, prob in zip(fields.itertuples(index=False), probs, strict=True):
+    mismatch = mismatch_mask(fields, p)
+    for row, prob, mis in zip(fields.itertuples(index=False), probs, mismatch, strict=True):
         fid, season, crop, region = str(row.field_id), str(row.season), row.crop, str(row.region)
         a, b = spans.get((fid, season), (0, 0))
         days, vals, dates = all_days[a:b], all_vals[a:b], all_dates[a:b]
-        if np.isfinite(prob) and prob < p.mismatch_prob:
-            add(fid, season, "CROP_MISMATCH", cutoff, {"declared_crop_prob": _r(prob)})
+        if mis:
+            ev: dict[str, Any] = {"declared_crop_prob": _r(prob)}
+            if "crop_type_prob" in fields.columns:
+                ev |= {"crop_type": str(getattr(row, "crop_type", "")), "crop_type_prob": _r(row.crop_type_prob)}
+            add(fid, season, "CROP_MISMATCH", cutoff, ev)
         if not isinstance(crop, str) or (region, crop) not in dense:
             continue
         band = dense[(region, crop)]
@@ -468,7 +484,8 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
     timing = expected_timing(past_obs, past_crops, starts, p)
     emergence = expected_emergence_days(past_obs, past_crops, starts, p)
     if features is not None and len(features):
-        f = features[["field_id", *[c for c in ("crop_type", "declared_crop_prob") if c in features.columns]]]
+        f = features[["field_id", *[c for c in ("crop_type", "crop_type_prob", "declared_crop_prob")
+                                    if c in features.columns]]]
         cur = cur.merge(f.astype({"field_id": str}), on="field_id", how="left")
         if "crop_type" in cur.columns:  # no declared crop: the model's answer
             cur["crop"] = cur["crop"].where(cur["crop"].notna(), cur["crop_type"])

@@ -56,6 +56,7 @@ from pipelines.monitor import (
     expected_bands,
     expected_emergence_days,
     expected_timing,
+    mismatch_mask,
     not_planted_day,
     own_crop_obs,
     peer_candidates,
@@ -66,6 +67,8 @@ __all__ = ["Expectations", "AlertEvaluation", "SeasonData", "load_season_data", 
            "format_alert_evaluation", "HIGH_ALERTS"]
 
 HIGH_ALERTS = ("CROP_FAILURE", "NOT_PLANTED", "CROP_MISMATCH")
+#: the crop-type model's columns the CROP_MISMATCH rule reads (:func:`pipelines.monitor.mismatch_mask`)
+PROB_COLUMNS = ("crop_type", "crop_type_prob", "declared_crop_prob")
 CATCHES = {"failure": ("CROP_FAILURE", "NOT_PLANTED"), "never_planted": ("NOT_PLANTED",),
            "crop_mismatch": ("CROP_MISMATCH",)}
 RIGHT_WHEN = {"CROP_FAILURE": ("failure",), "NOT_PLANTED": ("never_planted", "failure"),
@@ -202,7 +205,8 @@ def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: Aler
         if probs and crop_probs is not None and len(crop_probs):
             cp = crop_probs[crop_probs["as_of"] <= d]
             if len(cp):
-                cp = cp.sort_values("as_of").groupby("field_id").tail(1)[["field_id", "declared_crop_prob"]]
+                cp = cp.sort_values("as_of").groupby("field_id").tail(1)[
+                    ["field_id", *[c for c in PROB_COLUMNS if c in cp.columns]]]
                 f = fields.merge(cp, on="field_id", how="left")
         return detect_alerts(obs, f, exp.bands, d.date(), data.starts[season], exp.emergence, params,
                              timing=exp.timing, candidates=cands)
@@ -270,18 +274,19 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
 
 def _first_mismatch(fields: pd.DataFrame, crop_probs: pd.DataFrame | None, params: AlertParams,
                     dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
-    """CROP_MISMATCH on the first acquisition date on which the probability in force is below the threshold."""
+    """CROP_MISMATCH on the first acquisition date on which the probabilities in force meet
+    :func:`pipelines.monitor.mismatch_mask` (the production rule)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     if crop_probs is None or crop_probs.empty:
         return out
     season = {str(f): str(s) for f, s in zip(fields["field_id"], fields["season"], strict=True)}
-    low = crop_probs[crop_probs["declared_crop_prob"] < params.mismatch_prob].sort_values("as_of")
+    low = crop_probs[mismatch_mask(crop_probs, params)].sort_values("as_of")
     grid = np.array(dates, dtype="datetime64[ns]")
     for fid, g in low.groupby("field_id", sort=True):
         if str(fid) not in season:
             continue
         allp = crop_probs[crop_probs["field_id"] == fid].sort_values("as_of")
-        for a, pr in zip(g["as_of"], g["declared_crop_prob"], strict=True):
+        for a, pr, row in zip(g["as_of"], g["declared_crop_prob"], g.itertuples(index=False), strict=True):
             nxt = allp[allp["as_of"] > a]["as_of"]
             end = nxt.iloc[0] if len(nxt) else None
             cand = grid[grid >= pd.Timestamp(a).to_datetime64()]
@@ -291,7 +296,10 @@ def _first_mismatch(fields: pd.DataFrame, crop_probs: pd.DataFrame | None, param
                 out[(str(fid), "CROP_MISMATCH")] = {
                     "field_id": str(fid), "season": season[str(fid)], "alert": "CROP_MISMATCH",
                     "severity": ALERT_TYPES["CROP_MISMATCH"], "date": pd.Timestamp(cand[0]),
-                    "evidence": json.dumps({"declared_crop_prob": round(float(pr), 4)}, sort_keys=True)}
+                    "evidence": json.dumps({"declared_crop_prob": round(float(pr), 4),
+                                            **({"crop_type": str(row.crop_type),
+                                                "crop_type_prob": round(float(row.crop_type_prob), 4)}
+                                               if "crop_type_prob" in g.columns else {})}, sort_keys=True)}
                 break
     return out
 
@@ -455,16 +463,22 @@ def tune_params(data: SeasonData, tune_seasons: Sequence[str], *, base: AlertPar
 
 # --- the whole evaluation ---------------------------------------------------------------------------------
 
-def _crop_probs(data: SeasonData, season: str, train_seasons: Sequence[str]) -> pd.DataFrame | None:
-    """Declared-crop probabilities of a crop-type model fitted on past seasons' declared crops, at each of
-    its checkpoints (the probability holds from the checkpoint on)."""
-    from features.crop_type import CropTypeClassifier
+def _crop_probs(data: SeasonData, season: str, train_seasons: Sequence[str],
+                checkpoints: dict[str, int | str] | None = None) -> pd.DataFrame | None:
+    """Crop-type probabilities of the production crop model (:func:`pipelines.train_crop.train_crop_type`,
+    its county parameters and checkpoints) fitted on past seasons' declared crops, at each of its
+    checkpoints (the probabilities hold from the checkpoint on): field_id, as_of, crop_type, crop_type_prob,
+    declared_crop_prob."""
+    from pipelines.train_crop import crop_labels, train_crop_type
 
     if data.series is None:
         return None
     series = data.series
-    labels = data.crops[data.crops["season"].isin(list(train_seasons))].rename(columns={"crop": "declared_crop"})
-    model = CropTypeClassifier(n_estimators=100).fit(series[series["season"].isin(list(train_seasons))], labels)
+    past = data.crops[data.crops["season"].isin(list(train_seasons))].rename(columns={"crop": "declared_crop"})
+    labels = crop_labels(past.assign(region=past["region"].fillna(data.region)) if "region" in past.columns
+                         else past.assign(region=data.region))
+    model = train_crop_type(series[series["season"].isin(list(train_seasons))], labels, checkpoints=checkpoints,
+                            register=False).classifier
     cur = data.crops[data.crops["season"] == season].rename(columns={"crop": "declared_crop"})
     start = pd.Timestamp(data.starts[season])
     frames = []
@@ -474,6 +488,8 @@ def _crop_probs(data: SeasonData, season: str, train_seasons: Sequence[str]) -> 
         as_of = start + pd.Timedelta(days=int(c))
         pr = model.predict(series[series["season"] == season], cur, as_of=as_of.date())
         frames.append(pd.DataFrame({"field_id": pr["field_id"].astype(str), "as_of": as_of,
+                                    "crop_type": pr["crop_type"].astype(str),
+                                    "crop_type_prob": pr["crop_type_prob"],
                                     "declared_crop_prob": pr["declared_crop_prob"]}))
     out = pd.concat(frames, ignore_index=True) if frames else None
     return out[out["declared_crop_prob"].notna()] if out is not None else None
@@ -506,8 +522,11 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
         notes.append("parameters not tuned (defaults)")
     exp = fit_expectations(data, past, params)
     probs = None
-    if crop_model:
-        probs = _crop_probs(data, season, past)
+    if crop_model and data.series is not None:
+        from pipelines.county import County
+        from pipelines.train_crop import county_checkpoints
+
+        probs = _crop_probs(data, season, past, county_checkpoints(County(county, cache_dir=cache_dir), season))
     if probs is None:
         notes.append("CROP_MISMATCH not evaluated (no crop-type model: --crop-model fits one on past seasons); "
                      "crop_mismatch events are left out of recall")

@@ -145,7 +145,7 @@ def test_evaluate_and_cli(synth: tuple[SeasonData, pd.DataFrame], tmp_path: Path
         return data
 
     monkeypatch.setattr(ev_mod, "load_season_data", fake_load)
-    r = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--json", "--no-tune"])
+    r = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--json", "--no-tune", "--no-crop-model"])
     assert r.exit_code == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["label"] == "synthetic" and out["metrics"]["events"] == 5 and "baseline" in out
@@ -160,3 +160,39 @@ def test_tuning_prefers_the_earlier_not_planted_when_records_cannot_tell(
     chosen, table = tune_params(data, ["2006", "2007"], grid={"grace_days": (25, 10)})
     assert table["precision"].nunique() == 1 and table["recall"].nunique() == 1
     assert chosen.grace_days == 10
+
+
+def test_mismatch_replay_uses_the_production_crop_model(synth: tuple[SeasonData, pd.DataFrame],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """CROP_MISMATCH is replayed with the crop model a bank would run (train_crop_type: county parameters and
+    checkpoints, fitted on past seasons' declared crops), and its alert carries the model's call as evidence."""
+    import pipelines.train_crop as tc
+
+    data, _ = synth
+    series = pd.DataFrame({"field_id": ["x"], "season": ["2008"]})
+    seen: dict[str, Any] = {}
+
+    class Fake:
+        checkpoints_ = (30, "end")
+
+        def predict(self, s: pd.DataFrame, cur: pd.DataFrame, as_of: date) -> pd.DataFrame:
+            ids = cur["field_id"].astype(str).tolist()
+            return pd.DataFrame({"field_id": ids, "crop_type": "other", "crop_type_prob": 0.9,
+                                 "declared_crop_prob": [0.05] + [0.9] * (len(ids) - 1)})
+
+    def fake_train(s: pd.DataFrame, labels: pd.DataFrame, **kw: Any) -> Any:
+        seen.update(kw, labels=labels)
+        return tc.TrainResult(classifier=Fake(), metrics={}, governance=None, version=None,  # type: ignore[arg-type]
+                              promoted=False, checkpoint_names={}, notes=[])
+
+    monkeypatch.setattr(tc, "train_crop_type", fake_train)
+    probs = ev_mod._crop_probs(replace(data, series=series), "2008", ["2006", "2007"], {"mid": 30, "end": "end"})
+    assert seen["checkpoints"] == {"mid": 30, "end": "end"} and seen["register"] is False
+    assert set(seen["labels"]["season"]) == {"2006", "2007"} and seen["labels"]["region"].notna().all()
+    assert probs is not None and list(probs.columns) == ["field_id", "as_of", "crop_type", "crop_type_prob",
+                                                         "declared_crop_prob"]
+    first = ev_mod._first_mismatch(data.crops[data.crops["season"] == "2008"], probs, AlertParams(),
+                                   sorted(pd.to_datetime(data.obs["date"].unique())))
+    (key, row), = first.items()
+    assert key[1] == "CROP_MISMATCH" and json.loads(row["evidence"]) == {"crop_type": "other", "crop_type_prob": 0.9,
+                                                                         "declared_crop_prob": 0.05}

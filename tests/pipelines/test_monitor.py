@@ -269,3 +269,21 @@ def test_a_thin_or_senescing_canopy_is_not_a_failure() -> None:
     al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em,
                        AlertParams(peer_drop_single=1.0), timing=timing)
     assert list(al.loc[al["alert"] == "CROP_FAILURE", "field_id"]) == ["f05"]
+
+
+def test_mismatch_is_the_policy_test_with_the_model_call_as_evidence() -> None:
+    from pipelines.monitor import mismatch_mask
+
+    past, crops = _past()
+    bands = expected_bands(clear_ndvi(past), crops, {"2023": date(2023, 4, 1)})
+    days = np.arange(0, 150, 5)
+    cur = pd.concat([_series(f, "2024", days, _curve(days)) for f in ("low", "edge", "none")])
+    fields = pd.DataFrame({"field_id": ["low", "edge", "none"], "season": "2024", "crop": "maize", "region": "r",
+                           "declared_crop_prob": [0.05, 0.20, np.nan], "crop_type": ["soybean", "soybean", None],
+                           "crop_type_prob": [0.91, 0.55, np.nan]})
+    assert mismatch_mask(fields, AlertParams()).tolist() == [True, False, False]  # below 0.20; unknown is not low
+    al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 8, 28), START, {("r", "maize"): 60})
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    assert mis["field_id"].tolist() == ["low"]
+    assert json.loads(mis["evidence"].iloc[0]) == {"declared_crop_prob": 0.05, "crop_type": "soybean",
+                                                    "crop_type_prob": 0.91}
