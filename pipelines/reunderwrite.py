@@ -253,7 +253,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     """
     from models.prices import read_prices
     from models.yield_value import score_fields
-    from pipelines.featurize import featurize, load_weather, require_weather
+    from pipelines.featurize import featurize, require_weather
     from underwriting.decisions import decide_batch
 
     season = str(season)
@@ -273,8 +273,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
                                       warnings=warnings)
         apps = applications[applications["application_id"].isin(set(todo["review_application_id"]))]
-        models = models or ScoringModels.resolve(warnings=warnings, weather=weather)
-        wx = load_weather(weather)[0] if weather is not None else models.weather
+        models, wx = ScoringModels.for_run(models, weather=weather, warnings=warnings)
         prices = prices if prices is not None else read_prices()
         say(f"features as of {as_of}")
         fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,

@@ -142,6 +142,18 @@ class ChampionModels:
                    weather=wx)
 
     @classmethod
+    def for_run(cls, models: ChampionModels | None, *, weather: pd.DataFrame | str | Path | None = None,
+                warnings: list[str] | None = None, crop_model: str | Path | None = "champion"
+                ) -> tuple[ChampionModels, pd.DataFrame | None]:
+        """The models of a run (resolved once unless given) and its weather table: ``weather`` read once when
+        given, else the one the models carry."""
+        from pipelines.featurize import load_weather
+
+        wx = load_weather(weather)[0]
+        models = models or cls.resolve(crop_model=crop_model, warnings=warnings, weather=wx)
+        return models, wx if wx is not None else models.weather
+
+    @classmethod
     def champions(cls, warnings: list[str] | None = None) -> ChampionModels:
         """Both champions; a missing crop-type champion leaves crop type empty (noted in ``warnings`` if given)."""
         return cls.resolve(warnings=warnings if warnings is not None else [])
@@ -252,15 +264,14 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     a yield model that reads weather refuses to score without it (one-line user error).
     """
     from models.prices import read_prices
-    from pipelines.featurize import featurize, load_weather, require_weather
+    from pipelines.featurize import featurize, require_weather
     from underwriting.decisions import decide_batch
 
     season = check_season(season)
     day = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
     warnings: list[str] = []
     tick = progress or (lambda _d, _t, _m: None)
-    models = models or ChampionModels.resolve(warnings=warnings, weather=weather)
-    wx = load_weather(weather)[0] if weather is not None else models.weather
+    models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings)
     prices = prices if prices is not None else read_prices()
     apps = applications[applications["season"].astype(str) == season].reset_index(drop=True)
     if apps.empty:
@@ -390,11 +401,10 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     own = not isinstance(store, DecisionStore)
     st = DecisionStore(store) if not isinstance(store, DecisionStore) else store
     try:
-        if models is None:
-            models = ChampionModels.resolve(crop_model=crop_model, warnings=warnings, weather=weather)
+        models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=st.url, models=models, features=features, prices=prices,
-                               cache_dir=cache_dir, progress=progress, weather=weather)
+                               cache_dir=cache_dir, progress=progress, weather=wx)
         res = st.append(run.items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
         return UnderwriteResult(items=run.items, summary=summarise(run.items), features=run.features,
                                 valuations=run.valuations, written=res.written,

@@ -475,8 +475,7 @@ def _crop_probs(data: SeasonData, season: str, train_seasons: Sequence[str],
         return None
     series = data.series
     past = data.crops[data.crops["season"].isin(list(train_seasons))].rename(columns={"crop": "declared_crop"})
-    labels = crop_labels(past.assign(region=past["region"].fillna(data.region)) if "region" in past.columns
-                         else past.assign(region=data.region))
+    labels = crop_labels(past.assign(region=past["region"].fillna(data.region)))  # SeasonData.crops has region
     model = train_crop_type(series[series["season"].isin(list(train_seasons))], labels, checkpoints=checkpoints,
                             register=False).classifier
     cur = data.crops[data.crops["season"] == season].rename(columns={"crop": "declared_crop"})
