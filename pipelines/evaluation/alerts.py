@@ -77,6 +77,9 @@ ADVERSE = ("failure", "never_planted", "crop_mismatch", "partly_planted", "droug
            "lodging")
 #: F0.5 (on records) within which :func:`tune_params` prefers the shorter NOT_PLANTED grace
 GRACE_TOLERANCE = 0.01
+#: what the production crop-type model reads of a county's series (``CropTypeClassifier``'s default variables,
+#: those present): the replay's crop model must see what ``agcredit train crop-type --county`` trains on
+CROP_VARIABLES = ("NDVI", "EVI", "NDRE", "NDWI", "NDMI")
 #: the grid searched by :func:`tune_params` (small: each point is a full replay of the tuning seasons)
 DEFAULT_GRID: dict[str, Sequence[Any]] = {"peer_greenup_rel": (0.8, 0.9), "peer_drop_next": (0.25, 0.35),
                                           "collapse_k": (1.0, 2.0, 3.0), "grace_days": (10, 25)}
@@ -93,6 +96,8 @@ class SeasonData:
     crops: pd.DataFrame
     starts: dict[str, date]
     series: pd.DataFrame | None = None
+    #: the series the production crop-type model reads (:data:`CROP_VARIABLES`), when loaded with ``crop_series=True``
+    crop_series: pd.DataFrame | None = None
     #: farmers' diaries of past seasons (records/history.csv): field_id, season, sowing_date,
     #: harvest_date, reported_yield_t_ha — the labels :func:`tune_params` learns from
     records: pd.DataFrame | None = None
@@ -133,8 +138,12 @@ class AlertEvaluation:
 # --- data ------------------------------------------------------------------------------------------------
 
 def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None, variables: Sequence[str] = ("NDVI",),
-                     progress: Callable[[str], None] | None = None) -> SeasonData:
-    """Read a county folder's fields (all seasons) and build their series (cached; NDVI by default)."""
+                     progress: Callable[[str], None] | None = None, crop_series: bool = False) -> SeasonData:
+    """Read a county folder's fields (all seasons) and build their series (cached; NDVI by default).
+
+    ``crop_series``: also the series the production crop-type model is trained on and reads
+    (:data:`CROP_VARIABLES`, from the every-variable series ``County.series`` builds), for CROP_MISMATCH.
+    """
     from features.fields import read_fields
     from features.series import build_series, season_window
 
@@ -146,12 +155,16 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
     region, seasons, current = str(meta["region"]), [str(s) for s in meta["seasons"]], str(meta["current_season"])
     fields = read_fields(root / "records" / "fields.gpkg").fields
     cache = Path(cache_dir) if cache_dir is not None else root / ".cache" / "series"
-    frames = []
+    frames, crop_frames = [], []
     for s in seasons:
         fs = fields[fields["season"].astype(str) == s]
         if fs.empty:
             continue
         frames.append(build_series(fs, root / "scenes", s, variables=list(variables), cache_dir=cache).series)
+        if crop_series:
+            # every variable, as County.series builds it (same cache entries), then what the crop model reads
+            full = build_series(fs, root / "scenes", s, cache_dir=cache).series
+            crop_frames.append(full[full["variable"].isin(CROP_VARIABLES)].reset_index(drop=True))
         if progress is not None:
             progress(f"series {s}: {len(frames[-1])} rows")
     series = pd.concat(frames, ignore_index=True)
@@ -162,7 +175,8 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
     hist_p = root / "records" / "history.csv"
     records = pd.read_csv(hist_p, dtype=str, keep_default_na=False) if hist_p.is_file() else None
     return SeasonData(region=region, seasons=seasons, current=current, obs=obs, crops=crops, starts=starts,
-                      series=series, records=records)
+                      series=series, records=records,
+                      crop_series=pd.concat(crop_frames, ignore_index=True) if crop_frames else None)
 
 
 def fit_expectations(data: SeasonData, seasons: Sequence[str], params: AlertParams) -> Expectations:
@@ -471,9 +485,9 @@ def _crop_probs(data: SeasonData, season: str, train_seasons: Sequence[str],
     declared_crop_prob."""
     from pipelines.train_crop import crop_labels, train_crop_type
 
-    if data.series is None:
+    if data.crop_series is None:
         return None
-    series = data.series
+    series = data.crop_series
     past = data.crops[data.crops["season"].isin(list(train_seasons))].rename(columns={"crop": "declared_crop"})
     labels = crop_labels(past.assign(region=past["region"].fillna(data.region)))  # SeasonData.crops has region
     model = train_crop_type(series[series["season"].isin(list(train_seasons))], labels, checkpoints=checkpoints,
@@ -504,7 +518,7 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     else the defaults. ``crop_model``: fit a crop-type model on past seasons for CROP_MISMATCH.
     """
     truth = read_truth(county)
-    data = data or load_season_data(county, cache_dir=cache_dir, progress=progress)
+    data = data or load_season_data(county, cache_dir=cache_dir, progress=progress, crop_series=crop_model)
     season = str(season or data.current)
     if season not in data.seasons:
         raise UserInputError(f"evaluate alerts: season {season} is not one of the county's ({', '.join(data.seasons)})")
@@ -521,7 +535,7 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
         notes.append("parameters not tuned (defaults)")
     exp = fit_expectations(data, past, params)
     probs = None
-    if crop_model and data.series is not None:
+    if crop_model and data.crop_series is not None:
         from pipelines.county import County
         from pipelines.train_crop import county_checkpoints
 

@@ -186,7 +186,7 @@ def test_mismatch_replay_uses_the_production_crop_model(synth: tuple[SeasonData,
                               promoted=False, checkpoint_names={}, notes=[])
 
     monkeypatch.setattr(tc, "train_crop_type", fake_train)
-    probs = ev_mod._crop_probs(replace(data, series=series), "2008", ["2006", "2007"], {"mid": 30, "end": "end"})
+    probs = ev_mod._crop_probs(replace(data, crop_series=series), "2008", ["2006", "2007"], {"mid": 30, "end": "end"})
     assert seen["checkpoints"] == {"mid": 30, "end": "end"} and seen["register"] is False
     assert set(seen["labels"]["season"]) == {"2006", "2007"} and seen["labels"]["region"].notna().all()
     assert probs is not None and list(probs.columns) == ["field_id", "as_of", "crop_type", "crop_type_prob",
@@ -196,3 +196,21 @@ def test_mismatch_replay_uses_the_production_crop_model(synth: tuple[SeasonData,
     (key, row), = first.items()
     assert key[1] == "CROP_MISMATCH" and json.loads(row["evidence"]) == {"crop_type": "other", "crop_type_prob": 0.9,
                                                                          "declared_crop_prob": 0.05}
+
+
+def test_mismatch_replay_reads_what_the_production_crop_model_is_trained_on(tiny_county_sh: Path,
+                                                                             tmp_path: Path) -> None:
+    """The replay's crop model sees the indices ``agcredit train crop-type --county`` trains on (County.series:
+    every variable, the classifier's default indices), not the NDVI-only series the other rules read."""
+    from pipelines.county import County
+
+    data = ev_mod.load_season_data(tiny_county_sh, cache_dir=tmp_path / "c", crop_series=True)
+    assert set(data.series["variable"]) == {"NDVI"} and data.crop_series is not None
+    assert set(data.crop_series["variable"]) == set(ev_mod.CROP_VARIABLES)
+    county = County(tiny_county_sh, cache_dir=tmp_path / "county")
+    for s in data.seasons:
+        full = county.series(s)
+        want = full[full["variable"].isin(ev_mod.CROP_VARIABLES)].reset_index(drop=True)
+        got = data.crop_series[data.crop_series["season"] == s].reset_index(drop=True)
+        pd.testing.assert_frame_equal(got, want)
+    assert ev_mod.load_season_data(tiny_county_sh, cache_dir=tmp_path / "c").crop_series is None
