@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-__all__ = ["scene_offsets"]
+__all__ = ["envelope_weights", "hazy_dates", "reference_screen", "scene_offsets"]
 
 
 def scene_offsets(y: np.ndarray, used: np.ndarray, z: np.ndarray, min_fields: int,
@@ -42,3 +42,63 @@ def scene_offsets(y: np.ndarray, used: np.ndarray, z: np.ndarray, min_fields: in
         trend = smooth(out[None, :], ok.astype(np.float64)[None, :])[0]
         out = np.where(ok, out - trend, 0.0)
     return out
+
+
+def hazy_dates(y: np.ndarray, w: np.ndarray, z: np.ndarray, min_count: int, drop: float) -> np.ndarray:
+    """Per grid date (column): scene-wide haze — at least ``min_count`` used observations (``w > 0``) whose
+    median departure from their curves ``z`` is below ``-drop``. A bool array of the grid's length."""
+    n = y.shape[1]
+    r = np.where(w > 0, np.nan_to_num(y) - z, np.nan)
+    enough = (w > 0).sum(axis=0) >= max(int(min_count), 1)
+    med = np.full(n, np.nan)
+    if enough.any():
+        med[enough] = np.nanmedian(r[:, enough], axis=0)
+    return np.asarray(np.nan_to_num(med, nan=0.0) < -drop)
+
+
+def envelope_weights(y: np.ndarray, z: np.ndarray, used: np.ndarray, w: np.ndarray,
+                     envelope: float | None) -> np.ndarray:
+    """The upper envelope's weights for the next refit: an observation ``d`` below its curve keeps
+    ``w·(1 − (d/envelope)²)²`` (0 beyond ``envelope``); observations above keep ``w``. ``w`` when ``envelope`` is None."""
+    if envelope is None:
+        return w
+    r = np.where(used, np.nan_to_num(y) - z, 0.0)
+    down = np.clip(-r / envelope, 0.0, 1.0)
+    return np.where(r < 0, w * (1.0 - down**2) ** 2, w)
+
+
+def reference_screen(y: np.ndarray, w: np.ndarray, smooth: Callable[[np.ndarray, np.ndarray], np.ndarray], *,
+                     min_cells: int, scene_drop: float | None, envelope: float | None,
+                     iterations: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per grid date, the scene offset and the haze flag judged from a scene reference alone.
+
+    ``y`` and ``w`` are the reference cells × grid (binned, spikes already at weight 0); ``smooth(values,
+    weights)`` is the fields' smoother on cells × grid arrays. The cells are smoothed as the fields would be
+    with scene offsets on: a first fit; haze (``scene_drop``): a date with at least ``min_cells`` used cells
+    whose median residual is below ``-scene_drop``, its cells then weighted 0; then ``iterations`` rounds of
+    offsets (:func:`scene_offsets`, high-passed) and an upper-envelope refit (``envelope``, or a plain refit)
+    on ``y - offset``; the returned offsets are those of the final curves. Returns (offset, hazy), float and bool
+    arrays of the grid's length; dates with fewer than ``min_cells`` used cells get offset 0 and are not hazy.
+    """
+    n = y.shape[1]
+    w0 = np.asarray(w, dtype=np.float64)
+    bad = np.zeros(n, dtype=bool)
+    if y.shape[0] == 0:
+        return np.zeros(n), bad
+    z = smooth(y, w0)
+    if scene_drop is not None:
+        bad = hazy_dates(y, w0, z, min_cells, scene_drop)
+        if bad.any():
+            w0 = np.where(bad[None, :], 0.0, w0)
+            z = smooth(y, w0)
+    used = w0 > 0
+
+    def one(a: np.ndarray, wa: np.ndarray) -> np.ndarray:
+        return smooth(a, wa)
+
+    for _ in range(max(int(iterations), 1)):
+        offset = scene_offsets(y, used, z, min_cells, one)
+        ya = y - offset[None, :]
+        z = smooth(ya, envelope_weights(ya, z, used, w0, envelope))
+    offset = scene_offsets(y, used, z, min_cells, one)
+    return np.where(bad, 0.0, offset), bad

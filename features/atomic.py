@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["write_bytes_atomic", "write_table_atomic"]
+__all__ = ["cached_table", "write_bytes_atomic", "write_table_atomic"]
 
 
 def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None) -> Path:
@@ -43,3 +44,17 @@ def write_bytes_atomic(data: bytes, out: str | Path) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def cached_table(path: str | Path | None, compute: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, bool]:
+    """``(table, from_cache)``: the Parquet file at ``path`` when it reads, else ``compute()`` — written there
+    atomically when ``path`` is given. A damaged cache file is recomputed and replaced."""
+    if path is not None and Path(path).is_file():
+        try:
+            return pd.read_parquet(path), True
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is recomputed
+    df = compute()
+    if path is not None:
+        write_table_atomic(df, path, fmt="parquet")
+    return df, False

@@ -10,6 +10,12 @@ Nothing acquired after ``as_of`` is read — such files are not even opened.
 
 The cache holds one Parquet file per (scene file, field set, variables, buffer): a
 re-run, or a later ``as_of``, reads only the new scenes. Writes are atomic.
+
+With ``reference=True`` (default: :func:`features._scene_reference.reference_default`, off unless
+``AGCREDIT_SCENE_REFERENCE=1``) a scene folder (or a Sentinel Hub Process-API download) also gives
+``SeriesResult.reference``, the scene reference the smoother can take (``smooth_series(reference=)``),
+cached per scene file under ``cache_dir/reference`` with a key that holds no field set (the field
+statistics keep their key). Series tables and the Statistical API have none.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import json
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from features.atomic import write_table_atomic
+from features.atomic import cached_table
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
 from features.errors import FieldsError, ImageryError
 from features.sources import ImagerySpec, resolve_imagery
@@ -36,7 +43,8 @@ from features.sources.local import Scene, check_scene_files, combine_tiles, read
 from features.sources.table import read_series_table
 from features.zonal import few_clear_fields, required_bands
 
-__all__ = ["SeriesResult", "Progress", "build_series", "season_window", "fields_hash", "ENGINE_VERSION"]
+__all__ = ["SeriesResult", "Progress", "build_series", "season_window", "fields_hash", "scene_reference",
+           "ENGINE_VERSION"]
 
 #: bump when the statistics change, to invalidate caches
 ENGINE_VERSION = "zonal-1"
@@ -62,6 +70,9 @@ class SeriesResult:
     warnings: list[str] = field(default_factory=list)
     scenes_read: int = 0
     scenes_cached: int = 0
+    #: the scene reference (features/_scene_reference.py) of the scenes used, for smooth_series(reference=);
+    #: None for series tables and the Statistical API (they smooth without one) or when not asked for
+    reference: pd.DataFrame | None = None
 
 
 def _windows_table() -> dict[str, tuple[str, int, str, int]]:
@@ -111,10 +122,6 @@ def _scene_key(scene: Scene, fhash: str, variables: Sequence[str], inward_buffer
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def _atomic_parquet(df: pd.DataFrame, path: Path) -> None:
-    write_table_atomic(df, path, fmt="parquet")
-
-
 def _field_windows(fields: gpd.GeoDataFrame, season: str, start: dt.date | None,
                    end: dt.date | None) -> tuple[dict[str, tuple[dt.date, dt.date]], dt.date, dt.date]:
     if start is not None and end is not None:
@@ -153,20 +160,12 @@ def _local(spec_path: Path, fields: gpd.GeoDataFrame, season: str, lo: dt.date, 
     for i, sc in enumerate(scenes):
         if progress is not None:
             progress(i, len(scenes), f"{sc.date} {sc.tile_id}")
-        cpath = None
-        if cache_dir is not None:
-            cpath = Path(cache_dir) / "scenes" / f"{_scene_key(sc, fhash, variables, inward_buffer)}.parquet"
-            if cpath.is_file():
-                try:
-                    parts.append(pd.read_parquet(cpath))
-                    cached += 1
-                    continue
-                except (OSError, ValueError):
-                    pass  # a damaged cache entry is recomputed
-        tile = scene_stats(sc, fields, variables, inward_buffer=inward_buffer, grids=grids)
-        read += 1
-        if cpath is not None:
-            _atomic_parquet(tile, cpath)
+        cpath = (Path(cache_dir) / "scenes" / f"{_scene_key(sc, fhash, variables, inward_buffer)}.parquet"
+                 if cache_dir is not None else None)
+        tile, hit = cached_table(cpath, partial(scene_stats, sc, fields, variables, inward_buffer=inward_buffer,
+                                                grids=grids))
+        cached += hit
+        read += not hit
         parts.append(tile)
     if progress is not None:
         progress(len(scenes), len(scenes), "done")
@@ -201,14 +200,20 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                  start: dt.date | None = None, end: dt.date | None = None,
                  variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
                  progress: Progress | None = None, inward_buffer: bool = False,
-                 min_clear: int = 8) -> SeriesResult:
+                 min_clear: int = 8, reference: bool | None = None) -> SeriesResult:
     """Build the FieldTimeSeries of ``fields`` (Fields contract) for ``season`` from ``imagery``.
 
     Only acquisitions in the season window (per region, or [start, end]) and not after
     ``as_of`` are used. Fields outside every scene are listed in ``outside_fields``
     (an ImageryError if all are); fields whose best date has fewer than ``min_clear``
     clear pixels in ``small_fields``.
+
+    ``reference``: also build the scene reference of the scenes used (``SeriesResult.reference``, cached under
+    ``cache_dir/reference``; scene folders and Sentinel Hub downloads only; NDVI must be among ``variables``).
+    None: :func:`features._scene_reference.reference_default` (off unless ``AGCREDIT_SCENE_REFERENCE=1``).
     """
+    from features._scene_reference import REF_VARIABLES, build_reference, reference_default
+
     season = check_season(season)
     check_fields(fields, where="fields")
     fs = fields[fields["season"].astype(str) == season]
@@ -220,6 +225,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     per, lo, hi = _field_windows(fs, season, start, end)
     warnings: list[str] = []
     read = cached = 0
+    ref: pd.DataFrame | None = None
     if as_of is not None and as_of < lo:
         warnings.append(f"as_of {as_of} is before the season window starts ({lo}); no imagery used")
     if spec.kind in ("scenes", "sentinelhub"):
@@ -232,6 +238,9 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
         assert folder is not None
         df, scenes, read, cached = _local(folder, fs, season, lo, hi, as_of, variables, cache_dir, progress,
                                           inward_buffer)
+        ref_vars = [v for v in REF_VARIABLES if v in variables]
+        if (reference_default() if reference is None else reference) and ref_vars:
+            ref, _, _ = build_reference(scenes, season, ref_vars, cache_dir=cache_dir)
         source = f"{spec.describe()} ({len(scenes)} files, {read} read, {cached} from cache)"
         if not scenes:
             warnings.append("no scene in the season window" + (f" up to {as_of}" if as_of else ""))
@@ -259,7 +268,28 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
         warnings.append(f"{len(outside)} field(s) outside every scene")
     dates = sorted({d.date() for d in pd.to_datetime(series["date"]).unique()}) if len(series) else []
     return SeriesResult(series=series, outside_fields=outside, small_fields=few_clear_fields(series, min_clear),
-                        dates_used=dates, source=source, warnings=warnings, scenes_read=read, scenes_cached=cached)
+                        dates_used=dates, source=source, warnings=warnings, scenes_read=read, scenes_cached=cached,
+                        reference=ref)
+
+
+def scene_reference(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, as_of: dt.date | None = None,
+                    start: dt.date | None = None, end: dt.date | None = None,
+                    cache_dir: Path | None = None) -> pd.DataFrame | None:
+    """The scene reference (NDVI) of the scenes :func:`build_series` would read for ``fields`` — only the scenes
+    and the season window depend on them, not the cells — or None for a series table or a Sentinel Hub source
+    (a Process-API download is only made by :func:`build_series`)."""
+    from features._scene_reference import build_reference
+
+    season = check_season(season)
+    fs = fields[fields["season"].astype(str) == season]
+    spec: ImagerySpec = resolve_imagery(imagery)
+    if spec.kind != "scenes" or fs.empty:
+        return None
+    assert spec.path is not None
+    _, lo, hi = _field_windows(fs, season, start, end)
+    scenes = select_scenes(read_index(spec.path), lo, hi, as_of)
+    check_scene_files(scenes)
+    return build_reference(scenes, season, cache_dir=cache_dir)[0]
 
 
 def _table(path: Path | None, fields: gpd.GeoDataFrame, season: str) -> pd.DataFrame:

@@ -177,7 +177,9 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     the same whenever every requested variable has a row). Give ``currency`` for valuations independent of the
     blocks (as in ``score_distributed``). Returns summaries only; read the parts with ``PortfolioRun.iter_parts``.
     ``weather`` (a checked :mod:`features.weather` table): its ``wx_*`` features are added to each block's
-    features before scoring.
+    features before scoring. With the scene reference on (:mod:`features._scene_reference`), it is built once from
+    ``imagery`` when ``planted_area`` (the features stage then has the imagery, as the staged path with
+    ``imagery=``) and shared by every block; the series blocks do not build it.
     """
     from features.contracts import VARIABLES
     from pipelines import distributed as d

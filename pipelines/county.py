@@ -152,7 +152,9 @@ class County:
 
     # -- imagery -------------------------------------------------------------------------------------------------
     def series_result(self, season: str, as_of: date | None = None, **kwargs: Any) -> Any:
-        """The full :class:`features.series.SeriesResult` of a season (cached under ``cache_dir/series``)."""
+        """The full :class:`features.series.SeriesResult` of a season (cached under ``cache_dir/series``); with
+        ``reference=True`` (or the scene reference switched on) its ``.reference`` is the scene reference to smooth
+        with (``features.timeseries.smooth_series(reference=)``)."""
         from features.series import build_series
 
         season = check_season(season)

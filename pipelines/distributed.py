@@ -15,7 +15,8 @@ merges the results in a canonical order:
 - :func:`features_distributed` — FieldFeatures on the same blocks: the production path
   ``pipelines.featurize.featurize`` (or a lighter or custom per-field function). What
   depends on the whole field set is computed once, over all of it: equal-area hectares (the
-  equal-area projection is centred on the data) and the overlap with other farmers' fields.
+  equal-area projection is centred on the data), the overlap with other farmers' fields, and the
+  smoother's scene reference when on (:mod:`features._scene_reference`; a block sees only its tiles).
 - :func:`score_distributed` — FieldValuations (``models.yield_value.score_fields``) on runs
   of rows; LightGBM predicts row by row.
 - :func:`run_portfolio` — the three stages fused: one task per block runs series, indicators
@@ -174,8 +175,9 @@ def _series_block(task: _SeriesTask) -> tuple[pd.DataFrame | None, dict[str, Any
     else:
         folder = write_index(task.scenes) if task.scenes is not None else None
         try:
+            # the series alone: the scene reference is built once for the features stage (_features_setup)
             res = build_series(task.fields, str(folder) if folder is not None else task.imagery, task.season,
-                               **task.kwargs)
+                               **{"reference": False, **task.kwargs})
             meta = {"outside": res.outside_fields, "small": res.small_fields,
                     "dates": [d.isoformat() for d in res.dates_used], "read": res.scenes_read,
                     "cached": res.scenes_cached, "warnings": res.warnings}
@@ -310,7 +312,7 @@ def _features_block(task: _FeatureTask, *, season: str, as_of: dt.date, crop_mod
             df = production(task.fields, str(folder) if folder is not None else options["imagery"], season, as_of,
                             crop_model=crop_model, phenology_calib=options["phenology_calib"],
                             area_params=options["area_params"], cache_dir=options["cache_dir"],
-                            series=task.series).features
+                            series=task.series, reference=options.get("reference")).features
         finally:
             if folder is not None:
                 remove(folder)
@@ -343,9 +345,17 @@ def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, 
     n_periods = int(np.ceil(length.max() / period_days)) if len(win) else 1
     variables = [v for v in DEFAULT_VARIABLES if v in present] or ["NDVI"]
     model_id: Any = getattr(crop_model, "metadata", lambda: {})() if crop_model is not None else None
+    from features._scene_reference import reference_default
+    from features.series import scene_reference
+
+    # the scene reference: built ONCE over the whole imagery (a block sees only the tiles it touches) and shared
+    reference = (scene_reference(fs, imagery, season, as_of=as_of, cache_dir=Path(cache_dir) / "series"
+                                 if cache_dir is not None else None)
+                 if imagery is not None and featurize is None and reference_default() else None)
     options = {"imagery": str(imagery) if imagery is not None else None, "phenology_calib": phenology_calib,
-               "area_params": area_params, "cache_dir": cache_dir}
-    common = content_key("features/2", season, as_of.isoformat(), n_periods, period_days, variables,
+               "area_params": area_params, "cache_dir": cache_dir, "reference": reference}
+    common = content_key("features/2" + ("+ref" if reference is not None else ""), season, as_of.isoformat(),
+                         n_periods, period_days, variables,
                          repr(model_id), featurize if isinstance(featurize, str) or featurize is None
                          else getattr(featurize, "__qualname__", repr(featurize)),
                          _imagery_fingerprint(imagery) if imagery is not None else None,

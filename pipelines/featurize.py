@@ -9,7 +9,9 @@ fit time and at decision time are built the same way. For the fields of ``season
 2. seasonal summaries — :func:`features._seasonal.seasonal_features` (options in
    :data:`SEASONAL_OPTIONS`);
 3. crop type — ``crop_model.predict(series, fields, as_of)`` when a model is given;
-4. phenology and growth stage — :func:`features.timeseries.smooth_series` then
+4. phenology and growth stage — :func:`features.timeseries.smooth_series` (with the scene reference of a
+   scene folder when it is on: :func:`features._scene_reference.reference_default`; ``reference`` given, or
+   built once by the series step or :func:`features.series.scene_reference`) then
    :func:`features.growth_stage.phenology`, for the crop of each field: the predicted crop
    where its probability is at least :data:`CONFIDENT_CROP_PROB`, else the declared crop;
 5. planted area — :func:`features.area_scenes.planted_area` from the scenes' pixels (cached
@@ -89,12 +91,20 @@ def _as_date(d: dt.date | dt.datetime | pd.Timestamp | str) -> dt.date:
 
 def _series(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_of: dt.date,
             series: pd.DataFrame | None, cache_dir: Path | None, progress: Progress | None,
-            warnings: list[str]) -> tuple[pd.DataFrame, str]:
+            warnings: list[str]) -> tuple[pd.DataFrame, str, pd.DataFrame | None]:
+    from features._scene_reference import reference_default
+
     if series is not None:
         s = series[(series["season"].astype(str) == season)
                    & (pd.to_datetime(series["date"]) <= pd.Timestamp(as_of))
                    & series["field_id"].astype(str).isin(fields["field_id"].astype(str))]
-        return s.reset_index(drop=True), "series given"
+        ref = None
+        if imagery is not None and reference_default():
+            from features.series import scene_reference
+
+            ref = scene_reference(fields, imagery, season, as_of=as_of,
+                                  cache_dir=Path(cache_dir) / "series" if cache_dir is not None else None)
+        return s.reset_index(drop=True), "series given", ref
     from features.series import build_series
 
     if imagery is None:
@@ -106,7 +116,7 @@ def _series(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, a
         warnings.append(f"{len(res.small_fields)} field(s) with fewer than 8 clear pixels on their best date")
     # the source without the cache counts ("12 read, 20 from cache"): it goes into decision provenance,
     # which must be identical on a re-run
-    return res.series, re.sub(r", \d+ read, \d+ from cache\)", ")", res.source)
+    return res.series, re.sub(r", \d+ read, \d+ from cache\)", ")", res.source), res.reference
 
 
 def _none_for_missing(s: pd.Series) -> pd.Series:
@@ -128,7 +138,8 @@ def phenology_crops(fields: pd.DataFrame, crop: pd.DataFrame | None,
 
 
 def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_of: dt.date, calib: Any,
-               families: dict[str, str], warnings: list[str]) -> pd.DataFrame | None:
+               families: dict[str, str], warnings: list[str],
+               reference: pd.DataFrame | None = None) -> pd.DataFrame | None:
     try:
         from features.growth_stage import load_calendars, phenology
         from features.timeseries import smooth_series
@@ -140,7 +151,8 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         families["phenology"] = "skipped: no NDVI observation"
         warnings.append("phenology left empty: no NDVI observation up to the as-of date")
         return None
-    smoothed = smooth_series(series, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS)
+    kw: dict[str, Any] = {"reference": reference} if reference is not None else {}   # none: as without the switch
+    smoothed = smooth_series(series, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS, **kw)
     calendars = load_calendars()
     regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
     parts = []
@@ -237,13 +249,16 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               crop_model: CropTypeClassifier | None = None, phenology_calib: Any = None, area_params: Any = None,
               cache_dir: Path | None = None, progress: Progress | None = None,
               series: pd.DataFrame | None = None,
-              weather: pd.DataFrame | str | Path | None = None) -> FeaturizeResult:
+              weather: pd.DataFrame | str | Path | None = None,
+              reference: pd.DataFrame | None = None) -> FeaturizeResult:
     """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
 
     ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
     index.csv, a series table, ``sentinelhub`` or ``sentinelhub-stats`` (may be None when
     ``series`` is given; planted area is then empty). ``weather``: a daily weather file or table
-    (:mod:`features.weather`) whose ``wx_*`` features are added (none without it).
+    (:mod:`features.weather`) whose ``wx_*`` features are added (none without it). ``reference``: the scene
+    reference to smooth with (e.g. built once and shared by every block of a distributed run); when None and the
+    reference is on, it is built from ``imagery`` (a scene folder; none for tables and the Statistical API).
     """
     season = check_season(season)
     day = _as_date(as_of)
@@ -253,7 +268,10 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
         raise FieldsError(source="fields", problem=f"no field of season {season}")
     warnings: list[str] = []
     families: dict[str, str] = {}
-    s, source = _series(fs, imagery, season, day, series, cache_dir, progress, warnings)
+    # a reference given is not built again (with a series given, imagery is only needed for the reference)
+    s, source, built = _series(fs, None if reference is not None and series is not None else imagery, season, day,
+                               series, cache_dir, progress, warnings)
+    ref = reference if reference is not None else built
     families["series"] = "ok" if len(s) else "skipped: no observation up to the as-of date"
 
     from features._seasonal import field_windows, seasonal_features
@@ -279,7 +297,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
         warnings.append("crop type left empty: no crop-type model given")
 
     crops = phenology_crops(fs, crop)
-    phen = _phenology(s, fs, crops, day, phenology_calib, families, warnings)
+    phen = _phenology(s, fs, crops, day, phenology_calib, families, warnings, ref)
     area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings)
     feats = build_features(fs, s, season, day, area=area, phenology=phen, crop=crop, seasonal=seasonal)
     feats["crop"] = pd.Series(feats["field_id"].map(crops).to_numpy(dtype=object), dtype="str")

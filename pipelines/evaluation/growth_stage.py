@@ -2,7 +2,8 @@
 
 The production path is run as a user would: the declared fields (``records/fields.gpkg``) and
 their series from ``scenes/`` (:func:`features.series.build_series`, as of each checkpoint), the
-smoother (:func:`features.timeseries.smooth_series`) and :func:`features.growth_stage.phenology`
+smoother (:func:`features.timeseries.smooth_series`, with the scene reference when it is on:
+:func:`features._scene_reference.reference_default`) and :func:`features.growth_stage.phenology`
 for each field's DECLARED crop. Thresholds and offsets are calibrated on the last
 ``calib_seasons`` past seasons' declared sowing and harvest dates (``records/history.csv``) —
 never on truth. Only the scoring reads ``truth/fields.parquet``.
@@ -184,8 +185,10 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     season, region = c.current_season, c.region
     cal = load_calendars()
 
-    def series(s: str, as_of: date | None) -> pd.DataFrame:
-        return build_series(c.fields(s), c.imagery, s, as_of=as_of, variables=("NDVI",), cache_dir=cache).series
+    def smoothed(s: str, as_of: date | None) -> pd.DataFrame:
+        """The season's NDVI smoothed as production smooths it (with the scene reference when it is on)."""
+        res = build_series(c.fields(s), c.imagery, s, as_of=as_of, variables=("NDVI",), cache_dir=cache)
+        return smooth_series(res.series, as_of=as_of, grid_days=5, reference=res.reference)
 
     # -- calibration on past seasons' declared dates ----------------------------------------------
     hist = c.history()
@@ -193,7 +196,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     sm_past = []
     for s in past:
         say(f"series {s} (calibration)")
-        sm_past.append(smooth_series(series(s, None), as_of=None, grid_days=5))
+        sm_past.append(smoothed(s, None))
     hp = hist[hist["season"].isin(past)]
     calib = calibrate(pd.concat(sm_past, ignore_index=True), hp, hp[["field_id", "season", "declared_crop"]],
                       region, calendars=cal) if sm_past else None
@@ -212,7 +215,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     for cp in ("mid", "end"):
         as_of = cps[cp]
         say(f"series {season} as of {as_of}")
-        sm = smooth_series(series(season, as_of), as_of=as_of, grid_days=5)
+        sm = smoothed(season, as_of)
         if cp == "mid":
             gaps_mid = _gap_around(sm, scored)
         runs[cp] = {"calibrated": phenology(sm, cal, crops, region, as_of, calib),

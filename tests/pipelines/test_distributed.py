@@ -259,6 +259,28 @@ def test_features_blocks_equal_one_call(county: Path, fields: Any, reference: An
                                                        featurize="basic"), basic, check_exact=True)
 
 
+def test_features_blocks_equal_one_call_with_the_scene_reference(county: Path, fields: Any, reference: Any,
+                                                                  tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    """With the scene reference on, the smoother's haze dates and offsets come from the reference, built once over
+    the whole imagery and shared by the blocks: blocks still equal one call (they would not with the call-wide
+    ``scene_offset``)."""
+    from pipelines.featurize import featurize
+
+    series = reference.series
+    monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "0")
+    off = featurize(fields, county / "scenes", SEASON, AS_OF, series=series).features
+    monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "1")
+    one = featurize(fields, county / "scenes", SEASON, AS_OF, series=series).features
+    cols = [c for c in one.columns if c in off.columns and one[c].dtype.kind == "f"]
+    assert any(not np.allclose(one[c], off[c], equal_nan=True) for c in cols)   # the reference acts
+    parts = features_distributed(fields, series, SEASON, AS_OF, imagery=county / "scenes", chunk_fields=4,
+                                 out=tmp_path)
+    area = ["planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction"]
+    pd.testing.assert_frame_equal(parts.drop(columns=area), one.drop(columns=area), check_exact=True)
+    assert len(list(tmp_path.glob("part-*.parquet"))) == 3
+
+
 def _yield_table(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     crop = rng.choice(["maize", "soybean", "fallow"], n, p=[0.5, 0.4, 0.1])
@@ -429,6 +451,32 @@ def test_fused_blocks_equal_staged_stages_and_rerun_reuses(county: Path, crop_fi
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "fused").rglob("part-*.parquet")} == stamp
     with pytest.raises(RunInputError, match="stage must be one of series, features, valuations, found 'scores'"):
         run.parts("scores")
+
+
+def test_fused_with_the_scene_reference_equals_staged_and_one_call(county: Path, crop_fields: Any, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the scene reference on, the fused run's features parts equal the staged ones byte for byte (its own
+    part keys) and one ``featurize`` call over all fields (the reference is built once, not per block)."""
+    from pipelines.distributed import run_portfolio
+    from pipelines.featurize import featurize
+
+    monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "1")
+    fields = crop_fields
+    ser, feats, (model, prices, kw) = _staged(county, fields, tmp_path / "staged", local_runner(), 4,
+                                              imagery=county / "scenes")
+    run_portfolio(fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "fused", model=model, prices=prices,
+                  chunk_fields=4, variables=VARS, **kw)
+    staged = _files(tmp_path / "staged" / "features")
+    assert len(staged) == 3 and _files(tmp_path / "fused" / "features") == staged
+    monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "0")
+    off = features_distributed(fields, ser.series, SEASON, AS_OF, chunk_fields=4, imagery=county / "scenes",
+                               out=tmp_path / "off")
+    assert not set(_files(tmp_path / "off")) & set(staged)            # parts with and without it never mix
+    monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "1")
+    one = featurize(fields, county / "scenes", SEASON, AS_OF, series=ser.series).features
+    area = ["planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction"]
+    pd.testing.assert_frame_equal(feats.drop(columns=area), one.drop(columns=area), check_exact=True)
+    assert not feats.drop(columns=area).equals(off.drop(columns=area))
 
 
 def test_fused_on_a_cluster_with_a_worker_killed(county: Path, crop_fields: Any, cluster: DaskRunner,
