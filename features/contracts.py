@@ -93,7 +93,9 @@ FIELD_FEATURES = TableSpec(
         Column("geometry_hash", "str", "—", "SHA-256 of the field's WKB in its source CRS"),
         Column("crop_type", "str", "—", "most probable crop", nullable=True),
         Column("crop_type_prob", "float", "probability", "probability of `crop_type`", nullable=True, min=0.0),
-        Column("declared_crop_prob", "float", "probability", "probability of the declared crop", nullable=True, min=0.0),
+        Column("declared_crop_prob", "float", "probability",
+               "probability that the declared crop is the one planted, given the imagery and the declaration "
+               "(features/_declared.py)", nullable=True, min=0.0),
         Column("growth_stage", "str", "—", "stage as of `as_of`", nullable=True, choices=GROWTH_STAGES),
         Column("emergence_date", "date", "day", "estimated emergence", nullable=True),
         Column("days_since_emergence", "float", "days", "as of `as_of`", nullable=True),

@@ -31,6 +31,7 @@ from features._calibration import (
 from features._crop_features import FeatureCache, GapSeries, gap_plan, group_folds
 from features._crop_persist import model_metadata, read_model, restore_state, write_model
 from features._crop_train import fit_calibration, oof_raw_scores
+from features._declared import declared_posterior
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
 
@@ -450,6 +451,11 @@ class CropTypeClassifier:
     def predict(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
         """Per field-season: crop_type, crop_type_prob, prob_<crop> for every class, declared_crop_prob.
 
+        ``declared_crop_prob`` is the probability that the declared crop is the one planted given the imagery
+        and the declaration (:func:`features._declared.declared_posterior` with ``noise_transition_``; the
+        imagery's probability of that crop for a model without a transition); 0 for a crop the model does not
+        know, NaN when nothing is declared.
+
         ``fields``: field_id, season, context columns, region or season_start, optional declared_crop.
         ``as_of=None`` means end of season. Fields too early for any checkpoint get NaN.
         """
@@ -476,10 +482,11 @@ class CropTypeClassifier:
             out[f"prob_{c}"] = probs[:, j]
         idx = {c: j for j, c in enumerate(self.classes_)}
         dec = f["declared_crop"].astype(object) if "declared_crop" in f.columns else pd.Series([None] * len(f))
-        dp = [np.nan if (d is None or (isinstance(d, float) and math.isnan(d))) else
-              (probs[i, idx[str(d)]] if str(d) in idx else (0.0 if has[i] else np.nan))
-              for i, d in enumerate(dec)]
-        out["declared_crop_prob"] = np.asarray(dp, dtype="float64")
+        # class index of the declaration: -2 nothing declared, -1 a crop the model does not know
+        di = np.asarray([-2 if (d is None or (isinstance(d, float) and math.isnan(d))) else idx.get(str(d), -1)
+                         for d in dec], dtype=np.int64)
+        trans = getattr(self, "noise_transition_", None)
+        out["declared_crop_prob"] = declared_posterior(probs, di, None if trans is None else np.asarray(trans))
         return out
 
     # ---------------------------------------------------------------- persistence (features/_crop_persist.py)
