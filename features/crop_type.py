@@ -338,6 +338,8 @@ class CropTypeClassifier:
             last = list(oofs)[-1]
             p_last = softmax(oofs[last][ok] / self.temperatures_[last] + np.asarray(self.biases_.get(last, 0.0)))
             self.noise_transition_ = noise_transition(p_last).tolist()
+        # what declared_crop_prob means for this model (kept with it: a saved model keeps its meaning)
+        self.declared_prob_ = "posterior" if self.noise_transition_ is not None else "imagery"
         for name, oof in oofs.items():
             self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
                                    "calibrated": expected_calibration_error(self._calibrated(oof[ok], name), y[ok])}
@@ -453,8 +455,8 @@ class CropTypeClassifier:
 
         ``declared_crop_prob`` is the probability that the declared crop is the one planted given the imagery
         and the declaration (:func:`features._declared.declared_posterior` with ``noise_transition_``; the
-        imagery's probability of that crop for a model without a transition); 0 for a crop the model does not
-        know, NaN when nothing is declared.
+        imagery's probability of that crop for a model without a transition, or saved before this meaning —
+        ``declared_prob_`` says which); 0 for a crop the model does not know, NaN when nothing is declared.
 
         ``fields``: field_id, season, context columns, region or season_start, optional declared_crop.
         ``as_of=None`` means end of season. Fields too early for any checkpoint get NaN.
@@ -486,6 +488,8 @@ class CropTypeClassifier:
         di = np.asarray([-2 if (d is None or (isinstance(d, float) and math.isnan(d))) else idx.get(str(d), -1)
                          for d in dec], dtype=np.int64)
         trans = getattr(self, "noise_transition_", None)
+        if getattr(self, "declared_prob_", "imagery") != "posterior":
+            trans = None  # a model saved before the posterior (no "declared_prob" in meta.json): as it was scored
         out["declared_crop_prob"] = declared_posterior(probs, di, None if trans is None else np.asarray(trans))
         return out
 

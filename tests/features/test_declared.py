@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -51,8 +53,11 @@ def test_bad_shapes_are_user_errors() -> None:
         declared_posterior(np.full(3, 1 / 3), np.array([0]), T)
 
 
-def test_classifier_declared_crop_prob_is_the_posterior_of_its_transition() -> None:
-    """A model trained with the transition correction reports the declaration posterior; the alert reads it."""
+def test_classifier_declared_crop_prob_is_the_posterior_of_its_transition(tmp_path: Path) -> None:
+    """A model trained with the transition correction reports the declaration posterior; the alert reads it. The
+    meaning travels with the saved model: a folder saved before it (no ``declared_prob``) scores as it did."""
+    import json
+
     from features.crop_type import CropTypeClassifier
     from tests.features.test_crop_type import _make
 
@@ -70,3 +75,11 @@ def test_classifier_declared_crop_prob_is_the_posterior_of_its_transition() -> N
     wrong = (test["declared_crop"] != test["true_crop"]).to_numpy()
     flagged = out["declared_crop_prob"].to_numpy() < 0.2
     assert flagged.sum() <= (imagery < 0.2).sum() and wrong[flagged].mean() >= wrong[imagery < 0.2].mean()
+    assert clf.declared_prob_ == "posterior"
+    again = CropTypeClassifier.load(clf.save(tmp_path / "m")).predict(series, test, as_of=None)
+    np.testing.assert_array_equal(again["declared_crop_prob"], out["declared_crop_prob"])
+    meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert meta.pop("declared_prob") == "posterior"
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
+    old = CropTypeClassifier.load(tmp_path / "m").predict(series, test, as_of=None)
+    np.testing.assert_allclose(old["declared_crop_prob"], imagery)
