@@ -22,7 +22,6 @@ without a reference.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Sequence
 from functools import partial
@@ -35,7 +34,7 @@ import pandas as pd
 import shapely
 
 from features.atomic import cached_table
-from features.sources.local import Scene, combine_tiles, scene_stats
+from features.sources.local import Scene, combine_tiles, scene_cache_key, scene_stats
 
 __all__ = ["REF_CELL_M", "REF_PREFIX", "REF_TARGET_CELLS", "REF_VARIABLES", "REFERENCE_VERSION", "SCENE_REFERENCE_ON",
            "build_reference", "reference_default",
@@ -128,12 +127,8 @@ def reference_stats(scene: Scene, variables: Sequence[str] = REF_VARIABLES, *, c
 
 
 def _key(scene: Scene, variables: Sequence[str], cell_m: float, target: int) -> str:
-    st = scene.path.stat()
-    d = {"reference": REFERENCE_VERSION, "path": str(scene.path.resolve()), "size": st.st_size,
-         "mtime": st.st_mtime_ns, "date": scene.date.isoformat(), "tile": scene.tile_id, "bands": scene.bands,
-         "scale": scene.scale, "offset": scene.offset, "nodata": scene.nodata, "mask": scene.cloud_mask,
-         "variables": list(variables), "cell_m": cell_m, "target": target}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
+    return scene_cache_key(scene, reference=REFERENCE_VERSION, variables=list(variables), cell_m=cell_m,
+                           target=target)
 
 
 def build_reference(scenes: Sequence[Scene], season: str, variables: Sequence[str] = REF_VARIABLES, *,

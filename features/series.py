@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +38,15 @@ from features.atomic import cached_table
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
 from features.errors import FieldsError, ImageryError
 from features.sources import ImagerySpec, resolve_imagery
-from features.sources.local import Scene, check_scene_files, combine_tiles, read_index, scene_stats, select_scenes
+from features.sources.local import (
+    Scene,
+    check_scene_files,
+    combine_tiles,
+    read_index,
+    scene_cache_key,
+    scene_stats,
+    select_scenes,
+)
 from features.sources.table import read_series_table
 from features.zonal import few_clear_fields, required_bands
 
@@ -114,12 +121,8 @@ def fields_hash(fields: gpd.GeoDataFrame) -> str:
 
 
 def _scene_key(scene: Scene, fhash: str, variables: Sequence[str], inward_buffer: bool) -> str:
-    st = scene.path.stat()
-    d = {"engine": ENGINE_VERSION, "path": str(scene.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns,
-         "date": scene.date.isoformat(), "tile": scene.tile_id, "bands": scene.bands, "scale": scene.scale,
-         "offset": scene.offset, "nodata": scene.nodata, "mask": scene.cloud_mask, "fields": fhash,
-         "variables": list(variables), "buffer": inward_buffer}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
+    return scene_cache_key(scene, engine=ENGINE_VERSION, fields=fhash, variables=list(variables),
+                           buffer=inward_buffer)
 
 
 def _field_windows(fields: gpd.GeoDataFrame, season: str, start: dt.date | None,

@@ -151,8 +151,7 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         families["phenology"] = "skipped: no NDVI observation"
         warnings.append("phenology left empty: no NDVI observation up to the as-of date")
         return None
-    kw: dict[str, Any] = {"reference": reference} if reference is not None else {}   # none: as without the switch
-    smoothed = smooth_series(series, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS, **kw)
+    smoothed = smooth_series(series, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS, reference=reference)
     calendars = load_calendars()
     regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
     parts = []

@@ -12,6 +12,8 @@ per (field, date), the tile with the most clear pixels (ties: the smallest tile_
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ __all__ = [
     "read_index",
     "select_scenes",
     "check_scene_files",
+    "scene_cache_key",
     "scene_stats",
     "combine_tiles",
 ]
@@ -133,6 +136,16 @@ def select_scenes(scenes: Sequence[Scene], start: dt.date | None, end: dt.date |
             continue
         out.append(s)
     return out
+
+
+def scene_cache_key(scene: Scene, **what: Any) -> str:
+    """A cache key for what was computed from one scene file: the file's identity (path, size, modification
+    time, index row) and ``what`` (JSON-serialisable: engine version, variables, fields hash...)."""
+    st = scene.path.stat()
+    d = {"path": str(scene.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns,
+         "date": scene.date.isoformat(), "tile": scene.tile_id, "bands": scene.bands, "scale": scene.scale,
+         "offset": scene.offset, "nodata": scene.nodata, "mask": scene.cloud_mask, **what}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
 
 def check_scene_files(scenes: Sequence[Scene]) -> None:

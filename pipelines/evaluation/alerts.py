@@ -160,11 +160,15 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
         fs = fields[fields["season"].astype(str) == s]
         if fs.empty:
             continue
-        frames.append(build_series(fs, root / "scenes", s, variables=list(variables), cache_dir=cache).series)
         if crop_series:
-            # every variable, as County.series builds it (same cache entries), then what the crop model reads
+            # every variable, as County.series builds it (same cache entries), read once: the rules' variables
+            # and what the crop model reads are both subsets of it (a variable's statistics do not depend on
+            # which others are read)
             full = build_series(fs, root / "scenes", s, cache_dir=cache).series
+            frames.append(full[full["variable"].isin(list(variables))].reset_index(drop=True))
             crop_frames.append(full[full["variable"].isin(CROP_VARIABLES)].reset_index(drop=True))
+        else:
+            frames.append(build_series(fs, root / "scenes", s, variables=list(variables), cache_dir=cache).series)
         if progress is not None:
             progress(f"series {s}: {len(frames[-1])} rows")
     series = pd.concat(frames, ignore_index=True)

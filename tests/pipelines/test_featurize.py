@@ -111,7 +111,7 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
     calls: dict[str, Any] = {}
 
     def smooth_series(series: pd.DataFrame, *, variable: str = "NDVI", as_of: date | None = None,
-                      grid_days: int = 1) -> pd.DataFrame:
+                      grid_days: int = 1, reference: pd.DataFrame | None = None) -> pd.DataFrame:
         calls["smooth"] = (variable, as_of, grid_days)
         s = series[series["variable"] == variable]
         return pd.DataFrame({"field_id": s["field_id"], "season": s["season"], "date": s["date"],
