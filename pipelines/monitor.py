@@ -46,7 +46,11 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   observation has reached ``emerged`` NDVI and the latest one is not ``np_rise`` above the field's
   lowest (a late-sown crop coming up);
 * ``CROP_MISMATCH`` (high) — the crop-type model gives the declared crop a probability
-  below the policy's 0.20 (:func:`mismatch_mask`; the evidence names the model's crop and its probability).
+  below the policy's 0.20 (:func:`mismatch_mask`; the evidence names the model's crop and its probability),
+  unless the season itself disputes it: the field's clear NDVI over the last ``mismatch_cohort_days`` is at
+  least as near (ratio ≤ ``mismatch_cohort_ratio``) its ``mismatch_cohort_k`` nearest fields *declared* as its
+  crop this season as those declared as the model's crop (:mod:`pipelines._monitor_cohort`; the evidence
+  gives the ratio). ``mismatch_cohort_days=0`` turns the check off.
 
 Without ``timing`` the collapse is classified by the band as before: a failure when the
 band's median is still ≥ ``green`` and the day is within 20 days of the band's peak.
@@ -64,11 +68,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
 from pipelines._monitor_peers import collapse_candidates, lower_peers, peer_anomalies, peer_failures
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts",
-           "alerts_as_of", "crop_first_days", "own_crop_obs", "peer_candidates", "mismatch_mask"]
+           "alerts_as_of", "crop_first_days", "own_crop_obs", "peer_candidates", "mismatch_mask",
+           "mismatch_cohort"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -102,6 +108,9 @@ class AlertParams:
     peer_drop_single: float = 0.4
     np_rise: float = 0.05
     np_other_gap: int = 60
+    mismatch_cohort_days: int = 120
+    mismatch_cohort_k: int = 3
+    mismatch_cohort_ratio: float = 1.0
 
 
 def clear_ndvi(series: pd.DataFrame, *, as_of: date | None = None, min_clear_share: float = 0.8) -> pd.DataFrame:
@@ -344,16 +353,38 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
                                single=p.peer_drop_single if p.peer_drop_single < 1.0 else None, bare=p.bare)
 
 
-def mismatch_mask(fields: pd.DataFrame, params: AlertParams) -> np.ndarray:
+def mismatch_mask(fields: pd.DataFrame, params: AlertParams, cohort: np.ndarray | None = None) -> np.ndarray:
     """CROP_MISMATCH per row of ``fields``: the declared crop's probability (``declared_crop_prob``) below the
-    policy's ``mismatch_prob`` (the same test as the decision's CROP_MISMATCH reason). Requiring a confident
+    policy's ``mismatch_prob`` (the same test as the decision's CROP_MISMATCH reason), unless ``cohort`` (the
+    rows' :func:`pipelines._monitor_cohort.cohort_ratio`, NaN = no evidence) is at most
+    ``mismatch_cohort_ratio``: the season's own fields declared as the crop look like it. Requiring a confident
     call of another crop as well was tried on the demo counties (the model's confident mid-season errors in a
     cloudy season, rice taken for maize at 0.97-0.99, pass it too): alert precision 0.24 -> 0.31 for recall
     0.70 -> 0.52 on sh-demo 2009 — not adopted."""
     prob = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
         else np.full(len(fields), np.nan)
     with np.errstate(invalid="ignore"):
-        return np.asarray(np.isfinite(prob) & (prob < params.mismatch_prob), dtype=bool)
+        low = np.isfinite(prob) & (prob < params.mismatch_prob)
+        if cohort is not None:
+            low &= ~(np.isfinite(cohort) & (cohort <= params.mismatch_cohort_ratio))
+    return np.asarray(low, dtype=bool)
+
+
+def mismatch_cohort(obs: pd.DataFrame | SeasonTrajectories, fields: pd.DataFrame, as_of: pd.Timestamp,
+                    params: AlertParams, rows: np.ndarray) -> np.ndarray:
+    """:func:`pipelines._monitor_cohort.cohort_ratio` as of ``as_of`` for the ``rows`` (boolean mask) of
+    ``fields`` (field_id, crop — the declared crop —, crop_type — the model's), NaN elsewhere or when the check is
+    off; ``obs``: the season's clear NDVI (or its :class:`SeasonTrajectories`), all fields."""
+    out = np.full(len(fields), np.nan)
+    if params.mismatch_cohort_days <= 0 or "crop_type" not in fields.columns or not rows.any():
+        return out
+    traj = obs if isinstance(obs, SeasonTrajectories) else SeasonTrajectories(obs)
+    fid = fields["field_id"].astype(str)
+    ratio = cohort_ratio(traj, pd.Series(fields["crop"].to_numpy(), index=fid),
+                         pd.Series(fields["crop_type"].to_numpy(), index=fid), as_of, fid[rows],
+                         window=params.mismatch_cohort_days, k=params.mismatch_cohort_k)
+    out[rows] = [ratio[f] for f in fid[rows]]
+    return out
 
 
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
@@ -404,8 +435,9 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         spans[k] = (a, i + 1)
     probs = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
         else np.full(len(fields), np.nan)
-    mismatch = mismatch_mask(fields, p)
-    for row, prob, mis in zip(fields.itertuples(index=False), probs, mismatch, strict=True):
+    cohort = mismatch_cohort(obs, fields, cutoff, p, mismatch_mask(fields, p))
+    mismatch = mismatch_mask(fields, p, cohort)
+    for row, prob, mis, ratio in zip(fields.itertuples(index=False), probs, mismatch, cohort, strict=True):
         fid, season, crop, region = str(row.field_id), str(row.season), row.crop, str(row.region)
         a, b = spans.get((fid, season), (0, 0))
         days, vals, dates = all_days[a:b], all_vals[a:b], all_dates[a:b]
@@ -413,6 +445,8 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
             ev: dict[str, Any] = {"declared_crop_prob": _r(prob)}
             if "crop_type_prob" in fields.columns:
                 ev |= {"crop_type": str(getattr(row, "crop_type", "")), "crop_type_prob": _r(row.crop_type_prob)}
+            if np.isfinite(ratio):
+                ev["cohort_ratio"] = _r(ratio)
             add(fid, season, "CROP_MISMATCH", cutoff, ev)
         if not isinstance(crop, str) or (region, crop) not in dense:
             continue

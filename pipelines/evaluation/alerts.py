@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
+from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
 from pipelines._monitor_format import format_alert_evaluation
 from pipelines.evaluation import read_truth, synthetic_label
 from pipelines.monitor import (
@@ -248,7 +249,7 @@ def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: Aler
                 if r["alert"] not in ("NOT_PLANTED", "CROP_MISMATCH"):
                     first.setdefault((str(r["field_id"]), str(r["alert"])), r)
         first.update(_first_not_planted(obs, fields, exp, params, start, dates))
-        first.update(_first_mismatch(fields, crop_probs, params, dates))
+        first.update(_first_mismatch(obs, fields, crop_probs, params, dates))
     out = pd.DataFrame(list(first.values()), columns=ALERT_COLUMNS)
     out["date"] = pd.to_datetime(out["date"]).astype("datetime64[ns]")
     return out.sort_values(["date", "field_id", "alert"]).reset_index(drop=True)
@@ -290,16 +291,19 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
     return out
 
 
-def _first_mismatch(fields: pd.DataFrame, crop_probs: pd.DataFrame | None, params: AlertParams,
+def _first_mismatch(obs: pd.DataFrame, fields: pd.DataFrame, crop_probs: pd.DataFrame | None, params: AlertParams,
                     dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
     """CROP_MISMATCH on the first acquisition date on which the probabilities in force meet
-    :func:`pipelines.monitor.mismatch_mask` (the production rule)."""
+    :func:`pipelines.monitor.mismatch_mask` (the production rule, the season's cohort check as of that date
+    included; ``obs``: the season's clear NDVI)."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     if crop_probs is None or crop_probs.empty:
         return out
     season = {str(f): str(s) for f, s in zip(fields["field_id"], fields["season"], strict=True)}
     low = crop_probs[mismatch_mask(crop_probs, params)].sort_values("as_of")
     grid = np.array(dates, dtype="datetime64[ns]")
+    traj = SeasonTrajectories(obs)
+    declared = pd.Series(fields["crop"].to_numpy(), index=fields["field_id"].astype(str))
     for fid, g in low.groupby("field_id", sort=True):
         if str(fid) not in season:
             continue
@@ -310,16 +314,35 @@ def _first_mismatch(fields: pd.DataFrame, crop_probs: pd.DataFrame | None, param
             cand = grid[grid >= pd.Timestamp(a).to_datetime64()]
             if end is not None:
                 cand = cand[cand < pd.Timestamp(end).to_datetime64()]
-            if len(cand):
+            ev: dict[str, Any] = {"declared_crop_prob": round(float(pr), 4),
+                                  **({"crop_type": str(row.crop_type), "crop_type_prob": round(float(row.crop_type_prob), 4)}
+                                     if "crop_type_prob" in g.columns else {})}
+            called = str(row.crop_type) if "crop_type" in g.columns else None
+            when = None
+            for d in cand:
+                ratio = _cohort_at(traj, declared, str(fid), called, pd.Timestamp(d), params)
+                if mismatch_mask(pd.DataFrame({"declared_crop_prob": [pr]}), params, np.array([ratio]))[0]:
+                    when = pd.Timestamp(d)
+                    if np.isfinite(ratio):
+                        ev["cohort_ratio"] = round(float(ratio), 4)
+                    break
+            if when is not None:
                 out[(str(fid), "CROP_MISMATCH")] = {
                     "field_id": str(fid), "season": season[str(fid)], "alert": "CROP_MISMATCH",
-                    "severity": ALERT_TYPES["CROP_MISMATCH"], "date": pd.Timestamp(cand[0]),
-                    "evidence": json.dumps({"declared_crop_prob": round(float(pr), 4),
-                                            **({"crop_type": str(row.crop_type),
-                                                "crop_type_prob": round(float(row.crop_type_prob), 4)}
-                                               if "crop_type_prob" in g.columns else {})}, sort_keys=True)}
+                    "severity": ALERT_TYPES["CROP_MISMATCH"], "date": when,
+                    "evidence": json.dumps(ev, sort_keys=True)}
                 break
     return out
+
+
+def _cohort_at(traj: SeasonTrajectories, declared: pd.Series, fid: str, called: str | None, d: pd.Timestamp,
+               params: AlertParams) -> float:
+    """:func:`pipelines.monitor.mismatch_cohort` of one field the model calls ``called`` (``declared``: the
+    season's field_id → declared crop)."""
+    if params.mismatch_cohort_days <= 0 or called is None:
+        return float("nan")
+    return cohort_ratio(traj, declared, pd.Series({fid: called}), d, [fid], window=params.mismatch_cohort_days,
+                        k=params.mismatch_cohort_k)[fid]
 
 
 def naive_alerts(data: SeasonData, season: str, exp: Expectations) -> pd.DataFrame:

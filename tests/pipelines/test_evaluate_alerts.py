@@ -191,7 +191,8 @@ def test_mismatch_replay_uses_the_production_crop_model(synth: tuple[SeasonData,
     assert set(seen["labels"]["season"]) == {"2006", "2007"} and seen["labels"]["region"].notna().all()
     assert probs is not None and list(probs.columns) == ["field_id", "as_of", "crop_type", "crop_type_prob",
                                                          "declared_crop_prob"]
-    first = ev_mod._first_mismatch(data.crops[data.crops["season"] == "2008"], probs, AlertParams(),
+    first = ev_mod._first_mismatch(data.obs[data.obs["season"] == "2008"], data.crops[data.crops["season"] == "2008"],
+                                   probs, AlertParams(),
                                    sorted(pd.to_datetime(data.obs["date"].unique())))
     (key, row), = first.items()
     assert key[1] == "CROP_MISMATCH" and json.loads(row["evidence"]) == {"crop_type": "other", "crop_type_prob": 0.9,
@@ -214,3 +215,28 @@ def test_mismatch_replay_reads_what_the_production_crop_model_is_trained_on(tiny
         got = data.crop_series[data.crop_series["season"] == s].reset_index(drop=True)
         pd.testing.assert_frame_equal(got, want)
     assert ev_mod.load_season_data(tiny_county_sh, cache_dir=tmp_path / "c").crop_series is None
+
+
+def test_fast_replay_equals_exact_with_the_cohort_check(synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    """With two declared crops in the season and the model calling fields the other one, the fast replay's
+    CROP_MISMATCH (cohort check date by date) is the production rule's at every acquisition date."""
+    data, _ = synth
+    cur = data.crops["season"] == "2008"
+    sorghum = cur & data.crops["field_id"].isin([f"F{k:03d}" for k in range(15, 30)])
+    d2 = replace(data, crops=data.crops.assign(crop=data.crops["crop"].where(~sorghum, "sorghum")))
+    p = AlertParams()
+    exp = fit_expectations(d2, SEASONS[:-1], p)
+    ids = ["F006", "F008", "F010", "F012", "F016", "F018", "F021", "F024", "F027"]
+    probs = pd.DataFrame({"field_id": ids * 2,
+                          "as_of": pd.to_datetime(["2008-05-20"] * len(ids) + ["2008-07-01"] * len(ids)),
+                          "declared_crop_prob": 0.05,
+                          "crop_type": ["sorghum"] * 4 + ["maize"] * 5 + ["sorghum"] * 4 + ["maize"] * 5,
+                          "crop_type_prob": 0.9})
+    fast = replay_alerts(d2, "2008", exp, p, crop_probs=probs)
+    exact = replay_alerts(d2, "2008", exp, p, crop_probs=probs, exact=True)
+    cols = ["field_id", "alert", "date", "evidence"]
+    mis = [x[x["alert"] == "CROP_MISMATCH"][cols].reset_index(drop=True) for x in (fast, exact)]
+    pd.testing.assert_frame_equal(*mis)
+    off = replay_alerts(d2, "2008", exp, replace(p, mismatch_cohort_days=0), crop_probs=probs)
+    assert 0 < len(mis[0]) < (off["alert"] == "CROP_MISMATCH").sum() == len(ids)  # some vetoed, not all
+    assert all("cohort_ratio" in json.loads(e) for e in mis[0]["evidence"])

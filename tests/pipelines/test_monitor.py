@@ -287,3 +287,71 @@ def test_mismatch_is_the_policy_test_with_the_model_call_as_evidence() -> None:
     assert mis["field_id"].tolist() == ["low"]
     assert json.loads(mis["evidence"].iloc[0]) == {"declared_crop_prob": 0.05, "crop_type": "soybean",
                                                     "crop_type_prob": 0.91}
+
+
+def _cohort_season() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Six maize fields (peak day 110) and six sorghum fields (peak day 150) declared right, plus ``look`` —
+    declared sorghum and growing like this season's sorghum — and ``swap`` — declared sorghum, growing maize;
+    the crop-type model calls both maize with the declared crop's probability 0.02."""
+    rng = np.random.default_rng(3)
+    days = np.arange(0, 200, 5)
+    frames, rows = [], []
+    for k in range(6):
+        for crop, centre in (("maize", 110), ("sorghum", 150)):
+            fid = f"{crop[0]}{k}"
+            frames.append(_series(fid, "2024", days, _curve(days, centre=centre) + rng.normal(0, 0.02, len(days))))
+            rows.append((fid, crop, 0.95, crop))
+    for fid, centre in (("look", 150), ("swap", 110)):
+        frames.append(_series(fid, "2024", days, _curve(days, centre=centre) + rng.normal(0, 0.02, len(days))))
+        rows.append((fid, "sorghum", 0.02, "maize"))
+    fields = pd.DataFrame(rows, columns=["field_id", "crop", "declared_crop_prob", "crop_type"]).assign(
+        season="2024", region="r", crop_type_prob=0.97)
+    return pd.concat(frames, ignore_index=True), fields
+
+
+def test_the_seasons_own_cohort_disputes_a_mismatch() -> None:
+    """A field the model calls another crop but that grows like the fields declared as its crop this season is
+    no mismatch; one growing like the model's crop is, with the ratio as evidence; the check can be turned off,
+    and a cohort of fewer than k fields gives no evidence."""
+    from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
+    from pipelines.monitor import mismatch_cohort, mismatch_mask
+
+    cur, fields = _cohort_season()
+    obs = clear_ndvi(cur)
+    as_of = pd.Timestamp(2024, 9, 15)
+    traj = SeasonTrajectories(obs)
+    dec = pd.Series(fields["crop"].to_numpy(), index=fields["field_id"])
+    call = pd.Series(fields["crop_type"].to_numpy(), index=fields["field_id"])
+    r = cohort_ratio(traj, dec, call, as_of, ["look", "swap", "m0"])
+    assert r["look"] < 0.5 and r["swap"] > 2.0 and np.isnan(r["m0"])  # m0: called what it was declared
+    assert np.isnan(cohort_ratio(traj, dec, call, as_of, ["look"], k=7)["look"])  # only 6 maize fields
+    rows = mismatch_mask(fields, AlertParams())
+    assert fields.loc[rows, "field_id"].tolist() == ["look", "swap"]
+    ratio = mismatch_cohort(obs, fields, as_of, AlertParams(), rows)
+    assert np.isnan(ratio[~rows]).all()
+    assert fields.loc[mismatch_mask(fields, AlertParams(), ratio), "field_id"].tolist() == ["swap"]
+    al = detect_alerts(obs, fields, pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"]),
+                       as_of.date(), START, {})
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    assert mis["field_id"].tolist() == ["swap"]
+    assert json.loads(mis["evidence"].iloc[0])["cohort_ratio"] == round(r["swap"], 4)
+    off = detect_alerts(obs, fields, pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"]),
+                        as_of.date(), START, {}, AlertParams(mismatch_cohort_days=0))
+    assert sorted(off.loc[off["alert"] == "CROP_MISMATCH", "field_id"]) == ["look", "swap"]
+
+
+def test_the_cohort_ratio_is_as_of() -> None:
+    """Observations after the as-of date change nothing: the ratio of a date is the same with or without
+    them (the swapped field only shows itself once the two crops' curves part)."""
+    from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
+
+    cur, fields = _cohort_season()
+    obs = clear_ndvi(cur)
+    dec = pd.Series(fields["crop"].to_numpy(), index=fields["field_id"])
+    call = pd.Series(fields["crop_type"].to_numpy(), index=fields["field_id"])
+    as_of = pd.Timestamp(2024, 7, 10)
+    full = cohort_ratio(SeasonTrajectories(obs), dec, call, as_of, ["look", "swap"])
+    cut = cohort_ratio(SeasonTrajectories(obs[obs["date"] <= as_of]), dec, call, as_of, ["look", "swap"])
+    assert full == cut
+    later = cohort_ratio(SeasonTrajectories(obs), dec, call, pd.Timestamp(2024, 9, 15), ["swap"])
+    assert later["swap"] != full["swap"]
