@@ -66,7 +66,8 @@ def _scored(clf: CropTypeClassifier, series: pd.DataFrame, test: pd.DataFrame, c
         X = clf.features(series, test, checkpoint=checkpoint)
         X = test[["field_id", "season"]].astype({"field_id": str, "season": str}).merge(
             X, on=["field_id", "season"], how="left")
-    probs = clf.predict_proba(X[[*clf.feature_names_in_]], checkpoint=checkpoint)
+    # season calibration from the scored season's declarations (as production scores a season; no truth)
+    probs = clf.predict_season_proba(X[[*clf.feature_names_in_]], test, checkpoint=checkpoint)
     pred = [clf.classes_[i] for i in probs.argmax(axis=1)]
     true = test[truth].astype(str).tolist()
     idx = {c: i for i, c in enumerate(clf.classes_)}

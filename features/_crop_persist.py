@@ -4,8 +4,8 @@ No pickles: :func:`model_metadata` is what ``meta.json`` holds (also the MLflow 
 :func:`write_model` writes a folder, :func:`read_model` reads one back (meta and boosters) and
 :func:`restore_state` puts the fitted attributes of ``meta.json`` on a fresh classifier. Keys added since
 format ``crop_type/2`` began (``biases``, ``label_noise``, ``noise_transition``, ``bag_models``,
-``declared_prob``) are optional, so older folders still load and score as they did (uncorrected; the declared
-crop's probability from the imagery alone).
+``declared_prob``, ``declared_temperatures``) are optional, so older folders still load and score as they did
+(uncorrected; the declared crop's probability from the imagery alone; no season calibration).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ def model_metadata(clf: Any, format_version: str) -> dict[str, Any]:
         "label_noise": getattr(clf, "label_noise_", 0.0),
         "noise_transition": getattr(clf, "noise_transition_", None),
         "declared_prob": getattr(clf, "declared_prob_", "imagery"),
+        "declared_temperatures": getattr(clf, "declared_temperatures_", {}),
         "models": {n: f"model_{n}.txt" for n in clf.boosters_},
         "bag_models": {n: [f"model_{n}_s{j}.txt" for j in range(1, len(bag))]
                        for n, bag in clf.boosters_.items() if len(bag) > 1},
@@ -85,3 +86,5 @@ def restore_state(clf: Any, meta: dict[str, Any]) -> None:
     clf.noise_transition_ = None if trans is None else [[float(x) for x in row] for row in trans]
     # folders written before declared_crop_prob became the declaration posterior keep the imagery's probability
     clf.declared_prob_ = str(meta.get("declared_prob", "imagery"))
+    # folders written before season calibration have none: they score with the temperatures as trained
+    clf.declared_temperatures_ = {k: float(v) for k, v in meta.get("declared_temperatures", {}).items()}

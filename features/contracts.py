@@ -96,6 +96,10 @@ FIELD_FEATURES = TableSpec(
         Column("declared_crop_prob", "float", "probability",
                "probability that the declared crop is the one planted, given the imagery and the declaration "
                "(features/_declared.py)", nullable=True, min=0.0),
+        Column("crop_season_scale", "float", "ratio",
+               "season calibration: the crop-type model's temperature × this, estimated from the season's declared "
+               "crops of the fields scored together (features/_season_calib.py; 1: as trained; absent in features "
+               "built before it)", nullable=True, required=False, min=0.0),
         Column("growth_stage", "str", "—", "stage as of `as_of`", nullable=True, choices=GROWTH_STAGES),
         Column("emergence_date", "date", "day", "estimated emergence", nullable=True),
         Column("days_since_emergence", "float", "days", "as of `as_of`", nullable=True),

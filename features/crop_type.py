@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import pandas as pd
 
 from features._calibration import (
     expected_calibration_error,
+    fit_temperature,
     noise_transition,
     remove_label_noise,
     remove_noise_transition,
@@ -32,6 +33,7 @@ from features._crop_features import FeatureCache, GapSeries, gap_plan, group_fol
 from features._crop_persist import model_metadata, read_model, restore_state, write_model
 from features._crop_train import fit_calibration, oof_raw_scores
 from features._declared import declared_posterior
+from features._season_calib import season_key, season_temperature
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
 
@@ -95,6 +97,9 @@ class CropTypeClassifier:
     bag makes the probabilities (and the figure) depend less on the seed. After ``fit``: ``oof_proba_`` (calibrated out-of-fold probabilities
     per checkpoint) and ``oof_index_`` (field_id, season, label code, kept) for held-out metrics.
     """
+
+    #: season scales given by :meth:`with_season_scales` (None: estimated from the fields each predict is given)
+    season_scales_: dict[str, float] | None = None
 
     def __init__(
         self,
@@ -340,6 +345,12 @@ class CropTypeClassifier:
             self.noise_transition_ = noise_transition(p_last).tolist()
         # what declared_crop_prob means for this model (kept with it: a saved model keeps its meaning)
         self.declared_prob_ = "posterior" if self.noise_transition_ is not None else "imagery"
+        # the out-of-fold temperature of EVERY declared row (features/_season_calib.py): the reference a season's
+        # own declarations are compared with (temperature calibration only)
+        self.declared_temperatures_: dict[str, float] = {
+            name: fit_temperature(oof[np.isfinite(oof).all(axis=1)], y[np.isfinite(oof).all(axis=1)],
+                                  loss=self.calibration_loss)
+            for name, oof in oofs.items() if name not in self.biases_ and np.isfinite(oof).all(axis=1).any()}
         for name, oof in oofs.items():
             self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
                                    "calibrated": expected_calibration_error(self._calibrated(oof[ok], name), y[ok])}
@@ -401,6 +412,11 @@ class CropTypeClassifier:
 
     def predict_proba(self, X: pd.DataFrame, *, checkpoint: int | str = "end") -> np.ndarray:
         """Calibrated class probabilities (n, len(classes_)) from a feature frame."""
+        name, raw = self._checked_raw(X, checkpoint)
+        return self._calibrated(raw, name) if len(raw) else raw
+
+    def _checked_raw(self, X: pd.DataFrame, checkpoint: int | str) -> tuple[str, np.ndarray]:
+        """The checkpoint's key and the raw scores of a feature frame (checked: fitted, columns, checkpoint)."""
         self._check_fitted()
         if not isinstance(X, pd.DataFrame):
             raise UserInputError(f"crop type: expected a DataFrame of features, found {type(X).__name__}")
@@ -410,8 +426,8 @@ class CropTypeClassifier:
             raise UserInputError(f"crop type: no model for checkpoint {checkpoint!r} "
                                  f"(have {', '.join(self.boosters_)})")
         if len(X) == 0:
-            return np.zeros((0, len(self.classes_)))
-        return self._calibrated(self._raw_scores(self._matrix(X), name), name)
+            return name, np.zeros((0, len(self.classes_)))
+        return name, self._raw_scores(self._matrix(X), name)
 
     def _raw_scores(self, M: np.ndarray, name: str) -> np.ndarray:
         """Raw multiclass scores of a feature matrix: the mean over the checkpoint's bag of boosters."""
@@ -450,13 +466,22 @@ class CropTypeClassifier:
             out.append(max(ok) if ok else None)
         return out
 
-    def predict(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
-        """Per field-season: crop_type, crop_type_prob, prob_<crop> for every class, declared_crop_prob.
+    def predict(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None, *,
+                season_scales: dict[str, float] | None = None) -> pd.DataFrame:
+        """Per field-season: crop_type, crop_type_prob, prob_<crop> for every class, declared_crop_prob,
+        crop_season_scale.
 
         ``declared_crop_prob`` is the probability that the declared crop is the one planted given the imagery
         and the declaration (:func:`features._declared.declared_posterior` with ``noise_transition_``; the
         imagery's probability of that crop for a model without a transition, or saved before this meaning —
         ``declared_prob_`` says which); 0 for a crop the model does not know, NaN when nothing is declared.
+
+        Season calibration (:mod:`features._season_calib`): each season, region and checkpoint's temperature is
+        the model's × ``crop_season_scale``, estimated from the declared crops of the fields given (a sample of
+        at most 5,000; fewer than 50 declared: 1, the model as trained), or taken from ``season_scales`` /
+        :meth:`with_season_scales` (keys ``season|region|checkpoint``, e.g. computed once by
+        :meth:`season_scales` over a whole season scored in blocks). Models without season calibration (saved
+        before it, or vector-scaled) use 1.
 
         ``fields``: field_id, season, context columns, region or season_start, optional declared_crop.
         ``as_of=None`` means end of season. Fields too early for any checkpoint get NaN.
@@ -465,14 +490,12 @@ class CropTypeClassifier:
         f = fields.drop_duplicates(["field_id", "season"]).reset_index(drop=True)
         win = field_windows(f, season_days=self.season_days)
         ck = self.checkpoint_for(f, as_of)
+        di = self._declared_index(f)
+        preset = season_scales if season_scales is not None else getattr(self, "season_scales_", None)
         probs = np.full((len(f), len(self.classes_)), np.nan)
-        for c in self.checkpoints_:
-            rows = np.flatnonzero([x == c for x in ck])
-            if len(rows) == 0:
-                continue
-            sub = f.iloc[rows].reset_index(drop=True)
-            X = self._aligned(self.features(series, sub, checkpoint=c, as_of=as_of), sub)
-            probs[rows] = self.predict_proba(X, checkpoint=c)
+        scale = np.ones(len(f))
+        for rows, sub, name, raw in self._raw_by_checkpoint(series, f, as_of, ck):
+            probs[rows], scale[rows] = self._season_probs(raw, sub, di[rows], name, preset)
         out = pd.DataFrame({"field_id": win["field_id"], "season": win["season"]})
         out["as_of"] = pd.Timestamp(as_of) if as_of is not None else win["end"]
         out["checkpoint"] = pd.Series([None if c is None else str(c) for c in ck], dtype="str")
@@ -482,16 +505,123 @@ class CropTypeClassifier:
         out["crop_type_prob"] = np.where(has, probs[np.arange(len(f)), top], np.nan)
         for j, c in enumerate(self.classes_):
             out[f"prob_{c}"] = probs[:, j]
-        idx = {c: j for j, c in enumerate(self.classes_)}
-        dec = f["declared_crop"].astype(object) if "declared_crop" in f.columns else pd.Series([None] * len(f))
-        # class index of the declaration: -2 nothing declared, -1 a crop the model does not know
-        di = np.asarray([-2 if (d is None or (isinstance(d, float) and math.isnan(d))) else idx.get(str(d), -1)
-                         for d in dec], dtype=np.int64)
         trans = getattr(self, "noise_transition_", None)
         if getattr(self, "declared_prob_", "imagery") != "posterior":
             trans = None  # a model saved before the posterior (no "declared_prob" in meta.json): as it was scored
         out["declared_crop_prob"] = declared_posterior(probs, di, None if trans is None else np.asarray(trans))
+        out["crop_season_scale"] = np.where(has, scale, np.nan)
         return out
+
+    def _raw_by_checkpoint(self, series: pd.DataFrame, f: pd.DataFrame, as_of: Any,
+                           ck: list[int | str | None]) -> Iterator[tuple[np.ndarray, pd.DataFrame, str, np.ndarray]]:
+        """Per checkpoint in use (``ck``: each row's): its rows of ``f``, those rows, the checkpoint's key and their
+        raw scores on features cut at the checkpoint."""
+        for c in self.checkpoints_:
+            rows = np.flatnonzero([x == c for x in ck])
+            if len(rows) == 0:
+                continue
+            sub = f.iloc[rows].reset_index(drop=True)
+            name, raw = self._checked_raw(self._aligned(self.features(series, sub, checkpoint=c, as_of=as_of), sub), c)
+            yield rows, sub, name, raw
+
+    def _season_probs(self, raw: np.ndarray, sub: pd.DataFrame, declared: np.ndarray, name: str,
+                      preset: dict[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
+        """Calibrated probabilities of raw scores of one checkpoint with each row's season scale (``preset``, or
+        estimated from the declarations of ``sub``'s rows), and those scales."""
+        keys = self._season_keys(sub, name)
+        est = preset if preset is not None else self._estimate_scales(
+            raw, declared, sub["field_id"].astype(str).tolist(), keys, name)
+        probs = np.zeros((len(raw), len(self.classes_)))
+        scale = np.ones(len(raw))
+        karr = np.asarray(keys)
+        for k in sorted(set(keys)):
+            at = np.flatnonzero(karr == k)
+            scale[at] = float(est.get(k, 1.0))
+            probs[at] = self._calibrated(raw[at], name, self.temperatures_[name] * scale[at[0]])
+        return probs, scale
+
+    def predict_season_proba(self, X: pd.DataFrame, fields: pd.DataFrame, *, checkpoint: int | str = "end"
+                             ) -> np.ndarray:
+        """:meth:`predict_proba` with season calibration: ``fields`` (field_id, season, region, declared_crop;
+        aligned with the rows of ``X``) give each row's season and the declarations its scale is estimated from
+        (as :meth:`predict` does)."""
+        name, raw = self._checked_raw(X, checkpoint)
+        if not len(raw):
+            return raw
+        f = fields.reset_index(drop=True)
+        return self._season_probs(raw, f, self._declared_index(f), name, self.season_scales_)[0]
+
+    def _declared_index(self, f: pd.DataFrame) -> np.ndarray:
+        """Class index of each row's declaration: -2 nothing declared, -1 a crop the model does not know."""
+        idx = {c: j for j, c in enumerate(self.classes_)}
+        dec = f["declared_crop"].astype(object) if "declared_crop" in f.columns else pd.Series([None] * len(f))
+        return np.asarray([-2 if (d is None or (isinstance(d, float) and math.isnan(d))) else idx.get(str(d), -1)
+                           for d in dec], dtype=np.int64)
+
+    def _season_keys(self, f: pd.DataFrame, name: str) -> list[str]:
+        region = f["region"].astype(object) if "region" in f.columns else pd.Series([None] * len(f))
+        return [season_key(s, None if r is None or (isinstance(r, float) and math.isnan(r)) else r, name)
+                for s, r in zip(f["season"].astype(str), region, strict=True)]
+
+    def _estimate_scales(self, raw: np.ndarray, declared: np.ndarray, field_ids: list[str], keys: list[str],
+                         name: str) -> dict[str, float]:
+        """``season_key → T_s / T_all`` for each group of rows of one checkpoint (see :mod:`features._season_calib`)."""
+        ref = getattr(self, "declared_temperatures_", {}).get(name)
+        out: dict[str, float] = {}
+        if ref is None or name in self.biases_:
+            return out
+        karr = np.asarray(keys)
+        for k in sorted(set(keys)):
+            at = np.flatnonzero(karr == k)
+            t, _ = season_temperature(raw[at], declared[at], [field_ids[i] for i in at], loss=self.calibration_loss)
+            if t is not None:
+                out[k] = t / ref
+        return out
+
+    def season_fields(self, fields: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
+        """The rows of ``fields`` whose declarations :meth:`predict` would read for the season scales (the
+        sample of :func:`features._season_calib.season_sample` per season, region and checkpoint); empty for a
+        model without season calibration."""
+        from features._season_calib import season_sample
+
+        self._check_fitted()
+        f = fields.drop_duplicates(["field_id", "season"]).reset_index(drop=True)
+        ck = self.checkpoint_for(f, as_of)
+        di = self._declared_index(f)
+        pick: list[int] = []
+        for c in self.checkpoints_:
+            rows = np.flatnonzero([x == c for x in ck])
+            name = checkpoint_key(c)
+            if len(rows) == 0 or name not in getattr(self, "declared_temperatures_", {}) or name in self.biases_:
+                continue
+            keys = np.asarray(self._season_keys(f.iloc[rows], name))
+            fids = f["field_id"].astype(str).to_numpy()[rows]
+            for k in sorted(set(keys.tolist())):
+                at = np.flatnonzero(keys == k)
+                pick.extend(rows[at[season_sample(fids[at].tolist(), di[rows][at])]].tolist())
+        return f.iloc[sorted(pick)].reset_index(drop=True)
+
+    def season_scales(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None) -> dict[str, float]:
+        """The season scales :meth:`predict` would estimate on ``fields`` (``season|region|checkpoint`` → scale),
+        computed on :meth:`season_fields` only (``series`` needs only theirs): once over a whole season, then
+        given to every block (:meth:`with_season_scales`)."""
+        smp = self.season_fields(fields, as_of)
+        if smp.empty:
+            return {}
+        di = self._declared_index(smp)
+        out: dict[str, float] = {}
+        for rows, sub, name, raw in self._raw_by_checkpoint(series, smp, as_of, self.checkpoint_for(smp, as_of)):
+            out.update(self._estimate_scales(raw, di[rows], sub["field_id"].astype(str).tolist(),
+                                             self._season_keys(sub, name), name))
+        return out
+
+    def with_season_scales(self, scales: dict[str, float]) -> CropTypeClassifier:
+        """A copy that scores with these season scales instead of estimating them from the fields it is given."""
+        import copy
+
+        clone = copy.copy(self)
+        clone.season_scales_ = dict(scales)
+        return clone
 
     # ---------------------------------------------------------------- persistence (features/_crop_persist.py)
     def metadata(self) -> dict[str, Any]:

@@ -194,6 +194,15 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
                                         inward_buffer=inward_buffer, min_clear=min_clear, out=out / "series")
     season = stasks[0].season
     f_imagery = imagery if planted_area else None
+
+    def sample_series(sample: Any) -> pd.DataFrame:  # the sampled fields' series, as their blocks build them
+        from features.series import build_series
+
+        return build_series(fields[fields["field_id"].astype(str).isin(set(sample["field_id"].astype(str)))
+                                   & (fields["season"].astype(str) == season)].reset_index(drop=True),
+                            str(imagery), season, **{"reference": False, **stasks[0].kwargs}).series
+
+    crop_model = d.season_calibrated(crop_model, fs, as_of, sample_series)
     area, overlap, shared, fcommon = d._features_setup(
         fs, season, as_of, set(variables), imagery=f_imagery, crop_model=crop_model, phenology_calib=phenology_calib,
         area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize)

@@ -330,6 +330,22 @@ def _features_block(task: _FeatureTask, *, season: str, as_of: dt.date, crop_mod
     return df, path
 
 
+def season_calibrated(crop_model: Any, fs: Any, as_of: dt.date,
+                      series: pd.DataFrame | Callable[[Any], pd.DataFrame]) -> Any:
+    """The crop model with the season scales of ALL of ``fs`` fixed (:meth:`CropTypeClassifier.with_season_scales`),
+    so every block scores with the scales one call over the season would estimate; ``series``: the season's series,
+    or a function building those of the fields it is given (only the sampled ones are needed). Models without
+    season calibration are returned as they are."""
+    if crop_model is None or not hasattr(crop_model, "season_fields"):
+        return crop_model
+    plain = fs.drop(columns="geometry", errors="ignore")
+    sample = crop_model.season_fields(plain, as_of)
+    if sample.empty:
+        return crop_model
+    ser = series(sample) if callable(series) else series
+    return crop_model.with_season_scales(crop_model.season_scales(ser, sample, as_of))
+
+
 def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, imagery: str | Path | None,
                     crop_model: Any, phenology_calib: Any, area_params: Any, cache_dir: Path | None, period_days: int,
                     featurize: Any) -> tuple[pd.Series, pd.Series, dict[str, Any], str]:
@@ -345,6 +361,8 @@ def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, 
     n_periods = int(np.ceil(length.max() / period_days)) if len(win) else 1
     variables = [v for v in DEFAULT_VARIABLES if v in present] or ["NDVI"]
     model_id: Any = getattr(crop_model, "metadata", lambda: {})() if crop_model is not None else None
+    if getattr(crop_model, "season_scales_", None) is not None:  # the season's scales are part of the model used
+        model_id = {"model": model_id, "season_scales": crop_model.season_scales_}
     from features._scene_reference import reference_default
     from features.series import scene_reference
 
@@ -403,6 +421,7 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     if fs.empty:
         raise FieldsError(source="fields", problem=f"no field of season {season}")
     present = set(series["variable"].astype(str).unique())
+    crop_model = season_calibrated(crop_model, fs, as_of, series)
     area, overlap, shared, common = _features_setup(fs, season, as_of, present, imagery=imagery, crop_model=crop_model,
                                                     phenology_calib=phenology_calib, area_params=area_params,
                                                     cache_dir=cache_dir, period_days=period_days, featurize=featurize)

@@ -284,7 +284,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     crop = None
     if crop_model is not None:
         pred = crop_model.predict(s, fs.drop(columns="geometry"), day)
-        keep = ["field_id", "crop_type", "crop_type_prob", "declared_crop_prob"] + sorted(
+        keep = ["field_id", "crop_type", "crop_type_prob", "declared_crop_prob"] + [
+            c for c in ("crop_season_scale",) if c in pred.columns] + sorted(
             c for c in pred.columns if c.startswith("prob_"))
         crop = pred[keep].reset_index(drop=True)
         families["crop_type"] = "ok"

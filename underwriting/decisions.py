@@ -340,8 +340,8 @@ _APP_KEYS = ("application_id", "farmer_token", "season", "currency", "requested_
              "prior_liens_on_crop", "contract_crop", "contract_price_per_t", "insurance_guarantee")
 _FIELD_KEYS = ("field_id", "geometry_hash", "region", "declared_crop", "declared_area_ha", "field_area_ha",
                "planted_area_ha", "overlap_fraction", "noncrop_fraction", "n_clear_obs", "n_clear_pixels",
-               "crop_type", "crop_type_prob", "declared_crop_prob", "growth_stage", "emergence_date",
-               "expected_harvest_date")
+               "crop_type", "crop_type_prob", "declared_crop_prob", "crop_season_scale", "growth_stage",
+               "emergence_date", "expected_harvest_date")
 
 
 def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, dict[str, Any]],

@@ -13,7 +13,9 @@ each with accuracy, macro-F1, per-class recall and F1, calibration error (ECE) a
 is a class, rice vs non-rice accuracy — beside the baseline "the declared crop is the answer" — and a
 calibration summary (confidence vs accuracy, the ECE's bootstrap intervals over fields and over
 conditions, the ECE a calibrated model would show on the same confidences; reliability tables in JSON).
-Figures are labelled *synthetic* when ``county.json`` says so.
+Probabilities are season-calibrated as production scores a season (:mod:`features._season_calib`: each scored
+set's temperature from its fields' DECLARED crops — never truth). Figures are labelled *synthetic* when
+``county.json`` says so.
 """
 
 from __future__ import annotations
@@ -84,6 +86,7 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     lines = [f"crop type on {r['county']} ({r['region']}) — {data.upper()} figures",
              f"  trained on declared crops of {', '.join(r['train_seasons'])}; tested on true crops of "
              f"{r['current_season']} ({r['n_test']} fields); mid-season = day {r['mid_checkpoint_days']}",
+             "  probabilities season-calibrated from each scored set's declared crops (no truth)",
              f"  {'evaluation (' + data + ')':<34} {'accuracy':>9} {'macro-F1':>9} {'ECE':>7} {'rice/other':>10}"]
     lines.append(_row("current season, end", r["current"]["end"]))
     lines.append(_row("current season, mid", r["current"]["mid"]))
