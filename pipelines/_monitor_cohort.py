@@ -8,8 +8,8 @@ past seasons taught. :func:`cohort_ratio` compares a field's clear NDVI over the
 ``k`` nearest fields declared as its crop and its ``k`` nearest declared as the model's crop; a ratio at most
 1 says the season's own crop looks like the declaration, and the monitor does not call it a mismatch
 (:func:`pipelines.monitor.mismatch_mask`). A field planted with another crop than declared sits among that
-crop's fields; a field left bare sits among none of them, and the model's crop has no more claim on it than the
-declared one only when the declared crop's fields look as bare.
+crop's fields; a field left bare that the model calls fallow (a crop nobody declares) has no cohort to compare
+with and is never vetoed.
 
 Only clear observations dated on or before the as-of date are used, so the ratio of a date never changes as
 later observations arrive.

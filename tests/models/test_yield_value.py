@@ -260,3 +260,13 @@ def test_score_fields_flags_out_of_scope_rows(fitted: YieldModel, data: pd.DataF
     mid = score_fields(fitted, X, read_prices(), model_name="yield-value", model_version="4", governance=g,
                        checkpoint="mid")
     assert not mid["in_scope"].any()
+
+
+def test_crop_model_outputs_are_never_yield_features(data: pd.DataFrame) -> None:
+    """The crop model's probabilities and its season scale (one number per season, in-sample on the training
+    seasons) are not read by the yield model, however numeric."""
+    X, y = xy(data[data["season"] < "2012"])
+    X = X.assign(crop_season_scale=X["season"].astype(int) / 2000.0, declared_crop_prob=0.9, crop_type_prob=0.8,
+                 prob_maize=0.5)
+    m = YieldModel(CFG).fit(X, y)
+    assert not {"crop_season_scale", "declared_crop_prob", "crop_type_prob", "prob_maize"} & set(m.feature_names_)
