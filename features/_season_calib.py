@@ -14,7 +14,8 @@ applicant's declaration for the season.
 The fit reads a deterministic sample of at most :data:`SEASON_SAMPLE` declared fields (ordered by a hash of
 the field id), so a season scored in blocks (Dask) gets the scale of one call when the driver computes it on the
 sample once (:meth:`features.crop_type.CropTypeClassifier.season_scales`); fewer than
-:data:`SEASON_MIN_FIELDS` declared fields give no scale (the model's temperature as trained).
+:data:`SEASON_MIN_FIELDS` declared fields, or a single declared crop, give no scale (the model's temperature as
+trained); a scale is kept within :data:`SCALE_BOUNDS`.
 """
 
 from __future__ import annotations
@@ -26,12 +27,16 @@ import numpy as np
 
 from features._calibration import fit_temperature
 
-__all__ = ["SEASON_SAMPLE", "SEASON_MIN_FIELDS", "season_sample", "season_temperature", "season_key"]
+__all__ = ["SEASON_SAMPLE", "SEASON_MIN_FIELDS", "SCALE_BOUNDS", "season_sample", "season_temperature", "season_scale",
+           "season_key"]
 
 #: at most this many declared fields per season, region and checkpoint are read for the season's temperature
 SEASON_SAMPLE = 5000
 #: fewer declared fields than this give no season scale
 SEASON_MIN_FIELDS = 50
+#: the season's scale is kept within these bounds (measured seasons: 0.5–1.8); a season declaring a single crop
+#: gives none (its temperature is not identified: one class can always be made more certain)
+SCALE_BOUNDS = (0.25, 4.0)
 
 
 def season_key(season: object, region: object, checkpoint: str) -> str:
@@ -56,6 +61,13 @@ def season_temperature(raw: np.ndarray, declared: np.ndarray, field_ids: Sequenc
     """The temperature best fitting the sampled rows' declarations (None when fewer than
     :data:`SEASON_MIN_FIELDS`) and the number of rows read."""
     rows = season_sample(field_ids, declared)
-    if len(rows) < SEASON_MIN_FIELDS:
+    if len(rows) < SEASON_MIN_FIELDS or len(np.unique(np.asarray(declared)[rows])) < 2:
         return None, int(len(rows))
     return fit_temperature(np.asarray(raw)[rows], np.asarray(declared)[rows], loss=loss), int(len(rows))
+
+
+def season_scale(t_season: float | None, t_all: float) -> float | None:
+    """``t_season / t_all`` within :data:`SCALE_BOUNDS` (None without a season temperature)."""
+    if t_season is None:
+        return None
+    return float(np.clip(t_season / t_all, *SCALE_BOUNDS))

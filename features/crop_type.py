@@ -33,7 +33,7 @@ from features._crop_features import FeatureCache, GapSeries, gap_plan, group_fol
 from features._crop_persist import model_metadata, read_model, restore_state, write_model
 from features._crop_train import fit_calibration, oof_raw_scores
 from features._declared import declared_posterior
-from features._season_calib import season_key, season_temperature
+from features._season_calib import season_key, season_scale, season_temperature
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
 
@@ -574,8 +574,9 @@ class CropTypeClassifier:
         for k in sorted(set(keys)):
             at = np.flatnonzero(karr == k)
             t, _ = season_temperature(raw[at], declared[at], [field_ids[i] for i in at], loss=self.calibration_loss)
-            if t is not None:
-                out[k] = t / ref
+            sc = season_scale(t, ref)
+            if sc is not None:
+                out[k] = sc
         return out
 
     def season_fields(self, fields: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:

@@ -119,3 +119,17 @@ def test_blocks_get_the_whole_seasons_scales(data, fitted) -> None:
     block = model.predict(series, test.iloc[:10])
     pd.testing.assert_frame_equal(block, one.iloc[:10].reset_index(drop=True))
     assert season_calibrated(None, test, None, series) is None
+
+
+def test_a_single_declared_crop_gives_no_scale_and_scales_are_bounded() -> None:
+    """One declared crop cannot identify a temperature (it can always be made more certain); a scale stays within
+    SCALE_BOUNDS."""
+    from features._season_calib import SCALE_BOUNDS, season_scale
+
+    rng = np.random.default_rng(4)
+    z = rng.normal(0, 1.5, (200, 3))
+    ids = [f"f{i}" for i in range(200)]
+    assert season_temperature(z, np.zeros(200, dtype=int), ids)[0] is None
+    assert season_scale(None, 1.0) is None
+    assert season_scale(100.0, 1.0) == SCALE_BOUNDS[1] and season_scale(0.001, 1.0) == SCALE_BOUNDS[0]
+    assert season_scale(1.5, 1.2) == pytest.approx(1.25)
