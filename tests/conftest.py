@@ -6,6 +6,7 @@ import ipaddress
 import os
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -79,6 +80,16 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.Temp
     monkeypatch.delenv("SH_CLIENT_ID", raising=False)
     monkeypatch.delenv("SH_CLIENT_SECRET", raising=False)
     monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")
+
+
+def read_county_fields(county: Path, season: str) -> Any:
+    """A county folder's fields of ``season`` (tokenised with a fixed test key: module-scoped fixtures run before
+    the autouse environment fixture)."""
+    from features.fields import read_fields
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGCREDIT_TOKEN_KEY", "agcredit-test-token-key-0123")
+        return read_fields(county / "records" / "fields.gpkg", season=season).fields
 
 
 @pytest.fixture(scope="session")

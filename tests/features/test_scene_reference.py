@@ -19,6 +19,7 @@ from features.contracts import check_field_time_series
 from features.series import build_series, scene_reference
 from features.sources.local import read_index
 from features.timeseries import smooth_series
+from tests.conftest import read_county_fields
 
 SEASON = "2009"
 AS_OF = dt.date(2009, 9, 30)
@@ -70,11 +71,7 @@ def county(tiny_county_sh: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def fields(county: Path) -> Any:
-    from features.fields import read_fields
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AGCREDIT_TOKEN_KEY", "agcredit-test-token-key-0123")
-        return read_fields(county / "records" / "fields.gpkg", season=SEASON).fields
+    return read_county_fields(county, SEASON)
 
 
 def test_reference_from_scenes_is_cached_and_independent_of_the_fields(county: Path, fields: Any,

@@ -36,6 +36,7 @@ from pipelines.distributed import (
     series_distributed,
 )
 from pipelines.errors import RunInputError
+from tests.conftest import read_county_fields
 from tests.underwriting.test_decisions import (
     application,
     book_frame,
@@ -65,11 +66,7 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def fields(county: Path) -> Any:
-    from features.fields import read_fields
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AGCREDIT_TOKEN_KEY", "agcredit-test-token-key-0123")
-        return read_fields(county / "records" / "fields.gpkg", season=SEASON).fields
+    return read_county_fields(county, SEASON)
 
 
 @pytest.fixture(scope="module")
