@@ -33,7 +33,7 @@ from features._crop_features import FeatureCache, GapSeries, gap_plan, group_fol
 from features._crop_persist import model_metadata, read_model, restore_state, write_model
 from features._crop_train import fit_calibration, oof_raw_scores
 from features._declared import declared_posterior
-from features._season_calib import season_key, season_scale, season_temperature
+from features._season_calib import SCALE_BOUNDS, season_key, season_scale, season_temperature
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
 
@@ -41,6 +41,7 @@ __all__ = [
     "DEFAULT_CHECKPOINTS",
     "FORMAT_VERSION",
     "CropTypeClassifier",
+    "PINNED",
     "checkpoint_key",
     "expected_calibration_error",
 ]
@@ -51,6 +52,8 @@ DEFAULT_CHECKPOINTS: tuple[int | str, ...] = (60, 90, 120, 150, 240, 270, 300, 3
 FORMAT_VERSION = "crop_type/2"
 #: columns a feature frame may carry besides the features (ignored by predict_proba)
 KEY_COLUMNS = ("field_id", "season", "as_of", "checkpoint", "declared_crop", "season_start", "season_end")
+#: key of a season-scale preset that applies to every season, region and checkpoint (:meth:`pinned_season_scale`)
+PINNED = "*"
 
 
 def checkpoint_key(c: int | str) -> str:
@@ -534,9 +537,12 @@ class CropTypeClassifier:
         probs = np.zeros((len(raw), len(self.classes_)))
         scale = np.ones(len(raw))
         karr = np.asarray(keys)
+        # a pinned scale (key "*", :meth:`pinned_season_scale`) holds where season calibration applies
+        anyk = est.get(PINNED, 1.0) if name in getattr(self, "declared_temperatures_", {}) \
+            and name not in self.biases_ else 1.0
         for k in sorted(set(keys)):
             at = np.flatnonzero(karr == k)
-            scale[at] = float(est.get(k, 1.0))
+            scale[at] = float(est.get(k, anyk))
             probs[at] = self._calibrated(raw[at], name, self.temperatures_[name] * scale[at[0]])
         return probs, scale
 
@@ -617,12 +623,29 @@ class CropTypeClassifier:
         return out
 
     def with_season_scales(self, scales: dict[str, float]) -> CropTypeClassifier:
-        """A copy that scores with these season scales instead of estimating them from the fields it is given."""
+        """A copy that scores with these season scales instead of estimating them from the fields it is given
+        (key ``season|region|checkpoint``; :data:`PINNED` for every key not listed; a key absent: 1)."""
         import copy
 
         clone = copy.copy(self)
         clone.season_scales_ = dict(scales)
         return clone
+
+    def pinned_season_scale(self, scale: float) -> CropTypeClassifier:
+        """A copy scoring every season, region and season-calibrated checkpoint with ``scale`` (e.g. the
+        ``crop_season_scale`` of an earlier decision record, to reproduce its probabilities after the season's
+        fields have changed) instead of estimating it. A model without season calibration, or a scale outside
+        :data:`features._season_calib.SCALE_BOUNDS`, is a :class:`UserInputError`."""
+        self._check_fitted()
+        lo, hi = SCALE_BOUNDS
+        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or not lo <= scale <= hi:
+            raise UserInputError(f"crop season scale: expected a number from {lo} to {hi} (a decision record's "
+                                 f"crop_season_scale), found {scale!r}")
+        usable = [c for c in getattr(self, "declared_temperatures_", {}) if c not in self.biases_]
+        if not usable:
+            raise UserInputError("crop season scale: this crop-type model has no season calibration (trained before "
+                                 "it, or vector-scaled); it scores without a scale, so none can be pinned")
+        return self.with_season_scales({PINNED: float(scale)})
 
     # ---------------------------------------------------------------- persistence (features/_crop_persist.py)
     def metadata(self) -> dict[str, Any]:

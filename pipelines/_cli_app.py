@@ -22,7 +22,13 @@ from features.errors import UserInputError
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
+    "SEASON_SCALE_HELP",
 ]
+
+#: help of ``--crop-season-scale`` (underwrite, value, features build)
+SEASON_SCALE_HELP = ("pin the crop model's season scale (0.25-4; e.g. an earlier decision record's "
+                     "crop_season_scale, to reproduce its crop probabilities after the fields file has changed); "
+                     "default: estimated from the season's declared fields")
 
 _SETTINGS: dict[str, Any] = {"pretty_exceptions_show_locals": False, "no_args_is_help": True,
                              "context_settings": {"help_option_names": ["-h", "--help"]}}

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import echo, err, features_app, parse_date, user_errors
+from pipelines._cli_app import SEASON_SCALE_HELP, echo, err, features_app, parse_date, user_errors
 
 __all__ = ["build_command"]
 
@@ -27,6 +27,7 @@ def build_command(
     cache: Path | None = typer.Option(None, "--cache", help="cache folder (series and area; re-runs read only new "
                                                             "scenes)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                                                 "tmax_c, et0_mm): adds the wx_* features"),
 ) -> None:
@@ -47,7 +48,8 @@ def build_command(
             bar.update(task, completed=done, total=total, description=label)
 
         res, path, model = featurize_to_file(fields, imagery, season, day, out, crop_model=crop_model,
-                                             cache_dir=cache, progress=tick, weather=weather)
+                                             cache_dir=cache, progress=tick, weather=weather,
+                                             crop_season_scale=crop_season_scale)
     for w in res.warnings:
         err(f"warning: {w}")
     f = res.features

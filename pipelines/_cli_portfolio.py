@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import app, echo, err, parse_date, user_errors
+from pipelines._cli_app import SEASON_SCALE_HELP, app, echo, err, parse_date, user_errors
 
 __all__ = ["value_command"]
 
@@ -25,6 +25,7 @@ def value_command(
     currency: str | None = typer.Option(None, "--currency", help="valuation currency (default: the region's)"),
     crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
     cache: Path | None = typer.Option(None, "--cache", help="per-scene cache folder (re-runs read only new scenes)"),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): required when the yield model reads weather"),
 ) -> None:
@@ -39,7 +40,8 @@ def value_command(
         raise UserInputError("--as-of: expected a date YYYY-MM-DD")
     res = value_portfolio(fields, imagery, season, day, out=out, workers=workers, scheduler=scheduler,
                           cache_dir=cache, chunk_fields=chunk_fields, currency=currency,
-                          crop_model=None if crop_model == "none" else crop_model, weather=weather)
+                          crop_model=None if crop_model == "none" else crop_model, weather=weather,
+                          crop_season_scale=crop_season_scale)
     run = res.run
     for w in res.warnings:
         err(f"warning: {w}")

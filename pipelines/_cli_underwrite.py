@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import app, echo, err, parse_date, user_errors
+from pipelines._cli_app import SEASON_SCALE_HELP, app, echo, err, parse_date, user_errors
 
 __all__ = ["underwrite_command"]
 
@@ -35,6 +35,7 @@ def underwrite_command(
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): required when the yield model reads weather"),
     operator: str | None = typer.Option(None, "--operator", help="who runs this (recorded)"),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
 ) -> None:
     """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
@@ -59,7 +60,8 @@ def underwrite_command(
 
         res = underwrite_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
-                               cache_dir=cache, operator=operator, progress=tick, weather=weather)
+                               cache_dir=cache, operator=operator, progress=tick, weather=weather,
+                               crop_season_scale=crop_season_scale)
     for w in res.warnings:
         err(f"warning: {w}")
     s = res.summary

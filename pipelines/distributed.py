@@ -335,8 +335,10 @@ def season_calibrated(crop_model: Any, fs: Any, as_of: dt.date,
     """The crop model with the season scales of ALL of ``fs`` fixed (:meth:`CropTypeClassifier.with_season_scales`),
     so every block scores with the scales one call over the season would estimate; ``series``: the season's series,
     or a function building those of the fields it is given (only the sampled ones are needed). Models without
-    season calibration are returned as they are."""
+    season calibration, or whose scales are already fixed, are returned as they are."""
     if crop_model is None or not hasattr(crop_model, "season_fields"):
+        return crop_model
+    if getattr(crop_model, "season_scales_", None) is not None:  # scales already fixed (e.g. pinned by the user)
         return crop_model
     plain = fs.drop(columns="geometry", errors="ignore")
     sample = crop_model.season_fields(plain, as_of)

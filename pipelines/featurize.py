@@ -312,9 +312,20 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
                            families=families, dates_used=dates, area=area, crop=crop)
 
 
-def load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None, str]:
+def load_crop_model(spec: str | Path | None, *, season_scale: float | None = None
+                    ) -> tuple[CropTypeClassifier | None, str]:
     """A crop-type model from ``champion`` (or any alias: the registry's ``crop-type@ALIAS``), a saved
-    folder, or ``none``; returns the model and a description naming the concrete version."""
+    folder, or ``none``; returns the model and a description naming the concrete version. ``season_scale``
+    pins its season scale (:meth:`CropTypeClassifier.pinned_season_scale`; the description says so)."""
+    model, desc = _load_crop_model(spec)
+    if season_scale is None:
+        return model, desc
+    if model is None:
+        raise UserInputError("--crop-season-scale needs a crop-type model (not --crop-model none)")
+    return model.pinned_season_scale(season_scale), f"{desc}, season scale pinned at {season_scale:g}"
+
+
+def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None, str]:
     from features.crop_type import CropTypeClassifier
 
     text = "none" if spec is None else str(spec).strip()
@@ -340,9 +351,10 @@ def load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None,
 def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                       as_of: dt.date | dt.datetime | pd.Timestamp | str, out: str | Path, *,
                       crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
-                      progress: Progress | None = None,
-                      weather: str | Path | None = None) -> tuple[FeaturizeResult, Path, str]:
-    """Read fields, resolve the crop model, :func:`featurize`, write the FieldFeatures Parquet atomically.
+                      progress: Progress | None = None, weather: str | Path | None = None,
+                      crop_season_scale: float | None = None) -> tuple[FeaturizeResult, Path, str]:
+    """Read fields, resolve the crop model (its season scale pinned at ``crop_season_scale`` when given),
+    :func:`featurize`, write the FieldFeatures Parquet atomically.
 
     Returns the result, the path written and the crop model's description. Nothing is written
     when anything fails.
@@ -351,7 +363,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
 
     season = check_season(season)
     read = read_fields(fields, season=season)
-    model, desc = load_crop_model(crop_model)
+    model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
                     weather=weather)
     if read.rejected:

@@ -45,10 +45,11 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                     workers: int | None = None, scheduler: str | None = None, cache_dir: str | Path | None = None,
                     chunk_fields: int | None = None, currency: str | None = None,
                     crop_model: str | Path | None = "champion", alias: str = "champion",
-                    weather: str | Path | None = None) -> PortfolioValue:
+                    weather: str | Path | None = None, crop_season_scale: float | None = None) -> PortfolioValue:
     """Value ``fields`` (a field file) as of ``as_of`` with the ``alias`` models; parts under ``out``.
 
-    ``weather``: a daily weather file (:mod:`features.weather`), required when the yield model reads weather."""
+    ``weather``: a daily weather file (:mod:`features.weather`), required when the yield model reads weather.
+    ``crop_season_scale`` pins the crop model's season scale (else estimated once over all the fields)."""
     from features.fields import read_fields
     from models.prices import read_prices
     from pipelines.distributed import run_portfolio, runner_from_options
@@ -74,7 +75,8 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
             raise UserInputError(f"value: the fields' region ({', '.join(regions) or 'none'}) prices in "
                                  f"{', '.join(found) or 'no currency'}; give --currency")
         currency = found[0]
-    models = ChampionModels.resolve(alias=alias, crop_model=crop_model, warnings=warnings)
+    models = ChampionModels.resolve(alias=alias, crop_model=crop_model, warnings=warnings,
+                                    crop_season_scale=crop_season_scale)
     wx = load_weather(weather)[0]
     if wx is None:  # a model that reads weather is never scored on silent NaNs
         require_weather(fs.iloc[:0], models.yield_model, f"{models.yield_name} version {models.yield_version}")

@@ -112,9 +112,11 @@ class ChampionModels:
     @classmethod
     def resolve(cls, *, alias: str = "champion", crop_model: str | Path | None = "champion",
                 warnings: list[str] | None = None,
-                weather: pd.DataFrame | str | Path | None = None) -> ChampionModels:
+                weather: pd.DataFrame | str | Path | None = None,
+                crop_season_scale: float | None = None) -> ChampionModels:
         """``yield-value@alias`` (required) and the crop model (``champion``/alias, a folder, or ``none``;
-        a missing crop-type champion leaves crop type empty with a warning). With ``weather`` (a file or
+        a missing crop-type champion leaves crop type empty with a warning; ``crop_season_scale`` pins its
+        season scale, and then a missing crop model is an error). With ``weather`` (a file or
         table) a yield model that reads weather is bound to it
         (:class:`pipelines.featurize.WeatherBoundModel`): every caller scoring with these models, with or
         without weather columns in its features, scores the same."""
@@ -125,10 +127,10 @@ class ChampionModels:
         y = resolve(YIELD_MODEL_NAME, alias)
         crop, crop_version = None, None
         try:
-            crop, desc = load_crop_model(crop_model)
+            crop, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
             crop_version = None if crop is None else desc
         except RegistryError as e:
-            if warnings is None or str(crop_model) != "champion":
+            if warnings is None or str(crop_model) != "champion" or crop_season_scale is not None:
                 raise
             warnings.append(f"no crop-type champion ({e.problem}); crop type left empty")
         from pipelines.featurize import WeatherBoundModel, load_weather
@@ -143,14 +145,15 @@ class ChampionModels:
 
     @classmethod
     def for_run(cls, models: ChampionModels | None, *, weather: pd.DataFrame | str | Path | None = None,
-                warnings: list[str] | None = None, crop_model: str | Path | None = "champion"
-                ) -> tuple[ChampionModels, pd.DataFrame | None]:
+                warnings: list[str] | None = None, crop_model: str | Path | None = "champion",
+                crop_season_scale: float | None = None) -> tuple[ChampionModels, pd.DataFrame | None]:
         """The models of a run (resolved once unless given) and its weather table: ``weather`` read once when
         given, else the one the models carry."""
         from pipelines.featurize import load_weather
 
         wx = load_weather(weather)[0]
-        models = models or cls.resolve(crop_model=crop_model, warnings=warnings, weather=wx)
+        models = models or cls.resolve(crop_model=crop_model, warnings=warnings, weather=wx,
+                                       crop_season_scale=crop_season_scale)
         return models, wx if wx is not None else models.weather
 
     @classmethod
@@ -389,10 +392,13 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                prices: PriceTable | None = None, progress: Progress | None = None, operator: str | None = None,
                models: ChampionModels | None = None, cache_dir: Path | None = None,
                crop_model: str | Path | None = "champion",
-               weather: pd.DataFrame | str | Path | None = None) -> UnderwriteResult:
+               weather: pd.DataFrame | str | Path | None = None,
+               crop_season_scale: float | None = None) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
-    Idempotent: a re-run with the same inputs, models and policy writes nothing new.
+    Idempotent: a re-run with the same inputs, models and policy writes nothing new. ``crop_season_scale`` pins
+    the crop model's season scale (e.g. an earlier record's ``crop_season_scale``) instead of estimating it from
+    the season's declared fields.
     """
     from underwriting.store import DecisionStore
 
@@ -401,7 +407,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     own = not isinstance(store, DecisionStore)
     st = DecisionStore(store) if not isinstance(store, DecisionStore) else store
     try:
-        models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model)
+        models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
+                                            crop_season_scale=crop_season_scale)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=st.url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx)
@@ -458,13 +465,16 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      store: str | None = None, out: str | Path | None = None,
                      crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
                      operator: str | None = None, progress: Progress | None = None,
-                     weather: str | Path | None = None) -> UnderwriteResult:
+                     weather: str | Path | None = None, crop_season_scale: float | None = None) -> UnderwriteResult:
     """:func:`underwrite` from files: every input is read and checked before anything is written."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
     from underwriting.policy import load_policy
 
     season = check_season(season)
+    if features is not None and crop_season_scale is not None:
+        raise UserInputError("--crop-season-scale pins the crop model when underwrite builds the features; with "
+                             "--features, pin it in `agcredit features build --crop-season-scale`")
     pol = load_policy(policy)
     if profile is not None:
         pol.profile(profile)
@@ -492,7 +502,7 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         feats = check_field_features(feats, where=p.name)
     res = underwrite(apps, flds, season, as_of, imagery=imagery, policy=pol, profile=profile, book=bk, store=store,
                      features=feats, progress=progress, operator=operator, cache_dir=cache_dir,
-                     crop_model=crop_model, weather=wx)
+                     crop_model=crop_model, weather=wx, crop_season_scale=crop_season_scale)
     if out is not None:
         write_decisions(res.items, out)
     return res

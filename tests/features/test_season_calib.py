@@ -133,3 +133,35 @@ def test_a_single_declared_crop_gives_no_scale_and_scales_are_bounded() -> None:
     assert season_scale(None, 1.0) is None
     assert season_scale(100.0, 1.0) == SCALE_BOUNDS[1] and season_scale(0.001, 1.0) == SCALE_BOUNDS[0]
     assert season_scale(1.5, 1.2) == pytest.approx(1.25)
+
+
+def test_a_pinned_scale_replaces_the_estimate_everywhere(data, fitted) -> None:
+    """pinned_season_scale(x) scores every season, region and checkpoint with x, exactly as the explicit keys would;
+    a scale outside the bounds, or a model without season calibration, is a user error."""
+    from features.crop_type import PINNED
+    from features.errors import UserInputError
+
+    series, labels = data
+    test = labels.loc[labels["season"] == "2019"].reset_index(drop=True)
+    pinned = fitted.pinned_season_scale(1.7)
+    assert pinned.season_scales_ == {PINNED: 1.7} and fitted.season_scales_ is None  # a copy
+    out = pinned.predict(series, test)
+    assert (out["crop_season_scale"] == 1.7).all()
+    keys = {k: 1.7 for k in fitted.season_scales(series, test)}
+    same = fitted.with_season_scales(keys).predict(series, test)
+    probs = [f"prob_{c}" for c in fitted.classes_]
+    np.testing.assert_array_equal(out[probs].to_numpy(), same[probs].to_numpy())
+    assert not np.allclose(out[probs].to_numpy(), fitted.predict(series, test)[probs].to_numpy())
+    # pinned at the estimate itself: the probabilities as estimated
+    est = fitted.predict(series, test)
+    north = test["region"] == "north"
+    s = float(est.loc[north, "crop_season_scale"].iloc[0])
+    again = fitted.pinned_season_scale(s).predict(series, test)
+    np.testing.assert_allclose(again.loc[north, probs].to_numpy(), est.loc[north, probs].to_numpy())
+    for bad in (0.1, 5.0, float("nan")):
+        with pytest.raises(UserInputError, match="crop season scale: expected a number from 0.25 to 4"):
+            fitted.pinned_season_scale(bad)
+    plain = fitted.with_season_scales({})
+    plain.declared_temperatures_ = {}
+    with pytest.raises(UserInputError, match="no season calibration"):
+        plain.pinned_season_scale(1.2)

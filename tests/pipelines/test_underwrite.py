@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import shutil
 from datetime import date
 from pathlib import Path
@@ -209,6 +210,69 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
     assert "yield-value 1" in r.stdout
     r = runner.invoke(app, uw, env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 0 and f"stored 0 new records ({n} already present)" in r.stdout
+
+
+
+def test_cli_pins_the_crop_season_scale(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
+    """`--crop-season-scale` scores with that scale (features build and underwrite record it in every field), the
+    crop model's description says it is pinned; out of bounds, without a crop model, or beside --features: exit 2,
+    one line, nothing written."""
+    from pipelines.train_crop import train_crop_type_county
+
+    c: County = world["county"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGCREDIT_TOKEN_KEY", KEY)
+        res = train_crop_type_county(c, register=False, params={"n_estimators": 20, "num_leaves": 7,
+                                                                "min_class_count": 1, "period_days": 16})
+    folder = res.classifier.save(tmp_path / "crop")
+    runner = CliRunner()
+    base = ["features", "build", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery),
+            "--season", world["season"], "--as-of", str(world["as_of"]), "--crop-model", str(folder),
+            "--cache", str(c.cache_dir), "--no-progress"]
+    got = {}
+    for name, extra in (("estimated", []), ("pinned", ["--crop-season-scale", "2.5"])):
+        out = tmp_path / f"{name}.parquet"
+        r = runner.invoke(app, [*base, "--out", str(out), *extra], env={"AGCREDIT_TOKEN_KEY": KEY})
+        assert r.exit_code == 0, r.stderr
+        got[name] = pd.read_parquet(out)
+    assert "season scale pinned at 2.5" in r.stdout
+    scored = got["pinned"]["crop_type"].notna()
+    assert scored.any() and (got["pinned"].loc[scored, "crop_season_scale"] == 2.5).all()
+    assert (got["estimated"].loc[scored, "crop_season_scale"] == 1.0).all()  # < 50 declared fields: as trained
+    probs = [p for p in got["pinned"].columns if p.startswith("prob_")]
+    assert not np.allclose(got["pinned"].loc[scored, probs].to_numpy(), got["estimated"].loc[scored, probs].to_numpy())
+    store = f"sqlite:///{tmp_path / 'pin.db'}"
+    uw = ["underwrite", "--applications", str(c.path / "records" / "applications.csv"), "--fields",
+          str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery), "--season", world["season"],
+          "--as-of", str(world["as_of"]), "--profile", "in-kcc", "--store", store, "--no-progress",
+          "--crop-model", str(folder), "--cache", str(c.cache_dir)]
+    r = runner.invoke(app, [*uw, "--crop-season-scale", "2.5"], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    st = DecisionStore(store)
+    bodies = [rec.body for rec in (st.get(i) for i in st.records()["record_id"]) if rec is not None]
+    assert bodies and all("season scale pinned at 2.5" in json.dumps(b) for b in bodies)
+    fields = [f for b in bodies for f in b["fields"] if f.get("crop_type") is not None]
+    assert fields and all(f["crop_season_scale"] == 2.5 for f in fields)
+    # value, block by block: every block scores with the pinned scale; a different pin recomputes every block
+    val = ["value", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery),
+           "--season", world["season"], "--as-of", str(world["as_of"]), "--out", str(tmp_path / "pf"),
+           "--crop-model", str(folder), "--chunk-fields", "7", "--cache", str(c.cache_dir)]
+    r = runner.invoke(app, [*val, "--crop-season-scale", "2.5"], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    parts = sorted((tmp_path / "pf" / "features").glob("part-*.parquet"))
+    fv = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    assert len(parts) >= 2 and (fv.loc[fv["crop_type"].notna(), "crop_season_scale"] == 2.5).all()
+    r = runner.invoke(app, [*val, "--crop-season-scale", "0.5"], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and ", 0 reused," in r.stdout, r.stdout
+    for extra, msg in ((["--crop-season-scale", "9"], "expected a number from 0.25 to 4"),
+                       (["--crop-season-scale", "1.5", "--crop-model", "none"], "needs a crop-type model"),
+                       (["--crop-season-scale", "1.5", "--features", str(tmp_path / "pinned.parquet")],
+                        "with --features, pin it in `agcredit features build")):
+        bad = tmp_path / "bad.db"
+        r = runner.invoke(app, [*uw[:uw.index("--store")], "--store", f"sqlite:///{bad}", "--no-progress",
+                                "--crop-model", str(folder), *extra], env={"AGCREDIT_TOKEN_KEY": KEY})
+        assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not bad.exists() or DecisionStore(f"sqlite:///{bad}").count() == 0
 
 
 def test_cli_underwrite_bad_inputs(world: dict[str, Any], tmp_path: Path) -> None:
