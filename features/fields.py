@@ -83,11 +83,14 @@ def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
 
 
 def equal_area_crs(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> CRS:
-    """A Lambert azimuthal equal-area CRS centred on the data (exact areas anywhere on Earth)."""
+    """A Lambert azimuthal equal-area CRS centred on the whole degree nearest the data's centre (exact areas
+    anywhere on Earth). The centre is snapped so that a field's hectares do not depend, even in the last bits, on
+    which other fields are in the file: an application underwritten alone reproduces the record it got in a
+    whole county's run."""
     geo = gdf.to_crs(4326) if gdf.crs is not None and not CRS(gdf.crs).equals(CRS(4326)) else gdf
     minx, miny, maxx, maxy = geo.total_bounds
-    lon, lat = (minx + maxx) / 2.0, (miny + maxy) / 2.0
-    return CRS.from_proj4(f"+proj=laea +lat_0={lat:.6f} +lon_0={lon:.6f} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
+    lon, lat = round((minx + maxx) / 2.0), round((miny + maxy) / 2.0)
+    return CRS.from_proj4(f"+proj=laea +lat_0={lat:d} +lon_0={lon:d} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
 
 
 def area_ha(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pd.Series:

@@ -50,6 +50,16 @@ def test_equal_area_hectares_in_geographic_crs() -> None:
     assert float(area_ha(g).iloc[0]) == pytest.approx(4.0, rel=2e-3)
 
 
+def test_a_fields_hectares_do_not_depend_on_the_other_fields() -> None:
+    """The equal-area projection is centred on the whole degree nearest the fields: a field's hectares are the
+    same, bit for bit, alone or with any of its neighbours."""
+    g = _fields(40)
+    whole = area_ha(g)
+    for part in (g.iloc[:1], g.iloc[7:9], g.iloc[20:]):
+        assert area_ha(part).equals(whole.loc[part.index])
+    assert float(whole.iloc[0]) == pytest.approx(4.0, rel=2e-3)
+
+
 def test_crs_required(tmp_path: Path) -> None:
     gdf = _fields().set_crs(None, allow_override=True)
     with pytest.raises(FieldsError, match="no CRS declared"):

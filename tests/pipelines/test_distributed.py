@@ -243,11 +243,9 @@ def test_features_blocks_equal_one_call(county: Path, fields: Any, reference: An
     assert one["planted_area_ha"].notna().any()
     parts = features_distributed(fields, series, SEASON, AS_OF, imagery=county / "scenes", chunk_fields=4,
                                  out=tmp_path)
-    # planted area rescales to an equal-area projection centred on the fields it is given (features.area_scenes),
-    # so a block's hectares differ from the whole set's by ~2e-11 (relative); everything else is bit-identical
-    area = ["planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction"]
-    pd.testing.assert_frame_equal(parts.drop(columns=area), one.drop(columns=area), check_exact=True)
-    pd.testing.assert_frame_equal(parts[area], one[area], check_exact=False, rtol=1e-9, atol=0)
+    # planted area rescales to an equal-area projection centred on the whole degree nearest the fields it is given
+    # (features.fields.equal_area_crs): a block's hectares are the whole set's, bit for bit, as is everything else
+    pd.testing.assert_frame_equal(parts, one, check_exact=True)
     assert len(list(tmp_path.glob("part-*.parquet"))) == 3
     assert any(c.startswith("feat_NDVI_") for c in parts.columns)
     basic = build_features(fields, series, SEASON, AS_OF,
@@ -273,8 +271,7 @@ def test_features_blocks_equal_one_call_with_the_scene_reference(county: Path, f
     assert any(not np.allclose(one[c], off[c], equal_nan=True) for c in cols)   # the reference acts
     parts = features_distributed(fields, series, SEASON, AS_OF, imagery=county / "scenes", chunk_fields=4,
                                  out=tmp_path)
-    area = ["planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction"]
-    pd.testing.assert_frame_equal(parts.drop(columns=area), one.drop(columns=area), check_exact=True)
+    pd.testing.assert_frame_equal(parts, one, check_exact=True)
     assert len(list(tmp_path.glob("part-*.parquet"))) == 3
 
 
