@@ -9,7 +9,8 @@ fit time and at decision time are built the same way. For the fields of ``season
 2. seasonal summaries — :func:`features._seasonal.seasonal_features` (options in
    :data:`SEASONAL_OPTIONS`);
 3. crop type — ``crop_model.predict(series, fields, as_of)`` when a model is given;
-4. phenology and growth stage — :func:`features.timeseries.smooth_series` (with the scene reference of a
+4. phenology and growth stage — :func:`smooth_ndvi` (:func:`features.timeseries.smooth_series` per region on a
+   grid anchored at its season start, with the scene reference of a
    scene folder when it is on: :func:`features._scene_reference.reference_default`; ``reference`` given, or
    built once by the series step or :func:`features.series.scene_reference`) then
    :func:`features.growth_stage.phenology`, for the crop of each field: the predicted crop
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
 
 __all__ = ["FeaturizeResult", "featurize", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
            "FAMILIES", "phenology_crops", "load_crop_model", "featurize_to_file", "write_parquet_atomic",
-           "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel"]
+           "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel", "smooth_ndvi"]
 
 #: options of :func:`features._seasonal.seasonal_features` (fixed: a model fitted on one set needs the same)
 SEASONAL_OPTIONS: Mapping[str, Any] = {"period_days": 16, "derivatives": False, "raw_metrics": True}
@@ -137,12 +138,49 @@ def phenology_crops(fields: pd.DataFrame, crop: pd.DataFrame | None,
     return _none_for_missing(declared.where(~use, pred))
 
 
+def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | None,
+                reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """NDVI as production smooths it for phenology (:func:`features.timeseries.smooth_series`, 5-day grid), one
+    call per region and season with the grid anchored at that region's season window start
+    (:func:`features._seasonal.field_windows`): a field's curve then does not depend on which other fields are
+    smoothed with it (otherwise the call's first usable observation starts the grid, and a farmer underwritten
+    alone, or a Dask block, would get a grid a few days shorter). ``fields``: field_id, season and region (or
+    season_start); fields with neither are smoothed on a grid from their own first observation."""
+    from features._seasonal import field_windows
+    from features.timeseries import smooth_series
+
+    cols = [c for c in ("field_id", "season", "region", "season_start", "season_end") if c in fields.columns]
+    keys = pd.DataFrame(fields[cols]).drop_duplicates(["field_id", "season"]).reset_index(drop=True)
+    keys["field_id"] = keys["field_id"].astype(str)
+    keys["season"] = keys["season"].astype(str)
+    known = (keys["region"].notna() if "region" in keys.columns else pd.Series(False, index=keys.index)) \
+        | (keys["season_start"].notna() if "season_start" in keys.columns else False)
+    starts = pd.Series(pd.NaT, index=keys.index, dtype="datetime64[ns]")
+    if known.any():
+        starts[known] = field_windows(keys[known]).set_index(["field_id", "season"])["start"].reindex(
+            pd.MultiIndex.from_frame(keys.loc[known, ["field_id", "season"]])).to_numpy()
+    group = keys["season"] + "|" + starts.dt.strftime("%Y-%m-%d").fillna("")
+    sid = series["field_id"].astype(str)
+    parts = []
+    for g, ids in keys.groupby(group, sort=True)["field_id"]:
+        start = pd.Timestamp(str(g).split("|")[1]).date() if str(g).split("|")[1] else None
+        part = series[sid.isin(set(ids))]
+        if part.empty:
+            continue
+        parts.append(smooth_series(part, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS,
+                                   reference=reference, start=start))
+    if not parts:
+        return smooth_series(series.iloc[:0], variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS)
+    out = pd.concat(parts, ignore_index=True)
+    out.attrs["hazy_dates"] = sorted({d for p in parts for d in p.attrs.get("hazy_dates", [])})
+    return out
+
+
 def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_of: dt.date, calib: Any,
                families: dict[str, str], warnings: list[str],
                reference: pd.DataFrame | None = None) -> pd.DataFrame | None:
     try:
         from features.growth_stage import load_calendars, phenology
-        from features.timeseries import smooth_series
     except ImportError as e:
         families["phenology"] = f"missing: {e}"
         warnings.append(f"phenology left empty: {e}")
@@ -151,7 +189,7 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         families["phenology"] = "skipped: no NDVI observation"
         warnings.append("phenology left empty: no NDVI observation up to the as-of date")
         return None
-    smoothed = smooth_series(series, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS, reference=reference)
+    smoothed = smooth_ndvi(series, fields, as_of, reference=reference)
     calendars = load_calendars()
     regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
     parts = []

@@ -2,8 +2,9 @@
 
 The production path is run as a user would: the declared fields (``records/fields.gpkg``) and
 their series from ``scenes/`` (:func:`features.series.build_series`, as of each checkpoint), the
-smoother (:func:`features.timeseries.smooth_series`, with the scene reference when it is on:
-:func:`features._scene_reference.reference_default`) and :func:`features.growth_stage.phenology`
+smoother as production calls it (:func:`pipelines.featurize.smooth_ndvi`: per region on a grid from its season
+start, with the scene reference when it is on: :func:`features._scene_reference.reference_default`) and
+:func:`features.growth_stage.phenology`
 for each field's DECLARED crop. Thresholds and offsets are calibrated on the last
 ``calib_seasons`` past seasons' declared sowing and harvest dates (``records/history.csv``) —
 never on truth. Only the scoring reads ``truth/fields.parquet``.
@@ -174,8 +175,8 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     """
     from features.growth_stage import calendar_dates, calibrate, load_calendars, phenology
     from features.series import build_series
-    from features.timeseries import smooth_series
     from pipelines.county import County
+    from pipelines.featurize import smooth_ndvi
 
     say = progress or (lambda _m: None)
     path = Path(county)
@@ -186,9 +187,11 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     cal = load_calendars()
 
     def smoothed(s: str, as_of: date | None) -> pd.DataFrame:
-        """The season's NDVI smoothed as production smooths it (with the scene reference when it is on)."""
-        res = build_series(c.fields(s), c.imagery, s, as_of=as_of, variables=("NDVI",), cache_dir=cache)
-        return smooth_series(res.series, as_of=as_of, grid_days=5, reference=res.reference)
+        """The season's NDVI smoothed as production smooths it (pipelines.featurize.smooth_ndvi: per region on its
+        season grid, with the scene reference when it is on)."""
+        fs = c.fields(s)
+        res = build_series(fs, c.imagery, s, as_of=as_of, variables=("NDVI",), cache_dir=cache)
+        return smooth_ndvi(res.series, fs, as_of, reference=res.reference)
 
     # -- calibration on past seasons' declared dates ----------------------------------------------
     hist = c.history()

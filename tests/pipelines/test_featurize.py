@@ -111,8 +111,9 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
     calls: dict[str, Any] = {}
 
     def smooth_series(series: pd.DataFrame, *, variable: str = "NDVI", as_of: date | None = None,
-                      grid_days: int = 1, reference: pd.DataFrame | None = None) -> pd.DataFrame:
-        calls["smooth"] = (variable, as_of, grid_days)
+                      grid_days: int = 1, reference: pd.DataFrame | None = None,
+                      start: date | None = None) -> pd.DataFrame:
+        calls["smooth"] = (variable, as_of, grid_days, start)
         s = series[series["variable"] == variable]
         return pd.DataFrame({"field_id": s["field_id"], "season": s["season"], "date": s["date"],
                              "value": s["mean"], "observed": True})
@@ -138,8 +139,12 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
     declared = built["fields"].set_index("field_id")["declared_crop"]
     want_type = declared.where(declared.index != declared.index[0], "maize")
     assert f.set_index("field_id")["crop_type"].equals(want_type.reindex(f["field_id"]))
-    variable, as_of, grid = calls["smooth"]
+    variable, as_of, grid, start = calls["smooth"]
     assert variable == "NDVI" and as_of == built["mid"] and grid in (1, 5)
+    from features.series import season_window
+
+    # the grid starts at the region's season window, not at the call's first usable observation
+    assert pd.Timestamp(start) == pd.Timestamp(season_window(built["season"], "in-smallholder")[0])
     crops, region, as_of, calib = calls["phen"]
     assert region == "in-smallholder" and as_of == built["mid"] and calib == "CAL"
     fields = built["fields"].sort_values("field_id")
@@ -159,3 +164,25 @@ def test_phenology_crops_threshold() -> None:
     got = phenology_crops(fields, crop)
     assert got.to_dict() == {"a": "cotton", "b": "maize", "c": None}
     assert phenology_crops(fields, None).to_dict() == {"a": "rice", "b": "maize", "c": None}
+
+
+def test_a_fields_curve_does_not_depend_on_the_other_fields_smoothed_with_it() -> None:
+    """smooth_ndvi anchors the grid at the region's season start: field b's curve is the same, bit for bit,
+    smoothed alone or beside a field seen clear earlier than b ever was (which used to start the call's grid)."""
+    from features.series import season_window
+    from pipelines.featurize import smooth_ndvi
+
+    dates = pd.date_range("2009-05-21", "2009-09-13", freq="5D")
+    rows = []
+    for fid, first_clear in (("a", 0), ("b", 4)):
+        for i, d in enumerate(dates):
+            v = 0.2 + 0.5 * np.exp(-0.5 * ((i - 12) / 5) ** 2)
+            rows.append({"field_id": fid, "season": "2009", "date": d, "variable": "NDVI", "mean": v, "std": 0.02,
+                         "p10": v, "p50": v, "p90": v, "n_pixels": 40, "n_clear": 40 if i >= first_clear else 0})
+    series = pd.DataFrame(rows)
+    fields = pd.DataFrame({"field_id": ["a", "b"], "season": "2009", "region": "in-smallholder"})
+    both = smooth_ndvi(series, fields, date(2009, 9, 15))
+    alone = smooth_ndvi(series[series["field_id"] == "b"], fields.iloc[1:], date(2009, 9, 15))
+    b = both[both["field_id"] == "b"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(b, alone.reset_index(drop=True), check_exact=True)
+    assert b["date"].min() == pd.Timestamp(season_window("2009", "in-smallholder")[0])
