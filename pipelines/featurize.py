@@ -145,7 +145,7 @@ def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | Non
     (:func:`features._seasonal.field_windows`): a field's curve then does not depend on which other fields are
     smoothed with it (otherwise the call's first usable observation starts the grid, and a farmer underwritten
     alone, or a Dask block, would get a grid a few days shorter). ``fields``: field_id, season and region (or
-    season_start); fields with neither are smoothed on a grid from their own first observation."""
+    season_start); fields with neither are smoothed together on a grid from their first usable observation."""
     from features._seasonal import field_windows
     from features.timeseries import smooth_series
 
