@@ -374,13 +374,17 @@ def mismatch_cohort(obs: pd.DataFrame | SeasonTrajectories, fields: pd.DataFrame
                     params: AlertParams, rows: np.ndarray) -> np.ndarray:
     """:func:`pipelines._monitor_cohort.cohort_ratio` as of ``as_of`` for the ``rows`` (boolean mask) of
     ``fields`` (field_id, crop — the declared crop —, crop_type — the model's), NaN elsewhere or when the check is
-    off; ``obs``: the season's clear NDVI (or its :class:`SeasonTrajectories`), all fields."""
+    off; ``obs``: the season's clear NDVI (or its :class:`SeasonTrajectories`), all fields. With a
+    ``declared_crop`` column (season_alerts fills ``crop`` with the model's answer where nothing was declared),
+    the cohorts hold DECLARED fields only: a field the model merely calls a crop does not vouch for what that
+    crop looks like."""
     out = np.full(len(fields), np.nan)
     if params.mismatch_cohort_days <= 0 or "crop_type" not in fields.columns or not rows.any():
         return out
     traj = obs if isinstance(obs, SeasonTrajectories) else SeasonTrajectories(obs)
     fid = fields["field_id"].astype(str)
-    ratio = cohort_ratio(traj, pd.Series(fields["crop"].to_numpy(), index=fid),
+    declared = fields["declared_crop"] if "declared_crop" in fields.columns else fields["crop"]
+    ratio = cohort_ratio(traj, pd.Series(declared.to_numpy(), index=fid),
                          pd.Series(fields["crop_type"].to_numpy(), index=fid), as_of, fid[rows],
                          window=params.mismatch_cohort_days, k=params.mismatch_cohort_k)
     out[rows] = [ratio[f] for f in fid[rows]]
@@ -521,7 +525,8 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
         f = features[["field_id", *[c for c in ("crop_type", "crop_type_prob", "declared_crop_prob")
                                     if c in features.columns]]]
         cur = cur.merge(f.astype({"field_id": str}), on="field_id", how="left")
-        if "crop_type" in cur.columns:  # no declared crop: the model's answer
+        if "crop_type" in cur.columns:  # no declared crop: the model's answer (the mismatch cohorts keep declared)
+            cur["declared_crop"] = cur["crop"]
             cur["crop"] = cur["crop"].where(cur["crop"].notna(), cur["crop_type"])
     obs = own_crop_obs(clear_ndvi(series, as_of=as_of, min_clear_share=p.min_clear_share), cur, starts, first_days)
     al = detect_alerts(obs, cur, bands, as_of, starts[str(season)], emergence, p, timing=timing)

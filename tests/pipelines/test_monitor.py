@@ -355,3 +355,32 @@ def test_the_cohort_ratio_is_as_of() -> None:
     assert full == cut
     later = cohort_ratio(SeasonTrajectories(obs), dec, call, pd.Timestamp(2024, 9, 15), ["swap"])
     assert later["swap"] != full["swap"]
+
+
+def test_fields_the_model_merely_calls_a_crop_do_not_join_its_cohort() -> None:
+    """Three undeclared fields grow like ``swap`` and the model calls them sorghum (season_alerts fills ``crop`` with
+    the model's answer where nothing was declared). Counted in the sorghum cohort they would vouch for ``swap``
+    (declared sorghum, growing maize) and veto its mismatch; with ``declared_crop`` the cohorts hold declared
+    fields only and the mismatch stands."""
+    from pipelines.monitor import mismatch_cohort, mismatch_mask
+
+    cur, fields = _cohort_season()
+    rng = np.random.default_rng(4)
+    days = np.arange(0, 200, 5)
+    swap_ndvi = cur.loc[cur["field_id"] == "swap", "mean"].to_numpy()
+    extra = [_series(f"u{k}", "2024", days, swap_ndvi + rng.normal(0, 0.002, len(days))) for k in range(3)]
+    cur = pd.concat([cur, *extra], ignore_index=True)
+    und = pd.DataFrame({"field_id": [f"u{k}" for k in range(3)], "crop": "sorghum", "declared_crop_prob": np.nan,
+                        "crop_type": "sorghum", "season": "2024", "region": "r", "crop_type_prob": 0.9})
+    filled = pd.concat([fields, und], ignore_index=True)
+    obs = clear_ndvi(cur)
+    as_of = pd.Timestamp(2024, 9, 15)
+    rows = mismatch_mask(filled, AlertParams())
+    assert filled.loc[rows, "field_id"].tolist() == ["look", "swap"]
+    swap = filled.index[filled["field_id"] == "swap"][0]
+    vouched = mismatch_cohort(obs, filled, as_of, AlertParams(), rows)
+    assert vouched[swap] <= 1.0  # the model-called fields would veto it
+    declared = filled.assign(declared_crop=filled["crop"].where(filled["field_id"].str[0] != "u"))
+    ratio = mismatch_cohort(obs, declared, as_of, AlertParams(), rows)
+    assert ratio[swap] > 2.0
+    assert declared.loc[mismatch_mask(declared, AlertParams(), ratio), "field_id"].tolist() == ["swap"]
