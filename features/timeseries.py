@@ -19,7 +19,8 @@ value per field, season and grid date:
 4. **Scene screen.** After a first fit, a date (grid bin) on which at least
    :data:`SCENE_MIN_FIELDS` fields were observed and whose median residual is below
    ``-scene_drop`` is scene-wide haze: all its observations get weight 0 (listed in the result's
-   ``attrs["hazy_dates"]``). Vegetation indices only.
+   ``attrs["hazy_dates"]``), or the dates given (``hazy_dates=``: production judges them once per season on a
+   sample of its fields, pipelines.featurize.haze_screen, and every Dask block uses them). Vegetation indices only.
 5. **Upper envelope** (TIMESAT / Chen et al. 2004) for vegetation indices: ``iterations`` refits in
    which an observation below the curve keeps ``w · (1 - (r / envelope)²)²`` of its weight
    (``r`` its shortfall; none beyond ``envelope``), so residual cloud pulls the curve down less.
@@ -59,7 +60,9 @@ vectorised over fields), so hundreds of fields × 70 dates take milliseconds.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -184,6 +187,7 @@ def smooth_series(
     reference: pd.DataFrame | None = None,
     ref_min_cells: int | None = None,
     ref_min_clear_share: float | None = None,
+    hazy_dates: Iterable[Any] | None = None,
 ) -> pd.DataFrame:
     """Smooth ``variable`` of a FieldTimeSeries onto a regular grid, using nothing after ``as_of``.
 
@@ -194,7 +198,9 @@ def smooth_series(
     rows. See the module docstring for the cleaning steps; ``envelope=None`` turns off the upper
     envelope and the spike and scene screens; ``scene_drop=None`` the scene screen alone;
     ``scene_offset=True`` adds the scene offsets (step 6). The dates taken as scene-wide haze are listed in
-    ``result.attrs["hazy_dates"]``.
+    ``result.attrs["hazy_dates"]``. ``hazy_dates`` given: those dates (grid dates of the same ``start`` and
+    ``grid_days``, e.g. an earlier call's ``attrs["hazy_dates"]``) are the scene's haze instead of judging it on the
+    fields of this call — so blocks of a portfolio can share one judgement (pipelines.featurize.haze_screen).
 
     ``reference`` (a FieldTimeSeries of scene-reference cells, features/_scene_reference.py; step 7): the haze
     dates and the scene offsets come from the reference alone and are applied to the fields, so a field's curve
@@ -217,6 +223,7 @@ def smooth_series(
         ref_obs = _observations(reference, variable, as_of,
                                 REF_MIN_CLEAR_SHARE if ref_min_clear_share is None else ref_min_clear_share)
     flags: set[pd.Timestamp] = set()
+    given = None if hazy_dates is None else pd.DatetimeIndex(pd.to_datetime(list(hazy_dates))).normalize()
     parts = []
     for season, o in obs.groupby("season", sort=True):
         ref = None
@@ -225,7 +232,7 @@ def smooth_series(
                    REF_MIN_CELLS if ref_min_cells is None else int(ref_min_cells))
         parts.append(_smooth_season(o, str(season), as_of, grid_days, lam, spike if envelope_on else None,
                                     envelope if envelope_on else None, iterations, start, scene_drop, flags,
-                                    scene_offset, ref))
+                                    scene_offset, ref, given))
     out = pd.concat(parts, ignore_index=True).astype(out_cols)
     out.attrs["hazy_dates"] = sorted(str(d.date()) for d in flags)
     return out
@@ -234,7 +241,8 @@ def smooth_series(
 def _smooth_season(o: pd.DataFrame, season: str, as_of: date | None, grid_days: int, lam: float,
                    spike: float | None, envelope: float | None, iterations: int,
                    start: date | None, scene_drop: float | None, scene_flags: set[pd.Timestamp],
-                   offsets_on: bool, ref: tuple[pd.DataFrame, int] | None = None) -> pd.DataFrame:
+                   offsets_on: bool, ref: tuple[pd.DataFrame, int] | None = None,
+                   given: pd.DatetimeIndex | None = None) -> pd.DataFrame:
     o = o.sort_values(["field_id", "date"], kind="stable")
     # one observation per field and date (overlapping tiles already merged upstream; be safe)
     o = o.groupby(["field_id", "date"], as_index=False, sort=True).agg(y=("y", "mean"), w=("w", "max"))
@@ -249,8 +257,13 @@ def _smooth_season(o: pd.DataFrame, season: str, as_of: date | None, grid_days: 
         return _with_reference(Y, W0, z, ref, fields, season, t0, t1, n, grid_days, lam_g, spike, envelope,
                                iterations, scene_drop, scene_flags)
     if spike is not None and scene_drop is not None:
-        # scene-wide haze: a date whose fields sit, in median, well below their curves
-        bad = hazy_dates(Y, W0, z, SCENE_MIN_FIELDS, scene_drop)
+        # scene-wide haze: a date whose fields sit, in median, well below their curves (or the dates given)
+        if given is not None:
+            bad = np.zeros(n, dtype=bool)
+            k = ((given - t0).days.to_numpy() // grid_days).astype(np.int64)
+            bad[k[(k >= 0) & (k < n)]] = True
+        else:
+            bad = hazy_dates(Y, W0, z, SCENE_MIN_FIELDS, scene_drop)
         if bad.any():
             W0 = np.where(bad[None, :], 0.0, W0)
             z = whittaker(Y, W0, lam_g)

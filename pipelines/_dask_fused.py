@@ -185,6 +185,7 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     from pipelines import distributed as d
     from pipelines._dask_parts import content_key, frame_hash, remove_stale_tmp
     from pipelines._dask_scenes import scene_rows_per_block
+    from pipelines.featurize import haze_sample_ids
 
     runner = runner or d.local_runner()
     out = Path(out)
@@ -202,10 +203,19 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
                                    & (fields["season"].astype(str) == season)].reset_index(drop=True),
                             str(imagery), season, **{"reference": False, **stasks[0].kwargs}).series
 
-    crop_model = d.season_calibrated(crop_model, fs, as_of, sample_series)
+    # what the whole season decides for every block — the crop model's season scales and the smoother's haze dates —
+    # is judged on samples of the fields; their series are built once, here, for the union of both samples
+    plain = fs.drop(columns="geometry", errors="ignore")
+    wanted = set(haze_sample_ids(plain)) if featurize is None else set()
+    if crop_model is not None and hasattr(crop_model, "season_fields") \
+            and getattr(crop_model, "season_scales_", None) is None:
+        wanted |= set(crop_model.season_fields(plain, as_of)["field_id"].astype(str))
+    sampled = sample_series(fs[fs["field_id"].astype(str).isin(wanted)]) if wanted else None
+    crop_model = d.season_calibrated(crop_model, fs, as_of, sampled if sampled is not None else sample_series)
     area, overlap, shared, fcommon = d._features_setup(
         fs, season, as_of, set(variables), imagery=f_imagery, crop_model=crop_model, phenology_calib=phenology_calib,
-        area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize)
+        area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize,
+        hazy=d.season_haze(fs, as_of, sampled if sampled is not None else sample_series, featurize))
     score_kwargs, scommon = d._score_setup(prices, model_name=model_name, model_version=model_version,
                                            governance=governance, checkpoint=checkpoint, currency=currency)
     if weather is not None:

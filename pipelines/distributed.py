@@ -312,7 +312,8 @@ def _features_block(task: _FeatureTask, *, season: str, as_of: dt.date, crop_mod
             df = production(task.fields, str(folder) if folder is not None else options["imagery"], season, as_of,
                             crop_model=crop_model, phenology_calib=options["phenology_calib"],
                             area_params=options["area_params"], cache_dir=options["cache_dir"],
-                            series=task.series, reference=options.get("reference")).features
+                            series=task.series, reference=options.get("reference"),
+                            hazy=options.get("hazy")).features
         finally:
             if folder is not None:
                 remove(folder)
@@ -348,9 +349,27 @@ def season_calibrated(crop_model: Any, fs: Any, as_of: dt.date,
     return crop_model.with_season_scales(crop_model.season_scales(ser, sample, as_of))
 
 
+def season_haze(fs: Any, as_of: dt.date, series: pd.DataFrame | Callable[[Any], pd.DataFrame],
+                featurize: Any) -> dict[str, list[str]] | None:
+    """The smoother's scene haze dates of ALL of ``fs`` (:func:`pipelines.featurize.haze_screen`, judged on its
+    sample of fields), given to every block so each smooths as one call over the season would; ``series``: the
+    season's series, or a function building those of the fields it is given (only the sampled ones are needed).
+    None for a custom ``featurize`` (the production smoother is not run)."""
+    if featurize is not None:
+        return None
+    from pipelines.featurize import haze_sample_ids, haze_screen
+
+    plain = fs.drop(columns="geometry", errors="ignore")
+    ids = haze_sample_ids(plain)
+    sample = fs[fs["field_id"].astype(str).isin(ids)]
+    ser = series(sample) if callable(series) else series[series["field_id"].astype(str).isin(ids)]
+    return haze_screen(ser, plain, as_of)
+
+
 def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, imagery: str | Path | None,
                     crop_model: Any, phenology_calib: Any, area_params: Any, cache_dir: Path | None, period_days: int,
-                    featurize: Any) -> tuple[pd.Series, pd.Series, dict[str, Any], str]:
+                    featurize: Any, hazy: dict[str, list[str]] | None = None
+                    ) -> tuple[pd.Series, pd.Series, dict[str, Any], str]:
     """What every block shares: hectares and overlaps over all fields, the task options, the key prefix."""
     from features._seasonal import DEFAULT_VARIABLES, field_windows
     from features.fields import area_ha, overlap_fractions
@@ -373,13 +392,15 @@ def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, 
                                  if cache_dir is not None else None)
                  if imagery is not None and featurize is None and reference_default() else None)
     options = {"imagery": str(imagery) if imagery is not None else None, "phenology_calib": phenology_calib,
-               "area_params": area_params, "cache_dir": cache_dir, "reference": reference}
+               "area_params": area_params, "cache_dir": cache_dir, "reference": reference,
+               "hazy": hazy if reference is None else None}
     common = content_key("features/2" + ("+ref" if reference is not None else ""), season, as_of.isoformat(),
                          n_periods, period_days, variables,
                          repr(model_id), featurize if isinstance(featurize, str) or featurize is None
                          else getattr(featurize, "__qualname__", repr(featurize)),
                          _imagery_fingerprint(imagery) if imagery is not None else None,
-                         repr(phenology_calib), repr(area_params))
+                         repr(phenology_calib), repr(area_params),
+                         *([repr(sorted(hazy.items()))] if hazy is not None and reference is None else []))
     shared = {"season": season, "as_of": as_of, "crop_model": crop_model, "featurize": featurize,
               "n_periods": n_periods, "variables": variables, "options": options}
     return area, overlap, shared, common
@@ -411,9 +432,9 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     it) on its fields and its rows of ``series``. ``featurize="basic"``: seasonal summaries
     (``period_days``) and crop type only, joined by ``features.build.build_features``; or any
     ``featurize(fields, series, season, as_of) -> FieldFeatures`` that computes each field from
-    that field alone. ``field_area_ha`` and ``overlap_fraction`` are computed once over all fields. Planted
-    area (``features.area_scenes``) rescales to an equal-area projection centred on the fields it is given,
-    so its hectares differ from one call's by ~1e-11 relative; every other column is bit-identical.
+    that field alone. ``field_area_ha`` and ``overlap_fraction`` are computed once over all fields, as are the
+    crop model's season scales (:func:`season_calibrated`) and the smoother's scene haze dates
+    (:func:`season_haze`); every column is bit-identical to one call's.
     Blocks must agree on the feature columns (one season window per run: fields of regions with
     windows of different lengths get different numbers of seasonal periods) — else a PipelineError.
     """
@@ -426,7 +447,8 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     crop_model = season_calibrated(crop_model, fs, as_of, series)
     area, overlap, shared, common = _features_setup(fs, season, as_of, present, imagery=imagery, crop_model=crop_model,
                                                     phenology_calib=phenology_calib, area_params=area_params,
-                                                    cache_dir=cache_dir, period_days=period_days, featurize=featurize)
+                                                    cache_dir=cache_dir, period_days=period_days, featurize=featurize,
+                                                    hazy=season_haze(fs, as_of, series, featurize))
     sfid = series["field_id"].astype(str)
     blocks = field_blocks(fs, chunk_fields)
     per_block = (scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=None, end=None)

@@ -50,7 +50,8 @@ if TYPE_CHECKING:
 
 __all__ = ["FeaturizeResult", "featurize", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
            "FAMILIES", "phenology_crops", "load_crop_model", "featurize_to_file", "write_parquet_atomic",
-           "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel", "smooth_ndvi"]
+           "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel", "smooth_ndvi", "haze_screen",
+           "haze_sample_ids", "HAZE_SAMPLE"]
 
 #: options of :func:`features._seasonal.seasonal_features` (fixed: a model fitted on one set needs the same)
 SEASONAL_OPTIONS: Mapping[str, Any] = {"period_days": 16, "derivatives": False, "raw_metrics": True}
@@ -138,16 +139,15 @@ def phenology_crops(fields: pd.DataFrame, crop: pd.DataFrame | None,
     return _none_for_missing(declared.where(~use, pred))
 
 
-def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | None,
-                reference: pd.DataFrame | None = None) -> pd.DataFrame:
-    """NDVI as production smooths it for phenology (:func:`features.timeseries.smooth_series`, 5-day grid), one
-    call per region and season with the grid anchored at that region's season window start
-    (:func:`features._seasonal.field_windows`): a field's curve then does not depend on which other fields are
-    smoothed with it (otherwise the call's first usable observation starts the grid, and a farmer underwritten
-    alone, or a Dask block, would get a grid a few days shorter). ``fields``: field_id, season and region (or
-    season_start); fields with neither are smoothed together on a grid from their first usable observation."""
+#: the scene haze screen of a smoothing call is judged on at most this many of its fields (a deterministic sample by
+#: field id), so one call and the spatial blocks of a portfolio can share one judgement (:func:`haze_screen`)
+HAZE_SAMPLE = 5000
+
+
+def _smooth_groups(fields: pd.DataFrame) -> list[tuple[str, dt.date | None, list[str]]]:
+    """(key, grid start, field ids) per season and season-window start of ``fields`` (field_id, season, region or
+    season_start; fields with neither share a group whose grid starts at their first usable observation)."""
     from features._seasonal import field_windows
-    from features.timeseries import smooth_series
 
     cols = [c for c in ("field_id", "season", "region", "season_start", "season_end") if c in fields.columns]
     keys = pd.DataFrame(fields[cols]).drop_duplicates(["field_id", "season"]).reset_index(drop=True)
@@ -160,15 +160,67 @@ def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | Non
         starts[known] = field_windows(keys[known]).set_index(["field_id", "season"])["start"].reindex(
             pd.MultiIndex.from_frame(keys.loc[known, ["field_id", "season"]])).to_numpy()
     group = keys["season"] + "|" + starts.dt.strftime("%Y-%m-%d").fillna("")
-    sid = series["field_id"].astype(str)
-    parts = []
+    out = []
     for g, ids in keys.groupby(group, sort=True)["field_id"]:
-        start = pd.Timestamp(str(g).split("|")[1]).date() if str(g).split("|")[1] else None
+        day = str(g).split("|")[1]
+        out.append((str(g), pd.Timestamp(day).date() if day else None, list(ids)))
+    return out
+
+
+def _haze_sample(ids: list[str]) -> list[str]:
+    """At most :data:`HAZE_SAMPLE` of ``ids``, chosen by a hash of the id alone (free of order and of the others)."""
+    import hashlib
+
+    if len(ids) <= HAZE_SAMPLE:
+        return sorted(ids)
+    return sorted(sorted(ids, key=lambda f: hashlib.sha256(f.encode()).hexdigest())[:HAZE_SAMPLE])
+
+
+def haze_sample_ids(fields: pd.DataFrame) -> set[str]:
+    """The fields whose NDVI :func:`haze_screen` reads (a driver builds only their series)."""
+    return {f for _, _, ids in _smooth_groups(fields) for f in _haze_sample(ids)}
+
+
+def haze_screen(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | None) -> dict[str, list[str]]:
+    """The scene haze dates of each smoothing group of ``fields`` (:func:`smooth_ndvi`'s grid; key ``season|start``),
+    judged on the group's :data:`HAZE_SAMPLE` fields (all of them in a smaller group): what one call over all of
+    ``fields`` uses, so Dask blocks given it smooth exactly as that call. ``series`` needs the sampled fields only."""
+    from features.timeseries import smooth_series
+
+    sid = series["field_id"].astype(str)
+    out: dict[str, list[str]] = {}
+    for key, start, ids in _smooth_groups(fields):
+        part = series[sid.isin(set(_haze_sample(ids)))]
+        sm = smooth_series(part, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS, start=start) \
+            if len(part) else None
+        out[key] = list(sm.attrs.get("hazy_dates", [])) if sm is not None else []
+    return out
+
+
+def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | None,
+                reference: pd.DataFrame | None = None, hazy: dict[str, list[str]] | None = None) -> pd.DataFrame:
+    """NDVI as production smooths it for phenology (:func:`features.timeseries.smooth_series`, 5-day grid), one
+    call per region and season with the grid anchored at that region's season window start
+    (:func:`features._seasonal.field_windows`): a field's curve then does not depend on which other fields are
+    smoothed with it (otherwise the call's first usable observation starts the grid, and a farmer underwritten
+    alone, or a Dask block, would get a grid a few days shorter). The scene haze screen is judged on at most
+    :data:`HAZE_SAMPLE` fields of each group (:func:`haze_screen`), or taken from ``hazy`` (a portfolio's blocks
+    get the whole portfolio's). ``fields``: field_id, season and region (or season_start); fields with neither
+    are smoothed together on a grid from their first usable observation."""
+    from features.timeseries import smooth_series
+
+    sid = series["field_id"].astype(str)
+    groups = _smooth_groups(fields)
+    if hazy is None and reference is None and any(len(ids) > HAZE_SAMPLE for _, _, ids in groups):
+        hazy = haze_screen(series, fields, as_of)
+    parts = []
+    for key, start, ids in groups:
         part = series[sid.isin(set(ids))]
         if part.empty:
             continue
+        given = hazy.get(key, []) if hazy is not None else None
         parts.append(smooth_series(part, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS,
-                                   reference=reference, start=start))
+                                   reference=reference, start=start, hazy_dates=given))
     if not parts:
         return smooth_series(series.iloc[:0], variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS)
     out = pd.concat(parts, ignore_index=True)
@@ -178,7 +230,8 @@ def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | Non
 
 def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_of: dt.date, calib: Any,
                families: dict[str, str], warnings: list[str],
-               reference: pd.DataFrame | None = None) -> pd.DataFrame | None:
+               reference: pd.DataFrame | None = None,
+               hazy: dict[str, list[str]] | None = None) -> pd.DataFrame | None:
     try:
         from features.growth_stage import load_calendars, phenology
     except ImportError as e:
@@ -189,7 +242,7 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         families["phenology"] = "skipped: no NDVI observation"
         warnings.append("phenology left empty: no NDVI observation up to the as-of date")
         return None
-    smoothed = smooth_ndvi(series, fields, as_of, reference=reference)
+    smoothed = smooth_ndvi(series, fields, as_of, reference=reference, hazy=hazy)
     calendars = load_calendars()
     regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
     parts = []
@@ -287,7 +340,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               cache_dir: Path | None = None, progress: Progress | None = None,
               series: pd.DataFrame | None = None,
               weather: pd.DataFrame | str | Path | None = None,
-              reference: pd.DataFrame | None = None) -> FeaturizeResult:
+              reference: pd.DataFrame | None = None,
+              hazy: dict[str, list[str]] | None = None) -> FeaturizeResult:
     """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
 
     ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
@@ -296,6 +350,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     (:mod:`features.weather`) whose ``wx_*`` features are added (none without it). ``reference``: the scene
     reference to smooth with (e.g. built once and shared by every block of a distributed run); when None and the
     reference is on, it is built from ``imagery`` (a scene folder; none for tables and the Statistical API).
+    ``hazy``: the smoother's scene haze dates (:func:`haze_screen` over a whole portfolio, given to each of its
+    blocks); None judges them on these fields.
     """
     season = check_season(season)
     day = _as_date(as_of)
@@ -335,7 +391,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
         warnings.append("crop type left empty: no crop-type model given")
 
     crops = phenology_crops(fs, crop)
-    phen = _phenology(s, fs, crops, day, phenology_calib, families, warnings, ref)
+    phen = _phenology(s, fs, crops, day, phenology_calib, families, warnings, ref, hazy)
     area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings)
     feats = build_features(fs, s, season, day, area=area, phenology=phen, crop=crop, seasonal=seasonal)
     feats["crop"] = pd.Series(feats["field_id"].map(crops).to_numpy(dtype=object), dtype="str")

@@ -29,6 +29,7 @@ from pipelines.distributed import (
     LocalRunner,
     decide_distributed,
     features_distributed,
+    field_blocks,
     local_runner,
     run_series,
     runner_from_options,
@@ -502,3 +503,64 @@ def test_fused_on_a_cluster_with_a_worker_killed(county: Path, crop_fields: Any,
         assert not list((tmp_path / "dask" / stage).glob(".*.tmp"))
     assert _files(tmp_path / "dask" / "features") == _files(tmp_path / "staged" / "features")
     pd.testing.assert_frame_equal(run.read("valuations"), vals, check_exact=True)
+
+
+def _hazy_portfolio() -> tuple[Any, pd.DataFrame, list[np.ndarray]]:
+    """21 fields in a row; on 2009-08-04 a thin veil lowers the NDVI of the larger spatial block's fields by 0.10 and
+    the other block's by 0.02: scene-wide haze for the whole portfolio (median below −0.05), not for the second
+    block alone."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    n = 21
+    fields = gpd.GeoDataFrame({"field_id": [f"H{i:02d}" for i in range(n)], "season": "2009",
+                               "farmer_token": [f"T{i}" for i in range(n)], "declared_crop": "rice",
+                               "declared_area_ha": 1.0, "region": "in-smallholder"},
+                              geometry=[box(230000 + 150 * i, 1930000, 230100 + 150 * i, 1930100) for i in range(n)],
+                              crs="EPSG:32644")
+    blocks = field_blocks(fields, 11)
+    big = max(blocks, key=len)
+    dates = pd.date_range("2009-05-21", "2009-10-28", freq="5D")
+    rng = np.random.default_rng(11)
+    rows = []
+    for i, fid in enumerate(fields["field_id"]):
+        for j, d in enumerate(dates):
+            v = 0.2 + 0.55 * np.exp(-0.5 * ((j - 16) / 6) ** 2) + rng.normal(0, 0.005)
+            if d == pd.Timestamp("2009-08-04"):
+                v -= 0.10 if i in set(big.tolist()) else 0.02
+            rows.append({"field_id": fid, "season": "2009", "date": d, "variable": "NDVI", "mean": v, "std": 0.02,
+                         "p10": v, "p50": v, "p90": v, "n_pixels": 40, "n_clear": 40})
+    return fields, pd.DataFrame(rows), blocks
+
+
+def test_blocks_share_the_seasons_haze_screen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The smoother's scene haze screen is judged once over the whole portfolio (pipelines.featurize.haze_screen)
+    and given to every block: features on blocks equal one call, though the second block alone would not judge
+    the date hazy (its fields' curves then differ)."""
+    from pipelines.featurize import featurize, haze_screen, smooth_ndvi
+
+    fields, series, blocks = _hazy_portfolio()
+    as_of = dt.date(2009, 10, 31)
+    plain = fields.drop(columns="geometry")
+    hz = haze_screen(series, plain, as_of)
+    assert list(hz.values()) == [["2009-08-03"]]  # the 5-day grid bin (from the season start) holding 08-04
+    small = fields.iloc[min(blocks, key=len)]
+    ids = set(small["field_id"])
+    alone = smooth_ndvi(series[series["field_id"].isin(ids)], small.drop(columns="geometry"), as_of)
+    assert alone.attrs["hazy_dates"] == []  # judged on its own fields, the block sees no haze
+    whole = smooth_ndvi(series, plain, as_of)
+    given = smooth_ndvi(series[series["field_id"].isin(ids)], small.drop(columns="geometry"), as_of, hazy=hz)
+    w = whole[whole["field_id"].isin(ids)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(given.reset_index(drop=True), w, check_exact=True)
+    assert not np.array_equal(alone["value"].to_numpy(), w["value"].to_numpy())
+    one = featurize(fields, None, "2009", as_of, series=series).features
+    parts = features_distributed(fields, series, "2009", as_of, chunk_fields=11)
+    pd.testing.assert_frame_equal(parts, one, check_exact=True)
+    # a portfolio larger than the haze sample: one call and the blocks judge it on the same sampled fields
+    import pipelines.featurize as fz
+
+    monkeypatch.setattr(fz, "HAZE_SAMPLE", 15)
+    assert len(fz.haze_sample_ids(plain)) == 15
+    one = featurize(fields, None, "2009", as_of, series=series).features
+    parts = features_distributed(fields, series, "2009", as_of, chunk_fields=11)
+    pd.testing.assert_frame_equal(parts, one, check_exact=True)

@@ -112,8 +112,9 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
 
     def smooth_series(series: pd.DataFrame, *, variable: str = "NDVI", as_of: date | None = None,
                       grid_days: int = 1, reference: pd.DataFrame | None = None,
-                      start: date | None = None) -> pd.DataFrame:
+                      start: date | None = None, hazy_dates: Any = None) -> pd.DataFrame:
         calls["smooth"] = (variable, as_of, grid_days, start)
+        calls["hazy"] = hazy_dates
         s = series[series["variable"] == variable]
         return pd.DataFrame({"field_id": s["field_id"], "season": s["season"], "date": s["date"],
                              "value": s["mean"], "observed": True})
@@ -145,6 +146,7 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
 
     # the grid starts at the region's season window, not at the call's first usable observation
     assert pd.Timestamp(start) == pd.Timestamp(season_window(built["season"], "in-smallholder")[0])
+    assert calls["hazy"] is None  # fewer fields than the haze sample: the call judges haze on all of them
     crops, region, as_of, calib = calls["phen"]
     assert region == "in-smallholder" and as_of == built["mid"] and calib == "CAL"
     fields = built["fields"].sort_values("field_id")
