@@ -632,15 +632,15 @@ class CropTypeClassifier:
         return clone
 
     def pinned_season_scale(self, scale: float) -> CropTypeClassifier:
-        """A copy scoring every season, region and season-calibrated checkpoint with ``scale`` (e.g. the
-        ``crop_season_scale`` of an earlier decision record, to reproduce its probabilities after the season's
+        """A copy scoring every season, region and season-calibrated checkpoint with ``scale`` (e.g. a
+        ``crop_season_scale`` an earlier :meth:`predict` returned, to reproduce its probabilities after the season's
         fields have changed) instead of estimating it. A model without season calibration, or a scale outside
         :data:`features._season_calib.SCALE_BOUNDS`, is a :class:`UserInputError`."""
         self._check_fitted()
         lo, hi = SCALE_BOUNDS
         if not isinstance(scale, (int, float)) or not math.isfinite(scale) or not lo <= scale <= hi:
-            raise UserInputError(f"crop season scale: expected a number from {lo} to {hi} (a decision record's "
-                                 f"crop_season_scale), found {scale!r}")
+            raise UserInputError(f"crop season scale: expected a number from {lo} to {hi} (a crop_season_scale "
+                                 f"predict returned), found {scale!r}")
         usable = [c for c in getattr(self, "declared_temperatures_", {}) if c not in self.biases_]
         if not usable:
             raise UserInputError("crop season scale: this crop-type model has no season calibration (trained before "

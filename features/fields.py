@@ -85,8 +85,7 @@ def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
 def equal_area_crs(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> CRS:
     """A Lambert azimuthal equal-area CRS centred on the whole degree nearest the data's centre (exact areas
     anywhere on Earth). The centre is snapped so that a field's hectares do not depend, even in the last bits, on
-    which other fields are in the file: an application underwritten alone reproduces the record it got in a
-    whole county's run."""
+    which other fields are in the file (a field alone gets the hectares it gets among all the county's fields)."""
     geo = gdf.to_crs(4326) if gdf.crs is not None and not CRS(gdf.crs).equals(CRS(4326)) else gdf
     minx, miny, maxx, maxy = geo.total_bounds
     lon, lat = round((minx + maxx) / 2.0), round((miny + maxy) / 2.0)

@@ -185,7 +185,6 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     from pipelines import distributed as d
     from pipelines._dask_parts import content_key, frame_hash, remove_stale_tmp
     from pipelines._dask_scenes import scene_rows_per_block
-    from pipelines.featurize import haze_sample_ids
 
     runner = runner or d.local_runner()
     out = Path(out)
@@ -205,11 +204,7 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
 
     # what the whole season decides for every block — the crop model's season scales and the smoother's haze dates —
     # is judged on samples of the fields; their series are built once, here, for the union of both samples
-    plain = fs.drop(columns="geometry", errors="ignore")
-    wanted = set(haze_sample_ids(plain)) if featurize is None else set()
-    if crop_model is not None and hasattr(crop_model, "season_fields") \
-            and getattr(crop_model, "season_scales_", None) is None:
-        wanted |= set(crop_model.season_fields(plain, as_of)["field_id"].astype(str))
+    wanted = d.season_sample_ids(crop_model, fs, as_of, featurize)
     sampled = sample_series(fs[fs["field_id"].astype(str).isin(wanted)]) if wanted else None
     crop_model = d.season_calibrated(crop_model, fs, as_of, sampled if sampled is not None else sample_series)
     area, overlap, shared, fcommon = d._features_setup(

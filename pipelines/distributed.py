@@ -337,9 +337,7 @@ def season_calibrated(crop_model: Any, fs: Any, as_of: dt.date,
     so every block scores with the scales one call over the season would estimate; ``series``: the season's series,
     or a function building those of the fields it is given (only the sampled ones are needed). Models without
     season calibration, or whose scales are already fixed, are returned as they are."""
-    if crop_model is None or not hasattr(crop_model, "season_fields"):
-        return crop_model
-    if getattr(crop_model, "season_scales_", None) is not None:  # scales already fixed (e.g. pinned by the user)
+    if not _scales_to_estimate(crop_model):
         return crop_model
     plain = fs.drop(columns="geometry", errors="ignore")
     sample = crop_model.season_fields(plain, as_of)
@@ -347,6 +345,24 @@ def season_calibrated(crop_model: Any, fs: Any, as_of: dt.date,
         return crop_model
     ser = series(sample) if callable(series) else series
     return crop_model.with_season_scales(crop_model.season_scales(ser, sample, as_of))
+
+
+def _scales_to_estimate(crop_model: Any) -> bool:
+    """Whether the crop model estimates season scales (season calibration, scales not fixed, e.g. pinned)."""
+    return crop_model is not None and hasattr(crop_model, "season_fields") \
+        and getattr(crop_model, "season_scales_", None) is None
+
+
+def season_sample_ids(crop_model: Any, fs: Any, as_of: dt.date, featurize: Any) -> set[str]:
+    """The fields whose series :func:`season_calibrated` and :func:`season_haze` read (a driver builds only theirs,
+    once, for both)."""
+    from pipelines.featurize import haze_sample_ids
+
+    plain = fs.drop(columns="geometry", errors="ignore")
+    ids = set(haze_sample_ids(plain)) if featurize is None else set()
+    if _scales_to_estimate(crop_model):
+        ids |= set(crop_model.season_fields(plain, as_of)["field_id"].astype(str))
+    return ids
 
 
 def season_haze(fs: Any, as_of: dt.date, series: pd.DataFrame | Callable[[Any], pd.DataFrame],

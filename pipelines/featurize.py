@@ -168,12 +168,13 @@ def _smooth_groups(fields: pd.DataFrame) -> list[tuple[str, dt.date | None, list
 
 
 def _haze_sample(ids: list[str]) -> list[str]:
-    """At most :data:`HAZE_SAMPLE` of ``ids``, chosen by a hash of the id alone (free of order and of the others)."""
-    import hashlib
+    """At most :data:`HAZE_SAMPLE` of ``ids``, chosen by a hash of the id alone (free of order and of the others:
+    the crop model's season sample, :func:`features._season_calib.season_sample`, with every id eligible)."""
+    import numpy as np
 
-    if len(ids) <= HAZE_SAMPLE:
-        return sorted(ids)
-    return sorted(sorted(ids, key=lambda f: hashlib.sha256(f.encode()).hexdigest())[:HAZE_SAMPLE])
+    from features._season_calib import season_sample
+
+    return sorted(ids[i] for i in season_sample(ids, np.zeros(len(ids), dtype=np.int64), n=HAZE_SAMPLE))
 
 
 def haze_sample_ids(fields: pd.DataFrame) -> set[str]:
@@ -185,11 +186,16 @@ def haze_screen(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | Non
     """The scene haze dates of each smoothing group of ``fields`` (:func:`smooth_ndvi`'s grid; key ``season|start``),
     judged on the group's :data:`HAZE_SAMPLE` fields (all of them in a smaller group): what one call over all of
     ``fields`` uses, so Dask blocks given it smooth exactly as that call. ``series`` needs the sampled fields only."""
+    return _haze_screen(series, _smooth_groups(fields), as_of)
+
+
+def _haze_screen(series: pd.DataFrame, groups: list[tuple[str, dt.date | None, list[str]]],
+                 as_of: dt.date | None) -> dict[str, list[str]]:
     from features.timeseries import smooth_series
 
     sid = series["field_id"].astype(str)
     out: dict[str, list[str]] = {}
-    for key, start, ids in _smooth_groups(fields):
+    for key, start, ids in groups:
         part = series[sid.isin(set(_haze_sample(ids)))]
         sm = smooth_series(part, variable="NDVI", as_of=as_of, grid_days=PHENOLOGY_GRID_DAYS, start=start) \
             if len(part) else None
@@ -212,7 +218,7 @@ def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | Non
     sid = series["field_id"].astype(str)
     groups = _smooth_groups(fields)
     if hazy is None and reference is None and any(len(ids) > HAZE_SAMPLE for _, _, ids in groups):
-        hazy = haze_screen(series, fields, as_of)
+        hazy = _haze_screen(series, groups, as_of)
     parts = []
     for key, start, ids in groups:
         part = series[sid.isin(set(ids))]
