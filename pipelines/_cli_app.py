@@ -22,13 +22,18 @@ from features.errors import UserInputError
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
-    "SEASON_SCALE_HELP",
+    "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates",
 ]
 
 #: help of ``--crop-season-scale`` (underwrite, value, features build)
 SEASON_SCALE_HELP = ("pin the crop model's season scale (0.25-4; e.g. an earlier decision record's "
                      "crop_season_scale, to reproduce its crop probabilities after the fields file has changed); "
                      "default: estimated from the season's declared fields")
+
+#: help of ``--hazy-dates`` (underwrite, value, features build)
+HAZY_DATES_HELP = ("pin the phenology smoother's scene haze: comma-separated grid dates YYYY-MM-DD, or none (e.g. an "
+                   "earlier decision record's smoother_hazy_dates, to reproduce its growth stages with fewer fields); "
+                   "default: judged on the run's fields")
 
 _SETTINGS: dict[str, Any] = {"pretty_exceptions_show_locals": False, "no_args_is_help": True,
                              "context_settings": {"help_option_names": ["-h", "--help"]}}
@@ -75,6 +80,20 @@ def parse_date(value: str | None, name: str) -> date | None:
         return date.fromisoformat(value.strip())
     except ValueError:
         raise UserInputError(f"{name}: expected a date YYYY-MM-DD, found {value!r}") from None
+
+
+def parse_dates(value: str | None, name: str) -> list[date] | None:
+    """A comma-separated list of YYYY-MM-DD dates, or ``none`` (an empty list); None when absent; else a one-line
+    user error naming the option."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lower() == "none":
+        return []
+    parts = [p.strip() for p in text.split(",")]
+    if not text or any(not p for p in parts):
+        raise UserInputError(f"{name}: expected comma-separated dates YYYY-MM-DD or none, found {value!r}")
+    return [d for p in parts if (d := parse_date(p, name)) is not None]
 
 
 def err(msg: str) -> None:

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import SEASON_SCALE_HELP, echo, err, features_app, parse_date, user_errors
+from pipelines._cli_app import (
+    HAZY_DATES_HELP,
+    SEASON_SCALE_HELP,
+    echo,
+    err,
+    features_app,
+    parse_date,
+    parse_dates,
+    user_errors,
+)
 
 __all__ = ["build_command"]
 
@@ -28,6 +37,7 @@ def build_command(
                                                             "scenes)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
+    hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                                                 "tmax_c, et0_mm): adds the wx_* features"),
 ) -> None:
@@ -39,6 +49,7 @@ def build_command(
 
     day = parse_date(as_of, "--as-of")
     assert day is not None
+    haze = parse_dates(hazy_dates, "--hazy-dates")
     bar = Progress(TextColumn("scenes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=True)
     with bar:
@@ -49,7 +60,7 @@ def build_command(
 
         res, path, model = featurize_to_file(fields, imagery, season, day, out, crop_model=crop_model,
                                              cache_dir=cache, progress=tick, weather=weather,
-                                             crop_season_scale=crop_season_scale)
+                                             crop_season_scale=crop_season_scale, haze_dates=haze)
     for w in res.warnings:
         err(f"warning: {w}")
     f = res.features
@@ -57,6 +68,8 @@ def build_command(
     echo(f"features as of {day}: {len(f)} fields of season {season}, {len(res.dates_used)} dates "
          f"({res.source}); crop model: {model}")
     echo(f"families: {fam}")
+    echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "
+         f"({'pinned' if res.haze_pinned else 'judged on these fields'})")
     if f["planted_area_ha"].notna().any():
         echo(f"planted area {f['planted_area_ha'].sum():.1f} ha of {f['declared_area_ha'].sum():.1f} ha declared")
     if f["growth_stage"].notna().any():

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import SEASON_SCALE_HELP, app, echo, err, parse_date, user_errors
+from pipelines._cli_app import HAZY_DATES_HELP, SEASON_SCALE_HELP, app, echo, err, parse_date, parse_dates, user_errors
 
 __all__ = ["value_command"]
 
@@ -26,6 +26,7 @@ def value_command(
     crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
     cache: Path | None = typer.Option(None, "--cache", help="per-scene cache folder (re-runs read only new scenes)"),
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
+    hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): required when the yield model reads weather"),
 ) -> None:
@@ -41,7 +42,7 @@ def value_command(
     res = value_portfolio(fields, imagery, season, day, out=out, workers=workers, scheduler=scheduler,
                           cache_dir=cache, chunk_fields=chunk_fields, currency=currency,
                           crop_model=None if crop_model == "none" else crop_model, weather=weather,
-                          crop_season_scale=crop_season_scale)
+                          crop_season_scale=crop_season_scale, haze_dates=parse_dates(hazy_dates, "--hazy-dates"))
     run = res.run
     for w in res.warnings:
         err(f"warning: {w}")
@@ -57,4 +58,6 @@ def value_command(
     for cur, t in run.totals().items():
         echo(f"  {cur}: P10 {format_minor(t['value_p10'], cur)}  P50 {format_minor(t['value_p50'], cur)}  "
              f"P90 {format_minor(t['value_p90'], cur)}")
+    echo(f"smoother haze dates: {', '.join(run.hazy_dates) or 'none'} "
+         f"({'pinned' if run.haze_pinned else 'judged once over the season'})")
     echo(f"parts: {out}/valuations (read them block by block; series/ and features/ beside)")

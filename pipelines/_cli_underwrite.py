@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import SEASON_SCALE_HELP, app, echo, err, parse_date, user_errors
+from pipelines._cli_app import HAZY_DATES_HELP, SEASON_SCALE_HELP, app, echo, err, parse_date, parse_dates, user_errors
 
 __all__ = ["underwrite_command"]
 
@@ -36,6 +36,7 @@ def underwrite_command(
                                         "tmax_c, et0_mm): required when the yield model reads weather"),
     operator: str | None = typer.Option(None, "--operator", help="who runs this (recorded)"),
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
+    hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
 ) -> None:
     """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
@@ -50,6 +51,7 @@ def underwrite_command(
         from pipelines.errors import RunInputError
 
         raise RunInputError(what="underwrite", problem="give --imagery (to build the features) or --features")
+    haze = parse_dates(hazy_dates, "--hazy-dates")
     bar = Progress(TextColumn("underwrite"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                    TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=True)
     with bar:
@@ -61,7 +63,7 @@ def underwrite_command(
         res = underwrite_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
                                cache_dir=cache, operator=operator, progress=tick, weather=weather,
-                               crop_season_scale=crop_season_scale)
+                               crop_season_scale=crop_season_scale, haze_dates=haze)
     for w in res.warnings:
         err(f"warning: {w}")
     s = res.summary
@@ -72,6 +74,9 @@ def underwrite_command(
     if s["top_reasons"]:
         echo("most frequent reasons: " + ", ".join(f"{c} ({n})" for c, n in s["top_reasons"]))
     echo("models: " + ", ".join(f"{k} {v}" for k, v in res.models.items() if v is not None))
+    if res.hazy_dates is not None:
+        echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "
+             f"({'pinned' if haze is not None else 'judged on these fields'})")
     echo(f"stored {res.written} new records ({res.already_present} already present) in {res.store_url}")
     if out is not None:
         echo(f"wrote {out}")

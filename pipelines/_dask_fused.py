@@ -47,6 +47,9 @@ class PortfolioRun:
     parts_reused: int = 0
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+    #: the phenology smoother's scene haze dates every block used (judged once over the season, or pinned)
+    hazy_dates: list[str] = field(default_factory=list)
+    haze_pinned: bool = False
 
     @property
     def n_blocks(self) -> int:
@@ -167,7 +170,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
                   min_clear: int = 8, crop_model: Any = None,
                   featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
                   planted_area: bool = True, phenology_calib: Any = None, area_params: Any = None,
-                  period_days: int = 16, weather: pd.DataFrame | None = None) -> PortfolioRun:
+                  period_days: int = 16, weather: pd.DataFrame | None = None,
+                  hazy: dict[str, list[str]] | None = None) -> PortfolioRun:
     """Series → indicators → valuations of ``fields`` in one task per spatial block; parts under ``out``.
 
     Equal, block for block, to ``run_series(out=out/"series")``, ``features_distributed(out=out/"features")`` (with
@@ -177,7 +181,9 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     the same whenever every requested variable has a row). Give ``currency`` for valuations independent of the
     blocks (as in ``score_distributed``). Returns summaries only; read the parts with ``PortfolioRun.iter_parts``.
     ``weather`` (a checked :mod:`features.weather` table): its ``wx_*`` features are added to each block's
-    features before scoring. With the scene reference on (:mod:`features._scene_reference`), it is built once from
+    features before scoring. ``hazy``: the smoother's scene haze dates pinned (:func:`pipelines.featurize.pin_haze`);
+    else judged once over the season (:func:`pipelines.distributed.season_haze`).
+    With the scene reference on (:mod:`features._scene_reference`), it is built once from
     ``imagery`` when ``planted_area`` (the features stage then has the imagery, as the staged path with
     ``imagery=``) and shared by every block; the series blocks do not build it.
     """
@@ -204,13 +210,20 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
 
     # what the whole season decides for every block — the crop model's season scales and the smoother's haze dates —
     # is judged on samples of the fields; their series are built once, here, for the union of both samples
-    wanted = d.season_sample_ids(crop_model, fs, as_of, featurize)
+    wanted = d.season_sample_ids(crop_model, fs, as_of, featurize, haze=hazy is None)
     sampled = sample_series(fs[fs["field_id"].astype(str).isin(wanted)]) if wanted else None
     crop_model = d.season_calibrated(crop_model, fs, as_of, sampled if sampled is not None else sample_series)
+    pinned = hazy is not None
+    if hazy is None:
+        hazy = d.season_haze(fs, as_of, sampled if sampled is not None else sample_series, featurize)
     area, overlap, shared, fcommon = d._features_setup(
         fs, season, as_of, set(variables), imagery=f_imagery, crop_model=crop_model, phenology_calib=phenology_calib,
-        area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize,
-        hazy=d.season_haze(fs, as_of, sampled if sampled is not None else sample_series, featurize))
+        area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize, hazy=hazy)
+    if pinned and shared["options"]["reference"] is not None:
+        from features.errors import UserInputError
+        from pipelines.featurize import HAZE_WITH_REFERENCE
+
+        raise UserInputError(HAZE_WITH_REFERENCE)
     score_kwargs, scommon = d._score_setup(prices, model_name=model_name, model_version=model_version,
                                            governance=governance, checkpoint=checkpoint, currency=currency)
     if weather is not None:
@@ -241,4 +254,6 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     outcome = d._series_outcome(fs, imagery, metas)
     outcome["parts_reused"] = sum(reused)
     return PortfolioRun(out=out, blocks=sorted(summaries, key=lambda s: int(s["block"])), n_fields=len(fs),
-                        source=f"{imagery} ({len(tasks)} spatial blocks on {runner!r})", **outcome)
+                        source=f"{imagery} ({len(tasks)} spatial blocks on {runner!r})",
+                        hazy_dates=sorted({x for v in (hazy or {}).values() for x in v}), haze_pinned=pinned,
+                        **outcome)

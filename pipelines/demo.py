@@ -316,6 +316,8 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         st.lines.append(f"{len(fr.features)} fields of season {season} as of {as_of} (the application date: "
                         f"mid-season); {len(fr.dates_used)} acquisition dates")
         st.lines += indicator_summary(fr.features)
+        st.lines.append(f"smoother scene haze dates: {', '.join(fr.hazy_dates) or 'none'} (judged on the season's "
+                        f"{len(fr.features)} fields; `--hazy-dates` pins them when a farmer is re-run alone)")
         if "weather" in fr.families:
             st.lines.append(f"weather as of the date: {fr.families['weather']} (the county's weather/daily.csv; in "
                             "the demo it is exactly the station series that drove the simulated growth, so there is "

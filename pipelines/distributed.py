@@ -353,13 +353,13 @@ def _scales_to_estimate(crop_model: Any) -> bool:
         and getattr(crop_model, "season_scales_", None) is None
 
 
-def season_sample_ids(crop_model: Any, fs: Any, as_of: dt.date, featurize: Any) -> set[str]:
+def season_sample_ids(crop_model: Any, fs: Any, as_of: dt.date, featurize: Any, *, haze: bool = True) -> set[str]:
     """The fields whose series :func:`season_calibrated` and :func:`season_haze` read (a driver builds only theirs,
-    once, for both)."""
+    once, for both; ``haze=False``: the haze is pinned, only the crop scales' sample)."""
     from pipelines.featurize import haze_sample_ids
 
     plain = fs.drop(columns="geometry", errors="ignore")
-    ids = set(haze_sample_ids(plain)) if featurize is None else set()
+    ids = set(haze_sample_ids(plain)) if featurize is None and haze else set()
     if _scales_to_estimate(crop_model):
         ids |= set(crop_model.season_fields(plain, as_of)["field_id"].astype(str))
     return ids

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 __all__ = ["FeaturizeResult", "featurize", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
            "FAMILIES", "phenology_crops", "load_crop_model", "featurize_to_file", "write_parquet_atomic",
            "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel", "smooth_ndvi", "haze_screen",
-           "haze_sample_ids", "HAZE_SAMPLE"]
+           "haze_sample_ids", "HAZE_SAMPLE", "pin_haze"]
 
 #: options of :func:`features._seasonal.seasonal_features` (fixed: a model fitted on one set needs the same)
 SEASONAL_OPTIONS: Mapping[str, Any] = {"period_days": 16, "derivatives": False, "raw_metrics": True}
@@ -81,6 +81,10 @@ class FeaturizeResult:
     dates_used: list[dt.date] = field(default_factory=list)
     area: pd.DataFrame | None = None
     crop: pd.DataFrame | None = None
+    #: the grid dates the phenology smoother took as scene-wide haze (judged on the run's fields, or pinned)
+    hazy_dates: list[str] = field(default_factory=list)
+    #: whether ``hazy_dates`` were pinned (``haze_dates=``) rather than judged
+    haze_pinned: bool = False
 
 
 def _as_date(d: dt.date | dt.datetime | pd.Timestamp | str) -> dt.date:
@@ -142,6 +146,9 @@ def phenology_crops(fields: pd.DataFrame, crop: pd.DataFrame | None,
 #: the scene haze screen of a smoothing call is judged on at most this many of its fields (a deterministic sample by
 #: field id), so one call and the spatial blocks of a portfolio can share one judgement (:func:`haze_screen`)
 HAZE_SAMPLE = 5000
+#: the one-line error of a haze pin beside the scene reference
+HAZE_WITH_REFERENCE = ("--hazy-dates: the scene reference is on (it decides the smoother's haze from the reference "
+                       "cells alone); pin the haze only without it")
 
 
 def _smooth_groups(fields: pd.DataFrame) -> list[tuple[str, dt.date | None, list[str]]]:
@@ -203,6 +210,32 @@ def _haze_screen(series: pd.DataFrame, groups: list[tuple[str, dt.date | None, l
     return out
 
 
+def pin_haze(fields: pd.DataFrame, dates: Sequence[dt.date], as_of: dt.date | None) -> dict[str, list[str]]:
+    """The smoother's scene haze pinned at ``dates`` (e.g. an earlier decision record's ``smoother_hazy_dates``;
+    empty: no hazy date) for every smoothing group of ``fields`` (:func:`smooth_ndvi`'s key ``season|start``), as
+    :func:`haze_screen` would give it. A date after ``as_of`` or on no group's 5-day grid, or fields without a
+    region (their grid starts at the call's first observation), is a one-line :class:`UserInputError` (a pin that
+    matches nothing would silently judge nothing)."""
+    groups = _smooth_groups(fields)
+    loose = [f for _, start, ids in groups if start is None for f in ids]
+    if loose:
+        raise UserInputError(f"--hazy-dates: {len(loose)} field(s) without a region ({', '.join(sorted(loose)[:3])}): "
+                             "their smoother grid starts at the run's first observation, so a pin cannot name its "
+                             "dates; give the fields their region")
+    out: dict[str, list[str]] = {key: [] for key, _, _ in groups}
+    for d in sorted(set(dates)):
+        if as_of is not None and d > as_of:
+            raise UserInputError(f"--hazy-dates: {d} is after the as-of date {as_of}")
+        hit = [key for key, start, _ in groups
+               if start is not None and d >= start and (d - start).days % PHENOLOGY_GRID_DAYS == 0]
+        if not hit:
+            grids = ", ".join(f"{start} + {PHENOLOGY_GRID_DAYS}k days" for _, start, _ in groups)
+            raise UserInputError(f"--hazy-dates: {d} is not a date of the smoother's grid ({grids})")
+        for key in hit:
+            out[key].append(d.isoformat())
+    return out
+
+
 def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | None,
                 reference: pd.DataFrame | None = None, hazy: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """NDVI as production smooths it for phenology (:func:`features.timeseries.smooth_series`, 5-day grid), one
@@ -237,17 +270,18 @@ def smooth_ndvi(series: pd.DataFrame, fields: pd.DataFrame, as_of: dt.date | Non
 def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_of: dt.date, calib: Any,
                families: dict[str, str], warnings: list[str],
                reference: pd.DataFrame | None = None,
-               hazy: dict[str, list[str]] | None = None) -> pd.DataFrame | None:
+               hazy: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame | None, list[str]]:
+    """Phenology of ``fields`` and the smoother's scene haze dates."""
     try:
         from features.growth_stage import load_calendars, phenology
     except ImportError as e:
         families["phenology"] = f"missing: {e}"
         warnings.append(f"phenology left empty: {e}")
-        return None
+        return None, []
     if series.empty or not (series["variable"] == "NDVI").any():
         families["phenology"] = "skipped: no NDVI observation"
         warnings.append("phenology left empty: no NDVI observation up to the as-of date")
-        return None
+        return None, []
     smoothed = smooth_ndvi(series, fields, as_of, reference=reference, hazy=hazy)
     calendars = load_calendars()
     regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
@@ -259,10 +293,11 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
             continue
         parts.append(phenology(sm, calendars, crops[crops.index.isin(ids)], region, as_of, calib))
     families["phenology"] = "ok"
+    hazy_dates = list(smoothed.attrs.get("hazy_dates", []))
     if not parts:
-        return None
+        return None, hazy_dates
     out = pd.concat(parts, ignore_index=True)
-    return out.drop(columns=[c for c in ("season", "crop") if c in out.columns])
+    return out.drop(columns=[c for c in ("season", "crop") if c in out.columns]), hazy_dates
 
 
 def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_of: dt.date, params: Any,
@@ -347,7 +382,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               series: pd.DataFrame | None = None,
               weather: pd.DataFrame | str | Path | None = None,
               reference: pd.DataFrame | None = None,
-              hazy: dict[str, list[str]] | None = None) -> FeaturizeResult:
+              hazy: dict[str, list[str]] | None = None,
+              haze_dates: Sequence[dt.date] | None = None) -> FeaturizeResult:
     """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
 
     ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
@@ -357,7 +393,9 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     reference to smooth with (e.g. built once and shared by every block of a distributed run); when None and the
     reference is on, it is built from ``imagery`` (a scene folder; none for tables and the Statistical API).
     ``hazy``: the smoother's scene haze dates (:func:`haze_screen` over a whole portfolio, given to each of its
-    blocks); None judges them on these fields.
+    blocks); None judges them on these fields. ``haze_dates`` pins them (:func:`pin_haze`; e.g. an earlier decision
+    record's ``smoother_hazy_dates``, so a farmer re-run alone smooths as in the run that decided); not with the
+    scene reference, which decides the haze from the reference alone.
     """
     season = check_season(season)
     day = _as_date(as_of)
@@ -371,6 +409,10 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     s, source, built = _series(fs, None if reference is not None and series is not None else imagery, season, day,
                                series, cache_dir, progress, warnings)
     ref = reference if reference is not None else built
+    if haze_dates is not None:
+        if ref is not None:
+            raise UserInputError(HAZE_WITH_REFERENCE)
+        hazy = pin_haze(fs, haze_dates, day)
     families["series"] = "ok" if len(s) else "skipped: no observation up to the as-of date"
 
     from features._seasonal import field_windows, seasonal_features
@@ -397,7 +439,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
         warnings.append("crop type left empty: no crop-type model given")
 
     crops = phenology_crops(fs, crop)
-    phen = _phenology(s, fs, crops, day, phenology_calib, families, warnings, ref, hazy)
+    phen, hazy_dates = _phenology(s, fs, crops, day, phenology_calib, families, warnings, ref, hazy)
     area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings)
     feats = build_features(fs, s, season, day, area=area, phenology=phen, crop=crop, seasonal=seasonal)
     feats["crop"] = pd.Series(feats["field_id"].map(crops).to_numpy(dtype=object), dtype="str")
@@ -409,7 +451,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
         families["weather"] = f"ok: {len(WEATHER_COLUMNS)} wx_* columns from {wx_source}"
     dates = sorted({d.date() for d in pd.to_datetime(s["date"]).unique()}) if len(s) else []
     return FeaturizeResult(features=feats, series=s, phenology=phen, warnings=warnings, source=source,
-                           families=families, dates_used=dates, area=area, crop=crop)
+                           families=families, dates_used=dates, area=area, crop=crop, hazy_dates=hazy_dates,
+                           haze_pinned=haze_dates is not None)
 
 
 def load_crop_model(spec: str | Path | None, *, season_scale: float | None = None
@@ -452,9 +495,11 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                       as_of: dt.date | dt.datetime | pd.Timestamp | str, out: str | Path, *,
                       crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
                       progress: Progress | None = None, weather: str | Path | None = None,
-                      crop_season_scale: float | None = None) -> tuple[FeaturizeResult, Path, str]:
+                      crop_season_scale: float | None = None,
+                      haze_dates: Sequence[dt.date] | None = None) -> tuple[FeaturizeResult, Path, str]:
     """Read fields, resolve the crop model (its season scale pinned at ``crop_season_scale`` when given),
-    :func:`featurize`, write the FieldFeatures Parquet atomically.
+    :func:`featurize` (the smoother's haze pinned at ``haze_dates`` when given), write the FieldFeatures Parquet
+    atomically.
 
     Returns the result, the path written and the crop model's description. Nothing is written
     when anything fails.
@@ -465,7 +510,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     read = read_fields(fields, season=season)
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
-                    weather=weather)
+                    weather=weather, haze_dates=haze_dates)
     if read.rejected:
         res.warnings.append(f"{len(read.rejected)} field(s) rejected when reading: "
                             + ", ".join(f"{k} ({v})" for k, v in list(read.rejected.items())[:5]))

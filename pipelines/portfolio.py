@@ -12,6 +12,7 @@ client holds summaries only. Valuations are in the currency of the fields' regio
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,15 +46,18 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                     workers: int | None = None, scheduler: str | None = None, cache_dir: str | Path | None = None,
                     chunk_fields: int | None = None, currency: str | None = None,
                     crop_model: str | Path | None = "champion", alias: str = "champion",
-                    weather: str | Path | None = None, crop_season_scale: float | None = None) -> PortfolioValue:
+                    weather: str | Path | None = None, crop_season_scale: float | None = None,
+                    haze_dates: Sequence[dt.date] | None = None) -> PortfolioValue:
     """Value ``fields`` (a field file) as of ``as_of`` with the ``alias`` models; parts under ``out``.
 
     ``weather``: a daily weather file (:mod:`features.weather`), required when the yield model reads weather.
-    ``crop_season_scale`` pins the crop model's season scale (else estimated once over all the fields)."""
+    ``crop_season_scale`` pins the crop model's season scale (else estimated once over all the fields);
+    ``haze_dates`` the phenology smoother's scene haze dates (:func:`pipelines.featurize.pin_haze`; else judged
+    once over all the fields)."""
     from features.fields import read_fields
     from models.prices import read_prices
     from pipelines.distributed import run_portfolio, runner_from_options
-    from pipelines.featurize import load_weather, require_weather
+    from pipelines.featurize import load_weather, pin_haze, require_weather
     from pipelines.underwrite import ChampionModels, checkpoint_label
 
     if scheduler and workers:
@@ -75,6 +79,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
             raise UserInputError(f"value: the fields' region ({', '.join(regions) or 'none'}) prices in "
                                  f"{', '.join(found) or 'no currency'}; give --currency")
         currency = found[0]
+    hazy = pin_haze(fs.drop(columns="geometry"), haze_dates, as_of) if haze_dates is not None else None
     models = ChampionModels.resolve(alias=alias, crop_model=crop_model, warnings=warnings,
                                     crop_season_scale=crop_season_scale)
     wx = load_weather(weather)[0]
@@ -87,6 +92,6 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                             model_name=models.yield_name, model_version=models.yield_version,
                             governance=models.governance, checkpoint=checkpoint, currency=currency, runner=runner,
                             chunk_fields=chunk_fields, cache_dir=Path(cache_dir) if cache_dir else None,
-                            crop_model=models.crop_model, weather=wx)
+                            crop_model=models.crop_model, weather=wx, hazy=hazy)
     return PortfolioValue(run=run, versions=models.versions(), checkpoint=checkpoint, currency=currency,
                           warnings=[*warnings, *run.warnings])

@@ -298,7 +298,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
                       "checkpoint": label, "imagery_source": fr.source,
                       "acquisition_dates": [d.isoformat() for d in fr.dates_used],
-                      "crop_model_version": models.crop_version}
+                      "crop_model_version": models.crop_version, "smoother_hazy_dates": list(fr.hazy_dates)}
         say("decisions")
         items = decide_batch(apps, feats, vals, prices.to_frame(), rest, policy, profile, as_of,
                              provenance=provenance)

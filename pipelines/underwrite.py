@@ -28,7 +28,7 @@ import datetime as dt
 import io
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -258,13 +258,16 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      cache_dir: Path | None = None, series: pd.DataFrame | None = None,
                      progress: Progress | None = None, run: str | None = None,
                      extra_provenance: dict[str, Any] | None = None,
-                     weather: pd.DataFrame | str | Path | None = None) -> ScoredRun:
+                     weather: pd.DataFrame | str | Path | None = None,
+                     haze_dates: Sequence[dt.date] | None = None) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
     Nothing is stored except the FieldFeatures artifact (for explain). ``applications`` of other
     seasons are ignored. ``run`` names the run in the provenance (default ``underwrite <season> <as_of>``).
     ``weather``: a daily weather file or table (:mod:`features.weather`; default: the one ``models`` carry);
-    a yield model that reads weather refuses to score without it (one-line user error).
+    a yield model that reads weather refuses to score without it (one-line user error). ``haze_dates`` pins the
+    smoother's scene haze (:func:`pipelines.featurize.pin_haze`); the dates used are in the provenance
+    (``smoother_hazy_dates``, with ``smoother_haze_pinned`` when pinned).
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -282,7 +285,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     fr = None
     if features is None:
         fr = featurize(fields, imagery, season, day, crop_model=models.crop_model, cache_dir=cache_dir,
-                       progress=progress, series=series, weather=wx)
+                       progress=progress, series=series, weather=wx, haze_dates=haze_dates)
         warnings.extend(fr.warnings)
         feats = fr.features
     else:
@@ -308,7 +311,9 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     }
     if fr is not None:
         provenance.update(imagery_source=fr.source, acquisition_dates=[d.isoformat() for d in fr.dates_used],
-                          families=dict(fr.families))
+                          families=dict(fr.families), smoother_hazy_dates=list(fr.hazy_dates))
+        if fr.haze_pinned:
+            provenance["smoother_haze_pinned"] = True
     provenance.update(extra_provenance or {})
     tick(2, 3, "decisions")
     items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, day, provenance=provenance)
@@ -334,6 +339,8 @@ class UnderwriteResult:
     models: dict[str, str | None] = field(default_factory=dict)
     checkpoint: str = ""
     store_url: str = ""
+    #: the phenology smoother's scene haze dates (None when the features were given)
+    hazy_dates: list[str] | None = None
 
 
 def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
@@ -393,12 +400,14 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                models: ChampionModels | None = None, cache_dir: Path | None = None,
                crop_model: str | Path | None = "champion",
                weather: pd.DataFrame | str | Path | None = None,
-               crop_season_scale: float | None = None) -> UnderwriteResult:
+               crop_season_scale: float | None = None,
+               haze_dates: Sequence[dt.date] | None = None) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
     Idempotent: a re-run with the same inputs, models and policy writes nothing new. ``crop_season_scale`` pins
     the crop model's season scale (e.g. an earlier record's ``crop_season_scale``) instead of estimating it from
-    the season's declared fields.
+    the season's declared fields; ``haze_dates`` the phenology smoother's scene haze dates (an earlier record's
+    ``smoother_hazy_dates``) instead of judging them on these fields.
     """
     from underwriting.store import DecisionStore
 
@@ -411,13 +420,14 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                             crop_season_scale=crop_season_scale)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=st.url, models=models, features=features, prices=prices,
-                               cache_dir=cache_dir, progress=progress, weather=wx)
+                               cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates)
         res = st.append(run.items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
         return UnderwriteResult(items=run.items, summary=summarise(run.items), features=run.features,
                                 valuations=run.valuations, written=res.written,
                                 already_present=res.already_present, record_ids=res.record_ids,
                                 warnings=warnings + run.warnings, models=run.models, checkpoint=run.checkpoint,
-                                store_url=st.shown_url)
+                                store_url=st.shown_url,
+                                hazy_dates=list(run.featurized.hazy_dates) if run.featurized is not None else None)
     finally:
         if own:
             st.close()
@@ -465,7 +475,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      store: str | None = None, out: str | Path | None = None,
                      crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
                      operator: str | None = None, progress: Progress | None = None,
-                     weather: str | Path | None = None, crop_season_scale: float | None = None) -> UnderwriteResult:
+                     weather: str | Path | None = None, crop_season_scale: float | None = None,
+                     haze_dates: Sequence[dt.date] | None = None) -> UnderwriteResult:
     """:func:`underwrite` from files: every input is read and checked before anything is written."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
@@ -475,6 +486,9 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
     if features is not None and crop_season_scale is not None:
         raise UserInputError("--crop-season-scale pins the crop model when underwrite builds the features; with "
                              "--features, pin it in `agcredit features build --crop-season-scale`")
+    if features is not None and haze_dates is not None:
+        raise UserInputError("--hazy-dates pins the smoother when underwrite builds the features; with --features, "
+                             "pin it in `agcredit features build --hazy-dates`")
     pol = load_policy(policy)
     if profile is not None:
         pol.profile(profile)
@@ -502,7 +516,7 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         feats = check_field_features(feats, where=p.name)
     res = underwrite(apps, flds, season, as_of, imagery=imagery, policy=pol, profile=profile, book=bk, store=store,
                      features=feats, progress=progress, operator=operator, cache_dir=cache_dir,
-                     crop_model=crop_model, weather=wx, crop_season_scale=crop_season_scale)
+                     crop_model=crop_model, weather=wx, crop_season_scale=crop_season_scale, haze_dates=haze_dates)
     if out is not None:
         write_decisions(res.items, out)
     return res

@@ -564,3 +564,36 @@ def test_blocks_share_the_seasons_haze_screen(monkeypatch: pytest.MonkeyPatch) -
     one = featurize(fields, None, "2009", as_of, series=series).features
     parts = features_distributed(fields, series, "2009", as_of, chunk_fields=11)
     pd.testing.assert_frame_equal(parts, one, check_exact=True)
+
+
+def test_a_pinned_haze_reproduces_the_whole_run_for_a_few_fields() -> None:
+    """`--hazy-dates` (pipelines.featurize.pin_haze): the few fields of one farmer, re-run alone with the haze dates
+    the whole run recorded, get the whole run's feature rows bit for bit; alone and unpinned they do not (their own
+    median sees no haze). The dates used are reported (FeaturizeResult.hazy_dates, haze_pinned); a pinned date
+    off the smoother's grid or after the as-of date is a one-line user error."""
+    from features.errors import UserInputError
+    from pipelines.featurize import featurize, pin_haze
+
+    fields, series, blocks = _hazy_portfolio()
+    as_of = dt.date(2009, 10, 31)
+    whole = featurize(fields, None, "2009", as_of, series=series)
+    assert whole.hazy_dates == ["2009-08-03"] and not whole.haze_pinned
+    small = fields.iloc[min(blocks, key=len)].reset_index(drop=True)
+    mine = series[series["field_id"].isin(set(small["field_id"]))]
+    want = whole.features[whole.features["field_id"].isin(set(small["field_id"]))].reset_index(drop=True)
+    alone = featurize(small, None, "2009", as_of, series=mine)
+    assert alone.hazy_dates == [] and not alone.haze_pinned
+    assert not alone.features.equals(want)
+    pinned = featurize(small, None, "2009", as_of, series=mine, haze_dates=[dt.date(2009, 8, 3)])
+    assert pinned.hazy_dates == ["2009-08-03"] and pinned.haze_pinned
+    pd.testing.assert_frame_equal(pinned.features, want, check_exact=True)
+    # pinned at none: the whole run without its haze screen (the hazy date's veil pulls the curves down)
+    bare = featurize(fields, None, "2009", as_of, series=series, haze_dates=[])
+    assert bare.hazy_dates == [] and bare.haze_pinned and not bare.features.equals(whole.features)
+    plain = fields.drop(columns="geometry")
+    for day, msg in ((dt.date(2009, 8, 4), "2009-08-04 is not a date of the smoother's grid (2009-05-15 + 5k days)"),
+                     (dt.date(2009, 11, 4), "2009-11-04 is after the as-of date 2009-10-31")):
+        with pytest.raises(UserInputError, match=msg.replace("+", r"\+").replace("(", r"\(").replace(")", r"\)")):
+            pin_haze(plain, [day], as_of)
+    with pytest.raises(UserInputError, match=r"21 field\(s\) without a region \(H00, H01, H02\)"):
+        pin_haze(plain.drop(columns="region"), [dt.date(2009, 8, 3)], as_of)

@@ -213,6 +213,78 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
 
 
 
+def test_cli_pins_the_smoother_haze(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
+    """`--hazy-dates` pins the phenology smoother's scene haze: the records say which dates were taken as haze
+    (``smoother_hazy_dates``; ``smoother_haze_pinned`` when pinned), features build and value print them; a bad
+    date, a date off the smoother's grid, or a pin beside --features: exit 2, one line, nothing written."""
+    from datetime import timedelta
+
+    from features.series import season_window
+
+    c: County = world["county"]
+    runner = CliRunner()
+    uw = ["underwrite", "--applications", str(c.path / "records" / "applications.csv"), "--fields",
+          str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery), "--season", world["season"],
+          "--as-of", str(world["as_of"]), "--profile", "in-kcc", "--no-progress", "--crop-model", "none",
+          "--cache", str(c.cache_dir)]
+
+    def bodies(url: str) -> list[dict[str, Any]]:
+        st = DecisionStore(url)
+        return [rec.body for rec in (st.get(i) for i in st.records()["record_id"]) if rec is not None]
+
+    judged = f"sqlite:///{tmp_path / 'judged.db'}"
+    r = runner.invoke(app, [*uw, "--store", judged], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    assert "smoother haze dates:" in r.stdout and "(judged on these fields)" in r.stdout
+    got = bodies(judged)
+    assert got and all("smoother_hazy_dates" in b["provenance"] and "smoother_haze_pinned" not in b["provenance"]
+                       for b in got)
+    # a grid date (5-day grid from the region's season start) holding an acquisition before the as-of date
+    t0 = season_window(world["season"], c.region)[0]
+    acq = [date.fromisoformat(d) for d in got[0]["provenance"]["acquisition_dates"]]
+    a = acq[len(acq) // 2]
+    g = t0 + timedelta(days=5 * ((a - t0).days // 5))
+    pinned = f"sqlite:///{tmp_path / 'pinned.db'}"
+    r = runner.invoke(app, [*uw, "--store", pinned, "--hazy-dates", g.isoformat()], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    assert f"smoother haze dates: {g.isoformat()} (pinned)" in r.stdout
+    got = bodies(pinned)
+    assert got and all(b["provenance"]["smoother_hazy_dates"] == [g.isoformat()]
+                       and b["provenance"]["smoother_haze_pinned"] is True for b in got)
+    fb = ["features", "build", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery),
+          "--season", world["season"], "--as-of", str(world["as_of"]), "--crop-model", "none",
+          "--cache", str(c.cache_dir), "--no-progress"]
+    feats = {}
+    for name, extra in (("judged", []), ("pinned", ["--hazy-dates", g.isoformat()])):
+        out = tmp_path / f"{name}.parquet"
+        r = runner.invoke(app, [*fb, "--out", str(out), *extra], env={"AGCREDIT_TOKEN_KEY": KEY})
+        assert r.exit_code == 0, r.stderr
+        feats[name] = pd.read_parquet(out)
+    assert f"smoother haze dates: {g.isoformat()} (pinned)" in r.stdout
+    assert not feats["pinned"].equals(feats["judged"])  # the date's observations no longer shape the curves
+    val = ["value", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery),
+           "--season", world["season"], "--as-of", str(world["as_of"]), "--out", str(tmp_path / "pf"),
+           "--crop-model", "none", "--chunk-fields", "7", "--cache", str(c.cache_dir)]
+    r = runner.invoke(app, [*val, "--hazy-dates", g.isoformat()], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and f"smoother haze dates: {g.isoformat()} (pinned)" in r.stdout, r.stdout
+    parts = sorted((tmp_path / "pf" / "features").glob("part-*.parquet"))
+    fv = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    cols = [k for k in feats["pinned"].columns if k in fv.columns and k not in ("as_of",)]
+    pd.testing.assert_frame_equal(fv.sort_values("field_id")[cols].reset_index(drop=True),
+                                  feats["pinned"].sort_values("field_id")[cols].reset_index(drop=True),
+                                  check_dtype=False)
+    r = runner.invoke(app, [*val, "--hazy-dates", "none"], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and ", 0 reused," in r.stdout, r.stdout  # another pin: every block recomputed
+    for extra, msg in ((["--hazy-dates", "2009-13-01"], "--hazy-dates: expected a date YYYY-MM-DD"),
+                       (["--hazy-dates", (g + timedelta(days=1)).isoformat()], "is not a date of the smoother's grid"),
+                       (["--hazy-dates", g.isoformat(), "--features", str(tmp_path / "pinned.parquet")],
+                        "with --features, pin it in `agcredit features build --hazy-dates`")):
+        bad = tmp_path / "bad.db"
+        r = runner.invoke(app, [*uw, "--store", f"sqlite:///{bad}", *extra], env={"AGCREDIT_TOKEN_KEY": KEY})
+        assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not bad.exists() or DecisionStore(f"sqlite:///{bad}").count() == 0
+
+
 def test_cli_pins_the_crop_season_scale(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
     """`--crop-season-scale` scores with that scale (features build and underwrite record it in every field), the
     crop model's description says it is pinned; out of bounds, without a crop model, or beside --features: exit 2,
