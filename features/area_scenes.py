@@ -254,10 +254,9 @@ def _blocks(geoms: np.ndarray, grid: _Grid) -> list[tuple[tuple[int, int, int, i
 def _ground_area(res: pd.DataFrame, geoms: list[Any], crs_wkt: str) -> pd.DataFrame:
     """Rescale areas measured in the grid's CRS units to equal-area hectares (a Web-Mercator or far-from-meridian
     UTM grid does not measure ground area); fractions are unchanged."""
-    from features.fields import equal_area_crs
+    from features.fields import area_ha
 
-    gs = gpd.GeoSeries(geoms, crs=crs_wkt)
-    ea = gs.to_crs(equal_area_crs(gs)).area.to_numpy() / 10_000.0
+    ea = area_ha(gpd.GeoSeries(geoms, crs=crs_wkt)).to_numpy()
     px = res["field_px_area_ha"].to_numpy(dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         k = np.where(px > 0, ea / px, 1.0)

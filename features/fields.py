@@ -88,19 +88,32 @@ def equal_area_crs(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> CRS:
     which other fields are in the file (a field alone gets the hectares it gets among all the county's fields)."""
     geo = gdf.to_crs(4326) if gdf.crs is not None and not CRS(gdf.crs).equals(CRS(4326)) else gdf
     minx, miny, maxx, maxy = geo.total_bounds
-    lon, lat = round((minx + maxx) / 2.0), round((miny + maxy) / 2.0)
+    return _laea(round((minx + maxx) / 2.0), round((miny + maxy) / 2.0))
+
+
+def _laea(lon: int, lat: int) -> CRS:
     return CRS.from_proj4(f"+proj=laea +lat_0={lat:d} +lon_0={lon:d} +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs")
 
 
 def area_ha(gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> pd.Series:
-    """Equal-area hectares of each geometry (never computed in degrees or Web Mercator)."""
+    """Equal-area hectares of each geometry (never computed in degrees or Web Mercator), each in the Lambert
+    azimuthal equal-area projection centred on the whole degree nearest the geometry itself: a field's hectares
+    depend on nothing but its own polygon, bit for bit — not on the other fields of the file, even when the file's
+    centre would round to another degree."""
     if gdf.crs is None:
         raise FieldsError(source="fields", problem="no CRS declared; cannot compute areas")
     if len(gdf) == 0:
         return pd.Series([], dtype="float64", index=gdf.index)
-    ea = gdf.to_crs(equal_area_crs(gdf))
-    geoms = ea.geometry if isinstance(ea, gpd.GeoDataFrame) else ea
-    return pd.Series(geoms.area.to_numpy() / 10_000.0, index=gdf.index, dtype="float64")
+    gs = gdf.geometry if isinstance(gdf, gpd.GeoDataFrame) else gdf
+    geo = gs.to_crs(4326) if not CRS(gs.crs).equals(CRS(4326)) else gs
+    b = geo.bounds.fillna(0.0)  # an empty geometry (no bounds) has no area wherever it is projected
+    lon = np.round((b["minx"].to_numpy() + b["maxx"].to_numpy()) / 2.0).astype(np.int64)
+    lat = np.round((b["miny"].to_numpy() + b["maxy"].to_numpy()) / 2.0).astype(np.int64)
+    out = np.empty(len(gs), dtype="float64")
+    for lo, la in sorted(set(zip(lon.tolist(), lat.tolist(), strict=True))):
+        idx = np.flatnonzero((lon == lo) & (lat == la))
+        out[idx] = gs.iloc[idx].to_crs(_laea(lo, la)).area.to_numpy() / 10_000.0
+    return pd.Series(out, index=gdf.index, dtype="float64")
 
 
 def geometry_hashes(gdf: gpd.GeoDataFrame) -> pd.Series:

@@ -337,12 +337,17 @@ class Resolved(NamedTuple):
 
 
 def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = None) -> Resolved:
-    """Resolve ``NAME@alias`` to a concrete version and load it (call once per run; record the version)."""
+    """Resolve ``NAME@alias`` to a concrete version and load it (call once per run; record the version). An
+    ``alias`` of digits names a version itself (e.g. the version a decision record names, to replay it)."""
     client = _client(create=False)
     _check_model(client, name)
     try:
-        mv = client.get_model_version_by_alias(name, alias)
+        mv = client.get_model_version(name, alias) if alias.isdigit() else client.get_model_version_by_alias(name,
+                                                                                                              alias)
     except MlflowException:
+        if alias.isdigit():
+            raise RegistryError(problem=f"model {name!r} has no version {alias}",
+                                fix=f"see the versions with: agcredit models show {name}") from None
         raise RegistryError(problem=f"model {name!r} has no {alias!r} alias",
                             fix=f"promote a version: agcredit models promote {name} VERSION") from None
     version = str(mv.version)

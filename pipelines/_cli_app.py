@@ -22,7 +22,7 @@ from features.errors import UserInputError
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
-    "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates",
+    "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text",
 ]
 
 #: help of ``--crop-season-scale`` (underwrite, value, features build)
@@ -94,6 +94,12 @@ def parse_dates(value: str | None, name: str) -> list[date] | None:
     if not text or any(not p for p in parts):
         raise UserInputError(f"{name}: expected comma-separated dates YYYY-MM-DD or none, found {value!r}")
     return [d for p in parts if (d := parse_date(p, name)) is not None]
+
+
+def models_text(models: dict[str, str | None]) -> str:
+    """``yield-value 3, crop-type version 2 (champion)``: each model's name and version (a description that
+    already names its model, as the crop model's does, is shown as it is)."""
+    return ", ".join(v if v.startswith(k) else f"{k} {v}" for k, v in models.items() if v)
 
 
 def err(msg: str) -> None:

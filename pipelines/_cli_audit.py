@@ -1,10 +1,25 @@
-"""``agcredit audit verify``, ``agcredit decisions export`` and ``agcredit override``: the decision store."""
+"""``agcredit audit verify|replay``, ``agcredit decisions export`` and ``agcredit override``: the decision store."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
-from pipelines._cli_app import app, audit_app, decisions_app, echo, err, user_errors
+from features.errors import UserInputError
+from pipelines._cli_app import (
+    HAZY_DATES_HELP,
+    SEASON_SCALE_HELP,
+    app,
+    audit_app,
+    decisions_app,
+    echo,
+    err,
+    models_text,
+    parse_date,
+    parse_dates,
+    user_errors,
+)
 
 _STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
 
@@ -21,6 +36,70 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=_STORE_HEL
         return
     err(f"BROKEN: record {res.seq} ({res.record_id}): {res.problem}; {res.count} records before it verified")
     raise typer.Exit(code=1)
+
+
+@audit_app.command("replay")
+@user_errors
+def replay_cmd(
+    applications: Path = typer.Option(..., "--applications", help="applications (CSV or Parquet) of the decisions"),
+    fields: Path = typer.Option(..., "--fields", help="field polygons (as given to underwrite)"),
+    season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
+    as_of: str = typer.Option(..., "--as-of", help="the decisions' date (YYYY-MM-DD)"),
+    imagery: str | None = typer.Option(None, "--imagery", help="scene folder, index.csv, series table, sentinelhub "
+                                                               "or sentinelhub-stats (not needed with --features)"),
+    features: Path | None = typer.Option(None, "--features", help="FieldFeatures Parquet from `features build`"),
+    book: Path | None = typer.Option(None, "--book", help="the Book of active lines (default: empty)"),
+    policy: Path | None = typer.Option(None, "--policy", help="policy file (default: the shipped policy)"),
+    profile: str | None = typer.Option(None, "--profile", help="policy profile (default: the applications' "
+                                                               "currency's)"),
+    crop_model: str | None = typer.Option(None, "--crop-model", help="crop-type model: default the version the "
+                                                                     "records name; an alias, a folder, or none"),
+    cache: Path | None = typer.Option(None, "--cache", help="cache folder for series and area"),
+    weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (when the yield model reads it)"),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
+    hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
+    json_out: bool = typer.Option(False, "--json", help="one JSON object per application"),
+    store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
+) -> None:
+    """Recompute stored decisions from their inputs with the model versions the records name and compare them
+    (identical / reproduced except run-level provenance / differs / not stored); writes nothing. Exit 1 when a
+    stored decision is not reproduced."""
+    import json
+
+    from models.money import format_minor
+    from pipelines.replay import replay_files
+
+    day = parse_date(as_of, "--as-of")
+    assert day is not None
+    if imagery is None and features is None:
+        raise UserInputError("give --imagery (to build the features) or --features")
+    res = replay_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
+                       policy=policy, profile=profile, store=store, crop_model=crop_model, cache_dir=cache,
+                       weather=weather, crop_season_scale=crop_season_scale,
+                       haze_dates=parse_dates(hazy_dates, "--hazy-dates"))
+    for w in res.warnings:
+        err(f"warning: {w}")
+    if json_out:
+        for r in res.rows:
+            echo(json.dumps(r.to_dict(), sort_keys=True))
+    else:
+        c = res.counts()
+        echo(f"replayed {len(res.rows)} application(s) as of {day} with "
+             + models_text(res.models) + ": "
+             + ", ".join(f"{v} {k}" for k, v in c.items()))
+        if res.provenance_counts():
+            echo("run-level provenance that differs: "
+                 + ", ".join(f"{k} ({n})" for k, n in res.provenance_counts().items()))
+
+        def money(x: tuple[str, int] | None) -> str:
+            return f"{x[0]} {format_minor(x[1], res.currency)}" if x else "-"
+
+        for r in res.rows:
+            extra = f"  differs: {', '.join(r.differs[:8])}{' …' if len(r.differs) > 8 else ''}" if r.differs else ""
+            echo(f"{r.application_id:<14} {r.status:<11} stored {money(r.stored)} -> replayed {money(r.replayed)}"
+                 + extra)
+    if not res.ok:
+        raise typer.Exit(code=1)
 
 
 @decisions_app.command("export")

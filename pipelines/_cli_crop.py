@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from features.errors import UserInputError
 from pipelines._cli_app import echo, evaluate_app, train_app, user_errors
 
 __all__ = ["evaluate_crop_type_command", "train_crop_type_command"]
@@ -25,9 +26,9 @@ def train_crop_type_command(
 ) -> None:
     """Train the crop-type classifier on declared crops, register it as crop-type (and promote it)."""
     if (county is None) == (series is None and labels is None):
-        raise typer.BadParameter("give either --county DIR or --series S --labels L", param_hint="--county")
+        raise UserInputError("give either --county DIR or --series S --labels L")
     if county is None and (series is None or labels is None):
-        raise typer.BadParameter("--series and --labels go together", param_hint="--series")
+        raise UserInputError("--series and --labels go together")
     from models.registry import tracking_uri
     from pipelines.train_crop import train_crop_type_county, train_crop_type_tables
 

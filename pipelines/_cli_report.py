@@ -7,6 +7,7 @@ from typing import Any
 
 import typer
 
+from features.errors import UserInputError
 from pipelines._cli_app import echo, err, parse_date, report_app, user_errors
 
 _STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
@@ -21,12 +22,12 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     day = parse_date(as_of, "--as-of")
     if county is not None:
         if fields is not None or imagery is not None:
-            raise typer.BadParameter("give either --county or --fields/--imagery, not both")
+            raise UserInputError("give either --county or --fields/--imagery, not both")
         from pipelines.county import County
 
         return build_report_data_county(County(county, cache_dir=cache), store=store, season=season, as_of=day)
     if fields is None:
-        raise typer.BadParameter("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
+        raise UserInputError("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
     import pandas as pd
 
     from features.fields import read_fields

@@ -8,7 +8,18 @@ from typing import Any
 
 import typer
 
-from pipelines._cli_app import app, echo, err, parse_date, user_errors
+from features.errors import UserInputError
+from pipelines._cli_app import (
+    HAZY_DATES_HELP,
+    SEASON_SCALE_HELP,
+    app,
+    echo,
+    err,
+    models_text,
+    parse_date,
+    parse_dates,
+    user_errors,
+)
 
 _STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
 
@@ -25,8 +36,11 @@ def _print_result(res: Any) -> None:
     for w in res.warnings:
         err(f"warning: {w}")
     echo(f"re-underwriting {res.season} as of {res.as_of} (checkpoint {res.checkpoint}; models "
-         + ", ".join(f"{k} v{v}" for k, v in res.models.items() if v) + f"): {len(res.items)} line(s), "
+         + models_text(res.models) + f"): {len(res.items)} line(s), "
          f"{res.written} record(s) written, {res.already_present} already present")
+    if res.hazy_dates is not None:
+        echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "
+             f"({'pinned' if res.haze_pinned else 'judged on these fields'})")
     ch = res.changes
     if len(ch):
         echo(f"{'line':<16} {'application':<14} {'old limit':>16} {'new limit':>16} {'outstanding':>16} "
@@ -57,14 +71,14 @@ def _print_alerts(alerts: Any) -> None:
 def _inputs(county: Path | None, fields: Path | None, imagery: str | None, book: Path | None,
             applications: Path | None, need_book: bool = True) -> None:
     if county is not None and any(x is not None for x in (fields, imagery, book, applications)):
-        raise typer.BadParameter("give either --county or --fields/--imagery/--book/--applications, not both")
+        raise UserInputError("give either --county or --fields/--imagery/--book/--applications, not both")
     if county is None:
         need = {"--fields": fields, "--imagery": imagery}
         if need_book:
             need |= {"--book": book, "--applications": applications}
         missing = [k for k, v in need.items() if v is None]
         if missing:
-            raise typer.BadParameter(f"without --county, give {', '.join(missing)}")
+            raise UserInputError(f"without --county, give {', '.join(missing)}")
 
 
 @app.command("reunderwrite")
@@ -87,19 +101,26 @@ def reunderwrite_cmd(
     calendar: Path = typer.Option(None, "--calendar", help="With --due: a season calendar CSV."),
     weather: Path = typer.Option(None, "--weather", help="Without --county: daily weather CSV (a county folder's "
                                                          "weather/daily.csv is read by itself)."),
+    crop_season_scale: float | None = typer.Option(None, "--crop-season-scale",
+                                                   help="With --as-of: " + SEASON_SCALE_HELP),
+    hazy_dates: str | None = typer.Option(None, "--hazy-dates", help="With --as-of: " + HAZY_DATES_HELP),
 ) -> None:
     """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
     from underwriting.policy import default_policy, load_policy
 
     _inputs(county, fields, imagery, book, applications)
     if county is not None and weather is not None:
-        raise typer.BadParameter("--weather is for --fields/--imagery runs; a county's weather is weather/daily.csv")
+        raise UserInputError("--weather is for --fields/--imagery runs; a county's weather is weather/daily.csv")
     pol = load_policy(policy) if policy is not None else default_policy()
+    haze = parse_dates(hazy_dates, "--hazy-dates")
+    if due and (crop_season_scale is not None or haze is not None):
+        raise UserInputError("--crop-season-scale and --hazy-dates pin one checkpoint's run: give --season and "
+                                 "--as-of, not --due")
     if due:
         if county is None:
-            raise typer.BadParameter("--due needs --county")
+            raise UserInputError("--due needs --county")
         if as_of is not None:
-            raise typer.BadParameter("give --as-of or --due, not both")
+            raise UserInputError("give --as-of or --due, not both")
         from pipelines.reunderwrite import reunderwrite_due
 
         day = parse_date(today, "--today") or date.today()
@@ -114,22 +135,24 @@ def reunderwrite_cmd(
         return
     day = parse_date(as_of, "--as-of")
     if day is None:
-        raise typer.BadParameter("give --as-of DATE (or --due)")
+        raise UserInputError("give --as-of DATE (or --due)")
     if county is not None:
         from pipelines.county import County
         from pipelines.reunderwrite import reunderwrite_county
 
         res = reunderwrite_county(County(county, cache_dir=cache), season, day, store=store, policy=pol,
-                                  profile=profile, operator=operator, progress=err)
+                                  profile=profile, operator=operator, progress=err,
+                                  crop_season_scale=crop_season_scale, haze_dates=haze)
     else:
         res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
-                         weather)
+                         weather, crop_season_scale=crop_season_scale, haze_dates=haze)
     _print_result(res)
 
 
 def _files_run(season: str | None, day: date, fields: Path | None, imagery: str | None, book: Path | None,
                applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
-               cache: Path | None, weather: Path | None = None) -> Any:
+               cache: Path | None, weather: Path | None = None, *, crop_season_scale: float | None = None,
+               haze_dates: list[date] | None = None) -> Any:
     from features.fields import read_fields
     from features.series import build_series
     from pipelines.reunderwrite import reunderwrite
@@ -142,7 +165,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
         wx = read_weather(weather)  # checked before anything is computed or written
     assert fields is not None and imagery is not None and book is not None and applications is not None
     if not profile:
-        raise typer.BadParameter("without --county, give --profile")
+        raise UserInputError("without --county, give --profile")
     f = read_fields(fields).fields
     s = season or max(f["season"].astype(str))
     past = sorted(x for x in f["season"].astype(str).unique() if x < s)
@@ -153,7 +176,8 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     return reunderwrite(season=s, as_of=day, fields=f, imagery=imagery, book=read_book(book),
                         applications=read_applications(applications), store=store, policy=pol, profile=profile,
                         cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
-                        operator=operator, progress=err, weather=wx)
+                        operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
+                        haze_dates=haze_dates)
 
 
 @app.command("monitor")

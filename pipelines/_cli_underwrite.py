@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import HAZY_DATES_HELP, SEASON_SCALE_HELP, app, echo, err, parse_date, parse_dates, user_errors
+from pipelines._cli_app import (
+    HAZY_DATES_HELP,
+    SEASON_SCALE_HELP,
+    app,
+    echo,
+    err,
+    models_text,
+    parse_date,
+    parse_dates,
+    user_errors,
+)
 
 __all__ = ["underwrite_command"]
 
@@ -73,7 +83,7 @@ def underwrite_command(
          f"{', '.join(s['total_requested_text'].values())} requested")
     if s["top_reasons"]:
         echo("most frequent reasons: " + ", ".join(f"{c} ({n})" for c, n in s["top_reasons"]))
-    echo("models: " + ", ".join(f"{k} {v}" for k, v in res.models.items() if v is not None))
+    echo("models: " + models_text(res.models))
     if res.hazy_dates is not None:
         echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "
              f"({'pinned' if haze is not None else 'judged on these fields'})")

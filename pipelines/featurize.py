@@ -465,7 +465,7 @@ def load_crop_model(spec: str | Path | None, *, season_scale: float | None = Non
         return model, desc
     if model is None:
         raise UserInputError("--crop-season-scale needs a crop-type model (not --crop-model none)")
-    return model.pinned_season_scale(season_scale), f"{desc}, season scale pinned at {season_scale:g}"
+    return model.pinned_season_scale(season_scale), f"{desc}, season scale pinned at {float(season_scale)!r}"
 
 
 def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None, str]:

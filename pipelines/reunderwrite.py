@@ -101,6 +101,9 @@ class ReunderwriteResult:
     already_present: int = 0
     warnings: list[str] = field(default_factory=list)
     models: dict[str, str | None] = field(default_factory=dict)
+    #: the phenology smoother's scene haze dates (None when nothing was featurized) and whether they were pinned
+    hazy_dates: list[str] | None = None
+    haze_pinned: bool = False
 
 
 # --- lines and checkpoints -------------------------------------------------------------------------------
@@ -240,7 +243,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  operator: str | None = None, prices: Any = None, models: ScoringModels | None = None,
                  series: pd.DataFrame | None = None, crops: Sequence[str] | None = None,
                  include_decided: bool = True, alert_params: AlertParams | None = None, rules: ActionRules | None = None,
-                 progress: Progress | None = None, weather: pd.DataFrame | str | Path | None = None) -> ReunderwriteResult:
+                 progress: Progress | None = None, weather: pd.DataFrame | str | Path | None = None,
+                 crop_season_scale: float | None = None,
+                 haze_dates: Sequence[date] | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -249,7 +254,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     the shipped one); ``series``: this season's FieldTimeSeries instead of building it; ``crops``: only
     the lines of these crops; ``history``: past seasons' FieldTimeSeries; ``weather``: a daily weather file or
     table (:mod:`features.weather`; default: the one ``models`` carry) — a yield model that reads weather refuses
-    to score without it (one-line user error).
+    to score without it (one-line user error). ``crop_season_scale`` and ``haze_dates`` pin the crop model's season
+    scale and the smoother's scene haze dates (an earlier record's ``crop_season_scale`` and
+    ``smoother_hazy_dates``), as on ``underwrite``.
     """
     from models.prices import read_prices
     from models.yield_value import score_fields
@@ -274,10 +281,11 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                       warnings=warnings)
         apps = applications[applications["application_id"].isin(set(todo["review_application_id"]))]
         models, wx = ScoringModels.for_run(models, weather=weather, warnings=warnings)
+        models = models.with_season_scale(crop_season_scale)
         prices = prices if prices is not None else read_prices()
         say(f"features as of {as_of}")
         fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
-                       series=series, weather=wx)
+                       series=series, weather=wx, haze_dates=haze_dates)
         warnings.extend(fr.warnings)
         feats = fr.features
         require_weather(feats, models.yield_model, f"{models.yield_name} version {models.yield_version}")
@@ -298,7 +306,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
                       "checkpoint": label, "imagery_source": fr.source,
                       "acquisition_dates": [d.isoformat() for d in fr.dates_used],
-                      "crop_model_version": models.crop_version, "smoother_hazy_dates": list(fr.hazy_dates)}
+                      "crop_model_version": models.crop_version, "smoother_hazy_dates": list(fr.hazy_dates),
+                      **({"smoother_haze_pinned": True} if fr.haze_pinned else {})}
         say("decisions")
         items = decide_batch(apps, feats, vals, prices.to_frame(), rest, policy, profile, as_of,
                              provenance=provenance)
@@ -326,7 +335,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         return ReunderwriteResult(season=season, as_of=as_of, checkpoint=label, items=out_items, changes=changes,
                                   alerts=alerts, written=res.written, already_present=res.already_present,
                                   warnings=warnings,
-                                  models={"yield-value": models.yield_version, "crop-type": models.crop_version})
+                                  models={"yield-value": models.yield_version, "crop-type": models.crop_version},
+                                  hazy_dates=list(fr.hazy_dates), haze_pinned=fr.haze_pinned)
     finally:
         if own:
             st.close()
@@ -341,7 +351,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         store: DecisionStore | str | None, policy: Policy | None = None, profile: str | None = None,
                         operator: str | None = None, models: ScoringModels | None = None,
                         crops: Sequence[str] | None = None, alert_params: AlertParams | None = None,
-                        progress: Progress | None = None) -> ReunderwriteResult:
+                        progress: Progress | None = None, crop_season_scale: float | None = None,
+                        haze_dates: Sequence[date] | None = None) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir)."""
     from pipelines.county import County
     from underwriting.policy import default_policy
@@ -356,7 +367,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         applications=c.applications(), store=store, policy=pol, profile=prof,
                         cache_dir=c.cache_dir, history=_county_history(c, season), operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
-                        weather=c.weather())
+                        weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates)
 
 
 def reunderwrite_due(today: date, *, county: County | str | Path, store: str | None,

@@ -29,7 +29,7 @@ import io
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,8 +79,9 @@ def features_path(store_url: str | None, sha: str) -> Path:
     return artifacts_dir(store_url) / "features" / f"{sha}.parquet"
 
 
-def write_features_artifact(features: pd.DataFrame, store_url: str | None) -> str:
-    """Write ``features`` as ``<artifacts>/features/<sha256>.parquet`` (atomic; kept if present); the hash."""
+def write_features_artifact(features: pd.DataFrame, store_url: str | None, *, write: bool = True) -> str:
+    """Write ``features`` as ``<artifacts>/features/<sha256>.parquet`` (atomic; kept if present); the hash
+    (``write=False``: the hash only)."""
     from features.atomic import write_bytes_atomic
 
     buf = io.BytesIO()
@@ -88,7 +89,7 @@ def write_features_artifact(features: pd.DataFrame, store_url: str | None) -> st
     data = buf.getvalue()
     sha = sha256_hex(data)
     path = features_path(store_url, sha)
-    if not path.exists():
+    if write and not path.exists():
         write_bytes_atomic(data, path)
     return sha
 
@@ -163,6 +164,16 @@ class ChampionModels:
 
     def versions(self) -> dict[str, str | None]:
         return {self.yield_name: self.yield_version, "crop-type": self.crop_version}
+
+    def with_season_scale(self, scale: float | None) -> ChampionModels:
+        """These models with the crop model's season scale pinned at ``scale`` (None: unchanged); the recorded
+        crop model version says so. No crop model: a one-line user error."""
+        if scale is None:
+            return self
+        if self.crop_model is None:
+            raise UserInputError("--crop-season-scale needs a crop-type model (none was resolved)")
+        return replace(self, crop_model=self.crop_model.pinned_season_scale(scale),
+                       crop_version=f"{self.crop_version}, season scale pinned at {float(scale)!r}")
 
 
 def checkpoint_label(season: str, region: str | None, as_of: dt.date, crops: list[str] | None = None) -> str:
@@ -259,10 +270,10 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      progress: Progress | None = None, run: str | None = None,
                      extra_provenance: dict[str, Any] | None = None,
                      weather: pd.DataFrame | str | Path | None = None,
-                     haze_dates: Sequence[dt.date] | None = None) -> ScoredRun:
+                     haze_dates: Sequence[dt.date] | None = None, write_artifact: bool = True) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
-    Nothing is stored except the FieldFeatures artifact (for explain). ``applications`` of other
+    Nothing is stored except the FieldFeatures artifact (for explain; not with ``write_artifact=False``). ``applications`` of other
     seasons are ignored. ``run`` names the run in the provenance (default ``underwrite <season> <as_of>``).
     ``weather``: a daily weather file or table (:mod:`features.weather`; default: the one ``models`` carry);
     a yield model that reads weather refuses to score without it (one-line user error). ``haze_dates`` pins the
@@ -304,7 +315,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     feats = align_features(feats, models.yield_model, warnings)
     currency = policy.profile(profile).currency
     vals, label = _valuations(feats, models, prices, currency, season, day, warnings)
-    sha = write_features_artifact(feats, store_url)
+    sha = write_features_artifact(feats, store_url, write=write_artifact)
     provenance: dict[str, Any] = {
         "features_sha256": sha, "run": run or f"underwrite {season} {day.isoformat()}", "checkpoint": label,
         "crop_model_version": models.crop_version,
@@ -469,15 +480,26 @@ def profile_for_currency(policy: Policy, currencies: list[str]) -> str:
     return names[0]
 
 
-def underwrite_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
-                     imagery: str | Path | None = None, features: str | Path | None = None,
-                     book: str | Path | None = None, policy: str | Path | None = None, profile: str | None = None,
-                     store: str | None = None, out: str | Path | None = None,
-                     crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
-                     operator: str | None = None, progress: Progress | None = None,
-                     weather: str | Path | None = None, crop_season_scale: float | None = None,
-                     haze_dates: Sequence[dt.date] | None = None) -> UnderwriteResult:
-    """:func:`underwrite` from files: every input is read and checked before anything is written."""
+@dataclass(frozen=True)
+class UnderwriteInputs:
+    """An underwriting run's inputs read from files and checked (nothing scored or written yet)."""
+
+    applications: pd.DataFrame
+    fields: Any
+    season: str
+    policy: Policy
+    profile: str
+    book: pd.DataFrame
+    weather: pd.DataFrame | None
+    features: pd.DataFrame | None
+
+
+def read_underwrite_inputs(applications: str | Path, fields: str | Path, season: str, *,
+                           features: str | Path | None = None, book: str | Path | None = None,
+                           policy: str | Path | None = None, profile: str | None = None,
+                           weather: str | Path | None = None, crop_season_scale: float | None = None,
+                           haze_dates: Sequence[dt.date] | None = None) -> UnderwriteInputs:
+    """Read and check every input of an underwriting run (one-line user errors; nothing is written)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
     from underwriting.policy import load_policy
@@ -492,8 +514,6 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
     pol = load_policy(policy)
     if profile is not None:
         pol.profile(profile)
-    if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .csv or .parquet)")
     apps = read_applications(applications)
     if profile is None:
         profile = profile_for_currency(pol, sorted(set(apps.loc[apps["season"] == season, "currency"])))
@@ -514,9 +534,28 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         except Exception as e:  # pyarrow raises many kinds for a file that is not Parquet
             raise UserInputError(f"{p}: not a readable Parquet file ({str(e).splitlines()[0][:120]})") from None
         feats = check_field_features(feats, where=p.name)
-    res = underwrite(apps, flds, season, as_of, imagery=imagery, policy=pol, profile=profile, book=bk, store=store,
-                     features=feats, progress=progress, operator=operator, cache_dir=cache_dir,
-                     crop_model=crop_model, weather=wx, crop_season_scale=crop_season_scale, haze_dates=haze_dates)
+    return UnderwriteInputs(applications=apps, fields=flds, season=season, policy=pol, profile=profile, book=bk,
+                            weather=wx, features=feats)
+
+
+def underwrite_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
+                     imagery: str | Path | None = None, features: str | Path | None = None,
+                     book: str | Path | None = None, policy: str | Path | None = None, profile: str | None = None,
+                     store: str | None = None, out: str | Path | None = None,
+                     crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
+                     operator: str | None = None, progress: Progress | None = None,
+                     weather: str | Path | None = None, crop_season_scale: float | None = None,
+                     haze_dates: Sequence[dt.date] | None = None) -> UnderwriteResult:
+    """:func:`underwrite` from files: every input is read and checked before anything is written."""
+    if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .csv or .parquet)")
+    inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
+                                 profile=profile, weather=weather, crop_season_scale=crop_season_scale,
+                                 haze_dates=haze_dates)
+    res = underwrite(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
+                     profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
+                     operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
+                     crop_season_scale=crop_season_scale, haze_dates=haze_dates)
     if out is not None:
         write_decisions(res.items, out)
     return res

@@ -11,7 +11,7 @@ import pytest
 from shapely.geometry import LineString, Point, Polygon, box
 
 from features.errors import FieldsError
-from features.fields import area_ha, overlap_fractions, read_fields, validate_fields
+from features.fields import area_ha, equal_area_crs, overlap_fractions, read_fields, validate_fields
 
 UTM = "EPSG:32614"
 
@@ -58,6 +58,19 @@ def test_a_fields_hectares_do_not_depend_on_the_other_fields() -> None:
     for part in (g.iloc[:1], g.iloc[7:9], g.iloc[20:]):
         assert area_ha(part).equals(whole.loc[part.index])
     assert float(whole.iloc[0]) == pytest.approx(4.0, rel=2e-3)
+    # also when the file's other fields are far away (its centre rounds to another whole degree): each field is
+    # projected about the degree nearest itself
+    from shapely.geometry import box
+
+    near = box(-99.40, 41.20, -99.398, 41.2018)  # centre rounds to (-99, 41)
+    far = box(-97.45, 42.60, -97.448, 42.6018)   # with it, the file's centre rounds to (-98, 42)
+    both = gpd.GeoSeries([near, far], crs=4326)
+    assert equal_area_crs(both) != equal_area_crs(both.iloc[:1])
+    alone = area_ha(both.iloc[:1])
+    assert area_ha(both).iloc[:1].equals(alone)
+    # one projection for the pair (the previous rule) gives the field other last bits: the case discriminates
+    shared = float(both.iloc[:1].to_crs(equal_area_crs(both)).area.iloc[0]) / 1e4
+    assert shared != float(alone.iloc[0]) and shared == pytest.approx(float(alone.iloc[0]), rel=1e-9)
 
 
 def test_crs_required(tmp_path: Path) -> None:

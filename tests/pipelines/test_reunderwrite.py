@@ -184,4 +184,61 @@ def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     assert bad.exit_code == 2 and "expected a date YYYY-MM-DD" in bad.stderr
     nodue = runner.invoke(app, ["reunderwrite", "--due", "--fields", "f.gpkg", "--imagery", "x", "--book", "b",
                                 "--applications", "a", "--store", url])
-    assert nodue.exit_code == 2 and "--due needs --county" in nodue.stderr
+    assert nodue.exit_code == 2 and nodue.stderr.strip() == "error: --due needs --county", nodue.stderr
+
+
+def test_cli_pins_scale_and_haze(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --as-of D --crop-season-scale X --hazy-dates G` re-decides with the crop model's season scale
+    and the smoother's haze dates pinned (as `underwrite` does; the records say so); with --due, or a scale without
+    a crop model: exit 2, one line, nothing written."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from features.series import season_window
+    from pipelines.train_crop import train_crop_type_county
+
+    c: County = world["county"]
+    clf = train_crop_type_county(c, register=False, params={"n_estimators": 20, "num_leaves": 7,
+                                                             "min_class_count": 1, "period_days": 16}).classifier
+    with_crop = replace(world["models"], crop_model=clf, crop_version="crop-type test")
+    chosen = {"models": with_crop}
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: chosen["models"]))
+    runner = CliRunner()
+    county, cache, mid = str(c.path), str(c.cache_dir), world["cps"]["mid"]
+
+    def run(name: str, *extra: str) -> tuple[Any, list[dict[str, Any]]]:
+        url = f"sqlite:///{world['tmp'] / f'pin-{name}.db'}"
+        with DecisionStore(url) as st:
+            st.append(world["first"], operator="underwriter")
+        r = runner.invoke(app, ["reunderwrite", "--county", county, "--cache", cache, "--as-of", mid.isoformat(),
+                                "--store", url, *extra])
+        with DecisionStore(url) as st:
+            recs = [st.get(i) for i in st.records()["record_id"]]
+        return r, [x.body for x in recs if x is not None and x.kind == "reunderwrite"]
+
+    r, judged = run("judged")
+    assert r.exit_code == 0, r.stderr
+    assert "(judged on these fields)" in r.stdout
+    assert judged and all("smoother_haze_pinned" not in b["provenance"] for b in judged)
+    t0 = season_window(world["season"], c.region)[0]
+    acq = [date.fromisoformat(d) for d in judged[0]["provenance"]["acquisition_dates"]]
+    g = t0 + timedelta(days=5 * ((acq[len(acq) // 2] - t0).days // 5))
+    r, pinned = run("pinned", "--crop-season-scale", "2.5", "--hazy-dates", g.isoformat())
+    assert r.exit_code == 0, r.stderr
+    assert f"smoother haze dates: {g.isoformat()} (pinned)" in r.stdout
+    assert pinned and all(b["provenance"]["smoother_hazy_dates"] == [g.isoformat()]
+                          and b["provenance"]["smoother_haze_pinned"] is True
+                          and "season scale pinned at 2.5" in b["provenance"]["crop_model_version"] for b in pinned)
+    scored = [f for b in pinned for f in b["fields"] if f.get("crop_type") is not None]
+    assert scored and all(f["crop_season_scale"] == 2.5 for f in scored)
+    chosen["models"] = world["models"]  # no crop model
+    for name, extra, msg in (("noscale", ["--crop-season-scale", "1.5"], "--crop-season-scale needs a crop-type model"),
+                             ("due", ["--due", "--hazy-dates", "none"], "pin one checkpoint's run")):
+        url = f"sqlite:///{world['tmp'] / f'pin-bad-{name}.db'}"
+        argv = ["reunderwrite", "--county", county, "--cache", cache, "--store", url, *extra]
+        if name != "due":
+            argv += ["--as-of", mid.isoformat()]
+        r = runner.invoke(app, argv)
+        assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert not (world["tmp"] / f"pin-bad-{name}.db").exists() \
+            or DecisionStore(url).count() == 0

@@ -285,6 +285,48 @@ def test_cli_pins_the_smoother_haze(world: dict[str, Any], registry: str, tmp_pa
         assert not bad.exists() or DecisionStore(f"sqlite:///{bad}").count() == 0
 
 
+def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
+    """`agcredit audit replay` recomputes stored decisions with the model versions the records name and compares:
+    the same inputs give byte-identical bodies; a pin that changes only the run's provenance gives `reproduced`
+    (the keys named); another policy gives `differs` (exit 1); nothing is written; no stored decision is exit 2."""
+    from pipelines.underwrite import artifacts_dir
+
+    c: County = world["county"]
+    runner = CliRunner()
+    store = f"sqlite:///{tmp_path / 'replay.db'}"
+    common = ["--applications", str(c.path / "records" / "applications.csv"), "--fields",
+              str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery), "--season", world["season"],
+              "--as-of", str(world["as_of"]), "--profile", "in-kcc", "--cache", str(c.cache_dir), "--store", store]
+    r = runner.invoke(app, ["underwrite", *common, "--crop-model", "none", "--no-progress"],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    st = DecisionStore(store)
+    n = st.count()
+    hazy = json.loads(st.get(st.records()["record_id"].iloc[0]).body_json)["provenance"]["smoother_hazy_dates"]
+    files = sorted(artifacts_dir(store).rglob("*"))
+    r = runner.invoke(app, ["audit", "replay", *common], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"{n} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.stdout
+    # the judged haze dates pinned: the same decisions, the run's provenance says the haze was pinned
+    pin = ["--hazy-dates", ",".join(hazy) or "none"]
+    r = runner.invoke(app, ["audit", "replay", *common, *pin, "--json"], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stdout + r.stderr
+    rows = [json.loads(x) for x in r.stdout.splitlines()]
+    assert len(rows) == n and all(x["status"] == "reproduced" and x["differs"] == [] and
+                                  x["provenance_differs"] == ["smoother_haze_pinned"] for x in rows)
+    # another policy: the policy part differs for every application, and limits may move
+    pol = tmp_path / "policy.yaml"
+    text = (Path(__file__).resolve().parents[2] / "underwriting" / "policies" / "default.yaml").read_text()
+    pol.write_text(text.replace('version: "2026.11.1"', 'version: "2026.11.1-replay"'))
+    r = runner.invoke(app, ["audit", "replay", *common, "--policy", str(pol)], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 1 and f"0 identical, 0 reproduced, {n} differs" in r.stdout, r.stdout
+    assert r.stdout.count("  differs: policy\n") == n
+    assert st.count() == n and sorted(artifacts_dir(store).rglob("*")) == files  # nothing written
+    r = runner.invoke(app, ["audit", "replay", *common[:-1], f"sqlite:///{tmp_path / 'empty.db'}"],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "nothing to replay" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
 def test_cli_pins_the_crop_season_scale(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
     """`--crop-season-scale` scores with that scale (features build and underwrite record it in every field), the
     crop model's description says it is pinned; out of bounds, without a crop model, or beside --features: exit 2,
