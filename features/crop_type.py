@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features import _crop_season as _cs
 from features._calibration import (
     expected_calibration_error,
     fit_temperature,
@@ -31,9 +32,9 @@ from features._calibration import (
 )
 from features._crop_features import FeatureCache, GapSeries, gap_plan, group_folds
 from features._crop_persist import model_metadata, read_model, restore_state, write_model
+from features._crop_season import PINNED
 from features._crop_train import fit_calibration, oof_raw_scores
 from features._declared import declared_posterior
-from features._season_calib import SCALE_BOUNDS, season_key, season_scale, season_temperature
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
 
@@ -52,8 +53,6 @@ DEFAULT_CHECKPOINTS: tuple[int | str, ...] = (60, 90, 120, 150, 240, 270, 300, 3
 FORMAT_VERSION = "crop_type/2"
 #: columns a feature frame may carry besides the features (ignored by predict_proba)
 KEY_COLUMNS = ("field_id", "season", "as_of", "checkpoint", "declared_crop", "season_start", "season_end")
-#: key of a season-scale preset that applies to every season, region and checkpoint (:meth:`pinned_season_scale`)
-PINNED = "*"
 
 
 def checkpoint_key(c: int | str) -> str:
@@ -493,12 +492,12 @@ class CropTypeClassifier:
         f = fields.drop_duplicates(["field_id", "season"]).reset_index(drop=True)
         win = field_windows(f, season_days=self.season_days)
         ck = self.checkpoint_for(f, as_of)
-        di = self._declared_index(f)
+        di = _cs.declared_index(self, f)
         preset = season_scales if season_scales is not None else getattr(self, "season_scales_", None)
         probs = np.full((len(f), len(self.classes_)), np.nan)
         scale = np.ones(len(f))
         for rows, sub, name, raw in self._raw_by_checkpoint(series, f, as_of, ck):
-            probs[rows], scale[rows] = self._season_probs(raw, sub, di[rows], name, preset)
+            probs[rows], scale[rows] = _cs.season_probs(self, raw, sub, di[rows], name, preset)
         out = pd.DataFrame({"field_id": win["field_id"], "season": win["season"]})
         out["as_of"] = pd.Timestamp(as_of) if as_of is not None else win["end"]
         out["checkpoint"] = pd.Series([None if c is None else str(c) for c in ck], dtype="str")
@@ -527,125 +526,39 @@ class CropTypeClassifier:
             name, raw = self._checked_raw(self._aligned(self.features(series, sub, checkpoint=c, as_of=as_of), sub), c)
             yield rows, sub, name, raw
 
-    def _season_probs(self, raw: np.ndarray, sub: pd.DataFrame, declared: np.ndarray, name: str,
-                      preset: dict[str, float] | None) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated probabilities of raw scores of one checkpoint with each row's season scale (``preset``, or
-        estimated from the declarations of ``sub``'s rows), and those scales."""
-        keys = self._season_keys(sub, name)
-        est = preset if preset is not None else self._estimate_scales(
-            raw, declared, sub["field_id"].astype(str).tolist(), keys, name)
-        probs = np.zeros((len(raw), len(self.classes_)))
-        scale = np.ones(len(raw))
-        karr = np.asarray(keys)
-        # a pinned scale (key "*", :meth:`pinned_season_scale`) holds where season calibration applies
-        anyk = est.get(PINNED, 1.0) if name in getattr(self, "declared_temperatures_", {}) \
-            and name not in self.biases_ else 1.0
-        for k in sorted(set(keys)):
-            at = np.flatnonzero(karr == k)
-            scale[at] = float(est.get(k, anyk))
-            probs[at] = self._calibrated(raw[at], name, self.temperatures_[name] * scale[at[0]])
-        return probs, scale
-
+    # ---------------------------------------------------------------- season calibration (features/_crop_season.py)
     def predict_season_proba(self, X: pd.DataFrame, fields: pd.DataFrame, *, checkpoint: int | str = "end"
                              ) -> np.ndarray:
         """:meth:`predict_proba` with season calibration: ``fields`` (field_id, season, region, declared_crop;
         aligned with the rows of ``X``) give each row's season and the declarations its scale is estimated from
         (as :meth:`predict` does)."""
-        name, raw = self._checked_raw(X, checkpoint)
-        if not len(raw):
-            return raw
-        f = fields.reset_index(drop=True)
-        return self._season_probs(raw, f, self._declared_index(f), name, self.season_scales_)[0]
-
-    def _declared_index(self, f: pd.DataFrame) -> np.ndarray:
-        """Class index of each row's declaration: -2 nothing declared, -1 a crop the model does not know."""
-        idx = {c: j for j, c in enumerate(self.classes_)}
-        dec = f["declared_crop"].astype(object) if "declared_crop" in f.columns else pd.Series([None] * len(f))
-        return np.asarray([-2 if (d is None or (isinstance(d, float) and math.isnan(d))) else idx.get(str(d), -1)
-                           for d in dec], dtype=np.int64)
-
-    def _season_keys(self, f: pd.DataFrame, name: str) -> list[str]:
-        region = f["region"].astype(object) if "region" in f.columns else pd.Series([None] * len(f))
-        return [season_key(s, None if r is None or (isinstance(r, float) and math.isnan(r)) else r, name)
-                for s, r in zip(f["season"].astype(str), region, strict=True)]
-
-    def _estimate_scales(self, raw: np.ndarray, declared: np.ndarray, field_ids: list[str], keys: list[str],
-                         name: str) -> dict[str, float]:
-        """``season_key → T_s / T_all`` for each group of rows of one checkpoint (see :mod:`features._season_calib`)."""
-        ref = getattr(self, "declared_temperatures_", {}).get(name)
-        out: dict[str, float] = {}
-        if ref is None or name in self.biases_:
-            return out
-        karr = np.asarray(keys)
-        for k in sorted(set(keys)):
-            at = np.flatnonzero(karr == k)
-            t, _ = season_temperature(raw[at], declared[at], [field_ids[i] for i in at], loss=self.calibration_loss)
-            sc = season_scale(t, ref)
-            if sc is not None:
-                out[k] = sc
-        return out
+        return _cs.predict_season_proba(self, X, fields, checkpoint=checkpoint)
 
     def season_fields(self, fields: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
         """The rows of ``fields`` whose declarations :meth:`predict` would read for the season scales (the
         sample of :func:`features._season_calib.season_sample` per season, region and checkpoint); empty for a
         model without season calibration."""
-        from features._season_calib import season_sample
-
-        self._check_fitted()
-        f = fields.drop_duplicates(["field_id", "season"]).reset_index(drop=True)
-        ck = self.checkpoint_for(f, as_of)
-        di = self._declared_index(f)
-        pick: list[int] = []
-        for c in self.checkpoints_:
-            rows = np.flatnonzero([x == c for x in ck])
-            name = checkpoint_key(c)
-            if len(rows) == 0 or name not in getattr(self, "declared_temperatures_", {}) or name in self.biases_:
-                continue
-            keys = np.asarray(self._season_keys(f.iloc[rows], name))
-            fids = f["field_id"].astype(str).to_numpy()[rows]
-            for k in sorted(set(keys.tolist())):
-                at = np.flatnonzero(keys == k)
-                pick.extend(rows[at[season_sample(fids[at].tolist(), di[rows][at])]].tolist())
-        return f.iloc[sorted(pick)].reset_index(drop=True)
+        return _cs.season_fields(self, fields, as_of)
 
     def season_scales(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None) -> dict[str, float]:
         """The season scales :meth:`predict` would estimate on ``fields`` (``season|region|checkpoint`` → scale),
         computed on :meth:`season_fields` only (``series`` needs only theirs): once over a whole season, then
         given to every block (:meth:`with_season_scales`)."""
-        smp = self.season_fields(fields, as_of)
-        if smp.empty:
-            return {}
-        di = self._declared_index(smp)
-        out: dict[str, float] = {}
-        for rows, sub, name, raw in self._raw_by_checkpoint(series, smp, as_of, self.checkpoint_for(smp, as_of)):
-            out.update(self._estimate_scales(raw, di[rows], sub["field_id"].astype(str).tolist(),
-                                             self._season_keys(sub, name), name))
-        return out
+        return _cs.season_scales(self, series, fields, as_of)
 
     def with_season_scales(self, scales: dict[str, float]) -> CropTypeClassifier:
         """A copy that scores with these season scales instead of estimating them from the fields it is given
         (key ``season|region|checkpoint``; :data:`PINNED` for every key not listed; a key absent: 1)."""
-        import copy
-
-        clone = copy.copy(self)
-        clone.season_scales_ = dict(scales)
-        return clone
+        out: CropTypeClassifier = _cs.with_season_scales(self, scales)
+        return out
 
     def pinned_season_scale(self, scale: float) -> CropTypeClassifier:
         """A copy scoring every season, region and season-calibrated checkpoint with ``scale`` (e.g. a
         ``crop_season_scale`` an earlier :meth:`predict` returned, to reproduce its probabilities after the season's
         fields have changed) instead of estimating it. A model without season calibration, or a scale outside
         :data:`features._season_calib.SCALE_BOUNDS`, is a :class:`UserInputError`."""
-        self._check_fitted()
-        lo, hi = SCALE_BOUNDS
-        if not isinstance(scale, (int, float)) or not math.isfinite(scale) or not lo <= scale <= hi:
-            raise UserInputError(f"crop season scale: expected a number from {lo} to {hi} (a crop_season_scale "
-                                 f"predict returned), found {scale!r}")
-        usable = [c for c in getattr(self, "declared_temperatures_", {}) if c not in self.biases_]
-        if not usable:
-            raise UserInputError("crop season scale: this crop-type model has no season calibration (trained before "
-                                 "it, or vector-scaled); it scores without a scale, so none can be pinned")
-        return self.with_season_scales({PINNED: float(scale)})
+        out: CropTypeClassifier = _cs.pinned_season_scale(self, scale)
+        return out
 
     # ---------------------------------------------------------------- persistence (features/_crop_persist.py)
     def metadata(self) -> dict[str, Any]:

@@ -221,7 +221,7 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
         area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize, hazy=hazy)
     if pinned and shared["options"]["reference"] is not None:
         from features.errors import UserInputError
-        from pipelines.featurize import HAZE_WITH_REFERENCE
+        from pipelines._smooth import HAZE_WITH_REFERENCE
 
         raise UserInputError(HAZE_WITH_REFERENCE)
     score_kwargs, scommon = d._score_setup(prices, model_name=model_name, model_version=model_version,

@@ -29,15 +29,15 @@ import io
 import os
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from features.contracts import check_field_features, check_season
 from features.errors import UserInputError
+from pipelines._champions import YIELD_MODEL_NAME, ChampionModels, align_features, checkpoint_label
 from underwriting.records import DecisionItem, sha256_hex
 
 if TYPE_CHECKING:
@@ -53,7 +53,6 @@ __all__ = ["ChampionModels", "ScoredRun", "UnderwriteResult", "artifacts_dir", "
            "YIELD_MODEL_NAME"]
 
 DEFAULT_OPERATOR = "agcredit-underwrite"
-YIELD_MODEL_NAME = "yield-value"
 ARTIFACTS_ENV = "AGCREDIT_ARTIFACTS_DIR"
 Progress = Callable[[int, int, str], None]
 
@@ -92,131 +91,6 @@ def write_features_artifact(features: pd.DataFrame, store_url: str | None, *, wr
     if write and not path.exists():
         write_bytes_atomic(data, path)
     return sha
-
-
-# --- models --------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class ChampionModels:
-    """Models resolved once per run (concrete versions recorded): yield with its governance; crop type or None."""
-
-    yield_model: Any
-    yield_version: str
-    yield_run_id: str
-    governance: Any
-    crop_model: Any = None
-    crop_version: str | None = None
-    yield_name: str = YIELD_MODEL_NAME
-    #: the run's weather (features.weather table) when the yield model reads weather; the model is then bound to it
-    weather: pd.DataFrame | None = field(default=None, compare=False, repr=False)
-
-    @classmethod
-    def resolve(cls, *, alias: str = "champion", crop_model: str | Path | None = "champion",
-                warnings: list[str] | None = None,
-                weather: pd.DataFrame | str | Path | None = None,
-                crop_season_scale: float | None = None) -> ChampionModels:
-        """``yield-value@alias`` (required) and the crop model (``champion``/alias, a folder, or ``none``;
-        a missing crop-type champion leaves crop type empty with a warning; ``crop_season_scale`` pins its
-        season scale, and then a missing crop model is an error). With ``weather`` (a file or
-        table) a yield model that reads weather is bound to it
-        (:class:`pipelines.featurize.WeatherBoundModel`): every caller scoring with these models, with or
-        without weather columns in its features, scores the same."""
-        from models.errors import RegistryError
-        from models.registry import governance, resolve
-        from pipelines.featurize import load_crop_model
-
-        y = resolve(YIELD_MODEL_NAME, alias)
-        crop, crop_version = None, None
-        try:
-            crop, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
-            crop_version = None if crop is None else desc
-        except RegistryError as e:
-            if warnings is None or str(crop_model) != "champion" or crop_season_scale is not None:
-                raise
-            warnings.append(f"no crop-type champion ({e.problem}); crop type left empty")
-        from pipelines.featurize import WeatherBoundModel, load_weather
-
-        wx = load_weather(weather)[0]
-        model = y.model
-        if wx is not None and getattr(model, "weather_columns", None):
-            model = WeatherBoundModel(model, wx)
-        return cls(yield_model=model, yield_version=y.version, yield_run_id=y.run_id,
-                   governance=governance(YIELD_MODEL_NAME, y.version), crop_model=crop, crop_version=crop_version,
-                   weather=wx)
-
-    @classmethod
-    def for_run(cls, models: ChampionModels | None, *, weather: pd.DataFrame | str | Path | None = None,
-                warnings: list[str] | None = None, crop_model: str | Path | None = "champion",
-                crop_season_scale: float | None = None) -> tuple[ChampionModels, pd.DataFrame | None]:
-        """The models of a run (resolved once unless given) and its weather table: ``weather`` read once when
-        given, else the one the models carry."""
-        from pipelines.featurize import load_weather
-
-        wx = load_weather(weather)[0]
-        models = models or cls.resolve(crop_model=crop_model, warnings=warnings, weather=wx,
-                                       crop_season_scale=crop_season_scale)
-        return models, wx if wx is not None else models.weather
-
-    @classmethod
-    def champions(cls, warnings: list[str] | None = None) -> ChampionModels:
-        """Both champions; a missing crop-type champion leaves crop type empty (noted in ``warnings`` if given)."""
-        return cls.resolve(warnings=warnings if warnings is not None else [])
-
-    def versions(self) -> dict[str, str | None]:
-        return {self.yield_name: self.yield_version, "crop-type": self.crop_version}
-
-    def with_season_scale(self, scale: float | None) -> ChampionModels:
-        """These models with the crop model's season scale pinned at ``scale`` (None: unchanged); the recorded
-        crop model version says so. No crop model: a one-line user error."""
-        if scale is None:
-            return self
-        if self.crop_model is None:
-            raise UserInputError("--crop-season-scale needs a crop-type model (none was resolved)")
-        return replace(self, crop_model=self.crop_model.pinned_season_scale(scale),
-                       crop_version=f"{self.crop_version}, season scale pinned at {float(scale)!r}")
-
-
-def checkpoint_label(season: str, region: str | None, as_of: dt.date, crops: list[str] | None = None) -> str:
-    """The yield model checkpoint ``as_of`` falls in: ``pre_season``, ``emergence``, ``mid`` or ``end``."""
-    from pipelines.county import season_checkpoints
-
-    if not region:
-        return "end"
-    cp = season_checkpoints(season, region, crops)
-    if as_of >= cp["end"]:
-        return "end"
-    if as_of >= cp["mid"]:
-        return "mid"
-    if as_of >= cp["emergence"]:
-        return "emergence"
-    return "pre_season"
-
-
-def align_features(features: pd.DataFrame, model: Any, warnings: list[str]) -> pd.DataFrame:
-    """``features`` with exactly the numeric columns the yield model was fitted on: extra numeric columns
-    are dropped, missing ones (and missing phenology dates the model reads) added empty (NaN) — each with a
-    warning naming them."""
-    known = list(getattr(model, "numeric_columns_", []) or [])
-    if not known:
-        return features
-    from features.contracts import FIELD_FEATURES
-    from models.yield_value import _numeric_columns
-
-    contract = set(FIELD_FEATURES.names)
-    have = set(_numeric_columns(features, tuple(getattr(model.config, "exclude", ()))))
-    extra = sorted(c for c in have - set(known) if c not in contract)
-    from models._yield_features import date_sources
-
-    dates = date_sources(getattr(model, "date_columns_", []) or [])  # phenology dates the model reads as days
-    missing = [c for c in [*known, *dates] if c not in features.columns]
-    out = features.drop(columns=extra)
-    if extra:
-        warnings.append(f"{len(extra)} feature column(s) unknown to the yield model dropped: {', '.join(extra[:5])}")
-    if missing:
-        warnings.append(f"{len(missing)} feature column(s) the yield model expects are missing (empty): "
-                        f"{', '.join(missing[:5])}")
-        out = out.assign(**{c: np.nan for c in missing})
-    return out
 
 
 # --- scoring and deciding --------------------------------------------------------------------------------

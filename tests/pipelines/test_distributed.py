@@ -557,7 +557,7 @@ def test_blocks_share_the_seasons_haze_screen(monkeypatch: pytest.MonkeyPatch) -
     parts = features_distributed(fields, series, "2009", as_of, chunk_fields=11)
     pd.testing.assert_frame_equal(parts, one, check_exact=True)
     # a portfolio larger than the haze sample: one call and the blocks judge it on the same sampled fields
-    import pipelines.featurize as fz
+    import pipelines._smooth as fz
 
     monkeypatch.setattr(fz, "HAZE_SAMPLE", 15)
     assert len(fz.haze_sample_ids(plain)) == 15
