@@ -16,7 +16,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["ChampionModels", "checkpoint_label", "align_features", "YIELD_MODEL_NAME"]
+__all__ = ["ChampionModels", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME"]
 
 YIELD_MODEL_NAME = "yield-value"
 
@@ -144,3 +144,9 @@ def align_features(features: pd.DataFrame, model: Any, warnings: list[str]) -> p
                         f"{', '.join(missing[:5])}")
         out = out.assign(**{c: np.nan for c in missing})
     return out
+
+
+def models_text(models: dict[str, str | None]) -> str:
+    """``yield-value 3, crop-type version 2 (champion)``: each model's name and version (a description that
+    already names its model, as the crop model's does, is shown as it is)."""
+    return ", ".join(v if v.startswith(k) else f"{k} {v}" for k, v in models.items() if v)

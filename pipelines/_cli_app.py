@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import typer
 
 from features.errors import UserInputError
+from pipelines._champions import models_text
 
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
@@ -94,12 +95,6 @@ def parse_dates(value: str | None, name: str) -> list[date] | None:
     if not text or any(not p for p in parts):
         raise UserInputError(f"{name}: expected comma-separated dates YYYY-MM-DD or none, found {value!r}")
     return [d for p in parts if (d := parse_date(p, name)) is not None]
-
-
-def models_text(models: dict[str, str | None]) -> str:
-    """``yield-value 3, crop-type version 2 (champion)``: each model's name and version (a description that
-    already names its model, as the crop model's does, is shown as it is)."""
-    return ", ".join(v if v.startswith(k) else f"{k} {v}" for k, v in models.items() if v)
 
 
 def err(msg: str) -> None:

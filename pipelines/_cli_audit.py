@@ -58,6 +58,9 @@ def replay_cmd(
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (when the yield model reads it)"),
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
+    recorded_pins: bool = typer.Option(False, "--recorded-pins", help="score with the crop season scale and the "
+                                       "smoother's haze dates the stored decisions were scored with (to replay a "
+                                       "decision with fewer fields than its run had)"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per application"),
     store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
 ) -> None:
@@ -76,7 +79,7 @@ def replay_cmd(
     res = replay_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                        policy=policy, profile=profile, store=store, crop_model=crop_model, cache_dir=cache,
                        weather=weather, crop_season_scale=crop_season_scale,
-                       haze_dates=parse_dates(hazy_dates, "--hazy-dates"))
+                       haze_dates=parse_dates(hazy_dates, "--hazy-dates"), pins=recorded_pins)
     for w in res.warnings:
         err(f"warning: {w}")
     if json_out:

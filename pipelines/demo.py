@@ -326,7 +326,7 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
     with stages.run("underwrite") as st:
         res = underwrite(county.applications(), county.fields(season), season, as_of, imagery=county.imagery,
                          policy=default_policy(), profile=county.profile, book=county.book(), store=result.store_url,
-                         features=fr.features, models=models, cache_dir=county.cache_dir, operator=OPERATOR)
+                         featurized=fr, models=models, cache_dir=county.cache_dir, operator=OPERATOR)
         result.underwrite = res
         s = res.summary
         st.lines.append(f"{s['n']} applications: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
@@ -340,6 +340,8 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         st.lines += _model_figures(models.versions())
     with stages.run("explain") as st:
         explain_stage(res.items, result.store_url, st)
+    with stages.run("replay") as st:
+        replay_stage(county, season, as_of, fr, result.store_url, st)
     with stages.run("re-underwrite") as st:
         reunderwrite_stage(county, result.store_url, models, st)
     with stages.run("report") as st:
@@ -392,6 +394,41 @@ def explain_stage(items: list[Any], url: str, st: Stage) -> None:
         st.lines += ["", f"--- agcredit explain {it.application_id} ({outcome}) ---", *text.rstrip().splitlines()]
         shown.append(f"{outcome} {it.application_id}")
     st.lines.insert(0, f"explained {' and '.join(shown)} (below)" if shown else "nothing to explain")
+
+
+def replay_stage(county: Any, season: str, as_of: Any, featurized: Any, url: str, st: Stage, n: int = 10) -> None:
+    """``agcredit audit replay`` on the stored decisions: all of them from the run's features, then the first ``n``
+    applications alone (only their farmers' fields, features built again), unpinned and with the crop season scale
+    and haze dates their records were scored with."""
+    from pipelines._champions import models_text
+    from pipelines.replay import replay
+    from underwriting.policy import default_policy
+
+    apps, fields = county.applications(), county.fields(season)
+    common = {"policy": default_policy(), "profile": county.profile, "book": county.book(), "store": url,
+              "weather": county.weather()}
+
+    def line(label: str, res: Any) -> str:
+        c = res.counts()
+        prov = ", ".join(res.provenance_counts())
+        return (f"{label}: {len(res.rows)} decisions recomputed with {models_text(res.models)} — "
+                + ", ".join(f"{v} {k}" for k, v in c.items() if v) + (f" (run provenance differs: {prov})" if prov
+                                                                       else ""))
+
+    st.lines.append(line("the whole run, from its features", replay(apps, fields, season, as_of,
+                                                                     featurized=featurized, **common)))
+    few = apps[apps["season"].astype(str) == season].head(n)
+    mine = fields[fields["farmer_token"].isin(set(few["farmer_token"]))].reset_index(drop=True)
+    for label, pins in ((f"{len(few)} applications alone ({len(mine)} fields)", False),
+                        ("the same, with the records' crop season scale and haze dates (--recorded-pins)", True)):
+        res = replay(few, mine, season, as_of, imagery=county.imagery, cache_dir=county.cache_dir, pins=pins,
+                     **common)
+        st.lines.append(line(label, res))
+        moved = [r for r in res.rows if r.stored != r.replayed]
+        if moved:
+            st.lines.append("    outcome or limit moved: " + ", ".join(
+                f"{r.application_id} {r.stored[0] if r.stored else '-'} -> {r.replayed[0] if r.replayed else '-'}"
+                for r in moved[:5]))
 
 
 def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage) -> None:

@@ -22,18 +22,24 @@ import datetime as dt
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
 
 from features.errors import UserInputError
 from underwriting.records import canonical_json
 
-__all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "replay_files"]
+if TYPE_CHECKING:
+    from underwriting.policy import Policy
+
+__all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "recorded_pins", "replay", "replay_files"]
 
 #: input hashes derived from the run-level provenance (compared through it, not as decision inputs)
 _DERIVED_HASHES = ("provenance", "snapshot")
 _CROP_VERSION = re.compile(r"^crop-type version (\d+)\b")
+_PIN_NOTE = re.compile(r", season scale pinned at .*$")
 
 
 @dataclass(frozen=True)
@@ -130,24 +136,49 @@ def _recorded_versions(bodies: list[dict[str, Any]]) -> tuple[str, str | None]:
     return ys.pop(), crops.pop()
 
 
-def replay_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
-                 imagery: str | Path | None = None, features: str | Path | None = None,
-                 book: str | Path | None = None, policy: str | Path | None = None, profile: str | None = None,
-                 store: str | None = None, crop_model: str | Path | None = None, cache_dir: Path | None = None,
-                 weather: str | Path | None = None, crop_season_scale: float | None = None,
-                 haze_dates: Sequence[dt.date] | None = None) -> ReplayResult:
-    """Replay the stored decisions of ``applications`` (season ``season``, as of ``as_of``) from these inputs with
-    the model versions the records name (``crop_model`` overrides the crop model: an alias, a version, a folder
-    or ``none``); compare each with the stored record. Reads the store; writes nothing."""
-    from pipelines.underwrite import ChampionModels, read_underwrite_inputs, score_and_decide
+def _crop_description(bodies: list[dict[str, Any]], resolved: str | None) -> str | None:
+    """The crop model's description as the records give it (e.g. ``crop-type version 2 (champion)``: how the run
+    named the version it resolved), with this replay's pin note: the replay resolved the same version by its
+    number, and says so in the same words."""
+    recorded = {_PIN_NOTE.sub("", str((b.get("provenance") or {}).get("crop_model_version"))) for b in bodies}
+    if resolved is None or len(recorded) != 1:
+        return resolved
+    pin = _PIN_NOTE.search(resolved)
+    return recorded.pop() + (pin.group(0) if pin else "")
+
+
+def recorded_pins(bodies: list[dict[str, Any]]) -> tuple[float | None, list[dt.date] | None]:
+    """The crop season scale and the smoother's haze dates stored decision bodies were scored with (None where
+    they say none: no season-calibrated crop call; features given, so no haze judged in the run); several
+    different ones: a user error (replay one run at a time)."""
+    scales = {float(f["crop_season_scale"]) for b in bodies for f in b.get("fields", [])
+              if f.get("crop_season_scale") is not None}
+    hazy = {tuple((b.get("provenance") or {})["smoother_hazy_dates"]) for b in bodies
+            if "smoother_hazy_dates" in (b.get("provenance") or {})}
+    if len(scales) > 1 or len(hazy) > 1:
+        raise UserInputError(f"the stored decisions were scored with {len(scales)} crop season scales and {len(hazy)} "
+                             "sets of haze dates: replay one run at a time (--applications of one run)")
+    return (scales.pop() if scales else None,
+            [dt.date.fromisoformat(d) for d in hazy.pop()] if hazy else None)
+
+
+def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date, *, policy: Policy, profile: str,
+           book: pd.DataFrame, store: str | None = None, imagery: str | Path | None = None,
+           features: pd.DataFrame | None = None, featurized: Any = None, crop_model: str | Path | None = None,
+           cache_dir: Path | None = None, weather: pd.DataFrame | None = None,
+           crop_season_scale: float | None = None, haze_dates: Sequence[dt.date] | None = None,
+           pins: bool = False) -> ReplayResult:
+    """Replay the stored decisions of ``applications`` (season ``season``, as of ``as_of``) with the model
+    versions the records name (``crop_model`` overrides the crop model: an alias, a version, a folder or ``none``)
+    on these inputs (``imagery``, or ``features`` / ``featurized`` built earlier) and compare each with the stored
+    record. ``pins``: score with the crop season scale and haze dates the records were scored with
+    (:func:`recorded_pins`; unless given) — what a decision re-run with fewer fields needs. Reads the store;
+    writes nothing."""
+    from pipelines.underwrite import ChampionModels, score_and_decide
     from underwriting.store import DecisionStore
 
-    inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
-                                 profile=profile, weather=weather, crop_season_scale=crop_season_scale,
-                                 haze_dates=haze_dates)
     day = as_of.isoformat()
-    ids = sorted(inp.applications.loc[inp.applications["season"].astype(str) == inp.season, "application_id"]
-                 .astype(str))
+    ids = sorted(applications.loc[applications["season"].astype(str) == str(season), "application_id"].astype(str))
     with DecisionStore(store) as st:
         shown = st.shown_url
         stored = {}
@@ -158,19 +189,28 @@ def replay_files(applications: str | Path, fields: str | Path, season: str, as_o
     if not stored:
         raise UserInputError(f"no stored decision of these {len(ids)} application(s) as of {day} in {shown}: "
                              "nothing to replay")
-    yv, cv = _recorded_versions([r.body for r in stored.values()])
+    bodies = [r.body for r in stored.values()]
+    yv, cv = _recorded_versions(bodies)
+    if pins:
+        if features is not None or featurized is not None:
+            raise UserInputError("--recorded-pins pins the features built in the replay: give --imagery, not "
+                                 "--features")
+        scale, hazy = recorded_pins(bodies)
+        crop_season_scale = crop_season_scale if crop_season_scale is not None else scale
+        haze_dates = haze_dates if haze_dates is not None else hazy
+    recorded_crop = crop_model is None
     if crop_model is None:
         if cv is None:
             raise UserInputError("the stored decisions used a crop-type model from a folder: give --crop-model PATH")
         crop_model = cv
-    warnings: list[str] = []
-    models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=inp.weather,
+    models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=weather,
                                     crop_season_scale=crop_season_scale)
-    run = score_and_decide(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
-                           profile=inp.profile, book=inp.book, store_url=store, models=models,
-                           features=inp.features, cache_dir=cache_dir, weather=inp.weather, haze_dates=haze_dates,
+    if recorded_crop:
+        models = replace(models, crop_version=_crop_description(bodies, models.crop_version))
+    run = score_and_decide(applications, fields, str(season), as_of, imagery=imagery, policy=policy,
+                           profile=profile, book=book, store_url=store, models=models, features=features,
+                           featurized=featurized, cache_dir=cache_dir, weather=weather, haze_dates=haze_dates,
                            write_artifact=False)
-    warnings += run.warnings
     rows = []
     for item in sorted(run.items, key=lambda i: i.application_id):
         rec = stored.get(item.application_id)
@@ -182,5 +222,23 @@ def replay_files(applications: str | Path, fields: str | Path, season: str, as_o
         rows.append(ReplayRow(item.application_id, status, record_id=rec.record_id,
                               stored=(rec.outcome, rec.limit), replayed=(item.outcome, item.limit),
                               differs=tuple(parts), provenance=tuple(prov)))
-    return ReplayResult(rows=rows, models=run.models, currency=inp.policy.profile(inp.profile).currency,
-                        warnings=warnings)
+    return ReplayResult(rows=rows, models=run.models, currency=policy.profile(profile).currency,
+                        warnings=list(run.warnings))
+
+
+def replay_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
+                 imagery: str | Path | None = None, features: str | Path | None = None,
+                 book: str | Path | None = None, policy: str | Path | None = None, profile: str | None = None,
+                 store: str | None = None, crop_model: str | Path | None = None, cache_dir: Path | None = None,
+                 weather: str | Path | None = None, crop_season_scale: float | None = None,
+                 haze_dates: Sequence[dt.date] | None = None, pins: bool = False) -> ReplayResult:
+    """:func:`replay` from files (read and checked as ``underwrite`` reads them)."""
+    from pipelines.underwrite import read_underwrite_inputs
+
+    inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
+                                 profile=profile, weather=weather, crop_season_scale=crop_season_scale,
+                                 haze_dates=haze_dates)
+    return replay(inp.applications, inp.fields, inp.season, as_of, policy=inp.policy, profile=inp.profile,
+                  book=inp.book, store=store, imagery=imagery, features=inp.features, crop_model=crop_model,
+                  cache_dir=cache_dir, weather=inp.weather, crop_season_scale=crop_season_scale,
+                  haze_dates=haze_dates, pins=pins)

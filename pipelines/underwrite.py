@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import geopandas as gpd
 
     from models.prices import PriceTable
+    from pipelines.featurize import FeaturizeResult
     from underwriting.policy import Policy
     from underwriting.store import DecisionStore
 
@@ -144,7 +145,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      progress: Progress | None = None, run: str | None = None,
                      extra_provenance: dict[str, Any] | None = None,
                      weather: pd.DataFrame | str | Path | None = None,
-                     haze_dates: Sequence[dt.date] | None = None, write_artifact: bool = True) -> ScoredRun:
+                     haze_dates: Sequence[dt.date] | None = None, write_artifact: bool = True,
+                     featurized: FeaturizeResult | None = None) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
     Nothing is stored except the FieldFeatures artifact (for explain; not with ``write_artifact=False``). ``applications`` of other
@@ -152,7 +154,9 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     ``weather``: a daily weather file or table (:mod:`features.weather`; default: the one ``models`` carry);
     a yield model that reads weather refuses to score without it (one-line user error). ``haze_dates`` pins the
     smoother's scene haze (:func:`pipelines.featurize.pin_haze`); the dates used are in the provenance
-    (``smoother_hazy_dates``, with ``smoother_haze_pinned`` when pinned).
+    (``smoother_hazy_dates``, with ``smoother_haze_pinned`` when pinned). ``featurized``: the run's
+    :class:`~pipelines.featurize.FeaturizeResult`, built by the caller as of ``as_of`` with ``models``' crop model —
+    scored as is, and its provenance recorded as if built here.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -167,8 +171,12 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     apps = applications[applications["season"].astype(str) == season].reset_index(drop=True)
     if apps.empty:
         raise UserInputError(f"applications: no application of season {season}")
-    fr = None
-    if features is None:
+    fr = featurized
+    if fr is not None:  # built by featurize for this run (the caller has shown its warnings)
+        feats = fr.features
+        if sorted({pd.Timestamp(t).date() for t in feats["as_of"]}) != [day]:
+            raise ValueError(f"score_and_decide: the features given were not built as of {day}")
+    elif features is None:
         fr = featurize(fields, imagery, season, day, crop_model=models.crop_model, cache_dir=cache_dir,
                        progress=progress, series=series, weather=wx, haze_dates=haze_dates)
         warnings.extend(fr.warnings)
@@ -286,13 +294,15 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                crop_model: str | Path | None = "champion",
                weather: pd.DataFrame | str | Path | None = None,
                crop_season_scale: float | None = None,
-               haze_dates: Sequence[dt.date] | None = None) -> UnderwriteResult:
+               haze_dates: Sequence[dt.date] | None = None,
+               featurized: FeaturizeResult | None = None) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
     Idempotent: a re-run with the same inputs, models and policy writes nothing new. ``crop_season_scale`` pins
     the crop model's season scale (e.g. an earlier record's ``crop_season_scale``) instead of estimating it from
     the season's declared fields; ``haze_dates`` the phenology smoother's scene haze dates (an earlier record's
-    ``smoother_hazy_dates``) instead of judging them on these fields.
+    ``smoother_hazy_dates``) instead of judging them on these fields. ``featurized``: features built by
+    :func:`pipelines.featurize.featurize` for this run (see :func:`score_and_decide`).
     """
     from underwriting.store import DecisionStore
 
@@ -305,7 +315,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                             crop_season_scale=crop_season_scale)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=st.url, models=models, features=features, prices=prices,
-                               cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates)
+                               cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
+                               featurized=featurized)
         res = st.append(run.items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
         return UnderwriteResult(items=run.items, summary=summarise(run.items), features=run.features,
                                 valuations=run.valuations, written=res.written,

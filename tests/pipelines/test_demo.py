@@ -18,7 +18,7 @@ from underwriting.store import DecisionStore
 # deprecates; reported — remove this filter once that file uses `@`.
 
 STAGES = ["simulate", "train crop type", "train yield", "features", "underwrite", "model figures", "explain",
-          "re-underwrite", "report"]
+          "replay", "re-underwrite", "report"]
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +65,10 @@ def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
     assert any("synthetic" in line for line in first.stage("model figures").lines)
     assert any("planted area" in line for line in first.stage("features").lines)
     assert any("--- agcredit explain" in line for line in first.stage("explain").lines)
+    whole, _alone, pinned = first.stage("replay").lines[:3]
+    n = len(res.items)
+    assert whole.startswith("the whole run, from its features: ") and f" — {n} identical" in whole, whole
+    assert " — " in pinned and "differs" not in pinned.split(" — ")[1].split(" (")[0] and "reproduced" in pinned, pinned
     assert any(line.startswith("pre_harvest (") for line in first.stage("re-underwrite").lines)
     assert first.report is not None and first.report.is_file()
     assert "synthetic" in first.report.read_text().lower()

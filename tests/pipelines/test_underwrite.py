@@ -314,6 +314,17 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     rows = [json.loads(x) for x in r.stdout.splitlines()]
     assert len(rows) == n and all(x["status"] == "reproduced" and x["differs"] == [] and
                                   x["provenance_differs"] == ["smoother_haze_pinned"] for x in rows)
+    # --recorded-pins takes the same pin from the records themselves
+    r = runner.invoke(app, ["audit", "replay", *common, "--recorded-pins", "--json"], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and [json.loads(x) for x in r.stdout.splitlines()] == rows, r.stdout + r.stderr
+    feats = tmp_path / "replay-features.parquet"
+    r = runner.invoke(app, ["features", "build", *common[2:common.index("--profile")], "--out", str(feats),
+                            "--crop-model", "none", "--no-progress"], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    no_img = [x for i, x in enumerate(common) if x != "--imagery" and (i == 0 or common[i - 1] != "--imagery")]
+    r = runner.invoke(app, ["audit", "replay", *no_img, "--features", str(feats), "--recorded-pins"],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "--recorded-pins pins the features built in the replay" in r.stderr, r.stderr
     # another policy: the policy part differs for every application, and limits may move
     pol = tmp_path / "policy.yaml"
     text = (Path(__file__).resolve().parents[2] / "underwriting" / "policies" / "default.yaml").read_text()
