@@ -44,6 +44,9 @@ def main() -> None:
                     " (features.weather; democounty._weather.write_county_weather writes it)")
     ap.add_argument("--no-weather", action="store_true", help="evaluate without weather even when the county has "
                     "weather/daily.csv")
+    ap.add_argument("--calibrate-on-truth", action="store_true",
+                    help="DIAGNOSTIC: calibrate P10/P90 on the training seasons' true yields (as crop cuts would "
+                    "give), to measure how much of the interval error reporting noise causes")
     a = ap.parse_args()
     from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot
     from pipelines.train_yield import train_yield_county
@@ -67,7 +70,8 @@ def main() -> None:
             feats = read_feature_snapshot(prefix, ("end", "mid"))
         wx = Path(a.weather_dir) / name / "weather.csv" if a.weather_dir else None
         res = evaluate_yield_county(county, seasons=seasons, oracle=not a.no_oracle, cache_dir=cache, features=feats,
-                                    weather=wx, county_weather=not a.no_weather)
+                                    weather=wx, county_weather=not a.no_weather,
+                                    calibrate_on_truth=a.calibrate_on_truth)
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         print(res.text())
         print(f"cpu so far {cpu.ru_utime + cpu.ru_stime:.0f} s")

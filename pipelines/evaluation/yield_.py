@@ -233,7 +233,7 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
                           progress: Progress | None = None,
                           features: dict[str, pd.DataFrame] | None = None,
                           weather: str | Path | pd.DataFrame | None = None,
-                          county_weather: bool = True) -> YieldCountyEvaluation:
+                          county_weather: bool = True, calibrate_on_truth: bool = False) -> YieldCountyEvaluation:
     """Leave-one-season-out yield evaluation of a county folder (see the module docstring).
 
     ``seasons``: held-out seasons (default: every past season); training always uses every other
@@ -242,7 +242,10 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     snapshot written by :func:`pipelines.train_yield.county_features`), instead of building them.
     ``weather``: a weather file (or table, :mod:`features.weather`) whose ``wx_*`` features are added to every
     row as of its checkpoint; without it the county's own ``weather/daily.csv`` is used when it has one and
-    ``county_weather`` is true (``county_weather=False`` evaluates without weather).
+    ``county_weather`` is true (``county_weather=False`` evaluates without weather). ``calibrate_on_truth``: a
+    diagnostic — P10/P90 calibrated on the training seasons' TRUE yields, as a bank with crop cuts for its past
+    seasons could (:func:`models.evaluation.evaluate_yield`); it reads truth for training, so it is not a held-out
+    figure of the product and is labelled so.
     """
     from features.series import season_window
     from models.evaluation import evaluate_yield
@@ -293,7 +296,11 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     floor = condition_floor(truth)
     ev = evaluate_yield(feats, c.history(), truth[["field_id", "season", "yield_t_ha"]], config=config,
                         oracle=oracle_tabs, seasons=held, data=label, progress=progress,
-                        references={"floor": floor} if floor is not None else None)
+                        references={"floor": floor} if floor is not None else None,
+                        calibrate_on_truth=calibrate_on_truth)
+    if calibrate_on_truth:
+        notes.append("DIAGNOSTIC: P10/P90 calibrated on the training seasons' true yields (crop cuts), not the "
+                     "reported ones — truth is read for training; not a held-out figure of the product")
     timings["models_s"] = time.perf_counter() - t2
     never = truth[truth["season"].isin(c.past_seasons) & truth["yield_t_ha"].isna()]
     if len(never):

@@ -1,0 +1,101 @@
+"""Scoring of the early-warning replay (:mod:`pipelines.evaluation.alerts`): the season's events from the truth,
+and precision, recall and delay of the alerts raised against them (the rules are in that module's docstring).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pipelines.evaluation.alerts import Expectations, SeasonData
+
+__all__ = ["HIGH_ALERTS", "CATCHES", "RIGHT_WHEN", "ADVERSE", "truth_events", "score_alerts"]
+
+HIGH_ALERTS = ("CROP_FAILURE", "NOT_PLANTED", "CROP_MISMATCH")
+CATCHES = {"failure": ("CROP_FAILURE", "NOT_PLANTED"), "never_planted": ("NOT_PLANTED",),
+           "crop_mismatch": ("CROP_MISMATCH",)}
+RIGHT_WHEN = {"CROP_FAILURE": ("failure",), "NOT_PLANTED": ("never_planted", "failure"),
+              "CROP_MISMATCH": ("crop_mismatch", "never_planted")}
+ADVERSE = ("failure", "never_planted", "crop_mismatch", "partly_planted", "drought", "hail", "flood", "heat",
+           "lodging")
+
+
+# --- scoring ---------------------------------------------------------------------------------------------
+
+def truth_events(truth: pd.DataFrame, data: SeasonData, season: str, exp: Expectations, *,
+                 crop_mismatch: bool = True) -> pd.DataFrame:
+    """field_id, event, onset for the season's failure / never_planted / crop_mismatch fields (the last only
+    when ``crop_mismatch``: without a crop-type model no rule can see it)."""
+    t = truth[truth["season"].astype(str) == season]
+    crops = data.crops[data.crops["season"] == season].set_index("field_id")
+    start = pd.Timestamp(data.starts[season])
+    rows = []
+    for r in t.itertuples(index=False):
+        ev = set(str(r.events).split(";")) if isinstance(r.events, str) else set()
+        fid = str(r.field_id)
+        crop = crops["crop"].get(fid)
+        expected = start + pd.Timedelta(days=exp.emergence.get((data.region, str(crop)), 60))
+        if "failure" in ev and not pd.isna(r.failure_date):
+            rows.append((fid, "failure", pd.Timestamp(r.failure_date)))
+        if "never_planted" in ev:
+            rows.append((fid, "never_planted", expected))
+        if "crop_mismatch" in ev and crop_mismatch:
+            rows.append((fid, "crop_mismatch", pd.Timestamp(r.emergence_date) if not pd.isna(r.emergence_date)
+                         else expected))
+    return pd.DataFrame(rows, columns=["field_id", "event", "onset"])
+
+
+def _delay(obs_dates: dict[str, np.ndarray], fid: str, onset: pd.Timestamp, when: pd.Timestamp) -> int:
+    d = obs_dates.get(fid, np.array([], dtype="datetime64[ns]"))
+    return int(((d > onset.to_datetime64()) & (d <= when.to_datetime64())).sum())
+
+
+def _ratio(a: int, b: int) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame, data: SeasonData,
+                 season: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Overall metrics, per-event and per-alert tables (see the module docstring)."""
+    obs = data.obs[data.obs["season"] == season]
+    obs_dates = {str(k): g["date"].to_numpy() for k, g in obs.groupby("field_id")}
+    t = truth[truth["season"].astype(str) == season]
+    ev_of = {str(f): set(str(e).split(";")) if isinstance(e, str) else set()
+             for f, e in zip(t["field_id"], t["events"], strict=True)}
+    by_field: dict[str, list[tuple[str, pd.Timestamp]]] = {}
+    for r in alerts.itertuples(index=False):
+        by_field.setdefault(str(r.field_id), []).append((str(r.alert), pd.Timestamp(r.date)))
+    ev_rows, delays = [], []
+    for r in events.itertuples(index=False):
+        hits = [d for a, d in by_field.get(r.field_id, []) if a in CATCHES.get(r.event, ("NAIVE",)) or a == "NAIVE"]
+        when = min(hits) if hits else None
+        delay = _delay(obs_dates, r.field_id, r.onset, when) if when is not None else None
+        ev_rows.append((r.field_id, r.event, r.onset, when, delay))
+        if delay is not None:
+            delays.append(delay)
+    per_event = pd.DataFrame(ev_rows, columns=["field_id", "event", "onset", "alert_date", "delay_obs"])
+    by_event = (per_event.groupby("event").agg(events=("field_id", "size"), detected=("alert_date", "count"),
+                                               median_delay_obs=("delay_obs", "median")).reset_index()
+                if len(per_event) else pd.DataFrame(columns=["event", "events", "detected", "median_delay_obs"]))
+    if len(by_event):
+        by_event["recall"] = [_ratio(int(d), int(n)) for d, n in zip(by_event["detected"], by_event["events"],
+                                                                     strict=True)]
+    al_rows = []
+    tp = n_high = 0
+    for kind, g in alerts.groupby("alert"):
+        right = [bool(ev_of.get(str(f), set()) & set(RIGHT_WHEN.get(str(kind), ADVERSE))) for f in g["field_id"]]
+        adverse = [bool(ev_of.get(str(f), set()) & set(ADVERSE)) for f in g["field_id"]]
+        al_rows.append((kind, len(g), int(sum(right)), _ratio(int(sum(right)), len(g)), _ratio(int(sum(adverse)),
+                                                                                                len(g))))
+        if kind in HIGH_ALERTS or kind == "NAIVE":
+            tp, n_high = tp + int(sum(right)), n_high + len(g)
+    by_alert = pd.DataFrame(al_rows, columns=["alert", "raised", "right", "precision", "on_adverse_field"])
+    detected = int(per_event["alert_date"].notna().sum()) if len(per_event) else 0
+    metrics = {"events": len(per_event), "detected": detected, "recall": _ratio(detected, len(per_event)),
+               "high_alerts": n_high, "precision": _ratio(tp, n_high),
+               "median_delay_obs": float(np.median(delays)) if delays else None,
+               "fields": int(len(t)), "clear_obs_per_field": round(len(obs) / max(len(t), 1), 1)}
+    return metrics, by_event, by_alert
