@@ -1,0 +1,148 @@
+"""What past seasons lead the early-warning rules to expect (:mod:`pipelines.monitor`, whose docstring gives the
+rules): NDVI bands per region, crop and day of season, green-up / collapse timing, and emergence days — from the
+past seasons' clear observations and declared crops only. Re-exported by :mod:`pipelines.monitor`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pipelines.monitor import AlertParams
+
+__all__ = ["expected_bands", "expected_timing", "expected_emergence_days", "not_planted_day"]
+
+
+def _two_in_a_row(flags: np.ndarray) -> int | None:
+    """Index of the second of the first two consecutive True values, or None."""
+    both = flags[1:] & flags[:-1]
+    idx = np.flatnonzero(both)
+    return int(idx[0] + 1) if len(idx) else None
+
+
+def _day_of_season(dates: pd.Series, season_start: pd.Series) -> np.ndarray:
+    return (pd.to_datetime(dates) - pd.to_datetime(season_start)).dt.days.to_numpy()
+
+
+def _with_crops(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date]) -> pd.DataFrame:
+    obs = past_obs.merge(crops[["field_id", "season", "crop", "region"]], on=["field_id", "season"], how="inner")
+    obs = obs[obs["crop"].notna()]
+    return obs.assign(day=_day_of_season(obs["date"], obs["season"].map(lambda s: pd.Timestamp(season_starts[s]))))
+
+
+def expected_bands(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
+                   params: AlertParams | None = None) -> pd.DataFrame:
+    """Per region, crop and day of season: n fields, p10, p50, p90 of clear NDVI in past seasons.
+
+    ``past_obs``: clear_ndvi() of past seasons; ``crops``: field_id, season, crop, region.
+    ``season_starts``: season → first day of its imagery window.
+    """
+    if params is None:
+        from pipelines.monitor import AlertParams
+
+        params = AlertParams()
+    p = params
+    obs = _with_crops(past_obs, crops, season_starts)
+    rows = []
+    for (region, crop), g in obs.groupby(["region", "crop"], sort=True):
+        days = g["day"].to_numpy()
+        vals = g["ndvi"].to_numpy()
+        key = pd.factorize(g["field_id"].astype(str) + "|" + g["season"].astype(str))[0]
+        order = np.argsort(days, kind="stable")
+        days, vals, key = days[order], vals[order], key[order]
+        for d in range(int(days.min()), int(days.max()) + 1):
+            lo, hi = np.searchsorted(days, [d - p.half_window, d + p.half_window + 1])
+            n_fields = len(np.unique(key[lo:hi]))
+            if n_fields < p.min_band_fields:
+                continue
+            q = np.percentile(vals[lo:hi], [10, 50, 90])
+            rows.append((region, crop, d, n_fields, q[0], q[1], q[2]))
+    return pd.DataFrame(rows, columns=["region", "crop", "day", "n_fields", "p10", "p50", "p90"])
+
+
+def _field_timing(days: np.ndarray, vals: np.ndarray, p: AlertParams) -> tuple[int | None, int | None, int | None]:
+    """(green-up day, index of the second of two clear observations below ``bare`` after green, its first day).
+
+    The green-up day is the earliest it can have been: the day after the last clear observation below
+    ``emerged`` that precedes the first one at or above it (cloudy gaps then lengthen, never shorten, the
+    green-up-to-collapse duration, so a gap cannot make a healthy crop look failed).
+    """
+    k = _own_start(vals, p)
+    up = np.flatnonzero(vals[k:] >= p.emerged) + k
+    greenup = (int(days[up[0] - 1]) + 1 if up[0] > 0 else int(days[0])) if len(up) else None
+    own = np.arange(len(vals)) >= k
+    fallen = own & (np.maximum.accumulate(np.where(own, vals, -1.0)) >= p.green) & (vals < p.bare) \
+        if len(vals) else np.zeros(0, bool)
+    j = _two_in_a_row(fallen)
+    return greenup, j, (int(days[j - 1]) if j is not None else None)
+
+
+def _own_start(vals: np.ndarray, p: AlertParams) -> int:
+    """Index of the first clear observation below ``emerged``: a canopy seen before it (the previous crop, still
+    standing when the window opens, as in Nebraska's September) cannot collapse as *this* crop."""
+    bare = np.flatnonzero(vals < p.emerged)
+    return int(bare[0]) if len(bare) else 0
+
+
+def expected_timing(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
+                    params: AlertParams | None = None) -> pd.DataFrame:
+    """Per region and crop: n, and P25/P50/P75 of the collapse day of season and of the green-up-to-collapse
+    duration of past fields (see the module docstring)."""
+    if params is None:
+        from pipelines.monitor import AlertParams
+
+        params = AlertParams()
+    p = params
+    obs = _with_crops(past_obs, crops, season_starts).sort_values(["field_id", "season", "day"])
+    recs = []
+    for _key, g in obs.groupby(["field_id", "season"], sort=False):
+        greenup, _, collapse = _field_timing(g["day"].to_numpy(), g["ndvi"].to_numpy(dtype=float), p)
+        if greenup is not None and collapse is not None:
+            recs.append((g["region"].iloc[0], g["crop"].iloc[0], collapse, collapse - greenup))
+    df = pd.DataFrame(recs, columns=["region", "crop", "collapse", "duration"])
+    rows = []
+    for (region, crop), g in df.groupby(["region", "crop"], sort=True):
+        if len(g) < p.min_band_fields:
+            continue
+        c = np.percentile(g["collapse"], [25, 50, 75])
+        d = np.percentile(g["duration"], [25, 50, 75])
+        rows.append((region, crop, len(g), *c, *d))
+    return pd.DataFrame(rows, columns=["region", "crop", "n", "collapse_p25", "collapse_p50", "collapse_p75",
+                                       "duration_p25", "duration_p50", "duration_p75"])
+
+
+def expected_emergence_days(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
+                            params: AlertParams | None = None, *, quantile: float = 0.9) -> dict[tuple[str, str], int]:
+    """Per (region, crop): the day of season by which ``quantile`` of past fields that emerged had reached
+    ``emerged`` NDVI on a clear observation (fields that never did are left out)."""
+    if params is None:
+        from pipelines.monitor import AlertParams
+
+        params = AlertParams()
+    p = params
+    obs = _with_crops(past_obs, crops, season_starts)
+    obs = obs[obs["ndvi"] >= p.emerged]
+    if obs.empty:
+        return {}
+    first = obs.groupby(["region", "crop", "field_id", "season"], sort=True)["day"].min().reset_index()
+    out: dict[tuple[str, str], int] = {}
+    for (region, crop), g in first.groupby(["region", "crop"], sort=True):
+        if len(g) >= p.min_band_fields:
+            out[(str(region), str(crop))] = int(np.ceil(np.quantile(g["day"].to_numpy(), quantile)))
+    return out
+
+
+def not_planted_day(emergence: dict[tuple[str, str], int], region: str, crop: str, gap: int) -> int | None:
+    """The day of season from which (plus the grace days) a field of ``crop`` that has not come up is
+    NOT_PLANTED: its crop's expected emergence day, or — when another crop of the region usually emerges more
+    than ``gap`` days later (a winter crop missing in spring may be a spring crop sown instead) — the latest
+    such day: nothing at all was planted only once no crop of the region can still come up."""
+    e = emergence.get((region, crop))
+    if e is None:
+        return None
+    later = [v for (r, _), v in emergence.items() if r == region and v > e + gap]
+    return max(later) if later else e
