@@ -15,7 +15,7 @@ import pandas as pd
 from features._season_calib import SCALE_BOUNDS, season_key, season_scale, season_temperature
 from features.errors import UserInputError
 
-__all__ = ["PINNED", "declared_index", "estimate_scales", "pinned_season_scale", "predict_season_proba",
+__all__ = ["PINNED", "declared_index", "has_season_calibration", "estimate_scales", "pinned_season_scale", "predict_season_proba",
            "season_fields", "season_keys", "season_probs", "season_scales", "with_season_scales"]
 
 #: key of a season-scale preset that applies to every season, region and checkpoint (:func:`pinned_season_scale`)
@@ -128,6 +128,12 @@ def with_season_scales(model: Any, scales: dict[str, float]) -> Any:
     return clone
 
 
+def has_season_calibration(model: Any) -> bool:
+    """Whether a fitted model scores some checkpoint with a season scale (temperature-scaled, with the declared
+    temperatures season calibration needs; a vector-scaled or older model has none)."""
+    return any(c not in getattr(model, "biases_", {}) for c in getattr(model, "declared_temperatures_", {}))
+
+
 def pinned_season_scale(model: Any, scale: float) -> Any:
     """Of :meth:`features.crop_type.CropTypeClassifier.pinned_season_scale`."""
     model._check_fitted()
@@ -135,8 +141,7 @@ def pinned_season_scale(model: Any, scale: float) -> Any:
     if not isinstance(scale, (int, float)) or not math.isfinite(scale) or not lo <= scale <= hi:
         raise UserInputError(f"crop season scale: expected a number from {lo} to {hi} (a crop_season_scale "
                              f"predict returned), found {scale!r}")
-    usable = [c for c in getattr(model, "declared_temperatures_", {}) if c not in model.biases_]
-    if not usable:
+    if not has_season_calibration(model):
         raise UserInputError("crop season scale: this crop-type model has no season calibration (trained before "
                              "it, or vector-scaled); it scores without a scale, so none can be pinned")
     return model.with_season_scales({PINNED: float(scale)})

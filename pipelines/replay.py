@@ -157,7 +157,8 @@ def recorded_pins(bodies: list[dict[str, Any]]) -> tuple[float | None, list[dt.d
             if "smoother_hazy_dates" in (b.get("provenance") or {})}
     if len(scales) > 1 or len(hazy) > 1:
         raise UserInputError(f"the stored decisions were scored with {len(scales)} crop season scales and {len(hazy)} "
-                             "sets of haze dates: replay one run at a time (--applications of one run)")
+                             "sets of haze dates (several runs, regions or checkpoints): replay one at a time, or "
+                             "pin with --crop-season-scale / --hazy-dates")
     return (scales.pop() if scales else None,
             [dt.date.fromisoformat(d) for d in hazy.pop()] if hazy else None)
 
@@ -191,12 +192,13 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
                              "nothing to replay")
     bodies = [r.body for r in stored.values()]
     yv, cv = _recorded_versions(bodies)
+    pin_scale = None
     if pins:
         if features is not None or featurized is not None:
             raise UserInputError("--recorded-pins pins the features built in the replay: give --imagery, not "
                                  "--features")
         scale, hazy = recorded_pins(bodies)
-        crop_season_scale = crop_season_scale if crop_season_scale is not None else scale
+        pin_scale = scale if crop_season_scale is None else None
         haze_dates = haze_dates if haze_dates is not None else hazy
     recorded_crop = crop_model is None
     if crop_model is None:
@@ -205,6 +207,11 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
         crop_model = cv
     models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=weather,
                                     crop_season_scale=crop_season_scale)
+    if pin_scale is not None and models.crop_model is not None:
+        from features._crop_season import has_season_calibration
+
+        if has_season_calibration(models.crop_model):  # the records of a model without one say 1: nothing to pin
+            models = models.with_season_scale(pin_scale)
     if recorded_crop:
         models = replace(models, crop_version=_crop_description(bodies, models.crop_version))
     run = score_and_decide(applications, fields, str(season), as_of, imagery=imagery, policy=policy,

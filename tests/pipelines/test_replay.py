@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import datetime as dt
 
 from pipelines.replay import compare_bodies
 
@@ -24,3 +25,30 @@ def test_compare_bodies_names_parts_fields_and_provenance() -> None:
     parts, prov = compare_bodies(a, b)
     assert parts == ["fields[F1].crop_type_prob", "fields[F2] missing", "fields[F3] added", "input_hashes", "limit"]
     assert prov == ["run"]
+
+
+def test_recorded_pins_and_season_calibration() -> None:
+    """recorded_pins reads the one crop season scale and haze-date set of a run's records (several: a user error);
+    a model without season calibration (vector-scaled, or older) has no scale to pin."""
+    from types import SimpleNamespace
+
+    import pytest
+
+    from features._crop_season import has_season_calibration
+    from features.errors import UserInputError
+    from pipelines.replay import recorded_pins
+
+    def body(scale: float | None, hazy: list[str] | None) -> dict[str, object]:
+        prov = {} if hazy is None else {"smoother_hazy_dates": hazy}
+        return {"fields": [{"field_id": "F1", "crop_season_scale": scale}, {"field_id": "F2"}], "provenance": prov}
+
+    assert recorded_pins([body(1.42, ["2009-08-03"]), body(1.42, ["2009-08-03"])]) == (
+        1.42, [dt.date(2009, 8, 3)])
+    assert recorded_pins([body(None, None)]) == (None, None)  # no crop call, features given: nothing recorded
+    with pytest.raises(UserInputError, match="2 crop season scales"):
+        recorded_pins([body(1.42, []), body(0.9, [])])
+    with pytest.raises(UserInputError, match="2 sets of haze dates"):
+        recorded_pins([body(1.0, []), body(1.0, ["2009-08-03"])])
+    assert has_season_calibration(SimpleNamespace(declared_temperatures_={"end": 1.1}, biases_={}))
+    assert not has_season_calibration(SimpleNamespace(declared_temperatures_={"end": 1.1}, biases_={"end": [0.0]}))
+    assert not has_season_calibration(SimpleNamespace(biases_={}))
