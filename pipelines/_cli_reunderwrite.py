@@ -115,7 +115,7 @@ def reunderwrite_cmd(
     haze = parse_dates(hazy_dates, "--hazy-dates")
     if due and (crop_season_scale is not None or haze is not None):
         raise UserInputError("--crop-season-scale and --hazy-dates pin one checkpoint's run: give --season and "
-                                 "--as-of, not --due")
+                             "--as-of, not --due")
     if due:
         if county is None:
             raise UserInputError("--due needs --county")
