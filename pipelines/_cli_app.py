@@ -23,13 +23,23 @@ from pipelines._champions import models_text
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
-    "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text",
+    "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
+    "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP",
 ]
 
 #: help of ``--crop-season-scale`` (underwrite, value, features build)
 SEASON_SCALE_HELP = ("pin the crop model's season scale (0.25-4; e.g. an earlier decision record's "
                      "crop_season_scale, to reproduce its crop probabilities after the fields file has changed); "
                      "default: estimated from the season's declared fields")
+
+#: help of the options a decision run reads (underwrite, audit replay, the store's commands)
+STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
+IMAGERY_HELP = "scene folder, index.csv, series table, sentinelhub or sentinelhub-stats (not needed with --features)"
+FEATURES_HELP = "FieldFeatures Parquet from `features build`"
+BOOK_HELP = "the Book of active lines (CSV or Parquet; default: empty)"
+POLICY_HELP = "policy file (YAML; default: the shipped policy)"
+PROFILE_HELP = ("policy profile, e.g. us-operating or in-kcc (default: the policy's profile in the applications' "
+                "currency)")
 
 #: help of ``--hazy-dates`` (underwrite, value, features build)
 HAZY_DATES_HELP = ("pin the phenology smoother's scene haze: comma-separated grid dates YYYY-MM-DD, or none (e.g. an "

@@ -8,8 +8,14 @@ import typer
 
 from features.errors import UserInputError
 from pipelines._cli_app import (
+    BOOK_HELP,
+    FEATURES_HELP,
     HAZY_DATES_HELP,
+    IMAGERY_HELP,
+    POLICY_HELP,
+    PROFILE_HELP,
     SEASON_SCALE_HELP,
+    STORE_HELP,
     app,
     audit_app,
     decisions_app,
@@ -21,12 +27,10 @@ from pipelines._cli_app import (
     user_errors,
 )
 
-_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
-
 
 @audit_app.command("verify")
 @user_errors
-def verify_cmd(store: str | None = typer.Option(None, "--store", help=_STORE_HELP)) -> None:
+def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP)) -> None:
     """Walk the whole hash chain; print OK with the count, or the first broken record (exit 1)."""
     from underwriting.store import store_url, verify_store
 
@@ -45,13 +49,11 @@ def replay_cmd(
     fields: Path = typer.Option(..., "--fields", help="field polygons (as given to underwrite)"),
     season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
     as_of: str = typer.Option(..., "--as-of", help="the decisions' date (YYYY-MM-DD)"),
-    imagery: str | None = typer.Option(None, "--imagery", help="scene folder, index.csv, series table, sentinelhub "
-                                                               "or sentinelhub-stats (not needed with --features)"),
-    features: Path | None = typer.Option(None, "--features", help="FieldFeatures Parquet from `features build`"),
-    book: Path | None = typer.Option(None, "--book", help="the Book of active lines (default: empty)"),
-    policy: Path | None = typer.Option(None, "--policy", help="policy file (default: the shipped policy)"),
-    profile: str | None = typer.Option(None, "--profile", help="policy profile (default: the applications' "
-                                                               "currency's)"),
+    imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP),
+    features: Path | None = typer.Option(None, "--features", help=FEATURES_HELP),
+    book: Path | None = typer.Option(None, "--book", help=BOOK_HELP),
+    policy: Path | None = typer.Option(None, "--policy", help=POLICY_HELP),
+    profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP),
     crop_model: str | None = typer.Option(None, "--crop-model", help="crop-type model: default the version the "
                                                                      "records name; an alias, a folder, or none"),
     cache: Path | None = typer.Option(None, "--cache", help="cache folder for series and area"),
@@ -62,7 +64,7 @@ def replay_cmd(
                                        "smoother's haze dates the stored decisions were scored with (to replay a "
                                        "decision with fewer fields than its run had)"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per application"),
-    store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Recompute stored decisions from their inputs with the model versions the records name and compare them
     (identical / reproduced except run-level provenance / differs / not stored); writes nothing. Exit 1 when a
@@ -111,7 +113,7 @@ def export_cmd(
     out: str = typer.Option(..., "--out", help="Output file (.csv or .parquet)."),
     season: str | None = typer.Option(None, "--season", help="Only this season (YYYY)."),
     fmt: str | None = typer.Option(None, "--format", help="csv or parquet (default: from --out's suffix)."),
-    store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Export stored decision records (Decision contract) to CSV or Parquet."""
     from underwriting.store import export_decisions
@@ -129,7 +131,7 @@ def override_cmd(
     operator: str = typer.Option(..., "--operator", help="Analyst writing the override."),
     approver: str | None = typer.Option(None, "--approver", help="Second person (needed above a 20% change)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Override the latest decision as of this date."),
-    store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Override an application's decision: a new record superseding the latest one."""
     from models.money import format_minor

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pipelines._cli_app import app, echo, user_errors
-
-_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
+from pipelines._cli_app import STORE_HELP, app, echo, user_errors
 
 
 @app.command("explain")
@@ -14,7 +12,7 @@ _STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///a
 def explain_cmd(
     application_id: str = typer.Argument(..., help="Application whose latest stored decision is explained."),
     as_of: str | None = typer.Option(None, "--as-of", help="The latest decision on or before this date (YYYY-MM-DD)."),
-    store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),
 ) -> None:
     """Evidence per field, the computation, the binding constraint, the reasons and the model contributions."""

@@ -8,10 +8,7 @@ from typing import Any
 import typer
 
 from features.errors import UserInputError
-from pipelines._cli_app import echo, err, parse_date, report_app, user_errors
-
-_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
-
+from pipelines._cli_app import STORE_HELP, echo, err, parse_date, report_app, user_errors
 
 
 def _data(county: Path | None, fields: Path | None, imagery: str | None, store: str | None, season: str | None,
@@ -50,7 +47,7 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
 def portfolio_cmd(
     out: Path = typer.Option(..., "--out", help="Folder to write portfolio-<season>.html into."),
     season: str = typer.Option(None, "--season", help="Season YYYY (default: the latest in the store)."),
-    store: str = typer.Option(None, "--store", help=_STORE_HELP),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
     county: Path = typer.Option(None, "--county", help="A county folder (fields, scenes)."),
     fields: Path = typer.Option(None, "--fields", help="Fields file (every season: past ones give the bands)."),
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
@@ -71,7 +68,7 @@ def farmer_cmd(
     token: str = typer.Argument(..., help="The farmer's pseudonymous token (as in the decision records)."),
     out: Path = typer.Option(..., "--out", help="Folder to write farmer-<token>.html into."),
     season: str = typer.Option(None, "--season", help="Season YYYY (default: the latest in the store)."),
-    store: str = typer.Option(None, "--store", help=_STORE_HELP),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
     county: Path = typer.Option(None, "--county", help="A county folder (fields, scenes)."),
     fields: Path = typer.Option(None, "--fields", help="Fields file (every season: past ones give the bands)."),
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),

@@ -12,6 +12,7 @@ from features.errors import UserInputError
 from pipelines._cli_app import (
     HAZY_DATES_HELP,
     SEASON_SCALE_HELP,
+    STORE_HELP,
     app,
     echo,
     err,
@@ -20,9 +21,6 @@ from pipelines._cli_app import (
     parse_dates,
     user_errors,
 )
-
-_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
-
 
 
 def _money(v: Any, cur: str) -> str:
@@ -93,7 +91,7 @@ def reunderwrite_cmd(
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table."),
     book: Path = typer.Option(None, "--book", help="The Book of active lines (CSV/Parquet)."),
     applications: Path = typer.Option(None, "--applications", help="Applications (CSV/Parquet)."),
-    store: str = typer.Option(None, "--store", help=_STORE_HELP),
+    store: str = typer.Option(None, "--store", help=STORE_HELP),
     policy: Path = typer.Option(None, "--policy", help="Policy file (default: the shipped one)."),
     profile: str = typer.Option(None, "--profile", help="Policy profile (default: the county's)."),
     operator: str = typer.Option(None, "--operator", help="Who runs it (recorded; default agcredit-reunderwrite)."),

@@ -7,8 +7,14 @@ from pathlib import Path
 import typer
 
 from pipelines._cli_app import (
+    BOOK_HELP,
+    FEATURES_HELP,
     HAZY_DATES_HELP,
+    IMAGERY_HELP,
+    POLICY_HELP,
+    PROFILE_HELP,
     SEASON_SCALE_HELP,
+    STORE_HELP,
     app,
     echo,
     err,
@@ -20,7 +26,6 @@ from pipelines._cli_app import (
 
 __all__ = ["underwrite_command"]
 
-_STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///agcredit-decisions.db)."
 
 
 @app.command("underwrite")
@@ -30,16 +35,13 @@ def underwrite_command(
     fields: Path = typer.Option(..., "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, Shapefile)"),
     season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
     as_of: str = typer.Option(..., "--as-of", help="decision date: nothing observed after it is used (YYYY-MM-DD)"),
-    imagery: str | None = typer.Option(None, "--imagery", help="scene folder, index.csv, series table, sentinelhub "
-                                                               "or sentinelhub-stats (not needed with --features)"),
-    features: Path | None = typer.Option(None, "--features", help="FieldFeatures Parquet from `features build`"),
-    book: Path | None = typer.Option(None, "--book", help="the Book of active lines (CSV or Parquet; default: empty)"),
-    policy: Path | None = typer.Option(None, "--policy", help="policy file (YAML; default: the shipped policy)"),
-    profile: str | None = typer.Option(None, "--profile", help="policy profile, e.g. us-operating or in-kcc "
-                                                               "(default: the policy's profile in the applications' "
-                                                               "currency)"),
+    imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP),
+    features: Path | None = typer.Option(None, "--features", help=FEATURES_HELP),
+    book: Path | None = typer.Option(None, "--book", help=BOOK_HELP),
+    policy: Path | None = typer.Option(None, "--policy", help=POLICY_HELP),
+    profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP),
     out: Path | None = typer.Option(None, "--out", help="also write the decisions (.csv or .parquet)"),
-    store: str | None = typer.Option(None, "--store", help=_STORE_HELP),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
     cache: Path | None = typer.Option(None, "--cache", help="cache folder for series and area"),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
