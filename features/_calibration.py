@@ -21,7 +21,7 @@ from scipy.optimize import minimize_scalar
 from features.errors import UserInputError
 
 __all__ = ["VECTOR_L2_GRID", "ece_interval", "expected_calibration_error", "fit_temperature", "fit_vector",
-           "noise_transition", "remove_label_noise", "remove_noise_transition", "select_vector_l2", "softmax"]
+           "declaration_transition", "noise_transition", "remove_label_noise", "remove_noise_transition", "select_vector_l2", "softmax"]
 
 
 def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:
@@ -135,6 +135,34 @@ def noise_transition(probs: np.ndarray, *, min_diagonal: float = 0.5) -> np.ndar
             row = p[m].mean(axis=0)
             if row[j] >= min_diagonal:
                 out[j] = row / row.sum()
+    return out
+
+
+def declaration_transition(probs: np.ndarray, labels: np.ndarray, *, min_diagonal: float = 0.5) -> np.ndarray:
+    """How reliable a *raw* declaration is: ``T[j, i]`` ~ P(declared i | crop j), counted — row ``j`` is the
+    share of each declared label among the rows whose top class in ``probs`` (calibrated out-of-fold
+    probabilities of the crop) is ``j``. Unlike :func:`noise_transition`, which reads the noise of the labels
+    a calibration was fitted on from its probabilities (after the training-time cleaning dropped the clear
+    mistakes), it counts every declaration, mistakes included, as a new season's declarations come. A class
+    no row tops, or whose diagonal is below ``min_diagonal``, gets the identity row. Returns (k, k), rows
+    summing to one."""
+    p = np.asarray(probs, dtype="float64")
+    y = np.asarray(labels, dtype=np.int64)
+    if p.ndim != 2 or p.shape[1] < 2 or len(p) == 0 or y.shape != (len(p),):
+        raise UserInputError(f"declaration transition: expected probs (n > 0, k >= 2) and n labels, found "
+                             f"{p.shape} and {y.shape}")
+    k = p.shape[1]
+    if (y < 0).any() or (y >= k).any():
+        raise UserInputError(f"declaration transition: expected labels in [0, {k}), found "
+                             f"{sorted(set(y[(y < 0) | (y >= k)].tolist()))[:5]}")
+    top = p.argmax(axis=1)
+    out = np.eye(k)
+    for j in range(k):
+        m = top == j
+        if m.any():
+            row = np.bincount(y[m], minlength=k).astype("float64") / m.sum()
+            if row[j] >= min_diagonal:
+                out[j] = row
     return out
 
 

@@ -4,7 +4,7 @@ No pickles: :func:`model_metadata` is what ``meta.json`` holds (also the MLflow 
 :func:`write_model` writes a folder, :func:`read_model` reads one back (meta and boosters) and
 :func:`restore_state` puts the fitted attributes of ``meta.json`` on a fresh classifier. Keys added since
 format ``crop_type/2`` began (``biases``, ``label_noise``, ``noise_transition``, ``bag_models``,
-``declared_prob``, ``declared_temperatures``) are optional, so older folders still load and score as they did
+``declared_prob``, ``declared_temperatures``, ``declaration_transition``) are optional, so older folders still load and score as they did
 (uncorrected; the declared crop's probability from the imagery alone; no season calibration).
 """
 
@@ -30,6 +30,7 @@ def model_metadata(clf: Any, format_version: str) -> dict[str, Any]:
         "n_dropped_labels": getattr(clf, "n_dropped_labels_", 0),
         "label_noise": getattr(clf, "label_noise_", 0.0),
         "noise_transition": getattr(clf, "noise_transition_", None),
+        "declaration_transition": getattr(clf, "declaration_transition_", None),
         "declared_prob": getattr(clf, "declared_prob_", "imagery"),
         "declared_temperatures": getattr(clf, "declared_temperatures_", {}),
         "models": {n: f"model_{n}.txt" for n in clf.boosters_},
@@ -84,6 +85,8 @@ def restore_state(clf: Any, meta: dict[str, Any]) -> None:
     clf.label_noise_ = float(meta.get("label_noise", 0.0))
     trans = meta.get("noise_transition")
     clf.noise_transition_ = None if trans is None else [[float(x) for x in row] for row in trans]
+    dec = meta.get("declaration_transition")  # folders written before it: the posterior uses noise_transition
+    clf.declaration_transition_ = None if dec is None else [[float(x) for x in row] for row in dec]
     # folders written before declared_crop_prob became the declaration posterior keep the imagery's probability
     clf.declared_prob_ = str(meta.get("declared_prob", "imagery"))
     # folders written before season calibration have none: they score with the temperatures as trained

@@ -4,9 +4,10 @@ The classifier's probabilities ``p`` answer "which crop is this, from the imager
 region's crop shares as prior. The credit policy's check (CROP_MISMATCH: "probability of the declared
 crop" below 0.20) and the early-warning alert ask something else: "is the farmer's declaration wrong?".
 The declaration is evidence too — farmers declare the crop they grow most of the time — so by Bayes,
-with ``T[j, i]`` = P(declared i | crop j) (the classifier's label-noise transition, estimated on past
-seasons' declared crops, :func:`features._calibration.noise_transition`) and the declaration
-independent of the imagery given the crop:
+with ``T[j, i]`` = P(declared i | crop j) (counted on every past declaration, the mistakes included:
+:func:`features._calibration.declaration_transition`, the classifier's ``declaration_transition_``; models
+saved before it use the transition of the labels their cleaning kept, ``noise_transition_``, which
+understates a raw declaration's mistakes) and the declaration independent of the imagery given the crop:
 
     P(crop = d | imagery, declared d) = p[d] · T[d, d] / Σ_j p[j] · T[j, d].
 

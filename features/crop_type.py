@@ -23,6 +23,7 @@ import pandas as pd
 
 from features import _crop_season as _cs
 from features._calibration import (
+    declaration_transition,
     expected_calibration_error,
     fit_temperature,
     noise_transition,
@@ -100,6 +101,8 @@ class CropTypeClassifier:
     per checkpoint) and ``oof_index_`` (field_id, season, label code, kept) for held-out metrics.
     """
 
+    #: P(declared i | crop j) counted on every past declaration (None: saved before it, or no transition)
+    declaration_transition_: list[list[float]] | None = None
     #: season scales given by :meth:`with_season_scales` (None: estimated from the fields each predict is given)
     season_scales_: dict[str, float] | None = None
 
@@ -316,6 +319,7 @@ class CropTypeClassifier:
         self.oof_index_ = pd.DataFrame({"field_id": lab["field_id"].astype("str"), "season": lab["season"].astype("str"),
                                         "label": y, "kept": keep_rows})
         self.noise_transition_: list[list[float]] | None = None
+        self.declaration_transition_: list[list[float]] | None = None
         aug = self._gap_copies(series, lab, keep_rows, label_column, ckpts, cache)
         oofs: dict[str, np.ndarray] = {}
         ok = keep_rows
@@ -345,6 +349,11 @@ class CropTypeClassifier:
             last = list(oofs)[-1]
             p_last = softmax(oofs[last][ok] / self.temperatures_[last] + np.asarray(self.biases_.get(last, 0.0)))
             self.noise_transition_ = noise_transition(p_last).tolist()
+            # the reliability of a RAW declaration (the posterior's T): counted on every declared row, the
+            # mistakes the cleaning dropped included — a new season's declarations are not cleaned
+            fin = np.isfinite(oofs[last]).all(axis=1)
+            self.declaration_transition_ = declaration_transition(self._calibrated(oofs[last][fin], last),
+                                                                  y[fin]).tolist()
         # what declared_crop_prob means for this model (kept with it: a saved model keeps its meaning)
         self.declared_prob_ = "posterior" if self.noise_transition_ is not None else "imagery"
         # the out-of-fold temperature of EVERY declared row (features/_season_calib.py): the reference a season's
@@ -507,7 +516,8 @@ class CropTypeClassifier:
         out["crop_type_prob"] = np.where(has, probs[np.arange(len(f)), top], np.nan)
         for j, c in enumerate(self.classes_):
             out[f"prob_{c}"] = probs[:, j]
-        trans = getattr(self, "noise_transition_", None)
+        # the declarations' own transition; a model saved before it: the cleaned labels' (as it was scored)
+        trans = getattr(self, "declaration_transition_", None) or getattr(self, "noise_transition_", None)
         if getattr(self, "declared_prob_", "imagery") != "posterior":
             trans = None  # a model saved before the posterior (no "declared_prob" in meta.json): as it was scored
         out["declared_crop_prob"] = declared_posterior(probs, di, None if trans is None else np.asarray(trans))

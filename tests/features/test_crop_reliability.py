@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from features._calibration import (
+    declaration_transition,
     expected_calibration_error,
     noise_transition,
     remove_label_noise,
@@ -65,6 +66,27 @@ def test_noise_transition_identity_rows_and_errors() -> None:
         remove_noise_transition(p, np.eye(2))
     with pytest.raises(UserInputError, match="expected an invertible"):
         remove_noise_transition(p, np.ones((3, 3)))
+
+
+def test_declaration_transition_counts_raw_declarations_which_cleaned_probabilities_understate() -> None:
+    """Counted on every declaration, the transition recovers the declarations' noise; read from probabilities
+    calibrated on labels with the clear mistakes dropped (what noise_transition sees after cleaning), it
+    understates it — the posterior would then trust a raw declaration too much."""
+    q, y = _separated(n=6000)
+    rng = np.random.default_rng(5)
+    declared = np.array([rng.choice(3, p=TRUE_T[c]) for c in y])
+    t = declaration_transition(q, declared)
+    assert np.allclose(t.sum(axis=1), 1.0) and np.abs(t - TRUE_T).max() < 0.03
+    kept = declared == q.argmax(axis=1)  # the cleaning drops what the imagery clearly contradicts
+    assert (~kept).mean() > 0.05 and np.all(np.diag(declaration_transition(q[kept], declared[kept])) == 1.0)
+    # identity rows for classes no row tops or whose diagonal is below min_diagonal; errors are user errors
+    p = np.array([[0.9, 0.1, 0.0], [0.8, 0.2, 0.0], [0.7, 0.3, 0.0]])
+    np.testing.assert_allclose(declaration_transition(p, np.array([0, 1, 0])), [[2 / 3, 1 / 3, 0], [0, 1, 0], [0, 0, 1]])
+    assert np.allclose(declaration_transition(p, np.array([1, 1, 0])), np.eye(3))  # diagonal 1/3 < 0.5
+    with pytest.raises(UserInputError, match="declaration transition: expected probs"):
+        declaration_transition(p, np.array([0, 1]))
+    with pytest.raises(UserInputError, match=r"expected labels in \[0, 3\)"):
+        declaration_transition(p, np.array([0, 1, 3]))
 
 
 def test_calibration_report_direction_intervals_and_floor() -> None:

@@ -55,7 +55,8 @@ def test_bad_shapes_are_user_errors() -> None:
 
 def test_classifier_declared_crop_prob_is_the_posterior_of_its_transition(tmp_path: Path) -> None:
     """A model trained with the transition correction reports the declaration posterior; the alert reads it. The
-    meaning travels with the saved model: a folder saved before it (no ``declared_prob``) scores as it did."""
+    meaning travels with the saved model: a folder saved before it (no ``declared_prob``) scores as it did, and one
+    saved before the declarations' own transition (no ``declaration_transition``) with the kept labels' one."""
     import json
 
     from features.crop_type import CropTypeClassifier
@@ -65,11 +66,14 @@ def test_classifier_declared_crop_prob_is_the_posterior_of_its_transition(tmp_pa
     train, test = labels[labels["season"] < "2019"], labels[labels["season"] == "2019"].reset_index(drop=True)
     clf = CropTypeClassifier((60, "end"), n_estimators=40, num_leaves=7, calibration_folds=3, num_threads=1,
                              label_noise="transition").fit(series, train)
-    assert clf.noise_transition_ is not None
+    assert clf.noise_transition_ is not None and clf.declaration_transition_ is not None
     out = clf.predict(series, test, as_of=None)
     p = out[[f"prob_{c}" for c in clf.classes_]].to_numpy()
     d = np.array([clf.classes_.index(c) for c in test["declared_crop"]])
-    np.testing.assert_allclose(out["declared_crop_prob"], declared_posterior(p, d, np.asarray(clf.noise_transition_)))
+    dec = np.asarray(clf.declaration_transition_)
+    np.testing.assert_allclose(out["declared_crop_prob"], declared_posterior(p, d, dec))
+    # counted on every declaration (the mistakes the cleaning dropped included): less reliable than the kept labels
+    assert np.diag(dec).mean() < np.diag(np.asarray(clf.noise_transition_)).mean()
     imagery = p[np.arange(len(d)), d]
     assert not np.allclose(out["declared_crop_prob"], imagery)  # the declaration moved it
     wrong = (test["declared_crop"] != test["true_crop"]).to_numpy()
@@ -79,6 +83,11 @@ def test_classifier_declared_crop_prob_is_the_posterior_of_its_transition(tmp_pa
     again = CropTypeClassifier.load(clf.save(tmp_path / "m")).predict(series, test, as_of=None)
     np.testing.assert_array_equal(again["declared_crop_prob"], out["declared_crop_prob"])
     meta = json.loads((tmp_path / "m" / "meta.json").read_text())
+    assert np.allclose(meta.pop("declaration_transition"), dec)  # saved before it: the kept labels' transition
+    (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
+    older = CropTypeClassifier.load(tmp_path / "m").predict(series, test, as_of=None)
+    np.testing.assert_allclose(older["declared_crop_prob"],
+                               declared_posterior(p, d, np.asarray(clf.noise_transition_)))
     assert meta.pop("declared_prob") == "posterior"
     (tmp_path / "m" / "meta.json").write_text(json.dumps(meta))
     old = CropTypeClassifier.load(tmp_path / "m").predict(series, test, as_of=None)
