@@ -5,7 +5,9 @@
   and a spatially held-out block of fields (whole ``condition_id`` groups of the current season, those
   fields left out of training in every season); beside the baseline "the declared crop is the answer".
   Every scored test carries a ``calibration`` report (:func:`features._crop_reliability.calibration_report`:
-  reliability table, bootstrap intervals over fields and over conditions, calibrated-simulation ECE).
+  reliability table, bootstrap intervals over fields and over conditions, calibrated-simulation ECE) and, where
+  crops are declared, ``declared`` (:func:`features._crop_reliability.declared_reliability`: the declared crop's
+  posterior, what the policy's CROP_MISMATCH check reads, against truth).
 - :func:`load_cawa` turns the CAWa crop-type dataset (23 NDVI values per polygon) into the
   FieldTimeSeries contract, and :func:`cawa_benchmark` runs leave-one-region-out CV of the
   classifier beside a plain random forest on the raw values.
@@ -22,7 +24,8 @@ import pandas as pd
 
 from features._calibration import ece_interval, expected_calibration_error
 from features._crop_features import FeatureCache
-from features._crop_reliability import calibration_report
+from features._crop_reliability import calibration_report, declared_reliability
+from features._declared import declared_posterior
 from features.crop_type import CropTypeClassifier
 from features.errors import UserInputError, format_offenders
 
@@ -77,6 +80,12 @@ def _scored(clf: CropTypeClassifier, series: pd.DataFrame, test: pd.DataFrame, c
     if len(codes):
         groups = test["condition_id"].astype(str).to_numpy() if "condition_id" in test.columns else None
         m["calibration"] = calibration_report(probs, codes, groups)
+    if "declared_given" in test.columns and len(codes):
+        # declared_crop_prob, as production computes it from these probabilities, against truth
+        dec = test["declared_crop"].astype(str).to_numpy()
+        di = np.where(test["declared_given"].to_numpy(dtype=bool), [idx.get(x, -1) for x in dec], -2)
+        m["declared"] = declared_reliability(declared_posterior(probs, di, clf.declared_transition()),
+                                             dec == np.asarray(true, dtype=object))
     if "rice" in idx:
         m["rice_vs_other_accuracy"] = float(np.mean([(a == "rice") == (b == "rice") for a, b in zip(true, pred)]))
     return m
@@ -115,6 +124,7 @@ def evaluate_crop_type(
         dec = lab["declared_crop"].astype(object)
         blank = dec.isna() | (dec.astype(str).str.strip() == "")
         lab["declared_crop"] = pd.Series(np.where(blank, no_crop, dec.astype(str)), dtype="str")
+        lab["declared_given"] = ~blank.to_numpy()  # production has no declared_crop_prob for these
     cur = str(current_season)
     seasons = sorted(set(lab["season"]))
     if cur not in seasons or not [s for s in seasons if s < cur]:

@@ -9,6 +9,10 @@
 - the ECE a *perfectly calibrated* model would show on the same confidences and sample size (outcomes drawn
   ~ Bernoulli(confidence), mean over draws): the metric's small-sample bias. It is reported beside the ECE,
   never subtracted from it.
+
+:func:`declared_reliability` asks the same of ``declared_crop_prob``, the probability the credit policy's
+CROP_MISMATCH check and the early-warning alert read (below 0.20: the declaration is disputed): against
+truth, is the declared crop right as often as it says, and what do the thresholds catch?
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import numpy as np
 from features._calibration import expected_calibration_error
 from features.errors import UserInputError
 
-__all__ = ["calibrated_ece_floor", "calibration_report", "reliability_table"]
+__all__ = ["calibrated_ece_floor", "calibration_report", "declared_reliability", "reliability_table"]
 
 
 def _bins(conf: np.ndarray, n_bins: int) -> np.ndarray:
@@ -93,4 +97,40 @@ def calibration_report(probs: np.ndarray, labels: np.ndarray, groups: np.ndarray
         uniq = sorted(set(g.tolist()))
         out["n_groups"] = len(uniq)
         out["ece_ci_groups"] = list(_boot(p, y, [np.flatnonzero(g == u) for u in uniq], n_boot, seed, n_bins))
+    return out
+
+
+def declared_reliability(posterior: np.ndarray, right: np.ndarray, *, low: float = 0.20, high: float = 0.80,
+                         n_bins: int = 10) -> dict[str, Any]:
+    """How ``declared_crop_prob`` (``posterior``: P(the declared crop is planted | imagery, declaration)) reads
+    against truth (``right``: the declared crop is the true one), rows with a posterior only: n, wrong
+    declarations, mean posterior vs share right, reliability error (|mean posterior − share right| over
+    ``n_bins`` equal-width bins, weighted by rows), below ``low`` (disputed: flagged, of them wrong — the
+    precision of a CROP_MISMATCH —, and the share of the wrong declarations they catch), at least ``high``
+    (confirmed: rows, share right) and the non-empty bins (lo, hi, n, mean posterior, share right)."""
+    post = np.asarray(posterior, dtype="float64")
+    ok = np.asarray(right, dtype=bool)
+    if post.shape != ok.shape or post.ndim != 1:
+        raise UserInputError(f"declared reliability: expected posterior (n,) and right (n,), found {post.shape} "
+                             f"and {ok.shape}")
+    keep = np.isfinite(post)
+    post, ok = post[keep], ok[keep]
+    n, wrong = len(post), int((~ok).sum())
+    out: dict[str, Any] = {"n": n, "wrong": wrong}
+    if n == 0:
+        return out
+    idx = _bins(post, n_bins)
+    bins, err = [], 0.0
+    for b in range(n_bins):
+        m = idx == b
+        if m.any():
+            bins.append({"lo": b / n_bins, "hi": (b + 1) / n_bins, "n": int(m.sum()),
+                         "posterior": float(post[m].mean()), "right": float(ok[m].mean())})
+            err += m.sum() / n * abs(float(post[m].mean()) - float(ok[m].mean()))
+    flagged, sure = post < low, post >= high
+    out.update({"mean_posterior": float(post.mean()), "share_right": float(ok.mean()), "reliability_error": err,
+                "low": low, "flagged": int(flagged.sum()), "flagged_wrong": int((flagged & ~ok).sum()),
+                "wrong_caught": float((flagged & ~ok).sum() / wrong) if wrong else None,
+                "high": high, "confirmed": int(sure.sum()),
+                "confirmed_right": float(ok[sure].mean()) if sure.any() else None, "bins": bins})
     return out

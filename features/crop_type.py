@@ -516,13 +516,18 @@ class CropTypeClassifier:
         out["crop_type_prob"] = np.where(has, probs[np.arange(len(f)), top], np.nan)
         for j, c in enumerate(self.classes_):
             out[f"prob_{c}"] = probs[:, j]
-        # the declarations' own transition; a model saved before it: the cleaned labels' (as it was scored)
-        trans = getattr(self, "declaration_transition_", None) or getattr(self, "noise_transition_", None)
-        if getattr(self, "declared_prob_", "imagery") != "posterior":
-            trans = None  # a model saved before the posterior (no "declared_prob" in meta.json): as it was scored
-        out["declared_crop_prob"] = declared_posterior(probs, di, None if trans is None else np.asarray(trans))
+        out["declared_crop_prob"] = declared_posterior(probs, di, self.declared_transition())
         out["crop_season_scale"] = np.where(has, scale, np.nan)
         return out
+
+    def declared_transition(self) -> np.ndarray | None:
+        """The ``T`` of ``declared_crop_prob`` (:func:`features._declared.declared_posterior`): the declarations'
+        own transition; for a model saved before it, its cleaned labels' (as it was scored); None for a model
+        saved before the posterior (the imagery's probability, as it was scored)."""
+        if getattr(self, "declared_prob_", "imagery") != "posterior":
+            return None
+        trans = getattr(self, "declaration_transition_", None) or getattr(self, "noise_transition_", None)
+        return None if trans is None else np.asarray(trans, dtype="float64")
 
     def _raw_by_checkpoint(self, series: pd.DataFrame, f: pd.DataFrame, as_of: Any,
                            ck: list[int | str | None]) -> Iterator[tuple[np.ndarray, pd.DataFrame, str, np.ndarray]]:

@@ -96,8 +96,9 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     lines.append(_row("baseline: declared crop", r["baseline_declared"]))
     lines.append("  calibration: mean confidence vs accuracy; ECE 95% bootstrap interval over fields / over conditions;"
                  " ECE of a calibrated model on the same confidences (small-sample floor)")
-    for name, m in (("current, end", r["current"]["end"]), ("current, mid", r["current"]["mid"]),
-                    ("spatial block, end", sb["end"]), ("spatial block, mid", sb["mid"])):
+    sets = (("current, end", r["current"]["end"]), ("current, mid", r["current"]["mid"]),
+            ("spatial block, end", sb["end"]), ("spatial block, mid", sb["mid"]))
+    for name, m in sets:
         c = m.get("calibration")
         if c:
             by_group = (f" / [{c['ece_ci_groups'][0]:.3f}, {c['ece_ci_groups'][1]:.3f}] ({c['n_groups']} conditions)"
@@ -105,6 +106,19 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
             lines.append(f"    {name:<20} conf {c['mean_confidence']:.3f} vs acc {c['accuracy']:.3f}; ECE {c['ece']:.3f} "
                          f"[{c['ece_ci'][0]:.3f}, {c['ece_ci'][1]:.3f}]{by_group}; calibrated floor "
                          f"{c['ece_calibrated_sim']:.3f}")
+    if any(m.get("declared", {}).get("n") for _, m in sets):
+        lines.append("  declared_crop_prob (the CROP_MISMATCH check) against truth: mean vs share of declarations right; "
+                     "reliability error; disputed (< low): flagged, wrong among them, share of all wrong ones caught; "
+                     "confirmed (>= high): share right")
+        for name, m in sets:
+            d = m.get("declared")
+            if d and d["n"]:
+                caught = "—" if d["wrong_caught"] is None else f"{d['wrong_caught']:.0%}"
+                sure = "—" if d["confirmed_right"] is None else f"{d['confirmed_right']:.3f}"
+                lines.append(f"    {name:<20} {d['n']} declared, {d['wrong']} wrong: {d['mean_posterior']:.3f} vs "
+                             f"{d['share_right']:.3f}, error {d['reliability_error']:.3f}; < {d['low']:.2f}: "
+                             f"{d['flagged']} flagged, {d['flagged_wrong']} wrong, caught {caught}; >= {d['high']:.2f}: "
+                             f"{d['confirmed']}, right {sure}")
     if "loso" in r:
         for k in ("end", "mid"):
             lo = r["loso"][k]

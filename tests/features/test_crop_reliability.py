@@ -17,7 +17,12 @@ from features._calibration import (
     softmax,
 )
 from features._crop_eval import evaluate_crop_type
-from features._crop_reliability import calibrated_ece_floor, calibration_report, reliability_table
+from features._crop_reliability import (
+    calibrated_ece_floor,
+    calibration_report,
+    declared_reliability,
+    reliability_table,
+)
 from features.crop_type import CropTypeClassifier
 from features.errors import UserInputError
 
@@ -181,3 +186,19 @@ def test_spatial_block_fields_unseen_in_every_season() -> None:
     cal = sb["end"]["calibration"]
     assert cal["n_groups"] == sb["n_conditions_tested"] and sum(b["n"] for b in cal["reliability"]) == sb["end"]["n"]
     assert 0.0 <= cal["ece_calibrated_sim"] <= 1.0 and "calibration" in r["current"]["mid"]
+
+
+def test_declared_reliability_reads_the_posterior_against_truth() -> None:
+    post = np.array([0.05, 0.12, 0.15, 0.52, 0.55, 0.91, 0.95, 0.99, np.nan])
+    right = np.array([False, False, True, False, True, True, True, True, False])
+    d = declared_reliability(post, right)
+    assert d["n"] == 8 and d["wrong"] == 3  # the row without a posterior (nothing declared) is left out
+    assert (d["flagged"], d["flagged_wrong"]) == (3, 2) and d["wrong_caught"] == pytest.approx(2 / 3)
+    assert d["confirmed"] == 3 and d["confirmed_right"] == 1.0
+    assert d["mean_posterior"] == pytest.approx(np.nanmean(post)) and d["share_right"] == 5 / 8
+    # bins 0 (0.05), 1 (0.12, 0.15), 5 (0.52, 0.55), 9 (0.91, 0.95, 0.99)
+    want = (1 * 0.05 + 2 * abs(0.135 - 0.5) + 2 * abs(0.535 - 0.5) + 3 * abs(0.95 - 1.0)) / 8
+    assert d["reliability_error"] == pytest.approx(want, abs=1e-3) and [b["n"] for b in d["bins"]] == [1, 2, 2, 3]
+    assert declared_reliability(np.array([np.nan]), np.array([True])) == {"n": 0, "wrong": 0}
+    with pytest.raises(UserInputError, match="declared reliability: expected posterior"):
+        declared_reliability(np.zeros(2), np.zeros(3, dtype=bool))

@@ -46,6 +46,10 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
     cal = r["spatial_block"]["end"]["calibration"]
     assert cal["n_groups"] == r["spatial_block"]["n_conditions_tested"] and "spatial block, end   conf" in text
     assert "calibrated floor" in text and sum(b["n"] for b in cal["reliability"]) == r["spatial_block"]["end"]["n"]
+    # declared_crop_prob against truth: every record with a declared crop, the wrong ones counted from truth
+    dec = r["current"]["end"]["declared"]
+    assert 0 < dec["n"] <= 12 and sum(b["n"] for b in dec["bins"]) == dec["n"] and 0 <= dec["flagged_wrong"] <= dec["wrong"]
+    assert "declared_crop_prob (the CROP_MISMATCH check) against truth" in text and "current, end         " in text
 
 
 def test_cli_json_and_missing_truth(tiny_county_sh: Path, cache: Path, tmp_path: Path) -> None:
