@@ -81,14 +81,15 @@ def crop_labels(fields: pd.DataFrame, *, label_column: str = "declared_crop") ->
 
 
 def county_checkpoints(county: County, season: str | None = None) -> dict[str, int | str]:
-    """``{"emergence": days, "mid": days, "end": "end"}``: the county's calendar checkpoints as day offsets."""
+    """``{"emergence": days, "mid": days, "pre_harvest": days, "end": "end"}``: the county's calendar checkpoints as
+    day offsets (monitoring and re-underwriting after pre-harvest score crop type on imagery up to it)."""
     from features.series import season_window
 
     season = season or county.current_season
     start, _ = season_window(season, county.region)
     cps = county.checkpoints(season)
     out: dict[str, int | str] = {}
-    for name in ("emergence", "mid"):
+    for name in ("emergence", "mid", "pre_harvest"):
         if name in cps:
             days = (cps[name] - start).days
             if days > 0:

@@ -31,7 +31,7 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
     r = evaluate_crop_type_county(tiny_county_sh, cache_dir=cache)
     assert r["data"] == "synthetic" and r["region"] == "in-smallholder"
     assert r["current_season"] == "2009" and r["train_seasons"] == ["2008"] and r["n_test"] == 12
-    assert r["checkpoints"] == {"emergence": 78, "mid": 123, "end": "end"} and r["mid_checkpoint_days"] == 123
+    assert r["checkpoints"] == {"emergence": 78, "mid": 123, "pre_harvest": 163, "end": "end"} and r["mid_checkpoint_days"] == 123
     for k in ("end", "mid"):
         m = r["current"][k]
         assert m["n"] == 12 and 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["ece"] <= 1.0

@@ -51,10 +51,10 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
 
     monkeypatch.setattr(train_crop, "COUNTY_PARAMS", {**train_crop.COUNTY_PARAMS, **FAST})
     county = County(tiny_county_sh, cache_dir=series_cache)
-    assert county_checkpoints(county) == {"emergence": 78, "mid": 123, "end": "end"}
+    assert county_checkpoints(county) == {"emergence": 78, "mid": 123, "pre_harvest": 163, "end": "end"}
     res = train_crop_type_county(county)
-    assert res.version == "1" and res.classifier.checkpoints_ == [78, 123, "end"]
-    assert res.governance.data == "synthetic" and res.governance.checkpoints == ("emergence", "mid", "end")
+    assert res.version == "1" and res.classifier.checkpoints_ == [78, 123, 163, "end"]
+    assert res.governance.data == "synthetic" and res.governance.checkpoints == ("emergence", "mid", "pre_harvest", "end")
     assert res.governance.regions == ("in-smallholder",)
     assert res.metrics["n_train"] == 12 and 0.0 <= res.metrics["accuracy_end"] <= 1.0
     # 12 noisy labels cannot meet the minimum metrics: registered, not promoted, and it says why
