@@ -20,8 +20,9 @@ from scipy.optimize import minimize_scalar
 
 from features.errors import UserInputError
 
-__all__ = ["VECTOR_L2_GRID", "ece_interval", "expected_calibration_error", "fit_temperature", "fit_vector",
-           "declaration_transition", "noise_transition", "remove_label_noise", "remove_noise_transition", "select_vector_l2", "softmax"]
+__all__ = ["VECTOR_L2_GRID", "declaration_transition", "ece_interval", "expected_calibration_error", "fit_temperature",
+           "fit_vector", "noise_transition", "remove_label_noise", "remove_noise_transition", "select_vector_l2",
+           "softmax"]
 
 
 def softmax(scores: np.ndarray, temperature: float = 1.0) -> np.ndarray:

@@ -4,8 +4,9 @@ No pickles: :func:`model_metadata` is what ``meta.json`` holds (also the MLflow 
 :func:`write_model` writes a folder, :func:`read_model` reads one back (meta and boosters) and
 :func:`restore_state` puts the fitted attributes of ``meta.json`` on a fresh classifier. Keys added since
 format ``crop_type/2`` began (``biases``, ``label_noise``, ``noise_transition``, ``bag_models``,
-``declared_prob``, ``declared_temperatures``, ``declaration_transition``) are optional, so older folders still load and score as they did
-(uncorrected; the declared crop's probability from the imagery alone; no season calibration).
+``declared_prob``, ``declared_temperatures``, ``declaration_transition``) are optional, so older folders still
+load and score as they did (uncorrected; the declared crop's probability from the imagery alone; no season
+calibration; the declaration posterior with the cleaned labels' transition).
 """
 
 from __future__ import annotations
