@@ -11,8 +11,9 @@ from pipelines._cli_app import echo, models_app, user_errors
 _KEY_METRICS = ("r2_all", "rmse_pct_all", "below_p10_all", "above_p90_all")
 
 
-def _fmt_metrics(metrics: dict[str, Any], limit: int = 8) -> str:
-    keys = [k for k in _KEY_METRICS if k in metrics] or sorted(metrics)[:limit]
+def _fmt_metrics(metrics: dict[str, Any], limit: int | None = 8) -> str:
+    """The key metrics (or the first ``limit`` by name; ``None``: every metric, by name)."""
+    keys = sorted(metrics) if limit is None else [k for k in _KEY_METRICS if k in metrics] or sorted(metrics)[:limit]
     more = len(metrics) - len(keys)
     txt = ", ".join(f"{k}={float(metrics[k]):.4g}" for k in keys)
     return (txt or "none") + (f" (+{more} more)" if more > 0 else "")
@@ -47,7 +48,7 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
         gov = v["governance"]
         tag = f" [{', '.join(v['aliases'])}]" if v["aliases"] else ""
         echo(f"v{v['version']}{tag} created {v['created']} run {v['run_id']}")
-        echo(f"  metrics: {_fmt_metrics(v['metrics'])}")
+        echo(f"  metrics: {_fmt_metrics(v['metrics'], None)}")  # all of them: model risk reads them here
         echo(f"  governance: {gov.summary()}")
         for f in gov.failures()[:5]:
             echo(f"    below minimum: {f}")

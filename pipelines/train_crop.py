@@ -157,6 +157,9 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     metrics = _heldout_metrics(clf, seasons[-1], names)
     metrics["n_train"] = float(len(lab))
     metrics["n_dropped_labels"] = float(clf.n_dropped_labels_)
+    dec = clf.declared_transition()
+    if dec is not None:  # how often a declaration of each class is right (the declared_crop_prob's T), for model risk
+        metrics.update({f"declared_right_{c}": float(dec[j, j]) for j, c in enumerate(clf.classes_)})
     regs = list(regions) or (sorted({str(r) for r in lab["region"].dropna()}) if "region" in lab.columns else [])
     gov = crop_governance(clf, metrics, regs, list(names), synthetic=synthetic,
                           notes=f"declared crops of seasons {', '.join(seasons)}; held-out = out-of-fold "

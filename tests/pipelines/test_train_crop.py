@@ -57,6 +57,9 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
     assert res.governance.data == "synthetic" and res.governance.checkpoints == ("emergence", "mid", "pre_harvest", "end")
     assert res.governance.regions == ("in-smallholder",)
     assert res.metrics["n_train"] == 12 and 0.0 <= res.metrics["accuracy_end"] <= 1.0
+    right = {k: v for k, v in res.metrics.items() if k.startswith("declared_right_")}
+    assert set(right) == {f"declared_right_{c}" for c in res.classifier.classes_}
+    assert all(0.5 <= v <= 1.0 for v in right.values())  # below 0.5 not identifiable: identity row (1.0)
     # 12 noisy labels cannot meet the minimum metrics: registered, not promoted, and it says why
     assert not res.promoted and any("not promoted: below minimum metrics" in n for n in res.notes)
     got = resolve("crop-type", "challenger", flavour=None)
