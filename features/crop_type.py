@@ -352,8 +352,9 @@ class CropTypeClassifier:
             # the reliability of a RAW declaration (the posterior's T): counted on every declared row, the
             # mistakes the cleaning dropped included — a new season's declarations are not cleaned
             fin = np.isfinite(oofs[last]).all(axis=1)
-            self.declaration_transition_ = declaration_transition(self._calibrated(oofs[last][fin], last),
-                                                                  y[fin]).tolist()
+            if fin.any():
+                self.declaration_transition_ = declaration_transition(self._calibrated(oofs[last][fin], last),
+                                                                      y[fin]).tolist()
         # what declared_crop_prob means for this model (kept with it: a saved model keeps its meaning)
         self.declared_prob_ = "posterior" if self.noise_transition_ is not None else "imagery"
         # the out-of-fold temperature of EVERY declared row (features/_season_calib.py): the reference a season's
