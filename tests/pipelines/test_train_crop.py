@@ -56,6 +56,11 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
     assert res.version == "1" and res.classifier.checkpoints_ == [78, 123, 163, "end"]
     assert res.governance.data == "synthetic" and res.governance.checkpoints == ("emergence", "mid", "pre_harvest", "end")
     assert res.governance.regions == ("in-smallholder",)
+    # monitoring and re-underwriting after the calendar's pre-harvest date score on imagery up to it
+    cur = pd.DataFrame(county.fields(county.current_season).drop(columns="geometry")).assign(region=county.region)
+    pre = county.checkpoints(county.current_season)["pre_harvest"]
+    assert set(res.classifier.checkpoint_for(cur, as_of=pre)) == {163}
+    assert set(res.classifier.checkpoint_for(cur, as_of=pre - pd.Timedelta(days=1))) == {123}
     assert res.metrics["n_train"] == 12 and 0.0 <= res.metrics["accuracy_end"] <= 1.0
     right = {k: v for k, v in res.metrics.items() if k.startswith("declared_right_")}
     assert set(right) == {f"declared_right_{c}" for c in res.classifier.classes_}
