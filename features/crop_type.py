@@ -349,12 +349,6 @@ class CropTypeClassifier:
             last = list(oofs)[-1]
             p_last = softmax(oofs[last][ok] / self.temperatures_[last] + np.asarray(self.biases_.get(last, 0.0)))
             self.noise_transition_ = noise_transition(p_last).tolist()
-            # the reliability of a RAW declaration (the posterior's T): counted on every declared row, the
-            # mistakes the cleaning dropped included — a new season's declarations are not cleaned
-            fin = np.isfinite(oofs[last]).all(axis=1)
-            if fin.any():
-                self.declaration_transition_ = declaration_transition(self._calibrated(oofs[last][fin], last),
-                                                                      y[fin]).tolist()
         # what declared_crop_prob means for this model (kept with it: a saved model keeps its meaning)
         self.declared_prob_ = "posterior" if self.noise_transition_ is not None else "imagery"
         # the out-of-fold temperature of EVERY declared row (features/_season_calib.py): the reference a season's
@@ -367,6 +361,13 @@ class CropTypeClassifier:
             self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
                                    "calibrated": expected_calibration_error(self._calibrated(oof[ok], name), y[ok])}
             self.oof_proba_[name] = self._calibrated(oof, name)
+        if self.noise_transition_ is not None:
+            # the reliability of a RAW declaration (the posterior's T): counted on every declared row, the
+            # mistakes the cleaning dropped included — a new season's declarations are not cleaned
+            p_all = self.oof_proba_[list(oofs)[-1]]
+            fin = np.isfinite(p_all).all(axis=1)
+            if fin.any():
+                self.declaration_transition_ = declaration_transition(p_all[fin], y[fin]).tolist()
         return self
 
     def _gap_copies(self, series: pd.DataFrame, lab: pd.DataFrame, keep_rows: np.ndarray, label_column: str,
