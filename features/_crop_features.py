@@ -5,6 +5,8 @@
   features of a row depend on that row's observations and window only (fixed periods and
   variables), so an evaluation that fits many models on overlapping seasons (leave-one-season-out,
   a spatial block, the current season) computes each row's features once instead of once per fit.
+- :func:`check_feature_names`: a feature frame has exactly the columns the model was fitted on (besides
+  the key columns).
 - :func:`gap_plan` draws each training row's cloud gap from a hash of (seed, copy, field, season),
   not from a generator walked over the training table, so a row's augmented copy is the same
   whichever other rows are trained with it (and so can be cached too).
@@ -18,7 +20,9 @@ from collections.abc import Callable, Hashable
 import numpy as np
 import pandas as pd
 
-__all__ = ["FeatureCache", "GapSeries", "gap_plan", "group_folds", "row_uniforms"]
+from features.errors import UserInputError, format_offenders
+
+__all__ = ["FeatureCache", "GapSeries", "check_feature_names", "gap_plan", "group_folds", "row_uniforms"]
 
 _KEYS = ["field_id", "season"]
 
@@ -114,3 +118,19 @@ def group_folds(groups: np.ndarray, field_ids: np.ndarray, k: int, seed: int) ->
     perm = np.random.default_rng(seed).permutation(len(ids))
     gfold = {g: int(perm[i]) % k for i, g in enumerate(ids)}
     return np.array([gfold[f] for f in field_ids], dtype=int)
+
+
+def check_feature_names(expected: list[str], X: pd.DataFrame, key_columns: tuple[str, ...]) -> None:
+    """A :class:`UserInputError` naming the columns of ``X`` missing from ``expected`` (the columns seen at fit)
+    and those not seen at fit time (``key_columns`` aside)."""
+    have = [str(c) for c in X.columns]
+    missing = [c for c in expected if c not in have]
+    unseen = [c for c in have if c not in expected and c not in key_columns]
+    parts = []
+    if missing:
+        parts.append(f"missing columns {format_offenders(missing)}")
+    if unseen:
+        parts.append(f"columns unseen at fit time {format_offenders(unseen)}")
+    if parts:
+        raise UserInputError(f"crop type features: expected the {len(expected)} columns seen at fit; "
+                             + "; ".join(parts))

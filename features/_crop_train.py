@@ -1,19 +1,77 @@
-"""Crop-type training steps that need no classifier state: out-of-fold scores and the calibration fit.
+"""Crop-type training steps of :meth:`features.crop_type.CropTypeClassifier.fit`.
 
+- :func:`checked_checkpoints`, :func:`lgb_params`: the checked configuration and each bag member's LightGBM
+  parameters.
 - :func:`oof_raw_scores`: each fold's rows scored by models trained on the other folds (one per bag member,
   raw scores averaged) — what the label cleaning and the calibration are fitted on.
 - :func:`fit_calibration`: temperature or vector scaling fitted on those scores.
+- :func:`gap_copies`: the cloud-gap augmentation's copies of the kept rows.
+- :func:`fit_noise_state`: after the checkpoints' calibration, the label-noise transition, what
+  ``declared_crop_prob`` means, the declarations' temperatures and transition, the out-of-fold probabilities.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from features._calibration import fit_temperature, fit_vector, select_vector_l2
+from features._calibration import (
+    declaration_transition,
+    expected_calibration_error,
+    fit_temperature,
+    fit_vector,
+    noise_transition,
+    select_vector_l2,
+    softmax,
+)
+from features._crop_features import FeatureCache, GapSeries, gap_plan
+from features._seasonal import field_windows
+from features.errors import UserInputError
 
-__all__ = ["oof_raw_scores", "fit_calibration"]
+__all__ = [
+    "checked_checkpoints", "lgb_params", "oof_raw_scores", "fit_calibration", "gap_copies", "fit_noise_state",
+]
+
+
+def checked_checkpoints(model: Any) -> list[int | str]:
+    """The model's checkpoints, sorted (day offsets, then ``"end"``), after checking its configuration:
+    checkpoints, label_noise, n_seeds, calibration and calibration_loss (a :class:`UserInputError` naming the bad
+    value)."""
+    bad = [c for c in model.checkpoints if c != "end" and not (isinstance(c, int | np.integer) and int(c) > 0)]
+    if bad or not model.checkpoints:
+        raise UserInputError(f"crop type: checkpoints must be positive day offsets or 'end', found {bad or '[]'}")
+    ln = model.label_noise
+    if not (ln in ("dropped", "transition")
+            or (isinstance(ln, int | float) and not isinstance(ln, bool) and 0 <= ln < 0.5)):
+        raise UserInputError(f"crop type: label_noise must be a share in [0, 0.5), 'dropped' or 'transition', "
+                             f"found {ln!r}")
+    if not (isinstance(model.n_seeds, int | np.integer) and int(model.n_seeds) >= 1):
+        raise UserInputError(f"crop type: n_seeds must be a positive integer, found {model.n_seeds!r}")
+    for name, value, allowed in (("calibration", model.calibration, ("temperature", "vector", "none")),
+                                 ("calibration_loss", model.calibration_loss, ("brier", "nll", "ece"))):
+        if value not in allowed:
+            raise UserInputError(f"crop type: {name} must be {', '.join(map(repr, allowed[:-1]))} or "
+                                 f"{allowed[-1]!r}, found {value!r}")
+    days = sorted({int(c) for c in model.checkpoints if c != "end"})
+    return [*days, *(["end"] if "end" in model.checkpoints else [])]
+
+
+def lgb_params(model: Any, n_class: int, bag: int = 0) -> dict[str, Any]:
+    """LightGBM parameters of bag member ``bag`` (its seeds are ``seed + bag``)."""
+    seed = model.seed + bag
+    return {
+        "objective": "multiclass", "num_class": n_class, "learning_rate": model.learning_rate,
+        "num_leaves": model.num_leaves, "min_data_in_leaf": model.min_child_samples,
+        "feature_fraction": model.feature_fraction, "lambda_l2": model.lambda_l2,
+        "bagging_fraction": model.bagging_fraction, "bagging_freq": 1 if model.bagging_fraction < 1 else 0,
+        "extra_trees": model.extra_trees, "max_bin": model.max_bin, "extra_seed": seed,
+        "seed": seed, "feature_fraction_seed": seed, "bagging_seed": seed, "data_random_seed": seed,
+        "deterministic": True, "force_row_wise": True,
+        "num_threads": model.num_threads, "verbose": -1, "max_cat_to_onehot": 8,
+    }
 
 
 def oof_raw_scores(X: np.ndarray, y: np.ndarray, folds: np.ndarray, train_rows: np.ndarray, n_class: int,
@@ -48,3 +106,68 @@ def fit_calibration(oof: np.ndarray, y: np.ndarray, groups: np.ndarray, method: 
         scale, bias = fit_vector(oof, y, l2=l2)
         return 1.0 / scale, [float(b) for b in bias]
     return fit_temperature(oof, y, loss=loss), None
+
+
+def gap_copies(model: Any, series: pd.DataFrame, lab: pd.DataFrame, keep_rows: np.ndarray, label_column: str,
+               ckpts: list[int | str], cache: FeatureCache
+               ) -> tuple[dict[int | str, np.ndarray], np.ndarray, np.ndarray] | None:
+    """Cloud-gap augmentation: ``model.augment_gaps`` copies per kept row (a fraction: that share of rows)
+    with every observation of one 30-60 day stretch (in the first 60% of the season) removed, as a
+    monsoon hides a paddy's flooding; each row's gap is drawn from a hash of (seed, copy, field,
+    season) (:func:`features._crop_features.gap_plan`), so it does not depend on the other rows.
+    Returns (matrix per checkpoint, labels, folds), or None without augmentation."""
+    if model.augment_gaps <= 0:
+        return None
+    keys = lab[["field_id", "season"]].astype({"field_id": str, "season": str})
+    win = keys.merge(field_windows(lab, season_days=model.season_days), on=["field_id", "season"], how="left")
+    subs, picks = [], []
+    for j in range(int(math.ceil(model.augment_gaps))):
+        plan = gap_plan(win, seed=model.seed, copy=j, share=min(1.0, model.augment_gaps - j))
+        rows = np.flatnonzero(keep_rows & plan["selected"].to_numpy())
+        sub = lab.iloc[rows].reset_index(drop=True)
+        subs.append(sub.assign(field_id=sub["field_id"].astype(str) + f"#gap{j}",
+                               _orig=sub["field_id"].astype(str), _g0=plan["gap_start"].to_numpy()[rows],
+                               _g1=plan["gap_end"].to_numpy()[rows]))
+        picks.append(rows)
+    rows = np.concatenate(picks)
+    if len(rows) == 0:
+        return None
+    sub = pd.concat(subs, ignore_index=True)
+    y = pd.Categorical(sub[label_column], categories=model.classes_).codes.astype(int)
+    folds = model._folds_of[rows]
+    gapped = GapSeries(series)  # the series of the copies the cache misses, built once
+    mats = {c: model._matrix(model._fit_features(gapped, sub, c, cache)) for c in ckpts}
+    return mats, y, folds
+
+
+def fit_noise_state(model: Any, oofs: dict[str, np.ndarray], y: np.ndarray, ok: np.ndarray) -> None:
+    """Set, from the checkpoints' out-of-fold raw scores ``oofs`` (labels ``y``, ``ok`` the rows the cleaning
+    kept), after their temperatures and biases are fitted: ``noise_transition_`` (``label_noise="transition"``),
+    ``declared_prob_``, ``declared_temperatures_``, ``oof_ece_``, ``oof_proba_`` and
+    ``declaration_transition_``."""
+    if model.label_noise == "transition" and oofs:
+        # the noise of the labels the calibration was fitted on, per class, from the latest checkpoint's
+        # calibrated out-of-fold probabilities (classes best separated there); the same labels at every
+        # checkpoint, so the same correction
+        last = list(oofs)[-1]
+        p_last = softmax(oofs[last][ok] / model.temperatures_[last] + np.asarray(model.biases_.get(last, 0.0)))
+        model.noise_transition_ = noise_transition(p_last).tolist()
+    # what declared_crop_prob means for this model (kept with it: a saved model keeps its meaning)
+    model.declared_prob_ = "posterior" if model.noise_transition_ is not None else "imagery"
+    # the out-of-fold temperature of EVERY declared row (features/_season_calib.py): the reference a season's
+    # own declarations are compared with (temperature calibration only)
+    model.declared_temperatures_ = {
+        name: fit_temperature(oof[np.isfinite(oof).all(axis=1)], y[np.isfinite(oof).all(axis=1)],
+                              loss=model.calibration_loss)
+        for name, oof in oofs.items() if name not in model.biases_ and np.isfinite(oof).all(axis=1).any()}
+    for name, oof in oofs.items():
+        model.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
+                                "calibrated": expected_calibration_error(model._calibrated(oof[ok], name), y[ok])}
+        model.oof_proba_[name] = model._calibrated(oof, name)
+    if model.noise_transition_ is not None:
+        # the reliability of a RAW declaration (the posterior's T): counted on every declared row, the
+        # mistakes the cleaning dropped included — a new season's declarations are not cleaned
+        p_all = model.oof_proba_[list(oofs)[-1]]
+        fin = np.isfinite(p_all).all(axis=1)
+        if fin.any():
+            model.declaration_transition_ = declaration_transition(p_all[fin], y[fin]).tolist()

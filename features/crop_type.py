@@ -23,18 +23,22 @@ import pandas as pd
 
 from features import _crop_season as _cs
 from features._calibration import (
-    declaration_transition,
     expected_calibration_error,
-    fit_temperature,
-    noise_transition,
     remove_label_noise,
     remove_noise_transition,
     softmax,
 )
-from features._crop_features import FeatureCache, GapSeries, gap_plan, group_folds
+from features._crop_features import FeatureCache, check_feature_names, group_folds
 from features._crop_persist import model_metadata, read_model, restore_state, write_model
 from features._crop_season import PINNED
-from features._crop_train import fit_calibration, oof_raw_scores
+from features._crop_train import (
+    checked_checkpoints,
+    fit_calibration,
+    fit_noise_state,
+    gap_copies,
+    lgb_params,
+    oof_raw_scores,
+)
 from features._declared import declared_posterior
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
@@ -174,39 +178,6 @@ class CropTypeClassifier:
         out["context"] = list(self.context)
         return out
 
-    def _ckpts(self) -> list[int | str]:
-        bad = [c for c in self.checkpoints if c != "end" and not (isinstance(c, int | np.integer) and int(c) > 0)]
-        if bad or not self.checkpoints:
-            raise UserInputError(f"crop type: checkpoints must be positive day offsets or 'end', found {bad or '[]'}")
-        ln = self.label_noise
-        if not (ln in ("dropped", "transition")
-                or (isinstance(ln, int | float) and not isinstance(ln, bool) and 0 <= ln < 0.5)):
-            raise UserInputError(f"crop type: label_noise must be a share in [0, 0.5), 'dropped' or 'transition', "
-                                 f"found {ln!r}")
-        if not (isinstance(self.n_seeds, int | np.integer) and int(self.n_seeds) >= 1):
-            raise UserInputError(f"crop type: n_seeds must be a positive integer, found {self.n_seeds!r}")
-        for name, value, allowed in (("calibration", self.calibration, ("temperature", "vector", "none")),
-                                     ("calibration_loss", self.calibration_loss, ("brier", "nll", "ece"))):
-            if value not in allowed:
-                raise UserInputError(f"crop type: {name} must be {', '.join(map(repr, allowed[:-1]))} or "
-                                     f"{allowed[-1]!r}, found {value!r}")
-        days = sorted({int(c) for c in self.checkpoints if c != "end"})
-        return [*days, *(["end"] if "end" in self.checkpoints else [])]
-
-    def _lgb_params(self, n_class: int, bag: int = 0) -> dict[str, Any]:
-        """LightGBM parameters of bag member ``bag`` (its seeds are ``seed + bag``)."""
-        seed = self.seed + bag
-        return {
-            "objective": "multiclass", "num_class": n_class, "learning_rate": self.learning_rate,
-            "num_leaves": self.num_leaves, "min_data_in_leaf": self.min_child_samples,
-            "feature_fraction": self.feature_fraction, "lambda_l2": self.lambda_l2,
-            "bagging_fraction": self.bagging_fraction, "bagging_freq": 1 if self.bagging_fraction < 1 else 0,
-            "extra_trees": self.extra_trees, "max_bin": self.max_bin, "extra_seed": seed,
-            "seed": seed, "feature_fraction_seed": seed, "bagging_seed": seed, "data_random_seed": seed,
-            "deterministic": True, "force_row_wise": True,
-            "num_threads": self.num_threads, "verbose": -1, "max_cat_to_onehot": 8,
-        }
-
     # ---------------------------------------------------------------- features
     def features(self, series: pd.DataFrame, fields: pd.DataFrame, *, checkpoint: int | str = "end",
                  as_of: Any = None) -> pd.DataFrame:
@@ -262,7 +233,7 @@ class CropTypeClassifier:
         """
         import lightgbm as lgb
 
-        ckpts = self._ckpts()
+        ckpts = checked_checkpoints(self)
         missing = [c for c in ("field_id", "season", label_column, *self.context) if c not in labels.columns]
         if missing:
             raise UserInputError(f"crop type labels: missing columns {format_offenders(missing)}")
@@ -296,7 +267,7 @@ class CropTypeClassifier:
         groups = lab[gcol].astype(str).to_numpy()
         folds = group_folds(groups, lab["field_id"].astype(str).to_numpy(), self.calibration_folds, self.seed)
         self._folds_of = folds
-        params = [self._lgb_params(len(self.classes_), j) for j in range(int(self.n_seeds))]
+        params = [lgb_params(self, len(self.classes_), j) for j in range(int(self.n_seeds))]
         cat_idx = [self.feature_names_in_.index(c) for c in self.context_]
         self.boosters_: dict[str, list[Any]] = {}
         self.temperatures_: dict[str, float] = {}
@@ -320,7 +291,7 @@ class CropTypeClassifier:
                                         "label": y, "kept": keep_rows})
         self.noise_transition_: list[list[float]] | None = None
         self.declaration_transition_: list[list[float]] | None = None
-        aug = self._gap_copies(series, lab, keep_rows, label_column, ckpts, cache)
+        aug = gap_copies(self, series, lab, keep_rows, label_column, ckpts, cache)
         oofs: dict[str, np.ndarray] = {}
         ok = keep_rows
         for c in ckpts:
@@ -342,64 +313,8 @@ class CropTypeClassifier:
                 Xf, yf = np.vstack([Xf, extra[0]]), np.concatenate([yf, extra[1]])
             self.boosters_[name] = [lgb.train(pj, lgb.Dataset(Xf, yf, categorical_feature=cat_idx),
                                               num_boost_round=self.n_estimators) for pj in params]
-        if self.label_noise == "transition" and oofs:
-            # the noise of the labels the calibration was fitted on, per class, from the latest checkpoint's
-            # calibrated out-of-fold probabilities (classes best separated there); the same labels at every
-            # checkpoint, so the same correction
-            last = list(oofs)[-1]
-            p_last = softmax(oofs[last][ok] / self.temperatures_[last] + np.asarray(self.biases_.get(last, 0.0)))
-            self.noise_transition_ = noise_transition(p_last).tolist()
-        # what declared_crop_prob means for this model (kept with it: a saved model keeps its meaning)
-        self.declared_prob_ = "posterior" if self.noise_transition_ is not None else "imagery"
-        # the out-of-fold temperature of EVERY declared row (features/_season_calib.py): the reference a season's
-        # own declarations are compared with (temperature calibration only)
-        self.declared_temperatures_: dict[str, float] = {
-            name: fit_temperature(oof[np.isfinite(oof).all(axis=1)], y[np.isfinite(oof).all(axis=1)],
-                                  loss=self.calibration_loss)
-            for name, oof in oofs.items() if name not in self.biases_ and np.isfinite(oof).all(axis=1).any()}
-        for name, oof in oofs.items():
-            self.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
-                                   "calibrated": expected_calibration_error(self._calibrated(oof[ok], name), y[ok])}
-            self.oof_proba_[name] = self._calibrated(oof, name)
-        if self.noise_transition_ is not None:
-            # the reliability of a RAW declaration (the posterior's T): counted on every declared row, the
-            # mistakes the cleaning dropped included — a new season's declarations are not cleaned
-            p_all = self.oof_proba_[list(oofs)[-1]]
-            fin = np.isfinite(p_all).all(axis=1)
-            if fin.any():
-                self.declaration_transition_ = declaration_transition(p_all[fin], y[fin]).tolist()
+        fit_noise_state(self, oofs, y, ok)
         return self
-
-    def _gap_copies(self, series: pd.DataFrame, lab: pd.DataFrame, keep_rows: np.ndarray, label_column: str,
-                    ckpts: list[int | str], cache: FeatureCache
-                    ) -> tuple[dict[int | str, np.ndarray], np.ndarray, np.ndarray] | None:
-        """Cloud-gap augmentation: ``augment_gaps`` copies per kept row (a fraction: that share of rows)
-        with every observation of one 30-60 day stretch (in the first 60% of the season) removed, as a
-        monsoon hides a paddy's flooding; each row's gap is drawn from a hash of (seed, copy, field,
-        season) (:func:`features._crop_features.gap_plan`), so it does not depend on the other rows.
-        Returns (matrix per checkpoint, labels, folds)."""
-        if self.augment_gaps <= 0:
-            return None
-        keys = lab[["field_id", "season"]].astype({"field_id": str, "season": str})
-        win = keys.merge(field_windows(lab, season_days=self.season_days), on=["field_id", "season"], how="left")
-        subs, picks = [], []
-        for j in range(int(math.ceil(self.augment_gaps))):
-            plan = gap_plan(win, seed=self.seed, copy=j, share=min(1.0, self.augment_gaps - j))
-            rows = np.flatnonzero(keep_rows & plan["selected"].to_numpy())
-            sub = lab.iloc[rows].reset_index(drop=True)
-            subs.append(sub.assign(field_id=sub["field_id"].astype(str) + f"#gap{j}",
-                                   _orig=sub["field_id"].astype(str), _g0=plan["gap_start"].to_numpy()[rows],
-                                   _g1=plan["gap_end"].to_numpy()[rows]))
-            picks.append(rows)
-        rows = np.concatenate(picks)
-        if len(rows) == 0:
-            return None
-        sub = pd.concat(subs, ignore_index=True)
-        y = pd.Categorical(sub[label_column], categories=self.classes_).codes.astype(int)
-        folds = self._folds_of[rows]
-        gapped = GapSeries(series)  # the series of the copies the cache misses, built once
-        mats = {c: self._matrix(self._fit_features(gapped, sub, c, cache)) for c in ckpts}
-        return mats, y, folds
 
     def _aligned(self, feats: pd.DataFrame, lab: pd.DataFrame) -> pd.DataFrame:
         keys = lab[["field_id", "season"]].astype({"field_id": str, "season": str})
@@ -409,19 +324,6 @@ class CropTypeClassifier:
     def _check_fitted(self) -> None:
         if not hasattr(self, "boosters_"):
             raise UserInputError("crop type: this classifier is not fitted yet; call fit() or load() first")
-
-    def _check_feature_names(self, X: pd.DataFrame) -> None:
-        have = [str(c) for c in X.columns]
-        missing = [c for c in self.feature_names_in_ if c not in have]
-        unseen = [c for c in have if c not in self.feature_names_in_ and c not in KEY_COLUMNS]
-        parts = []
-        if missing:
-            parts.append(f"missing columns {format_offenders(missing)}")
-        if unseen:
-            parts.append(f"columns unseen at fit time {format_offenders(unseen)}")
-        if parts:
-            raise UserInputError(f"crop type features: expected the {self.n_features_in_} columns seen at fit; "
-                                 + "; ".join(parts))
 
     def predict_proba(self, X: pd.DataFrame, *, checkpoint: int | str = "end") -> np.ndarray:
         """Calibrated class probabilities (n, len(classes_)) from a feature frame."""
@@ -433,7 +335,7 @@ class CropTypeClassifier:
         self._check_fitted()
         if not isinstance(X, pd.DataFrame):
             raise UserInputError(f"crop type: expected a DataFrame of features, found {type(X).__name__}")
-        self._check_feature_names(X)
+        check_feature_names(self.feature_names_in_, X, KEY_COLUMNS)
         name = checkpoint_key(checkpoint)
         if name not in self.boosters_:
             raise UserInputError(f"crop type: no model for checkpoint {checkpoint!r} "
