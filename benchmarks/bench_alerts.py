@@ -34,13 +34,21 @@ def main() -> None:
     ap.add_argument("--cache", default=None, help="series cache folder (default: <county>/.cache/series)")
     ap.add_argument("--no-crop-model", dest="crop_model", action="store_false",
                     help="leave CROP_MISMATCH out (no crop-type model fitted; faster)")
+    ap.add_argument("--weather", nargs="*", default=None,
+                    help="a daily weather table per county, in the order of the counties (default: each county's "
+                         "weather/daily.csv when it has one), for --timing gdd")
+    ap.add_argument("--timing", choices=("days", "gdd"), default="days",
+                    help="the collapse timing in calendar days (default) or growing degree days")
     args = ap.parse_args()
+    if args.weather is not None and len(args.weather) != len(args.counties):
+        ap.error("--weather: give one table per county")
     os.environ.setdefault("AGCREDIT_TOKEN_KEY", "agcredit-demo-token-key")
     rows, texts = [], []
     events = []
-    for c in args.counties:
+    for i, c in enumerate(args.counties):
         t, cpu = time.time(), time.process_time()
         ev = evaluate_alerts(c, crop_model=args.crop_model, cache_dir=args.cache,
+                             weather=args.weather[i] if args.weather else None, timing_unit=args.timing,
                              progress=lambda m: print(m, file=sys.stderr, flush=True))
         m, b = ev.metrics, ev.baseline
         rows.append((Path(c).name, ev.season, ev.label, m["fields"], m["events"], m["precision"], m["recall"],

@@ -9,7 +9,26 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["cached_table", "write_bytes_atomic", "write_table_atomic"]
+__all__ = ["cached_table", "check_writable", "write_bytes_atomic", "write_table_atomic"]
+
+
+def check_writable(out: str | Path, *, what: str = "output") -> Path:
+    """Check, before any work, that a file can be written at ``out`` (its folder is created if missing, as the
+    atomic writers do): a :class:`~features.errors.UserInputError` naming the path when it is a folder, when a
+    parent is a file, or when the folder is not writable (read-only, permissions). Nothing is left behind."""
+    from features.errors import UserInputError
+
+    path = Path(out)
+    if path.is_dir():
+        raise UserInputError(f"{path}: the {what} is a folder (expected a file path)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UserInputError(f"{path}: cannot write the {what} there ({e.strerror or type(e).__name__})") from None
+    return path
 
 
 def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None) -> Path:

@@ -26,6 +26,8 @@ from features.identity import tokenise
 
 __all__ = [
     "ReadResult",
+    "check_known_crops",
+    "normalise_crop",
     "read_fields",
     "validate_fields",
     "area_ha",
@@ -69,6 +71,33 @@ def known_crops() -> frozenset[str]:
     crops = set(pd.read_csv(_CALENDARS, usecols=["crop"])["crop"].astype(str)) if _CALENDARS.exists() else set()
     extra = {c.strip().lower().replace(" ", "_") for c in os.environ.get("AGCREDIT_EXTRA_CROPS", "").split(",")}
     return frozenset(crops | {"fallow"} | {c for c in extra if c})
+
+
+def normalise_crop(v: object) -> str | None:
+    """A crop name as the engine spells it (lower case, ``_`` for spaces); None for an empty cell."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    t = str(v).strip()
+    if not t or t.lower() in ("nan", "none", "<na>"):
+        return None
+    return t.lower().replace(" ", "_")
+
+
+def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Series | None = None) -> None:
+    """A user error naming the crops of ``crops`` that the engine does not know (:func:`known_crops`), the file
+    ``source``, the ``column`` and where they are (``rows``: a label per row, e.g. its id; else the CSV line).
+    Empty cells pass."""
+    norm = crops.map(normalise_crop)
+    known = known_crops()
+    unknown = norm.notna() & ~norm.isin(known)
+    if not unknown.any():
+        return
+    names = sorted({str(v) for v in crops[unknown]})
+    where = (rows[unknown].astype(str) if rows is not None
+             else pd.Series([f"line {i + 2}" for i in range(len(crops))], index=crops.index)[unknown])
+    raise FieldsError(source=source, problem=f"{column} {', '.join(repr(n) for n in names[:5])} not a known crop "
+                                             f"(known: {', '.join(sorted(known))}; add others with "
+                                             "AGCREDIT_EXTRA_CROPS); found at", offenders=list(where))
 
 
 def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
@@ -226,13 +255,17 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
     gdf["declared_crop"] = gdf["declared_crop"].map(
         lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
         else str(v).strip().lower().replace(" ", "_")).astype("str")
-    gdf["declared_area_ha"] = pd.to_numeric(gdf["declared_area_ha"], errors="coerce").astype("float64")
-    known = known_crops()
-    unknown = gdf["declared_crop"].notna() & ~gdf["declared_crop"].isin(known)
-    if unknown.any():
-        raise FieldsError(source=source, problem=f"declared_crop not a known crop (known: {', '.join(sorted(known))}; "
-                                                 "add others with AGCREDIT_EXTRA_CROPS)",
-                          offenders=sorted(set(gdf.loc[unknown, "declared_crop"].astype(str))))
+    raw_area = gdf["declared_area_ha"]
+    gdf["declared_area_ha"] = pd.to_numeric(raw_area, errors="coerce").astype("float64")
+    given = raw_area.map(lambda v: v is not None and v is not pd.NA and not (isinstance(v, float) and np.isnan(v))
+                         and bool(str(v).strip()))
+    text = gdf["declared_area_ha"].isna() & given.astype(bool)
+    if text.any():
+        raise ContractError(table=source, column="declared_area_ha", expected="a number of hectares (or empty)",
+                            found="other values", offenders=[f"{f}/{se} ({str(v).strip()!r})" for f, se, v in zip(
+                                gdf.loc[text, "field_id"], gdf.loc[text, "season"], raw_area[text], strict=True)])
+    check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
+                      rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
     if season is not None:
         gdf = gdf[gdf["season"] == str(season)]
         if len(gdf) == 0:

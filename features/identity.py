@@ -25,21 +25,26 @@ _MIN_KEY = 16
 
 
 class TokenKeyMissing(UserInputError):
-    """Identifiers are present but no key is set to pseudonymise them."""
+    """Identifiers are present but no usable key is set to pseudonymise them (unset, or too short).
 
-    def __init__(self, *, source: str) -> None:
+    ``length`` is the length of the key that is set (0: not set); the key itself is never kept or shown.
+    """
+
+    def __init__(self, *, source: str, length: int = 0) -> None:
         self.source = source
+        self.length = length
+        state = "is not set" if length == 0 else f"is too short ({length} characters)"
         super().__init__(
-            f"{source}: personal identifiers found but {TOKEN_KEY_ENV} is not set "
+            f"{source}: personal identifiers found but {TOKEN_KEY_ENV} {state} "
             f"(set it to a secret of at least {_MIN_KEY} characters)"
         )
 
 
 def token_key(source: str) -> bytes:
-    """The HMAC key from the environment, or a one-line error naming ``source``."""
+    """The HMAC key from the environment, or a one-line error naming ``source`` (unset or too short)."""
     key = os.environ.get(TOKEN_KEY_ENV, "")
     if len(key) < _MIN_KEY:
-        raise TokenKeyMissing(source=source)
+        raise TokenKeyMissing(source=source, length=len(key))
     return key.encode("utf-8")
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from features.errors import UserInputError, format_offenders
 
-__all__ = ["ModelError", "MoneyError", "PriceError", "RegistryError", "ModelInputError", "MissingWeatherError"]
+__all__ = ["ModelError", "MoneyError", "PriceError", "RegistryError", "RegistryUnavailableError", "ModelInputError",
+           "MissingWeatherError"]
 
 
 class ModelError(Exception):
@@ -40,6 +41,22 @@ class RegistryError(UserInputError, LookupError):
         self.problem = problem
         self.fix = fix
         super().__init__(f"model registry: {problem}" + (f" ({fix})" if fix else ""))
+
+
+class RegistryUnavailableError(UserInputError):
+    """The model registry at a URI cannot be used at all: unsupported scheme, missing database driver, no connection.
+
+    Not a :class:`RegistryError`: callers that fall back when a model is missing must not fall back when the
+    registry itself is out of reach. ``uri`` is shown with any password masked.
+    """
+
+    def __init__(self, *, uri: str, problem: str, fix: str = "", connect: bool = False) -> None:
+        self.uri = uri
+        self.problem = problem
+        self.fix = fix
+        self.connect = connect
+        head = f"cannot connect to the model registry {uri}" if connect else f"cannot open the model registry {uri}"
+        super().__init__(f"{head}: {problem}" + (f" ({fix})" if fix else ""))
 
 
 class ModelInputError(UserInputError):

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import getpass
 import importlib
+import importlib.util
 import json
 import os
+import re
 import sqlite3
 import tempfile
 from collections.abc import Mapping
@@ -28,18 +30,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
+from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
 
-from models.errors import RegistryError
+from models._registry_uri import DB_SCHEMES, missing_driver, probe_database, probe_http, reason, safe_uri
+from models.errors import RegistryError, RegistryUnavailableError
 from models.governance import Governance
 
-__all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "store_root", "register", "promote",
+__all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
            "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "CHAMPION", "CHALLENGER"]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -136,6 +140,40 @@ def store_root() -> Path:
     return db.parent if db is not None else Path.cwd() / "mlruns"
 
 
+def _unavailable(e: MlflowException) -> RegistryUnavailableError:
+    """A registry that did not answer a request (after MLflow's capped retries), or answered with an HTTP error."""
+    uri = tracking_uri()
+    status = re.search(r"error code (\d{3})", str(e))
+    if status:
+        return RegistryUnavailableError(uri=safe_uri(uri), problem=f"the server answered HTTP {status.group(1)}",
+                                        fix="is it an MLflow tracking server?")
+    return RegistryUnavailableError(uri=safe_uri(uri), problem=reason(e, uri), connect=True)
+
+
+def _open_client(uri: str) -> MlflowClient:
+    """An MLflow client on ``uri``; every way the URI can be unusable is a one-line :class:`RegistryUnavailableError`."""
+    shown = safe_uri(uri)
+    scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
+    if scheme in ("http", "https"):
+        probe_http(uri, shown)
+    elif scheme.split("+")[0] in DB_SCHEMES:
+        probe_database(uri, shown)
+    try:
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    except UnsupportedModelRegistryStoreURIException as e:
+        known = ", ".join(s for s in e.supported_uri_schemes if s)
+        raise RegistryUnavailableError(uri=shown, problem=f"unsupported URI scheme '{scheme}' (supported: {known})",
+                                       fix="set MLFLOW_TRACKING_URI, e.g. sqlite:///mlruns/mlflow.db") from None
+    except ImportError as e:
+        raise missing_driver(e, uri, shown) from None
+    except Exception as e:  # noqa: BLE001 - MLflow and SQLAlchemy raise many kinds for a store they cannot open
+        if not isinstance(e, MlflowException) and type(e).__module__.split(".")[0] != "sqlalchemy":
+            raise
+        raise RegistryUnavailableError(uri=shown, problem=reason(e, uri)) from None
+
+
 def _client(*, create: bool) -> MlflowClient:
     uri = tracking_uri()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -145,9 +183,7 @@ def _client(*, create: bool) -> MlflowClient:
             raise RegistryError(problem=f"no model registry at {db}",
                                 fix="train and register a model first: agcredit train yield ...")
         db.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+    return _open_client(uri)
 
 
 def _experiment(client: MlflowClient, name: str) -> str:
@@ -292,8 +328,10 @@ def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:
 def _check_model(client: MlflowClient, name: str) -> None:
     try:
         client.get_registered_model(name)
-    except MlflowException:
-        raise RegistryError(problem=f"no registered model {name!r} in {tracking_uri()}",
+    except MlflowException as e:
+        if e.error_code not in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):  # the registry did not answer
+            raise _unavailable(e) from None
+        raise RegistryError(problem=f"no registered model {name!r} in {safe_uri(tracking_uri())}",
                             fix=f"train and register it first: agcredit train {name.split('-', maxsplit=1)[0]} ...") from None
 
 
@@ -375,7 +413,11 @@ def list_models() -> list[dict[str, Any]]:
     """Registered models with their aliases and number of versions."""
     client = _client(create=False)
     out = []
-    for rm in client.search_registered_models(order_by=["name ASC"]):
+    try:
+        found = client.search_registered_models(order_by=["name ASC"])
+    except MlflowException as e:
+        raise _unavailable(e) from None
+    for rm in found:
         versions = client.search_model_versions(f"name = '{rm.name}'")
         out.append({"name": rm.name, "aliases": dict(sorted((rm.aliases or {}).items())),
                     "n_versions": len(versions), "latest": max((int(v.version) for v in versions), default=0)})
@@ -406,4 +448,4 @@ def describe(name: str) -> dict[str, Any]:
     versions = model_versions(name)
     aliases = {a: v["version"] for v in versions for a in v["aliases"]}
     return {"name": name, "aliases": dict(sorted(aliases.items())), "versions": versions,
-            "history": alias_history(name), "tracking_uri": tracking_uri()}
+            "history": alias_history(name), "tracking_uri": safe_uri(tracking_uri())}

@@ -7,10 +7,13 @@ their commands; ``pipelines/cli.py`` imports every command module and exposes
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
 import os
+import re
 import sys
+import traceback
 from collections.abc import Callable
 from datetime import date
 from typing import Any, TypeVar
@@ -112,8 +115,48 @@ def err(msg: str) -> None:
     typer.echo(msg, err=True)
 
 
+#: errno values of an OSError that is about a path the user chose (not a bug): permissions, read-only file
+#: system, a folder where a file is expected or the reverse, an existing file, a full disk or quota
+_PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, errno.ENOTDIR, errno.EEXIST,
+                          errno.ENOSPC, errno.EDQUOT})
+#: errno values that come from writing whatever the call was
+_WRITE_ERRNOS = frozenset({errno.EROFS, errno.EEXIST, errno.ENOSPC, errno.EDQUOT})
+#: the temporary name of the atomic writers (features/atomic.py): ``.NAME.<random>.tmp`` (or ``.probe``)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{6,}\.(?:tmp|probe)$")
+#: names of the innermost functions that show the failing call was writing (else it was reading)
+_WRITE_FRAME = re.compile(r"write|save|mkdir|mkstemp|replace|rename|dump|to_csv|to_parquet|unlink|output")
+
+
+def _shown_path(name: object) -> str:
+    """A path for a message: an atomic writer's temporary file is shown as the file it stands for."""
+    text = os.fsdecode(name) if isinstance(name, str | bytes | os.PathLike) else str(name)
+    m = _TEMP_NAME.match(os.path.basename(text))
+    return os.path.join(os.path.dirname(text), m.group("name")) if m else text
+
+
+def path_error(e: OSError) -> str | None:
+    """One line ``cannot write|read PATH: REASON`` for an OSError about a path (permissions, read-only file system,
+    a folder where a file is expected, a file where a folder is expected, a full disk); None for other OSErrors."""
+    if e.errno not in _PATH_ERRNOS:
+        return None
+    names = [n for n in (e.filename2, e.filename) if n is not None]
+    if not names and e.errno not in (errno.ENOSPC, errno.EDQUOT):
+        return None
+    frames = [f.f_code.co_name for f, _ in traceback.walk_tb(e.__traceback__)]
+    writing = (e.errno in _WRITE_ERRNOS or e.filename2 is not None
+               or any(_WRITE_FRAME.search(name) for name in frames[-10:]))
+    reason = e.strerror or type(e).__name__
+    if not names:
+        return f"cannot {'write' if writing else 'read'}: {reason}"
+    path = _shown_path(names[0])
+    if e.errno == errno.EEXIST and os.path.isfile(path):  # mkdir where a file is: say which is in the way
+        reason = "it is a file (expected a folder)"
+    return f"cannot {'write' if writing else 'read'} {path}: {reason}"
+
+
 def user_errors(fn: F) -> F:
-    """Turn agcredit's user errors (and missing files) into one line on stderr and exit code 2."""
+    """Turn agcredit's user errors (and missing files, and paths that cannot be read or written) into one line on
+    stderr and exit code 2."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -124,6 +167,12 @@ def user_errors(fn: F) -> F:
             raise typer.Exit(code=2) from None
         except FileNotFoundError as e:
             err(f"error: file not found: {e.filename or e}")
+            raise typer.Exit(code=2) from None
+        except OSError as e:
+            msg = path_error(e)
+            if msg is None:
+                raise
+            err(f"error: {msg}")
             raise typer.Exit(code=2) from None
         except KeyboardInterrupt:
             err("interrupted: nothing partial was kept; re-run to complete")

@@ -127,17 +127,22 @@ def export_cmd(
 def override_cmd(
     application_id: str = typer.Argument(..., help="Application whose latest decision is overridden."),
     limit: str = typer.Option(..., "--limit", help="New limit in major units of the record's currency."),
-    reason: str = typer.Option(..., "--reason", help="Why (required, recorded)."),
+    reason: str = typer.Option(..., "--reason", help="Why (required, recorded permanently: no names, phone or ID "
+                                                      "numbers, e-mail addresses; refused when it holds any)."),
     operator: str = typer.Option(..., "--operator", help="Analyst writing the override."),
     approver: str | None = typer.Option(None, "--approver", help="Second person (needed above a 20% change)."),
     as_of: str | None = typer.Option(None, "--as-of", help="Override the latest decision as of this date."),
+    applications: Path | None = typer.Option(None, "--applications", help="Applications (CSV or Parquet, as given "
+                                             "to underwrite): refuse a reason naming their farmers' names, national "
+                                             "IDs or phones."),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Override an application's decision: a new record superseding the latest one."""
     from models.money import format_minor
     from underwriting.override import override
 
-    rec = override(store, application_id, limit, reason, operator, approver=approver, as_of=as_of)
+    rec = override(store, application_id, limit, reason, operator, approver=approver, as_of=as_of,
+                   applications=applications)
     ov = rec.body["override"]
     echo(f"{rec.record_id} overrides {rec.supersedes}: {ov['original_outcome']} "
          f"{format_minor(ov['original_limit'], rec.currency)} -> {rec.outcome} {format_minor(rec.limit, rec.currency)}"

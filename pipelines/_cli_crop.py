@@ -29,7 +29,7 @@ def train_crop_type_command(
         raise UserInputError("give either --county DIR or --series S --labels L")
     if county is None and (series is None or labels is None):
         raise UserInputError("--series and --labels go together")
-    from models.registry import tracking_uri
+    from models.registry import safe_uri, tracking_uri
     from pipelines.train_crop import train_crop_type_county, train_crop_type_tables
 
     if county is not None:
@@ -45,7 +45,7 @@ def train_crop_type_command(
     held = ", ".join(f"{k}={m[k]:.3f}" for k in sorted(m) if k.split("_")[0] in ("accuracy", "ece")
                      or k.startswith("macro_f1"))
     echo(f"held-out vs declared crops ({g.data} data): {held or 'none (one season only)'}")
-    echo(f"registered crop-type version {res.version} in {tracking_uri()}"
+    echo(f"registered crop-type version {res.version} in {safe_uri(tracking_uri())}"
          + ("; promoted to champion" if res.promoted else "; alias challenger"))
     for note in res.notes:
         echo(note)

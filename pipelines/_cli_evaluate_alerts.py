@@ -21,14 +21,27 @@ def alerts_cmd(
                                          "as `agcredit monitor` uses the champion (--no-crop-model: faster, "
                                          "CROP_MISMATCH left out)."),
     cache: Path = typer.Option(None, "--cache", help="Series cache folder (default: <county>/.cache/series)."),
+    weather: Path = typer.Option(None, "--weather", help="Daily weather table (region,date,tmin_c,tmax_c,...; "
+                                                        "default the county's weather/daily.csv), for --timing gdd."),
+    timing: str = typer.Option("days", "--timing", help="days (default) or gdd: the collapse timing in calendar "
+                                                       "days or in growing degree days from the daily weather."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
 ) -> None:
     """Precision, recall and delay (in clear observations after onset) of the early warnings, beside a naive
     baseline; figures labelled synthetic or real."""
     from pipelines.evaluation.alerts import evaluate_alerts, format_alert_evaluation
 
-    ev = evaluate_alerts(county, season=season, tune=tune, crop_model=crop_model, cache_dir=cache, progress=err)
+    ev = evaluate_alerts(county, season=season, tune=tune, crop_model=crop_model, cache_dir=cache, progress=err,
+                         weather=weather, timing_unit=_timing(timing))
     if as_json:
         echo(json.dumps(ev.to_dict(), sort_keys=True, default=str))
         return
     echo(format_alert_evaluation(ev))
+
+
+def _timing(value: str) -> str:
+    from features.errors import UserInputError
+
+    if value not in ("days", "gdd"):
+        raise UserInputError(f"--timing: expected days or gdd, found {value!r}")
+    return value

@@ -10,7 +10,8 @@ from pipelines._cli_app import STORE_HELP, app, echo, user_errors
 @app.command("explain")
 @user_errors
 def explain_cmd(
-    application_id: str = typer.Argument(..., help="Application whose latest stored decision is explained."),
+    application_id: str = typer.Argument(..., help="Application id whose latest stored decision is explained (as in "
+                                                   "the decision records; never a name, phone or ID number)."),
     as_of: str | None = typer.Option(None, "--as-of", help="The latest decision on or before this date (YYYY-MM-DD)."),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the explanation as JSON."),

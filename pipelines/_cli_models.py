@@ -23,10 +23,10 @@ def _fmt_metrics(metrics: dict[str, Any], limit: int | None = 8) -> str:
 @user_errors
 def list_cmd() -> None:
     """List registered models with their aliases and number of versions."""
-    from models.registry import list_models, tracking_uri
+    from models.registry import list_models, safe_uri, tracking_uri
 
     rows = list_models()
-    echo(f"registry: {tracking_uri()}")
+    echo(f"registry: {safe_uri(tracking_uri())}")
     if not rows:
         echo("no registered models (register one with: agcredit train yield ...)")
         return

@@ -42,6 +42,16 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day)
 
 
+def _farmer_token_of(data: Any, ref: str) -> str:
+    """``ref`` when it is a farmer token of the records (or names no application), else the farmer token of the
+    application ``ref``."""
+    d = data.decisions
+    if d.empty or (d["farmer_token"].astype(str) == ref).any():
+        return ref
+    hit = d.loc[d["application_id"].astype(str) == ref, "farmer_token"]
+    return str(hit.iloc[0]) if len(hit) else ref
+
+
 @report_app.command("portfolio")
 @user_errors
 def portfolio_cmd(
@@ -65,7 +75,8 @@ def portfolio_cmd(
 @report_app.command("farmer")
 @user_errors
 def farmer_cmd(
-    token: str = typer.Argument(..., help="The farmer's pseudonymous token (as in the decision records)."),
+    token: str = typer.Argument(..., help="The farmer's pseudonymous token (as in the decision records), or the id "
+                                          "of one of their applications; never a name, phone or ID number."),
     out: Path = typer.Option(..., "--out", help="Folder to write farmer-<token>.html into."),
     season: str = typer.Option(None, "--season", help="Season YYYY (default: the latest in the store)."),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
@@ -77,9 +88,14 @@ def farmer_cmd(
 ) -> None:
     """A farmer's page: fields on a map, NDVI against the expected band, the decision and its computation."""
     from pipelines.report import render_farmer
+    from underwriting._pii_text import looks_like_reference
 
+    if not looks_like_reference(token):  # checked first, and never echoed: it may be a name, phone or ID number
+        raise UserInputError("report farmer: the farmer given is neither a farmer token nor an application id; give "
+                             "the farmer's pseudonymous token (as in the decision records) or the id of one of their "
+                             "applications, not a name, phone or ID number")
     data = _data(county, fields, imagery, store, season, as_of, cache)
     if data.obs.empty:
         err("warning: no imagery given: the NDVI curves are empty")
-    path = render_farmer(data, token, out)
+    path = render_farmer(data, _farmer_token_of(data, token), out)
     echo(f"wrote {path}")

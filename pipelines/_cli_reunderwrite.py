@@ -66,6 +66,25 @@ def _print_alerts(alerts: Any) -> None:
         echo(f"{str(r.date)[:10]:<11} {r.field_id:<10} {r.alert:<14} {r.severity:<8} {line:<16} {r.evidence}")
 
 
+def _season_of(season: str | None, known: list[str], default: str, where: str) -> str:
+    """``season`` (checked against the ``known`` seasons of ``where``) or ``default``."""
+    from features.contracts import check_season
+
+    if season is None:
+        return default
+    s = check_season(season, where="--season")
+    if s not in known:
+        raise UserInputError(f"--season {s}: not a season of the {where} (its seasons: {', '.join(known)})")
+    return s
+
+
+def _check_day(fields: Any, season: str, day: date) -> None:
+    """A user error when ``day`` is before ``season`` starts (checked before any scene is read)."""
+    from pipelines.featurize import check_as_of_in_season
+
+    check_as_of_in_season(fields, season, day)
+
+
 def _inputs(county: Path | None, fields: Path | None, imagery: str | None, book: Path | None,
             applications: Path | None, need_book: bool = True) -> None:
     if county is not None and any(x is not None for x in (fields, imagery, book, applications)):
@@ -138,7 +157,10 @@ def reunderwrite_cmd(
         from pipelines.county import County
         from pipelines.reunderwrite import reunderwrite_county
 
-        res = reunderwrite_county(County(county, cache_dir=cache), season, day, store=store, policy=pol,
+        cty = County(county, cache_dir=cache)
+        season = _season_of(season, cty.seasons, cty.current_season, f"county {county}")
+        _check_day(cty.fields(), season, day)
+        res = reunderwrite_county(cty, season, day, store=store, policy=pol,
                                   profile=profile, operator=operator, progress=err,
                                   crop_season_scale=crop_season_scale, haze_dates=haze)
     else:
@@ -165,7 +187,9 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     if not profile:
         raise UserInputError("without --county, give --profile")
     f = read_fields(fields).fields
-    s = season or max(f["season"].astype(str))
+    known = sorted(f["season"].astype(str).unique())
+    s = _season_of(season, known, max(known), f"fields file {fields}")
+    _check_day(f, s, day)
     past = sorted(x for x in f["season"].astype(str).unique() if x < s)
     sc = cache / "series" if cache is not None else None
     hist = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series for p in past]
@@ -197,21 +221,28 @@ def monitor_cmd(
     _inputs(county, fields, imagery, None, None, need_book=False)
     day = parse_date(as_of, "--as-of")
     assert day is not None
-    model = _crop_model(crop_model)
     if county is not None:
         from pipelines.county import County
 
         c = County(county, cache_dir=cache)
-        al, warnings = alerts_as_of(c.fields(), c.imagery, season or c.current_season, day,
-                                    cache_dir=c.cache_dir / "series", book=c.book(), crop_model=model)
+        s = _season_of(season, c.seasons, c.current_season, f"county {county}")
+        f = c.fields()
+        _check_day(f, s, day)
+        model = _crop_model(crop_model)
+        al, warnings = alerts_as_of(f, c.imagery, s, day, cache_dir=c.cache_dir / "series", book=c.book(),
+                                    crop_model=model)
     else:
         from features.fields import read_fields
         from underwriting.applications import read_book
 
         f = read_fields(fields).fields  # type: ignore[arg-type]
-        al, warnings = alerts_as_of(f, imagery, season or max(f["season"].astype(str)), day,
-                                    cache_dir=cache / "series" if cache is not None else None,
-                                    book=read_book(book) if book is not None else None, crop_model=model)
+        known = sorted(f["season"].astype(str).unique())
+        s = _season_of(season, known, max(known), f"fields file {fields}")
+        _check_day(f, s, day)
+        bk = read_book(book) if book is not None else None
+        model = _crop_model(crop_model)
+        al, warnings = alerts_as_of(f, imagery, s, day, cache_dir=cache / "series" if cache is not None else None,
+                                    book=bk, crop_model=model)
     for w in warnings:
         err(f"warning: {w}")
     if as_json:

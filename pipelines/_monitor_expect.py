@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from pipelines._monitor_thermal import ThermalClock
     from pipelines.monitor import AlertParams
 
 __all__ = ["expected_bands", "expected_timing", "expected_emergence_days", "not_planted_day"]
@@ -89,9 +90,11 @@ def _own_start(vals: np.ndarray, p: AlertParams) -> int:
 
 
 def expected_timing(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
-                    params: AlertParams | None = None) -> pd.DataFrame:
+                    params: AlertParams | None = None, clock: ThermalClock | None = None) -> pd.DataFrame:
     """Per region and crop: n, and P25/P50/P75 of the collapse day of season and of the green-up-to-collapse
-    duration of past fields (see the module docstring)."""
+    duration of past fields (see the module docstring). With a ``clock`` (:class:`pipelines._monitor_thermal.
+    ThermalClock`) both are in thermal time — GDD since the season start, GDD from green-up to collapse — and
+    ``unit`` says ``gdd`` (fields outside its weather are left out); else calendar days (``unit`` ``days``)."""
     if params is None:
         from pipelines.monitor import AlertParams
 
@@ -101,8 +104,17 @@ def expected_timing(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: 
     recs = []
     for _key, g in obs.groupby(["field_id", "season"], sort=False):
         greenup, _, collapse = _field_timing(g["day"].to_numpy(), g["ndvi"].to_numpy(dtype=float), p)
-        if greenup is not None and collapse is not None:
-            recs.append((g["region"].iloc[0], g["crop"].iloc[0], collapse, collapse - greenup))
+        if greenup is None or collapse is None:
+            continue
+        region, crop = g["region"].iloc[0], g["crop"].iloc[0]
+        if clock is not None:
+            start = pd.Timestamp(season_starts[str(g["season"].iloc[0])])
+            t_up, t_col = clock.since(str(region), crop, start, [start + pd.Timedelta(days=int(greenup)),
+                                                                 start + pd.Timedelta(days=int(collapse))])
+            if np.isfinite(t_up) and np.isfinite(t_col):
+                recs.append((region, crop, t_col, t_col - t_up))
+        else:
+            recs.append((region, crop, collapse, collapse - greenup))
     df = pd.DataFrame(recs, columns=["region", "crop", "collapse", "duration"])
     rows = []
     for (region, crop), g in df.groupby(["region", "crop"], sort=True):
@@ -111,8 +123,9 @@ def expected_timing(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: 
         c = np.percentile(g["collapse"], [25, 50, 75])
         d = np.percentile(g["duration"], [25, 50, 75])
         rows.append((region, crop, len(g), *c, *d))
-    return pd.DataFrame(rows, columns=["region", "crop", "n", "collapse_p25", "collapse_p50", "collapse_p75",
-                                       "duration_p25", "duration_p50", "duration_p75"])
+    out = pd.DataFrame(rows, columns=["region", "crop", "n", "collapse_p25", "collapse_p50", "collapse_p75",
+                                      "duration_p25", "duration_p50", "duration_p75"])
+    return out.assign(unit="gdd" if clock is not None else "days")
 
 
 def expected_emergence_days(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],

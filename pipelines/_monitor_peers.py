@@ -15,10 +15,13 @@ date never change as later observations arrive (the replay is strictly as-of).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["peer_anomalies", "lower_peers", "collapse_candidates", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES"]
 
@@ -172,7 +175,8 @@ CANDIDATE_FEATURES = ["ndvi", "prev_ndvi", "own_max", "peer_ndvi", "next_ndvi", 
 def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Timestamp,
                         timing: pd.DataFrame | None, *, drop: float = 0.15, peer_green: float = 0.4,
                         green: float = 0.45, emerged: float = 0.3, single: float | None = None,
-                        bare: float = 0.3) -> pd.DataFrame:
+                        bare: float = 0.3, clock: ThermalClock | None = None, region: str | None = None
+                        ) -> pd.DataFrame:
     """Rows of :func:`peer_anomalies` where a field with a declared crop, green earlier in its own crop's
     season, is at least ``drop`` below its peers on a clear observation and again on its next one while
     the peers are still green (≥ ``peer_green``), and at least ``drop`` below its own earlier maximum on
@@ -181,7 +185,8 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     crop failures, one per field and date, with
     the features of :data:`CANDIDATE_FEATURES`. ``timing`` (:func:`pipelines.monitor.expected_timing` of
     past seasons) places the green-up and the date against the crop's usual green-up-to-collapse duration
-    and collapse day (NaN without it). Each row is known on its ``next_date`` (the alert date).
+    and collapse day (NaN without it) — in thermal time when ``timing`` is (its ``unit`` ``gdd``) and the
+    ``clock`` of ``region`` is given (:mod:`pipelines._monitor_thermal`). Each row is known on its ``next_date`` (the alert date).
 
     ``single``: also keep a row whose one observation is already extreme — at least ``single`` below
     the (green) peers and below ``bare`` itself, right after a green (≥ ``green``) observation of its own —
@@ -225,8 +230,21 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     if tim is not None:
         dur = out["crop"].map(tim["duration_p50"]).to_numpy(dtype=float)
         col = out["crop"].map(tim["collapse_p50"]).to_numpy(dtype=float)
-        out["greenup_rel"] = out["days_since_greenup"] / dur
-        out["day_rel"] = (day - col)
+        if clock is not None and region is not None and "unit" in tim.columns and (tim["unit"] == "gdd").all():
+            now, since_up = np.full(n, np.nan), np.full(n, np.nan)
+            for crop in pd.unique(out["crop"]):
+                rows = (out["crop"] == crop).to_numpy()
+                now[rows] = clock.since(region, crop, start, out.loc[rows, "date"])
+                up = gup[rows]
+                fin = np.isfinite(up)
+                at_up = np.full(int(rows.sum()), np.nan)
+                at_up[fin] = clock.since(region, crop, start, start + pd.to_timedelta(up[fin], unit="D"))
+                since_up[rows] = now[rows] - at_up
+            out["greenup_rel"] = since_up / dur
+            out["day_rel"] = now - col
+        else:
+            out["greenup_rel"] = out["days_since_greenup"] / dur
+            out["day_rel"] = (day - col)
     else:
         out["greenup_rel"] = np.nan
         out["day_rel"] = np.nan

@@ -227,6 +227,7 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     table = read_prices(prices)
     price_frame = table.to_frame()
     apps_now, history = c.applications(), c.history()
+    empty_book = c.book().iloc[0:0]  # read (and checked) before any feature is built
     if (apps_now["currency"] != prof.currency).any():
         raise BacktestError(county=str(c.path), problem=f"applications are in {apps_now['currency'].iloc[0]}, "
                                                         f"profile {prof_name} lends in {prof.currency}")
@@ -246,7 +247,6 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                            weather=weather)
             feats[(s, k)], dates[(s, k)] = res.features, cps[k]
             warnings += [f"{s} {k}: {w}" for w in res.warnings]
-    empty_book = c.book().iloc[0:0]
     policy_lines, naive_in, realised_parts = [], [], []
     outcome_rows: list[dict[str, str]] = []
     reason_rows: list[dict[str, str]] = []

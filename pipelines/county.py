@@ -121,6 +121,10 @@ class County:
         missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
         if missing:
             raise CountyError(path=p, problem=f"missing column(s) {', '.join(missing)}")
+        from features.fields import check_known_crops
+
+        check_known_crops(raw["declared_crop"], source=str(p), column="declared_crop",
+                          rows=raw["field_id"].astype(str) + "/" + raw["season"].astype(str))
         out = pd.DataFrame({"field_id": raw["field_id"].astype("str"), "season": raw["season"].astype("str"),
                             "declared_crop": raw["declared_crop"].astype("str")})
         for col in ("sowing_date", "harvest_date"):

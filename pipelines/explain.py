@@ -46,9 +46,15 @@ class ExplainError(UserInputError):
     """The application has no stored decision to explain."""
 
     def __init__(self, *, application_id: str, problem: str) -> None:
+        from underwriting._pii_text import looks_like_reference
+
         self.application_id = application_id
         self.problem = problem
-        super().__init__(f"explain {application_id}: {problem}")
+        if looks_like_reference(application_id):  # never echo a name, phone or ID number typed by mistake
+            super().__init__(f"explain {application_id}: {problem}")
+        else:
+            super().__init__(f"explain the application given: {problem} (give an application id as in the "
+                             f"decision records, not a name, phone or ID number)")
 
 
 @dataclass(frozen=True)
@@ -264,7 +270,7 @@ def explain(store: DecisionStore | str | None, application_id: str, *, as_of: st
     """
     if isinstance(store, DecisionStore):
         return _explain(store, application_id, as_of, model_loader or _registry_loader)
-    with DecisionStore(store) as opened:
+    with DecisionStore(store, create=False) as opened:
         return _explain(opened, application_id, as_of, model_loader or _registry_loader)
 
 

@@ -60,7 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["FeaturizeResult", "featurize", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
            "FAMILIES", "phenology_crops", "load_crop_model", "featurize_to_file", "write_parquet_atomic",
            "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel", "smooth_ndvi", "haze_screen",
-           "haze_sample_ids", "HAZE_SAMPLE", "pin_haze"]
+           "haze_sample_ids", "HAZE_SAMPLE", "pin_haze", "check_as_of_in_season", "season_start",
+           "check_clear_observations", "NoClearObservationError"]
 
 #: options of :func:`features._seasonal.seasonal_features` (fixed: a model fitted on one set needs the same)
 SEASONAL_OPTIONS: Mapping[str, Any] = {"period_days": 16, "derivatives": False, "raw_metrics": True}
@@ -130,6 +131,61 @@ def _series(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, a
     # the source without the cache counts ("12 read, 20 from cache"): it goes into decision provenance,
     # which must be identical on a re-run
     return res.series, re.sub(r", \d+ read, \d+ from cache\)", ")", res.source), res.reference
+
+
+def season_start(fields: pd.DataFrame, season: str) -> tuple[dt.date, str] | None:
+    """The earliest start of ``season``'s imagery window over the regions of ``fields`` and that region (None when
+    no region of the fields has a window: the series step then says so)."""
+    from features.errors import ImageryError
+    from features.series import season_window
+
+    season = check_season(season)
+    regions = sorted({str(r) for r in fields["region"].dropna()}) if "region" in fields.columns else []
+    starts = []
+    for r in regions:
+        try:
+            starts.append((season_window(season, r)[0], r))
+        except ImageryError:
+            continue
+    return min(starts) if starts else None
+
+
+def check_as_of_in_season(fields: pd.DataFrame, season: str, as_of: dt.date | dt.datetime | pd.Timestamp | str,
+                          *, label: str = "--as-of") -> None:
+    """A user error when ``as_of`` is before ``season`` starts (the earliest start of its imagery window over the
+    regions of ``fields``, e.g. their season's rows): nothing of the season could be observed by then."""
+    day = _as_date(as_of)
+    season = check_season(season)
+    cur = fields[fields["season"].astype(str) == season] if "season" in fields.columns else fields
+    start = season_start(cur if len(cur) else fields, season)
+    if start is not None and day < start[0]:
+        raise UserInputError(f"{label} {day} is before season {season} starts ({start[0]}, the start of the "
+                             f"season window of region {start[1]}): give a date on or after {start[0]}")
+
+
+class NoClearObservationError(UserInputError):
+    """Every observation of every field up to the as-of date is cloud-masked (clouds-only imagery)."""
+
+    def __init__(self, *, as_of: dt.date, imagery: str, n_fields: int, n_dates: int) -> None:
+        self.as_of = as_of
+        self.imagery = imagery
+        self.n_fields = n_fields
+        self.n_dates = n_dates
+        super().__init__(f"no clear observation of any field up to {as_of} in {imagery}: clouds-only imagery? "
+                         f"({n_fields} field(s) seen on {n_dates} date(s), every pixel cloud-masked)")
+
+
+def check_clear_observations(series: pd.DataFrame, as_of: dt.date, imagery: str) -> None:
+    """:class:`NoClearObservationError` when ``series`` has observations but not one with a clear pixel (fields
+    with some clear dates keep the per-field warning; an empty series — no scene yet — is not this error)."""
+    if series.empty:
+        return
+    clear = series["mean"].notna()
+    if "n_clear" in series.columns:
+        clear &= pd.to_numeric(series["n_clear"], errors="coerce").fillna(0) > 0
+    if not clear.any():
+        raise NoClearObservationError(as_of=as_of, imagery=imagery, n_fields=int(series["field_id"].nunique()),
+                                      n_dates=int(pd.to_datetime(series["date"]).nunique()))
 
 
 def _none_for_missing(s: pd.Series) -> pd.Series:
@@ -286,11 +342,13 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
     if fs.empty:
         raise FieldsError(source="fields", problem=f"no field of season {season}")
+    check_as_of_in_season(fs, season, day, label="as-of")
     warnings: list[str] = []
     families: dict[str, str] = {}
     # a reference given is not built again (with a series given, imagery is only needed for the reference)
     s, source, built = _series(fs, None if reference is not None and series is not None else imagery, season, day,
                                series, cache_dir, progress, warnings)
+    check_clear_observations(s, day, str(imagery) if imagery is not None else "the series given")
     ref = reference if reference is not None else built
     if haze_dates is not None:
         if ref is not None:
@@ -391,6 +449,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
 
     season = check_season(season)
     read = read_fields(fields, season=season)
+    check_as_of_in_season(read.fields, season, as_of)  # before the crop model is loaded or anything is read
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
                     weather=weather, haze_dates=haze_dates)

@@ -52,6 +52,12 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   crop this season as those declared as the model's crop (:mod:`pipelines._monitor_cohort`; the evidence
   gives the ratio). ``mismatch_cohort_days=0`` turns the check off.
 
+With ``timing_unit="gdd"`` and the region's daily weather (``weather`` of :func:`season_alerts`;
+:mod:`pipelines._monitor_thermal`) the collapse timing — the collapse day, the green-up-to-collapse duration, the
+peers' share of it — is measured in growing degree days instead of calendar days: a crop maturing on its usual
+thermal time in a warm season is not a failure for being early in the calendar. It is an option, not the default:
+see the README (Early warning) for what it did on the design and evaluation counties.
+
 Without ``timing`` the collapse is classified by the band as before: a failure when the
 band's median is still ≥ ``green`` and the day is within 20 days of the band's peak.
 Nothing observed after the as-of date is used. The defaults of :class:`AlertParams` were
@@ -78,11 +84,12 @@ from pipelines._monitor_expect import (
     not_planted_day,
 )
 from pipelines._monitor_peers import collapse_candidates, lower_peers, peer_anomalies, peer_failures
+from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts",
            "alerts_as_of", "crop_first_days", "own_crop_obs", "peer_candidates", "mismatch_mask",
-           "mismatch_cohort"]
+           "mismatch_cohort", "thermal_clock"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -119,6 +126,7 @@ class AlertParams:
     mismatch_cohort_days: int = 120
     mismatch_cohort_k: int = 3
     mismatch_cohort_ratio: float = 1.0
+    timing_unit: str = "days"
 
 
 def clear_ndvi(series: pd.DataFrame, *, as_of: date | None = None, min_clear_share: float = 0.8) -> pd.DataFrame:
@@ -190,11 +198,22 @@ def _r(v: float) -> float:
     return round(float(v), 4)
 
 
+def thermal_clock(weather: pd.DataFrame | None, region: str) -> ThermalClock | None:
+    """The :class:`~pipelines._monitor_thermal.ThermalClock` of a daily weather table when it holds ``region``
+    (the collapse timing is then in GDD), else None (calendar days)."""
+    if weather is None or not len(weather):
+        return None
+    clock = ThermalClock(weather)
+    return clock if region in clock.regions else None
+
+
 def _collapse_alert(days: np.ndarray, vals: np.ndarray, dates: np.ndarray,
-                    band: tuple[int, np.ndarray, np.ndarray, int], t: Any, p: AlertParams
+                    band: tuple[int, np.ndarray, np.ndarray, int], t: Any, p: AlertParams,
+                    thermal: tuple[ThermalClock, str, Any, pd.Timestamp] | None = None
                     ) -> tuple[str, pd.Timestamp, dict[str, Any]] | None:
     """The field's own collapse judged against the crop's past timing (or its band): CROP_FAILURE,
-    EARLY_HARVEST or None (see the module docstring)."""
+    EARLY_HARVEST or None (see the module docstring). ``thermal`` (clock, region, crop, season start): the
+    collapse day and the duration in GDD, as the timing ``t`` is when its unit is ``gdd``."""
     _, med = _lookup(band, days)
     greenup, j, collapse = _field_timing(days, vals, p)
     if j is None or collapse is None:
@@ -208,11 +227,23 @@ def _collapse_alert(days: np.ndarray, vals: np.ndarray, dates: np.ndarray,
         d_iqr = max(t.duration_p75 - t.duration_p25, 1.0)
         c_lim = t.collapse_p25 - p.collapse_k * c_iqr
         d_lim = t.duration_p25 - p.duration_k * d_iqr
-        dur = collapse - greenup if greenup is not None else None
-        failed = collapse < c_lim or (dur is not None and dur < d_lim)
-        evidence.update(expected_collapse_day_p25=_r(t.collapse_p25), failure_before_day=_r(c_lim),
-                        duration_days=dur, failure_below_duration=_r(d_lim))
-        early = collapse < t.collapse_p25 - p.early_k * c_iqr and dur is not None and dur < t.duration_p25
+        dur: float | None = collapse - greenup if greenup is not None else None
+        when: float = collapse
+        gdd = thermal is not None and getattr(t, "unit", "days") == "gdd"
+        if gdd and thermal is not None:
+            clock, region, crop, start = thermal
+            at = [start + pd.Timedelta(days=int(x)) for x in (collapse, greenup if greenup is not None else collapse)]
+            t_col, t_up = clock.since(region, crop, start, at)
+            if not np.isfinite(t_col):
+                return None  # no weather for the collapse: thermal timing cannot judge it
+            when, dur = float(t_col), (float(t_col - t_up) if greenup is not None and np.isfinite(t_up) else None)
+            evidence.update(collapse_gdd=_r(when), duration_gdd=None if dur is None else _r(dur), timing_unit="gdd")
+        failed = when < c_lim or (dur is not None and dur < d_lim)
+        unit = "gdd" if gdd else "day"
+        evidence.update({f"expected_collapse_{unit}_p25": _r(t.collapse_p25), f"failure_before_{unit}": _r(c_lim),
+                         "duration_days": collapse - greenup if greenup is not None else None,
+                         f"failure_below_duration{'_gdd' if gdd else ''}": _r(d_lim)})
+        early = when < t.collapse_p25 - p.early_k * c_iqr and dur is not None and dur < t.duration_p25
         kind = "CROP_FAILURE" if failed else ("EARLY_HARVEST" if early else None)
     else:
         standing = np.isfinite(med[j]) and med[j] >= p.green and days[j] <= band[3] + 20
@@ -223,7 +254,7 @@ def _collapse_alert(days: np.ndarray, vals: np.ndarray, dates: np.ndarray,
 
 
 def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date, timing: pd.DataFrame | None,
-                    params: AlertParams | None = None) -> pd.DataFrame:
+                    params: AlertParams | None = None, clock: ThermalClock | None = None) -> pd.DataFrame:
     """Candidate crop failures of the current season from the peer comparison (:mod:`pipelines._monitor_peers`):
     ``obs`` clear_ndvi() of the season, ``fields`` field_id + crop (+ region), ``timing`` expected_timing() of
     past seasons. Each row is known from its ``next_date`` on, so computing them once on the whole season and
@@ -239,7 +270,8 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
         pa = lower_peers(pa, peer_anomalies(obs, k=p.peer_k, groups=None if p.peer_same_crop else crops))
     return collapse_candidates(pa, fields, pd.Timestamp(season_start), tim, drop=p.peer_drop,
                                peer_green=p.peer_green, green=p.green, emerged=p.emerged,
-                               single=p.peer_drop_single if p.peer_drop_single < 1.0 else None, bare=p.bare)
+                               single=p.peer_drop_single if p.peer_drop_single < 1.0 else None, bare=p.bare,
+                               clock=clock, region=region)
 
 
 def mismatch_mask(fields: pd.DataFrame, params: AlertParams, cohort: np.ndarray | None = None) -> np.ndarray:
@@ -283,14 +315,15 @@ def mismatch_cohort(obs: pd.DataFrame | SeasonTrajectories, fields: pd.DataFrame
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
                   season_start: date, expected_emergence_day: dict[tuple[str, str], int],
                   params: AlertParams | None = None, *, timing: pd.DataFrame | None = None,
-                  candidates: pd.DataFrame | None = None) -> pd.DataFrame:
+                  candidates: pd.DataFrame | None = None, clock: ThermalClock | None = None) -> pd.DataFrame:
     """Alerts as of ``as_of`` for the current season.
 
     ``obs``: clear_ndvi() of the current season; ``fields``: field_id, season, crop (declared or
     predicted), region, and optionally declared_crop_prob, crop_type and crop_type_prob; ``bands``: expected_bands();
     ``expected_emergence_day``: (region, crop) → day of season by which the crop has emerged;
     ``timing``: expected_timing() (optional, see the module docstring); ``candidates``: peer_candidates() of
-    the season (computed from ``obs`` when None; rows known after ``as_of`` are ignored).
+    the season (computed from ``obs`` when None; rows known after ``as_of`` are ignored); ``clock``: the collapse
+    timing in thermal time (:mod:`pipelines._monitor_thermal`; ``timing`` must then be in GDD too).
     Returns field_id, season, alert, severity, date (when it was raised), evidence (JSON text).
     """
     p = params or AlertParams()
@@ -303,7 +336,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
            if timing is not None and len(timing) else {})
     alerts: list[dict[str, Any]] = []
     if candidates is None:
-        candidates = peer_candidates(obs, fields, season_start, timing, p)
+        candidates = peer_candidates(obs, fields, season_start, timing, p, clock)
     peer_fail = peer_failures(candidates, cutoff, drop_next=p.peer_drop_next, greenup_rel=p.peer_greenup_rel,
                               drop_rate=p.peer_drop_rate) if len(candidates) else {}
     corroborated: dict[str, np.ndarray] = {}
@@ -360,7 +393,9 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
             add(fid, season, "WATCH", pd.Timestamp(dates[w]),
                 {"dates": [str(pd.Timestamp(d).date()) for d in dates[w - 1:w + 1]],
                  "ndvi": [_r(v) for v in vals[w - 1:w + 1]], "expected_p10": [_r(v) for v in lo[w - 1:w + 1]]})
-        old = _collapse_alert(days, vals, dates, band, tim.get((region, crop)), p) if len(vals) >= 2 else None
+        thermal = (clock, region, crop, start) if clock is not None else None
+        old = _collapse_alert(days, vals, dates, band, tim.get((region, crop)), p, thermal) if len(vals) >= 2 \
+            else None
         if old is not None and old[0] == "CROP_FAILURE" and need_peers:
             both = [str(pd.Timestamp(x).date()) for x in corroborated.get(fid, [])]
             if not set(both) & set(old[2]["dates"]):  # a collapse its peers shared: weather, frost, harvest
@@ -379,12 +414,15 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
 
 def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFrame | None, season: str,
                   as_of: date, *, features: pd.DataFrame | None = None, book: pd.DataFrame | None = None,
-                  params: AlertParams | None = None, warnings: list[str] | None = None) -> pd.DataFrame:
+                  params: AlertParams | None = None, warnings: list[str] | None = None,
+                  weather: pd.DataFrame | None = None) -> pd.DataFrame:
     """Alerts of ``season`` as of ``as_of`` with the affected line(s).
 
     ``fields``: every season's fields (declared crops of past seasons give the expectations);
     ``series``: this season's FieldTimeSeries; ``history``: past seasons' FieldTimeSeries (None: no
-    alerts); ``features``: this season's FieldFeatures (crop type and declared-crop probability).
+    alerts); ``features``: this season's FieldFeatures (crop type and declared-crop probability); ``weather``:
+    the daily weather table (:func:`features.weather.read_weather`), which puts the collapse timing in thermal
+    time (:mod:`pipelines._monitor_thermal`; calendar days without it, or when it does not hold the region).
     """
     from features.series import season_window
 
@@ -408,7 +446,10 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
     past_obs = own_crop_obs(clear_ndvi(history[history["season"].astype(str).isin(past_seasons)],
                                        min_clear_share=p.min_clear_share), past_crops, starts, first_days)
     bands = expected_bands(past_obs, past_crops, starts, p)
-    timing = expected_timing(past_obs, past_crops, starts, p)
+    clock = thermal_clock(weather, region) if p.timing_unit == "gdd" else None
+    if p.timing_unit == "gdd" and clock is None and warnings is not None:
+        warnings.append(f"timing_unit gdd needs the daily weather of region {region}: collapse timing in days")
+    timing = expected_timing(past_obs, past_crops, starts, p, clock)
     emergence = expected_emergence_days(past_obs, past_crops, starts, p)
     if features is not None and len(features):
         f = features[["field_id", *[c for c in ("crop_type", "crop_type_prob", "declared_crop_prob")
@@ -418,7 +459,7 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
             cur["declared_crop"] = cur["crop"]
             cur["crop"] = cur["crop"].where(cur["crop"].notna(), cur["crop_type"])
     obs = own_crop_obs(clear_ndvi(series, as_of=as_of, min_clear_share=p.min_clear_share), cur, starts, first_days)
-    al = detect_alerts(obs, cur, bands, as_of, starts[str(season)], emergence, p, timing=timing)
+    al = detect_alerts(obs, cur, bands, as_of, starts[str(season)], emergence, p, timing=timing, clock=clock)
     tokens = dict(zip(cur["field_id"], cur["farmer_token"], strict=True))
     al["farmer_token"] = al["field_id"].map(tokens).astype("str")
     lines: dict[str, str] = {}
@@ -430,17 +471,19 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
 
 
 def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *, cache_dir: Any = None,
-                 book: pd.DataFrame | None = None, crop_model: Any = None, params: AlertParams | None = None
-                 ) -> tuple[pd.DataFrame, list[str]]:
+                 book: pd.DataFrame | None = None, crop_model: Any = None, params: AlertParams | None = None,
+                 weather: pd.DataFrame | None = None) -> tuple[pd.DataFrame, list[str]]:
     """Alerts of ``season`` as of ``as_of`` from fields (every season) and an imagery source: the season's
     and past seasons' NDVI series (cached), the crop-type model's declared-crop probability when given.
     Returns the alerts (with affected lines from ``book``) and warnings."""
     from features.series import build_series
+    from pipelines.featurize import check_as_of_in_season
 
     warnings: list[str] = []
     seasons = sorted(str(s) for s in fields["season"].astype(str).unique())
     past = [s for s in seasons if s < str(season)]
     cur = fields[fields["season"].astype(str) == str(season)]
+    check_as_of_in_season(cur if len(cur) else fields, str(season), as_of)  # before any scene is read
     # every variable (the default), so the cache entries are the ones featurize and re-underwriting use
     res = build_series(cur, imagery, str(season), as_of=as_of, cache_dir=cache_dir)
     warnings.extend(res.warnings)
@@ -450,5 +493,5 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
     if crop_model is not None:
         feats = crop_model.predict(res.series, cur.drop(columns="geometry", errors="ignore"), as_of)
     al = season_alerts(fields, res.series, pd.concat(history, ignore_index=True) if history else None, str(season),
-                       as_of, features=feats, book=book, params=params, warnings=warnings)
+                       as_of, features=feats, book=book, params=params, warnings=warnings, weather=weather)
     return al, warnings

@@ -6,7 +6,9 @@ spatial block, on a local Dask cluster (``workers``), a running one (``scheduler
 process — with the yield model resolved once (``yield-value@champion``, its concrete version recorded
 in every valuation row) and the crop-type champion for crop probabilities. Parts land under ``out``
 (atomic, content-keyed: a killed run re-run recomputes only the blocks it had not committed); the
-client holds summaries only. Valuations are in the currency of the fields' region in the price table.
+client holds summaries only. Valuations are in the currency of the fields' region in the price table. The
+as-of date and ``currency`` are checked before any part is written; a run that fails with a user error
+removes the parts it wrote (parts of earlier runs stay: a re-run resumes from them).
 """
 
 from __future__ import annotations
@@ -42,6 +44,34 @@ def _scene_folder(imagery: str | Path) -> Path:
     return folder
 
 
+def _snapshot(out: Path) -> set[Path] | None:
+    """Every file and folder under ``out`` before a run (None: ``out`` does not exist yet)."""
+    if not out.exists():
+        return None
+    return {out, *out.rglob("*")}
+
+
+def _remove_new(out: Path, before: set[Path] | None) -> None:
+    """Remove what a failed run created under ``out`` (its parts; ``out`` itself when the run made it). Parts of
+    earlier runs stay: a re-run resumes from them."""
+    if not out.exists():
+        return
+    new = [p for p in out.rglob("*") if before is None or p not in before]
+    for p in sorted(new, key=lambda q: len(q.parts), reverse=True):
+        try:
+            if p.is_dir() and not p.is_symlink():
+                p.rmdir()  # only when empty: a folder still holding older parts stays
+            else:
+                p.unlink()
+        except OSError:
+            continue
+    if before is None:
+        try:
+            out.rmdir()
+        except OSError:
+            pass
+
+
 def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of: dt.date, *, out: str | Path,
                     workers: int | None = None, scheduler: str | None = None, cache_dir: str | Path | None = None,
                     chunk_fields: int | None = None, currency: str | None = None,
@@ -55,9 +85,16 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     ``haze_dates`` the phenology smoother's scene haze dates (:func:`pipelines.featurize.pin_haze`; else judged
     once over all the fields)."""
     from features.fields import read_fields
+    from models.money import check_currency
     from models.prices import read_prices
     from pipelines.distributed import run_portfolio, runner_from_options
-    from pipelines.featurize import load_weather, pin_haze, require_weather
+    from pipelines.featurize import (
+        NoClearObservationError,
+        check_as_of_in_season,
+        load_weather,
+        pin_haze,
+        require_weather,
+    )
     from pipelines.underwrite import ChampionModels, checkpoint_label
 
     if scheduler and workers:
@@ -67,12 +104,21 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     fs = read.fields
     if fs.empty:
         raise UserInputError(f"value: no field of season {season} in {fields}")
+    check_as_of_in_season(fs, season, as_of)
     warnings: list[str] = []
     prices = read_prices()
     regions = sorted({str(r) for r in fs["region"].dropna()}) if "region" in fs.columns else []
     if len(regions) > 1:
         raise UserInputError(f"value: fields of several regions ({', '.join(regions[:5])}); value one region "
                              "at a time (their season windows differ)")
+    if currency is not None:
+        currency = check_currency(currency, where="--currency")
+        priced = {r: prices.currency_of(r) for r in regions if r in prices.regions}
+        other = sorted({f"{r} in {c}" for r, c in priced.items() if c != currency})
+        if other:
+            raise UserInputError(f"value: --currency {currency}: the price table prices region "
+                                 f"{', '.join(other)} (currencies never mix in one valuation; give that currency "
+                                 "or leave --currency out)")
     if currency is None:
         found = sorted({prices.currency_of(r) for r in regions})
         if len(found) != 1:
@@ -87,11 +133,21 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
         require_weather(fs.iloc[:0], models.yield_model, f"{models.yield_name} version {models.yield_version}")
     crops = sorted({str(c) for c in fs["declared_crop"].dropna()}) if "declared_crop" in fs.columns else None
     checkpoint = checkpoint_label(season, regions[0] if regions else None, as_of, crops)
-    with runner_from_options(scheduler, workers) as runner:
-        run = run_portfolio(fs, scenes, season, as_of, out=Path(out), model=models.yield_model, prices=prices,
-                            model_name=models.yield_name, model_version=models.yield_version,
-                            governance=models.governance, checkpoint=checkpoint, currency=currency, runner=runner,
-                            chunk_fields=chunk_fields, cache_dir=Path(cache_dir) if cache_dir else None,
-                            crop_model=models.crop_model, weather=wx, hazy=hazy)
+    before = _snapshot(Path(out))
+    try:
+        with runner_from_options(scheduler, workers) as runner:
+            run = run_portfolio(fs, scenes, season, as_of, out=Path(out), model=models.yield_model, prices=prices,
+                                model_name=models.yield_name, model_version=models.yield_version,
+                                governance=models.governance, checkpoint=checkpoint, currency=currency,
+                                runner=runner, chunk_fields=chunk_fields,
+                                cache_dir=Path(cache_dir) if cache_dir else None, crop_model=models.crop_model,
+                                weather=wx, hazy=hazy)
+    except NoClearObservationError as e:  # raised by a block's featurize: name the imagery the user gave
+        _remove_new(Path(out), before)
+        raise NoClearObservationError(as_of=e.as_of, imagery=str(imagery), n_fields=e.n_fields,
+                                      n_dates=e.n_dates) from None
+    except UserInputError:
+        _remove_new(Path(out), before)
+        raise
     return PortfolioValue(run=run, versions=models.versions(), checkpoint=checkpoint, currency=currency,
                           warnings=[*warnings, *run.warnings])

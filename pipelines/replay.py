@@ -180,7 +180,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
 
     day = as_of.isoformat()
     ids = sorted(applications.loc[applications["season"].astype(str) == str(season), "application_id"].astype(str))
-    with DecisionStore(store) as st:
+    with DecisionStore(store, create=False) as st:
         shown = st.shown_url
         stored = {}
         for a in ids:

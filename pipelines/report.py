@@ -206,7 +206,12 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     dec = latest_decisions(data.decisions)
     mine = dec[dec["farmer_token"] == token]
     if mine.empty:
-        raise UserInputError(f"report: no decision for farmer {token} in season {data.season}")
+        from underwriting._pii_text import looks_like_reference
+
+        raise UserInputError(f"report: no decision for farmer {token} in season {data.season}"
+                             if looks_like_reference(token) else  # never echo a name, phone or ID number
+                             f"report: no decision for the farmer given in season {data.season} (give the farmer's "
+                             f"pseudonymous token as in the decision records, not a name, phone or ID number)")
     f = data.fields[data.fields["farmer_token"] == token]
     body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>",
             "<h2>Fields</h2>", f"<div class='card'>{_map(data, {token})}</div>", "<h2>NDVI against the expected band</h2>",
@@ -233,7 +238,8 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
 def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | None = None,
                       series: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
                       alerts: pd.DataFrame | None = None, as_of: date | None = None, synthetic: bool = False,
-                      title: str = "agcredit portfolio", params: Any = None) -> ReportData:
+                      title: str = "agcredit portfolio", params: Any = None,
+                      weather: pd.DataFrame | None = None) -> ReportData:
     """ReportData from the decision store (its latest records), the fields (every season: past ones give the
     expected bands), the season's series (NDVI curves) and past seasons' series (``history``).
 
@@ -247,7 +253,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, season_alerts
     from underwriting.store import DecisionStore
 
-    st = store if isinstance(store, DecisionStore) else DecisionStore(store)
+    st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False)
     try:
         records = st.records(season)
     finally:
@@ -277,7 +283,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                               "crop": meta["declared_crop"], "region": meta["region"].astype(str)})
         bands = expected_bands(clear_ndvi(history[history["season"].astype(str).isin(past)]), crops, starts, p)
         if alerts is None and series is not None:
-            alerts = season_alerts(fields, series, history, season, day, params=p)
+            alerts = season_alerts(fields, series, history, season, day, params=p, weather=weather)
     kinds: dict[date, set[str]] = {}
     for a, k in zip(records["as_of"], records["kind"], strict=True):
         kinds.setdefault(date.fromisoformat(str(a)), set()).add(str(k))
@@ -298,4 +304,4 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
     history = [c.series(s) for s in c.seasons if s < season]
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),
                              history=pd.concat(history, ignore_index=True) if history else None, as_of=as_of,
-                             synthetic=c.synthetic, title=f"agcredit portfolio — {c.path.name}")
+                             synthetic=c.synthetic, title=f"agcredit portfolio — {c.path.name}", weather=c.weather())

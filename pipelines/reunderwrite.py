@@ -53,7 +53,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines.monitor import AlertParams
-from pipelines.underwrite import ChampionModels, checkpoint_label, write_features_artifact
+from pipelines.underwrite import ChampionModels, checkpoint_label, portable_source, write_features_artifact
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.store import DecisionStore, record_id_for
@@ -304,7 +304,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         rest = book[~book["line_id"].isin(set(todo["line_id"]))]
         sha = write_features_artifact(feats, st.url)
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
-                      "checkpoint": label, "imagery_source": fr.source,
+                      "checkpoint": label, "imagery_source": portable_source(fr.source),
                       "acquisition_dates": [d.isoformat() for d in fr.dates_used],
                       "crop_model_version": models.crop_version, "smoother_hazy_dates": list(fr.hazy_dates),
                       **({"smoother_haze_pinned": True} if fr.haze_pinned else {})}
@@ -314,7 +314,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         from pipelines.monitor import season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
-                               params=alert_params, warnings=warnings)
+                               params=alert_params, warnings=warnings,
+                               weather=wx if isinstance(wx, pd.DataFrame) else None)
         by_app = {i.application_id: i for i in items}
         out_items, rows = [], []
         for line in todo.to_dict("records"):
@@ -385,8 +386,9 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     c = county if isinstance(county, County) else County(county)
     seasons = [str(season)] if season else [c.current_season]
     url = store_url(store)
+    cal = load_calendar(calendar)  # checked before the store is opened (a bad calendar creates nothing)
     log = CheckpointLog(url)
-    due = due_checkpoints(today, seasons, load_calendar(calendar), log.done(), regions=[c.region])
+    due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
     if not due:
         return []
     models = models or ScoringModels.resolve(warnings=[], weather=c.weather())

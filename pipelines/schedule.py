@@ -29,13 +29,24 @@ DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
 def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
     """Read and check a season calendar (region, crop, checkpoint, month_day, year_offset, description)."""
     p = Path(path) if path is not None else DEFAULT_CALENDAR
-    if not p.exists():
+    if p.is_dir():
+        raise UserInputError(f"{p}: is a folder, expected a calendar CSV file")
+    if not p.is_file():
         raise UserInputError(f"{p}: calendar file not found")
-    cal = pd.read_csv(p, dtype={"region": str, "crop": str, "checkpoint": str, "month_day": str,
-                                "year_offset": "int64", "description": str})
+    if p.stat().st_size == 0:
+        raise UserInputError(f"{p}: calendar file is empty (expected a CSV with region, crop, checkpoint, "
+                             "month_day, year_offset)")
+    try:
+        cal = pd.read_csv(p, dtype={"region": str, "crop": str, "checkpoint": str, "month_day": str,
+                                    "year_offset": "int64", "description": str})
+    except ValueError as e:  # EmptyDataError, ParserError, UnicodeDecodeError, a year_offset that is not a number
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise UserInputError(f"{p}: calendar file cannot be read as CSV ({reason})") from None
     missing = [c for c in ("region", "crop", "checkpoint", "month_day", "year_offset") if c not in cal.columns]
     if missing:
         raise ContractError(table=p.name, column=missing[0], expected="column present", found="missing")
+    if cal.empty:
+        raise UserInputError(f"{p}: calendar file has a header but no checkpoints")
     bad = ~cal["checkpoint"].isin(CHECKPOINTS)
     if bad.any():
         raise ContractError(table=p.name, column="checkpoint", expected=f"one of {', '.join(CHECKPOINTS)}",

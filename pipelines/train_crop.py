@@ -210,11 +210,19 @@ def _read_table(path: str | Path, what: str) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise UserInputError(f"crop-type training: {what} file {p} not found")
-    if p.suffix.lower() in (".parquet", ".geoparquet"):
-        return pd.read_parquet(p)
-    if p.suffix.lower() == ".csv":
-        return pd.read_csv(p, dtype={"field_id": str, "season": str})
-    raise UserInputError(f"crop-type training: {what} file {p}: expected .csv or .parquet, found {p.suffix or 'none'}")
+    suffix = p.suffix.lower()
+    if suffix not in (".parquet", ".geoparquet", ".csv"):
+        raise UserInputError(f"crop-type training: {what} file {p}: expected .csv or .parquet, found {suffix or 'none'}")
+    if p.stat().st_size == 0:
+        raise UserInputError(f"crop-type training: {what} file {p} is empty (0 bytes)")
+    fmt = "CSV" if suffix == ".csv" else "Parquet"
+    try:
+        return pd.read_csv(p, dtype={"field_id": str, "season": str}) if fmt == "CSV" else pd.read_parquet(p)
+    except (OSError, ValueError) as e:  # ArrowInvalid, EmptyDataError, ParserError, UnicodeDecodeError are these
+        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise UserInputError(f"crop-type training: {what} file {p} cannot be read as {fmt} ({reason})") from None
 
 
 def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, label_column: str = "declared_crop",

@@ -145,13 +145,27 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     return {cp: pd.concat(frames, ignore_index=True) for cp, frames in out.items()}
 
 
+def _read_checked(p: Path, what: str, read: Callable[[], pd.DataFrame], fmt: str) -> pd.DataFrame:
+    """``read()`` of an existing file, with an empty or unreadable file as a one-line error naming it."""
+    if p.stat().st_size == 0:
+        raise UserInputError(f"{p}: {what} is empty (0 bytes)")
+    try:
+        return read()
+    except (OSError, ValueError) as e:  # ArrowInvalid, EmptyDataError, ParserError, UnicodeDecodeError are these
+        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise UserInputError(f"{p}: {what} cannot be read as {fmt} ({reason})") from None
+
+
 def read_reported(path: str | Path) -> pd.DataFrame:
     """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report)."""
     p = Path(path)
     if not p.is_file():
         raise UserInputError(f"{p}: reported yields file not found")
-    df = pd.read_parquet(p) if p.suffix.lower() in (".parquet", ".pq") else pd.read_csv(p, dtype=str,
-                                                                                      keep_default_na=False)
+    parquet = p.suffix.lower() in (".parquet", ".pq")
+    df = _read_checked(p, "reported yields file", lambda: pd.read_parquet(p) if parquet else
+                       pd.read_csv(p, dtype=str, keep_default_na=False), "Parquet" if parquet else "CSV")
     missing = [c for c in ("field_id", "season", "reported_yield_t_ha") if c not in df.columns]
     if missing:
         raise UserInputError(f"{p}: missing column(s) {format_offenders(missing)} "
@@ -165,6 +179,11 @@ def read_reported(path: str | Path) -> pd.DataFrame:
     if (y < 0).any():
         raise UserInputError(f"{p}: reported_yield_t_ha must not be negative, found "
                              f"{format_offenders(list(df.loc[y < 0, 'field_id'].astype(str)))}")
+    if "declared_crop" in df.columns:
+        from features.fields import check_known_crops
+
+        check_known_crops(df["declared_crop"], source=p.name, column="declared_crop",
+                          rows=df["field_id"].astype(str) + "/" + df["season"].astype(str))
     return pd.DataFrame({"field_id": df["field_id"].astype("str"), "season": df["season"].astype("str"),
                          "reported_yield_t_ha": y.astype("float64")})
 
@@ -342,12 +361,13 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     from pipelines.county import County
 
     c = county if isinstance(county, County) else County(county)
+    reported = c.history()  # checked (crops, yields) before any feature is built
     t0 = time.perf_counter()
     model, desc, note = _crop_model_for(crop_model)
     feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
                             weather=weather)
     t_feat = time.perf_counter() - t0
-    res = train_yield(feats, c.history(), data="synthetic" if c.synthetic else "real", register=register,
+    res = train_yield(feats, reported, data="synthetic" if c.synthetic else "real", register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
                       params={"county": c.path.name, "region": c.region, "crop_model": desc},
                       notes=[note] if note else [])
@@ -365,7 +385,7 @@ def train_yield_files(features: str | Path, reported: str | Path, *, data: str =
     p = Path(features)
     if not p.is_file():
         raise UserInputError(f"{p}: features file not found")
-    df = pd.read_parquet(p)
+    df = _read_checked(p, "features file", lambda: pd.read_parquet(p), "Parquet")
     from features.contracts import check_field_features
 
     if "checkpoint" in df.columns:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,7 +49,7 @@ if TYPE_CHECKING:
     from underwriting.policy import Policy
     from underwriting.store import DecisionStore
 
-__all__ = ["ChampionModels", "ScoredRun", "UnderwriteResult", "artifacts_dir", "checkpoint_label",
+__all__ = ["ChampionModels", "portable_source", "ScoredRun", "UnderwriteResult", "artifacts_dir", "checkpoint_label",
            "features_path", "write_features_artifact", "align_features", "score_and_decide", "underwrite", "summarise",
            "decisions_table", "write_decisions", "underwrite_files", "empty_book", "profile_for_currency", "DEFAULT_OPERATOR",
            "YIELD_MODEL_NAME"]
@@ -95,6 +96,14 @@ def write_features_artifact(features: pd.DataFrame, store_url: str | None, *, wr
 
 
 # --- scoring and deciding --------------------------------------------------------------------------------
+
+
+def portable_source(source: str) -> str:
+    """The imagery source as it goes into decision provenance: its kind, the scene folder's or table's own name and
+    the file count (``scenes:scenes (22 files)``) — not where it lies on this machine, so the same imagery read
+    through another path (relative, a copied county) gives the same decision body and the same record id."""
+    m = re.match(r"^([a-z-]+):(.+?)( \(.*\))?$", source)
+    return f"{m[1]}:{Path(m[2]).name}{m[3] or ''}" if m else source
 
 @dataclass(frozen=True)
 class ScoredRun:
@@ -203,7 +212,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
         "crop_model_version": models.crop_version,
     }
     if fr is not None:
-        provenance.update(imagery_source=fr.source, acquisition_dates=[d.isoformat() for d in fr.dates_used],
+        provenance.update(imagery_source=portable_source(fr.source), acquisition_dates=[d.isoformat() for d in fr.dates_used],
                           families=dict(fr.families), smoother_hazy_dates=list(fr.hazy_dates))
         if fr.haze_pinned:
             provenance["smoother_haze_pinned"] = True
@@ -304,10 +313,15 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     ``smoother_hazy_dates``) instead of judging them on these fields. ``featurized``: features built by
     :func:`pipelines.featurize.featurize` for this run (see :func:`score_and_decide`).
     """
+    from pipelines.featurize import check_as_of_in_season
     from underwriting.store import DecisionStore
 
     warnings: list[str] = []
     _check_currency(applications, season, policy, profile)
+    check_as_of_in_season(fields, season, as_of)  # also when the features are given
+    others = int((applications["season"].astype(str) != season).sum())
+    if others:
+        warnings.append(f"{others} application(s) of other seasons than {season} not underwritten")
     own = not isinstance(store, DecisionStore)
     st = DecisionStore(store) if not isinstance(store, DecisionStore) else store
     try:
@@ -400,6 +414,10 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
     if profile is not None:
         pol.profile(profile)
     apps = read_applications(applications)
+    if not (apps["season"].astype(str) == season).any():
+        have = sorted(set(apps["season"].astype(str)))
+        raise UserInputError(f"{Path(applications).name}: no application of season {season} (seasons in the file: "
+                             f"{', '.join(have) or 'none'})")
     if profile is None:
         profile = profile_for_currency(pol, sorted(set(apps.loc[apps["season"] == season, "currency"])))
     flds = read_fields(fields, season=season).fields
@@ -434,6 +452,10 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
     """:func:`underwrite` from files: every input is read and checked before anything is written."""
     if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .csv or .parquet)")
+    if out is not None:
+        from features.atomic import check_writable
+
+        check_writable(out, what="decisions file")  # before anything is decided or stored
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
                                  haze_dates=haze_dates)

@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.contracts import check_season
 from features.errors import ContractError, UserInputError
+from features.fields import check_known_crops
 from features.identity import tokenise
 from models.errors import MoneyError
 from models.money import check_currency, to_minor
@@ -111,6 +112,8 @@ def read_applications(path: str | Path) -> pd.DataFrame:
     df = tokenise(read_table(p), source=p.name)
     _require(df, [c.name for c in APPLICATIONS.columns if c.required], p.name)
     df = _strings(df, ["application_id", "farmer_token", "season", "currency", "contract_crop"])
+    if "contract_crop" in df.columns:
+        check_known_crops(df["contract_crop"], source=p.name, column="contract_crop", rows=df["application_id"])
     for s in df["season"].unique():
         check_season(s, where=p.name)
     df = _money(df, APPLICATION_MONEY, p.name, "application_id")
@@ -126,6 +129,7 @@ def read_book(path: str | Path) -> pd.DataFrame:
     df = tokenise(read_table(p), source=p.name)
     _require(df, [c.name for c in BOOK.columns if c.required], p.name)
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
+    check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"])
     df = _money(df, BOOK_MONEY, p.name, "line_id")
     for col in ("start_date", "maturity_date"):
         d = pd.to_datetime(df[col], errors="coerce", format="ISO8601")

@@ -5,6 +5,12 @@ new limit and outcome, the reason, the operator and the approver) with ``limit``
 ``outcome`` replaced. A change of more than 20% of the original limit needs a second
 approver who is not the operator (CREDIT_POLICY.md). The limit is given in major units
 of the record's currency and converted exactly (``models.money.to_minor``).
+
+Records are permanent, so personal data is refused BEFORE anything is written: a reason
+holding a phone or ID number, an e-mail address or (given the applications table) a
+farmer's name, national ID or phone, and an operator or approver that is a farmer's
+identifier, are user errors naming the kind of data found, never the text
+(``underwriting._pii_text``). Messages echo the application id only when it looks like one.
 """
 
 from __future__ import annotations
@@ -12,14 +18,19 @@ from __future__ import annotations
 import copy
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from features.errors import UserInputError
 from models.money import format_minor, to_minor
+from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 
-__all__ = ["override", "OverrideError", "MAX_UNAPPROVED_CHANGE", "override_outcome"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["override", "OverrideError", "OverridePersonalDataError", "MAX_UNAPPROVED_CHANGE", "override_outcome"]
 
 #: largest share of the original limit an analyst may change without a second approver
 MAX_UNAPPROVED_CHANGE = Decimal("0.20")
@@ -31,7 +42,71 @@ class OverrideError(UserInputError):
     def __init__(self, *, application_id: str, problem: str) -> None:
         self.application_id = application_id
         self.problem = problem
-        super().__init__(f"override of application {application_id}: {problem}")
+        shown = shown_argument(application_id, "")
+        super().__init__(f"override of application {shown}: {problem}" if shown else
+                         f"override of the application given: {problem} (give an application id as in the decision "
+                         f"records, not a name, phone or ID number)")
+
+
+class OverridePersonalDataError(OverrideError):
+    """A text for the permanent record holds personal data; names its kind (``kind``), never the text."""
+
+    def __init__(self, *, application_id: str, item: str, kind: str) -> None:
+        self.item = item
+        self.kind = kind
+        if item == "reason":
+            advice = "describe the reason without it"
+            if kind == PHONE_OR_ID:
+                advice += " (write amounts with thousands separators and dates as YYYY-MM-DD)"
+        else:
+            advice = f"give the analyst's own name or id as the {item}"
+        super().__init__(application_id=application_id,
+                         problem=f"the {item} contains {kind}; decision records are permanent and must not hold "
+                                 f"personal data — {advice}")
+
+
+#: columns of the applications table screened for: names, and numbers compared by their digits
+_NAME_COLUMNS = ("farmer_name",)
+_NUMBER_COLUMNS = ("national_id", "farmer_id", "phone")
+
+
+def _known_identifiers(applications: str | Path | pd.DataFrame, app_id: str) -> KnownIdentifiers:
+    """The identifiers of ``app_id``'s farmer and of the other farmers in the applications table (raw, as
+    ``underwrite`` reads it before tokenising)."""
+    import pandas as pd
+
+    from underwriting.applications import read_table
+
+    table = applications if isinstance(applications, pd.DataFrame) else read_table(applications)
+    source = "the applications table" if isinstance(applications, pd.DataFrame) else Path(applications).name
+    names = [c for c in _NAME_COLUMNS if c in table.columns]
+    numbers = [c for c in _NUMBER_COLUMNS if c in table.columns]
+    if "application_id" not in table.columns or not (names or numbers):
+        raise OverrideError(application_id=app_id, problem=f"{source}: expected the columns application_id and "
+                            f"farmer_name, national_id or phone to screen the override against, found none of "
+                            f"{'them' if 'application_id' not in table.columns else 'the identifiers'}")
+    mine = table["application_id"].astype(str).str.strip() == app_id
+    if not mine.any():
+        raise OverrideError(application_id=app_id, problem=f"{source}: no row for this application")
+
+    def values(rows: pd.DataFrame, cols: list[str]) -> list[object]:
+        return [v for c in cols for v in rows[c].tolist()]
+
+    own, others = table[mine], table[~mine]
+    return KnownIdentifiers.build(names=values(own, names), numbers=values(own, numbers),
+                                  other_names=values(others, names), other_numbers=values(others, numbers))
+
+
+def _screen(app_id: str, reason: str, operator: str, approver: str | None,
+            known: KnownIdentifiers | None) -> None:
+    """Refuse personal data in the texts the record keeps (the reason: any phone/ID number or e-mail too)."""
+    for item, text, generic in (("reason", reason, True), ("operator", operator, False),
+                                ("approver", approver, False)):
+        if text is None:
+            continue
+        kind = personal_data_kind(text, known, generic=generic)
+        if kind is not None:
+            raise OverridePersonalDataError(application_id=app_id, item=item, kind=kind)
 
 
 def _requested(body: dict[str, Any]) -> int | None:
@@ -51,16 +126,23 @@ def override_outcome(new_limit: int, body: dict[str, Any]) -> str:
 
 
 def override(store: DecisionStore | str | None, application_id: str, limit: object, reason: str, operator: str,
-             approver: str | None = None, as_of: str | date | None = None) -> DecisionRecord:
-    """Write an override of ``application_id``'s latest record (on or before ``as_of``); returns the new record."""
+             approver: str | None = None, as_of: str | date | None = None,
+             applications: str | Path | pd.DataFrame | None = None) -> DecisionRecord:
+    """Write an override of ``application_id``'s latest record (on or before ``as_of``); returns the new record.
+
+    ``applications``: the applications table (CSV or Parquet, or the table itself) with its identifier
+    columns (``farmer_name``, ``national_id``, ``phone``); when given, a reason naming a farmer of it, or an
+    operator or approver that is one of their identifiers, is refused as well.
+    """
     if isinstance(store, DecisionStore):
-        return _override(store, application_id, limit, reason, operator, approver, as_of)
-    with DecisionStore(store) as opened:
-        return _override(opened, application_id, limit, reason, operator, approver, as_of)
+        return _override(store, application_id, limit, reason, operator, approver, as_of, applications)
+    with DecisionStore(store, create=False) as opened:
+        return _override(opened, application_id, limit, reason, operator, approver, as_of, applications)
 
 
 def _override(store: DecisionStore, application_id: str, limit: object, reason: str, operator: str,
-              approver: str | None, as_of: str | date | None) -> DecisionRecord:
+              approver: str | None, as_of: str | date | None,
+              applications: str | Path | pd.DataFrame | None = None) -> DecisionRecord:
     app_id = str(application_id).strip()
     reason = str(reason or "").strip()
     operator = str(operator or "").strip()
@@ -73,6 +155,8 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         raise fail("the reason must not be empty")
     if not operator:
         raise fail("an operator is required")
+    known = _known_identifiers(applications, app_id) if applications is not None else None
+    _screen(app_id, reason, operator, approver, known)
     if approver is not None and approver == operator:
         raise fail(f"the approver must be a second person, not the operator {operator!r}")
     original = store.latest(app_id, as_of=as_of)

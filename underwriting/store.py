@@ -9,8 +9,8 @@ operator, kind, supersedes, body_hash, application_id, farmer_token, season, as_
 outcome, limit, currency, reason_codes): the envelope, the body hash and every flat
 indexed column, so that no stored field can change unseen.
 
-Appends are idempotent (a record id already present adds nothing), commit in small
-batches (a run killed half-way keeps what it committed; a re-run writes the rest) and
+Appends are idempotent (a record id already present adds nothing), commit once per call
+(all or nothing: a run killed half-way leaves no record; its re-run writes them all) and
 are serialised (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction advisory lock) so
 concurrent writers cannot fork the chain. Triggers reject UPDATE and DELETE. Only the
 pseudonymous ``farmer_token`` is stored; a body carrying identifier keys is refused.
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, func, insert, select, text
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy import Connection, func, insert, inspect, make_url, select, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from features.errors import UserInputError
 from underwriting._store_schema import (
@@ -58,11 +58,27 @@ __all__ = ["DEFAULT_URL", "ENV_URL", "DecisionStore", "DecisionRecord", "AppendR
 DEFAULT_URL = "sqlite:///agcredit-decisions.db"
 ENV_URL = "AGCREDIT_STORE_URL"
 EXTRA_COLUMNS = ("seq", "kind", "supersedes")
+_LOOKUP_CHUNK = 500
 
 
 def store_url(url: str | None = None) -> str:
     """The store URL in force: the argument, else ``AGCREDIT_STORE_URL``, else the SQLite default."""
     return url or os.environ.get(ENV_URL) or DEFAULT_URL
+
+
+def _require_sqlite_file(url: str, shown: str) -> None:
+    """For a SQLite URL, a :class:`StoreError` unless its database file exists and is not empty (SQLite would
+    silently create one at a mistyped path)."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # make_engine reports it
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return
+    path = Path(parsed.database)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise StoreError(url=shown, problem="no database file there (check --store / AGCREDIT_STORE_URL; "
+                                            "`agcredit underwrite` creates the store)")
 
 
 @dataclass(frozen=True)
@@ -159,17 +175,21 @@ def _iso_date(value: str | date | None, what: str) -> str | None:
 
 
 class DecisionStore:
-    """The decision store at ``url`` (see the module docstring); the schema is created if missing."""
+    """The decision store at ``url`` (see the module docstring); the schema is created if missing — unless
+    ``create=False`` (commands that read, or supersede stored records): then a store that does not exist yet (no
+    SQLite file, an empty file, a database without agcredit's tables) is a :class:`StoreError`, and nothing is
+    created at a mistyped path."""
 
-    def __init__(self, url: str | None = None, *, batch_size: int = 50) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = store_url(url)
         self.shown_url = safe_url(self.url)
-        self.batch_size = max(1, int(batch_size))
+        if not create:
+            _require_sqlite_file(self.url, self.shown_url)
         self._engine = make_engine(self.url)
         self.dialect = self._engine.dialect.name
         #: test hook: called with the number of rows inserted so far (committed or not) after each insert
         self._on_insert: Callable[[int], None] | None = None
-        self._ensure_schema()
+        self._ensure_schema(create)
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def close(self) -> None:
@@ -208,7 +228,12 @@ class DecisionStore:
         except (DBAPIError, SQLAlchemyError) as e:
             raise self._error(e) from None
 
-    def _ensure_schema(self) -> None:
+    def _ensure_schema(self, create: bool = True) -> None:
+        if not create:
+            with self._read() as conn:
+                if not inspect(conn).has_table(meta.name):
+                    raise StoreError(url=self.shown_url, problem="no decision store there (no agcredit tables): "
+                                                                 "check --store / AGCREDIT_STORE_URL")
         with self._write() as conn:
             metadata.create_all(conn, checkfirst=True)
             version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
@@ -253,36 +278,35 @@ class DecisionStore:
         items = list(items)
         for item in items:
             self._check_item(item)
-        written, present, inserted = 0, 0, 0
+        written, present = 0, 0
         ids_out: list[str] = []
-        for start in range(0, len(items), self.batch_size):
-            chunk = items[start:start + self.batch_size]
-            ids = [record_id_for(i.idempotency_key) for i in chunk]
-            n_new = 0
-            with self._write() as conn:
-                seen = set(conn.scalars(select(decisions.c.record_id).where(decisions.c.record_id.in_(ids))))
-                head = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
-                                    .order_by(decisions.c.seq.desc()).limit(1)).first()
-                seq, prev = (int(head[0]), str(head[1])) if head else (0, None)
-                for rid, item in zip(ids, chunk, strict=True):
-                    if rid in seen:
-                        present += 1
-                        continue
-                    if item.supersedes and item.supersedes not in seen and conn.scalar(
-                            select(func.count()).where(decisions.c.record_id == item.supersedes)) == 0:
-                        raise StoreError(url=self.shown_url, problem=f"record {rid} supersedes "
-                                                                     f"{item.supersedes}, which is not stored")
-                    seen.add(rid)
-                    seq += 1
-                    row = self._row(item, rid, seq, prev, operator)
-                    conn.execute(insert(decisions), [row])
-                    prev = row["record_hash"]
-                    n_new += 1
-                    inserted += 1
-                    ids_out.append(rid)
-                    if self._on_insert is not None:
-                        self._on_insert(inserted)
-            written += n_new
+        ids = [record_id_for(i.idempotency_key) for i in items]
+        # one transaction for the whole call: a run killed half-way leaves nothing; its re-run writes everything
+        with self._write() as conn:
+            seen: set[str] = set()
+            for start in range(0, len(ids), _LOOKUP_CHUNK):  # the lookup in chunks (bound parameters)
+                chunk = ids[start:start + _LOOKUP_CHUNK]
+                seen.update(conn.scalars(select(decisions.c.record_id).where(decisions.c.record_id.in_(chunk))))
+            head = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
+                                .order_by(decisions.c.seq.desc()).limit(1)).first()
+            seq, prev = (int(head[0]), str(head[1])) if head else (0, None)
+            for rid, item in zip(ids, items, strict=True):
+                if rid in seen:
+                    present += 1
+                    continue
+                if item.supersedes and item.supersedes not in seen and conn.scalar(
+                        select(func.count()).where(decisions.c.record_id == item.supersedes)) == 0:
+                    raise StoreError(url=self.shown_url, problem=f"record {rid} supersedes "
+                                                                 f"{item.supersedes}, which is not stored")
+                seen.add(rid)
+                seq += 1
+                row = self._row(item, rid, seq, prev, operator)
+                conn.execute(insert(decisions), [row])
+                prev = row["record_hash"]
+                written += 1
+                ids_out.append(rid)
+                if self._on_insert is not None:
+                    self._on_insert(written)
         return AppendResult(written=written, already_present=present, record_ids=tuple(ids_out))
 
     @staticmethod
@@ -367,7 +391,7 @@ class DecisionStore:
 
 def verify_store(url: str | None = None) -> VerifyResult:
     """Open the store at ``url`` (or the default) and verify its chain."""
-    with DecisionStore(url) as store:
+    with DecisionStore(url, create=False) as store:
         return store.verify()
 
 
@@ -380,8 +404,12 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
         raise UserInputError(f"{path}: format {kind!r} is not supported (expected csv or parquet)")
     if not path.parent.exists():
         raise UserInputError(f"{path}: folder {path.parent} does not exist")
-    with DecisionStore(url) as store:
+    with DecisionStore(url, create=False) as store:
         df = store.records(season=season)
+        if season is not None and df.empty:
+            seasons = sorted(set(store.records()["season"].astype(str)))
+            raise UserInputError(f"{store.shown_url}: no stored record of season {season!r} (stored seasons: "
+                                 f"{', '.join(seasons) or 'none'})")
     from features.atomic import write_table_atomic
 
     write_table_atomic(df, path, fmt=kind)

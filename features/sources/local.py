@@ -2,7 +2,9 @@
 
 ``index.csv`` has one row per file: ``date``, ``tile_id``, ``path`` (relative to the
 index), ``bands`` (``;``-separated), ``scale``, ``offset``, ``nodata``, ``cloud_mask``
-(``SCL``, ``band:NAME`` or ``none``), ``processing_baseline``. Files may be in any CRS:
+(``SCL``, ``band:NAME`` or ``none``), ``processing_baseline``. Only the first four are required; without a
+``cloud_mask`` column the files are read unmasked (``none``) unless they list an ``SCL`` band (an error: its
+clouds would count as clear). An index without rows is an error. Files may be in any CRS:
 the FIELDS are reprojected to each scene's CRS, the imagery is never resampled.
 
 A date seen on several tiles is counted once per field: :func:`combine_tiles` keeps,
@@ -43,6 +45,8 @@ __all__ = [
 INDEX_COLUMNS = ("date", "tile_id", "path", "bands", "scale", "offset", "nodata", "cloud_mask", "processing_baseline")
 #: SCL classes counted as clear: vegetation, bare soil, water, unclassified
 SCL_CLEAR = (4, 5, 6, 7)
+#: bands that are a cloud mask: an index without a ``cloud_mask`` column may not list them (they would be ignored)
+MASK_BANDS = ("SCL",)
 #: columns of a per-tile statistics table (before tiles are combined)
 TILE_COLUMNS = ("field_id", "date", "tile_id", "variable", "n_pixels", *STATS, "clear_px")
 
@@ -89,6 +93,8 @@ def read_index(path: str | Path) -> list[Scene]:
     missing = [c for c in ("date", "tile_id", "path", "bands") if c not in df.columns]
     if missing:
         raise ImageryError(source=idx.name, problem="index columns missing", offenders=missing)
+    if df.empty:
+        raise ImageryError(source=str(idx), problem="index.csv lists no scenes (a header without rows)")
     scenes: list[Scene] = []
     bad: list[str] = []
     for i, row in enumerate(df.to_dict("records")):
@@ -116,11 +122,24 @@ def read_index(path: str | Path) -> list[Scene]:
         scenes.append(scene)
     if bad:
         raise ImageryError(source=idx.name, problem="bad index rows", offenders=bad)
+    _check_mask_column(df, scenes, idx)
     dup = pd.Series([(s.date, s.tile_id) for s in scenes]).duplicated(keep=False)
     if dup.any():
         raise ImageryError(source=idx.name, problem="a (date, tile_id) appears twice",
                            offenders=sorted({f"{s.date}/{s.tile_id}" for s, d in zip(scenes, dup, strict=True) if d}))
     return sorted(scenes, key=lambda s: (s.date, s.tile_id, str(s.path)))
+
+
+def _check_mask_column(df: pd.DataFrame, scenes: Sequence[Scene], idx: Path) -> None:
+    """Without a ``cloud_mask`` column every file is read unmasked (``none``, the column's default); that default
+    cannot apply to files that carry a cloud mask band (``SCL``), whose clouds would silently count as clear."""
+    if "cloud_mask" in df.columns:
+        return
+    masked = sum(any(b.upper() in MASK_BANDS for b in s.bands) for s in scenes)
+    if masked:
+        raise ImageryError(source=str(idx), problem=f"column 'cloud_mask' missing, but {masked} of {len(scenes)} "
+                           f"file(s) carry a cloud mask band ({', '.join(MASK_BANDS)}) that would be ignored: add the "
+                           "column (SCL, band:NAME or none)")
 
 
 def select_scenes(scenes: Sequence[Scene], start: dt.date | None, end: dt.date | None,

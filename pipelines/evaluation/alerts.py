@@ -46,6 +46,7 @@ import pandas as pd
 from features.errors import UserInputError
 from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
 from pipelines._monitor_format import format_alert_evaluation
+from pipelines._monitor_thermal import ThermalClock
 from pipelines.evaluation import read_truth, synthetic_label
 from pipelines.evaluation._alert_scoring import HIGH_ALERTS, _ratio, score_alerts, truth_events
 from pipelines.monitor import (
@@ -62,6 +63,7 @@ from pipelines.monitor import (
     not_planted_day,
     own_crop_obs,
     peer_candidates,
+    thermal_clock,
 )
 
 __all__ = ["Expectations", "AlertEvaluation", "SeasonData", "load_season_data", "fit_expectations",
@@ -96,6 +98,8 @@ class SeasonData:
     #: farmers' diaries of past seasons (records/history.csv): field_id, season, sowing_date,
     #: harvest_date, reported_yield_t_ha — the labels :func:`tune_params` learns from
     records: pd.DataFrame | None = None
+    #: thermal time from the county's daily weather (the collapse timing in GDD), None: calendar days
+    clock: ThermalClock | None = None
 
 
 @dataclass
@@ -133,8 +137,12 @@ class AlertEvaluation:
 # --- data ------------------------------------------------------------------------------------------------
 
 def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None, variables: Sequence[str] = ("NDVI",),
-                     progress: Callable[[str], None] | None = None, crop_series: bool = False) -> SeasonData:
+                     progress: Callable[[str], None] | None = None, crop_series: bool = False,
+                     weather: str | Path | None = None) -> SeasonData:
     """Read a county folder's fields (all seasons) and build their series (cached; NDVI by default).
+
+    ``weather``: a daily weather table (default the county's ``weather/daily.csv`` when it has one), which puts
+    the collapse timing in thermal time as :func:`pipelines.monitor.season_alerts` does with it.
 
     ``crop_series``: also the series the production crop-type model is trained on and reads
     (:data:`CROP_VARIABLES`, from the every-variable series ``County.series`` builds), for CROP_MISMATCH.
@@ -173,9 +181,24 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
     obs = own_crop_obs(clear_ndvi(series), crops, starts, crop_first_days(region, current))
     hist_p = root / "records" / "history.csv"
     records = pd.read_csv(hist_p, dtype=str, keep_default_na=False) if hist_p.is_file() else None
+    wx_p = Path(weather) if weather is not None else root / "weather" / "daily.csv"
+    clock = None
+    if weather is not None or wx_p.is_file():
+        from features.weather import read_weather
+
+        clock = thermal_clock(read_weather(wx_p), region)
     return SeasonData(region=region, seasons=seasons, current=current, obs=obs, crops=crops, starts=starts,
-                      series=series, records=records,
+                      series=series, records=records, clock=clock,
                       crop_series=pd.concat(crop_frames, ignore_index=True) if crop_frames else None)
+
+
+def _clock(data: SeasonData, params: AlertParams) -> ThermalClock | None:
+    """The county's thermal clock when the params measure the collapse timing in GDD (else calendar days)."""
+    if params.timing_unit != "gdd":
+        return None
+    if data.clock is None:
+        raise UserInputError("alert timing in GDD needs the county's daily weather (weather/daily.csv or --weather)")
+    return data.clock
 
 
 def fit_expectations(data: SeasonData, seasons: Sequence[str], params: AlertParams) -> Expectations:
@@ -183,7 +206,7 @@ def fit_expectations(data: SeasonData, seasons: Sequence[str], params: AlertPara
     past = data.obs[data.obs["season"].isin(list(seasons))]
     crops = data.crops[data.crops["season"].isin(list(seasons))]
     return Expectations(bands=expected_bands(past, crops, data.starts, params),
-                        timing=expected_timing(past, crops, data.starts, params),
+                        timing=expected_timing(past, crops, data.starts, params, _clock(data, params)),
                         emergence=expected_emergence_days(past, crops, data.starts, params))
 
 
@@ -211,7 +234,8 @@ def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: Aler
         return pd.DataFrame(columns=ALERT_COLUMNS)
     start = pd.Timestamp(data.starts[season])
     cands = None if exact else (candidates if candidates is not None
-                                else peer_candidates(obs, fields, data.starts[season], exp.timing, params))
+                                else peer_candidates(obs, fields, data.starts[season], exp.timing, params,
+                                                     _clock(data, params)))
 
     def at(d: pd.Timestamp, probs: bool) -> pd.DataFrame:
         f = fields
@@ -222,7 +246,7 @@ def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: Aler
                     ["field_id", *[c for c in PROB_COLUMNS if c in cp.columns]]]
                 f = fields.merge(cp, on="field_id", how="left")
         return detect_alerts(obs, f, exp.bands, d.date(), data.starts[season], exp.emergence, params,
-                             timing=exp.timing, candidates=cands)
+                             timing=exp.timing, candidates=cands, clock=_clock(data, params))
 
     first: dict[tuple[str, str], dict[str, Any]] = {}
     if exact:
@@ -395,7 +419,7 @@ def tune_params(data: SeasonData, tune_seasons: Sequence[str], *, base: AlertPar
         if ckey not in cands:
             cands[ckey] = {s: peer_candidates(data.obs[data.obs["season"] == s],
                                               data.crops[data.crops["season"] == s], data.starts[s],
-                                              exps[key][s].timing, p) for s in tune_seasons}
+                                              exps[key][s].timing, p, _clock(data, p)) for s in tune_seasons}
         tot = {"events": 0, "detected": 0, "high_alerts": 0, "right": 0}
         for s in tune_seasons:
             m = record_score(replay_alerts(data, s, exps[key][s], p, candidates=cands[ckey][s]), labels[s])
@@ -454,14 +478,18 @@ def _crop_probs(data: SeasonData, season: str, train_seasons: Sequence[str],
 def evaluate_alerts(county: str | Path, *, season: str | None = None, params: AlertParams | None = None,
                     tune: bool = True, crop_model: bool = True, cache_dir: str | Path | None = None,
                     n_tune_seasons: int = 2, progress: Callable[[str], None] | None = None,
-                    data: SeasonData | None = None, grid: dict[str, Sequence[Any]] | None = None) -> AlertEvaluation:
+                    data: SeasonData | None = None, grid: dict[str, Sequence[Any]] | None = None,
+                    weather: str | Path | None = None, timing_unit: str = "days") -> AlertEvaluation:
     """Replay ``season`` (default: the county's current one) and score it against ``truth/``.
 
     ``params`` given: used as is; else tuned on the last ``n_tune_seasons`` past seasons when ``tune``,
-    else the defaults. ``crop_model``: fit a crop-type model on past seasons for CROP_MISMATCH.
+    else the defaults. ``crop_model``: fit a crop-type model on past seasons for CROP_MISMATCH. ``weather``: see
+    :func:`load_season_data`; ``timing_unit`` ``gdd``: the collapse timing in growing degree days from it (the
+    params' ``timing_unit`` when ``params`` are given).
     """
     truth = read_truth(county)
-    data = data or load_season_data(county, cache_dir=cache_dir, progress=progress, crop_series=crop_model)
+    data = data or load_season_data(county, cache_dir=cache_dir, progress=progress, crop_series=crop_model,
+                                    weather=weather)
     season = str(season or data.current)
     if season not in data.seasons:
         raise UserInputError(f"evaluate alerts: season {season} is not one of the county's ({', '.join(data.seasons)})")
@@ -472,9 +500,10 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     tuned_on: list[str] = []
     if params is None and tune and len(past) >= 2 + n_tune_seasons:
         tuned_on = past[-n_tune_seasons:]
-        params, _ = tune_params(data, tuned_on, grid=grid, progress=progress)
+        params, _ = tune_params(data, tuned_on, base=AlertParams(timing_unit=timing_unit), grid=grid,
+                                progress=progress)
     elif params is None:
-        params = AlertParams()
+        params = AlertParams(timing_unit=timing_unit)
         notes.append("parameters not tuned (defaults)")
     exp = fit_expectations(data, past, params)
     probs = None

@@ -166,6 +166,45 @@ def test_no_application_of_season(world: dict[str, Any], tmp_path: Path) -> None
     assert not (tmp_path / "n.artifacts").exists()
 
 
+def test_the_imagery_path_does_not_make_a_new_record(world: dict[str, Any], tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same scenes read through another path (a copied county, a relative path) give the same decision
+    bodies, so a re-run stores nothing new; an application of another season is reported, not decided."""
+    c: County = world["county"]
+    url = f"sqlite:///{tmp_path / 'p.db'}"
+    first = _run(world, url)
+    assert first.items[0].body["provenance"]["imagery_source"].startswith(f"scenes:{Path(c.imagery).name} (")
+    copy = tmp_path / "copied-county" / Path(c.imagery).name
+    copy.parent.mkdir()
+    shutil.copytree(c.imagery, copy)
+    monkeypatch.chdir(copy.parent)
+    extra = pd.concat([world["apps"], world["apps"].head(1).assign(season="1999", application_id="A1999-1")])
+    again = underwrite(extra, c.fields(world["season"]), world["season"], world["as_of"],
+                       imagery=Path(copy.name), policy=default_policy(), profile=c.profile, book=world["book"],
+                       store=url, models=world["models"], cache_dir=c.cache_dir)
+    assert [i.body_json for i in again.items] == [i.body_json for i in first.items]
+    assert again.written == 0 and again.already_present == len(first.items)
+    assert any("1 application(s) of other seasons than" in w for w in again.warnings)
+
+
+def test_cli_underwrite_checks_the_output_path_first(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
+    c: County = world["county"]
+    store = tmp_path / "o.db"
+    folder = tmp_path / "decisions.csv"  # a folder with a file's name
+    folder.mkdir()
+    plain = tmp_path / "a-file"
+    plain.write_text("x")
+    base = ["underwrite", "--applications", str(c.path / "records" / "applications.csv"), "--fields",
+            str(c.path / "records" / "fields.gpkg"), "--season", world["season"], "--as-of", str(world["as_of"]),
+            "--features", str(tmp_path / "missing.parquet"), "--profile", "in-kcc", "--store", f"sqlite:///{store}",
+            "--no-progress", "--crop-model", "none"]
+    for out, message in ((folder, "is a folder"), (plain / "d.csv", "cannot write")):  # before any input is read
+        r = CliRunner().invoke(app, [*base, "--out", str(out)], env={"AGCREDIT_TOKEN_KEY": KEY})
+        assert r.exit_code == 2 and message in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1
+    assert not store.exists() and sorted(p.name for p in folder.iterdir()) == []
+
+
 # --- the CLI, through a registry in a temporary folder ------------------------------------------------------
 
 @pytest.fixture
@@ -333,6 +372,12 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     assert r.exit_code == 1 and f"0 identical, 0 reproduced, {n} differs" in r.stdout, r.stdout
     assert r.stdout.count("  differs: policy\n") == n
     assert st.count() == n and sorted(artifacts_dir(store).rglob("*")) == files  # nothing written
+    r = runner.invoke(app, ["audit", "replay", *common[:-1], f"sqlite:///{tmp_path / 'empty.db'}"],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "no database file there" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "empty.db").exists()  # a mistyped store is not created
+    with DecisionStore(f"sqlite:///{tmp_path / 'empty.db'}"):
+        pass
     r = runner.invoke(app, ["audit", "replay", *common[:-1], f"sqlite:///{tmp_path / 'empty.db'}"],
                       env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and "nothing to replay" in r.stderr and len(r.stderr.strip().splitlines()) == 1

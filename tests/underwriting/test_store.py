@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from features.errors import UserInputError
 from tests.conftest import REPO, require
 from tests.pgserver import postgres_available, postgres_server
 from underwriting.contracts import check_decisions
@@ -215,9 +216,8 @@ _WRITER = textwrap.dedent("""
     sys.path.insert(0, {tests!r})
     from test_store import make_items
     from underwriting.store import DecisionStore
-    url, start, n, kill_at, batch, gate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), \\
-        int(sys.argv[5]), sys.argv[6]
-    store = DecisionStore(url, batch_size=batch)
+    url, start, n, kill_at, gate = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+    store = DecisionStore(url)
     if kill_at:
         store._on_insert = lambda k: os._exit(17) if k >= kill_at else None
     while gate != "-" and not os.path.exists(gate):
@@ -227,36 +227,74 @@ _WRITER = textwrap.dedent("""
 """)
 
 
-def writer(tmp_path: Path, url: str, start: int, n: int, kill_at: int = 0, batch: int = 50,
+def writer(tmp_path: Path, url: str, start: int, n: int, kill_at: int = 0,
            gate: str = "-") -> subprocess.Popen[str]:
     script = tmp_path / "writer.py"
     if not script.exists():
         script.write_text(_WRITER.format(repo=str(REPO), tests=str(Path(__file__).parent)))
-    return subprocess.Popen([sys.executable, str(script), url, str(start), str(n), str(kill_at), str(batch), gate],
+    return subprocess.Popen([sys.executable, str(script), url, str(start), str(n), str(kill_at), gate],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
 
 
-def test_a_killed_run_keeps_what_it_committed_and_a_rerun_completes(store: DecisionStore, tmp_path: Path) -> None:
-    killed = writer(tmp_path, store.url, 0, 200, kill_at=130, batch=50)
+def test_a_killed_run_leaves_nothing_and_a_rerun_completes(store: DecisionStore, tmp_path: Path) -> None:
+    store.append(make_items(10, start=500), operator="earlier")
+    killed = writer(tmp_path, store.url, 0, 200, kill_at=130)
     out, errs = killed.communicate(timeout=120)
     assert killed.returncode == 17, errs
-    assert store.count() == 100  # two committed batches; the third died with the process
+    assert store.count() == 10  # the killed call's 130 inserts were one uncommitted transaction
     assert store.verify().ok
     rerun = writer(tmp_path, store.url, 0, 200)
     out, errs = rerun.communicate(timeout=120)
     assert rerun.returncode == 0, errs
-    assert out.split() == ["100", "100"]
+    assert out.split() == ["200", "0"]
     df = store.records()
-    assert len(df) == 200 and df["record_id"].is_unique
-    assert sorted(df["application_id"]) == [f"APP{i:04d}" for i in range(200)]
+    assert len(df) == 210 and df["record_id"].is_unique
+    assert sorted(df["application_id"])[:200] == [f"APP{i:04d}" for i in range(200)]
     res = store.verify()
-    assert (res.ok, res.count) == (True, 200)
+    assert (res.ok, res.count) == (True, 210)
+    again = writer(tmp_path, store.url, 0, 200)
+    out, errs = again.communicate(timeout=120)
+    assert out.split() == ["0", "200"] and store.count() == 210
+
+
+def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
+    from underwriting.store import export_decisions
+
+    typo = tmp_path / "typo.db"
+    with pytest.raises(StoreError, match="no database file there"):
+        DecisionStore(f"sqlite:///{typo}", create=False)
+    with pytest.raises(StoreError, match="no database file there"):
+        verify_store(f"sqlite:///{typo}")
+    with pytest.raises(StoreError, match="no database file there"):
+        export_decisions(tmp_path / "d.csv", url=f"sqlite:///{typo}")
+    assert not typo.exists() and not (tmp_path / "d.csv").exists()
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    with pytest.raises(StoreError, match="no database file there"):
+        DecisionStore(f"sqlite:///{empty}", create=False)
+    assert empty.read_bytes() == b""
+    other = tmp_path / "other.db"  # a SQLite database, but not agcredit's
+    import sqlite3
+
+    with sqlite3.connect(other) as con:
+        con.execute("create table t (x int)")
+    with pytest.raises(StoreError, match="no agcredit tables"):
+        DecisionStore(f"sqlite:///{other}", create=False)
+    url = f"sqlite:///{tmp_path / 'real.db'}"
+    with DecisionStore(url) as st:
+        st.append(make_items(3), operator="op")
+    with DecisionStore(url, create=False) as st:
+        assert st.count() == 3
+    assert verify_store(url).count == 3
+    with pytest.raises(UserInputError, match="no stored record of season '20x9'"):
+        export_decisions(tmp_path / "d.csv", url=url, season="20x9")
+    assert not (tmp_path / "d.csv").exists()
 
 
 def test_two_concurrent_writers_keep_one_chain(store: DecisionStore, tmp_path: Path) -> None:
     gate = tmp_path / "go"
-    procs = [writer(tmp_path, store.url, 0, 80, batch=1, gate=str(gate)),
-             writer(tmp_path, store.url, 40, 80, batch=1, gate=str(gate))]
+    procs = [writer(tmp_path, store.url, 0, 80, gate=str(gate)),
+             writer(tmp_path, store.url, 40, 80, gate=str(gate))]
     gate.write_text("go")
     outs = [p.communicate(timeout=180) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], [e for _, e in outs]
@@ -287,6 +325,11 @@ def test_default_url_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
         s.append(make_items(1), operator="op")
     assert (tmp_path / "agcredit-decisions.db").is_file()
     monkeypatch.setenv("AGCREDIT_STORE_URL", f"sqlite:///{tmp_path / 'env.db'}")
+    with pytest.raises(StoreError, match="no database file there"):  # verifying never creates a store
+        verify_store()
+    assert not (tmp_path / "env.db").exists()
+    with DecisionStore():
+        pass
     res = verify_store()
     assert (res.ok, res.count) == (True, 0)
     assert (tmp_path / "env.db").is_file()

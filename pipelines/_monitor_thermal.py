@@ -1,0 +1,67 @@
+"""Thermal time for the early-warning collapse timing (:mod:`pipelines.monitor`).
+
+A crop develops with accumulated warmth, not with calendar days: in a warm season soybean drops its leaves at
+maturity a week or two earlier in the calendar, after the usual sum of growing degree days (GDD). Judged in days
+against past seasons, that normal maturity looks like a crop failing early; judged in GDD it is on time. A
+:class:`ThermalClock` turns dates into cumulative GDD per region and crop from a daily weather table (``region,
+date, tmin_c, tmax_c``: a station record, ERA5, a weather service — what :func:`features.weather.read_weather`
+reads), with the base temperatures of :mod:`features.weather` (10 °C; 0 °C for wheat and barley). Days outside the
+table give NaN (the rules then skip those fields, never guess).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["ThermalClock", "gdd_base"]
+
+
+def gdd_base(crop: Any) -> float:
+    """The crop's GDD base temperature (°C), as :mod:`features.weather` uses it."""
+    from features.weather import _GDD_BASE, _GDD_DEFAULT
+
+    return float(_GDD_BASE.get(str(crop), _GDD_DEFAULT))
+
+
+class ThermalClock:
+    """Cumulative GDD per region, date and base temperature from a daily weather table."""
+
+    def __init__(self, weather: pd.DataFrame) -> None:
+        self._days: dict[str, np.ndarray] = {}
+        self._cum: dict[tuple[str, float], np.ndarray] = {}
+        w = weather.assign(date=pd.to_datetime(weather["date"]).dt.normalize())
+        for region, g in w.groupby(w["region"].astype(str), sort=True):
+            g = g.sort_values("date").drop_duplicates("date")
+            days = g["date"].to_numpy(dtype="datetime64[D]")
+            full = np.arange(days[0], days[-1] + np.timedelta64(1, "D"))
+            mean = pd.Series((g["tmin_c"].to_numpy(dtype=float) + g["tmax_c"].to_numpy(dtype=float)) / 2.0,
+                             index=days).reindex(full).to_numpy()  # a missing day stays NaN: no GDD past it
+            self._days[str(region)] = full
+            for base in (0.0, 10.0):
+                self._cum[(str(region), base)] = np.cumsum(np.clip(mean - base, 0.0, None))
+
+    @property
+    def regions(self) -> list[str]:
+        return sorted(self._days)
+
+    def gdd(self, region: str, crop: Any, dates: Any) -> np.ndarray:
+        """Cumulative GDD (°C·d, from the table's first day, through the end of each date) at ``dates`` for
+        ``crop`` in ``region``; NaN outside the table, after a missing day, or for a region it does not hold."""
+        when = np.atleast_1d(np.asarray(pd.to_datetime(dates), dtype="datetime64[D]"))
+        out = np.full(len(when), np.nan)
+        days = self._days.get(str(region))
+        base = gdd_base(crop)
+        cum = self._cum.get((str(region), base if base in (0.0, 10.0) else 10.0))
+        if days is None or cum is None:
+            return out
+        idx = (when - days[0]).astype(int)
+        ok = (idx >= 0) & (idx < len(days))
+        out[ok] = cum[idx[ok]]
+        return out
+
+    def since(self, region: str, crop: Any, start: Any, dates: Any) -> np.ndarray:
+        """GDD accumulated after ``start`` through each of ``dates`` (0 on ``start`` itself)."""
+        return self.gdd(region, crop, dates) - self.gdd(region, crop, [start])[0]
