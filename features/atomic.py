@@ -13,17 +13,22 @@ __all__ = ["cached_table", "check_writable", "write_bytes_atomic", "write_table_
 
 
 def check_writable(out: str | Path, *, what: str = "output") -> Path:
-    """Check, before any work, that a file can be written at ``out`` (its folder is created if missing, as the
-    atomic writers do): a :class:`~features.errors.UserInputError` naming the path when it is a folder, when a
-    parent is a file, or when the folder is not writable (read-only, permissions). Nothing is left behind."""
+    """Check, before any work, that a file can be written at ``out``: a :class:`~features.errors.UserInputError`
+    naming the path when it is a folder, when a parent is a file, or when the nearest existing folder is not
+    writable (read-only, permissions). Creates nothing (a probe file is removed at once; missing folders are
+    created by the writer later, as the atomic writers do)."""
     from features.errors import UserInputError
 
     path = Path(out)
     if path.is_dir():
         raise UserInputError(f"{path}: the {what} is a folder (expected a file path)")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise UserInputError(f"{path}: cannot write the {what} there ({folder} is a file, expected a folder)")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:

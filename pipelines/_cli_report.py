@@ -65,8 +65,10 @@ def portfolio_cmd(
     cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
 ) -> None:
     """The portfolio page: map by outcome and alert, exposure, changes since the last checkpoint, alerts."""
+    from features.atomic import check_writable
     from pipelines.report import render_portfolio
 
+    check_writable(out / "portfolio.html", what="report")  # before any scene is read
     data = _data(county, fields, imagery, store, season, as_of, cache)
     path = render_portfolio(data, out)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)")
@@ -94,6 +96,9 @@ def farmer_cmd(
         raise UserInputError("report farmer: the farmer given is neither a farmer token nor an application id; give "
                              "the farmer's pseudonymous token (as in the decision records) or the id of one of their "
                              "applications, not a name, phone or ID number")
+    from features.atomic import check_writable
+
+    check_writable(out / "farmer.html", what="report")  # before any scene is read
     data = _data(county, fields, imagery, store, season, as_of, cache)
     if data.obs.empty:
         err("warning: no imagery given: the NDVI curves are empty")

@@ -445,9 +445,11 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     Returns the result, the path written and the crop model's description. Nothing is written
     when anything fails.
     """
+    from features.atomic import check_writable
     from features.fields import read_fields
 
     season = check_season(season)
+    check_writable(out, what="features file")  # before any scene is read
     read = read_fields(fields, season=season)
     check_as_of_in_season(read.fields, season, as_of)  # before the crop model is loaded or anything is read
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
