@@ -5,8 +5,9 @@ maturity a week or two earlier in the calendar, after the usual sum of growing d
 against past seasons, that normal maturity looks like a crop failing early; judged in GDD it is on time. A
 :class:`ThermalClock` turns dates into cumulative GDD per region and crop from a daily weather table (``region,
 date, tmin_c, tmax_c``: a station record, ERA5, a weather service — what :func:`features.weather.read_weather`
-reads), with the base temperatures of :mod:`features.weather` (10 °C; 0 °C for wheat and barley). Days outside the
-table give NaN (the rules then skip those fields, never guess).
+reads), with the base temperatures of :mod:`features.weather` (10 °C; 0 °C for wheat and barley) and the modified
+method's upper threshold (:data:`UPPER_C`). Days outside the table give NaN (the rules then skip those fields, never
+guess).
 """
 
 from __future__ import annotations
@@ -16,7 +17,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["ThermalClock", "gdd_base"]
+__all__ = ["ThermalClock", "gdd_base", "UPPER_C"]
+
+#: the modified GDD's upper threshold: daily minimum and maximum are each clipped to [base, UPPER_C] before
+#: averaging (the US corn GDD method) — heat above it does not speed development
+UPPER_C = 30.0
 
 
 def gdd_base(crop: Any) -> float:
@@ -37,11 +42,12 @@ class ThermalClock:
             g = g.sort_values("date").drop_duplicates("date")
             days = g["date"].to_numpy(dtype="datetime64[D]")
             full = np.arange(days[0], days[-1] + np.timedelta64(1, "D"))
-            mean = pd.Series((g["tmin_c"].to_numpy(dtype=float) + g["tmax_c"].to_numpy(dtype=float)) / 2.0,
-                             index=days).reindex(full).to_numpy()  # a missing day stays NaN: no GDD past it
+            tmin = pd.Series(g["tmin_c"].to_numpy(dtype=float), index=days).reindex(full).to_numpy()
+            tmax = pd.Series(g["tmax_c"].to_numpy(dtype=float), index=days).reindex(full).to_numpy()
             self._days[str(region)] = full
-            for base in (0.0, 10.0):
-                self._cum[(str(region), base)] = np.cumsum(np.clip(mean - base, 0.0, None))
+            for base in (0.0, 10.0):  # a missing day stays NaN: no sum runs across it
+                lo, hi = np.clip(tmin, base, UPPER_C), np.clip(tmax, base, UPPER_C)
+                self._cum[(str(region), base)] = np.cumsum((lo + hi) / 2.0 - base)
 
     @property
     def regions(self) -> list[str]:

@@ -35,6 +35,9 @@ def test_clock_sums_degree_days_per_base_and_knows_its_range() -> None:
     assert clock.since("r", "maize", "2023-12-31", ["2024-01-02"]).tolist() == [30.0]
     assert np.isnan(clock.since("r", "maize", "2024-12-01", ["2025-01-05"])[0])  # after the table: unknown
     assert np.isnan(clock.gdd("elsewhere", "maize", ["2024-05-01"])[0])
+    hot = _weather(30.0, 30.0).assign(tmin_c=20.0, tmax_c=40.0)  # the modified method: each clipped to [base, 30]
+    assert ThermalClock(hot).since("r", "maize", "2023-05-01", ["2023-05-02"]).tolist() == [15.0]
+    assert ThermalClock(hot.assign(tmin_c=5.0, tmax_c=9.0)).since("r", "maize", "2023-05-01", ["2023-05-02"]) == 0.0
     gap = _weather(20.0, 20.0).drop(index=400)  # a missing day: no sum runs across it
     assert np.isnan(ThermalClock(gap).since("r", "maize", "2024-01-01", ["2024-03-01"])[0])
     assert thermal_clock(None, "r") is None and thermal_clock(_weather(20, 20), "other") is None
