@@ -37,7 +37,7 @@ import pandas as pd
 from features.errors import UserInputError, format_offenders
 from features.schema import Column, TableSpec
 
-__all__ = ["WEATHER", "WEATHER_COLUMNS", "WeatherError", "add_weather", "check_weather", "read_weather",
+__all__ = ["WEATHER", "WEATHER_COLUMNS", "WeatherError", "add_weather", "check_weather", "gdd_base", "read_weather",
            "weather_coverage_problem", "weather_features"]
 
 WEATHER = TableSpec(
@@ -63,6 +63,11 @@ _FLOWER = (-10, 10)   # days around the peak
 _FILL = (11, 50)      # days after the peak
 _GDD_BASE = {"winter_wheat": 0.0, "wheat": 0.0, "barley": 0.0}
 _GDD_DEFAULT = 10.0
+
+
+def gdd_base(crop: object) -> float:
+    """A crop's growing-degree-day base temperature (°C): 0 for wheat and barley, else 10."""
+    return float(_GDD_BASE.get(str(crop), _GDD_DEFAULT))
 
 
 class WeatherError(UserInputError):
@@ -245,7 +250,7 @@ def _group_features(X: pd.DataFrame, w: pd.DataFrame, start: pd.Timestamp, cal: 
     wem = window(ie, big)
     wfl = window(ip + _FLOWER[0], ip + _FLOWER[1])
     wfi = window(ip + _FILL[0], ip + _FILL[1])
-    base0 = np.array([_GDD_BASE.get(str(cr), _GDD_DEFAULT) == 0.0 for cr in crops])
+    base0 = np.array([gdd_base(cr) == 0.0 for cr in crops])
     ok_a = np.isfinite(ia) & (ia >= 0)
     cols = [total("p", wem), total("cwb", wem), np.where(base0, total("g0", wem), total("g10", wem)),
             np.where(ok_a, swi[np.where(ok_a, ia, 0).astype("int64")], np.nan),

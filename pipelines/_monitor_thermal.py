@@ -17,18 +17,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.weather import gdd_base
+
 __all__ = ["ThermalClock", "gdd_base", "UPPER_C"]
 
 #: the modified GDD's upper threshold: daily minimum and maximum are each clipped to [base, UPPER_C] before
 #: averaging (the US corn GDD method) — heat above it does not speed development
 UPPER_C = 30.0
-
-
-def gdd_base(crop: Any) -> float:
-    """The crop's GDD base temperature (°C), as :mod:`features.weather` uses it."""
-    from features.weather import _GDD_BASE, _GDD_DEFAULT
-
-    return float(_GDD_BASE.get(str(crop), _GDD_DEFAULT))
 
 
 class ThermalClock:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
 from features.errors import UserInputError
 
-__all__ = ["PipelineError", "RunInputError"]
+__all__ = ["PipelineError", "RunInputError", "read_checked"]
 
 
 class PipelineError(Exception):
@@ -18,3 +23,17 @@ class RunInputError(UserInputError):
         self.what = what
         self.problem = problem
         super().__init__(f"{what}: {problem}")
+
+
+def read_checked(p: Path, label: str, read: Callable[[], pd.DataFrame], fmt: str) -> pd.DataFrame:
+    """``read()`` of an existing file ``p``, an empty or unreadable one a one-line error beginning with ``label``
+    (what and where, e.g. ``"<path>: features file"``): ``is empty (0 bytes)`` / ``cannot be read as FMT (why)``."""
+    if p.stat().st_size == 0:
+        raise UserInputError(f"{label} is empty (0 bytes)")
+    try:
+        return read()
+    except (OSError, ValueError) as e:  # ArrowInvalid, EmptyDataError, ParserError, UnicodeDecodeError are these
+        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
+            raise
+        reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
+        raise UserInputError(f"{label} cannot be read as {fmt} ({reason})") from None

@@ -213,16 +213,11 @@ def _read_table(path: str | Path, what: str) -> pd.DataFrame:
     suffix = p.suffix.lower()
     if suffix not in (".parquet", ".geoparquet", ".csv"):
         raise UserInputError(f"crop-type training: {what} file {p}: expected .csv or .parquet, found {suffix or 'none'}")
-    if p.stat().st_size == 0:
-        raise UserInputError(f"crop-type training: {what} file {p} is empty (0 bytes)")
+    from pipelines.errors import read_checked
+
     fmt = "CSV" if suffix == ".csv" else "Parquet"
-    try:
-        return pd.read_csv(p, dtype={"field_id": str, "season": str}) if fmt == "CSV" else pd.read_parquet(p)
-    except (OSError, ValueError) as e:  # ArrowInvalid, EmptyDataError, ParserError, UnicodeDecodeError are these
-        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
-        raise UserInputError(f"crop-type training: {what} file {p} cannot be read as {fmt} ({reason})") from None
+    return read_checked(p, f"crop-type training: {what} file {p}", lambda: pd.read_csv(
+        p, dtype={"field_id": str, "season": str}) if fmt == "CSV" else pd.read_parquet(p), fmt)
 
 
 def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, label_column: str = "declared_crop",

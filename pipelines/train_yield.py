@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.errors import UserInputError, format_offenders
+from pipelines.errors import read_checked
 
 if TYPE_CHECKING:
     from models.evaluation import YieldRelease
@@ -145,26 +146,13 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     return {cp: pd.concat(frames, ignore_index=True) for cp, frames in out.items()}
 
 
-def _read_checked(p: Path, what: str, read: Callable[[], pd.DataFrame], fmt: str) -> pd.DataFrame:
-    """``read()`` of an existing file, with an empty or unreadable file as a one-line error naming it."""
-    if p.stat().st_size == 0:
-        raise UserInputError(f"{p}: {what} is empty (0 bytes)")
-    try:
-        return read()
-    except (OSError, ValueError) as e:  # ArrowInvalid, EmptyDataError, ParserError, UnicodeDecodeError are these
-        if isinstance(e, FileNotFoundError | PermissionError | IsADirectoryError):
-            raise
-        reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
-        raise UserInputError(f"{p}: {what} cannot be read as {fmt} ({reason})") from None
-
-
 def read_reported(path: str | Path) -> pd.DataFrame:
     """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report)."""
     p = Path(path)
     if not p.is_file():
         raise UserInputError(f"{p}: reported yields file not found")
     parquet = p.suffix.lower() in (".parquet", ".pq")
-    df = _read_checked(p, "reported yields file", lambda: pd.read_parquet(p) if parquet else
+    df = read_checked(p, f"{p}: reported yields file", lambda: pd.read_parquet(p) if parquet else
                        pd.read_csv(p, dtype=str, keep_default_na=False), "Parquet" if parquet else "CSV")
     missing = [c for c in ("field_id", "season", "reported_yield_t_ha") if c not in df.columns]
     if missing:
@@ -385,7 +373,7 @@ def train_yield_files(features: str | Path, reported: str | Path, *, data: str =
     p = Path(features)
     if not p.is_file():
         raise UserInputError(f"{p}: features file not found")
-    df = _read_checked(p, "features file", lambda: pd.read_parquet(p), "Parquet")
+    df = read_checked(p, f"{p}: features file", lambda: pd.read_parquet(p), "Parquet")
     from features.contracts import check_field_features
 
     if "checkpoint" in df.columns:
