@@ -4,9 +4,12 @@ No pickles: :func:`model_metadata` is what ``meta.json`` holds (also the MLflow 
 :func:`write_model` writes a folder, :func:`read_model` reads one back (meta and boosters) and
 :func:`restore_state` puts the fitted attributes of ``meta.json`` on a fresh classifier. Keys added since
 format ``crop_type/2`` began (``biases``, ``label_noise``, ``noise_transition``, ``bag_models``,
-``declared_prob``, ``declared_temperatures``, ``declaration_transition``) are optional, so older folders still
-load and score as they did (uncorrected; the declared crop's probability from the imagery alone; no season
-calibration; the declaration posterior with the cleaned labels' transition).
+``declared_prob``, ``declared_temperatures``, ``declaration_transition``, ``phenology_calibration``) are optional,
+so older folders still load and score as they did (uncorrected; the declared crop's probability from the imagery
+alone; no season calibration; the declaration posterior with the cleaned labels' transition; uncalibrated
+phenology). ``phenology_calibration`` (per region, :class:`features._phenology_calib.Calibration`) is fitted on the
+same past seasons' records as the classifier and travels with it, so a model version fixes the phenology its
+features were built with (:func:`pipelines.featurize.featurize` reads it from the crop-type model).
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ def model_metadata(clf: Any, format_version: str) -> dict[str, Any]:
         "declaration_transition": getattr(clf, "declaration_transition_", None),
         "declared_prob": getattr(clf, "declared_prob_", "imagery"),
         "declared_temperatures": getattr(clf, "declared_temperatures_", {}),
+        "phenology_calibration": {r: json.loads(c.to_json())
+                                  for r, c in sorted((getattr(clf, "phenology_calibration_", None) or {}).items())},
         "models": {n: f"model_{n}.txt" for n in clf.boosters_},
         "bag_models": {n: [f"model_{n}_s{j}.txt" for j in range(1, len(bag))]
                        for n, bag in clf.boosters_.items() if len(bag) > 1},
@@ -92,3 +97,8 @@ def restore_state(clf: Any, meta: dict[str, Any]) -> None:
     clf.declared_prob_ = str(meta.get("declared_prob", "imagery"))
     # folders written before season calibration have none: they score with the temperatures as trained
     clf.declared_temperatures_ = {k: float(v) for k, v in meta.get("declared_temperatures", {}).items()}
+    # folders written before the phenology calibration travelled with the model: uncalibrated phenology, as before
+    from features._phenology_calib import Calibration
+
+    clf.phenology_calibration_ = {str(r): Calibration.from_json(json.dumps(c), source="meta.json phenology_calibration")
+                                  for r, c in meta.get("phenology_calibration", {}).items()}

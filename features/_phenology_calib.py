@@ -6,7 +6,9 @@ after the peak marks maturity, and the days between that crossing and maturity.
 
 Also from the same records: the median emergence→maturity duration (declared harvest − declared
 sowing − the two calendar lags) and the median days from the NDVI peak to the target maturity,
-which date maturity before it is seen (the calendar's durations otherwise); and the emergence prior:
+which date maturity before it is seen (the calendar's durations otherwise) — with the region's daily
+weather (``weather=``) also in growing degree days (:class:`features.thermal.ThermalClock`), so a warm
+season's maturity is expected earlier; and the emergence prior:
 the median and robust spread (1.4826 MAD, across fields and seasons) of declared sowing + the calendar
 lag relative to the calendar's emergence date, which :func:`features.growth_stage.phenology` fuses with
 the detected emergence when the crossing falls in a long observation gap.
@@ -54,6 +56,8 @@ class CropCalib:
     peak_to_mat_days: float | None = None   # target maturity - NDVI peak (median); None: not used
     em_prior_shift_days: float | None = None  # declared sowing + calendar lag - calendar emergence (median)
     em_prior_sd_days: float | None = None     # robust spread (1.4826 MAD) of that, across fields and seasons
+    em_to_mat_gdd: float | None = None   # the emergence->maturity duration in growing degree days (median); None: days
+    peak_to_mat_gdd: float | None = None  # target maturity - NDVI peak in growing degree days (median)
 
 
 DEFAULT_CALIB = CropCalib()
@@ -131,16 +135,31 @@ def _fit(target: np.ndarray, crossings: dict[float, np.ndarray]) -> tuple[float,
     return thr, round(off, 1), round(float(np.median(np.abs(r - off))), 2), n
 
 
+def _gdd_between(cum: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """GDD of ``cum`` (cumulative from the season grid's first day) between days ``a`` and ``b`` (NaN where either is
+    missing, outside the curve, or ``b`` is before ``a``)."""
+    ok = np.isfinite(a) & np.isfinite(b) & (b >= a)
+    ia = np.clip(np.round(np.nan_to_num(a)).astype(np.int64), 0, len(cum) - 1)
+    ib = np.clip(np.round(np.nan_to_num(b)).astype(np.int64), 0, len(cum) - 1)
+    inside = (np.round(np.nan_to_num(a)) >= 0) & (np.round(np.nan_to_num(b)) < len(cum))
+    return np.where(ok & inside, cum[ib] - cum[ia], np.nan)
+
+
 def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, crops_past: pd.Series | pd.DataFrame,
-              region: str, *, calendars: pd.DataFrame | None = None) -> Calibration:
+              region: str, *, calendars: pd.DataFrame | None = None,
+              weather: pd.DataFrame | None = None) -> Calibration:
     """Fit :class:`CropCalib` per crop on past seasons.
 
     ``smoothed_past``: :func:`features.timeseries.smooth_series` output of past seasons (whole seasons);
     ``declared_dates_past``: field_id, season, sowing_date, harvest_date (farm records; NaT where not
     declared); ``crops_past``: the declared crop per field-season — a DataFrame (field_id, season,
-    declared_crop) or a Series indexed by field_id (one season).
+    declared_crop) or a Series indexed by field_id (one season); ``weather``: the region's daily weather
+    (``region, date, tmin_c, tmax_c``) for the thermal-time durations (none without it).
     """
     from features.growth_stage import _detect_season, calendar_dates, load_calendars
+    from features.thermal import ThermalClock
+
+    clock = ThermalClock(weather) if weather is not None and len(weather) else None
 
     cal = load_calendars() if calendars is None else calendars
     dd = declared_dates_past.assign(field_id=declared_dates_past["field_id"].astype(str),
@@ -154,6 +173,8 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
     cp = cp.astype({"field_id": str, "season": str})
     durations: dict[str, list[np.ndarray]] = {}
     peak_lags: dict[str, list[np.ndarray]] = {}
+    gdd_durations: dict[str, list[np.ndarray]] = {}
+    gdd_peak_lags: dict[str, list[np.ndarray]] = {}
     prior_shifts: dict[str, list[np.ndarray]] = {}
     em_rows: dict[str, list[tuple[np.ndarray, dict[float, np.ndarray]]]] = {}
     mat_rows: dict[str, list[tuple[np.ndarray, dict[float, np.ndarray]]]] = {}
@@ -181,6 +202,10 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
             durations.setdefault(crop, []).append(harv - sow)
             peak_lags.setdefault(crop, []).append(harv - det["peak"])
             mat_rows.setdefault(crop, []).append((harv, det["down"]))
+            if clock is not None:
+                cum = clock.projected(region, crop, t0, int(det["tdays"][-1]) + 2)
+                gdd_durations.setdefault(crop, []).append(_gdd_between(cum, sow, harv))
+                gdd_peak_lags.setdefault(crop, []).append(_gdd_between(cum, det["peak"], harv))
     out: dict[str, CropCalib] = {}
     for crop in sorted(set(em_rows) | set(mat_rows)):
         kw: dict[str, float | int | None] = {}
@@ -195,7 +220,9 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
             fit = _fit(target, cross)
             if fit is not None:
                 kw.update(dict(zip(names, fit, strict=True)))
-        for key, rows_ in (("em_to_mat_days", durations.get(crop, [])), ("peak_to_mat_days", peak_lags.get(crop, []))):
+        for key, rows_ in (("em_to_mat_days", durations.get(crop, [])), ("peak_to_mat_days", peak_lags.get(crop, [])),
+                           ("em_to_mat_gdd", gdd_durations.get(crop, [])),
+                           ("peak_to_mat_gdd", gdd_peak_lags.get(crop, []))):
             v = np.concatenate(rows_) if rows_ else np.array([])
             v = v[np.isfinite(v)]
             if len(v) >= MIN_FIELDS:

@@ -109,6 +109,8 @@ class CropTypeClassifier:
     declaration_transition_: list[list[float]] | None = None
     #: season scales given by :meth:`with_season_scales` (None: estimated from the fields each predict is given)
     season_scales_: dict[str, float] | None = None
+    #: region → phenology calibration of the training seasons' records (features/_crop_persist.py; None: none)
+    phenology_calibration_: dict[str, Any] | None = None
 
     def __init__(
         self,

@@ -20,9 +20,14 @@ median − 3 spreads − 20 days to harvest median + 3 spreads + 30 days):
   ``gap² / 12`` — ``gap`` the days between the observations around the crossing — so a crossing
   interpolated across a long cloud gap (where the smoother bends the rise early) leans on the prior,
   and a well-observed one barely moves. The fused date is never later than the crossing itself;
+- **expected maturity** (not yet seen): emergence + the calibrated emergence→maturity days, or the peak +
+  the calibrated peak→maturity days once the curve has fallen a tenth of its amplitude; with daily weather
+  (``weather=``) and a calibration holding thermal-time durations, the day on which that many growing degree
+  days have accumulated instead (:class:`features.thermal.ThermalClock`: observed weather up to ``as_of``, the
+  day-of-year normal of earlier years after it) — a warm season matures earlier than its days say;
 - **harvest**: maturity + the calendar's maturity→harvest lag; ``harvest_date`` is given once it is
-  on or before ``as_of``; ``expected_harvest_date`` is that estimate, else emergence + the calendar's
-  emergence→harvest duration, else the calendar median;
+  on or before ``as_of``; ``expected_harvest_date`` is that estimate, else the expected maturity + the
+  lag, else emergence + the calendar's emergence→harvest duration, else the calendar median;
 - **sos/eos**: 50% amplitude crossings up and down; **green-up / senescence rates**: the steepest
   rise before and fall after the peak (NDVI per day);
 - **ndvi_auc**: NDVI·days above the pre-emergence base (floored at the soil level) in the crop
@@ -280,18 +285,23 @@ def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataF
 
 
 def phenology(smoothed: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series, region: str, as_of: date,
-              calib: Calibration | None = None) -> pd.DataFrame:
+              calib: Calibration | None = None, *, weather: pd.DataFrame | None = None) -> pd.DataFrame:
     """Phenology and growth stage of every field of ``smoothed`` as of ``as_of`` (columns
     :data:`PHENOLOGY_COLUMNS`, one row per field and season, sorted by field; see the module docstring).
     ``crops`` maps field_id → crop; ``phenology_crop`` is the calendar crop used (None where the crop is
     missing or has no calendar in ``region``: the region's widest window, its median durations and
     default thresholds are used). Dates are datetime64 (NaT: not seen yet); ``harvest_date`` and
-    ``maturity_date`` only when on or before ``as_of``; rates in NDVI per day."""
+    ``maturity_date`` only when on or before ``as_of``; rates in NDVI per day. ``weather`` (daily, ``region,
+    date, tmin_c, tmax_c``): with a calibration holding thermal-time durations, a maturity not yet seen is
+    expected after that many growing degree days (observed weather up to ``as_of``, the normal after it)."""
+    from features.thermal import ThermalClock
+
+    clock = ThermalClock(weather) if weather is not None and len(weather) else None
     parts = []
     for season, sm in smoothed.groupby(smoothed["season"].astype(str), sort=True):
         if sm.empty:
             continue
-        parts.append(_phenology_season(sm, calendars, crops, region, str(season), as_of, calib))
+        parts.append(_phenology_season(sm, calendars, crops, region, str(season), as_of, calib, clock))
     if not parts:
         return _empty()
     return pd.concat(parts, ignore_index=True)
@@ -313,7 +323,7 @@ def _types(out: pd.DataFrame) -> pd.DataFrame:
 
 
 def _phenology_season(sm: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series, region: str, season: str,
-                      as_of: date, calib: Calibration | None) -> pd.DataFrame:
+                      as_of: date, calib: Calibration | None, clock: Any = None) -> pd.DataFrame:
     crops = crops.copy()
     crops.index = crops.index.astype(str)
     cal_crops = calendar_dates(calendars, region, season)
@@ -329,12 +339,36 @@ def _phenology_season(sm: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Serie
         det = _detect_season(part, crops.reindex(ids) if crop else pd.Series(dtype=object), calendars, region, season,
                              em_thresholds=(cc.em_threshold, 0.5), mat_thresholds=(cc.mat_threshold, 0.5),
                              as_of=as_of)
-        parts.append(_assemble(det, cc, crop, season, as_of))
+        parts.append(_assemble(det, cc, crop, season, as_of, _thermal(clock, region, crop, det, cc, as_of)))
     out = pd.concat(parts, ignore_index=True).sort_values("field_id", kind="stable").reset_index(drop=True)
     return _types(out)
 
 
-def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of: date) -> pd.DataFrame:
+def _thermal(clock: Any, region: str, crop: str, det: dict[str, Any], cc: CropCalib, as_of: date) -> np.ndarray | None:
+    """Cumulative GDD from the season grid's first day, a year and a half ahead (observed up to ``as_of``, the
+    normal after it), when the calibration has thermal-time durations for ``crop`` and the weather holds the
+    region; else None (durations in days)."""
+    if clock is None or not crop or (cc.em_to_mat_gdd is None and cc.peak_to_mat_gdd is None):
+        return None
+    cum = clock.projected(region, crop, det["t0"], int(det["tdays"][-1]) + 540, cutoff=as_of)
+    return cum if np.isfinite(cum[: int(det["tdays"][-1]) + 1]).any() else None
+
+
+def _after_gdd(cum: np.ndarray, start: np.ndarray, gdd: float) -> np.ndarray:
+    """The day (since the grid's first day) on which ``gdd`` degree days have accumulated after day ``start``
+    (NaN where ``start`` is NaN or the curve ends first)."""
+    ok = np.isfinite(start) & (start >= 0) & (start < len(cum) - 1)
+    i = np.clip(np.floor(np.nan_to_num(start)).astype(np.int64), 0, len(cum) - 2)
+    frac = np.nan_to_num(start) - i
+    c0 = cum[i] + frac * (cum[i + 1] - cum[i])
+    fin = np.isfinite(cum)
+    n = int(fin.argmin()) if not fin.all() else len(cum)
+    j = np.searchsorted(cum[:n], c0 + gdd, side="left").astype(np.float64)
+    return np.where(ok & np.isfinite(c0) & (j < n), j, np.nan)
+
+
+def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of: date,
+              cum: np.ndarray | None = None) -> pd.DataFrame:
     t0: pd.Timestamp = det["t0"]
     now = float((pd.Timestamp(as_of) - t0).days)
     cds = det["cds"]
@@ -360,16 +394,26 @@ def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of:
     harv_est = mat + dur["mat_harv"]
     em_mat = cc.em_to_mat_days if cc.em_to_mat_days is not None else dur["em_mat"]
     exp_mat = em + em_mat
-    if cc.peak_to_mat_days is not None:
-        # the peak is behind us once the curve has fallen a tenth of its amplitude since
-        past_peak = np.isfinite(det["peak"]) & (det["current"] < det["vmax"] - 0.1 * det["amp"])
+    if cum is not None and cc.em_to_mat_gdd is not None:
+        # a warm season matures early: the past seasons' thermal duration, weather to date and the normal after
+        t = _after_gdd(cum, em, cc.em_to_mat_gdd)
+        exp_mat = np.where(np.isfinite(t), t, exp_mat)
+    # the peak is behind us once the curve has fallen a tenth of its amplitude since
+    past_peak = np.isfinite(det["peak"]) & (det["current"] < det["vmax"] - 0.1 * det["amp"])
+    if cum is not None and cc.peak_to_mat_gdd is not None:
+        t = _after_gdd(cum, det["peak"], cc.peak_to_mat_gdd)
+        exp_mat = np.where(past_peak & np.isfinite(t), t, exp_mat)
+    elif cc.peak_to_mat_days is not None:
         exp_mat = np.where(past_peak, det["peak"] + cc.peak_to_mat_days, exp_mat)
     exp_mat = np.where(np.isfinite(mat), mat, exp_mat)
     flow_share = dur["em_flow"] / dur["em_mat"] if dur["em_mat"] else 0.5
     if cc.em_to_mat_days is not None:
         dur["em_harv"] = cc.em_to_mat_days + dur["mat_harv"]
     flow = em + flow_share * (exp_mat - em)
-    exp_h = np.where(np.isfinite(harv_est), harv_est, np.where(np.isfinite(em), em + dur["em_harv"], cal_harvest))
+    # maturity not seen yet: the expected maturity (thermal time, or from the peak once past it) + the calendar lag
+    exp_h = np.where(np.isfinite(harv_est), harv_est, np.where(np.isfinite(exp_mat), exp_mat + dur["mat_harv"],
+                                                               np.where(np.isfinite(em), em + dur["em_harv"],
+                                                                        cal_harvest)))
 
     def ts(x: np.ndarray) -> pd.Series:
         return pd.Series(t0 + pd.to_timedelta(np.round(x), unit="D"))

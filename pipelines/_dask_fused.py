@@ -218,7 +218,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
         hazy = d.season_haze(fs, as_of, sampled if sampled is not None else sample_series, featurize)
     area, overlap, shared, fcommon = d._features_setup(
         fs, season, as_of, set(variables), imagery=f_imagery, crop_model=crop_model, phenology_calib=phenology_calib,
-        area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize, hazy=hazy)
+        area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize, hazy=hazy,
+        phenology_weather=weather)
     if pinned and shared["options"]["reference"] is not None:
         from features.errors import UserInputError
         from pipelines._smooth import HAZE_WITH_REFERENCE

@@ -315,7 +315,7 @@ def _features_block(task: _FeatureTask, *, season: str, as_of: dt.date, crop_mod
                             crop_model=crop_model, phenology_calib=options["phenology_calib"],
                             area_params=options["area_params"], cache_dir=options["cache_dir"],
                             series=task.series, reference=options.get("reference"),
-                            hazy=options.get("hazy")).features
+                            hazy=options.get("hazy"), phenology_weather=options.get("phenology_weather")).features
         finally:
             if folder is not None:
                 remove(folder)
@@ -335,9 +335,11 @@ def _features_block(task: _FeatureTask, *, season: str, as_of: dt.date, crop_mod
 
 def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, imagery: str | Path | None,
                     crop_model: Any, phenology_calib: Any, area_params: Any, cache_dir: Path | None, period_days: int,
-                    featurize: Any, hazy: dict[str, list[str]] | None = None
+                    featurize: Any, hazy: dict[str, list[str]] | None = None,
+                    phenology_weather: pd.DataFrame | None = None
                     ) -> tuple[pd.Series, pd.Series, dict[str, Any], str]:
-    """What every block shares: hectares and overlaps over all fields, the task options, the key prefix."""
+    """What every block shares: hectares and overlaps over all fields, the task options, the key prefix;
+    ``phenology_weather``: the daily weather phenology's thermal time reads (as one call given it)."""
     from features._seasonal import DEFAULT_VARIABLES, field_windows
     from features.fields import area_ha, overlap_fractions
 
@@ -360,14 +362,15 @@ def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, 
                  if imagery is not None and featurize is None and reference_default() else None)
     options = {"imagery": str(imagery) if imagery is not None else None, "phenology_calib": phenology_calib,
                "area_params": area_params, "cache_dir": cache_dir, "reference": reference,
-               "hazy": hazy if reference is None else None}
+               "hazy": hazy if reference is None else None, "phenology_weather": phenology_weather}
     common = content_key("features/2" + ("+ref" if reference is not None else ""), season, as_of.isoformat(),
                          n_periods, period_days, variables,
                          repr(model_id), featurize if isinstance(featurize, str) or featurize is None
                          else getattr(featurize, "__qualname__", repr(featurize)),
                          _imagery_fingerprint(imagery) if imagery is not None else None,
                          repr(phenology_calib), repr(area_params),
-                         *([repr(sorted(hazy.items()))] if hazy is not None and reference is None else []))
+                         *([repr(sorted(hazy.items()))] if hazy is not None and reference is None else []),
+                         *([frame_hash(phenology_weather)] if phenology_weather is not None else []))
     shared = {"season": season, "as_of": as_of, "crop_model": crop_model, "featurize": featurize,
               "n_periods": n_periods, "variables": variables, "options": options}
     return area, overlap, shared, common
@@ -391,7 +394,7 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
                          imagery: str | Path | None = None, crop_model: Any = None, phenology_calib: Any = None,
                          area_params: Any = None, cache_dir: Path | None = None, period_days: int = 16,
                          featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
-                         out: Path | None = None) -> pd.DataFrame:
+                         out: Path | None = None, weather: pd.DataFrame | None = None) -> pd.DataFrame:
     """FieldFeatures of ``season`` as of ``as_of`` on spatial blocks, equal to one call over all fields.
 
     By default each block runs the production path, ``pipelines.featurize.featurize`` (seasonal
@@ -399,7 +402,8 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     it) on its fields and its rows of ``series``. ``featurize="basic"``: seasonal summaries
     (``period_days``) and crop type only, joined by ``features.build.build_features``; or any
     ``featurize(fields, series, season, as_of) -> FieldFeatures`` that computes each field from
-    that field alone. ``field_area_ha`` and ``overlap_fraction`` are computed once over all fields, as are the
+    that field alone. ``weather`` (daily): phenology's thermal time, as :func:`pipelines.featurize.featurize`
+    reads it (no ``wx_*`` columns are added here). ``field_area_ha`` and ``overlap_fraction`` are computed once over all fields, as are the
     crop model's season scales (:func:`season_calibrated`) and the smoother's scene haze dates
     (:func:`season_haze`); every column is bit-identical to one call's.
     Blocks must agree on the feature columns (one season window per run: fields of regions with
@@ -415,7 +419,8 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     area, overlap, shared, common = _features_setup(fs, season, as_of, present, imagery=imagery, crop_model=crop_model,
                                                     phenology_calib=phenology_calib, area_params=area_params,
                                                     cache_dir=cache_dir, period_days=period_days, featurize=featurize,
-                                                    hazy=season_haze(fs, as_of, series, featurize))
+                                                    hazy=season_haze(fs, as_of, series, featurize),
+                                                    phenology_weather=weather)
     sfid = series["field_id"].astype(str)
     blocks = field_blocks(fs, chunk_fields)
     per_block = (scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=None, end=None)

@@ -209,8 +209,10 @@ def phenology_crops(fields: pd.DataFrame, crop: pd.DataFrame | None,
 def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_of: dt.date, calib: Any,
                families: dict[str, str], warnings: list[str],
                reference: pd.DataFrame | None = None,
-               hazy: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame | None, list[str]]:
-    """Phenology of ``fields`` and the smoother's scene haze dates."""
+               hazy: dict[str, list[str]] | None = None,
+               weather: pd.DataFrame | None = None) -> tuple[pd.DataFrame | None, list[str]]:
+    """Phenology of ``fields`` and the smoother's scene haze dates; ``calib``: a calibration or region →
+    calibration (see :func:`featurize`)."""
     try:
         from features.growth_stage import load_calendars, phenology
     except ImportError as e:
@@ -225,13 +227,19 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
     calendars = load_calendars()
     regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
     parts = []
+    used: list[str] = []
     for region in sorted({str(r) for r in regions if r is not None and not pd.isna(r)}):
         ids = set(fields.loc[(regions == region).to_numpy(), "field_id"].astype(str))
         sm = smoothed[smoothed["field_id"].astype(str).isin(ids)]
         if sm.empty:
             continue
-        parts.append(phenology(sm, calendars, crops[crops.index.isin(ids)], region, as_of, calib))
-    families["phenology"] = "ok"
+        rc = calib.get(region) if isinstance(calib, dict) else (calib if getattr(calib, "region", None) == region
+                                                                else None)
+        if rc is not None:
+            thermal = weather is not None and any(c.em_to_mat_gdd is not None for c in rc.crops.values())
+            used.append(f"{region} calibrated on seasons {', '.join(rc.seasons)}" + (", thermal time" if thermal else ""))
+        parts.append(phenology(sm, calendars, crops[crops.index.isin(ids)], region, as_of, rc, weather=weather))
+    families["phenology"] = "ok" + (f" ({'; '.join(used)})" if used else " (uncalibrated)")
     hazy_dates = list(smoothed.attrs.get("hazy_dates", []))
     if not parts:
         return None, hazy_dates
@@ -322,7 +330,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               weather: pd.DataFrame | str | Path | None = None,
               reference: pd.DataFrame | None = None,
               hazy: dict[str, list[str]] | None = None,
-              haze_dates: Sequence[dt.date] | None = None) -> FeaturizeResult:
+              haze_dates: Sequence[dt.date] | None = None,
+              phenology_weather: pd.DataFrame | None = None) -> FeaturizeResult:
     """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
 
     ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
@@ -335,6 +344,12 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     blocks); None judges them on these fields. ``haze_dates`` pins them (:func:`pin_haze`; e.g. an earlier decision
     record's ``smoother_hazy_dates``, so a farmer re-run alone smooths as in the run that decided); not with the
     scene reference, which decides the haze from the reference alone.
+
+    Phenology is calibrated (:mod:`features._phenology_calib`) with ``phenology_calib`` (a calibration, or region →
+    calibration), else with the one the crop-type model carries (fitted on its training seasons' records; none for
+    model folders saved before it: uncalibrated, as then); with ``weather`` (or ``phenology_weather``: for phenology
+    only, e.g. a distributed block whose ``wx_*`` columns are added later) its thermal-time durations date a maturity
+    not yet seen.
     """
     season = check_season(season)
     day = _as_date(as_of)
@@ -380,11 +395,14 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
         warnings.append("crop type left empty: no crop-type model given")
 
     crops = phenology_crops(fs, crop)
-    phen, hazy_dates = _phenology(s, fs, crops, day, phenology_calib, families, warnings, ref, hazy)
+    wx, wx_source = load_weather(weather)
+    calib = phenology_calib if phenology_calib is not None else (getattr(crop_model, "phenology_calibration_", None)
+                                                                 or None)
+    phen, hazy_dates = _phenology(s, fs, crops, day, calib, families, warnings, ref, hazy,
+                                  wx if phenology_weather is None else phenology_weather)
     area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings)
     feats = build_features(fs, s, season, day, area=area, phenology=phen, crop=crop, seasonal=seasonal)
     feats["crop"] = pd.Series(feats["field_id"].map(crops).to_numpy(dtype=object), dtype="str")
-    wx, wx_source = load_weather(weather)
     if wx is not None:
         from features.weather import WEATHER_COLUMNS, add_weather
 

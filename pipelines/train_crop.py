@@ -133,8 +133,12 @@ def crop_governance(clf: CropTypeClassifier, metrics: dict[str, float], regions:
 
 def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: dict[str, int | str] | None = None,
                     regions: Sequence[str] = (), synthetic: bool = False, register: bool = True,
-                    promote: bool = True, params: dict[str, Any] | None = None) -> TrainResult:
+                    promote: bool = True, params: dict[str, Any] | None = None,
+                    phenology: dict[str, Any] | None = None) -> TrainResult:
     """Fit on ``labels`` (:func:`crop_labels`: field_id, season, crop, region or season_start), score, register.
+
+    ``phenology``: region → :class:`features._phenology_calib.Calibration` fitted on the same past seasons' records,
+    saved (and registered) with the model so that features built with it use it.
 
     ``checkpoints`` maps names to day offsets (default: ``{"end": "end"}``). Promotion to champion
     happens only when the held-out metrics meet :data:`MINIMUM_METRICS`; otherwise the version
@@ -153,6 +157,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
         notes.append(f"only {len(lab)} labels: every declared crop kept, however rare")
     clf = CropTypeClassifier(tuple(dict.fromkeys(names.values())), context=context, **kw)
     clf.fit(series, lab, label_column="crop")
+    clf.phenology_calibration_ = dict(phenology or {})
     seasons = sorted(set(lab["season"]))
     metrics = _heldout_metrics(clf, seasons[-1], names)
     metrics["n_train"] = float(len(lab))
@@ -187,7 +192,11 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
 
 def train_crop_type_county(county: County, *, seasons: list[str] | None = None, register: bool = True,
                            promote: bool = True, params: dict[str, Any] | None = None) -> TrainResult:
-    """Train on the county's past seasons (declared crops, :meth:`County.series`), register as ``crop-type``."""
+    """Train on the county's past seasons (declared crops, :meth:`County.series`), register as ``crop-type``, with
+    the county's phenology calibration (:func:`pipelines._phenology_fit.fit_county_phenology`) on the latest of
+    them."""
+    from pipelines._phenology_fit import fit_county_phenology
+
     seasons = sorted(seasons or county.past_seasons)
     if not seasons:
         raise UserInputError(f"crop-type training on {county.path}: expected at least one past season, found none")
@@ -202,8 +211,10 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
     if "region" not in labels.columns or labels["region"].isna().all():
         labels["region"] = county.region
     labels["region"] = labels["region"].fillna(county.region).astype("str")
+    calib = fit_county_phenology(county, seasons)
     return train_crop_type(series, labels, checkpoints=county_checkpoints(county), regions=[county.region],
-                           synthetic=county.synthetic, register=register, promote=promote, params=params)
+                           synthetic=county.synthetic, register=register, promote=promote, params=params,
+                           phenology={county.region: calib} if calib is not None else None)
 
 
 def _read_table(path: str | Path, what: str) -> pd.DataFrame:

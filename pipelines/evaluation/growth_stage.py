@@ -78,6 +78,16 @@ def date_metrics(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float | i
     return out
 
 
+def expected_harvest_error(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float | None]:
+    """MAE and bias (days) of the mid-season ``expected_harvest_date`` (what sets a loan's term) against the true
+    harvest, over the fields with one (a failed crop has none)."""
+    p = pred.drop_duplicates("field_id").set_index(pred["field_id"].astype(str))["expected_harvest_date"]
+    t = pd.to_datetime(truth.set_index(truth["field_id"].astype(str))["harvest_date"])
+    err = (pd.to_datetime(p.reindex(t.index)) - t).dt.days.astype("float64").dropna()
+    return {"expected_harvest_mid_mae_days": float(err.abs().mean()) if len(err) else None,
+            "expected_harvest_mid_bias_days": float(err.mean()) if len(err) else None}
+
+
 def stage_accuracy(pred_stage: pd.Series, true_stage: pd.Series) -> float | None:
     """Share of fields (index field_id) whose predicted stage equals the true stage."""
     t = true_stage.dropna()
@@ -155,6 +165,7 @@ def _baseline(fields: pd.DataFrame, cds: pd.DataFrame, as_of: date) -> pd.DataFr
         out[f"{e}_date"] = pd.to_datetime(crop.map(cds[e]) if len(cds) else pd.NaT).to_numpy()
     out["growth_stage"] = stage_from_dates(np.datetime64(pd.Timestamp(as_of), "ns"), out["emergence_date"],
                                            out["flowering_date"], out["maturity_date"], out["harvest_date"])
+    out["expected_harvest_date"] = out["harvest_date"]
     return out
 
 
@@ -167,14 +178,15 @@ def _groups(truth: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = None, calib_seasons: int = 3,
-                          progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                          progress: Callable[[str], None] | None = None, thermal: bool = True) -> dict[str, Any]:
     """Evaluate phenology and growth stage on a county folder; returns a JSON-ready dict.
 
     ``cache_dir``: the series cache (default ``AGCREDIT_CACHE_DIR``, else none: nothing is written into the
     county folder).
     """
-    from features.growth_stage import calendar_dates, calibrate, load_calendars, phenology
+    from features.growth_stage import calendar_dates, load_calendars, phenology
     from features.series import build_series
+    from pipelines._phenology_fit import fit_county_phenology
     from pipelines.county import County
     from pipelines.featurize import smooth_ndvi
 
@@ -186,23 +198,20 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     season, region = c.current_season, c.region
     cal = load_calendars()
 
+    def series_of(s: str, as_of: date | None = None) -> Any:
+        return build_series(c.fields(s), c.imagery, s, as_of=as_of, variables=("NDVI",), cache_dir=cache)
+
     def smoothed(s: str, as_of: date | None) -> pd.DataFrame:
         """The season's NDVI smoothed as production smooths it (pipelines.featurize.smooth_ndvi: per region on its
         season grid, with the scene reference when it is on)."""
-        fs = c.fields(s)
-        res = build_series(fs, c.imagery, s, as_of=as_of, variables=("NDVI",), cache_dir=cache)
-        return smooth_ndvi(res.series, fs, as_of, reference=res.reference)
+        res = series_of(s, as_of)
+        return smooth_ndvi(res.series, c.fields(s), as_of, reference=res.reference)
 
-    # -- calibration on past seasons' declared dates ----------------------------------------------
-    hist = c.history()
+    # -- calibration on past seasons' declared dates (as `agcredit train crop-type --county` fits it) ------------
     past = c.past_seasons[-calib_seasons:] if calib_seasons > 0 else []
-    sm_past = []
-    for s in past:
-        say(f"series {s} (calibration)")
-        sm_past.append(smoothed(s, None))
-    hp = hist[hist["season"].isin(past)]
-    calib = calibrate(pd.concat(sm_past, ignore_index=True), hp, hp[["field_id", "season", "declared_crop"]],
-                      region, calendars=cal) if sm_past else None
+    calib = fit_county_phenology(c, past, n_seasons=calib_seasons, weather=thermal, series_of=series_of,
+                                 progress=lambda m: say(m.replace(" (phenology calibration)", " (calibration)")))
+    wx = c.weather() if thermal else None
 
     # -- current season, as of mid-season and the end of the season -------------------------------
     cps = c.checkpoints(season)
@@ -221,7 +230,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
         sm = smoothed(season, as_of)
         if cp == "mid":
             gaps_mid = _gap_around(sm, scored)
-        runs[cp] = {"calibrated": phenology(sm, cal, crops, region, as_of, calib),
+        runs[cp] = {"calibrated": phenology(sm, cal, crops, region, as_of, calib, weather=wx),
                     "uncalibrated": phenology(sm, cal, crops, region, as_of, None),
                     "baseline": _baseline(fields, cds, as_of)}
     true_mid = _true_stages(scored, cps["mid"])
@@ -246,6 +255,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
             mid = runs["mid"][method].set_index("field_id")["growth_stage"]
             m["stage_accuracy_mid"] = stage_accuracy(mid, true_mid.reindex(t["field_id"]))
             m["stage_true_dates_mid"] = stage_accuracy(true_dates_mid, true_mid.reindex(t["field_id"]))
+            m.update(expected_harvest_error(runs["mid"][method], t))
             g[method] = m
         result["groups"][name] = g
         result["diagnosis_mid"][name] = _diagnosis(runs["mid"]["calibrated"], t, true_mid, cps["mid"], gaps_mid)
@@ -262,6 +272,7 @@ def format_growth_evaluation(r: dict[str, Any]) -> str:
     rows = [("emergence MAE (days)", "emergence_mae_days"), ("maturity MAE (days)", "maturity_mae_days"),
             ("harvest MAE (days)", "harvest_mae_days"), ("maturity within 10 d", "maturity_within_10d"),
             ("stage right at mid-season", "stage_accuracy_mid"),
+            ("mid-season expected harvest", "expected_harvest_mid_mae_days"),
             ("  stage from true dates", "stage_true_dates_mid"), ("emergence coverage", "emergence_coverage"),
             ("maturity coverage", "maturity_coverage")]
 

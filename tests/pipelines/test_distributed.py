@@ -597,3 +597,29 @@ def test_a_pinned_haze_reproduces_the_whole_run_for_a_few_fields() -> None:
             pin_haze(plain, [day], as_of)
     with pytest.raises(UserInputError, match=r"21 field\(s\) without a region \(H00, H01, H02\)"):
         pin_haze(plain.drop(columns="region"), [dt.date(2009, 8, 3)], as_of)
+
+
+def test_features_blocks_equal_one_call_with_thermal_phenology(county: Path, fields: Any, reference: Any,
+                                                               tmp_path: Path) -> None:
+    """A phenology calibration with thermal-time durations and the daily weather: every block's phenology is the
+    one call's (each block's featurize gets the weather for phenology only), and the weather is really used."""
+    from features._phenology_calib import Calibration, CropCalib
+    from pipelines.featurize import featurize
+
+    cal = Calibration(region="in-smallholder", seasons=("2008",), crops={
+        c: CropCalib(em_threshold=0.3, em_offset_days=-5.0, em_to_mat_days=90.0, em_to_mat_gdd=2600.0,
+                     peak_to_mat_days=40.0, peak_to_mat_gdd=900.0) for c in ("rice", "maize", "cotton")})
+    days = pd.date_range("2007-01-01", "2010-03-31", freq="D")
+    warm = 18.0 + 6.0 * np.sin(2 * np.pi * (days.day_of_year - 100) / 365.0)
+    wx = pd.DataFrame({"region": "in-smallholder", "date": days, "precip_mm": 2.0, "tmin_c": warm,
+                       "tmax_c": warm + 10.0, "et0_mm": 4.0})
+    series = reference.series
+    one = featurize(fields, county / "scenes", SEASON, AS_OF, series=series, phenology_calib=cal,
+                    phenology_weather=wx).features
+    parts = features_distributed(fields, series, SEASON, AS_OF, imagery=county / "scenes", chunk_fields=4,
+                                 out=tmp_path, phenology_calib=cal, weather=wx)
+    pd.testing.assert_frame_equal(parts, one, check_exact=True)
+    days_only = featurize(fields, county / "scenes", SEASON, AS_OF, series=series, phenology_calib=cal).features
+    emerged = one["emergence_date"].notna()
+    assert emerged.any()
+    assert (one.loc[emerged, "expected_harvest_date"] != days_only.loc[emerged, "expected_harvest_date"]).any()

@@ -52,7 +52,7 @@ def test_contract_and_families(built: dict[str, Any]) -> None:
     assert len(f) == len(built["fields"]) and f["field_id"].is_unique
     assert (f["as_of"] == pd.Timestamp(built["mid"])).all()
     assert res.families["series"] == "ok" and res.families["seasonal"] == "ok" and res.families["area"] == "ok"
-    assert res.families["crop_type"].startswith("skipped") and res.families["phenology"] == "ok"
+    assert res.families["crop_type"].startswith("skipped") and res.families["phenology"].startswith("ok")
     assert f["growth_stage"].notna().any() and f["emergence_date"].notna().any()
     # without a crop model the valued crop is the declared one
     assert f["crop"].fillna("-").tolist() == f["declared_crop"].fillna("-").tolist()
@@ -120,8 +120,9 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
                              "value": s["mean"], "observed": True})
 
     def phenology(smoothed: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series, region: str, as_of: date,
-                  calib: Any) -> pd.DataFrame:
+                  calib: Any, *, weather: Any = None) -> pd.DataFrame:
         calls["phen"] = (dict(crops), region, as_of, calib)
+        calls["weather"] = weather
         ids = sorted(smoothed["field_id"].astype(str).unique())
         return pd.DataFrame({"field_id": ids, "season": "x", "growth_stage": "vegetative",
                              "emergence_date": pd.Timestamp(as_of) - pd.Timedelta(days=30),
@@ -130,9 +131,14 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
     monkeypatch.setitem(sys.modules, "features.timeseries", types.SimpleNamespace(smooth_series=smooth_series))
     monkeypatch.setitem(sys.modules, "features.growth_stage", types.SimpleNamespace(
         phenology=phenology, load_calendars=pd.DataFrame))
+    from features._phenology_calib import Calibration
+
+    cal = Calibration(region="in-smallholder", seasons=("2007", "2008"))
     res = featurize(built["fields"], built["county"].imagery, built["season"], built["mid"],
-                    crop_model=_FakeCropModel(), phenology_calib="CAL", cache_dir=built["county"].cache_dir)  # type: ignore[arg-type]
-    assert res.families["crop_type"] == "ok" and res.families["phenology"] == "ok"
+                    crop_model=_FakeCropModel(), phenology_calib=cal, cache_dir=built["county"].cache_dir)  # type: ignore[arg-type]
+    assert res.families["crop_type"] == "ok"
+    assert res.families["phenology"] == "ok (in-smallholder calibrated on seasons 2007, 2008)"
+    assert calls["weather"] is None
     f = res.features
     assert (f["growth_stage"] == "vegetative").all() and (f["days_since_emergence"] == 30.0).all()
     assert "greenup_rate" in f.columns and "checkpoint" not in f.columns
@@ -148,7 +154,7 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
     assert pd.Timestamp(start) == pd.Timestamp(season_window(built["season"], "in-smallholder")[0])
     assert calls["hazy"] is None  # fewer fields than the haze sample: the call judges haze on all of them
     crops, region, as_of, calib = calls["phen"]
-    assert region == "in-smallholder" and as_of == built["mid"] and calib == "CAL"
+    assert region == "in-smallholder" and as_of == built["mid"] and calib is cal
     fields = built["fields"].sort_values("field_id")
     first = str(built["fields"]["field_id"].iloc[0])
     # the uncertain prediction (0.5 < threshold) falls back to the declared crop; the others are predicted
@@ -188,3 +194,35 @@ def test_a_fields_curve_does_not_depend_on_the_other_fields_smoothed_with_it() -
     b = both[both["field_id"] == "b"].reset_index(drop=True)
     pd.testing.assert_frame_equal(b, alone.reset_index(drop=True), check_exact=True)
     assert b["date"].min() == pd.Timestamp(season_window("2009", "in-smallholder")[0])
+
+
+def test_phenology_calibration_from_the_crop_model(built: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without an explicit calibration, the crop-type model's own (fitted on its training seasons) is used for the
+    fields of its region, with the weather given; another region's calibration is never applied."""
+    from features._phenology_calib import Calibration
+
+    seen: dict[str, Any] = {}
+
+    def phenology(smoothed: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series, region: str, as_of: date,
+                  calib: Any, *, weather: Any = None) -> pd.DataFrame:
+        seen.update(calib=calib, weather=weather)
+        ids = sorted(smoothed["field_id"].astype(str).unique())
+        return pd.DataFrame({"field_id": ids, "season": "x", "growth_stage": "vegetative"})
+
+    import features.growth_stage as real
+
+    monkeypatch.setitem(sys.modules, "features.growth_stage", types.SimpleNamespace(
+        phenology=phenology, load_calendars=real.load_calendars, calendar_dates=real.calendar_dates))
+    model = _FakeCropModel()
+    mine = Calibration(region="in-smallholder", seasons=("2008",))
+    model.phenology_calibration_ = {"in-smallholder": mine}  # type: ignore[attr-defined]
+    wx = built["county"].weather()
+    res = featurize(built["fields"], built["county"].imagery, built["season"], built["mid"],
+                    crop_model=model, cache_dir=built["county"].cache_dir, weather=wx)  # type: ignore[arg-type]
+    assert seen["calib"] is mine and seen["weather"] is not None and len(seen["weather"]) == len(wx)
+    assert res.families["phenology"] == "ok (in-smallholder calibrated on seasons 2008)"  # no thermal durations
+    model.phenology_calibration_ = {"us-nebraska": Calibration(region="us-nebraska")}  # type: ignore[attr-defined]
+    res = featurize(built["fields"], built["county"].imagery, built["season"], built["mid"],
+                    crop_model=model, cache_dir=built["county"].cache_dir)  # type: ignore[arg-type]
+    assert seen["calib"] is None and seen["weather"] is None
+    assert res.families["phenology"] == "ok (uncalibrated)"

@@ -69,6 +69,10 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
     assert not res.promoted and any("not promoted: below minimum metrics" in n for n in res.notes)
     got = resolve("crop-type", "challenger", flavour=None)
     assert isinstance(got.model, CropTypeClassifier) and got.version == "1"
+    # the county's phenology calibration (its latest past seasons' diaries) travels with the registered version
+    cal = res.classifier.phenology_calibration_["in-smallholder"]
+    assert cal.seasons == tuple(county.past_seasons[-3:]) and cal.region == "in-smallholder"
+    assert got.model.phenology_calibration_ == {"in-smallholder": cal}
     with pytest.raises(UserInputError, match="seasons 1999 .* are not in county.json"):
         train_crop_type_county(county, seasons=["1999"])
 
