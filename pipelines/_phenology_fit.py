@@ -28,8 +28,8 @@ def fit_county_phenology(county: County, seasons: list[str] | None = None, *, n_
                          series_of: Callable[[str], Any] | None = None) -> Calibration | None:
     """The phenology calibration of ``county`` on the latest ``n_seasons`` of ``seasons`` (default: its past
     seasons); None when there is no such season. ``weather=False`` leaves out the thermal-time durations.
-    ``series_of(season)``: the season's :class:`features.series.SeriesResult` (default: the county's NDVI series,
-    cached under its cache folder)."""
+    ``series_of(season)``: the season's :class:`features.series.SeriesResult` (default: the county's series, cached
+    under its cache folder — the one crop-type training has just read)."""
     from features.growth_stage import calibrate, load_calendars
     from pipelines.featurize import smooth_ndvi
 
@@ -40,7 +40,7 @@ def fit_county_phenology(county: County, seasons: list[str] | None = None, *, n_
     parts = []
     for s in chosen:
         say(f"series {s} (phenology calibration)")
-        res = series_of(s) if series_of is not None else county.series_result(s, None, variables=("NDVI",))
+        res = series_of(s) if series_of is not None else county.series_result(s, None)
         parts.append(smooth_ndvi(res.series, county.fields(s), None, reference=res.reference))
     hist = county.history()
     hp = hist[hist["season"].astype(str).isin(chosen)]

@@ -344,10 +344,13 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         explain_stage(res.items, result.store_url, st)
     with stages.run("replay") as st:
         replay_stage(county, season, as_of, fr, result.store_url, st)
+    from pipelines.reunderwrite import county_history
+
     with stages.run("re-underwrite") as st:
-        reunderwrite_stage(county, result.store_url, models, st)
+        history = county_history(county, county.current_season)  # the past seasons' series, read once for both
+        reunderwrite_stage(county, result.store_url, models, st, history)
     with stages.run("report") as st:
-        result.report = report_stage(county, result.store_url, result.out / "report", st)
+        result.report = report_stage(county, result.store_url, result.out / "report", st, history)
 
 
 # --- stand-ins and the tail stages ---------------------------------------------------------------------------
@@ -433,13 +436,15 @@ def replay_stage(county: Any, season: str, as_of: Any, featurized: Any, url: str
                 for r in moved[:5]))
 
 
-def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage) -> None:
-    """Re-underwrite the active lines at the pre-harvest checkpoint and at the end of the season window."""
+def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, history: pd.DataFrame | None = None) -> None:
+    """Re-underwrite the active lines at the pre-harvest checkpoint and at the end of the season window
+    (``history``: the past seasons' series, read from the county when None)."""
     from pipelines.reunderwrite import reunderwrite_county
 
     cps = county.checkpoints(county.current_season)
     for name in ("pre_harvest", "end"):
-        r = reunderwrite_county(county, county.current_season, cps[name], store=url, operator=OPERATOR, models=models)
+        r = reunderwrite_county(county, county.current_season, cps[name], store=url, operator=OPERATOR, models=models,
+                                history=history)
         ch = r.changes
         down = int((ch["change"] < 0).sum()) if len(ch) else 0
         up = int((ch["change"] > 0).sum()) if len(ch) else 0
@@ -452,11 +457,11 @@ def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage) -> None:
                 st.lines.append("    alerts: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
 
 
-def report_stage(county: Any, url: str, out: Path, st: Stage) -> Path:
+def report_stage(county: Any, url: str, out: Path, st: Stage, history: pd.DataFrame | None = None) -> Path:
     """The portfolio report (latest decisions, fields, alerts as of its date) as self-contained HTML."""
     from pipelines.report import build_report_data_county, render_portfolio
 
-    data = build_report_data_county(county, store=url, season=county.current_season)
+    data = build_report_data_county(county, store=url, season=county.current_season, history=history)
     data.title = f"agcredit demo portfolio ({county.region}, synthetic)"
     path = render_portfolio(data, out)
     st.lines.append(f"portfolio report: {path}")

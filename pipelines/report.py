@@ -294,14 +294,17 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                       season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title)
 
 
-def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None
-                             ) -> ReportData:
-    """:func:`build_report_data` on a county folder (its fields, cached series, synthetic flag)."""
+def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,
+                             history: pd.DataFrame | None = None) -> ReportData:
+    """:func:`build_report_data` on a county folder (its fields, cached series, synthetic flag); ``history``: the
+    past seasons' series when already read (:func:`pipelines.reunderwrite.county_history`)."""
     from pipelines.county import County
+    from pipelines.reunderwrite import county_history
 
     c = county if isinstance(county, County) else County(county)
     season = str(season or c.current_season)
-    history = [c.series(s) for s in c.seasons if s < season]
+    if history is None:
+        history = county_history(c, season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),
-                             history=pd.concat(history, ignore_index=True) if history else None, as_of=as_of,
+                             history=history, as_of=as_of,
                              synthetic=c.synthetic, title=f"agcredit portfolio — {c.path.name}", weather=c.weather())

@@ -343,7 +343,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             st.close()
 
 
-def _county_history(county: County, season: str) -> pd.DataFrame | None:
+def county_history(county: County, season: str) -> pd.DataFrame | None:
+    """The series of the county's seasons before ``season`` (the alerts' expectations), or None."""
     frames = [county.series(s) for s in county.seasons if s < season]
     return pd.concat(frames, ignore_index=True) if frames else None
 
@@ -353,8 +354,11 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         operator: str | None = None, models: ScoringModels | None = None,
                         crops: Sequence[str] | None = None, alert_params: AlertParams | None = None,
                         progress: Progress | None = None, crop_season_scale: float | None = None,
-                        haze_dates: Sequence[date] | None = None) -> ReunderwriteResult:
-    """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir)."""
+                        haze_dates: Sequence[date] | None = None,
+                        history: pd.DataFrame | None = None) -> ReunderwriteResult:
+    """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir).
+    ``history``: the past seasons' series (:func:`county_history`; read from the county when None) — give it to
+    re-underwrite several checkpoints of a season without reading them again."""
     from pipelines.county import County
     from underwriting.policy import default_policy
 
@@ -366,7 +370,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
         raise UserInputError(f"{c.path}: county.json has no policy_profile; give --profile")
     return reunderwrite(season=season, as_of=as_of, fields=c.fields(), imagery=c.imagery, book=c.book(),
                         applications=c.applications(), store=store, policy=pol, profile=prof,
-                        cache_dir=c.cache_dir, history=_county_history(c, season), operator=operator,
+                        cache_dir=c.cache_dir, history=history if history is not None else county_history(c, season),
+                        operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates)
 

@@ -52,7 +52,8 @@ _KEY = ["field_id", "season"]
 #: modules whose source defines the features: a change to any invalidates the feature cache
 _FEATURE_SOURCES = ("pipelines/featurize.py", "features/build.py", "features/_seasonal.py", "features/series.py",
                     "features/timeseries.py", "features/growth_stage.py", "features/area_scenes.py",
-                    "features/crop_type.py", "features/zonal.py")
+                    "features/crop_type.py", "features/zonal.py", "features/_phenology_calib.py",
+                    "features/thermal.py", "pipelines/_smooth.py")
 Progress = Callable[[int, int, str], None]
 
 
@@ -115,7 +116,10 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
                              f"(known: {', '.join(county.seasons)})")
     cps = _order(checkpoints)
     wx = load_weather(weather)[0] if weather is not None else (county.weather() if county_weather else None)
-    code = _code_hash() + _weather_digest(wx)
+    # the phenology calibration the crop model carries shapes the features too (a version number alone may repeat)
+    calib = getattr(crop_model, "phenology_calibration_", None) or {}
+    code = _code_hash() + _weather_digest(wx) + hashlib.sha256(
+        "".join(f"{r}:{c.to_json()}" for r, c in sorted(calib.items())).encode()).hexdigest()[:12]
     out: dict[str, list[pd.DataFrame]] = {cp: [] for cp in cps}
     total, done = len(seasons) * len(cps), 0
     for s in seasons:
