@@ -135,12 +135,13 @@ def bench_eolearn(real: Path, grid: bool = False) -> None:
           " scene offsets make a field's curve depend on the fields smoothed with it; the reference does not)")
 
 
-def bench_county(county: Path, cache_dir: Path | None) -> None:
+def bench_county(county: Path, cache_dir: Path | None, thermal: bool = True) -> None:
     from pipelines.evaluation.growth_stage import evaluate_growth_stage, format_growth_evaluation
 
     t = time.perf_counter()
-    r = evaluate_growth_stage(county, cache_dir=cache_dir)
-    print(f"\n## county {county} ({time.perf_counter() - t:.0f} s)")
+    r = evaluate_growth_stage(county, cache_dir=cache_dir, thermal=thermal)
+    print(f"\n## county {county} ({time.perf_counter() - t:.0f} s; maturity expected in "
+          f"{'thermal time' if thermal else 'days: --no-thermal'})")
     print(format_growth_evaluation(r))
 
 
@@ -154,13 +155,16 @@ def main() -> None:
     ap.add_argument("--skip-speed", action="store_true")
     ap.add_argument("--skip-eolearn", action="store_true")
     ap.add_argument("--grid", action="store_true", help="also the reference's lattice/screen settings grid")
+    ap.add_argument("--no-thermal", action="store_true",
+                    help="county evaluation without the county's weather: maturity expected in days (the comparison "
+                         "behind the thermal-time rule)")
     a = ap.parse_args()
     if not a.skip_speed:
         bench_speed(a.fields)
     if not a.skip_eolearn:
         bench_eolearn(a.real, a.grid)
     for c in a.county:
-        bench_county(c, a.cache_dir)
+        bench_county(c, a.cache_dir, thermal=not a.no_thermal)
 
 
 if __name__ == "__main__":
