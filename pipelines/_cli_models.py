@@ -50,6 +50,8 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
         echo(f"v{v['version']}{tag} created {v['created']} run {v['run_id']}")
         echo(f"  metrics: {_fmt_metrics(v['metrics'], None)}")  # all of them: model risk reads them here
         echo(f"  governance: {gov.summary()}")
+        if gov.notes:
+            echo(f"  notes: {gov.notes}")
         for f in gov.failures()[:5]:
             echo(f"    below minimum: {f}")
     echo("alias history (oldest first):")

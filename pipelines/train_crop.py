@@ -169,7 +169,12 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     gov = crop_governance(clf, metrics, regs, list(names), synthetic=synthetic,
                           notes=f"declared crops of seasons {', '.join(seasons)}; held-out = out-of-fold "
                                 f"(whole seasons) on {seasons[-1]}; checkpoints "
-                                + ", ".join(f"{k}={v}" for k, v in names.items()))
+                                + ", ".join(f"{k}={v}" for k, v in names.items()) + "; phenology "
+                                + ("; ".join(f"{r} calibrated on the diaries of seasons {', '.join(c.seasons)}"
+                                             + (" (thermal time)" if any(x.em_to_mat_gdd is not None
+                                                                         for x in c.crops.values()) else "")
+                                             for r, c in sorted(clf.phenology_calibration_.items()))
+                                   or "uncalibrated"))
     version = None
     promoted = False
     if register:

@@ -46,7 +46,8 @@ def test_list_show_promote(store: Path) -> None:
 
     def gov(r2: float) -> Governance:
         return Governance(crops=("maize",), regions=("us-nebraska",), checkpoints=("end",), data="synthetic",
-                          metrics={"r2_all": r2}, minimum_metrics=(Requirement("r2_all", ">=", 0.5),))
+                          metrics={"r2_all": r2}, minimum_metrics=(Requirement("r2_all", ">=", 0.5),),
+                          notes=f"fitted for the r2 {r2} check")
 
     register(Dummy(1.0), "yield-value", metrics={"r2_all": 0.3}, governance=gov(0.3))
     many = {"r2_all": 0.7, **{f"m{i:02d}": i / 100 for i in range(12)}}  # show lists every metric
@@ -79,6 +80,7 @@ def test_list_show_promote(store: Path) -> None:
     assert "v1 [champion]" in out and "v2 created" in out
     assert "governance: synthetic data; scope crops=maize regions=us-nebraska checkpoints=end" in out
     assert "below minimum: r2_all >= 0.5 (found 0.3)" in out
+    assert "  notes: fitted for the r2 0.3 check" in out and "  notes: fitted for the r2 0.7 check" in out
     line = next(x for x in out.splitlines() if "m00=" in x)  # the version's metrics: all of them
     assert "m00=0, m01=0.01" in line and line.endswith("m11=0.11, r2_all=0.7")
     assert "champion: v2 -> v1 by mrm-2 FORCED: back-test" in out

@@ -73,6 +73,8 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
     cal = res.classifier.phenology_calibration_["in-smallholder"]
     assert cal.seasons == tuple(county.past_seasons[-3:]) and cal.region == "in-smallholder"
     assert got.model.phenology_calibration_ == {"in-smallholder": cal}
+    assert (f"phenology in-smallholder calibrated on the diaries of seasons {', '.join(cal.seasons)}"
+            in res.governance.notes)
     with pytest.raises(UserInputError, match="seasons 1999 .* are not in county.json"):
         train_crop_type_county(county, seasons=["1999"])
 
