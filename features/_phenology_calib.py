@@ -80,6 +80,11 @@ class Calibration:
     crops: dict[str, CropCalib] = field(default_factory=dict)
     seasons: tuple[str, ...] = ()
 
+    @property
+    def thermal(self) -> bool:
+        """Whether some crop has thermal-time durations (fitted with weather)."""
+        return any(c.em_to_mat_gdd is not None for c in self.crops.values())
+
     def get(self, crop: str | None) -> CropCalib:
         return self.crops.get(str(crop), DEFAULT_CALIB) if crop is not None else DEFAULT_CALIB
 

@@ -346,12 +346,11 @@ def _phenology_season(sm: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Serie
 
 def _thermal(clock: Any, region: str, crop: str, det: dict[str, Any], cc: CropCalib, as_of: date) -> np.ndarray | None:
     """Cumulative GDD from the season grid's first day, a year and a half ahead (observed up to ``as_of``, the
-    normal after it), when the calibration has thermal-time durations for ``crop`` and the weather holds the
-    region; else None (durations in days)."""
+    normal after it), when the calibration has thermal-time durations for ``crop``; else None (durations in days).
+    NaN where the weather does not reach: :func:`_after_gdd` then leaves the days-based date."""
     if clock is None or not crop or (cc.em_to_mat_gdd is None and cc.peak_to_mat_gdd is None):
         return None
-    cum = clock.projected(region, crop, det["t0"], int(det["tdays"][-1]) + 540, cutoff=as_of)
-    return cum if np.isfinite(cum[: int(det["tdays"][-1]) + 1]).any() else None
+    return clock.projected(region, crop, det["t0"], int(det["tdays"][-1]) + 540, cutoff=as_of)
 
 
 def _after_gdd(cum: np.ndarray, start: np.ndarray, gdd: float) -> np.ndarray:

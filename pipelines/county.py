@@ -169,6 +169,11 @@ class County:
         """The FieldTimeSeries of a season up to ``as_of`` (everything in the window when None)."""
         return self.series_result(season, as_of).series
 
+    def past_series(self, season: str) -> pd.DataFrame | None:
+        """The series of the seasons before ``season`` (the alerts' and the report's expectations), or None."""
+        frames = [self.series(s) for s in self.seasons if s < season]
+        return pd.concat(frames, ignore_index=True) if frames else None
+
     # -- weather -------------------------------------------------------------------------------------------------
     @property
     def weather_path(self) -> Path | None:

@@ -344,10 +344,8 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         explain_stage(res.items, result.store_url, st)
     with stages.run("replay") as st:
         replay_stage(county, season, as_of, fr, result.store_url, st)
-    from pipelines.reunderwrite import county_history
-
     with stages.run("re-underwrite") as st:
-        history = county_history(county, county.current_season)  # the past seasons' series, read once for both
+        history = county.past_series(county.current_season)  # the past seasons' series, read once for both
         reunderwrite_stage(county, result.store_url, models, st, history)
     with stages.run("report") as st:
         result.report = report_stage(county, result.store_url, result.out / "report", st, history)

@@ -236,7 +236,7 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         rc = calib.get(region) if isinstance(calib, dict) else (calib if getattr(calib, "region", None) == region
                                                                 else None)
         if rc is not None:
-            thermal = weather is not None and any(c.em_to_mat_gdd is not None for c in rc.crops.values())
+            thermal = weather is not None and rc.thermal
             used.append(f"{region} calibrated on seasons {', '.join(rc.seasons)}" + (", thermal time" if thermal else ""))
         parts.append(phenology(sm, calendars, crops[crops.index.isin(ids)], region, as_of, rc, weather=weather))
     families["phenology"] = "ok" + (f" ({'; '.join(used)})" if used else " (uncalibrated)")

@@ -297,14 +297,13 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
 def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,
                              history: pd.DataFrame | None = None) -> ReportData:
     """:func:`build_report_data` on a county folder (its fields, cached series, synthetic flag); ``history``: the
-    past seasons' series when already read (:func:`pipelines.reunderwrite.county_history`)."""
+    past seasons' series when already read (:meth:`pipelines.county.County.past_series`)."""
     from pipelines.county import County
-    from pipelines.reunderwrite import county_history
 
     c = county if isinstance(county, County) else County(county)
     season = str(season or c.current_season)
     if history is None:
-        history = county_history(c, season)
+        history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),
                              history=history, as_of=as_of,
                              synthetic=c.synthetic, title=f"agcredit portfolio — {c.path.name}", weather=c.weather())

@@ -343,12 +343,6 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             st.close()
 
 
-def county_history(county: County, season: str) -> pd.DataFrame | None:
-    """The series of the county's seasons before ``season`` (the alerts' expectations), or None."""
-    frames = [county.series(s) for s in county.seasons if s < season]
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
 def reunderwrite_county(county: County | str | Path, season: str | None, as_of: date, *,
                         store: DecisionStore | str | None, policy: Policy | None = None, profile: str | None = None,
                         operator: str | None = None, models: ScoringModels | None = None,
@@ -357,7 +351,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         haze_dates: Sequence[date] | None = None,
                         history: pd.DataFrame | None = None) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir).
-    ``history``: the past seasons' series (:func:`county_history`; read from the county when None) — give it to
+    ``history``: the past seasons' series (:meth:`County.past_series`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again."""
     from pipelines.county import County
     from underwriting.policy import default_policy
@@ -370,7 +364,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
         raise UserInputError(f"{c.path}: county.json has no policy_profile; give --profile")
     return reunderwrite(season=season, as_of=as_of, fields=c.fields(), imagery=c.imagery, book=c.book(),
                         applications=c.applications(), store=store, policy=pol, profile=prof,
-                        cache_dir=c.cache_dir, history=history if history is not None else county_history(c, season),
+                        cache_dir=c.cache_dir, history=history if history is not None else c.past_series(season),
                         operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates)

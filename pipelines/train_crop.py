@@ -171,8 +171,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                                 f"(whole seasons) on {seasons[-1]}; checkpoints "
                                 + ", ".join(f"{k}={v}" for k, v in names.items()) + "; phenology "
                                 + ("; ".join(f"{r} calibrated on the diaries of seasons {', '.join(c.seasons)}"
-                                             + (" (thermal time)" if any(x.em_to_mat_gdd is not None
-                                                                         for x in c.crops.values()) else "")
+                                             + (" (thermal time)" if c.thermal else "")
                                              for r, c in sorted(clf.phenology_calibration_.items()))
                                    or "uncalibrated"))
     version = None

@@ -182,7 +182,8 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     """Evaluate phenology and growth stage on a county folder; returns a JSON-ready dict.
 
     ``cache_dir``: the series cache (default ``AGCREDIT_CACHE_DIR``, else none: nothing is written into the
-    county folder).
+    county folder). ``thermal``: with the county's weather (as production), a maturity not yet seen is expected in
+    thermal time; False expects it in days (``benchmarks/bench_growth_stage.py --no-thermal``).
     """
     from features.growth_stage import calendar_dates, load_calendars, phenology
     from features.series import build_series
