@@ -6,8 +6,9 @@ Run (from the repository root; counties are read-only, caches go elsewhere)::
         --county /work/data/sh-demo --cache-root /work/data/Y [--county /work/data/sh-eval ...] [--no-train] \\
         [--weather-dir /work/data/W5]    # weather features from <dir>/<county>/weather.csv
 
-With ``--features-dir D`` the features are read from ``D/feats-<county>-<end|mid>.parquet`` snapshots
-(``--write-features`` builds and writes them first): feature modules change often, and each change
+With ``--features-dir D`` the features are read from ``D/feats-<county>-fold<season>-<end|mid>.parquet`` snapshots,
+one set per held-out season (``--write-features`` builds and writes them first; a single
+``D/feats-<county>-<end|mid>.parquet`` set is used for every season): feature modules change often, and each change
 invalidates the feature cache, so a frozen snapshot lets a model change be measured alone.
 
 For each county: ``evaluate_yield_county`` (leave-one-season-out over the past seasons, at end and
@@ -47,8 +48,10 @@ def main() -> None:
     ap.add_argument("--calibrate-on-truth", action="store_true",
                     help="DIAGNOSTIC: calibrate P10/P90 on the training seasons' true yields (as crop cuts would "
                     "give), to measure how much of the interval error reporting noise causes")
+    ap.add_argument("--uncalibrated", action="store_true", help="phenology uncalibrated (default: calibrated per "
+                    "held-out season on the other seasons' declared dates, as production); snapshots get -uncal")
     a = ap.parse_args()
-    from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot
+    from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot, read_fold_snapshot
     from pipelines.train_yield import train_yield_county
 
     rows: list[tuple[str, str, str]] = []
@@ -57,21 +60,24 @@ def main() -> None:
         cache = Path(a.cache_root) / f"cache-{name}" if a.cache_root else None
         t = time.perf_counter()
         seasons = a.seasons.split(",") if a.seasons else None
-        feats = None
+        feats = folds = None
+        wx = Path(a.weather_dir) / name / "weather.csv" if a.weather_dir else None
         if a.features_dir:
-            prefix = Path(a.features_dir) / f"feats-{name}"
+            prefix = Path(a.features_dir) / f"feats-{name}{'-uncal' if a.uncalibrated else ''}"
             if a.write_features:
                 from pipelines.county import County
-                from pipelines.train_yield import county_features
+                from pipelines.evaluation.yield_ import fold_features, resolve_weather, write_fold_snapshot
 
-                built = county_features(County(county, cache_dir=cache), None, ("end", "mid"))
-                for cp, df in built.items():
-                    df.to_parquet(f"{prefix}-{cp}.parquet", index=False)
-            feats = read_feature_snapshot(prefix, ("end", "mid"))
-        wx = Path(a.weather_dir) / name / "weather.csv" if a.weather_dir else None
+                cty = County(county, cache_dir=cache)
+                built = fold_features(cty, seasons or cty.past_seasons, ("end", "mid"), phenology=not a.uncalibrated,
+                                      weather=resolve_weather(cty, wx, not a.no_weather))
+                write_fold_snapshot(built, prefix)
+            folds = read_fold_snapshot(prefix, ("end", "mid"))
+            if folds is None:
+                feats = read_feature_snapshot(prefix, ("end", "mid"))
         res = evaluate_yield_county(county, seasons=seasons, oracle=not a.no_oracle, cache_dir=cache, features=feats,
-                                    weather=wx, county_weather=not a.no_weather,
-                                    calibrate_on_truth=a.calibrate_on_truth)
+                                    fold_snapshot=folds, weather=wx, county_weather=not a.no_weather,
+                                    calibrate_on_truth=a.calibrate_on_truth, phenology=not a.uncalibrated)
         cpu = resource.getrusage(resource.RUSAGE_SELF)
         print(res.text())
         print(f"cpu so far {cpu.ru_utime + cpu.ru_stime:.0f} s")

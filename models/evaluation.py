@@ -26,7 +26,7 @@ from models.errors import ModelError
 from models.governance import Governance, Requirement
 from models.yield_value import YieldModel, YieldModelConfig, crop_of
 
-__all__ = ["YieldEvaluation", "YieldRelease", "build_yield_release", "evaluate_yield", "yield_metrics", "governance_metrics", "default_minimum_metrics",
+__all__ = ["YieldEvaluation", "YieldRelease", "build_yield_release", "evaluate_yield", "summarize_yield", "yield_metrics", "governance_metrics", "default_minimum_metrics",
            "diagnostic_plots"]
 
 _KEY = ["field_id", "season"]
@@ -205,7 +205,12 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
                 _score(rows, cp, s, name, test, r.reindex(idx).to_numpy(dtype="float64"), None, None)
         if progress is not None:
             progress(k + 1, len(held), f"season {s} held out")
-    per = pd.DataFrame(rows)
+    return summarize_yield(pd.DataFrame(rows), data=data)
+
+
+def summarize_yield(per: pd.DataFrame, *, data: str = "synthetic") -> YieldEvaluation:
+    """A :class:`YieldEvaluation` from per-season score rows (``YieldEvaluation.per_season``; e.g. the rows of
+    several :func:`evaluate_yield` calls, each holding out other seasons, concatenated)."""
     g = per.groupby(["checkpoint", "crop", "method"], sort=False)
     summary = g.agg(n_seasons=("season", "nunique"), n=("n", "sum"), r2=("r2", "mean"), rmse=("rmse", "mean"),
                     rmse_pct=("rmse_pct", "mean"), below_p10=("below_p10", "mean"), above_p90=("above_p90", "mean"),

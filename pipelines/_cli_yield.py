@@ -77,8 +77,11 @@ def evaluate_yield_cmd(
     no_oracle: bool = typer.Option(False, "--no-oracle", help="Skip the oracle (faster)."),
     cache: Path | None = typer.Option(None, "--cache", help="Cache folder (default <county>/.cache)."),
     features: str | None = typer.Option(None, "--features", help="Snapshot prefix P: read the past seasons' "
-                                        "FieldFeatures from P-end.parquet and P-mid.parquet (written from "
-                                        "pipelines.train_yield.county_features) instead of featurizing."),
+                                        "FieldFeatures from P-fold<SEASON>-end|mid.parquet (one set per held-out "
+                                        "season, pipelines.evaluation.yield_.write_fold_snapshot) or else from "
+                                        "P-end.parquet and P-mid.parquet (one set for all) instead of featurizing."),
+    phenology: str = typer.Option("calibrated", "--phenology", help="calibrated (per held-out season, on the other "
+                                  "seasons' declared dates, as production) or uncalibrated."),
     weather: Path | None = typer.Option(None, "--weather", help="Daily weather CSV: add the weather-as-of-date "
                                         "features (default: the county's weather/daily.csv when it has one)."),
     no_weather: bool = typer.Option(False, "--no-weather", help="Evaluate without weather even when the county "
@@ -86,15 +89,18 @@ def evaluate_yield_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Leave-one-season-out yield evaluation against truth, beside baselines and an oracle; checks the targets."""
-    from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot
+    from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot, read_fold_snapshot
 
     held = [s.strip() for s in seasons.split(",") if s.strip()] if seasons else None
     if weather is not None and no_weather:
         raise UserInputError("give --weather F or --no-weather, not both")
-    feats = read_feature_snapshot(features, ("end", "mid")) if features else None
+    if phenology not in ("calibrated", "uncalibrated"):
+        raise UserInputError(f"--phenology {phenology!r}: expected calibrated or uncalibrated")
+    folds = read_fold_snapshot(features, ("end", "mid")) if features else None
+    feats = read_feature_snapshot(features, ("end", "mid")) if features and folds is None else None
     res = evaluate_yield_county(county, seasons=held, oracle=not no_oracle, cache_dir=cache,
-                                progress=_progress(not quiet), features=feats, weather=weather,
-                                county_weather=not no_weather)
+                                progress=_progress(not quiet), features=feats, fold_snapshot=folds, weather=weather,
+                                county_weather=not no_weather, phenology=phenology == "calibrated")
     if as_json:
         json.dump(res.to_dict(), sys.stdout, indent=1, sort_keys=True, default=str)
         sys.stdout.write("\n")

@@ -24,10 +24,11 @@ CALIBRATION_SEASONS = 3
 
 
 def fit_county_phenology(county: County, seasons: list[str] | None = None, *, n_seasons: int = CALIBRATION_SEASONS,
-                         weather: bool = True, progress: Callable[[str], None] | None = None,
+                         weather: bool | pd.DataFrame | None = True, progress: Callable[[str], None] | None = None,
                          series_of: Callable[[str], Any] | None = None) -> Calibration | None:
     """The phenology calibration of ``county`` on the latest ``n_seasons`` of ``seasons`` (default: its past
-    seasons); None when there is no such season. ``weather=False`` leaves out the thermal-time durations.
+    seasons); None when there is no such season. ``weather``: True for the county's own daily weather, a daily weather
+    table instead, or False/None to leave out the thermal-time durations.
     ``series_of(season)``: the season's :class:`features.series.SeriesResult` (default: the county's series, cached
     under its cache folder — the one crop-type training has just read)."""
     from features.growth_stage import calibrate, load_calendars
@@ -44,6 +45,6 @@ def fit_county_phenology(county: County, seasons: list[str] | None = None, *, n_
         parts.append(smooth_ndvi(res.series, county.fields(s), None, reference=res.reference))
     hist = county.history()
     hp = hist[hist["season"].astype(str).isin(chosen)]
-    wx = county.weather() if weather else None
+    wx = weather if isinstance(weather, pd.DataFrame) else (county.weather() if weather else None)
     return calibrate(pd.concat(parts, ignore_index=True), hp, hp[["field_id", "season", "declared_crop"]],
                      county.region, calendars=load_calendars(), weather=wx)

@@ -98,14 +98,18 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
                     checkpoints: Sequence[str] = CHECKPOINTS, *, crop_model: Any = None, crop_desc: str = "none",
                     progress: Progress | None = None, cache: bool = True,
                     weather: pd.DataFrame | str | Path | None = None,
-                    county_weather: bool = True) -> dict[str, pd.DataFrame]:
+                    county_weather: bool = True, phenology_calib: Mapping[str, Any] | None = None,
+                    series_memo: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
     """FieldFeatures of every field of ``seasons`` (default: the past seasons) as of each checkpoint.
 
     Built with :func:`pipelines.featurize.featurize` on the county's scenes (the season's series is
     built once up to its latest checkpoint and cut at each), cached under ``cache_dir/yield_features``.
     ``crop_model`` (a fitted crop-type classifier or None) and ``crop_desc`` (what it is, for the cache key).
     ``weather``: a daily weather file or table whose ``wx_*`` features are added; without it the county's own
-    ``weather/daily.csv`` when it has one (unless ``county_weather`` is false).
+    ``weather/daily.csv`` when it has one (unless ``county_weather`` is false). ``phenology_calib``: region →
+    phenology calibration to use instead of the crop model's (e.g. one fitted without a held-out season).
+    ``series_memo``: season → series already read (filled as seasons are read), for several calls over the same
+    seasons.
     """
     from pipelines.featurize import featurize, load_weather, write_parquet_atomic
 
@@ -117,7 +121,8 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     cps = _order(checkpoints)
     wx = load_weather(weather)[0] if weather is not None else (county.weather() if county_weather else None)
     # the phenology calibration the crop model carries shapes the features too (a version number alone may repeat)
-    calib = getattr(crop_model, "phenology_calibration_", None) or {}
+    calib = (phenology_calib if phenology_calib is not None
+             else getattr(crop_model, "phenology_calibration_", None)) or {}
     code = _code_hash() + _weather_digest(wx) + hashlib.sha256(
         "".join(f"{r}:{c.to_json()}" for r, c in sorted(calib.items())).encode()).hexdigest()[:12]
     out: dict[str, list[pd.DataFrame]] = {cp: [] for cp in cps}
@@ -131,10 +136,18 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
         paths = {cp: county.cache_dir / "yield_features" / f"{s}-{cp}-{_cache_key(county, s, dates[cp], crop_desc, code)}"
                  f".parquet" for cp in cps}
         todo = [cp for cp in cps if not (cache and paths[cp].is_file())]
-        series = county.series(s, max(dates[cp] for cp in todo)) if todo else None
+        series = None
+        if todo:
+            if series_memo is not None and s in series_memo:
+                series = series_memo[s]
+            else:
+                series = county.series(s, max(dates[cp] for cp in dates if cp in cps))
+                if series_memo is not None:
+                    series_memo[s] = series
         for cp in cps:
             if cp in todo:
                 res = featurize(county.fields(s), county.imagery, s, dates[cp], crop_model=crop_model,
+                                phenology_calib=dict(phenology_calib) if phenology_calib is not None else None,
                                 cache_dir=county.cache_dir, series=series, weather=wx)
                 feats = res.features
                 obj = [c for c in feats.columns if feats[c].dtype == object]

@@ -2,7 +2,9 @@
 
 The features are the production ones (:func:`pipelines.train_yield.county_features`: featurize
 on the county's scenes, as of the ``end`` and ``mid`` checkpoints; no crop-type model, so the
-crop is the declared one and no model trained on the held-out season leaks into it). For each
+crop is the declared one and no model trained on the held-out season leaks into it), with the phenology
+calibrated as production calibrates it (:func:`fold_features`: on the declared dates of the latest three past
+seasons — here the three latest OTHER than the held-out one, so its own records never shape it). For each
 held-out past season one model is trained on the other seasons' REPORTED yields
 (:func:`models.evaluation.evaluate_yield`) and scored against the held-out season's TRUE yields
 (``truth/fields.parquet``, ``yield_t_ha``), within each crop and pooled, beside two baselines
@@ -43,7 +45,8 @@ if TYPE_CHECKING:
     from models.yield_value import YieldModelConfig
 
 __all__ = ["YieldCountyEvaluation", "evaluate_yield_county", "oracle_features", "condition_floor", "yield_targets",
-           "read_feature_snapshot", "resolve_weather", "R2_TARGETS", "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
+           "read_feature_snapshot", "read_fold_snapshot", "write_fold_snapshot", "fold_features",
+           "fold_calibration_seasons", "resolve_weather", "R2_TARGETS", "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
 
 #: within-crop R² targets (crop → minimum; others: the "*" value)
 R2_TARGETS = {"maize": 0.45, "*": 0.30}
@@ -199,6 +202,72 @@ class YieldCountyEvaluation:
         return "\n".join(lines)
 
 
+def fold_features(county: Any, held: Sequence[str], checkpoints: Sequence[str], *, phenology: bool = True,
+                  weather: pd.DataFrame | None = None, progress: Progress | None = None
+                  ) -> dict[str, dict[str, pd.DataFrame]]:
+    """Held-out season → checkpoint → FieldFeatures of every past season, built as production builds them for a
+    model trained without that season (:func:`pipelines.train_yield.county_features`).
+
+    With ``phenology`` the phenology is calibrated as ``agcredit train crop-type --county`` calibrates it for
+    production (:func:`pipelines._phenology_fit.fit_county_phenology`: the latest three seasons' DECLARED dates) —
+    on the other past seasons only, so the held-out season's records never shape its own features; folds whose
+    calibration seasons are the same share one build. Without it every fold gets the uncalibrated features.
+    ``weather``: the daily weather for the ``wx_*`` columns and the thermal-time phenology (None: neither).
+    """
+    from pipelines._phenology_fit import CALIBRATION_SEASONS, fit_county_phenology
+    from pipelines.train_yield import county_features
+
+    past = list(county.past_seasons)
+    memo: dict[str, pd.DataFrame] = {}
+    built: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
+    out: dict[str, dict[str, pd.DataFrame]] = {}
+    for s in held:
+        chosen = tuple(sorted(x for x in past if x != s)[-CALIBRATION_SEASONS:]) if phenology else ()
+        if chosen not in built:
+            calib = {}
+            if chosen:
+                cal = fit_county_phenology(county, list(chosen), weather=weather if weather is not None else False)
+                calib = {county.region: cal} if cal is not None else {}
+            built[chosen] = county_features(county, past, checkpoints, weather=weather, county_weather=False,
+                                            phenology_calib=calib, series_memo=memo)
+        out[s] = built[chosen]
+        if progress is not None:
+            progress(len(out), len(held), f"features for season {s} held out (phenology "
+                     + (f"calibrated on {', '.join(chosen)})" if chosen else "uncalibrated)"))
+    return out
+
+
+def fold_calibration_seasons(past: Sequence[str], held: str) -> list[str]:
+    """The seasons :func:`fold_features` calibrates the phenology on when ``held`` is held out."""
+    from pipelines._phenology_fit import CALIBRATION_SEASONS
+
+    return sorted(x for x in past if x != held)[-CALIBRATION_SEASONS:]
+
+
+def write_fold_snapshot(folds: dict[str, dict[str, pd.DataFrame]], prefix: str | Path) -> list[Path]:
+    """Write :func:`fold_features`' output as ``<prefix>-fold<season>-<checkpoint>.parquet`` (atomically)."""
+    from pipelines.featurize import write_parquet_atomic
+
+    paths = []
+    for s, by_cp in folds.items():
+        for cp, df in by_cp.items():
+            p = Path(f"{prefix}-fold{s}-{cp}.parquet")
+            write_parquet_atomic(df, p)
+            paths.append(p)
+    return paths
+
+
+def read_fold_snapshot(prefix: str | Path, checkpoints: Sequence[str]) -> dict[str, dict[str, pd.DataFrame]] | None:
+    """Held-out season → checkpoint → FieldFeatures from ``<prefix>-fold<season>-<checkpoint>.parquet``
+    (:func:`write_fold_snapshot`); None when there is no such file."""
+    pre = Path(prefix)
+    folds = sorted({p.name[len(pre.name) + 5:].rsplit("-", 1)[0]
+                    for p in pre.parent.glob(f"{pre.name}-fold*-*.parquet")})
+    if not folds:
+        return None
+    return {s: read_feature_snapshot(f"{prefix}-fold{s}", checkpoints) for s in folds}
+
+
 def read_feature_snapshot(prefix: str | Path, checkpoints: Sequence[str]) -> dict[str, pd.DataFrame]:
     """checkpoint → FieldFeatures read from ``<prefix>-<checkpoint>.parquet`` (a snapshot of featurized seasons)."""
     out: dict[str, pd.DataFrame] = {}
@@ -232,14 +301,18 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
                           oracle: bool = True, cache_dir: str | Path | None = None,
                           progress: Progress | None = None,
                           features: dict[str, pd.DataFrame] | None = None,
+                          fold_snapshot: dict[str, dict[str, pd.DataFrame]] | None = None,
                           weather: str | Path | pd.DataFrame | None = None,
-                          county_weather: bool = True, calibrate_on_truth: bool = False) -> YieldCountyEvaluation:
+                          county_weather: bool = True, calibrate_on_truth: bool = False,
+                          phenology: bool = True) -> YieldCountyEvaluation:
     """Leave-one-season-out yield evaluation of a county folder (see the module docstring).
 
     ``seasons``: held-out seasons (default: every past season); training always uses every other
     past season. ``cache_dir``: the county's cache (default ``<county>/.cache`` or AGCREDIT_CACHE_DIR).
-    ``features`` (optional): checkpoint → FieldFeatures of the past seasons already built (e.g. a
-    snapshot written by :func:`pipelines.train_yield.county_features`), instead of building them.
+    Features are built per held-out season by :func:`fold_features` (phenology calibrated without that season, as
+    production calibrates it; ``phenology=False``: uncalibrated). ``fold_snapshot`` (optional): that output read
+    back (:func:`read_fold_snapshot`); ``features`` (optional): checkpoint → FieldFeatures of the past seasons
+    already built, used for every held-out season (e.g. a snapshot of :func:`pipelines.train_yield.county_features`).
     ``weather``: a weather file (or table, :mod:`features.weather`) whose ``wx_*`` features are added to every
     row as of its checkpoint; without it the county's own ``weather/daily.csv`` is used when it has one and
     ``county_weather`` is true (``county_weather=False`` evaluates without weather). ``calibrate_on_truth``: a
@@ -248,9 +321,9 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     figure of the product and is labelled so.
     """
     from features.series import season_window
-    from models.evaluation import evaluate_yield
+    from models.evaluation import evaluate_yield, summarize_yield
     from pipelines.county import County
-    from pipelines.train_yield import _order, county_features
+    from pipelines.train_yield import _order
 
     path = Path(county)
     c = County(path, cache_dir=cache_dir)
@@ -262,24 +335,47 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     if bad:
         raise UserInputError(f"{path}: held-out season(s) {format_offenders(bad)} are not past seasons of the "
                              f"county ({', '.join(c.past_seasons)})")
-    t0 = time.perf_counter()
-    if features is None:
-        feats = county_features(c, c.past_seasons, cps, progress=progress)
-    else:
-        missing = [cp for cp in cps if cp not in features]
-        if missing:
-            raise UserInputError(f"features given for checkpoint(s) {', '.join(features)}, "
-                                 f"missing {format_offenders(missing)}")
-        feats = {cp: features[cp][features[cp]["season"].astype("str").isin(c.past_seasons)].reset_index(drop=True)
-                 for cp in cps}
+    if features is not None and fold_snapshot is not None:
+        raise UserInputError("give features or a fold snapshot, not both")
     notes = []
     wx = resolve_weather(c, weather, county_weather)
+    t0 = time.perf_counter()
+    if features is not None:
+        folds = dict.fromkeys(held, features)
+        notes.append("features given (one snapshot for every held-out season): phenology as it was built")
+    elif fold_snapshot is not None:
+        lost = [s for s in held if s not in fold_snapshot]
+        if lost:
+            raise UserInputError(f"fold snapshot has no features for held-out season(s) {format_offenders(lost)}")
+        folds = {s: fold_snapshot[s] for s in held}
+        notes.append("features read from a fold snapshot (one set per held-out season)")
+    else:
+        folds = fold_features(c, held, cps, phenology=phenology, weather=wx, progress=progress)
+        notes.append("phenology calibrated per held-out season on the declared dates of the latest three OTHER past "
+                     "seasons, as `agcredit train crop-type` calibrates production's" if phenology
+                     else "phenology uncalibrated (--phenology uncalibrated)")
+    for by_cp in folds.values():
+        missing = [cp for cp in cps if cp not in by_cp]
+        if missing:
+            raise UserInputError(f"features given for checkpoint(s) {', '.join(by_cp)}, "
+                                 f"missing {format_offenders(missing)}")
     if wx is not None:
         from features.weather import add_weather
 
-        feats = {cp: add_weather(f, wx, region=c.region) for cp, f in feats.items()}
         notes.append("weather features (wx_*) added; in a demo county the weather is exactly the station series "
                      "that drove the simulated growth (no station-to-field mismatch)")
+
+    def ready(f: pd.DataFrame) -> pd.DataFrame:
+        f = f[f["season"].astype("str").isin(c.past_seasons)].reset_index(drop=True)
+        if wx is None:
+            return f.drop(columns=[k for k in f.columns if k.startswith("wx_")])
+        return add_weather(f, wx, region=c.region)
+
+    prepared: dict[int, dict[str, pd.DataFrame]] = {}  # folds sharing one build share one prepared set
+    for s, by_cp in list(folds.items()):
+        if id(by_cp) not in prepared:
+            prepared[id(by_cp)] = {cp: ready(by_cp[cp]) for cp in cps}
+        folds[s] = prepared[id(by_cp)]
     timings = {"features_s": time.perf_counter() - t0}
     oracle_tabs = None
     if oracle:
@@ -294,10 +390,23 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
         del canopy
     t2 = time.perf_counter()
     floor = condition_floor(truth)
-    ev = evaluate_yield(feats, c.history(), truth[["field_id", "season", "yield_t_ha"]], config=config,
-                        oracle=oracle_tabs, seasons=held, data=label, progress=progress,
-                        references={"floor": floor} if floor is not None else None,
-                        calibrate_on_truth=calibrate_on_truth)
+    groups: dict[int, list[str]] = {}
+    for s in held:
+        groups.setdefault(id(folds[s]), []).append(s)
+    per, n_done = [], 0
+    for group in groups.values():
+        def step(_d: int, _n: int, what: str) -> None:
+            nonlocal n_done
+            n_done += 1
+            if progress is not None:
+                progress(n_done, len(held), what)
+
+        ev = evaluate_yield(folds[group[0]], c.history(), truth[["field_id", "season", "yield_t_ha"]], config=config,
+                            oracle=oracle_tabs, seasons=group, data=label, progress=step,
+                            references={"floor": floor} if floor is not None else None,
+                            calibrate_on_truth=calibrate_on_truth)
+        per.append(ev.per_season)
+    ev = summarize_yield(pd.concat(per, ignore_index=True), data=label)
     if calibrate_on_truth:
         notes.append("DIAGNOSTIC: P10/P90 calibrated on the training seasons' true yields (crop cuts), not the "
                      "reported ones — truth is read for training; not a held-out figure of the product")

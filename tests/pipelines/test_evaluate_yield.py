@@ -66,6 +66,10 @@ def _county(root: Path, n_fields: int = 80, seed: int = 0) -> tuple[Path, dict[s
     return root, {cp: pd.concat(v, ignore_index=True) for cp, v in feats.items()}
 
 
+BUILDS: list[dict[str, object]] = []  # the calls of county_features the `fast` fixture saw
+FITS: list[list[str]] = []  # the seasons each phenology calibration was fitted on
+
+
 @pytest.fixture(scope="module")
 def county(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd.DataFrame]]:
     return _county(tmp_path_factory.mktemp("ey") / "county")
@@ -75,13 +79,21 @@ def county(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, pd
 def fast(county: tuple[Path, dict[str, pd.DataFrame]], monkeypatch: pytest.MonkeyPatch) -> Path:
     """The county's production features replaced by the ones made in code; a fast model configuration."""
     path, feats = county
-    seen: dict[str, object] = {}
+    BUILDS.clear()
+    FITS.clear()
 
     def fake(c: object, seasons: object, checkpoints: object, **kw: object) -> dict[str, pd.DataFrame]:
-        seen.update(seasons=seasons, crop=kw.get("crop_model"))
+        BUILDS.append({"seasons": seasons, **kw})
         return {cp: feats[cp] for cp in checkpoints}  # type: ignore[attr-defined]
 
+    def fit(c: object, seasons: list[str], **kw: object) -> object:
+        FITS.append(list(seasons))
+        return f"calibration on {','.join(seasons)}"
+
     monkeypatch.setattr(train_yield, "county_features", fake)
+    from pipelines import _phenology_fit
+
+    monkeypatch.setattr(_phenology_fit, "fit_county_phenology", fit)
     from models import evaluation
 
     orig = evaluation.evaluate_yield
@@ -217,3 +229,67 @@ def test_cli_reads_a_feature_snapshot_instead_of_featurizing(county: tuple[Path,
     r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(path), "--no-oracle", "-q",
                                  "--features", str(tmp_path / "snap")])
     assert r.exit_code == 2 and "snap-mid.parquet" in r.stderr
+
+
+def test_each_fold_calibrates_phenology_without_its_held_out_season(fast: Path) -> None:
+    res = evaluate_yield_county(fast, seasons=["2012", "2014", "2016"], oracle=False)
+    # production fits on the latest three past seasons; a fold leaves its own out ("2012" and "2014" share a fit)
+    assert FITS == [["2014", "2015", "2016"], ["2013", "2015", "2016"], ["2013", "2014", "2015"]]
+    assert [b["phenology_calib"] for b in BUILDS] == [{"us-nebraska": f"calibration on {','.join(f)}"} for f in FITS]
+    assert all(b["seasons"] == list(SEASONS) for b in BUILDS)  # every past season featurized with the fold's fit
+    assert set(res.evaluation.per_season["season"]) == {"2012", "2014", "2016"}
+    assert any("phenology calibrated per held-out season" in n for n in res.notes)
+    BUILDS.clear()
+    FITS.clear()
+    res = evaluate_yield_county(fast, seasons=["2012", "2014"], oracle=False, phenology=False)
+    assert FITS == [] and [b["phenology_calib"] for b in BUILDS] == [{}]  # one uncalibrated build for every fold
+    assert any("phenology uncalibrated" in n for n in res.notes)
+
+
+def test_fold_snapshot_round_trip_through_the_cli(fast: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.county import County
+    from pipelines.evaluation.yield_ import fold_features, read_fold_snapshot, write_fold_snapshot
+
+    folds = fold_features(County(fast), ["2013", "2015"], ("end", "mid"))
+    assert FITS == [["2014", "2015", "2016"], ["2013", "2014", "2016"]]
+    paths = write_fold_snapshot(folds, tmp_path / "snap")
+    assert sorted(p.name for p in paths) == ["snap-fold2013-end.parquet", "snap-fold2013-mid.parquet",
+                                             "snap-fold2015-end.parquet", "snap-fold2015-mid.parquet"]
+    back = read_fold_snapshot(tmp_path / "snap", ("end", "mid"))
+    assert back is not None and sorted(back) == ["2013", "2015"]
+    assert read_fold_snapshot(tmp_path / "other", ("end", "mid")) is None
+
+    def refuse(*a: object, **k: object) -> None:
+        raise AssertionError("features were built although a snapshot was given")
+
+    monkeypatch.setattr(train_yield, "county_features", refuse)
+    r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(fast), "--json", "--seasons", "2015",
+                                 "--no-oracle", "-q", "--features", str(tmp_path / "snap")])
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert {x["season"] for x in out["per_season"]} == {"2015"}
+    assert any("fold snapshot" in n for n in out["notes"])
+    r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(fast), "--seasons", "2014", "--no-oracle",
+                                 "-q", "--features", str(tmp_path / "snap")])
+    assert r.exit_code == 2 and "held-out season(s) 2014" in r.stderr
+    r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(fast), "--phenology", "sometimes"])
+    assert r.exit_code == 2 and "--phenology 'sometimes'" in r.stderr
+
+
+def test_without_weather_no_weather_column_reaches_the_model(fast: Path, county: tuple[Path, dict],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """--no-weather (or a county without weather): wx_* columns a snapshot or featurize carried are dropped."""
+    _, feats = county
+    from models import evaluation
+
+    seen: list[set[str]] = []
+    inner = evaluation.evaluate_yield
+
+    def spy(frames: dict[str, pd.DataFrame], *a: object, **k: object) -> object:
+        seen.extend(set(f.columns) for f in frames.values())
+        return inner(frames, *a, **k)
+
+    monkeypatch.setattr(evaluation, "evaluate_yield", spy)
+    wet = {cp: f.assign(wx_rain_since_emergence_mm=1.0) for cp, f in feats.items()}
+    evaluate_yield_county(fast, seasons=["2015"], oracle=False, features=wet, county_weather=False)
+    assert seen and not any(c.startswith("wx_") for cols in seen for c in cols)

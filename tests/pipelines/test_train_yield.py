@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features._phenology_calib import Calibration
 from features.errors import UserInputError
 from models.yield_value import YieldModelConfig
 from pipelines import train_yield
@@ -64,6 +66,31 @@ def test_county_features_per_checkpoint_as_of_and_cached(tiny_features: tuple[ob
     again = county_features(county, checkpoints=("end", "mid"))  # type: ignore[arg-type]
     for cp in feats:
         pd.testing.assert_frame_equal(feats[cp], again[cp])
+
+
+def test_county_features_with_a_phenology_calibration_given(tiny_features: tuple[object, dict]) -> None:
+    """An explicit calibration (the yield evaluation's per-fold one) shapes the phenology, is cached apart from the
+    uncalibrated features, and a series memo is filled once per season."""
+    from pipelines._phenology_fit import fit_county_phenology
+
+    county, got = tiny_features
+    past = list(county.past_seasons)  # type: ignore[attr-defined]
+    fitted = fit_county_phenology(county, past)  # type: ignore[arg-type]
+    assert fitted is not None  # 12 fields leave every crop on its defaults: move the emergence offsets
+    body = json.loads(fitted.to_json())
+    for crop in body["crops"].values():
+        crop["em_offset_days"] += 7.0
+    cal = Calibration.from_json(json.dumps(body))
+    memo: dict[str, pd.DataFrame] = {}
+    calibrated = county_features(county, checkpoints=("end", "mid"),  # type: ignore[arg-type]
+                                 phenology_calib={county.region: cal}, series_memo=memo)  # type: ignore[attr-defined]
+    assert sorted(memo) == past
+    assert len(list((county.cache_dir / "yield_features").glob("*.parquet"))) == 4  # type: ignore[attr-defined]
+    before, after = got["feats"]["end"]["emergence_date"], calibrated["end"]["emergence_date"]
+    assert before.notna().any() and not before.equals(after)
+    again = county_features(county, checkpoints=("end", "mid"),  # type: ignore[arg-type]
+                            phenology_calib={county.region: cal})  # type: ignore[attr-defined]
+    pd.testing.assert_frame_equal(calibrated["end"], again["end"])
 
 
 def test_training_table_joins_reported_yields_and_drops_gaps(tiny_features: tuple[object, dict]) -> None:
