@@ -108,8 +108,8 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     ``weather``: a daily weather file or table whose ``wx_*`` features are added; without it the county's own
     ``weather/daily.csv`` when it has one (unless ``county_weather`` is false). ``phenology_calib``: region →
     phenology calibration to use instead of the crop model's (e.g. one fitted without a held-out season).
-    ``series_memo``: season → series already read (filled as seasons are read), for several calls over the same
-    seasons.
+    ``series_memo``: ``<season>@<date>`` → the season's series read up to that date, filled as seasons are read, for
+    several calls over the same seasons and checkpoints.
     """
     from pipelines.featurize import featurize, load_weather, write_parquet_atomic
 
@@ -138,12 +138,14 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
         todo = [cp for cp in cps if not (cache and paths[cp].is_file())]
         series = None
         if todo:
-            if series_memo is not None and s in series_memo:
-                series = series_memo[s]
+            upto = max(dates[cp] for cp in cps)
+            key = f"{s}@{upto.isoformat()}"  # a series read up to an earlier date would miss later scenes
+            if series_memo is not None and key in series_memo:
+                series = series_memo[key]
             else:
-                series = county.series(s, max(dates[cp] for cp in dates if cp in cps))
+                series = county.series(s, upto)
                 if series_memo is not None:
-                    series_memo[s] = series
+                    series_memo[key] = series
         for cp in cps:
             if cp in todo:
                 res = featurize(county.fields(s), county.imagery, s, dates[cp], crop_model=crop_model,

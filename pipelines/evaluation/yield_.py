@@ -214,7 +214,7 @@ def fold_features(county: Any, held: Sequence[str], checkpoints: Sequence[str], 
     calibration seasons are the same share one build. Without it every fold gets the uncalibrated features.
     ``weather``: the daily weather for the ``wx_*`` columns and the thermal-time phenology (None: neither).
     """
-    from pipelines._phenology_fit import CALIBRATION_SEASONS, fit_county_phenology
+    from pipelines._phenology_fit import fit_county_phenology
     from pipelines.train_yield import county_features
 
     past = list(county.past_seasons)
@@ -222,7 +222,7 @@ def fold_features(county: Any, held: Sequence[str], checkpoints: Sequence[str], 
     built: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
     out: dict[str, dict[str, pd.DataFrame]] = {}
     for s in held:
-        chosen = tuple(sorted(x for x in past if x != s)[-CALIBRATION_SEASONS:]) if phenology else ()
+        chosen = tuple(fold_calibration_seasons(past, s)) if phenology else ()
         if chosen not in built:
             calib = {}
             if chosen:
