@@ -143,11 +143,11 @@ def _fit(target: np.ndarray, crossings: dict[float, np.ndarray]) -> tuple[float,
 def _gdd_between(cum: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """GDD of ``cum`` (cumulative from the season grid's first day) between days ``a`` and ``b`` (NaN where either is
     missing, outside the curve, or ``b`` is before ``a``)."""
-    ok = np.isfinite(a) & np.isfinite(b) & (b >= a)
-    ia = np.clip(np.round(np.nan_to_num(a)).astype(np.int64), 0, len(cum) - 1)
-    ib = np.clip(np.round(np.nan_to_num(b)).astype(np.int64), 0, len(cum) - 1)
-    inside = (np.round(np.nan_to_num(a)) >= 0) & (np.round(np.nan_to_num(b)) < len(cum))
-    return np.where(ok & inside, cum[ib] - cum[ia], np.nan)
+    ra, rb = np.round(np.nan_to_num(a)), np.round(np.nan_to_num(b))
+    ok = np.isfinite(a) & np.isfinite(b) & (b >= a) & (ra >= 0) & (rb < len(cum))
+    ia = np.clip(ra.astype(np.int64), 0, len(cum) - 1)
+    ib = np.clip(rb.astype(np.int64), 0, len(cum) - 1)
+    return np.where(ok, cum[ib] - cum[ia], np.nan)
 
 
 def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, crops_past: pd.Series | pd.DataFrame,

@@ -52,14 +52,19 @@ class ThermalClock:
     def regions(self) -> list[str]:
         return sorted(self._days)
 
+    @staticmethod
+    def _key(region: str, crop: Any) -> tuple[str, float]:
+        """The (region, base temperature) the tables are kept under for ``crop`` (a base not kept: 10 °C)."""
+        base = gdd_base(crop)
+        return str(region), base if base in (0.0, 10.0) else 10.0
+
     def gdd(self, region: str, crop: Any, dates: Any) -> np.ndarray:
         """Cumulative GDD (°C·d, from the table's first day, through the end of each date) at ``dates`` for
         ``crop`` in ``region``; NaN outside the table, after a missing day, or for a region it does not hold."""
         when = np.atleast_1d(np.asarray(pd.to_datetime(dates), dtype="datetime64[D]"))
         out = np.full(len(when), np.nan)
         days = self._days.get(str(region))
-        base = gdd_base(crop)
-        cum = self._cum.get((str(region), base if base in (0.0, 10.0) else 10.0))
+        cum = self._cum.get(self._key(region, crop))
         if days is None or cum is None:
             return out
         idx = (when - days[0]).astype(int)
@@ -79,8 +84,7 @@ class ThermalClock:
         earlier year)."""
         out = np.full(max(int(n_days), 0), np.nan)
         days = self._days.get(str(region))
-        base = gdd_base(crop)
-        daily = self._daily.get((str(region), base if base in (0.0, 10.0) else 10.0))
+        daily = self._daily.get(self._key(region, crop))
         if days is None or daily is None or not len(out):
             return out
         first = np.datetime64(pd.Timestamp(start).date(), "D")
