@@ -35,6 +35,8 @@ def main() -> int:
     ap.add_argument("--calibration", default="vector", choices=["vector", "temperature", "none"])
     ap.add_argument("--seeds", type=int, default=5, help="LightGBM models bagged per fold (seeds 0, 1, ...)")
     ap.add_argument("--seed", type=int, default=0, help="first seed")
+    ap.add_argument("--prior-adaptation", default="none", choices=["none", "em"],
+                    help="em: each held-out region's probabilities adapted to its own class mix (label shift)")
     args = ap.parse_args()
     if not Path(args.data).is_dir():
         print(f"CAWa data not found at {args.data}: skipped")
@@ -42,7 +44,7 @@ def main() -> int:
     t0 = time.perf_counter()
     r = cawa_benchmark(args.data, n_estimators=args.trees, calibration_folds=args.calibration_folds,
                        calibration_loss=args.calibration_loss, calibration=args.calibration, n_seeds=args.seeds,
-                       seed=args.seed)
+                       seed=args.seed, prior_adaptation=args.prior_adaptation)
     secs = time.perf_counter() - t0
     print(f"CAWa leave-one-region-out: {r['n']} polygons, {len(r['classes'])} classes "
           f"({', '.join(r['classes'])}), folds: {', '.join(r['regions'])}")
@@ -58,7 +60,8 @@ def main() -> int:
     for c in r["classes"]:
         print(f"  {c:<14} {ct['recall'].get(c, float('nan')):.3f} / {rf['recall'].get(c, float('nan')):.3f}")
     cpu = resource.getrusage(resource.RUSAGE_SELF)
-    print(f"calibration: {args.calibration}, fitted on out-of-fold scores of the training regions")
+    print(f"calibration: {args.calibration}, fitted on out-of-fold scores of the training regions; prior "
+          f"adaptation: {args.prior_adaptation}")
     print(f"wall time {secs:.0f} s, CPU {cpu.ru_utime + cpu.ru_stime:.0f} s")
     return 0
 

@@ -1,4 +1,5 @@
-"""Benchmark: yield model fit/predict, registry logging and resolution, calibration (synthetic data).
+"""Benchmark: yield model fit/predict, registry logging and resolution, calibration (synthetic data); logging a
+crop-type model (four checkpoints, its plots, signature and input example) and resolving it.
 
 Run: ``nice .venv/bin/python benchmarks/bench_yield_registry.py [--fields 2000 --seasons 10]``
 Prints a table; figures are from SYNTHETIC data made in code, on a temporary MLflow store.
@@ -31,6 +32,31 @@ def synth(n_fields: int, seasons: int, seed: int = 0) -> pd.DataFrame:
                                   **{f"feat_noise{j}": rng.normal(0, 1, n_fields) for j in range(20)},
                                   "yield_t_ha": true, "reported": true * (1 + rng.normal(0, 0.04, n_fields))}))
     return pd.concat(rows, ignore_index=True)
+
+
+def synth_curves(n_fields: int, seasons: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """NDVI curves of three crops peaking at different times (FieldTimeSeries rows) and their labels."""
+    rng = np.random.default_rng(seed)
+    peaks = {"maize": 150.0, "soybean": 185.0, "wheat": 70.0}
+    crops = sorted(peaks)
+    days = np.arange(0, 240, 5)
+    series, labels = [], []
+    for s in range(2010, 2010 + seasons):
+        start = pd.Timestamp(f"{s}-04-01")
+        crop = np.array(crops)[rng.integers(0, 3, n_fields)]
+        peak = np.array([peaks[c] for c in crop]) + rng.normal(0, 12, n_fields)
+        ndvi = 0.15 + 0.55 * np.exp(-0.5 * ((days[None, :] - peak[:, None]) / 35.0) ** 2)
+        ndvi = ndvi + rng.normal(0, 0.03, ndvi.shape)
+        fid = np.repeat([f"f{i}" for i in range(n_fields)], len(days))
+        series.append(pd.DataFrame({"field_id": fid, "season": str(s), "date": np.tile(start + pd.to_timedelta(days, "D"),
+                                                                                       n_fields),
+                                    "variable": "NDVI", "mean": ndvi.ravel(), "n_pixels": 100, "n_clear": 100}))
+        labels.append(pd.DataFrame({"field_id": [f"f{i}" for i in range(n_fields)], "season": str(s), "crop": crop,
+                                    "season_start": start, "season_end": start + pd.Timedelta(days=239)}))
+    out = pd.concat(series, ignore_index=True)
+    for c in ("std", "p10", "p50", "p90"):
+        out[c] = np.nan
+    return out, pd.concat(labels, ignore_index=True)
 
 
 def main() -> None:
@@ -81,6 +107,32 @@ def main() -> None:
     rows.append((f"resolve champion (download + load v{r.version})", f"{time.perf_counter() - t:.3f} s"))
     same = r.model.predict_quantiles(Xt).equals(q)
     rows.append(("resolved model predicts identically", str(same)))
+
+    from features._crop_registry import diagnostic_plots, registry_example
+    from features.crop_type import CropTypeClassifier
+    from models.registry import SaveLoadFlavour
+
+    series, labels = synth_curves(max(50, a.fields // 10), 4)
+    clf = CropTypeClassifier((60, 120, 180, "end"), context=(), n_estimators=150, num_leaves=31,
+                             min_class_count=1).fit(series, labels, label_column="crop")
+    t = time.perf_counter()
+    example, answer = registry_example(clf, series, labels)
+    plots_dir = tempfile.mkdtemp(dir=tmp)
+    plots = diagnostic_plots(clf, plots_dir)
+    rows.append(("crop-type input example and 3 plots (made before logging)", f"{time.perf_counter() - t:.3f} s"))
+    ctimes = []
+    for _ in range(5):
+        t = time.perf_counter()
+        registry.register(clf, "crop-type", metrics={"accuracy_end": 0.9}, governance=gov, params=clf.get_params(),
+                          flavour=SaveLoadFlavour.of(clf), artifacts=plots, input_example=example, output_example=answer)
+        ctimes.append(time.perf_counter() - t)
+    rows.append((f"register crop-type (4 checkpoints, {len(labels)} labels; plots, signature, example), median of 5",
+                 f"{np.median(ctimes):.3f} s"))
+    t = time.perf_counter()
+    rc = registry.resolve("crop-type", "1")
+    rows.append(("resolve crop-type v1 (download + load)", f"{time.perf_counter() - t:.3f} s"))
+    rows.append(("resolved crop-type predicts identically",
+                 str(rc.model.predict_frame(example).equals(clf.predict_frame(example)))))
     w = max(len(k) for k, _ in rows)
     print(f"yield model and registry benchmark (SYNTHETIC data, {a.fields} fields x {a.seasons} seasons)")
     for k, v in rows:

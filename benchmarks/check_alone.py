@@ -63,8 +63,8 @@ def main() -> int:
     print(f"{Path(args.county).name} season {season} as of {as_of}: whole run {len(fields)} fields, haze dates "
           f"{', '.join(whole.hazy_dates) or 'none'}; {len(few)} fields of {len(farmers)} farmers alone:")
     pins = [dt.date.fromisoformat(d) for d in whole.hazy_dates]
-    for name, kw in (("judged on their fields", {}), ("haze dates pinned", {"haze_dates": pins})):
-        got = featurize(few, c.imagery, season, as_of, crop_model=None, cache_dir=c.cache_dir, **kw)
+    for name, haze in (("judged on their fields", None), ("haze dates pinned", pins)):
+        got = featurize(few, c.imagery, season, as_of, crop_model=None, cache_dir=c.cache_dir, haze_dates=haze)
         f = got.features.sort_values("field_id").reset_index(drop=True)
         diff = differences(f, want)
         print(f"  {name:<24} haze dates {', '.join(got.hazy_dates) or 'none'}; {len(diff)} of {len(want.columns)} "

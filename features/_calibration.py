@@ -7,6 +7,9 @@ regions) a few confidently wrong predictions dominate the log-likelihood and dro
 4.6 (held-out ECE 0.36), while the bounded Brier score kept it near 1. It keeps the ranking of classes (the argmax never changes) and only
 stretches or shrinks confidence. :func:`expected_calibration_error` measures the result.
 
+Label-shift adaptation (:func:`adapt_prior`): calibrated probabilities of a batch scored together (a new
+region) re-weighted to the batch's own class prior, estimated from the batch by EM (Saerens et al. 2002).
+
 Vector scaling (:func:`fit_vector`): one scale and one bias per class, ``softmax(a * s + b)``,
 Brier loss plus ``l2 * |b|^2``. The biases correct a class-frequency shift between the training
 groups and a new one (regions); they can move the argmax, so the L2 weight is chosen by
@@ -20,7 +23,7 @@ from scipy.optimize import minimize_scalar
 
 from features.errors import UserInputError
 
-__all__ = ["VECTOR_L2_GRID", "declaration_transition", "ece_interval", "expected_calibration_error", "fit_temperature",
+__all__ = ["VECTOR_L2_GRID", "adapt_prior", "declaration_transition", "ece_interval", "expected_calibration_error", "fit_temperature",
            "fit_vector", "noise_transition", "remove_label_noise", "remove_noise_transition", "select_vector_l2",
            "softmax"]
 
@@ -236,3 +239,38 @@ def select_vector_l2(scores: np.ndarray, labels: np.ndarray, groups: np.ndarray,
         eces[float(l2)] = expected_calibration_error(probs, y)
     best = min(eces.values())
     return max(l2 for l2, e in eces.items() if e <= best + 1e-12), eces
+
+
+def adapt_prior(probs: np.ndarray, train_prior: np.ndarray, *, tol: float = 1e-6,
+                max_iter: int = 200) -> tuple[np.ndarray, np.ndarray]:
+    """Probabilities of a batch adapted to its own class prior (Saerens, Latinne & Decaestecker 2002).
+
+    ``probs`` (n, k) are calibrated under the class prior ``train_prior`` (k,): the class frequencies of the
+    rows the calibration was fitted on. Under a label shift (a region planted with another mix of the same
+    crops, each crop looking as it did) the batch's posteriors are ``q_i ∝ p_i * pi / train_prior``; its prior
+    ``pi`` is the mean of its own posteriors, so EM alternates the two from ``pi = train_prior`` until
+    ``max |delta pi| < tol`` or ``max_iter`` steps. No label of the batch is read. A class absent from the
+    training prior keeps probability 0; an empty batch is returned as is. Returns (adapted probs, batch prior).
+    """
+    p = np.asarray(probs, dtype="float64")
+    w0 = np.asarray(train_prior, dtype="float64")
+    if p.ndim != 2 or w0.shape != (p.shape[1],) or not np.isfinite(w0).all() or (w0 < 0).any() or w0.sum() <= 0:
+        raise UserInputError(f"prior adaptation: expected probs (n, k) and k non-negative prior shares, found "
+                             f"{p.shape} and {w0.shape}")
+    w0 = w0 / w0.sum()
+    if len(p) == 0:
+        return p.copy(), w0.copy()
+    known = w0 > 0
+    pi = w0.copy()
+    q = p
+    for _ in range(int(max_iter)):
+        ratio = np.where(known, pi / np.where(known, w0, 1.0), 0.0)
+        q = p * ratio
+        s = q.sum(axis=1, keepdims=True)
+        q = np.where(s > 0, q / np.where(s > 0, s, 1.0), p)
+        new = q.mean(axis=0)
+        done = float(np.max(np.abs(new - pi))) < tol
+        pi = new
+        if done:
+            break
+    return np.asarray(q), np.asarray(pi)

@@ -231,7 +231,7 @@ def load_cawa(folder: str | Path, *, nominal_pixels: int = 100) -> tuple[pd.Data
 def cawa_benchmark(folder: str | Path, *, min_samples: int = 100, n_estimators: int = 200,
                    rf_trees: int = 300, calibration_folds: int = 4, num_threads: int = 1,
                    calibration_loss: str = "brier", calibration: str = "vector", seed: int = 0,
-                   n_seeds: int = 1, n_boot: int = 1000) -> dict[str, Any]:
+                   n_seeds: int = 1, n_boot: int = 1000, prior_adaptation: str = "none") -> dict[str, Any]:
     """Leave-one-region-out CV on CAWa, pooled over folds: the classifier vs a random forest.
 
     Classes with at least ``min_samples`` polygons. The classifier runs on the seasonal
@@ -241,7 +241,8 @@ def cawa_benchmark(folder: str | Path, *, min_samples: int = 100, n_estimators: 
     scaling by default — on CAWa the regions differ in class mix, which per-class biases correct
     and one temperature cannot (pooled ECE 0.054 vs 0.072 with ``temperature``). ``n_seeds``: models
     bagged per fold (:class:`CropTypeClassifier`). The ECE comes with a bootstrap interval over
-    polygons (``ece_ci``, ``n_boot`` resamples) and per region (``ece_by_region``).
+    polygons (``ece_ci``, ``n_boot`` resamples) and per region (``ece_by_region``). ``prior_adaptation="em"``:
+    each held-out region's probabilities adapted to its own class mix (:meth:`CropTypeClassifier.adapted`).
     """
     from sklearn.ensemble import RandomForestClassifier
 
@@ -262,7 +263,8 @@ def cawa_benchmark(folder: str | Path, *, min_samples: int = 100, n_estimators: 
         te = (labels["region"] == r).to_numpy()
         clf = CropTypeClassifier(("end",), n_estimators=n_estimators, context=(), calibration_folds=calibration_folds,
                                  calibration_groups="region", calibration_loss=calibration_loss, calibration=calibration,
-                                 min_class_count=1, seed=seed, n_seeds=n_seeds, num_threads=num_threads)
+                                 min_class_count=1, seed=seed, n_seeds=n_seeds, num_threads=num_threads,
+                                 prior_adaptation=prior_adaptation)
         clf.fit(series, labels.loc[~te], label_column="crop")
         test = labels.loc[te].reset_index(drop=True)
         X = clf.features(series, test)

@@ -32,6 +32,7 @@ def model_metadata(clf: Any, format_version: str) -> dict[str, Any]:
         "checkpoints": [c if c == "end" else int(c) for c in clf.checkpoints_],
         "temperatures": clf.temperatures_, "biases": clf.biases_, "oof_ece": clf.oof_ece_,
         "n_dropped_labels": getattr(clf, "n_dropped_labels_", 0),
+        "train_prior": getattr(clf, "train_prior_", None),
         "label_noise": getattr(clf, "label_noise_", 0.0),
         "noise_transition": getattr(clf, "noise_transition_", None),
         "declaration_transition": getattr(clf, "declaration_transition_", None),
@@ -88,6 +89,8 @@ def restore_state(clf: Any, meta: dict[str, Any]) -> None:
     clf.biases_ = {k: [float(x) for x in v] for k, v in meta.get("biases", {}).items()}
     clf.oof_ece_ = meta.get("oof_ece", {})
     clf.n_dropped_labels_ = int(meta.get("n_dropped_labels", 0))
+    prior = meta.get("train_prior")  # folders written before prior adaptation: none (their probabilities as scored)
+    clf.train_prior_ = None if prior is None else [float(x) for x in prior]
     clf.label_noise_ = float(meta.get("label_noise", 0.0))
     trans = meta.get("noise_transition")
     clf.noise_transition_ = None if trans is None else [[float(x) for x in row] for row in trans]

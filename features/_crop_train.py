@@ -38,8 +38,8 @@ __all__ = [
 
 def checked_checkpoints(model: Any) -> list[int | str]:
     """The model's checkpoints, sorted (day offsets, then ``"end"``), after checking its configuration:
-    checkpoints, label_noise, n_seeds, calibration and calibration_loss (a :class:`UserInputError` naming the bad
-    value)."""
+    checkpoints, label_noise, n_seeds, calibration, calibration_loss and prior_adaptation (a
+    :class:`UserInputError` naming the bad value)."""
     bad = [c for c in model.checkpoints if c != "end" and not (isinstance(c, int | np.integer) and int(c) > 0)]
     if bad or not model.checkpoints:
         raise UserInputError(f"crop type: checkpoints must be positive day offsets or 'end', found {bad or '[]'}")
@@ -51,7 +51,8 @@ def checked_checkpoints(model: Any) -> list[int | str]:
     if not (isinstance(model.n_seeds, int | np.integer) and int(model.n_seeds) >= 1):
         raise UserInputError(f"crop type: n_seeds must be a positive integer, found {model.n_seeds!r}")
     for name, value, allowed in (("calibration", model.calibration, ("temperature", "vector", "none")),
-                                 ("calibration_loss", model.calibration_loss, ("brier", "nll", "ece"))):
+                                 ("calibration_loss", model.calibration_loss, ("brier", "nll", "ece")),
+                                 ("prior_adaptation", model.prior_adaptation, ("none", "em"))):
         if value not in allowed:
             raise UserInputError(f"crop type: {name} must be {', '.join(map(repr, allowed[:-1]))} or "
                                  f"{allowed[-1]!r}, found {value!r}")

@@ -117,7 +117,11 @@ class AgcreditPyfunc(PythonModel):
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> Any:
         m = self.model
-        return m.predict_quantiles(model_input) if hasattr(m, "predict_quantiles") else m.predict(model_input)
+        if hasattr(m, "predict_quantiles"):  # yield-value: P10/P50/P90
+            return m.predict_quantiles(model_input)
+        if hasattr(m, "predict_frame"):  # crop-type: class probabilities of a feature frame
+            return m.predict_frame(model_input)
+        return m.predict(model_input)
 
 
 # ---------------------------------------------------------------------- store

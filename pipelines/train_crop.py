@@ -17,6 +17,7 @@ the label noise) — accuracy, macro-F1 and calibration error per checkpoint.
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,13 +178,17 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     version = None
     promoted = False
     if register:
+        from features._crop_registry import diagnostic_plots, registry_example
         from models.registry import SaveLoadFlavour
         from models.registry import promote as promote_version
         from models.registry import register as register_model
 
-        version = register_model(clf, MODEL_NAME, metrics=metrics, governance=gov,
-                                 params={k: v for k, v in clf.get_params().items()},
-                                 flavour=SaveLoadFlavour.of(clf))
+        example, answer = registry_example(clf, series, lab)
+        with tempfile.TemporaryDirectory(prefix="agcredit-crop-plots-") as tmp:
+            version = register_model(clf, MODEL_NAME, metrics=metrics, governance=gov,
+                                     params={k: v for k, v in clf.get_params().items()},
+                                     flavour=SaveLoadFlavour.of(clf), artifacts=diagnostic_plots(clf, tmp),
+                                     input_example=example, output_example=answer)
         fails = gov.failures()
         if promote and not fails:
             promote_version(MODEL_NAME, version, reason="trained on past seasons' declared crops")

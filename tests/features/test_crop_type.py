@@ -8,6 +8,7 @@ import pytest
 
 from features._calibration import (
     VECTOR_L2_GRID,
+    adapt_prior,
     ece_interval,
     expected_calibration_error,
     fit_temperature,
@@ -375,3 +376,51 @@ def test_label_noise_dropped_share_sharpens_and_round_trips(tmp_path, data) -> N
     pd.testing.assert_frame_equal(b, back.predict(series, test))
     with pytest.raises(UserInputError, match="label_noise must be a share"):
         _clf(label_noise="all").fit(series, train)
+
+
+def test_adapt_prior_recovers_a_label_shift() -> None:
+    # posteriors exact under a 50/50 prior; the batch is 90/10: EM finds the batch's prior without its labels
+    rng = np.random.default_rng(0)
+    y = (rng.random(20000) < 0.1).astype(int)
+    x = rng.normal(1.5 * y, 1.0)
+    p1 = 1.0 / (1.0 + np.exp(-(1.5 * x - 1.125)))
+    probs = np.c_[1 - p1, p1]
+    adapted, prior = adapt_prior(probs, np.array([0.5, 0.5]))
+    assert prior == pytest.approx([0.9, 0.1], abs=0.01)
+    assert adapted[:, 1].mean() == pytest.approx(y.mean(), abs=0.01) and probs[:, 1].mean() > 0.3
+    brier = [float(np.mean(np.sum((p - np.eye(2)[y]) ** 2, axis=1))) for p in (probs, adapted)]
+    assert brier[1] < 0.8 * brier[0]
+    assert (adapted.argmax(axis=1) == y).mean() > (probs.argmax(axis=1) == y).mean()
+    same, back = adapt_prior(probs[:0], np.array([1.0, 3.0]))
+    assert same.shape == (0, 2) and back == pytest.approx([0.25, 0.75])
+    # a batch drawn at the training prior is left (nearly) as it was
+    y2 = (rng.random(20000) < 0.5).astype(int)
+    q1 = 1.0 / (1.0 + np.exp(-(1.5 * rng.normal(1.5 * y2, 1.0) - 1.125)))
+    kept, prior2 = adapt_prior(np.c_[1 - q1, q1], np.array([0.5, 0.5]))
+    assert prior2 == pytest.approx([0.5, 0.5], abs=0.02) and np.abs(kept[:, 1] - q1).max() < 0.05
+    with pytest.raises(UserInputError, match="prior adaptation: expected probs"):
+        adapt_prior(probs, np.array([1.0, 0.0, 0.0]))
+
+
+def test_prior_adaptation_option_batches_and_round_trips(tmp_path, data) -> None:
+    series, labels = data
+    train, test = labels.loc[labels["season"] < "2019"], labels.loc[labels["season"] == "2019"]
+    clf = _clf(calibration="vector", n_estimators=30, prior_adaptation="em").fit(series, train)
+    assert clf.train_prior_ == pytest.approx([1 / 3] * 3, abs=0.02)
+    # a batch of mostly one crop: adapted towards it, and unlike the rows scored alone (the batch matters)
+    skew = test.loc[(test["true_crop"] == "maize") | (test.index % 9 == 0)]
+    X = clf.features(series, skew)
+    X = skew[["field_id", "season"]].astype(str).merge(X, on=["field_id", "season"], how="left")
+    M = X[[*clf.feature_names_in_]]
+    plain = clf._calibrated(clf._raw_scores(clf._matrix(M), "end"), "end")
+    got = clf.predict_proba(M)
+    j = clf.classes_.index("maize")
+    assert got[:, j].mean() > plain[:, j].mean()
+    assert np.allclose(got, clf.adapted(plain)) and np.allclose(got.sum(axis=1), 1.0)
+    back = CropTypeClassifier.load(clf.save(tmp_path / "em"))
+    assert back.prior_adaptation == "em" and back.train_prior_ == clf.train_prior_
+    pd.testing.assert_frame_equal(clf.predict(series, skew), back.predict(series, skew))
+    none = _clf(calibration="vector", n_estimators=30).fit(series, train)
+    assert np.array_equal(none.predict_proba(M), none.adapted(none.predict_proba(M)))
+    with pytest.raises(UserInputError, match="prior_adaptation must be 'none' or 'em', found 'bbse'"):
+        _clf(prior_adaptation="bbse").fit(series, train)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -107,3 +108,46 @@ def test_cli_argument_errors(tmp_path: Path, registry: Path) -> None:
     r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "s.txt"), "--labels",
                             str(tmp_path / "l.csv")])
     assert r.exit_code == 2 and "expected .csv or .parquet, found .txt" in r.stderr
+
+
+def test_registered_version_has_plots_signature_and_a_pyfunc_face(tmp_path: Path, registry: Path) -> None:
+    """The registry run keeps the crop-type model's diagnostic plots, a signature and an input example, and
+    ``mlflow.pyfunc.load_model`` scores a feature frame as the classifier does."""
+    import mlflow
+
+    from features._crop_registry import predict_frame
+    from models.registry import resolve
+
+    series, labels = _make(seed=3)
+    train = labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"])
+    res = train_crop.train_crop_type(series, crop_labels(train), checkpoints={"mid": 120, "end": "end"}, params=FAST)
+    got = resolve("crop-type", res.version)
+    client = mlflow.tracking.MlflowClient()
+    arts = {a.path for a in client.list_artifacts(got.run_id, "plots")}
+    assert arts == {"plots/confusion.png", "plots/feature_importance.png", "plots/reliability.png"}
+    for a in arts:
+        assert Path(mlflow.artifacts.download_artifacts(run_id=got.run_id, artifact_path=a,
+                                                        dst_path=str(tmp_path / "dl"))).read_bytes()[:4] == b"\x89PNG"
+    info = mlflow.models.get_model_info(f"runs:/{got.run_id}/model")
+    names = info.signature.inputs.input_names()
+    clf = res.classifier
+    assert names == [*clf.feature_names_in_, "checkpoint"]
+    assert {"crop_type", "crop_type_prob", *(f"prob_{c}" for c in clf.classes_)} <= set(
+        info.signature.outputs.input_names())
+    assert not {"field_id", "season"} & set(names)  # the example carries features, no field or farmer key
+    # the pyfunc face: a feature frame in, the classifier's calibrated probabilities out, per checkpoint
+    test = labels.loc[labels["season"] == "2019"].head(8)
+    X = clf._aligned(clf.features(series, test, checkpoint="end"), test)[[*clf.feature_names_in_]]
+    mid = clf.checkpoints_[0]
+    frame = pd.concat([X.assign(checkpoint="end"), X.assign(checkpoint=str(mid))], ignore_index=True)
+    out = mlflow.pyfunc.load_model(f"runs:/{got.run_id}/model").predict(frame)
+    expect = clf.predict_proba(X, checkpoint="end")
+    assert list(out["checkpoint"]) == ["end"] * 8 + [str(mid)] * 8
+    for j, c in enumerate(clf.classes_):
+        assert out[f"prob_{c}"].iloc[:8].tolist() == pytest.approx(expect[:, j].tolist(), abs=1e-12)
+    early = clf.predict_proba(X, checkpoint=mid)  # the same features given to the early checkpoint's model
+    assert out[f"prob_{clf.classes_[0]}"].iloc[8:].tolist() == pytest.approx(early[:, 0].tolist(), abs=1e-12)
+    assert not np.allclose(early, expect)
+    assert out["crop_type"].tolist()[:8] == [clf.classes_[i] for i in expect.argmax(axis=1)]
+    with pytest.raises(UserInputError, match="checkpoint 'd999' is not one of this model's"):
+        predict_frame(clf, X.assign(checkpoint="d999"))
