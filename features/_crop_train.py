@@ -77,24 +77,36 @@ def lgb_params(model: Any, n_class: int, bag: int = 0) -> dict[str, Any]:
 
 def oof_raw_scores(X: np.ndarray, y: np.ndarray, folds: np.ndarray, train_rows: np.ndarray, n_class: int,
                    params: list[dict[str, Any]], cat_idx: list[int], n_estimators: int,
-                   extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+                   extra: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+                   workers: int | None = 1) -> np.ndarray:
     """Out-of-fold raw scores (len(y), n_class): each fold predicted by models trained on the ``train_rows``
     (and the ``extra`` augmented rows: matrix, labels, folds) of the other folds, one per bag member
-    (``params``), raw scores averaged."""
+    (``params``), raw scores averaged. The (fold, member) fits run on ``workers`` threads
+    (:func:`features.threads.thread_map`; None: the default count) and are summed in one fixed order, so the
+    scores do not depend on it."""
     import lightgbm as lgb
 
-    oof = np.zeros((len(y), n_class))
+    from features.threads import thread_map
+
+    jobs: list[tuple[int, int]] = []
     for k in range(int(folds.max()) + 1):
         tr, te = (folds != k) & train_rows, folds == k
-        if not te.any() or not tr.any():
-            continue
+        if te.any() and tr.any():
+            jobs.extend((k, j) for j in range(len(params)))
+
+    def one(job: tuple[int, int]) -> np.ndarray:
+        k, j = job
+        tr, te = (folds != k) & train_rows, folds == k
         Xt, yt = X[tr], y[tr]
         if extra is not None:
             Xt, yt = np.vstack([Xt, extra[0][extra[2] != k]]), np.concatenate([yt, extra[1][extra[2] != k]])
-        for pj in params:
-            b = lgb.train(pj, lgb.Dataset(Xt, yt, categorical_feature=cat_idx, free_raw_data=True),
-                          num_boost_round=n_estimators)
-            oof[te] += np.asarray(b.predict(X[te], raw_score=True)).reshape(int(te.sum()), -1) / len(params)
+        b = lgb.train(params[j], lgb.Dataset(Xt, yt, categorical_feature=cat_idx, free_raw_data=True),
+                      num_boost_round=n_estimators)
+        return np.asarray(b.predict(X[te], raw_score=True)).reshape(int(te.sum()), -1)
+
+    oof = np.zeros((len(y), n_class))
+    for (k, _), pred in zip(jobs, thread_map(one, jobs, workers)):
+        oof[folds == k] += pred / len(params)
     return oof
 
 

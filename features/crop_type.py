@@ -43,6 +43,7 @@ from features._crop_train import (
 from features._declared import declared_posterior
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.errors import UserInputError, format_offenders
+from features.threads import thread_map
 
 __all__ = [
     "DEFAULT_CHECKPOINTS",
@@ -289,7 +290,7 @@ class CropTypeClassifier:
         if self.clean_labels > 0 and folds.max() > 0:
             # noise-robust training: drop labels the out-of-fold model (latest checkpoint) strongly contradicts
             oof = softmax(oof_raw_scores(mats[ckpts[-1]], y, folds, keep_rows, len(self.classes_), params,
-                                         cat_idx, self.n_estimators))
+                                         cat_idx, self.n_estimators, workers=None))
             keep_rows = oof[np.arange(len(y)), y] >= self.clean_labels
         self.n_dropped_labels_ = int((~keep_rows).sum())
         #: class frequencies of the rows the calibration is fitted on: the prior its probabilities assume
@@ -307,25 +308,31 @@ class CropTypeClassifier:
         aug = gap_copies(self, series, lab, keep_rows, label_column, ckpts, cache)
         oofs: dict[str, np.ndarray] = {}
         ok = keep_rows
-        for c in ckpts:
+
+        def fit_checkpoint(c: int | str) -> tuple[float, list[float] | None, np.ndarray | None, list[Any]]:
+            """One checkpoint's calibration (on its out-of-fold scores) and final bag: independent of the others."""
             X = mats[c]
-            name = checkpoint_key(c)
             extra = None if aug is None else (aug[0][c], aug[1], aug[2])
+            t, bias, oof = 1.0, None, None
             if self.calibration != "none" and folds.max() > 0:
                 oof = oof_raw_scores(X, y, folds, keep_rows, len(self.classes_), params, cat_idx,
                                      self.n_estimators, extra)
                 t, bias = fit_calibration(oof[ok], y[ok], groups[ok], self.calibration, self.calibration_loss)
-                if bias is not None:
-                    self.biases_[name] = bias
-                oofs[name] = oof
-            else:
-                t = 1.0
-            self.temperatures_[name] = t
             Xf, yf = X[keep_rows], y[keep_rows]
             if extra is not None:
                 Xf, yf = np.vstack([Xf, extra[0]]), np.concatenate([yf, extra[1]])
-            self.boosters_[name] = [lgb.train(pj, lgb.Dataset(Xf, yf, categorical_feature=cat_idx),
-                                              num_boost_round=self.n_estimators) for pj in params]
+            return t, bias, oof, [lgb.train(pj, lgb.Dataset(Xf, yf, categorical_feature=cat_idx),
+                                            num_boost_round=self.n_estimators) for pj in params]
+
+        # the checkpoints train side by side on threads (features/threads.py); results kept in checkpoint order
+        for c, (t, bias, scores, bag) in zip(ckpts, thread_map(fit_checkpoint, ckpts)):
+            name = checkpoint_key(c)
+            if bias is not None:
+                self.biases_[name] = bias
+            if scores is not None:
+                oofs[name] = scores
+            self.temperatures_[name] = t
+            self.boosters_[name] = bag
         fit_noise_state(self, oofs, y, ok)
         return self
 

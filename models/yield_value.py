@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.threads import thread_map
 from models._yield_features import date_feature_names, date_features, date_sources
 from models.contracts import FIELD_VALUATIONS, check_field_valuations
 from models.errors import MissingWeatherError, ModelError, ModelInputError, PriceError
@@ -267,8 +268,8 @@ class YieldModel:
         derived = (["season_year"] if cfg.season_year else []) + (["as_of_day"] if "as_of" in X.columns else [])
         self.feature_names_ = [*self.numeric_columns_, *self.date_columns_, *derived, "crop", "region"]
         M = self._matrix(X)
-        ds = self._dataset(M, yv)
-        self.boosters_ = [self._train(ds, a) for a in _ALPHAS]
+        # the quantiles train side by side on threads, each on its own Dataset (features/threads.py: same models)
+        self.boosters_ = thread_map(lambda a: self._train(self._dataset(M, yv), a), _ALPHAS)
         self.n_train_ = len(yv)
         self.seasons_ = sorted(set(g.tolist()))
         crops = crop.to_numpy(dtype=object)
@@ -286,16 +287,22 @@ class YieldModel:
             return {}
         cal = seasons[-self.config.calibration_seasons:] if len(seasons) > 2 else seasons[-1:]
         lo_s, hi_s, who, mid_s, ys = [], [], [], [], []
-        for c in cal:
+        folds = [c for c in cal if (g != c).sum() >= 10 and (g == c).any()]
+
+        def fold(c: str) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            """The held-out season's P10, P90 (and P50) from models trained without it."""
             tr, te = g != c, g == c
-            if tr.sum() < 10 or te.sum() == 0:
-                continue
             ds = self._dataset(M[tr], y[tr])
             b10, b90 = self._train(ds, 0.1), self._train(ds, 0.9)
-            if self.config.point_calibration:
-                mid_s.append(self._train(ds, 0.5).predict(M[te]))
+            p50 = self._train(ds, 0.5).predict(M[te]) if self.config.point_calibration else None
+            return b10.predict(M[te]), b90.predict(M[te]), p50
+
+        # the calibration folds train side by side on threads (features/threads.py); kept in season order
+        for c, (p10, p90, p50) in zip(folds, thread_map(fold, folds)):
+            te = g == c
+            if p50 is not None:
+                mid_s.append(p50)
                 ys.append(cy[te])
-            p10, p90 = b10.predict(M[te]), b90.predict(M[te])
             p10, p90 = np.minimum(p10, p90), np.maximum(p10, p90)
             scale = np.array([self.crop_scale_.get(k, self.crop_scale_["*"]) for k in crops[te]])
             lo_s.append((p10 - cy[te]) / scale)

@@ -215,7 +215,11 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
                              f"county.json ({', '.join(county.seasons)})")
     fields = county.fields()
     fields = fields.loc[fields["season"].astype(str).isin(seasons)]
-    series = pd.concat([county.series(s) for s in seasons], ignore_index=True)
+    from features.threads import thread_map
+
+    # the seasons' series side by side on threads (scene reads and zonal statistics release the GIL; each season's
+    # cache file is written atomically), concatenated in season order
+    series = pd.concat(thread_map(county.series, seasons), ignore_index=True)
     labels = crop_labels(pd.DataFrame(fields.drop(columns="geometry")))
     if "region" not in labels.columns or labels["region"].isna().all():
         labels["region"] = county.region

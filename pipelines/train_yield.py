@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -111,6 +112,7 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     ``series_memo``: ``<season>@<date>`` → the season's series read up to that date, filled as seasons are read, for
     several calls over the same seasons and checkpoints.
     """
+    from features.threads import thread_map
     from pipelines.featurize import featurize, load_weather, write_parquet_atomic
 
     seasons = [str(s) for s in (county.past_seasons if seasons is None else seasons)]
@@ -125,14 +127,18 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
              else getattr(crop_model, "phenology_calibration_", None)) or {}
     code = _code_hash() + _weather_digest(wx) + hashlib.sha256(
         "".join(f"{r}:{c.to_json()}" for r, c in sorted(calib.items())).encode()).hexdigest()[:12]
-    out: dict[str, list[pd.DataFrame]] = {cp: [] for cp in cps}
-    total, done = len(seasons) * len(cps), 0
+    total = len(seasons) * len(cps)
+    done = [0]
+    lock = threading.Lock()
     for s in seasons:
-        dates = county.checkpoints(s)
-        missing = [cp for cp in cps if cp not in dates]
+        missing = [cp for cp in cps if cp not in county.checkpoints(s)]
         if missing:
             raise UserInputError(f"{county.path}: unknown checkpoint(s) {format_offenders(missing)} "
-                                 f"(known: {', '.join(dates)})")
+                                 f"(known: {', '.join(county.checkpoints(s))})")
+
+    def season_features(s: str) -> dict[str, pd.DataFrame]:
+        """One season's features as of each checkpoint (read from the cache, or built and cached)."""
+        dates = county.checkpoints(s)
         paths = {cp: county.cache_dir / "yield_features" / f"{s}-{cp}-{_cache_key(county, s, dates[cp], crop_desc, code)}"
                  f".parquet" for cp in cps}
         todo = [cp for cp in cps if not (cache and paths[cp].is_file())]
@@ -146,6 +152,7 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
                 series = county.series(s, upto)
                 if series_memo is not None:
                     series_memo[key] = series
+        got: dict[str, pd.DataFrame] = {}
         for cp in cps:
             if cp in todo:
                 res = featurize(county.fields(s), county.imagery, s, dates[cp], crop_model=crop_model,
@@ -158,10 +165,17 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
                     write_parquet_atomic(feats, paths[cp])
             else:
                 feats = pd.read_parquet(paths[cp])
-            out[cp].append(feats)
-            done += 1
+            got[cp] = feats
             if progress is not None:
-                progress(done, total, f"features {s} as of {cp} ({dates[cp]})")
+                with lock:
+                    done[0] += 1
+                    progress(done[0], total, f"features {s} as of {cp} ({dates[cp]})")
+        return got
+
+    # the seasons side by side on threads (scene reads, zonal statistics and LightGBM release the GIL; each cache
+    # file is written atomically); every season's rows are its own, concatenated in season order
+    per_season = thread_map(season_features, seasons)
+    out = {cp: [got[cp] for got in per_season] for cp in cps}
     return {cp: pd.concat(frames, ignore_index=True) for cp, frames in out.items()}
 
 

@@ -1,0 +1,69 @@
+"""Fits on threads (features/threads.py): the thread count changes the time, never a model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.errors import UserInputError
+from features.threads import thread_count, thread_map
+from tests.features.test_crop_type import _clf, _make
+
+
+def test_thread_map_keeps_order_and_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AGCREDIT_THREADS", "3")
+    assert thread_count() == 3
+    assert thread_map(lambda x: x * x, range(10)) == [x * x for x in range(10)]
+    assert thread_map(lambda x: x, []) == []
+
+    def boom(x: int) -> int:
+        if x == 4:
+            raise ValueError("four")
+        return x
+
+    with pytest.raises(ValueError, match="four"):
+        thread_map(boom, range(8))
+    monkeypatch.setenv("AGCREDIT_THREADS", "0")
+    with pytest.raises(UserInputError, match="AGCREDIT_THREADS: expected a positive integer, found '0'"):
+        thread_count()
+    monkeypatch.delenv("AGCREDIT_THREADS")
+    assert 1 <= thread_count() <= 4
+
+
+def _models(clf: object) -> dict[str, list[str]]:
+    return {k: [b.model_to_string() for b in bag] for k, bag in clf.boosters_.items()}  # type: ignore[attr-defined]
+
+
+def test_crop_type_fit_is_the_same_on_one_thread_or_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    series, labels = _make(seed=2)
+    train = labels.loc[labels["season"] < "2019"]
+    fits = {}
+    for n in ("1", "3"):
+        monkeypatch.setenv("AGCREDIT_THREADS", n)
+        fits[n] = _clf(n_estimators=25, clean_labels=0.05, n_seeds=2).fit(series, train)
+    one, many = fits["1"], fits["3"]
+    assert _models(one) == _models(many)
+    assert one.temperatures_ == many.temperatures_ and one.n_dropped_labels_ == many.n_dropped_labels_
+    for k in one.oof_proba_:
+        assert np.array_equal(one.oof_proba_[k], many.oof_proba_[k])
+
+
+def test_yield_fit_is_the_same_on_one_thread_or_several(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.yield_value import YieldModel, YieldModelConfig
+
+    rng = np.random.default_rng(4)
+    n = 400
+    X = pd.DataFrame({"field_id": [f"f{i % 80}" for i in range(n)], "season": [str(2010 + i // 80) for i in range(n)],
+                      "region": "us-nebraska", "crop": np.where(np.arange(n) % 3 == 0, "soybean", "maize"),
+                      "ndvi_max": rng.uniform(0.4, 0.9, n), "feat_rain": rng.normal(0, 1, n)})
+    y = 10 * X["ndvi_max"] + X["feat_rain"] + rng.normal(0, 0.5, n)
+    fits = {}
+    for t in ("1", "2"):
+        monkeypatch.setenv("AGCREDIT_THREADS", t)
+        cfg = YieldModelConfig(n_estimators=30, calibration_seasons=3, point_calibration=True)
+        fits[t] = YieldModel(cfg).fit(X, y)
+    one, many = fits["1"], fits["2"]
+    assert [b.model_to_string() for b in one.boosters_] == [b.model_to_string() for b in many.boosters_]
+    assert one.offsets_ == many.offsets_ and one.point_ == many.point_ and one.offsets_
+    pd.testing.assert_frame_equal(one.predict_quantiles(X), many.predict_quantiles(X), check_exact=True)
