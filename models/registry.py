@@ -49,6 +49,8 @@ __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_
 CHAMPION, CHALLENGER = "champion", "challenger"
 _FLAVOUR_FILE = "agcredit_flavour.json"
 _PIP = ["mlflow==3.*", "lightgbm==4.*", "pandas", "numpy"]
+#: the file MLflow logs as each model's pyfunc "model from code" (no pickled wrapper)
+_PYFUNC_CODE = Path(__file__).with_name("_pyfunc_code.py")
 
 
 @runtime_checkable
@@ -122,6 +124,11 @@ class AgcreditPyfunc(PythonModel):
         if hasattr(m, "predict_frame"):  # crop-type: class probabilities of a feature frame
             return m.predict_frame(model_input)
         return m.predict(model_input)
+
+
+def set_pyfunc_model() -> None:
+    """Name :class:`AgcreditPyfunc` as the model of the "model from code" MLflow is loading (models/_pyfunc_code.py)."""
+    mlflow.models.set_model(AgcreditPyfunc())
 
 
 # ---------------------------------------------------------------------- store
@@ -291,7 +298,8 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
                     dst.write_bytes(src.read_bytes())
                     src = dst
                 mlflow.log_artifact(str(src), artifact_path="plots")
-            info = mlflow.pyfunc.log_model(name="model", python_model=AgcreditPyfunc(),
+            # "model from code" (models/_pyfunc_code.py): the wrapper is named by a file, not cloudpickled
+            info = mlflow.pyfunc.log_model(name="model", python_model=str(_PYFUNC_CODE),
                                            artifacts={"model_dir": str(mdir)}, pip_requirements=_PIP,
                                            signature=signature, input_example=input_example)
             run_id = run.info.run_id

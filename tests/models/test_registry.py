@@ -193,6 +193,10 @@ def test_yield_model_round_trip_and_default_store(tmp_path: Path, monkeypatch: p
     assert run.data.params["n_estimators"] == "20"
     arts = {a.path for a in mlflow.tracking.MlflowClient().list_artifacts(r.run_id, "plots")}
     assert arts == {"plots/calibration.png", "plots/feature_importance.png", "plots/residuals.png"}
+    # the pyfunc face (a model from code, no pickle): P10/P50/P90 as the model gives them
+    py = mlflow.pyfunc.load_model(f"runs:/{r.run_id}/model")
+    iso = X.assign(as_of=X["as_of"].dt.strftime("%Y-%m-%d"))  # dates as ISO text, as the logged signature says
+    pd.testing.assert_frame_equal(py.predict(iso), m.predict_quantiles(X), check_exact=True)
     assert (tmp_path / "mlruns" / "mlflow.db").is_file()
     assert (tmp_path / "mlruns" / "alias_history.db").is_file()
     assert list((tmp_path / "mlruns" / "artifacts" / "yield-value").iterdir())

@@ -140,6 +140,11 @@ def test_registered_version_has_plots_signature_and_a_pyfunc_face(tmp_path: Path
     X = clf._aligned(clf.features(series, test, checkpoint="end"), test)[[*clf.feature_names_in_]]
     mid = clf.checkpoints_[0]
     frame = pd.concat([X.assign(checkpoint="end"), X.assign(checkpoint=str(mid))], ignore_index=True)
+    logged = Path(mlflow.artifacts.download_artifacts(run_id=got.run_id, artifact_path="model",
+                                                      dst_path=str(tmp_path / "logged")))
+    # the wrapper is logged as code (models/_pyfunc_code.py), not as a pickle
+    assert not list(logged.rglob("*.pkl")), sorted(str(q.relative_to(logged)) for q in logged.rglob("*"))
+    assert list(logged.rglob("_pyfunc_code.py")), sorted(str(q.relative_to(logged)) for q in logged.rglob("*"))
     out = mlflow.pyfunc.load_model(f"runs:/{got.run_id}/model").predict(frame)
     expect = clf.predict_proba(X, checkpoint="end")
     assert list(out["checkpoint"]) == ["end"] * 8 + [str(mid)] * 8
