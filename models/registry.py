@@ -437,7 +437,7 @@ def list_models() -> list[dict[str, Any]]:
 
 
 def model_versions(name: str) -> list[dict[str, Any]]:
-    """Every version of a model: run, aliases, metrics, governance (newest first)."""
+    """Every version of a model: run, aliases, metrics, governance, plot URIs (newest first)."""
     client = _client(create=False)
     _check_model(client, name)
     rm = client.get_registered_model(name)
@@ -448,10 +448,12 @@ def model_versions(name: str) -> list[dict[str, Any]]:
     for mv in sorted(client.search_model_versions(f"name = '{name}'"), key=lambda m: -int(m.version)):
         run = client.get_run(str(mv.run_id))
         gov = _governance_of(client, name, str(mv.version))
+        plots = sorted(f"runs:/{mv.run_id}/{a.path}" for a in client.list_artifacts(str(mv.run_id), "plots")
+                       if not a.is_dir)
         out.append({"version": str(mv.version), "run_id": mv.run_id,
                     "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
                     "aliases": sorted(by_version.get(str(mv.version), [])),
-                    "metrics": dict(sorted(run.data.metrics.items())), "governance": gov})
+                    "metrics": dict(sorted(run.data.metrics.items())), "governance": gov, "plots": plots})
     return out
 
 

@@ -54,6 +54,8 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
             echo(f"  notes: {gov.notes}")
         for f in gov.failures()[:5]:
             echo(f"    below minimum: {f}")
+        if v.get("plots"):  # open with `mlflow artifacts download --artifact-uri URI` or in `mlflow ui`
+            echo(f"  plots: {', '.join(v['plots'])}")
     echo("alias history (oldest first):")
     if not d["history"]:
         echo("  none")

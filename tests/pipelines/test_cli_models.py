@@ -51,7 +51,9 @@ def test_list_show_promote(store: Path) -> None:
 
     register(Dummy(1.0), "yield-value", metrics={"r2_all": 0.3}, governance=gov(0.3))
     many = {"r2_all": 0.7, **{f"m{i:02d}": i / 100 for i in range(12)}}  # show lists every metric
-    register(Dummy(2.0), "yield-value", metrics=many, governance=gov(0.7))
+    png = store.parent / "calib.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n")
+    register(Dummy(2.0), "yield-value", metrics=many, governance=gov(0.7), artifacts={"calibration.png": png})
     runner = CliRunner()
 
     r = runner.invoke(app, ["models", "list"])
@@ -83,6 +85,9 @@ def test_list_show_promote(store: Path) -> None:
     assert "  notes: fitted for the r2 0.3 check" in out and "  notes: fitted for the r2 0.7 check" in out
     line = next(x for x in out.splitlines() if "m00=" in x)  # the version's metrics: all of them
     assert "m00=0, m01=0.01" in line and line.endswith("m11=0.11, r2_all=0.7")
+    plots = [x for x in out.splitlines() if x.startswith("  plots: ")]  # v2 logged one plot, v1 none
+    assert len(plots) == 1 and plots[0].startswith("  plots: runs:/") and plots[0].endswith("/plots/calibration.png")
+    assert out.index("v2 created") < out.index(plots[0]) < out.index("v1 [champion]")
     assert "champion: v2 -> v1 by mrm-2 FORCED: back-test" in out
     assert "challenger: v2 -> v- by ops-1: promoted to champion" in out
     assert out.index("challenger: v- -> v1") < out.index("champion: v- -> v2")
