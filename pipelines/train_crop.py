@@ -204,6 +204,7 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
     """Train on the county's past seasons (declared crops, :meth:`County.series`), register as ``crop-type``, with
     the county's phenology calibration (:func:`pipelines._phenology_fit.fit_county_phenology`) on the latest of
     them."""
+    from features.threads import thread_map
     from pipelines._phenology_fit import fit_county_phenology
 
     seasons = sorted(seasons or county.past_seasons)
@@ -215,8 +216,6 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
                              f"county.json ({', '.join(county.seasons)})")
     fields = county.fields()
     fields = fields.loc[fields["season"].astype(str).isin(seasons)]
-    from features.threads import thread_map
-
     # the seasons' series side by side on threads (scene reads and zonal statistics release the GIL; each season's
     # cache file is written atomically), concatenated in season order
     series = pd.concat(thread_map(county.series, seasons), ignore_index=True)

@@ -130,11 +130,12 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     total = len(seasons) * len(cps)
     done = [0]
     lock = threading.Lock()
-    for s in seasons:
-        missing = [cp for cp in cps if cp not in county.checkpoints(s)]
+    for s in seasons:  # every season's checkpoints checked before any work starts
+        known = county.checkpoints(s)
+        missing = [cp for cp in cps if cp not in known]
         if missing:
             raise UserInputError(f"{county.path}: unknown checkpoint(s) {format_offenders(missing)} "
-                                 f"(known: {', '.join(county.checkpoints(s))})")
+                                 f"(known: {', '.join(known)})")
 
     def season_features(s: str) -> dict[str, pd.DataFrame]:
         """One season's features as of each checkpoint (read from the cache, or built and cached)."""
