@@ -25,9 +25,11 @@ __all__ = ["diagnostic_plots", "predict_frame", "registry_example"]
 
 def _checkpoint_of(model: Any, value: Any) -> int | str:
     """A checkpoint of the model from a frame's ``checkpoint`` value (``end``, ``d120``, ``120``)."""
+    from features.crop_type import checkpoint_key
+
     text = str(value).strip()
     for c in model.checkpoints_:
-        if text in (str(c), f"d{int(c):03d}" if c != "end" else "end"):
+        if text in (str(c), checkpoint_key(c)):
             return c  # type: ignore[no-any-return]
     names = ", ".join(str(c) for c in model.checkpoints_)
     raise UserInputError(f"crop type: checkpoint {text!r} is not one of this model's ({names})")

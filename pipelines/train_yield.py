@@ -128,7 +128,7 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     code = _code_hash() + _weather_digest(wx) + hashlib.sha256(
         "".join(f"{r}:{c.to_json()}" for r, c in sorted(calib.items())).encode()).hexdigest()[:12]
     total = len(seasons) * len(cps)
-    done = [0]
+    done = 0
     lock = threading.Lock()
     for s in seasons:  # every season's checkpoints checked before any work starts
         known = county.checkpoints(s)
@@ -139,6 +139,7 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
 
     def season_features(s: str) -> dict[str, pd.DataFrame]:
         """One season's features as of each checkpoint (read from the cache, or built and cached)."""
+        nonlocal done
         dates = county.checkpoints(s)
         paths = {cp: county.cache_dir / "yield_features" / f"{s}-{cp}-{_cache_key(county, s, dates[cp], crop_desc, code)}"
                  f".parquet" for cp in cps}
@@ -169,8 +170,8 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
             got[cp] = feats
             if progress is not None:
                 with lock:
-                    done[0] += 1
-                    progress(done[0], total, f"features {s} as of {cp} ({dates[cp]})")
+                    done += 1
+                    progress(done, total, f"features {s} as of {cp} ({dates[cp]})")
         return got
 
     # the seasons side by side on threads (scene reads, zonal statistics and LightGBM release the GIL; each cache
