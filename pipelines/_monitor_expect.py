@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from pipelines._monitor_thermal import ThermalClock
     from pipelines.monitor import AlertParams
 
-__all__ = ["expected_bands", "expected_timing", "expected_emergence_days", "not_planted_day"]
+__all__ = ["expected_bands", "expected_timing", "expected_emergence_days", "not_planted_day",
+           "season_start_days"]
 
 
 def _two_in_a_row(flags: np.ndarray) -> int | None:
@@ -25,14 +26,24 @@ def _two_in_a_row(flags: np.ndarray) -> int | None:
     return int(idx[0] + 1) if len(idx) else None
 
 
-def _day_of_season(dates: pd.Series, season_start: pd.Series) -> np.ndarray:
-    return (pd.to_datetime(dates) - pd.to_datetime(season_start)).dt.days.to_numpy()
+def season_start_days(dates: pd.Series, seasons: pd.Series, season_starts: dict[str, date]) -> np.ndarray:
+    """Days from each row's season start (``season_starts[season]``) to its date; NaN where the season has
+    none. Vectorised over the few distinct seasons (a per-row lookup costs seconds on a county's observations)."""
+    codes, uniq = pd.factorize(seasons.astype(str))
+    starts = np.array([np.datetime64(pd.Timestamp(season_starts[s]), "ns") if s in season_starts
+                       else np.datetime64("NaT", "ns") for s in uniq] or [np.datetime64("NaT", "ns")])
+    delta = pd.to_datetime(dates).to_numpy(dtype="datetime64[ns]") - starts[np.maximum(codes, 0)]
+    days = (delta.astype(np.int64) // 86_400_000_000_000).astype(np.float64)  # whole days, floored as .dt.days
+    return np.where(np.isnat(delta) | (codes < 0), np.nan, days)
 
 
 def _with_crops(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date]) -> pd.DataFrame:
     obs = past_obs.merge(crops[["field_id", "season", "crop", "region"]], on=["field_id", "season"], how="inner")
     obs = obs[obs["crop"].notna()]
-    return obs.assign(day=_day_of_season(obs["date"], obs["season"].map(lambda s: pd.Timestamp(season_starts[s]))))
+    missing = sorted(set(obs["season"].astype(str)) - set(season_starts))
+    if missing:
+        raise KeyError(missing[0])
+    return obs.assign(day=season_start_days(obs["date"], obs["season"], season_starts).astype(np.int64))
 
 
 def expected_bands(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str, date],
@@ -102,13 +113,18 @@ def expected_timing(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: 
     p = params
     obs = _with_crops(past_obs, crops, season_starts).sort_values(["field_id", "season", "day"])
     recs = []
-    for _key, g in obs.groupby(["field_id", "season"], sort=False):
-        greenup, _, collapse = _field_timing(g["day"].to_numpy(), g["ndvi"].to_numpy(dtype=float), p)
+    # one field-season after another, on plain arrays (a pandas group each costs seconds on a county)
+    fs = obs["field_id"].astype(str).to_numpy(dtype=object), obs["season"].astype(str).to_numpy(dtype=object)
+    day_a, ndvi_a = obs["day"].to_numpy(), obs["ndvi"].to_numpy(dtype=float)
+    region_a, crop_a = obs["region"].to_numpy(dtype=object), obs["crop"].to_numpy(dtype=object)
+    cut = np.flatnonzero((fs[0][1:] != fs[0][:-1]) | (fs[1][1:] != fs[1][:-1])) + 1 if len(obs) else np.zeros(0, int)
+    for a, b in zip(np.r_[0, cut], np.r_[cut, len(obs)], strict=True) if len(obs) else ():
+        greenup, _, collapse = _field_timing(day_a[a:b], ndvi_a[a:b], p)
         if greenup is None or collapse is None:
             continue
-        region, crop = g["region"].iloc[0], g["crop"].iloc[0]
+        region, crop = region_a[a], crop_a[a]
         if clock is not None:
-            start = pd.Timestamp(season_starts[str(g["season"].iloc[0])])
+            start = pd.Timestamp(season_starts[str(fs[1][a])])
             t_up, t_col = clock.since(str(region), crop, start, [start + pd.Timedelta(days=int(greenup)),
                                                                  start + pd.Timedelta(days=int(collapse))])
             if np.isfinite(t_up) and np.isfinite(t_col):

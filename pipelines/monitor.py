@@ -82,6 +82,7 @@ from pipelines._monitor_expect import (
     expected_emergence_days,
     expected_timing,
     not_planted_day,
+    season_start_days,
 )
 from pipelines._monitor_peers import collapse_candidates, lower_peers, peer_anomalies, peer_failures
 from pipelines._monitor_thermal import ThermalClock
@@ -89,7 +90,7 @@ from pipelines._monitor_thermal import ThermalClock
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts",
            "alerts_as_of", "crop_first_days", "own_crop_obs", "peer_candidates", "mismatch_mask",
-           "mismatch_cohort", "thermal_clock"]
+           "mismatch_cohort", "thermal_clock", "season_start_days"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -159,12 +160,13 @@ def own_crop_obs(obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str
     if obs.empty or not first_days:
         return obs
     m = obs.merge(crops[["field_id", "season", "crop", "region"]], on=["field_id", "season"], how="left")
-    first = pd.Series([first_days.get((str(r), str(c)), -10**6) for r, c in zip(m["region"], m["crop"], strict=True)],
-                      index=m.index)
-    start = pd.to_datetime(m["season"].map(lambda x: pd.Timestamp(season_starts[x]) if x in season_starts
-                                           else pd.NaT))
-    keep = ((pd.to_datetime(m["date"]) - start).dt.days >= first) | start.isna()
-    return obs.loc[keep.to_numpy()].reset_index(drop=True)
+    fd = pd.DataFrame([(r, c, v) for (r, c), v in first_days.items()], columns=["region", "crop", "first_day"])
+    first = m[["region", "crop"]].astype(object).merge(fd.astype({"region": object, "crop": object}),
+                                                       on=["region", "crop"], how="left")["first_day"]
+    first = first.fillna(-10**6).to_numpy(dtype=np.float64)
+    day = season_start_days(m["date"], m["season"], season_starts)
+    keep = np.isnan(day) | (np.nan_to_num(day, nan=0.0) >= first)
+    return obs.loc[keep].reset_index(drop=True)
 
 
 def emerging(vals: np.ndarray, rise: float) -> bool:

@@ -250,13 +250,16 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
     clear_px = np.bincount(pm.fid_sorted[px_ok], minlength=pm.n_fields).astype(np.int64)  # field order
     sel = np.flatnonzero(covered)
     fid = fields["field_id"].astype(str).to_numpy()[sel]
-    parts = []
-    for v in variables:
-        d: dict[str, Any] = {"field_id": fid, "variable": v, "n_pixels": pm.n_pixels[sel]}
-        d.update({k: res[v][k][sel] for k in STATS})
-        d["clear_px"] = clear_px[sel]
-        parts.append(pd.DataFrame(d))
-    out = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(TILE_COLUMNS))
+    if variables:  # one frame for all variables (a frame per variable costs more than the statistics)
+        nv = len(variables)
+        d: dict[str, Any] = {"field_id": np.tile(fid, nv),
+                             "variable": np.repeat(np.asarray(list(variables), dtype=object), len(sel)),
+                             "n_pixels": np.tile(pm.n_pixels[sel], nv)}
+        d.update({k: np.concatenate([res[v][k][sel] for v in variables]) for k in STATS})
+        d["clear_px"] = np.tile(clear_px[sel], nv)
+        out = pd.DataFrame(d)
+    else:
+        out = pd.DataFrame(columns=list(TILE_COLUMNS))
     out.insert(1, "date", pd.Timestamp(scene.date))
     out.insert(2, "tile_id", scene.tile_id)
     out["field_id"] = out["field_id"].astype("str")

@@ -18,6 +18,8 @@ from pipelines.monitor import (
     expected_bands,
     expected_emergence_days,
     expected_timing,
+    own_crop_obs,
+    season_start_days,
 )
 
 START = date(2024, 4, 1)
@@ -384,3 +386,29 @@ def test_fields_the_model_merely_calls_a_crop_do_not_join_its_cohort() -> None:
     ratio = mismatch_cohort(obs, declared, as_of, AlertParams(), rows)
     assert ratio[swap] > 2.0
     assert declared.loc[mismatch_mask(declared, AlertParams(), ratio), "field_id"].tolist() == ["swap"]
+
+
+def test_season_days_and_own_crop_obs_equal_the_row_by_row_lookup() -> None:
+    """The vectorised lookups give what a row-by-row lookup gives: days from each row's season start (floored
+    like pandas' ``.dt.days``; NaN for a season without a start) and the observations from each crop's first day
+    on (kept whole where the season or the crop has none)."""
+    rng = np.random.default_rng(3)
+    n = 400
+    seasons = rng.choice(["2022", "2023", "2024"], n)
+    starts = {"2022": date(2022, 4, 1), "2023": date(2023, 4, 1)}  # 2024 has none
+    dates = pd.Timestamp("2022-01-01") + pd.to_timedelta(rng.integers(0, 1100, n), unit="D") \
+        + pd.to_timedelta(rng.integers(0, 86_400, n), unit="s")
+    obs = pd.DataFrame({"field_id": [f"f{i % 40}" for i in range(n)], "season": pd.array(seasons, dtype="string"),
+                        "date": dates, "ndvi": rng.uniform(0, 1, n)})
+    got = season_start_days(obs["date"], obs["season"], starts)
+    want = [(d - pd.Timestamp(starts[s])).days if s in starts else np.nan for d, s in zip(dates, seasons, strict=True)]
+    np.testing.assert_array_equal(got, np.asarray(want, dtype=float))
+    crops = pd.DataFrame([(f"f{i}", s, ["maize", "rice", None][i % 3], "r") for i in range(35)
+                          for s in ("2022", "2023", "2024")], columns=["field_id", "season", "crop", "region"])
+    first = {("r", "maize"): 30, ("r", "rice"): 90}
+    kept = own_crop_obs(obs, crops, starts, first)
+    m = obs.merge(crops, on=["field_id", "season"], how="left")
+    keep = [s not in starts or (d - pd.Timestamp(starts[s])).days >= first.get((str(r), str(c)), -10**6)
+            for d, s, r, c in zip(m["date"], m["season"], m["region"], m["crop"], strict=True)]
+    pd.testing.assert_frame_equal(kept, obs.loc[keep].reset_index(drop=True))
+    assert 0 < len(kept) < n
