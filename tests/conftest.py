@@ -13,6 +13,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_REAL = Path(os.environ.get("AGCREDIT_SHARED_DATA", REPO.parent / "shared" / "data" / "real"))
 
+# On pytest-xdist workers (one per CPU) the cores are already busy: the independent LightGBM fits run one after
+# the other in each worker (features/threads.py) unless a test sets AGCREDIT_THREADS itself — the threaded path
+# is tested by tests/features/test_threads.py, which does (same model bytes with 1 and N threads). Four workers
+# times two fit threads on two cores bought no time, and it is where the suite once died of a segmentation fault
+# inside LightGBM's booster creation (README, Development).
+if os.environ.get("PYTEST_XDIST_WORKER") and "AGCREDIT_THREADS" not in os.environ:
+    os.environ["AGCREDIT_THREADS"] = "1"
+
 
 def no_skip() -> bool:
     return os.environ.get("AGCREDIT_NO_SKIP", "") == "1"
