@@ -117,8 +117,9 @@ def expected_timing(past_obs: pd.DataFrame, crops: pd.DataFrame, season_starts: 
     fs = obs["field_id"].astype(str).to_numpy(dtype=object), obs["season"].astype(str).to_numpy(dtype=object)
     day_a, ndvi_a = obs["day"].to_numpy(), obs["ndvi"].to_numpy(dtype=float)
     region_a, crop_a = obs["region"].to_numpy(dtype=object), obs["crop"].to_numpy(dtype=object)
-    cut = np.flatnonzero((fs[0][1:] != fs[0][:-1]) | (fs[1][1:] != fs[1][:-1])) + 1 if len(obs) else np.zeros(0, int)
-    for a, b in zip(np.r_[0, cut], np.r_[cut, len(obs)], strict=True) if len(obs) else ():
+    new_key = np.r_[True, (fs[0][1:] != fs[0][:-1]) | (fs[1][1:] != fs[1][:-1]), True] if len(obs) else np.ones(1, bool)
+    bounds = np.flatnonzero(new_key)
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         greenup, _, collapse = _field_timing(day_a[a:b], ndvi_a[a:b], p)
         if greenup is None or collapse is None:
             continue
