@@ -69,24 +69,13 @@ def registry_example(model: Any, series: pd.DataFrame, labels: pd.DataFrame, n: 
     return example, predict_frame(model, example)
 
 
-def _saved(plt: Any, fig: Any, path: Path) -> Path:
-    """``fig`` laid out, written to ``path`` as PNG (no software tag: the same model, the same bytes) and closed."""
-    fig.tight_layout()
-    fig.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(fig)
-    return path
-
-
 def diagnostic_plots(model: Any, out_dir: str | Path) -> dict[str, Path]:
     """``feature_importance.png``, ``reliability.png`` and ``confusion.png`` in ``out_dir`` (file name → path)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     from features._crop_reliability import reliability_table
+    from features._plots import importance_png, pyplot, save_png
     from features.crop_type import checkpoint_key
 
+    plt = pyplot()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths: dict[str, Path] = {}
@@ -95,11 +84,8 @@ def diagnostic_plots(model: Any, out_dir: str | Path) -> dict[str, Path]:
     gain = sum(np.asarray(b.feature_importance(importance_type="gain"), dtype="float64")
                for b in model.boosters_[latest])
     imp = pd.Series(gain / len(model.boosters_[latest]), index=model.feature_names_in_).sort_values().tail(20)
-    fig, ax = plt.subplots(figsize=(6, 0.3 * len(imp) + 1.2))
-    ax.barh(list(imp.index), imp.to_numpy())
-    ax.set_xlabel(f"total gain (checkpoint {latest}, mean over the bag)")
-    ax.set_title("Feature importance")
-    paths["feature_importance.png"] = _saved(plt, fig, out / "feature_importance.png")
+    paths["feature_importance.png"] = importance_png(plt, imp, f"total gain (checkpoint {latest}, mean over the bag)",
+                                                     out / "feature_importance.png")
 
     idx = getattr(model, "oof_index_", None)
     oof = getattr(model, "oof_proba_", {}) or {}
@@ -116,7 +102,7 @@ def diagnostic_plots(model: Any, out_dir: str | Path) -> dict[str, Path]:
     ax.set_title("Reliability")
     if oof:
         ax.legend(fontsize=7)
-    paths["reliability.png"] = _saved(plt, fig, out / "reliability.png")
+    paths["reliability.png"] = save_png(plt, fig, out / "reliability.png")
 
     k = len(model.classes_)
     counts = np.zeros((k, k))
@@ -136,5 +122,5 @@ def diagnostic_plots(model: Any, out_dir: str | Path) -> dict[str, Path]:
     ax.set_xlabel(f"predicted (out of fold, {latest})")
     ax.set_ylabel("declared")
     ax.set_title("Confusion")
-    paths["confusion.png"] = _saved(plt, fig, out / "confusion.png")
+    paths["confusion.png"] = save_png(plt, fig, out / "confusion.png")
     return paths

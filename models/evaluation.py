@@ -254,11 +254,9 @@ def default_minimum_metrics(crops: Sequence[str], *, lead_crop: str = "maize") -
 
 def diagnostic_plots(model: YieldModel, X: pd.DataFrame, y_true: Any, out_dir: str | Path) -> dict[str, Path]:
     """PNG plots for the registry: feature importance, calibration (share below each quantile), residuals."""
-    import matplotlib
+    from features._plots import importance_png, pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     y = np.asarray(y_true, dtype="float64")
@@ -266,17 +264,9 @@ def diagnostic_plots(model: YieldModel, X: pd.DataFrame, y_true: Any, out_dir: s
     ok = np.isfinite(y)
     crops = crop_of(X).to_numpy(dtype=object)
     paths: dict[str, Path] = {}
-    meta = {"Software": None}
 
     imp = model.feature_importance().head(20)[::-1]
-    fig, ax = plt.subplots(figsize=(6, 0.3 * len(imp) + 1.2))
-    ax.barh(list(imp.index), imp.to_numpy())
-    ax.set_xlabel("total gain (P50 booster)")
-    ax.set_title("Feature importance")
-    fig.tight_layout()
-    paths["feature_importance.png"] = out / "feature_importance.png"
-    fig.savefig(paths["feature_importance.png"], dpi=80, metadata=meta)
-    plt.close(fig)
+    paths["feature_importance.png"] = importance_png(plt, imp, "total gain (P50 booster)", out / "feature_importance.png")
 
     fig, ax = plt.subplots(figsize=(5, 4))
     nominal = [0.1, 0.5, 0.9]
@@ -288,10 +278,7 @@ def diagnostic_plots(model: YieldModel, X: pd.DataFrame, y_true: Any, out_dir: s
     ax.set_ylabel("share of yields below it")
     ax.set_title("Calibration")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths["calibration.png"] = out / "calibration.png"
-    fig.savefig(paths["calibration.png"], dpi=80, metadata=meta)
-    plt.close(fig)
+    paths["calibration.png"] = save_png(plt, fig, out / "calibration.png")
 
     fig, ax = plt.subplots(figsize=(5, 4))
     for crop in sorted(set(crops[ok].tolist())):
@@ -302,10 +289,7 @@ def diagnostic_plots(model: YieldModel, X: pd.DataFrame, y_true: Any, out_dir: s
     ax.set_ylabel("yield − P50 (t/ha)")
     ax.set_title("Residuals")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    paths["residuals.png"] = out / "residuals.png"
-    fig.savefig(paths["residuals.png"], dpi=80, metadata=meta)
-    plt.close(fig)
+    paths["residuals.png"] = save_png(plt, fig, out / "residuals.png")
     return paths
 
 
