@@ -18,8 +18,12 @@ What it is fitted on: the farmers' DECLARED sowing and harvest dates of past sea
 crop calendar's typical sowing→emergence lag; declared harvest becomes a target maturity date by
 subtracting the calendar's typical maturity→harvest lag. For every candidate threshold the crossing
 is found on each field's smoothed curve; the threshold with the smallest median absolute deviation
-of (target - crossing) wins, and the median of (target - crossing) is the offset. A crop with fewer
-than :data:`MIN_FIELDS` usable fields keeps the defaults.
+of (target - crossing) wins, and the median of (target - crossing) is the offset. For emergence the
+candidates are the thresholds whose crossing comes at or after the target in median (offset ≤ 0,
+:data:`EMERGENCE_MAX_OFFSET`; all of them when none does): a crop's canopy is seen once it has emerged,
+so a rise that comes before declared sowing + the lag is another signal (a paddy's water or weeds drying
+off), and :func:`features.growth_stage.phenology` never puts emergence after the crossing — a positive
+offset would be thrown away there. A crop with fewer than :data:`MIN_FIELDS` usable fields keeps the defaults.
 """
 
 from __future__ import annotations
@@ -38,6 +42,9 @@ __all__ = ["Calibration", "CalibrationError", "CropCalib", "DEFAULT_CALIB", "MIN
 MIN_FIELDS = 8
 EMERGENCE_THRESHOLDS = tuple(np.round(np.arange(0.20, 0.55, 0.05), 2))
 MATURITY_THRESHOLDS = tuple(np.round(np.arange(0.10, 0.95, 0.05), 2))
+#: an emergence threshold is a candidate only when its crossing comes, in median, no earlier than the target
+#: (offset = target - crossing <= 0 days); all thresholds when none does
+EMERGENCE_MAX_OFFSET = 0.0
 
 
 @dataclass(frozen=True)
@@ -118,8 +125,20 @@ class Calibration:
         return cls.from_json(p.read_text(), source=str(p))
 
 
-def _fit(target: np.ndarray, crossings: dict[float, np.ndarray]) -> tuple[float, float, float, int] | None:
-    """Best (threshold, offset, mad, n) of target - crossing over candidate thresholds."""
+def _fit(target: np.ndarray, crossings: dict[float, np.ndarray], max_offset: float | None = None
+         ) -> tuple[float, float, float, int] | None:
+    """Best (threshold, offset, mad, n) of target - crossing over candidate thresholds; with ``max_offset``
+    only over the thresholds whose offset (median of target - crossing) is at most that (all of them when
+    none is)."""
+    if max_offset is not None:
+        kept = {}
+        for thr, cross in crossings.items():
+            r = target - cross
+            r = r[np.isfinite(r)]
+            if len(r) >= MIN_FIELDS and float(np.median(r)) <= max_offset:
+                kept[thr] = cross
+        if kept:
+            return _fit(target, kept)
     best: tuple[float, float, float, int] | None = None
     for thr, cross in crossings.items():
         r = target - cross
@@ -222,7 +241,9 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
                 continue
             target = np.concatenate([r[0] for r in rows])
             cross = {t: np.concatenate([r[1][t] for r in rows]) for t in thrs}
-            fit = _fit(target, cross)
+            # emergence: the crop's canopy is seen at or after it emerges, so a crossing that comes before the
+            # target (declared sowing + the lag) is something else: a paddy's water or weeds drying off
+            fit = _fit(target, cross, EMERGENCE_MAX_OFFSET if names[0] == "em_threshold" else None)
             if fit is not None:
                 kw.update(dict(zip(names, fit, strict=True)))
         for key, rows_ in (("em_to_mat_days", durations.get(crop, [])), ("peak_to_mat_days", peak_lags.get(crop, [])),

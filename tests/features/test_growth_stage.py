@@ -177,3 +177,21 @@ def test_stage_from_dates_rules() -> None:
 def test_default_calib_is_used_for_unfitted_crop() -> None:
     c = Calibration(region=REGION, crops={"maize": CropCalib(em_threshold=0.3)})
     assert c.get("cotton") == CropCalib() and c.get("maize").em_threshold == 0.3
+
+
+def test_emergence_threshold_whose_crossing_precedes_the_target_is_not_a_candidate() -> None:
+    """A low threshold crossed two weeks before the declared-sowing target (a paddy's water drying off) fits
+    tightly, but phenology never puts emergence after the crossing, so its +14-day offset would be lost: the
+    emergence fit takes the best threshold crossed at or after the target, and all of them when none is."""
+    from features._phenology_calib import EMERGENCE_MAX_OFFSET, _fit
+
+    rng = np.random.default_rng(3)
+    target = 100.0 + rng.normal(0, 5, 200)
+    early = target - 14.0 + rng.normal(0, 1, 200)      # tight, but before the target
+    canopy = target + 2.0 + rng.normal(0, 3, 200)      # looser, after it
+    crossings = {0.2: early, 0.5: canopy}
+    assert _fit(target, crossings)[:2] == (0.2, pytest.approx(14.0, abs=0.5))        # the old choice
+    thr, off, mad, n = _fit(target, crossings, EMERGENCE_MAX_OFFSET)
+    assert thr == 0.5 and off <= 0 and n == 200 and mad > 1
+    # none crossed after the target: every threshold stays a candidate
+    assert _fit(target, {0.2: early, 0.3: early - 3.0}, EMERGENCE_MAX_OFFSET)[0] in (0.2, 0.3)
