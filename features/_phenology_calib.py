@@ -130,33 +130,22 @@ def _fit(target: np.ndarray, crossings: dict[float, np.ndarray], max_offset: flo
     """Best (threshold, offset, mad, n) of target - crossing over candidate thresholds; with ``max_offset``
     only over the thresholds whose offset (median of target - crossing) is at most that (all of them when
     none is)."""
+    resid = {float(t): (target - c)[np.isfinite(target - c)] for t, c in crossings.items()}
+    resid = {t: r for t, r in resid.items() if len(r) >= MIN_FIELDS}
     if max_offset is not None:
-        kept = {}
-        for thr, cross in crossings.items():
-            r = target - cross
-            r = r[np.isfinite(r)]
-            if len(r) >= MIN_FIELDS and float(np.median(r)) <= max_offset:
-                kept[thr] = cross
-        if kept:
-            return _fit(target, kept)
+        resid = {t: r for t, r in resid.items() if float(np.median(r)) <= max_offset} or resid
     best: tuple[float, float, float, int] | None = None
-    for thr, cross in crossings.items():
-        r = target - cross
-        r = r[np.isfinite(r)]
-        if len(r) < MIN_FIELDS:
-            continue
+    for thr, r in resid.items():
         off = float(np.median(r))
         mad = float(np.median(np.abs(r - off)))
         # prefer thresholds that see most fields: penalise missing crossings
         score = mad + 30.0 * (1.0 - len(r) / max(np.isfinite(target).sum(), 1))
         if best is None or score < best[2] - 1e-9:
-            best = (float(thr), off, score, len(r))
+            best = (thr, off, score, len(r))
     if best is None:
         return None
     thr, off, _, n = best
-    r = target - crossings[thr]
-    r = r[np.isfinite(r)]
-    return thr, round(off, 1), round(float(np.median(np.abs(r - off))), 2), n
+    return thr, round(off, 1), round(float(np.median(np.abs(resid[thr] - off))), 2), n
 
 
 def _gdd_between(cum: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
