@@ -23,7 +23,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from pipelines._monitor_thermal import ThermalClock
 
-__all__ = ["peer_anomalies", "lower_peers", "collapse_candidates", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES"]
+__all__ = ["peer_anomalies", "lower_peers", "collapse_candidates", "wait_late_singles", "peer_failures", "PEER_COLUMNS",
+           "CANDIDATE_FEATURES"]
 
 PEER_COLUMNS = ["field_id", "date", "ndvi", "peer_ndvi", "peer_spread", "n_peers", "history_rmse", "next_date",
                 "next_ndvi", "next_peer_ndvi"]
@@ -261,6 +262,29 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
                           *CANDIDATE_FEATURES]].reset_index(drop=True)
 
 
+def wait_late_singles(candidates: pd.DataFrame, *, greenup_rel: float, wait_days: int) -> pd.DataFrame:
+    """:func:`collapse_candidates` with the *late* single candidates — one extreme observation at least
+    ``greenup_rel`` × the crop's usual green-up-to-collapse duration after the field's green-up — made to wait for
+    the field's next clear observation: known only on it (``known_date`` = ``next_date``; never without one),
+    flagged ``late_single``, and dropped when it comes within ``wait_days`` without confirming the fall (the
+    peers had time to follow and did not stay green: on one observation the front of the season's maturity wave
+    looks like a failure). The one-observation shortcut of :func:`peer_failures` never raises such a row (a
+    confirmed one is a failure through the two-observation rule, on its next observation); otherwise it is
+    evidence for the timing rule's corroboration (:func:`pipelines.monitor.detect_alerts`). NaN ``greenup_rel``
+    (no past timing): unchanged. Every value of a row, the decision to drop it included, is known by its
+    ``known_date``."""
+    c = candidates
+    if c is None or c.empty or "single" not in c.columns:
+        return c
+    late = c["single"].to_numpy(dtype=bool) & (c["greenup_rel"].to_numpy(dtype=float) >= greenup_rel)
+    gap = (c["next_date"] - c["date"]).dt.days.to_numpy(dtype=float)
+    # the next observation came soon and did not confirm the fall: the peers followed
+    drop = late & ~c["confirmed"].to_numpy(dtype=bool) & np.isfinite(gap) & (gap <= wait_days)
+    out = c.assign(late_single=late)
+    out["known_date"] = out["known_date"].where(~late, out["next_date"])
+    return out.loc[~drop].reset_index(drop=True)
+
+
 def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: float, greenup_rel: float,
                   drop_rate: float) -> dict[str, tuple[pd.Timestamp, dict[str, Any]]]:
     """field_id → the first candidate collapse (:func:`collapse_candidates`) known by ``as_of`` that is a crop
@@ -268,7 +292,8 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     ``drop_rate`` NDVI per day into the first one, and earlier after the field's own green-up than
     ``greenup_rel`` × the crop's usual green-up-to-collapse duration (past seasons; not checked without
     them); or a ``single`` candidate (one extreme observation) known by ``as_of`` meeting the last two
-    conditions. Values: (the alert date: the confirming observation's, or the extreme one's; the evidence)."""
+    conditions and not ``late_single`` (:func:`wait_late_singles`). Values: (the alert date: the confirming
+    observation's, or the extreme one's; the evidence)."""
     if candidates is None or candidates.empty:
         return {}
     c = candidates
@@ -277,7 +302,8 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     common = ((c["drop_per_day"] >= drop_rate).to_numpy() & ~(rel >= greenup_rel))  # NaN (no past timing) passes
     confirmed = c["confirmed"].to_numpy(dtype=bool) if "confirmed" in c.columns else np.ones(len(c), dtype=bool)
     two = common & confirmed & (c["next_date"] <= as_of).to_numpy() & (c["drop_next"] >= drop_next).to_numpy()
-    one = common & single & (c["date"] <= as_of).to_numpy()
+    late = c["late_single"].to_numpy(dtype=bool) if "late_single" in c.columns else np.zeros(len(c), dtype=bool)
+    one = common & single & ~late & (c["date"] <= as_of).to_numpy()
     c = c.assign(alert_date=np.where(one, c["date"], c["next_date"]), one=one)[two | one]
     c = c.sort_values(["alert_date", "field_id"], kind="stable").groupby("field_id", sort=False).head(1)
     out: dict[str, tuple[pd.Timestamp, dict[str, Any]]] = {}

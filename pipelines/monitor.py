@@ -30,7 +30,11 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   ``peer_drop`` below its own maximum) and be below ``bare`` on the confirming observation (a thin
   canopy, or one senescing early under drought, is not gone); one clear observation is enough when it
   is extreme: at least ``peer_drop_single`` below the green peers and below ``bare``, right after a
-  green observation (cloudy spells would otherwise hide the confirmation for weeks);
+  green observation (cloudy spells would otherwise hide the confirmation for weeks) — but not late in the
+  crop's usual duration (at least ``peer_single_greenup_rel`` of it after green-up): there one extreme
+  observation waits for the next, and is no evidence at all when that comes within
+  ``peer_single_wait_days`` (the peers had time to follow: the front of the season's maturity wave looks the
+  same; :func:`pipelines._monitor_peers.wait_late_singles`), else only the timing rule's corroboration;
   or **timing**: the canopy collapsed (two clear observations in a row below
   ``bare`` after reaching ``green``) anomalously early: the collapse day is earlier than
   P25 − ``collapse_k`` × IQR of past collapse days, or the time since the field's own
@@ -38,7 +42,7 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   at maturity collapses later on both counts) — with ``timing_needs_peers``, only when the collapse is
   also a peer candidate (see above) on one of its two observations, so that a collapse its peers share
   (frost browning, snow, the harvest of another crop than declared) is not a failure (a season of no more
-  fields than ``peer_k`` has no peers: there the timing stands alone);
+  fields than ``peer_k`` has no peers: there the timing stands alone), raised once that candidate is known;
 * ``EARLY_HARVEST`` (medium) — a collapse that is not anomalous enough for a failure but
   comes before P25 − ``early_k`` × IQR of past collapse days, after a green-up-to-collapse
   duration shorter than the past P25 (the crop was cut early);
@@ -84,7 +88,13 @@ from pipelines._monitor_expect import (
     not_planted_day,
     season_start_days,
 )
-from pipelines._monitor_peers import collapse_candidates, lower_peers, peer_anomalies, peer_failures
+from pipelines._monitor_peers import (
+    collapse_candidates,
+    lower_peers,
+    peer_anomalies,
+    peer_failures,
+    wait_late_singles,
+)
 from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
@@ -95,6 +105,7 @@ __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "exp
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
 ALERT_COLUMNS = ["field_id", "season", "alert", "severity", "date", "evidence"]
+_NO_DATES = np.array([], dtype="datetime64[ns]")
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,8 @@ class AlertParams:
     peer_greenup_rel: float = 0.8
     peer_drop_rate: float = 0.0
     peer_drop_single: float = 0.4
+    peer_single_greenup_rel: float = 0.8
+    peer_single_wait_days: int = 10
     np_rise: float = 0.05
     np_other_gap: int = 60
     mismatch_cohort_days: int = 120
@@ -270,10 +283,11 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
     pa = peer_anomalies(obs, k=p.peer_k, groups=crops if p.peer_same_crop else None)
     if p.peer_both:  # below both kinds of peers: the nearest fields of any crop and of its own crop
         pa = lower_peers(pa, peer_anomalies(obs, k=p.peer_k, groups=None if p.peer_same_crop else crops))
-    return collapse_candidates(pa, fields, pd.Timestamp(season_start), tim, drop=p.peer_drop,
+    cand = collapse_candidates(pa, fields, pd.Timestamp(season_start), tim, drop=p.peer_drop,
                                peer_green=p.peer_green, green=p.green, emerged=p.emerged,
                                single=p.peer_drop_single if p.peer_drop_single < 1.0 else None, bare=p.bare,
                                clock=clock, region=region)
+    return wait_late_singles(cand, greenup_rel=p.peer_single_greenup_rel, wait_days=p.peer_single_wait_days)
 
 
 def mismatch_mask(fields: pd.DataFrame, params: AlertParams, cohort: np.ndarray | None = None) -> np.ndarray:
@@ -341,12 +355,13 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         candidates = peer_candidates(obs, fields, season_start, timing, p, clock)
     peer_fail = peer_failures(candidates, cutoff, drop_next=p.peer_drop_next, greenup_rel=p.peer_greenup_rel,
                               drop_rate=p.peer_drop_rate) if len(candidates) else {}
-    corroborated: dict[str, np.ndarray] = {}
+    corroborated: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     # peers exist only when the season has more fields than a field has peers; without them timing stands alone
     need_peers = p.timing_needs_peers and p.peer_k > 0 and obs["field_id"].nunique() > p.peer_k
     if need_peers:
         known = candidates[candidates["known_date"] <= cutoff] if len(candidates) else candidates
-        corroborated = {str(f): g.to_numpy() for f, g in known.groupby("field_id")["date"]} if len(known) else {}
+        corroborated = ({str(f): (g["date"].to_numpy(), g["known_date"].to_numpy())
+                         for f, g in known.groupby("field_id")} if len(known) else {})
 
     def add(fid: str, season: str, kind: str, when: pd.Timestamp, evidence: dict[str, Any]) -> None:
         alerts.append({"field_id": fid, "season": season, "alert": kind, "severity": ALERT_TYPES[kind],
@@ -399,9 +414,12 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         old = _collapse_alert(days, vals, dates, band, tim.get((region, crop)), p, thermal) if len(vals) >= 2 \
             else None
         if old is not None and old[0] == "CROP_FAILURE" and need_peers:
-            both = [str(pd.Timestamp(x).date()) for x in corroborated.get(fid, [])]
-            if not set(both) & set(old[2]["dates"]):  # a collapse its peers shared: weather, frost, harvest
+            cd, ck = corroborated.get(fid, (_NO_DATES, _NO_DATES))
+            hit = np.isin(pd.DatetimeIndex(cd).strftime("%Y-%m-%d"), old[2]["dates"])
+            if not hit.any():  # a collapse its peers shared: weather, frost, harvest
                 old = None
+            else:  # raised once the corroboration is known
+                old = (old[0], max(old[1], pd.Timestamp(ck[hit].min())), old[2])
         peer = peer_fail.get(fid)
         if peer is not None and (old is None or old[0] != "CROP_FAILURE" or old[1] > peer[0]):
             add(fid, season, "CROP_FAILURE", peer[0], peer[1])

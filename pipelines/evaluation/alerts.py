@@ -415,7 +415,8 @@ def tune_params(data: SeasonData, tune_seasons: Sequence[str], *, base: AlertPar
         key = (p.green, p.bare, p.emerged, p.half_window, p.min_band_fields, p.min_clear_share)
         if key not in exps:  # expectations depend on these thresholds only
             exps[key] = {s: fit_expectations(data, [x for x in data.seasons if x < s], p) for s in tune_seasons}
-        ckey = (*key, p.peer_k, p.peer_drop, p.peer_green, p.peer_same_crop, p.peer_drop_single, p.peer_both)
+        ckey = (*key, p.peer_k, p.peer_drop, p.peer_green, p.peer_same_crop, p.peer_drop_single, p.peer_both,
+                p.peer_single_greenup_rel, p.peer_single_wait_days)
         if ckey not in cands:
             cands[ckey] = {s: peer_candidates(data.obs[data.obs["season"] == s],
                                               data.crops[data.crops["season"] == s], data.starts[s],

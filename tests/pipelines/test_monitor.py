@@ -189,6 +189,63 @@ def test_one_extreme_observation_is_enough() -> None:
     assert not (off["alert"] == "CROP_FAILURE").any()  # without the rule the clouds hide it
 
 
+def _plateau_season(n: int, collapse: dict[str, int], harvest: int, season: str, start: date,
+                    hide: tuple[str, int, int] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``n`` maize fields greening up around day 60 and staying green (0.85) until ``harvest`` (or their day in
+    ``collapse``); ``hide``: (field, first day, last day) of observations lost to cloud."""
+    days = np.arange(0, 220, 5)
+    frames, crops = [], []
+    for k in range(n):
+        fid = f"f{k:02d}"
+        v = 0.18 + 0.67 / (1.0 + np.exp(-(days - 60) / 6.0)) + 0.002 * k
+        v = np.where(days >= collapse.get(fid, harvest), 0.2, v)
+        keep = np.ones(len(days), dtype=bool)
+        if hide is not None and hide[0] == fid:
+            keep = ~((days >= hide[1]) & (days <= hide[2]))
+        frames.append(_series(fid, season, days[keep], v[keep], start))
+        crops.append({"field_id": fid, "season": season, "crop": "maize", "region": "r"})
+    return pd.concat(frames), pd.DataFrame(crops)
+
+
+def test_a_late_single_observation_followed_by_the_peers_is_no_evidence() -> None:
+    """Past fields collapse (harvest) on day 175, 124 days after green-up. This season the whole county is
+    harvested on day 170 and one field on day 165 (0.92 of the usual duration): its one extreme observation is
+    the front of the wave, as its next observation five days later shows, so it corroborates no timing failure
+    (the timing rule alone calls day 165 early). Hidden by cloud until day 190, the next observation cannot tell:
+    the timing failure stands, raised on day 190 when the corroboration became known, not on day 165."""
+    past, crops = _plateau_season(20, {}, 175, "2023", date(2023, 4, 1))
+    starts = {"2023": date(2023, 4, 1)}
+    obs = clear_ndvi(past)
+    bands, timing = expected_bands(obs, crops, starts), expected_timing(obs, crops, starts)
+    em = expected_emergence_days(obs, crops, starts)
+    cur, fields = _plateau_season(25, {"f03": 165}, 170, "2024", START)
+    end = date(2024, 10, 31)
+    al = detect_alerts(clear_ndvi(cur), fields, bands, end, START, em, timing=timing)
+    assert not (al["alert"] == "CROP_FAILURE").any()
+    before = detect_alerts(clear_ndvi(cur), fields, bands, end, START, em, AlertParams(peer_single_greenup_rel=9.0),
+                           timing=timing)
+    fail = before[before["alert"] == "CROP_FAILURE"]
+    assert list(fail["field_id"]) == ["f03"] and json.loads(fail["evidence"].iloc[0])["rule"] == "timing"
+    hidden, fields2 = _plateau_season(25, {"f03": 165}, 170, "2024", START, hide=("f03", 166, 185))
+    al2 = detect_alerts(clear_ndvi(hidden), fields2, bands, end, START, em, timing=timing)
+    fail2 = al2[al2["alert"] == "CROP_FAILURE"]
+    assert list(fail2["field_id"]) == ["f03"]
+    assert json.loads(fail2["evidence"].iloc[0])["dates"] == ["2024-09-13", "2024-10-08"]  # days 165 and 190
+    assert fail2["date"].iloc[0] == pd.Timestamp("2024-10-08")
+    early = detect_alerts(clear_ndvi(hidden), fields2, bands, date(2024, 10, 7), START, em, timing=timing)
+    assert not (early["alert"] == "CROP_FAILURE").any()
+    # peers that stay green confirm it on the next observation, but only then: on day 165 nothing says which
+    # way the next observation will go (the peer rule allowed this late, the timing rule out of reach)
+    p = AlertParams(peer_greenup_rel=0.95, collapse_k=99.0, duration_k=99.0)
+    alone, fields3 = _plateau_season(25, {"f03": 165}, 200, "2024", START)
+    fail3 = detect_alerts(clear_ndvi(alone), fields3, bands, end, START, em, p, timing=timing)
+    fail3 = fail3[fail3["alert"] == "CROP_FAILURE"]
+    assert list(fail3["field_id"]) == ["f03"] and fail3["date"].iloc[0] == pd.Timestamp("2024-09-18")  # day 170
+    assert json.loads(fail3["evidence"].iloc[0])["rule"] == "peers"
+    on_165 = detect_alerts(clear_ndvi(alone), fields3, bands, date(2024, 9, 13), START, em, p, timing=timing)
+    assert not (on_165["alert"] == "CROP_FAILURE").any()
+
+
 def test_not_planted_waits_for_a_late_crop_coming_up() -> None:
     """Past the emergence deadline with no clear NDVI at ``emerged``: bare soil is NOT_PLANTED, a field whose
     latest observation is well above its own lowest (a late-sown crop coming up) is not."""
