@@ -33,8 +33,9 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   green observation (cloudy spells would otherwise hide the confirmation for weeks) — but not late in the
   crop's usual duration (at least ``peer_single_greenup_rel`` of it after green-up): there one extreme
   observation waits for the next, and is no evidence at all when that comes within
-  ``peer_single_wait_days`` (the peers had time to follow: the front of the season's maturity wave looks the
-  same; :func:`pipelines._monitor_peers.wait_late_singles`), else only the timing rule's corroboration;
+  ``peer_single_wait_days`` without confirming the fall (the peers had time to follow: the front of the
+  season's maturity wave looks the same; :func:`pipelines._monitor_peers.wait_late_singles`), else it is a
+  failure only through the two-observation rule (confirmed) or as the timing rule's corroboration;
   or **timing**: the canopy collapsed (two clear observations in a row below
   ``bare`` after reaching ``green``) anomalously early: the collapse day is earlier than
   P25 − ``collapse_k`` × IQR of past collapse days, or the time since the field's own
