@@ -71,6 +71,9 @@ def probe_database(uri: str, shown: str) -> None:
         raise missing_driver(e, uri, shown) from None
     except (ArgumentError, NoSuchModuleError) as e:
         raise RegistryUnavailableError(uri=shown, problem=f"not a usable database URL ({reason(e, uri)})") from None
+    except ValueError:  # SQLAlchemy's URL parser: a port that is not a number, an unclosed [IPv6 host
+        raise RegistryUnavailableError(uri=shown, problem="not a valid database URL (its host or port cannot be "
+                                                          "read)") from None
     try:
         with engine.connect():
             pass

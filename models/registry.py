@@ -164,7 +164,10 @@ def _unavailable(e: MlflowException) -> RegistryUnavailableError:
 def _open_client(uri: str) -> MlflowClient:
     """An MLflow client on ``uri``; every way the URI can be unusable is a one-line :class:`RegistryUnavailableError`."""
     shown = safe_uri(uri)
-    scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
+    try:
+        scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
+    except ValueError:  # an unclosed [IPv6 host
+        raise RegistryUnavailableError(uri=shown, problem="not a valid URI (its host cannot be read)") from None
     if scheme in ("http", "https"):
         probe_http(uri, shown)
     elif scheme.split("+")[0] in DB_SCHEMES:
@@ -349,7 +352,8 @@ def _check_model(client: MlflowClient, name: str) -> None:
 
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
             force: bool = False) -> dict[str, Any]:
-    """Move ``champion`` to ``version``; refuse one below its minimum metrics unless forced with a reason."""
+    """Move ``champion`` to ``version``; refuse one below its minimum metrics unless forced with a reason. When
+    ``version`` is already the champion nothing is recorded (``unchanged`` in the result): a re-run adds no history."""
     client = _client(create=False)
     _check_model(client, name)
     version = str(version)
@@ -367,6 +371,9 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
         raise RegistryError(problem="a forced promotion needs a reason", fix="add --reason TEXT")
     who = _operator(operator)
     previous = _alias_version(client, name, CHAMPION)
+    if previous == version and _alias_version(client, name, CHALLENGER) != version:  # a re-run: nothing moves
+        return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
+                "unchanged": True}
     client.set_registered_model_alias(name, CHAMPION, version)
     _append_history(model=name, alias=CHAMPION, version=version, previous=previous, operator=who,
                     reason=reason.strip() or "promoted", forced=bool(force and failures), metrics=gov.metrics,

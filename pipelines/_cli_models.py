@@ -75,9 +75,19 @@ def promote_cmd(
     operator: str = typer.Option(None, "--operator", help="Operator ID (default: AGCREDIT_OPERATOR or the OS user)."),
 ) -> None:
     """Move the champion alias to VERSION (refused below its minimum metrics unless --force --reason)."""
+    from features.errors import UserInputError
     from models.registry import promote
+    from underwriting._pii_text import personal_data_kind
 
+    for item, text in (("--reason", reason), ("--operator", operator)):  # kept in the append-only alias history
+        kind = personal_data_kind(text) if text else None
+        if kind is not None:
+            raise UserInputError(f"models promote {item}: looks like personal data ({kind}); the alias history is "
+                                 "permanent — describe the reason without it")
     r = promote(name, version, operator=operator, reason=reason, force=force)
+    if r.get("unchanged"):
+        echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
+        return
     prev = f"v{r['previous']}" if r["previous"] else "none"
     echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}")
     if r["failures"]:

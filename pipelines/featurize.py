@@ -153,8 +153,13 @@ def season_start(fields: pd.DataFrame, season: str) -> tuple[dt.date, str] | Non
 def check_as_of_in_season(fields: pd.DataFrame, season: str, as_of: dt.date | dt.datetime | pd.Timestamp | str,
                           *, label: str = "--as-of") -> None:
     """A user error when ``as_of`` is before ``season`` starts (the earliest start of its imagery window over the
-    regions of ``fields``, e.g. their season's rows): nothing of the season could be observed by then."""
+    regions of ``fields``, e.g. their season's rows): nothing of the season could be observed by then; or after
+    today: a decision or an alert dated in the future (a mistyped year) would be stored as if its evidence existed."""
     day = _as_date(as_of)
+    today = dt.date.today()
+    if day > today:
+        raise UserInputError(f"{label} {day} is after today ({today}): nothing can be observed or decided as of a "
+                             "future date")
     season = check_season(season)
     cur = fields[fields["season"].astype(str) == season] if "season" in fields.columns else fields
     start = season_start(cur if len(cur) else fields, season)
@@ -450,6 +455,12 @@ def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None
     return res.model, f"{CROP_MODEL_NAME} version {res.version} ({text})"
 
 
+def rejected_note(rejected: dict[str, str]) -> str:
+    """The warning for fields rejected when reading the fields file (their decisions go without them)."""
+    return (f"{len(rejected)} field(s) rejected when reading: "
+            + ", ".join(f"{k} ({v})" for k, v in list(rejected.items())[:5]))
+
+
 def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                       as_of: dt.date | dt.datetime | pd.Timestamp | str, out: str | Path, *,
                       crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
@@ -467,6 +478,8 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     from features.fields import read_fields
 
     season = check_season(season)
+    if Path(out).suffix.lower() not in (".parquet", ".pq"):  # the FieldFeatures file is Parquet
+        raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .parquet)")
     check_writable(out, what="features file")  # before any scene is read
     read = read_fields(fields, season=season)
     check_as_of_in_season(read.fields, season, as_of)  # before the crop model is loaded or anything is read
@@ -474,8 +487,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
                     weather=weather, haze_dates=haze_dates)
     if read.rejected:
-        res.warnings.append(f"{len(read.rejected)} field(s) rejected when reading: "
-                            + ", ".join(f"{k} ({v})" for k, v in list(read.rejected.items())[:5]))
+        res.warnings.append(rejected_note(read.rejected))
     path = write_parquet_atomic(res.features, out)
     return res, path, desc
 

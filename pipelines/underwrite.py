@@ -30,14 +30,14 @@ import os
 import re
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from features.contracts import check_field_features, check_season
-from features.errors import UserInputError
+from features.errors import ContractError, UserInputError, format_offenders
 from pipelines._champions import YIELD_MODEL_NAME, ChampionModels, align_features, checkpoint_label
 from underwriting.records import DecisionItem, sha256_hex
 
@@ -83,16 +83,25 @@ def features_path(store_url: str | None, sha: str) -> Path:
 def write_features_artifact(features: pd.DataFrame, store_url: str | None, *, write: bool = True) -> str:
     """Write ``features`` as ``<artifacts>/features/<sha256>.parquet`` (atomic; kept if present); the hash
     (``write=False``: the hash only)."""
-    from features.atomic import write_bytes_atomic
+    sha, data = _features_bytes(features)
+    if write:
+        _write_artifact(data, sha, store_url)
+    return sha
 
+
+def _features_bytes(features: pd.DataFrame) -> tuple[str, bytes]:
     buf = io.BytesIO()
     features.to_parquet(buf, index=False)
     data = buf.getvalue()
-    sha = sha256_hex(data)
+    return sha256_hex(data), data
+
+
+def _write_artifact(data: bytes, sha: str, store_url: str | None) -> None:
+    from features.atomic import write_bytes_atomic
+
     path = features_path(store_url, sha)
-    if write and not path.exists():
+    if not path.exists():
         write_bytes_atomic(data, path)
-    return sha
 
 
 # --- scoring and deciding --------------------------------------------------------------------------------
@@ -193,6 +202,13 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     else:
         feats = check_field_features(features[features["season"].astype(str) == season].reset_index(drop=True),
                                      where="features")
+        refuse_later_features(feats, day)
+        ids = fields.loc[fields["season"].astype(str) == season, "field_id"] if "season" in fields.columns \
+            else fields["field_id"]
+        unfeatured = sorted(set(ids.astype(str)) - set(feats["field_id"].astype(str)))
+        if unfeatured:  # e.g. features built from another fields file: those fields are not valued
+            warnings.append(f"{len(unfeatured)} field(s) of the fields file have no row in the features given and "
+                            f"are not valued: {format_offenders(unfeatured)}")
         asofs = sorted({pd.Timestamp(t).date() for t in feats["as_of"]})
         if asofs != [day]:
             warnings.append(f"features given were built as of {', '.join(map(str, asofs[:3]))}, "
@@ -206,7 +222,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     feats = align_features(feats, models.yield_model, warnings)
     currency = policy.profile(profile).currency
     vals, label = _valuations(feats, models, prices, currency, season, day, warnings)
-    sha = write_features_artifact(feats, store_url, write=write_artifact)
+    sha, artifact = _features_bytes(feats)  # written once the decisions are made
     provenance: dict[str, Any] = {
         "features_sha256": sha, "run": run or f"underwrite {season} {day.isoformat()}", "checkpoint": label,
         "crop_model_version": models.crop_version,
@@ -219,9 +235,23 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     provenance.update(extra_provenance or {})
     tick(2, 3, "decisions")
     items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, day, provenance=provenance)
+    if write_artifact:  # not before: a run refused while deciding leaves no file behind
+        _write_artifact(artifact, sha, store_url)
     tick(3, 3, "decided")
     return ScoredRun(items=items, features=feats, valuations=vals, features_sha256=sha, provenance=provenance,
                      checkpoint=label, models=models.versions(), warnings=warnings, featurized=fr)
+
+
+def refuse_later_features(features: pd.DataFrame, day: dt.date) -> None:
+    """A one-line :class:`ContractError` naming every field whose features were built after the decision date
+    ``day`` (evidence from the future), before any model is resolved or anything written."""
+    if "as_of" not in features.columns:
+        return  # check_field_features names the missing column
+    dates = [pd.Timestamp(t).date() for t in features["as_of"]]
+    late = [str(f) for f, d in zip(features["field_id"], dates, strict=True) if d > day]
+    if late:
+        raise ContractError(table="features", column="as_of", expected=f"on or before the decision date {day}",
+                            found=f"later dates ({max(dates)})", offenders=late)
 
 
 # --- the run ----------------------------------------------------------------------------------------------
@@ -319,6 +349,9 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     warnings: list[str] = []
     _check_currency(applications, season, policy, profile)
     check_as_of_in_season(fields, season, as_of)  # also when the features are given
+    if features is not None and "season" in features.columns:
+        refuse_later_features(features[features["season"].astype(str) == str(season)],
+                              dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
     others = int((applications["season"].astype(str) != season).sum())
     if others:
         warnings.append(f"{others} application(s) of other seasons than {season} not underwritten")
@@ -391,6 +424,8 @@ class UnderwriteInputs:
     book: pd.DataFrame
     weather: pd.DataFrame | None
     features: pd.DataFrame | None
+    #: what the run must say although nothing is wrong enough to refuse it (fields rejected when reading)
+    warnings: list[str] = field(default_factory=list)
 
 
 def read_underwrite_inputs(applications: str | Path, fields: str | Path, season: str, *,
@@ -420,7 +455,11 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                              f"{', '.join(have) or 'none'})")
     if profile is None:
         profile = profile_for_currency(pol, sorted(set(apps.loc[apps["season"] == season, "currency"])))
-    flds = read_fields(fields, season=season).fields
+    from pipelines.featurize import rejected_note
+
+    read = read_fields(fields, season=season)
+    flds = read.fields
+    notes = [rejected_note(read.rejected)] if read.rejected else []
     bk = read_book(book) if book is not None else empty_book()
     wx = None
     if weather is not None:
@@ -438,7 +477,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
             raise UserInputError(f"{p}: not a readable Parquet file ({str(e).splitlines()[0][:120]})") from None
         feats = check_field_features(feats, where=p.name)
     return UnderwriteInputs(applications=apps, fields=flds, season=season, policy=pol, profile=profile, book=bk,
-                            weather=wx, features=feats)
+                            weather=wx, features=feats, warnings=notes)
 
 
 def underwrite_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
@@ -463,6 +502,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
                      operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
                      crop_season_scale=crop_season_scale, haze_dates=haze_dates)
+    if inp.warnings:
+        res = replace(res, warnings=inp.warnings + res.warnings)
     if out is not None:
         write_decisions(res.items, out)
     return res

@@ -26,6 +26,7 @@ from shapely.geometry import LineString, Point, Polygon, box
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.underwrite import artifacts_dir
 from tests.conftest import require
 from underwriting.policy import DEFAULT_POLICY_PATH
 from underwriting.store import DecisionStore
@@ -312,6 +313,20 @@ CASES = [
     Case("audit-store-not-a-database", lambda e, d: ["audit", "verify", "--store",
                                                      f"sqlite:///{_text(d, 'junk.db', b'not sqlite' * 100)}"],
          r"decision store .*junk\.db"),
+    Case("audit-store-port-not-a-number", lambda e, d: ["audit", "verify", "--store",
+                                                        "postgresql://u:secretpw@127.0.0.1:notaport/db"],
+         r"decision store postgresql://u:\*\*\*@127\.0\.0\.1:notaport/db: .*host or port cannot be read"),
+    Case("audit-store-unclosed-ipv6", lambda e, d: ["audit", "verify", "--store", "postgresql://u:secretpw@[::1/db"],
+         r"decision store postgresql://u:\*\*\*@\[::1/db: .*host or port cannot be read"),
+    Case("audit-store-password-in-query", lambda e, d: ["audit", "verify", "--store",
+                                                        "postgresql://u@127.0.0.1:1/db?password=secretpw"],
+         r"decision store postgresql://u@127\.0\.0\.1:1/db\?password=\*\*\*: "),
+    Case("registry-port-not-a-number", lambda e, d: ["models", "list"],
+         r"model registry postgresql://u:\*\*\*@127\.0\.0\.1:notaport/mlf: .*host or port cannot be read",
+         env=(("MLFLOW_TRACKING_URI", "postgresql://u:secretpw@127.0.0.1:notaport/mlf"),)),
+    Case("registry-unclosed-ipv6", lambda e, d: ["models", "list"],
+         r"model registry http://u:\*\*\*@\[::1/mlf: .*host cannot be read",
+         env=(("MLFLOW_TRACKING_URI", "http://u:secretpw@[::1/mlf"),)),
     Case("explain-unknown-application", lambda e, d: ["explain", "NOPE", "--store", e["store"]],
          r"explain NOPE: no stored decision"),
     Case("explain-bad-as-of", lambda e, d: ["explain", _first(e), "--as-of", "01/08/2025", "--store", e["store"]],
@@ -360,11 +375,21 @@ CASES = [
          r"no-such-profile.*(known|profile)", ("underwrite",)),
     Case("underwrite-bad-as-of", lambda e, d: _uw(e, d, **{"--as-of": "yesterday"}), r"as-of.*yesterday",
          ("underwrite",)),
+    Case("underwrite-as-of-after-today", lambda e, d: _uw(e, d, **{"--as-of": "2999-08-01"}),
+         r"--as-of 2999-08-01 is after today", ("underwrite",)),
     Case("underwrite-bad-season", lambda e, d: _uw(e, d, **{"--season": "2025/26"}), r"season.*2025/26",
          ("underwrite",)),
     Case("underwrite-features-missing-column", lambda e, d: _uw(e, d, **{"--features": _features_without(
         e, d, "n_clear_obs")}), r"features\.parquet.*n_clear_obs.*missing", ("underwrite",)),
+    Case("underwrite-features-after-as-of", lambda e, d: _uw(e, d, **{"--features": _features_as_of(
+        e, d, "2030-01-01")}), r"features: column 'as_of'.*on or before the decision date 2025-08-01.*later dates "
+                               r"\(2030-01-01\) at F2025-00000.*\(4 in all\)", ("underwrite",)),
     # --- features build (engineer S) and backtest ------------------------------------------------
+    Case("build-out-not-parquet", lambda e, d: ["features", "build", "--fields", str(e["good"] / "fields.gpkg"),
+                                                "--imagery", str(e["good"] / "scenes"), "--season", SEASON, "--as-of",
+                                                "2025-08-01", "--out", str(d / "out" / "f.csv"), "--crop-model",
+                                                "none"], r"f\.csv: unsupported output format '\.csv' "
+                                                         r"\(expected \.parquet\)", ("features", "build")),
     Case("build-bad-as-of", lambda e, d: ["features", "build", "--fields", str(e["good"] / "fields.gpkg"),
                                           "--imagery", str(e["good"] / "scenes"), "--season", SEASON, "--as-of",
                                           "2025-02-30", "--out", str(d / "out" / "f.parquet"), "--crop-model",
@@ -444,6 +469,12 @@ def _features_without(env: dict[str, Any], d: Path, column: str) -> str:
     return str(p)
 
 
+def _features_as_of(env: dict[str, Any], d: Path, day: str) -> str:
+    p = d / "features.parquet"
+    pd.read_parquet(env["good"] / "features.parquet").assign(as_of=pd.Timestamp(day)).to_parquet(p, index=False)
+    return str(p)
+
+
 def _county_stub(d: Path) -> Path:
     c = d / "county"
     c.mkdir()
@@ -487,6 +518,7 @@ def test_bad_input(case: Case, env: dict[str, Any], tmp_path: Path, monkeypatch:
     (case_dir / "out").mkdir(exist_ok=True)
     inputs = _files(case_dir)
     before = count(env["store"])
+    artifacts = _files(artifacts_dir(env["store"]))
     res = CliRunner().invoke(app, argv)
     err = res.stderr
     assert "Traceback" not in err + res.stdout, err
@@ -498,5 +530,7 @@ def test_bad_input(case: Case, env: dict[str, Any], tmp_path: Path, monkeypatch:
 
     assert re.search(case.pattern, lines[0], flags=re.IGNORECASE), f"{lines[0]!r} !~ {case.pattern!r}"
     assert count(env["store"]) == before, "records were written to the store"
+    assert _files(artifacts_dir(env["store"])) == artifacts, "an artifact was left beside the store"
+    assert "secretpw" not in err + res.stdout, "a password was shown"
     assert _files(case_dir) == inputs, "output (or partial output) was written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case"], "something was written to the working directory"

@@ -92,14 +92,17 @@ def install_triggers(conn: Any, dialect: str) -> None:
 
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+#: secrets passed as query parameters (libpq reads ``?password=``)
+_SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
 
 
 def safe_url(url: str) -> str:
-    """The URL with any password masked, for messages."""
+    """The URL with any password (user:PASSWORD@ or a password=/token= query value) masked, for messages."""
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        shown = make_url(url).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown masked by regex instead
-        return _PASSWORD.sub(r"\1***@", url)
+        shown = _PASSWORD.sub(r"\1***@", url)
+    return _SECRET_QUERY.sub(r"\1***", shown)
 
 
 def make_engine(url: str) -> Engine:
@@ -107,6 +110,8 @@ def make_engine(url: str) -> Engine:
     shown = safe_url(url)
     try:
         parsed = make_url(url)
+    except ValueError:  # e.g. a port that is not a number
+        raise StoreError(url=shown, problem="not a valid database URL (its host or port cannot be read)") from None
     except ArgumentError:
         raise StoreError(url=shown, problem="not a database URL (expected e.g. sqlite:///decisions.db or "
                                             "postgresql+psycopg2://user@host/db)") from None

@@ -71,7 +71,7 @@ def _require_sqlite_file(url: str, shown: str) -> None:
     silently create one at a mistyped path)."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return  # make_engine reports it
     if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
         return

@@ -156,6 +156,25 @@ def test_reunderwrite_as_of_before_the_season_and_a_season_not_in_the_county(cou
     assert not store.exists()
 
 
+def test_an_as_of_after_today_is_refused_before_anything_is_read(county: Path, tmp_path: Path) -> None:
+    """A mistyped year (2031 for 2021) must not store decisions or list alerts dated in the future."""
+    future = "2999-09-15"
+    store = tmp_path / "ru.db"
+    r = _invoke(["reunderwrite", "--county", str(county), "--season", SEASON, "--as-of", future,
+                 "--store", f"sqlite:///{store}"])
+    _user_error(r, f"--as-of {future} is after today")
+    assert not store.exists()
+    r = _invoke(["monitor", "--county", str(county), "--season", SEASON, "--as-of", future, "--crop-model", "none"])
+    _user_error(r, f"--as-of {future} is after today")
+    assert not (county / ".cache").exists()  # no scene was read
+    out = tmp_path / "feat.parquet"
+    r = _invoke(["features", "build", "--fields", str(county / "records" / "fields.gpkg"), "--imagery",
+                 str(county / "scenes"), "--season", SEASON, "--as-of", future, "--out", str(out),
+                 "--crop-model", "none", "--no-progress"])
+    _user_error(r, f"--as-of {future} is after today")
+    assert not out.exists()
+
+
 def test_value_as_of_before_the_season_and_a_bad_currency_write_nothing(county: Path, tmp_path: Path) -> None:
     out = tmp_path / "vout"
     base = ["value", "--fields", str(county / "records" / "fields.gpkg"), "--imagery", str(county / "scenes"),

@@ -94,3 +94,27 @@ def test_list_show_promote(store: Path) -> None:
 
     r = runner.invoke(app, ["models", "show", "nope"])
     assert r.exit_code == 2 and "no registered model 'nope'" in r.stderr
+
+
+def test_promote_twice_records_once_and_refuses_personal_data(store: Path) -> None:
+    """The alias history is append-only: a re-run of a promotion adds nothing, and a phone number, ID number or
+    e-mail in --reason / --operator is refused before anything is recorded."""
+    from models.registry import alias_history, register
+
+    gov = Governance(crops=("maize",), regions=("us-nebraska",), checkpoints=("end",), data="synthetic",
+                     metrics={"r2_all": 0.7}, minimum_metrics=(Requirement("r2_all", ">=", 0.5),), notes="n")
+    register(Dummy(1.0), "yield-value", metrics={"r2_all": 0.7}, governance=gov)
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "promote", "yield-value", "1"])
+    assert r.exit_code == 0 and "champion is now v1 (was none)" in r.stdout, r.stderr
+    n = len(alias_history("yield-value"))
+    r = runner.invoke(app, ["models", "promote", "yield-value", "1", "--reason", "again"])
+    assert r.exit_code == 0 and "champion is already v1: nothing recorded" in r.stdout, r.stderr
+    assert len(alias_history("yield-value")) == n
+    for extra in (["--reason", "call +91-00000-18677"], ["--reason", "per 0000 0271 8677"],
+                  ["--operator", "ann@bank.example"]):
+        r = runner.invoke(app, ["models", "promote", "yield-value", "1", *extra])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"models promote {extra[0]}: looks like personal data" in r.stderr and extra[1] not in r.stderr
+    assert len(alias_history("yield-value")) == n
+

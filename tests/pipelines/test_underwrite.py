@@ -10,6 +10,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
@@ -249,6 +250,26 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
     assert "yield-value 1" in r.stdout
     r = runner.invoke(app, uw, env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 0 and f"stored 0 new records ({n} already present)" in r.stdout
+    assert "no row in the features given" not in r.stderr and "rejected when reading" not in r.stderr
+    # features built from another fields file (one field short): the run says which fields go unvalued;
+    # a field of the fields file rejected when reading (unrepairable geometry): the run says so too
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    gone = str(pd.read_parquet(feats)["field_id"].iloc[0])
+    short = tmp_path / "short.parquet"
+    pd.read_parquet(feats).query("field_id != @gone").to_parquet(short, index=False)
+    r = runner.invoke(app, [*uw[:uw.index("--features") + 1], str(short), *uw[uw.index("--features") + 2:]],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    assert f"1 field(s) of the fields file have no row in the features given and are not valued: {gone} " in r.stderr
+    bad = gdf.copy()
+    row = (bad["field_id"].astype(str) == gone) & (bad["season"].astype(str) == world["season"])
+    bad.loc[row, "geometry"] = bad.geometry[row].centroid  # a point: not a field
+    broken = tmp_path / "broken.gpkg"
+    bad.to_file(broken, driver="GPKG")
+    r = runner.invoke(app, [*uw[:uw.index("--fields") + 1], str(broken), *uw[uw.index("--fields") + 2:]],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    assert f"1 field(s) rejected when reading: {gone} (" in r.stderr
 
 
 
