@@ -130,11 +130,16 @@ def test_some_fields_clear_is_not_the_clouds_only_error() -> None:
 
 # -- 3. an as-of before the season starts ----------------------------------------------------------------------------
 def test_features_build_as_of_before_the_season(county: Path, tmp_path: Path) -> None:
+    _build_refused(county, tmp_path, BEFORE, f"--as-of {BEFORE} is before season {SEASON} starts ({START}")
+
+
+def _build_refused(county: Path, tmp_path: Path, as_of: str, message: str) -> None:
+    """`features build` as of ``as_of``: the one-line user error ``message``, no features file."""
     out = tmp_path / "feat.parquet"
     r = _invoke(["features", "build", "--fields", str(county / "records" / "fields.gpkg"), "--imagery",
-                 str(county / "scenes"), "--season", SEASON, "--as-of", BEFORE, "--out", str(out),
+                 str(county / "scenes"), "--season", SEASON, "--as-of", as_of, "--out", str(out),
                  "--crop-model", "none", "--no-progress"])
-    _user_error(r, f"--as-of {BEFORE} is before season {SEASON} starts ({START}")
+    _user_error(r, message)
     assert not out.exists()
 
 
@@ -167,12 +172,7 @@ def test_an_as_of_after_today_is_refused_before_anything_is_read(county: Path, t
     r = _invoke(["monitor", "--county", str(county), "--season", SEASON, "--as-of", future, "--crop-model", "none"])
     _user_error(r, f"--as-of {future} is after today")
     assert not (county / ".cache").exists()  # no scene was read
-    out = tmp_path / "feat.parquet"
-    r = _invoke(["features", "build", "--fields", str(county / "records" / "fields.gpkg"), "--imagery",
-                 str(county / "scenes"), "--season", SEASON, "--as-of", future, "--out", str(out),
-                 "--crop-model", "none", "--no-progress"])
-    _user_error(r, f"--as-of {future} is after today")
-    assert not out.exists()
+    _build_refused(county, tmp_path, future, f"--as-of {future} is after today")
 
 
 def test_value_as_of_before_the_season_and_a_bad_currency_write_nothing(county: Path, tmp_path: Path) -> None:
