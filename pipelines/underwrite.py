@@ -247,11 +247,12 @@ def refuse_later_features(features: pd.DataFrame, day: dt.date) -> None:
     ``day`` (evidence from the future), before any model is resolved or anything written."""
     if "as_of" not in features.columns:
         return  # check_field_features names the missing column
-    dates = [pd.Timestamp(t).date() for t in features["as_of"]]
-    late = [str(f) for f, d in zip(features["field_id"], dates, strict=True) if d > day]
-    if late:
+    dates = pd.to_datetime(features["as_of"]).dt.normalize()
+    late = (dates > pd.Timestamp(day)).to_numpy()
+    if late.any():
         raise ContractError(table="features", column="as_of", expected=f"on or before the decision date {day}",
-                            found=f"later dates ({max(dates)})", offenders=late)
+                            found=f"later dates ({dates.max().date()})",
+                            offenders=features.loc[late, "field_id"].astype(str).tolist())
 
 
 # --- the run ----------------------------------------------------------------------------------------------
