@@ -20,7 +20,7 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from features.contracts import FIELDS, check_fields
+from features.contracts import FIELDS, SEASON_RE, check_fields
 from features.errors import ContractError, FieldsError, format_offenders
 from features.identity import tokenise
 
@@ -54,6 +54,24 @@ class ReadResult:
     source: str
     repaired: list[str] = field(default_factory=list)
     rejected: dict[str, str] = field(default_factory=dict)
+    #: optional columns the file lacks (filled empty): ``declared_crop``, ``declared_area_ha``
+    absent: list[str] = field(default_factory=list)
+
+    def notes(self) -> list[str]:
+        """Warnings for a run that reads these fields: rejected and repaired geometries, absent optional columns."""
+        out = []
+        if self.rejected:
+            out.append(f"{len(self.rejected)} field(s) rejected when reading {self.source}: "
+                       + ", ".join(f"{k} ({v})" for k, v in list(self.rejected.items())[:5])
+                       + (", ..." if len(self.rejected) > 5 else ""))
+        if self.repaired:
+            out.append(f"{len(self.repaired)} field geometry(ies) repaired when reading {self.source} (invalid "
+                       "polygons made valid): " + ", ".join(self.repaired[:5]) + (", ..." if len(self.repaired) > 5
+                                                                                   else ""))
+        if self.absent:
+            out.append(f"{self.source} has no {' or '.join(self.absent)} column: taken as not declared for every "
+                       "field (crop from the imagery alone; area as measured)")
+        return out
 
     @property
     def total_area_ha(self) -> float:
@@ -241,6 +259,7 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
     gdf = tokenise(gdf, source=source)
     if "season" not in gdf.columns and season is not None:
         gdf = gdf.assign(season=str(season))
+    absent = [c for c in ("declared_crop", "declared_area_ha") if c not in gdf.columns]
     for col in ("declared_crop", "declared_area_ha"):
         if col not in gdf.columns:
             empty = [None] * len(gdf) if col == "declared_crop" else [np.nan] * len(gdf)
@@ -267,6 +286,12 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
     check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
                       rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
     if season is not None:
+        # every row's season is checked before the others are set aside (a mistyped one would vanish silently)
+        bad = ~gdf["season"].astype(str).str.fullmatch(SEASON_RE.pattern.strip("^$"))
+        if bad.any():
+            raise ContractError(table=source, column="season", expected="a year like 2024", found="other values",
+                                offenders=[f"{f} ({v!r})" for f, v in zip(gdf.loc[bad, "field_id"],
+                                                                           gdf.loc[bad, "season"], strict=True)])
         gdf = gdf[gdf["season"] == str(season)]
         if len(gdf) == 0:
             raise FieldsError(source=source, problem=f"no fields for season {season}")
@@ -284,7 +309,7 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
     keep = [c for c in fixed.columns if c in FIELDS.names or c == "geometry"]
     fixed = gpd.GeoDataFrame(fixed[keep].reset_index(drop=True), geometry="geometry", crs=gdf.crs)
     check_fields(fixed, where=source)
-    return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected)
+    return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent)
 
 
 def read_fields(path: str | Path, *, season: str | None = None, strict: bool = False) -> ReadResult:

@@ -168,6 +168,10 @@ def _open_client(uri: str) -> MlflowClient:
         scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
     except ValueError:  # an unclosed [IPv6 host
         raise RegistryUnavailableError(uri=shown, problem="not a valid URI (its host cannot be read)") from None
+    if scheme in ("", "file"):  # MLflow's file store (a folder): deprecated by MLflow 3, no alias history here
+        raise RegistryUnavailableError(uri=shown, problem="a folder (MLflow's file store) is not supported as the "
+                                       "model registry", fix="give a database URI, e.g. sqlite:///mlruns/mlflow.db, "
+                                       "or an MLflow server's http(s) URL")
     if scheme in ("http", "https"):
         probe_http(uri, shown)
     elif scheme.split("+")[0] in DB_SCHEMES:
@@ -340,14 +344,23 @@ def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:
     return Governance.from_dict(json.loads(Path(local).read_text()))
 
 
+def _train_command(name: str) -> str:
+    """The CLI command that trains and registers the model ``name``."""
+    known = {"crop-type": "agcredit train crop-type", "yield-value": "agcredit train yield"}
+    return known.get(name, "agcredit train crop-type / agcredit train yield") + " ..."
+
+
 def _check_model(client: MlflowClient, name: str) -> None:
     try:
         client.get_registered_model(name)
     except MlflowException as e:
+        if e.error_code == "INVALID_PARAMETER_VALUE":  # the registry answered: not a model name (e.g. a models:/ URI)
+            raise RegistryError(problem=f"{name!r} is not a registered model's name ({reason(e, tracking_uri())})",
+                                fix="give the name alone, e.g. crop-type or yield-value") from None
         if e.error_code not in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):  # the registry did not answer
             raise _unavailable(e) from None
         raise RegistryError(problem=f"no registered model {name!r} in {safe_uri(tracking_uri())}",
-                            fix=f"train and register it first: agcredit train {name.split('-', maxsplit=1)[0]} ...") from None
+                            fix=f"train and register it first: {_train_command(name)}") from None
 
 
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",

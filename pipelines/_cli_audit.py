@@ -131,7 +131,8 @@ def override_cmd(
                                                       "numbers, e-mail addresses; refused when it holds any)."),
     operator: str = typer.Option(..., "--operator", help="Analyst writing the override."),
     approver: str | None = typer.Option(None, "--approver", help="Second person (needed above a 20% change)."),
-    as_of: str | None = typer.Option(None, "--as-of", help="Override the latest decision as of this date."),
+    as_of: str | None = typer.Option(None, "--as-of", help="The override's date (default: the current record's; "
+                                     "not before it: an override replaces the current record)."),
     applications: Path | None = typer.Option(None, "--applications", help="Applications (CSV or Parquet, as given "
                                              "to underwrite): refuse a reason naming their farmers' names, national "
                                              "IDs or phones."),

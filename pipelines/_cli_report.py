@@ -68,7 +68,8 @@ def portfolio_cmd(
     from features.atomic import check_writable
     from pipelines.report import render_portfolio
 
-    check_writable(out / "portfolio.html", what="report")  # before any scene is read
+    # before any scene is read; the page's own name (the season may be known only from the store)
+    check_writable(out / f"portfolio-{season.strip() if season else '<season>'}.html", what="report")
     data = _data(county, fields, imagery, store, season, as_of, cache)
     path = render_portfolio(data, out)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)")
@@ -98,7 +99,7 @@ def farmer_cmd(
                              "applications, not a name, phone or ID number")
     from features.atomic import check_writable
 
-    check_writable(out / "farmer.html", what="report")  # before any scene is read
+    check_writable(out / "farmer-<token>.html", what="report")  # before any scene is read
     data = _data(county, fields, imagery, store, season, as_of, cache)
     if data.obs.empty:
         err("warning: no imagery given: the NDVI curves are empty")

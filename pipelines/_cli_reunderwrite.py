@@ -79,10 +79,12 @@ def _season_of(season: str | None, known: list[str], default: str, where: str) -
 
 
 def _check_day(fields: Any, season: str, day: date) -> None:
-    """A user error when ``day`` is before ``season`` starts (checked before any scene is read)."""
-    from pipelines.featurize import check_as_of_in_season
+    """A user error when ``day`` is before ``season`` starts or after its imagery window ends (checked before any
+    scene is read)."""
+    from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
 
     check_as_of_in_season(fields, season, day)
+    check_as_of_in_window(fields, season, day)
 
 
 def _inputs(county: Path | None, fields: Path | None, imagery: str | None, book: Path | None,
@@ -148,6 +150,9 @@ def reunderwrite_cmd(
         for d, res in ran:
             echo(f"checkpoint {d.season} {d.region} {d.crop} {d.checkpoint} ({d.date})"
                  + (f", superseding {', '.join(d.superseded)}" if d.superseded else ""))
+            if res.covered_by is not None:  # its lines were re-decided later: re-underwriting goes forward only
+                echo(f"  covered by the records as of {res.covered_by} (re-underwriting goes forward only): not run")
+                continue
             _print_result(res)
         return
     day = parse_date(as_of, "--as-of")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from features.errors import UserInputError
 from pipelines._cli_app import echo, parse_date, schedule_app, user_errors
 
 
@@ -23,6 +24,13 @@ def show(
 
     day = parse_date(today, "--today") or date.today()
     seasons = season or [str(day.year), str(day.year + 1)]
+    if not season:  # this year and next, those that are season years
+        from features.contracts import SEASON_RE
+
+        seasons = [s for s in seasons if SEASON_RE.match(s)]
+        if not seasons:
+            raise UserInputError(f"--today {day}: year {day.year} is not a season year (expected a year like 2024); "
+                                 "check the date or give --season")
     up = upcoming(day, seasons, load_calendar(calendar), region)
     if up.empty:
         echo("no coming checkpoints")

@@ -60,8 +60,8 @@ if TYPE_CHECKING:
 __all__ = ["FeaturizeResult", "featurize", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
            "FAMILIES", "phenology_crops", "load_crop_model", "featurize_to_file", "write_parquet_atomic",
            "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel", "smooth_ndvi", "haze_screen",
-           "haze_sample_ids", "HAZE_SAMPLE", "pin_haze", "check_as_of_in_season", "season_start",
-           "check_clear_observations", "NoClearObservationError"]
+           "haze_sample_ids", "HAZE_SAMPLE", "pin_haze", "check_as_of_in_season", "season_bound",
+           "check_as_of_in_window", "check_clear_observations", "NoClearObservationError"]
 
 #: options of :func:`features._seasonal.seasonal_features` (fixed: a model fitted on one set needs the same)
 SEASONAL_OPTIONS: Mapping[str, Any] = {"period_days": 16, "derivatives": False, "raw_metrics": True}
@@ -133,21 +133,34 @@ def _series(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, a
     return res.series, re.sub(r", \d+ read, \d+ from cache\)", ")", res.source), res.reference
 
 
-def season_start(fields: pd.DataFrame, season: str) -> tuple[dt.date, str] | None:
+def season_bound(fields: pd.DataFrame, season: str, *, end: bool = False) -> tuple[dt.date, str] | None:
     """The earliest start of ``season``'s imagery window over the regions of ``fields`` and that region (None when
-    no region of the fields has a window: the series step then says so)."""
+    no region of the fields has a window: the series step then says so); with ``end``, the latest end instead."""
     from features.errors import ImageryError
     from features.series import season_window
 
     season = check_season(season)
     regions = sorted({str(r) for r in fields["region"].dropna()}) if "region" in fields.columns else []
-    starts = []
+    bounds = []
     for r in regions:
         try:
-            starts.append((season_window(season, r)[0], r))
+            bounds.append((season_window(season, r)[1 if end else 0], r))
         except ImageryError:
             continue
-    return min(starts) if starts else None
+    if not bounds:
+        return None
+    return max(bounds) if end else min(bounds)
+
+
+def check_as_of_in_window(fields: pd.DataFrame, season: str, as_of: dt.date, *, label: str = "--as-of") -> None:
+    """A user error when ``as_of`` is after ``season``'s imagery window ends (the latest end over the regions of
+    ``fields``): nothing of the season is observed after it, so re-underwriting or alerts dated later would only
+    restate the window's end under another date (a mistyped year or season)."""
+    cur = fields[fields["season"].astype(str) == str(season)] if "season" in fields.columns else fields
+    end = season_bound(cur if len(cur) else fields, season, end=True)
+    if end is not None and _as_date(as_of) > end[0]:
+        raise UserInputError(f"{label} {_as_date(as_of)} is after season {season}'s imagery window ends ({end[0]}, "
+                             f"region {end[1]}): nothing of the season is observed later; give a date up to {end[0]}")
 
 
 def check_as_of_in_season(fields: pd.DataFrame, season: str, as_of: dt.date | dt.datetime | pd.Timestamp | str,
@@ -162,7 +175,7 @@ def check_as_of_in_season(fields: pd.DataFrame, season: str, as_of: dt.date | dt
                              "future date")
     season = check_season(season)
     cur = fields[fields["season"].astype(str) == season] if "season" in fields.columns else fields
-    start = season_start(cur if len(cur) else fields, season)
+    start = season_bound(cur if len(cur) else fields, season)
     if start is not None and day < start[0]:
         raise UserInputError(f"{label} {day} is before season {season} starts ({start[0]}, the start of the "
                              f"season window of region {start[1]}): give a date on or after {start[0]}")
@@ -455,12 +468,6 @@ def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None
     return res.model, f"{CROP_MODEL_NAME} version {res.version} ({text})"
 
 
-def rejected_note(rejected: dict[str, str]) -> str:
-    """The warning for fields rejected when reading the fields file (their decisions go without them)."""
-    return (f"{len(rejected)} field(s) rejected when reading: "
-            + ", ".join(f"{k} ({v})" for k, v in list(rejected.items())[:5]))
-
-
 def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                       as_of: dt.date | dt.datetime | pd.Timestamp | str, out: str | Path, *,
                       crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
@@ -486,8 +493,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
                     weather=weather, haze_dates=haze_dates)
-    if read.rejected:
-        res.warnings.append(rejected_note(read.rejected))
+    res.warnings.extend(read.notes())
     path = write_parquet_atomic(res.features, out)
     return res, path, desc
 

@@ -183,13 +183,21 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
     with DecisionStore(store, create=False) as st:
         shown = st.shown_url
         stored = {}
+        other: dict[str, int] = {}
         for a in ids:
-            recs = [r for r in st.history(a) if r.kind == "decision" and r.as_of == day]
+            dated = [r for r in st.history(a) if r.as_of == day]
+            recs = [r for r in dated if r.kind == "decision"]
             if recs:
                 stored[a] = recs[-1]
+            for r in dated:
+                if r.kind != "decision":
+                    other[r.kind] = other.get(r.kind, 0) + 1
     if not stored:
+        kinds = ", ".join(f"{n} {k}" for k, n in sorted(other.items()))
         raise UserInputError(f"no stored decision of these {len(ids)} application(s) as of {day} in {shown}: "
-                             "nothing to replay")
+                             "nothing to replay" + (f" (the records of that date are {kinds} records; replay "
+                                                    "recomputes underwriting decisions — give the date they were "
+                                                    "decided as of)" if other else ""))
     bodies = [r.body for r in stored.values()]
     yv, cv = _recorded_versions(bodies)
     pin_scale = None

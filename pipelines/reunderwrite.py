@@ -104,6 +104,8 @@ class ReunderwriteResult:
     #: the phenology smoother's scene haze dates (None when nothing was featurized) and whether they were pinned
     hazy_dates: list[str] | None = None
     haze_pinned: bool = False
+    #: a scheduled checkpoint not run: the as-of date of the later records that cover its lines
+    covered_by: str | None = None
 
 
 # --- lines and checkpoints -------------------------------------------------------------------------------
@@ -157,6 +159,54 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
         if extra:
             lines = pd.concat([lines, pd.DataFrame(extra)], ignore_index=True)
     return lines.sort_values("line_id", kind="stable").reset_index(drop=True)
+
+
+class AlreadyDecidedLater(UserInputError):
+    """Every line to re-underwrite already has a stored record as of a later date (the run would fork the chain)."""
+
+    def __init__(self, message: str, latest: str) -> None:
+        super().__init__(message)
+        self.latest = latest
+
+
+def forward_only(todo: pd.DataFrame, records: pd.DataFrame, as_of: date, warnings: list[str], *,
+                 same_day_done: bool = False) -> tuple[pd.DataFrame, set[str]]:
+    """Drop the lines whose application already has a record as of a date after ``as_of`` (with ``same_day_done``:
+    on or after it — a scheduled checkpoint whose lines another run already decided that day): a record superseding
+    the one in force on ``as_of`` would fork the application's chain (two records replacing the same one, the
+    earlier-dated written last and shown as current): re-underwriting goes forward only. Lines whose application
+    also has a re-underwriting record dated ``as_of`` are kept (a re-run of that date, which adds nothing) and
+    returned as the set to re-check once decided: kept only if their record is the one stored. Raises
+    :class:`AlreadyDecidedLater` when every line is dropped."""
+    if todo.empty or records.empty:
+        return todo, set()
+    day = as_of.isoformat()
+    last = records.groupby("application_id")["as_of"].max()
+    later = last[last >= day] if same_day_done else last[last > day]
+    apps = todo["review_application_id"].astype(str)
+    hit = apps.isin(set(later.index))
+    if not hit.any():
+        return todo, set()
+    rerun = set() if same_day_done else set(records.loc[(records["as_of"] == day)
+                                                        & (records["kind"] == "reunderwrite"), "application_id"])
+    drop = hit & ~apps.isin(rerun)
+    newest = str(later[later.index.isin(set(apps[hit]))].max())
+    if drop.all():
+        raise AlreadyDecidedLater(f"nothing to re-underwrite as of {day}: the {int(drop.sum())} active line(s) "
+                                  f"{later_note(newest)}; give an as-of on or after {newest}", newest)
+    if drop.any():
+        warnings.append(skipped_note(todo.loc[drop, "line_id"].astype(str).tolist(), newest))
+    return todo[~drop].reset_index(drop=True), set(apps[hit & ~drop])
+
+
+def later_note(newest: str) -> str:
+    return (f"already have records as of a later date (up to {newest}); re-underwriting goes forward only "
+            "(a record dated before an application's current one would fork its chain)")
+
+
+def skipped_note(line_ids: list[str], newest: str) -> str:
+    return (f"{len(line_ids)} line(s) skipped ({', '.join(line_ids[:5])}{', ...' if len(line_ids) > 5 else ''}): "
+            f"their applications {later_note(newest)}")
 
 
 # --- actions ---------------------------------------------------------------------------------------------
@@ -245,7 +295,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  include_decided: bool = True, alert_params: AlertParams | None = None, rules: ActionRules | None = None,
                  progress: Progress | None = None, weather: pd.DataFrame | str | Path | None = None,
                  crop_season_scale: float | None = None,
-                 haze_dates: Sequence[date] | None = None) -> ReunderwriteResult:
+                 haze_dates: Sequence[date] | None = None, same_day_done: bool = False) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -256,7 +306,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     table (:mod:`features.weather`; default: the one ``models`` carry) — a yield model that reads weather refuses
     to score without it (one-line user error). ``crop_season_scale`` and ``haze_dates`` pin the crop model's season
     scale and the smoother's scene haze dates (an earlier record's ``crop_season_scale`` and
-    ``smoother_hazy_dates``), as on ``underwrite``.
+    ``smoother_hazy_dates``), as on ``underwrite``. Lines whose application has a record dated after ``as_of``
+    (``same_day_done``: on or after) are skipped with a warning (:func:`forward_only`).
     """
     from models.prices import read_prices
     from models.yield_value import score_fields
@@ -271,10 +322,12 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     own = not isinstance(store, DecisionStore)
     st = store if isinstance(store, DecisionStore) else DecisionStore(store)
     try:
+        recs = st.records(season)
         todo = lines_to_review(book, applications, as_of, season,
-                               records=st.records(season) if include_decided else None, warnings=warnings)
+                               records=recs if include_decided else None, warnings=warnings)
         if crops is not None:
             todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
+        todo, recheck = forward_only(todo, recs, as_of, warnings, same_day_done=same_day_done)
         if todo.empty:
             warnings.append(f"no active line to re-underwrite on {as_of}")
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
@@ -317,7 +370,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                params=alert_params, warnings=warnings,
                                weather=wx if isinstance(wx, pd.DataFrame) else None)
         by_app = {i.application_id: i for i in items}
-        out_items, rows = [], []
+        out_items, rows, forked = [], [], []
         for line in todo.to_dict("records"):
             item = by_app[str(line["review_application_id"])]
             prev = st.latest(item.application_id, as_of=as_of)
@@ -327,8 +380,14 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                 # this very record is stored (a re-run): rebuild it against what it superseded
                 prev = st.get(prev.supersedes) if prev.supersedes else None
                 new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules())
+            elif item.application_id in recheck:  # not the stored record of this date, and later ones exist
+                forked.append(str(line["line_id"]))
+                continue
             out_items.append(new)
             rows.append(row)
+        if forked:
+            newest = str(recs.loc[recs["application_id"].isin(recheck), "as_of"].max())
+            warnings.append(skipped_note(forked, newest))
         res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)
@@ -349,7 +408,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         crops: Sequence[str] | None = None, alert_params: AlertParams | None = None,
                         progress: Progress | None = None, crop_season_scale: float | None = None,
                         haze_dates: Sequence[date] | None = None,
-                        history: pd.DataFrame | None = None) -> ReunderwriteResult:
+                        history: pd.DataFrame | None = None, same_day_done: bool = False) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir).
     ``history``: the past seasons' series (:meth:`County.past_series`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again."""
@@ -367,7 +426,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         cache_dir=c.cache_dir, history=history if history is not None else c.past_series(season),
                         operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
-                        weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates)
+                        weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,
+                        same_day_done=same_day_done)
 
 
 def reunderwrite_due(today: date, *, county: County | str | Path, store: str | None,
@@ -393,8 +453,18 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     models = models or ScoringModels.resolve(warnings=[], weather=c.weather())
     out = []
     for d in due:
-        res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile, operator=operator,
-                                  models=models, crops=[d.crop], progress=progress)
+        try:
+            res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
+                                      operator=operator, models=models, crops=[d.crop], progress=progress,
+                                      same_day_done=True)
+        except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
+            res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
+                                     pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "
+                                                               f"the records as of {e.latest}; not run"],
+                                     covered_by=e.latest)
+            log.mark(d, as_of=d.date, n_lines=0, status="covered")
+            out.append((d, res))
+            continue
         log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines")
         out.append((d, res))
     return out

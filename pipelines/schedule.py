@@ -5,7 +5,9 @@ lists, per region and crop, four checkpoints — pre-season, after emergence,
 mid-season, pre-harvest — as a month-day with a year offset from the season (harvest)
 year. A checkpoint log (a table in the decision store's database) records which ran,
 so that ``agcredit reunderwrite --due`` runs exactly the checkpoints due and not yet
-done, and a second call does nothing.
+done, and a second call does nothing. A checkpoint whose lines already have records on or after its
+date (an all-lines ``reunderwrite --as-of`` run at a later date, say) is logged ``covered`` and not run:
+re-underwriting goes forward only, so an application's chain never forks.
 """
 
 from __future__ import annotations
@@ -109,6 +111,13 @@ class CheckpointLog:
             rows = c.execute(sa.select(self.table.c.season, self.table.c.region, self.table.c.crop,
                                        self.table.c.checkpoint)).all()
         return {tuple(r) for r in rows}  # type: ignore[misc]
+
+    def rows(self) -> pd.DataFrame:
+        """The log: season, region, crop, checkpoint, status (ran, no_lines, superseded, covered), as_of, ran_at,
+        n_lines."""
+        with self.engine.connect() as c:
+            return pd.DataFrame([dict(r) for r in c.execute(sa.select(self.table)).mappings()],
+                                columns=[col.name for col in self.table.columns])
 
     def mark(self, due: Due, *, as_of: date, n_lines: int, status: str = "ran") -> None:
         """Record a checkpoint (and those it superseded) as done; marking twice changes nothing."""

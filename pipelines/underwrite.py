@@ -345,7 +345,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     :func:`pipelines.featurize.featurize` for this run (see :func:`score_and_decide`).
     """
     from pipelines.featurize import check_as_of_in_season
-    from underwriting.store import DecisionStore
+    from underwriting._store_schema import make_engine
+    from underwriting.store import DecisionStore, new_sqlite_file, store_url
 
     warnings: list[str] = []
     _check_currency(applications, season, policy, profile)
@@ -353,18 +354,30 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     if features is not None and "season" in features.columns:
         refuse_later_features(features[features["season"].astype(str) == str(season)],
                               dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
+    refuse_unmatched(applications, fields, season, "fields")
+    if features is not None:
+        refuse_unmatched(applications, features, season, "features given")
     others = int((applications["season"].astype(str) != season).sum())
     if others:
         warnings.append(f"{others} application(s) of other seasons than {season} not underwritten")
     own = not isinstance(store, DecisionStore)
-    st = DecisionStore(store) if not isinstance(store, DecisionStore) else store
+    url = store.url if isinstance(store, DecisionStore) else store_url(store)
+    pending = new_sqlite_file(url) if own else None
+    if pending is not None:  # a new SQLite store: created only once there are decisions to append
+        from features.atomic import check_writable
+
+        check_writable(pending, what="decision store")
+        make_engine(url).dispose()  # a malformed URL is refused now, before any work
+    st = store if isinstance(store, DecisionStore) else (DecisionStore(url) if pending is None else None)
     try:
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
-                               book=book, store_url=st.url, models=models, features=features, prices=prices,
+                               book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
                                featurized=featurized)
+        if st is None:
+            st = DecisionStore(url)
         res = st.append(run.items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
         return UnderwriteResult(items=run.items, summary=summarise(run.items), features=run.features,
                                 valuations=run.valuations, written=res.written,
@@ -373,8 +386,22 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                 store_url=st.shown_url,
                                 hazy_dates=list(run.featurized.hazy_dates) if run.featurized is not None else None)
     finally:
-        if own:
+        if own and st is not None:
             st.close()
+
+
+def refuse_unmatched(applications: pd.DataFrame, table: pd.DataFrame, season: str, what: str) -> None:
+    """A user error when no application of ``season`` has a row in ``table`` (fields or features; matched by
+    farmer token and season): another county's file, or identifiers pseudonymised with another key — every
+    decision would be REFER NO_FIELDS_FOUND."""
+    apps = applications[applications["season"].astype(str) == str(season)]
+    if apps.empty or "farmer_token" not in table.columns:
+        return
+    rows = table[table["season"].astype(str) == str(season)] if "season" in table.columns else table
+    if not apps["farmer_token"].astype(str).isin(set(rows["farmer_token"].astype(str))).any():
+        raise UserInputError(f"none of the {len(apps)} application(s) of season {season} has a field in the {what} "
+                             f"({len(rows)} field row(s) of that season; matched by farmer token): are they the same "
+                             "farmers' files, pseudonymised with the same AGCREDIT_TOKEN_KEY?")
 
 
 def _check_currency(applications: pd.DataFrame, season: str, policy: Policy, profile: str) -> None:
@@ -456,11 +483,9 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                              f"{', '.join(have) or 'none'})")
     if profile is None:
         profile = profile_for_currency(pol, sorted(set(apps.loc[apps["season"] == season, "currency"])))
-    from pipelines.featurize import rejected_note
-
     read = read_fields(fields, season=season)
     flds = read.fields
-    notes = [rejected_note(read.rejected)] if read.rejected else []
+    notes = read.notes()
     bk = read_book(book) if book is not None else empty_book()
     wx = None
     if weather is not None:
@@ -503,6 +528,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
                      operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
                      crop_season_scale=crop_season_scale, haze_dates=haze_dates)
+    if imagery is not None and features is not None:
+        inp.warnings.insert(0, f"--imagery {imagery} not read: the features given with --features are used")
     if inp.warnings:
         res = replace(res, warnings=inp.warnings + res.warnings)
     if out is not None:

@@ -327,6 +327,18 @@ CASES = [
     Case("registry-unclosed-ipv6", lambda e, d: ["models", "list"],
          r"model registry http://u:\*\*\*@\[::1/mlf: .*host cannot be read",
          env=(("MLFLOW_TRACKING_URI", "http://u:secretpw@[::1/mlf"),)),
+    Case("registry-a-folder", lambda e, d: ["models", "list"],
+         r"model registry /no/such/folder: a folder \(MLflow's file store\) is not supported",
+         env=(("MLFLOW_TRACKING_URI", "/no/such/folder"),)),
+    Case("monitor-after-the-season-window", lambda e, d: ["monitor", "--fields", str(e["good"] / "fields.gpkg"),
+                                                          "--imagery", str(e["good"] / "scenes"), "--season", SEASON,
+                                                          "--as-of", "2026-06-01", "--crop-model", "none"],
+         r"--as-of 2026-06-01 is after season 2025's imagery window ends \(2025-11-30, region us-nebraska\)",
+         ("monitor",)),
+    Case("schedule-today-far-future", lambda e, d: ["schedule", "show", "--today", "9999-12-31"],
+         r"--today 9999-12-31: year 9999 is not a season year", ("schedule", "show")),
+    Case("fields-season-malformed-other-rows", _fields_with(season=[SEASON, "2O25", SEASON, SEASON]),
+         r"fields\.gpkg: column 'season': expected a year like 2024, found other values at P001 \('2O25'\)"),
     Case("explain-unknown-application", lambda e, d: ["explain", "NOPE", "--store", e["store"]],
          r"explain NOPE: no stored decision"),
     Case("explain-bad-as-of", lambda e, d: ["explain", _first(e), "--as-of", "01/08/2025", "--store", e["store"]],
@@ -381,6 +393,13 @@ CASES = [
          ("underwrite",)),
     Case("underwrite-features-missing-column", lambda e, d: _uw(e, d, **{"--features": _features_without(
         e, d, "n_clear_obs")}), r"features\.parquet.*n_clear_obs.*missing", ("underwrite",)),
+    Case("underwrite-fields-of-other-farmers", lambda e, d: _uw(e, d, **{"--fields": _gpkg(d, fields_frame().assign(
+        national_id=lambda g: "ID-9" + g["national_id"].str[-3:]))}),
+         r"none of the 2 application\(s\) of season 2025 has a field in the fields \(4 field row", ("underwrite",)),
+    # the run fails before deciding (no model registry here): a new SQLite store is not created (no empty store left)
+    Case("underwrite-new-store-not-created", lambda e, d: _uw(e, d, **{"--store": f"sqlite:///{d / 'out' / 'new.db'}",
+                                                                     "--features": _features_of_applicants(e, d)}),
+         r"no model registry at", ("underwrite",)),
     Case("underwrite-features-after-as-of", lambda e, d: _uw(e, d, **{"--features": _features_as_of(
         e, d, "2030-01-01")}), r"features: column 'as_of'.*on or before the decision date 2025-08-01.*later dates "
                                r"\(2030-01-01\) at F2025-00000.*\(4 in all\)", ("underwrite",)),
@@ -466,6 +485,17 @@ def _index_missing_file(env: dict[str, Any], d: Path) -> Path:
 def _features_without(env: dict[str, Any], d: Path, column: str) -> str:
     p = d / "features.parquet"
     pd.read_parquet(env["good"] / "features.parquet").drop(columns=column).to_parquet(p, index=False)
+    return str(p)
+
+
+def _features_of_applicants(env: dict[str, Any], d: Path) -> str:
+    """The good features, their fields given to the applicants' farmer tokens (a run that gets as far as the models)."""
+    from underwriting.applications import read_applications
+
+    tokens = list(read_applications(env["good"] / "applications.csv")["farmer_token"])
+    f = pd.read_parquet(env["good"] / "features.parquet")
+    p = d / "features.parquet"
+    f.assign(farmer_token=[tokens[i % len(tokens)] for i in range(len(f))]).to_parquet(p, index=False)
     return str(p)
 
 

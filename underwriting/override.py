@@ -163,6 +163,11 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     if original is None:
         when = f" on or before {as_of}" if as_of is not None else ""
         raise fail(f"no stored decision{when} in {store.shown_url}")
+    head = store.latest(app_id)
+    if head is not None and head.record_id != original.record_id:
+        # overriding an earlier record would fork the chain (two records superseding it, the current one unseen)
+        raise fail(f"the current record ({head.record_id}) is as of {head.as_of}, after {as_of}: an override "
+                   f"replaces the current record; drop --as-of or give {head.as_of} or later")
     new_limit = to_minor(limit, original.currency, where="override limit")
     if new_limit < 0:
         raise fail(f"the limit must not be negative, found {format_minor(new_limit, original.currency)}")
@@ -177,6 +182,11 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     body = copy.deepcopy(original.body)
     outcome = override_outcome(new_limit, body)
     day = original.as_of if as_of is None else (as_of.isoformat() if isinstance(as_of, date) else str(as_of).strip())
+    if original.kind == "override":  # the same override again (a re-run): nothing new to record
+        prev = original.body.get("override", {})
+        if (prev.get("limit"), prev.get("reason"), prev.get("operator"), prev.get("approver"), prev.get("as_of")) == \
+                (new_limit, reason, operator, approver, day):
+            return original
     body["override"] = {
         "original_record_id": original.record_id, "original_limit": old, "original_outcome": original.outcome,
         "limit": new_limit, "outcome": outcome, "change_share": str(share.quantize(Decimal("0.0001"))),

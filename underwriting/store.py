@@ -81,6 +81,20 @@ def _require_sqlite_file(url: str, shown: str) -> None:
                                             "`agcredit underwrite` creates the store)")
 
 
+def new_sqlite_file(url: str) -> Path | None:
+    """For a SQLite URL whose database file does not exist yet (or is empty), its path; else None. A run that
+    would create the store checks this path can be written and creates the file only when it has records to
+    append, so a failed or killed run leaves no empty store behind."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None  # make_engine reports it
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database)
+    return path if not path.is_file() or path.stat().st_size == 0 else None
+
+
 @dataclass(frozen=True)
 class AppendResult:
     """What :meth:`DecisionStore.append` did: records written and items already present."""

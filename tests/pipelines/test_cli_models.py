@@ -94,6 +94,12 @@ def test_list_show_promote(store: Path) -> None:
 
     r = runner.invoke(app, ["models", "show", "nope"])
     assert r.exit_code == 2 and "no registered model 'nope'" in r.stderr
+    assert "agcredit train crop-type / agcredit train yield" in r.stderr  # a command that exists
+    r = runner.invoke(app, ["models", "show", "crop-type"])
+    assert r.exit_code == 2 and "(train and register it first: agcredit train crop-type ...)" in r.stderr, r.stderr
+    r = runner.invoke(app, ["models", "show", "models:/yield-value/1"])  # an MLflow URI, not a name: the registry
+    assert r.exit_code == 2 and "cannot connect" not in r.stderr  # answered, so not a connection problem
+    assert "'models:/yield-value/1' is not a registered model's name" in r.stderr and "give the name alone" in r.stderr
 
 
 def test_promote_twice_records_once_and_refuses_personal_data(store: Path) -> None:

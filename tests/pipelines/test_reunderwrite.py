@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.errors import UserInputError
 from models.governance import Governance
 from models.prices import read_prices
 from models.yield_value import YieldModel, YieldModelConfig, crop_of, score_fields
@@ -146,21 +147,93 @@ def test_due_checkpoints_run_once(world: dict[str, Any]) -> None:
     url = f"sqlite:///{world['tmp'] / 'due.db'}"
     with DecisionStore(url) as st:
         st.append(world["first"], operator="underwriter")
-    day = date(2009, 7, 25)  # maize emergence (20 Jul) is due; rice and cotton only their pre-season checkpoints
+    assert world["cps"]["emergence"] == date(2009, 8, 1)  # the first decisions' date
+    day = date(2009, 9, 2)  # maize mid-season (31 Aug) is due; rice and cotton their emergence checkpoints
     ran = reunderwrite_due(day, county=world["county"], store=url, models=world["models"])
     got = {d.crop: d for d, _ in ran}
     assert set(got) == set(world["county"].crops)
-    assert got["maize"].checkpoint == "emergence" and got["maize"].superseded == ("pre_season",)
-    assert got["rice"].checkpoint == "pre_season" and got["rice"].superseded == ()
+    assert got["maize"].checkpoint == "mid_season" and got["maize"].superseded == ("pre_season", "emergence")
+    assert got["rice"].checkpoint == "emergence" and got["rice"].superseded == ("pre_season",)
     maize_lines = set(active_lines(world["county"].book(), day, world["season"]).query("crop == 'maize'")["line_id"])
-    assert {r.line_id for r in dict(ran)[got["maize"]].changes.itertuples()} == maize_lines
-    assert len(CheckpointLog(url).done()) == 1 + 2 + 1  # rice pre; maize pre + emergence; cotton pre
+    assert maize_lines and {r.line_id for r in dict(ran)[got["maize"]].changes.itertuples()} == maize_lines
+    assert len(CheckpointLog(url).done()) == 3 + 2 + 2  # maize pre, emergence, mid; rice and cotton pre + emergence
     with DecisionStore(url) as st:
         n = st.count()
-    assert n == len(world["first"]) + len(maize_lines)
+    assert n == len(world["first"]) + sum(len(res.items) for _, res in ran)  # rice, cotton: their decided lines
     assert reunderwrite_due(day, county=world["county"], store=url, models=world["models"]) == []
     with DecisionStore(url) as st:
         assert st.count() == n and st.verify().ok
+    _one_chain_per_application(url)
+
+
+def _one_chain_per_application(url: str) -> None:
+    """No record is superseded twice, and each application's last-written record is its latest-dated one."""
+    with DecisionStore(url) as st:
+        recs = st.records()
+        assert st.verify().ok
+    sup = recs["supersedes"].dropna()
+    assert not sup.duplicated().any(), recs.loc[recs["supersedes"].isin(sup[sup.duplicated()]), ["application_id",
+                                                                                                "as_of"]]
+    last = recs.sort_values("seq").groupby("application_id").tail(1).set_index("application_id")["as_of"]
+    assert (last == recs.groupby("application_id")["as_of"].max()).all()
+
+
+def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
+    """After an all-lines run at the end of the season, the per-crop checkpoints before it are covered (not re-run
+    into a forked chain); an explicit earlier --as-of is refused; a later one goes on."""
+    c, season, cps = world["county"], world["season"], world["cps"]
+    url = f"sqlite:///{world['tmp'] / 'forward.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    end = reunderwrite_county(c, season, cps["pre_harvest"], store=url, models=world["models"])
+    assert end.written > 0
+    with DecisionStore(url) as st:
+        n = st.count()
+    ran = reunderwrite_due(date(2009, 11, 25), county=c, store=url, models=world["models"])
+
+    got = {d.crop: (d, res) for d, res in ran}
+    assert got["maize"][0].date < cps["pre_harvest"] and got["cotton"][0].date > cps["pre_harvest"]
+    assert not got["maize"][1].items and got["maize"][1].warnings == [
+        f"maize pre_harvest ({got['maize'][0].date}): covered by the records as of {cps['pre_harvest']}; not run"]
+    assert all(res.written == 0 for _, res in ran)  # covered, the same date again (idempotent), or no line
+    assert {r.status for r in CheckpointLog(url).rows().itertuples() if r.crop == "maize"} == {"covered",
+                                                                                             "superseded"}
+    with DecisionStore(url) as st:
+        assert st.count() == n
+    _one_chain_per_application(url)
+    with pytest.raises(UserInputError, match=r"nothing to re-underwrite as of 2009-09-15: .*goes forward only"):
+        reunderwrite_county(c, season, date(2009, 9, 15), store=url, models=world["models"])
+    later = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"])
+    assert later.written > 0
+    _one_chain_per_application(url)
+    # a re-run of the earlier date (e.g. a killed run restarted) is not refused: it finds its records and adds nothing
+    again = reunderwrite_county(c, season, cps["pre_harvest"], store=url, models=world["models"])
+    assert again.written == 0 and again.already_present == end.written
+    assert not any("skipped" in w for w in again.warnings), again.warnings
+    # ... but under another policy (its hash is in every key) they would be new records before the current ones
+    import yaml
+
+    from underwriting.policy import DEFAULT_POLICY_PATH, parse_policy
+
+    doc = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
+    doc["profiles"]["in-kcc"]["advance_rate"] = 0.79
+    with DecisionStore(url) as st:
+        n = st.count()
+    other = reunderwrite_county(c, season, cps["pre_harvest"], store=url, models=world["models"],
+                                policy=parse_policy(doc))
+    assert other.written == 0 and not other.items
+    assert any(w.startswith(f"{end.written} line(s) skipped") and f"later date (up to {cps['end']})" in w
+               for w in other.warnings), other.warnings
+    with DecisionStore(url) as st:
+        assert st.count() == n
+    _one_chain_per_application(url)
+    from pipelines.replay import replay  # replay recomputes decisions; a re-underwriting date says what is there
+
+    with pytest.raises(UserInputError, match=rf"no stored decision of these \d+ application\(s\) as of {cps['end']}"
+                                             rf".*nothing to replay \(the records of that date are {later.written} "
+                                             r"reunderwrite records; replay recomputes underwriting decisions"):
+        replay(c.applications(), c.fields(season), season, cps["end"], policy=default_policy(), profile=c.profile,
+               book=c.book(), store=url, imagery=c.imagery)
 
 
 def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -261,15 +261,28 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
                       env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 0, r.stderr
     assert f"1 field(s) of the fields file have no row in the features given and are not valued: {gone} " in r.stderr
+    row = (gdf["field_id"].astype(str) == gone) & (gdf["season"].astype(str) == world["season"])
+
+    def with_fields(g: gpd.GeoDataFrame, name: str) -> Any:
+        g.to_file(tmp_path / name, driver="GPKG")
+        res = runner.invoke(app, [*uw[:uw.index("--fields") + 1], str(tmp_path / name),
+                                  *uw[uw.index("--fields") + 2:]], env={"AGCREDIT_TOKEN_KEY": KEY})
+        assert res.exit_code == 0, res.stderr
+        return res
+
     bad = gdf.copy()
-    row = (bad["field_id"].astype(str) == gone) & (bad["season"].astype(str) == world["season"])
     bad.loc[row, "geometry"] = bad.geometry[row].centroid  # a point: not a field
-    broken = tmp_path / "broken.gpkg"
-    bad.to_file(broken, driver="GPKG")
-    r = runner.invoke(app, [*uw[:uw.index("--fields") + 1], str(broken), *uw[uw.index("--fields") + 2:]],
-                      env={"AGCREDIT_TOKEN_KEY": KEY})
-    assert r.exit_code == 0, r.stderr
-    assert f"1 field(s) rejected when reading: {gone} (" in r.stderr
+    r = with_fields(bad, "broken.gpkg")
+    assert f"1 field(s) rejected when reading broken.gpkg: {gone} (" in r.stderr
+    # a self-crossing polygon repaired, and no declared_area_ha column: both said (README: "repaired and reported")
+    from shapely.geometry import Polygon
+
+    twisted = gdf.drop(columns="declared_area_ha")
+    x0, y0, x1, y1 = twisted.geometry[row].iloc[0].bounds
+    twisted.loc[row, "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])  # a bow-tie
+    r = with_fields(twisted, "bowtie.gpkg")
+    assert f"1 field geometry(ies) repaired when reading bowtie.gpkg (invalid polygons made valid): {gone}" in r.stderr
+    assert "bowtie.gpkg has no declared_area_ha column: taken as not declared for every field" in r.stderr
 
 
 

@@ -93,12 +93,25 @@ def test_limit_is_parsed_in_the_record_currency(store: DecisionStore) -> None:
         override(store, "J1", "110000.5", "x", "ana")
 
 
-def test_as_of_picks_the_decision_in_force(store: DecisionStore) -> None:
-    store.append([decision("A1", 300_000, as_of="2025-07-01")], operator="batch")
-    early = override(store, "A1", "5100", "x", "ana", as_of="2025-06-01")
-    assert early.supersedes == record_id_for("A1-2025-05-01") and early.as_of == "2025-06-01"
-    late = override(store, "A1", "5000", "x", "ana")
-    assert late.supersedes == early.record_id  # written last, so the latest record of the application
+def test_as_of_is_the_override_date_and_never_forks_the_chain(store: DecisionStore) -> None:
+    later = decision("A1", 300_000, as_of="2025-07-01")
+    store.append([later], operator="batch")
+    with pytest.raises(OverrideError, match=r"application A1: the current record \(\w+\) is as of 2025-07-01, after "
+                                            r"2025-06-01: an override replaces the current record; drop --as-of or "
+                                            r"give 2025-07-01 or later"):
+        override(store, "A1", "5100", "x", "ana", as_of="2025-06-01")
+    assert store.count() == 3
+    dated = override(store, "A1", "3100", "x", "ana", as_of="2025-07-15")
+    assert dated.supersedes == record_id_for("A1-2025-07-01") and dated.as_of == "2025-07-15"
+    assert override(store, "A1", "3000", "y", "ana").supersedes == dated.record_id
+
+
+def test_the_same_override_again_records_nothing(store: DecisionStore) -> None:
+    first = override(store, "A1", "5500", "field visit confirms area", "ana")
+    assert override(store, "A1", "5500", "field visit confirms area", "ana") == first
+    assert store.count() == 3
+    other = override(store, "A1", "5500", "second visit", "ana")  # a different reason is a new decision
+    assert other.supersedes == first.record_id and store.count() == 4 and store.verify().ok
 
 
 def test_override_by_url(tmp_path: Path) -> None:
