@@ -28,7 +28,11 @@ class SimulateError(UserInputError, ValueError):
         super().__init__(f"simulate: {what}: expected {expected}, found {found!r}")
 
 
-def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool) -> None:
+def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool, seed: int = 0, workers: int = 1) -> None:
+    if not 0 <= int(seed) < 2**32:
+        raise SimulateError(what="seed", expected="a whole number from 0 to 4294967295", found=seed)
+    if int(workers) < 1:
+        raise SimulateError(what="workers", expected="1 or more", found=workers)
     if region not in PRESETS:
         raise SimulateError(what="region", expected=f"one of {', '.join(PRESETS)}", found=region)
     if size not in SIZES:
@@ -68,7 +72,7 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
     ``overwrite``. Same arguments → byte-identical Parquet and CSV files.
     """
     out = Path(out)
-    _check(region, size, seasons, out, overwrite)
+    _check(region, size, seasons, out, overwrite, seed, workers)
     from democounty._growth import make_pool, run_pool
     from democounty._landscape import make_landscape
     from democounty._records import make_farmers

@@ -22,7 +22,7 @@ from pyproj import CRS
 
 from features.contracts import FIELDS, SEASON_RE, check_fields
 from features.errors import ContractError, FieldsError, format_offenders
-from features.identity import tokenise
+from features.identity import identifiers_hidden, tokenise
 
 __all__ = [
     "ReadResult",
@@ -190,6 +190,42 @@ def overlap_fractions(gdf: gpd.GeoDataFrame) -> pd.Series:
     return pd.Series(out, index=gdf.index)
 
 
+#: a field overlapping a field of the same farmer (same season) by more than this share of the smaller one's area
+#: is the same land pledged twice (a polygon duplicated under a new id): it is rejected, not valued twice. Smaller
+#: overlaps between a farmer's own neighbouring fields are boundary drawing (up to ~30% of a small plot on the demo
+#: counties) and are kept
+SAME_FARMER_MAX_OVERLAP = 0.5
+
+
+def same_farmer_overlaps(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, dict[str, str]]:
+    """Fields to reject because they overlap an earlier field (by field id) of the same farmer in the same season by
+    more than :data:`SAME_FARMER_MAX_OVERLAP` of the smaller field's area: a mask of the rows and field id -> reason."""
+    mask = np.zeros(len(gdf), dtype=bool)
+    if len(gdf) < 2:
+        return mask, {}
+    ea = gdf.to_crs(equal_area_crs(gdf)).reset_index(drop=True)
+    geoms = ea.geometry.to_numpy()
+    areas = shapely.area(geoms)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    ids = ea["field_id"].astype(str).to_numpy(dtype=object)
+    farmers = ea["farmer_token"].to_numpy(dtype=object)
+    seasons = ea["season"].to_numpy(dtype=object)
+    keep = (ids[left] < ids[right]) & (farmers[left] == farmers[right]) & (seasons[left] == seasons[right])
+    left, right = left[keep], right[keep]
+    out: dict[str, str] = {}
+    if not len(left):
+        return mask, out
+    inter = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(areas[left], areas[right])
+    share = np.divide(inter, smaller, out=np.zeros_like(inter), where=smaller > 0)
+    for i in np.argsort(ids[right], kind="stable"):
+        if share[i] > SAME_FARMER_MAX_OVERLAP and not mask[left[i]] and not mask[right[i]]:
+            mask[right[i]] = True
+            out[str(ids[right[i]])] = (f"overlaps the same farmer's field {ids[left[i]]} by {share[i]:.0%} of the "
+                                       "smaller one (the same land would be valued twice)")
+    return mask, out
+
+
 def _read_any(path: Path) -> gpd.GeoDataFrame:
     ext = path.suffix.lower()
     if ext not in FIELD_FORMATS:
@@ -247,8 +283,14 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
     """Normalise columns, tokenise identifiers, repair what ``make_valid`` can, check the contract.
 
     With ``strict=True`` any rejected geometry is an error; otherwise rejected fields are
-    left out and listed in the result.
+    left out and listed in the result. An error message never repeats a farmer's identifier (typed into another
+    column): :func:`features.identity.identifiers_hidden`.
     """
+    with identifiers_hidden(gdf):
+        return _validate_fields(gdf, source=source, season=season, strict=strict)
+
+
+def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, strict: bool) -> ReadResult:
     if gdf.crs is None:
         raise FieldsError(source=source, problem="no CRS declared (expected e.g. EPSG:4326 or a UTM zone; "
                                                  "add a .prj or a CRS to the file)")
@@ -300,6 +342,10 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
         raise FieldsError(source=source, problem="duplicate field_id within a season",
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
     fixed, repaired, rejected = _repair(gdf)
+    twice, why = same_farmer_overlaps(fixed)
+    if twice.any():
+        rejected.update(why)
+        fixed = fixed[~twice]
     if strict and rejected:
         raise FieldsError(source=source, problem="invalid geometries",
                           offenders=[f"{k} ({v})" for k, v in rejected.items()])

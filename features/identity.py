@@ -10,13 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import unicodedata
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key"]
+__all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key", "identifiers_hidden",
+           "hide_identifiers", "rows_holding_identifiers"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
 #: columns that hold personal identifiers, in the order used to derive the token
@@ -84,3 +88,72 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     out = out.copy()
     out["farmer_token"] = [farmer_token(v, key) for v in vals.astype(str)]
     return out
+
+
+HIDDEN = "<personal data>"
+_MIN_HIDDEN = 4  # identifiers shorter than this are not searched for (they would hide ordinary words)
+
+
+def _compact(text: str) -> tuple[str, list[int]]:
+    """``text`` casefolded with everything but letters and digits removed, and each kept character's position."""
+    keep = [(i, ch) for i, ch in enumerate(unicodedata.normalize("NFKC", text).casefold()) if ch.isalnum()]
+    return "".join(ch for _, ch in keep), [i for i, _ in keep]
+
+
+def hide_identifiers(message: str, identifiers: set[str]) -> str:
+    """``message`` with every whole-word occurrence of one of ``identifiers`` replaced by ``<personal data>``,
+    compared on letters and digits only, case-insensitively (so ``'Mibel Piquada'``, ``mibel_piquada``,
+    ``+91 00000 06079`` and ``91-00000-06079`` are all found)."""
+    norms = sorted({n for n in (_norm(v) for v in identifiers) if len(n) >= _MIN_HIDDEN}, key=len, reverse=True)
+    if not norms or not message:
+        return message
+    compact, pos = _compact(message)
+    spans: list[tuple[int, int]] = []
+    for n in norms:
+        for m in re.finditer(re.escape(n), compact):
+            a, b = pos[m.start()], pos[m.end() - 1] + 1
+            a -= 1 if a > 0 and message[a - 1] == "+" else 0  # a phone's leading +
+            whole = (a == 0 or not message[a - 1].isalnum()) and (b == len(message) or not message[b].isalnum())
+            if whole and not any(x < b and a < y for x, y in spans):
+                spans.append((a, b))
+    for a, b in sorted(spans, reverse=True):
+        message = message[:a] + HIDDEN + message[b:]
+    return message
+
+
+@contextmanager
+def identifiers_hidden(df: pd.DataFrame) -> Iterator[None]:
+    """Around the checks of a table that held personal identifiers (``df``: as read, before :func:`tokenise`): a
+    user error whose message repeats one of them (a name typed into the amount column, a phone in the currency
+    column) has it replaced by ``<personal data>`` — messages name the column and the row, never the person."""
+    values = {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna()}
+    try:
+        yield
+    except UserInputError as e:
+        text = str(e)
+        hidden = hide_identifiers(text, values)
+        if hidden != text:
+            e.args = (hidden,)
+            e.__class__ = _hidden_class(type(e))
+        raise
+
+
+_HIDDEN_CLASSES: dict[type, type] = {}
+
+
+def _hidden_class(cls: type) -> type:
+    """A subclass of ``cls`` whose ``str`` is its (scrubbed) first argument (errors build their message once)."""
+    if cls not in _HIDDEN_CLASSES:
+        _HIDDEN_CLASSES[cls] = type(cls.__name__, (cls,), {"__str__": lambda self: str(self.args[0]),
+                                                            "__module__": cls.__module__})
+    return _HIDDEN_CLASSES[cls]
+
+
+def rows_holding_identifiers(df: pd.DataFrame, column: str) -> list[int]:
+    """File rows (header = row 1) whose ``column`` is one of the table's personal identifiers (a farmer's name,
+    national ID or phone typed as the application or line id, which records would keep for good)."""
+    if column not in df.columns:
+        return []
+    known = {n for c in IDENTIFIER_COLUMNS if c in df.columns for n in (_norm(v) for v in df[c].dropna())
+             if len(n) >= _MIN_HIDDEN}
+    return [i + 2 for i, v in enumerate(df[column]) if v is not None and _norm(v) in known] if known else []

@@ -28,6 +28,10 @@ def check_currency(code: object, *, where: str = "currency") -> str:
     return c
 
 
+#: amounts are kept as integer minor units in 64-bit columns: at most 10^15 minor units (10 trillion USD)
+MAX_MINOR = 10**15
+
+
 def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     """Convert a major-unit amount (str, int, float, Decimal) to integer minor units exactly."""
     digits = MINOR_DIGITS[check_currency(currency, where=where)]
@@ -42,6 +46,8 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     scaled = d.scaleb(digits)
     if scaled != scaled.to_integral_value():
         raise MoneyError(where=where, value=value, expected=f"at most {digits} decimals for {currency}")
+    if abs(scaled) >= MAX_MINOR:  # stored as 64-bit integers; no farm loan comes near
+        raise MoneyError(where=where, value=value, expected=f"an amount below {MAX_MINOR // 10**digits:,} {currency}")
     return int(scaled)
 
 

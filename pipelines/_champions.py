@@ -131,12 +131,14 @@ def align_features(features: pd.DataFrame, model: Any, warnings: list[str]) -> p
 
     contract = set(FIELD_FEATURES.names)
     have = set(_numeric_columns(features, tuple(getattr(model.config, "exclude", ()))))
-    extra = sorted(c for c in have - set(known) if c not in contract)
+    # the crop-type model's per-crop probabilities (prob_<crop>) are FieldFeatures too: dropped without a word
+    extra = sorted(c for c in have - set(known) if c not in contract and not c.startswith("prob_"))
+    out = features.drop(columns=sorted(c for c in have - set(known) if c.startswith("prob_") and c not in contract))
     from models._yield_features import date_sources
 
     dates = date_sources(getattr(model, "date_columns_", []) or [])  # phenology dates the model reads as days
     missing = [c for c in [*known, *dates] if c not in features.columns]
-    out = features.drop(columns=extra)
+    out = out.drop(columns=extra)
     if extra:
         warnings.append(f"{len(extra)} feature column(s) unknown to the yield model dropped: {', '.join(extra[:5])}")
     if missing:

@@ -30,15 +30,23 @@ from pipelines._cli_app import (
 
 @audit_app.command("verify")
 @user_errors
-def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP)) -> None:
-    """Walk the whole hash chain; print OK with the count, or the first broken record (exit 1)."""
+def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+               expect_head: str | None = typer.Option(None, "--expect-head", help="A head hash printed by an earlier "
+                                                      "verify (kept outside the database): BROKEN if it is no longer "
+                                                      "in the chain (records cut from its end).")) -> None:
+    """Walk the whole hash chain and check the append-only guard; print OK with the count and the head (keep it:
+    `--expect-head` detects a cut tail later), or what is broken (exit 1)."""
     from underwriting.store import store_url, verify_store
 
-    res = verify_store(store)
+    res = verify_store(store, expect_head=expect_head.strip() if expect_head else None)
     if res.ok:
-        echo(f"OK: {res.count} records, chain intact ({_shown(store_url(store))})")
+        head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
+        echo(f"OK: {res.count} records, chain intact ({_shown(store_url(store))}){head}")
         return
-    err(f"BROKEN: record {res.seq} ({res.record_id}): {res.problem}; {res.count} records before it verified")
+    if res.seq is None:
+        err(f"BROKEN: {res.problem}; {res.count} records verified")
+    else:
+        err(f"BROKEN: record {res.seq} ({res.record_id}): {res.problem}; {res.count} records before it verified")
     raise typer.Exit(code=1)
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from features.errors import UserInputError
 from pipelines._cli_app import app, echo, err, user_errors
 
 
@@ -38,6 +39,8 @@ def backtest_cmd(
         from pipelines.county import County
 
         per_ha = to_minor(naive_per_ha, County(county, cache_dir=cache).currency or "USD", where="--naive-per-ha")
+        if per_ha <= 0:
+            raise UserInputError(f"--naive-per-ha: expected a positive amount per hectare, found {naive_per_ha!r}")
     run = run_backtest(county, policy, cache_dir=cache, profile=profile, checkpoints=checkpoint,
                        seasons=season or None, yield_model=yield_model, crop_model=crop_model,
                        naive_per_ha=per_ha, progress=(lambda msg: err(f"  {msg}")) if progress else None)

@@ -82,8 +82,9 @@ def promote_cmd(
     for item, text in (("--reason", reason), ("--operator", operator)):  # kept in the append-only alias history
         kind = personal_data_kind(text) if text else None
         if kind is not None:
+            fix = "describe the reason without it" if item == "--reason" else "give your staff ID"
             raise UserInputError(f"models promote {item}: looks like personal data ({kind}); the alias history is "
-                                 "permanent — describe the reason without it")
+                                 f"permanent — {fix}")
     r = promote(name, version, operator=operator, reason=reason, force=force)
     if r.get("unchanged"):
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")

@@ -60,4 +60,5 @@ def value_command(
              f"P90 {format_minor(t['value_p90'], cur)}")
     echo(f"smoother haze dates: {', '.join(run.hazy_dates) or 'none'} "
          f"({'pinned' if run.haze_pinned else 'judged once over the season'})")
-    echo(f"parts: {out}/valuations (read them block by block; series/ and features/ beside)")
+    echo(f"parts: {out}/valuations (read them block by block — this run's {run.n_blocks} are listed in {out}/run.json; "
+         "series/ and features/ beside)")

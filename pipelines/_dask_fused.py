@@ -32,6 +32,19 @@ __all__ = ["PortfolioRun", "run_portfolio", "STAGES"]
 STAGES = ("series", "features", "valuations")
 
 
+#: the last run's manifest under ``out``: its season, date, model and the valuation parts that are its result
+RUN_MANIFEST = "run.json"
+
+
+def write_run_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Write ``out/run.json`` atomically (the parts of this run; others in the folder are older runs')."""
+    import json
+
+    from features.atomic import write_bytes_atomic
+
+    write_bytes_atomic((json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode(), Path(out) / RUN_MANIFEST)
+
+
 @dataclass
 class PortfolioRun:
     """What a fused run reports: one small summary per block, and where its parts are."""
@@ -254,6 +267,16 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
                                                                                             strict=True)]
     outcome = d._series_outcome(fs, imagery, metas)
     outcome["parts_reused"] = sum(reused)
+    from pipelines._dask_parts import part_path
+
+    mine = sorted(part_path(Path("."), t.key).name for t in tasks)
+    others = sorted(p.name for p in (out / "valuations").glob("part-*.parquet") if p.name not in set(mine))
+    write_run_manifest(out, {"season": str(season), "as_of": as_of.isoformat(), "model": f"{model_name} "
+                             f"{model_version}", "checkpoint": checkpoint, "valuations": mine})
+    if others:  # parts of earlier runs into the same folder (another as-of, models or pins): never add them up
+        outcome.setdefault("warnings", []).append(
+            f"{out / 'valuations'} also holds {len(others)} part(s) of other runs (another as-of, models or pins): "
+            f"read only the {len(mine)} listed in {out / RUN_MANIFEST}, or give each run its own --out")
     return PortfolioRun(out=out, blocks=sorted(summaries, key=lambda s: int(s["block"])), n_fields=len(fs),
                         source=f"{imagery} ({len(tasks)} spatial blocks on {runner!r})",
                         hazy_dates=sorted({x for v in (hazy or {}).values() for x in v}), haze_pinned=pinned,

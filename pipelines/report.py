@@ -265,6 +265,9 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     season = str(season or max(records["season"].astype(str)))
     records = records[records["season"].astype(str) == season]
     day = as_of or date.fromisoformat(str(max(records["as_of"])))
+    if as_of is not None and not (records["as_of"] <= day.isoformat()).any():
+        raise UserInputError(f"report: none of the {len(records)} record(s) of season {season} is dated on or "
+                             f"before {day} (the first is as of {min(records['as_of'])})")
     records = records[records["as_of"] <= day.isoformat()]
     f = fields[fields["season"].astype(str) == season]
     if f.empty:

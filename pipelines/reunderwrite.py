@@ -320,7 +320,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     label = checkpoint_label(season, str(fields["region"].dropna().iloc[0]) if "region" in fields.columns
                              and fields["region"].notna().any() else "", as_of) if len(fields) else "end"
     own = not isinstance(store, DecisionStore)
-    st = store if isinstance(store, DecisionStore) else DecisionStore(store)
+    # the store must exist: re-underwriting follows stored decisions (a mistyped --store creates nothing)
+    st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False)
     try:
         recs = st.records(season)
         todo = lines_to_review(book, applications, as_of, season,
@@ -328,6 +329,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         if crops is not None:
             todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
         todo, recheck = forward_only(todo, recs, as_of, warnings, same_day_done=same_day_done)
+        overrides = set(recs.loc[recs["kind"] == "override", "record_id"]) if len(recs) else set()
         if todo.empty:
             warnings.append(f"no active line to re-underwrite on {as_of}")
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
@@ -391,6 +393,13 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)
+        new_ids = set(res.record_ids)
+        replaced = [it.application_id for it in out_items if it.supersedes in overrides
+                    and record_id_for(it.idempotency_key) in new_ids]
+        if replaced:
+            warnings.append(f"{len(replaced)} analyst override(s) replaced by this re-underwriting (the new limit "
+                            f"follows the policy, not the override): {', '.join(replaced[:5])}"
+                            f"{', ...' if len(replaced) > 5 else ''}")
         changes = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
         return ReunderwriteResult(season=season, as_of=as_of, checkpoint=label, items=out_items, changes=changes,
                                   alerts=alerts, written=res.written, already_present=res.already_present,
@@ -446,6 +455,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     seasons = [str(season)] if season else [c.current_season]
     url = store_url(store)
     cal = load_calendar(calendar)  # checked before the store is opened (a bad calendar creates nothing)
+    DecisionStore(url, create=False).close()  # an existing store (a mistyped --store creates nothing)
     log = CheckpointLog(url)
     due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
     if not due:

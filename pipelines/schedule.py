@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from features.contracts import check_season
 from features.errors import ContractError, UserInputError
+from underwriting.policy import is_calendar_day
 
 __all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "upcoming"]
 
@@ -53,9 +54,11 @@ def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
     if bad.any():
         raise ContractError(table=p.name, column="checkpoint", expected=f"one of {', '.join(CHECKPOINTS)}",
                             found="other values", offenders=list(cal.loc[bad, "checkpoint"]))
-    ok = cal["month_day"].str.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+    ok = cal["month_day"].str.fullmatch(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])").fillna(False).astype(bool)
+    ok &= cal["month_day"].map(lambda md: isinstance(md, str) and is_calendar_day(md))
     if not ok.all():
-        raise ContractError(table=p.name, column="month_day", expected="MM-DD", found="other values",
+        raise ContractError(table=p.name, column="month_day", expected="MM-DD (a day of every year)",
+                            found="other values",
                             offenders=list(cal.loc[~ok, "month_day"]))
     return cal
 

@@ -252,8 +252,13 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     from features.contracts import check_field_time_series
 
     series = _read_table(series_path, "series")
-    if "date" in series.columns:
-        series["date"] = pd.to_datetime(series["date"])
+    missing = [c for c in ("field_id", "season", "variable", "date") if c not in series.columns]
+    if missing:  # e.g. a FieldFeatures file given as the series
+        raise UserInputError(f"{series_path}: not a FieldTimeSeries table (columns missing: {', '.join(missing)}; "
+                             "expected one row per field, date and variable, as `agcredit features series` writes)")
+    series["date"] = pd.to_datetime(series["date"], errors="coerce")
+    if series["date"].isna().any():
+        raise UserInputError(f"{series_path}: column 'date' holds values that are not dates")
     series = check_field_time_series(series.astype({"field_id": "str", "season": "str", "variable": "str"}),
                                      where=str(series_path))
     raw = _read_table(labels_path, "labels")

@@ -68,7 +68,7 @@ def book_frame() -> pd.DataFrame:
 
 
 def write_scene(folder: Path, *, scl: int, bands: str = "B02;B03;B04;B05;B06;B07;B08;B8A;B11;B12;SCL",
-                index_rows: list[dict[str, Any]] | None = None) -> Path:
+                index_rows: list[dict[str, Any]] | None = None, crs: str = CRS) -> Path:
     """A scene folder (index.csv + one 10 m GeoTIFF over the fields); every SCL pixel = ``scl``."""
     import rasterio
     from affine import Affine
@@ -81,7 +81,7 @@ def write_scene(folder: Path, *, scl: int, bands: str = "B02;B03;B04;B05;B06;B07
     data[names.index("SCL")] = scl
     (folder / "2025").mkdir(exist_ok=True)
     path = folder / "2025" / "S2_14TPL_20250715.tif"
-    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=len(names), dtype="uint16", crs=CRS,
+    with rasterio.open(path, "w", driver="GTiff", height=h, width=w, count=len(names), dtype="uint16", crs=crs,
                        transform=Affine(10.0, 0.0, X0 - 100, 0.0, -10.0, Y0 + 300), nodata=0) as dst:
         dst.write(data)
     rows = index_rows or [{"date": "2025-07-15", "tile_id": "14TPL", "path": "2025/S2_14TPL_20250715.tif",
@@ -221,6 +221,12 @@ def _set(col: str, value: Any, row: int = 0) -> Callable[[pd.DataFrame], pd.Data
     return f
 
 
+def _apps_case(case_id: str, col: str, value: str, pattern: str, row: int = 0) -> Case:
+    """``underwrite`` with one cell of the applications set to ``value``."""
+    return Case(case_id, lambda e, d: _uw(e, d, **{"--applications": _apps(d, _set(col, value, row))}), pattern,
+                ("underwrite",))
+
+
 def _override(env: dict[str, Any], *args: str) -> list[str]:
     return ["override", *args, "--store", env["store"]]
 
@@ -269,6 +275,11 @@ CASES = [
     Case("series-no-index", lambda e, d: _series(e, d, imagery=str(_mkdir(d / "empty"))), r"no index\.csv"),
     Case("series-imagery-missing", lambda e, d: _series(e, d, imagery=str(d / "nowhere")),
          r"nowhere.*(not found|no index|does not exist|no such)"),
+    Case("series-index-missing-scale", lambda e, d: _series(e, d, imagery=str(_index_without(e, d, "scale"))),
+         r"index\.csv: index columns missing: scale", ("features", "series")),
+    Case("series-scene-metres-labelled-degrees", lambda e, d: _series(e, d, imagery=str(write_scene(
+        d / "wrongcrs", scl=4, crs="EPSG:4326"))), r"S2_14TPL_20250715\.tif: bounds .* are not degrees though the CRS "
+                                                   r"\(EPSG:4326\) is geographic", ("features", "series")),
     Case("series-index-missing-column", lambda e, d: _series(e, d, imagery=str(_index_without(e, d, "bands"))),
          r"index\.csv.*columns missing.*bands"),
     Case("series-index-bad-cloud-mask", lambda e, d: _series(e, d, imagery=str(_index_with(e, d, cloud_mask="maybe"))),
@@ -366,6 +377,42 @@ CASES = [
          r"applications\.csv.*requested_term_days", ("underwrite",)),
     Case("apps-currency-not-profile", lambda e, d: _uw(e, d, **{"--applications": _apps(
         d, lambda a: a.assign(currency="INR"))}), r"(INR.*USD|USD.*INR)", ("underwrite",)),
+    # personal data typed into the wrong column: the message names the column and the row, never the value
+    _apps_case("apps-name-in-amount", "requested_amount", "Farmer 0",
+               r"requested_amount of A1: expected a number, found '<personal data>'"),
+    _apps_case("apps-phone-in-currency", "currency", "+1-555-0101",
+               r"currency of A2: expected an ISO 4217 code .*found '<personal data>'", row=1),
+    _apps_case("apps-name-as-application-id", "application_id", "Farmer 1",
+               r"column 'application_id': expected a reference \(not a farmer's name.*found personal data at row 3",
+               row=1),
+    _apps_case("apps-phone-as-application-id", "application_id", "555 0199 777",
+               r"column 'application_id'.*found personal data at row 2"),
+    _apps_case("apps-zero-amount", "requested_amount", "0",
+               r"column 'requested_amount': expected >= 1, found smaller values at A1"),
+    _apps_case("apps-enormous-amount", "requested_amount", "1e30",
+               r"requested_amount of A1: expected an amount below 10,000,000,000,000 USD"),
+    Case("apps-semicolon-separated", lambda e, d: _uw(e, d, **{"--applications": _text(
+        d, "applications.csv", applications_frame().to_csv(sep=";", index=False))}),
+         r"applications\.csv: the columns are separated by ';'", ("underwrite",)),
+    Case("book-enormous-outstanding", lambda e, d: _uw(e, d, **{"--book": _book(d, _set("outstanding", "1e30"))}),
+         r"outstanding of .*expected an amount below", ("underwrite",)),
+    Case("policy-impossible-day", lambda e, d: _uw(e, d, **{"--policy": _policy(e, d, 'month_day: "06-30"',
+                                                                                 'month_day: "06-31"')}),
+         r"emergence_checkpoint\.month_day': expected 'MM-DD' \(a day of every year\), found '06-31'",
+         ("underwrite",)),
+    Case("calendar-impossible-day", lambda e, d: ["schedule", "show", "--calendar", _text(
+        d, "calendar.csv", "region,crop,checkpoint,month_day,year_offset\nus-nebraska,maize,emergence,02-30,0\n")],
+         r"calendar\.csv: column 'month_day': expected MM-DD \(a day of every year\).*02-30", ("schedule", "show")),
+    Case("simulate-negative-seed", lambda e, d: ["simulate", "--region", "in-smallholder", "--seed", "-5", "--size",
+                                                 "tiny", "--out", str(d / "out" / "county")],
+         r"seed: expected a whole number from 0", ("simulate",)),
+    Case("train-crop-series-is-features", lambda e, d: ["train", "crop-type", "--series",
+                                                        str(e["good"] / "features.parquet"), "--labels",
+                                                        _csv(d, pd.DataFrame({"field_id": ["P000"], "season": [SEASON],
+                                                                              "declared_crop": ["maize"],
+                                                                              "region": ["us-nebraska"]}),
+                                                             "labels.csv")],
+         r"features\.parquet: not a FieldTimeSeries table \(columns missing: variable, date", ("train", "crop-type")),
     Case("book-missing-column", lambda e, d: _uw(e, d, **{"--book": _book(d, lambda b: b.drop(columns="limit"))}),
          r"book\.csv.*limit.*missing", ("underwrite",)),
     Case("book-bad-date", lambda e, d: _uw(e, d, **{"--book": _book(d, _set("start_date", "2025-02-30"))}),
@@ -442,6 +489,11 @@ CASES = [
     Case("backtest-county-missing", lambda e, d: ["backtest", "--county", str(d / "no-county"), "--policy",
                                                   str(e["good"] / "policy.yaml")], r"no-county.*(county folder not found|county\.json)",
          ("backtest",)),
+    Case("backtest-negative-naive", lambda e, d: ["backtest", "--county", str(_county_stub(d)), "--naive-per-ha",
+                                                  "-5"], r"--naive-per-ha: expected a positive amount", ("backtest",)),
+    Case("export-name-and-format-disagree", lambda e, d: ["decisions", "export", "--out", str(d / "out" / "x.csv"),
+                                                          "--format", "parquet", "--store", e["store"]],
+         r"x\.csv: the name says csv but the format asked is parquet", ("decisions", "export")),
     Case("backtest-policy-bad-value", lambda e, d: ["backtest", "--county", str(_county_stub(d)), "--policy",
                                                     _policy(e, d, "min_dscr: 1.25", "min_dscr: -1")],
          r"policy\.yaml.*min_dscr.*-1", ("backtest",)),
@@ -562,5 +614,7 @@ def test_bad_input(case: Case, env: dict[str, Any], tmp_path: Path, monkeypatch:
     assert count(env["store"]) == before, "records were written to the store"
     assert _files(artifacts_dir(env["store"])) == artifacts, "an artifact was left beside the store"
     assert "secretpw" not in err + res.stdout, "a password was shown"
+    for who in ("Farmer 0", "Farmer 1", "ID-0000", "ID-0001", "555-0100", "555-0101"):  # the inputs' identifiers
+        assert who not in err + res.stdout, f"personal data shown: {who}"
     assert _files(case_dir) == inputs, "output (or partial output) was written"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["case"], "something was written to the working directory"

@@ -15,7 +15,7 @@ import pandas as pd
 from features.contracts import check_season
 from features.errors import ContractError, UserInputError
 from features.fields import check_known_crops
-from features.identity import tokenise
+from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
 from models.errors import MoneyError
 from models.money import check_currency, to_minor
 from underwriting.contracts import APPLICATIONS, BOOK, check_applications, check_book
@@ -51,6 +51,9 @@ def read_table(path: str | Path) -> pd.DataFrame:
     if len(df) == 0:
         raise ApplicationsError(source=p.name, problem="no rows")
     df.columns = [str(c).strip() for c in df.columns]
+    if ext == ".csv" and len(df.columns) == 1 and ";" in df.columns[0]:
+        raise ApplicationsError(source=p.name, problem="the columns are separated by ';' (expected a comma-separated "
+                                                       "CSV: save it with commas, and '.' as the decimal mark)")
     return df
 
 
@@ -106,10 +109,38 @@ def _require(df: pd.DataFrame, spec_names: list[str], source: str) -> None:
                             found="missing" + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else ""))
 
 
+def _refuse_personal_ids(raw: pd.DataFrame, source: str, column: str) -> None:
+    """Ids are kept in the permanent records: one that is a farmer's name, ID or phone number (of this table), or
+    any phone/ID number or e-mail address, is refused, named by its row only."""
+    import re
+
+    if column not in raw.columns:
+        return
+
+    def number_or_email(v: object) -> bool:  # an id that is all digits (7+, separators aside) or an e-mail address
+        text = str(v).strip()
+        bare = re.sub(r"[\s\-./()+]", "", text)
+        return "@" in text or (bare.isdecimal() and len(bare) >= 7)
+
+    rows = set(rows_holding_identifiers(raw, column))
+    rows |= {i + 2 for i, v in enumerate(raw[column]) if v is not None and not (isinstance(v, float) and pd.isna(v))
+             and number_or_email(v)}
+    if rows:
+        raise ContractError(table=source, column=column, expected="a reference (not a farmer's name, ID or phone "
+                            "number: ids are kept in the permanent records)", found="personal data",
+                            offenders=[f"row {r}" for r in sorted(rows)])
+
+
 def read_applications(path: str | Path) -> pd.DataFrame:
     """Read applications (CSV or Parquet) into the Applications contract."""
     p = Path(path)
-    df = tokenise(read_table(p), source=p.name)
+    raw = read_table(p)
+    with identifiers_hidden(raw):  # a message never repeats a name, ID or phone typed into another column
+        _refuse_personal_ids(raw, p.name, "application_id")
+        return _applications(tokenise(raw, source=p.name), p)
+
+
+def _applications(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     _require(df, [c.name for c in APPLICATIONS.columns if c.required], p.name)
     df = _strings(df, ["application_id", "farmer_token", "season", "currency", "contract_crop"])
     if "contract_crop" in df.columns:
@@ -126,7 +157,14 @@ def read_applications(path: str | Path) -> pd.DataFrame:
 def read_book(path: str | Path) -> pd.DataFrame:
     """Read the Book of active lines (CSV or Parquet) into the Book contract."""
     p = Path(path)
-    df = tokenise(read_table(p), source=p.name)
+    raw = read_table(p)
+    with identifiers_hidden(raw):
+        for col in ("line_id", "application_id"):
+            _refuse_personal_ids(raw, p.name, col)
+        return _book(tokenise(raw, source=p.name), p)
+
+
+def _book(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     _require(df, [c.name for c in BOOK.columns if c.required], p.name)
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
     check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"])

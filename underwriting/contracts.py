@@ -24,7 +24,7 @@ APPLICATIONS = TableSpec(
         Column("farmer_token", "str", "—", "pseudonymous farmer token (keyed HMAC of the identifiers)"),
         Column("season", "str", "year", "season applied for (`YYYY`)"),
         Column("currency", "str", "ISO 4217", "currency of every amount in the row"),
-        Column("requested_amount", "int", _MONEY, "credit line requested", min=0),
+        Column("requested_amount", "int", _MONEY, "credit line requested", min=1),
         Column("requested_term_days", "int", "days", "term requested", min=1),
         Column("existing_debt", "int", _MONEY, "all debt outstanding", min=0),
         Column("debt_due_this_cycle", "int", _MONEY, "principal and interest due this season", min=0),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from features.errors import UserInputError, format_offenders
 
-__all__ = ["ApplicationsError", "PolicyError", "StoreError", "TokenKeyError", "AuditChainError"]
+__all__ = ["ApplicationsError", "PolicyError", "StoreError", "StoreChangedError", "TokenKeyError", "AuditChainError"]
 
 
 class ApplicationsError(UserInputError):
@@ -49,6 +49,10 @@ class StoreError(UserInputError):
         self.url = url
         self.problem = problem
         super().__init__(f"decision store {url}: {problem}")
+
+
+class StoreChangedError(StoreError):
+    """Another run wrote records this run would fork (it superseded the same record first); nothing was written."""
 
 
 class AuditChainError(Exception):

@@ -100,8 +100,8 @@ def _known_identifiers(applications: str | Path | pd.DataFrame, app_id: str) -> 
 def _screen(app_id: str, reason: str, operator: str, approver: str | None,
             known: KnownIdentifiers | None) -> None:
     """Refuse personal data in the texts the record keeps (the reason: any phone/ID number or e-mail too)."""
-    for item, text, generic in (("reason", reason, True), ("operator", operator, False),
-                                ("approver", approver, False)):
+    for item, text, generic in (("reason", reason, True), ("operator", operator, True),
+                                ("approver", approver, True)):
         if text is None:
             continue
         kind = personal_data_kind(text, known, generic=generic)
@@ -171,6 +171,12 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     new_limit = to_minor(limit, original.currency, where="override limit")
     if new_limit < 0:
         raise fail(f"the limit must not be negative, found {format_minor(new_limit, original.currency)}")
+    raw_comp = original.body.get("computation")
+    comp: dict[str, Any] = raw_comp if isinstance(raw_comp, dict) else {}
+    for what, bound in (("the amount requested", _requested(original.body)), ("the product cap", comp.get("product_cap"))):
+        if isinstance(bound, int) and not isinstance(bound, bool) and new_limit > bound:
+            raise fail(f"the limit {format_minor(new_limit, original.currency)} is above {what} "
+                       f"({format_minor(bound, original.currency)}): an override cannot grant more")
     old = original.limit
     change = abs(new_limit - old)
     share = (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))

@@ -201,12 +201,24 @@ def _money(source: str, key: str, value: object, currency: str, low: float | Non
     return minor
 
 
+def is_calendar_day(month_day: str) -> bool:
+    """Whether ``'MM-DD'`` is a day of every year (no 02-30, 04-31; no 02-29, missing three years in four)."""
+    import datetime as _dt
+
+    try:
+        _dt.date(2001, int(month_day[:2]), int(month_day[3:5]))
+    except ValueError:
+        return False
+    return True
+
+
 def _checkpoint(source: str, key: str, value: object) -> tuple[str, int]:
     data = _mapping(source, key, value)
     _check_keys(source, f"{key}.", data, ("month_day", "year_offset"), ("month_day", "year_offset"))
     md = data["month_day"]
-    if not isinstance(md, str) or not _MONTH_DAY.match(md):
-        raise PolicyError(source=source, key=f"{key}.month_day", problem=f"expected 'MM-DD', found {md!r}")
+    if not isinstance(md, str) or not _MONTH_DAY.match(md) or not is_calendar_day(md):
+        raise PolicyError(source=source, key=f"{key}.month_day", problem=f"expected 'MM-DD' (a day of every year), "
+                                                                         f"found {md!r}")
     off = _number(source, f"{key}.year_offset", data["year_offset"], "int", -1, 1)
     return md, int(off)
 

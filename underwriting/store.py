@@ -49,7 +49,7 @@ from underwriting._store_schema import (
     safe_url,
 )
 from underwriting.contracts import DECISIONS, OUTCOMES, check_decisions
-from underwriting.errors import AuditChainError, StoreError
+from underwriting.errors import AuditChainError, StoreChangedError, StoreError
 from underwriting.records import KINDS, DecisionItem, sha256_hex
 
 __all__ = ["DEFAULT_URL", "ENV_URL", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult",
@@ -113,6 +113,10 @@ class VerifyResult:
     seq: int | None = None
     record_id: str | None = None
     problem: str | None = None
+    #: the last record's seq and hash: kept outside the database (a log, a ticket), it lets a later
+    #: ``verify(expect_head=...)`` detect records cut from the end of the chain
+    head_seq: int | None = None
+    head_hash: str | None = None
 
     def raise_if_broken(self) -> None:
         if not self.ok:
@@ -243,11 +247,16 @@ class DecisionStore:
             raise self._error(e) from None
 
     def _ensure_schema(self, create: bool = True) -> None:
-        if not create:
-            with self._read() as conn:
-                if not inspect(conn).has_table(meta.name):
+        if not create:  # reading (or superseding): nothing is created or re-installed (a dropped guard stays
+            with self._read() as conn:  # visible to verify)
+                if not inspect(conn).has_table(meta.name) or not inspect(conn).has_table(decisions.name):
                     raise StoreError(url=self.shown_url, problem="no decision store there (no agcredit tables): "
                                                                  "check --store / AGCREDIT_STORE_URL")
+                version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
+            if version is not None and version != SCHEMA_VERSION:
+                raise StoreError(url=self.shown_url,
+                                 problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
+            return
         with self._write() as conn:
             metadata.create_all(conn, checkfirst=True)
             version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
@@ -289,6 +298,12 @@ class DecisionStore:
         operator = str(operator or "").strip()
         if not operator:
             raise StoreError(url=self.shown_url, problem="an operator is required to write records")
+        from underwriting._pii_text import personal_data_kind
+
+        kind = personal_data_kind(operator)
+        if kind is not None:  # kept in every record for good: a staff ID, never a phone/ID number or e-mail
+            raise StoreError(url=self.shown_url, problem=f"the operator holds {kind}; give the operator's staff ID "
+                                                         "(records keep it permanently)")
         items = list(items)
         for item in items:
             self._check_item(item)
@@ -312,6 +327,15 @@ class DecisionStore:
                         select(func.count()).where(decisions.c.record_id == item.supersedes)) == 0:
                     raise StoreError(url=self.shown_url, problem=f"record {rid} supersedes "
                                                                  f"{item.supersedes}, which is not stored")
+                if item.supersedes:  # under the write lock: a record is superseded once (a chain never forks)
+                    other = conn.scalar(select(decisions.c.record_id).where(
+                        decisions.c.application_id == str(item.application_id),
+                        decisions.c.supersedes == item.supersedes).limit(1))
+                    if other is not None:
+                        raise StoreChangedError(url=self.shown_url, problem=(
+                            f"application {item.application_id}: record {item.supersedes} is already superseded by "
+                            f"{other}, written by another run since this one read the store; nothing was written — "
+                            "re-run to decide on the current records"))
                 seen.add(rid)
                 seq += 1
                 row = self._row(item, rid, seq, prev, operator)
@@ -338,9 +362,12 @@ class DecisionStore:
         return row
 
     # -- checking ---------------------------------------------------------------------------------------------
-    def verify(self) -> VerifyResult:
-        """Walk the whole chain; the first record whose seq, link, body hash or record hash is wrong is named."""
-        expected, prev, count = 1, None, 0
+    def verify(self, expect_head: str | None = None) -> VerifyResult:
+        """Walk the whole chain; the first record whose seq, link, values, body hash or record hash is wrong is
+        named. Then the guard triggers (refusing UPDATE and DELETE) must be in place, and ``expect_head`` — a head
+        hash printed by an earlier verify — must still be a record of the chain (else records were cut from its
+        end, which the links alone cannot show)."""
+        expected, prev, count, seen_head = 1, None, 0, expect_head is None
         with self._read() as conn:
             result = conn.execution_options(yield_per=500).execute(select(decisions).order_by(decisions.c.seq))
             for m in result.mappings():
@@ -350,16 +377,46 @@ class DecisionStore:
                     problem = f"sequence gap: expected seq {expected}, found {row['seq']} (records missing)"
                 elif row["prev_hash"] != prev:
                     problem = "prev_hash does not match the previous record's hash"
+                elif not isinstance(row["limit"], int) or isinstance(row["limit"], bool):
+                    problem = f"limit {row['limit']!r} is not a whole number of minor units (altered)"
                 elif sha256_hex(row["body"]) != row["body_hash"]:
                     problem = "stored body does not match its body_hash"
-                elif record_hash(row) != row["record_hash"]:
-                    problem = "record_hash does not match the record's contents"
+                else:
+                    try:
+                        ok_hash = record_hash(row) == row["record_hash"]
+                    except (TypeError, ValueError):  # a value of the wrong type written around the API
+                        ok_hash = False
+                    if not ok_hash:
+                        problem = "record_hash does not match the record's contents"
                 if problem:
                     result.close()
                     return VerifyResult(ok=False, count=count, seq=int(row["seq"]), record_id=str(row["record_id"]),
                                         problem=problem)
                 prev, expected, count = row["record_hash"], expected + 1, count + 1
-        return VerifyResult(ok=True, count=count)
+                seen_head = seen_head or prev == expect_head
+            guard = self._guard_problem(conn)
+        if guard is not None:
+            return VerifyResult(ok=False, count=count, problem=guard)
+        if not seen_head:
+            return VerifyResult(ok=False, count=count, problem=f"the head {expect_head} recorded earlier is not in the "
+                                                               "chain: records were removed from its end")
+        return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev)
+
+    def _guard_problem(self, conn: Connection) -> str | None:
+        """None when the triggers refusing UPDATE and DELETE are in place (and enabled), else what is wrong."""
+        if self.dialect == "sqlite":
+            names = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND "
+                                          "tbl_name = 'agc_decisions'")))
+            want = {"agc_decisions_no_update", "agc_decisions_no_delete"}
+        else:
+            names = set(conn.scalars(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'agc_decisions'::regclass "
+                                          "AND NOT tgisinternal AND tgenabled <> 'D'")))
+            want = {"agc_decisions_no_change", "agc_decisions_no_truncate"}
+        missing = sorted(want - names)
+        if missing:
+            return (f"the append-only guard trigger(s) {', '.join(missing)} are missing or disabled: records may "
+                    "have been changed or removed around them")
+        return None
 
     # -- queries ----------------------------------------------------------------------------------------------
     def count(self) -> int:
@@ -403,10 +460,10 @@ class DecisionStore:
         return check_decisions(df, where=f"decision store {self.shown_url}")
 
 
-def verify_store(url: str | None = None) -> VerifyResult:
-    """Open the store at ``url`` (or the default) and verify its chain."""
+def verify_store(url: str | None = None, expect_head: str | None = None) -> VerifyResult:
+    """Open the store at ``url`` (or the default) and verify its chain (see :meth:`DecisionStore.verify`)."""
     with DecisionStore(url, create=False) as store:
-        return store.verify()
+        return store.verify(expect_head=expect_head)
 
 
 def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | None = None,
@@ -416,6 +473,10 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     kind = (fmt or path.suffix.lstrip(".") or "csv").lower()
     if kind not in ("csv", "parquet"):
         raise UserInputError(f"{path}: format {kind!r} is not supported (expected csv or parquet)")
+    suffix = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}.get(path.suffix.lower())
+    if suffix is not None and suffix != kind:
+        raise UserInputError(f"{path}: the name says {suffix} but the format asked is {kind} (name the file "
+                             f"*.{kind}, or drop --format)")
     if not path.parent.exists():
         raise UserInputError(f"{path}: folder {path.parent} does not exist")
     with DecisionStore(url, create=False) as store:

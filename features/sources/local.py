@@ -90,7 +90,8 @@ def read_index(path: str | Path) -> list[Scene]:
         df = pd.read_csv(idx, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
         raise ImageryError(source=idx.name, problem=f"unreadable index ({type(e).__name__})") from None
-    missing = [c for c in ("date", "tile_id", "path", "bands") if c not in df.columns]
+    # scale and offset too: a default would silently change the reflectances (EVI, not NDVI) and the decisions
+    missing = [c for c in ("date", "tile_id", "path", "bands", "scale", "offset") if c not in df.columns]
     if missing:
         raise ImageryError(source=idx.name, problem="index columns missing", offenders=missing)
     if df.empty:
@@ -109,8 +110,8 @@ def read_index(path: str | Path) -> list[Scene]:
             elif not mask.startswith("band:"):
                 raise ValueError(f"cloud_mask {mask!r}")
             scene = Scene(date=date, tile_id=str(row["tile_id"]).strip(), path=(idx.parent / str(row["path"]).strip()),
-                          bands=bands, scale=float(_num(row.get("scale"), 1.0) or 0.0),
-                          offset=float(_num(row.get("offset"), 0.0) or 0.0), nodata=_num(row.get("nodata"), None),
+                          bands=bands, scale=float(_num(_given(row, "scale"), 1.0) or 0.0),
+                          offset=float(_num(_given(row, "offset"), 0.0) or 0.0), nodata=_num(row.get("nodata"), None),
                           cloud_mask=mask, processing_baseline=str(row.get("processing_baseline", "") or ""))
             if scene.mask_band is not None and scene.mask_band not in bands:
                 raise ValueError(f"mask band {scene.mask_band} not in bands")
@@ -128,6 +129,14 @@ def read_index(path: str | Path) -> list[Scene]:
         raise ImageryError(source=idx.name, problem="a (date, tile_id) appears twice",
                            offenders=sorted({f"{s.date}/{s.tile_id}" for s, d in zip(scenes, dup, strict=True) if d}))
     return sorted(scenes, key=lambda s: (s.date, s.tile_id, str(s.path)))
+
+
+def _given(row: dict[str, str], column: str) -> str:
+    """A required numeric cell of an index row (ValueError when empty: no silent default)."""
+    value = str(row.get(column, "") or "").strip()
+    if not value:
+        raise ValueError(f"{column} is empty")
+    return value
 
 
 def _check_mask_column(df: pd.DataFrame, scenes: Sequence[Scene], idx: Path) -> None:
@@ -215,6 +224,12 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
         with rasterio.open(scene.path) as src:
             if src.crs is None:
                 raise ImageryError(source=scene.path.name, problem="no CRS (georeferencing) in the file")
+            if src.crs.is_geographic:
+                west, south, east, north = src.bounds
+                if not (-180.5 <= west <= east <= 360.5 and -90.5 <= south <= north <= 90.5):
+                    raise ImageryError(source=scene.path.name, problem=f"bounds ({west:.0f}, {south:.0f}, {east:.0f}, "
+                                       f"{north:.0f}) are not degrees though the CRS ({src.crs}) is geographic: "
+                                       "metres labelled as degrees? (wrong CRS in the file)")
             shape = (src.height, src.width)
             key = (src.crs.to_wkt(), tuple(src.transform), shape, inward_buffer)
             grids = {} if grids is None else grids

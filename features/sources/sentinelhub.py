@@ -460,7 +460,8 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
     n_bands = len(stats_input_bands(variables)) - 1
     calc = {"default": {"statistics": {"default": {"percentiles": {"k": [10, 50, 90]}}}}}
     settled = end < datetime.now(UTC).date()
-    parts, failed = [], []
+    parts: list[pd.DataFrame] = []
+    failed: list[str] = []
     ids = fields["field_id"].astype(str).tolist()
     for k, (fid, geom) in enumerate(zip(ids, fields.geometry)):
         g = _request_geometry(geom, fields.crs)
@@ -481,6 +482,10 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 if f.status in (403, 429):
                     raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
                                                 done=summary.downloaded) from None
+                if not parts and f.status in (None, 401):  # unreachable or credentials refused: every field would
+                    raise ImageryError(source="Sentinel Hub Statistical API",  # fail the same way, after retries
+                                       problem=f"the first request failed ({f.message}); nothing fetched: check "
+                                               "the network and the credentials") from None
                 failed.append(f"{fid} ({f.message})")
                 continue
             minx, miny, maxx, maxy = g.bbox

@@ -170,6 +170,24 @@ def test_overlap_fraction_between_farmers_only() -> None:
     assert ov.iloc[2] == pytest.approx(0.1, rel=1e-3)  # only the corner shared with b
 
 
+def test_the_same_land_of_one_farmer_is_not_valued_twice() -> None:
+    """A farmer's field overlapping another of their fields of the season by more than half of the smaller one (a
+    polygon duplicated under a new id) is rejected — the later id — and listed; a shared boundary strip, other
+    farmers' overlaps (PARCEL_OVERLAP_CLAIM) and the same land in another season are not."""
+    a = box(0, 0, 100, 100)
+    gdf = gpd.GeoDataFrame({
+        "field_id": ["a", "z", "b", "c", "a"], "season": ["2024", "2024", "2024", "2024", "2023"],
+        "farmer_token": ["T1", "T1", "T1", "T2", "T1"], "declared_crop": [None] * 5, "declared_area_ha": [1.0] * 5,
+        "geometry": [a, a, box(70, 0, 170, 100), box(50, 0, 150, 100), a]}, crs=UTM)
+    res = validate_fields(gdf)
+    assert res.rejected == {"z": "overlaps the same farmer's field a by 100% of the smaller one (the same land would "
+                                 "be valued twice)"}
+    assert sorted(zip(res.fields["field_id"], res.fields["season"], strict=True)) == [
+        ("a", "2023"), ("a", "2024"), ("b", "2024"), ("c", "2024")]  # b shares 30%: kept; c: another farmer
+    with pytest.raises(FieldsError, match=r"invalid geometries: z \(overlaps the same farmer's field a"):
+        validate_fields(gdf, strict=True)
+
+
 def test_season_filter_and_coercion() -> None:
     gdf = _fields(2)
     gdf["season"] = [2024, 2023]

@@ -389,6 +389,28 @@ def test_statistical_series_public_front_and_quota(tmp_path, monkeypatch):
         sh.fetch_statistics(make_fields(), "2023", date(2023, 7, 1), date(2023, 7, 10), retry=FAST)
 
 
+@responses.activate
+def test_statistical_api_unreachable_fails_at_the_first_field(tmp_path):
+    """A Statistical API that cannot be reached fails once, not once per field after each one's retries."""
+    import requests
+
+    add_token()
+    responses.add(responses.POST, STATS_URL, body=requests.exceptions.ConnectionError("connection refused"))
+    with pytest.raises(ImageryError, match=r"Statistical API: the first request failed .*nothing fetched"):
+        sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "c",
+                            retry=FAST)
+    assert n_calls(STATS_URL) == FAST.attempts  # one field's retries, then stop (3 fields)
+    # a failure after some fields succeeded still lists the failed fields (the others are cached)
+    responses.reset()
+    add_token()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    responses.add(responses.POST, STATS_URL, body=requests.exceptions.ConnectionError("connection refused"))
+    with pytest.raises(ImageryError, match=r"statistics failed for .*1 fields done and cached"):
+        sh.fetch_statistics(make_fields().iloc[:2], "2023", date(2023, 6, 1), date(2023, 6, 10),
+                            cache_dir=tmp_path / "d", retry=sh.Retry(attempts=1, base_delay=0.0, max_delay=0.0,
+                                                                     sleep=lambda s: None))
+
+
 def test_parse_statistics_handles_string_numbers_and_errors():
     body = {"data": [{"interval": {"from": "2023-05-02T00:00:00Z"}, "error": "EXECUTION_ERROR"},
                      {"interval": {"from": "2023-05-07T00:00:00Z"},

@@ -89,7 +89,7 @@ def test_index_without_cloud_mask_column_but_an_scl_band_is_an_error(tmp_path: P
 
 
 def test_index_without_cloud_mask_column_and_no_mask_band_reads_unmasked(tmp_path: Path) -> None:
-    (tmp_path / "index.csv").write_text("date,tile_id,path,bands\n2009-06-01,T1,a.tif,B04;B08\n")
+    (tmp_path / "index.csv").write_text("date,tile_id,path,bands,scale,offset\n2009-06-01,T1,a.tif,B04;B08,0.0001,0\n")
     (scene,) = read_index(tmp_path)
     assert scene.cloud_mask == "none" and scene.mask_band is None
 

@@ -95,7 +95,7 @@ def test_cli_county_without_truth(tiny_county_sh: Path, tmp_path: Path) -> None:
     c = tmp_path / "county"
     shutil.copytree(tiny_county_sh, c, ignore=shutil.ignore_patterns("truth", "scenes"))
     (c / "scenes").mkdir()
-    (c / "scenes" / "index.csv").write_text("date,tile_id,path,bands\n")
+    (c / "scenes" / "index.csv").write_text("date,tile_id,path,bands,scale,offset\n")
     r = CliRunner().invoke(app, ["evaluate", "area", "--county", str(c), "--calib-seasons", "0",
                                  "--cache", str(tmp_path / "cache")])
     assert r.exit_code == 2

@@ -234,6 +234,21 @@ def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
                                              r"reunderwrite records; replay recomputes underwriting decisions"):
         replay(c.applications(), c.fields(season), season, cps["end"], policy=default_policy(), profile=c.profile,
                book=c.book(), store=url, imagery=c.imagery)
+    # an analyst's override replaced by a later re-underwriting is said (the new limit follows the policy)
+    from underwriting.override import override
+
+    app_id = later.items[0].application_id
+    with DecisionStore(url) as st:
+        head = st.latest(app_id)
+        assert head is not None
+        override(st, app_id, f"{head.limit / 100:.2f}", "field visit", "analyst-1")
+    same = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"])  # a re-run: no new record
+    assert same.written == 0 and not any("override" in w for w in same.warnings), same.warnings
+    after = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"], policy=parse_policy(doc))
+    assert after.written == later.written and any(w.startswith("1 analyst override(s) replaced by this "
+                                                               "re-underwriting") and app_id in w
+                                                  for w in after.warnings), after.warnings
+    _one_chain_per_application(url)
 
 
 def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -308,10 +323,20 @@ def test_cli_pins_scale_and_haze(world: dict[str, Any], monkeypatch: pytest.Monk
     for name, extra, msg in (("noscale", ["--crop-season-scale", "1.5"], "--crop-season-scale needs a crop-type model"),
                              ("due", ["--due", "--hazy-dates", "none"], "pin one checkpoint's run")):
         url = f"sqlite:///{world['tmp'] / f'pin-bad-{name}.db'}"
+        with DecisionStore(url) as st:
+            st.append(world["first"], operator="underwriter")
         argv = ["reunderwrite", "--county", county, "--cache", cache, "--store", url, *extra]
         if name != "due":
             argv += ["--as-of", mid.isoformat()]
         r = runner.invoke(app, argv)
         assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
-        assert not (world["tmp"] / f"pin-bad-{name}.db").exists() \
-            or DecisionStore(url).count() == 0
+        with DecisionStore(url) as st:
+            assert st.count() == len(world["first"])
+    # a mistyped store is not created: re-underwriting follows stored decisions
+    typo = world["tmp"] / "typo.db"
+    r = runner.invoke(app, ["reunderwrite", "--county", county, "--cache", cache, "--store", f"sqlite:///{typo}",
+                            "--as-of", mid.isoformat()])
+    assert r.exit_code == 2 and "no database file there" in r.stderr and not typo.exists(), r.stderr
+    r = runner.invoke(app, ["reunderwrite", "--county", county, "--cache", cache, "--store", f"sqlite:///{typo}",
+                            "--due", "--today", mid.isoformat()])
+    assert r.exit_code == 2 and "no database file there" in r.stderr and not typo.exists(), r.stderr

@@ -26,7 +26,7 @@ def test_bad_calendar(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="column 'checkpoint': expected one of pre_season"):
         load_calendar(p)
     p.write_text("region,crop,checkpoint,month_day,year_offset\nr,maize,emergence,9/1,0\n")
-    with pytest.raises(ContractError, match="column 'month_day': expected MM-DD, found other values at 9/1"):
+    with pytest.raises(ContractError, match=r"column 'month_day': expected MM-DD \(a day of every year\), found other values at 9/1"):
         load_calendar(p)
 
 

@@ -124,7 +124,8 @@ def test_align_features_warns() -> None:
     w: list[str] = []
     out = align_features(df, M(), w)
     assert list(out.columns) == ["field_id", "feat_a", "feat_b"] and np.isnan(out["feat_b"].iloc[0])
-    assert any("unknown to the yield model dropped: feat_c, prob_rice" in x for x in w)
+    # prob_rice (the crop model's own output, which this yield model does not read) is dropped without a warning
+    assert any(x.endswith("unknown to the yield model dropped: feat_c") for x in w), w
     assert any("expects are missing (empty): feat_b" in x for x in w)
 
 
@@ -348,6 +349,12 @@ def test_cli_pins_the_smoother_haze(world: dict[str, Any], registry: str, tmp_pa
                                   check_dtype=False)
     r = runner.invoke(app, [*val, "--hazy-dates", "none"], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 0 and ", 0 reused," in r.stdout, r.stdout  # another pin: every block recomputed
+    # ... beside the first run's parts: said, and run.json lists this run's (never add the two up)
+    import json
+
+    listed = json.loads((tmp_path / "pf" / "run.json").read_text())["valuations"]
+    assert len(listed) == len(parts) and not set(listed) & {p.name for p in parts}
+    assert f"also holds {len(parts)} part(s) of other runs" in r.stderr and "listed in" in r.stderr, r.stderr
     for extra, msg in ((["--hazy-dates", "2009-13-01"], "--hazy-dates: expected a date YYYY-MM-DD"),
                        (["--hazy-dates", (g + timedelta(days=1)).isoformat()], "is not a date of the smoother's grid"),
                        (["--hazy-dates", g.isoformat(), "--features", str(tmp_path / "pinned.parquet")],

@@ -197,10 +197,12 @@ def test_reunderwrite_reads_the_weather_a_weather_model_needs(wx_world: dict[str
     kw: dict[str, Any] = {"season": wx_world["season"], "as_of": wx_world["as_of"], "fields": c.fields(),
                           "imagery": c.imagery, "book": wx_world["book"], "applications": wx_world["apps"],
                           "policy": default_policy(), "profile": c.profile, "cache_dir": c.cache_dir, "models": plain}
-    with pytest.raises(UserInputError, match=r"^yield-value version 7 reads weather \(12 wx_\* columns\)"):
-        reunderwrite(store=f"sqlite:///{tmp_path / 'a.db'}", **kw)
     from underwriting.store import DecisionStore
 
+    for name in ("a", "b", "c"):  # re-underwriting follows an existing store (here empty: the Book's lines)
+        DecisionStore(f"sqlite:///{tmp_path / f'{name}.db'}").close()
+    with pytest.raises(UserInputError, match=r"^yield-value version 7 reads weather \(12 wx_\* columns\)"):
+        reunderwrite(store=f"sqlite:///{tmp_path / 'a.db'}", **kw)
     assert DecisionStore(f"sqlite:///{tmp_path / 'a.db'}").records(wx_world["season"]).empty  # nothing written
     given = reunderwrite(store=f"sqlite:///{tmp_path / 'b.db'}", weather=c.weather_path, **kw)
     assert given.items and given.written == len(given.items)

@@ -114,6 +114,19 @@ def test_the_same_override_again_records_nothing(store: DecisionStore) -> None:
     assert other.supersedes == first.record_id and store.count() == 4 and store.verify().ok
 
 
+def test_no_override_above_the_request_and_no_personal_data_as_operator(store: DecisionStore) -> None:
+    with pytest.raises(OverrideError, match=r"the limit USD 10,000.01 is above the amount requested \(USD 10,000.00\)"):
+        override(store, "A1", "10000.01", "bigger farm", "ana", approver="bob")
+    for operator, approver in (("0000 0271 8677", None), ("ana", "+91-00000-18677"), ("ana", "x@y.com")):
+        with pytest.raises(OverrideError, match="(operator|approver) contains (a phone or ID number|an e-mail address)"):
+            override(store, "A1", "5100", "visit", operator, approver=approver)
+    from underwriting.errors import StoreError
+
+    with pytest.raises(StoreError, match=r"the operator holds a phone or ID number; give the operator's staff ID"):
+        store.append([decision("A7", 100)], operator="+91 98765 43210")
+    assert store.count() == 2
+
+
 def test_override_by_url(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'u.db'}"
     with DecisionStore(url) as s:

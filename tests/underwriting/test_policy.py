@@ -89,7 +89,7 @@ P = "profiles.us-operating"
     (f"{P}.product_cap", 1.5, r"'profiles.us-operating.product_cap': expected a decimal string .* found 1.5"),
     (f"{P}.rounding_step", "0", r"'profiles.us-operating.rounding_step': expected at least 1 minor units, found '0'"),
     (f"{P}.min_line", "500000", r"'profiles.us-operating.min_line': expected at most product_cap \('400000'\), found '500000'"),
-    (f"{P}.emergence_checkpoint.month_day", "13-01", r"'profiles.us-operating.emergence_checkpoint.month_day': expected 'MM-DD', found '13-01'"),
+    (f"{P}.emergence_checkpoint.month_day", "13-01", r"'profiles.us-operating.emergence_checkpoint.month_day': expected 'MM-DD' \(a day of every year\), found '13-01'"),
     (f"{P}.emergence_checkpoint.year_offset", 3, r"'profiles.us-operating.emergence_checkpoint.year_offset': .*found 3"),
     (f"{P}.emergence_checkpoint", "06-30", r"'profiles.us-operating.emergence_checkpoint': expected a mapping, found '06-30'"),
     (f"{P}.evidence.min_clear_obs", 2.5, r"'profiles.us-operating.evidence.min_clear_obs': expected an integer, found 2.5"),

@@ -113,6 +113,28 @@ def test_duplicates_inside_one_batch_are_written_once(store: DecisionStore) -> N
     assert store.verify().count == 3
 
 
+def test_a_record_is_superseded_once(store: DecisionStore) -> None:
+    """Two runs that read the store before either wrote would both supersede the same record (a forked chain):
+    checked under the write lock, the second append is refused whole and writes nothing (both backends)."""
+    import dataclasses
+
+    from underwriting.errors import StoreChangedError
+
+    (base,) = make_items(1)
+    store.append([base], operator="batch")
+    rid = record_id_for(base.idempotency_key)
+
+    def later(key: str, as_of: str) -> DecisionItem:
+        return dataclasses.replace(base, idempotency_key=key, as_of=as_of, kind="reunderwrite", supersedes=rid)
+
+    store.append([later("re-2026-02-28", "2026-02-28")], operator="run-a")
+    store.append([later("re-2026-02-28", "2026-02-28")], operator="run-a")  # a re-run of the same record: fine
+    with pytest.raises(StoreChangedError, match=rf"APP0000: record {rid} is already superseded by .*written by another "
+                                                r"run since this one read the store; nothing was written"):
+        store.append([*make_items(2, start=5), later("re-2025-10-25", "2025-10-25")], operator="run-b")
+    assert store.count() == 2 and store.verify().ok
+
+
 def test_queries(store: DecisionStore) -> None:
     items = make_items(4)
     later = DecisionItem(idempotency_key="key-later", application_id="APP0001", farmer_token="tok1", season="2025",
@@ -172,6 +194,40 @@ def test_tampering_is_caught_at_the_right_record(store: DecisionStore, tamper: s
     assert res.problem is not None and problem in res.problem
     with pytest.raises(Exception, match=rf"audit chain broken at record {seq} \({rid}\)"):
         res.raise_if_broken()
+
+
+def test_a_cut_tail_and_a_dropped_guard_are_caught(store: DecisionStore) -> None:
+    """Deleting the newest records leaves a chain whose links hold: verify reports the dropped guard (and does not
+    quietly re-install it), and a head hash kept from an earlier verify shows the cut even once the guard is back."""
+    store.append(make_items(10), operator="op")
+    before = store.verify()
+    assert before.ok and before.head_seq == 10 and before.head_hash is not None
+    raw(store.url, *drop_guard(store), "DELETE FROM agc_decisions WHERE seq >= 8")
+    for _ in range(2):  # a second verify still sees it: reading re-creates nothing
+        with DecisionStore(store.url, create=False) as reader:
+            res = reader.verify()
+        assert (res.ok, res.seq, res.count) == (False, None, 7) and "guard trigger" in str(res.problem)
+    from underwriting._store_schema import install_triggers
+
+    engine = sa.create_engine(store.url)
+    with engine.begin() as conn:
+        install_triggers(conn, store.dialect)
+    engine.dispose()
+    assert store.verify().ok  # the links alone cannot show a cut tail ...
+    res = store.verify(expect_head=before.head_hash)  # ... the head kept outside can
+    assert not res.ok and f"the head {before.head_hash} recorded earlier is not in the chain" in str(res.problem)
+    assert store.verify(expect_head=store.verify().head_hash).ok
+
+
+@pytest.mark.parametrize("value, problem", [("'abc'", "limit 'abc' is not a whole number"),
+                                            ('"limit" + 0.4', "is not a whole number of minor units")])
+def test_a_value_of_the_wrong_type_is_caught_without_a_traceback(tmp_path: Path, value: str, problem: str) -> None:
+    """SQLite keeps any value in any column (PostgreSQL's typed columns refuse these edits)."""
+    with DecisionStore(f"sqlite:///{tmp_path / 'd.db'}") as store:
+        store.append(make_items(6), operator="op")
+        raw(store.url, *drop_guard(store), f'UPDATE agc_decisions SET "limit" = {value} WHERE seq = 5')
+        res = store.verify()
+    assert (res.ok, res.seq) == (False, 5) and problem in str(res.problem)
 
 
 def test_rehashed_tampering_is_caught_by_the_next_link(store: DecisionStore) -> None:
