@@ -39,8 +39,8 @@ class Column:
 
     ``kind`` is one of ``str``, ``int``, ``float``, ``bool``, ``date``, ``geometry``,
     ``any``. ``nullable`` allows missing values; ``required=False`` allows the column
-    to be absent altogether. ``choices`` restricts values; ``min`` bounds numbers
-    from below (inclusive).
+    to be absent altogether. ``choices`` restricts values; ``min`` and ``max`` bound numbers
+    (inclusive).
     """
 
     name: str
@@ -51,6 +51,7 @@ class Column:
     required: bool = True
     choices: tuple[str, ...] | None = None
     min: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True)
@@ -219,4 +220,9 @@ def _check_column(ctx: str, c: Column, s: pd.Series, keys: _LazyKeys) -> None:
         low = present & (np.where(present, arr, c.min) < c.min)
         if low.any():
             _fail(ctx, c, f">= {c.min:g}", "smaller values", low, keys)
+    if c.max is not None and c.kind in ("int", "float"):
+        arr = s.to_numpy(dtype="float64", na_value=np.nan)
+        high = present & (np.where(present, arr, c.max) > c.max)
+        if high.any():
+            _fail(ctx, c, f"<= {c.max:g}", "larger values", high, keys)
 

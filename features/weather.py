@@ -45,10 +45,11 @@ WEATHER = TableSpec(
     columns=(
         Column("region", "str", "—", "region (or station) the series stands for; matches the fields' region"),
         Column("date", "date", "day", "calendar day"),
-        Column("precip_mm", "float", "mm/day", "precipitation", min=0.0),
-        Column("tmin_c", "float", "°C", "daily minimum air temperature"),
-        Column("tmax_c", "float", "°C", "daily maximum air temperature"),
-        Column("et0_mm", "float", "mm/day", "reference evapotranspiration (FAO-56 grass reference)", min=0.0),
+        Column("precip_mm", "float", "mm/day", "precipitation", min=0.0, max=2000.0),
+        Column("tmin_c", "float", "°C", "daily minimum air temperature", min=-90.0, max=60.0),
+        Column("tmax_c", "float", "°C", "daily maximum air temperature", min=-90.0, max=60.0),
+        Column("et0_mm", "float", "mm/day", "reference evapotranspiration (FAO-56 grass reference)", min=0.0,
+               max=30.0),
     ),
     key=("region", "date"),
 )
@@ -111,7 +112,12 @@ def check_weather(df: pd.DataFrame, *, where: str = "weather", region: str | Non
                                "values on", offenders=(out.loc[bad, "region"] + " " + out.loc[bad, "date"]
                                                       .dt.strftime("%Y-%m-%d")).tolist())
         out[c] = v.astype("float64")
-    WEATHER.check(out, where=where)
+    WEATHER.check(out, where=where)  # the bounds: beyond Earth's records (a unit or a column mixed up)
+    crossed = out["tmin_c"] > out["tmax_c"] + 2.0  # a clear inversion (station quirks of a degree pass)
+    if crossed.any():
+        raise WeatherError(where=where, problem="tmin_c above tmax_c (columns swapped?) on",
+                           offenders=(out.loc[crossed, "region"] + " " + out.loc[crossed, "date"]
+                                      .dt.strftime("%Y-%m-%d")).tolist())
     out = out.sort_values(["region", "date"], kind="stable").reset_index(drop=True)
     for r, g in out.groupby("region", sort=True):
         gaps = _gaps(g["date"])

@@ -23,10 +23,13 @@ def show(
     from pipelines.schedule import load_calendar, upcoming
 
     day = parse_date(today, "--today") or date.today()
-    seasons = season or [str(day.year), str(day.year + 1)]
-    if not season:  # this year and next, those that are season years
-        from features.contracts import SEASON_RE
+    from features.contracts import SEASON_RE
 
+    bad = [x for x in season or [] if not SEASON_RE.match(str(x).strip())]
+    if bad:
+        raise UserInputError(f"--season {bad[0]}: expected a year like 2024")
+    seasons = [str(x).strip() for x in season] if season else [str(day.year), str(day.year + 1)]
+    if not season:  # this year and next, those that are season years
         seasons = [s for s in seasons if SEASON_RE.match(s)]
         if not seasons:
             raise UserInputError(f"--today {day}: year {day.year} is not a season year (expected a year like 2024); "

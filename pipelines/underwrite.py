@@ -401,7 +401,8 @@ def refuse_unmatched(applications: pd.DataFrame, table: pd.DataFrame, season: st
     if not apps["farmer_token"].astype(str).isin(set(rows["farmer_token"].astype(str))).any():
         raise UserInputError(f"none of the {len(apps)} application(s) of season {season} has a field in the {what} "
                              f"({len(rows)} field row(s) of that season; matched by farmer token): are they the same "
-                             "farmers' files, pseudonymised with the same AGCREDIT_TOKEN_KEY?")
+                             "farmers' files, with the same identifier column (national_id in both, else farmer_id, "
+                             "farmer_name, phone), pseudonymised with the same AGCREDIT_TOKEN_KEY?")
 
 
 def _check_currency(applications: pd.DataFrame, season: str, policy: Policy, profile: str) -> None:

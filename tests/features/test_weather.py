@@ -27,8 +27,8 @@ def daily(start: str = "2016-09-01", end: str = "2017-12-31", region: str = REGI
     d = pd.date_range(start, end, freq="D")
     return pd.DataFrame({"region": region, "date": d.strftime("%Y-%m-%d"),
                          "precip_mm": np.round(rng.gamma(0.4, 6.0, len(d)), 2),
-                         "tmin_c": np.round(rng.normal(10, 5, len(d)), 2),
-                         "tmax_c": np.round(rng.normal(28, 6, len(d)), 2),
+                         "tmin_c": np.round(tmin := rng.normal(10, 5, len(d)), 2),
+                         "tmax_c": np.round(tmin + np.abs(rng.normal(18, 4, len(d))), 2),  # above tmin
                          "et0_mm": np.round(rng.uniform(1, 7, len(d)), 2)})
 
 
@@ -60,6 +60,8 @@ def test_read_round_trip_and_types(tmp_path: Path) -> None:
     (lambda d: d.assign(date=d["date"].where(d.index != 3, "03/09/2016")), r"expected ISO dates"),
     (lambda d: d.assign(precip_mm=d["precip_mm"].where(d.index != 3, -1.0)), r"precip_mm.*>= 0"),
     (lambda d: d.assign(tmax_c=d["tmax_c"].astype(object).where(d.index != 3, "hot")), r"tmax_c: expected numbers"),
+    (lambda d: d.assign(tmax_c=d["tmax_c"].where(d.index != 3, 500.0)), r"tmax_c': expected <= 60"),  # beyond records
+    (lambda d: d.assign(tmin_c=d["tmax_c"] + 5.0), r"tmin_c above tmax_c \(columns swapped\?\)"),
 ])
 def test_read_errors_are_one_line_user_errors(tmp_path: Path, mutate: object, match: str) -> None:
     bad = mutate(daily())  # type: ignore[operator]
