@@ -206,7 +206,13 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
     planted = f.get("planted_area_ha")
     nominal = declared if declared is not None else (planted if planted is not None else f.get("field_area_ha") or 0.0)
     area_nv = False
-    if pre or codes or planted is None:
+    field_ha = f.get("field_area_ha")
+    if (pre or planted is None) and not codes and declared is not None and field_ha \
+            and declared > float(field_ha) * (1 + ev.area_tolerance):
+        # no planted area measured yet, but the polygon bounds what can be planted: a declared area beyond it
+        # (a typo or an inflated claim) is not lent against
+        area_claim, area_used, area_nv = float(declared), float(field_ha), True
+    elif pre or codes or planted is None:
         area_claim = area_used = float(nominal)
     else:
         area_claim, area_used, area_nv = check_area(float(planted), declared, ev.area_tolerance)

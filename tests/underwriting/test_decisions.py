@@ -301,6 +301,24 @@ def test_preseason_uses_history_with_haircut() -> None:
     assert item2.body["fields"][0]["yield_p50_t_ha"] == pytest.approx(7.0)
 
 
+def test_preseason_declared_area_beyond_the_polygon_is_not_lent_against() -> None:
+    """Before emergence nothing measures the planted area, but the polygon bounds it: a declared area beyond the
+    field's own area (+ the area tolerance) is valued at the field's area, the difference AREA_NOT_VERIFIED's."""
+    early = date(2025, 4, 1)
+    base = dict(as_of=early, growth_stage="not_sown", emergence_date=None, planted_area_ha=None, n_clear_obs=0,
+                crop_type=None, crop_type_prob=None, declared_crop_prob=None)
+    v = valuation_row("F1", as_of=early, history_yield_t_ha=12.0)
+    honest = run(application(requested_amount=20_000_000), [feature_row("F1", **base)], [v], as_of=early)
+    inflated = run(application(requested_amount=20_000_000),
+                   [feature_row("F1", **{**base, "declared_area_ha": 1e9})], [v], as_of=early)
+    fb = inflated.body["fields"][0]
+    assert fb["included"] and fb["area_used_ha"] == 52.0 and fb["area_not_verified"]
+    assert "AREA_NOT_VERIFIED" in inflated.reason_codes and inflated.limit <= honest.limit * 52 / 50 + 1000
+    within = run(application(requested_amount=20_000_000),
+                 [feature_row("F1", **{**base, "declared_area_ha": 55.0})], [v], as_of=early)  # within 10% of 52
+    assert within.body["fields"][0]["area_used_ha"] == 55.0 and "AREA_NOT_VERIFIED" not in within.reason_codes
+
+
 def test_same_field_not_sown_after_checkpoint_is_not_preseason() -> None:
     f = feature_row("F1", growth_stage="not_sown", emergence_date=None)
     item = run(application(), [f], [valuation_row("F1")], as_of=date(2025, 7, 15))
