@@ -270,7 +270,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     from pipelines._dask_parts import part_path
 
     mine = sorted(part_path(Path("."), t.key).name for t in tasks)
-    others = sorted(p.name for p in (out / "valuations").glob("part-*.parquet") if p.name not in set(mine))
+    ours = set(mine)
+    others = sorted(p.name for p in (out / "valuations").glob("part-*.parquet") if p.name not in ours)
     write_run_manifest(out, {"season": str(season), "as_of": as_of.isoformat(), "model": f"{model_name} "
                              f"{model_version}", "checkpoint": checkpoint, "valuations": mine})
     if others:  # parts of earlier runs into the same folder (another as-of, models or pins): never add them up
