@@ -169,19 +169,26 @@ def geometry_hashes(gdf: gpd.GeoDataFrame) -> pd.Series:
     return pd.Series([hashlib.sha256(b).hexdigest() for b in wkb], index=gdf.index, dtype="str")
 
 
+def _same_season_pairs(gdf: gpd.GeoDataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray,
+                                                          np.ndarray]:
+    """Equal-area fields (reset index), their geometries and areas, and the (left, right) row pairs of distinct
+    fields of the same season whose polygons intersect (both orders)."""
+    ea = gdf.to_crs(equal_area_crs(gdf)).reset_index(drop=True)
+    geoms = ea.geometry.to_numpy()
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    seasons = ea["season"].to_numpy(dtype=object)
+    keep = (left != right) & (seasons[left] == seasons[right])
+    return ea, geoms, shapely.area(geoms), left[keep], right[keep]
+
+
 def overlap_fractions(gdf: gpd.GeoDataFrame) -> pd.Series:
     """Per field, the largest share of its area covered by one field of another farmer in the same season."""
     out = np.zeros(len(gdf), dtype="float64")
     if len(gdf) < 2:
         return pd.Series(out, index=gdf.index)
-    ea = gdf.to_crs(equal_area_crs(gdf)).reset_index(drop=True)
-    geoms = ea.geometry.to_numpy()
-    areas = shapely.area(geoms)
-    tree = shapely.STRtree(geoms)
-    left, right = tree.query(geoms, predicate="intersects")
+    ea, geoms, areas, left, right = _same_season_pairs(gdf)
     farmers = ea["farmer_token"].to_numpy(dtype=object)
-    seasons = ea["season"].to_numpy(dtype=object)
-    keep = (left != right) & (farmers[left] != farmers[right]) & (seasons[left] == seasons[right])
+    keep = farmers[left] != farmers[right]
     left, right = left[keep], right[keep]
     if len(left):
         inter = shapely.area(shapely.intersection(geoms[left], geoms[right]))
@@ -203,14 +210,10 @@ def same_farmer_overlaps(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, dict[str, s
     mask = np.zeros(len(gdf), dtype=bool)
     if len(gdf) < 2:
         return mask, {}
-    ea = gdf.to_crs(equal_area_crs(gdf)).reset_index(drop=True)
-    geoms = ea.geometry.to_numpy()
-    areas = shapely.area(geoms)
-    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    ea, geoms, areas, left, right = _same_season_pairs(gdf)
     ids = ea["field_id"].astype(str).to_numpy(dtype=object)
     farmers = ea["farmer_token"].to_numpy(dtype=object)
-    seasons = ea["season"].to_numpy(dtype=object)
-    keep = (ids[left] < ids[right]) & (farmers[left] == farmers[right]) & (seasons[left] == seasons[right])
+    keep = (ids[left] < ids[right]) & (farmers[left] == farmers[right])
     left, right = left[keep], right[keep]
     out: dict[str, str] = {}
     if not len(left):

@@ -126,27 +126,15 @@ def identifiers_hidden(df: pd.DataFrame) -> Iterator[None]:
     """Around the checks of a table that held personal identifiers (``df``: as read, before :func:`tokenise`): a
     user error whose message repeats one of them (a name typed into the amount column, a phone in the currency
     column) has it replaced by ``<personal data>`` — messages name the column and the row, never the person."""
-    values = {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna()}
     try:
         yield
     except UserInputError as e:
-        text = str(e)
-        hidden = hide_identifiers(text, values)
+        text = str(e)  # the errors build their message once, into args[0] (none overrides __str__)
+        hidden = hide_identifiers(text, {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns
+                                         for v in df[c].dropna()})
         if hidden != text:
             e.args = (hidden,)
-            e.__class__ = _hidden_class(type(e))
         raise
-
-
-_HIDDEN_CLASSES: dict[type, type] = {}
-
-
-def _hidden_class(cls: type) -> type:
-    """A subclass of ``cls`` whose ``str`` is its (scrubbed) first argument (errors build their message once)."""
-    if cls not in _HIDDEN_CLASSES:
-        _HIDDEN_CLASSES[cls] = type(cls.__name__, (cls,), {"__str__": lambda self: str(self.args[0]),
-                                                            "__module__": cls.__module__})
-    return _HIDDEN_CLASSES[cls]
 
 
 def rows_holding_identifiers(df: pd.DataFrame, column: str) -> list[int]:

@@ -24,7 +24,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["KnownIdentifiers", "looks_like_reference", "personal_data_kind", "shown_argument",
+__all__ = ["KnownIdentifiers", "looks_like_reference", "number_or_email", "personal_data_kind", "shown_argument",
            "PHONE_OR_ID", "EMAIL", "FARMER_NAME", "FARMER_NUMBER", "OTHER_FARMER_NAME", "OTHER_FARMER_NUMBER"]
 
 #: the kinds :func:`personal_data_kind` names
@@ -175,8 +175,15 @@ def looks_like_reference(value: object) -> bool:
         return False
     if not s.isprintable():
         return False
+    return not number_or_email(s)
+
+
+def number_or_email(value: object) -> bool:
+    """Whether ``value`` is, as a whole, a phone or ID number (7 or more digits once separators are removed) or
+    holds an e-mail address's ``@`` — never a reference a record may keep."""
+    s = _clean(value).strip()
     bare = _SEPARATORS.sub("", s)
-    return not (bare.isdecimal() and len(bare) >= MIN_NUMBER_DIGITS)
+    return "@" in s or (bare.isdecimal() and len(bare) >= MIN_NUMBER_DIGITS)
 
 
 def shown_argument(value: object, instead: str) -> str:

@@ -112,16 +112,10 @@ def _require(df: pd.DataFrame, spec_names: list[str], source: str) -> None:
 def _refuse_personal_ids(raw: pd.DataFrame, source: str, column: str) -> None:
     """Ids are kept in the permanent records: one that is a farmer's name, ID or phone number (of this table), or
     any phone/ID number or e-mail address, is refused, named by its row only."""
-    import re
+    from underwriting._pii_text import number_or_email
 
     if column not in raw.columns:
         return
-
-    def number_or_email(v: object) -> bool:  # an id that is all digits (7+, separators aside) or an e-mail address
-        text = str(v).strip()
-        bare = re.sub(r"[\s\-./()+]", "", text)
-        return "@" in text or (bare.isdecimal() and len(bare) >= 7)
-
     rows = set(rows_holding_identifiers(raw, column))
     rows |= {i + 2 for i, v in enumerate(raw[column]) if v is not None and not (isinstance(v, float) and pd.isna(v))
              and number_or_email(v)}
