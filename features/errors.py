@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 __all__ = [
@@ -10,7 +11,9 @@ __all__ = [
     "FieldsError",
     "ImageryError",
     "UserInputError",
+    "file_rows",
     "format_offenders",
+    "missing_cells",
 ]
 
 MAX_LISTED = 5
@@ -25,6 +28,24 @@ def format_offenders(offenders: Sequence[object]) -> str:
     head = ", ".join(items[:MAX_LISTED])
     more = f" and {n - MAX_LISTED} more" if n > MAX_LISTED else ""
     return f"{head}{more} ({n} in all)"
+
+
+def file_rows(source: str, positions: Sequence[int]) -> list[str]:
+    """Where 0-based data rows of the file ``source`` are, as a user finds them: ``'line N'`` in a CSV (its header
+    is line 1), ``'row N'`` (1-based) in any other table (GeoPackage, Parquet, GeoJSON features)."""
+    csv = str(source).lower().endswith((".csv", ".tsv", ".txt"))
+    return [f"line {int(i) + 2}" if csv else f"row {int(i) + 1}" for i in positions]
+
+
+def missing_cells(values: Sequence[object]) -> list[int]:
+    """0-based positions of empty cells (None, NaN, NA, blank text) in ``values``."""
+    out = []
+    for i, v in enumerate(values):
+        if v is None or (isinstance(v, float) and math.isnan(v)) or (isinstance(v, str) and not v.strip()):
+            out.append(i)
+        elif type(v).__name__ in ("NAType", "NaTType"):
+            out.append(i)
+    return out
 
 
 class AgcreditError(Exception):

@@ -21,7 +21,7 @@ import shapely
 from pyproj import CRS
 
 from features.contracts import FIELDS, SEASON_RE, check_fields
-from features.errors import ContractError, FieldsError, format_offenders
+from features.errors import ContractError, FieldsError, file_rows, format_offenders, missing_cells
 from features.identity import identifiers_hidden, tokenise
 
 __all__ = [
@@ -56,6 +56,8 @@ class ReadResult:
     rejected: dict[str, str] = field(default_factory=dict)
     #: optional columns the file lacks (filled empty): ``declared_crop``, ``declared_area_ha``
     absent: list[str] = field(default_factory=list)
+    #: fields implausibly large for one field ("id/season (N ha)"; :func:`large_fields`), kept
+    large: list[str] = field(default_factory=list)
 
     def notes(self) -> list[str]:
         """Warnings for a run that reads these fields: rejected and repaired geometries, absent optional columns."""
@@ -71,6 +73,11 @@ class ReadResult:
         if self.absent:
             out.append(f"{self.source} has no {' or '.join(self.absent)} column: taken as not declared for every "
                        "field (crop from the imagery alone; area as measured)")
+        if self.large:
+            out.append(f"{len(self.large)} field(s) implausibly large for one field in {self.source}: "
+                       + ", ".join(self.large[:5]) + (", ..." if len(self.large) > 5 else "")
+                       + f" (above {LARGE_FIELD_HA:,} ha, or {LARGE_VS_MEDIAN} times the file's median field; "
+                       "kept — check that the polygon is the field, not a farm or village outline)")
         return out
 
     @property
@@ -79,6 +86,41 @@ class ReadResult:
 
 
 _CALENDARS = Path(__file__).with_name("data") / "crop_calendars.csv"
+
+#: a field above this many hectares is named as implausibly large (kept): few single fields anywhere exceed it
+LARGE_FIELD_HA = 1000
+#: ... or above this many times the file's median field (files of ≥ 20 fields; and above ``LARGE_FLOOR_HA``)
+LARGE_VS_MEDIAN = 50
+LARGE_FLOOR_HA = 20.0
+
+
+def large_fields(gdf: gpd.GeoDataFrame) -> list[str]:
+    """Fields implausibly large for one field, as ``"id/season (N ha)"``: above :data:`LARGE_FIELD_HA`, or above
+    :data:`LARGE_VS_MEDIAN` times the file's median field (and :data:`LARGE_FLOOR_HA`) in a file of at least 20
+    fields — a 40,000 ha polygon among 1 ha plots is a village outline or a unit mistake, not a plot. Planar
+    areas screen (cheap), exact equal-area hectares (:func:`area_ha`) decide for the few screened."""
+    if len(gdf) == 0:
+        return []
+    geoms = gdf.geometry.to_numpy()
+    crs = CRS(gdf.crs)
+    planar = shapely.area(geoms)
+    if crs.is_geographic:
+        b = shapely.bounds(geoms)
+        lat = np.radians(np.clip((b[:, 1] + b[:, 3]) / 2, -89.0, 89.0))
+        rough = planar * (111_320.0 ** 2) * np.cos(lat) / 1e4
+    else:
+        unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+        rough = planar * unit ** 2 / 1e4
+    med = float(np.median(rough))
+    limit = LARGE_FIELD_HA if len(gdf) < 20 else min(LARGE_FIELD_HA, max(LARGE_FLOOR_HA, LARGE_VS_MEDIAN * med))
+    screened = np.flatnonzero(rough > 0.5 * limit)  # the planar estimate is within a few % of the exact one
+    if len(screened) == 0:
+        return []
+    sub = gdf.iloc[screened]
+    ha = area_ha(sub).to_numpy()
+    big = ha > limit
+    return [f"{f}/{s} ({a:,.0f} ha)" for f, s, a in zip(sub["field_id"].astype(str)[big], sub["season"].astype(str)[big],
+                                                           ha[big], strict=True)]
 
 
 def known_crops() -> frozenset[str]:
@@ -112,7 +154,7 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
         return
     names = sorted({str(v) for v in crops[unknown]})
     where = (rows[unknown].astype(str) if rows is not None
-             else pd.Series([f"line {i + 2}" for i in range(len(crops))], index=crops.index)[unknown])
+             else pd.Series(file_rows(source, range(len(crops))), index=crops.index)[unknown])
     raise FieldsError(source=source, problem=f"{column} {', '.join(repr(n) for n in names[:5])} not a known crop "
                                              f"(known: {', '.join(sorted(known))}; add others with "
                                              "AGCREDIT_EXTRA_CROPS); found at", offenders=list(where))
@@ -312,6 +354,11 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     missing = [c.name for c in FIELDS.columns if c.required and c.name not in gdf.columns]
     if missing:
         raise ContractError(table=source, column=missing[0], expected="column present", found="missing")
+    for col in ("field_id", "season"):  # named by row: a message naming the row by its empty key would say <NA>
+        blank = missing_cells(list(gdf[col]))
+        if blank:
+            raise ContractError(table=source, column=col, expected="a value on every row", found="empty cells",
+                                offenders=file_rows(source, blank))
     gdf = gdf.copy()
     for col in ("field_id", "season", "farmer_token"):
         gdf[col] = gdf[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else (
@@ -358,7 +405,8 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     keep = [c for c in fixed.columns if c in FIELDS.names or c == "geometry"]
     fixed = gpd.GeoDataFrame(fixed[keep].reset_index(drop=True), geometry="geometry", crs=gdf.crs)
     check_fields(fixed, where=source)
-    return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent)
+    return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent,
+                      large=large_fields(fixed))
 
 
 def read_fields(path: str | Path, *, season: str | None = None, strict: bool = False) -> ReadResult:

@@ -79,11 +79,11 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     vals = df[basis]
     missing = vals.isna() | (vals.astype("string").str.strip() == "")
     if missing.any():
-        from features.errors import format_offenders
+        from features.errors import file_rows, format_offenders
 
         raise UserInputError(
-            f"{source}: column '{basis}': expected an identifier on every row, found missing values at rows "
-            f"{format_offenders([int(i) + 2 for i in range(len(df)) if bool(missing.iloc[i])])}"
+            f"{source}: column '{basis}': expected an identifier on every row, found missing values at "
+            f"{format_offenders(file_rows(source, [i for i in range(len(df)) if bool(missing.iloc[i])]))}"
         )
     out = out.copy()
     out["farmer_token"] = [farmer_token(v, key) for v in vals.astype(str)]
@@ -138,10 +138,10 @@ def identifiers_hidden(df: pd.DataFrame) -> Iterator[None]:
 
 
 def rows_holding_identifiers(df: pd.DataFrame, column: str) -> list[int]:
-    """File rows (header = row 1) whose ``column`` is one of the table's personal identifiers (a farmer's name,
-    national ID or phone typed as the application or line id, which records would keep for good)."""
+    """0-based rows whose ``column`` is one of the table's personal identifiers (a farmer's name, national ID or
+    phone typed as the application or line id, which records would keep for good)."""
     if column not in df.columns:
         return []
     known = {n for c in IDENTIFIER_COLUMNS if c in df.columns for n in (_norm(v) for v in df[c].dropna())
              if len(n) >= _MIN_HIDDEN}
-    return [i + 2 for i, v in enumerate(df[column]) if v is not None and _norm(v) in known] if known else []
+    return [i for i, v in enumerate(df[column]) if v is not None and _norm(v) in known] if known else []

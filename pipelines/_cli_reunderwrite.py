@@ -216,6 +216,8 @@ def monitor_cmd(
     fields: Path = typer.Option(None, "--fields", help="Fields file, every season."),
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table."),
     book: Path = typer.Option(None, "--book", help="The Book (to name the affected lines)."),
+    store: str = typer.Option(None, "--store", help="A decision store: also name the decided lines no Book line "
+                              "covers (D-<application_id>, as reunderwrite follows them)."),
     crop_model: str = typer.Option("champion", "--crop-model", help="champion, a saved model folder, or none."),
     cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the alerts as JSON lines."),
@@ -234,8 +236,8 @@ def monitor_cmd(
         f = c.fields()
         _check_day(f, s, day)
         model = _crop_model(crop_model)
-        al, warnings = alerts_as_of(f, c.imagery, s, day, cache_dir=c.cache_dir / "series", book=c.book(),
-                                    crop_model=model)
+        al, warnings = alerts_as_of(f, c.imagery, s, day, cache_dir=c.cache_dir / "series",
+                                    book=_with_decided(c.book(), store, s, day), crop_model=model)
     else:
         from features.fields import read_fields
         from underwriting.applications import read_book
@@ -244,7 +246,7 @@ def monitor_cmd(
         known = sorted(f["season"].astype(str).unique())
         s = _season_of(season, known, max(known), f"fields file {fields}")
         _check_day(f, s, day)
-        bk = read_book(book) if book is not None else None
+        bk = _with_decided(read_book(book) if book is not None else None, store, s, day)
         model = _crop_model(crop_model)
         al, warnings = alerts_as_of(f, imagery, s, day, cache_dir=cache / "series" if cache is not None else None,
                                     book=bk, crop_model=model)
@@ -258,6 +260,18 @@ def monitor_cmd(
             echo(json.dumps(r, sort_keys=True, default=str))
         return
     _print_alerts(al)
+
+
+def _with_decided(book: Any, store: str | None, season: str, day: Any) -> Any:
+    """The Book plus the store's decided lines (:func:`pipelines.reunderwrite.book_with_decided`); no store: the
+    Book as it is."""
+    if store is None:
+        return book
+    from pipelines.reunderwrite import book_with_decided
+    from underwriting.store import DecisionStore
+
+    with DecisionStore(store, create=False) as st:
+        return book_with_decided(book, st.records(str(season)), day, str(season))
 
 
 def _crop_model(spec: str) -> Any:

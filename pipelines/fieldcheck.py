@@ -24,6 +24,8 @@ def validation_report(path: str | Path, *, season: str | None = None, strict: bo
         lines.append(f"    - {fid}: {why}")
     if len(res.rejected) > 20:
         lines.append(f"    … and {len(res.rejected) - 20} more")
+    lines.append(f"  implausibly big:  {len(res.large)}" + (f" ({', '.join(res.large[:5])}"
+                                                          f"{' …' if len(res.large) > 5 else ''})" if res.large else ""))
     n_ov = int((ov > 0.05).sum())
     lines.append(f"  overlapping >5%:  {n_ov} (with another farmer's field)")
     lines.append(f"  total area:       {res.total_area_ha:,.2f} ha (equal-area)")

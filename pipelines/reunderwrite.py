@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from pipelines.county import County
     from pipelines.schedule import Due
 
-__all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "lines_to_review", "propose_actions",
+__all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "book_with_decided", "decided_lines", "lines_to_review", "propose_actions",
            "reunderwrite", "reunderwrite_county", "reunderwrite_due", "checkpoint_label",
            "DETERIORATION_ALERTS", "DEFAULT_OPERATOR"]
 
@@ -124,6 +124,12 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
     """Active lines with ``review_application_id`` (see the module docstring); ``records``: the store's
     records of the season (adds the decided lines no Book line covers)."""
     lines = active_lines(book, as_of, season).copy()
+    if warnings is not None and "drawn" in lines.columns:
+        over = lines[lines["drawn"] > lines["limit"]]
+        if len(over):
+            warnings.append(f"{len(over)} active line(s) drawn above their limit ({', '.join(over['line_id'].astype(str).head(5))}"
+                            f"{', …' if len(over) > 5 else ''}): re-underwritten as the Book states them; check the "
+                            "Book export")
     ids = set(applications["application_id"].astype(str))
     season_apps = applications[applications["season"].astype(str) == str(season)]
     by_token = dict(zip(season_apps["farmer_token"].astype(str), season_apps["application_id"].astype(str),
@@ -137,28 +143,52 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
                         f"({', '.join(lines.loc[orphan, 'line_id'].astype(str).head(5))})")
     lines = lines[~orphan].drop_duplicates("review_application_id", keep="first")
     if records is not None and len(records):
-        r = records[(records["season"].astype(str) == str(season)) & (records["as_of"] <= as_of.isoformat())]
-        opened = set(r.loc[r["outcome"].isin(["APPROVE", "REDUCE"]), "application_id"])
-        r = r.sort_values("seq").groupby("application_id").tail(1)
-        r = r[r["application_id"].isin(opened) & ~r["application_id"].isin(set(lines["review_application_id"]))
-              & r["application_id"].isin(ids)]
-        extra = []
-        for rec in r.itertuples(index=False):
-            body = json.loads(rec.body)
-            comp = body.get("computation", {})
-            main: dict[str, Any] = max(body.get("fields", []), key=lambda f: (f.get("expected_value") or 0, str(f.get("field_id"))),
-                       default={})
-            maturity = comp.get("maturity_date") or rec.as_of
-            extra.append({"line_id": f"D-{rec.application_id}", "application_id": rec.application_id,
-                          "farmer_token": rec.farmer_token, "currency": rec.currency, "limit": int(rec.limit),
-                          "drawn": 0, "outstanding": 0, "start_date": pd.Timestamp(rec.as_of),
-                          "maturity_date": pd.Timestamp(max(maturity, rec.as_of)),
-                          "crop": main.get("crop_valued") or main.get("declared_crop") or "",
-                          "region": main.get("region") or "", "season": str(season),
-                          "review_application_id": rec.application_id})
-        if extra:
-            lines = pd.concat([lines, pd.DataFrame(extra)], ignore_index=True)
+        extra = decided_lines(records, as_of, season, covered=set(lines["review_application_id"]), known=ids)
+        if len(extra):
+            lines = pd.concat([lines, extra], ignore_index=True)
     return lines.sort_values("line_id", kind="stable").reset_index(drop=True)
+
+
+def decided_lines(records: pd.DataFrame, as_of: date, season: str, *, covered: set[str],
+                  known: set[str] | None = None) -> pd.DataFrame:
+    """The lines ``D-<application_id>`` re-underwriting follows besides the Book: applications of ``season`` that a
+    stored record approved (APPROVE/REDUCE, on or before ``as_of``), not in ``covered`` (and in ``known`` when
+    given), each with its latest record's limit, nothing drawn or outstanding (empty frame: none)."""
+    r = records[(records["season"].astype(str) == str(season)) & (records["as_of"] <= as_of.isoformat())]
+    opened = set(r.loc[r["outcome"].isin(["APPROVE", "REDUCE"]), "application_id"])
+    r = r.sort_values("seq").groupby("application_id").tail(1)
+    r = r[r["application_id"].isin(opened) & ~r["application_id"].isin(covered)]
+    if known is not None:
+        r = r[r["application_id"].isin(known)]
+    extra = []
+    for rec in r.itertuples(index=False):
+        body = json.loads(rec.body)
+        comp = body.get("computation", {})
+        main: dict[str, Any] = max(body.get("fields", []), key=lambda f: (f.get("expected_value") or 0, str(f.get("field_id"))),
+                   default={})
+        maturity = comp.get("maturity_date") or rec.as_of
+        extra.append({"line_id": f"D-{rec.application_id}", "application_id": rec.application_id,
+                      "farmer_token": rec.farmer_token, "currency": rec.currency, "limit": int(rec.limit),
+                      "drawn": 0, "outstanding": 0, "start_date": pd.Timestamp(rec.as_of),
+                      "maturity_date": pd.Timestamp(max(maturity, rec.as_of)),
+                      "crop": main.get("crop_valued") or main.get("declared_crop") or "",
+                      "region": main.get("region") or "", "season": str(season),
+                      "review_application_id": rec.application_id})
+    return pd.DataFrame(extra)
+
+
+def book_with_decided(book: pd.DataFrame | None, records: pd.DataFrame, as_of: date, season: str) -> pd.DataFrame | None:
+    """``book`` plus the :func:`decided_lines` of ``records`` that no active Book line of the season covers, by
+    application or by farmer (what ``agcredit monitor --store`` names beside the Book's lines)."""
+    act = active_lines(book, as_of, str(season)) if book is not None and len(book) else None
+    tokens = set(act["farmer_token"].astype(str)) if act is not None else set()
+    covered = set(act["application_id"].astype(str)) if act is not None else set()
+    covered |= set(records.loc[records["farmer_token"].astype(str).isin(tokens), "application_id"].astype(str))
+    extra = decided_lines(records, as_of, str(season), covered=covered)
+    if extra.empty:
+        return book
+    extra = extra.drop(columns="review_application_id")
+    return extra if book is None or book.empty else pd.concat([book, extra], ignore_index=True)
 
 
 class AlreadyDecidedLater(UserInputError):

@@ -99,7 +99,10 @@ _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.I
 def safe_url(url: str) -> str:
     """The URL with any password (user:PASSWORD@ or a password=/token= query value) masked, for messages."""
     try:
-        shown = make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        if parsed.drivername.startswith("sqlite") and parsed.database and not parsed.query:
+            shown = f"{parsed.drivername}:///{parsed.database}"  # the file path as typed, not percent-encoded
     except Exception:  # noqa: BLE001 - an unparsable URL is shown masked by regex instead
         shown = _PASSWORD.sub(r"\1***@", url)
     return _SECRET_QUERY.sub(r"\1***", shown)

@@ -118,7 +118,7 @@ def read_index(path: str | Path) -> list[Scene]:
             if not bands or not scene.tile_id or scene.scale <= 0:
                 raise ValueError("empty bands/tile_id or scale <= 0")
         except (ValueError, TypeError) as e:
-            bad.append(f"row {i + 2} ({e})")
+            bad.append(f"line {i + 2} ({e})")
             continue
         scenes.append(scene)
     if bad:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import geopandas as gpd
@@ -194,3 +195,30 @@ def test_season_filter_and_coercion() -> None:
     res = validate_fields(gdf, season="2024")
     assert list(res.fields["field_id"]) == ["f0"]
     assert res.fields["season"].dtype == "str" or pd.api.types.is_string_dtype(res.fields["season"])
+
+
+def test_implausibly_large_fields_are_named_and_kept() -> None:
+    """A 40,000 ha polygon among 4 ha plots (a village outline, a unit slip) is named in the read's notes and kept;
+    ordinary files, small or large fields alike, give no note; in a file of < 20 fields only > 1,000 ha counts."""
+    plots = _fields(30)
+    assert validate_fields(plots, source="f.gpkg").large == []
+    big = pd.concat([plots, gpd.GeoDataFrame([{"field_id": "huge", "season": "2024", "farmer_token": "T9",
+                                               "declared_crop": "maize", "declared_area_ha": 4.0,
+                                               "geometry": box(600_000, 4_400_000, 620_000, 4_420_000)}], crs=UTM)],
+                    ignore_index=True)
+    res = validate_fields(gpd.GeoDataFrame(big, crs=UTM), source="f.gpkg")
+    assert len(res.large) == 1 and re.fullmatch(r"huge/2024 \(40,0\d\d ha\)", res.large[0]) and len(res.fields) == 31
+    assert any(n.startswith(f"1 field(s) implausibly large for one field in f.gpkg: {res.large[0]}")
+               for n in res.notes()), res.notes()
+    # 50 ha among 4 ha plots (12.5 times) is a large farm's field, not a slip; 250 ha = 62.5 times is named
+    for side, named in ((707, False), (1582, True)):
+        g = plots.copy()
+        g.loc[0, "geometry"] = box(700_000, 4_480_000, 700_000 + side, 4_480_000 + side)
+        assert bool(validate_fields(g, source="f.gpkg").large) is named, side
+    # pivots of 50-260 ha (Nebraska) in a small file: only > 1,000 ha would be named; in degrees too
+    pivots = _fields(3)
+    pivots["geometry"] = [box(500_000 + i * 2000, 4_480_000, 500_000 + i * 2000 + 1600, 4_481_600) for i in range(3)]
+    assert validate_fields(pivots, source="f.gpkg").large == []
+    pivots.loc[2, "geometry"] = box(510_000, 4_480_000, 514_000, 4_484_000)  # 1,600 ha
+    named = validate_fields(pivots.to_crs(4326), source="f.gpkg").large
+    assert len(named) == 1 and re.fullmatch(r"f2/2024 \(1,60\d ha\)", named[0]), named

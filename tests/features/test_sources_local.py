@@ -199,14 +199,14 @@ def test_season_window_from_region_and_index_errors(scenes: Path, tmp_path: Path
     row = {"date": ["2019-13-01"], "tile_id": ["A"], "path": ["x.tif"], "bands": ["B04"], "scale": ["0.0001"],
            "offset": ["0"]}
     pd.DataFrame(row).to_csv(bad / "index.csv", index=False)
-    with pytest.raises(ImageryError, match="bad index rows: row 2"):
+    with pytest.raises(ImageryError, match="bad index rows: line 2"):
         read_index(bad)
     # scale and offset are required (a default would silently change the reflectances), and not left empty
     pd.DataFrame({k: v for k, v in row.items() if k != "scale"}).to_csv(bad / "index.csv", index=False)
     with pytest.raises(ImageryError, match="index columns missing: scale"):
         read_index(bad)
     pd.DataFrame({**row, "date": ["2019-07-01"], "offset": [""]}).to_csv(bad / "index.csv", index=False)
-    with pytest.raises(ImageryError, match=r"bad index rows: row 2 \(offset is empty\)"):
+    with pytest.raises(ImageryError, match=r"bad index rows: line 2 \(offset is empty\)"):
         read_index(bad)
     with pytest.raises(ImageryError, match="imagery not found"):
         resolve_imagery(tmp_path / "nothing")

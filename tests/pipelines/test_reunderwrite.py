@@ -26,6 +26,8 @@ from pipelines.reunderwrite import (
     ScoringModels,
     _link,
     active_lines,
+    book_with_decided,
+    lines_to_review,
     propose_actions,
     reunderwrite_county,
     reunderwrite_due,
@@ -141,6 +143,43 @@ def test_deterioration_reason_and_actions() -> None:
     assert propose_actions(new_limit=2_900_000, outstanding=3_000_000, new_outcome="REFER",
                            new_maturity=date(2010, 5, 1), line_maturity=date(2010, 3, 1),
                            high_alert=False) == ("FREEZE_UNDRAWN", "REVIEW")
+
+
+def test_book_with_decided_names_only_uncovered_approvals() -> None:
+    """monitor --store: an approval of the season on or before the date, of a farmer without an active Book line,
+    becomes D-<application>; a farmer with a Book line, a decline, a later record, another season do not."""
+    def rec(seq: int, app_id: str, tok: str, outcome: str, as_of: str, season: str = "2009") -> dict[str, Any]:
+        body = {"computation": {"maturity_date": "2010-03-15"},
+                "fields": [{"field_id": "f", "expected_value": 1, "crop_valued": "rice", "region": "r"}]}
+        return {"seq": seq, "application_id": app_id, "farmer_token": tok, "outcome": outcome, "as_of": as_of,
+                "season": season, "limit": 100 * seq, "currency": "INR", "body": json.dumps(body)}
+
+    recs = pd.DataFrame([rec(1, "A1", "T1", "APPROVE", "2009-07-01"), rec(2, "A2", "T2", "APPROVE", "2009-07-01"),
+                         rec(3, "A3", "T3", "DECLINE", "2009-07-01"), rec(4, "A4", "T4", "APPROVE", "2009-12-01"),
+                         rec(5, "A5", "T5", "REDUCE", "2009-07-01", "2008"),
+                         rec(6, "A2", "T2", "REFER", "2009-09-01")])  # cut to REFER later: still followed
+    book = pd.DataFrame({"line_id": ["L1"], "application_id": ["old"], "farmer_token": ["T1"], "limit": [5],
+                         "start_date": [pd.Timestamp("2009-06-01")], "maturity_date": [pd.Timestamp("2010-03-01")],
+                         "season": ["2009"]})
+    out = book_with_decided(book, recs, date(2009, 10, 1), "2009")
+    assert out is not None
+    assert list(out["line_id"]) == ["L1", "D-A2"] and list(out["farmer_token"]) == ["T1", "T2"]
+    assert int(out["limit"].iloc[1]) == 600 and out["maturity_date"].iloc[1] == pd.Timestamp("2010-03-15")
+    assert book_with_decided(None, recs, date(2009, 6, 1), "2009") is None
+    assert list(book_with_decided(None, recs, date(2009, 10, 1), "2009")["line_id"]) == ["D-A1", "D-A2"]  # type: ignore[index]
+
+
+def test_line_drawn_above_its_limit_is_named() -> None:
+    book = pd.DataFrame({"line_id": ["L1", "L2"], "application_id": ["A1", "A2"], "farmer_token": ["T1", "T2"],
+                         "limit": [1000, 1000], "drawn": [1000, 1500], "outstanding": [1000, 1500],
+                         "start_date": [pd.Timestamp("2009-06-01")] * 2,
+                         "maturity_date": [pd.Timestamp("2010-03-01")] * 2, "season": ["2009"] * 2})
+    apps = pd.DataFrame({"application_id": ["A1", "A2"], "season": ["2009"] * 2, "farmer_token": ["T1", "T2"]})
+    warnings: list[str] = []
+    out = lines_to_review(book, apps, date(2009, 10, 1), "2009", warnings=warnings)
+    assert list(out["line_id"]) == ["L1", "L2"]  # still re-underwritten
+    assert warnings == ["1 active line(s) drawn above their limit (L2): re-underwritten as the Book states them; "
+                        "check the Book export"]
 
 
 def test_due_checkpoints_run_once(world: dict[str, Any]) -> None:
@@ -268,6 +307,26 @@ def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     assert m.exit_code == 0, m.stderr
     for line in m.stdout.splitlines():
         assert json.loads(line)["alert"] in ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
+    # with --store, the decided lines no Book line covers are named as reunderwrite follows them (D-<application>)
+    ms = runner.invoke(app, ["monitor", "--county", county, "--cache", cache, "--as-of", "2010-01-15",
+                             "--crop-model", "none", "--json", "--store", url])
+    assert ms.exit_code == 0, ms.stderr
+    plain, named = ([json.loads(x) for x in out.splitlines()] for out in (m.stdout, ms.stdout))
+    assert [{k: v for k, v in a.items() if k != "line_id"} for a in plain] == \
+        [{k: v for k, v in a.items() if k != "line_id"} for a in named]
+    with DecisionStore(url) as st:
+        recs = st.records("2009")
+    recs = recs[recs["as_of"] <= "2010-01-15"]
+    approved = set(recs.loc[recs["outcome"].isin(["APPROVE", "REDUCE"]), "farmer_token"])
+    gained = [(a, b) for a, b in zip(plain, named, strict=True) if a["line_id"] != b["line_id"]]
+    assert gained, "no alert of a farmer followed only through the store"
+    for a, b in gained:
+        assert a["line_id"] is None and b["farmer_token"] in approved and b["line_id"].startswith("D-"), (a, b)
+    kept = [(a, b) for a, b in zip(plain, named, strict=True) if a["line_id"] is not None]
+    assert all(a == b for a, b in kept)  # a farmer with a Book line keeps it
+    missing = runner.invoke(app, ["monitor", "--county", county, "--cache", cache, "--as-of", "2010-01-15",
+                                  "--crop-model", "none", "--store", f"sqlite:///{world['tmp'] / 'nope.db'}"])
+    assert missing.exit_code == 2 and not (world["tmp"] / "nope.db").exists(), missing.stderr
     bad = runner.invoke(app, ["reunderwrite", "--county", county, "--as-of", "2009-13-01"])
     assert bad.exit_code == 2 and "expected a date YYYY-MM-DD" in bad.stderr
     nodue = runner.invoke(app, ["reunderwrite", "--due", "--fields", "f.gpkg", "--imagery", "x", "--book", "b",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -400,3 +401,14 @@ def test_bad_urls_give_one_line_store_errors(bad: str, message: str) -> None:
     with pytest.raises(StoreError, match=message) as info:
         DecisionStore(bad)
     assert "\n" not in str(info.value)
+
+
+def test_store_path_shown_as_typed_and_passwords_masked(tmp_path: Path) -> None:
+    """A SQLite path is shown as the user typed it (not percent-encoded); a server password never."""
+    from underwriting._store_schema import safe_url
+
+    assert safe_url("sqlite:///my decisions/a b.db") == "sqlite:///my decisions/a b.db"
+    assert safe_url("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    missing = tmp_path / "no such folder" / "d.db"
+    with pytest.raises(StoreError, match=re.escape(f"sqlite:///{missing}")):
+        verify_store(f"sqlite:///{missing}")
