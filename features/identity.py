@@ -87,8 +87,12 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
         )
     out = out.copy()
     out["farmer_token"] = [farmer_token(v, key) for v in vals.astype(str)]
+    out.attrs[TOKEN_BASIS_ATTR] = basis  # which identifier the tokens hash (files matched by token must agree)
     return out
 
+
+#: ``DataFrame.attrs`` key naming the identifier column a table's farmer tokens were derived from
+TOKEN_BASIS_ATTR = "agcredit_token_basis"
 
 HIDDEN = "<personal data>"
 _MIN_HIDDEN = 4  # identifiers shorter than this are not searched for (they would hide ordinary words)

@@ -399,10 +399,21 @@ def refuse_unmatched(applications: pd.DataFrame, table: pd.DataFrame, season: st
         return
     rows = table[table["season"].astype(str) == str(season)] if "season" in table.columns else table
     if not apps["farmer_token"].astype(str).isin(set(rows["farmer_token"].astype(str))).any():
-        raise UserInputError(f"none of the {len(apps)} application(s) of season {season} has a field in the {what} "
-                             f"({len(rows)} field row(s) of that season; matched by farmer token): are they the same "
-                             "farmers' files, with the same identifier column (national_id in both, else farmer_id, "
-                             "farmer_name, phone), pseudonymised with the same AGCREDIT_TOKEN_KEY?")
+        from features.identity import TOKEN_BASIS_ATTR
+
+        head = (f"none of the {len(apps)} application(s) of season {season} has a field in the {what} "
+                f"({len(rows)} field row(s) of that season; matched by farmer token)")
+        a_basis, t_basis = applications.attrs.get(TOKEN_BASIS_ATTR), table.attrs.get(TOKEN_BASIS_ATTR)
+        if a_basis and t_basis and a_basis != t_basis:
+            raise UserInputError(f"{head}: the applications' tokens come from their '{a_basis}' column, the {what}' "
+                                 f"from '{t_basis}' — give both files the same identifier column (national_id "
+                                 "preferred)")
+        if a_basis and t_basis:
+            raise UserInputError(f"{head}, both pseudonymised from '{a_basis}': are they the same farmers' files, "
+                                 "pseudonymised with the same AGCREDIT_TOKEN_KEY?")
+        raise UserInputError(f"{head}: are they the same farmers' files, with the same identifier column "
+                             "(national_id in both, else farmer_id, farmer_name, phone), pseudonymised with the same "
+                             "AGCREDIT_TOKEN_KEY?")
 
 
 def _check_currency(applications: pd.DataFrame, season: str, policy: Policy, profile: str) -> None:

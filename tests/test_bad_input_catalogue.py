@@ -446,7 +446,12 @@ CASES = [
         e, d, "n_clear_obs")}), r"features\.parquet.*n_clear_obs.*missing", ("underwrite",)),
     Case("underwrite-fields-of-other-farmers", lambda e, d: _uw(e, d, **{"--fields": _gpkg(d, fields_frame().assign(
         national_id=lambda g: "ID-9" + g["national_id"].str[-3:]))}),
-         r"none of the 2 application\(s\) of season 2025 has a field in the fields \(4 field row", ("underwrite",)),
+         r"none of the 2 application\(s\) of season 2025 has a field in the fields \(4 field row.*both pseudonymised "
+         r"from 'national_id'.*same AGCREDIT_TOKEN_KEY", ("underwrite",)),
+    Case("underwrite-fields-tokenised-from-names", lambda e, d: _uw(e, d, **{"--fields": _gpkg(
+        d, fields_frame().drop(columns="national_id"))}),
+         r"has a field in the fields .*the applications' tokens come from their 'national_id' column, the fields' from "
+         r"'farmer_name' — give both files the same identifier column", ("underwrite",)),
     # the run fails before deciding (no model registry here): a new SQLite store is not created (no empty store left)
     Case("underwrite-new-store-not-created", lambda e, d: _uw(e, d, **{"--store": f"sqlite:///{d / 'out' / 'new.db'}",
                                                                      "--features": _features_of_applicants(e, d)}),
