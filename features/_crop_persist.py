@@ -4,7 +4,8 @@ No pickles: :func:`model_metadata` is what ``meta.json`` holds (also the MLflow 
 :func:`write_model` writes a folder, :func:`read_model` reads one back (meta and boosters) and
 :func:`restore_state` puts the fitted attributes of ``meta.json`` on a fresh classifier. Keys added since
 format ``crop_type/2`` began (``biases``, ``label_noise``, ``noise_transition``, ``bag_models``,
-``declared_prob``, ``declared_temperatures``, ``declaration_transition``, ``phenology_calibration``) are optional,
+``declared_prob``, ``declared_temperatures``, ``declaration_transition``, ``phenology_calibration``,
+``alert_params``) are optional,
 so older folders still load and score as they did (uncorrected; the declared crop's probability from the imagery
 alone; no season calibration; the declaration posterior with the cleaned labels' transition; uncalibrated
 phenology). ``phenology_calibration`` (per region, :class:`features._phenology_calib.Calibration`) is fitted on the
@@ -40,6 +41,7 @@ def model_metadata(clf: Any, format_version: str) -> dict[str, Any]:
         "declared_temperatures": getattr(clf, "declared_temperatures_", {}),
         "phenology_calibration": {r: json.loads(c.to_json())
                                   for r, c in sorted((getattr(clf, "phenology_calibration_", None) or {}).items())},
+        "alert_params": {r: dict(sorted(v.items())) for r, v in sorted((getattr(clf, "alert_params_", None) or {}).items())},
         "models": {n: f"model_{n}.txt" for n in clf.boosters_},
         "bag_models": {n: [f"model_{n}_s{j}.txt" for j in range(1, len(bag))]
                        for n, bag in clf.boosters_.items() if len(bag) > 1},
@@ -105,3 +107,5 @@ def restore_state(clf: Any, meta: dict[str, Any]) -> None:
 
     clf.phenology_calibration_ = {str(r): Calibration.from_json(json.dumps(c), source="meta.json phenology_calibration")
                                   for r, c in meta.get("phenology_calibration", {}).items()}
+    # folders written before the alert thresholds travelled with the model: the rules' defaults, as before
+    clf.alert_params_ = {str(r): dict(v) for r, v in meta.get("alert_params", {}).items()}

@@ -118,6 +118,8 @@ class CropTypeClassifier:
     season_scales_: dict[str, float] | None = None
     #: region → phenology calibration of the training seasons' records (features/_crop_persist.py; None: none)
     phenology_calibration_: dict[str, Any] | None = None
+    #: region → early-warning thresholds tuned on the training seasons' diaries (:mod:`pipelines._alert_fit`)
+    alert_params_: dict[str, dict[str, Any]] | None = None
 
     def __init__(
         self,

@@ -22,7 +22,9 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
             raise UserInputError("give either --county or --fields/--imagery, not both")
         from pipelines.county import County
 
-        return build_report_data_county(County(county, cache_dir=cache), store=store, season=season, as_of=day)
+        c = County(county, cache_dir=cache)
+        return build_report_data_county(c, store=store, season=season, as_of=day,
+                                        params=_champion_alert_params(c.region))
     if fields is None:
         raise UserInputError("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
     import pandas as pd
@@ -40,6 +42,20 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
                 for p in sorted(x for x in f["season"].astype(str).unique() if x < s)]
         history = pd.concat(past, ignore_index=True) if past else None
     return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day)
+
+
+def _champion_alert_params(region: str) -> Any:
+    """The crop-type champion's alert thresholds for ``region`` (as ``monitor`` uses them); without a registry or a
+    champion, the rules' defaults (None)."""
+    from features.crop_type import CropTypeClassifier
+    from models.errors import RegistryError
+    from models.registry import SaveLoadFlavour, resolve
+    from pipelines.monitor import alert_params_of
+
+    try:
+        return alert_params_of(resolve("crop-type", flavour=SaveLoadFlavour.of(CropTypeClassifier())).model, region)
+    except RegistryError:
+        return None
 
 
 def _farmer_token_of(data: Any, ref: str) -> str:

@@ -96,7 +96,8 @@ class County:
         return f"County({str(self.path)!r}, region={self.region!r}, current_season={self.current_season!r})"
 
     # -- records -------------------------------------------------------------------------------------------------
-    def _record(self, name: str) -> Path:
+    def record_path(self, name: str) -> Path:
+        """The path of ``records/<name>`` (a one-line error when the file is missing)."""
         p = self.path / "records" / name
         if not p.is_file():
             raise CountyError(path=p, problem="file not found in the county's records/")
@@ -108,12 +109,12 @@ class County:
 
         key = None if season is None else check_season(season)
         if key not in self._fields:
-            self._fields[key] = read_fields(self._record("fields.gpkg"), season=key).fields
+            self._fields[key] = read_fields(self.record_path("fields.gpkg"), season=key).fields
         return self._fields[key].copy()
 
     def history(self) -> pd.DataFrame:
         """Past seasons' farm records, typed (dates as datetime64 with NaT, yields float with NaN)."""
-        p = self._record("history.csv")
+        p = self.record_path("history.csv")
         try:
             raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
         except Exception as e:  # pandas raises many kinds for malformed files
@@ -146,13 +147,13 @@ class County:
         """The current season's applications (Applications contract; money in minor units; tokenised)."""
         from underwriting.applications import read_applications
 
-        return read_applications(self._record("applications.csv"))
+        return read_applications(self.record_path("applications.csv"))
 
     def book(self) -> pd.DataFrame:
         """The active lines (Book contract)."""
         from underwriting.applications import read_book
 
-        return read_book(self._record("book.csv"))
+        return read_book(self.record_path("book.csv"))
 
     # -- imagery -------------------------------------------------------------------------------------------------
     def series_result(self, season: str, as_of: date | None = None, **kwargs: Any) -> Any:

@@ -159,6 +159,7 @@ def _train_crop(county: Any, st: Stage) -> None:
                         "fields each (the tiny county); crop type left empty")
         return
     from models.errors import RegistryError
+    from pipelines._alert_fit import N_TUNE_SEASONS
     from pipelines.train_crop import train_crop_type_county
 
     try:
@@ -173,6 +174,10 @@ def _train_crop(county: Any, st: Stage) -> None:
         return
     st.lines.append(f"crop-type version {res.version} on seasons {', '.join(county.past_seasons)}"
                     f"{' promoted to champion' if res.promoted else ' (not promoted: below its minimum metrics)'}")
+    for region, tuned in sorted((res.classifier.alert_params_ or {}).items()):
+        st.lines.append(f"    alert thresholds for {region}, tuned on the diaries of seasons "
+                        f"{', '.join(county.past_seasons[-N_TUNE_SEASONS:])} (saved with the model; monitor and "
+                        f"re-underwriting use them): " + ", ".join(f"{k} {v}" for k, v in sorted(tuned.items())))
 
 
 def _train_yield(county: Any, st: Stage) -> None:
@@ -348,7 +353,8 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         history = county.past_series(county.current_season)  # the past seasons' series, read once for both
         reunderwrite_stage(county, result.store_url, models, st, history)
     with stages.run("report") as st:
-        result.report = report_stage(county, result.store_url, result.out / "report", st, history)
+        result.report = report_stage(county, result.store_url, result.out / "report", st, history,
+                                     crop_model=models.crop_model)
 
 
 # --- stand-ins and the tail stages ---------------------------------------------------------------------------
@@ -455,11 +461,15 @@ def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, history: p
                 st.lines.append("    alerts: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
 
 
-def report_stage(county: Any, url: str, out: Path, st: Stage, history: pd.DataFrame | None = None) -> Path:
-    """The portfolio report (latest decisions, fields, alerts as of its date) as self-contained HTML."""
+def report_stage(county: Any, url: str, out: Path, st: Stage, history: pd.DataFrame | None = None, *,
+                 crop_model: Any = None) -> Path:
+    """The portfolio report (latest decisions, fields, alerts as of its date — with the crop model's alert
+    thresholds, as re-underwriting raised them) as self-contained HTML."""
+    from pipelines.monitor import alert_params_of
     from pipelines.report import build_report_data_county, render_portfolio
 
-    data = build_report_data_county(county, store=url, season=county.current_season, history=history)
+    data = build_report_data_county(county, store=url, season=county.current_season, history=history,
+                                    params=alert_params_of(crop_model, county.region))
     data.title = f"agcredit demo portfolio ({county.region}, synthetic)"
     path = render_portfolio(data, out)
     st.lines.append(f"portfolio report: {path}")

@@ -298,9 +298,10 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
 
 
 def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,
-                             history: pd.DataFrame | None = None) -> ReportData:
+                             history: pd.DataFrame | None = None, params: Any = None) -> ReportData:
     """:func:`build_report_data` on a county folder (its fields, cached series, synthetic flag); ``history``: the
-    past seasons' series when already read (:meth:`pipelines.county.County.past_series`)."""
+    past seasons' series when already read (:meth:`pipelines.county.County.past_series`); ``params``: the alert
+    thresholds (the crop-type champion's, :func:`pipelines.monitor.alert_params_of`, as monitor uses them)."""
     from pipelines.county import County
 
     c = county if isinstance(county, County) else County(county)
@@ -308,5 +309,5 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
     if history is None:
         history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),
-                             history=history, as_of=as_of,
+                             history=history, as_of=as_of, params=params,
                              synthetic=c.synthetic, title=f"agcredit portfolio — {c.path.name}", weather=c.weather())

@@ -35,7 +35,8 @@ Per line the change is reported (old → new limit, new reason codes) and:
 
 Alerts: :func:`pipelines.monitor.detect_alerts` on the season's clear NDVI up to the as-of
 date, against expectations from past seasons' series (``history``), each with the affected
-line(s).
+line(s); thresholds: ``alert_params`` when given, else those the crop-type model version carries (tuned on its
+training seasons' diaries, :mod:`pipelines._alert_fit`), else the rules' defaults.
 """
 
 from __future__ import annotations
@@ -396,10 +397,12 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         say("decisions")
         items = decide_batch(apps, feats, vals, prices.to_frame(), rest, policy, profile, as_of,
                              provenance=provenance)
-        from pipelines.monitor import season_alerts
+        from pipelines.monitor import alert_params_of, season_alerts
 
+        region = str(fields["region"].dropna().iloc[0]) if "region" in fields.columns and fields["region"].notna().any() \
+            else None
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
-                               params=alert_params, warnings=warnings,
+                               params=alert_params or alert_params_of(models.crop_model, region), warnings=warnings,
                                weather=wx if isinstance(wx, pd.DataFrame) else None)
         by_app = {i.application_id: i for i in items}
         out_items, rows, forked = [], [], []

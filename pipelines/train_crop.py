@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError, format_offenders
+from pipelines._alert_fit import N_TUNE_SEASONS
 
 if TYPE_CHECKING:
     from features.crop_type import CropTypeClassifier
@@ -135,11 +136,14 @@ def crop_governance(clf: CropTypeClassifier, metrics: dict[str, float], regions:
 def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: dict[str, int | str] | None = None,
                     regions: Sequence[str] = (), synthetic: bool = False, register: bool = True,
                     promote: bool = True, params: dict[str, Any] | None = None,
-                    phenology: dict[str, Any] | None = None) -> TrainResult:
+                    phenology: dict[str, Any] | None = None,
+                    alert_params: dict[str, dict[str, Any]] | None = None) -> TrainResult:
     """Fit on ``labels`` (:func:`crop_labels`: field_id, season, crop, region or season_start), score, register.
 
     ``phenology``: region → :class:`features._phenology_calib.Calibration` fitted on the same past seasons' records,
-    saved (and registered) with the model so that features built with it use it.
+    saved (and registered) with the model so that features built with it use it. ``alert_params``: region → the
+    early-warning thresholds tuned on those records (:func:`pipelines._alert_fit.county_alert_params`), saved with
+    it so that ``monitor`` and ``reunderwrite`` use them.
 
     ``checkpoints`` maps names to day offsets (default: ``{"end": "end"}``). Promotion to champion
     happens only when the held-out metrics meet :data:`MINIMUM_METRICS`; otherwise the version
@@ -159,6 +163,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     clf = CropTypeClassifier(tuple(dict.fromkeys(names.values())), context=context, **kw)
     clf.fit(series, lab, label_column="crop")
     clf.phenology_calibration_ = dict(phenology or {})
+    clf.alert_params_ = {str(r): dict(v) for r, v in (alert_params or {}).items()}
     seasons = sorted(set(lab["season"]))
     metrics = _heldout_metrics(clf, seasons[-1], names)
     metrics["n_train"] = float(len(lab))
@@ -174,7 +179,11 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                                 + ("; ".join(f"{r} calibrated on the diaries of seasons {', '.join(c.seasons)}"
                                              + (" (thermal time)" if c.thermal else "")
                                              for r, c in sorted(clf.phenology_calibration_.items()))
-                                   or "uncalibrated"))
+                                   or "uncalibrated")
+                          + "; alert thresholds " + ("; ".join(f"{r} tuned on the diaries of seasons "
+                                                               f"{', '.join(seasons[-N_TUNE_SEASONS:])}"
+                                                               for r in sorted(clf.alert_params_))
+                                                     or "the rules' defaults"))
     version = None
     promoted = False
     if register:
@@ -205,6 +214,7 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
     the county's phenology calibration (:func:`pipelines._phenology_fit.fit_county_phenology`) on the latest of
     them."""
     from features.threads import thread_map
+    from pipelines._alert_fit import county_alert_params
     from pipelines._phenology_fit import fit_county_phenology
 
     seasons = sorted(seasons or county.past_seasons)
@@ -224,9 +234,11 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
         labels["region"] = county.region
     labels["region"] = labels["region"].fillna(county.region).astype("str")
     calib = fit_county_phenology(county, seasons)
+    alert = county_alert_params(county, seasons, series)
     return train_crop_type(series, labels, checkpoints=county_checkpoints(county), regions=[county.region],
                            synthetic=county.synthetic, register=register, promote=promote, params=params,
-                           phenology={county.region: calib} if calib is not None else None)
+                           phenology={county.region: calib} if calib is not None else None,
+                           alert_params={county.region: alert} if alert is not None else None)
 
 
 def _read_table(path: str | Path, what: str) -> pd.DataFrame:

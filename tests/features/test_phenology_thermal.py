@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features._crop_persist import model_metadata, restore_state
+from features._crop_persist import restore_state
 from features.contracts import GROWTH_STAGES
 from features.growth_stage import Calibration, calibrate, phenology
 from features.thermal import ThermalClock
 from features.timeseries import smooth_series
+from tests.crop_stub import FittedStub, saved_and_restored
 from tests.features.test_growth_stage import HARVEST_LAG, REGION, SOW_LAG, _calendar, _season
 
 
@@ -110,26 +111,7 @@ def test_crop_model_folder_carries_the_calibration(past: tuple[pd.DataFrame, pd.
     cal = calibrate(sm, d, d[["field_id", "season", "declared_crop"]], REGION, calendars=_calendar(),
                     weather=_weather({2016: 20.0, 2017: 20.0}))
 
-    class Fitted:  # the attributes model_metadata reads
-        classes_ = ["maize"]
-        variables_ = ["NDVI"]
-        n_periods_ = 1
-        context_: list[str] = []
-        categories_: dict[str, list[str]] = {}
-        feature_names_in_ = ["f"]
-        checkpoints_ = ["end"]
-        temperatures_ = {"end": 1.0}
-        biases_: dict[str, list[float]] = {}
-        oof_ece_: dict[str, float] = {}
-        boosters_: dict[str, list[object]] = {"end": [object()]}
-        phenology_calibration_ = {REGION: cal}
-
-        def get_params(self) -> dict[str, object]:
-            return {}
-
-    meta = json.loads(json.dumps(model_metadata(Fitted(), "x")))
-    back = type("Blank", (), {})()
-    restore_state(back, meta)
+    meta, back = saved_and_restored(FittedStub(phenology_calibration_={REGION: cal}))
     assert back.phenology_calibration_ == {REGION: cal}
     meta.pop("phenology_calibration")  # a folder saved before: no calibration
     restore_state(back, meta)

@@ -76,6 +76,9 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
     assert got.model.phenology_calibration_ == {"in-smallholder": cal}
     assert (f"phenology in-smallholder calibrated on the diaries of seasons {', '.join(cal.seasons)}"
             in res.governance.notes)
+    # one past season cannot tune the alert thresholds (two tuned + two before them): the rules' defaults, said so
+    assert res.classifier.alert_params_ == {} and got.model.alert_params_ == {}
+    assert "alert thresholds the rules' defaults" in res.governance.notes
     with pytest.raises(UserInputError, match="seasons 1999 .* are not in county.json"):
         train_crop_type_county(county, seasons=["1999"])
 

@@ -1,0 +1,56 @@
+"""Early-warning thresholds fitted for production, as ``agcredit evaluate alerts`` fits them.
+
+The alert rules' thresholds (:data:`pipelines.evaluation.alerts.DEFAULT_GRID`: the peer rule's green-up share and
+confirming drop, the collapse spread, the NOT_PLANTED grace) are tuned on the farmers' diaries of the latest two
+past seasons (a reported yield of about zero without a harvest: failed; no sowing and no yield: not planted),
+each replayed with expectations from the seasons before it — :func:`pipelines.evaluation.alerts.tune_params`, no
+truth. ``agcredit train crop-type --county`` fits them with the model (:func:`county_alert_params`); they are saved
+in the model version (``meta.json`` ``alert_params``, per region) and ``agcredit monitor`` / ``reunderwrite`` use
+the champion's (:func:`pipelines.monitor.alert_params_of`), so production runs the thresholds the evaluation
+measures. A county with fewer than four past seasons or no diaries gets none (the rules' defaults).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from pipelines.county import County
+
+__all__ = ["N_TUNE_SEASONS", "county_alert_params"]
+
+#: past seasons whose diaries tune the thresholds (as ``evaluate alerts``), each needing two seasons before it
+N_TUNE_SEASONS = 2
+
+
+def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame) -> dict[str, Any] | None:
+    """Thresholds tuned on the diaries of the latest :data:`N_TUNE_SEASONS` of ``seasons`` (a county's past
+    seasons, ``series`` their every-variable series as :meth:`County.series` builds them); None when fewer than
+    ``N_TUNE_SEASONS + 2`` seasons or no diaries of them. Only the tuned names are returned (the rest stay the
+    rules' defaults)."""
+    from features.series import season_window
+    from pipelines.evaluation.alerts import DEFAULT_GRID, SeasonData, tune_params
+    from pipelines.monitor import AlertParams, clear_ndvi, crop_first_days, own_crop_obs
+
+    seasons = sorted(str(s) for s in seasons)
+    if len(seasons) < N_TUNE_SEASONS + 2:
+        return None
+    hist = county.history()  # checked (one-line errors); the tuning reads the diaries as written, as the evaluation
+    if hist.empty or not hist["season"].astype(str).isin(seasons[-N_TUNE_SEASONS:]).any():
+        return None
+    records = pd.read_csv(county.record_path("history.csv"), dtype=str, keep_default_na=False)
+    f = county.fields()
+    f = f[f["season"].astype(str).isin(seasons)]
+    region = county.region
+    crops = pd.DataFrame({"field_id": f["field_id"].astype(str), "season": f["season"].astype(str),
+                          "crop": f["declared_crop"], "region": f["region"].fillna(region).astype(str)})
+    starts = {s: season_window(s, region)[0] for s in seasons}
+    s = series[series["season"].astype(str).isin(seasons)]
+    obs = own_crop_obs(clear_ndvi(s[s["variable"] == "NDVI"]), crops, starts,
+                       crop_first_days(region, county.current_season))
+    data = SeasonData(region=region, seasons=seasons, current=county.current_season, obs=obs, crops=crops,
+                      starts=starts, records=records)
+    chosen, _ = tune_params(data, seasons[-N_TUNE_SEASONS:], base=AlertParams())
+    return {name: getattr(chosen, name) for name in sorted(DEFAULT_GRID)}

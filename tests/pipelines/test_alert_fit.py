@@ -1,0 +1,75 @@
+"""Production's alert thresholds are the ones ``evaluate alerts`` tunes: fitted with the crop-type model on the
+farmers' diaries, saved with it, used by monitor / reunderwrite (and the report)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from features._crop_persist import restore_state
+from pipelines._alert_fit import county_alert_params
+from pipelines.evaluation.alerts import DEFAULT_GRID, tune_params
+from pipelines.monitor import AlertParams, alert_params_of
+from tests.crop_stub import FittedStub, saved_and_restored
+from tests.pipelines.test_evaluate_alerts import SEASONS, _synthetic
+
+
+class _County:
+    """The County methods county_alert_params reads, over the synthetic seasons' diaries and fields."""
+
+    def __init__(self, tmp: Path, diaries: pd.DataFrame, crops: pd.DataFrame) -> None:
+        self.region, self.current_season = "r", SEASONS[-1]
+        self._diaries = diaries
+        (tmp / "records").mkdir(parents=True, exist_ok=True)
+        self._hist = tmp / "records" / "history.csv"
+        diaries.to_csv(self._hist, index=False)
+        self._fields = gpd.GeoDataFrame(crops.rename(columns={"crop": "declared_crop"}),
+                                        geometry=[box(0, 0, 1, 1)] * len(crops), crs="EPSG:32614")
+
+    def history(self) -> pd.DataFrame:
+        return self._diaries
+
+    def record_path(self, name: str) -> Path:
+        assert name == "history.csv"
+        return self._hist
+
+    def fields(self) -> gpd.GeoDataFrame:
+        return self._fields
+
+
+def test_county_thresholds_are_the_evaluations(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data, _ = _synthetic()
+    import pipelines.monitor as mon
+
+    monkeypatch.setattr(mon, "crop_first_days", lambda region, season, calendar=None: {})
+    monkeypatch.setattr("features.series.season_window", lambda s, region: (data.starts[s], None))
+    county = _County(tmp_path, data.records, data.crops)
+    past = SEASONS[:-1]
+    # 3 past seasons: fewer than the 2 tuned + 2 before them
+    assert county_alert_params(county, past, data.series) is None  # type: ignore[arg-type]
+    grid = {"grace_days": (15, 25), "peer_greenup_rel": (0.5, 0.9)}
+    monkeypatch.setattr("pipelines.evaluation.alerts.DEFAULT_GRID", grid)
+    monkeypatch.setattr("pipelines._alert_fit.N_TUNE_SEASONS", 1)
+    got = county_alert_params(county, past, data.series)  # type: ignore[arg-type]
+    chosen, _ = tune_params(data, past[-1:], grid=grid)  # what evaluate alerts tunes for the next season
+    assert got == {"grace_days": chosen.grace_days, "peer_greenup_rel": chosen.peer_greenup_rel}
+    # no diaries of the tuned seasons: none
+    empty = _County(tmp_path / "e", data.records[data.records["season"] == "2005"], data.crops)
+    assert county_alert_params(empty, past, data.series) is None  # type: ignore[arg-type]
+
+
+def test_thresholds_travel_with_the_model_and_are_used() -> None:
+    tuned = {"in-smallholder": {"collapse_k": 1.0, "grace_days": 10, "peer_drop_next": 0.25, "peer_greenup_rel": 0.9}}
+    meta, back = saved_and_restored(FittedStub(alert_params_=tuned))
+    assert back.alert_params_ == tuned
+    p = alert_params_of(back, "in-smallholder")
+    assert p == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9)
+    assert alert_params_of(back, "us-nebraska") is None and alert_params_of(None, "in-smallholder") is None
+    meta.pop("alert_params")  # a folder saved before: the rules' defaults
+    restore_state(back, meta)
+    assert back.alert_params_ == {} and alert_params_of(back, "in-smallholder") is None
+    assert set(DEFAULT_GRID) == set(tuned["in-smallholder"])  # what the fit returns
