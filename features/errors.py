@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = [
     "AgcreditError",
@@ -14,6 +15,7 @@ __all__ = [
     "file_rows",
     "format_offenders",
     "missing_cells",
+    "refuse_empty_cells",
 ]
 
 MAX_LISTED = 5
@@ -46,6 +48,18 @@ def missing_cells(values: Sequence[object]) -> list[int]:
         elif type(v).__name__ in ("NAType", "NaTType"):
             out.append(i)
     return out
+
+
+def refuse_empty_cells(table: Any, columns: Sequence[str], source: str) -> None:
+    """A :class:`ContractError` naming, by their place in the file (:func:`file_rows`), the rows of ``table`` with an
+    empty cell in one of ``columns`` (those present): a message naming such a row by its empty key would say
+    'nan' or '<NA>'."""
+    for col in columns:
+        if col in table.columns:
+            blank = missing_cells(list(table[col]))
+            if blank:
+                raise ContractError(table=source, column=col, expected="a value on every row", found="empty cells",
+                                    offenders=file_rows(source, blank))
 
 
 class AgcreditError(Exception):

@@ -21,7 +21,7 @@ import shapely
 from pyproj import CRS
 
 from features.contracts import FIELDS, SEASON_RE, check_fields
-from features.errors import ContractError, FieldsError, file_rows, format_offenders, missing_cells
+from features.errors import ContractError, FieldsError, file_rows, format_offenders, refuse_empty_cells
 from features.identity import identifiers_hidden, tokenise
 
 __all__ = [
@@ -354,11 +354,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     missing = [c.name for c in FIELDS.columns if c.required and c.name not in gdf.columns]
     if missing:
         raise ContractError(table=source, column=missing[0], expected="column present", found="missing")
-    for col in ("field_id", "season"):  # named by row: a message naming the row by its empty key would say <NA>
-        blank = missing_cells(list(gdf[col]))
-        if blank:
-            raise ContractError(table=source, column=col, expected="a value on every row", found="empty cells",
-                                offenders=file_rows(source, blank))
+    refuse_empty_cells(gdf, ("field_id", "season"), source)
     gdf = gdf.copy()
     for col in ("field_id", "season", "farmer_token"):
         gdf[col] = gdf[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else (

@@ -218,7 +218,9 @@ def monitor_cmd(
     book: Path = typer.Option(None, "--book", help="The Book (to name the affected lines)."),
     store: str = typer.Option(None, "--store", help="A decision store: also name the decided lines no Book line "
                               "covers (D-<application_id>, as reunderwrite follows them)."),
-    crop_model: str = typer.Option("champion", "--crop-model", help="champion, a saved model folder, or none (its CROP_MISMATCH probabilities and alert thresholds; none: no CROP_MISMATCH, the rules' default thresholds)."),
+    crop_model: str = typer.Option("champion", "--crop-model", help="champion, a saved model folder, or none (its "
+                                   "CROP_MISMATCH probabilities and alert thresholds; none: no CROP_MISMATCH, the "
+                                   "rules' default thresholds)."),
     cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the alerts as JSON lines."),
 ) -> None:

@@ -101,7 +101,7 @@ from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts",
-           "alert_params_of", "alerts_as_of", "crop_first_days", "own_crop_obs", "peer_candidates", "mismatch_mask",
+           "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask",
            "mismatch_cohort", "thermal_clock", "season_start_days"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
@@ -492,6 +492,13 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
     return al.reset_index(drop=True)
 
 
+def fields_region(fields: pd.DataFrame) -> str | None:
+    """The region of a fields table (its first non-empty ``region``; None without one)."""
+    if "region" not in fields.columns or not fields["region"].notna().any():
+        return None
+    return str(fields["region"].dropna().iloc[0])
+
+
 def alert_params_of(crop_model: Any, region: str | None) -> AlertParams | None:
     """The early-warning thresholds a crop-type model version carries for ``region`` (tuned on its training
     seasons' diaries, :mod:`pipelines._alert_fit`), over the rules' defaults; None when it carries none (a model
@@ -525,8 +532,8 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
     feats = None
     if crop_model is not None:
         feats = crop_model.predict(res.series, cur.drop(columns="geometry", errors="ignore"), as_of)
-        if params is None and "region" in cur.columns and cur["region"].notna().any():
-            params = alert_params_of(crop_model, str(cur["region"].dropna().iloc[0]))
+        if params is None:
+            params = alert_params_of(crop_model, fields_region(cur))
     al = season_alerts(fields, res.series, pd.concat(history, ignore_index=True) if history else None, str(season),
                        as_of, features=feats, book=book, params=params, warnings=warnings, weather=weather)
     return al, warnings

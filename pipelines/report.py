@@ -250,7 +250,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     stored records (first decisions and re-underwriting runs).
     """
     from features.series import season_window
-    from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, season_alerts
+    from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, fields_region, season_alerts
     from underwriting.store import DecisionStore
 
     st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False)
@@ -273,7 +273,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     if f.empty:
         raise UserInputError(f"report: no field of season {season} in the fields given")
     f = f.assign(crop=f["declared_crop"]) if "crop" not in f.columns else f
-    region = str(f["region"].dropna().iloc[0]) if "region" in f.columns and f["region"].notna().any() else None
+    region = fields_region(f)
     start = season_window(season, region)[0] if region else None
     obs = clear_ndvi(series, as_of=day) if series is not None and len(series) else pd.DataFrame()
     bands = pd.DataFrame()

@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
-from pipelines.monitor import AlertParams
+from pipelines.monitor import AlertParams, fields_region
 from pipelines.underwrite import ChampionModels, checkpoint_label, portable_source, write_features_artifact
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
@@ -65,8 +65,8 @@ if TYPE_CHECKING:
     from pipelines.county import County
     from pipelines.schedule import Due
 
-__all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "book_with_decided", "decided_lines", "lines_to_review", "propose_actions",
-           "reunderwrite", "reunderwrite_county", "reunderwrite_due", "checkpoint_label",
+__all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "book_with_decided", "decided_lines",
+           "lines_to_review", "propose_actions", "reunderwrite", "reunderwrite_county", "reunderwrite_due", "checkpoint_label",
            "DETERIORATION_ALERTS", "DEFAULT_OPERATOR"]
 
 DETERIORATION_ALERTS = ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
@@ -128,9 +128,9 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
     if warnings is not None and "drawn" in lines.columns:
         over = lines[lines["drawn"] > lines["limit"]]
         if len(over):
-            warnings.append(f"{len(over)} active line(s) drawn above their limit ({', '.join(over['line_id'].astype(str).head(5))}"
-                            f"{', …' if len(over) > 5 else ''}): re-underwritten as the Book states them; check the "
-                            "Book export")
+            named = ", ".join(over["line_id"].astype(str).head(5)) + (", …" if len(over) > 5 else "")
+            warnings.append(f"{len(over)} active line(s) drawn above their limit ({named}): re-underwritten as the "
+                            "Book states them; check the Book export")
     ids = set(applications["application_id"].astype(str))
     season_apps = applications[applications["season"].astype(str) == str(season)]
     by_token = dict(zip(season_apps["farmer_token"].astype(str), season_apps["application_id"].astype(str),
@@ -348,8 +348,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     season = str(season)
     warnings: list[str] = []
     say = progress or (lambda _m: None)
-    label = checkpoint_label(season, str(fields["region"].dropna().iloc[0]) if "region" in fields.columns
-                             and fields["region"].notna().any() else "", as_of) if len(fields) else "end"
+    label = checkpoint_label(season, fields_region(fields) or "", as_of) if len(fields) else "end"
     own = not isinstance(store, DecisionStore)
     # the store must exist: re-underwriting follows stored decisions (a mistyped --store creates nothing)
     st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False)
@@ -399,10 +398,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                              provenance=provenance)
         from pipelines.monitor import alert_params_of, season_alerts
 
-        region = str(fields["region"].dropna().iloc[0]) if "region" in fields.columns and fields["region"].notna().any() \
-            else None
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
-                               params=alert_params or alert_params_of(models.crop_model, region), warnings=warnings,
+                               params=alert_params or alert_params_of(models.crop_model, fields_region(fields)),
+                               warnings=warnings,
                                weather=wx if isinstance(wx, pd.DataFrame) else None)
         by_app = {i.application_id: i for i in items}
         out_items, rows, forked = [], [], []

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.contracts import check_season
-from features.errors import ContractError, UserInputError, file_rows, missing_cells
+from features.errors import ContractError, UserInputError, file_rows, refuse_empty_cells
 from features.fields import check_known_crops
 from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
 from models.errors import MoneyError
@@ -125,16 +125,6 @@ def _refuse_personal_ids(raw: pd.DataFrame, source: str, column: str) -> None:
                             offenders=file_rows(source, sorted(rows)))
 
 
-def _require_keys(df: pd.DataFrame, keys: list[str], source: str) -> None:
-    """Every row has its key (named by file line/row: a message naming the row by its empty key would say 'nan')."""
-    for col in keys:
-        if col in df.columns:
-            empty = missing_cells(list(df[col]))
-            if empty:
-                raise ContractError(table=source, column=col, expected="a value on every row", found="empty cells",
-                                    offenders=file_rows(source, empty))
-
-
 def read_applications(path: str | Path) -> pd.DataFrame:
     """Read applications (CSV or Parquet) into the Applications contract."""
     p = Path(path)
@@ -146,7 +136,7 @@ def read_applications(path: str | Path) -> pd.DataFrame:
 
 def _applications(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     _require(df, [c.name for c in APPLICATIONS.columns if c.required], p.name)
-    _require_keys(df, ["application_id", "season"], p.name)
+    refuse_empty_cells(df, ("application_id", "season"), p.name)
     df = _strings(df, ["application_id", "farmer_token", "season", "currency", "contract_crop"])
     if "contract_crop" in df.columns:
         check_known_crops(df["contract_crop"], source=p.name, column="contract_crop", rows=df["application_id"])
@@ -171,7 +161,7 @@ def read_book(path: str | Path) -> pd.DataFrame:
 
 def _book(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     _require(df, [c.name for c in BOOK.columns if c.required], p.name)
-    _require_keys(df, ["line_id"], p.name)
+    refuse_empty_cells(df, ("line_id",), p.name)
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
     check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"])
     df = _money(df, BOOK_MONEY, p.name, "line_id")
