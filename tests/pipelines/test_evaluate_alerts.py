@@ -122,6 +122,26 @@ def test_tuning_learns_from_records_not_truth(synth: tuple[SeasonData, pd.DataFr
         tune_params(replace(data, records=None), ["2007"], grid=grid)
 
 
+def test_tuning_replays_a_deterministic_sample_of_a_large_season(synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    """Beyond max_fields a tuning season is replayed on a hash sample of its fields (its labels cut to it); the
+    seasons before it (the expectations) stay whole; at or above the season's size nothing changes."""
+    from pipelines.evaluation.alerts import tuning_view
+
+    data, _ = synth
+    grid = {"grace_days": (15, 25), "peer_greenup_rel": (0.5, 0.9)}
+    whole, t_whole = tune_params(data, ["2006", "2007"], grid=grid)
+    same, t_same = tune_params(data, ["2006", "2007"], grid=grid, max_fields=N)
+    assert same == whole and t_same.equals(t_whole)
+    view, keep = tuning_view(data, "2007", 20)
+    assert keep is not None and len(keep) == 20 and keep == tuning_view(data, "2007", 20)[1]  # deterministic
+    assert set(view.crops.loc[view.crops["season"] == "2007", "field_id"]) == keep
+    assert set(view.obs.loc[view.obs["season"] == "2007", "field_id"]) <= keep
+    assert view.obs[view.obs["season"] != "2007"].equals(data.obs[data.obs["season"] != "2007"])
+    _, t20 = tune_params(data, ["2007"], grid=grid, max_fields=20)
+    failed_or_unsown = {f"F{k:03d}" for k in range(5)}  # the diaries' events: 3 zero yields, 2 never sown
+    assert (t20["events"] == len(failed_or_unsown & keep)).all()
+
+
 def _county(tmp: Path, truth: pd.DataFrame) -> Path:
     root = tmp / "county"
     (root / "truth").mkdir(parents=True)
