@@ -41,7 +41,11 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         past = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series
                 for p in sorted(x for x in f["season"].astype(str).unique() if x < s)]
         history = pd.concat(past, ignore_index=True) if past else None
-    return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day)
+    from pipelines.monitor import fields_region
+
+    region = fields_region(f)
+    return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
+                             params=_champion_alert_params(region) if region is not None else None)
 
 
 def _champion_alert_params(region: str) -> Any:

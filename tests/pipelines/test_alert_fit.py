@@ -73,3 +73,24 @@ def test_thresholds_travel_with_the_model_and_are_used() -> None:
     restore_state(back, meta)
     assert back.alert_params_ == {} and alert_params_of(back, "in-smallholder") is None
     assert set(DEFAULT_GRID) == set(tuned["in-smallholder"])  # what the fit returns
+
+
+def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`report portfolio` draws the alerts with the crop-type champion's thresholds (as monitor raises them); with no
+    registry or champion, the rules' defaults."""
+    from types import SimpleNamespace
+
+    import models.registry as reg
+    from models.errors import RegistryError
+    from pipelines import _cli_report
+
+    champion = FittedStub(alert_params_={"in-smallholder": {"collapse_k": 1.0, "grace_days": 10}})
+    monkeypatch.setattr(reg, "resolve", lambda *a, **k: SimpleNamespace(model=champion))
+    assert _cli_report._champion_alert_params("in-smallholder") == AlertParams(collapse_k=1.0, grace_days=10)
+    assert _cli_report._champion_alert_params("us-nebraska") is None
+
+    def missing(*a: Any, **k: Any) -> Any:
+        raise RegistryError(problem="no model named crop-type")
+
+    monkeypatch.setattr(reg, "resolve", missing)
+    assert _cli_report._champion_alert_params("in-smallholder") is None
