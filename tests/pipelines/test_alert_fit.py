@@ -4,6 +4,7 @@ farmers' diaries, saved with it, used by monitor / reunderwrite (and the report)
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
