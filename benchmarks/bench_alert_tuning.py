@@ -27,7 +27,6 @@ def main() -> None:
     os.environ.setdefault("AGCREDIT_TOKEN_KEY", "agcredit-demo-token-key")
     import pandas as pd
 
-    import pipelines.evaluation.alerts as ev
     from features.threads import thread_map
     from pipelines._alert_fit import county_alert_params
     from pipelines.county import County
@@ -40,10 +39,8 @@ def main() -> None:
         series = pd.concat(thread_map(c.series, seasons), ignore_index=True)
         n = len(c.fields(seasons[-1]))
         for cap in [0, *[x for x in caps if x < n]]:
-            ev.TUNE_MAX_FIELDS = cap  # tune_params' default, which county_alert_params uses
-            ev.tune_params.__kwdefaults__["max_fields"] = cap
             w, t = time.perf_counter(), time.process_time()
-            got = county_alert_params(c, seasons, series)
+            got = county_alert_params(c, seasons, series, max_fields=cap)
             w, t = time.perf_counter() - w, time.process_time() - t
             shown = ", ".join(f"{k} {v}" for k, v in (got or {}).items()) or "defaults (too few seasons/diaries)"
             print(f"{path.name:<10}{n:>14,}{'all' if cap == 0 else f'{cap:,}':>8}{w:>8.1f}{t:>8.1f}  {shown}")

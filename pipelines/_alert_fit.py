@@ -25,13 +25,15 @@ __all__ = ["N_TUNE_SEASONS", "county_alert_params"]
 N_TUNE_SEASONS = 2
 
 
-def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame) -> dict[str, Any] | None:
+def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame, *,
+                        max_fields: int | None = None) -> dict[str, Any] | None:
     """Thresholds tuned on the diaries of the latest :data:`N_TUNE_SEASONS` of ``seasons`` (a county's past
     seasons, ``series`` their every-variable series as :meth:`County.series` builds them); None when fewer than
     ``N_TUNE_SEASONS + 2`` seasons or no diaries of them. Only the tuned names are returned (the rest stay the
-    rules' defaults)."""
+    rules' defaults). ``max_fields``: :func:`pipelines.evaluation.alerts.tune_params`' sample cap (default its
+    :data:`~pipelines.evaluation.alerts.TUNE_MAX_FIELDS`; 0: every field)."""
     from features.series import season_window
-    from pipelines.evaluation.alerts import DEFAULT_GRID, SeasonData, tune_params
+    from pipelines.evaluation.alerts import DEFAULT_GRID, TUNE_MAX_FIELDS, SeasonData, tune_params
     from pipelines.monitor import AlertParams, clear_ndvi, crop_first_days, own_crop_obs
 
     seasons = sorted(str(s) for s in seasons)
@@ -52,5 +54,6 @@ def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame
                        crop_first_days(region, county.current_season))
     data = SeasonData(region=region, seasons=seasons, current=county.current_season, obs=obs, crops=crops,
                       starts=starts, records=records)
-    chosen, _ = tune_params(data, seasons[-N_TUNE_SEASONS:], base=AlertParams())
+    chosen, _ = tune_params(data, seasons[-N_TUNE_SEASONS:], base=AlertParams(),
+                            max_fields=TUNE_MAX_FIELDS if max_fields is None else max_fields)
     return {name: getattr(chosen, name) for name in sorted(DEFAULT_GRID)}

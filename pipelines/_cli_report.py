@@ -51,13 +51,12 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
 def _champion_alert_params(region: str) -> Any:
     """The crop-type champion's alert thresholds for ``region`` (as ``monitor`` uses them); without a registry or a
     champion, the rules' defaults (None)."""
-    from features.crop_type import CropTypeClassifier
     from models.errors import RegistryError
-    from models.registry import SaveLoadFlavour, resolve
+    from pipelines.featurize import load_crop_model
     from pipelines.monitor import alert_params_of
 
     try:
-        return alert_params_of(resolve("crop-type", flavour=SaveLoadFlavour.of(CropTypeClassifier())).model, region)
+        return alert_params_of(load_crop_model("champion")[0], region)
     except RegistryError:
         return None
 
