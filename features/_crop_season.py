@@ -139,8 +139,8 @@ def pinned_season_scale(model: Any, scale: float) -> Any:
     model._check_fitted()
     lo, hi = SCALE_BOUNDS
     if not isinstance(scale, (int, float)) or not math.isfinite(scale) or not lo <= scale <= hi:
-        raise UserInputError(f"crop season scale: expected a number from {lo} to {hi} (a crop_season_scale "
-                             f"predict returned), found {scale!r}")
+        raise UserInputError(f"crop season scale: expected a number from {lo} to {hi} (as in a record's "
+                             f"crop_season_scale), found {scale!r}")
     if not has_season_calibration(model):
         raise UserInputError("crop season scale: this crop-type model has no season calibration (trained before "
                              "it, or vector-scaled); it scores without a scale, so none can be pinned")

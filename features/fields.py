@@ -161,8 +161,24 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
 
 
 def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
-    """Coordinates outside ±180°/±90° under a geographic CRS are metres mislabelled as degrees."""
-    if not CRS(gdf.crs).is_geographic or len(gdf) == 0:
+    """Coordinates outside ±180°/±90° under a geographic CRS are metres mislabelled as degrees; under a projected
+    CRS, every coordinate within ±180/±90 and fields of under a square metre in median are degrees mislabelled as
+    metres (no real field file sits within 200 m of a projection's origin)."""
+    crs = CRS(gdf.crs)
+    if len(gdf) == 0:
+        return
+    if crs.is_projected:
+        minx, miny, maxx, maxy = gdf.total_bounds
+        inside = np.isfinite([minx, miny, maxx, maxy]).all() and -180 <= minx and maxx <= 180 and -90 <= miny \
+            and maxy <= 90
+        polys = gdf.geometry[gdf.geometry.geom_type.isin(["Polygon", "MultiPolygon"]) & ~gdf.geometry.is_empty]
+        if inside and len(polys) and float(np.nanmedian(polys.area.to_numpy())) < 1.0:
+            raise FieldsError(source=source, problem=f"coordinates within ±180/±90 under the projected CRS "
+                                                     f"{crs.to_string()} (bounds {minx:.4f}, {miny:.4f}, {maxx:.4f}, "
+                                                     f"{maxy:.4f}) and fields of under 1 m² in median: degrees "
+                                                     "labelled as metres? declare the geographic CRS (e.g. EPSG:4326)")
+        return
+    if not crs.is_geographic:
         return
     minx, miny, maxx, maxy = gdf.total_bounds
     if not (np.isfinite([minx, miny, maxx, maxy]).all()) or minx < -180 or maxx > 180 or miny < -90 or maxy > 90:

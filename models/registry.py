@@ -270,6 +270,16 @@ def _operator(operator: str | None) -> str:
 
 
 # ---------------------------------------------------------------------- register / promote / resolve
+def _ints_as_doubles(example: Any) -> Any:
+    """A DataFrame example with its integer columns (numpy or nullable) as float64; anything else as it is."""
+    import pandas as pd
+
+    if not isinstance(example, pd.DataFrame):
+        return example
+    ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c])]
+    return example.astype(dict.fromkeys(ints, "float64")) if ints else example
+
+
 def register(model: Any, name: str, *, metrics: Mapping[str, float], governance: Governance,
              params: Mapping[str, Any] | None = None, artifacts: Mapping[str, str | Path] | None = None,
              flavour: ModelFlavour | None = None, input_example: Any = None, output_example: Any = None,
@@ -291,6 +301,9 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
         if input_example is not None and output_example is not None:
             from mlflow.models import infer_signature
 
+            # integer columns declared as doubles (MLflow's advice): a count missing at scoring time is a NaN, which
+            # an integer column of the signature would refuse
+            input_example, output_example = _ints_as_doubles(input_example), _ints_as_doubles(output_example)
             signature = infer_signature(input_example, output_example)
         with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
             if params:

@@ -151,4 +151,4 @@ def align_features(features: pd.DataFrame, model: Any, warnings: list[str]) -> p
 def models_text(models: dict[str, str | None]) -> str:
     """``yield-value 3, crop-type version 2 (champion)``: each model's name and version (a description that
     already names its model, as the crop model's does, is shown as it is)."""
-    return ", ".join(v if v.startswith(k) else f"{k} {v}" for k, v in models.items() if v)
+    return ", ".join(v if v.startswith(k) else f"{k} {v}" for k, v in models.items() if v) or "none loaded"

@@ -14,7 +14,8 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any, TypeVar
 
@@ -84,6 +85,25 @@ F = TypeVar("F", bound=Callable[..., Any])
 def echo(msg: str = "") -> None:
     """Print to standard output."""
     typer.echo(msg)
+
+
+@contextmanager
+def progress_ticks(label: str, enabled: bool) -> Iterator[Callable[[int, int, str], None]]:
+    """A transient progress bar labelled ``label`` on standard error, and the ``tick(done, total, what)`` that moves
+    it. Drawn only on a terminal: redirected, the bar would leave a blank line before a one-line error."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
+                   TimeElapsedColumn(), console=console, disable=not (enabled and console.is_terminal), transient=True)
+    with bar:
+        task = bar.add_task("", total=None)
+
+        def tick(done: int, total: int, what: str) -> None:
+            bar.update(task, completed=done, total=total, description=what)
+
+        yield tick
 
 
 def parse_date(value: str | None, name: str) -> date | None:
@@ -186,3 +206,7 @@ def setup_logging() -> None:
     level = os.environ.get("AGCREDIT_LOG_LEVEL", "WARNING").upper()
     logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
                         format="%(levelname)s %(name)s: %(message)s")
+    # MLflow configures its own loggers at INFO when imported (database migrations, signature checks): the same
+    # level as ours unless MLFLOW_LOGGING_LEVEL says otherwise
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level if level in logging.getLevelNamesMapping() else "WARNING")
+    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())

@@ -42,6 +42,11 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
     if res.ok:
         head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
         echo(f"OK: {res.count} records, chain intact ({_shown(store_url(store))}){head}")
+        if res.forked:
+            shown = ", ".join(res.forked[:5]) + (f" and {len(res.forked) - 5} more" if len(res.forked) > 5 else "")
+            err(f"warning: {len(res.forked)} application(s) have forked records (two records start their chain or "
+                f"replace the same record; written before underwrite refused it): {shown}; `explain` and "
+                "`override` follow the last written — review them")
         return
     if res.seq is None:
         err(f"BROKEN: {res.problem}; {res.count} records verified")

@@ -14,6 +14,7 @@ from pipelines._cli_app import (
     features_app,
     parse_date,
     parse_dates,
+    progress_ticks,
     user_errors,
 )
 
@@ -42,22 +43,12 @@ def build_command(
                                                                 "tmax_c, et0_mm): adds the wx_* features"),
 ) -> None:
     """Build FieldFeatures (planted area, crop type, growth stage, seasonal summaries) and write Parquet."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from pipelines.featurize import featurize_to_file
 
     day = parse_date(as_of, "--as-of")
     assert day is not None
     haze = parse_dates(hazy_dates, "--hazy-dates")
-    bar = Progress(TextColumn("scenes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                   TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=True)
-    with bar:
-        task = bar.add_task("", total=None)
-
-        def tick(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=label)
-
+    with progress_ticks("scenes", progress) as tick:
         res, path, model = featurize_to_file(fields, imagery, season, day, out, crop_model=crop_model,
                                              cache_dir=cache, progress=tick, weather=weather,
                                              crop_season_scale=crop_season_scale, haze_dates=haze)

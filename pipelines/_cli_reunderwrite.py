@@ -33,7 +33,7 @@ def _print_result(res: Any) -> None:
     """One line per line of the Book: old → new limit, outcome, new reasons, actions; then the alerts."""
     for w in res.warnings:
         err(f"warning: {w}")
-    echo(f"re-underwriting {res.season} as of {res.as_of} (checkpoint {res.checkpoint}; models "
+    echo(f"re-underwriting {res.season} as of {res.as_of} (yield-model checkpoint {res.checkpoint}; models "
          + models_text(res.models) + f"): {len(res.items)} line(s), "
          f"{res.written} record(s) written, {res.already_present} already present")
     if res.hazy_dates is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from features.errors import ImageryError, UserInputError
-from pipelines._cli_app import echo, err, features_app, parse_date, user_errors
+from pipelines._cli_app import echo, err, features_app, parse_date, progress_ticks, user_errors
 
 __all__ = ["series_command"]
 
@@ -33,9 +33,6 @@ def series_command(
     chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="fields per spatial block (with Dask)"),
 ) -> None:
     """Build the FieldTimeSeries of a season and write it as Parquet (on Dask with --scheduler or --workers)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from features.fields import read_fields
     from features.series import build_series
     from pipelines.distributed import run_series, runner_from_options
@@ -44,14 +41,7 @@ def series_command(
     read = read_fields(fields, season=season)
     if scheduler and workers:
         raise UserInputError("--workers: give --scheduler or --workers, not both")
-    bar = Progress(TextColumn("scenes"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                   TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=True)
-    with bar:
-        task = bar.add_task("", total=None)
-
-        def tick(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=label)
-
+    with progress_ticks("scenes", progress) as tick:
         kwargs: dict[str, Any] = {"as_of": as_of_d, "start": start_d, "end": end_d, "cache_dir": cache_dir,
                                   "inward_buffer": inward_buffer}
         if scheduler or workers:

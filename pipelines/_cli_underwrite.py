@@ -21,6 +21,7 @@ from pipelines._cli_app import (
     models_text,
     parse_date,
     parse_dates,
+    progress_ticks,
     user_errors,
 )
 
@@ -52,9 +53,6 @@ def underwrite_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
 ) -> None:
     """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from pipelines.underwrite import underwrite_files
 
     day = parse_date(as_of, "--as-of")
@@ -64,14 +62,7 @@ def underwrite_command(
 
         raise RunInputError(what="underwrite", problem="give --imagery (to build the features) or --features")
     haze = parse_dates(hazy_dates, "--hazy-dates")
-    bar = Progress(TextColumn("underwrite"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
-                   TimeElapsedColumn(), console=Console(stderr=True), disable=not progress, transient=True)
-    with bar:
-        task = bar.add_task("", total=None)
-
-        def tick(done: int, total: int, label: str) -> None:
-            bar.update(task, completed=done, total=total, description=label)
-
+    with progress_ticks("underwrite", progress) as tick:
         res = underwrite_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
                                cache_dir=cache, operator=operator, progress=tick, weather=weather,
@@ -79,7 +70,7 @@ def underwrite_command(
     for w in res.warnings:
         err(f"warning: {w}")
     s = res.summary
-    echo(f"{s['n']} applications as of {day} (checkpoint {res.checkpoint}): "
+    echo(f"{s['n']} applications as of {day} (yield-model checkpoint {res.checkpoint}): "
          + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()))
     echo(f"granted {', '.join(s['total_limit_text'].values()) or '0'} of "
          f"{', '.join(s['total_requested_text'].values())} requested")

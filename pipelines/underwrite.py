@@ -281,7 +281,7 @@ def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
     from models.money import format_minor
 
     outcomes = Counter(i.outcome for i in items)
-    totals: dict[str, int] = {}
+    totals: dict[str, int] = {i.currency: 0 for i in items}  # nothing granted in a currency: its zero, not "0"
     for i in items:
         if i.outcome in ("APPROVE", "REDUCE"):
             totals[i.currency] = totals.get(i.currency, 0) + int(i.limit)
@@ -378,8 +378,9 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                featurized=featurized)
         if st is None:
             st = DecisionStore(url)
-        res = st.append(run.items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
-        return UnderwriteResult(items=run.items, summary=summarise(run.items), features=run.features,
+        items = forward_only_items(run.items, st, warnings)
+        res = st.append(items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
+        return UnderwriteResult(items=items, summary=summarise(items), features=run.features,
                                 valuations=run.valuations, written=res.written,
                                 already_present=res.already_present, record_ids=res.record_ids,
                                 warnings=warnings + run.warnings, models=run.models, checkpoint=run.checkpoint,
@@ -388,6 +389,38 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     finally:
         if own and st is not None:
             st.close()
+
+
+def forward_only_items(items: list[DecisionItem], store: DecisionStore, warnings: list[str]) -> list[DecisionItem]:
+    """``items`` without the decisions of applications the store has already decided otherwise (another as-of
+    date, other inputs, models or policy): a second first record would fork the application's chain, and the
+    later-written one would be shown as current. A re-run's own records (the same record id) stay: appending them
+    adds nothing. The skipped ones are named in a warning; when every item is skipped, a
+    :class:`~features.errors.UserInputError` (nothing to write)."""
+    from underwriting.store import record_id_for
+
+    heads = store.heads([i.application_id for i in items])
+    if not heads:
+        return items
+    stored = store.stored_ids([record_id_for(i.idempotency_key) for i in items if str(i.application_id) in heads])
+    kept, skipped = [], []
+    for item in items:
+        app = str(item.application_id)
+        if app in heads and record_id_for(item.idempotency_key) not in stored:
+            skipped.append(app)
+        else:
+            kept.append(item)
+    if not skipped:
+        return kept
+    shown = ", ".join(f"{a} (current record as of {heads[a][1]})" for a in skipped[:3])
+    more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+    why = (f"already decided in {store.shown_url} with another as-of date or other inputs: {shown}{more}; an "
+           "application's chain goes forward only — re-decide its line with `agcredit reunderwrite`, change a "
+           "decision with `agcredit override`")
+    if not kept:
+        raise UserInputError(f"underwrite: nothing to write: the {len(skipped)} application(s) are {why}")
+    warnings.append(f"{len(skipped)} application(s) not underwritten again: {why}")
+    return kept
 
 
 def refuse_unmatched(applications: pd.DataFrame, table: pd.DataFrame, season: str, what: str) -> None:

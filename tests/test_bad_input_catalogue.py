@@ -251,6 +251,10 @@ CASES = [
     Case("fields-missing-crs", _fields_validate(lambda e, d: _parquet_no_crs(d)), r"fields\.parquet.*no CRS"),
     Case("fields-wrong-crs", _fields_validate(lambda e, d: _gpkg(d, fields_frame().set_crs(4326, allow_override=True))),
          r"fields\.gpkg.*(CRS|coordinates|degrees|latitude|longitude)"),
+    Case("fields-degrees-as-metres", _fields_validate(lambda e, d: _gpkg(
+        d, fields_frame().to_crs(4326).set_crs(CRS, allow_override=True))),
+         r"fields\.gpkg: coordinates within ±180/±90 under the projected CRS EPSG:32614 \(bounds .*\) and fields of "
+         r"under 1 m² in median: degrees labelled as metres\? declare the geographic CRS \(e\.g\. EPSG:4326\)$"),
     Case("fields-duplicate-ids", _fields_with(field_id=["P000", "P000", "P002", "P003"]),
          r"fields\.gpkg.*duplicate field_id.*P000"),
     Case("fields-invalid-geometry-strict",

@@ -39,7 +39,8 @@ class PolicyError(UserInputError):
         self.source = source
         self.key = key
         self.problem = problem
-        super().__init__(f"{source}: '{key}': {problem}")
+        # a whole-file problem (key "<file>" or "<document>") names the file only
+        super().__init__(f"{source}: {problem}" if key.startswith("<") else f"{source}: '{key}': {problem}")
 
 
 class StoreError(UserInputError):

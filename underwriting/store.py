@@ -61,6 +61,15 @@ EXTRA_COLUMNS = ("seq", "kind", "supersedes")
 _LOOKUP_CHUNK = 500
 
 
+def _stored(conn: Connection, ids: Sequence[str]) -> set[str]:
+    """Those of the record ``ids`` stored, looked up in chunks (bound parameters)."""
+    seen: set[str] = set()
+    for start in range(0, len(ids), _LOOKUP_CHUNK):
+        seen.update(conn.scalars(select(decisions.c.record_id).where(
+            decisions.c.record_id.in_(ids[start:start + _LOOKUP_CHUNK]))))
+    return seen
+
+
 def store_url(url: str | None = None) -> str:
     """The store URL in force: the argument, else ``AGCREDIT_STORE_URL``, else the SQLite default."""
     return url or os.environ.get(ENV_URL) or DEFAULT_URL
@@ -117,6 +126,10 @@ class VerifyResult:
     #: ``verify(expect_head=...)`` detect records cut from the end of the chain
     head_seq: int | None = None
     head_hash: str | None = None
+    #: applications whose records fork (two first records, or two records superseding the same one): the chain's
+    #: hashes are intact, but the one shown as current is merely the last written (stores written before the
+    #: store refused forks)
+    forked: tuple[str, ...] = ()
 
     def raise_if_broken(self) -> None:
         if not self.ok:
@@ -312,10 +325,7 @@ class DecisionStore:
         ids = [record_id_for(i.idempotency_key) for i in items]
         # one transaction for the whole call: a run killed half-way leaves nothing; its re-run writes everything
         with self._write() as conn:
-            seen: set[str] = set()
-            for start in range(0, len(ids), _LOOKUP_CHUNK):  # the lookup in chunks (bound parameters)
-                chunk = ids[start:start + _LOOKUP_CHUNK]
-                seen.update(conn.scalars(select(decisions.c.record_id).where(decisions.c.record_id.in_(chunk))))
+            seen = _stored(conn, ids)
             head = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
                                 .order_by(decisions.c.seq.desc()).limit(1)).first()
             seq, prev = (int(head[0]), str(head[1])) if head else (0, None)
@@ -327,6 +337,14 @@ class DecisionStore:
                         select(func.count()).where(decisions.c.record_id == item.supersedes)) == 0:
                     raise StoreError(url=self.shown_url, problem=f"record {rid} supersedes "
                                                                  f"{item.supersedes}, which is not stored")
+                if not item.supersedes:  # under the write lock: an application's chain has one first record
+                    first = conn.execute(select(decisions.c.record_id, decisions.c.as_of).where(
+                        decisions.c.application_id == str(item.application_id)).limit(1)).first()
+                    if first is not None:
+                        raise StoreChangedError(url=self.shown_url, problem=(
+                            f"application {item.application_id} already has record {first[0]} (as of {first[1]}); "
+                            f"record {rid} would start a second chain for it; nothing was written — an "
+                            "application's chain goes forward only (reunderwrite or override it)"))
                 if item.supersedes:  # under the write lock: a record is superseded once (a chain never forks)
                     other = conn.scalar(select(decisions.c.record_id).where(
                         decisions.c.application_id == str(item.application_id),
@@ -368,6 +386,9 @@ class DecisionStore:
         hash printed by an earlier verify — must still be a record of the chain (else records were cut from its
         end, which the links alone cannot show)."""
         expected, prev, count, seen_head = 1, None, 0, expect_head is None
+        starts: set[str] = set()
+        replaced: set[tuple[str, str]] = set()
+        forked: dict[str, None] = {}
         with self._read() as conn:
             result = conn.execution_options(yield_per=500).execute(select(decisions).order_by(decisions.c.seq))
             for m in result.mappings():
@@ -393,6 +414,13 @@ class DecisionStore:
                     return VerifyResult(ok=False, count=count, seq=int(row["seq"]), record_id=str(row["record_id"]),
                                         problem=problem)
                 prev, expected, count = row["record_hash"], expected + 1, count + 1
+                app, sup = str(row["application_id"]), row["supersedes"]
+                if sup is None and app in starts or sup is not None and (app, str(sup)) in replaced:
+                    forked[app] = None
+                if sup is None:
+                    starts.add(app)
+                else:
+                    replaced.add((app, str(sup)))
                 seen_head = seen_head or prev == expect_head
             guard = self._guard_problem(conn)
         if guard is not None:
@@ -400,7 +428,7 @@ class DecisionStore:
         if not seen_head:
             return VerifyResult(ok=False, count=count, problem=f"the head {expect_head} recorded earlier is not in the "
                                                                "chain: records were removed from its end")
-        return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev)
+        return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked))
 
     def _guard_problem(self, conn: Connection) -> str | None:
         """None when the triggers refusing UPDATE and DELETE are in place (and enabled), else what is wrong."""
@@ -435,6 +463,25 @@ class DecisionStore:
             rows = conn.execute(select(decisions).where(decisions.c.application_id == str(application_id))
                                 .order_by(decisions.c.seq)).mappings().all()
         return [_record(r) for r in rows]
+
+    def stored_ids(self, record_ids: Sequence[str]) -> set[str]:
+        """Those of ``record_ids`` the store holds."""
+        with self._read() as conn:
+            return _stored(conn, list(record_ids))
+
+    def heads(self, application_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """The current record of each of ``application_ids`` that has one: application id -> (record id, as-of
+        date) of its last record in the chain."""
+        ids = sorted({str(a) for a in application_ids})
+        best: dict[str, tuple[int, str, str]] = {}
+        with self._read() as conn:
+            for start in range(0, len(ids), _LOOKUP_CHUNK):  # in chunks (bound parameters)
+                q = select(decisions.c.application_id, decisions.c.seq, decisions.c.record_id, decisions.c.as_of
+                           ).where(decisions.c.application_id.in_(ids[start:start + _LOOKUP_CHUNK]))
+                for app_id, seq, rid, day in conn.execute(q):
+                    if app_id not in best or int(seq) > best[app_id][0]:
+                        best[app_id] = (int(seq), str(rid), str(day))
+        return {a: (rid, day) for a, (_, rid, day) in best.items()}
 
     def latest(self, application_id: str, as_of: str | date | None = None) -> DecisionRecord | None:
         """The last record written for an application (with ``as_of`` on or before the date, if given)."""

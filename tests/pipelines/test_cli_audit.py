@@ -40,6 +40,26 @@ def test_verify_ok(url: str) -> None:
     assert res.stdout.startswith("OK: 5 records, chain intact")
 
 
+def test_verify_warns_of_forked_chains(url: str) -> None:
+    """A second first record of an application, chained properly around the API's refusal (as stores written
+    before it hold them): OK, and a warning naming the application."""
+    from underwriting._store_schema import decisions
+    from underwriting.store import record_id_for
+
+    item = _items("2024", 1, start=1)[0]
+    item = DecisionItem(**{**item.__dict__, "idempotency_key": "k1-other-inputs"})
+    with DecisionStore(url) as s:
+        head = s.verify()
+        assert head.head_seq is not None
+        row = DecisionStore._row(item, record_id_for(item.idempotency_key), head.head_seq + 1, head.head_hash, "old")
+        with s._write() as conn:
+            conn.execute(sa.insert(decisions), [row])
+    res = runner.invoke(app, ["audit", "verify", "--store", url])
+    assert res.exit_code == 0 and res.stdout.startswith("OK: 6 records, chain intact")
+    assert res.stderr.startswith("warning: 1 application(s) have forked records (two records start their chain or "
+                                 "replace the same record; written before underwrite refused it): APP1; ")
+
+
 def test_verify_uses_the_environment(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AGCREDIT_STORE_URL", url)
     res = runner.invoke(app, ["audit", "verify"])

@@ -100,6 +100,45 @@ def test_featurized_run_equals_given_features(world: dict[str, Any], tmp_path: P
     assert again.written == 0 and again.already_present == len(b.items)
 
 
+def test_underwrite_never_forks_an_application_chain(world: dict[str, Any], tmp_path: Path) -> None:
+    """An application the store has decided already (as of another date, or from other inputs) is not decided again
+    by `underwrite`: a second first record would fork its chain and, written last, be shown as current. Alone it is
+    a one-line error and nothing is written; beside new applications it is skipped, named in a warning, and left
+    out of the run's summary; the others are stored. A re-run of the same decisions still adds nothing."""
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    apps = world["apps"][world["apps"]["season"] == world["season"]]
+    first, rest = apps.iloc[:1], apps.iloc[1:]
+    c: County = world["county"]
+    earlier = world["as_of"] - pd.Timedelta(days=20)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AGCREDIT_TOKEN_KEY", KEY)
+        one = underwrite(first, c.fields(world["season"]), world["season"], earlier, imagery=c.imagery,
+                         policy=default_policy(), profile=c.profile, book=world["book"], store=url,
+                         models=world["models"], cache_dir=c.cache_dir)
+    assert one.written == 1
+    app_id = str(first["application_id"].iloc[0])
+    with pytest.raises(UserInputError, match=rf"underwrite: nothing to write: the 1 application\(s\) are already "
+                                             rf"decided in .* {app_id} \(current record as of {earlier}\); an "
+                                             "application's chain goes forward only"):
+        underwrite(first, c.fields(world["season"]), world["season"], world["as_of"], imagery=c.imagery,
+                   policy=default_policy(), profile=c.profile, book=world["book"], store=url,
+                   models=world["models"], cache_dir=c.cache_dir, features=world["features"])
+    res = underwrite(apps, c.fields(world["season"]), world["season"], world["as_of"], imagery=c.imagery,
+                     policy=default_policy(), profile=c.profile, book=world["book"], store=url,
+                     models=world["models"], cache_dir=c.cache_dir, features=world["features"])
+    assert res.written == len(rest) == len(res.items) and res.summary["n"] == len(rest)
+    assert app_id not in {i.application_id for i in res.items}
+    assert any(w.startswith("1 application(s) not underwritten again: already decided in ") and app_id in w
+               for w in res.warnings)
+    with DecisionStore(url) as st:
+        assert st.count() == len(apps) and st.verify().ok
+        assert [r.as_of for r in st.history(app_id)] == [str(earlier)]
+    again = underwrite(apps, c.fields(world["season"]), world["season"], world["as_of"], imagery=c.imagery,
+                       policy=default_policy(), profile=c.profile, book=world["book"], store=url,
+                       models=world["models"], cache_dir=c.cache_dir, features=world["features"])
+    assert again.written == 0 and again.already_present == len(rest)
+
+
 def test_summarise_and_table(world: dict[str, Any], tmp_path: Path) -> None:
     res = _run(world, f"sqlite:///{tmp_path / 's.db'}", features=world["features"])
     s = summarise(res.items)
@@ -252,22 +291,38 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
     r = runner.invoke(app, uw, env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 0 and f"stored 0 new records ({n} already present)" in r.stdout
     assert "no row in the features given" not in r.stderr and "rejected when reading" not in r.stderr
+    # other inputs for the same applications into the same store: they are decided already, so nothing is written
+    # (a second first record would fork their chains) — the variants below each go to a store of their own
+    short = tmp_path / "short.parquet"
+    pd.read_parquet(feats).iloc[1:].to_parquet(short, index=False)
+    i = uw.index("--features") + 1
+    r = runner.invoke(app, [*uw[:i], str(short), *uw[i + 1:]], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert f"underwrite: nothing to write: the {n} application(s) are already decided in " in r.stderr
+    assert "an application's chain goes forward only" in r.stderr and "Traceback" not in r.stderr
+    with DecisionStore(store) as st:
+        assert st.count() == n and st.verify().ok
+    fresh = iter(range(100))
+    uw = [*uw[:uw.index("--store") + 1], "STORE", *uw[uw.index("--store") + 2:]]
+
+    def invoke(args: list[str]) -> Any:
+        at = args.index("STORE")
+        args = [*args[:at], f"sqlite:///{tmp_path / f'v{next(fresh)}.db'}", *args[at + 1:]]
+        return runner.invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
+
     # features built from another fields file (one field short): the run says which fields go unvalued;
     # a field of the fields file rejected when reading (unrepairable geometry): the run says so too
     gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
     gone = str(pd.read_parquet(feats)["field_id"].iloc[0])
-    short = tmp_path / "short.parquet"
     pd.read_parquet(feats).query("field_id != @gone").to_parquet(short, index=False)
-    r = runner.invoke(app, [*uw[:uw.index("--features") + 1], str(short), *uw[uw.index("--features") + 2:]],
-                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    r = invoke([*uw[:uw.index("--features") + 1], str(short), *uw[uw.index("--features") + 2:]])
     assert r.exit_code == 0, r.stderr
     assert f"1 field(s) of the fields file have no row in the features given and are not valued: {gone} " in r.stderr
     row = (gdf["field_id"].astype(str) == gone) & (gdf["season"].astype(str) == world["season"])
 
     def with_fields(g: gpd.GeoDataFrame, name: str) -> Any:
         g.to_file(tmp_path / name, driver="GPKG")
-        res = runner.invoke(app, [*uw[:uw.index("--fields") + 1], str(tmp_path / name),
-                                  *uw[uw.index("--fields") + 2:]], env={"AGCREDIT_TOKEN_KEY": KEY})
+        res = invoke([*uw[:uw.index("--fields") + 1], str(tmp_path / name), *uw[uw.index("--fields") + 2:]])
         assert res.exit_code == 0, res.stderr
         return res
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,7 +95,10 @@ def test_limit_is_parsed_in_the_record_currency(store: DecisionStore) -> None:
 
 
 def test_as_of_is_the_override_date_and_never_forks_the_chain(store: DecisionStore) -> None:
-    later = decision("A1", 300_000, as_of="2025-07-01")
+    first = store.latest("A1")
+    assert first is not None  # a re-underwriting as of 1 July, linked to the first record (a chain never forks)
+    later = dataclasses.replace(decision("A1", 300_000, as_of="2025-07-01"), kind="reunderwrite",
+                                supersedes=first.record_id)
     store.append([later], operator="batch")
     with pytest.raises(OverrideError, match=r"application A1: the current record \(\w+\) is as of 2025-07-01, after "
                                             r"2025-06-01: an override replaces the current record; drop --as-of or "

@@ -86,6 +86,52 @@ def drop_guard(store: DecisionStore) -> list[str]:
     return ["ALTER TABLE agc_decisions DISABLE TRIGGER USER"]
 
 
+def test_an_application_has_one_first_record(store: DecisionStore) -> None:
+    """A second record of an application that supersedes nothing would start a second chain for it (a fork, the
+    later-written shown as current): refused under the write lock, the whole call writes nothing."""
+    import dataclasses
+
+    from underwriting.errors import StoreChangedError
+
+    store.append(make_items(2), operator="batch")
+    again = dataclasses.replace(make_items(1)[0], idempotency_key="key-0-other-inputs", as_of="2025-04-01")
+    with pytest.raises(StoreChangedError, match=r"application APP0000 already has record \w+ \(as of 2025-05-01\); "
+                                                r"record \w+ would start a second chain for it; nothing was written"):
+        store.append([*make_items(1, start=5), again], operator="batch")
+    assert store.count() == 2 and store.verify().ok
+    assert store.heads(["APP0000", "APP0001", "APP0009"]) == {
+        f"APP000{i}": (record_id_for(f"key-{i}"), "2025-05-01") for i in (0, 1)}
+    assert store.stored_ids([record_id_for("key-1"), record_id_for("key-7")]) == {record_id_for("key-1")}
+
+
+def test_verify_names_chains_forked_before_the_refusal(store: DecisionStore) -> None:
+    """A store written before forks were refused (rows chained properly, written here around the API's check):
+    verify stays OK — the hashes are intact — and names the forked applications."""
+    import dataclasses
+
+    from underwriting._store_schema import decisions
+
+    store.append(make_items(3), operator="batch")
+    first = store.latest("APP0001")
+    assert first is not None and store.verify().forked == ()
+    legacy = [dataclasses.replace(make_items(1, start=1)[0], idempotency_key="key-1-again"),  # a second start
+              dataclasses.replace(make_items(1, start=2)[0], idempotency_key="key-2-a", kind="override",
+                                  supersedes=record_id_for("key-2")),
+              dataclasses.replace(make_items(1, start=2)[0], idempotency_key="key-2-b", kind="override",
+                                  supersedes=record_id_for("key-2"))]  # the same record replaced twice
+    res = store.verify()
+    seq, prev = res.head_seq, res.head_hash
+    assert seq is not None
+    with store._write() as conn:
+        for item in legacy:
+            seq += 1
+            row = DecisionStore._row(item, record_id_for(item.idempotency_key), seq, prev, "old-release")
+            conn.execute(sa.insert(decisions), [row])
+            prev = row["record_hash"]
+    res = store.verify()
+    assert res.ok and res.count == 6 and res.forked == ("APP0001", "APP0002")
+
+
 def test_append_is_idempotent_and_chained(store: DecisionStore) -> None:
     items = make_items(12)
     first = store.append(items, operator="analyst-1")
