@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -42,6 +41,7 @@ import shapely
 from affine import Affine
 
 from features.area import LEAD_DAYS, AreaParams, PixelTrajectory, pixel_trajectories, planted_area_from_trajectories
+from features.atomic import temp_beside
 from features.contracts import check_fields, check_season
 from features.errors import FieldsError, ImageryError
 from features.sources import resolve_imagery
@@ -191,15 +191,8 @@ def _read_block(grid: _Grid, win: tuple[int, int, int, int]) -> tuple[np.ndarray
 
 
 def _atomic_npz(path: Path, traj: PixelTrajectory) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".npz")
-    os.close(fd)
-    try:
+    with temp_beside(path, suffix=".npz") as tmp:  # np.savez appends .npz to a name without it
         np.savez(tmp, ndvi_max=traj.ndvi_max, ndvi_min=traj.ndvi_min, ndwi_med=traj.ndwi_med, n_clear=traj.n_clear)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _scene_trajectories(grid: _Grid, win: tuple[int, int, int, int], cache_dir: Path | None = None,

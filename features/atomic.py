@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["cached_table", "check_writable", "write_bytes_atomic", "write_table_atomic"]
+__all__ = ["cached_table", "check_writable", "temp_beside", "write_bytes_atomic", "write_table_atomic"]
 
 
 def check_writable(out: str | Path, *, what: str = "output") -> Path:
@@ -36,37 +38,53 @@ def check_writable(out: str | Path, *, what: str = "output") -> Path:
     return path
 
 
-def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None) -> Path:
-    """Write ``df`` as Parquet (default) or CSV (``fmt="csv"`` or a ``.csv`` suffix) atomically."""
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process's umask (read by setting and restoring it, under a lock)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+@contextmanager
+def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
+    """A temporary file name in ``out``'s folder (created, with missing parents) for the caller to fill; on a
+    normal exit it is given the mode a new file gets under the umask (``mkstemp`` makes it private, 0600 — a web
+    server, another team or Dask workers running as another user could not read the result) and renamed onto
+    ``out`` in one step; on an error it is removed and ``out`` is untouched."""
     path = Path(out)
-    kind = fmt or ("csv" if path.suffix.lower() == ".csv" else "parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
     os.close(fd)
     try:
-        if kind == "csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None) -> Path:
+    """Write ``df`` as Parquet (default) or CSV (``fmt="csv"`` or a ``.csv`` suffix) atomically."""
+    path = Path(out)
+    kind = fmt or ("csv" if path.suffix.lower() == ".csv" else "parquet")
+    with temp_beside(path) as tmp:
+        if kind == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
     return path
 
 
 def write_bytes_atomic(data: bytes, out: str | Path) -> Path:
     """Write ``data`` to ``out`` atomically (a temporary file in the same folder, then a rename)."""
     path = Path(out)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with temp_beside(path) as tmp:
+        Path(tmp).write_bytes(data)
     return path
 
 

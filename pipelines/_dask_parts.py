@@ -16,14 +16,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from features.atomic import temp_beside
 
 __all__ = ["PART_META_KEY", "content_key", "frame_hash", "spatial_partitions", "group_partitions", "part_path",
            "write_part", "read_part", "read_part_meta", "remove_stale_tmp"]
@@ -122,14 +122,8 @@ def write_part(df: pd.DataFrame, path: Path, meta: dict[str, Any] | None = None)
     md[PART_META_KEY] = json.dumps(meta or {}, sort_keys=True).encode()
     md[_OBJECT_KEY] = json.dumps([str(c) for c in df.columns if df[c].dtype == object]).encode()
     table = table.replace_schema_metadata(md)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with temp_beside(path) as tmp:
         pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path
 
 

@@ -359,7 +359,6 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         if crops is not None:
             todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
         todo, recheck = forward_only(todo, recs, as_of, warnings, same_day_done=same_day_done)
-        overrides = set(recs.loc[recs["kind"] == "override", "record_id"]) if len(recs) else set()
         if todo.empty:
             warnings.append(f"no active line to re-underwrite on {as_of}")
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
@@ -403,29 +402,41 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                warnings=warnings,
                                weather=wx if isinstance(wx, pd.DataFrame) else None)
         by_app = {i.application_id: i for i in items}
-        out_items, rows, forked = [], [], []
+        out_items, rows, forked, kept = [], [], [], []
+        prev_kind: dict[str, str] = {}  # record id -> kind of the records the new ones replace (as read now)
         for line in todo.to_dict("records"):
             item = by_app[str(line["review_application_id"])]
             prev = st.latest(item.application_id, as_of=as_of)
             mine = alerts[alerts["farmer_token"] == item.farmer_token] if len(alerts) else alerts
             new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules())
-            if prev is not None and prev.record_id == record_id_for(new.idempotency_key):
+            rid = record_id_for(new.idempotency_key)
+            if prev is not None and prev.record_id == rid:
                 # this very record is stored (a re-run): rebuild it against what it superseded
                 prev = st.get(prev.supersedes) if prev.supersedes else None
                 new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules())
             elif item.application_id in recheck:  # not the stored record of this date, and later ones exist
                 forked.append(str(line["line_id"]))
                 continue
+            elif prev is not None and st.get(rid) is not None:
+                # this date's record is stored and was replaced since (an analyst's override of the same day): a
+                # re-run leaves the override in force
+                kept.append(item.application_id)
+                continue
+            if prev is not None:
+                prev_kind[prev.record_id] = prev.kind
             out_items.append(new)
             rows.append(row)
         if forked:
             newest = str(recs.loc[recs["application_id"].isin(recheck), "as_of"].max())
             warnings.append(skipped_note(forked, newest))
+        if kept:
+            warnings.append(f"{len(kept)} line(s) already re-underwritten as of {as_of} and overridden since; the "
+                            f"override stays in force: {', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}")
         res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)
         new_ids = set(res.record_ids)
-        replaced = [it.application_id for it in out_items if it.supersedes in overrides
+        replaced = [it.application_id for it in out_items if prev_kind.get(str(it.supersedes)) == "override"
                     and record_id_for(it.idempotency_key) in new_ids]
         if replaced:
             warnings.append(f"{len(replaced)} analyst override(s) replaced by this re-underwriting (the new limit "
@@ -490,6 +501,11 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     log = CheckpointLog(url)
     due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
     if not due:
+        runs = log.rows()
+        later = runs.loc[(runs["region"] == c.region) & (runs["as_of"] > today.isoformat()), "as_of"]
+        if len(later) and progress is not None:  # a clock (or --today) set back: cron would run nothing, unseen
+            progress(f"warning: {today} is before checkpoints already run (as of up to {later.max()}): is the "
+                     "date right?")
         return []
     models = models or ScoringModels.resolve(warnings=[], weather=c.weather())
     out = []

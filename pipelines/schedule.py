@@ -94,7 +94,10 @@ class CheckpointLog:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = sa.create_engine(url)
+        from underwriting._store_schema import make_engine
+
+        # the store's engine: SQLite transactions BEGIN IMMEDIATE (serialised, waiting up to 60 s for a lock)
+        self.engine = make_engine(url)
         self.meta = sa.MetaData()
         self.table = sa.Table(
             "agcredit_checkpoint_runs", self.meta,
@@ -126,16 +129,22 @@ class CheckpointLog:
         """Record a checkpoint (and those it superseded) as done; marking twice changes nothing."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         rows = [(due.checkpoint, status)] + [(c, "superseded") for c in due.superseded]
-        with self.engine.begin() as c:
-            for cp, st in rows:
-                key = (due.season, due.region, due.crop, cp)
-                exists = c.execute(sa.select(self.table.c.season).where(
-                    self.table.c.season == key[0], self.table.c.region == key[1], self.table.c.crop == key[2],
-                    self.table.c.checkpoint == key[3])).first()
-                if exists is None:
-                    c.execute(self.table.insert().values(season=key[0], region=key[1], crop=key[2], checkpoint=key[3],
-                                                         status=st, as_of=as_of.isoformat(), ran_at=now,
-                                                         n_lines=n_lines if st == "ran" else 0))
+        for attempt in (1, 2):  # a concurrent run marking the same checkpoint first: the retry finds its rows
+            try:
+                with self.engine.begin() as c:
+                    for cp, st in rows:
+                        key = (due.season, due.region, due.crop, cp)
+                        exists = c.execute(sa.select(self.table.c.season).where(
+                            self.table.c.season == key[0], self.table.c.region == key[1],
+                            self.table.c.crop == key[2], self.table.c.checkpoint == key[3])).first()
+                        if exists is None:
+                            c.execute(self.table.insert().values(
+                                season=key[0], region=key[1], crop=key[2], checkpoint=key[3], status=st,
+                                as_of=as_of.isoformat(), ran_at=now, n_lines=n_lines if st == "ran" else 0))
+                return
+            except sa.exc.IntegrityError:
+                if attempt == 2:
+                    raise
 
 
 def due_checkpoints(today: date, seasons: list[str], calendar: pd.DataFrame, done: set[tuple[str, str, str, str]],

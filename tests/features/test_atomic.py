@@ -42,3 +42,25 @@ def test_atomic_write_then_check(tmp_path: Path) -> None:
 
     out = write_table_atomic(pd.DataFrame({"a": [1]}), tmp_path / "t.csv")
     assert check_writable(out) == out and out.read_text() == "a\n1\n"
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077, 0o002])
+def test_atomic_outputs_get_the_umask_mode(tmp_path: Path, mask: int) -> None:
+    """A file written atomically gets the mode any new file gets under the umask (mkstemp's private 0600 made
+    reports, decisions and Dask parts unreadable to a web server or workers running as another user); a write
+    that fails leaves neither the target nor a temporary file."""
+    import pandas as pd
+
+    from features.atomic import temp_beside, write_bytes_atomic
+
+    old = os.umask(mask)
+    try:
+        a = write_table_atomic(pd.DataFrame({"x": [1]}), tmp_path / "t.csv")
+        b = write_bytes_atomic(b"<html></html>", tmp_path / "sub" / "page.html")
+        with pytest.raises(RuntimeError), temp_beside(tmp_path / "never.parquet"):
+            raise RuntimeError("killed")
+    finally:
+        os.umask(old)
+    for p in (a, b):
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert sorted(q.name for q in tmp_path.rglob("*")) == ["page.html", "sub", "t.csv"]

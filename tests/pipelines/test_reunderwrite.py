@@ -199,7 +199,14 @@ def test_due_checkpoints_run_once(world: dict[str, Any]) -> None:
     with DecisionStore(url) as st:
         n = st.count()
     assert n == len(world["first"]) + sum(len(res.items) for _, res in ran)  # rice, cotton: their decided lines
-    assert reunderwrite_due(day, county=world["county"], store=url, models=world["models"]) == []
+    said: list[str] = []
+    assert reunderwrite_due(day, county=world["county"], store=url, models=world["models"], progress=said.append) == []
+    assert not any(m.startswith("warning") for m in said), said
+    # a clock set back (cron would run nothing, unseen): said
+    assert reunderwrite_due(date(2009, 8, 20), county=world["county"], store=url, models=world["models"],
+                            progress=said.append) == []
+    assert said[-1] == ("warning: 2009-08-20 is before checkpoints already run (as of up to 2009-08-31): is the date "
+                        "right?"), said
     with DecisionStore(url) as st:
         assert st.count() == n and st.verify().ok
     _one_chain_per_application(url)
@@ -281,12 +288,31 @@ def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
         head = st.latest(app_id)
         assert head is not None
         override(st, app_id, f"{head.limit / 100:.2f}", "field visit", "analyst-1")
-    same = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"])  # a re-run: no new record
-    assert same.written == 0 and not any("override" in w for w in same.warnings), same.warnings
+    # a re-run: no new record; the overridden line is said and left out of the changes (it printed the override's
+    # limit going back to the policy's, with nothing written)
+    same = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"])
+    assert same.written == 0 and app_id not in set(same.changes["application_id"]), same.changes
+    assert any(w == f"1 line(s) already re-underwritten as of {cps['end']} and overridden since; the override stays "
+                    f"in force: {app_id}" for w in same.warnings), same.warnings
+    assert not any("replaced by this re-underwriting" in w for w in same.warnings), same.warnings
     after = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"], policy=parse_policy(doc))
     assert after.written == later.written and any(w.startswith("1 analyst override(s) replaced by this "
                                                                "re-underwriting") and app_id in w
                                                   for w in after.warnings), after.warnings
+    # an override written while a re-underwriting runs (after it read the store) is said as well
+    doc["profiles"]["in-kcc"]["advance_rate"] = 0.78
+
+    def override_meanwhile(msg: str) -> None:
+        if msg.startswith("decisions"):
+            with DecisionStore(url) as st:
+                cur = st.latest(app_id)
+                assert cur is not None
+                override(st, app_id, f"{cur.limit / 100:.2f}", "second visit", "analyst-1")
+
+    racing = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"], policy=parse_policy(doc),
+                                 progress=override_meanwhile)
+    assert any(w.startswith("1 analyst override(s) replaced by this re-underwriting") and app_id in w
+               for w in racing.warnings), racing.warnings
     _one_chain_per_application(url)
 
 

@@ -64,3 +64,31 @@ def test_cli_schedule_show() -> None:
     bad = CliRunner().invoke(app, ["schedule", "show", "--today", "July"])
     assert bad.exit_code == 2
     assert "expected a date YYYY-MM-DD" in bad.stderr
+
+
+def test_mark_tolerates_a_concurrent_run_marking_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two `reunderwrite --due` runs marking the same checkpoint: the one that finds the row inserted by the other
+    between its check and its insert (a unique-key violation, which went up as a traceback) retries and finds it."""
+    import sqlalchemy as sa
+
+    from pipelines import schedule
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    cal = load_calendar()
+    today = date(2024, 7, 25)
+    first, second = CheckpointLog(url), CheckpointLog(url)
+    due = [d for d in due_checkpoints(today, ["2024"], cal, first.done(), regions=["us-nebraska"])
+           if d.crop == "maize"]
+    first.mark(due[0], as_of=today, n_lines=3)
+    real = sa.select
+    calls = iter(range(1_000))
+
+    def stale_check(*cols: object) -> object:  # the second run's first check ran before the first run committed
+        q = real(*cols)  # type: ignore[call-overload]
+        return q.where(sa.false()) if next(calls) == 0 else q
+
+    monkeypatch.setattr(schedule.sa, "select", stale_check)
+    second.mark(due[0], as_of=today, n_lines=5)
+    monkeypatch.undo()
+    rows = second.rows()
+    assert len(rows) == 3 and rows.loc[rows["checkpoint"] == "mid_season", "n_lines"].tolist() == [3]
