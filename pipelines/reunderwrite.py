@@ -418,9 +418,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                 forked.append(str(line["line_id"]))
                 continue
             elif prev is not None and st.get(rid) is not None:
-                # this date's record is stored and was replaced since (an analyst's override of the same day): a
-                # re-run leaves the override in force
-                kept.append(item.application_id)
+                # this date's record is stored and was replaced since (an analyst's override, or a re-underwriting
+                # of the same day with other inputs): a re-run leaves the newer record in force
+                kept.append(f"{item.application_id} ({prev.kind})")
                 continue
             if prev is not None:
                 prev_kind[prev.record_id] = prev.kind
@@ -430,8 +430,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             newest = str(recs.loc[recs["application_id"].isin(recheck), "as_of"].max())
             warnings.append(skipped_note(forked, newest))
         if kept:
-            warnings.append(f"{len(kept)} line(s) already re-underwritten as of {as_of} and overridden since; the "
-                            f"override stays in force: {', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}")
+            warnings.append(f"{len(kept)} line(s) already re-underwritten as of {as_of} and replaced since; the newer "
+                            f"record stays in force: {', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}")
         res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)

@@ -292,8 +292,8 @@ def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
     # limit going back to the policy's, with nothing written)
     same = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"])
     assert same.written == 0 and app_id not in set(same.changes["application_id"]), same.changes
-    assert any(w == f"1 line(s) already re-underwritten as of {cps['end']} and overridden since; the override stays "
-                    f"in force: {app_id}" for w in same.warnings), same.warnings
+    assert any(w == f"1 line(s) already re-underwritten as of {cps['end']} and replaced since; the newer record "
+                    f"stays in force: {app_id} (override)" for w in same.warnings), same.warnings
     assert not any("replaced by this re-underwriting" in w for w in same.warnings), same.warnings
     after = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"], policy=parse_policy(doc))
     assert after.written == later.written and any(w.startswith("1 analyst override(s) replaced by this "
