@@ -146,9 +146,17 @@ def _sqlite_path(uri: str) -> Path | None:
 
 
 def store_root() -> Path:
-    """Folder holding the store's artifacts, model cache and alias history."""
-    db = _sqlite_path(tracking_uri())
-    return db.parent if db is not None else Path.cwd() / "mlruns"
+    """Folder holding a SQLite store's artifacts, model cache and alias history; for a tracking server (or another
+    database) the local model cache only — ``$XDG_CACHE_HOME/agcredit/registry/<hash of the URI>`` (default
+    ``~/.cache``), the same from every working folder — as the server holds the artifacts and the alias history."""
+    uri = tracking_uri()
+    db = _sqlite_path(uri)
+    if db is not None:
+        return db.parent
+    import hashlib
+
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "agcredit" / "registry" / hashlib.sha256(safe_uri(uri).encode()).hexdigest()[:16]
 
 
 def _unavailable(e: MlflowException) -> RegistryUnavailableError:
@@ -195,6 +203,7 @@ def _open_client(uri: str) -> MlflowClient:
 def _client(*, create: bool) -> MlflowClient:
     uri = tracking_uri()
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the commands' output
     db = _sqlite_path(uri)
     if db is not None and not db.exists():
         if not create:
@@ -236,14 +245,39 @@ def _history_db() -> sqlite3.Connection:
     return con
 
 
+_HISTORY_EXPERIMENT = "agcredit-alias-history"
+_HISTORY_TAG = "agcredit.alias_move"
+
+
+def _history_in_registry() -> bool:
+    """A tracking server (or a non-SQLite database) keeps the alias history itself, as one finished run per move
+    in the experiment :data:`_HISTORY_EXPERIMENT` (tags), so every operator and scheduled job reads the same one;
+    a SQLite store keeps it in ``alias_history.db`` beside it."""
+    return _sqlite_path(tracking_uri()) is None
+
+
 def _append_history(*, model: str, alias: str, version: str | None, previous: str | None, operator: str,
                     reason: str, forced: bool, metrics: Mapping[str, float], failures: list[str]) -> None:
+    now = datetime.now(UTC)
+    if _history_in_registry():
+        client = _client(create=True)
+        tags = {_HISTORY_TAG: "1", "at": now.isoformat(timespec="seconds"), "at_us": now.isoformat(),
+                "model": model, "alias": alias, "version": version or "", "previous_version": previous or "",
+                "operator": operator, "reason": reason, "forced": str(int(forced)),
+                "metrics": json.dumps(dict(metrics), sort_keys=True), "failures": json.dumps(failures)}
+        try:
+            run = client.create_run(_experiment(client, _HISTORY_EXPERIMENT), tags=tags,
+                                    run_name=f"{model} {alias} {previous or '-'} -> {version or '-'}")
+            client.set_terminated(run.info.run_id)
+        except MlflowException as e:
+            raise _unavailable(e) from None
+        return
     con = _history_db()
     try:
         with con:
             con.execute("INSERT INTO alias_history (at, model, alias, version, previous_version, operator, reason, "
                         "forced, metrics, failures) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (datetime.now(UTC).isoformat(timespec="seconds"), model, alias, version, previous, operator,
+                        (now.isoformat(timespec="seconds"), model, alias, version, previous, operator,
                          reason, int(forced), json.dumps(dict(metrics), sort_keys=True), json.dumps(failures)))
     finally:
         con.close()
@@ -251,6 +285,8 @@ def _append_history(*, model: str, alias: str, version: str | None, previous: st
 
 def alias_history(name: str | None = None) -> list[dict[str, Any]]:
     """Every recorded alias move (oldest first), of one model or all."""
+    if _history_in_registry():
+        return _registry_history(name)
     con = _history_db()
     try:
         q = f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM alias_history"
@@ -263,6 +299,33 @@ def alias_history(name: str | None = None) -> list[dict[str, Any]]:
         r["forced"] = bool(r["forced"])
         r["metrics"], r["failures"] = json.loads(r["metrics"]), json.loads(r["failures"])
     return out
+
+
+def _registry_history(name: str | None) -> list[dict[str, Any]]:
+    """:func:`alias_history` kept in a tracking server (see :func:`_history_in_registry`)."""
+    client = _client(create=False)
+    try:
+        exp = client.get_experiment_by_name(_HISTORY_EXPERIMENT)
+        if exp is None:
+            return []
+        flt = f"tags.`{_HISTORY_TAG}` = '1'"
+        if name:
+            flt += " and tags.model = '" + name.replace("'", "") + "'"
+        runs, token = [], None
+        while True:
+            page = client.search_runs([exp.experiment_id], filter_string=flt, max_results=1000, page_token=token)
+            runs += list(page)
+            token = page.token
+            if not token:
+                break
+    except MlflowException as e:
+        raise _unavailable(e) from None
+    tags = sorted((r.data.tags for r in runs), key=lambda t: (t.get("at_us", ""), t.get("model", "")))
+    return [{"seq": i, "at": t.get("at"), "model": t.get("model"), "alias": t.get("alias"),
+             "version": t.get("version") or None, "previous_version": t.get("previous_version") or None,
+             "operator": t.get("operator"), "reason": t.get("reason"), "forced": t.get("forced") == "1",
+             "metrics": json.loads(t.get("metrics") or "{}"), "failures": json.loads(t.get("failures") or "[]")}
+            for i, t in enumerate(tags, start=1)]
 
 
 def _operator(operator: str | None) -> str:
@@ -327,7 +390,7 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
         client.get_registered_model(name)
     except MlflowException:
         client.create_registered_model(name, description=f"agcredit model family {name}")
-    mv = client.create_model_version(name, info.model_uri, run_id=run_id,
+    mv = client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id,
                                      tags={"governance": governance.to_json()[:4900],
                                            "data": governance.data})
     version = str(mv.version)

@@ -210,3 +210,5 @@ def setup_logging() -> None:
     # level as ours unless MLFLOW_LOGGING_LEVEL says otherwise
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level if level in logging.getLevelNamesMapping() else "WARNING")
     logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+    if logging.getLogger().level >= logging.WARNING:  # its "Retrying …" lines: the one-line error says it all
+        logging.getLogger("urllib3").setLevel(logging.ERROR)

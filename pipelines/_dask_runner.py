@@ -151,18 +151,69 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
     from distributed import Client, LocalCluster
 
     if scheduler:
-        try:
-            client = Client(scheduler, timeout=timeout)
-        except (OSError, TimeoutError) as e:
-            raise RunInputError(what="dask runner",
-                                problem=f"cannot reach the scheduler at {scheduler} ({type(e).__name__})") from None
-        return DaskRunner(client)
+        return DaskRunner(_connect(scheduler, timeout))
     # the in-process scheduler logs its INFO lines (start, cancels, shutdown) outside silence_logs' window
     for name in ("distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))):
         logging.getLogger(name).setLevel(logging.WARNING)
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, memory_limit=memory_limit,
                            dashboard_address=":0", silence_logs=logging.ERROR, local_directory=local_directory)
     return DaskRunner(Client(cluster), cluster)
+
+
+_SCHEMES = ("tcp", "tls", "ws", "wss", "ucx", "inproc")
+
+
+def _connect(scheduler: str, timeout: str, worker_wait: float = 60.0) -> Any:
+    """A :class:`distributed.Client` on the scheduler at ``scheduler``, with at least one worker; every way the
+    address can be wrong is a one-line :class:`RunInputError` within seconds: an unknown scheme, a closed port (the
+    system's reason), something else listening there (an HTTP server, the scheduler's dashboard port — the
+    handshake then hangs or reads garbage), or a scheduler without workers after ``worker_wait`` seconds."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
+
+    from distributed import Client
+
+    def fail(problem: str) -> RunInputError:
+        return RunInputError(what="dask runner", problem=f"the scheduler at {scheduler}: {problem}")
+
+    scheme = scheduler.split("://", 1)[0].lower() if "://" in scheduler else "tcp"
+    if scheme not in _SCHEMES:
+        raise fail(f"unknown address scheme '{scheme}' (expected tcp://HOST:PORT)")
+    if scheme in ("tcp", "tls"):
+        parts = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
+        try:
+            host, port = parts.hostname, parts.port
+        except ValueError:
+            host, port = None, None
+        if not host or port is None:
+            raise fail("expected tcp://HOST:PORT")
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+        except OSError as e:
+            raise fail(f"cannot connect ({e.strerror or type(e).__name__})") from None
+    box: dict[str, Any] = {}
+
+    def open_client() -> None:
+        try:
+            box["client"] = Client(scheduler, timeout=timeout)
+        except BaseException as e:  # noqa: BLE001 — reported below as one line, whatever the handshake raised
+            box["error"] = e
+
+    t = threading.Thread(target=open_client, daemon=True)
+    t.start()
+    t.join(float(timeout.rstrip("s")) + 10.0 if timeout.endswith("s") else 30.0)
+    if "client" not in box:
+        why = type(box["error"]).__name__ if "error" in box else "no answer"
+        raise fail(f"no Dask scheduler answered ({why}): is it the scheduler's port (8786 by default; 8787 is its "
+                   "dashboard)?")
+    client = box["client"]
+    try:
+        client.wait_for_workers(1, timeout=worker_wait)
+    except (TimeoutError, OSError):
+        client.close()
+        raise fail(f"no worker joined within {worker_wait:.0f} s (start one: dask worker {scheduler})") from None
+    return client
 
 
 def runner_from_options(scheduler: str | None = None, workers: int | None = None) -> LocalRunner | DaskRunner:

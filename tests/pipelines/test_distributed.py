@@ -121,10 +121,43 @@ def test_runner_options() -> None:
         runner_from_options("tcp://127.0.0.1:1", 2)
     with pytest.raises(RunInputError, match="at least 1, found -1"):
         runner_from_options(None, -1)
-    with pytest.raises(RunInputError, match="cannot reach the scheduler at tcp://127.0.0.1:9"):
-        from pipelines.distributed import dask_runner
+    from pipelines.distributed import dask_runner
 
+    with pytest.raises(RunInputError, match=r"the scheduler at tcp://127.0.0.1:9: cannot connect \(Connection refused"):
         dask_runner("tcp://127.0.0.1:9", timeout="1s")
+    for typo in ("tpc://127.0.0.1:8786", "http://127.0.0.1:8786"):
+        with pytest.raises(RunInputError, match=r"unknown address scheme '(tpc|http)' \(expected tcp://HOST:PORT\)"):
+            dask_runner(typo)
+
+
+def test_a_scheduler_address_that_is_not_one_fails_in_seconds() -> None:
+    """Something else listening at the address (an HTTP server, the dashboard's port): the handshake hung for
+    minutes or read garbage (a MemoryError traceback); now one line within the connect timeout (+10 s). A
+    scheduler without a worker: one line after the wait, not a silent hang."""
+    import http.server
+    import threading
+    import time
+
+    from pipelines._dask_runner import _connect
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:  # the handshake's bytes are a bad request: not worth printing
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(RunInputError, match=r"no Dask scheduler answered .*is it the scheduler's port"):
+            _connect(f"tcp://127.0.0.1:{srv.server_address[1]}", "1s")
+        assert time.monotonic() - t0 < 30
+    finally:
+        srv.shutdown()
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=0, host="127.0.0.1", dashboard_address=":0") as cluster:
+        with pytest.raises(RunInputError, match=r"no worker joined within 1 s \(start one: dask worker "):
+            _connect(cluster.scheduler_address, "10s", worker_wait=1.0)
 
 
 # ---------------------------------------------------------------------- series
