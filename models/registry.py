@@ -261,7 +261,7 @@ def _append_history(*, model: str, alias: str, version: str | None, previous: st
     now = datetime.now(UTC)
     if _history_in_registry():
         client = _client(create=True)
-        tags = {_HISTORY_TAG: "1", "at": now.isoformat(timespec="seconds"), "at_us": now.isoformat(),
+        tags = {_HISTORY_TAG: "1", "at": now.isoformat(timespec="seconds"), "at_us": now.isoformat(timespec="microseconds"),
                 "model": model, "alias": alias, "version": version or "", "previous_version": previous or "",
                 "operator": operator, "reason": reason, "forced": str(int(forced)),
                 "metrics": json.dumps(dict(metrics), sort_keys=True), "failures": json.dumps(failures)}
