@@ -43,7 +43,8 @@ def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool, see
         raise SimulateError(what="seasons", expected=f"1..{most} past seasons for {region} (bundled weather)",
                             found=seasons)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
-        raise SimulateError(what="out", expected="a new or empty folder (or --overwrite; overwrite=True from Python)", found=str(out))
+        raise SimulateError(what="out", expected="a new or empty folder (or --overwrite; overwrite=True from Python)",
+                            found=str(out))
 
 
 def _write_gpkg(df: Any, path: Path, layer: str) -> None:

@@ -261,8 +261,8 @@ def _append_history(*, model: str, alias: str, version: str | None, previous: st
     now = datetime.now(UTC)
     if _history_in_registry():
         client = _client(create=True)
-        tags = {_HISTORY_TAG: "1", "at": now.isoformat(timespec="seconds"), "at_us": now.isoformat(timespec="microseconds"),
-                "model": model, "alias": alias, "version": version or "", "previous_version": previous or "",
+        tags = {_HISTORY_TAG: "1", "at": now.isoformat(timespec="seconds"),
+                "at_us": now.isoformat(timespec="microseconds"), "model": model, "alias": alias, "version": version or "", "previous_version": previous or "",
                 "operator": operator, "reason": reason, "forced": str(int(forced)),
                 "metrics": json.dumps(dict(metrics), sort_keys=True), "failures": json.dumps(failures)}
         try:
@@ -335,8 +335,6 @@ def _operator(operator: str | None) -> str:
 # ---------------------------------------------------------------------- register / promote / resolve
 def _ints_as_doubles(example: Any) -> Any:
     """A DataFrame example with its integer columns (numpy or nullable) as float64; anything else as it is."""
-    import pandas as pd
-
     if not isinstance(example, pd.DataFrame):
         return example
     ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c])]
