@@ -37,8 +37,9 @@ def reason(e: BaseException, uri: str) -> str:
     """A short reason for a failed connection, without the password."""
     text = str(getattr(e, "orig", None) or e).strip()
     low = text.lower()
-    for key, why in (("refused", "connection refused"), ("timeout", f"no answer within {_CONNECT_TIMEOUT_S} s"),
-                     ("timed out", f"no answer within {_CONNECT_TIMEOUT_S} s"),
+    # a timeout here is a request's (MLflow's HTTP timeout, retried), not the connect probe's: no figure given
+    for key, why in (("refused", "connection refused"), ("timeout", "no answer (the request timed out)"),
+                     ("timed out", "no answer (the request timed out)"),
                      ("could not translate host", "unknown host"), ("name or service not known", "unknown host"),
                      ("authentication failed", "authentication failed"), ("access denied", "access denied"),
                      ("does not exist", (text.splitlines() or [""])[0][:160])):

@@ -88,3 +88,20 @@ def test_register_promote_resolve_and_shared_history(server: str, tmp_path: Path
     assert list(elsewhere.iterdir()) == [] and list(here.iterdir()) == []
     sig = registry.model_versions("crop-type")[-1]
     assert sig["version"] == "1"
+
+
+def test_a_server_that_never_answers_is_not_reported_with_the_probe_s_figure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A port that accepts connections and never answers: MLflow's requests time out (10 s, retried) long after
+    the 5 s connect probe passed; the message said "no answer within 5 s" after ~35 s. Now the request's timeout,
+    with no figure; a closed port stays "connection refused"."""
+    from models import registry
+    from models.errors import RegistryUnavailableError
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)  # accepts (the kernel's backlog) and never answers
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"http://127.0.0.1:{s.getsockname()[1]}")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")
+        monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+        with pytest.raises(RegistryUnavailableError, match=r"no answer \(the request timed out\)"):
+            registry.list_models()
