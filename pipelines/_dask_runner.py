@@ -172,6 +172,7 @@ def _connect(scheduler: str, timeout: str, worker_wait: float = 60.0) -> Any:
     import threading
     from urllib.parse import urlsplit
 
+    from dask.utils import parse_timedelta
     from distributed import Client
 
     def fail(problem: str) -> RunInputError:
@@ -202,7 +203,7 @@ def _connect(scheduler: str, timeout: str, worker_wait: float = 60.0) -> Any:
 
     t = threading.Thread(target=open_client, daemon=True)
     t.start()
-    t.join(float(timeout.rstrip("s")) + 10.0 if timeout.endswith("s") else 30.0)
+    t.join(float(parse_timedelta(timeout)) + 10.0)
     if "client" not in box:
         why = type(box["error"]).__name__ if "error" in box else "no answer"
         raise fail(f"no Dask scheduler answered ({why}): is it the scheduler's port (8786 by default; 8787 is its "
