@@ -21,6 +21,7 @@ import getpass
 import importlib
 import importlib.util
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -366,7 +367,11 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
             # an integer column of the signature would refuse
             input_example, output_example = _ints_as_doubles(input_example), _ints_as_doubles(output_example)
             signature = infer_signature(input_example, output_example)
-        with mlflow.start_run(experiment_id=exp_id, run_name=name) as run:
+        _reap_killed_runs(client, exp_id)
+        import socket
+
+        with mlflow.start_run(experiment_id=exp_id, run_name=name,
+                              tags={_RUN_HOST_TAG: socket.gethostname(), _RUN_PID_TAG: str(os.getpid())}) as run:
             if params:
                 mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics(mets)
@@ -397,6 +402,44 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
     _append_history(model=name, alias=CHALLENGER, version=version, previous=previous, operator=_operator(operator),
                     reason="registered", forced=False, metrics=mets, failures=governance.failures())
     return version
+
+
+#: tags of a registration run: the host and process that logged it (:func:`_reap_killed_runs`)
+_RUN_HOST_TAG, _RUN_PID_TAG = "agcredit.host", "agcredit.pid"
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OSError):
+        return False  # alive under another user (or not ours to judge)
+    return False
+
+
+def _reap_killed_runs(client: MlflowClient, exp_id: str) -> list[str]:
+    """Runs of this experiment left RUNNING by a registration killed on this host (its process gone) are
+    marked KILLED, with a note; nothing was registered from them. Runs of other hosts, of live processes or
+    without our tags (logged by other tools) are left alone. Returns the run ids marked."""
+    import socket
+
+    host = socket.gethostname()
+    marked = []
+    for run in client.search_runs([exp_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
+        tags = run.data.tags
+        pid = tags.get(_RUN_PID_TAG, "")
+        if tags.get(_RUN_HOST_TAG) != host or not pid.isdigit() or not _process_gone(int(pid)):
+            continue
+        client.set_tag(run.info.run_id, "agcredit.note",
+                       "its process ended before the run finished (killed); nothing was registered from it")
+        client.set_terminated(run.info.run_id, status="KILLED")
+        marked.append(run.info.run_id)
+    if marked:
+        logging.getLogger("agcredit.registry").warning(
+            "%d MLflow run(s) left running by a registration killed before marked KILLED (nothing was registered "
+            "from them): %s", len(marked), ", ".join(marked))
+    return marked
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:

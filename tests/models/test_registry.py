@@ -227,3 +227,40 @@ def test_public_api_resolves() -> None:
     assert missing == []
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         models.nope  # noqa: B018
+
+
+def test_a_killed_registration_run_is_marked_killed(store: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A `train` killed while its run was logging leaves it RUNNING; the next registration on this host marks it
+    KILLED (its process is gone); a run of a live process, of another host or without our tags is left alone."""
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    from models import registry
+
+    registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    client = MlflowClient()
+    exp = client.get_experiment_by_name("crop-type").experiment_id
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True,
+                          text=True)
+    dead = done.stdout.strip()
+    host = socket.gethostname()
+    killed = client.create_run(exp, tags={"agcredit.host": host, "agcredit.pid": dead}).info.run_id
+    live = client.create_run(exp, tags={"agcredit.host": host, "agcredit.pid": str(os.getpid())}).info.run_id
+    other = client.create_run(exp, tags={"agcredit.host": host + "-elsewhere", "agcredit.pid": dead}).info.run_id
+    foreign = client.create_run(exp).info.run_id
+    with caplog.at_level("WARNING", logger="agcredit.registry"):
+        assert registry.register(TinyModel(3.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "2"
+    status = {r: client.get_run(r).info.status for r in (killed, live, other, foreign)}
+    assert status == {killed: "KILLED", live: "RUNNING", other: "RUNNING", foreign: "RUNNING"}
+    assert "nothing was registered" in client.get_run(killed).data.tags["agcredit.note"]
+    assert "1 MLflow run(s) left running by a registration killed before marked KILLED" in caplog.text
+    assert killed in caplog.text
+    # the registration's own run carries its host and process, and finished
+    mv = client.get_model_version("crop-type", "2")
+    run = client.get_run(mv.run_id)
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["agcredit.host"] == host and run.data.tags["agcredit.pid"] == str(os.getpid())
