@@ -82,6 +82,10 @@ class DaskRunner:
 
     name = "dask"
 
+    #: a run whose cluster has had no worker for this many seconds stops (a one-line error) instead of waiting for
+    #: one for ever; the parts its finished blocks wrote are kept, so a re-run resumes
+    lost_workers_wait = 60.0
+
     def __init__(self, client: Any, cluster: Any = None) -> None:
         self.client = client
         self.cluster = cluster
@@ -106,9 +110,35 @@ class DaskRunner:
         futures = client.map(fn, list(items), **kw, pure=False,
                              key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
         try:
+            self._wait_with_workers(futures, label)
             return list(client.gather(futures))
         finally:
             client.cancel([*futures, *kw.values()])
+
+    def _wait_with_workers(self, futures: list[Any], label: str, poll: float = 2.0) -> None:
+        """Wait for ``futures``; every ``poll`` seconds count the workers, and stop once there has been none for
+        :attr:`lost_workers_wait` seconds (all lost mid-run: dask would wait for one for ever)."""
+        import time
+
+        from distributed import wait
+
+        since: float | None = None
+        while True:
+            try:
+                wait(futures, timeout=poll)
+                return
+            except TimeoutError:
+                pass
+            if self.n_workers > 0:
+                since = None
+                continue
+            since = since if since is not None else time.monotonic()
+            if time.monotonic() - since >= self.lost_workers_wait:
+                done = sum(f.done() for f in futures)
+                raise RunInputError(what="dask runner", problem=(
+                    f"every worker of the scheduler at {self.address} was lost {self.lost_workers_wait:.0f} s ago "
+                    f"and none returned; stopped with {done} of {len(futures)} {label} task(s) done (the parts "
+                    "already written are kept: a re-run resumes from them)"))
 
     def close(self) -> None:
         try:

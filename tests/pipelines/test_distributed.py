@@ -160,6 +160,38 @@ def test_a_scheduler_address_that_is_not_one_fails_in_seconds() -> None:
             _connect(cluster.scheduler_address, "10s", worker_wait=1.0)
 
 
+def _sleep_then(x: int) -> int:
+    import time
+
+    time.sleep(x)
+    return x
+
+
+def test_every_worker_lost_mid_run_stops_with_one_line() -> None:
+    """All workers lost mid-run: dask waits for one for ever (the run hung); now the runner stops once there has
+    been none for ``lost_workers_wait`` seconds, naming how many tasks were done."""
+    import threading
+    import time
+
+    from distributed import Client, LocalCluster
+
+    from pipelines._dask_runner import DaskRunner
+
+    with LocalCluster(n_workers=1, processes=False, threads_per_worker=1, protocol="tcp://", host="127.0.0.1",
+                      dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        runner = DaskRunner(client)
+        runner.lost_workers_wait = 2.0
+        assert runner.map(_sleep_then, [0, 0], label="block") == [0, 0]  # workers present: the usual gather
+        threading.Timer(1.0, lambda: cluster.scale(0)).start()
+        t0 = time.monotonic()
+        with pytest.raises(RunInputError, match=r"every worker of the scheduler at \S+ was lost 2 s "
+                           r"ago and none returned; stopped with 0 of 2 block task\(s\) done \(the parts already "
+                           r"written are kept"):
+            runner.map(_sleep_then, [8, 8], label="block")
+        assert time.monotonic() - t0 < 60  # the tasks never finish: without the watch it would hang
+
+
 # ---------------------------------------------------------------------- series
 def test_series_blocks_bit_identical_and_parts_reused(county: Path, fields: Any, reference: Any,
                                                       tmp_path: Path) -> None:
