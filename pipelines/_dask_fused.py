@@ -172,8 +172,12 @@ def _block_task(task: _BlockTask, *, feature_shared: dict[str, Any], model: Any,
     known = known_crop(feats)  # a field without a declared or predicted crop has no price: not valued
     vals = score_fields(model, feats if known.all() else feats[known].reset_index(drop=True), prices, **score_kwargs)
     summary = _summary(task, smeta, spath, fpath, feats, vals, vpath)
-    write_part(vals, vpath, summary)
-    return {**summary, "reused": False}
+    # the part keeps what its data says, not how this attempt got there: the counts of series read and cached are
+    # 0 when a retried block (its worker killed after the series part was written) reuses its series part, so a
+    # retried block's part would differ in bytes from an uninterrupted one's
+    stable = {**summary, "series": {k: v for k, v in summary["series"].items() if k not in ("read", "cached")}}
+    write_part(vals, vpath, stable)
+    return {**stable, "reused": False, "counts": {k: summary["series"][k] for k in ("read", "cached")}}
 
 
 def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date, *, out: Path, model: Any,
@@ -263,8 +267,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
         raise PipelineError("run_portfolio: blocks produced different feature columns (fields with season "
                             "windows of different lengths?): run one region or one window at a time")
     reused = [bool(s.pop("reused", False)) for s in summaries]
-    metas = [{**s["series"], "read": 0, "cached": 0} if r else s["series"] for s, r in zip(summaries, reused,
-                                                                                            strict=True)]
+    # this run's scene reads (none for a block whose part was reused); the blocks' summaries hold what the parts say
+    metas = [{**s["series"], **s.pop("counts", {"read": 0, "cached": 0})} for s in summaries]
     outcome = d._series_outcome(fs, imagery, metas)
     outcome["parts_reused"] = sum(reused)
     from pipelines._dask_parts import part_path

@@ -191,8 +191,8 @@ def _series_block(task: _SeriesTask) -> tuple[pd.DataFrame | None, dict[str, Any
         finally:
             if folder is not None:
                 remove(folder)
-    if path is not None:
-        write_part(df, path, meta)
+    if path is not None:  # the part keeps what its data says, not this attempt's scene reads (cache, retries)
+        write_part(df, path, {k: v for k, v in meta.items() if k not in ("read", "cached")})
     return df, meta, path
 
 

@@ -570,6 +570,26 @@ def test_fused_on_a_cluster_with_a_worker_killed(county: Path, crop_fields: Any,
     pd.testing.assert_frame_equal(run.read("valuations"), vals, check_exact=True)
 
 
+def test_a_block_retried_after_its_series_part_writes_the_same_bytes(county: Path, crop_fields: Any,
+                                                                      tmp_path: Path) -> None:
+    """A block whose worker died after writing its series and features parts but before its valuations part is
+    re-run reusing them: its valuations part is byte-identical to an uninterrupted run's (its metadata counted
+    the series read: 0 on the retry)."""
+    from pipelines.distributed import run_portfolio
+
+    _, feats, (model, prices, kw) = _staged(county, crop_fields, tmp_path / "staged", local_runner(), 3,
+                                            featurize="basic")
+    opts: dict[str, Any] = {"model": model, "prices": prices, "chunk_fields": 3, "variables": VARS,
+                            "featurize": "basic", "planted_area": False, **kw}
+    run_portfolio(crop_fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "once", **opts)
+    before = _files(tmp_path / "once" / "valuations")
+    victim = sorted((tmp_path / "once" / "valuations").glob("part-*.parquet"))[1]
+    victim.unlink()  # as if killed between the features part and the valuations part
+    run = run_portfolio(crop_fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "once", **opts)
+    assert run.parts_reused == run.n_blocks - 1
+    assert _files(tmp_path / "once" / "valuations") == before
+
+
 def _hazy_portfolio() -> tuple[Any, pd.DataFrame, list[np.ndarray]]:
     """21 fields in a row; on 2009-08-04 a thin veil lowers the NDVI of the larger spatial block's fields by 0.10 and
     the other block's by 0.02: scene-wide haze for the whole portfolio (median below −0.05), not for the second
