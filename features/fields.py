@@ -416,6 +416,11 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
                           offenders=[f"{k} ({v})" for k, v in rejected.items()])
     keep = [c for c in fixed.columns if c in FIELDS.names or c == "geometry"]
     fixed = gpd.GeoDataFrame(fixed[keep].reset_index(drop=True), geometry="geometry", crs=gdf.crs)
+    # one polygon, one set of bytes: rings in canonical orientation and starting vertex (a Shapefile's clockwise
+    # rings, a GeoPackage's counter-clockwise ones, a ring started elsewhere), so its hash, its hectares and its
+    # overlaps do not depend on how the file's writer ordered the vertices
+    fixed["geometry"] = gpd.GeoSeries(shapely.normalize(np.asarray(fixed.geometry.values)), index=fixed.index,
+                                      crs=gdf.crs)
     check_fields(fixed, where=source)
     return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent,
                       large=large_fields(fixed))

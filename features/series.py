@@ -209,6 +209,31 @@ def _finish(df: pd.DataFrame, season: str) -> pd.DataFrame:
     return df[FIELD_TIME_SERIES.names].reset_index(drop=True)
 
 
+def scenes_fingerprint(scenes: Sequence[Any]) -> str:
+    """``sha256:<16 hex>`` of the scenes read: each one's date, tile, file name and size, bands, scale, offset,
+    nodata, cloud mask and processing baseline, in date order — what decision provenance names the imagery by,
+    so the same scenes under another folder name give the same record, and a scene replaced or added does not.
+    (Sizes, not bytes: hashing every scene's pixels on each run would cost a read of the season; the features
+    the scenes gave are hashed in full.)"""
+    import json
+
+    h = hashlib.sha256()
+    for sc in sorted(scenes, key=lambda x: (x.date, x.tile_id, Path(x.path).name)):
+        p = Path(sc.path)
+        size = p.stat().st_size if p.is_file() else -1
+        h.update(json.dumps([sc.date.isoformat(), sc.tile_id, p.name, size, list(sc.bands), sc.scale, sc.offset,
+                             sc.nodata, sc.cloud_mask, sc.processing_baseline]).encode() + b"\n")
+    return f"sha256:{h.hexdigest()[:16]}"
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return f"sha256:{h.hexdigest()[:16]}"
+
+
 def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, as_of: dt.date | None = None,
                  start: dt.date | None = None, end: dt.date | None = None,
                  variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
@@ -254,12 +279,13 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
         ref_vars = [v for v in REF_VARIABLES if v in variables]
         if (reference_default() if reference is None else reference) and ref_vars:
             ref, _, _ = build_reference(scenes, season, ref_vars, cache_dir=cache_dir)
-        source = f"{spec.describe()} ({len(scenes)} files, {read} read, {cached} from cache)"
+        source = f"{spec.describe()} ({len(scenes)} files, {scenes_fingerprint(scenes)}, {read} read, {cached} from cache)"
         if not scenes:
             warnings.append("no scene in the season window" + (f" up to {as_of}" if as_of else ""))
     elif spec.kind == "table":
         df = _table(spec.path, fs, season)
-        source = spec.describe()
+        assert spec.path is not None
+        source = f"{spec.describe()} ({_file_sha256(Path(spec.path))})"
     else:
         from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
 

@@ -229,10 +229,19 @@ _HISTORY_COLUMNS = ("seq", "at", "model", "alias", "version", "previous_version"
                     "metrics", "failures")
 
 
+def _history_path() -> Path:
+    """``alias_history.db`` beside ``mlflow.db``; beside a store of another name, ``<name>.alias_history.db`` (two
+    stores in one folder keep their own histories)."""
+    db = _sqlite_path(tracking_uri())
+    if db is None or db.name == "mlflow.db":
+        return store_root() / "alias_history.db"
+    return store_root() / f"{db.stem}.alias_history.db"
+
+
 def _history_db() -> sqlite3.Connection:
-    root = store_root()
-    root.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(root / "alias_history.db")
+    path = _history_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = sqlite3.connect(path)
     con.executescript("""
         CREATE TABLE IF NOT EXISTS alias_history (
           seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL,
@@ -523,6 +532,13 @@ class Resolved(NamedTuple):
     model: Any
 
 
+def model_cache(name: str, version: str, run_id: str) -> Path:
+    """The local copy of a version's model: keyed by its run as well as its number, so two registries sharing a
+    folder (``a.db`` and ``b.db`` side by side), or a registry deleted and trained again at the same path, never
+    hand one version's model to another's number."""
+    return store_root() / ".cache" / name / f"{version}-{run_id}"
+
+
 def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = None) -> Resolved:
     """Resolve ``NAME@alias`` to a concrete version and load it (call once per run; record the version). An
     ``alias`` of digits names a version itself (e.g. the version a decision record names, to replay it)."""
@@ -538,7 +554,7 @@ def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = 
         raise RegistryError(problem=f"model {name!r} has no {alias!r} alias",
                             fix=f"promote a version: agcredit models promote {name} VERSION") from None
     version = str(mv.version)
-    cache = store_root() / ".cache" / name / version
+    cache = model_cache(name, version, str(mv.run_id))
     if not any(cache.rglob(_FLAVOUR_FILE)) if cache.exists() else True:
         cache.mkdir(parents=True, exist_ok=True)
         mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(cache))

@@ -124,25 +124,14 @@ def features_path(store_url: str, sha: str) -> Path:
 
 
 def _registry_loader(name: str, version: str) -> Any:
-    """Load ``name`` version ``version``: the registry's local cache, else an alias that still points at it."""
+    """Load ``name`` version ``version`` from the registry (its local copy when there is one)."""
     from models import registry
     from models.errors import RegistryError
 
-    cache = registry.store_root() / ".cache" / name / version
-    hits = sorted(cache.rglob("agcredit_flavour.json")) if cache.exists() else []
-    if hits:
-        spec = json.loads(hits[0].read_text())
-        if spec.get("kind") == "save-load":
-            return registry.SaveLoadFlavour(str(spec["target"])).load_dir(hits[0].parent)
-    for alias in (registry.CHAMPION, registry.CHALLENGER):
-        try:
-            got = registry.resolve(name, alias)
-        except RegistryError:
-            continue
-        if got.version == version:
-            return got.model
-    raise LookupError(f"model {name} version {version} is neither in the local model cache "
-                      f"({registry.store_root()}) nor behind an alias")
+    try:
+        return registry.resolve(name, version).model
+    except RegistryError as e:
+        raise LookupError(str(e)) from None
 
 
 def _feature_value(rows: pd.DataFrame, idx: Any, name: str) -> Any:

@@ -445,6 +445,23 @@ def load_crop_model(spec: str | Path | None, *, season_scale: float | None = Non
     return model.pinned_season_scale(season_scale), f"{desc}, season scale pinned at {float(season_scale)!r}"
 
 
+_REGISTRY_ALIASES = ("champion", "challenger")
+
+
+def model_folder_digest(folder: Path) -> str:
+    """``sha256:<16 hex>`` of a saved model folder's files (relative names and bytes, in name order): what a
+    decision record names a folder model by — its content, not the path it was given by (a folder copied or
+    spelled otherwise is the same model; another model in the same folder is not)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    root = Path(folder)
+    for f in sorted(x for x in root.rglob("*") if x.is_file()):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0")
+        h.update(hashlib.sha256(f.read_bytes()).digest())
+    return f"sha256:{h.hexdigest()[:16]}"
+
+
 def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None, str]:
     from features.crop_type import CropTypeClassifier
 
@@ -452,8 +469,10 @@ def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None
     if text.lower() == "none":
         return None, "none"
     p = Path(text)
-    if p.exists():
-        return CropTypeClassifier.load(p), f"file {p}"
+    # a version number or the registry's own aliases always name the registry: a folder of that name in the
+    # working directory (``./champion``, ``./1``) must not stand in for them (give it as ./champion to use it)
+    if p.exists() and not (text.isdigit() or text.lower() in _REGISTRY_ALIASES):
+        return CropTypeClassifier.load(p), f"file {model_folder_digest(p)}"
     if "/" in text or text.endswith(".json"):
         raise FieldsError(source="crop model", problem=f"{text}: no such folder (expected champion, an alias, "
                                                        "a saved model folder, or none)")
@@ -465,7 +484,7 @@ def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None
     except RegistryError as e:
         raise RegistryError(problem=f"crop-type model {text!r}: {e.problem}",
                             fix="train one with `agcredit train crop-type`, or pass --crop-model none") from None
-    return res.model, f"{CROP_MODEL_NAME} version {res.version} ({text})"
+    return res.model, f"{CROP_MODEL_NAME} version {res.version} ({text}), run {res.run_id}"
 
 
 def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,

@@ -40,6 +40,7 @@ __all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "recorded_pins", "repl
 _DERIVED_HASHES = ("provenance", "snapshot")
 _CROP_VERSION = re.compile(r"^crop-type version (\d+)\b")
 _PIN_NOTE = re.compile(r", season scale pinned at .*$")
+_CROP_RUN = re.compile(r", run ([0-9a-f]+)")
 
 
 @dataclass(frozen=True)
@@ -143,8 +144,12 @@ def _crop_description(bodies: list[dict[str, Any]], resolved: str | None) -> str
     recorded = {_PIN_NOTE.sub("", str((b.get("provenance") or {}).get("crop_model_version"))) for b in bodies}
     if resolved is None or len(recorded) != 1:
         return resolved
+    text = recorded.pop()
+    was, now = _CROP_RUN.search(text), _CROP_RUN.search(resolved)
+    if was and now and was.group(1) != now.group(1):
+        return resolved  # the registry's version of that number is another run's model: the bodies say so
     pin = _PIN_NOTE.search(resolved)
-    return recorded.pop() + (pin.group(0) if pin else "")
+    return text + (pin.group(0) if pin else "")
 
 
 def recorded_pins(bodies: list[dict[str, Any]]) -> tuple[float | None, list[dt.date] | None]:

@@ -108,11 +108,12 @@ def _write_artifact(data: bytes, sha: str, store_url: str | None) -> None:
 
 
 def portable_source(source: str) -> str:
-    """The imagery source as it goes into decision provenance: its kind, the scene folder's or table's own name and
-    the file count (``scenes:scenes (22 files)``) — not where it lies on this machine, so the same imagery read
-    through another path (relative, a copied county) gives the same decision body and the same record id."""
+    """The imagery source as it goes into decision provenance: its kind, the file count and a fingerprint of the
+    scenes read (``scenes (22 files, sha256:…)``, :func:`features.series.scenes_fingerprint`; a series table's
+    content hash) — not where it lies on this machine nor the folder's name, so the same imagery read through
+    another path (relative, a symlink, a copied or renamed folder) gives the same decision body and record id."""
     m = re.match(r"^([a-z-]+):(.+?)( \(.*\))?$", source)
-    return f"{m[1]}:{Path(m[2]).name}{m[3] or ''}" if m else source
+    return f"{m[1]}{m[3] or ''}" if m else source
 
 @dataclass(frozen=True)
 class ScoredRun:

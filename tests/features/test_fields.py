@@ -222,3 +222,29 @@ def test_implausibly_large_fields_are_named_and_kept() -> None:
     pivots.loc[2, "geometry"] = box(510_000, 4_480_000, 514_000, 4_484_000)  # 1,600 ha
     named = validate_fields(pivots.to_crs(4326), source="f.gpkg").large
     assert len(named) == 1 and re.fullmatch(r"f2/2024 \(1,60\d ha\)", named[0]), named
+
+
+def test_vertex_order_does_not_change_a_field(tmp_path: Path) -> None:
+    """The same polygons written as a Shapefile (clockwise rings) and as a GeoPackage with counter-clockwise rings
+    started at another vertex read as the same bytes: the same geometry hashes, hectares and overlaps."""
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import Polygon
+    from shapely.geometry.polygon import orient
+
+    from features.fields import area_ha, geometry_hashes, overlap_fractions, read_fields
+
+    rings = [[(77.0 + 0.0011 * i, 20.0), (77.0011 + 0.0011 * i, 20.0003), (77.0009 + 0.0011 * i, 20.0012),
+              (77.0002 + 0.0011 * i, 20.0010)] for i in range(3)]
+    rings.append([(77.0010, 20.0001), (77.0015, 20.0001), (77.0015, 20.0006), (77.0010, 20.0006)])  # overlaps
+    base = {"field_id": ["F1", "F2", "F3", "F4"], "season": "2009", "farmer_id": ["T1", "T2", "T3", "T4"]}
+    cw = gpd.GeoDataFrame(base, geometry=[orient(Polygon(r), -1.0) for r in rings], crs=4326)
+    ccw = gpd.GeoDataFrame(base, geometry=[orient(Polygon(r[1:] + r[:1]), 1.0) for r in rings], crs=4326)
+    assert not shapely.equals_exact(cw.geometry.values, ccw.geometry.values, tolerance=0).any()
+    cw.to_file(tmp_path / "f.shp")
+    ccw.to_file(tmp_path / "f.gpkg")
+    a = read_fields(tmp_path / "f.shp").fields
+    b = read_fields(tmp_path / "f.gpkg").fields
+    assert geometry_hashes(a).tolist() == geometry_hashes(b).tolist()
+    assert area_ha(a).tolist() == area_ha(b).tolist()
+    assert overlap_fractions(a).tolist() == overlap_fractions(b).tolist()

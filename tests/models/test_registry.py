@@ -264,3 +264,30 @@ def test_a_killed_registration_run_is_marked_killed(store: Path, caplog: pytest.
     run = client.get_run(mv.run_id)
     assert run.info.status == "FINISHED"
     assert run.data.tags["agcredit.host"] == host and run.data.tags["agcredit.pid"] == str(os.getpid())
+
+
+def test_two_registries_in_one_folder_keep_their_own_models_and_histories(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> None:
+    """Two SQLite stores side by side (or one deleted and trained again at the same path) both have a version 1:
+    the local model copy was keyed by folder, name and number, so the second store scored with the first one's
+    model while recording its own version and run id; the alias history was shared too."""
+    from models import registry
+
+    root = tmp_path / "regs"
+    root.mkdir()
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    got = {}
+    for db, scale in (("mlflow.db", 2.0), ("other.db", 5.0)):
+        shutil.copyfile(empty_db, root / db)
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/{db}")
+        assert registry.register(TinyModel(scale), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+        registry.promote("crop-type", "1", reason=f"first of {db}")
+    for db in ("mlflow.db", "other.db"):
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/{db}")
+        r = registry.resolve("crop-type")
+        got[db] = (r.model.scale, r.run_id, [h["reason"] for h in registry.alias_history("crop-type")])
+    assert got["mlflow.db"][0] == 2.0 and got["other.db"][0] == 5.0
+    assert got["mlflow.db"][1] != got["other.db"][1]
+    assert got["mlflow.db"][2] == ["registered", "first of mlflow.db", "promoted to champion"]
+    assert got["other.db"][2] == ["registered", "first of other.db", "promoted to champion"]
+    assert (root / "alias_history.db").is_file() and (root / "other.alias_history.db").is_file()

@@ -86,7 +86,7 @@ def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatc
     from pipelines import _cli_report
 
     champion = FittedStub(alert_params_={"in-smallholder": {"collapse_k": 1.0, "grace_days": 10}})
-    monkeypatch.setattr(reg, "resolve", lambda *a, **k: SimpleNamespace(model=champion, version="1"))
+    monkeypatch.setattr(reg, "resolve", lambda *a, **k: SimpleNamespace(model=champion, version="1", run_id="0" * 32))
     assert _cli_report._champion_alert_params("in-smallholder") == AlertParams(collapse_k=1.0, grace_days=10)
     assert _cli_report._champion_alert_params("us-nebraska") is None
 

@@ -226,3 +226,29 @@ def test_phenology_calibration_from_the_crop_model(built: dict[str, Any], monkey
                     crop_model=model, cache_dir=built["county"].cache_dir)  # type: ignore[arg-type]
     assert seen["calib"] is None and seen["weather"] is None
     assert res.families["phenology"] == "ok (uncalibrated)"
+
+
+def test_a_folder_named_like_an_alias_does_not_stand_in_for_the_registry(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--crop-model champion`` (the default) and a recorded version number name the registry even when the
+    working directory holds a folder of that name; a folder model is named by its content, not its path."""
+    from models.errors import RegistryError
+    from pipelines.featurize import _load_crop_model, model_folder_digest
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/none/mlflow.db")
+    for name in ("champion", "1", "challenger"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "meta.json").write_text("{}")
+        with pytest.raises(RegistryError, match="crop-type model"):
+            _load_crop_model(name)
+    a, b = tmp_path / "m" / "a", tmp_path / "copy"
+    a.mkdir(parents=True)
+    (a / "meta.json").write_text('{"x": 1}')
+    (a / "model_end_0.txt").write_text("tree")
+    b.mkdir()
+    for f in a.iterdir():
+        (b / f.name).write_bytes(f.read_bytes())
+    assert model_folder_digest(a) == model_folder_digest(b) == model_folder_digest(Path("m/a"))
+    (b / "model_end_0.txt").write_text("other tree")
+    assert model_folder_digest(a) != model_folder_digest(b)

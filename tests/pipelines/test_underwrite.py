@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 from datetime import date
 from pathlib import Path
@@ -209,13 +210,14 @@ def test_no_application_of_season(world: dict[str, Any], tmp_path: Path) -> None
 
 def test_the_imagery_path_does_not_make_a_new_record(world: dict[str, Any], tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """The same scenes read through another path (a copied county, a relative path) give the same decision
-    bodies, so a re-run stores nothing new; an application of another season is reported, not decided."""
+    """The same scenes read through another path (a copied county, a renamed folder, a relative path) give the
+    same decision bodies, so a re-run stores nothing new; an application of another season is reported, not decided."""
     c: County = world["county"]
     url = f"sqlite:///{tmp_path / 'p.db'}"
     first = _run(world, url)
-    assert first.items[0].body["provenance"]["imagery_source"].startswith(f"scenes:{Path(c.imagery).name} (")
-    copy = tmp_path / "copied-county" / Path(c.imagery).name
+    assert re.fullmatch(r"scenes \(\d+ files, sha256:[0-9a-f]{16}\)",
+                        first.items[0].body["provenance"]["imagery_source"])
+    copy = tmp_path / "copied-county" / "renamed-scenes"  # another path and another folder name
     copy.parent.mkdir()
     shutil.copytree(c.imagery, copy)
     monkeypatch.chdir(copy.parent)

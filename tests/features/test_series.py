@@ -1,0 +1,29 @@
+"""Decision provenance of the imagery: the scenes' fingerprint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def test_scenes_fingerprint_names_content_not_folders(tmp_path: Path) -> None:
+    """Decision provenance names the imagery by its scenes (dates, tiles, file names and sizes, radiometry), not
+    by the folder: a copied or renamed folder gives the same fingerprint, a scene added, resized or rescaled
+    another."""
+    import dataclasses
+    import datetime as dt
+
+    from features.series import scenes_fingerprint
+    from features.sources.local import Scene
+
+    def scene(folder: Path, day: int, data: bytes, scale: float = 1e-4) -> Scene:
+        folder.mkdir(exist_ok=True)
+        p = folder / f"S2_{day:02d}.tif"
+        p.write_bytes(data)
+        return Scene(dt.date(2009, 7, day), "43QGU", p, ("B04", "B08", "SCL"), scale, 0.0, 0.0, "SCL", "")
+
+    a = [scene(tmp_path / "scenes", d, b"x" * d) for d in (3, 8)]
+    b = [scene(tmp_path / "renamed", d, b"x" * d) for d in (8, 3)]
+    assert scenes_fingerprint(a) == scenes_fingerprint(b)
+    assert scenes_fingerprint(a) != scenes_fingerprint([*a, scene(tmp_path / "scenes", 13, b"y")])
+    assert scenes_fingerprint(a) != scenes_fingerprint([a[0], scene(tmp_path / "other", 8, b"x" * 9)])
+    assert scenes_fingerprint(a) != scenes_fingerprint([a[0], dataclasses.replace(a[1], scale=1.0)])
