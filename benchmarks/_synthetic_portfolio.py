@@ -143,7 +143,7 @@ def make_portfolio(out: str | Path, n_fields: int, *, seed: int = 0, tile_px: in
                                crs=CRS, transform=transform, tiled=True, blockxsize=512, blockysize=512,
                                compress="deflate", zlevel=1, predictor=2) as dst:
                 dst.write(np.concatenate([dn, scl[None]]))
-            rows.append(f"{d.isoformat()},T{tile:03d},{rel},{';'.join(BANDS)},0.0001,0,0,SCL,05.10")
+            rows.append(f"{d.isoformat()},T{tile:03d},{rel},{';'.join(BANDS)},0.0001,0,0,SCL,")
     (folder / "scenes" / "index.csv").write_text(
         "date,tile_id,path,bands,scale,offset,nodata,cloud_mask,processing_baseline\n" + "\n".join(sorted(rows)) + "\n")
     done.write_text(json.dumps({"n_fields": n_fields, "seed": seed, "tile_px": tile_px, "n_dates": n_dates}))

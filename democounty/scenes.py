@@ -49,7 +49,9 @@ SCENE_BANDS: tuple[str, ...] = (*BANDS, "SCL")
 #: SCL class codes used
 SCL = {"no_data": 0, "cloud_shadow": 3, "vegetation": 4, "bare_soil": 5, "water": 6,
        "cloud_medium": 8, "cloud_high": 9, "cirrus": 10, "snow": 11}
-PROCESSING_BASELINE = "05.10"
+#: empty: the synthetic digital numbers are harmonised (reflectance × 10,000, no baseline offset), as Sentinel Hub
+#: delivers them with harmonizeValues — a 04.00+ baseline would say they carry +1000 (features.sources.local)
+PROCESSING_BASELINE = ""
 _ANCHOR = date(2015, 7, 4)          # acquisitions fall on ANCHOR + 5k days
 _DEFAULT_WINDOWS = {"us-nebraska": ("09-15", -1, "11-30", 0), "in-smallholder": ("05-15", 0, "02-28", 1)}
 _LANDCOVER = ("road", "water", "trees", "built_up", "grass")

@@ -144,7 +144,8 @@ def build_pixel_map(
 ) -> PixelMap:
     """Map every pixel centre inside each geometry to that geometry (overlaps kept)."""
     if transform.b != 0 or transform.d != 0 or transform.e >= 0 or transform.a <= 0:
-        raise ImageryError(source="scene grid", problem=f"a north-up, unrotated grid is required, found {tuple(transform)[:6]}")
+        raise ImageryError(source="scene grid", problem="an unrotated grid whose rows run north to south (a negative y "
+                           f"pixel size) is required, found the transform {tuple(transform)[:6]}")
     geoms = np.asarray(geoms, dtype=object)
     n = len(geoms)
     empty = shapely.is_empty(geoms) | shapely.is_missing(geoms)

@@ -276,15 +276,22 @@ def _combine(parts: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+#: a field whose part outside every scene exceeds this share of its area has no measured planted area (the part
+#: no scene shows is unobserved, not unplanted); below it, reprojection slivers are ignored
+UNCOVERED_TOLERANCE = 0.01
+
+
 def _iter_blocks(fs: gpd.GeoDataFrame, scenes: list[Scene], cache_dir: Path | None,
-                 window_start: dt.date | None) -> Iterator[_Block]:
+                 window_start: dt.date | None, uncovered: dict[str, float] | None = None) -> Iterator[_Block]:
     """Blocks of field pieces with their window's trajectories, grid by grid (largest first).
 
     A field covered by several grids is cut: each grid takes the part of the field no earlier grid covered.
+    ``uncovered`` (when given) receives, once the blocks are exhausted, each partly covered field's share of area
+    that no grid covers (fields wholly outside are not listed).
     """
     if not scenes:
         return
-    check_scene_files(scenes)
+    scenes = check_scene_files(scenes)
     ids = fs["field_id"].astype(str).tolist()
     remaining = fs.geometry.to_numpy()
     remaining_crs = fs.crs
@@ -304,14 +311,21 @@ def _iter_blocks(fs: gpd.GeoDataFrame, scenes: list[Scene], cache_dir: Path | No
         remaining_crs = grid.crs_wkt
         if shapely.is_empty(remaining).all():
             break
+    if uncovered is not None:
+        whole = shapely.area(gpd.GeoSeries(fs.geometry.to_numpy(), crs=fs.crs).to_crs(remaining_crs).to_numpy())
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(whole > 0, shapely.area(remaining) / whole, 0.0)
+        for i in np.flatnonzero((share > UNCOVERED_TOLERANCE) & (share < 1.0 - 1e-9)):
+            uncovered[ids[i]] = float(share[i])
 
 
 def _area_scenes(fs: gpd.GeoDataFrame, scenes: list[Scene], params: AreaParams,
                  cache_dir: Path | None, window_start: dt.date | None) -> pd.DataFrame:
     ids = fs["field_id"].astype(str).tolist()
+    uncovered: dict[str, float] = {}
     pieces = [_ground_area(planted_area_from_trajectories(b.field_ids, b.geoms, b.transform, b.traj, params),
                            b.geoms, b.crs_wkt)
-              for b in _iter_blocks(fs, scenes, cache_dir, window_start)]
+              for b in _iter_blocks(fs, scenes, cache_dir, window_start, uncovered)]
     if not pieces:
         return _nan_table(ids)
     parts = pd.concat(pieces, ignore_index=True)
@@ -322,7 +336,13 @@ def _area_scenes(fs: gpd.GeoDataFrame, scenes: list[Scene], params: AreaParams,
     out["min_clear_obs"] = out["min_clear_obs"].fillna(0).astype(np.int64)
     out.loc[out["n_pixels_touched"] == 0, ["planted_area_ha", "planted_area_sd_ha", "planted_fraction",
                                            "noncrop_fraction"]] = np.nan
-    return out[list(AREA_COLUMNS)]
+    # a field partly outside every scene: its covered part's pixels would pass for the whole field (planted area
+    # shrinking with the part no scene shows) — not measured, and reported
+    partly = out["field_id"].isin(list(uncovered))
+    out.loc[partly, ["planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction"]] = np.nan
+    out = out[list(AREA_COLUMNS)]
+    out.attrs["partly_outside"] = {k: round(1.0 - v, 3) for k, v in sorted(uncovered.items())}
+    return out
 
 
 def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date,
@@ -394,7 +414,9 @@ def planted_area(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_
 
     Returns one row per field of the season (AREA_COLUMNS): field_id, planted_area_ha, planted_area_sd_ha,
     planted_fraction, noncrop_fraction, n_pixels_touched, min_clear_obs. ``attrs["outside_fields"]`` lists
-    the fields no scene covers (NaN rows); ``attrs["no_pixels"]`` is True when the imagery has no pixels.
+    the fields no scene covers (NaN rows); ``attrs["partly_outside"]`` maps the fields more than
+    :data:`UNCOVERED_TOLERANCE` of which no scene covers to the share inside (NaN rows too: the part no scene shows
+    is unobserved); ``attrs["no_pixels"]`` is True when the imagery has no pixels.
     """
     p = params or AreaParams()
     fs, groups = _season_scenes(fields, imagery, season, as_of, cache_dir)
@@ -404,9 +426,11 @@ def planted_area(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_
         out.attrs.update(no_pixels=True, outside_fields=[], scenes_used=0)
         return out
     parts = [_area_scenes(fs.iloc[pos], scenes, p, cache_dir, start) for pos, scenes, start in groups]
+    partly = {k: v for part in parts for k, v in part.attrs.get("partly_outside", {}).items()}
     used = len({(s.date, s.tile_id) for _, scenes, _ in groups for s in scenes})
     out = pd.concat(parts, ignore_index=True).set_index("field_id").loc[ids].reset_index()
     out["field_id"] = out["field_id"].astype("str")
-    out.attrs.update(no_pixels=False, scenes_used=used,
-                     outside_fields=sorted(out.loc[out["planted_area_ha"].isna(), "field_id"].tolist()))
+    out.attrs.update(no_pixels=False, scenes_used=used, partly_outside=dict(sorted(partly.items())),
+                     outside_fields=sorted(f for f in out.loc[out["planted_area_ha"].isna(), "field_id"].tolist()
+                                           if f not in partly))
     return out

@@ -164,8 +164,7 @@ def _in_windows(df: pd.DataFrame, per: dict[str, tuple[dt.date, dt.date]]) -> pd
 def _local(spec_path: Path, fields: gpd.GeoDataFrame, season: str, lo: dt.date, hi: dt.date, as_of: dt.date | None,
            variables: Sequence[str], cache_dir: Path | None, progress: Progress | None,
            inward_buffer: bool) -> tuple[pd.DataFrame, list[Scene], int, int]:
-    scenes = select_scenes(read_index(spec_path), lo, hi, as_of)
-    check_scene_files(scenes)
+    scenes = check_scene_files(select_scenes(read_index(spec_path), lo, hi, as_of))
     fhash = fields_hash(fields) if cache_dir is not None else ""
     grids: dict[Any, Any] = {}
     parts: list[pd.DataFrame] = []
@@ -326,8 +325,7 @@ def scene_reference(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, 
         return None
     assert spec.path is not None
     _, lo, hi = _field_windows(fs, season, start, end)
-    scenes = select_scenes(read_index(spec.path), lo, hi, as_of)
-    check_scene_files(scenes)
+    scenes = check_scene_files(select_scenes(read_index(spec.path), lo, hi, as_of))
     return build_reference(scenes, season, cache_dir=cache_dir)[0]
 
 

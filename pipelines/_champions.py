@@ -144,7 +144,12 @@ def align_features(features: pd.DataFrame, model: Any, warnings: list[str]) -> p
     if missing:
         warnings.append(f"{len(missing)} feature column(s) the yield model expects are missing (empty): "
                         f"{', '.join(missing[:5])}")
-        out = out.assign(**{c: np.nan for c in missing})
+        # at once (a column at a time fragments the frame: pandas warned once per column); a phenology date the
+        # model reads as days is added as an empty *date* (as a float it would pass for a numeric column the model
+        # never saw: no imagery before the season gave "unseen columns eos_date, …")
+        empty = pd.DataFrame({c: pd.Series(pd.NaT if c in dates else np.nan, index=out.index,
+                                           dtype="datetime64[ns]" if c in dates else "float64") for c in missing})
+        out = pd.concat([out, empty], axis=1)
     return out
 
 

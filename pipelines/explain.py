@@ -243,11 +243,31 @@ def _steps(body: dict[str, Any], cur: str) -> list[Step]:
              f"binding: {c['binding_constraint']}"),
         Step("limit", c["limit"], f"rounded down to a multiple of {_m(c['rounding_step'], cur)} unless the request "
                                   f"is covered; minimum line {_m(c['min_line'], cur)}"),
-        Step("term", None, f"{c['term_days']} days, maturing {c['maturity_date']} (expected harvest "
-                           f"{c.get('expected_harvest_date') or 'unknown'} + marketing window "
-                           f"{p.get('marketing_window_days')} days, at most {p.get('max_term_days')} days)"),
+        Step("term", None, f"{c['term_days']} days, maturing {c['maturity_date']} ({_term_basis(body)})"),
     ]
     return steps
+
+
+def _term_basis(body: dict[str, Any]) -> str:
+    """Which rule set the term (underwriting.rules.term_days): the requested term lengthened to the expected
+    harvest, cut to harvest + marketing window, capped at the longest term — said as it applied."""
+    import datetime as dt
+
+    c, p = body["computation"], body["policy"]["parameters"]
+    term, window, longest = int(c["term_days"]), p.get("marketing_window_days"), p.get("max_term_days")
+    requested = body["application"].get("requested_term_days")
+    harvest = c.get("expected_harvest_date")
+    if harvest is None:
+        return f"no expected harvest date: the requested {requested} days, at most {longest}"
+    to_harvest = (dt.date.fromisoformat(str(harvest)) - dt.date.fromisoformat(str(body["as_of"]))).days
+    if longest is not None and term == int(longest) and to_harvest + (window or 0) > term:
+        return f"capped at the longest term, {longest} days; expected harvest {harvest}"
+    if window is not None and term == to_harvest + int(window):
+        return f"expected harvest {harvest} + marketing window {window} days"
+    if term == to_harvest:
+        return f"the requested {requested} days lengthened to the expected harvest {harvest}"
+    return (f"the requested {requested} days: after the expected harvest {harvest}, within its {window}-day "
+            "marketing window")
 
 
 def explain(store: DecisionStore | str | None, application_id: str, *, as_of: str | date | None = None,

@@ -286,6 +286,11 @@ def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_
     outside = area.attrs.get("outside_fields") or []
     if outside:
         warnings.append(f"planted area: {len(outside)} field(s) not covered by any scene up to {as_of}")
+    partly = area.attrs.get("partly_outside") or {}
+    if partly:
+        shown = ", ".join(f"{k} ({v:.0%} inside)" for k, v in list(partly.items())[:10])
+        warnings.append(f"planted area not measured for {len(partly)} field(s) only partly inside the imagery (the "
+                        f"part no scene shows is unobserved): {shown}" + (", …" if len(partly) > 10 else ""))
     families["area"] = "ok"
     return area
 

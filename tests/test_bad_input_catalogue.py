@@ -86,7 +86,7 @@ def write_scene(folder: Path, *, scl: int, bands: str = "B02;B03;B04;B05;B06;B07
         dst.write(data)
     rows = index_rows or [{"date": "2025-07-15", "tile_id": "14TPL", "path": "2025/S2_14TPL_20250715.tif",
                            "bands": bands, "scale": 0.0001, "offset": 0, "nodata": 0, "cloud_mask": "SCL",
-                           "processing_baseline": "05.10"}]
+                           "processing_baseline": ""}]
     pd.DataFrame(rows).to_csv(folder / "index.csv", index=False)
     return folder
 

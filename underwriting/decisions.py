@@ -295,8 +295,12 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
         refer_codes.append("NO_FIELDS_FOUND")
     if any("PARCEL_OVERLAP_CLAIM" in r.codes for r in results):
         refer_codes.append("PARCEL_OVERLAP_CLAIM")
-    if frows and failing_share > profile.evidence.refer_failing_area_share:
+    # "more than" a share: compared at 1e-9 (0.1 + 1.6 of 6.8 ha is 25% exactly, 0.25000000000000006 in floats)
+    if frows and round(failing_share, 9) > profile.evidence.refer_failing_area_share:
         refer_codes.append("FAILING_AREA_SHARE")
+    if harvest is not None and (harvest - as_of).days > profile.max_term_days:
+        # the term is capped at max_term_days: the line would mature before the crop it is repaid from
+        refer_codes.append("HARVEST_AFTER_MAX_TERM")
     rounded = final_limit(lim.unrounded, terms)
     result = outcome(rounded, terms.requested, profile.min_line, refer=bool(refer_codes))
     limit = 0 if result == "DECLINE" else rounded

@@ -113,7 +113,8 @@ def check_area(planted_ha: float, declared_ha: float | None, tolerance: float) -
     """
     if declared_ha is None or declared_ha <= 0:
         return planted_ha, planted_ha, False
-    if abs(planted_ha - declared_ha) > tolerance * declared_ha:
+    # "more than" the tolerance, compared at 1e-9 ha: +10% of 3 ha must count as 10% (3.3 − 3 > 0.3 in floats)
+    if round(abs(planted_ha - declared_ha), 9) > round(tolerance * declared_ha, 9):
         return max(planted_ha, declared_ha), min(planted_ha, declared_ha), True
     return planted_ha, planted_ha, False
 
@@ -208,7 +209,7 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
     area_nv = False
     field_ha = f.get("field_area_ha")
     if (pre or planted is None) and not codes and declared is not None and field_ha \
-            and declared > float(field_ha) * (1 + ev.area_tolerance):
+            and round(declared, 9) > round(float(field_ha) * (1 + ev.area_tolerance), 9):
         # no planted area measured yet, but the polygon bounds what can be planted: a declared area beyond it
         # (a typo or an inflated claim) is not lent against
         area_claim, area_used, area_nv = float(declared), float(field_ha), True

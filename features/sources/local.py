@@ -2,7 +2,8 @@
 
 ``index.csv`` has one row per file: ``date``, ``tile_id``, ``path`` (relative to the
 index), ``bands`` (``;``-separated), ``scale``, ``offset``, ``nodata``, ``cloud_mask``
-(``SCL``, ``band:NAME`` or ``none``), ``processing_baseline``. Only the first four are required; without a
+(``SCL``, ``band:NAME`` or ``none``), ``processing_baseline``. The first six are required (a default scale or
+offset would silently change the reflectances); ``nodata`` empty takes the file's own nodata tag; without a
 ``cloud_mask`` column the files are read unmasked (``none``) unless they list an ``SCL`` band (an error: its
 clouds would count as clear). An index without rows is an error. Files may be in any CRS:
 the FIELDS are reprojected to each scene's CRS, the imagery is never resampled.
@@ -16,8 +17,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -98,10 +100,14 @@ def read_index(path: str | Path) -> list[Scene]:
         raise ImageryError(source=str(idx), problem="index.csv lists no scenes (a header without rows)")
     scenes: list[Scene] = []
     bad: list[str] = []
+    baseline: list[str] = []
     for i, row in enumerate(df.to_dict("records")):
         try:
-            date = dt.date.fromisoformat(str(row["date"]).strip())
-            bands = tuple(b.strip() for b in str(row["bands"]).split(";") if b.strip())
+            text = str(row["date"]).strip()
+            if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat also takes 20090824 and 2009-W35-1
+                raise ValueError(f"date {text!r}: expected YYYY-MM-DD")
+            date = dt.date.fromisoformat(text)
+            bands = tuple(b.strip().upper() for b in str(row["bands"]).split(";") if b.strip())
             mask = str(row.get("cloud_mask", "") or "none").strip() or "none"
             if mask.lower() == "scl":
                 mask = "SCL"
@@ -109,7 +115,8 @@ def read_index(path: str | Path) -> list[Scene]:
                 mask = "none"
             elif not mask.startswith("band:"):
                 raise ValueError(f"cloud_mask {mask!r}")
-            scene = Scene(date=date, tile_id=str(row["tile_id"]).strip(), path=(idx.parent / str(row["path"]).strip()),
+            rel = str(row["path"]).strip().replace("\\", "/")  # a Windows-written index: the same relative path
+            scene = Scene(date=date, tile_id=str(row["tile_id"]).strip(), path=(idx.parent / rel),
                           bands=bands, scale=float(_num(_given(row, "scale"), 1.0) or 0.0),
                           offset=float(_num(_given(row, "offset"), 0.0) or 0.0), nodata=_num(row.get("nodata"), None),
                           cloud_mask=mask, processing_baseline=str(row.get("processing_baseline", "") or ""))
@@ -117,18 +124,38 @@ def read_index(path: str | Path) -> list[Scene]:
                 raise ValueError(f"mask band {scene.mask_band} not in bands")
             if not bands or not scene.tile_id or scene.scale <= 0:
                 raise ValueError("empty bands/tile_id or scale <= 0")
+            if _offset_missing(scene):
+                baseline.append(f"line {i + 2}")
         except (ValueError, TypeError) as e:
             bad.append(f"line {i + 2} ({e})")
             continue
         scenes.append(scene)
     if bad:
         raise ImageryError(source=idx.name, problem="bad index rows", offenders=bad)
+    if baseline:
+        raise ImageryError(source=idx.name, problem=(
+            "processing_baseline 04.00 or later: its digital numbers carry +1000, so scale 0.0001 needs offset -0.1 "
+            "(every reflectance would read 0.1 too high; values already harmonised: leave processing_baseline "
+            "empty)"), offenders=baseline)
     _check_mask_column(df, scenes, idx)
     dup = pd.Series([(s.date, s.tile_id) for s in scenes]).duplicated(keep=False)
     if dup.any():
-        raise ImageryError(source=idx.name, problem="a (date, tile_id) appears twice",
+        raise ImageryError(source=idx.name, problem="a (date, tile_id) appears twice (one file per date and tile, "
+                           "holding every band on one grid: per-band files are not read)",
                            offenders=sorted({f"{s.date}/{s.tile_id}" for s, d in zip(scenes, dup, strict=True) if d}))
     return sorted(scenes, key=lambda s: (s.date, s.tile_id, str(s.path)))
+
+
+#: Sentinel-2 L2A digital numbers are reflectance × 10,000; from processing baseline 04.00 (25 January 2022) they
+#: carry +1,000 (BOA_ADD_OFFSET −1000), so reflectance = DN × 0.0001 − 0.1
+_DN_SCALE = 1e-4
+
+
+def _offset_missing(scene: Scene) -> bool:
+    """A processing baseline of 04.00 or later with digital numbers (scale 0.0001) and no offset: every
+    reflectance would be 0.1 too high (NDVI of a crop 0.64 read as 0.41, decisions changed)."""
+    m = re.fullmatch(r"0*(\d+)\.(\d+)", scene.processing_baseline.strip())
+    return m is not None and int(m[1]) >= 4 and abs(scene.scale - _DN_SCALE) < 1e-9 and scene.offset == 0.0
 
 
 def _given(row: dict[str, str], column: str) -> str:
@@ -176,24 +203,47 @@ def scene_cache_key(scene: Scene, **what: Any) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def check_scene_files(scenes: Sequence[Scene]) -> None:
-    """Raise ImageryError naming every missing or unreadable file (headers only are read)."""
+_BAND_NAME = re.compile(r"^(B\d{1,2}A?|SCL|AOT|WVP|TCI|CLM|CLP|DATAMASK|DATA_MASK)$")
+
+
+def check_scene_files(scenes: Sequence[Scene]) -> list[Scene]:
+    """Raise ImageryError naming every missing or unreadable file, or one not as indexed (headers only are read):
+    another band count; band descriptions naming other bands or another order than the index's; a nodata tag
+    contradicting the index's ``nodata``. Returns the scenes with an empty ``nodata`` taken from the file's tag."""
     import rasterio
     from rasterio.errors import RasterioError
 
     missing = [s.path.name for s in scenes if not s.path.is_file()]
     if missing:
         raise ImageryError(source="scene index", problem="scene files missing", offenders=missing)
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
     bad = []
+    out = []
     for s in scenes:
         try:
-            with rasterio.open(s.path) as src:
-                if src.count != len(s.bands):
-                    bad.append(f"{s.path.name} ({src.count} bands, index lists {len(s.bands)})")
+            with warnings.catch_warnings():  # a file without georeferencing: the one-line error below says so
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                src = rasterio.open(s.path)
+            with src:
+                count, tag = src.count, src.nodata
+                desc = [str(d or "").strip().upper() for d in src.descriptions]
         except RasterioError:
             bad.append(f"{s.path.name} (unreadable)")
+            continue
+        if count != len(s.bands):
+            bad.append(f"{s.path.name} ({count} bands, index lists {len(s.bands)})")
+        elif all(_BAND_NAME.match(d) for d in desc) and desc != list(s.bands):
+            bad.append(f"{s.path.name} (its bands are {';'.join(desc)}, index lists {';'.join(s.bands)})")
+        given = s.nodata is not None and not np.isnan(s.nodata)
+        if given and tag is not None and not np.isnan(tag) and float(tag) != float(s.nodata):  # type: ignore[arg-type]
+            bad.append(f"{s.path.name} (its nodata tag is {tag:g}, index says {s.nodata:g})")
+        out.append(replace(s, nodata=float(tag)) if s.nodata is None and tag is not None else s)
     if bad:
         raise ImageryError(source="scene index", problem="scene files corrupt or not as indexed", offenders=bad)
+    return out
 
 
 def _clear(scene: Scene, arr: np.ndarray | None) -> np.ndarray | None:
@@ -220,8 +270,15 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
     if absent:
         raise ImageryError(source=scene.path.name, problem="bands needed by the variables are not in the file",
                            offenders=absent)
+    import warnings
+
+    from rasterio.errors import NotGeoreferencedWarning
+
     try:
-        with rasterio.open(scene.path) as src:
+        with warnings.catch_warnings():  # no georeferencing: the one-line error below says so
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            src = rasterio.open(scene.path)
+        with src:
             if src.crs is None:
                 raise ImageryError(source=scene.path.name, problem="no CRS (georeferencing) in the file")
             if src.crs.is_geographic:
@@ -239,7 +296,10 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
             geoms = grids[gkey]
             covered = shapely.intersects(geoms, shapely.box(*src.bounds))
             if key not in grids:
-                grids[key] = pixel_map(geoms, src.transform, shape, inward_buffer=inward_buffer)
+                try:
+                    grids[key] = pixel_map(geoms, src.transform, shape, inward_buffer=inward_buffer)
+                except ImageryError as e:  # the grid's own complaint, named by the file that has that grid
+                    raise ImageryError(source=scene.path.name, problem=e.problem) from None
             pm = grids[key]
             mask_band = scene.mask_band
             names = need + ([mask_band] if mask_band else [])
@@ -262,6 +322,7 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
     if scene.nodata is not None and not np.isnan(scene.nodata):
         for b in need:
             px_ok &= vals[b] != scene.nodata
+    _check_reflectance(scene, vals, px_ok)
     clear_px = np.bincount(pm.fid_sorted[px_ok], minlength=pm.n_fields).astype(np.int64)  # field order
     sel = np.flatnonzero(covered)
     fid = fields["field_id"].astype(str).to_numpy()[sel]
@@ -281,6 +342,28 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
     out["variable"] = out["variable"].astype("str")
     out["tile_id"] = out["tile_id"].astype("str")
     return out[list(TILE_COLUMNS)]
+
+
+#: the median reflectance of a scene's clear in-field pixels must lie in this range (bare soil to crops: 0.02–0.6;
+#: water and snow stay inside it); outside, the scale or offset does not match the file's values
+_REFLECTANCE_RANGE = (-0.1, 1.2)
+_NIR_FLOOR = 0.003
+
+
+def _check_reflectance(scene: Scene, vals: dict[str, np.ndarray], ok: np.ndarray) -> None:
+    """Refuse a scene whose red or near-infrared reflectance (DN × scale + offset) is implausible over the fields'
+    clear pixels (at least 50): reflectance files indexed with the digital numbers' scale 0.0001 (every band about
+    1e-5: EVI collapses, decisions change), a mistyped offset, digital numbers indexed with scale 1."""
+    for b in ("B04", "B08"):
+        v = vals.get(b)
+        if v is None or int(ok.sum()) < 50:
+            continue
+        med = float(np.median(np.asarray(v[ok], dtype="float64"))) * scene.scale + scene.offset
+        if not _REFLECTANCE_RANGE[0] <= med <= _REFLECTANCE_RANGE[1] or (b == "B08" and med < _NIR_FLOOR):
+            raise ImageryError(source=scene.path.name, problem=(
+                f"{b} reflectance {med:.3g} (median over the fields' clear pixels: DN × scale {scene.scale:g} + offset "
+                f"{scene.offset:g}) is not a reflectance: wrong scale or offset in index.csv? (digital numbers: scale "
+                "0.0001; reflectance files: scale 1, offset 0)"))
 
 
 def combine_tiles(tiles: pd.DataFrame) -> pd.DataFrame:

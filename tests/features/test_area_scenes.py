@@ -44,7 +44,7 @@ def _write(path: Path, crs: str, transform: Affine, ndvi: np.ndarray, cloud: np.
 
 def _index(folder: Path, rows: list[tuple[dt.date, str, str]]) -> None:
     lines = ["date,tile_id,path,bands,scale,offset,nodata,cloud_mask,processing_baseline"]
-    lines += [f"{d.isoformat()},{t},{p},B03;B04;B08;SCL,0.0001,0,0,SCL,05.10" for d, t, p in rows]
+    lines += [f"{d.isoformat()},{t},{p},B03;B04;B08;SCL,0.0001,0,0,SCL," for d, t, p in rows]
     (folder / "index.csv").write_text("\n".join(lines) + "\n")
 
 
@@ -87,6 +87,21 @@ def test_columns_overlap_counted_once_and_outside_listed(two_tiles: Path) -> Non
     assert np.isnan(res.loc["F2", "planted_area_ha"])
     assert res.attrs["outside_fields"] == ["F2"]
     assert res.attrs["scenes_used"] == 2 * len(DATES)
+
+
+def test_a_field_partly_outside_every_scene_is_not_measured(two_tiles: Path) -> None:
+    """A field half outside the imagery: its covered half's pixels passed for the whole field (planted area halved,
+    planted fraction 1, no warning); now it is not measured and reported with the share inside. A sliver outside
+    (reprojection, < 1%) is ignored."""
+    geoms = [box(X0 + 905, Y0 + 105, X0 + 1105, Y0 + 305),   # half beyond the eastern edge (x = 1000 m)
+             box(X0 + 599, Y0 + 105, X0 + 999, Y0 + 305),    # inside
+             box(X0 + 800, Y0 + 105, X0 + 1001, Y0 + 305)]   # 0.5% beyond the edge
+    res = planted_area(_fields(geoms), two_tiles, SEASON, END).set_index("field_id")
+    assert np.isnan(res.loc["F0", ["planted_area_ha", "planted_area_sd_ha", "planted_fraction"]]).all()
+    assert res.attrs["partly_outside"] == {"F0": 0.475}
+    assert res.attrs["outside_fields"] == []
+    assert res.loc["F1", "planted_area_ha"] == pytest.approx(geoms[1].area / 1e4, rel=1e-2)
+    assert res.loc["F2", "planted_fraction"] == pytest.approx(1.0, abs=1e-3)
 
 
 def test_as_of_later_files_are_never_opened(two_tiles: Path, tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def _write(path: Path, data: np.ndarray, transform: Affine = TR, crs: str = CRS)
 
 def _index(folder: Path, rows: list[dict]) -> None:
     base = {"bands": ";".join(BANDS), "scale": "0.0001", "offset": "0", "nodata": "0", "cloud_mask": "SCL",
-            "processing_baseline": "05.10"}
+            "processing_baseline": ""}
     pd.DataFrame([base | r for r in rows]).to_csv(folder / "index.csv", index=False)
 
 
@@ -259,3 +259,73 @@ def test_inward_buffer_through_build_series(scenes: Path) -> None:
     inner = build_series(_fields(), scenes, "2019", inward_buffer=True, **kw).series.set_index("field_id")
     assert (inner["n_pixels"] < plain["n_pixels"]).loc[["f1", "f2"]].all()
     assert inner.loc["f3", "n_pixels"] == 36  # a grid-aligned 6 x 6 pixel box has no mixed pixels: all kept
+
+
+def test_a_04_baseline_without_its_offset_is_refused(tmp_path: Path) -> None:
+    """Processing baseline 04.00 or later: digital numbers carry +1000, so scale 0.0001 with offset 0 reads every
+    reflectance 0.1 too high (NDVI 0.64 read as 0.41, decisions changed); offset -0.1 or an empty baseline (values
+    harmonised) are accepted; band names are case-blind and a Windows separator in `path` is the same path."""
+    from features.errors import ImageryError
+    from features.sources.local import read_index
+
+    head = "date,tile_id,path,bands,scale,offset,nodata,cloud_mask,processing_baseline\n"
+    (tmp_path / "index.csv").write_text(head + "2022-06-01,T1,a.tif,B04;B08;SCL,0.0001,0,0,SCL,04.00\n"
+                                        "2022-06-06,T1,b.tif,B04;B08;SCL,0.0001,0,0,SCL,05.11\n")
+    with pytest.raises(ImageryError, match=r"index\.csv: processing_baseline 04\.00 or later: its digital numbers "
+                                           r"carry \+1000, so scale 0\.0001 needs offset -0\.1 .*: line 2, line 3 \(2 in all\)$"):
+        read_index(tmp_path)
+    (tmp_path / "index.csv").write_text(head + "2022-06-01,T1,a.tif,B04;B08;SCL,0.0001,-0.1,0,SCL,04.00\n"
+                                        "2022-06-06,T1,sub\\b.tif,b04;b08;scl,0.0001,0,0,SCL,\n")
+    a, b = read_index(tmp_path)
+    assert a.offset == -0.1 and b.bands == ("B04", "B08", "SCL") and b.path == tmp_path / "sub" / "b.tif"
+
+
+def test_files_not_as_indexed_and_implausible_reflectances_are_refused(tmp_path: Path) -> None:
+    """Band descriptions naming another order than the index's (NDVI of the wrong sign), a nodata tag
+    contradicting the index's, and reflectances no scale can explain (reflectance files indexed with the digital
+    numbers' scale; an offset typo) are one-line errors naming the file; an empty index nodata takes the file's tag."""
+    import dataclasses
+
+    from features.sources.local import check_scene_files
+
+    fields = _fields()
+    folder = tmp_path / "s"
+
+    def one(data: np.ndarray, desc: list[str] | None = None, tag: float | None = None, **index: str) -> Path:
+        _write(folder / "a.tif", data)
+        with rasterio.open(folder / "a.tif", "r+") as dst:
+            if desc:
+                for i, d in enumerate(desc, start=1):
+                    dst.set_band_description(i, d)
+            dst.nodata = tag
+        _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "a.tif", **index}])
+        return folder
+
+    swapped = [*BANDS]
+    swapped[2], swapped[6] = swapped[6], swapped[2]
+    with pytest.raises(ImageryError, match=r"a\.tif \(its bands are B02;B03;B08;.*index lists B02;B03;B04;"):
+        build_series(fields, one(_arrays(1), desc=swapped), "2019", variables=["NDVI"])
+    with pytest.raises(ImageryError, match=r"a\.tif \(its nodata tag is 65535, index says 0\)"):
+        build_series(fields, one(_arrays(1), tag=65535), "2019", variables=["NDVI"])
+    scene = read_index(one(_arrays(1), tag=65535, nodata=""))[0]
+    assert scene.nodata is None and check_scene_files([scene]) == [dataclasses.replace(scene, nodata=65535.0)]
+    refl = (_arrays(1).astype("float32") / 10_000).astype("float32")
+    refl[-1] = 4
+    with pytest.raises(ImageryError, match=r"a\.tif: B08 reflectance 3\.\d+e-05 .* is not a reflectance: wrong scale or "
+                                           r"offset in index\.csv\?"):
+        build_series(fields, one(refl), "2019", variables=["NDVI"])
+    with pytest.raises(ImageryError, match=r"B04 reflectance -1e\+03 .*offset -1000\)"):
+        build_series(fields, one(_arrays(1), offset="-1000"), "2019", variables=["NDVI"])
+    assert len(build_series(fields, one(refl, scale="1"), "2019", variables=["NDVI"]).series)
+
+
+def test_a_bottom_up_scene_is_named(tmp_path: Path) -> None:
+    """One scene of the index with a bottom-up grid (positive y pixel size): the one-line error names that file."""
+    folder = tmp_path / "s"
+    _write(folder / "ok.tif", _arrays(1))
+    _write(folder / "flipped.tif", _arrays(2)[:, ::-1, :], transform=Affine(10.0, 0.0, 600_000.0, 0.0, 10.0,
+                                                                             4_500_000.0 - 600.0))
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "ok.tif"},
+                    {"date": "2019-06-06", "tile_id": "A", "path": "flipped.tif"}])
+    with pytest.raises(ImageryError, match=r"^flipped\.tif: an unrotated grid whose rows run north to south"):
+        build_series(_fields(), folder, "2019", variables=["NDVI"])

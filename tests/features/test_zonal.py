@@ -158,7 +158,7 @@ def test_indices_per_pixel_formulae() -> None:
 
 
 def test_pixel_map_rejects_rotated_grids() -> None:
-    with pytest.raises(ImageryError, match="north-up"):
+    with pytest.raises(ImageryError, match="unrotated grid whose rows run north to south"):
         pixel_map([shapely.box(0, 0, 1, 1)], Affine(10, 1, 0, 0, -10, 0), (5, 5))
 
 

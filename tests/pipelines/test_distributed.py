@@ -235,7 +235,7 @@ def _two_tile_scenes(folder: Path) -> Any:
             with rasterio.open(folder / rel, "w", driver="GTiff", width=64, height=64, count=5, dtype="uint16",
                                crs="EPSG:32644", transform=Affine(10.0, 0.0, x0 + t * 640.0, 0.0, -10.0, y0)) as dst:
                 dst.write(data)
-            rows.append(f"{d},T{t},{rel},B02;B04;B08;B11;SCL,0.0001,0,0,SCL,05.10")
+            rows.append(f"{d},T{t},{rel},B02;B04;B08;B11;SCL,0.0001,0,0,SCL,")
     (folder / "index.csv").write_text("date,tile_id,path,bands,scale,offset,nodata,cloud_mask,processing_baseline\n"
                                       + "\n".join(rows) + "\n")
     xy = np.stack([rng.uniform(x0 + 20, x0 + 1200, 40), rng.uniform(y0 - 600, y0 - 20, 40)], axis=1)

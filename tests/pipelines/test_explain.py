@@ -266,3 +266,22 @@ def test_explain_a_record_written_by_underwrite(tmp_path: Path, model: YieldMode
     x = explain(url, "A0000", model_loader=loader_for(model, calls))
     assert x.contributions_note is None and calls == [("yield-value", "1", 2)]
     assert all(f.contributions for f in x.fields)
+
+
+def test_the_term_says_which_rule_set_it() -> None:
+    """The term line said "expected harvest + marketing window" whatever set the term (A2009-00071: 150 days, the
+    requested term, printed as harvest 2009-12-30 + 45 days, which is 151)."""
+    from pipelines.explain import _term_basis
+
+    def body(term: int, requested: int, harvest: str | None = "2009-12-30") -> dict:
+        return {"as_of": "2009-09-15", "application": {"requested_term_days": requested},
+                "computation": {"term_days": term, "expected_harvest_date": harvest},
+                "policy": {"parameters": {"marketing_window_days": 45, "max_term_days": 365}}}
+
+    assert _term_basis(body(150, 150)) == ("the requested 150 days: after the expected harvest 2009-12-30, within "
+                                           "its 45-day marketing window")
+    assert _term_basis(body(151, 300)) == "expected harvest 2009-12-30 + marketing window 45 days"
+    assert _term_basis(body(106, 90)) == "the requested 90 days lengthened to the expected harvest 2009-12-30"
+    assert _term_basis(body(365, 400, "2010-12-30")) == ("capped at the longest term, 365 days; expected harvest "
+                                                         "2010-12-30")
+    assert _term_basis(body(90, 90, None)) == "no expected harvest date: the requested 90 days, at most 365"

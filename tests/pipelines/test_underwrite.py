@@ -180,6 +180,16 @@ def test_align_features_warns_of_missing_phenology_dates() -> None:
     out = align_features(df, M(), w)
     assert out["maturity_date"].isna().all() and out["peak_date"].notna().all()
     assert any("expects are missing (empty): maturity_date" in x for x in w)
+    # an empty date, not a float column the model never saw (no imagery before the season: "unseen columns
+    # maturity_date" — the model's column check counts numeric columns); added at once, no fragmentation warning
+    assert pd.api.types.is_datetime64_any_dtype(out["maturity_date"])
+    many = type("Many", (), {"numeric_columns_": [f"feat_{i}" for i in range(150)], "date_columns_": [],
+                             "config": YieldModelConfig()})
+    import warnings as _w
+
+    with _w.catch_warnings():
+        _w.simplefilter("error")
+        assert len(align_features(df, many(), []).columns) > 150
 
 
 def test_checkpoint_label() -> None:

@@ -513,3 +513,30 @@ def test_preseason_without_harvest_date_stresses_over_the_requested_term() -> No
     assert fb["stressed_price_per_t"] == math.floor(20000 * math.exp(-1.2816 * 0.2 * math.sqrt(200 / 365)))
     assert item.body["computation"]["term_days"] == 200
     assert item.body["computation"]["expected_harvest_date"] is None
+
+
+def test_boundaries_of_more_than_are_exact() -> None:
+    """"More than 10%" of the declared area and "more than" the REFER share of failing area hold at exactly the
+    boundary, whatever the floats say (3.3 − 3 > 0.3 and 1.7 / 6.8 > 0.25 in IEEE doubles)."""
+    for declared, planted, flagged in ((3.0, 3.3, False), (7.0, 7.7, False), (7.0, 7.71, True)):
+        it = run(application(), [feature_row("f1", declared_area_ha=declared, planted_area_ha=planted,
+                                             field_area_ha=10.0)], [valuation_row("f1", area=planted)])
+        assert it.body["fields"][0]["area_not_verified"] is flagged, (declared, planted)
+    bad = {"n_clear_obs": 1}
+    feats = [feature_row("a", declared_area_ha=0.1, planted_area_ha=0.1, **bad),
+             feature_row("b", declared_area_ha=1.6, planted_area_ha=1.6, **bad),
+             feature_row("c", declared_area_ha=5.1, planted_area_ha=5.1)]
+    it = run(application(), feats, [valuation_row(f, area=a) for f, a in (("a", 0.1), ("b", 1.6), ("c", 5.1))])
+    assert 0.1 + 1.6 == 1.7000000000000002 and it.body["computation"]["failing_area_share"] == 0.25
+    assert "FAILING_AREA_SHARE" not in it.body["refer_reasons"] and it.outcome != "REFER"
+
+
+def test_a_harvest_beyond_the_longest_term_is_referred() -> None:
+    """The term is capped at max_term_days: a harvest further away would leave the line maturing before the crop
+    it is repaid from (it was approved, unflagged) — referred with HARVEST_AFTER_MAX_TERM."""
+    far = date.fromordinal(AS_OF.toordinal() + POLICY.profile(PROFILE).max_term_days + 30)
+    it = run(application(requested_amount=100_000), [feature_row("f1", expected_harvest_date=far)],
+             [valuation_row("f1")])
+    assert it.outcome == "REFER" and "HARVEST_AFTER_MAX_TERM" in it.body["refer_reasons"]
+    near = run(application(requested_amount=100_000), [feature_row("f1")], [valuation_row("f1")])
+    assert near.outcome != "REFER" and "HARVEST_AFTER_MAX_TERM" not in near.body["refer_reasons"]
