@@ -326,6 +326,7 @@ class DecisionStore:
         # one transaction for the whole call: a run killed half-way leaves nothing; its re-run writes everything
         with self._write() as conn:
             seen = _stored(conn, ids)
+            self._check_policy_versions(conn, [i for i, r in zip(items, ids, strict=True) if r not in seen])
             head = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
                                 .order_by(decisions.c.seq.desc()).limit(1)).first()
             seq, prev = (int(head[0]), str(head[1])) if head else (0, None)
@@ -364,6 +365,28 @@ class DecisionStore:
                 if self._on_insert is not None:
                     self._on_insert(written)
         return AppendResult(written=written, already_present=present, record_ids=tuple(ids_out))
+
+    def _check_policy_versions(self, conn: Connection, items: Sequence[DecisionItem]) -> None:
+        """Under the write lock: a policy's (id, version) names one content for good. The first records written
+        with a version register its content hash in the store; a policy file changed without a new version (the
+        records would name the same version for other rules) is refused, nothing written."""
+        import hashlib
+
+        pols = {}
+        for item in items:
+            pol = item.body.get("policy") if isinstance(item.body, dict) else None
+            if isinstance(pol, dict) and pol.get("content_hash") and pol.get("id") is not None:
+                pols[(str(pol["id"]), str(pol.get("version")))] = str(pol["content_hash"])
+        for (pid, version), digest in sorted(pols.items()):
+            key = "policy:" + hashlib.sha256(f"{pid}\0{version}".encode()).hexdigest()[:40]
+            known = conn.scalar(select(meta.c.value).where(meta.c.key == key))
+            if known is None:
+                conn.execute(insert(meta), [{"key": key, "value": digest}])
+            elif known != digest:
+                raise StoreError(url=self.shown_url, problem=(
+                    f"policy {pid} version {version} is recorded in this store with other content (hash "
+                    f"{known[:12]}…; this file's {digest[:12]}…): give the changed policy a new version; nothing "
+                    "was written"))
 
     @staticmethod
     def _row(item: DecisionItem, rid: str, seq: int, prev: str | None, operator: str) -> dict[str, Any]:

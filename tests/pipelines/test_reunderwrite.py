@@ -263,6 +263,7 @@ def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
 
     doc = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
     doc["profiles"]["in-kcc"]["advance_rate"] = 0.79
+    doc["version"] = "2026.11.1-test"  # a changed policy carries a new version (the store refuses it otherwise)
     with DecisionStore(url) as st:
         n = st.count()
     other = reunderwrite_county(c, season, cps["pre_harvest"], store=url, models=world["models"],
@@ -301,6 +302,7 @@ def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
                                                   for w in after.warnings), after.warnings
     # an override written while a re-underwriting runs (after it read the store) is said as well
     doc["profiles"]["in-kcc"]["advance_rate"] = 0.78
+    doc["version"] = "2026.11.1-test2"
 
     def override_meanwhile(msg: str) -> None:
         if msg.startswith("decisions"):

@@ -458,3 +458,23 @@ def test_store_path_shown_as_typed_and_passwords_masked(tmp_path: Path) -> None:
     missing = tmp_path / "no such folder" / "d.db"
     with pytest.raises(StoreError, match=re.escape(f"sqlite:///{missing}")):
         verify_store(f"sqlite:///{missing}")
+
+
+def test_a_policy_version_names_one_content(store: DecisionStore) -> None:
+    """A policy file changed without a new version string: its records would name the same version for other rules
+    (only the content hash told them apart) — refused, nothing written; the same content again, or a new version,
+    is accepted."""
+    import dataclasses
+
+    def with_policy(items: list[DecisionItem], version: str, digest: str) -> list[DecisionItem]:
+        return [dataclasses.replace(i, body={**i.body, "policy": {"id": "agcredit-default", "version": version,
+                                                                  "content_hash": digest}}) for i in items]
+
+    assert store.append(with_policy(make_items(2), "2026.11.1", "a" * 64), "analyst-7").written == 2
+    assert store.append(with_policy(make_items(1, start=2), "2026.11.1", "a" * 64), "analyst-7").written == 1
+    with pytest.raises(StoreError, match=r"policy agcredit-default version 2026\.11\.1 is recorded in this store "
+                                         r"with other content \(hash aaaaaaaaaaaa…; this file's bbbbbbbbbbbb…\): give "
+                                         r"the changed policy a new version; nothing was written"):
+        store.append(with_policy(make_items(2, start=3), "2026.11.1", "b" * 64), "analyst-7")
+    assert len(store.stored_ids([record_id_for(f"key-{i}") for i in range(6)])) == 3
+    assert store.append(with_policy(make_items(2, start=3), "2026.12.1", "b" * 64), "analyst-7").written == 2
