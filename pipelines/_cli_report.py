@@ -23,8 +23,9 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         from pipelines.county import County
 
         c = County(county, cache_dir=cache)
-        return build_report_data_county(c, store=store, season=season, as_of=day,
-                                        params=_champion_alert_params(c.region))
+        model = _champion_crop_model()
+        return build_report_data_county(c, store=store, season=season, as_of=day, crop_model=model,
+                                        params=_champion_alert_params(c.region, model))
     if fields is None:
         raise UserInputError("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
     import pandas as pd
@@ -44,21 +45,30 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     from pipelines.monitor import fields_region
 
     region = fields_region(f)
+    model = _champion_crop_model()
     return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
-                             params=_champion_alert_params(region) if region is not None else None)
+                             crop_model=model,
+                             params=_champion_alert_params(region, model) if region is not None else None)
 
 
-def _champion_alert_params(region: str) -> Any:
-    """The crop-type champion's alert thresholds for ``region`` (as ``monitor`` uses them); without a registry or a
-    champion, the rules' defaults (None)."""
+def _champion_crop_model() -> Any:
+    """The crop-type champion (its declared-crop probability raises CROP_MISMATCH, as in ``monitor``); None without
+    a registry or a champion."""
     from models.errors import RegistryError
     from pipelines.featurize import load_crop_model
-    from pipelines.monitor import alert_params_of
 
     try:
-        return alert_params_of(load_crop_model("champion")[0], region)
+        return load_crop_model("champion")[0]
     except RegistryError:
         return None
+
+
+def _champion_alert_params(region: str, model: Any) -> Any:
+    """The crop-type champion's alert thresholds for ``region`` (as ``monitor`` uses them); without a champion,
+    the rules' defaults (None)."""
+    from pipelines.monitor import alert_params_of
+
+    return alert_params_of(model, region) if model is not None else None
 
 
 def _farmer_token_of(data: Any, ref: str) -> str:

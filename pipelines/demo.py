@@ -469,7 +469,7 @@ def report_stage(county: Any, url: str, out: Path, st: Stage, history: pd.DataFr
     from pipelines.report import build_report_data_county, render_portfolio
 
     data = build_report_data_county(county, store=url, season=county.current_season, history=history,
-                                    params=alert_params_of(crop_model, county.region))
+                                    params=alert_params_of(crop_model, county.region), crop_model=crop_model)
     data.title = f"agcredit demo portfolio ({county.region}, synthetic)"
     path = render_portfolio(data, out)
     st.lines.append(f"portfolio report: {path}")

@@ -266,8 +266,11 @@ def _term_basis(body: dict[str, Any]) -> str:
         return f"expected harvest {harvest} + marketing window {window} days"
     if term == to_harvest:
         return f"the requested {requested} days lengthened to the expected harvest {harvest}"
-    return (f"the requested {requested} days: after the expected harvest {harvest}, within its {window}-day "
-            "marketing window")
+    if requested is not None and term == int(requested):
+        return (f"the requested {requested} days: after the expected harvest {harvest}, within its {window}-day "
+                "marketing window")
+    # a re-underwriting keeps the line's maturity: its term runs from this date to it
+    return f"expected harvest {harvest}, marketing window {window} days, at most {longest} days"
 
 
 def explain(store: DecisionStore | str | None, application_id: str, *, as_of: str | date | None = None,

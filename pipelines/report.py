@@ -145,21 +145,59 @@ def _page(title: str, body: str, synthetic: bool) -> str:
             f"<style>{_CSS}</style></head><body>{warn}{body}</body></html>")
 
 
+#: outcomes that grant their limit (a REFER's limit is indicative: nothing is granted until an analyst decides)
+GRANTING = ("APPROVE", "REDUCE")
+
+
+def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.DataFrame:
+    """Granted limits by crop and region: each APPROVE / REDUCE limit split over the record's valued fields in
+    proportion to their stressed value (the collateral each carries), by the crop it was valued as and its region;
+    a limit with no valued field goes to ``(unvalued)``. Columns: crop, region, applications, limit (minor units;
+    shares rounded down, the remainder to the largest)."""
+    rows: list[tuple[str, str, str, int]] = []
+    for app, outcome, limit, body in zip(dec["application_id"], dec["outcome"], dec["limit"], bodies, strict=True):
+        if outcome not in GRANTING or int(limit) <= 0:
+            continue
+        parts: dict[tuple[str, str], float] = {}
+        for fld in body.get("fields") or []:
+            v = fld.get("stressed_value") or 0
+            if fld.get("included") and v and v > 0:
+                k = (str(fld.get("crop_valued") or ""), str(fld.get("region") or ""))
+                parts[k] = parts.get(k, 0.0) + float(v)
+        if not parts:
+            rows.append(("(unvalued)", "", str(app), int(limit)))
+            continue
+        total = sum(parts.values())
+        alloc = {k: int(int(limit) * v // total) for k, v in parts.items()}
+        top = max(parts, key=lambda k: (parts[k], k))
+        alloc[top] += int(limit) - sum(alloc.values())
+        rows.extend((k[0], k[1], str(app), a) for k, a in alloc.items())
+    if not rows:
+        return pd.DataFrame({"crop": [], "region": [], "applications": [], "limit": []})
+    df = pd.DataFrame(rows, columns=["crop", "region", "application_id", "limit"])
+    g = df.groupby(["crop", "region"]).agg(applications=("application_id", "nunique"), limit=("limit", "sum"))
+    return g.reset_index().astype({"applications": int, "limit": "int64"})
+
+
 def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts."""
     dec = latest_decisions(data.decisions)
     if dec.empty:
         raise UserInputError(f"report: no decisions stored for season {data.season}")
     cur = str(dec["currency"].iloc[0])
+    bodies = [json.loads(b) if isinstance(b, str) else (b or {}) for b in dec["body"]] if "body" in dec else \
+        [{} for _ in range(len(dec))]
     crops = data.fields.groupby("farmer_token")["crop"].agg(lambda s: s.mode().iloc[0] if len(s.mode()) else "")
-    regions = data.fields.groupby("farmer_token")["region"].first() if "region" in data.fields else None
-    dec = dec.assign(crop=dec["farmer_token"].map(crops).fillna(""),
-                     region=dec["farmer_token"].map(regions).fillna("") if regions is not None else "")
+    dec = dec.assign(crop=dec["farmer_token"].map(crops).fillna(""))
     by_outcome = dec.groupby("outcome")["limit"].agg(["count", "sum"]).reindex(["APPROVE", "REDUCE", "DECLINE", "REFER"]).fillna(0)
-    expo = dec.groupby(["crop", "region"])["limit"].agg(["count", "sum"]).reset_index()
-    expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["count"].astype(int),
-                             "total limit": [_money(v, cur) for v in expo["sum"]],
-                             "share": [f"{v / max(expo['sum'].sum(), 1):.1%}" for v in expo["sum"]]})
+    granted_mask = dec["outcome"].isin(GRANTING).to_numpy()
+    granted = int(dec.loc[granted_mask, "limit"].sum())
+    indicative = int(dec.loc[dec["outcome"] == "REFER", "limit"].sum())
+    requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
+    expo = exposure_by_crop(dec, bodies)
+    expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["applications"],
+                             "granted limit": [_money(v, cur) for v in expo["limit"]],
+                             "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
     chg = dec[dec["previous_limit"].notna() & (dec["previous_limit"] != dec["limit"])]
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
@@ -172,13 +210,15 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     al_tbl = (al[["field_id", "alert", "severity", "date"]].assign(date=lambda d: pd.to_datetime(d["date"]).dt.date.astype(str))
               if not al.empty else pd.DataFrame())
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>",
-            f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; total limit "
-            f"{_money(int(dec['limit'].sum()), cur)}</p>",
+            f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
+            f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
+            f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides</p>",
             "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
             "<h2>Outcomes</h2><div class='grid'>",
             f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
-            f"<div class='card'><h3>limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 100 for v in expo['sum']])}</div>",
-            "</div>", "<h2>Exposure by crop and region</h2>", _table(expo_tbl, num=("applications", "total limit", "share")),
+            f"<div class='card'><h3>granted limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 100 for v in expo['limit']])}</div>",
+            "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
+            "value)</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
             "<h2>Limits changed since the last checkpoint</h2>", _table(chg_tbl, num=("previous limit", "limit")),
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",))]
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic),
@@ -227,7 +267,8 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                     f"limit {escape(_money(rec.limit, cur))}</h2>")
         body.append(f"<p class='sub'>as of {escape(str(rec.as_of))}; reasons: {escape(str(rec.reason_codes or '—'))}</p>")
         rows = pd.DataFrame(_flatten(b), columns=["item", "value"])
-        body.append("<h3>Record</h3>" + _table(rows))
+        body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "
+                    f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
     body.append("<h2>Alerts</h2>" + _table(al))
     return _write(_page(f"farmer {token}", "".join(body), data.synthetic), Path(out_dir) / f"farmer-{token}.html")
@@ -239,14 +280,16 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                       series: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
                       alerts: pd.DataFrame | None = None, as_of: date | None = None, synthetic: bool = False,
                       title: str = "agcredit portfolio", params: Any = None,
-                      weather: pd.DataFrame | None = None) -> ReportData:
+                      weather: pd.DataFrame | None = None, crop_model: Any = None,
+                      book: pd.DataFrame | None = None) -> ReportData:
     """ReportData from the decision store (its latest records), the fields (every season: past ones give the
     expected bands), the season's series (NDVI curves) and past seasons' series (``history``).
 
     ``season``: default the latest season in the store; ``as_of``: default the latest as-of date of its records
     (nothing observed later is drawn). ``alerts``: computed with :func:`pipelines.monitor.season_alerts` when
     None and ``series`` and ``history`` are given (``params``: :class:`pipelines.monitor.AlertParams` of both
-    the bands and the alerts). Checkpoints marked on the curves are the as-of dates of the
+    the bands and the alerts; ``crop_model``: the crop-type model whose declared-crop probability raises
+    CROP_MISMATCH, as ``monitor`` uses the champion; ``book``: the lines alerts name). Checkpoints marked on the curves are the as-of dates of the
     stored records (first decisions and re-underwriting runs).
     """
     from features.series import season_window
@@ -286,7 +329,11 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                               "crop": meta["declared_crop"], "region": meta["region"].astype(str)})
         bands = expected_bands(clear_ndvi(history[history["season"].astype(str).isin(past)]), crops, starts, p)
         if alerts is None and series is not None:
-            alerts = season_alerts(fields, series, history, season, day, params=p, weather=weather)
+            feats = None
+            if crop_model is not None and len(series):
+                feats = crop_model.predict(series, f.drop(columns="geometry", errors="ignore"), day)
+            alerts = season_alerts(fields, series, history, season, day, features=feats, book=book, params=p,
+                                   weather=weather)
     kinds: dict[date, set[str]] = {}
     for a, k in zip(records["as_of"], records["kind"], strict=True):
         kinds.setdefault(date.fromisoformat(str(a)), set()).add(str(k))
@@ -298,7 +345,8 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
 
 
 def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,
-                             history: pd.DataFrame | None = None, params: Any = None) -> ReportData:
+                             history: pd.DataFrame | None = None, params: Any = None,
+                             crop_model: Any = None) -> ReportData:
     """:func:`build_report_data` on a county folder (its fields, cached series, synthetic flag); ``history``: the
     past seasons' series when already read (:meth:`pipelines.county.County.past_series`); ``params``: the alert
     thresholds (the crop-type champion's, :func:`pipelines.monitor.alert_params_of`, as monitor uses them)."""
@@ -309,5 +357,5 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
     if history is None:
         history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),
-                             history=history, as_of=as_of, params=params,
+                             history=history, as_of=as_of, params=params, crop_model=crop_model, book=c.book(),
                              synthetic=c.synthetic, title=f"agcredit portfolio — {c.path.name}", weather=c.weather())

@@ -87,11 +87,14 @@ def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatc
 
     champion = FittedStub(alert_params_={"in-smallholder": {"collapse_k": 1.0, "grace_days": 10}})
     monkeypatch.setattr(reg, "resolve", lambda *a, **k: SimpleNamespace(model=champion, version="1", run_id="0" * 32))
-    assert _cli_report._champion_alert_params("in-smallholder") == AlertParams(collapse_k=1.0, grace_days=10)
-    assert _cli_report._champion_alert_params("us-nebraska") is None
+    model = _cli_report._champion_crop_model()
+    assert model is champion  # also the report's crop model: its declared-crop probability raises CROP_MISMATCH
+    assert _cli_report._champion_alert_params("in-smallholder", model) == AlertParams(collapse_k=1.0, grace_days=10)
+    assert _cli_report._champion_alert_params("us-nebraska", model) is None
 
     def missing(*a: Any, **k: Any) -> Any:
         raise RegistryError(problem="no model named crop-type")
 
     monkeypatch.setattr(reg, "resolve", missing)
-    assert _cli_report._champion_alert_params("in-smallholder") is None
+    assert _cli_report._champion_crop_model() is None
+    assert _cli_report._champion_alert_params("in-smallholder", None) is None

@@ -285,3 +285,5 @@ def test_the_term_says_which_rule_set_it() -> None:
     assert _term_basis(body(365, 400, "2010-12-30")) == ("capped at the longest term, 365 days; expected harvest "
                                                          "2010-12-30")
     assert _term_basis(body(90, 90, None)) == "no expected harvest date: the requested 90 days, at most 365"
+    # a re-underwriting record (the line's maturity kept; no rule of a new decision set its term): said plainly
+    assert _term_basis(body(45, 206)) == "expected harvest 2009-12-30, marketing window 45 days, at most 365 days"

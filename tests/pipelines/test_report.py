@@ -137,3 +137,24 @@ def test_no_decisions_is_user_error(tmp_path: Path) -> None:
     data.decisions = data.decisions.iloc[0:0]
     with pytest.raises(Exception, match="report: no decisions stored for season 2024"):
         render_portfolio(data, tmp_path)
+
+
+def test_exposure_splits_granted_limits_over_their_fields() -> None:
+    """Exposure by crop: each granted (APPROVE / REDUCE) limit split over its valued fields by their stressed value
+    — it was booked whole on the farmer's most frequent declared crop (three small cotton plots put a rice farmer's
+    limit on cotton) and REFER's indicative limits counted as exposure."""
+    import pandas as pd
+
+    from pipelines.report import exposure_by_crop
+
+    dec = pd.DataFrame({"application_id": ["A1", "A2", "A3", "A4"], "outcome": ["REDUCE", "APPROVE", "REFER", "REDUCE"],
+                        "limit": [100_00, 50_00, 70_00, 30_00]})
+    f = lambda crop, v, inc=True: {"crop_valued": crop, "region": "r", "stressed_value": v, "included": inc}  # noqa: E731
+    bodies = [{"fields": [f("rice", 700), f("cotton", 100), f("cotton", 100), f("cotton", 100)]},
+              {"fields": [f("maize", 10), f("rice", 0), f("cotton", 999, inc=False)]},
+              {"fields": [f("maize", 500)]},
+              {"fields": []}]
+    got = exposure_by_crop(dec, bodies).set_index("crop")
+    assert got["limit"].to_dict() == {"(unvalued)": 30_00, "cotton": 30_00, "maize": 50_00, "rice": 70_00}
+    assert got["applications"].to_dict() == {"(unvalued)": 1, "cotton": 1, "maize": 1, "rice": 1}
+    assert got["limit"].sum() == 100_00 + 50_00 + 30_00  # the REFER's indicative 70.00 is not exposure
