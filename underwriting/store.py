@@ -372,20 +372,27 @@ class DecisionStore:
         records would name the same version for other rules) is refused, nothing written."""
         import hashlib
 
-        pols = {}
+        pols: dict[tuple[str, str], set[str]] = {}
         for item in items:
             pol = item.body.get("policy") if isinstance(item.body, dict) else None
             if isinstance(pol, dict) and pol.get("content_hash") and pol.get("id") is not None:
-                pols[(str(pol["id"]), str(pol.get("version")))] = str(pol["content_hash"])
-        for (pid, version), digest in sorted(pols.items()):
+                pols.setdefault((str(pol["id"]), str(pol.get("version"))), set()).add(str(pol["content_hash"]))
+        for (pid, version), digests in sorted(pols.items()):
             key = "policy:" + hashlib.sha256(f"{pid}\0{version}".encode()).hexdigest()[:40]
             known = conn.scalar(select(meta.c.value).where(meta.c.key == key))
+            if known is None and len(digests) > 1:
+                a, b = sorted(digests)[:2]
+                raise StoreError(url=self.shown_url, problem=(
+                    f"the records of this call name policy {pid} version {version} with two contents (hashes "
+                    f"{a[:12]}…, {b[:12]}…): one version names one content; nothing was written"))
             if known is None:
-                conn.execute(insert(meta), [{"key": key, "value": digest}])
-            elif known != digest:
+                conn.execute(insert(meta), [{"key": key, "value": next(iter(digests))}])
+                continue
+            other = sorted(digests - {known})
+            if other:
                 raise StoreError(url=self.shown_url, problem=(
                     f"policy {pid} version {version} is recorded in this store with other content (hash "
-                    f"{known[:12]}…; this file's {digest[:12]}…): give the changed policy a new version; nothing "
+                    f"{known[:12]}…; this file's {other[0][:12]}…): give the changed policy a new version; nothing "
                     "was written"))
 
     @staticmethod

@@ -478,3 +478,8 @@ def test_a_policy_version_names_one_content(store: DecisionStore) -> None:
         store.append(with_policy(make_items(2, start=3), "2026.11.1", "b" * 64), "analyst-7")
     assert len(store.stored_ids([record_id_for(f"key-{i}") for i in range(6)])) == 3
     assert store.append(with_policy(make_items(2, start=3), "2026.12.1", "b" * 64), "analyst-7").written == 2
+    mixed = with_policy(make_items(1, start=5), "2027.1", "c" * 64) + with_policy(make_items(1, start=6), "2027.1",
+                                                                                  "d" * 64)
+    with pytest.raises(StoreError, match=r"the records of this call name policy agcredit-default version 2027\.1 with "
+                                         r"two contents \(hashes cccccccccccc…, dddddddddddd…\)"):
+        store.append(mixed, "analyst-7")
