@@ -564,5 +564,9 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
                                  f"{', '.join(seasons) or 'none'})")
     from features.atomic import write_table_atomic
 
+    # one row per record, current and superseded: `current` marks each application's record in force (superseded by
+    # none), so the limits in force are the current rows' — summing every row counts a line once per record
+    sup = set(df["supersedes"].dropna().astype(str)) if "supersedes" in df.columns else set()
+    df = df.assign(current=~df["record_id"].astype(str).isin(sup))
     write_table_atomic(df, path, fmt=kind)
     return len(df)

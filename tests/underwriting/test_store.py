@@ -392,6 +392,20 @@ def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="no stored record of season '20x9'"):
         export_decisions(tmp_path / "d.csv", url=url, season="20x9")
     assert not (tmp_path / "d.csv").exists()
+    # the export marks the record in force of each application (summing every row counted superseded ones too)
+    import dataclasses
+
+    first = make_items(1)[0]
+    later = dataclasses.replace(first, idempotency_key="key-later", supersedes=record_id_for(first.idempotency_key),
+                                limit=5000, kind="reunderwrite")
+    with DecisionStore(url) as st:
+        st.append([later], operator="op")
+    import pandas as pd
+
+    assert export_decisions(tmp_path / "d.csv", url=url) == 4
+    got = pd.read_csv(tmp_path / "d.csv")
+    assert got["current"].tolist() == [False, True, True, True]
+    assert got.loc[got["current"], "limit"].sum() == 5000 + 1000 + 2000
 
 
 def test_two_concurrent_writers_keep_one_chain(store: DecisionStore, tmp_path: Path) -> None:
