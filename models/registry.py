@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import socket
 import sqlite3
 import tempfile
 from collections.abc import Mapping
@@ -377,8 +378,6 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
             input_example, output_example = _ints_as_doubles(input_example), _ints_as_doubles(output_example)
             signature = infer_signature(input_example, output_example)
         _reap_killed_runs(client, exp_id)
-        import socket
-
         with mlflow.start_run(experiment_id=exp_id, run_name=name,
                               tags={_RUN_HOST_TAG: socket.gethostname(), _RUN_PID_TAG: str(os.getpid())}) as run:
             if params:
@@ -431,8 +430,6 @@ def _reap_killed_runs(client: MlflowClient, exp_id: str) -> list[str]:
     """Runs of this experiment left RUNNING by a registration killed on this host (its process gone) are
     marked KILLED, with a note; nothing was registered from them. Runs of other hosts, of live processes or
     without our tags (logged by other tools) are left alone. Returns the run ids marked."""
-    import socket
-
     host = socket.gethostname()
     marked = []
     for run in client.search_runs([exp_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):

@@ -203,6 +203,19 @@ def scene_cache_key(scene: Scene, **what: Any) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _open_scene(path: Path) -> Any:
+    """``rasterio.open(path)`` without rasterio's NotGeoreferencedWarning: a file without georeferencing gets the
+    one-line error of its reader instead of a two-line warning before it."""
+    import warnings
+
+    import rasterio
+    from rasterio.errors import NotGeoreferencedWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path)
+
+
 _BAND_NAME = re.compile(r"^(B\d{1,2}A?|SCL|AOT|WVP|TCI|CLM|CLP|DATAMASK|DATA_MASK)$")
 
 
@@ -210,24 +223,16 @@ def check_scene_files(scenes: Sequence[Scene]) -> list[Scene]:
     """Raise ImageryError naming every missing or unreadable file, or one not as indexed (headers only are read):
     another band count; band descriptions naming other bands or another order than the index's; a nodata tag
     contradicting the index's ``nodata``. Returns the scenes with an empty ``nodata`` taken from the file's tag."""
-    import rasterio
     from rasterio.errors import RasterioError
 
     missing = [s.path.name for s in scenes if not s.path.is_file()]
     if missing:
         raise ImageryError(source="scene index", problem="scene files missing", offenders=missing)
-    import warnings
-
-    from rasterio.errors import NotGeoreferencedWarning
-
     bad = []
     out = []
     for s in scenes:
         try:
-            with warnings.catch_warnings():  # a file without georeferencing: the one-line error below says so
-                warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                src = rasterio.open(s.path)
-            with src:
+            with _open_scene(s.path) as src:
                 count, tag = src.count, src.nodata
                 desc = [str(d or "").strip().upper() for d in src.descriptions]
         except RasterioError:
@@ -261,7 +266,6 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
     ``grids`` caches reprojected fields and pixel maps between files (one dict per field set). ``clear_px`` counts the
     in-field pixels that are cloud-free with no band at the nodata DN (used to pick a tile).
     """
-    import rasterio
     from rasterio.errors import RasterioError
     from rasterio.windows import Window as RWindow
 
@@ -270,15 +274,8 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
     if absent:
         raise ImageryError(source=scene.path.name, problem="bands needed by the variables are not in the file",
                            offenders=absent)
-    import warnings
-
-    from rasterio.errors import NotGeoreferencedWarning
-
     try:
-        with warnings.catch_warnings():  # no georeferencing: the one-line error below says so
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            src = rasterio.open(scene.path)
-        with src:
+        with _open_scene(scene.path) as src:
             if src.crs is None:
                 raise ImageryError(source=scene.path.name, problem="no CRS (georeferencing) in the file")
             if src.crs.is_geographic:
