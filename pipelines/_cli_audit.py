@@ -143,7 +143,7 @@ def override_cmd(
     reason: str = typer.Option(..., "--reason", help="Why (required, recorded permanently: no names, phone or ID "
                                                       "numbers, e-mail addresses; refused when it holds any)."),
     operator: str = typer.Option(..., "--operator", help="Analyst writing the override."),
-    approver: str | None = typer.Option(None, "--approver", help="Second person (needed above a 20% change)."),
+    approver: str | None = typer.Option(None, "--approver", help="Second person (needed above the record policy's override_approval_share, 20% by default)."),
     as_of: str | None = typer.Option(None, "--as-of", help="The override's date (default: the current record's; "
                                      "not before it: an override replaces the current record)."),
     applications: Path | None = typer.Option(None, "--applications", help="Applications (CSV or Parquet, as given "

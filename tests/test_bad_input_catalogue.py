@@ -313,7 +313,7 @@ CASES = [
                                                           "--operator", "ana"), r"must not be negative"),
     Case("override-over-20pct-no-approver", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", "r",
                                                                   "--operator", "ana"),
-         r"more than 20% and needs --approver"),
+         r"more than 20% \(the record's policy\) and needs --approver"),
     Case("override-approver-is-operator", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", "r",
                                                                 "--operator", "ana", "--approver", "ana"),
          r"approver must be a second person"),

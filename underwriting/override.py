@@ -2,8 +2,10 @@
 
 The new record's body is the original body plus an ``override`` section (original and
 new limit and outcome, the reason, the operator and the approver) with ``limit`` and
-``outcome`` replaced. A change of more than 20% of the original limit needs a second
-approver who is not the operator (CREDIT_POLICY.md). The limit is given in major units
+``outcome`` replaced. A change of more than the policy's ``override_approval_share`` of the original limit
+(read from the original record's policy parameters, so the policy the decision was made under governs its
+override; 20% for records of policies that do not set it, CREDIT_POLICY.md's) needs a second approver who is
+not the operator. The limit is given in major units
 of the record's currency and converted exactly (``models.money.to_minor``).
 
 Records are permanent, so personal data is refused BEFORE anything is written: a reason
@@ -30,10 +32,23 @@ from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["override", "OverrideError", "OverridePersonalDataError", "MAX_UNAPPROVED_CHANGE", "override_outcome"]
+__all__ = ["override", "OverrideError", "OverridePersonalDataError", "LEGACY_APPROVAL_SHARE", "approval_share",
+           "override_outcome"]
 
-#: largest share of the original limit an analyst may change without a second approver
-MAX_UNAPPROVED_CHANGE = Decimal("0.20")
+#: largest share of the original limit an analyst may change without a second approver, for records whose
+#: policy does not set ``override_approval_share`` (CREDIT_POLICY.md: "more than 20% needs a second approver")
+LEGACY_APPROVAL_SHARE = Decimal("0.20")
+
+
+def approval_share(body: dict[str, Any]) -> Decimal:
+    """The share of the limit an override of this record may change without a second approver: the record's
+    policy parameter ``override_approval_share``, else :data:`LEGACY_APPROVAL_SHARE`."""
+    pol = body.get("policy")
+    params = pol.get("parameters") if isinstance(pol, dict) else None
+    value = params.get("override_approval_share") if isinstance(params, dict) else None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return Decimal(str(value))
+    return LEGACY_APPROVAL_SHARE
 
 
 class OverrideError(UserInputError):
@@ -180,11 +195,12 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     old = original.limit
     change = abs(new_limit - old)
     share = (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))
-    if share > MAX_UNAPPROVED_CHANGE and approver is None:
+    allowed = approval_share(original.body)
+    if share > allowed and approver is None:
         pct = f"{(share * 100).quantize(Decimal('0.0001')).normalize():f}%" if old else "from a zero limit"
         raise fail(f"changing the limit from {format_minor(old, original.currency)} to "
-                   f"{format_minor(new_limit, original.currency)} ({pct}) is more than 20% and needs --approver "
-                   f"(a second person)")
+                   f"{format_minor(new_limit, original.currency)} ({pct}) is more than "
+                   f"{(allowed * 100).normalize():f}% (the record's policy) and needs --approver (a second person)")
     body = copy.deepcopy(original.body)
     outcome = override_outcome(new_limit, body)
     day = original.as_of if as_of is None else (as_of.isoformat() if isinstance(as_of, date) else str(as_of).strip())

@@ -85,6 +85,9 @@ class Profile:
     emergence_year_offset: int
     high_yield_uncertainty: float
     evidence: EvidenceThresholds
+    #: largest share of a decision's limit an analyst override may change without a second approver; None when
+    #: the policy file does not set it (files written before it: CREDIT_POLICY.md's 20%, underwriting.override.LEGACY_APPROVAL_SHARE)
+    override_approval_share: float | None = None
 
     def emergence_checkpoint(self, season: str) -> date:
         """The date of season ``season`` by which every crop should have emerged."""
@@ -94,6 +97,8 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         """The profile's parameters (money in minor units), for the decision body."""
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
+        if out["override_approval_share"] is None:  # a file without it: its bodies stay as they were
+            del out["override_approval_share"]
         out["evidence"] = dict(self.evidence.__dict__)
         return out
 
@@ -142,7 +147,12 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "emergence_checkpoint": ("checkpoint", None, None),
     "high_yield_uncertainty": ("float", 0.0, 1.0),
     "evidence": ("evidence", None, None),
+    "override_approval_share": ("float", 0.0, 1.0),
 }
+
+#: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
+#: deciding as they did)
+_OPTIONAL_PROFILE_KEYS = ("override_approval_share",)
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),
@@ -226,7 +236,8 @@ def _checkpoint(source: str, key: str, value: object) -> tuple[str, int]:
 def _profile(source: str, name: str, raw: object) -> Profile:
     prefix = f"profiles.{name}."
     data = _mapping(source, prefix[:-1], raw)
-    _check_keys(source, prefix, data, list(_PROFILE_KEYS), list(_PROFILE_KEYS))
+    _check_keys(source, prefix, data, list(_PROFILE_KEYS),
+                [k for k in _PROFILE_KEYS if k not in _OPTIONAL_PROFILE_KEYS])
     try:
         currency = check_currency(data["currency"], where=f"{prefix}currency")
     except MoneyError:
@@ -235,6 +246,8 @@ def _profile(source: str, name: str, raw: object) -> Profile:
     vals: dict[str, Any] = {"name": name, "currency": currency}
     for key, (kind, low, high) in _PROFILE_KEYS.items():
         path = f"{prefix}{key}"
+        if key not in data:  # optional, not set
+            continue
         if kind in ("float", "int"):
             vals[key] = _number(source, path, data[key], kind, low, high)
         elif kind == "money":

@@ -1,4 +1,4 @@
-"""Analyst overrides: a linked new record, the 20% second-approver rule, exact money parsing."""
+"""Analyst overrides: a linked new record, the policy's second-approver share (20% by default), exact money parsing."""
 
 from __future__ import annotations
 
@@ -53,7 +53,7 @@ def test_exactly_twenty_percent_needs_no_approver(store: DecisionStore) -> None:
 
 
 def test_large_change_needs_a_second_person(store: DecisionStore) -> None:
-    with pytest.raises(OverrideError, match=r"USD 5,000.00 to USD 6,000.01 \(20.0002%\) is more than 20% and needs "
+    with pytest.raises(OverrideError, match=r"USD 5,000.00 to USD 6,000.01 \(20.0002%\) is more than 20% \(the record's policy\) and needs "
                                             r"--approver"):
         override(store, "A1", "6000.01", "bigger farm", "ana")
     with pytest.raises(OverrideError, match="approver must be a second person, not the operator 'ana'"):
@@ -62,6 +62,19 @@ def test_large_change_needs_a_second_person(store: DecisionStore) -> None:
     rec = override(store, "A1", "10000", "bigger farm", "ana", approver="bob")
     assert (rec.limit, rec.outcome, rec.body["override"]["approver"], rec.operator) == (1_000_000, "APPROVE", "bob",
                                                                                       "ana")
+
+
+def test_the_records_policy_sets_the_approval_share(store: DecisionStore) -> None:
+    """The share comes from the overridden record's policy parameters: 10% there → a 15% change needs an approver;
+    records without the parameter (policies written before it) are held to 20%."""
+    item = decision("P1", 500_000, key="P1-strict")
+    body = dict(item.body)
+    body["policy"] = {"id": "bank", "version": "7", "parameters": {"override_approval_share": 0.1}}
+    store.append([dataclasses.replace(item, body=body)], operator="batch")
+    with pytest.raises(OverrideError, match=r"\(15%\) is more than 10% \(the record's policy\) and needs --approver"):
+        override(store, "P1", "5750", "field visit", "ana")
+    assert override(store, "P1", "5500", "field visit", "ana").limit == 550_000  # exactly 10%
+    assert override(store, "A1", "5750", "field visit", "ana").limit == 575_000  # no parameter: 20%
 
 
 def test_decline_by_override_and_outcomes(store: DecisionStore) -> None:

@@ -37,8 +37,9 @@ def test_three_profiles_load_with_the_reference_numbers() -> None:
         assert (ev.area_tolerance, ev.refer_failing_area_share, ev.max_overlap_fraction) == (0.10, 0.25, 0.05)
         assert (ev.max_noncrop_fraction, ev.min_clear_obs, ev.min_crop_type_prob) == (0.10, 3, 0.80)
         assert (ev.min_declared_crop_prob, ev.min_clear_pixels) == (0.20, 8)
+        assert p.override_approval_share == 0.20 and p.as_dict()["override_approval_share"] == 0.20
     assert set(pol.reason_texts) == set(REASON_CODES)
-    assert len(pol.content_hash) == 64 and pol.version == "2026.11.1"
+    assert len(pol.content_hash) == 64 and pol.version == "2026.12.1"
 
 
 def test_content_hash_follows_parameters_not_layout(tmp_path: Path) -> None:
@@ -47,6 +48,19 @@ def test_content_hash_follows_parameters_not_layout(tmp_path: Path) -> None:
     doc = copy.deepcopy(RAW)
     doc["profiles"]["in-kcc"]["annual_rate"] = 0.071
     assert load_policy(write(tmp_path, doc)).content_hash != base
+
+
+def test_override_approval_share_is_optional_and_checked(tmp_path: Path) -> None:
+    """A policy file written before the parameter existed loads, and its decision bodies' parameters stay as they
+    were (no key added); a value outside [0, 1] is a PolicyError naming it."""
+    doc = copy.deepcopy(RAW)
+    for prof in doc["profiles"].values():
+        del prof["override_approval_share"]
+    old = load_policy(write(tmp_path, doc)).profile("in-kcc")
+    assert old.override_approval_share is None and "override_approval_share" not in old.as_dict()
+    doc["profiles"]["in-kcc"]["override_approval_share"] = 1.5
+    with pytest.raises(PolicyError, match=r"profiles.in-kcc.override_approval_share.*\[0.0, 1.0\], found 1.5"):
+        load_policy(write(tmp_path, doc))
 
 
 def test_unknown_profile() -> None:
