@@ -255,10 +255,12 @@ def monitor_cmd(
     for w in warnings:
         err(f"warning: {w}")
     if as_json:
-        for r in al.to_dict("records"):
-            import json
+        import json
 
+        for r in al.to_dict("records"):
             r["date"] = str(r["date"])[:10]
+            if isinstance(r.get("evidence"), str):  # the table keeps it as JSON text; a line holds it as an object
+                r["evidence"] = json.loads(r["evidence"])
             echo(json.dumps(r, sort_keys=True, default=str))
         return
     _print_alerts(al)

@@ -333,8 +333,11 @@ def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     m = runner.invoke(app, ["monitor", "--county", county, "--cache", cache, "--as-of", "2010-01-15",
                             "--crop-model", "none", "--json"])
     assert m.exit_code == 0, m.stderr
+    assert m.stdout.strip(), "no alert to check"
     for line in m.stdout.splitlines():
-        assert json.loads(line)["alert"] in ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
+        alert = json.loads(line)
+        assert alert["alert"] in ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
+        assert isinstance(alert["evidence"], dict) and alert["evidence"], alert  # an object, not JSON text
     # with --store, the decided lines no Book line covers are named as reunderwrite follows them (D-<application>)
     ms = runner.invoke(app, ["monitor", "--county", county, "--cache", cache, "--as-of", "2010-01-15",
                              "--crop-model", "none", "--json", "--store", url])
