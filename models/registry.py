@@ -46,7 +46,8 @@ from models.errors import RegistryError, RegistryUnavailableError
 from models.governance import Governance
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
-           "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "CHAMPION", "CHALLENGER"]
+           "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "relocate_store",
+           "CHAMPION", "CHALLENGER"]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 _FLAVOUR_FILE = "agcredit_flavour.json"
@@ -212,7 +213,26 @@ def _client(*, create: bool) -> MlflowClient:
             raise RegistryError(problem=f"no model registry at {db}",
                                 fix="train and register a model first: agcredit train yield ...")
         db.parent.mkdir(parents=True, exist_ok=True)
+    elif db is not None:
+        from models._relocate import check
+
+        check(db)  # a store moved or copied from another folder would read and write that folder's artifacts
     return _open_client(uri)
+
+
+def relocate_store(*, dry_run: bool = False) -> tuple[Path, dict[str, int]]:
+    """Point a moved or copied SQLite registry's recorded artifact locations at its own folder
+    (:mod:`models._relocate`); returns the store and the rewritten values per table (empty: nothing had moved)."""
+    from models._relocate import relocate
+
+    uri = tracking_uri()
+    db = _sqlite_path(uri)
+    if db is None:
+        raise RegistryError(problem=f"{safe_uri(uri)} is not a SQLite registry in a folder",
+                            fix="a tracking server or another database keeps its own artifact root; nothing to move")
+    if not db.exists():
+        raise RegistryError(problem=f"no model registry at {db}")
+    return db, relocate(db, dry_run=dry_run)
 
 
 def _experiment(client: MlflowClient, name: str) -> str:

@@ -1,4 +1,4 @@
-"""``agcredit models list|show|promote``: the MLflow model registry and our alias history."""
+"""``agcredit models list|show|promote|relocate``: the MLflow model registry and our alias history."""
 
 from __future__ import annotations
 
@@ -93,3 +93,20 @@ def promote_cmd(
     echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}")
     if r["failures"]:
         echo(f"forced below minimum metrics: {'; '.join(r['failures'][:5])}")
+
+
+@models_app.command("relocate")
+@user_errors
+def relocate_cmd(
+    dry_run: bool = typer.Option(False, "--dry-run", help="Say what would be rewritten; change nothing."),
+) -> None:
+    """Point a moved or copied SQLite registry at its own artifacts folder (MLflow records absolute locations)."""
+    from models.registry import relocate_store
+
+    db, counts = relocate_store(dry_run=dry_run)
+    if not counts:
+        echo(f"registry {db}: every artifact location is already under {db.parent / 'artifacts'}; nothing to do")
+        return
+    what = ", ".join(f"{t} {n}" for t, n in counts.items())
+    verb = "would rewrite" if dry_run else "rewrote"
+    echo(f"registry {db}: {verb} the artifact locations to {db.parent / 'artifacts'} ({what})")

@@ -291,3 +291,53 @@ def test_two_registries_in_one_folder_keep_their_own_models_and_histories(
     assert got["mlflow.db"][2] == ["registered", "first of mlflow.db", "promoted to champion"]
     assert got["other.db"][2] == ["registered", "first of other.db", "promoted to champion"]
     assert (root / "alias_history.db").is_file() and (root / "other.alias_history.db").is_file()
+
+
+def test_a_moved_registry_is_refused_until_relocated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      empty_db: Path) -> None:
+    """MLflow records absolute artifact locations: a registry folder copied elsewhere read its models from the
+    original (or failed once that was gone) and wrote new versions' artifacts into it. Now it is refused in one line
+    until `agcredit models relocate` points it at its own folder."""
+    from typer.testing import CliRunner
+
+    from models import registry
+    from pipelines.cli import app
+
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    old, new = tmp_path / "a" / "mlruns", tmp_path / "b" / "mlruns"
+    old.mkdir(parents=True)
+    shutil.copyfile(empty_db, old / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{old}/mlflow.db")
+    assert registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+    shutil.copytree(old, new)
+    shutil.rmtree(old.parent)
+    shutil.rmtree(new / ".cache", ignore_errors=True)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{new}/mlflow.db")
+    with pytest.raises(RegistryError, match=r"records its models' artifacts under .*/a/mlruns/artifacts, not its own "
+                                            r"folder.*agcredit models relocate"):
+        registry.resolve("crop-type", "challenger")
+    runner = CliRunner()
+    listed = runner.invoke(app, ["models", "list"])
+    assert listed.exit_code == 2 and "agcredit models relocate" in listed.stderr and "Traceback" not in listed.output
+    # only the database copied, not its artifacts: refused, nothing changed
+    lone = tmp_path / "c" / "mlruns"
+    lone.mkdir(parents=True)
+    shutil.copyfile(new / "mlflow.db", lone / "mlflow.db")
+    before = (lone / "mlflow.db").read_bytes()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{lone}/mlflow.db")
+    r = runner.invoke(app, ["models", "relocate"])
+    assert r.exit_code == 2 and "are not under" in r.stderr and "nothing changed" in r.stderr
+    assert (lone / "mlflow.db").read_bytes() == before
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{new}/mlflow.db")
+    dry = runner.invoke(app, ["models", "relocate", "--dry-run"])
+    assert dry.exit_code == 0 and "would rewrite" in dry.stdout
+    with pytest.raises(RegistryError, match="agcredit models relocate"):
+        registry.resolve("crop-type", "challenger")
+    done = runner.invoke(app, ["models", "relocate"])
+    assert done.exit_code == 0 and "experiments 1, runs 1, model_versions 1, logged_models 1" in done.stdout, done.output
+    assert registry.resolve("crop-type", "challenger").model.scale == 2.0
+    assert registry.register(TinyModel(3.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "2"
+    assert not old.parent.exists()  # nothing written to the original folder
+    assert registry.resolve("crop-type", "challenger").model.scale == 3.0
+    again = runner.invoke(app, ["models", "relocate"])
+    assert again.exit_code == 0 and "nothing to do" in again.stdout

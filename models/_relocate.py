@@ -1,0 +1,116 @@
+"""A SQLite model registry moved or copied to another folder (a backup restored elsewhere, a copy for a test).
+
+MLflow records absolute artifact locations: each experiment ``registry.register`` creates keeps its artifacts at
+``file://<store folder>/artifacts/<model name>``, and its runs, logged models and model versions hold URIs under it.
+A registry copied elsewhere therefore still read its models from the original folder (or failed once that was gone:
+"no agcredit model folder") and wrote new versions' artifacts into it. :func:`check` refuses such a store in one
+line; :func:`relocate` (``agcredit models relocate``) points every recorded location under the store's own folder,
+in one transaction, after checking the artifacts are there.
+
+Only the experiments agcredit creates are looked at (artifact location ``file://…/artifacts/<experiment name>``);
+MLflow's Default experiment and experiments of other tools are left as they are.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from models.errors import RegistryError
+
+__all__ = ["Moved", "moved_experiments", "check", "relocate"]
+
+#: (table, column) pairs holding artifact URIs in an MLflow 3 SQLite store
+_URI_COLUMNS = (("experiments", "artifact_location"), ("runs", "artifact_uri"),
+                ("model_versions", "storage_location"), ("logged_models", "artifact_location"))
+
+
+@dataclass(frozen=True)
+class Moved:
+    """An agcredit experiment whose artifacts are recorded under another folder than the store's own."""
+
+    name: str
+    recorded: str  # the recorded prefix: file://<old folder>/artifacts/
+    expected: str  # the store's own: file://<store folder>/artifacts/
+
+
+def _own_prefix(db: Path) -> str:
+    return (db.parent.resolve() / "artifacts").as_uri() + "/"
+
+
+def moved_experiments(db: Path) -> list[Moved]:
+    """The agcredit experiments of the SQLite store ``db`` whose artifact location is not under its own folder."""
+    own = _own_prefix(db)
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        rows = con.execute("SELECT name, artifact_location FROM experiments").fetchall()
+    except sqlite3.Error:  # not (yet) an MLflow store: MLflow's own checks speak for it
+        return []
+    finally:
+        con.close()
+    out = []
+    for name, loc in rows:
+        if not isinstance(loc, str) or not loc.startswith("file://"):
+            continue
+        tail = f"/artifacts/{name}"
+        if not loc.endswith(tail) or loc == own + name:
+            continue
+        out.append(Moved(name=str(name), recorded=loc[: -len(name)], expected=own))
+    return out
+
+
+def _shown(prefix: str) -> str:
+    return unquote(urlsplit(prefix).path).rstrip("/")
+
+
+def check(db: Path) -> None:
+    """Refuse a store whose agcredit artifacts are recorded under another folder (moved or copied)."""
+    moved = moved_experiments(db)
+    if moved:
+        m = moved[0]
+        raise RegistryError(problem=f"the registry {db} records its models' artifacts under {_shown(m.recorded)}, "
+                                    f"not its own folder: it was moved or copied from there, and would read and "
+                                    f"write that folder's files",
+                            fix="point it at its own artifacts with: agcredit models relocate")
+
+
+def relocate(db: Path, *, dry_run: bool = False) -> dict[str, int]:
+    """Rewrite the moved experiments' artifact URIs of store ``db`` to its own ``artifacts`` folder.
+
+    Returns the number of rewritten values per table (empty when nothing was moved). Every moved experiment's
+    folder must exist under the store's ``artifacts`` (copy it along with ``mlflow.db``); otherwise nothing is
+    changed. One transaction: a failure leaves the store as it was.
+    """
+    moved = moved_experiments(db)
+    if not moved:
+        return {}
+    counts: dict[str, int] = {}
+    con = sqlite3.connect(db)
+    try:
+        missing = [m.name for m in moved if not (db.parent / "artifacts" / m.name).is_dir()]
+        for m in moved:  # every model version's files must be there (a version written to the old folder is not)
+            n = len(m.recorded)
+            for (loc,) in con.execute("SELECT storage_location FROM model_versions WHERE substr(storage_location, 1, ?) "
+                                      "= ?", (n, m.recorded)):
+                if not Path(unquote(urlsplit(m.expected + loc[n:]).path)).is_dir():
+                    missing.append(f"{m.name} ({loc[n:]})")
+        if missing:
+            raise RegistryError(problem=f"the artifacts of {', '.join(missing[:3])}"
+                                        f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''} are not under "
+                                        f"{db.parent / 'artifacts'}; nothing changed",
+                                fix="copy the registry folder whole (mlflow.db and artifacts/) before relocating it")
+        with con:
+            for m in moved:
+                for table, col in _URI_COLUMNS:
+                    n = len(m.recorded)
+                    cur = con.execute(
+                        f"UPDATE {table} SET {col} = ? || substr({col}, ?) WHERE substr({col}, 1, ?) = ?",  # noqa: S608
+                        (m.expected, n + 1, n, m.recorded))
+                    counts[table] = counts.get(table, 0) + cur.rowcount
+            if dry_run:
+                con.rollback()
+    finally:
+        con.close()
+    return counts
