@@ -375,15 +375,23 @@ def _ints_as_doubles(example: Any) -> Any:
 def register(model: Any, name: str, *, metrics: Mapping[str, float], governance: Governance,
              params: Mapping[str, Any] | None = None, artifacts: Mapping[str, str | Path] | None = None,
              flavour: ModelFlavour | None = None, input_example: Any = None, output_example: Any = None,
-             operator: str | None = None) -> str:
+             operator: str | None = None, training_data: Mapping[str, pd.DataFrame] | None = None) -> str:
     """Log ``model`` (with params, metrics, PNG plots, governance) in a run, register it; alias ``challenger``.
 
-    ``artifacts`` maps a file name to a local file (plots are logged under ``plots/``). Returns the version.
+    ``artifacts`` maps a file name to a local file (plots are logged under ``plots/``). ``training_data`` names the
+    tables the model was fitted on: their content hashes, rows and columns (``models._digest.training_data_record``)
+    are kept as the run's and the version's ``training_data`` tag (``models show`` prints them). Returns the version.
     """
     client = _client(create=True)
     flavour = flavour or SaveLoadFlavour.of(model)
     exp_id = _experiment(client, name)
     mets = {k: float(v) for k, v in metrics.items()}
+    data_tag = {}
+    if training_data:
+        from models._digest import training_data_record
+
+        data_tag = {_TRAINING_DATA_TAG: json.dumps(training_data_record(training_data), sort_keys=True,
+                                                   separators=(",", ":"))}
     with tempfile.TemporaryDirectory(prefix="agcredit-register-") as tmp:
         mdir = Path(tmp) / "model"
         mdir.mkdir()
@@ -399,7 +407,8 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
             signature = infer_signature(input_example, output_example)
         _reap_killed_runs(client, exp_id)
         with mlflow.start_run(experiment_id=exp_id, run_name=name,
-                              tags={_RUN_HOST_TAG: socket.gethostname(), _RUN_PID_TAG: str(os.getpid())}) as run:
+                              tags={_RUN_HOST_TAG: socket.gethostname(), _RUN_PID_TAG: str(os.getpid()),
+                                    **data_tag}) as run:
             if params:
                 mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
             mlflow.log_metrics(mets)
@@ -423,7 +432,7 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
         client.create_registered_model(name, description=f"agcredit model family {name}")
     mv = client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id,
                                      tags={"governance": governance.to_json()[:4900],
-                                           "data": governance.data})
+                                           "data": governance.data, **data_tag})
     version = str(mv.version)
     previous = _alias_version(client, name, CHALLENGER)
     client.set_registered_model_alias(name, CHALLENGER, version)
@@ -434,6 +443,8 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
 
 #: tags of a registration run: the host and process that logged it (:func:`_reap_killed_runs`)
 _RUN_HOST_TAG, _RUN_PID_TAG = "agcredit.host", "agcredit.pid"
+#: tag of a registration run and its model version: the training tables' content hashes (``register``)
+_TRAINING_DATA_TAG = "training_data"
 
 
 def _process_gone(pid: int) -> bool:
@@ -623,8 +634,19 @@ def model_versions(name: str) -> list[dict[str, Any]]:
         out.append({"version": str(mv.version), "run_id": mv.run_id,
                     "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
                     "aliases": sorted(by_version.get(str(mv.version), [])),
-                    "metrics": dict(sorted(run.data.metrics.items())), "governance": gov, "plots": plots})
+                    "metrics": dict(sorted(run.data.metrics.items())), "governance": gov, "plots": plots,
+                    "training_data": _training_data_of(mv)})
     return out
+
+
+def _training_data_of(mv: Any) -> dict[str, Any]:
+    """A version's ``training_data`` tag (empty for versions registered before it or without it)."""
+    raw = (mv.tags or {}).get(_TRAINING_DATA_TAG)
+    try:
+        out = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return out if isinstance(out, dict) else {}
 
 
 def describe(name: str) -> dict[str, Any]:

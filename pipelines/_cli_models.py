@@ -52,6 +52,10 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
         echo(f"  governance: {gov.summary()}")
         if gov.notes:
             echo(f"  notes: {gov.notes}")
+        data = v.get("training_data") or {}
+        echo("  training data: " + ("; ".join(f"{k} sha256:{d.get('sha256', '?')} ({d.get('rows', '?')} rows x "
+                                              f"{d.get('columns', '?')} columns)" for k, d in data.items())
+                                    or "not recorded (registered before training-data hashes)"))
         for f in gov.failures()[:5]:
             echo(f"    below minimum: {f}")
         if v.get("plots"):  # open with `mlflow artifacts download --artifact-uri URI` or in `mlflow ui`

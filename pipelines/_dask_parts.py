@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from features.atomic import temp_beside
+from models._digest import frame_hash
 
 __all__ = ["PART_META_KEY", "content_key", "frame_hash", "spatial_partitions", "group_partitions", "part_path",
            "write_part", "read_part", "read_part_meta", "remove_stale_tmp"]
@@ -36,16 +37,6 @@ def content_key(*parts: Any) -> str:
     """24 hex digits of SHA-256 over the canonical JSON of ``parts``."""
     blob = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:24]
-
-
-def frame_hash(df: pd.DataFrame) -> str:
-    """SHA-256 of a frame's column names, dtypes and values (row order matters, index does not)."""
-    h = hashlib.sha256()
-    h.update(json.dumps([[str(c), str(t)] for c, t in df.dtypes.items()]).encode())
-    if len(df):
-        plain = pd.DataFrame({c: (df[c].astype("str") if df[c].dtype == object else df[c]) for c in df.columns})
-        h.update(pd.util.hash_pandas_object(plain, index=False).to_numpy().tobytes())
-    return h.hexdigest()
 
 
 def spatial_partitions(geoms: Any, ids: Sequence[str], chunk: int) -> list[np.ndarray]:

@@ -197,7 +197,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
             version = register_model(clf, MODEL_NAME, metrics=metrics, governance=gov,
                                      params={k: v for k, v in clf.get_params().items()},
                                      flavour=SaveLoadFlavour.of(clf), artifacts=diagnostic_plots(clf, tmp),
-                                     input_example=example, output_example=answer)
+                                     input_example=example, output_example=answer,
+                                     training_data={"series": series, "labels": lab})
         fails = gov.failures()
         if promote and not fails:
             promote_version(MODEL_NAME, version, reason="trained on past seasons' declared crops")

@@ -340,7 +340,8 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
                                         governance=release.governance,
                                         params={**release.params, "weather_columns": wx_cols, **(params or {})},
                                         artifacts=release.plots, input_example=release.input_example,
-                                        output_example=release.output_example, operator=operator)
+                                        output_example=release.output_example, operator=operator,
+                                        training_data={f"features_{cp}": j for cp, j in joined.items()})
             timings["register_s"] = time.perf_counter() - t1
             if promote and (not failures or (force_reason and force_reason.strip())):
                 registry.promote(MODEL_NAME, version, operator=operator, force=bool(failures),

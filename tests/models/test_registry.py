@@ -341,3 +341,28 @@ def test_a_moved_registry_is_refused_until_relocated(tmp_path: Path, monkeypatch
     assert registry.resolve("crop-type", "challenger").model.scale == 3.0
     again = runner.invoke(app, ["models", "relocate"])
     assert again.exit_code == 0 and "nothing to do" in again.stdout
+
+
+def test_training_data_hashes_are_recorded_and_shown(store: Path) -> None:
+    """Model risk can tell which data trained a version, not only which seasons: each named training table's
+    content hash, rows and columns are the version's `training_data` tag, printed by `agcredit models show`."""
+    from typer.testing import CliRunner
+
+    from models import registry
+    from models._digest import frame_hash
+    from pipelines.cli import app
+
+    table = pd.DataFrame({"field_id": ["F1", "F2"], "season": ["2017", "2018"], "x": [1.0, 2.5]})
+    registry.register(TinyModel(1.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    v2 = registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5),
+                           training_data={"labels": table, "series": table.iloc[:1]})
+    versions = {v["version"]: v for v in registry.model_versions("crop-type")}
+    assert versions["1"]["training_data"] == {}
+    assert versions[v2]["training_data"] == {
+        "labels": {"sha256": frame_hash(table), "rows": 2, "columns": 3},
+        "series": {"sha256": frame_hash(table.iloc[:1]), "rows": 1, "columns": 3}}
+    assert frame_hash(table) != frame_hash(table.assign(x=[1.0, 2.6]))  # one value changed: another hash
+    out = CliRunner().invoke(app, ["models", "show", "crop-type"])
+    assert out.exit_code == 0, out.output
+    assert f"training data: labels sha256:{frame_hash(table)} (2 rows x 3 columns); series sha256:" in out.stdout
+    assert "training data: not recorded" in out.stdout
