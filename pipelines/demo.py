@@ -384,7 +384,7 @@ def train_yield_in_sample(county: Any) -> str:
                      data="synthetic" if county.synthetic else "real",
                      notes="tiny demo stand-in: trained and measured in-sample on one season; not for decisions")
     version = register(model, "yield-value", metrics=gov.metrics, governance=gov, operator=OPERATOR,
-                       training_data={"features": X.assign(reported_yield_t_ha=y)})
+                       training_data={"features": X, "reported_yield": pd.DataFrame({"reported_yield_t_ha": y})})
     promote("yield-value", version, operator=OPERATOR, force=True,
             reason="agcredit demo --size tiny: one past season only; in-sample stand-in to show the flow")
     return version
