@@ -125,17 +125,32 @@ def hide_identifiers(message: str, identifiers: set[str]) -> str:
     return message
 
 
+#: a quoted value made only of digits and a phone's or an ID's separators, with at least 9 digits: a phone or ID
+#: number whoever it belongs to (a farmer of another table typed into this one), never shown in a message
+_QUOTED_NUMBER = re.compile(r"""(['"])(\+?[\d\s().-]*)\1""")
+_MIN_ID_DIGITS = 9
+
+
+def hide_quoted_numbers(message: str) -> str:
+    """``message`` with every quoted phone- or ID-like value (≥ 9 digits, only digits, spaces, ``+ ( ) . -``)
+    replaced by ``<personal data>``."""
+    def sub(m: re.Match[str]) -> str:
+        return m.group(1) + HIDDEN + m.group(1) if sum(ch.isdigit() for ch in m.group(2)) >= _MIN_ID_DIGITS else m.group(0)
+    return _QUOTED_NUMBER.sub(sub, message)
+
+
 @contextmanager
 def identifiers_hidden(df: pd.DataFrame) -> Iterator[None]:
     """Around the checks of a table that held personal identifiers (``df``: as read, before :func:`tokenise`): a
     user error whose message repeats one of them (a name typed into the amount column, a phone in the currency
-    column) has it replaced by ``<personal data>`` — messages name the column and the row, never the person."""
+    column) has it replaced by ``<personal data>`` — messages name the column and the row, never the person; so does
+    any quoted phone- or ID-like number (:func:`hide_quoted_numbers`: another table's farmer's phone)."""
     try:
         yield
     except UserInputError as e:
         text = str(e)  # the errors build their message once, into args[0] (none overrides __str__)
-        hidden = hide_identifiers(text, {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns
-                                         for v in df[c].dropna()})
+        hidden = hide_quoted_numbers(hide_identifiers(text, {str(v) for c in IDENTIFIER_COLUMNS if c in df.columns
+                                                             for v in df[c].dropna()}))
         if hidden != text:
             e.args = (hidden,)
         raise

@@ -36,9 +36,15 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
                                                       "in the chain (records cut from its end).")) -> None:
     """Walk the whole hash chain and check the append-only guard; print OK with the count and the head (keep it:
     `--expect-head` detects a cut tail later), or what is broken (exit 1)."""
+    import re
+
     from underwriting.store import store_url, verify_store
 
-    res = verify_store(store, expect_head=expect_head.strip() if expect_head else None)
+    head_given = expect_head.strip().lower() if expect_head else None
+    if head_given is not None and not re.fullmatch(r"[0-9a-f]{64}", head_given):
+        raise UserInputError(f"--expect-head {str(expect_head).strip()!r}: not a head hash (64 hexadecimal digits, as an "
+                             "earlier `agcredit audit verify` printed after 'hash')")
+    res = verify_store(store, expect_head=head_given)
     if res.ok:
         head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
         echo(f"OK: {res.count} records, chain intact ({_shown(store_url(store))}){head}")

@@ -41,15 +41,18 @@ def _print_result(res: Any) -> None:
              f"({'pinned' if res.haze_pinned else 'judged on these fields'})")
     ch = res.changes
     if len(ch):
-        echo(f"{'line':<16} {'application':<14} {'old limit':>16} {'new limit':>16} {'outstanding':>16} "
-             f"{'outcome':<8} new reasons / actions")
+        # old limit: the application's previous record; Book limit: what the bank's line commits (they differ
+        # when the line was booked before a REFER or DECLINE record, or changed outside agcredit)
+        echo(f"{'line':<16} {'application':<14} {'Book limit':>16} {'old limit':>16} {'new limit':>16} "
+             f"{'outstanding':>16} {'outcome':<8} new reasons / actions")
         for r in ch.itertuples(index=False):
             extra = "; ".join(x for x in (r.new_reasons, f"ACTION {r.actions}" if r.actions else "") if x)
-            echo(f"{r.line_id:<16} {r.application_id:<14} {_money(r.old_limit, r.currency):>16} "
-                 f"{_money(r.new_limit, r.currency):>16} {_money(r.outstanding, r.currency):>16} "
-                 f"{r.new_outcome:<8} {extra}")
+            echo(f"{r.line_id:<16} {r.application_id:<14} {_money(r.book_limit, r.currency):>16} "
+                 f"{_money(r.old_limit, r.currency):>16} {_money(r.new_limit, r.currency):>16} "
+                 f"{_money(r.outstanding, r.currency):>16} {r.new_outcome:<8} {extra}")
         down = ch[ch["change"] < 0]
-        echo(f"limits down: {len(down)}, up: {int((ch['change'] > 0).sum())}, actions proposed: "
+        echo(f"limits down: {len(down)}, up: {int((ch['change'] > 0).sum())} (against the previous record); below "
+             f"the Book limit: {int((ch['new_limit'] < ch['book_limit']).sum())}; actions proposed: "
              f"{int((ch['actions'] != '').sum())}")
     _print_alerts(res.alerts)
 

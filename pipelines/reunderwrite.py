@@ -71,7 +71,7 @@ __all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines",
 
 DETERIORATION_ALERTS = ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
 DEFAULT_OPERATOR = "agcredit-reunderwrite"
-CHANGE_COLUMNS = ["line_id", "application_id", "farmer_token", "currency", "old_limit", "new_limit", "change",
+CHANGE_COLUMNS = ["line_id", "application_id", "farmer_token", "currency", "book_limit", "old_limit", "new_limit", "change",
                   "drawn", "outstanding", "old_outcome", "new_outcome", "new_reasons", "reason_codes",
                   "actions", "alerts", "record_id", "supersedes"]
 Progress = Callable[[str], None]
@@ -120,6 +120,34 @@ def active_lines(book: pd.DataFrame, as_of: date, season: str | None = None) -> 
     return b.sort_values("line_id", kind="stable").reset_index(drop=True)
 
 
+def _one_row_per_application(lines: pd.DataFrame, warnings: list[str] | None) -> pd.DataFrame:
+    """A farmer's several active lines of one season (one application) re-underwritten together: line ids joined
+    with "+", limits, drawn and outstanding summed, the earliest maturity — an action is judged against everything
+    the farmer owes, not the first line's balance (the others were dropped silently)."""
+    if lines.empty or not lines["review_application_id"].duplicated().any():
+        return lines
+    rows = []
+    multi = []
+    for _app, g in lines.groupby("review_application_id", sort=False):
+        if len(g) == 1:
+            rows.append(g.iloc[0].to_dict())
+            continue
+        g = g.sort_values("line_id", kind="stable")
+        row = g.iloc[0].to_dict()
+        row["line_id"] = "+".join(g["line_id"].astype(str))
+        for col in ("limit", "drawn", "outstanding"):
+            if col in g.columns:
+                row[col] = int(g[col].sum())
+        if "maturity_date" in g.columns:
+            row["maturity_date"] = g["maturity_date"].min()
+        rows.append(row)
+        multi.append(row["line_id"])
+    if warnings is not None:
+        warnings.append(f"{len(multi)} farmer(s) with several active lines re-underwritten together against their "
+                        f"summed balances ({', '.join(multi[:5])}{', …' if len(multi) > 5 else ''})")
+    return pd.DataFrame(rows, columns=lines.columns).astype(lines.dtypes.to_dict())
+
+
 def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date, season: str, *,
                     records: pd.DataFrame | None = None, warnings: list[str] | None = None) -> pd.DataFrame:
     """Active lines with ``review_application_id`` (see the module docstring); ``records``: the store's
@@ -142,7 +170,19 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
     if orphan.any() and warnings is not None:
         warnings.append(f"{int(orphan.sum())} active line(s) without an application of season {season} skipped "
                         f"({', '.join(lines.loc[orphan, 'line_id'].astype(str).head(5))})")
-    lines = lines[~orphan].drop_duplicates("review_application_id", keep="first")
+    lines = lines[~orphan]
+    if "currency" in applications.columns and "currency" in lines.columns and len(lines):
+        app_cur = dict(zip(applications["application_id"].astype(str), applications["currency"].astype(str),
+                           strict=True))
+        wrong = lines[[str(c) != app_cur.get(str(a), str(c)) for a, c in
+                       zip(lines["review_application_id"], lines["currency"], strict=True)]]
+        if len(wrong):
+            first = wrong.iloc[0]
+            more = f" (and {len(wrong) - 1} more line(s))" if len(wrong) > 1 else ""
+            raise UserInputError(f"Book line {first['line_id']}: currency {first['currency']} but its application "
+                                 f"{first['review_application_id']} is in {app_cur[str(first['review_application_id'])]}"
+                                 f"{more}; amounts in two currencies cannot be compared — fix the Book export")
+    lines = _one_row_per_application(lines, warnings)
     if records is not None and len(records):
         extra = decided_lines(records, as_of, season, covered=set(lines["review_application_id"]), known=ids)
         if len(extra):
@@ -309,7 +349,7 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
                        currency=item.currency, reason_codes=tuple(codes), body=body, kind="reunderwrite",
                        supersedes=prev.record_id if prev is not None else None)
     row = {"line_id": str(line["line_id"]), "application_id": item.application_id, "farmer_token": item.farmer_token,
-           "currency": item.currency, "old_limit": old_limit, "new_limit": item.limit,
+           "currency": item.currency, "book_limit": int(line["limit"]), "old_limit": old_limit, "new_limit": item.limit,
            "change": item.limit - old_limit, "drawn": int(line["drawn"]), "outstanding": int(line["outstanding"]),
            "old_outcome": old_outcome, "new_outcome": item.outcome,
            "new_reasons": ",".join(c for c in codes if c not in old_codes), "reason_codes": ",".join(codes),
@@ -494,6 +534,12 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     from underwriting.store import store_url
 
     c = county if isinstance(county, County) else County(county)
+    if season and str(season) not in {str(x) for x in c.seasons}:
+        raise UserInputError(f"--season {season}: county {c.path} has seasons {', '.join(map(str, c.seasons))}; "
+                             "nothing of that season to re-underwrite")
+    if today > date.today():
+        raise UserInputError(f"--today {today} is after today ({date.today()}): a checkpoint cannot be run before "
+                             "its date")
     seasons = [str(season)] if season else [c.current_season]
     url = store_url(store)
     cal = load_calendar(calendar)  # checked before the store is opened (a bad calendar creates nothing)

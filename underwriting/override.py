@@ -18,6 +18,7 @@ identifier, are user errors naming the kind of data found, never the text
 from __future__ import annotations
 
 import copy
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -124,6 +125,35 @@ def _screen(app_id: str, reason: str, operator: str, approver: str | None,
             raise OverridePersonalDataError(application_id=app_id, item=item, kind=kind)
 
 
+def _same_person(a: str, b: str) -> bool:
+    """Operator and approver compared as people, not strings: case and spacing do not make a second person."""
+    def norm(x: str) -> str:
+        return " ".join(x.split()).casefold()
+    return norm(a) == norm(b)
+
+
+def _parse_day(text: str) -> date | None:
+    """``YYYY-MM-DD`` as a date; None when it is not one (the store's reading of the as-of date says so)."""
+    try:
+        return date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
+    except ValueError:
+        return None
+
+
+def _approved_base(store: DecisionStore, record: DecisionRecord) -> DecisionRecord:
+    """The record an unapproved override's change is measured from: going back from ``record`` over the overrides
+    written without an approver, the first record that is not one (a decision, a re-underwriting, or an approved
+    override)."""
+    by_id = {r.record_id: r for r in store.history(record.application_id)}
+    current = record
+    while current.kind == "override" and not (current.body.get("override") or {}).get("approver"):
+        prev = by_id.get(current.supersedes or "")
+        if prev is None:
+            break
+        current = prev
+    return current
+
+
 def _requested(body: dict[str, Any]) -> int | None:
     for section in ("computation", "application"):
         value = body.get(section, {}).get("requested_amount") if isinstance(body.get(section), dict) else None
@@ -172,8 +202,12 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         raise fail("an operator is required")
     known = _known_identifiers(applications, app_id) if applications is not None else None
     _screen(app_id, reason, operator, approver, known)
-    if approver is not None and approver == operator:
+    if approver is not None and _same_person(approver, operator):
         raise fail(f"the approver must be a second person, not the operator {operator!r}")
+    if as_of is not None:
+        day_given = as_of if isinstance(as_of, date) else _parse_day(str(as_of).strip())
+        if day_given is not None and day_given > date.today():
+            raise fail(f"--as-of {day_given} is after today ({date.today()}): an override is dated when it is made")
     original = store.latest(app_id, as_of=as_of)
     if original is None:
         when = f" on or before {as_of}" if as_of is not None else ""
@@ -196,11 +230,21 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     change = abs(new_limit - old)
     share = (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))
     allowed = approval_share(original.body)
-    if share > allowed and approver is None:
-        pct = f"{(share * 100).quantize(Decimal('0.0001')).normalize():f}%" if old else "from a zero limit"
-        raise fail(f"changing the limit from {format_minor(old, original.currency)} to "
-                   f"{format_minor(new_limit, original.currency)} ({pct}) is more than "
-                   f"{(allowed * 100).normalize():f}% (the record's policy) and needs --approver (a second person)")
+    if approver is None:
+        # measured from the last limit nobody changed alone: the policy's own decision or an approved override, so a
+        # run of small unapproved overrides cannot add up to a large change
+        base = _approved_base(store, original)
+        base_change = abs(new_limit - base.limit)
+        base_share = (Decimal(base_change) / Decimal(base.limit)) if base.limit else \
+            (Decimal(1) if base_change else Decimal(0))
+        if base_share > allowed:
+            pct = (f"{(base_share * 100).quantize(Decimal('0.0001')).normalize():f}%" if base.limit
+                   else "from a zero limit")
+            since = "" if base.record_id == original.record_id else \
+                f" (the last limit set without unapproved overrides, record {base.record_id})"
+            raise fail(f"changing the limit from {format_minor(base.limit, original.currency)}{since} to "
+                       f"{format_minor(new_limit, original.currency)} ({pct}) is more than "
+                       f"{(allowed * 100).normalize():f}% (the record's policy) and needs --approver (a second person)")
     body = copy.deepcopy(original.body)
     outcome = override_outcome(new_limit, body)
     day = original.as_of if as_of is None else (as_of.isoformat() if isinstance(as_of, date) else str(as_of).strip())

@@ -40,6 +40,19 @@ def test_verify_ok(url: str) -> None:
     assert res.stdout.startswith("OK: 5 records, chain intact")
 
 
+def test_a_mistyped_head_is_not_reported_as_tampering(url: str) -> None:
+    """`--expect-head abc` said BROKEN (records removed from the end), exit 1; it is the user's typo: exit 2."""
+    res = runner.invoke(app, ["audit", "verify", "--store", url, "--expect-head", "abc"])
+    assert res.exit_code == 2 and "BROKEN" not in res.output, res.output
+    assert res.stderr.strip() == ("error: --expect-head 'abc': not a head hash (64 hexadecimal digits, as an earlier "
+                                  "`agcredit audit verify` printed after 'hash')")
+    head = runner.invoke(app, ["audit", "verify", "--store", url]).stdout.split("hash ")[-1].strip()
+    ok = runner.invoke(app, ["audit", "verify", "--store", url, "--expect-head", head.upper()])
+    assert ok.exit_code == 0 and ok.stdout.startswith("OK: 5 records"), ok.output
+    gone = runner.invoke(app, ["audit", "verify", "--store", url, "--expect-head", "0" * 64])
+    assert gone.exit_code == 1 and "BROKEN" in gone.stderr
+
+
 def test_verify_warns_of_forked_chains(url: str) -> None:
     """A second first record of an application, chained properly around the API's refusal (as stores written
     before it hold them): OK, and a warning naming the application."""

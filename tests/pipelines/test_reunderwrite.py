@@ -182,6 +182,43 @@ def test_line_drawn_above_its_limit_is_named() -> None:
                         "check the Book export"]
 
 
+def _book(**cols: list[Any]) -> pd.DataFrame:
+    n = len(cols["line_id"])
+    base: dict[str, Any] = {"application_id": [f"A{i}" for i in range(n)], "farmer_token": [f"T{i}" for i in range(n)],
+                            "currency": ["INR"] * n, "limit": [1000] * n, "drawn": [500] * n, "outstanding": [600] * n,
+                            "start_date": [pd.Timestamp("2009-06-01")] * n,
+                            "maturity_date": [pd.Timestamp("2010-03-01")] * n, "season": ["2009"] * n}
+    return pd.DataFrame({**base, **cols})
+
+
+def test_a_farmers_several_lines_are_reviewed_together() -> None:
+    """Two active lines of one farmer (one application this season): the second was dropped silently and actions
+    were judged against the first line's balance only; now both, summed, with a warning naming them."""
+    book = _book(line_id=["L1", "L2", "L3"], application_id=["A1", "A1", "A2"], farmer_token=["T1", "T1", "T2"],
+                 outstanding=[600, 4000, 100], maturity_date=[pd.Timestamp("2010-03-01"), pd.Timestamp("2010-01-15"),
+                                                              pd.Timestamp("2010-03-01")])
+    apps = pd.DataFrame({"application_id": ["A1", "A2"], "season": ["2009"] * 2, "farmer_token": ["T1", "T2"],
+                         "currency": ["INR"] * 2})
+    warnings: list[str] = []
+    out = lines_to_review(book, apps, date(2009, 10, 1), "2009", warnings=warnings)
+    assert list(out["line_id"]) == ["L1+L2", "L3"]
+    first = out.iloc[0]
+    assert (first["limit"], first["drawn"], first["outstanding"]) == (2000, 1000, 4600)
+    assert first["maturity_date"] == pd.Timestamp("2010-01-15") and first["review_application_id"] == "A1"
+    assert out["outstanding"].dtype == book["outstanding"].dtype
+    assert warnings == ["1 farmer(s) with several active lines re-underwritten together against their summed "
+                        "balances (L1+L2)"]
+
+
+def test_a_book_line_in_another_currency_is_refused() -> None:
+    book = _book(line_id=["L1", "L2"], currency=["INR", "USD"])
+    apps = pd.DataFrame({"application_id": ["A0", "A1"], "season": ["2009"] * 2, "farmer_token": ["T0", "T1"],
+                         "currency": ["INR", "INR"]})
+    with pytest.raises(UserInputError, match=r"Book line L2: currency USD but its application A1 is in INR; amounts "
+                                             r"in two currencies cannot be compared"):
+        lines_to_review(book, apps, date(2009, 10, 1), "2009")
+
+
 def test_due_checkpoints_run_once(world: dict[str, Any]) -> None:
     url = f"sqlite:///{world['tmp'] / 'due.db'}"
     with DecisionStore(url) as st:
@@ -363,6 +400,15 @@ def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     nodue = runner.invoke(app, ["reunderwrite", "--due", "--fields", "f.gpkg", "--imagery", "x", "--book", "b",
                                 "--applications", "a", "--store", url])
     assert nodue.exit_code == 2 and nodue.stderr.strip() == "error: --due needs --county", nodue.stderr
+    # --due with a season the county does not have, or a --today in the future: one line, nothing recorded
+    from pipelines.schedule import CheckpointLog
+
+    before = len(CheckpointLog(url).rows())
+    for extra, message in ((["--season", "2099"], "--season 2099: county "),
+                           (["--today", "2999-01-01"], "--today 2999-01-01 is after today")):
+        r = runner.invoke(app, ["reunderwrite", "--due", "--county", county, "--cache", cache, "--store", url, *extra])
+        assert r.exit_code == 2 and r.stderr.startswith(f"error: {message}") and "Traceback" not in r.output, r.output
+    assert len(CheckpointLog(url).rows()) == before
 
 
 def test_cli_pins_scale_and_haze(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:

@@ -111,3 +111,18 @@ def test_book(tmp_path: Path) -> None:
                  "L1,A1,T1,USD,50000,0,0,2024-04-01,not-a-date,maize,us-nebraska\n")
     with pytest.raises(ContractError, match=r"column 'maturity_date': expected ISO dates \(YYYY-MM-DD\), found other values at L1"):
         read_book(p)
+
+
+def test_a_phone_from_another_table_is_not_echoed_by_the_book(tmp_path: Path) -> None:
+    """The Book holds only national IDs, so a farmer's phone (from the applications) typed into its currency column
+    was echoed in the error; any quoted phone- or ID-like number is now hidden, ordinary values are not."""
+    p = tmp_path / "book.csv"
+    p.write_text("line_id,application_id,national_id,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
+                 "L1,A1,ID-1,+91-00000-18677,50000,0,0,2024-04-01,2024-12-15,maize,us-nebraska\n")
+    with pytest.raises(MoneyError) as e:
+        read_book(p)
+    assert "18677" not in str(e.value) and "<personal data>" in str(e.value)
+    p.write_text("line_id,application_id,national_id,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
+                 "L1,A1,ID-1,XYZ,50000,0,0,2024-04-01,2024-12-15,maize,us-nebraska\n")
+    with pytest.raises(MoneyError, match="XYZ"):
+        read_book(p)

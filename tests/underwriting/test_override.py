@@ -150,3 +150,34 @@ def test_override_by_url(tmp_path: Path) -> None:
         s.append([decision("A9", 1000)], operator="batch")
     rec = override(url, "A9", "10.50", "rounding", "ana")
     assert rec.limit == 1050
+
+
+def test_the_approver_is_another_person_whatever_the_case(store: DecisionStore) -> None:
+    """An approver differing from the operator only by case or spacing is the same person (a 50% change passed)."""
+    for approver in ("ANA", " ana ", "Ana"):
+        with pytest.raises(OverrideError, match="approver must be a second person"):
+            override(store, "A1", "2500", "crop loss seen", "ana", approver=approver)
+    assert store.count() == 2
+
+
+def test_small_unapproved_overrides_do_not_add_up(store: DecisionStore) -> None:
+    """The share is measured from the last limit nobody changed alone (the decision, or an approved override): three
+    unapproved steps of ≤ 20% each took 5,000 to 3,000 (-40%) without a second person."""
+    assert override(store, "A1", "4500", "visit 1", "ana").limit == 450_000  # -10% of 5,000
+    assert override(store, "A1", "4000", "visit 2", "ana").limit == 400_000  # -20% of 5,000: still allowed
+    with pytest.raises(OverrideError, match=r"from USD 5,000.00 \(the last limit set without unapproved overrides, "
+                                            r"record .*\) to USD 3,600.00 \(28%\) is more than 20%"):
+        override(store, "A1", "3600", "visit 3", "ana")  # -10% of the current 4,000, -28% of the decision's
+    approved = override(store, "A1", "3000", "visit 3", "ana", approver="bob")
+    assert override(store, "A1", "2500", "visit 4", "ana").limit == 250_000  # -16.7% of the approved 3,000
+    with pytest.raises(OverrideError, match=r"from USD 3,000.00 .*record " + approved.record_id):
+        override(store, "A1", "2300", "visit 5", "ana")
+
+
+def test_an_override_is_not_dated_in_the_future(store: DecisionStore) -> None:
+    from datetime import date, timedelta
+
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    with pytest.raises(OverrideError, match=rf"--as-of {tomorrow} is after today"):
+        override(store, "A1", "0", "hold", "ana", approver="bob", as_of=tomorrow)
+    assert store.count() == 2
