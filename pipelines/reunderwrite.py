@@ -168,8 +168,10 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
     lines["review_application_id"] = pd.Series(resolved, index=lines.index, dtype="object")
     orphan = lines["review_application_id"].isna()
     if orphan.any() and warnings is not None:
-        warnings.append(f"{int(orphan.sum())} active line(s) without an application of season {season} skipped "
-                        f"({', '.join(lines.loc[orphan, 'line_id'].astype(str).head(5))})")
+        n_orphan = int(orphan.sum())
+        warnings.append(f"{n_orphan} active line(s) without an application of season {season} skipped "
+                        f"({', '.join(lines.loc[orphan, 'line_id'].astype(str).head(5))}"
+                        f"{f' and {n_orphan - 5} more' if n_orphan > 5 else ''})")
     lines = lines[~orphan]
     if "currency" in applications.columns and "currency" in lines.columns and len(lines):
         app_cur = dict(zip(applications["application_id"].astype(str), applications["currency"].astype(str),
