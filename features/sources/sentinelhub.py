@@ -120,8 +120,9 @@ _CHATTY_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oau
 
 # ---------------------------------------------------------------- configuration
 
-def _credentials(profile: str | None) -> tuple[str, str, str]:
-    """(client id, client secret, where they came from) — never saved, never shown."""
+def _credentials(profile: str | None, ep: dict[str, str] | None = None) -> tuple[str, str, str]:
+    """(client id, client secret, where they came from) — never saved, never shown. ``ep``: the endpoint the
+    credentials are for (a profile configured for other service URLs is refused)."""
     cfg_path = Path(SHConfig.get_config_location())
     if profile is None and not (os.environ.get("SH_CLIENT_ID") or os.environ.get("SH_CLIENT_SECRET")):
         env_profile = os.environ.get("SH_PROFILE")
@@ -151,7 +152,22 @@ def _credentials(profile: str | None) -> tuple[str, str, str]:
     if missing:
         raise SentinelHubCredentialsError(source=source, problem=f"{' and '.join(missing)} empty in {cfg_path}; "
                                                                  "or set SH_CLIENT_ID and SH_CLIENT_SECRET")
+    if ep is not None:
+        _check_profile_urls(loaded, ep, source)
     return loaded.sh_client_id, loaded.sh_client_secret, source
+
+
+def _check_profile_urls(loaded: SHConfig, ep: dict[str, str], source: str) -> None:
+    """A profile that names its own service URLs holds credentials for that deployment: refuse to send them to the
+    endpoint's hosts instead (they were sent to CDSE whatever the profile said). URLs left at the sentinelhub
+    defaults say nothing and are not compared."""
+    defaults = SHConfig(use_defaults=True)
+    for key, where in (("sh_base_url", "base_url"), ("sh_token_url", "token_url")):
+        given = str(getattr(loaded, key) or "").rstrip("/")
+        if given and given != str(getattr(defaults, key)).rstrip("/") and given != ep[where].rstrip("/"):
+            raise SentinelHubCredentialsError(source=source, problem=(
+                f"its {key} is {given}, but this endpoint uses {ep[where]}: its credentials are not sent to another "
+                f"host; pass the --endpoint (cdse|sinergise) the profile is for, or a profile of this endpoint"))
 
 
 def _endpoint(endpoint: str) -> dict[str, str]:
@@ -200,7 +216,7 @@ class _Api:
     @property
     def config(self) -> SHConfig:
         if self._config is None:  # credentials are needed only when something must be downloaded
-            cid, secret, self._source = _credentials(self.profile)
+            cid, secret, self._source = _credentials(self.profile, self.ep)
             self._secrets = tuple(s for s in (secret, cid) if s)
             self._config = SHConfig(use_defaults=True, sh_client_id=cid, sh_client_secret=secret,
                                     sh_base_url=self.ep["base_url"], sh_token_url=self.ep["token_url"],

@@ -305,6 +305,30 @@ def test_profile_is_read_never_written(tmp_path, monkeypatch):
 
 
 @responses.activate
+def test_a_profile_for_another_deployment_is_not_sent_to_this_one(tmp_path, monkeypatch):
+    """A profile naming its own service URLs (a mirror, another deployment) had its credentials sent to the
+    endpoint's hosts regardless; now refused before any request. URLs equal to the endpoint's are fine."""
+    monkeypatch.delenv("SH_CLIENT_ID")
+    monkeypatch.delenv("SH_CLIENT_SECRET")
+    cfg = Path(sh.SHConfig.get_config_location())
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(f'[mirror]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\n'
+                   f'sh_base_url = "http://127.0.0.1:9"\n'
+                   f'[same]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\n'
+                   f'sh_base_url = "{sh.ENDPOINTS["cdse"]["base_url"]}"\n')
+    add_catalog(days=("2023-06-01",))
+    with pytest.raises(sh.SentinelHubCredentialsError,
+                       match=r"profile 'mirror'.*sh_base_url is http://127.0.0.1:9, but this endpoint uses "
+                             r"https://sh.dataspace.copernicus.eu"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "m", profile="mirror", retry=FAST)
+    assert not [c for c in responses.calls if c.request.url == TOKEN_URL]
+    add_token()
+    add_process()
+    res = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "s", profile="same", retry=FAST)
+    assert res.summary.scenes == 2
+
+
+@responses.activate
 @pytest.mark.parametrize("token_reply,why", [
     ({"status": 401, "body": "unauthorized"}, "HTTP 401"),
     ({"status": 401, "json": {"error": "invalid_client", "error_description": "Invalid client credentials"}},
