@@ -170,6 +170,31 @@ def _check_profile_urls(loaded: SHConfig, ep: dict[str, str], source: str) -> No
                 f"host; pass the --endpoint (cdse|sinergise) the profile is for, or a profile of this endpoint"))
 
 
+def _catalog_page(body: bytes) -> tuple[dict[str, Any], list[date]] | None:
+    """A Catalog API page and its acquisition days, or None when it is not one (read before it is cached)."""
+    try:
+        page = json.loads(body)
+        feats = page.get("features", [])
+        if not isinstance(feats, list):
+            return None
+        days = [datetime.fromisoformat(str(f["properties"]["datetime"]).replace("Z", "+00:00")).astimezone(UTC).date()
+                for f in feats]
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return None
+    return page, days
+
+
+def _stats_answer(body: bytes) -> dict[str, Any] | None:
+    """A Statistical API answer (a JSON object whose ``data`` is a list), or None."""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(answer, dict) or not isinstance(answer.get("data", []), list):
+        return None
+    return answer
+
+
 def _endpoint(endpoint: str) -> dict[str, str]:
     ep = ENDPOINTS.get(str(endpoint).lower())
     if ep is None:
@@ -322,14 +347,18 @@ class _Api:
             req = DownloadRequest(url=search.url, post_values=payload, request_type=_POST, data_type=MimeType.JSON,
                                   headers={"Content-Type": "application/json"}, use_session=True)
             path, body = self.cached("catalog", req, "json")
-            if body is None:
+            got = _catalog_page(body) if body is not None else None  # an unreadable cached page is asked again
+            if got is None:
                 body, _ = self.post(req)
-                if settled:
+                got = _catalog_page(body)
+                if got is None:
+                    raise ImageryError(source="Sentinel Hub Catalog API", problem=(
+                        f"the answer for {start} to {end} is not a catalog page (malformed JSON, or features "
+                        "without a datetime); nothing cached — try again later"))
+                if settled and got[1]:  # a past window's page with acquisitions; an empty answer is asked again
                     atomic_write_bytes(path, body)
-            page = json.loads(body)
-            for feat in page.get("features", []):
-                d = datetime.fromisoformat(str(feat["properties"]["datetime"]).replace("Z", "+00:00"))
-                days.add(d.astimezone(UTC).date())
+            page, found = got
+            days.update(found)
             nxt = (page.get("context") or {}).get("next")
             if nxt is None or not page.get("features"):
                 return sorted(x for x in days if start <= x <= end)
@@ -491,7 +520,8 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
             config=api._config or SHConfig(use_defaults=True, sh_base_url=api.ep["base_url"]))
         req = request.download_list[0]
         path, body = api.cached("stats", req, "json")
-        if body is None:
+        answer = _stats_answer(body) if body is not None else None  # an unreadable cached answer is asked again
+        if answer is None:
             try:
                 body, headers = api.post(req)
             except Failure as f:
@@ -506,11 +536,21 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 continue
             minx, miny, maxx, maxy = g.bbox
             w, h = max(round((maxx - minx) / resolution), 1), max(round((maxy - miny) / resolution), 1)
-            n_int = len(json.loads(body).get("data", []) or [])
+            answer = _stats_answer(body)
+            if answer is None:
+                failed.append(f"{fid} (not a statistics answer: malformed JSON; not cached)")
+                continue
+            n_int = len(answer.get("data", []) or [])
             api.account_pu(headers, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
-            if settled:
+            if settled and n_int:  # an empty answer is asked again next time
                 atomic_write_bytes(path, body)
-        df, bad = parse_statistics(json.loads(body), field_id=fid, season=season, variables=variables)
+        try:
+            df, bad = parse_statistics(answer, field_id=fid, season=season, variables=variables)
+        except UserInputError:
+            raise
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            failed.append(f"{fid} (unreadable statistics: {type(e).__name__})")
+            continue
         summary.failed_intervals += bad
         parts.append(df)
     if failed:

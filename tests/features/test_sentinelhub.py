@@ -86,6 +86,35 @@ def add_catalog(days=("2023-06-01", "2023-06-06")) -> None:
     responses.add_callback(responses.POST, CATALOG_URL, callback=cb, content_type="application/json")
 
 
+@responses.activate
+def test_a_broken_or_empty_catalog_answer_is_one_line_and_never_cached(tmp_path):
+    """A malformed catalog page was cached before it was read (a traceback on every later run, the service never
+    asked again), and an empty answer was cached for good; now one line, exit-2 error, and neither is cached."""
+    add_token()
+    responses.add(responses.POST, CATALOG_URL, body='{"features": [{"id": "x", "prop', content_type="application/json")
+    with pytest.raises(ImageryError, match=r"Sentinel Hub Catalog API: the answer for 2023-06-01 to 2023-06-03 is not "
+                                           r"a catalog page .*nothing cached"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "o", cache_dir=tmp_path / "c",
+                 retry=FAST)
+    responses.replace(responses.POST, CATALOG_URL, json={"features": [{"id": "x"}]})  # no properties
+    with pytest.raises(ImageryError, match="not a catalog page"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "o", cache_dir=tmp_path / "c",
+                 retry=FAST)
+    responses.replace(responses.POST, CATALOG_URL, json={"features": [], "context": {}})
+    with pytest.raises(ImageryError):  # nothing acquired: said so, and asked again next time
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "o", cache_dir=tmp_path / "c",
+                 retry=FAST)
+    assert not list((tmp_path / "c").rglob("catalog/*"))
+    responses.remove(responses.POST, CATALOG_URL)
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    calls = n_calls(CATALOG_URL)
+    res = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), tmp_path / "o", cache_dir=tmp_path / "c",
+                   retry=FAST)
+    assert res.summary.scenes == 2 and n_calls(CATALOG_URL) > calls  # the healthy service was asked
+    assert list((tmp_path / "c").rglob("catalog/*"))  # and its page cached (the window is past)
+
+
 def process_callback(statuses=(), *, bands=12, pu="0.5"):
     queue = list(statuses)
 
