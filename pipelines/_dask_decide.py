@@ -31,7 +31,7 @@ from typing import Any
 import pandas as pd
 
 from pipelines._dask_parts import content_key, frame_hash, group_partitions, part_path, read_part, write_part
-from underwriting.decisions import Headroom, decide
+from underwriting.decisions import Headroom, batch_pledges, decide
 from underwriting.records import DecisionItem, canonical_json
 
 __all__ = ["DecideTask", "decide_partitions", "decide_task", "items_frame", "items_from_frame"]
@@ -86,6 +86,7 @@ def decide_task(task: DecideTask, *, prices: pd.DataFrame, policy: Any, profile:
     vals = task.valuations
     book = pd.DataFrame()
     items = []
+    earlier = batch_pledges(task.applications)  # a farmer's applications share one partition
     for app in task.applications.to_dict("records"):
         aid = str(app["application_id"])
         if aid not in task.todo:
@@ -96,7 +97,8 @@ def decide_task(task: DecideTask, *, prices: pd.DataFrame, policy: Any, profile:
                         crop_region=dict(cr))
         f = feats.get(str(app["farmer_token"]), empty_f)
         v = vals[vals["field_id"].isin(f["field_id"])]
-        items.append(decide(app, f, v, prices, book, policy, profile, as_of, headroom=room, provenance=provenance))
+        items.append(decide(app, f, v, prices, book, policy, profile, as_of, headroom=room, provenance=provenance,
+                            pledged_to=earlier.get(aid, ())))
     if path is not None:
         write_part(items_frame(items), path)
     return items

@@ -29,7 +29,7 @@ import io
 import os
 import re
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -165,7 +165,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      extra_provenance: dict[str, Any] | None = None,
                      weather: pd.DataFrame | str | Path | None = None,
                      haze_dates: Sequence[dt.date] | None = None, write_artifact: bool = True,
-                     featurized: FeaturizeResult | None = None) -> ScoredRun:
+                     featurized: FeaturizeResult | None = None,
+                     pledged: Mapping[tuple[str, str], Sequence[str]] | None = None) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
     Nothing is stored except the FieldFeatures artifact (for explain; not with ``write_artifact=False``). ``applications`` of other
@@ -235,7 +236,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
             provenance["smoother_haze_pinned"] = True
     provenance.update(extra_provenance or {})
     tick(2, 3, "decisions")
-    items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, day, provenance=provenance)
+    items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, day, provenance=provenance,
+                         pledged=pledged)
     if write_artifact:  # not before: a run refused while deciding leaves no file behind
         _write_artifact(artifact, sha, store_url)
     tick(3, 3, "decided")
@@ -373,10 +375,18 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     try:
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
+        # the farmer's fields already pledged to another application of the season (the store's current records;
+        # the batch's own applications are ordered among themselves): a second pledge is referred
+        pledged = None
+        if st is not None:
+            from underwriting.decisions import pledged_elsewhere
+
+            batch = applications.loc[applications["season"].astype(str) == season, "application_id"].astype(str)
+            pledged = pledged_elsewhere(st.records(season), season, exclude=batch.tolist())
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
-                               featurized=featurized)
+                               featurized=featurized, pledged=pledged)
         if st is None:
             st = DecisionStore(url)
         items = forward_only_items(run.items, st, warnings)

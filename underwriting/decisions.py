@@ -18,8 +18,9 @@ it, the model's (regional) expectation — either with the pre-season haircut.
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -38,7 +39,8 @@ from underwriting.policy import Policy, Profile
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import FieldResult, evaluate_field, outcome, term_days
 
-__all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "check_prices", "decide", "decide_batch", "prepare_batch"]
+__all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "batch_pledges", "check_prices", "decide", "decide_batch",
+           "pledged_elsewhere", "prepare_batch"]
 
 BODY_SCHEMA = "agcredit.decision-body/1"
 PRICE_COLUMNS = ("crop", "region", "season", "currency", "price_per_t", "moisture_basis_pct", "sigma_annual",
@@ -216,8 +218,11 @@ _EVIDENCE_GROUP_ORDER = (
 
 def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[dict[str, Any]], prices: pd.DataFrame,
                 policy: Policy, profile_name: str, as_of: date, headroom: Headroom,
-                provenance: Any, price_cache: dict[tuple[Any, ...], Any] | None = None) -> DecisionItem:
-    """Underwrite one application from its FieldFeatures and FieldValuations rows (dicts of Python values)."""
+                provenance: Any, price_cache: dict[tuple[Any, ...], Any] | None = None,
+                pledged_to: Sequence[str] = ()) -> DecisionItem:
+    """Underwrite one application from its FieldFeatures and FieldValuations rows (dicts of Python values).
+    ``pledged_to``: the farmer's other applications of the season that already pledge the same fields
+    (:func:`pledged_elsewhere`): REFER with ``FIELDS_ALREADY_PLEDGED``."""
     profile = policy.profile(profile_name)
     aid, season, token = str(app["application_id"]), str(app["season"]), str(app["farmer_token"])
     if str(app["currency"]) != profile.currency:
@@ -301,6 +306,9 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     if harvest is not None and (harvest - as_of).days > profile.max_term_days:
         # the term is capped at max_term_days: the line would mature before the crop it is repaid from
         refer_codes.append("HARVEST_AFTER_MAX_TERM")
+    pledged = sorted({str(a) for a in pledged_to if str(a) != aid})
+    if pledged:  # the same fields valued for another application of the farmer this season: a double pledge
+        refer_codes.append("FIELDS_ALREADY_PLEDGED")
     rounded = final_limit(lim.unrounded, terms)
     result = outcome(rounded, terms.requested, profile.min_line, refer=bool(refer_codes))
     limit = 0 if result == "DECLINE" else rounded
@@ -316,7 +324,8 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     return _build(app=app, frows=frows, vmap=vmap, results=results, used_prices=used_prices, policy=policy,
                   profile_name=profile_name, profile=profile, as_of=as_of, terms=terms, lim=lim, claim=claim,
                   full=full, limit=limit, result=result, reasons=reasons, refer_codes=refer_codes,
-                  failing_share=failing_share, harvest=harvest, concentration=snapshot, provenance=provenance)
+                  failing_share=failing_share, harvest=harvest, concentration=snapshot, provenance=provenance,
+                  pledged=pledged)
 
 
 def _reasons(steps: list[tuple[str, int]], results: list[FieldResult], refer_codes: list[str],
@@ -352,7 +361,8 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
            results: list[FieldResult], used_prices: dict[str, dict[str, Any]], policy: Policy, profile_name: str,
            profile: Profile, as_of: date, terms: Terms, lim: Any, claim: Legs, full: Legs, limit: int,
            result: str, reasons: list[dict[str, Any]], refer_codes: list[str], failing_share: float,
-           harvest: date | None, concentration: dict[str, Any], provenance: Any) -> DecisionItem:
+           harvest: date | None, concentration: dict[str, Any], provenance: Any,
+           pledged: list[str] | None = None) -> DecisionItem:
     application = {k: app.get(k) for k in _APP_KEYS if k in app}
     fields = []
     for f, r in zip(frows, results, strict=True):
@@ -387,12 +397,16 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
         "term_days": terms.term_days, "expected_harvest_date": harvest, "maturity_date": maturity,
         "failing_area_share": round(failing_share, 6),
     }
+    if pledged:  # only then: bodies of farmers with one application stay as they were
+        computation["fields_pledged_to"] = list(pledged)
     input_hashes = {
         "application": _hash(application), "features": _hash(frows),
         "valuations": _hash([vmap[k] for k in sorted(vmap)]), "prices": _hash(market),
         "book": _hash(concentration), "provenance": _hash(_clean_provenance(provenance or {})),
         "policy_profile": profile_name,
     }
+    if pledged:
+        input_hashes["pledges"] = _hash(list(pledged))
     snapshot_hash = _hash(input_hashes)
     body = _jsonable({
         "schema": BODY_SCHEMA, "application": application, "as_of": as_of, "fields": fields,
@@ -428,8 +442,9 @@ def _fields_of(features: pd.DataFrame, valuations: pd.DataFrame, app: dict[str, 
 def decide(application: Mapping[str, Any] | pd.Series, features: pd.DataFrame, valuations: pd.DataFrame,
            prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
            as_of: date | datetime | pd.Timestamp | str, *, headroom: Headroom | None = None,
-           provenance: Mapping[str, Any] | None = None) -> DecisionItem:
-    """Underwrite one application (its fields: same ``farmer_token`` and ``season``).
+           provenance: Mapping[str, Any] | None = None, pledged_to: Sequence[str] = ()) -> DecisionItem:
+    """Underwrite one application (its fields: same ``farmer_token`` and ``season``; ``pledged_to``: see
+    :func:`pledged_elsewhere`).
 
     ``headroom`` is the run's concentration headroom (built from ``book`` when None) and is
     consumed by an APPROVE or REDUCE. ``provenance`` (imagery source, collection, dates,
@@ -447,7 +462,7 @@ def decide(application: Mapping[str, Any] | pd.Series, features: pd.DataFrame, v
     check_field_valuations(vals, where="FieldValuations of the application")
     room = headroom if headroom is not None else Headroom.from_book(book, prof)
     return _underwrite(app, _records(feats), _records(vals), prices, policy, profile, _as_date(as_of), room,
-                       provenance)
+                       provenance, pledged_to=pledged_to)
 
 
 def prepare_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
@@ -465,9 +480,14 @@ def prepare_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations
 def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
                  prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
                  as_of: date | datetime | pd.Timestamp | str, *,
-                 provenance: Mapping[str, Any] | None = None) -> list[DecisionItem]:
-    """Underwrite every application in ``application_id`` order against the Book at the start of the run."""
+                 provenance: Mapping[str, Any] | None = None,
+                 pledged: Mapping[tuple[str, str], Sequence[str]] | None = None) -> list[DecisionItem]:
+    """Underwrite every application in ``application_id`` order against the Book at the start of the run.
+
+    ``pledged``: (farmer token, season) → applications outside this batch that already hold the farmer's fields
+    of the season (the store's current granted or referred records, :func:`pledged_elsewhere`)."""
     room, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of)
+    earlier = batch_pledges(applications)
     by_farmer: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in _records(features):
         by_farmer.setdefault((str(f["farmer_token"]), str(f["season"])), []).append(f)
@@ -477,5 +497,56 @@ def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations:
     for app in _records(applications.sort_values("application_id", kind="stable")):
         frows = by_farmer.get((str(app["farmer_token"]), str(app["season"])), [])
         vrows = [vals[k] for k in ((str(f["field_id"]), str(app["season"])) for f in frows) if k in vals]
-        out.append(_underwrite(app, frows, vrows, prices, policy, profile, day, room, provenance, cache))
+        key = (str(app["farmer_token"]), str(app["season"]))
+        others = [*earlier.get(str(app["application_id"]), ()), *((pledged or {}).get(key, ()))]
+        out.append(_underwrite(app, frows, vrows, prices, policy, profile, day, room, provenance, cache,
+                               pledged_to=others))
     return out
+
+
+def batch_pledges(applications: pd.DataFrame) -> dict[str, list[str]]:
+    """Per application: the same farmer's applications of the same season with a smaller ``application_id`` — they
+    value the same fields first (an application takes every field of its farmer and season), so a later one is a
+    second pledge of them, whatever order the rows come in."""
+    out: dict[str, list[str]] = {}
+    if applications.empty:
+        return out
+    keys = applications[["application_id", "farmer_token", "season"]].astype(str)
+    for _, g in keys.groupby(["farmer_token", "season"], sort=False):
+        ids = sorted(g["application_id"].unique())
+        for i, aid in enumerate(ids):
+            if i:
+                out[aid] = ids[:i]
+    return out
+
+
+def pledged_elsewhere(records: pd.DataFrame, season: str, *,
+                      exclude: Sequence[str] = ()) -> dict[tuple[str, str], list[str]]:
+    """(farmer token, season) → applications whose current record (the last of its chain) of ``season`` grants or
+    refers a line: their farmer's fields are pledged to them (``records``: the store's, ``DecisionStore.records``).
+    A record referred *because* its fields were pledged elsewhere holds no pledge; ``exclude``: the applications of
+    the batch being decided (their order within the batch decides, :func:`batch_pledges`), so a re-run of a batch
+    decides as it did."""
+    if records is None or records.empty:
+        return {}
+    rec = records[records["season"].astype(str) == str(season)]
+    if "seq" in rec.columns:
+        rec = rec.sort_values("seq", kind="stable")
+    current = rec.groupby("application_id", sort=False).tail(1)
+    current = current[~current["application_id"].astype(str).isin({str(a) for a in exclude})]
+
+    def refused_for_pledge(body: Any) -> bool:
+        try:
+            doc = json.loads(body) if isinstance(body, str | bytes) else body
+        except ValueError:
+            return False
+        return isinstance(doc, dict) and "FIELDS_ALREADY_PLEDGED" in (doc.get("refer_reasons") or [])
+
+    refer = current["outcome"] == "REFER"
+    if "body" in current.columns:
+        refer &= ~current["body"].map(refused_for_pledge).astype(bool)
+    live = current[current["outcome"].isin(["APPROVE", "REDUCE"]) | refer]
+    out: dict[tuple[str, str], list[str]] = {}
+    for tok, aid in zip(live["farmer_token"].astype(str), live["application_id"].astype(str), strict=True):
+        out.setdefault((tok, str(season)), []).append(aid)
+    return {k: sorted(v) for k, v in out.items()}

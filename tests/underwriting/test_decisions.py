@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import date
 from typing import Any
@@ -540,3 +541,40 @@ def test_a_harvest_beyond_the_longest_term_is_referred() -> None:
     assert it.outcome == "REFER" and "HARVEST_AFTER_MAX_TERM" in it.body["refer_reasons"]
     near = run(application(requested_amount=100_000), [feature_row("f1")], [valuation_row("f1")])
     assert near.outcome != "REFER" and "HARVEST_AFTER_MAX_TERM" not in near.body["refer_reasons"]
+
+
+def test_a_farmers_second_application_of_the_season_is_referred_as_a_second_pledge() -> None:
+    """An application values every field of its farmer and season, so a farmer applying twice was financed twice on
+    the same crop (the audit: three applications, three limits). The first (by application_id) is decided as before;
+    each later one is REFERred with FIELDS_ALREADY_PLEDGED naming the earlier — in any row order; so is an
+    application whose farmer's fields the store already pledges to another current record."""
+    from underwriting.decisions import pledged_elsewhere
+
+    apps, feats, vals, book = _batch_inputs(3)
+    single = decide_batch(apps, feats, vals, prices_frame(), book, POLICY, PROFILE, AS_OF)
+    twice = pd.concat([apps, apps.iloc[[1]].assign(application_id="A1b"), apps.iloc[[1]].assign(application_id="A1a")],
+                      ignore_index=True)
+    out = {i.application_id: i for i in decide_batch(twice.iloc[::-1].reset_index(drop=True), feats, vals,
+                                                      prices_frame(), book, POLICY, PROFILE, AS_OF)}
+    assert canonical_json(out["A1"].body) == canonical_json(single[1].body)  # the first is decided as before
+    assert "fields_pledged_to" not in single[1].body["computation"]
+    for aid, before in (("A1a", ["A1"]), ("A1b", ["A1", "A1a"])):
+        item = out[aid]
+        assert item.outcome == "REFER" and "FIELDS_ALREADY_PLEDGED" in item.body["refer_reasons"], aid
+        assert item.body["computation"]["fields_pledged_to"] == before
+    # across runs: the store's current records pledge the fields (a record referred for a pledge does not)
+    records = pd.DataFrame([
+        {"seq": 1, "application_id": "A1", "farmer_token": "tok-1", "season": "2025", "outcome": "REDUCE",
+         "body": json.dumps({"refer_reasons": []})},
+        {"seq": 2, "application_id": "A1b", "farmer_token": "tok-1", "season": "2025", "outcome": "REFER",
+         "body": json.dumps({"refer_reasons": ["FIELDS_ALREADY_PLEDGED"]})},
+        {"seq": 3, "application_id": "A2", "farmer_token": "tok-2", "season": "2025", "outcome": "DECLINE",
+         "body": json.dumps({})},
+        {"seq": 4, "application_id": "A9", "farmer_token": "tok-9", "season": "2024", "outcome": "APPROVE",
+         "body": json.dumps({})}])
+    pledged = pledged_elsewhere(records, "2025")
+    assert pledged == {("tok-1", "2025"): ["A1"]}
+    assert pledged_elsewhere(records, "2025", exclude=["A1"]) == {}
+    later = decide_batch(apps.iloc[[1]].assign(application_id="A1c"), feats, vals, prices_frame(), book, POLICY,
+                         PROFILE, AS_OF, pledged=pledged)[0]
+    assert later.outcome == "REFER" and later.body["computation"]["fields_pledged_to"] == ["A1"]
