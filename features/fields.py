@@ -22,7 +22,7 @@ from pyproj import CRS
 
 from features.contracts import FIELDS, SEASON_RE, check_fields
 from features.errors import ContractError, FieldsError, file_rows, format_offenders, refuse_empty_cells
-from features.identity import identifiers_hidden, tokenise
+from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
 
 __all__ = [
     "ReadResult",
@@ -351,6 +351,24 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
         return _validate_fields(gdf, source=source, season=season, strict=strict)
 
 
+#: columns of the fields file kept in decision records, caches and messages: never a farmer's identifier
+_KEPT_TEXT_COLUMNS = ("field_id", "region", "declared_crop")
+
+
+def _refuse_identifiers_as_values(gdf: pd.DataFrame, source: str) -> None:
+    """A farmer's name, ID or phone (of this file) typed as a field id, region or crop would be kept in the permanent
+    records and shown in later messages: refused, named by row. (Numbers in general are not: cadastral parcel ids
+    such as the RPG's are long numbers.)"""
+    for col in _KEPT_TEXT_COLUMNS:
+        if col not in gdf.columns:
+            continue
+        rows = sorted(rows_holding_identifiers(gdf, col))
+        if rows:
+            raise ContractError(table=source, column=col, expected="a reference or name of the field (not a farmer's "
+                                "name, ID or phone number: it is kept in the permanent records)",
+                                found="personal data", offenders=file_rows(source, rows))
+
+
 def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, strict: bool) -> ReadResult:
     if gdf.crs is None:
         raise FieldsError(source=source, problem="no CRS declared (expected e.g. EPSG:4326 or a UTM zone; "
@@ -359,6 +377,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         raise FieldsError(source=source, problem="no fields in the file")
     _check_geographic(gdf, source)
     gdf = gdf.rename(columns={k: v for k, v in _ALIASES.items() if k in gdf.columns and v not in gdf.columns})
+    _refuse_identifiers_as_values(gdf, source)
     gdf = tokenise(gdf, source=source)
     if "season" not in gdf.columns and season is not None:
         gdf = gdf.assign(season=str(season))

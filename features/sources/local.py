@@ -143,6 +143,14 @@ def read_index(path: str | Path) -> list[Scene]:
         raise ImageryError(source=idx.name, problem="a (date, tile_id) appears twice (one file per date and tile, "
                            "holding every band on one grid: per-band files are not read)",
                            offenders=sorted({f"{s.date}/{s.tile_id}" for s, d in zip(scenes, dup, strict=True) if d}))
+    listed: dict[str, list[str]] = {}
+    for sc in scenes:
+        listed.setdefault(str(Path(sc.path).resolve()), []).append(f"{sc.date}/{sc.tile_id}")
+    twice = sorted(f"{Path(f).name} ({', '.join(sorted(where))})" for f, where in listed.items() if len(where) > 1)
+    if twice:  # one acquisition's file listed under another date (or tile) too: a copy-paste slip
+        raise ImageryError(source=idx.name, problem="a file is listed twice (each line is one acquisition, its date "
+                           "and tile; the same pixels under two dates would count as two observations)",
+                           offenders=twice)
     return sorted(scenes, key=lambda s: (s.date, s.tile_id, str(s.path)))
 
 

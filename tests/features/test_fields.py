@@ -153,6 +153,24 @@ def test_identifiers_tokenised_and_never_kept(tmp_path: Path, caplog: pytest.Log
         assert secret not in dump
 
 
+@pytest.mark.parametrize(("column", "value"), [("field_id", "+91 98765 43210"), ("field_id", "Asha Devi"),
+                                               ("region", "Asha Devi"), ("declared_crop", "ID-99887766")])
+def test_a_farmers_identifier_typed_as_a_kept_value_is_refused(column: str, value: str) -> None:
+    """field_id, region and crop are kept in decision records, caches and later messages: a phone or name typed
+    there was stored for good and echoed ('no window for region …'); now refused by row, never shown."""
+    from features.errors import ContractError
+
+    gdf = _fields(2).drop(columns="farmer_token")
+    gdf["national_id"] = ["ID-99887766", "ID-11223344"]
+    gdf["farmer_name"] = ["Asha Devi", "Ravi Kumar"]
+    gdf["phone"] = ["+91 98765 43210", "+91 91234 56789"]
+    gdf.loc[1, column] = value
+    with pytest.raises(ContractError, match=rf"column '{column}': expected a reference or name of the field .*found "
+                                            r"personal data at row 2") as e:
+        validate_fields(gdf, source="f.gpkg")
+    assert value not in str(e.value)
+
+
 def test_identifiers_without_key_is_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("AGCREDIT_TOKEN_KEY")
     gdf = _fields(1).drop(columns="farmer_token")

@@ -211,6 +211,12 @@ def test_season_window_from_region_and_index_errors(scenes: Path, tmp_path: Path
     with pytest.raises(ImageryError, match="imagery not found"):
         resolve_imagery(tmp_path / "nothing")
     assert resolve_imagery(scenes / "index.csv").kind == "scenes"
+    # one file listed under two dates (a copy-pasted line): counted as two observations before, and decisions moved
+    two = pd.DataFrame({**row, "date": ["2019-07-01", "2019-08-30"], "tile_id": ["A", "A"], "path": ["x.tif"] * 2,
+                        "bands": ["B04"] * 2, "scale": ["0.0001"] * 2, "offset": ["0"] * 2})
+    two.to_csv(bad / "index.csv", index=False)
+    with pytest.raises(ImageryError, match=r"a file is listed twice .*: x.tif \(2019-07-01/A, 2019-08-30/A\)"):
+        read_index(bad)
 
 
 def test_as_of_before_the_window_gives_an_empty_series_and_a_warning(scenes: Path) -> None:
