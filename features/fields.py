@@ -287,6 +287,20 @@ def same_farmer_overlaps(gdf: gpd.GeoDataFrame) -> tuple[np.ndarray, dict[str, s
     return mask, out
 
 
+def _fields_layer(path: Path) -> str | None:
+    """The layer to read: the only one, or the one named ``fields``; a file with several others is refused (the
+    first layer was read silently — a stale copy beside the current fields would have been underwritten)."""
+    import pyogrio
+
+    layers = [str(name) for name, _ in pyogrio.list_layers(path)]
+    if len(layers) <= 1:
+        return None
+    if "fields" in layers:
+        return "fields"
+    raise FieldsError(source=str(path), problem=f"{len(layers)} layers ({', '.join(layers)}): keep only the fields "
+                                                "layer in the file, or name it 'fields'")
+
+
 def _read_any(path: Path) -> gpd.GeoDataFrame:
     ext = path.suffix.lower()
     if ext not in FIELD_FORMATS:
@@ -299,7 +313,7 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
     try:
         if FIELD_FORMATS[ext] == "GeoParquet":
             return gpd.read_parquet(path)
-        return gpd.read_file(path, engine="pyogrio")
+        return gpd.read_file(path, engine="pyogrio", layer=_fields_layer(path))
     except FieldsError:
         raise
     except Exception as e:  # unreadable files come in many shapes; name the file and the reason

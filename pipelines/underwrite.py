@@ -363,6 +363,12 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     others = int((applications["season"].astype(str) != season).sum())
     if others:
         warnings.append(f"{others} application(s) of other seasons than {season} not underwritten")
+    currency = policy.profile(profile).currency
+    if book is not None and len(book) and "currency" in book.columns:
+        foreign = book.loc[book["currency"].astype(str) != currency, "line_id"].astype(str).tolist()
+        if foreign:  # Headroom.from_book counts the profile's currency only
+            warnings.append(f"{len(foreign)} Book line(s) in another currency than {currency} not counted in the "
+                            f"concentration exposure ({', '.join(foreign[:5])}{', …' if len(foreign) > 5 else ''})")
     own = not isinstance(store, DecisionStore)
     url = store.url if isinstance(store, DecisionStore) else store_url(store)
     pending = new_sqlite_file(url) if own else None

@@ -266,3 +266,18 @@ def test_vertex_order_does_not_change_a_field(tmp_path: Path) -> None:
     assert geometry_hashes(a).tolist() == geometry_hashes(b).tolist()
     assert area_ha(a).tolist() == area_ha(b).tolist()
     assert overlap_fractions(a).tolist() == overlap_fractions(b).tolist()
+
+
+def test_a_geopackage_with_several_layers(tmp_path: Path) -> None:
+    """The first layer was read silently (a stale layer 50 km away validated as the fields); now several layers
+    are refused unless one is named 'fields'."""
+    p = tmp_path / "two.gpkg"
+    old = _fields(3)
+    old["geometry"] = old.geometry.translate(50_000, 0)
+    old.to_file(p, layer="aaa_old", driver="GPKG")
+    _fields(2).to_file(p, layer="zz_current", driver="GPKG")
+    with pytest.raises(FieldsError, match=r"2 layers \(aaa_old, zz_current\): keep only the fields layer in the file, "
+                                          r"or name it 'fields'"):
+        read_fields(p)
+    _fields(2).to_file(p, layer="fields", driver="GPKG")
+    assert len(read_fields(p).fields) == 2
