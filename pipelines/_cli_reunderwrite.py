@@ -257,6 +257,9 @@ def monitor_cmd(
                                     book=bk, crop_model=model)
     for w in warnings:
         err(f"warning: {w}")
+    if len(al) and "line_id" in al.columns and al["line_id"].isna().all():
+        err(f"warning: no active Book line{' or stored decision' if store else ''} of season {s} covers these "
+            f"{len(al)} alert(s): they name no line (give --book{'' if store else ' or --store'} to follow the lines)")
     if as_json:
         import json
 
