@@ -157,9 +157,16 @@ def evaluate_crop_type(
     # the block's fields are unseen in every season (not only their conditions: condition ids may be
     # season-specific, and a field seen in past seasons is not spatially held out)
     seen = past.loc[~in_block.loc[past.index] & ~past["field_id"].isin(set(test_block["field_id"]))]
-    out["spatial_block"] = {"n_conditions_held_out": len(held),
+    # "spatial block" in the JSON for compatibility: held-out condition ids, whose fields lie scattered over the
+    # county (a contiguous area would hold fields of nearly every condition, so twins could not be kept apart)
+    out["spatial_block"] = {"kind": "held-out condition ids (their fields in every season); not a contiguous area",
+                            "n_conditions_held_out": len(held),
                             "n_conditions_tested": int(test_block["condition_id"].nunique()),
-                            "n_train": len(seen), **run(seen, test_block)}
+                            "n_train": len(seen),
+                            "baseline_declared": classification_metrics(
+                                test_block["true_crop"].astype(str),
+                                test_block["declared_crop"].fillna("<none>").astype(str)),
+                            **run(seen, test_block)}
     if leave_one_season_out and len(seasons) >= 2:
         per: dict[str, Any] = {}
         for s in seasons:

@@ -23,12 +23,17 @@ def train_crop_type_command(
     cache_dir: Path | None = typer.Option(None, "--cache-dir", help="series cache (default: COUNTY/.cache)"),
     promote: bool = typer.Option(True, "--promote/--no-promote", help="make it the champion if it meets "
                                                                       "its minimum metrics"),
+    synthetic: bool = typer.Option(False, "--synthetic", help="with --series/--labels: the tables are synthetic "
+                                   "(e.g. exported from a simulated county): the version and its figures say so "
+                                   "(a county folder says it itself)"),
 ) -> None:
     """Train the crop-type classifier on declared crops, register it as crop-type (and promote it)."""
     if (county is None) == (series is None and labels is None):
         raise UserInputError("give either --county DIR or --series S --labels L")
     if county is None and (series is None or labels is None):
         raise UserInputError("--series and --labels go together")
+    if county is not None and synthetic:
+        raise UserInputError("--synthetic is for --series/--labels; a county folder says whether it is synthetic")
     from models.registry import safe_uri, tracking_uri
     from pipelines.train_crop import train_crop_type_county, train_crop_type_tables
 
@@ -38,7 +43,8 @@ def train_crop_type_command(
         res = train_crop_type_county(County(county, cache_dir=cache_dir), promote=promote)
     else:
         assert series is not None and labels is not None
-        res = train_crop_type_tables(series, labels, label_column=label_column, promote=promote)
+        res = train_crop_type_tables(series, labels, label_column=label_column, promote=promote,
+                                     synthetic=synthetic)
     m, g = res.metrics, res.governance
     echo(f"crop-type: {len(res.classifier.classes_)} classes ({', '.join(res.classifier.classes_)}), "
          f"{int(m['n_train'])} labels, {int(m['n_dropped_labels'])} dropped as contradicted by the imagery")

@@ -91,13 +91,17 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     lines.append(_row("current season, end", r["current"]["end"]))
     lines.append(_row("current season, mid", r["current"]["mid"]))
     sb = r["spatial_block"]
-    lines.append(_row(f"spatial block ({sb['n_conditions_held_out']} conditions), end", sb["end"]))
-    lines.append(_row("spatial block, mid", sb["mid"]))
+    lines.append(_row(f"held-out cond. ({sb['n_conditions_tested']}/{sb['n_conditions_held_out']}), end", sb["end"]))
+    lines.append(_row("held-out cond., mid", sb["mid"]))
     lines.append(_row("baseline: declared crop", r["baseline_declared"]))
+    if "baseline_declared" in sb:
+        lines.append(_row("baseline: declared, held-out cond.", sb["baseline_declared"]))
+    lines.append("  held-out cond. (k/n): n condition ids (twins) kept out of training, their fields unseen in every "
+                 "season, k of them in the tested season; fields scattered over the county, not one contiguous area")
     lines.append("  calibration: mean confidence vs accuracy; ECE 95% bootstrap interval over fields / over conditions;"
                  " ECE of a calibrated model on the same confidences (small-sample floor)")
     sets = (("current, end", r["current"]["end"]), ("current, mid", r["current"]["mid"]),
-            ("spatial block, end", sb["end"]), ("spatial block, mid", sb["mid"]))
+            ("held-out cond., end", sb["end"]), ("held-out cond., mid", sb["mid"]))
     for name, m in sets:
         c = m.get("calibration")
         if c:

@@ -44,7 +44,9 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
     assert "SYNTHETIC figures" in text and "baseline: declared crop" in text and "leave-one-season-out, end" in text
     assert "mean F1 per class: " in text
     cal = r["spatial_block"]["end"]["calibration"]
-    assert cal["n_groups"] == r["spatial_block"]["n_conditions_tested"] and "spatial block, end   conf" in text
+    assert cal["n_groups"] == r["spatial_block"]["n_conditions_tested"] and "held-out cond., end  conf" in text
+    assert r["spatial_block"]["baseline_declared"]["n"] == r["spatial_block"]["end"]["n"]
+    assert "baseline: declared, held-out cond." in text and "not one contiguous area" in text
     assert "calibrated floor" in text and sum(b["n"] for b in cal["reliability"]) == r["spatial_block"]["end"]["n"]
     # declared_crop_prob against truth: every record with a declared crop, the wrong ones counted from truth
     dec = r["current"]["end"]["declared"]

@@ -98,6 +98,13 @@ def test_cli_trains_from_tables_and_promotes(tmp_path: Path, registry: Path) -> 
     test = labels.loc[labels["season"] == "2019"]
     out = champ.model.predict(series, test)
     assert (out["crop_type"].to_numpy() == test["true_crop"].to_numpy()).mean() > 0.9
+    # tables exported from a simulated county are registered as synthetic only when the user says so
+    r = CliRunner().invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
+                                 "--labels", str(tmp_path / "labels.csv"), "--synthetic", "--no-promote"])
+    assert r.exit_code == 0 and "held-out vs declared crops (synthetic data)" in r.stdout, r.output
+    from models.registry import governance
+
+    assert governance("crop-type", 2).data == "synthetic" and governance("crop-type", 1).data == "real"
 
 
 def test_cli_argument_errors(tmp_path: Path, registry: Path) -> None:
@@ -106,6 +113,8 @@ def test_cli_argument_errors(tmp_path: Path, registry: Path) -> None:
     assert r.exit_code == 2 and "give either --county" in r.stderr
     r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "s.parquet")])
     assert r.exit_code == 2 and "--labels go together" in r.stderr
+    r = runner.invoke(app, ["train", "crop-type", "--county", str(tmp_path), "--synthetic"])
+    assert r.exit_code == 2 and "--synthetic is for --series/--labels" in r.stderr
     (tmp_path / "s.txt").write_text("x")
     (tmp_path / "l.csv").write_text("field_id,season,declared_crop\n")
     r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "s.txt"), "--labels",
