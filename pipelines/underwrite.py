@@ -393,10 +393,18 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
                                featurized=featurized, pledged=pledged)
-        if st is None:
+        who = operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR
+        if st is None and pending is not None and new_sqlite_file(url) is not None:
+            from underwriting.store import append_to_new_sqlite
+
+            items = list(run.items)  # a new store holds nothing to go forward from
+            res = append_to_new_sqlite(url, pending, items, who)
             st = DecisionStore(url)
-        items = forward_only_items(run.items, st, warnings)
-        res = st.append(items, operator=operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR)
+        else:
+            if st is None:
+                st = DecisionStore(url)
+            items = forward_only_items(run.items, st, warnings)
+            res = st.append(items, operator=who)
         return UnderwriteResult(items=items, summary=summarise(items), features=run.features,
                                 valuations=run.valuations, written=res.written,
                                 already_present=res.already_present, record_ids=res.record_ids,

@@ -104,6 +104,39 @@ def new_sqlite_file(url: str) -> Path | None:
     return path if not path.is_file() or path.stat().st_size == 0 else None
 
 
+def append_to_new_sqlite(url: str, path: Path, items: Sequence[DecisionItem], operator: str) -> AppendResult:
+    """Create the SQLite store ``path`` (``url``'s database, :func:`new_sqlite_file`) with ``items`` in one step: the
+    database is built beside it under a temporary name and linked into place once its records are committed, so a
+    run killed meanwhile leaves no store without records (only a hidden temporary file, removed by the next run).
+    Another process that created the store first wins: the items are then appended to its store (idempotent)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.creating*"):  # a killed earlier run's
+        try:
+            if stale.stat().st_mtime < datetime.now().timestamp() - 3600:
+                stale.unlink()
+        except OSError:
+            pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    tmp_url = make_url(url).set(database=str(tmp)).render_as_string(hide_password=False)
+    for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        leftover.unlink(missing_ok=True)
+    try:
+        with DecisionStore(tmp_url) as staged:
+            res = staged.append(items, operator=operator)
+        try:
+            if path.is_file() and path.stat().st_size == 0:
+                os.replace(tmp, path)  # an empty file holds nothing to lose
+            else:
+                os.link(tmp, path)  # fails if another run created the store meanwhile
+        except FileExistsError:
+            with DecisionStore(url) as st:
+                return st.append(items, operator=operator)
+        return res
+    finally:
+        for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+            leftover.unlink(missing_ok=True)
+
+
 @dataclass(frozen=True)
 class AppendResult:
     """What :meth:`DecisionStore.append` did: records written and items already present."""

@@ -497,3 +497,30 @@ def test_a_policy_version_names_one_content(store: DecisionStore) -> None:
     with pytest.raises(StoreError, match=r"the records of this call name policy agcredit-default version 2027\.1 with "
                                          r"two contents \(hashes cccccccccccc…, dddddddddddd…\)"):
         store.append(mixed, "analyst-7")
+
+
+def test_a_new_sqlite_store_appears_only_with_its_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run killed between creating a new store and committing its first records left a store with a schema and
+    no records (the audit's kill -9 at 9 s). The store is now built under a temporary name and linked into place
+    once committed; a kill before that leaves no store, and the next run's temporary files do not linger."""
+    from underwriting.store import append_to_new_sqlite, new_sqlite_file
+
+    path = tmp_path / "new" / "d.db"
+    url = f"sqlite:///{path}"
+    assert new_sqlite_file(url) == path
+
+    def killed(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "link", killed)
+    with pytest.raises(KeyboardInterrupt):
+        append_to_new_sqlite(url, path, make_items(3), "batch")
+    assert not path.exists() and not [p for p in path.parent.iterdir()]  # nothing, not even the temporary file
+    monkeypatch.undo()
+    res = append_to_new_sqlite(url, path, make_items(3), "batch")
+    assert res.written == 3 and sorted(p.name for p in path.parent.iterdir()) == ["d.db"]
+    with DecisionStore(url) as st:
+        assert st.count() == 3 and st.verify().ok
+    # another run created the store first: the items are appended to it (written once)
+    again = append_to_new_sqlite(url, path, make_items(4), "batch")
+    assert (again.written, again.already_present) == (1, 3)
