@@ -292,8 +292,11 @@ def _fields_layer(path: Path) -> str | None:
     first layer was read silently — a stale copy beside the current fields would have been underwritten)."""
     import pyogrio
 
-    layers = [str(name) for name, _ in pyogrio.list_layers(path)]
-    if len(layers) <= 1:
+    # layers with a geometry: attribute tables (QGIS's layer_styles, metadata) are not candidates
+    layers = [str(name) for name, geom in pyogrio.list_layers(path) if geom is not None]
+    if len(layers) == 1:
+        return layers[0]
+    if not layers:
         return None
     if "fields" in layers:
         return "fields"

@@ -129,13 +129,17 @@ def hide_identifiers(message: str, identifiers: set[str]) -> str:
 #: number whoever it belongs to (a farmer of another table typed into this one), never shown in a message
 _QUOTED_NUMBER = re.compile(r"""(['"])(\+?[\d\s().-]*)\1""")
 _MIN_ID_DIGITS = 9
+_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
 def hide_quoted_numbers(message: str) -> str:
     """``message`` with every quoted phone- or ID-like value (≥ 9 digits, only digits, spaces, ``+ ( ) . -``)
     replaced by ``<personal data>``."""
     def sub(m: re.Match[str]) -> str:
-        return m.group(1) + HIDDEN + m.group(1) if sum(ch.isdigit() for ch in m.group(2)) >= _MIN_ID_DIGITS else m.group(0)
+        text = m.group(2)
+        if sum(ch.isdigit() for ch in text) < _MIN_ID_DIGITS or _DATE.search(text):  # dates and ranges of them stay
+            return m.group(0)
+        return m.group(1) + HIDDEN + m.group(1)
     return _QUOTED_NUMBER.sub(sub, message)
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from models.errors import RegistryError
 
@@ -37,19 +37,31 @@ class Moved:
 
 
 def _own_prefix(db: Path) -> str:
-    return (db.parent.resolve() / "artifacts").as_uri() + "/"
+    # resolved as the registry resolves the locations it records (an ``artifacts`` symlink included)
+    return (db.parent / "artifacts").resolve().as_uri() + "/"
+
+
+def _connect(db: Path, *, read_only: bool) -> sqlite3.Connection:
+    """A connection to ``db`` whatever characters its path holds (%, ?, # would be read as URI syntax)."""
+    uri = f"file:{quote(str(db.resolve()))}" + ("?mode=ro" if read_only else "")
+    return sqlite3.connect(uri, uri=True)
+
+
+def _tables(con: sqlite3.Connection) -> set[str]:
+    return {str(r[0]) for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
 def moved_experiments(db: Path) -> list[Moved]:
     """The agcredit experiments of the SQLite store ``db`` whose artifact location is not under its own folder."""
     own = _own_prefix(db)
-    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     try:
-        rows = con.execute("SELECT name, artifact_location FROM experiments").fetchall()
-    except sqlite3.Error:  # not (yet) an MLflow store: MLflow's own checks speak for it
+        con = _connect(db, read_only=True)
+        try:
+            rows = con.execute("SELECT name, artifact_location FROM experiments").fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:  # not (yet) an MLflow store, or unreadable: MLflow's own checks speak for it
         return []
-    finally:
-        con.close()
     out = []
     for name, loc in rows:
         if not isinstance(loc, str) or not loc.startswith("file://"):
@@ -87,15 +99,17 @@ def relocate(db: Path, *, dry_run: bool = False) -> dict[str, int]:
     if not moved:
         return {}
     counts: dict[str, int] = {}
-    con = sqlite3.connect(db)
+    con = _connect(db, read_only=False)
     try:
+        present = {t: {str(c[1]) for c in con.execute(f"PRAGMA table_info({t})")} for t in _tables(con)}
         missing = [m.name for m in moved if not (db.parent / "artifacts" / m.name).is_dir()]
-        for m in moved:  # every model version's files must be there (a version written to the old folder is not)
-            n = len(m.recorded)
-            for (loc,) in con.execute("SELECT storage_location FROM model_versions WHERE substr(storage_location, 1, ?) "
-                                      "= ?", (n, m.recorded)):
-                if not Path(unquote(urlsplit(m.expected + loc[n:]).path)).is_dir():
-                    missing.append(f"{m.name} ({loc[n:]})")
+        if "storage_location" in present.get("model_versions", set()):
+            for m in moved:  # every model version's files must be there (a version written to the old folder is not)
+                n = len(m.recorded)
+                for (loc,) in con.execute("SELECT storage_location FROM model_versions WHERE "
+                                          "substr(storage_location, 1, ?) = ?", (n, m.recorded)):
+                    if not Path(unquote(urlsplit(m.expected + loc[n:]).path)).is_dir():
+                        missing.append(f"{m.name} ({loc[n:]})")
         if missing:
             raise RegistryError(problem=f"the artifacts of {', '.join(missing[:3])}"
                                         f"{f' and {len(missing) - 3} more' if len(missing) > 3 else ''} are not under "
@@ -104,6 +118,8 @@ def relocate(db: Path, *, dry_run: bool = False) -> dict[str, int]:
         with con:
             for m in moved:
                 for table, col in _URI_COLUMNS:
+                    if col not in present.get(table, set()):  # an older MLflow schema (no logged_models before 3)
+                        continue
                     n = len(m.recorded)
                     cur = con.execute(
                         f"UPDATE {table} SET {col} = ? || substr({col}, ?) WHERE substr({col}, 1, ?) = ?",  # noqa: S608

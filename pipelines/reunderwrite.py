@@ -427,7 +427,12 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                             currency=policy.profile(profile).currency)
         if "run_id" not in vals.columns:
             vals = vals.assign(run_id=models.yield_run_id)
-        rest = book[~book["line_id"].isin(set(todo["line_id"]))]
+        # the lines being re-decided are not exposure against themselves (a farmer's lines reviewed together are
+        # one row "L1+L2": each of its Book lines is left out)
+        known = set(book["line_id"].astype(str))
+        reviewed = {str(x) for x in todo["line_id"]}
+        reviewed |= {part for x in list(reviewed) if x not in known for part in x.split("+") if part in known}
+        rest = book[~book["line_id"].astype(str).isin(reviewed)]
         sha = write_features_artifact(feats, st.url)
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
                       "checkpoint": label, "imagery_source": portable_source(fr.source),
@@ -435,8 +440,10 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                       "crop_model_version": models.crop_version, "smoother_hazy_dates": list(fr.hazy_dates),
                       **({"smoother_haze_pinned": True} if fr.haze_pinned else {})}
         say("decisions")
+        from underwriting.decisions import pledge_holders
+
         items = decide_batch(apps, feats, vals, prices.to_frame(), rest, policy, profile, as_of,
-                             provenance=provenance)
+                             provenance=provenance, pledged=pledge_holders(recs, season))
         from pipelines.monitor import alert_params_of, season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,

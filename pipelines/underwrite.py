@@ -381,14 +381,12 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     try:
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
-        # the farmer's fields already pledged to another application of the season (the store's current records;
-        # the batch's own applications are ordered among themselves): a second pledge is referred
+        # the applications holding each farmer's fields of the season in the store: another one is a second pledge
         pledged = None
         if st is not None:
-            from underwriting.decisions import pledged_elsewhere
+            from underwriting.decisions import pledge_holders
 
-            batch = applications.loc[applications["season"].astype(str) == season, "application_id"].astype(str)
-            pledged = pledged_elsewhere(st.records(season), season, exclude=batch.tolist())
+            pledged = pledge_holders(st.records(season), season)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,

@@ -40,7 +40,7 @@ from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import FieldResult, evaluate_field, outcome, term_days
 
 __all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "batch_pledges", "check_prices", "decide", "decide_batch",
-           "pledged_elsewhere", "prepare_batch"]
+           "pledge_holders", "prepare_batch"]
 
 BODY_SCHEMA = "agcredit.decision-body/1"
 PRICE_COLUMNS = ("crop", "region", "season", "currency", "price_per_t", "moisture_basis_pct", "sigma_annual",
@@ -222,7 +222,7 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
                 pledged_to: Sequence[str] = ()) -> DecisionItem:
     """Underwrite one application from its FieldFeatures and FieldValuations rows (dicts of Python values).
     ``pledged_to``: the farmer's other applications of the season that already pledge the same fields
-    (:func:`pledged_elsewhere`): REFER with ``FIELDS_ALREADY_PLEDGED``."""
+    (:func:`batch_pledges`): REFER with ``FIELDS_ALREADY_PLEDGED``."""
     profile = policy.profile(profile_name)
     aid, season, token = str(app["application_id"]), str(app["season"]), str(app["farmer_token"])
     if str(app["currency"]) != profile.currency:
@@ -444,7 +444,7 @@ def decide(application: Mapping[str, Any] | pd.Series, features: pd.DataFrame, v
            as_of: date | datetime | pd.Timestamp | str, *, headroom: Headroom | None = None,
            provenance: Mapping[str, Any] | None = None, pledged_to: Sequence[str] = ()) -> DecisionItem:
     """Underwrite one application (its fields: same ``farmer_token`` and ``season``; ``pledged_to``: see
-    :func:`pledged_elsewhere`).
+    :func:`batch_pledges`).
 
     ``headroom`` is the run's concentration headroom (built from ``book`` when None) and is
     consumed by an APPROVE or REDUCE. ``provenance`` (imagery source, collection, dates,
@@ -484,10 +484,10 @@ def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations:
                  pledged: Mapping[tuple[str, str], Sequence[str]] | None = None) -> list[DecisionItem]:
     """Underwrite every application in ``application_id`` order against the Book at the start of the run.
 
-    ``pledged``: (farmer token, season) → applications outside this batch that already hold the farmer's fields
-    of the season (the store's current granted or referred records, :func:`pledged_elsewhere`)."""
+    ``pledged``: (farmer token, season) → the applications holding the farmer's fields of the season in the store
+    (:func:`pledge_holders`); a second application of the fields is referred (:func:`batch_pledges`)."""
     room, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of)
-    earlier = batch_pledges(applications)
+    earlier = batch_pledges(applications, pledged)
     by_farmer: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in _records(features):
         by_farmer.setdefault((str(f["farmer_token"]), str(f["season"])), []).append(f)
@@ -497,43 +497,44 @@ def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations:
     for app in _records(applications.sort_values("application_id", kind="stable")):
         frows = by_farmer.get((str(app["farmer_token"]), str(app["season"])), [])
         vrows = [vals[k] for k in ((str(f["field_id"]), str(app["season"])) for f in frows) if k in vals]
-        key = (str(app["farmer_token"]), str(app["season"]))
-        others = [*earlier.get(str(app["application_id"]), ()), *((pledged or {}).get(key, ()))]
         out.append(_underwrite(app, frows, vrows, prices, policy, profile, day, room, provenance, cache,
-                               pledged_to=others))
+                               pledged_to=earlier.get(str(app["application_id"]), ())))
     return out
 
 
-def batch_pledges(applications: pd.DataFrame) -> dict[str, list[str]]:
-    """Per application: the same farmer's applications of the same season with a smaller ``application_id`` — they
-    value the same fields first (an application takes every field of its farmer and season), so a later one is a
-    second pledge of them, whatever order the rows come in."""
+def batch_pledges(applications: pd.DataFrame,
+                  holders: Mapping[tuple[str, str], Sequence[str]] | None = None) -> dict[str, list[str]]:
+    """Per application, the applications that already hold its farmer's fields of the season (an application values
+    every field of its farmer and season, so another one is a second pledge of them): ``holders`` (the store's,
+    :func:`pledge_holders`) other than itself, and the same farmer's applications of this batch with a smaller
+    ``application_id`` that hold them themselves (are not pledged elsewhere). The same answer whatever order the
+    rows come in, and whether the batch is decided at once or an application at a time against the store."""
     out: dict[str, list[str]] = {}
     if applications.empty:
         return out
     keys = applications[["application_id", "farmer_token", "season"]].astype(str)
-    for _, g in keys.groupby(["farmer_token", "season"], sort=False):
-        ids = sorted(g["application_id"].unique())
-        for i, aid in enumerate(ids):
-            if i:
-                out[aid] = ids[:i]
+    for (tok, season), g in keys.groupby(["farmer_token", "season"], sort=False):
+        stored = [str(h) for h in (holders or {}).get((str(tok), str(season)), ())]
+        held: list[str] = []
+        for aid in sorted(g["application_id"].unique()):
+            others = sorted({*(h for h in stored if h != aid), *held})
+            if others:
+                out[aid] = others
+            else:
+                held.append(aid)
     return out
 
 
-def pledged_elsewhere(records: pd.DataFrame, season: str, *,
-                      exclude: Sequence[str] = ()) -> dict[tuple[str, str], list[str]]:
-    """(farmer token, season) → applications whose current record (the last of its chain) of ``season`` grants or
-    refers a line: their farmer's fields are pledged to them (``records``: the store's, ``DecisionStore.records``).
-    A record referred *because* its fields were pledged elsewhere holds no pledge; ``exclude``: the applications of
-    the batch being decided (their order within the batch decides, :func:`batch_pledges`), so a re-run of a batch
-    decides as it did."""
+def pledge_holders(records: pd.DataFrame, season: str) -> dict[tuple[str, str], list[str]]:
+    """(farmer token, season) → the applications of ``season`` whose current record (the last of its chain, whatever
+    its outcome) was not itself referred for a second pledge: they hold their farmer's fields (``records``: the
+    store's, ``DecisionStore.records``)."""
     if records is None or records.empty:
         return {}
     rec = records[records["season"].astype(str) == str(season)]
     if "seq" in rec.columns:
         rec = rec.sort_values("seq", kind="stable")
     current = rec.groupby("application_id", sort=False).tail(1)
-    current = current[~current["application_id"].astype(str).isin({str(a) for a in exclude})]
 
     def refused_for_pledge(body: Any) -> bool:
         try:
@@ -542,11 +543,9 @@ def pledged_elsewhere(records: pd.DataFrame, season: str, *,
             return False
         return isinstance(doc, dict) and "FIELDS_ALREADY_PLEDGED" in (doc.get("refer_reasons") or [])
 
-    refer = current["outcome"] == "REFER"
     if "body" in current.columns:
-        refer &= ~current["body"].map(refused_for_pledge).astype(bool)
-    live = current[current["outcome"].isin(["APPROVE", "REDUCE"]) | refer]
+        current = current[~current["body"].map(refused_for_pledge).astype(bool)]
     out: dict[tuple[str, str], list[str]] = {}
-    for tok, aid in zip(live["farmer_token"].astype(str), live["application_id"].astype(str), strict=True):
+    for tok, aid in zip(current["farmer_token"].astype(str), current["application_id"].astype(str), strict=True):
         out.setdefault((tok, str(season)), []).append(aid)
     return {k: sorted(v) for k, v in out.items()}

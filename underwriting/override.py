@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import copy
 import re
-from datetime import date
+import unicodedata
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -126,18 +127,28 @@ def _screen(app_id: str, reason: str, operator: str, approver: str | None,
 
 
 def _same_person(a: str, b: str) -> bool:
-    """Operator and approver compared as people, not strings: case and spacing do not make a second person."""
+    """Operator and approver compared as people, not strings: case, spacing, width (NFKC) and invisible characters
+    (zero-width spaces, other format characters) do not make a second person."""
     def norm(x: str) -> str:
+        x = "".join(ch for ch in unicodedata.normalize("NFKC", x) if unicodedata.category(ch) != "Cf")
         return " ".join(x.split()).casefold()
     return norm(a) == norm(b)
 
 
-def _parse_day(text: str) -> date | None:
-    """``YYYY-MM-DD`` as a date; None when it is not one (the store's reading of the as-of date says so)."""
+def _as_day(value: str | date, fail: Any) -> date:
+    """The override's date: ``YYYY-MM-DD`` (a date or datetime as its day); anything else is refused — the store
+    orders records by their date text."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    text = str(value).strip()
     try:
-        return date.fromisoformat(text) if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return date.fromisoformat(text)
     except ValueError:
-        return None
+        pass
+    raise fail(f"--as-of {text!r}: expected an ISO date YYYY-MM-DD")
 
 
 def _approved_base(store: DecisionStore, record: DecisionRecord) -> DecisionRecord:
@@ -205,9 +216,10 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     if approver is not None and _same_person(approver, operator):
         raise fail(f"the approver must be a second person, not the operator {operator!r}")
     if as_of is not None:
-        day_given = as_of if isinstance(as_of, date) else _parse_day(str(as_of).strip())
-        if day_given is not None and day_given > date.today():
+        day_given = _as_day(as_of, fail)
+        if day_given > date.today():
             raise fail(f"--as-of {day_given} is after today ({date.today()}): an override is dated when it is made")
+        as_of = day_given.isoformat()
     original = store.latest(app_id, as_of=as_of)
     if original is None:
         when = f" on or before {as_of}" if as_of is not None else ""
@@ -230,9 +242,14 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     change = abs(new_limit - old)
     share = (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))
     allowed = approval_share(original.body)
+    if approver is None and share > allowed:
+        pct = f"{(share * 100).quantize(Decimal('0.0001')).normalize():f}%" if old else "from a zero limit"
+        raise fail(f"changing the limit from {format_minor(old, original.currency)} to "
+                   f"{format_minor(new_limit, original.currency)} ({pct}) is more than "
+                   f"{(allowed * 100).normalize():f}% (the record's policy) and needs --approver (a second person)")
     if approver is None:
-        # measured from the last limit nobody changed alone: the policy's own decision or an approved override, so a
-        # run of small unapproved overrides cannot add up to a large change
+        # also measured from the last limit nobody changed alone: the policy's own decision or an approved override,
+        # so a run of small unapproved overrides cannot add up to a large change
         base = _approved_base(store, original)
         base_change = abs(new_limit - base.limit)
         base_share = (Decimal(base_change) / Decimal(base.limit)) if base.limit else \

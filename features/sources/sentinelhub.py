@@ -542,15 +542,18 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 continue
             n_int = len(answer.get("data", []) or [])
             api.account_pu(headers, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
-            if settled and n_int:  # an empty answer is asked again next time
-                atomic_write_bytes(path, body)
+            fresh = True
+        else:
+            fresh = False
         try:
             df, bad = parse_statistics(answer, field_id=fid, season=season, variables=variables)
         except UserInputError:
             raise
         except (ValueError, TypeError, KeyError, AttributeError) as e:
-            failed.append(f"{fid} (unreadable statistics: {type(e).__name__})")
+            failed.append(f"{fid} (unreadable statistics: {type(e).__name__}; not cached)")
             continue
+        if fresh and settled and body is not None:  # cached once read (an empty one too: asking again is charged)
+            atomic_write_bytes(path, body)
         summary.failed_intervals += bad
         parts.append(df)
     if failed:

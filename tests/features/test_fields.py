@@ -281,3 +281,13 @@ def test_a_geopackage_with_several_layers(tmp_path: Path) -> None:
         read_fields(p)
     _fields(2).to_file(p, layer="fields", driver="GPKG")
     assert len(read_fields(p).fields) == 2
+    # an attribute table beside one layer (QGIS saves its styles as `layer_styles`) is not a second layer
+    import sqlite3
+
+    q = tmp_path / "qgis.gpkg"
+    _fields(3).to_file(q, layer="parcels", driver="GPKG")
+    pd.DataFrame({"styleName": ["s"], "f_table_name": ["parcels"]}).to_sql("layer_styles", sqlite3.connect(q))
+    with sqlite3.connect(q) as con:
+        con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) VALUES ('layer_styles', "
+                    "'attributes', 'layer_styles')")
+    assert len(read_fields(q).fields) == 3

@@ -389,6 +389,20 @@ def test_secret_appears_in_no_log_output_error_or_file(tmp_path, caplog, capsys,
 
 # ------------------------------------------------------------------- Statistical API
 
+@responses.activate
+def test_a_malformed_statistics_answer_is_named_and_not_cached(tmp_path):
+    add_token()
+    responses.add(responses.POST, STATS_URL, body='{"data": [{"interval"', content_type="application/json")
+    with pytest.raises(ImageryError, match=r"statistics failed .*not a statistics answer: malformed JSON; not cached"):
+        sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "c",
+                            retry=FAST)
+    assert not list((tmp_path / "c").rglob("stats/*"))
+    responses.replace(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    res = sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "c",
+                              retry=FAST)
+    assert len(res.series) and list((tmp_path / "c").rglob("stats/*"))  # read, then cached
+
+
 def stats_body(values: dict[str, float]) -> dict:
     def stats(mean, nodata, samples=40):
         return {"min": 0.1, "max": 0.9, "mean": mean, "stDev": 0.05, "sampleCount": samples, "noDataCount": nodata,

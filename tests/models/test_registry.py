@@ -366,3 +366,29 @@ def test_training_data_hashes_are_recorded_and_shown(store: Path) -> None:
     assert out.exit_code == 0, out.output
     assert f"training data: labels sha256:{frame_hash(table)} (2 rows x 3 columns); series sha256:" in out.stdout
     assert "training data: not recorded" in out.stdout
+
+
+def test_the_moved_check_reads_any_folder_name_and_follows_symlinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   empty_db: Path) -> None:
+    """A folder name with % or # crashed the check or opened another file; an `artifacts` symlink made a store
+    that never moved look moved."""
+    from models import registry
+    from models._relocate import moved_experiments
+
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    odd = tmp_path / "r%x y#" / "mlruns"
+    odd.mkdir(parents=True)
+    shutil.copyfile(empty_db, odd / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{odd}/mlflow.db")
+    assert registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+    assert registry.resolve("crop-type", "challenger").model.scale == 2.0
+    assert moved_experiments(odd / "mlflow.db") == [] and sorted(p.name for p in odd.parent.iterdir()) == ["mlruns"]
+    linked = tmp_path / "l" / "mlruns"
+    linked.mkdir(parents=True)
+    (tmp_path / "elsewhere" / "artifacts").mkdir(parents=True)
+    (linked / "artifacts").symlink_to(tmp_path / "elsewhere" / "artifacts")
+    shutil.copyfile(empty_db, linked / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{linked}/mlflow.db")
+    assert registry.register(TinyModel(3.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+    assert moved_experiments(linked / "mlflow.db") == []
+    assert registry.resolve("crop-type", "challenger").model.scale == 3.0

@@ -545,10 +545,11 @@ def test_a_harvest_beyond_the_longest_term_is_referred() -> None:
 
 def test_a_farmers_second_application_of_the_season_is_referred_as_a_second_pledge() -> None:
     """An application values every field of its farmer and season, so a farmer applying twice was financed twice on
-    the same crop (the audit: three applications, three limits). The first (by application_id) is decided as before;
-    each later one is REFERred with FIELDS_ALREADY_PLEDGED naming the earlier — in any row order; so is an
-    application whose farmer's fields the store already pledges to another current record."""
-    from underwriting.decisions import pledged_elsewhere
+    the same fields (the audit: three applications, three limits). The application holding the fields — one with a
+    current record in the store (not itself referred for a pledge), else the first by application_id — is decided
+    as before; every other one is REFERred with FIELDS_ALREADY_PLEDGED naming the holders, in any row order, and
+    the same whether the batch is decided at once or one application at a time against the store."""
+    from underwriting.decisions import batch_pledges, pledge_holders
 
     apps, feats, vals, book = _batch_inputs(3)
     single = decide_batch(apps, feats, vals, prices_frame(), book, POLICY, PROFILE, AS_OF)
@@ -556,25 +557,28 @@ def test_a_farmers_second_application_of_the_season_is_referred_as_a_second_pled
                       ignore_index=True)
     out = {i.application_id: i for i in decide_batch(twice.iloc[::-1].reset_index(drop=True), feats, vals,
                                                       prices_frame(), book, POLICY, PROFILE, AS_OF)}
-    assert canonical_json(out["A1"].body) == canonical_json(single[1].body)  # the first is decided as before
+    assert canonical_json(out["A1"].body) == canonical_json(single[1].body)  # the holder is decided as before
     assert "fields_pledged_to" not in single[1].body["computation"]
-    for aid, before in (("A1a", ["A1"]), ("A1b", ["A1", "A1a"])):
+    for aid in ("A1a", "A1b"):
         item = out[aid]
         assert item.outcome == "REFER" and "FIELDS_ALREADY_PLEDGED" in item.body["refer_reasons"], aid
-        assert item.body["computation"]["fields_pledged_to"] == before
-    # across runs: the store's current records pledge the fields (a record referred for a pledge does not)
-    records = pd.DataFrame([
-        {"seq": 1, "application_id": "A1", "farmer_token": "tok-1", "season": "2025", "outcome": "REDUCE",
-         "body": json.dumps({"refer_reasons": []})},
-        {"seq": 2, "application_id": "A1b", "farmer_token": "tok-1", "season": "2025", "outcome": "REFER",
-         "body": json.dumps({"refer_reasons": ["FIELDS_ALREADY_PLEDGED"]})},
-        {"seq": 3, "application_id": "A2", "farmer_token": "tok-2", "season": "2025", "outcome": "DECLINE",
-         "body": json.dumps({})},
-        {"seq": 4, "application_id": "A9", "farmer_token": "tok-9", "season": "2024", "outcome": "APPROVE",
-         "body": json.dumps({})}])
-    pledged = pledged_elsewhere(records, "2025")
-    assert pledged == {("tok-1", "2025"): ["A1"]}
-    assert pledged_elsewhere(records, "2025", exclude=["A1"]) == {}
+        assert item.body["computation"]["fields_pledged_to"] == ["A1"]
+
+    def stored(*rows: tuple[int, str, str, str, list[str]]) -> pd.DataFrame:
+        return pd.DataFrame([{"seq": q, "application_id": a, "farmer_token": "tok-1", "season": "2025",
+                              "outcome": o, "body": json.dumps({"refer_reasons": r})} for q, a, o, r in rows])
+
+    # the store's holders: the current record of each application, unless it was referred for a pledge
+    recs = stored((1, "A1", "DECLINE", []), (2, "A1b", "REFER", ["FIELDS_ALREADY_PLEDGED"]),
+                  (3, "A0", "REDUCE", []), (4, "A0", "REFER", ["FIELDS_ALREADY_PLEDGED"]))
+    assert pledge_holders(recs, "2025") == {("tok-1", "2025"): ["A1"]} and pledge_holders(recs, "2024") == {}
+    # one application at a time gives what the batch gave: A1a alone against A1's record is referred, A1 alone
+    # (re-run) is not
+    holders = {("tok-1", "2025"): ["A1"]}
+    assert batch_pledges(twice.iloc[[4]], holders) == {"A1a": ["A1"]}
+    assert batch_pledges(twice.iloc[[1]], holders) == {}
+    # the later application decided first (a run with A1b alone, then A1 and A1b): A1b holds, A1 is referred
+    assert batch_pledges(twice.iloc[[1, 3]], {("tok-1", "2025"): ["A1b"]}) == {"A1": ["A1b"]}
     later = decide_batch(apps.iloc[[1]].assign(application_id="A1c"), feats, vals, prices_frame(), book, POLICY,
-                         PROFILE, AS_OF, pledged=pledged)[0]
+                         PROFILE, AS_OF, pledged=holders)[0]
     assert later.outcome == "REFER" and later.body["computation"]["fields_pledged_to"] == ["A1"]

@@ -181,3 +181,21 @@ def test_an_override_is_not_dated_in_the_future(store: DecisionStore) -> None:
     with pytest.raises(OverrideError, match=rf"--as-of {tomorrow} is after today"):
         override(store, "A1", "0", "hold", "ana", approver="bob", as_of=tomorrow)
     assert store.count() == 2
+
+
+def test_review_findings_on_overrides(store: DecisionStore) -> None:
+    """A compact date ('20991231') slipped past the future check and was stored as non-ISO text (the store orders by
+    it); an approver with a zero-width space or full-width letters passed for a second person; an unapproved
+    override could move 50% away from the current limit while staying within 20% of the decision's."""
+    from datetime import datetime
+
+    for bad in ("20991231", "2099-W01-1", "2025-5-1"):
+        with pytest.raises(OverrideError, match=rf"--as-of '{bad}': expected an ISO date YYYY-MM-DD"):
+            override(store, "A1", "4500", "visit", "ana", as_of=bad)
+    for approver in ("an\u200ba", "\uff41\uff4e\uff41"):
+        with pytest.raises(OverrideError, match="approver must be a second person"):
+            override(store, "A1", "2500", "crop loss seen", "ana", approver=approver)
+    rec = override(store, "A1", "4000", "visit", "ana", as_of=datetime(2025, 5, 2, 9, 30))
+    assert rec.as_of == "2025-05-02"
+    with pytest.raises(OverrideError, match=r"from USD 4,000.00 to USD 4,900.00 \(22.5%\) is more than 20%"):
+        override(store, "A1", "4900", "visit", "ana", as_of="2025-05-02")  # within 20% of 5,000, not of 4,000
