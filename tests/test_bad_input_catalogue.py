@@ -320,7 +320,7 @@ CASES = [
     Case("override-empty-reason", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", " ",
                                                         "--operator", "ana"), r"reason must not be empty"),
     Case("override-bad-as-of", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", "r", "--operator",
-                                                     "ana", "--as-of", "1/8/2025"), r"as-of date.*1/8/2025"),
+                                                     "ana", "--as-of", "1/8/2025"), r"as-of.*1/8/2025.*expected an ISO date"),
     Case("export-bad-format", lambda e, d: ["decisions", "export", "--out", str(d / "out" / "d.xlsx"), "--store",
                                             e["store"]], r"d\.xlsx.*format 'xlsx' is not supported"),
     Case("export-missing-folder", lambda e, d: ["decisions", "export", "--out", str(d / "out" / "no" / "d.csv"),
