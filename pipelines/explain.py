@@ -103,6 +103,8 @@ class Explanation:
     override: dict[str, Any] | None
     history: list[dict[str, Any]]
     contributions_note: str | None
+    #: the applications holding the farmer's fields of the season (FIELDS_ALREADY_PLEDGED), else empty
+    pledged_to: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -314,7 +316,8 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         fields=fields, reasons=list(body.get("reasons", [])), refer_reasons=list(body.get("refer_reasons", [])),
         models=list(body.get("models", [])),
         policy={k: pol.get(k) for k in ("id", "version", "content_hash", "profile")},
-        override=body.get("override"), history=history, contributions_note=note)
+        override=body.get("override"), history=history, contributions_note=note,
+        pledged_to=[str(a) for a in body.get("computation", {}).get("fields_pledged_to", [])])
 
 
 def explain_text(store: DecisionStore | str | None, application_id: str, as_of: str | date | None = None,
@@ -403,6 +406,9 @@ def _render(x: Explanation) -> str:
     out.append(f"  (* principal reasons; reductions total {format_minor(total, cur)})")
     if x.refer_reasons:
         out.append(f"  referred to an analyst because of: {', '.join(x.refer_reasons)}")
+    if x.pledged_to:
+        out.append(f"  the farmer's fields of season {x.season} are already pledged to application(s) "
+                   f"{', '.join(x.pledged_to)}: an analyst decides which application stands")
     if x.override:
         o = x.override
         out += ["", f"Override of {o.get('original_record_id')}: {o.get('original_outcome')} "

@@ -248,6 +248,19 @@ def test_explain_override_and_history(tmp_path: Path, model: YieldModel) -> None
     assert "Override of" in text and "checked on site" in text and "History of this application" in text
 
 
+def test_explain_names_the_application_holding_the_fields(tmp_path: Path, model: YieldModel) -> None:
+    """A farmer's second application of the season is referred (FIELDS_ALREADY_PLEDGED): explain names the holder."""
+    url = f"sqlite:///{tmp_path / 'pl.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
+    apps = applications(feats)
+    apps = pd.concat([apps, apps.assign(application_id="A0000-bis")], ignore_index=True)
+    underwrite_synthetic(url, model, feats, apps)
+    x = explain(url, "A0000-bis", model_loader=loader_for(model, []))
+    assert x.outcome == "REFER" and x.pledged_to == ["A0000"] and "FIELDS_ALREADY_PLEDGED" in x.refer_reasons
+    assert "already pledged to application(s) A0000: an analyst decides which application stands" in x.render()
+    assert explain(url, "A0000", model_loader=loader_for(model, [])).pledged_to == []
+
+
 def test_explain_a_record_written_by_underwrite(tmp_path: Path, model: YieldModel) -> None:
     """The contract with pipelines/underwrite.py: features artifact + features_sha256 in the provenance."""
     from pipelines.underwrite import ChampionModels, underwrite
