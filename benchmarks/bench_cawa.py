@@ -14,6 +14,7 @@ model's ECE moves by about ±0.008 with the seed alone; ``--seeds 1 --seed S`` r
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sys
 import time
@@ -27,7 +28,9 @@ from features._crop_eval import cawa_benchmark  # noqa: E402
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "data" / "real" / "cawa_croptype"))
+    ap.add_argument("--data", default=str(Path(os.environ.get("AGCREDIT_SHARED_DATA")
+                                               or REPO.parent / "shared" / "data" / "real") / "cawa_croptype"),
+                    help="the CAWa folder (default $AGCREDIT_SHARED_DATA/cawa_croptype, else ../shared/data/real/…)")
     ap.add_argument("--trees", type=int, default=200, help="LightGBM boosting rounds")
     ap.add_argument("--calibration-folds", type=int, default=4)
     ap.add_argument("--calibration-loss", default="brier", choices=["brier", "nll", "ece"],

@@ -251,8 +251,11 @@ def main() -> None:
     ap.add_argument("--tile-px", type=int, default=2048)
     ap.add_argument("--chunk", type=int, default=5000, help="fields per partition")
     ap.add_argument("--configs", default="local,dask1,dask2")
-    ap.add_argument("--data", default=None, help="portfolio folder (default /work/data/D/portfolio-<fields>)")
-    ap.add_argument("--work", default="/work/data/D/bench-work")
+    ap.add_argument("--data", default=None, help="portfolio folder (default <--root>/portfolio-<fields>-<tile px>)")
+    ap.add_argument("--root", default=os.environ.get("AGCREDIT_BENCH_DIR", str(Path.cwd() / "bench-dask")),
+                    help="folder for the generated portfolio and the runs' work (default ./bench-dask, or "
+                         "$AGCREDIT_BENCH_DIR; a million fields need ≈ 10 GB)")
+    ap.add_argument("--work", default=None, help="work folder (default <--root>/bench-work)")
     ap.add_argument("--quick", action="store_true", help="small tiles (512 px) for a smoke run")
     ap.add_argument("--mode", choices=("fused", "staged"), default="fused",
                     help="fused: run_portfolio, one task per block, parts only (default); staged: run_series → "
@@ -261,7 +264,8 @@ def main() -> None:
     args = ap.parse_args()
     if args.quick:
         args.tile_px = 512
-    args.data = args.data or f"/work/data/D/portfolio-{args.fields}-{args.tile_px}"
+    args.data = args.data or f"{args.root}/portfolio-{args.fields}-{args.tile_px}"
+    args.work = args.work or f"{args.root}/bench-work"
     if args.child:
         print(json.dumps(_child(args)))
         return
