@@ -543,11 +543,11 @@ def pledge_holders(records: pd.DataFrame, season: str) -> dict[tuple[str, str], 
             return False
         return isinstance(doc, dict) and "FIELDS_ALREADY_PLEDGED" in (doc.get("refer_reasons") or [])
 
-    if "body" in current.columns:  # only a REFER can have been referred for a pledge: only those bodies are read
-        refer = current["outcome"].astype(str) == "REFER"
-        refused = pd.Series(False, index=current.index)
-        refused[refer] = current.loc[refer, "body"].map(refused_for_pledge).astype(bool)
-        current = current[~refused]
+    if "body" in current.columns:
+        # every current body is read, not only REFERs': an analyst's override of a record referred for a pledge keeps
+        # its refer reasons — the override grants that line without making it the fields' holder, so a re-run of the
+        # first application is decided as before
+        current = current[~current["body"].map(refused_for_pledge).astype(bool)]
     out: dict[tuple[str, str], list[str]] = {}
     for tok, aid in zip(current["farmer_token"].astype(str), current["application_id"].astype(str), strict=True):
         out.setdefault((tok, str(season)), []).append(aid)
