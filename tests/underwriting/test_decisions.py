@@ -572,6 +572,10 @@ def test_a_farmers_second_application_of_the_season_is_referred_as_a_second_pled
     recs = stored((1, "A1", "DECLINE", []), (2, "A1b", "REFER", ["FIELDS_ALREADY_PLEDGED"]),
                   (3, "A0", "REDUCE", []), (4, "A0", "REFER", ["FIELDS_ALREADY_PLEDGED"]))
     assert pledge_holders(recs, "2025") == {("tok-1", "2025"): ["A1"]} and pledge_holders(recs, "2024") == {}
+    # an analyst's override granting the referred application keeps its refer reasons: still not the holder, so
+    # a re-run of A1 is decided as before
+    granted = pd.concat([recs, stored((5, "A1b", "APPROVE", ["FIELDS_ALREADY_PLEDGED"]))], ignore_index=True)
+    assert pledge_holders(granted, "2025") == {("tok-1", "2025"): ["A1"]}
     # one application at a time gives what the batch gave: A1a alone against A1's record is referred, A1 alone
     # (re-run) is not
     holders = {("tok-1", "2025"): ["A1"]}
