@@ -151,6 +151,12 @@ def _as_day(value: str | date, fail: Any) -> date:
     raise fail(f"--as-of {text!r}: expected an ISO date YYYY-MM-DD")
 
 
+def _change_share(old: int, new: int) -> Decimal:
+    """|new − old| as a share of ``old`` (a change from zero: 1, no change: 0)."""
+    change = abs(new - old)
+    return (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))
+
+
 def _approved_base(store: DecisionStore, record: DecisionRecord) -> DecisionRecord:
     """The record an unapproved override's change is measured from: going back from ``record`` over the overrides
     written without an approver, the first record that is not one (a decision, a re-underwriting, or an approved
@@ -239,29 +245,22 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
             raise fail(f"the limit {format_minor(new_limit, original.currency)} is above {what} "
                        f"({format_minor(bound, original.currency)}): an override cannot grant more")
     old = original.limit
-    change = abs(new_limit - old)
-    share = (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))
+    share = _change_share(old, new_limit)
     allowed = approval_share(original.body)
-    if approver is None and share > allowed:
-        pct = f"{(share * 100).quantize(Decimal('0.0001')).normalize():f}%" if old else "from a zero limit"
-        raise fail(f"changing the limit from {format_minor(old, original.currency)} to "
-                   f"{format_minor(new_limit, original.currency)} ({pct}) is more than "
-                   f"{(allowed * 100).normalize():f}% (the record's policy) and needs --approver (a second person)")
     if approver is None:
-        # also measured from the last limit nobody changed alone: the policy's own decision or an approved override,
-        # so a run of small unapproved overrides cannot add up to a large change
-        base = _approved_base(store, original)
-        base_change = abs(new_limit - base.limit)
-        base_share = (Decimal(base_change) / Decimal(base.limit)) if base.limit else \
-            (Decimal(1) if base_change else Decimal(0))
-        if base_share > allowed:
-            pct = (f"{(base_share * 100).quantize(Decimal('0.0001')).normalize():f}%" if base.limit
-                   else "from a zero limit")
-            since = "" if base.record_id == original.record_id else \
-                f" (the last limit set without unapproved overrides, record {base.record_id})"
-            raise fail(f"changing the limit from {format_minor(base.limit, original.currency)}{since} to "
-                       f"{format_minor(new_limit, original.currency)} ({pct}) is more than "
-                       f"{(allowed * 100).normalize():f}% (the record's policy) and needs --approver (a second person)")
+        # measured from the current limit, then from the last limit nobody changed alone (the policy's own decision
+        # or an approved override), so a run of small unapproved overrides cannot add up to a large change
+        for rec in (original, None):
+            frm = rec or _approved_base(store, original)
+            moved = _change_share(frm.limit, new_limit)
+            if moved > allowed:
+                pct = f"{(moved * 100).quantize(Decimal('0.0001')).normalize():f}%" if frm.limit else "from a zero limit"
+                since = "" if frm.record_id == original.record_id else \
+                    f" (the last limit set without unapproved overrides, record {frm.record_id})"
+                raise fail(f"changing the limit from {format_minor(frm.limit, original.currency)}{since} to "
+                           f"{format_minor(new_limit, original.currency)} ({pct}) is more than "
+                           f"{(allowed * 100).normalize():f}% (the record's policy) and needs --approver (a second "
+                           "person)")
     body = copy.deepcopy(original.body)
     outcome = override_outcome(new_limit, body)
     day = original.as_of if as_of is None else (as_of.isoformat() if isinstance(as_of, date) else str(as_of).strip())
