@@ -1,5 +1,6 @@
 """Benchmark: yield model fit/predict, registry logging and resolution, calibration (synthetic data); logging a
-crop-type model (four checkpoints, its plots, signature and input example) and resolving it.
+crop-type model (four checkpoints, its plots, signature and input example) and resolving it. Alternatives in the
+same run: the yield model loaded from a local folder (no registry) and through ``mlflow.pyfunc.load_model``.
 
 Run: ``nice .venv/bin/python benchmarks/bench_yield_registry.py [--fields 2000 --seasons 10]``
 Prints a table; figures are from SYNTHETIC data made in code, on a temporary MLflow store.
@@ -107,6 +108,22 @@ def main() -> None:
     rows.append((f"resolve champion (download + load v{r.version})", f"{time.perf_counter() - t:.3f} s"))
     same = r.model.predict_quantiles(Xt).equals(q)
     rows.append(("resolved model predicts identically", str(same)))
+    # the alternatives in the same run: the same model from a local folder (no registry), and MLflow's generic loader
+    local = m.save(os.path.join(tmp, "local-yield-model"))
+    t = time.perf_counter()
+    lm = YieldModel.load(local)
+    rows.append(("  alternative: load the same model from a local folder (no registry)",
+                 f"{time.perf_counter() - t:.3f} s"))
+    rows.append(("  local copy predicts identically", str(lm.predict_quantiles(Xt).equals(q))))
+    import mlflow.pyfunc
+
+    t = time.perf_counter()
+    pf = mlflow.pyfunc.load_model("models:/yield-value@champion")
+    rows.append(("  alternative: mlflow.pyfunc.load_model('models:/yield-value@champion')",
+                 f"{time.perf_counter() - t:.3f} s"))
+    t = time.perf_counter()
+    pf.predict(Xt.assign(**{c: Xt[c].astype(str) for c in Xt.columns if str(Xt[c].dtype).startswith("datetime")}))
+    rows.append((f"  pyfunc predict ({len(Xt)} rows) vs predict_quantiles above", f"{time.perf_counter() - t:.3f} s"))
 
     from features._crop_registry import diagnostic_plots, registry_example
     from features.crop_type import CropTypeClassifier

@@ -166,5 +166,8 @@ def applications_table(pre: Preset, farmers: list[Farmer], current: list[FieldSe
                 "start_date": start.isoformat(), "maturity_date": (start + timedelta(days=300)).isoformat(),
                 "crop": main, "region": pre.region, "season": str(season),
             })
-    return pd.DataFrame(apps), pd.DataFrame(book)
+    # the Book's columns even when no line was drawn (a header-only book.csv, not an unreadable empty file)
+    book_cols = ["line_id", "application_id", "national_id", "currency", "limit", "drawn", "outstanding",
+                 "start_date", "maturity_date", "crop", "region", "season"]
+    return pd.DataFrame(apps), pd.DataFrame(book, columns=book_cols)
 

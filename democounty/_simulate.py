@@ -42,9 +42,16 @@ def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool, see
     if not 1 <= seasons <= most:
         raise SimulateError(what="seasons", expected=f"1..{most} past seasons for {region} (bundled weather)",
                             found=seasons)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+    if out.exists() and not out.is_dir():
+        raise SimulateError(what="out", expected="a folder (a new one, or a county folder with --overwrite)",
+                            found=f"{out} (a file)")
+    if out.exists() and any(out.iterdir()) and not overwrite:
         raise SimulateError(what="out", expected="a new or empty folder (or --overwrite; overwrite=True from Python)",
                             found=str(out))
+    if out.exists() and any(out.iterdir()) and not (out / "county.json").is_file():
+        # --overwrite replaces a county folder; any other folder (a home folder, a project) is never deleted
+        raise SimulateError(what="out", expected="a county folder to overwrite (it has county.json) or an empty one",
+                            found=f"{out} (not a county folder: nothing replaced)")
 
 
 def _write_gpkg(df: Any, path: Path, layer: str) -> None:

@@ -97,7 +97,7 @@ def diagnostic_plots(model: Any, out_dir: str | Path) -> dict[str, Path]:
             tab = reliability_table(p[ok], y[ok], n_bins=10)
             ax.plot([b["confidence"] for b in tab], [b["accuracy"] for b in tab], marker="o", label=f"{name} (n={ok.sum()})")
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("top-class probability (out of fold)")
+    ax.set_xlabel("top-class probability (out of fold; calibrated on these rows)")
     ax.set_ylabel("share right (declared labels)")
     ax.set_title("Reliability")
     if oof:

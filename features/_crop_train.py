@@ -8,6 +8,8 @@
 - :func:`gap_copies`: the cloud-gap augmentation's copies of the kept rows.
 - :func:`fit_noise_state`: after the checkpoints' calibration, the label-noise transition, what
   ``declared_crop_prob`` means, the declarations' temperatures and transition, the out-of-fold probabilities.
+- :func:`heldout_proba`: a group's out-of-fold probabilities calibrated WITHOUT that group (temperature, biases and
+  noise transition refitted on the other rows) — the honest held-out figure the registry's governance reports.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from features.errors import UserInputError
 
 __all__ = [
     "checked_checkpoints", "lgb_params", "oof_raw_scores", "fit_calibration", "gap_copies", "fit_noise_state",
+    "heldout_proba",
 ]
 
 
@@ -173,6 +176,8 @@ def fit_noise_state(model: Any, oofs: dict[str, np.ndarray], y: np.ndarray, ok: 
         name: fit_temperature(oof[np.isfinite(oof).all(axis=1)], y[np.isfinite(oof).all(axis=1)],
                               loss=model.calibration_loss)
         for name, oof in oofs.items() if name not in model.biases_ and np.isfinite(oof).all(axis=1).any()}
+    # kept in memory only (never saved): heldout_proba recalibrates a held-out season without its own rows
+    model._oof_raw, model._oof_ok = dict(oofs), np.asarray(ok, dtype=bool).copy()
     for name, oof in oofs.items():
         model.oof_ece_[name] = {"raw": expected_calibration_error(softmax(oof[ok]), y[ok]),
                                 "calibrated": expected_calibration_error(model._calibrated(oof[ok], name), y[ok])}
@@ -184,3 +189,47 @@ def fit_noise_state(model: Any, oofs: dict[str, np.ndarray], y: np.ndarray, ok: 
         fin = np.isfinite(p_all).all(axis=1)
         if fin.any():
             model.declaration_transition_ = declaration_transition(p_all[fin], y[fin]).tolist()
+
+
+def heldout_proba(model: Any, name: str, rows: np.ndarray) -> np.ndarray | None:
+    """Calibrated probabilities of the label rows ``rows`` (a boolean mask over ``oof_index_``) at checkpoint
+    ``name`` from their out-of-fold scores, with the temperature (or vector biases) and the label-noise transition
+    fitted on the OTHER rows only — so a held-out season's figure does not rest on a calibration that saw it.
+    ``oof_proba_`` uses the calibration fitted on every row (what the model applies). None when the model was not
+    fitted in this process (the out-of-fold scores are not saved), has no such scores, or too few other rows."""
+    raw = getattr(model, "_oof_raw", {}).get(name)
+    ok = getattr(model, "_oof_ok", None)
+    if raw is None or ok is None:
+        return None
+    rows = np.asarray(rows, dtype=bool)
+    y = model.oof_index_["label"].to_numpy()
+    groups = model.oof_index_["season"].astype(str).to_numpy()
+    fit_rows = ok & ~rows & np.isfinite(raw).all(axis=1)
+    if fit_rows.sum() < 2 or len(np.unique(y[fit_rows])) < 2:
+        return None
+    if model.calibration == "none":
+        t, bias = 1.0, None
+    else:
+        t, bias = fit_calibration(raw[fit_rows], y[fit_rows], groups[fit_rows], model.calibration,
+                                  model.calibration_loss)
+    p = softmax(raw[rows] / t + (np.asarray(bias) if bias else 0.0))
+    if model.label_noise == "transition":
+        last = list(model._oof_raw)[-1]
+        lraw = model._oof_raw[last]
+        lfit = ok & ~rows & np.isfinite(lraw).all(axis=1)
+        if name == last:
+            lt, lbias = t, bias
+        elif model.calibration == "none":
+            lt, lbias = 1.0, None
+        else:
+            lt, lbias = fit_calibration(lraw[lfit], y[lfit], groups[lfit], model.calibration, model.calibration_loss)
+        from features._calibration import remove_noise_transition
+
+        trans = noise_transition(softmax(lraw[lfit] / lt + (np.asarray(lbias) if lbias else 0.0)))
+        return remove_noise_transition(p, trans)
+    eta = getattr(model, "label_noise_", 0.0)
+    if eta > 0:
+        from features._calibration import remove_label_noise
+
+        return remove_label_noise(p, eta)
+    return p

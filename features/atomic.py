@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -49,15 +50,50 @@ def _umask() -> int:
     return mask
 
 
+def _host() -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def _sweep_stale(path: Path, suffix: str) -> None:
+    """Remove temporary files a killed process left for ``path``: those named by :func:`temp_beside` on this host
+    whose process is gone (a kill -9 runs no cleanup). Files of live processes, of other hosts (a shared folder)
+    and of any other name are left alone."""
+    prefix = f".{path.name}.{_host()}-"
+    try:
+        names = [n for n in os.listdir(path.parent) if n.startswith(prefix) and n.endswith(suffix)]
+    except OSError:
+        return
+    for n in names:
+        pid = n[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            try:
+                os.unlink(path.parent / n)
+            except OSError:
+                pass
+
+
 @contextmanager
 def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
     """A temporary file name in ``out``'s folder (created, with missing parents) for the caller to fill; on a
     normal exit it is given the mode a new file gets under the umask (``mkstemp`` makes it private, 0600 — a web
     server, another team or Dask workers running as another user could not read the result) and renamed onto
-    ``out`` in one step; on an error it is removed and ``out`` is untouched."""
+    ``out`` in one step; on an error it is removed and ``out`` is untouched. The name carries this host and process
+    (``.<name>.<host>-<pid>.<random><suffix>``), so a later write of the same file removes what a killed process
+    left (:func:`_sweep_stale`)."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    _sweep_stale(path, suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=suffix)
     os.close(fd)
     try:
         yield tmp

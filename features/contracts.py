@@ -100,6 +100,12 @@ FIELD_FEATURES = TableSpec(
                "season calibration: the crop-type model's temperature × this, estimated from the season's declared "
                "crops of the fields scored together (features/_season_calib.py; 1: as trained; absent in features "
                "built before it)", nullable=True, required=False, min=0.0),
+        Column("history_yield_t_ha", "float", "t/ha",
+               "the farmer's reported mean yield of the field for its declared crop over its latest 5 earlier seasons "
+               "(features/_yield_history.py; the pre-season rule values on it; absent or empty: no history given)",
+               nullable=True, required=False, min=0.0),
+        Column("history_seasons", "int", "seasons", "how many seasons history_yield_t_ha is the mean of",
+               nullable=True, required=False, min=0),
         Column("growth_stage", "str", "—", "stage as of `as_of`", nullable=True, choices=GROWTH_STAGES),
         Column("emergence_date", "date", "day", "estimated emergence", nullable=True),
         Column("days_since_emergence", "float", "days", "as of `as_of`", nullable=True),

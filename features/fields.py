@@ -439,6 +439,14 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     if dup.any():
         raise FieldsError(source=source, problem="duplicate field_id within a season",
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
+    # "F0012" and "f0012" are one field typed twice more often than two fields (spreadsheets, Windows file names
+    # and most people read them as one): refused like a duplicate, naming both spellings
+    folded = gdf["field_id"].astype(str).str.strip().str.casefold()
+    dup = pd.DataFrame({"k": folded, "s": gdf["season"].astype(str)}).duplicated(keep=False)
+    if dup.any():
+        raise FieldsError(source=source, problem="field_ids differing only in case within a season (one field "
+                                                 "typed twice? ids are compared without case)",
+                          offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
     fixed, repaired, rejected = _repair(gdf)
     twice, why = same_farmer_overlaps(fixed)
     if twice.any():

@@ -62,6 +62,33 @@ def farmer_token(identifier: str, key: bytes) -> str:
     return "F" + hmac.new(key, _norm(identifier).encode("utf-8"), hashlib.sha256).hexdigest()[:20]
 
 
+_TOKEN_SEPARATORS = re.compile(r"[\s().\-/]")
+
+
+def _personal_token(value: str, identifiers: set[str]) -> bool:
+    """Whether a given farmer_token is personal data rather than a pseudonym: more than one word (a name), a phone
+    or ID number (7+ digits once separators go), an e-mail or ``+`` number, or one of the table's own identifiers."""
+    s = unicodedata.normalize("NFKC", value).strip()
+    bare = _TOKEN_SEPARATORS.sub("", s)
+    return (any(ch.isspace() for ch in s) or "@" in s or "+" in s or (bare.isdecimal() and len(bare) >= 7)
+            or (_norm(s) in identifiers if _norm(s) else False))
+
+
+def refuse_personal_tokens(df: pd.DataFrame, *, source: str) -> None:
+    """A ``farmer_token`` column given in a table is stored in every decision record as it is: one holding a name,
+    a phone or ID number, an e-mail, or one of the table's own identifiers is refused, naming rows only (a bank's own
+    pseudonymous customer keys — one word, not a phone or ID number — pass)."""
+    from features.errors import file_rows, format_offenders
+
+    ids = {_norm(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna().astype(str)} - {""}
+    bad = [i for i, v in enumerate(df["farmer_token"]) if v is not None and not (isinstance(v, float) and pd.isna(v))
+           and _personal_token(str(v), ids)]
+    if bad:
+        raise UserInputError(f"{source}: column 'farmer_token': expected a pseudonymous token (one word, not a "
+                             "farmer's name, ID or phone number: tokens are kept in the permanent records), found "
+                             f"personal data at {format_offenders(file_rows(source, bad))}")
+
+
 def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     """Replace identifier columns by ``farmer_token`` (if not already present) and drop them.
 
@@ -69,6 +96,8 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
     :data:`IDENTIFIER_COLUMNS` order (national ID preferred); rows lacking it are an error.
     """
     present = [c for c in IDENTIFIER_COLUMNS if c in df.columns]
+    if "farmer_token" in df.columns:
+        refuse_personal_tokens(df, source=source)
     if not present:
         return df
     out = df.drop(columns=present)

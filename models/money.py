@@ -7,6 +7,7 @@ with more decimals than the currency has is an error, never silently rounded.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 from models.errors import MoneyError
@@ -28,6 +29,9 @@ def check_currency(code: object, *, where: str = "currency") -> str:
     return c
 
 
+#: digit grouping with commas: thousands (1,250,000.50) or the Indian lakh/crore form (12,50,000.50)
+_GROUPED = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})*,\d{3})(?:\.\d*)?")
+
 #: amounts are kept as integer minor units in 64-bit columns: at most 10^15 minor units (10 trillion USD)
 MAX_MINOR = 10**15
 
@@ -37,8 +41,14 @@ def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     digits = MINOR_DIGITS[check_currency(currency, where=where)]
     if isinstance(value, float):
         value = repr(value)
+    text = str(value).strip()
+    if "," in text and not _GROUPED.fullmatch(text):
+        # "12500,50" is a decimal comma, not 1,250,050: only whole thousands groups (1,250,050.50) or the Indian
+        # lakh/crore grouping (12,50,050.50) are digit grouping; anything else is refused, never guessed
+        raise MoneyError(where=where, value=value, expected="a number with a point for decimals (a comma only "
+                                                            "between digit groups, as in 1,250,000.50)")
     try:
-        d = Decimal(str(value).strip().replace(",", "").replace("_", ""))
+        d = Decimal(text.replace(",", "").replace("_", ""))
     except (InvalidOperation, ValueError):
         raise MoneyError(where=where, value=value, expected="a number") from None
     if not d.is_finite():

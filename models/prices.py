@@ -159,8 +159,12 @@ def read_prices(source: str | Path | pd.DataFrame | None = None) -> PriceTable:
             raise PriceError(problem=f"{where}: moisture_basis_pct and sigma_annual must be numbers",
                              offenders=[r["moisture_basis_pct"], r["sigma_annual"]]) from None
         price = to_minor(r["price_per_t"], cur, where=f"{where} price_per_t")
-        if price <= 0 or sigma < 0:
-            raise PriceError(problem=f"{where}: price must be > 0 and sigma >= 0", offenders=[r["price_per_t"], sigma])
+        if price <= 0 or not (0 <= sigma < 5):  # NaN fails too; inf (or 500%/year) made every stressed price 0
+            raise PriceError(problem=f"{where}: price must be > 0 and sigma_annual a share in [0, 5)",
+                             offenders=[r["price_per_t"], r["sigma_annual"]])
+        if not (0 <= moist < 100):  # yields are converted by (100 - basis): 100% moisture is no grain
+            raise PriceError(problem=f"{where}: moisture_basis_pct must be a percentage in [0, 100)",
+                             offenders=[r["moisture_basis_pct"]])
         prices.append(Price(
             crop=_opt_str(r["crop"]), region=_opt_str(r["region"]), season=_opt_str(r["season"]), currency=cur,
             price_per_t=price, moisture_basis_pct=moist, sigma_annual=sigma,

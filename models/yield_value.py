@@ -57,7 +57,8 @@ _CATEGORICAL = ("crop", "region")
 _NAME = "yield-value"
 #: columns never used as features even when numeric (targets, truth, money; the crop model's probabilities and
 #: its season calibration — ``crop_season_scale`` is one number per season, in-sample on the training seasons)
-_NEVER = frozenset({"yield_t_ha", "reported_yield_t_ha", "true_yield_t_ha", "season_year", "as_of_day", "value_p10",
+_NEVER = frozenset({"yield_t_ha", "reported_yield_t_ha", "true_yield_t_ha", "history_yield_t_ha", "history_seasons",
+                    "season_year", "as_of_day", "value_p10",
                     "value_p50", "value_p90", "price_per_t", "crop_type_prob", "declared_crop_prob", "crop_season_scale",
                     *QUANTILE_COLUMNS})
 

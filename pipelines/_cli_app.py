@@ -141,8 +141,9 @@ _PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.EISDIR, 
                           errno.ENOSPC, errno.EDQUOT})
 #: errno values that come from writing whatever the call was
 _WRITE_ERRNOS = frozenset({errno.EROFS, errno.EEXIST, errno.ENOSPC, errno.EDQUOT})
-#: the temporary name of the atomic writers (features/atomic.py): ``.NAME.<random>.tmp`` (or ``.probe``)
-_TEMP_NAME = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{6,}\.(?:tmp|probe)$")
+#: the temporary name of the atomic writers (features/atomic.py): ``.NAME.<host>-<pid>.<random>.tmp`` (or, the
+#: writability probe and files of earlier releases, ``.NAME.<random>.probe|tmp``)
+_TEMP_NAME = re.compile(r"^\.(?P<name>.+?)\.(?:[A-Za-z0-9_-]+-\d+\.)?[A-Za-z0-9_]{6,}\.(?:tmp|probe)$")
 #: names of the innermost functions that show the failing call was writing (else it was reading)
 _WRITE_FRAME = re.compile(r"write|save|mkdir|mkstemp|replace|rename|dump|to_csv|to_parquet|unlink|output")
 

@@ -82,6 +82,8 @@ def replay_cmd(
     recorded_pins: bool = typer.Option(False, "--recorded-pins", help="score with the crop season scale and the "
                                        "smoother's haze dates the stored decisions were scored with (to replay a "
                                        "decision with fewer fields than its run had)"),
+    history: Path | None = typer.Option(None, "--history", help="the farm records' reported yields the run was given "
+                                         "(underwrite --history)"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per application"),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
@@ -100,7 +102,7 @@ def replay_cmd(
     res = replay_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                        policy=policy, profile=profile, store=store, crop_model=crop_model, cache_dir=cache,
                        weather=weather, crop_season_scale=crop_season_scale,
-                       haze_dates=parse_dates(hazy_dates, "--hazy-dates"), pins=recorded_pins)
+                       haze_dates=parse_dates(hazy_dates, "--hazy-dates"), pins=recorded_pins, history=history)
     for w in res.warnings:
         err(f"warning: {w}")
     if json_out:

@@ -50,6 +50,10 @@ def value_command(
         err(f"warning: {run.n_without_crop} field(s) without a declared or predicted crop are not valued")
     if run.outside_fields:
         err(f"warning: {len(run.outside_fields)} field(s) outside every scene")
+    totals = run.totals()
+    if run.n_valued and totals and all(int(t["value_p50"]) == 0 for t in totals.values()):
+        err(f"warning: every field is valued at 0 as of {day}: no planted area is measured yet (before emergence "
+            "the imagery shows no crop; `underwrite` values such fields on the pre-season rule)")
     versions = f"yield-value {res.versions['yield-value']}" + (f", {res.versions['crop-type']}"
                                                                 if res.versions.get("crop-type") else "")
     echo(f"valued {run.n_valued} of {run.n_fields} fields of season {season} as of {day} ({res.checkpoint}) with "

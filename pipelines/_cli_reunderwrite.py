@@ -138,6 +138,9 @@ def reunderwrite_cmd(
     if due and (crop_season_scale is not None or haze is not None):
         raise UserInputError("--crop-season-scale and --hazy-dates pin one checkpoint's run: give --season and "
                              "--as-of, not --due")
+    if not due and (today is not None or calendar is not None):  # they were ignored silently
+        raise UserInputError("--today and --calendar go with --due (which checkpoints are due); with --as-of, drop "
+                             "them")
     if due:
         if county is None:
             raise UserInputError("--due needs --county")
@@ -149,7 +152,8 @@ def reunderwrite_cmd(
         ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
                                profile=profile, operator=operator, progress=err)
         if not ran:
-            echo(f"nothing due on {day}: every checkpoint up to it has run")
+            echo(f"nothing due on {day}: no checkpoint up to it is left to run (none yet, or all have run; "
+                 "`agcredit schedule show` lists them)")
         for d, res in ran:
             echo(f"checkpoint {d.season} {d.region} {d.crop} {d.checkpoint} ({d.date})"
                  + (f", superseding {', '.join(d.superseded)}" if d.superseded else ""))

@@ -28,7 +28,8 @@ def show(
     bad = [x for x in season or [] if not SEASON_RE.match(str(x).strip())]
     if bad:
         raise UserInputError(f"--season {bad[0]}: expected a year like 2024")
-    seasons = [str(x).strip() for x in season] if season else [str(day.year), str(day.year + 1)]
+    # a season given twice is listed once
+    seasons = list(dict.fromkeys(str(x).strip() for x in season)) if season else [str(day.year), str(day.year + 1)]
     if not season:  # this year and next, those that are season years
         seasons = [s for s in seasons if SEASON_RE.match(s)]
         if not seasons:

@@ -29,6 +29,11 @@ __all__ = ["underwrite_command"]
 
 
 
+HISTORY_HELP = ("the farm records' reported yields (CSV: field_id, season, declared_crop, reported_yield_t_ha; a "
+                "county's records/history.csv): before emergence a field is valued on its mean of the declared crop "
+                "over its latest five earlier seasons (else the model's expectation), with the pre-season haircut")
+
+
 @app.command("underwrite")
 @user_errors
 def underwrite_command(
@@ -50,6 +55,7 @@ def underwrite_command(
     operator: str | None = typer.Option(None, "--operator", help="who runs this (recorded)"),
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
+    history: Path | None = typer.Option(None, "--history", help=HISTORY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
 ) -> None:
     """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
@@ -66,7 +72,7 @@ def underwrite_command(
         res = underwrite_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
                                cache_dir=cache, operator=operator, progress=tick, weather=weather,
-                               crop_season_scale=crop_season_scale, haze_dates=haze)
+                               crop_season_scale=crop_season_scale, haze_dates=haze, history=history)
     for w in res.warnings:
         err(f"warning: {w}")
     s = res.summary

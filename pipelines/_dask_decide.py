@@ -23,7 +23,8 @@ concentration does not apply (a young book). The cost is about twice the work of
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,9 @@ class DecideTask:
     valuations: pd.DataFrame
     todo: dict[str, tuple[int, dict[str, int]]]  # application_id → (borrower exposure, crop-region exposures)
     out: str | None
+    #: application_id → the applications already holding its farmer's fields (underwriting.decisions.batch_pledges
+    #: over the whole run, the store's holders included)
+    pledged_to: dict[str, list[str]] = field(default_factory=dict)
 
 
 def items_frame(items: list[DecisionItem]) -> pd.DataFrame:
@@ -86,7 +90,7 @@ def decide_task(task: DecideTask, *, prices: pd.DataFrame, policy: Any, profile:
     vals = task.valuations
     book = pd.DataFrame()
     items = []
-    earlier = batch_pledges(task.applications)  # a farmer's applications share one partition
+    earlier = task.pledged_to
     for app in task.applications.to_dict("records"):
         aid = str(app["application_id"])
         if aid not in task.todo:
@@ -115,9 +119,12 @@ def _consumption(item: DecisionItem) -> tuple[str | None, int]:
 
 def decide_partitions(runner: Any, applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
                       prices: pd.DataFrame, base: Headroom, policy: Any, profile: str, as_of: date, *,
-                      chunk_applications: int, provenance: Any, out: Path | None) -> tuple[list[DecisionItem], int]:
-    """All decisions in ``application_id`` order and the number of rounds run (see the module docstring)."""
+                      chunk_applications: int, provenance: Any, out: Path | None,
+                      pledged: Mapping[tuple[str, str], Sequence[str]] | None = None) -> tuple[list[DecisionItem], int]:
+    """All decisions in ``application_id`` order and the number of rounds run (see the module docstring);
+    ``pledged``: the store's pledge holders, as :func:`underwriting.decisions.decide_batch` takes them."""
     apps = applications.sort_values("application_id", kind="stable").reset_index(drop=True)
+    earlier = batch_pledges(apps, pledged)
     tokens = apps["farmer_token"].astype(str).to_numpy()
     aids = apps["application_id"].astype(str).tolist()
     parts = group_partitions(tokens, chunk_applications)
@@ -128,7 +135,7 @@ def decide_partitions(runner: Any, applications: pd.DataFrame, features: pd.Data
         f = features[ftok.isin(set(tokens[rows]))].reset_index(drop=True)
         v = valuations[valuations["field_id"].isin(f["field_id"])].reset_index(drop=True)
         payload.append((a, f, v, content_key(frame_hash(a), frame_hash(f), frame_hash(v))))
-    common = content_key("decide/2", frame_hash(prices), policy.content_hash, profile, as_of.isoformat(),
+    common = content_key("decide/3", frame_hash(prices), policy.content_hash, profile, as_of.isoformat(),
                          canonical_json(provenance or {}), base.book_total, base.applies, base.max_borrower,
                          base.max_crop_region, sorted(base.borrower.items()), sorted(base.crop_region.items()))
     part_of = {aid: p for p, rows in enumerate(parts) for aid in (aids[i] for i in rows)}
@@ -155,11 +162,14 @@ def decide_partitions(runner: Any, applications: pd.DataFrame, features: pd.Data
         if not todo:
             break
         rounds += 1
-        tasks = [DecideTask(key=content_key(common, payload[p][3], sorted((a, e[0], sorted(e[1].items()))
-                                                                           for a, e in t.items())),
-                            applications=payload[p][0], features=payload[p][1], valuations=payload[p][2], todo=t,
-                            out=str(out) if out is not None else None)
-                 for p, t in sorted(todo.items())]
+        tasks = []
+        for p, t in sorted(todo.items()):
+            pl = {a: list(earlier[a]) for a in payload[p][0]["application_id"].astype(str) if a in earlier}
+            tasks.append(DecideTask(key=content_key(common, payload[p][3], sorted((a, e[0], sorted(e[1].items()))
+                                                                                  for a, e in t.items()),
+                                                    sorted(pl.items())),
+                                    applications=payload[p][0], features=payload[p][1], valuations=payload[p][2],
+                                    todo=t, out=str(out) if out is not None else None, pledged_to=pl))
         for task, items in zip(tasks, runner.map(decide_task, tasks, shared=shared, label="decide"), strict=True):
             for it in items:
                 b_exp, cr = task.todo[it.application_id]

@@ -89,7 +89,8 @@ class BacktestRun:
     def to_dict(self) -> dict[str, Any]:
         def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
-        return {"county": self.county, "profile": self.profile, "currency": self.currency, "seasons": self.seasons,
+        return {"caveats": list(CAVEATS),
+                "county": self.county, "profile": self.profile, "currency": self.currency, "seasons": self.seasons,
                 "checkpoints": self.checkpoints, "naive_per_ha": self.naive_per_ha, "models": self.models,
                 "summary": rows(self.summary), "outcomes": rows(self.outcomes), "reasons": rows(self.reasons),
                 "warnings": self.warnings,
@@ -214,6 +215,11 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     if bad:
         raise BacktestError(county=str(c.path), problem=f"unknown checkpoint(s) {', '.join(bad)} "
                                                         "(expected emergence, mid, end)")
+    twice = sorted({str(x) for x in (seasons or ()) if list(seasons or ()).count(x) > 1}
+                   | {str(x) for x in checkpoints if list(checkpoints).count(x) > 1})
+    if twice:  # a season or checkpoint given twice counted its lines and realised values twice
+        raise BacktestError(county=str(c.path), problem=f"{', '.join(twice)} given twice (each season and "
+                                                        "checkpoint once)")
     tested = list(seasons) if seasons else list(c.past_seasons)
     unknown = [s for s in tested if s not in c.past_seasons]
     if unknown or not tested:
@@ -284,7 +290,12 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     per_ha = naive_per_ha if naive_per_ha is not None else _policy_per_ha(lines, declared)
     naive = pd.concat([naive_lines(d, per_ha, pol, prof_name).assign(season=s, checkpoint="any")
                        for s, d in declared.groupby("season", sort=True)], ignore_index=True).assign(policy="naive")
-    result = backtest(pd.concat([lines, naive], ignore_index=True), realised, pol, prof_name)
+    # the naive policy on the very applications the policy granted at each checkpoint: the like-for-like comparison
+    # (the "naive" rows lend to every applicant, a different population)
+    same_parts = [naive[naive["application_id"].isin(set(g["application_id"]))].assign(checkpoint=k)
+                  for k, g in lines.groupby("checkpoint", sort=True)]
+    same = (pd.concat(same_parts, ignore_index=True) if same_parts else naive.iloc[0:0]).assign(policy="naive-same")
+    result = backtest(pd.concat([lines, naive, same], ignore_index=True), realised, pol, prof_name)
     summary = pd.concat([summarise_backtest(result, by=("policy", "checkpoint", "profile", "crop")),
                          summarise_backtest(result.assign(crop="all"), by=("policy", "checkpoint", "profile", "crop"))],
                         ignore_index=True).sort_values(["policy", "checkpoint", "crop"], kind="stable")
@@ -327,6 +338,17 @@ def _policy_per_ha(lines: pd.DataFrame, declared: pd.DataFrame) -> int:
 
 # --- rendering -----------------------------------------------------------------------------------------
 
+#: what this backtest knows that the lender would not have known on the decision date (printed with every run)
+CAVEATS = (
+    "decisions and realised values use the same table price of each season (no price risk is tested; a table "
+    "price dated after the decision date is hindsight — us-nebraska's are season averages published after it)",
+    "the crop-type model and its phenology calibration were fitted on every past season, the tested one included; "
+    "a leave-one-season-out yield model is trained on later seasons too",
+    "'end' is the end of the season's imagery window, after the harvest: 'mid' is the figure a lender deciding "
+    "mid-season would have had",
+)
+
+
 def render_backtest(run: BacktestRun) -> str:
     """The summary as a text table (shares of known lines not covered by the realised harvest)."""
     cur = run.currency
@@ -334,12 +356,14 @@ def render_backtest(run: BacktestRun) -> str:
            f"checkpoints {', '.join(run.checkpoints)}",
            f"  yield model: {run.models['yield']}; crop type: {run.models['crop_type']}",
            f"  naive policy: {format_minor(run.naive_per_ha, cur)} per declared ha",
-           "  not covered = realised value × advance rate < limit × (1 + rate × term/365); reported harvests", "",
-           f"{'policy':<9} {'checkpoint':<10} {'crop':<12} {'lines':>6} {'unknown':>8} {'not covered':>12} "
+           "  not covered = realised value × advance rate < limit × (1 + rate × term/365); reported harvests",
+           "  naive-same = the naive amount on the applications the policy granted at that checkpoint (like for like)",
+           *(f"  caveat: {c}" for c in CAVEATS), "",
+           f"{'policy':<10} {'checkpoint':<10} {'crop':<12} {'lines':>6} {'unknown':>8} {'not covered':>12} "
            f"{'share':>7} {'total limit':>22}"]
     for r in run.summary.itertuples():
         share = "n/a" if pd.isna(r.share_uncovered) else f"{r.share_uncovered:.1%}"
-        out.append(f"{r.policy:<9} {r.checkpoint:<10} {r.crop!s:<12} {r.n_lines:>6} {r.n_unknown:>8} "
+        out.append(f"{r.policy:<10} {r.checkpoint:<10} {r.crop!s:<12} {r.n_lines:>6} {r.n_unknown:>8} "
                    f"{r.n_uncovered:>12} {share:>7} {format_minor(int(r.limit_total), cur):>22}")
     if len(run.outcomes):
         out += ["", "Policy outcomes (REFER and DECLINE grant no line): " + "; ".join(

@@ -333,7 +333,8 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
     with stages.run("underwrite") as st:
         res = underwrite(county.applications(), county.fields(season), season, as_of, imagery=county.imagery,
                          policy=default_policy(), profile=county.profile, book=county.book(), store=result.store_url,
-                         featurized=fr, models=models, cache_dir=county.cache_dir, operator=OPERATOR)
+                         featurized=fr, models=models, cache_dir=county.cache_dir, operator=OPERATOR,
+                         yield_history=county.history())
         result.underwrite = res
         s = res.summary
         st.lines.append(f"{s['n']} applications: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items())
@@ -419,7 +420,7 @@ def replay_stage(county: Any, season: str, as_of: Any, featurized: Any, url: str
 
     apps, fields = county.applications(), county.fields(season)
     common = {"policy": default_policy(), "profile": county.profile, "book": county.book(), "store": url,
-              "weather": county.weather()}
+              "weather": county.weather(), "yield_history": county.history()}
 
     def line(label: str, res: Any) -> str:
         c = res.counts()

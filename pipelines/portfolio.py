@@ -91,6 +91,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     from pipelines.featurize import (
         NoClearObservationError,
         check_as_of_in_season,
+        check_as_of_in_window,
         load_weather,
         pin_haze,
         require_weather,
@@ -105,6 +106,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     if fs.empty:
         raise UserInputError(f"value: no field of season {season} in {fields}")
     check_as_of_in_season(fs, season, as_of)
+    check_as_of_in_window(fs, season, as_of)  # after the window nothing more is observed: a mistyped date or season
     warnings: list[str] = []
     prices = read_prices()
     regions = sorted({str(r) for r in fs["region"].dropna()}) if "region" in fs.columns else []

@@ -173,7 +173,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
            features: pd.DataFrame | None = None, featurized: Any = None, crop_model: str | Path | None = None,
            cache_dir: Path | None = None, weather: pd.DataFrame | None = None,
            crop_season_scale: float | None = None, haze_dates: Sequence[dt.date] | None = None,
-           pins: bool = False) -> ReplayResult:
+           pins: bool = False, yield_history: pd.DataFrame | None = None) -> ReplayResult:
     """Replay the stored decisions of ``applications`` (season ``season``, as of ``as_of``) with the model
     versions the records name (``crop_model`` overrides the crop model: an alias, a version, a folder or ``none``)
     on these inputs (``imagery``, or ``features`` / ``featurized`` built earlier) and compare each with the stored
@@ -230,7 +230,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
     run = score_and_decide(applications, fields, str(season), as_of, imagery=imagery, policy=policy,
                            profile=profile, book=book, store_url=store, models=models, features=features,
                            featurized=featurized, cache_dir=cache_dir, weather=weather, haze_dates=haze_dates,
-                           write_artifact=False)
+                           write_artifact=False, yield_history=yield_history)
     rows = []
     for item in sorted(run.items, key=lambda i: i.application_id):
         rec = stored.get(item.application_id)
@@ -251,14 +251,15 @@ def replay_files(applications: str | Path, fields: str | Path, season: str, as_o
                  book: str | Path | None = None, policy: str | Path | None = None, profile: str | None = None,
                  store: str | None = None, crop_model: str | Path | None = None, cache_dir: Path | None = None,
                  weather: str | Path | None = None, crop_season_scale: float | None = None,
-                 haze_dates: Sequence[dt.date] | None = None, pins: bool = False) -> ReplayResult:
+                 haze_dates: Sequence[dt.date] | None = None, pins: bool = False,
+                 history: str | Path | None = None) -> ReplayResult:
     """:func:`replay` from files (read and checked as ``underwrite`` reads them)."""
     from pipelines.underwrite import read_underwrite_inputs
 
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
-                                 haze_dates=haze_dates)
+                                 haze_dates=haze_dates, history=history)
     return replay(inp.applications, inp.fields, inp.season, as_of, policy=inp.policy, profile=inp.profile,
                   book=inp.book, store=store, imagery=imagery, features=inp.features, crop_model=crop_model,
                   cache_dir=cache_dir, weather=inp.weather, crop_season_scale=crop_season_scale,
-                  haze_dates=haze_dates, pins=pins)
+                  haze_dates=haze_dates, pins=pins, yield_history=inp.yield_history)

@@ -161,8 +161,10 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
                             "Book states them; check the Book export")
     ids = set(applications["application_id"].astype(str))
     season_apps = applications[applications["season"].astype(str) == str(season)]
-    by_token = dict(zip(season_apps["farmer_token"].astype(str), season_apps["application_id"].astype(str),
-                        strict=True))
+    # a farmer with two applications: the line follows the first by application_id (the one holding the fields,
+    # underwriting.decisions.batch_pledges), not whichever row came last (a second pledge, referred)
+    first = season_apps.sort_values("application_id", kind="stable").drop_duplicates("farmer_token", keep="first")
+    by_token = dict(zip(first["farmer_token"].astype(str), first["application_id"].astype(str), strict=True))
     resolved = [a if a in ids else by_token.get(t) for a, t in zip(lines["application_id"].astype(str),
                                                                    lines["farmer_token"].astype(str), strict=True)]
     lines["review_application_id"] = pd.Series(resolved, index=lines.index, dtype="object")
@@ -286,10 +288,12 @@ def skipped_note(line_ids: list[str], newest: str) -> str:
 
 def propose_actions(*, new_limit: int, outstanding: int, new_outcome: str, new_maturity: date | None,
                     line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None) -> tuple[str, ...]:
-    """Proposed actions for a line whose new limit is below its outstanding balance (else none)."""
+    """Proposed actions for a line whose new limit is below its outstanding balance; a REFER, which grants nothing
+    until an analyst decides, is sent to REVIEW even when its indicative limit covers the balance (nothing backs the
+    line meanwhile); else none."""
     r = rules or ActionRules()
     if new_limit >= outstanding:
-        return ()
+        return ("REVIEW",) if new_outcome == "REFER" and outstanding > 0 else ()
     out = ["FREEZE_UNDRAWN"]
     if new_maturity is not None and line_maturity is not None and new_maturity < line_maturity:
         out.append("SHORTEN_TERM")
@@ -368,7 +372,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  include_decided: bool = True, alert_params: AlertParams | None = None, rules: ActionRules | None = None,
                  progress: Progress | None = None, weather: pd.DataFrame | str | Path | None = None,
                  crop_season_scale: float | None = None,
-                 haze_dates: Sequence[date] | None = None, same_day_done: bool = False) -> ReunderwriteResult:
+                 haze_dates: Sequence[date] | None = None, same_day_done: bool = False,
+                 yield_history: pd.DataFrame | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -383,7 +388,6 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     (``same_day_done``: on or after) are skipped with a warning (:func:`forward_only`).
     """
     from models.prices import read_prices
-    from models.yield_value import score_fields
     from pipelines.featurize import featurize, require_weather
     from underwriting.decisions import decide_batch
 
@@ -415,24 +419,23 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         warnings.extend(fr.warnings)
         feats = fr.features
         require_weather(feats, models.yield_model, f"{models.yield_name} version {models.yield_version}")
-        say(f"valuations ({models.yield_name} v{models.yield_version}, checkpoint {label})")
-        from models.yield_value import crop_of
+        say(f"valuations ({models.yield_name} v{models.yield_version})")
+        # exactly as `underwrite` values (pipelines.underwrite._valuations): the features aligned to the model's
+        # columns, each region's checkpoint from its calendar and the crops valued there — so the same field on the
+        # same date is in (or out of) the model's validated scope on both paths
+        from pipelines.underwrite import _valuations, align_features
 
-        known = crop_of(feats).replace({"nan": None, "None": None, "<NA>": None}).notna().to_numpy()
-        if not known.all():  # no declared crop and no crop type: nothing to value (the decision excludes it)
-            warnings.append(f"{int((~known).sum())} field(s) without a declared or predicted crop are not valued")
-        vals = score_fields(models.yield_model, feats[known].reset_index(drop=True), prices,
-                            model_name=models.yield_name,
-                            model_version=models.yield_version, governance=models.governance, checkpoint=label,
-                            currency=policy.profile(profile).currency)
-        if "run_id" not in vals.columns:
-            vals = vals.assign(run_id=models.yield_run_id)
+        if yield_history is not None:  # the pre-season rule values a field on its reported yields (as underwrite)
+            from features._yield_history import add_history_yields
+
+            feats = add_history_yields(feats, yield_history, season)
+        feats = align_features(feats, models.yield_model, warnings)
+        vals, label = _valuations(feats, models, prices, policy.profile(profile).currency, season, as_of, warnings)
         # the lines being re-decided are not exposure against themselves (a farmer's lines reviewed together are
         # one row "L1+L2": each of its Book lines is left out)
         known = set(book["line_id"].astype(str))
         reviewed = {str(x) for x in todo["line_id"]}
         reviewed |= {part for x in list(reviewed) if x not in known for part in x.split("+") if part in known}
-        rest = book[~book["line_id"].astype(str).isin(reviewed)]
         sha = write_features_artifact(feats, st.url)
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
                       "checkpoint": label, "imagery_source": portable_source(fr.source),
@@ -442,8 +445,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         say("decisions")
         from underwriting.decisions import pledge_holders
 
-        items = decide_batch(apps, feats, vals, prices.to_frame(), rest, policy, profile, as_of,
-                             provenance=provenance, pledged=pledge_holders(recs, season))
+        items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, as_of,
+                             provenance=provenance, pledged=pledge_holders(recs, season), exclude_lines=reviewed)
         from pipelines.monitor import alert_params_of, season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
@@ -527,7 +530,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,
-                        same_day_done=same_day_done)
+                        same_day_done=same_day_done, yield_history=c.history())
 
 
 def reunderwrite_due(today: date, *, county: County | str | Path, store: str | None,

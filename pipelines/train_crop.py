@@ -103,22 +103,29 @@ def county_checkpoints(county: County, season: str | None = None) -> dict[str, i
 def _heldout_metrics(clf: CropTypeClassifier, season: str, names: dict[str, int | str]) -> dict[str, float]:
     from features._calibration import expected_calibration_error
     from features._crop_eval import classification_metrics
+    from features._crop_train import heldout_proba
     from features.crop_type import checkpoint_key
 
     out: dict[str, float] = {}
     idx = clf.oof_index_
     rows = (idx["season"] == season).to_numpy()
+    recalibrated = True
     for name, c in names.items():
         p = clf.oof_proba_.get(checkpoint_key(c))
         if p is None or not rows.any():
             continue
         y = idx["label"].to_numpy()[rows]
-        pr = p[rows]
+        # the held-out season's scores come from boosters that never saw it; its calibration must not either
+        pr = heldout_proba(clf, checkpoint_key(c), rows)
+        if pr is None:  # not refittable (no other rows): the model's own calibration, and the metrics say so
+            pr, recalibrated = p[rows], False
         m = classification_metrics([clf.classes_[i] for i in y], [clf.classes_[i] for i in pr.argmax(axis=1)])
         out[f"accuracy_{name}"] = m["accuracy"]
         out[f"macro_f1_{name}"] = m["macro_f1"]
         out[f"ece_{name}"] = expected_calibration_error(pr, y)
     out["n_heldout"] = float(rows.sum())
+    #: 1: the held-out season's calibration was refitted without it; 0: the calibration fitted on every season
+    out["heldout_calibration_excluded"] = float(recalibrated)
     return out
 
 

@@ -166,7 +166,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      weather: pd.DataFrame | str | Path | None = None,
                      haze_dates: Sequence[dt.date] | None = None, write_artifact: bool = True,
                      featurized: FeaturizeResult | None = None,
-                     pledged: Mapping[tuple[str, str], Sequence[str]] | None = None) -> ScoredRun:
+                     pledged: Mapping[tuple[str, str], Sequence[str]] | None = None,
+                     yield_history: pd.DataFrame | None = None) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
     Nothing is stored except the FieldFeatures artifact (for explain; not with ``write_artifact=False``). ``applications`` of other
@@ -174,7 +175,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     ``weather``: a daily weather file or table (:mod:`features.weather`; default: the one ``models`` carry);
     a yield model that reads weather refuses to score without it (one-line user error). ``haze_dates`` pins the
     smoother's scene haze (:func:`pipelines.featurize.pin_haze`); the dates used are in the provenance
-    (``smoother_hazy_dates``, with ``smoother_haze_pinned`` when pinned). ``featurized``: the run's
+    (``smoother_hazy_dates``, with ``smoother_haze_pinned`` when pinned). ``yield_history``: see :func:`underwrite`.
+    ``featurized``: the run's
     :class:`~pipelines.featurize.FeaturizeResult`, built by the caller as of ``as_of`` with ``models``' crop model —
     scored as is, and its provenance recorded as if built here.
     """
@@ -219,6 +221,10 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
             from features.weather import add_weather
 
             feats = add_weather(feats, wx)
+    if yield_history is not None:  # the farmers' reported yields: what the pre-season rule values a field on
+        from features._yield_history import add_history_yields
+
+        feats = add_history_yields(feats, yield_history, season)
     require_weather(feats, models.yield_model, f"{models.yield_name} version {models.yield_version}")
     tick(1, 3, "valuations")
     feats = align_features(feats, models.yield_model, warnings)
@@ -338,14 +344,18 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                weather: pd.DataFrame | str | Path | None = None,
                crop_season_scale: float | None = None,
                haze_dates: Sequence[dt.date] | None = None,
-               featurized: FeaturizeResult | None = None) -> UnderwriteResult:
+               featurized: FeaturizeResult | None = None,
+               yield_history: pd.DataFrame | None = None) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
     Idempotent: a re-run with the same inputs, models and policy writes nothing new. ``crop_season_scale`` pins
     the crop model's season scale (e.g. an earlier record's ``crop_season_scale``) instead of estimating it from
     the season's declared fields; ``haze_dates`` the phenology smoother's scene haze dates (an earlier record's
     ``smoother_hazy_dates``) instead of judging them on these fields. ``featurized``: features built by
-    :func:`pipelines.featurize.featurize` for this run (see :func:`score_and_decide`).
+    :func:`pipelines.featurize.featurize` for this run (see :func:`score_and_decide`). ``yield_history``: the farm
+    records' reported yields (:func:`features._yield_history.read_yield_history`; a county's ``history()``): each
+    field's mean of its declared crop over its latest five earlier seasons is what the pre-season rule values it on
+    (CREDIT_POLICY.md step 2); without it the model's expectation.
     """
     from pipelines.featurize import check_as_of_in_season
     from underwriting._store_schema import make_engine
@@ -369,6 +379,12 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
         if foreign:  # Headroom.from_book counts the profile's currency only
             warnings.append(f"{len(foreign)} Book line(s) in another currency than {currency} not counted in the "
                             f"concentration exposure ({', '.join(foreign[:5])}{', …' if len(foreign) > 5 else ''})")
+    if book is not None and len(book) and "maturity_date" in book.columns:
+        day0 = pd.Timestamp(dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
+        done = book.loc[pd.to_datetime(book["maturity_date"]) < day0, "line_id"].astype(str).tolist()
+        if done:  # Headroom.from_book leaves matured lines out
+            warnings.append(f"{len(done)} Book line(s) matured before {day0.date()} not counted in the concentration "
+                            f"exposure ({', '.join(done[:5])}{', …' if len(done) > 5 else ''})")
     own = not isinstance(store, DecisionStore)
     url = store.url if isinstance(store, DecisionStore) else store_url(store)
     pending = new_sqlite_file(url) if own else None
@@ -390,7 +406,7 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
-                               featurized=featurized, pledged=pledged)
+                               featurized=featurized, pledged=pledged, yield_history=yield_history)
         who = operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR
         if st is None and pending is not None and new_sqlite_file(url) is not None:
             from underwriting.store import append_to_new_sqlite
@@ -522,13 +538,16 @@ class UnderwriteInputs:
     features: pd.DataFrame | None
     #: what the run must say although nothing is wrong enough to refuse it (fields rejected when reading)
     warnings: list[str] = field(default_factory=list)
+    #: the farm records' reported yields (``--history``), for the pre-season rule
+    yield_history: pd.DataFrame | None = None
 
 
 def read_underwrite_inputs(applications: str | Path, fields: str | Path, season: str, *,
                            features: str | Path | None = None, book: str | Path | None = None,
                            policy: str | Path | None = None, profile: str | None = None,
                            weather: str | Path | None = None, crop_season_scale: float | None = None,
-                           haze_dates: Sequence[dt.date] | None = None) -> UnderwriteInputs:
+                           haze_dates: Sequence[dt.date] | None = None,
+                           history: str | Path | None = None) -> UnderwriteInputs:
     """Read and check every input of an underwriting run (one-line user errors; nothing is written)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
@@ -570,8 +589,13 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         except Exception as e:  # pyarrow raises many kinds for a file that is not Parquet
             raise UserInputError(f"{p}: not a readable Parquet file ({str(e).splitlines()[0][:120]})") from None
         feats = check_field_features(feats, where=p.name)
+    hist = None
+    if history is not None:
+        from features._yield_history import read_yield_history
+
+        hist = read_yield_history(history)
     return UnderwriteInputs(applications=apps, fields=flds, season=season, policy=pol, profile=profile, book=bk,
-                            weather=wx, features=feats, warnings=notes)
+                            weather=wx, features=feats, warnings=notes, yield_history=hist)
 
 
 def underwrite_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
@@ -581,7 +605,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
                      operator: str | None = None, progress: Progress | None = None,
                      weather: str | Path | None = None, crop_season_scale: float | None = None,
-                     haze_dates: Sequence[dt.date] | None = None) -> UnderwriteResult:
+                     haze_dates: Sequence[dt.date] | None = None,
+                     history: str | Path | None = None) -> UnderwriteResult:
     """:func:`underwrite` from files: every input is read and checked before anything is written."""
     if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .csv or .parquet)")
@@ -591,11 +616,11 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         check_writable(out, what="decisions file")  # before anything is decided or stored
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
-                                 haze_dates=haze_dates)
+                                 haze_dates=haze_dates, history=history)
     res = underwrite(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
                      profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
                      operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
-                     crop_season_scale=crop_season_scale, haze_dates=haze_dates)
+                     crop_season_scale=crop_season_scale, haze_dates=haze_dates, yield_history=inp.yield_history)
     if imagery is not None and features is not None:
         inp.warnings.insert(0, f"--imagery {imagery} not read: the features given with --features are used")
     if inp.warnings:

@@ -2,7 +2,8 @@
 
 ``initdb`` refuses to run as root, so when the test run is root the server runs as the
 ``postgres`` (or ``nobody``) user, in a fresh temporary folder owned by that user, on a
-free 127.0.0.1 port, with ``fsync=off`` (data is thrown away). Use :func:`postgres_server`
+free 127.0.0.1 port, with ``fsync=off`` (data is thrown away; ``durable=True`` keeps PostgreSQL's default
+``fsync``, ``synchronous_commit`` and ``full_page_writes``, for benchmarks). Use :func:`postgres_server`
 as a context manager; it yields a SQLAlchemy URL (``postgresql+psycopg2://...``).
 """
 
@@ -70,7 +71,7 @@ def _cmd(user: str | None, *args: str) -> list[str]:
 
 
 @contextmanager
-def postgres_server(timeout: float = 30.0) -> Iterator[str]:
+def postgres_server(timeout: float = 30.0, *, durable: bool = False) -> Iterator[str]:
     """Run a PostgreSQL server for the duration of the block; yields its SQLAlchemy URL."""
     binp = pg_bin()
     if binp is None:
@@ -80,7 +81,7 @@ def postgres_server(timeout: float = 30.0) -> Iterator[str]:
     data, log = root / "data", root / "server.log"
     env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
     try:
-        port = _start(binp, user, root, data, log, env, timeout)
+        port = _start(binp, user, root, data, log, env, timeout, durable)
         try:
             yield f"postgresql+psycopg2://agcredit@127.0.0.1:{port}/postgres"
         finally:
@@ -91,7 +92,7 @@ def postgres_server(timeout: float = 30.0) -> Iterator[str]:
 
 
 def _start(binp: Path, user: str | None, root: Path, data: Path, log: Path, env: dict[str, str],
-           timeout: float) -> int:
+           timeout: float, durable: bool = False) -> int:
     try:
         if user:
             pw = pwd.getpwnam(user)
@@ -100,8 +101,9 @@ def _start(binp: Path, user: str | None, root: Path, data: Path, log: Path, env:
                             "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions"),
                        check=True, capture_output=True, env=env, timeout=timeout, cwd=root)
         port = _free_port()
-        opts = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off "
-                f"-c full_page_writes=off -c max_connections=20 -c shared_buffers=16MB")
+        fast = "" if durable else "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+        opts = (f"-p {port} -k {root} -c listen_addresses=127.0.0.1 {fast}-c max_connections=20 "
+                f"-c shared_buffers=16MB")
         subprocess.run(_cmd(user, str(binp / "pg_ctl"), "-D", str(data), "-l", str(log), "-o", opts, "-w",
                             "-t", str(int(timeout)), "start"),
                        check=True, capture_output=True, env=env, timeout=timeout + 5, cwd=root)

@@ -311,7 +311,7 @@ CASES = [
          r"override limit.*2 decimals.*100\.001"),
     Case("override-negative-limit", lambda e, d: _override(e, _first(e), "--limit", "-5", "--reason", "r",
                                                           "--operator", "ana"), r"must not be negative"),
-    Case("override-over-20pct-no-approver", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", "r",
+    Case("override-over-20pct-no-approver", lambda e, d: _override(e, _first(e), "--limit", "0", "--reason", "r",
                                                                   "--operator", "ana"),
          r"more than 20% \(the record's policy\) and needs --approver"),
     Case("override-approver-is-operator", lambda e, d: _override(e, _first(e), "--limit", "1", "--reason", "r",

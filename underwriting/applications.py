@@ -28,8 +28,9 @@ APPLICATION_MONEY = ("requested_amount", "existing_debt", "debt_due_this_cycle",
 BOOK_MONEY = ("limit", "drawn", "outstanding")
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV (all columns as text) or Parquet table; empty or unreadable files are one-line errors."""
+def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame:
+    """Read a CSV (all columns as text) or Parquet table; empty or unreadable files are one-line errors, and so is a
+    table with a header but no rows unless ``allow_no_rows`` (a Book with no active line)."""
     p = Path(path)
     if not p.exists():
         raise ApplicationsError(source=str(p), problem="file not found")
@@ -48,7 +49,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except Exception as e:  # pandas raises many kinds for malformed files
         reason = (str(e).splitlines() or [type(e).__name__])[0][:200]
         raise ApplicationsError(source=p.name, problem=f"cannot be read ({reason})") from None
-    if len(df) == 0:
+    if len(df) == 0 and not allow_no_rows:
         raise ApplicationsError(source=p.name, problem="no rows")
     df.columns = [str(c).strip() for c in df.columns]
     if ext == ".csv" and len(df.columns) == 1 and ";" in df.columns[0]:
@@ -125,6 +126,18 @@ def _refuse_personal_ids(raw: pd.DataFrame, source: str, column: str) -> None:
                             offenders=file_rows(source, sorted(rows)))
 
 
+def _refuse_case_twins(df: pd.DataFrame, column: str, source: str) -> None:
+    """Ids differing only in case ("A-001", "a-001") are most likely one application or line typed twice: refused,
+    naming the spellings (exact duplicates are left to the table's unique-key check)."""
+    ids = df[column].astype(str)
+    folded = ids.str.casefold()
+    twins = folded.duplicated(keep=False) & ~ids.duplicated(keep=False)
+    if twins.any():
+        raise ContractError(table=source, column=column, expected="ids that differ in more than case",
+                            found="ids differing only in case (one typed twice?)",
+                            offenders=sorted(set(ids[twins])))
+
+
 def read_applications(path: str | Path) -> pd.DataFrame:
     """Read applications (CSV or Parquet) into the Applications contract."""
     p = Path(path)
@@ -138,6 +151,7 @@ def _applications(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     _require(df, [c.name for c in APPLICATIONS.columns if c.required], p.name)
     refuse_empty_cells(df, ("application_id", "season"), p.name)
     df = _strings(df, ["application_id", "farmer_token", "season", "currency", "contract_crop"])
+    _refuse_case_twins(df, "application_id", p.name)
     if "contract_crop" in df.columns:
         check_known_crops(df["contract_crop"], source=p.name, column="contract_crop", rows=df["application_id"])
     for s in df["season"].unique():
@@ -150,9 +164,10 @@ def _applications(df: pd.DataFrame, p: Path) -> pd.DataFrame:
 
 
 def read_book(path: str | Path) -> pd.DataFrame:
-    """Read the Book of active lines (CSV or Parquet) into the Book contract."""
+    """Read the Book of active lines (CSV or Parquet) into the Book contract (a header without rows: a Book with no
+    active line)."""
     p = Path(path)
-    raw = read_table(p)
+    raw = read_table(p, allow_no_rows=True)
     with identifiers_hidden(raw):
         for col in ("line_id", "application_id"):
             _refuse_personal_ids(raw, p.name, col)
@@ -163,6 +178,7 @@ def _book(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     _require(df, [c.name for c in BOOK.columns if c.required], p.name)
     refuse_empty_cells(df, ("line_id",), p.name)
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
+    _refuse_case_twins(df, "line_id", p.name)
     check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"])
     df = _money(df, BOOK_MONEY, p.name, "line_id")
     for col in ("start_date", "maturity_date"):

@@ -52,6 +52,9 @@ def realised_values(realised: pd.DataFrame, prices: pd.DataFrame) -> pd.DataFram
         y, p = _py(r.yield_t_ha), px.get((str(r.crop), str(r.region), str(r.season)))
         if aid in values and values[aid] is None:
             continue
+        if y == 0.0:  # nothing harvested is worth nothing at any price (a fallow field has no crop to price)
+            values[aid] = values.get(aid) or 0
+            continue
         if y is None or p is None:
             values[aid] = None
             continue

@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import numpy as np
@@ -145,6 +146,11 @@ def _price_row(prices: pd.DataFrame, crop: str | None, region: str | None, seaso
 
 # --- concentration headroom -------------------------------------------------------------------------
 
+def _share_floor(total: int, share: float) -> int:
+    """``floor(total × share)`` in exact decimal arithmetic (the share as written in the policy file)."""
+    return int((Decimal(int(total)) * Decimal(str(share))).to_integral_value(rounding=ROUND_FLOOR))
+
+
 @dataclass
 class Headroom:
     """Concentration headroom from the Book at the start of a run, consumed in application order."""
@@ -157,16 +163,25 @@ class Headroom:
     crop_region: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_book(cls, book: pd.DataFrame, profile: Profile) -> Headroom:
-        """Exposure = committed limits of the Book's lines in the profile's currency."""
+    def from_book(cls, book: pd.DataFrame, profile: Profile, *, as_of: date | None = None,
+                  exclude_lines: Collection[str] = ()) -> Headroom:
+        """Exposure = committed limits of the Book's lines in the profile's currency that have not matured before
+        ``as_of`` (a repaid line is no exposure). The caps are shares of the whole Book; ``exclude_lines`` (the lines
+        a re-underwriting re-decides) are left out of the exposure only — they are not exposure against their own
+        re-decision, but they are still part of the Book the shares are taken of."""
         b = book[book["currency"] == profile.currency] if len(book) else book
+        if as_of is not None and len(b) and "maturity_date" in b.columns:
+            b = b[pd.to_datetime(b["maturity_date"]) >= pd.Timestamp(as_of)]
         total = int(b["limit"].sum()) if len(b) else 0
+        if exclude_lines and len(b):
+            b = b[~b["line_id"].astype(str).isin({str(x) for x in exclude_lines})]
         borrower = {str(k): int(v) for k, v in b.groupby("farmer_token")["limit"].sum().items()} if len(b) else {}
         crop_region = ({f"{c}|{r}": int(v) for (c, r), v in b.groupby(["crop", "region"])["limit"].sum().items()}
                        if len(b) else {})
+        # floored exactly (Decimal): 0.29 x 50,000 is 14,500, not 14,499 as binary floating point gives
         return cls(book_total=total, applies=total >= profile.min_book_for_concentration,
-                   max_borrower=math.floor(total * profile.max_share_borrower),
-                   max_crop_region=math.floor(total * profile.max_share_crop_region),
+                   max_borrower=_share_floor(total, profile.max_share_borrower),
+                   max_crop_region=_share_floor(total, profile.max_share_crop_region),
                    borrower=borrower, crop_region=crop_region)
 
     def available(self, token: str, crop: str | None, region: str | None) -> int | None:
@@ -380,6 +395,12 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
             "expected_value": r.value_used[0], "stressed_value": r.value_used[2],
             "model_name": v.get("model_name"), "model_version": v.get("model_version"),
         })
+        if r.basis == "preseason":  # what the pre-season rule valued the field on (CREDIT_POLICY.md step 2)
+            hist = v.get("history_yield_t_ha") if v.get("history_yield_t_ha") is not None else \
+                f.get("history_yield_t_ha")
+            entry["preseason_yield_source"] = "model" if hist is None else "history"
+            if hist is not None:
+                entry.update({"history_yield_t_ha": hist, "history_seasons": f.get("history_seasons")})
         fields.append(entry)
     models = sorted({(str(v.get("model_name")), str(v.get("model_version")), str(v.get("run_id") or ""))
                      for v in vmap.values()})
@@ -460,33 +481,39 @@ def decide(application: Mapping[str, Any] | pd.Series, features: pd.DataFrame, v
     feats, vals = _fields_of(features, valuations, app)
     check_field_features(feats, where="FieldFeatures of the application")
     check_field_valuations(vals, where="FieldValuations of the application")
-    room = headroom if headroom is not None else Headroom.from_book(book, prof)
+    room = headroom if headroom is not None else Headroom.from_book(book, prof, as_of=_as_date(as_of))
     return _underwrite(app, _records(feats), _records(vals), prices, policy, profile, _as_date(as_of), room,
                        provenance, pledged_to=pledged_to)
 
 
 def prepare_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
                   prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
-                  as_of: date | datetime | pd.Timestamp | str) -> tuple[Headroom, date]:
-    """Check a batch's inputs against their contracts; the Book's headroom at the start of the run and the day."""
+                  as_of: date | datetime | pd.Timestamp | str, *,
+                  exclude_lines: Collection[str] = ()) -> tuple[Headroom, date]:
+    """Check a batch's inputs against their contracts; the Book's headroom at the start of the run and the day
+    (``exclude_lines``: see :meth:`Headroom.from_book`)."""
     check_applications(applications)
     check_field_features(features)
     check_field_valuations(valuations)
     check_book(book)
     check_prices(prices)
-    return Headroom.from_book(book, policy.profile(profile)), _as_date(as_of)
+    day = _as_date(as_of)
+    return Headroom.from_book(book, policy.profile(profile), as_of=day, exclude_lines=exclude_lines), day
 
 
 def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
                  prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
                  as_of: date | datetime | pd.Timestamp | str, *,
                  provenance: Mapping[str, Any] | None = None,
-                 pledged: Mapping[tuple[str, str], Sequence[str]] | None = None) -> list[DecisionItem]:
+                 pledged: Mapping[tuple[str, str], Sequence[str]] | None = None,
+                 exclude_lines: Collection[str] = ()) -> list[DecisionItem]:
     """Underwrite every application in ``application_id`` order against the Book at the start of the run.
 
     ``pledged``: (farmer token, season) → the applications holding the farmer's fields of the season in the store
-    (:func:`pledge_holders`); a second application of the fields is referred (:func:`batch_pledges`)."""
-    room, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of)
+    (:func:`pledge_holders`); a second application of the fields is referred (:func:`batch_pledges`).
+    ``exclude_lines``: Book lines not counted as exposure (re-underwriting's own lines; :meth:`Headroom.from_book`)."""
+    room, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of,
+                              exclude_lines=exclude_lines)
     earlier = batch_pledges(applications, pledged)
     by_farmer: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for f in _records(features):

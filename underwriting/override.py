@@ -244,6 +244,11 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         if isinstance(bound, int) and not isinstance(bound, bool) and new_limit > bound:
             raise fail(f"the limit {format_minor(new_limit, original.currency)} is above {what} "
                        f"({format_minor(bound, original.currency)}): an override cannot grant more")
+    floor = comp.get("min_line")
+    if isinstance(floor, int) and not isinstance(floor, bool) and 0 < new_limit < floor:
+        # the policy's own rule (CREDIT_POLICY.md step 8): a line below the minimum is a DECLINE, not a small REDUCE
+        raise fail(f"the limit {format_minor(new_limit, original.currency)} is below the policy's minimum line "
+                   f"({format_minor(floor, original.currency)}): give at least that, or 0 to decline")
     old = original.limit
     share = _change_share(old, new_limit)
     allowed = approval_share(original.body)

@@ -137,11 +137,11 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "preseason_haircut": ("float", 0.0, 1.0),
     "annual_rate": ("float", 0.0, 1.0),
     "product_cap": ("money", 0.0, None),
-    "min_line": ("money", 0.0, None),
+    "min_line": ("money", 1.0, None),
     "rounding_step": ("money", 1.0, None),
     "max_share_borrower": ("float", 0.0, 1.0),
     "max_share_crop_region": ("float", 0.0, 1.0),
-    "min_book_for_concentration": ("money", 0.0, None),
+    "min_book_for_concentration": ("money", 1.0, None),
     "marketing_window_days": ("int", 0, 730),
     "max_term_days": ("int", 1, 3650),
     "emergence_checkpoint": ("checkpoint", None, None),
@@ -264,6 +264,9 @@ def _profile(source: str, name: str, raw: object) -> Profile:
     if vals["min_line"] > vals["product_cap"]:
         raise PolicyError(source=source, key=f"{prefix}min_line",
                           problem=f"expected at most product_cap ({data['product_cap']!r}), found {data['min_line']!r}")
+    if vals["rounding_step"] > vals["min_line"]:  # a step above the minimum line rounds every small limit to 0
+        raise PolicyError(source=source, key=f"{prefix}rounding_step",
+                          problem=f"expected at most min_line ({data['min_line']!r}), found {data['rounding_step']!r}")
     return Profile(**vals)
 
 
@@ -292,6 +295,26 @@ def parse_policy(doc: object, *, source: str = "policy") -> Policy:
                   profiles=profiles, reason_texts={str(k): str(v) for k, v in texts.items()}, source=source)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(key)
+        self.key, self.first, self.second = key, first, second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """yaml's SafeLoader refusing a mapping key given twice (plain YAML silently keeps the last one)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKey(str(key), seen[key], line)
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_policy(path: str | Path | None = None) -> Policy:
     """Load and validate a policy file (YAML); ``None`` loads the shipped default policy."""
     p = Path(path) if path is not None else DEFAULT_POLICY_PATH
@@ -301,7 +324,10 @@ def load_policy(path: str | Path | None = None) -> Policy:
     except OSError as exc:
         raise PolicyError(source=source, key="<file>", problem=f"cannot be read ({exc.strerror})") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise PolicyError(source=source, key=exc.key, problem=f"given twice (at lines {exc.first} and {exc.second}); "
+                                                              "a reader would see the first, YAML keeps the last") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

@@ -124,6 +124,10 @@ def is_preseason(growth_stage: str | None, as_of: date, checkpoint: date) -> boo
     return growth_stage in PRE_EMERGENCE_STAGES and as_of < checkpoint
 
 
+#: the crop-type model's class for land without a crop (pipelines.train_crop.NO_CROP; valued at 0, no price)
+NO_CROP = "fallow"
+
+
 def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: bool, in_scope: bool) -> list[str]:
     """Failing evidence codes of one field (FieldFeatures row as a dict of Python values, NA → None).
 
@@ -143,7 +147,10 @@ def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: boo
             codes.append("INSUFFICIENT_CLEAR_IMAGERY")
         if (f.get("n_clear_pixels") or 0) < ev.min_clear_pixels or f.get("planted_area_ha") is None:
             codes.append("FIELD_TOO_SMALL")
-        not_up = f.get("growth_stage") in PRE_EMERGENCE_STAGES or f.get("planted_area_ha") == 0
+        # no declared crop and the imagery's crop is "no crop" (the crop-type model's fallow class): nothing planted
+        # to value (it was included and, fallow having no price, stopped the whole batch)
+        no_crop = not f.get("declared_crop") and f.get("crop_type") == NO_CROP
+        not_up = f.get("growth_stage") in PRE_EMERGENCE_STAGES or f.get("planted_area_ha") == 0 or no_crop
         if enough_obs and not_up:
             codes.append("NOT_PLANTED")
         dprob = f.get("declared_crop_prob")
@@ -218,9 +225,9 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
     else:
         area_claim, area_used, area_nv = check_area(float(planted), declared, ev.area_tolerance)
     p50 = p10 = 0.0
+    to_basis = price.get("moisture_basis_pct") if price is not None else None
+    from_basis = v.get("moisture_basis_pct") if v is not None else None
     if v is not None:
-        to_basis = price.get("moisture_basis_pct") if price is not None else None
-        from_basis = v.get("moisture_basis_pct")
         p50, p10 = float(v["yield_p50_t_ha"]), float(v["yield_p10_t_ha"])
         if to_basis is not None and from_basis is not None:
             p50, p10 = (moisture_convert(y, from_basis, to_basis) for y in (p50, p10))
@@ -232,6 +239,9 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
         hist = (v or {}).get("history_yield_t_ha")
         if hist is None:
             hist = f.get("history_yield_t_ha")
+        if hist is not None and to_basis is not None and from_basis is not None:
+            # reported yields are at the basis the yield model is trained on (its valuations'): the price's basis
+            hist = moisture_convert(float(hist), from_basis, to_basis)
         base = float(hist) if hist is not None else p50
         haircut = profile.preseason_haircut
         p50_claim = base

@@ -104,6 +104,25 @@ def new_sqlite_file(url: str) -> Path | None:
     return path if not path.is_file() or path.stat().st_size == 0 else None
 
 
+def _text_length(column: str) -> int | None:
+    """The declared length of a text column of the decisions table (None: unbounded)."""
+    length = getattr(decisions.c[column].type, "length", None)
+    return int(length) if length is not None else None
+
+
+@contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive advisory lock (flock) on ``folder`` for the block: processes creating a store there take turns."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def append_to_new_sqlite(url: str, path: Path, items: Sequence[DecisionItem], operator: str) -> AppendResult:
     """Create the SQLite store ``path`` (``url``'s database, :func:`new_sqlite_file`) with ``items`` in one step: the
     database is built beside it under a temporary name and linked into place once its records are committed, so a
@@ -124,10 +143,13 @@ def append_to_new_sqlite(url: str, path: Path, items: Sequence[DecisionItem], op
         with DecisionStore(tmp_url) as staged:
             res = staged.append(items, operator=operator)
         try:
-            if path.is_file() and path.stat().st_size == 0:
-                os.replace(tmp, path)  # an empty file holds nothing to lose
-            else:
-                os.link(tmp, path)  # fails if another run created the store meanwhile
+            # the check and the move under one lock on the folder: two runs finding the same empty file would both
+            # pass the check, and the second replace would throw the first run's committed store away
+            with _folder_lock(path.parent):
+                if path.is_file() and path.stat().st_size == 0:
+                    os.replace(tmp, path)  # an empty file holds nothing to lose
+                else:
+                    os.link(tmp, path)  # fails if another run created the store meanwhile
         except FileExistsError:
             with DecisionStore(url) as st:
                 return st.append(items, operator=operator)
@@ -332,6 +354,10 @@ class DecisionStore:
             problems.append("empty idempotency_key, application_id or farmer_token")
         if any("," in c for c in item.reason_codes):
             problems.append("a reason code containing ','")
+        for col in ("application_id", "farmer_token", "season", "as_of"):  # SQLite stores longer text, PostgreSQL
+            size = _text_length(col)                                         # refuses the whole append: same on both
+            if size is not None and len(str(getattr(item, col))) > size:
+                problems.append(f"{col} longer than {size} characters")
         ids = _identifier_keys(item.body)
         if ids:
             problems.append(f"personal identifiers in the body ({', '.join(ids[:5])})")
@@ -346,6 +372,9 @@ class DecisionStore:
             raise StoreError(url=self.shown_url, problem="an operator is required to write records")
         from underwriting._pii_text import personal_data_kind
 
+        most = _text_length("operator")
+        if most is not None and len(operator) > most:
+            raise StoreError(url=self.shown_url, problem=f"the operator is longer than {most} characters")
         kind = personal_data_kind(operator)
         if kind is not None:  # kept in every record for good: a staff ID, never a phone/ID number or e-mail
             raise StoreError(url=self.shown_url, problem=f"the operator holds {kind}; give the operator's staff ID "

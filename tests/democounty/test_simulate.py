@@ -79,8 +79,22 @@ def test_refuses_non_empty_out_then_overwrites(tmp_path: Path) -> None:
     with pytest.raises(SimulateError, match="new or empty folder"):
         simulate("in-smallholder", 1, "tiny", out, render=False, workers=1)
     assert (out / "keep.txt").exists()
+    # --overwrite replaced ANY folder (a project, a home folder) and, given a file, wrote the county then failed
+    # on "<file>.old": it replaces a county folder only, and a file is refused before any work
+    with pytest.raises(SimulateError, match=r"a county folder to overwrite .* \(not a county folder: nothing "
+                                            r"replaced\)"):
+        simulate("in-smallholder", 1, "tiny", out, render=False, workers=1, overwrite=True)
+    assert (out / "keep.txt").exists() and not out.with_name("county.partial").exists()
+    afile = tmp_path / "afile"
+    afile.write_text("hello")
+    with pytest.raises(SimulateError, match=r"a folder .* \(a file\)"):
+        simulate("in-smallholder", 1, "tiny", afile, render=False, workers=1, overwrite=True)
+    assert afile.read_text() == "hello" and not afile.with_name("afile.partial").exists()
+    (out / "keep.txt").unlink()
+    simulate("in-smallholder", 1, "tiny", out, render=False, workers=1)
+    (out / "extra.txt").write_text("x")  # a county folder with a stray file: replaced whole
     meta = simulate("in-smallholder", 1, "tiny", out, render=False, workers=1, overwrite=True)
-    assert meta["currency"] == "INR" and not (out / "keep.txt").exists()
+    assert meta["currency"] == "INR" and not (out / "extra.txt").exists()
     assert not out.with_name("county.partial").exists() and not out.with_name("county.old").exists()
 
 
@@ -132,3 +146,15 @@ def test_boundary_check_detects_an_import() -> None:
     assert _IMPORT.search("import os\nfrom democounty import simulate\n")
     assert _TRUTH.search("p = county / 'truth' / 'fields.parquet'")
     assert not _IMPORT.search("# democounty is never imported here")
+
+
+def test_a_county_without_book_lines_has_a_readable_book(tmp_path: Path) -> None:
+    """us-nebraska seed 3 (tiny) draws no Book line: book.csv was a bare newline (no header), `simulate` ended in a
+    traceback and every county command refused the county ("No columns to parse from file")."""
+    from pipelines.county import County
+
+    out = tmp_path / "ne3"
+    simulate("us-nebraska", 3, "tiny", out, render=False, workers=1)
+    assert (out / "records" / "book.csv").read_text().startswith("line_id,application_id,")
+    book = County(out).book()
+    assert book.empty and "limit" in book.columns

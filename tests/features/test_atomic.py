@@ -64,3 +64,30 @@ def test_atomic_outputs_get_the_umask_mode(tmp_path: Path, mask: int) -> None:
     for p in (a, b):
         assert p.stat().st_mode & 0o777 == 0o666 & ~mask
     assert sorted(q.name for q in tmp_path.rglob("*")) == ["page.html", "sub", "t.csv"]
+
+
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: Path) -> None:
+    """kill -9 runs no cleanup: the temporary file of a process killed while writing a cache or output file stayed
+    beside it for good. The next write of the same file removes the ones a dead process of this host left; a live
+    process's (a concurrent writer), another host's (a shared folder) and other files' temporaries stay."""
+    import subprocess
+    import sys
+
+    import pandas as pd
+
+    from features.atomic import _host, write_table_atomic
+
+    script = ("import os, sys, tempfile\n"
+              "fd, p = tempfile.mkstemp(dir=sys.argv[1], prefix=f'.t.parquet.{sys.argv[2]}-{os.getpid()}.', "
+              "suffix='.tmp')\nos.write(fd, b'half')\nos._exit(0)\n")  # a writer that dies without cleaning up
+    subprocess.run([sys.executable, "-c", script, str(tmp_path), _host()], check=True)
+    dead = [p.name for p in tmp_path.iterdir()]
+    assert len(dead) == 1
+    live = tmp_path / f".t.parquet.{_host()}-{os.getpid()}.abc.tmp"
+    other_host = tmp_path / ".t.parquet.otherhost-1.abc.tmp"
+    other_file = tmp_path / f".u.parquet.{_host()}-999999999.abc.tmp"
+    for p in (live, other_host, other_file):
+        p.write_bytes(b"x")
+    write_table_atomic(pd.DataFrame({"a": [1]}), tmp_path / "t.parquet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["t.parquet", live.name, other_host.name, other_file.name])

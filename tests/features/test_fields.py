@@ -108,6 +108,17 @@ def test_all_rejected_is_an_error() -> None:
         validate_fields(gdf)
 
 
+def test_ids_differing_only_in_case_are_refused_as_one_field_typed_twice() -> None:
+    """"F0" and "f0" were two fields (two pledges of what is most likely one field typed twice): refused, naming
+    both spellings; the same id in different seasons stays fine."""
+    gdf = _fields(3)
+    gdf.loc[2, "field_id"] = "F0"
+    with pytest.raises(FieldsError, match=r"field_ids differing only in case within a season .*: F0, f0 \(2 in all\)"):
+        validate_fields(gdf)
+    gdf.loc[2, "season"] = "2023"
+    assert sorted(validate_fields(gdf).fields["field_id"]) == ["F0", "f0", "f1"]
+
+
 def test_duplicate_ids_named() -> None:
     gdf = _fields(3)
     gdf.loc[2, "field_id"] = "f0"

@@ -44,3 +44,17 @@ def test_check_currency() -> None:
     assert MINOR_DIGITS["JPY"] == 0
     with pytest.raises(MoneyError, match="currency: expected an ISO 4217 code"):
         check_currency(None)
+
+
+@pytest.mark.parametrize("value,expected", [("1,250,000.50", 125_000_050), ("12,50,000.50", 125_000_050),
+                                            ("1,25,000", 12_500_000), ("1,500", 150_000), ("-1,000", -100_000)])
+def test_digit_grouping_commas_are_read(value: str, expected: int) -> None:
+    assert to_minor(value, "INR") == expected
+
+
+@pytest.mark.parametrize("value", ["1,5", "12500,50", "4000,00", "1,2345", "12,34,56", "1,000,00"])
+def test_a_decimal_comma_is_refused_not_read_as_grouping(value: str) -> None:
+    """Every comma was deleted: a European "12500,50" became 1,250,050.00 (100x) in applications, the Book, policy
+    money and override limits. A comma is accepted only between digit groups (thousands, or the Indian lakh form)."""
+    with pytest.raises(MoneyError, match="a point for decimals"):
+        to_minor(value, "EUR")

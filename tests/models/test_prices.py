@@ -81,6 +81,18 @@ def test_table_errors() -> None:
         read_prices(pd.DataFrame([_row(price_per_t="0")]))
 
 
+@pytest.mark.parametrize(("kw", "pattern"), [
+    ({"sigma_annual": "inf"}, r"sigma_annual a share in \[0, 5\)"),   # every stressed price was 0: all declined
+    ({"sigma_annual": "nan"}, r"sigma_annual a share in \[0, 5\)"),   # crashed mid-batch (NaN to integer)
+    ({"sigma_annual": "-0.1"}, r"sigma_annual a share in \[0, 5\)"),
+    ({"moisture_basis_pct": "100"}, r"moisture_basis_pct must be a percentage in \[0, 100\)"),  # division by 0
+    ({"moisture_basis_pct": "-1"}, r"moisture_basis_pct must be a percentage in \[0, 100\)"),
+])
+def test_price_parameters_that_would_break_every_decision_are_refused(kw: dict[str, str], pattern: str) -> None:
+    with pytest.raises(PriceError, match=pattern):
+        read_prices(pd.DataFrame([_row(**kw)]))
+
+
 def test_csv_round_trip(tmp_path) -> None:
     path = tmp_path / "p.csv"
     pd.DataFrame([_row(), _row(crop="soybean", price_per_t="400")])[list(PRICE_COLUMNS)].to_csv(path, index=False)

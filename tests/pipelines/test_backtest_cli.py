@@ -141,7 +141,12 @@ def test_backtest_library_arithmetic(county: Path, yield_model_dir: Path) -> Non
                        crop_model=TruthCropModel(county))
     assert run.seasons == ["2008"] and run.profile == "in-kcc" and run.currency == "INR"
     lines = run.lines
-    assert set(lines["policy"]) == {"agcredit", "naive"}
+    assert set(lines["policy"]) == {"agcredit", "naive", "naive-same"}
+    # like for like: the naive amount on exactly the applications the policy granted, per checkpoint
+    for k, g in lines[lines["policy"] == "agcredit"].groupby("checkpoint"):
+        same = lines[(lines["policy"] == "naive-same") & (lines["checkpoint"] == k)]
+        naive = lines[lines["policy"] == "naive"]
+        assert set(same["application_id"]) == set(g["application_id"]) & set(naive["application_id"])
     pol = lines[lines["policy"] == "agcredit"]
     assert len(pol) > 0 and (pol["limit"] > 0).all()
     prof = default_policy().profile("in-kcc")
@@ -152,12 +157,13 @@ def test_backtest_library_arithmetic(county: Path, yield_model_dir: Path) -> Non
     # naive: the policy's own average per declared ha by default
     assert run.naive_per_ha > 0
     total = run.summary[(run.summary["crop"] == "all")]
-    assert set(total["policy"]) == {"agcredit", "naive"}
+    assert set(total["policy"]) == {"agcredit", "naive", "naive-same"}
     for s in total.itertuples():
         known = s.n_lines - s.n_unknown
         assert s.share_uncovered == pytest.approx(s.n_uncovered / known, abs=1e-4) if known else True
     text = render_backtest(run)
     assert "naive" in text and "agcredit" in text and "not covered" in text
+    assert "caveat: 'end' is the end of the season's imagery window, after the harvest" in text
     assert f"naive policy: INR {run.naive_per_ha // 100:,}." in text
 
 
@@ -182,3 +188,25 @@ def test_cli_backtest_leave_one_season_out_needs_two_seasons(county: Path) -> No
     assert res.exit_code == 2
     assert res.stderr.strip().count("\n") == 0
     assert "leave-one-season-out needs at least 2 past seasons, found 1" in res.stderr
+
+
+def test_cli_backtest_refuses_a_season_or_checkpoint_given_twice(county: Path) -> None:
+    """--season 2008 --season 2008 counted every line and realised value twice (a naive 5.7% became 0.0%)."""
+    for extra in (["--checkpoint", "end", "--checkpoint", "end"], ["--season", "2024", "--season", "2024"]):
+        res = CliRunner().invoke(app, ["backtest", "--county", str(county), "--crop-model", "none", *extra])
+        assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0, res.stderr
+        assert "given twice (each season and checkpoint once)" in res.stderr
+
+
+def test_a_field_that_yielded_nothing_is_worth_nothing_whatever_its_crop() -> None:
+    """A field with no crop and no diary row (fallow: nothing sown, nothing harvested) counts 0, as the rule says —
+    but its missing crop had no price, so the farmer's whole realised value became unknown and the line was set
+    apart (176 such rows on the demo county, most of them the naive policy's failed lines)."""
+    from underwriting.backtest import realised_values
+
+    realised = pd.DataFrame({"application_id": ["A1", "A1", "A2"], "crop": ["maize", "None", "maize"],
+                             "region": ["r"] * 3, "season": ["2020"] * 3, "area_ha": [2.0, 1.0, 1.0],
+                             "yield_t_ha": [3.0, 0.0, np.nan]})
+    prices = pd.DataFrame({"crop": ["maize"], "region": ["r"], "season": ["2020"], "price_per_t": [10_000]})
+    out = realised_values(realised, prices).set_index("application_id")["realised_value"]
+    assert out["A1"] == 60_000 and pd.isna(out["A2"])

@@ -183,6 +183,9 @@ def test_value_as_of_before_the_season_and_a_bad_currency_write_nothing(county: 
     _user_error(_invoke([*base, "--as-of", "2009-09-15", "--currency", "XYZ"]), "--currency", "'XYZ'")
     _user_error(_invoke([*base, "--as-of", "2009-09-15", "--currency", "USD"]),
                 "--currency USD", "in-smallholder in INR")
+    # after the season's imagery window (a mistyped year): refused as reunderwrite and monitor refuse it, not
+    # valued and labelled "end"
+    _user_error(_invoke([*base, "--as-of", "2010-06-01"]), "--as-of 2010-06-01")
     assert not out.exists()
 
 

@@ -437,6 +437,15 @@ def test_decisions_byte_identical_across_farmer_partitions(cluster: DaskRunner, 
                                chunk_applications=4, out=tmp_path / "dask")
     assert bodies(again) == bodies(one)
     assert sorted(p.name for p in (tmp_path / "dask").glob("part-*.parquet")) == first
+    # the store's pledge holders (an application of an earlier run holds a farmer's fields): decide_distributed
+    # ignored them (only the partition's own applications counted) — now the same referrals as decide_batch
+    tok, season = str(apps["farmer_token"].iloc[0]), str(apps["season"].iloc[0])
+    holders = {(tok, season): ["A-EARLIER-RUN"]}
+    stored = decide_batch(apps, feats, vals, prices, book, pol, "us-operating", as_of, pledged=holders)
+    assert bodies(stored) != bodies(one)
+    got = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of, runner=cluster,
+                             chunk_applications=4, out=tmp_path / "dask", pledged=holders)
+    assert bodies(got) == bodies(stored)
 
 
 def test_write_part_is_atomic_and_keeps_meta(tmp_path: Path) -> None:

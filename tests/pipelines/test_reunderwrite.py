@@ -143,6 +143,11 @@ def test_deterioration_reason_and_actions() -> None:
     assert propose_actions(new_limit=2_900_000, outstanding=3_000_000, new_outcome="REFER",
                            new_maturity=date(2010, 5, 1), line_maturity=date(2010, 3, 1),
                            high_alert=False) == ("FREEZE_UNDRAWN", "REVIEW")
+    # a REFER grants nothing until an analyst decides: its indicative limit covering the balance proposed nothing
+    assert propose_actions(new_limit=5_000_000, outstanding=3_000_000, new_outcome="REFER", new_maturity=None,
+                           line_maturity=None, high_alert=True) == ("REVIEW",)
+    assert propose_actions(new_limit=5_000_000, outstanding=0, new_outcome="REFER", new_maturity=None,
+                           line_maturity=None, high_alert=False) == ()
 
 
 def test_book_with_decided_names_only_uncovered_approvals() -> None:
@@ -476,3 +481,26 @@ def test_cli_pins_scale_and_haze(world: dict[str, Any], monkeypatch: pytest.Monk
     r = runner.invoke(app, ["reunderwrite", "--county", county, "--cache", cache, "--store", f"sqlite:///{typo}",
                             "--due", "--today", mid.isoformat()])
     assert r.exit_code == 2 and "no database file there" in r.stderr and not typo.exists(), r.stderr
+
+
+def test_a_line_of_a_farmer_with_two_applications_follows_the_first() -> None:
+    """A Book line of last season's application (not in this season's table) is matched to the farmer's application
+    of this season by token; with two applications the LAST row won — the second pledge, which is referred. It
+    follows the first by application_id (the holder of the fields), whatever the row order."""
+    book = _book(line_id=["L1"], application_id=["P2008-1"], farmer_token=["T1"])
+    apps = pd.DataFrame({"application_id": ["A2", "A1"], "season": ["2009"] * 2, "farmer_token": ["T1", "T1"],
+                         "currency": ["INR"] * 2})
+    out = lines_to_review(book, apps, date(2009, 10, 1), "2009")
+    assert out["review_application_id"].tolist() == ["A1"]
+
+
+def test_today_and_calendar_without_due_are_refused(tmp_path: Path) -> None:
+    """--today and --calendar only choose which checkpoints --due runs; with --as-of they were ignored silently."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    for extra in (["--today", "2030-01-01"], ["--calendar", str(tmp_path / "none.csv")]):
+        r = CliRunner().invoke(app, ["reunderwrite", "--county", str(tmp_path), "--season", "2009", "--as-of",
+                                     "2009-10-25", *extra])
+        assert r.exit_code == 2 and "--today and --calendar go with --due" in r.stderr, r.stderr

@@ -58,7 +58,10 @@ def test_cli_schedule_show() -> None:
 
     from pipelines.cli import app
 
+    twice = CliRunner().invoke(app, ["schedule", "show", "--season", "2024", "--season", "2024", "--region",
+                                     "us-nebraska", "--today", "2024-07-01"])
     r = CliRunner().invoke(app, ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--today", "2024-07-01"])
+    assert twice.exit_code == 0 and twice.stdout == r.stdout  # a season given twice was listed twice
     assert r.exit_code == 0, r.stderr
     assert "2024-07-20  2024    us-nebraska      maize         mid_season" in r.stdout
     bad = CliRunner().invoke(app, ["schedule", "show", "--today", "July"])

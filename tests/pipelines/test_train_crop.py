@@ -168,3 +168,50 @@ def test_registered_version_has_plots_signature_and_a_pyfunc_face(tmp_path: Path
     assert out["crop_type"].tolist()[:8] == [clf.classes_[i] for i in expect.argmax(axis=1)]
     with pytest.raises(UserInputError, match="checkpoint 'd999' is not one of this model's"):
         predict_frame(clf, X.assign(checkpoint="d999"))
+
+
+def test_governance_ece_is_calibrated_without_the_heldout_season() -> None:
+    """The registry's held-out figures (accuracy, macro-F1, ECE of the latest season) score that season's
+    out-of-fold probabilities with a temperature and noise transition fitted on the OTHER seasons only: the model's
+    own calibration, fitted on every season's out-of-fold scores, would have seen the held-out season."""
+    from features._calibration import expected_calibration_error, fit_temperature, softmax
+    from features._crop_train import heldout_proba
+    from features.crop_type import checkpoint_key
+
+    series, labels = _make(seed=3)
+    train = labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"])
+    res = train_crop.train_crop_type(series, crop_labels(train), checkpoints={"mid": 120, "end": "end"},
+                                     params={**FAST, "label_noise": 0.0}, register=False)
+    clf = res.classifier
+    idx = clf.oof_index_
+    last = sorted(set(idx["season"]))[-1]
+    rows = (idx["season"] == last).to_numpy()
+    y = idx["label"].to_numpy()
+    for name, key in (("mid", checkpoint_key(120)), ("end", "end")):
+        raw = clf._oof_raw[key]
+        other = clf._oof_ok & ~rows
+        t_other = fit_temperature(raw[other], y[other], loss=clf.calibration_loss)
+        expect = softmax(raw[rows] / t_other)
+        assert heldout_proba(clf, key, rows) == pytest.approx(expect, abs=1e-12)
+        assert res.metrics[f"ece_{name}"] == pytest.approx(expected_calibration_error(expect, y[rows]), abs=1e-12)
+        assert t_other != pytest.approx(clf.temperatures_[key], abs=1e-6)  # the held-out season moved it
+    assert res.metrics["heldout_calibration_excluded"] == 1.0
+
+
+def test_governance_heldout_noise_transition_is_refitted_without_the_season() -> None:
+    """With the county settings (label noise as a transition), the held-out season's probabilities use a transition
+    fitted on the other seasons: they sum to one and differ from the model's own out-of-fold probabilities."""
+    from features._calibration import expected_calibration_error
+    from features._crop_train import heldout_proba
+
+    series, labels = _make(seed=3)
+    train = labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"])
+    res = train_crop.train_crop_type(series, crop_labels(train), checkpoints={"end": "end"},
+                                     params={**FAST, "label_noise": "transition"}, register=False)
+    clf = res.classifier
+    rows = (clf.oof_index_["season"] == sorted(set(clf.oof_index_["season"]))[-1]).to_numpy()
+    p = heldout_proba(clf, "end", rows)
+    assert p is not None and p.sum(axis=1) == pytest.approx(np.ones(int(rows.sum())), abs=1e-9)
+    assert not np.allclose(p, clf.oof_proba_["end"][rows])
+    y = clf.oof_index_["label"].to_numpy()[rows]
+    assert res.metrics["ece_end"] == pytest.approx(expected_calibration_error(p, y), abs=1e-12)

@@ -204,9 +204,10 @@ def test_reunderwrite_reads_the_weather_a_weather_model_needs(wx_world: dict[str
     with pytest.raises(UserInputError, match=r"^yield-value version 7 reads weather \(12 wx_\* columns\)"):
         reunderwrite(store=f"sqlite:///{tmp_path / 'a.db'}", **kw)
     assert DecisionStore(f"sqlite:///{tmp_path / 'a.db'}").records(wx_world["season"]).empty  # nothing written
-    given = reunderwrite(store=f"sqlite:///{tmp_path / 'b.db'}", weather=c.weather_path, **kw)
+    given = reunderwrite(store=f"sqlite:///{tmp_path / 'b.db'}", weather=c.weather_path,
+                         yield_history=c.history(), **kw)
     assert given.items and given.written == len(given.items)
-    # a county run reads the county's weather/daily.csv by itself: the same decisions
+    # a county run reads the county's weather/daily.csv (and its farm records' yields) by itself: the same decisions
     county = reunderwrite_county(c, wx_world["season"], wx_world["as_of"], store=f"sqlite:///{tmp_path / 'c.db'}",
                                  models=plain)
     assert [i.body for i in county.items] == [i.body for i in given.items]

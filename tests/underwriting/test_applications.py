@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.errors import ContractError
+from features.errors import ContractError, UserInputError
 from models.errors import MoneyError
 from underwriting.applications import read_applications, read_book
 from underwriting.errors import ApplicationsError
@@ -72,6 +72,14 @@ def test_duplicate_application_ids(tmp_path: Path) -> None:
         read_applications(p)
 
 
+def test_application_ids_differing_only_in_case_are_refused(tmp_path: Path) -> None:
+    """"A1" and "a1" were two applications of one farmer typed twice (two limits): refused, naming both."""
+    p = _write(tmp_path, ["A1,ID-1,N,P,2024,USD,100,240,0,0,0,0,0,0", "a1,ID-1,N,P,2024,USD,100,240,0,0,0,0,0,0"])
+    with pytest.raises(ContractError, match=r"column 'application_id': expected ids that differ in more than case, "
+                                            r"found ids differing only in case \(one typed twice\?\) at A1, a1"):
+        read_applications(p)
+
+
 def test_bad_season_and_term(tmp_path: Path) -> None:
     p = _write(tmp_path, ["A1,ID-1,N,P,24,USD,100,240,0,0,0,0,0,0"])
     with pytest.raises(ContractError, match="expected a year like 2024, found '24'"):
@@ -111,6 +119,11 @@ def test_book(tmp_path: Path) -> None:
                  "L1,A1,T1,USD,50000,0,0,2024-04-01,not-a-date,maize,us-nebraska\n")
     with pytest.raises(ContractError, match=r"column 'maturity_date': expected ISO dates \(YYYY-MM-DD\), found other values at L1"):
         read_book(p)
+    p.write_text("line_id,application_id,farmer_token,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
+                 "L1,A1,T1,USD,50000,0,0,2024-04-01,2024-12-15,maize,us-nebraska\n"
+                 "l1,A2,T2,USD,50000,0,0,2024-04-01,2024-12-15,maize,us-nebraska\n")
+    with pytest.raises(ContractError, match=r"column 'line_id': expected ids that differ in more than case"):
+        read_book(p)
 
 
 def test_a_phone_from_another_table_is_not_echoed_by_the_book(tmp_path: Path) -> None:
@@ -126,3 +139,22 @@ def test_a_phone_from_another_table_is_not_echoed_by_the_book(tmp_path: Path) ->
                  "L1,A1,ID-1,XYZ,50000,0,0,2024-04-01,2024-12-15,maize,us-nebraska\n")
     with pytest.raises(MoneyError, match="XYZ"):
         read_book(p)
+
+
+def test_a_given_farmer_token_holding_personal_data_is_refused(tmp_path: Path) -> None:
+    """A farmer_token column is kept as given in every decision record: a phone, a name or an ID number typed there
+    reached the permanent store while the same value as application_id was refused. Refused by row; a bank's own
+    one-word pseudonymous keys pass."""
+    header = ("application_id,farmer_token,season,currency,requested_amount,requested_term_days,existing_debt,"
+              "debt_due_this_cycle,other_income,living_costs,unfinanced_costs,prior_liens_on_crop\n")
+    p = tmp_path / "apps.csv"
+    p.write_text(header + "A1,+254 712 345 678,2025,USD,10000,120,0,0,0,0,0,0\n"
+                          "A2,Jane Wanjiru Mwangi,2025,USD,10000,120,0,0,0,0,0,0\n"
+                          "A3,CUST-000417,2025,USD,10000,120,0,0,0,0,0,0\n"
+                          "A4,27345678,2025,USD,10000,120,0,0,0,0,0,0\n")
+    with pytest.raises(UserInputError, match=r"apps.csv: column 'farmer_token': expected a pseudonymous token .* "
+                                             r"found personal data at line 2, line 3, line 5 \(3 in all\)") as e:
+        read_applications(p)
+    assert "Jane" not in str(e.value) and "712" not in str(e.value)
+    p.write_text(header + "A3,CUST-000417,2025,USD,10000,120,0,0,0,0,0,0\n")
+    assert read_applications(p)["farmer_token"].tolist() == ["CUST-000417"]

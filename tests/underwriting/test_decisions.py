@@ -586,3 +586,71 @@ def test_a_farmers_second_application_of_the_season_is_referred_as_a_second_pled
     later = decide_batch(apps.iloc[[1]].assign(application_id="A1c"), feats, vals, prices_frame(), book, POLICY,
                          PROFILE, AS_OF, pledged=holders)[0]
     assert later.outcome == "REFER" and later.body["computation"]["fields_pledged_to"] == ["A1"]
+
+
+def _line(j: int, token: str, limit: int, maturity: str = "2025-12-01") -> dict[str, Any]:
+    return dict(line_id=f"L{j}", application_id=f"OLD{j}", farmer_token=token, currency="USD", limit=limit, drawn=0,
+                outstanding=0, start_date="2025-03-01", maturity_date=maturity, crop="soybean", region="us-nebraska")
+
+
+def test_reviewed_lines_leave_the_exposure_not_the_book_the_caps_are_shares_of() -> None:
+    """Re-underwriting passed the Book without the lines it re-decides: the caps (1% per borrower, 40% per crop and
+    region) shrank with every line reviewed, and below min_book_for_concentration stopped applying (a $250k line
+    with $562k of collateral was cut to $100k). The caps are shares of the whole Book; only the exposure leaves the
+    reviewed lines out (CREDIT_POLICY.md step 7: the Book as it stands at the start of the run)."""
+    book = book_frame([_line(j, f"tok-{j}", 100_000_000) for j in range(30)])
+    prof = POLICY.profile(PROFILE)
+    whole = Headroom.from_book(book, prof)
+    reviewed = [f"L{j}" for j in range(20)]
+    room = Headroom.from_book(book, prof, exclude_lines=reviewed)
+    assert room.book_total == whole.book_total == 3_000_000_000 and room.applies
+    assert room.max_borrower == whole.max_borrower == 30_000_000
+    assert room.borrower.get("tok-0", 0) == 0 and room.borrower["tok-25"] == 100_000_000
+    assert room.crop_region["soybean|us-nebraska"] == 1_000_000_000
+
+
+def test_matured_book_lines_are_not_exposure_and_caps_floor_exactly() -> None:
+    """A line that matured before the decision date is repaid exposure no longer; a cap's share is floored exactly
+    (0.29 × 50,000 minor units is 14,500, binary floating point gave 14,499)."""
+    book = book_frame([_line(0, "tok-a", 5_000_000, maturity="2024-01-31"), _line(1, "tok-b", 5_000_000)])
+    room = Headroom.from_book(book, POLICY.profile(PROFILE), as_of=date(2025, 7, 15))
+    assert room.book_total == 5_000_000 and "tok-a" not in room.borrower
+    assert Headroom.from_book(book, POLICY.profile(PROFILE)).book_total == 10_000_000  # no date: every line
+    from underwriting.decisions import _share_floor
+
+    assert _share_floor(50_000, 0.29) == 14_500 and _share_floor(22_000, 0.35) == 7_700
+    assert math.floor(50_000 * 0.29) == 14_499 and math.floor(22_000 * 0.35) == 7_699  # what the float product gave
+
+
+def test_a_field_the_imagery_calls_fallow_without_a_declared_crop_is_not_planted() -> None:
+    """No declared crop and a confident "fallow" from the crop-type model passed every evidence check, was valued as
+    fallow (no price) and stopped the whole batch with a PriceError for every applicant; it is NOT_PLANTED."""
+    apps = pd.DataFrame([application("A1", token="tok-a"), application("A2", token="tok-b")])
+    feats = features_frame([feature_row("F1", token="tok-a"),
+                            feature_row("F2", token="tok-b", declared_crop=None, declared_crop_prob=None,
+                                        crop_type="fallow", crop_type_prob=0.93, planted_area_ha=3.0)])
+    vals = valuations_frame([valuation_row("F1"), valuation_row("F2", crop="fallow", p10=0.0, p50=0.0, p90=0.0,
+                                                                price=0)])
+    items = decide_batch(apps, feats, vals, prices_frame(), book_frame(), POLICY, PROFILE, AS_OF)
+    assert [(i.application_id, i.outcome) for i in items] == [("A1", "APPROVE"), ("A2", "REFER")]
+    f2 = items[1].body["fields"][0]
+    assert "NOT_PLANTED" in f2["codes"] and not f2["included"]
+
+
+def test_preseason_body_says_what_the_field_was_valued_on() -> None:
+    """The pre-season rule's yield (CREDIT_POLICY.md step 2) is the farmer's reported history when the run was given
+    it (underwrite --history; FieldFeatures' history_yield_t_ha) — nothing supplied it before this release — and the
+    body says which and over how many seasons."""
+    early = date(2025, 4, 1)
+    f = feature_row("F1", as_of=early, growth_stage="not_sown", emergence_date=None, planted_area_ha=None,
+                    n_clear_obs=0, crop_type=None, crop_type_prob=None, declared_crop_prob=None,
+                    history_yield_t_ha=11.0, history_seasons=3)
+    item = run(application(requested_amount=20_000_000), [f], [valuation_row("F1", as_of=early)], as_of=early)
+    fb = item.body["fields"][0]
+    assert (fb["preseason_yield_source"], fb["history_yield_t_ha"], fb["history_seasons"]) == ("history", 11.0, 3)
+    assert fb["yield_p50_t_ha"] == pytest.approx(11.0 * 0.7)
+    g = dict(f, history_yield_t_ha=float("nan"), history_seasons=0)
+    item2 = run(application(requested_amount=20_000_000), [g], [valuation_row("F1", as_of=early)], as_of=early)
+    assert item2.body["fields"][0]["preseason_yield_source"] == "model"
+    assert "preseason_yield_source" not in run(application(), [feature_row("F1")], [valuation_row("F1")]).body[
+        "fields"][0]

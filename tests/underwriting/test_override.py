@@ -199,3 +199,17 @@ def test_review_findings_on_overrides(store: DecisionStore) -> None:
     assert rec.as_of == "2025-05-02"
     with pytest.raises(OverrideError, match=r"from USD 4,000.00 to USD 4,900.00 \(22.5%\) is more than 20%"):
         override(store, "A1", "4900", "visit", "ana", as_of="2025-05-02")  # within 20% of 5,000, not of 4,000
+
+
+def test_an_override_below_the_minimum_line_is_refused(tmp_path: Path) -> None:
+    """An override gave REDUCE at any positive limit — USD 0.01 included — where the policy's own rule makes a line
+    below the minimum a DECLINE (CREDIT_POLICY.md step 8); refused, naming the minimum (0 still declines)."""
+    item = decision("M1", 600_000)
+    item.body["computation"]["min_line"] = 500_000
+    with DecisionStore(f"sqlite:///{tmp_path / 'm.db'}") as st:
+        st.append([item], operator="batch")
+        with pytest.raises(OverrideError, match=r"below the policy's minimum line \(USD 5,000.00\): give at least "
+                                                r"that, or 0 to decline"):
+            override(st, "M1", "4999.99", "small farm", "ana")
+        assert [r.kind for r in st.history("M1")] == ["decision"]
+        assert override(st, "M1", "5000", "small farm", "ana").limit == 500_000

@@ -103,6 +103,11 @@ P = "profiles.us-operating"
     (f"{P}.product_cap", 1.5, r"'profiles.us-operating.product_cap': expected a decimal string .* found 1.5"),
     (f"{P}.rounding_step", "0", r"'profiles.us-operating.rounding_step': expected at least 1 minor units, found '0'"),
     (f"{P}.min_line", "500000", r"'profiles.us-operating.min_line': expected at most product_cap \('400000'\), found '500000'"),
+    # loaded fine before and made every decision wrong: a REDUCE at 0, every small limit rounded to 0, and every
+    # applicant DECLINEd on an empty Book (the concentration caps applying at a Book of 0)
+    (f"{P}.min_line", "0", r"'profiles.us-operating.min_line': expected at least 1 minor units, found '0'"),
+    (f"{P}.rounding_step", "6000", r"'profiles.us-operating.rounding_step': expected at most min_line \('5000'\), found '6000'"),
+    (f"{P}.min_book_for_concentration", "0", r"'profiles.us-operating.min_book_for_concentration': expected at least 1 minor units"),
     (f"{P}.emergence_checkpoint.month_day", "13-01", r"'profiles.us-operating.emergence_checkpoint.month_day': expected 'MM-DD' \(a day of every year\), found '13-01'"),
     (f"{P}.emergence_checkpoint.year_offset", 3, r"'profiles.us-operating.emergence_checkpoint.year_offset': .*found 3"),
     (f"{P}.emergence_checkpoint", "06-30", r"'profiles.us-operating.emergence_checkpoint': expected a mapping, found '06-30'"),
@@ -118,6 +123,17 @@ def test_bad_policy_names_key_and_value(tmp_path: Path, path: str, value: Any, p
     _set(doc, path, value)
     with pytest.raises(PolicyError, match=pattern):
         load_policy(write(tmp_path, doc))
+
+
+def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
+    """YAML keeps the last of two equal keys while a reader of the file sees the first: refused, naming both lines."""
+    text = (DEFAULT_POLICY_PATH.read_text(encoding="utf-8")
+            .replace('    advance_rate: 0.80\n', '    advance_rate: 0.80\n    advance_rate: 1.0\n', 1))
+    assert text.count("advance_rate: 1.0") == 1
+    f = tmp_path / "twice.yaml"
+    f.write_text(text, encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"'advance_rate': given twice \(at lines \d+ and \d+\)"):
+        load_policy(f)
 
 
 def test_bad_files(tmp_path: Path) -> None:

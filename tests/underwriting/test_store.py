@@ -310,6 +310,12 @@ def test_identifiers_and_bad_items_are_refused(store: DecisionStore) -> None:
         store.append([orphan], operator="op")
     with pytest.raises(StoreError, match="an operator is required"):
         store.append([item], operator=" ")
+    # SQLite stored an application id of 129+ characters that PostgreSQL refused (the whole append): both refuse it
+    long_id = DecisionItem(**{**item.__dict__, "idempotency_key": "long", "application_id": "A" * 129})
+    with pytest.raises(StoreError, match="application_id longer than 128 characters"):
+        store.append([long_id], operator="op")
+    with pytest.raises(StoreError, match="the operator is longer than 128 characters"):
+        store.append([item], operator="o" * 129)
     assert store.count() == 0
 
 
@@ -524,3 +530,42 @@ def test_a_new_sqlite_store_appears_only_with_its_records(tmp_path: Path, monkey
     # another run created the store first: the items are appended to it (written once)
     again = append_to_new_sqlite(url, path, make_items(4), "batch")
     assert (again.written, again.already_present) == (1, 3)
+
+
+def test_two_runs_creating_the_store_over_an_empty_file_keep_both_records(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two runs finding the same empty store file both passed the "empty, nothing to lose" check; the second
+    replace threw away the first run's committed store while both reported their records written. The check and
+    the move now happen under one lock on the folder: both records are kept."""
+    import threading
+    import time
+
+    import underwriting.store as S
+
+    db = tmp_path / "d.db"
+    db.touch()  # an empty file (e.g. made by `touch` or a provisioning script)
+    url = f"sqlite:///{db}"
+    real_replace = S.os.replace
+
+    def slow_replace(src: str, dst: str) -> None:  # widen the window between the check and the move
+        time.sleep(1.0)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(S.os, "replace", slow_replace)
+    monkeypatch.setattr(S.os, "getpid", threading.get_ident)  # distinct staging names per thread (per process in use)
+    start = threading.Barrier(2)
+    results: dict[str, int] = {}
+
+    def run(app: str) -> None:
+        item = make_items(1, start=int(app[1:]))[0]
+        start.wait(timeout=10)
+        results[app] = S.append_to_new_sqlite(url, db, [item], "batch").written
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in ("A1", "A2")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == {"A1": 1, "A2": 1}
+    with DecisionStore(url) as st:
+        assert sorted(st.records()["application_id"]) == ["APP0001", "APP0002"] and st.verify().ok

@@ -1,0 +1,87 @@
+"""The farmer's reported yield history of a field: what the pre-season rule values a field on.
+
+CREDIT_POLICY.md step 2: before emergence there is no imagery evidence — "use the farmer's reported history for
+the field, or the regional expectation, with the policy's pre-season haircut". The history is the bank's farm
+records (``records/history.csv`` of a county folder, or any table with ``field_id, season, declared_crop,
+reported_yield_t_ha``): per field, the mean reported yield of the crop declared for the scored season over its
+latest :data:`MAX_SEASONS` earlier seasons with a reported yield of that crop (seasons after the scored one, the
+scored one itself and other crops are never used). A field without such a season gets none (the rules then take
+the model's expectation).
+
+:func:`read_yield_history` reads and checks such a table (one line naming what is wrong);
+:func:`add_history_yields` adds ``history_yield_t_ha`` and ``history_seasons`` to FieldFeatures rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from features.errors import UserInputError, file_rows, format_offenders
+
+__all__ = ["MAX_SEASONS", "HISTORY_COLUMNS", "add_history_yields", "read_yield_history"]
+
+#: at most this many of the latest earlier seasons enter a field's mean
+MAX_SEASONS = 5
+HISTORY_COLUMNS = ("field_id", "season", "declared_crop", "reported_yield_t_ha")
+
+
+def read_yield_history(path: str | Path) -> pd.DataFrame:
+    """The yield history table at ``path`` (CSV): the four :data:`HISTORY_COLUMNS` (others ignored), yields as float
+    (empty: not reported), seasons as text; a missing file or column, a season that is no year, a negative or
+    non-numeric yield or an unknown crop is a :class:`UserInputError` naming it."""
+    from features.fields import check_known_crops
+
+    p = Path(path)
+    try:
+        raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+    except FileNotFoundError:
+        raise UserInputError(f"{p}: yield history file not found") from None
+    except (OSError, ValueError, pd.errors.ParserError) as e:
+        raise UserInputError(f"{p}: yield history cannot be read ({str(e).splitlines()[0][:100]})") from None
+    if raw.empty:
+        raise UserInputError(f"{p}: yield history has no rows")
+    missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
+    if missing:
+        raise UserInputError(f"{p}: yield history: missing column(s) {', '.join(missing)}")
+    out = raw[list(HISTORY_COLUMNS)].copy()
+    out["field_id"] = out["field_id"].astype(str).str.strip()
+    out["season"] = out["season"].astype(str).str.strip()
+    bad = ~out["season"].str.fullmatch(r"\d{4}")
+    if bad.any():
+        raise UserInputError(f"{p}: column 'season': expected a year like 2024, found other values at "
+                             f"{format_offenders(file_rows(p.name, list(np.flatnonzero(bad.to_numpy()))))}")
+    y = pd.to_numeric(out["reported_yield_t_ha"], errors="coerce")
+    bad = (out["reported_yield_t_ha"].notna() & y.isna()) | (y < 0)
+    if bad.any():
+        raise UserInputError(f"{p}: column 'reported_yield_t_ha': expected tonnes per hectare (>= 0 or empty), "
+                             f"found other values at "
+                             f"{format_offenders(file_rows(p.name, list(np.flatnonzero(bad.to_numpy()))))}")
+    out["reported_yield_t_ha"] = y.astype("float64")
+    check_known_crops(out["declared_crop"], source=str(p), column="declared_crop",
+                      rows=out["field_id"] + "/" + out["season"])
+    return out
+
+
+def add_history_yields(features: pd.DataFrame, history: pd.DataFrame, season: str) -> pd.DataFrame:
+    """``features`` (FieldFeatures rows of ``season``) with ``history_yield_t_ha`` (the mean reported yield of the
+    field's declared crop over its latest :data:`MAX_SEASONS` seasons before ``season``; NaN without one) and
+    ``history_seasons`` (how many seasons that mean is of; 0 without)."""
+    h = history.loc[history["reported_yield_t_ha"].notna(), list(HISTORY_COLUMNS)].copy()
+    h["season"] = h["season"].astype(str)
+    h = h[h["season"] < str(season)]
+    crop = features["declared_crop"].astype(object).where(features["declared_crop"].notna(), None)
+    want = pd.DataFrame({"field_id": features["field_id"].astype(str).to_numpy(), "declared_crop": crop.to_numpy()})
+    h = h.assign(field_id=h["field_id"].astype(str)).merge(want.dropna().drop_duplicates(),
+                                                           on=["field_id", "declared_crop"], how="inner")
+    # one row per field and season (a duplicated diary row counts once), the latest seasons first
+    h = h.groupby(["field_id", "season"], as_index=False)["reported_yield_t_ha"].mean()
+    h = h.sort_values(["field_id", "season"], ascending=[True, False]).groupby("field_id").head(MAX_SEASONS)
+    agg = h.groupby("field_id")["reported_yield_t_ha"].agg(["mean", "size"])
+    fid = features["field_id"].astype(str)
+    out = features.copy()
+    out["history_yield_t_ha"] = fid.map(agg["mean"]).astype("float64").to_numpy()
+    out["history_seasons"] = fid.map(agg["size"]).fillna(0).astype("int64").to_numpy()
+    return out

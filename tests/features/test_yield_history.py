@@ -1,0 +1,49 @@
+"""The farmer's reported yield history of a field (features/_yield_history.py): what the pre-season rule values a
+field on (CREDIT_POLICY.md step 2), read from the farm records and never from the scored season or later."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features._yield_history import MAX_SEASONS, add_history_yields, read_yield_history
+from features.errors import UserInputError
+
+
+def _history(rows: list[tuple[str, str, str, float | None]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=["field_id", "season", "declared_crop", "reported_yield_t_ha"])
+
+
+def test_mean_of_the_declared_crop_over_the_latest_earlier_seasons() -> None:
+    hist = _history([("F1", str(2000 + k), "maize", float(k)) for k in range(1, 9)]  # 2001..2008: 1..8
+                    + [("F1", "2009", "maize", 99.0), ("F1", "2010", "maize", 99.0),  # the scored season, later
+                       ("F1", "2007", "maize", 7.0),                                  # a duplicated diary row
+                       ("F2", "2008", "soybean", 3.0), ("F2", "2007", "maize", 9.0),  # another crop
+                       ("F3", "2008", "maize", None)])                                # not reported
+    feats = pd.DataFrame({"field_id": ["F1", "F2", "F3", "F4"], "declared_crop": ["maize", "maize", "maize", None]})
+    out = add_history_yields(feats, hist, "2009")
+    assert MAX_SEASONS == 5
+    assert out["history_yield_t_ha"].iloc[0] == pytest.approx((8 + 7 + 6 + 5 + 4) / 5)  # 2004..2008
+    assert out["history_seasons"].tolist() == [5, 1, 0, 0]
+    assert out["history_yield_t_ha"].iloc[1] == 9.0 and out["history_yield_t_ha"].iloc[2:].isna().all()
+    assert list(out.columns[:2]) == ["field_id", "declared_crop"] and len(out) == 4
+
+
+def test_reading_names_what_is_wrong(tmp_path: Path) -> None:
+    p = tmp_path / "history.csv"
+    p.write_text("field_id,season,declared_crop,reported_yield_t_ha,sowing_date\nF1,2008,maize,5.5,\nF1,2007,maize,,\n")
+    h = read_yield_history(p)
+    assert h["reported_yield_t_ha"].tolist()[0] == 5.5 and pd.isna(h["reported_yield_t_ha"].iloc[1])
+    p.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF1,2008,maize,lots\n")
+    with pytest.raises(UserInputError, match=r"column 'reported_yield_t_ha': expected tonnes per hectare .* line 2"):
+        read_yield_history(p)
+    p.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF1,08,maize,5\n")
+    with pytest.raises(UserInputError, match=r"column 'season': expected a year like 2024"):
+        read_yield_history(p)
+    p.write_text("field_id,season,crop\nF1,2008,maize\n")
+    with pytest.raises(UserInputError, match=r"missing column\(s\) declared_crop, reported_yield_t_ha"):
+        read_yield_history(p)
+    with pytest.raises(UserInputError, match="yield history file not found"):
+        read_yield_history(tmp_path / "absent.csv")
