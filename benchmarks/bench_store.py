@@ -11,9 +11,9 @@ Rows, per backend (``underwriting.store.DecisionStore``):
 Backends: a SQLite file (the default store) and a PostgreSQL server started here on loopback with its default
 durability (``fsync`` on; the server binaries from ``/usr/lib/postgresql/*/bin``, as the tests use; without them the
 row says why and the SQLite figures still print). Records are synthetic decisions (seeded) whose bodies are about
-``--body-bytes`` of canonical JSON — a demo decision body is about that size.
+``--body-bytes`` of canonical JSON (the demo's 275 decision bodies average 8.9 kB).
 
-Run: ``nice .venv/bin/python benchmarks/bench_store.py [--n 10000] [--k 500] [--body-bytes 6000]
+Run: ``nice .venv/bin/python benchmarks/bench_store.py [--n 10000] [--k 500] [--body-bytes 9000]
 [--backends sqlite,postgres]``.
 """
 
@@ -44,7 +44,7 @@ def make_items(n: int, start: int, body_bytes: int) -> list[DecisionItem]:
 
     rng = np.random.default_rng(20261201 + start)
     out = []
-    per_field = 600
+    per_field = 490  # bytes of canonical JSON per field entry below (measured)
     n_fields = max(1, body_bytes // per_field)
     for i in range(start, start + n):
         fields = [{"field_id": f"F{i:06d}-{k}", "crop": "maize", "area_ha": round(float(rng.uniform(1, 5)), 3),
@@ -123,7 +123,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=10_000, help="records appended in one call")
     ap.add_argument("--k", type=int, default=500, help="records appended one call each")
-    ap.add_argument("--body-bytes", type=int, default=6000)
+    ap.add_argument("--body-bytes", type=int, default=9000)
     ap.add_argument("--backends", default="sqlite,postgres")
     a = ap.parse_args()
     os.environ.setdefault("AGCREDIT_TOKEN_KEY", "bench-token-key-0123456789")

@@ -233,7 +233,8 @@ def main() -> None:
     print(f"\n{'measure':<50} {'ms':>10}  target / note")
     for name, ms, note in rows:
         print(f"{name:<50} {ms:>10,.1f}  {note}")
-    print(f"\nmachine: {os.cpu_count()} cores; synthetic inputs; python {sys.version.split()[0]}")
+    print(f"\nmachine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end; synthetic inputs; "
+          f"python {sys.version.split()[0]}")
 
 
 if __name__ == "__main__":

@@ -21,10 +21,13 @@ import pandas as pd
 
 from features.errors import UserInputError, file_rows, format_offenders
 
-__all__ = ["MAX_SEASONS", "HISTORY_COLUMNS", "add_history_yields", "read_yield_history"]
+__all__ = ["MAX_SEASONS", "MAX_YIELD_T_HA", "HISTORY_COLUMNS", "add_history_yields", "check_reported_yields",
+           "read_yield_history"]
 
 #: at most this many of the latest earlier seasons enter a field's mean
 MAX_SEASONS = 5
+#: a reported yield above this is refused (t/ha; no field crop comes near — kg/ha typed as t/ha, or a typo)
+MAX_YIELD_T_HA = 30.0
 HISTORY_COLUMNS = ("field_id", "season", "declared_crop", "reported_yield_t_ha")
 
 
@@ -32,7 +35,7 @@ def read_yield_history(path: str | Path) -> pd.DataFrame:
     """The yield history table at ``path`` (CSV): the four :data:`HISTORY_COLUMNS` (others ignored), yields as float
     (empty: not reported), seasons as text; a missing file or column, a season that is no year, a negative or
     non-numeric yield or an unknown crop is a :class:`UserInputError` naming it."""
-    from features.fields import check_known_crops
+    from features.fields import check_known_crops, normalise_crop
 
     p = Path(path)
     try:
@@ -53,16 +56,24 @@ def read_yield_history(path: str | Path) -> pd.DataFrame:
     if bad.any():
         raise UserInputError(f"{p}: column 'season': expected a year like 2024, found other values at "
                              f"{format_offenders(file_rows(p.name, list(np.flatnonzero(bad.to_numpy()))))}")
-    y = pd.to_numeric(out["reported_yield_t_ha"], errors="coerce")
-    bad = (out["reported_yield_t_ha"].notna() & y.isna()) | (y < 0)
-    if bad.any():
-        raise UserInputError(f"{p}: column 'reported_yield_t_ha': expected tonnes per hectare (>= 0 or empty), "
-                             f"found other values at "
-                             f"{format_offenders(file_rows(p.name, list(np.flatnonzero(bad.to_numpy()))))}")
-    out["reported_yield_t_ha"] = y.astype("float64")
+    out["reported_yield_t_ha"] = check_reported_yields(out["reported_yield_t_ha"], p.name)
     check_known_crops(out["declared_crop"], source=str(p), column="declared_crop",
                       rows=out["field_id"] + "/" + out["season"])
+    # "Maize " and "maize" are one crop: matched to the fields' (normalised) declared crops as the fields name them
+    out["declared_crop"] = out["declared_crop"].map(normalise_crop).astype(object)
     return out
+
+
+def check_reported_yields(values: pd.Series, source: str) -> pd.Series:
+    """``values`` as float t/ha (empty: not reported); a user error naming the rows of a value that is not a number,
+    negative, infinite or above :data:`MAX_YIELD_T_HA` (a pre-season limit rests on it)."""
+    y = pd.to_numeric(values, errors="coerce").astype("float64")
+    bad = (values.notna() & y.isna()) | (y < 0) | (y > MAX_YIELD_T_HA)
+    if bad.any():
+        raise UserInputError(f"{source}: column 'reported_yield_t_ha': expected tonnes per hectare (0 to "
+                             f"{MAX_YIELD_T_HA:g}, or empty; kg/ha typed as t/ha?), found other values at "
+                             f"{format_offenders(file_rows(source, list(np.flatnonzero(bad.to_numpy()))))}")
+    return y
 
 
 def add_history_yields(features: pd.DataFrame, history: pd.DataFrame, season: str) -> pd.DataFrame:

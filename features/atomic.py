@@ -6,6 +6,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -64,22 +65,38 @@ def _alive(pid: int) -> bool:
     return True
 
 
+#: a temporary file younger than this is never swept (a writer in another PID namespace — a container sharing the
+#: host name and the folder — looks dead from here; no atomic write takes this long)
+STALE_AFTER_S = 3600.0
+_SWEPT: set[str] = set()
+_SWEPT_LOCK = threading.Lock()
+
+
 def _sweep_stale(path: Path, suffix: str) -> None:
-    """Remove temporary files a killed process left for ``path``: those named by :func:`temp_beside` on this host
-    whose process is gone (a kill -9 runs no cleanup). Files of live processes, of other hosts (a shared folder)
-    and of any other name are left alone."""
-    prefix = f".{path.name}.{_host()}-"
+    """Remove temporary files a killed process left in ``path``'s folder: those named by :func:`temp_beside` on this
+    host whose process is gone (a kill -9 runs no cleanup) and that are older than :data:`STALE_AFTER_S`. Files of
+    live processes, young files, files of other hosts (a shared folder) and of any other name are left alone. Each
+    folder is swept once per process (listing a cache folder of thousands of files at every write would cost)."""
+    folder = str(path.parent.resolve())
+    with _SWEPT_LOCK:
+        if folder in _SWEPT:
+            return
+        _SWEPT.add(folder)
+    host = f".{_host()}-"
     try:
-        names = [n for n in os.listdir(path.parent) if n.startswith(prefix) and n.endswith(suffix)]
+        names = [n for n in os.listdir(folder) if n.startswith(".") and host in n and n.endswith(suffix)]
     except OSError:
         return
+    now = time.time()
     for n in names:
-        pid = n[len(prefix):].split(".", 1)[0]
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            try:
-                os.unlink(path.parent / n)
-            except OSError:
-                pass
+        pid = n.split(host, 1)[1].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        try:
+            if now - os.stat(os.path.join(folder, n)).st_mtime > STALE_AFTER_S:
+                os.unlink(os.path.join(folder, n))
+        except OSError:
+            pass
 
 
 @contextmanager
@@ -88,8 +105,8 @@ def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
     normal exit it is given the mode a new file gets under the umask (``mkstemp`` makes it private, 0600 — a web
     server, another team or Dask workers running as another user could not read the result) and renamed onto
     ``out`` in one step; on an error it is removed and ``out`` is untouched. The name carries this host and process
-    (``.<name>.<host>-<pid>.<random><suffix>``), so a later write of the same file removes what a killed process
-    left (:func:`_sweep_stale`)."""
+    (``.<name>.<host>-<pid>.<random><suffix>``), so a later write into the folder removes what a killed process
+    left there (:func:`_sweep_stale`)."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
     _sweep_stale(path, suffix)

@@ -441,7 +441,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
     # "F0012" and "f0012" are one field typed twice more often than two fields (spreadsheets, Windows file names
     # and most people read them as one): refused like a duplicate, naming both spellings
-    folded = gdf["field_id"].astype(str).str.strip().str.casefold()
+    folded = gdf["field_id"].astype(str).str.casefold()
     dup = pd.DataFrame({"k": folded, "s": gdf["season"].astype(str)}).duplicated(keep=False)
     if dup.any():
         raise FieldsError(source=source, problem="field_ids differing only in case within a season (one field "

@@ -126,11 +126,17 @@ def reunderwrite_cmd(
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale",
                                                    help="With --as-of: " + SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help="With --as-of: " + HAZY_DATES_HELP),
+    history: Path | None = typer.Option(None, "--history", help="Without --county: the farm records' reported "
+                                        "yields (field_id, season, declared_crop, reported_yield_t_ha), which the "
+                                        "pre-season rule values a field on (a county's records/history.csv is read "
+                                        "by itself)"),
 ) -> None:
     """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
     from underwriting.policy import default_policy, load_policy
 
     _inputs(county, fields, imagery, book, applications)
+    if county is not None and history is not None:
+        raise UserInputError("--history is for --fields/--imagery runs; a county's is records/history.csv")
     if county is not None and weather is not None:
         raise UserInputError("--weather is for --fields/--imagery runs; a county's weather is weather/daily.csv")
     pol = load_policy(policy) if policy is not None else default_policy()
@@ -177,14 +183,14 @@ def reunderwrite_cmd(
                                   crop_season_scale=crop_season_scale, haze_dates=haze)
     else:
         res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
-                         weather, crop_season_scale=crop_season_scale, haze_dates=haze)
+                         weather, crop_season_scale=crop_season_scale, haze_dates=haze, yield_history=history)
     _print_result(res)
 
 
 def _files_run(season: str | None, day: date, fields: Path | None, imagery: str | None, book: Path | None,
                applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
                cache: Path | None, weather: Path | None = None, *, crop_season_scale: float | None = None,
-               haze_dates: list[date] | None = None) -> Any:
+               haze_dates: list[date] | None = None, yield_history: Path | None = None) -> Any:
     from features.fields import read_fields
     from features.series import build_series
     from pipelines.reunderwrite import reunderwrite
@@ -195,6 +201,11 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
         from features.weather import read_weather
 
         wx = read_weather(weather)  # checked before anything is computed or written
+    yh = None
+    if yield_history is not None:
+        from features._yield_history import read_yield_history
+
+        yh = read_yield_history(yield_history)
     assert fields is not None and imagery is not None and book is not None and applications is not None
     if not profile:
         raise UserInputError("without --county, give --profile")
@@ -211,7 +222,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                         applications=read_applications(applications), store=store, policy=pol, profile=profile,
                         cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
                         operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
-                        haze_dates=haze_dates)
+                        haze_dates=haze_dates, yield_history=yh)
 
 
 @app.command("monitor")

@@ -118,12 +118,18 @@ def past_applications(applications: pd.DataFrame, fields: pd.DataFrame, season: 
 
 def realised_table(apps: pd.DataFrame, fields: pd.DataFrame, history: pd.DataFrame, season: str) -> pd.DataFrame:
     """Per application and field: crop, region, season, declared area and the reported yield (see module doc)."""
-    f = fields.loc[fields["season"].astype(str) == season, ["field_id", "farmer_token", "declared_area_ha", "region"]]
+    f = fields.loc[fields["season"].astype(str) == season,
+                   ["field_id", "farmer_token", "declared_area_ha", "region", "declared_crop"]]
+    f = f.rename(columns={"declared_crop": "field_crop"})
     h = history.loc[history["season"].astype(str) == season,
                     ["field_id", "declared_crop", "sowing_date", "reported_yield_t_ha"]]
-    m = f.merge(h, on="field_id", how="left")
+    m = f.merge(h, on="field_id", how="left", indicator=True)
     y = m["reported_yield_t_ha"].astype("float64")
-    y = y.where(y.notna() | m["sowing_date"].notna(), 0.0)  # nothing sown, nothing harvested
+    diary = (m["_merge"] == "both").to_numpy()
+    undeclared = m["field_crop"].isna().to_numpy()
+    # nothing harvested: a diary row with no sowing and no yield, or a field with neither a declared crop nor a
+    # diary row (fallow); a declared field without its diary row stays unknown, never 0
+    y = y.where(y.notna() | ~((diary & m["sowing_date"].isna().to_numpy()) | (~diary & undeclared)), 0.0)
     m = m.assign(yield_t_ha=y)
     a = apps[["application_id", "farmer_token"]].merge(m, on="farmer_token", how="inner")
     return pd.DataFrame({"application_id": a["application_id"].astype("str"),
@@ -215,8 +221,8 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     if bad:
         raise BacktestError(county=str(c.path), problem=f"unknown checkpoint(s) {', '.join(bad)} "
                                                         "(expected emergence, mid, end)")
-    twice = sorted({str(x) for x in (seasons or ()) if list(seasons or ()).count(x) > 1}
-                   | {str(x) for x in checkpoints if list(checkpoints).count(x) > 1})
+    given_s, given_k = [str(x).strip() for x in (seasons or ())], [str(x).strip() for x in checkpoints]
+    twice = sorted({x for x in given_s if given_s.count(x) > 1} | {x for x in given_k if given_k.count(x) > 1})
     if twice:  # a season or checkpoint given twice counted its lines and realised values twice
         raise BacktestError(county=str(c.path), problem=f"{', '.join(twice)} given twice (each season and "
                                                         "checkpoint once)")

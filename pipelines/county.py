@@ -126,8 +126,11 @@ class County:
 
         check_known_crops(raw["declared_crop"], source=str(p), column="declared_crop",
                           rows=raw["field_id"].astype(str) + "/" + raw["season"].astype(str))
+        from features.fields import normalise_crop
+
+        crop = raw["declared_crop"].map(normalise_crop)  # "Maize " is maize, as in the fields
         out = pd.DataFrame({"field_id": raw["field_id"].astype("str"), "season": raw["season"].astype("str"),
-                            "declared_crop": raw["declared_crop"].astype("str")})
+                            "declared_crop": crop.where(crop.notna(), raw["declared_crop"]).astype("str")})
         for col in ("sowing_date", "harvest_date"):
             d = pd.to_datetime(raw[col], errors="coerce", format="ISO8601")
             bad = d.isna() & raw[col].notna()
@@ -135,12 +138,10 @@ class County:
                 raise CountyError(path=p, problem=f"column {col}: expected ISO dates, found "
                                                   f"{', '.join(raw.loc[bad, col].astype(str).head(5))}")
             out[col] = d.astype("datetime64[ns]")
-        y = pd.to_numeric(raw["reported_yield_t_ha"], errors="coerce")
-        bad = y.isna() & raw["reported_yield_t_ha"].notna()
-        if bad.any():
-            raise CountyError(path=p, problem="column reported_yield_t_ha: expected numbers, found "
-                                              f"{', '.join(raw.loc[bad, 'reported_yield_t_ha'].astype(str).head(5))}")
-        out["reported_yield_t_ha"] = y.astype("float64")
+        from features._yield_history import check_reported_yields
+
+        # the same checks as `--history` (features/_yield_history.py): the pre-season rule and the backtest rest on it
+        out["reported_yield_t_ha"] = check_reported_yields(raw["reported_yield_t_ha"], str(p))
         return out.sort_values(["season", "field_id"], kind="stable").reset_index(drop=True)
 
     def applications(self) -> pd.DataFrame:

@@ -502,13 +502,15 @@ def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valua
                        prices: pd.DataFrame, book: pd.DataFrame, policy: Any, profile: str,
                        as_of: dt.date | dt.datetime | pd.Timestamp | str, *, runner: Runner | None = None,
                        chunk_applications: int = DEFAULT_CHUNK_APPLICATIONS, provenance: Any = None,
-                       out: Path | None = None, pledged: Any = None) -> list[Any]:
+                       out: Path | None = None, pledged: Any = None, exclude_lines: Any = ()) -> list[Any]:
     """``decide_batch`` on partitions of whole farmers; the same items, bodies byte for byte, same order
-    (``pledged``: the store's pledge holders, :func:`underwriting.decisions.pledge_holders`, as ``decide_batch``)."""
+    (``pledged``: the store's pledge holders, :func:`underwriting.decisions.pledge_holders`; ``exclude_lines``: Book
+    lines not counted as exposure — a re-underwriting's own; both as ``decide_batch``)."""
     from pipelines._dask_decide import decide_partitions
     from underwriting.decisions import prepare_batch
 
-    base, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of)
+    base, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of,
+                              exclude_lines=exclude_lines)
     items, _ = decide_partitions(runner or local_runner(), applications, features, valuations, prices, base, policy,
                                  profile, day, chunk_applications=chunk_applications, provenance=provenance, out=out,
                                  pledged=pledged)

@@ -398,9 +398,9 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
         if r.basis == "preseason":  # what the pre-season rule valued the field on (CREDIT_POLICY.md step 2)
             hist = v.get("history_yield_t_ha") if v.get("history_yield_t_ha") is not None else \
                 f.get("history_yield_t_ha")
-            entry["preseason_yield_source"] = "model" if hist is None else "history"
-            if hist is not None:
-                entry.update({"history_yield_t_ha": hist, "history_seasons": f.get("history_seasons")})
+            if hist is not None:  # only then: bodies valued on the model's expectation stay as they were
+                entry.update({"preseason_yield_source": "history", "history_yield_t_ha": hist,
+                              "history_seasons": f.get("history_seasons")})
         fields.append(entry)
     models = sorted({(str(v.get("model_name")), str(v.get("model_version")), str(v.get("run_id") or ""))
                      for v in vmap.values()})

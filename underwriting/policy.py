@@ -307,9 +307,16 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # <<: *base — its keys may be overridden on purpose
+                continue
             key = self.construct_object(key_node, deep=deep)
             line = key_node.start_mark.line + 1
-            if key in seen:
+            try:
+                again = key in seen
+            except TypeError:  # an unhashable key (? [a, b]): not valid here, a YAML error like any other
+                raise yaml.constructor.ConstructorError(None, None, "an unhashable mapping key",
+                                                        key_node.start_mark) from None
+            if again:
                 raise _DuplicateKey(str(key), seen[key], line)
             seen[key] = line
         return super().construct_mapping(node, deep=deep)

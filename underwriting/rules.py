@@ -159,6 +159,10 @@ def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: boo
         tprob = f.get("crop_type_prob")
         if tprob is None or tprob < ev.min_crop_type_prob:
             codes.append("CROP_TYPE_UNCERTAIN")
+    elif not f.get("declared_crop") and f.get("crop_type") == NO_CROP:
+        # before emergence too: an undeclared field the crop model calls "no crop" has nothing to value (its
+        # fallow valuation has no price and stopped the whole batch)
+        codes.append("NOT_PLANTED")
     if not in_scope:
         codes.append("OUT_OF_MODEL_SCOPE")
     return codes

@@ -66,16 +66,22 @@ def test_atomic_outputs_get_the_umask_mode(tmp_path: Path, mask: int) -> None:
     assert sorted(q.name for q in tmp_path.rglob("*")) == ["page.html", "sub", "t.csv"]
 
 
-def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: Path) -> None:
+def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """kill -9 runs no cleanup: the temporary file of a process killed while writing a cache or output file stayed
-    beside it for good. The next write of the same file removes the ones a dead process of this host left; a live
-    process's (a concurrent writer), another host's (a shared folder) and other files' temporaries stay."""
+    beside it for good. The next write into the folder removes those an hour-old dead process of this host left; a
+    live process's (a concurrent writer), a young one's (a writer in another PID namespace looks dead from here),
+    another host's (a shared folder) and other names stay."""
     import subprocess
     import sys
+    import time
 
     import pandas as pd
 
+    import features.atomic as A
     from features.atomic import _host, write_table_atomic
+
+    monkeypatch.setattr(A, "_SWEPT", set())
 
     script = ("import os, sys, tempfile\n"
               "fd, p = tempfile.mkstemp(dir=sys.argv[1], prefix=f'.t.parquet.{sys.argv[2]}-{os.getpid()}.', "
@@ -85,9 +91,14 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: 
     assert len(dead) == 1
     live = tmp_path / f".t.parquet.{_host()}-{os.getpid()}.abc.tmp"
     other_host = tmp_path / ".t.parquet.otherhost-1.abc.tmp"
-    other_file = tmp_path / f".u.parquet.{_host()}-999999999.abc.tmp"
-    for p in (live, other_host, other_file):
+    young = tmp_path / f".u.parquet.{_host()}-999999999.abc.tmp"  # a dead pid here, but written a minute ago
+    other_name = tmp_path / f"notes.{_host()}-999999999.txt"
+    for p in (live, other_host, young, other_name):
         p.write_bytes(b"x")
+    old = time.time() - 2 * A.STALE_AFTER_S
+    for p in (tmp_path / dead[0], live, other_host, other_name):
+        os.utime(p, (old, old))
+    os.utime(young, (time.time() - 60, time.time() - 60))
     write_table_atomic(pd.DataFrame({"a": [1]}), tmp_path / "t.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["t.parquet", live.name, other_host.name, other_file.name])
+        ["t.parquet", live.name, other_host.name, young.name, other_name.name])

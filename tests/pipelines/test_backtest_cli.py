@@ -210,3 +210,18 @@ def test_a_field_that_yielded_nothing_is_worth_nothing_whatever_its_crop() -> No
     prices = pd.DataFrame({"crop": ["maize"], "region": ["r"], "season": ["2020"], "price_per_t": [10_000]})
     out = realised_values(realised, prices).set_index("application_id")["realised_value"]
     assert out["A1"] == 60_000 and pd.isna(out["A2"])
+
+
+def test_realised_yield_is_zero_only_when_nothing_was_sown_or_declared() -> None:
+    """A field with neither a declared crop nor a diary row is fallow (0); a declared field whose diary row is
+    missing is unknown, never 0 (a missing record is no evidence of a failed harvest)."""
+    from pipelines.backtest_run import realised_table
+
+    fields = pd.DataFrame({"field_id": ["F1", "F2", "F3", "F4"], "season": "2020", "farmer_token": "T",
+                           "declared_area_ha": 1.0, "region": "r", "declared_crop": ["maize", None, "maize", "maize"]})
+    history = pd.DataFrame({"field_id": ["F1", "F4"], "season": "2020", "declared_crop": ["maize", "maize"],
+                            "sowing_date": [pd.Timestamp("2020-06-01"), pd.NaT], "reported_yield_t_ha": [3.0, np.nan]})
+    apps = pd.DataFrame({"application_id": ["A1"], "farmer_token": ["T"]})
+    got = realised_table(apps, fields, history, "2020")
+    assert got["yield_t_ha"].tolist()[:2] == [3.0, 0.0] and np.isnan(got["yield_t_ha"].iloc[2])
+    assert got["yield_t_ha"].iloc[3] == 0.0  # a diary row: no sowing, no harvest

@@ -642,3 +642,52 @@ def test_cli_value_bad_inputs(world: dict[str, Any], tmp_path: Path) -> None:
                            env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and "give --scheduler or --workers, not both" in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_preseason_decisions_value_fields_on_the_farmers_reported_yields(world: dict[str, Any], registry: str,
+                                                                         tmp_path: Path) -> None:
+    """Before the emergence checkpoint the pre-season rule values a field on "the farmer's reported history for the
+    field, or the regional expectation" (CREDIT_POLICY.md step 2); nothing supplied the history before this release.
+    `underwrite --history` (the farm records) gives each field the mean of its declared crop's reported yields over
+    its latest five earlier seasons; the body says so; without it, the model's expectation as before."""
+    from datetime import date
+
+    from features._yield_history import add_history_yields
+
+    c: County = world["county"]
+    season = world["season"]
+    early = date(int(season), 6, 10)  # after the season starts (05-15), before in-kcc's emergence checkpoint (08-31)
+    hist = c.history()
+    fields = c.fields(season)
+    feats = featurize(fields, c.imagery, season, early, cache_dir=c.cache_dir).features
+    expect = add_history_yields(feats, hist, season).set_index("field_id")
+    assert expect["history_seasons"].max() >= 1
+    feats_path = tmp_path / "early.parquet"
+    feats.to_parquet(feats_path, index=False)
+    hist_path = tmp_path / "history.csv"
+    hist[["field_id", "season", "declared_crop", "reported_yield_t_ha"]].to_csv(hist_path, index=False)
+    base = ["underwrite", "--applications", str(c.path / "records" / "applications.csv"), "--fields",
+            str(c.path / "records" / "fields.gpkg"), "--season", season, "--as-of", early.isoformat(),
+            "--features", str(feats_path), "--book", str(c.path / "records" / "book.csv"), "--profile", "in-kcc",
+            "--no-progress", "--crop-model", "none"]
+    with_h = CliRunner().invoke(app, [*base, "--store", f"sqlite:///{tmp_path / 'h.db'}", "--history",
+                                      str(hist_path)], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert with_h.exit_code == 0, with_h.stderr
+    without = CliRunner().invoke(app, [*base, "--store", f"sqlite:///{tmp_path / 'm.db'}"],
+                                 env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert without.exit_code == 0, without.stderr
+    with DecisionStore(f"sqlite:///{tmp_path / 'h.db'}") as st:
+        h_fields = [f for b in st.records(season)["body"] for f in json.loads(b)["fields"]]
+    with DecisionStore(f"sqlite:///{tmp_path / 'm.db'}") as st:
+        m_fields = [f for b in st.records(season)["body"] for f in json.loads(b)["fields"]]
+    pre = [f for f in h_fields if f["basis"] == "preseason"]
+    assert pre and all(f["basis"] == "preseason" for f in m_fields)
+    used = [f for f in pre if f.get("preseason_yield_source") == "history"]
+    assert used and all(f["history_yield_t_ha"] == pytest.approx(expect.loc[f["field_id"], "history_yield_t_ha"])
+                        for f in used)
+    assert not any("preseason_yield_source" in f for f in m_fields)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF0001,2008,rice,9500\n")
+    r = CliRunner().invoke(app, [*base, "--store", f"sqlite:///{tmp_path / 'x.db'}", "--history", str(bad)],
+                           env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "kg/ha typed as t/ha?" in r.stderr and not (tmp_path / "x.db").exists()

@@ -651,6 +651,25 @@ def test_preseason_body_says_what_the_field_was_valued_on() -> None:
     assert fb["yield_p50_t_ha"] == pytest.approx(11.0 * 0.7)
     g = dict(f, history_yield_t_ha=float("nan"), history_seasons=0)
     item2 = run(application(requested_amount=20_000_000), [g], [valuation_row("F1", as_of=early)], as_of=early)
-    assert item2.body["fields"][0]["preseason_yield_source"] == "model"
+    assert "preseason_yield_source" not in item2.body["fields"][0]  # valued on the model: the body as before
     assert "preseason_yield_source" not in run(application(), [feature_row("F1")], [valuation_row("F1")]).body[
         "fields"][0]
+
+
+def test_an_undeclared_fallow_field_before_emergence_does_not_stop_the_batch() -> None:
+    """Before the emergence checkpoint (no imagery checks) the same field was still valued as fallow, had no price
+    and stopped every applicant's decision; it is NOT_PLANTED there too."""
+    early = date(2025, 4, 1)
+    apps = pd.DataFrame([application("A1", token="tok-a"), application("A2", token="tok-b")])
+    feats = features_frame([
+        feature_row("F1", token="tok-a", as_of=early, growth_stage="not_sown", emergence_date=None,
+                    planted_area_ha=None, n_clear_obs=0, crop_type=None, crop_type_prob=None, declared_crop_prob=None),
+        feature_row("F2", token="tok-b", as_of=early, growth_stage="not_sown", emergence_date=None,
+                    planted_area_ha=None, n_clear_obs=0, declared_crop=None, declared_crop_prob=None,
+                    crop_type="fallow", crop_type_prob=0.9)])
+    vals = valuations_frame([valuation_row("F1", as_of=early),
+                             valuation_row("F2", as_of=early, crop="fallow", p10=0.0, p50=0.0, p90=0.0, price=0)])
+    items = decide_batch(apps, feats, vals, prices_frame(), book_frame(), POLICY, PROFILE, early)
+    f2 = items[1].body["fields"][0]
+    assert f2["basis"] == "preseason" and "NOT_PLANTED" in f2["codes"] and not f2["included"]
+    assert items[0].body["fields"][0]["included"]

@@ -136,6 +136,21 @@ def test_a_key_given_twice_is_refused(tmp_path: Path) -> None:
         load_policy(f)
 
 
+def test_merge_keys_still_load_and_an_unhashable_key_is_one_line(tmp_path: Path) -> None:
+    """The duplicate-key loader refused YAML merge keys (`<<: *base`, whose keys a profile overrides on purpose) and
+    crashed with a TypeError on an unhashable key (a traceback through the CLI)."""
+    text = DEFAULT_POLICY_PATH.read_text(encoding="utf-8").replace("  us-operating:\n", "  us-operating: &base\n", 1)
+    text = text.replace("  cn-rural:\n", "  us-copy:\n    <<: *base\n    advance_rate: 0.70\n  cn-rural:\n", 1)
+    f = tmp_path / "merge.yaml"
+    f.write_text(text, encoding="utf-8")
+    pol = load_policy(f)
+    assert pol.profile("us-copy").advance_rate == 0.70 and pol.profile("us-operating").advance_rate == 0.80
+    g = tmp_path / "unhashable.yaml"
+    g.write_text("? [a, b]\n: 1\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"unhashable.yaml: not valid YAML at line 1"):
+        load_policy(g)
+
+
 def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(PolicyError, match=r"absent\.yaml: cannot be read \("):
         load_policy(tmp_path / "absent.yaml")
