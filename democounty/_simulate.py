@@ -48,6 +48,10 @@ def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool, see
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise SimulateError(what="out", expected="a new or empty folder (or --overwrite; overwrite=True from Python)",
                             found=str(out))
+    from features.atomic import check_writable
+
+    # before minutes of simulation: the folder the county is built in (beside ``out``) must be writable
+    check_writable(out.with_name(out.name + ".partial") / "county.json", what="county folder")
     if out.exists() and any(out.iterdir()) and not (out / "county.json").is_file():
         # --overwrite replaces a county folder; any other folder (a home folder, a project) is never deleted
         raise SimulateError(what="out", expected="a county folder to overwrite (it has county.json) or an empty one",

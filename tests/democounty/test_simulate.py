@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -96,6 +97,24 @@ def test_refuses_non_empty_out_then_overwrites(tmp_path: Path) -> None:
     meta = simulate("in-smallholder", 1, "tiny", out, render=False, workers=1, overwrite=True)
     assert meta["currency"] == "INR" and not (out / "extra.txt").exists()
     assert not out.with_name("county.partial").exists() and not out.with_name("county.old").exists()
+
+
+def test_an_unwritable_out_is_refused_before_simulating(tmp_path: Path) -> None:
+    """An unwritable --out was reported only after the whole simulation, naming the internal .partial folder as
+    "file not found"."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        if os.access(ro, os.W_OK):  # root ignores the mode: a file where a folder is needed instead
+            (tmp_path / "afile").write_text("x")
+            target = tmp_path / "afile" / "county"
+        else:
+            target = ro / "county"
+        with pytest.raises(UserInputError, match="cannot write the county folder there"):
+            simulate("in-smallholder", 1, "tiny", target, render=False, workers=1)
+    finally:
+        ro.chmod(0o755)
 
 
 @pytest.mark.parametrize(("kw", "msg"), [({"region": "mars"}, "region"), ({"size": "huge"}, "size"),
