@@ -22,7 +22,7 @@ import pandas as pd
 from features.errors import UserInputError, file_rows, format_offenders
 
 __all__ = ["MAX_SEASONS", "MAX_YIELD_T_HA", "HISTORY_COLUMNS", "add_history_yields", "check_reported_yields",
-           "read_yield_history"]
+           "read_yield_history", "refuse_personal_values"]
 
 #: at most this many of the latest earlier seasons enter a field's mean
 MAX_SEASONS = 5
@@ -57,11 +57,23 @@ def read_yield_history(path: str | Path) -> pd.DataFrame:
         raise UserInputError(f"{p}: column 'season': expected a year like 2024, found other values at "
                              f"{format_offenders(file_rows(p.name, list(np.flatnonzero(bad.to_numpy()))))}")
     out["reported_yield_t_ha"] = check_reported_yields(out["reported_yield_t_ha"], p.name)
+    refuse_personal_values(out["declared_crop"], p.name, "declared_crop")
     check_known_crops(out["declared_crop"], source=str(p), column="declared_crop",
                       rows=out["field_id"] + "/" + out["season"])
     # "Maize " and "maize" are one crop: matched to the fields' (normalised) declared crops as the fields name them
     out["declared_crop"] = out["declared_crop"].map(normalise_crop).astype(object)
     return out
+
+
+def refuse_personal_values(values: pd.Series, source: str, column: str) -> None:
+    """A user error naming the rows (never the values) of ``values`` that look like a farmer's name, phone or ID
+    number or an e-mail — typed into a column whose own error would otherwise quote them."""
+    from features.identity import _personal_token
+
+    bad = [i for i, v in enumerate(values) if isinstance(v, str) and v.strip() and _personal_token(v, set())]
+    if bad:
+        raise UserInputError(f"{source}: column '{column}': expected a crop name, found personal data (a name, "
+                             f"phone or ID number) at {format_offenders(file_rows(source, bad))}")
 
 
 def check_reported_yields(values: pd.Series, source: str) -> pd.Series:

@@ -23,6 +23,9 @@ How each past season is underwritten:
   reported yields. The champion was fitted on every past season, the tested one included: its
   errors there are in-sample and the backtest would flatter the policy. ``"champion"`` or a saved
   model folder can be given instead (and must be for a county with one past season).
+- **Prices**: a decision uses the latest table price dated on or before its date (:func:`prices_known_on`: a
+  season-average price published after the harvest is replaced by the previous one a lender knew); the realised
+  value uses the season's own table price.
 - **Book**: empty (the historical book is unknown), so concentration caps do not apply.
 - **Realised value** of a line: Σ over the farmer's fields of the season of declared area ×
   reported yield × the season's table price of the declared crop; a field with no reported
@@ -279,7 +282,9 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
             f = _with_crop(feats[(s, k)])
             vals = value_fields(f, model.predict_quantiles(f), table, model_name="yield-value",
                                 model_version=f"backtest-without-{s}" if loso else "fixed")
-            items = decide_batch(apps, f, vals, price_frame, empty_book, pol, prof_name, dates[(s, k)],
+            known, late = prices_known_on(price_frame, s, dates[(s, k)])
+            warnings += [f"{s} {k}: {w}" for w in late]
+            items = decide_batch(apps, f, vals, known, empty_book, pol, prof_name, dates[(s, k)],
                                  provenance={"backtest": True, "checkpoint": k})
             got = lines_from_decisions(items).assign(checkpoint=k)
             outcome_rows += [{"season": s, "checkpoint": k, "outcome": o} for o in got["outcome"]]
@@ -320,6 +325,33 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                        models={"yield": ym_desc, "crop_type": cm_desc}, warnings=sorted(set(warnings)))
 
 
+def prices_known_on(prices: pd.DataFrame, season: str, day: dt.date) -> tuple[pd.DataFrame, list[str]]:
+    """The price table a lender deciding on ``day`` had for ``season``: each of the season's rows dated after ``day``
+    (a season average published after the harvest) is replaced by the latest row of the same crop and region dated on
+    or before ``day`` (another season's), relabelled to ``season`` with its source saying so; a row with no such
+    earlier price is kept and named in the returned warnings (hindsight that cannot be avoided). Rows of other
+    seasons are left as they are (the realised values price each season at its own table price)."""
+    out = prices.copy()
+    dates = pd.to_datetime(out["price_date"].replace("", None), errors="coerce")
+    day_ts = pd.Timestamp(day)
+    rows = (out["season"].astype(str) == str(season)) & (dates > day_ts)
+    warnings: list[str] = []
+    for i in out.index[rows.to_numpy()]:
+        crop, region = out.at[i, "crop"], out.at[i, "region"]
+        same = (out["crop"] == crop) & (out["region"] == region) & (dates <= day_ts)
+        if not same.any():
+            warnings.append(f"the {crop} price of {region} {season} is dated {out.at[i, 'price_date']}, after the "
+                            f"decision ({day}), and no earlier price is known: used as it is (hindsight)")
+            continue
+        j = dates[same].sort_values(kind="stable").index[-1]
+        for col in ("price_per_t", "support_price_per_t", "sigma_annual", "moisture_basis_pct", "price_date",
+                    "currency"):
+            out.at[i, col] = prices.at[j, col]
+        out.at[i, "source"] = (f"the latest price known on {day}: {crop} {region} season {prices.at[j, 'season']} "
+                               f"({prices.at[j, 'source']})")
+    return out, warnings
+
+
 def _with_crop(f: pd.DataFrame) -> pd.DataFrame:
     """A ``crop`` column: as :func:`models.yield_value.crop_of` picks it, else ``fallow`` (nothing to value).
 
@@ -346,8 +378,9 @@ def _policy_per_ha(lines: pd.DataFrame, declared: pd.DataFrame) -> int:
 
 #: what this backtest knows that the lender would not have known on the decision date (printed with every run)
 CAVEATS = (
-    "decisions and realised values use the same table price of each season (no price risk is tested; a table "
-    "price dated after the decision date is hindsight — us-nebraska's are season averages published after it)",
+    "decisions use the latest table price dated on or before the decision (a season average published after the "
+    "harvest is replaced by the previous one known), realised values the season's own: price risk is tested only as "
+    "far as the table's prices move",
     "the crop-type model and its phenology calibration were fitted on every past season, the tested one included; "
     "a leave-one-season-out yield model is trained on later seasons too",
     "'end' is the end of the season's imagery window, after the harvest: 'mid' is the figure a lender deciding "

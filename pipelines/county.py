@@ -122,8 +122,10 @@ class County:
         missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
         if missing:
             raise CountyError(path=p, problem=f"missing column(s) {', '.join(missing)}")
+        from features._yield_history import refuse_personal_values
         from features.fields import check_known_crops
 
+        refuse_personal_values(raw["declared_crop"], str(p), "declared_crop")
         check_known_crops(raw["declared_crop"], source=str(p), column="declared_crop",
                           rows=raw["field_id"].astype(str) + "/" + raw["season"].astype(str))
         from features.fields import normalise_crop
@@ -134,9 +136,10 @@ class County:
         for col in ("sowing_date", "harvest_date"):
             d = pd.to_datetime(raw[col], errors="coerce", format="ISO8601")
             bad = d.isna() & raw[col].notna()
-            if bad.any():
-                raise CountyError(path=p, problem=f"column {col}: expected ISO dates, found "
-                                                  f"{', '.join(raw.loc[bad, col].astype(str).head(5))}")
+            if bad.any():  # named by field and season: a phone typed into a date is never echoed
+                where = (raw.loc[bad, "field_id"].astype(str) + "/" + raw.loc[bad, "season"].astype(str)).head(5)
+                raise CountyError(path=p, problem=f"column {col}: expected ISO dates (YYYY-MM-DD), found other "
+                                                  f"values at {', '.join(where)}")
             out[col] = d.astype("datetime64[ns]")
         from features._yield_history import check_reported_yields
 

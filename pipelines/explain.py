@@ -354,6 +354,11 @@ def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
         f"stressed {_m(e.get('stressed_price_per_t'), cur)}/t; expected value {_m(e.get('expected_value'), cur)}, "
         f"stressed value {_m(e.get('stressed_value'), cur)}",
     ]
+    if e.get("preseason_yield_source") == "history":  # the pre-season rule valued it on the farmer's records
+        lines.insert(5, f"    pre-season rule: the farmer's reported yield {_num(e.get('history_yield_t_ha'))} t/ha "
+                        f"(mean of {e.get('history_seasons')} earlier season(s) of the declared crop, at the price's "
+                        "moisture basis) × the policy's pre-season haircut = the P50 used; P10 = that × the model's "
+                        "P10/P50 ratio (the model's P50 and its contributions below are not the value used)")
     return lines
 
 

@@ -198,7 +198,8 @@ def decided_lines(records: pd.DataFrame, as_of: date, season: str, *, covered: s
                   known: set[str] | None = None) -> pd.DataFrame:
     """The lines ``D-<application_id>`` re-underwriting follows besides the Book: applications of ``season`` that a
     stored record approved (APPROVE/REDUCE, on or before ``as_of``), not in ``covered`` (and in ``known`` when
-    given), each with its latest record's limit, nothing drawn or outstanding (empty frame: none)."""
+    given) and not matured before ``as_of`` (the latest record's maturity date), each with its latest record's limit,
+    nothing drawn or outstanding (empty frame: none)."""
     r = records[(records["season"].astype(str) == str(season)) & (records["as_of"] <= as_of.isoformat())]
     opened = set(r.loc[r["outcome"].isin(["APPROVE", "REDUCE"]), "application_id"])
     r = r.sort_values("seq").groupby("application_id").tail(1)
@@ -212,6 +213,8 @@ def decided_lines(records: pd.DataFrame, as_of: date, season: str, *, covered: s
         main: dict[str, Any] = max(body.get("fields", []), key=lambda f: (f.get("expected_value") or 0, str(f.get("field_id"))),
                    default={})
         maturity = comp.get("maturity_date") or rec.as_of
+        if str(maturity) < as_of.isoformat():  # matured before the checkpoint: no line to follow (nor to extend)
+            continue
         extra.append({"line_id": f"D-{rec.application_id}", "application_id": rec.application_id,
                       "farmer_token": rec.farmer_token, "currency": rec.currency, "limit": int(rec.limit),
                       "drawn": 0, "outstanding": 0, "start_date": pd.Timestamp(rec.as_of),
@@ -423,7 +426,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         # exactly as `underwrite` values (pipelines.underwrite._valuations): the features aligned to the model's
         # columns, each region's checkpoint from its calendar and the crops valued there — so the same field on the
         # same date is in (or out of) the model's validated scope on both paths
-        from pipelines.underwrite import _valuations, align_features
+        from pipelines.underwrite import _valuations, align_features, later_prices
 
         if yield_history is not None:  # the pre-season rule values a field on its reported yields (as underwrite)
             from features._yield_history import add_history_yields
@@ -431,6 +434,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             feats = add_history_yields(feats, yield_history, season)
         feats = align_features(feats, models.yield_model, warnings)
         vals, label = _valuations(feats, models, prices, policy.profile(profile).currency, season, as_of, warnings)
+        warnings.extend(later_prices(prices.to_frame(), vals, season, as_of))
         # the lines being re-decided are not exposure against themselves (a farmer's lines reviewed together are
         # one row "L1+L2": each of its Book lines is left out)
         known = set(book["line_id"].astype(str))

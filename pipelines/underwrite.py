@@ -156,6 +156,24 @@ def _valuations(features: pd.DataFrame, models: ChampionModels, prices: PriceTab
     return vals.assign(run_id=models.yield_run_id), ",".join(sorted(labels))
 
 
+def later_prices(prices: pd.DataFrame, valuations: pd.DataFrame, season: str, day: dt.date) -> list[str]:
+    """Warnings for the season's prices of the valued crops dated after ``day``: a lender deciding then did not
+    have them (a season average published after the harvest) — the decision is priced with hindsight."""
+    if "price_date" not in prices.columns or valuations.empty:
+        return []
+    used = {(str(c), str(r)) for c, r in zip(valuations["crop"], valuations["region"], strict=True)}
+    rows = prices[prices["season"].astype(str) == str(season)]
+    dated = pd.to_datetime(rows["price_date"].replace("", None), errors="coerce")
+    late = rows[(dated > pd.Timestamp(day)).to_numpy()]
+    names = sorted(f"{c} in {r} (dated {d})" for c, r, d in zip(late["crop"], late["region"], late["price_date"],
+                                                               strict=True) if (str(c), str(r)) in used)
+    if not names:
+        return []
+    return [f"the price table's season-{season} price of {', '.join(names[:3])}{' …' if len(names) > 3 else ''} is "
+            f"dated after the decision date {day}: a lender deciding then did not have it (give the prices known "
+            "on the decision date)"]
+
+
 def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str,
                      as_of: dt.date | str, *, imagery: str | Path | None, policy: Policy, profile: str,
                      book: pd.DataFrame, store_url: str | None = None, models: ChampionModels | None = None,
@@ -225,11 +243,16 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
         from features._yield_history import add_history_yields
 
         feats = add_history_yields(feats, yield_history, season)
+        if len(feats) and int(feats["history_seasons"].max()) == 0:
+            warnings.append(f"the yield history given has no reported yield of the declared crop for any field of "
+                            f"season {season} in an earlier season (other seasons or field ids only?): every "
+                            "pre-season field is valued on the model's expectation")
     require_weather(feats, models.yield_model, f"{models.yield_name} version {models.yield_version}")
     tick(1, 3, "valuations")
     feats = align_features(feats, models.yield_model, warnings)
     currency = policy.profile(profile).currency
     vals, label = _valuations(feats, models, prices, currency, season, day, warnings)
+    warnings.extend(later_prices(prices.to_frame(), vals, season, day))
     sha, artifact = _features_bytes(feats)  # written once the decisions are made
     provenance: dict[str, Any] = {
         "features_sha256": sha, "run": run or f"underwrite {season} {day.isoformat()}", "checkpoint": label,

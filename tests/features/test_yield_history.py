@@ -47,3 +47,15 @@ def test_reading_names_what_is_wrong(tmp_path: Path) -> None:
         read_yield_history(p)
     with pytest.raises(UserInputError, match="yield history file not found"):
         read_yield_history(tmp_path / "absent.csv")
+
+
+def test_personal_data_typed_into_the_history_is_never_echoed(tmp_path: Path) -> None:
+    """A phone or a farmer's name typed into the history's crop column was quoted in the error ("declared_crop
+    '+91-00000-18677' not a known crop"): named by row only."""
+    p = tmp_path / "history.csv"
+    for value in ("+91-00000-18677", "Wenzu Wenteda"):
+        p.write_text(f"field_id,season,declared_crop,reported_yield_t_ha\nF1,2008,maize,5\nF1,2007,{value},4\n")
+        with pytest.raises(UserInputError, match=r"column 'declared_crop': expected a crop name, found personal "
+                                                 r"data .* at line 3") as e:
+            read_yield_history(p)
+        assert value not in str(e.value) and "18677" not in str(e.value)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from datetime import date
 from math import ceil
 from pathlib import Path
 from typing import Any
@@ -225,3 +226,25 @@ def test_realised_yield_is_zero_only_when_nothing_was_sown_or_declared() -> None
     got = realised_table(apps, fields, history, "2020")
     assert got["yield_t_ha"].tolist()[:2] == [3.0, 0.0] and np.isnan(got["yield_t_ha"].iloc[2])
     assert got["yield_t_ha"].iloc[3] == 0.0  # a diary row: no sowing, no harvest
+
+
+def test_decisions_use_the_latest_price_known_on_their_date() -> None:
+    """A backtest decision priced each season at its own table price — for us-nebraska a season average published
+    a year later (hindsight). It now uses the latest price dated on or before the decision; a price published before
+    (India's MSP) stays; a season without any earlier price keeps its own, named in a warning."""
+    from pipelines.backtest_run import prices_known_on
+
+    prices = pd.DataFrame({
+        "crop": ["maize", "maize", "maize", "rice", "soybean"], "region": "r",
+        "season": ["2017", "2018", "2019", "2019", "2019"], "currency": "USD",
+        "price_per_t": [15_000, 16_000, 17_000, 20_000, 30_000], "moisture_basis_pct": 15.5, "sigma_annual": 0.2,
+        "support_price_per_t": [None, None, None, 19_000, None],
+        "source": ["avg 2017", "avg 2018", "avg 2019", "msp 2019", "avg 2019"],
+        "price_date": ["2018-08-31", "2019-08-31", "2020-08-31", "2019-06-30", "2020-08-31"]})
+    known, late = prices_known_on(prices, "2019", date(2019, 7, 20))
+    k = known.set_index(["crop", "season"])
+    # 2018's average is published 2019-08-31, after the decision: 2017's is the latest known
+    assert k.loc[("maize", "2019"), "price_per_t"] == 15_000 and "season 2017" in k.loc[("maize", "2019"), "source"]
+    assert k.loc[("rice", "2019"), "price_per_t"] == 20_000  # known before the decision
+    assert k.loc[("soybean", "2019"), "price_per_t"] == 30_000 and len(late) == 1 and "soybean" in late[0]
+    assert k.loc[("maize", "2018"), "price_per_t"] == 16_000  # other seasons untouched (realised values)

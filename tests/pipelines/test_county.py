@@ -124,3 +124,27 @@ def test_missing_record_names_the_file(tmp_path: Path, tiny_county_sh: Path) -> 
     (c / "records" / "history.csv").write_text("field_id,season\nF1,2008\n")
     with pytest.raises(CountyError, match="missing column"):
         county.history()
+
+
+def test_a_phone_typed_into_the_history_is_not_echoed(tiny_county_sh: Path, tmp_path: Path) -> None:
+    """A phone number typed into history.csv's sowing_date (or crop) column was quoted in the error of every county
+    command (backtest, train, demo): named by field and season (dates) or by row (crop) instead."""
+    import shutil
+
+    import pandas as pd
+
+    from features.errors import UserInputError
+
+    c = tmp_path / "county"
+    shutil.copytree(tiny_county_sh, c)
+    hist = c / "records" / "history.csv"
+    raw = pd.read_csv(hist, dtype=str, keep_default_na=False)
+    first = f"{raw.loc[0, 'field_id']}/{raw.loc[0, 'season']}"
+    for col in ("sowing_date", "declared_crop"):
+        bad = raw.copy()
+        bad.loc[0, col] = "+91-00000-18677"
+        bad.to_csv(hist, index=False)
+        with pytest.raises(UserInputError) as e:
+            County(c).history()
+        assert "18677" not in str(e.value)
+        assert (first if col == "sowing_date" else "line 2") in str(e.value)

@@ -691,3 +691,18 @@ def test_preseason_decisions_value_fields_on_the_farmers_reported_yields(world: 
     r = CliRunner().invoke(app, [*base, "--store", f"sqlite:///{tmp_path / 'x.db'}", "--history", str(bad)],
                            env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and "kg/ha typed as t/ha?" in r.stderr and not (tmp_path / "x.db").exists()
+
+
+def test_a_price_dated_after_the_decision_is_warned() -> None:
+    """The shipped us-nebraska prices are season averages published after the harvest: a decision priced with one
+    used what the lender could not have known — said in a warning (the table is the bank's to give)."""
+    from datetime import date
+
+    from models.prices import read_prices
+    from pipelines.underwrite import later_prices
+
+    prices = read_prices().to_frame()
+    vals = pd.DataFrame({"crop": ["maize", "rice"], "region": ["us-nebraska", "in-smallholder"]})
+    w = later_prices(prices, vals, "2018", date(2018, 7, 20))
+    assert len(w) == 1 and "maize in us-nebraska (dated 2019-08-31)" in w[0] and "rice in" not in w[0]
+    assert later_prices(prices, vals, "2018", date(2019, 9, 1)) == []
