@@ -300,3 +300,19 @@ def test_the_term_says_which_rule_set_it() -> None:
     assert _term_basis(body(90, 90, None)) == "no expected harvest date: the requested 90 days, at most 365"
     # a re-underwriting record (the line's maturity kept; no rule of a new decision set its term): said plainly
     assert _term_basis(body(45, 206)) == "expected harvest 2009-12-30, marketing window 45 days, at most 365 days"
+
+
+def test_a_history_valued_preseason_field_is_explained() -> None:
+    """explain showed a pre-season field's model P50 and contributions only, though the value used came from the
+    farmer's reported history (mean over seasons × the haircut): it says so now, and only for such a field."""
+    from pipelines.explain import FieldExplanation, _field_lines
+
+    ev = {"included": False, "exclusion_code": "OUT_OF_MODEL_SCOPE", "codes": ["OUT_OF_MODEL_SCOPE"],
+          "basis": "preseason", "declared_crop": "cotton", "yield_p50_t_ha": 1.225, "yield_p10_t_ha": 0.9,
+          "model_yield_p50_t_ha": 2.33, "preseason_yield_source": "history", "history_yield_t_ha": 1.75,
+          "history_seasons": 2}
+    text = "\n".join(_field_lines(FieldExplanation("F0209", ev), "INR"))
+    assert "pre-season rule: the farmer's reported yield 1.75 t/ha (mean of 2 earlier season(s)" in text
+    plain = "\n".join(_field_lines(FieldExplanation("F0209", {k: v for k, v in ev.items()
+                                                               if not k.startswith(("preseason", "history"))}), "INR"))
+    assert "pre-season rule" not in plain

@@ -706,3 +706,12 @@ def test_a_price_dated_after_the_decision_is_warned() -> None:
     w = later_prices(prices, vals, "2018", date(2018, 7, 20))
     assert len(w) == 1 and "maize in us-nebraska (dated 2019-08-31)" in w[0] and "rice in" not in w[0]
     assert later_prices(prices, vals, "2018", date(2019, 9, 1)) == []
+
+
+def test_a_yield_history_matching_no_field_is_warned(world: dict[str, Any], tmp_path: Path) -> None:
+    """A history of other field ids (or of later seasons only) fell back to the model's expectation silently."""
+    hist = pd.DataFrame({"field_id": ["NOPE1"], "season": ["2001"], "declared_crop": ["rice"],
+                         "reported_yield_t_ha": [4.0]})
+    res = _run(world, f"sqlite:///{tmp_path / 'h.db'}", features=world["features"], yield_history=hist)
+    assert any("the yield history given has no reported yield of the declared crop for any field" in w
+               for w in res.warnings), res.warnings
