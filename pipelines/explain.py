@@ -105,6 +105,8 @@ class Explanation:
     contributions_note: str | None
     #: the applications holding the farmer's fields of the season (FIELDS_ALREADY_PLEDGED), else empty
     pledged_to: list[str] = field(default_factory=list)
+    #: a re-underwriting record's line, balances, change and proposed actions (the body's ``reunderwrite``)
+    reunderwrite: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -317,7 +319,8 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         models=list(body.get("models", [])),
         policy={k: pol.get(k) for k in ("id", "version", "content_hash", "profile")},
         override=body.get("override"), history=history, contributions_note=note,
-        pledged_to=[str(a) for a in body.get("computation", {}).get("fields_pledged_to", [])])
+        pledged_to=[str(a) for a in body.get("computation", {}).get("fields_pledged_to", [])],
+        reunderwrite=body.get("reunderwrite"))
 
 
 def explain_text(store: DecisionStore | str | None, application_id: str, as_of: str | date | None = None,
@@ -420,6 +423,14 @@ def _render(x: Explanation) -> str:
                     f"{_m(o.get('original_limit'), cur)} -> {o.get('outcome')} {_m(o.get('limit'), cur)} by "
                     f"{o.get('operator')}" + (f", approved by {o['approver']}" if o.get("approver") else "")
                 + f": {o.get('reason')}"]
+    if x.reunderwrite:  # the analyst's to-do of a re-underwriting: it was only in the run's output and the body
+        r = x.reunderwrite
+        acts = ", ".join(r.get("proposed_actions") or []) or "none (the new limit covers the balance)"
+        out += ["", f"Re-underwriting of line {r.get('line_id')}: {r.get('previous_outcome')} "
+                    f"{_m(r.get('previous_limit'), cur)} -> {x.outcome} {_m(x.limit, cur)}; outstanding "
+                    f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}, line maturity "
+                    f"{r.get('line_maturity_date') or 'n/a'}",
+                f"  proposed actions: {acts}; alerts: {', '.join(r.get('alerts') or []) or 'none'}"]
     out += ["", "Model contributions to each field's P50 yield (LightGBM pred_contrib, this application only):"]
     shown = [line for f in x.fields for line in _contribution_lines(f)]
     out += shown or ["  none"]

@@ -316,3 +316,29 @@ def test_a_history_valued_preseason_field_is_explained() -> None:
     plain = "\n".join(_field_lines(FieldExplanation("F0209", {k: v for k, v in ev.items()
                                                                if not k.startswith(("preseason", "history"))}), "INR"))
     assert "pre-season rule" not in plain
+
+
+def test_explain_shows_a_reunderwritings_proposed_actions(tmp_path: Path, model: YieldModel) -> None:
+    """A re-underwriting's proposed actions (FREEZE_UNDRAWN, REVIEW…) were only in the run's output and the body:
+    explain says them now, with the line, its balances and the change."""
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 're.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
+    items = underwrite_synthetic(url, model, feats, applications(feats, {"tok-00000": 900_000_000}))
+    aid = items[0].application_id
+    with DecisionStore(url) as st:
+        rec = st.latest(aid)
+        assert rec is not None
+        body = {**rec.body, "reunderwrite": {"line_id": "L7", "previous_outcome": rec.outcome,
+                                             "previous_limit": rec.limit, "outstanding": 12_345, "drawn": 12_000,
+                                             "line_maturity_date": "2025-12-01",
+                                             "proposed_actions": ["FREEZE_UNDRAWN", "REVIEW"], "alerts": ["F1:WATCH"]}}
+        st.append([DecisionItem(idempotency_key="re-1", application_id=aid, farmer_token=rec.farmer_token,
+                                season=rec.season, as_of=rec.as_of, outcome=rec.outcome, limit=rec.limit,
+                                currency=rec.currency, reason_codes=tuple(rec.reason_codes), body=body,
+                                kind="reunderwrite", supersedes=rec.record_id)], operator="tester")
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert "Re-underwriting of line L7:" in text and "outstanding USD 123.45, drawn USD 120.00" in text
+    assert "proposed actions: FREEZE_UNDRAWN, REVIEW; alerts: F1:WATCH" in text
