@@ -68,9 +68,9 @@ def read_yield_history(path: str | Path) -> pd.DataFrame:
 def refuse_personal_values(values: pd.Series, source: str, column: str) -> None:
     """A user error naming the rows (never the values) of ``values`` that look like a farmer's name, phone or ID
     number or an e-mail — typed into a column whose own error would otherwise quote them."""
-    from features.identity import _personal_token
+    from features.identity import looks_personal
 
-    bad = [i for i, v in enumerate(values) if isinstance(v, str) and v.strip() and _personal_token(v, set())]
+    bad = [i for i, v in enumerate(values) if isinstance(v, str) and v.strip() and looks_personal(v)]
     if bad:
         raise UserInputError(f"{source}: column '{column}': expected a crop name, found personal data (a name, "
                              f"phone or ID number) at {format_offenders(file_rows(source, bad))}")

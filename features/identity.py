@@ -20,7 +20,7 @@ import pandas as pd
 from features.errors import UserInputError
 
 __all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key", "identifiers_hidden",
-           "hide_identifiers", "rows_holding_identifiers"]
+           "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
 #: columns that hold personal identifiers, in the order used to derive the token
@@ -65,28 +65,29 @@ def farmer_token(identifier: str, key: bytes) -> str:
 _TOKEN_SEPARATORS = re.compile(r"[\s().\-/]")
 
 
-def _personal_token(value: str, identifiers: set[str]) -> bool:
-    """Whether a given farmer_token is personal data rather than a pseudonym: more than one word (a name), a phone
-    or ID number (7+ digits once separators go), an e-mail or ``+`` number, or one of the table's own identifiers."""
+def looks_personal(value: str) -> bool:
+    """Whether a value that should be a one-word code (a pseudonymous token, a crop name) is personal data by its
+    shape: more than one word (a name), a phone or ID number (7+ digits once separators go), an e-mail or a ``+``
+    number."""
     s = unicodedata.normalize("NFKC", value).strip()
     bare = _TOKEN_SEPARATORS.sub("", s)
-    return (any(ch.isspace() for ch in s) or "@" in s or "+" in s or (bare.isdecimal() and len(bare) >= 7)
-            or (_norm(s) in identifiers if _norm(s) else False))
+    return any(ch.isspace() for ch in s) or "@" in s or "+" in s or (bare.isdecimal() and len(bare) >= 7)
 
 
 def refuse_personal_tokens(df: pd.DataFrame, *, source: str) -> None:
     """A ``farmer_token`` column given in a table is stored in every decision record as it is: one holding a name,
-    a phone or ID number, an e-mail, or one of the table's own identifiers is refused, naming rows only (a bank's own
-    pseudonymous customer keys — one word, not a phone or ID number — pass)."""
+    a phone or ID number, an e-mail (:func:`looks_personal`), or one of the table's own identifiers
+    (:func:`rows_holding_identifiers`) is refused, naming rows only (a bank's own pseudonymous customer keys — one
+    word, not a phone or ID number — pass)."""
     from features.errors import file_rows, format_offenders
 
-    ids = {_norm(v) for c in IDENTIFIER_COLUMNS if c in df.columns for v in df[c].dropna().astype(str)} - {""}
-    bad = [i for i, v in enumerate(df["farmer_token"]) if v is not None and not (isinstance(v, float) and pd.isna(v))
-           and _personal_token(str(v), ids)]
+    bad = set(rows_holding_identifiers(df, "farmer_token"))
+    bad |= {i for i, v in enumerate(df["farmer_token"]) if v is not None and not (isinstance(v, float) and pd.isna(v))
+            and looks_personal(str(v))}
     if bad:
         raise UserInputError(f"{source}: column 'farmer_token': expected a pseudonymous token (one word, not a "
                              "farmer's name, ID or phone number: tokens are kept in the permanent records), found "
-                             f"personal data at {format_offenders(file_rows(source, bad))}")
+                             f"personal data at {format_offenders(file_rows(source, sorted(bad)))}")
 
 
 def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
