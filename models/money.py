@@ -36,12 +36,20 @@ _GROUPED = re.compile(r"[+-]?(?:\d{1,3}(?:,\d{3})+|\d{1,2}(?:,\d{2})*,\d{3})(?:\
 MAX_MINOR = 10**15
 
 
+#: an exponent in a typed amount ("1e4", "2.5E+05"); NaN and Infinity are refused as not finite
+_EXPONENT = re.compile(r"\d[eE][+-]?\d")
+
+
 def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     """Convert a major-unit amount (str, int, float, Decimal) to integer minor units exactly."""
     digits = MINOR_DIGITS[check_currency(currency, where=where)]
+    typed = not isinstance(value, float)
     if isinstance(value, float):
         value = repr(value)
     text = str(value).strip()
+    if typed and _EXPONENT.search(text):
+        # "1e4" is a spreadsheet's rendering or a typo for 104, not an amount anyone types into a credit file
+        raise MoneyError(where=where, value=value, expected="a number written out in digits (no exponent, as 1e4)")
     if "," in text and not _GROUPED.fullmatch(text):
         # "12500,50" is a decimal comma, not 1,250,050: only whole thousands groups (1,250,050.50) or the Indian
         # lakh/crore grouping (12,50,050.50) are digit grouping; anything else is refused, never guessed

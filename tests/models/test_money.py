@@ -58,3 +58,12 @@ def test_a_decimal_comma_is_refused_not_read_as_grouping(value: str) -> None:
     money and override limits. A comma is accepted only between digit groups (thousands, or the Indian lakh form)."""
     with pytest.raises(MoneyError, match="a point for decimals"):
         to_minor(value, "EUR")
+
+
+@pytest.mark.parametrize("value", ["1e4", "2.5E+05", "1e-2", "-3e3"])
+def test_a_typed_exponent_is_refused(value: str) -> None:
+    """`--limit 1e4` and a Book cell "2.5E+05" (a spreadsheet's rendering) were read as 10,000 and 250,000: an amount
+    typed into a credit file is written out in digits; a float from code (0.1) is still converted exactly."""
+    with pytest.raises(MoneyError, match="written out in digits"):
+        to_minor(value, "USD")
+    assert to_minor(1e4, "USD") == 1_000_000
