@@ -293,9 +293,12 @@ def propose_actions(*, new_limit: int, outstanding: int, new_outcome: str, new_m
                     line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None) -> tuple[str, ...]:
     """Proposed actions for a line whose new limit is below its outstanding balance; a REFER, which grants nothing
     until an analyst decides, is sent to REVIEW even when its indicative limit covers the balance (nothing backs the
-    line meanwhile); else none."""
+    line meanwhile); a DECLINE with nothing outstanding freezes the undrawn line (nothing may be drawn on it any more);
+    else none."""
     r = rules or ActionRules()
     if new_limit >= outstanding:
+        if new_outcome == "DECLINE":
+            return ("FREEZE_UNDRAWN",)
         return ("REVIEW",) if new_outcome == "REFER" and outstanding > 0 else ()
     out = ["FREEZE_UNDRAWN"]
     if new_maturity is not None and line_maturity is not None and new_maturity < line_maturity:

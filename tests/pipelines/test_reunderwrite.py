@@ -148,6 +148,9 @@ def test_deterioration_reason_and_actions() -> None:
                            line_maturity=None, high_alert=True) == ("REVIEW",)
     assert propose_actions(new_limit=5_000_000, outstanding=0, new_outcome="REFER", new_maturity=None,
                            line_maturity=None, high_alert=False) == ()
+    # a DECLINE of a line with nothing drawn proposed nothing: its undrawn limit stayed open to draw
+    assert propose_actions(new_limit=0, outstanding=0, new_outcome="DECLINE", new_maturity=None,
+                           line_maturity=None, high_alert=False) == ("FREEZE_UNDRAWN",)
 
 
 def test_book_with_decided_names_only_uncovered_approvals() -> None:
