@@ -21,13 +21,16 @@ import pandas as pd
 
 from features.errors import UserInputError, file_rows, format_offenders
 
-__all__ = ["MAX_SEASONS", "MAX_YIELD_T_HA", "HISTORY_COLUMNS", "add_history_yields", "check_reported_yields",
-           "read_yield_history", "refuse_personal_values"]
+__all__ = ["MAX_SEASONS", "MAX_YIELD_T_HA", "HISTORY_COLUMNS", "YIELD_LIMITS_CSV", "add_history_yields",
+           "check_reported_yields", "read_yield_history", "refuse_personal_values", "yield_limits"]
 
 #: at most this many of the latest earlier seasons enter a field's mean
 MAX_SEASONS = 5
-#: a reported yield above this is refused (t/ha; no field crop comes near — kg/ha typed as t/ha, or a typo)
+#: a reported yield above this is refused for a crop without its own limit (t/ha; kg/ha typed as t/ha, or a typo)
 MAX_YIELD_T_HA = 30.0
+#: per-crop limits (t/ha at the price's moisture basis; about the world field record, so a unit mistake such as
+#: quintals or bushels per area typed as t/ha is refused rather than valued)
+YIELD_LIMITS_CSV = Path(__file__).parent / "data" / "crop_yield_limits.csv"
 HISTORY_COLUMNS = ("field_id", "season", "declared_crop", "reported_yield_t_ha")
 
 
@@ -56,12 +59,12 @@ def read_yield_history(path: str | Path) -> pd.DataFrame:
     if bad.any():
         raise UserInputError(f"{p}: column 'season': expected a year like 2024, found other values at "
                              f"{format_offenders(file_rows(p.name, list(np.flatnonzero(bad.to_numpy()))))}")
-    out["reported_yield_t_ha"] = check_reported_yields(out["reported_yield_t_ha"], p.name)
     refuse_personal_values(out["declared_crop"], p.name, "declared_crop")
     check_known_crops(out["declared_crop"], source=str(p), column="declared_crop",
                       rows=out["field_id"] + "/" + out["season"])
     # "Maize " and "maize" are one crop: matched to the fields' (normalised) declared crops as the fields name them
     out["declared_crop"] = out["declared_crop"].map(normalise_crop).astype(object)
+    out["reported_yield_t_ha"] = check_reported_yields(out["reported_yield_t_ha"], p.name, out["declared_crop"])
     return out
 
 
@@ -76,15 +79,32 @@ def refuse_personal_values(values: pd.Series, source: str, column: str) -> None:
                              f"phone or ID number) at {format_offenders(file_rows(source, bad))}")
 
 
-def check_reported_yields(values: pd.Series, source: str) -> pd.Series:
+def yield_limits() -> dict[str, float]:
+    """Per-crop upper limits of a reported yield (t/ha), from :data:`YIELD_LIMITS_CSV`."""
+    t = pd.read_csv(YIELD_LIMITS_CSV, usecols=["crop", "max_t_ha"])
+    return {str(c): float(v) for c, v in zip(t["crop"], t["max_t_ha"], strict=True)}
+
+
+def check_reported_yields(values: pd.Series, source: str, crops: pd.Series | None = None) -> pd.Series:
     """``values`` as float t/ha (empty: not reported); a user error naming the rows of a value that is not a number,
-    negative, infinite or above :data:`MAX_YIELD_T_HA` (a pre-season limit rests on it)."""
+    negative, infinite or above its crop's limit (:func:`yield_limits`; :data:`MAX_YIELD_T_HA` for a crop without
+    one, or without ``crops``, the rows' normalised crop names) — a pre-season limit rests on it."""
     y = pd.to_numeric(values, errors="coerce").astype("float64")
     bad = (values.notna() & y.isna()) | (y < 0) | (y > MAX_YIELD_T_HA)
     if bad.any():
         raise UserInputError(f"{source}: column 'reported_yield_t_ha': expected tonnes per hectare (0 to "
                              f"{MAX_YIELD_T_HA:g}, or empty; kg/ha typed as t/ha?), found other values at "
                              f"{format_offenders(file_rows(source, list(np.flatnonzero(bad.to_numpy()))))}")
+    if crops is not None:
+        limits = yield_limits()
+        cap = crops.map(limits).astype("float64").fillna(MAX_YIELD_T_HA).to_numpy()
+        above = y.to_numpy() > cap
+        if above.any():
+            first = int(np.flatnonzero(above)[0])
+            crop, limit = crops.iloc[first], cap[first]
+            raise UserInputError(f"{source}: column 'reported_yield_t_ha': above the crop's limit ({crop} "
+                                 f"{limit:g} t/ha, about the world field record; quintals or bushels per area typed "
+                                 f"as t/ha?) at {format_offenders(file_rows(source, list(np.flatnonzero(above))))}")
     return y
 
 

@@ -144,7 +144,7 @@ class County:
         from features._yield_history import check_reported_yields
 
         # the same checks as `--history` (features/_yield_history.py): the pre-season rule and the backtest rest on it
-        out["reported_yield_t_ha"] = check_reported_yields(raw["reported_yield_t_ha"], str(p))
+        out["reported_yield_t_ha"] = check_reported_yields(raw["reported_yield_t_ha"], str(p), out["declared_crop"])
         return out.sort_values(["season", "field_id"], kind="stable").reset_index(drop=True)
 
     def applications(self) -> pd.DataFrame:

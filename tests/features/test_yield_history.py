@@ -59,3 +59,20 @@ def test_personal_data_typed_into_the_history_is_never_echoed(tmp_path: Path) ->
                                                  r"data .* at line 3") as e:
             read_yield_history(p)
         assert value not in str(e.value) and "18677" not in str(e.value)
+
+
+def test_a_unit_mistake_is_refused_by_the_crops_limit(tmp_path: Path) -> None:
+    """One 0-30 t/ha range for every crop let quintals per hectare typed as t/ha through for cotton (22 q/ha read as
+    22 t/ha: ten times the farmer's harvest valued pre-season). Each crop has its limit, about the world field
+    record (features/data/crop_yield_limits.csv); a crop without one keeps 0-30."""
+    p = tmp_path / "history.csv"
+    p.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF1,2008,cotton,2.2\nF1,2007,Cotton,22\n"
+                 "F2,2007,maize,22\n")
+    with pytest.raises(UserInputError, match=r"above the crop's limit \(cotton 15 t/ha.* at line 3 \(1 in all\)$"):
+        read_yield_history(p)
+    p.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF1,2008,cotton,2.2\nF2,2007,maize,22\n"
+                 "F3,2007,fallow,0\n")
+    assert read_yield_history(p)["reported_yield_t_ha"].tolist() == [2.2, 22.0, 0.0]
+    p.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF3,2007,fallow,1.5\n")
+    with pytest.raises(UserInputError, match=r"fallow 0 t/ha"):
+        read_yield_history(p)
