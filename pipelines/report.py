@@ -64,8 +64,12 @@ def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
     return r.groupby("application_id").tail(1).drop(columns="_pos").sort_values("application_id").reset_index(drop=True)
 
 
+class _Html(str):
+    """Markup built here (a tag); every other table cell is escaped, whatever it starts with."""
+
+
 def _tag(text: str) -> str:
-    return f'<span class="tag" style="background:{OUTCOME_COLOURS.get(text, "#607d8b")}">{escape(text)}</span>'
+    return _Html(f'<span class="tag" style="background:{OUTCOME_COLOURS.get(text, "#607d8b")}">{escape(text)}</span>')
 
 
 def _table(df: pd.DataFrame, num: tuple[str, ...] = ()) -> str:
@@ -77,7 +81,7 @@ def _table(df: pd.DataFrame, num: tuple[str, ...] = ()) -> str:
         cells = []
         for c, v in zip(df.columns, rec, strict=True):
             cls = ' class="num"' if c in num else ""
-            cells.append(f"<td{cls}>{v if isinstance(v, str) and v.startswith('<span') else escape(str(v))}</td>")
+            cells.append(f"<td{cls}>{v if isinstance(v, _Html) else escape(str(v))}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -179,6 +183,21 @@ def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.Data
     return g.reset_index().astype({"applications": int, "limit": "int64"})
 
 
+def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur: str) -> pd.DataFrame:
+    """The proposed actions of the latest records (``dec``, their parsed ``bodies``) that are re-underwritings
+    proposing any: line, application, farmer token, new limit, outstanding balance, actions."""
+    rows = []
+    for (_, d), b in zip(dec.iterrows(), bodies, strict=True):
+        ru = b.get("reunderwrite") or {}
+        acts = ru.get("proposed_actions") or []
+        if acts:
+            rows.append({"line": ru.get("line_id", ""), "application": d["application_id"],
+                         "farmer": d["farmer_token"], "outcome": _tag(str(d["outcome"])),
+                         "limit": _money(d["limit"], cur), "outstanding": _money(ru.get("outstanding", 0), cur),
+                         "actions": ", ".join(str(a) for a in acts)})
+    return pd.DataFrame(rows)
+
+
 def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts."""
     dec = latest_decisions(data.decisions)
@@ -205,6 +224,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     dec_tbl = pd.DataFrame({"application": dec["application_id"], "farmer": dec["farmer_token"],
                             "crop": dec["crop"], "outcome": [_tag(o) for o in dec["outcome"]],
                             "limit": [_money(v, cur) for v in dec["limit"]], "reasons": dec["reason_codes"].fillna("")})
+    act_tbl = proposed_actions_table(dec, bodies, cur)
     al = data.alerts
     al_tbl = (al[["field_id", "alert", "severity", "date"]].assign(date=lambda d: pd.to_datetime(d["date"]).dt.date.astype(str))
               if not al.empty else pd.DataFrame())
@@ -219,6 +239,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value)</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
             "<h2>Limits changed since the last checkpoint</h2>", _table(chg_tbl, num=("previous limit", "limit")),
+            "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
+            _table(act_tbl, num=("limit", "outstanding")),
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",))]
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic),
                   Path(out_dir) / f"portfolio-{data.season}.html")

@@ -158,3 +158,23 @@ def test_exposure_splits_granted_limits_over_their_fields() -> None:
     assert got["limit"].to_dict() == {"(unvalued)": 30_00, "cotton": 30_00, "maize": 50_00, "rice": 70_00}
     assert got["applications"].to_dict() == {"(unvalued)": 1, "cotton": 1, "maize": 1, "rice": 1}
     assert got["limit"].sum() == 100_00 + 50_00 + 30_00  # the REFER's indicative 70.00 is not exposure
+
+
+def test_portfolio_shows_proposed_actions_and_escapes_every_cell(tmp_path: Path) -> None:
+    """The proposed actions of a re-underwriting (freeze, shorten, review) were in its output, records and `explain`
+    only: the portfolio report lists each line's. A table cell starting with "<span" was taken for the report's own
+    markup and written unescaped (an application id is the user's text)."""
+    data = _data()
+    ru = {"reunderwrite": {"line_id": "L-7", "outstanding": 4_500_000, "proposed_actions": ["FREEZE_UNDRAWN", "REVIEW"]}}
+    recs = data.decisions.copy()
+    recs.loc[4, "body"] = json.dumps(ru)
+    recs.loc[1, "application_id"] = "<span onmouseover=alert(1)>A2"
+    data.decisions = recs
+    html = render_portfolio(data, tmp_path).read_text()
+    section = html.split("<h2>Proposed actions")[1].split("<h2>")[0]
+    assert "L-7" in section and "FREEZE_UNDRAWN, REVIEW" in section and "USD 45,000.00" in section
+    assert "USD 40,000.00" in section and ">A1<" in section and "A3" not in section
+    assert "<span onmouseover" not in html and "&lt;span onmouseover=alert(1)&gt;A2" in html
+    data.decisions = _data().decisions
+    empty = render_portfolio(data, tmp_path / "b").read_text()
+    assert "none" in empty.split("<h2>Proposed actions")[1].split("<h2>")[0]
