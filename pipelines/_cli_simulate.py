@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import app, echo, user_errors
+from pipelines._cli_app import app, echo, err, user_errors
 
 
 @app.command("simulate")
@@ -16,7 +16,8 @@ def simulate_cmd(
     seed: int = typer.Option(..., "--seed", help="Random seed (same seed, byte-identical files)."),
     size: str = typer.Option("demo", "--size", help="tiny (tests), demo or eval."),
     out: Path = typer.Option(..., "--out", help="Output folder (must be new or empty unless --overwrite)."),
-    seasons: int = typer.Option(6, "--seasons", help="Past seasons besides the current one."),
+    seasons: int | None = typer.Option(None, "--seasons",
+                                       help="Past seasons besides the current one (default 6; tiny: 1 at most)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing county folder."),
     workers: int = typer.Option(2, "--workers", help="Processes for the crop model and rendering."),
     render: bool = typer.Option(True, "--render/--no-render", help="Render the Sentinel-2 scenes."),
@@ -24,7 +25,10 @@ def simulate_cmd(
     """Simulate a demo county: landscape, AquaCrop growth, farmers' records, truth and scenes (synthetic)."""
     from democounty import simulate
 
-    meta = simulate(region, seed, size, out, seasons=seasons, render=render, workers=workers, overwrite=overwrite)
+    if seasons is not None and seasons > 1 and size == "tiny":
+        err(f"warning: --size tiny simulates one past season; --seasons {seasons} is not used")
+    meta = simulate(region, seed, size, out, seasons=6 if seasons is None else seasons, render=render,
+                    workers=workers, overwrite=overwrite)
     echo(_summary(out, meta))
 
 

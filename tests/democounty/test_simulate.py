@@ -135,6 +135,11 @@ def test_cli_simulate(tmp_path: Path) -> None:
                                  "--out", str(out), "--no-render", "--workers", "1"])
     assert r.exit_code == 0, r.stderr
     assert "fields: 12" in r.stdout and "synthetic" in r.stdout and str(out / "truth") in r.stdout
+    assert "warning" not in r.stderr
+    # --size tiny simulates one past season: a --seasons above it was dropped without a word
+    r4 = CliRunner().invoke(app, ["simulate", "--region", "in-smallholder", "--seed", "3", "--size", "tiny",
+                                  "--out", str(tmp_path / "t4"), "--no-render", "--workers", "1", "--seasons", "4"])
+    assert r4.exit_code == 0 and "warning: --size tiny simulates one past season; --seasons 4 is not used" in r4.stderr
     r2 = CliRunner().invoke(app, ["simulate", "--region", "in-smallholder", "--seed", "3", "--size", "tiny",
                                   "--out", str(out), "--no-render"])
     assert r2.exit_code == 2 and "error:" in r2.stderr and "Traceback" not in r2.stderr
