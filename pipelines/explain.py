@@ -261,6 +261,10 @@ def _term_basis(body: dict[str, Any]) -> str:
     term, window, longest = int(c["term_days"]), p.get("marketing_window_days"), p.get("max_term_days")
     requested = body["application"].get("requested_term_days")
     harvest = c.get("expected_harvest_date")
+    line_end = body["application"].get("latest_maturity_date")
+    if line_end is not None and str(c.get("maturity_date")) == str(line_end):
+        return (f"kept at the line's maturity {line_end} (a re-underwriting never extends a line; expected harvest "
+                f"{harvest or 'unknown'})")
     if harvest is None:
         return f"no expected harvest date: the requested {requested} days, at most {longest}"
     to_harvest = (dt.date.fromisoformat(str(harvest)) - dt.date.fromisoformat(str(body["as_of"]))).days
@@ -273,7 +277,6 @@ def _term_basis(body: dict[str, Any]) -> str:
     if requested is not None and term == int(requested):
         return (f"the requested {requested} days: after the expected harvest {harvest}, within its {window}-day "
                 "marketing window")
-    # a re-underwriting keeps the line's maturity: its term runs from this date to it
     return f"expected harvest {harvest}, marketing window {window} days, at most {longest} days"
 
 

@@ -416,6 +416,11 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
                                       warnings=warnings)
         apps = applications[applications["application_id"].isin(set(todo["review_application_id"]))]
+        # the line's maturity bounds the re-decided term: a re-underwriting after the expected harvest gave a fresh
+        # marketing window from the checkpoint and extended lines past their contract (shortening is proposed)
+        ends = {str(a): _day_text(_iso(m)) for a, m in zip(todo["review_application_id"], todo["maturity_date"],
+                                                            strict=True)}
+        apps = apps.assign(latest_maturity_date=apps["application_id"].astype(str).map(ends))
         models, wx = ScoringModels.for_run(models, weather=weather, warnings=warnings)
         models = models.with_season_scale(crop_season_scale)
         prices = prices if prices is not None else read_prices()

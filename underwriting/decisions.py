@@ -283,6 +283,9 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     harvest = max(harvest_used) if harvest_used else fallback
     term = term_days(as_of, harvest, int(app["requested_term_days"]), profile.marketing_window_days,
                      profile.max_term_days)
+    latest = _day_or_none(app.get("latest_maturity_date"))
+    if latest is not None:  # a re-underwriting re-decides a line: it never matures later than the line does
+        term = min(term, max(1, (latest - as_of).days))
     # concentration: the crop and region of the largest valued field
     main = max(included, key=lambda r: (r.value_used[0], r.field_id), default=None)
     main_crop = main_region = None
@@ -365,7 +368,15 @@ def _reasons(steps: list[tuple[str, int]], results: list[FieldResult], refer_cod
 
 _APP_KEYS = ("application_id", "farmer_token", "season", "currency", "requested_amount", "requested_term_days",
              "existing_debt", "debt_due_this_cycle", "other_income", "living_costs", "unfinanced_costs",
-             "prior_liens_on_crop", "contract_crop", "contract_price_per_t", "insurance_guarantee")
+             "prior_liens_on_crop", "contract_crop", "contract_price_per_t", "insurance_guarantee",
+             "latest_maturity_date")
+def _day_or_none(v: Any) -> date | None:
+    """A date from a date, timestamp or ISO text; None for an empty cell."""
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NaT or (isinstance(v, str) and not v.strip()):
+        return None
+    return pd.Timestamp(v).date()
+
+
 _FIELD_KEYS = ("field_id", "geometry_hash", "region", "declared_crop", "declared_area_ha", "field_area_ha",
                "planted_area_ha", "overlap_fraction", "noncrop_fraction", "n_clear_obs", "n_clear_pixels",
                "crop_type", "crop_type_prob", "declared_crop_prob", "crop_season_scale", "growth_stage",

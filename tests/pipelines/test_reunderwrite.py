@@ -108,6 +108,10 @@ def test_linked_records_and_idempotent(world: dict[str, Any]) -> None:
         for rid in later.changes["record_id"]:
             rec = st.get(str(rid))
             assert rec is not None and rec.supersedes in mid_ids  # the mid record is what the end one replaces
+            # after the harvest a re-underwriting gave a fresh marketing window: lines matured past their contract
+            line_end = rec.body["reunderwrite"]["line_maturity_date"]
+            assert rec.body["application"]["latest_maturity_date"] == line_end
+            assert rec.body["computation"]["maturity_date"] <= line_end
 
 
 def _item(limit: int, stressed: int, maturity: str) -> DecisionItem:

@@ -673,3 +673,27 @@ def test_an_undeclared_fallow_field_before_emergence_does_not_stop_the_batch() -
     f2 = items[1].body["fields"][0]
     assert f2["basis"] == "preseason" and "NOT_PLANTED" in f2["codes"] and not f2["included"]
     assert items[0].body["fields"][0]["included"]
+
+
+def test_a_line_re_decided_never_matures_later_than_it_does() -> None:
+    """At the end of the season (the expected harvest passed) a re-underwriting gave a fresh 45/60-day marketing
+    window from the checkpoint: 54 of the demo's 59 end-of-season records matured after their Book line, limits
+    kept or raised (A2009-00035: 2010-03-08 → 2010-04-14). `latest_maturity_date` (reunderwrite sets it to the
+    line's maturity) caps the term; the body records it; a date before that is kept as computed."""
+    late = date(2025, 11, 20)  # after the expected harvest (2025-10-15)
+    free = run(application(requested_term_days=120), [feature_row("F1", as_of=late)],
+               [valuation_row("F1", as_of=late)], as_of=late)
+    assert free.body["computation"]["maturity_date"] == "2026-01-19"  # 60-day window from the checkpoint
+    capped = run(application(requested_term_days=120, latest_maturity_date="2025-12-01"),
+                 [feature_row("F1", as_of=late)], [valuation_row("F1", as_of=late)], as_of=late)
+    c = capped.body["computation"]
+    assert (c["term_days"], c["maturity_date"]) == (11, "2025-12-01")
+    assert capped.body["application"]["latest_maturity_date"] == "2025-12-01"
+    # the cash-flow limit's interest runs over the shorter term
+    assert c["cash_flow_limit"] >= free.body["computation"]["cash_flow_limit"]
+    early = run(application(requested_term_days=120, latest_maturity_date="2026-06-01"),
+                [feature_row("F1", as_of=late)], [valuation_row("F1", as_of=late)], as_of=late)
+    assert early.body["computation"]["maturity_date"] == "2026-01-19"
+    from pipelines.explain import _term_basis
+
+    assert _term_basis(json.loads(canonical_json(capped.body))).startswith("kept at the line's maturity 2025-12-01")
