@@ -16,7 +16,9 @@ A field is compared with *its* crop (the declared crop, or the crop-type model's
 where none was declared), on its crop's observations only: from the crop's pre-season
 checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`). Alerts (each with severity, evidence and the date it was raised):
 
-* ``WATCH`` (medium) — NDVI below the expected P10 on two clear observations in a row;
+* ``WATCH`` (medium) — NDVI below the expected P10 on two clear observations in a row, on days when that P10 is
+  itself a green crop (at least ``emerged``): before sowing and after harvest the band is bare soil, and bare soil
+  a hundredth below it says nothing about the crop (two thirds of the demo's end-of-season WATCH alerts were that);
 * ``CROP_FAILURE`` (high) — **peers**: the field fell at least ``peer_drop`` below its peers (the
   ``peer_k`` fields (of the same crop with ``peer_same_crop``) whose NDVI over the previous 100 days was
   most like its own, observed on the same date, see :mod:`pipelines._monitor_peers`) while they stayed green (≥ ``peer_green``), and
@@ -100,7 +102,7 @@ from pipelines._monitor_peers import (
 from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
-           "expected_emergence_days", "detect_alerts", "emerging", "not_planted_day", "clear_ndvi", "season_alerts",
+           "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask",
            "mismatch_cohort", "thermal_clock", "season_start_days"]
 
@@ -330,6 +332,20 @@ def mismatch_cohort(obs: pd.DataFrame | SeasonTrajectories, fields: pd.DataFrame
     return out
 
 
+def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.ndarray, vals: np.ndarray,
+                           rise: float, cutoff: pd.Timestamp) -> pd.Timestamp:
+    """The day a NOT_PLANTED (no emerged observation up to the cutoff) was raised: the first acquisition date of
+    ``grid`` on or after the ``deadline`` whose latest clear observation of the field (``dates``, ``vals``) is not
+    a rising one (:func:`emerging`) — as `agcredit evaluate alerts` dates it —, else the cutoff. It was dated with
+    the date asked (the same alert moved with every query)."""
+    cand = grid[grid >= deadline.to_datetime64()]
+    if len(vals) and len(cand):
+        rising = (vals - np.minimum.accumulate(vals)) >= rise
+        last = np.searchsorted(dates, cand, side="right") - 1
+        cand = cand[(last < 0) | ~rising[np.maximum(last, 0)]]
+    return pd.Timestamp(cand[0]) if len(cand) else cutoff
+
+
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
                   season_start: date, expected_emergence_day: dict[tuple[str, str], int],
                   params: AlertParams | None = None, *, timing: pd.DataFrame | None = None,
@@ -374,6 +390,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     all_days = ((obs["date"] - start).dt.days.to_numpy() if len(obs) else np.zeros(0, dtype=int))
     all_vals = obs["ndvi"].to_numpy(dtype=float)
     all_dates = obs["date"].to_numpy()
+    grid = np.unique(all_dates)  # the season's acquisition dates up to the cutoff
     spans: dict[tuple[str, str], tuple[int, int]] = {}
     for i, k in enumerate(keys):
         a, _ = spans.get(k, (i, i))
@@ -399,14 +416,16 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         emerge_by = not_planted_day(expected_emergence_day, region, crop, p.np_other_gap)
         if emerge_by is not None and today_day >= emerge_by + p.grace_days \
                 and not (vals >= p.emerged).any() and not emerging(vals, p.np_rise):
-            add(fid, season, "NOT_PLANTED", cutoff, {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
+            raised = first_not_planted_date(grid, start + pd.Timedelta(days=emerge_by + p.grace_days), dates, vals,
+                                            p.np_rise, cutoff)
+            add(fid, season, "NOT_PLANTED", raised, {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
                                                       "max_ndvi": _r(vals.max()) if len(vals) else None,
                                                       "clear_obs": len(vals)})
             continue
         if len(vals) < 2 and fid not in peer_fail:
             continue
         lo, _ = _lookup(band, days)
-        below = np.isfinite(lo) & (vals < lo)
+        below = np.isfinite(lo) & (lo >= p.emerged) & (vals < lo)
         w = _two_in_a_row(below)
         if w is not None:
             add(fid, season, "WATCH", pd.Timestamp(dates[w]),

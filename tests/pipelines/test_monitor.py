@@ -69,6 +69,12 @@ def test_alerts() -> None:
     assert ("bare", "NOT_PLANTED") in got
     assert ("mis", "CROP_MISMATCH") in got
     assert not any(f == "ok" for f, _ in got)
+    # bare soil a little below a bare-soil band (before the crop greens up): no WATCH — it said nothing of the crop
+    darker = np.where(days < 40, 0.10, healthy)
+    soil = detect_alerts(clear_ndvi(_series("soil", "2024", days, darker)),
+                         pd.DataFrame({"field_id": ["soil"], "season": "2024", "crop": "maize", "region": "r"}),
+                         bands, date(2024, 8, 28), START, {("r", "maize"): 60})
+    assert soil.empty
     fail_date = al[(al["field_id"] == "fail") & (al["alert"] == "CROP_FAILURE")]["date"].iloc[0]
     assert fail_date == pd.Timestamp(START) + pd.Timedelta(days=100)  # second clear observation after onset
 
@@ -261,6 +267,13 @@ def test_not_planted_waits_for_a_late_crop_coming_up() -> None:
     got = set(zip(al["field_id"], al["alert"], strict=True))
     assert ("bare", "NOT_PLANTED") in got and ("late", "NOT_PLANTED") not in got
     assert emerging(late, 0.05) and not emerging(bare, 0.05) and not emerging(np.zeros(0), 0.05)
+    # dated the day it was raised — the first acquisition on or after the deadline, as `evaluate alerts` dates it
+    # — not the date asked: the same NOT_PLANTED moved with every query (2009-10-25, then 2010-02-28)
+    first = START + timedelta(days=int(np.ceil(deadline / 5) * 5))
+    for later in (as_of, as_of + timedelta(days=25)):
+        again = detect_alerts(clear_ndvi(cur), fields, bands, later, START, em, timing=timing)
+        np_date = again.loc[(again["field_id"] == "bare") & (again["alert"] == "NOT_PLANTED"), "date"]
+        assert list(np_date) == [pd.Timestamp(first)]
 
 
 def test_peer_anomalies_are_as_of() -> None:
