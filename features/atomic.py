@@ -7,7 +7,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -121,13 +121,22 @@ def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
             os.unlink(tmp)
 
 
-def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None) -> Path:
-    """Write ``df`` as Parquet (default) or CSV (``fmt="csv"`` or a ``.csv`` suffix) atomically."""
+def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None,
+                       metadata: Mapping[str, str] | None = None) -> Path:
+    """Write ``df`` as Parquet (default) or CSV (``fmt="csv"`` or a ``.csv`` suffix) atomically; ``metadata``:
+    key-value pairs added to the Parquet file's schema metadata (e.g. the lineage of a FieldFeatures file)."""
     path = Path(out)
     kind = fmt or ("csv" if path.suffix.lower() == ".csv" else "parquet")
     with temp_beside(path) as tmp:
         if kind == "csv":
             df.to_csv(tmp, index=False)
+        elif metadata:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            extra = {k.encode(): v.encode() for k, v in metadata.items()}
+            pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **extra}), tmp)
         else:
             df.to_parquet(tmp, index=False)
     return path

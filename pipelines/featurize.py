@@ -32,6 +32,7 @@ whose module is missing is left empty (NaN) with a warning; ``families`` says wh
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -518,12 +519,47 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
                     weather=weather, haze_dates=haze_dates)
     res.warnings.extend(read.notes())
-    path = write_parquet_atomic(res.features, out)
+    path = write_parquet_atomic(res.features, out, metadata={LINEAGE_KEY: json.dumps(lineage(res, desc),
+                                                                                     sort_keys=True)})
     return res, path, desc
 
 
-def write_parquet_atomic(df: pd.DataFrame, out: str | Path) -> Path:
+#: the Parquet metadata key of a FieldFeatures file's lineage (:func:`lineage`, :func:`read_lineage`)
+LINEAGE_KEY = "agcredit.lineage"
+
+
+def lineage(res: FeaturizeResult, crop_model: str) -> dict[str, Any]:
+    """What a FieldFeatures file was built from, as a decision's provenance names it: the crop model's description
+    (``none`` without one), the imagery (:func:`pipelines.underwrite.portable_source`), the acquisition dates and the
+    smoother's haze dates — so a decision made later from the file names these, not the models of its own day."""
+    from pipelines.underwrite import portable_source
+
+    out: dict[str, Any] = {"crop_model_version": crop_model, "imagery_source": portable_source(res.source),
+                           "acquisition_dates": [d.isoformat() for d in res.dates_used],
+                           "families": dict(res.families), "smoother_hazy_dates": list(res.hazy_dates)}
+    if res.haze_pinned:
+        out["smoother_haze_pinned"] = True
+    return out
+
+
+def read_lineage(path: str | Path) -> dict[str, Any] | None:
+    """The lineage written into the FieldFeatures Parquet file at ``path`` (None: a file without one — written by
+    another tool or an earlier release)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.read_schema(path).metadata or {}
+    raw = meta.get(LINEAGE_KEY.encode())
+    if raw is None:
+        return None
+    try:
+        got = json.loads(raw)
+    except ValueError:
+        return None
+    return got if isinstance(got, dict) else None
+
+
+def write_parquet_atomic(df: pd.DataFrame, out: str | Path, *, metadata: Mapping[str, str] | None = None) -> Path:
     """Write ``df`` as Parquet via a temporary file in the same folder and a rename (no partial file)."""
     from features.atomic import write_table_atomic
 
-    return write_table_atomic(df, out, fmt="parquet")
+    return write_table_atomic(df, out, fmt="parquet", metadata=metadata)

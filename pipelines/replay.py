@@ -173,7 +173,8 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
            features: pd.DataFrame | None = None, featurized: Any = None, crop_model: str | Path | None = None,
            cache_dir: Path | None = None, weather: pd.DataFrame | None = None,
            crop_season_scale: float | None = None, haze_dates: Sequence[dt.date] | None = None,
-           pins: bool = False, yield_history: pd.DataFrame | None = None) -> ReplayResult:
+           pins: bool = False, yield_history: pd.DataFrame | None = None,
+           features_lineage: Any = None) -> ReplayResult:
     """Replay the stored decisions of ``applications`` (season ``season``, as of ``as_of``) with the model
     versions the records name (``crop_model`` overrides the crop model: an alias, a version, a folder or ``none``)
     on these inputs (``imagery``, or ``features`` / ``featurized`` built earlier) and compare each with the stored
@@ -230,7 +231,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
     run = score_and_decide(applications, fields, str(season), as_of, imagery=imagery, policy=policy,
                            profile=profile, book=book, store_url=store, models=models, features=features,
                            featurized=featurized, cache_dir=cache_dir, weather=weather, haze_dates=haze_dates,
-                           write_artifact=False, yield_history=yield_history)
+                           write_artifact=False, yield_history=yield_history, features_lineage=features_lineage)
     rows = []
     for item in sorted(run.items, key=lambda i: i.application_id):
         rec = stored.get(item.application_id)
@@ -262,4 +263,5 @@ def replay_files(applications: str | Path, fields: str | Path, season: str, as_o
     return replay(inp.applications, inp.fields, inp.season, as_of, policy=inp.policy, profile=inp.profile,
                   book=inp.book, store=store, imagery=imagery, features=inp.features, crop_model=crop_model,
                   cache_dir=cache_dir, weather=inp.weather, crop_season_scale=crop_season_scale,
-                  haze_dates=haze_dates, pins=pins, yield_history=inp.yield_history)
+                  haze_dates=haze_dates, pins=pins, yield_history=inp.yield_history,
+                  features_lineage=inp.features_lineage)

@@ -185,7 +185,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      haze_dates: Sequence[dt.date] | None = None, write_artifact: bool = True,
                      featurized: FeaturizeResult | None = None,
                      pledged: Mapping[tuple[str, str], Sequence[str]] | None = None,
-                     yield_history: pd.DataFrame | None = None) -> ScoredRun:
+                     yield_history: pd.DataFrame | None = None,
+                     features_lineage: Mapping[str, Any] | None = None) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
     Nothing is stored except the FieldFeatures artifact (for explain; not with ``write_artifact=False``). ``applications`` of other
@@ -196,7 +197,9 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     (``smoother_hazy_dates``, with ``smoother_haze_pinned`` when pinned). ``yield_history``: see :func:`underwrite`.
     ``featurized``: the run's
     :class:`~pipelines.featurize.FeaturizeResult`, built by the caller as of ``as_of`` with ``models``' crop model —
-    scored as is, and its provenance recorded as if built here.
+    scored as is, and its provenance recorded as if built here. ``features_lineage``: what ``features`` were
+    built from (:func:`pipelines.featurize.read_lineage` of their file): the provenance names their crop model and
+    imagery — not this run's champion crop model, which scored nothing —, or says the file did not record it.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -258,6 +261,9 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
         "features_sha256": sha, "run": run or f"underwrite {season} {day.isoformat()}", "checkpoint": label,
         "crop_model_version": models.crop_version,
     }
+    if fr is None:  # features built elsewhere: their own lineage, never today's champion crop model
+        provenance.update(dict(features_lineage) if features_lineage else
+                          {"crop_model_version": "not recorded (features file without lineage)"})
     if fr is not None:
         provenance.update(imagery_source=portable_source(fr.source), acquisition_dates=[d.isoformat() for d in fr.dates_used],
                           families=dict(fr.families), smoother_hazy_dates=list(fr.hazy_dates))
@@ -368,7 +374,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                crop_season_scale: float | None = None,
                haze_dates: Sequence[dt.date] | None = None,
                featurized: FeaturizeResult | None = None,
-               yield_history: pd.DataFrame | None = None) -> UnderwriteResult:
+               yield_history: pd.DataFrame | None = None,
+               features_lineage: Mapping[str, Any] | None = None) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
     Idempotent: a re-run with the same inputs, models and policy writes nothing new. ``crop_season_scale`` pins
@@ -429,7 +436,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
-                               featurized=featurized, pledged=pledged, yield_history=yield_history)
+                               featurized=featurized, pledged=pledged, yield_history=yield_history,
+                               features_lineage=features_lineage)
         who = operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR
         if st is None and pending is not None and new_sqlite_file(url) is not None:
             from underwriting.store import append_to_new_sqlite
@@ -563,6 +571,8 @@ class UnderwriteInputs:
     warnings: list[str] = field(default_factory=list)
     #: the farm records' reported yields (``--history``), for the pre-season rule
     yield_history: pd.DataFrame | None = None
+    #: what the features file was built from (:func:`pipelines.featurize.read_lineage`; None: not recorded)
+    features_lineage: dict[str, Any] | None = None
 
 
 def read_underwrite_inputs(applications: str | Path, fields: str | Path, season: str, *,
@@ -602,7 +612,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         from features.weather import read_weather
 
         wx = read_weather(weather)  # checked before anything is scored or written
-    feats = None
+    feats, lineage = None, None
     if features is not None:
         p = Path(features)
         if not p.is_file():
@@ -612,13 +622,17 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         except Exception as e:  # pyarrow raises many kinds for a file that is not Parquet
             raise UserInputError(f"{p}: not a readable Parquet file ({str(e).splitlines()[0][:120]})") from None
         feats = check_field_features(feats, where=p.name)
+        from pipelines.featurize import read_lineage
+
+        lineage = read_lineage(p)
     hist = None
     if history is not None:
         from features._yield_history import read_yield_history
 
         hist = read_yield_history(history)
     return UnderwriteInputs(applications=apps, fields=flds, season=season, policy=pol, profile=profile, book=bk,
-                            weather=wx, features=feats, warnings=notes, yield_history=hist)
+                            weather=wx, features=feats, warnings=notes, yield_history=hist,
+                            features_lineage=lineage)
 
 
 def underwrite_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
@@ -643,7 +657,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
     res = underwrite(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
                      profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
                      operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
-                     crop_season_scale=crop_season_scale, haze_dates=haze_dates, yield_history=inp.yield_history)
+                     crop_season_scale=crop_season_scale, haze_dates=haze_dates, yield_history=inp.yield_history,
+                     features_lineage=inp.features_lineage)
     if imagery is not None and features is not None:
         inp.warnings.insert(0, f"--imagery {imagery} not read: the features given with --features are used")
     if inp.warnings:

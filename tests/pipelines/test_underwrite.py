@@ -300,6 +300,17 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
     n = len(pd.read_csv(out))
     assert n > 0 and f"stored {n} new records (0 already present)" in r.stdout
     assert "yield-value 1" in r.stdout
+    # the features file's lineage is the decision's: the run named its own champion crop model (which scored
+    # nothing) and no imagery; a file without lineage says so
+    from pipelines.featurize import read_lineage
+
+    lineage = read_lineage(feats)
+    assert lineage is not None and lineage["crop_model_version"] == "none" and lineage["acquisition_dates"]
+    with DecisionStore(store) as st:
+        prov = st.records(world["season"]).iloc[0]["body"]
+    prov = (json.loads(prov) if isinstance(prov, str) else prov)["provenance"]
+    assert prov["crop_model_version"] == "none" and prov["imagery_source"] == lineage["imagery_source"]
+    assert prov["acquisition_dates"] == lineage["acquisition_dates"]
     r = runner.invoke(app, uw, env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 0 and f"stored 0 new records ({n} already present)" in r.stdout
     assert "no row in the features given" not in r.stderr and "rejected when reading" not in r.stderr
@@ -307,6 +318,7 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
     # (a second first record would fork their chains) — the variants below each go to a store of their own
     short = tmp_path / "short.parquet"
     pd.read_parquet(feats).iloc[1:].to_parquet(short, index=False)
+    assert read_lineage(short) is None  # written by another tool: its decisions say "not recorded"
     i = uw.index("--features") + 1
     r = runner.invoke(app, [*uw[:i], str(short), *uw[i + 1:]], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
