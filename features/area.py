@@ -336,7 +336,13 @@ def planted_area_from_trajectories(
         mi = m[touched].astype(np.float64)
         area = float(ci.sum() * pix_ha)
         planted = float((ci * mi).sum() * pix_ha)
-        var_class = float(((ci * pix_ha) ** 2 * mi * (1 - mi)).sum())
+        # a pixel seen clear fewer than min_clear times has no settled class (a crop green between two clear dates
+        # looks bare): its membership counts as a coin toss in the spread, whatever the rule made of it, and one toss
+        # for all such pixels of the field (they share their clear dates) — a field measured at 0 ha from one or two
+        # clear observations was reported as 0 ± 0
+        sparse = nclear[touched] < p.min_clear
+        var_class = float(((ci * pix_ha) ** 2 * np.where(sparse, 0.0, mi * (1 - mi))).sum())
+        var_class += (0.5 * float(ci[sparse].sum()) * pix_ha) ** 2
         n_border = int(((ci > 0) & (ci < 0.999)).sum())
         # the true planted edge may sit up to half a pixel from the polygon's: uniform error, s.d. = half-width / sqrt(3)
         var_border = (n_border * pix_ha * 0.5 * float(mi.mean()) / np.sqrt(3.0)) ** 2 / max(1, n_border)

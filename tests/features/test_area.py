@@ -245,3 +245,17 @@ def test_crop_emerging_in_the_lead_in_is_kept() -> None:
     traj2 = pixel_trajectories(ndvi, None, np.arange(t) < 9)
     assert int(traj2.n_clear[20, 20]) == t - 8
     assert float(traj2.ndvi_max[20, 20]) < 0.3
+
+
+def test_a_field_seen_clear_twice_is_not_measured_to_the_hectare() -> None:
+    """A field seen clear once or twice (monsoon) was reported as 0 ± 0 ha when its few clear dates caught bare soil
+    — certainty from no evidence. Pixels seen fewer than min_clear times count as unknown in the spread, together
+    (they share their dates): the area stays the rule's, its s.d. is half the sparse area."""
+    ndvi = _stack(t=30)
+    ndvi[:, 10:40, 10:40] = np.nan
+    ndvi[[3, 20], 10:40, 10:40] = 0.18  # two clear dates, both bare
+    res = planted_area_from_stack(["A"], [box(100, 600, 400, 900)], T, ndvi).iloc[0]
+    assert res["planted_area_ha"] == pytest.approx(0.0, abs=0.01) and res["min_clear_obs"] == 2
+    assert res["planted_area_sd_ha"] == pytest.approx(0.5 * 9.0, rel=0.01)
+    well = planted_area_from_stack(["A"], [box(100, 600, 400, 900)], T, _stack()).iloc[0]
+    assert well["planted_area_ha"] == pytest.approx(0.0, abs=0.01) and well["planted_area_sd_ha"] < 0.05
