@@ -11,6 +11,7 @@ __all__ = [
     "ContractError",
     "FieldsError",
     "ImageryError",
+    "PicklableError",
     "UserInputError",
     "file_rows",
     "format_offenders",
@@ -62,7 +63,24 @@ def refuse_empty_cells(table: Any, columns: Sequence[str], source: str) -> None:
                                     offenders=file_rows(source, blank))
 
 
-class AgcreditError(Exception):
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:
+    """An error of ``cls`` with its message ``args`` and attributes ``state``, without calling its ``__init__``."""
+    e = cls.__new__(cls)
+    e.args = args
+    e.__dict__.update(state)
+    return e
+
+
+class PicklableError(Exception):
+    """An error that survives pickling although its ``__init__`` takes keyword-only arguments (pickle calls
+    ``cls(*args)``, which they refuse): a user error raised inside a Dask task reached the client as a bare
+    ``Exception`` and its traceback, not the one-line message with exit code 2."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuilt, (type(self), self.args, dict(self.__dict__)))
+
+
+class AgcreditError(PicklableError):
     """Base of every agcredit error."""
 
 

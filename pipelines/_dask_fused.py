@@ -210,7 +210,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     from pipelines._dask_scenes import scene_rows_per_block
 
     runner = runner or d.local_runner()
-    out = Path(out)
+    out = d.client_paths(Path(out))
+    imagery, cache_dir = d.client_paths(imagery), d.client_paths(cache_dir)
     variables = list(dict.fromkeys(variables or VARIABLES))
     fs, blocks, stasks = d._series_plan(fields, imagery, season, chunk_fields=chunk_fields or d.DEFAULT_CHUNK_FIELDS,
                                         as_of=as_of, start=None, end=None, variables=variables, cache_dir=cache_dir,
@@ -257,7 +258,7 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
                                 feature_scenes=fscenes[b] if fscenes is not None else None))
     summaries = runner.map(_block_task, tasks, shared={"feature_shared": shared, "model": model, "prices": prices,
                                                        "score_kwargs": score_kwargs, "weather": weather},
-                         label="block")
+                         label="block", resumable=True)
     for stage in STAGES:
         if (out / stage).is_dir():
             remove_stale_tmp(out / stage)

@@ -20,6 +20,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from features.errors import PicklableError
 from pipelines.errors import RunInputError
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "Runner", "LocalRunner", "DaskRunner", "local_runner", "dask_runner",
@@ -41,7 +42,7 @@ class Runner(Protocol):
     def n_workers(self) -> int: ...
 
     def map(self, fn: Callable[..., R], items: Sequence[Any], *, shared: Mapping[str, Any] | None = None,
-            label: str = "task") -> list[R]: ...
+            label: str = "task", resumable: bool = False) -> list[R]: ...
 
     def close(self) -> None: ...
 
@@ -60,7 +61,7 @@ class LocalRunner:
         return 1
 
     def map(self, fn: Callable[..., R], items: Sequence[Any], *, shared: Mapping[str, Any] | None = None,
-            label: str = "task") -> list[R]:
+            label: str = "task", resumable: bool = False) -> list[R]:
         kw = dict(shared or {})
         return [fn(item, **kw) for item in items]
 
@@ -99,7 +100,7 @@ class DaskRunner:
         return str(self.client.scheduler.address)
 
     def map(self, fn: Callable[..., R], items: Sequence[Any], *, shared: Mapping[str, Any] | None = None,
-            label: str = "task") -> list[R]:
+            label: str = "task", resumable: bool = False) -> list[R]:
         if not items:
             return []
         client = self.client
@@ -107,15 +108,23 @@ class DaskRunner:
         # inputs travel inside the tasks (not scattered): a task whose worker dies is re-run from its recipe
         kw = {k: client.submit(_identity, v, pure=False, key=f"agcredit-shared-{k}-{run}")
               for k, v in (shared or {}).items()}
-        futures = client.map(fn, list(items), **kw, pure=False,
+        futures = client.map(_PlainErrors(fn), list(items), **kw, pure=False,
                              key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
+        from distributed import KilledWorker
+
         try:
-            self._wait_with_workers(futures, label)
+            self._wait_with_workers(futures, label, resumable)
             return list(client.gather(futures))
+        except KilledWorker as e:  # dask's own message is a traceback naming none of this
+            raise RunInputError(what="dask runner", problem=(
+                f"a {label} task killed its worker {_allowed_failures()} times (most often over the worker's memory "
+                "limit: dask restarts a worker at 95 % of it); give fewer fields per task (halve --chunk-fields) or "
+                "more memory per worker" + (" — the parts already written are kept: a re-run resumes from them"
+                                            if resumable else ""))) from e
         finally:
             client.cancel([*futures, *kw.values()])
 
-    def _wait_with_workers(self, futures: list[Any], label: str, poll: float = 2.0) -> None:
+    def _wait_with_workers(self, futures: list[Any], label: str, resumable: bool = False, poll: float = 2.0) -> None:
         """Wait for ``futures``; every ``poll`` seconds count the workers, and stop once there has been none for
         :attr:`lost_workers_wait` seconds (all lost mid-run: dask would wait for one for ever)."""
         import time
@@ -137,8 +146,9 @@ class DaskRunner:
                 done = sum(f.done() for f in futures)
                 raise RunInputError(what="dask runner", problem=(
                     f"every worker of the scheduler at {self.address} was lost {self.lost_workers_wait:.0f} s ago "
-                    f"and none returned; stopped with {done} of {len(futures)} {label} task(s) done (the parts "
-                    "already written are kept: a re-run resumes from them)"))
+                    f"and none returned; stopped with {done} of {len(futures)} {label} task(s) done" +
+                    (" (the parts already written are kept: a re-run resumes from them)" if resumable else
+                     " (this run writes no parts: a re-run starts over)")))
 
     def close(self) -> None:
         try:
@@ -162,6 +172,29 @@ def _identity(x: T) -> T:
     return x
 
 
+def _allowed_failures() -> int:
+    import dask
+
+    return int(dask.config.get("distributed.scheduler.allowed-failures", 3)) + 1
+
+
+class _PlainErrors:
+    """``fn`` as a task whose agcredit errors reach the client whole: the chain of exceptions behind one raised
+    ``from None`` (a GDAL error inside rasterio's) is dropped before dask pickles it — one unpicklable link and dask
+    sent a bare ``Exception`` with the worker's traceback instead of the one-line user error."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return self.fn(*args, **kwargs)
+        except PicklableError as e:
+            e.__cause__ = None
+            e.__context__ = None
+            raise
+
+
 def local_runner() -> LocalRunner:
     """The single-process runner (the default of every stage)."""
     return LocalRunner()
@@ -182,11 +215,12 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
 
     if scheduler:
         return DaskRunner(_connect(scheduler, timeout))
-    # the in-process scheduler logs its INFO lines (start, cancels, shutdown) outside silence_logs' window
+    # the in-process scheduler logs its INFO lines (start, cancels, shutdown) outside silence_logs' window; the
+    # workers' "Compute Failed" ERROR lines repeat a task's error, which reaches the client and is said there once
     for name in ("distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))):
         logging.getLogger(name).setLevel(logging.WARNING)
     cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                           dashboard_address=":0", silence_logs=logging.ERROR, local_directory=local_directory)
+                           dashboard_address=":0", silence_logs=logging.CRITICAL, local_directory=local_directory)
     return DaskRunner(Client(cluster), cluster)
 
 

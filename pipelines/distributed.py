@@ -86,6 +86,20 @@ DEFAULT_CHUNK_APPLICATIONS = 2000
 _ORDER = {v: i for i, v in enumerate(VARIABLES)}
 
 
+def client_paths(p: Any) -> Any:
+    """``p`` (a path, or a path's text) made absolute on the client: a task carries it to workers that may run
+    in another directory (``--scheduler``: a relative ``--out`` wrote every part into each worker's own working
+    directory — a pod's scratch space — while the client's folder stayed empty). Text that is no local path (a
+    URL, ``sentinelhub``...) is kept."""
+    if p is None:
+        return p
+    text = str(p)
+    if "://" in text or (isinstance(p, str) and not Path(text).exists() and "/" not in text):
+        return p
+    resolved = Path(text).expanduser().absolute()
+    return resolved if isinstance(p, Path) else str(resolved)
+
+
 def field_blocks(fields: Any, chunk_fields: int = DEFAULT_CHUNK_FIELDS) -> list[np.ndarray]:
     """Row positions of the spatial blocks of ``fields`` (Hilbert order, at most ``chunk_fields`` each)."""
     return spatial_partitions(fields.geometry.to_numpy(), fields["field_id"].astype(str).tolist(), chunk_fields)
@@ -245,10 +259,11 @@ def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner 
                inward_buffer: bool = False, min_clear: int = 8, out: Path | None = None) -> DistributedSeries:
     """:func:`features.series.build_series` on spatial blocks of ``chunk_fields`` fields; see the module docstring."""
     runner = runner or local_runner()
+    imagery, cache_dir, out = client_paths(imagery), client_paths(cache_dir), client_paths(out)
     fs, _, tasks = _series_plan(fields, imagery, season, chunk_fields=chunk_fields, as_of=as_of, start=start,
                                 end=end, variables=variables, cache_dir=cache_dir, inward_buffer=inward_buffer,
                                 min_clear=min_clear, out=out)
-    results = runner.map(_series_task, tasks, label="series")
+    results = runner.map(_series_task, tasks, label="series", resumable=out is not None)
     frames = [read_part(Path(r)) if isinstance(r, str) else r for r, _ in results]
     metas = [m for _, m in results]
     if out is not None:
@@ -410,6 +425,7 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     windows of different lengths get different numbers of seasonal periods) — else a PipelineError.
     """
     runner = runner or local_runner()
+    imagery, cache_dir, out = client_paths(imagery), client_paths(cache_dir), client_paths(out)
     season = check_season(season)
     fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
     if fs.empty:
@@ -432,7 +448,7 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
         ser = series[sfid.isin(set(ids))].reset_index(drop=True)
         tasks.append(_feature_task_for(common, part, ser, area, overlap, out,
                                        per_block[b] if per_block is not None else None))
-    results = runner.map(_features_task, tasks, shared=shared, label="features")
+    results = runner.map(_features_task, tasks, shared=shared, label="features", resumable=out is not None)
     if out is not None:
         remove_stale_tmp(out)
     frames = [read_part(Path(r)) if isinstance(r, str) else r for r in results]
@@ -481,6 +497,7 @@ def score_distributed(model: Any, features: pd.DataFrame, prices: Any, *, model_
     currency of its first region's prices, as ``value_fields`` does).
     """
     runner = runner or local_runner()
+    out = client_paths(out)
     feats = features.reset_index(drop=True)
     kwargs, common = _score_setup(prices, model_name=model_name, model_version=model_version, governance=governance,
                                   checkpoint=checkpoint, currency=currency)
@@ -488,7 +505,7 @@ def score_distributed(model: Any, features: pd.DataFrame, prices: Any, *, model_
     items = [(content_key(common, frame_hash(feats.iloc[s:s + n])), feats.iloc[s:s + n].reset_index(drop=True),
               str(out) if out is not None else None) for s in range(0, len(feats), n)]
     results = runner.map(_score_task, items, shared={"model": model, "prices": prices, "kwargs": kwargs},
-                         label="score")
+                         label="score", resumable=out is not None)
     if out is not None:
         remove_stale_tmp(out)
     frames = [read_part(Path(r)) if isinstance(r, str) else r for r in results]

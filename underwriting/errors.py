@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from features.errors import UserInputError, format_offenders
+from features.errors import PicklableError, UserInputError, format_offenders
 
 __all__ = ["ApplicationsError", "PolicyError", "StoreError", "StoreChangedError", "TokenKeyError", "AuditChainError"]
 
@@ -56,7 +56,7 @@ class StoreChangedError(StoreError):
     """Another run wrote records this run would fork (it superseded the same record first); nothing was written."""
 
 
-class AuditChainError(Exception):
+class AuditChainError(PicklableError):
     """The decision chain is broken at a record."""
 
     def __init__(self, *, record_id: str, position: int, problem: str) -> None:

@@ -188,8 +188,68 @@ def test_every_worker_lost_mid_run_stops_with_one_line() -> None:
         with pytest.raises(RunInputError, match=r"every worker of the scheduler at \S+ was lost 2 s "
                            r"ago and none returned; stopped with 0 of 2 block task\(s\) done \(the parts already "
                            r"written are kept"):
-            runner.map(_sleep_then, [8, 8], label="block")
+            runner.map(_sleep_then, [8, 8], label="block", resumable=True)
         assert time.monotonic() - t0 < 60  # the tasks never finish: without the watch it would hang
+
+
+def _die(x: int) -> int:
+    import os
+
+    os._exit(1)  # what the nanny's memory restart looks like to dask: the worker process is gone mid-task
+
+
+def test_a_task_killing_its_worker_is_one_line_with_the_fix() -> None:
+    """A worker over its memory limit (dask restarts it at 95 %) ended in distributed's KilledWorker traceback,
+    exit 1, naming neither the cause nor the fix; and the lost-workers message promised a resume to runs that write
+    no parts."""
+    import dask
+    from distributed import Client, LocalCluster
+
+    from pipelines._dask_runner import DaskRunner
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        runner = DaskRunner(client)
+        with pytest.raises(RunInputError, match=r"a series task killed its worker 1 times \(most often over the "
+                           r"worker's memory limit.*halve --chunk-fields.*memory per worker$"):
+            runner.map(_die, [1], label="series")
+
+
+def test_user_errors_cross_to_the_client_whole() -> None:
+    """A user error raised `from None` inside rasterio's handler carries GDAL's unpicklable error in its chain:
+    dask sent a bare Exception with the worker's traceback (141 lines, exit 1). The task wrapper drops the chain."""
+    import pickle
+
+    from features.errors import ImageryError
+    from pipelines._dask_runner import _PlainErrors
+
+    class Unpicklable(Exception):
+        def __init__(self, a: int, b: int) -> None:
+            super().__init__(f"{a} {b}")
+
+    def scene(_: int) -> None:
+        try:
+            raise Unpicklable(1, 2)
+        except Unpicklable:
+            raise ImageryError(source="S2.tif", problem="unreadable scene file (RasterioIOError)") from None
+
+    with pytest.raises(ImageryError) as e:
+        _PlainErrors(scene)(1)
+    assert e.value.__context__ is None
+    back = pickle.loads(pickle.dumps(e.value))
+    assert type(back) is ImageryError and str(back) == "S2.tif: unreadable scene file (RasterioIOError)"
+
+
+def test_paths_sent_to_workers_are_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --scheduler a relative --out wrote every part into each worker's own working directory."""
+    from pipelines.distributed import client_paths
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "scenes").mkdir()
+    assert client_paths(Path("out")) == tmp_path / "out" and client_paths("scenes") == str(tmp_path / "scenes")
+    assert client_paths("sentinelhub") == "sentinelhub" and client_paths(None) is None
+    assert client_paths("s3://bucket/x") == "s3://bucket/x"
 
 
 # ---------------------------------------------------------------------- series
