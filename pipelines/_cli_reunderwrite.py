@@ -134,6 +134,8 @@ def reunderwrite_cmd(
     """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
     from underwriting.policy import default_policy, load_policy
 
+    if due and county is None:  # before the files' check, whose advice (--fields, --book...) --due cannot take
+        raise UserInputError("--due needs --county (a county folder: its calendar, records and scenes)")
     _inputs(county, fields, imagery, book, applications)
     if county is not None and history is not None:
         raise UserInputError("--history is for --fields/--imagery runs; a county's is records/history.csv")
@@ -148,25 +150,28 @@ def reunderwrite_cmd(
         raise UserInputError("--today and --calendar go with --due (which checkpoints are due); with --as-of, drop "
                              "them")
     if due:
-        if county is None:
-            raise UserInputError("--due needs --county")
         if as_of is not None:
             raise UserInputError("give --as-of or --due, not both")
         from pipelines.reunderwrite import reunderwrite_due
 
         day = parse_date(today, "--today") or date.today()
+
+        def done(d: Any, res: Any) -> None:  # printed as each checkpoint is marked, not after the last
+            echo(f"checkpoint {d.season} {d.region} {d.crop} {d.checkpoint} ({d.date})"
+                 + (f", superseding {', '.join(d.superseded)}" if d.superseded else ""))
+            if res.covered_by is None:
+                _print_result(res)
+            elif res.covered_by == d.date.isoformat():  # an earlier run that day (one killed before marking it)
+                echo(f"  already decided as of {res.covered_by} by an earlier run (its records are in the store; "
+                     "`agcredit explain APPLICATION` shows each line's change and proposed actions): not run again")
+            else:  # its lines were re-decided later: re-underwriting goes forward only
+                echo(f"  covered by the records as of {res.covered_by} (re-underwriting goes forward only): not run")
+
         ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
-                               profile=profile, operator=operator, progress=err)
+                               profile=profile, operator=operator, progress=err, on_done=done)
         if not ran:
             echo(f"nothing due on {day}: no checkpoint up to it is left to run (none yet, or all have run; "
                  "`agcredit schedule show` lists them)")
-        for d, res in ran:
-            echo(f"checkpoint {d.season} {d.region} {d.crop} {d.checkpoint} ({d.date})"
-                 + (f", superseding {', '.join(d.superseded)}" if d.superseded else ""))
-            if res.covered_by is not None:  # its lines were re-decided later: re-underwriting goes forward only
-                echo(f"  covered by the records as of {res.covered_by} (re-underwriting goes forward only): not run")
-                continue
-            _print_result(res)
         return
     day = parse_date(as_of, "--as-of")
     if day is None:

@@ -549,10 +549,14 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
                      season: str | None = None, calendar: str | Path | None = None,
                      policy: Policy | None = None, profile: str | None = None, operator: str | None = None,
                      models: ScoringModels | None = None,
-                     progress: Progress | None = None) -> list[tuple[Due, ReunderwriteResult]]:
+                     progress: Progress | None = None,
+                     on_done: Callable[[Due, ReunderwriteResult], None] | None = None,
+                     ) -> list[tuple[Due, ReunderwriteResult]]:
     """Run exactly the checkpoints due on ``today`` and not yet done (per crop: the lines of that crop at the
     checkpoint's date; missed earlier checkpoints are superseded); each is marked done in the
-    CheckpointLog in the store's database, so a second call does nothing."""
+    CheckpointLog in the store's database, so a second call does nothing. ``on_done(due, result)`` is called as
+    each checkpoint is marked (the CLI prints its changes and proposed actions then: a run killed in a later
+    checkpoint had printed none, and its re-run does not repeat the finished ones)."""
     from pipelines.county import County
     from pipelines.schedule import CheckpointLog, due_checkpoints, load_calendar
     from underwriting.store import store_url
@@ -591,7 +595,11 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
                                      covered_by=e.latest)
             log.mark(d, as_of=d.date, n_lines=0, status="covered")
             out.append((d, res))
+            if on_done is not None:
+                on_done(d, res)
             continue
         log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines")
         out.append((d, res))
+        if on_done is not None:
+            on_done(d, res)
     return out

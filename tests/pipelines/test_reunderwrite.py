@@ -240,7 +240,11 @@ def test_due_checkpoints_run_once(world: dict[str, Any]) -> None:
         st.append(world["first"], operator="underwriter")
     assert world["cps"]["emergence"] == date(2009, 8, 1)  # the first decisions' date
     day = date(2009, 9, 2)  # maize mid-season (31 Aug) is due; rice and cotton their emergence checkpoints
-    ran = reunderwrite_due(day, county=world["county"], store=url, models=world["models"])
+    reported: list[str] = []
+    ran = reunderwrite_due(day, county=world["county"], store=url, models=world["models"],
+                           on_done=lambda d, r: reported.append(d.crop))
+    # each checkpoint reported as it is marked (a run killed in a later one had reported none)
+    assert reported == [d.crop for d, _ in ran]
     got = {d.crop: d for d, _ in ran}
     assert set(got) == set(world["county"].crops)
     assert got["maize"].checkpoint == "mid_season" and got["maize"].superseded == ("pre_season", "emergence")
@@ -419,7 +423,10 @@ def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     assert bad.exit_code == 2 and "expected a date YYYY-MM-DD" in bad.stderr
     nodue = runner.invoke(app, ["reunderwrite", "--due", "--fields", "f.gpkg", "--imagery", "x", "--book", "b",
                                 "--applications", "a", "--store", url])
-    assert nodue.exit_code == 2 and nodue.stderr.strip() == "error: --due needs --county", nodue.stderr
+    assert nodue.exit_code == 2 and nodue.stderr.strip().startswith("error: --due needs --county"), nodue.stderr
+    # without any files the advice was "give --fields, --imagery, --book, --applications", which --due cannot take
+    bare = runner.invoke(app, ["reunderwrite", "--due", "--store", url])
+    assert bare.exit_code == 2 and bare.stderr.strip().startswith("error: --due needs --county"), bare.stderr
     # --due with a season the county does not have, or a --today in the future: one line, nothing recorded
     from pipelines.schedule import CheckpointLog
 
