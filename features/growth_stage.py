@@ -420,7 +420,12 @@ def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of:
     def upto(x: np.ndarray) -> np.ndarray:
         return np.where(x <= now, x, np.nan)
 
-    stage = stage_from_dates(np.datetime64(pd.Timestamp(as_of), "ns"), ts(em), ts(flow), ts(exp_mat), ts(exp_h))
+    # "harvested" only once the harvest is seen (the canopy fell: maturity observed + the calendar lag); a projected
+    # harvest on or before the date with the canopy still standing is "maturing" — the same rounded day as
+    # harvest_date
+    seen_h = upto(np.round(harv_est))
+    stage = stage_from_dates(np.datetime64(pd.Timestamp(as_of), "ns"), ts(em), ts(flow), ts(exp_mat),
+                             ts(np.where(np.isfinite(seen_h), seen_h, np.maximum(exp_h, np.floor(now) + 1))))
     return pd.DataFrame({
         "field_id": det["field_id"].astype(str),
         "season": season,
@@ -428,7 +433,7 @@ def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of:
         "emergence_date": ts(em),
         "peak_date": ts(det["peak"]),
         "maturity_date": ts(upto(mat)),
-        "harvest_date": ts(upto(harv_est)),
+        "harvest_date": ts(upto(np.round(harv_est))),
         "sos_date": ts(det["up"][0.5]),
         "eos_date": ts(det["down"][0.5]),
         "greenup_rate": det["greenup_rate"],

@@ -195,3 +195,22 @@ def test_emergence_threshold_whose_crossing_precedes_the_target_is_not_a_candida
     assert thr == 0.5 and off <= 0 and n == 200 and mad > 1
     # none crossed after the target: every threshold stays a candidate
     assert _fit(target, {0.2: early, 0.3: early - 3.0}, EMERGENCE_MAX_OFFSET)[0] in (0.2, 0.3)
+
+
+def test_harvested_only_once_the_harvest_is_seen(calib: Calibration) -> None:
+    """A field whose canopy was last seen green (clouds since its peak) was "harvested" as soon as its projected
+    harvest passed, with no harvest_date (15 of 146 "harvested" demo fields, one peaking three days before the
+    date): now it is "maturing" until the fall is seen; a field seen to fall is "harvested" with its date."""
+    s, truth, _ = _season("2018", 14, n=10)
+    as_of = pd.Timestamp("2019-01-10")
+    peak = truth.set_index("field_id")["up"].add(truth.set_index("field_id")["down"]).div(2)
+    t0 = pd.Timestamp("2018-03-01")
+    hidden = s["field_id"].eq("F0000") & (s["date"] > t0 + pd.Timedelta(days=float(peak["F0000"])))
+    crops = pd.Series("maize", index=truth["field_id"])
+    ph = phenology(smooth_series(s[~hidden], grid_days=5, as_of=as_of.date()), _calendar(), crops, REGION,
+                   as_of.date(), calib).set_index("field_id")
+    assert pd.isna(ph.loc["F0000", "harvest_date"]) and ph.loc["F0000", "expected_harvest_date"] < as_of
+    assert ph.loc["F0000", "growth_stage"] == "maturing"
+    seen = ph.drop(index="F0000")
+    assert (seen["growth_stage"] == "harvested").all() and seen["harvest_date"].notna().all()
+    assert ((ph["growth_stage"] == "harvested") <= ph["harvest_date"].notna()).all()
