@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
-from models.money import format_minor
+from models.money import MINOR_DIGITS, format_minor
 from pipelines._svg import OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "build_report_data",
@@ -235,7 +235,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
             "<h2>Outcomes</h2><div class='grid'>",
             f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
-            f"<div class='card'><h3>granted limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 100 for v in expo['limit']])}</div>",
+            f"<div class='card'><h3>granted limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value)</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
             "<h2>Limits changed since the last checkpoint</h2>", _table(chg_tbl, num=("previous limit", "limit")),
@@ -284,8 +284,10 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     for rec in mine.itertuples():
         cur = str(rec.currency)
         b = json.loads(rec.body) if isinstance(rec.body, str) else {}
+        limit = escape(_money(rec.limit, cur))
         body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(rec.outcome))} "
-                    f"limit {escape(_money(rec.limit, cur))}</h2>")
+                    + (f"indicative limit {limit} — nothing is granted until an analyst decides</h2>"
+                       if rec.outcome == "REFER" else f"limit {limit}</h2>"))
         body.append(f"<p class='sub'>as of {escape(str(rec.as_of))}; reasons: {escape(str(rec.reason_codes or '—'))}</p>")
         rows = pd.DataFrame(_flatten(b), columns=["item", "value"])
         body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "

@@ -178,3 +178,31 @@ def test_portfolio_shows_proposed_actions_and_escapes_every_cell(tmp_path: Path)
     data.decisions = _data().decisions
     empty = render_portfolio(data, tmp_path / "b").read_text()
     assert "none" in empty.split("<h2>Proposed actions")[1].split("<h2>")[0]
+
+
+def test_farmer_page_says_a_refer_limit_is_indicative(tmp_path: Path) -> None:
+    """A REFER's limit was headed "limit INR 17,000.00" like a grant; it is indicative (CREDIT_POLICY.md: nothing
+    is granted until an analyst decides), as the portfolio page and `explain` say."""
+    data = _data()
+    recs = data.decisions.copy()
+    recs.loc[2, "limit"] = 1_700_000  # A3, Fc: REFER
+    data.decisions = recs
+    html = render_farmer(data, "Fc", tmp_path).read_text()
+    head = html.split("<h2>Decision A3")[1].split("</h2>")[0]
+    assert "indicative limit USD 17,000.00 — nothing is granted until an analyst decides" in head
+    assert "indicative" not in render_farmer(data, "Fa", tmp_path).read_text()
+
+
+def test_granted_limit_chart_uses_the_currency_minor_digits(tmp_path: Path) -> None:
+    """The "granted limit by crop" bars divided every limit by 100: JPY (no minor unit) was drawn 100 times too
+    small."""
+    data = _data()
+    data.decisions = data.decisions.assign(currency="JPY")
+    data.decisions.loc[:, "body"] = json.dumps({"fields": [{"crop_valued": "maize", "region": "r", "stressed_value": 1,
+                                                            "included": True}]})
+    html = render_portfolio(data, tmp_path).read_text()
+    bars = html.split("granted limit by crop (JPY)")[1].split("</svg>")[0]
+    assert ">7,000,000<" in bars  # A1 4,000,000 (its latest) + A2 3,000,000 yen
+    usd = _data()
+    usd.decisions = usd.decisions.assign(body=data.decisions["body"])
+    assert ">70,000<" in render_portfolio(usd, tmp_path / "usd").read_text().split("granted limit by crop (USD)")[1]
