@@ -198,6 +198,20 @@ def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur:
     return pd.DataFrame(rows)
 
 
+def changed_at_latest_checkpoint(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tuple[pd.DataFrame, str]:
+    """The latest records (``dec``, from :func:`latest_decisions`; ``bodies`` parsed) dated at the latest checkpoint
+    (the latest as-of among them) whose limit differs from the one before: a re-underwriting's
+    ``reunderwrite.previous_limit`` (the limit it replaced: the Book line's when there was no earlier record), else
+    the previous record's. Returns those rows (``previous_limit`` set so) and the checkpoint's date."""
+    last = str(max(dec["as_of"].astype(str)))
+    prev = [(b.get("reunderwrite") or {}).get("previous_limit") for b in bodies]
+    prev_limit = pd.Series([float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) else q
+                            for p, q in zip(prev, dec["previous_limit"], strict=True)], index=dec.index, dtype="float64")
+    d = dec.assign(previous_limit=prev_limit)
+    keep = (d["as_of"].astype(str) == last) & d["previous_limit"].notna() & (d["previous_limit"] != d["limit"])
+    return d[keep], last
+
+
 def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts."""
     dec = latest_decisions(data.decisions)
@@ -216,7 +230,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["applications"],
                              "granted limit": [_money(v, cur) for v in expo["limit"]],
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
-    chg = dec[dec["previous_limit"].notna() & (dec["previous_limit"] != dec["limit"])]
+    chg, last = changed_at_latest_checkpoint(dec, bodies)
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
                             "limit": [_money(v, cur) for v in chg["limit"]], "outcome": [_tag(o) for o in chg["outcome"]],
@@ -238,7 +252,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             f"<div class='card'><h3>granted limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value)</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
-            "<h2>Limits changed since the last checkpoint</h2>", _table(chg_tbl, num=("previous limit", "limit")),
+            f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
+            f"{escape(last)}; previous limit: the one the re-underwriting replaced (the Book line's when the line had "
+            "no earlier record), else the application's previous record's</p>",
+            _table(chg_tbl, num=("previous limit", "limit")),
             "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
             _table(act_tbl, num=("limit", "outstanding")),
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",))]

@@ -206,3 +206,24 @@ def test_granted_limit_chart_uses_the_currency_minor_digits(tmp_path: Path) -> N
     usd = _data()
     usd.decisions = usd.decisions.assign(body=data.decisions["body"])
     assert ">70,000<" in render_portfolio(usd, tmp_path / "usd").read_text().split("granted limit by crop (USD)")[1]
+
+
+def test_changed_limits_are_those_of_the_latest_checkpoint_against_the_limit_replaced(tmp_path: Path) -> None:
+    """"Limits changed since the last checkpoint" compared each application's latest record with its previous record
+    (a re-underwriting of a Book line after a DECLINE showed 0 → 13,000 while the line's 52,000 was cut to 13,000)
+    and listed changes made at earlier checkpoints. Now: records dated at the latest checkpoint only, the previous
+    limit from the re-underwriting's ``previous_limit`` when it has one, else the previous record's."""
+    data = _data()
+    ru = json.dumps({"reunderwrite": {"line_id": "L-4", "previous_limit": 5_200_000, "outstanding": 0}})
+    extra = pd.DataFrame({"application_id": ["A2", "A4"], "farmer_token": ["Fb", "Fd"], "season": "2024",
+                          "as_of": ["2024-06-15", "2024-07-20"], "outcome": ["REDUCE", "REDUCE"],
+                          "limit": [2_000_000, 1_300_000], "currency": "USD", "reason_codes": ["", "X_CODE"],
+                          "body": ["{}", ru]})
+    data.decisions = pd.concat([data.decisions, extra], ignore_index=True)
+    html = render_portfolio(data, tmp_path).read_text()
+    section = html.split("<h2>Limits changed at the latest checkpoint (2024-07-20)")[1].split("<h2>")[0]
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 2, section
+    assert ">A1<" in rows[0] and "USD 50,000.00" in rows[0] and "USD 40,000.00" in rows[0]  # previous record's
+    assert ">A4<" in rows[1] and "USD 52,000.00" in rows[1] and "USD 13,000.00" in rows[1]  # the Book line's
+    assert "A2" not in section and "USD 0.00" not in section  # A2 changed at 2024-06-15, an earlier checkpoint
