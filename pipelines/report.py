@@ -217,7 +217,12 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     dec = latest_decisions(data.decisions)
     if dec.empty:
         raise UserInputError(f"report: no decisions stored for season {data.season}")
-    cur = str(dec["currency"].iloc[0])
+    currencies = sorted(set(dec["currency"].astype(str)))
+    if len(currencies) > 1:  # a sum over them means nothing; each currency's portfolio is reported apart
+        raise UserInputError(f"report: the decisions of season {data.season} hold more than one currency "
+                             f"({', '.join(currencies)}); totals cannot add them: report each currency's farmers "
+                             "apart (--fields with their fields only)")
+    cur = currencies[0]
     bodies = [json.loads(b) if isinstance(b, str) else (b or {}) for b in dec["body"]] if "body" in dec else \
         [{} for _ in range(len(dec))]
     crops = data.fields.groupby("farmer_token")["crop"].agg(lambda s: s.mode().iloc[0] if len(s.mode()) else "")
@@ -345,8 +350,17 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     if records.empty:
         raise UserInputError(f"report: no decisions stored in {st.shown_url}" + (f" for season {season}" if season
                                                                                  else ""))
+    tokens = set(fields["farmer_token"].astype(str))
+    mine = records[records["farmer_token"].astype(str).isin(tokens)]
+    if mine.empty:
+        raise UserInputError(f"report: none of the {len(records)} record(s) in {st.shown_url}"
+                             + (f" for season {season}" if season else "") + " is of a farmer of the fields given")
+    records = mine
     season = str(season or max(records["season"].astype(str)))
     records = records[records["season"].astype(str) == season]
+    if records.empty:
+        raise UserInputError(f"report: no decision of season {season} in {st.shown_url} is of a farmer of the fields "
+                             "given")
     day = as_of or date.fromisoformat(str(max(records["as_of"])))
     if as_of is not None and not (records["as_of"] <= day.isoformat()).any():
         raise UserInputError(f"report: none of the {len(records)} record(s) of season {season} is dated on or "

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from features.errors import UserInputError
 from pipelines.report import ReportData, latest_decisions, render_farmer, render_portfolio
 from tests.conftest import REPO, require
 
@@ -227,3 +228,13 @@ def test_changed_limits_are_those_of_the_latest_checkpoint_against_the_limit_rep
     assert ">A1<" in rows[0] and "USD 50,000.00" in rows[0] and "USD 40,000.00" in rows[0]  # previous record's
     assert ">A4<" in rows[1] and "USD 52,000.00" in rows[1] and "USD 13,000.00" in rows[1]  # the Book line's
     assert "A2" not in section and "USD 0.00" not in section  # A2 changed at 2024-06-15, an earlier checkpoint
+
+
+def test_portfolio_refuses_decisions_in_more_than_one_currency(tmp_path: Path) -> None:
+    """Every sum was labelled with the first record's currency (INR and USD limits added as INR)."""
+    data = _data()
+    data.decisions.loc[1, "currency"] = "INR"
+    with pytest.raises(UserInputError, match=r"^report: the decisions of season 2024 hold more than one currency "
+                                             r"\(INR, USD\); totals cannot add them"):
+        render_portfolio(data, tmp_path)
+    assert not list(tmp_path.iterdir())
