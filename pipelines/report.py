@@ -108,6 +108,8 @@ def _map(data: ReportData, tokens: set[str] | None = None) -> str:
     g = data.fields.merge(st[["field_id", "outcome", "alert"]], on="field_id", how="left")
     if tokens is not None:
         g = g[g["farmer_token"].isin(tokens)]
+    if len(g) and g.crs is not None and g.crs.is_geographic:  # degrees are not to scale: drawn in metres (UTM)
+        g = g.to_crs(g.estimate_utm_crs())
     cols = [OUTCOME_COLOURS.get(o, OUTCOME_COLOURS["none"]) if isinstance(o, str) else OUTCOME_COLOURS["none"]
             for o in g["outcome"]]
     strokes = [OUTCOME_COLOURS[a] if isinstance(a, str) else "#333" for a in g["alert"]]

@@ -238,3 +238,25 @@ def test_portfolio_refuses_decisions_in_more_than_one_currency(tmp_path: Path) -
                                              r"\(INR, USD\); totals cannot add them"):
         render_portfolio(data, tmp_path)
     assert not list(tmp_path.iterdir())
+
+
+def _map_of(html: str) -> tuple[float, str]:
+    """The width in px the fields span on the page's map, and its scale bar's label."""
+    import re
+
+    svg = html.split('class="map"')[1].split("</svg>", maxsplit=1)[0]
+    xs = [float(x) for x in re.findall(r"[ML](-?[\d.]+),", svg)]
+    return max(xs) - min(xs), re.findall(r'font-size="10">([^<]*)</text>', svg)[0]
+
+
+def test_map_of_fields_in_degrees_is_drawn_to_scale(tmp_path: Path) -> None:
+    """Fields in EPSG:4326 were drawn in degrees: squashed into a corner with a "1 m" scale bar. They are projected
+    to their UTM zone first, so the map is the one of the same fields in metres."""
+    data = _data()
+    metric = _map_of(render_portfolio(data, tmp_path / "m").read_text())
+    data.fields = data.fields.to_crs(4326)
+    degrees = _map_of(render_portfolio(data, tmp_path / "d").read_text())
+    assert metric[1] == degrees[1] == "100 m"
+    assert abs(degrees[0] - metric[0]) < 5 and degrees[0] > 600
+    farmer = _map_of(render_farmer(data, "Fa", tmp_path / "d").read_text())
+    assert farmer[0] > 600 and farmer[1] == "100 m"
