@@ -340,6 +340,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     stored records (first decisions and re-underwriting runs).
     """
     from features.series import season_window
+    from pipelines.featurize import check_as_of_in_season
     from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, fields_region, season_alerts
     from underwriting.store import DecisionStore
 
@@ -363,6 +364,8 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     if records.empty:
         raise UserInputError(f"report: no decision of season {season} in {st.shown_url} is of a farmer of the fields "
                              "given")
+    if as_of is not None:  # a future date is refused as monitor refuses it (alerts 'raised' on a future day)
+        check_as_of_in_season(fields, season, as_of)
     day = as_of or date.fromisoformat(str(max(records["as_of"])))
     if as_of is not None and not (records["as_of"] <= day.isoformat()).any():
         raise UserInputError(f"report: none of the {len(records)} record(s) of season {season} is dated on or "
@@ -410,6 +413,10 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
 
     c = county if isinstance(county, County) else County(county)
     season = str(season or c.current_season)
+    if as_of is not None:  # before any scene is read
+        from pipelines.featurize import check_as_of_in_season
+
+        check_as_of_in_season(c.fields(), season, as_of)
     if history is None:
         history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),

@@ -132,3 +132,23 @@ def test_cli_fields_reports_only_its_farmers_and_refuses_mixed_currencies(world:
     assert m.exit_code == 2 and "more than one currency (INR, USD)" in m.stderr, m.stdout + m.stderr
     assert len(m.stderr.strip().splitlines()) == 1 and "Traceback" not in m.stderr
     assert not out2.exists() or not any(out2.iterdir())
+
+
+def test_cli_refuses_an_as_of_after_today(world: dict[str, Any], tmp_path: Path) -> None:
+    """`report portfolio --as-of 2031-01-01` wrote a page with alerts 'raised' on that future day (exit 0) while
+    `monitor` refuses a date after today: refused the same way (one line, exit 2, nothing written)."""
+    from datetime import date, timedelta
+
+    runner = CliRunner()
+    future = (date.today() + timedelta(days=1)).isoformat()
+    out = tmp_path / "pages"
+    src = {"county": ["--county", str(world["county"].path), "--cache", str(world["county"].cache_dir)],
+           "fields": ["--fields", str(world["county"].path / "records" / "fields.gpkg")]}
+    for how, args in src.items():
+        for cmd in (["portfolio"], ["farmer", world["tokens"][0]]):
+            r = runner.invoke(app, ["report", *cmd, *args, "--store", world["url"], "--out", str(out),
+                                    "--as-of", future])
+            assert r.exit_code == 2, (how, cmd, r.stdout + r.stderr)
+            assert r.stderr.strip() == f"error: --as-of {future} is after today ({date.today()}): nothing can be " \
+                                       "observed or decided as of a future date", (how, cmd, r.stderr)
+    assert not out.exists() or not any(out.iterdir())
