@@ -51,6 +51,7 @@ class ReportData:
     checkpoints: list[tuple[date, str]] = field(default_factory=list)
     synthetic: bool = False
     title: str = "agcredit portfolio"
+    as_of: date | None = None  #: the report's as-of date when one was given (--as-of)
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -135,7 +136,67 @@ def _curve_for(data: ReportData, field_id: str) -> str:
         if len(b):
             band = (b["day"].to_numpy(), b["p10"].to_numpy(), b["p50"].to_numpy(), b["p90"].to_numpy())
     marks = [((pd.Timestamp(d) - start).days, lab) for d, lab in data.checkpoints]
-    return curve_svg(x, y, band=band, marks=marks)
+    return curve_svg(x, y, band=band, marks=marks, x_label=f"days since {start.date().isoformat()} (season start)",
+                     y_label="NDVI")
+
+
+#: how the evidence of an alert reads (monitor stores it as JSON text)
+_EVIDENCE_LABELS = {"expected_p10": "expected P10", "expected_p50": "expected P50", "max_ndvi": "highest NDVI",
+                    "clear_obs": "clear observations", "declared_crop_prob": "probability of the declared crop",
+                    "crop_type": "crop seen", "crop_type_prob": "its probability", "cohort_ratio": "cohort ratio",
+                    "expected_emergence_day": "expected emergence by day", "grace_days": "grace days"}
+
+
+def _num(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def evidence_text(evidence: Any) -> str:
+    """An alert's evidence (a dict, or its JSON text) as a short line: "NDVI 0.162 on 2009-06-05, 0.1619 on
+    2009-06-10; expected P10 0.1693, 0.1677"; other items as "<what> <value>", empty ones left out."""
+    ev = evidence
+    if isinstance(ev, str):
+        try:
+            ev = json.loads(ev)
+        except ValueError:
+            return ev
+    if not isinstance(ev, dict):
+        return "" if ev is None or (isinstance(ev, float) and np.isnan(ev)) else str(ev)
+    ev = dict(ev)
+    parts = []
+    dates, ndvi = ev.get("dates"), ev.get("ndvi")
+    if isinstance(dates, list) and isinstance(ndvi, list) and len(dates) == len(ndvi):
+        del ev["dates"], ev["ndvi"]
+        parts.append("NDVI " + ", ".join(f"{_num(v)} on {d}" for d, v in zip(dates, ndvi, strict=True)))
+    for k in sorted(ev):
+        v = ev[k]
+        if v is None or v == []:
+            continue
+        text = ", ".join(_num(x) for x in v) if isinstance(v, list) else _num(v)
+        parts.append(f"{_EVIDENCE_LABELS.get(k, k.replace('_', ' '))} {text}")
+    return "; ".join(parts)
+
+
+def _alert_table(al: pd.DataFrame) -> pd.DataFrame:
+    """The alerts as the pages show them: field, line (when the alerts name lines), alert, severity, the date it was
+    raised (a plain date) and its evidence in words."""
+    if al.empty:
+        return pd.DataFrame()
+    t = pd.DataFrame({"field": al["field_id"].astype(str)})
+    if "line_id" in al.columns:
+        t["line"] = [str(v) if isinstance(v, str) else "" for v in al["line_id"]]
+    t["alert"] = al["alert"].astype(str)
+    t["severity"] = al["severity"].astype(str)
+    t["raised"] = pd.to_datetime(al["date"]).dt.date.astype(str)
+    if "evidence" in al.columns:
+        t["evidence"] = [evidence_text(v) for v in al["evidence"]]
+    return t.reset_index(drop=True)
+
+
+def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
+    last = str(max(dec["as_of"].astype(str)))
+    given = f"; report as of {data.as_of.isoformat()} (--as-of): nothing later is shown" if data.as_of else ""
+    return f"<p class='sub'>As of {escape(last)} (the latest record shown){escape(given)}</p>"
 
 
 def _write(html_text: str, path: Path) -> Path:
@@ -246,10 +307,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                             "crop": dec["crop"], "outcome": [_tag(o) for o in dec["outcome"]],
                             "limit": [_money(v, cur) for v in dec["limit"]], "reasons": dec["reason_codes"].fillna("")})
     act_tbl = proposed_actions_table(dec, bodies, cur)
-    al = data.alerts
-    al_tbl = (al[["field_id", "alert", "severity", "date"]].assign(date=lambda d: pd.to_datetime(d["date"]).dt.date.astype(str))
-              if not al.empty else pd.DataFrame())
-    body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>",
+    al_tbl = _alert_table(data.alerts)
+    body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
             f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides</p>",
@@ -298,7 +357,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                              f"report: no decision for the farmer given in season {data.season} (give the farmer's "
                              f"pseudonymous token as in the decision records, not a name, phone or ID number)")
     f = data.fields[data.fields["farmer_token"] == token]
-    body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>",
+    body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>", _as_of_text(data, mine),
             "<h2>Fields</h2>", f"<div class='card'>{_map(data, {token})}</div>", "<h2>NDVI against the expected band</h2>",
             "<div class='grid'>"]
     for fid in f["field_id"]:
@@ -317,7 +376,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
         body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
-    body.append("<h2>Alerts</h2>" + _table(al))
+    body.append("<h2>Alerts</h2>" + _table(_alert_table(al)))
     return _write(_page(f"farmer {token}", "".join(body), data.synthetic), Path(out_dir) / f"farmer-{token}.html")
 
 
@@ -400,7 +459,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                    for d, ks in sorted(kinds.items())]
     return ReportData(season=season, decisions=records.reset_index(drop=True), fields=f.reset_index(drop=True),
                       alerts=alerts if alerts is not None else pd.DataFrame(), obs=obs, bands=bands,
-                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title)
+                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title, as_of=as_of)
 
 
 def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,

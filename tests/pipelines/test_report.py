@@ -260,3 +260,43 @@ def test_map_of_fields_in_degrees_is_drawn_to_scale(tmp_path: Path) -> None:
     assert abs(degrees[0] - metric[0]) < 5 and degrees[0] > 600
     farmer = _map_of(render_farmer(data, "Fa", tmp_path / "d").read_text())
     assert farmer[0] > 600 and farmer[1] == "100 m"
+
+
+def _alerts_with_evidence() -> pd.DataFrame:
+    ev = {"dates": ["2024-07-05", "2024-07-10"], "expected_p10": [0.5612, 0.57], "ndvi": [0.4121, 0.40]}
+    return pd.DataFrame({"field_id": ["f0", "f3"], "season": "2024", "alert": ["WATCH", "CROP_MISMATCH"],
+                         "severity": ["medium", "high"], "date": pd.to_datetime(["2024-07-10", "2024-07-20"]),
+                         "evidence": [json.dumps(ev, sort_keys=True), json.dumps({"declared_crop_prob": 0.08})],
+                         "farmer_token": ["Fa", "Fc"], "line_id": ["L-1", None]})
+
+
+def test_pages_state_their_as_of_and_alerts_name_line_and_evidence_in_words(tmp_path: Path) -> None:
+    """The portfolio page stated no as-of date and its alerts had no line nor evidence; the farmer page's alerts
+    showed raw JSON evidence and '2024-07-10 00:00:00' dates."""
+    data = _data()
+    data.alerts = _alerts_with_evidence()
+    data.as_of = date(2024, 7, 25)
+    html = render_portfolio(data, tmp_path).read_text()
+    assert "As of 2024-07-20 (the latest record shown); report as of 2024-07-25 (--as-of): nothing later is shown" \
+        in html
+    alerts = html.split("<h2>Alerts</h2>")[1].split("<h2>")[0]
+    assert "<th>line</th>" in alerts and ">L-1<" in alerts and "<th>evidence</th>" in alerts
+    assert "NDVI 0.4121 on 2024-07-05, 0.4 on 2024-07-10; expected P10 0.5612, 0.57" in alerts
+    assert "probability of the declared crop 0.08" in alerts and ">2024-07-20<" in alerts
+    farmer = render_farmer(data, "Fa", tmp_path).read_text()
+    assert "As of 2024-07-20 (the latest record shown)" in farmer
+    fal = farmer.split("<h2>Alerts</h2>")[1]
+    assert "NDVI 0.4121 on 2024-07-05" in fal and ">2024-07-10<" in fal and ">L-1<" in fal
+    assert "00:00:00" not in fal and "{" not in fal and "&quot;" not in fal
+
+
+def test_ndvi_plot_has_axis_titles_and_tick_values(tmp_path: Path) -> None:
+    """The NDVI plots had no y-axis title and no x tick values nor season start date."""
+    import re
+
+    html = render_farmer(_data(), "Fa", tmp_path).read_text()
+    curve = html.split('class="curve"')[1].split("</svg>")[0]
+    assert re.search(r'class="ytitle" transform="rotate\(-90\)"[^>]*>NDVI</text>', curve)
+    assert 'class="xtitle"' in curve and ">days since 2024-04-01 (season start)</text>" in curve
+    ticks = re.findall(r'class="xtick".*?text-anchor="middle">(-?\d+)</text>', curve)
+    assert 3 <= len(ticks) <= 9 and ticks[:3] == ["0", "30", "60"]
