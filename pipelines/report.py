@@ -73,7 +73,10 @@ def _tag(text: str) -> str:
     return _Html(f'<span class="tag" style="background:{OUTCOME_COLOURS.get(text, "#607d8b")}">{escape(text)}</span>')
 
 
-def _table(df: pd.DataFrame, num: tuple[str, ...] = ()) -> str:
+def _table(df: pd.DataFrame, num: tuple[str, ...] = (), tags: tuple[str, ...] = ()) -> str:
+    """An HTML table; every cell escaped, but the markup built here: the columns ``tags`` (outcome text drawn as a
+    coloured tag by :func:`_tag`) and :class:`_Html` cells (pandas 3 keeps text as its string dtype, which drops
+    the subclass: a tag column is named instead)."""
     if df.empty:
         return "<p class='sub'>none</p>"
     head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
@@ -82,7 +85,8 @@ def _table(df: pd.DataFrame, num: tuple[str, ...] = ()) -> str:
         cells = []
         for c, v in zip(df.columns, rec, strict=True):
             cls = ' class="num"' if c in num else ""
-            cells.append(f"<td{cls}>{v if isinstance(v, _Html) else escape(str(v))}</td>")
+            text = _tag(str(v)) if c in tags else v if isinstance(v, _Html) else escape(str(v))
+            cells.append(f"<td{cls}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -255,7 +259,7 @@ def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur:
         acts = ru.get("proposed_actions") or []
         if acts:
             rows.append({"line": ru.get("line_id", ""), "application": d["application_id"],
-                         "farmer": d["farmer_token"], "outcome": _tag(str(d["outcome"])),
+                         "farmer": d["farmer_token"], "outcome": str(d["outcome"]),
                          "limit": _money(d["limit"], cur), "outstanding": _money(ru.get("outstanding", 0), cur),
                          "actions": ", ".join(str(a) for a in acts)})
     return pd.DataFrame(rows)
@@ -301,10 +305,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     chg, last = changed_at_latest_checkpoint(dec, bodies)
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
-                            "limit": [_money(v, cur) for v in chg["limit"]], "outcome": [_tag(o) for o in chg["outcome"]],
+                            "limit": [_money(v, cur) for v in chg["limit"]], "outcome": chg["outcome"].astype(str),
                             "reasons": chg["reason_codes"].fillna("")})
     dec_tbl = pd.DataFrame({"application": dec["application_id"], "farmer": dec["farmer_token"],
-                            "crop": dec["crop"], "outcome": [_tag(o) for o in dec["outcome"]],
+                            "crop": dec["crop"], "outcome": dec["outcome"].astype(str),
                             "limit": [_money(v, cur) for v in dec["limit"]], "reasons": dec["reason_codes"].fillna("")})
     act_tbl = proposed_actions_table(dec, bodies, cur)
     al_tbl = _alert_table(data.alerts)
@@ -321,10 +325,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
             f"{escape(last)}; previous limit: the one the re-underwriting replaced (the Book line's when the line had "
             "no earlier record), else the application's previous record's</p>",
-            _table(chg_tbl, num=("previous limit", "limit")),
+            _table(chg_tbl, num=("previous limit", "limit"), tags=("outcome",)),
             "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
-            _table(act_tbl, num=("limit", "outstanding")),
-            "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",))]
+            _table(act_tbl, num=("limit", "outstanding"), tags=("outcome",)),
+            "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic),
                   Path(out_dir) / f"portfolio-{data.season}.html")
 

@@ -300,3 +300,19 @@ def test_ndvi_plot_has_axis_titles_and_tick_values(tmp_path: Path) -> None:
     assert 'class="xtitle"' in curve and ">days since 2024-04-01 (season start)</text>" in curve
     ticks = re.findall(r'class="xtick".*?text-anchor="middle">(-?\d+)</text>', curve)
     assert 3 <= len(ticks) <= 9 and ticks[:3] == ["0", "30", "60"]
+
+
+def test_outcome_tags_are_drawn_not_printed_as_markup(tmp_path: Path) -> None:
+    """The outcome tags of the decisions, changes and actions tables were printed as text ('<span class="tag" ...>
+    APPROVE</span>' on the page): pandas 3 stores text as its string dtype, dropping the _Html mark."""
+    data = _data()
+    recs = data.decisions.copy()
+    recs.loc[4, "body"] = json.dumps({"reunderwrite": {"line_id": "L-7", "outstanding": 1, "proposed_actions": ["X"]}})
+    data.decisions = recs
+    html = render_portfolio(data, tmp_path).read_text()
+    assert "&lt;span" not in html
+    for h2 in ("Limits changed", "Proposed actions", "Decisions"):
+        section = html.split(f"<h2>{h2}")[1].split("<h2>")[0]
+        assert '<td><span class="tag" style="background:#f9a825">REDUCE</span></td>' in section, h2
+    data.decisions.loc[1, "outcome"] = "<b>x</b>"  # never markup from a record
+    assert "<b>x</b>" not in render_portfolio(data, tmp_path / "b").read_text()
