@@ -152,3 +152,23 @@ def test_cli_refuses_an_as_of_after_today(world: dict[str, Any], tmp_path: Path)
             assert r.stderr.strip() == f"error: --as-of {future} is after today ({date.today()}): nothing can be " \
                                        "observed or decided as of a future date", (how, cmd, r.stderr)
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_cli_fields_of_a_synthetic_county_carry_the_banner(world: dict[str, Any], tmp_path: Path) -> None:
+    """`report portfolio|farmer --fields <county>/records/fields.gpkg` of a synthetic county had no synthetic-data
+    banner (only --county set it): the county.json of the folder the fields file sits in is read as --county
+    reads it; a fields file elsewhere has none."""
+    import shutil
+
+    runner = CliRunner()
+    src = world["county"].path / "records" / "fields.gpkg"
+    alone = tmp_path / "alone" / "fields.gpkg"
+    alone.parent.mkdir()
+    shutil.copy(src, alone)
+    for fields, banner in ((src, True), (alone, False)):
+        out = tmp_path / ("in" if banner else "out")
+        for cmd in (["portfolio"], ["farmer", world["tokens"][0]]):
+            r = runner.invoke(app, ["report", *cmd, "--fields", str(fields), "--store", world["url"], "--out", str(out)])
+            assert r.exit_code == 0, r.stdout + r.stderr
+        for page in out.iterdir():
+            assert ("Synthetic demo data" in page.read_text()) is banner, page
