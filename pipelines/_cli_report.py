@@ -36,6 +36,10 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     f = read_fields(fields).fields
     s = season or max(f["season"].astype(str))
     series = history = None
+    if day is not None:  # a future date refused as monitor refuses it, before any scene is read
+        from pipelines.featurize import check_as_of_in_season
+
+        check_as_of_in_season(f, s, day)
     if imagery is not None:
         sc = cache / "series" if cache is not None else None
         series = build_series(f[f["season"].astype(str) == s], imagery, s, as_of=day, cache_dir=sc).series
@@ -47,8 +51,26 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     region = fields_region(f)
     model = _champion_crop_model()
     return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
-                             crop_model=model,
+                             crop_model=model, synthetic=_in_synthetic_county(fields),
                              params=_champion_alert_params(region, model) if region is not None else None)
+
+
+def _in_synthetic_county(fields: Path) -> bool:
+    """Whether a fields file sits in a county folder (``<county>/records/fields.gpkg``, or beside its
+    ``county.json``) whose ``county.json`` says ``synthetic``, as ``--county`` reads it: the pages then carry the
+    synthetic-data banner. A missing or unreadable county.json says nothing."""
+    import json
+
+    here = fields.resolve().parent
+    for folder in (here, here.parent):
+        meta = folder / "county.json"
+        if meta.is_file():
+            try:
+                got = json.loads(meta.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return False
+            return isinstance(got, dict) and bool(got.get("synthetic", False))
+    return False
 
 
 def _champion_crop_model() -> Any:

@@ -72,8 +72,9 @@ def map_svg(geoms: Sequence[BaseGeometry], colours: Sequence[str], titles: Seque
 def curve_svg(x_days: Any, y: Any, *, band: tuple[Any, Any, Any, Any] | None = None, marks: Sequence[tuple[float, str]] = (),
               width: int = 520, height: int = 200, x_label: str = "day of season", y_label: str = "NDVI",
               y_range: tuple[float, float] = (-0.1, 1.0)) -> str:
-    """An observed curve (dots and line) over an expected band (days, p10, p50, p90), with labelled marks."""
-    pad_l, pad_b, pad_t, pad_r = 36, 26, 10, 10
+    """An observed curve (dots and line) over an expected band (days, p10, p50, p90), with labelled marks, both axes
+    titled (``x_label``, ``y_label``) and tick values on both."""
+    pad_l, pad_b, pad_t, pad_r = 48, 30, 10, 10
     xs_all = list(x_days) + (list(band[0]) if band else []) + [m[0] for m in marks]
     x0, x1 = (min(xs_all), max(xs_all)) if xs_all else (0.0, 1.0)
     if x1 <= x0:
@@ -94,7 +95,14 @@ def curve_svg(x_days: Any, y: Any, *, band: tuple[Any, Any, Any, Any] | None = N
              f'<rect x="0" y="0" width="{width}" height="{height}" fill="#fff"/>']
     for v in np.arange(0.0 if y0 > -0.2 else float(np.ceil(y0 * 5.0) / 5.0), y1 + 1e-9, 0.2):
         parts.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{py(v):.1f}" y2="{py(v):.1f}" stroke="#eee"/>'
-                     f'<text x="2" y="{py(v) + 3:.1f}" font-size="9">{round(float(v), 1) + 0.0:.1f}</text>')
+                     f'<text x="16" y="{py(v) + 3:.1f}" font-size="9">{round(float(v), 1) + 0.0:.1f}</text>')
+    step = next(k for k in (1, 2, 5, 10, 20, 30, 50, 100, 200, 500, 1000, 10 ** 9) if (x1 - x0) / k <= 8)
+    for t in range(int(np.ceil(x0 / step)) * step, int(np.floor(x1)) + 1, step):
+        parts.append(f'<line class="xtick" x1="{px(t):.1f}" x2="{px(t):.1f}" y1="{height - pad_b}" '
+                     f'y2="{height - pad_b + 3}" stroke="#555"/><text x="{px(t):.1f}" y="{height - pad_b + 12}" '
+                     f'font-size="9" text-anchor="middle">{t}</text>')
+    parts.append(f'<text class="ytitle" transform="rotate(-90)" x="{-(pad_t + (height - pad_t - pad_b) / 2):.1f}" '
+                 f'y="10" font-size="10" text-anchor="middle">{escape(y_label)}</text>')
     if band is not None and len(band[0]):
         d, lo, med, hi = (np.asarray(a, dtype=float) for a in band)
         band_pts = [f"{px(a):.1f},{py(b):.1f}" for a, b in zip(d, hi, strict=True)] + \
@@ -110,7 +118,8 @@ def curve_svg(x_days: Any, y: Any, *, band: tuple[Any, Any, Any, Any] | None = N
         parts.append(f'<polyline class="obs" points="{pts}" fill="none" stroke="#2e7d32" stroke-width="1.5"/>')
         parts.extend(f'<circle cx="{px(a):.1f}" cy="{py(b):.1f}" r="2.2" fill="#2e7d32"/>'
                      for a, b in zip(x_days, y, strict=True))
-    parts.append(f'<text x="{width / 2:.0f}" y="{height - 4}" font-size="10" text-anchor="middle">{escape(x_label)}</text>')
+    parts.append(f'<text class="xtitle" x="{(pad_l + width - pad_r) / 2:.0f}" y="{height - 4}" font-size="10" '
+                 f'text-anchor="middle">{escape(x_label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

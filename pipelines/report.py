@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
-from models.money import format_minor
+from models.money import MINOR_DIGITS, format_minor
 from pipelines._svg import OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "build_report_data",
@@ -51,6 +51,7 @@ class ReportData:
     checkpoints: list[tuple[date, str]] = field(default_factory=list)
     synthetic: bool = False
     title: str = "agcredit portfolio"
+    as_of: date | None = None  #: the report's as-of date when one was given (--as-of)
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -72,7 +73,10 @@ def _tag(text: str) -> str:
     return _Html(f'<span class="tag" style="background:{OUTCOME_COLOURS.get(text, "#607d8b")}">{escape(text)}</span>')
 
 
-def _table(df: pd.DataFrame, num: tuple[str, ...] = ()) -> str:
+def _table(df: pd.DataFrame, num: tuple[str, ...] = (), tags: tuple[str, ...] = ()) -> str:
+    """An HTML table; every cell escaped, but the markup built here: the columns ``tags`` (outcome text drawn as a
+    coloured tag by :func:`_tag`) and :class:`_Html` cells (pandas 3 keeps text as its string dtype, which drops
+    the subclass: a tag column is named instead)."""
     if df.empty:
         return "<p class='sub'>none</p>"
     head = "".join(f"<th>{escape(str(c))}</th>" for c in df.columns)
@@ -81,7 +85,8 @@ def _table(df: pd.DataFrame, num: tuple[str, ...] = ()) -> str:
         cells = []
         for c, v in zip(df.columns, rec, strict=True):
             cls = ' class="num"' if c in num else ""
-            cells.append(f"<td{cls}>{v if isinstance(v, _Html) else escape(str(v))}</td>")
+            text = _tag(str(v)) if c in tags else v if isinstance(v, _Html) else escape(str(v))
+            cells.append(f"<td{cls}>{text}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -108,6 +113,8 @@ def _map(data: ReportData, tokens: set[str] | None = None) -> str:
     g = data.fields.merge(st[["field_id", "outcome", "alert"]], on="field_id", how="left")
     if tokens is not None:
         g = g[g["farmer_token"].isin(tokens)]
+    if len(g) and g.crs is not None and g.crs.is_geographic:  # degrees are not to scale: drawn in metres (UTM)
+        g = g.to_crs(g.estimate_utm_crs())
     cols = [OUTCOME_COLOURS.get(o, OUTCOME_COLOURS["none"]) if isinstance(o, str) else OUTCOME_COLOURS["none"]
             for o in g["outcome"]]
     strokes = [OUTCOME_COLOURS[a] if isinstance(a, str) else "#333" for a in g["alert"]]
@@ -133,7 +140,67 @@ def _curve_for(data: ReportData, field_id: str) -> str:
         if len(b):
             band = (b["day"].to_numpy(), b["p10"].to_numpy(), b["p50"].to_numpy(), b["p90"].to_numpy())
     marks = [((pd.Timestamp(d) - start).days, lab) for d, lab in data.checkpoints]
-    return curve_svg(x, y, band=band, marks=marks)
+    return curve_svg(x, y, band=band, marks=marks, x_label=f"days since {start.date().isoformat()} (season start)",
+                     y_label="NDVI")
+
+
+#: how the evidence of an alert reads (monitor stores it as JSON text)
+_EVIDENCE_LABELS = {"expected_p10": "expected P10", "expected_p50": "expected P50", "max_ndvi": "highest NDVI",
+                    "clear_obs": "clear observations", "declared_crop_prob": "probability of the declared crop",
+                    "crop_type": "crop seen", "crop_type_prob": "its probability", "cohort_ratio": "cohort ratio",
+                    "expected_emergence_day": "expected emergence by day", "grace_days": "grace days"}
+
+
+def _num(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def evidence_text(evidence: Any) -> str:
+    """An alert's evidence (a dict, or its JSON text) as a short line: "NDVI 0.162 on 2009-06-05, 0.1619 on
+    2009-06-10; expected P10 0.1693, 0.1677"; other items as "<what> <value>", empty ones left out."""
+    ev = evidence
+    if isinstance(ev, str):
+        try:
+            ev = json.loads(ev)
+        except ValueError:
+            return ev
+    if not isinstance(ev, dict):
+        return "" if ev is None or (isinstance(ev, float) and np.isnan(ev)) else str(ev)
+    ev = dict(ev)
+    parts = []
+    dates, ndvi = ev.get("dates"), ev.get("ndvi")
+    if isinstance(dates, list) and isinstance(ndvi, list) and len(dates) == len(ndvi):
+        del ev["dates"], ev["ndvi"]
+        parts.append("NDVI " + ", ".join(f"{_num(v)} on {d}" for d, v in zip(dates, ndvi, strict=True)))
+    for k in sorted(ev):
+        v = ev[k]
+        if v is None or v == []:
+            continue
+        text = ", ".join(_num(x) for x in v) if isinstance(v, list) else _num(v)
+        parts.append(f"{_EVIDENCE_LABELS.get(k, k.replace('_', ' '))} {text}")
+    return "; ".join(parts)
+
+
+def _alert_table(al: pd.DataFrame) -> pd.DataFrame:
+    """The alerts as the pages show them: field, line (when the alerts name lines), alert, severity, the date it was
+    raised (a plain date) and its evidence in words."""
+    if al.empty:
+        return pd.DataFrame()
+    t = pd.DataFrame({"field": al["field_id"].astype(str)})
+    if "line_id" in al.columns:
+        t["line"] = [str(v) if isinstance(v, str) else "" for v in al["line_id"]]
+    t["alert"] = al["alert"].astype(str)
+    t["severity"] = al["severity"].astype(str)
+    t["raised"] = pd.to_datetime(al["date"]).dt.date.astype(str)
+    if "evidence" in al.columns:
+        t["evidence"] = [evidence_text(v) for v in al["evidence"]]
+    return t.reset_index(drop=True)
+
+
+def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
+    last = str(max(dec["as_of"].astype(str)))
+    given = f"; report as of {data.as_of.isoformat()} (--as-of): nothing later is shown" if data.as_of else ""
+    return f"<p class='sub'>As of {escape(last)} (the latest record shown){escape(given)}</p>"
 
 
 def _write(html_text: str, path: Path) -> Path:
@@ -192,10 +259,24 @@ def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur:
         acts = ru.get("proposed_actions") or []
         if acts:
             rows.append({"line": ru.get("line_id", ""), "application": d["application_id"],
-                         "farmer": d["farmer_token"], "outcome": _tag(str(d["outcome"])),
+                         "farmer": d["farmer_token"], "outcome": str(d["outcome"]),
                          "limit": _money(d["limit"], cur), "outstanding": _money(ru.get("outstanding", 0), cur),
                          "actions": ", ".join(str(a) for a in acts)})
     return pd.DataFrame(rows)
+
+
+def changed_at_latest_checkpoint(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tuple[pd.DataFrame, str]:
+    """The latest records (``dec``, from :func:`latest_decisions`; ``bodies`` parsed) dated at the latest checkpoint
+    (the latest as-of among them) whose limit differs from the one before: a re-underwriting's
+    ``reunderwrite.previous_limit`` (the limit it replaced: the Book line's when there was no earlier record), else
+    the previous record's. Returns those rows (``previous_limit`` set so) and the checkpoint's date."""
+    last = str(max(dec["as_of"].astype(str)))
+    prev = [(b.get("reunderwrite") or {}).get("previous_limit") for b in bodies]
+    prev_limit = pd.Series([float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) else q
+                            for p, q in zip(prev, dec["previous_limit"], strict=True)], index=dec.index, dtype="float64")
+    d = dec.assign(previous_limit=prev_limit)
+    keep = (d["as_of"].astype(str) == last) & d["previous_limit"].notna() & (d["previous_limit"] != d["limit"])
+    return d[keep], last
 
 
 def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
@@ -203,7 +284,12 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     dec = latest_decisions(data.decisions)
     if dec.empty:
         raise UserInputError(f"report: no decisions stored for season {data.season}")
-    cur = str(dec["currency"].iloc[0])
+    currencies = sorted(set(dec["currency"].astype(str)))
+    if len(currencies) > 1:  # a sum over them means nothing; each currency's portfolio is reported apart
+        raise UserInputError(f"report: the decisions of season {data.season} hold more than one currency "
+                             f"({', '.join(currencies)}); totals cannot add them: report each currency's farmers "
+                             "apart (--fields with their fields only)")
+    cur = currencies[0]
     bodies = [json.loads(b) if isinstance(b, str) else (b or {}) for b in dec["body"]] if "body" in dec else \
         [{} for _ in range(len(dec))]
     crops = data.fields.groupby("farmer_token")["crop"].agg(lambda s: s.mode().iloc[0] if len(s.mode()) else "")
@@ -216,32 +302,33 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["applications"],
                              "granted limit": [_money(v, cur) for v in expo["limit"]],
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
-    chg = dec[dec["previous_limit"].notna() & (dec["previous_limit"] != dec["limit"])]
+    chg, last = changed_at_latest_checkpoint(dec, bodies)
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
-                            "limit": [_money(v, cur) for v in chg["limit"]], "outcome": [_tag(o) for o in chg["outcome"]],
+                            "limit": [_money(v, cur) for v in chg["limit"]], "outcome": chg["outcome"].astype(str),
                             "reasons": chg["reason_codes"].fillna("")})
     dec_tbl = pd.DataFrame({"application": dec["application_id"], "farmer": dec["farmer_token"],
-                            "crop": dec["crop"], "outcome": [_tag(o) for o in dec["outcome"]],
+                            "crop": dec["crop"], "outcome": dec["outcome"].astype(str),
                             "limit": [_money(v, cur) for v in dec["limit"]], "reasons": dec["reason_codes"].fillna("")})
     act_tbl = proposed_actions_table(dec, bodies, cur)
-    al = data.alerts
-    al_tbl = (al[["field_id", "alert", "severity", "date"]].assign(date=lambda d: pd.to_datetime(d["date"]).dt.date.astype(str))
-              if not al.empty else pd.DataFrame())
-    body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>",
+    al_tbl = _alert_table(data.alerts)
+    body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
             f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides</p>",
             "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
             "<h2>Outcomes</h2><div class='grid'>",
             f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
-            f"<div class='card'><h3>granted limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 100 for v in expo['limit']])}</div>",
+            f"<div class='card'><h3>granted limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value)</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
-            "<h2>Limits changed since the last checkpoint</h2>", _table(chg_tbl, num=("previous limit", "limit")),
+            f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
+            f"{escape(last)}; previous limit: the one the re-underwriting replaced (the Book line's when the line had "
+            "no earlier record), else the application's previous record's</p>",
+            _table(chg_tbl, num=("previous limit", "limit"), tags=("outcome",)),
             "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
-            _table(act_tbl, num=("limit", "outstanding")),
-            "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",))]
+            _table(act_tbl, num=("limit", "outstanding"), tags=("outcome",)),
+            "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic),
                   Path(out_dir) / f"portfolio-{data.season}.html")
 
@@ -274,7 +361,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                              f"report: no decision for the farmer given in season {data.season} (give the farmer's "
                              f"pseudonymous token as in the decision records, not a name, phone or ID number)")
     f = data.fields[data.fields["farmer_token"] == token]
-    body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>",
+    body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>", _as_of_text(data, mine),
             "<h2>Fields</h2>", f"<div class='card'>{_map(data, {token})}</div>", "<h2>NDVI against the expected band</h2>",
             "<div class='grid'>"]
     for fid in f["field_id"]:
@@ -284,14 +371,16 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     for rec in mine.itertuples():
         cur = str(rec.currency)
         b = json.loads(rec.body) if isinstance(rec.body, str) else {}
+        limit = escape(_money(rec.limit, cur))
         body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(rec.outcome))} "
-                    f"limit {escape(_money(rec.limit, cur))}</h2>")
+                    + (f"indicative limit {limit} — nothing is granted until an analyst decides</h2>"
+                       if rec.outcome == "REFER" else f"limit {limit}</h2>"))
         body.append(f"<p class='sub'>as of {escape(str(rec.as_of))}; reasons: {escape(str(rec.reason_codes or '—'))}</p>")
         rows = pd.DataFrame(_flatten(b), columns=["item", "value"])
         body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
-    body.append("<h2>Alerts</h2>" + _table(al))
+    body.append("<h2>Alerts</h2>" + _table(_alert_table(al)))
     return _write(_page(f"farmer {token}", "".join(body), data.synthetic), Path(out_dir) / f"farmer-{token}.html")
 
 
@@ -314,6 +403,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     stored records (first decisions and re-underwriting runs).
     """
     from features.series import season_window
+    from pipelines.featurize import check_as_of_in_season
     from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, fields_region, season_alerts
     from underwriting.store import DecisionStore
 
@@ -326,8 +416,19 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     if records.empty:
         raise UserInputError(f"report: no decisions stored in {st.shown_url}" + (f" for season {season}" if season
                                                                                  else ""))
+    tokens = set(fields["farmer_token"].astype(str))
+    mine = records[records["farmer_token"].astype(str).isin(tokens)]
+    if mine.empty:
+        raise UserInputError(f"report: none of the {len(records)} record(s) in {st.shown_url}"
+                             + (f" for season {season}" if season else "") + " is of a farmer of the fields given")
+    records = mine
     season = str(season or max(records["season"].astype(str)))
     records = records[records["season"].astype(str) == season]
+    if records.empty:
+        raise UserInputError(f"report: no decision of season {season} in {st.shown_url} is of a farmer of the fields "
+                             "given")
+    if as_of is not None:  # a future date is refused as monitor refuses it (alerts 'raised' on a future day)
+        check_as_of_in_season(fields, season, as_of)
     day = as_of or date.fromisoformat(str(max(records["as_of"])))
     if as_of is not None and not (records["as_of"] <= day.isoformat()).any():
         raise UserInputError(f"report: none of the {len(records)} record(s) of season {season} is dated on or "
@@ -362,7 +463,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                    for d, ks in sorted(kinds.items())]
     return ReportData(season=season, decisions=records.reset_index(drop=True), fields=f.reset_index(drop=True),
                       alerts=alerts if alerts is not None else pd.DataFrame(), obs=obs, bands=bands,
-                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title)
+                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title, as_of=as_of)
 
 
 def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,
@@ -375,6 +476,10 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
 
     c = county if isinstance(county, County) else County(county)
     season = str(season or c.current_season)
+    if as_of is not None:  # before any scene is read
+        from pipelines.featurize import check_as_of_in_season
+
+        check_as_of_in_season(c.fields(), season, as_of)
     if history is None:
         history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),

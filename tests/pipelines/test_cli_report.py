@@ -18,11 +18,11 @@ from underwriting.store import DecisionStore, record_id_for
 
 
 def _item(app_id: str, token: str, as_of: str, limit: int, outcome: str, *, kind: str = "decision",
-          supersedes: str | None = None, codes: tuple[str, ...] = ()) -> DecisionItem:
+          supersedes: str | None = None, codes: tuple[str, ...] = (), currency: str = "INR") -> DecisionItem:
     body = {"computation": {"collateral_limit": limit, "cash_flow_limit": limit + 100_000, "limit": limit},
             "reasons": [{"code": c, "reduction": 1000, "text": c.lower()} for c in codes], "outcome": outcome}
     return DecisionItem(idempotency_key=f"{app_id}|{as_of}|{kind}", application_id=app_id, farmer_token=token,
-                        season="2009", as_of=as_of, outcome=outcome, limit=limit, currency="INR", reason_codes=codes,
+                        season="2009", as_of=as_of, outcome=outcome, limit=limit, currency=currency, reason_codes=codes,
                         body=body, kind=kind, supersedes=supersedes)
 
 
@@ -102,3 +102,73 @@ def test_cli_pages_in_headless_chromium(world: dict[str, Any], tmp_path: Path) -
                               params=AlertParams(min_band_fields=1))
     farmer = render_farmer(dense, world["tokens"][0], out)
     check_in_chromium([out / "portfolio-2009.html", farmer], tmp_path, prefix="cli-")
+
+
+def test_cli_fields_reports_only_its_farmers_and_refuses_mixed_currencies(world: dict[str, Any]) -> None:
+    """`report portfolio --fields F` reported every record of the season in the store (another county's farmers
+    too), and a page whose decisions held INR and USD labelled every sum with the first record's currency. Now only
+    the decisions of the farmers in F, and more than one currency is refused in one line naming them (exit 2,
+    nothing written)."""
+    runner = CliRunner()
+    tmp = world["tmp"] / "foreign"
+    url = f"sqlite:///{tmp / 'decisions.db'}"
+    tmp.mkdir()
+    tokens = world["tokens"]
+    with DecisionStore(url) as st:
+        st.append([_item(f"A{i}", t, "2009-08-01", 5_000_000, "APPROVE") for i, t in enumerate(tokens)]
+                  + [_item("B1", "Fzz0000000000000000", "2009-08-01", 7_700_000, "APPROVE")], operator="underwriter")
+    fields = str(world["county"].path / "records" / "fields.gpkg")
+    out = tmp / "pages"
+    r = runner.invoke(app, ["report", "portfolio", "--fields", fields, "--store", url, "--out", str(out)])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    html = (out / "portfolio-2009.html").read_text()
+    assert "Fzz0000000000000000" not in html and ">B1<" not in html and "INR 77,000.00" not in html
+    assert f"{len(tokens)} applications" in html
+    usd = _item("B2", tokens[0], "2009-08-01", 100, "APPROVE", currency="USD")
+    with DecisionStore(url) as st:
+        st.append([usd], operator="underwriter")
+    out2 = tmp / "pages2"
+    m = runner.invoke(app, ["report", "portfolio", "--fields", fields, "--store", url, "--out", str(out2)])
+    assert m.exit_code == 2 and "more than one currency (INR, USD)" in m.stderr, m.stdout + m.stderr
+    assert len(m.stderr.strip().splitlines()) == 1 and "Traceback" not in m.stderr
+    assert not out2.exists() or not any(out2.iterdir())
+
+
+def test_cli_refuses_an_as_of_after_today(world: dict[str, Any], tmp_path: Path) -> None:
+    """`report portfolio --as-of 2031-01-01` wrote a page with alerts 'raised' on that future day (exit 0) while
+    `monitor` refuses a date after today: refused the same way (one line, exit 2, nothing written)."""
+    from datetime import date, timedelta
+
+    runner = CliRunner()
+    future = (date.today() + timedelta(days=1)).isoformat()
+    out = tmp_path / "pages"
+    src = {"county": ["--county", str(world["county"].path), "--cache", str(world["county"].cache_dir)],
+           "fields": ["--fields", str(world["county"].path / "records" / "fields.gpkg")]}
+    for how, args in src.items():
+        for cmd in (["portfolio"], ["farmer", world["tokens"][0]]):
+            r = runner.invoke(app, ["report", *cmd, *args, "--store", world["url"], "--out", str(out),
+                                    "--as-of", future])
+            assert r.exit_code == 2, (how, cmd, r.stdout + r.stderr)
+            assert r.stderr.strip() == f"error: --as-of {future} is after today ({date.today()}): nothing can be " \
+                                       "observed or decided as of a future date", (how, cmd, r.stderr)
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_cli_fields_of_a_synthetic_county_carry_the_banner(world: dict[str, Any], tmp_path: Path) -> None:
+    """`report portfolio|farmer --fields <county>/records/fields.gpkg` of a synthetic county had no synthetic-data
+    banner (only --county set it): the county.json of the folder the fields file sits in is read as --county
+    reads it; a fields file elsewhere has none."""
+    import shutil
+
+    runner = CliRunner()
+    src = world["county"].path / "records" / "fields.gpkg"
+    alone = tmp_path / "alone" / "fields.gpkg"
+    alone.parent.mkdir()
+    shutil.copy(src, alone)
+    for fields, banner in ((src, True), (alone, False)):
+        out = tmp_path / ("in" if banner else "out")
+        for cmd in (["portfolio"], ["farmer", world["tokens"][0]]):
+            r = runner.invoke(app, ["report", *cmd, "--fields", str(fields), "--store", world["url"], "--out", str(out)])
+            assert r.exit_code == 0, r.stdout + r.stderr
+        for page in out.iterdir():
+            assert ("Synthetic demo data" in page.read_text()) is banner, page

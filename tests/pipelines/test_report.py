@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
+from features.errors import UserInputError
 from pipelines.report import ReportData, latest_decisions, render_farmer, render_portfolio
 from tests.conftest import REPO, require
 
@@ -178,3 +179,140 @@ def test_portfolio_shows_proposed_actions_and_escapes_every_cell(tmp_path: Path)
     data.decisions = _data().decisions
     empty = render_portfolio(data, tmp_path / "b").read_text()
     assert "none" in empty.split("<h2>Proposed actions")[1].split("<h2>")[0]
+
+
+def test_farmer_page_says_a_refer_limit_is_indicative(tmp_path: Path) -> None:
+    """A REFER's limit was headed "limit INR 17,000.00" like a grant; it is indicative (CREDIT_POLICY.md: nothing
+    is granted until an analyst decides), as the portfolio page and `explain` say."""
+    data = _data()
+    recs = data.decisions.copy()
+    recs.loc[2, "limit"] = 1_700_000  # A3, Fc: REFER
+    data.decisions = recs
+    html = render_farmer(data, "Fc", tmp_path).read_text()
+    head = html.split("<h2>Decision A3")[1].split("</h2>")[0]
+    assert "indicative limit USD 17,000.00 — nothing is granted until an analyst decides" in head
+    assert "indicative" not in render_farmer(data, "Fa", tmp_path).read_text()
+
+
+def test_granted_limit_chart_uses_the_currency_minor_digits(tmp_path: Path) -> None:
+    """The "granted limit by crop" bars divided every limit by 100: JPY (no minor unit) was drawn 100 times too
+    small."""
+    data = _data()
+    data.decisions = data.decisions.assign(currency="JPY")
+    data.decisions.loc[:, "body"] = json.dumps({"fields": [{"crop_valued": "maize", "region": "r", "stressed_value": 1,
+                                                            "included": True}]})
+    html = render_portfolio(data, tmp_path).read_text()
+    bars = html.split("granted limit by crop (JPY)")[1].split("</svg>")[0]
+    assert ">7,000,000<" in bars  # A1 4,000,000 (its latest) + A2 3,000,000 yen
+    usd = _data()
+    usd.decisions = usd.decisions.assign(body=data.decisions["body"])
+    assert ">70,000<" in render_portfolio(usd, tmp_path / "usd").read_text().split("granted limit by crop (USD)")[1]
+
+
+def test_changed_limits_are_those_of_the_latest_checkpoint_against_the_limit_replaced(tmp_path: Path) -> None:
+    """"Limits changed since the last checkpoint" compared each application's latest record with its previous record
+    (a re-underwriting of a Book line after a DECLINE showed 0 → 13,000 while the line's 52,000 was cut to 13,000)
+    and listed changes made at earlier checkpoints. Now: records dated at the latest checkpoint only, the previous
+    limit from the re-underwriting's ``previous_limit`` when it has one, else the previous record's."""
+    data = _data()
+    ru = json.dumps({"reunderwrite": {"line_id": "L-4", "previous_limit": 5_200_000, "outstanding": 0}})
+    extra = pd.DataFrame({"application_id": ["A2", "A4"], "farmer_token": ["Fb", "Fd"], "season": "2024",
+                          "as_of": ["2024-06-15", "2024-07-20"], "outcome": ["REDUCE", "REDUCE"],
+                          "limit": [2_000_000, 1_300_000], "currency": "USD", "reason_codes": ["", "X_CODE"],
+                          "body": ["{}", ru]})
+    data.decisions = pd.concat([data.decisions, extra], ignore_index=True)
+    html = render_portfolio(data, tmp_path).read_text()
+    section = html.split("<h2>Limits changed at the latest checkpoint (2024-07-20)")[1].split("<h2>")[0]
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 2, section
+    assert ">A1<" in rows[0] and "USD 50,000.00" in rows[0] and "USD 40,000.00" in rows[0]  # previous record's
+    assert ">A4<" in rows[1] and "USD 52,000.00" in rows[1] and "USD 13,000.00" in rows[1]  # the Book line's
+    assert "A2" not in section and "USD 0.00" not in section  # A2 changed at 2024-06-15, an earlier checkpoint
+
+
+def test_portfolio_refuses_decisions_in_more_than_one_currency(tmp_path: Path) -> None:
+    """Every sum was labelled with the first record's currency (INR and USD limits added as INR)."""
+    data = _data()
+    data.decisions.loc[1, "currency"] = "INR"
+    with pytest.raises(UserInputError, match=r"^report: the decisions of season 2024 hold more than one currency "
+                                             r"\(INR, USD\); totals cannot add them"):
+        render_portfolio(data, tmp_path)
+    assert not list(tmp_path.iterdir())
+
+
+def _map_of(html: str) -> tuple[float, str]:
+    """The width in px the fields span on the page's map, and its scale bar's label."""
+    import re
+
+    svg = html.split('class="map"')[1].split("</svg>", maxsplit=1)[0]
+    xs = [float(x) for x in re.findall(r"[ML](-?[\d.]+),", svg)]
+    return max(xs) - min(xs), re.findall(r'font-size="10">([^<]*)</text>', svg)[0]
+
+
+def test_map_of_fields_in_degrees_is_drawn_to_scale(tmp_path: Path) -> None:
+    """Fields in EPSG:4326 were drawn in degrees: squashed into a corner with a "1 m" scale bar. They are projected
+    to their UTM zone first, so the map is the one of the same fields in metres."""
+    data = _data()
+    metric = _map_of(render_portfolio(data, tmp_path / "m").read_text())
+    data.fields = data.fields.to_crs(4326)
+    degrees = _map_of(render_portfolio(data, tmp_path / "d").read_text())
+    assert metric[1] == degrees[1] == "100 m"
+    assert abs(degrees[0] - metric[0]) < 5 and degrees[0] > 600
+    farmer = _map_of(render_farmer(data, "Fa", tmp_path / "d").read_text())
+    assert farmer[0] > 600 and farmer[1] == "100 m"
+
+
+def _alerts_with_evidence() -> pd.DataFrame:
+    ev = {"dates": ["2024-07-05", "2024-07-10"], "expected_p10": [0.5612, 0.57], "ndvi": [0.4121, 0.40]}
+    return pd.DataFrame({"field_id": ["f0", "f3"], "season": "2024", "alert": ["WATCH", "CROP_MISMATCH"],
+                         "severity": ["medium", "high"], "date": pd.to_datetime(["2024-07-10", "2024-07-20"]),
+                         "evidence": [json.dumps(ev, sort_keys=True), json.dumps({"declared_crop_prob": 0.08})],
+                         "farmer_token": ["Fa", "Fc"], "line_id": ["L-1", None]})
+
+
+def test_pages_state_their_as_of_and_alerts_name_line_and_evidence_in_words(tmp_path: Path) -> None:
+    """The portfolio page stated no as-of date and its alerts had no line nor evidence; the farmer page's alerts
+    showed raw JSON evidence and '2024-07-10 00:00:00' dates."""
+    data = _data()
+    data.alerts = _alerts_with_evidence()
+    data.as_of = date(2024, 7, 25)
+    html = render_portfolio(data, tmp_path).read_text()
+    assert "As of 2024-07-20 (the latest record shown); report as of 2024-07-25 (--as-of): nothing later is shown" \
+        in html
+    alerts = html.split("<h2>Alerts</h2>")[1].split("<h2>")[0]
+    assert "<th>line</th>" in alerts and ">L-1<" in alerts and "<th>evidence</th>" in alerts
+    assert "NDVI 0.4121 on 2024-07-05, 0.4 on 2024-07-10; expected P10 0.5612, 0.57" in alerts
+    assert "probability of the declared crop 0.08" in alerts and ">2024-07-20<" in alerts
+    farmer = render_farmer(data, "Fa", tmp_path).read_text()
+    assert "As of 2024-07-20 (the latest record shown)" in farmer
+    fal = farmer.split("<h2>Alerts</h2>")[1]
+    assert "NDVI 0.4121 on 2024-07-05" in fal and ">2024-07-10<" in fal and ">L-1<" in fal
+    assert "00:00:00" not in fal and "{" not in fal and "&quot;" not in fal
+
+
+def test_ndvi_plot_has_axis_titles_and_tick_values(tmp_path: Path) -> None:
+    """The NDVI plots had no y-axis title and no x tick values nor season start date."""
+    import re
+
+    html = render_farmer(_data(), "Fa", tmp_path).read_text()
+    curve = html.split('class="curve"')[1].split("</svg>")[0]
+    assert re.search(r'class="ytitle" transform="rotate\(-90\)"[^>]*>NDVI</text>', curve)
+    assert 'class="xtitle"' in curve and ">days since 2024-04-01 (season start)</text>" in curve
+    ticks = re.findall(r'class="xtick".*?text-anchor="middle">(-?\d+)</text>', curve)
+    assert 3 <= len(ticks) <= 9 and ticks[:3] == ["0", "30", "60"]
+
+
+def test_outcome_tags_are_drawn_not_printed_as_markup(tmp_path: Path) -> None:
+    """The outcome tags of the decisions, changes and actions tables were printed as text ('<span class="tag" ...>
+    APPROVE</span>' on the page): pandas 3 stores text as its string dtype, dropping the _Html mark."""
+    data = _data()
+    recs = data.decisions.copy()
+    recs.loc[4, "body"] = json.dumps({"reunderwrite": {"line_id": "L-7", "outstanding": 1, "proposed_actions": ["X"]}})
+    data.decisions = recs
+    html = render_portfolio(data, tmp_path).read_text()
+    assert "&lt;span" not in html
+    for h2 in ("Limits changed", "Proposed actions", "Decisions"):
+        section = html.split(f"<h2>{h2}")[1].split("<h2>")[0]
+        assert '<td><span class="tag" style="background:#f9a825">REDUCE</span></td>' in section, h2
+    data.decisions.loc[1, "outcome"] = "<b>x</b>"  # never markup from a record
+    assert "<b>x</b>" not in render_portfolio(data, tmp_path / "b").read_text()
