@@ -107,7 +107,9 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
         raise UserInputError(f"value: no field of season {season} in {fields}")
     check_as_of_in_season(fs, season, as_of)
     check_as_of_in_window(fs, season, as_of)  # after the window nothing more is observed: a mistyped date or season
-    warnings: list[str] = []
+    # fields rejected or repaired when reading: said, as `features build` and `underwrite` say it (a rejected field
+    # was dropped from the valuation without a word)
+    warnings: list[str] = list(read.notes())
     prices = read_prices()
     regions = sorted({str(r) for r in fs["region"].dropna()}) if "region" in fs.columns else []
     if len(regions) > 1:

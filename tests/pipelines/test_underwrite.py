@@ -642,6 +642,22 @@ def test_cli_value_portfolio_per_block(world: dict[str, Any], registry: str, tmp
     assert f"P50 {format_minor(int(vals['value_p50'].sum()), 'INR')}" in r.stdout
     again = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
     assert again.exit_code == 0 and f"{len(parts)} blocks, {len(parts)} reused, 0 scenes read" in again.stdout
+    # a field rejected when reading (a line, not a polygon) and one repaired (a bow-tie) were left out / changed
+    # without a word (`features build` and `underwrite` say it)
+    from shapely.geometry import LineString, Polygon
+
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    cur = gdf.index[gdf["season"].astype(str) == world["season"]]
+    x0, y0, x1, y1 = gdf.geometry.loc[cur[1]].bounds
+    gdf.loc[cur[0], "geometry"] = LineString([(x0, y0), (x1, y1)])
+    gdf.loc[cur[1], "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    bad = tmp_path / "bad.gpkg"
+    gdf.to_file(bad)
+    i = args.index("--fields") + 1
+    r = CliRunner().invoke(app, [*args[:i], str(bad), *args[i + 1:-4], "--out", str(tmp_path / "bad"),
+                                 "--cache", str(c.cache_dir)], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    assert "1 field(s) rejected when reading" in r.stderr and "repaired when reading" in r.stderr, r.stderr
 
 
 def test_cli_value_bad_inputs(world: dict[str, Any], tmp_path: Path) -> None:
