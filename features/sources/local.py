@@ -115,6 +115,9 @@ def read_index(path: str | Path) -> list[Scene]:
                 mask = "none"
             elif not mask.startswith("band:"):
                 raise ValueError(f"cloud_mask {mask!r}")
+            elif mask[len("band:"):].strip().upper() == "SCL":  # band:NAME reads 0 as clear; SCL 0 is no-data
+                raise ValueError("cloud_mask 'band:SCL' would read SCL class 0 (no data) as clear and every "
+                                 "vegetation pixel as cloudy; write cloud_mask SCL for a Scene Classification band")
             rel = str(row["path"]).strip().replace("\\", "/")  # a Windows-written index: the same relative path
             scene = Scene(date=date, tile_id=str(row["tile_id"]).strip(), path=(idx.parent / rel),
                           bands=bands, scale=float(_num(_given(row, "scale"), 1.0) or 0.0),

@@ -335,3 +335,16 @@ def test_a_bottom_up_scene_is_named(tmp_path: Path) -> None:
                     {"date": "2019-06-06", "tile_id": "A", "path": "flipped.tif"}])
     with pytest.raises(ImageryError, match=r"^flipped\.tif: an unrotated grid whose rows run north to south"):
         build_series(_fields(), folder, "2019", variables=["NDVI"])
+def test_a_band_mask_named_scl_is_refused(tmp_path: Path) -> None:
+    """cloud_mask band:SCL read SCL class 0 (no data) as clear and vegetation (4) as cloudy: the mask inverted,
+    silently. Now refused, pointing to cloud_mask SCL; band:NAME keeps 0 = clear for a real mask band."""
+    folder = tmp_path / "s"
+    _write(folder / "2019/a.tif", _arrays(1))
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "2019/a.tif", "cloud_mask": "band:scl"}])
+    with pytest.raises(ImageryError, match=r"line 2 \(cloud_mask 'band:SCL' would read SCL class 0 .*write cloud_mask "
+                                           r"SCL"):
+        read_index(folder)
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "2019/a.tif", "cloud_mask": "SCL"}])
+    assert read_index(folder)[0].cloud_mask == "SCL"
+
+
