@@ -206,9 +206,12 @@ def select_scenes(scenes: Sequence[Scene], start: dt.date | None, end: dt.date |
 
 def scene_cache_key(scene: Scene, **what: Any) -> str:
     """A cache key for what was computed from one scene file: the file's identity (path, size, modification
-    time, index row) and ``what`` (JSON-serialisable: engine version, variables, fields hash...)."""
+    time, inode and status-change time, index row) and ``what`` (JSON-serialisable: engine version, variables,
+    fields hash...). The inode and ctime catch a scene replaced by one of the same size and mtime (``cp -p``,
+    ``rsync -a``): a replacement always sets a new ctime, which no user tool can set back."""
     st = scene.path.stat()
-    d = {"path": str(scene.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns,
+    d = {"path": str(scene.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns,
+         "inode": st.st_ino,
          "date": scene.date.isoformat(), "tile": scene.tile_id, "bands": scene.bands, "scale": scene.scale,
          "offset": scene.offset, "nodata": scene.nodata, "mask": scene.cloud_mask, **what}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]

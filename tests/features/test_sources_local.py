@@ -348,3 +348,31 @@ def test_a_band_mask_named_scl_is_refused(tmp_path: Path) -> None:
     assert read_index(folder)[0].cloud_mask == "SCL"
 
 
+def test_a_scene_replaced_with_the_same_size_and_mtime_is_read_again(tmp_path: Path) -> None:
+    """The scene cache was keyed on path, size and mtime: a scene replaced by another of the same size and
+    modification time (cp -p, rsync -a) gave the old statistics. The key now holds the inode and ctime too."""
+    import os
+
+    def plain(path: Path, data: np.ndarray) -> None:  # uncompressed: two scenes of one shape have one size
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(path, "w", driver="GTiff", height=H, width=W, count=len(BANDS), dtype="uint16", crs=CRS,
+                           transform=TR) as dst:
+            dst.write(data)
+
+    folder = tmp_path / "s"
+    target = folder / "2019/a.tif"
+    plain(target, _arrays(1))
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "2019/a.tif"}])
+    kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 6, 5), "variables": ["B04"], "cache_dir": tmp_path / "c"}
+    fields = _fields().iloc[:3]
+    first = build_series(fields, folder, "2019", **kw)
+    assert build_series(fields, folder, "2019", **kw).scenes_cached == 1
+    st = target.stat()
+    staged = tmp_path / "staged.tif"
+    plain(staged, _arrays(7))
+    os.utime(staged, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(staged, target)  # what rsync -a does: the new file, its mtime set to the source's, renamed over
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    second = build_series(fields, folder, "2019", **kw)
+    assert second.scenes_read == 1 and second.scenes_cached == 0
+    assert not np.allclose(first.series["mean"].to_numpy(), second.series["mean"].to_numpy())
