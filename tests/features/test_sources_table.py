@@ -94,3 +94,29 @@ def test_build_series_from_a_table_filters_as_of_and_reports_missing_fields(tmp_
                        start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1), variables=["NDVI"])
     assert res.series["date"].max() == pd.Timestamp("2019-06-01")
     assert res.outside_fields == ["c"] and res.small_fields == ["b"]
+def test_decimal_commas_and_out_of_range_values_are_refused_naming_rows(tmp_path: Path) -> None:
+    """A decimal comma ("0,61") became NaN with n_clear kept, and NDVI 61 (a percentage) was accepted; both are
+    refused now, naming the column and the rows (field/date/variable), never quoting the cells."""
+    (tmp_path / "comma.csv").write_text(
+        'field_id,season,date,variable,mean,n_pixels,n_clear\na,2019,2019-06-01,NDVI,"0,61",100,90\n'
+        "a,2019,2019-06-11,NDVI,0.5,100,90\nb,2019,2019-06-01,NDVI,,80,0\n")
+    with pytest.raises(ContractError, match=r"comma.csv: column 'mean': expected numbers with a decimal point \(not a "
+                                            r"comma\), found non-numeric values at a/2019-06-01/NDVI \(1 in all\)$"):
+        read_series_table(tmp_path / "comma.csv")
+    df = _long()
+    df.loc[1, "mean"] = 61.0
+    df.to_csv(tmp_path / "pct.csv", index=False)
+    with pytest.raises(ContractError, match=r"column 'mean': expected indices .* in \[-1, 1\] .*out of range at "
+                                            r"a/2019-06-11/NDVI \(1 in all\)"):
+        read_series_table(tmp_path / "pct.csv")
+    df = _long().assign(variable="B04")
+    df.loc[3, "p90"] = 4500.0  # a digital number, not a reflectance
+    df.to_csv(tmp_path / "dn.csv", index=False)
+    with pytest.raises(ContractError, match=r"column 'p90'.*out of range at b/2019-06-11/B04"):
+        read_series_table(tmp_path / "dn.csv")
+    df = _long()
+    df.loc[0, "mean"] = -0.2  # water: a negative NDVI is a measurement
+    df.to_csv(tmp_path / "ok.csv", index=False)
+    assert read_series_table(tmp_path / "ok.csv")["mean"].min() == pytest.approx(-0.2)
+
+
