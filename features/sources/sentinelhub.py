@@ -92,6 +92,7 @@ from features.sources._sh_scripts import (
 
 __all__ = [
     "ENDPOINTS",
+    "SETTLED_AFTER_DAYS",
     "FetchResult",
     "FetchSummary",
     "Retry",
@@ -116,6 +117,15 @@ ENDPOINTS: dict[str, dict[str, str]] = {
                   "collection": ""},
 }
 _CHATTY_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oauthlib", "urllib3")
+#: a window is final (its Catalog pages and Statistical answers cached for good) only when it ended at least this
+#: many days ago: Sentinel-2 L2A products reach the archive up to a few days after acquisition (ingestion delay,
+#: reprocessing), so a window that ended yesterday may still gain acquisitions
+SETTLED_AFTER_DAYS = 5
+
+
+def _settled(end: date, today: date | None = None) -> bool:
+    """True when a window ending ``end`` ended at least :data:`SETTLED_AFTER_DAYS` days before ``today``."""
+    return end <= (today or datetime.now(UTC).date()) - timedelta(days=SETTLED_AFTER_DAYS)
 
 
 # ---------------------------------------------------------------- configuration
@@ -342,7 +352,7 @@ class _Api:
                                         "exclude": []})
         days: set[date] = set()
         payload: dict[str, Any] = dict(search.params)
-        settled = end < datetime.now(UTC).date()
+        settled = _settled(end)
         while True:
             req = DownloadRequest(url=search.url, post_values=payload, request_type=_POST, data_type=MimeType.JSON,
                                   headers={"Content-Type": "application/json"}, use_session=True)
@@ -504,7 +514,7 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
     script = stats_evalscript(variables)
     n_bands = len(stats_input_bands(variables)) - 1
     calc = {"default": {"statistics": {"default": {"percentiles": {"k": [10, 50, 90]}}}}}
-    settled = end < datetime.now(UTC).date()
+    settled = _settled(end)
     parts: list[pd.DataFrame] = []
     failed: list[str] = []
     ids = fields["field_id"].astype(str).tolist()

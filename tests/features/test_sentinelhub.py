@@ -507,3 +507,29 @@ def test_fetched_scenes_feed_the_local_zonal_engine(tmp_path):
     assert df[df["variable"] == "B04"]["mean"].to_numpy() == pytest.approx(0.09)
     f1 = ndvi[ndvi["field_id"] == "f1"].iloc[0]
     assert f1["n_pixels"] == f1["n_clear"] == 300  # 200 m × 150 m at 10 m
+@responses.activate
+def test_a_window_that_ended_days_ago_is_not_yet_settled(tmp_path):
+    """A window that ended yesterday was cached as final: acquisitions ingested later were never fetched. Catalog
+    pages and statistics are cached only once the window ended SETTLED_AFTER_DAYS days ago."""
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    assert sh._settled(today - timedelta(days=sh.SETTLED_AFTER_DAYS))
+    assert not sh._settled(today - timedelta(days=sh.SETTLED_AFTER_DAYS - 1))
+    add_token()
+    recent = today - timedelta(days=1)
+    add_catalog(days=(str(recent),))
+    add_process()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    sh.fetch(make_fields().iloc[:1], recent, recent, tmp_path / "o", cache_dir=tmp_path / "c", retry=FAST)
+    sh.fetch_statistics(make_fields().iloc[:1], "2023", recent, recent, cache_dir=tmp_path / "c", retry=FAST)
+    assert not list((tmp_path / "c").rglob("catalog/*")) and not list((tmp_path / "c").rglob("stats/*"))
+    assert list((tmp_path / "c").rglob("process/*"))  # a downloaded scene is final whatever the window
+    old = today - timedelta(days=sh.SETTLED_AFTER_DAYS + 1)
+    responses.replace(responses.POST, CATALOG_URL, json={"features": [
+        {"id": "x", "properties": {"datetime": f"{old}T10:00:00Z"}}], "context": {}})
+    sh.fetch(make_fields().iloc[:1], old, old, tmp_path / "p", cache_dir=tmp_path / "c", retry=FAST)
+    sh.fetch_statistics(make_fields().iloc[:1], "2023", old, old, cache_dir=tmp_path / "c", retry=FAST)
+    assert list((tmp_path / "c").rglob("catalog/*")) and list((tmp_path / "c").rglob("stats/*"))
+
+
