@@ -114,7 +114,8 @@ def utc(d: date) -> datetime:
 
 
 def check_tiff(body: bytes, tile: Tile) -> None:
-    """A Process API answer must be a georeferenced 12-band UINT16 GeoTIFF of the requested box."""
+    """A Process API answer must be a georeferenced 12-band UINT16 GeoTIFF of the requested box whose pixels
+    can all be read: every band is read, so a body cut short (its headers intact) is refused before it is cached."""
     from rasterio.io import MemoryFile
 
     try:
@@ -122,8 +123,10 @@ def check_tiff(body: bytes, tile: Tile) -> None:
             ok = (ds.count == len(INDEX_BANDS) and ds.dtypes[0] == "uint16" and ds.crs is not None
                   and ds.crs.to_epsg() == tile.epsg and (ds.width, ds.height) == (tile.width, tile.height))
             found = f"{ds.count} bands {ds.dtypes[0]} {ds.width}x{ds.height} {ds.crs}"
+            if ok:
+                ds.read()
     except Exception as e:
-        raise Failure(None, f"response is not a GeoTIFF ({type(e).__name__})") from None
+        raise Failure(None, f"response is not a readable GeoTIFF ({type(e).__name__}: truncated or corrupt)") from None
     if not ok:
         raise Failure(None, f"unexpected GeoTIFF: expected {len(INDEX_BANDS)} bands uint16 "
                              f"{tile.width}x{tile.height} EPSG:{tile.epsg}, found {found}")

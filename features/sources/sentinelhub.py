@@ -387,7 +387,15 @@ class _Api:
         req = request.download_list[0]
         path, body = self.cached("process", req, "tif")
         if body is not None:
-            return path
+            try:
+                check_tiff(body, tile)
+                return path
+            except Failure as f:  # cut short on disk, or cached by a version that read headers only
+                self.summary.cache_hits -= 1
+                note = f"cached scene {day} tile {tile.tile_id} unreadable ({f.message}); dropped and fetched again"
+                LOG.info("Sentinel Hub: %s", note)  # reaches the user through the summary's warnings
+                self.summary.warnings.append(note)
+                path.unlink(missing_ok=True)
         body, headers = self.post(req)
         check_tiff(body, tile)
         self.account_pu(headers, estimate_pu(tile.width, tile.height, input_bands=len(INDEX_BANDS) - 1))

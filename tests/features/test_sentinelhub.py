@@ -507,6 +507,8 @@ def test_fetched_scenes_feed_the_local_zonal_engine(tmp_path):
     assert df[df["variable"] == "B04"]["mean"].to_numpy() == pytest.approx(0.09)
     f1 = ndvi[ndvi["field_id"] == "f1"].iloc[0]
     assert f1["n_pixels"] == f1["n_clear"] == 300  # 200 m × 150 m at 10 m
+
+
 @responses.activate
 def test_a_window_that_ended_days_ago_is_not_yet_settled(tmp_path):
     """A window that ended yesterday was cached as final: acquisitions ingested later were never fetched. Catalog
@@ -533,3 +535,33 @@ def test_a_window_that_ended_days_ago_is_not_yet_settled(tmp_path):
     assert list((tmp_path / "c").rglob("catalog/*")) and list((tmp_path / "c").rglob("stats/*"))
 
 
+@responses.activate
+def test_a_truncated_tiff_is_refused_and_a_cached_one_fetched_again(tmp_path):
+    """A GeoTIFF cut short (headers intact) passed check_tiff, was cached and failed every later run. The pixels
+    are read before caching now; a cached file that no longer reads is dropped, warned about and fetched again."""
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    cut = {"on": True}
+    good = process_callback()
+
+    def cb(request):
+        status, headers, body = good(request)
+        return status, headers, body[: int(len(body) * 0.6)] if cut["on"] else body
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=cb, content_type="image/tiff")
+    big = gpd.GeoDataFrame({"field_id": ["f1"], "season": ["2023"]}, geometry=[box(500_000, 4_500_000, 503_000,
+                                                                                   4_503_000)], crs=32614)
+    with pytest.raises(ImageryError, match=r"could not be downloaded.*not a readable GeoTIFF .*truncated"):
+        sh.fetch(big, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "o", cache_dir=tmp_path / "c", retry=FAST)
+    assert not list((tmp_path / "c").rglob("process/*/*.tif"))
+    cut["on"] = False
+    sh.fetch(big, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "o", cache_dir=tmp_path / "c", retry=FAST)
+    (cached,) = list((tmp_path / "c").rglob("process/*/*.tif"))
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])  # as an older version cached it
+    calls = n_calls(PROCESS_URL)
+    res = sh.fetch(big, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "o2", cache_dir=tmp_path / "c", retry=FAST)
+    assert n_calls(PROCESS_URL) == calls + 1 and res.summary.scenes == 1
+    assert any("cached scene 2023-06-01 tile 14Nc000t00 unreadable" in w and "fetched again" in w
+               for w in res.summary.warnings)
+    with rasterio.open(tmp_path / "o2" / "2023" / "S2_14Nc000t00_20230601.tif") as ds:
+        assert ds.read().shape[0] == 12
