@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from features.sources._sh_plan import INDEX_BANDS, Tile, atomic_write_bytes
 
 __all__ = [
     "Failure", "FetchResult", "FetchSummary", "Retry", "SentinelHubCredentialsError", "SentinelHubQuotaError",
-    "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value", "utc", "write_scenes",
+    "MAX_RETRY_AFTER_TOTAL", "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value",
+    "retry_after_seconds", "utc", "write_scenes",
 ]
 
 
@@ -38,25 +40,58 @@ class SentinelHubCredentialsError(UserInputError):
 class SentinelHubQuotaError(ImageryError):
     """The service refused more work (403 or 429 after the retries): the dates and fields not fetched."""
 
-    def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int) -> None:
-        self.status, self.dates, self.fields, self.done = status, dates, fields, done
+    def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int, what: str = "scenes") -> None:
+        self.status, self.dates, self.fields, self.done, self.what = status, dates, fields, done, what
         why = "access denied or processing-unit quota exhausted (HTTP 403)" if status == 403 else \
             "rate limit or quota still exceeded after the retries (HTTP 429)"
         super().__init__(source="Sentinel Hub", problem=(
             f"{why}; not fetched: dates {format_offenders(dates)}; fields {format_offenders(fields)}; "
-            f"{done} responses already downloaded are cached and a re-run resumes from them"))
+            f"{done} {what} already downloaded are cached and a re-run resumes from them"))
 
 
 @dataclass(frozen=True)
 class Retry:
     """Bounded exponential backoff for 429 and 5xx: ``attempts`` tries, sleeping
-    ``min(base_delay · factor^i, max_delay)`` seconds between them."""
+    ``min(base_delay · factor^i, max_delay)`` seconds between them. A 429 whose ``Retry-After`` asks for a
+    longer wait is honoured (see :func:`retry_after_seconds`), as long as the waits of one request add up to
+    no more than ``max_total_wait`` seconds (:data:`MAX_RETRY_AFTER_TOTAL`); past that the request fails."""
 
     attempts: int = 4
     base_delay: float = 2.0
     factor: float = 2.0
     max_delay: float = 60.0
     sleep: Callable[[float], None] = time.sleep
+    max_total_wait: float = 120.0
+
+
+#: the longest one request waits in total on the service's ``Retry-After`` (seconds) before it fails
+MAX_RETRY_AFTER_TOTAL = Retry.max_total_wait
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait, or None when absent or unreadable.
+
+    Sentinel Hub sends a number of **milliseconds** (``Retry-After: 2500``); standard HTTP sends seconds as a
+    number or an HTTP date. A number is read as milliseconds — the convention of the service this client talks
+    to — and the wait is never shorter than the backoff step of that attempt, so a seconds-valued number from a
+    proxy is not retried at once; an HTTP date is read as the time to wait until.
+    """
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        ms = float(text)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+    return max(ms, 0.0) / 1000.0 if math.isfinite(ms) else None
 
 
 @dataclass

@@ -58,6 +58,7 @@ from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsExcepti
 from features.contracts import check_field_time_series, check_season
 from features.errors import FieldsError, ImageryError, UserInputError, format_offenders
 from features.sources._sh_io import (
+    MAX_RETRY_AFTER_TOTAL,
     Failure,
     FetchResult,
     FetchSummary,
@@ -69,6 +70,7 @@ from features.sources._sh_io import (
     check_tiff,
     default_cache,
     header_value,
+    retry_after_seconds,
     utc,
     write_scenes,
 )
@@ -92,6 +94,7 @@ from features.sources._sh_scripts import (
 
 __all__ = [
     "ENDPOINTS",
+    "MAX_RETRY_AFTER_TOTAL",
     "SETTLED_AFTER_DAYS",
     "FetchResult",
     "FetchSummary",
@@ -126,6 +129,18 @@ SETTLED_AFTER_DAYS = 5
 def _settled(end: date, today: date | None = None) -> bool:
     """True when a window ending ``end`` ended at least :data:`SETTLED_AFTER_DAYS` days before ``today``."""
     return end <= (today or datetime.now(UTC).date()) - timedelta(days=SETTLED_AFTER_DAYS)
+
+
+class _Client(SentinelHubDownloadClient):
+    """The sentinelhub download client, remembering the headers of its last HTTP answer (a 429's ``Retry-After``
+    is read from them: the client raises before handing the answer back)."""
+
+    last_headers: dict[str, Any]
+
+    def _do_download(self, request: DownloadRequest) -> Any:
+        response = super()._do_download(request)
+        self.last_headers = dict(response.headers)
+        return response
 
 
 # ---------------------------------------------------------------- configuration
@@ -244,7 +259,7 @@ class _Api:
         self.cache_dir, self.timeout = Path(cache_dir), timeout
         self.collection = _collection(self.ep)
         self._config: SHConfig | None = None
-        self._client: SentinelHubDownloadClient | None = None
+        self._client: _Client | None = None
         self._secrets: tuple[str, ...] = ()
         self._source = ""
 
@@ -260,9 +275,9 @@ class _Api:
         return self._config
 
     @property
-    def client(self) -> SentinelHubDownloadClient:
+    def client(self) -> _Client:
         if self._client is None:
-            self._client = SentinelHubDownloadClient(config=self.config)
+            self._client = _Client(config=self.config)
         return self._client
 
     def scrub(self, text: str) -> str:
@@ -284,10 +299,12 @@ class _Api:
     # -- one request with retries
     def post(self, req: DownloadRequest) -> tuple[bytes, dict[str, Any]]:
         r = self.retry
+        waited = 0.0
         for attempt in range(max(r.attempts, 1)):
             status: int | None = None
             message = ""
             self.summary.requests += 1
+            self.client.last_headers = {}
             try:
                 with _quiet():
                     resp = self.client.download([req], max_threads=1, decode_data=False)[0]
@@ -306,8 +323,16 @@ class _Api:
             retriable = status is None or status == 429 or status >= 500
             if not retriable or attempt + 1 >= r.attempts:
                 raise Failure(status, self.scrub(message))
+            delay = min(r.base_delay * r.factor ** attempt, r.max_delay)
+            asked = retry_after_seconds(header_value(self.client.last_headers, "Retry-After")) if status == 429 else None
+            if asked is not None:
+                delay = max(delay, asked)
+                if waited + delay > r.max_total_wait:
+                    raise Failure(status, self.scrub(f"{message}; the service asked to wait {asked:g} s more, past "
+                                                     f"the {r.max_total_wait:g} s bound on waiting"))
             self.summary.retries += 1
-            r.sleep(min(r.base_delay * r.factor ** attempt, r.max_delay))
+            waited += delay
+            r.sleep(delay)
         raise Failure(None, "no attempts configured")
 
     def _classify(self, e: DownloadFailedException) -> tuple[int | None, str]:
@@ -429,7 +454,7 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
         try:
             by_tile[tile.tile_id] = api.acquisitions(tile, start, end, max_cloud)
         except Failure as f:
-            _raise_failure(f, [str(start), str(end)], list(tile.field_ids), summary, "Catalog API search")
+            _raise_failure(f, [str(start), str(end)], list(tile.field_ids), "Catalog API search")
     empty = [t for t in tiles if not by_tile[t.tile_id]]
     no_data_fields = sorted({f for t in empty for f in t.field_ids})
     if len(empty) == len(tiles):
@@ -449,7 +474,7 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
                 rest = jobs[k:]
                 raise SentinelHubQuotaError(status=f.status, dates=sorted({str(d) for _, d in rest}),
                                             fields=sorted({x for t, _ in rest for x in t.field_ids}),
-                                            done=api.summary.downloaded) from None
+                                            done=len(files)) from None
             failed.append(f"{day} tile {tile.tile_id} ({f.message}; fields {', '.join(tile.field_ids[:5])}"
                           f"{' …' if len(tile.field_ids) > 5 else ''})")
     if failed:
@@ -488,9 +513,9 @@ def fetch_season(fields: gpd.GeoDataFrame, season: str, out_dir: Path, *, start:
                  resolution=resolution, cache_dir=cache_dir, retry=retry)
 
 
-def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], summary: FetchSummary, what: str) -> None:
-    if f.status in (403, 429):
-        raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=summary.downloaded) from None
+def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], what: str) -> None:
+    if f.status in (403, 429):  # the catalog is searched before any scene is fetched
+        raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=0) from None
     raise ImageryError(source=f"Sentinel Hub {what}", problem=f"{f.message} for {dates[0]} to {dates[-1]}; fields",
                        offenders=field_ids) from None
 
@@ -545,7 +570,7 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
             except Failure as f:
                 if f.status in (403, 429):
                     raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
-                                                done=summary.downloaded) from None
+                                                done=len(parts), what="fields' statistics") from None
                 if not parts and f.status in (None, 401):  # unreachable or credentials refused: every field would
                     raise ImageryError(source="Sentinel Hub Statistical API",  # fail the same way, after retries
                                        problem=f"the first request failed ({f.message}); nothing fetched: check "

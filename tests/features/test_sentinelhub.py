@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -565,3 +565,60 @@ def test_a_truncated_tiff_is_refused_and_a_cached_one_fetched_again(tmp_path):
                for w in res.summary.warnings)
     with rasterio.open(tmp_path / "o2" / "2023" / "S2_14Nc000t00_20230601.tif") as ds:
         assert ds.read().shape[0] == 12
+
+
+@responses.activate
+def test_429_honours_retry_after_within_a_bound(tmp_path):
+    """A 429's Retry-After (Sentinel Hub: milliseconds) was ignored for a fixed 2/4/8 s backoff and the run failed
+    although waiting as told would have worked. It is honoured now, up to Retry.max_total_wait seconds."""
+    assert sh.MAX_RETRY_AFTER_TOTAL == 120.0
+    from features.sources._sh_io import retry_after_seconds
+
+    assert retry_after_seconds("60000") == 60.0 and retry_after_seconds("250") == 0.25
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", now=datetime(2015, 10, 21, 7, 28, tzinfo=UTC)) == 30
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    state = {"waited": 0.0}
+    good = process_callback()
+
+    def cb(request):
+        if state["waited"] < 60:
+            return 429, {"Retry-After": "60000"}, json.dumps({"error": {"status": 429, "message": "rate limit"}})
+        return good(request)
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=cb, content_type="image/tiff")
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        state["waited"] += s
+
+    res = sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "r",
+                   retry=sh.Retry(sleep=sleep), cache_dir=tmp_path / "c")
+    assert sleeps == [60.0] and res.summary.scenes == 1
+    responses.replace(responses.POST, PROCESS_URL, status=429, headers={"Retry-After": "100000"},
+                      json={"error": {"message": "rate limit"}})
+    sleeps.clear()
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"HTTP 429.*; 0 scenes already downloaded are cached"):
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "s",
+                 retry=sh.Retry(sleep=sleep), cache_dir=tmp_path / "d")
+    assert sleeps == [100.0]  # the next 100 s would pass the 120 s bound: it fails instead of waiting
+
+
+@responses.activate
+def test_quota_message_counts_scenes_not_catalog_pages(tmp_path):
+    add_token()
+    add_catalog()  # two catalog pages, two acquisitions: the first scene is fetched, the second refused
+    state = {"n": 0}
+    good = process_callback()
+
+    def cb(request):
+        state["n"] += 1
+        return good(request) if state["n"] == 1 else (403, {}, json.dumps({"error": {"message": "quota"}}))
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=cb, content_type="image/tiff")
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"HTTP 403.*not fetched: dates 2023-06-06 .*; 1 scenes already "
+                                                       r"downloaded are cached"):
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 10), tmp_path / "q", retry=FAST,
+                 cache_dir=tmp_path / "c")
