@@ -520,10 +520,22 @@ def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], what: str
                        offenders=field_ids) from None
 
 
+def _true_metres(crs: Any) -> bool:
+    """True for a projected CRS in metres whose units are metres on the ground near the fields: not a geographic
+    CRS, and not (Web / Pseudo) Mercator, whose "metres" are 1/cos(latitude) ground metres (~1.3 at 40°), so a
+    10-unit pixel there would be ~7.6 m. Transverse Mercator (UTM) is true metres."""
+    if crs is None or not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
+        return False
+    op = getattr(crs, "coordinate_operation", None)
+    method = str(getattr(op, "method_name", "") or "").lower()
+    return not ("mercator" in method and "transverse" not in method)
+
+
 def _request_geometry(geom: Any, crs: Any) -> Geometry:
-    """The field in a metric CRS: its own if projected with an EPSG code, else its UTM zone."""
+    """The field in a CRS of true metres: its own if projected in ground metres with an EPSG code, else (geographic,
+    Web Mercator and other Mercator CRSs) its UTM zone, so that ``resolution`` is metres on the ground."""
     gs = gpd.GeoSeries([geom], crs=crs)
-    metric = gs.crs is not None and gs.crs.is_projected and gs.crs.axis_info[0].unit_name in ("metre", "meter")
+    metric = _true_metres(gs.crs)
     epsg = gs.crs.to_epsg() if metric else None
     if epsg is None:
         p = gs.to_crs(4326).representative_point().iloc[0]

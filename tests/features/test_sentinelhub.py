@@ -622,3 +622,20 @@ def test_quota_message_counts_scenes_not_catalog_pages(tmp_path):
                                                        r"downloaded are cached"):
         sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 10), tmp_path / "q", retry=FAST,
                  cache_dir=tmp_path / "c")
+
+
+@responses.activate
+def test_web_mercator_fields_are_requested_in_their_utm_zone(tmp_path):
+    """EPSG:3857 fields were sent in 3857 with resolution 10: ~7.6 m pixels at 40° N. Such fields (and geographic
+    ones) go to their UTM zone, where 10 is 10 m on the ground."""
+    add_token()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    utm = make_fields().iloc[:1]
+    for crs in (3857, 3395, 4326):
+        sh.fetch_statistics(utm.to_crs(crs), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "c",
+                            retry=FAST)
+        body = json.loads(responses.calls[-1].request.body)
+        assert body["input"]["bounds"]["properties"]["crs"].endswith("/32614"), crs
+        xs = [x for ring in body["input"]["bounds"]["geometry"]["coordinates"] for x, _ in ring]
+        assert max(xs) - min(xs) == pytest.approx(200, abs=0.5)
+    assert sh._true_metres(utm.crs) and not sh._true_metres(gpd.GeoSeries(crs=3857).crs)
