@@ -109,6 +109,10 @@ class FetchSummary:
     dates: int = 0
     scenes: int = 0
     failed_intervals: int = 0
+    #: days of the intervals the service failed to compute (``data[].error`` or no ``outputs``), not cached
+    failed_dates: list[str] = field(default_factory=list)
+    #: fields in no box with an acquisition in the window (not "outside the imagery": nothing was acquired)
+    no_acquisition_fields: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -121,7 +125,7 @@ class FetchSummary:
                  f"processing units: {self.processing_units:.3f}" + (f" ({'; '.join(how)})" if how else ""),
                  f"tiles: {self.tiles}, acquisition dates: {self.dates}, scenes: {self.scenes}"]
         if self.failed_intervals:
-            lines.append(f"intervals the service failed to compute (left out): {self.failed_intervals}")
+            lines.append(f"intervals the service failed to compute (left out, not cached): {self.failed_intervals}")
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
 
 

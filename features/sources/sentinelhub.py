@@ -607,9 +607,13 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             failed.append(f"{fid} (unreadable statistics: {type(e).__name__}; not cached)")
             continue
-        if fresh and settled and body is not None:  # cached once read (an empty one too: asking again is charged)
-            atomic_write_bytes(path, body)
-        summary.failed_intervals += bad
+        if fresh and settled and body is not None and not bad:  # cached once read (an empty one too: asking again is
+            atomic_write_bytes(path, body)                      # charged), never with failed intervals in it
+        if bad:
+            summary.failed_intervals += len(bad)
+            summary.failed_dates.extend(f"{fid} {d}" for d in bad)
+        elif df.empty:  # no interval at all: nothing was acquired over the field in the window
+            summary.no_acquisition_fields.append(fid)
         parts.append(df)
     if failed:
         raise ImageryError(source="Sentinel Hub Statistical API",
@@ -619,6 +623,12 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
         else empty_series()
     series = series.sort_values(["field_id", "date", "variable"], kind="stable").reset_index(drop=True)
     summary.dates = int(series["date"].nunique())
+    if summary.failed_intervals:
+        note = (f"the Statistical API failed to compute {summary.failed_intervals} daily interval(s) (an error or "
+                f"no outputs): left out and not cached, a re-run asks again: "
+                f"{format_offenders(summary.failed_dates)}")
+        LOG.info("Sentinel Hub: %s", note)  # reaches the user through the summary's warnings
+        summary.warnings.append(note)
     check_field_time_series(series, where="Sentinel Hub Statistical API series")
     return StatsResult(series=series, summary=summary)
 

@@ -403,7 +403,7 @@ def test_a_malformed_statistics_answer_is_named_and_not_cached(tmp_path):
     assert len(res.series) and list((tmp_path / "c").rglob("stats/*"))  # read, then cached
 
 
-def stats_body(values: dict[str, float]) -> dict:
+def stats_body(values: dict[str, float], *, failed: bool = False) -> dict:
     def stats(mean, nodata, samples=40):
         return {"min": 0.1, "max": 0.9, "mean": mean, "stDev": 0.05, "sampleCount": samples, "noDataCount": nodata,
                 "percentiles": {} if isinstance(mean, str) else {"10.0": mean - 0.1, "50.0": mean, "90.0": mean + 0.1}}
@@ -411,8 +411,10 @@ def stats_body(values: dict[str, float]) -> dict:
     data = [{"interval": {"from": "2023-06-01T00:00:00Z", "to": "2023-06-02T00:00:00Z"},
              "outputs": {v: {"bands": {"B0": {"stats": stats(m, 4)}}} for v, m in values.items()}},
             {"interval": {"from": "2023-06-06T00:00:00Z", "to": "2023-06-07T00:00:00Z"},
-             "outputs": {v: {"bands": {"B0": {"stats": stats("NaN", 40)}}} for v in values}},
-            {"interval": {"from": "2023-06-09T00:00:00Z", "to": "2023-06-10T00:00:00Z"}, "error": {"type": "TIMEOUT"}}]
+             "outputs": {v: {"bands": {"B0": {"stats": stats("NaN", 40)}}} for v in values}}]
+    if failed:  # one interval the service failed to compute
+        data.append({"interval": {"from": "2023-06-09T00:00:00Z", "to": "2023-06-10T00:00:00Z"},
+                     "error": {"type": "TIMEOUT"}})
     return {"data": data, "status": "OK"}
 
 
@@ -430,7 +432,7 @@ def test_statistical_series_maps_to_field_time_series(tmp_path):
     assert ndvi.loc[0, ["mean", "p10", "p50", "p90"]].tolist() == pytest.approx([0.6, 0.5, 0.6, 0.7])
     assert (ndvi.loc[0, "n_pixels"], ndvi.loc[0, "n_clear"]) == (40, 36)
     assert ndvi.loc[1, "n_clear"] == 0 and np.isnan(ndvi.loc[1, "mean"])
-    assert res.summary.failed_intervals == 3 and res.summary.processing_units == pytest.approx(0.06)
+    assert res.summary.failed_intervals == 0 and res.summary.processing_units == pytest.approx(0.06)
     body = json.loads(next(c.request.body for c in responses.calls if c.request.url == STATS_URL))
     assert body["aggregation"]["aggregationInterval"] == {"of": "P1D"}
     assert body["calculations"]["default"]["statistics"]["default"]["percentiles"]["k"] == [10, 50, 90]
@@ -485,7 +487,7 @@ def test_parse_statistics_handles_string_numbers_and_errors():
                           "mean": "0.5", "stDev": "0.1", "sampleCount": 10, "noDataCount": 0,
                           "percentiles": {"10.0": "0.4", "50.0": "0.5", "90.0": "0.6"}}}}}}}]}
     df, failed = parse_statistics(body, field_id="a", season="2023", variables=("NDVI",))
-    assert failed == 1 and df[["mean", "p90", "n_clear"]].iloc[0].tolist() == [0.5, 0.6, 10]
+    assert failed == ["2023-05-02"] and df[["mean", "p90", "n_clear"]].iloc[0].tolist() == [0.5, 0.6, 10]
     with pytest.raises(UserInputError, match="variables: expected some of"):
         sh.fetch_statistics(make_fields(), "2023", date(2023, 5, 1), date(2023, 5, 2), variables=("XYZ",))
 
@@ -507,6 +509,29 @@ def test_fetched_scenes_feed_the_local_zonal_engine(tmp_path):
     assert df[df["variable"] == "B04"]["mean"].to_numpy() == pytest.approx(0.09)
     f1 = ndvi[ndvi["field_id"] == "f1"].iloc[0]
     assert f1["n_pixels"] == f1["n_clear"] == 300  # 200 m × 150 m at 10 m
+
+
+@responses.activate
+def test_failed_or_empty_intervals_are_warned_and_never_cached(tmp_path):
+    """Intervals the service failed to compute (data[].error) or answered without outputs were dropped silently and
+    the answer cached for good, so the dates never came back; now they are counted, named in a warning, and the
+    answer is not cached, so a re-run asks again and gets them."""
+    add_token()
+    body = stats_body({"NDVI": 0.6}, failed=True)
+    body["data"].append({"interval": {"from": "2023-06-08T00:00:00Z", "to": "2023-06-09T00:00:00Z"}, "outputs": {}})
+    responses.add(responses.POST, STATS_URL, json=body)
+    res = sh.fetch_statistics(make_fields().iloc[:1], "2023", date(2023, 6, 1), date(2023, 6, 10),
+                              cache_dir=tmp_path / "c", retry=FAST)
+    assert res.summary.failed_intervals == 2 and res.summary.failed_dates == ["f1 2023-06-09", "f1 2023-06-08"]
+    assert res.summary.warnings == ["the Statistical API failed to compute 2 daily interval(s) (an error or no "
+                                    "outputs): left out and not cached, a re-run asks again: f1 2023-06-09, "
+                                    "f1 2023-06-08 (2 in all)"]
+    assert not list((tmp_path / "c").rglob("stats/*"))
+    responses.replace(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    again = sh.fetch_statistics(make_fields().iloc[:1], "2023", date(2023, 6, 1), date(2023, 6, 10),
+                                cache_dir=tmp_path / "c", retry=FAST)
+    assert n_calls(STATS_URL) == 2 and again.summary.failed_intervals == 0 and not again.summary.warnings
+    assert list((tmp_path / "c").rglob("stats/*"))  # a complete answer of a past window is cached
 
 
 @responses.activate
