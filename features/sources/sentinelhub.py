@@ -17,8 +17,14 @@ from ``SH_CLIENT_ID`` / ``SH_CLIENT_SECRET`` or a sentinelhub profile; agcredit 
 saves a config, never logs a credential and never puts one in an error message.
 
 Cost and faults: every response is cached on disk under the SHA-256 of its request
-(URL + payload), so a re-run downloads nothing new; 429 and 5xx are retried with bounded
-exponential backoff (:class:`Retry`); 403 or 429 after the retries is a
+(URL + payload), so a re-run downloads nothing new — but only once it is final: a Catalog page or
+a Statistical answer is cached only when its window ended at least :data:`SETTLED_AFTER_DAYS` days
+ago (L2A products are ingested, and sometimes reprocessed, days after acquisition), a Statistical
+answer only when no interval failed, and a Process API GeoTIFF only once all its pixels were read
+(a cached one that no longer reads is dropped, with a warning, and fetched again). 429 and 5xx are
+retried with bounded exponential backoff (:class:`Retry`); a 429's ``Retry-After`` (milliseconds,
+Sentinel Hub's convention; an HTTP date is read too) is honoured up to
+:data:`~features.sources._sh_io.MAX_RETRY_AFTER_TOTAL` seconds of waiting per request; 403 or 429 after the retries is a
 :class:`SentinelHubQuotaError` naming dates and fields; files are written atomically and
 ``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
 processing units from ``x-processingunits-spent`` or the documented formula).
@@ -462,7 +468,9 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
             f"no Sentinel-2 L2A acquisition with cloud cover <= {max_cloud:.0%} between {start} and {end} "
             f"for fields"), offenders=no_data_fields)
     if empty:
-        summary.warnings.append(f"no acquisition between {start} and {end} for fields {format_offenders(no_data_fields)}")
+        summary.no_acquisition_fields = no_data_fields
+        summary.warnings.append(f"no Sentinel-2 L2A acquisition with cloud cover <= {max_cloud:.0%} between {start} "
+                                f"and {end} for {len(no_data_fields)} field(s): {format_offenders(no_data_fields)}")
     jobs = [(t, d) for t in tiles for d in by_tile[t.tile_id]]
     files: dict[tuple[str, date], Path] = {}
     failed: list[str] = []
@@ -494,6 +502,8 @@ def fetch_scenes(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path
     result = fetch(fields, start, end, out_dir, endpoint=endpoint, profile=profile, max_cloud=max_cloud,
                    resolution=resolution)
     LOG.info("Sentinel Hub summary: %s", result.summary.render().replace("\n", "; "))
+    for w in result.summary.warnings:  # this front returns only the folder: its caller has no summary to show
+        LOG.warning("Sentinel Hub: %s", w)
     return result.path
 
 
@@ -623,6 +633,10 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
         else empty_series()
     series = series.sort_values(["field_id", "date", "variable"], kind="stable").reset_index(drop=True)
     summary.dates = int(series["date"].nunique())
+    if summary.no_acquisition_fields:
+        summary.warnings.append(f"no Sentinel-2 L2A acquisition between {start} and {end} for "
+                                f"{len(summary.no_acquisition_fields)} field(s): "
+                                f"{format_offenders(summary.no_acquisition_fields)}")
     if summary.failed_intervals:
         note = (f"the Statistical API failed to compute {summary.failed_intervals} daily interval(s) (an error or "
                 f"no outputs): left out and not cached, a re-run asks again: "
@@ -634,9 +648,11 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
 
 
 def statistical_series(fields: gpd.GeoDataFrame, season: str, start: date, end: date, *, endpoint: str = "cdse",
-                       profile: str | None = None, variables: tuple[str, ...] = ("NDVI",)) -> pd.DataFrame:
+                       profile: str | None = None, variables: tuple[str, ...] = ("NDVI",),
+                       cache_dir: Path | None = None) -> pd.DataFrame:
     """Statistical API → FieldTimeSeries (the run's summary is in ``df.attrs['sentinelhub']``)."""
-    result = fetch_statistics(fields, season, start, end, endpoint=endpoint, profile=profile, variables=variables)
+    result = fetch_statistics(fields, season, start, end, endpoint=endpoint, profile=profile, variables=variables,
+                              cache_dir=cache_dir)
     series = result.series
     series.attrs["sentinelhub"] = asdict(result.summary)
     return series

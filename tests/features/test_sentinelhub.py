@@ -535,6 +535,26 @@ def test_failed_or_empty_intervals_are_warned_and_never_cached(tmp_path):
 
 
 @responses.activate
+def test_the_failed_interval_warning_reaches_the_series_user(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    add_token()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}, failed=True))
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    fields.to_file(tmp_path / "f.gpkg")
+    r = CliRunner().invoke(app, ["features", "series", "--fields", str(tmp_path / "f.gpkg"), "--imagery",
+                                 "sentinelhub-stats", "--season", "2023", "--start", "2023-06-01", "--end",
+                                 "2023-06-10", "--out", str(tmp_path / "s.parquet"), "--no-progress"])
+    assert r.exit_code == 0, r.stderr
+    assert "warning: the Statistical API failed to compute 1 daily interval(s)" in r.stderr
+    assert "f1 2023-06-09" in r.stderr and SECRET not in r.stderr + r.stdout
+    assert r.stderr.count("failed to compute") == 1  # said once, as a warning
+
+
+@responses.activate
 def test_a_window_that_ended_days_ago_is_not_yet_settled(tmp_path):
     """A window that ended yesterday was cached as final: acquisitions ingested later were never fetched. Catalog
     pages and statistics are cached only once the window ended SETTLED_AFTER_DAYS days ago."""
@@ -650,6 +670,24 @@ def test_quota_message_counts_scenes_not_catalog_pages(tmp_path):
 
 
 @responses.activate
+def test_statistics_give_every_variable_the_series_asks_for(tmp_path):
+    """sentinelhub-stats gave NDVI only (1 of 15 FieldTimeSeries variables): build_series now asks the Statistical
+    API for every variable it is asked for, with one output per variable in the evalscript."""
+    from features.contracts import VARIABLES
+    from features.series import build_series
+
+    add_token()
+    values = {v: (0.05 if v.startswith("B") else 0.4) for v in VARIABLES}
+    responses.add(responses.POST, STATS_URL, json=stats_body(values))
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    res = build_series(fields, "sentinelhub-stats", "2023", start=date(2023, 6, 1), end=date(2023, 6, 10))
+    assert sorted(res.series["variable"].unique()) == sorted(VARIABLES)
+    script = json.loads(responses.calls[-1].request.body)["aggregation"]["evalscript"]
+    for v in VARIABLES:
+        assert f'{{id: "{v}", bands: 1, sampleType: "FLOAT32"}}' in script
+
+
+@responses.activate
 def test_web_mercator_fields_are_requested_in_their_utm_zone(tmp_path):
     """EPSG:3857 fields were sent in 3857 with resolution 10: ~7.6 m pixels at 40° N. Such fields (and geographic
     ones) go to their UTM zone, where 10 is 10 m on the ground."""
@@ -664,3 +702,58 @@ def test_web_mercator_fields_are_requested_in_their_utm_zone(tmp_path):
         xs = [x for ring in body["input"]["bounds"]["geometry"]["coordinates"] for x, _ in ring]
         assert max(xs) - min(xs) == pytest.approx(200, abs=0.5)
     assert sh._true_metres(utm.crs) and not sh._true_metres(gpd.GeoSeries(crs=3857).crs)
+
+
+@responses.activate
+def test_no_acquisition_is_said_so_not_outside_the_imagery(tmp_path):
+    """"No acquisition in the window" was reported as "every field is outside the imagery" / "outside every
+    scene"; the accurate message (built, then only logged at INFO) reaches the user now."""
+    from features.series import build_series
+
+    add_token()
+    responses.add(responses.POST, STATS_URL, json={"data": [], "status": "OK"})
+    fields = make_fields().assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    with pytest.raises(ImageryError, match=r"sentinelhub-stats: no Sentinel-2 L2A acquisition between 2023-06-01 and "
+                                           r"2023-06-10 for fields.*f1, f2, f3"):
+        build_series(fields, "sentinelhub-stats", "2023", start=date(2023, 6, 1), end=date(2023, 6, 10))
+
+    def cb(request):  # the far tile (f3) has no acquisition
+        payload = json.loads(request.body)
+        far = payload["bbox"][0] > -98.98
+        feats = [] if far else [{"id": "a", "properties": {"datetime": "2023-06-01T17:25:31Z"}}]
+        return 200, {}, json.dumps({"features": feats, "context": {}})
+
+    responses.add_callback(responses.POST, CATALOG_URL, callback=cb, content_type="application/json")
+    add_process()
+    res = build_series(fields, "sentinelhub", "2023", start=date(2023, 6, 1), end=date(2023, 6, 10),
+                       cache_dir=tmp_path / "c", variables=("NDVI",))
+    assert res.outside_fields == []
+    assert res.warnings == ["no Sentinel-2 L2A acquisition with cloud cover <= 80% between 2023-06-01 and 2023-06-10 "
+                            "for 1 field(s): f3 (1 in all)"]
+
+
+@responses.activate
+def test_features_series_takes_endpoint_and_profile(tmp_path, monkeypatch):
+    """`features series --imagery sentinelhub*` had no --endpoint although its refusal message advised it: the
+    credentials always went to CDSE."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sin = sh.ENDPOINTS["sinergise"]
+    responses.add(responses.POST, sin["token_url"], json={"access_token": "aaa.eyJhenAiOiJ4In0.sig",
+                                                          "token_type": "Bearer", "expires_in": 3600})
+    responses.add(responses.POST, f"{sin['base_url']}/api/v1/statistics", json=stats_body({"NDVI": 0.6}))
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    fields.to_file(tmp_path / "f.gpkg")
+    args = ["features", "series", "--fields", str(tmp_path / "f.gpkg"), "--imagery", "sentinelhub-stats", "--season",
+            "2023", "--start", "2023-06-01", "--end", "2023-06-10", "--out", str(tmp_path / "s.parquet"),
+            "--no-progress", "--endpoint", "sinergise"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert not any(c.request.url.startswith(TOKEN_URL) for c in responses.calls)  # nothing sent to CDSE
+    r = CliRunner().invoke(app, [*args[:-1], "nowhere"])
+    assert r.exit_code == 2 and "endpoint: expected one of cdse, sinergise, found 'nowhere'" in r.stderr
+    r = CliRunner().invoke(app, [*args, "--workers", "2"])
+    assert r.exit_code == 2 and "--endpoint/--profile: not available with --scheduler or --workers" in r.stderr

@@ -13,6 +13,7 @@ import rasterio
 import shapely
 from affine import Affine
 
+from features.contracts import VARIABLES
 from features.errors import FieldsError, ImageryError
 from features.series import build_series
 from features.sources import resolve_imagery
@@ -234,28 +235,31 @@ def test_sentinelhub_words_dispatch_to_the_sentinelhub_module(scenes: Path, monk
     calls: list[tuple] = []
     fake = types.ModuleType("features.sources.sentinelhub")
 
-    def fetch_scenes(fields, start, end, out_dir):  # noqa: ANN001, ANN202
-        calls.append(("fetch", start, end, len(fields)))
-        return scenes
+    def summary(**kw):  # noqa: ANN003, ANN202
+        return types.SimpleNamespace(warnings=[], no_acquisition_fields=[], **kw)
 
-    def statistical_series(fields, season, start, end):  # noqa: ANN001, ANN202
-        calls.append(("stats", season, start, end))
-        return pd.DataFrame({"field_id": ["f1"], "season": [season], "date": [pd.Timestamp("2019-06-01")],
-                             "variable": ["NDVI"], "mean": [0.5], "std": [0.1], "p10": [0.4], "p50": [0.5],
-                             "p90": [0.6], "n_pixels": [10], "n_clear": [10]})
+    def fetch(fields, start, end, out_dir, *, endpoint, profile):  # noqa: ANN001, ANN202
+        calls.append(("fetch", start, end, len(fields), endpoint))
+        return types.SimpleNamespace(path=scenes, summary=summary())
 
-    fake.fetch_scenes = fetch_scenes  # type: ignore[attr-defined]
-    fake.statistical_series = statistical_series  # type: ignore[attr-defined]
+    def fetch_statistics(fields, season, start, end, *, endpoint, profile, variables):  # noqa: ANN001, ANN202
+        calls.append(("stats", season, start, end, endpoint, variables))
+        return types.SimpleNamespace(summary=summary(), series=pd.DataFrame({
+            "field_id": ["f1"], "season": [season], "date": [pd.Timestamp("2019-06-01")], "variable": ["NDVI"],
+            "mean": [0.5], "std": [0.1], "p10": [0.4], "p50": [0.5], "p90": [0.6], "n_pixels": [10], "n_clear": [10]}))
+
+    fake.fetch = fetch  # type: ignore[attr-defined]
+    fake.fetch_statistics = fetch_statistics  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "features.sources.sentinelhub", fake)
     import features.sources
 
     monkeypatch.setattr(features.sources, "sentinelhub", fake, raising=False)  # if another test imported the real one
     kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 9, 30), "as_of": dt.date(2019, 6, 20)}
     a = build_series(_fields(), "sentinelhub", "2019", variables=["NDVI"], cache_dir=tmp_path / "c", **kw)
-    assert calls[0] == ("fetch", dt.date(2019, 5, 1), dt.date(2019, 6, 20), 4)
+    assert calls[0] == ("fetch", dt.date(2019, 5, 1), dt.date(2019, 6, 20), 4, "cdse")
     assert a.dates_used == [dt.date(2019, 6, 1), dt.date(2019, 6, 11)] and a.source.startswith("sentinelhub")
-    b = build_series(_fields(), "sentinelhub-stats", "2019", **kw)
-    assert calls[1] == ("stats", "2019", dt.date(2019, 5, 1), dt.date(2019, 6, 20))
+    b = build_series(_fields(), "sentinelhub-stats", "2019", endpoint="sinergise", **kw)
+    assert calls[1] == ("stats", "2019", dt.date(2019, 5, 1), dt.date(2019, 6, 20), "sinergise", VARIABLES)
     assert b.series["field_id"].tolist() == ["f1"] and b.outside_fields == ["f2", "f3", "far"]
 
 
@@ -335,6 +339,8 @@ def test_a_bottom_up_scene_is_named(tmp_path: Path) -> None:
                     {"date": "2019-06-06", "tile_id": "A", "path": "flipped.tif"}])
     with pytest.raises(ImageryError, match=r"^flipped\.tif: an unrotated grid whose rows run north to south"):
         build_series(_fields(), folder, "2019", variables=["NDVI"])
+
+
 def test_a_band_mask_named_scl_is_refused(tmp_path: Path) -> None:
     """cloud_mask band:SCL read SCL class 0 (no data) as clear and vegetation (4) as cloudy: the mask inverted,
     silently. Now refused, pointing to cloud_mask SCL; band:NAME keeps 0 = clear for a real mask band."""

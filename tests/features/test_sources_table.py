@@ -94,6 +94,8 @@ def test_build_series_from_a_table_filters_as_of_and_reports_missing_fields(tmp_
                        start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1), variables=["NDVI"])
     assert res.series["date"].max() == pd.Timestamp("2019-06-01")
     assert res.outside_fields == ["c"] and res.small_fields == ["b"]
+
+
 def test_decimal_commas_and_out_of_range_values_are_refused_naming_rows(tmp_path: Path) -> None:
     """A decimal comma ("0,61") became NaN with n_clear kept, and NDVI 61 (a percentage) was accepted; both are
     refused now, naming the column and the rows (field/date/variable), never quoting the cells."""
@@ -120,3 +122,25 @@ def test_decimal_commas_and_out_of_range_values_are_refused_naming_rows(tmp_path
     assert read_series_table(tmp_path / "ok.csv")["mean"].min() == pytest.approx(-0.2)
 
 
+def test_a_table_matching_no_field_is_an_error_and_partial_coverage_a_warning(tmp_path: Path) -> None:
+    """A table of another season, or of other field ids, gave an empty series with exit 0."""
+    fields = gpd.GeoDataFrame({"field_id": ["a", "b"], "season": "2020", "farmer_token": "t",
+                               "declared_crop": "maize", "declared_area_ha": 1.0},
+                              geometry=[shapely.box(0, 0, 100, 100)] * 2, crs="EPSG:32614")
+    _long().to_csv(tmp_path / "s.csv", index=False)  # season 2019
+    kw = {"start": dt.date(2020, 5, 1), "end": dt.date(2020, 10, 1), "variables": ["NDVI"]}
+    with pytest.raises(ImageryError, match=r"series table has no row for any field of season 2020 .*other season or "
+                                           r"field ids.*: a, b \(2 in all\)"):
+        build_series(fields, tmp_path / "s.csv", "2020", **kw)
+    _long().assign(field_id="zz").iloc[[0]].to_csv(
+        tmp_path / "ids.csv", index=False)
+    with pytest.raises(ImageryError, match="no row for any field"):
+        build_series(fields.assign(season="2019"), tmp_path / "ids.csv", "2019",
+                     start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1), variables=["NDVI"])
+    part = build_series(fields.assign(season="2019"), tmp_path / "s.csv", "2019",
+                        start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1), variables=["NDVI"])
+    assert part.outside_fields == [] and not part.warnings
+    c = fields.assign(season="2019", field_id=["a", "c"])
+    part = build_series(c, tmp_path / "s.csv", "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1),
+                        variables=["NDVI"])
+    assert part.outside_fields == ["c"] and part.warnings == ["1 field(s) with no row in the series table"]
