@@ -511,6 +511,8 @@ def test_fetched_scenes_feed_the_local_zonal_engine(tmp_path):
     assert f1["n_pixels"] == f1["n_clear"] == 300  # 200 m × 150 m at 10 m
 
 
+# ------------------------------------------------------------------- audit fixes (imagery inputs)
+
 @responses.activate
 def test_failed_or_empty_intervals_are_warned_and_never_cached(tmp_path):
     """Intervals the service failed to compute (data[].error) or answered without outputs were dropped silently and
@@ -733,6 +735,34 @@ def test_no_acquisition_is_said_so_not_outside_the_imagery(tmp_path):
 
 
 @responses.activate
+def test_a_download_without_cache_dir_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    """Each `--imagery sentinelhub` run without --cache-dir left a /tmp/sh-* folder (an empty one on failure)."""
+    import tempfile
+
+    from features.area_scenes import planted_area
+    from features.series import build_series
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    res = build_series(fields, "sentinelhub", "2023", start=date(2023, 6, 1), end=date(2023, 6, 1),
+                       variables=("NDVI",))
+    assert len(res.series) == 1 and not list(tmp.iterdir())
+    fields = fields.assign(region="us-nebraska")
+    area = planted_area(fields, "sentinelhub", "2023", date(2023, 6, 1))
+    assert len(area) == 1 and not list(tmp.iterdir())
+    responses.replace(responses.POST, CATALOG_URL, status=400, json={"error": {"message": "bad request"}})
+    with pytest.raises(ImageryError, match="Catalog API search: HTTP 400"):
+        build_series(fields, "sentinelhub", "2023", start=date(2023, 7, 1), end=date(2023, 7, 1), variables=("NDVI",))
+    assert not list(tmp.iterdir())
+
+
+@responses.activate
 def test_features_series_takes_endpoint_and_profile(tmp_path, monkeypatch):
     """`features series --imagery sentinelhub*` had no --endpoint although its refusal message advised it: the
     credentials always went to CDSE."""
@@ -757,3 +787,22 @@ def test_features_series_takes_endpoint_and_profile(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "endpoint: expected one of cdse, sinergise, found 'nowhere'" in r.stderr
     r = CliRunner().invoke(app, [*args, "--workers", "2"])
     assert r.exit_code == 2 and "--endpoint/--profile: not available with --scheduler or --workers" in r.stderr
+
+
+@responses.activate
+def test_planted_area_passes_the_endpoint_to_the_client(tmp_path, monkeypatch):
+    """features build (planted area from a Sentinel Hub download) had no way to name the endpoint either."""
+    from features.area_scenes import planted_area
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sin = sh.ENDPOINTS["sinergise"]
+    responses.add(responses.POST, sin["token_url"], json={"access_token": "aaa.eyJhenAiOiJ4In0.sig",
+                                                          "token_type": "Bearer", "expires_in": 3600})
+    responses.add(responses.POST, f"{sin['base_url']}/api/v1/catalog/1.0.0/search", json={"features": [
+        {"id": "a", "properties": {"datetime": "2023-06-01T17:25:31Z"}}], "context": {}})
+    responses.add_callback(responses.POST, f"{sin['base_url']}/api/v1/process", callback=process_callback(),
+                           content_type="image/tiff")
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0,
+                                           region="us-nebraska")
+    area = planted_area(fields, "sentinelhub", "2023", date(2023, 6, 1), endpoint="sinergise")
+    assert len(area) == 1 and not any(c.request.url.startswith(BASE) for c in responses.calls)
