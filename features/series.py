@@ -51,7 +51,7 @@ from features.sources.local import (
 from features.sources.table import read_series_table
 from features.zonal import few_clear_fields, required_bands
 
-__all__ = ["SeriesResult", "Progress", "build_series", "season_window", "fields_hash", "scene_reference",
+__all__ = ["NO_FIELD_PROBLEM", "NoFieldSeriesError", "SeriesResult", "Progress", "build_series", "season_window", "fields_hash", "scene_reference",
            "ENGINE_VERSION"]
 
 #: bump when the statistics change, to invalidate caches
@@ -64,6 +64,21 @@ _DEFAULT_WINDOWS = {
 }
 
 Progress = Callable[[int, int, str], None]
+
+#: the problem every "no field has a series" error keeps (pipelines.distributed reads it: a block of fields without
+#: a series is not an error there, only the whole run is)
+NO_FIELD_PROBLEM = "every field is outside the imagery"
+
+
+class NoFieldSeriesError(ImageryError):
+    """No field of the season has a series, for a reason more exact than "outside the imagery" (a series table
+    matching no field, no acquisition in the window): the message says why; ``problem`` stays
+    :data:`NO_FIELD_PROBLEM`, so a caller that builds a season block by block still reads it as "nothing here"."""
+
+    def __init__(self, *, source: str, why: str, offenders: Sequence[object]) -> None:
+        super().__init__(source=source, problem=why, offenders=offenders)
+        self.why = why
+        self.problem = NO_FIELD_PROBLEM
 
 
 @dataclass
@@ -320,15 +335,15 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     seen = set(series["field_id"].astype(str).unique())  # unique first: iterating half a million rows costs ~1 s
     outside = sorted(f for f in per if f not in seen and f not in no_acquisition)
     if spec.kind == "table" and len(seen) == 0 and len(outside) == len(per):
-        raise ImageryError(source=spec.describe(), problem=(
+        raise NoFieldSeriesError(source=spec.describe(), why=(
             f"the series table has no row for any field of season {season} in its window (other season or field "
             "ids?); fields"), offenders=outside)
     if len(seen) == 0 and no_acquisition and not outside:
-        raise ImageryError(source=spec.describe(), problem=(
+        raise NoFieldSeriesError(source=spec.describe(), why=(
             f"no Sentinel-2 L2A acquisition between {lo} and {min(hi, as_of) if as_of else hi} for fields"),
             offenders=sorted(no_acquisition))
     if len(seen) == 0 and not warnings and len(outside) == len(per):
-        raise ImageryError(source=spec.describe(), problem="every field is outside the imagery", offenders=outside)
+        raise ImageryError(source=spec.describe(), problem=NO_FIELD_PROBLEM, offenders=outside)
     if outside:
         warnings.append(f"{len(outside)} field(s) " + ("with no row in the series table" if spec.kind == "table"
                                                         else "outside every scene"))

@@ -144,3 +144,22 @@ def test_a_table_matching_no_field_is_an_error_and_partial_coverage_a_warning(tm
     part = build_series(c, tmp_path / "s.csv", "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1),
                         variables=["NDVI"])
     assert part.outside_fields == ["c"] and part.warnings == ["1 field(s) with no row in the series table"]
+
+
+def test_a_block_of_fields_missing_from_a_table_is_no_error_when_built_block_by_block(tmp_path: Path) -> None:
+    """The all-fields-missing error of a table keeps the problem the block-by-block runner reads as "nothing in
+    this block": a table covering one block of fields out of two still gives that block's series."""
+    from features.series import NO_FIELD_PROBLEM, NoFieldSeriesError
+    from pipelines.distributed import local_runner, run_series
+
+    _long().to_csv(tmp_path / "s.csv", index=False)
+    fields = gpd.GeoDataFrame({"field_id": ["a", "far"], "season": "2019", "farmer_token": "t",
+                               "declared_crop": "maize", "declared_area_ha": 1.0},
+                              geometry=[shapely.box(0, 0, 100, 100), shapely.box(90_000, 0, 90_100, 100)],
+                              crs="EPSG:32614")
+    kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 10, 1), "variables": ["NDVI"]}
+    with pytest.raises(NoFieldSeriesError, match="no row for any field") as e:
+        build_series(fields.iloc[1:], tmp_path / "s.csv", "2019", **kw)
+    assert e.value.problem == NO_FIELD_PROBLEM
+    res = run_series(fields, tmp_path / "s.csv", "2019", runner=local_runner(), chunk_fields=1, **kw)
+    assert res.series["field_id"].unique().tolist() == ["a"] and res.outside_fields == ["far"]
