@@ -24,6 +24,7 @@ has no pixels (a series table, ``sentinelhub-stats``) gives NaN rows and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -346,9 +347,11 @@ def _area_scenes(fs: gpd.GeoDataFrame, scenes: list[Scene], params: AreaParams,
 
 
 def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date,
-                   cache_dir: Path | None) -> tuple[gpd.GeoDataFrame, list[tuple[list[int], list[Scene], dt.date]] | None]:
+                   cache_dir: Path | None, stack: contextlib.ExitStack, *, endpoint: str = "cdse",
+                   profile: str | None = None,
+                   ) -> tuple[gpd.GeoDataFrame, list[tuple[list[int], list[Scene], dt.date]] | None]:
     """The season's fields and, per region group, (row positions, scenes, window start); None when the imagery has
-    no pixels."""
+    no pixels. A Sentinel Hub download without ``cache_dir`` goes to a temporary folder that ``stack`` removes."""
     from features.series import season_window
 
     season = check_season(season)
@@ -367,8 +370,9 @@ def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, a
 
         lo = min(w[0] for w in windows.values())
         hi = min(max(w[1] for w in windows.values()), as_of)
-        out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else Path(tempfile.mkdtemp(prefix="sh-"))
-        folder = Path(sh.fetch_scenes(fs, lo, hi, out_dir))
+        out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
+            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+        folder = Path(sh.fetch_scenes(fs, lo, hi, out_dir, endpoint=endpoint, profile=profile))
     assert folder is not None
     index = read_index(folder)
     return fs, [(pos, select_scenes(index, windows[reg][0], windows[reg][1], as_of), windows[reg][0])
@@ -376,7 +380,8 @@ def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, a
 
 
 def pixel_samples(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date, *,
-                  cache_dir: Path | None = None, max_pixels: int = 200_000, seed: int = 0) -> pd.DataFrame:
+                  cache_dir: Path | None = None, max_pixels: int = 200_000, seed: int = 0, endpoint: str = "cdse",
+                  profile: str | None = None) -> pd.DataFrame:
     """Trajectory summaries of the fully covered pixels of the fields (what calibration may use, never truth).
 
     Columns field_id, ndvi_max, ndvi_min, ndwi_med, n_clear; at most ``max_pixels`` rows (seeded sample).
@@ -384,18 +389,20 @@ def pixel_samples(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as
     """
     from features.area import coverages
 
-    fs, groups = _season_scenes(fields, imagery, season, as_of, cache_dir)
     cols: dict[str, list[np.ndarray]] = defaultdict(list)
-    for pos, scenes, start in groups or []:
-        for b in _iter_blocks(fs.iloc[pos], scenes, cache_dir, start):
-            covs = coverages(b.geoms, b.transform, b.traj.n_clear.shape)
-            for fid, (rs, cs, c) in zip(b.field_ids, covs, strict=True):
-                inside = c >= 0.999
-                if not inside.any():
-                    continue
-                cols["field_id"].append(np.full(int(inside.sum()), fid, dtype=object))
-                for name in ("ndvi_max", "ndvi_min", "ndwi_med", "n_clear"):
-                    cols[name].append(getattr(b.traj, name)[rs, cs][inside])
+    with contextlib.ExitStack() as stack:
+        fs, groups = _season_scenes(fields, imagery, season, as_of, cache_dir, stack, endpoint=endpoint,
+                                    profile=profile)
+        for pos, scenes, start in groups or []:
+            for b in _iter_blocks(fs.iloc[pos], scenes, cache_dir, start):
+                covs = coverages(b.geoms, b.transform, b.traj.n_clear.shape)
+                for fid, (rs, cs, c) in zip(b.field_ids, covs, strict=True):
+                    inside = c >= 0.999
+                    if not inside.any():
+                        continue
+                    cols["field_id"].append(np.full(int(inside.sum()), fid, dtype=object))
+                    for name in ("ndvi_max", "ndvi_min", "ndwi_med", "n_clear"):
+                        cols[name].append(getattr(b.traj, name)[rs, cs][inside])
     if not cols:
         return pd.DataFrame({"field_id": pd.Series(dtype="str"), "ndvi_max": pd.Series(dtype="float32"),
                              "ndvi_min": pd.Series(dtype="float32"), "ndwi_med": pd.Series(dtype="float32"),
@@ -409,23 +416,27 @@ def pixel_samples(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as
 
 
 def planted_area(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date, *,
-                 params: AreaParams | None = None, cache_dir: Path | None = None) -> pd.DataFrame:
+                 params: AreaParams | None = None, cache_dir: Path | None = None, endpoint: str = "cdse",
+                 profile: str | None = None) -> pd.DataFrame:
     """Planted area of the fields of ``season`` from the scenes acquired up to ``as_of``.
 
     Returns one row per field of the season (AREA_COLUMNS): field_id, planted_area_ha, planted_area_sd_ha,
     planted_fraction, noncrop_fraction, n_pixels_touched, min_clear_obs. ``attrs["outside_fields"]`` lists
     the fields no scene covers (NaN rows); ``attrs["partly_outside"]`` maps the fields more than
     :data:`UNCOVERED_TOLERANCE` of which no scene covers to the share inside (NaN rows too: the part no scene shows
-    is unobserved); ``attrs["no_pixels"]`` is True when the imagery has no pixels.
+    is unobserved); ``attrs["no_pixels"]`` is True when the imagery has no pixels. ``endpoint``/``profile``: for
+    ``sentinelhub`` imagery (see :func:`features.sources.sentinelhub.fetch`).
     """
     p = params or AreaParams()
-    fs, groups = _season_scenes(fields, imagery, season, as_of, cache_dir)
-    ids = fs["field_id"].astype(str).tolist()
-    if groups is None:
-        out = _nan_table(ids)
-        out.attrs.update(no_pixels=True, outside_fields=[], scenes_used=0)
-        return out
-    parts = [_area_scenes(fs.iloc[pos], scenes, p, cache_dir, start) for pos, scenes, start in groups]
+    with contextlib.ExitStack() as stack:
+        fs, groups = _season_scenes(fields, imagery, season, as_of, cache_dir, stack, endpoint=endpoint,
+                                    profile=profile)
+        ids = fs["field_id"].astype(str).tolist()
+        if groups is None:
+            out = _nan_table(ids)
+            out.attrs.update(no_pixels=True, outside_fields=[], scenes_used=0)
+            return out
+        parts = [_area_scenes(fs.iloc[pos], scenes, p, cache_dir, start) for pos, scenes, start in groups]
     partly = {k: v for part in parts for k, v in part.attrs.get("partly_outside", {}).items()}
     used = len({(s.date, s.tile_id) for _, scenes, _ in groups for s in scenes})
     out = pd.concat(parts, ignore_index=True).set_index("field_id").loc[ids].reset_index()

@@ -20,7 +20,9 @@ __all__ = [
     "FIELD_FEATURES",
     "GROWTH_STAGES",
     "VARIABLES",
+    "VARIABLE_RANGES",
     "check_fields",
+    "check_variable_ranges",
     "check_field_time_series",
     "check_field_features",
     "check_season",
@@ -33,6 +35,14 @@ VARIABLES = (
     "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12",
     "NDVI", "EVI", "NDRE", "NDWI", "NDMI",
 )
+
+#: plausible range of each variable's statistics (mean and percentiles): normalised-difference indices and EVI in
+#: [-1, 1]; reflectance bands in a generous [0, 2] (bright cloud or snow stays below ~1.6). A value outside is a
+#: unit or scale mistake in the input (NDVI as a percentage, digital numbers for reflectance), not a measurement.
+VARIABLE_RANGES: dict[str, tuple[float, float]] = {
+    **{b: (0.0, 2.0) for b in VARIABLES[:10]},
+    **{i: (-1.0, 1.0) for i in VARIABLES[10:]},
+}
 
 #: growth stages, in order
 GROWTH_STAGES = ("not_sown", "emerged", "vegetative", "reproductive", "maturing", "harvested")
@@ -163,6 +173,26 @@ def check_field_time_series(df: pd.DataFrame, *, where: str | None = None) -> pd
         keys = (df["field_id"].astype(str) + "/" + df["date"].astype(str)).to_numpy()
         raise ContractError(table=ctx, column="n_clear", expected="<= n_pixels", found="larger values",
                             offenders=list(keys[over]))
+    return df
+
+
+def check_variable_ranges(df: pd.DataFrame, *, where: str | None = None,
+                          columns: tuple[str, ...] = ("mean", "p10", "p50", "p90")) -> pd.DataFrame:
+    """Refuse FieldTimeSeries statistics outside :data:`VARIABLE_RANGES` (NaN is allowed), naming the column and
+    the rows (field/date/variable). Applied to inputs given as numbers (series tables), where a value out of range
+    is a unit mistake."""
+    ctx = where or FIELD_TIME_SERIES.name
+    lo = df["variable"].map({k: v[0] for k, v in VARIABLE_RANGES.items()}).to_numpy(dtype="float64")
+    hi = df["variable"].map({k: v[1] for k, v in VARIABLE_RANGES.items()}).to_numpy(dtype="float64")
+    for col in columns:
+        v = df[col].to_numpy(dtype="float64")
+        bad = (v < lo) | (v > hi)
+        if bad.any():
+            keys = (df["field_id"].astype(str) + "/" + pd.to_datetime(df["date"]).dt.strftime("%Y-%m-%d") + "/"
+                    + df["variable"].astype(str)).to_numpy()
+            raise ContractError(table=ctx, column=col, expected="indices (NDVI, EVI, NDRE, NDWI, NDMI) in [-1, 1] "
+                                "and reflectance bands (B02…B12) in [0, 2]", found="values out of range",
+                                offenders=list(keys[bad]))
     return df
 
 

@@ -20,6 +20,7 @@ statistics keep their key). Series tables and the Statistical API have none.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import tempfile
@@ -50,7 +51,7 @@ from features.sources.local import (
 from features.sources.table import read_series_table
 from features.zonal import few_clear_fields, required_bands
 
-__all__ = ["SeriesResult", "Progress", "build_series", "season_window", "fields_hash", "scene_reference",
+__all__ = ["NO_FIELD_PROBLEM", "NoFieldSeriesError", "SeriesResult", "Progress", "build_series", "season_window", "fields_hash", "scene_reference",
            "ENGINE_VERSION"]
 
 #: bump when the statistics change, to invalidate caches
@@ -63,6 +64,21 @@ _DEFAULT_WINDOWS = {
 }
 
 Progress = Callable[[int, int, str], None]
+
+#: the problem every "no field has a series" error keeps (pipelines.distributed reads it: a block of fields without
+#: a series is not an error there, only the whole run is)
+NO_FIELD_PROBLEM = "every field is outside the imagery"
+
+
+class NoFieldSeriesError(ImageryError):
+    """No field of the season has a series, for a reason more exact than "outside the imagery" (a series table
+    matching no field, no acquisition in the window): the message says why; ``problem`` stays
+    :data:`NO_FIELD_PROBLEM`, so a caller that builds a season block by block still reads it as "nothing here"."""
+
+    def __init__(self, *, source: str, why: str, offenders: Sequence[object]) -> None:
+        super().__init__(source=source, problem=why, offenders=offenders)
+        self.why = why
+        self.problem = NO_FIELD_PROBLEM
 
 
 @dataclass
@@ -237,7 +253,8 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                  start: dt.date | None = None, end: dt.date | None = None,
                  variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
                  progress: Progress | None = None, inward_buffer: bool = False,
-                 min_clear: int = 8, reference: bool | None = None) -> SeriesResult:
+                 min_clear: int = 8, reference: bool | None = None, endpoint: str = "cdse",
+                 profile: str | None = None) -> SeriesResult:
     """Build the FieldTimeSeries of ``fields`` (Fields contract) for ``season`` from ``imagery``.
 
     Only acquisitions in the season window (per region, or [start, end]) and not after
@@ -248,6 +265,12 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     ``reference``: also build the scene reference of the scenes used (``SeriesResult.reference``, cached under
     ``cache_dir/reference``; scene folders and Sentinel Hub downloads only; NDVI must be among ``variables``).
     None: :func:`features._scene_reference.reference_default` (off unless ``AGCREDIT_SCENE_REFERENCE=1``).
+
+    ``endpoint`` (``cdse`` or ``sinergise``) and ``profile`` (a sentinelhub config profile; default
+    ``SH_CLIENT_ID``/``SH_CLIENT_SECRET``) are for ``sentinelhub`` / ``sentinelhub-stats`` only. Sentinel Hub's
+    warnings (intervals it failed to compute, fields with no acquisition in the window, cached scenes fetched
+    again) are in ``warnings``; fields with no acquisition are not in ``outside_fields``. Without ``cache_dir`` a
+    Process-API download goes to a temporary folder removed before returning (also on failure).
     """
     from features._scene_reference import REF_VARIABLES, build_reference, reference_default
 
@@ -265,20 +288,28 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     ref: pd.DataFrame | None = None
     if as_of is not None and as_of < lo:
         warnings.append(f"as_of {as_of} is before the season window starts ({lo}); no imagery used")
+    no_acquisition: set[str] = set()
     if spec.kind in ("scenes", "sentinelhub"):
-        folder = spec.path
-        if spec.kind == "sentinelhub":
-            from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
+        with contextlib.ExitStack() as stack:
+            folder = spec.path
+            if spec.kind == "sentinelhub":
+                from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
 
-            out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else Path(tempfile.mkdtemp(prefix="sh-"))
-            folder = Path(sh.fetch_scenes(fs, lo, min(hi, as_of) if as_of else hi, out_dir))
-        assert folder is not None
-        df, scenes, read, cached = _local(folder, fs, season, lo, hi, as_of, variables, cache_dir, progress,
-                                          inward_buffer)
-        ref_vars = [v for v in REF_VARIABLES if v in variables]
-        if (reference_default() if reference is None else reference) and ref_vars:
-            ref, _, _ = build_reference(scenes, season, ref_vars, cache_dir=cache_dir)
-        source = f"{spec.describe()} ({len(scenes)} files, {scenes_fingerprint(scenes)}, {read} read, {cached} from cache)"
+                out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
+                    Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+                fetched = sh.fetch(fs, lo, min(hi, as_of) if as_of else hi, out_dir, endpoint=endpoint,
+                                   profile=profile)
+                folder = Path(fetched.path)
+                warnings.extend(fetched.summary.warnings)
+                no_acquisition.update(fetched.summary.no_acquisition_fields)
+            assert folder is not None
+            df, scenes, read, cached = _local(folder, fs, season, lo, hi, as_of, variables, cache_dir, progress,
+                                              inward_buffer)
+            ref_vars = [v for v in REF_VARIABLES if v in variables]
+            if (reference_default() if reference is None else reference) and ref_vars:
+                ref, _, _ = build_reference(scenes, season, ref_vars, cache_dir=cache_dir)
+            source = (f"{spec.describe()} ({len(scenes)} files, {scenes_fingerprint(scenes)}, {read} read, "
+                      f"{cached} from cache)")
         if not scenes:
             warnings.append("no scene in the season window" + (f" up to {as_of}" if as_of else ""))
     elif spec.kind == "table":
@@ -288,8 +319,11 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     else:
         from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
 
-        df = check_field_time_series(sh.statistical_series(fs, season, lo, min(hi, as_of) if as_of else hi),
-                                     where="sentinelhub-stats")
+        stats = sh.fetch_statistics(fs, season, lo, min(hi, as_of) if as_of else hi, endpoint=endpoint,
+                                    profile=profile, variables=tuple(variables))
+        df = check_field_time_series(stats.series, where="sentinelhub-stats")
+        warnings.extend(stats.summary.warnings)
+        no_acquisition.update(stats.summary.no_acquisition_fields)
         source = spec.describe()
     if not df.empty:
         df = df[df["variable"].isin(variables)]
@@ -299,11 +333,20 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
         df = _in_windows(df, per)
     series = check_field_time_series(_finish(df, season), where="series")
     seen = set(series["field_id"].astype(str).unique())  # unique first: iterating half a million rows costs ~1 s
-    outside = sorted(f for f in per if f not in seen)
-    if spec.kind != "table" and len(seen) == 0 and not warnings and len(outside) == len(per):
-        raise ImageryError(source=spec.describe(), problem="every field is outside the imagery", offenders=outside)
+    outside = sorted(f for f in per if f not in seen and f not in no_acquisition)
+    if spec.kind == "table" and len(seen) == 0 and len(outside) == len(per):
+        raise NoFieldSeriesError(source=spec.describe(), why=(
+            f"the series table has no row for any field of season {season} in its window (other season or field "
+            "ids?); fields"), offenders=outside)
+    if len(seen) == 0 and no_acquisition and not outside:
+        raise NoFieldSeriesError(source=spec.describe(), why=(
+            f"no Sentinel-2 L2A acquisition between {lo} and {min(hi, as_of) if as_of else hi} for fields"),
+            offenders=sorted(no_acquisition))
+    if len(seen) == 0 and not warnings and len(outside) == len(per):
+        raise ImageryError(source=spec.describe(), problem=NO_FIELD_PROBLEM, offenders=outside)
     if outside:
-        warnings.append(f"{len(outside)} field(s) outside every scene")
+        warnings.append(f"{len(outside)} field(s) " + ("with no row in the series table" if spec.kind == "table"
+                                                        else "outside every scene"))
     dates = sorted({d.date() for d in pd.to_datetime(series["date"]).unique()}) if len(series) else []
     return SeriesResult(series=series, outside_fields=outside, small_fields=few_clear_fields(series, min_clear),
                         dates_used=dates, source=source, warnings=warnings, scenes_read=read, scenes_cached=cached,

@@ -41,6 +41,10 @@ def build_command(
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                                                 "tmax_c, et0_mm): adds the wx_* features"),
+    endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space) or sinergise "
+                                                            "(--imagery sentinelhub / sentinelhub-stats)."),
+    profile: str | None = typer.Option(None, "--profile", help="sentinelhub config profile; default SH_CLIENT_ID / "
+                                                               "SH_CLIENT_SECRET (--imagery sentinelhub*)."),
 ) -> None:
     """Build FieldFeatures (planted area, crop type, growth stage, seasonal summaries) and write Parquet."""
     from pipelines.featurize import featurize_to_file
@@ -51,7 +55,8 @@ def build_command(
     with progress_ticks("scenes", progress) as tick:
         res, path, model = featurize_to_file(fields, imagery, season, day, out, crop_model=crop_model,
                                              cache_dir=cache, progress=tick, weather=weather,
-                                             crop_season_scale=crop_season_scale, haze_dates=haze)
+                                             crop_season_scale=crop_season_scale, haze_dates=haze,
+                                             endpoint=endpoint, profile=profile)
     for w in res.warnings:
         err(f"warning: {w}")
     f = res.features

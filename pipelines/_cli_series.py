@@ -31,6 +31,10 @@ def series_command(
     scheduler: str | None = typer.Option(None, "--scheduler", help="run on this Dask cluster (tcp://HOST:8786)"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="run on a local Dask cluster of N processes"),
     chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="fields per spatial block (with Dask)"),
+    endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space) or sinergise "
+                                                            "(--imagery sentinelhub / sentinelhub-stats)."),
+    profile: str | None = typer.Option(None, "--profile", help="sentinelhub config profile; default SH_CLIENT_ID / "
+                                                               "SH_CLIENT_SECRET (--imagery sentinelhub*)."),
 ) -> None:
     """Build the FieldTimeSeries of a season and write it as Parquet (on Dask with --scheduler or --workers)."""
     from features.fields import read_fields
@@ -41,6 +45,9 @@ def series_command(
     read = read_fields(fields, season=season)
     if scheduler and workers:
         raise UserInputError("--workers: give --scheduler or --workers, not both")
+    if (scheduler or workers) and (endpoint.lower() != "cdse" or profile):
+        raise UserInputError("--endpoint/--profile: not available with --scheduler or --workers; fetch the scenes "
+                             "first with `agcredit imagery fetch --endpoint ... --profile ...` and pass the folder")
     with progress_ticks("scenes", progress) as tick:
         kwargs: dict[str, Any] = {"as_of": as_of_d, "start": start_d, "end": end_d, "cache_dir": cache_dir,
                                   "inward_buffer": inward_buffer}
@@ -49,7 +56,8 @@ def series_command(
                 res: Any = run_series(read.fields, imagery, season, runner=runner, chunk_fields=chunk_fields,
                                       **kwargs)
         else:
-            res = build_series(read.fields, imagery, season, progress=tick, **kwargs)
+            res = build_series(read.fields, imagery, season, progress=tick, endpoint=endpoint, profile=profile,
+                               **kwargs)
     ser = res.series
     if len(ser) and int(ser["n_clear"].sum()) == 0:
         raise ImageryError(source=str(imagery), problem=f"no clear pixel in any of the {len(res.dates_used)} "

@@ -106,7 +106,7 @@ def _as_date(d: dt.date | dt.datetime | pd.Timestamp | str) -> dt.date:
 
 def _series(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_of: dt.date,
             series: pd.DataFrame | None, cache_dir: Path | None, progress: Progress | None,
-            warnings: list[str]) -> tuple[pd.DataFrame, str, pd.DataFrame | None]:
+            warnings: list[str], sh: dict[str, Any] | None = None) -> tuple[pd.DataFrame, str, pd.DataFrame | None]:
     from features._scene_reference import reference_default
 
     if series is not None:
@@ -125,7 +125,7 @@ def _series(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, a
     if imagery is None:
         raise FieldsError(source="featurize", problem="neither imagery nor a series was given")
     res = build_series(fields, imagery, season, as_of=as_of, progress=progress,
-                       cache_dir=Path(cache_dir) / "series" if cache_dir is not None else None)
+                       cache_dir=Path(cache_dir) / "series" if cache_dir is not None else None, **(sh or {}))
     warnings.extend(res.warnings)
     if res.small_fields:
         warnings.append(f"{len(res.small_fields)} field(s) with fewer than 8 clear pixels on their best date")
@@ -267,7 +267,8 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
 
 
 def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_of: dt.date, params: Any,
-          cache_dir: Path | None, families: dict[str, str], warnings: list[str]) -> pd.DataFrame | None:
+          cache_dir: Path | None, families: dict[str, str], warnings: list[str],
+          sh: dict[str, Any] | None = None) -> pd.DataFrame | None:
     if imagery is None:
         families["area"] = "skipped: no imagery given (series only)"
         warnings.append("planted area left empty: no imagery with pixels was given")
@@ -279,7 +280,7 @@ def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_
         warnings.append(f"planted area left empty: {e}")
         return None
     area = planted_area(fields, imagery, season, as_of, params=params,
-                        cache_dir=Path(cache_dir) / "area" if cache_dir is not None else None)
+                        cache_dir=Path(cache_dir) / "area" if cache_dir is not None else None, **(sh or {}))
     if area.attrs.get("no_pixels"):
         families["area"] = "skipped: imagery has no pixels"
         warnings.append("planted area left empty: the imagery has no pixels (a series table or sentinelhub-stats)")
@@ -355,7 +356,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               reference: pd.DataFrame | None = None,
               hazy: dict[str, list[str]] | None = None,
               haze_dates: Sequence[dt.date] | None = None,
-              phenology_weather: pd.DataFrame | None = None) -> FeaturizeResult:
+              phenology_weather: pd.DataFrame | None = None, endpoint: str = "cdse",
+              profile: str | None = None) -> FeaturizeResult:
     """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
 
     ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
@@ -386,7 +388,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     families: dict[str, str] = {}
     # a reference given is not built again (with a series given, imagery is only needed for the reference)
     s, source, built = _series(fs, None if reference is not None and series is not None else imagery, season, day,
-                               series, cache_dir, progress, warnings)
+                               series, cache_dir, progress, warnings, sh={"endpoint": endpoint, "profile": profile})
     check_clear_observations(s, day, str(imagery) if imagery is not None else "the series given")
     ref = reference if reference is not None else built
     if haze_dates is not None:
@@ -424,7 +426,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
                                                                  or None)
     phen, hazy_dates = _phenology(s, fs, crops, day, calib, families, warnings, ref, hazy,
                                   wx if phenology_weather is None else phenology_weather)
-    area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings)
+    area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings,
+                 sh={"endpoint": endpoint, "profile": profile})
     feats = build_features(fs, s, season, day, area=area, phenology=phen, crop=crop, seasonal=seasonal)
     feats["crop"] = pd.Series(feats["field_id"].map(crops).to_numpy(dtype=object), dtype="str")
     if wx is not None:
@@ -498,7 +501,8 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                       crop_model: str | Path | None = "champion", cache_dir: Path | None = None,
                       progress: Progress | None = None, weather: str | Path | None = None,
                       crop_season_scale: float | None = None,
-                      haze_dates: Sequence[dt.date] | None = None) -> tuple[FeaturizeResult, Path, str]:
+                      haze_dates: Sequence[dt.date] | None = None, endpoint: str = "cdse",
+                      profile: str | None = None) -> tuple[FeaturizeResult, Path, str]:
     """Read fields, resolve the crop model (its season scale pinned at ``crop_season_scale`` when given),
     :func:`featurize` (the smoother's haze pinned at ``haze_dates`` when given), write the FieldFeatures Parquet
     atomically.
@@ -517,7 +521,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     check_as_of_in_season(read.fields, season, as_of)  # before the crop model is loaded or anything is read
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
-                    weather=weather, haze_dates=haze_dates)
+                    weather=weather, haze_dates=haze_dates, endpoint=endpoint, profile=profile)
     res.warnings.extend(read.notes())
     path = write_parquet_atomic(res.features, out, metadata={LINEAGE_KEY: json.dumps(lineage(res, desc),
                                                                                      sort_keys=True)})

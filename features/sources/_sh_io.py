@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -22,7 +23,8 @@ from features.sources._sh_plan import INDEX_BANDS, Tile, atomic_write_bytes
 
 __all__ = [
     "Failure", "FetchResult", "FetchSummary", "Retry", "SentinelHubCredentialsError", "SentinelHubQuotaError",
-    "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value", "utc", "write_scenes",
+    "MAX_RETRY_AFTER_TOTAL", "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value",
+    "retry_after_seconds", "utc", "write_scenes",
 ]
 
 
@@ -38,25 +40,58 @@ class SentinelHubCredentialsError(UserInputError):
 class SentinelHubQuotaError(ImageryError):
     """The service refused more work (403 or 429 after the retries): the dates and fields not fetched."""
 
-    def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int) -> None:
-        self.status, self.dates, self.fields, self.done = status, dates, fields, done
+    def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int, what: str = "scenes") -> None:
+        self.status, self.dates, self.fields, self.done, self.what = status, dates, fields, done, what
         why = "access denied or processing-unit quota exhausted (HTTP 403)" if status == 403 else \
             "rate limit or quota still exceeded after the retries (HTTP 429)"
         super().__init__(source="Sentinel Hub", problem=(
             f"{why}; not fetched: dates {format_offenders(dates)}; fields {format_offenders(fields)}; "
-            f"{done} responses already downloaded are cached and a re-run resumes from them"))
+            f"{done} {what} already downloaded are cached and a re-run resumes from them"))
 
 
 @dataclass(frozen=True)
 class Retry:
     """Bounded exponential backoff for 429 and 5xx: ``attempts`` tries, sleeping
-    ``min(base_delay · factor^i, max_delay)`` seconds between them."""
+    ``min(base_delay · factor^i, max_delay)`` seconds between them. A 429 whose ``Retry-After`` asks for a
+    longer wait is honoured (see :func:`retry_after_seconds`), as long as the waits of one request add up to
+    no more than ``max_total_wait`` seconds (:data:`MAX_RETRY_AFTER_TOTAL`); past that the request fails."""
 
     attempts: int = 4
     base_delay: float = 2.0
     factor: float = 2.0
     max_delay: float = 60.0
     sleep: Callable[[float], None] = time.sleep
+    max_total_wait: float = 120.0
+
+
+#: the longest one request waits in total on the service's ``Retry-After`` (seconds) before it fails
+MAX_RETRY_AFTER_TOTAL = Retry.max_total_wait
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds a ``Retry-After`` header asks to wait, or None when absent or unreadable.
+
+    Sentinel Hub sends a number of **milliseconds** (``Retry-After: 2500``); standard HTTP sends seconds as a
+    number or an HTTP date. A number is read as milliseconds — the convention of the service this client talks
+    to — and the wait is never shorter than the backoff step of that attempt, so a seconds-valued number from a
+    proxy is not retried at once; an HTTP date is read as the time to wait until.
+    """
+    if value is None or not str(value).strip():
+        return None
+    text = str(value).strip()
+    try:
+        ms = float(text)
+    except ValueError:
+        from email.utils import parsedate_to_datetime
+
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        return max((when - (now or datetime.now(UTC))).total_seconds(), 0.0)
+    return max(ms, 0.0) / 1000.0 if math.isfinite(ms) else None
 
 
 @dataclass
@@ -74,6 +109,10 @@ class FetchSummary:
     dates: int = 0
     scenes: int = 0
     failed_intervals: int = 0
+    #: days of the intervals the service failed to compute (``data[].error`` or no ``outputs``), not cached
+    failed_dates: list[str] = field(default_factory=list)
+    #: fields in no box with an acquisition in the window (not "outside the imagery": nothing was acquired)
+    no_acquisition_fields: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def render(self) -> str:
@@ -86,7 +125,7 @@ class FetchSummary:
                  f"processing units: {self.processing_units:.3f}" + (f" ({'; '.join(how)})" if how else ""),
                  f"tiles: {self.tiles}, acquisition dates: {self.dates}, scenes: {self.scenes}"]
         if self.failed_intervals:
-            lines.append(f"intervals the service failed to compute (left out): {self.failed_intervals}")
+            lines.append(f"intervals the service failed to compute (left out, not cached): {self.failed_intervals}")
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
 
 
@@ -114,7 +153,8 @@ def utc(d: date) -> datetime:
 
 
 def check_tiff(body: bytes, tile: Tile) -> None:
-    """A Process API answer must be a georeferenced 12-band UINT16 GeoTIFF of the requested box."""
+    """A Process API answer must be a georeferenced 12-band UINT16 GeoTIFF of the requested box whose pixels
+    can all be read: every band is read, so a body cut short (its headers intact) is refused before it is cached."""
     from rasterio.io import MemoryFile
 
     try:
@@ -122,8 +162,10 @@ def check_tiff(body: bytes, tile: Tile) -> None:
             ok = (ds.count == len(INDEX_BANDS) and ds.dtypes[0] == "uint16" and ds.crs is not None
                   and ds.crs.to_epsg() == tile.epsg and (ds.width, ds.height) == (tile.width, tile.height))
             found = f"{ds.count} bands {ds.dtypes[0]} {ds.width}x{ds.height} {ds.crs}"
+            if ok:
+                ds.read()
     except Exception as e:
-        raise Failure(None, f"response is not a GeoTIFF ({type(e).__name__})") from None
+        raise Failure(None, f"response is not a readable GeoTIFF ({type(e).__name__}: truncated or corrupt)") from None
     if not ok:
         raise Failure(None, f"unexpected GeoTIFF: expected {len(INDEX_BANDS)} bands uint16 "
                              f"{tile.width}x{tile.height} EPSG:{tile.epsg}, found {found}")

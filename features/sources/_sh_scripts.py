@@ -109,21 +109,22 @@ def _percentile(pcts: dict[str, Any], q: float) -> float:
 
 
 def parse_statistics(body: dict[str, Any], *, field_id: str, season: str,
-                     variables: Sequence[str]) -> tuple[pd.DataFrame, int]:
-    """Statistical API JSON → FieldTimeSeries rows for one field, and the number of failed intervals.
+                     variables: Sequence[str]) -> tuple[pd.DataFrame, list[str]]:
+    """Statistical API JSON → FieldTimeSeries rows for one field, and the days of the failed intervals.
 
     ``n_pixels`` = ``sampleCount``, ``n_clear`` = ``sampleCount − noDataCount``; an interval with
     no clear pixel keeps its row with NaN statistics and ``n_clear`` 0; intervals the service
-    reports as failed (``error``) are left out and counted.
+    reports as failed (``error``) or answers with no ``outputs`` are left out and their days returned
+    (the caller warns and does not cache the answer, so a re-run asks again).
     """
     rows: list[dict[str, Any]] = []
-    failed = 0
+    failed: list[str] = []
     for item in body.get("data", []) or []:
-        if item.get("error"):
-            failed += 1
-            continue
-        day = str(item.get("interval", {}).get("from", ""))[:10]
+        day = str((item.get("interval") or {}).get("from", ""))[:10]
         outputs = item.get("outputs", {}) or {}
+        if item.get("error") or not outputs:
+            failed.append(day or "?")
+            continue
         for v in variables:
             stats = (((outputs.get(v) or {}).get("bands") or {}).get("B0") or {}).get("stats") or {}
             if not stats:

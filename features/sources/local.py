@@ -115,6 +115,9 @@ def read_index(path: str | Path) -> list[Scene]:
                 mask = "none"
             elif not mask.startswith("band:"):
                 raise ValueError(f"cloud_mask {mask!r}")
+            elif mask[len("band:"):].strip().upper() == "SCL":  # band:NAME reads 0 as clear; SCL 0 is no-data
+                raise ValueError("cloud_mask 'band:SCL' would read SCL class 0 (no data) as clear and every "
+                                 "vegetation pixel as cloudy; write cloud_mask SCL for a Scene Classification band")
             rel = str(row["path"]).strip().replace("\\", "/")  # a Windows-written index: the same relative path
             scene = Scene(date=date, tile_id=str(row["tile_id"]).strip(), path=(idx.parent / rel),
                           bands=bands, scale=float(_num(_given(row, "scale"), 1.0) or 0.0),
@@ -203,9 +206,12 @@ def select_scenes(scenes: Sequence[Scene], start: dt.date | None, end: dt.date |
 
 def scene_cache_key(scene: Scene, **what: Any) -> str:
     """A cache key for what was computed from one scene file: the file's identity (path, size, modification
-    time, index row) and ``what`` (JSON-serialisable: engine version, variables, fields hash...)."""
+    time, inode and status-change time, index row) and ``what`` (JSON-serialisable: engine version, variables,
+    fields hash...). The inode and ctime catch a scene replaced by one of the same size and mtime (``cp -p``,
+    ``rsync -a``): a replacement always sets a new ctime, which no user tool can set back."""
     st = scene.path.stat()
-    d = {"path": str(scene.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns,
+    d = {"path": str(scene.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns,
+         "inode": st.st_ino,
          "date": scene.date.isoformat(), "tile": scene.tile_id, "bands": scene.bands, "scale": scene.scale,
          "offset": scene.offset, "nodata": scene.nodata, "mask": scene.cloud_mask, **what}
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:32]

@@ -17,8 +17,14 @@ from ``SH_CLIENT_ID`` / ``SH_CLIENT_SECRET`` or a sentinelhub profile; agcredit 
 saves a config, never logs a credential and never puts one in an error message.
 
 Cost and faults: every response is cached on disk under the SHA-256 of its request
-(URL + payload), so a re-run downloads nothing new; 429 and 5xx are retried with bounded
-exponential backoff (:class:`Retry`); 403 or 429 after the retries is a
+(URL + payload), so a re-run downloads nothing new — but only once it is final: a Catalog page or
+a Statistical answer is cached only when its window ended at least :data:`SETTLED_AFTER_DAYS` days
+ago (L2A products are ingested, and sometimes reprocessed, days after acquisition), a Statistical
+answer only when no interval failed, and a Process API GeoTIFF only once all its pixels were read
+(a cached one that no longer reads is dropped, with a warning, and fetched again). 429 and 5xx are
+retried with bounded exponential backoff (:class:`Retry`); a 429's ``Retry-After`` (milliseconds,
+Sentinel Hub's convention; an HTTP date is read too) is honoured up to
+:data:`~features.sources._sh_io.MAX_RETRY_AFTER_TOTAL` seconds of waiting per request; 403 or 429 after the retries is a
 :class:`SentinelHubQuotaError` naming dates and fields; files are written atomically and
 ``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
 processing units from ``x-processingunits-spent`` or the documented formula).
@@ -58,6 +64,7 @@ from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsExcepti
 from features.contracts import check_field_time_series, check_season
 from features.errors import FieldsError, ImageryError, UserInputError, format_offenders
 from features.sources._sh_io import (
+    MAX_RETRY_AFTER_TOTAL,
     Failure,
     FetchResult,
     FetchSummary,
@@ -69,6 +76,7 @@ from features.sources._sh_io import (
     check_tiff,
     default_cache,
     header_value,
+    retry_after_seconds,
     utc,
     write_scenes,
 )
@@ -92,6 +100,8 @@ from features.sources._sh_scripts import (
 
 __all__ = [
     "ENDPOINTS",
+    "MAX_RETRY_AFTER_TOTAL",
+    "SETTLED_AFTER_DAYS",
     "FetchResult",
     "FetchSummary",
     "Retry",
@@ -116,6 +126,27 @@ ENDPOINTS: dict[str, dict[str, str]] = {
                   "collection": ""},
 }
 _CHATTY_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oauthlib", "urllib3")
+#: a window is final (its Catalog pages and Statistical answers cached for good) only when it ended at least this
+#: many days ago: Sentinel-2 L2A products reach the archive up to a few days after acquisition (ingestion delay,
+#: reprocessing), so a window that ended yesterday may still gain acquisitions
+SETTLED_AFTER_DAYS = 5
+
+
+def _settled(end: date, today: date | None = None) -> bool:
+    """True when a window ending ``end`` ended at least :data:`SETTLED_AFTER_DAYS` days before ``today``."""
+    return end <= (today or datetime.now(UTC).date()) - timedelta(days=SETTLED_AFTER_DAYS)
+
+
+class _Client(SentinelHubDownloadClient):
+    """The sentinelhub download client, remembering the headers of its last HTTP answer (a 429's ``Retry-After``
+    is read from them: the client raises before handing the answer back)."""
+
+    last_headers: dict[str, Any]
+
+    def _do_download(self, request: DownloadRequest) -> Any:
+        response = super()._do_download(request)
+        self.last_headers = dict(response.headers)
+        return response
 
 
 # ---------------------------------------------------------------- configuration
@@ -234,7 +265,7 @@ class _Api:
         self.cache_dir, self.timeout = Path(cache_dir), timeout
         self.collection = _collection(self.ep)
         self._config: SHConfig | None = None
-        self._client: SentinelHubDownloadClient | None = None
+        self._client: _Client | None = None
         self._secrets: tuple[str, ...] = ()
         self._source = ""
 
@@ -250,9 +281,9 @@ class _Api:
         return self._config
 
     @property
-    def client(self) -> SentinelHubDownloadClient:
+    def client(self) -> _Client:
         if self._client is None:
-            self._client = SentinelHubDownloadClient(config=self.config)
+            self._client = _Client(config=self.config)
         return self._client
 
     def scrub(self, text: str) -> str:
@@ -274,10 +305,12 @@ class _Api:
     # -- one request with retries
     def post(self, req: DownloadRequest) -> tuple[bytes, dict[str, Any]]:
         r = self.retry
+        waited = 0.0
         for attempt in range(max(r.attempts, 1)):
             status: int | None = None
             message = ""
             self.summary.requests += 1
+            self.client.last_headers = {}
             try:
                 with _quiet():
                     resp = self.client.download([req], max_threads=1, decode_data=False)[0]
@@ -296,8 +329,16 @@ class _Api:
             retriable = status is None or status == 429 or status >= 500
             if not retriable or attempt + 1 >= r.attempts:
                 raise Failure(status, self.scrub(message))
+            delay = min(r.base_delay * r.factor ** attempt, r.max_delay)
+            asked = retry_after_seconds(header_value(self.client.last_headers, "Retry-After")) if status == 429 else None
+            if asked is not None:
+                delay = max(delay, asked)
+                if waited + delay > r.max_total_wait:
+                    raise Failure(status, self.scrub(f"{message}; the service asked to wait {asked:g} s more, past "
+                                                     f"the {r.max_total_wait:g} s bound on waiting"))
             self.summary.retries += 1
-            r.sleep(min(r.base_delay * r.factor ** attempt, r.max_delay))
+            waited += delay
+            r.sleep(delay)
         raise Failure(None, "no attempts configured")
 
     def _classify(self, e: DownloadFailedException) -> tuple[int | None, str]:
@@ -342,7 +383,7 @@ class _Api:
                                         "exclude": []})
         days: set[date] = set()
         payload: dict[str, Any] = dict(search.params)
-        settled = end < datetime.now(UTC).date()
+        settled = _settled(end)
         while True:
             req = DownloadRequest(url=search.url, post_values=payload, request_type=_POST, data_type=MimeType.JSON,
                                   headers={"Content-Type": "application/json"}, use_session=True)
@@ -377,7 +418,15 @@ class _Api:
         req = request.download_list[0]
         path, body = self.cached("process", req, "tif")
         if body is not None:
-            return path
+            try:
+                check_tiff(body, tile)
+                return path
+            except Failure as f:  # cut short on disk, or cached by a version that read headers only
+                self.summary.cache_hits -= 1
+                note = f"cached scene {day} tile {tile.tile_id} unreadable ({f.message}); dropped and fetched again"
+                LOG.info("Sentinel Hub: %s", note)  # reaches the user through the summary's warnings
+                self.summary.warnings.append(note)
+                path.unlink(missing_ok=True)
         body, headers = self.post(req)
         check_tiff(body, tile)
         self.account_pu(headers, estimate_pu(tile.width, tile.height, input_bands=len(INDEX_BANDS) - 1))
@@ -411,7 +460,7 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
         try:
             by_tile[tile.tile_id] = api.acquisitions(tile, start, end, max_cloud)
         except Failure as f:
-            _raise_failure(f, [str(start), str(end)], list(tile.field_ids), summary, "Catalog API search")
+            _raise_failure(f, [str(start), str(end)], list(tile.field_ids), "Catalog API search")
     empty = [t for t in tiles if not by_tile[t.tile_id]]
     no_data_fields = sorted({f for t in empty for f in t.field_ids})
     if len(empty) == len(tiles):
@@ -419,7 +468,9 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
             f"no Sentinel-2 L2A acquisition with cloud cover <= {max_cloud:.0%} between {start} and {end} "
             f"for fields"), offenders=no_data_fields)
     if empty:
-        summary.warnings.append(f"no acquisition between {start} and {end} for fields {format_offenders(no_data_fields)}")
+        summary.no_acquisition_fields = no_data_fields
+        summary.warnings.append(f"no Sentinel-2 L2A acquisition with cloud cover <= {max_cloud:.0%} between {start} "
+                                f"and {end} for {len(no_data_fields)} field(s): {format_offenders(no_data_fields)}")
     jobs = [(t, d) for t in tiles for d in by_tile[t.tile_id]]
     files: dict[tuple[str, date], Path] = {}
     failed: list[str] = []
@@ -431,7 +482,7 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
                 rest = jobs[k:]
                 raise SentinelHubQuotaError(status=f.status, dates=sorted({str(d) for _, d in rest}),
                                             fields=sorted({x for t, _ in rest for x in t.field_ids}),
-                                            done=api.summary.downloaded) from None
+                                            done=len(files)) from None
             failed.append(f"{day} tile {tile.tile_id} ({f.message}; fields {', '.join(tile.field_ids[:5])}"
                           f"{' …' if len(tile.field_ids) > 5 else ''})")
     if failed:
@@ -451,6 +502,8 @@ def fetch_scenes(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path
     result = fetch(fields, start, end, out_dir, endpoint=endpoint, profile=profile, max_cloud=max_cloud,
                    resolution=resolution)
     LOG.info("Sentinel Hub summary: %s", result.summary.render().replace("\n", "; "))
+    for w in result.summary.warnings:  # this front returns only the folder: its caller has no summary to show
+        LOG.warning("Sentinel Hub: %s", w)
     return result.path
 
 
@@ -470,17 +523,29 @@ def fetch_season(fields: gpd.GeoDataFrame, season: str, out_dir: Path, *, start:
                  resolution=resolution, cache_dir=cache_dir, retry=retry)
 
 
-def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], summary: FetchSummary, what: str) -> None:
-    if f.status in (403, 429):
-        raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=summary.downloaded) from None
+def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], what: str) -> None:
+    if f.status in (403, 429):  # the catalog is searched before any scene is fetched
+        raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=0) from None
     raise ImageryError(source=f"Sentinel Hub {what}", problem=f"{f.message} for {dates[0]} to {dates[-1]}; fields",
                        offenders=field_ids) from None
 
 
+def _true_metres(crs: Any) -> bool:
+    """True for a projected CRS in metres whose units are metres on the ground near the fields: not a geographic
+    CRS, and not (Web / Pseudo) Mercator, whose "metres" are 1/cos(latitude) ground metres (~1.3 at 40°), so a
+    10-unit pixel there would be ~7.6 m. Transverse Mercator (UTM) is true metres."""
+    if crs is None or not crs.is_projected or crs.axis_info[0].unit_name not in ("metre", "meter"):
+        return False
+    op = getattr(crs, "coordinate_operation", None)
+    method = str(getattr(op, "method_name", "") or "").lower()
+    return not ("mercator" in method and "transverse" not in method)
+
+
 def _request_geometry(geom: Any, crs: Any) -> Geometry:
-    """The field in a metric CRS: its own if projected with an EPSG code, else its UTM zone."""
+    """The field in a CRS of true metres: its own if projected in ground metres with an EPSG code, else (geographic,
+    Web Mercator and other Mercator CRSs) its UTM zone, so that ``resolution`` is metres on the ground."""
     gs = gpd.GeoSeries([geom], crs=crs)
-    metric = gs.crs is not None and gs.crs.is_projected and gs.crs.axis_info[0].unit_name in ("metre", "meter")
+    metric = _true_metres(gs.crs)
     epsg = gs.crs.to_epsg() if metric else None
     if epsg is None:
         p = gs.to_crs(4326).representative_point().iloc[0]
@@ -504,7 +569,7 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
     script = stats_evalscript(variables)
     n_bands = len(stats_input_bands(variables)) - 1
     calc = {"default": {"statistics": {"default": {"percentiles": {"k": [10, 50, 90]}}}}}
-    settled = end < datetime.now(UTC).date()
+    settled = _settled(end)
     parts: list[pd.DataFrame] = []
     failed: list[str] = []
     ids = fields["field_id"].astype(str).tolist()
@@ -527,7 +592,7 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
             except Failure as f:
                 if f.status in (403, 429):
                     raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
-                                                done=summary.downloaded) from None
+                                                done=len(parts), what="fields' statistics") from None
                 if not parts and f.status in (None, 401):  # unreachable or credentials refused: every field would
                     raise ImageryError(source="Sentinel Hub Statistical API",  # fail the same way, after retries
                                        problem=f"the first request failed ({f.message}); nothing fetched: check "
@@ -552,9 +617,13 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
         except (ValueError, TypeError, KeyError, AttributeError) as e:
             failed.append(f"{fid} (unreadable statistics: {type(e).__name__}; not cached)")
             continue
-        if fresh and settled and body is not None:  # cached once read (an empty one too: asking again is charged)
-            atomic_write_bytes(path, body)
-        summary.failed_intervals += bad
+        if fresh and settled and body is not None and not bad:  # cached once read (an empty one too: asking again is
+            atomic_write_bytes(path, body)                      # charged), never with failed intervals in it
+        if bad:
+            summary.failed_intervals += len(bad)
+            summary.failed_dates.extend(f"{fid} {d}" for d in bad)
+        elif df.empty:  # no interval at all: nothing was acquired over the field in the window
+            summary.no_acquisition_fields.append(fid)
         parts.append(df)
     if failed:
         raise ImageryError(source="Sentinel Hub Statistical API",
@@ -564,14 +633,26 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
         else empty_series()
     series = series.sort_values(["field_id", "date", "variable"], kind="stable").reset_index(drop=True)
     summary.dates = int(series["date"].nunique())
+    if summary.no_acquisition_fields:
+        summary.warnings.append(f"no Sentinel-2 L2A acquisition between {start} and {end} for "
+                                f"{len(summary.no_acquisition_fields)} field(s): "
+                                f"{format_offenders(summary.no_acquisition_fields)}")
+    if summary.failed_intervals:
+        note = (f"the Statistical API failed to compute {summary.failed_intervals} daily interval(s) (an error or "
+                f"no outputs): left out and not cached, a re-run asks again: "
+                f"{format_offenders(summary.failed_dates)}")
+        LOG.info("Sentinel Hub: %s", note)  # reaches the user through the summary's warnings
+        summary.warnings.append(note)
     check_field_time_series(series, where="Sentinel Hub Statistical API series")
     return StatsResult(series=series, summary=summary)
 
 
 def statistical_series(fields: gpd.GeoDataFrame, season: str, start: date, end: date, *, endpoint: str = "cdse",
-                       profile: str | None = None, variables: tuple[str, ...] = ("NDVI",)) -> pd.DataFrame:
+                       profile: str | None = None, variables: tuple[str, ...] = ("NDVI",),
+                       cache_dir: Path | None = None) -> pd.DataFrame:
     """Statistical API → FieldTimeSeries (the run's summary is in ``df.attrs['sentinelhub']``)."""
-    result = fetch_statistics(fields, season, start, end, endpoint=endpoint, profile=profile, variables=variables)
+    result = fetch_statistics(fields, season, start, end, endpoint=endpoint, profile=profile, variables=variables,
+                              cache_dir=cache_dir)
     series = result.series
     series.attrs["sentinelhub"] = asdict(result.summary)
     return series

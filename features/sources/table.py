@@ -15,6 +15,11 @@ Two shapes are accepted:
   next year). Cells are means. Pixel counts come from ``n_pixels``/``n_clear`` columns
   if present, else from ``pixel_counts`` (e.g. estimated from the field area); a cell
   that is empty has ``n_clear`` 0.
+
+Statistics must be numbers: a cell that is not one (a decimal comma ``0,61``, text) is refused, naming the
+column and the rows (field/date/variable), instead of becoming a NaN with its pixel counts kept; so are means
+and percentiles out of range (:data:`features.contracts.VARIABLE_RANGES`: indices in [-1, 1], reflectance
+bands in [0, 2] — NDVI as a percentage, digital numbers).
 """
 
 from __future__ import annotations
@@ -27,7 +32,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_season
+from features.contracts import (
+    FIELD_TIME_SERIES,
+    VARIABLES,
+    check_field_time_series,
+    check_season,
+    check_variable_ranges,
+)
 from features.errors import ContractError, ImageryError
 
 __all__ = ["TABLE_SUFFIXES", "is_series_table", "read_series_table"]
@@ -157,14 +168,22 @@ def read_series_table(path: str | Path, *, season: str | None = None, variable: 
         df["date"] = pd.to_datetime(df["date"], utc=False).dt.tz_localize(None).dt.normalize()
     except (ValueError, TypeError):
         raise ContractError(table=src, column="date", expected="ISO dates", found="unparseable values") from None
+    keys = df["field_id"].astype(str) + "/" + df["date"].dt.strftime("%Y-%m-%d") + "/" + df["variable"].astype(str)
     for c in _STATS:
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype("float64")
+        num = pd.to_numeric(df[c], errors="coerce")
+        text = df[c].astype("string").str.strip()
+        bad = num.isna() & df[c].notna() & ~text.str.lower().isin(["", "nan", "na", "null", "none"]).fillna(True)
+        if bad.any():  # a decimal comma ("0,61") or text would become NaN with n_clear kept: a silent gap
+            raise ContractError(table=src, column=c, expected="numbers with a decimal point (not a comma)",
+                                found="non-numeric values", offenders=list(keys[bad]))
+        df[c] = num.astype("float64")
     for c in ("n_pixels", "n_clear"):
         num = pd.to_numeric(df[c], errors="coerce")
         if num.isna().any():
             raise ContractError(table=src, column=c, expected="integer pixel counts", found="missing values",
                                 offenders=list(df.loc[num.isna(), "field_id"]))
         df[c] = num.round().astype("int64")
+    check_variable_ranges(df, where=src)
     if season is not None:
         df = df[df["season"] == season]
     out = df[FIELD_TIME_SERIES.names].sort_values(["field_id", "season", "date", "variable"], kind="mergesort")

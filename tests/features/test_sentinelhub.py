@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import geopandas as gpd
@@ -403,7 +403,7 @@ def test_a_malformed_statistics_answer_is_named_and_not_cached(tmp_path):
     assert len(res.series) and list((tmp_path / "c").rglob("stats/*"))  # read, then cached
 
 
-def stats_body(values: dict[str, float]) -> dict:
+def stats_body(values: dict[str, float], *, failed: bool = False) -> dict:
     def stats(mean, nodata, samples=40):
         return {"min": 0.1, "max": 0.9, "mean": mean, "stDev": 0.05, "sampleCount": samples, "noDataCount": nodata,
                 "percentiles": {} if isinstance(mean, str) else {"10.0": mean - 0.1, "50.0": mean, "90.0": mean + 0.1}}
@@ -411,8 +411,10 @@ def stats_body(values: dict[str, float]) -> dict:
     data = [{"interval": {"from": "2023-06-01T00:00:00Z", "to": "2023-06-02T00:00:00Z"},
              "outputs": {v: {"bands": {"B0": {"stats": stats(m, 4)}}} for v, m in values.items()}},
             {"interval": {"from": "2023-06-06T00:00:00Z", "to": "2023-06-07T00:00:00Z"},
-             "outputs": {v: {"bands": {"B0": {"stats": stats("NaN", 40)}}} for v in values}},
-            {"interval": {"from": "2023-06-09T00:00:00Z", "to": "2023-06-10T00:00:00Z"}, "error": {"type": "TIMEOUT"}}]
+             "outputs": {v: {"bands": {"B0": {"stats": stats("NaN", 40)}}} for v in values}}]
+    if failed:  # one interval the service failed to compute
+        data.append({"interval": {"from": "2023-06-09T00:00:00Z", "to": "2023-06-10T00:00:00Z"},
+                     "error": {"type": "TIMEOUT"}})
     return {"data": data, "status": "OK"}
 
 
@@ -430,7 +432,7 @@ def test_statistical_series_maps_to_field_time_series(tmp_path):
     assert ndvi.loc[0, ["mean", "p10", "p50", "p90"]].tolist() == pytest.approx([0.6, 0.5, 0.6, 0.7])
     assert (ndvi.loc[0, "n_pixels"], ndvi.loc[0, "n_clear"]) == (40, 36)
     assert ndvi.loc[1, "n_clear"] == 0 and np.isnan(ndvi.loc[1, "mean"])
-    assert res.summary.failed_intervals == 3 and res.summary.processing_units == pytest.approx(0.06)
+    assert res.summary.failed_intervals == 0 and res.summary.processing_units == pytest.approx(0.06)
     body = json.loads(next(c.request.body for c in responses.calls if c.request.url == STATS_URL))
     assert body["aggregation"]["aggregationInterval"] == {"of": "P1D"}
     assert body["calculations"]["default"]["statistics"]["default"]["percentiles"]["k"] == [10, 50, 90]
@@ -485,7 +487,7 @@ def test_parse_statistics_handles_string_numbers_and_errors():
                           "mean": "0.5", "stDev": "0.1", "sampleCount": 10, "noDataCount": 0,
                           "percentiles": {"10.0": "0.4", "50.0": "0.5", "90.0": "0.6"}}}}}}}]}
     df, failed = parse_statistics(body, field_id="a", season="2023", variables=("NDVI",))
-    assert failed == 1 and df[["mean", "p90", "n_clear"]].iloc[0].tolist() == [0.5, 0.6, 10]
+    assert failed == ["2023-05-02"] and df[["mean", "p90", "n_clear"]].iloc[0].tolist() == [0.5, 0.6, 10]
     with pytest.raises(UserInputError, match="variables: expected some of"):
         sh.fetch_statistics(make_fields(), "2023", date(2023, 5, 1), date(2023, 5, 2), variables=("XYZ",))
 
@@ -507,3 +509,300 @@ def test_fetched_scenes_feed_the_local_zonal_engine(tmp_path):
     assert df[df["variable"] == "B04"]["mean"].to_numpy() == pytest.approx(0.09)
     f1 = ndvi[ndvi["field_id"] == "f1"].iloc[0]
     assert f1["n_pixels"] == f1["n_clear"] == 300  # 200 m × 150 m at 10 m
+
+
+# ------------------------------------------------------------------- audit fixes (imagery inputs)
+
+@responses.activate
+def test_failed_or_empty_intervals_are_warned_and_never_cached(tmp_path):
+    """Intervals the service failed to compute (data[].error) or answered without outputs were dropped silently and
+    the answer cached for good, so the dates never came back; now they are counted, named in a warning, and the
+    answer is not cached, so a re-run asks again and gets them."""
+    add_token()
+    body = stats_body({"NDVI": 0.6}, failed=True)
+    body["data"].append({"interval": {"from": "2023-06-08T00:00:00Z", "to": "2023-06-09T00:00:00Z"}, "outputs": {}})
+    responses.add(responses.POST, STATS_URL, json=body)
+    res = sh.fetch_statistics(make_fields().iloc[:1], "2023", date(2023, 6, 1), date(2023, 6, 10),
+                              cache_dir=tmp_path / "c", retry=FAST)
+    assert res.summary.failed_intervals == 2 and res.summary.failed_dates == ["f1 2023-06-09", "f1 2023-06-08"]
+    assert res.summary.warnings == ["the Statistical API failed to compute 2 daily interval(s) (an error or no "
+                                    "outputs): left out and not cached, a re-run asks again: f1 2023-06-09, "
+                                    "f1 2023-06-08 (2 in all)"]
+    assert not list((tmp_path / "c").rglob("stats/*"))
+    responses.replace(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    again = sh.fetch_statistics(make_fields().iloc[:1], "2023", date(2023, 6, 1), date(2023, 6, 10),
+                                cache_dir=tmp_path / "c", retry=FAST)
+    assert n_calls(STATS_URL) == 2 and again.summary.failed_intervals == 0 and not again.summary.warnings
+    assert list((tmp_path / "c").rglob("stats/*"))  # a complete answer of a past window is cached
+
+
+@responses.activate
+def test_the_failed_interval_warning_reaches_the_series_user(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    add_token()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}, failed=True))
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    fields.to_file(tmp_path / "f.gpkg")
+    r = CliRunner().invoke(app, ["features", "series", "--fields", str(tmp_path / "f.gpkg"), "--imagery",
+                                 "sentinelhub-stats", "--season", "2023", "--start", "2023-06-01", "--end",
+                                 "2023-06-10", "--out", str(tmp_path / "s.parquet"), "--no-progress"])
+    assert r.exit_code == 0, r.stderr
+    assert "warning: the Statistical API failed to compute 1 daily interval(s)" in r.stderr
+    assert "f1 2023-06-09" in r.stderr and SECRET not in r.stderr + r.stdout
+    assert r.stderr.count("failed to compute") == 1  # said once, as a warning
+
+
+@responses.activate
+def test_a_window_that_ended_days_ago_is_not_yet_settled(tmp_path):
+    """A window that ended yesterday was cached as final: acquisitions ingested later were never fetched. Catalog
+    pages and statistics are cached only once the window ended SETTLED_AFTER_DAYS days ago."""
+    from datetime import UTC, datetime, timedelta
+
+    today = datetime.now(UTC).date()
+    assert sh._settled(today - timedelta(days=sh.SETTLED_AFTER_DAYS))
+    assert not sh._settled(today - timedelta(days=sh.SETTLED_AFTER_DAYS - 1))
+    add_token()
+    recent = today - timedelta(days=1)
+    add_catalog(days=(str(recent),))
+    add_process()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    sh.fetch(make_fields().iloc[:1], recent, recent, tmp_path / "o", cache_dir=tmp_path / "c", retry=FAST)
+    sh.fetch_statistics(make_fields().iloc[:1], "2023", recent, recent, cache_dir=tmp_path / "c", retry=FAST)
+    assert not list((tmp_path / "c").rglob("catalog/*")) and not list((tmp_path / "c").rglob("stats/*"))
+    assert list((tmp_path / "c").rglob("process/*"))  # a downloaded scene is final whatever the window
+    old = today - timedelta(days=sh.SETTLED_AFTER_DAYS + 1)
+    responses.replace(responses.POST, CATALOG_URL, json={"features": [
+        {"id": "x", "properties": {"datetime": f"{old}T10:00:00Z"}}], "context": {}})
+    sh.fetch(make_fields().iloc[:1], old, old, tmp_path / "p", cache_dir=tmp_path / "c", retry=FAST)
+    sh.fetch_statistics(make_fields().iloc[:1], "2023", old, old, cache_dir=tmp_path / "c", retry=FAST)
+    assert list((tmp_path / "c").rglob("catalog/*")) and list((tmp_path / "c").rglob("stats/*"))
+
+
+@responses.activate
+def test_a_truncated_tiff_is_refused_and_a_cached_one_fetched_again(tmp_path):
+    """A GeoTIFF cut short (headers intact) passed check_tiff, was cached and failed every later run. The pixels
+    are read before caching now; a cached file that no longer reads is dropped, warned about and fetched again."""
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    cut = {"on": True}
+    good = process_callback()
+
+    def cb(request):
+        status, headers, body = good(request)
+        return status, headers, body[: int(len(body) * 0.6)] if cut["on"] else body
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=cb, content_type="image/tiff")
+    big = gpd.GeoDataFrame({"field_id": ["f1"], "season": ["2023"]}, geometry=[box(500_000, 4_500_000, 503_000,
+                                                                                   4_503_000)], crs=32614)
+    with pytest.raises(ImageryError, match=r"could not be downloaded.*not a readable GeoTIFF .*truncated"):
+        sh.fetch(big, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "o", cache_dir=tmp_path / "c", retry=FAST)
+    assert not list((tmp_path / "c").rglob("process/*/*.tif"))
+    cut["on"] = False
+    sh.fetch(big, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "o", cache_dir=tmp_path / "c", retry=FAST)
+    (cached,) = list((tmp_path / "c").rglob("process/*/*.tif"))
+    cached.write_bytes(cached.read_bytes()[: cached.stat().st_size // 2])  # as an older version cached it
+    calls = n_calls(PROCESS_URL)
+    res = sh.fetch(big, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "o2", cache_dir=tmp_path / "c", retry=FAST)
+    assert n_calls(PROCESS_URL) == calls + 1 and res.summary.scenes == 1
+    assert any("cached scene 2023-06-01 tile 14Nc000t00 unreadable" in w and "fetched again" in w
+               for w in res.summary.warnings)
+    with rasterio.open(tmp_path / "o2" / "2023" / "S2_14Nc000t00_20230601.tif") as ds:
+        assert ds.read().shape[0] == 12
+
+
+@responses.activate
+def test_429_honours_retry_after_within_a_bound(tmp_path):
+    """A 429's Retry-After (Sentinel Hub: milliseconds) was ignored for a fixed 2/4/8 s backoff and the run failed
+    although waiting as told would have worked. It is honoured now, up to Retry.max_total_wait seconds."""
+    assert sh.MAX_RETRY_AFTER_TOTAL == 120.0
+    from features.sources._sh_io import retry_after_seconds
+
+    assert retry_after_seconds("60000") == 60.0 and retry_after_seconds("250") == 0.25
+    assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:30 GMT", now=datetime(2015, 10, 21, 7, 28, tzinfo=UTC)) == 30
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    state = {"waited": 0.0}
+    good = process_callback()
+
+    def cb(request):
+        if state["waited"] < 60:
+            return 429, {"Retry-After": "60000"}, json.dumps({"error": {"status": 429, "message": "rate limit"}})
+        return good(request)
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=cb, content_type="image/tiff")
+    sleeps: list[float] = []
+
+    def sleep(s: float) -> None:
+        sleeps.append(s)
+        state["waited"] += s
+
+    res = sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "r",
+                   retry=sh.Retry(sleep=sleep), cache_dir=tmp_path / "c")
+    assert sleeps == [60.0] and res.summary.scenes == 1
+    responses.replace(responses.POST, PROCESS_URL, status=429, headers={"Retry-After": "100000"},
+                      json={"error": {"message": "rate limit"}})
+    sleeps.clear()
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"HTTP 429.*; 0 scenes already downloaded are cached"):
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "s",
+                 retry=sh.Retry(sleep=sleep), cache_dir=tmp_path / "d")
+    assert sleeps == [100.0]  # the next 100 s would pass the 120 s bound: it fails instead of waiting
+
+
+@responses.activate
+def test_quota_message_counts_scenes_not_catalog_pages(tmp_path):
+    add_token()
+    add_catalog()  # two catalog pages, two acquisitions: the first scene is fetched, the second refused
+    state = {"n": 0}
+    good = process_callback()
+
+    def cb(request):
+        state["n"] += 1
+        return good(request) if state["n"] == 1 else (403, {}, json.dumps({"error": {"message": "quota"}}))
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=cb, content_type="image/tiff")
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"HTTP 403.*not fetched: dates 2023-06-06 .*; 1 scenes already "
+                                                       r"downloaded are cached"):
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 10), tmp_path / "q", retry=FAST,
+                 cache_dir=tmp_path / "c")
+
+
+@responses.activate
+def test_statistics_give_every_variable_the_series_asks_for(tmp_path):
+    """sentinelhub-stats gave NDVI only (1 of 15 FieldTimeSeries variables): build_series now asks the Statistical
+    API for every variable it is asked for, with one output per variable in the evalscript."""
+    from features.contracts import VARIABLES
+    from features.series import build_series
+
+    add_token()
+    values = {v: (0.05 if v.startswith("B") else 0.4) for v in VARIABLES}
+    responses.add(responses.POST, STATS_URL, json=stats_body(values))
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    res = build_series(fields, "sentinelhub-stats", "2023", start=date(2023, 6, 1), end=date(2023, 6, 10))
+    assert sorted(res.series["variable"].unique()) == sorted(VARIABLES)
+    script = json.loads(responses.calls[-1].request.body)["aggregation"]["evalscript"]
+    for v in VARIABLES:
+        assert f'{{id: "{v}", bands: 1, sampleType: "FLOAT32"}}' in script
+
+
+@responses.activate
+def test_web_mercator_fields_are_requested_in_their_utm_zone(tmp_path):
+    """EPSG:3857 fields were sent in 3857 with resolution 10: ~7.6 m pixels at 40° N. Such fields (and geographic
+    ones) go to their UTM zone, where 10 is 10 m on the ground."""
+    add_token()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    utm = make_fields().iloc[:1]
+    for crs in (3857, 3395, 4326):
+        sh.fetch_statistics(utm.to_crs(crs), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "c",
+                            retry=FAST)
+        body = json.loads(responses.calls[-1].request.body)
+        assert body["input"]["bounds"]["properties"]["crs"].endswith("/32614"), crs
+        xs = [x for ring in body["input"]["bounds"]["geometry"]["coordinates"] for x, _ in ring]
+        assert max(xs) - min(xs) == pytest.approx(200, abs=0.5)
+    assert sh._true_metres(utm.crs) and not sh._true_metres(gpd.GeoSeries(crs=3857).crs)
+
+
+@responses.activate
+def test_no_acquisition_is_said_so_not_outside_the_imagery(tmp_path):
+    """"No acquisition in the window" was reported as "every field is outside the imagery" / "outside every
+    scene"; the accurate message (built, then only logged at INFO) reaches the user now."""
+    from features.series import build_series
+
+    add_token()
+    responses.add(responses.POST, STATS_URL, json={"data": [], "status": "OK"})
+    fields = make_fields().assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    with pytest.raises(ImageryError, match=r"sentinelhub-stats: no Sentinel-2 L2A acquisition between 2023-06-01 and "
+                                           r"2023-06-10 for fields.*f1, f2, f3"):
+        build_series(fields, "sentinelhub-stats", "2023", start=date(2023, 6, 1), end=date(2023, 6, 10))
+
+    def cb(request):  # the far tile (f3) has no acquisition
+        payload = json.loads(request.body)
+        far = payload["bbox"][0] > -98.98
+        feats = [] if far else [{"id": "a", "properties": {"datetime": "2023-06-01T17:25:31Z"}}]
+        return 200, {}, json.dumps({"features": feats, "context": {}})
+
+    responses.add_callback(responses.POST, CATALOG_URL, callback=cb, content_type="application/json")
+    add_process()
+    res = build_series(fields, "sentinelhub", "2023", start=date(2023, 6, 1), end=date(2023, 6, 10),
+                       cache_dir=tmp_path / "c", variables=("NDVI",))
+    assert res.outside_fields == []
+    assert res.warnings == ["no Sentinel-2 L2A acquisition with cloud cover <= 80% between 2023-06-01 and 2023-06-10 "
+                            "for 1 field(s): f3 (1 in all)"]
+
+
+@responses.activate
+def test_a_download_without_cache_dir_leaves_no_temporary_folder(tmp_path, monkeypatch):
+    """Each `--imagery sentinelhub` run without --cache-dir left a /tmp/sh-* folder (an empty one on failure)."""
+    import tempfile
+
+    from features.area_scenes import planted_area
+    from features.series import build_series
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    res = build_series(fields, "sentinelhub", "2023", start=date(2023, 6, 1), end=date(2023, 6, 1),
+                       variables=("NDVI",))
+    assert len(res.series) == 1 and not list(tmp.iterdir())
+    fields = fields.assign(region="us-nebraska")
+    area = planted_area(fields, "sentinelhub", "2023", date(2023, 6, 1))
+    assert len(area) == 1 and not list(tmp.iterdir())
+    responses.replace(responses.POST, CATALOG_URL, status=400, json={"error": {"message": "bad request"}})
+    with pytest.raises(ImageryError, match="Catalog API search: HTTP 400"):
+        build_series(fields, "sentinelhub", "2023", start=date(2023, 7, 1), end=date(2023, 7, 1), variables=("NDVI",))
+    assert not list(tmp.iterdir())
+
+
+@responses.activate
+def test_features_series_takes_endpoint_and_profile(tmp_path, monkeypatch):
+    """`features series --imagery sentinelhub*` had no --endpoint although its refusal message advised it: the
+    credentials always went to CDSE."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sin = sh.ENDPOINTS["sinergise"]
+    responses.add(responses.POST, sin["token_url"], json={"access_token": "aaa.eyJhenAiOiJ4In0.sig",
+                                                          "token_type": "Bearer", "expires_in": 3600})
+    responses.add(responses.POST, f"{sin['base_url']}/api/v1/statistics", json=stats_body({"NDVI": 0.6}))
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    fields.to_file(tmp_path / "f.gpkg")
+    args = ["features", "series", "--fields", str(tmp_path / "f.gpkg"), "--imagery", "sentinelhub-stats", "--season",
+            "2023", "--start", "2023-06-01", "--end", "2023-06-10", "--out", str(tmp_path / "s.parquet"),
+            "--no-progress", "--endpoint", "sinergise"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert not any(c.request.url.startswith(TOKEN_URL) for c in responses.calls)  # nothing sent to CDSE
+    r = CliRunner().invoke(app, [*args[:-1], "nowhere"])
+    assert r.exit_code == 2 and "endpoint: expected one of cdse, sinergise, found 'nowhere'" in r.stderr
+    r = CliRunner().invoke(app, [*args, "--workers", "2"])
+    assert r.exit_code == 2 and "--endpoint/--profile: not available with --scheduler or --workers" in r.stderr
+
+
+@responses.activate
+def test_planted_area_passes_the_endpoint_to_the_client(tmp_path, monkeypatch):
+    """features build (planted area from a Sentinel Hub download) had no way to name the endpoint either."""
+    from features.area_scenes import planted_area
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    sin = sh.ENDPOINTS["sinergise"]
+    responses.add(responses.POST, sin["token_url"], json={"access_token": "aaa.eyJhenAiOiJ4In0.sig",
+                                                          "token_type": "Bearer", "expires_in": 3600})
+    responses.add(responses.POST, f"{sin['base_url']}/api/v1/catalog/1.0.0/search", json={"features": [
+        {"id": "a", "properties": {"datetime": "2023-06-01T17:25:31Z"}}], "context": {}})
+    responses.add_callback(responses.POST, f"{sin['base_url']}/api/v1/process", callback=process_callback(),
+                           content_type="image/tiff")
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0,
+                                           region="us-nebraska")
+    area = planted_area(fields, "sentinelhub", "2023", date(2023, 6, 1), endpoint="sinergise")
+    assert len(area) == 1 and not any(c.request.url.startswith(BASE) for c in responses.calls)

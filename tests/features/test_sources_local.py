@@ -13,6 +13,7 @@ import rasterio
 import shapely
 from affine import Affine
 
+from features.contracts import VARIABLES
 from features.errors import FieldsError, ImageryError
 from features.series import build_series
 from features.sources import resolve_imagery
@@ -234,28 +235,31 @@ def test_sentinelhub_words_dispatch_to_the_sentinelhub_module(scenes: Path, monk
     calls: list[tuple] = []
     fake = types.ModuleType("features.sources.sentinelhub")
 
-    def fetch_scenes(fields, start, end, out_dir):  # noqa: ANN001, ANN202
-        calls.append(("fetch", start, end, len(fields)))
-        return scenes
+    def summary(**kw):  # noqa: ANN003, ANN202
+        return types.SimpleNamespace(warnings=[], no_acquisition_fields=[], **kw)
 
-    def statistical_series(fields, season, start, end):  # noqa: ANN001, ANN202
-        calls.append(("stats", season, start, end))
-        return pd.DataFrame({"field_id": ["f1"], "season": [season], "date": [pd.Timestamp("2019-06-01")],
-                             "variable": ["NDVI"], "mean": [0.5], "std": [0.1], "p10": [0.4], "p50": [0.5],
-                             "p90": [0.6], "n_pixels": [10], "n_clear": [10]})
+    def fetch(fields, start, end, out_dir, *, endpoint, profile):  # noqa: ANN001, ANN202
+        calls.append(("fetch", start, end, len(fields), endpoint))
+        return types.SimpleNamespace(path=scenes, summary=summary())
 
-    fake.fetch_scenes = fetch_scenes  # type: ignore[attr-defined]
-    fake.statistical_series = statistical_series  # type: ignore[attr-defined]
+    def fetch_statistics(fields, season, start, end, *, endpoint, profile, variables):  # noqa: ANN001, ANN202
+        calls.append(("stats", season, start, end, endpoint, variables))
+        return types.SimpleNamespace(summary=summary(), series=pd.DataFrame({
+            "field_id": ["f1"], "season": [season], "date": [pd.Timestamp("2019-06-01")], "variable": ["NDVI"],
+            "mean": [0.5], "std": [0.1], "p10": [0.4], "p50": [0.5], "p90": [0.6], "n_pixels": [10], "n_clear": [10]}))
+
+    fake.fetch = fetch  # type: ignore[attr-defined]
+    fake.fetch_statistics = fetch_statistics  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "features.sources.sentinelhub", fake)
     import features.sources
 
     monkeypatch.setattr(features.sources, "sentinelhub", fake, raising=False)  # if another test imported the real one
     kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 9, 30), "as_of": dt.date(2019, 6, 20)}
     a = build_series(_fields(), "sentinelhub", "2019", variables=["NDVI"], cache_dir=tmp_path / "c", **kw)
-    assert calls[0] == ("fetch", dt.date(2019, 5, 1), dt.date(2019, 6, 20), 4)
+    assert calls[0] == ("fetch", dt.date(2019, 5, 1), dt.date(2019, 6, 20), 4, "cdse")
     assert a.dates_used == [dt.date(2019, 6, 1), dt.date(2019, 6, 11)] and a.source.startswith("sentinelhub")
-    b = build_series(_fields(), "sentinelhub-stats", "2019", **kw)
-    assert calls[1] == ("stats", "2019", dt.date(2019, 5, 1), dt.date(2019, 6, 20))
+    b = build_series(_fields(), "sentinelhub-stats", "2019", endpoint="sinergise", **kw)
+    assert calls[1] == ("stats", "2019", dt.date(2019, 5, 1), dt.date(2019, 6, 20), "sinergise", VARIABLES)
     assert b.series["field_id"].tolist() == ["f1"] and b.outside_fields == ["f2", "f3", "far"]
 
 
@@ -335,3 +339,46 @@ def test_a_bottom_up_scene_is_named(tmp_path: Path) -> None:
                     {"date": "2019-06-06", "tile_id": "A", "path": "flipped.tif"}])
     with pytest.raises(ImageryError, match=r"^flipped\.tif: an unrotated grid whose rows run north to south"):
         build_series(_fields(), folder, "2019", variables=["NDVI"])
+
+
+def test_a_band_mask_named_scl_is_refused(tmp_path: Path) -> None:
+    """cloud_mask band:SCL read SCL class 0 (no data) as clear and vegetation (4) as cloudy: the mask inverted,
+    silently. Now refused, pointing to cloud_mask SCL; band:NAME keeps 0 = clear for a real mask band."""
+    folder = tmp_path / "s"
+    _write(folder / "2019/a.tif", _arrays(1))
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "2019/a.tif", "cloud_mask": "band:scl"}])
+    with pytest.raises(ImageryError, match=r"line 2 \(cloud_mask 'band:SCL' would read SCL class 0 .*write cloud_mask "
+                                           r"SCL"):
+        read_index(folder)
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "2019/a.tif", "cloud_mask": "SCL"}])
+    assert read_index(folder)[0].cloud_mask == "SCL"
+
+
+def test_a_scene_replaced_with_the_same_size_and_mtime_is_read_again(tmp_path: Path) -> None:
+    """The scene cache was keyed on path, size and mtime: a scene replaced by another of the same size and
+    modification time (cp -p, rsync -a) gave the old statistics. The key now holds the inode and ctime too."""
+    import os
+
+    def plain(path: Path, data: np.ndarray) -> None:  # uncompressed: two scenes of one shape have one size
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with rasterio.open(path, "w", driver="GTiff", height=H, width=W, count=len(BANDS), dtype="uint16", crs=CRS,
+                           transform=TR) as dst:
+            dst.write(data)
+
+    folder = tmp_path / "s"
+    target = folder / "2019/a.tif"
+    plain(target, _arrays(1))
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "2019/a.tif"}])
+    kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 6, 5), "variables": ["B04"], "cache_dir": tmp_path / "c"}
+    fields = _fields().iloc[:3]
+    first = build_series(fields, folder, "2019", **kw)
+    assert build_series(fields, folder, "2019", **kw).scenes_cached == 1
+    st = target.stat()
+    staged = tmp_path / "staged.tif"
+    plain(staged, _arrays(7))
+    os.utime(staged, ns=(st.st_atime_ns, st.st_mtime_ns))
+    os.replace(staged, target)  # what rsync -a does: the new file, its mtime set to the source's, renamed over
+    assert (target.stat().st_size, target.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    second = build_series(fields, folder, "2019", **kw)
+    assert second.scenes_read == 1 and second.scenes_cached == 0
+    assert not np.allclose(first.series["mean"].to_numpy(), second.series["mean"].to_numpy())

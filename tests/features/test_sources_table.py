@@ -94,3 +94,72 @@ def test_build_series_from_a_table_filters_as_of_and_reports_missing_fields(tmp_
                        start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1), variables=["NDVI"])
     assert res.series["date"].max() == pd.Timestamp("2019-06-01")
     assert res.outside_fields == ["c"] and res.small_fields == ["b"]
+
+
+def test_decimal_commas_and_out_of_range_values_are_refused_naming_rows(tmp_path: Path) -> None:
+    """A decimal comma ("0,61") became NaN with n_clear kept, and NDVI 61 (a percentage) was accepted; both are
+    refused now, naming the column and the rows (field/date/variable), never quoting the cells."""
+    (tmp_path / "comma.csv").write_text(
+        'field_id,season,date,variable,mean,n_pixels,n_clear\na,2019,2019-06-01,NDVI,"0,61",100,90\n'
+        "a,2019,2019-06-11,NDVI,0.5,100,90\nb,2019,2019-06-01,NDVI,,80,0\n")
+    with pytest.raises(ContractError, match=r"comma.csv: column 'mean': expected numbers with a decimal point \(not a "
+                                            r"comma\), found non-numeric values at a/2019-06-01/NDVI \(1 in all\)$"):
+        read_series_table(tmp_path / "comma.csv")
+    df = _long()
+    df.loc[1, "mean"] = 61.0
+    df.to_csv(tmp_path / "pct.csv", index=False)
+    with pytest.raises(ContractError, match=r"column 'mean': expected indices .* in \[-1, 1\] .*out of range at "
+                                            r"a/2019-06-11/NDVI \(1 in all\)"):
+        read_series_table(tmp_path / "pct.csv")
+    df = _long().assign(variable="B04")
+    df.loc[3, "p90"] = 4500.0  # a digital number, not a reflectance
+    df.to_csv(tmp_path / "dn.csv", index=False)
+    with pytest.raises(ContractError, match=r"column 'p90'.*out of range at b/2019-06-11/B04"):
+        read_series_table(tmp_path / "dn.csv")
+    df = _long()
+    df.loc[0, "mean"] = -0.2  # water: a negative NDVI is a measurement
+    df.to_csv(tmp_path / "ok.csv", index=False)
+    assert read_series_table(tmp_path / "ok.csv")["mean"].min() == pytest.approx(-0.2)
+
+
+def test_a_table_matching_no_field_is_an_error_and_partial_coverage_a_warning(tmp_path: Path) -> None:
+    """A table of another season, or of other field ids, gave an empty series with exit 0."""
+    fields = gpd.GeoDataFrame({"field_id": ["a", "b"], "season": "2020", "farmer_token": "t",
+                               "declared_crop": "maize", "declared_area_ha": 1.0},
+                              geometry=[shapely.box(0, 0, 100, 100)] * 2, crs="EPSG:32614")
+    _long().to_csv(tmp_path / "s.csv", index=False)  # season 2019
+    kw = {"start": dt.date(2020, 5, 1), "end": dt.date(2020, 10, 1), "variables": ["NDVI"]}
+    with pytest.raises(ImageryError, match=r"series table has no row for any field of season 2020 .*other season or "
+                                           r"field ids.*: a, b \(2 in all\)"):
+        build_series(fields, tmp_path / "s.csv", "2020", **kw)
+    _long().assign(field_id="zz").iloc[[0]].to_csv(
+        tmp_path / "ids.csv", index=False)
+    with pytest.raises(ImageryError, match="no row for any field"):
+        build_series(fields.assign(season="2019"), tmp_path / "ids.csv", "2019",
+                     start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1), variables=["NDVI"])
+    part = build_series(fields.assign(season="2019"), tmp_path / "s.csv", "2019",
+                        start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1), variables=["NDVI"])
+    assert part.outside_fields == [] and not part.warnings
+    c = fields.assign(season="2019", field_id=["a", "c"])
+    part = build_series(c, tmp_path / "s.csv", "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 10, 1),
+                        variables=["NDVI"])
+    assert part.outside_fields == ["c"] and part.warnings == ["1 field(s) with no row in the series table"]
+
+
+def test_a_block_of_fields_missing_from_a_table_is_no_error_when_built_block_by_block(tmp_path: Path) -> None:
+    """The all-fields-missing error of a table keeps the problem the block-by-block runner reads as "nothing in
+    this block": a table covering one block of fields out of two still gives that block's series."""
+    from features.series import NO_FIELD_PROBLEM, NoFieldSeriesError
+    from pipelines.distributed import local_runner, run_series
+
+    _long().to_csv(tmp_path / "s.csv", index=False)
+    fields = gpd.GeoDataFrame({"field_id": ["a", "far"], "season": "2019", "farmer_token": "t",
+                               "declared_crop": "maize", "declared_area_ha": 1.0},
+                              geometry=[shapely.box(0, 0, 100, 100), shapely.box(90_000, 0, 90_100, 100)],
+                              crs="EPSG:32614")
+    kw = {"start": dt.date(2019, 5, 1), "end": dt.date(2019, 10, 1), "variables": ["NDVI"]}
+    with pytest.raises(NoFieldSeriesError, match="no row for any field") as e:
+        build_series(fields.iloc[1:], tmp_path / "s.csv", "2019", **kw)
+    assert e.value.problem == NO_FIELD_PROBLEM
+    res = run_series(fields, tmp_path / "s.csv", "2019", runner=local_runner(), chunk_fields=1, **kw)
+    assert res.series["field_id"].unique().tolist() == ["a"] and res.outside_fields == ["far"]
