@@ -65,7 +65,7 @@ def series_command(
     from features.atomic import write_table_atomic
 
     write_table_atomic(res.series, out, fmt="parquet")
-    for w in res.warnings:
+    for w in [*read.notes(), *res.warnings]:  # fields rejected or repaired when reading were dropped unsaid
         err(f"warning: {w}")
     if res.outside_fields:
         err(f"warning: outside every scene: {', '.join(res.outside_fields[:5])}"

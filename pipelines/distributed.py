@@ -49,6 +49,7 @@ import pandas as pd
 
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
 from features.errors import FieldsError, ImageryError
+from features.series import NO_FIELD_PROBLEM
 from pipelines._dask_fused import PortfolioRun, run_portfolio
 from pipelines._dask_parts import (
     content_key,
@@ -199,9 +200,11 @@ def _series_block(task: _SeriesTask) -> tuple[pd.DataFrame | None, dict[str, Any
                     "cached": res.scenes_cached, "warnings": res.warnings}
             df = res.series
         except ImageryError as e:
-            if e.problem != "every field is outside the imagery":
+            if e.problem != NO_FIELD_PROBLEM:
                 raise
-            df, meta = _empty_series(), empty
+            # a block without a series is no error (the run is, if every block is); its reason, when more exact
+            # than "outside" (no acquisition, a table matching no field), is what the run then says
+            df, meta = _empty_series(), {**empty, "why": getattr(e, "why", None)}
         finally:
             if folder is not None:
                 remove(folder)
@@ -244,7 +247,12 @@ def _series_outcome(fs: Any, imagery: str | Path, metas: list[dict[str, Any]]) -
     outside = sorted(f for m in metas for f in m["outside"])
     warns = sorted({w for m in metas for w in m["warnings"] if "outside every scene" not in w})
     if len(outside) == len(fs) and not warns:
-        raise ImageryError(source=str(imagery), problem="every field is outside the imagery", offenders=outside)
+        whys = sorted({str(m["why"]) for m in metas if m.get("why")})
+        if len(whys) == 1:  # the blocks agree on a reason more exact than "outside"
+            from features.series import NoFieldSeriesError
+
+            raise NoFieldSeriesError(source=str(imagery), why=whys[0], offenders=outside)
+        raise ImageryError(source=str(imagery), problem=NO_FIELD_PROBLEM, offenders=outside)
     if outside:
         warns.append(f"{len(outside)} field(s) outside every scene")
     return {"outside_fields": outside, "small_fields": sorted(f for m in metas for f in m["small"]),

@@ -56,6 +56,14 @@ def test_series_command_writes_parquet(tmp_path: Path) -> None:
     assert sorted(s["field_id"].unique()) == ["f1", "f2"] and s["date"].max() == pd.Timestamp("2019-06-21")
     assert len(s) == 2 * 2 * 15
     assert not list(out.parent.glob("*.tmp"))
+    assert "warning" not in r.stderr
+    # a field rejected when reading (not a polygon) was dropped from the series without a word
+    g = gpd.read_file(fpath)
+    g.loc[1, "geometry"] = shapely.LineString([(600_200, 4_499_700), (600_350, 4_499_850)])
+    g.to_file(tmp_path / "bad.gpkg")
+    r = CliRunner().invoke(app, ["features", "series", "--fields", str(tmp_path / "bad.gpkg"), "--imagery",
+                                 str(folder), "--season", "2019", "--as-of", "2019-06-30", "--out", str(out)])
+    assert r.exit_code == 0 and "warning: 1 field(s) rejected when reading" in r.stderr, r.stderr
 
 
 def test_series_command_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:

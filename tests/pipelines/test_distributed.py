@@ -780,3 +780,21 @@ def test_features_blocks_equal_one_call_with_thermal_phenology(county: Path, fie
     emerged = one["emergence_date"].notna()
     assert emerged.any()
     assert (one.loc[emerged, "expected_harvest_date"] != days_only.loc[emerged, "expected_harvest_date"]).any()
+
+
+def test_a_run_without_any_series_says_why() -> None:
+    """Block by block, every block's "no acquisition in the window" (or "the table matches no field") became
+    "every field is outside the imagery" for the run: the blocks' common reason is what the run says."""
+    from features.errors import ImageryError
+    from features.series import NO_FIELD_PROBLEM, NoFieldSeriesError
+    from pipelines.distributed import _series_outcome
+
+    fs = pd.DataFrame({"field_id": ["a", "b"]})
+    blank = {"small": [], "dates": [], "read": 0, "cached": 0, "warnings": []}
+    metas = [{**blank, "outside": ["a"], "why": "no acquisition in the window"},
+             {**blank, "outside": ["b"], "why": "no acquisition in the window"}]
+    with pytest.raises(NoFieldSeriesError, match="no acquisition in the window") as e:
+        _series_outcome(fs, "sentinelhub", metas)
+    assert e.value.problem == NO_FIELD_PROBLEM
+    with pytest.raises(ImageryError, match="every field is outside the imagery"):
+        _series_outcome(fs, "scenes", [{**m, "why": None} for m in metas])
