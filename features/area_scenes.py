@@ -422,7 +422,8 @@ def planted_area(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_
 
     Returns one row per field of the season (AREA_COLUMNS): field_id, planted_area_ha, planted_area_sd_ha,
     planted_fraction, noncrop_fraction, n_pixels_touched, min_clear_obs. ``attrs["outside_fields"]`` lists
-    the fields no scene covers (NaN rows); ``attrs["partly_outside"]`` maps the fields more than
+    the fields no scene covers or too small or thin to hold a pixel (NaN rows), ``attrs["no_clear_fields"]`` those
+    whose pixels no scene saw clear (NaN rows); ``attrs["partly_outside"]`` maps the fields more than
     :data:`UNCOVERED_TOLERANCE` of which no scene covers to the share inside (NaN rows too: the part no scene shows
     is unobserved); ``attrs["no_pixels"]`` is True when the imagery has no pixels. ``endpoint``/``profile``: for
     ``sentinelhub`` imagery (see :func:`features.sources.sentinelhub.fetch`).
@@ -441,7 +442,10 @@ def planted_area(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_
     used = len({(s.date, s.tile_id) for _, scenes, _ in groups for s in scenes})
     out = pd.concat(parts, ignore_index=True).set_index("field_id").loc[ids].reset_index()
     out["field_id"] = out["field_id"].astype("str")
+    blank = out["planted_area_ha"].isna() & ~out["field_id"].isin(set(partly))
+    touched = out["n_pixels_touched"].fillna(0).astype("int64") > 0
+    # no pixel: outside every scene, or too small or thin to hold one; pixels but never clear: clouds only
     out.attrs.update(no_pixels=False, scenes_used=used, partly_outside=dict(sorted(partly.items())),
-                     outside_fields=sorted(f for f in out.loc[out["planted_area_ha"].isna(), "field_id"].tolist()
-                                           if f not in partly))
+                     outside_fields=sorted(out.loc[blank & ~touched, "field_id"].tolist()),
+                     no_clear_fields=sorted(out.loc[blank & touched, "field_id"].tolist()))
     return out

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.contracts import check_fields, check_season
-from features.errors import FieldsError, UserInputError
+from features.errors import FieldsError, UserInputError, format_offenders
 from pipelines._smooth import (
     HAZE_SAMPLE,
     HAZE_WITH_REFERENCE,
@@ -286,8 +286,13 @@ def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_
         warnings.append("planted area left empty: the imagery has no pixels (a series table or sentinelhub-stats)")
         return None
     outside = area.attrs.get("outside_fields") or []
-    if outside:
-        warnings.append(f"planted area: {len(outside)} field(s) not covered by any scene up to {as_of}")
+    if outside:  # a sliver inside the imagery was said to be outside every scene
+        warnings.append(f"planted area: {len(outside)} field(s) not covered by any scene up to {as_of}, or too small "
+                        f"or thin to hold a pixel: {format_offenders(outside)}")
+    no_clear = area.attrs.get("no_clear_fields") or []
+    if no_clear:
+        warnings.append(f"planted area: {len(no_clear)} field(s) with no clear observation up to {as_of} (clouds "
+                        f"only): {format_offenders(no_clear)}")
     partly = area.attrs.get("partly_outside") or {}
     if partly:
         shown = ", ".join(f"{k} ({v:.0%} inside)" for k, v in list(partly.items())[:10])

@@ -77,15 +77,17 @@ def two_tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_columns_overlap_counted_once_and_outside_listed(two_tiles: Path) -> None:
     geoms = [box(X0 + 305, Y0 + 105, X0 + 705, Y0 + 305),  # spans both tiles and their overlap
              box(X0 + 25, Y0 + 25, X0 + 175, Y0 + 175),    # bare land
-             box(X0 + 5000, Y0, X0 + 5100, Y0 + 100)]      # outside every scene
+             box(X0 + 5000, Y0, X0 + 5100, Y0 + 100),      # outside every scene
+             box(X0 + 25, Y0 + 500.2, X0 + 225, Y0 + 500.6)]  # a sliver inside: no pixel to hold
     res = planted_area(_fields(geoms), two_tiles, SEASON, END).set_index("field_id")
+    assert res.attrs["outside_fields"] == ["F2", "F3"] and res.attrs["no_clear_fields"] == []
+    assert res.loc["F3", "n_pixels_touched"] == 0 and res.loc["F2", "n_pixels_touched"] == 0
     assert list(res.reset_index().columns) == list(AREA_COLUMNS)
     assert res.loc["F0", "planted_area_ha"] == pytest.approx(geoms[0].area / 1e4, rel=1e-3)
     assert res.loc["F0", "planted_fraction"] == pytest.approx(1.0, abs=1e-3)
     assert res.loc["F0", "min_clear_obs"] == len(DATES)  # one acquisition per date, not one per tile
     assert res.loc["F1", "planted_fraction"] == pytest.approx(0.0, abs=1e-6)
     assert np.isnan(res.loc["F2", "planted_area_ha"])
-    assert res.attrs["outside_fields"] == ["F2"]
     assert res.attrs["scenes_used"] == 2 * len(DATES)
 
 
