@@ -263,8 +263,8 @@ def _term_basis(body: dict[str, Any]) -> str:
     harvest = c.get("expected_harvest_date")
     line_end = body["application"].get("latest_maturity_date")
     if line_end is not None and str(c.get("maturity_date")) == str(line_end):
-        return (f"kept at the line's maturity {line_end} (a re-underwriting never extends a line; expected harvest "
-                f"{harvest or 'unknown'})")
+        return (f"kept at the line's maturity: a re-underwriting never extends a line; expected harvest "
+                f"{harvest or 'unknown'}")
     if harvest is None:
         return f"no expected harvest date: the requested {requested} days, at most {longest}"
     to_harvest = (dt.date.fromisoformat(str(harvest)) - dt.date.fromisoformat(str(body["as_of"]))).days

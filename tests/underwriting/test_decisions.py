@@ -696,4 +696,4 @@ def test_a_line_re_decided_never_matures_later_than_it_does() -> None:
     assert early.body["computation"]["maturity_date"] == "2026-01-19"
     from pipelines.explain import _term_basis
 
-    assert _term_basis(json.loads(canonical_json(capped.body))).startswith("kept at the line's maturity 2025-12-01")
+    assert _term_basis(json.loads(canonical_json(capped.body))).startswith("kept at the line's maturity: a re-underwriting")
