@@ -303,7 +303,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                              "granted limit": [_money(v, cur) for v in expo["limit"]],
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
     chg, last = changed_at_latest_checkpoint(dec, bodies)
+    at = {idx: k for k, idx in enumerate(dec.index)}  # bodies are in dec's row order
+    book = [(bodies[at[i]].get("reunderwrite") or {}).get("book_limit") for i in chg.index]
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
+                            "Book limit": [_money(v, cur) for v in book],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
                             "limit": [_money(v, cur) for v in chg["limit"]], "outcome": chg["outcome"].astype(str),
                             "reasons": chg["reason_codes"].fillna("")})
@@ -323,9 +326,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value)</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
-            f"{escape(last)}; previous limit: the one the re-underwriting replaced (the Book line's when the line had "
-            "no earlier record), else the application's previous record's</p>",
-            _table(chg_tbl, num=("previous limit", "limit"), tags=("outcome",)),
+            f"{escape(last)}; Book limit: the line's commitment in the Book (a re-underwriting's); previous limit: the "
+            "one the re-underwriting replaced (the Book line's when the line had no earlier record), else the "
+            "application's previous record's</p>",
+            _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),
             "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
             _table(act_tbl, num=("limit", "outstanding"), tags=("outcome",)),
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]

@@ -349,7 +349,7 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     body["reunderwrite"] = {
         "line_id": str(line["line_id"]), "previous_record_id": prev.record_id if prev is not None else None,
         "previous_limit": old_limit, "previous_outcome": old_outcome, "limit_change": item.limit - old_limit,
-        "outstanding": int(line["outstanding"]), "drawn": int(line["drawn"]),
+        "outstanding": int(line["outstanding"]), "drawn": int(line["drawn"]), "book_limit": int(line["limit"]),
         "line_maturity_date": _day_text(_iso(line["maturity_date"])),
         "previous_stressed_value": old_stressed, "proposed_actions": list(actions),
         "alerts": sorted({f"{a.field_id}:{a.alert}" for a in alerts.itertuples()}) if len(alerts) else [],

@@ -228,6 +228,13 @@ def test_changed_limits_are_those_of_the_latest_checkpoint_against_the_limit_rep
     assert ">A1<" in rows[0] and "USD 50,000.00" in rows[0] and "USD 40,000.00" in rows[0]  # previous record's
     assert ">A4<" in rows[1] and "USD 52,000.00" in rows[1] and "USD 13,000.00" in rows[1]  # the Book line's
     assert "A2" not in section and "USD 0.00" not in section  # A2 changed at 2024-06-15, an earlier checkpoint
+    # a line re-decided after a DECLINE: its previous record's limit (0) beside the Book's commitment
+    ru2 = json.dumps({"reunderwrite": {"line_id": "L-4", "previous_limit": 0, "book_limit": 5_200_000,
+                                       "outstanding": 0}})
+    data.decisions.loc[data.decisions.index[-1], "body"] = ru2
+    html = render_portfolio(data, tmp_path / "b").read_text()
+    row = html.split("<h2>Limits changed at the latest checkpoint (2024-07-20)")[1].split("<h2>")[0].split("<tr>")[3]
+    assert ">A4<" in row and "USD 52,000.00" in row and "USD 0.00" in row and "USD 13,000.00" in row
 
 
 def test_portfolio_refuses_decisions_in_more_than_one_currency(tmp_path: Path) -> None:
