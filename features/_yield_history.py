@@ -90,7 +90,10 @@ def check_reported_yields(values: pd.Series, source: str, crops: pd.Series | Non
     negative, infinite or above its crop's limit (:func:`yield_limits`; :data:`MAX_YIELD_T_HA` for a crop without
     one, or without ``crops``, the rows' normalised crop names) — a pre-season limit rests on it."""
     y = pd.to_numeric(values, errors="coerce").astype("float64")
-    bad = (values.notna() & y.isna()) | (y < 0) | (y > MAX_YIELD_T_HA)
+    # with the crops known, each crop's own limit is the upper bound (maize's 40 t/ha was dead behind 0-30)
+    bad = (values.notna() & y.isna()) | (y < 0) | (~np.isfinite(y) & y.notna())
+    if crops is None:
+        bad |= y > MAX_YIELD_T_HA
     if bad.any():
         raise UserInputError(f"{source}: column 'reported_yield_t_ha': expected tonnes per hectare (0 to "
                              f"{MAX_YIELD_T_HA:g}, or empty; kg/ha typed as t/ha?), found other values at "
@@ -100,11 +103,10 @@ def check_reported_yields(values: pd.Series, source: str, crops: pd.Series | Non
         cap = crops.map(limits).astype("float64").fillna(MAX_YIELD_T_HA).to_numpy()
         above = y.to_numpy() > cap
         if above.any():
-            first = int(np.flatnonzero(above)[0])
-            crop, limit = crops.iloc[first], cap[first]
-            raise UserInputError(f"{source}: column 'reported_yield_t_ha': above the crop's limit ({crop} "
-                                 f"{limit:g} t/ha, about the world field record; quintals or bushels per area typed "
-                                 f"as t/ha?) at {format_offenders(file_rows(source, list(np.flatnonzero(above))))}")
+            named = dict.fromkeys(f"{c} {v:g} t/ha" for c, v in zip(crops[above], cap[above], strict=True))
+            raise UserInputError(f"{source}: column 'reported_yield_t_ha': above the crop's limit ({'; '.join(named)}"
+                                 f", about the world field record; quintals or bushels per area typed as t/ha?) at "
+                                 f"{format_offenders(file_rows(source, list(np.flatnonzero(above))))}")
     return y
 
 

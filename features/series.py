@@ -325,16 +325,22 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
         warnings.extend(stats.summary.warnings)
         no_acquisition.update(stats.summary.no_acquisition_fields)
         source = spec.describe()
+    later: set[str] = set()  # fields the table holds rows of in their window, all after the as-of date
     if not df.empty:
         df = df[df["variable"].isin(variables)]
-        if as_of is not None:
-            df = df[pd.to_datetime(df["date"]) <= pd.Timestamp(as_of)]
         df = df[df["field_id"].isin(list(per))]
+        if as_of is not None:
+            early = pd.to_datetime(df["date"]) <= pd.Timestamp(as_of)
+            later = set(_in_windows(df[~early], per)["field_id"].astype(str)) if spec.kind == "table" else set()
+            df = df[early]
         df = _in_windows(df, per)
     series = check_field_time_series(_finish(df, season), where="series")
     seen = set(series["field_id"].astype(str).unique())  # unique first: iterating half a million rows costs ~1 s
-    outside = sorted(f for f in per if f not in seen and f not in no_acquisition)
-    if spec.kind == "table" and len(seen) == 0 and len(outside) == len(per):
+    outside = sorted(f for f in per if f not in seen and f not in no_acquisition and f not in later)
+    if later - seen:  # before the season's first observation (pre-season): nothing yet, as scenes say it
+        warnings.append(f"{len(later - seen)} field(s) with no row of the series table up to {as_of} (their first "
+                        "rows are later)")
+    if spec.kind == "table" and len(seen) == 0 and not later and len(outside) == len(per):
         raise NoFieldSeriesError(source=spec.describe(), why=(
             f"the series table has no row for any field of season {season} in its window (other season or field "
             "ids?); fields"), offenders=outside)

@@ -43,7 +43,7 @@ _EXPONENT = re.compile(r"\d[eE][+-]?\d")
 def to_minor(value: object, currency: str, *, where: str = "amount") -> int:
     """Convert a major-unit amount (str, int, float, Decimal) to integer minor units exactly."""
     digits = MINOR_DIGITS[check_currency(currency, where=where)]
-    typed = not isinstance(value, float)
+    typed = isinstance(value, str)  # text from a file or the command line (a Decimal or number from code is not)
     if isinstance(value, float):
         value = repr(value)
     text = str(value).strip()

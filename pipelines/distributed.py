@@ -87,6 +87,10 @@ DEFAULT_CHUNK_APPLICATIONS = 2000
 _ORDER = {v: i for i, v in enumerate(VARIABLES)}
 
 
+#: imagery given by name, not by path (features.sources)
+_SOURCE_KEYWORDS = frozenset({"sentinelhub", "sentinelhub-stats"})
+
+
 def client_paths(p: Any) -> Any:
     """``p`` (a path, or a path's text) made absolute on the client: a task carries it to workers that may run
     in another directory (``--scheduler``: a relative ``--out`` wrote every part into each worker's own working
@@ -95,8 +99,9 @@ def client_paths(p: Any) -> Any:
     if p is None:
         return p
     text = str(p)
-    if "://" in text or (isinstance(p, str) and not Path(text).exists() and "/" not in text):
-        return p
+    if "://" in text or (isinstance(p, str) and (text.lower().split(":")[0] in _SOURCE_KEYWORDS
+                                                 or (not Path(text).exists() and "/" not in text))):
+        return p  # a source keyword stays one even when a folder of that name sits in the working directory
     resolved = Path(text).expanduser().absolute()
     return resolved if isinstance(p, Path) else str(resolved)
 

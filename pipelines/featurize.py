@@ -310,7 +310,12 @@ def load_weather(weather: pd.DataFrame | str | Path | None) -> tuple[pd.DataFram
         w = weather if pd.api.types.is_datetime64_any_dtype(weather["date"]) else check_weather(weather)
         return w, "the weather table given"
     if weather is not None:
-        return read_weather(weather), Path(weather).name
+        import hashlib
+
+        table = read_weather(weather)
+        # named by content, not by file name: the same weather saved under another name gives the same decision
+        digest = hashlib.sha256(Path(weather).read_bytes()).hexdigest()[:16]
+        return table, f"a weather file (sha256:{digest})"
     return None, ""
 
 

@@ -216,9 +216,10 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
         haze_dates = haze_dates if haze_dates is not None else hazy
     recorded_crop = crop_model is None
     if crop_model is None:
-        if cv is None:
+        if cv is None and features is None and featurized is None:
             raise UserInputError("the stored decisions used a crop-type model from a folder: give --crop-model PATH")
-        crop_model = cv
+        # features given: no crop model scores anything (the records name the file's lineage, or "not recorded")
+        crop_model = cv if cv is not None else "none"
     models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=weather,
                                     crop_season_scale=crop_season_scale)
     if pin_scale is not None and models.crop_model is not None:

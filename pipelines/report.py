@@ -250,12 +250,21 @@ def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.Data
     return g.reset_index().astype({"applications": int, "limit": "int64"})
 
 
+def _reunderwriting(rec: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """The ``reunderwrite`` block of a re-underwriting record's body; {} for any other record (an override copies
+    the body it supersedes, that block included: its proposed actions and replaced limit are not the override's)."""
+    kind = rec.get("kind") if hasattr(rec, "get") else None
+    if kind is not None and not (isinstance(kind, float) and np.isnan(kind)) and str(kind) != "reunderwrite":
+        return {}
+    return body.get("reunderwrite") or {}
+
+
 def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur: str) -> pd.DataFrame:
     """The proposed actions of the latest records (``dec``, their parsed ``bodies``) that are re-underwritings
     proposing any: line, application, farmer token, new limit, outstanding balance, actions."""
     rows = []
     for (_, d), b in zip(dec.iterrows(), bodies, strict=True):
-        ru = b.get("reunderwrite") or {}
+        ru = _reunderwriting(d, b)  # an override after it carries a copy of its block: the analyst has acted
         acts = ru.get("proposed_actions") or []
         if acts:
             rows.append({"line": ru.get("line_id", ""), "application": d["application_id"],
@@ -270,12 +279,18 @@ def changed_at_latest_checkpoint(dec: pd.DataFrame, bodies: list[dict[str, Any]]
     (the latest as-of among them) whose limit differs from the one before: a re-underwriting's
     ``reunderwrite.previous_limit`` (the limit it replaced: the Book line's when there was no earlier record), else
     the previous record's. Returns those rows (``previous_limit`` set so) and the checkpoint's date."""
-    last = str(max(dec["as_of"].astype(str)))
-    prev = [(b.get("reunderwrite") or {}).get("previous_limit") for b in bodies]
+    kinds = dec["kind"].astype(str) if "kind" in dec.columns else pd.Series("", index=dec.index)
+    # the latest checkpoint: the latest date of a decision or re-underwriting (an analyst's override after it
+    # stays listed, against the record it replaced, without hiding the checkpoint's changes)
+    dated = dec.loc[kinds != "override", "as_of"].astype(str)
+    last = str(max(dated)) if len(dated) else str(max(dec["as_of"].astype(str)))
+    prev = [_reunderwriting(r, b).get("previous_limit") for (_, r), b in zip(dec.iterrows(), bodies, strict=True)]
     prev_limit = pd.Series([float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) else q
                             for p, q in zip(prev, dec["previous_limit"], strict=True)], index=dec.index, dtype="float64")
     d = dec.assign(previous_limit=prev_limit)
-    keep = (d["as_of"].astype(str) == last) & d["previous_limit"].notna() & (d["previous_limit"] != d["limit"])
+    when = d["as_of"].astype(str)
+    keep = ((when == last) | ((kinds == "override") & (when >= last))) & d["previous_limit"].notna() \
+        & (d["previous_limit"] != d["limit"])
     return d[keep], last
 
 
@@ -304,7 +319,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
     chg, last = changed_at_latest_checkpoint(dec, bodies)
     at = {idx: k for k, idx in enumerate(dec.index)}  # bodies are in dec's row order
-    book = [(bodies[at[i]].get("reunderwrite") or {}).get("book_limit") for i in chg.index]
+    book = [_reunderwriting(dec.loc[i], bodies[at[i]]).get("book_limit") for i in chg.index]
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
                             "Book limit": [_money(v, cur) for v in book],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
@@ -326,7 +341,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value)</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
-            f"{escape(last)}; Book limit: the line's commitment in the Book (a re-underwriting's); previous limit: the "
+            f"{escape(last)} and analysts' overrides since; Book limit: the line's commitment in the Book (a re-underwriting's); previous limit: the "
             "one the re-underwriting replaced (the Book line's when the line had no earlier record), else the "
             "application's previous record's</p>",
             _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),

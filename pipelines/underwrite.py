@@ -262,8 +262,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
         "crop_model_version": models.crop_version,
     }
     if fr is None:  # features built elsewhere: their own lineage, never today's champion crop model
-        provenance.update(dict(features_lineage) if features_lineage else
-                          {"crop_model_version": "not recorded (features file without lineage)"})
+        provenance.update(lineage_provenance(features_lineage))
     if fr is not None:
         provenance.update(imagery_source=portable_source(fr.source), acquisition_dates=[d.isoformat() for d in fr.dates_used],
                           families=dict(fr.families), smoother_hazy_dates=list(fr.hazy_dates))
@@ -278,6 +277,22 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     tick(3, 3, "decided")
     return ScoredRun(items=items, features=feats, valuations=vals, features_sha256=sha, provenance=provenance,
                      checkpoint=label, models=models.versions(), warnings=warnings, featurized=fr)
+
+
+#: the lineage keys a features file may hand to a decision's provenance, with their types (nothing else: a file's
+#: metadata must not overwrite the run's own features hash, run name or checkpoint)
+LINEAGE_KEYS: dict[str, type | tuple[type, ...]] = {
+    "crop_model_version": str, "imagery_source": str, "acquisition_dates": list, "families": dict,
+    "smoother_hazy_dates": list, "smoother_haze_pinned": bool}
+#: what a decision from a features file without lineage records as its crop model
+NO_LINEAGE = "not recorded (features file without lineage)"
+
+
+def lineage_provenance(lineage: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The provenance entries a features file's lineage gives: its :data:`LINEAGE_KEYS` of the right type only;
+    without lineage (or without a crop model in it), the crop model is :data:`NO_LINEAGE`."""
+    got = {k: v for k, v in (lineage or {}).items() if k in LINEAGE_KEYS and isinstance(v, LINEAGE_KEYS[k])}
+    return {"crop_model_version": NO_LINEAGE, **got}
 
 
 def refuse_later_features(features: pd.DataFrame, day: dt.date) -> None:

@@ -285,7 +285,7 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
                      profile.max_term_days)
     latest = _day_or_none(app.get("latest_maturity_date"))
     if latest is not None:  # a re-underwriting re-decides a line: it never matures later than the line does
-        term = min(term, max(1, (latest - as_of).days))
+        term = min(term, max(0, (latest - as_of).days))  # 0: the line matures on the checkpoint's own day
     # concentration: the crop and region of the largest valued field
     main = max(included, key=lambda r: (r.value_used[0], r.field_id), default=None)
     main_crop = main_region = None

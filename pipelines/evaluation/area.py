@@ -140,7 +140,8 @@ def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.da
     table = table[~unknown]
     out = {"county": str(county), "label": synthetic_label(county), "region": c.region, "season": season,
            "as_of": as_of.isoformat(), "calibrated_on": past, "params": dataclasses.asdict(params),
-           "outside_fields": len(est.attrs.get("outside_fields", [])), "no_truth": int(unknown.sum())}
+           "outside_fields": len(est.attrs.get("outside_fields", [])),
+           "no_clear_fields": len(est.attrs.get("no_clear_fields", [])), "no_truth": int(unknown.sum())}
     out.update(area_metrics(table))
     return out
 

@@ -163,3 +163,17 @@ def test_a_block_of_fields_missing_from_a_table_is_no_error_when_built_block_by_
     assert e.value.problem == NO_FIELD_PROBLEM
     res = run_series(fields, tmp_path / "s.csv", "2019", runner=local_runner(), chunk_fields=1, **kw)
     assert res.series["field_id"].unique().tolist() == ["a"] and res.outside_fields == ["far"]
+
+
+def test_a_table_before_its_first_row_is_pre_season_not_an_error(tmp_path: Path) -> None:
+    """As of a date in the season window but before the table's first row (a pre-season decision), the table's rows
+    were all cut and it was refused as "no row for any field of season 2019 (other season or field ids?)" — scenes
+    give an empty series with a warning there, and so does a table now."""
+    _long().to_csv(tmp_path / "s.csv", index=False)
+    fields = gpd.GeoDataFrame({"field_id": ["a", "b"], "season": "2019", "farmer_token": "t",
+                               "declared_crop": "maize", "declared_area_ha": 1.0},
+                              geometry=[shapely.box(0, 0, 100, 100)] * 2, crs="EPSG:32614")
+    res = build_series(fields, tmp_path / "s.csv", "2019", as_of=dt.date(2019, 5, 20), start=dt.date(2019, 5, 1),
+                       end=dt.date(2019, 10, 1), variables=["NDVI"])
+    assert res.series.empty and res.outside_fields == []
+    assert res.warnings == ["2 field(s) with no row of the series table up to 2019-05-20 (their first rows are later)"]

@@ -76,3 +76,17 @@ def test_a_unit_mistake_is_refused_by_the_crops_limit(tmp_path: Path) -> None:
     p.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF3,2007,fallow,1.5\n")
     with pytest.raises(UserInputError, match=r"fallow 0 t/ha"):
         read_yield_history(p)
+
+
+
+def test_each_crops_limit_is_the_bound_and_every_offending_crop_is_named(tmp_path: Path) -> None:
+    """The blanket 0-30 t/ha ran first, so maize's own 40 t/ha was dead (35 refused); the message named the first
+    offending crop only."""
+    p = tmp_path / "history.csv"
+    p.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF1,2008,maize,35\n")
+    assert read_yield_history(p)["reported_yield_t_ha"].tolist() == [35.0]
+    p.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF1,2008,maize,41\nF2,2008,cotton,22\n"
+                 "F3,2008,cotton,16\n")
+    with pytest.raises(UserInputError, match=r"\(maize 40 t/ha; cotton 15 t/ha, about the world field record.*"
+                                             r"line 2, line 3, line 4 \(3 in all\)"):
+        read_yield_history(p)

@@ -67,3 +67,9 @@ def test_a_typed_exponent_is_refused(value: str) -> None:
     with pytest.raises(MoneyError, match="written out in digits"):
         to_minor(value, "USD")
     assert to_minor(1e4, "USD") == 1_000_000
+
+
+
+def test_amounts_from_code_in_exponent_form_are_converted() -> None:
+    """Only text is "typed": a Decimal normalised to 1E+2 by code is 100, not refused as a typed exponent."""
+    assert to_minor(Decimal("1E+2"), "USD") == 10_000 and to_minor(Decimal("2.5E+1"), "INR") == 2_500

@@ -250,6 +250,9 @@ def test_paths_sent_to_workers_are_absolute(tmp_path: Path, monkeypatch: pytest.
     assert client_paths(Path("out")) == tmp_path / "out" and client_paths("scenes") == str(tmp_path / "scenes")
     assert client_paths("sentinelhub") == "sentinelhub" and client_paths(None) is None
     assert client_paths("s3://bucket/x") == "s3://bucket/x"
+    # a source keyword stays one even beside a folder of that name (an earlier `imagery fetch --out sentinelhub`)
+    (tmp_path / "sentinelhub").mkdir()
+    assert client_paths("sentinelhub") == "sentinelhub" and client_paths("sentinelhub-stats") == "sentinelhub-stats"
 
 
 # ---------------------------------------------------------------------- series

@@ -323,3 +323,26 @@ def test_outcome_tags_are_drawn_not_printed_as_markup(tmp_path: Path) -> None:
         assert '<td><span class="tag" style="background:#f9a825">REDUCE</span></td>' in section, h2
     data.decisions.loc[1, "outcome"] = "<b>x</b>"  # never markup from a record
     assert "<b>x</b>" not in render_portfolio(data, tmp_path / "b").read_text()
+
+
+def test_an_override_after_a_checkpoint_keeps_its_changes_and_drops_stale_actions(tmp_path: Path) -> None:
+    """An override copies the body it supersedes, `reunderwrite` block included: the report showed the re-underwriting's
+    proposed actions against the override's limit, its replaced limit as the override's previous one, and took the
+    override's date for the latest checkpoint (hiding the checkpoint's other changes)."""
+    data = _data()
+    ru = {"reunderwrite": {"line_id": "L-1", "previous_limit": 5_000_000, "book_limit": 5_000_000,
+                           "outstanding": 4_500_000, "proposed_actions": ["FREEZE_UNDRAWN", "REVIEW"]}}
+    recs = data.decisions.copy()
+    recs["kind"] = ["decision"] * 4 + ["reunderwrite"]
+    recs.loc[4, "body"] = json.dumps(ru)
+    over = recs.iloc[[4]].assign(as_of="2024-07-25", kind="override", limit=6_000_000, outcome="APPROVE")
+    other = recs.iloc[[1]].assign(as_of="2024-07-20", kind="reunderwrite", limit=2_500_000,
+                                  body=json.dumps({"reunderwrite": {"line_id": "L-2", "previous_limit": 3_000_000}}))
+    data.decisions = pd.concat([recs, other, over], ignore_index=True)
+    html = render_portfolio(data, tmp_path).read_text()
+    section = html.split("<h2>Limits changed at the latest checkpoint (2024-07-20)")[1].split("<h2>")[0]
+    assert ">A2<" in section and "USD 25,000.00" in section  # the checkpoint's other change stays
+    a1 = [r for r in section.split("<tr>") if ">A1<" in r][0]
+    assert "USD 40,000.00" in a1 and "USD 60,000.00" in a1  # against the re-underwriting it replaced
+    actions = html.split("<h2>Proposed actions")[1].split("<h2>")[0]
+    assert "L-1" not in actions and "none" in actions

@@ -484,6 +484,17 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     r = runner.invoke(app, ["audit", "replay", *no_img, "--features", str(feats), "--recorded-pins"],
                       env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and "--recorded-pins pins the features built in the replay" in r.stderr, r.stderr
+    # a features file without lineage (another tool's, an earlier release's): its decisions replay identically (the
+    # replay took their "not recorded" crop model for a folder model and asked for --crop-model PATH)
+    plain = tmp_path / "plain.parquet"
+    pd.read_parquet(feats).to_parquet(plain, index=False)
+    store2 = f"sqlite:///{tmp_path / 'plain.db'}"
+    uw2 = [*no_img[:no_img.index("--store") + 1], store2, "--features", str(plain)]
+    r = runner.invoke(app, ["underwrite", *uw2, "--crop-model", "none", "--no-progress"],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(app, ["audit", "replay", *uw2], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and f"{n} identical" in r.stdout, r.stdout + r.stderr
     # another policy: the policy part differs for every application, and limits may move
     pol = tmp_path / "policy.yaml"
     text = (Path(__file__).resolve().parents[2] / "underwriting" / "policies" / "default.yaml").read_text()
@@ -743,3 +754,27 @@ def test_a_yield_history_matching_no_field_is_warned(world: dict[str, Any], tmp_
     res = _run(world, f"sqlite:///{tmp_path / 'h.db'}", features=world["features"], yield_history=hist)
     assert any("the yield history given has no reported yield of the declared crop for any field" in w
                for w in res.warnings), res.warnings
+
+
+def test_a_features_files_lineage_gives_only_its_own_keys(tmp_path: Path) -> None:
+    """`provenance.update(lineage)` let a features file's metadata replace the run's features hash, run name and
+    checkpoint in a permanent record; a file without lineage records "not recorded"."""
+    from pipelines.underwrite import NO_LINEAGE, lineage_provenance
+
+    forged = {"features_sha256": "0" * 64, "run": "forged", "checkpoint": "pre_season", "crop_model_version": "x",
+              "acquisition_dates": "2009-09-15", "smoother_haze_pinned": True}
+    assert lineage_provenance(forged) == {"crop_model_version": "x", "smoother_haze_pinned": True}
+    assert lineage_provenance(None) == {"crop_model_version": NO_LINEAGE}
+
+
+def test_the_weather_files_name_is_not_in_the_features_provenance(tmp_path: Path) -> None:
+    """The same weather saved under another name gave other decision bodies (its name was in the families text)."""
+    from pipelines.featurize import load_weather
+
+    days = pd.date_range("2009-01-01", periods=400, freq="D")
+    wx = pd.DataFrame({"region": "in-smallholder", "date": days.strftime("%Y-%m-%d"), "precip_mm": 1.0,
+                       "tmin_c": 10.0, "tmax_c": 25.0, "et0_mm": 4.0})
+    wx.to_csv(tmp_path / "a.csv", index=False)
+    wx.to_csv(tmp_path / "station-2009.csv", index=False)
+    assert load_weather(tmp_path / "a.csv")[1] == load_weather(tmp_path / "station-2009.csv")[1]
+    assert "station" not in load_weather(tmp_path / "station-2009.csv")[1]

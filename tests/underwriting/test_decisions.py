@@ -697,3 +697,16 @@ def test_a_line_re_decided_never_matures_later_than_it_does() -> None:
     from pipelines.explain import _term_basis
 
     assert _term_basis(json.loads(canonical_json(capped.body))).startswith("kept at the line's maturity: a re-underwriting")
+
+
+
+def test_a_line_maturing_on_the_checkpoint_day_is_not_extended() -> None:
+    """A checkpoint on the line's own maturity day gave a term of 1: the record matured the day after the line."""
+    late = date(2025, 12, 1)
+    item = run(application(requested_term_days=120, latest_maturity_date="2025-12-01"),
+               [feature_row("F1", as_of=late)], [valuation_row("F1", as_of=late)], as_of=late)
+    c = item.body["computation"]
+    assert (c["term_days"], c["maturity_date"]) == (0, "2025-12-01")
+    from pipelines.explain import _term_basis
+
+    assert _term_basis(json.loads(canonical_json(item.body))).startswith("kept at the line's maturity")
