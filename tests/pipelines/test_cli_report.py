@@ -31,7 +31,7 @@ def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     """A store with a first decision per farmer of the tiny county and one re-underwriting that cut a limit."""
     import os
 
-    os.environ.setdefault("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")  # module fixtures run before conftest's
+    os.environ["AGCREDIT_TOKEN_KEY"] = "test-token-key-0123456789"  # the key every test runs with (conftest), whatever the shell exports  # module fixtures run before conftest's
     tmp = tmp_path_factory.mktemp("cli-report")
     # the series cache of the tiny county, shared with test_reunderwrite (atomic writes; same session)
     county = County(tiny_county_sh, cache_dir=tmp_path_factory.getbasetemp() / "tiny-county-series-cache")

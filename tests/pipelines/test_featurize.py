@@ -26,7 +26,7 @@ def built(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     """Fields and the mid-season features of the current season, built once (cache in a temp folder)."""
     import os
 
-    os.environ.setdefault("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")
+    os.environ["AGCREDIT_TOKEN_KEY"] = "test-token-key-0123456789"  # the key every test runs with (conftest), whatever the shell exports
     county = County(tiny_county_sh, cache_dir=tmp_path_factory.mktemp("cache"))
     season = county.current_season
     mid = county.checkpoints(season)["mid"]

@@ -47,7 +47,7 @@ def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     """The county (cache in a temp folder), a small yield model, and first decisions at emergence."""
     import os
 
-    os.environ.setdefault("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")  # module fixtures run before conftest's
+    os.environ["AGCREDIT_TOKEN_KEY"] = "test-token-key-0123456789"  # the key every test runs with (conftest), whatever the shell exports  # module fixtures run before conftest's
     tmp = tmp_path_factory.mktemp("reunderwrite")
     # the series cache of the tiny county, shared with test_cli_report (atomic writes; same session)
     county = County(tiny_county_sh, cache_dir=tmp_path_factory.getbasetemp() / "tiny-county-series-cache")
