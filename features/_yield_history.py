@@ -105,7 +105,7 @@ def check_reported_yields(values: pd.Series, source: str, crops: pd.Series | Non
         if above.any():
             named = dict.fromkeys(f"{c} {v:g} t/ha" for c, v in zip(crops[above], cap[above], strict=True))
             raise UserInputError(f"{source}: column 'reported_yield_t_ha': above the crop's limit ({'; '.join(named)}"
-                                 f", about the world field record; quintals or bushels per area typed as t/ha?) at "
+                                 f", about the world field record; kg, quintals or bushels per area typed as t/ha?) at "
                                  f"{format_offenders(file_rows(source, list(np.flatnonzero(above))))}")
     return y
 

@@ -729,7 +729,8 @@ def test_preseason_decisions_value_fields_on_the_farmers_reported_yields(world: 
     bad.write_text("field_id,season,declared_crop,reported_yield_t_ha\nF0001,2008,rice,9500\n")
     r = CliRunner().invoke(app, [*base, "--store", f"sqlite:///{tmp_path / 'x.db'}", "--history", str(bad)],
                            env={"AGCREDIT_TOKEN_KEY": KEY})
-    assert r.exit_code == 2 and "kg/ha typed as t/ha?" in r.stderr and not (tmp_path / "x.db").exists()
+    assert r.exit_code == 2 and "(rice 25 t/ha" in r.stderr and "kg, quintals or bushels per area typed as t/ha?" \
+        in r.stderr and not (tmp_path / "x.db").exists()
 
 
 def test_a_price_dated_after_the_decision_is_warned() -> None:
