@@ -464,6 +464,8 @@ def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, history: p
             kinds = r.alerts["alert"].value_counts() if "alert" in r.alerts else pd.Series(dtype="int64")
             if len(kinds):
                 st.lines.append("    alerts: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
+        # what the command says too (e.g. Book lines without an application, which nothing re-decides)
+        st.lines += [f"    warning: {w}" for w in r.warnings]
 
 
 def report_stage(county: Any, url: str, out: Path, st: Stage, history: pd.DataFrame | None = None, *,

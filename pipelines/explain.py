@@ -410,6 +410,10 @@ def _render(x: Explanation) -> str:
     out += ["", "Reasons (waterfall from the request down to the limit, largest reduction first):"]
     for r in x.reasons:
         mark = "*" if r.get("principal") else " "
+        if r.get("since_previous") is not None:  # a change since the previous decision, outside the waterfall
+            out.append(f"  {mark} {r['code']:<30} {'down ' + format_minor(int(r['since_previous']), cur):>21}  "
+                       f"{r['text']} (since the previous decision; not a step of the waterfall)")
+            continue
         out.append(f"  {mark} {r['code']:<30} -{format_minor(int(r['reduction']), cur):>20}  {r['text']}")
     if not x.reasons:
         out.append("  none: the request is granted in full")
@@ -426,7 +430,13 @@ def _render(x: Explanation) -> str:
                     f"{_m(o.get('original_limit'), cur)} -> {o.get('outcome')} {_m(o.get('limit'), cur)} by "
                     f"{o.get('operator')}" + (f", approved by {o['approver']}" if o.get("approver") else "")
                 + f": {o.get('reason')}"]
-    if x.reunderwrite:  # the analyst's to-do of a re-underwriting: it was only in the run's output and the body
+    if x.reunderwrite and x.override:  # an override copies the body it supersedes, this block included
+        r = x.reunderwrite
+        out += ["", f"Re-underwriting of line {r.get('line_id')} before the override: from "
+                    f"{r.get('previous_outcome')} {_m(r.get('previous_limit'), cur)}; its proposed actions "
+                    f"({', '.join(r.get('proposed_actions') or []) or 'none'}) were for its own limit, which the "
+                    "analyst's override above replaced"]
+    elif x.reunderwrite:  # the analyst's to-do of a re-underwriting: it was only in the run's output and the body
         r = x.reunderwrite
         acts = ", ".join(r.get("proposed_actions") or []) or "none (the new limit covers the balance)"
         out += ["", f"Re-underwriting of line {r.get('line_id')}: {r.get('previous_outcome')} "

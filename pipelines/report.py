@@ -470,6 +470,11 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                               "crop": meta["declared_crop"], "region": meta["region"].astype(str)})
         bands = expected_bands(clear_ndvi(history[history["season"].astype(str).isin(past)]), crops, starts, p)
         if alerts is None and series is not None:
+            from pipelines.reunderwrite import book_with_decided
+
+            # the store's decided lines beside the Book's, as `monitor --store` names them (alerts on granted lines
+            # without a Book entry showed no line)
+            book = book_with_decided(book, records, day, season)
             feats = None
             if crop_model is not None and len(series):
                 feats = crop_model.predict(series, f.drop(columns="geometry", errors="ignore"), day)

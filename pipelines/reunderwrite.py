@@ -292,14 +292,15 @@ def skipped_note(line_ids: list[str], newest: str) -> str:
 def propose_actions(*, new_limit: int, outstanding: int, new_outcome: str, new_maturity: date | None,
                     line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None) -> tuple[str, ...]:
     """Proposed actions for a line whose new limit is below its outstanding balance; a REFER, which grants nothing
-    until an analyst decides, is sent to REVIEW even when its indicative limit covers the balance (nothing backs the
-    line meanwhile); a DECLINE with nothing outstanding freezes the undrawn line (nothing may be drawn on it any more);
+    until an analyst decides, is sent to REVIEW even when its indicative limit covers the balance or nothing is drawn
+    (nothing backs the line meanwhile); a DECLINE with nothing outstanding freezes the undrawn line (nothing may be drawn on it any more);
     else none."""
     r = rules or ActionRules()
     if new_limit >= outstanding:
         if new_outcome == "DECLINE":
             return ("FREEZE_UNDRAWN",)
-        return ("REVIEW",) if new_outcome == "REFER" and outstanding > 0 else ()
+        # a REFER is reviewed whatever is drawn: with nothing outstanding its undrawn line stayed drawable unsaid
+        return ("REVIEW",) if new_outcome == "REFER" else ()
     out = ["FREEZE_UNDRAWN"]
     if new_maturity is not None and line_maturity is not None and new_maturity < line_maturity:
         out.append("SHORTEN_TERM")
@@ -335,7 +336,10 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     reasons = list(body.get("reasons", []))
     codes = list(item.reason_codes)
     if item.limit < old_limit and condition_fell and "CROP_CONDITION_DETERIORATED" not in codes:
-        reasons.insert(0, {"code": "CROP_CONDITION_DETERIORATED", "reduction": old_limit - item.limit,
+        # the change since the previous decision, not a step of the waterfall from the request (whose reductions
+        # sum to requested - limit; counted there too, they summed to twice the request on a cut to 0)
+        reasons.insert(0, {"code": "CROP_CONDITION_DETERIORATED", "reduction": 0,
+                           "since_previous": old_limit - item.limit,
                            "text": policy.text("CROP_CONDITION_DETERIORATED"), "principal": True})
         for i, r in enumerate(reasons):
             r["principal"] = i < 4

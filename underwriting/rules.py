@@ -278,14 +278,16 @@ def term_days(as_of: date, harvest: date | None, requested_days: int, marketing_
     """Term of the line in days (see the policy file, note 3).
 
     With an expected harvest date: the requested term, lengthened to the harvest and cut to
-    harvest + marketing window; without: the requested term. Never beyond ``max_term_days``,
-    never below 1.
+    harvest + marketing window (also when the harvest has passed); without: the requested term. Never beyond
+    ``max_term_days``, never below 1.
     """
     if harvest is None:
         t = requested_days
     else:
-        to_harvest = max(0, (harvest - as_of).days)
-        t = min(to_harvest + marketing_window_days, max(requested_days, to_harvest))
+        days = (harvest - as_of).days  # negative once the expected harvest has passed
+        # maturity no later than harvest + window: after the harvest a fresh window from the decision date extended
+        # the line (a re-underwriting 35 days after the harvest matured 95 days after it)
+        t = min(days + marketing_window_days, max(requested_days, days))
     return max(1, min(t, max_term_days))
 
 

@@ -172,3 +172,23 @@ def test_cli_fields_of_a_synthetic_county_carry_the_banner(world: dict[str, Any]
             assert r.exit_code == 0, r.stdout + r.stderr
         for page in out.iterdir():
             assert ("Synthetic demo data" in page.read_text()) is banner, page
+
+
+def test_report_alerts_name_the_decided_lines(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Alerts on lines granted without a Book entry showed no line in the report, while `monitor --store` names
+    them D-<application>: the report's alerts get the same lines."""
+    import pipelines.monitor as mon
+    from pipelines.report import build_report_data
+
+    seen: dict[str, Any] = {}
+    real = mon.season_alerts
+
+    def spy(*a: Any, **kw: Any) -> Any:
+        seen["book"] = kw.get("book")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(mon, "season_alerts", spy)
+    build_report_data(store=world["url"], fields=world["county"].fields(), series=world["county"].series("2009"),
+                      history=world["county"].series("2008"), params=AlertParams(min_band_fields=1))
+    lines = set(seen["book"]["line_id"].astype(str))
+    assert lines and all(x.startswith("D-A") for x in lines)  # the tiny county's approvals, no Book

@@ -132,8 +132,12 @@ def test_deterioration_reason_and_actions() -> None:
                      date(2009, 9, 15), ActionRules())
     assert new.kind == "reunderwrite" and new.supersedes == "Dprev"
     assert new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"
-    assert new.body["reasons"][0] == {"code": "CROP_CONDITION_DETERIORATED", "reduction": 3_000_000,
+    # the change since the previous decision, outside the waterfall: it was also counted as a reduction, so the
+    # reasons summed to more than requested - limit (twice the request on a cut to 0)
+    assert new.body["reasons"][0] == {"code": "CROP_CONDITION_DETERIORATED", "reduction": 0,
+                                      "since_previous": 3_000_000,
                                       "text": default_policy().text("CROP_CONDITION_DETERIORATED"), "principal": True}
+    assert sum(r["reduction"] for r in new.body["reasons"]) == 10  # the waterfall's own reductions only
     assert row["actions"] == "FREEZE_UNDRAWN,SHORTEN_TERM" and row["old_limit"] == 5_000_000
     assert row["new_reasons"].startswith("CROP_CONDITION_DETERIORATED")
     # value up, no alert: a lower limit is not blamed on the crop
@@ -150,8 +154,9 @@ def test_deterioration_reason_and_actions() -> None:
     # a REFER grants nothing until an analyst decides: its indicative limit covering the balance proposed nothing
     assert propose_actions(new_limit=5_000_000, outstanding=3_000_000, new_outcome="REFER", new_maturity=None,
                            line_maturity=None, high_alert=True) == ("REVIEW",)
+    # ... nor with nothing drawn (APPROVE 16,300 → REFER 0 proposed nothing; the undrawn line stayed drawable)
     assert propose_actions(new_limit=5_000_000, outstanding=0, new_outcome="REFER", new_maturity=None,
-                           line_maturity=None, high_alert=False) == ()
+                           line_maturity=None, high_alert=False) == ("REVIEW",)
     # a DECLINE of a line with nothing drawn proposed nothing: its undrawn limit stayed open to draw
     assert propose_actions(new_limit=0, outstanding=0, new_outcome="DECLINE", new_maturity=None,
                            line_maturity=None, high_alert=False) == ("FREEZE_UNDRAWN",)

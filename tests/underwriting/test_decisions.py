@@ -683,7 +683,8 @@ def test_a_line_re_decided_never_matures_later_than_it_does() -> None:
     late = date(2025, 11, 20)  # after the expected harvest (2025-10-15)
     free = run(application(requested_term_days=120), [feature_row("F1", as_of=late)],
                [valuation_row("F1", as_of=late)], as_of=late)
-    assert free.body["computation"]["maturity_date"] == "2026-01-19"  # 60-day window from the checkpoint
+    # harvest + the 60-day window (2025-12-14), not a fresh window from the checkpoint (2026-01-19, as it was)
+    assert free.body["computation"]["maturity_date"] == "2025-12-14"
     capped = run(application(requested_term_days=120, latest_maturity_date="2025-12-01"),
                  [feature_row("F1", as_of=late)], [valuation_row("F1", as_of=late)], as_of=late)
     c = capped.body["computation"]
@@ -693,7 +694,7 @@ def test_a_line_re_decided_never_matures_later_than_it_does() -> None:
     assert c["cash_flow_limit"] >= free.body["computation"]["cash_flow_limit"]
     early = run(application(requested_term_days=120, latest_maturity_date="2026-06-01"),
                 [feature_row("F1", as_of=late)], [valuation_row("F1", as_of=late)], as_of=late)
-    assert early.body["computation"]["maturity_date"] == "2026-01-19"
+    assert early.body["computation"]["maturity_date"] == "2025-12-14"
     from pipelines.explain import _term_basis
 
     assert _term_basis(json.loads(canonical_json(capped.body))).startswith("kept at the line's maturity: a re-underwriting")

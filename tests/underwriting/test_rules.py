@@ -115,6 +115,9 @@ def test_term_days() -> None:
     assert term_days(AS_OF, h, 400, 60, 548) == 152  # cut to harvest + marketing window
     assert term_days(AS_OF, h, 400, 60, 100) == 100  # product maximum
     assert term_days(AS_OF, None, 200, 60, 548) == 200
+    # after the harvest: still harvest + window (a fresh window from the date extended lines past it), at least 1
+    assert term_days(date(2025, 11, 20), h, 120, 60, 548) == 24  # 2025-12-14
+    assert term_days(date(2026, 1, 20), h, 120, 60, 548) == 1  # its window has passed too
 
 
 def test_outcome() -> None:
