@@ -14,12 +14,15 @@ from pipelines._cli_app import echo, parse_date, schedule_app, user_errors
 @schedule_app.command("show")
 @user_errors
 def show(
-    season: list[str] = typer.Option(None, "--season", help="Season(s) YYYY (default: this year and next)."),
+    season: list[str] = typer.Option(None, "--season", help="Season(s) YYYY (default: the checkpoints of the next "
+                                                            "twelve months, whatever season they belong to)."),
     region: str = typer.Option(None, "--region", help="Only this region."),
     today: str = typer.Option(None, "--today", help="Show checkpoints on or after this date (YYYY-MM-DD)."),
     calendar: Path = typer.Option(None, "--calendar", help="A season calendar CSV (default: the shipped one)."),
 ) -> None:
     """List the coming checkpoints per season, region and crop."""
+    import pandas as pd
+
     from pipelines.schedule import load_calendar, upcoming
 
     day = parse_date(today, "--today") or date.today()
@@ -29,13 +32,19 @@ def show(
     if bad:
         raise UserInputError(f"--season {bad[0]}: expected a year like 2024")
     # a season given twice is listed once
-    seasons = list(dict.fromkeys(str(x).strip() for x in season)) if season else [str(day.year), str(day.year + 1)]
-    if not season:  # this year and next, those that are season years
+    # default: the seasons whose checkpoints can fall in the next twelve months — the one after next too, whose
+    # winter wheat is sown next autumn (this year and next only left those checkpoints out)
+    seasons = list(dict.fromkeys(str(x).strip() for x in season)) if season else \
+        [str(day.year), str(day.year + 1), str(day.year + 2)]
+    if not season:  # those that are season years
         seasons = [s for s in seasons if SEASON_RE.match(s)]
         if not seasons:
             raise UserInputError(f"--today {day}: year {day.year} is not a season year (expected a year like 2024); "
                                  "check the date or give --season")
     up = upcoming(day, seasons, load_calendar(calendar), region)
+    if not season and len(up):  # in date order: next autumn's wheat of the season after next among the rest
+        up = up[up["date"] <= pd.Timestamp(day) + pd.DateOffset(years=1)].sort_values(
+            ["date", "season", "region", "crop"], kind="stable")
     if up.empty:
         echo("no coming checkpoints")
         return

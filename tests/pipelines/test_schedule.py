@@ -64,6 +64,12 @@ def test_cli_schedule_show() -> None:
     assert twice.exit_code == 0 and twice.stdout == r.stdout  # a season given twice was listed twice
     assert r.exit_code == 0, r.stderr
     assert "2024-07-20  2024    us-nebraska      maize         mid_season" in r.stdout
+    # by default the next twelve months: next autumn's winter wheat (the season after next) was left out
+    nxt = CliRunner().invoke(app, ["schedule", "show", "--region", "us-nebraska", "--today", "2026-12-01"])
+    assert nxt.exit_code == 0, nxt.stderr
+    assert "2027-09-01  2028    us-nebraska      winter_wheat  pre_season" in nxt.stdout
+    assert "2027-11-01  2028    us-nebraska      winter_wheat  emergence" in nxt.stdout
+    assert "2028-05-01" not in nxt.stdout and "2027-05-01  2027    us-nebraska      winter_wheat  mid_season" in nxt.stdout
     bad = CliRunner().invoke(app, ["schedule", "show", "--today", "July"])
     assert bad.exit_code == 2
     assert "expected a date YYYY-MM-DD" in bad.stderr
