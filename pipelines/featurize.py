@@ -542,7 +542,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
 LINEAGE_KEY = "agcredit.lineage"
 
 
-def lineage(res: FeaturizeResult, crop_model: str) -> dict[str, Any]:
+def lineage(res: FeaturizeResult, crop_model: str | None) -> dict[str, Any]:
     """What a FieldFeatures file was built from, as a decision's provenance names it: the crop model's description
     (``none`` without one), the imagery (:func:`pipelines.underwrite.portable_source`), the acquisition dates and the
     smoother's haze dates — so a decision made later from the file names these, not the models of its own day."""

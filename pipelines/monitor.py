@@ -333,17 +333,17 @@ def mismatch_cohort(obs: pd.DataFrame | SeasonTrajectories, fields: pd.DataFrame
 
 
 def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.ndarray, vals: np.ndarray,
-                           rise: float, cutoff: pd.Timestamp) -> pd.Timestamp:
-    """The day a NOT_PLANTED (no emerged observation up to the cutoff) was raised: the first acquisition date of
-    ``grid`` on or after the ``deadline`` whose latest clear observation of the field (``dates``, ``vals``) is not
-    a rising one (:func:`emerging`) — as `agcredit evaluate alerts` dates it —, else the cutoff. It was dated with
-    the date asked (the same alert moved with every query)."""
+                           rise: float) -> pd.Timestamp | None:
+    """The day a NOT_PLANTED is raised: the first acquisition date of ``grid`` (those before the field's first
+    emerged observation) on or after the ``deadline`` whose latest clear observation of the field (``dates``,
+    ``vals``, in date order) is not a rising one (:func:`emerging`); None without one. Monitor (which dated it with
+    the date asked: the same alert moved with every query) and `agcredit evaluate alerts` date it so."""
     cand = grid[grid >= deadline.to_datetime64()]
     if len(vals) and len(cand):
         rising = (vals - np.minimum.accumulate(vals)) >= rise
         last = np.searchsorted(dates, cand, side="right") - 1
         cand = cand[(last < 0) | ~rising[np.maximum(last, 0)]]
-    return pd.Timestamp(cand[0]) if len(cand) else cutoff
+    return pd.Timestamp(cand[0]) if len(cand) else None
 
 
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
@@ -417,7 +417,8 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         if emerge_by is not None and today_day >= emerge_by + p.grace_days \
                 and not (vals >= p.emerged).any() and not emerging(vals, p.np_rise):
             raised = first_not_planted_date(grid, start + pd.Timedelta(days=emerge_by + p.grace_days), dates, vals,
-                                            p.np_rise, cutoff)
+                                            p.np_rise)
+            raised = cutoff if raised is None else raised
             add(fid, season, "NOT_PLANTED", raised, {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
                                                       "max_ndvi": _r(vals.max()) if len(vals) else None,
                                                       "clear_obs": len(vals)})

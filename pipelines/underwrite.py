@@ -257,17 +257,14 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     vals, label = _valuations(feats, models, prices, currency, season, day, warnings)
     warnings.extend(later_prices(prices.to_frame(), vals, season, day))
     sha, artifact = _features_bytes(feats)  # written once the decisions are made
+    from pipelines.featurize import lineage
+
     provenance: dict[str, Any] = {
         "features_sha256": sha, "run": run or f"underwrite {season} {day.isoformat()}", "checkpoint": label,
-        "crop_model_version": models.crop_version,
+        # built here: what a features file written by this featurize would record; else the file's own lineage,
+        # never today's champion crop model
+        **(lineage(fr, models.crop_version) if fr is not None else lineage_provenance(features_lineage)),
     }
-    if fr is None:  # features built elsewhere: their own lineage, never today's champion crop model
-        provenance.update(lineage_provenance(features_lineage))
-    if fr is not None:
-        provenance.update(imagery_source=portable_source(fr.source), acquisition_dates=[d.isoformat() for d in fr.dates_used],
-                          families=dict(fr.families), smoother_hazy_dates=list(fr.hazy_dates))
-        if fr.haze_pinned:
-            provenance["smoother_haze_pinned"] = True
     provenance.update(extra_provenance or {})
     tick(2, 3, "decisions")
     items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, day, provenance=provenance,

@@ -60,6 +60,7 @@ from pipelines.monitor import (
     expected_bands,
     expected_emergence_days,
     expected_timing,
+    first_not_planted_date,
     mismatch_mask,
     not_planted_day,
     own_crop_obs,
@@ -280,12 +281,10 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
                        start: pd.Timestamp, dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
     """NOT_PLANTED on the first acquisition date past the deadline with no emerged observation yet."""
     emerged = obs[obs["ndvi"] >= params.emerged].groupby("field_id")["date"].min()
-    # the field's latest clear NDVI up to each date at least ``np_rise`` above its lowest so far: coming up
     o = obs.sort_values(["field_id", "date"], kind="stable")
-    rising = o[(o["ndvi"] - o.groupby("field_id")["ndvi"].cummin()) >= params.np_rise]
-    rise_dates = {str(f): g.to_numpy() for f, g in rising.groupby("field_id")["date"]}
-    next_obs = {str(f): g.to_numpy() for f, g in o.groupby("field_id")["date"]}
+    series = {str(f): (g["date"].to_numpy(), g["ndvi"].to_numpy(dtype=float)) for f, g in o.groupby("field_id")}
     grid = np.array(dates, dtype="datetime64[ns]")
+    none = (grid[:0], np.zeros(0))
     out: dict[tuple[str, str], dict[str, Any]] = {}
     banded = set(zip(exp.bands["region"].astype(str), exp.bands["crop"].astype(str), strict=True))
     for r in fields.itertuples(index=False):
@@ -293,21 +292,16 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
             if isinstance(r.crop, str) else None
         if e is None or (str(r.region), str(r.crop)) not in banded:
             continue
-        deadline = start + pd.Timedelta(days=e + params.grace_days)
         seen = emerged.get(str(r.field_id))
-        cand = grid[(grid >= deadline.to_datetime64())]
-        if seen is not None:
-            cand = cand[cand < pd.Timestamp(seen).to_datetime64()]
-        rd = rise_dates.get(str(r.field_id))
-        if rd is not None and len(cand):  # not while the latest clear observation is a rising one
-            od = next_obs[str(r.field_id)]
-            last = np.searchsorted(od, cand, side="right") - 1  # latest clear observation up to each date
-            last_date = np.where(last >= 0, od[np.maximum(last, 0)], np.datetime64("NaT"))
-            cand = cand[~np.isin(last_date, rd)]
-        if len(cand):
+        before = grid if seen is None else grid[grid < pd.Timestamp(seen).to_datetime64()]
+        # monitor's rule: not while the latest clear observation is a rising one (a late crop coming up)
+        od, ov = series.get(str(r.field_id), none)
+        first = first_not_planted_date(before, start + pd.Timedelta(days=e + params.grace_days), od, ov,
+                                       params.np_rise)
+        if first is not None:
             out[(str(r.field_id), "NOT_PLANTED")] = {
                 "field_id": str(r.field_id), "season": str(r.season), "alert": "NOT_PLANTED",
-                "severity": ALERT_TYPES["NOT_PLANTED"], "date": pd.Timestamp(cand[0]),
+                "severity": ALERT_TYPES["NOT_PLANTED"], "date": first,
                 "evidence": json.dumps({"expected_emergence_day": e, "grace_days": params.grace_days}, sort_keys=True)}
     return out
 

@@ -318,9 +318,10 @@ def test_a_history_valued_preseason_field_is_explained() -> None:
     assert "pre-season rule" not in plain
 
 
-def test_explain_shows_a_reunderwritings_proposed_actions(tmp_path: Path, model: YieldModel) -> None:
-    """A re-underwriting's proposed actions (FREEZE_UNDRAWN, REVIEW…) were only in the run's output and the body:
-    explain says them now, with the line, its balances and the change."""
+def _reunderwritten(tmp_path: Path, model: YieldModel, block: dict[str, Any]) -> tuple[str, str, Any]:
+    """A store with one synthetic decision and a re-underwriting record superseding it whose ``reunderwrite`` block
+    is ``block`` plus the line L7 and the decision's outcome and limit as the previous ones: (url, application id,
+    the decision item)."""
     from underwriting.records import DecisionItem
     from underwriting.store import DecisionStore
 
@@ -332,13 +333,21 @@ def test_explain_shows_a_reunderwritings_proposed_actions(tmp_path: Path, model:
         rec = st.latest(aid)
         assert rec is not None
         body = {**rec.body, "reunderwrite": {"line_id": "L7", "previous_outcome": rec.outcome,
-                                             "previous_limit": rec.limit, "outstanding": 12_345, "drawn": 12_000,
-                                             "line_maturity_date": "2025-12-01",
-                                             "proposed_actions": ["FREEZE_UNDRAWN", "REVIEW"], "alerts": ["F1:WATCH"]}}
+                                             "previous_limit": rec.limit, **block}}
         st.append([DecisionItem(idempotency_key="re-1", application_id=aid, farmer_token=rec.farmer_token,
                                 season=rec.season, as_of=rec.as_of, outcome=rec.outcome, limit=rec.limit,
                                 currency=rec.currency, reason_codes=tuple(rec.reason_codes), body=body,
                                 kind="reunderwrite", supersedes=rec.record_id)], operator="tester")
+    return url, aid, items[0]
+
+
+def test_explain_shows_a_reunderwritings_proposed_actions(tmp_path: Path, model: YieldModel) -> None:
+    """A re-underwriting's proposed actions (FREEZE_UNDRAWN, REVIEW…) were only in the run's output and the body:
+    explain says them now, with the line, its balances and the change."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {"outstanding": 12_345, "drawn": 12_000,
+                                                    "line_maturity_date": "2025-12-01",
+                                                    "proposed_actions": ["FREEZE_UNDRAWN", "REVIEW"],
+                                                    "alerts": ["F1:WATCH"]})
     text = explain(url, aid, model_loader=loader_for(model, [])).render()
     assert "Re-underwriting of line L7:" in text and "outstanding USD 123.45, drawn USD 120.00" in text
     assert "proposed actions: FREEZE_UNDRAWN, REVIEW; alerts: F1:WATCH" in text
@@ -348,24 +357,10 @@ def test_an_override_after_a_reunderwriting_is_not_credited_to_it(tmp_path: Path
     """An override copies the re-underwriting's body: explain printed "Re-underwriting of line L7: … -> <the
     override's limit>" with the re-underwriting's proposed actions, as if it had given that limit."""
     from underwriting.override import override
-    from underwriting.records import DecisionItem
-    from underwriting.store import DecisionStore
 
-    url = f"sqlite:///{tmp_path / 're.db'}"
-    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
-    items = underwrite_synthetic(url, model, feats, applications(feats, {"tok-00000": 900_000_000}))
-    aid = items[0].application_id
-    with DecisionStore(url) as st:
-        rec = st.latest(aid)
-        assert rec is not None
-        body = {**rec.body, "reunderwrite": {"line_id": "L7", "previous_outcome": rec.outcome,
-                                             "previous_limit": rec.limit, "outstanding": 12_345, "drawn": 12_000,
-                                             "proposed_actions": ["FREEZE_UNDRAWN"], "alerts": []}}
-        st.append([DecisionItem(idempotency_key="re-1", application_id=aid, farmer_token=rec.farmer_token,
-                                season=rec.season, as_of=rec.as_of, outcome=rec.outcome, limit=rec.limit,
-                                currency=rec.currency, reason_codes=tuple(rec.reason_codes), body=body,
-                                kind="reunderwrite", supersedes=rec.record_id)], operator="tester")
-    override(url, aid, format_minor(items[0].limit + 50_000, "USD").split(" ")[1], "checked on site", "ana")
+    url, aid, item = _reunderwritten(tmp_path, model, {"outstanding": 12_345, "drawn": 12_000,
+                                                       "proposed_actions": ["FREEZE_UNDRAWN"], "alerts": []})
+    override(url, aid, format_minor(item.limit + 50_000, "USD").split(" ")[1], "checked on site", "ana")
     text = explain(url, aid, model_loader=loader_for(model, [])).render()
     assert "Re-underwriting of line L7 before the override" in text and "Re-underwriting of line L7:" not in text
     assert "proposed actions: FREEZE_UNDRAWN" not in text
