@@ -88,17 +88,26 @@ class Profile:
     #: largest share of a decision's limit an analyst override may change without a second approver; None when
     #: the policy file does not set it (files written before it: CREDIT_POLICY.md's 20%, underwriting.override.LEGACY_APPROVAL_SHARE)
     override_approval_share: float | None = None
+    #: declared crop → (month_day, year_offset) of its own emergence checkpoint (a crop whose calendar differs from
+    #: the profile's, e.g. autumn-sown winter wheat); None when the policy file does not set it
+    emergence_by_crop: Mapping[str, tuple[str, int]] | None = None
 
-    def emergence_checkpoint(self, season: str) -> date:
-        """The date of season ``season`` by which every crop should have emerged."""
-        month, day = (int(p) for p in self.emergence_month_day.split("-"))
-        return date(int(season) + self.emergence_year_offset, month, day)
+    def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
+        """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
+        checkpoint where the profile names one, else the profile's."""
+        md, off = (self.emergence_by_crop or {}).get(crop or "", (self.emergence_month_day, self.emergence_year_offset))
+        month, day = (int(p) for p in md.split("-"))
+        return date(int(season) + off, month, day)
 
     def as_dict(self) -> dict[str, Any]:
         """The profile's parameters (money in minor units), for the decision body."""
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
-        if out["override_approval_share"] is None:  # a file without it: its bodies stay as they were
-            del out["override_approval_share"]
+        for key in ("override_approval_share", "emergence_by_crop"):
+            if out[key] is None:  # a file without it: its bodies stay as they were
+                del out[key]
+        if "emergence_by_crop" in out:
+            out["emergence_by_crop"] = {c: {"month_day": md, "year_offset": off}
+                                        for c, (md, off) in sorted(out["emergence_by_crop"].items())}
         out["evidence"] = dict(self.evidence.__dict__)
         return out
 
@@ -145,6 +154,7 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "marketing_window_days": ("int", 0, 730),
     "max_term_days": ("int", 1, 3650),
     "emergence_checkpoint": ("checkpoint", None, None),
+    "emergence_checkpoint_by_crop": ("crop_checkpoints", None, None),
     "high_yield_uncertainty": ("float", 0.0, 1.0),
     "evidence": ("evidence", None, None),
     "override_approval_share": ("float", 0.0, 1.0),
@@ -152,7 +162,7 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
 #: deciding as they did)
-_OPTIONAL_PROFILE_KEYS = ("override_approval_share",)
+_OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),
@@ -211,6 +221,9 @@ def _money(source: str, key: str, value: object, currency: str, low: float | Non
     return minor
 
 
+_CROP_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
 def is_calendar_day(month_day: str) -> bool:
     """Whether ``'MM-DD'`` is a day of every year (no 02-30, 04-31; no 02-29, missing three years in four)."""
     import datetime as _dt
@@ -254,6 +267,15 @@ def _profile(source: str, name: str, raw: object) -> Profile:
             vals[key] = _money(source, path, data[key], currency, low)
         elif kind == "checkpoint":
             vals["emergence_month_day"], vals["emergence_year_offset"] = _checkpoint(source, path, data[key])
+        elif kind == "crop_checkpoints":
+            crops = _mapping(source, path, data[key])
+            if not crops:
+                raise PolicyError(source=source, key=path, problem="expected at least one crop, found none")
+            for c in crops:
+                if not isinstance(c, str) or not _CROP_NAME.match(c):
+                    raise PolicyError(source=source, key=f"{path}.{c}",
+                                      problem=f"expected a crop name like 'winter_wheat', found {c!r}")
+            vals["emergence_by_crop"] = {c: _checkpoint(source, f"{path}.{c}", v) for c, v in crops.items()}
         elif kind == "evidence":
             ev = _mapping(source, path, data[key])
             _check_keys(source, f"{path}.", ev, list(_EVIDENCE_KEYS), list(_EVIDENCE_KEYS))

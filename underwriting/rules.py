@@ -211,7 +211,7 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
     """
     ev = profile.evidence
     stage = f.get("growth_stage")
-    pre = is_preseason(stage, as_of, profile.emergence_checkpoint(str(f["season"])))
+    pre = is_preseason(stage, as_of, profile.emergence_checkpoint(str(f["season"]), f.get("declared_crop")))
     in_scope = bool(v is not None and v.get("in_scope"))
     codes = evidence_codes(f, ev, imagery=not pre, in_scope=in_scope)
     declared = f.get("declared_area_ha")

@@ -498,7 +498,7 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     # another policy: the policy part differs for every application, and limits may move
     pol = tmp_path / "policy.yaml"
     text = (Path(__file__).resolve().parents[2] / "underwriting" / "policies" / "default.yaml").read_text()
-    pol.write_text(text.replace('version: "2026.12.1"', 'version: "2026.12.1-replay"'))
+    pol.write_text(text.replace('version: "2026.12.2"', 'version: "2026.12.2-replay"'))
     r = runner.invoke(app, ["audit", "replay", *common, "--policy", str(pol)], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 1 and f"0 identical, 0 reproduced, {n} differs" in r.stdout, r.stdout
     assert r.stdout.count("  differs: policy\n") == n

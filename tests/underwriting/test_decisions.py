@@ -247,6 +247,21 @@ def test_never_planted_field_excluded_after_emergence_checkpoint() -> None:
     assert "NOT_PLANTED" in item.reason_codes
 
 
+@pytest.mark.parametrize(("as_of", "wheat_code"), [(date(2025, 4, 30), None), (date(2025, 5, 1), "NOT_PLANTED")])
+def test_winter_wheat_has_its_own_emergence_checkpoint(as_of: date, wheat_code: str | None) -> None:
+    """us-operating: declared winter wheat with nothing emerged is pre-season only until spring green-up (05-01),
+    not until the profile's 06-30 (weeks before its harvest); a maize field not yet up on the same date stays pre-season."""
+    not_up = dict(planted_area_ha=0.0, growth_stage="not_sown", emergence_date=None, crop_type="fallow",
+                  crop_type_prob=0.9, declared_crop_prob=0.3, as_of=as_of, days_since_emergence=float("nan"))
+    feats = [feature_row("F1", **not_up), feature_row("F2", declared_crop="winter_wheat", declared_area_ha=10.0, **not_up)]
+    vals = [valuation_row("F1", as_of=as_of), valuation_row("F2", crop="winter_wheat", area=10.0, as_of=as_of)]
+    prices = pd.concat([prices_frame(), prices_frame(crop="winter_wheat")], ignore_index=True)
+    item = run(application(), feats, vals, prices=prices, as_of=as_of)
+    got = {f["field_id"]: f["exclusion_code"] for f in item.body["fields"]}
+    assert got == {"F1": None, "F2": wheat_code}
+    assert "PRESEASON_NO_IMAGERY" in item.reason_codes
+
+
 def test_failing_area_share_refers() -> None:
     bad = feature_row("F2", declared_area_ha=50.0, crop_type_prob=0.5)
     item = run(application(), [feature_row("F1"), bad], [valuation_row("F1"), valuation_row("F2")])

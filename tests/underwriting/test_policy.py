@@ -39,7 +39,7 @@ def test_three_profiles_load_with_the_reference_numbers() -> None:
         assert (ev.min_declared_crop_prob, ev.min_clear_pixels) == (0.20, 8)
         assert p.override_approval_share == 0.20 and p.as_dict()["override_approval_share"] == 0.20
     assert set(pol.reason_texts) == set(REASON_CODES)
-    assert len(pol.content_hash) == 64 and pol.version == "2026.12.1"
+    assert len(pol.content_hash) == 64 and pol.version == "2026.12.2"
 
 
 def test_content_hash_follows_parameters_not_layout(tmp_path: Path) -> None:
@@ -111,6 +111,11 @@ P = "profiles.us-operating"
     (f"{P}.emergence_checkpoint.month_day", "13-01", r"'profiles.us-operating.emergence_checkpoint.month_day': expected 'MM-DD' \(a day of every year\), found '13-01'"),
     (f"{P}.emergence_checkpoint.year_offset", 3, r"'profiles.us-operating.emergence_checkpoint.year_offset': .*found 3"),
     (f"{P}.emergence_checkpoint", "06-30", r"'profiles.us-operating.emergence_checkpoint': expected a mapping, found '06-30'"),
+    (f"{P}.emergence_checkpoint_by_crop", {}, r"'profiles.us-operating.emergence_checkpoint_by_crop': expected at least one crop, found none"),
+    (f"{P}.emergence_checkpoint_by_crop", {"Winter Wheat": {"month_day": "05-01", "year_offset": 0}},
+     r"'profiles.us-operating.emergence_checkpoint_by_crop.Winter Wheat': expected a crop name like 'winter_wheat'"),
+    (f"{P}.emergence_checkpoint_by_crop", {"winter_wheat": {"month_day": "05-01"}},
+     r"'profiles.us-operating.emergence_checkpoint_by_crop.winter_wheat.year_offset': missing"),
     (f"{P}.evidence.min_clear_obs", 2.5, r"'profiles.us-operating.evidence.min_clear_obs': expected an integer, found 2.5"),
     (f"{P}.evidence.max_overlap_fraction", -0.1, r"'profiles.us-operating.evidence.max_overlap_fraction': .*found -0.1"),
     (f"{P}.evidence.overlap", 0.1, r"'profiles.us-operating.evidence.overlap': unknown key"),
@@ -171,3 +176,13 @@ def test_profile_parameters_and_checkpoint() -> None:
     assert str(p.emergence_checkpoint("2025")) == "2025-08-31"
     d = p.as_dict()
     assert d["product_cap"] == 30_000_000 and d["evidence"]["min_clear_pixels"] == 8
+    assert "emergence_by_crop" not in d  # in-kcc names no crop of its own: its body is as before
+
+
+def test_crop_emergence_checkpoint() -> None:
+    """Autumn-sown winter wheat has its own checkpoint (spring green-up), every other crop the profile's."""
+    p = default_policy().profile("us-operating")
+    assert str(p.emergence_checkpoint("2018", "winter_wheat")) == "2018-05-01"
+    assert str(p.emergence_checkpoint("2018", "maize")) == str(p.emergence_checkpoint("2018")) == "2018-06-30"
+    assert str(p.emergence_checkpoint("2018", None)) == "2018-06-30"
+    assert p.as_dict()["emergence_by_crop"] == {"winter_wheat": {"month_day": "05-01", "year_offset": 0}}
