@@ -104,11 +104,14 @@ from pipelines._monitor_thermal import ThermalClock
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask",
-           "mismatch_cohort", "thermal_clock", "season_start_days"]
+           "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
 ALERT_COLUMNS = ["field_id", "season", "alert", "severity", "date", "evidence"]
+#: evidence items counted in days since the season start, which the evidence then names (``season_start``)
+DAY_OF_SEASON_KEYS = ("collapse_day", "expected_collapse_day_p25", "expected_emergence_day", "failure_before_day",
+                      "greenup_day")
 _NO_DATES = np.array([], dtype="datetime64[ns]")
 
 
@@ -382,6 +385,8 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
                          for f, g in known.groupby("field_id")} if len(known) else {})
 
     def add(fid: str, season: str, kind: str, when: pd.Timestamp, evidence: dict[str, Any]) -> None:
+        if any(k in evidence for k in DAY_OF_SEASON_KEYS):  # days counted from when: said, not left to know
+            evidence = evidence | {"season_start": str(start.date())}
         alerts.append({"field_id": fid, "season": season, "alert": kind, "severity": ALERT_TYPES[kind],
                        "date": when.normalize(), "evidence": json.dumps(evidence, sort_keys=True)})
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import pandas as pd
 from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
 from pipelines._svg import OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
+from pipelines.monitor import DAY_OF_SEASON_KEYS
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "build_report_data",
            "build_report_data_county"]
@@ -148,11 +149,20 @@ def _curve_for(data: ReportData, field_id: str) -> str:
 _EVIDENCE_LABELS = {"expected_p10": "expected P10", "expected_p50": "expected P50", "max_ndvi": "highest NDVI",
                     "clear_obs": "clear observations", "declared_crop_prob": "probability of the declared crop",
                     "crop_type": "crop seen", "crop_type_prob": "its probability", "cohort_ratio": "cohort ratio",
-                    "expected_emergence_day": "expected emergence by day", "grace_days": "grace days"}
+                    "expected_emergence_day": "expected emergence by day", "grace_days": "grace days",
+                    "collapse_day": "collapse on day", "greenup_day": "green-up on day",
+                    "expected_collapse_day_p25": "usual collapse from day", "failure_before_day": "failure before day"}
 
 
 def _num(v: Any) -> str:
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _season_start(v: Any) -> date | None:
+    try:
+        return date.fromisoformat(v) if isinstance(v, str) else None
+    except ValueError:
+        return None
 
 
 def evidence_text(evidence: Any) -> str:
@@ -172,11 +182,14 @@ def evidence_text(evidence: Any) -> str:
     if isinstance(dates, list) and isinstance(ndvi, list) and len(dates) == len(ndvi):
         del ev["dates"], ev["ndvi"]
         parts.append("NDVI " + ", ".join(f"{_num(v)} on {d}" for d, v in zip(dates, ndvi, strict=True)))
+    start = _season_start(ev.pop("season_start", None))
     for k in sorted(ev):
         v = ev[k]
         if v is None or v == []:
             continue
         text = ", ".join(_num(x) for x in v) if isinstance(v, list) else _num(v)
+        if start is not None and k in DAY_OF_SEASON_KEYS and isinstance(v, int | float) and np.isfinite(v):
+            text += f" ({(start + timedelta(days=round(v))).isoformat()})"  # the day of season as a date
         parts.append(f"{_EVIDENCE_LABELS.get(k, k.replace('_', ' '))} {text}")
     return "; ".join(parts)
 

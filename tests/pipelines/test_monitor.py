@@ -69,6 +69,11 @@ def test_alerts() -> None:
     assert ("bare", "NOT_PLANTED") in got
     assert ("mis", "CROP_MISMATCH") in got
     assert not any(f == "ok" for f, _ in got)
+    # evidence counted in days of season names the season's start (it gave "expected_emergence_day 60" alone)
+    ev = {k: json.loads(e) for k, e in zip(al["alert"], al["evidence"], strict=True)}
+    assert ev["NOT_PLANTED"]["season_start"] == str(START) and ev["NOT_PLANTED"]["expected_emergence_day"] == 60
+    assert ev["CROP_FAILURE"]["season_start"] == str(START) or "collapse_day" not in ev["CROP_FAILURE"]
+    assert "season_start" not in ev["WATCH"] and "season_start" not in ev["CROP_MISMATCH"]  # dates, no days
     # bare soil a little below a bare-soil band (before the crop greens up): no WATCH — it said nothing of the crop
     darker = np.where(days < 40, 0.10, healthy)
     soil = detect_alerts(clear_ndvi(_series("soil", "2024", days, darker)),

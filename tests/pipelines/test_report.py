@@ -15,7 +15,7 @@ import pytest
 from shapely.geometry import box
 
 from features.errors import UserInputError
-from pipelines.report import ReportData, latest_decisions, render_farmer, render_portfolio
+from pipelines.report import ReportData, evidence_text, latest_decisions, render_farmer, render_portfolio
 from tests.conftest import REPO, require
 
 ARTIFACTS = REPO / "test-artifacts"
@@ -346,3 +346,12 @@ def test_an_override_after_a_checkpoint_keeps_its_changes_and_drops_stale_action
     assert "USD 40,000.00" in a1 and "USD 60,000.00" in a1  # against the re-underwriting it replaced
     actions = html.split("<h2>Proposed actions")[1].split("<h2>")[0]
     assert "L-1" not in actions and "none" in actions
+
+
+def test_evidence_days_of_season_read_as_dates() -> None:
+    """Days of season in an alert's evidence are given with their date when the evidence names the season start."""
+    ev = {"expected_emergence_day": 60, "grace_days": 10, "max_ndvi": 0.2, "season_start": "2024-04-01"}
+    assert evidence_text(json.dumps(ev)) == ("expected emergence by day 60 (2024-05-31); grace days 10; "
+                                             "highest NDVI 0.2")
+    del ev["season_start"]  # records written before it: as they were
+    assert evidence_text(ev) == "expected emergence by day 60; grace days 10; highest NDVI 0.2"
