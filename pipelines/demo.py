@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -425,9 +427,13 @@ def replay_stage(county: Any, season: str, as_of: Any, featurized: Any, url: str
     def line(label: str, res: Any) -> str:
         c = res.counts()
         prov = ", ".join(res.provenance_counts())
+        # what differs, by part (a field's entry by its key), most frequent first: the run-level provenance alone
+        # would read as "reproduced"
+        parts = Counter(re.sub(r"^fields\[[^]]*\]\.", "fields: ", d) for r in res.rows for d in r.differs)
+        what = ", ".join(f"{k} ({v})" for k, v in sorted(parts.items(), key=lambda kv: (-kv[1], kv[0]))[:6])
         return (f"{label}: {len(res.rows)} decisions recomputed with {models_text(res.models)} — "
-                + ", ".join(f"{v} {k}" for k, v in c.items() if v) + (f" (run provenance differs: {prov})" if prov
-                                                                       else ""))
+                + ", ".join(f"{v} {k}" for k, v in c.items() if v) + (f"; parts that differ: {what}" if what else "")
+                + (f" (run provenance {'also ' if what else ''}differs: {prov})" if prov else ""))
 
     st.lines.append(line("the whole run, from its features", replay(apps, fields, season, as_of,
                                                                      featurized=featurized, **common)))
