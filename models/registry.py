@@ -208,6 +208,8 @@ def _client(*, create: bool) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the commands' output
     db = _sqlite_path(uri)
+    if db is not None and db.exists():
+        _check_is_store(db)
     if db is not None and not db.exists():
         if not create:
             raise RegistryError(problem=f"no model registry at {db}",
@@ -218,6 +220,27 @@ def _client(*, create: bool) -> MlflowClient:
 
         check(db)  # a store moved or copied from another folder would read and write that folder's artifacts
     return _open_client(uri)
+
+
+def _check_is_store(db: Path) -> None:
+    """Refuse an SQLite file holding another application's tables (the decision store named by mistake): MLflow would
+    create its own tables inside it. An empty file is a new store; a file that is not SQLite is MLflow's to report."""
+    from models._relocate import _connect, _tables
+
+    try:
+        con = _connect(db, read_only=True)
+        try:
+            tables = _tables(con)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return
+    if tables and "experiments" not in tables:
+        from features.errors import format_offenders
+
+        raise RegistryError(problem=f"{db} is not an MLflow model registry (it holds the tables "
+                                    f"{format_offenders(sorted(tables))})",
+                            fix="point MLFLOW_TRACKING_URI at the registry's store, e.g. sqlite:///mlruns/mlflow.db")
 
 
 def relocate_store(*, dry_run: bool = False) -> tuple[Path, dict[str, int]]:
