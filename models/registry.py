@@ -590,6 +590,25 @@ def model_cache(name: str, version: str, run_id: str) -> Path:
     return store_root() / ".cache" / name / f"{version}-{run_id}"
 
 
+def _download_model(name: str, version: str, cache: Path) -> None:
+    """Download a version's model into ``cache`` whole or not at all: into a folder beside it, renamed when complete
+    (a download killed midway leaves that folder only, never a copy that a later run would load)."""
+    import shutil
+
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.partial-", dir=cache.parent))
+    try:
+        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(tmp))
+        if cache.exists() and not any(cache.rglob(_FLAVOUR_FILE)):
+            shutil.rmtree(cache)  # a partial copy left by an earlier release
+        try:
+            os.replace(tmp, cache)
+        except OSError:  # another process completed the copy first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = None) -> Resolved:
     """Resolve ``NAME@alias`` to a concrete version and load it (call once per run; record the version). An
     ``alias`` of digits names a version itself (e.g. the version a decision record names, to replay it)."""
@@ -607,8 +626,7 @@ def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = 
     version = str(mv.version)
     cache = model_cache(name, version, str(mv.run_id))
     if not any(cache.rglob(_FLAVOUR_FILE)) if cache.exists() else True:
-        cache.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(cache))
+        _download_model(name, version, cache)
     model = _load_model_dir(_find_model_dir(cache), flavour)
     return Resolved(version=version, run_id=str(mv.run_id), model=model)
 

@@ -413,3 +413,28 @@ def test_another_applications_database_is_not_taken_for_a_registry(tmp_path: Pat
     con = sqlite3.connect(db)
     assert {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {"decisions"}
     con.close()
+
+
+def test_a_download_killed_midway_is_not_taken_for_the_model(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local copy of a version counted as complete once any file of it was there: a resolve killed while
+    downloading (its first file, ``agcredit_flavour.json``, written) left a copy every later run loaded, broken."""
+    import mlflow
+
+    from models import registry
+
+    registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    real = mlflow.artifacts.download_artifacts
+
+    def killed(*, artifact_uri: str, dst_path: str) -> str:
+        got = Path(real(artifact_uri=artifact_uri, dst_path=dst_path))
+        for p in got.rglob("*"):
+            if p.is_file() and p.name != "agcredit_flavour.json":
+                p.unlink()
+        raise KeyboardInterrupt  # the process ends here
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", killed)
+    with pytest.raises(KeyboardInterrupt):
+        registry.resolve("crop-type", "challenger")
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", real)
+    got = registry.resolve("crop-type", "challenger")
+    assert got.version == "1" and got.model.scale == 2.0
