@@ -208,6 +208,8 @@ def _client(*, create: bool) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the commands' output
     db = _sqlite_path(uri)
+    if db is not None and db.exists():
+        _check_is_store(db)
     if db is not None and not db.exists():
         if not create:
             raise RegistryError(problem=f"no model registry at {db}",
@@ -218,6 +220,27 @@ def _client(*, create: bool) -> MlflowClient:
 
         check(db)  # a store moved or copied from another folder would read and write that folder's artifacts
     return _open_client(uri)
+
+
+def _check_is_store(db: Path) -> None:
+    """Refuse an SQLite file holding another application's tables (the decision store named by mistake): MLflow would
+    create its own tables inside it. An empty file is a new store; a file that is not SQLite is MLflow's to report."""
+    from models._relocate import _connect, _tables
+
+    try:
+        con = _connect(db, read_only=True)
+        try:
+            tables = _tables(con)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return
+    if tables and "experiments" not in tables:
+        from features.errors import format_offenders
+
+        raise RegistryError(problem=f"{db} is not an MLflow model registry (it holds the tables "
+                                    f"{format_offenders(sorted(tables))})",
+                            fix="point MLFLOW_TRACKING_URI at the registry's store, e.g. sqlite:///mlruns/mlflow.db")
 
 
 def relocate_store(*, dry_run: bool = False) -> tuple[Path, dict[str, int]]:
@@ -567,6 +590,25 @@ def model_cache(name: str, version: str, run_id: str) -> Path:
     return store_root() / ".cache" / name / f"{version}-{run_id}"
 
 
+def _download_model(name: str, version: str, cache: Path) -> None:
+    """Download a version's model into ``cache`` whole or not at all: into a folder beside it, renamed when complete
+    (a download killed midway leaves that folder only, never a copy that a later run would load)."""
+    import shutil
+
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.partial-", dir=cache.parent))
+    try:
+        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(tmp))
+        if cache.exists() and not any(cache.rglob(_FLAVOUR_FILE)):
+            shutil.rmtree(cache)  # a partial copy left by an earlier release
+        try:
+            os.replace(tmp, cache)
+        except OSError:  # another process completed the copy first
+            pass
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = None) -> Resolved:
     """Resolve ``NAME@alias`` to a concrete version and load it (call once per run; record the version). An
     ``alias`` of digits names a version itself (e.g. the version a decision record names, to replay it)."""
@@ -584,8 +626,7 @@ def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = 
     version = str(mv.version)
     cache = model_cache(name, version, str(mv.run_id))
     if not any(cache.rglob(_FLAVOUR_FILE)) if cache.exists() else True:
-        cache.mkdir(parents=True, exist_ok=True)
-        mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(cache))
+        _download_model(name, version, cache)
     model = _load_model_dir(_find_model_dir(cache), flavour)
     return Resolved(version=version, run_id=str(mv.run_id), model=model)
 

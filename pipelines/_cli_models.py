@@ -19,6 +19,20 @@ def _fmt_metrics(metrics: dict[str, Any], limit: int | None = 8) -> str:
     return (txt or "none") + (f" (+{more} more)" if more > 0 else "")
 
 
+def refuse_personal_data(command: str, texts: dict[str, str | None]) -> None:
+    """Refuse option values holding personal data (phone, ID number, e-mail): they would be kept in the append-only
+    alias history (``--operator``, and ``--reason`` or ``--force-reason``)."""
+    from features.errors import UserInputError
+    from underwriting._pii_text import personal_data_kind
+
+    for item, text in texts.items():
+        kind = personal_data_kind(text) if text else None
+        if kind is not None:
+            fix = "give your staff ID" if item == "--operator" else "describe the reason without it"
+            raise UserInputError(f"{command} {item}: looks like personal data ({kind}); the alias history is "
+                                 f"permanent — {fix}")
+
+
 @models_app.command("list")
 @user_errors
 def list_cmd() -> None:
@@ -79,16 +93,9 @@ def promote_cmd(
     operator: str = typer.Option(None, "--operator", help="Operator ID (default: AGCREDIT_OPERATOR or the OS user)."),
 ) -> None:
     """Move the champion alias to VERSION (refused below its minimum metrics unless --force --reason)."""
-    from features.errors import UserInputError
     from models.registry import promote
-    from underwriting._pii_text import personal_data_kind
 
-    for item, text in (("--reason", reason), ("--operator", operator)):  # kept in the append-only alias history
-        kind = personal_data_kind(text) if text else None
-        if kind is not None:
-            fix = "describe the reason without it" if item == "--reason" else "give your staff ID"
-            raise UserInputError(f"models promote {item}: looks like personal data ({kind}); the alias history is "
-                                 f"permanent — {fix}")
+    refuse_personal_data("models promote", {"--reason": reason, "--operator": operator})
     r = promote(name, version, operator=operator, reason=reason, force=force)
     if r.get("unchanged"):
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")

@@ -45,8 +45,10 @@ def train_yield_cmd(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
 ) -> None:
     """Train the yield-value model on past seasons' reported yields, register it (MLflow) and promote it."""
+    from pipelines._cli_models import refuse_personal_data
     from pipelines.train_yield import train_yield_county, train_yield_files
 
+    refuse_personal_data("train yield", {"--force-reason": force_reason, "--operator": operator})
     if (county is None) == (features is None):
         raise UserInputError("give either --county DIR, or --features P with --reported R")
     if county is not None:

@@ -285,5 +285,16 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     if "region" not in raw.columns and "season_start" not in raw.columns:
         raise UserInputError(f"crop-type labels {labels_path}: expected a region or season_start column, found neither")
     labels = crop_labels(raw, label_column=label_column)
+    from features.fields import check_known_crops, normalise_crop
+
+    # the engine's crop names, as the field readers give them (a misspelt crop would become a class of its own)
+    check_known_crops(labels["crop"], source=Path(labels_path).name, column=label_column,
+                      rows=labels["field_id"] + "/" + labels["season"])
+    labels["crop"] = labels["crop"].map(normalise_crop).astype("str")
+    keys = labels[["field_id", "season"]].merge(series[["field_id", "season"]].drop_duplicates(), how="inner")
+    if keys.empty:  # a model on no imagery at all would be trained and registered
+        raise UserInputError(f"crop-type labels {labels_path}: none of its {len(labels)} field-seasons is in the "
+                             f"series {series_path} (labels e.g. "
+                             f"{format_offenders(list(labels['field_id'] + '/' + labels['season']))})")
     return train_crop_type(series, labels, checkpoints=checkpoints, synthetic=synthetic, register=register,
                            promote=promote, params=params)

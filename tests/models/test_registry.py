@@ -392,3 +392,49 @@ def test_the_moved_check_reads_any_folder_name_and_follows_symlinks(tmp_path: Pa
     assert registry.register(TinyModel(3.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
     assert moved_experiments(linked / "mlflow.db") == []
     assert registry.resolve("crop-type", "challenger").model.scale == 3.0
+
+
+def test_another_applications_database_is_not_taken_for_a_registry(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLFLOW_TRACKING_URI naming the decision store (or any SQLite file of another application) by mistake: MLflow
+    would create its ~25 tables inside it, and ``models list`` say "no registered models"."""
+    from models import registry
+
+    db = tmp_path / "agcredit-decisions.db"
+    con = sqlite3.connect(db)
+    con.execute("CREATE TABLE decisions (record_id TEXT)")
+    con.commit()
+    con.close()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
+    with pytest.raises(RegistryError, match=r"agcredit-decisions\.db is not an MLflow model registry .*decisions"):
+        registry.list_models()
+    with pytest.raises(RegistryError, match=r"is not an MLflow model registry"):
+        registry.register(TinyModel(1.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    con = sqlite3.connect(db)
+    assert {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {"decisions"}
+    con.close()
+
+
+def test_a_download_killed_midway_is_not_taken_for_the_model(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The local copy of a version counted as complete once any file of it was there: a resolve killed while
+    downloading (its first file, ``agcredit_flavour.json``, written) left a copy every later run loaded, broken."""
+    import mlflow
+
+    from models import registry
+
+    registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    real = mlflow.artifacts.download_artifacts
+
+    def killed(*, artifact_uri: str, dst_path: str) -> str:
+        got = Path(real(artifact_uri=artifact_uri, dst_path=dst_path))
+        for p in got.rglob("*"):
+            if p.is_file() and p.name != "agcredit_flavour.json":
+                p.unlink()
+        raise KeyboardInterrupt  # the process ends here
+
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", killed)
+    with pytest.raises(KeyboardInterrupt):
+        registry.resolve("crop-type", "challenger")
+    monkeypatch.setattr(mlflow.artifacts, "download_artifacts", real)
+    got = registry.resolve("crop-type", "challenger")
+    assert got.version == "1" and got.model.scale == 2.0

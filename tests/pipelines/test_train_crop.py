@@ -83,8 +83,10 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
         train_crop_type_county(county, seasons=["1999"])
 
 
-def test_cli_trains_from_tables_and_promotes(tmp_path: Path, registry: Path) -> None:
+def test_cli_trains_from_tables_and_promotes(tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from models.registry import resolve
+
+    monkeypatch.setenv("AGCREDIT_EXTRA_CROPS", "wheat")  # the tables' own crop name (the calendars': winter_wheat)
 
     series, labels = _make(seed=3)
     series.to_parquet(tmp_path / "series.parquet", index=False)
@@ -215,3 +217,27 @@ def test_governance_heldout_noise_transition_is_refitted_without_the_season() ->
     assert not np.allclose(p, clf.oof_proba_["end"][rows])
     y = clf.oof_index_["label"].to_numpy()[rows]
     assert res.metrics["ece_end"] == pytest.approx(expected_calibration_error(p, y), abs=1e-12)
+
+
+def test_cli_tables_with_unknown_crops_or_no_imagery_are_refused(tmp_path: Path, registry: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A misspelt crop in --labels became a class of its own ('maze'), and labels none of whose field-seasons are in
+    --series trained and registered a model on no imagery: both are one-line errors, nothing registered."""
+    monkeypatch.setenv("AGCREDIT_EXTRA_CROPS", "wheat")
+    series, labels = _make(seed=3)
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    train = labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"])
+    typo = train.copy()
+    typo.loc[typo.index[:7], "declared_crop"] = "maze"
+    typo.to_csv(tmp_path / "typo.csv", index=False)
+    train.assign(field_id="x" + train["field_id"]).to_csv(tmp_path / "other.csv", index=False)
+    runner = CliRunner()
+    r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
+                            "--labels", str(tmp_path / "typo.csv")])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert "declared_crop 'maze' not a known crop" in r.stderr and "AGCREDIT_EXTRA_CROPS" in r.stderr
+    r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
+                            "--labels", str(tmp_path / "other.csv")])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert f"none of its {len(train)} field-seasons is in the series" in r.stderr
+    assert not list(registry.rglob("mlflow.db"))

@@ -263,3 +263,15 @@ def test_train_yield_county_wires_features_history_and_labels(tiny_county_sh: Pa
     assert res.governance.data == "synthetic" and res.version == "1" and res.promoted == (not res.failures)
     assert any("no crop-type model used" in n for n in res.notes)
     assert "features_s" in res.timings and "register_s" in res.timings
+
+
+def test_cli_refuses_personal_data_for_the_alias_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--force-reason and --operator go into the permanent alias history, as `models promote --reason` does: a phone,
+    ID number or e-mail there is refused before anything is read or trained."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
+    for extra in (["--force-reason", "farmer asked, call +91-00000-18677"], ["--operator", "ann@bank.example"]):
+        r = CliRunner().invoke(app, ["train", "yield", "--features", str(tmp_path / "f.parquet"), "--reported",
+                                     str(tmp_path / "r.csv"), *extra])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"train yield {extra[0]}: looks like personal data" in r.stderr and extra[1] not in r.stderr
+    assert not (tmp_path / "reg").exists()

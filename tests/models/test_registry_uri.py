@@ -1,0 +1,19 @@
+"""Masking of registry URIs for messages (models._registry_uri.safe_uri)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models._registry_uri import safe_uri
+
+
+@pytest.mark.parametrize(("uri", "shown"), [
+    ("http://user:s3cret@127.0.0.1:5000", "http://user:***@127.0.0.1:5000"),
+    # an '@' inside the password (not percent-encoded): the authority ends at the last '@' before the path
+    ("http://user:p@ssw0rd@127.0.0.1:5000", "http://user:***@127.0.0.1:5000"),
+    ("postgresql://u:a@b@c@h:5432/db?password=x", "postgresql://u:***@h:5432/db?password=***"),
+    ("http://user:pw@host/path@x?q=a@b", "http://user:***@host/path@x?q=a@b"),
+    ("sqlite:////tmp/a@b/mlflow.db", "sqlite:////tmp/a@b/mlflow.db"),
+])
+def test_safe_uri_masks_the_whole_password(uri: str, shown: str) -> None:
+    assert safe_uri(uri) == shown
