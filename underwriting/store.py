@@ -339,8 +339,11 @@ class DecisionStore:
             elif version != SCHEMA_VERSION:
                 raise StoreError(url=self.shown_url,
                                  problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
-            elif self.dialect == "sqlite":
-                install_triggers(conn, self.dialect)
+            else:  # a writer never re-installs a dropped guard (that would erase the evidence `audit verify` reports)
+                guard = self._guard_problem(conn)
+                if guard is not None:
+                    raise StoreError(url=self.shown_url, problem=f"{guard}; nothing was written — run `agcredit "
+                                                                 "audit verify` and restore the guard first")
 
     def schema_version(self) -> str:
         with self._read() as conn:

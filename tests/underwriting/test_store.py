@@ -266,6 +266,17 @@ def test_a_cut_tail_and_a_dropped_guard_are_caught(store: DecisionStore) -> None
     assert store.verify(expect_head=store.verify().head_hash).ok
 
 
+def test_a_writer_does_not_reinstall_a_dropped_guard(store: DecisionStore) -> None:
+    """A record deleted once the guard was dropped: the next writer refuses (nothing written) instead of quietly
+    re-installing the guard — which erased the only evidence `audit verify` had of the cut (SQLite)."""
+    store.append(make_items(5), operator="op")
+    raw(store.url, *drop_guard(store), "DELETE FROM agc_decisions WHERE seq = 5")
+    with pytest.raises(StoreError, match="guard trigger.*missing or disabled.*nothing was written"):
+        DecisionStore(store.url)
+    res = verify_store(store.url)
+    assert (res.ok, res.count) == (False, 4) and "guard trigger" in str(res.problem)
+
+
 @pytest.mark.parametrize("value, problem", [("'abc'", "limit 'abc' is not a whole number"),
                                             ('"limit" + 0.4', "is not a whole number of minor units")])
 def test_a_value_of_the_wrong_type_is_caught_without_a_traceback(tmp_path: Path, value: str, problem: str) -> None:
