@@ -108,8 +108,10 @@ def safe_url(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", shown)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``: SQLite with BEGIN IMMEDIATE transactions and WAL, or PostgreSQL."""
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for ``url``: SQLite with BEGIN IMMEDIATE transactions and WAL, or PostgreSQL. ``read_only`` (a SQLite
+    file in a folder that cannot be written: a read-only mount, an auditor's copy) opens the file read-only without
+    the WAL's shared-memory file, which SQLite cannot create there (it said "unable to open database file")."""
     shown = safe_url(url)
     try:
         parsed = make_url(url)
@@ -125,8 +127,11 @@ def make_engine(url: str) -> Engine:
         raise StoreError(url=shown, problem=f"unsupported database '{backend}' (expected sqlite or postgresql)")
     try:
         if backend == "sqlite":
+            if read_only and parsed.database and parsed.database != ":memory:":
+                parsed = parsed.set(database=f"file:{parsed.database}").update_query_dict(
+                    {"mode": "ro", "immutable": "1", "uri": "true"})
             engine = create_engine(parsed, connect_args={"timeout": 60})
-            _sqlite_immediate(engine)
+            _sqlite_immediate(engine, read_only=read_only)
         else:
             engine = create_engine(parsed, pool_pre_ping=False, connect_args={"connect_timeout": 5})
     except (ArgumentError, NoSuchModuleError, ImportError) as e:
@@ -134,7 +139,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _sqlite_immediate(engine: Engine) -> None:
+def _sqlite_immediate(engine: Engine, read_only: bool = False) -> None:
     """pysqlite's own transaction handling off; every transaction is BEGIN IMMEDIATE (one writer at a time)."""
 
     @event.listens_for(engine, "connect")
@@ -142,8 +147,9 @@ def _sqlite_immediate(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 60000")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
+        if not read_only:  # switching to WAL writes the file
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")

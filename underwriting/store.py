@@ -91,6 +91,20 @@ def _require_sqlite_file(url: str, shown: str) -> None:
                                             "`agcredit underwrite` creates the store)")
 
 
+def _read_only_sqlite(url: str) -> bool:
+    """True for a SQLite URL whose database file is in a folder this process cannot write (a read-only mount, an
+    auditor's copy) and has no write-ahead log holding records yet to be copied into it (those need the log read)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return False
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" or parsed.query:
+        return False
+    path = Path(parsed.database)
+    wal = Path(f"{path}-wal")
+    return not os.access(path.parent, os.W_OK) and not (wal.is_file() and wal.stat().st_size > 0)
+
+
 def new_sqlite_file(url: str) -> Path | None:
     """For a SQLite URL whose database file does not exist yet (or is empty), its path; else None. A run that
     would create the store checks this path can be written and creates the file only when it has records to
@@ -276,7 +290,7 @@ class DecisionStore:
         self.shown_url = safe_url(self.url)
         if not create:
             _require_sqlite_file(self.url, self.shown_url)
-        self._engine = make_engine(self.url)
+        self._engine = make_engine(self.url, read_only=not create and _read_only_sqlite(self.url))
         self.dialect = self._engine.dialect.name
         #: test hook: called with the number of rows inserted so far (committed or not) after each insert
         self._on_insert: Callable[[int], None] | None = None

@@ -441,6 +441,32 @@ def test_two_concurrent_writers_keep_one_chain(store: DecisionStore, tmp_path: P
     assert store.verify().ok
 
 
+def test_a_store_in_a_read_only_folder_can_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An auditor's copy on a read-only mount: reading commands failed with "unable to open database file" (SQLite
+    could not create the WAL's shared-memory file beside it); they now read it and create nothing there, and a write
+    is refused in one line."""
+    folder = tmp_path / "ro"
+    url = f"sqlite:///{folder / 'd.db'}"
+    folder.mkdir()
+    with DecisionStore(url) as st:
+        st.append(make_items(4), operator="op")
+    assert sorted(p.name for p in folder.iterdir()) == ["d.db"]
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == folder and mode & os.W_OK
+                        else real_access(p, mode, *a, **k))  # root may write anywhere: the folder says it cannot
+    folder.chmod(0o555)
+    try:
+        res = verify_store(url)
+        assert (res.ok, res.count) == (True, 4)
+        with DecisionStore(url, create=False) as st:
+            assert len(st.records()) == 4
+            with pytest.raises(StoreError, match="readonly"):
+                st.append(make_items(1, start=9), operator="op")
+        assert sorted(p.name for p in folder.iterdir()) == ["d.db"]
+    finally:
+        folder.chmod(0o755)
+
+
 def test_schema_version_and_reopen(url: str) -> None:
     with DecisionStore(url) as s:
         assert s.schema_version() == "1"
