@@ -92,6 +92,9 @@ def install_triggers(conn: Any, dialect: str) -> None:
 
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+#: the same, up to the last ``@`` before the path: a password typed with an unencoded ``@`` is read by SQLAlchemy as
+#: ending at its first ``@`` (the rest would be shown as part of the host)
+_PASSWORD_TO_LAST_AT = re.compile(r"(://[^:/@]*:)[^?#]*@")
 #: secrets passed as query parameters (libpq reads ``?password=``)
 _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
 
@@ -103,6 +106,8 @@ def safe_url(url: str) -> str:
         shown = parsed.render_as_string(hide_password=True)
         if parsed.drivername.startswith("sqlite") and parsed.database and not parsed.query:
             shown = f"{parsed.drivername}:///{parsed.database}"  # the file path as typed, not percent-encoded
+        elif parsed.host and "@" in parsed.host:
+            shown = _PASSWORD_TO_LAST_AT.sub(r"\1***@", url)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown masked by regex instead
         shown = _PASSWORD.sub(r"\1***@", url)
     return _SECRET_QUERY.sub(r"\1***", shown)
@@ -125,6 +130,9 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise StoreError(url=shown, problem=f"unsupported database '{backend}' (expected sqlite or postgresql)")
+    if parsed.host and "@" in parsed.host:  # the server's error would name the "host": the password's end
+        raise StoreError(url=shown, problem="the host holds '@': percent-encode an '@' in the user name or password "
+                                            "(%40)")
     try:
         if backend == "sqlite":
             if read_only and parsed.database and parsed.database != ":memory:":

@@ -512,6 +512,12 @@ def test_store_path_shown_as_typed_and_passwords_masked(tmp_path: Path) -> None:
 
     assert safe_url("sqlite:///my decisions/a b.db") == "sqlite:///my decisions/a b.db"
     assert safe_url("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    # a password typed with an unencoded '@': SQLAlchemy ends it at the first '@', and its rest was shown as the host
+    # (and the server's "could not translate host name" error repeated it)
+    assert safe_url("postgresql://u:s3c@ret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    with pytest.raises(StoreError, match="percent-encode") as info:
+        DecisionStore("postgresql://u:s3c@ret@127.0.0.1:1/db")
+    assert "ret" not in str(info.value).replace("percent", "")
     missing = tmp_path / "no such folder" / "d.db"
     with pytest.raises(StoreError, match=re.escape(f"sqlite:///{missing}")):
         verify_store(f"sqlite:///{missing}")
