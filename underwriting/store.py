@@ -541,7 +541,8 @@ class DecisionStore:
             return VerifyResult(ok=False, count=count, problem=guard)
         if not seen_head:
             return VerifyResult(ok=False, count=count, problem=f"the head {expect_head} recorded earlier is not in the "
-                                                               "chain: records were removed from its end")
+                                                               "chain: records were removed from its end, or the last "
+                                                               "records rewritten")
         return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked))
 
     def _guard_problem(self, conn: Connection) -> str | None:

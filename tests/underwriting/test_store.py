@@ -266,6 +266,26 @@ def test_a_cut_tail_and_a_dropped_guard_are_caught(store: DecisionStore) -> None
     assert store.verify(expect_head=store.verify().head_hash).ok
 
 
+def test_a_rewritten_last_record_is_named_as_such_by_the_kept_head(store: DecisionStore) -> None:
+    """The newest record rewritten with consistent hashes (no next record to break): the head kept outside catches
+    it, and the message no longer says only that records were removed."""
+    from underwriting._store_schema import install_triggers, record_hash
+
+    store.append(make_items(4), operator="op")
+    before = store.verify()
+    rec = store.get(record_id_for("key-3"))
+    assert rec is not None and before.head_hash == rec.record_hash
+    row = {**rec.__dict__, "limit": 9_000_000, "reason_codes": ",".join(rec.reason_codes) or None}
+    raw(store.url, *drop_guard(store), f'UPDATE agc_decisions SET "limit" = 9000000, record_hash = '
+                                       f"'{record_hash(row)}' WHERE seq = {rec.seq}")
+    engine = sa.create_engine(store.url)
+    with engine.begin() as conn:
+        install_triggers(conn, store.dialect)
+    engine.dispose()
+    res = store.verify(expect_head=before.head_hash)
+    assert not res.ok and "removed from its end, or the last records rewritten" in str(res.problem)
+
+
 def test_a_writer_does_not_reinstall_a_dropped_guard(store: DecisionStore) -> None:
     """A record deleted once the guard was dropped: the next writer refuses (nothing written) instead of quietly
     re-installing the guard — which erased the only evidence `audit verify` had of the cut (SQLite)."""
