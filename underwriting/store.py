@@ -91,6 +91,17 @@ def _require_sqlite_file(url: str, shown: str) -> None:
                                             "`agcredit underwrite` creates the store)")
 
 
+def _sqlite_folder(url: str) -> Path | None:
+    """The folder of a SQLite URL's database file, else None."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).parent
+
+
 def _read_only_sqlite(url: str) -> bool:
     """True for a SQLite URL whose database file is in a folder this process cannot write (a read-only mount, an
     auditor's copy) and has no write-ahead log holding records yet to be copied into it (those need the log read)."""
@@ -311,7 +322,12 @@ class DecisionStore:
         return f"DecisionStore({self.shown_url!r})"
 
     def _error(self, e: BaseException) -> StoreError:
-        return StoreError(url=self.shown_url, problem=_one_line(e))
+        problem = _one_line(e)
+        folder = _sqlite_folder(self.url)
+        if folder is not None and not os.access(folder, os.W_OK) and ("unable to open" in problem
+                                                                       or "readonly" in problem):
+            problem += f" (its folder {folder} cannot be written: SQLite writes its journal beside the store)"
+        return StoreError(url=self.shown_url, problem=problem)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

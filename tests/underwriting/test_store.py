@@ -482,6 +482,11 @@ def test_a_store_in_a_read_only_folder_can_be_read(tmp_path: Path, monkeypatch: 
             assert len(st.records()) == 4
             with pytest.raises(StoreError, match="readonly"):
                 st.append(make_items(1, start=9), operator="op")
+            # a writer (underwrite) on a store there said only SQLite's "unable to open database file"
+            import sqlite3
+
+            problem = st._error(sqlite3.OperationalError("unable to open database file")).problem
+            assert f"its folder {folder} cannot be written" in problem
         assert sorted(p.name for p in folder.iterdir()) == ["d.db"]
     finally:
         folder.chmod(0o755)
