@@ -364,6 +364,10 @@ class DecisionStore:
             metadata.create_all(conn, checkfirst=True)
             version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
             if version is None:
+                if conn.scalar(select(func.count()).select_from(decisions)):  # not a new store: its version row was
+                    raise StoreError(url=self.shown_url, problem=(               # removed around the API
+                        "records but no schema version (agc_meta edited); nothing was written — run `agcredit "
+                        "audit verify` and restore it first"))
                 install_triggers(conn, self.dialect)
                 conn.execute(insert(meta), [{"key": "schema_version", "value": SCHEMA_VERSION}])
             elif version != SCHEMA_VERSION:

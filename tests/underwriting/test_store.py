@@ -295,6 +295,10 @@ def test_a_writer_does_not_reinstall_a_dropped_guard(store: DecisionStore) -> No
         DecisionStore(store.url)
     res = verify_store(store.url)
     assert (res.ok, res.count) == (False, 4) and "guard trigger" in str(res.problem)
+    raw(store.url, "DELETE FROM agc_meta WHERE key = 'schema_version'")  # the store then looked new: guard re-installed
+    with pytest.raises(StoreError, match="no schema version.*nothing was written"):
+        DecisionStore(store.url)
+    assert "guard trigger" in str(verify_store(store.url).problem)
 
 
 @pytest.mark.parametrize("value, problem", [("'abc'", "limit 'abc' is not a whole number"),
