@@ -33,7 +33,8 @@ from pipelines._cli_app import (
 def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP),
                expect_head: str | None = typer.Option(None, "--expect-head", help="A head hash printed by an earlier "
                                                       "verify (kept outside the database): BROKEN if it is no longer "
-                                                      "in the chain (records cut from its end).")) -> None:
+                                                      "in the chain (records cut from its end, or the last ones "
+                                                      "rewritten).")) -> None:
     """Walk the whole hash chain and check the append-only guard; print OK with the count and the head (keep it:
     `--expect-head` detects a cut tail later), or what is broken (exit 1)."""
     import re

@@ -92,6 +92,9 @@ def install_triggers(conn: Any, dialect: str) -> None:
 
 
 _PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+#: the same, up to the last ``@`` before the path: a password typed with an unencoded ``@`` is read by SQLAlchemy as
+#: ending at its first ``@`` (the rest would be shown as part of the host)
+_PASSWORD_TO_LAST_AT = re.compile(r"(://[^:/@]*:)[^?#]*@")
 #: secrets passed as query parameters (libpq reads ``?password=``)
 _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
 
@@ -103,13 +106,17 @@ def safe_url(url: str) -> str:
         shown = parsed.render_as_string(hide_password=True)
         if parsed.drivername.startswith("sqlite") and parsed.database and not parsed.query:
             shown = f"{parsed.drivername}:///{parsed.database}"  # the file path as typed, not percent-encoded
+        elif parsed.host and "@" in parsed.host:
+            shown = _PASSWORD_TO_LAST_AT.sub(r"\1***@", url)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown masked by regex instead
         shown = _PASSWORD.sub(r"\1***@", url)
     return _SECRET_QUERY.sub(r"\1***", shown)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for ``url``: SQLite with BEGIN IMMEDIATE transactions and WAL, or PostgreSQL."""
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine for ``url``: SQLite with BEGIN IMMEDIATE transactions and WAL, or PostgreSQL. ``read_only`` (a SQLite
+    file in a folder that cannot be written: a read-only mount, an auditor's copy) opens the file read-only without
+    the WAL's shared-memory file, which SQLite cannot create there (it said "unable to open database file")."""
     shown = safe_url(url)
     try:
         parsed = make_url(url)
@@ -123,10 +130,16 @@ def make_engine(url: str) -> Engine:
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
         raise StoreError(url=shown, problem=f"unsupported database '{backend}' (expected sqlite or postgresql)")
+    if parsed.host and "@" in parsed.host:  # the server's error would name the "host": the password's end
+        raise StoreError(url=shown, problem="the host holds '@': percent-encode an '@' in the user name or password "
+                                            "(%40)")
     try:
         if backend == "sqlite":
+            if read_only and parsed.database and parsed.database != ":memory:":
+                parsed = parsed.set(database=f"file:{parsed.database}").update_query_dict(
+                    {"mode": "ro", "immutable": "1", "uri": "true"})
             engine = create_engine(parsed, connect_args={"timeout": 60})
-            _sqlite_immediate(engine)
+            _sqlite_immediate(engine, read_only=read_only)
         else:
             engine = create_engine(parsed, pool_pre_ping=False, connect_args={"connect_timeout": 5})
     except (ArgumentError, NoSuchModuleError, ImportError) as e:
@@ -134,7 +147,7 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
-def _sqlite_immediate(engine: Engine) -> None:
+def _sqlite_immediate(engine: Engine, read_only: bool = False) -> None:
     """pysqlite's own transaction handling off; every transaction is BEGIN IMMEDIATE (one writer at a time)."""
 
     @event.listens_for(engine, "connect")
@@ -142,8 +155,9 @@ def _sqlite_immediate(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout = 60000")
-        cur.execute("PRAGMA journal_mode = WAL")
-        cur.execute("PRAGMA synchronous = NORMAL")
+        if not read_only:  # switching to WAL writes the file
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
         cur.close()
 
     @event.listens_for(engine, "begin")

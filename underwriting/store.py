@@ -91,6 +91,31 @@ def _require_sqlite_file(url: str, shown: str) -> None:
                                             "`agcredit underwrite` creates the store)")
 
 
+def _sqlite_folder(url: str) -> Path | None:
+    """The folder of a SQLite URL's database file, else None."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return Path(parsed.database).parent
+
+
+def _read_only_sqlite(url: str) -> bool:
+    """True for a SQLite URL whose database file is in a folder this process cannot write (a read-only mount, an
+    auditor's copy) and has no write-ahead log holding records yet to be copied into it (those need the log read)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return False
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" or parsed.query:
+        return False
+    path = Path(parsed.database)
+    wal = Path(f"{path}-wal")
+    return not os.access(path.parent, os.W_OK) and not (wal.is_file() and wal.stat().st_size > 0)
+
+
 def new_sqlite_file(url: str) -> Path | None:
     """For a SQLite URL whose database file does not exist yet (or is empty), its path; else None. A run that
     would create the store checks this path can be written and creates the file only when it has records to
@@ -276,7 +301,7 @@ class DecisionStore:
         self.shown_url = safe_url(self.url)
         if not create:
             _require_sqlite_file(self.url, self.shown_url)
-        self._engine = make_engine(self.url)
+        self._engine = make_engine(self.url, read_only=not create and _read_only_sqlite(self.url))
         self.dialect = self._engine.dialect.name
         #: test hook: called with the number of rows inserted so far (committed or not) after each insert
         self._on_insert: Callable[[int], None] | None = None
@@ -297,7 +322,12 @@ class DecisionStore:
         return f"DecisionStore({self.shown_url!r})"
 
     def _error(self, e: BaseException) -> StoreError:
-        return StoreError(url=self.shown_url, problem=_one_line(e))
+        problem = _one_line(e)
+        folder = _sqlite_folder(self.url)
+        if folder is not None and not os.access(folder, os.W_OK) and ("unable to open" in problem
+                                                                       or "readonly" in problem):
+            problem += f" (its folder {folder} cannot be written: SQLite writes its journal beside the store)"
+        return StoreError(url=self.shown_url, problem=problem)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
@@ -334,13 +364,20 @@ class DecisionStore:
             metadata.create_all(conn, checkfirst=True)
             version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
             if version is None:
+                if conn.scalar(select(func.count()).select_from(decisions)):  # not a new store: its version row was
+                    raise StoreError(url=self.shown_url, problem=(               # removed around the API
+                        "records but no schema version (agc_meta edited); nothing was written — run `agcredit "
+                        "audit verify` and restore it first"))
                 install_triggers(conn, self.dialect)
                 conn.execute(insert(meta), [{"key": "schema_version", "value": SCHEMA_VERSION}])
             elif version != SCHEMA_VERSION:
                 raise StoreError(url=self.shown_url,
                                  problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
-            elif self.dialect == "sqlite":
-                install_triggers(conn, self.dialect)
+            else:  # a writer never re-installs a dropped guard (that would erase the evidence `audit verify` reports)
+                guard = self._guard_problem(conn)
+                if guard is not None:
+                    raise StoreError(url=self.shown_url, problem=f"{guard}; nothing was written — run `agcredit "
+                                                                 "audit verify` and restore the guard first")
 
     def schema_version(self) -> str:
         with self._read() as conn:
@@ -524,7 +561,8 @@ class DecisionStore:
             return VerifyResult(ok=False, count=count, problem=guard)
         if not seen_head:
             return VerifyResult(ok=False, count=count, problem=f"the head {expect_head} recorded earlier is not in the "
-                                                               "chain: records were removed from its end")
+                                                               "chain: records were removed from its end, or the last "
+                                                               "records rewritten")
         return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked))
 
     def _guard_problem(self, conn: Connection) -> str | None:

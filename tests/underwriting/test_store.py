@@ -266,6 +266,41 @@ def test_a_cut_tail_and_a_dropped_guard_are_caught(store: DecisionStore) -> None
     assert store.verify(expect_head=store.verify().head_hash).ok
 
 
+def test_a_rewritten_last_record_is_named_as_such_by_the_kept_head(store: DecisionStore) -> None:
+    """The newest record rewritten with consistent hashes (no next record to break): the head kept outside catches
+    it, and the message no longer says only that records were removed."""
+    from underwriting._store_schema import install_triggers, record_hash
+
+    store.append(make_items(4), operator="op")
+    before = store.verify()
+    rec = store.get(record_id_for("key-3"))
+    assert rec is not None and before.head_hash == rec.record_hash
+    row = {**rec.__dict__, "limit": 9_000_000, "reason_codes": ",".join(rec.reason_codes) or None}
+    raw(store.url, *drop_guard(store), f'UPDATE agc_decisions SET "limit" = 9000000, record_hash = '
+                                       f"'{record_hash(row)}' WHERE seq = {rec.seq}")
+    engine = sa.create_engine(store.url)
+    with engine.begin() as conn:
+        install_triggers(conn, store.dialect)
+    engine.dispose()
+    res = store.verify(expect_head=before.head_hash)
+    assert not res.ok and "removed from its end, or the last records rewritten" in str(res.problem)
+
+
+def test_a_writer_does_not_reinstall_a_dropped_guard(store: DecisionStore) -> None:
+    """A record deleted once the guard was dropped: the next writer refuses (nothing written) instead of quietly
+    re-installing the guard — which erased the only evidence `audit verify` had of the cut (SQLite)."""
+    store.append(make_items(5), operator="op")
+    raw(store.url, *drop_guard(store), "DELETE FROM agc_decisions WHERE seq = 5")
+    with pytest.raises(StoreError, match="guard trigger.*missing or disabled.*nothing was written"):
+        DecisionStore(store.url)
+    res = verify_store(store.url)
+    assert (res.ok, res.count) == (False, 4) and "guard trigger" in str(res.problem)
+    raw(store.url, "DELETE FROM agc_meta WHERE key = 'schema_version'")  # the store then looked new: guard re-installed
+    with pytest.raises(StoreError, match="no schema version.*nothing was written"):
+        DecisionStore(store.url)
+    assert "guard trigger" in str(verify_store(store.url).problem)
+
+
 @pytest.mark.parametrize("value, problem", [("'abc'", "limit 'abc' is not a whole number"),
                                             ('"limit" + 0.4', "is not a whole number of minor units")])
 def test_a_value_of_the_wrong_type_is_caught_without_a_traceback(tmp_path: Path, value: str, problem: str) -> None:
@@ -430,6 +465,37 @@ def test_two_concurrent_writers_keep_one_chain(store: DecisionStore, tmp_path: P
     assert store.verify().ok
 
 
+def test_a_store_in_a_read_only_folder_can_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An auditor's copy on a read-only mount: reading commands failed with "unable to open database file" (SQLite
+    could not create the WAL's shared-memory file beside it); they now read it and create nothing there, and a write
+    is refused in one line."""
+    folder = tmp_path / "ro"
+    url = f"sqlite:///{folder / 'd.db'}"
+    folder.mkdir()
+    with DecisionStore(url) as st:
+        st.append(make_items(4), operator="op")
+    assert sorted(p.name for p in folder.iterdir()) == ["d.db"]
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == folder and mode & os.W_OK
+                        else real_access(p, mode, *a, **k))  # root may write anywhere: the folder says it cannot
+    folder.chmod(0o555)
+    try:
+        res = verify_store(url)
+        assert (res.ok, res.count) == (True, 4)
+        with DecisionStore(url, create=False) as st:
+            assert len(st.records()) == 4
+            with pytest.raises(StoreError, match="readonly"):
+                st.append(make_items(1, start=9), operator="op")
+            # a writer (underwrite) on a store there said only SQLite's "unable to open database file"
+            import sqlite3
+
+            problem = st._error(sqlite3.OperationalError("unable to open database file")).problem
+            assert f"its folder {folder} cannot be written" in problem
+        assert sorted(p.name for p in folder.iterdir()) == ["d.db"]
+    finally:
+        folder.chmod(0o755)
+
+
 def test_schema_version_and_reopen(url: str) -> None:
     with DecisionStore(url) as s:
         assert s.schema_version() == "1"
@@ -475,6 +541,12 @@ def test_store_path_shown_as_typed_and_passwords_masked(tmp_path: Path) -> None:
 
     assert safe_url("sqlite:///my decisions/a b.db") == "sqlite:///my decisions/a b.db"
     assert safe_url("postgresql://u:s3cret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    # a password typed with an unencoded '@': SQLAlchemy ends it at the first '@', and its rest was shown as the host
+    # (and the server's "could not translate host name" error repeated it)
+    assert safe_url("postgresql://u:s3c@ret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    with pytest.raises(StoreError, match="percent-encode") as info:
+        DecisionStore("postgresql://u:s3c@ret@127.0.0.1:1/db")
+    assert "ret" not in str(info.value).replace("percent", "")
     missing = tmp_path / "no such folder" / "d.db"
     with pytest.raises(StoreError, match=re.escape(f"sqlite:///{missing}")):
         verify_store(f"sqlite:///{missing}")
