@@ -209,4 +209,4 @@ def test_cli_fields_rejected_or_repaired_when_reading_are_said(world: dict[str, 
     r = CliRunner().invoke(app, ["report", "portfolio", "--fields", str(bad), "--store", world["url"],
                                  "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.stdout + r.stderr
-    assert f"warning: 1 field(s) rejected when reading fields.gpkg: {gone} (" in r.stderr
+    assert f"warning: 1 field(s) rejected when reading fields.gpkg: {gone}/2009 (" in r.stderr
