@@ -326,18 +326,23 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
 
 def _repair(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str], dict[str, str]]:
     geoms = gdf.geometry.to_numpy()
-    ids = gdf["field_id"].to_numpy(dtype=object)
+    ids = gdf["field_id"].astype(str).to_numpy(dtype=object)
+    if "season" in gdf.columns and gdf["season"].astype(str).nunique() > 1:  # a field of several seasons: which one
+        ids = ids + "/" + gdf["season"].astype(str).to_numpy(dtype=object)
     repaired: list[str] = []
     rejected: dict[str, str] = {}
+    drop = np.zeros(len(gdf), dtype=bool)  # by row: a bad polygon of one season dropped the field of every season
     new = geoms.copy()
     for i, g in enumerate(geoms):
         fid = str(ids[i])
         if g is None or g.is_empty:
             rejected[fid] = "empty or missing geometry"
+            drop[i] = True
             continue
         kind = g.geom_type
         if kind not in ("Polygon", "MultiPolygon"):
             rejected[fid] = f"not a polygon ({kind})"
+            drop[i] = True
             continue
         if not g.is_valid:
             fixed = shapely.make_valid(g)
@@ -346,14 +351,13 @@ def _repair(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str], dict[st
                 fixed = shapely.union_all(polys) if polys else shapely.Polygon()
             if fixed.is_empty or fixed.geom_type not in ("Polygon", "MultiPolygon") or fixed.area <= 0:
                 rejected[fid] = "invalid geometry that cannot be repaired into a polygon"
+                drop[i] = True
                 continue
             new[i] = fixed
             repaired.append(fid)
     out = gdf.copy()
     out["geometry"] = gpd.GeoSeries(new, index=gdf.index, crs=gdf.crs)
-    if rejected:
-        out = out[~out["field_id"].astype(str).isin(list(rejected))]
-    return out, repaired, rejected
+    return out[~drop], repaired, rejected
 
 
 def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: str | None = None,

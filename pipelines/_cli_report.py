@@ -33,7 +33,10 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     from features.fields import read_fields
     from features.series import build_series
 
-    f = read_fields(fields).fields
+    read = read_fields(fields)
+    f = read.fields
+    for w in read.notes():  # fields rejected when reading were left off the page unsaid
+        err(f"warning: {w}")
     s = season or max(f["season"].astype(str))
     series = history = None
     if day is not None:  # a future date refused as monitor refuses it, before any scene is read

@@ -14,7 +14,7 @@ import pandas as pd
 
 from features.contracts import check_season
 from features.errors import ContractError, UserInputError, file_rows, refuse_empty_cells
-from features.fields import check_known_crops
+from features.fields import check_known_crops, normalise_crop
 from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
 from models.errors import MoneyError
 from models.money import check_currency, to_minor
@@ -154,6 +154,8 @@ def _applications(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     _refuse_case_twins(df, "application_id", p.name)
     if "contract_crop" in df.columns:
         check_known_crops(df["contract_crop"], source=p.name, column="contract_crop", rows=df["application_id"])
+        # "Maize" is maize: the contract price applies only when it equals the valued crop's name
+        df["contract_crop"] = df["contract_crop"].map(normalise_crop).astype("str")
     for s in df["season"].unique():
         check_season(s, where=p.name)
     df = _money(df, APPLICATION_MONEY, p.name, "application_id")
@@ -180,6 +182,7 @@ def _book(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
     _refuse_case_twins(df, "line_id", p.name)
     check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"])
+    df["crop"] = df["crop"].map(normalise_crop).astype("str")  # "Cotton " is cotton, as in the fields
     df = _money(df, BOOK_MONEY, p.name, "line_id")
     for col in ("start_date", "maturity_date"):
         d = pd.to_datetime(df[col], errors="coerce", format="ISO8601")

@@ -87,6 +87,29 @@ _NAME_COLUMNS = ("farmer_name",)
 _NUMBER_COLUMNS = ("national_id", "farmer_id", "phone")
 
 
+def _refuse_misspelt_identifiers(table: pd.DataFrame, source: str, app_id: str) -> None:
+    """A column named like an identifier column but not exactly (``farmer_nmae``, ``Farmer Name``, ``phone_no``)
+    would be left unscreened, and a reason naming the farmer written into the permanent record: refused, naming
+    the column (names only, never its values)."""
+    import difflib
+
+    from underwriting.contracts import APPLICATIONS
+
+    def key(name: object) -> str:
+        return "".join(ch for ch in str(name).casefold() if ch.isalnum())
+
+    wanted = {key(c): c for c in (*_NAME_COLUMNS, *_NUMBER_COLUMNS)}
+    known = {*_NAME_COLUMNS, *_NUMBER_COLUMNS, "farmer_token", *(c.name for c in APPLICATIONS.columns)}
+    for col in table.columns:
+        if col in known:
+            continue
+        near = difflib.get_close_matches(key(col), list(wanted), n=1, cutoff=0.8)
+        if near and wanted[near[0]] not in table.columns:
+            raise OverrideError(application_id=app_id, problem=f"{source}: column '{col}' looks like "
+                                f"{wanted[near[0]]} misspelt: name it {wanted[near[0]]} so that the reason is "
+                                "screened against it")
+
+
 def _known_identifiers(applications: str | Path | pd.DataFrame, app_id: str) -> KnownIdentifiers:
     """The identifiers of ``app_id``'s farmer and of the other farmers in the applications table (raw, as
     ``underwrite`` reads it before tokenising)."""
@@ -96,6 +119,7 @@ def _known_identifiers(applications: str | Path | pd.DataFrame, app_id: str) -> 
 
     table = applications if isinstance(applications, pd.DataFrame) else read_table(applications)
     source = "the applications table" if isinstance(applications, pd.DataFrame) else Path(applications).name
+    _refuse_misspelt_identifiers(table, source, app_id)
     names = [c for c in _NAME_COLUMNS if c in table.columns]
     numbers = [c for c in _NUMBER_COLUMNS if c in table.columns]
     if "application_id" not in table.columns or not (names or numbers):

@@ -164,10 +164,18 @@ def read_series_table(path: str | Path, *, season: str | None = None, variable: 
     if bad_var.any():
         raise ContractError(table=src, column="variable", expected=f"one of {', '.join(VARIABLES)}",
                             found="other names", offenders=sorted(set(df.loc[bad_var, "variable"])))
+    # ISO only: a guessed format read day-first dates whose days are all <= 12 month-first, silently
+    raw = df["date"].astype("string") if df["date"].dtype.kind in "iu" else df["date"]  # 20190601 read as a number
     try:
-        df["date"] = pd.to_datetime(df["date"], utc=False).dt.tz_localize(None).dt.normalize()
-    except (ValueError, TypeError):
-        raise ContractError(table=src, column="date", expected="ISO dates", found="unparseable values") from None
+        when = pd.to_datetime(raw, utc=False, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError):  # offsets mixed with naive dates
+        raise ContractError(table=src, column="date", expected="ISO dates (YYYY-MM-DD)",
+                            found="unparseable values") from None
+    bad_date = when.isna()
+    if bad_date.any():
+        raise ContractError(table=src, column="date", expected="ISO dates (YYYY-MM-DD)", found="other values",
+                            offenders=list(dict.fromkeys(df.loc[bad_date, "field_id"] + "/" + df.loc[bad_date, "date"].astype(str))))
+    df["date"] = when.dt.tz_localize(None).dt.normalize()
     keys = df["field_id"].astype(str) + "/" + df["date"].dt.strftime("%Y-%m-%d") + "/" + df["variable"].astype(str)
     for c in _STATS:
         num = pd.to_numeric(df[c], errors="coerce")

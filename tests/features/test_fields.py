@@ -302,3 +302,15 @@ def test_a_geopackage_with_several_layers(tmp_path: Path) -> None:
         con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier) VALUES ('layer_styles', "
                     "'attributes', 'layer_styles')")
     assert len(read_fields(q).fields) == 3
+
+
+def test_a_bad_polygon_of_one_season_leaves_the_field_of_other_seasons() -> None:
+    # F0001's empty 2008 polygon dropped its valid 2009 field too (rejected by id): reports and county commands,
+    # which read every season, lost the current season's field without a word
+    gdf = pd.concat([_fields(2).assign(season="2008"), _fields(2).assign(season="2009")], ignore_index=True)
+    gdf = gpd.GeoDataFrame(gdf, geometry="geometry", crs=_fields(2).crs)
+    gdf.loc[0, "geometry"] = Polygon()
+    gdf.loc[3, "geometry"] = Point(0, 0)
+    res = validate_fields(gdf)
+    assert sorted(zip(res.fields["field_id"], res.fields["season"], strict=True)) == [("f0", "2009"), ("f1", "2008")]
+    assert res.rejected == {"f0/2008": "empty or missing geometry", "f1/2009": "not a polygon (Point)"}

@@ -177,3 +177,19 @@ def test_a_table_before_its_first_row_is_pre_season_not_an_error(tmp_path: Path)
                        end=dt.date(2019, 10, 1), variables=["NDVI"])
     assert res.series.empty and res.outside_fields == []
     assert res.warnings == ["2 field(s) with no row of the series table up to 2019-05-20 (their first rows are later)"]
+
+
+def test_day_first_dates_are_refused_not_read_month_first(tmp_path: Path) -> None:
+    # 01/06/2019 and 11/06/2019 (1 and 11 June, day first) were read as 6 January and 6 November, silently: a
+    # series of other dates, most of them outside the season window
+    df = _long().assign(date=["01/06/2019", "11/06/2019", "01/06/2019", "11/06/2019"])
+    df.to_csv(tmp_path / "dmy.csv", index=False)
+    with pytest.raises(ContractError, match=r"column 'date': expected ISO dates \(YYYY-MM-DD\).*a/01/06/2019"):
+        read_series_table(tmp_path / "dmy.csv")
+
+
+def test_dates_written_as_yyyymmdd_numbers_are_read_as_dates(tmp_path: Path) -> None:
+    df = _long().assign(date=[20190601, 20190611, 20190601, 20190611])
+    df.to_csv(tmp_path / "n.csv", index=False)
+    out = read_series_table(tmp_path / "n.csv")
+    assert sorted(set(out["date"])) == [pd.Timestamp("2019-06-01"), pd.Timestamp("2019-06-11")]

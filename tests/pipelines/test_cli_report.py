@@ -192,3 +192,21 @@ def test_report_alerts_name_the_decided_lines(world: dict[str, Any], monkeypatch
                       history=world["county"].series("2008"), params=AlertParams(min_band_fields=1))
     lines = set(seen["book"]["line_id"].astype(str))
     assert lines and all(x.startswith("D-A") for x in lines)  # the tiny county's approvals, no Book
+
+
+def test_cli_fields_rejected_or_repaired_when_reading_are_said(world: dict[str, Any], tmp_path: Path) -> None:
+    """`report portfolio --fields F` left a field with an empty geometry off the map and out of its count without a
+    word (features build, underwrite, value and series warn): a warning names it, as they do."""
+    import geopandas as gpd
+    import shapely
+
+    src = gpd.read_file(world["county"].path / "records" / "fields.gpkg")
+    row = src.index[src["season"].astype(str) == "2009"][0]
+    gone = str(src.loc[row, "field_id"])
+    src.loc[row, "geometry"] = shapely.Polygon()
+    bad = tmp_path / "fields.gpkg"
+    src.to_file(bad)
+    r = CliRunner().invoke(app, ["report", "portfolio", "--fields", str(bad), "--store", world["url"],
+                                 "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"warning: 1 field(s) rejected when reading fields.gpkg: {gone}/2009 (" in r.stderr

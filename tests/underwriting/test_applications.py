@@ -158,3 +158,27 @@ def test_a_given_farmer_token_holding_personal_data_is_refused(tmp_path: Path) -
     assert "Jane" not in str(e.value) and "712" not in str(e.value)
     p.write_text(header + "A3,CUST-000417,2025,USD,10000,120,0,0,0,0,0,0\n")
     assert read_applications(p)["farmer_token"].tolist() == ["CUST-000417"]
+
+
+def test_book_crops_are_spelled_as_the_engine_spells_them(tmp_path: Path) -> None:
+    """`Cotton ` and `Winter Wheat` passed the known-crop check but were kept as typed: the line missed its crop's
+    concentration exposure (valuations say `cotton`) and the per-crop re-underwriting checkpoints."""
+    p = tmp_path / "book.csv"
+    p.write_text("line_id,application_id,farmer_token,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
+                 "L1,A1,T1,USD,50000,0,0,2024-04-01,2024-12-15,Cotton ,us-nebraska\n"
+                 "L2,A2,T2,USD,50000,0,0,2024-04-01,2024-12-15,Winter Wheat,us-nebraska\n")
+    assert read_book(p)["crop"].tolist() == ["cotton", "winter_wheat"]
+
+
+def test_a_contract_crop_is_spelled_as_the_engine_spells_it(tmp_path: Path) -> None:
+    """`Maize` passed the known-crop check but was kept as typed: never equal to the valued crop `maize`, so the
+    firm contract price was silently not applied."""
+    df = pd.DataFrame({"application_id": ["A1", "A2"], "farmer_token": ["T1", "T2"], "season": ["2024"] * 2,
+                       "currency": ["USD"] * 2, "requested_amount": ["5000"] * 2, "requested_term_days": [200] * 2,
+                       "existing_debt": [0] * 2, "debt_due_this_cycle": [0] * 2, "other_income": [0] * 2,
+                       "living_costs": [0] * 2, "unfinanced_costs": [0] * 2, "prior_liens_on_crop": [0] * 2,
+                       "contract_crop": ["Maize ", None], "contract_price_per_t": ["200", None]})
+    p = tmp_path / "a.csv"
+    df.to_csv(p, index=False)
+    out = read_applications(p)
+    assert out.loc[0, "contract_crop"] == "maize" and pd.isna(out.loc[1, "contract_crop"])

@@ -256,3 +256,17 @@ def test_report_farmer_takes_an_application_id() -> None:
     assert _farmer_token_of(data, "A2") == "Fb"
     assert _farmer_token_of(data, "Fa") == "Fa"
     assert _farmer_token_of(data, "Fz") == "Fz"
+
+
+@pytest.mark.parametrize("column", ["farmer_nmae", "Farmer Name", "nationalid", "phone_no"])
+def test_cli_a_misspelt_identifier_column_is_refused_not_left_unscreened(url: str, applications: Path,
+                                                                        column: str) -> None:
+    # `farmer_nmae` was not screened: a reason naming the farmer was written into the permanent record
+    table = pd.read_csv(applications, dtype=str)
+    target = {"farmer_nmae": "farmer_name", "Farmer Name": "farmer_name", "nationalid": "national_id",
+              "phone_no": "phone"}[column]
+    table.rename(columns={target: column}).to_csv(applications, index=False)
+    code, out = _override(url, "A2009-00035", f"{OTHER_NAME} said so", "--applications", str(applications))
+    assert code == 2 and f"column '{column}' looks like {target} misspelt" in out, out
+    _no_secret(out)
+    assert _count(url) == 2
