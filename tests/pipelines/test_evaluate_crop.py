@@ -43,6 +43,11 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
     text = render_crop_type(r)
     assert "SYNTHETIC figures" in text and "baseline: declared crop" in text and "leave-one-season-out, end" in text
     assert "mean F1 per class: " in text
+    # the leave-one-season-out figures have their baseline beside them (they had none)
+    lb = r["loso"]["baseline_declared"]
+    now, past = r["baseline_declared"]["accuracy"], 2 * lb["mean_accuracy"] - r["baseline_declared"]["accuracy"]
+    assert 0.0 <= past <= 1.0 and lb["worst_accuracy"] == pytest.approx(min(now, past))
+    assert "leave-one-season-out, baseline declared crop: mean accuracy" in text
     cal = r["spatial_block"]["end"]["calibration"]
     assert cal["n_groups"] == r["spatial_block"]["n_conditions_tested"] and "held-out cond., end  conf" in text
     assert r["spatial_block"]["baseline_declared"]["n"] == r["spatial_block"]["end"]["n"]
