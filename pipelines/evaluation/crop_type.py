@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from features.errors import UserInputError
-from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.evaluation import json_ready, read_truth, synthetic_label
 
 __all__ = ["evaluate_crop_type_county", "render_crop_type"]
 
@@ -81,7 +81,7 @@ def _row(name: str, m: dict[str, Any]) -> str:
 def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     """The report as a text table (or JSON)."""
     if as_json:
-        return json.dumps(r, indent=1, sort_keys=True, default=str)
+        return json.dumps(json_ready(r), indent=1, sort_keys=True, default=str, allow_nan=False)
     data = r["data"]
     lines = [f"crop type on {r['county']} ({r['region']}) — {data.upper()} figures",
              f"  trained on declared crops of {', '.join(r['train_seasons'])}; tested on true crops of "
