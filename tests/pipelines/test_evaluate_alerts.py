@@ -276,3 +276,26 @@ def test_naive_baseline_precision_counts_the_events_its_recall_counts(synth: tup
     m, _, by_alert = score_alerts(naive, events, t, data, "2008")
     assert m["high_alerts"] == 4 and m["precision"] == 0.5 and m["recall"] == 0.4
     assert by_alert.set_index("alert").loc["NAIVE", "right"] == 2
+
+
+def test_cli_json_is_valid_json_when_an_event_kind_is_never_detected(synth: tuple[SeasonData, pd.DataFrame],
+                                                                     tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # an event kind no alert caught has no median delay (NaN), which --json wrote as a bare NaN: not JSON
+    data, truth = synth
+    root = _county(tmp_path, truth)
+    real = ev_mod.evaluate_alerts
+
+    def undetected(county: Any, **kwargs: Any) -> Any:
+        ev = real(county, data=data, crop_model=False, tune=False)
+        return replace(ev, by_event=ev.by_event.assign(detected=0, median_delay_obs=float("nan")))
+
+    monkeypatch.setattr(ev_mod, "evaluate_alerts", undetected)
+    r = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--json"])
+    assert r.exit_code == 0, r.stderr
+
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+
+    out = json.loads(r.stdout, parse_constant=refuse)
+    assert out["by_event"] and all(e["median_delay_obs"] is None for e in out["by_event"])
