@@ -177,6 +177,14 @@ def evaluate_crop_type(
         loso: dict[str, Any] = {"per_season": per}
         for k in points:
             loso[k] = loso_summary({s: per[s][k] for s in seasons})
+        # the baseline "the declared crop is the answer", season by season as the model is scored
+        base = {s: classification_metrics(lab.loc[lab["season"] == s, "true_crop"].astype(str),
+                                          lab.loc[lab["season"] == s, "declared_crop"].fillna("<none>").astype(str))
+                for s in seasons}
+        worst = min(seasons, key=lambda s: base[s]["accuracy"])
+        loso["baseline_declared"] = {"mean_accuracy": float(np.mean([base[s]["accuracy"] for s in seasons])),
+                                     "mean_macro_f1": float(np.mean([base[s]["macro_f1"] for s in seasons])),
+                                     "worst_season": worst, "worst_accuracy": base[worst]["accuracy"]}
         out["loso"] = loso
     return out
 

@@ -29,12 +29,13 @@ def alerts_cmd(
 ) -> None:
     """Precision, recall and delay (in clear observations after onset) of the early warnings, beside a naive
     baseline; figures labelled synthetic or real."""
+    from pipelines.evaluation import json_ready
     from pipelines.evaluation.alerts import evaluate_alerts, format_alert_evaluation
 
     ev = evaluate_alerts(county, season=season, tune=tune, crop_model=crop_model, cache_dir=cache, progress=err,
                          weather=weather, timing_unit=_timing(timing))
     if as_json:
-        echo(json.dumps(ev.to_dict(), sort_keys=True, default=str))
+        echo(json.dumps(json_ready(ev.to_dict()), sort_keys=True, default=str, allow_nan=False))
         return
     echo(format_alert_evaluation(ev))
 

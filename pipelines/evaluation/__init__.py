@@ -9,13 +9,15 @@ figures *synthetic* when ``county.json`` says so.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["read_truth", "synthetic_label", "is_synthetic"]
+__all__ = ["read_truth", "synthetic_label", "is_synthetic", "json_ready"]
 
 
 def is_synthetic(county: str | Path) -> bool:
@@ -42,3 +44,15 @@ def read_truth(county: str | Path, table: str = "fields") -> pd.DataFrame:
     if "field_id" in df.columns:
         df["field_id"] = df["field_id"].astype("str")
     return df
+
+
+def json_ready(obj: Any) -> Any:
+    """``obj`` with every non-finite float (a metric of an empty set) as None, so that ``--json`` is valid JSON
+    (``json.dumps`` writes a bare ``NaN``, which JSON parsers other than Python's refuse)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_ready(v) for v in obj]
+    return obj

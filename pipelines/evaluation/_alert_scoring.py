@@ -17,8 +17,10 @@ __all__ = ["HIGH_ALERTS", "CATCHES", "RIGHT_WHEN", "ADVERSE", "truth_events", "s
 HIGH_ALERTS = ("CROP_FAILURE", "NOT_PLANTED", "CROP_MISMATCH")
 CATCHES = {"failure": ("CROP_FAILURE", "NOT_PLANTED"), "never_planted": ("NOT_PLANTED",),
            "crop_mismatch": ("CROP_MISMATCH",)}
+#: the naive baseline's one alert stands for every high alert: right on the events it is scored as catching
+#: (recall), as the rules' alerts are — not on any adverse field (a drought or a partly planted field)
 RIGHT_WHEN = {"CROP_FAILURE": ("failure",), "NOT_PLANTED": ("never_planted", "failure"),
-              "CROP_MISMATCH": ("crop_mismatch", "never_planted")}
+              "CROP_MISMATCH": ("crop_mismatch", "never_planted"), "NAIVE": tuple(CATCHES)}
 ADVERSE = ("failure", "never_planted", "crop_mismatch", "partly_planted", "drought", "hail", "flood", "heat",
            "lodging")
 

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.errors import UserInputError
 from pipelines.evaluation import read_truth, synthetic_label
 
 __all__ = ["SIZE_CLASSES", "TARGETS", "evaluate_area", "area_metrics", "render_area"]
@@ -137,6 +138,9 @@ def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.da
     table["true_fraction"] = table["field_id"].map(truth["planted_fraction"]).astype("float64")
     table["events"] = table["field_id"].map(truth["events"]).astype("str")
     unknown = table["true_area_ha"].isna()
+    if unknown.all():
+        raise UserInputError(f"{Path(county) / 'truth' / 'fields.parquet'}: no truth row for the {len(table)} "
+                             f"field(s) of season {season} — nothing to evaluate")
     table = table[~unknown]
     out = {"county": str(county), "label": synthetic_label(county), "region": c.region, "season": season,
            "as_of": as_of.isoformat(), "calibrated_on": past, "params": dataclasses.asdict(params),

@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 
 from features.errors import UserInputError
-from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.evaluation import json_ready, read_truth, synthetic_label
 
 __all__ = ["evaluate_crop_type_county", "render_crop_type"]
 
@@ -81,7 +81,7 @@ def _row(name: str, m: dict[str, Any]) -> str:
 def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     """The report as a text table (or JSON)."""
     if as_json:
-        return json.dumps(r, indent=1, sort_keys=True, default=str)
+        return json.dumps(json_ready(r), indent=1, sort_keys=True, default=str, allow_nan=False)
     data = r["data"]
     lines = [f"crop type on {r['county']} ({r['region']}) — {data.upper()} figures",
              f"  trained on declared crops of {', '.join(r['train_seasons'])}; tested on true crops of "
@@ -133,6 +133,11 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
                             if "mean_rice_vs_other_accuracy" in lo else ""))
             if "mean_f1" in lo:
                 lines.append("    mean F1 per class: " + ", ".join(f"{c} {v:.3f}" for c, v in lo["mean_f1"].items()))
+        lb = r["loso"].get("baseline_declared")
+        if lb:
+            lines.append(f"  leave-one-season-out, baseline declared crop: mean accuracy {lb['mean_accuracy']:.3f}, mean "
+                         f"macro-F1 {lb['mean_macro_f1']:.3f}, worst season {lb['worst_season']} "
+                         f"{lb['worst_accuracy']:.3f}")
     end, base = r["current"]["end"], r["baseline_declared"]
     lines.append("  per-class recall / F1, current season end (baseline recall):")
     for c in sorted(set(end["recall"]) | set(end["f1"])):

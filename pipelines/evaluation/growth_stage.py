@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from features.errors import UserInputError
 from pipelines.evaluation import read_truth, synthetic_label
 
 __all__ = ["TARGETS", "date_metrics", "evaluate_growth_stage", "format_growth_evaluation", "stage_accuracy"]
@@ -208,13 +209,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
         res = series_of(s, as_of)
         return smooth_ndvi(res.series, c.fields(s), as_of, reference=res.reference)
 
-    # -- calibration on past seasons' declared dates (as `agcredit train crop-type --county` fits it) ------------
-    past = c.past_seasons[-calib_seasons:] if calib_seasons > 0 else []
-    calib = fit_county_phenology(c, past, n_seasons=calib_seasons, weather=thermal, series_of=series_of,
-                                 progress=lambda m: say(m.replace(" (phenology calibration)", " (calibration)")))
-    wx = c.weather() if thermal else None
-
-    # -- current season, as of mid-season and the end of the season -------------------------------
+    # -- the scored population (truth read first: a season without it is refused before any series is built) --
     cps = c.checkpoints(season)
     fields = c.fields(season)
     crops = pd.Series(fields["declared_crop"].astype(object).to_numpy(), index=fields["field_id"].astype(str))
@@ -223,6 +218,18 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     truth = truth[truth["field_id"].isin(crops.index)]
     dec = truth["field_id"].map(crops)
     scored = truth[truth["planted"].astype(bool) & (dec == truth["true_crop"]).to_numpy()]
+    if scored.empty:
+        raise UserInputError(f"{path / 'truth' / 'fields.parquet'}: no planted field of season {season} to score "
+                             f"({len(truth)} of its {len(fields)} field(s) have a truth row; scored: planted, declared "
+                             f"crop = true crop)")
+
+    # -- calibration on past seasons' declared dates (as `agcredit train crop-type --county` fits it) ------------
+    past = c.past_seasons[-calib_seasons:] if calib_seasons > 0 else []
+    calib = fit_county_phenology(c, past, n_seasons=calib_seasons, weather=thermal, series_of=series_of,
+                                 progress=lambda m: say(m.replace(" (phenology calibration)", " (calibration)")))
+    wx = c.weather() if thermal else None
+
+    # -- current season, as of mid-season and the end of the season -------------------------------
     cds = calendar_dates(cal, region, season)
     runs: dict[str, dict[str, pd.DataFrame]] = {}
     for cp in ("mid", "end"):

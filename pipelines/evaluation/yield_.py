@@ -55,6 +55,8 @@ RMSE_PCT_TARGET = 15.0
 COVERAGE_TARGET = (0.07, 0.13)
 #: a crop is major when it has at least this share of the scored field-seasons
 MAJOR_SHARE = 0.1
+#: leave-one-season-out needs a held-out season and at least two to train on (:func:`models.evaluation.evaluate_yield`)
+MIN_PAST_SEASONS = 3
 Progress = Callable[[int, int, str], None]
 
 
@@ -335,6 +337,10 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     if bad:
         raise UserInputError(f"{path}: held-out season(s) {format_offenders(bad)} are not past seasons of the "
                              f"county ({', '.join(c.past_seasons)})")
+    if len(c.past_seasons) < MIN_PAST_SEASONS:
+        raise UserInputError(f"{path}: evaluate yield holds out each past season and trains on the others: expected "
+                             f"at least {MIN_PAST_SEASONS} past seasons, found {len(c.past_seasons)}"
+                             f"{' (' + ', '.join(c.past_seasons) + ')' if c.past_seasons else ''}")
     if features is not None and fold_snapshot is not None:
         raise UserInputError("give features or a fold snapshot, not both")
     notes = []

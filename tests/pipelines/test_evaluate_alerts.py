@@ -260,3 +260,42 @@ def test_fast_replay_equals_exact_with_the_cohort_check(synth: tuple[SeasonData,
     off = replay_alerts(d2, "2008", exp, replace(p, mismatch_cohort_days=0), crop_probs=probs)
     assert 0 < len(mis[0]) < (off["alert"] == "CROP_MISMATCH").sum() == len(ids)  # some vetoed, not all
     assert all("cohort_ratio" in json.loads(e) for e in mis[0]["evidence"])
+
+
+def test_naive_baseline_precision_counts_the_events_its_recall_counts(synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    # the naive alert was scored "right" on any adverse field (drought, hail, partly planted...) while its recall and
+    # the rules' precision count failure / never planted / crop mismatch only: its precision was flattered
+    data, truth = synth
+    t = truth.copy()
+    t.loc[(t["season"] == "2008") & (t["field_id"] == "F010"), "events"] = "drought"
+    t.loc[(t["season"] == "2008") & (t["field_id"] == "F011"), "events"] = "partly_planted;hail"
+    exp = fit_expectations(data, SEASONS[:-1], AlertParams())
+    events = truth_events(t, data, "2008", exp, crop_mismatch=False)
+    naive = pd.DataFrame({"field_id": ["F000", "F003", "F010", "F011"], "alert": "NAIVE", "season": "2008",
+                          "date": pd.Timestamp("2008-08-01")})
+    m, _, by_alert = score_alerts(naive, events, t, data, "2008")
+    assert m["high_alerts"] == 4 and m["precision"] == 0.5 and m["recall"] == 0.4
+    assert by_alert.set_index("alert").loc["NAIVE", "right"] == 2
+
+
+def test_cli_json_is_valid_json_when_an_event_kind_is_never_detected(synth: tuple[SeasonData, pd.DataFrame],
+                                                                     tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # an event kind no alert caught has no median delay (NaN), which --json wrote as a bare NaN: not JSON
+    data, truth = synth
+    root = _county(tmp_path, truth)
+    real = ev_mod.evaluate_alerts
+
+    def undetected(county: Any, **kwargs: Any) -> Any:
+        ev = real(county, data=data, crop_model=False, tune=False)
+        return replace(ev, by_event=ev.by_event.assign(detected=0, median_delay_obs=float("nan")))
+
+    monkeypatch.setattr(ev_mod, "evaluate_alerts", undetected)
+    r = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--json"])
+    assert r.exit_code == 0, r.stderr
+
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+
+    out = json.loads(r.stdout, parse_constant=refuse)
+    assert out["by_event"] and all(e["median_delay_obs"] is None for e in out["by_event"])

@@ -100,3 +100,14 @@ def test_cli_county_without_truth(tiny_county_sh: Path, tmp_path: Path) -> None:
                                  "--cache", str(tmp_path / "cache")])
     assert r.exit_code == 2
     assert "truth" in r.stderr
+
+
+def test_cli_season_without_truth_rows(tiny_county_sh: Path, cache: Path, tmp_path: Path) -> None:
+    # a truth table without the evaluated season's rows printed empty tables and "all targets met", exit 0
+    c = tmp_path / "county"
+    shutil.copytree(tiny_county_sh, c)
+    t = pd.read_parquet(c / "truth" / "fields.parquet")
+    t[t["season"].astype(str) != "2009"].to_parquet(c / "truth" / "fields.parquet")
+    r = CliRunner().invoke(app, ["evaluate", "area", "--county", str(c), "--cache", str(cache)])
+    assert r.exit_code == 2 and "all targets met" not in r.stdout
+    assert "no truth row for the 12 field(s) of season 2009" in r.stderr and len(r.stderr.splitlines()) == 1

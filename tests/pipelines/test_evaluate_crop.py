@@ -43,6 +43,11 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
     text = render_crop_type(r)
     assert "SYNTHETIC figures" in text and "baseline: declared crop" in text and "leave-one-season-out, end" in text
     assert "mean F1 per class: " in text
+    # the leave-one-season-out figures have their baseline beside them (they had none)
+    lb = r["loso"]["baseline_declared"]
+    now, past = r["baseline_declared"]["accuracy"], 2 * lb["mean_accuracy"] - r["baseline_declared"]["accuracy"]
+    assert 0.0 <= past <= 1.0 and lb["worst_accuracy"] == pytest.approx(min(now, past))
+    assert "leave-one-season-out, baseline declared crop: mean accuracy" in text
     cal = r["spatial_block"]["end"]["calibration"]
     assert cal["n_groups"] == r["spatial_block"]["n_conditions_tested"] and "held-out cond., end  conf" in text
     assert r["spatial_block"]["baseline_declared"]["n"] == r["spatial_block"]["end"]["n"]
@@ -67,3 +72,17 @@ def test_cli_json_and_missing_truth(tiny_county_sh: Path, cache: Path, tmp_path:
     assert r.exit_code == 2 and "no truth table 'fields'" in r.stderr
     with pytest.raises(UserInputError, match="county folder not found"):
         evaluate_crop_type_county(tmp_path / "nowhere")
+
+
+def test_json_report_is_valid_json_when_a_tested_set_is_empty() -> None:
+    # an empty held-out set (no field of the held-out conditions in the tested season) has NaN metrics, which --json
+    # wrote as a bare NaN: not JSON (jq and strict parsers refuse it)
+    r = {"spatial_block": {"end": {"n": 0, "accuracy": float("nan"), "recall": {}, "ece": float("nan")}},
+         "loso": {"per_season": {"2008": {"end": {"f1": [1.0, float("inf")]}}}}}
+
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+
+    got = json.loads(render_crop_type(r, as_json=True), parse_constant=refuse)
+    assert got["spatial_block"]["end"] == {"n": 0, "accuracy": None, "recall": {}, "ece": None}
+    assert got["loso"]["per_season"]["2008"]["end"]["f1"] == [1.0, None]

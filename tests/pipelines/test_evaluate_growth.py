@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -103,3 +104,15 @@ def test_cli_missing_county(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["evaluate", "growth-stage", "--county", str(tmp_path / "nope")])
     assert r.exit_code == 2
     assert "county folder not found" in r.stderr
+
+
+def test_cli_season_without_truth_rows(tiny_county_sh: Path, tmp_path: Path) -> None:
+    # a truth table without the current season's rows gave a traceback (TypeError in _gap_around), exit 1
+    c = tmp_path / "county"
+    shutil.copytree(tiny_county_sh, c)
+    t = pd.read_parquet(c / "truth" / "fields.parquet")
+    t[t["season"].astype(str) != "2009"].to_parquet(c / "truth" / "fields.parquet")
+    r = CliRunner().invoke(app, ["evaluate", "growth-stage", "--county", str(c), "--quiet"])
+    assert r.exit_code == 2, r.stderr
+    assert "no planted field of season 2009 to score (0 of its 12 field(s) have a truth row" in r.stderr
+    assert len(r.stderr.splitlines()) == 1

@@ -193,6 +193,15 @@ def test_unknown_held_out_season_is_an_error(fast: Path) -> None:
         evaluate_yield_county(fast, seasons=["1999"], oracle=False)
 
 
+def test_too_few_past_seasons_is_a_one_line_error_before_featurizing(tiny_county_sh: Path) -> None:
+    # one past season (nothing to train on when it is held out): a traceback (ModelError) after a minute of
+    # featurizing before; now refused up front, exit 2
+    r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(tiny_county_sh), "-q"])
+    assert r.exit_code == 2 and r.exception is not None and isinstance(r.exception, SystemExit)
+    assert "expected at least 3 past seasons, found 1 (2008)" in r.stderr and len(r.stderr.splitlines()) == 1
+    assert not (tiny_county_sh / ".cache").exists()
+
+
 def test_features_given_are_used_instead_of_building_them(fast: Path, county: tuple[Path, dict],
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     _, feats = county
