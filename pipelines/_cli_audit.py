@@ -76,7 +76,7 @@ def replay_cmd(
     profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP),
     crop_model: str | None = typer.Option(None, "--crop-model", help="crop-type model: default the version the "
                                                                      "records name; an alias, a folder, or none"),
-    cache: Path | None = typer.Option(None, "--cache", help="cache folder for series and area"),
+    cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder for series and area"),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (when the yield model reads it)"),
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),

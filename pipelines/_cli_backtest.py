@@ -24,7 +24,7 @@ def backtest_cmd(
     naive_per_ha: str | None = typer.Option(None, "--naive-per-ha",
                                             help="Naive policy: amount per declared ha in major units "
                                                  "(default: the policy's own average)."),
-    cache: Path | None = typer.Option(None, "--cache", help="Series/area cache (default: <county>/.cache)."),
+    cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="Series/area cache (default: <county>/.cache)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON (summary, outcomes, lines)."),
     progress: bool = typer.Option(False, "--progress", help="Print each stage on stderr."),
 ) -> None:

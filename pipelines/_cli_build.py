@@ -34,7 +34,7 @@ def build_command(
     crop_model: str = typer.Option("champion", "--crop-model",
                                    help="crop-type model: champion (or another registry alias), a saved folder, "
                                         "or none"),
-    cache: Path | None = typer.Option(None, "--cache", help="cache folder (series and area; re-runs read only new "
+    cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder (series and area; re-runs read only new "
                                                             "scenes)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),

@@ -20,7 +20,7 @@ def train_crop_type_command(
     labels: Path | None = typer.Option(None, "--labels", help="labels table: field_id, season, declared_crop, "
                                                               "region or season_start"),
     label_column: str = typer.Option("declared_crop", "--label-column", help="crop column of --labels"),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="series cache (default: COUNTY/.cache)"),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", "--cache", help="series cache (default: COUNTY/.cache)"),
     promote: bool = typer.Option(True, "--promote/--no-promote", help="make it the champion if it meets "
                                                                       "its minimum metrics"),
     synthetic: bool = typer.Option(False, "--synthetic", help="with --series/--labels: the tables are synthetic "
@@ -63,7 +63,7 @@ def evaluate_crop_type_command(
     county: Path = typer.Option(..., "--county", help="county folder with truth/"),
     as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
     loso: bool = typer.Option(True, "--loso/--no-loso", help="also leave-one-season-out (slower)"),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="series cache (default: COUNTY/.cache)"),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", "--cache", help="series cache (default: COUNTY/.cache)"),
 ) -> None:
     """Crop type trained on past declared crops, tested on the current season's true crops."""
     from pipelines.evaluation.crop_type import evaluate_crop_type_county, render_crop_type

@@ -20,7 +20,7 @@ def alerts_cmd(
                                     help="Fit the production crop-type model on past seasons for CROP_MISMATCH, "
                                          "as `agcredit monitor` uses the champion (--no-crop-model: faster, "
                                          "CROP_MISMATCH left out)."),
-    cache: Path = typer.Option(None, "--cache", help="Series cache folder (default: <county>/.cache/series)."),
+    cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder (default: <county>/.cache/series)."),
     weather: Path = typer.Option(None, "--weather", help="Daily weather table (region,date,tmin_c,tmax_c,...; "
                                                         "default the county's weather/daily.csv), for --timing gdd."),
     timing: str = typer.Option("days", "--timing", help="days (default) or gdd: the collapse timing in calendar "

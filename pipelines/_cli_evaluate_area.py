@@ -18,7 +18,7 @@ def evaluate_area_command(
     county: Path = typer.Option(..., "--county", help="county folder (demo layout, with truth/)"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
     calib_seasons: int = typer.Option(3, "--calib-seasons", min=0, help="past seasons to calibrate on (0: defaults)"),
-    cache_dir: Path | None = typer.Option(None, "--cache", help="cache folder (default: the county's, "
+    cache_dir: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder (default: the county's, "
                                                                 "AGCREDIT_CACHE_DIR overrides)"),
 ) -> None:
     """Planted-area errors by field size, partly planted fields, county total and never-planted recall."""

@@ -17,7 +17,7 @@ __all__ = ["evaluate_growth_stage_command"]
 def evaluate_growth_stage_command(
     county: Path = typer.Option(..., "--county", help="county folder with truth/"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir",
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", "--cache",
                                           help="series cache (default: AGCREDIT_CACHE_DIR, else no cache)"),
     calib_seasons: int = typer.Option(3, "--calib-seasons", min=0,
                                       help="past seasons whose declared dates calibrate the thresholds"),

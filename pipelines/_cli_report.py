@@ -116,7 +116,7 @@ def portfolio_cmd(
     fields: Path = typer.Option(None, "--fields", help="Fields file (every season: past ones give the bands)."),
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
-    cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
+    cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
 ) -> None:
     """The portfolio page: map by outcome and alert, exposure, changes since the last checkpoint, alerts."""
     from features.atomic import check_writable
@@ -141,7 +141,7 @@ def farmer_cmd(
     fields: Path = typer.Option(None, "--fields", help="Fields file (every season: past ones give the bands)."),
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
-    cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
+    cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
 ) -> None:
     """A farmer's page: fields on a map, NDVI against the expected band, the decision and its computation."""
     from pipelines.report import render_farmer

@@ -119,7 +119,7 @@ def reunderwrite_cmd(
     policy: Path = typer.Option(None, "--policy", help="Policy file (default: the shipped one)."),
     profile: str = typer.Option(None, "--profile", help="Policy profile (default: the county's)."),
     operator: str = typer.Option(None, "--operator", help="Who runs it (recorded; default agcredit-reunderwrite)."),
-    cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
+    cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
     calendar: Path = typer.Option(None, "--calendar", help="With --due: a season calendar CSV."),
     weather: Path = typer.Option(None, "--weather", help="Without --county: daily weather CSV (a county folder's "
                                                          "weather/daily.csv is read by itself)."),
@@ -244,7 +244,7 @@ def monitor_cmd(
     crop_model: str = typer.Option("champion", "--crop-model", help="champion, a saved model folder, or none (its "
                                    "CROP_MISMATCH probabilities and alert thresholds; none: no CROP_MISMATCH, the "
                                    "rules' default thresholds)."),
-    cache: Path = typer.Option(None, "--cache", help="Series cache folder."),
+    cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the alerts as JSON lines."),
 ) -> None:
     """List the early-warning alerts of a season as of a date, with evidence and the affected lines."""

@@ -25,7 +25,7 @@ def series_command(
     as_of: str | None = typer.Option(None, "--as-of", help="read nothing acquired after this date"),
     start: str | None = typer.Option(None, "--start", help="window start (default: the region's season window)"),
     end: str | None = typer.Option(None, "--end", help="window end (default: the region's season window)"),
-    cache_dir: Path | None = typer.Option(None, "--cache-dir", help="per-scene cache (re-runs read only new scenes)"),
+    cache_dir: Path | None = typer.Option(None, "--cache-dir", "--cache", help="per-scene cache (re-runs read only new scenes)"),
     inward_buffer: bool = typer.Option(False, "--inward-buffer", help="shrink fields by half a pixel"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     scheduler: str | None = typer.Option(None, "--scheduler", help="run on this Dask cluster (tcp://HOST:8786)"),

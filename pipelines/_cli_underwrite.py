@@ -49,7 +49,7 @@ def underwrite_command(
     out: Path | None = typer.Option(None, "--out", help="also write the decisions (.csv or .parquet)"),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
     crop_model: str = typer.Option("champion", "--crop-model", help="crop-type model: champion, a folder, or none"),
-    cache: Path | None = typer.Option(None, "--cache", help="cache folder for series and area"),
+    cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder for series and area"),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): required when the yield model reads weather"),
     operator: str | None = typer.Option(None, "--operator", help="who runs this (recorded)"),

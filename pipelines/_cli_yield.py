@@ -37,7 +37,7 @@ def train_yield_cmd(
     crop_model: str = typer.Option("champion", "--crop-model", help="With --county: crop-type model for the features "
                                    "(champion if registered, a folder, or none)."),
     data: str = typer.Option("real", "--data", help="With --features: real or synthetic (the governance label)."),
-    cache: Path | None = typer.Option(None, "--cache", help="With --county: cache folder (default <county>/.cache)."),
+    cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="With --county: cache folder (default <county>/.cache)."),
     operator: str | None = typer.Option(None, "--operator", help="Who trains (default $AGCREDIT_OPERATOR or user)."),
     weather: Path | None = typer.Option(None, "--weather", help="Daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): the model also reads weather as of each date (default with "
@@ -77,7 +77,7 @@ def evaluate_yield_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of tables."),
     seasons: str | None = typer.Option(None, "--seasons", help="Held-out seasons, comma-separated (default: all past)."),
     no_oracle: bool = typer.Option(False, "--no-oracle", help="Skip the oracle (faster)."),
-    cache: Path | None = typer.Option(None, "--cache", help="Cache folder (default <county>/.cache)."),
+    cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="Cache folder (default <county>/.cache)."),
     features: str | None = typer.Option(None, "--features", help="Snapshot prefix P: read the past seasons' "
                                         "FieldFeatures from P-fold<SEASON>-end|mid.parquet (one set per held-out "
                                         "season, pipelines.evaluation.yield_.write_fold_snapshot) or else from "
