@@ -16,6 +16,7 @@ Checkpoints of a season: ``"end"`` is the end of the season's imagery window
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import date
 from pathlib import Path
@@ -25,6 +26,8 @@ import pandas as pd
 
 from features.contracts import check_season
 from features.errors import UserInputError
+
+_log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -91,6 +94,8 @@ class County:
         env = os.environ.get("AGCREDIT_CACHE_DIR")
         self.cache_dir: Path = Path(cache_dir) if cache_dir is not None else (Path(env) if env else self.path / ".cache")
         self._fields: dict[str | None, gpd.GeoDataFrame] = {}
+        #: warnings of reading the fields file (rejected or repaired fields…), each logged once
+        self.field_notes: list[str] = []
 
     def __repr__(self) -> str:
         return f"County({str(self.path)!r}, region={self.region!r}, current_season={self.current_season!r})"
@@ -109,7 +114,12 @@ class County:
 
         key = None if season is None else check_season(season)
         if key not in self._fields:
-            self._fields[key] = read_fields(self.record_path("fields.gpkg"), season=key).fields
+            read = read_fields(self.record_path("fields.gpkg"), season=key)
+            for note in read.notes():  # a rejected field left out of monitor, reunderwrite, report… unsaid
+                if note not in self.field_notes:
+                    self.field_notes.append(note)
+                    _log.warning("county %s: %s", self.path.name, note)
+            self._fields[key] = read.fields
         return self._fields[key].copy()
 
     def history(self) -> pd.DataFrame:

@@ -148,3 +148,28 @@ def test_a_phone_typed_into_the_history_is_not_echoed(tiny_county_sh: Path, tmp_
             County(c).history()
         assert "18677" not in str(e.value)
         assert (first if col == "sowing_date" else "line 2") in str(e.value)
+
+
+def test_fields_rejected_when_reading_are_logged(tiny_county_sh: Path, tmp_path: Path,
+                                                 caplog: pytest.LogCaptureFixture) -> None:
+    """A field the reader rejects (here one season's empty polygon) was left out of monitor, reunderwrite and
+    report --county without a word; it is logged once, and the field's other seasons are kept."""
+    import geopandas as gpd
+
+    root = tmp_path / "c"
+    shutil.copytree(tiny_county_sh, root)
+    p = root / "records" / "fields.gpkg"
+    g = gpd.read_file(p)
+    fid = str(g["field_id"].iloc[0])
+    past = (g["field_id"] == fid) & (g["season"].astype(str) != str(g["season"].astype(str).max()))
+    assert past.sum() == 1
+    g.loc[past, "geometry"] = None
+    g.to_file(p, driver="GPKG")
+    c = County(root, cache_dir=tmp_path / "cache")
+    with caplog.at_level("WARNING", logger="pipelines.county"):
+        every = c.fields()
+        c.fields()  # cached: not said twice
+        current = c.fields(c.current_season)
+    said = [r.getMessage() for r in caplog.records if fid in r.getMessage()]
+    assert len(said) == 1 and "rejected" in said[0], said
+    assert fid in set(current["field_id"]) and (every["field_id"] == fid).sum() == 1
