@@ -35,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -140,6 +141,16 @@ class AlertEvaluation:
 
 # --- data ------------------------------------------------------------------------------------------------
 
+def _check_season(season: str, seasons: Sequence[str]) -> list[str]:
+    """The past seasons of ``season``: at least two, or a one-line error."""
+    if season not in seasons:
+        raise UserInputError(f"evaluate alerts: season {season} is not one of the county's ({', '.join(seasons)})")
+    past = [s for s in seasons if s < season]
+    if len(past) < 2:
+        raise UserInputError(f"evaluate alerts: season {season} needs at least 2 past seasons, found {len(past)}")
+    return past
+
+
 def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None, variables: Sequence[str] = ("NDVI",),
                      progress: Callable[[str], None] | None = None, crop_series: bool = False,
                      weather: str | Path | None = None) -> SeasonData:
@@ -161,7 +172,8 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
     meta = json.loads(meta_p.read_text())
     region, seasons, current = str(meta["region"]), [str(s) for s in meta["seasons"]], str(meta["current_season"])
     fields = read_fields(root / "records" / "fields.gpkg").fields
-    cache = Path(cache_dir) if cache_dir is not None else root / ".cache" / "series"
+    env = os.environ.get("AGCREDIT_CACHE_DIR")  # the default as every other command's (County.cache_dir)
+    cache = Path(cache_dir) if cache_dir is not None else (Path(env) if env else root / ".cache") / "series"
     frames, crop_frames = [], []
     for s in seasons:
         fs = fields[fields["season"].astype(str) == s]
@@ -509,14 +521,15 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     params' ``timing_unit`` when ``params`` are given).
     """
     truth = read_truth(county)
+    if data is None:  # the season checked before every season's series is built (minutes on a large county)
+        meta_p = Path(county) / "county.json"
+        if meta_p.is_file():
+            meta = json.loads(meta_p.read_text())
+            _check_season(str(season or meta["current_season"]), [str(s) for s in meta["seasons"]])
     data = data or load_season_data(county, cache_dir=cache_dir, progress=progress, crop_series=crop_model,
                                     weather=weather)
     season = str(season or data.current)
-    if season not in data.seasons:
-        raise UserInputError(f"evaluate alerts: season {season} is not one of the county's ({', '.join(data.seasons)})")
-    past = [s for s in data.seasons if s < season]
-    if len(past) < 2:
-        raise UserInputError(f"evaluate alerts: season {season} needs at least 2 past seasons, found {len(past)}")
+    past = _check_season(season, data.seasons)
     notes = []
     tuned_on: list[str] = []
     if params is None and tune and len(past) >= 2 + n_tune_seasons:

@@ -172,6 +172,14 @@ def test_evaluate_and_cli(synth: tuple[SeasonData, pd.DataFrame], tmp_path: Path
     bad = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--season", "2006"])
     assert bad.exit_code == 2 and "needs at least 2 past seasons" in bad.stderr
 
+    def no_load(county: Any, **kwargs: Any) -> SeasonData:
+        raise AssertionError("every season's series built before the season was checked")
+
+    monkeypatch.setattr(ev_mod, "load_season_data", no_load)  # refused before any series is built
+    for season, why in (("2006", "needs at least 2 past seasons"), ("1999", "is not one of the county's")):
+        bad = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--season", season])
+        assert bad.exit_code == 2 and why in bad.stderr, bad.stderr
+
 
 def test_tuning_prefers_the_earlier_not_planted_when_records_cannot_tell(
         synth: tuple[SeasonData, pd.DataFrame]) -> None:
