@@ -307,6 +307,10 @@ class CropTypeClassifier:
                                         "label": y, "kept": keep_rows})
         self.noise_transition_: list[list[float]] | None = None
         self.declaration_transition_: list[list[float]] | None = None
+        if self.calibration != "none" and folds.max() > 0 and not keep_rows.any():
+            # it failed inside the calibration ("expected scores (n, k) and n labels, found (0, 3)")
+            raise UserInputError(f"crop type labels: {len(lab)} labelled field-season(s) are too few to train and "
+                                 "calibrate a model (none is left once the labels are cleaned)")
         aug = gap_copies(self, series, lab, keep_rows, label_column, ckpts, cache)
         oofs: dict[str, np.ndarray] = {}
         ok = keep_rows

@@ -241,3 +241,10 @@ def test_cli_tables_with_unknown_crops_or_no_imagery_are_refused(tmp_path: Path,
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
     assert f"none of its {len(train)} field-seasons is in the series" in r.stderr
     assert not list(registry.rglob("mlflow.db"))
+    # three labels: they failed inside the calibration ("expected scores (n, k) and n labels, found (0, 3)")
+    train.groupby("declared_crop").head(1).head(3).to_csv(tmp_path / "three.csv", index=False)
+    r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
+                            "--labels", str(tmp_path / "three.csv")])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+    assert "3 labelled field-season(s) are too few to train and calibrate" in r.stderr, r.stderr
+    assert not list(registry.rglob("mlflow.db"))
