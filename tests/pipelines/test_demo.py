@@ -64,6 +64,8 @@ def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
     assert res.summary["n"] == len(res.items) > 0
     assert str(first.as_of) == first.stage("features").lines[0].split(" as of ")[1].split(" ")[0]
     assert any("synthetic" in line for line in first.stage("model figures").lines)
+    # the tiny demo's in-sample yield figure was printed under a "held-out" heading
+    assert all(" in-sample (" in line for line in first.stage("model figures").lines if "in_sample_rmse" in line)
     assert any("planted area" in line for line in first.stage("features").lines)
     assert any("--- agcredit explain" in line for line in first.stage("explain").lines)
     whole, alone, pinned = first.stage("replay").lines[:3]
