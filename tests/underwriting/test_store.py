@@ -544,6 +544,15 @@ def test_store_path_shown_as_typed_and_passwords_masked(tmp_path: Path) -> None:
     # a password typed with an unencoded '@': SQLAlchemy ends it at the first '@', and its rest was shown as the host
     # (and the server's "could not translate host name" error repeated it)
     assert safe_url("postgresql://u:s3c@ret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    # ... and with a '#' or '?' in it too (the whole password was shown), an unparsable port (its end was shown), or an
+    # '@' in the database name (host and database were masked away)
+    assert safe_url("postgresql://u:s#c@ret@h/db") == "postgresql://u:***@h/db"
+    assert safe_url("postgresql://u:s?c@ret@h/db") == "postgresql://u:***@h/db"
+    assert "ret" not in safe_url("postgresql://u:s3c@ret@h:abc/db")
+    assert safe_url("postgresql://u:s3c@ret@h/db@2026") == "postgresql://u:***@h/db%402026"
+    with pytest.raises(StoreError, match="percent-encode") as info:
+        DecisionStore("postgresql://u:s#c@ret@127.0.0.1:1/db")
+    assert "s#c" not in str(info.value) and "ret@" not in str(info.value)
     with pytest.raises(StoreError, match="percent-encode") as info:
         DecisionStore("postgresql://u:s3c@ret@127.0.0.1:1/db")
     assert "ret" not in str(info.value).replace("percent", "")
