@@ -18,6 +18,9 @@ from models._registry_uri import safe_uri
     ("http://user:p#ss@127.0.0.1:5000", "http://user:***@127.0.0.1:5000"),
     ("http://user:p?ss@host/x", "http://user:***@host/x"),
     ("http://user:p#s@s@host:5000/x", "http://user:***@host:5000/x"),
+    # a user name holding '@' (Azure's user@server): the password was shown
+    ("postgresql://admin@srv:pw1@srv.example/db", "postgresql://admin@srv:***@srv.example/db"),
+    ("http://user@host:5000/x", "http://user@host:5000/x"),
 ])
 def test_safe_uri_masks_the_whole_password(uri: str, shown: str) -> None:
     assert safe_uri(uri) == shown
