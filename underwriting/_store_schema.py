@@ -93,7 +93,7 @@ def install_triggers(conn: Any, dialect: str) -> None:
 
 #: an unparsable URL's user:PASSWORD@, up to its last ``@`` (a password may hold an unencoded ``@``, ``/``, ``?`` or
 #: ``#``): more masked rather than a password's end shown
-_PASSWORD_TO_LAST_AT = re.compile(r"(://[^:/@]*:).*@")
+_PASSWORD_TO_LAST_AT = re.compile(r"(://[^:/?#]*:).*@")
 #: secrets passed as query parameters (libpq reads ``?password=``)
 _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
 

@@ -549,6 +549,7 @@ def test_store_path_shown_as_typed_and_passwords_masked(tmp_path: Path) -> None:
     assert safe_url("postgresql://u:s#c@ret@h/db") == "postgresql://u:***@h/db"
     assert safe_url("postgresql://u:s?c@ret@h/db") == "postgresql://u:***@h/db"
     assert "ret" not in safe_url("postgresql://u:s3c@ret@h:abc/db")
+    assert "pw1" not in safe_url("postgresql://admin@srv:pw1@h:abc/db")  # unparsable, Azure's user@server
     assert safe_url("postgresql://u:s3c@ret@h/db@2026") == "postgresql://u:***@h/db%402026"
     with pytest.raises(StoreError, match="percent-encode") as info:
         DecisionStore("postgresql://u:s#c@ret@127.0.0.1:1/db")
