@@ -301,6 +301,17 @@ def test_a_writer_does_not_reinstall_a_dropped_guard(store: DecisionStore) -> No
     assert "guard trigger" in str(verify_store(store.url).problem)
 
 
+def test_a_writer_of_an_existing_store_refuses_a_dropped_guard_too(store: DecisionStore) -> None:
+    """override and reunderwrite open the store with create=False: they appended to a store whose guard was dropped
+    (README: every command that writes refuses it)."""
+    store.append(make_items(5), operator="op")
+    raw(store.url, *drop_guard(store), "DELETE FROM agc_decisions WHERE seq = 5")
+    with DecisionStore(store.url, create=False) as st, \
+            pytest.raises(StoreError, match="guard trigger.*missing or disabled.*nothing was written"):
+        st.append(make_items(1, start=9), operator="op")
+    assert verify_store(store.url).count == 4
+
+
 @pytest.mark.parametrize("value, problem", [("'abc'", "limit 'abc' is not a whole number"),
                                             ('"limit" + 0.4', "is not a whole number of minor units")])
 def test_a_value_of_the_wrong_type_is_caught_without_a_traceback(tmp_path: Path, value: str, problem: str) -> None:
