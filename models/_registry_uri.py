@@ -15,8 +15,9 @@ from models.errors import RegistryUnavailableError
 
 __all__ = ["safe_uri", "probe_database", "probe_http", "missing_driver", "DB_SCHEMES", "reason"]
 
-#: user:PASSWORD@ up to the authority's last '@' (a password may hold an unencoded '@'; the host never does)
-_SECRET = re.compile(r"(://[^:/@?#]*:)[^/?#]*@")
+#: user:PASSWORD@ up to the authority's last '@' (a password may hold an unencoded '@', '?' or '#', a user name an
+#: '@' — Azure's user@server; the host never does): a query holding '@' without a path is masked too — more masked rather than a password's end shown
+_SECRET = re.compile(r"(://[^:/?#]*:)[^/]*@")
 _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
 #: pip package of each database driver module SQLAlchemy may ask for
 _DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "PyMySQL",

@@ -91,10 +91,9 @@ def install_triggers(conn: Any, dialect: str) -> None:
         conn.exec_driver_sql(stmt)
 
 
-_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
-#: the same, up to the last ``@`` before the path: a password typed with an unencoded ``@`` is read by SQLAlchemy as
-#: ending at its first ``@`` (the rest would be shown as part of the host)
-_PASSWORD_TO_LAST_AT = re.compile(r"(://[^:/@]*:)[^?#]*@")
+#: an unparsable URL's user:PASSWORD@, up to its last ``@`` (a password may hold an unencoded ``@``, ``/``, ``?`` or
+#: ``#``): more masked rather than a password's end shown
+_PASSWORD_TO_LAST_AT = re.compile(r"(://[^:/?#]*:).*@")
 #: secrets passed as query parameters (libpq reads ``?password=``)
 _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
 
@@ -107,9 +106,11 @@ def safe_url(url: str) -> str:
         if parsed.drivername.startswith("sqlite") and parsed.database and not parsed.query:
             shown = f"{parsed.drivername}:///{parsed.database}"  # the file path as typed, not percent-encoded
         elif parsed.host and "@" in parsed.host:
-            shown = _PASSWORD_TO_LAST_AT.sub(r"\1***@", url)
+            # a password typed with an unencoded '@' ends, for SQLAlchemy, at its first '@': the rest of it is read as
+            # the host's start — the host is what follows the last '@' (a host never holds one)
+            shown = parsed.set(host=parsed.host.rsplit("@", 1)[1]).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown masked by regex instead
-        shown = _PASSWORD.sub(r"\1***@", url)
+        shown = _PASSWORD_TO_LAST_AT.sub(r"\1***@", url)
     return _SECRET_QUERY.sub(r"\1***", shown)
 
 

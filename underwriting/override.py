@@ -87,12 +87,30 @@ _NAME_COLUMNS = ("farmer_name",)
 _NUMBER_COLUMNS = ("national_id", "farmer_id", "phone")
 
 
+#: what may follow an identifier column's name in a variant of it (``phone_no``, ``farmer_names``)
+_VARIANT_SUFFIXES = ("s", "no", "nr", "num", "number")
+
+
+def _typo_distance(a: str, b: str) -> int:
+    """Edits (insert, delete, substitute, swap two neighbours) between ``a`` and ``b``."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1]))
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
 def _refuse_misspelt_identifiers(table: pd.DataFrame, source: str, app_id: str) -> None:
     """A column named like an identifier column but not exactly (``farmer_nmae``, ``Farmer Name``, ``phone_no``)
     would be left unscreened, and a reason naming the farmer written into the permanent record: refused, naming
-    the column (names only, never its values)."""
-    import difflib
-
+    the column (names only, never its values). Spelling, case and separators aside, a misspelling is one typo
+    (``farmer_nmae``) or the name with a variant ending (``phone_no``); another word (``farm_id``, ``farmer_age``,
+    ``farm_name``) is another column."""
     from underwriting.contracts import APPLICATIONS
 
     def key(name: object) -> str:
@@ -103,11 +121,12 @@ def _refuse_misspelt_identifiers(table: pd.DataFrame, source: str, app_id: str) 
     for col in table.columns:
         if col in known:
             continue
-        near = difflib.get_close_matches(key(col), list(wanted), n=1, cutoff=0.8)
-        if near and wanted[near[0]] not in table.columns:
-            raise OverrideError(application_id=app_id, problem=f"{source}: column '{col}' looks like "
-                                f"{wanted[near[0]]} misspelt: name it {wanted[near[0]]} so that the reason is "
-                                "screened against it")
+        k = key(col)
+        for w, target in wanted.items():
+            misspelt = _typo_distance(k, w) <= (1 if len(w) >= 5 else 0) or any(k == w + s for s in _VARIANT_SUFFIXES)
+            if misspelt and target not in table.columns:
+                raise OverrideError(application_id=app_id, problem=f"{source}: column '{col}' looks like "
+                                    f"{target} misspelt: name it {target} so that the reason is screened against it")
 
 
 def _known_identifiers(applications: str | Path | pd.DataFrame, app_id: str) -> KnownIdentifiers:

@@ -271,10 +271,16 @@ def _profile(source: str, name: str, raw: object) -> Profile:
             crops = _mapping(source, path, data[key])
             if not crops:
                 raise PolicyError(source=source, key=path, problem="expected at least one crop, found none")
+            from features.fields import known_crops
+
+            known = known_crops()
             for c in crops:
                 if not isinstance(c, str) or not _CROP_NAME.match(c):
                     raise PolicyError(source=source, key=f"{path}.{c}",
                                       problem=f"expected a crop name like 'winter_wheat', found {c!r}")
+                if c not in known:  # a misspelt crop ('winter_weat') would never match a declared crop: silently unused
+                    raise PolicyError(source=source, key=f"{path}.{c}",
+                                      problem=f"'{c}' is not a crop the engine knows (AGCREDIT_EXTRA_CROPS adds one)")
             vals["emergence_by_crop"] = {c: _checkpoint(source, f"{path}.{c}", v) for c, v in crops.items()}
         elif kind == "evidence":
             ev = _mapping(source, path, data[key])

@@ -429,6 +429,12 @@ class DecisionStore:
         ids = [record_id_for(i.idempotency_key) for i in items]
         # one transaction for the whole call: a run killed half-way leaves nothing; its re-run writes everything
         with self._write() as conn:
+            # every writer, also those opening an existing store (override, reunderwrite: create=False), refuses a
+            # store whose guard was dropped: records written on would bury what `audit verify` reports
+            guard = self._guard_problem(conn)
+            if guard is not None:
+                raise StoreError(url=self.shown_url, problem=f"{guard}; nothing was written — run `agcredit audit "
+                                                             "verify` and restore the guard first")
             seen = _stored(conn, ids)
             self._check_policy_versions(conn, [i for i, r in zip(items, ids, strict=True) if r not in seen])
             head = conn.execute(select(decisions.c.seq, decisions.c.record_hash)

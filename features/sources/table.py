@@ -123,6 +123,10 @@ def _from_wide(df: pd.DataFrame, season: str | None, variable: str | None,
     return long
 
 
+#: an ISO timestamp's UTC offset (``Z``, ``+02:00``, ``-0500``), after a time of day
+_OFFSET = r"^(\d{4}-?\d{2}-?\d{2}[T ]\d{2}:?\d{2}(?::?\d{2}(?:[.,]\d+)?)?)\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
 def read_series_table(path: str | Path, *, season: str | None = None, variable: str | None = None,
                       pixel_counts: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Read a long or wide per-field series table into a checked FieldTimeSeries frame.
@@ -166,6 +170,10 @@ def read_series_table(path: str | Path, *, season: str | None = None, variable: 
                             found="other names", offenders=sorted(set(df.loc[bad_var, "variable"])))
     # ISO only: a guessed format read day-first dates whose days are all <= 12 month-first, silently
     raw = df["date"].astype("string") if df["date"].dtype.kind in "iu" else df["date"]  # 20190601 read as a number
+    if raw.dtype == object or isinstance(raw.dtype, pd.StringDtype):
+        # each timestamp's own day, as a single offset gives it: offsets that change with daylight saving time
+        # (+01:00, +02:00) or mixed with naive dates were refused as "unparseable"
+        raw = raw.astype("string").str.strip().str.replace(_OFFSET, r"\1", regex=True)
     try:
         when = pd.to_datetime(raw, utc=False, format="ISO8601", errors="coerce")
     except (ValueError, TypeError):  # offsets mixed with naive dates

@@ -193,3 +193,13 @@ def test_dates_written_as_yyyymmdd_numbers_are_read_as_dates(tmp_path: Path) -> 
     df.to_csv(tmp_path / "n.csv", index=False)
     out = read_series_table(tmp_path / "n.csv")
     assert sorted(set(out["date"])) == [pd.Timestamp("2019-06-01"), pd.Timestamp("2019-06-11")]
+
+
+def test_timestamps_whose_offset_changes_with_daylight_saving_are_read_as_their_days(tmp_path: Path) -> None:
+    # an export in local time: +01:00 in March, +02:00 in June (or Z beside plain dates) was refused as
+    # "unparseable values" — valid ISO timestamps; each is read as its own day, as a single offset is
+    df = _long().assign(date=["2019-03-30T23:30:00+01:00", "2019-06-11T10:00:00+02:00", "2019-03-30",
+                              "2019-06-11T10:00:00Z"])
+    df.to_csv(tmp_path / "dst.csv", index=False)
+    out = read_series_table(tmp_path / "dst.csv")
+    assert sorted(set(out["date"])) == [pd.Timestamp("2019-03-30"), pd.Timestamp("2019-06-11")]

@@ -14,6 +14,13 @@ from models._registry_uri import safe_uri
     ("postgresql://u:a@b@c@h:5432/db?password=x", "postgresql://u:***@h:5432/db?password=***"),
     ("http://user:pw@host/path@x?q=a@b", "http://user:***@host/path@x?q=a@b"),
     ("sqlite:////tmp/a@b/mlflow.db", "sqlite:////tmp/a@b/mlflow.db"),
+    # a '#' or '?' in the password (masked before the '@' fix, shown whole after it)
+    ("http://user:p#ss@127.0.0.1:5000", "http://user:***@127.0.0.1:5000"),
+    ("http://user:p?ss@host/x", "http://user:***@host/x"),
+    ("http://user:p#s@s@host:5000/x", "http://user:***@host:5000/x"),
+    # a user name holding '@' (Azure's user@server): the password was shown
+    ("postgresql://admin@srv:pw1@srv.example/db", "postgresql://admin@srv:***@srv.example/db"),
+    ("http://user@host:5000/x", "http://user@host:5000/x"),
 ])
 def test_safe_uri_masks_the_whole_password(uri: str, shown: str) -> None:
     assert safe_uri(uri) == shown

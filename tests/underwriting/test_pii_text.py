@@ -270,3 +270,15 @@ def test_cli_a_misspelt_identifier_column_is_refused_not_left_unscreened(url: st
     assert code == 2 and f"column '{column}' looks like {target} misspelt" in out, out
     _no_secret(out)
     assert _count(url) == 2
+
+
+@pytest.mark.parametrize("column", ["farm_id", "farmer_age", "farm_name", "farmer_type", "phone_type"])
+def test_another_column_named_near_an_identifier_is_not_refused_as_misspelt(column: str) -> None:
+    """`farm_id`, `farmer_age` or `farm_name` is another column, not farmer_id / farmer_name misspelt: refusing it
+    told the analyst to rename it to the identifier (then screened as a name or an ID)."""
+    from underwriting.override import _refuse_misspelt_identifiers
+
+    table = pd.DataFrame({"application_id": ["A1"], "phone": ["+1 402 555 0100"], column: ["x"]})
+    _refuse_misspelt_identifiers(table, "apps.csv", "A1")  # nothing raised
+    with pytest.raises(OverrideError, match="'farmer_nmae' looks like farmer_name misspelt"):
+        _refuse_misspelt_identifiers(table.assign(farmer_nmae="x"), "apps.csv", "A1")

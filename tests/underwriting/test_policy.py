@@ -114,6 +114,9 @@ P = "profiles.us-operating"
     (f"{P}.emergence_checkpoint_by_crop", {}, r"'profiles.us-operating.emergence_checkpoint_by_crop': expected at least one crop, found none"),
     (f"{P}.emergence_checkpoint_by_crop", {"Winter Wheat": {"month_day": "05-01", "year_offset": 0}},
      r"'profiles.us-operating.emergence_checkpoint_by_crop.Winter Wheat': expected a crop name like 'winter_wheat'"),
+    # a misspelt crop would never match a declared crop: the checkpoint silently unused
+    (f"{P}.emergence_checkpoint_by_crop", {"winter_weat": {"month_day": "05-01", "year_offset": 0}},
+     r"'profiles.us-operating.emergence_checkpoint_by_crop.winter_weat': 'winter_weat' is not a crop the engine knows"),
     (f"{P}.emergence_checkpoint_by_crop", {"winter_wheat": {"month_day": "05-01"}},
      r"'profiles.us-operating.emergence_checkpoint_by_crop.winter_wheat.year_offset': missing"),
     (f"{P}.evidence.min_clear_obs", 2.5, r"'profiles.us-operating.evidence.min_clear_obs': expected an integer, found 2.5"),

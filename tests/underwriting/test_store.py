@@ -301,6 +301,17 @@ def test_a_writer_does_not_reinstall_a_dropped_guard(store: DecisionStore) -> No
     assert "guard trigger" in str(verify_store(store.url).problem)
 
 
+def test_a_writer_of_an_existing_store_refuses_a_dropped_guard_too(store: DecisionStore) -> None:
+    """override and reunderwrite open the store with create=False: they appended to a store whose guard was dropped
+    (README: every command that writes refuses it)."""
+    store.append(make_items(5), operator="op")
+    raw(store.url, *drop_guard(store), "DELETE FROM agc_decisions WHERE seq = 5")
+    with DecisionStore(store.url, create=False) as st, \
+            pytest.raises(StoreError, match="guard trigger.*missing or disabled.*nothing was written"):
+        st.append(make_items(1, start=9), operator="op")
+    assert verify_store(store.url).count == 4
+
+
 @pytest.mark.parametrize("value, problem", [("'abc'", "limit 'abc' is not a whole number"),
                                             ('"limit" + 0.4', "is not a whole number of minor units")])
 def test_a_value_of_the_wrong_type_is_caught_without_a_traceback(tmp_path: Path, value: str, problem: str) -> None:
@@ -544,6 +555,16 @@ def test_store_path_shown_as_typed_and_passwords_masked(tmp_path: Path) -> None:
     # a password typed with an unencoded '@': SQLAlchemy ends it at the first '@', and its rest was shown as the host
     # (and the server's "could not translate host name" error repeated it)
     assert safe_url("postgresql://u:s3c@ret@h:5432/db") == "postgresql://u:***@h:5432/db"
+    # ... and with a '#' or '?' in it too (the whole password was shown), an unparsable port (its end was shown), or an
+    # '@' in the database name (host and database were masked away)
+    assert safe_url("postgresql://u:s#c@ret@h/db") == "postgresql://u:***@h/db"
+    assert safe_url("postgresql://u:s?c@ret@h/db") == "postgresql://u:***@h/db"
+    assert "ret" not in safe_url("postgresql://u:s3c@ret@h:abc/db")
+    assert "pw1" not in safe_url("postgresql://admin@srv:pw1@h:abc/db")  # unparsable, Azure's user@server
+    assert safe_url("postgresql://u:s3c@ret@h/db@2026") == "postgresql://u:***@h/db%402026"
+    with pytest.raises(StoreError, match="percent-encode") as info:
+        DecisionStore("postgresql://u:s#c@ret@127.0.0.1:1/db")
+    assert "s#c" not in str(info.value) and "ret@" not in str(info.value)
     with pytest.raises(StoreError, match="percent-encode") as info:
         DecisionStore("postgresql://u:s3c@ret@127.0.0.1:1/db")
     assert "ret" not in str(info.value).replace("percent", "")
