@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import typer
@@ -25,10 +26,12 @@ def refuse_personal_data(command: str, texts: dict[str, str | None]) -> None:
     from features.errors import UserInputError
     from underwriting._pii_text import personal_data_kind
 
+    if "--operator" in texts and not texts["--operator"]:  # the operator the registry records instead
+        texts = {**texts, "AGCREDIT_OPERATOR": os.environ.get("AGCREDIT_OPERATOR")}
     for item, text in texts.items():
         kind = personal_data_kind(text) if text else None
         if kind is not None:
-            fix = "give your staff ID" if item == "--operator" else "describe the reason without it"
+            fix = "give your staff ID" if item in ("--operator", "AGCREDIT_OPERATOR") else "describe the reason without it"
             raise UserInputError(f"{command} {item}: looks like personal data ({kind}); the alias history is "
                                  f"permanent — {fix}")
 

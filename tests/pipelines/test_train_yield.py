@@ -274,4 +274,10 @@ def test_cli_refuses_personal_data_for_the_alias_history(tmp_path: Path, monkeyp
                                      str(tmp_path / "r.csv"), *extra])
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
         assert f"train yield {extra[0]}: looks like personal data" in r.stderr and extra[1] not in r.stderr
+    # the same operator from the environment (what the registry records without --operator) was not screened
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "ann@bank.example")
+    r = CliRunner().invoke(app, ["train", "yield", "--features", str(tmp_path / "f.parquet"), "--reported",
+                                 str(tmp_path / "r.csv")])
+    assert r.exit_code == 2 and "train yield AGCREDIT_OPERATOR: looks like personal data" in r.stderr, r.stderr
+    assert "ann@bank.example" not in r.stderr
     assert not (tmp_path / "reg").exists()
