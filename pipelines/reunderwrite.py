@@ -383,7 +383,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  progress: Progress | None = None, weather: pd.DataFrame | str | Path | None = None,
                  crop_season_scale: float | None = None,
                  haze_dates: Sequence[date] | None = None, same_day_done: bool = False,
-                 yield_history: pd.DataFrame | None = None) -> ReunderwriteResult:
+                 yield_history: pd.DataFrame | None = None, open_on: date | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -395,7 +395,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     to score without it (one-line user error). ``crop_season_scale`` and ``haze_dates`` pin the crop model's season
     scale and the smoother's scene haze dates (an earlier record's ``crop_season_scale`` and
     ``smoother_hazy_dates``), as on ``underwrite``. Lines whose application has a record dated after ``as_of``
-    (``same_day_done``: on or after) are skipped with a warning (:func:`forward_only`).
+    (``same_day_done``: on or after) are skipped with a warning (:func:`forward_only`). ``open_on`` (a checkpoint
+    run late: the day it runs): lines matured before that day are left out with a warning — a closed line has
+    nothing left to follow, and its record would be dated before the later ones.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -414,6 +416,12 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                records=recs if include_decided else None, warnings=warnings)
         if crops is not None:
             todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
+        if open_on is not None and len(todo):
+            closed = (pd.to_datetime(todo["maturity_date"]) < pd.Timestamp(open_on)).to_numpy()
+            if closed.any():
+                warnings.append(f"{int(closed.sum())} line(s) active on {as_of} matured before {open_on}: not "
+                                "re-decided (a closed line has nothing left to follow)")
+                todo = todo[~closed].reset_index(drop=True)
         todo, recheck = forward_only(todo, recs, as_of, warnings, same_day_done=same_day_done)
         if todo.empty:
             warnings.append(f"no active line to re-underwrite on {as_of}")
@@ -527,7 +535,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         crops: Sequence[str] | None = None, alert_params: AlertParams | None = None,
                         progress: Progress | None = None, crop_season_scale: float | None = None,
                         haze_dates: Sequence[date] | None = None,
-                        history: pd.DataFrame | None = None, same_day_done: bool = False) -> ReunderwriteResult:
+                        history: pd.DataFrame | None = None, same_day_done: bool = False,
+                        open_on: date | None = None) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir).
     ``history``: the past seasons' series (:meth:`County.past_series`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again."""
@@ -546,7 +555,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,
-                        same_day_done=same_day_done, yield_history=c.history())
+                        same_day_done=same_day_done, yield_history=c.history(), open_on=open_on)
 
 
 def reunderwrite_due(today: date, *, county: County | str | Path, store: str | None,
@@ -591,7 +600,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
         try:
             res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
                                       operator=operator, models=models, crops=[d.crop], progress=progress,
-                                      same_day_done=True)
+                                      same_day_done=True, open_on=today)
         except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
             res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
                                      pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "

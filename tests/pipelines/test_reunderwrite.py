@@ -273,6 +273,23 @@ def test_due_checkpoints_run_once(world: dict[str, Any]) -> None:
     _one_chain_per_application(url)
 
 
+def test_due_long_after_the_season_leaves_matured_lines_alone(world: dict[str, Any]) -> None:
+    """--due run long after a season (the demo's 2009 today) re-decided the lines of a checkpoint missed then, though
+    they had all matured since: records dated before the later ones, actions on closed lines → left out, said."""
+    url = f"sqlite:///{world['tmp'] / 'due-late.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    today = date.today()
+    assert world["county"].book()["maturity_date"].max() < pd.Timestamp(today)
+    ran = reunderwrite_due(today, county=world["county"], store=url, models=world["models"])
+    assert ran and all(not res.items for _, res in ran)
+    said = [w for _, res in ran for w in res.warnings]
+    assert any(f"matured before {today}: not re-decided" in w for w in said), said
+    with DecisionStore(url) as st:
+        assert st.count() == len(world["first"]) and st.verify().ok
+    assert reunderwrite_due(today, county=world["county"], store=url, models=world["models"]) == []  # marked done
+
+
 def _one_chain_per_application(url: str) -> None:
     """No record is superseded twice, and each application's last-written record is its latest-dated one."""
     with DecisionStore(url) as st:
