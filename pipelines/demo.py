@@ -325,8 +325,11 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         st.lines.append(f"{len(fr.features)} fields of season {season} as of {as_of} (the application date: "
                         f"mid-season); {len(fr.dates_used)} acquisition dates")
         st.lines += indicator_summary(fr.features)
-        st.lines.append(f"phenology: {fr.families.get('phenology', 'not computed')} (the crop-type champion's, fitted "
-                        "on the past seasons' diaries)")
+        phen = fr.families.get("phenology", "not computed")
+        st.lines.append(f"phenology: {phen}" + (" (the crop-type champion's, fitted on the past seasons' diaries)"
+                                                if "calibrated on" in phen else
+                                                " (no calibration: the crop-type model carries none, or there is no "
+                                                "crop-type model — the tiny demo)"))
         st.lines.append(f"smoother scene haze dates: {', '.join(fr.hazy_dates) or 'none'} (judged on the season's "
                         f"{len(fr.features)} fields; `--hazy-dates` pins them when a farmer is re-run alone)")
         if "weather" in fr.families:

@@ -67,6 +67,9 @@ def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
     # the tiny demo's in-sample yield figure was printed under a "held-out" heading
     assert all(" in-sample (" in line for line in first.stage("model figures").lines if "in_sample_rmse" in line)
     assert any("planted area" in line for line in first.stage("features").lines)
+    # an uncalibrated phenology was credited to "the crop-type champion's" calibration
+    phen = next(line for line in first.stage("features").lines if line.startswith("phenology: "))
+    assert ("(uncalibrated)" in phen) == ("champion's" not in phen), phen
     assert any("--- agcredit explain" in line for line in first.stage("explain").lines)
     whole, alone, pinned = first.stage("replay").lines[:3]
     # a differing replay names the parts that differ (it named only the run-level provenance, which alone is
