@@ -76,42 +76,34 @@ def store_url(url: str | None = None) -> str:
     return url or os.environ.get(ENV_URL) or DEFAULT_URL
 
 
+def _sqlite_file(url: str, *, plain: bool = False) -> Path | None:
+    """The database file of a file-backed SQLite URL (``plain``: one without query parameters), else None (another
+    database, ``:memory:``, or a URL make_engine reports)."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" \
+            or (plain and parsed.query):
+        return None
+    return Path(parsed.database)
+
+
 def _require_sqlite_file(url: str, shown: str) -> None:
     """For a SQLite URL, a :class:`StoreError` unless its database file exists and is not empty (SQLite would
     silently create one at a mistyped path)."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return  # make_engine reports it
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return
-    path = Path(parsed.database)
-    if not path.is_file() or path.stat().st_size == 0:
+    path = _sqlite_file(url)
+    if path is not None and (not path.is_file() or path.stat().st_size == 0):
         raise StoreError(url=shown, problem="no database file there (check --store / AGCREDIT_STORE_URL; "
                                             "`agcredit underwrite` creates the store)")
-
-
-def _sqlite_folder(url: str) -> Path | None:
-    """The folder of a SQLite URL's database file, else None."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return None
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return Path(parsed.database).parent
 
 
 def _read_only_sqlite(url: str) -> bool:
     """True for a SQLite URL whose database file is in a folder this process cannot write (a read-only mount, an
     auditor's copy) and has no write-ahead log holding records yet to be copied into it (those need the log read)."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
+    path = _sqlite_file(url, plain=True)
+    if path is None:
         return False
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:" or parsed.query:
-        return False
-    path = Path(parsed.database)
     wal = Path(f"{path}-wal")
     return not os.access(path.parent, os.W_OK) and not (wal.is_file() and wal.stat().st_size > 0)
 
@@ -120,14 +112,8 @@ def new_sqlite_file(url: str) -> Path | None:
     """For a SQLite URL whose database file does not exist yet (or is empty), its path; else None. A run that
     would create the store checks this path can be written and creates the file only when it has records to
     append, so a failed or killed run leaves no empty store behind."""
-    try:
-        parsed = make_url(url)
-    except (ArgumentError, ValueError):
-        return None  # make_engine reports it
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    path = Path(parsed.database)
-    return path if not path.is_file() or path.stat().st_size == 0 else None
+    path = _sqlite_file(url)
+    return path if path is not None and (not path.is_file() or path.stat().st_size == 0) else None
 
 
 def _text_length(column: str) -> int | None:
@@ -323,10 +309,10 @@ class DecisionStore:
 
     def _error(self, e: BaseException) -> StoreError:
         problem = _one_line(e)
-        folder = _sqlite_folder(self.url)
-        if folder is not None and not os.access(folder, os.W_OK) and ("unable to open" in problem
-                                                                       or "readonly" in problem):
-            problem += f" (its folder {folder} cannot be written: SQLite writes its journal beside the store)"
+        path = _sqlite_file(self.url)
+        if path is not None and not os.access(path.parent, os.W_OK) and ("unable to open" in problem
+                                                                          or "readonly" in problem):
+            problem += f" (its folder {path.parent} cannot be written: SQLite writes its journal beside the store)"
         return StoreError(url=self.shown_url, problem=problem)
 
     @contextmanager

@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -169,11 +168,13 @@ def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None,
     meta_p = root / "county.json"
     if not meta_p.is_file():
         raise UserInputError(f"{meta_p}: county.json not found — expected a county folder")
-    meta = json.loads(meta_p.read_text())
-    region, seasons, current = str(meta["region"]), [str(s) for s in meta["seasons"]], str(meta["current_season"])
+    from pipelines.county import County
+
+    c = County(root)
+    region, seasons, current = c.region, c.seasons, c.current_season
     fields = read_fields(root / "records" / "fields.gpkg").fields
-    env = os.environ.get("AGCREDIT_CACHE_DIR")  # the default as every other command's (County.cache_dir)
-    cache = Path(cache_dir) if cache_dir is not None else (Path(env) if env else root / ".cache") / "series"
+    # the default as every other command's (AGCREDIT_CACHE_DIR, else the county's .cache)
+    cache = Path(cache_dir) if cache_dir is not None else c.cache_dir / "series"
     frames, crop_frames = [], []
     for s in seasons:
         fs = fields[fields["season"].astype(str) == s]
@@ -521,11 +522,11 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     params' ``timing_unit`` when ``params`` are given).
     """
     truth = read_truth(county)
-    if data is None:  # the season checked before every season's series is built (minutes on a large county)
-        meta_p = Path(county) / "county.json"
-        if meta_p.is_file():
-            meta = json.loads(meta_p.read_text())
-            _check_season(str(season or meta["current_season"]), [str(s) for s in meta["seasons"]])
+    if data is None and (Path(county) / "county.json").is_file():
+        from pipelines.county import County
+
+        c = County(county)  # the season checked before every season's series is built (minutes on a large county)
+        _check_season(str(season or c.current_season), c.seasons)
     data = data or load_season_data(county, cache_dir=cache_dir, progress=progress, crop_series=crop_model,
                                     weather=weather)
     season = str(season or data.current)
