@@ -420,6 +420,13 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
         mdir.mkdir()
         flavour.save_dir(model, mdir)
         (mdir / _FLAVOUR_FILE).write_text(json.dumps(_flavour_spec(flavour), sort_keys=True))
+        digest = {_MODEL_DIGEST_TAG: _dir_digest(mdir)}
+        cut_short = _cut_short_version(client, name, {**data_tag, **digest}, mets)
+        if cut_short is not None:  # a registration killed before its alias: completed, not registered again
+            logging.getLogger("agcredit.registry").warning(
+                "%s version %s, registered by a run cut short before its alias was set, holds this model, training "
+                "data and metrics: completed instead of registering them again", name, cut_short)
+            return _name_challenger(client, name, cut_short, operator, mets, governance)
         signature = None
         if input_example is not None and output_example is not None:
             from mlflow.models import infer_signature
@@ -455,13 +462,59 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
         client.create_registered_model(name, description=f"agcredit model family {name}")
     mv = client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id,
                                      tags={"governance": governance.to_json()[:4900],
-                                           "data": governance.data, **data_tag})
-    version = str(mv.version)
+                                           "data": governance.data, **data_tag, **digest})
+    return _name_challenger(client, name, str(mv.version), operator, mets, governance)
+
+
+def _name_challenger(client: MlflowClient, name: str, version: str, operator: str | None,
+                     mets: Mapping[str, float], governance: Governance) -> str:
+    """The last step of a registration: alias ``challenger`` on ``version``, and its history row."""
     previous = _alias_version(client, name, CHALLENGER)
     client.set_registered_model_alias(name, CHALLENGER, version)
     _append_history(model=name, alias=CHALLENGER, version=version, previous=previous, operator=_operator(operator),
                     reason="registered", forced=False, metrics=mets, failures=governance.failures())
     return version
+
+
+#: tag of a model version: the sha256 of the model folder it was registered from (:func:`_dir_digest`)
+_MODEL_DIGEST_TAG = "agcredit.model_sha256"
+
+
+def _dir_digest(folder: Path) -> str:
+    """sha256 over a folder's files: relative paths and bytes, in sorted order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
+        h.update(p.relative_to(folder).as_posix().encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
+                       mets: Mapping[str, float]) -> str | None:
+    """A version of ``name`` whose registration was killed between creating it and setting its alias (no alias now,
+    none ever in the history) holding the same model bytes and training data (``tags``) and metrics; None if none.
+    Registering again would leave it as a duplicate no alias ever points at."""
+    if _MODEL_DIGEST_TAG not in tags:
+        return None
+    try:
+        versions = client.search_model_versions(f"name = '{name}'")
+    except MlflowException:
+        return None  # no such model yet
+    candidates = [v for v in versions if all(v.tags.get(k) == t for k, t in tags.items())
+                  and str(v.status) == "READY" and not getattr(v, "aliases", None)]
+    if not candidates:
+        return None
+    moved = {str(r[k]) for r in alias_history(name) for k in ("version", "previous_version") if r[k]}
+    for v in sorted(candidates, key=lambda v: int(v.version)):
+        if str(v.version) in moved or v.run_id is None:
+            continue
+        if dict(client.get_run(v.run_id).data.metrics) == dict(mets):
+            return str(v.version)
+    return None
 
 
 #: tags of a registration run: the host and process that logged it (:func:`_reap_killed_runs`)

@@ -8,10 +8,17 @@ truth. ``agcredit train crop-type --county`` fits them with the model (:func:`co
 in the model version (``meta.json`` ``alert_params``, per region) and ``agcredit monitor`` / ``reunderwrite`` use
 the champion's (:func:`pipelines.monitor.alert_params_of`), so production runs the thresholds the evaluation
 measures. A county with fewer than four past seasons or no diaries gets none (the rules' defaults).
+
+The tuning is plain Python on one core while the crop-type fit's boosters train on threads, so
+:func:`county_alert_params_beside` runs it in a process of its own beside the fit (:mod:`pipelines._beside`) when
+the tuning seasons hold at least :data:`BESIDE_MIN_FIELDS` fields and more than one thread is allowed
+(:func:`features.threads.thread_count`): the same function on the same rows, so the same thresholds.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -19,10 +26,14 @@ import pandas as pd
 if TYPE_CHECKING:
     from pipelines.county import County
 
-__all__ = ["N_TUNE_SEASONS", "county_alert_params"]
+__all__ = ["N_TUNE_SEASONS", "BESIDE_MIN_FIELDS", "county_alert_params", "county_alert_params_at",
+           "county_alert_params_beside"]
 
 #: past seasons whose diaries tune the thresholds (as ``evaluate alerts``), each needing two seasons before it
 N_TUNE_SEASONS = 2
+#: fields of the tuning seasons from which the tuning runs in a process beside the fit (below it a process's start
+#: costs more than it saves: the Nebraska demo's 300 fields tune in a few seconds)
+BESIDE_MIN_FIELDS = 600
 
 
 def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame, *,
@@ -57,3 +68,34 @@ def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame
     chosen, _ = tune_params(data, seasons[-N_TUNE_SEASONS:], base=AlertParams(),
                             max_fields=TUNE_MAX_FIELDS if max_fields is None else max_fields)
     return {name: getattr(chosen, name) for name in sorted(DEFAULT_GRID)}
+
+
+@contextlib.contextmanager
+def county_alert_params_beside(county: County, seasons: list[str], series: pd.DataFrame
+                               ) -> Iterator[Callable[[], dict[str, Any] | None]]:
+    """:func:`county_alert_params` started beside the caller's own work: yields a function returning its result
+    (waiting for it). Runs in a process of its own (:func:`pipelines._beside.run_beside`) when worth it (see the
+    module docstring), else in the caller when the function is called; a process that fails is followed by the
+    tuning here, where it raises as itself."""
+    from features.threads import thread_count
+    from pipelines._beside import run_beside
+
+    seasons = sorted(str(s) for s in seasons)
+    tune = seasons[-N_TUNE_SEASONS:]
+    f = county.fields()
+    n_tune = int(f["season"].astype(str).isin(tune).sum()) if len(seasons) >= N_TUNE_SEASONS + 2 else 0
+    if thread_count() < 2 or n_tune < BESIDE_MIN_FIELDS:
+        yield lambda: county_alert_params(county, seasons, series)
+        return
+    ndvi = series[series["season"].astype(str).isin(seasons) & (series["variable"] == "NDVI")]  # all it reads
+    with run_beside(county_alert_params_at, str(county.path), str(county.cache_dir), seasons, ndvi,
+                    fallback=lambda: county_alert_params(county, seasons, series)) as tuned:
+        yield tuned
+
+
+def county_alert_params_at(path: str, cache_dir: str, seasons: list[str], series: pd.DataFrame
+                           ) -> dict[str, Any] | None:
+    """:func:`county_alert_params` of the county folder at ``path`` (what the other process runs)."""
+    from pipelines.county import County
+
+    return county_alert_params(County(path, cache_dir=cache_dir), seasons, series)

@@ -33,9 +33,14 @@ def format_alert_evaluation(ev: AlertEvaluation) -> str:
              f"{'<= 2':>10}",
              f"{'events / detected':<26}{str(m['events']) + '/' + str(m['detected']):>10}"
              f"{str(b['events']) + '/' + str(b['detected']):>10}",
-             "", f"{'event':<16}{'events':>8}{'detected':>10}{'recall':>9}{'median delay':>14}"]
+             "", f"{'':<16}{'':>8}{'alerts':>33}   {'naive':>33}",
+             f"{'event':<16}{'events':>8}{'detected':>10}{'recall':>9}{'median delay':>14}   "
+             f"{'detected':>10}{'recall':>9}{'median delay':>14}"]
     for r in ev.by_event.itertuples(index=False):
-        lines.append(f"{r.event:<16}{r.events:>8}{r.detected:>10}{_fmt(r.recall):>9}{_fmt(r.median_delay_obs):>14}")
+        naive = (f"   {_fmt(getattr(r, 'naive_detected', None)):>10}{_fmt(getattr(r, 'naive_recall', None)):>9}"
+                 f"{_fmt(getattr(r, 'naive_median_delay_obs', None)):>14}")
+        lines.append(f"{r.event:<16}{r.events:>8}{r.detected:>10}{_fmt(r.recall):>9}{_fmt(r.median_delay_obs):>14}"
+                     + naive)
     lines += ["", f"{'alert':<16}{'raised':>8}{'right':>8}{'precision':>11}{'on adverse field':>18}"]
     for r in ev.by_alert.itertuples(index=False):
         lines.append(f"{r.alert:<16}{r.raised:>8}{r.right:>8}{_fmt(r.precision):>11}{_fmt(r.on_adverse_field):>18}")

@@ -90,6 +90,7 @@ from pipelines._monitor_expect import (
     expected_emergence_days,
     expected_timing,
     not_planted_day,
+    run_bounds,
     season_start_days,
 )
 from pipelines._monitor_peers import (
@@ -212,7 +213,7 @@ def _lookup(dense: tuple[int, np.ndarray, np.ndarray, int], days: np.ndarray) ->
     d0, lo, med, _ = dense
     i = days - d0
     ok = (i >= 0) & (i < len(lo))
-    j = np.clip(i, 0, len(lo) - 1)
+    j = np.minimum(np.maximum(i, 0), len(lo) - 1)  # np.clip's dispatch costs more than the work on a field's days
     return np.where(ok, lo[j], np.nan), np.where(ok, med[j], np.nan)
 
 
@@ -236,7 +237,6 @@ def _collapse_alert(days: np.ndarray, vals: np.ndarray, dates: np.ndarray,
     """The field's own collapse judged against the crop's past timing (or its band): CROP_FAILURE,
     EARLY_HARVEST or None (see the module docstring). ``thermal`` (clock, region, crop, season start): the
     collapse day and the duration in GDD, as the timing ``t`` is when its unit is ``gdd``."""
-    _, med = _lookup(band, days)
     greenup, j, collapse = _field_timing(days, vals, p)
     if j is None or collapse is None:
         return None
@@ -268,6 +268,7 @@ def _collapse_alert(days: np.ndarray, vals: np.ndarray, dates: np.ndarray,
         early = when < t.collapse_p25 - p.early_k * c_iqr and dur is not None and dur < t.duration_p25
         kind = "CROP_FAILURE" if failed else ("EARLY_HARVEST" if early else None)
     else:
+        _, med = _lookup(band, days)
         standing = np.isfinite(med[j]) and med[j] >= p.green and days[j] <= band[3] + 20
         late = np.isfinite(med[j]) and med[j] < p.bare
         kind = "CROP_FAILURE" if standing else (None if late else "EARLY_HARVEST")
@@ -349,6 +350,15 @@ def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.n
     return pd.Timestamp(cand[0]) if len(cand) else None
 
 
+def _by_field(c: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """field_id → (date, known_date) of its rows of peer candidates, in their order (a groupby, on arrays)."""
+    c = c.sort_values("field_id", kind="stable")
+    fid = c["field_id"].astype(str).to_numpy(dtype=object)
+    d, k = c["date"].to_numpy(), c["known_date"].to_numpy()
+    b = run_bounds(fid)
+    return {fid[a]: (d[a:e], k[a:e]) for a, e in zip(b[:-1], b[1:], strict=True)}
+
+
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
                   season_start: date, expected_emergence_day: dict[tuple[str, str], int],
                   params: AlertParams | None = None, *, timing: pd.DataFrame | None = None,
@@ -381,8 +391,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     need_peers = p.timing_needs_peers and p.peer_k > 0 and obs["field_id"].nunique() > p.peer_k
     if need_peers:
         known = candidates[candidates["known_date"] <= cutoff] if len(candidates) else candidates
-        corroborated = ({str(f): (g["date"].to_numpy(), g["known_date"].to_numpy())
-                         for f, g in known.groupby("field_id")} if len(known) else {})
+        corroborated = _by_field(known) if len(known) else {}
 
     def add(fid: str, season: str, kind: str, when: pd.Timestamp, evidence: dict[str, Any]) -> None:
         if any(k in evidence for k in DAY_OF_SEASON_KEYS):  # days counted from when: said, not left to know
@@ -391,15 +400,14 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
                        "date": when.normalize(), "evidence": json.dumps(evidence, sort_keys=True)})
 
     obs = obs.sort_values(["field_id", "season", "date"], kind="stable")
-    keys = list(zip(obs["field_id"].astype(str), obs["season"].astype(str), strict=True))
+    fid_a = obs["field_id"].astype(str).to_numpy(dtype=object)
+    season_a = obs["season"].astype(str).to_numpy(dtype=object)
     all_days = ((obs["date"] - start).dt.days.to_numpy() if len(obs) else np.zeros(0, dtype=int))
     all_vals = obs["ndvi"].to_numpy(dtype=float)
     all_dates = obs["date"].to_numpy()
     grid = np.unique(all_dates)  # the season's acquisition dates up to the cutoff
-    spans: dict[tuple[str, str], tuple[int, int]] = {}
-    for i, k in enumerate(keys):
-        a, _ = spans.get(k, (i, i))
-        spans[k] = (a, i + 1)
+    sb = run_bounds(fid_a, season_a)
+    spans = {(fid_a[a], season_a[a]): (int(a), int(b)) for a, b in zip(sb[:-1], sb[1:], strict=True)}
     probs = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
         else np.full(len(fields), np.nan)
     cohort = mismatch_cohort(obs, fields, cutoff, p, mismatch_mask(fields, p))
@@ -442,7 +450,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
             else None
         if old is not None and old[0] == "CROP_FAILURE" and need_peers:
             cd, ck = corroborated.get(fid, (_NO_DATES, _NO_DATES))
-            hit = np.isin(pd.DatetimeIndex(cd).strftime("%Y-%m-%d"), old[2]["dates"])
+            hit = np.isin(cd.astype("datetime64[D]"), np.array(old[2]["dates"], dtype="datetime64[D]"))
             if not hit.any():  # a collapse its peers shared: weather, frost, harvest
                 old = None
             else:  # raised once the corroboration is known

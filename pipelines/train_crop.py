@@ -18,7 +18,7 @@ the label noise) — accuracy, macro-F1 and calibration error per checkpoint.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -144,13 +144,15 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                     regions: Sequence[str] = (), synthetic: bool = False, register: bool = True,
                     promote: bool = True, params: dict[str, Any] | None = None,
                     phenology: dict[str, Any] | None = None,
-                    alert_params: dict[str, dict[str, Any]] | None = None) -> TrainResult:
+                    alert_params: dict[str, dict[str, Any]] | Callable[[], dict[str, dict[str, Any]] | None] | None
+                    = None) -> TrainResult:
     """Fit on ``labels`` (:func:`crop_labels`: field_id, season, crop, region or season_start), score, register.
 
     ``phenology``: region → :class:`features._phenology_calib.Calibration` fitted on the same past seasons' records,
     saved (and registered) with the model so that features built with it use it. ``alert_params``: region → the
     early-warning thresholds tuned on those records (:func:`pipelines._alert_fit.county_alert_params`), saved with
-    it so that ``monitor`` and ``reunderwrite`` use them.
+    it so that ``monitor`` and ``reunderwrite`` use them — or a function giving them, called once the classifier is
+    fitted (a tuning running beside the fit).
 
     ``checkpoints`` maps names to day offsets (default: ``{"end": "end"}``). Promotion to champion
     happens only when the held-out metrics meet :data:`MINIMUM_METRICS`; otherwise the version
@@ -170,7 +172,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     clf = CropTypeClassifier(tuple(dict.fromkeys(names.values())), context=context, **kw)
     clf.fit(series, lab, label_column="crop")
     clf.phenology_calibration_ = dict(phenology or {})
-    clf.alert_params_ = {str(r): dict(v) for r, v in (alert_params or {}).items()}
+    tuned = alert_params() if callable(alert_params) else alert_params
+    clf.alert_params_ = {str(r): dict(v) for r, v in (tuned or {}).items()}
     seasons = sorted(set(lab["season"]))
     metrics = _heldout_metrics(clf, seasons[-1], names)
     metrics["n_train"] = float(len(lab))
@@ -222,7 +225,7 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
     the county's phenology calibration (:func:`pipelines._phenology_fit.fit_county_phenology`) on the latest of
     them."""
     from features.threads import thread_map
-    from pipelines._alert_fit import county_alert_params
+    from pipelines._alert_fit import county_alert_params_beside
     from pipelines._phenology_fit import fit_county_phenology
 
     seasons = sorted(seasons or county.past_seasons)
@@ -241,12 +244,16 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
     if "region" not in labels.columns or labels["region"].isna().all():
         labels["region"] = county.region
     labels["region"] = labels["region"].fillna(county.region).astype("str")
-    calib = fit_county_phenology(county, seasons)
-    alert = county_alert_params(county, seasons, series)
-    return train_crop_type(series, labels, checkpoints=county_checkpoints(county), regions=[county.region],
-                           synthetic=county.synthetic, register=register, promote=promote, params=params,
-                           phenology={county.region: calib} if calib is not None else None,
-                           alert_params={county.region: alert} if alert is not None else None)
+    with county_alert_params_beside(county, seasons, series) as alert:  # tuned while the classifier fits
+        calib = fit_county_phenology(county, seasons)
+
+        def tuned() -> dict[str, dict[str, Any]] | None:
+            a = alert()
+            return {county.region: a} if a is not None else None
+
+        return train_crop_type(series, labels, checkpoints=county_checkpoints(county), regions=[county.region],
+                               synthetic=county.synthetic, register=register, promote=promote, params=params,
+                               phenology={county.region: calib} if calib is not None else None, alert_params=tuned)
 
 
 def _read_table(path: str | Path, what: str) -> pd.DataFrame:

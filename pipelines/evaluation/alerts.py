@@ -46,6 +46,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
+from pipelines._monitor_expect import run_bounds
 from pipelines._monitor_format import format_alert_evaluation
 from pipelines._monitor_thermal import ThermalClock
 from pipelines.evaluation import read_truth, synthetic_label
@@ -295,7 +296,10 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
     """NOT_PLANTED on the first acquisition date past the deadline with no emerged observation yet."""
     emerged = obs[obs["ndvi"] >= params.emerged].groupby("field_id")["date"].min()
     o = obs.sort_values(["field_id", "date"], kind="stable")
-    series = {str(f): (g["date"].to_numpy(), g["ndvi"].to_numpy(dtype=float)) for f, g in o.groupby("field_id")}
+    fid, o_dates, o_vals = (o["field_id"].astype(str).to_numpy(dtype=object), o["date"].to_numpy(),
+                            o["ndvi"].to_numpy(dtype=float))
+    b = run_bounds(fid)
+    series = {fid[i]: (o_dates[i:j], o_vals[i:j]) for i, j in zip(b[:-1], b[1:], strict=True)}
     grid = np.array(dates, dtype="datetime64[ns]")
     none = (grid[:0], np.zeros(0))
     out: dict[tuple[str, str], dict[str, Any]] = {}
@@ -371,6 +375,16 @@ def _cohort_at(traj: SeasonTrajectories, declared: pd.Series, fid: str, called: 
         return float("nan")
     return cohort_ratio(traj, declared, pd.Series({fid: called}), d, [fid], window=params.mismatch_cohort_days,
                         k=params.mismatch_cohort_k)[fid]
+
+
+def with_naive_by_event(by_event: pd.DataFrame, naive: pd.DataFrame) -> pd.DataFrame:
+    """The rules' per-event table with the naive baseline's detected, recall and median delay beside each event
+    type (``naive_*`` columns; both scored on the same events)."""
+    n = naive.set_index("event") if len(naive) else pd.DataFrame(columns=["detected", "recall", "median_delay_obs"])
+    out = by_event.copy()
+    for col in ("detected", "recall", "median_delay_obs"):
+        out[f"naive_{col}"] = [n.at[e, col] if e in n.index else None for e in out["event"]]
+    return out
 
 
 def naive_alerts(data: SeasonData, season: str, exp: Expectations) -> pd.DataFrame:
@@ -554,7 +568,8 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     events = truth_events(truth, data, season, exp, crop_mismatch=probs is not None)
     metrics, by_event, by_alert = score_alerts(alerts, events, truth, data, season)
     naive = naive_alerts(data, season, exp)
-    base_m, _, _ = score_alerts(naive.assign(season=season), events, truth, data, season)
+    base_m, base_ev, _ = score_alerts(naive.assign(season=season), events, truth, data, season)
+    by_event = with_naive_by_event(by_event, base_ev)
     return AlertEvaluation(county=str(county), season=season, label=synthetic_label(county), params=params,
                            tuned_on=tuned_on, metrics=metrics, baseline=base_m, by_event=by_event,
                            by_alert=by_alert, alerts=alerts, notes=notes)

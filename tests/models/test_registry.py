@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -438,3 +439,41 @@ def test_a_download_killed_midway_is_not_taken_for_the_model(store: Path, monkey
     monkeypatch.setattr(mlflow.artifacts, "download_artifacts", real)
     got = registry.resolve("crop-type", "challenger")
     assert got.version == "1" and got.model.scale == 2.0
+
+
+def test_a_registration_killed_before_its_alias_is_completed_not_repeated(
+        store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A `train` killed between creating its version and setting `challenger` left a complete version no alias
+    ever pointed at, and the re-run registered the same model again beside it. Now the re-run finds that version
+    (same model bytes, training data and metrics; no alias now or in the history) and completes it."""
+    from mlflow.tracking import MlflowClient
+
+    from models import registry
+
+    table = pd.DataFrame({"field_id": ["F1", "F2"], "x": [1.0, 2.5]})
+
+    def reg(scale: float, data: pd.DataFrame = table) -> str:
+        return registry.register(TinyModel(scale), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5),
+                                 training_data={"labels": data})
+
+    assert reg(1.0) == "1"
+    real = MlflowClient.set_registered_model_alias
+
+    def killed(self: Any, *a: Any, **k: Any) -> None:
+        raise KeyboardInterrupt  # the process dies here: version created, no alias, no history row
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reg(2.0)
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", real)
+    client = MlflowClient()
+    assert sorted(int(v.version) for v in client.search_model_versions("name = 'crop-type'")) == [1, 2]
+    assert reg(2.0) == "2"  # completed, not a version 3
+    assert sorted(int(v.version) for v in client.search_model_versions("name = 'crop-type'")) == [1, 2]
+    assert "version 2, registered by a run cut short before its alias was set" in caplog.text
+    hist = [(h["alias"], h["version"], h["previous_version"]) for h in registry.alias_history("crop-type")]
+    assert hist == [("challenger", "1", None), ("challenger", "2", "1")]
+    # another model, other data, or a version that once had an alias: registered as new versions
+    assert reg(3.0) == "3"
+    assert reg(2.0, table.assign(x=[1.0, 2.6])) == "4"
+    assert reg(1.0) == "5"  # version 1 is the same model and data, but it was aliased: a deliberate re-registration

@@ -307,3 +307,27 @@ def test_cli_json_is_valid_json_when_an_event_kind_is_never_detected(synth: tupl
 
     out = json.loads(r.stdout, parse_constant=refuse)
     assert out["by_event"] and all(e["median_delay_obs"] is None for e in out["by_event"])
+
+
+def test_the_per_event_table_has_the_naive_baseline_beside_it(synth: tuple[SeasonData, pd.DataFrame],
+                                                              tmp_path: Path) -> None:
+    """Each event type's detected, recall and median delay of the naive baseline beside the rules' (the overall
+    rows had it; the per-event table did not), scored on the same events, in the text and the JSON."""
+    data, truth = synth
+    root = _county(tmp_path, truth)
+    ev = evaluate_alerts(root, data=data, crop_model=False, tune=False)
+    exp = fit_expectations(data, SEASONS[:-1], ev.params)
+    events = truth_events(truth, data, "2008", exp, crop_mismatch=False)
+    _, naive_ev, _ = score_alerts(naive_alerts(data, "2008", exp).assign(season="2008"), events, truth, data, "2008")
+    got = ev.by_event.set_index("event")
+    want = naive_ev.set_index("event")
+    assert list(got.index) == list(want.index) and len(got) >= 2
+    for e in got.index:
+        assert got.at[e, "naive_detected"] == want.at[e, "detected"]
+        assert got.at[e, "naive_recall"] == want.at[e, "recall"] and got.at[e, "events"] == want.at[e, "events"]
+    text = format_alert_evaluation(ev)
+    header = next(line for line in text.splitlines() if line.startswith("event "))
+    assert header.count("detected") == 2 and header.count("recall") == 2
+    row = next(line for line in text.splitlines() if line.startswith(str(got.index[0]) + " "))
+    assert len(row.split()) == 8  # event, events, then detected, recall, delay for the rules and the baseline
+    assert all("naive_recall" in r for r in ev.to_dict()["by_event"])

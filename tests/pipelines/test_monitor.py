@@ -487,3 +487,18 @@ def test_season_days_and_own_crop_obs_equal_the_row_by_row_lookup() -> None:
             for d, s, r, c in zip(m["date"], m["season"], m["region"], m["crop"], strict=True)]
     pd.testing.assert_frame_equal(kept, obs.loc[keep].reset_index(drop=True))
     assert 0 < len(kept) < n
+
+
+def test_run_bounds_slice_as_a_groupby_would() -> None:
+    """The alert loops slice sorted arrays by run_bounds instead of a pandas groupby: the same rows per key."""
+    from pipelines._monitor_expect import run_bounds
+
+    rng = np.random.default_rng(3)
+    df = pd.DataFrame({"field_id": rng.choice(["a", "b", "c", "d"], 60), "season": rng.choice(["2007", "2008"], 60),
+                       "v": np.arange(60.0)}).sort_values(["field_id", "season"], kind="stable")
+    fid, season, v = (df["field_id"].to_numpy(dtype=object), df["season"].to_numpy(dtype=object),
+                      df["v"].to_numpy())
+    b = run_bounds(fid, season)
+    got = {(fid[i], season[i]): v[i:j].tolist() for i, j in zip(b[:-1], b[1:], strict=True)}
+    assert got == {k: g["v"].tolist() for k, g in df.groupby(["field_id", "season"])}
+    assert run_bounds(np.array([], dtype=object)).tolist() == [0]
