@@ -496,8 +496,9 @@ def _dir_digest(folder: Path) -> str:
 def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
                        mets: Mapping[str, float]) -> str | None:
     """A version of ``name`` whose registration was killed between creating it and setting its alias (no alias now,
-    none ever in the history) holding the same model bytes and training data (``tags``) and metrics; None if none.
-    Registering again would leave it as a duplicate no alias ever points at."""
+    none ever in the history, its process gone when it ran on this host) holding the same model bytes and training
+    data (``tags``) and metrics; None if none. Registering again would leave it as a duplicate no alias ever points
+    at. (A registration of the same model still running on another host cannot be told from a killed one.)"""
     if _MODEL_DIGEST_TAG not in tags:
         return None
     try:
@@ -509,10 +510,19 @@ def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
     if not candidates:
         return None
     moved = {str(r[k]) for r in alias_history(name) for k in ("version", "previous_version") if r[k]}
+    host = socket.gethostname()
     for v in sorted(candidates, key=lambda v: int(v.version)):
         if str(v.version) in moved or v.run_id is None:
             continue
-        if dict(client.get_run(v.run_id).data.metrics) == dict(mets):
+        try:
+            run = client.get_run(v.run_id)
+        except MlflowException:
+            continue  # its run deleted and collected: not a registration to complete
+        tags = run.data.tags
+        pid = tags.get(_RUN_PID_TAG, "")
+        if tags.get(_RUN_HOST_TAG) == host and pid.isdigit() and not _process_gone(int(pid)):
+            continue  # a registration still running (the same model trained twice at once), not a killed one
+        if dict(run.data.metrics) == dict(mets):
             return str(v.version)
     return None
 

@@ -10,7 +10,8 @@ process that has threads.
 
 A process that fails is not trusted to carry its error across (a one-line user error might not survive the
 pickle): the caller's ``fallback`` then runs where it raises as itself. Leaving the block stops a process still
-running (the caller's own work failed).
+running (the caller's own work failed); a caller killed outright (SIGKILL, a scheduler's SIGTERM) is noticed by
+the process within a second, which then removes the temporary folder and ends.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import json
 import logging
 import os
 import pickle
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,6 +72,19 @@ def run_beside(fn: Callable[..., R], *args: Any, fallback: Callable[[], R]) -> I
             proc.wait()
 
 
+def _follow_parent(parent: int, folder: Path, every: float = 0.5) -> None:
+    """Ends this process, and removes its temporary folder, once its parent is gone (a caller killed with SIGKILL,
+    or SIGTERM from a scheduler's timeout, runs no ``finally`` that would stop it): a thread watching the parent id."""
+    def watch() -> None:
+        while True:
+            time.sleep(every)
+            if os.getppid() != parent:
+                shutil.rmtree(folder, ignore_errors=True)
+                os._exit(1)
+
+    threading.Thread(target=watch, name="agcredit-beside-parent", daemon=True).start()
+
+
 #: the other process's first lines: the caller's import path, then :func:`_main`
 _BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); from pipelines._beside import _main; "
          "sys.exit(_main(sys.argv[2:]))")
@@ -78,6 +95,7 @@ def _main(argv: list[str]) -> int:
     logging.disable(logging.WARNING)  # the caller read the same inputs and said what there was to say
     warnings.simplefilter("ignore")
     src, dst = Path(argv[0]), Path(argv[1])
+    _follow_parent(os.getppid(), src.parent)
     with src.open("rb") as fh:
         fn, args = pickle.load(fh)
     result = fn(*args)

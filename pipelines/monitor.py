@@ -352,9 +352,9 @@ def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.n
 
 def _by_field(c: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """field_id → (date, known_date) of its rows of peer candidates, in their order (a groupby, on arrays)."""
-    c = c.sort_values("field_id", kind="stable")
-    fid = c["field_id"].astype(str).to_numpy(dtype=object)
-    d, k = c["date"].to_numpy(), c["known_date"].to_numpy()
+    keys = c["field_id"].astype(str).to_numpy(dtype=object)  # sorted as text: ids of mixed types sort too
+    order = np.argsort(keys, kind="stable")
+    fid, d, k = keys[order], c["date"].to_numpy()[order], c["known_date"].to_numpy()[order]
     b = run_bounds(fid)
     return {fid[a]: (d[a:e], k[a:e]) for a, e in zip(b[:-1], b[1:], strict=True)}
 

@@ -441,6 +441,14 @@ def test_a_download_killed_midway_is_not_taken_for_the_model(store: Path, monkey
     assert got.version == "1" and got.model.scale == 2.0
 
 
+def _dead_pid() -> str:
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
 def test_a_registration_killed_before_its_alias_is_completed_not_repeated(
         store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A `train` killed between creating its version and setting `challenger` left a complete version no alias
@@ -468,6 +476,26 @@ def test_a_registration_killed_before_its_alias_is_completed_not_repeated(
     monkeypatch.setattr(MlflowClient, "set_registered_model_alias", real)
     client = MlflowClient()
     assert sorted(int(v.version) for v in client.search_model_versions("name = 'crop-type'")) == [1, 2]
+    run_id = client.get_model_version("crop-type", "2").run_id
+    # while the process that registered it lives (this one: the same model trained twice at once), it is not taken
+    # for a killed registration — and a version whose run was deleted and collected is skipped, not an error
+    real_get_run = MlflowClient.get_run
+
+    def purged(self: Any, rid: str) -> Any:
+        if rid == run_id:
+            from mlflow.exceptions import MlflowException
+
+            raise MlflowException(f"Run with id={rid} not found")
+        return real_get_run(self, rid)
+
+    for patch in (None, purged):
+        with monkeypatch.context() as m:
+            if patch is not None:
+                client.set_tag(run_id, "agcredit.pid", _dead_pid())
+                m.setattr(MlflowClient, "get_run", patch)
+            assert registry._cut_short_version(client, "crop-type", client.get_model_version("crop-type", "2").tags,
+                                               {"r2_maize": 0.5}) is None
+    client.set_tag(run_id, "agcredit.pid", _dead_pid())  # the registering process was killed
     assert reg(2.0) == "2"  # completed, not a version 3
     assert sorted(int(v.version) for v in client.search_model_versions("name = 'crop-type'")) == [1, 2]
     assert "version 2, registered by a run cut short before its alias was set" in caplog.text

@@ -104,3 +104,44 @@ def test_the_process_imports_this_code_whatever_the_working_directory_holds(tmp_
     monkeypatch.chdir(tmp_path)
     with run_beside(os.getpid, fallback=lambda: -1) as other:
         assert other() not in (-1, os.getpid())
+
+
+def _ended(pid: int) -> bool:
+    """Gone, or a zombie waiting for whoever adopted it to reap it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def test_a_killed_caller_takes_its_process_and_folder_with_it(tmp_path: Path) -> None:
+    """A caller killed outright (SIGKILL: no finally runs) left the other process running on, orphaned, and its
+    temporary folder behind; the process now notices its parent is gone, removes the folder and ends."""
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    caller = tmp_path / "caller.py"
+    caller.write_text(textwrap.dedent("""
+        import time
+        from pipelines._beside import run_beside
+        with run_beside(time.sleep, 120, fallback=lambda: None) as other:
+            print(other.pid, flush=True)
+            time.sleep(120)
+    """))
+    proc = subprocess.Popen([sys.executable, str(caller)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp)})
+    assert proc.stdout is not None
+    pid = int(proc.stdout.readline())
+    proc.stdout.close()
+    assert list(tmp.glob("agcredit-beside-*")) and not _ended(pid)
+    time.sleep(3)  # the other process is up and watching
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (not _ended(pid) or list(tmp.glob("agcredit-beside-*"))):
+        time.sleep(0.2)
+    assert _ended(pid) and not list(tmp.glob("agcredit-beside-*"))
