@@ -518,9 +518,9 @@ def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
             run = client.get_run(v.run_id)
         except MlflowException:
             continue  # its run deleted and collected: not a registration to complete
-        tags = run.data.tags
-        pid = tags.get(_RUN_PID_TAG, "")
-        if tags.get(_RUN_HOST_TAG) == host and pid.isdigit() and not _process_gone(int(pid)):
+        run_tags = run.data.tags
+        pid = run_tags.get(_RUN_PID_TAG, "")
+        if run_tags.get(_RUN_HOST_TAG) == host and pid.isdigit() and not _process_gone(int(pid)):
             continue  # a registration still running (the same model trained twice at once), not a killed one
         if dict(run.data.metrics) == dict(mets):
             return str(v.version)

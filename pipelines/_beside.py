@@ -62,7 +62,7 @@ def run_beside(fn: Callable[..., R], *args: Any, fallback: Callable[[], R]) -> I
             pickle.dump((fn, args), fh, protocol=pickle.HIGHEST_PROTOCOL)
         # this package's own root first (where this process found it, whatever the working directory now holds)
         path = json.dumps([str(Path(__file__).resolve().parents[1]), *(p or os.getcwd() for p in sys.path)])
-        proc = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, path, str(src), str(dst)],
+        proc = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, path, str(src), str(dst), str(os.getpid())],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             yield Beside(proc, dst, fallback)
@@ -91,11 +91,11 @@ _BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); from pipeline
 
 
 def _main(argv: list[str]) -> int:
-    """The other process: reads IN, runs, writes OUT (renamed into place when complete)."""
+    """The other process (IN OUT CALLER_PID): reads IN, runs, writes OUT (renamed into place when complete)."""
     logging.disable(logging.WARNING)  # the caller read the same inputs and said what there was to say
     warnings.simplefilter("ignore")
     src, dst = Path(argv[0]), Path(argv[1])
-    _follow_parent(os.getppid(), src.parent)
+    _follow_parent(int(argv[2]), src.parent)  # the caller's id as it gave it: gone already is noticed too
     with src.open("rb") as fh:
         fn, args = pickle.load(fh)
     result = fn(*args)
