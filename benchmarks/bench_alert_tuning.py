@@ -57,19 +57,13 @@ def main() -> None:
             print(f"{path.name:<10}{n:>14,}{'all' if cap == 0 else f'{cap:,}':>8}{w:>8.1f}{t:>8.1f}  {shown}")
 
 
-def _cpu() -> float:
-    import resource
-
-    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def _beside(counties: list[Path], cache: Path) -> None:
     """The crop-type training with the tuning in this process, then beside the fit (the default)."""
     from unittest import mock
 
     from pipelines import _alert_fit
     from pipelines.county import County
+    from pipelines.demo import _cpu  # this process's and its finished children's CPU seconds, as the demo counts
     from pipelines.train_crop import train_crop_type_county
 
     print(f"{'county':<16}{'tuning':>11}{'wall s':>8}{'CPU s':>8}  thresholds")

@@ -420,7 +420,9 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
         mdir.mkdir()
         flavour.save_dir(model, mdir)
         (mdir / _FLAVOUR_FILE).write_text(json.dumps(_flavour_spec(flavour), sort_keys=True))
-        digest = {_MODEL_DIGEST_TAG: _dir_digest(mdir)}
+        from models._digest import folder_hash
+
+        digest = {_MODEL_DIGEST_TAG: folder_hash(mdir)}
         cut_short = _cut_short_version(client, name, {**data_tag, **digest}, mets)
         if cut_short is not None:  # a registration killed before its alias: completed, not registered again
             logging.getLogger("agcredit.registry").warning(
@@ -476,21 +478,8 @@ def _name_challenger(client: MlflowClient, name: str, version: str, operator: st
     return version
 
 
-#: tag of a model version: the sha256 of the model folder it was registered from (:func:`_dir_digest`)
+#: tag of a model version: the sha256 of the model folder it was registered from (``models._digest.folder_hash``)
 _MODEL_DIGEST_TAG = "agcredit.model_sha256"
-
-
-def _dir_digest(folder: Path) -> str:
-    """sha256 over a folder's files: relative paths and bytes, in sorted order."""
-    import hashlib
-
-    h = hashlib.sha256()
-    for p in sorted(q for q in folder.rglob("*") if q.is_file()):
-        h.update(p.relative_to(folder).as_posix().encode())
-        h.update(b"\0")
-        h.update(p.read_bytes())
-        h.update(b"\0")
-    return h.hexdigest()
 
 
 def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],

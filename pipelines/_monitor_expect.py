@@ -6,7 +6,7 @@ past seasons' clear observations and declared crops only. Re-exported by :mod:`p
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pipelines.monitor import AlertParams
 
 __all__ = ["expected_bands", "expected_timing", "expected_emergence_days", "not_planted_day", "run_bounds",
+           "arrays_by_key",
            "season_start_days"]
 
 
@@ -104,6 +105,15 @@ def run_bounds(*keys: np.ndarray) -> np.ndarray:
     for k in keys:
         change |= k[1:] != k[:-1]
     return np.flatnonzero(np.r_[True, change, True])
+
+
+def arrays_by_key(keys: np.ndarray, *cols: np.ndarray) -> dict[Any, tuple[np.ndarray, ...]]:
+    """key → each column's rows of that key, in their order (a stable sort by key, then :func:`run_bounds`): a
+    groupby on plain arrays."""
+    order = np.argsort(keys, kind="stable")
+    k, sorted_cols = keys[order], [c[order] for c in cols]
+    b = run_bounds(k)
+    return {k[a]: tuple(c[a:e] for c in sorted_cols) for a, e in zip(b[:-1], b[1:], strict=True)}
 
 
 def _own_start(vals: np.ndarray, p: AlertParams) -> int:

@@ -471,14 +471,9 @@ def model_folder_digest(folder: Path) -> str:
     """``sha256:<16 hex>`` of a saved model folder's files (relative names and bytes, in name order): what a
     decision record names a folder model by — its content, not the path it was given by (a folder copied or
     spelled otherwise is the same model; another model in the same folder is not)."""
-    import hashlib
+    from models._digest import folder_hash
 
-    h = hashlib.sha256()
-    root = Path(folder)
-    for f in sorted(x for x in root.rglob("*") if x.is_file()):
-        h.update(f.relative_to(root).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(f.read_bytes()).digest())
-    return f"sha256:{h.hexdigest()[:16]}"
+    return f"sha256:{folder_hash(folder)[:16]}"
 
 
 def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None, str]:

@@ -86,6 +86,7 @@ from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
 from pipelines._monitor_expect import (
     _field_timing,
     _two_in_a_row,
+    arrays_by_key,
     expected_bands,
     expected_emergence_days,
     expected_timing,
@@ -352,11 +353,9 @@ def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.n
 
 def _by_field(c: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """field_id → (date, known_date) of its rows of peer candidates, in their order (a groupby, on arrays)."""
-    keys = c["field_id"].astype(str).to_numpy(dtype=object)  # sorted as text: ids of mixed types sort too
-    order = np.argsort(keys, kind="stable")
-    fid, d, k = keys[order], c["date"].to_numpy()[order], c["known_date"].to_numpy()[order]
-    b = run_bounds(fid)
-    return {fid[a]: (d[a:e], k[a:e]) for a, e in zip(b[:-1], b[1:], strict=True)}
+    by = arrays_by_key(c["field_id"].astype(str).to_numpy(dtype=object),  # as text: ids of mixed types sort too
+                       c["date"].to_numpy(), c["known_date"].to_numpy())
+    return {f: (d, k) for f, (d, k) in by.items()}
 
 
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,

@@ -46,7 +46,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
-from pipelines._monitor_expect import run_bounds
+from pipelines._monitor_expect import arrays_by_key
 from pipelines._monitor_format import format_alert_evaluation
 from pipelines._monitor_thermal import ThermalClock
 from pipelines.evaluation import read_truth, synthetic_label
@@ -295,11 +295,9 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
                        start: pd.Timestamp, dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
     """NOT_PLANTED on the first acquisition date past the deadline with no emerged observation yet."""
     emerged = obs[obs["ndvi"] >= params.emerged].groupby("field_id")["date"].min()
-    o = obs.sort_values(["field_id", "date"], kind="stable")
-    fid, o_dates, o_vals = (o["field_id"].astype(str).to_numpy(dtype=object), o["date"].to_numpy(),
-                            o["ndvi"].to_numpy(dtype=float))
-    b = run_bounds(fid)
-    series = {fid[i]: (o_dates[i:j], o_vals[i:j]) for i, j in zip(b[:-1], b[1:], strict=True)}
+    o = obs.sort_values("date", kind="stable")  # then by field (stable): each field's rows in date order
+    series = {f: (d, v) for f, (d, v) in arrays_by_key(o["field_id"].astype(str).to_numpy(dtype=object),
+                                                         o["date"].to_numpy(), o["ndvi"].to_numpy(dtype=float)).items()}
     grid = np.array(dates, dtype="datetime64[ns]")
     none = (grid[:0], np.zeros(0))
     out: dict[tuple[str, str], dict[str, Any]] = {}
