@@ -224,11 +224,19 @@ def summarize_yield(per: pd.DataFrame, *, data: str = "synthetic") -> YieldEvalu
 
 def governance_metrics(ev: YieldEvaluation, checkpoint: str = "end") -> dict[str, float]:
     """Flat metrics of the model at one checkpoint for the registry: ``r2_<crop>``, ``rmse_pct_<crop>``, coverage,
-    and ``skill_r2_<crop>`` (R² minus the crop-mean baseline's)."""
+    ``skill_r2_<crop>`` (R² minus the crop-mean baseline's), and the two naive baselines' own R² and RMSE beside
+    them (``naive_crop_mean_r2_<crop>``, ``naive_farmer_mean_rmse_pct_<crop>``…: the crop's mean yield; the
+    farmer's own reported average)."""
     at = ev.summary[ev.summary["checkpoint"] == checkpoint]
     s = at[at["method"] == "model"]
     base = at[at["method"] == "crop_mean"].set_index("crop")["r2"]
     out: dict[str, float] = {}
+    for method in ("crop_mean", "farmer_mean"):
+        for r in at[at["method"] == method].to_dict("records"):
+            for k in ("r2", "rmse_pct"):
+                v = float(r[k])
+                if np.isfinite(v):
+                    out[f"naive_{method}_{k}_{r['crop']}"] = v
     for r in s.to_dict("records"):
         c = r["crop"]
         for k in ("r2", "rmse", "rmse_pct", "below_p10", "above_p90", "below_p10_min", "below_p10_max",

@@ -12,7 +12,6 @@ from pipelines._cli_app import (
     FEATURES_HELP,
     HAZY_DATES_HELP,
     IMAGERY_HELP,
-    POLICY_HELP,
     PROFILE_HELP,
     SEASON_SCALE_HELP,
     STORE_HELP,
@@ -72,7 +71,9 @@ def replay_cmd(
     imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP),
     features: Path | None = typer.Option(None, "--features", help=FEATURES_HELP),
     book: Path | None = typer.Option(None, "--book", help=BOOK_HELP),
-    policy: Path | None = typer.Option(None, "--policy", help=POLICY_HELP),
+    policy: Path | None = typer.Option(None, "--policy", help="policy file (YAML; default: the one the stored "
+                                       "records name — the shipped policy or a released version of it, kept in "
+                                       "underwriting/policies/archive)"),
     profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP),
     crop_model: str | None = typer.Option(None, "--crop-model", help="crop-type model: default the version the "
                                                                      "records name; an alias, a folder, or none"),
@@ -112,7 +113,7 @@ def replay_cmd(
     else:
         c = res.counts()
         echo(f"replayed {len(res.rows)} application(s) as of {day} with "
-             + models_text(res.models) + ": "
+             + models_text(res.models) + f", policy {res.policy}: "
              + ", ".join(f"{v} {k}" for k, v in c.items()))
         if res.provenance_counts():
             echo("run-level provenance that differs: "

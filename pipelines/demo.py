@@ -243,9 +243,11 @@ def indicator_summary(features: pd.DataFrame) -> list[str]:
 
 
 #: the held-out figures the demo prints when a model records them (the rest: `agcredit models show NAME`)
-_KEY_METRICS = ("r2_all", "skill_r2_all", "rmse_pct_all", "below_p10_all", "above_p90_all", "mid_r2_all",
-                "accuracy_end", "macro_f1_end", "ece_end", "accuracy_mid", "accuracy_emergence",
-                "n_train", "in_sample_rmse_t_ha")
+_KEY_METRICS = ("r2_all", "naive_crop_mean_r2_all", "naive_farmer_mean_r2_all", "skill_r2_all", "rmse_pct_all",
+                "naive_crop_mean_rmse_pct_all", "naive_farmer_mean_rmse_pct_all", "below_p10_all", "above_p90_all",
+                "mid_r2_all", "accuracy_end", "naive_majority_accuracy", "naive_last_season_accuracy", "macro_f1_end",
+                "naive_majority_macro_f1", "naive_last_season_macro_f1", "ece_end", "accuracy_mid",
+                "accuracy_emergence", "n_train", "in_sample_rmse_t_ha")
 
 
 def _model_figures(versions: dict[str, str | None]) -> list[str]:

@@ -72,6 +72,8 @@ class ReplayResult:
     models: dict[str, str | None]
     currency: str
     warnings: list[str] = field(default_factory=list)
+    #: the policy replayed with (``agcredit-default 2026.12.1``, and where it came from when not the one given)
+    policy: str = ""
 
     @property
     def ok(self) -> bool:
@@ -137,6 +139,30 @@ def _recorded_versions(bodies: list[dict[str, Any]]) -> tuple[str, str | None]:
     return ys.pop(), crops.pop()
 
 
+def _recorded_policy(bodies: list[dict[str, Any]], shipped: Policy) -> tuple[Policy, str, list[str]]:
+    """(policy to replay with, how to name it, warnings): the one policy the stored records name — the shipped one,
+    or its released version from the archive; the shipped one, with a warning, when they name several or one the
+    archive does not hold (each record then differs in ``policy``)."""
+    from underwriting.policy import archived_policy
+
+    named = {(str(p.get("id")), str(p.get("version")), str(p.get("content_hash")))
+             for p in (b.get("policy") or {} for b in bodies)}
+    here = f"{shipped.policy_id} {shipped.version}"
+    if len(named) > 1:
+        listed = ", ".join(f"{i} {v}" for i, v, _ in sorted(named))
+        return shipped, here, [f"the stored decisions were decided under {len(named)} policies ({listed}): replayed "
+                               f"with {here}; give --policy FILE to replay with another"]
+    pid, version, digest = named.pop()
+    if digest == shipped.content_hash:
+        return shipped, here, []
+    released = archived_policy(digest)
+    if released is None:
+        return shipped, here, [f"the stored decisions were decided under policy {pid} {version} (content hash "
+                               f"{digest[:12]}…), which is not a released version of the shipped policy: replayed "
+                               f"with {here}, so each differs in `policy`; give that version's file with --policy"]
+    return released, f"{released.policy_id} {released.version} (the released version the records name)", []
+
+
 def _crop_description(bodies: list[dict[str, Any]], resolved: str | None) -> str | None:
     """The crop model's description as the records give it (e.g. ``crop-type version 2 (champion)``: how the run
     named the version it resolved), with this replay's pin note: the replay resolved the same version by its
@@ -174,13 +200,16 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
            cache_dir: Path | None = None, weather: pd.DataFrame | None = None,
            crop_season_scale: float | None = None, haze_dates: Sequence[dt.date] | None = None,
            pins: bool = False, yield_history: pd.DataFrame | None = None,
-           features_lineage: Any = None) -> ReplayResult:
+           features_lineage: Any = None, policy_from_records: bool = False) -> ReplayResult:
     """Replay the stored decisions of ``applications`` (season ``season``, as of ``as_of``) with the model
     versions the records name (``crop_model`` overrides the crop model: an alias, a version, a folder or ``none``)
     on these inputs (``imagery``, or ``features`` / ``featurized`` built earlier) and compare each with the stored
     record. ``pins``: score with the crop season scale and haze dates the records were scored with
-    (:func:`recorded_pins`; unless given) — what a decision re-run with fewer fields needs. Reads the store;
-    writes nothing."""
+    (:func:`recorded_pins`; unless given) — what a decision re-run with fewer fields needs.
+    ``policy_from_records`` (no policy file chosen by the user; ``policy`` is then the shipped one): when the
+    records name another policy, the released version of it is taken from the archive
+    (:func:`underwriting.policy.archived_policy`); when the archive does not hold it, ``policy`` with a warning.
+    Reads the store; writes nothing."""
     from pipelines.underwrite import ChampionModels, score_and_decide
     from underwriting.store import DecisionStore
 
@@ -206,6 +235,10 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
                                                     "decided as of)" if other else ""))
     bodies = [r.body for r in stored.values()]
     yv, cv = _recorded_versions(bodies)
+    policy_text, notes = f"{policy.policy_id} {policy.version}", list[str]()
+    if policy_from_records:
+        policy, policy_text, notes = _recorded_policy(bodies, policy)
+        policy.profile(profile)  # a released version without the run's profile: its one-line error, before any work
     pin_scale = None
     if pins:
         if features is not None or featurized is not None:
@@ -245,7 +278,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
                               stored=(rec.outcome, rec.limit), replayed=(item.outcome, item.limit),
                               differs=tuple(parts), provenance=tuple(prov)))
     return ReplayResult(rows=rows, models=run.models, currency=policy.profile(profile).currency,
-                        warnings=list(run.warnings))
+                        warnings=notes + list(run.warnings), policy=policy_text)
 
 
 def replay_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
@@ -265,4 +298,4 @@ def replay_files(applications: str | Path, fields: str | Path, season: str, as_o
                   book=inp.book, store=store, imagery=imagery, features=inp.features, crop_model=crop_model,
                   cache_dir=cache_dir, weather=inp.weather, crop_season_scale=crop_season_scale,
                   haze_dates=haze_dates, pins=pins, yield_history=inp.yield_history,
-                  features_lineage=inp.features_lineage)
+                  features_lineage=inp.features_lineage, policy_from_records=policy is None)

@@ -126,6 +126,37 @@ def _heldout_metrics(clf: CropTypeClassifier, season: str, names: dict[str, int 
     out["n_heldout"] = float(rows.sum())
     #: 1: the held-out season's calibration was refitted without it; 0: the calibration fitted on every season
     out["heldout_calibration_excluded"] = float(recalibrated)
+    out.update(naive_crop_metrics(idx, season, clf.classes_))
+    return out
+
+
+def naive_crop_metrics(index: pd.DataFrame, season: str, classes: Sequence[str]) -> dict[str, float]:
+    """Two naive answers for the held-out season's labels, beside the model's figures: the most common crop of the
+    earlier seasons for every field (``naive_majority_*``), and each field's own label of the latest earlier season
+    that has one (``naive_last_season_*``: crop rotation ignored — a lender's first guess; scored on the fields that
+    have one, their share in ``naive_last_season_coverage``). ``index``: field_id, season, label (class codes)."""
+    from features._crop_eval import classification_metrics
+
+    seasons = index["season"].astype(str)
+    test = index[seasons == season]
+    past = index[seasons < season]
+    out: dict[str, float] = {}
+    if test.empty or past.empty:
+        return out
+    names = np.asarray(classes, dtype=object)
+    truth = names[test["label"].to_numpy()]
+    counts = past["label"].value_counts()
+    top = int(counts.index[np.lexsort((counts.index.to_numpy(), -counts.to_numpy()))[0]])  # ties: the lower code
+    m = classification_metrics(truth, [names[top]] * len(truth))
+    out["naive_majority_accuracy"], out["naive_majority_macro_f1"] = m["accuracy"], m["macro_f1"]
+    last = (past.sort_values("season", kind="stable").drop_duplicates("field_id", keep="last")
+            .set_index("field_id")["label"])
+    prev = test["field_id"].map(last)
+    have = prev.notna().to_numpy()
+    out["naive_last_season_coverage"] = float(have.mean())
+    if have.any():
+        m = classification_metrics(truth[have], names[prev[have].astype(np.int64).to_numpy()])
+        out["naive_last_season_accuracy"], out["naive_last_season_macro_f1"] = m["accuracy"], m["macro_f1"]
     return out
 
 

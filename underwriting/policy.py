@@ -9,6 +9,11 @@ to integer minor units on load. Any unknown, missing or out-of-range key is a
 
 The content hash is the SHA-256 of the canonical JSON of the parsed document, so
 comments and layout do not change it, every parameter does.
+
+Every released version of the shipped policy is kept, as released, in ``policies/archive/``
+(``<policy_id>-<version>.yaml``; the shipped ``default.yaml`` is the latest of them — a test holds it
+so): a decision decided under an earlier version replays with that version's file
+(:func:`archived_policy`, by the content hash the record names) without anyone having to find it.
 """
 
 from __future__ import annotations
@@ -29,11 +34,13 @@ from underwriting.errors import PolicyError
 from underwriting.records import canonical_json, sha256_hex
 
 __all__ = [
-    "DEFAULT_POLICY_PATH", "EvidenceThresholds", "Policy", "Profile", "REASON_CODES",
-    "default_policy", "load_policy", "parse_policy",
+    "ARCHIVE_DIR", "DEFAULT_POLICY_PATH", "EvidenceThresholds", "Policy", "Profile", "REASON_CODES",
+    "archived_policy", "default_policy", "load_policy", "parse_policy",
 ]
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "default.yaml"
+#: every released version of the shipped policy, as released (``<policy_id>-<version>.yaml``)
+ARCHIVE_DIR = Path(__file__).with_name("policies") / "archive"
 
 #: every reason code the rules can emit (the policy file must give each a text)
 REASON_CODES = (
@@ -373,3 +380,12 @@ def load_policy(path: str | Path | None = None) -> Policy:
 def default_policy() -> Policy:
     """The shipped default policy (underwriting/policies/default.yaml)."""
     return load_policy(None)
+
+
+def archived_policy(content_hash: str) -> Policy | None:
+    """The released policy (:data:`ARCHIVE_DIR`) whose content hash is ``content_hash``, or None."""
+    for path in sorted(ARCHIVE_DIR.glob("*.yaml")):
+        pol = load_policy(path)
+        if pol.content_hash == content_hash:
+            return pol
+    return None

@@ -223,6 +223,12 @@ def test_evaluate_yield_leave_one_season_out_with_baselines_and_oracle(tmp_path)
     assert 0.0 <= s.loc[("end", "all", "model"), "below_p10"] <= 0.3
     m = governance_metrics(ev)
     assert {"r2_maize", "rmse_pct_soybean", "below_p10_max_all"} <= set(m)
+    # the naive baselines' own figures stand beside the model's (what skill_r2 is measured against)
+    for crop in ("maize", "all"):
+        assert m[f"naive_crop_mean_r2_{crop}"] == s.loc[("end", crop, "crop_mean"), "r2"]
+        assert m[f"naive_farmer_mean_rmse_pct_{crop}"] == s.loc[("end", crop, "farmer_mean"), "rmse_pct"]
+        assert m[f"skill_r2_{crop}"] == m[f"r2_{crop}"] - m[f"naive_crop_mean_r2_{crop}"]
+    assert not any(k.startswith(("naive_model", "naive_oracle")) for k in m)
     reqs = default_minimum_metrics(["maize", "soybean"])
     assert [str(r) for r in reqs[:2]] == ["r2_maize >= 0.45", "rmse_pct_maize <= 15"]
     assert "synthetic data" in ev.table()

@@ -52,3 +52,26 @@ def test_recorded_pins_and_season_calibration() -> None:
     assert has_season_calibration(SimpleNamespace(declared_temperatures_={"end": 1.1}, biases_={}))
     assert not has_season_calibration(SimpleNamespace(declared_temperatures_={"end": 1.1}, biases_={"end": [0.0]}))
     assert not has_season_calibration(SimpleNamespace(biases_={}))
+
+
+def test_recorded_policy_is_the_one_the_records_name() -> None:
+    """The shipped policy when the records name it; the released version from the archive when they name an earlier
+    one; the shipped one with a warning naming theirs when they name several or one never released."""
+    from pipelines.replay import _recorded_policy
+    from underwriting.policy import ARCHIVE_DIR, Policy, default_policy, load_policy
+
+    shipped = default_policy()
+    older = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.1.yaml")
+
+    def body(p: Policy) -> dict[str, object]:
+        return {"policy": {"id": p.policy_id, "version": p.version, "content_hash": p.content_hash}}
+
+    assert _recorded_policy([body(shipped)] * 2, shipped) == (shipped, "agcredit-default 2026.12.2", [])
+    got, text, warn = _recorded_policy([body(older)] * 2, shipped)
+    assert got.content_hash == older.content_hash and warn == []
+    assert text == "agcredit-default 2026.12.1 (the released version the records name)"
+    got, text, warn = _recorded_policy([body(older), body(shipped)], shipped)
+    assert got is shipped and len(warn) == 1 and "2 policies (agcredit-default 2026.12.1, agcredit-default 2026.12.2)" in warn[0]
+    odd = {"policy": {"id": "bank-own", "version": "7", "content_hash": "ab" * 32}}
+    got, _, warn = _recorded_policy([odd], shipped)
+    assert got is shipped and len(warn) == 1 and "bank-own 7 (content hash abababababab…)" in warn[0]

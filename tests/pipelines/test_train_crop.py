@@ -83,6 +83,28 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
         train_crop_type_county(county, seasons=["1999"])
 
 
+def test_naive_crop_baselines_beside_the_heldout_figures() -> None:
+    """The most common crop of the earlier seasons, and each field's own label of its latest earlier season, scored
+    on the held-out season's labels; fields without an earlier label are left out of the second (coverage said)."""
+    from pipelines.train_crop import naive_crop_metrics
+
+    classes = ("cotton", "maize", "rice")
+    idx = pd.DataFrame({
+        "field_id": ["a", "b", "c", "a", "b", "c", "a", "b", "c", "d"],
+        "season": ["2007"] * 3 + ["2008"] * 3 + ["2009"] * 4,
+        "label": [2, 2, 0, 1, 2, 1, 1, 0, 1, 2],  # 2007: rice rice cotton; 2008: maize rice maize; 2009: held out
+    })
+    m = naive_crop_metrics(idx, "2009", classes)
+    # earlier seasons: rice 3, maize 2, cotton 1 → rice for all: right on d only
+    assert m["naive_majority_accuracy"] == 0.25
+    # a, b, c's 2008 labels maize, rice, maize against maize, cotton, maize: 2 of 3; d has none
+    assert m["naive_last_season_coverage"] == 0.75 and m["naive_last_season_accuracy"] == 2 / 3
+    assert naive_crop_metrics(idx, "2007", classes) == {}  # nothing earlier to guess from
+    # a tie between the most common crops is broken the same way every time (the lower class code)
+    tie = idx.assign(label=[0, 1, 0, 1, 2, 2, 0, 0, 0, 0])
+    assert naive_crop_metrics(tie, "2009", classes)["naive_majority_accuracy"] == 1.0
+
+
 def test_cli_trains_from_tables_and_promotes(tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from models.registry import resolve
 

@@ -514,6 +514,47 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     assert r.exit_code == 2 and "nothing to replay" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_audit_replay_takes_the_released_policy_the_records_name(world: dict[str, Any], registry: str,
+                                                                 tmp_path: Path) -> None:
+    """Decisions decided under an earlier released policy replay identically without --policy (its file comes from
+    underwriting/policies/archive, the summary names it); the shipped policy given explicitly differs in `policy`;
+    records of a policy that was never released replay with the shipped one and a warning naming theirs."""
+    from underwriting.policy import ARCHIVE_DIR
+
+    c: County = world["county"]
+    runner = CliRunner()
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    older = ARCHIVE_DIR / "agcredit-default-2026.12.1.yaml"
+    common = ["--applications", str(c.path / "records" / "applications.csv"), "--fields",
+              str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery), "--season", world["season"],
+              "--as-of", str(world["as_of"]), "--profile", "in-kcc", "--cache", str(c.cache_dir)]
+    store = f"sqlite:///{tmp_path / 'older.db'}"
+    r = runner.invoke(app, ["underwrite", *common, "--store", store, "--policy", str(older), "--crop-model", "none",
+                            "--no-progress"], env=env)
+    assert r.exit_code == 0, r.stderr
+    n = DecisionStore(store).count()
+    r = runner.invoke(app, ["audit", "replay", *common, "--store", store], env=env)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"policy agcredit-default 2026.12.1 (the released version the records name): {n} identical" in r.stdout
+    r = runner.invoke(app, ["audit", "replay", *common, "--store", store, "--policy",
+                            str(ARCHIVE_DIR.parent / "default.yaml")], env=env)
+    assert r.exit_code == 1 and r.stdout.count("  differs: policy\n") == n, r.stdout
+    # a policy never released (a bank's own edit): nothing in the archive to take, said in one warning
+    local = tmp_path / "local.yaml"
+    local.write_text((ARCHIVE_DIR.parent / "default.yaml").read_text().replace('version: "2026.12.2"',
+                                                                                 'version: "2026.12.2-local"'))
+    store2 = f"sqlite:///{tmp_path / 'local.db'}"
+    r = runner.invoke(app, ["underwrite", *common, "--store", store2, "--policy", str(local), "--crop-model", "none",
+                            "--no-progress"], env=env)
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(app, ["audit", "replay", *common, "--store", store2], env=env)
+    assert r.exit_code == 1 and r.stdout.count("  differs: policy\n") == n, r.stdout
+    warned = [x for x in r.stderr.splitlines() if "2026.12.2-local" in x]
+    assert len(warned) == 1 and "not a released version" in warned[0] and "--policy" in warned[0], r.stderr
+    r = runner.invoke(app, ["audit", "replay", *common, "--store", store2, "--policy", str(local)], env=env)
+    assert r.exit_code == 0 and f"{n} identical" in r.stdout, r.stdout + r.stderr
+
+
 def test_cli_pins_the_crop_season_scale(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
     """`--crop-season-scale` scores with that scale (features build and underwrite record it in every field), the
     crop model's description says it is pinned; out of bounds, without a crop model, or beside --features: exit 2,

@@ -10,7 +10,15 @@ import pytest
 import yaml
 
 from underwriting.errors import PolicyError
-from underwriting.policy import DEFAULT_POLICY_PATH, REASON_CODES, default_policy, load_policy, parse_policy
+from underwriting.policy import (
+    ARCHIVE_DIR,
+    DEFAULT_POLICY_PATH,
+    REASON_CODES,
+    archived_policy,
+    default_policy,
+    load_policy,
+    parse_policy,
+)
 
 RAW: dict[str, Any] = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
 
@@ -189,3 +197,21 @@ def test_crop_emergence_checkpoint() -> None:
     assert str(p.emergence_checkpoint("2018", "maize")) == str(p.emergence_checkpoint("2018")) == "2018-06-30"
     assert str(p.emergence_checkpoint("2018", None)) == "2018-06-30"
     assert p.as_dict()["emergence_by_crop"] == {"winter_wheat": {"month_day": "05-01", "year_offset": 0}}
+
+
+def test_every_released_version_is_archived_and_the_shipped_one_is_the_latest() -> None:
+    """The archive holds one file per released version, named by its id and version, each loading with its own
+    content hash; the shipped default is among them (a release that changes default.yaml must archive the new
+    version, so the records it decides stay replayable after the next change) and no version appears twice."""
+    shipped = default_policy()
+    files = sorted(ARCHIVE_DIR.glob("*.yaml"))
+    assert len(files) >= 3  # 2026.11.1, 2026.12.1, 2026.12.2: the versions decisions were recorded under
+    pols = [load_policy(f) for f in files]
+    assert [f.name for f in files] == [f"{p.policy_id}-{p.version}.yaml" for p in pols]
+    assert len({(p.policy_id, p.version) for p in pols}) == len({p.content_hash for p in pols}) == len(pols)
+    found = archived_policy(shipped.content_hash)
+    assert found is not None and (found.policy_id, found.version) == (shipped.policy_id, shipped.version)
+    assert {p.version for p in pols} >= {"2026.11.1", "2026.12.1", "2026.12.2"}
+    latest = max(pols, key=lambda p: tuple(int(x) for x in p.version.split(".")))
+    assert latest.content_hash == shipped.content_hash
+    assert archived_policy("0" * 64) is None
