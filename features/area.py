@@ -33,6 +33,8 @@ may disagree by up to half a pixel.
 
 from __future__ import annotations
 
+import hashlib
+import struct
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,6 +42,8 @@ import pandas as pd
 from affine import Affine
 from rasterio import features as rio_features
 from scipy import ndimage
+
+from features._memo import Memo
 
 __all__ = [
     "AreaParams",
@@ -198,11 +202,46 @@ def field_coverage(geom, transform: Affine, shape: tuple[int, int], supersample:
 _BATCH_CELLS = 64_000_000
 
 
+#: coverages kept for later calls, least recently used dropped first: a season's blocks, for its next checkpoint
+_COVERAGE_MEMO = Memo(max_items=256, max_bytes=32 * 2**20)  # a demo season's blocks: 0.13 MB
+
+
+def _memo_key(geoms: list, transform: Affine, shape: tuple[int, int], supersample: int) -> bytes:
+    import shapely
+
+    h = hashlib.sha256()
+    h.update(struct.pack("<6d4q", *tuple(transform)[:6], int(shape[0]), int(shape[1]), int(supersample),
+                         _BATCH_CELLS))
+    for wkb in shapely.to_wkb(np.asarray(geoms, dtype=object)) if len(geoms) else ():
+        # each geometry's length first, so that no two lists of geometries feed the same bytes
+        h.update(struct.pack("<q", -1) if wkb is None else struct.pack("<q", len(wkb)) + wkb)
+    return h.digest()
+
+
+def _copied(covs: list[tuple[slice, slice, np.ndarray]]) -> list[tuple[slice, slice, np.ndarray]]:
+    return [(rs, cs, c.copy()) for rs, cs, c in covs]
+
+
 def coverages(geoms: list, transform: Affine, shape: tuple[int, int], supersample: int = 8
               ) -> list[tuple[slice, slice, np.ndarray]]:
     """:func:`field_coverage` of many geometries: the ones whose interiors overlap no other are rasterised together
     in one pass (a label per geometry; 5× less CPU than one call each on 2,600 smallholder fields), the rest one by
-    one. Same results as :func:`field_coverage`."""
+    one. Same results as :func:`field_coverage`.
+
+    Remembered for later calls with the same geometries, grid and supersampling: every checkpoint of a season
+    rasterises the same fields on the same blocks (half the CPU of :func:`planted_area_from_trajectories` when
+    ``agcredit demo`` trains). Each call gets arrays of its own."""
+    key = _memo_key(geoms, transform, shape, supersample)
+    hit = _COVERAGE_MEMO.get(key)
+    if hit is not None:
+        return _copied(hit)
+    covs = _coverages(geoms, transform, shape, supersample)
+    _COVERAGE_MEMO.put(key, _copied(covs), sum(c.nbytes for _, _, c in covs))
+    return covs
+
+
+def _coverages(geoms: list, transform: Affine, shape: tuple[int, int], supersample: int
+               ) -> list[tuple[slice, slice, np.ndarray]]:
     import shapely
 
     n = len(geoms)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from features._memo import Memo, file_key
 from features._zonal_core import STATS, Window
 from features.errors import ImageryError
 from features.zonal import gather, pixel_map, required_bands, stats_from_pairs
@@ -233,6 +234,11 @@ def _open_scene(path: Path) -> Any:
 _BAND_NAME = re.compile(r"^(B\d{1,2}A?|SCL|AOT|WVP|TCI|CLM|CLP|DATAMASK|DATA_MASK)$")
 
 
+#: band count, nodata tag and band descriptions of the scene files read, by file version: every checkpoint of a
+#: season checks the same files again
+_HEADERS = Memo(max_items=8192)
+
+
 def check_scene_files(scenes: Sequence[Scene]) -> list[Scene]:
     """Raise ImageryError naming every missing or unreadable file, or one not as indexed (headers only are read):
     another band count; band descriptions naming other bands or another order than the index's; a nodata tag
@@ -245,13 +251,17 @@ def check_scene_files(scenes: Sequence[Scene]) -> list[Scene]:
     bad = []
     out = []
     for s in scenes:
-        try:
-            with _open_scene(s.path) as src:
-                count, tag = src.count, src.nodata
-                desc = [str(d or "").strip().upper() for d in src.descriptions]
-        except RasterioError:
-            bad.append(f"{s.path.name} (unreadable)")
-            continue
+        key = file_key(s.path)
+        head = _HEADERS.get(key)
+        if head is None:
+            try:
+                with _open_scene(s.path) as src:
+                    head = (src.count, src.nodata, tuple(str(d or "").strip().upper() for d in src.descriptions))
+            except RasterioError:
+                bad.append(f"{s.path.name} (unreadable)")
+                continue
+            _HEADERS.put(key, head)
+        count, tag, desc = head[0], head[1], list(head[2])
         if count != len(s.bands):
             bad.append(f"{s.path.name} ({count} bands, index lists {len(s.bands)})")
         elif all(_BAND_NAME.match(d) for d in desc) and desc != list(s.bands):

@@ -259,3 +259,51 @@ def test_a_field_seen_clear_twice_is_not_measured_to_the_hectare() -> None:
     assert res["planted_area_sd_ha"] == pytest.approx(0.5 * 9.0, rel=0.01)
     well = planted_area_from_stack(["A"], [box(100, 600, 400, 900)], T, _stack()).iloc[0]
     assert well["planted_area_ha"] == pytest.approx(0.0, abs=0.01) and well["planted_area_sd_ha"] < 0.05
+
+
+def test_coverages_memo_serves_equal_arrays_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A repeated call is answered from the memo, equal to field_coverage; a caller writing into its arrays changes
+    no later answer; a geometry moved by a nanometre is rasterised again."""
+    import features.area as area
+    from features.area import coverages
+
+    rng = np.random.default_rng(11)
+    geoms = [box(x, y, x + rng.uniform(20, 90), y + rng.uniform(20, 90))
+             for x, y in zip(rng.uniform(0, 900, 12), rng.uniform(0, 900, 12), strict=True)]
+    area._COVERAGE_MEMO.clear()
+    first = coverages(geoms, T, (100, 100))
+    for _, _, c in first:
+        c[...] = 7.0  # a caller mutating what it got
+
+    def no_raster(*a: object, **k: object) -> object:
+        raise AssertionError("rasterised again")
+
+    monkeypatch.setattr(area, "_coverages", no_raster)
+    again = coverages(geoms, T, (100, 100))
+    for g, (rs, cs, c) in zip(geoms, again, strict=True):
+        rs2, cs2, c2 = field_coverage(g, T, (100, 100))
+        assert (rs, cs) == (rs2, cs2)
+        np.testing.assert_array_equal(c, c2)
+        assert c.flags.writeable
+    assert again[0][2] is not coverages(geoms, T, (100, 100))[0][2]
+    with pytest.raises(AssertionError, match="rasterised again"):
+        coverages([geoms[0].buffer(1e-9, join_style="mitre"), *geoms[1:]], T, (100, 100))
+    with pytest.raises(AssertionError, match="rasterised again"):
+        coverages(geoms, T, (100, 100), supersample=4)
+    with pytest.raises(AssertionError, match="rasterised again"):
+        coverages(geoms, T @ Affine.translation(1, 0), (100, 100))
+
+
+def test_memo_is_bounded_by_items_and_bytes() -> None:
+    from features._memo import Memo
+
+    m = Memo(max_items=3, max_bytes=100)
+    for k in "abc":
+        m.put(k, k.upper(), 30)
+    assert m.get("a") == "A"  # a is now the most recently used: b goes first
+    m.put("d", "D", 30)
+    assert (m.get("b"), m.get("a"), m.get("c"), m.get("d")) == (None, "A", "C", "D")
+    m.put("e", "E", 101)  # larger than the whole budget: not kept, nothing dropped for it
+    assert m.get("e") is None and len(m) == 3
+    m.put("f", "F", 60)  # 30 × 3 + 60 > 100: the least recently used two go
+    assert (m.get("a"), m.get("c"), m.get("d"), m.get("f")) == (None, None, "D", "F")

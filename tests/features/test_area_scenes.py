@@ -212,3 +212,77 @@ def test_tiny_county_against_truth(tiny_county_sh: Path) -> None:
     assert len(never) >= 1
     assert (res.loc[never, "planted_fraction"] < 0.2).all()
     assert (res.drop(index=never)["planted_fraction"] > 0.2).all()
+
+
+def test_combine_root_sum_square_equals_the_per_field_sum() -> None:
+    """The vectorised √Σsd² of pieces: bit for bit the per-group Series sum it replaced — fields of 1, 2, 3, 5 and 9
+    pieces, NaN pieces, and fields whose every piece is NaN (NaN, not 0)."""
+    from features.area_scenes import _combine
+
+    rng = np.random.default_rng(3)
+    # many pieces: pandas' compensated groupby sum differs from numpy's on some fields of 3, a running sum on 9
+    sizes = [1] * 40 + [2] * 30 + [3] * 300 + [5] * 200 + [9] * 30
+    ids = np.repeat([f"F{i:03d}" for i in range(len(sizes))], sizes)
+    ids = ids[rng.permutation(len(ids))]  # the pieces of a field are not adjacent
+    n = len(ids)
+    sd = rng.lognormal(-1.0, 1.5, n) * rng.choice([1.0, 1e-3, 1e3], n)
+    sd[rng.random(n) < 0.15] = np.nan
+    sd[ids == "F000"] = np.nan  # one piece, NaN
+    sd[ids == "F050"] = np.nan  # two pieces, both NaN
+    sd[ids == "F075"] = np.nan  # three pieces, all NaN
+    parts = pd.DataFrame({"field_id": pd.Series(ids, dtype="str"), "field_px_area_ha": rng.uniform(0, 2, n),
+                          "planted_area_ha": rng.uniform(0, 2, n), "planted_area_sd_ha": sd,
+                          "planted_fraction": rng.uniform(0, 1, n), "noncrop_fraction": rng.uniform(0, 1, n),
+                          "n_pixels_touched": rng.integers(1, 100, n), "min_clear_obs": rng.integers(0, 9, n)}
+                         ).set_axis(rng.permutation(n) + 1000)  # a filtered frame's index
+    got = _combine(parts)
+    g = parts.groupby("field_id", sort=False)
+    want = np.sqrt(g["planted_area_sd_ha"].apply(lambda s: float((s ** 2).sum(min_count=1))))
+    assert sorted(got["field_id"]) == sorted(want.index)
+    want = want.loc[list(got["field_id"])]
+    np.testing.assert_array_equal(got["planted_area_sd_ha"].to_numpy(), want.to_numpy())  # NaN where NaN, else bits
+    sd_by_id = got.set_index("field_id")["planted_area_sd_ha"]
+    assert np.isnan(sd_by_id[["F000", "F050", "F075"]]).all()
+    assert sd_by_id.notna().sum() > 500
+
+
+def test_a_second_call_reads_no_file_until_one_changes(two_tiles: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Headers (grid grouping, file check) and scene windows are read once per file version: the next checkpoint of
+    a season gives the same table without opening a file; a file rewritten is read again."""
+    import os
+    import shutil
+
+    import features.sources.local as local
+    from features.sources.local import check_scene_files, read_index
+
+    folder = tmp_path / "scenes"
+    shutil.copytree(two_tiles, folder)
+    f = _fields([box(X0 + 105, Y0 + 105, X0 + 505, Y0 + 305), box(X0 + 605, Y0 + 55, X0 + 905, Y0 + 355)])
+    first = planted_area(f, folder, SEASON, END)
+    scenes = read_index(folder)
+    grids = area_scenes._grids(scenes)
+    checked = check_scene_files(scenes)
+    window = area_scenes._scene_window(scenes[0], (0, 0, 5, 5))
+
+    def no_open(*a: object, **k: object) -> object:
+        raise AssertionError("file read again")
+
+    monkeypatch.setattr(rasterio, "open", no_open)
+    monkeypatch.setattr(local, "_open_scene", no_open)
+    again = planted_area(f, folder, SEASON, END)
+    pd.testing.assert_frame_equal(first, again, check_exact=True)
+    assert again.attrs == first.attrs
+    assert area_scenes._grids(scenes) == grids
+    assert check_scene_files(scenes) == checked
+    v, wv = area_scenes._scene_window(scenes[0], (0, 0, 5, 5))
+    np.testing.assert_array_equal(v, window[0])
+    assert not v.flags.writeable and not wv.flags.writeable  # shared between calls: nobody may write into them
+    st = scenes[0].path.stat()
+    os.utime(scenes[0].path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(AssertionError, match="file read again"):
+        area_scenes._grids(scenes)
+    with pytest.raises(AssertionError, match="file read again"):
+        check_scene_files(scenes)
+    with pytest.raises(AssertionError, match="file read again"):
+        area_scenes._scene_window(scenes[0], (0, 0, 5, 5))
