@@ -109,7 +109,7 @@ def replay_cmd(
         err(f"warning: {w}")
     if json_out:
         for r in res.rows:
-            echo(json.dumps(r.to_dict(), sort_keys=True))
+            echo(json.dumps({**r.to_dict(), "policy": res.policy}, sort_keys=True))
     else:
         c = res.counts()
         echo(f"replayed {len(res.rows)} application(s) as of {day} with "

@@ -139,28 +139,63 @@ def _recorded_versions(bodies: list[dict[str, Any]]) -> tuple[str, str | None]:
     return ys.pop(), crops.pop()
 
 
-def _recorded_policy(bodies: list[dict[str, Any]], shipped: Policy) -> tuple[Policy, str, list[str]]:
+def _recorded_policy(bodies: list[dict[str, Any]], given: Policy) -> tuple[Policy, str, list[str]]:
     """(policy to replay with, how to name it, warnings): the one policy the stored records name — the shipped one,
-    or its released version from the archive; the shipped one, with a warning, when they name several or one the
-    archive does not hold (each record then differs in ``policy``)."""
-    from underwriting.policy import archived_policy
+    or its released version from the archive (``given`` may already be it: :func:`_stored_policy_file`); ``given``,
+    with a warning, when they name several, none, or one the archive does not hold (each record then differs in
+    ``policy``)."""
+    from underwriting.policy import archived_policies, archived_policy, default_policy
 
-    named = {(str(p.get("id")), str(p.get("version")), str(p.get("content_hash")))
-             for p in (b.get("policy") or {} for b in bodies)}
-    here = f"{shipped.policy_id} {shipped.version}"
+    named = Counter((str(p.get("id")), str(p.get("version")), str(p.get("content_hash")))
+                    for p in (b.get("policy") or {} for b in bodies))
+    here = f"{given.policy_id} {given.version}"
+    shipped = default_policy().content_hash
+    released_all = archived_policies()
     if len(named) > 1:
-        listed = ", ".join(f"{i} {v}" for i, v, _ in sorted(named))
-        return shipped, here, [f"the stored decisions were decided under {len(named)} policies ({listed}): replayed "
-                               f"with {here}; give --policy FILE to replay with another"]
-    pid, version, digest = named.pop()
-    if digest == shipped.content_hash:
-        return shipped, here, []
+        known = {p.content_hash for p in released_all} | {shipped}
+        listed = ", ".join(f"{i} {v}: {n}" + ("" if h in known else " (not released)")
+                           for (i, v, h), n in sorted(named.items()))
+        return given, here, [f"the stored decisions were decided under {len(named)} policies ({listed} decisions): "
+                             f"replayed with {here}; replay each group from an applications file of its own, with "
+                             "--policy (released versions are in underwriting/policies/archive)"]
+    pid, version, digest = next(iter(named))
+    if digest == given.content_hash:
+        return given, here + ("" if digest == shipped else " (the released version the records name)"), []
     released = archived_policy(digest)
-    if released is None:
-        return shipped, here, [f"the stored decisions were decided under policy {pid} {version} (content hash "
-                               f"{digest[:12]}…), which is not a released version of the shipped policy: replayed "
-                               f"with {here}, so each differs in `policy`; give that version's file with --policy"]
-    return released, f"{released.policy_id} {released.version} (the released version the records name)", []
+    if released is not None:
+        return released, f"{released.policy_id} {released.version} (the released version the records name)", []
+    if digest == "None":
+        why = "name no policy"
+    else:
+        same = [p for p in released_all if (p.policy_id, p.version) == (pid, version)]
+        why = (f"were decided under policy {pid} {version} with other content (hash {digest[:12]}…) than its "
+               f"released version's ({same[0].content_hash[:12]}…)" if same else
+               f"were decided under policy {pid} {version} (content hash {digest[:12]}…), which is not a released "
+               "version of the shipped policy")
+    return given, here, [f"the stored decisions {why}: replayed with {here}, so each differs in `policy`; give that "
+                         "version's file with --policy"]
+
+
+def _stored_policy_file(store: str | None, season: str, as_of: dt.date) -> Path | None:
+    """The archived file of the released policy that every stored decision of ``season`` as of ``as_of`` names, when
+    that is not the shipped one (else None): chosen before the inputs are read, so the run's profile is checked
+    against the policy the records were decided under (a later release may have dropped or renamed it)."""
+    import json
+
+    from underwriting.policy import archived_policy, default_policy
+    from underwriting.store import DecisionStore
+
+    with DecisionStore(store, create=False) as st:
+        recs = st.records(season)
+    recs = recs[(recs["kind"] == "decision") & (recs["as_of"] == as_of.isoformat())]
+    digests = {str((json.loads(b).get("policy") or {}).get("content_hash")) for b in recs["body"]}
+    if len(digests) != 1:
+        return None
+    digest = digests.pop()
+    if digest == default_policy().content_hash:
+        return None
+    released = archived_policy(digest)
+    return Path(released.source) if released is not None else None
 
 
 def _crop_description(bodies: list[dict[str, Any]], resolved: str | None) -> str | None:
@@ -291,6 +326,9 @@ def replay_files(applications: str | Path, fields: str | Path, season: str, as_o
     """:func:`replay` from files (read and checked as ``underwrite`` reads them)."""
     from pipelines.underwrite import read_underwrite_inputs
 
+    from_records = policy is None
+    if from_records:
+        policy = _stored_policy_file(store, season, as_of)
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
                                  haze_dates=haze_dates, history=history)
@@ -298,4 +336,4 @@ def replay_files(applications: str | Path, fields: str | Path, season: str, as_o
                   book=inp.book, store=store, imagery=imagery, features=inp.features, crop_model=crop_model,
                   cache_dir=cache_dir, weather=inp.weather, crop_season_scale=crop_season_scale,
                   haze_dates=haze_dates, pins=pins, yield_history=inp.yield_history,
-                  features_lineage=inp.features_lineage, policy_from_records=policy is None)
+                  features_lineage=inp.features_lineage, policy_from_records=from_records)

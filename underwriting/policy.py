@@ -35,7 +35,7 @@ from underwriting.records import canonical_json, sha256_hex
 
 __all__ = [
     "ARCHIVE_DIR", "DEFAULT_POLICY_PATH", "EvidenceThresholds", "Policy", "Profile", "REASON_CODES",
-    "archived_policy", "default_policy", "load_policy", "parse_policy",
+    "archived_policies", "archived_policy", "default_policy", "load_policy", "parse_policy",
 ]
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "default.yaml"
@@ -382,10 +382,11 @@ def default_policy() -> Policy:
     return load_policy(None)
 
 
+def archived_policies() -> list[Policy]:
+    """Every released policy version kept in :data:`ARCHIVE_DIR`, by file name."""
+    return [load_policy(path) for path in sorted(ARCHIVE_DIR.glob("*.yaml"))]
+
+
 def archived_policy(content_hash: str) -> Policy | None:
     """The released policy (:data:`ARCHIVE_DIR`) whose content hash is ``content_hash``, or None."""
-    for path in sorted(ARCHIVE_DIR.glob("*.yaml")):
-        pol = load_policy(path)
-        if pol.content_hash == content_hash:
-            return pol
-    return None
+    return next((p for p in archived_policies() if p.content_hash == content_hash), None)

@@ -70,8 +70,20 @@ def test_recorded_policy_is_the_one_the_records_name() -> None:
     got, text, warn = _recorded_policy([body(older)] * 2, shipped)
     assert got.content_hash == older.content_hash and warn == []
     assert text == "agcredit-default 2026.12.1 (the released version the records name)"
-    got, text, warn = _recorded_policy([body(older), body(shipped)], shipped)
-    assert got is shipped and len(warn) == 1 and "2 policies (agcredit-default 2026.12.1, agcredit-default 2026.12.2)" in warn[0]
+    # already resolved from the store (replay_files): named the same way
+    assert _recorded_policy([body(older)] * 2, older) == (older, text, [])
     odd = {"policy": {"id": "bank-own", "version": "7", "content_hash": "ab" * 32}}
+    got, _, warn = _recorded_policy([body(older), body(shipped), body(shipped), odd], shipped)
+    assert got is shipped and len(warn) == 1, warn
+    assert ("3 policies (agcredit-default 2026.12.1: 1, agcredit-default 2026.12.2: 2, bank-own 7: 1 (not released) "
+            "decisions)") in warn[0]
     got, _, warn = _recorded_policy([odd], shipped)
     assert got is shipped and len(warn) == 1 and "bank-own 7 (content hash abababababab…)" in warn[0]
+    # a released id and version with other content: said so, not called unreleased
+    edited = {"policy": {"id": "agcredit-default", "version": "2026.12.1", "content_hash": "cd" * 32}}
+    got, _, warn = _recorded_policy([edited], shipped)
+    assert got is shipped and len(warn) == 1
+    assert (f"policy agcredit-default 2026.12.1 with other content (hash cdcdcdcdcdcd…) than its released version's "
+            f"({older.content_hash[:12]}…)") in warn[0]
+    got, _, warn = _recorded_policy([{"schema": 1}], shipped)
+    assert got is shipped and len(warn) == 1 and "the stored decisions name no policy" in warn[0]

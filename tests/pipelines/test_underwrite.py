@@ -15,6 +15,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from features.errors import UserInputError
@@ -536,9 +537,24 @@ def test_audit_replay_takes_the_released_policy_the_records_name(world: dict[str
     r = runner.invoke(app, ["audit", "replay", *common, "--store", store], env=env)
     assert r.exit_code == 0, r.stdout + r.stderr
     assert f"policy agcredit-default 2026.12.1 (the released version the records name): {n} identical" in r.stdout
+    r = runner.invoke(app, ["audit", "replay", *common, "--store", store, "--json"], env=env)
+    assert r.exit_code == 0 and {json.loads(x)["policy"] for x in r.stdout.splitlines()} == {
+        "agcredit-default 2026.12.1 (the released version the records name)"}, r.stdout + r.stderr
     r = runner.invoke(app, ["audit", "replay", *common, "--store", store, "--policy",
                             str(ARCHIVE_DIR.parent / "default.yaml")], env=env)
     assert r.exit_code == 1 and r.stdout.count("  differs: policy\n") == n, r.stdout
+    # a later release without the run's profile: the profile is checked against the records' policy, not the shipped
+    later = tmp_path / "later.yaml"
+    doc = yaml.safe_load((ARCHIVE_DIR.parent / "default.yaml").read_text())
+    doc["version"] = "2099.1.1"
+    del doc["profiles"]["in-kcc"]
+    later.write_text(yaml.safe_dump(doc))
+    no_profile = [x for i, x in enumerate(common) if x != "--profile" and common[i - 1] != "--profile"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("underwriting.policy.DEFAULT_POLICY_PATH", later)
+        r = runner.invoke(app, ["audit", "replay", *no_profile, "--store", store], env=env)
+    assert r.exit_code == 0 and f"2026.12.1 (the released version the records name): {n} identical" in r.stdout, (
+        r.stdout + r.stderr)
     # a policy never released (a bank's own edit): nothing in the archive to take, said in one warning
     local = tmp_path / "local.yaml"
     local.write_text((ARCHIVE_DIR.parent / "default.yaml").read_text().replace('version: "2026.12.2"',
