@@ -155,7 +155,7 @@ def _recorded_policy(bodies: list[dict[str, Any]], given: Policy) -> tuple[Polic
         known = {p.content_hash for p in released_all} | {shipped}
         listed = ", ".join(f"{i} {v}: {n}" + ("" if h in known else " (not released)")
                            for (i, v, h), n in sorted(named.items()))
-        return given, here, [f"the stored decisions were decided under {len(named)} policies ({listed} decisions): "
+        return given, here, [f"the stored decisions were decided under {len(named)} policies (decisions each: {listed}): "
                              f"replayed with {here}; replay each group from an applications file of its own, with "
                              "--policy (released versions are in underwriting/policies/archive)"]
     pid, version, digest = next(iter(named))

@@ -75,8 +75,8 @@ def test_recorded_policy_is_the_one_the_records_name() -> None:
     odd = {"policy": {"id": "bank-own", "version": "7", "content_hash": "ab" * 32}}
     got, _, warn = _recorded_policy([body(older), body(shipped), body(shipped), odd], shipped)
     assert got is shipped and len(warn) == 1, warn
-    assert ("3 policies (agcredit-default 2026.12.1: 1, agcredit-default 2026.12.2: 2, bank-own 7: 1 (not released) "
-            "decisions)") in warn[0]
+    assert ("3 policies (decisions each: agcredit-default 2026.12.1: 1, agcredit-default 2026.12.2: 2, bank-own 7: 1 "
+            "(not released))") in warn[0]
     got, _, warn = _recorded_policy([odd], shipped)
     assert got is shipped and len(warn) == 1 and "bank-own 7 (content hash abababababab…)" in warn[0]
     # a released id and version with other content: said so, not called unreleased
