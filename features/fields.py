@@ -427,8 +427,6 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         raise ContractError(table=source, column="declared_area_ha", expected="a number of hectares (or empty)",
                             found="other values", offenders=[f"{f}/{se} ({str(v).strip()!r})" for f, se, v in zip(
                                 gdf.loc[text, "field_id"], gdf.loc[text, "season"], raw_area[text], strict=True)])
-    check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
-                      rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
     if season is not None:
         # every row's season is checked before the others are set aside (a mistyped one would vanish silently)
         bad = ~gdf["season"].astype(str).str.fullmatch(SEASON_RE.pattern.strip("^$"))
@@ -439,6 +437,10 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         gdf = gdf[gdf["season"] == str(season)]
         if len(gdf) == 0:
             raise FieldsError(source=source, problem=f"no fields for season {season}")
+    # the crops of the rows read: a misspelt crop in another season's row is refused where that season is read, not
+    # in this season's run, which does not use it
+    check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
+                      rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
     dup = gdf.duplicated(subset=["field_id", "season"], keep=False)
     if dup.any():
         raise FieldsError(source=source, problem="duplicate field_id within a season",

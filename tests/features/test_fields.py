@@ -226,6 +226,19 @@ def test_season_filter_and_coercion() -> None:
     assert res.fields["season"].dtype == "str" or pd.api.types.is_string_dtype(res.fields["season"])
 
 
+def test_a_misspelt_crop_of_another_season_does_not_refuse_this_seasons_read() -> None:
+    """The crops of the rows read are checked: a misspelt crop in a 2023 row refuses a read of 2023 (or of every
+    season), naming it, and leaves a read of 2024 alone, which does not use that row."""
+    gdf = _fields(3)
+    gdf["season"] = ["2024", "2023", "2024"]
+    gdf["declared_crop"] = ["maize", "maiz", "soybean"]
+    res = validate_fields(gdf, season="2024")
+    assert list(res.fields["field_id"]) == ["f0", "f2"]
+    for season in ("2023", None):
+        with pytest.raises(FieldsError, match=r"declared_crop 'maiz' not a known crop.*f1/2023"):
+            validate_fields(gdf, season=season)
+
+
 def test_implausibly_large_fields_are_named_and_kept() -> None:
     """A 40,000 ha polygon among 4 ha plots (a village outline, a unit slip) is named in the read's notes and kept;
     ordinary files, small or large fields alike, give no note; in a file of < 20 fields only > 1,000 ha counts."""
