@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Memo", "file_key"]
+__all__ = ["FRESH_NS", "Memo", "file_key"]
 
 
 class Memo:
@@ -29,6 +30,9 @@ class Memo:
         self._lock = threading.Lock()  # the seasons of a county run on threads
 
     def get(self, key: Hashable) -> Any | None:
+        """The value under ``key`` (None when absent, or when ``key`` is None: nothing to remember it by)."""
+        if key is None:
+            return None
         with self._lock:
             hit = self._items.get(key)
             if hit is None:
@@ -37,7 +41,8 @@ class Memo:
             return hit[0]
 
     def put(self, key: Hashable, value: Any, nbytes: int = 0) -> None:
-        if self.max_bytes is not None and nbytes > self.max_bytes:
+        """Remember ``value`` (``nbytes`` large) under ``key``; a None key is not remembered."""
+        if key is None or (self.max_bytes is not None and nbytes > self.max_bytes):
             return
         with self._lock:
             old = self._items.pop(key, None)
@@ -58,8 +63,16 @@ class Memo:
         return len(self._items)
 
 
-def file_key(path: str | Path) -> tuple[str, int, int, int, int, int]:
-    """(path, device, inode, size, mtime and ctime in ns) of the file ``path`` names now (OSError when it is gone).
+#: a file changed less than this long ago is not remembered: on a filesystem keeping whole seconds (ext2/3 with small
+#: inodes, FAT's two), a rewrite within the same second would keep its times, so its key
+FRESH_NS = 2_000_000_000
+
+
+def file_key(path: str | Path) -> tuple[str, int, int, int, int, int] | None:
+    """(path, device, inode, size, mtime and ctime in ns) of the file ``path`` names now (OSError when it is gone);
+    None for a file changed in the last :data:`FRESH_NS` (not to be remembered: :class:`Memo` ignores a None key).
     The ctime too: a copy that keeps the source's time (``cp -p``) over a file of the same size changes only it."""
     st = os.stat(path)
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) < FRESH_NS:
+        return None
     return str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns

@@ -31,7 +31,7 @@ import json
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 #: bump when the per-pixel summaries change, to invalidate caches
-AREA_ENGINE_VERSION = "area-8"
+AREA_ENGINE_VERSION = "area-9"
 AREA_COLUMNS = ("field_id", "planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction",
                 "n_pixels_touched", "min_clear_obs")
 #: block edge in pixels: a block's stack is at most T × BLOCK² float32 per index
@@ -145,10 +145,12 @@ def _grids(scenes: Sequence[Scene]) -> list[_Grid]:
 
 
 def _scene_key(sc: Scene) -> dict[str, Any]:
+    # the inode and ctime as the series cache has them (features.sources.local.scene_cache_key): a scene replaced by
+    # one of the same size and mtime (cp -p, rsync -a) is another file
     st = sc.path.stat()
-    return {"path": str(sc.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "date": sc.date.isoformat(),
-            "tile": sc.tile_id, "bands": sc.bands, "scale": sc.scale, "offset": sc.offset, "nodata": sc.nodata,
-            "mask": sc.cloud_mask}
+    return {"path": str(sc.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns,
+            "inode": st.st_ino, "date": sc.date.isoformat(), "tile": sc.tile_id, "bands": sc.bands, "scale": sc.scale,
+            "offset": sc.offset, "nodata": sc.nodata, "mask": sc.cloud_mask}
 
 
 #: NDVI and NDWI of a window of a scene file, by file version, scene and window: a season's next checkpoint reads the
@@ -164,7 +166,10 @@ def _scene_window(sc: Scene, win: tuple[int, int, int, int]) -> tuple[np.ndarray
     from rasterio.errors import RasterioError
     from rasterio.windows import Window
 
-    key = (file_key(sc.path), sc, win)
+    fkey = file_key(sc.path)
+    # a NaN nodata is no nodata (as below), and NaN != NaN would make every such scene a new key
+    same = replace(sc, nodata=None) if sc.nodata is not None and np.isnan(sc.nodata) else sc
+    key = None if fkey is None else (fkey, same, win)
     hit = _WINDOWS.get(key)
     if hit is not None:
         return hit

@@ -258,6 +258,8 @@ def test_a_second_call_reads_no_file_until_one_changes(two_tiles: Path, tmp_path
 
     folder = tmp_path / "scenes"
     shutil.copytree(two_tiles, folder)
+    # the files were copied a moment ago: remembered all the same here (the freshness rule has its own test)
+    monkeypatch.setattr("features._memo.FRESH_NS", 0)
     f = _fields([box(X0 + 105, Y0 + 105, X0 + 505, Y0 + 305), box(X0 + 605, Y0 + 55, X0 + 905, Y0 + 355)])
     first = planted_area(f, folder, SEASON, END)
     scenes = read_index(folder)
@@ -286,3 +288,62 @@ def test_a_second_call_reads_no_file_until_one_changes(two_tiles: Path, tmp_path
         check_scene_files(scenes)
     with pytest.raises(AssertionError, match="file read again"):
         area_scenes._scene_window(scenes[0], (0, 0, 5, 5))
+
+
+def test_a_file_changed_in_the_last_seconds_is_not_remembered(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A filesystem keeping whole seconds would give a file rewritten within the same second its old times, so its
+    old key: a file changed less than FRESH_NS ago gets no key, and the memo neither answers nor keeps it."""
+    from features._memo import Memo, file_key
+
+    p = tmp_path / "scene.tif"
+    p.write_bytes(b"x")
+    assert file_key(p) is None
+    memo = Memo(max_items=4)
+    memo.put(None, "value", 1)
+    assert memo.get(None) is None and len(memo) == 0
+    monkeypatch.setattr("features._memo.FRESH_NS", 0)
+    key = file_key(p)
+    assert key is not None and key[0] == str(p) and key[3] == 1
+
+
+def test_a_scene_with_nan_nodata_is_remembered(two_tiles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """NaN is no nodata (as when the index leaves it empty and the file's tag is NaN): such a scene's window is read
+    once, though NaN != NaN would make every call a new key."""
+    from dataclasses import replace
+
+    from features.sources.local import read_index
+
+    monkeypatch.setattr("features._memo.FRESH_NS", 0)
+    sc = replace(read_index(two_tiles)[0], nodata=float("nan"))
+    first = area_scenes._scene_window(sc, (0, 0, 4, 3))
+
+    def no_open(*a: object, **k: object) -> object:
+        raise AssertionError("file read again")
+
+    monkeypatch.setattr(rasterio, "open", no_open)
+    again = area_scenes._scene_window(replace(sc, nodata=float("nan")), (0, 0, 4, 3))
+    np.testing.assert_array_equal(again[0], first[0])
+
+
+def test_the_area_cache_key_changes_when_a_scene_is_replaced_keeping_size_and_time(two_tiles: Path,
+                                                                                   tmp_path: Path) -> None:
+    """`cp -p` of another scene of the same size over one keeps its size and modification time; the on-disk area
+    cache's key (as the series cache's) holds the inode and status-change time too, so it is another key."""
+    import os
+    import shutil
+
+    from features.sources.local import read_index
+
+    folder = tmp_path / "scenes"
+    shutil.copytree(two_tiles, folder)
+    sc = read_index(folder)[0]
+    before = area_scenes._scene_key(sc)
+    st = sc.path.stat()
+    other = tmp_path / "other.tif"
+    shutil.copyfile(sc.path, other)
+    os.replace(other, sc.path)  # another file under the scene's name ...
+    os.utime(sc.path, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... with its size and modification time
+    after = area_scenes._scene_key(sc)
+    assert (after["size"], after["mtime"]) == (before["size"], before["mtime"])
+    assert after != before
