@@ -47,7 +47,7 @@ from features.atomic import temp_beside
 from features.contracts import check_fields, check_season
 from features.errors import FieldsError, ImageryError
 from features.sources import resolve_imagery
-from features.sources.local import SCL_CLEAR, Scene, check_scene_files, read_index, select_scenes
+from features.sources.local import SCL_CLEAR, Scene, check_scene_files, read_index, scene_header, select_scenes
 
 __all__ = [
     "AREA_COLUMNS",
@@ -102,26 +102,14 @@ def field_region_groups(fields: gpd.GeoDataFrame) -> dict[str | None, list[int]]
     return dict(groups)
 
 
-#: CRS, transform and shape of the scene files read, by file version: every checkpoint of a season groups the same
-#: files again
-_GRID_HEADERS = Memo(max_items=8192)
-
-
 def _grids(scenes: Sequence[Scene]) -> list[_Grid]:
     """Group scene files by pixel grid (CRS, resolution, alignment) and lay each group on a common grid."""
-    import rasterio
-
     heads: dict[tuple[Any, ...], list[tuple[Scene, Affine, tuple[int, int]]]] = defaultdict(list)
     for sc in scenes:
-        fkey = file_key(sc.path)
-        head = _GRID_HEADERS.get(fkey)
-        if head is None:
-            with rasterio.open(sc.path) as src:
-                if src.crs is None:
-                    raise ImageryError(source=sc.path.name, problem="no CRS (georeferencing) in the file")
-                head = (src.crs.to_wkt(), src.transform, (src.height, src.width))
-            _GRID_HEADERS.put(fkey, head)
-        wkt, t, shape = head
+        head = scene_header(sc.path)
+        if head.crs_wkt is None:
+            raise ImageryError(source=sc.path.name, problem="no CRS (georeferencing) in the file")
+        wkt, t, shape = head.crs_wkt, head.transform, head.shape
         if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
             raise ImageryError(source=sc.path.name, problem="only north-up grids are supported "
                                                             f"(found transform {tuple(t)[:6]})")

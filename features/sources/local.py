@@ -234,9 +234,35 @@ def _open_scene(path: Path) -> Any:
 _BAND_NAME = re.compile(r"^(B\d{1,2}A?|SCL|AOT|WVP|TCI|CLM|CLP|DATAMASK|DATA_MASK)$")
 
 
-#: band count, nodata tag and band descriptions of the scene files read, by file version: every checkpoint of a
-#: season checks the same files again
+@dataclass(frozen=True)
+class SceneHeader:
+    """What a scene file's header says: band count, nodata tag, band descriptions (stripped, upper case), CRS (WKT,
+    None without one), transform and shape (rows, columns)."""
+
+    count: int
+    nodata: float | None
+    descriptions: tuple[str, ...]
+    crs_wkt: str | None
+    transform: Any
+    shape: tuple[int, int]
+
+
+#: the headers of the scene files read, by file version: every checkpoint of a season checks and grids the same files
 _HEADERS = Memo(max_items=8192)
+
+
+def scene_header(path: Path) -> SceneHeader:
+    """The header of the scene file ``path``, read once per file version (:func:`features._memo.file_key`);
+    RasterioError when it cannot be read (not remembered)."""
+    key = file_key(path)
+    head = _HEADERS.get(key)
+    if head is None:
+        with _open_scene(path) as src:
+            head = SceneHeader(src.count, src.nodata, tuple(str(d or "").strip().upper() for d in src.descriptions),
+                               src.crs.to_wkt() if src.crs is not None else None, src.transform,
+                               (src.height, src.width))
+        _HEADERS.put(key, head)
+    return head
 
 
 def check_scene_files(scenes: Sequence[Scene]) -> list[Scene]:
@@ -251,17 +277,12 @@ def check_scene_files(scenes: Sequence[Scene]) -> list[Scene]:
     bad = []
     out = []
     for s in scenes:
-        key = file_key(s.path)
-        head = _HEADERS.get(key)
-        if head is None:
-            try:
-                with _open_scene(s.path) as src:
-                    head = (src.count, src.nodata, tuple(str(d or "").strip().upper() for d in src.descriptions))
-            except RasterioError:
-                bad.append(f"{s.path.name} (unreadable)")
-                continue
-            _HEADERS.put(key, head)
-        count, tag, desc = head[0], head[1], list(head[2])
+        try:
+            head = scene_header(s.path)
+        except RasterioError:
+            bad.append(f"{s.path.name} (unreadable)")
+            continue
+        count, tag, desc = head.count, head.nodata, list(head.descriptions)
         if count != len(s.bands):
             bad.append(f"{s.path.name} ({count} bands, index lists {len(s.bands)})")
         elif all(_BAND_NAME.match(d) for d in desc) and desc != list(s.bands):
