@@ -355,6 +355,25 @@ def alias_history(name: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
+def _literal(value: str) -> str | None:
+    """``value`` as a string literal of MLflow's search filters: single quotes, double quotes when it holds a single
+    quote (MLflow reads no escapes inside either); None when it holds both."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    return None
+
+
+def _versions_of(client: MlflowClient, name: str) -> list[Any]:
+    """Every version of the registered model ``name``, whatever quotes the name holds (MLflow's filter syntax cannot
+    spell a name with both kinds: those are taken from all versions)."""
+    literal = _literal(name)
+    if literal:
+        return list(client.search_model_versions(f"name = {literal}"))
+    return [v for v in client.search_model_versions() if v.name == name]
+
+
 def _registry_history(name: str | None) -> list[dict[str, Any]]:
     """:func:`alias_history` kept in a tracking server (see :func:`_history_in_registry`)."""
     client = _client(create=False)
@@ -363,8 +382,9 @@ def _registry_history(name: str | None) -> list[dict[str, Any]]:
         if exp is None:
             return []
         flt = f"tags.`{_HISTORY_TAG}` = '1'"
-        if name:
-            flt += " and tags.model = '" + name.replace("'", "") + "'"
+        literal = _literal(name) if name else None
+        if literal:
+            flt += f" and tags.model = {literal}"
         runs, token = [], None
         while True:
             page = client.search_runs([exp.experiment_id], filter_string=flt, max_results=1000, page_token=token)
@@ -374,7 +394,10 @@ def _registry_history(name: str | None) -> list[dict[str, Any]]:
                 break
     except MlflowException as e:
         raise _unavailable(e) from None
-    tags = sorted((r.data.tags for r in runs), key=lambda t: (t.get("at_us", ""), t.get("model", "")))
+    found = (r.data.tags for r in runs)
+    if name and not literal:  # a name MLflow's filter cannot spell: every model's history, then this one's
+        found = (t for t in found if t.get("model") == name)
+    tags = sorted(found, key=lambda t: (t.get("at_us", ""), t.get("model", "")))
     return [{"seq": i, "at": t.get("at"), "model": t.get("model"), "alias": t.get("alias"),
              "version": t.get("version") or None, "previous_version": t.get("previous_version") or None,
              "operator": t.get("operator"), "reason": t.get("reason"), "forced": t.get("forced") == "1",
@@ -491,7 +514,7 @@ def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
     if _MODEL_DIGEST_TAG not in tags:
         return None
     try:
-        versions = client.search_model_versions(f"name = '{name}'")
+        versions = _versions_of(client, name)
     except MlflowException:
         return None  # no such model yet
     candidates = [v for v in versions if all(v.tags.get(k) == t for k, t in tags.items())
@@ -704,7 +727,7 @@ def list_models() -> list[dict[str, Any]]:
     except MlflowException as e:
         raise _unavailable(e) from None
     for rm in found:
-        versions = client.search_model_versions(f"name = '{rm.name}'")
+        versions = _versions_of(client, rm.name)
         out.append({"name": rm.name, "aliases": dict(sorted((rm.aliases or {}).items())),
                     "n_versions": len(versions), "latest": max((int(v.version) for v in versions), default=0)})
     return out
@@ -719,7 +742,7 @@ def model_versions(name: str) -> list[dict[str, Any]]:
     for a, v in (rm.aliases or {}).items():
         by_version.setdefault(str(v), []).append(a)
     out = []
-    for mv in sorted(client.search_model_versions(f"name = '{name}'"), key=lambda m: -int(m.version)):
+    for mv in sorted(_versions_of(client, name), key=lambda m: -int(m.version)):
         run = client.get_run(str(mv.run_id))
         gov = _governance_of(client, name, str(mv.version))
         plots = sorted(f"runs:/{mv.run_id}/{a.path}" for a in client.list_artifacts(str(mv.run_id), "plots")

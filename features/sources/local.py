@@ -221,13 +221,12 @@ def scene_cache_key(scene: Scene, **what: Any) -> str:
 def _open_scene(path: Path) -> Any:
     """``rasterio.open(path)`` without rasterio's NotGeoreferencedWarning: a file without georeferencing gets the
     one-line error of its reader instead of a two-line warning before it."""
-    import warnings
-
     import rasterio
     from rasterio.errors import NotGeoreferencedWarning
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+    from features._quiet import ignoring
+
+    with ignoring(NotGeoreferencedWarning):  # thread-safe: the feature threads open scenes side by side
         return rasterio.open(path)
 
 

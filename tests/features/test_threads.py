@@ -67,3 +67,40 @@ def test_yield_fit_is_the_same_on_one_thread_or_several(monkeypatch: pytest.Monk
     assert [b.model_to_string() for b in one.boosters_] == [b.model_to_string() for b in many.boosters_]
     assert one.offsets_ == many.offsets_ and one.point_ == many.point_ and one.offsets_
     pd.testing.assert_frame_equal(one.predict_quantiles(X), many.predict_quantiles(X), check_exact=True)
+
+
+def test_scene_opens_on_threads_neither_show_nor_leave_a_warning_filter(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Threads opening scenes at once: warnings.catch_warnings alone let one thread put back a filter list without
+    the other's ignore (rasterio's NotGeoreferencedWarning shown) and left an ignore on for the rest of the process."""
+    import threading
+    import warnings
+
+    import rasterio
+
+    from features.sources.local import _open_scene
+
+    path = tmp_path / "plain.tif"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with rasterio.open(path, "w", driver="GTiff", width=4, height=4, count=1, dtype="uint8") as dst:
+            dst.write(np.zeros((1, 4, 4), dtype="uint8"))
+    shown: list[str] = []
+    monkeypatch.setattr(warnings, "showwarning", lambda m, c, *a, **k: shown.append(c.__name__))
+    monkeypatch.setattr(warnings, "filters", list(warnings.filters))
+    warnings.simplefilter("always")
+    before = list(warnings.filters)
+    start = threading.Barrier(6)
+
+    def work() -> None:
+        start.wait()
+        for _ in range(400):
+            with _open_scene(path):
+                pass
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert shown == []
+    assert warnings.filters == before

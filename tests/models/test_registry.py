@@ -505,3 +505,38 @@ def test_a_registration_killed_before_its_alias_is_completed_not_repeated(
     assert reg(3.0) == "3"
     assert reg(2.0, table.assign(x=[1.0, 2.6])) == "4"
     assert reg(1.0) == "5"  # version 1 is the same model and data, but it was aliased: a deliberate re-registration
+
+
+@pytest.mark.parametrize("name", ["farmer's crop-type", "say \"x\" 'y'"])
+def test_a_model_name_with_quotes_keeps_its_versions_history_and_killed_registration(
+        store: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """MLflow's search filter was written with the name in single quotes: a name holding one found no versions
+    (the killed-registration check skipped, `models list` counted 0) and its alias history was looked up under the
+    name without its quotes (empty)."""
+    from mlflow.tracking import MlflowClient
+
+    from models import registry
+
+    table = pd.DataFrame({"field_id": ["F1", "F2"], "x": [1.0, 2.5]})
+
+    def reg(scale: float) -> str:
+        return registry.register(TinyModel(scale), name, metrics={"r2_maize": 0.5}, governance=gov(0.5),
+                                 training_data={"labels": table})
+
+    assert reg(1.0) == "1"
+    real = MlflowClient.set_registered_model_alias
+
+    def killed(self: Any, *a: Any, **k: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reg(2.0)
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", real)
+    client = MlflowClient()
+    client.set_tag(client.get_model_version(name, "2").run_id, "agcredit.pid", _dead_pid())
+    assert reg(2.0) == "2"  # the killed registration completed, not a version 3
+    assert [v["version"] for v in registry.model_versions(name)] == ["2", "1"]
+    assert [(m["name"], m["n_versions"], m["latest"]) for m in registry.list_models()] == [(name, 2, 2)]
+    hist = [(h["model"], h["alias"], h["version"]) for h in registry.alias_history(name)]
+    assert hist == [(name, "challenger", "1"), (name, "challenger", "2")]

@@ -105,3 +105,19 @@ def test_a_server_that_never_answers_is_not_reported_with_the_probe_s_figure(mon
         monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         with pytest.raises(RegistryUnavailableError, match=r"no answer \(the request timed out\)"):
             registry.list_models()
+
+
+@pytest.mark.parametrize("name", ["farmer's crop-type", "say \"x\" 'y'"])
+def test_a_model_name_with_quotes_keeps_its_history_on_a_server(server: str, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    """The server's history was searched for the name with its quotes dropped: empty for a name holding one."""
+    from models import registry
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert registry.register(TinyModel(2.0), name, metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+    registry.promote(name, 1, reason="passes validation")
+    assert [(h["model"], h["alias"], h["version"]) for h in registry.alias_history(name)] == [
+        (name, "challenger", "1"), (name, "champion", "1"), (name, "challenger", None)]
+    assert [v["version"] for v in registry.model_versions(name)] == ["1"]
