@@ -114,10 +114,11 @@ def safe_url(url: str) -> str:
     return _SECRET_QUERY.sub(r"\1***", shown)
 
 
-def make_engine(url: str, *, read_only: bool = False) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, immutable: bool = True) -> Engine:
     """An engine for ``url``: SQLite with BEGIN IMMEDIATE transactions and WAL, or PostgreSQL. ``read_only`` (a SQLite
     file in a folder that cannot be written: a read-only mount, an auditor's copy) opens the file read-only without
-    the WAL's shared-memory file, which SQLite cannot create there (it said "unable to open database file")."""
+    the WAL's shared-memory file, which SQLite cannot create there (it said "unable to open database file");
+    ``immutable=False`` opens it read-only with its WAL read (a private copy in a folder that can be written)."""
     shown = safe_url(url)
     try:
         parsed = make_url(url)
@@ -138,7 +139,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         if backend == "sqlite":
             if read_only and parsed.database and parsed.database != ":memory:":
                 parsed = parsed.set(database=f"file:{parsed.database}").update_query_dict(
-                    {"mode": "ro", "immutable": "1", "uri": "true"})
+                    {"mode": "ro", **({"immutable": "1"} if immutable else {}), "uri": "true"})
             engine = create_engine(parsed, connect_args={"timeout": 60})
             _sqlite_immediate(engine, read_only=read_only)
         else:

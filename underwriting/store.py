@@ -108,6 +108,41 @@ def _read_only_sqlite(url: str) -> bool:
     return not os.access(path.parent, os.W_OK) and not (wal.is_file() and wal.stat().st_size > 0)
 
 
+def _wal_snapshot(url: str, shown: str) -> tuple[str, Path] | None:
+    """For a SQLite URL whose database file is in a folder this process cannot write and whose write-ahead log holds
+    records not yet copied into it (a live store's copy on read-only media): the URL of a private copy of the file
+    and its log (a new temporary folder, removed on close) and that folder, else None. SQLite reads a WAL only
+    through its shared-memory file, which it cannot create beside the store there; ``immutable=1`` would ignore the
+    log and its records. Nothing is written beside the store."""
+    import shutil
+    import tempfile
+
+    path = _sqlite_file(url, plain=True)
+    if path is None or os.access(path.parent, os.W_OK) or not path.is_file():
+        return None
+    wal = Path(f"{path}-wal")
+    if not (wal.is_file() and wal.stat().st_size > 0):
+        return None
+    folder = Path(tempfile.mkdtemp(prefix="agcredit-store-copy-"))
+    try:
+        for _ in range(3):  # the log first, then the file; a store changed meanwhile (a writer with the rights) is
+            before = [(f.stat().st_size, f.stat().st_mtime_ns) for f in (wal, path)]  # copied again
+            shutil.copyfile(wal, folder / f"{path.name}-wal")
+            shutil.copyfile(path, folder / path.name)
+            if [(f.stat().st_size, f.stat().st_mtime_ns) for f in (wal, path)] == before:
+                break
+        else:
+            raise StoreError(url=shown, problem="the store changed three times while it was being read; try again")
+    except OSError as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise StoreError(url=shown, problem=f"cannot read its file or its write-ahead log ({e.strerror or e}) to "
+                                            "read it in a temporary folder") from None
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return make_url(url).set(database=str(folder / path.name)).render_as_string(hide_password=False), folder
+
+
 def new_sqlite_file(url: str) -> Path | None:
     """For a SQLite URL whose database file does not exist yet (or is empty), its path; else None. A run that
     would create the store checks this path can be written and creates the file only when it has records to
@@ -285,18 +320,35 @@ class DecisionStore:
     def __init__(self, url: str | None = None, *, create: bool = True) -> None:
         self.url = store_url(url)
         self.shown_url = safe_url(self.url)
+        #: a private copy of a read-only store whose write-ahead log holds records (removed on close)
+        self._copy: Path | None = None
+        engine_url, read_only, immutable = self.url, False, True
         if not create:
             _require_sqlite_file(self.url, self.shown_url)
-        self._engine = make_engine(self.url, read_only=not create and _read_only_sqlite(self.url))
-        self.dialect = self._engine.dialect.name
-        #: test hook: called with the number of rows inserted so far (committed or not) after each insert
-        self._on_insert: Callable[[int], None] | None = None
-        self._ensure_schema(create)
+            read_only = _read_only_sqlite(self.url)
+            snapshot = None if read_only else _wal_snapshot(self.url, self.shown_url)
+            if snapshot is not None:  # read-only as well: a writer is refused, not given the copy to write
+                (engine_url, self._copy), read_only, immutable = snapshot, True, False
+        try:
+            self._engine = make_engine(engine_url, read_only=read_only, immutable=immutable)
+            self.dialect = self._engine.dialect.name
+            #: test hook: called with the number of rows inserted so far (committed or not) after each insert
+            self._on_insert: Callable[[int], None] | None = None
+            self._ensure_schema(create)
+        except BaseException:
+            self.close()
+            raise
 
     # -- plumbing ---------------------------------------------------------------------------------------------
     def close(self) -> None:
-        """Release the connections."""
-        self._engine.dispose()
+        """Release the connections (and remove the private copy of a read-only store, if one was made)."""
+        if getattr(self, "_engine", None) is not None:
+            self._engine.dispose()
+        if self._copy is not None:
+            import shutil
+
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
 
     def __enter__(self) -> DecisionStore:
         return self

@@ -507,6 +507,53 @@ def test_a_store_in_a_read_only_folder_can_be_read(tmp_path: Path, monkeypatch: 
         folder.chmod(0o755)
 
 
+def test_a_read_only_copy_whose_wal_holds_records_is_read_whole(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The copy of a live store (its -wal still holding records) on read-only media: every reading command failed
+    ("unable to open database file": SQLite cannot create the WAL's shared-memory file there). It is now read with
+    the records of its WAL (``immutable=1`` would silently drop them), nothing written beside it, and a writer is
+    refused in one line."""
+    import sqlite3
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    db = folder / "d.db"
+    url = f"sqlite:///{db}"
+    with DecisionStore(url) as st:
+        st.append(make_items(3), operator="op")
+    live = textwrap.dedent(f"""
+        import os, sys
+        sys.path.insert(0, {str(REPO)!r})
+        from tests.underwriting.test_store import make_items
+        from underwriting.store import DecisionStore
+        DecisionStore({url!r}).append(make_items(4, start=3), operator="op")
+        os._exit(0)  # no close, no checkpoint: the 4 records stay in the -wal, as a live store leaves them
+    """)
+    subprocess.run([sys.executable, "-c", live], check=True, cwd=tmp_path)
+    Path(f"{db}-shm").unlink(missing_ok=True)  # the copy holds the file and its log
+    with sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True) as con:  # the file alone: 3 records
+        assert con.execute("SELECT count(*) FROM agc_decisions").fetchone() == (3,)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert sorted(before) == ["d.db", "d.db-wal"]
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == folder and mode & os.W_OK
+                        else real_access(p, mode, *a, **k))  # root may write anywhere: the folder says it cannot
+    folder.chmod(0o555)
+    try:
+        res = verify_store(url)
+        assert (res.ok, res.count, res.head_seq) == (True, 7, 7)
+        with DecisionStore(url, create=False) as st:
+            assert st.records()["application_id"].tolist() == [f"APP{i:04d}" for i in range(7)]
+            with pytest.raises(StoreError, match="readonly database") as e:
+                st.append(make_items(1, start=9), operator="op")
+            assert "\n" not in str(e.value)
+            copy = getattr(st, "_copy", None)
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing written, no -shm
+        assert copy is not None and not copy.exists()  # read in a private copy, removed on close
+    finally:
+        folder.chmod(0o755)
+
+
 def test_schema_version_and_reopen(url: str) -> None:
     with DecisionStore(url) as s:
         assert s.schema_version() == "1"
