@@ -36,15 +36,9 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
                                                       "rewritten).")) -> None:
     """Walk the whole hash chain and check the append-only guard; print OK with the count and the head (keep it:
     `--expect-head` detects a cut tail later), or what is broken (exit 1)."""
-    import re
-
     from underwriting.store import store_url, verify_store
 
-    head_given = expect_head.strip().lower() if expect_head else None
-    if head_given is not None and not re.fullmatch(r"[0-9a-f]{64}", head_given):
-        raise UserInputError(f"--expect-head {str(expect_head).strip()!r}: not a head hash (64 hexadecimal digits, as an "
-                             "earlier `agcredit audit verify` printed after 'hash')")
-    res = verify_store(store, expect_head=head_given)
+    res = verify_store(store, expect_head=_head_hash(expect_head))
     if res.ok:
         head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
         echo(f"OK: {res.count} records, chain intact ({_shown(store_url(store))}){head}")
@@ -59,6 +53,26 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
     else:
         err(f"BROKEN: record {res.seq} ({res.record_id}): {res.problem}; {res.count} records before it verified")
     raise typer.Exit(code=1)
+
+
+@audit_app.command("upgrade-store")
+@user_errors
+def upgrade_store_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP),
+                      expect_head: str | None = typer.Option(None, "--expect-head", help="The head hash kept from "
+                                                             "an earlier verify: refused unless it is in the chain.")
+                      ) -> None:
+    """Bring a store created by an earlier release up to this one: add the guard triggers it lacks (a PostgreSQL
+    store created before the TRUNCATE guard), after verifying the whole chain; one transaction, records untouched,
+    a re-run changes nothing. A broken chain or a dropped guard is refused (exit 2, nothing changed)."""
+    from underwriting.store import store_url, upgrade_store
+
+    res = upgrade_store(store, expect_head=_head_hash(expect_head))
+    head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
+    if res.added:
+        echo(f"upgraded {_shown(store_url(store))}: added {', '.join(res.added)}; {res.count} records, chain intact, "
+             f"untouched{head}")
+    else:
+        echo(f"up to date {_shown(store_url(store))}: nothing changed; {res.count} records, chain intact{head}")
 
 
 @audit_app.command("replay")
@@ -171,6 +185,17 @@ def override_cmd(
     echo(f"{rec.record_id} overrides {rec.supersedes}: {ov['original_outcome']} "
          f"{format_minor(ov['original_limit'], rec.currency)} -> {rec.outcome} {format_minor(rec.limit, rec.currency)}"
          f" by {ov['operator']}" + (f", approved by {ov['approver']}" if ov["approver"] else ""))
+
+
+def _head_hash(expect_head: str | None) -> str | None:
+    """``--expect-head`` normalised (lower case), or a :class:`UserInputError` naming a value that is not a hash."""
+    import re
+
+    head_given = expect_head.strip().lower() if expect_head else None
+    if head_given is not None and not re.fullmatch(r"[0-9a-f]{64}", head_given):
+        raise UserInputError(f"--expect-head {str(expect_head).strip()!r}: not a head hash (64 hexadecimal digits, as an "
+                             "earlier `agcredit audit verify` printed after 'hash')")
+    return head_given
 
 
 def _shown(url: str) -> str:

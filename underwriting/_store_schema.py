@@ -26,7 +26,8 @@ from underwriting.errors import StoreError
 from underwriting.records import canonical_json, sha256_hex
 
 __all__ = ["SCHEMA_VERSION", "metadata", "decisions", "meta", "make_engine", "safe_url", "install_triggers",
-           "record_hash", "record_id_for", "ping", "CHAIN_LOCK_KEY", "IDENTIFIER_KEYS"]
+           "record_hash", "record_id_for", "ping", "CHAIN_LOCK_KEY", "IDENTIFIER_KEYS", "GUARD_TRIGGERS",
+           "LATER_GUARD_TRIGGERS"]
 
 SCHEMA_VERSION = "1"
 #: advisory-lock key that serialises chain appends on PostgreSQL ("agcd" in ASCII)
@@ -83,6 +84,14 @@ _PG_TRIGGERS = (
     "CREATE TRIGGER agc_decisions_no_truncate BEFORE TRUNCATE ON agc_decisions "
     "FOR EACH STATEMENT EXECUTE FUNCTION agc_decisions_append_only()",
 )
+
+
+#: the guard triggers of each backend (all must be present and enabled for a store to be written)
+GUARD_TRIGGERS = {"sqlite": ("agc_decisions_no_delete", "agc_decisions_no_update"),
+                  "postgresql": ("agc_decisions_no_change", "agc_decisions_no_truncate")}
+#: guard triggers that stores created by an earlier release lack, and the statement adding each (`agcredit audit
+#: upgrade-store`); any other missing guard trigger was dropped (evidence, never re-installed)
+LATER_GUARD_TRIGGERS = {"postgresql": {"agc_decisions_no_truncate": _PG_TRIGGERS[-1]}}
 
 
 def install_triggers(conn: Any, dialect: str) -> None:

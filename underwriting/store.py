@@ -38,7 +38,9 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from features.errors import UserInputError
 from underwriting._store_schema import (
     CHAIN_LOCK_KEY,
+    GUARD_TRIGGERS,
     IDENTIFIER_KEYS,
+    LATER_GUARD_TRIGGERS,
     SCHEMA_VERSION,
     decisions,
     install_triggers,
@@ -53,8 +55,8 @@ from underwriting.contracts import DECISIONS, OUTCOMES, check_decisions
 from underwriting.errors import AuditChainError, StoreChangedError, StoreError
 from underwriting.records import KINDS, DecisionItem, sha256_hex
 
-__all__ = ["DEFAULT_URL", "ENV_URL", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult",
-           "record_id_for", "store_url", "verify_store", "export_decisions"]
+__all__ = ["DEFAULT_URL", "ENV_URL", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult", "UpgradeResult",
+           "record_id_for", "store_url", "verify_store", "upgrade_store", "export_decisions"]
 
 DEFAULT_URL = "sqlite:///agcredit-decisions.db"
 ENV_URL = "AGCREDIT_STORE_URL"
@@ -241,6 +243,17 @@ class VerifyResult:
         if not self.ok:
             raise AuditChainError(record_id=str(self.record_id), position=int(self.seq or 0),
                                   problem=str(self.problem))
+
+
+@dataclass(frozen=True)
+class UpgradeResult:
+    """What :meth:`DecisionStore.upgrade` did: the guard triggers added (none: the store was up to date) and the
+    verified chain's length and head."""
+
+    added: tuple[str, ...]
+    count: int
+    head_seq: int | None = None
+    head_hash: str | None = None
 
 
 @dataclass(frozen=True)
@@ -563,67 +576,113 @@ class DecisionStore:
         named. Then the guard triggers (refusing UPDATE and DELETE) must be in place, and ``expect_head`` — a head
         hash printed by an earlier verify — must still be a record of the chain (else records were cut from its
         end, which the links alone cannot show)."""
+        with self._read() as conn:
+            return self._verify(conn, expect_head)
+
+    def _verify(self, conn: Connection, expect_head: str | None, guard: bool = True) -> VerifyResult:
+        """:meth:`verify` on ``conn`` (``guard=False``: the chain only, not the guard triggers)."""
         expected, prev, count, seen_head = 1, None, 0, expect_head is None
         starts: set[str] = set()
         replaced: set[tuple[str, str]] = set()
         forked: dict[str, None] = {}
-        with self._read() as conn:
-            result = conn.execution_options(yield_per=500).execute(select(decisions).order_by(decisions.c.seq))
-            for m in result.mappings():
-                row = dict(m)
-                problem = None
-                if int(row["seq"]) != expected:
-                    problem = f"sequence gap: expected seq {expected}, found {row['seq']} (records missing)"
-                elif row["prev_hash"] != prev:
-                    problem = "prev_hash does not match the previous record's hash"
-                elif not isinstance(row["limit"], int) or isinstance(row["limit"], bool):
-                    problem = f"limit {row['limit']!r} is not a whole number of minor units (altered)"
-                elif sha256_hex(row["body"]) != row["body_hash"]:
-                    problem = "stored body does not match its body_hash"
-                else:
-                    try:
-                        ok_hash = record_hash(row) == row["record_hash"]
-                    except (TypeError, ValueError):  # a value of the wrong type written around the API
-                        ok_hash = False
-                    if not ok_hash:
-                        problem = "record_hash does not match the record's contents"
-                if problem:
-                    result.close()
-                    return VerifyResult(ok=False, count=count, seq=int(row["seq"]), record_id=str(row["record_id"]),
-                                        problem=problem)
-                prev, expected, count = row["record_hash"], expected + 1, count + 1
-                app, sup = str(row["application_id"]), row["supersedes"]
-                if sup is None and app in starts or sup is not None and (app, str(sup)) in replaced:
-                    forked[app] = None
-                if sup is None:
-                    starts.add(app)
-                else:
-                    replaced.add((app, str(sup)))
-                seen_head = seen_head or prev == expect_head
-            guard = self._guard_problem(conn)
-        if guard is not None:
-            return VerifyResult(ok=False, count=count, problem=guard)
+        # the option on the statement: on the connection it would stay set for the caller's statements after it
+        result = conn.execute(select(decisions).order_by(decisions.c.seq).execution_options(yield_per=500))
+        for m in result.mappings():
+            row = dict(m)
+            problem = None
+            if int(row["seq"]) != expected:
+                problem = f"sequence gap: expected seq {expected}, found {row['seq']} (records missing)"
+            elif row["prev_hash"] != prev:
+                problem = "prev_hash does not match the previous record's hash"
+            elif not isinstance(row["limit"], int) or isinstance(row["limit"], bool):
+                problem = f"limit {row['limit']!r} is not a whole number of minor units (altered)"
+            elif sha256_hex(row["body"]) != row["body_hash"]:
+                problem = "stored body does not match its body_hash"
+            else:
+                try:
+                    ok_hash = record_hash(row) == row["record_hash"]
+                except (TypeError, ValueError):  # a value of the wrong type written around the API
+                    ok_hash = False
+                if not ok_hash:
+                    problem = "record_hash does not match the record's contents"
+            if problem:
+                result.close()
+                return VerifyResult(ok=False, count=count, seq=int(row["seq"]), record_id=str(row["record_id"]),
+                                    problem=problem)
+            prev, expected, count = row["record_hash"], expected + 1, count + 1
+            app, sup = str(row["application_id"]), row["supersedes"]
+            if sup is None and app in starts or sup is not None and (app, str(sup)) in replaced:
+                forked[app] = None
+            if sup is None:
+                starts.add(app)
+            else:
+                replaced.add((app, str(sup)))
+            seen_head = seen_head or prev == expect_head
+        problem = self._guard_problem(conn) if guard else None
+        if problem is not None:
+            return VerifyResult(ok=False, count=count, problem=problem)
         if not seen_head:
             return VerifyResult(ok=False, count=count, problem=f"the head {expect_head} recorded earlier is not in the "
                                                                "chain: records were removed from its end, or the last "
                                                                "records rewritten")
         return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked))
 
+    def _triggers(self, conn: Connection) -> dict[str, bool]:
+        """The decisions table's own triggers: name -> enabled."""
+        if self.dialect == "sqlite":
+            return {str(n): True for n in conn.scalars(text(
+                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'agc_decisions'"))}
+        return {str(n): bool(on) for n, on in conn.execute(text(
+            "SELECT tgname, tgenabled <> 'D' FROM pg_trigger WHERE tgrelid = 'agc_decisions'::regclass "
+            "AND NOT tgisinternal"))}
+
     def _guard_problem(self, conn: Connection) -> str | None:
         """None when the triggers refusing UPDATE and DELETE are in place (and enabled), else what is wrong."""
-        if self.dialect == "sqlite":
-            names = set(conn.scalars(text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND "
-                                          "tbl_name = 'agc_decisions'")))
-            want = {"agc_decisions_no_update", "agc_decisions_no_delete"}
-        else:
-            names = set(conn.scalars(text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'agc_decisions'::regclass "
-                                          "AND NOT tgisinternal AND tgenabled <> 'D'")))
-            want = {"agc_decisions_no_change", "agc_decisions_no_truncate"}
-        missing = sorted(want - names)
+        have = self._triggers(conn)
+        missing = sorted(n for n in GUARD_TRIGGERS[self.dialect] if not have.get(n))
         if missing:
+            later = LATER_GUARD_TRIGGERS.get(self.dialect, {})
+            hint = ("; a store created before agcredit installed it: `agcredit audit upgrade-store` adds it"
+                    if all(n in later and n not in have for n in missing) else "")
             return (f"the append-only guard trigger(s) {', '.join(missing)} are missing or disabled: records may "
-                    "have been changed or removed around them")
+                    f"have been changed or removed around them{hint}")
         return None
+
+    def upgrade(self, expect_head: str | None = None) -> UpgradeResult:
+        """Bring a store written by an earlier release to this release's schema: the guard triggers that release
+        did not create (PostgreSQL's TRUNCATE guard) are added, in one transaction under the write lock, after the
+        whole chain is verified (and ``expect_head`` found in it); the addition is noted in ``agc_meta``. Records are
+        never touched. A broken chain, or a guard trigger every release created that is missing or disabled (a
+        dropped guard: evidence, not an old schema), is refused with nothing changed. Idempotent."""
+        with self._write() as conn:
+            version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
+            if version != SCHEMA_VERSION:
+                raise StoreError(url=self.shown_url, problem=(
+                    "records but no schema version (agc_meta edited); nothing was changed — run `agcredit audit "
+                    "verify`" if version is None else
+                    f"schema version {version} (this agcredit upgrades to version {SCHEMA_VERSION}); nothing was "
+                    "changed"))
+            res = self._verify(conn, expect_head, guard=False)
+            if not res.ok:
+                where = f"at record {res.seq} ({res.record_id}): " if res.seq is not None else ": "
+                raise StoreError(url=self.shown_url, problem=f"the chain is broken {where}{res.problem}; nothing "
+                                                             "was changed — `agcredit audit verify` names it")
+            have = self._triggers(conn)
+            later = LATER_GUARD_TRIGGERS.get(self.dialect, {})
+            missing = [n for n in GUARD_TRIGGERS[self.dialect] if n not in have]
+            dropped = sorted({n for n in missing if n not in later} | {n for n, on in have.items()
+                                                                        if n in GUARD_TRIGGERS[self.dialect] and not on})
+            if dropped:
+                raise StoreError(url=self.shown_url, problem=(
+                    f"the append-only guard trigger(s) {', '.join(dropped)} are missing or disabled — every release "
+                    "created them, so records may have been changed or removed around them; nothing was changed — "
+                    "an upgrade does not re-install a dropped guard"))
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+            for name in missing:
+                conn.exec_driver_sql(later[name])
+                conn.execute(insert(meta), [{"key": f"upgrade:{name}", "value": (
+                    f"added {now} at head seq {res.head_seq or 0} hash {res.head_hash or '-'}")}])
+        return UpgradeResult(added=tuple(missing), count=res.count, head_seq=res.head_seq, head_hash=res.head_hash)
 
     # -- queries ----------------------------------------------------------------------------------------------
     def count(self) -> int:
@@ -690,6 +749,12 @@ def verify_store(url: str | None = None, expect_head: str | None = None) -> Veri
     """Open the store at ``url`` (or the default) and verify its chain (see :meth:`DecisionStore.verify`)."""
     with DecisionStore(url, create=False) as store:
         return store.verify(expect_head=expect_head)
+
+
+def upgrade_store(url: str | None = None, expect_head: str | None = None) -> UpgradeResult:
+    """Open the existing store at ``url`` (or the default) and upgrade it (see :meth:`DecisionStore.upgrade`)."""
+    with DecisionStore(url, create=False) as store:
+        return store.upgrade(expect_head=expect_head)
 
 
 def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | None = None,

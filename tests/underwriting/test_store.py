@@ -312,6 +312,21 @@ def test_a_writer_of_an_existing_store_refuses_a_dropped_guard_too(store: Decisi
     assert verify_store(store.url).count == 4
 
 
+def test_upgrade_leaves_a_current_store_and_refuses_a_dropped_guard(store: DecisionStore) -> None:
+    """`audit upgrade-store` on a store this release created changes nothing (SQLite stores have had both guard
+    triggers since the first release: no SQLite store needs an upgrade); a guard dropped around the API is evidence,
+    never re-installed by an upgrade."""
+    from underwriting.store import upgrade_store
+
+    store.append(make_items(3), operator="op")
+    res = upgrade_store(store.url)
+    assert (res.added, res.count, res.head_seq) == ((), 3, 3)
+    raw(store.url, *drop_guard(store))
+    with pytest.raises(StoreError, match="does not re-install a dropped guard"):
+        upgrade_store(store.url)
+    assert not store.verify().ok
+
+
 @pytest.mark.parametrize("value, problem", [("'abc'", "limit 'abc' is not a whole number"),
                                             ('"limit" + 0.4', "is not a whole number of minor units")])
 def test_a_value_of_the_wrong_type_is_caught_without_a_traceback(tmp_path: Path, value: str, problem: str) -> None:

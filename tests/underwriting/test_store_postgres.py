@@ -7,6 +7,8 @@ PostgreSQL too, through the parametrised store fixture of test_store.py.
 from __future__ import annotations
 
 import glob
+import itertools
+import os
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -94,3 +96,98 @@ def test_unreachable_server_is_one_line_without_the_password() -> None:
     with pytest.raises(StoreError, match=r"decision store postgresql\+psycopg2://agcredit:\*\*\*@") as info:
         DecisionStore(url)
     assert "s3cret" not in str(info.value) and "\n" not in str(info.value)
+
+
+def _fresh(pg_url: str) -> str:
+    """A new, empty database on the server (upgrade tests change its guard)."""
+    name = f"up{os.getpid()}_{next(_fresh_count)}"
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return pg_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+_fresh_count = itertools.count()
+
+
+def _rows(url: str) -> list[tuple[object, ...]]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.exec_driver_sql("SELECT * FROM agc_decisions ORDER BY seq")]
+    engine.dispose()
+    return rows
+
+
+def _has_truncate_guard(url: str) -> bool:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        n = conn.scalar(sa.text("SELECT count(*) FROM pg_trigger WHERE tgname = 'agc_decisions_no_truncate'"))
+    engine.dispose()
+    return bool(n)
+
+
+def test_a_store_created_before_the_truncate_guard_is_upgraded(pg_url: str) -> None:
+    """A store an earlier release created has no TRUNCATE guard: verify reports it and every writer refuses it, and
+    there was no way forward. `agcredit audit upgrade-store` adds the trigger after verifying the chain, records
+    untouched, in one line; a re-run changes nothing; writers then write."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from tests.underwriting.test_store import raw
+
+    url = _fresh(pg_url)
+    with DecisionStore(url) as store:
+        store.append(make_items(3, start=700), operator="op")
+    raw(url, "DROP TRIGGER agc_decisions_no_truncate ON agc_decisions")  # as the earlier release created it
+    with pytest.raises(StoreError, match="audit upgrade-store"):
+        DecisionStore(url)
+    before = _rows(url)
+    runner = CliRunner()
+    res = runner.invoke(app, ["audit", "upgrade-store", "--store", url])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.startswith("upgraded ") and res.stdout.count("\n") == 1
+    assert "added agc_decisions_no_truncate; 3 records, chain intact" in res.stdout
+    assert _rows(url) == before and _has_truncate_guard(url)
+    again = runner.invoke(app, ["audit", "upgrade-store", "--store", url])
+    assert again.exit_code == 0 and again.stdout.startswith("up to date ") and "nothing changed" in again.stdout
+    with DecisionStore(url) as store:
+        assert store.verify().ok
+        store.append(make_items(1, start=710), operator="op")
+        assert store.count() == 4
+    engine = sa.create_engine(url)
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE agc_decisions")
+    with engine.connect() as conn:
+        noted = conn.scalar(sa.text("SELECT value FROM agc_meta WHERE key = 'upgrade:agc_decisions_no_truncate'"))
+    engine.dispose()
+    assert noted.startswith("added ") and before[-1][3] in noted  # the head hash it was added at
+
+
+@pytest.mark.parametrize("case", ["tampered", "dropped", "head"])
+def test_upgrade_refuses_a_broken_chain_or_a_dropped_guard(pg_url: str, case: str) -> None:
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from tests.underwriting.test_store import raw
+
+    url = _fresh(pg_url)
+    with DecisionStore(url) as store:
+        store.append(make_items(3, start=720), operator="op")
+    steps = ["DROP TRIGGER agc_decisions_no_truncate ON agc_decisions"]
+    if case == "tampered":
+        steps += ["ALTER TABLE agc_decisions DISABLE TRIGGER agc_decisions_no_change",
+                  "UPDATE agc_decisions SET body = replace(body, 'REDUCE', 'APPROVE') WHERE seq = 2",
+                  "ALTER TABLE agc_decisions ENABLE TRIGGER agc_decisions_no_change"]
+    elif case == "dropped":
+        steps += ["ALTER TABLE agc_decisions DISABLE TRIGGER agc_decisions_no_change"]
+    raw(url, *steps)
+    before = _rows(url)
+    extra = ["--expect-head", "ab" * 32] if case == "head" else []
+    res = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", url, *extra])
+    assert res.exit_code == 2 and res.stdout == "", res.output
+    assert res.stderr.startswith("error: decision store ") and res.stderr.count("\n") == 1
+    assert {"tampered": "the chain is broken at record 2", "dropped": "agc_decisions_no_change are missing or "
+            "disabled", "head": "records were removed from its end"}[case] in res.stderr
+    assert "nothing was changed" in res.stderr
+    assert _rows(url) == before and not _has_truncate_guard(url)
