@@ -152,7 +152,10 @@ def make_engine(url: str, *, read_only: bool = False, immutable: bool = True) ->
             engine = create_engine(parsed, connect_args={"timeout": 60})
             _sqlite_immediate(engine, read_only=read_only)
         else:
-            engine = create_engine(parsed, pool_pre_ping=False, connect_args={"connect_timeout": 5})
+            # READ COMMITTED whatever the database's default: a writer's statements after the advisory lock must see
+            # the records of the writer it waited for (under repeatable read / serializable its snapshot predates them)
+            engine = create_engine(parsed, pool_pre_ping=False, isolation_level="READ COMMITTED",
+                                   connect_args={"connect_timeout": 5})
     except (ArgumentError, NoSuchModuleError, ImportError) as e:
         raise StoreError(url=shown, problem=f"cannot create an engine: {str(e).splitlines()[0]}") from None
     return engine

@@ -191,3 +191,42 @@ def test_upgrade_refuses_a_broken_chain_or_a_dropped_guard(pg_url: str, case: st
             "disabled", "head": "records were removed from its end"}[case] in res.stderr
     assert "nothing was changed" in res.stderr
     assert _rows(url) == before and not _has_truncate_guard(url)
+
+
+@pytest.mark.parametrize("level", ["repeatable read", "serializable"])
+def test_concurrent_writers_keep_one_chain_under_a_stricter_default_isolation(pg_url: str, level: str) -> None:
+    """A bank's database set to `default_transaction_isolation = 'repeatable read'` (or serializable): the second of
+    two concurrent writers took its snapshot before the first committed (its advisory-lock query was its first
+    statement), did not see the first one's records and failed ("duplicate key" / "could not serialize access"),
+    nothing written. The store's transactions now run READ COMMITTED whatever the default: both write, one chain."""
+    import threading
+    import time
+
+    url = _fresh(pg_url)
+    engine = sa.create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"ALTER DATABASE {url.rsplit('/', 1)[1]} SET default_transaction_isolation = '{level}'")
+    engine.dispose()
+    with DecisionStore(url) as first, DecisionStore(url) as second:
+        second.count()  # connected before either writes
+        errors: list[BaseException] = []
+
+        def other() -> None:
+            try:
+                second.append(make_items(3, start=760), operator="op2")
+            except BaseException as e:  # noqa: BLE001 - reported below
+                errors.append(e)
+
+        thread = threading.Thread(target=other)
+
+        def started(n: int) -> None:  # inside the first writer's transaction: the second waits for the lock
+            if n == 1:
+                thread.start()
+                time.sleep(1.5)
+
+        first._on_insert = started
+        first.append(make_items(3, start=750), operator="op1")
+        thread.join(60)
+        assert not errors, errors
+        res = first.verify()
+        assert (res.ok, res.count) == (True, 6)
