@@ -12,6 +12,8 @@ re-underwriting goes forward only, so an application's chain never forks.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -110,10 +112,21 @@ class CheckpointLog:
             sa.Column("ran_at", sa.String(32), nullable=False),
             sa.Column("n_lines", sa.Integer, nullable=False),
         )
-        self.meta.create_all(self.engine)
+        with self._errors():
+            self.meta.create_all(self.engine)
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """The database's errors as the store's one-line error (a store on a read-only mount gave a traceback)."""
+        from underwriting.store import store_error
+
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as e:
+            raise store_error(self.url, e) from None
 
     def done(self) -> set[tuple[str, str, str, str]]:
-        with self.engine.connect() as c:
+        with self._errors(), self.engine.connect() as c:
             rows = c.execute(sa.select(self.table.c.season, self.table.c.region, self.table.c.crop,
                                        self.table.c.checkpoint)).all()
         return {tuple(r) for r in rows}  # type: ignore[misc]
@@ -121,7 +134,7 @@ class CheckpointLog:
     def rows(self) -> pd.DataFrame:
         """The log: season, region, crop, checkpoint, status (ran, no_lines, superseded, covered), as_of, ran_at,
         n_lines."""
-        with self.engine.connect() as c:
+        with self._errors(), self.engine.connect() as c:
             return pd.DataFrame([dict(r) for r in c.execute(sa.select(self.table)).mappings()],
                                 columns=[col.name for col in self.table.columns])
 
@@ -129,22 +142,23 @@ class CheckpointLog:
         """Record a checkpoint (and those it superseded) as done; marking twice changes nothing."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         rows = [(due.checkpoint, status)] + [(c, "superseded") for c in due.superseded]
-        for attempt in (1, 2):  # a concurrent run marking the same checkpoint first: the retry finds its rows
-            try:
-                with self.engine.begin() as c:
-                    for cp, st in rows:
-                        key = (due.season, due.region, due.crop, cp)
-                        exists = c.execute(sa.select(self.table.c.season).where(
-                            self.table.c.season == key[0], self.table.c.region == key[1],
-                            self.table.c.crop == key[2], self.table.c.checkpoint == key[3])).first()
-                        if exists is None:
-                            c.execute(self.table.insert().values(
-                                season=key[0], region=key[1], crop=key[2], checkpoint=key[3], status=st,
-                                as_of=as_of.isoformat(), ran_at=now, n_lines=n_lines if st == "ran" else 0))
-                return
-            except sa.exc.IntegrityError:
-                if attempt == 2:
-                    raise
+        with self._errors():
+            for attempt in (1, 2):  # a concurrent run marking the same checkpoint first: the retry finds its rows
+                try:
+                    with self.engine.begin() as c:
+                        for cp, st in rows:
+                            key = (due.season, due.region, due.crop, cp)
+                            exists = c.execute(sa.select(self.table.c.season).where(
+                                self.table.c.season == key[0], self.table.c.region == key[1],
+                                self.table.c.crop == key[2], self.table.c.checkpoint == key[3])).first()
+                            if exists is None:
+                                c.execute(self.table.insert().values(
+                                    season=key[0], region=key[1], crop=key[2], checkpoint=key[3], status=st,
+                                    as_of=as_of.isoformat(), ran_at=now, n_lines=n_lines if st == "ran" else 0))
+                    return
+                except sa.exc.IntegrityError:
+                    if attempt == 2:
+                        raise
 
 
 def due_checkpoints(today: date, seasons: list[str], calendar: pd.DataFrame, done: set[tuple[str, str, str, str]],

@@ -315,6 +315,16 @@ def _one_line(e: BaseException) -> str:
     return msg[0] if msg else type(e).__name__
 
 
+def store_error(url: str, e: BaseException) -> StoreError:
+    """A database error on the store at ``url`` as one line, without the URL's password."""
+    problem = _one_line(e)
+    path = _sqlite_file(url)
+    if path is not None and not os.access(path.parent, os.W_OK) and ("unable to open" in problem
+                                                                      or "readonly" in problem):
+        problem += f" (its folder {path.parent} cannot be written: SQLite writes its journal beside the store)"
+    return StoreError(url=safe_url(url), problem=problem)
+
+
 def _iso_date(value: str | date | None, what: str) -> str | None:
     if value is None:
         return None
@@ -373,12 +383,7 @@ class DecisionStore:
         return f"DecisionStore({self.shown_url!r})"
 
     def _error(self, e: BaseException) -> StoreError:
-        problem = _one_line(e)
-        path = _sqlite_file(self.url)
-        if path is not None and not os.access(path.parent, os.W_OK) and ("unable to open" in problem
-                                                                          or "readonly" in problem):
-            problem += f" (its folder {path.parent} cannot be written: SQLite writes its journal beside the store)"
-        return StoreError(url=self.shown_url, problem=problem)
+        return store_error(self.url, e)
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:

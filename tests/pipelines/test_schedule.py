@@ -101,3 +101,16 @@ def test_mark_tolerates_a_concurrent_run_marking_first(tmp_path: Path, monkeypat
     monkeypatch.undo()
     rows = second.rows()
     assert len(rows) == 3 and rows.loc[rows["checkpoint"] == "mid_season", "n_lines"].tolist() == [3]
+
+
+def test_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
+    """`reunderwrite --due` on a store in a folder that cannot be written (an auditor's copy on a read-only mount)
+    ended in a traceback from the checkpoint log (sqlite3.OperationalError "unable to open database file"): now the
+    store's one-line error (exit 2), here with a store path under a file (no folder can be made)."""
+    from underwriting.errors import StoreError
+
+    blocker = tmp_path / "f"
+    blocker.write_text("x")
+    with pytest.raises(StoreError, match=r"^decision store sqlite:///.*unable to open database file") as e:
+        CheckpointLog(f"sqlite:///{blocker / 'store.db'}")
+    assert "\n" not in str(e.value)
