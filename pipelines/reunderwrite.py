@@ -409,7 +409,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     label = checkpoint_label(season, fields_region(fields) or "", as_of) if len(fields) else "end"
     own = not isinstance(store, DecisionStore)
     # the store must exist: re-underwriting follows stored decisions (a mistyped --store creates nothing)
-    st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False)
+    st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False, writer=True)
     try:
         recs = st.records(season)
         todo = lines_to_review(book, applications, as_of, season,
@@ -584,7 +584,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     seasons = [str(season)] if season else [c.current_season]
     url = store_url(store)
     cal = load_calendar(calendar)  # checked before the store is opened (a bad calendar creates nothing)
-    DecisionStore(url, create=False).close()  # an existing store (a mistyped --store creates nothing)
+    DecisionStore(url, create=False, writer=True).close()  # an existing store (a mistyped --store creates nothing)
     log = CheckpointLog(url)
     due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
     if not due:

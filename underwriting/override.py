@@ -241,7 +241,7 @@ def override(store: DecisionStore | str | None, application_id: str, limit: obje
     """
     if isinstance(store, DecisionStore):
         return _override(store, application_id, limit, reason, operator, approver, as_of, applications)
-    with DecisionStore(store, create=False) as opened:
+    with DecisionStore(store, create=False, writer=True) as opened:
         return _override(opened, application_id, limit, reason, operator, approver, as_of, applications)
 
 

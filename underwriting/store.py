@@ -137,8 +137,8 @@ def _wal_snapshot(url: str, shown: str) -> tuple[str, Path] | None:
             raise StoreError(url=shown, problem="the store changed three times while it was being read; try again")
     except OSError as e:
         shutil.rmtree(folder, ignore_errors=True)
-        raise StoreError(url=shown, problem=f"cannot read its file or its write-ahead log ({e.strerror or e}) to "
-                                            "read it in a temporary folder") from None
+        raise StoreError(url=shown, problem=f"cannot copy its file and write-ahead log to a temporary folder to read "
+                                            f"them ({e.strerror or e}; TMPDIR chooses the folder)") from None
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -338,9 +338,10 @@ class DecisionStore:
     """The decision store at ``url`` (see the module docstring); the schema is created if missing — unless
     ``create=False`` (commands that read, or supersede stored records): then a store that does not exist yet (no
     SQLite file, an empty file, a database without agcredit's tables) is a :class:`StoreError`, and nothing is
-    created at a mistyped path."""
+    created at a mistyped path. ``writer=True`` (commands that append to an existing store: override, reunderwrite)
+    refuses, before any work, a SQLite store that can only be read here (its folder cannot be written)."""
 
-    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True, writer: bool = False) -> None:
         self.url = store_url(url)
         self.shown_url = safe_url(self.url)
         #: a private copy of a read-only store whose write-ahead log holds records (removed on close)
@@ -348,6 +349,11 @@ class DecisionStore:
         engine_url, read_only, immutable = self.url, False, True
         if not create:
             _require_sqlite_file(self.url, self.shown_url)
+            path = _sqlite_file(self.url, plain=True)
+            if writer and path is not None and not os.access(path.parent, os.W_OK):  # refused before the work
+                raise StoreError(url=self.shown_url, problem=(
+                    f"its folder {path.parent} cannot be written (a read-only copy?): this command writes records, "
+                    "and SQLite its journal beside the store; nothing was written"))
             read_only = _read_only_sqlite(self.url)
             snapshot = None if read_only else _wal_snapshot(self.url, self.shown_url)
             if snapshot is not None:  # read-only as well: a writer is refused, not given the copy to write

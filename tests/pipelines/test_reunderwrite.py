@@ -548,3 +548,36 @@ def test_today_and_calendar_without_due_are_refused(tmp_path: Path) -> None:
         r = CliRunner().invoke(app, ["reunderwrite", "--county", str(tmp_path), "--season", "2009", "--as-of",
                                      "2009-10-25", *extra])
         assert r.exit_code == 2 and "--today and --calendar go with --due" in r.stderr, r.stderr
+
+
+def test_a_store_that_cannot_be_written_is_refused_before_the_work(world: dict[str, Any], tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite` on a store in a folder that cannot be written (an auditor's copy on a read-only mount) built the
+    features and decided every line (45 s on the demo) before failing on its first write; now refused first, in one
+    line (exit 2), nothing computed or written."""
+    import os
+
+    import pipelines.featurize as fz
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    url = f"sqlite:///{folder / 'd.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    before = sorted(p.name for p in folder.iterdir())
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+
+    def no_work(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("the run was computed")
+
+    monkeypatch.setattr(fz, "featurize", no_work)
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == folder and mode & os.W_OK
+                        else real_access(p, mode, *a, **k))  # root may write anywhere: the folder says it cannot
+    county, cache = str(world["county"].path), str(world["county"].cache_dir)
+    r = CliRunner().invoke(app, ["reunderwrite", "--county", county, "--cache", cache, "--as-of",
+                                 world["cps"]["mid"].isoformat(), "--store", url])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.startswith("error: decision store ") and r.stderr.count("\n") == 1
+    assert f"its folder {folder} cannot be written" in r.stderr and "nothing was written" in r.stderr
+    assert sorted(p.name for p in folder.iterdir()) == before
