@@ -27,7 +27,7 @@ from underwriting.records import canonical_json, sha256_hex
 
 __all__ = ["SCHEMA_VERSION", "metadata", "decisions", "meta", "make_engine", "safe_url", "install_triggers",
            "record_hash", "record_id_for", "ping", "CHAIN_LOCK_KEY", "IDENTIFIER_KEYS", "GUARD_TRIGGERS",
-           "LATER_GUARD_TRIGGERS"]
+           "LATER_GUARD_TRIGGERS", "guard_intact"]
 
 SCHEMA_VERSION = "1"
 #: advisory-lock key that serialises chain appends on PostgreSQL ("agcd" in ASCII)
@@ -92,6 +92,35 @@ GUARD_TRIGGERS = {"sqlite": ("agc_decisions_no_delete", "agc_decisions_no_update
 #: guard triggers that stores created by an earlier release lack, and the statement adding each (`agcredit audit
 #: upgrade-store`); any other missing guard trigger was dropped (evidence, never re-installed)
 LATER_GUARD_TRIGGERS = {"postgresql": {"agc_decisions_no_truncate": _PG_TRIGGERS[-1]}}
+
+
+def _norm(sql: str) -> str:
+    return " ".join(str(sql).split()).lower()
+
+
+#: each guard trigger's definition as installed (SQLite keeps the statement without IF NOT EXISTS; PostgreSQL's
+#: pg_get_triggerdef and the function's source): one that differs (a WHEN clause, UPDATE OF columns, a function that
+#: returns instead of raising) may no longer refuse anything
+_SQLITE_GUARD_SQL = {stmt.split()[5]: _norm(stmt.replace("IF NOT EXISTS ", "")) for stmt in _SQLITE_TRIGGERS}
+_PG_GUARD_DEF = {
+    "agc_decisions_no_change": re.compile(r"create trigger agc_decisions_no_change before (?:delete or update|update or "
+                                          r"delete) on (?:\S+\.)?agc_decisions for each row execute (?:function|"
+                                          r"procedure) (?:\S+\.)?agc_decisions_append_only\(\)"),
+    "agc_decisions_no_truncate": re.compile(r"create trigger agc_decisions_no_truncate before truncate on (?:\S+\.)?"
+                                            r"agc_decisions for each statement execute (?:function|procedure) "
+                                            r"(?:\S+\.)?agc_decisions_append_only\(\)"),
+}
+_PG_GUARD_SRC = _norm(_PG_TRIGGERS[0].split("$$")[1])
+
+
+def guard_intact(dialect: str, name: str, definition: str, source: str | None = None) -> bool:
+    """Whether a guard trigger's stored ``definition`` (and, PostgreSQL, its function's ``source``) is the one
+    :func:`install_triggers` creates."""
+    if dialect == "sqlite":
+        return _norm(definition) == _SQLITE_GUARD_SQL.get(name)
+    pattern = _PG_GUARD_DEF.get(name)
+    return pattern is not None and pattern.fullmatch(_norm(definition)) is not None and _norm(source or "") == \
+        _PG_GUARD_SRC
 
 
 def install_triggers(conn: Any, dialect: str) -> None:

@@ -43,6 +43,7 @@ from underwriting._store_schema import (
     LATER_GUARD_TRIGGERS,
     SCHEMA_VERSION,
     decisions,
+    guard_intact,
     install_triggers,
     make_engine,
     meta,
@@ -638,26 +639,37 @@ class DecisionStore:
                                                                "records rewritten")
         return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked))
 
-    def _triggers(self, conn: Connection) -> dict[str, bool]:
-        """The decisions table's own triggers: name -> enabled."""
+    def _triggers(self, conn: Connection) -> dict[str, str]:
+        """The decisions table's own triggers: name -> "ok", "disabled", or "altered" (not the definition agcredit
+        installs: it may no longer refuse anything)."""
         if self.dialect == "sqlite":
-            return {str(n): True for n in conn.scalars(text(
-                "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'agc_decisions'"))}
-        return {str(n): bool(on) for n, on in conn.execute(text(
-            "SELECT tgname, tgenabled <> 'D' FROM pg_trigger WHERE tgrelid = 'agc_decisions'::regclass "
-            "AND NOT tgisinternal"))}
+            return {str(n): "ok" if guard_intact("sqlite", str(n), str(sql)) else "altered"
+                    for n, sql in conn.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                                                    "AND tbl_name = 'agc_decisions'"))}
+        return {str(n): ("disabled" if not on else "ok" if guard_intact("postgresql", str(n), str(d), str(src))
+                         else "altered")
+                for n, on, d, src in conn.execute(text(
+                    "SELECT t.tgname, t.tgenabled <> 'D', pg_get_triggerdef(t.oid), p.prosrc FROM pg_trigger t "
+                    "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = 'agc_decisions'::regclass "
+                    "AND NOT t.tgisinternal"))}
 
     def _guard_problem(self, conn: Connection) -> str | None:
-        """None when the triggers refusing UPDATE and DELETE are in place (and enabled), else what is wrong."""
+        """None when the triggers refusing UPDATE and DELETE are in place (enabled, as installed), else what is
+        wrong."""
         have = self._triggers(conn)
-        missing = sorted(n for n in GUARD_TRIGGERS[self.dialect] if not have.get(n))
-        if missing:
-            later = LATER_GUARD_TRIGGERS.get(self.dialect, {})
-            hint = ("; a store created before agcredit installed it: `agcredit audit upgrade-store` adds it"
-                    if all(n in later and n not in have for n in missing) else "")
-            return (f"the append-only guard trigger(s) {', '.join(missing)} are missing or disabled: records may "
-                    f"have been changed or removed around them{hint}")
-        return None
+        bad = sorted(n for n in GUARD_TRIGGERS[self.dialect] if have.get(n) != "ok")
+        if not bad:
+            return None
+        altered = [n for n in bad if have.get(n) == "altered"]
+        missing = [n for n in bad if n not in altered]
+        later = LATER_GUARD_TRIGGERS.get(self.dialect, {})
+        hint = ("; a store created before agcredit installed it: `agcredit audit upgrade-store` adds it"
+                if all(n in later and n not in have for n in bad) else "")
+        what = "; ".join(
+            ([f"the append-only guard trigger(s) {', '.join(missing)} are missing or disabled"] if missing else [])
+            + ([f"the append-only guard trigger(s) {', '.join(altered)} are altered (not as agcredit installs them: "
+                "they may refuse nothing)"] if altered else []))
+        return f"{what}: records may have been changed or removed around them{hint}"
 
     def upgrade(self, expect_head: str | None = None) -> UpgradeResult:
         """Bring a store written by an earlier release to this release's schema: the guard triggers that release
@@ -681,13 +693,14 @@ class DecisionStore:
             have = self._triggers(conn)
             later = LATER_GUARD_TRIGGERS.get(self.dialect, {})
             missing = [n for n in GUARD_TRIGGERS[self.dialect] if n not in have]
-            dropped = sorted({n for n in missing if n not in later} | {n for n, on in have.items()
-                                                                        if n in GUARD_TRIGGERS[self.dialect] and not on})
+            dropped = sorted({n for n in missing if n not in later} | {n for n, state in have.items()
+                                                                        if n in GUARD_TRIGGERS[self.dialect]
+                                                                        and state != "ok"})
             if dropped:
                 raise StoreError(url=self.shown_url, problem=(
-                    f"the append-only guard trigger(s) {', '.join(dropped)} are missing or disabled — every release "
-                    "created them, so records may have been changed or removed around them; nothing was changed — "
-                    "an upgrade does not re-install a dropped guard"))
+                    f"the append-only guard trigger(s) {', '.join(dropped)} are missing, disabled or altered — every "
+                    "release created them as they are now installed, so records may have been changed or removed "
+                    "around them; nothing was changed — an upgrade does not re-install a dropped guard"))
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for name in missing:
                 conn.exec_driver_sql(later[name])

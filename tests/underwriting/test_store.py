@@ -312,6 +312,35 @@ def test_a_writer_of_an_existing_store_refuses_a_dropped_guard_too(store: Decisi
     assert verify_store(store.url).count == 4
 
 
+@pytest.mark.parametrize("how", ["body", "when"])
+def test_a_guard_altered_to_refuse_nothing_is_reported_and_refused(store: DecisionStore, how: str) -> None:
+    """A guard trigger re-created under its own name so that it refuses nothing (a body that does not raise, a
+    function returning instead of raising, a WHEN clause never true): `audit verify` checked the names only and said
+    OK after the last record was deleted through it, and writers wrote on. Now reported as altered, and refused."""
+    store.append(make_items(3), operator="op")
+    if store.dialect == "sqlite":
+        body = "SELECT 1" if how == "body" else "SELECT RAISE(ABORT, 'agc_decisions is append-only')"
+        when = " WHEN 0" if how == "when" else ""
+        steps = ["DROP TRIGGER agc_decisions_no_delete",
+                 f"CREATE TRIGGER agc_decisions_no_delete BEFORE DELETE ON agc_decisions{when} BEGIN {body}; END"]
+    elif how == "body":
+        steps = ["CREATE OR REPLACE FUNCTION agc_decisions_append_only() RETURNS trigger AS $$ BEGIN "
+                 "IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; RAISE EXCEPTION 'agc_decisions is append-only'; END $$ "
+                 "LANGUAGE plpgsql"]
+    else:
+        steps = ["DROP TRIGGER agc_decisions_no_change ON agc_decisions",
+                 "CREATE TRIGGER agc_decisions_no_change BEFORE UPDATE OR DELETE ON agc_decisions FOR EACH ROW "
+                 "WHEN (false) EXECUTE FUNCTION agc_decisions_append_only()"]
+    raw(store.url, *steps, "DELETE FROM agc_decisions WHERE seq = 3")  # the guard let it through
+    res = verify_store(store.url)
+    assert (res.ok, res.count) == (False, 2) and "altered" in str(res.problem), res
+    with pytest.raises(StoreError, match="guard trigger.*altered.*nothing was written"):
+        DecisionStore(store.url)
+    with pytest.raises(StoreError, match="guard trigger.*altered.*nothing was written"):
+        store.append(make_items(1, start=5), operator="op")
+    assert store.count() == 2
+
+
 def test_upgrade_leaves_a_current_store_and_refuses_a_dropped_guard(store: DecisionStore) -> None:
     """`audit upgrade-store` on a store this release created changes nothing (SQLite stores have had both guard
     triggers since the first release: no SQLite store needs an upgrade); a guard dropped around the API is evidence,

@@ -187,8 +187,8 @@ def test_upgrade_refuses_a_broken_chain_or_a_dropped_guard(pg_url: str, case: st
     res = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", url, *extra])
     assert res.exit_code == 2 and res.stdout == "", res.output
     assert res.stderr.startswith("error: decision store ") and res.stderr.count("\n") == 1
-    assert {"tampered": "the chain is broken at record 2", "dropped": "agc_decisions_no_change are missing or "
-            "disabled", "head": "records were removed from its end"}[case] in res.stderr
+    assert {"tampered": "the chain is broken at record 2", "dropped": "agc_decisions_no_change are missing, "
+            "disabled or altered", "head": "records were removed from its end"}[case] in res.stderr
     assert "nothing was changed" in res.stderr
     assert _rows(url) == before and not _has_truncate_guard(url)
 
