@@ -363,6 +363,8 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
     if scene.nodata is not None and not np.isnan(scene.nodata):
         for b in need:
             px_ok &= vals[b] != scene.nodata
+    else:
+        _check_zero_fill(scene, vals, need, clear)
     _check_reflectance(scene, vals, px_ok)
     clear_px = np.bincount(pm.fid_sorted[px_ok], minlength=pm.n_fields).astype(np.int64)  # field order
     sel = np.flatnonzero(covered)
@@ -389,6 +391,22 @@ def scene_stats(scene: Scene, fields: gpd.GeoDataFrame, variables: Sequence[str]
 #: water and snow stay inside it); outside, the scale or offset does not match the file's values
 _REFLECTANCE_RANGE = (-0.1, 1.2)
 _NIR_FLOOR = 0.003
+
+
+def _check_zero_fill(scene: Scene, vals: dict[str, np.ndarray], bands: Sequence[str], clear: np.ndarray) -> None:
+    """Refuse a scene without nodata (no tag in the file, ``nodata`` empty in the index) whose clear in-field pixels
+    are 0 in every band read: a fill (outside the swath, a lost nodata tag) that would count as reflectance 0 —
+    band means too low, EVI 0 — and as clear pixels. No measured pixel is 0 in every band."""
+    if not bands or not clear.any():
+        return
+    zero = clear.copy()
+    for b in bands:
+        zero &= vals[b] == 0
+    n = int(zero.sum())
+    if n:
+        raise ImageryError(source=scene.path.name, problem=(
+            f"{n} clear in-field pixels are 0 in every band ({';'.join(bands)}) but no nodata is set (no tag in the "
+            "file, nodata empty in index.csv): a fill that would be read as reflectance 0; set nodata 0 in index.csv"))
 
 
 def _check_reflectance(scene: Scene, vals: dict[str, np.ndarray], ok: np.ndarray) -> None:

@@ -382,3 +382,27 @@ def test_a_scene_replaced_with_the_same_size_and_mtime_is_read_again(tmp_path: P
     second = build_series(fields, folder, "2019", **kw)
     assert second.scenes_read == 1 and second.scenes_cached == 0
     assert not np.allclose(first.series["mean"].to_numpy(), second.series["mean"].to_numpy())
+
+
+def test_a_zero_fill_without_a_nodata_tag_is_refused(tmp_path: Path) -> None:
+    """A scene whose nodata tag was lost (gdal_translate without -a_nodata) with its zero fill (outside the swath)
+    over the fields and ``nodata`` empty in the index: the zeros were read as reflectance 0 (B04 mean 0.0086 for
+    0.0925, EVI 0, their pixels counted clear) without a word when the cloud mask does not cover them. Refused,
+    naming the file and the fix; with ``nodata`` 0 in the index the zeros are no data."""
+    folder = tmp_path / "s"
+    data = _arrays(1)
+    data[:-1, :, :12] = 0  # the zero fill of every band over the west of f1 (pixel columns 5 to 18)
+    _write(folder / "2019/a.tif", data)
+    row = {"date": "2019-06-01", "tile_id": "A", "path": "2019/a.tif", "cloud_mask": "none"}
+    fields = _fields().iloc[:3]
+    _index(folder, [row | {"nodata": ""}])
+    with pytest.raises(ImageryError, match=r"^a\.tif: \d+ clear in-field pixels are 0 in every band .*set nodata 0 "
+                                           r"in index\.csv"):
+        build_series(fields, folder, "2019", variables=["B04", "EVI"])
+    _index(folder, [row])  # nodata 0
+    s = build_series(fields, folder, "2019", variables=["B04"]).series.set_index("field_id")
+    assert s.loc["f1", "n_clear"] < s.loc["f1", "n_pixels"] and s["mean"].min() > 0.09
+    data[-1, :, :12] = 0  # SCL class 0 (no data) masks the fill: nothing to refuse without a nodata value
+    _write(folder / "2019/a.tif", data)
+    _index(folder, [row | {"nodata": "", "cloud_mask": "SCL"}])
+    assert build_series(fields, folder, "2019", variables=["B04"]).series["mean"].min() > 0.09
