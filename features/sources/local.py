@@ -128,6 +128,7 @@ def read_index(path: str | Path) -> list[Scene]:
                 raise ValueError(f"mask band {scene.mask_band} not in bands")
             if not bands or not scene.tile_id or scene.scale <= 0:
                 raise ValueError("empty bands/tile_id or scale <= 0")
+            _baseline_major(scene.processing_baseline)  # ValueError: not a baseline (ignored, it hid the offset)
             if _offset_missing(scene):
                 baseline.append(f"line {i + 2}")
         except (ValueError, TypeError) as e:
@@ -166,8 +167,21 @@ _DN_SCALE = 1e-4
 def _offset_missing(scene: Scene) -> bool:
     """A processing baseline of 04.00 or later with digital numbers (scale 0.0001) and no offset: every
     reflectance would be 0.1 too high (NDVI of a crop 0.64 read as 0.41, decisions changed)."""
-    m = re.fullmatch(r"0*(\d+)\.(\d+)", scene.processing_baseline.strip())
-    return m is not None and int(m[1]) >= 4 and abs(scene.scale - _DN_SCALE) < 1e-9 and scene.offset == 0.0
+    major = _baseline_major(scene.processing_baseline)
+    return major is not None and major >= 4 and abs(scene.scale - _DN_SCALE) < 1e-9 and scene.offset == 0.0
+
+
+def _baseline_major(text: str) -> int | None:
+    """The major version of a processing baseline written ``04.00`` (the metadata's) or ``N0400`` / ``0400`` (the
+    product name's); None when empty; ValueError for anything else (an unread baseline would skip the offset
+    check: every reflectance 0.1 too high)."""
+    t = text.strip()
+    if not t:
+        return None
+    m = re.fullmatch(r"0*(\d+)\.\d+", t) or re.fullmatch(r"[Nn]?(\d\d)\d\d", t)
+    if m is None:
+        raise ValueError(f"processing_baseline {t!r}: expected NN.NN (04.00) or the product name's N0400")
+    return int(m[1])
 
 
 def _given(row: dict[str, str], column: str) -> str:

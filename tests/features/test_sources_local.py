@@ -406,3 +406,28 @@ def test_a_zero_fill_without_a_nodata_tag_is_refused(tmp_path: Path) -> None:
     _write(folder / "2019/a.tif", data)
     _index(folder, [row | {"nodata": "", "cloud_mask": "SCL"}])
     assert build_series(fields, folder, "2019", variables=["B04"]).series["mean"].min() > 0.09
+
+
+def test_a_baseline_written_as_in_the_product_name_is_read_or_refused(tmp_path: Path) -> None:
+    """processing_baseline as the product name writes it (S2B_MSIL2A_…_N0400_…: ``N0400``, ``0400``) did not parse
+    and passed the 04.00 offset check silently (every reflectance 0.1 too high); it now reads as 04.00, and a value
+    that is no baseline (``4``, ``PB 04.00``) is a bad row, not ignored."""
+    from features.errors import ImageryError
+    from features.sources.local import read_index
+
+    head = "date,tile_id,path,bands,scale,offset,nodata,cloud_mask,processing_baseline\n"
+
+    def rows(*pbs: str, offset: str = "0") -> Path:
+        (tmp_path / "index.csv").write_text(head + "".join(
+            f"2022-06-{i + 1:02d},T1,{i}.tif,B04;B08;SCL,0.0001,{offset},0,SCL,{pb}\n" for i, pb in enumerate(pbs)))
+        return tmp_path
+
+    with pytest.raises(ImageryError, match=r"processing_baseline 04\.00 or later: .*: line 2, line 3, line 4 "
+                                           r"\(3 in all\)$"):
+        read_index(rows("N0400", "0400", "n0509", "N0301"))
+    assert [s.processing_baseline for s in read_index(rows("N0400", "n0509", "02.14", offset="-0.1"))] == [
+        "N0400", "n0509", "02.14"]
+    with pytest.raises(ImageryError, match=r"bad index rows: line 2 \(processing_baseline '4': expected NN\.NN "
+                                           r"\(04\.00\) or the product name's N0400\), line 3 \(processing_baseline "
+                                           r"'PB 04\.00'"):
+        read_index(rows("4", "PB 04.00"))
