@@ -284,7 +284,8 @@ def check_scene_files(scenes: Sequence[Scene]) -> list[Scene]:
     contradicting the index's ``nodata``. Returns the scenes with an empty ``nodata`` taken from the file's tag."""
     from rasterio.errors import RasterioError
 
-    missing = [s.path.name for s in scenes if not s.path.is_file()]
+    missing = [s.path.name + (" (a folder, not a file)" if s.path.is_dir() else "") for s in scenes
+               if not s.path.is_file()]
     if missing:
         raise ImageryError(source="scene index", problem="scene files missing", offenders=missing)
     bad = []

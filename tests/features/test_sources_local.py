@@ -431,3 +431,11 @@ def test_a_baseline_written_as_in_the_product_name_is_read_or_refused(tmp_path: 
                                            r"\(04\.00\) or the product name's N0400\), line 3 \(processing_baseline "
                                            r"'PB 04\.00'"):
         read_index(rows("4", "PB 04.00"))
+
+
+def test_a_scene_path_that_is_a_folder_is_named_as_such(scenes: Path) -> None:
+    """A scene path that is a folder (an unpacked .SAFE, a mistyped path) was reported missing though it is there."""
+    (scenes / "2019/S2_A_20190601.tif").unlink()
+    (scenes / "2019/S2_A_20190601.tif").mkdir()
+    with pytest.raises(ImageryError, match=r"scene files missing: S2_A_20190601\.tif \(a folder, not a file\)"):
+        build_series(_fields(), scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30))
