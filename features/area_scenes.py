@@ -324,6 +324,55 @@ def _combine(parts: pd.DataFrame) -> pd.DataFrame:
 UNCOVERED_TOLERANCE = 0.01
 
 
+#: a field is measured on one pixel grid (the first that covers it): where scenes on another grid see it in a gap
+#: of more than this many days between the dates of its grid, its trajectories would miss that period
+MAX_GRID_GAP_DAYS = 30
+
+
+def _check_grid_gaps(fs: gpd.GeoDataFrame, grids: Sequence[_Grid]) -> None:
+    """Refuse scenes on several pixel grids (CRS, pixel size, alignment) when a field's grid misses a period that
+    another grid's scenes see: a delivery that changed projection or pixel size mid-season measured every field on
+    the grid of most files alone (its season before the switch: maize fields 0 ha planted). Grids that see a field on
+    interleaved dates (tiles of two UTM zones over one orbit) pass."""
+    if len(grids) < 2:
+        return
+    seen: list[list[set[dt.date]]] = []
+    for grid in grids:
+        g = gpd.GeoSeries(fs.geometry.to_numpy(), crs=fs.crs).to_crs(grid.crs_wkt).to_numpy()
+        dates: list[set[dt.date]] = [set() for _ in range(len(g))]
+        for sc, (r0, c0, h, w) in zip(grid.scenes, grid.offsets, strict=True):
+            x0, y1 = grid.transform @ (c0, r0)
+            x1, y0 = grid.transform @ (c0 + w, r0 + h)
+            for j in np.flatnonzero(shapely.area(shapely.intersection(g, shapely.box(x0, y0, x1, y1))) > 0):
+                dates[int(j)].add(sc.date)
+        seen.append(dates)
+    bad: dict[str, int] = {}
+    for i, fid in enumerate(fs["field_id"].astype(str)):
+        own = next((seen[k][i] for k in range(len(grids)) if seen[k][i]), None)
+        if own is None:
+            continue
+        ordered = sorted(own)
+        for d in set().union(*(seen[k][i] for k in range(len(grids)))) - own:
+            lo = max((x for x in ordered if x < d), default=d)
+            hi = min((x for x in ordered if x > d), default=d)
+            if (hi - lo).days > MAX_GRID_GAP_DAYS:
+                bad[fid] = max(bad.get(fid, 0), (hi - lo).days)
+    if bad:
+        from pyproj import CRS
+
+        def name(gr: _Grid) -> str:
+            crs = CRS.from_wkt(gr.crs_wkt)
+            unit = crs.axis_info[0].unit_name if crs.axis_info else ""
+            return f"{crs.name} {gr.res:g} {'m' if unit == 'metre' else unit}".rstrip()
+
+        desc = "; ".join(f"{name(gr)}: {len(gr.scenes)} files {min(s.date for s in gr.scenes)}.."
+                         f"{max(s.date for s in gr.scenes)}" for gr in grids)
+        raise ImageryError(source="scene index", problem=(
+            f"scenes on {len(grids)} pixel grids ({desc}): planted area reads each field on one grid, and "
+            f"{len(bad)} field(s) would miss up to {max(bad.values())} days seen only on another grid — deliver the "
+            "season on one grid (one CRS, pixel size and alignment)"), offenders=sorted(bad))
+
+
 def _iter_blocks(fs: gpd.GeoDataFrame, scenes: list[Scene], cache_dir: Path | None,
                  window_start: dt.date | None, uncovered: dict[str, float] | None = None) -> Iterator[_Block]:
     """Blocks of field pieces with their window's trajectories, grid by grid (largest first).
@@ -338,7 +387,9 @@ def _iter_blocks(fs: gpd.GeoDataFrame, scenes: list[Scene], cache_dir: Path | No
     ids = fs["field_id"].astype(str).tolist()
     remaining = fs.geometry.to_numpy()
     remaining_crs = fs.crs
-    for grid in _grids(scenes):
+    grids = _grids(scenes)
+    _check_grid_gaps(fs, grids)
+    for grid in grids:
         g = gpd.GeoSeries(remaining, crs=remaining_crs).to_crs(grid.crs_wkt).to_numpy()
         foot = shapely.box(*(grid.transform @ (0, grid.shape[0])), *(grid.transform @ (grid.shape[1], 0)))
         part = shapely.intersection(g, foot)

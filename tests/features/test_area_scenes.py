@@ -347,3 +347,29 @@ def test_the_area_cache_key_changes_when_a_scene_is_replaced_keeping_size_and_ti
     after = area_scenes._scene_key(sc)
     assert (after["size"], after["mtime"]) == (before["size"], before["mtime"])
     assert after != before
+
+
+def test_scenes_that_change_grid_mid_season_are_refused(tmp_path: Path) -> None:
+    """A delivery that changed pixel size (or projection) mid-season: the field was measured on the grid of most
+    files alone, blind to the weeks of its peak on the other grid (the tiny county's maize 5.75 → 0.00 ha planted
+    with scenes reprojected from June on, sd 0). Refused, naming the grids and the fields; the same season on one
+    grid, and grids sharing their dates (test_field_cut_across_two_crs), pass."""
+    folder = tmp_path / "scenes"
+    rows = []
+    for k, d in enumerate(DATES):
+        rel = f"{d.year}/S2_A_{d:%Y%m%d}.tif"
+        if 5 <= k <= 9:  # the peak on a 20 m grid
+            _write(folder / rel, "EPSG:32644", Affine(20, 0, X0, 0, -20, Y0 + 400), np.full((20, 30), _curve()[k]))
+        else:
+            _write(folder / rel, "EPSG:32644", Affine(10, 0, X0, 0, -10, Y0 + 400), np.full((40, 60), _curve()[k]))
+        rows.append((d, "A", rel))
+    _index(folder, rows)
+    fields = _fields([box(X0 + 105, Y0 + 105, X0 + 405, Y0 + 305)])
+    with pytest.raises(ImageryError, match=r"^scene index: scenes on 2 pixel grids \(WGS 84 / UTM zone 44N 10 m: 9 files "
+                                           r"2009-06-01\.\.2009-10-09; WGS 84 / UTM zone 44N 20 m: 5 files .*would miss up "
+                                           r"to 60 days seen only on another grid .*: F0 \(1 in all\)$"):
+        planted_area(fields, folder, SEASON, END)
+    for k, d in enumerate(DATES[5:10], start=5):
+        _write(folder / f"{d.year}/S2_A_{d:%Y%m%d}.tif", "EPSG:32644", Affine(10, 0, X0, 0, -10, Y0 + 400),
+               np.full((40, 60), _curve()[k]))
+    assert planted_area(fields, folder, SEASON, END).iloc[0]["planted_fraction"] == pytest.approx(1.0, abs=0.02)
