@@ -108,7 +108,7 @@ def read_index(path: str | Path) -> list[Scene]:
             if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):  # fromisoformat also takes 20090824 and 2009-W35-1
                 raise ValueError(f"date {text!r}: expected YYYY-MM-DD")
             date = dt.date.fromisoformat(text)
-            bands = tuple(b.strip().upper() for b in str(row["bands"]).split(";") if b.strip())
+            bands = tuple(_band(b) for b in str(row["bands"]).split(";") if b.strip())
             mask = str(row.get("cloud_mask", "") or "none").strip() or "none"
             if mask.lower() == "scl":
                 mask = "SCL"
@@ -182,6 +182,13 @@ def _baseline_major(text: str) -> int | None:
     if m is None:
         raise ValueError(f"processing_baseline {t!r}: expected NN.NN (04.00) or the product name's N0400")
     return int(m[1])
+
+
+def _band(name: str) -> str:
+    """A band name stripped, in upper case, its number in two digits: ``b4`` and ``B4`` (Earth Engine's names, also
+    written as band descriptions) are ``B04``; ``B8A`` and ``B11`` stay."""
+    n = name.strip().upper()
+    return f"B0{n[1]}" if re.fullmatch(r"B\d", n) else n
 
 
 def _given(row: dict[str, str], column: str) -> str:
@@ -271,7 +278,7 @@ def scene_header(path: Path) -> SceneHeader:
     head = _HEADERS.get(key)
     if head is None:
         with _open_scene(path) as src:
-            head = SceneHeader(src.count, src.nodata, tuple(str(d or "").strip().upper() for d in src.descriptions),
+            head = SceneHeader(src.count, src.nodata, tuple(_band(str(d or "")) for d in src.descriptions),
                                src.crs.to_wkt() if src.crs is not None else None, src.transform,
                                (src.height, src.width))
         _HEADERS.put(key, head)

@@ -439,3 +439,28 @@ def test_a_scene_path_that_is_a_folder_is_named_as_such(scenes: Path) -> None:
     (scenes / "2019/S2_A_20190601.tif").mkdir()
     with pytest.raises(ImageryError, match=r"scene files missing: S2_A_20190601\.tif \(a folder, not a file\)"):
         build_series(_fields(), scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30))
+
+
+def test_band_names_without_the_leading_zero_are_the_same_bands(tmp_path: Path) -> None:
+    """Earth Engine names Sentinel-2 bands B2 … B8, B8A, B11 and writes those names as band descriptions: such a file
+    indexed B02;B03;… was refused as "its bands are B2;B3;…", and indexed B2;B3;… it lacked B04 for NDVI. B4 and B04
+    are one band; another order is still refused."""
+    folder = tmp_path / "s"
+    ee = [b.replace("B0", "B") for b in BANDS]  # B2, B3, B4, B5, B6, B7, B8, B8A, B11, B12, SCL
+    _write(folder / "a.tif", _arrays(1))
+    with rasterio.open(folder / "a.tif", "r+") as dst:
+        for i, d in enumerate(ee, start=1):
+            dst.set_band_description(i, d)
+    fields = _fields().iloc[:3]
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "a.tif"}])
+    ref = build_series(fields, folder, "2019", variables=["NDVI", "B04"]).series
+    _index(folder, [{"date": "2019-06-01", "tile_id": "A", "path": "a.tif", "bands": ";".join(ee)}])
+    assert read_index(folder)[0].bands == tuple(BANDS)
+    pd.testing.assert_frame_equal(build_series(fields, folder, "2019", variables=["NDVI", "B04"]).series, ref)
+    swapped = [*ee]
+    swapped[2], swapped[6] = swapped[6], swapped[2]
+    with rasterio.open(folder / "a.tif", "r+") as dst:
+        for i, d in enumerate(swapped, start=1):
+            dst.set_band_description(i, d)
+    with pytest.raises(ImageryError, match=r"a\.tif \(its bands are B02;B03;B08;.*index lists B02;B03;B04;"):
+        build_series(fields, folder, "2019", variables=["NDVI"])
