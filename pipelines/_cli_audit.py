@@ -61,9 +61,9 @@ def upgrade_store_cmd(store: str | None = typer.Option(None, "--store", help=STO
                       expect_head: str | None = typer.Option(None, "--expect-head", help="The head hash kept from "
                                                              "an earlier verify: refused unless it is in the chain.")
                       ) -> None:
-    """Bring a store created by an earlier release up to this one: add the guard triggers it lacks (a PostgreSQL
-    store created before the TRUNCATE guard), after verifying the whole chain; one transaction, records untouched,
-    a re-run changes nothing. A broken chain or a dropped guard is refused (exit 2, nothing changed)."""
+    """Bring a store created by an earlier release up to this one: add the guard triggers it lacks (a SQLite store
+    created before the guard against INSERT OR REPLACE), after verifying the whole chain; one transaction, records
+    untouched, a re-run changes nothing. A broken chain or a dropped guard is refused (exit 2, nothing changed)."""
     from underwriting.store import store_url, upgrade_store
 
     res = upgrade_store(store, expect_head=_head_hash(expect_head))

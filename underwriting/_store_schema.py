@@ -27,7 +27,7 @@ from underwriting.records import canonical_json, sha256_hex
 
 __all__ = ["SCHEMA_VERSION", "metadata", "decisions", "meta", "make_engine", "safe_url", "install_triggers",
            "record_hash", "record_id_for", "ping", "CHAIN_LOCK_KEY", "IDENTIFIER_KEYS", "GUARD_TRIGGERS",
-           "LATER_GUARD_TRIGGERS", "guard_intact"]
+           "LATER_GUARD_TRIGGERS", "GUARDS_KEY", "guard_intact"]
 
 SCHEMA_VERSION = "1"
 #: advisory-lock key that serialises chain appends on PostgreSQL ("agcd" in ASCII)
@@ -68,11 +68,18 @@ Index("ix_agc_decisions_application", decisions.c.application_id, decisions.c.se
 Index("ix_agc_decisions_season", decisions.c.season)
 Index("ix_agc_decisions_farmer", decisions.c.farmer_token)
 
+#: SQLite's INSERT OR REPLACE (REPLACE INTO) deletes the conflicting row without firing delete triggers (unless
+#: recursive_triggers is on): a record rewritten with consistent hashes in place passed both guards below
+_SQLITE_NO_REPLACE = (
+    "CREATE TRIGGER IF NOT EXISTS agc_decisions_no_replace BEFORE INSERT ON agc_decisions "
+    "WHEN EXISTS (SELECT 1 FROM agc_decisions WHERE seq = NEW.seq OR record_id = NEW.record_id) "
+    "BEGIN SELECT RAISE(ABORT, 'agc_decisions is append-only'); END")
 _SQLITE_TRIGGERS = (
     "CREATE TRIGGER IF NOT EXISTS agc_decisions_no_update BEFORE UPDATE ON agc_decisions "
     "BEGIN SELECT RAISE(ABORT, 'agc_decisions is append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS agc_decisions_no_delete BEFORE DELETE ON agc_decisions "
     "BEGIN SELECT RAISE(ABORT, 'agc_decisions is append-only'); END",
+    _SQLITE_NO_REPLACE,
 )
 _PG_TRIGGERS = (
     "CREATE OR REPLACE FUNCTION agc_decisions_append_only() RETURNS trigger AS $$ "
@@ -87,11 +94,15 @@ _PG_TRIGGERS = (
 
 
 #: the guard triggers of each backend (all must be present and enabled for a store to be written)
-GUARD_TRIGGERS = {"sqlite": ("agc_decisions_no_delete", "agc_decisions_no_update"),
+GUARD_TRIGGERS = {"sqlite": ("agc_decisions_no_delete", "agc_decisions_no_replace", "agc_decisions_no_update"),
                   "postgresql": ("agc_decisions_no_change", "agc_decisions_no_truncate")}
 #: guard triggers that stores created by an earlier release lack, and the statement adding each (`agcredit audit
-#: upgrade-store`); any other missing guard trigger was dropped (evidence, never re-installed)
-LATER_GUARD_TRIGGERS = {"postgresql": {"agc_decisions_no_truncate": _PG_TRIGGERS[-1]}}
+#: upgrade-store`); any other missing guard trigger was dropped (evidence, never re-installed). PostgreSQL stores have
+#: had both of theirs since the first release (PostgreSQL's INSERT ... ON CONFLICT DO UPDATE fires the update guard).
+LATER_GUARD_TRIGGERS: dict[str, dict[str, str]] = {"sqlite": {"agc_decisions_no_replace": _SQLITE_NO_REPLACE}}
+#: agc_meta key naming the guard triggers a store was created with (stores of earlier releases have none): a later
+#: guard the store was created with, or had added, and now lacks was dropped — never re-installed by an upgrade
+GUARDS_KEY = "guards"
 
 
 def _norm(sql: str) -> str:
@@ -102,13 +113,15 @@ def _norm(sql: str) -> str:
 #: pg_get_triggerdef and the function's source): one that differs (a WHEN clause, UPDATE OF columns, a function that
 #: returns instead of raising) may no longer refuse anything
 _SQLITE_GUARD_SQL = {stmt.split()[5]: _norm(stmt.replace("IF NOT EXISTS ", "")) for stmt in _SQLITE_TRIGGERS}
+#: an optional schema qualifier as pg_get_triggerdef prints it (quoted when the name needs it: "Bank Ops".)
+_QUAL = r'(?:(?:"(?:[^"]|"")+"|[^\s."]+)\.)?'
 _PG_GUARD_DEF = {
-    "agc_decisions_no_change": re.compile(r"create trigger agc_decisions_no_change before (?:delete or update|update or "
-                                          r"delete) on (?:\S+\.)?agc_decisions for each row execute (?:function|"
-                                          r"procedure) (?:\S+\.)?agc_decisions_append_only\(\)"),
-    "agc_decisions_no_truncate": re.compile(r"create trigger agc_decisions_no_truncate before truncate on (?:\S+\.)?"
-                                            r"agc_decisions for each statement execute (?:function|procedure) "
-                                            r"(?:\S+\.)?agc_decisions_append_only\(\)"),
+    "agc_decisions_no_change": re.compile(
+        rf"create trigger agc_decisions_no_change before (?:delete or update|update or delete) on {_QUAL}agc_decisions "
+        rf"for each row execute (?:function|procedure) {_QUAL}agc_decisions_append_only\(\)"),
+    "agc_decisions_no_truncate": re.compile(
+        rf"create trigger agc_decisions_no_truncate before truncate on {_QUAL}agc_decisions for each statement "
+        rf"execute (?:function|procedure) {_QUAL}agc_decisions_append_only\(\)"),
 }
 _PG_GUARD_SRC = _norm(_PG_TRIGGERS[0].split("$$")[1])
 

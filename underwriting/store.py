@@ -39,6 +39,7 @@ from features.errors import UserInputError
 from underwriting._store_schema import (
     CHAIN_LOCK_KEY,
     GUARD_TRIGGERS,
+    GUARDS_KEY,
     IDENTIFIER_KEYS,
     LATER_GUARD_TRIGGERS,
     SCHEMA_VERSION,
@@ -107,8 +108,41 @@ def _read_only_sqlite(url: str) -> bool:
     path = _sqlite_file(url, plain=True)
     if path is None:
         return False
+    path = path.resolve()  # a symlink's target: SQLite writes its journal beside the file it reaches
     wal = Path(f"{path}-wal")
     return not os.access(path.parent, os.W_OK) and not (wal.is_file() and wal.stat().st_size > 0)
+
+
+#: the private copies' folder names (in TMPDIR), and the age after which one is a killed reader's leftover
+_COPY_PREFIX = "agcredit-store-copy-"
+_STALE_COPY_SECONDS = 3600
+
+
+def _remove_stale_copies() -> None:
+    """Remove private store copies left by readers killed outright (SIGTERM, SIGKILL: no close ran) more than
+    :data:`_STALE_COPY_SECONDS` ago — each a whole copy of a decision store."""
+    import shutil
+    import tempfile
+    import time
+
+    for old in Path(tempfile.gettempdir()).glob(f"{_COPY_PREFIX}*"):
+        try:
+            if time.time() - old.stat().st_mtime > _STALE_COPY_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _unwritable(path: Path) -> str | None:
+    """What of a SQLite store this process cannot write (its folder, where SQLite keeps its journal, the file, or
+    its -wal / -shm), symlinks resolved; None when it can write them all."""
+    real = path.resolve()
+    if not os.access(real.parent, os.W_OK):
+        return f"its folder {real.parent}"
+    for f in (real, Path(f"{real}-wal"), Path(f"{real}-shm")):
+        if f.exists() and not os.access(f, os.W_OK):
+            return f"its file {f.name}"
+    return None
 
 
 def _wal_snapshot(url: str, shown: str) -> tuple[str, Path] | None:
@@ -121,12 +155,16 @@ def _wal_snapshot(url: str, shown: str) -> tuple[str, Path] | None:
     import tempfile
 
     path = _sqlite_file(url, plain=True)
-    if path is None or os.access(path.parent, os.W_OK) or not path.is_file():
+    if path is None:
+        return None
+    path = path.resolve()
+    if os.access(path.parent, os.W_OK) or not path.is_file():
         return None
     wal = Path(f"{path}-wal")
     if not (wal.is_file() and wal.stat().st_size > 0):
         return None
-    folder = Path(tempfile.mkdtemp(prefix="agcredit-store-copy-"))
+    _remove_stale_copies()
+    folder = Path(tempfile.mkdtemp(prefix=_COPY_PREFIX))
     try:
         for _ in range(3):  # the log first, then the file; a store changed meanwhile (a writer with the rights) is
             before = [(f.stat().st_size, f.stat().st_mtime_ns) for f in (wal, path)]  # copied again
@@ -351,10 +389,11 @@ class DecisionStore:
         if not create:
             _require_sqlite_file(self.url, self.shown_url)
             path = _sqlite_file(self.url, plain=True)
-            if writer and path is not None and not os.access(path.parent, os.W_OK):  # refused before the work
+            what = _unwritable(path) if writer and path is not None else None
+            if what is not None:  # refused before the work
                 raise StoreError(url=self.shown_url, problem=(
-                    f"its folder {path.parent} cannot be written (a read-only copy?): this command writes records, "
-                    "and SQLite its journal beside the store; nothing was written"))
+                    f"{what} cannot be written (a read-only copy?): this command writes records, and SQLite its "
+                    "journal beside the store; nothing was written"))
             read_only = _read_only_sqlite(self.url)
             snapshot = None if read_only else _wal_snapshot(self.url, self.shown_url)
             if snapshot is not None:  # read-only as well: a writer is refused, not given the copy to write
@@ -432,7 +471,8 @@ class DecisionStore:
                         "records but no schema version (agc_meta edited); nothing was written — run `agcredit "
                         "audit verify` and restore it first"))
                 install_triggers(conn, self.dialect)
-                conn.execute(insert(meta), [{"key": "schema_version", "value": SCHEMA_VERSION}])
+                conn.execute(insert(meta), [{"key": "schema_version", "value": SCHEMA_VERSION},
+                                            {"key": GUARDS_KEY, "value": ",".join(GUARD_TRIGGERS[self.dialect])}])
             elif version != SCHEMA_VERSION:
                 raise StoreError(url=self.shown_url,
                                  problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
@@ -649,9 +689,20 @@ class DecisionStore:
         return {str(n): ("disabled" if not on else "ok" if guard_intact("postgresql", str(n), str(d), str(src))
                          else "altered")
                 for n, on, d, src in conn.execute(text(
-                    "SELECT t.tgname, t.tgenabled <> 'D', pg_get_triggerdef(t.oid), p.prosrc FROM pg_trigger t "
+                    "SELECT t.tgname, t.tgenabled IN ('O', 'A'), pg_get_triggerdef(t.oid), p.prosrc FROM pg_trigger t "
                     "JOIN pg_proc p ON p.oid = t.tgfoid WHERE t.tgrelid = 'agc_decisions'::regclass "
                     "AND NOT t.tgisinternal"))}
+
+    def _later_guards(self, conn: Connection) -> dict[str, str]:
+        """The guard triggers this store may lack because the release that created it did not install them (name ->
+        statement): this release's later guards, less those the store records it was created with or had added."""
+        later = LATER_GUARD_TRIGGERS.get(self.dialect, {})
+        if not later:
+            return {}
+        rows = dict(conn.execute(select(meta.c.key, meta.c.value).where(
+            (meta.c.key == GUARDS_KEY) | meta.c.key.like("upgrade:%"))).tuples().all())
+        had = set(str(rows.get(GUARDS_KEY) or "").split(",")) | {k.split(":", 1)[1] for k in rows if ":" in k}
+        return {n: stmt for n, stmt in later.items() if n not in had}
 
     def _guard_problem(self, conn: Connection) -> str | None:
         """None when the triggers refusing UPDATE and DELETE are in place (enabled, as installed), else what is
@@ -662,7 +713,7 @@ class DecisionStore:
             return None
         altered = [n for n in bad if have.get(n) == "altered"]
         missing = [n for n in bad if n not in altered]
-        later = LATER_GUARD_TRIGGERS.get(self.dialect, {})
+        later = self._later_guards(conn)
         hint = ("; a store created before agcredit installed it: `agcredit audit upgrade-store` adds it"
                 if all(n in later and n not in have for n in bad) else "")
         what = "; ".join(
@@ -673,10 +724,11 @@ class DecisionStore:
 
     def upgrade(self, expect_head: str | None = None) -> UpgradeResult:
         """Bring a store written by an earlier release to this release's schema: the guard triggers that release
-        did not create (PostgreSQL's TRUNCATE guard) are added, in one transaction under the write lock, after the
-        whole chain is verified (and ``expect_head`` found in it); the addition is noted in ``agc_meta``. Records are
-        never touched. A broken chain, or a guard trigger every release created that is missing or disabled (a
-        dropped guard: evidence, not an old schema), is refused with nothing changed. Idempotent."""
+        did not create (SQLite's guard against INSERT OR REPLACE) are added, in one transaction under the write
+        lock, after the whole chain is verified (and ``expect_head`` found in it); the addition is noted in
+        ``agc_meta``. Records are never touched. A broken chain, or a guard trigger the store was created with (or
+        had added) that is missing, disabled or altered (a dropped guard: evidence, not an old schema), is refused
+        with nothing changed. Idempotent."""
         with self._write() as conn:
             version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
             if version != SCHEMA_VERSION:
@@ -691,7 +743,7 @@ class DecisionStore:
                 raise StoreError(url=self.shown_url, problem=f"the chain is broken {where}{res.problem}; nothing "
                                                              "was changed — `agcredit audit verify` names it")
             have = self._triggers(conn)
-            later = LATER_GUARD_TRIGGERS.get(self.dialect, {})
+            later = self._later_guards(conn)
             missing = [n for n in GUARD_TRIGGERS[self.dialect] if n not in have]
             dropped = sorted({n for n in missing if n not in later} | {n for n, state in have.items()
                                                                         if n in GUARD_TRIGGERS[self.dialect]

@@ -342,9 +342,8 @@ def test_a_guard_altered_to_refuse_nothing_is_reported_and_refused(store: Decisi
 
 
 def test_upgrade_leaves_a_current_store_and_refuses_a_dropped_guard(store: DecisionStore) -> None:
-    """`audit upgrade-store` on a store this release created changes nothing (SQLite stores have had both guard
-    triggers since the first release: no SQLite store needs an upgrade); a guard dropped around the API is evidence,
-    never re-installed by an upgrade."""
+    """`audit upgrade-store` on a store this release created changes nothing; a guard dropped around the API is
+    evidence, never re-installed by an upgrade."""
     from underwriting.store import upgrade_store
 
     store.append(make_items(3), operator="op")
@@ -753,3 +752,100 @@ def test_two_runs_creating_the_store_over_an_empty_file_keep_both_records(tmp_pa
     assert results == {"A1": 1, "A2": 1}
     with DecisionStore(url) as st:
         assert sorted(st.records()["application_id"]) == ["APP0001", "APP0002"] and st.verify().ok
+
+
+def _replace_record(url: str, seq: int) -> None:
+    """Rewrite record ``seq`` in place through SQLite's INSERT OR REPLACE, its hashes made consistent (the chain's
+    next link breaks unless it is the last record)."""
+    import sqlite3
+
+    from underwriting._store_schema import record_hash
+    from underwriting.records import sha256_hex
+
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    try:
+        con.row_factory = sqlite3.Row
+        row = dict(con.execute("SELECT * FROM agc_decisions WHERE seq = ?", (seq,)).fetchone())
+        row["body"] = row["body"].replace('"limit":', '"limit":9')
+        row["body_hash"] = sha256_hex(row["body"])
+        row["record_hash"] = record_hash(row)
+        cols = ", ".join(f'"{c}"' for c in row)
+        con.execute(f"INSERT OR REPLACE INTO agc_decisions ({cols}) VALUES ({', '.join('?' * len(row))})",
+                    list(row.values()))
+        con.commit()
+    finally:
+        con.close()
+
+
+def test_insert_or_replace_cannot_rewrite_a_record(tmp_path: Path) -> None:
+    """SQLite's INSERT OR REPLACE deletes the row it conflicts with without firing delete triggers: the last record
+    rewritten in place with consistent hashes passed both guards and `audit verify` said OK. Refused now."""
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(url) as store:
+        store.append(make_items(3), operator="op")
+        before = store.verify()
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        _replace_record(url, 3)
+    after = verify_store(url)
+    assert after.ok and (after.count, after.head_hash) == (3, before.head_hash)
+
+
+def test_a_sqlite_store_of_an_earlier_release_is_upgraded_and_a_dropped_guard_is_not(tmp_path: Path) -> None:
+    """A store an earlier release created has no guard against INSERT OR REPLACE (and no record of the guards it was
+    created with): writers refuse it, naming `agcredit audit upgrade-store`, which adds the guard after verifying the
+    chain, records untouched; a re-run changes nothing. A store created with that guard, or given it by an upgrade,
+    and now without it had it dropped: refused by writers and by the upgrade."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from underwriting.store import upgrade_store
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(url) as store:
+        store.append(make_items(3), operator="op")
+    raw(url, "DROP TRIGGER agc_decisions_no_replace", "DELETE FROM agc_meta WHERE key = 'guards'")  # as released
+    with pytest.raises(StoreError, match="no_replace are missing or disabled.*`agcredit audit upgrade-store` adds it"):
+        DecisionStore(url)
+    runner = CliRunner()
+    res = runner.invoke(app, ["audit", "upgrade-store", "--store", url])
+    assert res.exit_code == 0 and res.stdout.startswith("upgraded "), res.output
+    assert "added agc_decisions_no_replace; 3 records, chain intact" in res.stdout
+    again = runner.invoke(app, ["audit", "upgrade-store", "--store", url])
+    assert again.exit_code == 0 and again.stdout.startswith("up to date ") and "nothing changed" in again.stdout
+    with DecisionStore(url) as store:
+        store.append(make_items(1, start=3), operator="op")
+        assert store.verify().ok and store.count() == 4
+    with pytest.raises(Exception, match="append-only"):
+        _replace_record(url, 4)
+    for how in ("upgraded", "created"):
+        u = url if how == "upgraded" else f"sqlite:///{tmp_path / 'new.db'}"
+        if how == "created":
+            with DecisionStore(u) as store:
+                store.append(make_items(2), operator="op")
+        raw(u, "DROP TRIGGER agc_decisions_no_replace")
+        with pytest.raises(StoreError, match="no_replace are missing or disabled") as err:
+            DecisionStore(u)
+        assert "upgrade-store" not in str(err.value)
+        with pytest.raises(StoreError, match="does not re-install a dropped guard"):
+            upgrade_store(u)
+
+
+def test_a_killed_readers_store_copy_is_removed_later(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader of a read-only store killed outright (a scheduler's SIGTERM) left its private copy of the whole store
+    in TMPDIR for ever; the next copy made removes those older than an hour, not a running reader's."""
+    import os
+    import tempfile
+
+    from underwriting import store as store_mod
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old, fresh = tmp_path / "agcredit-store-copy-old", tmp_path / "agcredit-store-copy-new"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "d.db").write_bytes(b"x")
+    hours_ago = old.stat().st_mtime - 7200
+    os.utime(old, (hours_ago, hours_ago))
+    store_mod._remove_stale_copies()
+    assert not old.exists() and (fresh / "d.db").exists()

@@ -22,7 +22,7 @@ from tests.pgserver import postgres_available, postgres_server
 from tests.underwriting.test_store import make_items
 from underwriting._store_schema import CHAIN_LOCK_KEY
 from underwriting.errors import StoreError
-from underwriting.store import DecisionStore
+from underwriting.store import DecisionStore, verify_store
 
 
 @pytest.fixture(scope="module")
@@ -127,10 +127,11 @@ def _has_truncate_guard(url: str) -> bool:
     return bool(n)
 
 
-def test_a_store_created_before_the_truncate_guard_is_upgraded(pg_url: str) -> None:
-    """A store an earlier release created has no TRUNCATE guard: verify reports it and every writer refuses it, and
-    there was no way forward. `agcredit audit upgrade-store` adds the trigger after verifying the chain, records
-    untouched, in one line; a re-run changes nothing; writers then write."""
+def test_a_dropped_truncate_guard_is_evidence_not_an_old_schema(pg_url: str) -> None:
+    """Every release created PostgreSQL's TRUNCATE guard (it is in the first commit holding the store): a store
+    without it had it dropped. `agcredit audit upgrade-store` re-installed it as "a store created before it" — after
+    a TRUNCATE and the first records inserted again, verify then said OK with the last records gone. Now writers
+    refuse the store without pointing at the upgrade, and the upgrade refuses it, nothing changed."""
     from typer.testing import CliRunner
 
     from pipelines.cli import app
@@ -139,29 +140,51 @@ def test_a_store_created_before_the_truncate_guard_is_upgraded(pg_url: str) -> N
     url = _fresh(pg_url)
     with DecisionStore(url) as store:
         store.append(make_items(3, start=700), operator="op")
-    raw(url, "DROP TRIGGER agc_decisions_no_truncate ON agc_decisions")  # as the earlier release created it
-    with pytest.raises(StoreError, match="audit upgrade-store"):
+    raw(url, "DROP TRIGGER agc_decisions_no_truncate ON agc_decisions")
+    with pytest.raises(StoreError, match="no_truncate are missing or disabled") as err:
         DecisionStore(url)
+    assert "upgrade-store" not in str(err.value)
     before = _rows(url)
-    runner = CliRunner()
-    res = runner.invoke(app, ["audit", "upgrade-store", "--store", url])
-    assert res.exit_code == 0, res.output
-    assert res.stdout.startswith("upgraded ") and res.stdout.count("\n") == 1
-    assert "added agc_decisions_no_truncate; 3 records, chain intact" in res.stdout
-    assert _rows(url) == before and _has_truncate_guard(url)
-    again = runner.invoke(app, ["audit", "upgrade-store", "--store", url])
-    assert again.exit_code == 0 and again.stdout.startswith("up to date ") and "nothing changed" in again.stdout
+    res = CliRunner().invoke(app, ["audit", "upgrade-store", "--store", url])
+    assert res.exit_code == 2 and "does not re-install a dropped guard" in res.stderr, res.output
+    assert _rows(url) == before and not _has_truncate_guard(url)
+
+
+def test_a_guard_enabled_for_replication_only_is_reported(pg_url: str) -> None:
+    """`ALTER TABLE ... ENABLE REPLICA TRIGGER` keeps a guard that never fires in an ordinary session (a record
+    deleted through it); verify and the writers took it for enabled (only 'D' was read as disabled)."""
+    from tests.underwriting.test_store import raw
+
+    url = _fresh(pg_url)
     with DecisionStore(url) as store:
-        assert store.verify().ok
-        store.append(make_items(1, start=710), operator="op")
-        assert store.count() == 4
-    engine = sa.create_engine(url)
-    with pytest.raises(sa.exc.DBAPIError, match="append-only"), engine.begin() as conn:
-        conn.exec_driver_sql("TRUNCATE agc_decisions")
+        store.append(make_items(3, start=740), operator="op")
+    raw(url, "ALTER TABLE agc_decisions ENABLE REPLICA TRIGGER agc_decisions_no_change",
+        "DELETE FROM agc_decisions WHERE seq = 3")
+    res = verify_store(url)
+    assert (res.ok, res.count) == (False, 2) and "no_change are missing or disabled" in str(res.problem), res
+    with pytest.raises(StoreError, match="missing or disabled.*nothing was written"):
+        DecisionStore(url)
+
+
+def test_a_store_in_a_schema_whose_name_is_quoted(pg_url: str) -> None:
+    """A bank's schema named "Bank Ops" (search_path): PostgreSQL prints the guard as ON "Bank Ops".agc_decisions,
+    which the guard check read as altered — every writer refused a store it had just created."""
+    url = _fresh(pg_url)
+    name = url.rsplit("/", 1)[1]
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        noted = conn.scalar(sa.text("SELECT value FROM agc_meta WHERE key = 'upgrade:agc_decisions_no_truncate'"))
+        conn.exec_driver_sql('CREATE SCHEMA "Bank Ops"')
+        conn.exec_driver_sql(f'ALTER DATABASE {name} SET search_path = "Bank Ops"')
     engine.dispose()
-    assert noted.startswith("added ") and before[-1][3] in noted  # the head hash it was added at
+    with DecisionStore(url) as store:
+        store.append(make_items(2, start=760), operator="op")
+    with DecisionStore(url) as store:
+        store.append(make_items(1, start=770), operator="op")
+        assert store.verify().ok and store.count() == 3
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.scalar(sa.text("SELECT schemaname FROM pg_tables WHERE tablename = 'agc_decisions'")) == "Bank Ops"
+    engine.dispose()
 
 
 @pytest.mark.parametrize("case", ["tampered", "dropped", "head"])
@@ -174,7 +197,7 @@ def test_upgrade_refuses_a_broken_chain_or_a_dropped_guard(pg_url: str, case: st
     url = _fresh(pg_url)
     with DecisionStore(url) as store:
         store.append(make_items(3, start=720), operator="op")
-    steps = ["DROP TRIGGER agc_decisions_no_truncate ON agc_decisions"]
+    steps: list[str] = []
     if case == "tampered":
         steps += ["ALTER TABLE agc_decisions DISABLE TRIGGER agc_decisions_no_change",
                   "UPDATE agc_decisions SET body = replace(body, 'REDUCE', 'APPROVE') WHERE seq = 2",
@@ -190,7 +213,7 @@ def test_upgrade_refuses_a_broken_chain_or_a_dropped_guard(pg_url: str, case: st
     assert {"tampered": "the chain is broken at record 2", "dropped": "agc_decisions_no_change are missing, "
             "disabled or altered", "head": "records were removed from its end"}[case] in res.stderr
     assert "nothing was changed" in res.stderr
-    assert _rows(url) == before and not _has_truncate_guard(url)
+    assert _rows(url) == before
 
 
 @pytest.mark.parametrize("level", ["repeatable read", "serializable"])
