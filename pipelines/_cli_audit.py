@@ -47,6 +47,10 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
             err(f"warning: {len(res.forked)} application(s) have forked records (two records start their chain or "
                 f"replace the same record; written before underwrite refused it): {shown}; `explain` and "
                 "`override` follow the last written — review them")
+        if res.upgrade_pending:
+            err(f"warning: the store was created before agcredit installed the guard trigger(s) "
+                f"{', '.join(res.upgrade_pending)}: `agcredit audit upgrade-store` adds them (writers refuse the store "
+                "until then)")
         return
     if res.seq is None:
         err(f"BROKEN: {res.problem}; {res.count} records verified")

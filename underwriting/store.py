@@ -277,6 +277,9 @@ class VerifyResult:
     #: hashes are intact, but the one shown as current is merely the last written (stores written before the
     #: store refused forks)
     forked: tuple[str, ...] = ()
+    #: guard triggers a store created by an earlier release lacks (not evidence): `agcredit audit upgrade-store`
+    #: adds them, writers refuse the store until then
+    upgrade_pending: tuple[str, ...] = ()
 
     def raise_if_broken(self) -> None:
         if not self.ok:
@@ -670,14 +673,24 @@ class DecisionStore:
             else:
                 replaced.add((app, str(sup)))
             seen_head = seen_head or prev == expect_head
-        problem = self._guard_problem(conn) if guard else None
+        pending = self._upgrade_pending(conn) if guard else ()
+        problem = self._guard_problem(conn) if guard and not pending else None
         if problem is not None:
             return VerifyResult(ok=False, count=count, problem=problem)
         if not seen_head:
             return VerifyResult(ok=False, count=count, problem=f"the head {expect_head} recorded earlier is not in the "
                                                                "chain: records were removed from its end, or the last "
                                                                "records rewritten")
-        return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked))
+        return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked),
+                            upgrade_pending=pending)
+
+    def _upgrade_pending(self, conn: Connection) -> tuple[str, ...]:
+        """The guard triggers this store lacks only because the release that created it did not install them
+        (every failing guard is such a one), else ()."""
+        have = self._triggers(conn)
+        bad = [n for n in GUARD_TRIGGERS[self.dialect] if have.get(n) != "ok"]
+        later = self._later_guards(conn)
+        return tuple(bad) if bad and all(n in later and n not in have for n in bad) else ()
 
     def _triggers(self, conn: Connection) -> dict[str, str]:
         """The decisions table's own triggers: name -> "ok", "disabled", or "altered" (not the definition agcredit

@@ -809,6 +809,10 @@ def test_a_sqlite_store_of_an_earlier_release_is_upgraded_and_a_dropped_guard_is
     with pytest.raises(StoreError, match="no_replace are missing or disabled.*`agcredit audit upgrade-store` adds it"):
         DecisionStore(url)
     runner = CliRunner()
+    res = runner.invoke(app, ["audit", "verify", "--store", url])  # an old store, not a broken one: OK, and said
+    assert res.exit_code == 0 and res.stdout.startswith("OK: 3 records"), res.output
+    assert "created before agcredit installed the guard trigger(s) agc_decisions_no_replace" in res.stderr
+    assert verify_store(url).upgrade_pending == ("agc_decisions_no_replace",)
     res = runner.invoke(app, ["audit", "upgrade-store", "--store", url])
     assert res.exit_code == 0 and res.stdout.startswith("upgraded "), res.output
     assert "added agc_decisions_no_replace; 3 records, chain intact" in res.stdout
@@ -828,6 +832,8 @@ def test_a_sqlite_store_of_an_earlier_release_is_upgraded_and_a_dropped_guard_is
         with pytest.raises(StoreError, match="no_replace are missing or disabled") as err:
             DecisionStore(u)
         assert "upgrade-store" not in str(err.value)
+        res = verify_store(u)
+        assert not res.ok and "no_replace are missing or disabled" in str(res.problem) and not res.upgrade_pending
         with pytest.raises(StoreError, match="does not re-install a dropped guard"):
             upgrade_store(u)
 
