@@ -340,6 +340,13 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
                             "no station-to-field mismatch as a real lender would have)")
         st.lines += [f"warning: {w}" for w in fr.warnings + warnings]
     with stages.run("underwrite") as st:
+        if (result.out / "decisions.db").is_file():  # a folder an earlier release's demo left: its store brought up to date
+            from underwriting.store import upgrade_store  # (verified first; a tampered one is refused, not mended)
+
+            up = upgrade_store(result.store_url)
+            if up.added:
+                st.lines.append(f"store of an earlier release upgraded: added {', '.join(up.added)} "
+                                "(`agcredit audit upgrade-store`)")
         res = underwrite(county.applications(), county.fields(season), season, as_of, imagery=county.imagery,
                          policy=default_policy(), profile=county.profile, book=county.book(), store=result.store_url,
                          featurized=fr, models=models, cache_dir=county.cache_dir, operator=OPERATOR,

@@ -46,6 +46,10 @@ def runs(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
         first = demo_mod.run_demo(out, size="tiny", say=lines.append)
         with DecisionStore(first.store_url) as st:
             after_first = st.records()
+        from tests.underwriting.test_store import raw
+
+        # the folder of an earlier release's demo: a store without the guard that release did not install
+        raw(first.store_url, "DROP TRIGGER agc_decisions_no_replace", "DELETE FROM agc_meta WHERE key = 'guards'")
         second = demo_mod.run_demo(out, size="tiny", say=lines.append)
         with DecisionStore(first.store_url) as st:
             after_second = st.records()
@@ -98,6 +102,9 @@ def test_rerun_adds_nothing(runs: dict[str, Any]) -> None:
     second = runs["second"]
     assert second.stage("train yield").status == "skipped"
     assert second.underwrite.written == 0
+    # re-run in an earlier release's folder: its store upgraded (writers refuse it before), chain intact
+    assert any("store of an earlier release upgraded: added agc_decisions_no_replace" in ln for ln in runs["lines"])
+    assert runs["chain_ok"]
     a, b = runs["after_first"], runs["after_second"]
     assert len(a) == len(b) and list(a["record_id"]) == list(b["record_id"])
     keys = Counter(zip(b["application_id"], b["as_of"], b["kind"], strict=True))
