@@ -48,9 +48,10 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
                 f"replace the same record; written before underwrite refused it): {shown}; `explain` and "
                 "`override` follow the last written — review them")
         if res.upgrade_pending:
-            err(f"warning: the store was created before agcredit installed the guard trigger(s) "
-                f"{', '.join(res.upgrade_pending)}: `agcredit audit upgrade-store` adds them (writers refuse the store "
-                "until then)")
+            err(f"warning: no guard trigger(s) {', '.join(res.upgrade_pending)} and no record of being created with "
+                "them: a store of an earlier release (`agcredit audit upgrade-store` adds them; writers refuse the "
+                "store until then) — or, if this release created it, the guard and its record were removed: keep the "
+                "head hash outside the store and check it with --expect-head")
         return
     if res.seq is None:
         err(f"BROKEN: {res.problem}; {res.count} records verified")
@@ -75,6 +76,9 @@ def upgrade_store_cmd(store: str | None = typer.Option(None, "--store", help=STO
     if res.added:
         echo(f"upgraded {_shown(store_url(store))}: added {', '.join(res.added)}; {res.count} records, chain intact, "
              f"untouched{head}")
+        if expect_head is None:
+            err("warning: upgraded without --expect-head: the last records rewritten before the upgrade would go "
+                "unnoticed — check the head hash kept from an earlier verify (`agcredit audit verify --expect-head H`)")
     else:
         echo(f"up to date {_shown(store_url(store))}: nothing changed; {res.count} records, chain intact{head}")
 

@@ -340,9 +340,9 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
                             "no station-to-field mismatch as a real lender would have)")
         st.lines += [f"warning: {w}" for w in fr.warnings + warnings]
     with stages.run("underwrite") as st:
-        if (result.out / "decisions.db").is_file():  # a folder an earlier release's demo left: its store brought up to date
-            from underwriting.store import upgrade_store  # (verified first; a tampered one is refused, not mended)
+        from underwriting.store import new_sqlite_file, upgrade_store
 
+        if new_sqlite_file(result.store_url) is None:  # a store an earlier release's demo left: brought up to date
             up = upgrade_store(result.store_url)
             if up.added:
                 st.lines.append(f"store of an earlier release upgraded: added {', '.join(up.added)} "

@@ -480,10 +480,7 @@ class DecisionStore:
                 raise StoreError(url=self.shown_url,
                                  problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
             else:  # a writer never re-installs a dropped guard (that would erase the evidence `audit verify` reports)
-                guard = self._guard_problem(conn)
-                if guard is not None:
-                    raise StoreError(url=self.shown_url, problem=f"{guard}; nothing was written — run `agcredit "
-                                                                 "audit verify` and restore the guard first")
+                self._refuse_unguarded(conn)
 
     def schema_version(self) -> str:
         with self._read() as conn:
@@ -537,10 +534,7 @@ class DecisionStore:
         with self._write() as conn:
             # every writer, also those opening an existing store (override, reunderwrite: create=False), refuses a
             # store whose guard was dropped: records written on would bury what `audit verify` reports
-            guard = self._guard_problem(conn)
-            if guard is not None:
-                raise StoreError(url=self.shown_url, problem=f"{guard}; nothing was written — run `agcredit audit "
-                                                             "verify` and restore the guard first")
+            self._refuse_unguarded(conn)
             seen = _stored(conn, ids)
             self._check_policy_versions(conn, [i for i, r in zip(items, ids, strict=True) if r not in seen])
             head = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
@@ -684,6 +678,20 @@ class DecisionStore:
         return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked),
                             upgrade_pending=pending)
 
+    def _refuse_unguarded(self, conn: Connection) -> None:
+        """A :class:`StoreError` for a writer when the guard triggers are not all in place: a store of an earlier
+        release (`agcredit audit upgrade-store` adds what it lacks) or a guard dropped, disabled or altered."""
+        pending = self._upgrade_pending(conn)
+        if pending:
+            raise StoreError(url=self.shown_url, problem=(
+                f"created by an earlier release, without the guard trigger(s) {', '.join(pending)} this release "
+                "installs: run `agcredit audit upgrade-store` once (it verifies the chain and adds them); nothing was "
+                "written"))
+        guard = self._guard_problem(conn)
+        if guard is not None:
+            raise StoreError(url=self.shown_url, problem=f"{guard}; nothing was written — run `agcredit audit "
+                                                         "verify` and restore the guard first")
+
     def _upgrade_pending(self, conn: Connection) -> tuple[str, ...]:
         """The guard triggers this store lacks only because the release that created it did not install them
         (every failing guard is such a one), else ()."""
@@ -726,14 +734,11 @@ class DecisionStore:
             return None
         altered = [n for n in bad if have.get(n) == "altered"]
         missing = [n for n in bad if n not in altered]
-        later = self._later_guards(conn)
-        hint = ("; a store created before agcredit installed it: `agcredit audit upgrade-store` adds it"
-                if all(n in later and n not in have for n in bad) else "")
         what = "; ".join(
             ([f"the append-only guard trigger(s) {', '.join(missing)} are missing or disabled"] if missing else [])
             + ([f"the append-only guard trigger(s) {', '.join(altered)} are altered (not as agcredit installs them: "
                 "they may refuse nothing)"] if altered else []))
-        return f"{what}: records may have been changed or removed around them{hint}"
+        return f"{what}: records may have been changed or removed around them"
 
     def upgrade(self, expect_head: str | None = None) -> UpgradeResult:
         """Bring a store written by an earlier release to this release's schema: the guard triggers that release
@@ -763,9 +768,9 @@ class DecisionStore:
                                                                         and state != "ok"})
             if dropped:
                 raise StoreError(url=self.shown_url, problem=(
-                    f"the append-only guard trigger(s) {', '.join(dropped)} are missing, disabled or altered — every "
-                    "release created them as they are now installed, so records may have been changed or removed "
-                    "around them; nothing was changed — an upgrade does not re-install a dropped guard"))
+                    f"the append-only guard trigger(s) {', '.join(dropped)} are missing, disabled or altered — the store "
+                    "was created with them (or every release creates them), so records may have been changed or "
+                    "removed around them; nothing was changed — an upgrade does not re-install a dropped guard"))
             now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             for name in missing:
                 conn.exec_driver_sql(later[name])

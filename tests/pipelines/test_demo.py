@@ -42,6 +42,7 @@ def runs(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
         # the store is new: its first records are committed under a temporary name and linked into place only
         # once all are in (underwriting.store.append_to_new_sqlite), so the killed run left no store at all
         after_kill = sorted(p.name for p in out.iterdir() if p.name.startswith(("decisions.db", ".decisions.db")))
+        (out / "decisions.db").touch()  # an empty file there (a reader run at the path) is a new store, not an old one
         mp.setattr(DecisionStore, "append", real_append)
         first = demo_mod.run_demo(out, size="tiny", say=lines.append)
         with DecisionStore(first.store_url) as st:
