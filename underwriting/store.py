@@ -109,8 +109,13 @@ def _read_only_sqlite(url: str) -> bool:
     if path is None:
         return False
     path = path.resolve()  # a symlink's target: SQLite writes its journal beside the file it reaches
+    return not os.access(path.parent, os.W_OK) and not _wal_holds_records(path)
+
+
+def _wal_holds_records(path: Path) -> bool:
+    """Whether the SQLite database file ``path`` has a write-ahead log holding records not yet copied into it."""
     wal = Path(f"{path}-wal")
-    return not os.access(path.parent, os.W_OK) and not (wal.is_file() and wal.stat().st_size > 0)
+    return wal.is_file() and wal.stat().st_size > 0
 
 
 #: the private copies' folder names (in TMPDIR), and the age after which one is a killed reader's leftover
@@ -160,9 +165,9 @@ def _wal_snapshot(url: str, shown: str) -> tuple[str, Path] | None:
     path = path.resolve()
     if os.access(path.parent, os.W_OK) or not path.is_file():
         return None
-    wal = Path(f"{path}-wal")
-    if not (wal.is_file() and wal.stat().st_size > 0):
+    if not _wal_holds_records(path):
         return None
+    wal = Path(f"{path}-wal")
     _remove_stale_copies()
     folder = Path(tempfile.mkdtemp(prefix=_COPY_PREFIX))
     try:
@@ -667,8 +672,7 @@ class DecisionStore:
             else:
                 replaced.add((app, str(sup)))
             seen_head = seen_head or prev == expect_head
-        pending = self._upgrade_pending(conn) if guard else ()
-        problem = self._guard_problem(conn) if guard and not pending else None
+        pending, problem = self._guard_state(conn) if guard else ((), None)
         if problem is not None:
             return VerifyResult(ok=False, count=count, problem=problem)
         if not seen_head:
@@ -681,24 +685,15 @@ class DecisionStore:
     def _refuse_unguarded(self, conn: Connection) -> None:
         """A :class:`StoreError` for a writer when the guard triggers are not all in place: a store of an earlier
         release (`agcredit audit upgrade-store` adds what it lacks) or a guard dropped, disabled or altered."""
-        pending = self._upgrade_pending(conn)
+        pending, guard = self._guard_state(conn)
         if pending:
             raise StoreError(url=self.shown_url, problem=(
                 f"created by an earlier release, without the guard trigger(s) {', '.join(pending)} this release "
                 "installs: run `agcredit audit upgrade-store` once (it verifies the chain and adds them); nothing was "
                 "written"))
-        guard = self._guard_problem(conn)
         if guard is not None:
             raise StoreError(url=self.shown_url, problem=f"{guard}; nothing was written — run `agcredit audit "
                                                          "verify` and restore the guard first")
-
-    def _upgrade_pending(self, conn: Connection) -> tuple[str, ...]:
-        """The guard triggers this store lacks only because the release that created it did not install them
-        (every failing guard is such a one), else ()."""
-        have = self._triggers(conn)
-        bad = [n for n in GUARD_TRIGGERS[self.dialect] if have.get(n) != "ok"]
-        later = self._later_guards(conn)
-        return tuple(bad) if bad and all(n in later and n not in have for n in bad) else ()
 
     def _triggers(self, conn: Connection) -> dict[str, str]:
         """The decisions table's own triggers: name -> "ok", "disabled", or "altered" (not the definition agcredit
@@ -725,20 +720,24 @@ class DecisionStore:
         had = set(str(rows.get(GUARDS_KEY) or "").split(",")) | {k.split(":", 1)[1] for k in rows if ":" in k}
         return {n: stmt for n, stmt in later.items() if n not in had}
 
-    def _guard_problem(self, conn: Connection) -> str | None:
-        """None when the triggers refusing UPDATE and DELETE are in place (enabled, as installed), else what is
-        wrong."""
+    def _guard_state(self, conn: Connection) -> tuple[tuple[str, ...], str | None]:
+        """The guard triggers, read once: (those a store of an earlier release lacks only because that release did
+        not install them — every failing guard is such a one —, else ()), and (what is wrong with the others:
+        missing, disabled or altered; None when all are in place, enabled, as installed)."""
         have = self._triggers(conn)
         bad = sorted(n for n in GUARD_TRIGGERS[self.dialect] if have.get(n) != "ok")
         if not bad:
-            return None
+            return (), None
+        later = self._later_guards(conn)
+        if all(n in later and n not in have for n in bad):
+            return tuple(bad), None
         altered = [n for n in bad if have.get(n) == "altered"]
         missing = [n for n in bad if n not in altered]
         what = "; ".join(
             ([f"the append-only guard trigger(s) {', '.join(missing)} are missing or disabled"] if missing else [])
             + ([f"the append-only guard trigger(s) {', '.join(altered)} are altered (not as agcredit installs them: "
                 "they may refuse nothing)"] if altered else []))
-        return f"{what}: records may have been changed or removed around them"
+        return (), f"{what}: records may have been changed or removed around them"
 
     def upgrade(self, expect_head: str | None = None) -> UpgradeResult:
         """Bring a store written by an earlier release to this release's schema: the guard triggers that release

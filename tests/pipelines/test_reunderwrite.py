@@ -555,8 +555,6 @@ def test_a_store_that_cannot_be_written_is_refused_before_the_work(world: dict[s
     """`reunderwrite` on a store in a folder that cannot be written (an auditor's copy on a read-only mount) built the
     features and decided every line (45 s on the demo) before failing on its first write; now refused first, in one
     line (exit 2), nothing computed or written."""
-    import os
-
     import pipelines.featurize as fz
 
     folder = tmp_path / "ro"
@@ -571,9 +569,9 @@ def test_a_store_that_cannot_be_written_is_refused_before_the_work(world: dict[s
         raise AssertionError("the run was computed")
 
     monkeypatch.setattr(fz, "featurize", no_work)
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == folder and mode & os.W_OK
-                        else real_access(p, mode, *a, **k))  # root may write anywhere: the folder says it cannot
+    from tests.underwriting.test_store import deny_folder_write
+
+    deny_folder_write(monkeypatch, folder)
     county, cache = str(world["county"].path), str(world["county"].cache_dir)
     r = CliRunner().invoke(app, ["reunderwrite", "--county", county, "--cache", cache, "--as-of",
                                  world["cps"]["mid"].isoformat(), "--store", url])

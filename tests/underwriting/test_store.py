@@ -80,6 +80,13 @@ def raw(url: str, *statements: str) -> None:
     engine.dispose()
 
 
+def deny_folder_write(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """``os.access`` says ``folder`` cannot be written (root may write anywhere; a read-only mount's answer)."""
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == folder and mode & os.W_OK
+                        else real_access(p, mode, *a, **k))
+
+
 def drop_guard(store: DecisionStore) -> list[str]:
     if store.dialect == "sqlite":
         return ["DROP TRIGGER agc_decisions_no_update", "DROP TRIGGER agc_decisions_no_delete"]
@@ -529,9 +536,7 @@ def test_a_store_in_a_read_only_folder_can_be_read(tmp_path: Path, monkeypatch: 
     with DecisionStore(url) as st:
         st.append(make_items(4), operator="op")
     assert sorted(p.name for p in folder.iterdir()) == ["d.db"]
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == folder and mode & os.W_OK
-                        else real_access(p, mode, *a, **k))  # root may write anywhere: the folder says it cannot
+    deny_folder_write(monkeypatch, folder)
     folder.chmod(0o555)
     try:
         res = verify_store(url)
@@ -578,9 +583,7 @@ def test_a_read_only_copy_whose_wal_holds_records_is_read_whole(tmp_path: Path,
         assert con.execute("SELECT count(*) FROM agc_decisions").fetchone() == (3,)
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
     assert sorted(before) == ["d.db", "d.db-wal"]
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, *a, **k: False if Path(p) == folder and mode & os.W_OK
-                        else real_access(p, mode, *a, **k))  # root may write anywhere: the folder says it cannot
+    deny_folder_write(monkeypatch, folder)
     folder.chmod(0o555)
     try:
         res = verify_store(url)
