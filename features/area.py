@@ -15,7 +15,10 @@ as-of date (not from one date):
   percentile), median NDWI; a green run that opens the window and only declines until the
   pixel's first bare observation is the previous season's crop and is dropped (``LEAD_DAYS``);
 * water: median NDWI above ``water_ndwi``; trees / permanent vegetation: green even
-  at the seasonal minimum (``p10 NDVI >= tree_min_ndvi``) — both are *non-crop*;
+  at the seasonal minimum (``p10 NDVI >= tree_min_ndvi``) — both are *non-crop*; a pixel counts as permanent
+  vegetation only once it has a clear observation after the region's previous-season harvests are over
+  (``standing``): until then a pixel green since the window opened may be last season's crop still standing
+  (an application decided in the autumn for the next season);
 * crop membership ``p`` is a soft ramp of the amplitude (max − min) between
   ``amp_lo`` and ``amp_hi`` and of the maximum above ``crop_min_ndvi``;
 * sub-pixel unmixing (``unmix``): inside a field, a pixel astride the edge of the planted
@@ -88,6 +91,8 @@ class PixelTrajectory:
     ndvi_min: np.ndarray
     ndwi_med: np.ndarray
     n_clear: np.ndarray
+    #: clear observations after the previous season's crops may stand (None: every clear observation)
+    n_settled: np.ndarray | None = None
 
 
 def _seasonal_max(ndvi: np.ndarray, n_clear: np.ndarray) -> np.ndarray:
@@ -151,12 +156,14 @@ def _drop_previous_crop(ndvi: np.ndarray, ndwi: np.ndarray | None, lead: np.ndar
 
 
 def pixel_trajectories(ndvi: np.ndarray, ndwi: np.ndarray | None = None, lead: np.ndarray | None = None, *,
-                       overwrite: bool = False) -> PixelTrajectory:
+                       overwrite: bool = False, standing: np.ndarray | None = None) -> PixelTrajectory:
     """Summarise a (T, H, W) stack of NDVI (NaN where cloudy), dates ascending, into per-pixel seasonal metrics.
 
     ``lead`` ((T,) bool) marks the dates of the window's lead-in (:data:`LEAD_DAYS`); green observations there that
-    precede the pixel's first bare one are ignored (the previous season's crop). ``overwrite`` lets the function
-    modify (mask and sort) the float32 stacks it is given instead of copying them.
+    precede the pixel's first bare one are ignored (the previous season's crop). ``standing`` ((T,) bool) marks the
+    dates on which the previous season's crops may still stand (before the region's latest harvest): the clear
+    observations after them are counted (``n_settled``) for the permanent-vegetation test. ``overwrite`` lets the
+    function modify (mask and sort) the float32 stacks it is given instead of copying them.
     """
     if ndvi.ndim != 3:
         raise ValueError(f"expected a (T, H, W) stack, found shape {ndvi.shape}")
@@ -165,12 +172,15 @@ def pixel_trajectories(ndvi: np.ndarray, ndwi: np.ndarray | None = None, lead: n
         ndwi = None if ndwi is None else np.array(ndwi, dtype=np.float32)
     if lead is not None and ndvi.shape[0]:
         ndvi, ndwi = _drop_previous_crop(ndvi, ndwi, lead)
-    n_clear = np.isfinite(ndvi).sum(axis=0).astype(np.int32)
+    finite = np.isfinite(ndvi)
+    n_clear = finite.sum(axis=0).astype(np.int32)
+    settled = None if standing is None else finite[~np.asarray(standing, dtype=bool)].sum(axis=0).astype(np.int32)
+    del finite
     hi = _seasonal_max(ndvi, n_clear)
     lo = _nan_quantile(ndvi, 0.10, in_place=True)
     wmed = (_nan_quantile(ndwi, 0.5, in_place=True) if ndwi is not None
             else np.full(ndvi.shape[1:], np.nan, dtype=np.float32))
-    return PixelTrajectory(hi, lo, wmed, n_clear)
+    return PixelTrajectory(hi, lo, wmed, n_clear, settled)
 
 
 def field_coverage(geom, transform: Affine, shape: tuple[int, int], supersample: int = 8
@@ -294,6 +304,8 @@ def _membership(traj: PixelTrajectory, p: AreaParams) -> tuple[np.ndarray, np.nd
     crop = _ramp(amp, p.amp_lo, p.amp_hi) * _ramp(traj.ndvi_max, p.crop_min_ndvi - 0.1, p.crop_min_ndvi + 0.1)
     water = np.nan_to_num(traj.ndwi_med, nan=-1.0) > p.water_ndwi
     trees = np.nan_to_num(traj.ndvi_min, nan=0.0) >= p.tree_min_ndvi
+    if traj.n_settled is not None:  # green only while last season's crop may stand: not yet told from it
+        trees &= traj.n_settled > 0
     noncrop = water | trees
     crop = np.where(noncrop, 0.0, np.nan_to_num(crop, nan=0.0))
     return crop.astype(np.float32), noncrop

@@ -12,8 +12,9 @@ season it
 3. reprojects the fields to each grid and processes them in spatial blocks (bounded memory):
    per block one window is read from every file (red, NIR, green and the cloud mask;
    DN × scale + offset; nodata and cloud → NaN), the (T, H, W) NDVI/NDWI stacks are summarised
-   into per-pixel trajectories (cached in ``cache_dir`` per block and scene set), then
-   :func:`features.area.planted_area_from_trajectories`;
+   into per-pixel trajectories (cached in ``cache_dir`` per block and scene set; the permanent-vegetation test
+   counts only pixels seen clear after the region's previous-season crops are harvested by the crop calendar,
+   :func:`crops_standing_until`), then :func:`features.area.planted_area_from_trajectories`;
 4. a field spanning several grids (e.g. two UTM zones) is cut into the part each grid covers,
    largest first, and the parts are summed.
 
@@ -55,10 +56,11 @@ __all__ = [
     "planted_area",
     "pixel_samples",
     "field_region_groups",
+    "crops_standing_until",
 ]
 
 #: bump when the per-pixel summaries change, to invalidate caches
-AREA_ENGINE_VERSION = "area-9"
+AREA_ENGINE_VERSION = "area-10"
 AREA_COLUMNS = ("field_id", "planted_area_ha", "planted_area_sd_ha", "planted_fraction", "noncrop_fraction",
                 "n_pixels_touched", "min_clear_obs")
 #: block edge in pixels: a block's stack is at most T × BLOCK² float32 per index
@@ -216,31 +218,53 @@ def _read_block(grid: _Grid, win: tuple[int, int, int, int]) -> tuple[np.ndarray
 
 
 def _atomic_npz(path: Path, traj: PixelTrajectory) -> None:
+    arrays = {"ndvi_max": traj.ndvi_max, "ndvi_min": traj.ndvi_min, "ndwi_med": traj.ndwi_med, "n_clear": traj.n_clear}
+    if traj.n_settled is not None:
+        arrays["n_settled"] = traj.n_settled
     with temp_beside(path, suffix=".npz") as tmp:  # np.savez appends .npz to a name without it
-        np.savez(tmp, ndvi_max=traj.ndvi_max, ndvi_min=traj.ndvi_min, ndwi_med=traj.ndwi_med, n_clear=traj.n_clear)
+        np.savez(tmp, allow_pickle=False, **arrays)
+
+
+def crops_standing_until(season: str, region: str | None) -> dt.date | None:
+    """The day by which the crop calendar has the region's crops of the season before ``season`` harvested (the
+    latest harvest median + 2 spreads); None for a region the calendar does not hold. Until then a pixel green since
+    the season window opened may be that crop still standing, not permanent vegetation."""
+    from features.growth_stage import load_calendars
+
+    cal = load_calendars()
+    rows = cal[(cal["region"] == region) & (cal["event"] == "harvest")]
+    if rows.empty:
+        return None
+    prev = int(check_season(season)) - 1
+    return max(dt.date(prev + int(r.year_offset), 1, 1) + dt.timedelta(days=int(r.doy_median) - 1 + 2 * int(r.doy_spread))
+               for r in rows.itertuples())
 
 
 def _scene_trajectories(grid: _Grid, win: tuple[int, int, int, int], cache_dir: Path | None = None,
-                        window_start: dt.date | None = None) -> PixelTrajectory:
-    """Per-pixel trajectory summaries of a window of a grid (cached per window, scene set and season start)."""
+                        window_start: dt.date | None = None, standing_until: dt.date | None = None
+                        ) -> PixelTrajectory:
+    """Per-pixel trajectory summaries of a window of a grid (cached per window, scene set, season start and the day
+    the previous season's crops are harvested by)."""
     path = None
     if cache_dir is not None:
         key = {"engine": AREA_ENGINE_VERSION, "crs": grid.crs_wkt, "transform": list(grid.transform)[:6],
-               "win": list(win), "start": str(window_start), "lead": LEAD_DAYS,
+               "win": list(win), "start": str(window_start), "lead": LEAD_DAYS, "standing": str(standing_until),
                "scenes": [_scene_key(s) for s in grid.scenes]}
         h = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
         path = Path(cache_dir) / "area" / f"{h}.npz"
         if path.is_file():
             try:
                 with np.load(path) as z:
-                    return PixelTrajectory(z["ndvi_max"], z["ndvi_min"], z["ndwi_med"], z["n_clear"])
+                    return PixelTrajectory(z["ndvi_max"], z["ndvi_min"], z["ndwi_med"], z["n_clear"],
+                                           z["n_settled"] if "n_settled" in z.files else None)
             except (OSError, ValueError, KeyError):
                 pass  # a damaged cache entry is recomputed
     ndvi, ndwi, dates = _read_block(grid, win)
     lead = None
     if window_start is not None:
         lead = np.array([d < window_start + dt.timedelta(days=LEAD_DAYS) for d in dates], dtype=bool)
-    traj = pixel_trajectories(ndvi, ndwi, lead, overwrite=True)
+    standing = None if standing_until is None else np.array([d <= standing_until for d in dates], dtype=bool)
+    traj = pixel_trajectories(ndvi, ndwi, lead, overwrite=True, standing=standing)
     if path is not None:
         _atomic_npz(path, traj)
     return traj
@@ -374,7 +398,8 @@ def _check_grid_gaps(fs: gpd.GeoDataFrame, grids: Sequence[_Grid]) -> None:
 
 
 def _iter_blocks(fs: gpd.GeoDataFrame, scenes: list[Scene], cache_dir: Path | None,
-                 window_start: dt.date | None, uncovered: dict[str, float] | None = None) -> Iterator[_Block]:
+                 window_start: dt.date | None, uncovered: dict[str, float] | None = None,
+                 standing_until: dt.date | None = None) -> Iterator[_Block]:
     """Blocks of field pieces with their window's trajectories, grid by grid (largest first).
 
     A field covered by several grids is cut: each grid takes the part of the field no earlier grid covered.
@@ -398,7 +423,7 @@ def _iter_blocks(fs: gpd.GeoDataFrame, scenes: list[Scene], cache_dir: Path | No
             pos_all = np.flatnonzero(has)
             for win, pos in _blocks(part[pos_all], grid):
                 sel = pos_all[pos]
-                yield _Block(traj=_scene_trajectories(grid, win, cache_dir, window_start),
+                yield _Block(traj=_scene_trajectories(grid, win, cache_dir, window_start, standing_until),
                              transform=grid.transform @ Affine.translation(win[1], win[0]),
                              field_ids=[ids[i] for i in sel], geoms=list(part[sel]), crs_wkt=grid.crs_wkt)
         remaining = shapely.difference(g, foot)
@@ -414,12 +439,13 @@ def _iter_blocks(fs: gpd.GeoDataFrame, scenes: list[Scene], cache_dir: Path | No
 
 
 def _area_scenes(fs: gpd.GeoDataFrame, scenes: list[Scene], params: AreaParams,
-                 cache_dir: Path | None, window_start: dt.date | None) -> pd.DataFrame:
+                 cache_dir: Path | None, window_start: dt.date | None,
+                 standing_until: dt.date | None = None) -> pd.DataFrame:
     ids = fs["field_id"].astype(str).tolist()
     uncovered: dict[str, float] = {}
     pieces = [_ground_area(planted_area_from_trajectories(b.field_ids, b.geoms, b.transform, b.traj, params),
                            b.geoms, b.crs_wkt)
-              for b in _iter_blocks(fs, scenes, cache_dir, window_start, uncovered)]
+              for b in _iter_blocks(fs, scenes, cache_dir, window_start, uncovered, standing_until)]
     if not pieces:
         return _nan_table(ids)
     parts = pd.concat(pieces, ignore_index=True)
@@ -442,9 +468,9 @@ def _area_scenes(fs: gpd.GeoDataFrame, scenes: list[Scene], params: AreaParams,
 def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date,
                    cache_dir: Path | None, stack: contextlib.ExitStack, *, endpoint: str = "cdse",
                    profile: str | None = None,
-                   ) -> tuple[gpd.GeoDataFrame, list[tuple[list[int], list[Scene], dt.date]] | None]:
-    """The season's fields and, per region group, (row positions, scenes, window start); None when the imagery has
-    no pixels. A Sentinel Hub download without ``cache_dir`` goes to a temporary folder that ``stack`` removes."""
+                   ) -> tuple[gpd.GeoDataFrame, list[tuple[list[int], list[Scene], dt.date, dt.date | None]] | None]:
+    """The season's fields and, per region group, (row positions, scenes, window start, the day the previous season's
+    crops are harvested by — :func:`crops_standing_until`); None when the imagery has no pixels. A Sentinel Hub download without ``cache_dir`` goes to a temporary folder that ``stack`` removes."""
     from features.series import season_window
 
     season = check_season(season)
@@ -468,8 +494,8 @@ def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, a
         folder = Path(sh.fetch_scenes(fs, lo, hi, out_dir, endpoint=endpoint, profile=profile))
     assert folder is not None
     index = read_index(folder)
-    return fs, [(pos, select_scenes(index, windows[reg][0], windows[reg][1], as_of), windows[reg][0])
-                for reg, pos in groups.items()]
+    return fs, [(pos, select_scenes(index, windows[reg][0], windows[reg][1], as_of), windows[reg][0],
+                 crops_standing_until(season, reg)) for reg, pos in groups.items()]
 
 
 def pixel_samples(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_of: dt.date, *,
@@ -486,8 +512,8 @@ def pixel_samples(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as
     with contextlib.ExitStack() as stack:
         fs, groups = _season_scenes(fields, imagery, season, as_of, cache_dir, stack, endpoint=endpoint,
                                     profile=profile)
-        for pos, scenes, start in groups or []:
-            for b in _iter_blocks(fs.iloc[pos], scenes, cache_dir, start):
+        for pos, scenes, start, standing in groups or []:
+            for b in _iter_blocks(fs.iloc[pos], scenes, cache_dir, start, standing_until=standing):
                 covs = coverages(b.geoms, b.transform, b.traj.n_clear.shape)
                 for fid, (rs, cs, c) in zip(b.field_ids, covs, strict=True):
                     inside = c >= 0.999
@@ -530,9 +556,10 @@ def planted_area(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, as_
             out = _nan_table(ids)
             out.attrs.update(no_pixels=True, outside_fields=[], scenes_used=0)
             return out
-        parts = [_area_scenes(fs.iloc[pos], scenes, p, cache_dir, start) for pos, scenes, start in groups]
+        parts = [_area_scenes(fs.iloc[pos], scenes, p, cache_dir, start, standing)
+                 for pos, scenes, start, standing in groups]
     partly = {k: v for part in parts for k, v in part.attrs.get("partly_outside", {}).items()}
-    used = len({(s.date, s.tile_id) for _, scenes, _ in groups for s in scenes})
+    used = len({(s.date, s.tile_id) for _, scenes, _, _ in groups for s in scenes})
     out = pd.concat(parts, ignore_index=True).set_index("field_id").loc[ids].reset_index()
     out["field_id"] = out["field_id"].astype("str")
     blank = out["planted_area_ha"].isna() & ~out["field_id"].isin(set(partly))

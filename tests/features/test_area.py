@@ -307,3 +307,46 @@ def test_memo_is_bounded_by_items_and_bytes() -> None:
     assert m.get("e") is None and len(m) == 3
     m.put("f", "F", 60)  # 30 × 3 + 60 > 100: the least recently used two go
     assert (m.get("a"), m.get("c"), m.get("d"), m.get("f")) == (None, None, "D", "F")
+
+
+def test_a_crop_still_standing_in_the_autumn_is_not_taken_for_trees() -> None:
+    """An application decided in the autumn for the next season sees last season's crop standing green since the
+    window opened (Nebraska's soybean and sorghum in late September): its 10th-percentile NDVI passed the trees test,
+    so a third of the us-nebraska demo fields were PARCEL_NOT_CROPLAND as of 1 October. Until the region's crops
+    are harvested by the calendar, a green pixel is not yet told from that crop; a clear observation after it is."""
+    from features.area import pixel_trajectories, planted_area_from_trajectories
+
+    t = 8
+    ndvi = _stack(t=t)
+    ndvi[:, 10:40, 10:40] = np.linspace(0.78, 0.70, t)[:, None, None]  # green at every clear date so far
+    g = [box(100, 600, 400, 900)]
+    standing = np.ones(t, dtype=bool)  # every date before the calendar's latest harvest
+    before = planted_area_from_trajectories(["A"], g, T, pixel_trajectories(ndvi, None, np.arange(t) < 5)).iloc[0]
+    assert before["noncrop_fraction"] == pytest.approx(1.0, abs=0.01)  # the rule as it was: trees
+    traj = pixel_trajectories(ndvi, None, np.arange(t) < 5, standing=standing)
+    assert int(traj.n_settled[20, 20]) == 0 and int(traj.n_clear[20, 20]) == t
+    res = planted_area_from_trajectories(["A"], g, T, traj).iloc[0]
+    assert res["noncrop_fraction"] == pytest.approx(0.0, abs=1e-9)
+    assert res["planted_area_ha"] == pytest.approx(0.0, abs=0.01)  # nothing of next season planted yet
+    # still green on a clear date after the harvests: permanent vegetation
+    standing[-2:] = False
+    traj2 = pixel_trajectories(ndvi, None, np.arange(t) < 5, standing=standing)
+    assert int(traj2.n_settled[20, 20]) == 2
+    res2 = planted_area_from_trajectories(["A"], g, T, traj2).iloc[0]
+    assert res2["noncrop_fraction"] == pytest.approx(1.0, abs=0.01)
+    # a cloudy date after the harvests is no evidence
+    ndvi[-2:, 10:40, 10:40] = np.nan
+    traj3 = pixel_trajectories(ndvi, None, np.arange(t) < 5, standing=standing)
+    assert planted_area_from_trajectories(["A"], g, T, traj3).iloc[0]["noncrop_fraction"] == pytest.approx(0.0)
+
+
+def test_the_calendar_says_when_last_seasons_crops_are_harvested() -> None:
+    from features.area_scenes import crops_standing_until
+    from features.series import season_window
+
+    # Nebraska: maize and sorghum harvested ~17 Oct ± 15 days (doy 290) → 16 November of the season before,
+    # 62 days into the 2018 window (opened 15 September 2017)
+    assert str(crops_standing_until("2018", "us-nebraska")) == "2017-11-16"
+    # the smallholder window opens in May, after the last cotton pickings of the season before: no effect
+    assert crops_standing_until("2018", "in-smallholder") < season_window("2018", "in-smallholder")[0]
+    assert crops_standing_until("2018", "nowhere") is None

@@ -373,3 +373,30 @@ def test_scenes_that_change_grid_mid_season_are_refused(tmp_path: Path) -> None:
         _write(folder / f"{d.year}/S2_A_{d:%Y%m%d}.tif", "EPSG:32644", Affine(10, 0, X0, 0, -10, Y0 + 400),
                np.full((40, 60), _curve()[k]))
     assert planted_area(fields, folder, SEASON, END).iloc[0]["planted_fraction"] == pytest.approx(1.0, abs=0.02)
+
+
+def test_last_seasons_crop_standing_in_the_autumn_is_not_non_crop(tmp_path: Path) -> None:
+    """An application for the 2018 Nebraska season decided in the autumn of 2017: the field's 2017 crop still stands
+    green on every clear date of the window so far. It was counted as trees (non-crop 1.0, PARCEL_NOT_CROPLAND);
+    not until a clear date after the calendar's latest harvest (16 November) still shows it green."""
+    x0, y0 = 270000.0, 4480000.0
+    rows = []
+    dates = [dt.date(2017, 9, 20) + dt.timedelta(days=10 * i) for i in range(9)]  # 20 Sep … 9 Dec
+    for k, d in enumerate(dates):
+        ndvi = np.full((30, 30), 0.18)
+        ndvi[5:25, 5:25] = 0.80 - 0.01 * k  # green all along: last season's crop standing, or trees
+        rel = f"{d.year}/S2_T14TMK_{d:%Y%m%d}.tif"
+        _write(tmp_path / "scenes" / rel, "EPSG:32614", Affine(10, 0, x0, 0, -10, y0 + 300), ndvi)
+        rows.append((d, "T14TMK", rel))
+    _index(tmp_path / "scenes", rows)
+    fields = gpd.GeoDataFrame({"field_id": ["F1"], "season": "2018", "farmer_token": "tok",
+                               "declared_crop": "maize", "declared_area_ha": 4.0, "region": "us-nebraska"},
+                              geometry=[box(x0 + 50, y0 + 50, x0 + 250, y0 + 250)], crs="EPSG:32614")
+    cache = tmp_path / "cache"
+    autumn = planted_area(fields, tmp_path / "scenes", "2018", dt.date(2017, 11, 10), cache_dir=cache)
+    assert autumn.loc[0, "noncrop_fraction"] == pytest.approx(0.0)
+    assert autumn.loc[0, "min_clear_obs"] == 6
+    # green on clear dates after 16 November too: permanent vegetation; a re-run reads the cache the same
+    for _ in range(2):
+        winter = planted_area(fields, tmp_path / "scenes", "2018", dt.date(2017, 12, 10), cache_dir=cache)
+        assert winter.loc[0, "noncrop_fraction"] == pytest.approx(1.0)

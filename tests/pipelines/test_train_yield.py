@@ -281,3 +281,34 @@ def test_cli_refuses_personal_data_for_the_alias_history(tmp_path: Path, monkeyp
     assert r.exit_code == 2 and "train yield AGCREDIT_OPERATOR: looks like personal data" in r.stderr, r.stderr
     assert "ann@bank.example" not in r.stderr
     assert not (tmp_path / "reg").exists()
+
+
+def test_the_feature_cache_key_covers_every_feature_defining_file(tmp_path: Path) -> None:
+    """The training-feature cache is keyed by a hash of the code that makes the features. It named twelve modules
+    one by one and missed the area rules, the scene reader, the zonal core and the crop calendars: an upgrade
+    changing any of them trained the next model on the previous release's cached features."""
+    import shutil
+
+    from pipelines.train_yield import _code_hash, _feature_source_files
+
+    repo = Path(__file__).resolve().parents[2]
+    files = _feature_source_files(repo)
+    for must in ("features/area.py", "features/sources/local.py", "features/_zonal_core.py",
+                 "features/data/crop_calendars.csv", "features/data/season_windows.csv", "pipelines/featurize.py"):
+        assert must in files
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+    root = tmp_path / "root"
+    for rel in files:
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(repo / rel, root / rel)
+    base = _code_hash(root)
+    assert base == _code_hash(root)
+    (root / "features" / "__pycache__").mkdir(exist_ok=True)
+    (root / "features" / "__pycache__" / "area.cpython-311.pyc").write_bytes(b"\0")  # the interpreter's: no change
+    assert _code_hash(root) == base
+    for rel in ("features/area.py", "features/data/crop_calendars.csv", "features/sources/local.py"):
+        before = (root / rel).read_bytes()
+        (root / rel).write_bytes(before + b"\n")
+        assert _code_hash(root) != base, rel
+        (root / rel).write_bytes(before)
+    assert _code_hash(root) == base
