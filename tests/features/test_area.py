@@ -350,3 +350,29 @@ def test_the_calendar_says_when_last_seasons_crops_are_harvested() -> None:
     # the smallholder window opens in May, after the last cotton pickings of the season before: no effect
     assert crops_standing_until("2018", "in-smallholder") < season_window("2018", "in-smallholder")[0]
     assert crops_standing_until("2018", "nowhere") is None
+
+
+def test_a_tree_line_outside_a_field_seen_clear_twice_is_not_its_noncrop_land() -> None:
+    """In a cloudy monsoon a small field may be seen clear only twice before its crop is up: no pixel of it has the
+    three clear observations the border correction takes a class from, so its border pixels kept their own class —
+    and a border pixel half over the tree line beside the field is green at its minimum (the trees rule). The
+    smallholder demo's F0084 (rice, 0.13 ha) and F0085 (cotton), bare cropland, were PARCEL_NOT_CROPLAND (non-crop
+    0.17 and 0.12) as of 2009-06-15 … 08-20. Border pixels take the non-crop class of the field's fully covered
+    pixels when none is settled; a field seen clear three times is measured as before."""
+    from features.area import pixel_trajectories, planted_area_from_trajectories
+
+    t = 2
+    ndvi = _stack(t=t)
+    ndvi[:, :, :10] = 0.75  # trees west of column 10
+    g = [box(95, 600, 140, 640)]  # 4.5 × 4 pixels: its western column is half over the trees
+    traj = pixel_trajectories(ndvi)
+    assert int(traj.n_clear[37, 10]) == 2
+    res = planted_area_from_trajectories(["A"], g, T, traj).iloc[0]
+    assert res["noncrop_fraction"] == pytest.approx(0.0, abs=1e-9)
+    assert res["planted_area_ha"] == pytest.approx(0.0, abs=0.01)
+    # seen clear three times: the border correction as before (fully covered pixels are bare: no non-crop)
+    traj3 = pixel_trajectories(_stack(t=3) * 0 + np.where(np.arange(100) < 10, 0.75, 0.18).astype(np.float32))
+    assert planted_area_from_trajectories(["A"], g, T, traj3).iloc[0]["noncrop_fraction"] == pytest.approx(0.0)
+    # a field with no fully covered pixel keeps its pixels' own class
+    thin = [box(95, 600, 108, 640)]
+    assert planted_area_from_trajectories(["A"], thin, T, traj).iloc[0]["noncrop_fraction"] > 0.2
