@@ -285,6 +285,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     per, lo, hi = _field_windows(fs, season, start, end)
     warnings: list[str] = []
     read = cached = 0
+    no_scene = False
     ref: pd.DataFrame | None = None
     if as_of is not None and as_of < lo:
         warnings.append(f"as_of {as_of} is before the season window starts ({lo}); no imagery used")
@@ -312,6 +313,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                       f"{cached} from cache)")
         if not scenes:
             warnings.append("no scene in the season window" + (f" up to {as_of}" if as_of else ""))
+            no_scene = True
     elif spec.kind == "table":
         df = _table(spec.path, fs, season)
         assert spec.path is not None
@@ -350,7 +352,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
             offenders=sorted(no_acquisition))
     if len(seen) == 0 and not warnings and len(outside) == len(per):
         raise ImageryError(source=spec.describe(), problem=NO_FIELD_PROBLEM, offenders=outside)
-    if outside:
+    if outside and not no_scene:  # no scene yet (before the season's first acquisition): not outside any scene
         warnings.append(f"{len(outside)} field(s) " + ("with no row in the series table" if spec.kind == "table"
                                                         else "outside every scene"))
     dates = sorted({d.date() for d in pd.to_datetime(series["date"]).unique()}) if len(series) else []

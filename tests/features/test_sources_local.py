@@ -464,3 +464,17 @@ def test_band_names_without_the_leading_zero_are_the_same_bands(tmp_path: Path) 
             dst.set_band_description(i, d)
     with pytest.raises(ImageryError, match=r"a\.tif \(its bands are B02;B03;B08;.*index lists B02;B03;B04;"):
         build_series(fields, folder, "2019", variables=["NDVI"])
+
+
+def test_no_scene_yet_in_the_window_does_not_call_the_fields_outside_every_scene(scenes: Path) -> None:
+    """Before the season's first acquisition (the smallholder demo as of 2009-05-20, its first scene 05-21) the
+    series said both "no scene in the season window up to …" and "600 field(s) outside every scene": the fields lie
+    inside the imagery, there is no scene yet. The first warning alone says it."""
+    res = build_series(_fields(), scenes, "2019", as_of=dt.date(2019, 5, 20), start=dt.date(2019, 5, 1),
+                       end=dt.date(2019, 9, 30))
+    assert res.series.empty
+    assert any(w.startswith("no scene in the season window up to 2019-05-20") for w in res.warnings)
+    assert not any("outside every scene" in w for w in res.warnings), res.warnings
+    # a field really outside the scenes is still named once there are scenes
+    later = build_series(_fields(), scenes, "2019", start=dt.date(2019, 5, 1), end=dt.date(2019, 9, 30))
+    assert any("outside every scene" in w for w in later.warnings)
