@@ -558,6 +558,26 @@ def test_a_harvest_beyond_the_longest_term_is_referred() -> None:
     assert near.outcome != "REFER" and "HARVEST_AFTER_MAX_TERM" not in near.body["refer_reasons"]
 
 
+def test_a_new_line_decided_after_its_harvest_and_marketing_window_is_referred() -> None:
+    """A new application decided once its crop is harvested and the marketing window is over got a term of 1 day
+    (the term's floor): the smallholder demo underwritten as of 2010-02-28 granted INR 474,000 on 21 REDUCE lines
+    maturing 2010-03-01, as of 2010-01-20 rice and maize lines of 1 day. Nothing is left of the crop a crop line is
+    repaid from: referred with HARVEST_PASSED (a refer reason, as HARVEST_AFTER_MAX_TERM). A re-underwriting (the line
+    has a maturity) is decided as before, as is a line whose window is still open."""
+    window = POLICY.profile(PROFILE).marketing_window_days
+    late = date.fromordinal(HARVEST.toordinal() + window)  # the window's last day: nothing left to market
+    feats = [feature_row("f1", as_of=AS_OF)]
+    it = run(application(requested_amount=100_000), feats, [valuation_row("f1")], as_of=late)
+    assert it.outcome == "REFER" and "HARVEST_PASSED" in it.body["refer_reasons"]
+    assert it.body["computation"]["term_days"] == 1
+    open_ = run(application(requested_amount=100_000), feats, [valuation_row("f1")],
+                as_of=date.fromordinal(late.toordinal() - 1))
+    assert "HARVEST_PASSED" not in open_.body["refer_reasons"] and open_.outcome != "REFER"
+    renewed = run(application(requested_amount=100_000, latest_maturity_date=date(2026, 3, 1)), feats,
+                  [valuation_row("f1")], as_of=late)
+    assert "HARVEST_PASSED" not in renewed.body["refer_reasons"] and renewed.outcome != "REFER"
+
+
 def test_a_farmers_second_application_of_the_season_is_referred_as_a_second_pledge() -> None:
     """An application values every field of its farmer and season, so a farmer applying twice was financed twice on
     the same fields (the audit: three applications, three limits). The application holding the fields — one with a
