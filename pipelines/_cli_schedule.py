@@ -46,6 +46,13 @@ def show(
         up = up[up["date"] <= pd.Timestamp(day) + pd.DateOffset(years=1)].sort_values(
             ["date", "season", "region", "crop"], kind="stable")
     if up.empty:
+        past = upcoming(date.min, seasons, load_calendar(calendar), region) if season else None
+        if past is not None and len(past):  # a season asked for by name, all of it before today (a replay)
+            first = past["date"].min().date()
+            where = f" ({region})" if region else ""
+            echo(f"no coming checkpoints: season {', '.join(seasons)} has {len(past)}{where}, all before {day}; "
+                 f"--today {first} lists them")
+            return
         echo("no coming checkpoints")
         return
     echo(f"{'date':<11} {'season':<7} {'region':<16} {'crop':<13} checkpoint")

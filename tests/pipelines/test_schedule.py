@@ -75,6 +75,24 @@ def test_cli_schedule_show() -> None:
     assert "expected a date YYYY-MM-DD" in bad.stderr
 
 
+def test_schedule_show_of_a_past_season_says_why_nothing_is_listed() -> None:
+    """An analyst replaying the smallholder demo's season asked `schedule show --season 2009 --region in-smallholder`
+    and read "no coming checkpoints", as if the season had none: its twelve checkpoints are all before today. The
+    message now says so and how to list them (--today)."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    r = CliRunner().invoke(app, ["schedule", "show", "--season", "2009", "--region", "in-smallholder",
+                                 "--today", "2026-12-02"])
+    assert r.exit_code == 0, r.stderr
+    assert "no coming checkpoints: season 2009 has 12 (in-smallholder), all before 2026-12-02" in r.stdout
+    assert "--today 2009-06-01" in r.stdout
+    listed = CliRunner().invoke(app, ["schedule", "show", "--season", "2009", "--region", "in-smallholder",
+                                      "--today", "2009-06-01"])
+    assert "2009-11-20  2009    in-smallholder   cotton        pre_harvest" in listed.stdout
+
+
 def test_mark_tolerates_a_concurrent_run_marking_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two `reunderwrite --due` runs marking the same checkpoint: the one that finds the row inserted by the other
     between its check and its insert (a unique-key violation, which went up as a traceback) retries and finds it."""
