@@ -254,3 +254,31 @@ def test_a_folder_named_like_an_alias_does_not_stand_in_for_the_registry(
     assert model_folder_digest(a) == model_folder_digest(b) == model_folder_digest(Path("m/a"))
     (b / "model_end_0.txt").write_text("other tree")
     assert model_folder_digest(a) != model_folder_digest(b)
+
+
+def test_before_the_first_scene_the_expected_harvest_comes_from_the_crop_calendar() -> None:
+    """Before the season's first acquisition (the smallholder demo as of 2009-05-20, its first scene 05-21) phenology
+    was skipped whole, so no field had an expected harvest and every line took its requested term: a cotton and rice
+    farm's line matured 2009-10-17, two months before the cotton's pickings (as of 06-15, one clear scene later,
+    the calendar's harvest gave 2010-02-13). The calendar's median harvest of the field's crop (of all the region's
+    crops where it has none) is the expected harvest, as phenology gives a field not yet seen emerging; nothing else
+    is filled in (no stage, no emergence)."""
+    from pipelines.featurize import _phenology
+
+    fields = pd.DataFrame({"field_id": ["a", "b", "c"], "season": "2009", "region": "in-smallholder",
+                           "declared_crop": ["cotton", "rice", None]})
+    crops = pd.Series(["cotton", "rice", None], index=["a", "b", "c"], dtype=object)
+    empty = pd.DataFrame({"field_id": pd.Series(dtype="str"), "season": pd.Series(dtype="str"),
+                          "date": pd.Series(dtype="datetime64[ns]"), "variable": pd.Series(dtype="str"),
+                          "mean": pd.Series(dtype="float64")})
+    families: dict[str, str] = {}
+    warnings: list[str] = []
+    phen, _ = _phenology(empty, fields, crops, date(2009, 5, 20), None, families, warnings)
+    assert phen is not None
+    got = phen.set_index("field_id")
+    assert str(got.loc["a", "expected_harvest_date"].date()) == "2009-12-30"  # cotton: doy 364
+    assert str(got.loc["b", "expected_harvest_date"].date()) == "2009-11-01"  # rice: doy 305
+    assert str(got.loc["c", "expected_harvest_date"].date()) == "2009-11-01"  # the median of the region's crops
+    assert got["growth_stage"].isna().all() and got["emergence_date"].isna().all()
+    assert families["phenology"].startswith("calendar only")
+    assert any("phenology left empty: no NDVI observation" in w for w in warnings)
