@@ -303,7 +303,9 @@ def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_
         warnings.append("planted area left empty: the imagery has no pixels (a series table or sentinelhub-stats)")
         return None
     outside = area.attrs.get("outside_fields") or []
-    if outside:  # a sliver inside the imagery was said to be outside every scene
+    if outside and area.attrs.get("scenes_used") == 0:  # before the season's first acquisition: no scene at all
+        warnings.append(f"planted area left empty: no scene up to {as_of}")
+    elif outside:  # a sliver inside the imagery was said to be outside every scene
         warnings.append(f"planted area: {len(outside)} field(s) not covered by any scene up to {as_of}, or too small "
                         f"or thin to hold a pixel: {format_offenders(outside)}")
     no_clear = area.attrs.get("no_clear_fields") or []

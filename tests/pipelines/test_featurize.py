@@ -282,3 +282,24 @@ def test_before_the_first_scene_the_expected_harvest_comes_from_the_crop_calenda
     assert got["growth_stage"].isna().all() and got["emergence_date"].isna().all()
     assert families["phenology"].startswith("calendar only")
     assert any("phenology left empty: no NDVI observation" in w for w in warnings)
+
+
+def test_no_scene_yet_is_not_every_field_outside_the_scenes_for_planted_area(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the season's first acquisition (the smallholder demo as of 2009-05-20) planted area warned "600 field(s)
+    not covered by any scene up to 2009-05-20, or too small or thin to hold a pixel: F0001, … (600 in all)" — an
+    analyst looks for a geometry or tiling fault. With no scene at all it says that."""
+    import features.area_scenes as area_scenes
+    from pipelines.featurize import _area
+
+    ids = ["a", "b"]
+
+    def planted_area(*args: Any, **kwargs: Any) -> pd.DataFrame:
+        out = pd.DataFrame({"field_id": ids, "planted_area_ha": np.nan})
+        out.attrs.update(no_pixels=False, scenes_used=0, outside_fields=ids, no_clear_fields=[], partly_outside={})
+        return out
+
+    monkeypatch.setattr(area_scenes, "planted_area", planted_area)
+    families: dict[str, str] = {}
+    warnings: list[str] = []
+    _area(pd.DataFrame({"field_id": ids}), "scenes", "2009", date(2009, 5, 20), None, None, families, warnings)  # type: ignore[arg-type]
+    assert warnings == ["planted area left empty: no scene up to 2009-05-20"], warnings
