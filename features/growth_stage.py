@@ -56,7 +56,6 @@ from features.errors import ContractError
 
 __all__ = [
     "CALENDAR_EVENTS",
-    "calendar_phenology",
     "Calibration",
     "CalibrationError",
     "CropCalib",
@@ -306,27 +305,6 @@ def phenology(smoothed: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series,
     if not parts:
         return _empty()
     return pd.concat(parts, ignore_index=True)
-
-
-def calendar_phenology(crops: pd.Series, calendars: pd.DataFrame, region: str, season: str) -> pd.DataFrame:
-    """Phenology of fields not observed at all yet (before the season's first acquisition): only
-    ``expected_harvest_date``, the calendar's median harvest of the field's crop (of all ``region``'s crops where it
-    has none or one without a calendar there) — what :func:`phenology` gives a field not yet seen emerging; every
-    other column empty (no stage, no emergence). ``crops`` maps field_id → crop. Columns :data:`PHENOLOGY_COLUMNS`."""
-    ids = [str(i) for i in crops.index]
-    cds = calendar_dates(calendars, region, season)
-    t0 = pd.Timestamp(int(season), 1, 1)
-    days = {c: float((cds.loc[c, "harvest"] - t0).days) for c in cds.index}
-    median = float(np.round(np.median(list(days.values())))) if days else np.nan
-    cal_crop = [str(c) if c is not None and not pd.isna(c) and str(c) in days else None for c in crops]
-    harvest = [days[c] if c is not None else median for c in cal_crop]
-    out = pd.DataFrame({c: pd.Series([np.nan] * len(ids), dtype="float64") for c in PHENOLOGY_COLUMNS})
-    out["field_id"] = ids
-    out["season"] = str(season)
-    out["phenology_crop"] = pd.Series(cal_crop, dtype=object)
-    out["growth_stage"] = pd.Series([None] * len(ids), dtype=object)
-    out["expected_harvest_date"] = [t0 + pd.Timedelta(days=d) if np.isfinite(d) else pd.NaT for d in harvest]
-    return _types(out).sort_values("field_id", kind="stable").reset_index(drop=True)
 
 
 def _empty() -> pd.DataFrame:

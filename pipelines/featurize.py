@@ -239,26 +239,9 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         warnings.append(f"phenology left empty: {e}")
         return None, []
     if series.empty or not (series["variable"] == "NDVI").any():
-        # before the season's first acquisition: the crop calendar's harvest is still the expected one (it sets the
-        # term; without it every line took its requested term, a cotton farm's maturing before the pickings)
-        families["phenology"] = "calendar only: no NDVI observation"
-        warnings.append("phenology left empty: no NDVI observation up to the as-of date (expected harvest from the "
-                        "crop calendar)")
-        from features.growth_stage import calendar_phenology
-
-        cal = load_calendars()
-        regs = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
-        seasons = fields["season"].astype(str) if "season" in fields.columns else pd.Series([""] * len(fields))
-        cparts = []
-        for (region, season), idx in fields.groupby([regs.to_numpy(), seasons.to_numpy()], sort=True).groups.items():
-            ids = fields.loc[idx, "field_id"].astype(str)
-            if region is None or pd.isna(region) or not str(season):
-                continue
-            cparts.append(calendar_phenology(crops.reindex(list(ids)), cal, str(region), str(season)))
-        if not cparts:
-            return None, []
-        cp = pd.concat(cparts, ignore_index=True).sort_values("field_id", kind="stable").reset_index(drop=True)
-        return cp.drop(columns=["season"]), []
+        families["phenology"] = "skipped: no NDVI observation"
+        warnings.append("phenology left empty: no NDVI observation up to the as-of date")
+        return None, []
     smoothed = smooth_ndvi(series, fields, as_of, reference=reference, hazy=hazy)
     calendars = load_calendars()
     regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
