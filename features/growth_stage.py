@@ -243,12 +243,18 @@ def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataF
     ws = np.full(len(fids), float((gen["ws"] - t0).days))
     ehi = np.full(len(fids), float((gen["ehi"] - t0).days))
     we = np.full(len(fids), float((gen["we"] - t0).days))
+    # earliest day a canopy's fall counts as maturity: an overwintering crop (emerged in the year before the
+    # season's) browns down over the winter after its autumn growth — its dormancy, not its maturity (winter wheat
+    # was "harvested" in January); from its calendar flowering − 3 spreads on. Other crops: from their peak on.
+    mlo = np.full(len(fids), -np.inf)
     for crop in set(crop_of[known].astype(str)):
         m = (crop_of == crop).to_numpy()
         c = cds.loc[crop]
         ws[m] = (c["emergence"] - pd.Timedelta(days=3 * int(c["emergence_spread"]) + 20) - t0).days
         ehi[m] = (c["emergence"] + pd.Timedelta(days=2 * int(c["emergence_spread"]) + 10) - t0).days
         we[m] = (c["harvest"] + pd.Timedelta(days=3 * int(c["harvest_spread"]) + 30) - t0).days
+        if c["emergence"].year < int(season):
+            mlo[m] = (c["flowering"] - pd.Timedelta(days=3 * int(c["flowering_spread"])) - t0).days
     inwin = (tdays[None, :] >= ws[:, None]) & (tdays[None, :] <= we[:, None])
     vm = np.where(inwin, v, np.nan)
     has = np.isfinite(vm).any(axis=1)
@@ -266,8 +272,10 @@ def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataF
     bdown = np.maximum(base, SOIL_NDVI)
     up = {float(t): np.where(green, _crossing(v, tdays, j0, p, bdown + float(t) * (vmax - bdown), True), np.nan)
           for t in em_thresholds}
-    down = {float(t): np.where(green, _crossing(v, tdays, p, last, bdown + float(t) * (vmax - bdown), False), np.nan)
-            for t in mat_thresholds}
+    # the maturity search starts at the peak, or (overwintering crops) at the earliest day maturity may come
+    dstart = np.maximum(p, np.clip(np.ceil(mlo / step), -1, v.shape[1]).astype(np.int64))
+    down = {float(t): np.where(green, _crossing(v, tdays, dstart, last, bdown + float(t) * (vmax - bdown), False),
+                               np.nan) for t in mat_thresholds}
     up_gap = {t: _gap_days(obs, tdays, x) for t, x in up.items()}
     dv = np.diff(v, axis=1) / step
     before = (cols[:, 1:] > j0[:, None]) & (cols[:, 1:] <= p[:, None])
@@ -281,7 +289,7 @@ def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataF
             "green": green, "peak": np.where(green, tdays[p], np.nan), "vmax": vmax, "base": base, "amp": amp,
             "up": up, "up_gap": up_gap, "down": down, "greenup_rate": np.where(green & np.isfinite(gr), gr, np.nan),
             "senescence_rate": np.where(green & np.isfinite(sr), sr, np.nan),
-            "auc": np.where(has, auc, np.nan), "cds": cds, "current": np.where(has, current, np.nan)}
+            "auc": np.where(has, auc, np.nan), "cds": cds, "current": np.where(has, current, np.nan), "mlo": mlo}
 
 
 def phenology(smoothed: pd.DataFrame, calendars: pd.DataFrame, crops: pd.Series, region: str, as_of: date,
@@ -398,7 +406,11 @@ def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of:
         t = _after_gdd(cum, em, cc.em_to_mat_gdd)
         exp_mat = np.where(np.isfinite(t), t, exp_mat)
     # the peak is behind us once the curve has fallen a tenth of its amplitude since
-    past_peak = np.isfinite(det["peak"]) & (det["current"] < det["vmax"] - 0.1 * det["amp"])
+    # (an overwintering crop's autumn peak, before its earliest maturity day, is not the season's: the winter fall
+    # after it is dormancy)
+    with np.errstate(invalid="ignore"):
+        past_peak = np.isfinite(det["peak"]) & (det["current"] < det["vmax"] - 0.1 * det["amp"]) \
+            & (det["peak"] >= det["mlo"])
     if cum is not None and cc.peak_to_mat_gdd is not None:
         t = _after_gdd(cum, det["peak"], cc.peak_to_mat_gdd)
         exp_mat = np.where(past_peak & np.isfinite(t), t, exp_mat)

@@ -214,3 +214,36 @@ def test_harvested_only_once_the_harvest_is_seen(calib: Calibration) -> None:
     seen = ph.drop(index="F0000")
     assert (seen["growth_stage"] == "harvested").all() and seen["harvest_date"].notna().all()
     assert ((ph["growth_stage"] == "harvested") <= ph["harvest_date"].notna()).all()
+
+
+def _winter_wheat_curve(as_of: date) -> pd.DataFrame:
+    """A winter wheat field's smoothed NDVI on a 5-day grid from 15 September: bare soil, autumn green-up to 0.45 by
+    late November, browning down over the winter (dormancy) to 0.22, spring green-up to 0.85 by late May, maturity
+    and harvest in July."""
+    days = pd.date_range("2017-09-15", pd.Timestamp(as_of), freq="5D").as_unit("ns")
+    knots = pd.DatetimeIndex(["2017-09-15", "2017-10-05", "2017-11-20", "2018-01-10", "2018-03-10", "2018-05-25",
+                            "2018-06-20", "2018-07-20", "2018-09-30"]).as_unit("ns")
+    vals = [0.15, 0.15, 0.45, 0.22, 0.24, 0.85, 0.82, 0.20, 0.18]
+    x = days.asi8.astype(float)
+    v = np.interp(x, knots.asi8.astype(float), vals)
+    return pd.DataFrame({"field_id": "w", "season": "2018", "date": days, "value": v, "observed": True})
+
+
+def test_winter_wheat_dormancy_is_not_its_maturity() -> None:
+    """An overwintering crop browns down after its autumn growth: the fall from the autumn peak was taken for maturity
+    and the harvest its calendar lag later (us-nebraska demo, F0056 as of 2018-01-15 and 02-15: winter wheat
+    "harvested", expected harvest 2018-01-12 — a line on it would mature in March, before the July harvest; with
+    the calibrated peak→maturity days the expected harvest was still 05-18). Maturity is looked for from the
+    calendar's flowering − 3 spreads on, and an autumn peak before that day is not the season's."""
+    cal = load_calendars()
+    crops = pd.Series({"w": "winter_wheat"})
+    for day in (date(2018, 1, 15), date(2018, 2, 15), date(2018, 3, 15)):
+        r = phenology(_winter_wheat_curve(day), cal, crops, "us-nebraska", day).iloc[0]
+        assert r["growth_stage"] not in ("maturing", "harvested"), (day, r["growth_stage"])
+        assert pd.isna(r["maturity_date"]) and pd.isna(r["harvest_date"])
+        assert r["expected_harvest_date"] >= pd.Timestamp("2018-06-15"), (day, r["expected_harvest_date"])
+    # the summer's maturity is still found, and a spring crop's is not held back (it starts at its peak)
+    day = date(2018, 8, 15)
+    r = phenology(_winter_wheat_curve(day), cal, crops, "us-nebraska", day).iloc[0]
+    assert pd.Timestamp("2018-06-25") <= r["maturity_date"] <= pd.Timestamp("2018-07-20")
+    assert r["growth_stage"] == "harvested"
