@@ -278,8 +278,12 @@ def monitor_cmd(
     for w in warnings:
         err(f"warning: {w}")
     if len(al) and "line_id" in al.columns and al["line_id"].isna().all():
+        # --county reads its Book: "give --book" sent the analyst for a Book already read
+        give = [o for o, given in (("--book", county is not None or book is not None), ("--store", bool(store)))
+                if not given]
         err(f"warning: no active Book line{' or stored decision' if store else ''} of season {s} covers these "
-            f"{len(al)} alert(s): they name no line (give --book{'' if store else ' or --store'} to follow the lines)")
+            f"{len(al)} alert(s): they name no line"
+            + (f" (give {' or '.join(give)} to follow the lines)" if give else ""))
     if as_json:
         import json
 

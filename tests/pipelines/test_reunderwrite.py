@@ -579,3 +579,27 @@ def test_a_store_that_cannot_be_written_is_refused_before_the_work(world: dict[s
     assert r.stderr.startswith("error: decision store ") and r.stderr.count("\n") == 1
     assert f"its folder {folder} cannot be written" in r.stderr and "nothing was written" in r.stderr
     assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_monitor_with_a_county_does_not_ask_for_the_book_it_read(world: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`monitor --county` reads the county's Book; an alert no line covers said "give --book or --store to follow the
+    lines" (us-nebraska demo, as of 2018-06-01 and 07-01: CROP_MISMATCH on two fields of unfunded applications)."""
+    import pipelines.monitor as mon
+
+    one = pd.DataFrame({"field_id": ["x"], "season": [world["season"]], "alert": ["CROP_MISMATCH"],
+                        "severity": ["high"], "date": [pd.Timestamp(world["cps"]["mid"])], "line_id": [None],
+                        "evidence": ["{}"]})
+    monkeypatch.setattr(mon, "alerts_as_of", lambda *a, **k: (one, []))
+    county, cache = str(world["county"].path), str(world["county"].cache_dir)
+    r = CliRunner().invoke(app, ["monitor", "--county", county, "--cache", cache, "--as-of",
+                                 world["cps"]["mid"].isoformat(), "--crop-model", "none"])
+    assert r.exit_code == 0, r.stderr
+    assert "they name no line (give --store to follow the lines)" in r.stderr and "--book" not in r.stderr
+    url = f"sqlite:///{world['tmp'] / 'monitor-hint.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    r = CliRunner().invoke(app, ["monitor", "--county", county, "--cache", cache, "--as-of",
+                                 world["cps"]["mid"].isoformat(), "--crop-model", "none", "--store", url])
+    assert r.exit_code == 0, r.stderr
+    assert "covers these 1 alert(s): they name no line\n" in r.stderr and "give" not in r.stderr
