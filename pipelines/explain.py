@@ -25,6 +25,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
@@ -154,6 +155,13 @@ def _feature_value(rows: pd.DataFrame, idx: Any, name: str) -> Any:
         if pd.isna(v):
             return None
         return v.item() if hasattr(v, "item") else v
+    from models._yield_features import SPANS, date_features
+
+    if (name.startswith("day_") or name in SPANS) and "season" in rows.columns:
+        # a phenology date the model reads as days of the season year (or a span of two): derived, not a column —
+        # shown as "None" it read as a missing date when the model had one (day_expected_harvest_date at mid-season)
+        d = float(date_features(rows.loc[[idx]], [name])[name][0])
+        return None if np.isnan(d) else d
     return None
 
 

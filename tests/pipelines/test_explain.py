@@ -364,3 +364,22 @@ def test_an_override_after_a_reunderwriting_is_not_credited_to_it(tmp_path: Path
     text = explain(url, aid, model_loader=loader_for(model, [])).render()
     assert "Re-underwriting of line L7 before the override" in text and "Re-underwriting of line L7:" not in text
     assert "proposed actions: FREEZE_UNDRAWN" not in text
+
+
+def test_a_derived_date_feature_shows_the_days_the_model_read() -> None:
+    """The yield model reads phenology dates as days of the season year (day_<date>, span_…): not columns of the
+    features, so explain showed them "= None" — as if the date were missing — next to their contribution, even at
+    mid-season where the field had them (us-nebraska demo: day_expected_harvest_date, day_emergence_date)."""
+    from pipelines.explain import _feature_value
+
+    rows = pd.DataFrame({"field_id": ["F1", "F2"], "season": ["2018", "2018"],
+                         "emergence_date": pd.to_datetime(["2018-05-09", None]),
+                         "peak_date": pd.to_datetime(["2018-07-20", None]),
+                         "maturity_date": pd.to_datetime(["2018-09-18", None]),
+                         "expected_harvest_date": pd.to_datetime(["2018-10-17", "2018-10-07"])}).set_index("field_id")
+    assert _feature_value(rows, "F1", "day_expected_harvest_date") == 289.0
+    assert _feature_value(rows, "F1", "day_emergence_date") == 128.0
+    assert _feature_value(rows, "F1", "span_emergence_maturity") == 132.0
+    assert _feature_value(rows, "F2", "day_emergence_date") is None
+    assert _feature_value(rows, "F2", "day_expected_harvest_date") == 279.0
+    assert _feature_value(rows, "F1", "no_such_feature") is None
