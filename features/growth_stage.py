@@ -64,6 +64,7 @@ __all__ = [
     "PHENOLOGY_COLUMNS",
     "SOIL_NDVI",
     "calendar_dates",
+    "calendar_expectation",
     "calibrate",
     "load_calendars",
     "phenology",
@@ -137,6 +138,41 @@ def calendar_dates(calendars: pd.DataFrame, region: str, season: str) -> pd.Data
         rows.append(d)
     cols = ["crop", *CALENDAR_EVENTS, *[f"{e}_spread" for e in CALENDAR_EVENTS]]
     return pd.DataFrame(rows, columns=cols).set_index("crop")
+
+
+def calendar_expectation(calendars: pd.DataFrame, crops: pd.Series, field_ids: Any, region: str,
+                         season: str) -> pd.DataFrame:
+    """Phenology rows (:data:`PHENOLOGY_COLUMNS`) of fields the imagery cannot date yet (fewer than two usable
+    observations: the smoother gives them no curve): nothing seen — every date and the growth stage empty — but
+    ``expected_harvest_date`` the crop calendar's median harvest of the field's crop (``crops``: field_id → crop), or
+    the median over the region's crops when it has none there: what :func:`phenology` gives a field seen but not
+    green. Without it a line decided on such a field had no harvest date and matured after its requested term — in
+    the autumn, months before the crop it is repaid from is harvested."""
+    ids = [str(f) for f in field_ids]
+    cds = calendar_dates(calendars, region, season)
+    crops = crops.copy()
+    crops.index = crops.index.astype(str)
+    crops = crops[~crops.index.duplicated()]
+    t0 = pd.Timestamp(int(season), 1, 1)
+
+    def median_day(rows: list[str]) -> float:
+        return float(np.median([(cds.loc[r, "harvest"] - t0).days for r in rows])) if rows else np.nan
+
+    everyone = median_day(list(cds.index))
+    crop_of: list[str | None] = []
+    harvest = []
+    for f in ids:
+        c = crops.get(f)
+        c = str(c) if c is not None and not pd.isna(c) and str(c) in cds.index else None
+        crop_of.append(c)
+        harvest.append(median_day([c]) if c else everyone)
+    h = np.asarray(harvest, dtype=np.float64)
+    out = pd.DataFrame({c: pd.Series([np.nan] * len(ids), dtype="float64") for c in PHENOLOGY_COLUMNS})
+    out["field_id"] = ids
+    out["season"] = str(season)
+    out["phenology_crop"] = pd.Series(crop_of, dtype=object)
+    out["expected_harvest_date"] = pd.Series(t0 + pd.to_timedelta(np.round(h), unit="D"))
+    return _types(out)  # growth_stage stays missing (unknown: nothing seen)
 
 
 def stage_from_dates(as_of: Any, emergence: Any, flowering: Any, maturity: Any, harvest: Any) -> np.ndarray:

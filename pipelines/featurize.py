@@ -238,19 +238,45 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         families["phenology"] = f"missing: {e}"
         warnings.append(f"phenology left empty: {e}")
         return None, []
-    if series.empty or not (series["variable"] == "NDVI").any():
-        families["phenology"] = "skipped: no NDVI observation"
-        warnings.append("phenology left empty: no NDVI observation up to the as-of date")
-        return None, []
-    smoothed = smooth_ndvi(series, fields, as_of, reference=reference, hazy=hazy)
     calendars = load_calendars()
     regions = fields["region"].astype(object) if "region" in fields.columns else pd.Series([None] * len(fields))
+    in_regions = sorted({str(r) for r in regions if r is not None and not pd.isna(r)})
+
+    def not_dated(region: str, have: set[str]) -> list[pd.DataFrame]:
+        """Fields of ``region`` without two usable observations: no curve, but their crop calendar's harvest (a
+        line decided on them matured after its requested term, months before an autumn-decided crop's harvest)."""
+        rows = fields.loc[(regions == region).to_numpy()]
+        missing = sorted({str(f) for f in rows["field_id"]} - have)
+        if not missing or "season" not in rows.columns:
+            return []
+        season = str(rows["season"].iloc[0])
+        if "region" not in calendars.columns or not (calendars["region"] == region).any():  # no calendar: nothing
+            return []
+        from features.growth_stage import calendar_expectation
+
+        return [calendar_expectation(calendars, crops, missing, region, season)]
+
+    if series.empty or not (series["variable"] == "NDVI").any():
+        early = [p for region in in_regions for p in not_dated(region, set())]
+        if not early:
+            families["phenology"] = "skipped: no NDVI observation"
+            warnings.append("phenology left empty: no NDVI observation up to the as-of date")
+            return None, []
+        # before the season's first acquisition: the crop calendar's harvest is still the expected one (it sets the
+        # term; without it every line took its requested term, a cotton farm's maturing before the pickings)
+        families["phenology"] = "calendar only: no NDVI observation"
+        warnings.append("phenology left empty: no NDVI observation up to the as-of date (expected harvest from the "
+                        "crop calendar)")
+        out = pd.concat(early, ignore_index=True)
+        return out.drop(columns=[c for c in ("season", "crop") if c in out.columns]), []
+    smoothed = smooth_ndvi(series, fields, as_of, reference=reference, hazy=hazy)
     parts = []
     used: list[str] = []
-    for region in sorted({str(r) for r in regions if r is not None and not pd.isna(r)}):
+    for region in in_regions:
         ids = set(fields.loc[(regions == region).to_numpy(), "field_id"].astype(str))
         sm = smoothed[smoothed["field_id"].astype(str).isin(ids)]
         if sm.empty:
+            parts += not_dated(region, set())
             continue
         rc = calib.get(region) if isinstance(calib, dict) else (calib if getattr(calib, "region", None) == region
                                                                 else None)
@@ -258,6 +284,7 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
             thermal = weather is not None and rc.thermal
             used.append(f"{region} calibrated on seasons {', '.join(rc.seasons)}" + (", thermal time" if thermal else ""))
         parts.append(phenology(sm, calendars, crops[crops.index.isin(ids)], region, as_of, rc, weather=weather))
+        parts += not_dated(region, set(parts[-1]["field_id"].astype(str)))
     families["phenology"] = "ok" + (f" ({'; '.join(used)})" if used else " (uncalibrated)")
     hazy_dates = list(smoothed.attrs.get("hazy_dates", []))
     if not parts:

@@ -303,3 +303,25 @@ def test_no_scene_yet_is_not_every_field_outside_the_scenes_for_planted_area(mon
     warnings: list[str] = []
     _area(pd.DataFrame({"field_id": ids}), "scenes", "2009", date(2009, 5, 20), None, None, families, warnings)  # type: ignore[arg-type]
     assert warnings == ["planted area left empty: no scene up to 2009-05-20"], warnings
+
+
+def test_a_field_the_imagery_cannot_date_yet_has_its_crop_calendars_harvest(built: dict[str, Any]) -> None:
+    """As of the season's first acquisition no field has the two observations a curve needs: the phenology gave them
+    no row, so no expected harvest date, and a line decided then matured after its requested term (us-nebraska
+    demo, as of 2017-09-20: maize lines maturing in May 2018, months before the October harvest). Each now has its
+    crop calendar's median harvest; the growth stage stays unknown."""
+    from features.growth_stage import calendar_dates, load_calendars
+
+    county: County = built["county"]
+    full = county.series(built["season"])
+    first = pd.to_datetime(full["date"]).min().date()
+    res = featurize(built["fields"], None, built["season"], first, series=full)
+    f = res.features.set_index("field_id")
+    assert f["growth_stage"].isna().all()
+    cds = calendar_dates(load_calendars(), str(built["fields"]["region"].iloc[0]), built["season"])
+    want = f["crop"].map(lambda c: cds.loc[c, "harvest"] if c in cds.index else pd.NaT)
+    assert want.notna().any()
+    known = want.notna()
+    pd.testing.assert_series_equal(f.loc[known, "expected_harvest_date"], want[known].astype("datetime64[ns]"),
+                                   check_names=False)
+    assert f["expected_harvest_date"].notna().all()
