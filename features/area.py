@@ -383,11 +383,13 @@ def planted_area_from_trajectories(
             border = touched & ~interior
             m[border] = m[iy[border], ix[border]]
             nc[border] = nc[iy[border], ix[border]]
-        elif (c >= 0.999).any():
+        elif ((c >= 0.999) & (nclear > 0)).any():
             # no pixel seen clear often enough to settle a class (a cloudy monsoon before the crop is up): a border
             # pixel's own class still mixes the field with what lies outside it — a tree line beside it made bare
-            # cropland PARCEL_NOT_CROPLAND — so it takes the non-crop class of the nearest fully covered pixel
-            _, (iy, ix) = ndimage.distance_transform_edt(c < 0.999, return_indices=True)
+            # cropland PARCEL_NOT_CROPLAND — so it takes the non-crop class of the nearest fully covered pixel seen
+            # clear at least once (one never seen has no class to give)
+            src = (c >= 0.999) & (nclear > 0)
+            _, (iy, ix) = ndimage.distance_transform_edt(~src, return_indices=True)
             border = touched & (c < 0.999)
             nc[border] = nc[iy[border], ix[border]]
         ci = c[touched].astype(np.float64)

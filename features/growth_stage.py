@@ -294,7 +294,12 @@ def _detect_season(smoothed: pd.DataFrame, crops: pd.Series, calendars: pd.DataF
     inwin = (tdays[None, :] >= ws[:, None]) & (tdays[None, :] <= we[:, None])
     vm = np.where(inwin, v, np.nan)
     has = np.isfinite(vm).any(axis=1)
-    p = np.where(has, np.argmax(np.where(np.isfinite(vm), vm, -np.inf), axis=1), 0)
+    # an overwintering crop's season peak is its spring one once the curve reaches its earliest maturity window: an
+    # autumn peak above it (lush autumn growth) would date the peak in November and never let it be "past"
+    late = np.where(tdays[None, :] >= mlo[:, None], vm, np.nan)
+    spring = np.isfinite(mlo) & np.isfinite(late).any(axis=1)
+    vp = np.where(spring[:, None], late, vm)
+    p = np.where(has, np.argmax(np.where(np.isfinite(vp), vp, -np.inf), axis=1), 0)
     rows = np.arange(len(fids))
     vmax = np.where(has, vm[rows, p], np.nan)
     cols = np.arange(v.shape[1])[None, :]

@@ -135,7 +135,10 @@ def decide_partitions(runner: Any, applications: pd.DataFrame, features: pd.Data
         f = features[ftok.isin(set(tokens[rows]))].reset_index(drop=True)
         v = valuations[valuations["field_id"].isin(f["field_id"])].reset_index(drop=True)
         payload.append((a, f, v, content_key(frame_hash(a), frame_hash(f), frame_hash(v))))
-    common = content_key("decide/3", frame_hash(prices), policy.content_hash, profile, as_of.isoformat(),
+    from pipelines._code_digest import DECISION_SOURCES, source_digest
+
+    common = content_key("decide/3", source_digest(DECISION_SOURCES), frame_hash(prices), policy.content_hash, profile,
+                         as_of.isoformat(),
                          canonical_json(provenance or {}), base.book_total, base.applies, base.max_borrower,
                          base.max_crop_region, sorted(base.borrower.items()), sorted(base.crop_region.items()))
     part_of = {aid: p for p, rows in enumerate(parts) for aid in (aids[i] for i in rows)}

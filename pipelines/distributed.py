@@ -391,7 +391,12 @@ def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, 
     options = {"imagery": str(imagery) if imagery is not None else None, "phenology_calib": phenology_calib,
                "area_params": area_params, "cache_dir": cache_dir, "reference": reference,
                "hazy": hazy if reference is None else None, "phenology_weather": phenology_weather}
-    common = content_key("features/2" + ("+ref" if reference is not None else ""), season, as_of.isoformat(),
+    from pipelines._code_digest import FEATURE_SOURCES, source_digest
+
+    # the code that makes the features is part of the key: a resumed or re-run --out folder after an upgrade makes
+    # its parts again rather than keeping the previous release's
+    common = content_key("features/2" + ("+ref" if reference is not None else ""), source_digest(FEATURE_SOURCES),
+                         season, as_of.isoformat(),
                          n_periods, period_days, variables,
                          repr(model_id), featurize if isinstance(featurize, str) or featurize is None
                          else getattr(featurize, "__qualname__", repr(featurize)),
@@ -495,7 +500,9 @@ def _score_setup(prices: Any, *, model_name: str, model_version: str, governance
     """``score_fields`` keyword arguments and the part-key prefix of a scoring run."""
     kwargs = {"model_name": model_name, "model_version": str(model_version), "governance": governance,
               "checkpoint": checkpoint, "currency": currency}
-    common = content_key("score/1", model_name, str(model_version), checkpoint, currency,
+    from pipelines._code_digest import SCORING_SOURCES, source_digest
+
+    common = content_key("score/1", source_digest(SCORING_SOURCES), model_name, str(model_version), checkpoint, currency,
                          frame_hash(prices.to_frame()) if hasattr(prices, "to_frame") else repr(prices),
                          governance.to_json() if hasattr(governance, "to_json") else repr(governance))
     return kwargs, common

@@ -50,40 +50,19 @@ CHECKPOINTS = ("end", "mid")
 #: a version may trail the crop-mean baseline's within-crop R² by at most this much (one held-out season)
 SKILL_TOLERANCE = -0.05
 _KEY = ["field_id", "season"]
-#: what defines the features — every module and data file of the features package (folders: their .py, .csv and
-#: .json files, caches of the interpreter left out) and the pipelines modules that build them: a change to any
-#: invalidates the feature cache. Named one by one before, the list missed the area rules (features/area.py), the
-#: scene reader (features/sources/), the zonal core and the crop calendars, so an upgrade that changed them trained
-#: the next model on the previous release's features.
-_FEATURE_SOURCES = ("features", "pipelines/featurize.py", "pipelines/_smooth.py")
-_SOURCE_SUFFIXES = (".py", ".csv", ".json")
+#: what defines the features (pipelines._code_digest.FEATURE_SOURCES): a change to any of its files invalidates the
+#: feature cache. Named one by one before, the list missed the area rules (features/area.py), the scene reader
+#: (features/sources/), the zonal core and the crop calendars, so an upgrade that changed them trained the next model
+#: on the previous release's features.
 Progress = Callable[[int, int, str], None]
 
 
 # ---------------------------------------------------------------------- features
-def _feature_source_files(root: Path) -> list[str]:
-    """The files of :data:`_FEATURE_SOURCES` under ``root`` (relative POSIX paths, sorted)."""
-    out: set[str] = set()
-    for rel in _FEATURE_SOURCES:
-        p = root / rel
-        if p.is_dir():
-            out.update(q.relative_to(root).as_posix() for q in p.rglob("*")
-                       if q.is_file() and q.suffix in _SOURCE_SUFFIXES and "__pycache__" not in q.parts)
-        else:
-            out.add(rel)
-    return sorted(out)
-
-
 def _code_hash(root: Path | None = None) -> str:
     """SHA-256 over the feature-defining files' names and contents (``root``: the project; default this one)."""
-    root = Path(__file__).resolve().parent.parent if root is None else root
-    h = hashlib.sha256()
-    for rel in _feature_source_files(root):
-        p = root / rel
-        h.update(rel.encode() + b"\0")
-        h.update(p.read_bytes() if p.is_file() else b"-")
-        h.update(b"\1")
-    return h.hexdigest()
+    from pipelines._code_digest import FEATURE_SOURCES, source_digest
+
+    return source_digest(FEATURE_SOURCES, root)
 
 
 def _cache_key(county: County, season: str, as_of: Any, crop_desc: str, code: str) -> str:

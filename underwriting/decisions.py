@@ -324,10 +324,11 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     if harvest is not None and (harvest - as_of).days > profile.max_term_days:
         # the term is capped at max_term_days: the line would mature before the crop it is repaid from
         refer_codes.append("HARVEST_AFTER_MAX_TERM")
-    if latest is None and harvest is not None and (harvest - as_of).days + profile.marketing_window_days <= 0:
-        # a new line decided once the crop is harvested and its marketing window over: the term fell to its floor
-        # of 1 day (the smallholder demo as of 2010-02-28 granted 21 lines maturing the next day) — nothing is left
-        # of the crop it would be repaid from. A re-underwriting (the line's own maturity) is decided as before.
+    if profile.refer_after_harvest and latest is None and harvest is not None and as_of >= harvest:
+        # a new line decided once its fields' crop is harvested (policy 2026.12.3 on): a crop line against a crop
+        # already cut — its term fell to what is left of the marketing window, down to the floor of 1 day (the
+        # smallholder demo as of 2010-02-28 granted 21 lines maturing the next day). A re-underwriting (the line's
+        # own maturity) is decided as before; policies without the parameter decide as they did.
         refer_codes.append("HARVEST_PASSED")
     pledged = sorted({str(a) for a in pledged_to if str(a) != aid})
     if pledged:  # the same fields valued for another application of the farmer this season: a double pledge

@@ -98,6 +98,9 @@ class Profile:
     #: declared crop → (month_day, year_offset) of its own emergence checkpoint (a crop whose calendar differs from
     #: the profile's, e.g. autumn-sown winter wheat); None when the policy file does not set it
     emergence_by_crop: Mapping[str, tuple[str, int]] | None = None
+    #: refer a new line decided on or after its fields' expected harvest (HARVEST_PASSED: the crop it would be repaid
+    #: from is already harvested); None when the policy file does not set it (files before 2026.12.3: not referred)
+    refer_after_harvest: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -109,7 +112,7 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         """The profile's parameters (money in minor units), for the decision body."""
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
-        for key in ("override_approval_share", "emergence_by_crop"):
+        for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -165,11 +168,12 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "high_yield_uncertainty": ("float", 0.0, 1.0),
     "evidence": ("evidence", None, None),
     "override_approval_share": ("float", 0.0, 1.0),
+    "refer_after_harvest": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
 #: deciding as they did)
-_OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop")
+_OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),
@@ -272,6 +276,10 @@ def _profile(source: str, name: str, raw: object) -> Profile:
             vals[key] = _number(source, path, data[key], kind, low, high)
         elif kind == "money":
             vals[key] = _money(source, path, data[key], currency, low)
+        elif kind == "bool":
+            if not isinstance(data[key], bool):
+                raise PolicyError(source=source, key=path, problem=f"expected true or false, found {data[key]!r}")
+            vals[key] = data[key]
         elif kind == "checkpoint":
             vals["emergence_month_day"], vals["emergence_year_offset"] = _checkpoint(source, path, data[key])
         elif kind == "crop_checkpoints":

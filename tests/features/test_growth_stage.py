@@ -216,14 +216,14 @@ def test_harvested_only_once_the_harvest_is_seen(calib: Calibration) -> None:
     assert ((ph["growth_stage"] == "harvested") <= ph["harvest_date"].notna()).all()
 
 
-def _winter_wheat_curve(as_of: date) -> pd.DataFrame:
+def _winter_wheat_curve(as_of: date, autumn: float = 0.45) -> pd.DataFrame:
     """A winter wheat field's smoothed NDVI on a 5-day grid from 15 September: bare soil, autumn green-up to 0.45 by
     late November, browning down over the winter (dormancy) to 0.22, spring green-up to 0.85 by late May, maturity
     and harvest in July."""
     days = pd.date_range("2017-09-15", pd.Timestamp(as_of), freq="5D").as_unit("ns")
     knots = pd.DatetimeIndex(["2017-09-15", "2017-10-05", "2017-11-20", "2018-01-10", "2018-03-10", "2018-05-25",
                             "2018-06-20", "2018-07-20", "2018-09-30"]).as_unit("ns")
-    vals = [0.15, 0.15, 0.45, 0.22, 0.24, 0.85, 0.82, 0.20, 0.18]
+    vals = [0.15, 0.15, autumn, 0.22, 0.24, 0.85, 0.82, 0.20, 0.18]
     x = days.asi8.astype(float)
     v = np.interp(x, knots.asi8.astype(float), vals)
     return pd.DataFrame({"field_id": "w", "season": "2018", "date": days, "value": v, "observed": True})
@@ -247,3 +247,9 @@ def test_winter_wheat_dormancy_is_not_its_maturity() -> None:
     r = phenology(_winter_wheat_curve(day), cal, crops, "us-nebraska", day).iloc[0]
     assert pd.Timestamp("2018-06-25") <= r["maturity_date"] <= pd.Timestamp("2018-07-20")
     assert r["growth_stage"] == "harvested"
+    # lush autumn growth above the spring peak: once the curve is in its maturity window the season's peak is the
+    # spring one (it was dated in November, so the crop was never "past the peak" and its peak date fed the yield model)
+    for day in (date(2018, 6, 10), date(2018, 8, 15)):
+        r = phenology(_winter_wheat_curve(day, autumn=0.90), cal, crops, "us-nebraska", day).iloc[0]
+        assert pd.Timestamp("2018-05-01") <= r["peak_date"] <= pd.Timestamp("2018-06-10"), (day, r["peak_date"])
+    assert r["growth_stage"] == "harvested" and pd.Timestamp("2018-06-25") <= r["maturity_date"]

@@ -500,6 +500,19 @@ def test_decisions_byte_identical_across_farmer_partitions(cluster: DaskRunner, 
                                chunk_applications=4, out=tmp_path / "dask")
     assert bodies(again) == bodies(one)
     assert sorted(p.name for p in (tmp_path / "dask").glob("part-*.parquet")) == first
+    # the decision code is part of the parts' keys: after an upgrade that changes it they are decided again
+    import pipelines._code_digest as code_digest
+
+    real = code_digest.source_digest
+    try:
+        code_digest.source_digest = (  # type: ignore[assignment]
+            lambda s, root=None: "upgraded" if s == code_digest.DECISION_SOURCES else real(s, root))
+        redone = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of,
+                                    chunk_applications=4, out=tmp_path / "dask")
+    finally:
+        code_digest.source_digest = real  # type: ignore[assignment]
+    assert bodies(redone) == bodies(one)
+    assert len({p.name for p in (tmp_path / "dask").glob("part-*.parquet")} - set(first)) == len(first)  # new parts
     # the store's pledge holders (an application of an earlier run holds a farmer's fields): decide_distributed
     # ignored them (only the partition's own applications counted) — now the same referrals as decide_batch
     tok, season = str(apps["farmer_token"].iloc[0]), str(apps["season"].iloc[0])
@@ -557,7 +570,9 @@ def crop_fields(fields: Any) -> Any:
     return fields[fields["declared_crop"].notna()].reset_index(drop=True)
 
 
-def test_fused_blocks_equal_staged_stages_and_rerun_reuses(county: Path, crop_fields: Any, tmp_path: Path) -> None:
+def test_fused_blocks_equal_staged_stages_and_rerun_reuses(county: Path, crop_fields: Any, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines._code_digest as code_digest
     from pipelines.distributed import run_portfolio
 
     fields = crop_fields
@@ -584,6 +599,17 @@ def test_fused_blocks_equal_staged_stages_and_rerun_reuses(county: Path, crop_fi
                           prices=prices, chunk_fields=4, variables=VARS, **kw)
     assert again.parts_reused == 3 and again.scenes_read == 0 and again.blocks == run.blocks
     assert {p: p.stat().st_mtime_ns for p in (tmp_path / "fused").rglob("part-*.parquet")} == stamp
+    # after an upgrade that changes the code making features (or valuations), the blocks are made again: a resumed
+    # folder kept the previous release's parts (their keys named the inputs only)
+    real = code_digest.source_digest
+    for sources in (code_digest.FEATURE_SOURCES, code_digest.SCORING_SOURCES):
+        monkeypatch.setattr(code_digest, "source_digest",
+                            lambda s, root=None, changed=sources: "upgraded" if s == changed else real(s, root))
+        upgraded = run_portfolio(fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "fused", model=model,
+                                 prices=prices, chunk_fields=4, variables=VARS, **kw)
+        assert upgraded.parts_reused == 0, sources
+        pd.testing.assert_frame_equal(upgraded.read("valuations"), vals, check_exact=True)
+    monkeypatch.setattr(code_digest, "source_digest", real)
     with pytest.raises(RunInputError, match="stage must be one of series, features, valuations, found 'scores'"):
         run.parts("scores")
 

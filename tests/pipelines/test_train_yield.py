@@ -289,10 +289,11 @@ def test_the_feature_cache_key_covers_every_feature_defining_file(tmp_path: Path
     changing any of them trained the next model on the previous release's cached features."""
     import shutil
 
-    from pipelines.train_yield import _code_hash, _feature_source_files
+    from pipelines._code_digest import FEATURE_SOURCES, source_files
+    from pipelines.train_yield import _code_hash
 
     repo = Path(__file__).resolve().parents[2]
-    files = _feature_source_files(repo)
+    files = source_files(repo, FEATURE_SOURCES)
     for must in ("features/area.py", "features/sources/local.py", "features/_zonal_core.py",
                  "features/data/crop_calendars.csv", "features/data/season_windows.csv", "pipelines/featurize.py"):
         assert must in files

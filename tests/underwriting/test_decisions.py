@@ -558,24 +558,33 @@ def test_a_harvest_beyond_the_longest_term_is_referred() -> None:
     assert near.outcome != "REFER" and "HARVEST_AFTER_MAX_TERM" not in near.body["refer_reasons"]
 
 
-def test_a_new_line_decided_after_its_harvest_and_marketing_window_is_referred() -> None:
-    """A new application decided once its crop is harvested and the marketing window is over got a term of 1 day
-    (the term's floor): the smallholder demo underwritten as of 2010-02-28 granted INR 474,000 on 21 REDUCE lines
-    maturing 2010-03-01, as of 2010-01-20 rice and maize lines of 1 day. Nothing is left of the crop a crop line is
-    repaid from: referred with HARVEST_PASSED (a refer reason, as HARVEST_AFTER_MAX_TERM). A re-underwriting (the line
-    has a maturity) is decided as before, as is a line whose window is still open."""
+def test_a_new_line_decided_after_its_harvest_is_referred() -> None:
+    """A new application decided once its crop is harvested got a term of what was left of the marketing window, down
+    to the floor of 1 day, and was granted: the smallholder demo underwritten as of 2010-02-28 granted INR 474,000 on
+    21 REDUCE lines maturing 2010-03-01. Policy 2026.12.3 (refer_after_harvest) refers a new line decided on or after
+    its fields' expected harvest (HARVEST_PASSED, a refer reason like HARVEST_AFTER_MAX_TERM); a re-underwriting (the
+    line has a maturity) and a line decided the day before are decided as before, and so is every decision under a
+    released policy without the parameter (its records replay as they were)."""
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    assert POLICY.profile(PROFILE).refer_after_harvest is True
     window = POLICY.profile(PROFILE).marketing_window_days
-    late = date.fromordinal(HARVEST.toordinal() + window)  # the window's last day: nothing left to market
     feats = [feature_row("f1", as_of=AS_OF)]
-    it = run(application(requested_amount=100_000), feats, [valuation_row("f1")], as_of=late)
-    assert it.outcome == "REFER" and "HARVEST_PASSED" in it.body["refer_reasons"]
-    assert it.body["computation"]["term_days"] == 1
-    open_ = run(application(requested_amount=100_000), feats, [valuation_row("f1")],
-                as_of=date.fromordinal(late.toordinal() - 1))
-    assert "HARVEST_PASSED" not in open_.body["refer_reasons"] and open_.outcome != "REFER"
+    for late in (HARVEST, date.fromordinal(HARVEST.toordinal() + window)):  # the harvest day, the window's last
+        it = run(application(requested_amount=100_000), feats, [valuation_row("f1")], as_of=late)
+        assert it.outcome == "REFER" and "HARVEST_PASSED" in it.body["refer_reasons"], late
+    before = run(application(requested_amount=100_000), feats, [valuation_row("f1")],
+                 as_of=date.fromordinal(HARVEST.toordinal() - 1))
+    assert "HARVEST_PASSED" not in before.body["refer_reasons"] and before.outcome != "REFER"
     renewed = run(application(requested_amount=100_000, latest_maturity_date=date(2026, 3, 1)), feats,
-                  [valuation_row("f1")], as_of=late)
+                  [valuation_row("f1")], as_of=HARVEST)
     assert "HARVEST_PASSED" not in renewed.body["refer_reasons"] and renewed.outcome != "REFER"
+    old = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.2.yaml")
+    assert old.profile(PROFILE).refer_after_harvest is None
+    kept = decide(application(requested_amount=100_000), features_frame(feats), valuations_frame([valuation_row("f1")]),
+                  prices_frame(), book_frame(), old, PROFILE, HARVEST)
+    assert "HARVEST_PASSED" not in kept.body["refer_reasons"] and kept.outcome != "REFER"
+    assert "refer_after_harvest" not in kept.body["policy"]["parameters"]  # its bodies stay as they were
 
 
 def test_a_farmers_second_application_of_the_season_is_referred_as_a_second_pledge() -> None:

@@ -1,0 +1,59 @@
+"""Digests of the source that defines a computation, for keys of cached or resumable results.
+
+A cache keyed by its inputs alone hands an upgraded release the previous release's results: the training-feature
+cache (``pipelines.train_yield``) and the parts of a distributed ``--out`` folder (``pipelines.distributed``, its
+features, scoring and decision parts) also key on these digests, so a change to any file that defines them makes
+them again. Folders count by their ``.py``, ``.csv`` and ``.json`` files (the interpreter's caches left out).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from pathlib import Path
+
+__all__ = ["FEATURE_SOURCES", "DECISION_SOURCES", "SCORING_SOURCES", "source_files", "source_digest"]
+
+#: what defines FieldFeatures: the features package (its modules and data files) and the pipelines modules that
+#: build them
+FEATURE_SOURCES = ("features", "pipelines/featurize.py", "pipelines/_smooth.py")
+#: what defines a decision from features, valuations and a policy
+DECISION_SOURCES = ("underwriting",)
+#: what defines a valuation from features and a model
+SCORING_SOURCES = ("models",)
+_SUFFIXES = (".py", ".csv", ".json")
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+def source_files(root: Path, sources: tuple[str, ...]) -> list[str]:
+    """The files of ``sources`` (folders and files relative to ``root``) as sorted relative POSIX paths."""
+    out: set[str] = set()
+    for rel in sources:
+        p = root / rel
+        if p.is_dir():
+            out.update(q.relative_to(root).as_posix() for q in p.rglob("*")
+                       if q.is_file() and q.suffix in _SUFFIXES and "__pycache__" not in q.parts)
+        else:
+            out.add(rel)
+    return sorted(out)
+
+
+def _digest(root: Path, sources: tuple[str, ...]) -> str:
+    h = hashlib.sha256()
+    for rel in source_files(root, sources):
+        p = root / rel
+        h.update(rel.encode() + b"\0")
+        h.update(p.read_bytes() if p.is_file() else b"-")
+        h.update(b"\1")
+    return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=16)
+def _this_release(sources: tuple[str, ...]) -> str:
+    return _digest(_ROOT, sources)
+
+
+def source_digest(sources: tuple[str, ...], root: Path | None = None) -> str:
+    """SHA-256 over the names and contents of the files of ``sources`` under ``root`` (default: this installation,
+    read once per process)."""
+    return _this_release(tuple(sources)) if root is None else _digest(root, tuple(sources))
