@@ -43,7 +43,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +250,13 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
     fixed, ym_desc = (None, "leave-one-season-out (trained without the tested season)") if loso \
         else _fixed_yield_model(yield_model)
     warnings: list[str] = []
+    if prof.refer_after_harvest:
+        # the backtest decides past seasons at their checkpoints to set the policy's valuation against what the crop
+        # realised; its end checkpoint lies after the harvest, where the origination rule HARVEST_PASSED (a new line
+        # against a crop already cut) would refer every line and leave nothing to measure: off here, and said
+        pol = replace(pol, profiles={**pol.profiles, prof_name: replace(prof, refer_after_harvest=False)})
+        warnings.append(f"policy {pol.version} refer_after_harvest (HARVEST_PASSED) is off in the backtest: its "
+                        "checkpoints after the harvest measure the valuation, not a new line's origination")
     feature_seasons = c.past_seasons if loso else tested
     feats: dict[tuple[str, str], pd.DataFrame] = {}
     dates: dict[tuple[str, str], dt.date] = {}
