@@ -141,6 +141,9 @@ def test_backtest_library_arithmetic(county: Path, yield_model_dir: Path) -> Non
     run = run_backtest(county, DEFAULT_POLICY_PATH, yield_model=yield_model_dir,
                        crop_model=TruthCropModel(county))
     assert run.seasons == ["2008"] and run.profile == "in-kcc" and run.currency == "INR"
+    # the end checkpoint decides after the harvest: the origination rule HARVEST_PASSED (policy 2026.12.3) is off
+    # there, or every line would be referred and nothing measured — and the run says so
+    assert any("refer_after_harvest (HARVEST_PASSED) is off in the backtest" in w for w in run.warnings)
     lines = run.lines
     assert set(lines["policy"]) == {"agcredit", "naive", "naive-same"}
     # like for like: the naive amount on exactly the applications the policy granted, per checkpoint
