@@ -82,6 +82,8 @@ def underwrite_command(
          f"{', '.join(s['total_requested_text'].values())} requested")
     if s["top_reasons"]:
         echo("most frequent reasons: " + ", ".join(f"{c} ({n})" for c, n in s["top_reasons"]))
+    if s["refer_reasons"]:
+        echo("referred because of: " + ", ".join(f"{c} ({n})" for c, n in s["refer_reasons"]))
     echo("models: " + models_text(res.models))
     if res.hazy_dates is not None:
         echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "

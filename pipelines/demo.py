@@ -358,6 +358,8 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
                         + f"{', '.join(s['total_requested_text'].values())} requested; {res.written} records written"
                         + f", {res.already_present} already stored")
         st.lines.append("most frequent reasons: " + ", ".join(f"{c} {n}" for c, n in s["top_reasons"]))
+        if s["refer_reasons"]:
+            st.lines.append("referred because of: " + ", ".join(f"{c} {n}" for c, n in s["refer_reasons"]))
         st.lines.append(f"store: {result.store_url}")
     with stages.run("model figures") as st:
         st.lines.append("held-out figures of the champion models (synthetic data, not a real-world claim; scored "

@@ -327,7 +327,8 @@ class UnderwriteResult:
 
 
 def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
-    """Counts by outcome, total granted limit per currency (minor units and text), most frequent reasons."""
+    """Counts by outcome, total granted limit per currency (minor units and text), most frequent reasons, and the
+    referred applications' refer reasons (each application counted once per reason)."""
     from models.money import format_minor
 
     outcomes = Counter(i.outcome for i in items)
@@ -341,6 +342,9 @@ def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
         if amt is not None:
             requested[i.currency] = requested.get(i.currency, 0) + int(amt)
     reasons = Counter(code for i in items for code in i.reason_codes)
+    # why the referred were referred (FAILING_AREA_SHARE, PARCEL_OVERLAP_CLAIM, HARVEST_PASSED, …): the reason codes
+    # above are the limit's waterfall, which never names them — "REFER 136" was printed without a cause
+    refers = Counter(code for i in items if i.outcome == "REFER" for code in (i.body.get("refer_reasons") or []))
     return {
         "n": len(items),
         "outcomes": {k: outcomes.get(k, 0) for k in ("APPROVE", "REDUCE", "DECLINE", "REFER")},
@@ -348,6 +352,7 @@ def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
         "total_limit_text": {c: format_minor(v, c) for c, v in sorted(totals.items())},
         "total_requested_text": {c: format_minor(v, c) for c, v in sorted(requested.items())},
         "top_reasons": [(c, n) for c, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))[:top]],
+        "refer_reasons": [(c, n) for c, n in sorted(refers.items(), key=lambda kv: (-kv[1], kv[0]))],
     }
 
 

@@ -151,6 +151,15 @@ def test_summarise_and_table(world: dict[str, Any], tmp_path: Path) -> None:
     if codes:
         top, n = s["top_reasons"][0]
         assert n == max(codes.count(c) for c in set(codes)) and codes.count(top) == n
+    # the referred applications' refer reasons, each application once per reason (the summary printed "REFER n"
+    # without a cause: the waterfall's reason codes never name them)
+    want: dict[str, int] = {}
+    for i in res.items:
+        if i.outcome == "REFER":
+            for c in set(i.body["refer_reasons"]):
+                want[c] = want.get(c, 0) + 1
+    assert dict(s["refer_reasons"]) == want and want  # the test county refers some (overlap claims, failing area)
+    assert [n for _, n in s["refer_reasons"]] == sorted((n for _, n in s["refer_reasons"]), reverse=True)
     t = decisions_table(res.items)
     assert list(t["application_id"]) == [i.application_id for i in res.items]
     assert not {"national_id", "farmer_name", "phone"} & set(t.columns)
