@@ -229,15 +229,12 @@ def crops_standing_until(season: str, region: str | None) -> dt.date | None:
     """The day by which the crop calendar has the region's crops of the season before ``season`` harvested (the
     latest harvest median + 2 spreads); None for a region the calendar does not hold. Until then a pixel green since
     the season window opened may be that crop still standing, not permanent vegetation."""
-    from features.growth_stage import load_calendars
+    from features.growth_stage import calendar_dates, load_calendars
 
-    cal = load_calendars()
-    rows = cal[(cal["region"] == region) & (cal["event"] == "harvest")]
-    if rows.empty:
+    cds = calendar_dates(load_calendars(), str(region), str(int(check_season(season)) - 1))
+    if cds.empty:
         return None
-    prev = int(check_season(season)) - 1
-    return max(dt.date(prev + int(r.year_offset), 1, 1) + dt.timedelta(days=int(r.doy_median) - 1 + 2 * int(r.doy_spread))
-               for r in rows.itertuples())
+    return max(cds["harvest"] + pd.to_timedelta(2 * cds["harvest_spread"], unit="D")).date()
 
 
 def _scene_trajectories(grid: _Grid, win: tuple[int, int, int, int], cache_dir: Path | None = None,

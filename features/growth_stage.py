@@ -140,6 +140,11 @@ def calendar_dates(calendars: pd.DataFrame, region: str, season: str) -> pd.Data
     return pd.DataFrame(rows, columns=cols).set_index("crop")
 
 
+def _median_day(cds: pd.DataFrame, crops: list[str], event: str, t0: pd.Timestamp) -> float:
+    """Median day (from ``t0``) of ``event`` over ``crops`` in :func:`calendar_dates`' table; NaN for no crop."""
+    return float(np.median([(cds.loc[r, event] - t0).days for r in crops])) if crops else np.nan
+
+
 def calendar_expectation(calendars: pd.DataFrame, crops: pd.Series, field_ids: Any, region: str,
                          season: str) -> pd.DataFrame:
     """Phenology rows (:data:`PHENOLOGY_COLUMNS`) of fields the imagery cannot date yet (fewer than two usable
@@ -154,18 +159,14 @@ def calendar_expectation(calendars: pd.DataFrame, crops: pd.Series, field_ids: A
     crops.index = crops.index.astype(str)
     crops = crops[~crops.index.duplicated()]
     t0 = pd.Timestamp(int(season), 1, 1)
-
-    def median_day(rows: list[str]) -> float:
-        return float(np.median([(cds.loc[r, "harvest"] - t0).days for r in rows])) if rows else np.nan
-
-    everyone = median_day(list(cds.index))
+    everyone = _median_day(cds, list(cds.index), "harvest", t0)
     crop_of: list[str | None] = []
     harvest = []
     for f in ids:
         c = crops.get(f)
         c = str(c) if c is not None and not pd.isna(c) and str(c) in cds.index else None
         crop_of.append(c)
-        harvest.append(median_day([c]) if c else everyone)
+        harvest.append(_median_day(cds, [c], "harvest", t0) if c else everyone)
     h = np.asarray(harvest, dtype=np.float64)
     out = pd.DataFrame({c: pd.Series([np.nan] * len(ids), dtype="float64") for c in PHENOLOGY_COLUMNS})
     out["field_id"] = ids
@@ -426,7 +427,7 @@ def _assemble(det: dict[str, Any], cc: CropCalib, crop: str, season: str, as_of:
     rows = [crop] if crop else list(cds.index)
     dur = {k: float(np.median([(cds.loc[r, b] - cds.loc[r, a]).days for r in rows])) if rows else np.nan
            for k, (a, b) in spans.items()}
-    cal_harvest = float(np.median([(cds.loc[r, "harvest"] - t0).days for r in rows])) if rows else np.nan
+    cal_harvest = _median_day(cds, rows, "harvest", t0)
     cross = det["up"][float(cc.em_threshold)]
     em = cross + cc.em_offset_days
     if crop and cc.em_prior_sd_days is not None and cc.em_mad_days is not None and cc.em_prior_shift_days is not None:

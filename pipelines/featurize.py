@@ -257,8 +257,8 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         return [calendar_expectation(calendars, crops, missing, region, season)]
 
     if series.empty or not (series["variable"] == "NDVI").any():
-        early = [p for region in in_regions for p in not_dated(region, set())]
-        if not early:
+        parts = [p for region in in_regions for p in not_dated(region, set())]
+        if not parts:
             families["phenology"] = "skipped: no NDVI observation"
             warnings.append("phenology left empty: no NDVI observation up to the as-of date")
             return None, []
@@ -267,8 +267,7 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         families["phenology"] = "calendar only: no NDVI observation"
         warnings.append("phenology left empty: no NDVI observation up to the as-of date (expected harvest from the "
                         "crop calendar)")
-        out = pd.concat(early, ignore_index=True)
-        return out.drop(columns=[c for c in ("season", "crop") if c in out.columns]), []
+        return _phenology_rows(parts), []
     smoothed = smooth_ndvi(series, fields, as_of, reference=reference, hazy=hazy)
     parts = []
     used: list[str] = []
@@ -287,10 +286,12 @@ def _phenology(series: pd.DataFrame, fields: pd.DataFrame, crops: pd.Series, as_
         parts += not_dated(region, set(parts[-1]["field_id"].astype(str)))
     families["phenology"] = "ok" + (f" ({'; '.join(used)})" if used else " (uncalibrated)")
     hazy_dates = list(smoothed.attrs.get("hazy_dates", []))
-    if not parts:
-        return None, hazy_dates
+    return (_phenology_rows(parts) if parts else None), hazy_dates
+
+
+def _phenology_rows(parts: list[pd.DataFrame]) -> pd.DataFrame:
     out = pd.concat(parts, ignore_index=True)
-    return out.drop(columns=[c for c in ("season", "crop") if c in out.columns]), hazy_dates
+    return out.drop(columns=[c for c in ("season", "crop") if c in out.columns])
 
 
 def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_of: dt.date, params: Any,

@@ -129,10 +129,10 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
                              "days_since_emergence": 30.0, "greenup_rate": 0.01})
 
     monkeypatch.setitem(sys.modules, "features.timeseries", types.SimpleNamespace(smooth_series=smooth_series))
-    from features.growth_stage import load_calendars  # the real calendars: planted area reads them too
+    from features.growth_stage import calendar_dates, load_calendars  # the real calendars: planted area reads them
 
     monkeypatch.setitem(sys.modules, "features.growth_stage", types.SimpleNamespace(
-        phenology=phenology, load_calendars=load_calendars))
+        phenology=phenology, load_calendars=load_calendars, calendar_dates=calendar_dates))
     from features._phenology_calib import Calibration
 
     cal = Calibration(region="in-smallholder", seasons=("2007", "2008"))
