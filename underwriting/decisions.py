@@ -282,7 +282,7 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
                     if r.included and f.get("expected_harvest_date") is not None]
     harvest = max(harvest_used) if harvest_used else fallback
     term = term_days(as_of, harvest, int(app["requested_term_days"]), profile.marketing_window_days,
-                     profile.max_term_days)
+                     profile.max_term_days, to_window=bool(profile.term_to_harvest_window))
     latest = _day_or_none(app.get("latest_maturity_date"))
     if latest is not None:  # a re-underwriting re-decides a line: it never matures later than the line does
         term = min(term, max(0, (latest - as_of).days))  # 0: the line matures on the checkpoint's own day

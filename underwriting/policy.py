@@ -101,6 +101,12 @@ class Profile:
     #: refer a new line decided on or after its fields' expected harvest (HARVEST_PASSED: the crop it would be repaid
     #: from is already harvested); None when the policy file does not set it (files before 2026.12.3: not referred)
     refer_after_harvest: bool | None = None
+    #: a requested term shorter than to the expected harvest + marketing window is lengthened to it (2026.12.4 on;
+    #: CREDIT_POLICY.md step 9); None when the policy file does not set it (files before: lengthened to the harvest)
+    term_to_harvest_window: bool | None = None
+    #: a declared field whose imagery crop is another crop is CROP_TYPE_UNCERTAIN unless CROP_MISMATCH (2026.12.4 on;
+    #: rules.evidence_codes); None when the policy file does not set it (files before: valued at the imagery's crop)
+    disputed_crop_uncertain: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -112,7 +118,8 @@ class Profile:
     def as_dict(self) -> dict[str, Any]:
         """The profile's parameters (money in minor units), for the decision body."""
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
-        for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest"):
+        for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
+                    "term_to_harvest_window", "disputed_crop_uncertain"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -169,11 +176,14 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "evidence": ("evidence", None, None),
     "override_approval_share": ("float", 0.0, 1.0),
     "refer_after_harvest": ("bool", None, None),
+    "term_to_harvest_window": ("bool", None, None),
+    "disputed_crop_uncertain": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
 #: deciding as they did)
-_OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest")
+_OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
+                          "term_to_harvest_window", "disputed_crop_uncertain")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

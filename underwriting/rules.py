@@ -128,11 +128,16 @@ def is_preseason(growth_stage: str | None, as_of: date, checkpoint: date) -> boo
 NO_CROP = "fallow"
 
 
-def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: bool, in_scope: bool) -> list[str]:
+def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: bool, in_scope: bool,
+                   disputed_uncertain: bool = False) -> list[str]:
     """Failing evidence codes of one field (FieldFeatures row as a dict of Python values, NA → None).
 
     Geometry, overlap, land-cover and model-scope checks always apply; the imagery checks
     only when ``imagery`` (the field has emerged or the emergence checkpoint has passed).
+    ``disputed_uncertain`` (policies from 2026.12.4): a declared field whose imagery crop is another crop is
+    CROP_TYPE_UNCERTAIN where it is not CROP_MISMATCH — it would be valued at the imagery's crop while the
+    probability of its declared crop given imagery and declaration (``declared_crop_prob``) is at least
+    ``min_declared_crop_prob``, so the valued crop's own is at most 1 − that: neither crop is established.
     """
     codes: list[str] = []
     if not f.get("geometry_valid") or not (f.get("field_area_ha") or 0) > 0:
@@ -157,7 +162,10 @@ def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: boo
         if f.get("declared_crop") and dprob is not None and dprob < ev.min_declared_crop_prob:
             codes.append("CROP_MISMATCH")
         tprob = f.get("crop_type_prob")
-        if tprob is None or tprob < ev.min_crop_type_prob:
+        disputed = bool(disputed_uncertain and f.get("declared_crop") and f.get("crop_type")
+                        and f["crop_type"] != f["declared_crop"] and dprob is not None
+                        and dprob >= ev.min_declared_crop_prob)
+        if tprob is None or tprob < ev.min_crop_type_prob or disputed:
             codes.append("CROP_TYPE_UNCERTAIN")
     elif not f.get("declared_crop") and f.get("crop_type") == NO_CROP:
         # before emergence too: an undeclared field the crop model calls "no crop" has nothing to value (its
@@ -213,7 +221,8 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
     stage = f.get("growth_stage")
     pre = is_preseason(stage, as_of, profile.emergence_checkpoint(str(f["season"]), f.get("declared_crop")))
     in_scope = bool(v is not None and v.get("in_scope"))
-    codes = evidence_codes(f, ev, imagery=not pre, in_scope=in_scope)
+    codes = evidence_codes(f, ev, imagery=not pre, in_scope=in_scope,
+                           disputed_uncertain=bool(profile.disputed_crop_uncertain))
     declared = f.get("declared_area_ha")
     planted = f.get("planted_area_ha")
     nominal = declared if declared is not None else (planted if planted is not None else f.get("field_area_ha") or 0.0)
@@ -274,10 +283,11 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
 
 
 def term_days(as_of: date, harvest: date | None, requested_days: int, marketing_window_days: int,
-              max_term_days: int) -> int:
+              max_term_days: int, *, to_window: bool = False) -> int:
     """Term of the line in days (see the policy file, note 3).
 
-    With an expected harvest date: the requested term, lengthened to the harvest and cut to
+    With an expected harvest date: the requested term, lengthened to the harvest (``to_window``: to harvest +
+    marketing window, CREDIT_POLICY.md step 9 — the crop is sold in the window, not on the harvest day) and cut to
     harvest + marketing window (also when the harvest has passed); without: the requested term. Never beyond
     ``max_term_days``, never below 1.
     """
@@ -287,7 +297,8 @@ def term_days(as_of: date, harvest: date | None, requested_days: int, marketing_
         days = (harvest - as_of).days  # negative once the expected harvest has passed
         # maturity no later than harvest + window: after the harvest a fresh window from the decision date extended
         # the line (a re-underwriting 35 days after the harvest matured 95 days after it)
-        t = min(days + marketing_window_days, max(requested_days, days))
+        longest = days + marketing_window_days
+        t = longest if to_window else min(longest, max(requested_days, days))
     return max(1, min(t, max_term_days))
 
 

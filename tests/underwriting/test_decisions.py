@@ -13,12 +13,15 @@ import pytest
 from models.errors import PriceError
 from underwriting.decisions import Headroom, decide, decide_batch
 from underwriting.errors import ApplicationsError
-from underwriting.policy import default_policy
+from underwriting.policy import ARCHIVE_DIR, default_policy, load_policy
 from underwriting.records import canonical_json
 
 AS_OF = date(2025, 7, 15)
 HARVEST = date(2025, 10, 15)  # 92 days after AS_OF
 POLICY = default_policy()
+#: the previous release's policy (2026.12.3: a short requested term lengthened to the harvest day only): its records
+#: replay by it, so its behaviour stays tested
+LEGACY = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.3.yaml")
 PROFILE = "us-operating"
 
 _DATES = ("as_of", "emergence_date", "peak_date", "expected_harvest_date")
@@ -110,9 +113,10 @@ def book_frame(lines: list[dict[str, Any]] | None = None) -> pd.DataFrame:
 
 
 def run(app: dict[str, Any], feats: list[dict[str, Any]], vals: list[dict[str, Any]], *,
-        prices: pd.DataFrame | None = None, book: pd.DataFrame | None = None, as_of: date = AS_OF, **kw: Any):
+        prices: pd.DataFrame | None = None, book: pd.DataFrame | None = None, as_of: date = AS_OF,
+        policy: Any = POLICY, **kw: Any):
     return decide(app, features_frame(feats), valuations_frame(vals), prices if prices is not None else prices_frame(),
-                  book if book is not None else book_frame(), POLICY, PROFILE, as_of, **kw)
+                  book if book is not None else book_frame(), policy, PROFILE, as_of, **kw)
 
 
 # --- hand-computed example ------------------------------------------------------------------------
@@ -131,10 +135,10 @@ def test_one_field_hand_computed() -> None:
     assert (c["expected_value"], c["stressed_value"]) == (expected, stressed)
     collateral = math.floor(0.8 * stressed) - 500_000  # 5,627,200 - 500,000
     assert c["collateral_limit"] == collateral == 5_127_200
-    # term: requested 120 days, harvest in 92 days, window 60 -> max(120, 92) capped at 152 -> 120
-    assert c["term_days"] == 120 and c["maturity_date"] == "2025-11-12"
-    cash = math.floor(((expected + 100_000 - 300_000 - 200_000) / 1.25 - 1_000_000) / (1 + 0.08 * 120 / 365))
-    assert c["cash_flow_limit"] == cash == 6_508_809
+    # term: requested 120 days, harvest in 92 days, window 60 -> to harvest + window (CREDIT_POLICY.md step 9) = 152
+    assert c["term_days"] == 152 and c["maturity_date"] == "2025-12-14"
+    cash = math.floor(((expected + 100_000 - 300_000 - 200_000) / 1.25 - 1_000_000) / (1 + 0.08 * 152 / 365))
+    assert c["cash_flow_limit"] == cash == 6_464_630
     assert c["binding_constraint"] == "collateral"
     assert c["limit_unrounded"] == 5_127_200
     assert item.limit == 5_100_000  # rounded down to $500
@@ -173,7 +177,7 @@ def test_cash_flow_split_between_capacity_and_debt() -> None:
                [feature_row("F1")], [valuation_row("F1")])
     red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
     assert item.body["computation"]["binding_constraint"] == "cash_flow"
-    no_debt = math.floor((10_000_000 - 4_000_000) / 1.25 / (1 + 0.08 * 120 / 365))
+    no_debt = math.floor((10_000_000 - 4_000_000) / 1.25 / (1 + 0.08 * 152 / 365))
     assert red["REPAYMENT_CAPACITY_BELOW_MIN"] == 5_000_000 - no_debt
     assert red["EXISTING_DEBT_SERVICE_HIGH"] > 0
     assert sum(red.values()) == 5_000_000 - item.limit
@@ -317,6 +321,41 @@ def test_preseason_uses_history_with_haircut() -> None:
     assert item2.body["fields"][0]["yield_p50_t_ha"] == pytest.approx(7.0)
 
 
+def test_a_short_requested_term_runs_to_harvest_plus_the_marketing_window() -> None:
+    """CREDIT_POLICY.md step 9: the line matures at the expected harvest plus a marketing window. A shorter request
+    was lengthened to the harvest day only (policy note 3), so the line fell due before the farmer could sell the
+    crop; policy 2026.12.4 (term_to_harvest_window) lengthens it to harvest + window. A longer request is cut to it
+    as before; the previous release's policy decides as it did."""
+    short = run(application(requested_term_days=30), [feature_row("F1")], [valuation_row("F1")])
+    assert short.body["computation"]["term_days"] == 92 + 60
+    long = run(application(requested_term_days=400), [feature_row("F1")], [valuation_row("F1")])
+    assert long.body["computation"]["term_days"] == 92 + 60
+    old = run(application(requested_term_days=30), [feature_row("F1")], [valuation_row("F1")], policy=LEGACY)
+    assert old.body["computation"]["term_days"] == 92
+
+
+def test_a_field_whose_imagery_disputes_its_declared_crop_is_not_valued_at_the_imagerys_crop() -> None:
+    """The two crop checks read two probabilities: the imagery's top class (>= 0.80) and the declared crop's given
+    imagery and declaration (>= 0.20). A declared maize field the imagery called cotton at 0.83 passed both with the
+    declared crop at 0.84 and was valued as cotton (the smallholder demo's F0073, at 3.3 times the price). Policy
+    2026.12.4 (disputed_crop_uncertain): such a field is CROP_TYPE_UNCERTAIN — the valued crop's probability given
+    both is at most 1 − 0.84; below 0.20 it stays CROP_MISMATCH alone; the previous release's policy values it."""
+    prices = pd.concat([prices_frame(), prices_frame(crop="soybean")], ignore_index=True)
+    for dprob in (0.84, 0.2, 0.5):
+        f = feature_row("F1", crop_type="soybean", crop_type_prob=0.83, declared_crop_prob=dprob)
+        item = run(application(), [f], [valuation_row("F1", crop="soybean")], prices=prices)
+        assert item.body["fields"][0]["codes"] == ["CROP_TYPE_UNCERTAIN"] and item.outcome == "REFER", dprob
+        old = run(application(), [f], [valuation_row("F1", crop="soybean")], prices=prices, policy=LEGACY)
+        assert old.body["fields"][0]["included"] and old.body["fields"][0]["crop_valued"] == "soybean"
+    f = feature_row("F1", crop_type="soybean", crop_type_prob=0.83, declared_crop_prob=0.19)
+    item = run(application(), [f], [valuation_row("F1", crop="soybean")], prices=prices)
+    assert item.body["fields"][0]["codes"] == ["CROP_MISMATCH"]
+    agree = run(application(), [feature_row("F1")], [valuation_row("F1")])  # imagery and declaration agree
+    assert agree.body["fields"][0]["included"]
+    assert POLICY.profile(PROFILE).disputed_crop_uncertain is True and LEGACY.profile(PROFILE).disputed_crop_uncertain \
+        is None
+
+
 def test_preseason_declared_area_beyond_the_polygon_is_not_lent_against() -> None:
     """Before emergence nothing measures the planted area, but the polygon bounds it: a declared area beyond the
     field's own area (+ the area tolerance) is valued at the field's area, the difference AREA_NOT_VERIFIED's."""
@@ -458,10 +497,10 @@ def test_backtest_realised_values_naive_and_decision_lines() -> None:
     assert rv["realised_value"].tolist() == [(90 + 55) * 20000, pd.NA]
     item = run(application("A1", requested_amount=2_000_000), [feature_row("F1")], [valuation_row("F1")])
     lines = lines_from_decisions([item])
-    assert lines.iloc[0].to_dict() == {"application_id": "A1", "limit": 2_000_000, "term_days": 120, "crop": "maize",
+    assert lines.iloc[0].to_dict() == {"application_id": "A1", "limit": 2_000_000, "term_days": 152, "crop": "maize",
                                        "outcome": "APPROVE", "season": "2025", "as_of": "2025-07-15"}
     out = backtest(lines, rv, POLICY, PROFILE)
-    assert not out["uncovered"].iloc[0]  # $29,000 x 0.8 covers $20,000 x (1 + 0.08 x 120 / 365)
+    assert not out["uncovered"].iloc[0]  # $29,000 x 0.8 covers $20,000 x (1 + 0.08 x 152 / 365)
     apps = pd.DataFrame({"application_id": ["A1", "A2"], "declared_area_ha": [50.0, 2.0], "crop": ["maize"] * 2,
                          "requested_amount": [9_000_000, 9_000_000], "requested_term_days": [120, 120]})
     naive = naive_lines(apps, 150_00, POLICY, PROFILE)  # $150 per declared ha
@@ -515,8 +554,10 @@ def test_price_stress_horizon_is_each_fields_harvest() -> None:
     item = run(application(), [feature_row("F1"), late], [valuation_row("F1"), valuation_row("F2")])
     sp = {f["field_id"]: f["stressed_price_per_t"] for f in item.body["fields"]}
     assert sp == {"F1": 17585, "F2": math.floor(20000 * math.exp(-1.2816 * 0.2 * math.sqrt(184 / 365)))}
-    # the term follows the latest harvest: max(120, 184) capped at 184 + 60
-    assert item.body["computation"]["term_days"] == 184
+    # the term follows the latest harvest: to harvest + window, 184 + 60 (2026.12.3: max(120, 184) capped at 244)
+    assert item.body["computation"]["term_days"] == 244
+    old = run(application(), [feature_row("F1"), late], [valuation_row("F1"), valuation_row("F2")], policy=LEGACY)
+    assert old.body["computation"]["term_days"] == 184
 
 
 def test_preseason_without_harvest_date_stresses_over_the_requested_term() -> None:
