@@ -46,14 +46,21 @@ def _print_result(res: Any) -> None:
         echo(f"{'line':<16} {'application':<14} {'Book limit':>16} {'old limit':>16} {'new limit':>16} "
              f"{'outstanding':>16} {'outcome':<8} new reasons / actions")
         for r in ch.itertuples(index=False):
-            extra = "; ".join(x for x in (r.new_reasons, f"ACTION {r.actions}" if r.actions else "") if x)
+            kept = f"NOT RE-ESTIMATED ({r.not_reestimated}): line kept" if r.not_reestimated else ""
+            extra = "; ".join(x for x in (r.new_reasons, kept, f"ACTION {r.actions}" if r.actions else "") if x)
             echo(f"{r.line_id:<16} {r.application_id:<14} {_money(r.book_limit, r.currency):>16} "
                  f"{_money(r.old_limit, r.currency):>16} {_money(r.new_limit, r.currency):>16} "
                  f"{_money(r.outstanding, r.currency):>16} {r.new_outcome:<8} {extra}")
-        down = ch[ch["change"] < 0]
-        echo(f"limits down: {len(down)}, up: {int((ch['change'] > 0).sum())} (against the previous record); below "
-             f"the Book limit: {int((ch['new_limit'] < ch['book_limit']).sum())}; actions proposed: "
-             f"{int((ch['actions'] != '').sum())}")
+        kept = ch["not_reestimated"] != ""
+        est = ch[~kept]  # a line the models could not value has no new limit: its indicative 0 is no fall
+        echo(f"limits down: {int((est['change'] < 0).sum())}, up: {int((est['change'] > 0).sum())} (against the "
+             f"previous record); below the Book limit: {int((est['new_limit'] < est['book_limit']).sum())}; actions "
+             f"proposed: {int((ch['actions'] != '').sum())}")
+        if kept.any():
+            codes = ch.loc[kept, "not_reestimated"].str.split(",").explode().value_counts()
+            echo(f"not re-estimated: {int(kept.sum())} line(s), kept as they stand (REFER only because the models "
+                 f"could not value their fields as of {res.as_of}: " + ", ".join(f"{c} {n}" for c, n in codes.items())
+                 + "); a later checkpoint the models can value them at re-estimates them")
     _print_alerts(res.alerts)
 
 

@@ -477,11 +477,14 @@ def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, history: p
         r = reunderwrite_county(county, county.current_season, cps[name], store=url, operator=OPERATOR, models=models,
                                 history=history)
         ch = r.changes
-        down = int((ch["change"] < 0).sum()) if len(ch) else 0
-        up = int((ch["change"] > 0).sum()) if len(ch) else 0
+        kept = int((ch["not_reestimated"] != "").sum()) if len(ch) else 0
+        est = ch[ch["not_reestimated"] == ""] if len(ch) else ch  # a line not re-estimated has no new limit
+        down = int((est["change"] < 0).sum()) if len(est) else 0
+        up = int((est["change"] > 0).sum()) if len(est) else 0
         acts = int(ch["actions"].astype(str).str.len().gt(0).sum()) if len(ch) and "actions" in ch else 0
         st.lines.append(f"{name} ({cps[name]}): {len(r.items)} lines re-underwritten, {down} limits down, {up} up, "
-                        f"{acts} with proposed actions, {len(r.alerts)} alerts; {r.written} records written")
+                        f"{kept} not re-estimated (kept), {acts} with proposed actions, {len(r.alerts)} alerts; "
+                        f"{r.written} records written")
         if len(r.alerts):
             kinds = r.alerts["alert"].value_counts() if "alert" in r.alerts else pd.Series(dtype="int64")
             if len(kinds):

@@ -446,7 +446,10 @@ def _render(x: Explanation) -> str:
                     "analyst's override above replaced"]
     elif x.reunderwrite:  # the analyst's to-do of a re-underwriting: it was only in the run's output and the body
         r = x.reunderwrite
-        acts = ", ".join(r.get("proposed_actions") or []) or "none (the new limit covers the balance)"
+        unvalued = ", ".join(r.get("not_reestimated") or [])
+        acts = ", ".join(r.get("proposed_actions") or []) or (
+            f"none (not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the line "
+            "is kept as it stands)" if unvalued else "none (the new limit covers the balance)")
         out += ["", f"Re-underwriting of line {r.get('line_id')}: {r.get('previous_outcome')} "
                     f"{_m(r.get('previous_limit'), cur)} -> {x.outcome} {_m(x.limit, cur)}; outstanding "
                     f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}, line maturity "

@@ -30,8 +30,18 @@ Per line the change is reported (old → new limit, new reason codes) and:
 * when the new limit is below the outstanding balance, a proposed action (:func:`propose_actions`):
   ``FREEZE_UNDRAWN`` always (stop further drawings); ``SHORTEN_TERM`` when the new decision's
   maturity (expected harvest + marketing window) is earlier than the line's; ``REVIEW`` (send to
-  an analyst) when the new outcome is REFER or DECLINE, the new limit covers less than
-  ``review_share`` (default half) of the outstanding balance, or a high-severity alert is open.
+  an analyst) when the new outcome is DECLINE, the new limit covers less than ``review_share``
+  (default half) of the outstanding balance, or a high-severity alert is open. A DECLINE freezes the
+  undrawn line also with nothing outstanding.
+* a REFER re-estimates no limit (its limit is only indicative): when it says the models could not
+  value the fields at this checkpoint — referred only for the failing area share, every failing
+  field failing only on :data:`NO_ESTIMATE_CODES` and out of the yield model's scope (before its
+  validated checkpoints) or without enough clear imagery — the line is *not re-estimated*: it is
+  kept as it stands, no action is proposed (``REVIEW`` when a high-severity alert is open), no
+  ``CROP_CONDITION_DETERIORATED`` is added, and the record's ``reunderwrite.not_reestimated`` and
+  the change row name the codes; any other REFER (a parcel overlap claim, fields not planted, a
+  crop mismatch, a double pledge...) is sent to ``REVIEW``, whatever its indicative limit: an
+  analyst decides, nothing is frozen automatically.
 
 Alerts: :func:`pipelines.monitor.detect_alerts` on the season's clear NDVI up to the as-of
 date, against expectations from past seasons' series (``history``), each with the affected
@@ -66,14 +76,20 @@ if TYPE_CHECKING:
     from pipelines.schedule import Due
 
 __all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "book_with_decided", "decided_lines",
-           "lines_to_review", "propose_actions", "reunderwrite", "reunderwrite_county", "reunderwrite_due", "checkpoint_label",
-           "DETERIORATION_ALERTS", "DEFAULT_OPERATOR"]
+           "lines_to_review", "not_reestimated", "propose_actions", "reunderwrite", "reunderwrite_county",
+           "reunderwrite_due", "checkpoint_label", "DETERIORATION_ALERTS", "NO_ESTIMATE_CODES", "DEFAULT_OPERATOR"]
 
 DETERIORATION_ALERTS = ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
+#: field evidence codes saying the models could not value a field at this checkpoint, not that the crop or the claim
+#: on it is at risk (NOT_PLANTED, CROP_MISMATCH, PARCEL_* are): outside the yield model's validated scope, too little
+#: clear imagery — and what follows from too little imagery (no planted area measured, FIELD_TOO_SMALL; no crop
+#: probability, CROP_TYPE_UNCERTAIN), which alone (a field the models saw) are the models' judgement, not no estimate
+NO_ESTIMATE_CODES = ("OUT_OF_MODEL_SCOPE", "INSUFFICIENT_CLEAR_IMAGERY", "FIELD_TOO_SMALL", "CROP_TYPE_UNCERTAIN")
+_UNSEEN = ("OUT_OF_MODEL_SCOPE", "INSUFFICIENT_CLEAR_IMAGERY")
 DEFAULT_OPERATOR = "agcredit-reunderwrite"
 CHANGE_COLUMNS = ["line_id", "application_id", "farmer_token", "currency", "book_limit", "old_limit", "new_limit", "change",
                   "drawn", "outstanding", "old_outcome", "new_outcome", "new_reasons", "reason_codes",
-                  "actions", "alerts", "record_id", "supersedes"]
+                  "actions", "not_reestimated", "alerts", "record_id", "supersedes"]
 Progress = Callable[[str], None]
 
 
@@ -289,22 +305,40 @@ def skipped_note(line_ids: list[str], newest: str) -> str:
 
 # --- actions ---------------------------------------------------------------------------------------------
 
+def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
+    """The :data:`NO_ESTIMATE_CODES` of a decision ``body`` that re-estimates nothing: a REFER whose only refer
+    reason is the failing area share and whose failing fields fail only on those codes, each field out of the yield
+    model's scope or without enough clear imagery (the models could not value it at this checkpoint); () for any
+    other decision (a REFER for a risk, or a limit the models re-estimated)."""
+    if body.get("outcome") != "REFER" or set(body.get("refer_reasons") or []) - {"FAILING_AREA_SHARE"}:
+        return ()
+    failing = [{str(c) for c in f.get("codes") or []} for f in body.get("fields") or [] if not f.get("included")]
+    if not failing or any(not c <= set(NO_ESTIMATE_CODES) or not c & set(_UNSEEN) for c in failing):
+        return ()
+    return tuple(c for c in NO_ESTIMATE_CODES if any(c in f for f in failing))
+
+
 def propose_actions(*, new_limit: int, outstanding: int, new_outcome: str, new_maturity: date | None,
-                    line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None) -> tuple[str, ...]:
-    """Proposed actions for a line whose new limit is below its outstanding balance; a REFER, which grants nothing
-    until an analyst decides, is sent to REVIEW even when its indicative limit covers the balance or nothing is drawn
-    (nothing backs the line meanwhile); a DECLINE with nothing outstanding freezes the undrawn line (nothing may be drawn on it any more);
-    else none."""
+                    line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None,
+                    reestimated: bool = True) -> tuple[str, ...]:
+    """Proposed actions for a line (see the module docstring). A REFER grants nothing until an analyst decides and
+    re-estimates no limit (its limit is indicative): ``REVIEW``, never an automatic freeze — except when it is not
+    ``reestimated`` (the models could not value the fields at this checkpoint; :func:`not_reestimated`): the line is
+    kept, no action (``REVIEW`` with a high-severity alert). A DECLINE freezes the undrawn line, also with nothing
+    outstanding. Else, when the new limit is below the outstanding balance: ``FREEZE_UNDRAWN``, ``SHORTEN_TERM``
+    when the new maturity is earlier than the line's, ``REVIEW`` when the new limit covers less than
+    ``review_share`` of the balance, the outcome is DECLINE or a high-severity alert is open; none otherwise."""
     r = rules or ActionRules()
+    if new_outcome == "REFER":
+        # "no estimate" is not "estimate 0": freezing, shortening and reviewing every line of a checkpoint the yield
+        # model is not validated at treated the indicative 0 as a re-estimated limit
+        return ("REVIEW",) if reestimated or high_alert else ()
     if new_limit >= outstanding:
-        if new_outcome == "DECLINE":
-            return ("FREEZE_UNDRAWN",)
-        # a REFER is reviewed whatever is drawn: with nothing outstanding its undrawn line stayed drawable unsaid
-        return ("REVIEW",) if new_outcome == "REFER" else ()
+        return ("FREEZE_UNDRAWN",) if new_outcome == "DECLINE" else ()
     out = ["FREEZE_UNDRAWN"]
     if new_maturity is not None and line_maturity is not None and new_maturity < line_maturity:
         out.append("SHORTEN_TERM")
-    if new_outcome in ("REFER", "DECLINE") or new_limit < r.review_share * outstanding or high_alert:
+    if new_outcome == "DECLINE" or new_limit < r.review_share * outstanding or high_alert:
         out.append("REVIEW")
     return tuple(out)
 
@@ -331,8 +365,11 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     old_stressed = (prev.body.get("computation", {}).get("stressed_value") if prev is not None else None)
     new_stressed = body.get("computation", {}).get("stressed_value")
     kinds = set(alerts["alert"]) if len(alerts) else set()
-    condition_fell = (isinstance(old_stressed, int) and isinstance(new_stressed, int) and new_stressed < old_stressed) \
-        or bool(kinds & set(DETERIORATION_ALERTS))
+    unvalued = not_reestimated(body)
+    # a line the models could not value: its stressed value of 0 is no fall in the crop's condition
+    condition_fell = not unvalued and (
+        (isinstance(old_stressed, int) and isinstance(new_stressed, int) and new_stressed < old_stressed)
+        or bool(kinds & set(DETERIORATION_ALERTS)))
     reasons = list(body.get("reasons", []))
     codes = list(item.reason_codes)
     if item.limit < old_limit and condition_fell and "CROP_CONDITION_DETERIORATED" not in codes:
@@ -348,7 +385,7 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     maturity = _iso(body.get("computation", {}).get("maturity_date"))
     actions = propose_actions(new_limit=item.limit, outstanding=int(line["outstanding"]), new_outcome=item.outcome,
                               new_maturity=maturity, line_maturity=_iso(line["maturity_date"]), high_alert=high,
-                              rules=rules)
+                              rules=rules, reestimated=not unvalued)
     body["reasons"] = reasons
     body["reunderwrite"] = {
         "line_id": str(line["line_id"]), "previous_record_id": prev.record_id if prev is not None else None,
@@ -359,6 +396,8 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
         "alerts": sorted({f"{a.field_id}:{a.alert}" for a in alerts.itertuples()}) if len(alerts) else [],
         "action_rules": {"review_share": rules.review_share},
     }
+    if unvalued:  # only then: the bodies of re-estimated lines stay as they were
+        body["reunderwrite"]["not_reestimated"] = list(unvalued)
     key = sha256_hex(canonical_json(["reunderwrite", item.idempotency_key, str(line["line_id"])]))
     new = DecisionItem(idempotency_key=key, application_id=item.application_id, farmer_token=item.farmer_token,
                        season=item.season, as_of=as_of.isoformat(), outcome=item.outcome, limit=item.limit,
@@ -369,9 +408,22 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
            "change": item.limit - old_limit, "drawn": int(line["drawn"]), "outstanding": int(line["outstanding"]),
            "old_outcome": old_outcome, "new_outcome": item.outcome,
            "new_reasons": ",".join(c for c in codes if c not in old_codes), "reason_codes": ",".join(codes),
-           "actions": ",".join(actions), "alerts": ",".join(body["reunderwrite"]["alerts"]),
+           "actions": ",".join(actions), "not_reestimated": ",".join(unvalued),
+           "alerts": ",".join(body["reunderwrite"]["alerts"]),
            "record_id": None, "supersedes": new.supersedes}
     return new, row
+
+
+def _as_stored(row: dict[str, Any], stored: Any, prev: Any) -> dict[str, Any]:
+    """The change row of a re-run whose record is ``stored`` (superseding ``prev``): its reason codes and proposed
+    actions as the record holds them — the re-run adds nothing, and a record written by an earlier release keeps
+    what that release proposed (the row printed this release's, which no record held)."""
+    ru = stored.body.get("reunderwrite") or {}
+    old_codes = set(prev.reason_codes) if prev is not None else set()
+    codes = [str(c) for c in stored.reason_codes]
+    return {**row, "reason_codes": ",".join(codes), "new_reasons": ",".join(c for c in codes if c not in old_codes),
+            "actions": ",".join(ru.get("proposed_actions") or []),
+            "not_reestimated": ",".join(ru.get("not_reestimated") or [])}
 
 
 def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery: str | Path | None,
@@ -488,8 +540,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             rid = record_id_for(new.idempotency_key)
             if prev is not None and prev.record_id == rid:
                 # this very record is stored (a re-run): rebuild it against what it superseded
-                prev = st.get(prev.supersedes) if prev.supersedes else None
+                stored, prev = prev, st.get(prev.supersedes) if prev.supersedes else None
                 new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules())
+                row = _as_stored(row, stored, prev)
             elif item.application_id in recheck:  # not the stored record of this date, and later ones exist
                 forked.append(str(line["line_id"]))
                 continue

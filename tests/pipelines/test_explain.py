@@ -353,6 +353,16 @@ def test_explain_shows_a_reunderwritings_proposed_actions(tmp_path: Path, model:
     assert "proposed actions: FREEZE_UNDRAWN, REVIEW; alerts: F1:WATCH" in text
 
 
+def test_explain_says_a_line_was_not_reestimated(tmp_path: Path, model: YieldModel) -> None:
+    """A re-underwriting whose models could not value the fields (before the yield model's validated checkpoints)
+    proposes nothing: explain said "none (the new limit covers the balance)" of its indicative limit 0."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {"outstanding": 12_345, "drawn": 12_000, "proposed_actions": [],
+                                                    "not_reestimated": ["OUT_OF_MODEL_SCOPE"], "alerts": []})
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert "proposed actions: none (not re-estimated: the models could not value the fields as of " in text
+    assert "(OUT_OF_MODEL_SCOPE); the line is kept as it stands)" in text and "covers the balance" not in text
+
+
 def test_an_override_after_a_reunderwriting_is_not_credited_to_it(tmp_path: Path, model: YieldModel) -> None:
     """An override copies the re-underwriting's body: explain printed "Re-underwriting of line L7: … -> <the
     override's limit>" with the re-underwriting's proposed actions, as if it had given that limit."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
@@ -28,6 +29,7 @@ from pipelines.reunderwrite import (
     active_lines,
     book_with_decided,
     lines_to_review,
+    not_reestimated,
     propose_actions,
     reunderwrite_county,
     reunderwrite_due,
@@ -148,9 +150,15 @@ def test_deterioration_reason_and_actions() -> None:
                            line_maturity=None, high_alert=True) == ()
     assert propose_actions(new_limit=1_000_000, outstanding=3_000_000, new_outcome="REDUCE", new_maturity=None,
                            line_maturity=None, high_alert=False) == ("FREEZE_UNDRAWN", "REVIEW")
+    # a REFER for a risk (an overlap claim, fields not planted...) is an analyst's review, not an automatic freeze:
+    # its limit is indicative, not a re-estimate (it proposed FREEZE_UNDRAWN, REVIEW)
     assert propose_actions(new_limit=2_900_000, outstanding=3_000_000, new_outcome="REFER",
-                           new_maturity=date(2010, 5, 1), line_maturity=date(2010, 3, 1),
-                           high_alert=False) == ("FREEZE_UNDRAWN", "REVIEW")
+                           new_maturity=date(2010, 5, 1), line_maturity=date(2009, 12, 1),
+                           high_alert=False) == ("REVIEW",)
+    # a DECLINE below the balance: freeze, shorten, review
+    assert propose_actions(new_limit=0, outstanding=3_000_000, new_outcome="DECLINE", new_maturity=date(2009, 12, 1),
+                           line_maturity=date(2010, 3, 1), high_alert=False) == ("FREEZE_UNDRAWN", "SHORTEN_TERM",
+                                                                                 "REVIEW")
     # a REFER grants nothing until an analyst decides: its indicative limit covering the balance proposed nothing
     assert propose_actions(new_limit=5_000_000, outstanding=3_000_000, new_outcome="REFER", new_maturity=None,
                            line_maturity=None, high_alert=True) == ("REVIEW",)
@@ -160,6 +168,101 @@ def test_deterioration_reason_and_actions() -> None:
     # a DECLINE of a line with nothing drawn proposed nothing: its undrawn limit stayed open to draw
     assert propose_actions(new_limit=0, outstanding=0, new_outcome="DECLINE", new_maturity=None,
                            line_maturity=None, high_alert=False) == ("FREEZE_UNDRAWN",)
+
+
+def _refer_body(*field_codes: tuple[str, ...], refer: tuple[str, ...] = ("FAILING_AREA_SHARE",),
+                outcome: str = "REFER") -> dict[str, Any]:
+    fields = [{"field_id": f"F{i}", "included": not codes, "codes": list(codes)} for i, codes in enumerate(field_codes)]
+    return {"outcome": outcome, "refer_reasons": list(refer), "fields": fields,
+            "computation": {"stressed_value": 0, "maturity_date": "2010-01-15"}, "reasons": []}
+
+
+def test_no_estimate_is_not_an_estimate_of_zero() -> None:
+    """Before the yield model's validated checkpoints every field is OUT_OF_MODEL_SCOPE and the new decision a REFER
+    of indicative limit 0: every line of the Book was proposed FREEZE_UNDRAWN, SHORTEN_TERM, REVIEW (59 of 59 on the
+    demo as of 2009-07-20) and blamed on CROP_CONDITION_DETERIORATED. The models re-estimated nothing: the line is
+    kept, no action, and the record and change row say why."""
+    assert not_reestimated(_refer_body(("OUT_OF_MODEL_SCOPE",), ("OUT_OF_MODEL_SCOPE", "INSUFFICIENT_CLEAR_IMAGERY"),
+                                       ())) == ("OUT_OF_MODEL_SCOPE", "INSUFFICIENT_CLEAR_IMAGERY")
+    # a risk among the failing fields, a refer reason other than the failing share, or no REFER: re-estimated
+    assert not_reestimated(_refer_body(("OUT_OF_MODEL_SCOPE",), ("NOT_PLANTED", "OUT_OF_MODEL_SCOPE"))) == ()
+    assert not_reestimated(_refer_body(("OUT_OF_MODEL_SCOPE",), ("PARCEL_OVERLAP_CLAIM", "OUT_OF_MODEL_SCOPE"),
+                                       refer=("PARCEL_OVERLAP_CLAIM", "FAILING_AREA_SHARE"))) == ()
+    assert not_reestimated(_refer_body(("OUT_OF_MODEL_SCOPE",), refer=("FIELDS_ALREADY_PLEDGED",))) == ()
+    assert not_reestimated(_refer_body(("OUT_OF_MODEL_SCOPE",), outcome="DECLINE")) == ()
+    # an uncertain crop type or a tiny field on imagery the models saw (in scope): their judgement, reviewed
+    assert not_reestimated(_refer_body(("CROP_TYPE_UNCERTAIN",), ("FIELD_TOO_SMALL",))) == ()
+    assert not_reestimated(_refer_body(("OUT_OF_MODEL_SCOPE",), ("CROP_TYPE_UNCERTAIN",))) == ()
+    assert not_reestimated(_refer_body(("CROP_TYPE_UNCERTAIN", "INSUFFICIENT_CLEAR_IMAGERY"))) == \
+        ("INSUFFICIENT_CLEAR_IMAGERY", "CROP_TYPE_UNCERTAIN")
+    assert not_reestimated(_refer_body((), refer=("HARVEST_AFTER_MAX_TERM",))) == ()
+    assert propose_actions(new_limit=0, outstanding=3_000_000, new_outcome="REFER", new_maturity=date(2009, 12, 1),
+                           line_maturity=date(2010, 3, 1), high_alert=False, reestimated=False) == ()
+    # an open high-severity alert still goes to an analyst
+    assert propose_actions(new_limit=0, outstanding=3_000_000, new_outcome="REFER", new_maturity=None,
+                           line_maturity=None, high_alert=True, reestimated=False) == ("REVIEW",)
+
+    prev = SimpleNamespace(limit=5_000_000, outcome="APPROVE", reason_codes=("ROUNDED_TO_STEP",),
+                           record_id="Dprev", body={"computation": {"stressed_value": 9_000_000}})
+    line = {"line_id": "L1", "limit": 5_000_000, "drawn": 3_000_000, "outstanding": 3_100_000,
+            "maturity_date": pd.Timestamp("2010-03-01")}
+    watch = pd.DataFrame({"field_id": ["F0"], "alert": ["WATCH"], "severity": ["low"]})
+    item = DecisionItem(idempotency_key="k", application_id="A1", farmer_token="T1", season="2009",
+                        as_of="2009-07-20", outcome="REFER", limit=0, currency="INR",
+                        reason_codes=("OUT_OF_MODEL_SCOPE",), body=_refer_body(("OUT_OF_MODEL_SCOPE",)))
+    new, row = _link(item, prev, line, watch, default_policy(), date(2009, 7, 20), ActionRules())
+    assert row["actions"] == "" and new.body["reunderwrite"]["proposed_actions"] == []
+    assert row["not_reestimated"] == "OUT_OF_MODEL_SCOPE"
+    assert new.body["reunderwrite"]["not_reestimated"] == ["OUT_OF_MODEL_SCOPE"]
+    assert "CROP_CONDITION_DETERIORATED" not in new.reason_codes  # a stressed value of 0 unvalued is no fall
+    # the same REFER with a field not planted: a risk, sent to review (and the fall is the crop's)
+    risky = replace(item, body=_refer_body(("OUT_OF_MODEL_SCOPE",), ("NOT_PLANTED",)))
+    new, row = _link(risky, prev, line, watch, default_policy(), date(2009, 7, 20), ActionRules())
+    assert row["actions"] == "REVIEW" and row["not_reestimated"] == ""
+    assert "not_reestimated" not in new.body["reunderwrite"]  # bodies of re-estimated lines stay as they were
+    assert new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"
+
+
+def test_lines_are_kept_where_the_yield_model_is_not_validated(world: dict[str, Any], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """End to end through the CLI: a yield model validated at mid and end only, the Book re-underwritten as of
+    emergence — every line was proposed FREEZE_UNDRAWN (and REVIEW, SHORTEN_TERM); now each is kept and said not
+    re-estimated. A re-run adds nothing and prints what the stored records propose (records written by an earlier
+    release keep their actions)."""
+    c = world["county"]
+    m = world["models"]
+    gov = Governance(crops=tuple(c.crops), regions=(c.region,), checkpoints=("mid", "end"))
+    late = ScoringModels(yield_model=m.yield_model, yield_version="3", yield_run_id="run-3", governance=gov)
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: late))
+    url = f"sqlite:///{tmp_path / 'early.db'}"
+    DecisionStore(url).close()
+    args = ["reunderwrite", "--county", str(c.path), "--cache", str(c.cache_dir), "--as-of",
+            world["cps"]["emergence"].isoformat(), "--store", url]
+    import pipelines.reunderwrite as ru
+
+    with monkeypatch.context() as patched:  # as an earlier release proposed: a freeze on every line
+        patched.setattr(ru, "propose_actions", lambda **_kw: ("FREEZE_UNDRAWN",))
+        first = CliRunner().invoke(app, args)
+    assert first.exit_code == 0, first.stdout + first.stderr
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    rows = [x for x in r.stdout.splitlines() if x.startswith("L")]
+    assert f": {len(rows)} line(s), 0 record(s) written, {len(rows)} already present" in r.stdout
+    assert rows and all("ACTION FREEZE_UNDRAWN" in x for x in rows)  # as stored, not as recomputed
+    with DecisionStore(url) as st:
+        recs = st.records(world["season"])
+    assert len(recs) == len(rows)
+    for body in recs["body"]:
+        b = json.loads(body) if isinstance(body, str) else body
+        assert b["outcome"] == "REFER" and b["reunderwrite"]["not_reestimated"][0] == "OUT_OF_MODEL_SCOPE"
+    fresh = f"sqlite:///{tmp_path / 'fresh.db'}"
+    DecisionStore(fresh).close()
+    r = CliRunner().invoke(app, [*args[:-1], fresh])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    rows = [x for x in r.stdout.splitlines() if x.startswith("L")]
+    assert rows and all("NOT RE-ESTIMATED (OUT_OF_MODEL_SCOPE" in x and "ACTION" not in x for x in rows), rows
+    assert f"actions proposed: 0\nnot re-estimated: {len(rows)} line(s), kept as they stand" in r.stdout
+    assert "limits down: 0," in r.stdout
 
 
 def test_book_with_decided_names_only_uncovered_approvals() -> None:
