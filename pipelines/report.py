@@ -8,6 +8,7 @@ work in a bank's offline network. Pages are written atomically.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from html import escape
@@ -274,7 +275,7 @@ def _reunderwriting(rec: Any, body: dict[str, Any]) -> dict[str, Any]:
 
 def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur: str) -> pd.DataFrame:
     """The proposed actions of the latest records (``dec``, their parsed ``bodies``) that are re-underwritings
-    proposing any: line, application, farmer token, new limit, outstanding balance, actions."""
+    proposing any: line, application, farmer token, new limit, outstanding and drawn balances, actions."""
     rows = []
     for (_, d), b in zip(dec.iterrows(), bodies, strict=True):
         ru = _reunderwriting(d, b)  # an override after it carries a copy of its block: the analyst has acted
@@ -283,8 +284,17 @@ def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur:
             rows.append({"line": ru.get("line_id", ""), "application": d["application_id"],
                          "farmer": d["farmer_token"], "outcome": str(d["outcome"]),
                          "limit": _money(d["limit"], cur), "outstanding": _money(ru.get("outstanding", 0), cur),
-                         "actions": ", ".join(str(a) for a in acts)})
+                         "drawn": _money(ru.get("drawn", 0), cur), "actions": ", ".join(str(a) for a in acts)})
     return pd.DataFrame(rows)
+
+
+def not_reestimated_lines(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tuple[int, Counter[str]]:
+    """How many of the latest records (``dec``, their parsed ``bodies``) are re-underwritings that re-estimated
+    nothing (the models could not value the fields: ``reunderwrite.not_reestimated``; the line is kept, nothing is
+    proposed), and their codes counted (a line once per code)."""
+    blocks = [_reunderwriting(d, b).get("not_reestimated") or [] for (_, d), b in zip(dec.iterrows(), bodies,
+                                                                                     strict=True)]
+    return sum(bool(x) for x in blocks), Counter(str(c) for x in blocks for c in x)
 
 
 def changed_at_latest_checkpoint(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tuple[pd.DataFrame, str]:
@@ -342,6 +352,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                             "crop": dec["crop"], "outcome": dec["outcome"].astype(str),
                             "limit": [_money(v, cur) for v in dec["limit"]], "reasons": dec["reason_codes"].fillna("")})
     act_tbl = proposed_actions_table(dec, bodies, cur)
+    n_kept, kept_codes = not_reestimated_lines(dec, bodies)
+    kept_note = (f"<p class='sub'>{n_kept} line(s) not re-estimated at their latest re-underwriting: the models "
+                 f"could not value their fields then ({escape(', '.join(f'{c} {n}' for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0]))))}"
+                 "); each is kept as it stands and nothing is proposed</p>" if n_kept else "")
     al_tbl = _alert_table(data.alerts)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
@@ -359,7 +373,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "application's previous record's</p>",
             _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),
             "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
-            _table(act_tbl, num=("limit", "outstanding"), tags=("outcome",)),
+            _table(act_tbl, num=("limit", "outstanding", "drawn"), tags=("outcome",)), kept_note,
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic),
                   Path(out_dir) / f"portfolio-{data.season}.html")

@@ -181,6 +181,23 @@ def test_portfolio_shows_proposed_actions_and_escapes_every_cell(tmp_path: Path)
     assert "none" in empty.split("<h2>Proposed actions")[1].split("<h2>")[0]
 
 
+def test_portfolio_actions_show_the_drawn_balance_and_the_lines_not_reestimated(tmp_path: Path) -> None:
+    """The actions table showed the outstanding balance but not what was drawn (explain shows both); lines the models
+    could not value at their re-underwriting (kept, nothing proposed) were not mentioned at all."""
+    data = _data()
+    recs = data.decisions.copy()
+    recs.loc[4, "body"] = json.dumps({"reunderwrite": {"line_id": "L-7", "outstanding": 4_500_000,
+                                                       "drawn": 3_700_000, "proposed_actions": ["REVIEW"]}})
+    recs.loc[2, "body"] = json.dumps({"reunderwrite": {"line_id": "L-3", "outstanding": 1_000, "proposed_actions": [],
+                                                       "not_reestimated": ["OUT_OF_MODEL_SCOPE",
+                                                                           "INSUFFICIENT_CLEAR_IMAGERY"]}})
+    data.decisions = recs
+    section = render_portfolio(data, tmp_path).read_text().split("<h2>Proposed actions")[1].split("<h2>")[0]
+    assert ">drawn<" in section and "USD 37,000.00" in section and "L-3" not in section.split("</table>")[0]
+    assert ("1 line(s) not re-estimated at their latest re-underwriting: the models could not value their fields "
+            "then (INSUFFICIENT_CLEAR_IMAGERY 1, OUT_OF_MODEL_SCOPE 1); each is kept as it stands") in section
+
+
 def test_farmer_page_says_a_refer_limit_is_indicative(tmp_path: Path) -> None:
     """A REFER's limit was headed "limit INR 17,000.00" like a grant; it is indicative (CREDIT_POLICY.md: nothing
     is granted until an analyst decides), as the portfolio page and `explain` say."""
