@@ -194,11 +194,14 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     whatever its next observation shows (a cloudy spell
     may hide it for weeks); such a row is known on its own ``date`` (``single`` True). Every value
     of a row is computed from observations up to its ``known_date``."""
+    none = pd.DataFrame(columns=["field_id", "date", "next_date", "known_date", "single", "confirmed", "crop",
+                                 *CANDIDATE_FEATURES])
     if peers.empty:
-        return pd.DataFrame(columns=["field_id", "date", "next_date", "known_date", "single", "confirmed", "crop",
-                                     *CANDIDATE_FEATURES])
+        return none
     p = peers.merge(crops[["field_id", "crop"]].astype({"field_id": str}), on="field_id", how="inner")
     p = p[p["crop"].notna()].sort_values(["field_id", "date"], kind="stable").reset_index(drop=True)
+    if p.empty:  # no observed field with a crop (the loop below indexed an empty array: IndexError)
+        return none
     day = (p["date"] - start).dt.days.to_numpy()
     v = p["ndvi"].to_numpy(dtype=float)
     fid = p["field_id"].to_numpy()

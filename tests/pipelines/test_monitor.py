@@ -502,3 +502,14 @@ def test_run_bounds_slice_as_a_groupby_would() -> None:
     got = {(fid[i], season[i]): v[i:j].tolist() for i, j in zip(b[:-1], b[1:], strict=True)}
     assert got == {k: g["v"].tolist() for k, g in df.groupby(["field_id", "season"])}
     assert run_bounds(np.array([], dtype=object)).tolist() == [0]
+
+
+def test_no_observed_field_with_a_crop_raises_no_collapse_and_no_error() -> None:
+    """`reunderwrite --due` at the demo's first checkpoints (pre-season, 2009-06-01; maize emergence, 2009-07-20)
+    ended in a traceback (IndexError in collapse_candidates): the peers had rows only for fields without a crop (a
+    field's own observations start at its crop's pre-season checkpoint), and the per-field loop indexed an empty
+    array."""
+    bands, timing, em = _expectations()
+    cur, fields = _season(12, {"f03": 135}, 6)
+    al = detect_alerts(clear_ndvi(cur), fields.assign(crop=None), bands, date(2024, 9, 1), START, em, timing=timing)
+    assert not (al["alert"] == "CROP_FAILURE").any()
