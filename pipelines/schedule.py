@@ -62,7 +62,44 @@ def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
         raise ContractError(table=p.name, column="month_day", expected="MM-DD (a day of every year)",
                             found="other values",
                             offenders=list(cal.loc[~ok, "month_day"]))
+    twice = cal.duplicated(["region", "crop", "checkpoint"], keep=False)
+    if twice.any():  # listed twice with two dates: which one is due?
+        raise ContractError(table=p.name, column="checkpoint", expected="each checkpoint once per region and crop",
+                            found="checkpoints listed twice", offenders=sorted(
+                                {f"{r} {c} {k}" for r, c, k in cal.loc[twice, ["region", "crop", "checkpoint"]]
+                                 .itertuples(index=False)}))
+    outside = _outside_windows(cal)
+    if outside:
+        raise ContractError(table=p.name, column="month_day", expected="a date inside its region's season window "
+                            "(features/data/season_windows.csv; re-underwriting refuses a date outside it)",
+                            found="dates outside it", offenders=outside)
     return cal
+
+
+def _outside_windows(cal: pd.DataFrame) -> list[str]:
+    """The checkpoints dated outside their region's season window (in any season: four consecutive ones cover the
+    leap years), e.g. ``us-nebraska winter_wheat pre_season 09-01 of the year before (window 09-15 of the year
+    before to 11-30)``; a region without a window is not checked here (its run says so)."""
+    from features.errors import ImageryError
+    from features.series import season_window
+
+    def when(d: date, season: int) -> str:
+        return f"{d:%m-%d}" + {-1: " of the year before", 0: "", 1: " of the year after"}.get(
+            d.year - season, f" of year {d.year - season:+d}")
+
+    out: dict[str, None] = {}
+    for region, rows in cal.groupby("region", sort=True):
+        for season in range(2001, 2005):
+            try:
+                a, b = season_window(str(season), str(region))
+            except ImageryError:
+                break
+            for r in rows.itertuples(index=False):
+                d = date(season + int(r.year_offset), int(r.month_day[:2]), int(r.month_day[3:]))
+                if not a <= d <= b:
+                    out.setdefault(f"{region} {r.crop} {r.checkpoint} {when(d, season)} (window {when(a, season)} "
+                                   f"to {when(b, season)})")
+    return list(out)
 
 
 def checkpoint_dates(season: str, calendar: pd.DataFrame, region: str | None = None) -> pd.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from features.errors import ContractError
@@ -15,7 +16,7 @@ def test_calendar_loads_and_dates() -> None:
     cal = load_calendar()
     cps = checkpoint_dates("2024", cal, "us-nebraska")
     ww = cps[cps["crop"] == "winter_wheat"]
-    assert ww.iloc[0]["date"].date() == date(2023, 9, 1)  # winter wheat's pre-season is in the previous autumn
+    assert ww.iloc[0]["date"].date() == date(2023, 9, 15)  # winter wheat's pre-season is in the previous autumn
     assert set(cps["checkpoint"]) == {"pre_season", "emergence", "mid_season", "pre_harvest"}
     assert cps["date"].is_monotonic_increasing
 
@@ -27,6 +28,48 @@ def test_bad_calendar(tmp_path: Path) -> None:
         load_calendar(p)
     p.write_text("region,crop,checkpoint,month_day,year_offset\nr,maize,emergence,9/1,0\n")
     with pytest.raises(ContractError, match=r"column 'month_day': expected MM-DD \(a day of every year\), found other values at 9/1"):
+        load_calendar(p)
+
+
+def test_every_shipped_checkpoint_is_inside_its_season_window() -> None:
+    """us-nebraska winter wheat's pre-season checkpoint was 09-01 of the year before, two weeks before the season's
+    window opens (09-15): `reunderwrite --due --today 2017-09-01` stopped on "as-of 2017-09-01 is before season 2018
+    starts (2017-09-15...): give a date on or after 2017-09-15" — a date the analyst never gave — and again every day
+    until the emergence checkpoint superseded it. Every checkpoint of the shipped calendar is now one the pipeline
+    can run (inside its region's window, the same test re-underwriting applies), in leap and common years."""
+    from features.series import season_window
+
+    cps = pd.concat([checkpoint_dates(str(s), load_calendar()) for s in range(2016, 2021)], ignore_index=True)
+    for r in cps.itertuples(index=False):
+        start, end = season_window(r.season, r.region)
+        assert start <= r.date.date() <= end, (r.region, r.crop, r.checkpoint, r.date.date(), start, end)
+    ww = cps[(cps["region"] == "us-nebraska") & (cps["crop"] == "winter_wheat") & (cps["season"] == "2018")]
+    assert ww["date"].min().date() == date(2017, 9, 15)
+
+
+def test_a_calendar_checkpoint_outside_the_season_window_or_listed_twice_is_refused(tmp_path: Path) -> None:
+    """A calendar (--calendar) with a checkpoint the pipeline cannot run, or one listed twice with two dates (which
+    one is due?), is one line naming it, at load: `schedule show` would list it and `reunderwrite --due` stop on
+    it every day."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    head = "region,crop,checkpoint,month_day,year_offset\n"
+    p = tmp_path / "cal.csv"
+    p.write_text(head + "us-nebraska,winter_wheat,pre_season,09-01,-1\nus-nebraska,maize,pre_harvest,12-15,0\n"
+                 "other-region,maize,pre_season,01-01,0\n")
+    with pytest.raises(ContractError, match=r"^cal.csv: column 'month_day': expected a date inside its region's "
+                       r"season window .* found dates outside it at us-nebraska winter_wheat pre_season 09-01 of the "
+                       r"year before \(window 09-15 of the year before to 11-30\), us-nebraska maize pre_harvest "
+                       r"12-15 \(window 09-15 of the year before to 11-30\) \(2 in all\)$"):
+        load_calendar(p)
+    r = CliRunner().invoke(app, ["schedule", "show", "--calendar", str(p), "--today", "2017-01-01"])
+    assert r.exit_code == 2 and r.stdout == "" and r.stderr.count("\n") == 1, r.stderr
+    assert "us-nebraska winter_wheat pre_season 09-01 of the year before" in r.stderr
+    p.write_text(head + "us-nebraska,maize,mid_season,07-20,0\nus-nebraska,maize,mid_season,07-25,0\n")
+    with pytest.raises(ContractError, match=r"column 'checkpoint': expected each checkpoint once per region and "
+                       r"crop, found checkpoints listed twice at us-nebraska maize mid_season \(1 in all\)$"):
         load_calendar(p)
 
 
@@ -67,7 +110,7 @@ def test_cli_schedule_show() -> None:
     # by default the next twelve months: next autumn's winter wheat (the season after next) was left out
     nxt = CliRunner().invoke(app, ["schedule", "show", "--region", "us-nebraska", "--today", "2026-12-01"])
     assert nxt.exit_code == 0, nxt.stderr
-    assert "2027-09-01  2028    us-nebraska      winter_wheat  pre_season" in nxt.stdout
+    assert "2027-09-15  2028    us-nebraska      winter_wheat  pre_season" in nxt.stdout
     assert "2027-11-01  2028    us-nebraska      winter_wheat  emergence" in nxt.stdout
     assert "2028-05-01" not in nxt.stdout and "2027-05-01  2027    us-nebraska      winter_wheat  mid_season" in nxt.stdout
     bad = CliRunner().invoke(app, ["schedule", "show", "--today", "July"])
