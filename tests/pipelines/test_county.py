@@ -73,7 +73,7 @@ def test_checkpoints(county: County) -> None:
     assert cp["end"] == date(s + 1, 2, 28)  # in-smallholder window ends 02-28 of S+1
     assert cp["mid"] == date(s, 9, 15)  # median of rice 09-15, maize 08-31, cotton 10-01
     assert cp["emergence"] == date(s, 8, 1)  # median of 07-20, 08-01, 08-15
-    assert cp["pre_harvest"] == date(s, 10, 25)  # median of 10-25, 10-10, 11-20
+    assert cp["pre_harvest"] == date(s, 10, 25)  # median of 10-25, 10-10, 12-15
     assert cp["emergence"] < cp["mid"] < cp["pre_harvest"] < cp["end"]
 
 

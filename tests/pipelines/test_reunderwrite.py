@@ -417,7 +417,7 @@ def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
     assert end.written > 0
     with DecisionStore(url) as st:
         n = st.count()
-    ran = reunderwrite_due(date(2009, 11, 25), county=c, store=url, models=world["models"])
+    ran = reunderwrite_due(date(2009, 12, 16), county=c, store=url, models=world["models"])
 
     got = {d.crop: (d, res) for d, res in ran}
     assert got["maize"][0].date < cps["pre_harvest"] and got["cotton"][0].date > cps["pre_harvest"]

@@ -73,6 +73,23 @@ def test_a_calendar_checkpoint_outside_the_season_window_or_listed_twice_is_refu
         load_calendar(p)
 
 
+def test_cotton_is_re_underwritten_in_its_pickings() -> None:
+    """in-smallholder cotton is picked over weeks: from boll opening (the crop calendar's maturity, mid-December ± 15
+    days: the first pickings) to the last pickings around the turn of the year. Its pre-harvest checkpoint, described
+    as "first pickings", was 11-20 — 26 days before the maturity median, before even its spread; the other crops'
+    pre-harvest checkpoints are within a few days of their maturity. `reunderwrite --due` on the demo then ran
+    nothing for cotton from 2009-11-20 to the lines' maturity (2010-03): not a day of the pickings was
+    re-underwritten. Its pre-harvest checkpoint is now in the first pickings (12-15), inside the season window."""
+    from features.growth_stage import load_calendars
+
+    crop = load_calendars().query("region == 'in-smallholder' and crop == 'cotton'").set_index("event")
+    cps = checkpoint_dates("2009", load_calendar(), "in-smallholder").query("crop == 'cotton'").set_index("checkpoint")
+    day = cps.loc["pre_harvest", "date"].day_of_year
+    first = crop.loc["maturity", "doy_median"] - crop.loc["maturity", "doy_spread"]
+    assert first <= day <= crop.loc["harvest", "doy_median"], (day, first)
+    assert cps.loc["pre_harvest", "date"].date() == date(2009, 12, 15)
+
+
 def test_due_runs_latest_once_and_then_nothing(tmp_path: Path) -> None:
     cal = load_calendar()
     log = CheckpointLog(f"sqlite:///{tmp_path / 'store.db'}")
@@ -133,7 +150,7 @@ def test_schedule_show_of_a_past_season_says_why_nothing_is_listed() -> None:
     assert "--today 2009-06-01" in r.stdout
     listed = CliRunner().invoke(app, ["schedule", "show", "--season", "2009", "--region", "in-smallholder",
                                       "--today", "2009-06-01"])
-    assert "2009-11-20  2009    in-smallholder   cotton        pre_harvest" in listed.stdout
+    assert "2009-12-15  2009    in-smallholder   cotton        pre_harvest" in listed.stdout
 
 
 def test_mark_tolerates_a_concurrent_run_marking_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
