@@ -176,9 +176,12 @@ def reunderwrite_cmd(
 
         ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
                                profile=profile, operator=operator, progress=err, on_done=done)
-        if not ran:
-            echo(f"nothing due on {day}: no checkpoint up to it is left to run (none yet, or all have run; "
-                 "`agcredit schedule show` lists them)")
+        if not ran:  # which: none due yet, or all done — and the next one
+            from pipelines.county import County
+            from pipelines.schedule import load_calendar, nothing_due_text
+
+            c = County(county)
+            echo(nothing_due_text(day, str(season or c.current_season), load_calendar(calendar), c.region))
         return
     day = parse_date(as_of, "--as-of")
     if day is None:

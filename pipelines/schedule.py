@@ -25,7 +25,8 @@ from features.contracts import check_season
 from features.errors import ContractError, UserInputError
 from underwriting.policy import is_calendar_day
 
-__all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "upcoming"]
+__all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "upcoming",
+           "nothing_due_text"]
 
 CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
 DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
@@ -225,3 +226,21 @@ def upcoming(today: date, seasons: list[str], calendar: pd.DataFrame, region: st
     if allcp.empty:
         return allcp
     return allcp[allcp["date"].dt.date >= today].reset_index(drop=True)
+
+
+def nothing_due_text(today: date, season: str, calendar: pd.DataFrame, region: str) -> str:
+    """Why ``reunderwrite --due`` ran nothing on ``today`` (called when :func:`due_checkpoints` is empty): none of
+    the season's checkpoints in ``region`` is due yet, or those up to ``today`` are done — with the next one."""
+    cps = checkpoint_dates(season, calendar, region)
+    up_to = int((cps["date"].dt.date <= today).sum())
+    coming = cps[cps["date"].dt.date > today]
+    if len(coming):
+        first = coming[coming["date"] == coming["date"].min()]
+        nxt = (f"the next: {first['date'].iloc[0].date()} "
+               + ", ".join(f"{c} {k}" for c, k in zip(first["crop"], first["checkpoint"], strict=True)))
+    else:
+        nxt = f"season {season} has no later checkpoint"
+    if not up_to:
+        return f"nothing due on {today}: no checkpoint of season {season} in {region} is due yet ({nxt})"
+    return (f"nothing due on {today}: the {up_to} checkpoint(s) of season {season} in {region} up to it are done "
+            f"(run, superseded by a later one or covered by later records; {nxt})")

@@ -560,6 +560,12 @@ def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
                            (["--today", "2999-01-01"], "--today 2999-01-01 is after today")):
         r = runner.invoke(app, ["reunderwrite", "--due", "--county", county, "--cache", cache, "--store", url, *extra])
         assert r.exit_code == 2 and r.stderr.startswith(f"error: {message}") and "Traceback" not in r.output, r.output
+    # nothing due said "no checkpoint up to it is left to run (none yet, or all have run; ...)": now which, and the next
+    early = runner.invoke(app, ["reunderwrite", "--due", "--county", county, "--cache", cache, "--store", url,
+                                "--today", "2009-05-20"])
+    assert early.exit_code == 0 and early.stdout == (
+        "nothing due on 2009-05-20: no checkpoint of season 2009 in in-smallholder is due yet (the next: 2009-06-01 "
+        "maize pre_season, rice pre_season)\n"), early.output
     assert len(CheckpointLog(url).rows()) == before
 
 

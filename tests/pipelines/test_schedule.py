@@ -9,7 +9,14 @@ import pandas as pd
 import pytest
 
 from features.errors import ContractError
-from pipelines.schedule import CheckpointLog, checkpoint_dates, due_checkpoints, load_calendar, upcoming
+from pipelines.schedule import (
+    CheckpointLog,
+    checkpoint_dates,
+    due_checkpoints,
+    load_calendar,
+    nothing_due_text,
+    upcoming,
+)
 
 
 def test_calendar_loads_and_dates() -> None:
@@ -88,6 +95,27 @@ def test_cotton_is_re_underwritten_in_its_pickings() -> None:
     first = crop.loc["maturity", "doy_median"] - crop.loc["maturity", "doy_spread"]
     assert first <= day <= crop.loc["harvest", "doy_median"], (day, first)
     assert cps.loc["pre_harvest", "date"].date() == date(2009, 12, 15)
+
+
+def test_nothing_due_says_why_and_the_next_checkpoint(tmp_path: Path) -> None:
+    """`reunderwrite --due` with nothing to run said "no checkpoint up to it is left to run (none yet, or all have
+    run; ...)" — before the season's first checkpoint and after its last alike: now which, and the next one."""
+    cal = load_calendar()
+    log = CheckpointLog(f"sqlite:///{tmp_path / 'store.db'}")
+    region = ["in-smallholder"]
+    assert due_checkpoints(date(2009, 5, 20), ["2009"], cal, log.done(), regions=region) == []
+    assert nothing_due_text(date(2009, 5, 20), "2009", cal, "in-smallholder") == (
+        "nothing due on 2009-05-20: no checkpoint of season 2009 in in-smallholder is due yet (the next: 2009-06-01 "
+        "maize pre_season, rice pre_season)")
+    for d in due_checkpoints(date(2009, 11, 21), ["2009"], cal, log.done(), regions=region):
+        log.mark(d, as_of=d.date, n_lines=1)
+    assert due_checkpoints(date(2009, 11, 21), ["2009"], cal, log.done(), regions=region) == []
+    assert nothing_due_text(date(2009, 11, 21), "2009", cal, "in-smallholder") == (
+        "nothing due on 2009-11-21: the 11 checkpoint(s) of season 2009 in in-smallholder up to it are done (run, "
+        "superseded by a later one or covered by later records; the next: 2009-12-15 cotton pre_harvest)")
+    assert nothing_due_text(date(2010, 3, 1), "2009", cal, "in-smallholder").endswith(
+        "the 12 checkpoint(s) of season 2009 in in-smallholder up to it are done (run, superseded by a later one or "
+        "covered by later records; season 2009 has no later checkpoint)")
 
 
 def test_due_runs_latest_once_and_then_nothing(tmp_path: Path) -> None:
