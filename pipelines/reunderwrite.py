@@ -624,7 +624,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     each checkpoint is marked (the CLI prints its changes and proposed actions then: a run killed in a later
     checkpoint had printed none, and its re-run does not repeat the finished ones)."""
     from pipelines.county import County
-    from pipelines.schedule import CheckpointLog, due_checkpoints, load_calendar
+    from pipelines.schedule import CheckpointLog, due_checkpoints, due_seasons, load_calendar
     from underwriting.store import store_url
 
     c = county if isinstance(county, County) else County(county)
@@ -634,7 +634,12 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     if today > date.today():
         raise UserInputError(f"--today {today} is after today ({date.today()}): a checkpoint cannot be run before "
                              "its date")
-    seasons = [str(season)] if season else [c.current_season]
+    if season:
+        seasons = [str(season)]
+    else:  # the current season, and another whose window is open today if the Book has lines of it
+        book = c.book()
+        booked = [str(s) for s in book["season"].dropna()] if "season" in book.columns else []
+        seasons = due_seasons(today, c.current_season, [str(s) for s in c.seasons], booked, c.region)
     url = store_url(store)
     cal = load_calendar(calendar)  # checked before the store is opened (a bad calendar creates nothing)
     DecisionStore(url, create=False, writer=True).close()  # an existing store (a mistyped --store creates nothing)

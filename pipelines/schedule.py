@@ -26,8 +26,8 @@ from features.contracts import check_season
 from features.errors import ContractError, UserInputError
 from underwriting.policy import is_calendar_day
 
-__all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "upcoming",
-           "nothing_due_text"]
+__all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "due_seasons",
+           "upcoming", "nothing_due_text"]
 
 CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
 DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
@@ -210,6 +210,20 @@ class CheckpointLog:
                 except sa.exc.IntegrityError:
                     if attempt == 2:
                         raise
+
+
+def due_seasons(today: date, current: str, county_seasons: list[str], book_seasons: list[str], region: str) -> list[str]:
+    """The seasons whose checkpoints ``reunderwrite --due`` looks at without ``--season``: the county's current one,
+    and any other of its seasons with a line in the Book whose season window is open on ``today`` — in September to
+    November a us-nebraska county has last season's harvest and next season's winter wheat open at once, and in
+    January an in-smallholder county moved on to the new season still has last season's cotton lines being picked;
+    with the current season alone their checkpoints were never run by the daily timer."""
+    out = {str(current)}
+    for s in {str(x) for x in book_seasons} & {str(x) for x in county_seasons}:
+        win = _window(s, region)
+        if win is not None and win[0] <= today <= win[1]:
+            out.add(s)
+    return sorted(out)
 
 
 def due_checkpoints(today: date, seasons: list[str], calendar: pd.DataFrame, done: set[tuple[str, str, str, str]],

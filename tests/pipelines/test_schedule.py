@@ -220,3 +220,21 @@ def test_a_store_that_cannot_be_opened_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match=r"^decision store sqlite:///.*unable to open database file") as e:
         CheckpointLog(f"sqlite:///{blocker / 'store.db'}")
     assert "\n" not in str(e.value)
+
+
+def test_due_looks_at_every_season_with_booked_lines_whose_window_is_open() -> None:
+    """`reunderwrite --due` without --season looked at the county's current season only: in September-November a
+    us-nebraska county has last season's harvest and next season's winter wheat open at once, and an in-smallholder
+    county moved on to the new season in January still has last season's cotton lines in their pickings — the daily
+    timer never ran their checkpoints. Now the current season and every other season of the county with a Book line
+    whose season window is open on the day."""
+    from pipelines.schedule import due_seasons
+
+    both = ["2018", "2019"]
+    assert due_seasons(date(2018, 10, 1), "2019", both, both, "us-nebraska") == ["2018", "2019"]
+    assert due_seasons(date(2018, 10, 1), "2018", both, both, "us-nebraska") == ["2018", "2019"]
+    assert due_seasons(date(2018, 12, 5), "2019", both, both, "us-nebraska") == ["2019"]  # 2018's window closed 11-30
+    assert due_seasons(date(2018, 10, 1), "2019", both, ["2019"], "us-nebraska") == ["2019"]  # no 2018 line booked
+    assert due_seasons(date(2010, 1, 10), "2010", ["2009", "2010"], ["2009"], "in-smallholder") == ["2009", "2010"]
+    assert due_seasons(date(2010, 1, 10), "2010", ["2010"], ["2009"], "in-smallholder") == ["2010"]  # not the county's
+    assert due_seasons(date(2010, 1, 10), "2010", ["2009", "2010"], ["2009"], "nowhere") == ["2010"]  # no window
