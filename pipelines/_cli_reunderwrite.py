@@ -51,16 +51,18 @@ def _print_result(res: Any) -> None:
             echo(f"{r.line_id:<16} {r.application_id:<14} {_money(r.book_limit, r.currency):>16} "
                  f"{_money(r.old_limit, r.currency):>16} {_money(r.new_limit, r.currency):>16} "
                  f"{_money(r.outstanding, r.currency):>16} {r.new_outcome:<8} {extra}")
+        from pipelines.reunderwrite import change_counts
+
+        n = change_counts(ch)
         kept = ch["not_reestimated"] != ""
-        est = ch[~kept]  # a line the models could not value has no new limit: its indicative 0 is no fall
-        echo(f"limits down: {int((est['change'] < 0).sum())}, up: {int((est['change'] > 0).sum())} (against the "
-             f"previous record); below the Book limit: {int((est['new_limit'] < est['book_limit']).sum())}; actions "
-             f"proposed: {int((ch['actions'] != '').sum())}")
+        echo(f"limits down: {n['down']}, up: {n['up']} (against the previous record); below the Book limit: "
+             f"{n['below_book']}; actions proposed: {n['actions']}")
         if kept.any():
             codes = ch.loc[kept, "not_reestimated"].str.split(",").explode().value_counts()
             echo(f"not re-estimated: {int(kept.sum())} line(s), kept as they stand (REFER only because the models "
                  f"could not value their fields as of {res.as_of}: " + ", ".join(f"{c} {n}" for c, n in codes.items())
-                 + "); a later checkpoint the models can value them at re-estimates them")
+                 + "); a later checkpoint the models can value them at re-estimates them (none will for a crop or "
+                 "region outside the yield model's validated scope: an analyst's)")
     _print_alerts(res.alerts)
 
 

@@ -470,21 +470,16 @@ def replay_stage(county: Any, season: str, as_of: Any, featurized: Any, url: str
 def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, history: pd.DataFrame | None = None) -> None:
     """Re-underwrite the active lines at the pre-harvest checkpoint and at the end of the season window
     (``history``: the past seasons' series, read from the county when None)."""
-    from pipelines.reunderwrite import reunderwrite_county
+    from pipelines.reunderwrite import change_counts, reunderwrite_county
 
     cps = county.checkpoints(county.current_season)
     for name in ("pre_harvest", "end"):
         r = reunderwrite_county(county, county.current_season, cps[name], store=url, operator=OPERATOR, models=models,
                                 history=history)
-        ch = r.changes
-        kept = int((ch["not_reestimated"] != "").sum()) if len(ch) else 0
-        est = ch[ch["not_reestimated"] == ""] if len(ch) else ch  # a line not re-estimated has no new limit
-        down = int((est["change"] < 0).sum()) if len(est) else 0
-        up = int((est["change"] > 0).sum()) if len(est) else 0
-        acts = int(ch["actions"].astype(str).str.len().gt(0).sum()) if len(ch) and "actions" in ch else 0
-        st.lines.append(f"{name} ({cps[name]}): {len(r.items)} lines re-underwritten, {down} limits down, {up} up, "
-                        f"{kept} not re-estimated (kept), {acts} with proposed actions, {len(r.alerts)} alerts; "
-                        f"{r.written} records written")
+        n = change_counts(r.changes)
+        st.lines.append(f"{name} ({cps[name]}): {len(r.items)} lines re-underwritten, {n['down']} limits down, "
+                        f"{n['up']} up, {n['kept']} not re-estimated (kept), {n['actions']} with proposed actions, "
+                        f"{len(r.alerts)} alerts; {r.written} records written")
         if len(r.alerts):
             kinds = r.alerts["alert"].value_counts() if "alert" in r.alerts else pd.Series(dtype="int64")
             if len(kinds):

@@ -368,6 +368,14 @@ def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
         f"stressed {_m(e.get('stressed_price_per_t'), cur)}/t; expected value {_m(e.get('expected_value'), cur)}, "
         f"stressed value {_m(e.get('stressed_value'), cur)}",
     ]
+    tprob = e.get("crop_type_prob")
+    if "CROP_TYPE_UNCERTAIN" in (e.get("codes") or []) and e.get("declared_crop") and e.get("crop_type") \
+            and e["crop_type"] != e["declared_crop"] and tprob is not None and tprob >= 0.8:
+        # the policy's disputed_crop_uncertain (2026.12.4 on): the imagery's own probability passes 0.80, so say why
+        lines.insert(5, f"    CROP_TYPE_UNCERTAIN: the imagery reads {e['crop_type']}, the farmer declared "
+                        f"{e['declared_crop']}, and given both the declared crop's probability is "
+                        f"{_num(e.get('declared_crop_prob'))}: neither crop is established, so the field is not valued "
+                        f"as {e['crop_type']}")
     if e.get("preseason_yield_source") == "history":  # the pre-season rule valued it on the farmer's records
         lines.insert(5, f"    pre-season rule: the farmer's reported yield {_num(e.get('history_yield_t_ha'))} t/ha "
                         f"(mean of {e.get('history_seasons')} earlier season(s) of the declared crop, at the price's "
@@ -447,9 +455,11 @@ def _render(x: Explanation) -> str:
     elif x.reunderwrite:  # the analyst's to-do of a re-underwriting: it was only in the run's output and the body
         r = x.reunderwrite
         unvalued = ", ".join(r.get("not_reestimated") or [])
-        acts = ", ".join(r.get("proposed_actions") or []) or (
-            f"none (not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the line "
-            "is kept as it stands)" if unvalued else "none (the new limit covers the balance)")
+        kept = (f"not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the line "
+                "is kept as it stands") if unvalued else ""
+        acts = ", ".join(r.get("proposed_actions") or [])
+        acts = (f"{acts} ({kept}; reviewed for an open high-severity alert)" if acts and kept else acts
+                or (f"none ({kept})" if kept else "none (the new limit covers the balance)"))
         out += ["", f"Re-underwriting of line {r.get('line_id')}: {r.get('previous_outcome')} "
                     f"{_m(r.get('previous_limit'), cur)} -> {x.outcome} {_m(x.limit, cur)}; outstanding "
                     f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}, line maturity "

@@ -291,7 +291,7 @@ def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur:
 def not_reestimated_lines(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tuple[int, Counter[str]]:
     """How many of the latest records (``dec``, their parsed ``bodies``) are re-underwritings that re-estimated
     nothing (the models could not value the fields: ``reunderwrite.not_reestimated``; the line is kept, nothing is
-    proposed), and their codes counted (a line once per code)."""
+    proposed but a review with an open high-severity alert), and their codes counted (a line once per code)."""
     blocks = [_reunderwriting(d, b).get("not_reestimated") or [] for (_, d), b in zip(dec.iterrows(), bodies,
                                                                                      strict=True)]
     return sum(bool(x) for x in blocks), Counter(str(c) for x in blocks for c in x)
@@ -355,7 +355,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     n_kept, kept_codes = not_reestimated_lines(dec, bodies)
     kept_note = (f"<p class='sub'>{n_kept} line(s) not re-estimated at their latest re-underwriting: the models "
                  f"could not value their fields then ({escape(', '.join(f'{c} {n}' for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0]))))}"
-                 "); each is kept as it stands and nothing is proposed</p>" if n_kept else "")
+                 "); each is kept as it stands and nothing is proposed but a review where a high-severity alert is "
+                 "open</p>" if n_kept else "")
     al_tbl = _alert_table(data.alerts)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "

@@ -33,15 +33,18 @@ Per line the change is reported (old → new limit, new reason codes) and:
   an analyst) when the new outcome is DECLINE, the new limit covers less than ``review_share``
   (default half) of the outstanding balance, or a high-severity alert is open. A DECLINE freezes the
   undrawn line also with nothing outstanding.
-* a REFER re-estimates no limit (its limit is only indicative): when it says the models could not
-  value the fields at this checkpoint — referred only for the failing area share, every failing
-  field failing only on :data:`NO_ESTIMATE_CODES` and out of the yield model's scope (before its
-  validated checkpoints) or without enough clear imagery — the line is *not re-estimated*: it is
-  kept as it stands, no action is proposed (``REVIEW`` when a high-severity alert is open), no
-  ``CROP_CONDITION_DETERIORATED`` is added, and the record's ``reunderwrite.not_reestimated`` and
-  the change row name the codes; any other REFER (a parcel overlap claim, fields not planted, a
-  crop mismatch, a double pledge...) is sent to ``REVIEW``, whatever its indicative limit: an
-  analyst decides, nothing is frozen automatically.
+* under a policy with ``keep_unvalued_lines`` (2026.12.4 on), a REFER re-estimates no limit (its limit
+  is only indicative): when it says the models could not value the fields at this checkpoint —
+  referred only for the failing area share, every failing field failing only on
+  :data:`NO_ESTIMATE_CODES` and out of the yield model's scope (before its validated checkpoints) or
+  without enough clear imagery, none of them disputed by the imagery's crop — the line is *not
+  re-estimated*: it is kept as it stands, no action is proposed (``REVIEW`` when a high-severity
+  alert is open), no ``CROP_CONDITION_DETERIORATED`` is added, and the record's
+  ``reunderwrite.not_reestimated`` and the change row name the codes; any other REFER (a parcel
+  overlap claim, fields not planted, a crop mismatch or dispute, a double pledge...) freezes the
+  undrawn line and is sent to ``REVIEW``, whatever its indicative limit — its term is not shortened
+  on a limit nobody re-estimated. Under earlier policies a REFER is treated as its indicative limit
+  (as above for a limit below the balance; ``REVIEW`` otherwise), as those releases did.
 
 Alerts: :func:`pipelines.monitor.detect_alerts` on the season's clear NDVI up to the as-of
 date, against expectations from past seasons' series (``history``), each with the affected
@@ -76,7 +79,8 @@ if TYPE_CHECKING:
     from pipelines.schedule import Due
 
 __all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "book_with_decided", "decided_lines",
-           "lines_to_review", "not_reestimated", "propose_actions", "reunderwrite", "reunderwrite_county",
+           "change_counts", "keeps_unvalued_lines", "lines_to_review", "not_reestimated", "propose_actions", "reunderwrite",
+           "reunderwrite_county",
            "reunderwrite_due", "checkpoint_label", "DETERIORATION_ALERTS", "NO_ESTIMATE_CODES", "DEFAULT_OPERATOR"]
 
 DETERIORATION_ALERTS = ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
@@ -305,40 +309,76 @@ def skipped_note(line_ids: list[str], newest: str) -> str:
 
 # --- actions ---------------------------------------------------------------------------------------------
 
+def change_counts(changes: pd.DataFrame) -> dict[str, int]:
+    """Counts of a checkpoint's change rows: limits ``down`` and ``up`` against the previous record and ``below_book``
+    among the re-estimated lines (a line not re-estimated has no new limit: its indicative 0 is no fall), ``kept``
+    (not re-estimated) and ``actions`` (lines with a proposed action)."""
+    if not len(changes):
+        return {"down": 0, "up": 0, "below_book": 0, "kept": 0, "actions": 0}
+    kept = changes["not_reestimated"].astype(str) != ""
+    est = changes[~kept]
+    return {"down": int((est["change"] < 0).sum()), "up": int((est["change"] > 0).sum()),
+            "below_book": int((est["new_limit"] < est["book_limit"]).sum()), "kept": int(kept.sum()),
+            "actions": int((changes["actions"].astype(str) != "").sum())}
+
+
+def keeps_unvalued_lines(body: dict[str, Any]) -> bool:
+    """Whether the policy that decided ``body`` has ``keep_unvalued_lines`` (2026.12.4 on): the re-underwriting
+    action rules of this release; without it, the rules the earlier releases applied (their records stay as they
+    were: the re-underwriting record id holds the policy hash, not these rules)."""
+    return bool(((body.get("policy") or {}).get("parameters") or {}).get("keep_unvalued_lines"))
+
+
+def _disputed(f: dict[str, Any]) -> bool:
+    """A field whose imagery crop is not its declared crop (the policy's disputed_crop_uncertain): a risk to its
+    claim, not a field the models could not see, even when its code is CROP_TYPE_UNCERTAIN."""
+    return bool(f.get("declared_crop") and f.get("crop_type") and f["crop_type"] != f["declared_crop"])
+
+
 def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     """The :data:`NO_ESTIMATE_CODES` of a decision ``body`` that re-estimates nothing: a REFER whose only refer
     reason is the failing area share and whose failing fields fail only on those codes, each field out of the yield
-    model's scope or without enough clear imagery (the models could not value it at this checkpoint); () for any
-    other decision (a REFER for a risk, or a limit the models re-estimated)."""
-    if body.get("outcome") != "REFER" or set(body.get("refer_reasons") or []) - {"FAILING_AREA_SHARE"}:
+    model's scope or without enough clear imagery (the models could not value it at this checkpoint) and none
+    disputed by the imagery's crop; () for any other decision (a REFER for a risk, or a limit the models
+    re-estimated) and under a policy without ``keep_unvalued_lines``."""
+    if not keeps_unvalued_lines(body) or body.get("outcome") != "REFER" or \
+            set(body.get("refer_reasons") or []) - {"FAILING_AREA_SHARE"}:
         return ()
-    failing = [{str(c) for c in f.get("codes") or []} for f in body.get("fields") or [] if not f.get("included")]
-    if not failing or any(not c <= set(NO_ESTIMATE_CODES) or not c & set(_UNSEEN) for c in failing):
+    failing = [f for f in body.get("fields") or [] if not f.get("included")]
+    codes = [{str(c) for c in f.get("codes") or []} for f in failing]
+    if not failing or any(not c <= set(NO_ESTIMATE_CODES) or not c & set(_UNSEEN) for c in codes) \
+            or any(_disputed(f) for f in failing):
         return ()
-    return tuple(c for c in NO_ESTIMATE_CODES if any(c in f for f in failing))
+    return tuple(c for c in NO_ESTIMATE_CODES if any(c in f for f in codes))
 
 
 def propose_actions(*, new_limit: int, outstanding: int, new_outcome: str, new_maturity: date | None,
                     line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None,
-                    reestimated: bool = True) -> tuple[str, ...]:
-    """Proposed actions for a line (see the module docstring). A REFER grants nothing until an analyst decides and
-    re-estimates no limit (its limit is indicative): ``REVIEW``, never an automatic freeze — except when it is not
-    ``reestimated`` (the models could not value the fields at this checkpoint; :func:`not_reestimated`): the line is
-    kept, no action (``REVIEW`` with a high-severity alert). A DECLINE freezes the undrawn line, also with nothing
-    outstanding. Else, when the new limit is below the outstanding balance: ``FREEZE_UNDRAWN``, ``SHORTEN_TERM``
-    when the new maturity is earlier than the line's, ``REVIEW`` when the new limit covers less than
-    ``review_share`` of the balance, the outcome is DECLINE or a high-severity alert is open; none otherwise."""
+                    reestimated: bool = True, keep_unvalued: bool = False) -> tuple[str, ...]:
+    """Proposed actions for a line (see the module docstring). ``keep_unvalued`` (policies with
+    ``keep_unvalued_lines``): a REFER grants nothing until an analyst decides and re-estimates no limit (its limit is
+    indicative) — ``FREEZE_UNDRAWN`` and ``REVIEW``, never a shortened term; when it is not ``reestimated`` (the
+    models could not value the fields at this checkpoint; :func:`not_reestimated`) the line is kept, no action
+    (``REVIEW`` with a high-severity alert). A DECLINE freezes the undrawn line, also with nothing outstanding. Else,
+    when the new limit is below the outstanding balance: ``FREEZE_UNDRAWN``, ``SHORTEN_TERM`` when the new maturity
+    is earlier than the line's, ``REVIEW`` when the new limit covers less than ``review_share`` of the balance, the
+    outcome is REFER or DECLINE or a high-severity alert is open; a REFER covering the balance: ``REVIEW``."""
     r = rules or ActionRules()
-    if new_outcome == "REFER":
+    if new_outcome == "REFER" and keep_unvalued:
         # "no estimate" is not "estimate 0": freezing, shortening and reviewing every line of a checkpoint the yield
         # model is not validated at treated the indicative 0 as a re-estimated limit
-        return ("REVIEW",) if reestimated or high_alert else ()
+        if not reestimated:
+            return ("REVIEW",) if high_alert else ()
+        return ("FREEZE_UNDRAWN", "REVIEW")
     if new_limit >= outstanding:
-        return ("FREEZE_UNDRAWN",) if new_outcome == "DECLINE" else ()
+        if new_outcome == "DECLINE":
+            return ("FREEZE_UNDRAWN",)
+        # a REFER is reviewed whatever is drawn: with nothing outstanding its undrawn line stayed drawable unsaid
+        return ("REVIEW",) if new_outcome == "REFER" else ()
     out = ["FREEZE_UNDRAWN"]
     if new_maturity is not None and line_maturity is not None and new_maturity < line_maturity:
         out.append("SHORTEN_TERM")
-    if new_outcome == "DECLINE" or new_limit < r.review_share * outstanding or high_alert:
+    if new_outcome in ("REFER", "DECLINE") or new_limit < r.review_share * outstanding or high_alert:
         out.append("REVIEW")
     return tuple(out)
 
@@ -385,7 +425,7 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     maturity = _iso(body.get("computation", {}).get("maturity_date"))
     actions = propose_actions(new_limit=item.limit, outstanding=int(line["outstanding"]), new_outcome=item.outcome,
                               new_maturity=maturity, line_maturity=_iso(line["maturity_date"]), high_alert=high,
-                              rules=rules, reestimated=not unvalued)
+                              rules=rules, reestimated=not unvalued, keep_unvalued=keeps_unvalued_lines(body))
     body["reasons"] = reasons
     body["reunderwrite"] = {
         "line_id": str(line["line_id"]), "previous_record_id": prev.record_id if prev is not None else None,

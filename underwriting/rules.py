@@ -137,7 +137,8 @@ def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: boo
     ``disputed_uncertain`` (policies from 2026.12.4): a declared field whose imagery crop is another crop is
     CROP_TYPE_UNCERTAIN where it is not CROP_MISMATCH — it would be valued at the imagery's crop while the
     probability of its declared crop given imagery and declaration (``declared_crop_prob``) is at least
-    ``min_declared_crop_prob``, so the valued crop's own is at most 1 − that: neither crop is established.
+    ``min_declared_crop_prob``, so the valued crop's own is at most 1 − that: the evidence establishes neither crop
+    at ``min_crop_type_prob`` (at exactly 0.20 and 0.80, the valued crop's is at most 0.80, not above it).
     """
     codes: list[str] = []
     if not f.get("geometry_valid") or not (f.get("field_area_ha") or 0) > 0:

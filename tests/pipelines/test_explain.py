@@ -393,3 +393,19 @@ def test_a_derived_date_feature_shows_the_days_the_model_read() -> None:
     assert _feature_value(rows, "F2", "day_emergence_date") is None
     assert _feature_value(rows, "F2", "day_expected_harvest_date") == 279.0
     assert _feature_value(rows, "F1", "no_such_feature") is None
+
+
+def test_a_field_whose_imagery_disputes_its_declared_crop_says_why_it_is_uncertain() -> None:
+    """Policy 2026.12.4's disputed_crop_uncertain excludes a declared maize field the imagery reads as cotton at 0.83
+    with CROP_TYPE_UNCERTAIN — whose text, "could not confirm the crop with enough confidence", read wrong beside
+    p=0.83 above the policy's 0.80 (the review of this release). `explain` says the imagery and the declaration
+    disagree; a field merely below 0.80 gets no such line."""
+    from pipelines.explain import FieldExplanation, _field_lines
+
+    ev = {"included": False, "exclusion_code": "CROP_TYPE_UNCERTAIN", "codes": ["CROP_TYPE_UNCERTAIN"],
+          "declared_crop": "maize", "crop_type": "cotton", "crop_type_prob": 0.83, "declared_crop_prob": 0.84}
+    text = "\n".join(_field_lines(FieldExplanation("F0073", ev), "INR"))
+    assert ("CROP_TYPE_UNCERTAIN: the imagery reads cotton, the farmer declared maize, and given both the declared "
+            "crop's probability is 0.84: neither crop is established") in text
+    low = dict(ev, crop_type="maize", crop_type_prob=0.6)
+    assert "the imagery reads" not in "\n".join(_field_lines(FieldExplanation("F1", low), "INR"))

@@ -150,11 +150,13 @@ def test_deterioration_reason_and_actions() -> None:
                            line_maturity=None, high_alert=True) == ()
     assert propose_actions(new_limit=1_000_000, outstanding=3_000_000, new_outcome="REDUCE", new_maturity=None,
                            line_maturity=None, high_alert=False) == ("FREEZE_UNDRAWN", "REVIEW")
-    # a REFER for a risk (an overlap claim, fields not planted...) is an analyst's review, not an automatic freeze:
-    # its limit is indicative, not a re-estimate (it proposed FREEZE_UNDRAWN, REVIEW)
-    assert propose_actions(new_limit=2_900_000, outstanding=3_000_000, new_outcome="REFER",
-                           new_maturity=date(2010, 5, 1), line_maturity=date(2009, 12, 1),
-                           high_alert=False) == ("REVIEW",)
+    # a REFER for a risk (an overlap claim, fields not planted...) freezes the undrawn line for an analyst's review;
+    # its limit is indicative, not a re-estimate, so its term is not shortened on it (policy keep_unvalued_lines)
+    refer = dict(new_limit=2_900_000, outstanding=3_000_000, new_outcome="REFER", new_maturity=date(2009, 11, 1),
+                 line_maturity=date(2009, 12, 1), high_alert=False)
+    assert propose_actions(**refer, keep_unvalued=True) == ("FREEZE_UNDRAWN", "REVIEW")
+    # earlier policies acted on it as its indicative limit (their records hold that)
+    assert propose_actions(**refer) == ("FREEZE_UNDRAWN", "SHORTEN_TERM", "REVIEW")
     # a DECLINE below the balance: freeze, shorten, review
     assert propose_actions(new_limit=0, outstanding=3_000_000, new_outcome="DECLINE", new_maturity=date(2009, 12, 1),
                            line_maturity=date(2010, 3, 1), high_alert=False) == ("FREEZE_UNDRAWN", "SHORTEN_TERM",
@@ -162,6 +164,8 @@ def test_deterioration_reason_and_actions() -> None:
     # a REFER grants nothing until an analyst decides: its indicative limit covering the balance proposed nothing
     assert propose_actions(new_limit=5_000_000, outstanding=3_000_000, new_outcome="REFER", new_maturity=None,
                            line_maturity=None, high_alert=True) == ("REVIEW",)
+    assert propose_actions(new_limit=5_000_000, outstanding=3_000_000, new_outcome="REFER", new_maturity=None,
+                           line_maturity=None, high_alert=True, keep_unvalued=True) == ("FREEZE_UNDRAWN", "REVIEW")
     # ... nor with nothing drawn (APPROVE 16,300 → REFER 0 proposed nothing; the undrawn line stayed drawable)
     assert propose_actions(new_limit=5_000_000, outstanding=0, new_outcome="REFER", new_maturity=None,
                            line_maturity=None, high_alert=False) == ("REVIEW",)
@@ -171,9 +175,11 @@ def test_deterioration_reason_and_actions() -> None:
 
 
 def _refer_body(*field_codes: tuple[str, ...], refer: tuple[str, ...] = ("FAILING_AREA_SHARE",),
-                outcome: str = "REFER") -> dict[str, Any]:
-    fields = [{"field_id": f"F{i}", "included": not codes, "codes": list(codes)} for i, codes in enumerate(field_codes)]
-    return {"outcome": outcome, "refer_reasons": list(refer), "fields": fields,
+                outcome: str = "REFER", keep: bool = True, crops: tuple[str, str] = ("maize", "maize")) -> dict[str, Any]:
+    fields = [{"field_id": f"F{i}", "included": not codes, "codes": list(codes), "declared_crop": crops[0],
+               "crop_type": crops[1]} for i, codes in enumerate(field_codes)]
+    params = {"keep_unvalued_lines": True} if keep else {}  # policy 2026.12.4's parameter, absent before
+    return {"outcome": outcome, "refer_reasons": list(refer), "fields": fields, "policy": {"parameters": params},
             "computation": {"stressed_value": 0, "maturity_date": "2010-01-15"}, "reasons": []}
 
 
@@ -197,10 +203,18 @@ def test_no_estimate_is_not_an_estimate_of_zero() -> None:
         ("INSUFFICIENT_CLEAR_IMAGERY", "CROP_TYPE_UNCERTAIN")
     assert not_reestimated(_refer_body((), refer=("HARVEST_AFTER_MAX_TERM",))) == ()
     assert propose_actions(new_limit=0, outstanding=3_000_000, new_outcome="REFER", new_maturity=date(2009, 12, 1),
-                           line_maturity=date(2010, 3, 1), high_alert=False, reestimated=False) == ()
+                           line_maturity=date(2010, 3, 1), high_alert=False, reestimated=False,
+                           keep_unvalued=True) == ()
     # an open high-severity alert still goes to an analyst
     assert propose_actions(new_limit=0, outstanding=3_000_000, new_outcome="REFER", new_maturity=None,
-                           line_maturity=None, high_alert=True, reestimated=False) == ("REVIEW",)
+                           line_maturity=None, high_alert=True, reestimated=False, keep_unvalued=True) == ("REVIEW",)
+    # a field whose imagery disputes its declared crop (policy disputed_crop_uncertain: CROP_TYPE_UNCERTAIN) is a risk
+    # to the claim, not a field the models could not see — reviewed, not kept silently (the review of this release)
+    disputed = _refer_body(("CROP_TYPE_UNCERTAIN", "OUT_OF_MODEL_SCOPE"), crops=("maize", "soybean"))
+    assert not_reestimated(disputed) == ()
+    assert not_reestimated(_refer_body(("CROP_TYPE_UNCERTAIN", "OUT_OF_MODEL_SCOPE"), crops=("maize", "fallow"))) == ()
+    # a policy before 2026.12.4 (no keep_unvalued_lines): nothing is "not re-estimated", as those releases decided
+    assert not_reestimated(_refer_body(("OUT_OF_MODEL_SCOPE",), keep=False)) == ()
 
     prev = SimpleNamespace(limit=5_000_000, outcome="APPROVE", reason_codes=("ROUNDED_TO_STEP",),
                            record_id="Dprev", body={"computation": {"stressed_value": 9_000_000}})
@@ -215,12 +229,18 @@ def test_no_estimate_is_not_an_estimate_of_zero() -> None:
     assert row["not_reestimated"] == "OUT_OF_MODEL_SCOPE"
     assert new.body["reunderwrite"]["not_reestimated"] == ["OUT_OF_MODEL_SCOPE"]
     assert "CROP_CONDITION_DETERIORATED" not in new.reason_codes  # a stressed value of 0 unvalued is no fall
-    # the same REFER with a field not planted: a risk, sent to review (and the fall is the crop's)
+    # the same REFER with a field not planted: a risk, frozen and sent to review (and the fall is the crop's)
     risky = replace(item, body=_refer_body(("OUT_OF_MODEL_SCOPE",), ("NOT_PLANTED",)))
     new, row = _link(risky, prev, line, watch, default_policy(), date(2009, 7, 20), ActionRules())
-    assert row["actions"] == "REVIEW" and row["not_reestimated"] == ""
+    assert row["not_reestimated"] == ""
     assert "not_reestimated" not in new.body["reunderwrite"]  # bodies of re-estimated lines stay as they were
     assert new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"
+    assert row["actions"] == "FREEZE_UNDRAWN,REVIEW"
+    # records decided under an earlier policy: the actions and body of that release (same record id, same body)
+    old_item = replace(item, body=_refer_body(("OUT_OF_MODEL_SCOPE",), keep=False))
+    new, row = _link(old_item, prev, line, watch, default_policy(), date(2009, 7, 20), ActionRules())
+    assert row["actions"] == "FREEZE_UNDRAWN,SHORTEN_TERM,REVIEW" and row["not_reestimated"] == ""
+    assert "not_reestimated" not in new.body["reunderwrite"] and new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"
 
 
 def test_lines_are_kept_where_the_yield_model_is_not_validated(world: dict[str, Any], tmp_path: Path,
