@@ -61,8 +61,8 @@ def _print_result(res: Any) -> None:
             codes = ch.loc[kept, "not_reestimated"].str.split(",").explode().value_counts()
             echo(f"not re-estimated: {int(kept.sum())} line(s), kept as they stand (REFER only because the models "
                  f"could not value their fields as of {res.as_of}: " + ", ".join(f"{c} {n}" for c, n in codes.items())
-                 + "); a later checkpoint the models can value them at re-estimates them (none will for a crop or "
-                 "region outside the yield model's validated scope: an analyst's)")
+                 + "); a later checkpoint the models can value them at re-estimates them (for a crop or region "
+                 "outside the yield model's validated scope none will: an analyst decides those)")
     _print_alerts(res.alerts)
 
 

@@ -353,8 +353,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                             "limit": [_money(v, cur) for v in dec["limit"]], "reasons": dec["reason_codes"].fillna("")})
     act_tbl = proposed_actions_table(dec, bodies, cur)
     n_kept, kept_codes = not_reestimated_lines(dec, bodies)
+    kept_counts = ", ".join(f"{c} {n}" for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0])))
     kept_note = (f"<p class='sub'>{n_kept} line(s) not re-estimated at their latest re-underwriting: the models "
-                 f"could not value their fields then ({escape(', '.join(f'{c} {n}' for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0]))))}"
+                 f"could not value their fields then ({escape(kept_counts)}"
                  "); each is kept as it stands and nothing is proposed but a review where a high-severity alert is "
                  "open</p>" if n_kept else "")
     al_tbl = _alert_table(data.alerts)
