@@ -32,15 +32,6 @@ FIELD_VALUATIONS = TableSpec(
         Column("model_name", "str", "—", "registered model name"),
         Column("model_version", "str", "—", "resolved registry version (never only an alias)"),
         Column("in_scope", "bool", "—", "crop, region and checkpoint inside the model version's validated scope"),
-        Column("declared_yield_p10_t_ha", "float", "t/ha", "P10 of the declared crop where it is not the crop valued "
-               "(the same features scored as that crop; absent in valuations made before it)", nullable=True,
-               required=False, min=0.0),
-        Column("declared_yield_p50_t_ha", "float", "t/ha", "P50 of the declared crop (as above)", nullable=True,
-               required=False, min=0.0),
-        Column("declared_yield_p90_t_ha", "float", "t/ha", "P90 of the declared crop (as above)", nullable=True,
-               required=False, min=0.0),
-        Column("declared_in_scope", "bool", "—", "the declared crop inside the validated scope (as above)",
-               required=False),
     ),
 )
 

@@ -48,14 +48,10 @@ from models.errors import MissingWeatherError, ModelError, ModelInputError, Pric
 from models.governance import Governance
 from models.prices import PriceTable
 
-__all__ = ["DECLARED_COLUMNS", "QUANTILE_COLUMNS", "WEATHER_PREFIX", "MissingWeatherError", "YieldModelConfig", "YieldModel", "crop_of",
+__all__ = ["QUANTILE_COLUMNS", "WEATHER_PREFIX", "MissingWeatherError", "YieldModelConfig", "YieldModel", "crop_of",
            "known_crop", "value_fields", "score_fields"]
 
 QUANTILE_COLUMNS = ("yield_p10_t_ha", "yield_p50_t_ha", "yield_p90_t_ha")
-#: FieldValuations columns of a field valued at another crop than its declared one: the declared crop's yields and
-#: whether that crop is inside the model version's validated scope (score_fields)
-DECLARED_COLUMNS = ("declared_yield_p10_t_ha", "declared_yield_p50_t_ha", "declared_yield_p90_t_ha",
-                    "declared_in_scope")
 _ALPHAS = (0.1, 0.5, 0.9)
 _CATEGORICAL = ("crop", "region")
 _NAME = "yield-value"
@@ -497,7 +493,7 @@ def value_fields(features: pd.DataFrame, quantiles: pd.DataFrame, prices: PriceT
         "value_p10": values[0], "value_p50": values[1], "value_p90": values[2], "price_source": src,
         "model_name": model_name, "model_version": str(model_version), "in_scope": scope.copy(),
     }
-    out = pd.DataFrame(rows, columns=[c for c in FIELD_VALUATIONS.names if c not in DECLARED_COLUMNS])
+    out = pd.DataFrame(rows, columns=FIELD_VALUATIONS.names)
     out["as_of"] = pd.to_datetime(out["as_of"])
     for c in ("price_per_t", "value_p10", "value_p50", "value_p90"):
         out[c] = out[c].astype("int64")
@@ -508,32 +504,9 @@ def value_fields(features: pd.DataFrame, quantiles: pd.DataFrame, prices: PriceT
 def score_fields(model: YieldModel, features: pd.DataFrame, prices: PriceTable, *, model_name: str,
                  model_version: str, governance: Governance, checkpoint: str,
                  currency: str | None = None) -> pd.DataFrame:
-    """Predict quantiles, flag rows outside the version's validated scope, and value them (FieldValuations).
-
-    A field whose valued crop (the imagery's, :func:`crop_of`) is not its declared crop also gets the yields of its
-    declared crop (:data:`DECLARED_COLUMNS`; NaN and False elsewhere): the same features scored as that crop, so a
-    credit policy that believes the declaration (``value_declared_crop``) can value it at that crop."""
+    """Predict quantiles, flag rows outside the version's validated scope, and value them (FieldValuations)."""
     q = model.predict_quantiles(features)
     region = features["region"] if "region" in features.columns else pd.Series([None] * len(features))
-    crops = crop_of(features)
-    scope = governance.scope_mask(crops, region, checkpoint)
-    out = value_fields(features, q, prices, model_name=model_name, model_version=model_version, in_scope=scope,
-                       currency=currency)
-    n = len(features)
-    alt = np.zeros(n, dtype=bool)
-    if "declared_crop" in features.columns:
-        declared = features["declared_crop"].astype(object)
-        alt = (declared.notna() & ~declared.isin(["", "nan", "None", "<NA>"])).to_numpy() & \
-            (declared.astype(str).to_numpy() != crops.to_numpy())
-    yields = np.full((n, 3), np.nan)
-    in_scope = np.zeros(n, dtype=bool)
-    if alt.any():
-        X = features.loc[alt].copy()
-        X["crop"] = X["declared_crop"].astype(str)
-        yields[alt] = model.predict_quantiles(X)[list(QUANTILE_COLUMNS)].to_numpy(dtype="float64")
-        where = pd.Series(np.asarray(region, dtype=object)[alt], index=X.index)
-        in_scope[alt] = np.asarray(governance.scope_mask(X["crop"], where, checkpoint), dtype=bool)
-    for k, col in enumerate(DECLARED_COLUMNS[:3]):
-        out[col] = yields[:, k]
-    out[DECLARED_COLUMNS[3]] = in_scope
-    return out
+    scope = governance.scope_mask(crop_of(features), region, checkpoint)
+    return value_fields(features, q, prices, model_name=model_name, model_version=model_version, in_scope=scope,
+                        currency=currency)

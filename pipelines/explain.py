@@ -376,11 +376,6 @@ def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
                         f"{e['declared_crop']}, and given both the declared crop's probability is "
                         f"{_num(e.get('declared_crop_prob'))}: neither crop is established, so the field is not valued "
                         f"as {e['crop_type']}")
-    if e.get("valued_at_declared_crop"):  # the policy's value_declared_crop (2026.12.4 on)
-        lines.insert(5, f"    valued at the declared crop {e.get('declared_crop')}: the imagery reads "
-                        f"{e.get('crop_type')}, but given both the declared crop's probability is "
-                        f"{_num(e.get('declared_crop_prob'))}, at least the policy's 0.80 (the yields are the model's "
-                        f"for {e.get('declared_crop')} on this field's features)")
     if e.get("preseason_yield_source") == "history":  # the pre-season rule valued it on the farmer's records
         lines.insert(5, f"    pre-season rule: the farmer's reported yield {_num(e.get('history_yield_t_ha'))} t/ha "
                         f"(mean of {e.get('history_seasons')} earlier season(s) of the declared crop, at the price's "

@@ -41,7 +41,7 @@ from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import FieldResult, evaluate_field, outcome, term_days
 
 __all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "batch_pledges", "check_prices", "decide", "decide_batch",
-           "declared_valuation", "pledge_holders", "prepare_batch"]
+           "pledge_holders", "prepare_batch"]
 
 BODY_SCHEMA = "agcredit.decision-body/1"
 PRICE_COLUMNS = ("crop", "region", "season", "currency", "price_per_t", "moisture_basis_pct", "sigma_annual",
@@ -259,11 +259,8 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     contract_crop, contract_price = app.get("contract_crop"), app.get("contract_price_per_t")
     results: list[FieldResult] = []
     used_prices: dict[str, dict[str, Any]] = {}
-    vused = dict(vmap)  # the valuation each field is valued on (its declared crop's, where the policy says so)
     for f in frows:
         v = vmap.get(str(f["field_id"]))
-        if v is not None and profile.value_declared_crop:
-            v = vused[str(f["field_id"])] = declared_valuation(f, v, profile.evidence.min_crop_type_prob)
         if v is not None and str(v["currency"]) != profile.currency:
             raise PriceError(problem=f"valuations in {v['currency']} for a {profile.currency} profile",
                              offenders=[f["field_id"]])
@@ -348,8 +345,7 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     snapshot["headroom"] = conc
     if headroom.applies and result in ("APPROVE", "REDUCE"):
         headroom.consume(token, main_crop, main_region, limit)
-    return _build(app=app, frows=frows, vmap=vmap, vused=vused, results=results, used_prices=used_prices,
-                  policy=policy,
+    return _build(app=app, frows=frows, vmap=vmap, results=results, used_prices=used_prices, policy=policy,
                   profile_name=profile_name, profile=profile, as_of=as_of, terms=terms, lim=lim, claim=claim,
                   full=full, limit=limit, result=result, reasons=reasons, refer_codes=refer_codes,
                   failing_share=failing_share, harvest=harvest, concentration=snapshot, provenance=provenance,
@@ -393,35 +389,8 @@ _FIELD_KEYS = ("field_id", "geometry_hash", "region", "declared_crop", "declared
                "emergence_date", "expected_harvest_date")
 
 
-#: FieldValuations columns of the declared crop's yields (models.yield_value.DECLARED_COLUMNS)
-_DECLARED_KEYS = ("declared_yield_p10_t_ha", "declared_yield_p50_t_ha", "declared_yield_p90_t_ha", "declared_in_scope")
-
-
-def _hashed_valuation(v: dict[str, Any], profile: Profile) -> dict[str, Any]:
-    """A valuation row as its input hash reads it: the declared crop's yields only under a policy that values on them
-    (value_declared_crop) and only for a field that has them — the valuations of every other field, and every
-    record of an earlier policy, hash as they did before the valuations carried them."""
-    if profile.value_declared_crop and v.get("declared_yield_p50_t_ha") is not None:
-        return v
-    return {k: x for k, x in v.items() if k not in _DECLARED_KEYS}
-
-
-def declared_valuation(f: Mapping[str, Any], v: dict[str, Any], min_prob: float) -> dict[str, Any]:
-    """The valuation ``v`` of field ``f`` at its declared crop where the policy's ``value_declared_crop`` applies:
-    the imagery's crop (``v["crop"]``) is another crop, the probability of the declared crop given imagery and
-    declaration (``declared_crop_prob``) is at least ``min_prob`` (the policy's min_crop_type_prob) and the
-    valuation carries that crop's yields (models.yield_value.DECLARED_COLUMNS); else ``v`` unchanged."""
-    declared, prob = f.get("declared_crop"), f.get("declared_crop_prob")
-    if not declared or v.get("crop") == declared or prob is None or prob < min_prob \
-            or v.get("declared_yield_p50_t_ha") is None:
-        return v
-    return {**v, "crop": declared, "yield_p10_t_ha": v["declared_yield_p10_t_ha"],
-            "yield_p50_t_ha": v["declared_yield_p50_t_ha"], "yield_p90_t_ha": v["declared_yield_p90_t_ha"],
-            "in_scope": bool(v.get("declared_in_scope")), "valued_at_declared_crop": True}
-
-
 def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, dict[str, Any]],
-           vused: dict[str, dict[str, Any]], results: list[FieldResult], used_prices: dict[str, dict[str, Any]], policy: Policy, profile_name: str,
+           results: list[FieldResult], used_prices: dict[str, dict[str, Any]], policy: Policy, profile_name: str,
            profile: Profile, as_of: date, terms: Terms, lim: Any, claim: Legs, full: Legs, limit: int,
            result: str, reasons: list[dict[str, Any]], refer_codes: list[str], failing_share: float,
            harvest: date | None, concentration: dict[str, Any], provenance: Any,
@@ -429,7 +398,7 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
     application = {k: app.get(k) for k in _APP_KEYS if k in app}
     fields = []
     for f, r in zip(frows, results, strict=True):
-        v = vused.get(r.field_id) or {}
+        v = vmap.get(r.field_id) or {}
         entry = {k: f.get(k) for k in _FIELD_KEYS}
         entry["validated_area_ha"] = entry.pop("planted_area_ha")
         entry.update({
@@ -443,8 +412,6 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
             "expected_value": r.value_used[0], "stressed_value": r.value_used[2],
             "model_name": v.get("model_name"), "model_version": v.get("model_version"),
         })
-        if v.get("valued_at_declared_crop"):  # only then: other bodies stay as they were
-            entry["valued_at_declared_crop"] = True
         if r.basis == "preseason":  # what the pre-season rule valued the field on (CREDIT_POLICY.md step 2)
             hist = v.get("history_yield_t_ha") if v.get("history_yield_t_ha") is not None else \
                 f.get("history_yield_t_ha")
@@ -472,7 +439,7 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
         computation["fields_pledged_to"] = list(pledged)
     input_hashes = {
         "application": _hash(application), "features": _hash(frows),
-        "valuations": _hash([_hashed_valuation(vmap[k], profile) for k in sorted(vmap)]), "prices": _hash(market),
+        "valuations": _hash([vmap[k] for k in sorted(vmap)]), "prices": _hash(market),
         "book": _hash(concentration), "provenance": _hash(_clean_provenance(provenance or {})),
         "policy_profile": profile_name,
     }

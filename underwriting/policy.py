@@ -111,10 +111,6 @@ class Profile:
     #: a REFER for a risk freezes the undrawn line and goes to review without a shorter term (pipelines/reunderwrite.py);
     #: None when the policy file does not set it (files before: a REFER acted on as its indicative limit)
     keep_unvalued_lines: bool | None = None
-    #: a field whose imagery reads another crop than its declared one, the declared crop at least min_crop_type_prob
-    #: given imagery and declaration, is valued at its declared crop (2026.12.4 on; decisions.declared_valuation);
-    #: None when the policy file does not set it (files before: valued at the imagery's crop)
-    value_declared_crop: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -128,7 +124,7 @@ class Profile:
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
         for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
                     "term_to_harvest_window", "disputed_crop_uncertain",
-                    "keep_unvalued_lines", "value_declared_crop"):
+                    "keep_unvalued_lines"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -188,14 +184,12 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "term_to_harvest_window": ("bool", None, None),
     "disputed_crop_uncertain": ("bool", None, None),
     "keep_unvalued_lines": ("bool", None, None),
-    "value_declared_crop": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
 #: deciding as they did)
 _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
-                          "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
-                          "value_declared_crop")
+                          "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

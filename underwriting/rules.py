@@ -222,11 +222,8 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
     stage = f.get("growth_stage")
     pre = is_preseason(stage, as_of, profile.emergence_checkpoint(str(f["season"]), f.get("declared_crop")))
     in_scope = bool(v is not None and v.get("in_scope"))
-    # a field valued at its declared crop (value_declared_crop: the declaration believed at min_crop_type_prob) is
-    # no longer disputed: the crop it is valued at is established
     codes = evidence_codes(f, ev, imagery=not pre, in_scope=in_scope,
-                           disputed_uncertain=bool(profile.disputed_crop_uncertain)
-                           and not (v or {}).get("valued_at_declared_crop"))
+                           disputed_uncertain=bool(profile.disputed_crop_uncertain))
     declared = f.get("declared_area_ha")
     planted = f.get("planted_area_ha")
     nominal = declared if declared is not None else (planted if planted is not None else f.get("field_area_ha") or 0.0)

@@ -268,27 +268,6 @@ def test_score_fields_flags_out_of_scope_rows(fitted: YieldModel, data: pd.DataF
     assert not mid["in_scope"].any()
 
 
-def test_score_fields_gives_the_declared_crops_yields_where_the_imagery_reads_another(fitted: YieldModel,
-                                                                                      data: pd.DataFrame) -> None:
-    """A field valued at the imagery's crop but declared as another also gets its declared crop's yields (the same
-    features scored as that crop) and scope, so a policy believing the declaration (value_declared_crop) can value
-    it at that crop; other rows get none (NaN, False)."""
-    from models.governance import Governance
-    from models.yield_value import DECLARED_COLUMNS, score_fields
-
-    X, _ = xy(data[(data["season"] == "2019") & (data["crop"] == "maize")].head(4))
-    other = sorted(set(data["crop"]) - {"maize"})[0]
-    X = X.assign(declared_crop=["maize", other, None, "maize"])
-    g = Governance(crops=("maize", other), regions=("us-nebraska",), checkpoints=("end",))
-    out = score_fields(fitted, X, read_prices(), model_name="yield-value", model_version="4", governance=g,
-                       checkpoint="end")
-    assert list(out.columns[-4:]) == list(DECLARED_COLUMNS)
-    as_other = fitted.predict_quantiles(X.iloc[[1]].assign(crop=other))
-    assert out.loc[1, "declared_yield_p50_t_ha"] == pytest.approx(float(as_other["yield_p50_t_ha"].iloc[0]))
-    assert out.loc[1, "declared_in_scope"] and out.loc[1, "crop"] == "maize"
-    assert out.loc[[0, 2, 3], "declared_yield_p50_t_ha"].isna().all() and not out.loc[[0, 2, 3], "declared_in_scope"].any()
-
-
 def test_crop_model_outputs_are_never_yield_features(data: pd.DataFrame) -> None:
     """The crop model's probabilities and its season scale (one number per season, in-sample on the training
     seasons) are not read by the yield model, however numeric."""

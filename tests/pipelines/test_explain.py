@@ -409,6 +409,3 @@ def test_a_field_whose_imagery_disputes_its_declared_crop_says_why_it_is_uncerta
             "crop's probability is 0.84: neither crop is established") in text
     low = dict(ev, crop_type="maize", crop_type_prob=0.6)
     assert "the imagery reads" not in "\n".join(_field_lines(FieldExplanation("F1", low), "INR"))
-    believed = dict(ev, included=True, exclusion_code=None, codes=[], valued_at_declared_crop=True, crop_valued="maize")
-    assert ("valued at the declared crop maize: the imagery reads cotton, but given both the declared crop's "
-            "probability is 0.84") in "\n".join(_field_lines(FieldExplanation("F0073", believed), "INR"))

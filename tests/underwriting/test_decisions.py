@@ -74,8 +74,6 @@ def valuations_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     df["as_of"] = pd.to_datetime(df["as_of"])
     df["in_scope"] = df["in_scope"].astype(bool)
-    if "declared_in_scope" in df.columns:
-        df["declared_in_scope"] = df["declared_in_scope"].astype(bool)
     for c in ("price_per_t", "value_p10", "value_p50", "value_p90"):
         df[c] = df[c].astype("int64")
     return df
@@ -356,45 +354,6 @@ def test_a_field_whose_imagery_disputes_its_declared_crop_is_not_valued_at_the_i
     assert agree.body["fields"][0]["included"]
     assert POLICY.profile(PROFILE).disputed_crop_uncertain is True and LEGACY.profile(PROFILE).disputed_crop_uncertain \
         is None
-
-
-def test_a_disputed_field_whose_declaration_is_believed_is_valued_at_its_declared_crop() -> None:
-    """Policy 2026.12.4's value_declared_crop: where the imagery reads another crop but the declared crop's
-    probability given imagery and declaration reaches min_crop_type_prob (0.80), the field is valued at its declared
-    crop — the valuations carry that crop's yields (models.yield_value.score_fields) — instead of being excluded
-    (on the demo counties 24 of 33 disputed fields were truly the declared crop); between 0.20 and 0.80 it stays
-    CROP_TYPE_UNCERTAIN; the declared crop outside the model's scope is OUT_OF_MODEL_SCOPE; the previous release's
-    policy values it at the imagery's crop."""
-    prices = pd.concat([prices_frame(), prices_frame(crop="soybean", price=40000)], ignore_index=True)
-    alt = dict(declared_yield_p10_t_ha=5.0, declared_yield_p50_t_ha=6.0, declared_yield_p90_t_ha=7.0,
-               declared_in_scope=True)
-    v = valuation_row("F1", crop="soybean", p10=2.0, p50=3.0, p90=4.0, **alt)
-    f = feature_row("F1", crop_type="soybean", crop_type_prob=0.83, declared_crop_prob=0.84)
-    item = run(application(), [f], [v], prices=prices)
-    fb = item.body["fields"][0]
-    assert fb["included"] and fb["crop_valued"] == "maize" and fb["valued_at_declared_crop"] is True
-    assert (fb["yield_p50_t_ha"], fb["model_yield_p50_t_ha"], fb["price_per_t"]) == (6.0, 6.0, 20000)
-    assert item.body["computation"]["expected_value"] == math.floor(50 * 6.0 * 20000)
-    assert "valued_at_declared_crop" not in run(application(), [feature_row("F1")], [valuation_row("F1")]).body[
-        "fields"][0]
-    unsure = run(application(), [dict(f, declared_crop_prob=0.5)], [v], prices=prices)
-    assert unsure.body["fields"][0]["codes"] == ["CROP_TYPE_UNCERTAIN"]
-    out = run(application(), [f], [dict(v, declared_in_scope=False)], prices=prices)
-    assert out.body["fields"][0]["codes"] == ["OUT_OF_MODEL_SCOPE"]
-    old = run(application(), [f], [v], prices=prices, policy=LEGACY)
-    assert old.body["fields"][0]["crop_valued"] == "soybean" and old.body["fields"][0]["yield_p50_t_ha"] == 3.0
-    # the declared crop's yields enter the valuations' input hash only where a policy values on them: a field without
-    # them, or any record of an earlier policy, hashes as before the valuations carried them (earlier releases'
-    # records replay identical)
-    assert item.body["input_hashes"]["valuations"] != old.body["input_hashes"]["valuations"]
-    plain = valuation_row("F1")
-    with_none = dict(plain, declared_yield_p10_t_ha=math.nan, declared_yield_p50_t_ha=math.nan,
-                     declared_yield_p90_t_ha=math.nan, declared_in_scope=False)
-    a = run(application(), [feature_row("F1")], [plain]).body["input_hashes"]["valuations"]
-    assert run(application(), [feature_row("F1")], [with_none]).body["input_hashes"]["valuations"] == a
-    assert run(application(), [f], [v], prices=prices, policy=LEGACY).body["input_hashes"]["valuations"] == \
-        run(application(), [f], [valuation_row("F1", crop="soybean", p10=2.0, p50=3.0, p90=4.0)], prices=prices,
-            policy=LEGACY).body["input_hashes"]["valuations"]
 
 
 def test_preseason_declared_area_beyond_the_polygon_is_not_lent_against() -> None:
