@@ -31,6 +31,7 @@ import pandas as pd
 from features.errors import UserInputError
 from models.money import format_minor
 from underwriting.records import sha256_hex
+from underwriting.rules import crop_disputed
 from underwriting.store import DecisionRecord, DecisionStore
 
 __all__ = ["Explanation", "FieldExplanation", "Step", "ModelLoader", "explain", "explain_text", "features_path",
@@ -369,8 +370,7 @@ def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
         f"stressed value {_m(e.get('stressed_value'), cur)}",
     ]
     tprob = e.get("crop_type_prob")
-    if "CROP_TYPE_UNCERTAIN" in (e.get("codes") or []) and e.get("declared_crop") and e.get("crop_type") \
-            and e["crop_type"] != e["declared_crop"] and tprob is not None and tprob >= 0.8:
+    if "CROP_TYPE_UNCERTAIN" in (e.get("codes") or []) and crop_disputed(e) and tprob is not None and tprob >= 0.8:
         # the policy's disputed_crop_uncertain (2026.12.4 on): the imagery's own probability passes 0.80, so say why
         lines.insert(5, f"    CROP_TYPE_UNCERTAIN: the imagery reads {e['crop_type']}, the farmer declared "
                         f"{e['declared_crop']}, and given both the declared crop's probability is "

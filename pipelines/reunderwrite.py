@@ -70,6 +70,7 @@ from pipelines.monitor import AlertParams, fields_region
 from pipelines.underwrite import ChampionModels, checkpoint_label, portable_source, write_features_artifact
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
+from underwriting.rules import crop_disputed
 from underwriting.store import DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -329,12 +330,6 @@ def keeps_unvalued_lines(body: dict[str, Any]) -> bool:
     return bool(((body.get("policy") or {}).get("parameters") or {}).get("keep_unvalued_lines"))
 
 
-def _disputed(f: dict[str, Any]) -> bool:
-    """A field whose imagery crop is not its declared crop (the policy's disputed_crop_uncertain): a risk to its
-    claim, not a field the models could not see, even when its code is CROP_TYPE_UNCERTAIN."""
-    return bool(f.get("declared_crop") and f.get("crop_type") and f["crop_type"] != f["declared_crop"])
-
-
 def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     """The :data:`NO_ESTIMATE_CODES` of a decision ``body`` that re-estimates nothing: a REFER whose only refer
     reason is the failing area share and whose failing fields fail only on those codes, each field out of the yield
@@ -347,7 +342,7 @@ def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     failing = [f for f in body.get("fields") or [] if not f.get("included")]
     codes = [{str(c) for c in f.get("codes") or []} for f in failing]
     if not failing or any(not c <= set(NO_ESTIMATE_CODES) or not c & set(_UNSEEN) for c in codes) \
-            or any(_disputed(f) for f in failing):
+            or any(crop_disputed(f) for f in failing):  # a risk to the claim, not a field the models could not see
         return ()
     return tuple(c for c in NO_ESTIMATE_CODES if any(c in f for f in codes))
 

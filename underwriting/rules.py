@@ -19,8 +19,8 @@ from underwriting.policy import EvidenceThresholds, Profile
 
 __all__ = [
     "EVIDENCE_CODES", "FieldResult", "PRE_EMERGENCE_STAGES",
-    "cash_flow_limit", "check_area", "collateral_limit", "evaluate_field", "evidence_codes", "floor_money",
-    "field_value", "is_preseason", "moisture_convert", "outcome", "reference_price", "round_down",
+    "cash_flow_limit", "check_area", "collateral_limit", "crop_disputed", "evaluate_field", "evidence_codes",
+    "floor_money", "field_value", "is_preseason", "moisture_convert", "outcome", "reference_price", "round_down",
     "stressed_price", "term_days", "years_between",
 ]
 
@@ -128,6 +128,12 @@ def is_preseason(growth_stage: str | None, as_of: date, checkpoint: date) -> boo
 NO_CROP = "fallow"
 
 
+def crop_disputed(f: Mapping[str, Any]) -> bool:
+    """Whether a field's imagery crop (``crop_type``) is another crop than its declared one (both given): what the
+    policy's disputed_crop_uncertain judges, and a risk to the claim wherever the field is excluded for it."""
+    return bool(f.get("declared_crop") and f.get("crop_type") and f["crop_type"] != f["declared_crop"])
+
+
 def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: bool, in_scope: bool,
                    disputed_uncertain: bool = False) -> list[str]:
     """Failing evidence codes of one field (FieldFeatures row as a dict of Python values, NA → None).
@@ -163,9 +169,7 @@ def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: boo
         if f.get("declared_crop") and dprob is not None and dprob < ev.min_declared_crop_prob:
             codes.append("CROP_MISMATCH")
         tprob = f.get("crop_type_prob")
-        disputed = bool(disputed_uncertain and f.get("declared_crop") and f.get("crop_type")
-                        and f["crop_type"] != f["declared_crop"] and dprob is not None
-                        and dprob >= ev.min_declared_crop_prob)
+        disputed = disputed_uncertain and crop_disputed(f) and dprob is not None and dprob >= ev.min_declared_crop_prob
         if tprob is None or tprob < ev.min_crop_type_prob or disputed:
             codes.append("CROP_TYPE_UNCERTAIN")
     elif not f.get("declared_crop") and f.get("crop_type") == NO_CROP:
