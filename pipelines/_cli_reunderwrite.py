@@ -41,7 +41,8 @@ def _print_result(res: Any) -> None:
              f"({'pinned' if res.haze_pinned else 'judged on these fields'})")
     ch = res.changes
     if len(ch):
-        # old limit: the application's previous record; Book limit: what the bank's line commits (they differ
+        # old limit: the application's previous record (under a policy with kept_lines_stand, a line kept at an earlier
+        # checkpoint: the decision it stood on); Book limit: what the bank's line commits (they differ
         # when the line was booked before a REFER or DECLINE record, or changed outside agcredit)
         echo(f"{'line':<16} {'application':<14} {'Book limit':>16} {'old limit':>16} {'new limit':>16} "
              f"{'outstanding':>16} {'outcome':<8} new reasons / actions")
@@ -55,7 +56,8 @@ def _print_result(res: Any) -> None:
 
         n = change_counts(ch)
         kept = ch["not_reestimated"] != ""
-        echo(f"limits down: {n['down']}, up: {n['up']} (against the previous record); below the Book limit: "
+        echo(f"limits down: {n['down']}, up: {n['up']} (against the previous record, or the decision a line kept "
+             f"earlier stood on); below the Book limit: "
              f"{n['below_book']}; actions proposed: {n['actions']}")
         if kept.any():
             codes = ch.loc[kept, "not_reestimated"].str.split(",").explode().value_counts()

@@ -455,16 +455,25 @@ def _render(x: Explanation) -> str:
     elif x.reunderwrite:  # the analyst's to-do of a re-underwriting: it was only in the run's output and the body
         r = x.reunderwrite
         unvalued = ", ".join(r.get("not_reestimated") or [])
+        was = (f"{r.get('previous_outcome')} {_m(r.get('previous_limit'), cur)}" if r.get("previous_outcome")
+               else f"its Book limit {_m(r.get('previous_limit'), cur)}")
         kept = (f"not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the line "
-                "is kept as it stands") if unvalued else ""
+                f"is kept as it stands, on {was}" if "standing_record_id" in r or r.get("previous_outcome") is None
+                else f"not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the "
+                "line is kept as it stands") if unvalued else ""
         acts = ", ".join(r.get("proposed_actions") or [])
         acts = (f"{acts} ({kept}; reviewed for an open high-severity alert)" if acts and kept else acts
                 or (f"none ({kept})" if kept else "none (the new limit covers the balance)"))
-        out += ["", f"Re-underwriting of line {r.get('line_id')}: {r.get('previous_outcome')} "
-                    f"{_m(r.get('previous_limit'), cur)} -> {x.outcome} {_m(x.limit, cur)}; outstanding "
+        out += ["", f"Re-underwriting of line {r.get('line_id')}: {was} -> {x.outcome} {_m(x.limit, cur)}"
+                    + (" (indicative, no estimate)" if unvalued else "") + f"; outstanding "
                     f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}, line maturity "
-                    f"{r.get('line_maturity_date') or 'n/a'}",
-                f"  proposed actions: {acts}; alerts: {', '.join(r.get('alerts') or []) or 'none'}"]
+                    f"{r.get('line_maturity_date') or 'n/a'}"]
+        if "standing_record_id" in r:  # the record before was kept (re-estimated nothing): compared with what stood
+            out.append("  compared with the decision the line stood on ("
+                       + (f"record {r['standing_record_id']}" if r["standing_record_id"] else "the Book line")
+                       + f"), not with record {r.get('previous_record_id')}, a re-underwriting that re-estimated "
+                       "nothing")
+        out.append(f"  proposed actions: {acts}; alerts: {', '.join(r.get('alerts') or []) or 'none'}")
     out += ["", "Model contributions to each field's P50 yield (LightGBM pred_contrib, this application only):"]
     shown = [line for f in x.fields for line in _contribution_lines(f)]
     out += shown or ["  none"]

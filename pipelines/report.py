@@ -24,8 +24,8 @@ from models.money import MINOR_DIGITS, format_minor
 from pipelines._svg import OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 from pipelines.monitor import DAY_OF_SEASON_KEYS
 
-__all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "build_report_data",
-           "build_report_data_county"]
+__all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
+           "build_report_data", "build_report_data_county"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:24px;color:#222;max-width:1200px}
@@ -67,6 +67,49 @@ def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
     return r.groupby("application_id").tail(1).drop(columns="_pos").sort_values("application_id").reset_index(drop=True)
 
 
+def _kept_record(kind: Any, body: Any) -> bool:
+    """A re-underwriting that re-estimated nothing (``reunderwrite.not_reestimated``: the models could not value
+    its fields; the line was kept as it stood)."""
+    if str(kind) != "reunderwrite":
+        return False
+    b = json.loads(body) if isinstance(body, str) else (body or {})
+    return bool((b.get("reunderwrite") or {}).get("not_reestimated"))
+
+
+def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
+    """:func:`latest_decisions`, each line whose latest record is a re-underwriting that re-estimated nothing (the
+    models could not value its fields then; the line was kept as it stood) shown on the decision it stands on: the
+    latest earlier record of its chain that decided it (a decision, a re-estimating re-underwriting, an override),
+    ``kept_as_of`` the kept record's date. A line whose every record is kept stands as the Book holds it: its
+    latest record stays, ``book_standing`` the Book limit that record names (NaN elsewhere)."""
+    dec = latest_decisions(records)
+    dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
+                     book_standing=np.nan)
+    if dec.empty or "kind" not in dec.columns or "body" not in dec.columns:
+        return dec
+    by_id = {str(r): i for i, r in enumerate(records["record_id"].astype(str))} if "record_id" in records else {}
+    rows = records.reset_index(drop=True)
+    for idx in dec.index:
+        cur = dec.loc[idx]
+        if not _kept_record(cur["kind"], cur["body"]):
+            continue
+        kept_as_of, latest_body = str(cur["as_of"]), cur["body"]
+        rec: Any = cur
+        while rec is not None and _kept_record(rec["kind"], rec["body"]):
+            sup = rec.get("supersedes")
+            rec = rows.loc[by_id[str(sup)]] if isinstance(sup, str) and str(sup) in by_id else None
+        if rec is None:  # never decided in the store: the Book line stands
+            b = json.loads(latest_body) if isinstance(latest_body, str) else (latest_body or {})
+            dec.loc[idx, "book_standing"] = float((b.get("reunderwrite") or {}).get("book_limit") or 0)
+            dec.at[idx, "kept_as_of"] = kept_as_of
+            continue
+        for c in dec.columns:
+            if c in rec.index and c != "previous_limit":
+                dec.at[idx, c] = rec[c]
+        dec.at[idx, "kept_as_of"] = kept_as_of
+    return dec
+
+
 class _Html(str):
     """Markup built here (a tag); every other table cell is escaped, whatever it starts with."""
 
@@ -99,7 +142,7 @@ def _money(v: Any, cur: str) -> str:
 
 def _field_status(data: ReportData) -> pd.DataFrame:
     f = data.fields[["field_id", "farmer_token"]].copy()
-    dec = latest_decisions(data.decisions)
+    dec = standing_decisions(data.decisions)
     f = f.merge(dec[["farmer_token", "outcome"]], on="farmer_token", how="left")
     if not data.alerts.empty:
         top = data.alerts.assign(_s=data.alerts["severity"].map({"high": 0, "medium": 1, "low": 2}))
@@ -312,8 +355,11 @@ def changed_at_latest_checkpoint(dec: pd.DataFrame, bodies: list[dict[str, Any]]
                             for p, q in zip(prev, dec["previous_limit"], strict=True)], index=dec.index, dtype="float64")
     d = dec.assign(previous_limit=prev_limit)
     when = d["as_of"].astype(str)
+    # a line not re-estimated was kept as it stood: its REFER's indicative limit is no change of its limit
+    kept = pd.Series([bool(_reunderwriting(r, b).get("not_reestimated")) for (_, r), b in
+                      zip(dec.iterrows(), bodies, strict=True)], index=dec.index, dtype=bool)
     keep = ((when == last) | ((kinds == "override") & (when >= last))) & d["previous_limit"].notna() \
-        & (d["previous_limit"] != d["limit"])
+        & (d["previous_limit"] != d["limit"]) & ~kept
     return d[keep], last
 
 
@@ -328,15 +374,27 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                              f"({', '.join(currencies)}); totals cannot add them: report each currency's farmers "
                              "apart (--fields with their fields only)")
     cur = currencies[0]
-    bodies = [json.loads(b) if isinstance(b, str) else (b or {}) for b in dec["body"]] if "body" in dec else \
-        [{} for _ in range(len(dec))]
+
+    def parsed(frame: pd.DataFrame) -> list[dict[str, Any]]:
+        return [json.loads(b) if isinstance(b, str) else (b or {}) for b in frame["body"]] if "body" in frame else \
+            [{} for _ in range(len(frame))]
+
+    bodies = parsed(dec)
     crops = data.fields.groupby("farmer_token")["crop"].agg(lambda s: s.mode().iloc[0] if len(s.mode()) else "")
     dec = dec.assign(crop=dec["farmer_token"].map(crops).fillna(""))
-    by_outcome = dec.groupby("outcome")["limit"].agg(["count", "sum"]).reindex(["APPROVE", "REDUCE", "DECLINE", "REFER"]).fillna(0)
-    granted = int(dec.loc[dec["outcome"].isin(GRANTING), "limit"].sum())
-    indicative = int(dec.loc[dec["outcome"] == "REFER", "limit"].sum())
+    # what stands: a line kept at a re-underwriting that re-estimated nothing counts on the decision it stands on
+    # (its REFER's indicative 0 is no estimate), a line never decided in the store on its Book limit
+    std = standing_decisions(data.decisions)
+    std = std.assign(crop=std["farmer_token"].map(crops).fillna(""))
+    std_bodies = parsed(std)
+    on_book = std["book_standing"].notna()
+    by_outcome = std.groupby("outcome")["limit"].agg(["count", "sum"]).reindex(
+        ["APPROVE", "REDUCE", "DECLINE", "REFER"]).fillna(0)
+    book_standing = int(std.loc[on_book, "book_standing"].sum())
+    granted = int(std.loc[std["outcome"].isin(GRANTING), "limit"].sum())
+    indicative = int(std.loc[(std["outcome"] == "REFER") & ~on_book, "limit"].sum())
     requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
-    expo = exposure_by_crop(dec, bodies)
+    expo = exposure_by_crop(std, std_bodies)
     expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["applications"],
                              "granted limit": [_money(v, cur) for v in expo["limit"]],
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
@@ -348,21 +406,30 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
                             "limit": [_money(v, cur) for v in chg["limit"]], "outcome": chg["outcome"].astype(str),
                             "reasons": chg["reason_codes"].fillna("")})
-    dec_tbl = pd.DataFrame({"application": dec["application_id"], "farmer": dec["farmer_token"],
-                            "crop": dec["crop"], "outcome": dec["outcome"].astype(str),
-                            "limit": [_money(v, cur) for v in dec["limit"]], "reasons": dec["reason_codes"].fillna("")})
+    dec_tbl = pd.DataFrame({"application": std["application_id"], "farmer": std["farmer_token"],
+                            "crop": std["crop"], "outcome": std["outcome"].astype(str),
+                            "limit": [_money(v, cur) for v in std["limit"]], "reasons": std["reason_codes"].fillna("")})
+    if std["kept_as_of"].notna().any():  # which rows stand on an earlier decision, or on the Book line
+        dec_tbl["kept (not re-estimated)"] = [
+            "" if k is None else (f"since {k}: on its Book limit {_money(bk, cur)}, never re-estimated"
+                                  if not pd.isna(bk) else f"since {k}: on this decision of {a}")
+            for k, bk, a in zip(std["kept_as_of"], std["book_standing"], std["as_of"].astype(str), strict=True)]
     act_tbl = proposed_actions_table(dec, bodies, cur)
     n_kept, kept_codes = not_reestimated_lines(dec, bodies)
     kept_counts = ", ".join(f"{c} {n}" for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0])))
     kept_note = (f"<p class='sub'>{n_kept} line(s) not re-estimated at their latest re-underwriting: the models "
                  f"could not value their fields then ({escape(kept_counts)}"
-                 "); each is kept as it stands and nothing is proposed but a review where a high-severity alert is "
-                 "open</p>" if n_kept else "")
+                 "); each is kept as it stands — counted here on the decision it stands on, or its Book limit — and "
+                 "nothing is proposed but a review where a high-severity alert is open</p>" if n_kept else "")
+    on_book_text = (f"; {int(on_book.sum())} line(s) never decided in the store and kept at a re-underwriting "
+                    f"that could not re-estimate them stand on their Book limits, {_money(book_standing, cur)}"
+                    if on_book.any() else "")
     al_tbl = _alert_table(data.alerts)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
-            f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides</p>",
+            f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides"
+            f"{escape(on_book_text)}</p>",
             "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
             "<h2>Outcomes</h2><div class='grid'>",
             f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
@@ -400,6 +467,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     """Write ``farmer-<token>.html``: the farmer's fields on a map, NDVI curves against the expected
     band with checkpoints, and the decision with its reasons and computation."""
     dec = latest_decisions(data.decisions)
+    standing = standing_decisions(data.decisions)
     mine = dec[dec["farmer_token"] == token]
     if mine.empty:
         from underwriting._pii_text import looks_like_reference
@@ -424,6 +492,14 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                     + (f"indicative limit {limit} — nothing is granted until an analyst decides</h2>"
                        if rec.outcome == "REFER" else f"limit {limit}</h2>"))
         body.append(f"<p class='sub'>as of {escape(str(rec.as_of))}; reasons: {escape(str(rec.reason_codes or '—'))}</p>")
+        stood = standing[standing["application_id"] == rec.application_id]
+        if len(stood) and stood["kept_as_of"].notna().iloc[0]:  # a re-underwriting that re-estimated nothing
+            s0 = stood.iloc[0]
+            on = (f"its Book limit {_money(s0['book_standing'], cur)} (never decided in the store)"
+                  if not pd.isna(s0["book_standing"]) else
+                  f"the decision of {s0['as_of']}: {s0['outcome']} {_money(s0['limit'], cur)}")
+            body.append(f"<p class='sub'>not re-estimated: the models could not value the fields as of "
+                        f"{escape(str(rec.as_of))}; the line is kept as it stands, on {escape(on)}</p>")
         rows = pd.DataFrame(_flatten(b), columns=["item", "value"])
         body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))

@@ -330,6 +330,30 @@ def keeps_unvalued_lines(body: dict[str, Any]) -> bool:
     return bool(((body.get("policy") or {}).get("parameters") or {}).get("keep_unvalued_lines"))
 
 
+def kept_lines_stand(body: dict[str, Any]) -> bool:
+    """Whether the policy that decided ``body`` has ``kept_lines_stand`` (2026.12.5 on): a line kept because it was
+    not re-estimated keeps its standing decision, which the next re-underwriting compares with (:func:`standing`)."""
+    return bool(((body.get("policy") or {}).get("parameters") or {}).get("kept_lines_stand"))
+
+
+def is_kept(record: Any) -> bool:
+    """Whether a stored record is a re-underwriting that re-estimated nothing (``reunderwrite.not_reestimated``):
+    the line was kept as it stood, its REFER's indicative limit no estimate."""
+    return record is not None and str(getattr(record, "kind", "")) == "reunderwrite" \
+        and bool((record.body.get("reunderwrite") or {}).get("not_reestimated"))
+
+
+def standing(prev: Any, get: Callable[[str], Any]) -> Any:
+    """The decision a line stands on when ``prev`` is its current record: ``prev`` itself, or — walking back the
+    chain (``get``: record id -> record) past re-underwritings that re-estimated nothing (:func:`is_kept`) — the
+    latest record that decided it (a decision, a re-estimating re-underwriting, an analyst's override); None when
+    every record of the chain is kept (the line stands as the Book holds it)."""
+    rec = prev
+    while is_kept(rec):
+        rec = get(rec.supersedes) if rec.supersedes else None
+    return rec
+
+
 def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     """The :data:`NO_ESTIMATE_CODES` of a decision ``body`` that re-estimates nothing: a REFER whose only refer
     reason is the failing area share and whose failing fields fail only on those codes, each field out of the yield
@@ -391,13 +415,18 @@ def _day_text(d: date | None) -> str | None:
 
 
 def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFrame, policy: Policy,
-          as_of: date, rules: ActionRules) -> tuple[DecisionItem, dict[str, Any]]:
-    """The re-underwriting record of ``item`` (superseding ``prev``) and its change row."""
+          as_of: date, rules: ActionRules, get: Callable[[str], Any] | None = None
+          ) -> tuple[DecisionItem, dict[str, Any]]:
+    """The re-underwriting record of ``item`` (superseding ``prev``) and its change row. Under a policy with
+    ``kept_lines_stand`` the change is measured against the line's standing decision (:func:`standing`; ``get``
+    reads a record by id: the store's), else against ``prev``."""
     body = copy.deepcopy(item.body)
-    old_limit = int(prev.limit) if prev is not None else int(line["limit"])
-    old_outcome = str(prev.outcome) if prev is not None else None
-    old_codes = set(prev.reason_codes) if prev is not None else set()
-    old_stressed = (prev.body.get("computation", {}).get("stressed_value") if prev is not None else None)
+    stands = kept_lines_stand(body) and is_kept(prev)
+    base = standing(prev, get or (lambda _rid: None)) if stands else prev  # the kept REFER's indicative limit is no estimate to compare with
+    old_limit = int(base.limit) if base is not None else int(line["limit"])
+    old_outcome = str(base.outcome) if base is not None else None
+    old_codes = set(base.reason_codes) if base is not None else set()
+    old_stressed = (base.body.get("computation", {}).get("stressed_value") if base is not None else None)
     new_stressed = body.get("computation", {}).get("stressed_value")
     kinds = set(alerts["alert"]) if len(alerts) else set()
     unvalued = not_reestimated(body)
@@ -433,6 +462,8 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     }
     if unvalued:  # only then: the bodies of re-estimated lines stay as they were
         body["reunderwrite"]["not_reestimated"] = list(unvalued)
+    if stands:  # the previous record was kept: the decision compared with (None: the Book line)
+        body["reunderwrite"]["standing_record_id"] = base.record_id if base is not None else None
     key = sha256_hex(canonical_json(["reunderwrite", item.idempotency_key, str(line["line_id"])]))
     new = DecisionItem(idempotency_key=key, application_id=item.application_id, farmer_token=item.farmer_token,
                        season=item.season, as_of=as_of.isoformat(), outcome=item.outcome, limit=item.limit,
@@ -449,11 +480,13 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     return new, row
 
 
-def _as_stored(row: dict[str, Any], stored: Any, prev: Any) -> dict[str, Any]:
+def _as_stored(row: dict[str, Any], stored: Any, prev: Any, get: Callable[[str], Any]) -> dict[str, Any]:
     """The change row of a re-run whose record is ``stored`` (superseding ``prev``): its reason codes and proposed
     actions as the record holds them — the re-run adds nothing, and a record written by an earlier release keeps
     what that release proposed (the row printed this release's, which no record held)."""
     ru = stored.body.get("reunderwrite") or {}
+    if "standing_record_id" in ru:  # compared with the line's standing decision (kept_lines_stand)
+        prev = standing(prev, get)
     old_codes = set(prev.reason_codes) if prev is not None else set()
     codes = [str(c) for c in stored.reason_codes]
     return {**row, "reason_codes": ",".join(codes), "new_reasons": ",".join(c for c in codes if c not in old_codes),
@@ -571,13 +604,13 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             item = by_app[str(line["review_application_id"])]
             prev = st.latest(item.application_id, as_of=as_of)
             mine = alerts[alerts["farmer_token"] == item.farmer_token] if len(alerts) else alerts
-            new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules())
+            new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules(), st.get)
             rid = record_id_for(new.idempotency_key)
             if prev is not None and prev.record_id == rid:
                 # this very record is stored (a re-run): rebuild it against what it superseded
                 stored, prev = prev, st.get(prev.supersedes) if prev.supersedes else None
-                new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules())
-                row = _as_stored(row, stored, prev)
+                new, row = _link(item, prev, line, mine, policy, as_of, rules or ActionRules(), st.get)
+                row = _as_stored(row, stored, prev, st.get)
             elif item.application_id in recheck:  # not the stored record of this date, and later ones exist
                 forked.append(str(line["line_id"]))
                 continue

@@ -111,6 +111,10 @@ class Profile:
     #: a REFER for a risk freezes the undrawn line and goes to review without a shorter term (pipelines/reunderwrite.py);
     #: None when the policy file does not set it (files before: a REFER acted on as its indicative limit)
     keep_unvalued_lines: bool | None = None
+    #: re-underwriting (2026.12.5 on): a line kept because the models could not value it keeps its standing decision
+    #: — the next re-underwriting compares with the line's last re-estimated record (else its Book line), not with
+    #: the kept REFER's indicative limit; None when the policy file does not set it (files before: compared with it)
+    kept_lines_stand: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -124,7 +128,7 @@ class Profile:
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
         for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
                     "term_to_harvest_window", "disputed_crop_uncertain",
-                    "keep_unvalued_lines"):
+                    "keep_unvalued_lines", "kept_lines_stand"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -184,12 +188,14 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "term_to_harvest_window": ("bool", None, None),
     "disputed_crop_uncertain": ("bool", None, None),
     "keep_unvalued_lines": ("bool", None, None),
+    "kept_lines_stand": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
 #: deciding as they did)
 _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
-                          "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines")
+                          "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
+                          "kept_lines_stand")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

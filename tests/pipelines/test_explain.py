@@ -361,6 +361,14 @@ def test_explain_says_a_line_was_not_reestimated(tmp_path: Path, model: YieldMod
     text = explain(url, aid, model_loader=loader_for(model, [])).render()
     assert "proposed actions: none (not re-estimated: the models could not value the fields as of " in text
     assert "(OUT_OF_MODEL_SCOPE); the line is kept as it stands)" in text and "covers the balance" not in text
+    assert "(indicative, no estimate)" in text
+    # policy 2026.12.5 (kept_lines_stand): the block's previous decision is the one the line stands on, named
+    url, aid, _ = _reunderwritten(tmp_path / "b", model, {"outstanding": 12_345, "drawn": 12_000,
+                                                          "proposed_actions": [], "standing_record_id": "Dstood",
+                                                          "not_reestimated": ["OUT_OF_MODEL_SCOPE"], "alerts": []})
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert "(OUT_OF_MODEL_SCOPE); the line is kept as it stands, on " in text
+    assert "compared with the decision the line stood on (record Dstood)" in text
 
 
 def test_an_override_after_a_reunderwriting_is_not_credited_to_it(tmp_path: Path, model: YieldModel) -> None:

@@ -372,3 +372,48 @@ def test_evidence_days_of_season_read_as_dates() -> None:
                                              "highest NDVI 0.2")
     del ev["season_start"]  # records written before it: as they were
     assert evidence_text(ev) == "expected emergence by day 60; grace days 10; highest NDVI 0.2"
+
+
+def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp_path: Path) -> None:
+    """A re-underwriting that re-estimated nothing (the models could not value the fields: a REFER of indicative
+    limit 0, the line kept as it stood) became the application's latest record, so the portfolio's granted total
+    dropped the line, its Decisions row showed REFER 0 and "Limits changed" listed a cut to 0 (after an emergence
+    checkpoint run by `reunderwrite --due`, every line). Now each kept line counts on the decision it stands on —
+    the latest earlier record that decided it, else (never decided in the store) its Book limit, said apart."""
+    from pipelines.report import standing_decisions
+
+    data = _data()
+    kept = {"reunderwrite": {"line_id": "L-1", "previous_limit": 4_000_000, "book_limit": 5_000_000,
+                             "outstanding": 100, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"]}}
+    kept_book = {"reunderwrite": {"line_id": "L-9", "previous_limit": 2_000_000, "book_limit": 2_000_000,
+                                  "outstanding": 0, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"]}}
+    recs = data.decisions.assign(record_id=[f"R{i}" for i in range(5)], kind=["decision"] * 4 + ["reunderwrite"],
+                                 supersedes=[None, None, None, None, "R0"])
+    extra = pd.DataFrame({"application_id": ["A1", "A1", "A9"], "farmer_token": ["Fa", "Fa", "Fd"],
+                          "season": "2024", "as_of": ["2024-08-01", "2024-08-20", "2024-08-20"],
+                          "outcome": ["REFER"] * 3, "limit": [0, 0, 0], "currency": "USD",
+                          "reason_codes": ["OUT_OF_MODEL_SCOPE"] * 3,
+                          "body": [json.dumps(kept), json.dumps(kept), json.dumps(kept_book)],
+                          "record_id": ["R5", "R6", "R7"], "kind": ["reunderwrite"] * 3,
+                          "supersedes": ["R4", "R5", None]})
+    data.decisions = pd.concat([recs, extra], ignore_index=True)
+    std = standing_decisions(data.decisions).set_index("application_id")
+    # A1: kept twice since its mid-season REDUCE of 40,000 — it stands on that record
+    assert (std.loc["A1", "outcome"], std.loc["A1", "limit"], std.loc["A1", "as_of"]) == ("REDUCE", 4_000_000,
+                                                                                          "2024-07-20")
+    assert std.loc["A1", "kept_as_of"] == "2024-08-20" and np.isnan(std.loc["A1", "book_standing"])
+    # A9: never decided in the store: its latest record stays, its Book limit stands beside it
+    assert std.loc["A9", "outcome"] == "REFER" and std.loc["A9", "book_standing"] == 2_000_000
+    assert std.loc["A2", "kept_as_of"] is None  # not kept: as latest_decisions has it
+    html = render_portfolio(data, tmp_path).read_text()
+    # APPROVE/REDUCE standing: A1 40,000 + A2 30,000 (the kept record's indicative 0 would give 30,000)
+    assert "granted USD 70,000.00 (APPROVE and REDUCE)" in html
+    assert "1 line(s) never decided in the store and kept at a re-underwriting that could not re-estimate them " \
+           "stand on their Book limits, USD 20,000.00" in html
+    changed = html.split("<h2>Limits changed at the latest checkpoint (2024-08-20)")[1].split("<h2>")[0]
+    assert "A1" not in changed and "A9" not in changed  # kept: no limit changed
+    decisions = html.split("<h2>Decisions")[1]
+    assert "since 2024-08-20: on this decision of 2024-07-20" in decisions
+    assert "since 2024-08-20: on its Book limit USD 20,000.00, never re-estimated" in decisions
+    farmer = render_farmer(data, "Fa", tmp_path).read_text()
+    assert "the line is kept as it stands, on the decision of 2024-07-20: REDUCE USD 40,000.00" in farmer

@@ -33,6 +33,7 @@ from pipelines.reunderwrite import (
     propose_actions,
     reunderwrite_county,
     reunderwrite_due,
+    standing,
 )
 from pipelines.schedule import CheckpointLog
 from underwriting.decisions import decide_batch
@@ -241,6 +242,50 @@ def test_no_estimate_is_not_an_estimate_of_zero() -> None:
     new, row = _link(old_item, prev, line, watch, default_policy(), date(2009, 7, 20), ActionRules())
     assert row["actions"] == "FREEZE_UNDRAWN,SHORTEN_TERM,REVIEW" and row["not_reestimated"] == ""
     assert "not_reestimated" not in new.body["reunderwrite"] and new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"
+
+
+def test_a_kept_line_is_compared_with_the_decision_it_stood_on() -> None:
+    """A line kept at emergence (not re-estimated: REFER 0) and re-estimated at mid-season was compared with the kept
+    record's indicative 0: a cut from its Book limit of 76,000 to 47,000 printed as "up", with no
+    CROP_CONDITION_DETERIORATED (the smallholder demo's Book re-underwritten at 2009-07-20 and 2009-09-15: limits down
+    0, up 4 → down 41, up 1). Under policy 2026.12.5 (kept_lines_stand) the comparison is with the decision the line
+    stood on — the latest record that decided it, else its Book line; earlier policies' records as they were."""
+    line = {"line_id": "L1", "limit": 7_600_000, "drawn": 3_000_000, "outstanding": 5_500_000,
+            "maturity_date": pd.Timestamp("2010-03-01")}
+    no_alerts = pd.DataFrame(columns=["field_id", "alert", "severity"])
+    params = {"keep_unvalued_lines": True, "kept_lines_stand": True}
+    kept_body = {**_refer_body(("OUT_OF_MODEL_SCOPE",)), "policy": {"parameters": params},
+                 "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"]}}
+    granted = SimpleNamespace(limit=7_000_000, outcome="APPROVE", reason_codes=("ROUNDED_TO_STEP",), record_id="D1",
+                              kind="decision", supersedes=None, body={"computation": {"stressed_value": 9_000_000}})
+    kept1 = SimpleNamespace(limit=0, outcome="REFER", reason_codes=("OUT_OF_MODEL_SCOPE",), record_id="D2",
+                            kind="reunderwrite", supersedes="D1", body=kept_body)
+    kept2 = SimpleNamespace(**{**kept1.__dict__, "record_id": "D3", "supersedes": "D2"})
+    store = {r.record_id: r for r in (granted, kept1, kept2)}
+    assert standing(kept2, store.get) is granted and standing(granted, store.get) is granted
+    orphan = SimpleNamespace(**{**kept1.__dict__, "supersedes": None})
+    assert standing(orphan, store.get) is None  # every record kept: the Book line stands
+
+    cut = _item(4_700_000, 5_000_000, "2010-01-15")
+    cut = replace(cut, body={**cut.body, "policy": {"parameters": params}})
+    new, row = _link(cut, kept2, line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules(), store.get)
+    assert (row["old_limit"], row["old_outcome"], row["change"]) == (7_000_000, "APPROVE", -2_300_000)
+    assert new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"  # stressed value 9,000,000 → 5,000,000
+    ru = new.body["reunderwrite"]
+    assert ru["previous_record_id"] == "D3" and new.supersedes == "D3"  # the chain is unchanged
+    assert ru["standing_record_id"] == "D1" and ru["previous_limit"] == 7_000_000
+    assert "ROUNDED_TO_STEP" not in row["new_reasons"]  # new against what stood
+    # never decided in the store: compared with the Book line
+    new, row = _link(cut, orphan, line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules(), store.get)
+    assert (row["old_limit"], row["old_outcome"]) == (7_600_000, None)
+    assert new.body["reunderwrite"]["standing_record_id"] is None
+    # the record before was not kept: no standing_record_id, as before
+    new, row = _link(cut, granted, line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules(), store.get)
+    assert row["old_limit"] == 7_000_000 and "standing_record_id" not in new.body["reunderwrite"]
+    # a policy without kept_lines_stand (2026.12.4): compared with the kept record, as that release did
+    old = replace(cut, body={**cut.body, "policy": {"parameters": {"keep_unvalued_lines": True}}})
+    new, row = _link(old, kept2, line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules(), store.get)
+    assert row["old_limit"] == 0 and row["change"] == 4_700_000 and "standing_record_id" not in new.body["reunderwrite"]
 
 
 def test_lines_are_kept_where_the_yield_model_is_not_validated(world: dict[str, Any], tmp_path: Path,

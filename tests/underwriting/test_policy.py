@@ -47,7 +47,7 @@ def test_three_profiles_load_with_the_reference_numbers() -> None:
         assert (ev.min_declared_crop_prob, ev.min_clear_pixels) == (0.20, 8)
         assert p.override_approval_share == 0.20 and p.as_dict()["override_approval_share"] == 0.20
     assert set(pol.reason_texts) == set(REASON_CODES)
-    assert len(pol.content_hash) == 64 and pol.version == "2026.12.4"
+    assert len(pol.content_hash) == 64 and pol.version == "2026.12.5"
 
 
 def test_content_hash_follows_parameters_not_layout(tmp_path: Path) -> None:
@@ -213,7 +213,8 @@ def test_every_released_version_is_archived_and_the_shipped_one_is_the_latest() 
     assert found is not None and (found.policy_id, found.version) == (shipped.policy_id, shipped.version)
     # each release's content as its records carry it (a release adds a line; editing a released file breaks replay)
     released = {"2026.11.1": "8fc39048f895e0a1", "2026.12.1": "be18c252ae8aa978", "2026.12.2": "162072d85930171c",
-                "2026.12.3": "a2a2880878115e54", "2026.12.4": "5ba69815148b3e0b"}
+                "2026.12.3": "a2a2880878115e54", "2026.12.4": "5ba69815148b3e0b",
+                "2026.12.5": "1efc34a8c3cdb816"}
     assert {p.version: p.content_hash[:16] for p in pols if p.version in released} == released
     latest = max(pols, key=lambda p: tuple(int(x) for x in p.version.split(".")))
     assert latest.content_hash == shipped.content_hash
