@@ -67,45 +67,36 @@ def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
     return r.groupby("application_id").tail(1).drop(columns="_pos").sort_values("application_id").reset_index(drop=True)
 
 
-def _kept_record(kind: Any, body: Any) -> bool:
-    """A re-underwriting that re-estimated nothing (``reunderwrite.not_reestimated``: the models could not value
-    its fields; the line was kept as it stood)."""
-    if str(kind) != "reunderwrite":
-        return False
-    b = json.loads(body) if isinstance(body, str) else (body or {})
-    return bool((b.get("reunderwrite") or {}).get("not_reestimated"))
-
-
 def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     """:func:`latest_decisions`, each line whose latest record is a re-underwriting that re-estimated nothing (the
-    models could not value its fields then; the line was kept as it stood) shown on the decision it stands on: the
-    latest earlier record of its chain that decided it (a decision, a re-estimating re-underwriting, an override),
+    models could not value its fields then; the line was kept as it stood) shown on the decision it stands on
+    (:func:`underwriting.standing.standing_ids`: the latest earlier record of its chain that decided it),
     ``kept_as_of`` the kept record's date. A line whose every record is kept stands as the Book holds it: its
     latest record stays, ``book_standing`` the Book limit that record names (NaN elsewhere)."""
+    from underwriting.standing import standing_ids
+
     dec = latest_decisions(records)
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
                      book_standing=np.nan)
-    if dec.empty or "kind" not in dec.columns or "body" not in dec.columns:
+    stands = standing_ids(records)
+    if not stands:
         return dec
-    by_id = {str(r): i for i, r in enumerate(records["record_id"].astype(str))} if "record_id" in records else {}
     rows = records.reset_index(drop=True)
+    at = {str(r): i for i, r in enumerate(rows["record_id"].astype(str))}
     for idx in dec.index:
-        cur = dec.loc[idx]
-        if not _kept_record(cur["kind"], cur["body"]):
+        rid = str(dec.at[idx, "record_id"])
+        if rid not in stands:
             continue
-        kept_as_of, latest_body = str(cur["as_of"]), cur["body"]
-        rec: Any = cur
-        while rec is not None and _kept_record(rec["kind"], rec["body"]):
-            sup = rec.get("supersedes")
-            rec = rows.loc[by_id[str(sup)]] if isinstance(sup, str) and str(sup) in by_id else None
-        if rec is None:  # never decided in the store: the Book line stands
-            b = json.loads(latest_body) if isinstance(latest_body, str) else (latest_body or {})
+        kept_as_of, on = str(dec.at[idx, "as_of"]), stands[rid]
+        if on is None:  # never decided in the store: the Book line stands
+            b = dec.at[idx, "body"]
+            b = json.loads(b) if isinstance(b, str) else (b or {})
             dec.loc[idx, "book_standing"] = float((b.get("reunderwrite") or {}).get("book_limit") or 0)
-            dec.at[idx, "kept_as_of"] = kept_as_of
-            continue
-        for c in dec.columns:
-            if c in rec.index and c != "previous_limit":
-                dec.at[idx, c] = rec[c]
+        else:
+            rec = rows.loc[at[on]]
+            for c in dec.columns:
+                if c in rec.index and c != "previous_limit":
+                    dec.at[idx, c] = rec[c]
         dec.at[idx, "kept_as_of"] = kept_as_of
     return dec
 

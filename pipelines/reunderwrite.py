@@ -339,8 +339,9 @@ def kept_lines_stand(body: dict[str, Any]) -> bool:
 def is_kept(record: Any) -> bool:
     """Whether a stored record is a re-underwriting that re-estimated nothing (``reunderwrite.not_reestimated``):
     the line was kept as it stood, its REFER's indicative limit no estimate."""
-    return record is not None and str(getattr(record, "kind", "")) == "reunderwrite" \
-        and bool((record.body.get("reunderwrite") or {}).get("not_reestimated"))
+    from underwriting.standing import kept_body
+
+    return record is not None and kept_body(getattr(record, "kind", ""), record.body)
 
 
 def standing(prev: Any, get: Callable[[str], Any]) -> Any:

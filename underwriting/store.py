@@ -875,5 +875,13 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     # none), so the limits in force are the current rows' — summing every row counts a line once per record
     sup = set(df["supersedes"].dropna().astype(str)) if "supersedes" in df.columns else set()
     df = df.assign(current=~df["record_id"].astype(str).isin(sup))
+    # `standing`: the record each line stands on — the current one, or for a line kept at a re-underwriting that
+    # re-estimated nothing (a REFER whose 0 is indicative) the earlier record that decided it (none: the Book line)
+    from underwriting.standing import standing_ids
+
+    moved = standing_ids(df)
+    on = {r for r in moved.values() if r is not None} | {r for r, s in moved.items() if s is None}
+    df = df.assign(standing=(df["current"] & ~df["record_id"].astype(str).isin(set(moved)))
+                   | df["record_id"].astype(str).isin(on))
     write_table_atomic(df, path, fmt=kind)
     return len(df)

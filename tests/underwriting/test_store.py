@@ -508,6 +508,19 @@ def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
     got = pd.read_csv(tmp_path / "d.csv")
     assert got["current"].tolist() == [False, True, True, True]
     assert got.loc[got["current"], "limit"].sum() == 5000 + 1000 + 2000
+    assert got["standing"].tolist() == got["current"].tolist()  # no line kept: the current records stand
+    # a re-underwriting that re-estimated nothing (REFER, indicative 0, the line kept): the line stands on the record
+    # before it — `current` still marks the chain's head
+    kept = dataclasses.replace(first, idempotency_key="key-kept", supersedes=record_id_for(later.idempotency_key),
+                               limit=0, outcome="REFER", kind="reunderwrite",
+                               body={**first.body, "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"]}})
+    with DecisionStore(url) as st:
+        st.append([kept], operator="op")
+    export_decisions(tmp_path / "d.csv", url=url)
+    got = pd.read_csv(tmp_path / "d.csv")
+    assert got["current"].tolist() == [False, True, True, False, True]
+    assert got["standing"].tolist() == [False, True, True, True, False]
+    assert got.loc[got["standing"], "limit"].sum() == 5000 + 1000 + 2000
 
 
 def test_two_concurrent_writers_keep_one_chain(store: DecisionStore, tmp_path: Path) -> None:

@@ -1,0 +1,50 @@
+"""The decision a credit line stands on.
+
+An application's current record (superseded by none) is the decision in force, except when it is a re-underwriting
+that re-estimated nothing (``reunderwrite.not_reestimated`` in its body: the models could not value the fields at
+that checkpoint, so the record is a REFER whose limit of 0 is indicative, and the line was kept as it stood). Such a
+line stands on the latest earlier record of its chain that decided it (a decision, a re-estimating
+re-underwriting, an analyst's override); when every record of its chain is kept it was never decided in the store
+and stands as the Book holds it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["kept_body", "standing_ids"]
+
+
+def kept_body(kind: Any, body: Any) -> bool:
+    """Whether a record (its ``kind`` and ``body``, a dict or its JSON text) is a re-underwriting that re-estimated
+    nothing."""
+    if str(kind) != "reunderwrite":
+        return False
+    b = json.loads(body) if isinstance(body, str) else (body or {})
+    return bool((b.get("reunderwrite") or {}).get("not_reestimated"))
+
+
+def standing_ids(records: pd.DataFrame) -> dict[str, str | None]:
+    """Record id -> the id of the record its line stands on, for every current record of ``records`` (the store's
+    rows: ``record_id``, ``supersedes``, ``kind``, ``body``) that re-estimated nothing; None where every record of
+    its chain is kept (the Book line stands). Current records that decided are their own standing: not listed."""
+    if records.empty or not {"record_id", "supersedes", "kind", "body"} <= set(records.columns):
+        return {}
+    ids = records["record_id"].astype(str).tolist()
+    sup = [s if isinstance(s, str) else None for s in records["supersedes"]]
+    kept = [kept_body(k, b) for k, b in zip(records["kind"], records["body"], strict=True)]
+    at = {r: i for i, r in enumerate(ids)}
+    replaced = {s for s in sup if s is not None}
+    out: dict[str, str | None] = {}
+    for i, rid in enumerate(ids):
+        if rid in replaced or not kept[i]:
+            continue
+        j: int | None = i
+        while j is not None and kept[j]:
+            prev = sup[j]
+            j = at.get(prev) if prev is not None else None
+        out[rid] = ids[j] if j is not None else None
+    return out
