@@ -53,11 +53,13 @@ def _print_result(res: Any) -> None:
                  f"{_money(r.old_limit, r.currency):>16} {_money(r.new_limit, r.currency):>16} "
                  f"{_money(r.outstanding, r.currency):>16} {r.new_outcome:<8} {extra}")
         from pipelines.reunderwrite import change_counts
+        from underwriting.standing import kept_lines_stand
 
         n = change_counts(ch)
         kept = ch["not_reestimated"] != ""
-        echo(f"limits down: {n['down']}, up: {n['up']} (against the previous record, or the decision a line kept "
-             f"earlier stood on); below the Book limit: "
+        against = ("the previous record, or the decision a line kept earlier stood on"
+                   if any(kept_lines_stand(i.body) for i in res.items) else "the previous record")
+        echo(f"limits down: {n['down']}, up: {n['up']} (against {against}); below the Book limit: "
              f"{n['below_book']}; actions proposed: {n['actions']}")
         if kept.any():
             codes = ch.loc[kept, "not_reestimated"].str.split(",").explode().value_counts()

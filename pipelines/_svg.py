@@ -17,7 +17,10 @@ __all__ = ["OUTCOME_COLOURS", "map_svg", "curve_svg", "bar_svg"]
 
 OUTCOME_COLOURS = {"APPROVE": "#2e7d32", "REDUCE": "#f9a825", "DECLINE": "#757575", "REFER": "#c62828",
                    "WATCH": "#ef6c00", "CROP_FAILURE": "#b71c1c", "NOT_PLANTED": "#6a1b9a", "EARLY_HARVEST": "#1565c0",
-                   "CROP_MISMATCH": "#ad1457", "none": "#bdbdbd"}
+                   "CROP_MISMATCH": "#ad1457", "none": "#bdbdbd",
+                   # a line kept at a re-underwriting that re-estimated nothing, never decided in the store: its Book
+                   # limit stands (pipelines.report.standing_decisions)
+                   "BOOK": "#00838f"}
 
 
 def _rings(g: BaseGeometry) -> list[np.ndarray]:

@@ -442,14 +442,20 @@ def _render(x: Explanation) -> str:
                    f"{', '.join(x.pledged_to)}: an analyst decides which application stands")
     if x.override:
         o = x.override
-        out += ["", f"Override of {o.get('original_record_id')}: {o.get('original_outcome')} "
+        stood = "" if "standing_limit" not in o else (
+            " (a re-underwriting that re-estimated nothing; the line stood on "
+            + (f"{o.get('standing_outcome')} {_m(o.get('standing_limit'), cur)}, record {o.get('standing_record_id')}"
+               if o.get("standing_record_id") else f"its Book limit {_m(o.get('standing_limit'), cur)}")
+            + ", the change measured from it)")
+        out += ["", f"Override of {o.get('original_record_id')}{stood}: {o.get('original_outcome')} "
                     f"{_m(o.get('original_limit'), cur)} -> {o.get('outcome')} {_m(o.get('limit'), cur)} by "
                     f"{o.get('operator')}" + (f", approved by {o['approver']}" if o.get("approver") else "")
                 + f": {o.get('reason')}"]
     if x.reunderwrite and x.override:  # an override copies the body it supersedes, this block included
         r = x.reunderwrite
-        out += ["", f"Re-underwriting of line {r.get('line_id')} before the override: from "
-                    f"{r.get('previous_outcome')} {_m(r.get('previous_limit'), cur)}; its proposed actions "
+        was = (f"{r.get('previous_outcome')} {_m(r.get('previous_limit'), cur)}" if r.get("previous_outcome")
+               else f"its Book limit {_m(r.get('previous_limit'), cur)}")
+        out += ["", f"Re-underwriting of line {r.get('line_id')} before the override: from {was}; its proposed actions "
                     f"({', '.join(r.get('proposed_actions') or []) or 'none'}) were for its own limit, which the "
                     "analyst's override above replaced"]
     elif x.reunderwrite:  # the analyst's to-do of a re-underwriting: it was only in the run's output and the body

@@ -67,13 +67,19 @@ def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
     return r.groupby("application_id").tail(1).drop(columns="_pos").sort_values("application_id").reset_index(drop=True)
 
 
+#: the report's outcome of a line kept at a re-underwriting that re-estimated nothing and never decided in the store:
+#: it stands on its Book line (granted there, not by a record)
+ON_BOOK = "BOOK"
+
+
 def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     """:func:`latest_decisions`, each line whose latest record is a re-underwriting that re-estimated nothing (the
     models could not value its fields then; the line was kept as it stood) shown on the decision it stands on
     (:func:`underwriting.standing.standing_ids`: the latest earlier record of its chain that decided it),
-    ``kept_as_of`` the kept record's date. A line whose every record is kept stands as the Book holds it: its
-    latest record stays, ``book_standing`` the Book limit that record names (NaN elsewhere)."""
-    from underwriting.standing import standing_ids
+    ``kept_as_of`` the first date of its run of kept records. A line whose every record is kept was never decided in
+    the store and stands as the Book holds it: outcome :data:`ON_BOOK`, limit the Book limit its latest record names
+    (``book_standing`` too; NaN elsewhere)."""
+    from underwriting.standing import kept_body, standing_ids
 
     dec = latest_decisions(records)
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
@@ -87,17 +93,24 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
         rid = str(dec.at[idx, "record_id"])
         if rid not in stands:
             continue
-        kept_as_of, on = str(dec.at[idx, "as_of"]), stands[rid]
+        first, cur = str(dec.at[idx, "as_of"]), rid
+        while cur in at and kept_body(rows.at[at[cur], "kind"], rows.at[at[cur], "body"]):
+            first = str(rows.at[at[cur], "as_of"])  # back to the first of the run of kept records
+            sup = rows.at[at[cur], "supersedes"]
+            cur = str(sup) if isinstance(sup, str) else ""
+        on = stands[rid]
         if on is None:  # never decided in the store: the Book line stands
             b = dec.at[idx, "body"]
             b = json.loads(b) if isinstance(b, str) else (b or {})
-            dec.loc[idx, "book_standing"] = float((b.get("reunderwrite") or {}).get("book_limit") or 0)
+            book = int((b.get("reunderwrite") or {}).get("book_limit") or 0)
+            dec.loc[idx, "book_standing"] = float(book)
+            dec.at[idx, "outcome"], dec.at[idx, "limit"] = ON_BOOK, book
         else:
             rec = rows.loc[at[on]]
             for c in dec.columns:
                 if c in rec.index and c != "previous_limit":
                     dec.at[idx, c] = rec[c]
-        dec.at[idx, "kept_as_of"] = kept_as_of
+        dec.at[idx, "kept_as_of"] = first
     return dec
 
 
@@ -156,7 +169,10 @@ def _map(data: ReportData, tokens: set[str] | None = None) -> str:
     strokes = [OUTCOME_COLOURS[a] if isinstance(a, str) else "#333" for a in g["alert"]]
     titles = [f"{r.field_id}: {r.outcome if isinstance(r.outcome, str) else 'no decision'}"
               + (f", alert {r.alert}" if isinstance(r.alert, str) else "") for r in g.itertuples()]
-    legend = {k: OUTCOME_COLOURS[k] for k in ("APPROVE", "REDUCE", "DECLINE", "REFER")} | {"no decision": OUTCOME_COLOURS["none"]}
+    shown = set(g["outcome"].dropna().astype(str))
+    legend = {k: OUTCOME_COLOURS[k] for k in ("APPROVE", "REDUCE", "DECLINE", "REFER")} \
+        | ({"BOOK (kept on its Book limit)": OUTCOME_COLOURS[ON_BOOK]} if ON_BOOK in shown else {}) \
+        | {"no decision": OUTCOME_COLOURS["none"]}
     return map_svg(list(g.geometry), cols, titles, legend=legend, strokes=strokes)
 
 
@@ -270,17 +286,23 @@ GRANTING = ("APPROVE", "REDUCE")
 
 def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.DataFrame:
     """Granted limits by crop and region: each APPROVE / REDUCE limit split over the record's valued fields in
-    proportion to their stressed value (the collateral each carries), by the crop it was valued as and its region;
+    proportion to their stressed value (the collateral each carries), by the crop it was valued as and its region
+    (a line kept on its Book limit, :data:`ON_BOOK`: over its fields by declared area and declared crop);
     a limit with no valued field goes to ``(unvalued)``. Columns: crop, region, applications, limit (minor units;
     shares rounded down, the remainder to the largest)."""
     rows: list[tuple[str, str, str, int]] = []
     for app, outcome, limit, body in zip(dec["application_id"], dec["outcome"], dec["limit"], bodies, strict=True):
-        if outcome not in GRANTING or int(limit) <= 0:
+        if outcome not in (*GRANTING, ON_BOOK) or int(limit) <= 0:
             continue
         parts: dict[tuple[str, str], float] = {}
         for fld in body.get("fields") or []:
             v = fld.get("stressed_value") or 0
-            if fld.get("included") and v and v > 0:
+            if outcome == ON_BOOK:  # kept on its Book limit, nothing valued: by declared crop and declared area
+                a = fld.get("declared_area_ha") or 0
+                if fld.get("declared_crop") and a and a > 0:
+                    k = (str(fld["declared_crop"]), str(fld.get("region") or ""))
+                    parts[k] = parts.get(k, 0.0) + float(a)
+            elif fld.get("included") and v and v > 0:
                 k = (str(fld.get("crop_valued") or ""), str(fld.get("region") or ""))
                 parts[k] = parts.get(k, 0.0) + float(v)
         if not parts:
@@ -341,7 +363,10 @@ def changed_at_latest_checkpoint(dec: pd.DataFrame, bodies: list[dict[str, Any]]
     # stays listed, against the record it replaced, without hiding the checkpoint's changes)
     dated = dec.loc[kinds != "override", "as_of"].astype(str)
     last = str(max(dated)) if len(dated) else str(max(dec["as_of"].astype(str)))
-    prev = [_reunderwriting(r, b).get("previous_limit") for (_, r), b in zip(dec.iterrows(), bodies, strict=True)]
+    # a re-underwriting's replaced limit; an override of a kept line: the limit the line stood on (its body's
+    # override.standing_limit), not the kept record's indicative 0
+    prev = [_reunderwriting(r, b).get("previous_limit") if str(r.get("kind")) != "override"
+            else (b.get("override") or {}).get("standing_limit") for (_, r), b in zip(dec.iterrows(), bodies, strict=True)]
     prev_limit = pd.Series([float(p) if isinstance(p, (int, float)) and not isinstance(p, bool) else q
                             for p, q in zip(prev, dec["previous_limit"], strict=True)], index=dec.index, dtype="float64")
     d = dec.assign(previous_limit=prev_limit)
@@ -380,10 +405,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     std_bodies = parsed(std)
     on_book = std["book_standing"].notna()
     by_outcome = std.groupby("outcome")["limit"].agg(["count", "sum"]).reindex(
-        ["APPROVE", "REDUCE", "DECLINE", "REFER"]).fillna(0)
+        ["APPROVE", "REDUCE", "DECLINE", "REFER", *([ON_BOOK] if on_book.any() else [])]).fillna(0)
     book_standing = int(std.loc[on_book, "book_standing"].sum())
     granted = int(std.loc[std["outcome"].isin(GRANTING), "limit"].sum())
-    indicative = int(std.loc[(std["outcome"] == "REFER") & ~on_book, "limit"].sum())
+    indicative = int(std.loc[std["outcome"] == "REFER", "limit"].sum())
     requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
     expo = exposure_by_crop(std, std_bodies)
     expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["applications"],
@@ -402,7 +427,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                             "limit": [_money(v, cur) for v in std["limit"]], "reasons": std["reason_codes"].fillna("")})
     if std["kept_as_of"].notna().any():  # which rows stand on an earlier decision, or on the Book line
         dec_tbl["kept (not re-estimated)"] = [
-            "" if k is None else (f"since {k}: on its Book limit {_money(bk, cur)}, never re-estimated"
+            "" if k is None else (f"since {k}: on its Book limit, never decided in the store"
                                   if not pd.isna(bk) else f"since {k}: on this decision of {a}")
             for k, bk, a in zip(std["kept_as_of"], std["book_standing"], std["as_of"].astype(str), strict=True)]
     act_tbl = proposed_actions_table(dec, bodies, cur)
@@ -413,7 +438,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                  "); each is kept as it stands — counted here on the decision it stands on, or its Book limit — and "
                  "nothing is proposed but a review where a high-severity alert is open</p>" if n_kept else "")
     on_book_text = (f"; {int(on_book.sum())} line(s) never decided in the store and kept at a re-underwriting "
-                    f"that could not re-estimate them stand on their Book limits, {_money(book_standing, cur)}"
+                    f"that could not re-estimate them stand on their Book limits ({ON_BOOK}), "
+                    f"{_money(book_standing, cur)}, in the exposure by their declared crops"
                     if on_book.any() else "")
     al_tbl = _alert_table(data.alerts)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
@@ -479,18 +505,24 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
         cur = str(rec.currency)
         b = json.loads(rec.body) if isinstance(rec.body, str) else {}
         limit = escape(_money(rec.limit, cur))
-        body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(rec.outcome))} "
-                    + (f"indicative limit {limit} — nothing is granted until an analyst decides</h2>"
-                       if rec.outcome == "REFER" else f"limit {limit}</h2>"))
-        body.append(f"<p class='sub'>as of {escape(str(rec.as_of))}; reasons: {escape(str(rec.reason_codes or '—'))}</p>")
         stood = standing[standing["application_id"] == rec.application_id]
         if len(stood) and stood["kept_as_of"].notna().iloc[0]:  # a re-underwriting that re-estimated nothing
             s0 = stood.iloc[0]
-            on = (f"its Book limit {_money(s0['book_standing'], cur)} (never decided in the store)"
-                  if not pd.isna(s0["book_standing"]) else
+            on = (f"its Book limit {_money(s0['limit'], cur)} (never decided in the store)"
+                  if s0["outcome"] == ON_BOOK else
                   f"the decision of {s0['as_of']}: {s0['outcome']} {_money(s0['limit'], cur)}")
-            body.append(f"<p class='sub'>not re-estimated: the models could not value the fields as of "
-                        f"{escape(str(rec.as_of))}; the line is kept as it stands, on {escape(on)}</p>")
+            body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(s0['outcome']))} "
+                        f"limit {escape(_money(s0['limit'], cur))} — kept: not re-estimated since "
+                        f"{escape(str(s0['kept_as_of']))}</h2>")
+            body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is a REFER of indicative "
+                        f"limit {limit}: the models could not value the fields then; the line is kept as it stands, "
+                        f"on {escape(on)}; reasons of that record: {escape(str(rec.reason_codes or '—'))}</p>")
+        else:
+            body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(rec.outcome))} "
+                        + (f"indicative limit {limit} — nothing is granted until an analyst decides</h2>"
+                           if rec.outcome == "REFER" else f"limit {limit}</h2>"))
+            body.append(f"<p class='sub'>as of {escape(str(rec.as_of))}; reasons: "
+                        f"{escape(str(rec.reason_codes or '—'))}</p>")
         rows = pd.DataFrame(_flatten(b), columns=["item", "value"])
         body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))

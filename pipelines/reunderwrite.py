@@ -71,6 +71,7 @@ from pipelines.underwrite import ChampionModels, checkpoint_label, portable_sour
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import crop_disputed
+from underwriting.standing import kept_body, kept_lines_stand, standing_of
 from underwriting.store import DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -220,10 +221,18 @@ def decided_lines(records: pd.DataFrame, as_of: date, season: str, *, covered: s
     """The lines ``D-<application_id>`` re-underwriting follows besides the Book: applications of ``season`` that a
     stored record approved (APPROVE/REDUCE, on or before ``as_of``), not in ``covered`` (and in ``known`` when
     given) and not matured before ``as_of`` (the latest record's maturity date), each with its latest record's limit,
-    nothing drawn or outstanding (empty frame: none)."""
+    nothing drawn or outstanding (empty frame: none). A latest record that re-estimated nothing under a policy with
+    ``kept_lines_stand``: the line as the decision it stands on has it (``underwriting.standing``)."""
+    from underwriting.standing import standing_ids
+
     r = records[(records["season"].astype(str) == str(season)) & (records["as_of"] <= as_of.isoformat())]
     opened = set(r.loc[r["outcome"].isin(["APPROVE", "REDUCE"]), "application_id"])
-    r = r.sort_values("seq").groupby("application_id").tail(1)
+    latest = r.sort_values("seq").groupby("application_id").tail(1)
+    moved = standing_ids(r)  # a kept current record -> the one its line stands on
+    swap = {str(rid): on for rid, b in zip(latest["record_id"], latest["body"], strict=True)
+            if (on := moved.get(str(rid))) is not None and kept_lines_stand(json.loads(b))} if moved else {}
+    r = pd.concat([latest[~latest["record_id"].astype(str).isin(set(swap))],
+                   r[r["record_id"].astype(str).isin(set(swap.values()))]]) if swap else latest
     r = r[r["application_id"].isin(opened) & ~r["application_id"].isin(covered)]
     if known is not None:
         r = r[r["application_id"].isin(known)]
@@ -330,29 +339,16 @@ def keeps_unvalued_lines(body: dict[str, Any]) -> bool:
     return bool(((body.get("policy") or {}).get("parameters") or {}).get("keep_unvalued_lines"))
 
 
-def kept_lines_stand(body: dict[str, Any]) -> bool:
-    """Whether the policy that decided ``body`` has ``kept_lines_stand`` (2026.12.5 on): a line kept because it was
-    not re-estimated keeps its standing decision, which the next re-underwriting compares with (:func:`standing`)."""
-    return bool(((body.get("policy") or {}).get("parameters") or {}).get("kept_lines_stand"))
-
-
 def is_kept(record: Any) -> bool:
     """Whether a stored record is a re-underwriting that re-estimated nothing (``reunderwrite.not_reestimated``):
     the line was kept as it stood, its REFER's indicative limit no estimate."""
-    from underwriting.standing import kept_body
-
     return record is not None and kept_body(getattr(record, "kind", ""), record.body)
 
 
 def standing(prev: Any, get: Callable[[str], Any]) -> Any:
-    """The decision a line stands on when ``prev`` is its current record: ``prev`` itself, or — walking back the
-    chain (``get``: record id -> record) past re-underwritings that re-estimated nothing (:func:`is_kept`) — the
-    latest record that decided it (a decision, a re-estimating re-underwriting, an analyst's override); None when
-    every record of the chain is kept (the line stands as the Book holds it)."""
-    rec = prev
-    while is_kept(rec):
-        rec = get(rec.supersedes) if rec.supersedes else None
-    return rec
+    """The decision a line stands on when ``prev`` is its current record (:func:`underwriting.standing.standing_of`:
+    ``prev``, or the latest earlier record of its chain that decided it; None: the Book line)."""
+    return standing_of(prev, get)
 
 
 def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
@@ -423,7 +419,9 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     reads a record by id: the store's), else against ``prev``."""
     body = copy.deepcopy(item.body)
     stands = kept_lines_stand(body) and is_kept(prev)
-    base = standing(prev, get or (lambda _rid: None)) if stands else prev  # the kept REFER's indicative limit is no estimate to compare with
+    if stands and get is None:
+        raise ValueError("re-underwriting after a kept record needs the store's record lookup (get)")
+    base = standing(prev, get) if stands and get is not None else prev  # the kept REFER's indicative limit is no estimate to compare with
     old_limit = int(base.limit) if base is not None else int(line["limit"])
     old_outcome = str(base.outcome) if base is not None else None
     old_codes = set(base.reason_codes) if base is not None else set()
@@ -634,8 +632,10 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)
         new_ids = set(res.record_ids)
+        # a kept line (re-estimated nothing; policy kept_lines_stand) replaces no override: it stands on it
         replaced = [it.application_id for it in out_items if prev_kind.get(str(it.supersedes)) == "override"
-                    and record_id_for(it.idempotency_key) in new_ids]
+                    and record_id_for(it.idempotency_key) in new_ids
+                    and not (kept_lines_stand(it.body) and (it.body.get("reunderwrite") or {}).get("not_reestimated"))]
         if replaced:
             warnings.append(f"{len(replaced)} analyst override(s) replaced by this re-underwriting (the new limit "
                             f"follows the policy, not the override): {', '.join(replaced[:5])}"

@@ -23,12 +23,14 @@ import unicodedata
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from features.errors import UserInputError
 from models.money import format_minor, to_minor
 from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
+from underwriting.standing import kept_body, kept_lines_stand, standing_of
 from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -293,18 +295,28 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         raise fail(f"the limit {format_minor(new_limit, original.currency)} is below the policy's minimum line "
                    f"({format_minor(floor, original.currency)}): give at least that, or 0 to decline")
     old = original.limit
-    share = _change_share(old, new_limit)
+    # a re-underwriting that re-estimated nothing (its REFER's 0 indicative; policy kept_lines_stand): the line stands
+    # on the decision before it, or on its Book limit — the change is measured from that, not from the 0
+    stands = kept_body(original.kind, original.body) and kept_lines_stand(original.body)
+    base: Any = original
+    if stands:
+        by_id = {r.record_id: r for r in store.history(original.application_id)}
+        base = standing_of(original, by_id.get) or SimpleNamespace(
+            limit=int((original.body.get("reunderwrite") or {}).get("book_limit") or 0), record_id=None, kind="book")
+    share = _change_share(base.limit, new_limit)
     allowed = approval_share(original.body)
     if approver is None:
         # measured from the current limit, then from the last limit nobody changed alone (the policy's own decision
         # or an approved override), so a run of small unapproved overrides cannot add up to a large change
-        for rec in (original, None):
-            frm = rec or _approved_base(store, original)
+        for rec in (base, None):
+            frm = rec or (_approved_base(store, base) if base.record_id is not None else base)
             moved = _change_share(frm.limit, new_limit)
             if moved > allowed:
                 pct = f"{(moved * 100).quantize(Decimal('0.0001')).normalize():f}%" if frm.limit else "from a zero limit"
                 since = "" if frm.record_id == original.record_id else \
-                    f" (the last limit set without unapproved overrides, record {frm.record_id})"
+                    (" (the line's Book limit: its records re-estimated nothing)" if frm.record_id is None else
+                     f" (the limit the line stands on, record {frm.record_id})" if rec is base else
+                     f" (the last limit set without unapproved overrides, record {frm.record_id})")
                 raise fail(f"changing the limit from {format_minor(frm.limit, original.currency)}{since} to "
                            f"{format_minor(new_limit, original.currency)} ({pct}) is more than "
                            f"{(allowed * 100).normalize():f}% (the record's policy) and needs --approver (a second "
@@ -322,6 +334,10 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         "limit": new_limit, "outcome": outcome, "change_share": str(share.quantize(Decimal("0.0001"))),
         "reason": reason, "operator": operator, "approver": approver, "as_of": day,
     }
+    if stands:  # the change measured from the decision the line stood on (None: its Book line)
+        body["override"]["standing_record_id"] = base.record_id
+        body["override"]["standing_limit"] = int(base.limit)
+        body["override"]["standing_outcome"] = getattr(base, "outcome", None)
     body["limit"], body["outcome"] = new_limit, outcome
     key = sha256_hex(canonical_json(["override", original.record_id, new_limit, reason, operator, approver, day]))
     item = DecisionItem(idempotency_key=key, application_id=original.application_id,

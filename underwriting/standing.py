@@ -11,11 +11,12 @@ and stands as the Book holds it.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["kept_body", "standing_ids"]
+__all__ = ["kept_body", "kept_lines_stand", "standing_of", "standing_ids"]
 
 
 def kept_body(kind: Any, body: Any) -> bool:
@@ -25,6 +26,23 @@ def kept_body(kind: Any, body: Any) -> bool:
         return False
     b = json.loads(body) if isinstance(body, str) else (body or {})
     return bool((b.get("reunderwrite") or {}).get("not_reestimated"))
+
+
+def kept_lines_stand(body: dict[str, Any]) -> bool:
+    """Whether the policy that decided ``body`` has ``kept_lines_stand`` (2026.12.5 on): a line kept because it was
+    not re-estimated keeps its standing decision — the next re-underwriting, and an override of the kept record,
+    measure their change from it."""
+    return bool(((body.get("policy") or {}).get("parameters") or {}).get("kept_lines_stand"))
+
+
+def standing_of(record: Any, get: Callable[[str], Any]) -> Any:
+    """The record a line stands on when ``record`` (a stored record: ``kind``, ``body``, ``supersedes``) is its
+    current one: ``record`` itself, or — walking back the chain (``get``: record id -> record) past re-underwritings
+    that re-estimated nothing — the latest record that decided it; None when every record of the chain is kept."""
+    rec = record
+    while rec is not None and kept_body(getattr(rec, "kind", ""), rec.body):
+        rec = get(rec.supersedes) if rec.supersedes else None
+    return rec
 
 
 def standing_ids(records: pd.DataFrame) -> dict[str, str | None]:

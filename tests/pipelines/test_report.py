@@ -386,7 +386,9 @@ def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp
     kept = {"reunderwrite": {"line_id": "L-1", "previous_limit": 4_000_000, "book_limit": 5_000_000,
                              "outstanding": 100, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"]}}
     kept_book = {"reunderwrite": {"line_id": "L-9", "previous_limit": 2_000_000, "book_limit": 2_000_000,
-                                  "outstanding": 0, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"]}}
+                                  "outstanding": 0, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"]},
+                 "fields": [{"field_id": "f5", "declared_crop": "maize", "region": "us-nebraska",
+                             "declared_area_ha": 12.5, "included": False}]}
     recs = data.decisions.assign(record_id=[f"R{i}" for i in range(5)], kind=["decision"] * 4 + ["reunderwrite"],
                                  supersedes=[None, None, None, None, "R0"])
     extra = pd.DataFrame({"application_id": ["A1", "A1", "A9"], "farmer_token": ["Fa", "Fa", "Fd"],
@@ -401,19 +403,34 @@ def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp
     # A1: kept twice since its mid-season REDUCE of 40,000 — it stands on that record
     assert (std.loc["A1", "outcome"], std.loc["A1", "limit"], std.loc["A1", "as_of"]) == ("REDUCE", 4_000_000,
                                                                                           "2024-07-20")
-    assert std.loc["A1", "kept_as_of"] == "2024-08-20" and np.isnan(std.loc["A1", "book_standing"])
-    # A9: never decided in the store: its latest record stays, its Book limit stands beside it
-    assert std.loc["A9", "outcome"] == "REFER" and std.loc["A9", "book_standing"] == 2_000_000
+    assert std.loc["A1", "kept_as_of"] == "2024-08-01" and np.isnan(std.loc["A1", "book_standing"])  # first kept
+    # A9: never decided in the store: it stands on its Book line (outcome BOOK, its Book limit)
+    assert (std.loc["A9", "outcome"], std.loc["A9", "limit"], std.loc["A9", "book_standing"]) == ("BOOK", 2_000_000,
+                                                                                                  2_000_000)
     assert std.loc["A2", "kept_as_of"] is None  # not kept: as latest_decisions has it
     html = render_portfolio(data, tmp_path).read_text()
     # APPROVE/REDUCE standing: A1 40,000 + A2 30,000 (the kept record's indicative 0 would give 30,000)
     assert "granted USD 70,000.00 (APPROVE and REDUCE)" in html
     assert "1 line(s) never decided in the store and kept at a re-underwriting that could not re-estimate them " \
-           "stand on their Book limits, USD 20,000.00" in html
+           "stand on their Book limits (BOOK), USD 20,000.00" in html
+    exposure = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    assert "USD 20,000.00" in exposure  # A9's Book limit on its declared crop (its fields were never valued)
+    assert "BOOK (kept on its Book limit)" in html  # the map's legend
     changed = html.split("<h2>Limits changed at the latest checkpoint (2024-08-20)")[1].split("<h2>")[0]
     assert "A1" not in changed and "A9" not in changed  # kept: no limit changed
     decisions = html.split("<h2>Decisions")[1]
-    assert "since 2024-08-20: on this decision of 2024-07-20" in decisions
-    assert "since 2024-08-20: on its Book limit USD 20,000.00, never re-estimated" in decisions
+    assert "since 2024-08-01: on this decision of 2024-07-20" in decisions
+    assert "since 2024-08-20: on its Book limit, never decided in the store" in decisions
     farmer = render_farmer(data, "Fa", tmp_path).read_text()
+    assert "limit USD 40,000.00 — kept: not re-estimated since 2024-08-01</h2>" in farmer
+    assert "REFER</span> indicative" not in farmer  # the heading is the decision the line stands on
     assert "the line is kept as it stands, on the decision of 2024-07-20: REDUCE USD 40,000.00" in farmer
+    # an analyst's override of the kept record: its change is from the limit the line stood on, not from 0
+    ov = {"override": {"original_limit": 0, "standing_limit": 4_000_000, "limit": 3_000_000}}
+    more = pd.DataFrame({"application_id": ["A1"], "farmer_token": ["Fa"], "season": "2024", "as_of": ["2024-08-25"],
+                         "outcome": ["REDUCE"], "limit": [3_000_000], "currency": "USD", "reason_codes": [""],
+                         "body": [json.dumps(ov)], "record_id": ["R8"], "kind": ["override"], "supersedes": ["R6"]})
+    data.decisions = pd.concat([data.decisions, more], ignore_index=True)
+    changed = render_portfolio(data, tmp_path / "o").read_text().split("<h2>Limits changed")[1].split("<h2>")[0]
+    row = [x for x in changed.split("<tr>") if ">A1<" in x][0]
+    assert "USD 40,000.00" in row and "USD 30,000.00" in row and "USD 0.00" not in row

@@ -328,6 +328,46 @@ def test_lines_are_kept_where_the_yield_model_is_not_validated(world: dict[str, 
     assert rows and all("NOT RE-ESTIMATED (OUT_OF_MODEL_SCOPE" in x and "ACTION" not in x for x in rows), rows
     assert f"actions proposed: 0\nnot re-estimated: {len(rows)} line(s), kept as they stand" in r.stdout
     assert "limits down: 0," in r.stdout
+    # the next checkpoint, which the model can value (policy 2026.12.5, kept_lines_stand): each line is compared with
+    # the decision it stood on — here its Book line (never decided in the store), not the kept REFER's 0
+    mid = [*args[:5], "--as-of", world["cps"]["mid"].isoformat(), "--store", fresh]
+    r = CliRunner().invoke(app, mid)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    rows = [x.split() for x in r.stdout.splitlines() if x.startswith("L")]
+    assert rows and all(x[2:4] == x[4:6] for x in rows), rows  # Book limit == old limit ("INR", amount)
+    assert "(against the previous record, or the decision a line kept earlier stood on)" in r.stdout
+    with DecisionStore(fresh) as st:
+        later = st.records(world["season"])
+    later = later[later["as_of"] == world["cps"]["mid"].isoformat()]
+    blocks = [json.loads(b)["reunderwrite"] for b in later["body"]]
+    assert len(blocks) == len(rows) and all(b["standing_record_id"] is None for b in blocks)
+    assert all(b["previous_limit"] == b["book_limit"] and b["previous_outcome"] is None for b in blocks)
+    # a re-run of that date writes nothing and prints the same rows (its change rows rebuilt against what stood)
+    again = CliRunner().invoke(app, mid)
+    assert again.exit_code == 0 and "0 record(s) written" in again.stdout
+    assert [x.split() for x in again.stdout.splitlines() if x.startswith("L")] == rows
+
+
+def test_a_decided_line_kept_at_a_checkpoint_keeps_its_limit() -> None:
+    """A line the store decided (D-<application>, no Book line) and a re-underwriting then kept (re-estimated
+    nothing: REFER 0) was followed at limit 0 — the next checkpoint's "Book limit" 0 and `monitor --store`'s line 0.
+    Under policy 2026.12.5 (kept_lines_stand) it is the decision it stands on."""
+    def recs(stands: bool) -> pd.DataFrame:
+        body = {"computation": {"maturity_date": "2010-03-15"},
+                "fields": [{"field_id": "f", "expected_value": 1, "crop_valued": "rice", "region": "r"}]}
+        kept = {**body, "policy": {"parameters": {"keep_unvalued_lines": True,
+                                                  **({"kept_lines_stand": True} if stands else {})}},
+                "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"]}}
+        return pd.DataFrame({"seq": [1, 2], "application_id": "A1", "farmer_token": "T1", "season": "2009",
+                             "outcome": ["APPROVE", "REFER"], "as_of": ["2009-07-01", "2009-08-01"],
+                             "limit": [7_000_000, 0], "currency": "INR", "record_id": ["R1", "R2"],
+                             "kind": ["decision", "reunderwrite"], "supersedes": [None, "R1"],
+                             "body": [json.dumps(body), json.dumps(kept)]})
+
+    out = book_with_decided(None, recs(True), date(2009, 9, 1), "2009")
+    assert out is not None and list(out["line_id"]) == ["D-A1"] and list(out["limit"]) == [7_000_000]
+    old = book_with_decided(None, recs(False), date(2009, 9, 1), "2009")
+    assert old is not None and list(old["limit"]) == [0]  # as the earlier release followed it
 
 
 def test_book_with_decided_names_only_uncovered_approvals() -> None:

@@ -213,3 +213,42 @@ def test_an_override_below_the_minimum_line_is_refused(tmp_path: Path) -> None:
             override(st, "M1", "4999.99", "small farm", "ana")
         assert [r.kind for r in st.history("M1")] == ["decision"]
         assert override(st, "M1", "5000", "small farm", "ana").limit == 500_000
+
+
+def _kept(prev: DecisionItem | None, app: str, *, stands: bool, as_of: str = "2025-07-20",
+          book_limit: int = 700_000) -> DecisionItem:
+    """A re-underwriting that re-estimated nothing (REFER, indicative 0; the line kept) superseding ``prev``."""
+    params = {"keep_unvalued_lines": True, **({"kept_lines_stand": True} if stands else {})}
+    body = {"application": {"application_id": app, "requested_amount": 1_000_000},
+            "computation": {"requested_amount": 1_000_000, "limit": 0}, "limit": 0, "outcome": "REFER",
+            "policy": {"parameters": params}, "reasons": [],
+            "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"], "book_limit": book_limit}}
+    return DecisionItem(idempotency_key=f"{app}-kept-{as_of}", application_id=app, farmer_token="tokA", season="2025",
+                        as_of=as_of, outcome="REFER", limit=0, currency="USD", reason_codes=("OUT_OF_MODEL_SCOPE",),
+                        body=body, kind="reunderwrite",
+                        supersedes=record_id_for(prev.idempotency_key) if prev is not None else None)
+
+
+def test_an_override_of_a_kept_line_is_measured_from_the_decision_it_stands_on(store: DecisionStore) -> None:
+    """A re-underwriting that could not re-estimate the line (its REFER's 0 indicative) was the base of the
+    override's change: one analyst could cut a line standing at USD 5,000 to 0 alone, and confirming it at 5,000
+    needed an approver. Under policy 2026.12.5 (kept_lines_stand) the change is measured from the decision the line
+    stands on — the record before the kept one, or its Book limit when the store never decided it."""
+    first = decision("K1", 500_000, key="K1-first")
+    store.append([first, _kept(first, "K1", stands=True)], operator="batch")
+    with pytest.raises(OverrideError, match=r"from USD 5,000.00 \(the limit the line stands on, record "
+                                            r".*\) to USD 0.00 \(100%\) .* needs --approver"):
+        override(store, "K1", "0", "crop failed", "ana")
+    rec = override(store, "K1", "5000", "field visit: crop fine", "ana")  # confirmed as it stood: no change
+    assert rec.body["override"]["change_share"] == "0.0000"
+    assert rec.body["override"]["standing_record_id"] == record_id_for(first.idempotency_key)
+    assert (rec.body["override"]["standing_limit"], rec.body["override"]["original_limit"]) == (500_000, 0)
+    # never decided in the store: the Book limit
+    store.append([_kept(None, "K2", stands=True)], operator="batch")
+    with pytest.raises(OverrideError, match=r"from USD 7,000.00 \(the line's Book limit"):
+        override(store, "K2", "0", "crop failed", "ana")
+    assert override(store, "K2", "6500", "field visit", "ana").body["override"]["standing_record_id"] is None
+    # a policy before 2026.12.5: measured from the kept record, as that release did
+    store.append([_kept(None, "K3", stands=False)], operator="batch")
+    old = override(store, "K3", "0", "crop failed", "ana")
+    assert old.limit == 0 and "standing_limit" not in old.body["override"]
