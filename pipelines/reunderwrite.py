@@ -355,15 +355,24 @@ def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     """The :data:`NO_ESTIMATE_CODES` of a decision ``body`` that re-estimates nothing: a REFER whose only refer
     reason is the failing area share and whose failing fields fail only on those codes, each field out of the yield
     model's scope or without enough clear imagery (the models could not value it at this checkpoint) and none
-    disputed by the imagery's crop; () for any other decision (a REFER for a risk, or a limit the models
-    re-estimated) and under a policy without ``keep_unvalued_lines``."""
+    disputed by the imagery's crop (under ``confident_disputes_only``, 2026.12.5 on: an imagery crop at
+    ``min_crop_type_prob`` or above; before, any); () for any other decision (a REFER for a risk, or a limit the
+    models re-estimated) and under a policy without ``keep_unvalued_lines``."""
     if not keeps_unvalued_lines(body) or body.get("outcome") != "REFER" or \
             set(body.get("refer_reasons") or []) - {"FAILING_AREA_SHARE"}:
         return ()
     failing = [f for f in body.get("fields") or [] if not f.get("included")]
     codes = [{str(c) for c in f.get("codes") or []} for f in failing]
+    params = (body.get("policy") or {}).get("parameters") or {}
+    sure = float((params.get("evidence") or {}).get("min_crop_type_prob") or 0.0) \
+        if params.get("confident_disputes_only") else 0.0  # 0: any other imagery crop is a dispute (before 2026.12.5)
+
+    def disputed(f: dict[str, Any]) -> bool:  # a risk to the claim, not a field the models could not see
+        prob = f.get("crop_type_prob")
+        return crop_disputed(f) and (sure == 0.0 or (prob is not None and float(prob) >= sure))
+
     if not failing or any(not c <= set(NO_ESTIMATE_CODES) or not c & set(_UNSEEN) for c in codes) \
-            or any(crop_disputed(f) for f in failing):  # a risk to the claim, not a field the models could not see
+            or any(disputed(f) for f in failing):
         return ()
     return tuple(c for c in NO_ESTIMATE_CODES if any(c in f for f in codes))
 

@@ -115,6 +115,10 @@ class Profile:
     #: — the next re-underwriting compares with the line's last re-estimated record (else its Book line), not with
     #: the kept REFER's indicative limit; None when the policy file does not set it (files before: compared with it)
     kept_lines_stand: bool | None = None
+    #: re-underwriting (2026.12.5 on): a declared field the imagery reads as another crop is a dispute (a risk: the line
+    #: frozen and reviewed) only when the imagery's crop reaches min_crop_type_prob; an unsure imagery crop is a field
+    #: the models could not value (the line kept); None when the file does not set it (files before: any other crop)
+    confident_disputes_only: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -128,7 +132,7 @@ class Profile:
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
         for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
                     "term_to_harvest_window", "disputed_crop_uncertain",
-                    "keep_unvalued_lines", "kept_lines_stand"):
+                    "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -189,13 +193,14 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "disputed_crop_uncertain": ("bool", None, None),
     "keep_unvalued_lines": ("bool", None, None),
     "kept_lines_stand": ("bool", None, None),
+    "confident_disputes_only": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
 #: deciding as they did)
 _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
                           "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
-                          "kept_lines_stand")
+                          "kept_lines_stand", "confident_disputes_only")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

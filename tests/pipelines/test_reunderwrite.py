@@ -214,6 +214,15 @@ def test_no_estimate_is_not_an_estimate_of_zero() -> None:
     disputed = _refer_body(("CROP_TYPE_UNCERTAIN", "OUT_OF_MODEL_SCOPE"), crops=("maize", "soybean"))
     assert not_reestimated(disputed) == ()
     assert not_reestimated(_refer_body(("CROP_TYPE_UNCERTAIN", "OUT_OF_MODEL_SCOPE"), crops=("maize", "fallow"))) == ()
+    # policy 2026.12.5 (confident_disputes_only): an imagery crop below min_crop_type_prob is unsure, not a dispute
+    # — the field is one the models could not value (the smallholder Book at 2009-08-31: 50 of 59 lines frozen, 22)
+    unsure = _refer_body(("CROP_TYPE_UNCERTAIN", "INSUFFICIENT_CLEAR_IMAGERY"), crops=("maize", "cotton"))
+    unsure["fields"][0]["crop_type_prob"] = 0.34
+    assert not_reestimated(unsure) == ()  # 2026.12.4: any other crop is a dispute
+    unsure["policy"]["parameters"].update(confident_disputes_only=True, evidence={"min_crop_type_prob": 0.8})
+    assert not_reestimated(unsure) == ("INSUFFICIENT_CLEAR_IMAGERY", "CROP_TYPE_UNCERTAIN")
+    unsure["fields"][0]["crop_type_prob"] = 0.8  # the imagery sure of another crop: a dispute, reviewed
+    assert not_reestimated(unsure) == ()
     # a policy before 2026.12.4 (no keep_unvalued_lines): nothing is "not re-estimated", as those releases decided
     assert not_reestimated(_refer_body(("OUT_OF_MODEL_SCOPE",), keep=False)) == ()
 

