@@ -5,6 +5,12 @@ evaluation metrics, the minimum metrics it had to meet (each a comparison such a
 ``r2_maize >= 0.45`` or ``rmse_pct_maize <= 15``), and whether the metrics come from
 real or synthetic data. Scoring a field outside the scope is flagged (``in_scope``), and
 the policy REFERs it; promoting a version that fails its minimum metrics needs a reason.
+
+A version trained on a county also carries the dates its checkpoints were validated at
+(``checkpoint_dates``: per region, per checkpoint, the season day from which it applies — ``*`` for every crop,
+or a crop's own earlier day): a field is then in scope by its own crop and the as-of date alone
+(:meth:`Governance.row_checkpoints`), whatever else is scored with it. Versions without them (trained before, or
+from tables) take the checkpoint label the caller gives.
 """
 
 from __future__ import annotations
@@ -57,11 +63,21 @@ class Governance:
     minimum_metrics: tuple[Requirement, ...] = ()
     data: str = "synthetic"
     notes: str = ""
+    #: region -> checkpoint -> crop (``*``: any crop) -> (month-day, year offset from the season's year): the day of
+    #: a season from which the checkpoint's validation applies (empty: the caller's checkpoint label decides)
+    checkpoint_dates: dict[str, dict[str, dict[str, tuple[str, int]]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.data not in DATA_KINDS:
             raise ContractError(table="governance", column="data", expected=" or ".join(DATA_KINDS),
                                 found=repr(self.data))
+        for region, cps in self.checkpoint_dates.items():
+            for cp, by_crop in cps.items():
+                for crop, (md, off) in by_crop.items():
+                    if not (isinstance(md, str) and len(md) == 5 and md[2] == "-" and isinstance(off, int)):
+                        raise ContractError(table="governance", column="checkpoint_dates",
+                                            expected="[month-day MM-DD, year offset]",
+                                            found=f"{region}/{cp}/{crop}: {md!r}, {off!r}")
 
     def failures(self) -> list[str]:
         """The minimum metrics this version does not meet, each with the value found."""
@@ -76,17 +92,58 @@ class Governance:
         """Whether one (crop, region, checkpoint) is inside the validated scope."""
         return str(crop) in self.crops and str(region) in self.regions and str(checkpoint) in self.checkpoints
 
-    def scope_mask(self, crops: Any, regions: Any, checkpoint: str) -> np.ndarray:
-        """Vectorised :meth:`in_scope` for one checkpoint."""
+    def checkpoint_day(self, region: str, checkpoint: str, crop: str, season: str) -> pd.Timestamp | None:
+        """The day of ``season`` from which ``checkpoint`` is validated for ``crop`` in ``region`` (its own day, else
+        the region's ``*``); None when the version names none."""
+        by_crop = self.checkpoint_dates.get(str(region), {}).get(str(checkpoint), {})
+        got = by_crop.get(str(crop), by_crop.get("*"))
+        if got is None:
+            return None
+        md, off = got
+        return pd.Timestamp(f"{int(season) + int(off):04d}-{md}")
+
+    def row_checkpoints(self, crops: Any, regions: Any, seasons: Any, as_of: Any) -> np.ndarray:
+        """Per row, the latest validated checkpoint reached on its as-of date (``end``, else ``mid``...; the
+        checkpoints in the order :attr:`checkpoint_dates` gives their days), "" before any — from
+        :attr:`checkpoint_dates` only, so a field's scope depends on its crop, region and date alone."""
+        frame = pd.DataFrame({"crop": np.asarray(crops, dtype=object), "region": np.asarray(regions, dtype=object),
+                              "season": np.asarray(seasons, dtype=object)}).astype("str")
+        day = pd.to_datetime(pd.Series(np.asarray(as_of, dtype=object))).dt.normalize().to_numpy()
+        out = np.full(len(frame), "", dtype=object)
+        best = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
+        keys = frame.drop_duplicates().itertuples(index=False)
+        for crop, region, season in keys:
+            rows = ((frame["crop"] == crop) & (frame["region"] == region) & (frame["season"] == season)).to_numpy()
+            for cp in self.checkpoint_dates.get(region, {}):
+                d = self.checkpoint_day(region, cp, crop, season) if season.isdigit() else None
+                if d is None:
+                    continue
+                hit = rows & (day >= d.to_datetime64()) & (np.isnat(best) | (best < d.to_datetime64()))
+                out[hit] = cp
+                best[hit] = d.to_datetime64()
+        return out
+
+    def scope_mask(self, crops: Any, regions: Any, checkpoint: str, *, seasons: Any = None,
+                   as_of: Any = None) -> np.ndarray:
+        """Vectorised :meth:`in_scope` for one checkpoint; for a version with :attr:`checkpoint_dates` and the rows'
+        ``seasons`` and ``as_of`` given, each row's own checkpoint (:meth:`row_checkpoints`) instead."""
         c = pd.Series(np.asarray(crops, dtype=object)).astype("str").isin(self.crops).to_numpy()
         r = pd.Series(np.asarray(regions, dtype=object)).astype("str").isin(self.regions).to_numpy()
+        if self.checkpoint_dates and seasons is not None and as_of is not None:
+            rows = self.row_checkpoints(crops, regions, seasons, as_of)
+            return c & r & pd.Series(rows).isin(self.checkpoints).to_numpy()
         return c & r & (str(checkpoint) in self.checkpoints)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"crops": list(self.crops), "regions": list(self.regions), "checkpoints": list(self.checkpoints),
-                "metrics": {k: float(v) for k, v in sorted(self.metrics.items())},
-                "minimum_metrics": [[r.metric, r.op, r.threshold] for r in self.minimum_metrics],
-                "data": self.data, "notes": self.notes}
+        out = {"crops": list(self.crops), "regions": list(self.regions), "checkpoints": list(self.checkpoints),
+               "metrics": {k: float(v) for k, v in sorted(self.metrics.items())},
+               "minimum_metrics": [[r.metric, r.op, r.threshold] for r in self.minimum_metrics],
+               "data": self.data, "notes": self.notes}
+        if self.checkpoint_dates:  # only then: a version without them keeps its JSON (and content keys) as it was
+            out["checkpoint_dates"] = {r: {cp: {c: [md, int(off)] for c, (md, off) in sorted(by.items())}
+                                           for cp, by in sorted(cps.items())}
+                                       for r, cps in sorted(self.checkpoint_dates.items())}
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -97,7 +154,10 @@ class Governance:
                    checkpoints=tuple(d.get("checkpoints", ())),
                    metrics={k: float(v) for k, v in d.get("metrics", {}).items()},
                    minimum_metrics=tuple(Requirement(str(m), str(o), float(t)) for m, o, t in d.get("minimum_metrics", ())),
-                   data=str(d.get("data", "synthetic")), notes=str(d.get("notes", "")))
+                   data=str(d.get("data", "synthetic")), notes=str(d.get("notes", "")),
+                   checkpoint_dates={str(r): {str(cp): {str(c): (str(v[0]), int(v[1])) for c, v in by.items()}
+                                              for cp, by in cps.items()}
+                                     for r, cps in (d.get("checkpoint_dates") or {}).items()})
 
     @classmethod
     def from_json(cls, text: str) -> Governance:
@@ -107,5 +167,8 @@ class Governance:
         """One line: data kind, scope and minimum-metric status."""
         fails = self.failures()
         status = "meets its minimum metrics" if not fails else f"FAILS {len(fails)} minimum metric(s)"
+        dates = "".join(f"; {r} {cp} from " + ", ".join(f"{c} {md}" for c, (md, _) in sorted(by.items()))
+                        for r, cps in sorted(self.checkpoint_dates.items()) for cp, by in sorted(cps.items())
+                        if cp in self.checkpoints)
         return (f"{self.data} data; scope crops={','.join(self.crops)} regions={','.join(self.regions)} "
-                f"checkpoints={','.join(self.checkpoints)}; {status}")
+                f"checkpoints={','.join(self.checkpoints)}{dates}; {status}")

@@ -504,9 +504,16 @@ def value_fields(features: pd.DataFrame, quantiles: pd.DataFrame, prices: PriceT
 def score_fields(model: YieldModel, features: pd.DataFrame, prices: PriceTable, *, model_name: str,
                  model_version: str, governance: Governance, checkpoint: str,
                  currency: str | None = None) -> pd.DataFrame:
-    """Predict quantiles, flag rows outside the version's validated scope, and value them (FieldValuations)."""
+    """Predict quantiles, flag rows outside the version's validated scope, and value them (FieldValuations).
+
+    ``checkpoint``: the checkpoint label of the rows; a version that names the days its checkpoints were validated
+    from (``Governance.checkpoint_dates``) takes each row's own from its crop, region, season and as-of date instead.
+    """
     q = model.predict_quantiles(features)
     region = features["region"] if "region" in features.columns else pd.Series([None] * len(features))
-    scope = governance.scope_mask(crop_of(features), region, checkpoint)
+    own = bool(governance.checkpoint_dates) and {"season", "as_of"} <= set(features.columns)
+    scope = governance.scope_mask(crop_of(features), region, checkpoint,
+                                  seasons=features["season"] if own else None,
+                                  as_of=features["as_of"] if own else None)
     return value_fields(features, q, prices, model_name=model_name, model_version=model_version, in_scope=scope,
                         currency=currency)

@@ -103,12 +103,27 @@ class ChampionModels:
                        crop_version=f"{self.crop_version}, season scale pinned at {float(scale)!r}")
 
 
-def checkpoint_label(season: str, region: str | None, as_of: dt.date, crops: list[str] | None = None) -> str:
-    """The yield model checkpoint ``as_of`` falls in: ``pre_season``, ``emergence``, ``mid`` or ``end``."""
+def checkpoint_label(season: str, region: str | None, as_of: dt.date, crops: list[str] | None = None,
+                     governance: Any = None) -> str:
+    """The yield model checkpoint ``as_of`` falls in: ``pre_season``, ``emergence``, ``mid`` or ``end`` — of the
+    median of ``crops``' calendar checkpoints. For a yield-model version that names the days its checkpoints were
+    validated from (``governance.checkpoint_dates``; scope is then each field's own, by its crop), the labels of
+    ``crops`` each by its own day, joined (e.g. ``emergence,mid``): the text the records carry."""
     from pipelines.county import season_checkpoints
 
     if not region:
         return "end"
+    if governance is not None and getattr(governance, "checkpoint_dates", None) and crops:
+        day = pd.Timestamp(as_of)
+        labels = set()
+        for crop in crops:
+            reached = [(d, cp) for cp in governance.checkpoint_dates.get(region, {})
+                       if (d := governance.checkpoint_day(region, cp, crop, season)) is not None and day >= d]
+            own = checkpoint_label(season, region, as_of, [crop])  # by the crop's own calendar
+            # before the version's validated day: not that checkpoint, whatever the crop's calendar says
+            labels.add(max(reached)[1] if reached else
+                       "emergence" if own in governance.checkpoint_dates.get(region, {}) else own)
+        return ",".join(sorted(labels))
     cp = season_checkpoints(season, region, crops)
     if as_of >= cp["end"]:
         return "end"

@@ -136,7 +136,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     if wx is None:  # a model that reads weather is never scored on silent NaNs
         require_weather(fs.iloc[:0], models.yield_model, f"{models.yield_name} version {models.yield_version}")
     crops = sorted({str(c) for c in fs["declared_crop"].dropna()}) if "declared_crop" in fs.columns else None
-    checkpoint = checkpoint_label(season, regions[0] if regions else None, as_of, crops)
+    checkpoint = checkpoint_label(season, regions[0] if regions else None, as_of, crops, governance=models.governance)
     before = _snapshot(Path(out))
     try:
         with runner_from_options(scheduler, workers) as runner:

@@ -42,7 +42,8 @@ if TYPE_CHECKING:
     from pipelines.county import County
 
 __all__ = ["MODEL_NAME", "CHECKPOINTS", "SKILL_TOLERANCE", "TrainResult", "county_features", "yield_training_table",
-           "yield_minimum_metrics", "train_yield", "train_yield_county", "train_yield_files", "read_reported"]
+           "yield_minimum_metrics", "train_yield", "train_yield_county", "train_yield_files", "read_reported",
+           "checkpoint_dates_of"]
 
 MODEL_NAME = "yield-value"
 #: checkpoints the model is trained and validated for; ``end`` first (its metrics are unprefixed)
@@ -177,6 +178,20 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     return {cp: pd.concat(frames, ignore_index=True) for cp, frames in out.items()}
 
 
+def checkpoint_dates_of(county: County, checkpoints: Sequence[str]) -> dict[str, dict[str, dict[str, tuple[str, int]]]]:
+    """The days (month-day, year offset from the season) the model's checkpoints are validated from — the days
+    :func:`county_features` builds each checkpoint's rows at — for its governance (``Governance.checkpoint_dates``,
+    ``*``: every crop): a field is then in scope by its crop, region and as-of date alone, not by the median of the
+    crops scored with it. From the county's current season (the calendar's month-days do not move between
+    seasons)."""
+    if not county.region:
+        return {}
+    season = county.current_season
+    dates = county.checkpoints(season)
+    return {county.region: {cp: {"*": (dates[cp].strftime("%m-%d"), dates[cp].year - int(season))}
+                            for cp in checkpoints if cp in dates}}
+
+
 def read_reported(path: str | Path) -> pd.DataFrame:
     """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report)."""
     p = Path(path)
@@ -295,7 +310,8 @@ class TrainResult:
 def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd.DataFrame, *,
                 data: str = "real", register: bool = True, promote: bool = True, force_reason: str | None = None,
                 config: YieldModelConfig | None = None, operator: str | None = None,
-                params: Mapping[str, Any] | None = None, notes: Sequence[str] = ()) -> TrainResult:
+                params: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
+                checkpoint_dates: Mapping[str, Any] | None = None) -> TrainResult:
     """Fit on every season and checkpoint, evaluate with the latest season held out, register, promote.
 
     ``features_by_checkpoint``: checkpoint → FieldFeatures rows (several seasons); ``reported``:
@@ -323,6 +339,11 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
         rows = {cp: j.drop(columns="reported_yield_t_ha") for cp, j in joined.items()}
         release = build_yield_release(rows, rep, plots_dir=tmp, config=config, data=data, seasons=[seasons[-1]],
                                       minimum_metrics=yield_minimum_metrics)
+        if checkpoint_dates:  # the days each checkpoint was validated from: scope by a field's own crop and date
+            from dataclasses import replace
+
+            release = replace(release, governance=replace(release.governance,
+                                                          checkpoint_dates=dict(checkpoint_dates)))
         t_fit = time.perf_counter() - t0
         failures = release.governance.failures()
         version, promoted = None, False
@@ -390,7 +411,7 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     res = train_yield(feats, reported, data="synthetic" if c.synthetic else "real", register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
                       params={"county": c.path.name, "region": c.region, "crop_model": desc},
-                      notes=[note] if note else [])
+                      notes=[note] if note else [], checkpoint_dates=checkpoint_dates_of(c, checkpoints))
     res.timings["features_s"] = t_feat
     return res
 

@@ -145,8 +145,8 @@ def _valuations(features: pd.DataFrame, models: ChampionModels, prices: PriceTab
         if not rows.any():
             continue
         sub = features[rows].reset_index(drop=True)
-        label = checkpoint_label(season, region, as_of, sorted(set(crop_of(sub))))
-        labels.add(label)
+        label = checkpoint_label(season, region, as_of, sorted(set(crop_of(sub))), governance=models.governance)
+        labels.update(label.split(","))
         parts.append(score_fields(models.yield_model, sub, prices, model_name=models.yield_name,
                                   model_version=models.yield_version, governance=models.governance,
                                   checkpoint=label, currency=currency))

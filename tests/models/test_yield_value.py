@@ -266,6 +266,15 @@ def test_score_fields_flags_out_of_scope_rows(fitted: YieldModel, data: pd.DataF
     mid = score_fields(fitted, X, read_prices(), model_name="yield-value", model_version="4", governance=g,
                        checkpoint="mid")
     assert not mid["in_scope"].any()
+    # a version naming the days its checkpoints were validated from: each row by its own crop and as-of date, the
+    # label given only text (maize validated at mid from 07-20, every crop from 08-01; rows as of 10-01 and 07-25)
+    dated = Governance(crops=("maize", "soybean"), regions=("us-nebraska",), checkpoints=("mid", "end"),
+                       checkpoint_dates={"us-nebraska": {"mid": {"*": ("08-01", 0), "maize": ("07-20", 0)}}})
+    early = X.assign(as_of=pd.Timestamp("2019-07-25"))
+    for rows, want in ((X, [True] * len(X)), (early, (X["crop"] == "maize").tolist())):
+        got = score_fields(fitted, rows, read_prices(), model_name="yield-value", model_version="5",
+                           governance=dated, checkpoint="pre_season")
+        assert got["in_scope"].tolist() == want
 
 
 def test_crop_model_outputs_are_never_yield_features(data: pd.DataFrame) -> None:

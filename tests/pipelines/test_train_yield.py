@@ -261,6 +261,9 @@ def test_train_yield_county_wires_features_history_and_labels(tiny_county_sh: Pa
     assert calls["checkpoints"] == ("end", "mid") and calls["crop"] == "none"
     assert calls["seasons"] == County(tiny_county_sh).past_seasons
     assert res.governance.data == "synthetic" and res.version == "1" and res.promoted == (not res.failures)
+    # the days its checkpoints were validated from travel with the version: scope by a field's own date
+    assert res.governance.checkpoint_dates == {"in-smallholder": {"end": {"*": ("02-28", 1)},
+                                                                  "mid": {"*": ("09-15", 0)}}}
     assert any("no crop-type model used" in n for n in res.notes)
     assert "features_s" in res.timings and "register_s" in res.timings
 
