@@ -452,7 +452,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
             f"<div class='card'><h3>granted limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
-            "value)</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
+            "value" + ("; lines kept on their Book limits (BOOK) by declared crop and area" if on_book.any() else "")
+            + ")</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
             f"{escape(last)} and analysts' overrides since; Book limit: the line's commitment in the Book (a re-underwriting's); previous limit: the "
             "one the re-underwriting replaced (the Book line's when the line had no earlier record), else the "
