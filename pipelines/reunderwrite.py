@@ -171,12 +171,16 @@ def _one_row_per_application(lines: pd.DataFrame, warnings: list[str] | None) ->
 
 
 def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date, season: str, *,
-                    records: pd.DataFrame | None = None, warnings: list[str] | None = None) -> pd.DataFrame:
+                    records: pd.DataFrame | None = None, warnings: list[str] | None = None,
+                    crops: Sequence[str] | None = None) -> pd.DataFrame:
     """Active lines with ``review_application_id`` (see the module docstring); ``records``: the store's
-    records of the season (adds the decided lines no Book line covers)."""
+    records of the season (adds the decided lines no Book line covers); ``crops``: the run re-decides only these
+    crops' lines, so only their Book problems are warned of (a `--due` run per crop warned of every crop's)."""
     lines = active_lines(book, as_of, season).copy()
+    mine = (lines["crop"].astype(str).isin([str(c) for c in crops]) if crops is not None and "crop" in lines.columns
+            else pd.Series(True, index=lines.index))
     if warnings is not None and "drawn" in lines.columns:
-        over = lines[lines["drawn"] > lines["limit"]]
+        over = lines[(lines["drawn"] > lines["limit"]) & mine]
         if len(over):
             named = ", ".join(over["line_id"].astype(str).head(5)) + (", …" if len(over) > 5 else "")
             warnings.append(f"{len(over)} active line(s) drawn above their limit ({named}): re-underwritten as the "
@@ -191,10 +195,10 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
                                                                    lines["farmer_token"].astype(str), strict=True)]
     lines["review_application_id"] = pd.Series(resolved, index=lines.index, dtype="object")
     orphan = lines["review_application_id"].isna()
-    if orphan.any() and warnings is not None:
-        n_orphan = int(orphan.sum())
+    if (orphan & mine).any() and warnings is not None:
+        n_orphan = int((orphan & mine).sum())
         warnings.append(f"{n_orphan} active line(s) without an application of season {season} skipped "
-                        f"({', '.join(lines.loc[orphan, 'line_id'].astype(str).head(5))}"
+                        f"({', '.join(lines.loc[orphan & mine, 'line_id'].astype(str).head(5))}"
                         f"{f' and {n_orphan - 5} more' if n_orphan > 5 else ''})")
     lines = lines[~orphan]
     if "currency" in applications.columns and "currency" in lines.columns and len(lines):
@@ -511,7 +515,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  progress: Progress | None = None, weather: pd.DataFrame | str | Path | None = None,
                  crop_season_scale: float | None = None,
                  haze_dates: Sequence[date] | None = None, same_day_done: bool = False,
-                 yield_history: pd.DataFrame | None = None, open_on: date | None = None) -> ReunderwriteResult:
+                 yield_history: pd.DataFrame | None = None, open_on: date | None = None,
+                 memo: dict[Any, Any] | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -525,7 +530,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     ``smoother_hazy_dates``), as on ``underwrite``. Lines whose application has a record dated after ``as_of``
     (``same_day_done``: on or after) are skipped with a warning (:func:`forward_only`). ``open_on`` (a checkpoint
     run late: the day it runs): lines matured before that day are left out with a warning — a closed line has
-    nothing left to follow, and its record would be dated before the later ones.
+    nothing left to follow, and its record would be dated before the later ones. ``memo``: a dict kept across the
+    calls of one `--due` run, so two crops due the same day featurize the fields once.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -541,7 +547,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     try:
         recs = st.records(season)
         todo = lines_to_review(book, applications, as_of, season,
-                               records=recs if include_decided else None, warnings=warnings)
+                               records=recs if include_decided else None, warnings=warnings, crops=crops)
         if crops is not None:
             todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
         if open_on is not None and len(todo):
@@ -565,8 +571,14 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         models = models.with_season_scale(crop_season_scale)
         prices = prices if prices is not None else read_prices()
         say(f"features as of {as_of}")
-        fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
-                       series=series, weather=wx, haze_dates=haze_dates)
+        key = ("featurize", season, as_of.isoformat(), models.crop_version, crop_season_scale,
+               tuple(haze_dates or ()), id(fields), series is None)
+        fr = memo.get(key) if memo is not None else None
+        if fr is None:  # the fields, imagery and models of one `--due` run are the same for every crop due that day
+            fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
+                           series=series, weather=wx, haze_dates=haze_dates)
+            if memo is not None:
+                memo[key] = fr
         warnings.extend(fr.warnings)
         feats = fr.features
         require_weather(feats, models.yield_model, f"{models.yield_name} version {models.yield_version}")
@@ -667,10 +679,11 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         progress: Progress | None = None, crop_season_scale: float | None = None,
                         haze_dates: Sequence[date] | None = None,
                         history: pd.DataFrame | None = None, same_day_done: bool = False,
-                        open_on: date | None = None) -> ReunderwriteResult:
+                        open_on: date | None = None, memo: dict[Any, Any] | None = None) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir).
     ``history``: the past seasons' series (:meth:`County.past_series`; read from the county when None) — give it to
-    re-underwrite several checkpoints of a season without reading them again."""
+    re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
+    keeps the county's fields and each season's past series across the calls of one `--due` run."""
     from pipelines.county import County
     from underwriting.policy import default_policy
 
@@ -680,13 +693,23 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
     prof = profile or c.profile
     if not prof:
         raise UserInputError(f"{c.path}: county.json has no policy_profile; give --profile")
-    return reunderwrite(season=season, as_of=as_of, fields=c.fields(), imagery=c.imagery, book=c.book(),
+    if memo is not None:  # one `--due` run: the fields and past series read once
+        if ("fields",) not in memo:
+            memo[("fields",)] = c.fields()
+        fields = memo[("fields",)]
+        if history is None:
+            if ("history", season) not in memo:
+                memo[("history", season)] = c.past_series(season)
+            history = memo[("history", season)]
+    else:
+        fields = c.fields()
+    return reunderwrite(season=season, as_of=as_of, fields=fields, imagery=c.imagery, book=c.book(),
                         applications=c.applications(), store=store, policy=pol, profile=prof,
                         cache_dir=c.cache_dir, history=history if history is not None else c.past_series(season),
                         operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,
-                        same_day_done=same_day_done, yield_history=c.history(), open_on=open_on)
+                        same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo)
 
 
 def reunderwrite_due(today: date, *, county: County | str | Path, store: str | None,
@@ -732,11 +755,12 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
         return []
     models = models or ScoringModels.resolve(warnings=[], weather=c.weather())
     out = []
+    memo: dict[Any, Any] = {}  # two crops due the same day: the fields featurized once, each season's history read once
     for d in due:
         try:
             res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
                                       operator=operator, models=models, crops=[d.crop], progress=progress,
-                                      same_day_done=True, open_on=today)
+                                      same_day_done=True, open_on=today, memo=memo)
         except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
             res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
                                      pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "
