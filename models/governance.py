@@ -15,9 +15,11 @@ from tables) take the checkpoint label the caller gives.
 
 from __future__ import annotations
 
+import calendar
 import json
 import math
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,23 @@ class Requirement:
         return f"{self.metric} {self.op} {self.threshold:g}"
 
 
+def _month_day_ok(md: str) -> bool:
+    """``MM-DD``, a day of some year (02-29 included)."""
+    try:
+        return len(md) == 5 and md[2] == "-" and bool(datetime.strptime(f"2000-{md}", "%Y-%m-%d"))
+    except ValueError:
+        return False
+
+
+def _season_text(value: object) -> str:
+    """A season as its year's digits (``2009``, ``2009.0`` and ``"2009"`` alike); anything else as text."""
+    try:
+        f = float(str(value))
+    except ValueError:
+        return str(value)
+    return str(int(f)) if f.is_integer() else str(value)
+
+
 @dataclass(frozen=True)
 class Governance:
     """Validated scope, metrics, minimum metrics and data provenance of a model version."""
@@ -74,9 +93,9 @@ class Governance:
         for region, cps in self.checkpoint_dates.items():
             for cp, by_crop in cps.items():
                 for crop, (md, off) in by_crop.items():
-                    if not (isinstance(md, str) and len(md) == 5 and md[2] == "-" and isinstance(off, int)):
+                    if not (isinstance(md, str) and isinstance(off, int) and _month_day_ok(md)):
                         raise ContractError(table="governance", column="checkpoint_dates",
-                                            expected="[month-day MM-DD, year offset]",
+                                            expected="[month-day MM-DD (a day of the year), year offset]",
                                             found=f"{region}/{cp}/{crop}: {md!r}, {off!r}")
 
     def failures(self) -> list[str]:
@@ -100,15 +119,21 @@ class Governance:
         if got is None:
             return None
         md, off = got
-        return pd.Timestamp(f"{int(season) + int(off):04d}-{md}")
+        year = int(float(season)) + int(off)
+        if md == "02-29" and not calendar.isleap(year):  # a leap day in a common year: the last day of February
+            md = "02-28"
+        return pd.Timestamp(f"{year:04d}-{md}")
 
     def row_checkpoints(self, crops: Any, regions: Any, seasons: Any, as_of: Any) -> np.ndarray:
         """Per row, the latest validated checkpoint reached on its as-of date (``end``, else ``mid``...; the
         checkpoints in the order :attr:`checkpoint_dates` gives their days), "" before any — from
         :attr:`checkpoint_dates` only, so a field's scope depends on its crop, region and date alone."""
         frame = pd.DataFrame({"crop": np.asarray(crops, dtype=object), "region": np.asarray(regions, dtype=object),
-                              "season": np.asarray(seasons, dtype=object)}).astype("str")
-        day = pd.to_datetime(pd.Series(np.asarray(as_of, dtype=object))).dt.normalize().to_numpy()
+                              "season": [_season_text(x) for x in np.asarray(seasons, dtype=object)]}).astype("str")
+        when = pd.to_datetime(pd.Series(np.asarray(as_of, dtype=object)), utc=False)
+        if getattr(when.dt, "tz", None) is not None:  # a zoned date: its local day
+            when = when.dt.tz_localize(None)
+        day = when.dt.normalize().to_numpy()
         out = np.full(len(frame), "", dtype=object)
         best = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
         keys = frame.drop_duplicates().itertuples(index=False)
@@ -167,7 +192,8 @@ class Governance:
         """One line: data kind, scope and minimum-metric status."""
         fails = self.failures()
         status = "meets its minimum metrics" if not fails else f"FAILS {len(fails)} minimum metric(s)"
-        dates = "".join(f"; {r} {cp} from " + ", ".join(f"{c} {md}" for c, (md, _) in sorted(by.items()))
+        dates = "".join(f"; {r} {cp} from " + ", ".join(f"{c} {md}" + (f" {off:+d}y" if off else "")
+                                                         for c, (md, off) in sorted(by.items()))
                         for r, cps in sorted(self.checkpoint_dates.items()) for cp, by in sorted(cps.items())
                         if cp in self.checkpoints)
         return (f"{self.data} data; scope crops={','.join(self.crops)} regions={','.join(self.regions)} "

@@ -511,7 +511,9 @@ def score_fields(model: YieldModel, features: pd.DataFrame, prices: PriceTable, 
     """
     q = model.predict_quantiles(features)
     region = features["region"] if "region" in features.columns else pd.Series([None] * len(features))
-    own = bool(governance.checkpoint_dates) and {"season", "as_of"} <= set(features.columns)
+    own = bool(governance.checkpoint_dates)
+    if own and not {"season", "as_of"} <= set(features.columns):  # scope is each row's own: never a silent guess
+        raise ModelInputError(model=model_name, missing=sorted({"season", "as_of"} - set(features.columns)), unseen=[])
     scope = governance.scope_mask(crop_of(features), region, checkpoint,
                                   seasons=features["season"] if own else None,
                                   as_of=features["as_of"] if own else None)

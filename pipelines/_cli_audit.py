@@ -192,7 +192,9 @@ def override_cmd(
     ov = rec.body["override"]
     echo(f"{rec.record_id} overrides {rec.supersedes}: {ov['original_outcome']} "
          f"{format_minor(ov['original_limit'], rec.currency)} -> {rec.outcome} {format_minor(rec.limit, rec.currency)}"
-         f" by {ov['operator']}" + (f", approved by {ov['approver']}" if ov["approver"] else ""))
+         f" by {ov['operator']}" + (f", approved by {ov['approver']}" if ov["approver"] else "")
+         + (f" (the line stood on {format_minor(ov['standing_limit'], rec.currency)}, the change measured from it:"
+            " the record replaced re-estimated nothing)" if "standing_limit" in ov else ""))
 
 
 def _head_hash(expect_head: str | None) -> str | None:

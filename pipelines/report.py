@@ -411,8 +411,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     indicative = int(std.loc[std["outcome"] == "REFER", "limit"].sum())
     requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
     expo = exposure_by_crop(std, std_bodies)
+    granted_col = "granted or Book limit" if on_book.any() else "granted limit"
     expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["applications"],
-                             "granted limit": [_money(v, cur) for v in expo["limit"]],
+                             granted_col: [_money(v, cur) for v in expo["limit"]],
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
     chg, last = changed_at_latest_checkpoint(dec, bodies)
     at = {idx: k for k, idx in enumerate(dec.index)}  # bodies are in dec's row order
@@ -450,10 +451,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
             "<h2>Outcomes</h2><div class='grid'>",
             f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
-            f"<div class='card'><h3>granted limit by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
+            f"<div class='card'><h3>{escape(granted_col)} by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value" + ("; lines kept on their Book limits (BOOK) by declared crop and area" if on_book.any() else "")
-            + ")</h2>", _table(expo_tbl, num=("applications", "granted limit", "share")),
+            + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "share")),
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
             f"{escape(last)} and analysts' overrides since; Book limit: the line's commitment in the Book (a re-underwriting's); previous limit: the "
             "one the re-underwriting replaced (the Book line's when the line had no earlier record), else the "

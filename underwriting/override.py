@@ -202,10 +202,17 @@ def _change_share(old: int, new: int) -> Decimal:
     return (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))
 
 
-def _approved_base(store: DecisionStore, record: DecisionRecord) -> DecisionRecord:
+def _book_line(record: DecisionRecord) -> SimpleNamespace:
+    """A kept record's line as the Book holds it (its store never decided it): the limit its body names."""
+    return SimpleNamespace(limit=int((record.body.get("reunderwrite") or {}).get("book_limit") or 0), record_id=None,
+                           kind="book", outcome=None)
+
+
+def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
     """The record an unapproved override's change is measured from: going back from ``record`` over the overrides
     written without an approver, the first record that is not one (a decision, a re-underwriting, or an approved
-    override)."""
+    override) — past a re-underwriting that re-estimated nothing under ``kept_lines_stand``, the decision its line
+    stands on (its Book line when none: :func:`_book_line`)."""
     by_id = {r.record_id: r for r in store.history(record.application_id)}
     current = record
     while current.kind == "override" and not (current.body.get("override") or {}).get("approver"):
@@ -213,6 +220,8 @@ def _approved_base(store: DecisionStore, record: DecisionRecord) -> DecisionReco
         if prev is None:
             break
         current = prev
+    if kept_body(current.kind, current.body) and kept_lines_stand(current.body):
+        return standing_of(current, by_id.get) or _book_line(current)
     return current
 
 
@@ -294,6 +303,12 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         # the policy's own rule (CREDIT_POLICY.md step 8): a line below the minimum is a DECLINE, not a small REDUCE
         raise fail(f"the limit {format_minor(new_limit, original.currency)} is below the policy's minimum line "
                    f"({format_minor(floor, original.currency)}): give at least that, or 0 to decline")
+    day = original.as_of if as_of is None else (as_of.isoformat() if isinstance(as_of, date) else str(as_of).strip())
+    if original.kind == "override":  # the same override again (a re-run): nothing new to record, nothing to approve
+        prev = original.body.get("override", {})
+        if (prev.get("limit"), prev.get("reason"), prev.get("operator"), prev.get("approver"), prev.get("as_of")) == \
+                (new_limit, reason, operator, approver, day):
+            return original
     old = original.limit
     # a re-underwriting that re-estimated nothing (its REFER's 0 indicative; policy kept_lines_stand): the line stands
     # on the decision before it, or on its Book limit — the change is measured from that, not from the 0
@@ -301,8 +316,7 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     base: Any = original
     if stands:
         by_id = {r.record_id: r for r in store.history(original.application_id)}
-        base = standing_of(original, by_id.get) or SimpleNamespace(
-            limit=int((original.body.get("reunderwrite") or {}).get("book_limit") or 0), record_id=None, kind="book")
+        base = standing_of(original, by_id.get) or _book_line(original)
     share = _change_share(base.limit, new_limit)
     allowed = approval_share(original.body)
     if approver is None:
@@ -323,12 +337,6 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
                            "person)")
     body = copy.deepcopy(original.body)
     outcome = override_outcome(new_limit, body)
-    day = original.as_of if as_of is None else (as_of.isoformat() if isinstance(as_of, date) else str(as_of).strip())
-    if original.kind == "override":  # the same override again (a re-run): nothing new to record
-        prev = original.body.get("override", {})
-        if (prev.get("limit"), prev.get("reason"), prev.get("operator"), prev.get("approver"), prev.get("as_of")) == \
-                (new_limit, reason, operator, approver, day):
-            return original
     body["override"] = {
         "original_record_id": original.record_id, "original_limit": old, "original_outcome": original.outcome,
         "limit": new_limit, "outcome": outcome, "change_share": str(share.quantize(Decimal("0.0001"))),

@@ -47,8 +47,10 @@ def standing_of(record: Any, get: Callable[[str], Any]) -> Any:
 
 def standing_ids(records: pd.DataFrame) -> dict[str, str | None]:
     """Record id -> the id of the record its line stands on, for every current record of ``records`` (the store's
-    rows: ``record_id``, ``supersedes``, ``kind``, ``body``) that re-estimated nothing; None where every record of
-    its chain is kept (the Book line stands). Current records that decided are their own standing: not listed."""
+    rows: ``record_id``, ``supersedes``, ``kind``, ``body``) that re-estimated nothing under a policy with
+    :func:`kept_lines_stand` (earlier policies' kept records stand as they are, as those releases followed them);
+    None where every record of its chain is kept (the Book line stands). Current records that decided are their
+    own standing: not listed."""
     if records.empty or not {"record_id", "supersedes", "kind", "body"} <= set(records.columns):
         return {}
     ids = records["record_id"].astype(str).tolist()
@@ -59,6 +61,9 @@ def standing_ids(records: pd.DataFrame) -> dict[str, str | None]:
     out: dict[str, str | None] = {}
     for i, rid in enumerate(ids):
         if rid in replaced or not kept[i]:
+            continue
+        body = records["body"].iloc[i]
+        if not kept_lines_stand(json.loads(body) if isinstance(body, str) else (body or {})):
             continue
         j: int | None = i
         while j is not None and kept[j]:

@@ -64,3 +64,20 @@ def test_the_records_checkpoint_names_each_crops_own() -> None:
     assert checkpoint_label("2009", r, date(2009, 9, 5), ["maize"], governance=star) == "emergence"
     assert checkpoint_label("2009", r, date(2009, 9, 5), ["maize"]) == "mid"  # without the days: the crop's calendar
     assert np.array_equal(g.row_checkpoints([], [], [], pd.to_datetime([])), np.array([], dtype=object))
+
+
+def test_edge_cases_fail_closed_or_refuse() -> None:
+    """The second review's list: a float season, a zoned as-of date, a leap day, a month-day that is no day."""
+    import pytest
+
+    from features.errors import ContractError
+
+    g = _gov(DATES)
+    zoned = pd.to_datetime(["2009-09-01"]).tz_localize("Asia/Kolkata")
+    assert list(g.row_checkpoints(["maize"], ["in-smallholder"], [2009.0], zoned)) == ["mid"]
+    leap = _gov({"in-smallholder": {"end": {"*": ("02-29", 1)}}})
+    assert leap.checkpoint_day("in-smallholder", "end", "rice", "2009") == pd.Timestamp("2010-02-28")
+    assert leap.checkpoint_day("in-smallholder", "end", "rice", "2011") == pd.Timestamp("2012-02-29")
+    with pytest.raises(ContractError, match="13-40"):
+        _gov({"in-smallholder": {"mid": {"*": ("13-40", 0)}}})
+    assert "end from * 02-28 +1y" in g.summary()

@@ -275,6 +275,11 @@ def test_score_fields_flags_out_of_scope_rows(fitted: YieldModel, data: pd.DataF
         got = score_fields(fitted, rows, read_prices(), model_name="yield-value", model_version="5",
                            governance=dated, checkpoint="pre_season")
         assert got["in_scope"].tolist() == want
+    from models.errors import ModelInputError
+
+    with pytest.raises(ModelInputError, match="as_of"):  # scope is each row's own: no silent guess without its date
+        score_fields(fitted, X.drop(columns="as_of"), read_prices(), model_name="yield-value", model_version="5",
+                     governance=dated, checkpoint="mid")
 
 
 def test_crop_model_outputs_are_never_yield_features(data: pd.DataFrame) -> None:

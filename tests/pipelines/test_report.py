@@ -383,9 +383,10 @@ def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp
     from pipelines.report import standing_decisions
 
     data = _data()
-    kept = {"reunderwrite": {"line_id": "L-1", "previous_limit": 4_000_000, "book_limit": 5_000_000,
+    stands = {"policy": {"parameters": {"keep_unvalued_lines": True, "kept_lines_stand": True}}}  # 2026.12.5
+    kept = {**stands, "reunderwrite": {"line_id": "L-1", "previous_limit": 4_000_000, "book_limit": 5_000_000,
                              "outstanding": 100, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"]}}
-    kept_book = {"reunderwrite": {"line_id": "L-9", "previous_limit": 2_000_000, "book_limit": 2_000_000,
+    kept_book = {**stands, "reunderwrite": {"line_id": "L-9", "previous_limit": 2_000_000, "book_limit": 2_000_000,
                                   "outstanding": 0, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"]},
                  "fields": [{"field_id": "f5", "declared_crop": "maize", "region": "us-nebraska",
                              "declared_area_ha": 12.5, "included": False}]}
@@ -423,6 +424,7 @@ def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp
     assert "since 2024-08-20: on its Book limit, never decided in the store" in decisions
     farmer = render_farmer(data, "Fa", tmp_path).read_text()
     assert "limit USD 40,000.00 — kept: not re-estimated since 2024-08-01</h2>" in farmer
+    assert "granted or Book limit by crop (USD)" in html
     assert "REFER</span> indicative" not in farmer  # the heading is the decision the line stands on
     assert "the line is kept as it stands, on the decision of 2024-07-20: REDUCE USD 40,000.00" in farmer
     # an analyst's override of the kept record: its change is from the limit the line stood on, not from 0
@@ -434,3 +436,9 @@ def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp
     changed = render_portfolio(data, tmp_path / "o").read_text().split("<h2>Limits changed")[1].split("<h2>")[0]
     row = [x for x in changed.split("<tr>") if ">A1<" in x][0]
     assert "USD 40,000.00" in row and "USD 30,000.00" in row and "USD 0.00" not in row
+    # records of a policy before 2026.12.5 (no kept_lines_stand): as that release showed them (re-underwriting
+    # and monitor follow them from the kept 0 there)
+    old = data.decisions.copy()
+    old["body"] = [b.replace('"kept_lines_stand": true', '"kept_lines_stand": false') for b in old["body"]]
+    std = standing_decisions(old).set_index("application_id")
+    assert std.loc["A9", "outcome"] == "REFER" and std["kept_as_of"].isna().all()

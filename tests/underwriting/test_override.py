@@ -247,7 +247,15 @@ def test_an_override_of_a_kept_line_is_measured_from_the_decision_it_stands_on(s
     store.append([_kept(None, "K2", stands=True)], operator="batch")
     with pytest.raises(OverrideError, match=r"from USD 7,000.00 \(the line's Book limit"):
         override(store, "K2", "0", "crop failed", "ana")
-    assert override(store, "K2", "6500", "field visit", "ana").body["override"]["standing_record_id"] is None
+    k2 = override(store, "K2", "6500", "field visit", "ana")
+    assert k2.body["override"]["standing_record_id"] is None
+    # the same override again records nothing; a follow-up is measured past the unapproved override to the Book
+    # limit, not to the kept record's 0 (the second review: both were refused as changes "from a zero limit")
+    assert override(store, "K2", "6500", "field visit", "ana") == k2
+    assert override(store, "K2", "6400", "second visit", "ana").limit == 640_000
+    with pytest.raises(OverrideError, match=r"from USD 7,000.00 \(the line's Book limit"):
+        override(store, "K2", "5200", "third visit", "ana")  # the Book limit, past the unapproved override
+    assert override(store, "K1", "4900", "again", "ana").limit == 490_000  # from the 5,000 K1 stands on
     # a policy before 2026.12.5: measured from the kept record, as that release did
     store.append([_kept(None, "K3", stands=False)], operator="batch")
     old = override(store, "K3", "0", "crop failed", "ana")

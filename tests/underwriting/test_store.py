@@ -513,7 +513,8 @@ def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
     # before it — `current` still marks the chain's head
     kept = dataclasses.replace(first, idempotency_key="key-kept", supersedes=record_id_for(later.idempotency_key),
                                limit=0, outcome="REFER", kind="reunderwrite",
-                               body={**first.body, "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"]}})
+                               body={**first.body, "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"]},
+                                     "policy": {"parameters": {"kept_lines_stand": True}}})
     with DecisionStore(url) as st:
         st.append([kept], operator="op")
     export_decisions(tmp_path / "d.csv", url=url)
