@@ -707,9 +707,16 @@ def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = 
 
 
 def governance(name: str, version: str | int) -> Governance:
-    """The governance record of one version (validated scope, metrics, minimum metrics, data kind)."""
+    """The governance record of one version (validated scope, metrics, minimum metrics, data kind); ``version`` may
+    be an alias (``champion``), read without loading the model."""
     client = _client(create=False)
     _check_model(client, name)
+    if not str(version).isdigit():
+        found = _alias_version(client, name, str(version))
+        if found is None:
+            raise RegistryError(problem=f"{name} has no version with the alias {version!r}",
+                                fix=f"see the versions with: agcredit models show {name}")
+        version = found
     try:
         return _governance_of(client, name, str(version))
     except MlflowException:

@@ -19,6 +19,8 @@ def show(
     region: str = typer.Option(None, "--region", help="Only this region."),
     today: str = typer.Option(None, "--today", help="Show checkpoints on or after this date (YYYY-MM-DD)."),
     calendar: Path = typer.Option(None, "--calendar", help="A season calendar CSV (default: the shipped one)."),
+    models: bool = typer.Option(False, "--models", help="Say for each checkpoint whether the registry's champion "
+                                "yield model can re-estimate its lines then, or keeps them (MLFLOW_TRACKING_URI)."),
 ) -> None:
     """List the coming checkpoints per season, region and crop."""
     import pandas as pd
@@ -55,6 +57,16 @@ def show(
             return
         echo("no coming checkpoints")
         return
-    echo(f"{'date':<11} {'season':<7} {'region':<16} {'crop':<13} checkpoint")
-    for r in up.itertuples():
-        echo(f"{r.date.date().isoformat():<11} {r.season:<7} {r.region:<16} {r.crop:<13} {r.checkpoint}")
+    reach = None
+    if models:  # what re-underwriting will do at each: re-estimate, or keep the lines (before the validated day)
+        from models import registry
+        from pipelines.schedule import model_reach
+        from pipelines.train_yield import MODEL_NAME
+
+        gov = registry.governance(MODEL_NAME, "champion")
+        reach = model_reach(up, gov)
+    echo(f"{'date':<11} {'season':<7} {'region':<16} {'crop':<13} {'checkpoint':<12}"
+         + (" yield model (champion)" if reach is not None else ""))
+    for i, r in enumerate(up.itertuples()):
+        echo(f"{r.date.date().isoformat():<11} {r.season:<7} {r.region:<16} {r.crop:<13} {r.checkpoint:<12}"
+             + (f" {reach[i]}" if reach is not None else ""))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import sqlalchemy as sa
@@ -27,7 +28,7 @@ from features.errors import ContractError, UserInputError
 from underwriting.policy import is_calendar_day
 
 __all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "due_seasons",
-           "upcoming", "nothing_due_text"]
+           "upcoming", "nothing_due_text", "model_reach"]
 
 CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
 DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
@@ -271,3 +272,31 @@ def nothing_due_text(today: date, season: str, calendar: pd.DataFrame, region: s
         return f"nothing due on {today}: no checkpoint of season {season} in {region} is due yet ({nxt})"
     return (f"nothing due on {today}: the {up_to} checkpoint(s) of season {season} in {region} up to it are done "
             f"(run, superseded by a later one or covered by later records; {nxt})")
+
+
+def model_reach(up: pd.DataFrame, governance: Any) -> list[str]:
+    """For each checkpoint row of ``up`` (season, region, crop, date): whether the yield model of ``governance``
+    (the champion's) can re-estimate that crop's lines then — ``re-estimates``; ``kept (model validated from
+    MM-DD)`` before the day its checkpoints were validated from (the line is kept, not re-estimated);
+    ``kept (<crop> outside the model's crops)`` / ``(<region> outside ...)``; for a version without validated days,
+    ``scope by the crops scored together`` (its scope is the median checkpoint of the batch)."""
+    out = []
+    dated = bool(getattr(governance, "checkpoint_dates", None))
+    for r in up.itertuples():
+        crop, region, season = str(r.crop), str(r.region), str(r.season)
+        if region not in governance.regions:
+            out.append(f"kept ({region} outside the model's regions)")
+        elif crop not in governance.crops:
+            out.append(f"kept ({crop} outside the model's crops)")
+        elif not dated:
+            out.append("scope by the crops scored together (a version without validated days)")
+        else:
+            got = governance.row_checkpoints([crop], [region], [season], [r.date])[0]
+            if got in governance.checkpoints:
+                out.append("re-estimates")
+            else:
+                days = [d for cp in governance.checkpoints
+                        if (d := governance.checkpoint_day(region, cp, crop, season)) is not None]
+                out.append(f"kept (model validated from {min(days).date().isoformat()})" if days else
+                           "kept (no validated day for it)")
+    return out

@@ -109,6 +109,9 @@ def test_round_trip_aliases_promotion_history(store: Path) -> None:
     assert len(run_id) == 32
     with pytest.raises(RegistryError, match="crop-type has no version 7"):
         registry.governance("crop-type", 7)
+    assert registry.governance("crop-type", "champion") == g  # by alias, without loading the model
+    with pytest.raises(RegistryError, match="no version with the alias 'nightly'"):
+        registry.governance("crop-type", "nightly")
 
     out = registry.promote("crop-type", 2, force=True, reason="drought year, approved by MRM", operator="mrm-1")
     assert out["previous"] == "1" and out["failures"]

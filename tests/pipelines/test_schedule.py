@@ -181,6 +181,40 @@ def test_schedule_show_of_a_past_season_says_why_nothing_is_listed() -> None:
     assert "2009-12-15  2009    in-smallholder   cotton        pre_harvest" in listed.stdout
 
 
+def test_schedule_show_says_which_checkpoints_the_champion_can_reestimate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Operations saw the checkpoints but not what re-underwriting would do at them: before the yield model's
+    validated day every line is kept, not re-estimated (smallholder maize's mid-season, 08-31, against a model
+    validated from 09-15). `--models` says it per checkpoint from the champion's governance."""
+    from typer.testing import CliRunner
+
+    from features.errors import UserInputError
+    from models import registry
+    from models.governance import Governance
+    from pipelines.cli import app
+
+    gov = Governance(crops=("maize", "rice"), regions=("in-smallholder",), checkpoints=("mid", "end"),
+                     checkpoint_dates={"in-smallholder": {"mid": {"*": ("09-15", 0)}, "end": {"*": ("02-28", 1)}}})
+    monkeypatch.setattr(registry, "governance", lambda name, version: gov)
+    args = ["schedule", "show", "--season", "2009", "--region", "in-smallholder", "--today", "2009-06-01", "--models"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert "2009-08-31  2009    in-smallholder   maize         mid_season   kept (model validated from 2009-09-15)" \
+        in r.stdout
+    assert "2009-10-10  2009    in-smallholder   maize         pre_harvest  re-estimates" in r.stdout
+    assert "2009-10-01  2009    in-smallholder   cotton        mid_season   kept (cotton outside the model's crops)" \
+        in r.stdout
+    old = Governance(crops=("maize",), regions=("in-smallholder",), checkpoints=("mid", "end"))
+    monkeypatch.setattr(registry, "governance", lambda name, version: old)
+    assert "scope by the crops scored together" in CliRunner().invoke(app, args).stdout
+
+    def missing(name: str, version: str) -> Governance:
+        raise UserInputError("yield-value has no version with the alias 'champion'")
+
+    monkeypatch.setattr(registry, "governance", missing)
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and "no version with the alias 'champion'" in r.stderr and "Traceback" not in r.stderr
+
+
 def test_mark_tolerates_a_concurrent_run_marking_first(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Two `reunderwrite --due` runs marking the same checkpoint: the one that finds the row inserted by the other
     between its check and its insert (a unique-key violation, which went up as a traceback) retries and finds it."""
