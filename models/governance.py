@@ -18,6 +18,7 @@ from __future__ import annotations
 import calendar
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -57,7 +58,7 @@ class Requirement:
 def _month_day_ok(md: str) -> bool:
     """``MM-DD``, a day of some year (02-29 included)."""
     try:
-        return len(md) == 5 and md[2] == "-" and bool(datetime.strptime(f"2000-{md}", "%Y-%m-%d"))
+        return bool(re.fullmatch(r"\d\d-\d\d", md)) and bool(datetime.strptime(f"2000-{md}", "%Y-%m-%d"))
     except ValueError:
         return False
 
@@ -93,7 +94,7 @@ class Governance:
         for region, cps in self.checkpoint_dates.items():
             for cp, by_crop in cps.items():
                 for crop, (md, off) in by_crop.items():
-                    if not (isinstance(md, str) and isinstance(off, int) and _month_day_ok(md)):
+                    if not (isinstance(md, str) and type(off) is int and _month_day_ok(md)):
                         raise ContractError(table="governance", column="checkpoint_dates",
                                             expected="[month-day MM-DD (a day of the year), year offset]",
                                             found=f"{region}/{cp}/{crop}: {md!r}, {off!r}")

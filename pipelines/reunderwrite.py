@@ -142,10 +142,12 @@ def active_lines(book: pd.DataFrame, as_of: date, season: str | None = None) -> 
     return b.sort_values("line_id", kind="stable").reset_index(drop=True)
 
 
-def _one_row_per_application(lines: pd.DataFrame, warnings: list[str] | None) -> pd.DataFrame:
+def _one_row_per_application(lines: pd.DataFrame, warnings: list[str] | None,
+                             crops: Sequence[str] | None = None) -> pd.DataFrame:
     """A farmer's several active lines of one season (one application) re-underwritten together: line ids joined
     with "+", limits, drawn and outstanding summed, the earliest maturity — an action is judged against everything
-    the farmer owes, not the first line's balance (the others were dropped silently)."""
+    the farmer owes, not the first line's balance (the others were dropped silently). ``crops``: only the joined
+    rows of these crops are warned of (a run re-deciding them)."""
     if lines.empty or not lines["review_application_id"].duplicated().any():
         return lines
     rows = []
@@ -163,8 +165,9 @@ def _one_row_per_application(lines: pd.DataFrame, warnings: list[str] | None) ->
         if "maturity_date" in g.columns:
             row["maturity_date"] = g["maturity_date"].min()
         rows.append(row)
-        multi.append(row["line_id"])
-    if warnings is not None:
+        if crops is None or str(row.get("crop")) in {str(c) for c in crops}:
+            multi.append(row["line_id"])
+    if warnings is not None and multi:
         warnings.append(f"{len(multi)} farmer(s) with several active lines re-underwritten together against their "
                         f"summed balances ({', '.join(multi[:5])}{', …' if len(multi) > 5 else ''})")
     return pd.DataFrame(rows, columns=lines.columns).astype(lines.dtypes.to_dict())
@@ -212,7 +215,7 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
             raise UserInputError(f"Book line {first['line_id']}: currency {first['currency']} but its application "
                                  f"{first['review_application_id']} is in {app_cur[str(first['review_application_id'])]}"
                                  f"{more}; amounts in two currencies cannot be compared — fix the Book export")
-    lines = _one_row_per_application(lines, warnings)
+    lines = _one_row_per_application(lines, warnings, crops)
     if records is not None and len(records):
         extra = decided_lines(records, as_of, season, covered=set(lines["review_application_id"]), known=ids)
         if len(extra):
@@ -530,8 +533,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     ``smoother_hazy_dates``), as on ``underwrite``. Lines whose application has a record dated after ``as_of``
     (``same_day_done``: on or after) are skipped with a warning (:func:`forward_only`). ``open_on`` (a checkpoint
     run late: the day it runs): lines matured before that day are left out with a warning — a closed line has
-    nothing left to follow, and its record would be dated before the later ones. ``memo``: a dict kept across the
-    calls of one `--due` run, so two crops due the same day featurize the fields once.
+    nothing left to follow, and its record would be dated before the later ones. ``memo``: for
+    :func:`reunderwrite_due` only — a dict kept across the calls of one `--due` run on one county, so two crops due
+    the same day featurize the fields once (its keys assume the same county, fields object and series source).
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -572,7 +576,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         prices = prices if prices is not None else read_prices()
         say(f"features as of {as_of}")
         key = ("featurize", season, as_of.isoformat(), models.crop_version, crop_season_scale,
-               tuple(haze_dates or ()), id(fields), series is None)
+               tuple(haze_dates or ()), id(fields), str(imagery), None if series is None else id(series))
         fr = memo.get(key) if memo is not None else None
         if fr is None:  # the fields, imagery and models of one `--due` run are the same for every crop due that day
             fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
@@ -756,7 +760,12 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     models = models or ScoringModels.resolve(warnings=[], weather=c.weather())
     out = []
     memo: dict[Any, Any] = {}  # two crops due the same day: the fields featurized once, each season's history read once
-    for d in due:
+    for i, d in enumerate(due):
+        if i and (due[i - 1].season, due[i - 1].date) not in {(x.season, x.date) for x in due[i:]}:
+            # no checkpoint left at the previous one's date: its features need not be held any longer
+            for k in [k for k in memo if k[0] == "featurize" and k[1:3] == (due[i - 1].season,
+                                                                           due[i - 1].date.isoformat())]:
+                del memo[k]
         try:
             res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
                                       operator=operator, models=models, crops=[d.crop], progress=progress,

@@ -215,14 +215,18 @@ def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
     stands on (its Book line when none: :func:`_book_line`)."""
     by_id = {r.record_id: r for r in store.history(record.application_id)}
     current = record
-    while current.kind == "override" and not (current.body.get("override") or {}).get("approver"):
-        prev = by_id.get(current.supersedes or "")
+    while True:  # over unapproved overrides and kept records alike: small unapproved steps never add up
+        if current.kind == "override" and not (current.body.get("override") or {}).get("approver"):
+            prev = by_id.get(current.supersedes or "")
+        elif kept_body(current.kind, current.body) and kept_lines_stand(current.body):
+            prev = standing_of(current, by_id.get)
+            if prev is None:
+                return _book_line(current)
+        else:
+            return current
         if prev is None:
-            break
+            return current
         current = prev
-    if kept_body(current.kind, current.body) and kept_lines_stand(current.body):
-        return standing_of(current, by_id.get) or _book_line(current)
-    return current
 
 
 def _requested(body: dict[str, Any]) -> int | None:

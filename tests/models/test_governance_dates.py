@@ -78,6 +78,7 @@ def test_edge_cases_fail_closed_or_refuse() -> None:
     leap = _gov({"in-smallholder": {"end": {"*": ("02-29", 1)}}})
     assert leap.checkpoint_day("in-smallholder", "end", "rice", "2009") == pd.Timestamp("2010-02-28")
     assert leap.checkpoint_day("in-smallholder", "end", "rice", "2011") == pd.Timestamp("2012-02-29")
-    with pytest.raises(ContractError, match="13-40"):
-        _gov({"in-smallholder": {"mid": {"*": ("13-40", 0)}}})
+    for bad in (("13-40", 0), ("01- 1", 0), ("09-15", True)):
+        with pytest.raises(ContractError, match="checkpoint_dates"):
+            _gov({"in-smallholder": {"mid": {"*": bad}}})
     assert "end from * 02-28 +1y" in g.summary()

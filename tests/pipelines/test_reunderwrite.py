@@ -506,7 +506,9 @@ def test_two_crops_due_the_same_day_featurize_once(world: dict[str, Any], monkey
         fh.write("L2009-00001,P2009-00001,0000 0457 6682,INR,20000.00,5000.00,5000.00,2009-05-20,2010-03-14,rice,"
                  "in-smallholder,2009\n"
                  "L2009-00050,P2009-00050,9999 0000 0000,INR,9000.00,0.00,0.00,2009-05-20,2010-03-14,rice,"
-                 "in-smallholder,2009\n")
+                 "in-smallholder,2009\n"
+                 "L2009-00005,P2009-00004,1000 0688 4964,INR,4000.00,0.00,0.00,2009-05-20,2010-03-14,maize,"
+                 "in-smallholder,2009\n")  # the maize farmer's second line: re-underwritten together
     county = County(tmp_path / src.path.name, cache_dir=src.cache_dir)
 
     calls: list[date] = []
@@ -529,6 +531,8 @@ def test_two_crops_due_the_same_day_featurize_once(world: dict[str, Any], monkey
     assert calls == [day]  # once for both crops
     orphan = {d.crop: [w for w in r.warnings if "without an application" in w] for d, r in ran}
     assert orphan["maize"] == [] and len(orphan["rice"]) == 1 and "L2009-00050" in orphan["rice"][0]
+    joined = {d.crop: [w for w in r.warnings if "several active lines" in w] for d, r in ran}
+    assert len(joined["maize"]) == 1 and joined["rice"] == []
     calls.clear()
     for crop in ("maize", "rice"):  # each crop on its own, as before
         reunderwrite_county(county, world["season"], day, store=urls[1], models=world["models"],

@@ -256,6 +256,18 @@ def test_an_override_of_a_kept_line_is_measured_from_the_decision_it_stands_on(s
     with pytest.raises(OverrideError, match=r"from USD 7,000.00 \(the line's Book limit"):
         override(store, "K2", "5200", "third visit", "ana")  # the Book limit, past the unapproved override
     assert override(store, "K1", "4900", "again", "ana").limit == 490_000  # from the 5,000 K1 stands on
+    # unapproved steps with kept checkpoints between them still add up (the third review): 5,000 → 4,000 → kept →
+    # 4,000 → kept → 3,200 is 36% below the decision, past the 20% one analyst may change alone
+    d = decision("K4", 500_000, key="K4-first")
+    store.append([d], operator="batch")
+    prev = override(store, "K4", "4000", "visit", "ana")
+    for k, day in enumerate(("2025-07-21", "2025-08-21")):
+        store.append([dataclasses.replace(_kept(None, "K4", stands=True, as_of=day), supersedes=prev.record_id,
+                                          idempotency_key=f"K4-kept-{k}")], operator="batch")
+        if k == 0:
+            prev = override(store, "K4", "4000", "visit again", "ana")
+    with pytest.raises(OverrideError, match=r"from USD 5,000.00 .* \(36%\) .* needs --approver"):
+        override(store, "K4", "3200", "visit", "ana")
     # a policy before 2026.12.5: measured from the kept record, as that release did
     store.append([_kept(None, "K3", stands=False)], operator="batch")
     old = override(store, "K3", "0", "crop failed", "ana")
