@@ -114,15 +114,13 @@ def checkpoint_label(season: str, region: str | None, as_of: dt.date, crops: lis
     if not region:
         return "end"
     if governance is not None and getattr(governance, "checkpoint_dates", None) and crops:
-        day = pd.Timestamp(as_of)
+        reached = governance.row_checkpoints(crops, [region] * len(crops), [season] * len(crops),
+                                             [pd.Timestamp(as_of)] * len(crops))
         labels = set()
-        for crop in crops:
-            reached = [(d, cp) for cp in governance.checkpoint_dates.get(region, {})
-                       if (d := governance.checkpoint_day(region, cp, crop, season)) is not None and day >= d]
+        for crop, got in zip(crops, reached, strict=True):
             own = checkpoint_label(season, region, as_of, [crop])  # by the crop's own calendar
             # before the version's validated day: not that checkpoint, whatever the crop's calendar says
-            labels.add(max(reached)[1] if reached else
-                       "emergence" if own in governance.checkpoint_dates.get(region, {}) else own)
+            labels.add(got or ("emergence" if own in governance.checkpoint_dates.get(region, {}) else own))
         return ",".join(sorted(labels))
     cp = season_checkpoints(season, region, crops)
     if as_of >= cp["end"]:

@@ -352,12 +352,6 @@ def is_kept(record: Any) -> bool:
     return record is not None and kept_body(getattr(record, "kind", ""), record.body)
 
 
-def standing(prev: Any, get: Callable[[str], Any]) -> Any:
-    """The decision a line stands on when ``prev`` is its current record (:func:`underwriting.standing.standing_of`:
-    ``prev``, or the latest earlier record of its chain that decided it; None: the Book line)."""
-    return standing_of(prev, get)
-
-
 def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     """The :data:`NO_ESTIMATE_CODES` of a decision ``body`` that re-estimates nothing: a REFER whose only refer
     reason is the failing area share and whose failing fields fail only on those codes, each field out of the yield
@@ -431,13 +425,14 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
           as_of: date, rules: ActionRules, get: Callable[[str], Any] | None = None
           ) -> tuple[DecisionItem, dict[str, Any]]:
     """The re-underwriting record of ``item`` (superseding ``prev``) and its change row. Under a policy with
-    ``kept_lines_stand`` the change is measured against the line's standing decision (:func:`standing`; ``get``
+    ``kept_lines_stand`` the change is measured against the line's standing decision
+    (:func:`underwriting.standing.standing_of`; ``get``
     reads a record by id: the store's), else against ``prev``."""
     body = copy.deepcopy(item.body)
     stands = kept_lines_stand(body) and is_kept(prev)
     if stands and get is None:
         raise ValueError("re-underwriting after a kept record needs the store's record lookup (get)")
-    base = standing(prev, get) if stands and get is not None else prev  # the kept REFER's indicative limit is no estimate to compare with
+    base = standing_of(prev, get) if stands and get is not None else prev  # the kept REFER's indicative limit is no estimate to compare with
     old_limit = int(base.limit) if base is not None else int(line["limit"])
     old_outcome = str(base.outcome) if base is not None else None
     old_codes = set(base.reason_codes) if base is not None else set()
@@ -501,7 +496,7 @@ def _as_stored(row: dict[str, Any], stored: Any, prev: Any, get: Callable[[str],
     what that release proposed (the row printed this release's, which no record held)."""
     ru = stored.body.get("reunderwrite") or {}
     if "standing_record_id" in ru:  # compared with the line's standing decision (kept_lines_stand)
-        prev = standing(prev, get)
+        prev = standing_of(prev, get)
     old_codes = set(prev.reason_codes) if prev is not None else set()
     codes = [str(c) for c in stored.reason_codes]
     return {**row, "reason_codes": ",".join(codes), "new_reasons": ",".join(c for c in codes if c not in old_codes),

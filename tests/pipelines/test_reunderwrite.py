@@ -33,12 +33,12 @@ from pipelines.reunderwrite import (
     propose_actions,
     reunderwrite_county,
     reunderwrite_due,
-    standing,
 )
 from pipelines.schedule import CheckpointLog
 from underwriting.decisions import decide_batch
 from underwriting.policy import default_policy
 from underwriting.records import DecisionItem
+from underwriting.standing import standing_of as standing
 from underwriting.store import DecisionStore
 
 # features/area_scenes.py (planted area, used by featurize) multiplies an Affine with `*`, which affine 3.1
