@@ -24,7 +24,10 @@ import shapely
 from affine import Affine
 from rasterio.features import rasterize
 
+from features._quiet import quiet_rasterize
 from features.errors import ImageryError
+
+quiet_rasterize()  # rasterio's rasterize warns from threads without it (features._quiet)
 
 __all__ = ["Layout", "PixelMap", "Window", "build_pixel_map", "group_stats", "layout_stats", "make_layout",
            "segment_stats", "to_float",

@@ -47,6 +47,9 @@ from rasterio import features as rio_features
 from scipy import ndimage
 
 from features._memo import Memo
+from features._quiet import quiet_rasterize
+
+quiet_rasterize()  # rasterio's rasterize warns from threads without it (features._quiet)
 
 __all__ = [
     "AreaParams",

@@ -104,3 +104,30 @@ def test_scene_opens_on_threads_neither_show_nor_leave_a_warning_filter(tmp_path
         t.join()
     assert shown == []
     assert warnings.filters == before
+
+
+def test_rasterize_under_a_filter_list_another_thread_put_back_shows_no_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """rasterio's rasterize enters warnings.catch_warnings and ignores every warning (``simplefilter("ignore")``) around
+    its in-memory raster, which raises NotGeoreferencedWarning before its transform is set — outside features._quiet's
+    lock: a feature thread leaving ``ignoring`` (or another rasterize) put back the process's list while it ran, and
+    the demo printed the warning from ``rasterio/features.py`` once in a few runs (reproduced with two threads opening
+    scenes beside two building pixel maps, 1 run of 3). Here that state is made deterministic: rasterize's own ignore
+    never lands (as when another thread's exit replaced the list), so only the process's own filters stand."""
+    import warnings
+
+    import shapely
+    from affine import Affine
+
+    from features._quiet import quiet_rasterize
+    from features.zonal import pixel_map
+
+    transform = Affine(10, 0, 500000, 0, -10, 2000000)
+    geoms = np.array([shapely.box(500000 + i * 30, 1999500, 500025 + i * 30, 1999520) for i in range(20)], dtype=object)
+    shown: list[str] = []
+    monkeypatch.setattr(warnings, "showwarning", lambda m, c, f, *a, **k: shown.append(f"{c.__name__} {f}"))
+    monkeypatch.setattr(warnings, "filters", list(warnings.filters))
+    warnings.simplefilter("always")
+    quiet_rasterize()  # at import it went first; "always" just went before it
+    monkeypatch.setattr(warnings, "simplefilter", lambda *a, **k: None)
+    pixel_map(geoms, transform, (100, 100))
+    assert shown == []
