@@ -65,6 +65,49 @@ decisions_app = typer.Typer(help="Stored decisions.", **_SETTINGS)
 report_app = typer.Typer(help="HTML reports with maps and plots.", **_SETTINGS)
 schedule_app = typer.Typer(help="Re-underwriting checkpoints.", **_SETTINGS)
 
+#: the libraries whose versions decide what the engine computes or reads (``agcredit --version``)
+VERSION_LIBRARIES = ("lightgbm", "mlflow", "sentinelhub", "geopandas", "rasterio", "rasterstats", "shapely", "pyproj",
+                     "pandas", "numpy", "scikit-learn", "sqlalchemy", "dask", "aquacrop", "typer")
+#: the source folders ``--version`` digests (what a decision, a valuation and the features are computed by)
+VERSION_SOURCES = ("features", "models", "underwriting", "pipelines")
+
+
+def version_text() -> str:
+    """What ``agcredit --version`` prints: the release, a digest of the installed source (two installations of one
+    release with an edited file differ), the shipped policy and the libraries' versions — what a support ticket or a
+    model-risk file needs to name the software that produced a figure or a decision."""
+    from importlib import metadata
+
+    from pipelines._code_digest import source_digest
+    from underwriting.policy import default_policy
+
+    def ver(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    pol = default_policy()
+    libs = ", ".join(f"{n} {ver(n)}" for n in VERSION_LIBRARIES)
+    return (f"agcredit {ver('agcredit')} (source sha256:{source_digest(VERSION_SOURCES)[:16]} over "
+            f"{', '.join(VERSION_SOURCES)})\n"
+            f"shipped policy {pol.policy_id} v{pol.version} (hash {pol.content_hash[:12]})\n"
+            f"python {sys.version.split()[0]}; {libs}")
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(version_text())
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main_options(version: bool = typer.Option(False, "--version", "-V", is_eager=True, callback=_version_callback,
+                                               help="Print the release, its source digest, the shipped policy and the "
+                                                    "libraries' versions, and exit.")) -> None:
+    """Agricultural credit underwriting from satellite evidence."""
+
+
 GROUPS: dict[str, typer.Typer] = {
     "fields": fields_app, "features": features_app, "imagery": imagery_app, "evaluate": evaluate_app,
     "train": train_app, "models": models_app, "audit": audit_app, "decisions": decisions_app,
