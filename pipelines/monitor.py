@@ -57,7 +57,12 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   unless the season itself disputes it: the field's clear NDVI over the last ``mismatch_cohort_days`` is at
   least as near (ratio ≤ ``mismatch_cohort_ratio``) its ``mismatch_cohort_k`` nearest fields *declared* as its
   crop this season as those declared as the model's crop (:mod:`pipelines._monitor_cohort`; the evidence
-  gives the ratio). ``mismatch_cohort_days=0`` turns the check off.
+  gives the ratio). ``mismatch_cohort_days=0`` turns the check off. Dated, as every other alert, by when it was
+  raised: with the model's earlier checkpoints (``mismatch_history``, :func:`mismatch_history`), the first
+  acquisition date, from the earliest checkpoint of the run of checkpoints whose probability has stayed below
+  since, on which the check (cohort included) held; the evidence lists that run's probabilities (monitor dated
+  it with the date asked, so the same alert moved with every query and an analyst could not tell how long the
+  imagery had disputed the declaration).
 
 With ``timing_unit="gdd"`` and the region's daily weather (``weather`` of :func:`season_alerts`;
 :mod:`pipelines._monitor_thermal`) the collapse timing — the collapse day, the green-up-to-collapse duration, the
@@ -105,7 +110,7 @@ from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
-           "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask",
+           "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
            "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
@@ -337,6 +342,91 @@ def mismatch_cohort(obs: pd.DataFrame | SeasonTrajectories, fields: pd.DataFrame
     return out
 
 
+def mismatch_history(crop_model: Any, series: pd.DataFrame, fields: pd.DataFrame, as_of: date
+                     ) -> pd.DataFrame | None:
+    """The crop-type model's probabilities of the season's ``fields`` at each of its checkpoints up to ``as_of``:
+    field_id, as_of (the checkpoint's date, from which they held), crop_type, crop_type_prob, declared_crop_prob —
+    what a monitor run on that date computed (the features are cut at the checkpoint, the season calibration
+    estimated from the same declared fields; ``series``: the season's FieldTimeSeries). None without a model or
+    a checkpoint before ``as_of``."""
+    if crop_model is None or not len(fields) or not getattr(crop_model, "checkpoints_", None):
+        return None
+    from features.crop_type import field_windows
+
+    f = fields.drop(columns="geometry", errors="ignore").drop_duplicates(["field_id", "season"])
+    f = f.reset_index(drop=True)
+    starts = pd.to_datetime(field_windows(f, season_days=crop_model.season_days)["start"]).dt.normalize()
+    cutoff = pd.Timestamp(as_of)
+    days = sorted({int(c) for c in crop_model.checkpoints_ if c != "end"})
+    dates = sorted({s0 + pd.Timedelta(days=c) for s0 in starts.unique() for c in days})
+    frames = []
+    for d in (d for d in dates if d <= cutoff):
+        pr = crop_model.predict(series, f, as_of=d.date())
+        ck = pd.to_numeric(pr["checkpoint"], errors="coerce")
+        at = starts + pd.to_timedelta(ck, unit="D")
+        keep = (ck.notna() & (at == d)).to_numpy()  # the fields whose checkpoint falls on d
+        if keep.any():
+            frames.append(pd.DataFrame({"field_id": pr["field_id"].astype(str)[keep], "as_of": d,
+                                        "crop_type": pr["crop_type"][keep], "crop_type_prob": pr["crop_type_prob"][keep],
+                                        "declared_crop_prob": pr["declared_crop_prob"][keep]}))
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarray, history: pd.DataFrame | None,
+                    grid: np.ndarray, cutoff: pd.Timestamp, p: AlertParams
+                    ) -> dict[str, tuple[pd.Timestamp, list[list[Any]]]]:
+    """field_id → (the date its CROP_MISMATCH was raised, the run's [checkpoint date, declared-crop probability]) for
+    the ``mismatch`` rows of ``fields``: the run is the checkpoints, back from the one in force on ``cutoff`` (whose
+    probability the features give), whose probability stayed below ``mismatch_prob``; the date the first
+    acquisition date of ``grid`` from the run's first checkpoint on which the cohort check (with the crop the model
+    called then) let the alert through — ``cutoff`` when none did (the check as of ``cutoff`` let it through)."""
+    if history is None or history.empty:
+        return {}
+    fid_all = fields["field_id"].astype(str)
+    declared_col = fields["declared_crop"] if "declared_crop" in fields.columns else fields["crop"]
+    declared = pd.Series(declared_col.to_numpy(), index=fid_all)
+    probs_now = (fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns
+                 else np.full(len(fields), np.nan))
+    hist = history[history["as_of"] <= cutoff].sort_values(["field_id", "as_of"], kind="stable")
+    rows_of = {str(k): g for k, g in hist.groupby(hist["field_id"].astype(str), sort=False)}
+    traj: SeasonTrajectories | None = None
+    out: dict[str, tuple[pd.Timestamp, list[list[Any]]]] = {}
+    for fid, now in zip(fid_all[mismatch], probs_now[mismatch], strict=True):
+        g = rows_of.get(fid)
+        if g is None or g.empty:
+            continue
+        at = list(pd.to_datetime(g["as_of"]))
+        pr = g["declared_crop_prob"].to_numpy(dtype=float)
+        called = g["crop_type"].to_numpy(dtype=object)
+        first = len(at) - 1  # the checkpoint in force: the features' probability stands for it
+        with np.errstate(invalid="ignore"):
+            while first > 0 and np.isfinite(pr[first - 1]) and pr[first - 1] < p.mismatch_prob:
+                first -= 1
+        run = [[str(a.date()), _r(v)] for a, v in zip(at[first:-1], pr[first:-1], strict=True)]
+        run.append([str(at[-1].date()), _r(now)])
+        when = cutoff
+        for k in range(first, len(at)):
+            end = at[k + 1] if k + 1 < len(at) else cutoff + pd.Timedelta(days=1)
+            cand = grid[(grid >= at[k].to_datetime64()) & (grid < end.to_datetime64())]
+            hit = None
+            for d in cand:
+                if p.mismatch_cohort_days <= 0:
+                    hit = pd.Timestamp(d)
+                    break
+                if traj is None:
+                    traj = SeasonTrajectories(obs)
+                ratio = cohort_ratio(traj, declared, pd.Series({fid: called[k]}), pd.Timestamp(d), [fid],
+                                     window=p.mismatch_cohort_days, k=p.mismatch_cohort_k)[fid]
+                if not (np.isfinite(ratio) and ratio <= p.mismatch_cohort_ratio):
+                    hit = pd.Timestamp(d)
+                    break
+            if hit is not None:
+                when = min(hit, cutoff)
+                break
+        out[fid] = (when, run)
+    return out
+
+
 def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.ndarray, vals: np.ndarray,
                            rise: float) -> pd.Timestamp | None:
     """The day a NOT_PLANTED is raised: the first acquisition date of ``grid`` (those before the field's first
@@ -361,7 +451,8 @@ def _by_field(c: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, as_of: date,
                   season_start: date, expected_emergence_day: dict[tuple[str, str], int],
                   params: AlertParams | None = None, *, timing: pd.DataFrame | None = None,
-                  candidates: pd.DataFrame | None = None, clock: ThermalClock | None = None) -> pd.DataFrame:
+                  candidates: pd.DataFrame | None = None, clock: ThermalClock | None = None,
+                  mismatch_history: pd.DataFrame | None = None) -> pd.DataFrame:
     """Alerts as of ``as_of`` for the current season.
 
     ``obs``: clear_ndvi() of the current season; ``fields``: field_id, season, crop (declared or
@@ -369,8 +460,9 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     ``expected_emergence_day``: (region, crop) → day of season by which the crop has emerged;
     ``timing``: expected_timing() (optional, see the module docstring); ``candidates``: peer_candidates() of
     the season (computed from ``obs`` when None; rows known after ``as_of`` are ignored); ``clock``: the collapse
-    timing in thermal time (:mod:`pipelines._monitor_thermal`; ``timing`` must then be in GDD too).
-    Returns field_id, season, alert, severity, date (when it was raised), evidence (JSON text).
+    timing in thermal time (:mod:`pipelines._monitor_thermal`; ``timing`` must then be in GDD too);
+    ``mismatch_history``: :func:`mismatch_history` (dates a CROP_MISMATCH by when it was raised; without it, on
+    ``as_of``). Returns field_id, season, alert, severity, date (when it was raised), evidence (JSON text).
     """
     p = params or AlertParams()
     cutoff = pd.Timestamp(as_of)
@@ -411,6 +503,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         else np.full(len(fields), np.nan)
     cohort = mismatch_cohort(obs, fields, cutoff, p, mismatch_mask(fields, p))
     mismatch = mismatch_mask(fields, p, cohort)
+    since = _mismatch_since(obs, fields, mismatch, mismatch_history, grid, cutoff, p) if mismatch.any() else {}
     for row, prob, mis, ratio in zip(fields.itertuples(index=False), probs, mismatch, cohort, strict=True):
         fid, season, crop, region = str(row.field_id), str(row.season), row.crop, str(row.region)
         a, b = spans.get((fid, season), (0, 0))
@@ -421,7 +514,10 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
                 ev |= {"crop_type": str(getattr(row, "crop_type", "")), "crop_type_prob": _r(row.crop_type_prob)}
             if np.isfinite(ratio):
                 ev["cohort_ratio"] = _r(ratio)
-            add(fid, season, "CROP_MISMATCH", cutoff, ev)
+            raised, run = since.get(fid, (cutoff, []))
+            if run:
+                ev["declared_crop_prob_by_checkpoint"] = run
+            add(fid, season, "CROP_MISMATCH", raised, ev)
         if not isinstance(crop, str) or (region, crop) not in dense:
             continue
         band = dense[(region, crop)]
@@ -469,14 +565,16 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
 def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFrame | None, season: str,
                   as_of: date, *, features: pd.DataFrame | None = None, book: pd.DataFrame | None = None,
                   params: AlertParams | None = None, warnings: list[str] | None = None,
-                  weather: pd.DataFrame | None = None) -> pd.DataFrame:
+                  weather: pd.DataFrame | None = None, crop_model: Any = None) -> pd.DataFrame:
     """Alerts of ``season`` as of ``as_of`` with the affected line(s).
 
     ``fields``: every season's fields (declared crops of past seasons give the expectations);
     ``series``: this season's FieldTimeSeries; ``history``: past seasons' FieldTimeSeries (None: no
     alerts); ``features``: this season's FieldFeatures (crop type and declared-crop probability); ``weather``:
     the daily weather table (:func:`features.weather.read_weather`), which puts the collapse timing in thermal
-    time (:mod:`pipelines._monitor_thermal`; calendar days without it, or when it does not hold the region).
+    time (:mod:`pipelines._monitor_thermal`; calendar days without it, or when it does not hold the region);
+    ``crop_model``: the crop-type model that gave ``features`` their probabilities, whose earlier checkpoints date a
+    CROP_MISMATCH by when it was raised (:func:`mismatch_history`; without it, on ``as_of``).
     """
     from features.series import season_window
 
@@ -513,7 +611,12 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
             cur["declared_crop"] = cur["crop"]
             cur["crop"] = cur["crop"].where(cur["crop"].notna(), cur["crop_type"])
     obs = own_crop_obs(clear_ndvi(series, as_of=as_of, min_clear_share=p.min_clear_share), cur, starts, first_days)
-    al = detect_alerts(obs, cur, bands, as_of, starts[str(season)], emergence, p, timing=timing, clock=clock)
+    hist = None
+    if crop_model is not None and features is not None and "declared_crop_prob" in features.columns \
+            and (pd.to_numeric(features["declared_crop_prob"], errors="coerce") < p.mismatch_prob).any():
+        hist = mismatch_history(crop_model, series, fields[fields["season"].astype(str) == str(season)], as_of)
+    al = detect_alerts(obs, cur, bands, as_of, starts[str(season)], emergence, p, timing=timing, clock=clock,
+                       mismatch_history=hist)
     tokens = dict(zip(cur["field_id"], cur["farmer_token"], strict=True))
     al["farmer_token"] = al["field_id"].map(tokens).astype("str")
     lines: dict[str, str] = {}
@@ -567,5 +670,6 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
         if params is None:
             params = alert_params_of(crop_model, fields_region(cur))
     al = season_alerts(fields, res.series, pd.concat(history, ignore_index=True) if history else None, str(season),
-                       as_of, features=feats, book=book, params=params, warnings=warnings, weather=weather)
+                       as_of, features=feats, book=book, params=params, warnings=warnings, weather=weather,
+                       crop_model=crop_model)
     return al, warnings

@@ -609,7 +609,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
             if crop_model is not None and len(series):
                 feats = crop_model.predict(series, f.drop(columns="geometry", errors="ignore"), day)
             alerts = season_alerts(fields, series, history, season, day, features=feats, book=book, params=p,
-                                   weather=weather)
+                                   weather=weather, crop_model=crop_model)
     kinds: dict[date, set[str]] = {}
     for a, k in zip(records["as_of"], records["kind"], strict=True):
         kinds.setdefault(date.fromisoformat(str(a)), set()).add(str(k))

@@ -615,7 +615,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
                                params=alert_params or alert_params_of(models.crop_model, fields_region(fields)),
                                warnings=warnings,
-                               weather=wx if isinstance(wx, pd.DataFrame) else None)
+                               weather=wx if isinstance(wx, pd.DataFrame) else None, crop_model=models.crop_model)
         by_app = {i.application_id: i for i in items}
         out_items, rows, forked, kept = [], [], [], []
         prev_kind: dict[str, str] = {}  # record id -> kind of the records the new ones replace (as read now)

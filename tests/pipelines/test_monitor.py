@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from pipelines._monitor_peers import peer_anomalies
 from pipelines._monitor_records import record_labels, record_score
@@ -513,3 +514,96 @@ def test_no_observed_field_with_a_crop_raises_no_collapse_and_no_error() -> None
     cur, fields = _season(12, {"f03": 135}, 6)
     al = detect_alerts(clear_ndvi(cur), fields.assign(crop=None), bands, date(2024, 9, 1), START, em, timing=timing)
     assert not (al["alert"] == "CROP_FAILURE").any()
+
+
+def test_a_mismatch_is_dated_from_the_run_of_checkpoints_that_raised_it() -> None:
+    """CROP_MISMATCH was dated with the date asked (the same alert moved with every query); with the model's earlier
+    checkpoints it is dated, as every other alert, by when it was raised: the first acquisition date from the first
+    checkpoint of the run whose probability has stayed below 0.20 since; the run's probabilities are evidence."""
+    past, crops = _past()
+    bands = expected_bands(clear_ndvi(past), crops, {"2023": date(2023, 4, 1)})
+    days = np.arange(2, 150, 5)  # acquisitions 2, 7, 12, ... days after the season start
+    cur = pd.concat([_series(f, "2024", days, _curve(days)) for f in ("long", "broken", "new", "ok")])
+    fields = pd.DataFrame({"field_id": ["long", "broken", "new", "ok"], "season": "2024", "crop": "maize",
+                           "region": "r", "declared_crop_prob": [0.05, 0.10, 0.15, 0.90],
+                           "crop_type": ["soybean"] * 3 + ["maize"], "crop_type_prob": [0.9, 0.8, 0.7, 0.9]})
+    c1, c2, c3 = (pd.Timestamp(START) + pd.Timedelta(days=d) for d in (60, 90, 120))
+    hist = pd.DataFrame({"field_id": ["long"] * 3 + ["broken"] * 3 + ["new"] * 3 + ["ok"] * 3,
+                         "as_of": [c1, c2, c3] * 4, "crop_type": "soybean", "crop_type_prob": 0.9,
+                         "declared_crop_prob": [0.10, 0.02, 0.04, 0.12, 0.55, 0.10, 0.60, 0.70, 0.19,
+                                                0.9, 0.9, 0.9]})
+    as_of = date(2024, 8, 28)  # day 149
+    p = AlertParams(mismatch_cohort_days=0)
+    plain = detect_alerts(clear_ndvi(cur), fields, bands, as_of, START, {("r", "maize"): 60}, p)
+    dated = detect_alerts(clear_ndvi(cur), fields, bands, as_of, START, {("r", "maize"): 60}, p,
+                          mismatch_history=hist)
+    got = {f: (d, json.loads(e)) for f, a, d, e in zip(dated["field_id"], dated["alert"], dated["date"],
+                                                       dated["evidence"], strict=True) if a == "CROP_MISMATCH"}
+    assert set(got) == {"long", "broken", "new"}
+    assert set(plain.loc[plain["alert"] == "CROP_MISMATCH", "date"]) == {pd.Timestamp(as_of)}  # as before
+    first_from = {k: pd.Timestamp(START) + pd.Timedelta(days=d) for k, d in (("long", 62), ("broken", 122),
+                                                                              ("new", 122))}
+    assert {f: got[f][0] for f in got} == first_from  # the first acquisition on or after the run's checkpoint
+    assert got["long"][1]["declared_crop_prob_by_checkpoint"] == [[str(c1.date()), 0.1], [str(c2.date()), 0.02],
+                                                                  [str(c3.date()), 0.05]]  # the last: the features'
+    assert got["broken"][1]["declared_crop_prob_by_checkpoint"] == [[str(c3.date()), 0.1]]
+    assert got["long"][1]["declared_crop_prob"] == 0.05
+    # a run that begins after the last acquisition before the date asked: raised on the date asked
+    late = hist.assign(as_of=hist["as_of"] + pd.Timedelta(days=29))  # c3 → day 149
+    d2 = detect_alerts(clear_ndvi(cur), fields, bands, as_of, START, {("r", "maize"): 60}, p,
+                       mismatch_history=late[late["as_of"] <= pd.Timestamp(as_of)])
+    assert d2.loc[(d2["alert"] == "CROP_MISMATCH") & (d2["field_id"] == "new"), "date"].tolist() == \
+        [pd.Timestamp(as_of)]
+
+
+def test_a_dated_mismatch_waits_for_the_cohort_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Within the run, the alert is raised on the first acquisition date on which the season's cohort check lets it
+    through (with the crop the model called then), as the evaluation replays it."""
+    import pipelines.monitor as mon
+
+    cur, fields = _cohort_season()
+    fields = fields[fields["field_id"].isin(["swap", *[f"m{k}" for k in range(6)], *[f"s{k}" for k in range(6)]])]
+    obs = clear_ndvi(cur)
+    as_of = pd.Timestamp(2024, 9, 15)
+    c1 = pd.Timestamp(START) + pd.Timedelta(days=60)
+    hist = pd.DataFrame({"field_id": ["swap", "swap"], "as_of": [c1, as_of - pd.Timedelta(days=1)],
+                         "crop_type": "maize", "crop_type_prob": 0.97, "declared_crop_prob": [0.02, 0.02]})
+    real = mon.cohort_ratio
+    veto_until = pd.Timestamp(START) + pd.Timedelta(days=100)
+
+    def vetoing(traj, declared, called, when, fids, **kw):  # the season's cohort disputes it until day 100
+        out = real(traj, declared, called, when, fids, **kw)
+        return {f: (0.5 if when < veto_until else v) for f, v in out.items()}
+
+    monkeypatch.setattr(mon, "cohort_ratio", vetoing)
+    empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    al = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    assert mis["field_id"].tolist() == ["swap"]
+    assert mis["date"].iloc[0] == veto_until  # the series is every 5 days: day 100 is an acquisition
+
+
+def test_mismatch_history_is_what_the_model_said_on_each_checkpoint_date() -> None:
+    """:func:`mismatch_history` predicts on each checkpoint's date: the rows equal the model's own prediction as of
+    that date, with the checkpoint's date."""
+    from pipelines.monitor import mismatch_history
+
+    class Model:
+        checkpoints_ = [60, 90, "end"]
+        season_days = 365
+
+        def predict(self, series, fields, as_of=None):
+            day = (pd.Timestamp(as_of) - pd.Timestamp(START)).days
+            ck = [str(c) for c in self.checkpoints_[:-1] if c <= day]
+            n = len(fields)
+            return pd.DataFrame({"field_id": fields["field_id"].to_numpy(), "checkpoint": ck[-1] if ck else None,
+                                 "crop_type": "soybean", "crop_type_prob": 0.9,
+                                 "declared_crop_prob": [0.01 * day] * n})
+
+    fields = pd.DataFrame({"field_id": ["a", "b"], "season": "2024", "region": "r", "declared_crop": "maize",
+                           "season_start": pd.Timestamp(START)})
+    h = mismatch_history(Model(), pd.DataFrame(), fields, date(2024, 7, 10))  # day 100: checkpoints 60 and 90
+    assert h["as_of"].tolist() == [pd.Timestamp(START) + pd.Timedelta(days=d) for d in (60, 60, 90, 90)]
+    assert h["declared_crop_prob"].tolist() == [0.6, 0.6, 0.9, 0.9]
+    assert mismatch_history(Model(), pd.DataFrame(), fields, date(2024, 5, 1)) is None  # before any checkpoint
+    assert mismatch_history(None, pd.DataFrame(), fields, date(2024, 7, 10)) is None
