@@ -45,6 +45,11 @@ Per line the change is reported (old → new limit, new reason codes) and:
   undrawn line and is sent to ``REVIEW``, whatever its indicative limit — its term is not shortened
   on a limit nobody re-estimated. Under earlier policies a REFER is treated as its indicative limit
   (as above for a limit below the balance; ``REVIEW`` otherwise), as those releases did.
+* under a policy with ``open_alerts_act`` (2026.12.6 on), the alerts are computed before the decisions: a field
+  with an open CROP_FAILURE alert is excluded from the valuation (CROP_FAILURE_OBSERVED, :func:`with_failures_observed`)
+  — the yield model's value of a crop the monitoring saw fail does not stand (the us-nebraska demo raised a line
+  whose maize had failed) — and a line with any open high-severity alert is sent to ``REVIEW`` whatever its new
+  limit covers.
 
 Alerts: :func:`pipelines.monitor.detect_alerts` on the season's clear NDVI up to the as-of
 date, against expectations from past seasons' series (``history``), each with the affected
@@ -81,7 +86,8 @@ if TYPE_CHECKING:
     from pipelines.schedule import Due
 
 __all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "book_with_decided", "decided_lines",
-           "change_counts", "keeps_unvalued_lines", "lines_to_review", "not_reestimated", "propose_actions", "reunderwrite",
+           "change_counts", "keeps_unvalued_lines", "lines_to_review", "not_reestimated", "opens_alerts", "propose_actions",
+           "reunderwrite", "with_failures_observed",
            "reunderwrite_county",
            "reunderwrite_due", "checkpoint_label", "DETERIORATION_ALERTS", "NO_ESTIMATE_CODES", "DEFAULT_OPERATOR"]
 
@@ -378,9 +384,41 @@ def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     return tuple(c for c in NO_ESTIMATE_CODES if any(c in f for f in codes))
 
 
+def with_failures_observed(features: pd.DataFrame, alerts: pd.DataFrame) -> pd.DataFrame:
+    """``features`` with ``crop_failure_observed``: the date (ISO) of each field's open CROP_FAILURE alert, None
+    elsewhere — what :func:`underwriting.rules.evidence_codes` excludes a field for under ``open_alerts_act``."""
+    fail = alerts[alerts["alert"] == "CROP_FAILURE"] if len(alerts) else alerts
+    when = {str(f): pd.Timestamp(d).date().isoformat() for f, d in zip(fail.get("field_id", []), fail.get("date", []),
+                                                                         strict=True)}
+    col = features["field_id"].astype(str).map(when)
+    return features.assign(crop_failure_observed=col.astype(object).where(col.notna(), None))
+
+
+def opens_alerts(body: dict[str, Any]) -> bool:
+    """Whether the policy that decided ``body`` has ``open_alerts_act`` (2026.12.6 on): a line with an open
+    high-severity alert goes to review whatever its new limit covers."""
+    return bool(((body.get("policy") or {}).get("parameters") or {}).get("open_alerts_act"))
+
+
 def propose_actions(*, new_limit: int, outstanding: int, new_outcome: str, new_maturity: date | None,
                     line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None,
-                    reestimated: bool = True, keep_unvalued: bool = False) -> tuple[str, ...]:
+                    reestimated: bool = True, keep_unvalued: bool = False,
+                    review_alerts: bool = False) -> tuple[str, ...]:
+    """Proposed actions for a line (see the module docstring and :func:`_actions`); ``review_alerts`` (policies with
+    ``open_alerts_act``, 2026.12.6 on): ``REVIEW`` whenever a high-severity alert is open."""
+    out = _actions(new_limit=new_limit, outstanding=outstanding, new_outcome=new_outcome, new_maturity=new_maturity,
+                   line_maturity=line_maturity, high_alert=high_alert, rules=rules, reestimated=reestimated,
+                   keep_unvalued=keep_unvalued)
+    if review_alerts and high_alert and "REVIEW" not in out:
+        # a line whose crop the monitoring saw fail, not come up or be another crop is looked at by an analyst,
+        # even when its new limit still covers what is drawn (it was raised with nothing proposed)
+        out = (*out, "REVIEW")
+    return out
+
+
+def _actions(*, new_limit: int, outstanding: int, new_outcome: str, new_maturity: date | None,
+             line_maturity: date | None, high_alert: bool, rules: ActionRules | None = None,
+             reestimated: bool = True, keep_unvalued: bool = False) -> tuple[str, ...]:
     """Proposed actions for a line (see the module docstring). ``keep_unvalued`` (policies with
     ``keep_unvalued_lines``): a REFER grants nothing until an analyst decides and re-estimates no limit (its limit is
     indicative) — ``FREEZE_UNDRAWN`` and ``REVIEW``, never a shortened term; when it is not ``reestimated`` (the
@@ -459,7 +497,8 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     maturity = _iso(body.get("computation", {}).get("maturity_date"))
     actions = propose_actions(new_limit=item.limit, outstanding=int(line["outstanding"]), new_outcome=item.outcome,
                               new_maturity=maturity, line_maturity=_iso(line["maturity_date"]), high_alert=high,
-                              rules=rules, reestimated=not unvalued, keep_unvalued=keeps_unvalued_lines(body))
+                              rules=rules, reestimated=not unvalued, keep_unvalued=keeps_unvalued_lines(body),
+                              review_alerts=opens_alerts(body))
     body["reasons"] = reasons
     body["reunderwrite"] = {
         "line_id": str(line["line_id"]), "previous_record_id": prev.record_id if prev is not None else None,
@@ -605,17 +644,19 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                       "acquisition_dates": [d.isoformat() for d in fr.dates_used],
                       "crop_model_version": models.crop_version, "smoother_hazy_dates": list(fr.hazy_dates),
                       **({"smoother_haze_pinned": True} if fr.haze_pinned else {})}
-        say("decisions")
-        from underwriting.decisions import pledge_holders
-
-        items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, as_of,
-                             provenance=provenance, pledged=pledge_holders(recs, season), exclude_lines=reviewed)
         from pipelines.monitor import alert_params_of, season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
                                params=alert_params or alert_params_of(models.crop_model, fields_region(fields)),
                                warnings=warnings,
                                weather=wx if isinstance(wx, pd.DataFrame) else None, crop_model=models.crop_model)
+        if policy.profile(profile).open_alerts_act:  # 2026.12.6: a crop the monitoring saw fail is no collateral
+            feats = with_failures_observed(feats, alerts)
+        say("decisions")
+        from underwriting.decisions import pledge_holders
+
+        items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, as_of,
+                             provenance=provenance, pledged=pledge_holders(recs, season), exclude_lines=reviewed)
         by_app = {i.application_id: i for i in items}
         out_items, rows, forked, kept = [], [], [], []
         prev_kind: dict[str, str] = {}  # record id -> kind of the records the new ones replace (as read now)

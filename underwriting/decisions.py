@@ -412,6 +412,8 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
             "expected_value": r.value_used[0], "stressed_value": r.value_used[2],
             "model_name": v.get("model_name"), "model_version": v.get("model_version"),
         })
+        if profile.open_alerts_act and f.get("crop_failure_observed"):  # only then: other bodies stay as they were
+            entry["crop_failure_observed"] = f["crop_failure_observed"]
         if r.basis == "preseason":  # what the pre-season rule valued the field on (CREDIT_POLICY.md step 2)
             hist = v.get("history_yield_t_ha") if v.get("history_yield_t_ha") is not None else \
                 f.get("history_yield_t_ha")

@@ -50,7 +50,11 @@ REASON_CODES = (
     "PARCEL_NOT_CROPLAND", "INSUFFICIENT_CLEAR_IMAGERY", "CROP_TYPE_UNCERTAIN", "CROP_MISMATCH",
     "OUT_OF_MODEL_SCOPE", "FIELD_TOO_SMALL", "NOT_PLANTED", "AREA_NOT_VERIFIED", "PRESEASON_NO_IMAGERY",
     "NO_FIELDS_FOUND", "ROUNDED_TO_STEP", "BELOW_MINIMUM_LINE", "CROP_CONDITION_DETERIORATED",
+    "CROP_FAILURE_OBSERVED",
 )
+#: reason codes a policy file gives a text for only when a parameter of its own can emit them (files written before
+#: the code existed keep loading and hashing as they did): CROP_FAILURE_OBSERVED with ``open_alerts_act``
+_OPTIONAL_REASON_CODES = {"CROP_FAILURE_OBSERVED": "open_alerts_act"}
 
 _MONTH_DAY = re.compile(r"^(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])$")
 
@@ -119,6 +123,11 @@ class Profile:
     #: frozen and reviewed) only when the imagery's crop reaches min_crop_type_prob; an unsure imagery crop is a field
     #: the models could not value (the line kept); None when the file does not set it (files before: any other crop)
     confident_disputes_only: bool | None = None
+    #: re-underwriting (2026.12.6 on): a field with an open CROP_FAILURE alert is excluded from the valuation
+    #: (CROP_FAILURE_OBSERVED) and a line with any open high-severity alert goes to review whatever its new limit
+    #: covers; None when the file does not set it (files before: the yield model's value stood, a covered line had
+    #: nothing proposed)
+    open_alerts_act: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -132,7 +141,7 @@ class Profile:
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
         for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
                     "term_to_harvest_window", "disputed_crop_uncertain",
-                    "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only"):
+                    "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only", "open_alerts_act"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -194,13 +203,14 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "keep_unvalued_lines": ("bool", None, None),
     "kept_lines_stand": ("bool", None, None),
     "confident_disputes_only": ("bool", None, None),
+    "open_alerts_act": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
 #: deciding as they did)
 _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
                           "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
-                          "kept_lines_stand", "confident_disputes_only")
+                          "kept_lines_stand", "confident_disputes_only", "open_alerts_act")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),
@@ -352,7 +362,13 @@ def parse_policy(doc: object, *, source: str = "policy") -> Policy:
         raise PolicyError(source=source, key="profiles", problem="expected at least one profile, found none")
     profiles = {str(name): _profile(source, str(name), raw) for name, raw in profiles_raw.items()}
     texts = _mapping(source, "reason_texts", data["reason_texts"])
-    _check_keys(source, "reason_texts.", texts, REASON_CODES, REASON_CODES)
+    _check_keys(source, "reason_texts.", texts, REASON_CODES,
+                tuple(c for c in REASON_CODES if c not in _OPTIONAL_REASON_CODES))
+    for code, param in _OPTIONAL_REASON_CODES.items():
+        users = [name for name, prof in profiles.items() if getattr(prof, param)]
+        if users and code not in texts:
+            raise PolicyError(source=source, key=f"reason_texts.{code}",
+                              problem=f"missing (profile {users[0]} sets {param}, which emits it)")
     for code, text in texts.items():
         if not isinstance(text, str) or not text.strip():
             raise PolicyError(source=source, key=f"reason_texts.{code}",

@@ -29,8 +29,9 @@ PRE_EMERGENCE_STAGES = (None, "not_sown")
 
 #: evidence codes in the order they are checked; a failing field's exclusion code is its first
 EVIDENCE_CODES = (
-    "PARCEL_INVALID_GEOMETRY", "PARCEL_OVERLAP_CLAIM", "PARCEL_NOT_CROPLAND", "INSUFFICIENT_CLEAR_IMAGERY",
-    "FIELD_TOO_SMALL", "NOT_PLANTED", "CROP_MISMATCH", "CROP_TYPE_UNCERTAIN", "OUT_OF_MODEL_SCOPE",
+    "PARCEL_INVALID_GEOMETRY", "PARCEL_OVERLAP_CLAIM", "PARCEL_NOT_CROPLAND", "CROP_FAILURE_OBSERVED",
+    "INSUFFICIENT_CLEAR_IMAGERY", "FIELD_TOO_SMALL", "NOT_PLANTED", "CROP_MISMATCH", "CROP_TYPE_UNCERTAIN",
+    "OUT_OF_MODEL_SCOPE",
 )
 
 
@@ -135,7 +136,7 @@ def crop_disputed(f: Mapping[str, Any]) -> bool:
 
 
 def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: bool, in_scope: bool,
-                   disputed_uncertain: bool = False) -> list[str]:
+                   disputed_uncertain: bool = False, failures_observed: bool = False) -> list[str]:
     """Failing evidence codes of one field (FieldFeatures row as a dict of Python values, NA → None).
 
     Geometry, overlap, land-cover and model-scope checks always apply; the imagery checks
@@ -145,6 +146,9 @@ def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: boo
     probability of its declared crop given imagery and declaration (``declared_crop_prob``) is at least
     ``min_declared_crop_prob``, so the valued crop's own is at most 1 − that: the evidence establishes neither crop
     at ``min_crop_type_prob`` (at exactly 0.20 and 0.80, the valued crop's is at most 0.80, not above it).
+    ``failures_observed`` (policies from 2026.12.6, ``open_alerts_act``; re-underwriting): a field whose row carries
+    ``crop_failure_observed`` (the date of its open CROP_FAILURE alert) is CROP_FAILURE_OBSERVED — the monitoring
+    saw its crop fail; the yield model's value of it does not stand.
     """
     codes: list[str] = []
     if not f.get("geometry_valid") or not (f.get("field_area_ha") or 0) > 0:
@@ -153,6 +157,8 @@ def evidence_codes(f: Mapping[str, Any], ev: EvidenceThresholds, *, imagery: boo
         codes.append("PARCEL_OVERLAP_CLAIM")
     if f.get("noncrop_fraction") is not None and f["noncrop_fraction"] > ev.max_noncrop_fraction:
         codes.append("PARCEL_NOT_CROPLAND")
+    if failures_observed and f.get("crop_failure_observed"):
+        codes.append("CROP_FAILURE_OBSERVED")
     if imagery:
         enough_obs = (f.get("n_clear_obs") or 0) >= ev.min_clear_obs
         if not enough_obs:
@@ -227,7 +233,8 @@ def evaluate_field(f: Mapping[str, Any], v: Mapping[str, Any] | None, price: Map
     pre = is_preseason(stage, as_of, profile.emergence_checkpoint(str(f["season"]), f.get("declared_crop")))
     in_scope = bool(v is not None and v.get("in_scope"))
     codes = evidence_codes(f, ev, imagery=not pre, in_scope=in_scope,
-                           disputed_uncertain=bool(profile.disputed_crop_uncertain))
+                           disputed_uncertain=bool(profile.disputed_crop_uncertain),
+                           failures_observed=bool(profile.open_alerts_act))
     declared = f.get("declared_area_ha")
     planted = f.get("planted_area_ha")
     nominal = declared if declared is not None else (planted if planted is not None else f.get("field_area_ha") or 0.0)

@@ -883,3 +883,39 @@ def test_monitor_with_a_county_does_not_ask_for_the_book_it_read(world: dict[str
                                  world["cps"]["mid"].isoformat(), "--crop-model", "none", "--store", url])
     assert r.exit_code == 0, r.stderr
     assert "covers these 1 alert(s): they name no line\n" in r.stderr and "give" not in r.stderr
+
+
+def test_open_alerts_act_excludes_an_observed_failure_and_reviews_a_covered_line() -> None:
+    """Policy 2026.12.6 (open_alerts_act). The us-nebraska demo at its pre-harvest checkpoint raised a line 19,000 ->
+    27,000 with nothing proposed while its maize field had an open CROP_FAILURE alert (and had failed): the yield
+    model's value of the field stood, and a covered line was reviewed only when its limit fell below the balance. Now
+    the field is excluded (CROP_FAILURE_OBSERVED, the alert's date in its evidence) and the line is reviewed; under
+    2026.12.5 both as before."""
+    from pipelines.reunderwrite import opens_alerts, with_failures_observed
+    from tests.underwriting.test_decisions import application, feature_row, features_frame, run, valuation_row
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    covered = dict(new_limit=5_000_000, outstanding=3_000_000, new_outcome="REDUCE", new_maturity=None,
+                   line_maturity=None)
+    assert propose_actions(**covered, high_alert=True) == ()  # as 2026.12.5 and before
+    assert propose_actions(**covered, high_alert=True, review_alerts=True) == ("REVIEW",)
+    assert propose_actions(**covered, high_alert=False, review_alerts=True) == ()
+    below = dict(covered, new_limit=1_000_000)
+    assert propose_actions(**below, high_alert=True, review_alerts=True) == ("FREEZE_UNDRAWN", "REVIEW")
+    alerts = pd.DataFrame({"field_id": ["F2", "F1", "F3"], "alert": ["CROP_FAILURE", "WATCH", "NOT_PLANTED"],
+                           "severity": ["high", "medium", "high"],
+                           "date": pd.to_datetime(["2025-07-02", "2025-07-01", "2025-07-03"])})
+    feats = features_frame([feature_row("F1"), feature_row("F2", declared_area_ha=20.0, planted_area_ha=20.0)])
+    marked = with_failures_observed(feats, alerts)
+    assert marked["crop_failure_observed"].tolist() == [None, "2025-07-02"]
+    assert "crop_failure_observed" not in feats.columns  # a copy
+    vals = [valuation_row("F1"), valuation_row("F2")]
+    item = run(application(), list(marked.to_dict("records")), vals)
+    f1, f2 = item.body["fields"]
+    assert f2["codes"] == ["CROP_FAILURE_OBSERVED"] and not f2["included"] and f2["expected_value"] == 0
+    assert f2["crop_failure_observed"] == "2025-07-02" and "crop_failure_observed" not in f1 and f1["included"]
+    assert "CROP_FAILURE_OBSERVED" in item.reason_codes and opens_alerts(item.body)
+    old = run(application(), list(marked.to_dict("records")), vals,
+              policy=load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.5.yaml"))
+    assert all(f["included"] for f in old.body["fields"]) and not opens_alerts(old.body)
+    assert "crop_failure_observed" not in old.body["fields"][1]

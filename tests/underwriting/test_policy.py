@@ -47,7 +47,7 @@ def test_three_profiles_load_with_the_reference_numbers() -> None:
         assert (ev.min_declared_crop_prob, ev.min_clear_pixels) == (0.20, 8)
         assert p.override_approval_share == 0.20 and p.as_dict()["override_approval_share"] == 0.20
     assert set(pol.reason_texts) == set(REASON_CODES)
-    assert len(pol.content_hash) == 64 and pol.version == "2026.12.5"
+    assert len(pol.content_hash) == 64 and pol.version == "2026.12.6"
 
 
 def test_content_hash_follows_parameters_not_layout(tmp_path: Path) -> None:
@@ -214,8 +214,28 @@ def test_every_released_version_is_archived_and_the_shipped_one_is_the_latest() 
     # each release's content as its records carry it (a release adds a line; editing a released file breaks replay)
     released = {"2026.11.1": "8fc39048f895e0a1", "2026.12.1": "be18c252ae8aa978", "2026.12.2": "162072d85930171c",
                 "2026.12.3": "a2a2880878115e54", "2026.12.4": "5ba69815148b3e0b",
-                "2026.12.5": "e600eaf370bc102e"}
+                "2026.12.5": "e600eaf370bc102e", "2026.12.6": "a3dbac3224ae13c7"}
     assert {p.version: p.content_hash[:16] for p in pols if p.version in released} == released
     latest = max(pols, key=lambda p: tuple(int(x) for x in p.version.split(".")))
     assert latest.content_hash == shipped.content_hash
     assert archived_policy("0" * 64) is None
+
+
+def test_crop_failure_observed_needs_a_text_only_where_open_alerts_act_emits_it(tmp_path: Path) -> None:
+    """CROP_FAILURE_OBSERVED (2026.12.6) is a reason code a file gives a text for when a profile sets open_alerts_act:
+    files written before it (every archived version up to 2026.12.5) load and hash as they did; a profile setting the
+    parameter without the text is refused, naming both; an unknown code is still refused."""
+    doc = copy.deepcopy(RAW)
+    assert "CROP_FAILURE_OBSERVED" in REASON_CODES and doc["reason_texts"]["CROP_FAILURE_OBSERVED"]
+    del doc["reason_texts"]["CROP_FAILURE_OBSERVED"]
+    with pytest.raises(PolicyError, match=r"reason_texts.CROP_FAILURE_OBSERVED.*profile us-operating sets "
+                                          r"open_alerts_act"):
+        load_policy(write(tmp_path, doc))
+    for prof in doc["profiles"].values():
+        del prof["open_alerts_act"]
+    old = load_policy(write(tmp_path, doc)).profile("in-kcc")
+    assert old.open_alerts_act is None and "open_alerts_act" not in old.as_dict()
+    assert load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.5.yaml").profile("in-kcc").open_alerts_act is None
+    doc["reason_texts"]["CROP_FAILED_SOMEHOW"] = "x"
+    with pytest.raises(PolicyError, match=r"reason_texts.CROP_FAILED_SOMEHOW.*unknown key"):
+        load_policy(write(tmp_path, doc))
