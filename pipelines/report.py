@@ -417,7 +417,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
     chg, last = changed_at_latest_checkpoint(dec, bodies)
     at = {idx: k for k, idx in enumerate(dec.index)}  # bodies are in dec's row order
-    book = [_reunderwriting(dec.loc[i], bodies[at[i]]).get("book_limit") for i in chg.index]
+    # the line's Book limit: an override's body copies the re-underwriting's block, and an override changes the
+    # limit, not the line's commitment in the Book (it showed empty)
+    book = [(bodies[at[i]].get("reunderwrite") or {}).get("book_limit") for i in chg.index]
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
                             "Book limit": [_money(v, cur) for v in book],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
@@ -456,7 +458,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "value" + ("; lines kept on their Book limits (BOOK) by declared crop and area" if on_book.any() else "")
             + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "share")),
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
-            f"{escape(last)} and analysts' overrides since; Book limit: the line's commitment in the Book (a re-underwriting's); previous limit: the "
+            f"{escape(last)} and analysts' overrides since; Book limit: the line's commitment in the Book (as its "
+            "re-underwriting recorded it, an override after one included); previous limit: the "
             "one the re-underwriting replaced (the Book line's when the line had no earlier record), else the "
             "application's previous record's</p>",
             _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),

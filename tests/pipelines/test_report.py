@@ -442,3 +442,22 @@ def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp
     old["body"] = [b.replace('"kept_lines_stand": true', '"kept_lines_stand": false') for b in old["body"]]
     std = standing_decisions(old).set_index("application_id")
     assert std.loc["A9", "outcome"] == "REFER" and std["kept_as_of"].isna().all()
+
+
+def test_an_override_at_the_latest_checkpoint_shows_the_lines_book_limit(tmp_path: Path) -> None:
+    """"Limits changed" took the Book limit from a re-underwriting's block only: an analyst's override of the
+    re-underwritten line (its body a copy of the re-underwriting's, block included) showed an empty Book limit, though
+    the override changes the limit, not the line's commitment in the Book."""
+    data = _data()
+    ru = {"reunderwrite": {"line_id": "L-1", "previous_limit": 5_000_000, "book_limit": 5_200_000,
+                           "outstanding": 4_500_000, "proposed_actions": ["FREEZE_UNDRAWN"]}}
+    recs = data.decisions.assign(kind=["decision"] * 4 + ["reunderwrite"])
+    recs.loc[4, "body"] = json.dumps(ru)
+    over = recs.iloc[[4]].assign(kind="override", limit=4_500_000,
+                                 body=json.dumps({**ru, "override": {"original_limit": 4_000_000, "limit": 4_500_000}}))
+    data.decisions = pd.concat([recs, over], ignore_index=True)
+    section = render_portfolio(data, tmp_path).read_text().split("<h2>Limits changed")[1].split("<h2>")[0]
+    assert "<th>Book limit</th>" in section
+    row = [r for r in section.split("<tr>") if ">A1<" in r][0]
+    cells = [c.split(">", 1)[1] for c in row.split("</td>")[:5]]
+    assert cells[2:5] == ["USD 52,000.00", "USD 40,000.00", "USD 45,000.00"], cells  # Book, previous, override's
