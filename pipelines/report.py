@@ -379,6 +379,18 @@ def changed_at_latest_checkpoint(dec: pd.DataFrame, bodies: list[dict[str, Any]]
     return d[keep], last
 
 
+def main_crops(fields: pd.DataFrame) -> pd.Series:
+    """Each farmer's crop (by farmer token): the declared crop of the largest declared area over their fields — the
+    area a line kept on its Book limit is split by in the exposure (the most frequent crop by field count showed a
+    6.5 ha maize plot for 26.5 ha of soybean); ties, and fields without a declared area, by field count, then name."""
+    area = (pd.to_numeric(fields["declared_area_ha"], errors="coerce").fillna(0.0)
+            if "declared_area_ha" in fields.columns else pd.Series(0.0, index=fields.index))
+    f = pd.DataFrame({"farmer_token": fields["farmer_token"], "crop": fields["crop"], "area": area}).dropna()
+    g = f.assign(crop=f["crop"].astype(str)).groupby(["farmer_token", "crop"])["area"].agg(["sum", "size"])
+    g = g.reset_index().sort_values(["sum", "size", "crop"], ascending=[False, False, True], kind="stable")
+    return g.groupby("farmer_token")["crop"].first()
+
+
 def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts."""
     dec = latest_decisions(data.decisions)
@@ -396,7 +408,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             [{} for _ in range(len(frame))]
 
     bodies = parsed(dec)
-    crops = data.fields.groupby("farmer_token")["crop"].agg(lambda s: s.mode().iloc[0] if len(s.mode()) else "")
+    crops = main_crops(data.fields)
     dec = dec.assign(crop=dec["farmer_token"].map(crops).fillna(""))
     # what stands: a line kept at a re-underwriting that re-estimated nothing counts on the decision it stands on
     # (its REFER's indicative 0 is no estimate), a line never decided in the store on its Book limit
@@ -426,7 +438,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                             "limit": [_money(v, cur) for v in chg["limit"]], "outcome": chg["outcome"].astype(str),
                             "reasons": chg["reason_codes"].fillna("")})
     dec_tbl = pd.DataFrame({"application": std["application_id"], "farmer": std["farmer_token"],
-                            "crop": std["crop"], "outcome": std["outcome"].astype(str),
+                            "crop (largest declared area)": std["crop"], "outcome": std["outcome"].astype(str),
                             "limit": [_money(v, cur) for v in std["limit"]], "reasons": std["reason_codes"].fillna("")})
     if std["kept_as_of"].notna().any():  # which rows stand on an earlier decision, or on the Book line
         dec_tbl["kept (not re-estimated)"] = [

@@ -461,3 +461,22 @@ def test_an_override_at_the_latest_checkpoint_shows_the_lines_book_limit(tmp_pat
     row = [r for r in section.split("<tr>") if ">A1<" in r][0]
     cells = [c.split(">", 1)[1] for c in row.split("</td>")[:5]]
     assert cells[2:5] == ["USD 52,000.00", "USD 40,000.00", "USD 45,000.00"], cells  # Book, previous, override's
+
+
+def test_decisions_crop_is_the_one_of_the_largest_declared_area(tmp_path: Path) -> None:
+    """The Decisions table's crop was the farmer's most frequent crop by field count, ties broken by name: a farmer
+    with 26.5 ha of soybean and two small maize plots (11.5 ha) was shown as maize. Now the declared crop of the
+    largest declared area (the area the exposure of a line kept on its Book limit is split by), said in the header;
+    fields without a declared area count by number, as before."""
+    data = _data()
+    extra = data.fields.iloc[[4]].assign(field_id="f6", crop="maize")
+    data.fields = pd.concat([data.fields, extra], ignore_index=True).assign(
+        declared_area_ha=[3.0, 4.0, 10.0, 6.5, 26.5, 8.0, 5.0])  # Fc: maize 6.5 + 5.0 ha, soybean 26.5 ha
+    html = render_portfolio(data, tmp_path).read_text()
+    decisions = html.split("<h2>Decisions")[1]
+    crop = {r.split("</td>")[0].split(">")[-1]: r.split("</td>")[2].split(">")[-1] for r in decisions.split("<tr>")[2:]}
+    assert crop == {"A1": "maize", "A2": "soybean", "A3": "soybean", "A4": "maize"}, crop
+    assert "<th>crop (largest declared area)</th>" in decisions
+    data.fields = data.fields.assign(declared_area_ha=np.nan)  # no area declared: the most fields, then the name
+    decisions = render_portfolio(data, tmp_path / "b").read_text().split("<h2>Decisions")[1]
+    assert [r.split("</td>")[2].split(">")[-1] for r in decisions.split("<tr>")[2:]][2] == "maize"
