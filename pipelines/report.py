@@ -54,6 +54,9 @@ class ReportData:
     synthetic: bool = False
     title: str = "agcredit portfolio"
     as_of: date | None = None  #: the report's as-of date when one was given (--as-of)
+    #: the Book's lines of the season active on the report's date, when a Book was given (the page totals them and
+    #: lists those no record of the season decides)
+    book: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -391,6 +394,22 @@ def main_crops(fields: pd.DataFrame) -> pd.Series:
     return g.groupby("farmer_token")["crop"].first()
 
 
+def book_without_decision(book: pd.DataFrame, records: pd.DataFrame) -> pd.DataFrame:
+    """The Book lines (``book``: its active lines of the season) with no record in ``records`` (the season's), by
+    application or by farmer, as re-underwriting follows a line (its application, else the farmer's of the season):
+    the lines it skips, which nothing decides."""
+    if book.empty:
+        return book
+    seen = (book["application_id"].astype(str).isin(set(records["application_id"].astype(str)))
+            | book["farmer_token"].astype(str).isin(set(records["farmer_token"].astype(str))))
+    return book[~seen].reset_index(drop=True)
+
+
+def _sums(lines: pd.DataFrame, col: str) -> str:
+    """A money column of Book lines summed, by currency."""
+    return " + ".join(_money(v, str(c)) for c, v in lines.groupby("currency")[col].sum().items())
+
+
 def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts."""
     dec = latest_decisions(data.decisions)
@@ -456,12 +475,37 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                     f"that could not re-estimate them stand on their Book limits ({ON_BOOK}), "
                     f"{_money(book_standing, cur)}, in the exposure by their declared crops"
                     if on_book.any() else "")
+    # the Book as it stands: its lines no record of the season decides are in none of the figures but their own table
+    book, no_dec = data.book, book_without_decision(data.book, data.decisions)
+    day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
+    no_dec_sums = f"{_sums(no_dec, 'limit')} of limits, {_sums(no_dec, 'outstanding')} outstanding" if len(no_dec) \
+        else ""
+    book_note = "" if book.empty else (
+        f"<p class='sub'>Book: {len(book)} line(s) active on {escape(day)}, {escape(_sums(book, 'limit'))} of limits, "
+        f"{escape(_sums(book, 'outstanding'))} outstanding — "
+        + (f"{len(book) - len(no_dec)} followed here through their applications' records, {len(no_dec)} without a "
+           f"decision of season {escape(data.season)} ({escape(no_dec_sums)}): in no other figure, table or map "
+           "outcome of this page, listed under Book lines without a decision" if len(no_dec) else
+           "each followed here through its application's records") + "</p>")
+    no_dec_tbl = pd.DataFrame({
+        "line": no_dec["line_id"].astype(str), "Book application": no_dec["application_id"].astype(str),
+        "farmer": no_dec["farmer_token"].astype(str), "crop": no_dec["crop"].astype(str),
+        "limit": [_money(v, str(c)) for v, c in zip(no_dec["limit"], no_dec["currency"], strict=True)],
+        "drawn": [_money(v, str(c)) for v, c in zip(no_dec["drawn"], no_dec["currency"], strict=True)],
+        "outstanding": [_money(v, str(c)) for v, c in zip(no_dec["outstanding"], no_dec["currency"], strict=True)],
+        "start": pd.to_datetime(no_dec["start_date"]).dt.date.astype(str),
+        "maturity": pd.to_datetime(no_dec["maturity_date"]).dt.date.astype(str)}) if len(no_dec) else pd.DataFrame()
+    no_dec_section = "" if no_dec.empty else (
+        f"<h2>Book lines without a decision of season {escape(data.season)}</h2><p class='sub'>{len(no_dec)} active "
+        f"Book line(s) with no record of the season in the store, by application or farmer ({escape(no_dec_sums)}; "
+        "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
+        "limits and balances as the Book states them</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
     al_tbl = _alert_table(data.alerts)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
             f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides"
-            f"{escape(on_book_text)}</p>",
+            f"{escape(on_book_text)}</p>", book_note,
             "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
             "<h2>Outcomes</h2><div class='grid'>",
             f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
@@ -469,6 +513,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value" + ("; lines kept on their Book limits (BOOK) by declared crop and area" if on_book.any() else "")
             + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "share")),
+            f"<p class='sub'>not in it: the {len(no_dec)} Book line(s) without a decision of the season "
+            f"({escape(no_dec_sums)})</p>" if len(no_dec) else "",
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
             f"{escape(last)} and analysts' overrides since; Book limit: the line's commitment in the Book (as its "
             "re-underwriting recorded it, an override after one included); previous limit: the "
@@ -476,7 +522,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "application's previous record's</p>",
             _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),
             "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
-            _table(act_tbl, num=("limit", "outstanding", "drawn"), tags=("outcome",)), kept_note,
+            _table(act_tbl, num=("limit", "outstanding", "drawn"), tags=("outcome",)), kept_note, no_dec_section,
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic),
                   Path(out_dir) / f"portfolio-{data.season}.html")
@@ -563,8 +609,10 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     (nothing observed later is drawn). ``alerts``: computed with :func:`pipelines.monitor.season_alerts` when
     None and ``series`` and ``history`` are given (``params``: :class:`pipelines.monitor.AlertParams` of both
     the bands and the alerts; ``crop_model``: the crop-type model whose declared-crop probability raises
-    CROP_MISMATCH, as ``monitor`` uses the champion; ``book``: the lines alerts name). Checkpoints marked on the curves are the as-of dates of the
-    stored records (first decisions and re-underwriting runs).
+    CROP_MISMATCH, as ``monitor`` uses the champion). ``book``: the Book, whose lines alerts name; the page totals
+    its lines of the season active on the report's date and lists those no record of the season decides
+    (:attr:`ReportData.book`). Checkpoints marked on the curves are the as-of dates of the stored records (first
+    decisions and re-underwriting runs).
     """
     from features.series import season_window
     from pipelines.featurize import check_as_of_in_season
@@ -598,6 +646,9 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
         raise UserInputError(f"report: none of the {len(records)} record(s) of season {season} is dated on or "
                              f"before {day} (the first is as of {min(records['as_of'])})")
     records = records[records["as_of"] <= day.isoformat()]
+    from pipelines.reunderwrite import active_lines
+
+    lines = active_lines(book, day, season) if book is not None and len(book) else pd.DataFrame()
     f = fields[fields["season"].astype(str) == season]
     if f.empty:
         raise UserInputError(f"report: no field of season {season} in the fields given")
@@ -632,7 +683,8 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                    for d, ks in sorted(kinds.items())]
     return ReportData(season=season, decisions=records.reset_index(drop=True), fields=f.reset_index(drop=True),
                       alerts=alerts if alerts is not None else pd.DataFrame(), obs=obs, bands=bands,
-                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title, as_of=as_of)
+                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title, as_of=as_of,
+                      book=lines)
 
 
 def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,

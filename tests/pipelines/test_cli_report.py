@@ -210,3 +210,27 @@ def test_cli_fields_rejected_or_repaired_when_reading_are_said(world: dict[str, 
                                  "--out", str(tmp_path / "out")])
     assert r.exit_code == 0, r.stdout + r.stderr
     assert f"warning: 1 field(s) rejected when reading fields.gpkg: {gone}/2009 (" in r.stderr
+
+
+def test_report_data_carries_the_books_active_lines_of_the_season(world: dict[str, Any], tmp_path: Path) -> None:
+    """The Book given to build_report_data named the alerts' lines only: the page could not say which of its active
+    lines no record decides. Its lines of the season active on the report's date are kept (not the decided lines
+    added for the alerts, not another season's nor a matured line) and the page lists the undecided one."""
+    import pandas as pd
+
+    from pipelines.report import build_report_data, render_portfolio
+
+    tok = world["tokens"]
+    book = pd.DataFrame({"line_id": ["L-a", "L-b", "L-c", "L-d"], "application_id": ["P0", "P9", "P8", "P7"],
+                         "farmer_token": [tok[0], "Fq0000000000000000001", "Fq0000000000000000002", tok[1]],
+                         "currency": "INR", "limit": [6_000_000, 1_300_000, 900_000, 500_000],
+                         "drawn": [0, 870_000, 0, 0], "outstanding": [0, 890_000, 0, 0],
+                         "start_date": pd.to_datetime(["2009-06-01", "2009-06-01", "2008-06-01", "2009-06-01"]),
+                         "maturity_date": pd.to_datetime(["2010-03-01", "2010-03-01", "2009-03-01", "2009-09-01"]),
+                         "crop": "rice", "region": "in-smallholder", "season": ["2009", "2009", "2008", "2009"]})
+    data = build_report_data(store=world["url"], fields=world["county"].fields(), book=book)
+    assert data.book["line_id"].tolist() == ["L-a", "L-b"]  # L-c: season 2008; L-d: matured before 2009-09-15
+    html = render_portfolio(data, tmp_path).read_text()
+    assert "Book: 2 line(s) active on 2009-09-15, INR 73,000.00 of limits, INR 8,900.00 outstanding" in html
+    section = html.split("<h2>Book lines without a decision of season 2009</h2>")[1].split("<h2>")[0]
+    assert ">L-b<" in section and ">L-a<" not in section

@@ -480,3 +480,49 @@ def test_decisions_crop_is_the_one_of_the_largest_declared_area(tmp_path: Path) 
     data.fields = data.fields.assign(declared_area_ha=np.nan)  # no area declared: the most fields, then the name
     decisions = render_portfolio(data, tmp_path / "b").read_text().split("<h2>Decisions")[1]
     assert [r.split("</td>")[2].split(">")[-1] for r in decisions.split("<tr>")[2:]][2] == "maize"
+
+
+def _book(rows: list[tuple[str, str, str, int, int, int]], season: str = "2024") -> pd.DataFrame:
+    """A Book (its contract's columns) of lines (line, application, farmer token, limit, drawn, outstanding)."""
+    return pd.DataFrame({"line_id": [r[0] for r in rows], "application_id": [r[1] for r in rows],
+                         "farmer_token": [r[2] for r in rows], "currency": "USD", "limit": [r[3] for r in rows],
+                         "drawn": [r[4] for r in rows], "outstanding": [r[5] for r in rows],
+                         "start_date": pd.Timestamp(f"{season}-04-01"),
+                         "maturity_date": pd.Timestamp(f"{season}-12-31"),
+                         "crop": "maize", "region": "us-nebraska", "season": season})
+
+
+def test_portfolio_totals_the_book_and_lists_its_lines_without_a_decision(tmp_path: Path) -> None:
+    """Active Book lines without an application of the season (re-underwriting skips them with a warning) were left
+    off the page without a word, so its figures described a smaller Book (in the us-nebraska demo 3 lines, USD
+    75,800 of limits, ~23% of the Book's, and 66,900 outstanding). The page states the Book's active lines, limits and
+    outstanding, says how many it follows through their applications' records, and lists the others (no decision is
+    made up for them)."""
+    data = _data()
+    data.book = _book([("L-1", "P1", "Fa", 6_000_000, 1_000_000, 1_100_000),  # the farmer's application: followed
+                       ("L-4", "A4", "Fq", 2_000_000, 0, 0),  # by its application id: followed
+                       ("L-7", "P7", "Fx", 1_300_000, 870_000, 890_000),
+                       ("L-9", "P9", "Fz", 5_280_000, 5_130_000, 5_290_000)])
+    html = render_portfolio(data, tmp_path).read_text()
+    assert ("<p class='sub'>Book: 4 line(s) active on 2024-07-20, USD 145,800.00 of limits, USD 72,800.00 outstanding "
+            "— 2 followed here through their applications' records, 2 without a decision of season 2024 "
+            "(USD 65,800.00 of limits, USD 61,800.00 outstanding): in no other figure, table or map outcome of this "
+            "page, listed under Book lines without a decision</p>") in html
+    assert "4 applications, 6 fields" in html  # no decision made up for them
+    expo = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    assert "not in it: the 2 Book line(s) without a decision of the season (USD 65,800.00 of limits" in expo
+    section = html.split("<h2>Book lines without a decision of season 2024</h2>")[1].split("<h2>")[0]
+    assert "2 active Book line(s) with no record of the season in the store" in section
+    rows = section.split("<tr>")[2:]
+    assert [r.split("</td>")[0].split(">")[-1] for r in rows] == ["L-7", "L-9"]
+    assert all(x in rows[1] for x in (">P9<", ">Fz<", ">maize<", "USD 52,800.00", "USD 51,300.00", "USD 52,900.00",
+                                      ">2024-04-01<", ">2024-12-31<"))
+    for h2 in ("Decisions", "Proposed actions", "Limits changed"):
+        other = html.split(f"<h2>{h2}")[1].split("<h2>")[0]
+        assert "L-7" not in other and ">Fx<" not in other, h2
+    data.book = data.book.iloc[:2]  # every line followed: said, no table
+    html = render_portfolio(data, tmp_path / "b").read_text()
+    assert "Book: 2 line(s) active on 2024-07-20, USD 80,000.00 of limits, USD 11,000.00 outstanding — each " \
+           "followed here through its application's records" in html and "Book lines without" not in html
+    data.book = pd.DataFrame()  # no Book given (report --fields): nothing said of one
+    assert "Book" not in render_portfolio(data, tmp_path / "c").read_text().split("<h2>")[0]
