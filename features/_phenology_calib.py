@@ -5,10 +5,9 @@ emergence, and the days between that crossing and emergence; the share whose dow
 after the peak marks maturity, and the days between that crossing and maturity.
 
 Also from the same records: the median emergence→maturity duration (declared harvest − declared
-sowing − the two calendar lags) and the median days from the NDVI peak to the target maturity,
-which date maturity before it is seen (the calendar's durations otherwise) — with the region's daily
-weather (``weather=``) also in growing degree days (:class:`features.thermal.ThermalClock`), so a warm
-season's maturity is expected earlier; and the emergence prior:
+sowing − the two calendar lags), which dates maturity before it is seen (the calendar's durations otherwise) —
+with the region's daily weather (``weather=``) also in growing degree days (:class:`features.thermal.ThermalClock`),
+so a warm season's maturity is expected earlier; and the emergence prior:
 the median and robust spread (1.4826 MAD, across fields and seasons) of declared sowing + the calendar
 lag relative to the calendar's emergence date, which :func:`features.growth_stage.phenology` fuses with
 the detected emergence when the crossing falls in a long observation gap.
@@ -24,6 +23,17 @@ candidates are the thresholds whose crossing comes at or after the target in med
 so a rise that comes before declared sowing + the lag is another signal (a paddy's water or weeds drying
 off), and :func:`features.growth_stage.phenology` never puts emergence after the crossing — a positive
 offset would be thrown away there. A crop with fewer than :data:`MIN_FIELDS` usable fields keeps the defaults.
+
+No longer fitted (``peak_to_mat_days``, ``peak_to_mat_gdd`` stay None; calibrations saved with them, in the model
+versions of earlier releases, still use them, so those versions score as they did): the median days (and degree
+days) from the NDVI peak to the target maturity, by which a maturity not yet seen was dated once the curve had
+fallen past its peak. A maize canopy's peak is the argmax of a broad plateau, and where it falls moved with the
+season: on the us-nebraska demo county the past seasons' complete curves gave 64 days, the 2018 curve's peak sat
+42-49 days before maturity, and at the pre-harvest checkpoint (2018-09-10) the expected harvest of maize came out a
+median 29 days late (up to 79; the terms and price horizons of re-underwriting follow it). Dropped under a rule
+fixed before its runs (/work/data/L34/RULE7q.md; design counties, summer crops): the pre-harvest expected-harvest
+MAE 20.8 -> 12.1 d on ne-demo, 5.69 -> 5.62 on sh-demo, 5.74 -> 5.80 on sh-dev; the mid-season one and stage no
+worse (sh-demo stage 73.5 -> 74.4%).
 """
 
 from __future__ import annotations
@@ -60,11 +70,11 @@ class CropCalib:
     em_mad_days: float | None = None    # median absolute deviation of the fit on the past seasons
     mat_mad_days: float | None = None
     em_to_mat_days: float | None = None     # declared harvest - sowing - calendar lags (median); None: calendar
-    peak_to_mat_days: float | None = None   # target maturity - NDVI peak (median); None: not used
+    peak_to_mat_days: float | None = None   # target maturity - NDVI peak (median); None: not used (no longer fitted)
     em_prior_shift_days: float | None = None  # declared sowing + calendar lag - calendar emergence (median)
     em_prior_sd_days: float | None = None     # robust spread (1.4826 MAD) of that, across fields and seasons
     em_to_mat_gdd: float | None = None   # the emergence->maturity duration in growing degree days (median); None: days
-    peak_to_mat_gdd: float | None = None  # target maturity - NDVI peak in growing degree days (median)
+    peak_to_mat_gdd: float | None = None  # the same in growing degree days (median); no longer fitted
 
 
 DEFAULT_CALIB = CropCalib()
@@ -185,9 +195,7 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
         cp = crops_past[["field_id", "season", "declared_crop"]]
     cp = cp.astype({"field_id": str, "season": str})
     durations: dict[str, list[np.ndarray]] = {}
-    peak_lags: dict[str, list[np.ndarray]] = {}
     gdd_durations: dict[str, list[np.ndarray]] = {}
-    gdd_peak_lags: dict[str, list[np.ndarray]] = {}
     prior_shifts: dict[str, list[np.ndarray]] = {}
     em_rows: dict[str, list[tuple[np.ndarray, dict[float, np.ndarray]]]] = {}
     mat_rows: dict[str, list[tuple[np.ndarray, dict[float, np.ndarray]]]] = {}
@@ -213,12 +221,10 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
             em_rows.setdefault(crop, []).append((sow, det["up"]))
             prior_shifts.setdefault(crop, []).append(sow - (cds.loc[crop, "emergence"] - t0).days)
             durations.setdefault(crop, []).append(harv - sow)
-            peak_lags.setdefault(crop, []).append(harv - det["peak"])
             mat_rows.setdefault(crop, []).append((harv, det["down"]))
             if clock is not None:
                 cum = clock.projected(region, crop, t0, int(det["tdays"][-1]) + 2)
                 gdd_durations.setdefault(crop, []).append(_gdd_between(cum, sow, harv))
-                gdd_peak_lags.setdefault(crop, []).append(_gdd_between(cum, det["peak"], harv))
     out: dict[str, CropCalib] = {}
     for crop in sorted(set(em_rows) | set(mat_rows)):
         kw: dict[str, float | int | None] = {}
@@ -235,9 +241,7 @@ def calibrate(smoothed_past: pd.DataFrame, declared_dates_past: pd.DataFrame, cr
             fit = _fit(target, cross, EMERGENCE_MAX_OFFSET if names[0] == "em_threshold" else None)
             if fit is not None:
                 kw.update(dict(zip(names, fit, strict=True)))
-        for key, rows_ in (("em_to_mat_days", durations.get(crop, [])), ("peak_to_mat_days", peak_lags.get(crop, [])),
-                           ("em_to_mat_gdd", gdd_durations.get(crop, [])),
-                           ("peak_to_mat_gdd", gdd_peak_lags.get(crop, []))):
+        for key, rows_ in (("em_to_mat_days", durations.get(crop, [])), ("em_to_mat_gdd", gdd_durations.get(crop, []))):
             v = np.concatenate(rows_) if rows_ else np.array([])
             v = v[np.isfinite(v)]
             if len(v) >= MIN_FIELDS:

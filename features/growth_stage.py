@@ -20,8 +20,9 @@ median − 3 spreads − 20 days to harvest median + 3 spreads + 30 days):
   ``gap² / 12`` — ``gap`` the days between the observations around the crossing — so a crossing
   interpolated across a long cloud gap (where the smoother bends the rise early) leans on the prior,
   and a well-observed one barely moves. The fused date is never later than the crossing itself;
-- **expected maturity** (not yet seen): emergence + the calibrated emergence→maturity days, or the peak +
-  the calibrated peak→maturity days once the curve has fallen a tenth of its amplitude; with daily weather
+- **expected maturity** (not yet seen): emergence + the calibrated emergence→maturity days (with a calibration
+  of an earlier release's model version, which carries peak→maturity durations: the peak + those once the curve
+  has fallen a tenth of its amplitude — no longer fitted, see :mod:`features._phenology_calib`); with daily weather
   (``weather=``) and a calibration holding thermal-time durations, the day on which that many growing degree
   days have accumulated instead (:class:`features.thermal.ThermalClock`: observed weather up to ``as_of``, the
   day-of-year normal of earlier years after it) — a warm season matures earlier than its days say;

@@ -22,6 +22,10 @@ calendar's median dates; its stage is the stage those dates give). "stage from t
 dates give with the flowering the calendar's stage fraction places between them: a diagnostic of how much
 of the stage error the stage fractions alone make, with perfect dates.
 
+The county's pre-harvest checkpoint is run too (diagnostic, not gated): the stage there and the expected harvest
+(what re-underwriting at that checkpoint sets a line's term and price horizon from) — ``stage_accuracy_pre_harvest``,
+``expected_harvest_pre_harvest_mae_days`` and ``_bias_days``.
+
 ``diagnosis_mid`` (per group; printed under each table): the calibrated mid-season run's confusion
 (true stage × predicted) and, for its wrong fields, whether the prediction is ahead or behind, how far
 the true stage boundary lies from the as-of date, and what drove it (the emergence estimate; the
@@ -79,14 +83,16 @@ def date_metrics(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float | i
     return out
 
 
-def expected_harvest_error(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float | None]:
-    """MAE and bias (days) of the mid-season ``expected_harvest_date`` (what sets a loan's term) against the true
-    harvest, over the fields with one (a failed crop has none)."""
+def expected_harvest_error(pred: pd.DataFrame, truth: pd.DataFrame, checkpoint: str = "mid"
+                           ) -> dict[str, float | None]:
+    """MAE and bias (days) of the ``expected_harvest_date`` as of the ``checkpoint`` (mid-season: what sets a loan's
+    term; pre-harvest: what re-underwriting sets it from) against the true harvest, over the fields with one (a
+    failed crop has none)."""
     p = pred.drop_duplicates("field_id").set_index(pred["field_id"].astype(str))["expected_harvest_date"]
     t = pd.to_datetime(truth.set_index(truth["field_id"].astype(str))["harvest_date"])
     err = (pd.to_datetime(p.reindex(t.index)) - t).dt.days.astype("float64").dropna()
-    return {"expected_harvest_mid_mae_days": float(err.abs().mean()) if len(err) else None,
-            "expected_harvest_mid_bias_days": float(err.mean()) if len(err) else None}
+    return {f"expected_harvest_{checkpoint}_mae_days": float(err.abs().mean()) if len(err) else None,
+            f"expected_harvest_{checkpoint}_bias_days": float(err.mean()) if len(err) else None}
 
 
 def stage_accuracy(pred_stage: pd.Series, true_stage: pd.Series) -> float | None:
@@ -232,7 +238,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     # -- current season, as of mid-season and the end of the season -------------------------------
     cds = calendar_dates(cal, region, season)
     runs: dict[str, dict[str, pd.DataFrame]] = {}
-    for cp in ("mid", "end"):
+    for cp in ("mid", "pre_harvest", "end"):
         as_of = cps[cp]
         say(f"series {season} as of {as_of}")
         sm = smoothed(season, as_of)
@@ -242,10 +248,11 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
                     "uncalibrated": phenology(sm, cal, crops, region, as_of, None),
                     "baseline": _baseline(fields, cds, as_of)}
     true_mid = _true_stages(scored, cps["mid"])
+    true_pre = _true_stages(scored, cps["pre_harvest"])
     true_dates_mid = _stage_true_dates(scored, cds, cps["mid"])
     result: dict[str, Any] = {
         "county": str(path), "label": synthetic_label(path), "region": region, "season": season,
-        "as_of": {k: str(v) for k, v in cps.items() if k in ("mid", "end")},
+        "as_of": {k: str(v) for k, v in cps.items() if k in ("mid", "pre_harvest", "end")},
         "calibration_seasons": past,
         "calibration": {k: vars(v) for k, v in sorted(calib.crops.items())} if calib is not None else {},
         "n_fields": int(len(fields)), "n_scored": int(len(scored)),
@@ -264,6 +271,9 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
             m["stage_accuracy_mid"] = stage_accuracy(mid, true_mid.reindex(t["field_id"]))
             m["stage_true_dates_mid"] = stage_accuracy(true_dates_mid, true_mid.reindex(t["field_id"]))
             m.update(expected_harvest_error(runs["mid"][method], t))
+            pre = runs["pre_harvest"][method].set_index("field_id")["growth_stage"]
+            m["stage_accuracy_pre_harvest"] = stage_accuracy(pre, true_pre.reindex(t["field_id"]))
+            m.update(expected_harvest_error(runs["pre_harvest"][method], t, "pre_harvest"))
             g[method] = m
         result["groups"][name] = g
         result["diagnosis_mid"][name] = _diagnosis(runs["mid"]["calibrated"], t, true_mid, cps["mid"], gaps_mid)
@@ -273,7 +283,8 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
 def format_growth_evaluation(r: dict[str, Any]) -> str:
     """Plain-text table of :func:`evaluate_growth_stage`'s result."""
     lines = [f"growth-stage evaluation [{r['label']}] {r['county']} — {r['region']} season {r['season']} "
-             f"(mid-season as of {r['as_of']['mid']}, end {r['as_of']['end']})",
+             f"(mid-season as of {r['as_of']['mid']}, pre-harvest {r['as_of'].get('pre_harvest', '—')}, end "
+             f"{r['as_of']['end']})",
              f"scored fields: {r['n_scored']} of {r['n_fields']} (excluded: {r['n_excluded_unplanted']} unplanted, "
              f"{r['n_excluded_crop_mismatch']} declared crop ≠ true crop); calibrated on declared dates of "
              f"{', '.join(r['calibration_seasons']) or 'no season'}"]
@@ -281,6 +292,8 @@ def format_growth_evaluation(r: dict[str, Any]) -> str:
             ("harvest MAE (days)", "harvest_mae_days"), ("maturity within 10 d", "maturity_within_10d"),
             ("stage right at mid-season", "stage_accuracy_mid"),
             ("mid-season expected harvest", "expected_harvest_mid_mae_days"),
+            ("stage right at pre-harvest", "stage_accuracy_pre_harvest"),
+            ("pre-harvest expected harvest", "expected_harvest_pre_harvest_mae_days"),
             ("  stage from true dates", "stage_true_dates_mid"), ("emergence coverage", "emergence_coverage"),
             ("maturity coverage", "maturity_coverage")]
 

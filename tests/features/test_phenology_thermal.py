@@ -64,7 +64,7 @@ def test_calibration_fits_degree_day_durations(past: tuple[pd.DataFrame, pd.Data
                      weather=_weather({2016: 20.0, 2017: 20.0, 2018: 20.0}))
     c = warm.crops["maize"]
     assert c.em_to_mat_days is not None and c.em_to_mat_gdd == pytest.approx(10.0 * c.em_to_mat_days, abs=10.0)
-    assert c.peak_to_mat_gdd is not None and c.peak_to_mat_gdd > 0
+    assert c.peak_to_mat_gdd is None and c.peak_to_mat_days is None  # no longer fitted (RULE7q)
     assert Calibration.from_json(warm.to_json()) == warm
     # a calibration saved before the thermal durations existed still loads (durations in days)
     old = json.loads(plain.to_json())
@@ -117,3 +117,35 @@ def test_crop_model_folder_carries_the_calibration(past: tuple[pd.DataFrame, pd.
     restore_state(back, meta)
     assert back.phenology_calibration_ == {}
     assert HARVEST_LAG > 0
+
+
+def test_maturity_past_the_peak_follows_emergence_unless_an_earlier_calibration_carries_peak_lags(
+        past: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """A maturity not yet seen is dated from emergence (+ the calibrated duration); the peak + a peak→maturity lag
+    dated it once the curve had fallen past its peak, but a broad canopy's peak moves with the season (the
+    us-nebraska demo's maize at its pre-harvest checkpoint: 29 days late in median). Calibrations fitted now carry no
+    peak lag; one saved by an earlier release (its model version) still uses its lags, so that version scores as
+    it did."""
+    from dataclasses import replace
+
+    sm_past, d = past
+    cal = calibrate(sm_past, d, d[["field_id", "season", "declared_crop"]], REGION, calendars=_calendar())
+    s, truth, _ = _season("2018", 14, n=30)
+    crops = pd.Series("maize", index=truth["field_id"])
+    as_of = (truth["emergence"].median() + pd.Timedelta(days=120)).date()  # past the peak, before maturity
+    sm = smooth_series(s, grid_days=5, as_of=as_of)
+    now = phenology(sm, _calendar(), crops, REGION, as_of, cal).set_index("field_id")
+    em = pd.to_datetime(now["emergence_date"])
+    unseen = now["maturity_date"].isna() & em.notna()
+    assert unseen.sum() >= 5
+    dur = cal.crops["maize"].em_to_mat_days
+    lag = (pd.to_datetime(now["expected_harvest_date"]) - em)[unseen].dt.days
+    assert dur is not None and lag.max() >= dur  # emergence + duration + the calendar's maturity→harvest lag
+    old = Calibration(region=cal.region, seasons=cal.seasons,
+                      crops={"maize": replace(cal.crops["maize"], peak_to_mat_days=5.0)})
+    before = phenology(sm, _calendar(), crops, REGION, as_of, old).set_index("field_id")
+    moved = (pd.to_datetime(before["expected_harvest_date"]) != pd.to_datetime(now["expected_harvest_date"]))[unseen]
+    assert moved.any()  # an earlier release's calibration: the peak + its lag, as it scored
+    # now those fields' expected harvest is emergence + the duration (+ the lag), wherever their peak fell (a field
+    # whose decline has crossed the maturity threshold is dated from that crossing either way)
+    assert (lag[moved[moved].index] == lag.max()).all()

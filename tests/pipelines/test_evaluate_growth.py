@@ -75,14 +75,19 @@ def test_evaluate_on_tiny_county(result: dict, tiny_county_sh: Path) -> None:
     assert set(g) == {"calibrated", "uncalibrated", "baseline"}
     for m in g.values():
         assert m["n_fields"] == result["n_scored"]
-        acc = m["stage_accuracy_mid"]
-        assert acc is None or 0.0 <= acc <= 1.0
+        for key in ("stage_accuracy_mid", "stage_accuracy_pre_harvest"):
+            acc = m[key]
+            assert acc is None or 0.0 <= acc <= 1.0
+        # the pre-harvest checkpoint too: what re-underwriting there sets a line's term from
+        assert "expected_harvest_pre_harvest_mae_days" in m and "expected_harvest_pre_harvest_bias_days" in m
+    assert result["as_of"]["mid"] < result["as_of"]["pre_harvest"] < result["as_of"]["end"]
     # the calendar baseline always gives a date
     assert g["baseline"]["emergence_coverage"] == 1.0
     assert g["calibrated"]["emergence_mae_days"] is not None and np.isfinite(g["calibrated"]["emergence_mae_days"])
     assert not (tiny_county_sh / ".cache").exists(), "nothing may be written into the county folder"
     text = format_growth_evaluation(result)
     assert "[synthetic]" in text and "emergence MAE (days)" in text and "calendar" in text
+    assert "pre-harvest expected harvest" in text and f"pre-harvest {result['as_of']['pre_harvest']}" in text
 
 
 def test_cli_json_and_text(tiny_county_sh: Path, tmp_path: Path) -> None:
