@@ -611,8 +611,13 @@ def _check_model(client: MlflowClient, name: str) -> None:
                                 fix="give the name alone, e.g. crop-type or yield-value") from None
         if e.error_code not in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):  # the registry did not answer
             raise _unavailable(e) from None
-        raise RegistryError(problem=f"no registered model {name!r} in {safe_uri(tracking_uri())}",
-                            fix=f"train and register it first: {_train_command(name)}") from None
+        try:  # the names it does hold: a mistyped name (``yield`` for ``yield-value``) says which one was meant
+            held = sorted(str(m.name) for m in client.search_registered_models(max_results=50))
+        except MlflowException:
+            held = []
+        fix = (f"the registry holds {', '.join(held)}; or train and register it: {_train_command(name)}" if held
+               else f"train and register it first: {_train_command(name)}")
+        raise RegistryError(problem=f"no registered model {name!r} in {safe_uri(tracking_uri())}", fix=fix) from None
 
 
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",

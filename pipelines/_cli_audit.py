@@ -42,6 +42,11 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
     if res.ok:
         head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
         echo(f"OK: {res.count} records, chain intact ({_shown(store_url(store))}){head}")
+        if res.expected_head_seq is not None:  # the head kept earlier: what came after it, said (it read as "no change")
+            since = res.count - res.expected_head_seq
+            echo(f"the expected head is record {res.expected_head_seq}: "
+                 + (f"{since} record(s) appended since (seq {res.expected_head_seq + 1}-{res.count})" if since
+                    else "it is still the head (nothing appended since)"))
         if res.forked:
             shown = ", ".join(res.forked[:5]) + (f" and {len(res.forked) - 5} more" if len(res.forked) > 5 else "")
             err(f"warning: {len(res.forked)} application(s) have forked records (two records start their chain or "

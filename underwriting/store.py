@@ -278,6 +278,8 @@ class VerifyResult:
     #: ``verify(expect_head=...)`` detect records cut from the end of the chain
     head_seq: int | None = None
     head_hash: str | None = None
+    #: the seq of the head given as ``expect_head`` (found in the chain): the records after it were appended since
+    expected_head_seq: int | None = None
     #: applications whose records fork (two first records, or two records superseding the same one): the chain's
     #: hashes are intact, but the one shown as current is merely the last written (stores written before the
     #: store refused forks)
@@ -636,6 +638,7 @@ class DecisionStore:
     def _verify(self, conn: Connection, expect_head: str | None, guard: bool = True) -> VerifyResult:
         """:meth:`verify` on ``conn`` (``guard=False``: the chain only, not the guard triggers)."""
         expected, prev, count, seen_head = 1, None, 0, expect_head is None
+        head_at: int | None = None
         starts: set[str] = set()
         replaced: set[tuple[str, str]] = set()
         forked: dict[str, None] = {}
@@ -671,6 +674,8 @@ class DecisionStore:
                 starts.add(app)
             else:
                 replaced.add((app, str(sup)))
+            if expect_head is not None and head_at is None and prev == expect_head:
+                head_at = count
             seen_head = seen_head or prev == expect_head
         pending, problem = self._guard_state(conn) if guard else ((), None)
         if problem is not None:
@@ -680,7 +685,7 @@ class DecisionStore:
                                                                "chain: records were removed from its end, or the last "
                                                                "records rewritten")
         return VerifyResult(ok=True, count=count, head_seq=count or None, head_hash=prev, forked=tuple(forked),
-                            upgrade_pending=pending)
+                            upgrade_pending=pending, expected_head_seq=head_at)
 
     def _refuse_unguarded(self, conn: Connection) -> None:
         """A :class:`StoreError` for a writer when the guard triggers are not all in place: a store of an earlier

@@ -53,6 +53,23 @@ def test_a_mistyped_head_is_not_reported_as_tampering(url: str) -> None:
     assert gone.exit_code == 1 and "BROKEN" in gone.stderr
 
 
+def test_an_older_expected_head_says_how_many_records_came_after_it(url: str) -> None:
+    """`--expect-head` with a head kept before later runs printed a plain OK, as if nothing had been appended: an
+    auditor comparing with the head of last month could not tell. Now the line after OK says where that head is and
+    how many records were appended since."""
+    head = runner.invoke(app, ["audit", "verify", "--store", url]).stdout.split("hash ")[-1].strip()
+    same = runner.invoke(app, ["audit", "verify", "--store", url, "--expect-head", head])
+    assert same.exit_code == 0 and same.stdout.splitlines()[1] == ("the expected head is record 5: it is still the "
+                                                                   "head (nothing appended since)"), same.output
+    with DecisionStore(url) as s:
+        s.append(_items("2026", 3, start=5), operator="batch")
+    later = runner.invoke(app, ["audit", "verify", "--store", url, "--expect-head", head])
+    assert later.exit_code == 0 and later.stdout.startswith("OK: 8 records"), later.output
+    assert later.stdout.splitlines()[1] == "the expected head is record 5: 3 record(s) appended since (seq 6-8)"
+    plain = runner.invoke(app, ["audit", "verify", "--store", url])
+    assert len(plain.stdout.strip().splitlines()) == 1  # without --expect-head: the one OK line, as before
+
+
 def test_verify_warns_of_forked_chains(url: str) -> None:
     """A second first record of an application, chained properly around the API's refusal (as stores written
     before it hold them): OK, and a warning naming the application."""

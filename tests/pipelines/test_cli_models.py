@@ -95,8 +95,10 @@ def test_list_show_promote(store: Path) -> None:
     r = runner.invoke(app, ["models", "show", "nope"])
     assert r.exit_code == 2 and "no registered model 'nope'" in r.stderr
     assert "agcredit train crop-type / agcredit train yield" in r.stderr  # a command that exists
+    # a mistyped name (an analyst's `models show yield`) is told the names the registry holds
+    assert "(the registry holds yield-value; or train and register it: " in r.stderr, r.stderr
     r = runner.invoke(app, ["models", "show", "crop-type"])
-    assert r.exit_code == 2 and "(train and register it first: agcredit train crop-type ...)" in r.stderr, r.stderr
+    assert r.exit_code == 2 and "or train and register it: agcredit train crop-type ...)" in r.stderr, r.stderr
     r = runner.invoke(app, ["models", "show", "models:/yield-value/1"])  # an MLflow URI, not a name: the registry
     assert r.exit_code == 2 and "cannot connect" not in r.stderr  # answered, so not a connection problem
     assert "'models:/yield-value/1' is not a registered model's name" in r.stderr and "give the name alone" in r.stderr
