@@ -361,6 +361,8 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         if s["refer_reasons"]:
             st.lines.append("referred because of: " + ", ".join(f"{c} {n}" for c, n in s["refer_reasons"]))
         st.lines.append(f"store: {result.store_url}")
+        # what `agcredit underwrite` says too (e.g. prices dated after the application date, fields not valued)
+        st.lines += [f"warning: {w}" for w in res.warnings]
     with stages.run("model figures") as st:
         st.lines.append("held-out figures of the champion models (synthetic data, not a real-world claim; scored "
                         "against the farmers' declared crops and reported yields of the latest past season, held out "

@@ -67,6 +67,10 @@ def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
         assert any(line.startswith(f"[{name}] ") and " s  " in line for line in runs["lines"])
     res = first.underwrite
     assert res.summary["n"] == len(res.items) > 0
+    # the underwrite stage printed none of the run's warnings (fields not valued; in Nebraska the season's prices
+    # dated after the application date): its decisions looked clean beside `agcredit underwrite`'s
+    said = [line for line in first.stage("underwrite").lines if line.startswith("warning: ")]
+    assert res.warnings and said == [f"warning: {w}" for w in res.warnings], (res.warnings, said)
     assert str(first.as_of) == first.stage("features").lines[0].split(" as of ")[1].split(" ")[0]
     assert any("synthetic" in line for line in first.stage("model figures").lines)
     # the tiny demo's in-sample yield figure was printed under a "held-out" heading
