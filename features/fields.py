@@ -70,9 +70,11 @@ class ReadResult:
             out.append(f"{len(self.repaired)} field geometry(ies) repaired when reading {self.source} (invalid "
                        "polygons made valid): " + ", ".join(self.repaired[:5]) + (", ..." if len(self.repaired) > 5
                                                                                    else ""))
-        if self.absent:
+        if self.absent:  # what is taken from the imagery instead, then what is still used as declared
+            means = [gone for c, (gone, _) in _ABSENT_MEANS.items() if c in self.absent] + \
+                [kept for c, (_, kept) in _ABSENT_MEANS.items() if c not in self.absent]
             out.append(f"{self.source} has no {' or '.join(self.absent)} column: taken as not declared for every "
-                       "field (crop from the imagery alone; area as measured)")
+                       f"field ({'; '.join(means)})")
         if self.large:
             out.append(f"{len(self.large)} field(s) implausibly large for one field in {self.source}: "
                        + ", ".join(self.large[:5]) + (", ..." if len(self.large) > 5 else "")
@@ -84,6 +86,11 @@ class ReadResult:
     def total_area_ha(self) -> float:
         return float(area_ha(self.fields).sum()) if len(self.fields) else 0.0
 
+
+#: what a run does without each optional column (:attr:`ReadResult.absent`), and with it: said in the read's notes
+_ABSENT_MEANS = {"declared_crop": ("crop from the imagery alone", "the declared crops are used"),
+                 "declared_area_ha": ("area as measured on the imagery, else the polygon's",
+                                      "the declared areas are used")}
 
 _CALENDARS = Path(__file__).with_name("data") / "crop_calendars.csv"
 

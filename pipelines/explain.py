@@ -347,6 +347,14 @@ def _num(v: Any, fmt: str = "{:.2f}") -> str:
     return "n/a" if v is None else fmt.format(v)
 
 
+def _declared(e: dict[str, Any]) -> str:
+    """What the farmer declared of a field: its crop and area, or that there was none (not "declared None")."""
+    crop, area = e.get("declared_crop"), e.get("declared_area_ha")
+    if not crop:
+        return "no declared crop" + (f"; declared {_num(area)} ha" if area is not None else " or area")
+    return f"declared {crop} " + (f"{_num(area)} ha" if area is not None else "(no declared area)")
+
+
 def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
     e = f.evidence
     status = "included" if e.get("included") else f"EXCLUDED: {e.get('exclusion_code')}"
@@ -354,7 +362,7 @@ def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
         status += f" (all failing checks: {', '.join(e['codes'])})"
     lines = [
         f"  {f.field_id}: {status}; basis {e.get('basis')}",
-        f"    declared {e.get('declared_crop')} {_num(e.get('declared_area_ha'))} ha; validated "
+        f"    {_declared(e)}; validated "
         f"{_num(e.get('validated_area_ha'))} ha; area used {_num(e.get('area_used_ha'))} ha"
         + (" (AREA_NOT_VERIFIED: the smaller area)" if e.get("area_not_verified") else ""),
         f"    overlap {_num(e.get('overlap_fraction'), '{:.1%}')}, non-crop {_num(e.get('noncrop_fraction'), '{:.1%}')}"

@@ -88,6 +88,25 @@ def test_bowtie_is_repaired_and_reported() -> None:
     assert res.fields.geometry.is_valid.all()
 
 
+def test_an_absent_declared_column_says_what_is_used_instead() -> None:
+    """A file without declared_area_ha was said to take the crop "from the imagery alone" though its declared crops
+    are used (`explain` then showed "declared maize n/a ha"): each absent column says what replaces it, and a
+    present one that it is used."""
+    def note(*absent: str) -> str:
+        res = validate_fields(_fields(2).drop(columns=list(absent)), source="f.gpkg")
+        assert res.absent == list(absent)
+        return next(n for n in res.notes() if "has no" in n)
+
+    assert note("declared_area_ha") == ("f.gpkg has no declared_area_ha column: taken as not declared for every field "
+                                        "(area as measured on the imagery, else the polygon's; the declared crops "
+                                        "are used)")
+    assert note("declared_crop") == ("f.gpkg has no declared_crop column: taken as not declared for every field "
+                                     "(crop from the imagery alone; the declared areas are used)")
+    assert note("declared_crop", "declared_area_ha").endswith(
+        "(crop from the imagery alone; area as measured on the imagery, else the polygon's)")
+    assert not any("has no" in n for n in validate_fields(_fields(2), source="f.gpkg").notes())
+
+
 def test_empty_and_non_polygon_rejected_with_ids() -> None:
     gdf = _fields(4)
     gdf.loc[1, "geometry"] = Polygon()

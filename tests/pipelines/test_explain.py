@@ -417,3 +417,17 @@ def test_a_field_whose_imagery_disputes_its_declared_crop_says_why_it_is_uncerta
             "crop's probability is 0.84: neither crop is established") in text
     low = dict(ev, crop_type="maize", crop_type_prob=0.6)
     assert "the imagery reads" not in "\n".join(_field_lines(FieldExplanation("F1", low), "INR"))
+
+
+def test_a_field_without_a_declared_crop_or_area_says_so() -> None:
+    """A field the farmer declared no crop for was explained as "declared None 31.50 ha" (A2018-00028's F0095 in the
+    Nebraska demo), one without a declared area as "declared maize n/a ha": each says what was not declared."""
+    from pipelines.explain import FieldExplanation, _field_lines
+
+    def declared(**ev: Any) -> str:
+        return _field_lines(FieldExplanation("F0095", {"included": True, **ev}), "USD")[1].split("; validated")[0]
+
+    assert declared(declared_crop="maize", declared_area_ha=31.5) == "    declared maize 31.50 ha"
+    assert declared(declared_crop=None, declared_area_ha=31.5) == "    no declared crop; declared 31.50 ha"
+    assert declared(declared_crop="maize", declared_area_ha=None) == "    declared maize (no declared area)"
+    assert declared(declared_crop=None, declared_area_ha=None) == "    no declared crop or area"
