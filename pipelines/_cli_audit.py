@@ -191,13 +191,22 @@ def override_cmd(
     """Override an application's decision: a new record superseding the latest one."""
     from models.money import format_minor
     from underwriting.override import override
+    from underwriting.store import DecisionStore
 
-    rec = override(store, application_id, limit, reason, operator, approver=approver, as_of=as_of,
-                   applications=applications)
+    with DecisionStore(store, create=False, writer=True) as st:
+        # the same override again returns the current record, written by an earlier run: nothing new
+        head = st.latest(application_id.strip())
+        rec = override(st, application_id, limit, reason, operator, approver=approver, as_of=as_of,
+                       applications=applications)
     ov = rec.body["override"]
-    echo(f"{rec.record_id} overrides {rec.supersedes}: {ov['original_outcome']} "
-         f"{format_minor(ov['original_limit'], rec.currency)} -> {rec.outcome} {format_minor(rec.limit, rec.currency)}"
-         f" by {ov['operator']}" + (f", approved by {ov['approver']}" if ov["approver"] else "")
+    change = (f"{ov['original_outcome']} {format_minor(ov['original_limit'], rec.currency)} -> {rec.outcome} "
+              f"{format_minor(rec.limit, rec.currency)} by {ov['operator']}"
+              + (f", approved by {ov['approver']}" if ov["approver"] else ""))
+    if head is not None and head.record_id == rec.record_id:
+        echo(f"already recorded: {rec.record_id} is this same override of {rec.supersedes} ({change}); nothing "
+             "written")
+        return
+    echo(f"{rec.record_id} overrides {rec.supersedes}: {change}"
          + (f" (the line stood on {format_minor(ov['standing_limit'], rec.currency)}, the change measured from it:"
             " the record replaced re-estimated nothing)" if "standing_limit" in ov else ""))
 

@@ -133,6 +133,17 @@ def test_override_command(url: str) -> None:
                               "--store", url])
     assert res.exit_code == 0, res.stderr
     assert " overrides D" in res.stdout and "REDUCE USD 1,000.01 -> REDUCE USD 1,100.00 by ana" in res.stdout
+    with DecisionStore(url) as s:
+        first = s.latest("APP1")
+    assert first is not None and res.stdout.startswith(f"{first.record_id} overrides {first.supersedes}: ")
+    # the same override again records nothing: it printed the same "overrides" line as if it wrote a new record
+    again = runner.invoke(app, ["override", "APP1", "--limit", "1100", "--reason", "visit", "--operator", "ana",
+                                "--store", url])
+    assert again.exit_code == 0, again.stderr
+    assert again.stdout.strip() == (f"already recorded: {first.record_id} is this same override of {first.supersedes}"
+                                    " (REDUCE USD 1,000.01 -> REDUCE USD 1,100.00 by ana); nothing written")
+    with DecisionStore(url) as s:
+        assert s.count() == 6 and s.latest("APP1") == first
     res = runner.invoke(app, ["override", "APP2", "--limit", "2000", "--reason", "visit", "--operator", "ana",
                               "--store", url])
     assert res.exit_code == 2
