@@ -532,13 +532,17 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
 def _as_stored(row: dict[str, Any], stored: Any, prev: Any, get: Callable[[str], Any]) -> dict[str, Any]:
     """The change row of a re-run whose record is ``stored`` (superseding ``prev``): its reason codes and proposed
     actions as the record holds them — the re-run adds nothing, and a record written by an earlier release keeps
-    what that release proposed (the row printed this release's, which no record held)."""
+    what that release proposed (the row printed this release's, which no record held). The line's Book limit,
+    drawn and outstanding as the record holds them too: a decided line (``D-…``) is read from the latest record
+    on or before the date, on a re-run this very record, whose new limit was printed as the Book limit."""
     ru = stored.body.get("reunderwrite") or {}
+    line = {k: ru[k] for k in ("book_limit", "drawn", "outstanding") if isinstance(ru.get(k), int)}
     if "standing_record_id" in ru:  # compared with the line's standing decision (kept_lines_stand)
         prev = standing_of(prev, get)
     old_codes = set(prev.reason_codes) if prev is not None else set()
     codes = [str(c) for c in stored.reason_codes]
-    return {**row, "reason_codes": ",".join(codes), "new_reasons": ",".join(c for c in codes if c not in old_codes),
+    return {**row, **line, "reason_codes": ",".join(codes),
+            "new_reasons": ",".join(c for c in codes if c not in old_codes),
             "actions": ",".join(ru.get("proposed_actions") or []),
             "not_reestimated": ",".join(ru.get("not_reestimated") or [])}
 

@@ -104,6 +104,10 @@ def test_linked_records_and_idempotent(world: dict[str, Any]) -> None:
     again = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"],
                                 alert_params=AlertParams(min_band_fields=1))
     assert again.written == 0 and again.already_present == len(res.items)
+    # a re-run prints the rows as the stored records hold them: a decided line's (D-…) Book limit was read from the
+    # record being re-run, i.e. its new limit (D-A2009-00002: 0, its record and the first run 36,000)
+    assert (ch["line_id"].str.startswith("D-") & (ch["book_limit"] != ch["new_limit"])).any()
+    assert again.changes.equals(ch), ch.compare(again.changes)
     later = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"])
     with DecisionStore(url) as st:
         assert st.verify().ok
