@@ -355,6 +355,16 @@ def _declared(e: dict[str, Any]) -> str:
     return f"declared {crop} " + (f"{_num(area)} ha" if area is not None else "(no declared area)")
 
 
+def _yield_line(e: dict[str, Any]) -> str:
+    """The field's yields and the model that gave them; a field no model valued (no crop to value it at: an undeclared
+    field the imagery calls no crop, one outside every model) says so instead of "(None; model None vNone ...)"."""
+    head = f"    yield P50 {_num(e.get('yield_p50_t_ha'))} t/ha, P10 {_num(e.get('yield_p10_t_ha'))} t/ha "
+    if e.get("model_name") is None and e.get("crop_valued") is None:
+        return head + "(not valued by a model: no crop to value it at)"
+    return head + (f"({e.get('crop_valued')}; model {e.get('model_name')} v{e.get('model_version')}: P50 "
+                   f"{_num(e.get('model_yield_p50_t_ha'))}, P10 {_num(e.get('model_yield_p10_t_ha'))})")
+
+
 def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
     e = f.evidence
     status = "included" if e.get("included") else f"EXCLUDED: {e.get('exclusion_code')}"
@@ -370,9 +380,7 @@ def _field_lines(f: FieldExplanation, cur: str) -> list[str]:
         f"    crop type {e.get('crop_type')} (p={_num(e.get('crop_type_prob'))}; declared crop "
         f"p={_num(e.get('declared_crop_prob'))}); stage {e.get('growth_stage')}; emergence "
         f"{e.get('emergence_date') or 'n/a'}; expected harvest {e.get('expected_harvest_date') or 'n/a'}",
-        f"    yield P50 {_num(e.get('yield_p50_t_ha'))} t/ha, P10 {_num(e.get('yield_p10_t_ha'))} t/ha "
-        f"({e.get('crop_valued')}; model {e.get('model_name')} v{e.get('model_version')}: P50 "
-        f"{_num(e.get('model_yield_p50_t_ha'))}, P10 {_num(e.get('model_yield_p10_t_ha'))})",
+        _yield_line(e),
         f"    price {_m(e.get('price_per_t'), cur)}/t{' (firm contract)' if e.get('contract_price') else ''}, "
         f"stressed {_m(e.get('stressed_price_per_t'), cur)}/t; expected value {_m(e.get('expected_value'), cur)}, "
         f"stressed value {_m(e.get('stressed_value'), cur)}",

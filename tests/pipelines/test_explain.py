@@ -431,3 +431,19 @@ def test_a_field_without_a_declared_crop_or_area_says_so() -> None:
     assert declared(declared_crop=None, declared_area_ha=31.5) == "    no declared crop; declared 31.50 ha"
     assert declared(declared_crop="maize", declared_area_ha=None) == "    declared maize (no declared area)"
     assert declared(declared_crop=None, declared_area_ha=None) == "    no declared crop or area"
+
+
+def test_a_field_no_model_valued_says_so() -> None:
+    """A field no model valued (the Nebraska demo's undeclared F0095, which the imagery calls no crop) printed
+    "(None; model None vNone: P50 n/a, P10 n/a)"; a valued one names its crop and model as before."""
+    from pipelines.explain import FieldExplanation, _field_lines
+
+    def yields(**ev: Any) -> str:
+        return _field_lines(FieldExplanation("F0095", {"included": False, "exclusion_code": "NOT_PLANTED", **ev}),
+                            "USD")[4]
+
+    assert yields(yield_p50_t_ha=0.0, yield_p10_t_ha=0.0) == \
+        "    yield P50 0.00 t/ha, P10 0.00 t/ha (not valued by a model: no crop to value it at)"
+    assert yields(yield_p50_t_ha=9.0, yield_p10_t_ha=7.0, crop_valued="maize", model_name="yield-value",
+                  model_version="1", model_yield_p50_t_ha=9.0, model_yield_p10_t_ha=7.0) == \
+        "    yield P50 9.00 t/ha, P10 7.00 t/ha (maize; model yield-value v1: P50 9.00, P10 7.00)"
