@@ -526,7 +526,11 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
                 and not (vals >= p.emerged).any() and not emerging(vals, p.np_rise):
             raised = first_not_planted_date(grid, start + pd.Timedelta(days=emerge_by + p.grace_days), dates, vals,
                                             p.np_rise)
-            raised = cutoff if raised is None else raised
+            if raised is None:
+                # no acquisition since the deadline yet: raised on the first one, as `evaluate alerts` replays it (it
+                # was raised on the date asked, so a query just past the deadline dated it 07-31, the next 08-01,
+                # and one after the next acquisition 08-02 — the us-nebraska walkthrough's F0078)
+                continue
             add(fid, season, "NOT_PLANTED", raised, {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
                                                       "max_ndvi": _r(vals.max()) if len(vals) else None,
                                                       "clear_obs": len(vals)})

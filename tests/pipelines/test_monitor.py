@@ -280,6 +280,18 @@ def test_not_planted_waits_for_a_late_crop_coming_up() -> None:
         again = detect_alerts(clear_ndvi(cur), fields, bands, later, START, em, timing=timing)
         np_date = again.loc[(again["field_id"] == "bare") & (again["alert"] == "NOT_PLANTED"), "date"]
         assert list(np_date) == [pd.Timestamp(first)]
+    # between the deadline and the first acquisition after it: not yet raised (it was, dated with the date asked —
+    # then re-dated by every later query until an acquisition came)
+    if first > START + timedelta(days=deadline):
+        early = detect_alerts(clear_ndvi(cur), fields, bands, first - timedelta(days=1), START, em, timing=timing)
+        assert not ((early["field_id"] == "bare") & (early["alert"] == "NOT_PLANTED")).any()
+    gap = cur[(cur["date"] < pd.Timestamp(START + timedelta(days=deadline))) | (cur["date"] > pd.Timestamp(first))]
+    for asked in (first, first + timedelta(days=3)):  # the acquisition on `first` missing: nothing to raise it on
+        q = detect_alerts(clear_ndvi(gap), fields, bands, asked, START, em, timing=timing)
+        assert not ((q["field_id"] == "bare") & (q["alert"] == "NOT_PLANTED")).any(), asked
+    q = detect_alerts(clear_ndvi(gap), fields, bands, first + timedelta(days=5), START, em, timing=timing)
+    assert list(q.loc[(q["field_id"] == "bare") & (q["alert"] == "NOT_PLANTED"), "date"]) == \
+        [pd.Timestamp(first + timedelta(days=5))]
 
 
 def test_peer_anomalies_are_as_of() -> None:
