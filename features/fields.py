@@ -11,6 +11,7 @@ rejected with their field ids. Personal identifiers are turned into
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ __all__ = [
     "overlap_fractions",
     "geometry_hashes",
     "FIELD_FORMATS",
+    "NEEDED_FOR",
 ]
 
 FIELD_FORMATS = {".parquet": "GeoParquet", ".geoparquet": "GeoParquet", ".gpkg": "GeoPackage",
@@ -93,6 +95,12 @@ _ABSENT_MEANS = {"declared_crop": ("crop from the imagery alone", "the declared 
                                       "the declared areas are used")}
 
 _CALENDARS = Path(__file__).with_name("data") / "crop_calendars.csv"
+
+#: optional columns of the contract that some runs cannot do without, and why: a run names them in ``need``
+#: (:func:`read_fields`) and a file without them is refused there, not read as if every field lacked them
+NEEDED_FOR = {
+    "declared_crop": "the past seasons' declared crops give the alerts' expected NDVI: without them no alert is raised",
+}
 
 #: a field above this many hectares is named as implausibly large (kept): few single fields anywhere exceed it
 LARGE_FIELD_HA = 1000
@@ -368,15 +376,16 @@ def _repair(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str], dict[st
 
 
 def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: str | None = None,
-                    strict: bool = False) -> ReadResult:
+                    strict: bool = False, need: Sequence[str] = ()) -> ReadResult:
     """Normalise columns, tokenise identifiers, repair what ``make_valid`` can, check the contract.
 
     With ``strict=True`` any rejected geometry is an error; otherwise rejected fields are
-    left out and listed in the result. An error message never repeats a farmer's identifier (typed into another
+    left out and listed in the result. ``need``: optional columns (:data:`NEEDED_FOR`) the run cannot do without,
+    a user error when the file lacks one. An error message never repeats a farmer's identifier (typed into another
     column): :func:`features.identity.identifiers_hidden`.
     """
     with identifiers_hidden(gdf):
-        return _validate_fields(gdf, source=source, season=season, strict=strict)
+        return _validate_fields(gdf, source=source, season=season, strict=strict, need=need)
 
 
 #: columns of the fields file kept in decision records, caches and messages: never a farmer's identifier
@@ -397,7 +406,8 @@ def _refuse_identifiers_as_values(gdf: pd.DataFrame, source: str) -> None:
                                 found="personal data", offenders=file_rows(source, rows))
 
 
-def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, strict: bool) -> ReadResult:
+def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, strict: bool,
+                     need: Sequence[str] = ()) -> ReadResult:
     if gdf.crs is None:
         raise FieldsError(source=source, problem="no CRS declared (expected e.g. EPSG:4326 or a UTM zone; "
                                                  "add a .prj or a CRS to the file)")
@@ -410,6 +420,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     if "season" not in gdf.columns and season is not None:
         gdf = gdf.assign(season=str(season))
     absent = [c for c in ("declared_crop", "declared_area_ha") if c not in gdf.columns]
+    lacking = [c for c in need if c not in gdf.columns]  # before the optional columns are filled empty
     for col in ("declared_crop", "declared_area_ha"):
         if col not in gdf.columns:
             empty = [None] * len(gdf) if col == "declared_crop" else [np.nan] * len(gdf)
@@ -417,6 +428,9 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     missing = [c.name for c in FIELDS.columns if c.required and c.name not in gdf.columns]
     if missing:
         raise ContractError(table=source, column=missing[0], expected="column present", found="missing")
+    if lacking:
+        raise ContractError(table=source, column=lacking[0], expected=f"column present ({NEEDED_FOR[lacking[0]]})",
+                            found="missing")
     refuse_empty_cells(gdf, ("field_id", "season"), source)
     gdf = gdf.copy()
     for col in ("field_id", "season", "farmer_token"):
@@ -483,11 +497,12 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
                       large=large_fields(fixed))
 
 
-def read_fields(path: str | Path, *, season: str | None = None, strict: bool = False) -> ReadResult:
+def read_fields(path: str | Path, *, season: str | None = None, strict: bool = False,
+                need: Sequence[str] = ()) -> ReadResult:
     """Read fields from GeoParquet, GeoPackage, GeoJSON or Shapefile; see :func:`validate_fields`."""
     p = Path(path)
     gdf = _read_any(p)
-    return validate_fields(gdf, source=p.name, season=season, strict=strict)
+    return validate_fields(gdf, source=p.name, season=season, strict=strict, need=need)
 
 
 def describe_rejections(result: ReadResult) -> str:

@@ -32,8 +32,9 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
 
     from features.fields import read_fields
     from features.series import build_series
+    from pipelines.monitor import ALERT_FIELDS_NEED, fields_region
 
-    read = read_fields(fields)
+    read = read_fields(fields, need=ALERT_FIELDS_NEED if imagery is not None else ())  # with imagery: alerts
     f = read.fields
     for w in read.notes():  # fields rejected when reading were left off the page unsaid
         err(f"warning: {w}")
@@ -49,8 +50,6 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         past = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series
                 for p in sorted(x for x in f["season"].astype(str).unique() if x < s)]
         history = pd.concat(past, ignore_index=True) if past else None
-    from pipelines.monitor import fields_region
-
     region = fields_region(f)
     model = _champion_crop_model()
     return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,

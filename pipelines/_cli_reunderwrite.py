@@ -214,6 +214,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                haze_dates: list[date] | None = None, yield_history: Path | None = None) -> Any:
     from features.fields import read_fields
     from features.series import build_series
+    from pipelines.monitor import ALERT_FIELDS_NEED
     from pipelines.reunderwrite import reunderwrite
     from underwriting.applications import read_applications, read_book
 
@@ -230,7 +231,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     assert fields is not None and imagery is not None and book is not None and applications is not None
     if not profile:
         raise UserInputError("without --county, give --profile")
-    f = read_fields(fields).fields
+    f = read_fields(fields, need=ALERT_FIELDS_NEED).fields
     known = sorted(f["season"].astype(str).unique())
     s = _season_of(season, known, max(known), f"fields file {fields}")
     _check_day(f, s, day)
@@ -281,9 +282,10 @@ def monitor_cmd(
                                     book=_with_decided(c.book(), store, s, day), crop_model=model)
     else:
         from features.fields import read_fields
+        from pipelines.monitor import ALERT_FIELDS_NEED
         from underwriting.applications import read_book
 
-        f = read_fields(fields).fields  # type: ignore[arg-type]
+        f = read_fields(fields, need=ALERT_FIELDS_NEED).fields  # type: ignore[arg-type]
         known = sorted(f["season"].astype(str).unique())
         s = _season_of(season, known, max(known), f"fields file {fields}")
         _check_day(f, s, day)

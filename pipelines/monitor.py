@@ -111,11 +111,14 @@ from pipelines._monitor_thermal import ThermalClock
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
-           "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS"]
+           "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
 ALERT_COLUMNS = ["field_id", "season", "alert", "severity", "date", "evidence"]
+#: optional columns of a fields file that the alerts cannot do without (``read_fields(..., need=...)``): a file
+#: without declared crops gave no band to fall below, and "alerts: none"
+ALERT_FIELDS_NEED = ("declared_crop",)
 #: evidence items counted in days since the season start, which the evidence then names (``season_start``)
 DAY_OF_SEASON_KEYS = ("collapse_day", "expected_collapse_day_p25", "expected_emergence_day", "failure_before_day",
                       "greenup_day")

@@ -352,6 +352,21 @@ CASES = [
                                                           "--as-of", "2026-06-01", "--crop-model", "none"],
          r"--as-of 2026-06-01 is after season 2025's imagery window ends \(2025-11-30, region us-nebraska\)",
          ("monitor",)),
+    # a fields file without the declared crops the alerts' bands come from: "alerts: none", exit 0, before
+    Case("monitor-fields-without-declared-crop", lambda e, d: [
+        "monitor", "--fields", _gpkg(d, fields_frame().drop(columns="declared_crop")), "--imagery",
+        str(e["good"] / "scenes"), "--season", SEASON, "--as-of", "2025-08-01", "--crop-model", "none"],
+         r"fields\.gpkg: column 'declared_crop': expected column present \(the past seasons' declared crops give the "
+         r"alerts' expected NDVI: without them no alert is raised\), found missing$", ("monitor",)),
+    Case("reunderwrite-fields-without-declared-crop", lambda e, d: [
+        "reunderwrite", "--fields", _gpkg(d, fields_frame().drop(columns="declared_crop")), "--imagery",
+        str(e["good"] / "scenes"), "--book", str(e["good"] / "book.csv"), "--applications",
+        str(e["good"] / "applications.csv"), "--profile", "us-operating", "--season", SEASON, "--as-of", "2025-08-01",
+        "--store", e["store"]], r"fields\.gpkg: column 'declared_crop': expected column present", ("reunderwrite",)),
+    Case("report-fields-without-declared-crop", lambda e, d: [
+        "report", "portfolio", "--fields", _gpkg(d, fields_frame().drop(columns="declared_crop")), "--imagery",
+        str(e["good"] / "scenes"), "--season", SEASON, "--store", e["store"], "--out", str(d / "out")],
+         r"fields\.gpkg: column 'declared_crop': expected column present", ("report", "portfolio")),
     Case("schedule-today-far-future", lambda e, d: ["schedule", "show", "--today", "9999-12-31"],
          r"--today 9999-12-31: year 9999 is not a season year", ("schedule", "show")),
     Case("fields-season-malformed-other-rows", _fields_with(season=[SEASON, "2O25", SEASON, SEASON]),

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from shapely.geometry import LineString, Point, Polygon, box
 
-from features.errors import FieldsError
+from features.errors import ContractError, FieldsError
 from features.fields import area_ha, equal_area_crs, overlap_fractions, read_fields, validate_fields
 
 UTM = "EPSG:32614"
@@ -149,6 +149,20 @@ def test_missing_column_named() -> None:
     gdf = _fields(2).drop(columns="farmer_token")
     with pytest.raises(Exception, match="column 'farmer_token': expected column present, found missing"):
         validate_fields(gdf)
+
+
+def test_an_optional_column_a_run_needs_is_refused_when_absent() -> None:
+    """A file without declared crops is read as 'not declared' (underwrite takes the crop from the imagery), but a
+    run that needs them (the alerts: their bands come from past seasons' declared crops) names the column instead of
+    giving 'alerts: none'."""
+    gdf = _fields(2).drop(columns="declared_crop")
+    res = validate_fields(gdf, source="f.gpkg")
+    assert res.absent == ["declared_crop"] and res.fields["declared_crop"].isna().all()
+    with pytest.raises(ContractError, match=r"^f\.gpkg: column 'declared_crop': expected column present \(the past "
+                                            r"seasons' declared crops give the alerts' expected NDVI"):
+        validate_fields(gdf, source="f.gpkg", need=("declared_crop",))
+    # the loose spelling the reader accepts counts as the column
+    assert validate_fields(_fields(2).rename(columns={"declared_crop": "crop"}), need=("declared_crop",)).absent == []
 
 
 def test_empty_file_and_bad_format(tmp_path: Path) -> None:
