@@ -100,6 +100,7 @@ _CALENDARS = Path(__file__).with_name("data") / "crop_calendars.csv"
 #: (:func:`read_fields`) and a file without them is refused there, not read as if every field lacked them
 NEEDED_FOR = {
     "declared_crop": "the past seasons' declared crops give the alerts' expected NDVI: without them no alert is raised",
+    "region": "a field's region gives its season window: the imagery dates read",
 }
 
 #: a field above this many hectares is named as implausibly large (kept): few single fields anywhere exceed it
@@ -431,7 +432,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     if lacking:
         raise ContractError(table=source, column=lacking[0], expected=f"column present ({NEEDED_FOR[lacking[0]]})",
                             found="missing")
-    refuse_empty_cells(gdf, ("field_id", "season"), source)
+    refuse_empty_cells(gdf, ("field_id", "season", *[c for c in need if c == "region"]), source)  # no window either
     gdf = gdf.copy()
     for col in ("field_id", "season", "farmer_token"):
         gdf[col] = gdf[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else (

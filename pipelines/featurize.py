@@ -552,7 +552,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     if Path(out).suffix.lower() not in (".parquet", ".pq"):  # the FieldFeatures file is Parquet
         raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .parquet)")
     check_writable(out, what="features file")  # before any scene is read
-    read = read_fields(fields, season=season)
+    read = read_fields(fields, season=season, need=("region",))  # the season window
     check_as_of_in_season(read.fields, season, as_of)  # before the crop model is loaded or anything is read
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,

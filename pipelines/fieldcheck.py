@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.fields import overlap_fractions, read_fields
+from features.fields import NEEDED_FOR, overlap_fractions, read_fields
 
 __all__ = ["validation_report"]
+
+#: the runs that refuse a file without each optional column of :data:`features.fields.NEEDED_FOR`
+_NEEDED_BY = {"declared_crop": "monitor, reunderwrite and report with --imagery",
+              "region": "monitor, reunderwrite, report with --imagery, underwrite without --features, features build "
+                        "and value"}
 
 
 def validation_report(path: str | Path, *, season: str | None = None, strict: bool = False) -> str:
@@ -29,4 +34,8 @@ def validation_report(path: str | Path, *, season: str | None = None, strict: bo
     n_ov = int((ov > 0.05).sum())
     lines.append(f"  overlapping >5%:  {n_ov} (with another farmer's field)")
     lines.append(f"  total area:       {res.total_area_ha:,.2f} ha (equal-area)")
+    # optional in the contract, but most runs refuse the file without them: said here, not first by those runs
+    for col in NEEDED_FOR:
+        if col in res.absent or col not in f.columns:
+            lines.append(f"  warning: no {col} column: {_NEEDED_BY[col]} refuse the file ({NEEDED_FOR[col]})")
     return "\n".join(lines)

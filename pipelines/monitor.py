@@ -117,8 +117,8 @@ ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medi
                "CROP_MISMATCH": "high"}
 ALERT_COLUMNS = ["field_id", "season", "alert", "severity", "date", "evidence"]
 #: optional columns of a fields file that the alerts cannot do without (``read_fields(..., need=...)``): a file
-#: without declared crops gave no band to fall below, and "alerts: none"
-ALERT_FIELDS_NEED = ("declared_crop",)
+#: without declared crops gave no band to fall below, and "alerts: none"; without regions, no season window
+ALERT_FIELDS_NEED = ("declared_crop", "region")
 #: evidence items counted in days since the season start, which the evidence then names (``season_start``)
 DAY_OF_SEASON_KEYS = ("collapse_day", "expected_collapse_day_p25", "expected_emergence_day", "failure_before_day",
                       "greenup_day")

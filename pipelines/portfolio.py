@@ -101,7 +101,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     if scheduler and workers:
         raise UserInputError("value: give --scheduler or --workers, not both")
     scenes = _scene_folder(imagery)
-    read = read_fields(fields, season=season)
+    read = read_fields(fields, season=season, need=("region",))  # the season window
     fs = read.fields
     if fs.empty:
         raise UserInputError(f"value: no field of season {season} in {fields}")

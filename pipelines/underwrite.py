@@ -620,7 +620,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                              f"{', '.join(have) or 'none'})")
     if profile is None:
         profile = profile_for_currency(pol, sorted(set(apps.loc[apps["season"] == season, "currency"])))
-    read = read_fields(fields, season=season)
+    read = read_fields(fields, season=season, need=("region",) if features is None else ())  # to build them
     flds = read.fields
     notes = read.notes()
     bk = read_book(book) if book is not None else empty_book()

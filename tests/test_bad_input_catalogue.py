@@ -205,6 +205,13 @@ def _uw(env: dict[str, Any], d: Path, **over: str) -> list[str]:
     return ["underwrite", *[x for kv in args.items() for x in kv]]
 
 
+def _uw_from_imagery(env: dict[str, Any], d: Path, **over: str) -> list[str]:
+    """:func:`_uw` building the features from the scenes (no --features, no crop-type model)."""
+    argv = _uw(env, d, **over)
+    i = argv.index("--features")
+    return [*argv[:i], *argv[i + 2:], "--imagery", str(env["good"] / "scenes"), "--crop-model", "none"]
+
+
 def _apps(d: Path, change: Callable[[pd.DataFrame], pd.DataFrame]) -> str:
     return _csv(d, change(applications_frame()), "applications.csv")
 
@@ -367,6 +374,37 @@ CASES = [
         "report", "portfolio", "--fields", _gpkg(d, fields_frame().drop(columns="declared_crop")), "--imagery",
         str(e["good"] / "scenes"), "--season", SEASON, "--store", e["store"], "--out", str(d / "out")],
          r"fields\.gpkg: column 'declared_crop': expected column present", ("report", "portfolio")),
+    # ... or without its region: "season window: no window for region None (...); give start and end" before, the
+    # column not named (and `fields validate` called the file valid)
+    Case("monitor-fields-without-region", lambda e, d: [
+        "monitor", "--fields", _gpkg(d, fields_frame().drop(columns="region")), "--imagery",
+        str(e["good"] / "scenes"), "--season", SEASON, "--as-of", "2025-08-01", "--crop-model", "none"],
+         r"fields\.gpkg: column 'region': expected column present \(a field's region gives its season window: the "
+         r"imagery dates read\), found missing$", ("monitor",)),
+    Case("report-fields-without-region", lambda e, d: [
+        "report", "portfolio", "--fields", _gpkg(d, fields_frame().drop(columns="region")), "--imagery",
+        str(e["good"] / "scenes"), "--season", SEASON, "--store", e["store"], "--out", str(d / "out")],
+         r"fields\.gpkg: column 'region': expected column present", ("report", "portfolio")),
+    Case("underwrite-fields-without-region", lambda e, d: _uw_from_imagery(e, d, **{"--fields": _gpkg(
+        d, fields_frame().drop(columns="region"))}), r"fields\.gpkg: column 'region': expected column present",
+         ("underwrite",)),
+    Case("build-fields-without-region", lambda e, d: ["features", "build", "--fields", _gpkg(
+        d, fields_frame().drop(columns="region")), "--imagery", str(e["good"] / "scenes"), "--season", SEASON,
+                                                      "--as-of", "2025-08-01", "--out", str(d / "out" / "f.parquet"),
+                                                      "--crop-model", "none"],
+         r"fields\.gpkg: column 'region': expected column present", ("features", "build")),
+    Case("value-fields-without-region", lambda e, d: ["value", "--fields", _gpkg(
+        d, fields_frame().drop(columns="region")), "--imagery", str(e["good"] / "scenes"), "--season", SEASON,
+                                                      "--as-of", "2025-08-01", "--out", str(d / "out" / "v"),
+                                                      "--crop-model", "none"],
+         r"fields\.gpkg: column 'region': expected column present", ("value",)),
+    Case("build-fields-with-an-empty-region", lambda e, d: ["features", "build", "--fields", _gpkg(
+        d, fields_frame().assign(region=["us-nebraska", None, "us-nebraska", "us-nebraska"])), "--imagery",
+                                                            str(e["good"] / "scenes"), "--season", SEASON, "--as-of",
+                                                            "2025-08-01", "--out", str(d / "out" / "f.parquet"),
+                                                            "--crop-model", "none"],
+         r"fields\.gpkg: column 'region': expected a value on every row, found empty cells at row 2 \(1 in all\)$",
+         ("features", "build")),
     Case("schedule-today-far-future", lambda e, d: ["schedule", "show", "--today", "9999-12-31"],
          r"--today 9999-12-31: year 9999 is not a season year", ("schedule", "show")),
     Case("fields-season-malformed-other-rows", _fields_with(season=[SEASON, "2O25", SEASON, SEASON]),

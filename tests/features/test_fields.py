@@ -165,6 +165,21 @@ def test_an_optional_column_a_run_needs_is_refused_when_absent() -> None:
     assert validate_fields(_fields(2).rename(columns={"declared_crop": "crop"}), need=("declared_crop",)).absent == []
 
 
+def test_a_run_that_needs_the_region_names_its_absence_and_its_empty_cells() -> None:
+    """Without a region a field has no season window: 'no window for region None … give start and end' came from deep
+    in the series builder, naming neither the file nor the column."""
+    gdf = _fields(3)
+    assert "region" not in validate_fields(gdf).fields.columns  # optional in the contract
+    with pytest.raises(ContractError, match=r"^f\.gpkg: column 'region': expected column present \(a field's region "
+                                            r"gives its season window: the imagery dates read\), found missing$"):
+        validate_fields(gdf, source="f.gpkg", need=("region",))
+    gdf["region"] = ["us-nebraska", None, "us-nebraska"]
+    with pytest.raises(ContractError, match=r"^f\.gpkg: column 'region': expected a value on every row, found empty "
+                                            r"cells at row 2 \(1 in all\)$"):
+        validate_fields(gdf, source="f.gpkg", need=("region",))
+    assert len(validate_fields(gdf, source="f.gpkg").fields) == 3  # a run that does not need it reads the file
+
+
 def test_empty_file_and_bad_format(tmp_path: Path) -> None:
     p = tmp_path / "f.geojson"
     p.write_text("")

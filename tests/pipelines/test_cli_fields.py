@@ -48,3 +48,23 @@ def test_missing_file_exit_2(tmp_path: Path) -> None:
     assert r.exit_code == 2
     assert "nope.gpkg: file not found" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_validate_warns_of_the_columns_runs_need(tmp_path: Path) -> None:
+    """A file without region (or declared_crop) was called valid, and monitor, underwrite or report then failed with
+    'no window for region None … give start and end': validate says which runs will refuse it (the contract lets
+    the file omit them: a warning, exit 0)."""
+    g = gpd.GeoDataFrame({"field_id": ["a", "b"], "season": ["2024"] * 2, "farmer_token": ["T1", "T2"],
+                          "declared_crop": ["maize", "soybean"], "region": ["us-nebraska"] * 2,
+                          "geometry": [box(0, 0, 100, 100), box(200, 0, 300, 100)]}, crs=32614)
+    p = tmp_path / "f.gpkg"
+    g.to_file(p, driver="GPKG")
+    r = runner.invoke(app, ["fields", "validate", str(p)])
+    assert r.exit_code == 0 and "warning" not in r.stdout
+    g.drop(columns=["region", "declared_crop"]).to_file(p, driver="GPKG")
+    r = runner.invoke(app, ["fields", "validate", str(p)])
+    assert r.exit_code == 0, r.stderr
+    assert "  warning: no region column: monitor, reunderwrite, report with --imagery, underwrite without --features, " \
+           "features build and value refuse the file (a field's region gives its season window" in r.stdout
+    assert "  warning: no declared_crop column: monitor, reunderwrite and report with --imagery refuse the file" \
+        in r.stdout
