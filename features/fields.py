@@ -418,7 +418,8 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     gdf = gdf.rename(columns={k: v for k, v in _ALIASES.items() if k in gdf.columns and v not in gdf.columns})
     _refuse_identifiers_as_values(gdf, source)
     gdf = tokenise(gdf, source=source)
-    if "season" not in gdf.columns and season is not None:
+    season_taken = "season" not in gdf.columns and season is not None  # a file of one season, named by --season
+    if season_taken:
         gdf = gdf.assign(season=str(season))
     absent = [c for c in ("declared_crop", "declared_area_ha") if c not in gdf.columns]
     lacking = [c for c in need if c not in gdf.columns]  # before the optional columns are filled empty
@@ -464,6 +465,10 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
                       rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
     dup = gdf.duplicated(subset=["field_id", "season"], keep=False)
+    if dup.any() and season_taken:  # the ids of several seasons, all taken as the one asked: the column is missing
+        raise FieldsError(source=source, problem=f"no season column, so every row was taken as season {season}; yet "
+                                                 "field_ids repeat (several seasons in one file? add the season column)",
+                          offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
     if dup.any():
         raise FieldsError(source=source, problem="duplicate field_id within a season",
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))

@@ -272,6 +272,10 @@ CASES = [
         [LineString([(X0, Y0), (X0 + 50, Y0 + 50)])] * 4, crs=CRS))), r"fields\.gpkg.*(no usable|polygon)"),
     Case("fields-points", _fields_validate(lambda e, d: _gpkg(d, fields_frame().set_geometry(
         [Point(X0, Y0)] * 4, crs=CRS))), r"fields\.gpkg.*(no usable|polygon)"),
+    Case("fields-several-seasons-without-season-column", _fields_with(field_id=["P000", "P001", "P000", "P001"],
+                                                                      season=_DROP),
+         r"fields\.gpkg: no season column, so every row was taken as season 2025; yet field_ids repeat \(several "
+         r"seasons in one file\? add the season column\): P000, P001 \(2 in all\)$"),
     Case("fields-season-absent", _fields_with(), r"fields\.gpkg.*no fields for season 2031",
          ),
     Case("fields-bad-season-string", lambda e, d: ["fields", "validate", str(e["good"] / "fields.gpkg"), "--season",

@@ -145,6 +145,20 @@ def test_duplicate_ids_named() -> None:
         validate_fields(gdf)
 
 
+def test_a_file_of_several_seasons_without_its_season_column_names_the_column() -> None:
+    """--season names the season of a file without a season column; a file of several seasons without it said
+    'duplicate field_id within a season: f0, f1 (2 in all)', not that the column is missing."""
+    one = _fields(2).drop(columns="season")
+    assert list(validate_fields(one, season="2024").fields["season"]) == ["2024", "2024"]
+    several = gpd.GeoDataFrame(pd.concat([_fields(2), _fields(2)], ignore_index=True), crs=UTM).drop(columns="season")
+    with pytest.raises(FieldsError, match=r"^f\.gpkg: no season column, so every row was taken as season 2024; yet "
+                                          r"field_ids repeat \(several seasons in one file\? add the season column\): "
+                                          r"f0, f1 \(2 in all\)$"):
+        validate_fields(several, source="f.gpkg", season="2024")
+    with pytest.raises(ContractError, match="column 'season': expected column present, found missing"):
+        validate_fields(several, source="f.gpkg")
+
+
 def test_missing_column_named() -> None:
     gdf = _fields(2).drop(columns="farmer_token")
     with pytest.raises(Exception, match="column 'farmer_token': expected column present, found missing"):
