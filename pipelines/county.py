@@ -114,7 +114,9 @@ class County:
 
         key = None if season is None else check_season(season)
         if key not in self._fields:
-            read = read_fields(self.record_path("fields.gpkg"), season=key)
+            # a county's records are its DECLARED fields: without the column every run read "nothing declared"
+            # (monitor and reunderwrite --county: no expected band, "alerts: none" — a silent all-clear)
+            read = read_fields(self.record_path("fields.gpkg"), season=key, need=("declared_crop",))
             for note in read.notes():  # a rejected field left out of monitor, reunderwrite, report… unsaid
                 if note not in self.field_notes:
                     self.field_notes.append(note)

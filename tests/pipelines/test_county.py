@@ -173,3 +173,28 @@ def test_fields_rejected_when_reading_are_logged(tiny_county_sh: Path, tmp_path:
     said = [r.getMessage() for r in caplog.records if fid in r.getMessage()]
     assert len(said) == 1 and "rejected" in said[0], said
     assert fid in set(current["field_id"]) and (every["field_id"] == fid).sum() == 1
+
+
+def test_a_county_whose_fields_lack_declared_crops_is_refused(tmp_path: Path, tiny_county_sh: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A county's records are its declared fields: a fields.gpkg without the declared_crop column was read as
+    "nothing declared", and `monitor --county` printed "alerts: none" (no expected band) — a silent all-clear. Now
+    every county run names the file and the column (one line, exit 2)."""
+    import geopandas as gpd
+    from typer.testing import CliRunner
+
+    from features.errors import ContractError
+    from pipelines.cli import app
+
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "test-token-key-0123456789")
+    c = tmp_path / "c"
+    (c / "records").mkdir(parents=True)
+    shutil.copy(tiny_county_sh / "county.json", c / "county.json")
+    gdf = gpd.read_file(tiny_county_sh / "records" / "fields.gpkg")
+    gdf.drop(columns="declared_crop").to_file(c / "records" / "fields.gpkg", driver="GPKG")
+    with pytest.raises(ContractError, match=r"fields\.gpkg: column 'declared_crop': expected column present"):
+        County(c, cache_dir=tmp_path / "cache").fields()
+    season = County(tiny_county_sh).current_season
+    r = CliRunner().invoke(app, ["monitor", "--county", str(c), "--as-of", f"{season}-09-15"])
+    assert r.exit_code == 2 and "column 'declared_crop'" in r.stderr and "Traceback" not in r.output, r.output
+    assert len(r.stderr.strip().splitlines()) == 1
