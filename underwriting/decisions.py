@@ -38,7 +38,7 @@ from underwriting.contracts import check_applications, check_book
 from underwriting.errors import ApplicationsError
 from underwriting.policy import Policy, Profile
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
-from underwriting.rules import FieldResult, evaluate_field, outcome, term_days
+from underwriting.rules import EVIDENCE_CODES, FieldResult, evaluate_field, outcome, term_days
 
 __all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "batch_pledges", "check_prices", "decide", "decide_batch",
            "pledge_holders", "prepare_batch"]
@@ -224,11 +224,10 @@ def _group(r: FieldResult) -> str | None:
     return "PRESEASON_NO_IMAGERY" if r.basis == "preseason" else None
 
 
-_EVIDENCE_GROUP_ORDER = (
-    "PARCEL_INVALID_GEOMETRY", "PARCEL_OVERLAP_CLAIM", "PARCEL_NOT_CROPLAND", "INSUFFICIENT_CLEAR_IMAGERY",
-    "FIELD_TOO_SMALL", "NOT_PLANTED", "CROP_MISMATCH", "CROP_TYPE_UNCERTAIN", "OUT_OF_MODEL_SCOPE",
-    "AREA_NOT_VERIFIED", "PRESEASON_NO_IMAGERY",
-)
+#: the waterfall's evidence views, in policy order: every exclusion code of the rules (a code missing here left its
+#: fields in the limit at their claimed value — CROP_FAILURE_OBSERVED did, until a review caught it), then the
+#: adjustments of included fields
+_EVIDENCE_GROUP_ORDER = (*EVIDENCE_CODES, "AREA_NOT_VERIFIED", "PRESEASON_NO_IMAGERY")
 
 
 def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[dict[str, Any]], prices: pd.DataFrame,

@@ -919,6 +919,20 @@ def test_open_alerts_act_excludes_an_observed_failure_and_reviews_a_covered_line
     assert f2["codes"] == ["CROP_FAILURE_OBSERVED"] and not f2["included"] and f2["expected_value"] == 0
     assert f2["crop_failure_observed"] == "2025-07-02" and "crop_failure_observed" not in f1 and f1["included"]
     assert "CROP_FAILURE_OBSERVED" in item.reason_codes and opens_alerts(item.body)
+    # ... and out of the limit: the waterfall's views lacked the new code, so the field stayed in the limit at its
+    # claimed value (a review found it) — the limit equals the one with the field excluded for any other reason
+    other = features_frame([feature_row("F1"), feature_row("F2", declared_area_ha=20.0, planted_area_ha=20.0,
+                                                           noncrop_fraction=1.0)])
+    big = application(requested_amount=30_000_000)  # a request the fields cannot cover: the limit is the value's
+    failed = run(big, list(marked.to_dict("records")), vals)
+    notcrop = run(big, list(other.to_dict("records")), vals)
+    healthy = run(big, list(feats.to_dict("records")), vals)
+    assert notcrop.body["fields"][1]["codes"] == ["PARCEL_NOT_CROPLAND"]
+    assert failed.limit == notcrop.limit < healthy.limit, (failed.limit, notcrop.limit, healthy.limit)
+    assert failed.body["computation"]["stressed_value"] == failed.body["fields"][0]["stressed_value"] == \
+        notcrop.body["computation"]["stressed_value"]
+    assert sum(r["reduction"] for r in failed.body["reasons"]) == 30_000_000 - failed.limit
+    assert next(r for r in failed.body["reasons"] if r["code"] == "CROP_FAILURE_OBSERVED")["reduction"] > 0
     old = run(application(), list(marked.to_dict("records")), vals,
               policy=load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.5.yaml"))
     assert all(f["included"] for f in old.body["fields"]) and not opens_alerts(old.body)
