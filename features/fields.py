@@ -22,7 +22,7 @@ import shapely
 from pyproj import CRS
 
 from features.contracts import FIELDS, SEASON_RE, check_fields
-from features.errors import ContractError, FieldsError, file_rows, format_offenders, refuse_empty_cells
+from features.errors import ContractError, FieldsError, file_rows, format_offenders, missing_cells, refuse_empty_cells
 from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
 
 __all__ = [
@@ -433,11 +433,18 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     if lacking:
         raise ContractError(table=source, column=lacking[0], expected=f"column present ({NEEDED_FOR[lacking[0]]})",
                             found="missing")
-    refuse_empty_cells(gdf, ("field_id", "season", *[c for c in need if c == "region"]), source)  # no window either
+    refuse_empty_cells(gdf, ("field_id", "season"), source)
     gdf = gdf.copy()
     for col in ("field_id", "season", "farmer_token"):
         gdf[col] = gdf[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else (
             str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)).strip()).astype("str")
+    if "region" in need and "region" in gdf.columns:  # no window either: the rows of the season read (all without
+        # one) — an empty cell in another season's rows, which the run never reads, refused it (a review found it)
+        read = (gdf["season"] == str(season)).to_numpy() if season is not None else np.ones(len(gdf), dtype=bool)
+        blank = [i for i in missing_cells(list(gdf["region"])) if read[i]]
+        if blank:
+            raise ContractError(table=source, column="region", expected="a value on every row", found="empty cells",
+                                offenders=file_rows(source, blank))
     gdf["declared_crop"] = gdf["declared_crop"].map(
         lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
         else str(v).strip().lower().replace(" ", "_")).astype("str")

@@ -358,15 +358,21 @@ def mismatch_history(crop_model: Any, series: pd.DataFrame, fields: pd.DataFrame
 
     f = fields.drop(columns="geometry", errors="ignore").drop_duplicates(["field_id", "season"])
     f = f.reset_index(drop=True)
-    starts = pd.to_datetime(field_windows(f, season_days=crop_model.season_days)["start"]).dt.normalize()
+    win = field_windows(f, season_days=crop_model.season_days)
+    starts = pd.to_datetime(win["start"]).dt.normalize()
+    ends = pd.to_datetime(win["end"]).dt.normalize()
     cutoff = pd.Timestamp(as_of)
     days = sorted({int(c) for c in crop_model.checkpoints_ if c != "end"})
-    dates = sorted({s0 + pd.Timedelta(days=c) for s0 in starts.unique() for c in days})
+    dates = {s0 + pd.Timedelta(days=c) for s0 in starts.unique() for c in days}
+    if "end" in crop_model.checkpoints_:  # from the window's end the season-end model is in force (a review found
+        dates |= set(ends.unique())       # its probability labelled with the last in-season checkpoint's date)
     frames = []
-    for d in (d for d in dates if d <= cutoff):
+    for d in sorted(d for d in dates if d <= cutoff):
         pr = crop_model.predict(series, f, as_of=d.date())
-        ck = pd.to_numeric(pr["checkpoint"], errors="coerce")
-        at = starts + pd.to_timedelta(ck, unit="D")
+        ck = pr["checkpoint"].astype(object)
+        is_end = (ck == "end").to_numpy()
+        days_in = pd.to_numeric(ck.where(~is_end), errors="coerce")
+        at = (starts + pd.to_timedelta(days_in, unit="D")).where(~is_end, ends)
         keep = (ck.notna() & (at == d)).to_numpy()  # the fields whose checkpoint falls on d
         if keep.any():
             frames.append(pd.DataFrame({"field_id": pr["field_id"].astype(str)[keep], "as_of": d,
@@ -380,9 +386,11 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
                     ) -> dict[str, tuple[pd.Timestamp, list[list[Any]]]]:
     """field_id → (the date its CROP_MISMATCH was raised, the run's [checkpoint date, declared-crop probability]) for
     the ``mismatch`` rows of ``fields``: the run is the checkpoints, back from the one in force on ``cutoff`` (whose
-    probability the features give), whose probability stayed below ``mismatch_prob``; the date the first
-    acquisition date of ``grid`` from the run's first checkpoint on which the cohort check (with the crop the model
-    called then) let the alert through — ``cutoff`` when none did (the check as of ``cutoff`` let it through)."""
+    probability the features give), whose probability stayed below ``mismatch_prob``; the date is the run's first
+    checkpoint's own date, or the first acquisition of ``grid`` after it, on which the cohort check (with the crop the
+    model called then) let the alert through — the same whatever the date asked (a first version took the first
+    acquisition on or after the checkpoint, and the date asked when none had come yet: a query on the checkpoint's
+    day dated it then, a later one at the next acquisition); ``cutoff`` when none did."""
     if history is None or history.empty:
         return {}
     fid_all = fields["field_id"].astype(str)
@@ -410,7 +418,10 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
         when = cutoff
         for k in range(first, len(at)):
             end = at[k + 1] if k + 1 < len(at) else cutoff + pd.Timedelta(days=1)
-            cand = grid[(grid >= at[k].to_datetime64()) & (grid < end.to_datetime64())]
+            # the checkpoint's own date (the probability is known then: its features stop there), then the
+            # acquisitions until the next checkpoint — never a date that depends on when the question is asked
+            later = grid[(grid > at[k].to_datetime64()) & (grid < end.to_datetime64())]
+            cand = np.concatenate([np.array([at[k].to_datetime64()], dtype=grid.dtype), later])
             hit = None
             for d in cand:
                 if p.mismatch_cohort_days <= 0:

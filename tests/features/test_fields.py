@@ -192,6 +192,15 @@ def test_a_run_that_needs_the_region_names_its_absence_and_its_empty_cells() -> 
                                             r"cells at row 2 \(1 in all\)$"):
         validate_fields(gdf, source="f.gpkg", need=("region",))
     assert len(validate_fields(gdf, source="f.gpkg").fields) == 3  # a run that does not need it reads the file
+    # an empty cell in another season's rows, which a one-season run never reads, does not refuse it (it did: a review)
+    two = pd.concat([_fields(2).assign(season="2017", region=None), _fields(2).assign(season="2018",
+                                                                                      region="us-nebraska")])
+    assert len(validate_fields(two, source="f.gpkg", season="2018", need=("region",)).fields) == 2
+    with pytest.raises(ContractError, match=r"column 'region': expected a value on every row, found empty cells at "
+                                            r"rows? 1"):
+        validate_fields(two, source="f.gpkg", season="2017", need=("region",))
+    with pytest.raises(ContractError, match=r"column 'region'.*empty cells"):
+        validate_fields(two, source="f.gpkg", need=("region",))  # every season read
 
 
 def test_empty_file_and_bad_format(tmp_path: Path) -> None:

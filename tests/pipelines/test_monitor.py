@@ -281,10 +281,7 @@ def test_not_planted_waits_for_a_late_crop_coming_up() -> None:
         np_date = again.loc[(again["field_id"] == "bare") & (again["alert"] == "NOT_PLANTED"), "date"]
         assert list(np_date) == [pd.Timestamp(first)]
     # between the deadline and the first acquisition after it: not yet raised (it was, dated with the date asked —
-    # then re-dated by every later query until an acquisition came)
-    if first > START + timedelta(days=deadline):
-        early = detect_alerts(clear_ndvi(cur), fields, bands, first - timedelta(days=1), START, em, timing=timing)
-        assert not ((early["field_id"] == "bare") & (early["alert"] == "NOT_PLANTED")).any()
+    # then re-dated by every later query until an acquisition came); here the acquisition on `first` is left out
     gap = cur[(cur["date"] < pd.Timestamp(START + timedelta(days=deadline))) | (cur["date"] > pd.Timestamp(first))]
     for asked in (first, first + timedelta(days=3)):  # the acquisition on `first` missing: nothing to raise it on
         q = detect_alerts(clear_ndvi(gap), fields, bands, asked, START, em, timing=timing)
@@ -553,19 +550,20 @@ def test_a_mismatch_is_dated_from_the_run_of_checkpoints_that_raised_it() -> Non
                                                        dated["evidence"], strict=True) if a == "CROP_MISMATCH"}
     assert set(got) == {"long", "broken", "new"}
     assert set(plain.loc[plain["alert"] == "CROP_MISMATCH", "date"]) == {pd.Timestamp(as_of)}  # as before
-    first_from = {k: pd.Timestamp(START) + pd.Timedelta(days=d) for k, d in (("long", 62), ("broken", 122),
-                                                                              ("new", 122))}
-    assert {f: got[f][0] for f in got} == first_from  # the first acquisition on or after the run's checkpoint
+    first_from = {k: pd.Timestamp(START) + pd.Timedelta(days=d) for k, d in (("long", 60), ("broken", 120),
+                                                                              ("new", 120))}
+    assert {f: got[f][0] for f in got} == first_from  # the run's first checkpoint's own date (known then)
     assert got["long"][1]["declared_crop_prob_by_checkpoint"] == [[str(c1.date()), 0.1], [str(c2.date()), 0.02],
                                                                   [str(c3.date()), 0.05]]  # the last: the features'
     assert got["broken"][1]["declared_crop_prob_by_checkpoint"] == [[str(c3.date()), 0.1]]
     assert got["long"][1]["declared_crop_prob"] == 0.05
-    # a run that begins after the last acquisition before the date asked: raised on the date asked
-    late = hist.assign(as_of=hist["as_of"] + pd.Timedelta(days=29))  # c3 → day 149
-    d2 = detect_alerts(clear_ndvi(cur), fields, bands, as_of, START, {("r", "maize"): 60}, p,
-                       mismatch_history=late[late["as_of"] <= pd.Timestamp(as_of)])
-    assert d2.loc[(d2["alert"] == "CROP_MISMATCH") & (d2["field_id"] == "new"), "date"].tolist() == \
-        [pd.Timestamp(as_of)]
+    # the date does not depend on the date asked: the same on the checkpoint's day (no acquisition yet on or after it)
+    # and weeks later (a first version dated it with the date asked, then at the next acquisition)
+    for asked in (c3, c3 + pd.Timedelta(days=1), pd.Timestamp(as_of)):
+        h = hist[hist["as_of"] <= asked]
+        q = detect_alerts(clear_ndvi(cur[cur["date"] <= asked]), fields, bands, asked.date(), START,
+                          {("r", "maize"): 60}, p, mismatch_history=h)
+        assert q.loc[(q["alert"] == "CROP_MISMATCH") & (q["field_id"] == "new"), "date"].tolist() == [c3], asked
 
 
 def test_a_dated_mismatch_waits_for_the_cohort_check(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -598,24 +596,34 @@ def test_a_dated_mismatch_waits_for_the_cohort_check(monkeypatch: pytest.MonkeyP
 def test_mismatch_history_is_what_the_model_said_on_each_checkpoint_date() -> None:
     """:func:`mismatch_history` predicts on each checkpoint's date: the rows equal the model's own prediction as of
     that date, with the checkpoint's date."""
+    from features.crop_type import field_windows
     from pipelines.monitor import mismatch_history
 
     class Model:
         checkpoints_ = [60, 90, "end"]
-        season_days = 365
+        season_days = 300
 
         def predict(self, series, fields, as_of=None):
             day = (pd.Timestamp(as_of) - pd.Timestamp(START)).days
-            ck = [str(c) for c in self.checkpoints_[:-1] if c <= day]
+            end = (pd.Timestamp(field_windows(fields, season_days=self.season_days)["end"].iloc[0])
+                   - pd.Timestamp(START)).days
+            ck = ["end"] if day >= end else [str(c) for c in self.checkpoints_[:-1] if c <= day]
             n = len(fields)
             return pd.DataFrame({"field_id": fields["field_id"].to_numpy(), "checkpoint": ck[-1] if ck else None,
                                  "crop_type": "soybean", "crop_type_prob": 0.9,
-                                 "declared_crop_prob": [0.01 * day] * n})
+                                 "declared_crop_prob": [0.001 * day] * n})
 
     fields = pd.DataFrame({"field_id": ["a", "b"], "season": "2024", "region": "r", "declared_crop": "maize",
                            "season_start": pd.Timestamp(START)})
     h = mismatch_history(Model(), pd.DataFrame(), fields, date(2024, 7, 10))  # day 100: checkpoints 60 and 90
     assert h["as_of"].tolist() == [pd.Timestamp(START) + pd.Timedelta(days=d) for d in (60, 60, 90, 90)]
-    assert h["declared_crop_prob"].tolist() == [0.6, 0.6, 0.9, 0.9]
+    assert h["declared_crop_prob"].tolist() == pytest.approx([0.06, 0.06, 0.09, 0.09])
+    # from the window's end the season-end model is in force: its rows carry the end's date (a review found its
+    # probability labelled with the last in-season checkpoint's date, and the alert back-dated to it)
+    end = pd.Timestamp(field_windows(fields, season_days=300)["end"].iloc[0]).normalize()
+    h = mismatch_history(Model(), pd.DataFrame(), fields, (end + pd.Timedelta(days=10)).date())
+    last = h[h["as_of"] == h["as_of"].max()]
+    assert last["as_of"].iloc[0] == end and len(last) == 2
+    assert last["declared_crop_prob"].tolist() == pytest.approx([0.001 * (end - pd.Timestamp(START)).days] * 2)
     assert mismatch_history(Model(), pd.DataFrame(), fields, date(2024, 5, 1)) is None  # before any checkpoint
     assert mismatch_history(None, pd.DataFrame(), fields, date(2024, 7, 10)) is None
