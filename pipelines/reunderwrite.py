@@ -223,22 +223,29 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
                                  f"{more}; amounts in two currencies cannot be compared — fix the Book export")
     lines = _one_row_per_application(lines, warnings, crops)
     if records is not None and len(records):
-        extra = decided_lines(records, as_of, season, covered=set(lines["review_application_id"]), known=ids)
+        extra = decided_lines(records, as_of, season, covered=set(lines["review_application_id"]), known=ids,
+                              before_own_run=True)
         if len(extra):
             lines = pd.concat([lines, extra], ignore_index=True)
     return lines.sort_values("line_id", kind="stable").reset_index(drop=True)
 
 
 def decided_lines(records: pd.DataFrame, as_of: date, season: str, *, covered: set[str],
-                  known: set[str] | None = None) -> pd.DataFrame:
+                  known: set[str] | None = None, before_own_run: bool = False) -> pd.DataFrame:
     """The lines ``D-<application_id>`` re-underwriting follows besides the Book: applications of ``season`` that a
     stored record approved (APPROVE/REDUCE, on or before ``as_of``), not in ``covered`` (and in ``known`` when
     given) and not matured before ``as_of`` (the latest record's maturity date), each with its latest record's limit,
     nothing drawn or outstanding (empty frame: none). A latest record that re-estimated nothing under a policy with
-    ``kept_lines_stand``: the line as the decision it stands on has it (``underwriting.standing``)."""
+    ``kept_lines_stand``: the line as the decision it stands on has it (``underwriting.standing``).
+    ``before_own_run`` (re-underwriting as of ``as_of``): a re-underwriting record of that very date is the run's own
+    (a re-run's): the line is the one that run started from — else a re-run built each decided line from its own
+    record, with another Book limit in the body, and wrote a second record superseding the first (a review found two
+    on the smallholder demo's 2009-10-25)."""
     from underwriting.standing import standing_ids
 
     r = records[(records["season"].astype(str) == str(season)) & (records["as_of"] <= as_of.isoformat())]
+    if before_own_run:
+        r = r[~((r["kind"] == "reunderwrite") & (r["as_of"] == as_of.isoformat()))]
     opened = set(r.loc[r["outcome"].isin(["APPROVE", "REDUCE"]), "application_id"])
     latest = r.sort_values("seq").groupby("application_id").tail(1)
     moved = standing_ids(r)  # a kept current record -> the one its line stands on

@@ -28,6 +28,7 @@ from pipelines.reunderwrite import (
     _link,
     active_lines,
     book_with_decided,
+    decided_lines,
     lines_to_review,
     not_reestimated,
     propose_actions,
@@ -85,6 +86,8 @@ def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
 def test_linked_records_and_idempotent(world: dict[str, Any]) -> None:
     c, season, cps, url = world["county"], world["season"], world["cps"], world["url"]
     first = {i.application_id: i for i in world["first"]}
+    with DecisionStore(url) as st:
+        before_run = decided_lines(st.records(season), cps["mid"], season, covered=set())
     res = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"],
                               alert_params=AlertParams(min_band_fields=1))
     assert res.checkpoint == "mid" and res.written == len(res.items) > 0 and res.already_present == 0
@@ -104,6 +107,14 @@ def test_linked_records_and_idempotent(world: dict[str, Any]) -> None:
     again = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"],
                                 alert_params=AlertParams(min_band_fields=1))
     assert again.written == 0 and again.already_present == len(res.items)
+    # a re-run follows each decided line (D-…) as the first run found it, not as that run's own record left it (a
+    # review: re-running the smallholder demo's 2009-10-25 wrote two records superseding the date's own, their line
+    # rebuilt from the record being re-run — another limit and maturity in the body)
+    with DecisionStore(url) as st:
+        recs = st.records(season)
+    own = decided_lines(recs, cps["mid"], season, covered=set(), before_own_run=True)
+    assert len(before_run) and own.equals(before_run)
+    assert not decided_lines(recs, cps["mid"], season, covered=set()).equals(before_run)  # the run's own records
     # a re-run prints the rows as the stored records hold them: a decided line's (D-…) Book limit was read from the
     # record being re-run, i.e. its new limit (D-A2009-00002: 0, its record and the first run 36,000)
     assert (ch["line_id"].str.startswith("D-") & (ch["book_limit"] != ch["new_limit"])).any()
