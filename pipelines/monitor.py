@@ -383,14 +383,15 @@ def mismatch_history(crop_model: Any, series: pd.DataFrame, fields: pd.DataFrame
 
 def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarray, history: pd.DataFrame | None,
                     grid: np.ndarray, cutoff: pd.Timestamp, p: AlertParams
-                    ) -> dict[str, tuple[pd.Timestamp, list[list[Any]]]]:
+                    ) -> dict[str, tuple[pd.Timestamp | None, list[list[Any]]]]:
     """field_id → (the date its CROP_MISMATCH was raised, the run's [checkpoint date, declared-crop probability]) for
     the ``mismatch`` rows of ``fields``: the run is the checkpoints, back from the one in force on ``cutoff`` (whose
-    probability the features give), whose probability stayed below ``mismatch_prob``; the date is the run's first
-    checkpoint's own date, or the first acquisition of ``grid`` after it, on which the cohort check (with the crop the
-    model called then) let the alert through — the same whatever the date asked (a first version took the first
-    acquisition on or after the checkpoint, and the date asked when none had come yet: a query on the checkpoint's
-    day dated it then, a later one at the next acquisition); ``cutoff`` when none did."""
+    probability the features give), whose probability stayed below ``mismatch_prob``; the date is the first
+    acquisition of ``grid`` on or after the run's first checkpoint on which the cohort check (with the crop the model
+    called then) let the alert through — as `evaluate alerts` replays it, and as NOT_PLANTED is raised; None when no
+    acquisition has yet (not raised yet: a first version dated it with the date asked, so a query on the checkpoint's
+    day dated it then and a later one at the next acquisition; a second, at the checkpoint's own date, departed from
+    the rule the evaluation measures — the review of the fixes)."""
     if history is None or history.empty:
         return {}
     fid_all = fields["field_id"].astype(str)
@@ -401,7 +402,7 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
     hist = history[history["as_of"] <= cutoff].sort_values(["field_id", "as_of"], kind="stable")
     rows_of = {str(k): g for k, g in hist.groupby(hist["field_id"].astype(str), sort=False)}
     traj: SeasonTrajectories | None = None
-    out: dict[str, tuple[pd.Timestamp, list[list[Any]]]] = {}
+    out: dict[str, tuple[pd.Timestamp | None, list[list[Any]]]] = {}
     for fid, now in zip(fid_all[mismatch], probs_now[mismatch], strict=True):
         g = rows_of.get(fid)
         if g is None or g.empty:
@@ -415,13 +416,12 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
                 first -= 1
         run = [[str(a.date()), _r(v)] for a, v in zip(at[first:-1], pr[first:-1], strict=True)]
         run.append([str(at[-1].date()), _r(now)])
-        when = cutoff
+        when: pd.Timestamp | None = None
         for k in range(first, len(at)):
             end = at[k + 1] if k + 1 < len(at) else cutoff + pd.Timedelta(days=1)
-            # the checkpoint's own date (the probability is known then: its features stop there), then the
-            # acquisitions until the next checkpoint — never a date that depends on when the question is asked
-            later = grid[(grid > at[k].to_datetime64()) & (grid < end.to_datetime64())]
-            cand = np.concatenate([np.array([at[k].to_datetime64()], dtype=grid.dtype), later])
+            # the acquisitions from the checkpoint until the next one, as `evaluate alerts` replays it: an acquisition
+            # date never depends on when the question is asked
+            cand = grid[(grid >= at[k].to_datetime64()) & (grid < end.to_datetime64())]
             hit = None
             for d in cand:
                 if p.mismatch_cohort_days <= 0:
@@ -437,7 +437,7 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
             if hit is not None:
                 when = min(hit, cutoff)
                 break
-        out[fid] = (when, run)
+        out[fid] = (when, run)  # None: no acquisition since the run began lets it through yet — not raised yet
     return out
 
 
@@ -528,10 +528,11 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
                 ev |= {"crop_type": str(getattr(row, "crop_type", "")), "crop_type_prob": _r(row.crop_type_prob)}
             if np.isfinite(ratio):
                 ev["cohort_ratio"] = _r(ratio)
-            raised, run = since.get(fid, (cutoff, []))
+            raised, run = since.get(fid, (cutoff, []))  # no history (no model given): on the date asked, as before
             if run:
                 ev["declared_crop_prob_by_checkpoint"] = run
-            add(fid, season, "CROP_MISMATCH", raised, ev)
+            if raised is not None:
+                add(fid, season, "CROP_MISMATCH", raised, ev)
         if not isinstance(crop, str) or (region, crop) not in dense:
             continue
         band = dense[(region, crop)]

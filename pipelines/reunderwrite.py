@@ -238,14 +238,23 @@ def decided_lines(records: pd.DataFrame, as_of: date, season: str, *, covered: s
     nothing drawn or outstanding (empty frame: none). A latest record that re-estimated nothing under a policy with
     ``kept_lines_stand``: the line as the decision it stands on has it (``underwriting.standing``).
     ``before_own_run`` (re-underwriting as of ``as_of``): a re-underwriting record of that very date is the run's own
-    (a re-run's): the line is the one that run started from — else a re-run built each decided line from its own
+    (a re-run's), and so is every record superseding it (a same-day override): the line is the one that run started
+    from — else a re-run built each decided line from its own
     record, with another Book limit in the body, and wrote a second record superseding the first (a review found two
     on the smallholder demo's 2009-10-25)."""
     from underwriting.standing import standing_ids
 
     r = records[(records["season"].astype(str) == str(season)) & (records["as_of"] <= as_of.isoformat())]
     if before_own_run:
-        r = r[~((r["kind"] == "reunderwrite") & (r["as_of"] == as_of.isoformat()))]
+        # the date's re-underwriting records and what descends from them (an analyst's override made after the run,
+        # dated that day by default: it became the line's latest record and the re-run replaced it - the review)
+        own = set(r.loc[(r["kind"] == "reunderwrite") & (r["as_of"] == as_of.isoformat()), "record_id"].astype(str))
+        if own:
+            ordered = r.sort_values("seq", kind="stable")
+            for rid, sup in zip(ordered["record_id"].astype(str), ordered["supersedes"], strict=True):
+                if isinstance(sup, str) and sup in own:
+                    own.add(rid)
+            r = r[~r["record_id"].astype(str).isin(own)]
     opened = set(r.loc[r["outcome"].isin(["APPROVE", "REDUCE"]), "application_id"])
     latest = r.sort_values("seq").groupby("application_id").tail(1)
     moved = standing_ids(r)  # a kept current record -> the one its line stands on

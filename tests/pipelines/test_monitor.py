@@ -550,20 +550,30 @@ def test_a_mismatch_is_dated_from_the_run_of_checkpoints_that_raised_it() -> Non
                                                        dated["evidence"], strict=True) if a == "CROP_MISMATCH"}
     assert set(got) == {"long", "broken", "new"}
     assert set(plain.loc[plain["alert"] == "CROP_MISMATCH", "date"]) == {pd.Timestamp(as_of)}  # as before
-    first_from = {k: pd.Timestamp(START) + pd.Timedelta(days=d) for k, d in (("long", 60), ("broken", 120),
-                                                                              ("new", 120))}
-    assert {f: got[f][0] for f in got} == first_from  # the run's first checkpoint's own date (known then)
+    first_from = {k: pd.Timestamp(START) + pd.Timedelta(days=d) for k, d in (("long", 62), ("broken", 122),
+                                                                              ("new", 122))}
+    assert {f: got[f][0] for f in got} == first_from  # the first acquisition on or after the run's checkpoint
     assert got["long"][1]["declared_crop_prob_by_checkpoint"] == [[str(c1.date()), 0.1], [str(c2.date()), 0.02],
                                                                   [str(c3.date()), 0.05]]  # the last: the features'
     assert got["broken"][1]["declared_crop_prob_by_checkpoint"] == [[str(c3.date()), 0.1]]
     assert got["long"][1]["declared_crop_prob"] == 0.05
-    # the date does not depend on the date asked: the same on the checkpoint's day (no acquisition yet on or after it)
-    # and weeks later (a first version dated it with the date asked, then at the next acquisition)
-    for asked in (c3, c3 + pd.Timedelta(days=1), pd.Timestamp(as_of)):
+    # the date does not depend on the date asked: on the checkpoint's day and the next (no acquisition yet on or after
+    # it) it is not raised yet — as NOT_PLANTED, and as `evaluate alerts` replays it — then it is dated with that
+    # acquisition whenever asked (a first version dated it with the date asked, then re-dated it at the acquisition)
+    first_acq = pd.Timestamp(START) + pd.Timedelta(days=122)
+    for asked, want in ((c3, []), (c3 + pd.Timedelta(days=1), []), (first_acq, [first_acq]),
+                        (pd.Timestamp(as_of), [first_acq])):
         h = hist[hist["as_of"] <= asked]
         q = detect_alerts(clear_ndvi(cur[cur["date"] <= asked]), fields, bands, asked.date(), START,
                           {("r", "maize"): 60}, p, mismatch_history=h)
-        assert q.loc[(q["alert"] == "CROP_MISMATCH") & (q["field_id"] == "new"), "date"].tolist() == [c3], asked
+        assert q.loc[(q["alert"] == "CROP_MISMATCH") & (q["field_id"] == "new"), "date"].tolist() == want, asked
+    # the evaluation's replay dates it so too
+    from pipelines.evaluation.alerts import _first_mismatch
+
+    obs = clear_ndvi(cur)
+    replay = _first_mismatch(obs, fields, hist.assign(declared_crop_prob=hist["declared_crop_prob"]), p,
+                             sorted(pd.to_datetime(obs["date"].unique())))
+    assert replay[("long", "CROP_MISMATCH")]["date"] == got["long"][0]
 
 
 def test_a_dated_mismatch_waits_for_the_cohort_check(monkeypatch: pytest.MonkeyPatch) -> None:

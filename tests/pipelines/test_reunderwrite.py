@@ -115,6 +115,21 @@ def test_linked_records_and_idempotent(world: dict[str, Any]) -> None:
     own = decided_lines(recs, cps["mid"], season, covered=set(), before_own_run=True)
     assert len(before_run) and own.equals(before_run)
     assert not decided_lines(recs, cps["mid"], season, covered=set()).equals(before_run)  # the run's own records
+    # ... and an analyst's override of a decided line's record made after the run, dated that day (a copy of the store)
+    import shutil
+
+    from underwriting.override import override
+
+    copy = Path(str(url).removeprefix("sqlite:///")).with_name("decisions-override.db")
+    shutil.copy(str(url).removeprefix("sqlite:///"), copy)
+    d_app = str(before_run["application_id"].iloc[0])
+    with DecisionStore(f"sqlite:///{copy}") as st:
+        cur = st.latest(d_app, as_of=cps["mid"])
+        assert cur is not None and cur.kind == "reunderwrite"
+        override(st, d_app, max(int(cur.limit) - 1000_00, 0), "field visit", "analyst-1", approver="manager-1")
+        recs2 = st.records(season)
+    assert recs2["kind"].eq("override").any()
+    assert decided_lines(recs2, cps["mid"], season, covered=set(), before_own_run=True).equals(before_run)
     # a re-run prints the rows as the stored records hold them: a decided line's (D-…) Book limit was read from the
     # record being re-run, i.e. its new limit (D-A2009-00002: 0, its record and the first run 36,000)
     assert (ch["line_id"].str.startswith("D-") & (ch["book_limit"] != ch["new_limit"])).any()
