@@ -119,9 +119,14 @@ def season_window(season: str, region: str | None) -> tuple[dt.date, dt.date]:
     """The imagery window [start, end] of ``season`` for ``region``."""
     s = int(check_season(season))
     table = _windows_table()
-    if region is None or region not in table:
-        raise ImageryError(source="season window", problem=f"no window for region {region!r} "
-                           f"(known: {', '.join(sorted(table))}); give start and end")
+    if region is None:  # the fields carry no region (commands that need one refuse such a file by its column first)
+        raise ImageryError(source="season window", problem="the fields have no region (add a region column to the "
+                           f"fields file — one of {', '.join(sorted(table))} — or give the season's first and last "
+                           "imagery dates: --start and --end)")
+    if region not in table:
+        raise ImageryError(source="season window", problem=f"no season window for region {region!r} (known: "
+                           f"{', '.join(sorted(table))}; or give the season's first and last imagery dates: --start and "
+                           "--end)")
     a, ao, b, bo = table[region]
     return _md(s, a, ao), _md(s, b, bo)
 

@@ -9,7 +9,7 @@ from features.fields import NEEDED_FOR, overlap_fractions, read_fields
 __all__ = ["validation_report"]
 
 #: the runs that refuse a file without each optional column of :data:`features.fields.NEEDED_FOR`
-_NEEDED_BY = {"declared_crop": "monitor, reunderwrite and report with --imagery",
+_NEEDED_BY = {"declared_crop": "monitor, reunderwrite and report with --imagery, and every run on a county folder",
               "region": "monitor, reunderwrite, report with --imagery, underwrite without --features, features build "
                         "and value"}
 

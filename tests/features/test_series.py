@@ -27,3 +27,21 @@ def test_scenes_fingerprint_names_content_not_folders(tmp_path: Path) -> None:
     assert scenes_fingerprint(a) != scenes_fingerprint([*a, scene(tmp_path / "scenes", 13, b"y")])
     assert scenes_fingerprint(a) != scenes_fingerprint([a[0], scene(tmp_path / "other", 8, b"x" * 9)])
     assert scenes_fingerprint(a) != scenes_fingerprint([a[0], dataclasses.replace(a[1], scale=1.0)])
+
+
+def test_season_window_says_what_is_missing_and_which_options_give_it() -> None:
+    """`features series` and `imagery fetch` (which take --start/--end) on fields without a region said "no window for
+    region None (known: …); give start and end" — neither the missing column nor the options named."""
+    import pytest
+
+    from features.errors import ImageryError
+    from features.series import season_window
+
+    with pytest.raises(ImageryError, match=r"the fields have no region \(add a region column to the fields file — "
+                                           r"one of .*in-smallholder.* or give the season's first and last imagery "
+                                           r"dates: --start and --end\)$"):
+        season_window("2018", None)
+    with pytest.raises(ImageryError, match=r"no season window for region 'us-iowa' \(known: .*us-nebraska; or give "
+                                           r"the season's first and last imagery dates: --start and --end\)$"):
+        season_window("2018", "us-iowa")
+    assert season_window("2018", "us-nebraska")[0].year in (2017, 2018)

@@ -66,5 +66,5 @@ def test_validate_warns_of_the_columns_runs_need(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.stderr
     assert "  warning: no region column: monitor, reunderwrite, report with --imagery, underwrite without --features, " \
            "features build and value refuse the file (a field's region gives its season window" in r.stdout
-    assert "  warning: no declared_crop column: monitor, reunderwrite and report with --imagery refuse the file" \
-        in r.stdout
+    assert "  warning: no declared_crop column: monitor, reunderwrite and report with --imagery, and every run on a " \
+           "county folder refuse the file" in r.stdout
