@@ -78,7 +78,9 @@ tuned on past seasons of the synthetic counties (``agcredit evaluate alerts``).
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from dataclasses import fields as fields_of
 from datetime import date
@@ -111,6 +113,7 @@ from pipelines._monitor_thermal import ThermalClock
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
+           "first_cohort_pass",
            "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
@@ -401,7 +404,7 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
                  else np.full(len(fields), np.nan))
     hist = history[history["as_of"] <= cutoff].sort_values(["field_id", "as_of"], kind="stable")
     rows_of = {str(k): g for k, g in hist.groupby(hist["field_id"].astype(str), sort=False)}
-    traj: SeasonTrajectories | None = None
+    traj = functools.cache(lambda: SeasonTrajectories(obs))  # built on first need
     out: dict[str, tuple[pd.Timestamp | None, list[list[Any]]]] = {}
     for fid, now in zip(fid_all[mismatch], probs_now[mismatch], strict=True):
         g = rows_of.get(fid)
@@ -422,23 +425,27 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
             # the acquisitions from the checkpoint until the next one, as `evaluate alerts` replays it: an acquisition
             # date never depends on when the question is asked
             cand = grid[(grid >= at[k].to_datetime64()) & (grid < end.to_datetime64())]
-            hit = None
-            for d in cand:
-                if p.mismatch_cohort_days <= 0:
-                    hit = pd.Timestamp(d)
-                    break
-                if traj is None:
-                    traj = SeasonTrajectories(obs)
-                ratio = cohort_ratio(traj, declared, pd.Series({fid: called[k]}), pd.Timestamp(d), [fid],
-                                     window=p.mismatch_cohort_days, k=p.mismatch_cohort_k)[fid]
-                if not (np.isfinite(ratio) and ratio <= p.mismatch_cohort_ratio):
-                    hit = pd.Timestamp(d)
-                    break
+            hit, _ = first_cohort_pass(traj, declared, fid, called[k], cand, p)
             if hit is not None:
                 when = min(hit, cutoff)
                 break
         out[fid] = (when, run)  # None: no acquisition since the run began lets it through yet — not raised yet
     return out
+
+
+def first_cohort_pass(traj: Callable[[], SeasonTrajectories], declared: pd.Series, fid: str, called: Any,
+                      dates: Iterable[Any], p: AlertParams) -> tuple[pd.Timestamp | None, float]:
+    """The first of ``dates`` on which the season's cohort check (:func:`mismatch_mask`'s) lets a CROP_MISMATCH of
+    ``fid`` through — declared ``declared[fid]``, the model calling it ``called`` — and the cohort ratio then (NaN: no
+    evidence, or the check off); (None, NaN) when none does. ``traj``: the season's trajectories (called on first
+    need). Monitor's dating and `evaluate alerts`' replay both ask it."""
+    for d in dates:
+        ratio = float("nan") if p.mismatch_cohort_days <= 0 or called is None else cohort_ratio(
+            traj(), declared, pd.Series({fid: called}), pd.Timestamp(d), [fid], window=p.mismatch_cohort_days,
+            k=p.mismatch_cohort_k)[fid]
+        if not (np.isfinite(ratio) and ratio <= p.mismatch_cohort_ratio):
+            return pd.Timestamp(d), ratio
+    return None, float("nan")
 
 
 def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.ndarray, vals: np.ndarray,

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
-from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
+from pipelines._monitor_cohort import SeasonTrajectories
 from pipelines._monitor_expect import arrays_by_key
 from pipelines._monitor_format import format_alert_evaluation
 from pipelines._monitor_thermal import ThermalClock
@@ -61,6 +61,7 @@ from pipelines.monitor import (
     expected_bands,
     expected_emergence_days,
     expected_timing,
+    first_cohort_pass,
     first_not_planted_date,
     mismatch_mask,
     not_planted_day,
@@ -348,14 +349,9 @@ def _first_mismatch(obs: pd.DataFrame, fields: pd.DataFrame, crop_probs: pd.Data
                                   **({"crop_type": str(row.crop_type), "crop_type_prob": round(float(row.crop_type_prob), 4)}
                                      if "crop_type_prob" in g.columns else {})}
             called = str(row.crop_type) if "crop_type" in g.columns else None
-            when = None
-            for d in cand:
-                ratio = _cohort_at(traj, declared, str(fid), called, pd.Timestamp(d), params)
-                if mismatch_mask(pd.DataFrame({"declared_crop_prob": [pr]}), params, np.array([ratio]))[0]:
-                    when = pd.Timestamp(d)
-                    if np.isfinite(ratio):
-                        ev["cohort_ratio"] = round(float(ratio), 4)
-                    break
+            when, ratio = first_cohort_pass(lambda: traj, declared, str(fid), called, cand, params)
+            if when is not None and np.isfinite(ratio):
+                ev["cohort_ratio"] = round(float(ratio), 4)
             if when is not None:
                 out[(str(fid), "CROP_MISMATCH")] = {
                     "field_id": str(fid), "season": season[str(fid)], "alert": "CROP_MISMATCH",
@@ -363,16 +359,6 @@ def _first_mismatch(obs: pd.DataFrame, fields: pd.DataFrame, crop_probs: pd.Data
                     "evidence": json.dumps(ev, sort_keys=True)}
                 break
     return out
-
-
-def _cohort_at(traj: SeasonTrajectories, declared: pd.Series, fid: str, called: str | None, d: pd.Timestamp,
-               params: AlertParams) -> float:
-    """:func:`pipelines.monitor.mismatch_cohort` of one field the model calls ``called`` (``declared``: the
-    season's field_id → declared crop)."""
-    if params.mismatch_cohort_days <= 0 or called is None:
-        return float("nan")
-    return cohort_ratio(traj, declared, pd.Series({fid: called}), d, [fid], window=params.mismatch_cohort_days,
-                        k=params.mismatch_cohort_k)[fid]
 
 
 def with_naive_by_event(by_event: pd.DataFrame, naive: pd.DataFrame) -> pd.DataFrame:
