@@ -320,7 +320,8 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
                         config: YieldModelConfig | None = None, data: str = "synthetic",
                         seasons: Sequence[str] | None = None, min_rows_in_scope: int = 30,
                         lead_crop: str = "maize", calibrate_on_truth: bool = False,
-                        minimum_metrics: Callable[[Sequence[str]], tuple[Requirement, ...]] | None = None
+                        minimum_metrics: Callable[[Sequence[str]], tuple[Requirement, ...]] | None = None,
+                        eval_features_by_checkpoint: Mapping[str, pd.DataFrame] | None = None
                         ) -> YieldRelease:
     """Evaluate (leave-one-season-out), fit on every season and checkpoint, and draw the governance record.
 
@@ -331,13 +332,20 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
     given; the minimum metrics are ``minimum_metrics(crops)`` (default :func:`default_minimum_metrics`). ``calibrate_on_truth``
     calibrates P10/P90 on ``truth`` of past seasons (see :meth:`YieldModel.fit`). Plots come from
     a model fitted without the latest season, drawn on that season (out of sample).
+    ``eval_features_by_checkpoint`` (same checkpoints, same rows' keys): the features the evaluation and the plots
+    read instead (e.g. built with a phenology calibration fitted without the held-out season, so its own records
+    never shape its features); the registered model is still fitted on ``features_by_checkpoint``.
     """
+    ev_feats = features_by_checkpoint if eval_features_by_checkpoint is None else eval_features_by_checkpoint
+    if list(ev_feats) != list(features_by_checkpoint):
+        raise ModelError(f"build_yield_release: evaluation checkpoints {list(ev_feats)} differ from the training "
+                         f"checkpoints {list(features_by_checkpoint)}")
     if truth is None:
         truth = reported.rename(columns={"reported_yield_t_ha": "yield_t_ha"})
     held_models: dict[str, YieldModel] = {}
     n_seasons = len(set().union(*(set(f["season"].astype("str")) for f in features_by_checkpoint.values())))
     if n_seasons >= 3:
-        ev = evaluate_yield(features_by_checkpoint, reported, truth, config=config, seasons=seasons, data=data,
+        ev = evaluate_yield(ev_feats, reported, truth, config=config, seasons=seasons, data=data,
                             calibrate_on_truth=calibrate_on_truth, keep_models=held_models)
     else:  # too few seasons to hold one out: no metrics, so the version cannot meet its minimum metrics
         cols = ["checkpoint", "season", "method", "crop", "n", "r2", "rmse", "rmse_pct", "mean_yield", "below_p10",
@@ -355,18 +363,25 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
     X, y = stacked.drop(columns=drop), stacked["reported_yield_t_ha"]
     cal = stacked["true_yield_t_ha"] if calibrate_on_truth else None
     model = YieldModel(config).fit(X, y, calibration_target=cal)
-    last = max(stacked["season"].unique().tolist())
-    before = stacked["season"] != last
-    at = (stacked["season"] == last).to_numpy() & (np.arange(len(stacked)) < len(frames[0]))  # first checkpoint
+    if eval_features_by_checkpoint is None:
+        e_frames, e_stacked, eX, ey, ecal = frames, stacked, X, y, cal
+    else:
+        e_frames = [_merge_targets(f, reported, truth) for f in ev_feats.values()]
+        e_stacked = pd.concat(e_frames, ignore_index=True)
+        eX, ey = e_stacked.drop(columns=drop), e_stacked["reported_yield_t_ha"]
+        ecal = e_stacked["true_yield_t_ha"] if calibrate_on_truth else None
+    last = max(e_stacked["season"].unique().tolist())
+    before = e_stacked["season"] != last
+    at = (e_stacked["season"] == last).to_numpy() & (np.arange(len(e_stacked)) < len(e_frames[0]))  # first checkpoint
     if last in held_models:
         plot_model = held_models[last]
-    elif int(y.loc[before].notna().sum()) >= 10:
-        plot_model = YieldModel(config).fit(X.loc[before].reset_index(drop=True), y.loc[before].reset_index(drop=True),
-                                            calibration_target=None if cal is None else cal.loc[before].to_numpy())
+    elif int(ey.loc[before].notna().sum()) >= 10:
+        plot_model = YieldModel(config).fit(eX.loc[before].reset_index(drop=True), ey.loc[before].reset_index(drop=True),
+                                            calibration_target=None if ecal is None else ecal.loc[before].to_numpy())
     else:  # nothing before the latest season: the plots are in-sample
         plot_model = model
-    Xl = X.loc[at].reset_index(drop=True)
-    plots = diagnostic_plots(plot_model, Xl, stacked.loc[at, "true_yield_t_ha"].to_numpy(), plots_dir)
+    Xl = eX.loc[at].reset_index(drop=True)
+    plots = diagnostic_plots(plot_model, Xl, e_stacked.loc[at, "true_yield_t_ha"].to_numpy(), plots_dir)
     scored = ev.summary[(ev.summary["checkpoint"] == cps[0]) & (ev.summary["method"] == "model")
                         & (ev.summary["crop"] != "all")]
     crops = tuple(sorted(scored.loc[scored["n"] >= min_rows_in_scope, "crop"].tolist()))

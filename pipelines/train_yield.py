@@ -311,12 +311,15 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
                 data: str = "real", register: bool = True, promote: bool = True, force_reason: str | None = None,
                 config: YieldModelConfig | None = None, operator: str | None = None,
                 params: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
-                checkpoint_dates: Mapping[str, Any] | None = None) -> TrainResult:
+                checkpoint_dates: Mapping[str, Any] | None = None,
+                eval_features_by_checkpoint: Mapping[str, pd.DataFrame] | None = None) -> TrainResult:
     """Fit on every season and checkpoint, evaluate with the latest season held out, register, promote.
 
     ``features_by_checkpoint``: checkpoint → FieldFeatures rows (several seasons); ``reported``:
     ``field_id, season, reported_yield_t_ha``. Promotion happens only when the version meets its
     minimum metrics, or when ``force_reason`` is given (recorded in the alias history).
+    ``eval_features_by_checkpoint``: the same seasons' features the held-out evaluation reads instead (built without
+    the held-out season's records: :func:`train_yield_county`); the version is fitted on ``features_by_checkpoint``.
     """
     from models.evaluation import build_yield_release
 
@@ -337,8 +340,15 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
                          "version has no held-out metrics and cannot meet its minimum metrics")
     with tempfile.TemporaryDirectory(prefix="agcredit-yield-plots-") as tmp:
         rows = {cp: j.drop(columns="reported_yield_t_ha") for cp, j in joined.items()}
+        ev_rows = None
+        if eval_features_by_checkpoint is not None:
+            if sorted(eval_features_by_checkpoint) != sorted(cps):
+                raise UserInputError(f"yield training: the evaluation checkpoints {sorted(eval_features_by_checkpoint)} "
+                                     f"differ from the training checkpoints {sorted(cps)}")
+            ev_rows = {cp: _join_reported(eval_features_by_checkpoint[cp], rep).drop(columns="reported_yield_t_ha")
+                       for cp in cps}
         release = build_yield_release(rows, rep, plots_dir=tmp, config=config, data=data, seasons=[seasons[-1]],
-                                      minimum_metrics=yield_minimum_metrics)
+                                      minimum_metrics=yield_minimum_metrics, eval_features_by_checkpoint=ev_rows)
         if checkpoint_dates:  # the days each checkpoint was validated from: scope by a field's own crop and date
             from dataclasses import replace
 
@@ -405,15 +415,54 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     reported = c.history()  # checked (crops, yields) before any feature is built
     t0 = time.perf_counter()
     model, desc, note = _crop_model_for(crop_model)
+    memo: dict[str, pd.DataFrame] = {}
     feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
-                            weather=weather)
+                            weather=weather, series_memo=memo)
+    notes = [note] if note else []
+    ev_feats, ev_note = _held_out_features(c, model, desc, checkpoints, weather, memo, progress)
+    if ev_note:
+        notes.append(ev_note)
     t_feat = time.perf_counter() - t0
     res = train_yield(feats, reported, data="synthetic" if c.synthetic else "real", register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
                       params={"county": c.path.name, "region": c.region, "crop_model": desc},
-                      notes=[note] if note else [], checkpoint_dates=checkpoint_dates_of(c, checkpoints))
+                      notes=notes, checkpoint_dates=checkpoint_dates_of(c, checkpoints),
+                      eval_features_by_checkpoint=ev_feats)
     res.timings["features_s"] = t_feat
     return res
+
+
+def _held_out_features(c: County, model: Any, desc: str, checkpoints: Sequence[str],
+                       weather: str | Path | pd.DataFrame | None, memo: dict[str, pd.DataFrame],
+                       progress: Progress | None) -> tuple[dict[str, pd.DataFrame] | None, str | None]:
+    """The features the held-out evaluation of :func:`train_yield_county` reads, and a note saying so.
+
+    The crop-type model carries the phenology calibration production builds features with, fitted on the latest
+    past seasons' declared sowing and harvest dates — the held-out (latest) season's among them, so its own records
+    would shape the features it is scored on (and the version's governance metrics would be optimistic). When they
+    do, every past season's features are built again with the calibration fitted as the crop-type training fits it
+    but on the seasons before the held-out one (as ``agcredit evaluate yield`` builds each fold,
+    :func:`pipelines.evaluation.yield_.fold_features`); the crop-type model's predictions are kept. None when the
+    calibration leaves the held-out season out (or there is none, or fewer than three past seasons)."""
+    from pipelines._phenology_fit import fit_county_phenology
+    from pipelines.evaluation.yield_ import fold_calibration_seasons
+    from pipelines.featurize import load_weather
+
+    calib = getattr(model, "phenology_calibration_", None) or {}
+    past = [str(s) for s in c.past_seasons]
+    if len(past) < 3 or not calib:
+        return None, None
+    held = sorted(past)[-1]
+    if not any(held in getattr(cal, "seasons", ()) for cal in calib.values()):
+        return None, None
+    chosen = fold_calibration_seasons(past, held)
+    wx = load_weather(weather)[0] if weather is not None else c.weather()
+    fold = fit_county_phenology(c, chosen, weather=wx if wx is not None else False)
+    feats = county_features(c, past, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
+                            weather=weather, phenology_calib={c.region: fold} if fold is not None else {},
+                            series_memo=memo)
+    return feats, (f"held-out season {held} scored on features whose phenology is calibrated on seasons "
+                   f"{', '.join(chosen)} (the crop-type model's calibration includes {held}'s records)")
 
 
 def train_yield_files(features: str | Path, reported: str | Path, *, data: str = "real", register: bool = True,

@@ -316,3 +316,73 @@ def test_the_feature_cache_key_covers_every_feature_defining_file(tmp_path: Path
         assert _code_hash(root) != base, rel
         (root / rel).write_bytes(before)
     assert _code_hash(root) == base
+
+
+def test_held_out_evaluation_reads_its_own_features_and_the_version_is_fitted_on_production_ones() -> None:
+    """``eval_features_by_checkpoint``: the held-out metrics (and plots) come from them; the version is fitted on the
+    production features as before — so features that carry the held-out season's records can be swapped out of the
+    evaluation without changing what is registered."""
+    feats, rep = synth_features(seed=3)
+    plain = train_yield.train_yield(feats, rep, register=False, config=FAST)
+    blurred = {cp: f.assign(ndvi_max=f["ndvi_max"].sample(frac=1.0, random_state=0).to_numpy())
+               for cp, f in feats.items()}
+    swapped = train_yield.train_yield(feats, rep, register=False, config=FAST, eval_features_by_checkpoint=blurred)
+    x = feats["end"].head(20)
+    pd.testing.assert_frame_equal(plain.model.predict_quantiles(x), swapped.model.predict_quantiles(x))
+    assert swapped.metrics["r2_maize"] < plain.metrics["r2_maize"] - 0.2   # scored on the shuffled NDVI
+    with pytest.raises(Exception, match="evaluation checkpoints"):
+        train_yield.train_yield(feats, rep, register=False, config=FAST,
+                                eval_features_by_checkpoint={"end": blurred["end"]})
+
+
+def test_held_out_season_features_leave_its_own_records_out_of_the_phenology(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crop-type model's phenology calibration was fitted on the latest past seasons' declared dates, the
+    held-out (latest) one's included: the held-out evaluation's features are built again with the calibration
+    fitted on the seasons before it (as `evaluate yield` builds its folds); a calibration that leaves it out, or
+    none, or fewer than three past seasons, needs no second build."""
+    import pipelines._phenology_fit as pf
+    from pipelines.evaluation.yield_ import fold_calibration_seasons
+
+    past = ["2011", "2012", "2013", "2014", "2015"]
+    region = "us-nebraska"
+
+    class County:
+        past_seasons = past
+
+        def __init__(self) -> None:
+            self.region = region
+
+        def weather(self) -> None:
+            return None
+
+    seen: dict[str, object] = {}
+
+    def fake_features(c: object, seasons: object, checkpoints: object, **kw: object) -> dict[str, pd.DataFrame]:
+        seen.update(seasons=seasons, calib=kw.get("phenology_calib"), crop=kw.get("crop_model"))
+        return {"end": pd.DataFrame()}
+
+    def fake_fit(c: object, seasons: list[str], **kw: object) -> Calibration:
+        seen.update(fit_weather=kw.get("weather"))
+        return Calibration(region=region, seasons=tuple(sorted(seasons)))
+
+    monkeypatch.setattr(train_yield, "county_features", fake_features)
+    monkeypatch.setattr(pf, "fit_county_phenology", fake_fit)
+
+    class Model:
+        phenology_calibration_ = {region: Calibration(region=region, seasons=tuple(past[-3:]))}
+
+    model = Model()
+    got, note = train_yield._held_out_features(County(), model, "crop-type v1", ("end",), None, {}, None)
+    assert got is not None and note is not None and "held-out season 2015" in note
+    cal = seen["calib"][region]  # type: ignore[index]
+    assert list(cal.seasons) == fold_calibration_seasons(past, "2015") == ["2012", "2013", "2014"]
+    assert seen["seasons"] == past and seen["crop"] is model       # the crop model's predictions are kept
+    assert seen["fit_weather"] is False                             # no weather: no thermal-time durations
+    Model.phenology_calibration_ = {region: Calibration(region=region, seasons=("2012", "2013", "2014"))}
+    seen.clear()
+    assert train_yield._held_out_features(County(), Model(), "v0", ("end",), None, {}, None) == (None, None)
+    assert not seen
+    assert train_yield._held_out_features(County(), None, "none", ("end",), None, {}, None) == (None, None)
+    County.past_seasons = ["2014", "2015"]
+    Model.phenology_calibration_ = {region: Calibration(region=region, seasons=("2014", "2015"))}
+    assert train_yield._held_out_features(County(), Model(), "v1", ("end",), None, {}, None) == (None, None)
