@@ -130,7 +130,9 @@ def reunderwrite_cmd(
     applications: Path = typer.Option(None, "--applications", help="Applications (CSV/Parquet)."),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
     policy: Path = typer.Option(None, "--policy", help="Policy file (default: the shipped one)."),
-    profile: str = typer.Option(None, "--profile", help="Policy profile (default: the county's)."),
+    profile: str = typer.Option(None, "--profile", help="Policy profile (default: the county's; without --county, as "
+                                "underwrite: the policy's profile in the season's applications' and Book lines' "
+                                "currency)."),
     operator: str = typer.Option(None, "--operator", help="Who runs it (recorded; default agcredit-reunderwrite)."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
     calendar: Path = typer.Option(None, "--calendar", help="With --due: a season calendar CSV."),
@@ -208,6 +210,20 @@ def reunderwrite_cmd(
     _print_result(res)
 
 
+def _profile_of(pol: Any, applications: Any, book: Any, season: str) -> str:
+    """Without --county and --profile: the policy's profile in the currency of the season's applications and Book
+    lines, chosen as underwrite chooses it (:func:`pipelines.underwrite.profile_for_currency`; a user error naming
+    the profiles when the currency is mixed or no profile's)."""
+    from pipelines.underwrite import profile_for_currency
+
+    apps = applications[applications["season"].astype(str) == season]
+    lines = book[book["season"].astype(str) == season] if "season" in book.columns else book
+    currencies = set(apps["currency"].astype(str))
+    if "currency" in lines.columns:
+        currencies |= set(lines["currency"].astype(str))
+    return profile_for_currency(pol, sorted(currencies))
+
+
 def _files_run(season: str | None, day: date, fields: Path | None, imagery: str | None, book: Path | None,
                applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
                cache: Path | None, weather: Path | None = None, *, crop_season_scale: float | None = None,
@@ -229,19 +245,20 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
 
         yh = read_yield_history(yield_history)
     assert fields is not None and imagery is not None and book is not None and applications is not None
-    if not profile:
-        raise UserInputError("without --county, give --profile")
     f = read_fields(fields, need=ALERT_FIELDS_NEED).fields
     known = sorted(f["season"].astype(str).unique())
     s = _season_of(season, known, max(known), f"fields file {fields}")
     _check_day(f, s, day)
+    apps, bk = read_applications(applications), read_book(book)
+    if not profile:
+        profile = _profile_of(pol, apps, bk, s)
     past = sorted(x for x in f["season"].astype(str).unique() if x < s)
     sc = cache / "series" if cache is not None else None
     hist = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series for p in past]
     import pandas as pd
 
-    return reunderwrite(season=s, as_of=day, fields=f, imagery=imagery, book=read_book(book),
-                        applications=read_applications(applications), store=store, policy=pol, profile=profile,
+    return reunderwrite(season=s, as_of=day, fields=f, imagery=imagery, book=bk,
+                        applications=apps, store=store, policy=pol, profile=profile,
                         cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
                         operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
                         haze_dates=haze_dates, yield_history=yh)

@@ -963,3 +963,39 @@ def test_open_alerts_act_excludes_an_observed_failure_and_reviews_a_covered_line
               policy=load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.5.yaml"))
     assert all(f["included"] for f in old.body["fields"]) and not opens_alerts(old.body)
     assert "crop_failure_observed" not in old.body["fields"][1]
+
+
+def test_without_county_the_profile_is_chosen_as_underwrite_chooses_it(tiny_county_sh: Path, tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --fields ... --book ... --applications ...` without --profile takes the policy's profile in the
+    season's currency (pipelines.underwrite.profile_for_currency, as underwrite does); a mixed currency is refused
+    naming the profiles (it said "without --county, give --profile" whatever the currency)."""
+    import features.series
+    import pipelines.reunderwrite as ru
+
+    seen: dict[str, Any] = {}
+
+    def fake(**kw: Any) -> Any:
+        seen.update(kw)
+        raise UserInputError("stop here")
+
+    monkeypatch.setattr(ru, "reunderwrite", fake)
+    monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: SimpleNamespace(series=pd.DataFrame()))
+    rec = tiny_county_sh / "records"
+    season = County(tiny_county_sh).current_season
+    args = ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", str(tiny_county_sh / "scenes"),
+            "--book", str(rec / "book.csv"), "--as-of", f"{season}-09-15"]
+    r = CliRunner().invoke(app, [*args, "--applications", str(rec / "applications.csv")])
+    assert r.exit_code == 2 and "stop here" in r.stderr, r.stdout + r.stderr
+    assert seen["profile"] == "in-kcc"
+    apps = pd.read_csv(rec / "applications.csv", dtype=str)
+    apps.loc[apps["season"] == season, "currency"] = "USD"
+    apps.loc[apps.index[0], "currency"] = "INR"
+    apps.loc[apps.index[0], "season"] = season
+    mixed = tmp_path / "applications.csv"
+    apps.to_csv(mixed, index=False)
+    seen.clear()
+    r = CliRunner().invoke(app, [*args, "--applications", str(mixed)])
+    assert r.exit_code == 2 and not seen, r.stdout + r.stderr
+    assert "cannot choose a profile for applications in INR, USD (profiles: " in r.stderr
+    assert "in-kcc INR" in r.stderr and "us-operating USD" in r.stderr and "give --profile" in r.stderr
