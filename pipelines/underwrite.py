@@ -136,7 +136,8 @@ def _valuations(features: pd.DataFrame, models: ChampionModels, prices: PriceTab
 
     known = known_crop(features)
     if not known.all():
-        warnings.append(f"{int((~known).sum())} field(s) without a declared or predicted crop are not valued")
+        warnings.append(f"{int((~known).sum())} field(s) without a declared or predicted crop are not valued: "
+                        + format_offenders(sorted(features.loc[~known, "field_id"].astype(str))))
     regions = features["region"].astype(object).where(features["region"].notna(), None)
     parts, labels = [], set()
     names: list[str | None] = [*sorted({str(r) for r in regions[known] if r is not None})]

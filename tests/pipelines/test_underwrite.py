@@ -845,3 +845,20 @@ def test_the_weather_files_name_is_not_in_the_features_provenance(tmp_path: Path
     wx.to_csv(tmp_path / "station-2009.csv", index=False)
     assert load_weather(tmp_path / "a.csv")[1] == load_weather(tmp_path / "station-2009.csv")[1]
     assert "station" not in load_weather(tmp_path / "station-2009.csv")[1]
+
+
+def test_fields_without_a_crop_are_named() -> None:
+    """The warning "N field(s) without a declared or predicted crop are not valued" names the first field ids (it gave
+    only the count: the walkthrough's 34 could not be found) — ids only, nothing of the farmer's."""
+    from types import SimpleNamespace
+
+    from pipelines.underwrite import _valuations
+
+    feats = pd.DataFrame({"field_id": [f"F{i:04d}" for i in (7, 3, 12, 1, 9, 4, 30)], "region": "in-smallholder",
+                          "declared_crop": None, "crop_type": None, "farmer_token": "tok-secret"})
+    warnings: list[str] = []
+    with pytest.raises(UserInputError, match="no field has a crop to value"):
+        _valuations(feats, SimpleNamespace(), SimpleNamespace(), "INR", "2009",  # type: ignore[arg-type]
+                    date(2009, 9, 15), warnings)
+    assert warnings == ["7 field(s) without a declared or predicted crop are not valued: F0001, F0003, F0004, F0007, "
+                        "F0009 and 2 more (7 in all)"]
