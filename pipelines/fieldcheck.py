@@ -23,8 +23,12 @@ def validation_report(path: str | Path, *, season: str | None = None, strict: bo
         f"fields file: {Path(path).name} ({f.crs.to_string() if f.crs else 'no CRS'})",
         f"  valid fields:     {len(f)} in {f['season'].nunique()} season(s), {f['farmer_token'].nunique()} farmer(s)",
         f"  repaired:         {len(res.repaired)}" + (f" ({', '.join(res.repaired[:5])}{' …' if len(res.repaired) > 5 else ''})" if res.repaired else ""),
-        f"  rejected:         {len(res.rejected)}",
     ]
+    for fid, change in list(res.repaired_area.items())[:20]:  # a repair that moved the area: hectares to check
+        lines.append(f"    - {fid}: area changed by the repair ({change})")
+    if len(res.repaired_area) > 20:
+        lines.append(f"    … and {len(res.repaired_area) - 20} more")
+    lines.append(f"  rejected:         {len(res.rejected)}")
     for fid, why in list(res.rejected.items())[:20]:
         lines.append(f"    - {fid}: {why}")
     if len(res.rejected) > 20:

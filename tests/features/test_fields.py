@@ -88,6 +88,29 @@ def test_bowtie_is_repaired_and_reported() -> None:
     assert res.fields.geometry.is_valid.all()
 
 
+def test_a_repair_that_changes_the_area_says_the_hectares() -> None:
+    """make_valid splits a bow-tie into its two triangles: the field was said repaired, not that it lost half its
+    land (a walkthrough's F0004: declared 0.55 ha, 0.18 ha after repair, no warning). A repair moving the area by more
+    than REPAIR_AREA_CHANGE, or leaving it that far from the declared area, names the hectares; a repair that only
+    removes a sliver does not."""
+    gdf = _fields(3)
+    x, y = 500_300, 4_480_000  # f1: a 200 m bow-tie (two 1 ha triangles once repaired), declared 4 ha
+    gdf.loc[1, "geometry"] = Polygon([(x, y), (x + 200, y + 200), (x + 200, y), (x, y + 200)])
+    x = 500_600  # f2: its 4 ha square with a 0.25 m² spike crossing its left edge
+    gdf.loc[2, "geometry"] = Polygon([(x, y), (x + 200, y), (x + 200, y + 200), (x, y + 200), (x, y + 100),
+                                      (x + 1, y + 100), (x - 1, y + 101), (x, y + 101)])
+    res = validate_fields(gdf, source="f.gpkg")
+    assert res.repaired == ["f1", "f2"]
+    assert res.repaired_area == {"f1": "0.00 ha before repair, 2.00 ha after; declared 4.00 ha"}
+    assert ("1 repaired field(s) of f.gpkg whose area the repair changed by more than 10%, or left that far from the "
+            "declared area (check the polygon: a self-crossing outline made valid can lose or gain land): f1 (0.00 ha "
+            "before repair, 2.00 ha after; declared 4.00 ha)") in res.notes()
+    far = gdf.assign(declared_area_ha=[4.0, 2.0, 5.0])  # f1 as declared; f2's sliver repair, 20% off its declared
+    assert validate_fields(far, source="f.gpkg").repaired_area == {
+        "f1": "0.00 ha before repair, 2.00 ha after; declared 2.00 ha",
+        "f2": "4.00 ha before repair, 4.00 ha after; declared 5.00 ha"}
+
+
 def test_an_absent_declared_column_says_what_is_used_instead() -> None:
     """A file without declared_area_ha was said to take the crop "from the imagery alone" though its declared crops
     are used (`explain` then showed "declared maize n/a ha"): each absent column says what replaces it, and a

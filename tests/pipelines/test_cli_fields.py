@@ -25,6 +25,9 @@ def test_validate_builtin_sample() -> None:
     assert r.exit_code == 0, r.stderr
     assert "valid fields:     7" in r.stdout
     assert "repaired:         1 (NE-007)" in r.stdout
+    # a bow-tie made valid: the repair's hectares, to check against the declared 10 ha
+    assert "repaired:         1 (NE-007)\n    - NE-007: area changed by the repair (0.00 ha before repair, 7.53 ha " \
+           "after; declared 10.00 ha)\n  rejected:         0" in r.stdout
     assert "total area:" in r.stdout
 
 
