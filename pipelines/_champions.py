@@ -16,9 +16,13 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["ChampionModels", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME"]
+__all__ = ["ChampionModels", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME",
+           "YIELD_CHECKPOINT_LABELS"]
 
 YIELD_MODEL_NAME = "yield-value"
+#: the yield-model checkpoints :func:`checkpoint_label` gives by the as-of date — what underwriting looks up in a
+#: version's scope (``Governance.checkpoints``) when the version names no validated days (one trained from tables)
+YIELD_CHECKPOINT_LABELS = ("pre_season", "emergence", "mid", "end")
 
 
 # --- models --------------------------------------------------------------------------------------------

@@ -28,7 +28,8 @@ def _progress(enabled: bool) -> Any:
 def train_yield_cmd(
     county: Path | None = typer.Option(None, "--county", help="County folder (demo layout): train on its past seasons."),
     features: Path | None = typer.Option(None, "--features", help="FieldFeatures Parquet of past seasons (optional "
-                                         "'checkpoint' column); with --reported."),
+                                         "'checkpoint' column: end, mid, emergence or pre_season, the checkpoints "
+                                         "underwriting looks up; without it every row is end); with --reported."),
     reported: Path | None = typer.Option(None, "--reported", help="Reported yields CSV/Parquet: field_id, season, "
                                          "reported_yield_t_ha."),
     no_promote: bool = typer.Option(False, "--no-promote", help="Register as challenger only."),

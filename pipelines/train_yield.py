@@ -465,6 +465,21 @@ def _held_out_features(c: County, model: Any, desc: str, checkpoints: Sequence[s
                    f"{', '.join(chosen)} (the crop-type model's calibration includes {held}'s records)")
 
 
+def _check_checkpoint_labels(labels: pd.Series, source: str) -> None:
+    """A features file's ``checkpoint`` labels are the checkpoints underwriting looks the version's scope up by
+    (:data:`pipelines._champions.YIELD_CHECKPOINT_LABELS`): any other (``harvest``, ``mid-season``) was registered
+    as the scope and matched no underwriting run — every field OUT_OF_MODEL_SCOPE without a word at training."""
+    from pipelines._champions import YIELD_CHECKPOINT_LABELS
+
+    # an empty cell too: its rows were left out of training silently (grouped by label)
+    bad = sorted({"(empty)" if pd.isna(v) or not str(v).strip() else str(v) for v in labels}
+                 - set(YIELD_CHECKPOINT_LABELS))
+    if bad:
+        raise UserInputError(f"{source}: checkpoint label(s) {', '.join(bad)} are not checkpoints underwriting looks "
+                             f"up (accepted: {', '.join(YIELD_CHECKPOINT_LABELS)}; e.g. end for the season's end, "
+                             "mid for mid-season)")
+
+
 def train_yield_files(features: str | Path, reported: str | Path, *, data: str = "real", register: bool = True,
                       promote: bool = True, force_reason: str | None = None,
                       config: YieldModelConfig | None = None, operator: str | None = None,
@@ -479,6 +494,7 @@ def train_yield_files(features: str | Path, reported: str | Path, *, data: str =
     from features.contracts import check_field_features
 
     if "checkpoint" in df.columns:
+        _check_checkpoint_labels(df["checkpoint"], p.name)
         by = {str(cp): check_field_features(g.drop(columns="checkpoint").reset_index(drop=True), where=p.name)
               for cp, g in df.groupby("checkpoint", sort=True)}
     else:

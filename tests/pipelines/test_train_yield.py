@@ -239,6 +239,29 @@ def test_cli_train_from_tables_and_errors(tmp_path: Path, registry: Path, monkey
     assert r.exit_code == 2 and "county folder not found" in r.stderr
     with pytest.raises(UserInputError, match="features file not found"):
         train_yield_files(tmp_path / "none.parquet", rp)
+    # checkpoint labels underwriting never looks up (a walkthrough's harvest / mid-season) were registered as the
+    # version's scope, and every field underwritten with it came out OUT_OF_MODEL_SCOPE: refused before training
+    full.assign(checkpoint=full["checkpoint"].map({"end": "harvest", "mid": "mid-season"})).to_parquet(fp)
+    r = CliRunner().invoke(app, ["train", "yield", "--features", str(fp), "--reported", str(rp), "--no-promote"])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert ("error: f.parquet: checkpoint label(s) harvest, mid-season are not checkpoints underwriting looks up "
+            "(accepted: pre_season, emergence, mid, end; e.g. end for the season's end, mid for mid-season)") in r.stderr
+    full.assign(checkpoint=full["checkpoint"].where(full.index > 0)).to_parquet(fp)  # an empty cell
+    r = CliRunner().invoke(app, ["train", "yield", "--features", str(fp), "--reported", str(rp), "--no-promote"])
+    assert r.exit_code == 2 and "checkpoint label(s) (empty) are not checkpoints" in r.stderr, r.stderr
+
+
+def test_the_checkpoint_labels_accepted_are_the_ones_underwriting_gives() -> None:
+    """Every label checkpoint_label gives by the as-of date is accepted at training, and nothing else."""
+    from datetime import timedelta
+
+    from pipelines._champions import YIELD_CHECKPOINT_LABELS, checkpoint_label
+    from pipelines.county import season_checkpoints
+
+    cp = season_checkpoints("2009", "in-smallholder")
+    days = [cp["emergence"] - timedelta(days=1), cp["emergence"], cp["mid"], cp["pre_harvest"], cp["end"]]
+    got = {checkpoint_label("2009", "in-smallholder", d) for d in days}
+    assert got == set(YIELD_CHECKPOINT_LABELS), got
 
 
 def test_train_yield_county_wires_features_history_and_labels(tiny_county_sh: Path, registry: Path,
