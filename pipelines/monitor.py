@@ -42,7 +42,8 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   ``bare`` after reaching ``green``) anomalously early: the collapse day is earlier than
   P25 − ``collapse_k`` × IQR of past collapse days, or the time since the field's own
   green-up is shorter than P25 − ``duration_k`` × IQR of past durations (a crop harvested
-  at maturity collapses later on both counts) — with ``timing_needs_peers``, only when the collapse is
+  at maturity collapses later on both counts; where that is not above 0, no duration is below it and the evidence
+  says the duration test cannot fire, its threshold shown as 0) — with ``timing_needs_peers``, only when the collapse is
   also a peer candidate (see above) on one of its two observations, so that a collapse its peers share
   (frost browning, snow, the harvest of another crop than declared) is not a failure (a season of no more
   fields than ``peer_k`` has no peers: there the timing stands alone), raised once that candidate is known;
@@ -276,7 +277,10 @@ def _collapse_alert(days: np.ndarray, vals: np.ndarray, dates: np.ndarray,
         unit = "gdd" if gdd else "day"
         evidence.update({f"expected_collapse_{unit}_p25": _r(t.collapse_p25), f"failure_before_{unit}": _r(c_lim),
                          "duration_days": collapse - greenup if greenup is not None else None,
-                         f"failure_below_duration{'_gdd' if gdd else ''}": _r(d_lim)})
+                         f"failure_below_duration{'_gdd' if gdd else ''}": _r(max(d_lim, 0.0))})
+        if d_lim <= 0:  # no duration is below it: said, not shown as a negative duration (the test above unchanged)
+            evidence["duration_test"] = (f"cannot fire: the crop's past green-up-to-collapse durations spread too "
+                                         f"wide (P25 - {p.duration_k:g} x IQR is below 0 {'GDD' if gdd else 'days'})")
         early = when < t.collapse_p25 - p.early_k * c_iqr and dur is not None and dur < t.duration_p25
         kind = "CROP_FAILURE" if failed else ("EARLY_HARVEST" if early else None)
     else:

@@ -124,6 +124,36 @@ def test_timing_separates_failure_from_harvest() -> None:
     assert ev["collapse_day"] == 100 and ev["failure_before_day"] > 100
 
 
+def test_a_duration_threshold_below_zero_is_said_not_shown_negative() -> None:
+    """A crop whose past green-up-to-collapse durations spread wide has P25 − k × IQR below 0: no duration is
+    below it, so the duration test cannot fire. The evidence said "failure_below_duration -40.0" (a negative
+    duration); it now shows 0 and says the test cannot fire — the alerts themselves as before."""
+    past, crops = _past()
+    bands = expected_bands(clear_ndvi(past), crops, {"2023": date(2023, 4, 1)})
+    timing = pd.DataFrame([{"region": "r", "crop": "maize", "n": 20, "collapse_p25": 170.0, "collapse_p50": 172.0,
+                            "collapse_p75": 175.0, "duration_p25": 110.0, "duration_p50": 130.0,
+                            "duration_p75": 160.0, "unit": "days"}])  # durations' IQR 50: 110 - 3 x 50 = -40
+    days = np.arange(0, 200, 5)
+    early, failed = _curve(days), _curve(days)
+    early[days >= 160] = 0.2  # before the usual collapse (170), after the failure line (155): cut early
+    failed[days >= 140] = 0.2  # before the failure line on the collapse day
+    cur = pd.concat([_series("early", "2024", days, early), _series("failed", "2024", days, failed)])
+    fields = pd.DataFrame({"field_id": ["early", "failed"], "season": "2024", "crop": "maize", "region": "r"})
+    al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, {("r", "maize"): 60},
+                       timing=timing)
+    got = {(f, a, str(d.date())) for f, a, d in zip(al["field_id"], al["alert"], al["date"], strict=True)}
+    assert {("early", "EARLY_HARVEST", "2024-09-13"), ("failed", "CROP_FAILURE", "2024-08-24")} <= got
+    for kind in ("EARLY_HARVEST", "CROP_FAILURE"):
+        ev = json.loads(al[al["alert"] == kind]["evidence"].iloc[0])
+        assert ev["failure_below_duration"] == 0.0 and ev["duration_days"] > 0
+        assert ev["duration_test"].startswith("cannot fire")
+    # a threshold above 0 is shown as it is, with no such note
+    narrow = timing.assign(duration_p25=60.0, duration_p75=70.0)  # 60 - 3 x 10 = 30
+    ev = json.loads(detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, {("r", "maize"): 60},
+                                  timing=narrow).query("alert == 'CROP_FAILURE'")["evidence"].iloc[0])
+    assert ev["failure_below_duration"] == 30.0 and "duration_test" not in ev
+
+
 def _season(n: int, collapse: dict[str, int], seed: int, season: str = "2024",
             start: date = START) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``n`` maize fields observed every 5 days; the fields in ``collapse`` fall to bare soil from that day."""
