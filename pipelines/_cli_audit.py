@@ -190,19 +190,16 @@ def override_cmd(
 ) -> None:
     """Override an application's decision: a new record superseding the latest one."""
     from models.money import format_minor
-    from underwriting.override import override
-    from underwriting.store import DecisionStore
+    from underwriting.override import record_override
 
-    with DecisionStore(store, create=False, writer=True) as st:
-        # the same override again returns the current record, written by an earlier run: nothing new
-        head = st.latest(application_id.strip())
-        rec = override(st, application_id, limit, reason, operator, approver=approver, as_of=as_of,
-                       applications=applications)
+    done = record_override(store, application_id, limit, reason, operator, approver=approver, as_of=as_of,
+                           applications=applications)
+    rec = done.record
     ov = rec.body["override"]
     change = (f"{ov['original_outcome']} {format_minor(ov['original_limit'], rec.currency)} -> {rec.outcome} "
               f"{format_minor(rec.limit, rec.currency)} by {ov['operator']}"
               + (f", approved by {ov['approver']}" if ov["approver"] else ""))
-    if head is not None and head.record_id == rec.record_id:
+    if not done.written:  # the same override again: the record an earlier run wrote
         echo(f"already recorded: {rec.record_id} is this same override of {rec.supersedes} ({change}); nothing "
              "written")
         return

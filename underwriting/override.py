@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import re
 import unicodedata
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -36,8 +37,8 @@ from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["override", "OverrideError", "OverridePersonalDataError", "LEGACY_APPROVAL_SHARE", "approval_share",
-           "override_outcome"]
+__all__ = ["override", "record_override", "OverrideResult", "OverrideError", "OverridePersonalDataError",
+           "LEGACY_APPROVAL_SHARE", "approval_share", "override_outcome"]
 
 #: largest share of the original limit an analyst may change without a second approver, for records whose
 #: policy does not set ``override_approval_share`` (CREDIT_POLICY.md: "more than 20% needs a second approver")
@@ -245,6 +246,16 @@ def override_outcome(new_limit: int, body: dict[str, Any]) -> str:
     return "APPROVE" if requested is not None and new_limit >= requested else "REDUCE"
 
 
+@dataclass(frozen=True)
+class OverrideResult:
+    """What :func:`record_override` did: the override ``record``, and ``written``, whether this call wrote it — False
+    when the same override (limit, reason, operator, approver, date) was already the application's current record,
+    or was stored by another run meanwhile: nothing new was recorded."""
+
+    record: DecisionRecord
+    written: bool
+
+
 def override(store: DecisionStore | str | None, application_id: str, limit: object, reason: str, operator: str,
              approver: str | None = None, as_of: str | date | None = None,
              applications: str | Path | pd.DataFrame | None = None) -> DecisionRecord:
@@ -253,7 +264,17 @@ def override(store: DecisionStore | str | None, application_id: str, limit: obje
     ``applications``: the applications table (CSV or Parquet, or the table itself) with its identifier
     columns (``farmer_name``, ``national_id``, ``phone``); when given, a reason naming a farmer of it, or an
     operator or approver that is one of their identifiers, is refused as well.
+
+    The same override again writes nothing and returns the record an earlier call wrote; a caller that needs to
+    know which happened calls :func:`record_override`.
     """
+    return record_override(store, application_id, limit, reason, operator, approver, as_of, applications).record
+
+
+def record_override(store: DecisionStore | str | None, application_id: str, limit: object, reason: str,
+                    operator: str, approver: str | None = None, as_of: str | date | None = None,
+                    applications: str | Path | pd.DataFrame | None = None) -> OverrideResult:
+    """:func:`override`, saying whether it wrote the record (:class:`OverrideResult`)."""
     if isinstance(store, DecisionStore):
         return _override(store, application_id, limit, reason, operator, approver, as_of, applications)
     with DecisionStore(store, create=False, writer=True) as opened:
@@ -262,7 +283,7 @@ def override(store: DecisionStore | str | None, application_id: str, limit: obje
 
 def _override(store: DecisionStore, application_id: str, limit: object, reason: str, operator: str,
               approver: str | None, as_of: str | date | None,
-              applications: str | Path | pd.DataFrame | None = None) -> DecisionRecord:
+              applications: str | Path | pd.DataFrame | None = None) -> OverrideResult:
     app_id = str(application_id).strip()
     reason = str(reason or "").strip()
     operator = str(operator or "").strip()
@@ -312,7 +333,7 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         prev = original.body.get("override", {})
         if (prev.get("limit"), prev.get("reason"), prev.get("operator"), prev.get("approver"), prev.get("as_of")) == \
                 (new_limit, reason, operator, approver, day):
-            return original
+            return OverrideResult(original, written=False)
     old = original.limit
     # a re-underwriting that re-estimated nothing (its REFER's 0 indicative; policy kept_lines_stand): the line stands
     # on the decision before it, or on its Book limit — the change is measured from that, not from the 0
@@ -356,8 +377,8 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
                         farmer_token=original.farmer_token, season=original.season, as_of=day, outcome=outcome,
                         limit=new_limit, currency=original.currency, reason_codes=original.reason_codes, body=body,
                         kind="override", supersedes=original.record_id)
-    store.append([item], operator=operator)
+    appended = store.append([item], operator=operator)
     record = store.get(record_id_for(key))
     if record is None:  # pragma: no cover - just written, or present from an identical earlier override
         raise fail("the override record was not found after writing it")
-    return record
+    return OverrideResult(record, written=appended.written > 0)

@@ -155,6 +155,27 @@ def test_override_command(url: str) -> None:
         assert s.count() == 7 and s.verify().ok
 
 
+def test_override_command_stored_meanwhile_by_another_run(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same override stored by another run after this one read the store: nothing written, and said so (the
+    command compared the record returned with the head it had read itself, and printed "overrides" as if it wrote
+    it); it now asks the library (record_override) whether the record was written."""
+    args = ["override", "APP1", "--limit", "1100", "--reason", "visit", "--operator", "ana", "--store", url]
+    assert runner.invoke(app, args).exit_code == 0
+    with DecisionStore(url) as s:
+        first = s.latest("APP1")
+        assert first is not None and first.supersedes is not None
+        stale = s.get(first.supersedes)
+        assert stale is not None
+        n = s.count()
+    monkeypatch.setattr(DecisionStore, "latest", lambda self, application_id, as_of=None: stale)  # read before
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.startswith(f"already recorded: {first.record_id} is this same override of {stale.record_id}")
+    monkeypatch.undo()
+    with DecisionStore(url) as s:
+        assert s.count() == n and s.latest("APP1") == first and s.verify().ok
+
+
 def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from models.errors import MoneyError
-from underwriting.override import OverrideError, override, override_outcome
+from underwriting.override import OverrideError, OverrideResult, override, override_outcome, record_override
 from underwriting.records import DecisionItem
 from underwriting.store import DecisionStore, record_id_for
 
@@ -129,6 +129,25 @@ def test_the_same_override_again_records_nothing(store: DecisionStore) -> None:
     assert store.count() == 3
     other = override(store, "A1", "5500", "second visit", "ana")  # a different reason is a new decision
     assert other.supersedes == first.record_id and store.count() == 4 and store.verify().ok
+
+
+def test_record_override_says_whether_it_wrote(store: DecisionStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The library could not tell a caller that a repeated override wrote nothing (override() returns the record an
+    earlier call wrote; only the CLI said "already recorded"). record_override() says it; override() is unchanged."""
+    done = record_override(store, "A1", "5500", "field visit confirms area", "ana")
+    assert isinstance(done, OverrideResult) and done.written and store.count() == 3
+    again = record_override(store, "A1", "5500", "field visit confirms area", "ana")
+    assert not again.written and again.record == done.record and store.count() == 3
+    assert override(store, "A1", "5500", "field visit confirms area", "ana") == done.record
+    # another run stored the same override after this one read the store: appended nothing, said so
+    stale = store.get(done.record.supersedes or "")
+    assert stale is not None
+    monkeypatch.setattr(DecisionStore, "latest", lambda self, application_id, as_of=None: stale)
+    raced = record_override(store, "A1", "5500", "field visit confirms area", "ana")
+    assert not raced.written and raced.record == done.record and store.count() == 3
+    monkeypatch.undo()
+    new = record_override(store, "A1", "5400", "second visit", "ana")
+    assert new.written and new.record.supersedes == done.record.record_id and store.count() == 4
 
 
 def test_no_override_above_the_request_and_no_personal_data_as_operator(store: DecisionStore) -> None:
