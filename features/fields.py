@@ -156,11 +156,15 @@ def large_fields(gdf: gpd.GeoDataFrame) -> list[str]:
 
 
 def known_crops() -> frozenset[str]:
-    """Crops the engine knows: those of the crop calendars, ``fallow``, and any listed in
+    """Crops the engine knows: those of the crop calendars (the package's and a bank's, :mod:`features.regions`),
+    ``fallow``, and any listed in
     ``AGCREDIT_EXTRA_CROPS`` (comma-separated) for a bank that adds its own."""
     import os
 
-    crops = set(pd.read_csv(_CALENDARS, usecols=["crop"])["crop"].astype(str)) if _CALENDARS.exists() else set()
+    from features.regions import merged
+
+    crops = set(merged("crop_calendars.csv", _CALENDARS, lambda p: pd.read_csv(p, dtype=str, keep_default_na=False))[
+        "crop"].astype(str)) if _CALENDARS.exists() else set()
     extra = {c.strip().lower().replace(" ", "_") for c in os.environ.get("AGCREDIT_EXTRA_CROPS", "").split(",")}
     return frozenset(crops | {"fallow"} | {c for c in extra if c})
 
@@ -419,16 +423,18 @@ def _repaired_area(gdf: gpd.GeoDataFrame, before: np.ndarray, after: np.ndarray,
 
 
 def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: str | None = None,
-                    strict: bool = False, need: Sequence[str] = ()) -> ReadResult:
+                    strict: bool = False, need: Sequence[str] = (), check_regions: bool = False) -> ReadResult:
     """Normalise columns, tokenise identifiers, repair what ``make_valid`` can, check the contract.
 
     With ``strict=True`` any rejected geometry is an error; otherwise rejected fields are
     left out and listed in the result. ``need``: optional columns (:data:`NEEDED_FOR`) the run cannot do without,
-    a user error when the file lacks one. An error message never repeats a farmer's identifier (typed into another
+    a user error when the file lacks one; with ``region`` among them (or ``check_regions``: ``fields validate``), a
+    region without a season window is one too (:func:`features.regions.check_known_regions`). An error message never repeats a farmer's identifier (typed into another
     column): :func:`features.identity.identifiers_hidden`.
     """
     with identifiers_hidden(gdf):
-        return _validate_fields(gdf, source=source, season=season, strict=strict, need=need)
+        return _validate_fields(gdf, source=source, season=season, strict=strict, need=need,
+                                check_regions=check_regions)
 
 
 #: columns of the fields file kept in decision records, caches and messages: never a farmer's identifier
@@ -450,7 +456,7 @@ def _refuse_identifiers_as_values(gdf: pd.DataFrame, source: str) -> None:
 
 
 def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, strict: bool,
-                     need: Sequence[str] = ()) -> ReadResult:
+                     need: Sequence[str] = (), check_regions: bool = False) -> ReadResult:
     if gdf.crs is None:
         raise FieldsError(source=source, problem="no CRS declared (expected e.g. EPSG:4326 or a UTM zone; "
                                                  "add a .prj or a CRS to the file)")
@@ -513,6 +519,10 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     # in this season's run, which does not use it
     check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
                       rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
+    if "region" in need or check_regions:  # the runs that read the season window refuse a region without one
+        from features.regions import check_known_regions
+
+        check_known_regions(gdf, source)
     dup = gdf.duplicated(subset=["field_id", "season"], keep=False)
     if dup.any() and season_taken:  # the ids of several seasons, all taken as the one asked: the column is missing
         raise FieldsError(source=source, problem=f"no season column, so every row was taken as season {season}; yet "
@@ -556,11 +566,11 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
 
 
 def read_fields(path: str | Path, *, season: str | None = None, strict: bool = False,
-                need: Sequence[str] = ()) -> ReadResult:
+                need: Sequence[str] = (), check_regions: bool = False) -> ReadResult:
     """Read fields from GeoParquet, GeoPackage, GeoJSON or Shapefile; see :func:`validate_fields`."""
     p = Path(path)
     gdf = _read_any(p)
-    return validate_fields(gdf, source=p.name, season=season, strict=strict, need=need)
+    return validate_fields(gdf, source=p.name, season=season, strict=strict, need=need, check_regions=check_regions)
 
 
 def describe_rejections(result: ReadResult) -> str:

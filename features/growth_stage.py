@@ -90,10 +90,19 @@ _CAL_COLUMNS = ("region", "crop", "event", "doy_median", "doy_spread", "year_off
 def load_calendars(path: str | Path | None = None) -> pd.DataFrame:
     """Read and validate the crop calendars (region, crop, event, doy_median, doy_spread, year_offset)."""
     p = Path(path) if path is not None else CALENDAR_PATH
-    try:
-        cal = pd.read_csv(p, dtype={"region": str, "crop": str, "event": str})
-    except (OSError, ValueError) as e:
-        raise ContractError(table=str(p), column="-", expected="a readable CSV", found=str(e)[:100]) from None
+
+    def read(q: Path) -> pd.DataFrame:
+        try:
+            return pd.read_csv(q, dtype={"region": str, "crop": str, "event": str})
+        except (OSError, ValueError) as e:
+            raise ContractError(table=str(q), column="-", expected="a readable CSV", found=str(e)[:100]) from None
+
+    if path is None:  # the package's calendars and a bank's (features.regions)
+        from features.regions import merged
+
+        cal = merged("crop_calendars.csv", p, read)
+    else:
+        cal = read(p)
     missing = [c for c in _CAL_COLUMNS if c not in cal.columns]
     if missing:
         raise ContractError(table=str(p), column=missing[0], expected="column present", found="missing")

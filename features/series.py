@@ -99,9 +99,14 @@ class SeriesResult:
 
 
 def _windows_table() -> dict[str, tuple[str, int, str, int]]:
+    """The season windows by region: the package's (:data:`SEASON_WINDOWS_CSV`) and a bank's
+    (:mod:`features.regions`)."""
+    from features.regions import merged
+
     if not SEASON_WINDOWS_CSV.is_file():
         return dict(_DEFAULT_WINDOWS)
-    df = pd.read_csv(SEASON_WINDOWS_CSV, dtype=str, keep_default_na=False)
+    df = merged("season_windows.csv", SEASON_WINDOWS_CSV,
+                lambda p: pd.read_csv(p, dtype=str, keep_default_na=False))
     return {str(r["region"]).strip(): (str(r["start"]).strip(), int(r["start_year_offset"] or 0),
                                        str(r["end"]).strip(), int(r["end_year_offset"] or 0))
             for r in df.to_dict("records")}
@@ -115,18 +120,21 @@ def _md(season: int, md: str, offset: int) -> dt.date:
     return dt.date(year, month, day)
 
 
-def season_window(season: str, region: str | None) -> tuple[dt.date, dt.date]:
-    """The imagery window [start, end] of ``season`` for ``region``."""
+def season_window(season: str, region: str | None, *, options: bool = False) -> tuple[dt.date, dt.date]:
+    """The imagery window [start, end] of ``season`` for ``region``. ``options``: the command takes ``--start`` and
+    ``--end`` (``features series``), which the message of a region without a window then names."""
+    from features.regions import REGIONS_ENV
+
     s = int(check_season(season))
     table = _windows_table()
+    dates = "; or give the season's first and last imagery dates: --start and --end" if options else ""
     if region is None:  # the fields carry no region (commands that need one refuse such a file by its column first)
         raise ImageryError(source="season window", problem="the fields have no region (add a region column to the "
-                           f"fields file — one of {', '.join(sorted(table))} — or give the season's first and last "
-                           "imagery dates: --start and --end)")
+                           f"fields file — one of {', '.join(sorted(table))}{dates})")
     if region not in table:
         raise ImageryError(source="season window", problem=f"no season window for region {region!r} (known: "
-                           f"{', '.join(sorted(table))}; or give the season's first and last imagery dates: --start and "
-                           "--end)")
+                           f"{', '.join(sorted(table))}; a bank adds its own region's season_windows.csv row in the "
+                           f"folder {REGIONS_ENV} names{dates})")
     a, ao, b, bo = table[region]
     return _md(s, a, ao), _md(s, b, bo)
 

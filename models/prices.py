@@ -140,7 +140,12 @@ def read_prices(source: str | Path | pd.DataFrame | None = None) -> PriceTable:
         df, origin = source, "price table"
     else:
         path = Path(source) if source is not None else DEFAULT_PRICES
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+        if source is None:  # the shipped table and a bank's own region prices (features.regions)
+            from features.regions import merged
+
+            df = merged("prices.csv", path, lambda p: pd.read_csv(p, dtype=str, keep_default_na=False))
+        else:
+            df = pd.read_csv(path, dtype=str, keep_default_na=False)
         origin = f"price table {path.name}"
     missing = [c for c in PRICE_COLUMNS if c not in df.columns]
     if missing:

@@ -43,6 +43,14 @@ def series_command(
 
     as_of_d, start_d, end_d = parse_date(as_of, "--as-of"), parse_date(start, "--start"), parse_date(end, "--end")
     read = read_fields(fields, season=season)
+    if start_d is None or end_d is None:  # this command takes --start/--end: a region without a window names them
+        import pandas as pd
+
+        from features.series import season_window
+
+        regs = read.fields["region"] if "region" in read.fields.columns else [None]
+        for r in dict.fromkeys(None if r is None or pd.isna(r) else str(r) for r in regs):
+            season_window(season, r, options=True)
     if scheduler and workers:
         raise UserInputError("--workers: give --scheduler or --workers, not both")
     if (scheduler or workers) and (endpoint.lower() != "cdse" or profile):

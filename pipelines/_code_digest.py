@@ -4,6 +4,10 @@ A cache keyed by its inputs alone hands an upgraded release the previous release
 cache (``pipelines.train_yield``) and the parts of a distributed ``--out`` folder (``pipelines.distributed``, its
 features, scoring and decision parts) also key on these digests, so a change to any file that defines them makes
 them again. Folders count by their ``.py``, ``.csv`` and ``.json`` files (the interpreter's caches left out).
+
+A bank's own region files (the folder ``AGCREDIT_REGIONS_DIR`` names, :mod:`features.regions`) decide as the
+package's data files do: with the variable set they enter every digest, after the package's files, named
+``$AGCREDIT_REGIONS_DIR/<file>``; without it the digests are those of the package alone (unchanged).
 """
 
 from __future__ import annotations
@@ -38,22 +42,44 @@ def source_files(root: Path, sources: tuple[str, ...]) -> list[str]:
     return sorted(out)
 
 
-def _digest(root: Path, sources: tuple[str, ...]) -> str:
+def _digest(root: Path, sources: tuple[str, ...], regions: Path | None = None) -> str:
     h = hashlib.sha256()
     for rel in source_files(root, sources):
         p = root / rel
         h.update(rel.encode() + b"\0")
         h.update(p.read_bytes() if p.is_file() else b"-")
         h.update(b"\1")
+    if regions is not None:  # a bank's region files, the same way (none: the package's digest, unchanged)
+        from features.regions import REGIONS_ENV, region_files
+
+        for p in region_files(regions):
+            h.update(f"${REGIONS_ENV}/{p.name}".encode() + b"\0")
+            h.update(p.read_bytes())
+            h.update(b"\1")
     return h.hexdigest()
 
 
 @functools.lru_cache(maxsize=16)
-def _this_release(sources: tuple[str, ...]) -> str:
-    return _digest(_ROOT, sources)
+def _this_release(sources: tuple[str, ...], regions: str = "") -> str:
+    return _digest(_ROOT, sources, Path(regions) if regions else None)
+
+
+def _register() -> None:
+    from features.regions import register_cache
+
+    register_cache(_this_release.cache_clear)
+
+
+_register()
 
 
 def source_digest(sources: tuple[str, ...], root: Path | None = None) -> str:
     """SHA-256 over the names and contents of the files of ``sources`` under ``root`` (default: this installation,
-    read once per process)."""
-    return _this_release(tuple(sources)) if root is None else _digest(root, tuple(sources))
+    read once per process and regions folder), and of a bank's region files when ``AGCREDIT_REGIONS_DIR`` names
+    a folder (:mod:`features.regions`)."""
+    from features.regions import regions_dir
+
+    d = regions_dir()
+    if root is None:
+        return _this_release(tuple(sources), str(d.resolve()) if d is not None else "")
+    return _digest(root, tuple(sources), d)

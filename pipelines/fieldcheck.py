@@ -16,7 +16,8 @@ _NEEDED_BY = {"declared_crop": "monitor, reunderwrite and report with --imagery,
 
 def validation_report(path: str | Path, *, season: str | None = None, strict: bool = False) -> str:
     """Read, repair and check a field file; return a short human report."""
-    res = read_fields(path, season=season, strict=strict)
+    # a region without a season window: refused as features build, underwrite and the other runs refuse it
+    res = read_fields(path, season=season, strict=strict, check_regions=True)
     f = res.fields
     ov = overlap_fractions(f)
     lines = [

@@ -659,11 +659,13 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         reviewed = {str(x) for x in todo["line_id"]}
         reviewed |= {part for x in list(reviewed) if x not in known for part in x.split("+") if part in known}
         sha = write_features_artifact(feats, st.url)
+        from features.regions import provenance as regions_provenance
+
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
                       "checkpoint": label, "imagery_source": portable_source(fr.source),
                       "acquisition_dates": [d.isoformat() for d in fr.dates_used],
                       "crop_model_version": models.crop_version, "smoother_hazy_dates": list(fr.hazy_dates),
-                      **({"smoother_haze_pinned": True} if fr.haze_pinned else {})}
+                      **({"smoother_haze_pinned": True} if fr.haze_pinned else {}), **regions_provenance()}
         from pipelines.monitor import alert_params_of, season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,

@@ -34,9 +34,9 @@ CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
 DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
 
 
-def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
-    """Read and check a season calendar (region, crop, checkpoint, month_day, year_offset, description)."""
-    p = Path(path) if path is not None else DEFAULT_CALENDAR
+def _read_calendar(p: Path, table: str | None = None) -> pd.DataFrame:
+    """One calendar file, read and checked for its columns and rows (``table``: its name in errors, default the
+    file's name)."""
     if p.is_dir():
         raise UserInputError(f"{p}: is a folder, expected a calendar CSV file")
     if not p.is_file():
@@ -52,9 +52,23 @@ def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
         raise UserInputError(f"{p}: calendar file cannot be read as CSV ({reason})") from None
     missing = [c for c in ("region", "crop", "checkpoint", "month_day", "year_offset") if c not in cal.columns]
     if missing:
-        raise ContractError(table=p.name, column=missing[0], expected="column present", found="missing")
+        raise ContractError(table=table or p.name, column=missing[0], expected="column present", found="missing")
     if cal.empty:
         raise UserInputError(f"{p}: calendar file has a header but no checkpoints")
+    return cal
+
+
+def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
+    """Read and check a season calendar (region, crop, checkpoint, month_day, year_offset, description); without
+    ``path``, the package's calendar and a bank's own regions' checkpoints (:mod:`features.regions`)."""
+    p = Path(path) if path is not None else DEFAULT_CALENDAR
+    if path is None:
+        from features.regions import merged
+
+        # a bank's file is named by its path (two files of one name)
+        cal = merged("season_calendar.csv", p, lambda q: _read_calendar(q, None if q == p else str(q)))
+    else:
+        cal = _read_calendar(p)
     bad = ~cal["checkpoint"].isin(CHECKPOINTS)
     if bad.any():
         raise ContractError(table=p.name, column="checkpoint", expected=f"one of {', '.join(CHECKPOINTS)}",
@@ -79,11 +93,17 @@ def load_calendar(path: str | Path | None = None) -> pd.DataFrame:
     return cal
 
 
-@lru_cache(maxsize=256)
 def _window(season: str, region: str) -> tuple[date, date] | None:
-    """The region's season window, or None for a region without one (package data, read once per process:
-    load_calendar runs on every checkpoint lookup, and reading the windows file each time took it from ~11 to
-    ~48 ms)."""
+    """The region's season window, or None for a region without one (package data and a bank's regions folder, read
+    once per process and folder: load_calendar runs on every checkpoint lookup, and reading the windows file each
+    time took it from ~11 to ~48 ms)."""
+    from features.regions import cache_key
+
+    return _cached_window(season, region, cache_key())
+
+
+@lru_cache(maxsize=256)
+def _cached_window(season: str, region: str, regions: str) -> tuple[date, date] | None:
     from features.errors import ImageryError
     from features.series import season_window
 
@@ -91,6 +111,15 @@ def _window(season: str, region: str) -> tuple[date, date] | None:
         return season_window(season, region)
     except ImageryError:
         return None
+
+
+def _register() -> None:
+    from features.regions import register_cache
+
+    register_cache(_cached_window.cache_clear)
+
+
+_register()
 
 
 def _outside_windows(cal: pd.DataFrame) -> list[str]:

@@ -258,6 +258,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     vals, label = _valuations(feats, models, prices, currency, season, day, warnings)
     warnings.extend(later_prices(prices.to_frame(), vals, season, day))
     sha, artifact = _features_bytes(feats)  # written once the decisions are made
+    from features.regions import provenance as regions_provenance
     from pipelines.featurize import lineage
 
     provenance: dict[str, Any] = {
@@ -265,6 +266,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
         # built here: what a features file written by this featurize would record; else the file's own lineage,
         # never today's champion crop model
         **(lineage(fr, models.crop_version) if fr is not None else lineage_provenance(features_lineage)),
+        # a bank's region files (features.regions) decide too: their digest, only with AGCREDIT_REGIONS_DIR set
+        **regions_provenance(),
     }
     provenance.update(extra_provenance or {})
     tick(2, 3, "decisions")

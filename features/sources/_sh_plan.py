@@ -170,11 +170,23 @@ def season_window(season: str, region: str | None, *, start: date | None = None,
         path = windows_csv or WINDOWS_CSV
         row = None
         if path.is_file() and region:
-            with path.open(newline="") as fh:
-                row = next((r for r in csv.DictReader(fh) if r.get("region") == region), None)
+            if windows_csv is None:  # the package's windows and a bank's (features.regions)
+                import pandas as pd
+
+                from features.regions import merged
+
+                rows = merged("season_windows.csv", path,
+                              lambda p: pd.read_csv(p, dtype=str, keep_default_na=False)).to_dict("records")
+            else:
+                with path.open(newline="") as fh:
+                    rows = list(csv.DictReader(fh))
+            row = next((r for r in rows if r.get("region") == region), None)
         if row is None:
+            from features.regions import REGIONS_ENV
+
             where = f"region {region!r}" if region else "fields without a region"
-            raise UserInputError(f"season {season}: no imagery window known for {where} in {path.name}; "
+            add = f" (a bank adds its own region's row in the folder {REGIONS_ENV} names)" if windows_csv is None else ""
+            raise UserInputError(f"season {season}: no imagery window known for {where} in {path.name}{add}; "
                                  f"give --start and --end (YYYY-MM-DD)")
         year = int(season)
 

@@ -31,7 +31,8 @@ def test_scenes_fingerprint_names_content_not_folders(tmp_path: Path) -> None:
 
 def test_season_window_says_what_is_missing_and_which_options_give_it() -> None:
     """`features series` and `imagery fetch` (which take --start/--end) on fields without a region said "no window for
-    region None (known: …); give start and end" — neither the missing column nor the options named."""
+    region None (known: …); give start and end" — neither the missing column nor the options named. Only a command
+    with those options names them (``options=True``): `features build` has none, and said to give them."""
     import pytest
 
     from features.errors import ImageryError
@@ -40,8 +41,17 @@ def test_season_window_says_what_is_missing_and_which_options_give_it() -> None:
     with pytest.raises(ImageryError, match=r"the fields have no region \(add a region column to the fields file — "
                                            r"one of .*in-smallholder.* or give the season's first and last imagery "
                                            r"dates: --start and --end\)$"):
+        season_window("2018", None, options=True)
+    with pytest.raises(ImageryError, match=r"no season window for region 'us-iowa' \(known: .*us-nebraska; a bank adds "
+                                           r"its own region's season_windows\.csv row in the folder AGCREDIT_REGIONS_DIR "
+                                           r"names; or give the season's first and last imagery dates: --start and "
+                                           r"--end\)$"):
+        season_window("2018", "us-iowa", options=True)
+    with pytest.raises(ImageryError, match=r"the fields have no region \(add a region column to the fields file — "
+                                           r"one of in-smallholder, us-nebraska\)$"):
         season_window("2018", None)
-    with pytest.raises(ImageryError, match=r"no season window for region 'us-iowa' \(known: .*us-nebraska; or give "
-                                           r"the season's first and last imagery dates: --start and --end\)$"):
+    with pytest.raises(ImageryError, match=r"no season window for region 'us-iowa' \(known: .*us-nebraska; a bank adds "
+                                           r"its own region's season_windows\.csv row in the folder AGCREDIT_REGIONS_DIR "
+                                           r"names\)$"):
         season_window("2018", "us-iowa")
     assert season_window("2018", "us-nebraska")[0].year in (2017, 2018)

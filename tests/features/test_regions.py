@@ -1,0 +1,170 @@
+"""A bank's own regions (``AGCREDIT_REGIONS_DIR``, :mod:`features.regions`): rows added to the package's region files,
+never replacing them; entering the source digests and the decisions' provenance; an unknown region refused by
+``fields validate`` as the runs that read the season window refuse it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pytest
+from shapely.geometry import box
+from typer.testing import CliRunner
+
+from features.errors import UserInputError
+from features.regions import REGIONS_ENV, clear_caches
+
+REGION = "maharashtra-vidarbha"
+WINDOWS = "region,start,start_year_offset,end,end_year_offset\nmaharashtra-vidarbha,05-20,0,02-28,1\n"
+CALENDARS = ("region,crop,event,doy_median,doy_spread,year_offset,source\n"
+             + "".join(f"maharashtra-vidarbha,cotton,{e},{d},10,0,bank agronomist\n" for e, d in
+                       (("sowing", 185), ("emergence", 192), ("flowering", 255), ("maturity", 345), ("harvest", 360))))
+CHECKPOINTS = ("region,crop,checkpoint,month_day,year_offset,description\n"
+               + "".join(f"maharashtra-vidarbha,cotton,{k},{md},0,bank\n" for k, md in
+                         (("pre_season", "06-10"), ("emergence", "08-10"), ("mid_season", "09-25"),
+                          ("pre_harvest", "12-10"))))
+PRICES = ("crop,region,season,currency,price_per_t,unit,moisture_basis_pct,sigma_annual,support_price_per_t,source,"
+          "price_date\ncotton,maharashtra-vidarbha,2024,INR,80000.00,t,8.0,0.2,75000.00,bank,2024-06-30\n")
+
+
+@pytest.fixture(autouse=True)
+def _fresh(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv(REGIONS_ENV, raising=False)
+    clear_caches()
+    yield
+    clear_caches()
+
+
+@pytest.fixture
+def regions(tmp_path: Path) -> Path:
+    d = tmp_path / "regions"
+    d.mkdir()
+    for name, text in (("season_windows.csv", WINDOWS), ("crop_calendars.csv", CALENDARS),
+                       ("season_calendar.csv", CHECKPOINTS), ("prices.csv", PRICES)):
+        (d / name).write_text(text)
+    return d
+
+
+def _fields_file(tmp_path: Path, region: str = REGION) -> Path:
+    g = gpd.GeoDataFrame({"field_id": ["V1", "V2"], "season": ["2024"] * 2, "farmer_token": ["T1", "T2"],
+                          "declared_crop": ["cotton"] * 2, "declared_area_ha": [1.0, 1.0], "region": [region] * 2,
+                          "geometry": [box(78.60, 20.70, 78.601, 20.701), box(78.61, 20.70, 78.611, 20.701)]},
+                         crs=4326)
+    p = tmp_path / "vid.gpkg"
+    g.to_file(p, driver="GPKG")
+    return p
+
+
+def test_a_regions_folder_adds_a_region_that_the_feature_build_accepts(tmp_path: Path, regions: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    from features.fields import known_crops, read_fields
+    from features.growth_stage import calendar_dates, load_calendars
+    from features.series import season_window
+    from models.prices import read_prices
+    from pipelines.schedule import checkpoint_dates, load_calendar
+
+    path = _fields_file(tmp_path)
+    with pytest.raises(UserInputError, match=f"region '{REGION}' of fields V1, V2 has no season window .*{REGIONS_ENV}"):
+        read_fields(path, season="2024", need=("region",))  # what features build reads the fields with
+    monkeypatch.setenv(REGIONS_ENV, str(regions))
+    assert len(read_fields(path, season="2024", need=("region",)).fields) == 2
+    assert season_window("2024", REGION) == (dt.date(2024, 5, 20), dt.date(2025, 2, 28))
+    cds = calendar_dates(load_calendars(), REGION, "2024")
+    assert list(cds.index) == ["cotton"] and cds.loc["cotton", "sowing"] == pd.Timestamp("2024-07-03")
+    assert {"us-nebraska", "in-smallholder", REGION} <= set(load_calendars()["region"])  # added, not replaced
+    cal = load_calendar()
+    assert len(checkpoint_dates("2024", cal, REGION)) == 4 and (cal["region"] == "us-nebraska").any()
+    assert read_prices().lookup("cotton", REGION, "2024").price_per_t == 8_000_000  # paise
+    assert "cotton" in known_crops()
+    # the feature build itself, on a series table of the two fields
+    rows = [{"field_id": f, "date": (dt.date(2024, 6, 1) + dt.timedelta(days=8 * k)).isoformat(), "variable": "NDVI",
+             "mean": 0.2 + 0.06 * k, "n_pixels": 100, "n_clear": 100} for f in ("V1", "V2") for k in range(8)]
+    pd.DataFrame(rows).to_csv(tmp_path / "series.csv", index=False)
+    from pipelines.featurize import featurize_to_file
+
+    res, out, _ = featurize_to_file(path, tmp_path / "series.csv", "2024", dt.date(2024, 8, 1), tmp_path / "f.parquet",
+                                    crop_model="none")
+    assert out.is_file() and len(res.features) == 2 and res.features["growth_stage"].notna().all()
+
+
+def test_a_row_of_a_shipped_key_is_refused(tmp_path: Path, regions: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from features.growth_stage import load_calendars
+    from features.series import season_window
+    from models.prices import read_prices
+    from pipelines.schedule import load_calendar
+
+    monkeypatch.setenv(REGIONS_ENV, str(regions))
+    (regions / "crop_calendars.csv").write_text(CALENDARS + "us-nebraska,maize,sowing,120,10,0,bank\n")
+    with pytest.raises(UserInputError, match=r"^.*crop_calendars\.csv row 7: region/crop us-nebraska/maize is already "
+                                             r"in the package's crop_calendars\.csv \(a regions folder adds regions and "
+                                             r"crops; it does not replace shipped rows\)$"):
+        load_calendars()
+    (regions / "season_windows.csv").write_text(WINDOWS + "us-nebraska,09-01,-1,11-30,0\n")
+    with pytest.raises(UserInputError, match=r"season_windows\.csv row 3: region us-nebraska is already"):
+        season_window("2024", "us-nebraska")
+    (regions / "season_calendar.csv").write_text(CHECKPOINTS.replace(REGION, "in-smallholder"))
+    with pytest.raises(UserInputError, match=r"season_calendar\.csv row 2: region/crop in-smallholder/cotton"):
+        load_calendar()
+    (regions / "season_calendar.csv").write_text("region,crop,checkpoint\n")
+    (regions / "season_windows.csv").write_text(WINDOWS)
+    with pytest.raises(UserInputError, match=r"regions/season_calendar\.csv: column 'month_day': expected column "
+                                             r"present, found missing"):
+        load_calendar()
+    (regions / "prices.csv").write_text("crop,region,season,price_per_t\ncotton,x,2024,1\n")
+    with pytest.raises(UserInputError, match=r"regions/prices\.csv: columns differ from the package's prices\.csv "
+                                             r"\(missing currency, unit, .*; expected crop, region, season, currency"):
+        read_prices()
+    (regions / "season_window.csv").write_text(WINDOWS)  # misspelt: refused, not ignored
+    with pytest.raises(UserInputError, match=r"season_window\.csv is not a region file"):
+        season_window("2024", REGION)
+
+
+def test_the_digests_and_provenance_take_the_regions_folder_only_when_set(regions: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    import hashlib
+
+    from features.regions import provenance
+    from pipelines._code_digest import _ROOT, DECISION_SOURCES, FEATURE_SOURCES, source_digest, source_files
+
+    def package_only(sources: tuple[str, ...]) -> str:  # the digest as computed before regions folders existed
+        h = hashlib.sha256()
+        for rel in source_files(_ROOT, sources):
+            h.update(rel.encode() + b"\0" + (_ROOT / rel).read_bytes() + b"\1")
+        return h.hexdigest()
+
+    plain = source_digest(FEATURE_SOURCES)
+    assert plain == package_only(FEATURE_SOURCES) and provenance() == {}
+    monkeypatch.setenv(REGIONS_ENV, str(regions))
+    with_regions = source_digest(FEATURE_SOURCES)
+    assert with_regions != plain and source_digest(DECISION_SOURCES) != package_only(DECISION_SOURCES)
+    recorded = provenance()["regions_sha256"]
+    (regions / "crop_calendars.csv").write_text(CALENDARS.replace(",185,", ",186,"))  # a changed calendar
+    clear_caches()
+    assert source_digest(FEATURE_SOURCES) not in (plain, with_regions)
+    assert provenance()["regions_sha256"] != recorded
+    monkeypatch.delenv(REGIONS_ENV)
+    assert source_digest(FEATURE_SOURCES) == plain and provenance() == {}
+
+
+def test_fields_validate_refuses_an_unknown_region_as_features_build_does(tmp_path: Path, regions: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.cli import app
+
+    runner = CliRunner()
+    path = _fields_file(tmp_path)
+    r = runner.invoke(app, ["fields", "validate", str(path)])
+    want = (f"error: vid.gpkg: region '{REGION}' of fields V1, V2 has no season window (known regions: "
+            f"in-smallholder, us-nebraska); to add a region, put its rows of season_windows.csv, crop_calendars.csv, "
+            f"season_calendar.csv and prices.csv in a folder and name it in {REGIONS_ENV}\n")
+    assert r.exit_code == 2 and r.stderr == want
+    b = runner.invoke(app, ["features", "build", "--fields", str(path), "--imagery", str(tmp_path / "none.csv"),
+                            "--season", "2024", "--as-of", "2024-08-01", "--out", str(tmp_path / "f.parquet"),
+                            "--crop-model", "none", "--no-progress"])
+    assert b.exit_code == 2 and b.stderr == want  # the same line, not "--start and --end" it has no options for
+    monkeypatch.setenv(REGIONS_ENV, str(regions))
+    r = runner.invoke(app, ["fields", "validate", str(path)])
+    assert r.exit_code == 0, r.stderr
+    assert "valid fields:     2" in r.stdout
