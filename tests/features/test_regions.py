@@ -168,3 +168,16 @@ def test_fields_validate_refuses_an_unknown_region_as_features_build_does(tmp_pa
     r = runner.invoke(app, ["fields", "validate", str(path)])
     assert r.exit_code == 0, r.stderr
     assert "valid fields:     2" in r.stdout
+
+
+def test_only_features_series_names_its_start_and_end_options(tmp_path: Path) -> None:
+    """`features build` said "give … --start and --end", options it does not have; `features series` has them."""
+    from pipelines.cli import app
+
+    path = _fields_file(tmp_path)
+    r = CliRunner().invoke(app, ["features", "series", "--fields", str(path), "--imagery", str(tmp_path / "none.csv"),
+                                 "--season", "2024", "--out", str(tmp_path / "s.parquet"), "--no-progress"])
+    assert r.exit_code == 2
+    assert r.stderr == (f"error: season window: no season window for region '{REGION}' (known: in-smallholder, "
+                        f"us-nebraska; a bank adds its own region's season_windows.csv row in the folder {REGIONS_ENV} "
+                        "names; or give the season's first and last imagery dates: --start and --end)\n")
