@@ -8,6 +8,16 @@ debt due) → product cap → concentration → the evidence groups (excluded fi
 AREA_NOT_VERIFIED, the pre-season haircut) → rounding → minimum line. Each state is a
 running minimum, so every reduction is ≥ 0, and the reductions add up exactly to
 ``request − limit`` (checked: a mismatch is a bug and raises).
+
+In that order every step before the evidence groups is charged on the fields as claimed,
+excluded ones included: a field excluded for CROP_TYPE_UNCERTAIN had its price and yield
+stress, advance rate and cash flow charged to those codes, and its exclusion took only what
+was left (nothing, when every field was excluded and the cash flow had already bound). With
+``exclusions_first`` (policies with ``exclusions_before_stress``, 2026.12.7 on) the groups of
+excluded fields come right after the expected value and are measured on it — an excluded
+field's expected value, as far as the request reaches, is its exclusion code's — and the
+later steps are charged on the fields valued; the adjustments of valued fields
+(AREA_NOT_VERIFIED, the pre-season haircut) stay last.
 """
 
 from __future__ import annotations
@@ -76,11 +86,14 @@ def final_limit(unrounded: int, t: Terms) -> int:
 
 
 def waterfall(claim: Legs, evidence_views: Sequence[tuple[str, Legs]], t: Terms, *, yield_code: str,
-              final: int, declined: bool) -> list[tuple[str, int]]:
+              final: int, declined: bool, exclusions_first: int = 0) -> list[tuple[str, int]]:
     """Reductions from the request down to ``final``, in waterfall order (codes may repeat: merged later).
 
     ``claim`` are the legs with no evidence adjustment; ``evidence_views`` the legs after
     each further evidence group (the last one is the legs the limit was computed from).
+    ``exclusions_first``: how many of the leading views are groups of excluded fields to step
+    right after the expected value, each on the expected value of its view; the steps after
+    them are on the legs of the last of these (0: every view last, as before; see the module).
     """
     steps: list[tuple[str, int]] = []
     current = t.requested
@@ -93,6 +106,10 @@ def waterfall(claim: Legs, evidence_views: Sequence[tuple[str, Legs]], t: Terms,
 
     e, eps, s = claim
     step("CROP_VALUE_BELOW_REQUEST", e)
+    for code, legs in evidence_views[:exclusions_first]:
+        step(code, legs[0])
+    if exclusions_first:
+        e, eps, s = evidence_views[exclusions_first - 1][1]
     step("PRICE_VOLATILITY_HAIRCUT", eps)
     step(yield_code, s)
     step("ADVANCE_RATE_APPLIED", collateral_limit(s, t.advance_rate, 0))
@@ -102,7 +119,7 @@ def waterfall(claim: Legs, evidence_views: Sequence[tuple[str, Legs]], t: Terms,
     step("PRODUCT_CAP_APPLIED", t.product_cap)
     if t.concentration is not None:
         step("CONCENTRATION_CAP_APPLIED", t.concentration)
-    for code, legs in evidence_views:
+    for code, legs in evidence_views[exclusions_first:]:
         step(code, compute_limit(legs, t).unrounded)
     step("ROUNDED_TO_STEP", final_limit(current, t))
     if declined:

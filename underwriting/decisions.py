@@ -335,10 +335,14 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     rounded = final_limit(lim.unrounded, terms)
     result = outcome(rounded, terms.requested, profile.min_line, refer=bool(refer_codes))
     limit = 0 if result == "DECLINE" else rounded
-    e_c, eps_c, s_c = claim
-    uncertain = eps_c > 0 and (eps_c - s_c) / eps_c > profile.high_yield_uncertainty
+    # 2026.12.7 on (exclusions_before_stress): the excluded fields' groups come before the stress, which is charged
+    # (and HIGH_YIELD_UNCERTAINTY judged) on the fields valued — before, an excluded field's value went to the stress
+    # codes (HIGH_YIELD_UNCERTAINTY on fields never valued) and its exclusion took what was left, often nothing
+    n_excl = sum(1 for g in groups if g in EVIDENCE_CODES) if profile.exclusions_before_stress else 0
+    _, eps_y, s_y = views[n_excl - 1][1] if n_excl else claim
+    uncertain = eps_y > 0 and (eps_y - s_y) / eps_y > profile.high_yield_uncertainty
     steps = waterfall(claim, views, terms, yield_code="HIGH_YIELD_UNCERTAINTY" if uncertain else "LOW_STRESSED_YIELD",
-                      final=limit, declined=result == "DECLINE")
+                      final=limit, declined=result == "DECLINE", exclusions_first=n_excl)
     reasons = _reasons(steps, results, refer_codes, policy)
     snapshot = headroom.snapshot(token, main_crop, main_region)
     snapshot["headroom"] = conc

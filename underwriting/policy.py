@@ -128,6 +128,11 @@ class Profile:
     #: covers; None when the file does not set it (files before: the yield model's value stood, a covered line had
     #: nothing proposed)
     open_alerts_act: bool | None = None
+    #: the reason-code waterfall (2026.12.7 on): the excluded fields' steps (by exclusion code) come right after the
+    #: expected value, measured on it, and price and yield stress (HIGH_YIELD_UNCERTAINTY judged on them), advance
+    #: rate, liens and cash flow are charged on the fields valued; None when the file does not set it (files before:
+    #: every evidence step last, the steps before it charged on the fields as claimed, excluded ones included)
+    exclusions_before_stress: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -141,7 +146,8 @@ class Profile:
         out = {k: v for k, v in self.__dict__.items() if k != "evidence"}
         for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
                     "term_to_harvest_window", "disputed_crop_uncertain",
-                    "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only", "open_alerts_act"):
+                    "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
+                    "exclusions_before_stress"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -204,13 +210,15 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "kept_lines_stand": ("bool", None, None),
     "confident_disputes_only": ("bool", None, None),
     "open_alerts_act": ("bool", None, None),
+    "exclusions_before_stress": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
 #: deciding as they did)
 _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
                           "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
-                          "kept_lines_stand", "confident_disputes_only", "open_alerts_act")
+                          "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
+                          "exclusions_before_stress")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

@@ -527,6 +527,63 @@ def test_high_yield_uncertainty_takes_the_yield_stress_reduction() -> None:
     assert red["HIGH_YIELD_UNCERTAINTY"] == 50 * 10 * 17585 - 50 * 5 * 17585
 
 
+#: the release before exclusions_before_stress (2026.12.6): its records replay by it, so its waterfall stays tested
+BEFORE_EXCLUSIONS_FIRST = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.6.yaml")
+
+
+def test_every_field_excluded_puts_the_reduction_on_the_exclusion_not_on_the_stress() -> None:
+    """A decision whose every field is CROP_TYPE_UNCERTAIN values nothing: the whole reduction is the exclusion's.
+    Before policy 2026.12.7 (exclusions_before_stress) the stress steps came first, charged on the fields as claimed,
+    and the exclusion took what was left — the smallholder walkthrough's A2009-00007 read HIGH_YIELD_UNCERTAINTY
+    22,250 and CROP_TYPE_UNCERTAIN 0 for fields that were never valued. Limit and outcome do not change."""
+    feats = [feature_row("F1", crop_type_prob=0.5), feature_row("F2", crop_type_prob=0.5)]
+    vals = [valuation_row("F1", p10=5.0), valuation_row("F2", p10=5.0)]  # (10 - 5) / 10 > 0.25 on the claim
+    requested = 20_000_000  # the claimed expected value: 2 x 50 ha x 10 t x $200
+    item = run(application(requested_amount=requested), feats, vals)
+    assert POLICY.profile(PROFILE).exclusions_before_stress is True
+    assert (item.outcome, item.limit) == ("REFER", 0)
+    red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
+    assert red == {"CROP_TYPE_UNCERTAIN": requested}
+    assert item.reason_codes[0] == "CROP_TYPE_UNCERTAIN" and item.body["reasons"][0]["principal"]
+    # the release before: its records keep their waterfall (audit replay), the one the walkthrough saw
+    old = run(application(requested_amount=requested), feats, vals, policy=BEFORE_EXCLUSIONS_FIRST)
+    assert (old.outcome, old.limit) == (item.outcome, item.limit)
+    assert "exclusions_before_stress" not in old.body["policy"]["parameters"]
+    old_red = {r["code"]: r["reduction"] for r in old.body["reasons"]}
+    ps = 17585
+    assert old_red["HIGH_YIELD_UNCERTAINTY"] == 100 * 10 * ps - 100 * 5 * ps
+    assert old_red["CROP_TYPE_UNCERTAIN"] == math.floor(0.8 * 100 * 5 * ps) < requested
+    assert sum(old_red.values()) == requested
+
+
+def test_an_excluded_field_takes_its_expected_value_and_the_stress_falls_on_the_valued_fields() -> None:
+    """Mixed: F1 valued (50 ha, P10 5 of P50 10: HIGH_YIELD_UNCERTAINTY), F2 (10 ha) CROP_TYPE_UNCERTAIN. F2's
+    expected value is its exclusion's; price and yield stress and the advance rate are charged on F1 only; the
+    reductions add up to requested - limit, the limit the same as under the release before."""
+    ps = 17585  # stressed price, as in test_one_field_hand_computed
+    feats = [feature_row("F1"), feature_row("F2", declared_area_ha=10.0, planted_area_ha=10.0, crop_type_prob=0.5)]
+    vals = [valuation_row("F1", p10=5.0), valuation_row("F2", p10=5.0, area=10.0)]
+    requested = 12_000_000  # the claimed expected value: 60 ha x 10 t x $200
+    item = run(application(requested_amount=requested), feats, vals)
+    assert (item.outcome, item.limit) == ("REDUCE", 3_500_000)  # 0.8 x 50 x 5 x 175.85 = $35,170 -> $35,000
+    stressed = 50 * 5 * ps
+    red = {r["code"]: r["reduction"] for r in item.body["reasons"]}
+    assert red == {
+        "CROP_TYPE_UNCERTAIN": 10 * 10 * 20000,
+        "PRICE_VOLATILITY_HAIRCUT": 50 * 10 * (20000 - ps),
+        "HIGH_YIELD_UNCERTAINTY": 50 * 10 * ps - stressed,
+        "ADVANCE_RATE_APPLIED": stressed - math.floor(0.8 * stressed),
+        "ROUNDED_TO_STEP": math.floor(0.8 * stressed) - 3_500_000,
+    }
+    assert sum(red.values()) == requested - item.limit
+    old = run(application(requested_amount=requested), feats, vals, policy=BEFORE_EXCLUSIONS_FIRST)
+    assert (old.outcome, old.limit) == (item.outcome, item.limit)
+    old_red = {r["code"]: r["reduction"] for r in old.body["reasons"]}
+    assert old_red["HIGH_YIELD_UNCERTAINTY"] == 60 * 10 * ps - 60 * 5 * ps  # F2's stress charged to the stress
+    assert old_red["CROP_TYPE_UNCERTAIN"] == math.floor(0.8 * 60 * 5 * ps) - math.floor(0.8 * stressed)
+    assert sum(old_red.values()) == requested - old.limit
+
+
 def test_refer_keeps_indicative_limit_and_uses_no_headroom() -> None:
     apps, feats, vals, book = _batch_inputs(2)
     feats.loc[feats["field_id"] == "F0", "overlap_fraction"] = 0.5

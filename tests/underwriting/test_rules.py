@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from tests.underwriting.test_decisions import (
     AS_OF,
+    BEFORE_EXCLUSIONS_FIRST,
     POLICY,
     PROFILE,
     application,
@@ -27,6 +28,7 @@ from underwriting._waterfall import Terms, compute_limit, waterfall
 from underwriting.decisions import decide, decide_batch
 from underwriting.records import canonical_json
 from underwriting.rules import (
+    EVIDENCE_CODES,
     cash_flow_limit,
     check_area,
     collateral_limit,
@@ -244,6 +246,23 @@ def test_limit_bounded_and_reductions_add_up(case: dict[str, Any]) -> None:
     assert all(r["reduction"] >= 0 for r in item.body["reasons"])
     if item.outcome in ("APPROVE", "REDUCE"):
         assert item.limit >= POLICY.profile(PROFILE).min_line or item.limit == case["requested"]
+
+
+@_SETTINGS
+@given(_case)
+def test_exclusions_before_stress_moves_reasons_only(case: dict[str, Any]) -> None:
+    """Policy 2026.12.7 (exclusions_before_stress) changes the reasons, never the limit or the outcome: the decision
+    under 2026.12.6 grants the same; both add up to requested - limit; with no field valued no stress, advance-rate
+    or cash-flow code carries a reduction (before, HIGH_YIELD_UNCERTAINTY could carry most of it)."""
+    app, feats, vals, prices, book, as_of = _inputs(case)
+    new = decide(app, feats, vals, prices, book, POLICY, PROFILE, as_of)
+    old = decide(app, feats, vals, prices, book, BEFORE_EXCLUSIONS_FIRST, PROFILE, as_of)
+    assert (new.outcome, new.limit) == (old.outcome, old.limit)
+    for item in (new, old):
+        assert sum(r["reduction"] for r in item.body["reasons"]) == case["requested"] - item.limit
+    if not any(f["included"] for f in new.body["fields"]):
+        charged = {r["code"] for r in new.body["reasons"] if r["reduction"] > 0}
+        assert charged <= {"CROP_VALUE_BELOW_REQUEST", *EVIDENCE_CODES}, charged
 
 
 @_SETTINGS
