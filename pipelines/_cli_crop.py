@@ -8,6 +8,7 @@ import typer
 
 from features.errors import UserInputError
 from pipelines._cli_app import echo, evaluate_app, train_app, user_errors
+from pipelines.train_crop import CHECKPOINTS_SYNTAX, parse_checkpoints
 
 __all__ = ["evaluate_crop_type_command", "train_crop_type_command"]
 
@@ -26,6 +27,13 @@ def train_crop_type_command(
     synthetic: bool = typer.Option(False, "--synthetic", help="with --series/--labels: the tables are synthetic "
                                    "(e.g. exported from a simulated county): the version and its figures say so "
                                    "(a county folder says it itself)"),
+    checkpoints: str | None = typer.Option(None, "--checkpoints", help="with --series/--labels: the as-of checkpoints "
+                                           f"to train, {CHECKPOINTS_SYNTAX}; default the season calendar's "
+                                           "emergence, mid and pre_harvest of the labels' regions, as --county "
+                                           "trains (the model gives no crop type before its first checkpoint)"),
+    region: str | None = typer.Option(None, "--region", help="with --series/--labels: the region whose season "
+                                      "calendar and window place the checkpoints, for labels without a region "
+                                      "column (e.g. in-smallholder)"),
 ) -> None:
     """Train the crop-type classifier on declared crops, register it as crop-type (and promote it)."""
     if (county is None) == (series is None and labels is None):
@@ -34,6 +42,11 @@ def train_crop_type_command(
         raise UserInputError("--series and --labels go together")
     if county is not None and synthetic:
         raise UserInputError("--synthetic is for --series/--labels; a county folder says whether it is synthetic")
+    if county is not None and (checkpoints is not None or region is not None):
+        raise UserInputError("--checkpoints and --region are for --series/--labels; a county's checkpoints come from "
+                             "its region's season calendar")
+    if checkpoints is not None:
+        parse_checkpoints(checkpoints)  # a malformed option is refused before any table is read
     from models.registry import safe_uri, tracking_uri
     from pipelines.train_crop import train_crop_type_county, train_crop_type_tables
 
@@ -44,7 +57,7 @@ def train_crop_type_command(
     else:
         assert series is not None and labels is not None
         res = train_crop_type_tables(series, labels, label_column=label_column, promote=promote,
-                                     synthetic=synthetic)
+                                     synthetic=synthetic, checkpoints=checkpoints, region=region)
     m, g = res.metrics, res.governance
     echo(f"crop-type: {len(res.classifier.classes_)} classes ({', '.join(res.classifier.classes_)}), "
          f"{int(m['n_train'])} labels, {int(m['n_dropped_labels'])} dropped as contradicted by the imagery")

@@ -387,6 +387,39 @@ def require_weather(features: pd.DataFrame, model: Any, label: str) -> None:
                              "a county folder with weather/daily.csv")
 
 
+def crop_type_status(model: CropTypeClassifier, fields: pd.DataFrame, pred: pd.DataFrame) -> tuple[str, list[str]]:
+    """The ``crop_type`` family's status of ``model``'s predictions ``pred`` (:meth:`CropTypeClassifier.predict` of
+    ``fields``) and its warnings: ``ok`` when every field got a crop type; else how many did, and why the others
+    did not — before the model's first checkpoint (its date), or not scored — with ``none`` when no field did."""
+    from features._seasonal import field_windows
+
+    n = len(pred)
+    got = int(pred["crop_type"].notna().sum())
+    if got == n:
+        return "ok", []
+    early = (pred["checkpoint"].isna() if "checkpoint" in pred.columns else pd.Series(False, index=pred.index)
+             ).to_numpy()
+    why, first = [], ""
+    if early.any():
+        days = [int(c) for c in getattr(model, "checkpoints_", []) if c != "end"]
+        win = field_windows(fields.drop_duplicates(["field_id", "season"]),
+                            season_days=getattr(model, "season_days", None))
+        win = win.set_index("field_id").reindex(pred.loc[early, "field_id"].astype(str))
+        at = (win["start"] + pd.Timedelta(days=min(days))) if days else win["end"]
+        first = f"day {min(days)} of the season" if days else "the end of the season"
+        since = f"from {at.min().date()}" if at.notna().any() else ""
+        why.append(f"{int(early.sum())} too early: the model's first checkpoint is {first}"
+                   + (f" ({since})" if since else ""))
+        first += f", {since}" if since else ""
+    other = n - got - int(early.sum())
+    if other:
+        why.append(f"{other} not scored")
+    status = f"{'none' if got == 0 else 'partial'}: {got} of {n} fields got a crop type; {'; '.join(why)}"
+    warned = [f"crop type: {int(early.sum())} field(s) too early in the season for any checkpoint of the model "
+              f"(its first is {first})"] if early.any() else []
+    return status, warned
+
+
 def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               as_of: dt.date | dt.datetime | pd.Timestamp | str, *,
               crop_model: CropTypeClassifier | None = None, phenology_calib: Any = None, area_params: Any = None,
@@ -452,10 +485,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
             c for c in ("crop_season_scale",) if c in pred.columns] + sorted(
             c for c in pred.columns if c.startswith("prob_"))
         crop = pred[keep].reset_index(drop=True)
-        families["crop_type"] = "ok"
-        early = int(crop["crop_type"].isna().sum())
-        if early:
-            warnings.append(f"crop type: {early} field(s) too early in the season for any checkpoint of the model")
+        families["crop_type"], warned = crop_type_status(crop_model, fs.drop(columns="geometry"), pred)
+        warnings.extend(warned)
     else:
         families["crop_type"] = "skipped: no crop model"
         warnings.append("crop type left empty: no crop-type model given")

@@ -7,8 +7,10 @@ taken as declared *not planted* and labelled :data:`NO_CROP` ("fallow"), so the 
 what a field with nothing on it looks like.
 
 Checkpoints: one model per as-of checkpoint of the county's season calendar
-(:meth:`pipelines.county.County.checkpoints`: emergence, mid-season) plus the end of season,
-each on features cut off at that checkpoint (days after the season window's start).
+(:meth:`pipelines.county.County.checkpoints`: emergence, mid-season, pre-harvest) plus the end of season,
+each on features cut off at that checkpoint (days after the season window's start). Trained on tables, the same
+checkpoints of the labels' regions' calendars (:func:`resolve_checkpoints`), or the user's (``--checkpoints``,
+:func:`parse_checkpoints`); a model with the end of season only gives no crop type before it, and says so.
 
 Governance metrics are held out by season: the classifier's out-of-fold predictions (folds are
 whole seasons) of the latest past season, scored against its declared crops (so they include
@@ -17,9 +19,12 @@ the label noise) — accuracy, macro-F1 and calibration error per checkpoint.
 
 from __future__ import annotations
 
+import calendar
+import datetime as dt
+import re
 import tempfile
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +39,10 @@ if TYPE_CHECKING:
     from models.governance import Governance
     from pipelines.county import County
 
-__all__ = ["MODEL_NAME", "NO_CROP", "COUNTY_PARAMS", "TrainResult", "crop_labels", "county_checkpoints",
-           "crop_governance", "train_crop_type", "train_crop_type_county", "train_crop_type_tables"]
+__all__ = ["MODEL_NAME", "NO_CROP", "COUNTY_PARAMS", "CHECKPOINTS_SYNTAX", "TrainResult", "crop_labels",
+           "county_checkpoints", "calendar_checkpoints", "parse_checkpoints", "resolve_checkpoints",
+           "checkpoint_summary", "crop_governance", "train_crop_type", "train_crop_type_county",
+           "train_crop_type_tables"]
 
 MODEL_NAME = "crop-type"
 NO_CROP = "fallow"
@@ -89,7 +96,11 @@ def county_checkpoints(county: County, season: str | None = None) -> dict[str, i
 
     season = season or county.current_season
     start, _ = season_window(season, county.region)
-    cps = county.checkpoints(season)
+    return _day_offsets(county.checkpoints(season), start)
+
+
+def _day_offsets(cps: Mapping[str, dt.date], start: dt.date) -> dict[str, int | str]:
+    """The emergence, mid and pre_harvest dates of ``cps`` as days after ``start`` (those after it), plus ``end``."""
     out: dict[str, int | str] = {}
     for name in ("emergence", "mid", "pre_harvest"):
         if name in cps:
@@ -98,6 +109,187 @@ def county_checkpoints(county: County, season: str | None = None) -> dict[str, i
                 out[name] = int(days)
     out["end"] = "end"
     return out
+
+
+def calendar_checkpoints(season: str, region: str, crops: Sequence[str] = ()) -> dict[str, int | str]:
+    """:func:`county_checkpoints` for a region and crops without a county folder: the region's season calendar
+    checkpoints of ``season`` (:func:`pipelines.county.season_checkpoints` of ``crops``, all the region's when none
+    is in its calendar) as days after the season window's start, plus ``end``."""
+    from features.series import season_window
+    from pipelines.county import season_checkpoints
+
+    start, _ = season_window(season, region)
+    return _day_offsets(season_checkpoints(season, region, list(crops) or None), start)
+
+
+#: the syntax of ``--checkpoints`` (the way ``models show`` names a version's checkpoints)
+CHECKPOINTS_SYNTAX = ("comma-separated NAME=WHEN, WHEN a calendar day MM-DD, a number of days after the season "
+                      "start, or end; with end=end (e.g. mid=09-15,end=end)")
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
+_MONTH_DAY = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
+
+
+def parse_checkpoints(text: str, *, option: str = "--checkpoints") -> dict[str, int | str]:
+    """``mid=09-15,end=end`` → ``{"mid": "09-15", "end": "end"}``: each name's day (MM-DD, still to be placed in a
+    region's season window by :func:`resolve_checkpoints`), day offset (int) or ``"end"``; a one-line user error
+    naming the option for anything else (:data:`CHECKPOINTS_SYNTAX`)."""
+    from underwriting.policy import is_calendar_day
+
+    parts = [p.strip() for p in str(text).split(",")]
+    if not str(text).strip() or any(not p for p in parts):
+        raise UserInputError(f"{option}: expected {CHECKPOINTS_SYNTAX}, found {text!r}")
+    out: dict[str, int | str] = {}
+    for part in parts:
+        name, eq, when = (x.strip() for x in part.partition("="))
+        if not eq or not when:
+            raise UserInputError(f"{option}: {part!r} is not NAME=WHEN (expected {CHECKPOINTS_SYNTAX})")
+        if not _NAME.fullmatch(name):
+            raise UserInputError(f"{option}: checkpoint name {name!r}: expected a letter, then letters, digits, _ or -")
+        if name in out:
+            raise UserInputError(f"{option}: checkpoint {name!r} named twice")
+        value: int | str
+        if when.lower() == "end":
+            value = "end"
+        elif when.isdigit():
+            value = int(when)
+            if value <= 0:
+                raise UserInputError(f"{option}: {name}={when}: expected a number of days after the season start "
+                                     "above 0")
+        elif _MONTH_DAY.fullmatch(when) and is_calendar_day(when):
+            value = when
+        else:
+            raise UserInputError(f"{option}: {name}={when}: expected MM-DD (a calendar day), a number of days after "
+                                 "the season start, or end")
+        if (value == "end") != (name == "end"):
+            raise UserInputError(f"{option}: {name}={when}: the end-of-season checkpoint is end=end, and only it")
+        out[name] = value
+    if "end" not in out:
+        raise UserInputError(f"{option}: {text!r} has no end=end (the end-of-season model: promotion is judged on "
+                             "its held-out figures)")
+    return out
+
+
+def _first_after(start: dt.date, month_day: str) -> dt.date:
+    """The first ``month_day`` (MM-DD; 02-29 is 02-28 in a common year) after ``start`` (day 0 is no checkpoint)."""
+    for year in (start.year, start.year + 1):
+        md = "02-28" if month_day == "02-29" and not calendar.isleap(year) else month_day
+        day = dt.date(year, int(md[:2]), int(md[3:]))
+        if day > start:
+            return day
+    raise AssertionError("unreachable: a month-day recurs within a year")
+
+
+def _place(spec: Mapping[str, int | str], season: str, region: str, option: str) -> dict[str, int | str]:
+    """``spec`` (:func:`parse_checkpoints`) with its MM-DD days as days after ``region``'s season window start."""
+    from features.series import season_window
+
+    if not any(isinstance(v, str) and v != "end" for v in spec.values()):
+        return dict(spec)  # days and end: no window needed
+    start, end = season_window(season, region)
+    out: dict[str, int | str] = {}
+    for name, when in spec.items():
+        if isinstance(when, str) and when != "end":
+            day = _first_after(start, when)
+            if day > end:
+                raise UserInputError(f"{option}: {name}={when} is outside {region}'s season {season} window "
+                                     f"({start} to {end})")
+            out[name] = (day - start).days
+        else:
+            out[name] = when
+    return out
+
+
+def resolve_checkpoints(spec: Mapping[str, int | str] | None, regions: Sequence[str], season: str,
+                        crops: Sequence[str] = (), *, option: str = "--checkpoints") -> dict[str, int | str]:
+    """The checkpoints (name → days after the season start, or ``end``) to train for fields of ``regions`` used in
+    ``season``: ``spec`` placed in each region's season window, or without one each region's calendar checkpoints
+    (:func:`calendar_checkpoints` of ``crops``: what ``--county`` trains). Regions whose days differ get one
+    checkpoint each, named ``<name>_<region>``, so every region's fields are scored from its own days. Without a
+    region (labels with season_start only) ``spec`` must give days: a user error otherwise."""
+    from features.errors import ImageryError
+
+    regs = sorted({str(r) for r in regions})
+    if not regs:
+        if spec is None:
+            raise UserInputError(f"crop-type training: the labels have no region column, so no season calendar names "
+                                 f"the in-season checkpoints: give --region (e.g. in-smallholder) or {option} (e.g. "
+                                 "mid=120,end=end: days after each field's season start)")
+        dated = [k for k, v in spec.items() if isinstance(v, str) and v != "end"]
+        if dated:
+            raise UserInputError(f"{option}: {', '.join(dated)} given as MM-DD, which needs a region's season window "
+                                 "(the labels have no region column): give --region, or days after the season start")
+        return _distinct_days(dict(spec), option)
+    per: dict[str, dict[str, int | str]] = {}
+    for r in regs:
+        try:
+            per[r] = calendar_checkpoints(season, r, crops) if spec is None else _place(spec, season, r, option)
+        except ImageryError:  # no season window: the region is unknown
+            from pipelines.schedule import load_calendar
+
+            known = ", ".join(sorted(load_calendar()["region"].astype(str).unique()))
+            raise UserInputError(f"crop-type training: region {r!r} has no season window or calendar (known: {known}) "
+                                 f"to place the checkpoints in: give {option} as days after the season start (e.g. "
+                                 "mid=120,end=end)") from None
+        except UserInputError as e:
+            if spec is not None:
+                raise
+            raise UserInputError(f"crop-type training: region {r!r} has no season calendar to name its in-season "
+                                 f"checkpoints ({str(e).splitlines()[0]}): give {option} (e.g. "
+                                 "mid=09-15,end=end)") from None
+    names = list(dict.fromkeys(n for d in per.values() for n in d))
+    out: dict[str, int | str] = {}
+    for n in names:
+        vals = {r: d[n] for r, d in per.items() if n in d}
+        if len(set(vals.values())) == 1 and len(vals) == len(per):
+            out[n] = next(iter(vals.values()))
+        else:
+            out.update({f"{n}_{r}": v for r, v in vals.items()})
+    return _distinct_days(out, option)
+
+
+def _distinct_days(names: dict[str, int | str], option: str) -> dict[str, int | str]:
+    """``names`` ordered by day (``end`` last); a user error when two fall on the same day."""
+    days = sorted((int(v), k) for k, v in names.items() if v != "end")
+    same = [f"{a} and {b}" for (x, a), (y, b) in zip(days, days[1:], strict=False) if x == y]
+    if same:
+        raise UserInputError(f"{option}: checkpoints {'; '.join(same)} fall on the same day of the season")
+    return {**{k: v for v, k in days}, **({"end": "end"} if "end" in names else {})}
+
+
+def checkpoint_summary(names: Mapping[str, int | str], regions: Sequence[str], season: str) -> list[str]:
+    """What the trained checkpoints mean for the runs that use the model: the checkpoints, and the first day of
+    ``season`` (each region's) from which it gives a crop type — runs before it get none (a warning when that is the
+    end of the season)."""
+    from features.errors import ImageryError
+    from features.series import season_window
+
+    regs = sorted({str(x) for x in regions})
+    text = "checkpoints " + ", ".join(f"{k}={v}" for k, v in names.items())
+
+    def first(region: str | None) -> int | None:  # a region's own first day (not another region's suffixed one)
+        days = [int(v) for k, v in names.items() if v != "end"
+                and not any(k.endswith(f"_{o}") for o in regs if o != region)]
+        return min(days) if days else None
+
+    dates: list[str] = []
+    for r in regs:
+        try:
+            start, end = season_window(season, r)
+        except ImageryError:  # a region without a window (fields with their own season_start): in days
+            dates = []
+            break
+        d = first(r)
+        dates.append(f"{r} {start + dt.timedelta(days=d) if d is not None else end}")
+    d = first(None)
+    when = (f"season {season}: {', '.join(dates)}" if dates else f"day {d} after each field's season start"
+            if d is not None else "each field's season end")
+    if not any(v != "end" for v in names.values()):
+        return [f"{text} (end of season only)",
+                f"warning: scores only from the end of the season ({when}); earlier runs (features build, "
+                "underwrite, monitor, reunderwrite in season) get no crop type; name in-season checkpoints with "
+                "--checkpoints"]
+    return [f"{text} (days after the season start)",
+            f"scores from its first checkpoint ({when}); earlier runs get no crop type"]
 
 
 def _heldout_metrics(clf: CropTypeClassifier, season: str, names: dict[str, int | str]) -> dict[str, float]:
@@ -302,11 +494,17 @@ def _read_table(path: str | Path, what: str) -> pd.DataFrame:
 
 
 def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, label_column: str = "declared_crop",
-                           checkpoints: dict[str, int | str] | None = None, synthetic: bool = False,
-                           register: bool = True, promote: bool = True,
+                           checkpoints: Mapping[str, int | str] | str | None = None, region: str | None = None,
+                           synthetic: bool = False, register: bool = True, promote: bool = True,
                            params: dict[str, Any] | None = None) -> TrainResult:
     """Train from a FieldTimeSeries table and a labels table (field_id, season, ``label_column``, region
-    or season_start[/season_end]) — a real user's data; figures are marked real unless ``synthetic``."""
+    or season_start[/season_end]) — a real user's data; figures are marked real unless ``synthetic``.
+
+    ``checkpoints``: name → MM-DD, days after the season start or ``end`` (or that as text, :func:`parse_checkpoints`);
+    default the in-season checkpoints ``--county`` trains: the season calendar's of the labels' regions (or of
+    ``region``, for labels without a region column), in the season after the latest labelled one — the season
+    the model is for (:func:`resolve_checkpoints`). The result's notes open with what they mean
+    (:func:`checkpoint_summary`)."""
     from features.contracts import check_field_time_series
 
     series = _read_table(series_path, "series")
@@ -334,5 +532,35 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
         raise UserInputError(f"crop-type labels {labels_path}: none of its {len(labels)} field-seasons is in the "
                              f"series {series_path} (labels e.g. "
                              f"{format_offenders(list(labels['field_id'] + '/' + labels['season']))})")
-    return train_crop_type(series, labels, checkpoints=checkpoints, synthetic=synthetic, register=register,
-                           promote=promote, params=params)
+    spec = None if checkpoints is None else parse_checkpoints(
+        checkpoints if isinstance(checkpoints, str) else ",".join(f"{k}={v}" for k, v in checkpoints.items()))
+    regions = _label_regions(labels, series, region, labels_path)
+    seasons = sorted(set(keys["season"].astype(str)))
+    try:
+        season = str(int(seasons[-1]) + 1)  # the season the model is trained for (a county's current season)
+    except ValueError:
+        raise UserInputError(f"crop-type labels {labels_path}: season {seasons[-1]!r}: expected a year like 2024") \
+            from None
+    crops = sorted(set(labels["crop"]) - {NO_CROP})
+    names = resolve_checkpoints(spec, regions, season, crops)
+    summary = checkpoint_summary(names, regions, season)
+    # labels without a region column: the governance scope names the region of the calendar (--region, the series')
+    res = train_crop_type(series, labels, checkpoints=names, regions=() if "region" in labels.columns else regions,
+                          synthetic=synthetic, register=register, promote=promote, params=params)
+    return replace(res, notes=[*summary, *res.notes])
+
+
+def _label_regions(labels: pd.DataFrame, series: pd.DataFrame, region: str | None,
+                   labels_path: str | Path) -> list[str]:
+    """The regions whose season calendar names the checkpoints: ``region`` (``--region``), else the labels' region
+    column, else the series'; none when neither has one (labels with season_start only)."""
+    own: list[str] = []
+    for t in (labels, series):
+        if not own and "region" in t.columns:
+            own = sorted({str(r) for r in t["region"].dropna()})
+    if region is None:
+        return own
+    if own and own != [region]:
+        raise UserInputError(f"--region {region}: the labels {Path(labels_path).name} name their own regions "
+                             f"({', '.join(own)}); --region is for labels without a region column")
+    return [region]

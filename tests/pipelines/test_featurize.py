@@ -107,6 +107,48 @@ class _FakeCropModel:
         return out.reset_index(drop=True)
 
 
+class _EarlyCropModel(_FakeCropModel):
+    """The fake model with checkpoints ``day`` (if any) and end: the first ``n_early`` fields (all when None) are too
+    early for any of them — no checkpoint, no crop type — as :meth:`CropTypeClassifier.predict` leaves them."""
+
+    season_days = None
+
+    def __init__(self, day: int | None, n_early: int | None) -> None:
+        self.checkpoints_ = [day, "end"] if day else ["end"]
+        self.n_early = n_early
+
+    def predict(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
+        out = super().predict(series, fields, as_of)
+        out["crop_type"] = out["crop_type"].fillna("maize")  # a field without a declared crop: scored too
+        early = out.index[:self.n_early] if self.n_early is not None else out.index
+        out["checkpoint"] = out["checkpoint"].astype(object)
+        out.loc[early, ["checkpoint", "crop_type"]] = None
+        out.loc[early, ["crop_type_prob", "declared_crop_prob", *(c for c in out if c.startswith("prob_"))]] = np.nan
+        return out
+
+
+def test_crop_type_family_says_how_many_fields_got_one(built: dict[str, Any]) -> None:
+    """A model trained for the end of season only predicted no field in season, and the family said 'crop_type ok'
+    (walkthrough: crop_type NaN for all 600 fields): it says how many fields got a crop type, and why not."""
+    from features.series import season_window
+
+    season, n = built["season"], len(built["fields"])
+    start, end = season_window(season, "in-smallholder")
+    res = featurize(built["fields"], built["county"].imagery, season, built["mid"], cache_dir=built["county"].cache_dir,
+                    crop_model=_EarlyCropModel(None, None))  # type: ignore[arg-type]
+    assert res.features["crop_type"].isna().all()
+    assert res.families["crop_type"] == (f"none: 0 of {n} fields got a crop type; {n} too early: the model's first "
+                                         f"checkpoint is the end of the season (from {end})")
+    assert (f"crop type: {n} field(s) too early in the season for any checkpoint of the model (its first is the end "
+            f"of the season, from {end})") in res.warnings
+    res = featurize(built["fields"], built["county"].imagery, season, built["mid"], cache_dir=built["county"].cache_dir,
+                    crop_model=_EarlyCropModel(150, 3))  # type: ignore[arg-type]
+    assert res.features["crop_type"].notna().sum() == n - 3
+    assert res.families["crop_type"] == (f"partial: {n - 3} of {n} fields got a crop type; 3 too early: the model's "
+                                         f"first checkpoint is day 150 of the season (from "
+                                         f"{start + pd.Timedelta(days=150)})")
+
+
 def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     calls: dict[str, Any] = {}
 
@@ -138,7 +180,10 @@ def test_crop_model_and_phenology_wiring(built: dict[str, Any], monkeypatch: pyt
     cal = Calibration(region="in-smallholder", seasons=("2007", "2008"))
     res = featurize(built["fields"], built["county"].imagery, built["season"], built["mid"],
                     crop_model=_FakeCropModel(), phenology_calib=cal, cache_dir=built["county"].cache_dir)  # type: ignore[arg-type]
-    assert res.families["crop_type"] == "ok"
+    # the fake calls each field its declared crop: a field without one gets none, and the family counts it
+    n, undeclared = len(built["fields"]), int(built["fields"]["declared_crop"].isna().sum())
+    assert res.families["crop_type"] == ("ok" if not undeclared else f"partial: {n - undeclared} of {n} fields got "
+                                         f"a crop type; {undeclared} not scored")
     assert res.families["phenology"] == "ok (in-smallholder calibrated on seasons 2007, 2008)"
     assert calls["weather"] is None
     f = res.features

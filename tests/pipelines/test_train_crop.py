@@ -113,8 +113,9 @@ def test_cli_trains_from_tables_and_promotes(tmp_path: Path, registry: Path, mon
     series, labels = _make(seed=3)
     series.to_parquet(tmp_path / "series.parquet", index=False)
     labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"]).to_csv(tmp_path / "labels.csv", index=False)
+    # regions of no season calendar (the fields' own season_start): the checkpoints are named, in days
     r = CliRunner().invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
-                                 "--labels", str(tmp_path / "labels.csv")])
+                                 "--labels", str(tmp_path / "labels.csv"), "--checkpoints", "mid=120,end=end"])
     assert r.exit_code == 0, r.stderr
     assert "registered crop-type version 1" in r.stdout and "promoted to champion" in r.stdout
     assert "held-out vs declared crops (real data): accuracy_end=" in r.stdout
@@ -124,7 +125,8 @@ def test_cli_trains_from_tables_and_promotes(tmp_path: Path, registry: Path, mon
     assert (out["crop_type"].to_numpy() == test["true_crop"].to_numpy()).mean() > 0.9
     # tables exported from a simulated county are registered as synthetic only when the user says so
     r = CliRunner().invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
-                                 "--labels", str(tmp_path / "labels.csv"), "--synthetic", "--no-promote"])
+                                 "--labels", str(tmp_path / "labels.csv"), "--synthetic", "--no-promote",
+                                 "--checkpoints", "end=end"])
     assert r.exit_code == 0 and "held-out vs declared crops (synthetic data)" in r.stdout, r.output
     from models.registry import governance
 
@@ -266,7 +268,121 @@ def test_cli_tables_with_unknown_crops_or_no_imagery_are_refused(tmp_path: Path,
     # three labels: they failed inside the calibration ("expected scores (n, k) and n labels, found (0, 3)")
     train.groupby("declared_crop").head(1).head(3).to_csv(tmp_path / "three.csv", index=False)
     r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
-                            "--labels", str(tmp_path / "three.csv")])
+                            "--labels", str(tmp_path / "three.csv"), "--checkpoints", "end=end"])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
     assert "3 labelled field-season(s) are too few to train and calibrate" in r.stderr, r.stderr
     assert not list(registry.rglob("mlflow.db"))
+
+
+def _bank_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`_make`'s fields as a bank in in-smallholder holds them: its crops, its season window (from 15 May), a
+    region column and no season_start; the true crops stay in ``true_crop``."""
+    series, labels = _make(seed=3)
+    names = {"maize": "maize", "soybean": "cotton", "wheat": "rice"}
+    shift = pd.Timedelta(days=44)  # 1 April → 15 May
+    series = series.assign(date=pd.to_datetime(series["date"]) + shift)
+    labels = labels.drop(columns=["season_start", "season_end", "condition_id"]).assign(
+        region="in-smallholder", declared_crop=labels["declared_crop"].map(names),
+        true_crop=labels["true_crop"].map(names))
+    return series, labels
+
+
+def test_cli_tables_train_the_calendar_checkpoints_of_the_labels_region(
+        tmp_path: Path, registry: Path, tiny_county_sh: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bank's tables trained only an end-of-season model (walkthrough: promoted, then every in-season run left
+    crop type empty, 'too early for any checkpoint'): they now train the in-season checkpoints the county path
+    trains for the labels' region, from its season calendar, or those named with --checkpoints; an end-only
+    model's training says from when it scores."""
+    from models.registry import governance, resolve
+    from pipelines.county import County
+
+    monkeypatch.setattr(train_crop, "COUNTY_PARAMS", {**train_crop.COUNTY_PARAMS, **FAST})
+    series, labels = _bank_tables()
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"]).to_csv(tmp_path / "labels.csv", index=False)
+    args = ["train", "crop-type", "--series", str(tmp_path / "series.parquet"), "--labels", str(tmp_path / "labels.csv")]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "checkpoints emergence=78, mid=123, pre_harvest=163, end=end (days after the season start)" in r.stdout
+    assert "scores from its first checkpoint (season 2019: in-smallholder 2019-08-01)" in r.stdout
+    assert "accuracy_mid=" in r.stdout and "promoted to champion" in r.stdout
+    champ = resolve("crop-type")
+    assert champ.model.checkpoints_ == [78, 123, 163, "end"]
+    assert governance("crop-type", 1).checkpoints == ("emergence", "mid", "pre_harvest", "end")
+    # the county path's checkpoints for the same region and crops
+    from pipelines.train_crop import calendar_checkpoints
+
+    assert calendar_checkpoints("2019", "in-smallholder", ["rice", "maize", "cotton"]) == county_checkpoints(
+        County(tiny_county_sh)) == {"emergence": 78, "mid": 123, "pre_harvest": 163, "end": "end"}
+    # in season (underwriting at the calendar's mid date) every field of the next season gets a crop type
+    test = labels.loc[labels["season"] == "2019"]
+    out = champ.model.predict(series, test, pd.Timestamp("2019-09-15"))
+    assert set(out["checkpoint"]) == {"123"} and out["crop_type"].notna().all()
+    assert (out["crop_type"].to_numpy() == test["true_crop"].to_numpy()).mean() > 0.8
+    # named: a calendar day placed in the region's window (15 May + 123 days), or days
+    r = CliRunner().invoke(app, [*args, "--checkpoints", "mid=09-15,late=200,end=end", "--no-promote"])
+    assert r.exit_code == 0, r.output
+    assert "checkpoints mid=123, late=200, end=end" in r.stdout
+    assert resolve("crop-type", "2").model.checkpoints_ == [123, 200, "end"]
+    # the end of season only, asked for: trained, and the summary says what that means for in-season runs
+    r = CliRunner().invoke(app, [*args, "--checkpoints", "end=end", "--no-promote"])
+    assert r.exit_code == 0, r.output
+    assert ("warning: scores only from the end of the season (season 2019: in-smallholder 2020-02-28); earlier "
+            "runs (features build, underwrite, monitor, reunderwrite in season) get no crop type") in r.stdout
+
+
+def test_checkpoints_option_and_region_errors(tmp_path: Path, registry: Path) -> None:
+    """--checkpoints NAME=WHEN,...,end=end: each malformed value, and tables whose region gives no calendar, are
+    one-line errors (exit 2) before anything is trained or registered."""
+    series, labels = _bank_tables()
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    past = labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"])
+    past.to_csv(tmp_path / "labels.csv", index=False)
+    start = pd.Timestamp  # the fields' own windows, no region column
+    past.drop(columns="region").assign(season_start=[start(f"{s}-05-15") for s in past["season"]],
+                                       season_end=[start(f"{int(s) + 1}-02-28") for s in past["season"]]
+                                       ).to_csv(tmp_path / "own.csv", index=False)
+    past.assign(region="north").to_csv(tmp_path / "north.csv", index=False)
+    runner = CliRunner()
+
+    def refused(labels_file: str, *extra: str) -> str:
+        r = runner.invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"), "--labels",
+                                str(tmp_path / labels_file), *extra])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.output
+        return r.stderr
+
+    for value, msg in (("mid", "'mid' is not NAME=WHEN"), ("", "expected comma-separated NAME=WHEN"),
+                       ("mid=13-01,end=end", "mid=13-01: expected MM-DD"), ("mid=02-30,end=end", "mid=02-30"),
+                       ("mid=0,end=end", "above 0"), ("mid=90", "has no end=end"),
+                       ("end=90", "end=90: the end-of-season checkpoint is end=end"),
+                       ("last=end", "last=end: the end-of-season checkpoint is end=end"),
+                       ("mid=90,mid=91,end=end", "checkpoint 'mid' named twice"),
+                       ("9a=90,end=end", "checkpoint name '9a'"), ("a=90,b=90,end=end", "a and b fall on the same day"),
+                       ("mid=03-01,end=end", "mid=03-01 is outside in-smallholder's season 2019 window")):
+        assert msg in refused("labels.csv", "--checkpoints", value), value
+    # no region column: no calendar to name them (the walkthrough's silent end-only model)
+    assert "the labels have no region column" in refused("own.csv") and "--region" in refused("own.csv")
+    assert "mid given as MM-DD, which needs a region" in refused("own.csv", "--checkpoints", "mid=09-15,end=end")
+    assert "region 'north' has no season window or calendar" in refused("north.csv")
+    assert "name their own regions (in-smallholder)" in refused("labels.csv", "--region", "us-nebraska")
+    r = runner.invoke(app, ["train", "crop-type", "--county", str(tmp_path), "--checkpoints", "end=end"])
+    assert r.exit_code == 2 and "--checkpoints and --region are for --series/--labels" in r.stderr
+    assert not list(registry.rglob("mlflow.db"))
+    # --region names the calendar of labels without a region column; days need none
+    res = train_crop.train_crop_type_tables(tmp_path / "series.parquet", tmp_path / "own.csv", region="in-smallholder",
+                                            params=FAST, register=False)
+    assert res.classifier.checkpoints_ == [78, 123, 163, "end"] and res.governance.regions == ("in-smallholder",)
+    res = train_crop.train_crop_type_tables(tmp_path / "series.parquet", tmp_path / "own.csv",
+                                            checkpoints="mid=120,end=end", params=FAST, register=False)
+    assert res.classifier.checkpoints_ == [120, "end"]
+    assert res.notes[:2] == ["checkpoints mid=120, end=end (days after the season start)",
+                             "scores from its first checkpoint (day 120 after each field's season start); earlier "
+                             "runs get no crop type"]
+    from pipelines.train_crop import parse_checkpoints, resolve_checkpoints
+
+    assert parse_checkpoints("emergence=08-01, mid=120,end=END") == {"emergence": "08-01", "mid": 120, "end": "end"}
+    # regions whose calendars differ: each keeps its own days, named by region
+    both = resolve_checkpoints(None, ["us-nebraska", "in-smallholder"], "2009", ["maize"])
+    assert both == {"emergence_in-smallholder": 66, "mid_in-smallholder": 108, "pre_harvest_in-smallholder": 148,
+                    "emergence_us-nebraska": 259, "mid_us-nebraska": 308, "pre_harvest_us-nebraska": 360,
+                    "end": "end"}
