@@ -34,6 +34,9 @@ def train_crop_type_command(
     region: str | None = typer.Option(None, "--region", help="with --series/--labels: the region whose season "
                                       "calendar and window place the checkpoints, for labels without a region "
                                       "column (e.g. in-smallholder)"),
+    blank_labels: str = typer.Option("fallow", "--blank-labels", help="with --series/--labels: what an empty crop "
+                                     "cell means — fallow (the field was not cropped: a class the model learns) or "
+                                     "drop (not recorded: the row is left out of training)"),
 ) -> None:
     """Train the crop-type classifier on declared crops, register it as crop-type (and promote it)."""
     if (county is None) == (series is None and labels is None):
@@ -45,6 +48,11 @@ def train_crop_type_command(
     if county is not None and (checkpoints is not None or region is not None):
         raise UserInputError("--checkpoints and --region are for --series/--labels; a county's checkpoints come from "
                              "its region's season calendar")
+    if blank_labels not in ("fallow", "drop"):
+        raise UserInputError(f"--blank-labels {blank_labels!r}: expected fallow or drop")
+    if county is not None and blank_labels != "fallow":
+        raise UserInputError("--blank-labels is for --series/--labels; a county's blank declaration is a field left "
+                             "fallow")
     if checkpoints is not None:
         parse_checkpoints(checkpoints)  # a malformed option is refused before any table is read
     from models.registry import safe_uri, tracking_uri
@@ -57,7 +65,8 @@ def train_crop_type_command(
     else:
         assert series is not None and labels is not None
         res = train_crop_type_tables(series, labels, label_column=label_column, promote=promote,
-                                     synthetic=synthetic, checkpoints=checkpoints, region=region)
+                                     synthetic=synthetic, checkpoints=checkpoints, region=region,
+                                     blank_labels=blank_labels)
     m, g = res.metrics, res.governance
     echo(f"crop-type: {len(res.classifier.classes_)} classes ({', '.join(res.classifier.classes_)}), "
          f"{int(m['n_train'])} labels, {int(m['n_dropped_labels'])} dropped as contradicted by the imagery")

@@ -84,9 +84,14 @@ def crop_labels(fields: pd.DataFrame, *, label_column: str = "declared_crop") ->
     cols = [c for c in ("field_id", "season", "region", "season_start", "season_end") if c in fields.columns]
     out = pd.DataFrame(fields[cols]).astype({"field_id": "str", "season": "str"}).reset_index(drop=True)
     crop = fields[label_column].astype(object).reset_index(drop=True)
-    blank = crop.isna() | (crop.astype(str).str.strip() == "")
-    out["crop"] = pd.Series(np.where(blank, NO_CROP, crop.astype(str).str.strip()), dtype="str")
+    out["crop"] = pd.Series(np.where(_blank(crop), NO_CROP, crop.astype(str).str.strip()), dtype="str")
     return out.drop_duplicates(["field_id", "season"]).reset_index(drop=True)
+
+
+def _blank(crop: pd.Series) -> pd.Series:
+    """Which crop cells are empty (missing or only spaces)."""
+    c = crop.astype(object).reset_index(drop=True)
+    return c.isna() | (c.astype(str).str.strip() == "")
 
 
 def county_checkpoints(county: County, season: str | None = None) -> dict[str, int | str]:
@@ -496,7 +501,7 @@ def _read_table(path: str | Path, what: str) -> pd.DataFrame:
 def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, label_column: str = "declared_crop",
                            checkpoints: Mapping[str, int | str] | str | None = None, region: str | None = None,
                            synthetic: bool = False, register: bool = True, promote: bool = True,
-                           params: dict[str, Any] | None = None) -> TrainResult:
+                           params: dict[str, Any] | None = None, blank_labels: str = "fallow") -> TrainResult:
     """Train from a FieldTimeSeries table and a labels table (field_id, season, ``label_column``, region
     or season_start[/season_end]) — a real user's data; figures are marked real unless ``synthetic``.
 
@@ -504,7 +509,11 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     default the in-season checkpoints ``--county`` trains: the season calendar's of the labels' regions (or of
     ``region``, for labels without a region column), in the season after the latest labelled one — the season
     the model is for (:func:`resolve_checkpoints`). The result's notes open with what they mean
-    (:func:`checkpoint_summary`)."""
+    (:func:`checkpoint_summary`). ``blank_labels``: an empty crop cell is ``"fallow"`` (:data:`NO_CROP`, a class the
+    model learns — what a county's records mean by it) or ``"drop"`` (not recorded: left out); the notes say how many
+    there were and how they were read."""
+    if blank_labels not in ("fallow", "drop"):
+        raise UserInputError(f"crop-type labels: blank_labels {blank_labels!r}: expected fallow or drop")
     from features.contracts import check_field_time_series
 
     series = _read_table(series_path, "series")
@@ -520,6 +529,15 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     raw = _read_table(labels_path, "labels")
     if "region" not in raw.columns and "season_start" not in raw.columns:
         raise UserInputError(f"crop-type labels {labels_path}: expected a region or season_start column, found neither")
+    n_blank = int(_blank(raw[label_column]).sum()) if label_column in raw.columns else 0
+    blank_note = []
+    if n_blank:
+        if blank_labels == "drop":
+            raw = raw[~_blank(raw[label_column]).to_numpy()].reset_index(drop=True)
+            blank_note = [f"{n_blank} label(s) with an empty {label_column} left out (--blank-labels drop)"]
+        else:
+            blank_note = [f"{n_blank} label(s) with an empty {label_column} read as {NO_CROP} (the field was not "
+                          f"cropped); if empty means not recorded, train with --blank-labels drop"]
     labels = crop_labels(raw, label_column=label_column)
     from features.fields import check_known_crops, normalise_crop
 
@@ -547,7 +565,7 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     # labels without a region column: the governance scope names the region of the calendar (--region, the series')
     res = train_crop_type(series, labels, checkpoints=names, regions=() if "region" in labels.columns else regions,
                           synthetic=synthetic, register=register, promote=promote, params=params)
-    return replace(res, notes=[*summary, *res.notes])
+    return replace(res, notes=[*summary, *blank_note, *res.notes])
 
 
 def _label_regions(labels: pd.DataFrame, series: pd.DataFrame, region: str | None,

@@ -386,3 +386,34 @@ def test_checkpoints_option_and_region_errors(tmp_path: Path, registry: Path) ->
     assert both == {"emergence_in-smallholder": 66, "mid_in-smallholder": 108, "pre_harvest_in-smallholder": 148,
                     "emergence_us-nebraska": 259, "mid_us-nebraska": 308, "pre_harvest_us-nebraska": 360,
                     "end": "end"}
+
+
+def test_blank_labels_are_said_and_can_be_left_out(tmp_path: Path, registry: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bank's empty crop cell may mean "not recorded" rather than "left fallow" (walkthrough): the tables path
+    says how many it read as fallow and how to leave them out; --blank-labels drop trains without them (an explicit
+    fallow label stays a label)."""
+    monkeypatch.setenv("AGCREDIT_EXTRA_CROPS", "wheat")
+    series, labels = _make(seed=3)
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    lab = labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"]).reset_index(drop=True)
+    lab["declared_crop"] = lab["declared_crop"].astype(object)
+    lab.loc[[0, 1, 2], "declared_crop"] = ""
+    lab.loc[[3], "declared_crop"] = "fallow"
+    lab.to_csv(tmp_path / "labels.csv", index=False)
+    args = ["train", "crop-type", "--series", str(tmp_path / "series.parquet"), "--labels", str(tmp_path / "labels.csv"),
+            "--checkpoints", "end=end", "--no-promote"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert ("3 label(s) with an empty declared_crop read as fallow (the field was not cropped); if empty means not "
+            "recorded, train with --blank-labels drop") in r.stdout
+    n_all = int(r.stdout.split(" labels, ")[0].rsplit(" ", 1)[1])
+    r = CliRunner().invoke(app, [*args, "--blank-labels", "drop"])
+    assert r.exit_code == 0, r.output
+    assert "3 label(s) with an empty declared_crop left out (--blank-labels drop)" in r.stdout
+    assert int(r.stdout.split(" labels, ")[0].rsplit(" ", 1)[1]) == n_all - 3
+    # (n_all - 3: the explicit fallow label is still a label)
+    r = CliRunner().invoke(app, [*args, "--blank-labels", "unknown"])
+    assert r.exit_code == 2 and "expected fallow or drop" in r.stderr
+    r = CliRunner().invoke(app, ["train", "crop-type", "--county", str(tmp_path), "--blank-labels", "drop"])
+    assert r.exit_code == 2 and "--blank-labels is for --series/--labels" in r.stderr
