@@ -98,16 +98,73 @@ def merged(name: str, package: Path, read: Callable[[Path], pd.DataFrame]) -> pd
                              + "; ".join(x for x in (f"missing {', '.join(missing)}" if missing else "",
                                                      f"unknown {', '.join(map(str, surplus))}" if surplus else "")
                                          if x) + f"; expected {', '.join(cols)})")
+    _check_values(name, path)
     key = [k for k in KEYS[name] if k in cols]
     if key:
         shipped = {tuple(str(v).strip() for v in r) for r in base[key].itertuples(index=False)}
-        for i, r in enumerate(extra[key].itertuples(index=False)):
+        own: dict[tuple[str, ...], int] = {}
+        # a calendar's key repeats once per event or checkpoint: a row repeats when its whole key with those repeats
+        row_key = key + [c for c in ("event", "checkpoint") if c in cols]
+        for i, (r, full) in enumerate(zip(extra[key].itertuples(index=False),
+                                          extra[row_key].itertuples(index=False), strict=True)):
             k = tuple(str(v).strip() for v in r)
             if k in shipped:
                 raise UserInputError(f"{path} row {i + 2}: {'/'.join(key)} {'/'.join(k)} is already in the "
                                      f"package's {name} (a regions folder adds regions and crops; it does not "
                                      "replace shipped rows)")
+            fk = tuple(str(v).strip() for v in full)
+            if fk in own:
+                raise UserInputError(f"{path} row {i + 2}: {'/'.join(row_key)} {'/'.join(fk)} repeats row "
+                                     f"{own[fk]} (one row per key: two would leave readers to pick one)")
+            own[fk] = i + 2
     return pd.concat([base, extra[cols]], ignore_index=True)
+
+
+#: the values each file's columns must hold (what its readers parse): month-days, integers, numbers, names
+_MONTH_DAY = ("start", "end", "month_day")
+_INTEGER = ("start_year_offset", "end_year_offset", "year_offset", "season", "doy_median")
+_NUMBER = ("doy_spread", "price_per_t", "moisture_basis_pct", "sigma_annual", "support_price_per_t")
+_NAMES = {"event": ("sowing", "emergence", "flowering", "maturity", "harvest"),
+          "checkpoint": ("pre_season", "emergence", "mid_season", "pre_harvest")}
+_NOT_EMPTY = ("region", "crop", "currency", "price_per_t", "start", "end", "month_day", "event", "checkpoint",
+              "doy_median", "season")
+
+
+def _check_values(name: str, path: Path) -> None:
+    """Refuse (one line naming the file, row and column) a bank's row whose values its readers cannot parse: a
+    month-day that is no calendar day, an offset or day of year that is no integer, a price that is no number, an
+    event or checkpoint the engine does not know, an empty key."""
+    import datetime as dt
+
+    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for i, row in enumerate(raw.to_dict("records")):
+        where = f"{path} row {i + 2}"
+        for col, val in row.items():
+            v = str(val).strip()
+            if col in _NOT_EMPTY and not v:
+                raise UserInputError(f"{where}: column {col} is empty")
+            if not v:
+                continue
+            bad = None
+            if col in _MONTH_DAY:
+                try:
+                    dt.date(2000, int(v[:2]), int(v[3:])) if len(v) == 5 and v[2] == "-" else int("x")
+                except ValueError:
+                    bad = "a month-day MM-DD"
+            elif col in _INTEGER:
+                try:
+                    int(v)
+                except ValueError:
+                    bad = "an integer"
+            elif col in _NUMBER:
+                try:
+                    float(v)
+                except ValueError:
+                    bad = "a number"
+            elif col in _NAMES and v not in _NAMES[col]:
+                bad = "one of " + ", ".join(_NAMES[col])
+            if bad:
+                raise UserInputError(f"{where}: column {col} holds {v!r}, expected {bad}")
 
 
 def register_cache(clear: Callable[[], None]) -> None:

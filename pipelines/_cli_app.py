@@ -97,7 +97,14 @@ def version_text() -> str:
 
 def _version_callback(value: bool) -> None:
     if value:
-        typer.echo(version_text())
+        from features.errors import UserInputError
+
+        try:
+            text = version_text()
+        except UserInputError as e:  # e.g. AGCREDIT_REGIONS_DIR naming no folder: one line, exit 2, as every command
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(text)
         raise typer.Exit(0)
 
 

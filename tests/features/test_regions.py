@@ -181,3 +181,53 @@ def test_only_features_series_names_its_start_and_end_options(tmp_path: Path) ->
     assert r.stderr == (f"error: season window: no season window for region '{REGION}' (known: in-smallholder, "
                         f"us-nebraska; a bank adds its own region's season_windows.csv row in the folder {REGIONS_ENV} "
                         "names; or give the season's first and last imagery dates: --start and --end)\n")
+
+
+def test_a_bank_row_that_readers_cannot_parse_or_that_repeats_is_refused_naming_its_file(
+        tmp_path: Path, regions: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value no reader can parse (an offset 'x', a month-day 13-40, a day of year 'abc', an unknown event) was a
+    traceback (exit 1) or an error naming the package's file; a region listed twice let two readers take different
+    windows. Each is now one line naming the bank's file, row and column."""
+    from features.growth_stage import load_calendars
+    from features.series import season_window
+    from features.sources._sh_plan import season_window as sh_window
+    from models.prices import read_prices
+
+    monkeypatch.setenv(REGIONS_ENV, str(regions))
+    assert season_window("2024", REGION) == sh_window("2024", REGION) == (dt.date(2024, 5, 20), dt.date(2025, 2, 28))
+    cases = [
+        ("season_windows.csv", WINDOWS.replace("05-20,0", "05-20,x"),
+         r"season_windows\.csv row 2: column start_year_offset holds 'x', expected an integer$"),
+        ("season_windows.csv", WINDOWS.replace("05-20", "13-40"),
+         r"season_windows\.csv row 2: column start holds '13-40', expected a month-day MM-DD$"),
+        ("season_windows.csv", WINDOWS + "maharashtra-vidarbha,06-01,0,02-28,1\n",
+         r"season_windows\.csv row 3: region maharashtra-vidarbha repeats row 2"),
+        ("crop_calendars.csv", CALENDARS.replace(",185,", ",abc,"),
+         r"regions/crop_calendars\.csv row 2: column doy_median holds 'abc', expected an integer$"),
+        ("crop_calendars.csv", CALENDARS.replace("flowering", "silking"),
+         r"crop_calendars\.csv row 4: column event holds 'silking', expected one of sowing, emergence"),
+        ("crop_calendars.csv", CALENDARS + "maharashtra-vidarbha,cotton,harvest,362,10,0,again\n",
+         r"crop_calendars\.csv row 7: region/crop/event maharashtra-vidarbha/cotton/harvest repeats row 6"),
+        ("prices.csv", PRICES.replace("80000.00", "eighty"),
+         r"prices\.csv row 2: column price_per_t holds 'eighty', expected a number$"),
+    ]
+    readers = {"season_windows.csv": lambda: season_window("2024", REGION), "crop_calendars.csv": load_calendars,
+               "prices.csv": read_prices}
+    for name, text, msg in cases:
+        good = (regions / name).read_text()
+        (regions / name).write_text(text)
+        clear_caches()
+        with pytest.raises(UserInputError, match=msg):
+            readers[name]()
+        (regions / name).write_text(good)
+    clear_caches()
+    assert season_window("2024", REGION)[0] == dt.date(2024, 5, 20)
+
+
+def test_version_with_a_bad_regions_variable_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from pipelines.cli import app
+
+    monkeypatch.setenv(REGIONS_ENV, str(tmp_path / "nowhere"))
+    r = CliRunner().invoke(app, ["--version"])
+    assert r.exit_code == 2 and r.stderr.strip().startswith("error: AGCREDIT_REGIONS_DIR=") and "not a folder" in r.stderr
+    assert "Traceback" not in r.output
