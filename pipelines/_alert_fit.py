@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from pipelines.county import County
 
 __all__ = ["N_TUNE_SEASONS", "BESIDE_MIN_FIELDS", "county_alert_params", "county_alert_params_at",
-           "county_alert_params_beside"]
+           "county_alert_params_beside", "tuned_alert_params"]
 
 #: past seasons whose diaries tune the thresholds (as ``evaluate alerts``), each needing two seasons before it
 N_TUNE_SEASONS = 2
@@ -39,9 +39,31 @@ BESIDE_MIN_FIELDS = 600
 def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame, *,
                         max_fields: int | None = None) -> dict[str, Any] | None:
     """Thresholds tuned on the diaries of the latest :data:`N_TUNE_SEASONS` of ``seasons`` (a county's past
-    seasons, ``series`` their every-variable series as :meth:`County.series` builds them); None when fewer than
-    ``N_TUNE_SEASONS + 2`` seasons or no diaries of them. Only the tuned names are returned (the rest stay the
-    rules' defaults). ``max_fields``: :func:`pipelines.evaluation.alerts.tune_params`' sample cap (default its
+    seasons, ``series`` their every-variable series as :meth:`County.series` builds them): :func:`tuned_alert_params`
+    of the county's fields, farm records and region. None when fewer than ``N_TUNE_SEASONS + 2`` seasons or no
+    diaries of them."""
+    seasons = sorted(str(s) for s in seasons)
+    if len(seasons) < N_TUNE_SEASONS + 2:
+        return None
+    hist = county.history()  # checked (one-line errors); the tuning reads the diaries as written, as the evaluation
+    if hist.empty or not hist["season"].astype(str).isin(seasons[-N_TUNE_SEASONS:]).any():
+        return None
+    records = pd.read_csv(county.record_path("history.csv"), dtype=str, keep_default_na=False)
+    return tuned_alert_params(county.region, seasons, county.current_season, series, county.fields(), hist, records,
+                              max_fields=max_fields)
+
+
+def tuned_alert_params(region: str, seasons: list[str], current: str, series: pd.DataFrame, fields: pd.DataFrame,
+                       history: pd.DataFrame, records: pd.DataFrame, *, max_fields: int | None = None
+                       ) -> dict[str, Any] | None:
+    """Thresholds tuned on the diaries of the latest :data:`N_TUNE_SEASONS` of ``seasons`` (past seasons of
+    ``region``, ``current`` the season the thresholds are for), from plain tables: ``series`` the seasons'
+    FieldTimeSeries (only its NDVI is read), ``fields`` their declared fields (field_id, season, declared_crop,
+    region — a missing region is ``region``'s), ``history`` the farm records typed
+    (:func:`pipelines.county.read_history`: the check) and ``records`` the same records as written (every cell a
+    string: what the tuning replays). None when fewer than ``N_TUNE_SEASONS + 2`` seasons or no diaries of them.
+    Only the tuned names are returned (the rest stay the rules' defaults). ``max_fields``:
+    :func:`pipelines.evaluation.alerts.tune_params`' sample cap (default its
     :data:`~pipelines.evaluation.alerts.TUNE_MAX_FIELDS`; 0: every field)."""
     from features.series import season_window
     from pipelines.evaluation.alerts import DEFAULT_GRID, TUNE_MAX_FIELDS, SeasonData, tune_params
@@ -50,21 +72,17 @@ def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame
     seasons = sorted(str(s) for s in seasons)
     if len(seasons) < N_TUNE_SEASONS + 2:
         return None
-    hist = county.history()  # checked (one-line errors); the tuning reads the diaries as written, as the evaluation
-    if hist.empty or not hist["season"].astype(str).isin(seasons[-N_TUNE_SEASONS:]).any():
+    if history.empty or not history["season"].astype(str).isin(seasons[-N_TUNE_SEASONS:]).any():
         return None
-    records = pd.read_csv(county.record_path("history.csv"), dtype=str, keep_default_na=False)
-    f = county.fields()
-    f = f[f["season"].astype(str).isin(seasons)]
-    region = county.region
+    f = fields[fields["season"].astype(str).isin(seasons)]
+    reg = f["region"] if "region" in f.columns else pd.Series(region, index=f.index)
     crops = pd.DataFrame({"field_id": f["field_id"].astype(str), "season": f["season"].astype(str),
-                          "crop": f["declared_crop"], "region": f["region"].fillna(region).astype(str)})
+                          "crop": f["declared_crop"], "region": reg.fillna(region).astype(str)})
     starts = {s: season_window(s, region)[0] for s in seasons}
     s = series[series["season"].astype(str).isin(seasons)]
-    obs = own_crop_obs(clear_ndvi(s[s["variable"] == "NDVI"]), crops, starts,
-                       crop_first_days(region, county.current_season))
-    data = SeasonData(region=region, seasons=seasons, current=county.current_season, obs=obs, crops=crops,
-                      starts=starts, records=records)
+    obs = own_crop_obs(clear_ndvi(s[s["variable"] == "NDVI"]), crops, starts, crop_first_days(region, current))
+    data = SeasonData(region=region, seasons=seasons, current=current, obs=obs, crops=crops, starts=starts,
+                      records=records)
     chosen, _ = tune_params(data, seasons[-N_TUNE_SEASONS:], base=AlertParams(),
                             max_fields=TUNE_MAX_FIELDS if max_fields is None else max_fields)
     return {name: getattr(chosen, name) for name in sorted(DEFAULT_GRID)}

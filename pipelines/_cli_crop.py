@@ -37,6 +37,13 @@ def train_crop_type_command(
     blank_labels: str = typer.Option("fallow", "--blank-labels", help="with --series/--labels: what an empty crop "
                                      "cell means — fallow (the field was not cropped: a class the model learns) or "
                                      "drop (not recorded: the row is left out of training)"),
+    history: Path | None = typer.Option(None, "--history", help="with --series/--labels: the farm records "
+                                        "(CSV/Parquet: field_id, season, declared_crop, sowing_date, harvest_date, "
+                                        "reported_yield_t_ha, as a county's records/history.csv): the phenology "
+                                        "calibration and alert thresholds are fitted on them, as --county fits them"),
+    weather: Path | None = typer.Option(None, "--weather", help="with --history: the region's daily weather "
+                                        "(CSV/Parquet, as a county's weather/daily.csv), for the calibration's "
+                                        "thermal-time durations"),
 ) -> None:
     """Train the crop-type classifier on declared crops, register it as crop-type (and promote it)."""
     if (county is None) == (series is None and labels is None):
@@ -48,6 +55,12 @@ def train_crop_type_command(
     if county is not None and (checkpoints is not None or region is not None):
         raise UserInputError("--checkpoints and --region are for --series/--labels; a county's checkpoints come from "
                              "its region's season calendar")
+    if county is not None and (history is not None or weather is not None):
+        raise UserInputError("--history and --weather are for --series/--labels; a county's are its "
+                             "records/history.csv and weather/daily.csv")
+    if weather is not None and history is None:
+        raise UserInputError("--weather goes with --history (the thermal-time durations of the phenology "
+                             "calibration fitted on the farm records)")
     if blank_labels not in ("fallow", "drop"):
         raise UserInputError(f"--blank-labels {blank_labels!r}: expected fallow or drop")
     if county is not None and blank_labels != "fallow":
@@ -66,7 +79,7 @@ def train_crop_type_command(
         assert series is not None and labels is not None
         res = train_crop_type_tables(series, labels, label_column=label_column, promote=promote,
                                      synthetic=synthetic, checkpoints=checkpoints, region=region,
-                                     blank_labels=blank_labels)
+                                     blank_labels=blank_labels, history=history, weather=weather)
     m, g = res.metrics, res.governance
     echo(f"crop-type: {len(res.classifier.classes_)} classes ({', '.join(res.classifier.classes_)}), "
          f"{int(m['n_train'])} labels, {int(m['n_dropped_labels'])} dropped as contradicted by the imagery")

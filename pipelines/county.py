@@ -18,10 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from features.contracts import check_season
@@ -32,7 +33,7 @@ _log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     import geopandas as gpd
 
-__all__ = ["County", "CountyError", "HISTORY_COLUMNS", "season_checkpoints"]
+__all__ = ["County", "CountyError", "HISTORY_COLUMNS", "history_strings", "read_history", "season_checkpoints"]
 
 HISTORY_COLUMNS = ("field_id", "season", "declared_crop", "sowing_date", "harvest_date", "reported_yield_t_ha")
 _REQUIRED_META = ("region", "seasons", "current_season")
@@ -125,39 +126,9 @@ class County:
         return self._fields[key].copy()
 
     def history(self) -> pd.DataFrame:
-        """Past seasons' farm records, typed (dates as datetime64 with NaT, yields float with NaN)."""
-        p = self.record_path("history.csv")
-        try:
-            raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-        except Exception as e:  # pandas raises many kinds for malformed files
-            raise CountyError(path=p, problem=f"cannot be read ({str(e).splitlines()[0][:120]})") from None
-        missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
-        if missing:
-            raise CountyError(path=p, problem=f"missing column(s) {', '.join(missing)}")
-        from features._yield_history import refuse_personal_values
-        from features.fields import check_known_crops
-
-        refuse_personal_values(raw["declared_crop"], str(p), "declared_crop")
-        check_known_crops(raw["declared_crop"], source=str(p), column="declared_crop",
-                          rows=raw["field_id"].astype(str) + "/" + raw["season"].astype(str))
-        from features.fields import normalise_crop
-
-        crop = raw["declared_crop"].map(normalise_crop)  # "Maize " is maize, as in the fields
-        out = pd.DataFrame({"field_id": raw["field_id"].astype("str"), "season": raw["season"].astype("str"),
-                            "declared_crop": crop.where(crop.notna(), raw["declared_crop"]).astype("str")})
-        for col in ("sowing_date", "harvest_date"):
-            d = pd.to_datetime(raw[col], errors="coerce", format="ISO8601")
-            bad = d.isna() & raw[col].notna()
-            if bad.any():  # named by field and season: a phone typed into a date is never echoed
-                where = (raw.loc[bad, "field_id"].astype(str) + "/" + raw.loc[bad, "season"].astype(str)).head(5)
-                raise CountyError(path=p, problem=f"column {col}: expected ISO dates (YYYY-MM-DD), found other "
-                                                  f"values at {', '.join(where)}")
-            out[col] = d.astype("datetime64[ns]")
-        from features._yield_history import check_reported_yields
-
-        # the same checks as `--history` (features/_yield_history.py): the pre-season rule and the backtest rest on it
-        out["reported_yield_t_ha"] = check_reported_yields(raw["reported_yield_t_ha"], str(p), out["declared_crop"])
-        return out.sort_values(["season", "field_id"], kind="stable").reset_index(drop=True)
+        """Past seasons' farm records, typed (dates as datetime64 with NaT, yields float with NaN): :func:`read_history`
+        of ``records/history.csv``."""
+        return read_history(self.record_path("history.csv"))
 
     def applications(self) -> pd.DataFrame:
         """The current season's applications (Applications contract; money in minor units; tokenised)."""
@@ -212,6 +183,67 @@ class County:
     def checkpoints(self, season: str) -> dict[str, date]:
         """``{"emergence", "mid", "pre_harvest", "end"}`` dates of a season (see :func:`season_checkpoints`)."""
         return season_checkpoints(season, self.region, self.crops)
+
+
+def history_strings(path: str | Path) -> pd.DataFrame:
+    """A farm-history file (CSV, or Parquet) as written: every cell a string, blank cells NaN (one-line error when
+    it cannot be read)."""
+    p = Path(path)
+    try:
+        if p.suffix.lower() in (".parquet", ".geoparquet"):  # typed columns written as the CSV holds them
+            t = pd.read_parquet(p)
+            raw = pd.DataFrame({c: t[c].astype(object).map(_history_cell) for c in t.columns}, index=t.index)
+        else:
+            raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+    except Exception as e:  # pandas raises many kinds for malformed files
+        raise CountyError(path=p, problem=f"cannot be read ({str(e).splitlines()[0][:120]})") from None
+    return raw
+
+
+def _history_cell(v: Any) -> Any:
+    """A Parquet cell as the CSV would hold it: NaN when missing or blank, a day as YYYY-MM-DD, else its text."""
+    if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+        return np.nan
+    if isinstance(v, datetime):
+        v = v.date() if (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0) else v
+    text = v.isoformat() if isinstance(v, date | datetime) else str(v)
+    return text if text != "" else np.nan
+
+
+def read_history(path: str | Path) -> pd.DataFrame:
+    """Past seasons' farm records (:data:`HISTORY_COLUMNS`; a county's ``records/history.csv``, or a bank's own
+    CSV/Parquet of them), checked and typed: dates as datetime64 with NaT, yields float with NaN; one-line errors
+    (a :class:`CountyError` naming the file) for a missing column, an unknown crop, personal data in
+    declared_crop, a value that is not a date, an implausible yield."""
+    p = Path(path)
+    raw = history_strings(p)
+    missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
+    if missing:
+        raise CountyError(path=p, problem=f"missing column(s) {', '.join(missing)}")
+    from features._yield_history import refuse_personal_values
+    from features.fields import check_known_crops
+
+    refuse_personal_values(raw["declared_crop"], str(p), "declared_crop")
+    check_known_crops(raw["declared_crop"], source=str(p), column="declared_crop",
+                      rows=raw["field_id"].astype(str) + "/" + raw["season"].astype(str))
+    from features.fields import normalise_crop
+
+    crop = raw["declared_crop"].map(normalise_crop)  # "Maize " is maize, as in the fields
+    out = pd.DataFrame({"field_id": raw["field_id"].astype("str"), "season": raw["season"].astype("str"),
+                        "declared_crop": crop.where(crop.notna(), raw["declared_crop"]).astype("str")})
+    for col in ("sowing_date", "harvest_date"):
+        d = pd.to_datetime(raw[col], errors="coerce", format="ISO8601")
+        bad = d.isna() & raw[col].notna()
+        if bad.any():  # named by field and season: a phone typed into a date is never echoed
+            where = (raw.loc[bad, "field_id"].astype(str) + "/" + raw.loc[bad, "season"].astype(str)).head(5)
+            raise CountyError(path=p, problem=f"column {col}: expected ISO dates (YYYY-MM-DD), found other "
+                                              f"values at {', '.join(where)}")
+        out[col] = d.astype("datetime64[ns]")
+    from features._yield_history import check_reported_yields
+
+    # the same checks as `--history` (features/_yield_history.py): the pre-season rule and the backtest rest on it
+    out["reported_yield_t_ha"] = check_reported_yields(raw["reported_yield_t_ha"], str(p), out["declared_crop"])
+    return out.sort_values(["season", "field_id"], kind="stable").reset_index(drop=True)
 
 
 def season_checkpoints(season: str, region: str, crops: list[str] | None = None) -> dict[str, date]:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MODEL_NAME", "NO_CROP", "COUNTY_PARAMS", "CHECKPOINTS_SYNTAX", "TrainResult", "crop_labels",
            "county_checkpoints", "calendar_checkpoints", "parse_checkpoints", "resolve_checkpoints",
-           "checkpoint_summary", "crop_governance", "train_crop_type", "train_crop_type_county",
+           "checkpoint_summary", "crop_governance", "fitted_summary", "history_fits", "train_crop_type", "train_crop_type_county",
            "train_crop_type_tables"]
 
 MODEL_NAME = "crop-type"
@@ -422,6 +422,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                                                                f"{', '.join(seasons[-N_TUNE_SEASONS:])}"
                                                                for r in sorted(clf.alert_params_))
                                                      or "the rules' defaults"))
+    notes[:0] = fitted_summary(clf.phenology_calibration_, sorted(clf.alert_params_), seasons[-N_TUNE_SEASONS:])
     version = None
     promoted = False
     if register:
@@ -445,6 +446,18 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
             notes.append(f"not promoted: below minimum metrics ({'; '.join(fails)})")
     return TrainResult(classifier=clf, metrics=metrics, governance=gov, version=version, promoted=promoted,
                        checkpoint_names=names, notes=notes)
+
+
+def fitted_summary(phenology: Mapping[str, Any], alert_regions: Sequence[str], tune_seasons: Sequence[str]
+                   ) -> list[str]:
+    """What a training fitted beside the classifier, for its summary: the phenology calibration (region → its
+    :class:`features._phenology_calib.Calibration`) and the regions whose alert thresholds were tuned on the diaries
+    of ``tune_seasons`` — or that the features stay uncalibrated and the alerts run the rules' defaults."""
+    cal = "; ".join(f"phenology calibrated on seasons {', '.join(c.seasons)} ({r}"
+                    + (", thermal time)" if c.thermal else ")") for r, c in sorted(phenology.items()))
+    tuned = (f"alert thresholds tuned on seasons {', '.join(tune_seasons)} ({', '.join(alert_regions)})"
+             if alert_regions else "")
+    return [cal or "phenology uncalibrated", tuned or "alert thresholds the rules' defaults"]
 
 
 def train_crop_type_county(county: County, *, seasons: list[str] | None = None, register: bool = True,
@@ -501,7 +514,8 @@ def _read_table(path: str | Path, what: str) -> pd.DataFrame:
 def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, label_column: str = "declared_crop",
                            checkpoints: Mapping[str, int | str] | str | None = None, region: str | None = None,
                            synthetic: bool = False, register: bool = True, promote: bool = True,
-                           params: dict[str, Any] | None = None, blank_labels: str = "fallow") -> TrainResult:
+                           params: dict[str, Any] | None = None, blank_labels: str = "fallow",
+                           history: str | Path | None = None, weather: str | Path | None = None) -> TrainResult:
     """Train from a FieldTimeSeries table and a labels table (field_id, season, ``label_column``, region
     or season_start[/season_end]) — a real user's data; figures are marked real unless ``synthetic``.
 
@@ -511,9 +525,18 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     the model is for (:func:`resolve_checkpoints`). The result's notes open with what they mean
     (:func:`checkpoint_summary`). ``blank_labels``: an empty crop cell is ``"fallow"`` (:data:`NO_CROP`, a class the
     model learns — what a county's records mean by it) or ``"drop"`` (not recorded: left out); the notes say how many
-    there were and how they were read."""
+    there were and how they were read.
+
+    ``history``: the farm records of the labelled seasons (a CSV/Parquet with a county's ``records/history.csv``
+    columns, checked as a county's: :func:`pipelines.county.read_history`): the phenology calibration and the alert
+    thresholds are then fitted on them as ``--county`` fits them (:func:`history_fits`), and saved with the model;
+    ``weather``: the region's daily weather, for the calibration's thermal-time durations (with ``history`` only).
+    Without it the model carries neither, and the notes say so."""
     if blank_labels not in ("fallow", "drop"):
         raise UserInputError(f"crop-type labels: blank_labels {blank_labels!r}: expected fallow or drop")
+    if weather is not None and history is None:
+        raise UserInputError("crop-type training: --weather goes with --history (the thermal-time durations of the "
+                             "phenology calibration fitted on the farm records)")
     from features.contracts import check_field_time_series
 
     series = _read_table(series_path, "series")
@@ -562,10 +585,76 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     crops = sorted(set(labels["crop"]) - {NO_CROP})
     names = resolve_checkpoints(spec, regions, season, crops)
     summary = checkpoint_summary(names, regions, season)
+    phenology, alerts = (None, None) if history is None else history_fits(
+        history, series, labels, seasons, regions, season, weather=weather)
+    if history is None:
+        blank_note.append("no --history: give the farm records (field_id, season, declared_crop, sowing_date, "
+                          "harvest_date, reported_yield_t_ha) to calibrate the phenology and tune the alert thresholds")
     # labels without a region column: the governance scope names the region of the calendar (--region, the series')
     res = train_crop_type(series, labels, checkpoints=names, regions=() if "region" in labels.columns else regions,
-                          synthetic=synthetic, register=register, promote=promote, params=params)
+                          synthetic=synthetic, register=register, promote=promote, params=params,
+                          phenology=phenology or None, alert_params=alerts or None)
     return replace(res, notes=[*summary, *blank_note, *res.notes])
+
+
+def history_fits(history: str | Path, series: pd.DataFrame, labels: pd.DataFrame, seasons: Sequence[str],
+                 regions: Sequence[str], current: str, *, weather: str | Path | None = None
+                 ) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The phenology calibration (region → :class:`features._phenology_calib.Calibration`) and the alert thresholds
+    (region → tuned names) of a bank's tables, fitted as ``--county`` fits them: the calibration on the latest
+    :data:`pipelines._phenology_fit.CALIBRATION_SEASONS` labelled ``seasons`` (their NDVI in ``series`` smoothed as
+    production smooths it, no scene reference; the farm records of those seasons; ``weather`` when given), the
+    thresholds on the diaries of the latest :data:`N_TUNE_SEASONS` (:func:`pipelines._alert_fit.tuned_alert_params`;
+    ``current`` the season the model is for). ``labels``: :func:`crop_labels` (``fallow`` = nothing declared). With
+    several regions each is fitted on the records of its own labelled fields."""
+    from pipelines._alert_fit import tuned_alert_params
+    from pipelines._phenology_fit import calibration_seasons, fit_phenology
+    from pipelines.county import history_strings, read_history
+    from pipelines.featurize import smooth_ndvi
+
+    regs = sorted({str(r) for r in regions})
+    if not regs:
+        raise UserInputError("crop-type training: --history: the labels have no region column, so no season calendar "
+                             "to calibrate the phenology on: give --region (e.g. in-smallholder)")
+    p = Path(history)
+    if not p.is_file():
+        raise UserInputError(f"crop-type training: history file {p} not found")
+    if p.suffix.lower() not in (".csv", ".parquet"):
+        raise UserInputError(f"crop-type training: history file {p}: expected .csv or .parquet, found "
+                             f"{p.suffix or 'none'}")
+    hist = read_history(p)  # the checks of a county's records/history.csv (one-line errors)
+    records = history_strings(p).fillna("")  # as written: what the alert tuning replays
+    wx = None
+    if weather is not None:
+        if len(regs) > 1:
+            raise UserInputError(f"crop-type training: --weather is one region's daily weather; the labels name "
+                                 f"{', '.join(regs)}")
+        from features.weather import read_weather
+
+        wx = read_weather(weather, region=regs[0])
+    chosen = calibration_seasons(seasons)
+    phenology: dict[str, Any] = {}
+    alerts: dict[str, dict[str, Any]] = {}
+    for r in regs:
+        lab = labels[labels["region"].astype(str) == r] if "region" in labels.columns else labels
+        fields = pd.DataFrame({"field_id": lab["field_id"].astype(str), "season": lab["season"].astype(str),
+                               "declared_crop": lab["crop"].where(lab["crop"] != NO_CROP), "region": r})
+        h, rec = hist, records
+        if len(regs) > 1:  # each region's calibration on its own fields' records
+            h, rec = hist[hist["field_id"].isin(set(fields["field_id"]))], \
+                records[records["field_id"].isin(set(fields["field_id"]))]
+
+        def smoothed(s: str, fields: pd.DataFrame = fields) -> pd.DataFrame:
+            return smooth_ndvi(series[series["season"].astype(str) == s], fields[fields["season"] == s], None,
+                               reference=None)
+
+        cal = fit_phenology(r, chosen, smoothed, h, wx) if h["season"].isin(chosen).any() else None
+        if cal is not None:
+            phenology[r] = cal
+        tuned = tuned_alert_params(r, list(seasons), current, series, fields, h, rec)
+        if tuned is not None:
+            alerts[r] = tuned
+    return phenology, alerts
 
 
 def _label_regions(labels: pd.DataFrame, series: pd.DataFrame, region: str | None,

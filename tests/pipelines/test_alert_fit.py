@@ -98,3 +98,30 @@ def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(reg, "resolve", missing)
     assert _cli_report._champion_crop_model() is None
     assert _cli_report._champion_alert_params("in-smallholder", None) is None
+
+
+def test_tables_thresholds_are_the_countys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``train crop-type --series --labels --history`` tunes the thresholds as ``--county`` does: the same function
+    of the same tables (a county's fields and records, or a bank's labels and history file)."""
+    from pipelines.train_crop import crop_labels, history_fits
+
+    data, _ = _synthetic()
+    import pipelines.monitor as mon
+
+    monkeypatch.setattr(mon, "crop_first_days", lambda region, season, calendar=None: {})
+    monkeypatch.setattr("features.series.season_window", lambda s, region: (data.starts[s], None))
+    monkeypatch.setattr("pipelines.evaluation.alerts.DEFAULT_GRID", {"grace_days": (15, 25),
+                                                                     "peer_greenup_rel": (0.5, 0.9)})
+    monkeypatch.setattr("pipelines._alert_fit.N_TUNE_SEASONS", 1)
+    monkeypatch.setattr("pipelines._phenology_fit.fit_phenology", lambda *a, **k: None)  # region "r": no calendar
+    county = _County(tmp_path, data.records, data.crops)
+    past = SEASONS[:-1]
+    want = county_alert_params(county, past, data.series)  # type: ignore[arg-type]
+    assert want is not None
+    labels = crop_labels(data.crops[data.crops["season"].isin(past)].rename(columns={"crop": "declared_crop"}))
+    data.records.to_csv(tmp_path / "history.csv", index=False)
+    _, tuned = history_fits(tmp_path / "history.csv", data.series, labels, past, ["r"], SEASONS[-1])
+    assert tuned == {"r": want}
+    # the diaries of other seasons only: none, as the county's
+    data.records[data.records["season"] == "2005"].to_csv(tmp_path / "old.csv", index=False)
+    assert history_fits(tmp_path / "old.csv", data.series, labels, past, ["r"], SEASONS[-1])[1] == {}

@@ -417,3 +417,93 @@ def test_blank_labels_are_said_and_can_be_left_out(tmp_path: Path, registry: Pat
     assert r.exit_code == 2 and "expected fallow or drop" in r.stderr
     r = CliRunner().invoke(app, ["train", "crop-type", "--county", str(tmp_path), "--blank-labels", "drop"])
     assert r.exit_code == 2 and "--blank-labels is for --series/--labels" in r.stderr
+
+
+def _county_as_tables(county_dir: Path, cache: Path, out: Path) -> list[str]:
+    """A county's past seasons exported as a bank holds them: the series table, the labels (declared crops and
+    region) and the farm records; the arguments of ``train crop-type`` for them."""
+    from pipelines.county import County
+
+    county = County(county_dir, cache_dir=cache)
+    seasons = county.past_seasons
+    pd.concat([county.series(s) for s in seasons], ignore_index=True).to_parquet(out / "series.parquet", index=False)
+    f = county.fields()
+    f = pd.DataFrame(f.loc[f["season"].astype(str).isin(seasons)].drop(columns="geometry"))
+    f[["field_id", "season", "declared_crop", "region"]].to_csv(out / "labels.csv", index=False)
+    (out / "history.csv").write_bytes((county_dir / "records" / "history.csv").read_bytes())
+    return ["train", "crop-type", "--series", str(out / "series.parquet"), "--labels", str(out / "labels.csv")]
+
+
+def test_cli_tables_with_history_carry_the_county_calibration(tmp_path: Path, registry: Path, tiny_county_sh: Path,
+                                                              series_cache: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bank training from its own tables got neither the phenology calibration nor the alert thresholds its farm
+    records allow (walkthrough: 'uncalibrated', 'the rules' defaults'): with --history (and --weather) the model
+    carries the calibration the county path fits on the same seasons, and the summary says what was fitted."""
+    from models.registry import resolve
+    from pipelines._phenology_fit import fit_county_phenology
+    from pipelines.county import County
+
+    monkeypatch.setattr(train_crop, "COUNTY_PARAMS", {**train_crop.COUNTY_PARAMS, **FAST})
+    args = _county_as_tables(tiny_county_sh, series_cache, tmp_path)
+    county = County(tiny_county_sh, cache_dir=series_cache)
+    wx = tiny_county_sh / "weather" / "daily.csv"
+    runner = CliRunner()
+    r = runner.invoke(app, [*args, "--no-promote"])  # without: neither, said so
+    assert r.exit_code == 0, r.output
+    assert "phenology uncalibrated" in r.stdout and "alert thresholds the rules' defaults" in r.stdout
+    assert "no --history" in r.stdout
+    assert resolve("crop-type", "1").model.phenology_calibration_ == {}
+    r = runner.invoke(app, [*args, "--history", str(tmp_path / "history.csv"), "--no-promote",
+                            *(["--weather", str(wx)] if wx.is_file() else [])])
+    assert r.exit_code == 0, r.output
+    want = fit_county_phenology(county)  # the county's own weather when it has one, as --county fits it
+    assert want is not None
+    assert resolve("crop-type", "2").model.phenology_calibration_ == {"in-smallholder": want}
+    assert f"phenology calibrated on seasons {', '.join(want.seasons)} (in-smallholder" in r.stdout
+    assert "alert thresholds the rules' defaults" in r.stdout  # one past season: too few to tune (as --county)
+    assert "no --history" not in r.stdout
+    # a Parquet history is read as the CSV; without the weather the calibration has no thermal time (as --county)
+    pd.read_csv(tmp_path / "history.csv", dtype=str).assign(
+        sowing_date=lambda t: pd.to_datetime(t["sowing_date"]), harvest_date=lambda t: pd.to_datetime(t["harvest_date"]),
+        reported_yield_t_ha=lambda t: t["reported_yield_t_ha"].astype(float)).to_parquet(tmp_path / "h.parquet")
+    r = runner.invoke(app, [*args, "--history", str(tmp_path / "h.parquet"), "--no-promote"])
+    assert r.exit_code == 0, r.output
+    assert resolve("crop-type", "3").model.phenology_calibration_ == {
+        "in-smallholder": fit_county_phenology(county, weather=False)}
+    # the county path says the same of its own
+    res = train_crop_type_county(county, register=False)
+    assert f"phenology calibrated on seasons {', '.join(want.seasons)} (in-smallholder" in res.notes[0]
+    assert res.notes[1] == "alert thresholds the rules' defaults"
+
+
+def test_cli_tables_bad_history_is_refused(tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--history is checked as a county's records/history.csv: one-line errors, nothing registered."""
+    series, labels = _bank_tables()
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"]).to_csv(tmp_path / "labels.csv", index=False)
+    args = ["train", "crop-type", "--series", str(tmp_path / "series.parquet"), "--labels", str(tmp_path / "labels.csv")]
+    good = pd.DataFrame({"field_id": ["F1", "F2"], "season": ["2018", "2018"], "declared_crop": ["maize", "rice"],
+                         "sowing_date": ["2018-06-20", ""], "harvest_date": ["2018-10-30", ""],
+                         "reported_yield_t_ha": ["5.1", ""]})
+    cases = {
+        "nocol.csv": (good.drop(columns="sowing_date"), "missing column(s) sowing_date"),
+        "crop.csv": (good.assign(declared_crop=["maze", "rice"]), "'maze' not a known crop"),
+        "phone.csv": (good.assign(declared_crop=["maize", "+91-98735-10001"]), "expected a crop name, found personal"),
+        "date.csv": (good.assign(sowing_date=["20/06/2018", ""]), "expected ISO dates"),
+        "h.txt": (good, "expected .csv or .parquet"),
+    }
+    runner = CliRunner()
+    for name, (table, msg) in cases.items():
+        table.to_csv(tmp_path / name, index=False)
+        r = runner.invoke(app, [*args, "--history", str(tmp_path / name)])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, (name, r.output)
+        assert msg in r.stderr, (name, r.stderr)
+        assert "98735" not in r.stderr
+    r = runner.invoke(app, [*args, "--history", str(tmp_path / "none.csv")])
+    assert r.exit_code == 2 and "history file" in r.stderr and "not found" in r.stderr
+    r = runner.invoke(app, [*args, "--weather", str(tmp_path / "w.csv")])
+    assert r.exit_code == 2 and "--weather goes with --history" in r.stderr
+    r = runner.invoke(app, ["train", "crop-type", "--county", str(tmp_path), "--history", str(tmp_path / "crop.csv")])
+    assert r.exit_code == 2 and "--history and --weather are for --series/--labels" in r.stderr
+    assert not list(registry.rglob("mlflow.db"))
