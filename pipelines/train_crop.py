@@ -160,7 +160,7 @@ def parse_checkpoints(text: str, *, option: str = "--checkpoints") -> dict[str, 
             if value <= 0:
                 raise UserInputError(f"{option}: {name}={when}: expected a number of days after the season start "
                                      "above 0")
-        elif _MONTH_DAY.fullmatch(when) and is_calendar_day(when):
+        elif _MONTH_DAY.fullmatch(when) and (is_calendar_day(when) or when == "02-29"):  # 02-29: 02-28 in common years
             value = when
         else:
             raise UserInputError(f"{option}: {name}={when}: expected MM-DD (a calendar day), a number of days after "

@@ -360,6 +360,10 @@ def test_checkpoints_option_and_region_errors(tmp_path: Path, registry: Path) ->
                        ("9a=90,end=end", "checkpoint name '9a'"), ("a=90,b=90,end=end", "a and b fall on the same day"),
                        ("mid=03-01,end=end", "mid=03-01 is outside in-smallholder's season 2019 window")):
         assert msg in refused("labels.csv", "--checkpoints", value), value
+    # a leap day is a day of the calendar (02-28 in a common year), as the season calendar places it
+    from pipelines.train_crop import parse_checkpoints
+
+    assert parse_checkpoints("late=02-29,end=end") == {"late": "02-29", "end": "end"}
     # no region column: no calendar to name them (the walkthrough's silent end-only model)
     assert "the labels have no region column" in refused("own.csv") and "--region" in refused("own.csv")
     assert "mid given as MM-DD, which needs a region" in refused("own.csv", "--checkpoints", "mid=09-15,end=end")
