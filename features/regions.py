@@ -124,8 +124,6 @@ def merged(name: str, package: Path, read: Callable[[Path], pd.DataFrame]) -> pd
 _MONTH_DAY = ("start", "end", "month_day")
 _INTEGER = ("start_year_offset", "end_year_offset", "year_offset", "season", "doy_median")
 _NUMBER = ("doy_spread", "price_per_t", "moisture_basis_pct", "sigma_annual", "support_price_per_t")
-_NAMES = {"event": ("sowing", "emergence", "flowering", "maturity", "harvest"),
-          "checkpoint": ("pre_season", "emergence", "mid_season", "pre_harvest")}
 _NOT_EMPTY = ("region", "crop", "currency", "price_per_t", "start", "end", "month_day", "event", "checkpoint",
               "doy_median", "season")
 
@@ -135,7 +133,15 @@ def _check_values(name: str, path: Path) -> None:
     month-day that is no calendar day, an offset or day of year that is no integer, a price that is no number, an
     event or checkpoint the engine does not know, an empty key."""
     import datetime as dt
+    import math
+    import re
 
+    from features.growth_stage import CALENDAR_EVENTS
+    from pipelines.schedule import CHECKPOINTS
+
+    names = {"event": CALENDAR_EVENTS, "checkpoint": CHECKPOINTS}
+    # the checkpoints' month-days must be days of every year (their reader's rule); the windows' may be 02-29
+    leap_ok = name != "season_calendar.csv"
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
     for i, row in enumerate(raw.to_dict("records")):
         where = f"{path} row {i + 2}"
@@ -148,21 +154,30 @@ def _check_values(name: str, path: Path) -> None:
             bad = None
             if col in _MONTH_DAY:
                 try:
-                    dt.date(2000, int(v[:2]), int(v[3:])) if len(v) == 5 and v[2] == "-" else int("x")
+                    dt.date(2000 if leap_ok else 2001, int(v[:2]), int(v[3:])) if len(v) == 5 and v[2] == "-" \
+                        else int("x")
                 except ValueError:
-                    bad = "a month-day MM-DD"
+                    bad = "a month-day MM-DD" + ("" if leap_ok else " that every year has (no 02-29)")
             elif col in _INTEGER:
                 try:
-                    int(v)
+                    n = int(v)
+                    if col == "doy_median" and not 1 <= n <= 366:
+                        bad = "a day of the year, 1 to 366"
                 except ValueError:
                     bad = "an integer"
             elif col in _NUMBER:
                 try:
-                    float(v)
+                    x = float(v)
+                    if not math.isfinite(x) or (col == "price_per_t" and x <= 0):
+                        bad = "a finite number" + (" above 0" if col == "price_per_t" else "")
                 except ValueError:
                     bad = "a number"
-            elif col in _NAMES and v not in _NAMES[col]:
-                bad = "one of " + ", ".join(_NAMES[col])
+            elif col in names and v not in names[col]:
+                bad = "one of " + ", ".join(names[col])
+            elif col == "unit" and v != "t":
+                bad = "t (prices are per tonne)"
+            elif col == "currency" and not re.fullmatch(r"[A-Z]{3}", v):
+                bad = "an ISO 4217 code such as INR or USD"
             if bad:
                 raise UserInputError(f"{where}: column {col} holds {v!r}, expected {bad}")
 

@@ -202,7 +202,7 @@ def history_strings(path: str | Path) -> pd.DataFrame:
 
 def _history_cell(v: Any) -> Any:
     """A Parquet cell as the CSV would hold it: NaN when missing or blank, a day as YYYY-MM-DD, else its text."""
-    if v is None or v is pd.NaT or (isinstance(v, float) and np.isnan(v)):
+    if v is None or v is pd.NaT or v is pd.NA or (isinstance(v, float) and np.isnan(v)):  # pd.NA: nullable dtypes
         return np.nan
     if isinstance(v, datetime):
         v = v.date() if (v.hour, v.minute, v.second, v.microsecond) == (0, 0, 0, 0) else v

@@ -553,7 +553,7 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     if "region" not in raw.columns and "season_start" not in raw.columns:
         raise UserInputError(f"crop-type labels {labels_path}: expected a region or season_start column, found neither")
     n_blank = int(_blank(raw[label_column]).sum()) if label_column in raw.columns else 0
-    blank_note = []
+    blank_note: list[str] = []
     if n_blank:
         if blank_labels == "drop":
             raw = raw[~_blank(raw[label_column]).to_numpy()].reset_index(drop=True)
@@ -577,6 +577,10 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
         checkpoints if isinstance(checkpoints, str) else ",".join(f"{k}={v}" for k, v in checkpoints.items()))
     regions = _label_regions(labels, series, region, labels_path)
     seasons = sorted(set(keys["season"].astype(str)))
+    bare = sorted(set(labels["season"].astype(str)) - set(seasons))
+    if bare:  # a season of labels without imagery would be held out, and named as tuned, on nothing
+        labels = labels[labels["season"].astype(str).isin(seasons)].reset_index(drop=True)
+        blank_note.append(f"labels of season(s) {', '.join(bare)} left out: the series has no imagery of them")
     try:
         season = str(int(seasons[-1]) + 1)  # the season the model is trained for (a county's current season)
     except ValueError:

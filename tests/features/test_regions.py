@@ -231,3 +231,29 @@ def test_version_with_a_bad_regions_variable_is_one_line(monkeypatch: pytest.Mon
     r = CliRunner().invoke(app, ["--version"])
     assert r.exit_code == 2 and r.stderr.strip().startswith("error: AGCREDIT_REGIONS_DIR=") and "not a folder" in r.stderr
     assert "Traceback" not in r.output
+
+
+def test_a_bank_price_or_calendar_value_its_reader_refuses_is_named_in_the_bank_file(
+        regions: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Values a reader refuses after the merge (a price of nan or inf, a unit other than t, a currency that is no
+    code, a day of year 400, a checkpoint on 02-29) were named at a row of the merged table in the package's file."""
+    from features.growth_stage import load_calendars
+    from models.prices import read_prices
+    from pipelines.schedule import load_calendar
+
+    monkeypatch.setenv(REGIONS_ENV, str(regions))
+    cases = [("prices.csv", PRICES.replace("80000.00", "inf"), read_prices, r"price_per_t holds 'inf', expected a "
+                                                                          r"finite number above 0"),
+             ("prices.csv", PRICES.replace(",t,", ",kg,"), read_prices, r"unit holds 'kg', expected t"),
+             ("prices.csv", PRICES.replace(",INR,", ",XYZ1,"), read_prices, r"currency holds 'XYZ1', expected an ISO"),
+             ("crop_calendars.csv", CALENDARS.replace(",185,", ",400,"), load_calendars,
+              r"doy_median holds '400', expected a day of the year, 1 to 366"),
+             ("season_calendar.csv", CHECKPOINTS.replace("12-10", "02-29"), load_calendar,
+              r"month_day holds '02-29', expected a month-day MM-DD that every year has")]
+    for name, text, read, msg in cases:
+        good = (regions / name).read_text()
+        (regions / name).write_text(text)
+        clear_caches()
+        with pytest.raises(UserInputError, match=rf"regions/{name} row \d+: column {msg}"):
+            read()
+        (regions / name).write_text(good)

@@ -198,3 +198,19 @@ def test_a_county_whose_fields_lack_declared_crops_is_refused(tmp_path: Path, ti
     r = CliRunner().invoke(app, ["monitor", "--county", str(c), "--as-of", f"{season}-09-15"])
     assert r.exit_code == 2 and "column 'declared_crop'" in r.stderr and "Traceback" not in r.output, r.output
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_parquet_history_with_nullable_columns_reads_as_its_csv(tmp_path: Path) -> None:
+    """A bank's Parquet history written with pandas' nullable dtypes (Float64, string: missing cells are pd.NA) was
+    refused cell by cell ("found other values"): pd.NA became the text '<NA>'. It reads as the same CSV does."""
+    from pipelines.county import read_history
+
+    csv = pd.DataFrame({"field_id": ["F1", "F2", "F3"], "season": ["2018"] * 3,
+                        "declared_crop": ["maize", "rice", "cotton"],
+                        "sowing_date": ["2018-06-20", "", "2018-06-25"], "harvest_date": ["2018-10-30", "", ""],
+                        "reported_yield_t_ha": ["5.1", "", "1.2"]})
+    csv.to_csv(tmp_path / "h.csv", index=False)
+    nullable = csv.replace("", None).astype({"sowing_date": "string", "harvest_date": "string"}).assign(
+        reported_yield_t_ha=pd.array([5.1, None, 1.2], dtype="Float64"))
+    nullable.to_parquet(tmp_path / "h.parquet", index=False)
+    pd.testing.assert_frame_equal(read_history(tmp_path / "h.parquet"), read_history(tmp_path / "h.csv"))

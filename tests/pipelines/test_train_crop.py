@@ -511,3 +511,20 @@ def test_cli_tables_bad_history_is_refused(tmp_path: Path, registry: Path, monke
     r = runner.invoke(app, ["train", "crop-type", "--county", str(tmp_path), "--history", str(tmp_path / "crop.csv")])
     assert r.exit_code == 2 and "--history and --weather are for --series/--labels" in r.stderr
     assert not list(registry.rglob("mlflow.db"))
+
+
+def test_labels_of_a_season_without_imagery_are_left_out_and_said(tmp_path: Path, registry: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Labels of a season the series has no imagery of were kept: that season became the held-out one (scored on
+    nothing) and the season named as tuned (the late review). They are left out, and the training says so."""
+    monkeypatch.setattr(train_crop, "COUNTY_PARAMS", {**train_crop.COUNTY_PARAMS, **FAST})
+    series, labels = _bank_tables()
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    past = labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"])
+    extra = past[past["season"] == past["season"].max()].assign(season="2030")
+    pd.concat([past, extra]).to_csv(tmp_path / "labels.csv", index=False)
+    r = CliRunner().invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"), "--labels",
+                                 str(tmp_path / "labels.csv"), "--checkpoints", "end=end", "--no-promote"])
+    assert r.exit_code == 0, r.output
+    assert "labels of season(s) 2030 left out: the series has no imagery of them" in r.stdout
+    assert "season 2019" in r.stdout and "2031" not in r.stdout        # the model is for the season after 2018
