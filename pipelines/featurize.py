@@ -601,7 +601,8 @@ LINEAGE_KEY = "agcredit.lineage"
 def lineage(res: FeaturizeResult, crop_model: str | None) -> dict[str, Any]:
     """What a FieldFeatures file was built from, as a decision's provenance names it: the crop model's description
     (``none`` without one), the imagery (:func:`pipelines.underwrite.portable_source`), the acquisition dates and the
-    smoother's haze dates — so a decision made later from the file names these, not the models of its own day."""
+    smoother's haze dates — so a decision made later from the file names these, not the models of its own day; with
+    ``AGCREDIT_REGIONS_DIR`` set, also the digest of the bank's region files the features were built with."""
     from pipelines.underwrite import portable_source
 
     out: dict[str, Any] = {"crop_model_version": crop_model, "imagery_source": portable_source(res.source),
@@ -609,6 +610,9 @@ def lineage(res: FeaturizeResult, crop_model: str | None) -> dict[str, Any]:
                            "families": dict(res.families), "smoother_hazy_dates": list(res.hazy_dates)}
     if res.haze_pinned:
         out["smoother_haze_pinned"] = True
+    from features.regions import provenance as regions_provenance
+
+    out.update(regions_provenance())  # a bank's region files shaped the features (only with AGCREDIT_REGIONS_DIR)
     return out
 
 

@@ -258,6 +258,10 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     vals, label = _valuations(feats, models, prices, currency, season, day, warnings)
     warnings.extend(later_prices(prices.to_frame(), vals, season, day))
     sha, artifact = _features_bytes(feats)  # written once the decisions are made
+    if fr is None:
+        mismatch = regions_mismatch(features_lineage)
+        if mismatch:
+            warnings.append(mismatch)
     from features.regions import provenance as regions_provenance
     from pipelines.featurize import lineage
 
@@ -284,7 +288,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
 #: metadata must not overwrite the run's own features hash, run name or checkpoint)
 LINEAGE_KEYS: dict[str, type | tuple[type, ...]] = {
     "crop_model_version": str, "imagery_source": str, "acquisition_dates": list, "families": dict,
-    "smoother_hazy_dates": list, "smoother_haze_pinned": bool}
+    "smoother_hazy_dates": list, "smoother_haze_pinned": bool, "regions_sha256": str}
 #: what a decision from a features file without lineage records as its crop model
 NO_LINEAGE = "not recorded (features file without lineage)"
 
@@ -293,7 +297,29 @@ def lineage_provenance(lineage: Mapping[str, Any] | None) -> dict[str, Any]:
     """The provenance entries a features file's lineage gives: its :data:`LINEAGE_KEYS` of the right type only;
     without lineage (or without a crop model in it), the crop model is :data:`NO_LINEAGE`."""
     got = {k: v for k, v in (lineage or {}).items() if k in LINEAGE_KEYS and isinstance(v, LINEAGE_KEYS[k])}
+    if "regions_sha256" in got:  # the region files the features were built with; the run's own are regions_sha256
+        got["features_regions_sha256"] = got.pop("regions_sha256")
     return {"crop_model_version": NO_LINEAGE, **got}
+
+
+def regions_mismatch(lineage: Mapping[str, Any] | None) -> str | None:
+    """A warning when a features file's lineage names other region files (``AGCREDIT_REGIONS_DIR``) than this run's:
+    its season windows and calendars placed the features' phenology, this run's place the checkpoints and prices.
+    None when they agree, or for a file without lineage (another tool's: nothing to compare)."""
+    from features.regions import regions_digest
+
+    if lineage is None:
+        return None
+    built = lineage.get("regions_sha256") if isinstance(lineage.get("regions_sha256"), str) else None
+    now = regions_digest()
+    if built == now:
+        return None
+
+    def name(d: str | None) -> str:
+        return f"region files sha256:{d[:12]}" if d else "the package's regions only"
+
+    return (f"the features file was built with {name(built)}, this run reads {name(now)} (AGCREDIT_REGIONS_DIR): "
+            "rebuild the features with this run's regions, or run with the regions they were built with")
 
 
 def refuse_later_features(features: pd.DataFrame, day: dt.date) -> None:

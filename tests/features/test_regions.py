@@ -257,3 +257,36 @@ def test_a_bank_price_or_calendar_value_its_reader_refuses_is_named_in_the_bank_
         with pytest.raises(UserInputError, match=rf"regions/{name} row \d+: column {msg}"):
             read()
         (regions / name).write_text(good)
+
+
+def test_a_features_file_names_the_region_files_it_was_built_with(tmp_path: Path, regions: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`underwrite --features F` recorded the regions folder present at decision time, not the one F was built with
+    (the release's review): F's lineage now carries that digest, a decision from F records it as
+    features_regions_sha256, and a run whose folder differs warns; nothing of this without the variable."""
+    from features.regions import regions_digest
+    from pipelines.featurize import featurize_to_file, read_lineage
+    from pipelines.underwrite import lineage_provenance, regions_mismatch
+
+    path = _fields_file(tmp_path)
+    monkeypatch.setenv(REGIONS_ENV, str(regions))
+    rows = [{"field_id": f, "date": (dt.date(2024, 6, 1) + dt.timedelta(days=8 * k)).isoformat(), "variable": "NDVI",
+             "mean": 0.2 + 0.06 * k, "n_pixels": 100, "n_clear": 100} for f in ("V1", "V2") for k in range(8)]
+    pd.DataFrame(rows).to_csv(tmp_path / "series.csv", index=False)
+    featurize_to_file(path, tmp_path / "series.csv", "2024", dt.date(2024, 8, 1), tmp_path / "f.parquet",
+                      crop_model="none")
+    lin = read_lineage(tmp_path / "f.parquet")
+    built = regions_digest()
+    assert lin is not None and built is not None and lin["regions_sha256"] == built
+    prov = lineage_provenance(lin)
+    assert prov["features_regions_sha256"] == built and "regions_sha256" not in prov
+    assert regions_mismatch(lin) is None
+    (regions / "prices.csv").write_text(PRICES.replace("80000.00", "81000.00"))  # the folder changed since
+    clear_caches()
+    msg = regions_mismatch(lin)
+    assert msg is not None and msg.startswith(f"the features file was built with region files sha256:{built[:12]}, "
+                                              "this run reads region files sha256:")
+    monkeypatch.delenv(REGIONS_ENV)
+    clear_caches()
+    assert "this run reads the package's regions only" in (regions_mismatch(lin) or "")
+    assert regions_mismatch(None) is None and regions_mismatch({"crop_model_version": "none"}) is None
