@@ -297,20 +297,33 @@ def lineage_provenance(lineage: Mapping[str, Any] | None) -> dict[str, Any]:
     """The provenance entries a features file's lineage gives: its :data:`LINEAGE_KEYS` of the right type only;
     without lineage (or without a crop model in it), the crop model is :data:`NO_LINEAGE`."""
     got = {k: v for k, v in (lineage or {}).items() if k in LINEAGE_KEYS and isinstance(v, LINEAGE_KEYS[k])}
-    if "regions_sha256" in got:  # the region files the features were built with; the run's own are regions_sha256
-        got["features_regions_sha256"] = got.pop("regions_sha256")
+    built = _lineage_regions(got.pop("regions_sha256", None))
+    if built is not None:  # the region files the features were built with, recorded only when not the run's own
+        from features.regions import regions_digest
+
+        if built != regions_digest():
+            got["features_regions_sha256"] = built
     return {"crop_model_version": NO_LINEAGE, **got}
+
+
+def _lineage_regions(value: Any) -> str | None:
+    """A lineage's regions digest when it is one (64 hex characters), else None (a file's metadata is not trusted
+    to put other text into a warning or a record)."""
+    import re
+
+    return value if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) else None
 
 
 def regions_mismatch(lineage: Mapping[str, Any] | None) -> str | None:
     """A warning when a features file's lineage names other region files (``AGCREDIT_REGIONS_DIR``) than this run's:
     its season windows and calendars placed the features' phenology, this run's place the checkpoints and prices.
-    None when they agree, or for a file without lineage (another tool's: nothing to compare)."""
+    None when they agree, or for a file whose lineage records no regions digest (another tool's, an earlier
+    release's, or one built without the variable: it cannot tell which regions built it)."""
     from features.regions import regions_digest
 
-    if lineage is None:
+    built = _lineage_regions((lineage or {}).get("regions_sha256"))
+    if built is None:
         return None
-    built = lineage.get("regions_sha256") if isinstance(lineage.get("regions_sha256"), str) else None
     now = regions_digest()
     if built == now:
         return None

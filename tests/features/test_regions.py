@@ -278,15 +278,23 @@ def test_a_features_file_names_the_region_files_it_was_built_with(tmp_path: Path
     lin = read_lineage(tmp_path / "f.parquet")
     built = regions_digest()
     assert lin is not None and built is not None and lin["regions_sha256"] == built
+    # the same regions as the run: nothing more recorded (a decision from the file equals one built in the run)
     prov = lineage_provenance(lin)
-    assert prov["features_regions_sha256"] == built and "regions_sha256" not in prov
+    assert "features_regions_sha256" not in prov and "regions_sha256" not in prov
     assert regions_mismatch(lin) is None
     (regions / "prices.csv").write_text(PRICES.replace("80000.00", "81000.00"))  # the folder changed since
     clear_caches()
+    assert lineage_provenance(lin)["features_regions_sha256"] == built
     msg = regions_mismatch(lin)
     assert msg is not None and msg.startswith(f"the features file was built with region files sha256:{built[:12]}, "
-                                              "this run reads region files sha256:")
+                                              "this run reads region files sha256:") and "\n" not in msg
     monkeypatch.delenv(REGIONS_ENV)
     clear_caches()
     assert "this run reads the package's regions only" in (regions_mismatch(lin) or "")
+    # a lineage that records no digest (an earlier release's file, another tool's) cannot tell: no warning; a value
+    # that is no digest is neither shown nor recorded
+    monkeypatch.setenv(REGIONS_ENV, str(regions))
+    clear_caches()
     assert regions_mismatch(None) is None and regions_mismatch({"crop_model_version": "none"}) is None
+    odd = {"regions_sha256": "Jane Doe\n555-0100"}
+    assert regions_mismatch(odd) is None and "features_regions_sha256" not in lineage_provenance(odd)
