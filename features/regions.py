@@ -98,7 +98,7 @@ def merged(name: str, package: Path, read: Callable[[Path], pd.DataFrame]) -> pd
                              + "; ".join(x for x in (f"missing {', '.join(missing)}" if missing else "",
                                                      f"unknown {', '.join(map(str, surplus))}" if surplus else "")
                                          if x) + f"; expected {', '.join(cols)})")
-    _check_values(name, path)
+    _check_values(name, path, base)
     key = [k for k in KEYS[name] if k in cols]
     if key:
         shipped = {tuple(str(v).strip() for v in r) for r in base[key].itertuples(index=False)}
@@ -128,18 +128,16 @@ _NOT_EMPTY = ("region", "crop", "currency", "price_per_t", "start", "end", "mont
               "doy_median", "season")
 
 
-def _check_values(name: str, path: Path) -> None:
+def _check_values(name: str, path: Path, base: pd.DataFrame) -> None:
     """Refuse (one line naming the file, row and column) a bank's row whose values its readers cannot parse: a
     month-day that is no calendar day, an offset or day of year that is no integer, a price that is no number, an
-    event or checkpoint the engine does not know, an empty key."""
+    event or checkpoint the package's own file (``base``) does not use, an empty key."""
     import datetime as dt
     import math
     import re
 
-    from features.growth_stage import CALENDAR_EVENTS
-    from pipelines.schedule import CHECKPOINTS
-
-    names = {"event": CALENDAR_EVENTS, "checkpoint": CHECKPOINTS}
+    # the events and checkpoints the engine knows are those its own file lists (features must not ask pipelines)
+    names = {c: tuple(dict.fromkeys(base[c].astype(str))) for c in ("event", "checkpoint") if c in base.columns}
     # the checkpoints' month-days must be days of every year (their reader's rule); the windows' may be 02-29
     leap_ok = name != "season_calendar.csv"
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)

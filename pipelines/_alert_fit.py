@@ -45,10 +45,10 @@ def county_alert_params(county: County, seasons: list[str], series: pd.DataFrame
     seasons = sorted(str(s) for s in seasons)
     if len(seasons) < N_TUNE_SEASONS + 2:
         return None
+    from pipelines.county import history_strings
+
     hist = county.history()  # checked (one-line errors); the tuning reads the diaries as written, as the evaluation
-    if hist.empty or not hist["season"].astype(str).isin(seasons[-N_TUNE_SEASONS:]).any():
-        return None
-    records = pd.read_csv(county.record_path("history.csv"), dtype=str, keep_default_na=False)
+    records = history_strings(county.record_path("history.csv")).fillna("")
     return tuned_alert_params(county.region, seasons, county.current_season, series, county.fields(), hist, records,
                               max_fields=max_fields)
 

@@ -497,13 +497,20 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
                                phenology={county.region: calib} if calib is not None else None, alert_params=tuned)
 
 
-def _read_table(path: str | Path, what: str) -> pd.DataFrame:
+def _table_path(path: str | Path, what: str) -> Path:
+    """``path`` when it is a CSV or Parquet file; a one-line user error naming ``what`` otherwise."""
     p = Path(path)
     if not p.is_file():
         raise UserInputError(f"crop-type training: {what} file {p} not found")
     suffix = p.suffix.lower()
     if suffix not in (".parquet", ".geoparquet", ".csv"):
         raise UserInputError(f"crop-type training: {what} file {p}: expected .csv or .parquet, found {suffix or 'none'}")
+    return p
+
+
+def _read_table(path: str | Path, what: str) -> pd.DataFrame:
+    p = _table_path(path, what)
+    suffix = p.suffix.lower()
     from pipelines.errors import read_checked
 
     fmt = "CSV" if suffix == ".csv" else "Parquet"
@@ -620,12 +627,7 @@ def history_fits(history: str | Path, series: pd.DataFrame, labels: pd.DataFrame
     if not regs:
         raise UserInputError("crop-type training: --history: the labels have no region column, so no season calendar "
                              "to calibrate the phenology on: give --region (e.g. in-smallholder)")
-    p = Path(history)
-    if not p.is_file():
-        raise UserInputError(f"crop-type training: history file {p} not found")
-    if p.suffix.lower() not in (".csv", ".parquet"):
-        raise UserInputError(f"crop-type training: history file {p}: expected .csv or .parquet, found "
-                             f"{p.suffix or 'none'}")
+    p = _table_path(history, "history")
     hist = read_history(p)  # the checks of a county's records/history.csv (one-line errors)
     records = history_strings(p).fillna("")  # as written: what the alert tuning replays
     wx = None
