@@ -47,7 +47,10 @@ def value_command(
     for w in res.warnings:
         err(f"warning: {w}")
     if run.n_without_crop:
-        err(f"warning: {run.n_without_crop} field(s) without a declared or predicted crop are not valued")
+        named = run.without_crop_named
+        more = run.n_without_crop - len(named)
+        err(f"warning: {run.n_without_crop} field(s) without a declared or predicted crop are not valued"
+            + (f": {', '.join(named)}" + (f" and {more} more" if more > 0 else "") if named else ""))
     if run.outside_fields:
         err(f"warning: {len(run.outside_fields)} field(s) outside every scene")
     totals = run.totals()

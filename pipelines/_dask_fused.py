@@ -27,6 +27,8 @@ from typing import Any
 
 import pandas as pd
 
+from features.errors import MAX_LISTED
+
 __all__ = ["PortfolioRun", "run_portfolio", "STAGES"]
 
 STAGES = ("series", "features", "valuations")
@@ -76,6 +78,12 @@ class PortfolioRun:
     def n_without_crop(self) -> int:
         """Fields with neither a declared nor a predicted crop (not valued)."""
         return sum(int(b.get("n_without_crop", 0)) for b in self.blocks)
+
+    @property
+    def without_crop_named(self) -> list[str]:
+        """The first field ids (sorted, at most five) of the fields not valued for want of a crop (blocks written by
+        an earlier release name none)."""
+        return sorted(str(f) for b in self.blocks for f in b.get("without_crop", []))[:MAX_LISTED]
 
     def totals(self) -> dict[str, dict[str, int]]:
         """Sum of value_p10 / value_p50 / value_p90 (minor units) per currency, over every block."""
@@ -135,10 +143,12 @@ def _summary(task: _BlockTask, smeta: dict[str, Any], spath: Path, fpath: Path, 
     if len(vals):
         g = vals.groupby(vals["currency"].astype(str), sort=True)[["value_p10", "value_p50", "value_p90"]].sum()
         totals = {str(c): {k: int(v) for k, v in row.items()} for c, row in g.iterrows()}
+    unvalued = sorted(set(feats["field_id"].astype(str)) - set(vals["field_id"].astype(str))) if len(feats) else []
+    named = {"without_crop": unvalued[:MAX_LISTED]} if unvalued else {}  # the first few, named in the warning
     return {"block": task.block, "n_fields": len(task.series.fields), "series_part": spath.name,
             "features_part": fpath.name, "valuations_part": vpath.name,
             "feature_columns": [str(c) for c in feats.columns], "n_valued": len(vals),
-            "n_without_crop": int(len(feats) - len(vals)),
+            "n_without_crop": int(len(feats) - len(vals)), **named,
             "n_in_scope": int(vals["in_scope"].sum()) if len(vals) else 0, "totals": totals,
             "series": {k: smeta[k] for k in ("outside", "small", "dates", "read", "cached", "warnings")}}
 

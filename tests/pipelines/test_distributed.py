@@ -614,6 +614,22 @@ def test_fused_blocks_equal_staged_stages_and_rerun_reuses(county: Path, crop_fi
         run.parts("scores")
 
 
+def test_fused_run_names_the_fields_it_could_not_value(county: Path, fields: Any, crop_fields: Any,
+                                                      tmp_path: Path) -> None:
+    """`agcredit value` warned "N field(s) without a declared or predicted crop are not valued" without naming one
+    (a walkthrough finding; `underwrite` names them): each block's summary now keeps its first few such field ids."""
+    from pipelines.distributed import run_portfolio
+
+    blank = sorted(set(fields["field_id"].astype(str)) - set(crop_fields["field_id"].astype(str)))
+    assert blank, "the fixture's fields include some without a declared crop"
+    _ser, _feats, (model, prices, kw) = _staged(county, crop_fields, tmp_path / "staged", local_runner(), 4,
+                                                imagery=county / "scenes")
+    run = run_portfolio(fields, county / "scenes", SEASON, AS_OF, out=tmp_path / "fused", model=model, prices=prices,
+                        chunk_fields=4, variables=VARS, **kw)
+    assert run.n_without_crop == len(blank) and run.without_crop_named == blank[:5]
+    assert run.n_valued == len(fields) - len(blank)
+
+
 def test_fused_with_the_scene_reference_equals_staged_and_one_call(county: Path, crop_fields: Any, tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     """With the scene reference on, the fused run's features parts equal the staged ones byte for byte (its own
