@@ -108,7 +108,11 @@ class DaskRunner:
         # inputs travel inside the tasks (not scattered): a task whose worker dies is re-run from its recipe
         kw = {k: client.submit(_identity, v, pure=False, key=f"agcredit-shared-{k}-{run}")
               for k, v in (shared or {}).items()}
-        futures = client.map(_PlainErrors(fn), list(items), **kw, pure=False,
+        from features.regions import regions_digest
+
+        # a worker started without the bank's regions folder (or with another) would read other season windows,
+        # calendars and prices than this run: each task first checks the worker's region files against the run's
+        futures = client.map(_PlainErrors(fn, regions_digest()), list(items), **kw, pure=False,
                              key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
         from distributed import KilledWorker
 
@@ -181,18 +185,43 @@ def _allowed_failures() -> int:
 class _PlainErrors:
     """``fn`` as a task whose agcredit errors reach the client whole: the chain of exceptions behind one raised
     ``from None`` (a GDAL error inside rasterio's) is dropped before dask pickles it — one unpicklable link and dask
-    sent a bare ``Exception`` with the worker's traceback instead of the one-line user error."""
+    sent a bare ``Exception`` with the worker's traceback instead of the one-line user error. ``regions``: the run's
+    :func:`features.regions.regions_digest` (None: no regions folder), which the worker's own must equal."""
 
-    def __init__(self, fn: Callable[..., Any]) -> None:
+    def __init__(self, fn: Callable[..., Any], regions: str | None = None) -> None:
         self.fn = fn
+        self.regions = regions
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
+            _same_regions(self.regions)
             return self.fn(*args, **kwargs)
         except PicklableError as e:
             e.__cause__ = None
             e.__context__ = None
             raise
+
+
+def _same_regions(expected: str | None) -> None:
+    """A one-line error when this process's region files (``AGCREDIT_REGIONS_DIR``) are not the run's."""
+    import socket
+
+    from features.regions import REGIONS_ENV, regions_digest
+
+    try:
+        got = regions_digest()
+    except PicklableError as e:  # the folder named on the worker is missing or holds a stray file
+        got = f"unreadable ({e})"
+    if got == expected:
+        return
+
+    def say(d: str | None) -> str:
+        return "none (the variable unset)" if d is None else d if d.startswith("unreadable") else f"digest {d[:12]}"
+
+    raise RunInputError(what=f"dask worker on {socket.gethostname()}", problem=(
+        f"its region files ({REGIONS_ENV}) are not this run's: the run's {say(expected)}, the worker's {say(got)}; "
+        f"start every worker with the same {REGIONS_ENV} folder as the client (season windows, calendars and prices "
+        "come from it)"))
 
 
 def local_runner() -> LocalRunner:

@@ -192,6 +192,28 @@ def test_every_worker_lost_mid_run_stops_with_one_line() -> None:
         assert time.monotonic() - t0 < 60  # the tasks never finish: without the watch it would hang
 
 
+def test_a_worker_without_the_runs_regions_folder_is_one_line(cluster: DaskRunner, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Remote workers read the region tables from their own AGCREDIT_REGIONS_DIR: a worker started without the
+    client's folder would have valued with other season windows, calendars and prices, silently (a walkthrough's
+    left item). Each task now checks the worker's region files against the run's."""
+    from features.regions import REGIONS_ENV
+
+    assert cluster.map(_identity_task, [1, 2]) == [1, 2]  # neither side has a folder: the tasks run
+    folder = tmp_path / "regions"
+    folder.mkdir()
+    (folder / "prices.csv").write_text("crop,region,season,price,currency,unit\n")
+    monkeypatch.setenv(REGIONS_ENV, str(folder))  # the client's only: the workers started without it
+    with pytest.raises(RunInputError, match=r"dask worker on \S+: its region files \(AGCREDIT_REGIONS_DIR\) are not "
+                       r"this run's: the run's digest [0-9a-f]{12}, the worker's none \(the variable unset\); start "
+                       r"every worker with the same AGCREDIT_REGIONS_DIR folder"):
+        cluster.map(_identity_task, [1, 2], label="block")
+
+
+def _identity_task(x: int) -> int:
+    return x
+
+
 def _die(x: int) -> int:
     import os
 
