@@ -607,6 +607,12 @@ def empty_book() -> pd.DataFrame:
 def profile_for_currency(policy: Policy, currencies: list[str]) -> str:
     """The policy's only profile in the applications' one currency (else a user error asking for --profile)."""
     names = sorted(n for n, p in policy.profiles.items() if [p.currency] == currencies)
+    have = {p.currency for p in policy.profiles.values()}
+    if len(currencies) == 1 and currencies[0] not in have:  # a bank's new region in a new currency
+        raise UserInputError(f"policy {policy.policy_id} has no profile in {currencies[0]} (its profiles: "
+                             f"{', '.join(f'{n} {p.currency}' for n, p in sorted(policy.profiles.items()))}): limits "
+                             f"in {currencies[0]} are the bank's credit policy, not a default — give --policy FILE, a "
+                             f"copy of the policy with a profile whose currency is {currencies[0]}")
     if len(names) != 1:
         raise UserInputError(f"policy {policy.policy_id}: cannot choose a profile for applications in "
                              f"{', '.join(currencies) or 'no currency'} (profiles: "

@@ -692,6 +692,12 @@ def test_profile_for_currency() -> None:
     assert profile_for_currency(pol, ["USD"]) == "us-operating"
     with pytest.raises(UserInputError, match="cannot choose a profile for applications in INR, USD"):
         profile_for_currency(pol, ["INR", "USD"])
+    # a bank's own region in a new currency (AGCREDIT_REGIONS_DIR adds regions, never a policy profile): the message
+    # said "give --profile", though no profile of the policy can take KES amounts
+    with pytest.raises(UserInputError, match=r"policy \S+ has no profile in KES \(its profiles: cn-rural CNY, in-kcc INR, "
+                       r"us-operating USD\): .* give --policy FILE, a copy of the policy with a profile whose "
+                       r"currency is KES"):
+        profile_for_currency(pol, ["KES"])
 
 
 def test_cli_value_portfolio_per_block(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
