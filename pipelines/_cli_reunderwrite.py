@@ -42,8 +42,9 @@ def _print_result(res: Any) -> None:
     ch = res.changes
     if len(ch):
         # old limit: the application's previous record (under a policy with kept_lines_stand, a line kept at an earlier
-        # checkpoint: the decision it stood on); Book limit: what the bank's line commits (they differ
-        # when the line was booked before a REFER or DECLINE record, or changed outside agcredit)
+        # checkpoint: the decision it stood on; with refer_keeps_book_limit, the Book limit when that was a REFER or
+        # DECLINE); Book limit: what the bank's line commits (they differ when the line was booked before a REFER or
+        # DECLINE record under earlier policies, or changed outside agcredit)
         echo(f"{'line':<16} {'application':<14} {'Book limit':>16} {'old limit':>16} {'new limit':>16} "
              f"{'outstanding':>16} {'outcome':<8} new reasons / actions")
         for r in ch.itertuples(index=False):
@@ -53,12 +54,14 @@ def _print_result(res: Any) -> None:
                  f"{_money(r.old_limit, r.currency):>16} {_money(r.new_limit, r.currency):>16} "
                  f"{_money(r.outstanding, r.currency):>16} {r.new_outcome:<8} {extra}")
         from pipelines.reunderwrite import change_counts
-        from underwriting.standing import kept_lines_stand
+        from underwriting.standing import kept_lines_stand, refer_keeps_book_limit
 
         n = change_counts(ch)
         kept = ch["not_reestimated"] != ""
         against = ("the previous record, or the decision a line kept earlier stood on"
                    if any(kept_lines_stand(i.body) for i in res.items) else "the previous record")
+        if any(refer_keeps_book_limit(i.body) for i in res.items):  # 2026.12.8: a REFER or DECLINE granted nothing
+            against += "; the Book limit where that was a REFER or DECLINE"
         echo(f"limits down: {n['down']}, up: {n['up']} (against {against}); below the Book limit: "
              f"{n['below_book']}; actions proposed: {n['actions']}")
         if kept.any():

@@ -220,6 +220,16 @@ def _m(amount: Any, cur: str) -> str:
     return format_minor(int(amount), cur) if amount is not None else "n/a"
 
 
+def _was(r: dict[str, Any], cur: str) -> str:
+    """What a re-underwriting block (``r``) measured its change from: the previous decision, or the line's Book limit
+    (no decision before it; or, under ``refer_keeps_book_limit``, a REFER or DECLINE that granted nothing)."""
+    if r.get("compared_with") == "book":
+        return (f"its Book limit {_m(r.get('previous_limit'), cur)} (record {r.get('skipped_record_id')}, "
+                f"{r.get('previous_outcome')}, granted none)")
+    return (f"{r.get('previous_outcome')} {_m(r.get('previous_limit'), cur)}" if r.get("previous_outcome")
+            else f"its Book limit {_m(r.get('previous_limit'), cur)}")
+
+
 def _steps(body: dict[str, Any], cur: str) -> list[Step]:
     c, a = body["computation"], body["application"]
     p = body["policy"]["parameters"]
@@ -469,18 +479,17 @@ def _render(x: Explanation) -> str:
                 + f": {o.get('reason')}"]
     if x.reunderwrite and x.override:  # an override copies the body it supersedes, this block included
         r = x.reunderwrite
-        was = (f"{r.get('previous_outcome')} {_m(r.get('previous_limit'), cur)}" if r.get("previous_outcome")
-               else f"its Book limit {_m(r.get('previous_limit'), cur)}")
+        was = _was(r, cur)
         out += ["", f"Re-underwriting of line {r.get('line_id')} before the override: from {was}; its proposed actions "
                     f"({', '.join(r.get('proposed_actions') or []) or 'none'}) were for its own limit, which the "
                     "analyst's override above replaced"]
     elif x.reunderwrite:  # the analyst's to-do of a re-underwriting: it was only in the run's output and the body
         r = x.reunderwrite
         unvalued = ", ".join(r.get("not_reestimated") or [])
-        was = (f"{r.get('previous_outcome')} {_m(r.get('previous_limit'), cur)}" if r.get("previous_outcome")
-               else f"its Book limit {_m(r.get('previous_limit'), cur)}")
+        was = _was(r, cur)
         kept = (f"not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the line "
                 f"is kept as it stands, on {was}" if "standing_record_id" in r or r.get("previous_outcome") is None
+                or r.get("compared_with") == "book"
                 else f"not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the "
                 "line is kept as it stands") if unvalued else ""
         acts = ", ".join(r.get("proposed_actions") or [])
@@ -492,7 +501,9 @@ def _render(x: Explanation) -> str:
                     f"{r.get('line_maturity_date') or 'n/a'}"]
         if "standing_record_id" in r:  # the record before was kept (re-estimated nothing): compared with what stood
             out.append("  compared with the decision the line stood on ("
-                       + (f"record {r['standing_record_id']}" if r["standing_record_id"] else "the Book line")
+                       + (f"its Book limit: record {r['standing_record_id']}, a {r.get('previous_outcome')}, granted "
+                          "none" if r.get("compared_with") == "book"
+                          else f"record {r['standing_record_id']}" if r["standing_record_id"] else "the Book line")
                        + f"), not with record {r.get('previous_record_id')}, a re-underwriting that re-estimated "
                        "nothing")
         out.append(f"  proposed actions: {acts}; alerts: {', '.join(r.get('alerts') or []) or 'none'}")

@@ -359,7 +359,8 @@ def not_reestimated_lines(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tu
 def changed_at_latest_checkpoint(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tuple[pd.DataFrame, str]:
     """The latest records (``dec``, from :func:`latest_decisions`; ``bodies`` parsed) dated at the latest checkpoint
     (the latest as-of among them) whose limit differs from the one before: a re-underwriting's
-    ``reunderwrite.previous_limit`` (the limit it replaced: the Book line's when there was no earlier record), else
+    ``reunderwrite.previous_limit`` (the limit it replaced: the Book line's when there was no earlier record or,
+    under ``refer_keeps_book_limit``, the earlier one was a REFER or DECLINE), else
     the previous record's. Returns those rows (``previous_limit`` set so) and the checkpoint's date."""
     kinds = dec["kind"].astype(str) if "kind" in dec.columns else pd.Series("", index=dec.index)
     # the latest checkpoint: the latest date of a decision or re-underwriting (an analyst's override after it
@@ -518,8 +519,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
             f"{escape(last)} and analysts' overrides since; Book limit: the line's commitment in the Book (as its "
             "re-underwriting recorded it, an override after one included); previous limit: the "
-            "one the re-underwriting replaced (the Book line's when the line had no earlier record), else the "
-            "application's previous record's</p>",
+            "one the re-underwriting replaced (the Book line's when the line had no earlier record, or one that granted "
+            "nothing: a REFER or DECLINE, policy 2026.12.8 on), else the application's previous record's</p>",
             _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),
             "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
             _table(act_tbl, num=("limit", "outstanding", "drawn"), tags=("outcome",)), kept_note, no_dec_section,

@@ -76,7 +76,7 @@ from pipelines.underwrite import ChampionModels, checkpoint_label, portable_sour
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import crop_disputed
-from underwriting.standing import kept_body, kept_lines_stand, standing_of
+from underwriting.standing import kept_body, kept_lines_stand, refer_keeps_book_limit, standing_of
 from underwriting.store import DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -481,13 +481,20 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     """The re-underwriting record of ``item`` (superseding ``prev``) and its change row. Under a policy with
     ``kept_lines_stand`` the change is measured against the line's standing decision
     (:func:`underwriting.standing.standing_of`; ``get``
-    reads a record by id: the store's), else against ``prev``."""
+    reads a record by id: the store's), else against ``prev``. Under a policy with ``refer_keeps_book_limit``
+    (2026.12.8 on) a Book line whose decision compared with is a REFER or DECLINE (not an override) is measured from
+    its Book limit — those granted nothing — and the body says so (``compared_with: "book"``,
+    ``skipped_record_id``); its outcome, reason codes and stressed value are still that record's."""
     body = copy.deepcopy(item.body)
     stands = kept_lines_stand(body) and is_kept(prev)
     if stands and get is None:
         raise ValueError("re-underwriting after a kept record needs the store's record lookup (get)")
     base = standing_of(prev, get) if stands and get is not None else prev  # the kept REFER's indicative limit is no estimate to compare with
-    old_limit = int(base.limit) if base is not None else int(line["limit"])
+    # a REFER or DECLINE granted nothing: a Book line stands at its Book limit (refer_keeps_book_limit); an analyst's
+    # override is a decision in force, and a decided line (D-…) was opened by an APPROVE or REDUCE record
+    on_book = (refer_keeps_book_limit(body) and base is not None and str(base.outcome) in ("REFER", "DECLINE")
+               and str(getattr(base, "kind", "")) != "override" and not str(line["line_id"]).startswith("D-"))
+    old_limit = int(base.limit) if base is not None and not on_book else int(line["limit"])
     old_outcome = str(base.outcome) if base is not None else None
     old_codes = set(base.reason_codes) if base is not None else set()
     old_stressed = (base.body.get("computation", {}).get("stressed_value") if base is not None else None)
@@ -529,6 +536,9 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
         body["reunderwrite"]["not_reestimated"] = list(unvalued)
     if stands:  # the previous record was kept: the decision compared with (None: the Book line)
         body["reunderwrite"]["standing_record_id"] = base.record_id if base is not None else None
+    if on_book:  # compared with the Book limit, not with the REFER or DECLINE record (it granted nothing)
+        body["reunderwrite"]["compared_with"] = "book"
+        body["reunderwrite"]["skipped_record_id"] = base.record_id
     key = sha256_hex(canonical_json(["reunderwrite", item.idempotency_key, str(line["line_id"])]))
     new = DecisionItem(idempotency_key=key, application_id=item.application_id, farmer_token=item.farmer_token,
                        season=item.season, as_of=as_of.isoformat(), outcome=item.outcome, limit=item.limit,
@@ -550,9 +560,13 @@ def _as_stored(row: dict[str, Any], stored: Any, prev: Any, get: Callable[[str],
     actions as the record holds them — the re-run adds nothing, and a record written by an earlier release keeps
     what that release proposed (the row printed this release's, which no record held). The line's Book limit,
     drawn and outstanding as the record holds them too: a decided line (``D-…``) is read from the latest record
-    on or before the date, on a re-run this very record, whose new limit was printed as the Book limit."""
+    on or before the date, on a re-run this very record, whose new limit was printed as the Book limit. The old limit
+    and change too (``previous_limit``, ``limit_change``): what the record was compared with."""
     ru = stored.body.get("reunderwrite") or {}
     line = {k: ru[k] for k in ("book_limit", "drawn", "outstanding") if isinstance(ru.get(k), int)}
+    # the limit it was compared with as the record holds it (refer_keeps_book_limit: the Book limit)
+    line |= {c: ru[k] for k, c in (("previous_limit", "old_limit"), ("limit_change", "change"))
+             if isinstance(ru.get(k), int) and not isinstance(ru.get(k), bool)}
     if "standing_record_id" in ru:  # compared with the line's standing decision (kept_lines_stand)
         prev = standing_of(prev, get)
     old_codes = set(prev.reason_codes) if prev is not None else set()

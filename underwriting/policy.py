@@ -133,6 +133,11 @@ class Profile:
     #: rate, liens and cash flow are charged on the fields valued; None when the file does not set it (files before:
     #: every evidence step last, the steps before it charged on the fields as claimed, excluded ones included)
     exclusions_before_stress: bool | None = None
+    #: re-underwriting (2026.12.8 on): a Book line whose previous decision (after the standing walk) is a REFER or
+    #: DECLINE, not an analyst's override, is compared with its Book limit — a REFER or DECLINE granted nothing, the
+    #: line the bank funded is what is in force; None when the file does not set it (files before: compared with the
+    #: REFER's indicative or the DECLINE's 0)
+    refer_keeps_book_limit: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -147,7 +152,7 @@ class Profile:
         for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
                     "term_to_harvest_window", "disputed_crop_uncertain",
                     "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
-                    "exclusions_before_stress"):
+                    "exclusions_before_stress", "refer_keeps_book_limit"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -211,6 +216,7 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "confident_disputes_only": ("bool", None, None),
     "open_alerts_act": ("bool", None, None),
     "exclusions_before_stress": ("bool", None, None),
+    "refer_keeps_book_limit": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
@@ -218,7 +224,7 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
 _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
                           "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
                           "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
-                          "exclusions_before_stress")
+                          "exclusions_before_stress", "refer_keeps_book_limit")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

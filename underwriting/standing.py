@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["kept_body", "kept_lines_stand", "standing_of", "standing_ids"]
+__all__ = ["kept_body", "kept_lines_stand", "refer_keeps_book_limit", "standing_of", "standing_ids"]
 
 
 def kept_body(kind: Any, body: Any) -> bool:
@@ -33,6 +33,13 @@ def kept_lines_stand(body: dict[str, Any]) -> bool:
     not re-estimated keeps its standing decision — the next re-underwriting, and an override of the kept record,
     measure their change from it."""
     return bool(((body.get("policy") or {}).get("parameters") or {}).get("kept_lines_stand"))
+
+
+def refer_keeps_book_limit(body: dict[str, Any]) -> bool:
+    """Whether the policy that decided ``body`` has ``refer_keeps_book_limit`` (2026.12.8 on): re-underwriting a
+    Book line whose previous decision (after :func:`standing_of`) is a REFER or DECLINE — not an analyst's
+    override — measures the change from the line's Book limit; a REFER or DECLINE granted nothing."""
+    return bool(((body.get("policy") or {}).get("parameters") or {}).get("refer_keeps_book_limit"))
 
 
 def standing_of(record: Any, get: Callable[[str], Any]) -> Any:

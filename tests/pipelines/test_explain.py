@@ -371,6 +371,27 @@ def test_explain_says_a_line_was_not_reestimated(tmp_path: Path, model: YieldMod
     assert "compared with the decision the line stood on (record Dstood)" in text
 
 
+def test_explain_says_a_line_after_a_refer_was_compared_with_its_book_limit(tmp_path: Path, model: YieldModel) -> None:
+    """A Book line of 41,000 re-underwritten after its application's REFER printed "REFER INR 0.00 -> REFER INR 0.00".
+    Under policy 2026.12.8 (refer_keeps_book_limit) the block says it was measured from the Book limit, and explain
+    names the REFER that granted nothing."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {"outstanding": 12_345, "drawn": 12_000, "proposed_actions": [],
+                                                    "alerts": [], "previous_outcome": "REFER",
+                                                    "previous_limit": 4_100_000, "book_limit": 4_100_000,
+                                                    "compared_with": "book", "skipped_record_id": "Rrefer"})
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert "Re-underwriting of line L7: its Book limit USD 41,000.00 (record Rrefer, REFER, granted none) -> " in text
+    # kept on a REFER (the standing walk reached it): the line stands on its Book limit
+    url, aid, _ = _reunderwritten(tmp_path / "b", model, {
+        "outstanding": 12_345, "drawn": 12_000, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"],
+        "alerts": [], "previous_outcome": "REFER", "previous_limit": 4_100_000, "standing_record_id": "Rrefer",
+        "compared_with": "book", "skipped_record_id": "Rrefer"})
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert ("the line is kept as it stands, on its Book limit USD 41,000.00 (record Rrefer, REFER, granted none)"
+            in text)
+    assert "compared with the decision the line stood on (its Book limit: record Rrefer, a REFER, granted none)" in text
+
+
 def test_an_override_after_a_reunderwriting_is_not_credited_to_it(tmp_path: Path, model: YieldModel) -> None:
     """An override copies the re-underwriting's body: explain printed "Re-underwriting of line L7: … -> <the
     override's limit>" with the re-underwriting's proposed actions, as if it had given that limit."""

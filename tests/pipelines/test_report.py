@@ -254,6 +254,33 @@ def test_changed_limits_are_those_of_the_latest_checkpoint_against_the_limit_rep
     assert ">A4<" in row and "USD 52,000.00" in row and "USD 0.00" in row and "USD 13,000.00" in row
 
 
+def test_a_line_after_a_refer_counts_as_changed_from_its_book_limit(tmp_path: Path) -> None:
+    """A Book line of 41,000 whose application was referred (REFER 0) and re-underwritten REFER 0 was compared with
+    the REFER: "limits changed" said none. Under policy 2026.12.8 (refer_keeps_book_limit) the re-underwriting's
+    previous limit is the Book limit, and the line is listed 41,000 -> 0; a body of an earlier policy as it was."""
+    data = _data()
+
+    def refer_again(previous: int, **more: object) -> pd.DataFrame:
+        ru = {"line_id": "L-3", "previous_limit": previous, "previous_outcome": "REFER", "book_limit": 4_100_000,
+              "outstanding": 0, **more}
+        return pd.DataFrame({"application_id": ["A3"], "farmer_token": ["Fc"], "season": "2024",
+                             "as_of": ["2024-07-20"], "outcome": ["REFER"], "limit": [0], "currency": "USD",
+                             "reason_codes": ["PARCEL_OVERLAP_CLAIM"], "body": [json.dumps({"reunderwrite": ru})]})
+
+    base = data.decisions
+    data.decisions = pd.concat([base, refer_again(0)], ignore_index=True)  # 2026.12.7: compared with the REFER's 0
+    section = render_portfolio(data, tmp_path / "old").read_text().split(
+        "<h2>Limits changed at the latest checkpoint (2024-07-20)")[1].split("<h2>")[0]
+    assert ">A3<" not in section and len(section.split("<tr>")[2:]) == 1  # A1 only
+    data.decisions = pd.concat([base, refer_again(4_100_000, compared_with="book", skipped_record_id="R3")],
+                               ignore_index=True)
+    section = render_portfolio(data, tmp_path / "new").read_text().split(
+        "<h2>Limits changed at the latest checkpoint (2024-07-20)")[1].split("<h2>")[0]
+    rows = section.split("<tr>")[2:]
+    assert len(rows) == 2 and ">A3<" in rows[1], section
+    assert rows[1].count("USD 41,000.00") == 2 and "USD 0.00" in rows[1]  # Book limit, previous limit, limit
+
+
 def test_portfolio_refuses_decisions_in_more_than_one_currency(tmp_path: Path) -> None:
     """Every sum was labelled with the first record's currency (INR and USD limits added as INR)."""
     data = _data()

@@ -97,7 +97,11 @@ def test_linked_records_and_idempotent(world: dict[str, Any]) -> None:
             assert rec is not None and rec.kind == "reunderwrite" and rec.as_of == cps["mid"].isoformat()
             prev = st.get(str(rec.supersedes))
             assert prev is not None and prev.application_id == it.application_id and prev.kind == "decision"
-            assert rec.body["reunderwrite"]["previous_limit"] == first[it.application_id].limit
+            ru = rec.body["reunderwrite"]
+            # a Book line whose application was referred or declined: from its Book limit (policy 2026.12.8)
+            was = ru["book_limit"] if ru.get("compared_with") == "book" else first[it.application_id].limit
+            assert ru["previous_limit"] == was and (ru.get("compared_with") != "book" or prev.outcome == "REFER"
+                                                    or prev.outcome == "DECLINE")
             assert rec.body["models"][0]["version"] == "3"
     ch = res.changes
     assert set(ch["line_id"]) >= set(active_lines(c.book(), cps["mid"], season)["line_id"])  # every Book line
@@ -327,6 +331,72 @@ def test_a_kept_line_is_compared_with_the_decision_it_stood_on() -> None:
     assert row["old_limit"] == 0 and row["change"] == 4_700_000 and "standing_record_id" not in new.body["reunderwrite"]
 
 
+def test_a_book_line_after_a_refer_is_compared_with_its_book_limit() -> None:
+    """A Book line of 41,000 whose application was referred at underwriting (REFER, indicative 0) was re-underwritten
+    against that REFER: "REFER 0 -> REFER 0", its limit change measured from 0, CROP_CONDITION_DETERIORATED never
+    added, the report's limits changed none. A REFER or DECLINE grants nothing: under policy 2026.12.8
+    (refer_keeps_book_limit) the change is measured from the Book limit; an override, a decided line (D-…) and the
+    records of earlier policies as before."""
+    line = {"line_id": "L7", "limit": 4_100_000, "drawn": 1_000_000, "outstanding": 1_050_000,
+            "maturity_date": pd.Timestamp("2010-03-01")}
+    no_alerts = pd.DataFrame(columns=["field_id", "alert", "severity"])
+    watch = pd.DataFrame({"field_id": ["F0"], "alert": ["WATCH"], "severity": ["low"]})
+    params = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}
+    referred = SimpleNamespace(limit=0, outcome="REFER", reason_codes=("PARCEL_OVERLAP_CLAIM",), record_id="R1",
+                               kind="decision", supersedes=None, body={"computation": {"stressed_value": 6_000_000}})
+    refer = DecisionItem(idempotency_key="k", application_id="A1", farmer_token="T1", season="2009",
+                         as_of="2009-09-15", outcome="REFER", limit=0, currency="INR",
+                         reason_codes=("PARCEL_OVERLAP_CLAIM",),
+                         body={**_refer_body(("PARCEL_OVERLAP_CLAIM",), refer=("PARCEL_OVERLAP_CLAIM",)),
+                               "policy": {"parameters": params}})
+    new, row = _link(refer, referred, line, watch, default_policy(), date(2009, 9, 15), ActionRules())
+    ru = new.body["reunderwrite"]
+    assert (row["old_limit"], row["change"], row["old_outcome"]) == (4_100_000, -4_100_000, "REFER")
+    assert (ru["previous_limit"], ru["limit_change"], ru["previous_outcome"]) == (4_100_000, -4_100_000, "REFER")
+    assert ru["compared_with"] == "book" and ru["skipped_record_id"] == "R1" and ru["previous_record_id"] == "R1"
+    assert new.supersedes == "R1" and new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"  # a WATCH alert
+    assert new.body["reasons"][0]["since_previous"] == 4_100_000
+    # a re-estimated cut after a DECLINE (its 0): measured from the Book limit too, the fall the crop's
+    declined = SimpleNamespace(**{**referred.__dict__, "outcome": "DECLINE", "record_id": "R2"})
+    cut = _item(3_000_000, 5_000_000, "2010-01-15")
+    cut = replace(cut, body={**cut.body, "policy": {"parameters": params}})
+    new, row = _link(cut, declined, line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules())
+    assert (row["old_limit"], row["change"]) == (4_100_000, -1_100_000)
+    assert new.reason_codes[0] == "CROP_CONDITION_DETERIORATED"  # stressed value 6,000,000 -> 5,000,000
+    assert new.body["reunderwrite"]["skipped_record_id"] == "R2"
+    # a kept record on a REFER: the standing walk reaches the REFER, and the Book limit stands
+    kept = SimpleNamespace(limit=0, outcome="REFER", reason_codes=("OUT_OF_MODEL_SCOPE",), record_id="R3",
+                           kind="reunderwrite", supersedes="R1",
+                           body={**_refer_body(("OUT_OF_MODEL_SCOPE",)), "policy": {"parameters": params},
+                                 "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"]}})
+    store = {r.record_id: r for r in (referred, kept)}
+    new, row = _link(cut, kept, line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules(), store.get)
+    ru = new.body["reunderwrite"]
+    assert row["old_limit"] == 4_100_000 and ru["standing_record_id"] == "R1" and ru["skipped_record_id"] == "R1"
+    assert ru["previous_record_id"] == "R3"
+    # an analyst's override to REFER or DECLINE is a decision in force: compared with it
+    overridden = SimpleNamespace(**{**referred.__dict__, "kind": "override", "outcome": "DECLINE", "record_id": "O1"})
+    new, row = _link(cut, overridden, line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules())
+    assert row["old_limit"] == 0 and "compared_with" not in new.body["reunderwrite"]
+    # a granted record: as before
+    granted = SimpleNamespace(**{**referred.__dict__, "outcome": "REDUCE", "limit": 3_500_000, "record_id": "G1"})
+    new, row = _link(cut, granted, line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules())
+    assert row["old_limit"] == 3_500_000 and "compared_with" not in new.body["reunderwrite"]
+    # a decided line (D-…) after a re-underwriting REFER: the line is the record's, as before
+    d_line = {**line, "line_id": "D-A1", "limit": 0, "drawn": 0, "outstanding": 0}
+    new, row = _link(cut, referred, d_line, no_alerts, default_policy(), date(2009, 9, 15), ActionRules())
+    assert row["old_limit"] == 0 and "compared_with" not in new.body["reunderwrite"]
+    # a policy without refer_keeps_book_limit (2026.12.7 and earlier): compared with the REFER's 0, the same body
+    old_params = {k: v for k, v in params.items() if k != "refer_keeps_book_limit"}
+    old = replace(refer, body={**refer.body, "policy": {"parameters": old_params}})
+    new, row = _link(old, referred, line, watch, default_policy(), date(2009, 9, 15), ActionRules())
+    assert (row["old_limit"], row["change"]) == (0, 0) and "CROP_CONDITION_DETERIORATED" not in new.reason_codes
+    assert set(new.body["reunderwrite"]) == {"line_id", "previous_record_id", "previous_limit", "previous_outcome",
+                                             "limit_change", "outstanding", "drawn", "book_limit",
+                                             "line_maturity_date", "previous_stressed_value", "proposed_actions",
+                                             "alerts", "action_rules"}
+
+
 def test_lines_are_kept_where_the_yield_model_is_not_validated(world: dict[str, Any], tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """End to end through the CLI: a yield model validated at mid and end only, the Book re-underwritten as of
@@ -374,7 +444,8 @@ def test_lines_are_kept_where_the_yield_model_is_not_validated(world: dict[str, 
     assert r.exit_code == 0, r.stdout + r.stderr
     rows = [x.split() for x in r.stdout.splitlines() if x.startswith("L")]
     assert rows and all(x[2:4] == x[4:6] for x in rows), rows  # Book limit == old limit ("INR", amount)
-    assert "(against the previous record, or the decision a line kept earlier stood on)" in r.stdout
+    assert ("(against the previous record, or the decision a line kept earlier stood on; the Book limit where that "
+            "was a REFER or DECLINE)") in r.stdout
     with DecisionStore(fresh) as st:
         later = st.records(world["season"])
     later = later[later["as_of"] == world["cps"]["mid"].isoformat()]
@@ -999,3 +1070,53 @@ def test_without_county_the_profile_is_chosen_as_underwrite_chooses_it(tiny_coun
     assert r.exit_code == 2 and not seen, r.stdout + r.stderr
     assert "cannot choose a profile for applications in INR, USD (profiles: " in r.stderr
     assert "in-kcc INR" in r.stderr and "us-operating USD" in r.stderr and "give --profile" in r.stderr
+
+
+def test_a_book_line_referred_at_underwriting_is_reunderwritten_from_its_book_limit(world: dict[str, Any],
+                                                                                    tmp_path: Path) -> None:
+    """The walkthrough's defect end to end: a Book line whose application `underwrite` referred (REFER 0) was
+    re-underwritten against the REFER — previous REFER 0, its limit change from 0. Under the shipped policy
+    (2026.12.8, refer_keeps_book_limit) the record and the change row measure from the Book limit; under the archived
+    2026.12.7 the bodies are those of that release (no compared_with, previous limit the REFER's)."""
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    c, season, cps = world["county"], world["season"], world["cps"]
+    lines = lines_to_review(c.book(), c.applications(), cps["mid"], season)
+    apps = set(lines["review_application_id"].astype(str))  # the applications the Book lines follow
+    first = [i for i in world["first"] if i.application_id in apps]
+    # a Book line's application underwrite referred (made one if it referred none)
+    target = next((i for i in first if i.outcome == "REFER"), first[0])
+    refer = replace(target, outcome="REFER", limit=0, body={**target.body, "outcome": "REFER"})
+    items = [refer if i is target else i for i in world["first"]]
+    referred = {i.application_id for i in items if i.outcome in ("REFER", "DECLINE") and i.application_id in apps}
+    blocks: dict[str, dict[str, Any]] = {}
+    for name, pol in (("new", default_policy()), ("old", load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.7.yaml"))):
+        url = f"sqlite:///{tmp_path / f'{name}.db'}"
+        with DecisionStore(url) as st:
+            st.append(items, operator="underwriter")
+        res = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"], policy=pol,
+                                  alert_params=AlertParams(min_band_fields=1))
+        with DecisionStore(url) as st:
+            blocks[name] = {i.application_id: st.get(str(rid)).body["reunderwrite"]  # type: ignore[union-attr]
+                            for i, rid in zip(res.items, res.changes["record_id"], strict=True)}
+        ch = res.changes.set_index("application_id")
+        assert (ch["change"] == ch["new_limit"] - ch["old_limit"]).all()
+        row = ch.loc[refer.application_id]
+        if name == "new":
+            assert (row["old_limit"], row["old_outcome"]) == (row["book_limit"], "REFER") and row["book_limit"] > 0
+            # a re-run adds nothing and prints the rows as the records hold them (the Book limit as the old one)
+            again = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"], policy=pol,
+                                        alert_params=AlertParams(min_band_fields=1))
+            assert again.written == 0 and again.changes.equals(res.changes), res.changes.compare(again.changes)
+        else:
+            assert (row["old_limit"], row["old_outcome"]) == (0, "REFER")
+    new, old = blocks["new"], blocks["old"]
+    on_book = {a for a, b in new.items() if b.get("compared_with") == "book"}
+    assert refer.application_id in on_book and on_book <= referred and len(new) > len(on_book)
+    assert not any("compared_with" in b for b in old.values())
+    for a, b in new.items():
+        if a in on_book:
+            assert b["previous_limit"] == b["book_limit"] and b["skipped_record_id"] == b["previous_record_id"]
+            assert old[a]["previous_limit"] == 0 and b["limit_change"] - old[a]["limit_change"] == -b["book_limit"]
+        else:
+            assert b == old[a]  # a line compared with a decision that granted (a decided line's too): the same block

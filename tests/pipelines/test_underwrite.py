@@ -508,7 +508,7 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     # another policy: the policy part differs for every application, and limits may move
     pol = tmp_path / "policy.yaml"
     text = (Path(__file__).resolve().parents[2] / "underwriting" / "policies" / "default.yaml").read_text()
-    pol.write_text(text.replace('version: "2026.12.7"', 'version: "2026.12.7-replay"'))
+    pol.write_text(text.replace('version: "2026.12.8"', 'version: "2026.12.8-replay"'))
     r = runner.invoke(app, ["audit", "replay", *common, "--policy", str(pol)], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 1 and f"0 identical, 0 reproduced, {n} differs" in r.stdout, r.stdout
     assert r.stdout.count("  differs: policy\n") == n
@@ -569,15 +569,15 @@ def test_audit_replay_takes_the_released_policy_the_records_name(world: dict[str
         r.stdout + r.stderr)
     # a policy never released (a bank's own edit): nothing in the archive to take, said in one warning
     local = tmp_path / "local.yaml"
-    local.write_text((ARCHIVE_DIR.parent / "default.yaml").read_text().replace('version: "2026.12.7"',
-                                                                                 'version: "2026.12.7-local"'))
+    local.write_text((ARCHIVE_DIR.parent / "default.yaml").read_text().replace('version: "2026.12.8"',
+                                                                                 'version: "2026.12.8-local"'))
     store2 = f"sqlite:///{tmp_path / 'local.db'}"
     r = runner.invoke(app, ["underwrite", *common, "--store", store2, "--policy", str(local), "--crop-model", "none",
                             "--no-progress"], env=env)
     assert r.exit_code == 0, r.stderr
     r = runner.invoke(app, ["audit", "replay", *common, "--store", store2], env=env)
     assert r.exit_code == 1 and r.stdout.count("  differs: policy\n") == n, r.stdout
-    warned = [x for x in r.stderr.splitlines() if "2026.12.7-local" in x]
+    warned = [x for x in r.stderr.splitlines() if "2026.12.8-local" in x]
     assert len(warned) == 1 and "not a released version" in warned[0] and "--policy" in warned[0], r.stderr
     r = runner.invoke(app, ["audit", "replay", *common, "--store", store2, "--policy", str(local)], env=env)
     assert r.exit_code == 0 and f"{n} identical" in r.stdout, r.stdout + r.stderr
