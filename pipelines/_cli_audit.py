@@ -205,7 +205,10 @@ def override_cmd(
         return
     echo(f"{rec.record_id} overrides {rec.supersedes}: {change}"
          + (f" (the line stood on {format_minor(ov['standing_limit'], rec.currency)}, the change measured from it:"
-            " the record replaced re-estimated nothing)" if "standing_limit" in ov else ""))
+            " the record replaced re-estimated nothing"
+            # refer_keeps_book_limit (2026.12.8 on): its Book limit, the REFER or DECLINE it stood on granted nothing
+            + (f"; its Book limit, the {ov.get('standing_outcome')} {ov.get('standing_record_id')} granted nothing"
+               if ov.get("standing_compared_with") == "book" else "") + ")" if "standing_limit" in ov else ""))
 
 
 def _head_hash(expect_head: str | None) -> str | None:

@@ -470,8 +470,12 @@ def _render(x: Explanation) -> str:
         o = x.override
         stood = "" if "standing_limit" not in o else (
             " (a re-underwriting that re-estimated nothing; the line stood on "
-            + (f"{o.get('standing_outcome')} {_m(o.get('standing_limit'), cur)}, record {o.get('standing_record_id')}"
-               if o.get("standing_record_id") else f"its Book limit {_m(o.get('standing_limit'), cur)}")
+            # refer_keeps_book_limit (2026.12.8 on): on a REFER or DECLINE, which granted nothing: its Book limit
+            + (f"its Book limit {_m(o.get('standing_limit'), cur)} (record {o.get('standing_record_id')}, a "
+               f"{o.get('standing_outcome')}, granted none)" if o.get("standing_compared_with") == "book"
+               else f"{o.get('standing_outcome')} {_m(o.get('standing_limit'), cur)}, record "
+               f"{o.get('standing_record_id')}" if o.get("standing_record_id")
+               else f"its Book limit {_m(o.get('standing_limit'), cur)}")
             + ", the change measured from it)")
         out += ["", f"Override of {o.get('original_record_id')}{stood}: {o.get('original_outcome')} "
                     f"{_m(o.get('original_limit'), cur)} -> {o.get('outcome')} {_m(o.get('limit'), cur)} by "

@@ -81,12 +81,17 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     (:func:`underwriting.standing.standing_ids`: the latest earlier record of its chain that decided it),
     ``kept_as_of`` the first date of its run of kept records. A line whose every record is kept was never decided in
     the store and stands as the Book holds it: outcome :data:`ON_BOOK`, limit the Book limit its latest record names
-    (``book_standing`` too; NaN elsewhere)."""
-    from underwriting.standing import kept_body, standing_ids
+    (``book_standing`` too; NaN elsewhere). Under a policy with ``refer_keeps_book_limit`` (2026.12.8 on; the kept
+    record's) a Book line (not ``D-…``) whose standing decision is a REFER or DECLINE that is not an analyst's override
+    stands on its Book limit too — a REFER or DECLINE grants nothing, as its re-underwriting measures it — shown on
+    that record (its date, reasons) with outcome :data:`ON_BOOK` and ``skipped_outcome`` its outcome (None
+    elsewhere)."""
+    from underwriting.standing import kept_body, refer_keeps_book_limit, standing_ids
 
     dec = latest_decisions(records)
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
-                     book_standing=np.nan)
+                     book_standing=np.nan,
+                     skipped_outcome=pd.Series([None] * len(dec), index=dec.index, dtype=object))
     stands = standing_ids(records)
     if not stands:
         return dec
@@ -102,17 +107,27 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
             sup = rows.at[at[cur], "supersedes"]
             cur = str(sup) if isinstance(sup, str) else ""
         on = stands[rid]
+        b = dec.at[idx, "body"]
+        b = json.loads(b) if isinstance(b, str) else (b or {})
+        ru = b.get("reunderwrite") or {}
+        book = int(ru.get("book_limit") or 0)
         if on is None:  # never decided in the store: the Book line stands
-            b = dec.at[idx, "body"]
-            b = json.loads(b) if isinstance(b, str) else (b or {})
-            book = int((b.get("reunderwrite") or {}).get("book_limit") or 0)
             dec.loc[idx, "book_standing"] = float(book)
             dec.at[idx, "outcome"], dec.at[idx, "limit"] = ON_BOOK, book
         else:
             rec = rows.loc[at[on]]
+            # a REFER or DECLINE granted nothing: a Book line stands on its Book limit (refer_keeps_book_limit, the
+            # kept record's policy); an analyst's override is a decision in force, a decided line (D-…) its record's
+            skipped = (refer_keeps_book_limit(b) and str(rec["outcome"]) in ("REFER", "DECLINE")
+                       and str(rec.get("kind", "")) != "override" and bool(ru.get("line_id"))
+                       and not str(ru["line_id"]).startswith("D-"))
             for c in dec.columns:
                 if c in rec.index and c != "previous_limit":
                     dec.at[idx, c] = rec[c]
+            if skipped:
+                dec.loc[idx, "book_standing"] = float(book)
+                dec.at[idx, "skipped_outcome"] = str(rec["outcome"])
+                dec.at[idx, "outcome"], dec.at[idx, "limit"] = ON_BOOK, book
         dec.at[idx, "kept_as_of"] = first
     return dec
 
@@ -438,7 +453,6 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     on_book = std["book_standing"].notna()
     by_outcome = std.groupby("outcome")["limit"].agg(["count", "sum"]).reindex(
         ["APPROVE", "REDUCE", "DECLINE", "REFER", *([ON_BOOK] if on_book.any() else [])]).fillna(0)
-    book_standing = int(std.loc[on_book, "book_standing"].sum())
     granted = int(std.loc[std["outcome"].isin(GRANTING), "limit"].sum())
     indicative = int(std.loc[std["outcome"] == "REFER", "limit"].sum())
     requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
@@ -462,9 +476,11 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                             "limit": [_money(v, cur) for v in std["limit"]], "reasons": std["reason_codes"].fillna("")})
     if std["kept_as_of"].notna().any():  # which rows stand on an earlier decision, or on the Book line
         dec_tbl["kept (not re-estimated)"] = [
-            "" if k is None else (f"since {k}: on its Book limit, never decided in the store"
+            "" if k is None else (f"since {k}: on its Book limit, its {sk} of {a} granted nothing" if sk is not None
+                                  else f"since {k}: on its Book limit, never decided in the store"
                                   if not pd.isna(bk) else f"since {k}: on this decision of {a}")
-            for k, bk, a in zip(std["kept_as_of"], std["book_standing"], std["as_of"].astype(str), strict=True)]
+            for k, bk, a, sk in zip(std["kept_as_of"], std["book_standing"], std["as_of"].astype(str),
+                                    std["skipped_outcome"], strict=True)]
     act_tbl = proposed_actions_table(dec, bodies, cur)
     n_kept, kept_codes = not_reestimated_lines(dec, bodies)
     kept_counts = ", ".join(f"{c} {n}" for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -472,10 +488,18 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                  f"could not value their fields then ({escape(kept_counts)}"
                  "); each is kept as it stands — counted here on the decision it stands on, or its Book limit — and "
                  "nothing is proposed but a review where a high-severity alert is open</p>" if n_kept else "")
-    on_book_text = (f"; {int(on_book.sum())} line(s) never decided in the store and kept at a re-underwriting "
+    # BOOK lines: never decided in the store, or (refer_keeps_book_limit) standing on a REFER or DECLINE that granted
+    # nothing
+    after_refer = on_book & std["skipped_outcome"].notna()
+    never = on_book & ~after_refer
+    on_book_text = (f"; {int(never.sum())} line(s) never decided in the store and kept at a re-underwriting "
                     f"that could not re-estimate them stand on their Book limits ({ON_BOOK}), "
-                    f"{_money(book_standing, cur)}, in the exposure by their declared crops"
-                    if on_book.any() else "")
+                    f"{_money(int(std.loc[never, 'book_standing'].sum()), cur)}, in the exposure by their declared "
+                    "crops" if never.any() else "")
+    on_book_text += (f"; {int(after_refer.sum())} line(s) kept at a re-underwriting that could not re-estimate them "
+                     "whose decision was a REFER or DECLINE, which granted nothing, stand on their Book limits "
+                     f"({ON_BOOK}, policy 2026.12.8 on), {_money(int(std.loc[after_refer, 'book_standing'].sum()), cur)}"
+                     ", in the exposure by their declared crops" if after_refer.any() else "")
     # the Book as it stands: its lines no record of the season decides are in none of the figures but their own table
     book, no_dec = data.book, book_without_decision(data.book, data.decisions)
     day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
@@ -572,7 +596,9 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
         stood = standing[standing["application_id"] == rec.application_id]
         if len(stood) and stood["kept_as_of"].notna().iloc[0]:  # a re-underwriting that re-estimated nothing
             s0 = stood.iloc[0]
-            on = (f"its Book limit {_money(s0['limit'], cur)} (never decided in the store)"
+            on = (f"its Book limit {_money(s0['limit'], cur)} (its {s0['skipped_outcome']} of {s0['as_of']} granted "
+                  "nothing)" if s0["outcome"] == ON_BOOK and s0["skipped_outcome"] is not None else
+                  f"its Book limit {_money(s0['limit'], cur)} (never decided in the store)"
                   if s0["outcome"] == ON_BOOK else
                   f"the decision of {s0['as_of']}: {s0['outcome']} {_money(s0['limit'], cur)}")
             body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(s0['outcome']))} "

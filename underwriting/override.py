@@ -5,7 +5,9 @@ new limit and outcome, the reason, the operator and the approver) with ``limit``
 ``outcome`` replaced. A change of more than the policy's ``override_approval_share`` of the original limit
 (read from the original record's policy parameters, so the policy the decision was made under governs its
 override; 20% for records of policies that do not set it, CREDIT_POLICY.md's) needs a second approver who is
-not the operator. The limit is given in major units
+not the operator. An override of a re-underwriting that re-estimated nothing is measured from the decision its
+line stands on (``kept_lines_stand``), or its Book limit when that is a REFER or DECLINE (``refer_keeps_book_limit``:
+``override.standing_compared_with`` "book"). The limit is given in major units
 of the record's currency and converted exactly (``models.money.to_minor``).
 
 Records are permanent, so personal data is refused BEFORE anything is written: a reason
@@ -31,7 +33,7 @@ from features.errors import UserInputError
 from models.money import format_minor, to_minor
 from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
-from underwriting.standing import kept_body, kept_lines_stand, standing_of
+from underwriting.standing import kept_body, kept_lines_stand, refer_keeps_book_limit, standing_of
 from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -203,17 +205,29 @@ def _change_share(old: int, new: int) -> Decimal:
     return (Decimal(change) / Decimal(old)) if old else (Decimal(1) if change else Decimal(0))
 
 
-def _book_line(record: DecisionRecord) -> SimpleNamespace:
-    """A kept record's line as the Book holds it (its store never decided it): the limit its body names."""
+def _book_line(record: DecisionRecord, skipped: Any = None) -> SimpleNamespace:
+    """A kept record's line as the Book holds it (its store never decided it; or ``skipped``, the REFER or DECLINE it
+    stood on, granted nothing: :func:`_on_book`): the limit its body names."""
     return SimpleNamespace(limit=int((record.body.get("reunderwrite") or {}).get("book_limit") or 0), record_id=None,
-                           kind="book", outcome=None)
+                           kind="book", outcome=None, skipped=skipped)
+
+
+def _on_book(kept: DecisionRecord, standing: Any) -> bool:
+    """Whether the line of ``kept`` (a re-underwriting that re-estimated nothing), standing on ``standing``, stands
+    on its Book limit instead (policy ``refer_keeps_book_limit``, 2026.12.8 on, ``kept``'s policy, as a
+    re-underwriting measures it): a Book line (not ``D-…``) whose standing decision is a REFER or DECLINE, which
+    granted nothing, and not an analyst's override (a decision in force)."""
+    line = str((kept.body.get("reunderwrite") or {}).get("line_id") or "")
+    return (refer_keeps_book_limit(kept.body) and standing is not None and bool(line) and not line.startswith("D-")
+            and str(standing.outcome) in ("REFER", "DECLINE") and str(getattr(standing, "kind", "")) != "override")
 
 
 def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
     """The record an unapproved override's change is measured from: going back from ``record`` over the overrides
     written without an approver, the first record that is not one (a decision, a re-underwriting, or an approved
     override) — past a re-underwriting that re-estimated nothing under ``kept_lines_stand``, the decision its line
-    stands on (its Book line when none: :func:`_book_line`)."""
+    stands on (its Book line when none: :func:`_book_line`; also, under ``refer_keeps_book_limit``, when that is a
+    REFER or DECLINE: :func:`_on_book`)."""
     by_id = {r.record_id: r for r in store.history(record.application_id)}
     current = record
     while True:  # over unapproved overrides and kept records alike: small unapproved steps never add up
@@ -223,6 +237,8 @@ def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
             prev = standing_of(current, by_id.get)
             if prev is None:
                 return _book_line(current)
+            if _on_book(current, prev):  # a REFER or DECLINE granted nothing: the Book limit (2026.12.8 on)
+                return _book_line(current, skipped=prev)
         else:
             return current
         if prev is None:
@@ -336,12 +352,16 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
             return OverrideResult(original, written=False)
     old = original.limit
     # a re-underwriting that re-estimated nothing (its REFER's 0 indicative; policy kept_lines_stand): the line stands
-    # on the decision before it, or on its Book limit — the change is measured from that, not from the 0
+    # on the decision before it, or on its Book limit — the change is measured from that, not from the 0; under
+    # refer_keeps_book_limit (2026.12.8 on) a Book line whose decision before it is a REFER or DECLINE (not an
+    # override) on its Book limit too: those granted nothing
     stands = kept_body(original.kind, original.body) and kept_lines_stand(original.body)
     base: Any = original
     if stands:
         by_id = {r.record_id: r for r in store.history(original.application_id)}
         base = standing_of(original, by_id.get) or _book_line(original)
+        if _on_book(original, base):  # a REFER or DECLINE granted nothing: its Book limit (refer_keeps_book_limit)
+            base = _book_line(original, skipped=base)
     share = _change_share(base.limit, new_limit)
     allowed = approval_share(original.body)
     if approver is None:
@@ -352,8 +372,11 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
             moved = _change_share(frm.limit, new_limit)
             if moved > allowed:
                 pct = f"{(moved * 100).quantize(Decimal('0.0001')).normalize():f}%" if frm.limit else "from a zero limit"
+                skipped = getattr(frm, "skipped", None)
                 since = "" if frm.record_id == original.record_id else \
-                    (" (the line's Book limit: its records re-estimated nothing)" if frm.record_id is None else
+                    (f" (the line's Book limit: the {skipped.outcome} it stood on, record {skipped.record_id}, granted "
+                     "nothing)" if frm.record_id is None and skipped is not None else
+                     " (the line's Book limit: its records re-estimated nothing)" if frm.record_id is None else
                      f" (the limit the line stands on, record {frm.record_id})" if rec is base else
                      f" (the last limit set without unapproved overrides, record {frm.record_id})")
                 raise fail(f"changing the limit from {format_minor(frm.limit, original.currency)}{since} to "
@@ -368,9 +391,14 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         "reason": reason, "operator": operator, "approver": approver, "as_of": day,
     }
     if stands:  # the change measured from the decision the line stood on (None: its Book line)
-        body["override"]["standing_record_id"] = base.record_id
+        skipped = getattr(base, "skipped", None)
+        # a REFER or DECLINE that granted nothing (refer_keeps_book_limit): that record, measured from the Book limit
+        stood = skipped if skipped is not None else base
+        body["override"]["standing_record_id"] = stood.record_id
         body["override"]["standing_limit"] = int(base.limit)
-        body["override"]["standing_outcome"] = getattr(base, "outcome", None)
+        body["override"]["standing_outcome"] = getattr(stood, "outcome", None)
+        if skipped is not None:
+            body["override"]["standing_compared_with"] = "book"
     body["limit"], body["outcome"] = new_limit, outcome
     key = sha256_hex(canonical_json(["override", original.record_id, new_limit, reason, operator, approver, day]))
     item = DecisionItem(idempotency_key=key, application_id=original.application_id,

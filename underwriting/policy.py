@@ -135,7 +135,8 @@ class Profile:
     exclusions_before_stress: bool | None = None
     #: re-underwriting (2026.12.8 on): a Book line whose previous decision (after the standing walk) is a REFER or
     #: DECLINE, not an analyst's override, is compared with its Book limit — a REFER or DECLINE granted nothing, the
-    #: line the bank funded is what is in force; None when the file does not set it (files before: compared with the
+    #: line the bank funded is what is in force (a line kept on such a record stands on its Book limit in the report
+    #: and for an override of the kept record); None when the file does not set it (files before: compared with the
     #: REFER's indicative or the DECLINE's 0)
     refer_keeps_book_limit: bool | None = None
 

@@ -38,7 +38,10 @@ def kept_lines_stand(body: dict[str, Any]) -> bool:
 def refer_keeps_book_limit(body: dict[str, Any]) -> bool:
     """Whether the policy that decided ``body`` has ``refer_keeps_book_limit`` (2026.12.8 on): re-underwriting a
     Book line whose previous decision (after :func:`standing_of`) is a REFER or DECLINE — not an analyst's
-    override — measures the change from the line's Book limit; a REFER or DECLINE granted nothing."""
+    override — measures the change from the line's Book limit; a REFER or DECLINE granted nothing. A line kept on
+    such a record stands on its Book limit too: the portfolio report counts it there
+    (:func:`pipelines.report.standing_decisions`) and an override of the kept record is measured from it
+    (:mod:`underwriting.override`)."""
     return bool(((body.get("policy") or {}).get("parameters") or {}).get("refer_keeps_book_limit"))
 
 

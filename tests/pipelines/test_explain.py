@@ -405,6 +405,44 @@ def test_an_override_after_a_reunderwriting_is_not_credited_to_it(tmp_path: Path
     assert "proposed actions: FREEZE_UNDRAWN" not in text
 
 
+def test_explain_says_an_override_of_a_line_on_a_refer_was_measured_from_its_book_limit(tmp_path: Path,
+                                                                                        model: YieldModel) -> None:
+    """An override of a kept Book line standing on its application's REFER read "the line stood on REFER USD 0.00,
+    record Rrefer, the change measured from it". Under policy 2026.12.8 (refer_keeps_book_limit) the override is
+    measured from the Book limit (``standing_compared_with: "book"``) and explain says so; a block without it (policy
+    2026.12.7) reads as before."""
+    from underwriting.records import DecisionItem
+
+    url, aid, _ = _reunderwritten(tmp_path, model, {
+        "outstanding": 12_345, "drawn": 12_000, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"],
+        "alerts": [], "previous_outcome": "REFER", "previous_limit": 4_100_000, "book_limit": 4_100_000,
+        "standing_record_id": "Rrefer", "compared_with": "book", "skipped_record_id": "Rrefer"})
+
+    def overridden(key: str, block: dict[str, Any]) -> str:
+        with DecisionStore(url) as st:
+            kept = st.latest(aid)
+            assert kept is not None
+            ov = {"original_record_id": kept.record_id, "original_limit": 0, "original_outcome": "REFER",
+                  "limit": 4_100_000, "outcome": "APPROVE", "change_share": "0.0000", "reason": "field visit",
+                  "operator": "ana", "approver": None, "as_of": kept.as_of, "standing_record_id": "Rrefer",
+                  "standing_outcome": "REFER", **block}
+            st.append([DecisionItem(idempotency_key=key, application_id=aid, farmer_token=kept.farmer_token,
+                                    season=kept.season, as_of=kept.as_of, outcome="APPROVE", limit=4_100_000,
+                                    currency=kept.currency, reason_codes=tuple(kept.reason_codes),
+                                    body={**kept.body, "override": ov}, kind="override",
+                                    supersedes=kept.record_id)], operator="ana")
+        return explain(url, aid, model_loader=loader_for(model, [])).render()
+
+    text = overridden("ov-1", {"standing_limit": 4_100_000, "standing_compared_with": "book"})
+    assert ("(a re-underwriting that re-estimated nothing; the line stood on its Book limit USD 41,000.00 (record "
+            "Rrefer, a REFER, granted none), the change measured from it): REFER USD 0.00 -> APPROVE USD 41,000.00"
+            in text), text
+    assert "the line stood on REFER" not in text
+    # a block of policy 2026.12.7 (no standing_compared_with): as that release read it
+    text = overridden("ov-2", {"standing_limit": 0})
+    assert "the line stood on REFER USD 0.00, record Rrefer, the change measured from it)" in text
+
+
 def test_a_derived_date_feature_shows_the_days_the_model_read() -> None:
     """The yield model reads phenology dates as days of the season year (day_<date>, span_…): not columns of the
     features, so explain showed them "= None" — as if the date were missing — next to their contribution, even at

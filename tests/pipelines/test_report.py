@@ -3,6 +3,7 @@ non-blank map and plots), screenshots saved as test artifacts."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from datetime import date
@@ -469,6 +470,73 @@ def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp
     old["body"] = [b.replace('"kept_lines_stand": true', '"kept_lines_stand": false') for b in old["body"]]
     std = standing_decisions(old).set_index("application_id")
     assert std.loc["A9", "outcome"] == "REFER" and std["kept_as_of"].isna().all()
+
+
+def test_a_kept_line_standing_on_a_refer_counts_at_its_book_limit(tmp_path: Path) -> None:
+    """A Book line of 41,000 whose application underwrite referred (REFER, indicative 0) and that a re-underwriting
+    then kept (the models could not value its fields) stood in the portfolio on that REFER: counted at 0, its
+    Decisions row REFER 0 — while its re-underwriting is measured from the Book limit (policy 2026.12.8,
+    refer_keeps_book_limit): a REFER or DECLINE grants nothing. Under the parameter (the kept record's policy) the
+    line stands on its Book limit (BOOK), said so; an override, a decided line (D-…) and records of 2026.12.7 as
+    before."""
+    from pipelines.report import standing_decisions
+
+    data = _data()
+    params = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}  # 2026.12.8
+
+    def kept(line: str, book: int, parameters: dict[str, bool]) -> str:
+        return json.dumps({"policy": {"parameters": parameters},
+                           "reunderwrite": {"line_id": line, "previous_limit": book, "previous_outcome": "REFER",
+                                            "book_limit": book, "outstanding": 0, "proposed_actions": [],
+                                            "not_reestimated": ["OUT_OF_MODEL_SCOPE"], "compared_with": "book"},
+                           "fields": [{"field_id": "f3", "declared_crop": "maize", "region": "us-nebraska",
+                                       "declared_area_ha": 10.0, "included": False}]})
+
+    recs = data.decisions.assign(record_id=[f"R{i}" for i in range(5)], kind=["decision"] * 4 + ["reunderwrite"],
+                                 supersedes=[None, None, None, None, "R0"])
+    # A3 (Fc): REFER at underwriting, kept; A4 (Fd): DECLINE, its line a decided one (D-…), kept
+    extra = pd.DataFrame({"application_id": ["A3", "A4"], "farmer_token": ["Fc", "Fd"], "season": "2024",
+                          "as_of": ["2024-08-20", "2024-08-20"], "outcome": ["REFER", "REFER"], "limit": [0, 0],
+                          "currency": "USD", "reason_codes": ["OUT_OF_MODEL_SCOPE"] * 2,
+                          "body": [kept("L-3", 4_100_000, params), kept("D-A4", 0, params)],
+                          "record_id": ["R5", "R6"], "kind": ["reunderwrite"] * 2, "supersedes": ["R2", "R3"]})
+    data.decisions = pd.concat([recs, extra], ignore_index=True)
+    std = standing_decisions(data.decisions).set_index("application_id")
+    assert (std.loc["A3", "outcome"], std.loc["A3", "limit"], std.loc["A3", "book_standing"]) == ("BOOK", 4_100_000,
+                                                                                                  4_100_000)
+    assert (std.loc["A3", "skipped_outcome"], std.loc["A3", "as_of"]) == ("REFER", "2024-06-01")
+    assert (std.loc["A4", "outcome"], std.loc["A4", "limit"]) == ("DECLINE", 0)  # D-A4: as before
+    assert np.isnan(std.loc["A4", "book_standing"]) and std.loc["A4", "skipped_outcome"] is None
+    html = render_portfolio(data, tmp_path).read_text()
+    assert ("1 line(s) kept at a re-underwriting that could not re-estimate them whose decision was a REFER or "
+            "DECLINE, which granted nothing, stand on their Book limits (BOOK, policy 2026.12.8 on), USD 41,000.00"
+            in html)
+    assert "never decided in the store" not in html.split("<h2>Decisions")[0]
+    assert "granted or Book limit by crop (USD)" in html
+    # A1's REDUCE 40,000 + A2's 30,000 + A3's Book limit 41,000 (its REFER's 0 gave 70,000)
+    assert "USD 111,000.00" in html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    decisions = html.split("<h2>Decisions")[1]
+    assert "since 2024-08-20: on its Book limit, its REFER of 2024-06-01 granted nothing" in decisions
+    changed = html.split("<h2>Limits changed at the latest checkpoint (2024-08-20)")[1].split("<h2>")[0]
+    assert ">A3<" not in changed  # kept: no limit changed
+    farmer = render_farmer(data, "Fc", tmp_path).read_text()
+    assert "limit USD 41,000.00 — kept: not re-estimated since 2024-08-20</h2>" in farmer
+    assert "the line is kept as it stands, on its Book limit USD 41,000.00 (its REFER of 2024-06-01 granted " \
+           "nothing)" in farmer
+    # the standing decision an analyst's override: a decision in force, stood on as before
+    ov = data.decisions.copy()
+    ov.loc[ov["record_id"] == "R2", "kind"] = "override"
+    std = standing_decisions(ov).set_index("application_id")
+    assert (std.loc["A3", "outcome"], std.loc["A3", "limit"]) == ("REFER", 0)
+    # records of policy 2026.12.7 (no refer_keeps_book_limit): the REFER's 0, the page as that release made it
+    old = data.decisions.copy()
+    old["body"] = [b.replace(', "refer_keeps_book_limit": true', "") for b in old["body"]]
+    std = standing_decisions(old).set_index("application_id")
+    assert (std.loc["A3", "outcome"], std.loc["A3", "limit"], std.loc["A3", "as_of"]) == ("REFER", 0, "2024-06-01")
+    assert np.isnan(std["book_standing"]).all() and std["skipped_outcome"].isna().all()
+    html = render_portfolio(dataclasses.replace(data, decisions=old), tmp_path / "old").read_text()
+    assert "Book limit" not in html.split("<h2>Limits changed")[0] and "BOOK" not in html
+    assert "since 2024-08-20: on this decision of 2024-06-01" in html.split("<h2>Decisions")[1]
 
 
 def test_an_override_at_the_latest_checkpoint_shows_the_lines_book_limit(tmp_path: Path) -> None:

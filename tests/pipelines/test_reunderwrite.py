@@ -1120,3 +1120,52 @@ def test_a_book_line_referred_at_underwriting_is_reunderwritten_from_its_book_li
             assert old[a]["previous_limit"] == 0 and b["limit_change"] - old[a]["limit_change"] == -b["book_limit"]
         else:
             assert b == old[a]  # a line compared with a decision that granted (a decided line's too): the same block
+
+
+def test_a_book_line_kept_on_its_refer_stands_on_its_book_limit_in_the_report_and_for_an_override(
+        world: dict[str, Any], tmp_path: Path) -> None:
+    """End to end on the tiny county: a Book line whose application underwrite referred (REFER 0), kept at a
+    re-underwriting the models could not value (a model validated at mid and end only, re-underwriting as of
+    emergence), stood on that REFER for the portfolio report (counted at 0) and for an override (confirming it at its
+    Book limit was a raise "from a zero limit" needing a second approver). Under the shipped policy (2026.12.8,
+    refer_keeps_book_limit) it stands on its Book limit in both; under the archived 2026.12.7 as before."""
+    from pipelines.report import ON_BOOK, standing_decisions
+    from underwriting.override import OverrideError, override
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    c, season, cps, m = world["county"], world["season"], world["cps"], world["models"]
+    late = ScoringModels(yield_model=m.yield_model, yield_version="3", yield_run_id="run-3",
+                         governance=Governance(crops=tuple(c.crops), regions=(c.region,), checkpoints=("mid", "end")))
+    lines = lines_to_review(c.book(), c.applications(), cps["emergence"], season)
+    apps = set(lines["review_application_id"].astype(str))
+    first = [i for i in world["first"] if i.application_id in apps]
+    target = next((i for i in first if i.outcome == "REFER"), first[0])
+    refer = replace(target, outcome="REFER", limit=0, body={**target.body, "outcome": "REFER"})
+    items = [refer if i is target else i for i in world["first"]]
+    for name, pol in (("old", load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.7.yaml")), ("new", default_policy())):
+        url = f"sqlite:///{tmp_path / f'{name}.db'}"
+        with DecisionStore(url) as st:
+            st.append(items, operator="underwriter")
+        res = reunderwrite_county(c, season, cps["emergence"], store=url, models=late, policy=pol,
+                                  alert_params=AlertParams(min_band_fields=1))
+        row = res.changes.set_index("application_id").loc[refer.application_id]
+        assert row["not_reestimated"] != ""  # kept
+        book = int(row["book_limit"])
+        with DecisionStore(url) as st:
+            std = standing_decisions(st.records(season)).set_index("application_id").loc[refer.application_id]
+            requested = int(refer.body["application"]["requested_amount"])
+            limit = min(book, requested)
+            amount = f"{limit // 100}.{limit % 100:02d}"
+            if name == "new":
+                assert (std["outcome"], std["limit"]) == (ON_BOOK, book) and book > 0
+                assert std["skipped_outcome"] == "REFER"
+                ov = override(st, refer.application_id, amount, "field visit: crop fine", "ana").body["override"]
+                assert (ov["standing_limit"], ov["standing_compared_with"], ov["standing_outcome"]) == (book, "book",
+                                                                                                        "REFER")
+            else:
+                assert (std["outcome"], std["limit"]) == ("REFER", 0) and std.get("skipped_outcome") is None
+                with pytest.raises(OverrideError, match=r"from a zero limit"):
+                    override(st, refer.application_id, amount, "field visit: crop fine", "ana")
+                ov = override(st, refer.application_id, amount, "field visit: crop fine", "ana",
+                              approver="bob").body["override"]
+                assert ov["standing_limit"] == 0 and "standing_compared_with" not in ov

@@ -235,13 +235,16 @@ def test_an_override_below_the_minimum_line_is_refused(tmp_path: Path) -> None:
 
 
 def _kept(prev: DecisionItem | None, app: str, *, stands: bool, as_of: str = "2025-07-20",
-          book_limit: int = 700_000) -> DecisionItem:
-    """A re-underwriting that re-estimated nothing (REFER, indicative 0; the line kept) superseding ``prev``."""
-    params = {"keep_unvalued_lines": True, **({"kept_lines_stand": True} if stands else {})}
+          book_limit: int = 700_000, refer_keeps_book_limit: bool = False, line_id: str | None = None) -> DecisionItem:
+    """A re-underwriting that re-estimated nothing (REFER, indicative 0; the line kept) superseding ``prev``; its
+    policy with ``refer_keeps_book_limit`` (2026.12.8) when asked, its block naming ``line_id`` when given."""
+    params = {"keep_unvalued_lines": True, **({"kept_lines_stand": True} if stands else {}),
+              **({"refer_keeps_book_limit": True} if refer_keeps_book_limit else {})}
     body = {"application": {"application_id": app, "requested_amount": 1_000_000},
             "computation": {"requested_amount": 1_000_000, "limit": 0}, "limit": 0, "outcome": "REFER",
             "policy": {"parameters": params}, "reasons": [],
-            "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"], "book_limit": book_limit}}
+            "reunderwrite": {"not_reestimated": ["OUT_OF_MODEL_SCOPE"], "book_limit": book_limit,
+                             **({"line_id": line_id} if line_id is not None else {})}}
     return DecisionItem(idempotency_key=f"{app}-kept-{as_of}", application_id=app, farmer_token="tokA", season="2025",
                         as_of=as_of, outcome="REFER", limit=0, currency="USD", reason_codes=("OUT_OF_MODEL_SCOPE",),
                         body=body, kind="reunderwrite",
@@ -291,3 +294,94 @@ def test_an_override_of_a_kept_line_is_measured_from_the_decision_it_stands_on(s
     store.append([_kept(None, "K3", stands=False)], operator="batch")
     old = override(store, "K3", "0", "crop failed", "ana")
     assert old.limit == 0 and "standing_limit" not in old.body["override"]
+
+
+def _referred(app: str, outcome: str = "REFER") -> DecisionItem:
+    """``underwrite``'s REFER (indicative 0) or DECLINE of ``app``."""
+    d = decision(app, 0, key=f"{app}-first")
+    return dataclasses.replace(d, outcome=outcome, reason_codes=("PARCEL_OVERLAP_CLAIM",),
+                               body={**d.body, "outcome": outcome})
+
+
+def test_an_override_of_a_kept_line_standing_on_a_refer_is_measured_from_its_book_limit(store: DecisionStore) -> None:
+    """A Book line of USD 7,000 whose application underwrite referred (REFER, indicative 0), kept at a
+    re-underwriting, stood on that REFER for an override: confirming the line at its Book limit was a raise "from a
+    zero limit" that needed a second approver, and cutting it to 0 was no change — while the re-underwriting measures
+    such a line from its Book limit (policy 2026.12.8, refer_keeps_book_limit). Under the parameter (the kept record's
+    policy) the override is measured from the Book limit and says so (standing_compared_with "book"); an override
+    standing on an analyst's override, a decided line (D-…) and records of 2026.12.7 as before."""
+    refer = _referred("B1")
+    store.append([refer, _kept(refer, "B1", stands=True, refer_keeps_book_limit=True, line_id="L-B1")],
+                 operator="batch")
+    rid = record_id_for(refer.idempotency_key)
+    with pytest.raises(OverrideError, match=rf"from USD 7,000.00 \(the line's Book limit: the REFER it stood on, "
+                                            rf"record {rid}, granted nothing\) to USD 0.00 \(100%\) .* needs "
+                                            r"--approver"):
+        override(store, "B1", "0", "crop failed", "ana")
+    rec = override(store, "B1", "7000", "field visit: crop fine", "ana")  # confirmed at its Book limit: no change
+    ov = rec.body["override"]
+    assert (ov["original_limit"], ov["standing_limit"], ov["change_share"]) == (0, 700_000, "0.0000")
+    assert (ov["standing_record_id"], ov["standing_outcome"], ov["standing_compared_with"]) == (rid, "REFER", "book")
+    # a follow-up is measured past the unapproved override to the Book limit, not to the REFER's 0
+    assert override(store, "B1", "6000", "second visit", "ana").limit == 600_000
+    with pytest.raises(OverrideError, match=rf"from USD 7,000.00 \(the line's Book limit: the REFER it stood on, "
+                                            rf"record {rid}, granted nothing\) to USD 5,200.00"):
+        override(store, "B1", "5200", "third visit", "ana")
+    # a DECLINE granted nothing either
+    declined = _referred("B2", "DECLINE")
+    store.append([declined, _kept(declined, "B2", stands=True, refer_keeps_book_limit=True, line_id="L-B2")],
+                 operator="batch")
+    ov = override(store, "B2", "6500", "field visit", "ana").body["override"]
+    assert (ov["standing_limit"], ov["standing_outcome"], ov["standing_compared_with"]) == (700_000, "DECLINE", "book")
+    # a decided line (D-…): opened by its record, measured from it as before
+    d_line = _referred("B3")
+    store.append([d_line, _kept(d_line, "B3", stands=True, refer_keeps_book_limit=True, line_id="D-B3")],
+                 operator="batch")
+    with pytest.raises(OverrideError, match=r"from USD 0.00 .*\(from a zero limit\)"):
+        override(store, "B3", "7000", "field visit", "ana")
+    ov = override(store, "B3", "7000", "field visit", "ana", approver="bob").body["override"]
+    assert ov["standing_limit"] == 0 and "standing_compared_with" not in ov
+    # standing on an analyst's override to DECLINE: a decision in force, measured from it
+    store.append([decision("B4", 500_000, key="B4-first")], operator="batch")
+    cut = override(store, "B4", "0", "crop failed", "ana", approver="bob")
+    store.append([dataclasses.replace(_kept(None, "B4", stands=True, refer_keeps_book_limit=True, line_id="L-B4"),
+                                      supersedes=cut.record_id)], operator="batch")
+    with pytest.raises(OverrideError, match=r"from USD 0.00 .*\(from a zero limit\)"):
+        override(store, "B4", "7000", "field visit", "ana")
+    # a policy before 2026.12.8 (2026.12.7: kept_lines_stand, no refer_keeps_book_limit): from the REFER's 0, the
+    # override's block as that release wrote it
+    old = _referred("B5")
+    store.append([old, _kept(old, "B5", stands=True, line_id="L-B5")], operator="batch")
+    with pytest.raises(OverrideError, match=r"from USD 0.00 \(the limit the line stands on, record .*\) to USD "
+                                            r"7,000.00 \(from a zero limit\)"):
+        override(store, "B5", "7000", "field visit", "ana")
+    ov = override(store, "B5", "7000", "field visit", "ana", approver="bob").body["override"]
+    assert set(ov) == {"original_record_id", "original_limit", "original_outcome", "limit", "outcome", "change_share",
+                       "reason", "operator", "approver", "as_of", "standing_record_id", "standing_limit",
+                       "standing_outcome"}
+    assert (ov["standing_limit"], ov["standing_outcome"], ov["change_share"]) == (0, "REFER", "1.0000")
+
+
+def test_the_override_command_says_a_line_on_a_refer_stood_on_its_book_limit(tmp_path: Path) -> None:
+    """`agcredit override` printed "the line stood on USD 0.00" for a kept Book line standing on a REFER; under
+    policy 2026.12.8 it names the Book limit and the REFER that granted nothing; a record of 2026.12.7 as before."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    new, old = _referred("C1"), _referred("C2")
+    with DecisionStore(url) as st:
+        st.append([new, _kept(new, "C1", stands=True, refer_keeps_book_limit=True, line_id="L-C1"),
+                   old, _kept(old, "C2", stands=True, line_id="L-C2")], operator="batch")
+    res = CliRunner().invoke(app, ["override", "C1", "--limit", "7000", "--reason", "visit", "--operator", "ana",
+                                   "--store", url])
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.strip().endswith(
+        "(the line stood on USD 7,000.00, the change measured from it: the record replaced re-estimated nothing; its "
+        f"Book limit, the REFER {record_id_for(new.idempotency_key)} granted nothing)"), res.stdout
+    res = CliRunner().invoke(app, ["override", "C2", "--limit", "7000", "--reason", "visit", "--operator", "ana",
+                                   "--approver", "bob", "--store", url])
+    assert res.exit_code == 0, res.stderr
+    assert res.stdout.strip().endswith("by ana, approved by bob (the line stood on USD 0.00, the change measured "
+                                       "from it: the record replaced re-estimated nothing)"), res.stdout
