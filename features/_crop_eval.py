@@ -62,15 +62,24 @@ def classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequence[Any]
 
 
 def _scored(clf: CropTypeClassifier, series: pd.DataFrame, test: pd.DataFrame, checkpoint: int | str,
-            truth: str, cache: FeatureCache | None = None) -> dict[str, Any]:
-    if cache is not None and all(c in test.columns for c in clf.context_):
-        X = clf._fit_features(series, test, checkpoint, cache)
+            truth: str, cache: FeatureCache | None = None, season: pd.DataFrame | None = None) -> dict[str, Any]:
+    """Metrics of ``clf`` on ``test`` at ``checkpoint`` against ``test[truth]``. ``season``: the whole season's rows
+    the test rows are part of (a held-out block of it): the season scale is estimated on their declarations, as
+    production estimates it on the season's whole fields file — on the block's own fields alone the block's
+    calibration was fitted on the very declarations it was scored beside (a model-risk review's finding)."""
+    scored = test if season is None else season
+    if cache is not None and all(c in scored.columns for c in clf.context_):
+        X = clf._fit_features(series, scored, checkpoint, cache)
     else:
-        X = clf.features(series, test, checkpoint=checkpoint)
-        X = test[["field_id", "season"]].astype({"field_id": str, "season": str}).merge(
+        X = clf.features(series, scored, checkpoint=checkpoint)
+        X = scored[["field_id", "season"]].astype({"field_id": str, "season": str}).merge(
             X, on=["field_id", "season"], how="left")
     # season calibration from the scored season's declarations (as production scores a season; no truth)
-    probs = clf.predict_season_proba(X[[*clf.feature_names_in_]], test, checkpoint=checkpoint)
+    probs = clf.predict_season_proba(X[[*clf.feature_names_in_]], scored, checkpoint=checkpoint)
+    if season is not None:  # the test rows, in their order
+        at = {k: i for i, k in enumerate(zip(season["field_id"].astype(str), season["season"].astype(str),
+                                             strict=True))}
+        probs = probs[[at[k] for k in zip(test["field_id"].astype(str), test["season"].astype(str), strict=True)]]
     pred = [clf.classes_[i] for i in probs.argmax(axis=1)]
     true = test[truth].astype(str).tolist()
     idx = {c: i for i, c in enumerate(clf.classes_)}
@@ -138,10 +147,10 @@ def evaluate_crop_type(
 
     cache = FeatureCache()  # every row's features computed once across all the fits below
 
-    def run(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, Any]:
+    def run(train: pd.DataFrame, test: pd.DataFrame, season: pd.DataFrame | None = None) -> dict[str, Any]:
         clf = CropTypeClassifier(ckpts, seed=seed, **params).fit(series, train, label_column="declared_crop",
                                                                  feature_cache=cache)
-        return {k: _scored(clf, series, test, c, "true_crop", cache) for k, c in points.items()}
+        return {k: _scored(clf, series, test, c, "true_crop", cache, season) for k, c in points.items()}
 
     past, now = lab.loc[lab["season"] < cur], lab.loc[lab["season"] == cur]
     out: dict[str, Any] = {"current_season": cur, "train_seasons": sorted(set(past["season"])),
@@ -166,7 +175,9 @@ def evaluate_crop_type(
                             "baseline_declared": classification_metrics(
                                 test_block["true_crop"].astype(str),
                                 test_block["declared_crop"].fillna("<none>").astype(str)),
-                            **run(seen, test_block)}
+                            # the season scale from the whole current season's declarations, as production
+                            "season_scale_from": "the whole current season's declared fields",
+                            **run(seen, test_block, now)}
     if leave_one_season_out and len(seasons) >= 2:
         per: dict[str, Any] = {}
         for s in seasons:

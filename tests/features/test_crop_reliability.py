@@ -188,6 +188,29 @@ def test_spatial_block_fields_unseen_in_every_season() -> None:
     assert 0.0 <= cal["ece_calibrated_sim"] <= 1.0 and "calibration" in r["current"]["mid"]
 
 
+def test_spatial_block_season_scale_from_the_whole_season() -> None:
+    """The block's season scale was estimated on the block's own declarations (`predict_season_proba(X, block)`),
+    where production estimates it on the season's whole fields file (a model-risk review: the block's calibration was
+    fitted beside the very fields it was scored on). Every scoring now reads the whole current season's declarations;
+    the block's metrics are those rows of it."""
+    series, labels = _fallow_county()
+    calls: list[int] = []
+    orig = CropTypeClassifier.predict_season_proba
+
+    def spy(self: CropTypeClassifier, X: pd.DataFrame, fields: pd.DataFrame, **k: object) -> np.ndarray:
+        calls.append(len(fields))
+        return orig(self, X, fields, **k)  # type: ignore[arg-type]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(CropTypeClassifier, "predict_season_proba", spy)
+        r = evaluate_crop_type(series, labels, "2019", mid_checkpoint=90, leave_one_season_out=False,
+                               n_estimators=20, num_leaves=7, calibration_folds=2)
+    n_now = int((labels["season"].astype(str) == "2019").sum())
+    assert r["n_test"] == n_now and 0 < r["spatial_block"]["end"]["n"] < n_now
+    assert calls == [n_now] * 4  # current end, mid; block end, mid — all on the whole season
+    assert r["spatial_block"]["season_scale_from"] == "the whole current season's declared fields"
+
+
 def test_declared_reliability_reads_the_posterior_against_truth() -> None:
     post = np.array([0.05, 0.12, 0.15, 0.52, 0.55, 0.91, 0.95, 0.99, np.nan])
     right = np.array([False, False, True, False, True, True, True, True, False])
