@@ -217,18 +217,20 @@ def known_regions() -> list[str]:
     return sorted(_windows_table())
 
 
-def unknown_region_problem(region: str, fields: list[str], known: list[str]) -> str:
-    """The one-line problem of a region without a season window: the region, its fields, the known regions and how
-    to add one."""
-    shown = ", ".join(fields[:5]) + (f" … ({len(fields)} fields)" if len(fields) > 5 else "")
-    return (f"region {region!r} of fields {shown} has no season window (known regions: {', '.join(known)}); "
+def unknown_region_problem(region: str, fields: list[str], known: list[str], noun: str = "fields") -> str:
+    """The one-line problem of a region without a season window: the region, its fields (or ``noun``: Book lines),
+    the known regions and how to add one."""
+    shown = ", ".join(fields[:5]) + (f" … ({len(fields)} {noun})" if len(fields) > 5 else "")
+    return (f"region {region!r} of {noun} {shown} has no season window (known regions: {', '.join(known)}); "
             f"to add a region, put its rows of season_windows.csv, crop_calendars.csv, season_calendar.csv and "
             f"prices.csv in a folder and name it in {REGIONS_ENV}")
 
 
-def check_known_regions(fields: pd.DataFrame, source: str) -> None:
+def check_known_regions(fields: pd.DataFrame, source: str, *, id_column: str = "field_id",
+                        noun: str = "fields") -> None:
     """Refuse (one line, exit 2) fields whose ``region`` has no season window — what every run that reads the
-    season window would refuse — naming the first such region and its fields; empty cells are left to the caller."""
+    season window would refuse — naming the first such region and its fields; empty cells are left to the caller.
+    ``id_column`` / ``noun``: the rows' identifier and what they are (a Book's ``line_id``, "Book lines")."""
     if "region" not in fields.columns or len(fields) == 0:
         return
     known = known_regions()
@@ -238,5 +240,5 @@ def check_known_regions(fields: pd.DataFrame, source: str) -> None:
     if not bad.any():
         return
     region = str(reg[bad].astype(str).str.strip().iloc[0])
-    ids = fields.loc[bad & (reg.astype(str).str.strip() == region), "field_id"].astype(str)
-    raise UserInputError(f"{source}: {unknown_region_problem(region, list(dict.fromkeys(ids)), known)}")
+    ids = fields.loc[bad & (reg.astype(str).str.strip() == region), id_column].astype(str)
+    raise UserInputError(f"{source}: {unknown_region_problem(region, list(dict.fromkeys(ids)), known, noun)}")
