@@ -421,8 +421,13 @@ def _ints_as_doubles(example: Any) -> Any:
 def register(model: Any, name: str, *, metrics: Mapping[str, float], governance: Governance,
              params: Mapping[str, Any] | None = None, artifacts: Mapping[str, str | Path] | None = None,
              flavour: ModelFlavour | None = None, input_example: Any = None, output_example: Any = None,
-             operator: str | None = None, training_data: Mapping[str, pd.DataFrame] | None = None) -> str:
+             operator: str | None = None, training_data: Mapping[str, pd.DataFrame] | None = None,
+             provenance: Mapping[str, str] | None = None) -> str:
     """Log ``model`` (with params, metrics, PNG plots, governance) in a run, register it; alias ``challenger``.
+
+    ``provenance``: what produced the version besides its data (the caller's source digest and library versions,
+    ``pipelines._code_digest.registry_provenance``), kept as run and version tags ``agcredit.<key>`` (``models show``
+    prints them). Every parameter is also logged whole in ``params.json`` (MLflow params are cut at 500 characters).
 
     ``artifacts`` maps a file name to a local file (plots are logged under ``plots/``). ``training_data`` names the
     tables the model was fitted on: their content hashes, rows and columns (``models._digest.training_data_record``)
@@ -438,6 +443,7 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
 
         data_tag = {_TRAINING_DATA_TAG: json.dumps(training_data_record(training_data), sort_keys=True,
                                                    separators=(",", ":"))}
+    data_tag.update({f"{_PROVENANCE_PREFIX}{k}": str(v) for k, v in sorted((provenance or {}).items())})
     with tempfile.TemporaryDirectory(prefix="agcredit-register-") as tmp:
         mdir = Path(tmp) / "model"
         mdir.mkdir()
@@ -466,6 +472,7 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
                                     **data_tag}) as run:
             if params:
                 mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+                mlflow.log_dict({k: str(v) for k, v in sorted(params.items())}, "params.json")  # uncut
             mlflow.log_metrics(mets)
             mlflow.log_dict(governance.to_dict(), "governance.json")
             for fname, path in (artifacts or {}).items():
@@ -543,6 +550,8 @@ def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
 _RUN_HOST_TAG, _RUN_PID_TAG = "agcredit.host", "agcredit.pid"
 #: tag of a registration run and its model version: the training tables' content hashes (``register``)
 _TRAINING_DATA_TAG = "training_data"
+#: the prefix of the provenance tags (``agcredit.source_sha256``, ``agcredit.libraries``)
+_PROVENANCE_PREFIX = "agcredit.provenance."
 
 
 def _process_gone(pid: int) -> bool:
@@ -763,7 +772,9 @@ def model_versions(name: str) -> list[dict[str, Any]]:
                     "created": datetime.fromtimestamp(mv.creation_timestamp / 1000, UTC).isoformat(timespec="seconds"),
                     "aliases": sorted(by_version.get(str(mv.version), [])),
                     "metrics": dict(sorted(run.data.metrics.items())), "governance": gov, "plots": plots,
-                    "training_data": _training_data_of(mv)})
+                    "training_data": _training_data_of(mv),
+                    "provenance": {k[len(_PROVENANCE_PREFIX):]: v for k, v in sorted((mv.tags or {}).items())
+                                   if k.startswith(_PROVENANCE_PREFIX)}})
     return out
 
 

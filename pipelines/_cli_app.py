@@ -75,24 +75,23 @@ VERSION_SOURCES = ("features", "models", "underwriting", "pipelines")
 def version_text() -> str:
     """What ``agcredit --version`` prints: the release, a digest of the installed source (two installations of one
     release with an edited file differ), the shipped policy and the libraries' versions — what a support ticket or a
-    model-risk file needs to name the software that produced a figure or a decision."""
+    model-risk file needs to name the software that produced a figure or a decision (a registered model version
+    records the same: ``registry_provenance``)."""
     from importlib import metadata
 
-    from pipelines._code_digest import source_digest
+    from pipelines._code_digest import registry_provenance
     from underwriting.policy import default_policy
 
-    def ver(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
-
+    try:
+        release = metadata.version("agcredit")
+    except metadata.PackageNotFoundError:
+        release = "not installed"
     pol = default_policy()
-    libs = ", ".join(f"{n} {ver(n)}" for n in VERSION_LIBRARIES)
-    return (f"agcredit {ver('agcredit')} (source sha256:{source_digest(VERSION_SOURCES)[:16]} over "
+    prov = registry_provenance()
+    return (f"agcredit {release} (source sha256:{prov['source_sha256'][:16]} over "
             f"{', '.join(VERSION_SOURCES)})\n"
             f"shipped policy {pol.policy_id} v{pol.version} (hash {pol.content_hash[:12]})\n"
-            f"python {sys.version.split()[0]}; {libs}")
+            f"python {sys.version.split()[0]}; {prov['libraries']}")
 
 
 def _version_callback(value: bool) -> None:

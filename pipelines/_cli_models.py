@@ -73,6 +73,9 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
         echo("  training data: " + ("; ".join(f"{k} sha256:{d.get('sha256', '?')} ({d.get('rows', '?')} rows x "
                                               f"{d.get('columns', '?')} columns)" for k, d in data.items())
                                     or "not recorded (registered before training-data hashes)"))
+        prov = v.get("provenance") or {}
+        echo("  trained by: " + (f"source sha256:{prov['source_sha256'][:16]}; {prov.get('libraries', '?')}"
+                                 if prov.get("source_sha256") else "not recorded (registered before provenance tags)"))
         for f in gov.failures()[:5]:
             echo(f"    below minimum: {f}")
         if v.get("plots"):  # open with `mlflow artifacts download --artifact-uri URI` or in `mlflow ui`

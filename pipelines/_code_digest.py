@@ -83,3 +83,20 @@ def source_digest(sources: tuple[str, ...], root: Path | None = None) -> str:
     if root is None:
         return _this_release(tuple(sources), str(d.resolve()) if d is not None else "")
     return _digest(root, tuple(sources), d)
+
+
+def registry_provenance() -> dict[str, str]:
+    """What a registered model version records of the software that trained it (``models.registry.register``'s
+    ``provenance``): the source digest and the libraries' versions ``agcredit --version`` prints."""
+    from importlib import metadata
+
+    from pipelines._cli_app import VERSION_LIBRARIES, VERSION_SOURCES
+
+    def ver(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    return {"source_sha256": source_digest(VERSION_SOURCES),
+            "libraries": ", ".join(f"{n} {ver(n)}" for n in VERSION_LIBRARIES)}

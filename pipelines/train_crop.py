@@ -430,6 +430,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
         from models.registry import SaveLoadFlavour
         from models.registry import promote as promote_version
         from models.registry import register as register_model
+        from pipelines._code_digest import registry_provenance
 
         example, answer = registry_example(clf, series, lab)
         with tempfile.TemporaryDirectory(prefix="agcredit-crop-plots-") as tmp:
@@ -437,7 +438,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                                      params={k: v for k, v in clf.get_params().items()},
                                      flavour=SaveLoadFlavour.of(clf), artifacts=diagnostic_plots(clf, tmp),
                                      input_example=example, output_example=answer,
-                                     training_data={"series": series, "labels": lab})
+                                     training_data={"series": series, "labels": lab},
+                                     provenance=registry_provenance())
         fails = gov.failures()
         if promote and not fails:
             promote_version(MODEL_NAME, version, reason="trained on past seasons' declared crops")

@@ -360,6 +360,7 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
         timings = {"fit_and_evaluate_s": t_fit}
         if register:
             from models import registry
+            from pipelines._code_digest import registry_provenance
 
             t1 = time.perf_counter()
             wx_cols = ",".join(release.model.weather_columns) or "none"
@@ -368,7 +369,8 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
                                         params={**release.params, "weather_columns": wx_cols, **(params or {})},
                                         artifacts=release.plots, input_example=release.input_example,
                                         output_example=release.output_example, operator=operator,
-                                        training_data={f"features_{cp}": j for cp, j in joined.items()})
+                                        training_data={f"features_{cp}": j for cp, j in joined.items()},
+                                        provenance=registry_provenance())
             timings["register_s"] = time.perf_counter() - t1
             if promote and (not failures or (force_reason and force_reason.strip())):
                 registry.promote(MODEL_NAME, version, operator=operator, force=bool(failures),

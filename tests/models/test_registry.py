@@ -372,6 +372,31 @@ def test_training_data_hashes_are_recorded_and_shown(store: Path) -> None:
     assert "training data: not recorded" in out.stdout
 
 
+def test_a_version_records_the_software_that_trained_it_and_its_whole_params(store: Path) -> None:
+    """A model-risk review: the registry could not say which code trained a version (no source digest, no library
+    versions) and cut every parameter at 500 characters (the yield model's feature list, 36 of 229 names). The
+    version now carries the source digest and libraries `agcredit --version` prints, `models show` names them, and
+    ``params.json`` holds every parameter whole."""
+    import mlflow
+    from typer.testing import CliRunner
+
+    from models import registry
+    from pipelines._code_digest import registry_provenance
+    from pipelines.cli import app
+
+    long = ",".join(f"feat_{i:03d}" for i in range(200))
+    v = registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5),
+                          params={"features": long}, provenance=registry_provenance())
+    got = {x["version"]: x for x in registry.model_versions("crop-type")}[v]
+    want = registry_provenance()
+    assert got["provenance"] == want and len(want["source_sha256"]) == 64 and "lightgbm " in want["libraries"]
+    whole = mlflow.artifacts.load_dict(f"runs:/{got['run_id']}/params.json")
+    assert whole["features"] == long and len(long) > 500
+    out = CliRunner().invoke(app, ["models", "show", "crop-type"])
+    assert out.exit_code == 0, out.output
+    assert f"trained by: source sha256:{want['source_sha256'][:16]}; lightgbm " in out.stdout
+
+
 def test_the_moved_check_reads_any_folder_name_and_follows_symlinks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                    empty_db: Path) -> None:
     """A folder name with % or # crashed the check or opened another file; an `artifacts` symlink made a store
