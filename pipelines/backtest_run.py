@@ -53,6 +53,7 @@ import pandas as pd
 from features.errors import UserInputError
 from models.money import format_minor
 from pipelines.county import County
+from pipelines.evaluation import UNLABELLED, synthetic_label
 from underwriting.backtest import backtest, lines_from_decisions, naive_lines, realised_values, summarise_backtest
 from underwriting.policy import Policy, default_policy, load_policy
 
@@ -88,11 +89,13 @@ class BacktestRun:
     naive_per_ha: int
     models: dict[str, str]
     warnings: list[str] = field(default_factory=list)
+    #: "synthetic", "real" (county.json says so) or unlabelled (:func:`pipelines.evaluation.synthetic_label`)
+    label: str = UNLABELLED
 
     def to_dict(self) -> dict[str, Any]:
         def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
             return [{k: _plain(v) for k, v in r.items()} for r in df.to_dict("records")]
-        return {"caveats": list(CAVEATS),
+        return {"caveats": list(CAVEATS), "label": self.label,
                 "county": self.county, "profile": self.profile, "currency": self.currency, "seasons": self.seasons,
                 "checkpoints": self.checkpoints, "naive_per_ha": self.naive_per_ha, "models": self.models,
                 "summary": rows(self.summary), "outcomes": rows(self.outcomes), "reasons": rows(self.reasons),
@@ -329,7 +332,8 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                        lines=result[cols].sort_values(["policy", "season", "checkpoint", "application_id"],
                                                       kind="stable").reset_index(drop=True),
                        outcomes=outcomes, reasons=reasons, naive_per_ha=int(per_ha),
-                       models={"yield": ym_desc, "crop_type": cm_desc}, warnings=sorted(set(warnings)))
+                       models={"yield": ym_desc, "crop_type": cm_desc}, warnings=sorted(set(warnings)),
+                       label=synthetic_label(c.path))
 
 
 def prices_known_on(prices: pd.DataFrame, season: str, day: dt.date) -> tuple[pd.DataFrame, list[str]]:
@@ -398,7 +402,7 @@ CAVEATS = (
 def render_backtest(run: BacktestRun) -> str:
     """The summary as a text table (shares of known lines not covered by the realised harvest)."""
     cur = run.currency
-    out = [f"Policy backtest of {run.county} ({run.profile}, {cur}); seasons {', '.join(run.seasons)}; "
+    out = [f"Policy backtest of {run.county} ({run.label}; {run.profile}, {cur}); seasons {', '.join(run.seasons)}; "
            f"checkpoints {', '.join(run.checkpoints)}",
            f"  yield model: {run.models['yield']}; crop type: {run.models['crop_type']}",
            f"  naive policy: {format_minor(run.naive_per_ha, cur)} per declared ha",
@@ -421,4 +425,5 @@ def render_backtest(run: BacktestRun) -> str:
                        + ", ".join(f"{r.code} ({r.n})" for r in g.head(4).itertuples()))
     if run.warnings:
         out.append(f"{len(run.warnings)} warning(s); first: {run.warnings[0]}")
+    out.append(f"({run.label} figures)")
     return "\n".join(out)

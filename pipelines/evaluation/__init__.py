@@ -3,7 +3,7 @@
 Every ``agcredit evaluate`` command runs the production pipeline on the county exactly as a
 user would, trains only on past seasons where training is involved, and compares with the
 county's ``truth/`` folder, printing a naive baseline beside every metric and labelling the
-figures *synthetic* when ``county.json`` says so.
+figures *synthetic* or *real* as ``county.json``'s ``synthetic`` flag says (*unlabelled* without one).
 """
 
 from __future__ import annotations
@@ -17,20 +17,37 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["read_truth", "synthetic_label", "is_synthetic", "json_ready"]
+__all__ = ["read_truth", "synthetic_label", "is_synthetic", "json_ready", "UNLABELLED"]
+
+
+#: the label of a county whose county.json does not say whether it is synthetic: never taken for real data
+UNLABELLED = "unlabelled (county.json has no synthetic flag)"
+
+
+def _synthetic_flag(county: str | Path) -> bool | None:
+    """``county.json``'s ``synthetic`` flag: True, False, or None when there is no county.json, no flag, or a flag
+    that is not a JSON boolean (``"false"``, ``0``, ``null``)."""
+    p = Path(county) / "county.json"
+    if not p.exists():
+        return None
+    meta = json.loads(p.read_text())
+    flag = meta.get("synthetic") if isinstance(meta, dict) else None
+    return flag if isinstance(flag, bool) else None
 
 
 def is_synthetic(county: str | Path) -> bool:
-    """Whether ``county.json`` marks the county as synthetic (a missing flag counts as real)."""
-    p = Path(county) / "county.json"
-    if not p.exists():
-        return False
-    return bool(json.loads(p.read_text()).get("synthetic", False))
+    """Whether ``county.json`` marks the county as synthetic (``"synthetic": true``). False does NOT mean real:
+    a county without the flag is unlabelled (:func:`synthetic_label`)."""
+    return _synthetic_flag(county) is True
 
 
 def synthetic_label(county: str | Path) -> str:
-    """``"synthetic"`` or ``"real"``, for printing beside every figure."""
-    return "synthetic" if is_synthetic(county) else "real"
+    """``"synthetic"``, ``"real"`` or :data:`UNLABELLED`, for printing beside every figure: ``"real"`` only when
+    ``county.json`` says ``"synthetic": false`` — a missing flag (or county.json) fails closed, never as real."""
+    flag = _synthetic_flag(county)
+    if flag is None:
+        return UNLABELLED
+    return "synthetic" if flag else "real"
 
 
 def read_truth(county: str | Path, table: str = "fields") -> pd.DataFrame:

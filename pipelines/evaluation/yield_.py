@@ -19,8 +19,9 @@ sharing the field's simulated growth run — what a model that knew everything b
 hidden stress would score; RMSE above it is out of reach of any imagery model.
 
 Targets (issue 10, end of season, mean over held-out seasons, per major crop): within-crop R² at
-least 0.45 for maize and 0.30 for the others — or, where the oracle's R² is itself below that, at
-least 80% of the oracle's (where the oracle's R² is not positive: at least the oracle's); RMSE at
+least 0.45 for maize and 0.30 for the others — or, where the oracle's R² is itself below that and positive, at
+least 80% of the oracle's (relaxed; each relaxed row also shows whether the absolute target is met; an oracle R²
+not above 0 relaxes nothing); RMSE at
 most 15% of the mean yield; share of true yields below P10 within 10% ± 3 points in every
 held-out season (all crops together), and above P90 likewise.
 """
@@ -46,10 +47,12 @@ if TYPE_CHECKING:
 
 __all__ = ["YieldCountyEvaluation", "evaluate_yield_county", "oracle_features", "condition_floor", "yield_targets",
            "read_feature_snapshot", "read_fold_snapshot", "write_fold_snapshot", "fold_features",
-           "fold_calibration_seasons", "resolve_weather", "R2_TARGETS", "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
+           "fold_calibration_seasons", "resolve_weather", "R2_TARGETS", "R2_RELAXED_SHARE", "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
 
 #: within-crop R² targets (crop → minimum; others: the "*" value)
 R2_TARGETS = {"maize": 0.45, "*": 0.30}
+#: where the oracle's R² is positive and below the R² target, the target is relaxed to this share of it
+R2_RELAXED_SHARE = 0.8
 RMSE_PCT_TARGET = 15.0
 #: share below P10 (and above P90) in every held-out season: 10% ± 3 points
 COVERAGE_TARGET = (0.07, 0.13)
@@ -120,7 +123,12 @@ def condition_floor(truth: pd.DataFrame) -> pd.DataFrame | None:
 
 
 def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: float = MAJOR_SHARE) -> pd.DataFrame:
-    """The issue's targets checked on an evaluation: crop, metric, value, target, met (one row each)."""
+    """The issue's targets checked on an evaluation: crop, metric, value, target, met (one row each).
+
+    ``met`` is against the target in force (a within-crop R² target relaxed to 80% of a positive oracle R² below the
+    absolute one: ``relaxed``); ``met_absolute`` against the absolute target (``absolute_target``) whatever the
+    oracle — a relaxed target never falls to 0 or below, so a model no better than the crop's mean never meets it.
+    """
     s = ev.summary[(ev.summary["checkpoint"] == checkpoint)]
     per = ev.per_season[(ev.per_season["checkpoint"] == checkpoint)]
     model = s[s["method"] == "model"].set_index("crop")
@@ -137,17 +145,22 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
         if float(r["n"]) / total < major_share:
             continue
         base = R2_TARGETS.get(str(crop), R2_TARGETS["*"])
-        target, why = base, f">= {base:.2f}"
-        if crop in oracle.index and np.isfinite(float(oracle.at[crop, "r2"])) and float(oracle.at[crop, "r2"]) < base:
-            o = float(oracle.at[crop, "r2"])
-            target = 0.8 * o if o > 0 else o
-            why = f">= {target:.3f} ({'80% of ' if o > 0 else ''}oracle R² {o:.3f})"
-        rows.append({"crop": crop, "metric": "r2", "value": float(r["r2"]), "target": why,
-                     "met": bool(float(r["r2"]) >= target), "oracle": ref(oracle, crop, "r2"),
-                     "floor": ref(floor, crop, "r2")})
+        o, value = ref(oracle, crop, "r2"), float(r["r2"])
+        target, why, relaxed = base, f">= {base:.2f}", False
+        if np.isfinite(o) and 0 < o < base:
+            # relaxed to 80% of what the canopy itself explains: above 0, as the oracle's R² is here
+            target, relaxed = R2_RELAXED_SHARE * o, True
+            why = f">= {target:.3f} ({R2_RELAXED_SHARE:.0%} of oracle R² {o:.3f}; absolute >= {base:.2f})"
+        elif np.isfinite(o) and o <= 0:
+            why = f">= {base:.2f} (oracle R² {o:.3f} not positive: not relaxed)"
+        rows.append({"crop": crop, "metric": "r2", "value": value, "target": why,
+                     "met": bool(value >= target), "oracle": o, "floor": ref(floor, crop, "r2"),
+                     "relaxed": relaxed, "absolute_target": base, "met_absolute": bool(value >= base)})
+        met = bool(float(r["rmse_pct"]) <= RMSE_PCT_TARGET)
         rows.append({"crop": crop, "metric": "rmse_pct", "value": float(r["rmse_pct"]),
-                     "target": f"<= {RMSE_PCT_TARGET:g}", "met": bool(float(r["rmse_pct"]) <= RMSE_PCT_TARGET),
-                     "oracle": ref(oracle, crop, "rmse_pct"), "floor": ref(floor, crop, "rmse_pct")})
+                     "target": f"<= {RMSE_PCT_TARGET:g}", "met": met,
+                     "oracle": ref(oracle, crop, "rmse_pct"), "floor": ref(floor, crop, "rmse_pct"),
+                     "relaxed": False, "absolute_target": RMSE_PCT_TARGET, "met_absolute": met})
     lo, hi = COVERAGE_TARGET
 
     def worst(method: str, k: str) -> tuple[float, bool]:
@@ -159,8 +172,10 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
     for k in ("below_p10", "above_p90"):
         w, met = worst("model", k)
         rows.append({"crop": "all", "metric": f"{k} (every season)", "value": w, "target": f"in [{lo:.2f}, {hi:.2f}]",
-                     "met": met, "oracle": worst("oracle", k)[0], "floor": float("nan")})
-    return pd.DataFrame(rows, columns=["crop", "metric", "value", "target", "met", "oracle", "floor"])
+                     "met": met, "oracle": worst("oracle", k)[0], "floor": float("nan"),
+                     "relaxed": False, "absolute_target": float("nan"), "met_absolute": met})
+    return pd.DataFrame(rows, columns=["crop", "metric", "value", "target", "met", "oracle", "floor", "relaxed",
+                                       "absolute_target", "met_absolute"])
 
 
 @dataclass(frozen=True)
@@ -187,20 +202,34 @@ class YieldCountyEvaluation:
         lines = [f"county {self.county} ({data} data)", self.evaluation.table(), "",
                  self.evaluation.season_table("end"), "",
                  f"targets (end of season, mean over held-out seasons; {data} data; beside: the oracle given the "
-                 "true canopy, and the floor that knows each field's simulated growth run):"]
+                 "true canopy, and the floor that knows each field's simulated growth run):", self.targets_text()]
+        lines.extend(f"note: {n}" for n in self.notes)
+        lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()))
+        return "\n".join(lines)
 
+    def targets_text(self) -> str:
+        """One line per target: MET or MISS, value, target, oracle, floor; a relaxed R² target also says whether
+        the absolute one is met."""
         def show(v: Any, pct: bool) -> str:
             if v is None or not np.isfinite(float(v)):
                 return "—"
             return f"{100 * float(v):.1f}%" if pct else f"{float(v):.3f}"
 
+        lines, relaxed_only = [], 0
         for r in self.targets.to_dict("records"):
             pct = "p10" in r["metric"] or "p90" in r["metric"]
+            why = ""
+            if r.get("relaxed"):
+                absolute = "MET" if r.get("met_absolute") else "MISS"
+                relaxed_only += bool(r["met"] and not r.get("met_absolute"))
+                why = (f"  {'MET' if r['met'] else 'MISS'} (relaxed: {R2_RELAXED_SHARE:.0%} of oracle "
+                       f"{show(r.get('oracle'), False)}; absolute {float(r['absolute_target']):.2f} {absolute})")
             lines.append(f"  {'MET ' if r['met'] else 'MISS'} {r['crop']:<12} {r['metric']:<22} {show(r['value'], pct):>8}"
                          f"  target {r['target']:<38} oracle {show(r.get('oracle'), pct):>7}  "
-                         f"floor {show(r.get('floor'), pct):>7}")
-        lines.extend(f"note: {n}" for n in self.notes)
-        lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()))
+                         f"floor {show(r.get('floor'), pct):>7}{why}")
+        if relaxed_only:
+            lines.append(f"  {relaxed_only} target(s) met only relaxed against the oracle: the absolute target is "
+                         "missed")
         return "\n".join(lines)
 
 

@@ -185,6 +185,31 @@ def test_cli_backtest_json_and_text(county: Path, yield_model_dir: Path) -> None
     assert {r["policy"] for r in doc["lines"]} == {"naive"}
     assert doc["checkpoints"] == ["end"]
     assert {r["checkpoint"] for r in doc["summary"]} == {"any"}  # the naive policy's lines only
+    assert doc["label"] == "synthetic"  # labelled as the evaluate commands label their figures
+    text = runner.invoke(app, args)
+    assert text.exit_code == 0, text.stderr
+    assert text.stdout.startswith(f"Policy backtest of {county} (synthetic; ") and "(synthetic figures)" in text.stdout
+
+
+def test_cli_backtest_of_a_county_without_the_synthetic_flag_is_unlabelled(county: Path, yield_model_dir: Path,
+                                                                           tmp_path: Path) -> None:
+    c = tmp_path / "county"
+    shutil.copytree(county, c)
+    meta = json.loads((c / "county.json").read_text())
+    del meta["synthetic"]
+    (c / "county.json").write_text(json.dumps(meta))
+    runner = CliRunner()
+    args = ["backtest", "--county", str(c), "--policy", str(DEFAULT_POLICY_PATH), "--yield-model",
+            str(yield_model_dir), "--crop-model", "none", "--naive-per-ha", "50000", "--checkpoint", "end"]
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, res.stderr
+    assert json.loads(res.stdout)["label"] == "unlabelled (county.json has no synthetic flag)"
+    text = runner.invoke(app, args)
+    assert text.exit_code == 0, text.stderr
+    assert "(unlabelled (county.json has no synthetic flag); " in text.stdout and "real" not in text.stdout.split()
+    meta["synthetic"] = False
+    (c / "county.json").write_text(json.dumps(meta))
+    assert json.loads(runner.invoke(app, [*args, "--json"]).stdout)["label"] == "real"
 
 
 def test_cli_backtest_leave_one_season_out_needs_two_seasons(county: Path) -> None:

@@ -111,3 +111,33 @@ def test_cli_season_without_truth_rows(tiny_county_sh: Path, cache: Path, tmp_pa
     r = CliRunner().invoke(app, ["evaluate", "area", "--county", str(c), "--cache", str(cache)])
     assert r.exit_code == 2 and "all targets met" not in r.stdout
     assert "no truth row for the 12 field(s) of season 2009" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_synthetic_label_fails_closed(tmp_path: Path) -> None:
+    from pipelines.evaluation import UNLABELLED, is_synthetic, synthetic_label
+
+    assert UNLABELLED == "unlabelled (county.json has no synthetic flag)"
+    assert synthetic_label(tmp_path) == UNLABELLED  # no county.json at all
+    for meta, label in (({"region": "r"}, UNLABELLED), ({"synthetic": None}, UNLABELLED),
+                        ({"synthetic": "false"}, UNLABELLED), ({"synthetic": 0}, UNLABELLED),
+                        ({"synthetic": False}, "real"), ({"synthetic": True}, "synthetic")):
+        (tmp_path / "county.json").write_text(json.dumps(meta))
+        assert synthetic_label(tmp_path) == label, meta
+        assert is_synthetic(tmp_path) is (label == "synthetic")
+
+
+def test_a_county_without_the_synthetic_flag_is_never_labelled_real(tiny_county_sh: Path, cache: Path,
+                                                                      tmp_path: Path) -> None:
+    # review finding: a simulated county with the flag removed printed "(real) … all targets met (real)"
+    c = tmp_path / "county"
+    shutil.copytree(tiny_county_sh, c, ignore=shutil.ignore_patterns(".cache"))
+    meta = json.loads((c / "county.json").read_text())
+    del meta["synthetic"]
+    (c / "county.json").write_text(json.dumps(meta))
+    runner = CliRunner()
+    r = runner.invoke(app, ["evaluate", "area", "--county", str(c), "--cache", str(cache), "--json"])
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["label"] == "unlabelled (county.json has no synthetic flag)"
+    r2 = runner.invoke(app, ["evaluate", "area", "--county", str(c), "--cache", str(cache)])
+    assert r2.exit_code == 0, r2.stderr
+    assert "(real)" not in r2.stdout and "(unlabelled (county.json has no synthetic flag))" in r2.stdout

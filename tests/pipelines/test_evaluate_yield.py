@@ -173,6 +173,50 @@ def test_targets_use_80_percent_of_a_weak_oracle() -> None:
     assert t.loc[("all", "above_p90 (every season)"), "met"]
 
 
+def _targets_with(model_r2: float, oracle_r2: float) -> pd.DataFrame:
+    from models.evaluation import YieldEvaluation
+
+    rows = []
+    for season in ("1", "2"):
+        for method, r2 in (("model", model_r2), ("oracle", oracle_r2)):
+            rows.append({"checkpoint": "end", "season": season, "method": method, "crop": "maize", "n": 100.0,
+                         "r2": r2, "rmse_pct": 12.0, "below_p10": 0.1, "above_p90": 0.1})
+        rows.append({"checkpoint": "end", "season": season, "method": "model", "crop": "all", "n": 100.0, "r2": 0.5,
+                     "rmse_pct": 12.0, "below_p10": 0.1, "above_p90": 0.1})
+    per = pd.DataFrame(rows)
+    summary = per.groupby(["checkpoint", "crop", "method"], as_index=False).agg(
+        n=("n", "sum"), r2=("r2", "mean"), rmse_pct=("rmse_pct", "mean"))
+    return yield_targets(YieldEvaluation(per_season=per, summary=summary))
+
+
+@pytest.mark.parametrize("oracle_r2", [-0.2, 0.0])
+def test_an_oracle_r2_not_above_zero_relaxes_nothing(oracle_r2: float) -> None:
+    # the target used to become the oracle's own R²: a model worse than the crop mean (R² < 0) "met" it
+    t = _targets_with(-0.1, oracle_r2).set_index(["crop", "metric"])
+    r = t.loc[("maize", "r2")]
+    assert not r["met"] and not r["met_absolute"] and not r["relaxed"]
+    assert r["absolute_target"] == pytest.approx(0.45) and r["target"].startswith(">= 0.45")
+
+
+def test_a_relaxed_target_shows_the_absolute_one_beside_it() -> None:
+    from models.evaluation import YieldEvaluation
+    from pipelines.evaluation.yield_ import YieldCountyEvaluation
+
+    t = _targets_with(0.2, 0.242)
+    r = t.set_index(["crop", "metric"]).loc[("maize", "r2")]
+    assert r["relaxed"] and r["met"] and not r["met_absolute"] and r["absolute_target"] == pytest.approx(0.45)
+    assert 0 < 0.8 * 0.242 <= 0.2
+    assert t["met_absolute"].dtype == bool and t.loc[t["metric"] == "rmse_pct", "met_absolute"].all()
+    ev = YieldEvaluation(per_season=pd.DataFrame(), summary=pd.DataFrame(), data="synthetic")
+    ce = YieldCountyEvaluation(county="c", evaluation=ev, targets=t)
+    d = ce.to_dict()["targets"]
+    row = next(x for x in d if x["metric"] == "r2")
+    assert row["met"] is True and row["met_absolute"] is False and row["relaxed"] is True
+    line = next(x for x in ce.targets_text().splitlines() if " r2 " in x)
+    assert "MET (relaxed: 80% of oracle 0.242; absolute 0.45 MISS)" in line
+    assert "met only relaxed against the oracle" in ce.targets_text()
+
+
 def test_cli_json_and_missing_truth(fast: Path, tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["evaluate", "yield", "--county", str(fast), "--json", "--seasons", "2015",
                                  "--no-oracle", "-q"])
