@@ -17,6 +17,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -28,7 +29,7 @@ __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
     "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
-    "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP",
+    "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs",
 ]
 
 #: help of ``--crop-season-scale`` (underwrite, value, features build)
@@ -222,6 +223,42 @@ def path_error(e: OSError) -> str | None:
     if e.errno == errno.EEXIST and os.path.isfile(path):  # mkdir where a file is: say which is in the way
         reason = "it is a file (expected a folder)"
     return f"cannot {'write' if writing else 'read'} {path}: {reason}"
+
+
+def _same_path(a: str, b: str) -> bool:
+    """Whether two paths name one file: equal once resolved (symbolic links, ``..``), or, both existing, the same
+    file (a hard link, a case-insensitive file system)."""
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    try:
+        if pa.resolve() == pb.resolve():
+            return True
+        return pa.exists() and pb.exists() and os.path.samefile(pa, pb)
+    except (OSError, RuntimeError):  # a symbolic-link loop, an unreadable folder: not shown to be the same
+        return False
+
+
+def _store_file(url: str) -> str | None:
+    """The database file of a ``sqlite:///PATH`` store URL (None for any other store)."""
+    m = re.match(r"^sqlite(?:\+\w+)?:///(?P<path>[^?]+)", url)
+    return m.group("path") if m and m.group("path") != ":memory:" else None
+
+
+def refuse_out_over_inputs(out: str | os.PathLike[str] | None,
+                           **inputs: str | os.PathLike[str] | None) -> None:
+    """Refuse (:class:`UserInputError`, before anything is read or written) an ``--out`` file that is one of the
+    command's inputs: written, it would replace the file the run read (the applications, the fields, the
+    features...). ``inputs``: option name (``history`` → ``--history``, ``store`` a store URL) → the path given
+    (None: not given)."""
+    if out is None:
+        return
+    for name, given in inputs.items():
+        if given is None:
+            continue
+        path = _store_file(str(given)) if name == "store" else os.fspath(given)
+        if path is not None and _same_path(os.fspath(out), path):
+            opt = "--" + name.replace("_", "-")
+            raise UserInputError(f"--out {os.fspath(out)}: is the {opt} file {os.fspath(given)}, an input of this "
+                                 "run: writing it would replace that input; give another --out file")
 
 
 def user_errors(fn: F) -> F:

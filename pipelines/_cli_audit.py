@@ -23,6 +23,7 @@ from pipelines._cli_app import (
     models_text,
     parse_date,
     parse_dates,
+    refuse_out_over_inputs,
     user_errors,
 )
 
@@ -166,8 +167,9 @@ def export_cmd(
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Export stored decision records (Decision contract) to CSV or Parquet."""
-    from underwriting.store import export_decisions
+    from underwriting.store import export_decisions, store_url
 
+    refuse_out_over_inputs(out, store=store_url(store))
     n = export_decisions(out, season=season, fmt=fmt, url=store)
     echo(f"wrote {n} records to {out}")
 

@@ -15,6 +15,7 @@ from pipelines._cli_app import (
     parse_date,
     parse_dates,
     progress_ticks,
+    refuse_out_over_inputs,
     user_errors,
 )
 
@@ -49,6 +50,7 @@ def build_command(
     """Build FieldFeatures (planted area, crop type, growth stage, seasonal summaries) and write Parquet."""
     from pipelines.featurize import featurize_to_file
 
+    refuse_out_over_inputs(out, fields=fields, imagery=imagery, weather=weather)
     day = parse_date(as_of, "--as-of")
     assert day is not None
     haze = parse_dates(hazy_dates, "--hazy-dates")

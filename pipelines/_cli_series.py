@@ -8,7 +8,15 @@ from typing import Any
 import typer
 
 from features.errors import ImageryError, UserInputError
-from pipelines._cli_app import echo, err, features_app, parse_date, progress_ticks, user_errors
+from pipelines._cli_app import (
+    echo,
+    err,
+    features_app,
+    parse_date,
+    progress_ticks,
+    refuse_out_over_inputs,
+    user_errors,
+)
 
 __all__ = ["series_command"]
 
@@ -41,6 +49,7 @@ def series_command(
     from features.series import build_series
     from pipelines.distributed import run_series, runner_from_options
 
+    refuse_out_over_inputs(out, fields=fields, imagery=imagery)
     as_of_d, start_d, end_d = parse_date(as_of, "--as-of"), parse_date(start, "--start"), parse_date(end, "--end")
     read = read_fields(fields, season=season)
     if start_d is None or end_d is None:  # this command takes --start/--end: a region without a window names them

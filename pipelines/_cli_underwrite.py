@@ -22,6 +22,7 @@ from pipelines._cli_app import (
     parse_date,
     parse_dates,
     progress_ticks,
+    refuse_out_over_inputs,
     user_errors,
 )
 
@@ -60,7 +61,11 @@ def underwrite_command(
 ) -> None:
     """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
     from pipelines.underwrite import underwrite_files
+    from underwriting.store import store_url
 
+    refuse_out_over_inputs(out, applications=applications, fields=fields, features=features, book=book,
+                           policy=policy, weather=weather, history=history, imagery=imagery,
+                           store=store_url(store))
     day = parse_date(as_of, "--as-of")
     assert day is not None
     if imagery is None and features is None:

@@ -131,13 +131,16 @@ class ScoredRun:
 
 
 def _valuations(features: pd.DataFrame, models: ChampionModels, prices: PriceTable, currency: str, season: str,
-                as_of: dt.date, warnings: list[str]) -> tuple[pd.DataFrame, str]:
+                as_of: dt.date, warnings: list[str], farmers: set[str] | None = None) -> tuple[pd.DataFrame, str]:
+    """``farmers``: the run's applicants' tokens — only their fields unvalued are warned of (a county's features may
+    hold many more)."""
     from models.yield_value import crop_of, known_crop, score_fields
 
     known = known_crop(features)
-    if not known.all():
-        warnings.append(f"{int((~known).sum())} field(s) without a declared or predicted crop are not valued: "
-                        + format_offenders(sorted(features.loc[~known, "field_id"].astype(str))))
+    said = ~known if farmers is None else ~known & features["farmer_token"].astype(str).isin(farmers).to_numpy()
+    if said.any():
+        warnings.append(f"{int(said.sum())} field(s) without a declared or predicted crop are not valued: "
+                        + format_offenders(sorted(features.loc[said, "field_id"].astype(str))))
     regions = features["region"].astype(object).where(features["region"].notna(), None)
     parts, labels = [], set()
     names: list[str | None] = [*sorted({str(r) for r in regions[known] if r is not None})]
@@ -229,9 +232,11 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
         feats = check_field_features(features[features["season"].astype(str) == season].reset_index(drop=True),
                                      where="features")
         refuse_later_features(feats, day)
-        ids = fields.loc[fields["season"].astype(str) == season, "field_id"] if "season" in fields.columns \
-            else fields["field_id"]
-        unfeatured = sorted(set(ids.astype(str)) - set(feats["field_id"].astype(str)))
+        refuse_other_fields(feats, fields, apps, season)
+        run_fields = fields[fields["season"].astype(str) == season] if "season" in fields.columns else fields
+        # the fields of this run's applications only (a county's fields file may hold many more farmers)
+        run_fields = run_fields[run_fields["farmer_token"].astype(str).isin(set(apps["farmer_token"].astype(str)))]
+        unfeatured = sorted(set(run_fields["field_id"].astype(str)) - set(feats["field_id"].astype(str)))
         if unfeatured:  # e.g. features built from another fields file: those fields are not valued
             warnings.append(f"{len(unfeatured)} field(s) of the fields file have no row in the features given and "
                             f"are not valued: {format_offenders(unfeatured)}")
@@ -255,7 +260,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     tick(1, 3, "valuations")
     feats = align_features(feats, models.yield_model, warnings)
     currency = policy.profile(profile).currency
-    vals, label = _valuations(feats, models, prices, currency, season, day, warnings)
+    vals, label = _valuations(feats, models, prices, currency, season, day, warnings,
+                              farmers=set(apps["farmer_token"].astype(str)))
     warnings.extend(later_prices(prices.to_frame(), vals, season, day))
     sha, artifact = _features_bytes(feats)  # written once the decisions are made
     if fr is None:
@@ -333,6 +339,52 @@ def regions_mismatch(lineage: Mapping[str, Any] | None) -> str | None:
 
     return (f"the features file was built with {name(built)}, this run reads {name(now)} (AGCREDIT_REGIONS_DIR): "
             "rebuild the features with this run's regions, or run with the regions they were built with")
+
+
+def refuse_other_fields(features: pd.DataFrame, fields: pd.DataFrame, applications: pd.DataFrame, season: str, *,
+                        source: str = "the features given", rejected: Mapping[str, str] | None = None) -> None:
+    """Refuse features built from other fields than this run's (one-line :class:`UserInputError`).
+
+    The decisions match a field to an application by the features' ``farmer_token``: a field the fields file gives
+    to another farmer, a polygon changed since (its ``geometry_hash``), or a field the fields reader rejected (or
+    that the file no longer has) would still be lent against as the features say. Only the fields of the season's
+    applications' farmers (by either table) are compared: the features of a whole county used for five applications
+    are fine. A field of the fields file without a features row is not valued (said in a warning elsewhere).
+    """
+    from features.fields import geometry_hashes
+
+    tokens = set(applications.loc[applications["season"].astype(str) == season, "farmer_token"].astype(str))
+    ft = features[features["season"].astype(str) == season]
+    fl = fields[fields["season"].astype(str) == season] if "season" in fields.columns else fields
+    f_tok = dict(zip(ft["field_id"].astype(str), ft["farmer_token"].astype(str), strict=True))
+    l_tok = dict(zip(fl["field_id"].astype(str), fl["farmer_token"].astype(str), strict=True))
+    ids = sorted({i for i, t in f_tok.items() if t in tokens} | {i for i, t in l_tok.items() if t in tokens and i in f_tok})
+    if not ids:
+        return
+    f_hash = dict(zip(ft["field_id"].astype(str), ft["geometry_hash"], strict=True)) \
+        if "geometry_hash" in ft.columns else {}
+    mine = fl[fl["field_id"].astype(str).isin(ids)]
+    l_hash = dict(zip(mine["field_id"].astype(str), geometry_hashes(mine), strict=True)) if len(mine) else {}
+    problems = []
+    for i in ids:
+        if i not in l_tok:
+            why = (rejected or {}).get(i)
+            problems.append(f"{i} rejected when reading the fields ({why})" if why is not None
+                            else f"{i} not in the fields file")
+            continue
+        what = []
+        if f_tok[i] != l_tok[i]:
+            what.append("farmer")
+        h = f_hash.get(i)
+        if h is not None and not pd.isna(h) and str(h) != l_hash[i]:
+            what.append("geometry")
+        if what:
+            problems.append(f"{i} {' and '.join(what)} differ{'s' if len(what) == 1 else ''}")
+    if problems:
+        more = f" and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise UserInputError(f"{source} {'was' if source.startswith('features file') else 'were'} built from other "
+                             f"fields: {', '.join(problems[:5])}{more}; rebuild it with `agcredit features build` "
+                             "from this fields file")
 
 
 def refuse_later_features(features: pd.DataFrame, day: dt.date) -> None:
@@ -688,6 +740,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         except Exception as e:  # pyarrow raises many kinds for a file that is not Parquet
             raise UserInputError(f"{p}: not a readable Parquet file ({str(e).splitlines()[0][:120]})") from None
         feats = check_field_features(feats, where=p.name)
+        refuse_other_fields(feats, flds, apps, season, source=f"features file {p}", rejected=read.rejected)
         from pipelines.featurize import read_lineage
 
         lineage = read_lineage(p)

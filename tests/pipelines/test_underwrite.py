@@ -19,6 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from features.errors import UserInputError
+from features.fields import read_fields
 from models.governance import Governance
 from models.yield_value import YieldModel, YieldModelConfig
 from pipelines.cli import app
@@ -360,20 +361,127 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
         assert res.exit_code == 0, res.stderr
         return res
 
+    def refused(g: gpd.GeoDataFrame, name: str) -> str:
+        g.to_file(tmp_path / name, driver="GPKG")
+        res = invoke([*uw[:uw.index("--fields") + 1], str(tmp_path / name), *uw[uw.index("--fields") + 2:]])
+        assert res.exit_code == 2 and len(res.stderr.strip().splitlines()) == 1, res.stderr
+        assert f"features file {feats} was built from other fields: " in res.stderr
+        assert "rebuild it with `agcredit features build` from this fields file" in res.stderr
+        return str(res.stderr)
+
+    # a field of the fields file rejected when reading (a point: not a field) is not lent against as the features
+    # built before say: refused, naming it and why
     bad = gdf.copy()
-    bad.loc[row, "geometry"] = bad.geometry[row].centroid  # a point: not a field
-    r = with_fields(bad, "broken.gpkg")
-    assert f"1 field(s) rejected when reading broken.gpkg: {gone} (" in r.stderr
-    # a self-crossing polygon repaired, and no declared_area_ha column: both said (README: "repaired and reported")
+    bad.loc[row, "geometry"] = bad.geometry[row].centroid
+    assert f": {gone} rejected when reading the fields (not a polygon (Point))" in refused(bad, "broken.gpkg")
+    # a self-crossing polygon repaired: another polygon than the features were built from
     from shapely.geometry import Polygon
 
-    twisted = gdf.drop(columns="declared_area_ha")
+    twisted = gdf.copy()
     x0, y0, x1, y1 = twisted.geometry[row].iloc[0].bounds
     twisted.loc[row, "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])  # a bow-tie
-    r = with_fields(twisted, "bowtie.gpkg")
-    assert f"1 field geometry(ies) repaired when reading bowtie.gpkg (invalid polygons made valid): {gone}" in r.stderr
-    assert "bowtie.gpkg has no declared_area_ha column: taken as not declared for every field" in r.stderr
+    assert f": {gone} geometry differs;" in refused(twisted, "bowtie.gpkg")
+    # no declared_area_ha column: said (README: "repaired and reported"), the polygons are those of the features
+    r = with_fields(gdf.drop(columns="declared_area_ha"), "undeclared.gpkg")
+    assert "undeclared.gpkg has no declared_area_ha column: taken as not declared for every field" in r.stderr
 
+
+
+def _uw_args(world: dict[str, Any], tmp_path: Path, store: str = "s.db", **given: Path) -> list[str]:
+    """`agcredit underwrite` of the tiny county from its features file, each input replaceable (``given``)."""
+    c: County = world["county"]
+    files = {"applications": c.path / "records" / "applications.csv", "fields": c.path / "records" / "fields.gpkg",
+             "book": c.path / "records" / "book.csv", **given}
+    return ["underwrite", *(a for k, v in files.items() for a in (f"--{k}", str(v))), "--season", world["season"],
+            "--as-of", str(world["as_of"]), "--profile", "in-kcc", "--store", f"sqlite:///{tmp_path / store}",
+            "--no-progress", "--crop-model", "none"]
+
+
+def test_cli_out_never_replaces_an_input(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
+    """`--out` naming the command's own input (the same path, another spelling of it, a link to it) replaced that
+    input with the output: refused before anything is read or written, one line, exit 2."""
+    c: County = world["county"]
+    runner = CliRunner()
+    apps, feats, fields = tmp_path / "apps.csv", tmp_path / "feat.parquet", tmp_path / "fields.parquet"
+    shutil.copy(c.path / "records" / "applications.csv", apps)
+    world["features"].to_parquet(feats, index=False)
+    gpd.read_file(c.path / "records" / "fields.gpkg").to_parquet(fields)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "link.csv").symlink_to(apps)
+    before = {p: p.read_bytes() for p in (apps, feats, fields)}
+    uw = _uw_args(world, tmp_path, applications=apps, features=feats)
+
+    def refused(args: list[str], opt: str) -> None:
+        r = runner.invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"is the {opt} file" in r.stderr and "writing it would replace that input" in r.stderr, r.stderr
+        assert {p: p.read_bytes() for p in before} == before and not (tmp_path / "s.db").exists()
+
+    for out in (apps, tmp_path / "sub" / ".." / "apps.csv", tmp_path / "link.csv"):
+        refused([*uw, "--out", str(out)], "--applications")
+    refused([*uw, "--out", str(feats)], "--features")
+    refused([*uw, "--out", str(tmp_path / "s.db")], "--store")
+    build = ["features", "build", "--fields", str(fields), "--imagery", str(c.imagery), "--season", world["season"],
+             "--as-of", str(world["as_of"]), "--crop-model", "none", "--no-progress"]
+    refused([*build, "--out", str(fields)], "--fields")
+    series = ["features", "series", "--fields", str(fields), "--imagery", str(c.imagery), "--season",
+              world["season"], "--no-progress"]
+    refused([*series, "--out", str(fields)], "--fields")
+    refused(["decisions", "export", "--store", f"sqlite:///{apps}", "--out", str(apps)], "--store")
+    r = runner.invoke(app, [*uw, "--out", str(tmp_path / "decisions.csv")], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and len(pd.read_csv(tmp_path / "decisions.csv")) == 4, r.stderr
+
+
+def test_cli_features_of_other_fields_are_refused(world: dict[str, Any], registry: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`underwrite --features F` matched fields to applications by F's farmers: a field given to another farmer in
+    the fields file, or with another polygon, was lent against as F said. Refused, naming the fields; only the
+    fields of the run's applications matter (and only theirs are warned of)."""
+    from shapely.affinity import scale
+
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
+    c: County = world["county"]
+    season = world["season"]
+    runner = CliRunner()
+    feats = tmp_path / "feat.parquet"
+    world["features"].to_parquet(feats, index=False)
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    now = gdf["season"].astype(str) == season
+    ident = ["national_id", "farmer_name", "phone"]
+    f1, f3, f4 = (now & (gdf["field_id"] == f) for f in ("F0001", "F0003", "F0004"))
+    assert (gdf.loc[f1, ident].to_numpy() != gdf.loc[f4, ident].to_numpy()).any()  # two applicants
+    gdf.loc[f1, ident] = gdf.loc[f4, ident].to_numpy()  # F0001 given to F0004's farmer
+    gdf.loc[f3, "geometry"] = gdf.geometry[f3].map(lambda g: scale(g, 0.9, 0.9))  # F0003 redrawn, smaller
+    moved = tmp_path / "moved.gpkg"
+    gdf.to_file(moved, driver="GPKG")
+    r = runner.invoke(app, _uw_args(world, tmp_path, fields=moved, features=feats), env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (f"error: features file {feats} was built from other fields: F0001 farmer differs, F0003 geometry differs; "
+            "rebuild it with `agcredit features build` from this fields file") in r.stderr
+    assert not (tmp_path / "s.db").exists()
+    # the python API (no file name): the same refusal
+    with pytest.raises(UserInputError, match="the features given were built from other fields: F0001 farmer"):
+        underwrite(world["apps"], read_fields(moved, season=season).fields, season, world["as_of"], imagery=None,
+                   policy=default_policy(), profile=c.profile, book=world["book"],
+                   store=f"sqlite:///{tmp_path / 'p.db'}", models=world["models"], features=world["features"])
+    # one application whose fields are as the features say: the county's other fields do not matter, and those
+    # unvalued or without a features row are not warned of
+    apps = pd.read_csv(c.path / "records" / "applications.csv", dtype=str)
+    mine = apps[apps["national_id"] == gdf.loc[now & (gdf["field_id"] == "F0012"), "national_id"].iloc[0]]
+    one = tmp_path / "one.csv"
+    mine.to_csv(one, index=False)
+    X = world["features"]
+    assert X.loc[X["field_id"] == "F0009", "declared_crop"].isna().all()  # the county's field without a crop
+    X[X["field_id"] != "F0002"].to_parquet(feats, index=False)
+    r = runner.invoke(app, _uw_args(world, tmp_path, "one.db", applications=one, fields=moved, features=feats),
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and "1 applications as of" in r.stdout, r.stderr
+    assert "no row in the features given" not in r.stderr and "without a declared or predicted crop" not in r.stderr
+    # all four applications: F0002 and F0009 are theirs (F0001 and F0003 back as they were)
+    r = runner.invoke(app, _uw_args(world, tmp_path, "all.db", features=feats), env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    assert "1 field(s) of the fields file have no row in the features given and are not valued: F0002" in r.stderr
+    assert "1 field(s) without a declared or predicted crop are not valued: F0009" in r.stderr
 
 
 def test_cli_pins_the_smoother_haze(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
