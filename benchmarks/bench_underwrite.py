@@ -101,16 +101,28 @@ def setup(tmp: Path, n: int) -> dict[str, object]:
                      metrics={"r2": 0.9}, minimum_metrics=(Requirement("r2", ">=", 0.1),))
     version = registry.register(model, "yield-value", metrics={"r2": 0.9}, governance=gov, operator="bench")
     registry.promote("yield-value", version, operator="bench")
+    from features.fields import geometry_hashes
+
     feats, _ = synthetic_features(rng, n, SEASON, AS_OF)
+    fields = fields_of(feats)
+    feats["geometry_hash"] = geometry_hashes(fields).to_numpy()
     cached = tmp / "features.parquet"
     feats.to_parquet(cached, index=False)
-    return {"cached": cached, "apps": applications(n, rng)}
+    return {"cached": cached, "apps": applications(n, rng), "fields": fields}
 
 
-def _fields_stub():  # noqa: ANN202 - geopandas is imported lazily
+def fields_of(feats: pd.DataFrame):  # noqa: ANN201 - geopandas is imported lazily
+    """The Fields of synthetic features: a 500 m square each, side by side (underwrite checks that the features'
+    farmers and geometry hashes are those of the fields given)."""
     import geopandas as gpd
+    from shapely import normalize
+    from shapely.geometry import box
 
-    return gpd.GeoDataFrame({"field_id": pd.Series([], dtype="str")}, geometry=[], crs="EPSG:32614")
+    return gpd.GeoDataFrame(
+        feats[["field_id", "season", "farmer_token", "declared_crop", "declared_area_ha"]].reset_index(drop=True),
+        geometry=[normalize(box(300_000 + (k % 100) * 1000, 4_500_000 + (k // 100) * 1000,
+                                300_500 + (k % 100) * 1000, 4_500_500 + (k // 100) * 1000)) for k in range(len(feats))],
+        crs="EPSG:32614")
 
 
 def bench_library(tmp: Path, ctx: dict[str, object], repeat: int) -> list[tuple[str, float, str]]:
@@ -120,7 +132,8 @@ def bench_library(tmp: Path, ctx: dict[str, object], repeat: int) -> list[tuple[
     from underwriting.store import DecisionStore
 
     apps: pd.DataFrame = ctx["apps"]  # type: ignore[assignment]
-    policy, book, fields, prices = default_policy(), empty_book(), _fields_stub(), read_prices()
+    policy, book, prices = default_policy(), empty_book(), read_prices()
+    fields = ctx["fields"]
     store = DecisionStore(f"sqlite:///{tmp / 'one.db'}")
     cached = pd.read_parquet(ctx["cached"])  # the cache, read once
 
@@ -128,7 +141,8 @@ def bench_library(tmp: Path, ctx: dict[str, object], repeat: int) -> list[tuple[
         t, c = time.perf_counter(), time.process_time()
         app = apps.iloc[[i]]
         feats = cached[cached["farmer_token"] == app["farmer_token"].iloc[0]]
-        res = underwrite(app, fields, SEASON, AS_OF, imagery=None, policy=policy, profile="us-operating", book=book,
+        mine = fields[fields["farmer_token"] == app["farmer_token"].iloc[0]]  # the farmer's, as a service reads them
+        res = underwrite(app, mine, SEASON, AS_OF, imagery=None, policy=policy, profile="us-operating", book=book,
                          store=store, features=feats, models=models, operator="bench", prices=prices)
         assert res.written == 1, res
         return (time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000
@@ -146,10 +160,8 @@ def bench_library(tmp: Path, ctx: dict[str, object], repeat: int) -> list[tuple[
 
 
 def bench_cli(tmp: Path, ctx: dict[str, object], repeat: int) -> list[tuple[str, float, str]]:
-    import geopandas as gpd
-    from shapely.geometry import box
-
     apps: pd.DataFrame = ctx["apps"]  # type: ignore[assignment]
+    fields = ctx["fields"]
     cached = pd.read_parquet(ctx["cached"])
     out: list[float] = []
     cpu: list[float] = []
@@ -160,9 +172,7 @@ def bench_cli(tmp: Path, ctx: dict[str, object], repeat: int) -> list[tuple[str,
         feats = cached[cached["farmer_token"] == app["farmer_token"].iloc[0]]
         feats.to_parquet(d / "features.parquet", index=False)
         app.to_csv(d / "applications.csv", index=False)
-        gpd.GeoDataFrame(feats[["field_id", "season", "farmer_token", "declared_crop", "declared_area_ha"]],
-                         geometry=[box(300_000 + k * 1000, 4_500_000, 300_500 + k * 1000, 4_500_500)
-                                   for k in range(len(feats))], crs="EPSG:32614").to_file(d / "fields.gpkg")
+        fields[fields["farmer_token"] == app["farmer_token"].iloc[0]].to_file(d / "fields.gpkg")
         cmd = [str(REPO / ".venv" / "bin" / "agcredit"), "underwrite", "--applications", str(d / "applications.csv"),
                "--fields", str(d / "fields.gpkg"), "--season", SEASON, "--as-of", AS_OF.isoformat(), "--features",
                str(d / "features.parquet"), "--profile", "us-operating", "--store", f"sqlite:///{d / 'd.db'}",
@@ -188,7 +198,7 @@ def bench_batch(tmp: Path, ctx: dict[str, object], n: int) -> list[tuple[str, fl
     from underwriting.store import DecisionStore
 
     apps: pd.DataFrame = ctx["apps"]  # type: ignore[assignment]
-    policy, book, fields = default_policy(), empty_book(), _fields_stub()
+    policy, book, fields = default_policy(), empty_book(), ctx["fields"]
     models = ChampionModels.resolve(crop_model="none")
     url = f"sqlite:///{tmp / 'batch.db'}"
     t0, c0 = time.perf_counter(), time.process_time()
