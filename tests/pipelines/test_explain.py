@@ -270,7 +270,17 @@ def test_explain_a_record_written_by_underwrite(tmp_path: Path, model: YieldMode
     models = ChampionModels(yield_model=model, yield_version="1", yield_run_id="run-1", governance=gov)
     feats, _ = synthetic_features(np.random.default_rng(21), 4, SEASON, AS_OF, n_farmers=2)
     url = f"sqlite:///{tmp_path / 'uw.db'}"
-    fields = pd.DataFrame({"field_id": pd.Series([], dtype="str")})
+    # the fields the features were built from (underwrite refuses features of other fields): a square each
+    import geopandas as gpd
+    import shapely
+    from shapely.geometry import box
+
+    from features.fields import geometry_hashes
+
+    fields = gpd.GeoDataFrame(feats[["field_id", "season", "farmer_token"]],
+                              geometry=[shapely.normalize(box(k * 1000, 0, k * 1000 + 500, 500)) for k in range(len(feats))],
+                              crs="EPSG:32614")
+    feats = feats.assign(geometry_hash=geometry_hashes(fields).to_numpy())
     res = underwrite(applications(feats, {"tok-00000": 900_000_000}), fields, SEASON, AS_OF, imagery=None,
                      policy=default_policy(), profile="us-operating", book=empty_book(), store=url,
                      features=feats, models=models, operator="tester")
