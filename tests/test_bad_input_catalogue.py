@@ -613,13 +613,16 @@ def _features_without(env: dict[str, Any], d: Path, column: str) -> str:
 
 
 def _features_of_applicants(env: dict[str, Any], d: Path) -> str:
-    """The good features, their fields given to the applicants' farmer tokens (a run that gets as far as the models)."""
-    from underwriting.applications import read_applications
+    """The good features made those of the good fields — their ids, farmers (the applicants) and polygons: a run
+    that gets as far as the models (underwrite refuses features of other fields)."""
+    from features.fields import geometry_hashes, read_fields
 
-    tokens = list(read_applications(env["good"] / "applications.csv")["farmer_token"])
+    fields = read_fields(env["good"] / "fields.gpkg", season=SEASON).fields.reset_index(drop=True)
     f = pd.read_parquet(env["good"] / "features.parquet")
+    assert len(f) == len(fields)
     p = d / "features.parquet"
-    f.assign(farmer_token=[tokens[i % len(tokens)] for i in range(len(f))]).to_parquet(p, index=False)
+    f.assign(field_id=fields["field_id"].astype(str).to_numpy(), farmer_token=fields["farmer_token"].astype(str).to_numpy(),
+             geometry_hash=geometry_hashes(fields).to_numpy()).to_parquet(p, index=False)
     return str(p)
 
 
