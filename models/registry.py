@@ -426,7 +426,7 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
     """Log ``model`` (with params, metrics, PNG plots, governance) in a run, register it; alias ``challenger``.
 
     ``provenance``: what produced the version besides its data (the caller's source digest and library versions,
-    ``pipelines._code_digest.registry_provenance``), kept as run and version tags ``agcredit.<key>`` (``models show``
+    ``pipelines._code_digest.registry_provenance``), kept as run and version tags ``agcredit.provenance.<key>`` (``models show``
     prints them). Every parameter is also logged whole in ``params.json`` (MLflow params are cut at 500 characters).
 
     ``artifacts`` maps a file name to a local file (plots are logged under ``plots/``). ``training_data`` names the

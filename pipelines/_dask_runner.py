@@ -104,15 +104,16 @@ class DaskRunner:
         if not items:
             return []
         client = self.client
+        from features.regions import regions_digest
+
+        regions = regions_digest()  # before anything is submitted: a bad folder is one line, nothing left running
         run = os.urandom(6).hex()
         # inputs travel inside the tasks (not scattered): a task whose worker dies is re-run from its recipe
         kw = {k: client.submit(_identity, v, pure=False, key=f"agcredit-shared-{k}-{run}")
               for k, v in (shared or {}).items()}
-        from features.regions import regions_digest
-
         # a worker started without the bank's regions folder (or with another) would read other season windows,
         # calendars and prices than this run: each task first checks the worker's region files against the run's
-        futures = client.map(_PlainErrors(fn, regions_digest()), list(items), **kw, pure=False,
+        futures = client.map(_PlainErrors(fn, regions), list(items), **kw, pure=False,
                              key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
         from distributed import KilledWorker
 
@@ -210,8 +211,8 @@ def _same_regions(expected: str | None) -> None:
 
     try:
         got = regions_digest()
-    except PicklableError as e:  # the folder named on the worker is missing or holds a stray file
-        got = f"unreadable ({e})"
+    except (PicklableError, OSError) as e:  # the folder named on the worker is missing, unreadable, holds a stray file
+        got = f"unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
     if got == expected:
         return
 

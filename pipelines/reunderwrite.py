@@ -76,7 +76,7 @@ from pipelines.underwrite import ChampionModels, checkpoint_label, portable_sour
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import crop_disputed
-from underwriting.standing import kept_body, kept_lines_stand, refer_keeps_book_limit, standing_of
+from underwriting.standing import kept_body, kept_lines_stand, override_behind, refer_keeps_book_limit, standing_of
 from underwriting.store import DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -186,6 +186,10 @@ def lines_to_review(book: pd.DataFrame, applications: pd.DataFrame, as_of: date,
     records of the season (adds the decided lines no Book line covers); ``crops``: the run re-decides only these
     crops' lines, so only their Book problems are warned of (a `--due` run per crop warned of every crop's)."""
     lines = active_lines(book, as_of, season).copy()
+    if "region" in lines.columns:  # a misspelt region ("in-smalholder") was re-underwritten silently, where the
+        from features.regions import check_known_regions  # fields file refuses it; matured lines are not read
+
+        check_known_regions(lines, "Book", id_column="line_id", noun="active Book lines")
     mine = (lines["crop"].astype(str).isin([str(c) for c in crops]) if crops is not None and "crop" in lines.columns
             else pd.Series(True, index=lines.index))
     if warnings is not None and "drawn" in lines.columns:
@@ -494,6 +498,8 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     # override is a decision in force, and a decided line (D-…) was opened by an APPROVE or REDUCE record
     on_book = (refer_keeps_book_limit(body) and base is not None and str(base.outcome) in ("REFER", "DECLINE")
                and str(getattr(base, "kind", "")) != "override" and not str(line["line_id"]).startswith("D-"))
+    if on_book and (ov := override_behind(base, get)) is not None:  # an analyst's override behind the REFER stands
+        base, on_book = ov, False
     old_limit = int(base.limit) if base is not None and not on_book else int(line["limit"])
     old_outcome = str(base.outcome) if base is not None else None
     old_codes = set(base.reason_codes) if base is not None else set()

@@ -16,7 +16,6 @@ from features.contracts import check_season
 from features.errors import ContractError, UserInputError, file_rows, refuse_empty_cells
 from features.fields import check_known_crops, normalise_crop
 from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
-from features.regions import check_known_regions
 from models.errors import MoneyError
 from models.money import check_currency, to_minor
 from underwriting.contracts import APPLICATIONS, BOOK, check_applications, check_book
@@ -183,8 +182,6 @@ def _book(df: pd.DataFrame, p: Path) -> pd.DataFrame:
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
     _refuse_case_twins(df, "line_id", p.name)
     check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"])
-    # a misspelt region ("in-smalholder") passed re-underwriting silently, where the fields file refuses it
-    check_known_regions(df, p.name, id_column="line_id", noun="Book lines")
     df["crop"] = df["crop"].map(normalise_crop).astype("str")  # "Cotton " is cotton, as in the fields
     df = _money(df, BOOK_MONEY, p.name, "line_id")
     for col in ("start_date", "maturity_date"):

@@ -33,7 +33,7 @@ from features.errors import UserInputError
 from models.money import format_minor, to_minor
 from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
-from underwriting.standing import kept_body, kept_lines_stand, refer_keeps_book_limit, standing_of
+from underwriting.standing import kept_body, kept_lines_stand, override_behind, refer_keeps_book_limit, standing_of
 from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -237,8 +237,9 @@ def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
             prev = standing_of(current, by_id.get)
             if prev is None:
                 return _book_line(current)
-            if _on_book(current, prev):  # a REFER or DECLINE granted nothing: the Book limit (2026.12.8 on)
-                return _book_line(current, skipped=prev)
+            if _on_book(current, prev):  # a REFER or DECLINE granted nothing: the Book limit (2026.12.8 on) -
+                behind = override_behind(prev, by_id.get)  # unless an analyst's override stands behind it
+                return behind if behind is not None else _book_line(current, skipped=prev)
         else:
             return current
         if prev is None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["kept_body", "kept_lines_stand", "refer_keeps_book_limit", "standing_of", "standing_ids"]
+__all__ = ["kept_body", "kept_lines_stand", "override_behind", "refer_keeps_book_limit", "standing_of", "standing_ids"]
 
 
 def kept_body(kind: Any, body: Any) -> bool:
@@ -43,6 +43,24 @@ def refer_keeps_book_limit(body: dict[str, Any]) -> bool:
     (:func:`pipelines.report.standing_decisions`) and an override of the kept record is measured from it
     (:mod:`underwriting.override`)."""
     return bool(((body.get("policy") or {}).get("parameters") or {}).get("refer_keeps_book_limit"))
+
+
+def override_behind(record: Any, get: Callable[[str], Any] | None) -> Any:
+    """The analyst's override a line stands on behind ``record``, a REFER or DECLINE that granted nothing: walking
+    back its chain (``get``: record id -> record) over REFER and DECLINE records and re-underwritings that
+    re-estimated nothing, the first override met (its limit is a decision in force: the line is measured from it,
+    not from the Book), or None when a granting decision or the chain's start comes first (the Book line stands).
+    A review found a line an analyst had overridden to DECLINE 0 measured from its Book limit after one REFER."""
+    rec = record
+    seen: set[str] = set()
+    while rec is not None and get is not None and str(rec.record_id) not in seen:
+        seen.add(str(rec.record_id))
+        if str(getattr(rec, "kind", "")) == "override":
+            return rec
+        if str(rec.outcome) not in ("REFER", "DECLINE") and not kept_body(getattr(rec, "kind", ""), rec.body):
+            return None
+        rec = get(rec.supersedes) if rec.supersedes else None
+    return None
 
 
 def standing_of(record: Any, get: Callable[[str], Any]) -> Any:

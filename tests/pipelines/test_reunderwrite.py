@@ -1169,3 +1169,57 @@ def test_a_book_line_kept_on_its_refer_stands_on_its_book_limit_in_the_report_an
                 ov = override(st, refer.application_id, amount, "field visit: crop fine", "ana",
                               approver="bob").body["override"]
                 assert ov["standing_limit"] == 0 and "standing_compared_with" not in ov
+
+
+def test_an_override_behind_a_refer_stands_not_the_book_limit() -> None:
+    """A review of refer_keeps_book_limit: an analyst declined a line (an approved override, DECLINE 0), the next
+    re-underwriting referred it (REFER 0), and the one after was measured from the Book limit — the line the analyst
+    had closed read as cut from 41,000 (CROP_CONDITION_DETERIORATED added). A REFER or DECLINE grants nothing, but an
+    override behind it is a decision in force: the change is measured from the override."""
+    from pipelines.reunderwrite import ActionRules, _link
+    from underwriting.policy import default_policy
+
+    params = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}
+    line = {"line_id": "L7", "limit": 4_100_000, "drawn": 1_000_000, "outstanding": 1_050_000,
+            "maturity_date": pd.Timestamp("2010-03-01")}
+    no_alerts = pd.DataFrame(columns=["field_id", "alert", "severity"])
+    first = SimpleNamespace(limit=4_100_000, outcome="APPROVE", reason_codes=(), record_id="R0", kind="decision",
+                            supersedes=None, body={"computation": {"stressed_value": 6_000_000}})
+    ov = SimpleNamespace(limit=0, outcome="DECLINE", reason_codes=(), record_id="O1", kind="override",
+                         supersedes="R0", body={"computation": {"stressed_value": 6_000_000}})
+    ru1 = SimpleNamespace(limit=0, outcome="REFER", reason_codes=("OUT_OF_MODEL_SCOPE",), record_id="RU1",
+                          kind="reunderwrite", supersedes="O1",
+                          body={"computation": {"stressed_value": 6_000_000}, "policy": {"parameters": params},
+                                "reunderwrite": {"previous_limit": 0}})
+    by_id = {r.record_id: r for r in (first, ov, ru1)}
+    cut = _item(3_000_000, 5_000_000, "2010-01-15")
+    cut = replace(cut, body={**cut.body, "policy": {"parameters": params}})
+    new, row = _link(cut, ru1, line, no_alerts, default_policy(), date(2009, 10, 25), ActionRules(), by_id.get)
+    assert (row["old_limit"], row["change"]) == (0, 3_000_000)
+    assert "compared_with" not in new.body["reunderwrite"] and "CROP_CONDITION_DETERIORATED" not in new.reason_codes
+    # without the override behind it the REFER is skipped for the Book limit, as before
+    ru1.supersedes = "R0"
+    new, row = _link(cut, ru1, line, no_alerts, default_policy(), date(2009, 10, 25), ActionRules(), by_id.get)
+    assert (row["old_limit"], new.body["reunderwrite"]["compared_with"]) == (4_100_000, "book")
+
+
+def test_an_active_book_line_of_an_unknown_region_is_refused() -> None:
+    """A Book region misspelt `in-smalholder` was re-underwritten silently (a walkthrough), where the fields file
+    refuses it; an active line of the season is now refused the same way, naming it — a matured line of another
+    region is not read (a review: refusing the whole Book stopped every run over a line long closed)."""
+    from pipelines.reunderwrite import lines_to_review
+
+    book = pd.DataFrame({"line_id": ["L1", "L2", "L3"], "application_id": ["A1", "A2", "A3"],
+                         "farmer_token": ["T1", "T2", "T3"], "currency": ["INR"] * 3, "limit": [5, 5, 5],
+                         "drawn": [0] * 3, "outstanding": [0] * 3,
+                         "start_date": pd.to_datetime(["2009-06-01", "2009-06-01", "2007-06-01"]),
+                         "maturity_date": pd.to_datetime(["2010-01-15", "2010-01-15", "2008-01-15"]),
+                         "crop": ["rice"] * 3, "region": ["in-smalholder", "in-smallholder", "old-region"],
+                         "season": ["2009", "2009", "2008"]})
+    apps = pd.DataFrame({"application_id": ["A1", "A2"], "farmer_token": ["T1", "T2"], "season": ["2009"] * 2,
+                         "currency": ["INR"] * 2})
+    with pytest.raises(UserInputError, match=r"^Book: region 'in-smalholder' of active Book lines L1 has no season "
+                       r"window \(known regions: in-smallholder, us-nebraska\)"):
+        lines_to_review(book, apps, date(2009, 10, 25), "2009")
+    fine = lines_to_review(book.iloc[1:], apps, date(2009, 10, 25), "2009")
+    assert fine["line_id"].tolist() == ["L2"]

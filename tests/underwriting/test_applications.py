@@ -170,18 +170,6 @@ def test_book_crops_are_spelled_as_the_engine_spells_them(tmp_path: Path) -> Non
     assert read_book(p)["crop"].tolist() == ["cotton", "winter_wheat"]
 
 
-def test_a_book_region_without_a_season_window_is_refused(tmp_path: Path) -> None:
-    """A Book region misspelt `in-smalholder` passed `reunderwrite` silently (a walkthrough), where the same region in
-    the fields file is refused: the Book is refused the same way, naming its lines."""
-    p = tmp_path / "book.csv"
-    p.write_text("line_id,application_id,farmer_token,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
-                 "L1,A1,T1,INR,50000,0,0,2009-06-01,2010-01-15,rice,in-smalholder\n"
-                 "L2,A2,T2,INR,50000,0,0,2009-06-01,2010-01-15,rice,in-smallholder\n")
-    with pytest.raises(UserInputError, match=r"^book.csv: region 'in-smalholder' of Book lines L1 has no season window "
-                       r"\(known regions: in-smallholder, us-nebraska\)"):
-        read_book(p)
-
-
 def test_a_contract_crop_is_spelled_as_the_engine_spells_it(tmp_path: Path) -> None:
     """`Maize` passed the known-crop check but was kept as typed: never equal to the valued crop `maize`, so the
     firm contract price was silently not applied."""
