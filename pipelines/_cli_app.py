@@ -66,13 +66,6 @@ decisions_app = typer.Typer(help="Stored decisions.", **_SETTINGS)
 report_app = typer.Typer(help="HTML reports with maps and plots.", **_SETTINGS)
 schedule_app = typer.Typer(help="Re-underwriting checkpoints.", **_SETTINGS)
 
-#: the libraries whose versions decide what the engine computes or reads (``agcredit --version``)
-VERSION_LIBRARIES = ("lightgbm", "mlflow", "sentinelhub", "geopandas", "rasterio", "rasterstats", "shapely", "pyproj",
-                     "pandas", "numpy", "scikit-learn", "sqlalchemy", "dask", "aquacrop", "typer")
-#: the source folders ``--version`` digests (what a decision, a valuation and the features are computed by)
-VERSION_SOURCES = ("features", "models", "underwriting", "pipelines")
-
-
 def version_text() -> str:
     """What ``agcredit --version`` prints: the release, a digest of the installed source (two installations of one
     release with an edited file differ), the shipped policy and the libraries' versions — what a support ticket or a
@@ -80,7 +73,7 @@ def version_text() -> str:
     records the same: ``registry_provenance``)."""
     from importlib import metadata
 
-    from pipelines._code_digest import registry_provenance
+    from pipelines._code_digest import VERSION_SOURCES, registry_provenance
     from underwriting.policy import default_policy
 
     try:

@@ -26,6 +26,11 @@ DECISION_SOURCES = ("underwriting",)
 #: what defines a valuation from features and a model
 SCORING_SOURCES = ("models",)
 _SUFFIXES = (".py", ".csv", ".json")
+#: the libraries whose versions decide what the engine computes or reads (``agcredit --version``)
+VERSION_LIBRARIES = ("lightgbm", "mlflow", "sentinelhub", "geopandas", "rasterio", "rasterstats", "shapely", "pyproj",
+                     "pandas", "numpy", "scikit-learn", "sqlalchemy", "dask", "aquacrop", "typer")
+#: the source folders ``--version`` digests (what a decision, a valuation and the features are computed by)
+VERSION_SOURCES = ("features", "models", "underwriting", "pipelines")
 _ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -89,8 +94,6 @@ def registry_provenance() -> dict[str, str]:
     """What a registered model version records of the software that trained it (``models.registry.register``'s
     ``provenance``): the source digest and the libraries' versions ``agcredit --version`` prints."""
     from importlib import metadata
-
-    from pipelines._cli_app import VERSION_LIBRARIES, VERSION_SOURCES
 
     def ver(name: str) -> str:
         try:

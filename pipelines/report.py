@@ -86,7 +86,7 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     stands on its Book limit too — a REFER or DECLINE grants nothing, as its re-underwriting measures it — shown on
     that record (its date, reasons) with outcome :data:`ON_BOOK` and ``skipped_outcome`` its outcome (None
     elsewhere)."""
-    from underwriting.standing import kept_body, refer_keeps_book_limit, standing_ids
+    from underwriting.standing import kept_body, skips_to_book, standing_ids
 
     dec = latest_decisions(records)
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
@@ -118,9 +118,7 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
             rec = rows.loc[at[on]]
             # a REFER or DECLINE granted nothing: a Book line stands on its Book limit (refer_keeps_book_limit, the
             # kept record's policy); an analyst's override is a decision in force, a decided line (D-…) its record's
-            skipped = (refer_keeps_book_limit(b) and str(rec["outcome"]) in ("REFER", "DECLINE")
-                       and str(rec.get("kind", "")) != "override" and bool(ru.get("line_id"))
-                       and not str(ru["line_id"]).startswith("D-"))
+            skipped = skips_to_book(b, ru.get("line_id"), rec["outcome"], rec.get("kind", ""))
             for c in dec.columns:
                 if c in rec.index and c != "previous_limit":
                     dec.at[idx, c] = rec[c]

@@ -76,7 +76,7 @@ from pipelines.underwrite import ChampionModels, checkpoint_label, portable_sour
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import crop_disputed
-from underwriting.standing import kept_body, kept_lines_stand, override_behind, refer_keeps_book_limit, standing_of
+from underwriting.standing import kept_body, kept_lines_stand, override_behind, skips_to_book, standing_of
 from underwriting.store import DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -496,8 +496,7 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
     base = standing_of(prev, get) if stands and get is not None else prev  # the kept REFER's indicative limit is no estimate to compare with
     # a REFER or DECLINE granted nothing: a Book line stands at its Book limit (refer_keeps_book_limit); an analyst's
     # override is a decision in force, and a decided line (D-…) was opened by an APPROVE or REDUCE record
-    on_book = (refer_keeps_book_limit(body) and base is not None and str(base.outcome) in ("REFER", "DECLINE")
-               and str(getattr(base, "kind", "")) != "override" and not str(line["line_id"]).startswith("D-"))
+    on_book = base is not None and skips_to_book(body, line["line_id"], base.outcome, getattr(base, "kind", ""))
     if on_book and (ov := override_behind(base, get)) is not None:  # an analyst's override behind the REFER stands
         base, on_book = ov, False
     old_limit = int(base.limit) if base is not None and not on_book else int(line["limit"])

@@ -33,7 +33,7 @@ from features.errors import UserInputError
 from models.money import format_minor, to_minor
 from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
-from underwriting.standing import kept_body, kept_lines_stand, override_behind, refer_keeps_book_limit, standing_of
+from underwriting.standing import kept_body, kept_lines_stand, override_behind, skips_to_book, standing_of
 from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -217,9 +217,8 @@ def _on_book(kept: DecisionRecord, standing: Any) -> bool:
     on its Book limit instead (policy ``refer_keeps_book_limit``, 2026.12.8 on, ``kept``'s policy, as a
     re-underwriting measures it): a Book line (not ``D-…``) whose standing decision is a REFER or DECLINE, which
     granted nothing, and not an analyst's override (a decision in force)."""
-    line = str((kept.body.get("reunderwrite") or {}).get("line_id") or "")
-    return (refer_keeps_book_limit(kept.body) and standing is not None and bool(line) and not line.startswith("D-")
-            and str(standing.outcome) in ("REFER", "DECLINE") and str(getattr(standing, "kind", "")) != "override")
+    return standing is not None and skips_to_book(kept.body, (kept.body.get("reunderwrite") or {}).get("line_id"),
+                                                  standing.outcome, getattr(standing, "kind", ""))
 
 
 def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:

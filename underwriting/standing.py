@@ -16,7 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["kept_body", "kept_lines_stand", "override_behind", "refer_keeps_book_limit", "standing_of", "standing_ids"]
+__all__ = ["kept_body", "kept_lines_stand", "override_behind", "refer_keeps_book_limit", "skips_to_book",
+           "standing_of", "standing_ids"]
 
 
 def kept_body(kind: Any, body: Any) -> bool:
@@ -43,6 +44,15 @@ def refer_keeps_book_limit(body: dict[str, Any]) -> bool:
     (:func:`pipelines.report.standing_decisions`) and an override of the kept record is measured from it
     (:mod:`underwriting.override`)."""
     return bool(((body.get("policy") or {}).get("parameters") or {}).get("refer_keeps_book_limit"))
+
+
+def skips_to_book(body: dict[str, Any], line_id: Any, outcome: Any, kind: Any) -> bool:
+    """Whether a Book line ``line_id``, whose compared (or standing) record has ``outcome`` and ``kind``, is measured
+    from its Book limit instead under the policy of ``body`` (:func:`refer_keeps_book_limit`): a REFER or DECLINE
+    granted nothing, an analyst's override is a decision in force, a decided line (``D-…``) was opened by its record."""
+    line = str(line_id or "")
+    return (refer_keeps_book_limit(body) and bool(line) and not line.startswith("D-")
+            and str(outcome) in ("REFER", "DECLINE") and str(kind) != "override")
 
 
 def override_behind(record: Any, get: Callable[[str], Any] | None) -> Any:

@@ -9,8 +9,7 @@ from importlib import metadata
 
 from typer.testing import CliRunner
 
-from pipelines._cli_app import VERSION_LIBRARIES, VERSION_SOURCES
-from pipelines._code_digest import source_digest
+from pipelines._code_digest import VERSION_LIBRARIES, VERSION_SOURCES, source_digest
 from pipelines.cli import app
 from underwriting.policy import default_policy
 
