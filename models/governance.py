@@ -4,7 +4,14 @@ Each version carries: its validated scope (crops × regions × as-of checkpoints
 evaluation metrics, the minimum metrics it had to meet (each a comparison such as
 ``r2_maize >= 0.45`` or ``rmse_pct_maize <= 15``), and whether the metrics come from
 real or synthetic data. Scoring a field outside the scope is flagged (``in_scope``), and
-the policy REFERs it; promoting a version that fails its minimum metrics needs a reason.
+the policy REFERs it; promoting a version that fails its minimum metrics needs a reason and a second operator's
+approval (``models.registry.promote``).
+
+A version validated at several as-of checkpoints is gated at each of them, not at the end of season only: its
+minimum metrics name each checkpoint's metric (a crop-type version: ``accuracy_end >= 0.75``, ``macro_f1_end >= 0.6``,
+``ece_end <= 0.15``, and for every in-season checkpoint it recorded held-out metrics for — ``emergence``, ``mid``,
+``pre_harvest`` — ``accuracy_<cp> >= 0.6``, ``macro_f1_<cp> >= 0.55``, ``ece_<cp> <= 0.15``; the thresholds and why are
+``pipelines.train_crop.IN_SEASON_MINIMUM_METRICS``). :meth:`Governance.failures` reads every one of them.
 
 A version trained on a county also carries the dates its checkpoints were validated at
 (``checkpoint_dates``: per region, per checkpoint, the season day from which it applies — ``*`` for every crop,

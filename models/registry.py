@@ -10,9 +10,9 @@ class method ``load(path)`` works through :class:`SaveLoadFlavour` — the yield
 crop-type classifier alike. ``register`` logs parameters, metrics, PNG plots and the
 governance record, registers a version and gives it the alias ``challenger``;
 ``promote`` moves ``champion`` (refusing a version below its minimum metrics unless forced
-with a reason). MLflow keeps no history of alias moves, so every move is also appended to
-``alias_history.db`` beside the store (a SQLite table whose triggers refuse UPDATE and
-DELETE): who, when, why, metrics. ``resolve`` turns ``NAME@champion`` into a concrete version.
+with a reason and a second operator's approval). MLflow keeps no history of alias moves, so every move is also
+appended to ``alias_history.db`` beside the store (a SQLite table whose triggers refuse UPDATE and
+DELETE): who, when, why, who approved a forced move, metrics. ``resolve`` turns ``NAME@champion`` into a concrete version.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ import re
 import socket
 import sqlite3
 import tempfile
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +47,7 @@ from models.errors import RegistryError, RegistryUnavailableError
 from models.governance import Governance
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
-           "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "relocate_store",
+           "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "relocate_store",
            "CHAMPION", "CHALLENGER"]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -270,7 +271,7 @@ def _experiment(client: MlflowClient, name: str) -> str:
 
 # ---------------------------------------------------------------------- alias history
 _HISTORY_COLUMNS = ("seq", "at", "model", "alias", "version", "previous_version", "operator", "reason", "forced",
-                    "metrics", "failures")
+                    "metrics", "failures", "approved_by")
 
 
 def _history_path() -> Path:
@@ -290,13 +291,32 @@ def _history_db() -> sqlite3.Connection:
         CREATE TABLE IF NOT EXISTS alias_history (
           seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL,
           version TEXT, previous_version TEXT, operator TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
-          metrics TEXT NOT NULL, failures TEXT NOT NULL);
+          metrics TEXT NOT NULL, failures TEXT NOT NULL, approved_by TEXT);
         CREATE TRIGGER IF NOT EXISTS alias_history_no_update BEFORE UPDATE ON alias_history
           BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
         CREATE TRIGGER IF NOT EXISTS alias_history_no_delete BEFORE DELETE ON alias_history
           BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
     """)
     return con
+
+
+def _has_approved_by(con: sqlite3.Connection) -> bool:
+    """Whether the history table has the ``approved_by`` column (tables created before it have not)."""
+    return "approved_by" in {str(r[1]) for r in con.execute("PRAGMA table_info(alias_history)")}
+
+
+def _add_approved_by(con: sqlite3.Connection) -> None:
+    """Give a history table created before ``approved_by`` the column (its older rows read NULL: no approver); done
+    on the first write only, so reading an older registry never writes to it. ALTER TABLE ... ADD COLUMN changes no
+    row (the append-only triggers stand); another process adding it first is fine."""
+    if _has_approved_by(con):
+        return
+    try:
+        with con:
+            con.execute("ALTER TABLE alias_history ADD COLUMN approved_by TEXT")
+    except sqlite3.OperationalError:
+        if not _has_approved_by(con):
+            raise
 
 
 _HISTORY_EXPERIMENT = "agcredit-alias-history"
@@ -311,14 +331,16 @@ def _history_in_registry() -> bool:
 
 
 def _append_history(*, model: str, alias: str, version: str | None, previous: str | None, operator: str,
-                    reason: str, forced: bool, metrics: Mapping[str, float], failures: list[str]) -> None:
+                    reason: str, forced: bool, metrics: Mapping[str, float], failures: list[str],
+                    approved_by: str | None = None) -> None:
     now = datetime.now(UTC)
     if _history_in_registry():
         client = _client(create=True)
         tags = {_HISTORY_TAG: "1", "at": now.isoformat(timespec="seconds"),
                 "at_us": now.isoformat(timespec="microseconds"), "model": model, "alias": alias, "version": version or "", "previous_version": previous or "",
                 "operator": operator, "reason": reason, "forced": str(int(forced)),
-                "metrics": json.dumps(dict(metrics), sort_keys=True), "failures": json.dumps(failures)}
+                "metrics": json.dumps(dict(metrics), sort_keys=True), "failures": json.dumps(failures),
+                "approved_by": approved_by or ""}
         try:
             run = client.create_run(_experiment(client, _HISTORY_EXPERIMENT), tags=tags,
                                     run_name=f"{model} {alias} {previous or '-'} -> {version or '-'}")
@@ -328,22 +350,26 @@ def _append_history(*, model: str, alias: str, version: str | None, previous: st
         return
     con = _history_db()
     try:
+        _add_approved_by(con)
         with con:
             con.execute("INSERT INTO alias_history (at, model, alias, version, previous_version, operator, reason, "
-                        "forced, metrics, failures) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        "forced, metrics, failures, approved_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                         (now.isoformat(timespec="seconds"), model, alias, version, previous, operator,
-                         reason, int(forced), json.dumps(dict(metrics), sort_keys=True), json.dumps(failures)))
+                         reason, int(forced), json.dumps(dict(metrics), sort_keys=True), json.dumps(failures),
+                         approved_by))
     finally:
         con.close()
 
 
 def alias_history(name: str | None = None) -> list[dict[str, Any]]:
-    """Every recorded alias move (oldest first), of one model or all."""
+    """Every recorded alias move (oldest first), of one model or all; ``approved_by``: the second operator who approved
+    a forced promotion (None for other moves, and for every move of a history written before approvals)."""
     if _history_in_registry():
         return _registry_history(name)
     con = _history_db()
     try:
-        q = f"SELECT {', '.join(_HISTORY_COLUMNS)} FROM alias_history"
+        cols = [c if c != "approved_by" or _has_approved_by(con) else "NULL AS approved_by" for c in _HISTORY_COLUMNS]
+        q = f"SELECT {', '.join(cols)} FROM alias_history"
         rows = con.execute(q + (" WHERE model = ? ORDER BY seq" if name else " ORDER BY seq"),
                            (name,) if name else ()).fetchall()
     finally:
@@ -401,12 +427,39 @@ def _registry_history(name: str | None) -> list[dict[str, Any]]:
     return [{"seq": i, "at": t.get("at"), "model": t.get("model"), "alias": t.get("alias"),
              "version": t.get("version") or None, "previous_version": t.get("previous_version") or None,
              "operator": t.get("operator"), "reason": t.get("reason"), "forced": t.get("forced") == "1",
-             "metrics": json.loads(t.get("metrics") or "{}"), "failures": json.loads(t.get("failures") or "[]")}
+             "metrics": json.loads(t.get("metrics") or "{}"), "failures": json.loads(t.get("failures") or "[]"),
+             "approved_by": t.get("approved_by") or None}
             for i, t in enumerate(tags, start=1)]
 
 
 def _operator(operator: str | None) -> str:
     return (operator or os.environ.get("AGCREDIT_OPERATOR") or getpass.getuser() or "unknown").strip()
+
+
+def _operator_key(operator_id: str) -> str:
+    """An operator id compared as a person, not a string (as ``underwriting.override`` compares an override's
+    operator and approver): case, spacing, width (NFKC) and invisible format characters do not make a second person."""
+    x = "".join(ch for ch in unicodedata.normalize("NFKC", operator_id) if unicodedata.category(ch) != "Cf")
+    return " ".join(x.split()).casefold()
+
+
+def check_approver(approved_by: str | None, operator: str | None = None, *, forced: bool = True) -> str | None:
+    """The second operator approving a promotion (stripped; None when none is given and none is needed). A forced
+    promotion (below the minimum metrics) needs one, and any approver must be a person other than the operator
+    (``operator``, else ``AGCREDIT_OPERATOR`` or the OS user: the id the history records): RegistryError otherwise.
+    Both are pseudonymous operator ids (staff ids), never personal data."""
+    approver = approved_by.strip() if approved_by and approved_by.strip() else None
+    who = _operator(operator)
+    if approver is None:
+        if forced:
+            raise RegistryError(problem="a forced promotion needs a second operator's approval",
+                                fix="add --approved-by ID, the staff id of an operator other than " + repr(who))
+        return None
+    if _operator_key(approver) == _operator_key(who):
+        raise RegistryError(problem=f"--approved-by {approver!r} is the operator {who!r}: the approver must be a "
+                                    "second person",
+                            fix="--approved-by takes the staff id of another operator")
+    return approver
 
 
 # ---------------------------------------------------------------------- register / promote / resolve
@@ -630,9 +683,12 @@ def _check_model(client: MlflowClient, name: str) -> None:
 
 
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
-            force: bool = False) -> dict[str, Any]:
-    """Move ``champion`` to ``version``; refuse one below its minimum metrics unless forced with a reason. When
-    ``version`` is already the champion nothing is recorded (``unchanged`` in the result): a re-run adds no history."""
+            force: bool = False, approved_by: str | None = None) -> dict[str, Any]:
+    """Move ``champion`` to ``version``; refuse one below its minimum metrics unless forced with a reason and
+    ``approved_by``, a second operator (another person than ``operator``: :func:`check_approver`), recorded in the
+    alias history beside the operator. A promotion that meets its minimum metrics needs no approver (one given is
+    checked and recorded all the same). When ``version`` is already the champion nothing is recorded
+    (``unchanged`` in the result): a re-run adds no history."""
     client = _client(create=False)
     _check_model(client, name)
     version = str(version)
@@ -645,23 +701,26 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     failures = gov.failures()
     if failures and not force:
         raise RegistryError(problem=f"{name} version {version} is below its minimum metrics: {'; '.join(failures[:5])}",
-                            fix=f"improve the model, or agcredit models promote {name} {version} --force --reason TEXT")
+                            fix=f"improve the model, or agcredit models promote {name} {version} --force --reason TEXT "
+                                "--approved-by ID")
     if force and not reason.strip():
         raise RegistryError(problem="a forced promotion needs a reason", fix="add --reason TEXT")
+    approver = check_approver(approved_by, operator, forced=bool(failures))
     who = _operator(operator)
     previous = _alias_version(client, name, CHAMPION)
     if previous == version and _alias_version(client, name, CHALLENGER) != version:  # a re-run: nothing moves
         return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
-                "unchanged": True}
+                "approved_by": approver, "unchanged": True}
     client.set_registered_model_alias(name, CHAMPION, version)
     _append_history(model=name, alias=CHAMPION, version=version, previous=previous, operator=who,
                     reason=reason.strip() or "promoted", forced=bool(force and failures), metrics=gov.metrics,
-                    failures=failures)
+                    failures=failures, approved_by=approver)
     if _alias_version(client, name, CHALLENGER) == version:
         client.delete_registered_model_alias(name, CHALLENGER)
         _append_history(model=name, alias=CHALLENGER, version=None, previous=version, operator=who,
                         reason=f"promoted to {CHAMPION}", forced=False, metrics=gov.metrics, failures=[])
-    return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who}
+    return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
+            "approved_by": approver}
 
 
 class Resolved(NamedTuple):

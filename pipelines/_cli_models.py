@@ -22,7 +22,7 @@ def _fmt_metrics(metrics: dict[str, Any], limit: int | None = 8) -> str:
 
 def refuse_personal_data(command: str, texts: dict[str, str | None]) -> None:
     """Refuse option values holding personal data (phone, ID number, e-mail): they would be kept in the append-only
-    alias history (``--operator``, and ``--reason`` or ``--force-reason``)."""
+    alias history (``--operator`` and ``--approved-by``, and ``--reason`` or ``--force-reason``)."""
     from features.errors import UserInputError
     from underwriting._pii_text import personal_data_kind
 
@@ -31,7 +31,8 @@ def refuse_personal_data(command: str, texts: dict[str, str | None]) -> None:
     for item, text in texts.items():
         kind = personal_data_kind(text) if text else None
         if kind is not None:
-            fix = "give your staff ID" if item in ("--operator", "AGCREDIT_OPERATOR") else "describe the reason without it"
+            fix = ("give your staff ID" if item in ("--operator", "AGCREDIT_OPERATOR") else
+                   "give the approver's staff ID" if item == "--approved-by" else "describe the reason without it")
             raise UserInputError(f"{command} {item}: looks like personal data ({kind}); the alias history is "
                                  f"permanent — {fix}")
 
@@ -86,6 +87,8 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
     for h in d["history"]:
         move = f"{h['alias']}: v{h['previous_version'] or '-'} -> v{h['version'] or '-'}"
         forced = " FORCED" if h["forced"] else ""
+        if h["forced"] or h.get("approved_by"):  # a forced move before approvals were recorded: "approved by none"
+            forced += f", approved by {h.get('approved_by') or 'none'}"
         echo(f"  {h['at']} {move} by {h['operator']}{forced}: {h['reason']}; {_fmt_metrics(h['metrics'], 4)}")
 
 
@@ -94,20 +97,25 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
 def promote_cmd(
     name: str = typer.Argument(..., help="Registered model name, e.g. yield-value."),
     version: str = typer.Argument(..., help="Version number to make champion."),
-    force: bool = typer.Option(False, "--force", help="Promote even below the minimum metrics (needs --reason)."),
+    force: bool = typer.Option(False, "--force", help="Promote even below the minimum metrics (needs --reason and "
+                               "--approved-by)."),
     reason: str = typer.Option("", "--reason", help="Why (recorded in the alias history)."),
     operator: str = typer.Option(None, "--operator", help="Operator ID (default: AGCREDIT_OPERATOR or the OS user)."),
+    approved_by: str | None = typer.Option(None, "--approved-by", help="Staff ID of a second operator approving a "
+                                           "forced promotion (required with --force below the minimum metrics; not "
+                                           "the operator; recorded in the alias history)."),
 ) -> None:
-    """Move the champion alias to VERSION (refused below its minimum metrics unless --force --reason)."""
+    """Move the champion alias to VERSION (refused below its minimum metrics unless --force --reason --approved-by)."""
     from models.registry import promote
 
-    refuse_personal_data("models promote", {"--reason": reason, "--operator": operator})
-    r = promote(name, version, operator=operator, reason=reason, force=force)
+    refuse_personal_data("models promote", {"--reason": reason, "--operator": operator, "--approved-by": approved_by})
+    r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by)
     if r.get("unchanged"):
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
         return
     prev = f"v{r['previous']}" if r["previous"] else "none"
-    echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}")
+    echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}"
+         + (f", approved by {r['approved_by']}" if r.get("approved_by") else ""))
     if r["failures"]:
         echo(f"forced below minimum metrics: {'; '.join(r['failures'][:5])}")
 

@@ -34,7 +34,9 @@ def train_yield_cmd(
                                          "reported_yield_t_ha."),
     no_promote: bool = typer.Option(False, "--no-promote", help="Register as challenger only."),
     force_reason: str | None = typer.Option(None, "--force-reason", help="Promote even below the minimum metrics, "
-                                            "recording this reason."),
+                                            "recording this reason (needs --approved-by)."),
+    approved_by: str | None = typer.Option(None, "--approved-by", help="With --force-reason: staff ID of a second "
+                                           "operator approving the forced promotion (not the operator; recorded)."),
     crop_model: str = typer.Option("champion", "--crop-model", help="With --county: crop-type model for the features "
                                    "(champion if registered, a folder, or none)."),
     data: str = typer.Option("real", "--data", help="With --features: real or synthetic (the governance label)."),
@@ -49,14 +51,16 @@ def train_yield_cmd(
     from pipelines._cli_models import refuse_personal_data
     from pipelines.train_yield import train_yield_county, train_yield_files
 
-    refuse_personal_data("train yield", {"--force-reason": force_reason, "--operator": operator})
+    refuse_personal_data("train yield", {"--force-reason": force_reason, "--operator": operator,
+                                         "--approved-by": approved_by})
     if (county is None) == (features is None):
         raise UserInputError("give either --county DIR, or --features P with --reported R")
     if county is not None:
         from pipelines.county import County
 
         res = train_yield_county(County(county, cache_dir=cache), promote=not no_promote, force_reason=force_reason,
-                                 crop_model=crop_model, operator=operator, progress=_progress(not quiet),
+                                 crop_model=crop_model, operator=operator, approved_by=approved_by,
+                                 progress=_progress(not quiet),
                                  weather=weather)
     else:
         if reported is None:
@@ -65,7 +69,7 @@ def train_yield_cmd(
             raise UserInputError(f"--data: expected real or synthetic, found {data!r}")
         assert features is not None
         res = train_yield_files(features, reported, data=data, promote=not no_promote, force_reason=force_reason,
-                                operator=operator, weather=weather)
+                                operator=operator, weather=weather, approved_by=approved_by)
     echo(res.summary())
     echo(f"weather columns read: {', '.join(res.model.weather_columns) or 'none'}")
     echo("times: " + ", ".join(f"{k} {v:.1f} s" for k, v in res.timings.items()))

@@ -47,6 +47,9 @@ REGIONS = ("in-smallholder", "us-nebraska")
 SIZES = ("demo", "tiny")
 DEMO_TOKEN_KEY = "agcredit-demo-token-key"
 OPERATOR = "agcredit-demo"
+#: the second operator of the demo's forced promotions (a forced promotion needs one, models.registry.promote): a
+#: synthetic demo has no model-risk team, so this stand-in id records who "approved" — never a real person's id
+APPROVER = "agcredit-demo-approver"
 #: a crop needs this many declared past fields to be learnt (pipelines.train_crop refuses fewer)
 MIN_CROP_FIELDS = 5
 #: past seasons with reported yields pipelines.train_yield needs (held-out season + calibration)
@@ -206,7 +209,7 @@ def _train_yield(county: Any, st: Stage) -> None:
         from models.registry import promote
 
         failures = list(getattr(res, "failures", []) or [])
-        promote("yield-value", trained, operator=OPERATOR, force=True,
+        promote("yield-value", trained, operator=OPERATOR, force=True, approved_by=APPROVER,
                 reason="agcredit demo on a synthetic county: promoted below its minimum metrics to show the flow")
         st.lines.append(f"WARNING: below its minimum metrics ({'; '.join(failures[:3])}); promoted for the demo "
                         "only (forced, recorded in the alias history)")
@@ -409,7 +412,7 @@ def train_yield_in_sample(county: Any) -> str:
                      notes="tiny demo stand-in: trained and measured in-sample on one season; not for decisions")
     version = register(model, "yield-value", metrics=gov.metrics, governance=gov, operator=OPERATOR,
                        training_data={"features": X, "reported_yield": pd.DataFrame({"reported_yield_t_ha": y})})
-    promote("yield-value", version, operator=OPERATOR, force=True,
+    promote("yield-value", version, operator=OPERATOR, force=True, approved_by=APPROVER,
             reason="agcredit demo --size tiny: one past season only; in-sample stand-in to show the flow")
     return version
 

@@ -310,6 +310,7 @@ class TrainResult:
 def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd.DataFrame, *,
                 data: str = "real", register: bool = True, promote: bool = True, force_reason: str | None = None,
                 config: YieldModelConfig | None = None, operator: str | None = None,
+                approved_by: str | None = None,
                 params: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
                 checkpoint_dates: Mapping[str, Any] | None = None,
                 eval_features_by_checkpoint: Mapping[str, pd.DataFrame] | None = None) -> TrainResult:
@@ -317,12 +318,17 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
 
     ``features_by_checkpoint``: checkpoint → FieldFeatures rows (several seasons); ``reported``:
     ``field_id, season, reported_yield_t_ha``. Promotion happens only when the version meets its
-    minimum metrics, or when ``force_reason`` is given (recorded in the alias history).
+    minimum metrics, or when ``force_reason`` is given with ``approved_by``, a second operator (both recorded in the
+    alias history; ``force_reason`` without a second operator is refused before anything is fitted or registered).
     ``eval_features_by_checkpoint``: the same seasons' features the held-out evaluation reads instead (built without
     the held-out season's records: :func:`train_yield_county`); the version is fitted on ``features_by_checkpoint``.
     """
     from models.evaluation import build_yield_release
 
+    if register and promote and force_reason and force_reason.strip():
+        from models.registry import check_approver
+
+        check_approver(approved_by, operator)  # before the fit: a refused approver registers nothing
     t0 = time.perf_counter()
     cps = _order(list(features_by_checkpoint))
     frames = {cp: features_by_checkpoint[cp] for cp in cps}
@@ -374,11 +380,13 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
             timings["register_s"] = time.perf_counter() - t1
             if promote and (not failures or (force_reason and force_reason.strip())):
                 registry.promote(MODEL_NAME, version, operator=operator, force=bool(failures),
-                                 reason=(force_reason or "").strip() or f"trained on seasons {', '.join(seasons)}")
+                                 reason=(force_reason or "").strip() or f"trained on seasons {', '.join(seasons)}",
+                                 approved_by=approved_by if failures else None)
                 promoted = True
             elif promote:
                 out_notes.append(f"version {version} stays challenger: below {len(failures)} minimum metric(s); "
-                                 f"promote it with: agcredit models promote {MODEL_NAME} {version} --force --reason TEXT")
+                                 f"promote it with: agcredit models promote {MODEL_NAME} {version} --force --reason TEXT "
+                                 "--approved-by ID")
     return TrainResult(model=release.model, release=release, version=version, promoted=promoted, failures=failures,
                        n_rows=n_rows, seasons=seasons, timings=timings, notes=out_notes)
 
@@ -402,7 +410,7 @@ def _crop_model_for(spec: Any) -> tuple[Any, str, str | None]:
 def train_yield_county(county: County | str | Path, *, register: bool = True, promote: bool = True,
                        checkpoints: Sequence[str] = CHECKPOINTS, crop_model: Any = "champion",
                        force_reason: str | None = None, config: YieldModelConfig | None = None,
-                       operator: str | None = None, progress: Progress | None = None,
+                       operator: str | None = None, approved_by: str | None = None, progress: Progress | None = None,
                        weather: str | Path | pd.DataFrame | None = None) -> TrainResult:
     """Train ``yield-value`` on a county's past seasons (features via featurize, REPORTED yields), register it.
 
@@ -414,6 +422,10 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     from pipelines.county import County
 
     c = county if isinstance(county, County) else County(county)
+    if register and promote and force_reason and force_reason.strip():
+        from models.registry import check_approver
+
+        check_approver(approved_by, operator)  # before the features are built
     reported = c.history()  # checked (crops, yields) before any feature is built
     t0 = time.perf_counter()
     model, desc, note = _crop_model_for(crop_model)
@@ -427,7 +439,7 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     t_feat = time.perf_counter() - t0
     res = train_yield(feats, reported, data="synthetic" if c.synthetic else "real", register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
-                      params={"county": c.path.name, "region": c.region, "crop_model": desc},
+                      approved_by=approved_by, params={"county": c.path.name, "region": c.region, "crop_model": desc},
                       notes=notes, checkpoint_dates=checkpoint_dates_of(c, checkpoints),
                       eval_features_by_checkpoint=ev_feats)
     res.timings["features_s"] = t_feat
@@ -485,7 +497,7 @@ def _check_checkpoint_labels(labels: pd.Series, source: str) -> None:
 def train_yield_files(features: str | Path, reported: str | Path, *, data: str = "real", register: bool = True,
                       promote: bool = True, force_reason: str | None = None,
                       config: YieldModelConfig | None = None, operator: str | None = None,
-                      weather: str | Path | None = None) -> TrainResult:
+                      weather: str | Path | None = None, approved_by: str | None = None) -> TrainResult:
     """Train from a user's tables: FieldFeatures Parquet (several seasons; a ``checkpoint`` column splits
     it, else all rows are ``end``) and reported yields (CSV/Parquet); ``weather``: a daily weather file whose
     ``wx_*`` features (as of each row's ``as_of``) are added."""
@@ -507,5 +519,5 @@ def train_yield_files(features: str | Path, reported: str | Path, *, data: str =
         wx = read_weather(weather)
         by = {cp: add_weather(f, wx) for cp, f in by.items()}
     return train_yield(by, read_reported(reported), data=data, register=register, promote=promote,
-                       force_reason=force_reason, config=config, operator=operator,
+                       force_reason=force_reason, config=config, operator=operator, approved_by=approved_by,
                        params={"features_file": p.name})

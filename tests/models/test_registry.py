@@ -113,8 +113,9 @@ def test_round_trip_aliases_promotion_history(store: Path) -> None:
     with pytest.raises(RegistryError, match="no version with the alias 'nightly'"):
         registry.governance("crop-type", "nightly")
 
-    out = registry.promote("crop-type", 2, force=True, reason="drought year, approved by MRM", operator="mrm-1")
-    assert out["previous"] == "1" and out["failures"]
+    out = registry.promote("crop-type", 2, force=True, reason="drought year, approved by MRM", operator="mrm-1",
+                           approved_by="mrm-2")
+    assert out["previous"] == "1" and out["failures"] and out["approved_by"] == "mrm-2"
     r = registry.resolve("crop-type")
     assert r.version == "2" and r.model.scale == 3.0
     np.testing.assert_allclose(r.model.predict(pd.DataFrame({"x": [1.0]})), [3.0])
@@ -131,6 +132,7 @@ def test_round_trip_aliases_promotion_history(store: Path) -> None:
     assert hist[3]["reason"] == "drought year, approved by MRM"
     assert hist[3]["metrics"] == {"r2_maize": 0.2}
     assert hist[3]["failures"] == ["r2_maize >= 0.4 (found 0.2)"]
+    assert [h["approved_by"] for h in hist] == [None, None, None, "mrm-2", None]
 
     con = sqlite3.connect(store / "alias_history.db")
     try:
@@ -187,7 +189,7 @@ def test_yield_model_round_trip_and_default_store(tmp_path: Path, monkeypatch: p
     assert {"r2_maize", "rmse_pct_maize", "below_p10_max_all"} <= set(rel.metrics)
     v = registry.register(rel.model, "yield-value", metrics=rel.metrics, governance=rel.governance, params=rel.params,
                           artifacts=rel.plots, input_example=rel.input_example, output_example=rel.output_example)
-    registry.promote("yield-value", v, reason="first", force=bool(rel.governance.failures()))
+    registry.promote("yield-value", v, reason="first", force=bool(rel.governance.failures()), approved_by="mrm-2")
     r = registry.resolve("yield-value")
     m = rel.model
     pd.testing.assert_frame_equal(r.model.predict_quantiles(X), m.predict_quantiles(X), check_exact=True)
@@ -568,3 +570,77 @@ def test_a_model_name_with_quotes_keeps_its_versions_history_and_killed_registra
     assert [(m["name"], m["n_versions"], m["latest"]) for m in registry.list_models()] == [(name, 2, 2)]
     hist = [(h["model"], h["alias"], h["version"]) for h in registry.alias_history(name)]
     assert hist == [(name, "challenger", "1"), (name, "challenger", "2")]
+
+
+def test_forced_promotion_needs_a_second_operator(store: Path) -> None:
+    """A version below its minimum metrics is promoted only with a second operator's approval (another person than
+    the operator, ids compared as people: case, spacing, width, invisible characters), recorded in the history;
+    refused, nothing moves and nothing is recorded. A version meeting them needs no approver."""
+    from models import registry
+
+    registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    registry.register(TinyModel(3.0), "crop-type", metrics={"r2_maize": 0.2}, governance=gov(0.2))
+    registry.promote("crop-type", 1, reason="passes validation")  # no approver needed
+    before = registry.alias_history("crop-type")
+    refusals = [(None, "mrm-1", r"a forced promotion needs a second operator's approval \(add --approved-by ID"),
+                ("  ", "mrm-1", r"needs a second operator's approval"),
+                ("MRM-1", "mrm-1", r"--approved-by 'MRM-1' is the operator 'mrm-1': the approver must be a second"),
+                (" mrm\u200b-1 ", "mrm-1", r"the approver must be a second person"),
+                ("\uff4d\uff52\uff4d-1", "mrm-1", r"the approver must be a second person"),  # full-width letters
+                ("analyst-7", None, r"is the operator 'analyst-7'")]  # the operator from AGCREDIT_OPERATOR
+    for approver, operator, msg in refusals:
+        with pytest.raises(RegistryError, match=msg):
+            registry.promote("crop-type", 2, force=True, reason="drought year", operator=operator,
+                             approved_by=approver)
+    assert registry.resolve("crop-type").version == "1"
+    assert registry.alias_history("crop-type") == before
+    with pytest.raises(RegistryError, match="the approver must be a second person"):  # a given approver is checked
+        registry.promote("crop-type", 1, reason="again", approved_by="Analyst-7")
+
+    out = registry.promote("crop-type", 2, force=True, reason="drought year", operator="mrm-1", approved_by=" mrm-2 ")
+    assert out["approved_by"] == "mrm-2" and registry.resolve("crop-type").version == "2"
+    last = [h for h in registry.alias_history("crop-type") if h["alias"] == "champion"][-1]
+    assert (last["operator"], last["approved_by"], last["forced"]) == ("mrm-1", "mrm-2", True)
+
+
+def test_history_without_approved_by_column_is_read_and_upgraded(store: Path) -> None:
+    """A registry whose alias history was created before approvals: read as it is (its rows approved_by None, the
+    file not written), and the next move adds the column (older rows stay None, the table stays append-only)."""
+    from models import registry
+
+    path = store / "alias_history.db"
+    con = sqlite3.connect(path)
+    con.executescript("""
+        CREATE TABLE alias_history (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL,
+          version TEXT, previous_version TEXT, operator TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
+          metrics TEXT NOT NULL, failures TEXT NOT NULL);
+        CREATE TRIGGER alias_history_no_update BEFORE UPDATE ON alias_history
+          BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
+        CREATE TRIGGER alias_history_no_delete BEFORE DELETE ON alias_history
+          BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
+        INSERT INTO alias_history (at, model, alias, version, previous_version, operator, reason, forced, metrics,
+          failures) VALUES ('2025-01-01T00:00:00+00:00', 'crop-type', 'champion', '7', NULL, 'mrm-1', 'old forced',
+          1, '{}', '["r2_maize >= 0.4 (found 0.2)"]');
+    """)
+    con.commit()
+    con.close()
+    old = registry.alias_history("crop-type")
+    assert [(h["reason"], h["forced"], h["approved_by"]) for h in old] == [("old forced", True, None)]
+    con = sqlite3.connect(path)
+    cols = [r[1] for r in con.execute("PRAGMA table_info(alias_history)")]
+    con.close()
+    assert "approved_by" not in cols  # reading wrote nothing
+
+    registry.register(TinyModel(3.0), "crop-type", metrics={"r2_maize": 0.2}, governance=gov(0.2))
+    registry.promote("crop-type", 1, force=True, reason="drought year", operator="mrm-1", approved_by="mrm-2")
+    hist = registry.alias_history("crop-type")
+    assert [(h["reason"], h["approved_by"]) for h in hist] == [("old forced", None), ("registered", None),
+                                                              ("drought year", "mrm-2"),
+                                                              ("promoted to champion", None)]
+    con = sqlite3.connect(path)
+    try:
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            con.execute("UPDATE alias_history SET approved_by = 'x'")
+    finally:
+        con.close()

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.errors import RegistryError
 from tests.models.test_registry import TinyModel, gov
 
 
@@ -70,7 +71,9 @@ def test_register_promote_resolve_and_shared_history(server: str, tmp_path: Path
     v2 = registry.register(TinyModel(3.0), "crop-type", metrics={"r2_maize": 0.2}, governance=gov(0.2))
     assert (v1, v2) == ("1", "2")
     registry.promote("crop-type", 1, reason="passes validation")
-    registry.promote("crop-type", 2, force=True, reason="approved by MRM", operator="mrm-1")
+    with pytest.raises(RegistryError, match="a forced promotion needs a second operator's approval"):
+        registry.promote("crop-type", 2, force=True, reason="approved by MRM", operator="mrm-1")
+    registry.promote("crop-type", 2, force=True, reason="approved by MRM", operator="mrm-1", approved_by="mrm-2")
     r = registry.resolve("crop-type")
     assert r.version == "2" and r.model.scale == 3.0
     moves = [(h["alias"], h["previous_version"], h["version"], h["operator"], h["forced"])
@@ -85,6 +88,8 @@ def test_register_promote_resolve_and_shared_history(server: str, tmp_path: Path
     assert [(h["alias"], h["previous_version"], h["version"], h["operator"], h["forced"])
             for h in registry.alias_history("crop-type")] == want
     assert registry.alias_history("crop-type")[3]["failures"] == ["r2_maize >= 0.4 (found 0.2)"]
+    # the approver is kept in the move's run tags, as operator, reason and forced are
+    assert [h["approved_by"] for h in registry.alias_history("crop-type")] == [None, None, None, "mrm-2", None]
     assert list(elsewhere.iterdir()) == [] and list(here.iterdir()) == []
     sig = registry.model_versions("crop-type")[-1]
     assert sig["version"] == "1"

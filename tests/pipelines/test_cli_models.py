@@ -69,10 +69,24 @@ def test_list_show_promote(store: Path) -> None:
     r = runner.invoke(app, ["models", "promote", "yield-value", "2"])
     assert r.exit_code == 0, r.stderr
     assert "champion is now v2 (was none), by ops-1" in r.stdout
+    # a forced promotion needs a second operator: none, the operator again (as a person), or personal data is
+    # refused in one line, nothing moved
+    for extra, msg in (([], "model registry: a forced promotion needs a second operator's approval (add "
+                            "--approved-by ID"),
+                       (["--approved-by", " MRM-2 "], "--approved-by 'MRM-2' is the operator 'mrm-2': the approver "
+                                                      "must be a second person"),
+                       (["--approved-by", "bob@bank.example"], "models promote --approved-by: looks like personal "
+                                                               "data")):
+        r = runner.invoke(app, ["models", "promote", "yield-value", "1", "--force", "--reason", "back-test",
+                                "--operator", "mrm-2", *extra])
+        assert r.exit_code == 2 and msg in r.stderr, r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    r = runner.invoke(app, ["models", "list"])
+    assert "champion=v2" in r.stdout, r.stdout
     r = runner.invoke(app, ["models", "promote", "yield-value", "1", "--force", "--reason", "back-test", "--operator",
-                            "mrm-2"])
+                            "mrm-2", "--approved-by", "mrm-3"])
     assert r.exit_code == 0, r.stderr
-    assert "champion is now v1 (was v2), by mrm-2" in r.stdout
+    assert "champion is now v1 (was v2), by mrm-2, approved by mrm-3" in r.stdout
     assert "forced below minimum metrics" in r.stdout
 
     r = runner.invoke(app, ["models", "show", "yield-value"])
@@ -88,7 +102,8 @@ def test_list_show_promote(store: Path) -> None:
     plots = [x for x in out.splitlines() if x.startswith("  plots: ")]  # v2 logged one plot, v1 none
     assert len(plots) == 1 and plots[0].startswith("  plots: runs:/") and plots[0].endswith("/plots/calibration.png")
     assert out.index("v2 created") < out.index(plots[0]) < out.index("v1 [champion]")
-    assert "champion: v2 -> v1 by mrm-2 FORCED: back-test" in out
+    assert "champion: v2 -> v1 by mrm-2 FORCED, approved by mrm-3: back-test" in out
+    assert "champion: v- -> v2 by ops-1: promoted" in out  # met its minimum metrics: no approver
     assert "challenger: v2 -> v- by ops-1: promoted to champion" in out
     assert out.index("challenger: v- -> v1") < out.index("champion: v- -> v2")
 

@@ -120,3 +120,13 @@ def test_cli_rejects_bad_region(tmp_path: Path) -> None:
     r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--region", "mars"])
     assert r.exit_code == 2 and "--region must be one of in-smallholder, us-nebraska" in r.stderr
     assert not (tmp_path / "d" / "mars").exists()
+
+
+def test_forced_promotion_records_its_second_operator(runs: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tiny demo force-promotes its in-sample yield stand-in: as every forced promotion, with a second operator
+    (the demo's stand-in approver id) recorded in the alias history."""
+    from models.registry import alias_history
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{(runs['out'] / 'mlruns' / 'mlflow.db').as_posix()}")
+    moves = [h for h in alias_history("yield-value") if h["alias"] == "champion"]
+    assert [(h["operator"], h["approved_by"]) for h in moves] == [(demo_mod.OPERATOR, demo_mod.APPROVER)], moves

@@ -528,3 +528,55 @@ def test_labels_of_a_season_without_imagery_are_left_out_and_said(tmp_path: Path
     assert r.exit_code == 0, r.output
     assert "labels of season(s) 2030 left out: the series has no imagery of them" in r.stdout
     assert "season 2019" in r.stdout and "2031" not in r.stdout        # the model is for the season after 2018
+
+
+def test_in_season_checkpoints_are_gated_like_the_end_of_season() -> None:
+    """The policy reads the in-season probabilities too: every in-season checkpoint a version recorded held-out
+    metrics for gets accuracy / macro-F1 / ECE gates (IN_SEASON_MINIMUM_METRICS), beside the end-of-season ones."""
+    from models.governance import Governance
+    from pipelines.train_crop import IN_SEASON_MINIMUM_METRICS, MINIMUM_METRICS, crop_minimum_metrics
+
+    assert IN_SEASON_MINIMUM_METRICS == (("accuracy", ">=", 0.60), ("macro_f1", ">=", 0.55), ("ece", "<=", 0.15))
+    good = {"accuracy_end": 0.93, "macro_f1_end": 0.91, "ece_end": 0.055, "accuracy_mid": 0.92, "macro_f1_mid": 0.90,
+            "ece_mid": 0.059, "accuracy_emergence": 0.76, "macro_f1_emergence": 0.65, "ece_emergence": 0.063}
+    req = crop_minimum_metrics(["emergence", "mid", "pre_harvest", "end"], good)  # pre_harvest: no metrics recorded
+    assert [str(r) for r in req] == [
+        "accuracy_end >= 0.75", "macro_f1_end >= 0.6", "ece_end <= 0.15",
+        "accuracy_emergence >= 0.6", "macro_f1_emergence >= 0.55", "ece_emergence <= 0.15",
+        "accuracy_mid >= 0.6", "macro_f1_mid >= 0.55", "ece_mid <= 0.15"]
+    assert [(r.metric, r.op, r.threshold) for r in crop_minimum_metrics(["end"], good)] == list(MINIMUM_METRICS)
+
+    def fails(metrics: dict[str, float]) -> list[str]:
+        return Governance(crops=("maize",), regions=("r",), checkpoints=("emergence", "mid", "end"), metrics=metrics,
+                          minimum_metrics=req).failures()
+
+    assert fails(good) == []  # the shipped demo's figures (rounded) pass
+    assert fails({**good, "accuracy_mid": 0.55}) == ["accuracy_mid >= 0.6 (found 0.55)"]
+    assert fails({**good, "ece_emergence": 0.2}) == ["ece_emergence <= 0.15 (found 0.2)"]
+    assert fails({k: v for k, v in good.items() if k != "macro_f1_mid"}) == ["macro_f1_mid >= 0.55 (found missing)"]
+
+
+def test_a_version_failing_a_mid_season_gate_is_not_promoted(tmp_path: Path, registry: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """End of season good enough, mid-season not: registered as challenger, not promoted, and it says which."""
+    from models.registry import governance
+
+    real = train_crop._heldout_metrics
+
+    def poor_mid(*args: object, **kw: object) -> dict[str, float]:
+        return {**real(*args, **kw), "accuracy_mid": 0.40}  # type: ignore[arg-type]
+
+    monkeypatch.setenv("AGCREDIT_EXTRA_CROPS", "wheat")
+    series, labels = _make(seed=3)
+    series.to_parquet(tmp_path / "series.parquet", index=False)
+    labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"]).to_csv(tmp_path / "labels.csv", index=False)
+    args = ["train", "crop-type", "--series", str(tmp_path / "series.parquet"), "--labels", str(tmp_path / "labels.csv"),
+            "--checkpoints", "mid=120,end=end"]
+    monkeypatch.setattr(train_crop, "_heldout_metrics", poor_mid)
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert "registered crop-type version 1" in r.stdout and "promoted to champion" not in r.stdout
+    assert "accuracy_mid >= 0.6 (found 0.4)" in r.stdout, r.stdout
+    gov = governance("crop-type", 1)
+    assert {"accuracy_mid >= 0.6", "macro_f1_mid >= 0.55", "ece_mid <= 0.15"} <= {str(q) for q in gov.minimum_metrics}
+    assert gov.failures() == ["accuracy_mid >= 0.6 (found 0.4)"]

@@ -166,12 +166,22 @@ def test_below_minimum_stays_challenger_unless_forced(registry: Path) -> None:
     res = train_yield.train_yield(feats, rep, data="synthetic", config=FAST)
     assert res.version == "1" and not res.promoted and res.failures
     assert any("stays challenger" in n for n in res.notes)
-    forced = train_yield.train_yield(feats, rep, data="synthetic", config=FAST, force_reason="demo on noise")
-    assert forced.version == "2" and forced.promoted
+    from models.errors import RegistryError
     from models.registry import alias_history
 
+    # forcing needs a second operator, checked before anything is fitted or registered
+    for approver, msg in ((None, "a forced promotion needs a second operator's approval"),
+                          ("Tester", "the approver must be a second person")):
+        with pytest.raises(RegistryError, match=msg):
+            train_yield.train_yield(feats, rep, data="synthetic", config=FAST, force_reason="demo on noise",
+                                    operator="tester", approved_by=approver)
+    assert [h["version"] for h in alias_history("yield-value")] == ["1"]  # version 1's challenger move only
+    forced = train_yield.train_yield(feats, rep, data="synthetic", config=FAST, force_reason="demo on noise",
+                                     operator="tester", approved_by="mrm-2")
+    assert forced.version == "2" and forced.promoted
+
     last = [h for h in alias_history("yield-value") if h["alias"] == "champion"][-1]
-    assert last["forced"] and last["reason"] == "demo on noise"
+    assert last["forced"] and last["reason"] == "demo on noise" and last["approved_by"] == "mrm-2"
 
 
 def test_minimum_metrics_are_beat_the_baseline_and_calibrated() -> None:
@@ -295,7 +305,8 @@ def test_cli_refuses_personal_data_for_the_alias_history(tmp_path: Path, monkeyp
     """--force-reason and --operator go into the permanent alias history, as `models promote --reason` does: a phone,
     ID number or e-mail there is refused before anything is read or trained."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/reg/mlflow.db")
-    for extra in (["--force-reason", "farmer asked, call +91-00000-18677"], ["--operator", "ann@bank.example"]):
+    for extra in (["--force-reason", "farmer asked, call +91-00000-18677"], ["--operator", "ann@bank.example"],
+                  ["--approved-by", "bob@bank.example"]):
         r = CliRunner().invoke(app, ["train", "yield", "--features", str(tmp_path / "f.parquet"), "--reported",
                                      str(tmp_path / "r.csv"), *extra])
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
