@@ -3,7 +3,8 @@
 Each version carries: its validated scope (crops × regions × as-of checkpoints), its
 evaluation metrics, the minimum metrics it had to meet (each a comparison such as
 ``r2_maize >= 0.45`` or ``rmse_pct_maize <= 15``), and whether the metrics come from
-real or synthetic data. Scoring a field outside the scope is flagged (``in_scope``), and
+real or synthetic data (or *unlabelled* data: a county whose ``county.json`` has no ``synthetic`` flag, never
+recorded as real). Scoring a field outside the scope is flagged (``in_scope``), and
 the policy REFERs it; promoting a version that fails its minimum metrics needs a reason and a second operator's
 approval (``models.registry.promote``).
 
@@ -37,7 +38,8 @@ from features.errors import ContractError
 
 __all__ = ["Governance", "Requirement", "DATA_KINDS"]
 
-DATA_KINDS = ("real", "synthetic")
+#: "unlabelled": trained on a county whose county.json does not say whether it is synthetic — never taken for real
+DATA_KINDS = ("real", "synthetic", "unlabelled")
 _OPS = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b}
 
 

@@ -52,27 +52,28 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         history = pd.concat(past, ignore_index=True) if past else None
     region = fields_region(f)
     model = _champion_crop_model()
+    kind = _county_data_kind(fields)
     return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
-                             crop_model=model, synthetic=_in_synthetic_county(fields),
+                             crop_model=model, synthetic=kind == "synthetic", unlabelled=kind == "unlabelled",
                              params=_champion_alert_params(region, model) if region is not None else None)
 
 
-def _in_synthetic_county(fields: Path) -> bool:
-    """Whether a fields file sits in a county folder (``<county>/records/fields.gpkg``, or beside its
-    ``county.json``) whose ``county.json`` says ``synthetic``, as ``--county`` reads it: the pages then carry the
-    synthetic-data banner. A missing or unreadable county.json says nothing."""
-    import json
+def _county_data_kind(fields: Path) -> str | None:
+    """The data kind (:func:`pipelines.evaluation.data_kind`: synthetic, real or unlabelled) of the county folder a
+    fields file sits in (``<county>/records/fields.gpkg``, or beside its ``county.json``), as ``--county`` reads it:
+    the pages then carry the synthetic-data banner, or the unlabelled-data one when county.json has no
+    ``synthetic`` flag (or cannot be read: it fails closed, never as real). None outside a county folder (a bank's
+    own fields file: no county.json to say anything)."""
+    from pipelines.evaluation import data_kind
 
     here = fields.resolve().parent
     for folder in (here, here.parent):
-        meta = folder / "county.json"
-        if meta.is_file():
+        if (folder / "county.json").is_file():
             try:
-                got = json.loads(meta.read_text(encoding="utf-8"))
+                return data_kind(folder)
             except (OSError, ValueError):
-                return False
-            return isinstance(got, dict) and bool(got.get("synthetic", False))
-    return False
+                return "unlabelled"
+    return None
 
 
 def _champion_crop_model() -> Any:

@@ -27,6 +27,7 @@ import pandas as pd
 
 from features.contracts import check_season
 from features.errors import UserInputError
+from pipelines.evaluation import data_kind
 
 _log = logging.getLogger(__name__)
 
@@ -90,6 +91,9 @@ class County:
         self.currency: str = str(self.meta.get("currency", ""))
         self.profile: str = str(self.meta.get("policy_profile", ""))
         self.synthetic: bool = bool(self.meta.get("synthetic", False))
+        #: "synthetic", "real" or "unlabelled" (no ``synthetic`` flag: never taken for real data), the governance
+        #: label of models trained on it (:func:`pipelines.evaluation.data_kind`)
+        self.data_kind: str = data_kind(self.path)
         self.crops: list[str] = [str(c) for c in self.meta.get("crops", [])]
         self.imagery: Path = self.path / "scenes"
         env = os.environ.get("AGCREDIT_CACHE_DIR")

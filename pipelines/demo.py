@@ -408,7 +408,7 @@ def train_yield_in_sample(county: Any) -> str:
     rmse = float(np.sqrt(np.mean((model.predict_quantiles(X)["yield_p50_t_ha"].to_numpy() - y) ** 2)))
     gov = Governance(crops=tuple(sorted({str(c) for c in X["declared_crop"].dropna()})), regions=(county.region,),
                      checkpoints=("mid", "end"), metrics={"n_train": float(len(X)), "in_sample_rmse_t_ha": rmse},
-                     data="synthetic" if county.synthetic else "real",
+                     data=county.data_kind,
                      notes="tiny demo stand-in: trained and measured in-sample on one season; not for decisions")
     version = register(model, "yield-value", metrics=gov.metrics, governance=gov, operator=OPERATOR,
                        training_data={"features": X, "reported_yield": pd.DataFrame({"reported_yield_t_ha": y})})

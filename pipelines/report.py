@@ -52,6 +52,9 @@ class ReportData:
     season_start: date | None = None
     checkpoints: list[tuple[date, str]] = field(default_factory=list)
     synthetic: bool = False
+    #: the data's county.json does not say whether it is synthetic (no ``synthetic`` flag): the pages say so, as the
+    #: evaluations label it (:data:`pipelines.evaluation.UNLABELLED`), never presenting it as real
+    unlabelled: bool = False
     title: str = "agcredit portfolio"
     as_of: date | None = None  #: the report's as-of date when one was given (--as-of)
     #: the Book's lines of the season active on the report's date, when a Book was given (the page totals them and
@@ -289,9 +292,11 @@ def _write(html_text: str, path: Path) -> Path:
     return write_bytes_atomic(html_text.encode("utf-8"), path)
 
 
-def _page(title: str, body: str, synthetic: bool) -> str:
+def _page(title: str, body: str, synthetic: bool, unlabelled: bool = False) -> str:
     warn = ('<p class="synthetic">Synthetic demo data: figures describe the simulated county, not real farms.</p>'
-            if synthetic else "")
+            if synthetic else
+            '<p class="synthetic">Unlabelled data: the county.json has no synthetic flag, so these figures may '
+            'describe a simulated county, not real farms.</p>' if unlabelled else "")
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>{escape(title)}</title>"
             f"<style>{_CSS}</style></head><body>{warn}{body}</body></html>")
 
@@ -547,7 +552,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
             _table(act_tbl, num=("limit", "outstanding", "drawn"), tags=("outcome",)), kept_note, no_dec_section,
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
-    return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic),
+    return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic, data.unlabelled),
                   Path(out_dir) / f"portfolio-{data.season}.html")
 
 
@@ -616,7 +621,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
     body.append("<h2>Alerts</h2>" + _table(_alert_table(al)))
-    return _write(_page(f"farmer {token}", "".join(body), data.synthetic), Path(out_dir) / f"farmer-{token}.html")
+    return _write(_page(f"farmer {token}", "".join(body), data.synthetic, data.unlabelled), Path(out_dir) / f"farmer-{token}.html")
 
 
 # --- building the data from the store, the fields and the series ----------------------------------------
@@ -624,7 +629,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
 def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | None = None,
                       series: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
                       alerts: pd.DataFrame | None = None, as_of: date | None = None, synthetic: bool = False,
-                      title: str = "agcredit portfolio", params: Any = None,
+                      title: str = "agcredit portfolio", params: Any = None, unlabelled: bool = False,
                       weather: pd.DataFrame | None = None, crop_model: Any = None,
                       book: pd.DataFrame | None = None) -> ReportData:
     """ReportData from the decision store (its latest records), the fields (every season: past ones give the
@@ -708,7 +713,8 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                    for d, ks in sorted(kinds.items())]
     return ReportData(season=season, decisions=records.reset_index(drop=True), fields=f.reset_index(drop=True),
                       alerts=alerts if alerts is not None else pd.DataFrame(), obs=obs, bands=bands,
-                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, title=title, as_of=as_of,
+                      season_start=start, checkpoints=checkpoints, synthetic=synthetic, unlabelled=unlabelled,
+                      title=title, as_of=as_of,
                       book=lines)
 
 
@@ -730,4 +736,4 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
         history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),
                              history=history, as_of=as_of, params=params, crop_model=crop_model, book=c.book(),
-                             synthetic=c.synthetic, title=f"agcredit portfolio — {c.path.name}", weather=c.weather())
+                             synthetic=c.synthetic, unlabelled=c.data_kind == "unlabelled", title=f"agcredit portfolio — {c.path.name}", weather=c.weather())

@@ -385,15 +385,18 @@ def crop_minimum_metrics(checkpoint_names: Sequence[str], metrics: Mapping[str, 
 
 
 def crop_governance(clf: CropTypeClassifier, metrics: dict[str, float], regions: Sequence[str],
-                    checkpoint_names: Sequence[str], *, synthetic: bool, notes: str = "") -> Governance:
+                    checkpoint_names: Sequence[str], *, synthetic: bool, notes: str = "",
+                    data: str | None = None) -> Governance:
     """Governance record: scope = classes × regions × checkpoints, the minimum metrics at end of season and at each
-    in-season checkpoint (:func:`crop_minimum_metrics`), data kind."""
+    in-season checkpoint (:func:`crop_minimum_metrics`), data kind (``data`` when given: a county's
+    :attr:`pipelines.county.County.data_kind`, ``"unlabelled"`` without its flag; else ``synthetic`` or real, as the
+    user said of their tables)."""
     from models.governance import Governance
 
     return Governance(crops=tuple(clf.classes_), regions=tuple(sorted({str(r) for r in regions})),
                       checkpoints=tuple(checkpoint_names), metrics=dict(metrics),
                       minimum_metrics=crop_minimum_metrics(checkpoint_names, metrics),
-                      data="synthetic" if synthetic else "real", notes=notes)
+                      data=data or ("synthetic" if synthetic else "real"), notes=notes)
 
 
 def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: dict[str, int | str] | None = None,
@@ -401,14 +404,15 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                     promote: bool = True, params: dict[str, Any] | None = None,
                     phenology: dict[str, Any] | None = None,
                     alert_params: dict[str, dict[str, Any]] | Callable[[], dict[str, dict[str, Any]] | None] | None
-                    = None) -> TrainResult:
+                    = None, data: str | None = None) -> TrainResult:
     """Fit on ``labels`` (:func:`crop_labels`: field_id, season, crop, region or season_start), score, register.
 
     ``phenology``: region → :class:`features._phenology_calib.Calibration` fitted on the same past seasons' records,
     saved (and registered) with the model so that features built with it use it. ``alert_params``: region → the
     early-warning thresholds tuned on those records (:func:`pipelines._alert_fit.county_alert_params`), saved with
     it so that ``monitor`` and ``reunderwrite`` use them — or a function giving them, called once the classifier is
-    fitted (a tuning running beside the fit).
+    fitted (a tuning running beside the fit). ``data``: the governance data kind when known (a county's
+    :attr:`~pipelines.county.County.data_kind`; ``"unlabelled"`` fails closed), else by ``synthetic``.
 
     ``checkpoints`` maps names to day offsets (default: ``{"end": "end"}``). Promotion to champion
     happens only when the held-out metrics meet :data:`MINIMUM_METRICS` at end of season and
@@ -439,7 +443,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     if dec is not None:  # how often a declaration of each class is right (the declared_crop_prob's T), for model risk
         metrics.update({f"declared_right_{c}": float(dec[j, j]) for j, c in enumerate(clf.classes_)})
     regs = list(regions) or (sorted({str(r) for r in lab["region"].dropna()}) if "region" in lab.columns else [])
-    gov = crop_governance(clf, metrics, regs, list(names), synthetic=synthetic,
+    gov = crop_governance(clf, metrics, regs, list(names), synthetic=synthetic, data=data,
                           notes=f"declared crops of seasons {', '.join(seasons)}; held-out = out-of-fold "
                                 f"(whole seasons) on {seasons[-1]}; checkpoints "
                                 + ", ".join(f"{k}={v}" for k, v in names.items()) + "; phenology "
@@ -524,7 +528,7 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
             return {county.region: a} if a is not None else None
 
         return train_crop_type(series, labels, checkpoints=county_checkpoints(county), regions=[county.region],
-                               synthetic=county.synthetic, register=register, promote=promote, params=params,
+                               synthetic=county.synthetic, data=county.data_kind, register=register, promote=promote, params=params,
                                phenology={county.region: calib} if calib is not None else None, alert_params=tuned)
 
 

@@ -437,7 +437,7 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     if ev_note:
         notes.append(ev_note)
     t_feat = time.perf_counter() - t0
-    res = train_yield(feats, reported, data="synthetic" if c.synthetic else "real", register=register,
+    res = train_yield(feats, reported, data=c.data_kind, register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
                       approved_by=approved_by, params={"county": c.path.name, "region": c.region, "crop_model": desc},
                       notes=notes, checkpoint_dates=checkpoint_dates_of(c, checkpoints),

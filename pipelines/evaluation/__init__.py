@@ -17,7 +17,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["read_truth", "synthetic_label", "is_synthetic", "json_ready", "UNLABELLED"]
+__all__ = ["read_truth", "synthetic_label", "is_synthetic", "data_kind", "json_ready", "UNLABELLED"]
 
 
 #: the label of a county whose county.json does not say whether it is synthetic: never taken for real data
@@ -41,13 +41,21 @@ def is_synthetic(county: str | Path) -> bool:
     return _synthetic_flag(county) is True
 
 
+def data_kind(county: str | Path) -> str:
+    """``"synthetic"``, ``"real"`` or ``"unlabelled"``: the kind of data a county holds, as a model's governance
+    record carries it (:data:`models.governance.DATA_KINDS`) — ``"real"`` only when ``county.json`` says
+    ``"synthetic": false``; a missing flag (or county.json) fails closed, never as real."""
+    flag = _synthetic_flag(county)
+    if flag is None:
+        return "unlabelled"
+    return "synthetic" if flag else "real"
+
+
 def synthetic_label(county: str | Path) -> str:
     """``"synthetic"``, ``"real"`` or :data:`UNLABELLED`, for printing beside every figure: ``"real"`` only when
     ``county.json`` says ``"synthetic": false`` — a missing flag (or county.json) fails closed, never as real."""
-    flag = _synthetic_flag(county)
-    if flag is None:
-        return UNLABELLED
-    return "synthetic" if flag else "real"
+    kind = data_kind(county)
+    return UNLABELLED if kind == "unlabelled" else kind
 
 
 def read_truth(county: str | Path, table: str = "fields") -> pd.DataFrame:

@@ -234,3 +234,29 @@ def test_report_data_carries_the_books_active_lines_of_the_season(world: dict[st
     assert "Book: 2 line(s) active on 2009-09-15, INR 73,000.00 of limits, INR 8,900.00 outstanding" in html
     section = html.split("<h2>Book lines without a decision of season 2009</h2>")[1].split("<h2>")[0]
     assert ">L-b<" in section and ">L-a<" not in section
+
+
+def test_cli_fields_of_an_unlabelled_county_carry_a_banner(world: dict[str, Any], tmp_path: Path) -> None:
+    """A fields file in a county folder whose county.json has no ``synthetic`` flag is unlabelled, as the evaluate
+    commands label it (never taken for real): the pages warn so; ``"synthetic": false`` (real) has no banner."""
+    import json
+    import shutil
+
+    runner = CliRunner()
+    src = world["county"].path / "records" / "fields.gpkg"
+    meta = json.loads((world["county"].path / "county.json").read_text())
+    for name, flag, banner in (("nolabel", None, "Unlabelled data"), ("real", False, None)):
+        folder = tmp_path / name
+        (folder / "records").mkdir(parents=True)
+        shutil.copy(src, folder / "records" / "fields.gpkg")
+        doc = {k: v for k, v in meta.items() if k != "synthetic"} | ({} if flag is None else {"synthetic": flag})
+        (folder / "county.json").write_text(json.dumps(doc))
+        out = tmp_path / f"out-{name}"
+        for cmd in (["portfolio"], ["farmer", world["tokens"][0]]):
+            r = runner.invoke(app, ["report", *cmd, "--fields", str(folder / "records" / "fields.gpkg"), "--store",
+                                    world["url"], "--out", str(out)])
+            assert r.exit_code == 0, r.stdout + r.stderr
+        for page in out.iterdir():
+            text = page.read_text()
+            assert "Synthetic demo data" not in text, page
+            assert ("Unlabelled data" in text) is (banner is not None), page

@@ -539,6 +539,19 @@ def test_a_kept_line_standing_on_a_refer_counts_at_its_book_limit(tmp_path: Path
     assert "since 2024-08-20: on this decision of 2024-06-01" in html.split("<h2>Decisions")[1]
 
 
+def test_the_pages_of_unlabelled_data_say_so(tmp_path: Path) -> None:
+    """The banner warned only for synthetic data: data whose county.json has no synthetic flag (unlabelled, as the
+    evaluations say) went out as if real. Real data has no banner."""
+    for synthetic, unlabelled, banner in ((True, False, "Synthetic demo data"), (False, True, "Unlabelled data"),
+                                          (False, False, None)):
+        data = dataclasses.replace(_data(), synthetic=synthetic, unlabelled=unlabelled)
+        out = tmp_path / f"{synthetic}-{unlabelled}"
+        for page in (render_portfolio(data, out), render_farmer(data, "Fa", out)):
+            html = page.read_text()
+            assert ('class="synthetic"' in html) is (banner is not None), page
+            assert banner is None or banner in html
+
+
 def test_an_override_at_the_latest_checkpoint_shows_the_lines_book_limit(tmp_path: Path) -> None:
     """"Limits changed" took the Book limit from a re-underwriting's block only: an analyst's override of the
     re-underwritten line (its body a copy of the re-underwriting's, block included) showed an empty Book limit, though

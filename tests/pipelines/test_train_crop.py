@@ -83,6 +83,44 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
         train_crop_type_county(county, seasons=["1999"])
 
 
+def test_a_county_without_a_synthetic_flag_trains_an_unlabelled_version(
+        tiny_county_sh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A county.json without a ``synthetic`` flag gave the crop-type version governance data "real" (County.synthetic
+    False): it is unlabelled, as the evaluate commands say — never real; ``"synthetic": false`` is real, ``true``
+    synthetic. The tables path keeps the user's word (--synthetic or real)."""
+    import contextlib
+    import json
+    import shutil
+    from types import SimpleNamespace
+
+    import pipelines._alert_fit as alert_fit
+    import pipelines._phenology_fit as phen_fit
+    from pipelines.county import County
+
+    seen: list[str] = []
+
+    def fake_train(series: object, labels: object, **kw: object) -> object:
+        clf = SimpleNamespace(classes_=["maize"])  # the governance record as train_crop_type builds it
+        gov = train_crop.crop_governance(clf, {}, ["r"], ["end"], synthetic=bool(kw["synthetic"]),  # type: ignore[arg-type]
+                                         **({"data": kw["data"]} if "data" in kw else {}))  # type: ignore[arg-type]
+        seen.append(gov.data)
+        return gov
+
+    monkeypatch.setattr(train_crop, "train_crop_type", fake_train)
+    monkeypatch.setattr(County, "series", lambda self, season, as_of=None: pd.DataFrame())
+    monkeypatch.setattr(alert_fit, "county_alert_params_beside",
+                        lambda *a: contextlib.nullcontext(lambda: None))
+    monkeypatch.setattr(phen_fit, "fit_county_phenology", lambda *a: None)
+    meta = json.loads((tiny_county_sh / "county.json").read_text())
+    for name, flag in (("nolabel", None), ("real", False), ("synthetic", True)):
+        folder = tmp_path / name
+        shutil.copytree(tiny_county_sh, folder, ignore=shutil.ignore_patterns("scenes", ".cache", "truth"))
+        doc = {k: v for k, v in meta.items() if k != "synthetic"} | ({} if flag is None else {"synthetic": flag})
+        (folder / "county.json").write_text(json.dumps(doc))
+        train_crop_type_county(County(folder))
+    assert seen == ["unlabelled", "real", "synthetic"]
+
+
 def test_naive_crop_baselines_beside_the_heldout_figures() -> None:
     """The most common crop of the earlier seasons, and each field's own label of its latest earlier season, scored
     on the held-out season's labels; fields without an earlier label are left out of the second (coverage said)."""

@@ -301,6 +301,41 @@ def test_train_yield_county_wires_features_history_and_labels(tiny_county_sh: Pa
     assert "features_s" in res.timings and "register_s" in res.timings
 
 
+def test_train_yield_county_without_a_synthetic_flag_is_unlabelled_never_real(
+        tiny_county_sh: Path, registry: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A county.json without a ``synthetic`` flag is unlabelled (as the evaluate commands say), never real: the model
+    trained on it is registered with governance data ``unlabelled`` (it was "real"); ``"synthetic": false`` is real.
+    The registry reads the version back, and a version registered as real or synthetic before stays readable."""
+    import json
+    import shutil
+
+    from models.governance import Governance
+    from models.registry import governance
+    from pipelines.county import County
+
+    feats, rep = synth_features(seed=7)
+    monkeypatch.setattr(train_yield, "county_features", lambda *a, **k: feats)
+    monkeypatch.setattr(County, "history", lambda self: rep)
+    real_train = train_yield.train_yield
+    monkeypatch.setattr(train_yield, "train_yield", lambda *a, **k: real_train(*a, **{**k, "config": FAST}))
+    meta = json.loads((tiny_county_sh / "county.json").read_text())
+    got = []
+    for name, flag in (("nolabel", None), ("real", False)):
+        folder = tmp_path / name
+        shutil.copytree(tiny_county_sh, folder, ignore=shutil.ignore_patterns("scenes", ".cache", "truth"))
+        doc = {k: v for k, v in meta.items() if k != "synthetic"} | ({} if flag is None else {"synthetic": flag})
+        (folder / "county.json").write_text(json.dumps(doc))
+        res = train_yield.train_yield_county(folder, promote=False)
+        got.append(res.governance.data)
+        assert governance("yield-value", res.version).data == res.governance.data
+    assert got == ["unlabelled", "real"]
+    assert [County(tmp_path / n).data_kind for n in ("nolabel", "real")] == got
+    assert "unlabelled data" in Governance(crops=("maize",), regions=("r",), checkpoints=("end",),
+                                           data="unlabelled").summary()
+    old = {"crops": ["maize"], "regions": ["r"], "checkpoints": ["end"], "data": "real"}  # an earlier version's record
+    assert Governance.from_dict(old).data == "real"
+
+
 def test_cli_refuses_personal_data_for_the_alias_history(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """--force-reason and --operator go into the permanent alias history, as `models promote --reason` does: a phone,
     ID number or e-mail there is refused before anything is read or trained."""
