@@ -88,14 +88,16 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     record's) a Book line (not ``D-…``) whose standing decision is a REFER or DECLINE that is not an analyst's override
     stands on its Book limit too — a REFER or DECLINE grants nothing, as its re-underwriting measures it — shown on
     that record (its date, reasons) with outcome :data:`ON_BOOK` and ``skipped_outcome`` its outcome (None
-    elsewhere)."""
-    from underwriting.standing import kept_body, skips_to_book, standing_ids
+    elsewhere) — so does a line whose latest record is itself a re-underwriting that decided a REFER or DECLINE
+    (``kept_as_of`` None), and a line with an analyst's override behind that REFER or DECLINE stands on the override
+    (:func:`underwriting.standing.line_standing`, as its next re-underwriting measures it)."""
+    from underwriting.standing import kept_body, line_standing
 
     dec = latest_decisions(records)
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
                      book_standing=np.nan,
                      skipped_outcome=pd.Series([None] * len(dec), index=dec.index, dtype=object))
-    stands = standing_ids(records)
+    stands = line_standing(records)
     if not stands:
         return dec
     rows = records.reset_index(drop=True)
@@ -104,32 +106,33 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
         rid = str(dec.at[idx, "record_id"])
         if rid not in stands:
             continue
+        kept = kept_body(dec.at[idx, "kind"], dec.at[idx, "body"])
         first, cur = str(dec.at[idx, "as_of"]), rid
-        while cur in at and kept_body(rows.at[at[cur], "kind"], rows.at[at[cur], "body"]):
+        while kept and cur in at and kept_body(rows.at[at[cur], "kind"], rows.at[at[cur], "body"]):
             first = str(rows.at[at[cur], "as_of"])  # back to the first of the run of kept records
             sup = rows.at[at[cur], "supersedes"]
             cur = str(sup) if isinstance(sup, str) else ""
-        on = stands[rid]
+        on, skipped = stands[rid]
         b = dec.at[idx, "body"]
         b = json.loads(b) if isinstance(b, str) else (b or {})
         ru = b.get("reunderwrite") or {}
         book = int(ru.get("book_limit") or 0)
-        if on is None:  # never decided in the store: the Book line stands
+        if on is None and skipped is None:  # never decided in the store: the Book line stands
             dec.loc[idx, "book_standing"] = float(book)
             dec.at[idx, "outcome"], dec.at[idx, "limit"] = ON_BOOK, book
         else:
-            rec = rows.loc[at[on]]
             # a REFER or DECLINE granted nothing: a Book line stands on its Book limit (refer_keeps_book_limit, the
-            # kept record's policy); an analyst's override is a decision in force, a decided line (D-…) its record's
-            skipped = skips_to_book(b, ru.get("line_id"), rec["outcome"], rec.get("kind", ""))
+            # current record's policy), or on an analyst's override behind it; a decided line (D-…) on its record's
+            rec = rows.loc[at[skipped if skipped is not None else str(on)]]
             for c in dec.columns:
                 if c in rec.index and c != "previous_limit":
                     dec.at[idx, c] = rec[c]
-            if skipped:
+            if skipped is not None:
                 dec.loc[idx, "book_standing"] = float(book)
                 dec.at[idx, "skipped_outcome"] = str(rec["outcome"])
                 dec.at[idx, "outcome"], dec.at[idx, "limit"] = ON_BOOK, book
-        dec.at[idx, "kept_as_of"] = first
+        if kept:
+            dec.at[idx, "kept_as_of"] = first
     return dec
 
 
@@ -484,6 +487,13 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                                   if not pd.isna(bk) else f"since {k}: on this decision of {a}")
             for k, bk, a, sk in zip(std["kept_as_of"], std["book_standing"], std["as_of"].astype(str),
                                     std["skipped_outcome"], strict=True)]
+    moved = std["record_id"].ne(dec["record_id"]) if "record_id" in std else pd.Series(False, index=std.index)
+    new_refer = std["kept_as_of"].isna() & (std["skipped_outcome"].notna() | moved)
+    if new_refer.any():  # a latest REFER or DECLINE re-underwriting that granted nothing (policy 2026.12.8 on)
+        dec_tbl["stands on (its latest record granted nothing)"] = [
+            "" if not n else f"its Book limit: its {sk} of {a} granted nothing" if sk is not None
+            else f"the analyst's override of {a}, behind its latest REFER or DECLINE"
+            for n, a, sk in zip(new_refer, std["as_of"].astype(str), std["skipped_outcome"], strict=True)]
     act_tbl = proposed_actions_table(dec, bodies, cur)
     n_kept, kept_codes = not_reestimated_lines(dec, bodies)
     kept_counts = ", ".join(f"{c} {n}" for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0])))
@@ -493,8 +503,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                  "nothing is proposed but a review where a high-severity alert is open</p>" if n_kept else "")
     # BOOK lines: never decided in the store, or (refer_keeps_book_limit) standing on a REFER or DECLINE that granted
     # nothing
-    after_refer = on_book & std["skipped_outcome"].notna()
-    never = on_book & ~after_refer
+    after_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].notna()
+    latest_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].isna()
+    never = on_book & std["skipped_outcome"].isna()
     on_book_text = (f"; {int(never.sum())} line(s) never decided in the store and kept at a re-underwriting "
                     f"that could not re-estimate them stand on their Book limits ({ON_BOOK}), "
                     f"{_money(int(std.loc[never, 'book_standing'].sum()), cur)}, in the exposure by their declared "
@@ -503,6 +514,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                      "whose decision was a REFER or DECLINE, which granted nothing, stand on their Book limits "
                      f"({ON_BOOK}, policy 2026.12.8 on), {_money(int(std.loc[after_refer, 'book_standing'].sum()), cur)}"
                      ", in the exposure by their declared crops" if after_refer.any() else "")
+    on_book_text += (f"; {int(latest_refer.sum())} line(s) whose latest re-underwriting decided a REFER or DECLINE, "
+                     f"which granted nothing, stand on their Book limits until an analyst acts ({ON_BOOK}, policy "
+                     f"2026.12.8 on), {_money(int(std.loc[latest_refer, 'book_standing'].sum()), cur)}, in the "
+                     "exposure by their declared crops" if latest_refer.any() else "")
     # the Book as it stands: its lines no record of the season decides are in none of the figures but their own table
     book, no_dec = data.book, book_without_decision(data.book, data.decisions)
     day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
@@ -610,6 +625,19 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
             body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is a REFER of indicative "
                         f"limit {limit}: the models could not value the fields then; the line is kept as it stands, "
                         f"on {escape(on)}; reasons of that record: {escape(str(rec.reason_codes or '—'))}</p>")
+        elif len(stood) and (str(stood["record_id"].iloc[0] if "record_id" in stood else "") !=
+                             str(getattr(rec, "record_id", "")) or stood["skipped_outcome"].notna().iloc[0]):
+            # a REFER or DECLINE that granted nothing (policy 2026.12.8 on)
+            s0 = stood.iloc[0]
+            on = (f"its Book limit {_money(s0['limit'], cur)}" if s0["outcome"] == ON_BOOK else
+                  f"the analyst's override of {s0['as_of']}: {s0['outcome']} {_money(s0['limit'], cur)}")
+            body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(s0['outcome']))} "
+                        f"limit {escape(_money(s0['limit'], cur))} — its {escape(str(rec.outcome))} granted "
+                        "nothing</h2>")
+            body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is a re-underwriting "
+                        f"that decided {escape(str(rec.outcome))} (limit {limit}): a REFER or DECLINE grants nothing, "
+                        f"the line stands on {escape(on)} until an analyst acts (policy 2026.12.8 on); reasons of that "
+                        f"record: {escape(str(rec.reason_codes or '—'))}</p>")
         else:
             body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(rec.outcome))} "
                         + (f"indicative limit {limit} — nothing is granted until an analyst decides</h2>"

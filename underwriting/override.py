@@ -33,7 +33,7 @@ from features.errors import UserInputError
 from models.money import format_minor, to_minor
 from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
-from underwriting.standing import kept_body, kept_lines_stand, override_behind, skips_to_book, standing_of
+from underwriting.standing import kept_body, kept_lines_stand, skips_to_book, standing_of, stands_behind
 from underwriting.store import DecisionRecord, DecisionStore, record_id_for
 
 if TYPE_CHECKING:
@@ -221,6 +221,17 @@ def _on_book(kept: DecisionRecord, standing: Any) -> bool:
                                                   standing.outcome, getattr(standing, "kind", ""))
 
 
+def _stood_on(record: DecisionRecord, standing: Any, get: Any) -> Any:
+    """What the line of ``record`` stands on when its decision in force is ``standing`` (``record`` itself, or for a
+    kept record the decision its line stands on): ``standing``; or, a REFER or DECLINE that granted nothing (policy
+    ``refer_keeps_book_limit``, ``record``'s: :func:`underwriting.standing.stands_behind`), the analyst's override
+    behind it, else its Book line (:func:`_book_line`, ``skipped`` that REFER or DECLINE)."""
+    if standing is None:
+        return _book_line(record)
+    stood = stands_behind(record.body, (record.body.get("reunderwrite") or {}).get("line_id"), standing, get)
+    return stood if stood is not None else _book_line(record, skipped=standing)
+
+
 def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
     """The record an unapproved override's change is measured from: going back from ``record`` over the overrides
     written without an approver, the first record that is not one (a decision, a re-underwriting, or an approved
@@ -234,11 +245,10 @@ def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
             prev = by_id.get(current.supersedes or "")
         elif kept_body(current.kind, current.body) and kept_lines_stand(current.body):
             prev = standing_of(current, by_id.get)
-            if prev is None:
-                return _book_line(current)
-            if _on_book(current, prev):  # a REFER or DECLINE granted nothing: the Book limit (2026.12.8 on) -
-                behind = override_behind(prev, by_id.get)  # unless an analyst's override stands behind it
-                return behind if behind is not None else _book_line(current, skipped=prev)
+            if prev is None or _on_book(current, prev):  # the Book line; a REFER or DECLINE granted nothing (2026.12.8
+                return _stood_on(current, prev, by_id.get)  # on): its Book limit, or the analyst's override behind it
+        elif _on_book(current, current):  # a new REFER or DECLINE re-underwriting of a Book line (2026.12.8 on)
+            return _stood_on(current, current, by_id.get)
         else:
             return current
         if prev is None:
@@ -355,13 +365,14 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     # on the decision before it, or on its Book limit — the change is measured from that, not from the 0; under
     # refer_keeps_book_limit (2026.12.8 on) a Book line whose decision before it is a REFER or DECLINE (not an
     # override) on its Book limit too: those granted nothing
+    # the same when the record itself is a re-underwriting that decided a REFER or DECLINE of a Book line: the line
+    # stands on its Book limit (or an analyst's override behind it) until an analyst acts, not on the REFER's 0
     stands = kept_body(original.kind, original.body) and kept_lines_stand(original.body)
     base: Any = original
-    if stands:
+    if stands or _on_book(original, original):
         by_id = {r.record_id: r for r in store.history(original.application_id)}
-        base = standing_of(original, by_id.get) or _book_line(original)
-        if _on_book(original, base):  # a REFER or DECLINE granted nothing: its Book limit (refer_keeps_book_limit)
-            base = _book_line(original, skipped=base)
+        base = _stood_on(original, standing_of(original, by_id.get) if stands else original, by_id.get)
+        stands = stands or base is not original
     share = _change_share(base.limit, new_limit)
     allowed = approval_share(original.body)
     if approver is None:

@@ -16,8 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["kept_body", "kept_lines_stand", "override_behind", "refer_keeps_book_limit", "skips_to_book",
-           "standing_of", "standing_ids"]
+__all__ = ["kept_body", "kept_lines_stand", "line_standing", "override_behind", "refer_keeps_book_limit",
+           "skips_to_book", "stands_behind", "standing_of", "standing_ids"]
 
 
 def kept_body(kind: Any, body: Any) -> bool:
@@ -73,6 +73,18 @@ def override_behind(record: Any, get: Callable[[str], Any] | None) -> Any:
     return None
 
 
+def stands_behind(body: dict[str, Any], line_id: Any, record: Any, get: Callable[[str], Any] | None) -> Any:
+    """The record a line stands on when its decision in force (after :func:`standing_of`) is ``record``, under the
+    policy of ``body`` (the line's current record's): ``record`` itself; or, when it is a REFER or DECLINE that
+    granted nothing (:func:`skips_to_book`: a Book line, not an analyst's override), the analyst's override behind
+    it (:func:`override_behind`), else None — the line's Book limit stands until an analyst acts. The one rule the
+    re-underwriting measures its change by, applied where a line's standing is read: the portfolio report, the
+    override's base, the decisions export. None too when ``record`` is None (the Book line)."""
+    if record is None or not skips_to_book(body, line_id, record.outcome, getattr(record, "kind", "")):
+        return record
+    return override_behind(record, get)
+
+
 def standing_of(record: Any, get: Callable[[str], Any]) -> Any:
     """The record a line stands on when ``record`` (a stored record: ``kind``, ``body``, ``supersedes``) is its
     current one: ``record`` itself, or — walking back the chain (``get``: record id -> record) past re-underwritings
@@ -108,4 +120,38 @@ def standing_ids(records: pd.DataFrame) -> dict[str, str | None]:
             prev = sup[j]
             j = at.get(prev) if prev is not None else None
         out[rid] = ids[j] if j is not None else None
+    return out
+
+
+def line_standing(records: pd.DataFrame) -> dict[str, tuple[str | None, str | None]]:
+    """Current record id -> (the id of the record its line stands on, None for its Book limit; the id of the REFER
+    or DECLINE that granted nothing it stands past, else None), for every current record of ``records`` (the
+    store's rows: ``record_id``, ``supersedes``, ``kind``, ``outcome``, ``body``) whose line does not stand on it:
+    one kept under ``kept_lines_stand`` (:func:`standing_ids`), and under the current record's policy with
+    ``refer_keeps_book_limit`` a Book line whose decision in force — a kept line's, or the current record itself, a
+    new REFER or DECLINE — granted nothing (:func:`stands_behind`). Current records that stand on themselves: not
+    listed (earlier policies' records never are but as :func:`standing_ids` lists them)."""
+    need = {"record_id", "supersedes", "kind", "outcome", "body"}
+    stands = standing_ids(records)
+    if records.empty or not need <= set(records.columns):  # no outcomes: the kept lines only
+        return {rid: (on, None) for rid, on in stands.items()}
+    rows = {str(t.record_id): t for t in records[sorted(need)].itertuples(index=False)}
+    replaced = {str(s) for s in records["supersedes"] if isinstance(s, str)}
+    out: dict[str, tuple[str | None, str | None]] = {}
+    for rid, row in rows.items():
+        if rid in replaced:
+            continue
+        if rid in stands:
+            on = stands[rid]
+        elif kept_body(row.kind, row.body):  # an earlier policy's kept record stands as it is
+            continue
+        else:
+            on = rid
+        body = json.loads(row.body) if isinstance(row.body, str) else (row.body or {})
+        rec = rows.get(on) if on is not None else None
+        stood = stands_behind(body, (body.get("reunderwrite") or {}).get("line_id"), rec, rows.get)
+        if stood is not rec:  # past a REFER or DECLINE that granted nothing: the override behind it, or the Book
+            out[rid] = (None, on) if stood is None else (str(stood.record_id), None)
+        elif on != rid:
+            out[rid] = (on, None)
     return out

@@ -881,12 +881,27 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     sup = set(df["supersedes"].dropna().astype(str)) if "supersedes" in df.columns else set()
     df = df.assign(current=~df["record_id"].astype(str).isin(sup))
     # `standing`: the record each line stands on — the current one, or for a line kept at a re-underwriting that
-    # re-estimated nothing (a REFER whose 0 is indicative) the earlier record that decided it (none: the Book line)
-    from underwriting.standing import standing_ids
+    # re-estimated nothing (a REFER whose 0 is indicative) the earlier record that decided it (none: the Book line);
+    # `standing_limit` (on standing rows): the limit the line stands at — the record's, or the line's Book limit
+    # where it stands on its Book line: never decided in the store, or (policy refer_keeps_book_limit, 2026.12.8 on)
+    # its decision in force is a REFER or DECLINE that granted nothing, a kept line's or its latest record's own (an
+    # analyst's override behind it stands instead): underwriting.standing.line_standing, as the report counts it
+    from underwriting.standing import line_standing
 
-    moved = standing_ids(df)
-    on = {r for r in moved.values() if r is not None} | {r for r, s in moved.items() if s is None}
-    df = df.assign(standing=(df["current"] & ~df["record_id"].astype(str).isin(set(moved)))
-                   | df["record_id"].astype(str).isin(on))
+    lines = line_standing(df)
+    ids = df["record_id"].astype(str)
+    bodies = dict(zip(ids, df["body"], strict=True)) if "body" in df.columns else {}
+    book: dict[str, int] = {}  # standing record id -> the Book limit the line stands at
+    on: set[str] = set()
+    for rid, (stood, skipped) in lines.items():
+        mark = stood or skipped or rid  # the Book line: marked on its REFER or DECLINE, else its kept record
+        on.add(mark)
+        if stood is None:
+            b = bodies.get(rid)
+            b = json.loads(b) if isinstance(b, str) else (b or {})
+            book[mark] = int((b.get("reunderwrite") or {}).get("book_limit") or 0)
+    standing = (df["current"] & ~ids.isin(set(lines))) | ids.isin(on)
+    limits = [book.get(r, lim) if st else None for r, lim, st in zip(ids, df["limit"], standing, strict=True)]
+    df = df.assign(standing=standing, standing_limit=pd.array(limits, dtype="Int64"))
     write_table_atomic(df, path, fmt=kind)
     return len(df)

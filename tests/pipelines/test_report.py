@@ -539,6 +539,68 @@ def test_a_kept_line_standing_on_a_refer_counts_at_its_book_limit(tmp_path: Path
     assert "since 2024-08-20: on this decision of 2024-06-01" in html.split("<h2>Decisions")[1]
 
 
+def test_a_latest_refer_reunderwriting_of_a_book_line_counts_at_its_book_limit(tmp_path: Path) -> None:
+    """A Book line's latest record a re-underwriting that itself decided REFER (a new REFER at a checkpoint, not a
+    kept one) was counted at its 0 — while the next re-underwriting measures the line from its Book limit (policy
+    2026.12.8, refer_keeps_book_limit): a REFER or DECLINE that is no analyst's override grants nothing, the line the
+    bank funded stands until an analyst acts. Under the parameter (the record's own policy) it stands on its Book
+    limit (BOOK), or on the analyst's override behind the REFER; a decided line (D-…) and records of 2026.12.7 as
+    before."""
+    from pipelines.report import standing_decisions
+
+    data = _data()
+    params = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}  # 2026.12.8
+
+    def ru(line: str, book: int, previous: int) -> str:
+        return json.dumps({"policy": {"parameters": params},
+                           "reunderwrite": {"line_id": line, "previous_limit": previous, "previous_outcome": "APPROVE",
+                                            "book_limit": book, "outstanding": 0, "proposed_actions": []}})
+
+    recs = data.decisions.iloc[:4].assign(record_id=[f"R{i}" for i in range(4)], kind="decision", supersedes=None)
+    recs.loc[2, ["kind", "outcome", "limit"]] = ["override", "REDUCE", 2_000_000]  # A3: an analyst's REDUCE 20,000
+    # A1 (Book L-1, 52,000) and A3 (Book L-3, 41,000) referred at a checkpoint; A2's decided line (D-A2) declined
+    new = pd.DataFrame({"application_id": ["A1", "A2", "A3"], "farmer_token": ["Fa", "Fb", "Fc"], "season": "2024",
+                        "as_of": "2024-08-20", "outcome": ["REFER", "DECLINE", "REFER"], "limit": 0, "currency": "USD",
+                        "reason_codes": ["OUT_OF_MODEL_SCOPE", "", "OUT_OF_MODEL_SCOPE"],
+                        "body": [ru("L-1", 5_200_000, 5_000_000), ru("D-A2", 3_000_000, 3_000_000),
+                                 ru("L-3", 4_100_000, 2_000_000)],
+                        "record_id": ["R4", "R5", "R6"], "kind": "reunderwrite", "supersedes": ["R0", "R1", "R2"]})
+    data.decisions = pd.concat([recs, new], ignore_index=True)
+    std = standing_decisions(data.decisions).set_index("application_id")
+    assert (std.loc["A1", "outcome"], std.loc["A1", "limit"], std.loc["A1", "book_standing"]) == ("BOOK", 5_200_000,
+                                                                                                  5_200_000)
+    assert (std.loc["A1", "skipped_outcome"], std.loc["A1", "as_of"], std.loc["A1", "kept_as_of"]) == \
+        ("REFER", "2024-08-20", None)
+    assert (std.loc["A2", "outcome"], std.loc["A2", "limit"]) == ("DECLINE", 0)  # D-A2: its record's, as before
+    assert (std.loc["A3", "outcome"], std.loc["A3", "limit"], std.loc["A3", "record_id"]) == ("REDUCE", 2_000_000,
+                                                                                             "R2")
+    assert np.isnan(std.loc["A3", "book_standing"]) and std.loc["A3", "skipped_outcome"] is None
+    html = render_portfolio(data, tmp_path).read_text()
+    assert ("1 line(s) whose latest re-underwriting decided a REFER or DECLINE, which granted nothing, stand on "
+            "their Book limits until an analyst acts (BOOK, policy 2026.12.8 on), USD 52,000.00" in html)
+    assert "kept at a re-underwriting" not in html and "never decided in the store" not in html
+    # A1's Book limit 52,000 + A3's override 20,000 (their REFERs' 0 gave 0)
+    assert "USD 72,000.00" in html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    decisions = html.split("<h2>Decisions")[1]
+    assert "its Book limit: its REFER of 2024-08-20 granted nothing" in decisions
+    assert "the analyst&#x27;s override of 2024-06-01, behind its latest REFER or DECLINE" in decisions
+    farmer = render_farmer(data, "Fa", tmp_path).read_text()
+    assert "limit USD 52,000.00 — its REFER granted nothing</h2>" in farmer
+    assert "the line stands on its Book limit USD 52,000.00 until an analyst acts" in farmer
+    farmer = render_farmer(data, "Fc", tmp_path).read_text()
+    assert "the line stands on the analyst&#x27;s override of 2024-06-01: REDUCE USD 20,000.00" in farmer
+    # records of policy 2026.12.7 (no refer_keeps_book_limit): the REFER's 0, the pages as that release made them
+    old = data.decisions.copy()
+    old["body"] = [b.replace(', "refer_keeps_book_limit": true', "") for b in old["body"]]
+    std = standing_decisions(old).set_index("application_id")
+    assert (std.loc["A1", "outcome"], std.loc["A1", "limit"], std.loc["A3", "outcome"]) == ("REFER", 0, "REFER")
+    assert np.isnan(std["book_standing"]).all() and std["skipped_outcome"].isna().all()
+    old_data = dataclasses.replace(data, decisions=old)
+    html = render_portfolio(old_data, tmp_path / "old").read_text()
+    assert "BOOK" not in html and "granted nothing" not in html.split("<h2>Limits changed")[0]
+    assert "stands on" not in html and "granted nothing" not in render_farmer(old_data, "Fa", tmp_path / "old").read_text()
+
+
 def test_the_pages_of_unlabelled_data_say_so(tmp_path: Path) -> None:
     """The banner warned only for synthetic data: data whose county.json has no synthetic flag (unlabelled, as the
     evaluations say) went out as if real. Real data has no banner."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -360,6 +361,65 @@ def test_an_override_of_a_kept_line_standing_on_a_refer_is_measured_from_its_boo
                        "reason", "operator", "approver", "as_of", "standing_record_id", "standing_limit",
                        "standing_outcome"}
     assert (ov["standing_limit"], ov["standing_outcome"], ov["change_share"]) == (0, "REFER", "1.0000")
+
+
+def _new_refer(prev: Any, app: str, *, refer_keeps_book_limit: bool = True,
+               line_id: str = "", outcome: str = "REFER", as_of: str = "2025-07-20") -> DecisionItem:
+    """A re-underwriting of Book line ``line_id`` (Book limit USD 7,000) that re-estimated the line and itself decided
+    ``outcome`` (limit 0; not a kept one), superseding ``prev`` (an item or a stored record)."""
+    item = _kept(None, app, stands=True, as_of=as_of, refer_keeps_book_limit=refer_keeps_book_limit, line_id=line_id)
+    body = {**item.body, "outcome": outcome, "reunderwrite": {"book_limit": 700_000, "line_id": line_id}}
+    sup = prev.record_id if hasattr(prev, "record_id") else record_id_for(prev.idempotency_key)
+    return dataclasses.replace(item, idempotency_key=f"{app}-new-{as_of}", outcome=outcome, body=body,
+                               reason_codes=("OUT_OF_MODEL_SCOPE",), supersedes=sup)
+
+
+def test_an_override_of_a_new_refer_reunderwriting_is_measured_from_the_book_limit(store: DecisionStore) -> None:
+    """A Book line of USD 7,000 whose latest record is a re-underwriting that itself decided REFER (a new REFER at a
+    checkpoint, not a kept one) was the override's base at its 0: confirming the line the bank funded was a raise
+    "from a zero limit" needing a second approver. A REFER or DECLINE that is no analyst's override grants nothing
+    (policy 2026.12.8, refer_keeps_book_limit, the record's): the override is measured from the Book limit — or from
+    an analyst's override behind the REFER —, as the next re-underwriting measures it; a decided line (D-…) and
+    records of 2026.12.7 as before."""
+    first = decision("N1", 500_000, key="N1-first")
+    refer = _new_refer(first, "N1", line_id="L-N1")
+    store.append([first, refer], operator="batch")
+    rid = record_id_for(refer.idempotency_key)
+    with pytest.raises(OverrideError, match=rf"from USD 7,000.00 \(the line's Book limit: the REFER it stood on, "
+                                            rf"record {rid}, granted nothing\) to USD 0.00 \(100%\) .* needs "
+                                            r"--approver"):
+        override(store, "N1", "0", "crop failed", "ana")
+    ov = override(store, "N1", "7000", "field visit: crop fine", "ana").body["override"]  # no change: no approver
+    assert (ov["original_limit"], ov["standing_limit"], ov["change_share"]) == (0, 700_000, "0.0000")
+    assert (ov["standing_record_id"], ov["standing_outcome"], ov["standing_compared_with"]) == (rid, "REFER", "book")
+    assert override(store, "N1", "6000", "second visit", "ana").limit == 600_000
+    with pytest.raises(OverrideError, match=r"from USD 7,000.00 \(the line's Book limit: the REFER it stood on"):
+        override(store, "N1", "5200", "third visit", "ana")  # past the unapproved override to the Book limit
+    # a DECLINE granted nothing either
+    first = decision("N2", 500_000, key="N2-first")
+    store.append([first, _new_refer(first, "N2", line_id="L-N2", outcome="DECLINE")], operator="batch")
+    ov = override(store, "N2", "6500", "field visit", "ana").body["override"]
+    assert (ov["standing_limit"], ov["standing_outcome"], ov["standing_compared_with"]) == (700_000, "DECLINE", "book")
+    # an analyst's override behind the REFER is a decision in force: measured from it
+    store.append([decision("N3", 500_000, key="N3-first")], operator="batch")
+    cut = override(store, "N3", "4000", "visit", "ana")
+    store.append([_new_refer(cut, "N3", line_id="L-N3")], operator="batch")
+    with pytest.raises(OverrideError, match=rf"from USD 4,000.00 \(the limit the line stands on, record "
+                                            rf"{cut.record_id}\) to USD 7,000.00"):
+        override(store, "N3", "7000", "visit", "ana")
+    ov = override(store, "N3", "4000", "visit again", "ana").body["override"]
+    assert (ov["standing_record_id"], ov["standing_limit"], ov["change_share"]) == (cut.record_id, 400_000,
+                                                                                    "0.0000")
+    assert "standing_compared_with" not in ov
+    # a decided line (D-…) and a record of 2026.12.7: from the REFER's 0, the override's block as before
+    for app, line, rk in (("N4", "D-N4", True), ("N5", "L-N5", False)):
+        first = decision(app, 500_000, key=f"{app}-first")
+        store.append([first, _new_refer(first, app, line_id=line, refer_keeps_book_limit=rk)], operator="batch")
+        with pytest.raises(OverrideError, match=r"from USD 0.00 to USD 7,000.00 \(from a zero limit\)"):
+            override(store, app, "7000", "field visit", "ana")
+        ov = override(store, app, "7000", "field visit", "ana", approver="bob").body["override"]
+        assert set(ov) == {"original_record_id", "original_limit", "original_outcome", "limit", "outcome",
+                           "change_share", "reason", "operator", "approver", "as_of"}
 
 
 def test_the_override_command_says_a_line_on_a_refer_stood_on_its_book_limit(tmp_path: Path) -> None:

@@ -524,6 +524,37 @@ def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
     assert got.loc[got["standing"], "limit"].sum() == 5000 + 1000 + 2000
 
 
+def test_the_export_counts_a_book_line_on_a_refer_at_its_book_limit(tmp_path: Path) -> None:
+    """`decisions export` marked a REFER that granted nothing as the record a Book line stands on, at its 0 — the
+    line's own new REFER at a checkpoint, or the REFER a kept line stood on — while the re-underwriting, the report
+    and an override measure such a line from its Book limit (policy 2026.12.8, refer_keeps_book_limit). The export
+    now says the limit each line stands at (``standing_limit``, on standing rows): its Book limit there, an analyst's
+    override behind the REFER where there is one (that record standing); a record of 2026.12.7 at its 0, as before."""
+    import pandas as pd
+
+    from tests.underwriting.test_override import _kept, _new_refer, _referred, decision
+    from underwriting.override import override
+    from underwriting.store import export_decisions
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    e1, e4, e5 = (decision(a, 500_000, key=f"{a}-first") for a in ("E1", "E4", "E5"))
+    e2 = _referred("E2")
+    with DecisionStore(url) as st:
+        st.append([e1, _new_refer(e1, "E1", line_id="L-E1"),  # a new REFER at a checkpoint
+                   e2, _kept(e2, "E2", stands=True, refer_keeps_book_limit=True, line_id="L-E2"),  # kept on a REFER
+                   e4, _new_refer(e4, "E4", line_id="L-E4", refer_keeps_book_limit=False),  # 2026.12.7
+                   e5, decision("E3", 500_000, key="E3-first")], operator="batch")
+        cut = override(st, "E3", "4000", "visit", "ana")
+        st.append([_new_refer(cut, "E3", line_id="L-E3")], operator="batch")
+    export_decisions(tmp_path / "d.csv", url=url)
+    got = pd.read_csv(tmp_path / "d.csv")
+    stand = got[got["standing"]].set_index("application_id")
+    assert stand["standing_limit"].to_dict() == {"E1": 700_000, "E2": 700_000, "E3": 400_000, "E4": 0, "E5": 500_000}
+    assert (stand.loc["E1", "outcome"], stand.loc["E2", "outcome"]) == ("REFER", "REFER")  # the records as stored
+    assert (stand.loc["E3", "kind"], stand.loc["E3", "record_id"]) == ("override", cut.record_id)
+    assert got.loc[~got["standing"], "standing_limit"].isna().all() and got["application_id"].value_counts()["E3"] == 3
+
+
 def test_two_concurrent_writers_keep_one_chain(store: DecisionStore, tmp_path: Path) -> None:
     gate = tmp_path / "go"
     procs = [writer(tmp_path, store.url, 0, 80, gate=str(gate)),
