@@ -311,8 +311,10 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
 
                 out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
                     Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+                # every acquisition, as for local scenes and the Statistical API: tile-level cloud cover is not
+                # field cloud, the SCL mask decides the clear pixels
                 fetched = sh.fetch(fs, lo, min(hi, as_of) if as_of else hi, out_dir, endpoint=endpoint,
-                                   profile=profile)
+                                   profile=profile, max_cloud=1.0)
                 folder = Path(fetched.path)
                 warnings.extend(fetched.summary.warnings)
                 no_acquisition.update(fetched.summary.no_acquisition_fields)

@@ -21,7 +21,11 @@ def fetch(
     endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space) or sinergise."),
     profile: str = typer.Option(None, "--profile",
                                 help="sentinelhub config profile; default SH_CLIENT_ID / SH_CLIENT_SECRET."),
-    max_cloud: float = typer.Option(0.8, "--max-cloud", help="Largest scene cloud cover to fetch (0..1)."),
+    max_cloud: float = typer.Option(
+        1.0, "--max-cloud",
+        help="Skip acquisitions whose catalogue tile cloud cover (a ~100 km Sentinel-2 tile, not the field) is above "
+             "this (0..1). Default 1.0: no scene filter, every acquisition is fetched and the SCL mask decides the "
+             "clear pixels, as `features series --imagery sentinelhub` does."),
     resolution: float = typer.Option(10.0, "--resolution", help="Pixel size in metres."),
 ) -> None:
     """Fetch every acquisition over the fields' boxes as local scenes, then print what it cost."""

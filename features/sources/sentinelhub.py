@@ -375,10 +375,13 @@ class _Api:
 
     # -- Catalog API
     def acquisitions(self, tile: Tile, start: date, end: date, max_cloud: float) -> list[date]:
+        """Acquisition days over ``tile``; ``max_cloud`` < 1 filters on the catalogue's tile-level cloud cover, 1
+        sends no filter at all (the payload, hence the cache key, differs: a page searched under a filter is never
+        reused as the unfiltered one)."""
         catalog = SentinelHubCatalog(config=self._config or SHConfig(use_defaults=True, sh_base_url=self.ep["base_url"]))
         search = catalog.search(self.collection, bbox=BBox(tile.bounds, CRS(tile.epsg)),
                                 time=(utc(start), utc(end + timedelta(days=1))),
-                                filter=f"eo:cloud_cover <= {round(max_cloud * 100, 3)}",
+                                filter=_cloud_filter(max_cloud),
                                 fields={"include": ["id", "properties.datetime", "properties.eo:cloud_cover"],
                                         "exclude": []})
         days: set[date] = set()
@@ -410,7 +413,8 @@ class _Api:
         request = SentinelHubRequest(
             evalscript=PROCESS_EVALSCRIPT,
             input_data=[SentinelHubRequest.input_data(
-                self.collection, time_interval=(utc(day), utc(day + timedelta(days=1))), maxcc=max_cloud,
+                self.collection, time_interval=(utc(day), utc(day + timedelta(days=1))),
+                maxcc=max_cloud if max_cloud < 1.0 else None,  # no filter: a tile mosaicked under one is not reused
                 mosaicking_order=MosaickingOrder.MOST_RECENT, other_args={"processing": {"harmonizeValues": True}})],
             responses=[SentinelHubRequest.output_response("default", MimeType.TIFF)],
             bbox=BBox(tile.bounds, CRS(tile.epsg)), size=(tile.width, tile.height),
@@ -437,12 +441,25 @@ class _Api:
 _POST = RequestType.POST
 
 
+def _cloud_filter(max_cloud: float) -> str | None:
+    """The Catalog filter for ``max_cloud`` (None at 1.0: every acquisition, clear pixels decided by SCL)."""
+    return None if max_cloud >= 1.0 else f"eo:cloud_cover <= {round(max_cloud * 100, 3)}"
+
+
+def _cloud_words(max_cloud: float) -> str:
+    return "" if max_cloud >= 1.0 else f" with cloud cover <= {max_cloud:.0%}"
+
+
 # ---------------------------------------------------------------- public front
 
 def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, endpoint: str = "cdse",
-          profile: str | None = None, max_cloud: float = 0.8, resolution: float = 10.0,
+          profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0,
           cache_dir: Path | None = None, retry: Retry | None = None, merge_distance: float = 1000.0) -> FetchResult:
     """Download the fields' Sentinel-2 L2A acquisitions in [start, end] as local scenes; see the module docstring.
+
+    ``max_cloud`` (default 1.0: no scene filter) drops acquisitions whose catalogue *tile* cloud cover (a ~100 km
+    Sentinel-2 tile) is above it. Tile cloud is not field cloud, so the feature path never sets it: every
+    acquisition is read and the SCL mask decides the clear pixels, as for local scenes and the Statistical API.
 
     The scenes go to ``out_dir/YYYY/S2_<tile>_<YYYYMMDD>.tif`` and ``out_dir/index.csv`` (written
     last). Responses are cached under ``cache_dir`` (default ``$XDG_CACHE_HOME/agcredit/sentinelhub``,
@@ -465,11 +482,11 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     no_data_fields = sorted({f for t in empty for f in t.field_ids})
     if len(empty) == len(tiles):
         raise ImageryError(source="Sentinel Hub", problem=(
-            f"no Sentinel-2 L2A acquisition with cloud cover <= {max_cloud:.0%} between {start} and {end} "
+            f"no Sentinel-2 L2A acquisition{_cloud_words(max_cloud)} between {start} and {end} "
             f"for fields"), offenders=no_data_fields)
     if empty:
         summary.no_acquisition_fields = no_data_fields
-        summary.warnings.append(f"no Sentinel-2 L2A acquisition with cloud cover <= {max_cloud:.0%} between {start} "
+        summary.warnings.append(f"no Sentinel-2 L2A acquisition{_cloud_words(max_cloud)} between {start} "
                                 f"and {end} for {len(no_data_fields)} field(s): {format_offenders(no_data_fields)}")
     jobs = [(t, d) for t in tiles for d in by_tile[t.tile_id]]
     files: dict[tuple[str, date], Path] = {}
@@ -497,7 +514,7 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
 
 
 def fetch_scenes(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, endpoint: str = "cdse",
-                 profile: str | None = None, max_cloud: float = 0.8, resolution: float = 10.0) -> Path:
+                 profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0) -> Path:
     """Process API → local scenes in the scene-index layout; returns the folder (see :func:`fetch`)."""
     result = fetch(fields, start, end, out_dir, endpoint=endpoint, profile=profile, max_cloud=max_cloud,
                    resolution=resolution)
@@ -509,7 +526,7 @@ def fetch_scenes(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path
 
 def fetch_season(fields: gpd.GeoDataFrame, season: str, out_dir: Path, *, start: date | None = None,
                  end: date | None = None, as_of: date | None = None, endpoint: str = "cdse",
-                 profile: str | None = None, max_cloud: float = 0.8, resolution: float = 10.0,
+                 profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0,
                  cache_dir: Path | None = None, retry: Retry | None = None) -> FetchResult:
     """:func:`fetch` for a season's imagery window (explicit dates, else ``season_windows.csv`` for the
     fields' region), ending no later than ``as_of``."""

@@ -730,7 +730,7 @@ def test_no_acquisition_is_said_so_not_outside_the_imagery(tmp_path):
     res = build_series(fields, "sentinelhub", "2023", start=date(2023, 6, 1), end=date(2023, 6, 10),
                        cache_dir=tmp_path / "c", variables=("NDVI",))
     assert res.outside_fields == []
-    assert res.warnings == ["no Sentinel-2 L2A acquisition with cloud cover <= 80% between 2023-06-01 and 2023-06-10 "
+    assert res.warnings == ["no Sentinel-2 L2A acquisition between 2023-06-01 and 2023-06-10 "
                             "for 1 field(s): f3 (1 in all)"]
 
 
@@ -806,3 +806,64 @@ def test_planted_area_passes_the_endpoint_to_the_client(tmp_path, monkeypatch):
                                            region="us-nebraska")
     area = planted_area(fields, "sentinelhub", "2023", date(2023, 6, 1), endpoint="sinergise")
     assert len(area) == 1 and not any(c.request.url.startswith(BASE) for c in responses.calls)
+
+
+def add_cloudy_catalog(covers=(("2023-06-01", 12.0), ("2023-06-06", 92.0))) -> None:
+    """A catalogue that applies an ``eo:cloud_cover <= X`` filter like the service does."""
+    def cb(request):
+        payload = json.loads(request.body)
+        limit = 100.0
+        flt = str(payload.get("filter") or "")
+        if "eo:cloud_cover <=" in flt:
+            limit = float(flt.split("eo:cloud_cover <=")[1].split(maxsplit=1)[0])
+        feats = [{"id": f"S2A_{d}", "properties": {"datetime": f"{d}T17:25:31Z", "eo:cloud_cover": c}}
+                 for d, c in covers if c <= limit]
+        return 200, {}, json.dumps({"features": feats, "context": {"returned": len(feats)}})
+
+    responses.add_callback(responses.POST, CATALOG_URL, callback=cb, content_type="application/json")
+
+
+@responses.activate
+def test_the_feature_path_reads_every_acquisition_whatever_the_tile_cloud_cover(tmp_path, monkeypatch):
+    """build_series / features build dropped acquisitions whose catalogue tile cloud cover was > 80% (fetch's
+    default max_cloud=0.8), though the field itself may be clear: the same scenes read from a folder or through
+    the Statistical API gave other evidence. Now no scene filter on that path; pixel-level SCL decides."""
+    from features.area_scenes import planted_area
+    from features.series import build_series
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    add_token()
+    add_cloudy_catalog()
+    add_process()
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    res = build_series(fields, "sentinelhub", "2023", start=date(2023, 6, 1), end=date(2023, 6, 10),
+                       cache_dir=tmp_path / "c", variables=("NDVI",))
+    assert sorted(res.series["date"].astype(str).unique()) == ["2023-06-01", "2023-06-06"]
+    searches = [json.loads(c.request.body) for c in responses.calls if c.request.url.startswith(CATALOG_URL)]
+    assert searches and not any("cloud_cover" in str(p.get("filter") or "") for p in searches)
+    procs = [json.loads(c.request.body) for c in responses.calls if c.request.url.startswith(PROCESS_URL)]
+    assert procs and not any("maxCloudCoverage" in p["input"]["data"][0].get("dataFilter", {}) for p in procs)
+    before = n_calls(PROCESS_URL)
+    area = planted_area(fields.assign(region="us-nebraska"), "sentinelhub", "2023", date(2023, 6, 10),
+                        cache_dir=tmp_path / "c2")
+    assert len(area) == 1 and n_calls(PROCESS_URL) == before  # the same unfiltered requests, from the cache
+    assert sh.fetch.__kwdefaults__["max_cloud"] == 1.0 and sh.fetch_season.__kwdefaults__["max_cloud"] == 1.0
+
+
+@responses.activate
+def test_a_search_cached_under_a_cloud_filter_is_not_reused_unfiltered(tmp_path):
+    """An explicit max_cloud is still honoured, and its cached catalogue pages and scenes (other payloads, other
+    cache keys) never stand in for the unfiltered search."""
+    add_token()
+    add_cloudy_catalog()
+    add_process()
+    one = make_fields().iloc[:1]
+    res = sh.fetch(one, date(2023, 6, 1), date(2023, 6, 10), tmp_path / "a", cache_dir=tmp_path / "c",
+                   retry=FAST, max_cloud=0.8)
+    assert res.summary.scenes == 1
+    assert json.loads((tmp_path / "a" / "sentinelhub.json").read_text())["max_cloud"] == 0.8
+    catalog_calls = n_calls(CATALOG_URL)
+    res = sh.fetch(one, date(2023, 6, 1), date(2023, 6, 10), tmp_path / "b", cache_dir=tmp_path / "c", retry=FAST)
+    assert res.summary.scenes == 2 and n_calls(CATALOG_URL) > catalog_calls
+    rows = list(csv.DictReader((tmp_path / "b" / "index.csv").read_text().splitlines()))
+    assert [r["date"] for r in rows] == ["2023-06-01", "2023-06-06"]

@@ -15,6 +15,7 @@ from tests.features.test_sentinelhub import (
     PROCESS_URL,
     SECRET,
     add_catalog,
+    add_cloudy_catalog,
     add_process,
     add_token,
     make_fields,
@@ -83,3 +84,24 @@ def test_bad_date_and_endpoint(tmp_path, fields_file):
                                    "--start", "2023-06-01", "--end", "2023-06-30", "--endpoint", "planet",
                                    "--out", str(tmp_path / "o")])
     assert res.exit_code == 2 and "endpoint: expected one of cdse, sinergise" in res.stderr
+
+
+@responses.activate
+def test_max_cloud_defaults_to_no_scene_filter_and_says_so(tmp_path, fields_file):
+    """--max-cloud defaulted to 0.8: scenes over a tile cloud cover of 80% were left out of the folder, although
+    the fields in them may be clear; now every acquisition unless the user asks for a filter."""
+    add_token()
+    add_cloudy_catalog()
+    add_process()
+    args = ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023", "--start", "2023-06-01",
+            "--end", "2023-06-10"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "all")])
+    assert res.exit_code == 0, res.stderr
+    rows = list(csv.DictReader((tmp_path / "all" / "index.csv").read_text().splitlines()))
+    assert sorted({r["date"] for r in rows}) == ["2023-06-01", "2023-06-06"]
+    res = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "clear"), "--max-cloud", "0.8"])
+    assert res.exit_code == 0, res.stderr
+    rows = list(csv.DictReader((tmp_path / "clear" / "index.csv").read_text().splitlines()))
+    assert {r["date"] for r in rows} == {"2023-06-01"}
+    helptext = CliRunner().invoke(app, ["imagery", "fetch", "--help"], env={"COLUMNS": "200"}).stdout
+    assert "no scene filter" in " ".join(helptext.split())
