@@ -8,6 +8,7 @@ import io
 import json
 import math
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -192,20 +193,22 @@ def default_cache() -> Path:
 
 def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint: str, start: date, end: date,
                   max_cloud: float) -> None:
-    """Link (or copy) cached GeoTIFFs into the layout atomically, then the provenance note, then index.csv."""
+    """Copy cached GeoTIFFs into the layout atomically, then the provenance note, then index.csv.
+
+    Copies, never hard links: a scene edited in place in one output folder (rasterio ``r+``, ``gdal_edit``) would
+    otherwise change the cache and every other folder. Each copy goes to a temporary file beside the scene and is
+    renamed over it; no ``.tmp`` is left behind (also none left by versions that linked: those are swept)."""
+    from features.atomic import temp_beside
+
     rows = []
+    for stale in out_dir.glob("*/.S2_*.tif.tmp"):  # left by versions that hard-linked (a rename onto the same inode)
+        stale.unlink(missing_ok=True)
     for (tile_id, day), src in sorted(files.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         rel = f"{day.year}/S2_{tile_id}_{day:%Y%m%d}.tif"
         dest = out_dir / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name(f".{dest.name}.tmp")
-        tmp.unlink(missing_ok=True)
-        try:
-            os.link(src, tmp)
-            os.replace(tmp, dest)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            atomic_write_bytes(dest, src.read_bytes())
+        with temp_beside(dest) as tmp:
+            shutil.copyfile(src, tmp)
         rows.append([day.isoformat(), tile_id, rel, ";".join(INDEX_BANDS), "0.0001", "0", "0", "SCL", ""])
     note = {"source": "sentinelhub", "endpoint": endpoint, "collection": "sentinel-2-l2a", "start": str(start),
             "end": str(end), "max_cloud": max_cloud, "units": "DN", "harmonizeValues": True,

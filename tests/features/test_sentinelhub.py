@@ -867,3 +867,28 @@ def test_a_search_cached_under_a_cloud_filter_is_not_reused_unfiltered(tmp_path)
     assert res.summary.scenes == 2 and n_calls(CATALOG_URL) > catalog_calls
     rows = list(csv.DictReader((tmp_path / "b" / "index.csv").read_text().splitlines()))
     assert [r["date"] for r in rows] == ["2023-06-01", "2023-06-06"]
+
+
+@responses.activate
+def test_output_scenes_are_copies_not_links_and_no_tmp_is_left(tmp_path):
+    """`imagery fetch --out` files were hard links to the cache: a scene edited in place in one folder changed the
+    cache and every other folder; a re-run into a folder left `.S2_*.tif.tmp` (a rename onto the same inode)."""
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    one = make_fields().iloc[:1]
+    for name in ("a", "b", "a"):  # "a" twice: a re-run into an existing folder
+        sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / name, cache_dir=tmp_path / "c", retry=FAST)
+    rel = next(csv.DictReader((tmp_path / "a" / "index.csv").read_text().splitlines()))["path"]
+    cached = next((tmp_path / "c").rglob("process/*/*.tif"))
+    assert (tmp_path / "a" / rel).stat().st_nlink == 1 and cached.stat().st_nlink == 1
+    with rasterio.open(tmp_path / "a" / rel, "r+") as ds:  # edit one folder's scene in place
+        ds.write(np.full((ds.height, ds.width), 7, dtype="uint16"), 1)
+    for other in (tmp_path / "b" / rel, cached):
+        with rasterio.open(other) as ds:
+            assert int(ds.read(1)[0, 0]) == 300, other
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+    stale = tmp_path / "b" / "2023" / ".S2_x_20230601.tif.tmp"  # left by a version that linked
+    stale.write_bytes(b"x")
+    sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "b", cache_dir=tmp_path / "c", retry=FAST)
+    assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
