@@ -489,7 +489,7 @@ def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, a
         out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
             Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
         folder = Path(sh.fetch_scenes(fs, lo, hi, out_dir, endpoint=endpoint, profile=profile,
-                                      max_cloud=1.0))  # every acquisition: SCL decides clear pixels
+                                      max_cloud=1.0, merge=False))  # every acquisition: SCL decides clear pixels
     assert folder is not None
     index = read_index(folder)
     return fs, [(pos, select_scenes(index, windows[reg][0], windows[reg][1], as_of), windows[reg][0],

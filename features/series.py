@@ -312,9 +312,9 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                 out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
                     Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
                 # every acquisition, as for local scenes and the Statistical API: tile-level cloud cover is not
-                # field cloud, the SCL mask decides the clear pixels
+                # field cloud, the SCL mask decides the clear pixels; the index is this run's scenes (merge=False)
                 fetched = sh.fetch(fs, lo, min(hi, as_of) if as_of else hi, out_dir, endpoint=endpoint,
-                                   profile=profile, max_cloud=1.0)
+                                   profile=profile, max_cloud=1.0, merge=False)
                 folder = Path(fetched.path)
                 warnings.extend(fetched.summary.warnings)
                 no_acquisition.update(fetched.summary.no_acquisition_fields)

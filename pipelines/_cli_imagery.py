@@ -14,7 +14,9 @@ from pipelines._cli_app import echo, imagery_app, parse_date, user_errors
 def fetch(
     fields: Path = typer.Option(..., "--fields", help="Field file: GeoParquet, GeoPackage, GeoJSON or Shapefile."),
     season: str = typer.Option(..., "--season", help="Season (harvest year, YYYY)."),
-    out: Path = typer.Option(..., "--out", help="Folder for the scenes (scene-index layout: index.csv + YYYY/*.tif)."),
+    out: Path = typer.Option(..., "--out", help="Folder for the scenes (scene-index layout: index.csv + YYYY/*.tif). A folder fetched "
+                                  "before for another window gets this window's scenes added to its index; one "
+                                  "fetched for other fields' boxes, endpoint or --max-cloud is refused."),
     start: str = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the region's season window."),
     end: str = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the region's season window."),
     as_of: str = typer.Option(None, "--as-of", help="Fetch nothing acquired after this day (YYYY-MM-DD)."),

@@ -25,7 +25,7 @@ from features.sources._sh_plan import INDEX_BANDS, Tile, atomic_write_bytes
 __all__ = [
     "Failure", "FetchResult", "FetchSummary", "Retry", "SentinelHubCredentialsError", "SentinelHubQuotaError",
     "MAX_RETRY_AFTER_TOTAL", "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value",
-    "retry_after_seconds", "utc", "write_scenes",
+    "existing_scenes", "retry_after_seconds", "utc", "write_scenes",
 ]
 
 
@@ -191,16 +191,72 @@ def default_cache() -> Path:
     return Path(root) / "agcredit" / "sentinelhub"
 
 
+def _tile_record(tile: Tile) -> dict[str, Any]:
+    return {"epsg": int(tile.epsg), "bounds": [float(x) for x in tile.bounds], "width": int(tile.width),
+            "height": int(tile.height)}
+
+
+def existing_scenes(out_dir: Path, tiles: list[Tile], *, endpoint: str, start: date, end: date,
+                    max_cloud: float) -> dict[str, Any] | None:
+    """The provenance note of a scene folder that a fetch may add its scenes to, None for a folder without an
+    ``index.csv`` or one fetched for exactly this window (a re-run: its index is rewritten). Called before any
+    request. A folder whose scenes cannot be told apart from this fetch's is refused (:class:`UserInputError`, exit
+    2): an index not written by a fetch, or by a version that did not record its boxes, another endpoint or
+    max_cloud, or a box name (``S2_<tile>_<date>.tif``) standing for another box (other fields or resolution)."""
+    if not (out_dir / "index.csv").is_file():
+        return None
+    where = f"out {out_dir}"
+    try:
+        note = json.loads((out_dir / "sentinelhub.json").read_text())
+        if not isinstance(note, dict) or note.get("source") != "sentinelhub":
+            raise ValueError
+    except (OSError, ValueError):
+        raise UserInputError(f"{where}: holds an index.csv not written by a Sentinel Hub fetch (no readable "
+                             "sentinelhub.json); fetch into an empty folder") from None
+    windows = note.get("windows") or [[note.get("start"), note.get("end")]]
+    if windows == [[str(start), str(end)]]:
+        return None  # the same window again: this fetch's scenes replace the index
+    old_tiles = note.get("tiles")
+    problem = ""
+    if not isinstance(old_tiles, dict):
+        problem = "its sentinelhub.json does not record its request boxes (an older version wrote it)"
+    elif note.get("endpoint") != endpoint:
+        problem = f"its scenes come from endpoint {note.get('endpoint')}, not {endpoint}"
+    elif float(note.get("max_cloud", -1)) != float(max_cloud):
+        problem = f"its scenes were fetched with max_cloud {note.get('max_cloud')}, not {max_cloud:g}"
+    else:
+        clash = [t.tile_id for t in tiles if t.tile_id in old_tiles and old_tiles[t.tile_id] != _tile_record(t)]
+        if clash:
+            problem = f"its box {clash[0]} covers other ground (other fields or resolution)"
+    if problem:
+        raise UserInputError(f"{where}: already holds scenes for {windows[0][0]} to {windows[-1][1]} and {problem}; "
+                             f"fetch {start} to {end} into another folder")
+    return note
+
+
 def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint: str, start: date, end: date,
-                  max_cloud: float) -> None:
+                 max_cloud: float, tiles: list[Tile] | None = None, merge_into: dict[str, Any] | None = None) -> None:
     """Copy cached GeoTIFFs into the layout atomically, then the provenance note, then index.csv.
 
     Copies, never hard links: a scene edited in place in one output folder (rasterio ``r+``, ``gdal_edit``) would
     otherwise change the cache and every other folder. Each copy goes to a temporary file beside the scene and is
-    renamed over it; no ``.tmp`` is left behind (also none left by versions that linked: those are swept)."""
+    renamed over it; no ``.tmp`` is left behind (also none left by versions that linked: those are swept).
+
+    ``merge_into``: the folder's note from :func:`existing_scenes`: its index rows are kept (a scene of the same
+    path is this fetch's), and ``sentinelhub.json`` describes the union (``windows``, ``tiles``; ``start``/``end``
+    the span). Without it the index holds this fetch's scenes only."""
     from features.atomic import temp_beside
 
-    rows = []
+    rows: dict[str, list[str]] = {}
+    header = ["date", "tile_id", "path", "bands", "scale", "offset", "nodata", "cloud_mask", "processing_baseline"]
+    windows: list[list[str]] = []
+    tile_notes: dict[str, Any] = {}
+    if merge_into is not None:
+        with open(out_dir / "index.csv", newline="") as fh:
+            for r in csv.DictReader(fh):
+                rows[r["path"]] = [r.get(c, "") or "" for c in header]
+        windows = [list(w) for w in merge_into.get("windows") or [[merge_into["start"], merge_into["end"]]]]
+        tile_notes = dict(merge_into.get("tiles") or {})
     for stale in out_dir.glob("*/.S2_*.tif.tmp"):  # left by versions that hard-linked (a rename onto the same inode)
         stale.unlink(missing_ok=True)
     for (tile_id, day), src in sorted(files.items(), key=lambda kv: (kv[0][1], kv[0][0])):
@@ -209,15 +265,20 @@ def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint
         dest.parent.mkdir(parents=True, exist_ok=True)
         with temp_beside(dest) as tmp:
             shutil.copyfile(src, tmp)
-        rows.append([day.isoformat(), tile_id, rel, ";".join(INDEX_BANDS), "0.0001", "0", "0", "SCL", ""])
-    note = {"source": "sentinelhub", "endpoint": endpoint, "collection": "sentinel-2-l2a", "start": str(start),
-            "end": str(end), "max_cloud": max_cloud, "units": "DN", "harmonizeValues": True,
+        rows[rel] = [day.isoformat(), tile_id, rel, ";".join(INDEX_BANDS), "0.0001", "0", "0", "SCL", ""]
+    spans = sorted({(str(a), str(b)) for a, b in [*windows, [str(start), str(end)]]})
+    tile_notes.update({t.tile_id: _tile_record(t) for t in tiles or []})
+    note = {"source": "sentinelhub", "endpoint": endpoint, "collection": "sentinel-2-l2a",
+            "start": min(a for a, _ in spans), "end": max(b for _, b in spans),
+            "windows": [[a, b] for a, b in spans], "tiles": tile_notes,
+            "max_cloud": max_cloud, "units": "DN", "harmonizeValues": True,
             "note": "Sentinel Hub harmonises L2A values across processing baselines: reflectance = DN * 0.0001"}
     atomic_write_bytes(out_dir / "sentinelhub.json", (json.dumps(note, indent=2, sort_keys=True) + "\n").encode())
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["date", "tile_id", "path", "bands", "scale", "offset", "nodata", "cloud_mask", "processing_baseline"])
-    w.writerows(rows)
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    ordered: list[list[str]] = sorted(rows.values(), key=lambda r: (r[0], r[1], r[2]))
+    writer.writerows(ordered)
     atomic_write_bytes(out_dir / "index.csv", buf.getvalue().encode())
 
 

@@ -75,6 +75,7 @@ from features.sources._sh_io import (
     check_inputs,
     check_tiff,
     default_cache,
+    existing_scenes,
     header_value,
     retry_after_seconds,
     utc,
@@ -454,7 +455,8 @@ def _cloud_words(max_cloud: float) -> str:
 
 def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, endpoint: str = "cdse",
           profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0,
-          cache_dir: Path | None = None, retry: Retry | None = None, merge_distance: float = 1000.0) -> FetchResult:
+          cache_dir: Path | None = None, retry: Retry | None = None, merge_distance: float = 1000.0,
+          merge: bool = True) -> FetchResult:
     """Download the fields' Sentinel-2 L2A acquisitions in [start, end] as local scenes; see the module docstring.
 
     ``max_cloud`` (default 1.0: no scene filter) drops acquisitions whose catalogue *tile* cloud cover (a ~100 km
@@ -464,12 +466,21 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     The scenes go to ``out_dir/YYYY/S2_<tile>_<YYYYMMDD>.tif`` and ``out_dir/index.csv`` (written
     last). Responses are cached under ``cache_dir`` (default ``$XDG_CACHE_HOME/agcredit/sentinelhub``,
     else ``~/.cache/agcredit/sentinelhub``), shared by every output folder, so a re-run downloads nothing new.
+
+    ``merge`` (default): a folder already fetched for another window keeps its scenes, this fetch's are added to its
+    ``index.csv`` (``sentinelhub.json`` lists every window); a folder whose scenes cannot be merged (another
+    endpoint or max_cloud, a box name standing for other ground, an index not written by a fetch) is refused before
+    any request. A re-run for the same window rewrites the index. ``merge=False``: the index holds this fetch's
+    scenes only (a working folder read at once, as the feature path does).
     """
     fields = check_inputs(fields, start, end)
     if not 0.0 <= float(max_cloud) <= 1.0:
         raise UserInputError(f"max_cloud: expected a fraction in [0, 1], found {max_cloud!r}")
     out_dir = Path(out_dir)
     tiles = plan_tiles(fields, resolution=resolution, merge_distance=merge_distance)
+    ep_name = str(endpoint).lower()
+    merge_into = existing_scenes(out_dir, tiles, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud) \
+        if merge else None  # refused before any request when the folder holds scenes that cannot be merged
     summary = FetchSummary(tiles=len(tiles))
     api = _Api(endpoint, profile, retry, Path(cache_dir) if cache_dir else default_cache(), summary)
     by_tile: dict[str, list[date]] = {}
@@ -508,16 +519,18 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
                                    f"{len(files)} downloaded are cached)", offenders=failed)
     summary.dates = len({d for _, d in files})
     summary.scenes = len(files)
-    write_scenes(out_dir, files, endpoint=str(endpoint).lower(), start=start, end=end, max_cloud=max_cloud)
+    write_scenes(out_dir, files, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud, tiles=tiles,
+                 merge_into=merge_into)
     LOG.info("Sentinel Hub: %d scenes on %d tiles written to %s", summary.scenes, summary.tiles, out_dir)
     return FetchResult(path=out_dir, summary=summary)
 
 
 def fetch_scenes(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, endpoint: str = "cdse",
-                 profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0) -> Path:
+                 profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0,
+                 merge: bool = True) -> Path:
     """Process API → local scenes in the scene-index layout; returns the folder (see :func:`fetch`)."""
     result = fetch(fields, start, end, out_dir, endpoint=endpoint, profile=profile, max_cloud=max_cloud,
-                   resolution=resolution)
+                   resolution=resolution, merge=merge)
     LOG.info("Sentinel Hub summary: %s", result.summary.render().replace("\n", "; "))
     for w in result.summary.warnings:  # this front returns only the folder: its caller has no summary to show
         LOG.warning("Sentinel Hub: %s", w)

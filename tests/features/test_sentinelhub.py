@@ -892,3 +892,67 @@ def test_output_scenes_are_copies_not_links_and_no_tmp_is_left(tmp_path):
     stale.write_bytes(b"x")
     sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "b", cache_dir=tmp_path / "c", retry=FAST)
     assert not [p for p in tmp_path.rglob("*") if p.name.endswith(".tmp")]
+
+
+@responses.activate
+def test_a_second_fetch_into_a_folder_adds_its_scenes_to_the_index(tmp_path):
+    """A second fetch into the same folder replaced index.csv: the first window's scenes stayed on disk but left
+    the index, and `features series` silently read only the second's. Now the index is the union."""
+    add_token()
+    add_catalog()
+    out = tmp_path / "s"
+    add_process()
+    sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), out, cache_dir=tmp_path / "c", retry=FAST)
+    sh.fetch(make_fields(), date(2023, 6, 5), date(2023, 6, 10), out, cache_dir=tmp_path / "c", retry=FAST)
+    rows = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
+    assert [r["date"] for r in rows] == ["2023-06-01", "2023-06-01", "2023-06-06", "2023-06-06"]
+    assert sorted(r["path"] for r in rows) == sorted(str(p.relative_to(out)) for p in out.rglob("*.tif"))
+    note = json.loads((out / "sentinelhub.json").read_text())
+    assert note["windows"] == [["2023-06-01", "2023-06-03"], ["2023-06-05", "2023-06-10"]]
+    assert (note["start"], note["end"]) == ("2023-06-01", "2023-06-10") and len(note["tiles"]) == 2
+    again = sh.fetch(make_fields(), date(2023, 6, 5), date(2023, 6, 10), out, cache_dir=tmp_path / "c", retry=FAST)
+    assert again.summary.requests == 0  # a re-run of a window: nothing new, the union kept
+    assert len(list(csv.DictReader((out / "index.csv").read_text().splitlines()))) == 4
+
+
+@responses.activate
+def test_a_folder_whose_scenes_cannot_be_merged_is_refused_before_any_request(tmp_path):
+    add_token()
+    add_catalog()
+    add_process()
+    out = tmp_path / "s"
+    sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 3), out, cache_dir=tmp_path / "c", retry=FAST)
+    before = (out / "index.csv").read_bytes()
+    calls = len(responses.calls)
+    far = make_fields().iloc[2:]  # its box is named 14Nc000t00 too, over other ground
+    with pytest.raises(UserInputError, match=rf"out {out}: already holds scenes for 2023-06-01 to 2023-06-03 and "
+                                             r"its box 14Nc000t00 covers other ground.*into another folder"):
+        sh.fetch(far, date(2023, 6, 5), date(2023, 6, 10), out, cache_dir=tmp_path / "c", retry=FAST)
+    with pytest.raises(UserInputError, match=r"fetched with max_cloud 1.0, not 0.5"):
+        sh.fetch(make_fields(), date(2023, 6, 5), date(2023, 6, 10), out, max_cloud=0.5, retry=FAST)
+    other = tmp_path / "mine"
+    other.mkdir()
+    (other / "index.csv").write_text("date,tile_id,path\n")
+    with pytest.raises(UserInputError, match=r"not written by a Sentinel Hub fetch"):
+        sh.fetch(make_fields(), date(2023, 6, 5), date(2023, 6, 10), other, retry=FAST)
+    assert len(responses.calls) == calls and (out / "index.csv").read_bytes() == before
+    # the same window again is a re-run: the index is this fetch's scenes
+    sh.fetch(far, date(2023, 6, 1), date(2023, 6, 3), out, cache_dir=tmp_path / "c", retry=FAST)
+    assert len(list(csv.DictReader((out / "index.csv").read_text().splitlines()))) == 1
+
+
+@responses.activate
+def test_the_feature_path_working_folder_is_rewritten_not_merged(tmp_path):
+    """build_series' download folder (cache_dir/sentinelhub) is read at once: another field set or window in the
+    same cache_dir is not refused as an unmergeable folder, and reads only its own scenes."""
+    from features.series import build_series
+
+    add_token()
+    add_catalog()
+    add_process()
+    fields = make_fields().assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    build_series(fields.iloc[:2], "sentinelhub", "2023", start=date(2023, 6, 1), end=date(2023, 6, 3),
+                 cache_dir=tmp_path / "c", variables=("NDVI",))
+    res = build_series(fields.iloc[2:], "sentinelhub", "2023", start=date(2023, 6, 5), end=date(2023, 6, 10),
+                       cache_dir=tmp_path / "c", variables=("NDVI",))
+    assert sorted(res.series["field_id"].unique()) == ["f3"] and not res.outside_fields

@@ -105,3 +105,15 @@ def test_max_cloud_defaults_to_no_scene_filter_and_says_so(tmp_path, fields_file
     assert {r["date"] for r in rows} == {"2023-06-01"}
     helptext = CliRunner().invoke(app, ["imagery", "fetch", "--help"], env={"COLUMNS": "200"}).stdout
     assert "no scene filter" in " ".join(helptext.split())
+
+
+@responses.activate
+def test_a_second_fetch_for_other_fields_into_the_folder_is_one_line_exit_2(tmp_path, fields_file):
+    add_token()
+    add_catalog()
+    add_process()
+    args = ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023", "--out", str(tmp_path / "o")]
+    assert CliRunner().invoke(app, [*args, "--start", "2023-06-01", "--end", "2023-06-03"]).exit_code == 0
+    res = CliRunner().invoke(app, [*args, "--start", "2023-06-05", "--end", "2023-06-10", "--resolution", "20"])
+    assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0
+    assert "already holds scenes for 2023-06-01 to 2023-06-03" in res.stderr and "other ground" in res.stderr
