@@ -305,28 +305,40 @@ class _Api:
 
     # -- one request with retries
     def post(self, req: DownloadRequest) -> tuple[bytes, dict[str, Any]]:
+        """One request, retried on 429 and 5xx (see :class:`Retry`). A 401 from the service after a token was obtained
+        (revoked early, clock skew) gets a new token, once, and the same request again, not counted as an attempt;
+        only a second 401, or the token endpoint refusing the client, is a credentials error."""
         r = self.retry
         waited = 0.0
-        for attempt in range(max(r.attempts, 1)):
+        attempt = 0
+        renewed = renew = False
+        while attempt < max(r.attempts, 1):
             status: int | None = None
             message = ""
             self.summary.requests += 1
             self.client.last_headers = {}
             try:
                 with _quiet():
+                    if renew:
+                        renew = False
+                        self._renew_token()
                     resp = self.client.download([req], max_threads=1, decode_data=False)[0]
                 self.summary.downloaded += 1
                 return bytes(resp.content), dict(resp.headers)
             except OutOfRequestsException:
                 status, message = 429, "too many requests"
             except DownloadFailedException as e:
-                status, message = self._classify(e)
+                status, message = self._classify(e, renewed=renewed)
             except Exception as e:  # oauthlib's OAuth2Error: the token endpoint refused the client
                 if type(e).__module__.startswith("oauthlib"):
                     raise SentinelHubCredentialsError(source=self._source, problem=(
                         f"refused by {self.ep['token_url']} ({type(e).__name__}); check the client id and secret "
                         "and that they belong to this endpoint (--endpoint cdse|sinergise)")) from None
                 raise
+            if status == 401:  # the service no longer takes this token: a new one, once
+                LOG.info("Sentinel Hub: HTTP 401 from %s; fetching a new token and asking again", req.url)
+                renewed = renew = True
+                continue
             retriable = status is None or status == 429 or status >= 500
             if not retriable or attempt + 1 >= r.attempts:
                 raise Failure(status, self.scrub(message))
@@ -340,9 +352,18 @@ class _Api:
             self.summary.retries += 1
             waited += delay
             r.sleep(delay)
+            attempt += 1
         raise Failure(None, "no attempts configured")
 
-    def _classify(self, e: DownloadFailedException) -> tuple[int | None, str]:
+    def _renew_token(self) -> None:
+        """Replace the session's token by a new one from the token endpoint (its refusal: a credentials error)."""
+        session = self.client.get_session()
+        session._token = session._collect_new_token()
+
+    def _classify(self, e: DownloadFailedException, *, renewed: bool = True) -> tuple[int | None, str]:
+        """(status, message) of a failed request; raises the credentials error for a refusal by the token endpoint
+        and for a 401 from the service once the token was ``renewed`` (a first 401 is returned: a new token is
+        fetched and the request asked again)."""
         rexc = e.request_exception
         resp = getattr(rexc, "response", None)
         if resp is None:
@@ -354,8 +375,10 @@ class _Api:
                 f"refused by {self.ep['token_url']} (HTTP {status}); check the client id and secret and that they "
                 "belong to this endpoint (--endpoint cdse|sinergise)")) from None
         if status == 401:
-            raise SentinelHubCredentialsError(source=self._source, problem="the service answered HTTP 401 "
-                                                                           "(token not accepted)") from None
+            if not renewed:
+                return 401, "HTTP 401"
+            raise SentinelHubCredentialsError(source=self._source, problem=(
+                "the service answered HTTP 401 (token not accepted, also a newly fetched one)")) from None
         try:
             detail = resp.json().get("error", {}).get("message", "")
         except Exception:

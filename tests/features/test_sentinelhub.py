@@ -956,3 +956,43 @@ def test_the_feature_path_working_folder_is_rewritten_not_merged(tmp_path):
     res = build_series(fields.iloc[2:], "sentinelhub", "2023", start=date(2023, 6, 5), end=date(2023, 6, 10),
                        cache_dir=tmp_path / "c", variables=("NDVI",))
     assert sorted(res.series["field_id"].unique()) == ["f3"] and not res.outside_fields
+
+
+@responses.activate
+def test_a_401_mid_run_gets_a_new_token_once(tmp_path, caplog):
+    """A 401 from a data endpoint ended the run as a credentials error, though the service may invalidate a token
+    early (revocation, clock skew): now a new token is fetched once and the request asked again; a second 401 is
+    the credentials error, naming no secret."""
+    caplog.set_level(logging.DEBUG)
+    for tok in ("aaa.eyJhenAiOiJ4In0.first", "aaa.eyJhenAiOiJ4In0.second"):
+        responses.add(responses.POST, TOKEN_URL, json={"access_token": tok, "token_type": "Bearer",
+                                                       "expires_in": 3600})
+    add_catalog(days=("2023-06-01",))
+    add_process(statuses=(401,))
+    res = sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "a",
+                   cache_dir=tmp_path / "c", retry=FAST)
+    assert res.summary.scenes == 1 and res.summary.retries == 0 and n_calls(TOKEN_URL) == 2
+    auth = [c.request.headers["Authorization"] for c in responses.calls if c.request.url == PROCESS_URL]
+    assert auth == ["Bearer aaa.eyJhenAiOiJ4In0.first", "Bearer aaa.eyJhenAiOiJ4In0.second"]
+
+    responses.reset()
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+    add_token()
+    add_catalog(days=("2023-06-02",))
+    add_process(statuses=(401, 401))
+    with pytest.raises(sh.SentinelHubCredentialsError, match=r"HTTP 401 \(token not accepted, also a newly fetched"):
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 2), date(2023, 6, 2), tmp_path / "b",
+                 cache_dir=tmp_path / "c", retry=FAST)
+    assert n_calls(TOKEN_URL) == 2 and n_calls(PROCESS_URL) == 2
+
+    responses.reset()  # the token endpoint refusing the renewal is the credentials error at once
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+    add_token()
+    add_token(401)
+    add_catalog(days=("2023-06-03",))
+    add_process(statuses=(401,))
+    with pytest.raises(sh.SentinelHubCredentialsError, match=r"refused by .*HTTP 401") as e:
+        sh.fetch(make_fields().iloc[:1], date(2023, 6, 3), date(2023, 6, 3), tmp_path / "d",
+                 cache_dir=tmp_path / "c", retry=FAST)
+    assert n_calls(PROCESS_URL) == 1
+    assert SECRET not in str(e.value) + caplog.text and CLIENT_ID not in str(e.value) + caplog.text
