@@ -238,7 +238,8 @@ def test_sentinelhub_words_dispatch_to_the_sentinelhub_module(scenes: Path, monk
     def summary(**kw):  # noqa: ANN003, ANN202
         return types.SimpleNamespace(warnings=[], no_acquisition_fields=[], **kw)
 
-    def fetch(fields, start, end, out_dir, *, endpoint, profile):  # noqa: ANN001, ANN202
+    def fetch(fields, start, end, out_dir, *, endpoint, profile, max_cloud, merge):  # noqa: ANN001, ANN202
+        assert max_cloud == 1.0 and merge is False  # every acquisition (SCL decides), into a working folder
         calls.append(("fetch", start, end, len(fields), endpoint))
         return types.SimpleNamespace(path=scenes, summary=summary())
 
