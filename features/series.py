@@ -279,7 +279,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     ``cache_dir/reference``; scene folders and Sentinel Hub downloads only; NDVI must be among ``variables``).
     None: :func:`features._scene_reference.reference_default` (off unless ``AGCREDIT_SCENE_REFERENCE=1``).
 
-    ``endpoint`` (``cdse`` or ``sinergise``) and ``profile`` (a sentinelhub config profile; default
+    ``endpoint`` (``cdse``, ``sinergise`` or ``profile``: the profile's own service URLs) and ``profile`` (a sentinelhub config profile; default
     ``SH_CLIENT_ID``/``SH_CLIENT_SECRET``) are for ``sentinelhub`` / ``sentinelhub-stats`` only. Sentinel Hub's
     warnings (intervals it failed to compute, fields with no acquisition in the window, cached scenes fetched
     again) are in ``warnings``; fields with no acquisition are not in ``outside_fields``. Without ``cache_dir`` a

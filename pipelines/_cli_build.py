@@ -42,7 +42,10 @@ def build_command(
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                                                 "tmax_c, et0_mm): adds the wx_* features"),
-    endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space) or sinergise "
+    endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space), sinergise, or "
+                                                            "profile: the --profile's own sh_base_url and "
+                                                            "sh_token_url (a self-hosted or other deployment; https "
+                                                            "only; its credentials are sent there) "
                                                             "(--imagery sentinelhub / sentinelhub-stats)."),
     profile: str | None = typer.Option(None, "--profile", help="sentinelhub config profile; default SH_CLIENT_ID / "
                                                                "SH_CLIENT_SECRET (--imagery sentinelhub*)."),

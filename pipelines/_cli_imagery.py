@@ -20,7 +20,11 @@ def fetch(
     start: str = typer.Option(None, "--start", help="First day (YYYY-MM-DD); default: the region's season window."),
     end: str = typer.Option(None, "--end", help="Last day (YYYY-MM-DD); default: the region's season window."),
     as_of: str = typer.Option(None, "--as-of", help="Fetch nothing acquired after this day (YYYY-MM-DD)."),
-    endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space) or sinergise."),
+    endpoint: str = typer.Option(
+        "cdse", "--endpoint",
+        help="cdse (Copernicus Data Space), sinergise, or profile: the --profile's own sh_base_url and sh_token_url "
+             "(a self-hosted, mirror or other Sinergise deployment; https only; the profile's credentials are sent "
+             "there)."),
     profile: str = typer.Option(None, "--profile",
                                 help="sentinelhub config profile; default SH_CLIENT_ID / SH_CLIENT_SECRET."),
     max_cloud: float = typer.Option(

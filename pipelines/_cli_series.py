@@ -39,7 +39,10 @@ def series_command(
     scheduler: str | None = typer.Option(None, "--scheduler", help="run on this Dask cluster (tcp://HOST:8786)"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="run on a local Dask cluster of N processes"),
     chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="fields per spatial block (with Dask)"),
-    endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space) or sinergise "
+    endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space), sinergise, or "
+                                                            "profile: the --profile's own sh_base_url and "
+                                                            "sh_token_url (a self-hosted or other deployment; https "
+                                                            "only; its credentials are sent there) "
                                                             "(--imagery sentinelhub / sentinelhub-stats)."),
     profile: str | None = typer.Option(None, "--profile", help="sentinelhub config profile; default SH_CLIENT_ID / "
                                                                "SH_CLIENT_SECRET (--imagery sentinelhub*)."),

@@ -12,7 +12,9 @@ The only module of agcredit that imports ``sentinelhub`` (ruff ``banned-api``).
 * :func:`statistical_series` — Statistical API: one request per field, daily intervals,
   mean / stDev / percentiles 10, 50, 90 of clear pixels, mapped to FieldTimeSeries.
 
-Endpoints: ``cdse`` (Copernicus Data Space Ecosystem) and ``sinergise``. Credentials come
+Endpoints: ``cdse`` (Copernicus Data Space Ecosystem) and ``sinergise``, or ``profile``: the sentinelhub profile's
+own ``sh_base_url`` and ``sh_token_url`` (a self-hosted, mirror or other Sinergise deployment; https only; the
+profile's credentials go there, an explicit choice). Credentials come
 from ``SH_CLIENT_ID`` / ``SH_CLIENT_SECRET`` or a sentinelhub profile; agcredit never
 saves a config, never logs a credential and never puts one in an error message.
 
@@ -33,6 +35,7 @@ processing units from ``x-processingunits-spent`` or the documented formula).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -102,6 +105,7 @@ from features.sources._sh_scripts import (
 __all__ = [
     "ENDPOINTS",
     "MAX_RETRY_AFTER_TOTAL",
+    "PROFILE_ENDPOINT",
     "SETTLED_AFTER_DAYS",
     "FetchResult",
     "FetchSummary",
@@ -199,7 +203,8 @@ def _check_profile_urls(loaded: SHConfig, ep: dict[str, str], source: str) -> No
         if given and given != str(getattr(defaults, key)).rstrip("/") and given != ep[where].rstrip("/"):
             raise SentinelHubCredentialsError(source=source, problem=(
                 f"its {key} is {given}, but this endpoint uses {ep[where]}: its credentials are not sent to another "
-                f"host; pass the --endpoint (cdse|sinergise) the profile is for, or a profile of this endpoint"))
+                f"host; pass the --endpoint (cdse|sinergise) the profile is for, --endpoint profile to use the "
+                f"profile's own URLs, or a profile of this endpoint"))
 
 
 def _catalog_page(body: bytes) -> tuple[dict[str, Any], list[date]] | None:
@@ -227,11 +232,48 @@ def _stats_answer(body: bytes) -> dict[str, Any] | None:
     return answer
 
 
-def _endpoint(endpoint: str) -> dict[str, str]:
-    ep = ENDPOINTS.get(str(endpoint).lower())
+#: ``--endpoint profile``: the sentinelhub profile's own ``sh_base_url`` / ``sh_token_url`` (a self-hosted, mirror or
+#: other Sinergise deployment), https only; its client id and secret go there, as the user chose explicitly
+PROFILE_ENDPOINT = "profile"
+
+
+def _profile_name(profile: str | None) -> str:
+    return profile or os.environ.get("SH_PROFILE") or "default-profile"
+
+
+def _endpoint(endpoint: str, profile: str | None = None) -> dict[str, str]:
+    name = str(endpoint).lower()
+    if name == PROFILE_ENDPOINT:
+        return _profile_endpoint(_profile_name(profile))
+    ep = ENDPOINTS.get(name)
     if ep is None:
-        raise UserInputError(f"endpoint: expected one of {', '.join(ENDPOINTS)}, found {endpoint!r}")
+        raise UserInputError(f"endpoint: expected one of {', '.join([*ENDPOINTS, PROFILE_ENDPOINT])}, "
+                             f"found {endpoint!r}")
     return ep
+
+
+def _profile_endpoint(profile: str) -> dict[str, str]:
+    """The service URLs of a sentinelhub profile (``--endpoint profile``): both must be https."""
+    cfg_path = Path(SHConfig.get_config_location())
+    source = f"sentinelhub profile {profile!r}"
+    if not cfg_path.is_file():
+        raise SentinelHubCredentialsError(source=source, problem=(
+            f"--endpoint profile uses the profile's service URLs, but there is no sentinelhub config file at "
+            f"{cfg_path}; pass --profile NAME of a profile there"))
+    try:
+        loaded = SHConfig.load(profile=profile)
+    except KeyError:
+        raise SentinelHubCredentialsError(source=source, problem=f"profile not found in {cfg_path} (--endpoint "
+                                                                 "profile needs one: pass --profile NAME)") from None
+    urls = {"base_url": str(loaded.sh_base_url or "").rstrip("/"), "token_url": str(loaded.sh_token_url or "")}
+    for key, url in (("sh_base_url", urls["base_url"]), ("sh_token_url", urls["token_url"])):
+        if not url.lower().startswith("https://"):
+            raise UserInputError(f"endpoint profile: {source} {key} is {url or 'empty'!r}; credentials are sent "
+                                 f"only over https (set an https:// {key} in {cfg_path})")
+    known = {e["base_url"]: e["collection"] for e in ENDPOINTS.values()}
+    # Sentinel-2 L2A served by that deployment (the standard collection names Sinergise's host as its service URL)
+    collection = known.get(urls["base_url"], "s2l2a-" + hashlib.sha256(urls["base_url"].encode()).hexdigest()[:12])
+    return {**urls, "collection": collection, "profile": profile}
 
 
 def _collection(ep: dict[str, str]) -> DataCollection:
@@ -261,7 +303,7 @@ class _Api:
 
     def __init__(self, endpoint: str, profile: str | None, retry: Retry | None, cache_dir: Path,
                  summary: FetchSummary, timeout: float = 120.0) -> None:
-        self.ep = _endpoint(endpoint)
+        self.ep = _endpoint(endpoint, profile)
         self.profile, self.retry, self.summary = profile, retry or Retry(), summary
         self.cache_dir, self.timeout = Path(cache_dir), timeout
         self.collection = _collection(self.ep)
@@ -273,7 +315,10 @@ class _Api:
     @property
     def config(self) -> SHConfig:
         if self._config is None:  # credentials are needed only when something must be downloaded
-            cid, secret, self._source = _credentials(self.profile, self.ep)
+            if "profile" in self.ep:  # --endpoint profile: the profile's credentials, sent to its own URLs
+                cid, secret, self._source = _credentials(self.ep["profile"], None)
+            else:
+                cid, secret, self._source = _credentials(self.profile, self.ep)
             self._secrets = tuple(s for s in (secret, cid) if s)
             self._config = SHConfig(use_defaults=True, sh_client_id=cid, sh_client_secret=secret,
                                     sh_base_url=self.ep["base_url"], sh_token_url=self.ep["token_url"],
@@ -501,11 +546,13 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
         raise UserInputError(f"max_cloud: expected a fraction in [0, 1], found {max_cloud!r}")
     out_dir = Path(out_dir)
     tiles = plan_tiles(fields, resolution=resolution, merge_distance=merge_distance)
-    ep_name = str(endpoint).lower()
-    merge_into = existing_scenes(out_dir, tiles, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud) \
-        if merge else None  # refused before any request when the folder holds scenes that cannot be merged
     summary = FetchSummary(tiles=len(tiles))
     api = _Api(endpoint, profile, retry, Path(cache_dir) if cache_dir else default_cache(), summary)
+    ep_name = str(endpoint).lower()
+    if "profile" in api.ep:  # the deployment the scenes come from, not the word "profile"
+        ep_name = f"{PROFILE_ENDPOINT} {api.ep['base_url']}"
+    merge_into = existing_scenes(out_dir, tiles, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud) \
+        if merge else None  # refused before any request when the folder holds scenes that cannot be merged
     by_tile: dict[str, list[date]] = {}
     for tile in tiles:
         try:

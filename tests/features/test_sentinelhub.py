@@ -784,7 +784,7 @@ def test_features_series_takes_endpoint_and_profile(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.stderr
     assert not any(c.request.url.startswith(TOKEN_URL) for c in responses.calls)  # nothing sent to CDSE
     r = CliRunner().invoke(app, [*args[:-1], "nowhere"])
-    assert r.exit_code == 2 and "endpoint: expected one of cdse, sinergise, found 'nowhere'" in r.stderr
+    assert r.exit_code == 2 and "endpoint: expected one of cdse, sinergise, profile, found 'nowhere'" in r.stderr
     r = CliRunner().invoke(app, [*args, "--workers", "2"])
     assert r.exit_code == 2 and "--endpoint/--profile: not available with --scheduler or --workers" in r.stderr
 
@@ -996,3 +996,42 @@ def test_a_401_mid_run_gets_a_new_token_once(tmp_path, caplog):
                  cache_dir=tmp_path / "c", retry=FAST)
     assert n_calls(PROCESS_URL) == 1
     assert SECRET not in str(e.value) + caplog.text and CLIENT_ID not in str(e.value) + caplog.text
+
+
+@responses.activate
+def test_endpoint_profile_uses_the_profiles_own_https_deployment(tmp_path, monkeypatch):
+    """A self-hosted / mirror / other Sinergise deployment could not be used: --endpoint took only cdse|sinergise
+    and a profile naming its own URLs was refused. --endpoint profile opts in to the profile's URLs (https only);
+    the refusal for a cdse/sinergise mismatch stays."""
+    monkeypatch.delenv("SH_CLIENT_ID")
+    monkeypatch.delenv("SH_CLIENT_SECRET")
+    mirror, mirror_token = "https://sh.mirror.example.org", "https://auth.mirror.example.org/token"
+    cfg = Path(sh.SHConfig.get_config_location())
+    cfg.parent.mkdir(parents=True, exist_ok=True)
+    cfg.write_text(f'[mirror]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\n'
+                   f'sh_base_url = "{mirror}"\nsh_token_url = "{mirror_token}"\n'
+                   f'[plain]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\n'
+                   f'sh_base_url = "http://sh.mirror.example.org"\nsh_token_url = "{mirror_token}"\n')
+    responses.add(responses.POST, mirror_token, json={"access_token": "aaa.eyJhenAiOiJ4In0.sig",
+                                                      "token_type": "Bearer", "expires_in": 3600})
+    responses.add(responses.POST, f"{mirror}/api/v1/catalog/1.0.0/search", json={"features": [
+        {"id": "a", "properties": {"datetime": "2023-06-01T17:25:31Z"}}], "context": {}})
+    responses.add_callback(responses.POST, f"{mirror}/api/v1/process", callback=process_callback(),
+                           content_type="image/tiff")
+    one = make_fields().iloc[:1]
+    res = sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "m", endpoint="profile", profile="mirror",
+                   cache_dir=tmp_path / "c", retry=FAST)
+    assert res.summary.scenes == 1
+    assert {c.request.url.split("/")[2] for c in responses.calls} == {"sh.mirror.example.org",
+                                                                      "auth.mirror.example.org"}
+    assert CLIENT_ID in str(next(c.request.body for c in responses.calls if c.request.url == mirror_token))
+    assert json.loads((tmp_path / "m" / "sentinelhub.json").read_text())["endpoint"] == f"profile {mirror}"
+    n = len(responses.calls)
+    with pytest.raises(UserInputError, match=r"endpoint profile: sentinelhub profile 'plain' sh_base_url is "
+                                             r"'http://sh.mirror.example.org'; credentials are sent only over https"):
+        sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "p", endpoint="profile", profile="plain",
+                 retry=FAST)
+    with pytest.raises(sh.SentinelHubCredentialsError, match=r"profile 'mirror'.*sh_base_url is "
+                                                             r"https://sh.mirror.example.org, but this endpoint"):
+        sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "q", profile="mirror", retry=FAST)
+    assert len(responses.calls) == n

@@ -104,7 +104,7 @@ def test_max_cloud_defaults_to_no_scene_filter_and_says_so(tmp_path, fields_file
     rows = list(csv.DictReader((tmp_path / "clear" / "index.csv").read_text().splitlines()))
     assert {r["date"] for r in rows} == {"2023-06-01"}
     helptext = CliRunner().invoke(app, ["imagery", "fetch", "--help"], env={"COLUMNS": "200"}).stdout
-    assert "no scene filter" in " ".join(helptext.split())
+    assert "no scene filter" in " ".join(helptext.replace("│", " ").split())
 
 
 @responses.activate
@@ -117,3 +117,9 @@ def test_a_second_fetch_for_other_fields_into_the_folder_is_one_line_exit_2(tmp_
     res = CliRunner().invoke(app, [*args, "--start", "2023-06-05", "--end", "2023-06-10", "--resolution", "20"])
     assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0
     assert "already holds scenes for 2023-06-01 to 2023-06-03" in res.stderr and "other ground" in res.stderr
+
+
+def test_endpoint_profile_is_in_the_help():
+    out = CliRunner().invoke(app, ["imagery", "fetch", "--help"], env={"COLUMNS": "200"}).stdout
+    helptext = " ".join(out.replace("│", " ").split())
+    assert "profile: the --profile's own sh_base_url and sh_token_url" in helptext and "https only" in helptext
