@@ -364,9 +364,9 @@ class _Api:
             self.client.last_headers = {}
             try:
                 with _quiet():
-                    if renew:
-                        renew = False
+                    if renew:  # pending until the token endpoint answers (a 5xx there is retried as usual)
                         self._renew_token()
+                        renew = False
                     resp = self.client.download([req], max_threads=1, decode_data=False)[0]
                 self.summary.downloaded += 1
                 return bytes(resp.content), dict(resp.headers)

@@ -1035,3 +1035,15 @@ def test_endpoint_profile_uses_the_profiles_own_https_deployment(tmp_path, monke
                                                              r"https://sh.mirror.example.org, but this endpoint"):
         sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "q", profile="mirror", retry=FAST)
     assert len(responses.calls) == n
+
+
+@responses.activate
+def test_a_token_renewal_that_meets_a_5xx_is_retried_not_a_credentials_error(tmp_path):
+    add_token()
+    responses.add(responses.POST, TOKEN_URL, status=503, body="busy")
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process(statuses=(401,))
+    res = sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "a",
+                   cache_dir=tmp_path / "c", retry=FAST)
+    assert res.summary.scenes == 1 and res.summary.retries == 1 and n_calls(TOKEN_URL) == 3
