@@ -55,6 +55,7 @@ from models.money import format_minor
 from pipelines.county import County
 from pipelines.evaluation import UNLABELLED, synthetic_label
 from underwriting.backtest import backtest, lines_from_decisions, naive_lines, realised_values, summarise_backtest
+from underwriting.decisions import prices_known_on
 from underwriting.policy import Policy, default_policy, load_policy
 
 __all__ = ["BacktestRun", "BacktestError", "run_backtest", "render_backtest", "past_applications",
@@ -334,33 +335,6 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                        outcomes=outcomes, reasons=reasons, naive_per_ha=int(per_ha),
                        models={"yield": ym_desc, "crop_type": cm_desc}, warnings=sorted(set(warnings)),
                        label=synthetic_label(c.path))
-
-
-def prices_known_on(prices: pd.DataFrame, season: str, day: dt.date) -> tuple[pd.DataFrame, list[str]]:
-    """The price table a lender deciding on ``day`` had for ``season``: each of the season's rows dated after ``day``
-    (a season average published after the harvest) is replaced by the latest row of the same crop and region dated on
-    or before ``day`` (another season's), relabelled to ``season`` with its source saying so; a row with no such
-    earlier price is kept and named in the returned warnings (hindsight that cannot be avoided). Rows of other
-    seasons are left as they are (the realised values price each season at its own table price)."""
-    out = prices.copy()
-    dates = pd.to_datetime(out["price_date"].replace("", None), errors="coerce")
-    day_ts = pd.Timestamp(day)
-    rows = (out["season"].astype(str) == str(season)) & (dates > day_ts)
-    warnings: list[str] = []
-    for i in out.index[rows.to_numpy()]:
-        crop, region = out.at[i, "crop"], out.at[i, "region"]
-        same = (out["crop"] == crop) & (out["region"] == region) & (dates <= day_ts)
-        if not same.any():
-            warnings.append(f"the {crop} price of {region} {season} is dated {out.at[i, 'price_date']}, after the "
-                            f"decision ({day}), and no earlier price is known: used as it is (hindsight)")
-            continue
-        j = dates[same].sort_values(kind="stable").index[-1]
-        for col in ("price_per_t", "support_price_per_t", "sigma_annual", "moisture_basis_pct", "price_date",
-                    "currency"):
-            out.at[i, col] = prices.at[j, col]
-        out.at[i, "source"] = (f"the latest price known on {day}: {crop} {region} season {prices.at[j, 'season']} "
-                               f"({prices.at[j, 'source']})")
-    return out, warnings
 
 
 def _with_crop(f: pd.DataFrame) -> pd.DataFrame:

@@ -671,7 +671,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             feats = add_history_yields(feats, yield_history, season)
         feats = align_features(feats, models.yield_model, warnings)
         vals, label = _valuations(feats, models, prices, policy.profile(profile).currency, season, as_of, warnings)
-        warnings.extend(later_prices(prices.to_frame(), vals, season, as_of))
+        warnings.extend(later_prices(prices.to_frame(), vals, season, as_of,
+                                     known_at_decision=bool(policy.profile(profile).prices_known_at_decision)))
         # the lines being re-decided are not exposure against themselves (a farmer's lines reviewed together are
         # one row "L1+L2": each of its Book lines is left out)
         known = set(book["line_id"].astype(str))

@@ -160,19 +160,32 @@ def _valuations(features: pd.DataFrame, models: ChampionModels, prices: PriceTab
     return vals.assign(run_id=models.yield_run_id), ",".join(sorted(labels))
 
 
-def later_prices(prices: pd.DataFrame, valuations: pd.DataFrame, season: str, day: dt.date) -> list[str]:
+def later_prices(prices: pd.DataFrame, valuations: pd.DataFrame, season: str, day: dt.date, *,
+                 known_at_decision: bool = False) -> list[str]:
     """Warnings for the season's prices of the valued crops dated after ``day``: a lender deciding then did not
-    have them (a season average published after the harvest) — the decision is priced with hindsight."""
+    have them (a season average published after the harvest) — the decision is priced with hindsight.
+    ``known_at_decision`` (the policy's ``prices_known_at_decision``, 2026.12.9 on): the decision takes the latest
+    price of the crop and region dated on or before ``day`` instead (:func:`underwriting.decisions.prices_known_on`),
+    so only a price with no such earlier one is warned of."""
     if "price_date" not in prices.columns or valuations.empty:
         return []
     used = {(str(c), str(r)) for c, r in zip(valuations["crop"], valuations["region"], strict=True)}
     rows = prices[prices["season"].astype(str) == str(season)]
     dated = pd.to_datetime(rows["price_date"].replace("", None), errors="coerce")
     late = rows[(dated > pd.Timestamp(day)).to_numpy()]
+    if known_at_decision:
+        every = pd.to_datetime(prices["price_date"].replace("", None), errors="coerce")
+        known = prices[(every <= pd.Timestamp(day)).to_numpy()]
+        earlier = {(str(c), str(r)) for c, r in zip(known["crop"], known["region"], strict=True)}
+        late = late[[(str(c), str(r)) not in earlier for c, r in zip(late["crop"], late["region"], strict=True)]]
     names = sorted(f"{c} in {r} (dated {d})" for c, r, d in zip(late["crop"], late["region"], late["price_date"],
                                                                strict=True) if (str(c), str(r)) in used)
     if not names:
         return []
+    if known_at_decision:
+        return [f"the price table's season-{season} price of {', '.join(names[:3])}{' …' if len(names) > 3 else ''} "
+                f"is dated after the decision date {day} and the table has no earlier price of it: the decision is "
+                "priced with hindsight (give the prices known on the decision date)"]
     return [f"the price table's season-{season} price of {', '.join(names[:3])}{' …' if len(names) > 3 else ''} is "
             f"dated after the decision date {day}: a lender deciding then did not have it (give the prices known "
             "on the decision date)"]
@@ -262,7 +275,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     currency = policy.profile(profile).currency
     vals, label = _valuations(feats, models, prices, currency, season, day, warnings,
                               farmers=set(apps["farmer_token"].astype(str)))
-    warnings.extend(later_prices(prices.to_frame(), vals, season, day))
+    warnings.extend(later_prices(prices.to_frame(), vals, season, day,
+                                 known_at_decision=bool(policy.profile(profile).prices_known_at_decision)))
     sha, artifact = _features_bytes(feats)  # written once the decisions are made
     if fr is None:
         mismatch = regions_mismatch(features_lineage)

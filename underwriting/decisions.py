@@ -41,7 +41,7 @@ from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import EVIDENCE_CODES, FieldResult, evaluate_field, outcome, term_days
 
 __all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "batch_pledges", "check_prices", "decide", "decide_batch",
-           "pledge_holders", "prepare_batch"]
+           "pledge_holders", "prepare_batch", "prices_known_on"]
 
 BODY_SCHEMA = "agcredit.decision-body/1"
 PRICE_COLUMNS = ("crop", "region", "season", "currency", "price_per_t", "moisture_basis_pct", "sigma_annual",
@@ -120,6 +120,49 @@ def check_prices(prices: pd.DataFrame, *, where: str = "price table") -> pd.Data
                 or (pd.api.types.is_float_dtype(s) and bool((s.dropna() % 1 == 0).all()))):
             raise ContractError(table=where, column=c, expected="integer minor units", found=str(s.dtype))
     return prices
+
+
+def prices_known_on(prices: pd.DataFrame, season: str, day: date) -> tuple[pd.DataFrame, list[str]]:
+    """The price table a lender deciding on ``day`` had for ``season``: each of the season's rows dated after ``day``
+    (a season average published after the harvest) is replaced by the latest row of the same crop and region dated on
+    or before ``day`` (another season's), relabelled to ``season`` with its source saying so; a row with no such
+    earlier price is kept and named in the returned warnings (hindsight that cannot be avoided). Rows of other
+    seasons are left as they are (the backtest's realised values price each season at its own table price).
+
+    Decisions apply it under policy ``prices_known_at_decision`` (2026.12.9 on), the backtest always; applied twice
+    it gives the same table."""
+    out = prices.copy()
+    dates = pd.to_datetime(out["price_date"].replace("", None), errors="coerce")
+    day_ts = pd.Timestamp(day)
+    rows = (out["season"].astype(str) == str(season)) & (dates > day_ts)
+    warnings: list[str] = []
+    for i in out.index[rows.to_numpy()]:
+        crop, region = out.at[i, "crop"], out.at[i, "region"]
+        same = (out["crop"] == crop) & (out["region"] == region) & (dates <= day_ts)
+        if not same.any():
+            warnings.append(f"the {crop} price of {region} {season} is dated {out.at[i, 'price_date']}, after the "
+                            f"decision ({day}), and no earlier price is known: used as it is (hindsight)")
+            continue
+        j = dates[same].sort_values(kind="stable").index[-1]
+        for col in ("price_per_t", "support_price_per_t", "sigma_annual", "moisture_basis_pct", "price_date",
+                    "currency"):
+            out.at[i, col] = prices.at[j, col]
+        out.at[i, "source"] = (f"the latest price known on {day}: {crop} {region} season {prices.at[j, 'season']} "
+                               f"({prices.at[j, 'source']})")
+    return out, warnings
+
+
+def _known_prices(prices: pd.DataFrame, season: str, day: date,
+                  cache: dict[tuple[Any, ...], Any] | None) -> pd.DataFrame:
+    """:func:`prices_known_on`'s table, once per (table, season, day) of a batch (the cache holds the table, so its
+    ``id`` keys :func:`_price_row`'s cache for as long as the batch runs)."""
+    if cache is None:
+        return prices_known_on(prices, season, day)[0]
+    key = ("known_on", id(prices), season, day)
+    if key not in cache:
+        cache[key] = prices_known_on(prices, season, day)[0]
+    known: pd.DataFrame = cache[key]
+    return known
 
 
 def _price_row(prices: pd.DataFrame, crop: str | None, region: str | None, season: str,
@@ -256,6 +299,8 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     horizon = fallback or date.fromordinal(as_of.toordinal() + min(int(app["requested_term_days"]),
                                                                    profile.max_term_days))
     contract_crop, contract_price = app.get("contract_crop"), app.get("contract_price_per_t")
+    if profile.prices_known_at_decision:  # 2026.12.9: the prices a lender deciding on as_of had (no hindsight)
+        prices = _known_prices(prices, season, as_of, price_cache)
     results: list[FieldResult] = []
     used_prices: dict[str, dict[str, Any]] = {}
     for f in frows:

@@ -139,6 +139,11 @@ class Profile:
     #: and for an override of the kept record); None when the file does not set it (files before: compared with the
     #: REFER's indicative or the DECLINE's 0)
     refer_keeps_book_limit: bool | None = None
+    #: decisions (2026.12.9 on): each of the season's price-table rows dated after the decision date is replaced by the
+    #: latest price of its crop and region known on that date (underwriting.decisions.prices_known_on; the market
+    #: block names its date and source); None when the file does not set it (files before: the season's latest row,
+    #: a season average published after the harvest priced a decision taken before it)
+    prices_known_at_decision: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -153,7 +158,7 @@ class Profile:
         for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
                     "term_to_harvest_window", "disputed_crop_uncertain",
                     "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
-                    "exclusions_before_stress", "refer_keeps_book_limit"):
+                    "exclusions_before_stress", "refer_keeps_book_limit", "prices_known_at_decision"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -218,6 +223,7 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "open_alerts_act": ("bool", None, None),
     "exclusions_before_stress": ("bool", None, None),
     "refer_keeps_book_limit": ("bool", None, None),
+    "prices_known_at_decision": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
@@ -225,7 +231,7 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
 _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
                           "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
                           "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
-                          "exclusions_before_stress", "refer_keeps_book_limit")
+                          "exclusions_before_stress", "refer_keeps_book_limit", "prices_known_at_decision")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

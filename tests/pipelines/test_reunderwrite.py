@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -1223,3 +1223,39 @@ def test_an_active_book_line_of_an_unknown_region_is_refused() -> None:
         lines_to_review(book, apps, date(2009, 10, 25), "2009")
     fine = lines_to_review(book.iloc[1:], apps, date(2009, 10, 25), "2009")
     assert fine["line_id"].tolist() == ["L2"]
+
+
+def test_a_reunderwriting_takes_the_prices_known_on_its_date(world: dict[str, Any], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The season's prices dated after the checkpoint (published later): under the shipped policy (2026.12.9,
+    prices_known_at_decision) a re-underwriting as of the checkpoint takes the previous season's price, its market
+    block saying so, and nothing is warned; under the archived 2026.12.8 the later price, with the warning."""
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    c, season, cps = world["county"], world["season"], world["cps"]
+    table = pd.read_csv(Path(__file__).resolve().parents[2] / "models" / "data" / "prices.csv", dtype=str,
+                        keep_default_na=False)
+    mine = (table["region"] == c.region) & (table["season"] == season)
+    assert mine.any()
+    later = (cps["mid"] + timedelta(days=30)).isoformat()
+    table.loc[mine, "price_date"] = later
+    table.loc[mine, "price_per_t"] = [f"{float(x) * 1.5:.2f}" for x in table.loc[mine, "price_per_t"]]
+    table.loc[mine, "support_price_per_t"] = ""
+    table.to_csv(tmp_path / "prices.csv", index=False)
+    monkeypatch.setattr("models.prices.DEFAULT_PRICES", tmp_path / "prices.csv")
+    markets: dict[str, list[dict[str, Any]]] = {}
+    for name, pol in (("new", default_policy()), ("old", load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.8.yaml"))):
+        url = f"sqlite:///{tmp_path / f'{name}.db'}"
+        with DecisionStore(url) as st:
+            st.append(world["first"], operator="underwriter")
+        res = reunderwrite_county(c, season, cps["mid"], store=url, models=world["models"], policy=pol,
+                                  alert_params=AlertParams(min_band_fields=1))
+        assert res.items
+        warned = [w for w in res.warnings if "a lender deciding then did not have it" in w]
+        assert bool(warned) == (name == "old"), res.warnings
+        markets[name] = [m for i in res.items for m in i.body["market"] if m.get("price_date") is not None]
+        assert markets[name]
+    assert all(m["price_date"] == later for m in markets["old"])
+    assert all(m["price_date"] < cps["mid"].isoformat() and m["season"] == season
+               and m["source"].startswith(f"the latest price known on {cps['mid']}: ")
+               and f" season {int(season) - 1} (" in m["source"] for m in markets["new"]), markets["new"]

@@ -7,7 +7,7 @@ import io
 import json
 import re
 import shutil
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -616,7 +616,7 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     # another policy: the policy part differs for every application, and limits may move
     pol = tmp_path / "policy.yaml"
     text = (Path(__file__).resolve().parents[2] / "underwriting" / "policies" / "default.yaml").read_text()
-    pol.write_text(text.replace('version: "2026.12.8"', 'version: "2026.12.8-replay"'))
+    pol.write_text(text.replace('version: "2026.12.9"', 'version: "2026.12.9-replay"'))
     r = runner.invoke(app, ["audit", "replay", *common, "--policy", str(pol)], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 1 and f"0 identical, 0 reproduced, {n} differs" in r.stdout, r.stdout
     assert r.stdout.count("  differs: policy\n") == n
@@ -677,15 +677,15 @@ def test_audit_replay_takes_the_released_policy_the_records_name(world: dict[str
         r.stdout + r.stderr)
     # a policy never released (a bank's own edit): nothing in the archive to take, said in one warning
     local = tmp_path / "local.yaml"
-    local.write_text((ARCHIVE_DIR.parent / "default.yaml").read_text().replace('version: "2026.12.8"',
-                                                                                 'version: "2026.12.8-local"'))
+    local.write_text((ARCHIVE_DIR.parent / "default.yaml").read_text().replace('version: "2026.12.9"',
+                                                                                 'version: "2026.12.9-local"'))
     store2 = f"sqlite:///{tmp_path / 'local.db'}"
     r = runner.invoke(app, ["underwrite", *common, "--store", store2, "--policy", str(local), "--crop-model", "none",
                             "--no-progress"], env=env)
     assert r.exit_code == 0, r.stderr
     r = runner.invoke(app, ["audit", "replay", *common, "--store", store2], env=env)
     assert r.exit_code == 1 and r.stdout.count("  differs: policy\n") == n, r.stdout
-    warned = [x for x in r.stderr.splitlines() if "2026.12.8-local" in x]
+    warned = [x for x in r.stderr.splitlines() if "2026.12.9-local" in x]
     assert len(warned) == 1 and "not a released version" in warned[0] and "--policy" in warned[0], r.stderr
     r = runner.invoke(app, ["audit", "replay", *common, "--store", store2, "--policy", str(local)], env=env)
     assert r.exit_code == 0 and f"{n} identical" in r.stdout, r.stdout + r.stderr
@@ -929,6 +929,11 @@ def test_a_price_dated_after_the_decision_is_warned() -> None:
     w = later_prices(prices, vals, "2018", date(2018, 7, 20))
     assert len(w) == 1 and "maize in us-nebraska (dated 2019-08-31)" in w[0] and "rice in" not in w[0]
     assert later_prices(prices, vals, "2018", date(2019, 9, 1)) == []
+    # policy 2026.12.9 (prices_known_at_decision): the decision takes the 2016 season's price (dated 2017-08-31)
+    # instead — nothing to warn of; only a price with no earlier one of its crop and region is
+    assert later_prices(prices, vals, "2018", date(2018, 7, 20), known_at_decision=True) == []
+    w = later_prices(prices, vals, "2000", date(2000, 7, 20), known_at_decision=True)
+    assert len(w) == 1 and "maize in us-nebraska (dated 2001-08-31)" in w[0] and "no earlier price" in w[0], w
 
 
 def test_a_yield_history_matching_no_field_is_warned(world: dict[str, Any], tmp_path: Path) -> None:
@@ -979,3 +984,62 @@ def test_fields_without_a_crop_are_named() -> None:
                     date(2009, 9, 15), warnings)
     assert warnings == ["7 field(s) without a declared or predicted crop are not valued: F0001, F0003, F0004, F0007, "
                         "F0009 and 2 more (7 in all)"]
+
+
+def test_decisions_take_the_prices_known_on_their_date_and_replay_identically(
+        world: dict[str, Any], registry: str, tmp_path: Path) -> None:
+    """The county's season prices dated after the decision (a season average published later): under the shipped
+    policy (2026.12.9, prices_known_at_decision) the decisions take the previous season's price, dated before, and the
+    market block says so; under the archived 2026.12.8 the later price, with the warning. Both replay identically
+    without --policy (each with its records' own policy and rule)."""
+    from underwriting.policy import ARCHIVE_DIR
+
+    c: County = world["county"]
+    season, as_of = world["season"], world["as_of"]
+    shipped = (Path(__file__).resolve().parents[2] / "models" / "data" / "prices.csv")
+    table = pd.read_csv(shipped, dtype=str, keep_default_na=False)
+    mine = (table["region"] == c.region) & (table["season"] == season)
+    prev = (table["region"] == c.region) & (table["season"] == str(int(season) - 1))
+    assert mine.any() and prev.any()
+    later = (as_of + timedelta(days=30)).isoformat()
+    table.loc[mine, "price_date"] = later
+    table.loc[mine, "price_per_t"] = [f"{float(x) * 1.5:.2f}" for x in table.loc[mine, "price_per_t"]]
+    table.loc[mine, "support_price_per_t"] = ""
+    prices = tmp_path / "prices.csv"
+    table.to_csv(prices, index=False)
+    runner = CliRunner()
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    common = ["--applications", str(c.path / "records" / "applications.csv"), "--fields",
+              str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery), "--season", season,
+              "--as-of", str(as_of), "--profile", "in-kcc", "--cache", str(c.cache_dir)]
+    stores = {"new": f"sqlite:///{tmp_path / 'new.db'}", "old": f"sqlite:///{tmp_path / 'old.db'}"}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr("models.prices.DEFAULT_PRICES", prices)
+        r = runner.invoke(app, ["underwrite", *common, "--store", stores["new"], "--crop-model", "none",
+                                "--no-progress"], env=env)
+        assert r.exit_code == 0, r.stderr
+        assert "a lender deciding then did not have it" not in r.stderr, r.stderr
+        r = runner.invoke(app, ["underwrite", *common, "--store", stores["old"], "--policy",
+                                str(ARCHIVE_DIR / "agcredit-default-2026.12.8.yaml"), "--crop-model", "none",
+                                "--no-progress"], env=env)
+        assert r.exit_code == 0, r.stderr
+        assert "a lender deciding then did not have it" in r.stderr, r.stderr
+        markets = {}
+        for k, url in stores.items():
+            with DecisionStore(url) as st:
+                recs = [st.latest(a) for a in world["apps"].loc[world["apps"]["season"] == season,
+                                                                "application_id"].astype(str)]
+            markets[k] = [m for rec in recs if rec is not None for m in rec.body["market"]
+                          if m.get("price_date") is not None]
+            assert markets[k], k
+        assert all(m["price_date"] == later for m in markets["old"])
+        assert all(m["price_date"] < str(as_of) and m["source"].startswith(f"the latest price known on {as_of}: ")
+                   and f" season {int(season) - 1} (" in m["source"] and m["season"] == season
+                   for m in markets["new"]), markets["new"]
+        before = {m["crop"]: m["price_per_t"] for m in markets["old"]}
+        after = {m["crop"]: m["price_per_t"] for m in markets["new"]}
+        assert all(after[k] < before[k] for k in after), (before, after)
+        for k, url in stores.items():
+            n = DecisionStore(url).count()
+            r = runner.invoke(app, ["audit", "replay", *common, "--store", url], env=env)
+            assert r.exit_code == 0 and f"{n} identical" in r.stdout, (k, r.stdout + r.stderr)

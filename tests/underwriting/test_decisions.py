@@ -853,3 +853,62 @@ def test_a_line_maturing_on_the_checkpoint_day_is_not_extended() -> None:
     from pipelines.explain import _term_basis
 
     assert _term_basis(json.loads(canonical_json(item.body))).startswith("kept at the line's maturity")
+
+
+def test_a_decision_takes_the_price_known_on_its_date_under_prices_known_at_decision() -> None:
+    """Policy 2026.12.9 (prices_known_at_decision): a season's price dated after the decision (a season average
+    published after the harvest) is replaced by the latest price of the crop and region dated on or before it, and
+    the market block names that price, its date and where it came from; the archived 2026.12.8 decides with the
+    later price as it did (its body byte for byte). One rule for decide and decide_batch; a re-run is identical."""
+    old = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.8.yaml")
+    assert POLICY.profile(PROFILE).prices_known_at_decision and old.profile(PROFILE).prices_known_at_decision is None
+    table = pd.concat([prices_frame(price=18000), prices_frame(price=20000)], ignore_index=True)
+    table.loc[0, ["season", "source", "price_date"]] = ["2024", "test table 2024", "2025-06-30"]
+    table.loc[1, "price_date"] = "2026-08-31"  # after AS_OF: nobody had it on 2025-07-15
+    app, feats, vals = application(), [feature_row("F1")], [valuation_row("F1")]
+    new = run(app, feats, vals, prices=table)
+    assert new.body["fields"][0]["price_per_t"] == 18000
+    assert new.body["market"] == [{
+        "crop": "maize", "region": "us-nebraska", "season": "2025", "currency": "USD", "price_per_t": 18000,
+        "moisture_basis_pct": 15.5, "sigma_annual": 0.2, "support_price_per_t": None,
+        "source": "the latest price known on 2025-07-15: maize us-nebraska season 2024 (test table 2024)",
+        "price_date": "2025-06-30"}]
+    assert new.body["policy"]["parameters"]["prices_known_at_decision"] is True
+    assert new.body["computation"]["expected_value"] == 50 * 10 * 18000
+    prior = run(app, feats, vals, prices=table, policy=old)
+    assert prior.body["fields"][0]["price_per_t"] == 20000
+    assert [(m["price_per_t"], m["source"], m["price_date"]) for m in prior.body["market"]] == [
+        (20000, "test table", "2026-08-31")]
+    assert "prices_known_at_decision" not in prior.body["policy"]["parameters"]
+    # the archived policy's body is the one it decided before the parameter existed: the table as given
+    assert canonical_json(prior.body) == canonical_json(run(app, feats, vals, prices=table, policy=old).body)
+    # decided as of the price's date or later: the season's own price under both
+    late = date(2026, 9, 1)
+    both = [run(app, [feature_row("F1", as_of=late)], [valuation_row("F1", as_of=late)], prices=table, as_of=late,
+                policy=p) for p in (POLICY, old)]
+    assert [b.body["fields"][0]["price_per_t"] for b in both] == [20000, 20000]
+    assert both[0].body["market"][0]["source"] == "test table"
+    # the batch path (its price cache) decides the same body; a re-run is byte-identical
+    batch = decide_batch(pd.DataFrame([app]), features_frame(feats), valuations_frame(vals), table, book_frame(),
+                         POLICY, PROFILE, AS_OF)
+    assert [canonical_json(i.body) for i in batch] == [canonical_json(new.body)]
+    assert canonical_json(run(app, feats, vals, prices=table).body) == canonical_json(new.body)
+    # no earlier price of the crop and region: the later one is used (the run warns: pipelines.underwrite)
+    alone = run(app, feats, vals, prices=table.iloc[[1]].reset_index(drop=True))
+    assert alone.body["fields"][0]["price_per_t"] == 20000 and alone.body["market"][0]["source"] == "test table"
+
+
+def test_prices_known_on_is_idempotent_and_leaves_other_seasons() -> None:
+    """The backtest and the decisions share one prices_known_on: applied to its own output it changes nothing (the
+    backtest passes its table to a policy that applies it again), and rows of other seasons stay as given."""
+    from pipelines.backtest_run import prices_known_on as backtest_known
+    from underwriting.decisions import prices_known_on
+
+    assert backtest_known is prices_known_on
+    table = pd.concat([prices_frame(price=18000), prices_frame(price=20000)], ignore_index=True)
+    table.loc[0, ["season", "price_date"]] = ["2024", "2025-06-30"]
+    table.loc[1, "price_date"] = "2026-08-31"
+    once, warned = prices_known_on(table, "2025", AS_OF)
+    assert warned == [] and once.loc[1, "price_per_t"] == 18000 and once.loc[0].equals(table.loc[0])
+    twice, warned = prices_known_on(once, "2025", AS_OF)
+    assert warned == [] and twice.equals(once)

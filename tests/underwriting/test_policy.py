@@ -47,7 +47,7 @@ def test_three_profiles_load_with_the_reference_numbers() -> None:
         assert (ev.min_declared_crop_prob, ev.min_clear_pixels) == (0.20, 8)
         assert p.override_approval_share == 0.20 and p.as_dict()["override_approval_share"] == 0.20
     assert set(pol.reason_texts) == set(REASON_CODES)
-    assert len(pol.content_hash) == 64 and pol.version == "2026.12.8"
+    assert len(pol.content_hash) == 64 and pol.version == "2026.12.9"
 
 
 def test_content_hash_follows_parameters_not_layout(tmp_path: Path) -> None:
@@ -215,7 +215,8 @@ def test_every_released_version_is_archived_and_the_shipped_one_is_the_latest() 
     released = {"2026.11.1": "8fc39048f895e0a1", "2026.12.1": "be18c252ae8aa978", "2026.12.2": "162072d85930171c",
                 "2026.12.3": "a2a2880878115e54", "2026.12.4": "5ba69815148b3e0b",
                 "2026.12.5": "e600eaf370bc102e", "2026.12.6": "a3dbac3224ae13c7",
-                "2026.12.7": "b1caab3432d989b0", "2026.12.8": "3848865e9013e7be"}
+                "2026.12.7": "b1caab3432d989b0", "2026.12.8": "3848865e9013e7be",
+                "2026.12.9": "62db16139f89f4c1"}
     assert {p.version: p.content_hash[:16] for p in pols if p.version in released} == released
     latest = max(pols, key=lambda p: tuple(int(x) for x in p.version.split(".")))
     assert latest.content_hash == shipped.content_hash
@@ -274,4 +275,23 @@ def test_refer_keeps_book_limit_is_optional_and_only_in_bodies_of_files_that_set
     assert "refer_keeps_book_limit" not in archived.profile("in-kcc").as_dict()
     doc["profiles"]["in-kcc"]["refer_keeps_book_limit"] = "yes"
     with pytest.raises(PolicyError, match=r"profiles.in-kcc.refer_keeps_book_limit.*expected true or false"):
+        load_policy(write(tmp_path, doc))
+
+
+def test_prices_known_at_decision_is_optional_and_only_in_bodies_of_files_that_set_it(tmp_path: Path) -> None:
+    """prices_known_at_decision (2026.12.9) is on in every shipped profile; a file without it (every archived version
+    up to 2026.12.8) loads, hashes and writes its profile parameters as it did; a non-boolean is refused."""
+    assert all(p.prices_known_at_decision is True for p in default_policy().profiles.values())
+    assert default_policy().profile("us-operating").as_dict()["prices_known_at_decision"] is True
+    doc = copy.deepcopy(RAW)
+    for prof in doc["profiles"].values():
+        del prof["prices_known_at_decision"]
+    old = load_policy(write(tmp_path, doc)).profile("in-kcc")
+    assert old.prices_known_at_decision is None and "prices_known_at_decision" not in old.as_dict()
+    archived = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.8.yaml")
+    assert archived.content_hash[:16] == "3848865e9013e7be"
+    assert archived.profile("in-kcc").prices_known_at_decision is None
+    assert "prices_known_at_decision" not in archived.profile("in-kcc").as_dict()
+    doc["profiles"]["in-kcc"]["prices_known_at_decision"] = "yes"
+    with pytest.raises(PolicyError, match=r"profiles.in-kcc.prices_known_at_decision.*expected true or false"):
         load_policy(write(tmp_path, doc))
