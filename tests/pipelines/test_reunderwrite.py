@@ -746,7 +746,9 @@ def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
     with DecisionStore(url) as st:
         head = st.latest(app_id)
         assert head is not None
-        override(st, app_id, f"{head.limit / 100:.2f}", "field visit", "analyst-1")
+        # a REFER or DECLINE of a Book line stands on its Book limit (policy 2026.12.8), so confirming its 0 cuts
+        # the funded line: a second approver
+        override(st, app_id, f"{head.limit / 100:.2f}", "field visit", "analyst-1", approver="analyst-2")
     # a re-run: no new record; the overridden line is said and left out of the changes (it printed the override's
     # limit going back to the policy's, with nothing written)
     same = reunderwrite_county(c, season, cps["end"], store=url, models=world["models"])
