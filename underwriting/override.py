@@ -232,6 +232,13 @@ def _stood_on(record: DecisionRecord, standing: Any, get: Any) -> Any:
     return stood if stood is not None else _book_line(record, skipped=standing)
 
 
+def _unapproved_override(stood: Any) -> bool:
+    """Whether ``stood`` (what :func:`_stood_on` gave) is an analyst's override written without an approver: not a
+    base for the next unapproved change (small unapproved steps never add up, behind a REFER too)."""
+    return isinstance(stood, DecisionRecord) and stood.kind == "override" and not (
+        stood.body.get("override") or {}).get("approver")
+
+
 def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
     """The record an unapproved override's change is measured from: going back from ``record`` over the overrides
     written without an approver, the first record that is not one (a decision, a re-underwriting, or an approved
@@ -246,9 +253,15 @@ def _approved_base(store: DecisionStore, record: DecisionRecord) -> Any:
         elif kept_body(current.kind, current.body) and kept_lines_stand(current.body):
             prev = standing_of(current, by_id.get)
             if prev is None or _on_book(current, prev):  # the Book line; a REFER or DECLINE granted nothing (2026.12.8
-                return _stood_on(current, prev, by_id.get)  # on): its Book limit, or the analyst's override behind it
+                stood = _stood_on(current, prev, by_id.get)  # on): its Book limit, or the analyst's override behind it
+                if not _unapproved_override(stood):
+                    return stood
+                prev = stood  # an unapproved override behind the REFER is walked over like any other
         elif _on_book(current, current):  # a new REFER or DECLINE re-underwriting of a Book line (2026.12.8 on)
-            return _stood_on(current, current, by_id.get)
+            stood = _stood_on(current, current, by_id.get)
+            if not _unapproved_override(stood):
+                return stood
+            prev = stood
         else:
             return current
         if prev is None:

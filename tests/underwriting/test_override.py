@@ -445,3 +445,19 @@ def test_the_override_command_says_a_line_on_a_refer_stood_on_its_book_limit(tmp
     assert res.exit_code == 0, res.stderr
     assert res.stdout.strip().endswith("by ana, approved by bob (the line stood on USD 0.00, the change measured "
                                        "from it: the record replaced re-estimated nothing)"), res.stdout
+
+
+def test_unapproved_overrides_behind_a_new_refer_never_add_up(tmp_path: Path) -> None:
+    """Small unapproved overrides are measured from the last approved limit, also when a new REFER re-underwriting
+    stands between them (policy 2026.12.8's Book-limit rule): an unapproved override behind the REFER is walked over
+    like any other, never taken as the base (a review found a 36% cut written by one analyst, step by step)."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(url) as st:
+        first = _referred("X1")
+        st.append([first, _new_refer(first, "X1", line_id="L-X1", as_of="2025-07-20")], operator="batch")
+        ov = override(st, "X1", "5600", "visit", "ana", as_of="2025-07-21")  # -20% of the Book 7,000: alone, allowed
+        st.append([_new_refer(ov, "X1", line_id="L-X1", as_of="2025-08-01")], operator="batch")
+        override(st, "X1", "5600", "visit", "ana", as_of="2025-08-02")  # kept at 5,600 (0% from the override)
+        with pytest.raises(OverrideError, match=r"from USD 7,000.00 \(the line's Book limit.*needs --approver"):
+            override(st, "X1", "4480", "visit", "ana", as_of="2025-08-03")  # -36% of the Book limit
+        assert override(st, "X1", "4480", "visit", "ana", approver="bo", as_of="2025-08-03").limit == 448000
