@@ -3,6 +3,7 @@ retry policy, run summary, input checks, response checks and the atomic scene-in
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -10,7 +11,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -235,16 +236,45 @@ def existing_scenes(out_dir: Path, tiles: list[Tile], *, endpoint: str, start: d
 
 
 def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint: str, start: date, end: date,
-                 max_cloud: float, tiles: list[Tile] | None = None, merge_into: dict[str, Any] | None = None) -> None:
-    """Copy cached GeoTIFFs into the layout atomically, then the provenance note, then index.csv.
+                 max_cloud: float, tiles: list[Tile] | None = None, merge: bool = False) -> None:
+    """Copy cached GeoTIFFs into the layout atomically, then index.csv, then the provenance note — under an
+    exclusive lock on the folder (:func:`_folder_lock`), so two fetches into one folder keep each other's scenes.
 
     Copies, never hard links: a scene edited in place in one output folder (rasterio ``r+``, ``gdal_edit``) would
     otherwise change the cache and every other folder. Each copy goes to a temporary file beside the scene and is
     renamed over it; no ``.tmp`` is left behind (also none left by versions that linked: those are swept).
 
-    ``merge_into``: the folder's note from :func:`existing_scenes`: its index rows are kept (a scene of the same
+    ``merge``: the folder's note as :func:`existing_scenes` reads it under the lock: its index rows are kept (a scene of the same
     path is this fetch's), and ``sentinelhub.json`` describes the union (``windows``, ``tiles``; ``start``/``end``
     the span). Without it the index holds this fetch's scenes only."""
+    with _folder_lock(out_dir):
+        # what the folder holds now, read under the lock: another fetch may have written since the caller's check
+        merge_into = existing_scenes(out_dir, tiles or [], endpoint=endpoint, start=start, end=end,
+                                     max_cloud=max_cloud) if merge else None
+        _write_scenes(out_dir, files, endpoint=endpoint, start=start, end=end, max_cloud=max_cloud, tiles=tiles,
+                      merge_into=merge_into)
+
+
+@contextlib.contextmanager
+def _folder_lock(out_dir: Path) -> Iterator[None]:
+    """An exclusive lock on ``out_dir`` (``.fetch.lock``, :func:`fcntl.flock`) for the read-merge-write of its index:
+    two fetches into one folder at once each keep the other's scenes. Where ``fcntl`` is missing (Windows) no lock."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with open(out_dir / ".fetch.lock", "a+b") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint: str, start: date, end: date,
+                  max_cloud: float, tiles: list[Tile] | None, merge_into: dict[str, Any] | None) -> None:
     from features.atomic import temp_beside
 
     rows: dict[str, list[str]] = {}
@@ -273,13 +303,15 @@ def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint
             "windows": [[a, b] for a, b in spans], "tiles": tile_notes,
             "max_cloud": max_cloud, "units": "DN", "harmonizeValues": True,
             "note": "Sentinel Hub harmonises L2A values across processing baselines: reflectance = DN * 0.0001"}
-    atomic_write_bytes(out_dir / "sentinelhub.json", (json.dumps(note, indent=2, sort_keys=True) + "\n").encode())
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     ordered: list[list[str]] = sorted(rows.values(), key=lambda r: (r[0], r[1], r[2]))
     writer.writerows(ordered)
+    # the index first, the note last: a run killed between them leaves a note that claims less than the index holds
+    # (a re-run of the window repairs it), never a window whose scenes the index lacks
     atomic_write_bytes(out_dir / "index.csv", buf.getvalue().encode())
+    atomic_write_bytes(out_dir / "sentinelhub.json", (json.dumps(note, indent=2, sort_keys=True) + "\n").encode())
 
 
 @dataclass

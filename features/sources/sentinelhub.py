@@ -551,8 +551,8 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     ep_name = str(endpoint).lower()
     if "profile" in api.ep:  # the deployment the scenes come from, not the word "profile"
         ep_name = f"{PROFILE_ENDPOINT} {api.ep['base_url']}"
-    merge_into = existing_scenes(out_dir, tiles, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud) \
-        if merge else None  # refused before any request when the folder holds scenes that cannot be merged
+    if merge:  # refused before any request when the folder holds scenes that cannot be merged (read again when
+        existing_scenes(out_dir, tiles, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud)  # writing)
     by_tile: dict[str, list[date]] = {}
     for tile in tiles:
         try:
@@ -590,7 +590,7 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     summary.dates = len({d for _, d in files})
     summary.scenes = len(files)
     write_scenes(out_dir, files, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud, tiles=tiles,
-                 merge_into=merge_into)
+                 merge=merge)
     LOG.info("Sentinel Hub: %d scenes on %d tiles written to %s", summary.scenes, summary.tiles, out_dir)
     return FetchResult(path=out_dir, summary=summary)
 

@@ -1047,3 +1047,52 @@ def test_a_token_renewal_that_meets_a_5xx_is_retried_not_a_credentials_error(tmp
     res = sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "a",
                    cache_dir=tmp_path / "c", retry=FAST)
     assert res.summary.scenes == 1 and res.summary.retries == 1 and n_calls(TOKEN_URL) == 3
+
+
+def test_two_fetches_into_one_folder_at_once_keep_each_others_scenes(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two fetches of other windows into one folder at the same time (slow copies): each merges under the folder's
+    lock what the other wrote, so the index and the note hold every window's scenes; the index is written before the
+    note (a run killed between them leaves a note claiming less, never a window the index lacks)."""
+    import shutil
+    import threading
+    import time
+
+    import features.sources._sh_io as shio
+    from features.sources._sh_plan import Tile
+
+    cache, out = tmp_path / "cache", tmp_path / "out"
+    cache.mkdir()
+    tile = Tile("32Nc000t00", 32632, (0.0, 0.0, 100.0, 100.0), 10, 10, ("f1",))
+
+    def src(day: date) -> Path:
+        p = cache / f"{day:%Y%m%d}.tif"
+        p.write_bytes(b"II*\0" + day.isoformat().encode())
+        return p
+
+    kw: dict = {"endpoint": "cdse", "max_cloud": 1.0, "tiles": [tile], "merge": True}
+    shio.write_scenes(out, {(tile.tile_id, date(2024, 5, 1)): src(date(2024, 5, 1))}, start=date(2024, 5, 1),
+                      end=date(2024, 5, 31), **kw)
+    real = shutil.copyfile
+
+    def slow(a: object, b: object, **k: object) -> object:  # a large GeoTIFF takes a moment to copy
+        time.sleep(0.3)
+        return real(a, b, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(shio.shutil, "copyfile", slow)
+
+    def run(month: int) -> None:
+        s, e = date(2024, month, 1), date(2024, month, 28)
+        shio.existing_scenes(out, [tile], endpoint="cdse", start=s, end=e, max_cloud=1.0)  # the check before requests
+        shio.write_scenes(out, {(tile.tile_id, s): src(s)}, start=s, end=e, **kw)
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in (6, 7)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    with open(out / "index.csv", newline="") as fh:
+        paths = [r["path"] for r in csv.DictReader(fh)]
+    assert paths == [f"2024/S2_32Nc000t00_2024{m:02d}01.tif" for m in (5, 6, 7)]
+    windows = json.loads((out / "sentinelhub.json").read_text())["windows"]
+    assert windows == [["2024-05-01", "2024-05-31"], ["2024-06-01", "2024-06-28"], ["2024-07-01", "2024-07-28"]]
