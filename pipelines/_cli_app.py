@@ -274,11 +274,45 @@ def user_errors(fn: F) -> F:
                 raise
             err(f"error: {msg}")
             raise typer.Exit(code=2) from None
+        except Terminated:
+            err("terminated (SIGTERM): nothing partial was kept; re-run to complete")
+            raise typer.Exit(code=143) from None
         except KeyboardInterrupt:
             err("interrupted: nothing partial was kept; re-run to complete")
             raise typer.Exit(code=130) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM received (a scheduler's stop, ``systemctl stop``, ``kill``): raised in the main thread like Ctrl-C, so
+    the run's ``finally`` blocks and context managers remove what they would on an interrupt (a temporary download
+    folder, a half-written file) before it exits 143 — the default action ran none of them."""
+
+
+_SIGTERM_PID: list[int] = []  # the process that installed the handler (a forked worker inherits it)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    import signal
+
+    if _SIGTERM_PID and os.getpid() != _SIGTERM_PID[0]:  # a forked worker (a pool terminating it): die as before
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise Terminated()
+
+
+def handle_sigterm() -> None:
+    """Turn SIGTERM into :class:`Terminated` in this process (the ``agcredit`` command; main thread only, and only
+    where SIGTERM still has its default action)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        _SIGTERM_PID[:] = [os.getpid()]
+        signal.signal(signal.SIGTERM, _on_sigterm)
 
 
 def setup_logging() -> None:

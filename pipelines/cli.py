@@ -11,7 +11,7 @@ import importlib
 import pkgutil
 
 import pipelines
-from pipelines._cli_app import app, mount_groups, setup_logging
+from pipelines._cli_app import app, handle_sigterm, mount_groups, setup_logging
 
 __all__ = ["app", "main"]
 
@@ -29,6 +29,7 @@ mount_groups()
 def main() -> None:
     """Entry point of the ``agcredit`` console script."""
     setup_logging()
+    handle_sigterm()
     app()
 
 

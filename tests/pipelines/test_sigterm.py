@@ -1,0 +1,85 @@
+"""SIGTERM (a scheduler's stop, ``systemctl stop``) ends an ``agcredit`` run like Ctrl-C: its cleanup runs, one line, exit
+143 — the default action ran no ``finally``, leaving a run's temporary download folder behind (a walkthrough)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = textwrap.dedent("""
+    import sys, tempfile, time
+    import typer
+    from pipelines._cli_app import handle_sigterm, user_errors
+
+    app = typer.Typer()
+
+    @app.command()
+    @user_errors
+    def run(where: str) -> None:
+        with tempfile.TemporaryDirectory(dir=where, prefix="sh-") as d:
+            print(d, flush=True)
+            time.sleep(60)
+
+    @app.command()
+    def other() -> None:
+        pass
+
+    handle_sigterm()
+    app()
+""")
+
+
+def test_sigterm_runs_the_cleanup_and_exits_143(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.Popen([sys.executable, "-c", SCRIPT, "run", str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    made = Path(proc.stdout.readline().strip())
+    assert made.is_dir()
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 143, err
+    assert err.strip() == "terminated (SIGTERM): nothing partial was kept; re-run to complete"
+    assert not made.exists() and not list(tmp_path.iterdir())
+
+
+def test_the_agcredit_command_turns_sigterm_into_its_cleanup(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console script installs the handler before any command runs."""
+    import pipelines.cli as cli
+
+    calls: list[str] = []
+    monkeypatch.setattr(cli, "setup_logging", lambda: calls.append("logging"))
+    monkeypatch.setattr(cli, "handle_sigterm", lambda: calls.append("sigterm"))
+    monkeypatch.setattr(cli, "app", lambda: calls.append("app"))
+    cli.main()
+    assert calls == ["logging", "sigterm", "app"]
+
+
+def test_a_forked_worker_still_dies_of_sigterm(tmp_path: Path) -> None:
+    """A worker forked after the handler was installed (a process pool) dies of SIGTERM as before — a pool
+    terminating its workers must not find one that raised and went on."""
+    script = textwrap.dedent("""
+        import os, signal, sys, time
+        from pipelines._cli_app import handle_sigterm
+        handle_sigterm()
+        pid = os.fork()
+        if pid == 0:
+            time.sleep(60)
+            os._exit(0)
+        time.sleep(0.3)
+        os.kill(pid, signal.SIGTERM)
+        _, status = os.waitpid(pid, 0)
+        print(os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGTERM)
+    """)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env,
+                         timeout=60)
+    assert out.stdout.strip() == "True", out.stderr
