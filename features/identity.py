@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key", "identifiers_hidden",
+__all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key", "identifiers_hidden", "same_person",
            "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
@@ -198,3 +198,13 @@ def rows_holding_identifiers(df: pd.DataFrame, column: str) -> list[int]:
     known = {n for c in IDENTIFIER_COLUMNS if c in df.columns for n in (_norm(v) for v in df[c].dropna())
              if len(n) >= _MIN_HIDDEN}
     return [i for i, v in enumerate(df[column]) if v is not None and _norm(v) in known] if known else []
+
+
+def same_person(a: str, b: str) -> bool:
+    """Two operator ids (staff ids) compared as people, not strings: case, spacing, width (NFKC) and invisible format
+    characters (zero-width spaces) do not make a second person — an override's operator and approver, a forced
+    promotion's operator and approver."""
+    def norm(x: str) -> str:
+        x = "".join(ch for ch in unicodedata.normalize("NFKC", x) if unicodedata.category(ch) != "Cf")
+        return " ".join(x.split()).casefold()
+    return norm(a) == norm(b)

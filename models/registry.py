@@ -27,7 +27,6 @@ import re
 import socket
 import sqlite3
 import tempfile
-import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -42,6 +41,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
 
+from features.identity import same_person
 from models._registry_uri import DB_SCHEMES, missing_driver, probe_database, probe_http, reason, safe_uri
 from models.errors import RegistryError, RegistryUnavailableError
 from models.governance import Governance
@@ -436,13 +436,6 @@ def _operator(operator: str | None) -> str:
     return (operator or os.environ.get("AGCREDIT_OPERATOR") or getpass.getuser() or "unknown").strip()
 
 
-def _operator_key(operator_id: str) -> str:
-    """An operator id compared as a person, not a string (as ``underwriting.override`` compares an override's
-    operator and approver): case, spacing, width (NFKC) and invisible format characters do not make a second person."""
-    x = "".join(ch for ch in unicodedata.normalize("NFKC", operator_id) if unicodedata.category(ch) != "Cf")
-    return " ".join(x.split()).casefold()
-
-
 def check_approver(approved_by: str | None, operator: str | None = None, *, forced: bool = True) -> str | None:
     """The second operator approving a promotion (stripped; None when none is given and none is needed). A forced
     promotion (below the minimum metrics) needs one, and any approver must be a person other than the operator
@@ -455,7 +448,7 @@ def check_approver(approved_by: str | None, operator: str | None = None, *, forc
             raise RegistryError(problem="a forced promotion needs a second operator's approval",
                                 fix="add --approved-by ID, the staff id of an operator other than " + repr(who))
         return None
-    if _operator_key(approver) == _operator_key(who):
+    if same_person(approver, who):
         raise RegistryError(problem=f"--approved-by {approver!r} is the operator {who!r}: the approver must be a "
                                     "second person",
                             fix="--approved-by takes the staff id of another operator")

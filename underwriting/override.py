@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -30,6 +29,7 @@ from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from features.errors import UserInputError
+from features.identity import same_person
 from models.money import format_minor, to_minor
 from underwriting._pii_text import PHONE_OR_ID, KnownIdentifiers, personal_data_kind, shown_argument
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
@@ -172,15 +172,6 @@ def _screen(app_id: str, reason: str, operator: str, approver: str | None,
         kind = personal_data_kind(text, known, generic=generic)
         if kind is not None:
             raise OverridePersonalDataError(application_id=app_id, item=item, kind=kind)
-
-
-def _same_person(a: str, b: str) -> bool:
-    """Operator and approver compared as people, not strings: case, spacing, width (NFKC) and invisible characters
-    (zero-width spaces, other format characters) do not make a second person."""
-    def norm(x: str) -> str:
-        x = "".join(ch for ch in unicodedata.normalize("NFKC", x) if unicodedata.category(ch) != "Cf")
-        return " ".join(x.split()).casefold()
-    return norm(a) == norm(b)
 
 
 def _as_day(value: str | date, fail: Any) -> date:
@@ -337,7 +328,7 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         raise fail("an operator is required")
     known = _known_identifiers(applications, app_id) if applications is not None else None
     _screen(app_id, reason, operator, approver, known)
-    if approver is not None and _same_person(approver, operator):
+    if approver is not None and same_person(approver, operator):
         raise fail(f"the approver must be a second person, not the operator {operator!r}")
     if as_of is not None:
         day_given = _as_day(as_of, fail)

@@ -156,6 +156,18 @@ class _Client(SentinelHubDownloadClient):
 
 # ---------------------------------------------------------------- configuration
 
+def _load_profile(profile: str, *, no_file: str, not_found: str) -> SHConfig:
+    """A sentinelhub profile of the config file (read only), or a credentials error saying ``no_file`` (there is no
+    config file) or ``not_found`` (no such profile in it)."""
+    source = f"sentinelhub profile {profile!r}"
+    if not Path(SHConfig.get_config_location()).is_file():
+        raise SentinelHubCredentialsError(source=source, problem=no_file)
+    try:
+        return SHConfig.load(profile=profile)  # reads only: the file exists
+    except KeyError:
+        raise SentinelHubCredentialsError(source=source, problem=not_found) from None
+
+
 def _credentials(profile: str | None, ep: dict[str, str] | None = None) -> tuple[str, str, str]:
     """(client id, client secret, where they came from) — never saved, never shown. ``ep``: the endpoint the
     credentials are for (a profile configured for other service URLs is refused)."""
@@ -173,16 +185,11 @@ def _credentials(profile: str | None, ep: dict[str, str] | None = None) -> tuple
                 f"your Sentinel Hub / CDSE account, or pass --profile NAME of a profile in {cfg_path}"))
         return cid, secret, "SH_CLIENT_ID/SH_CLIENT_SECRET"
     source = f"sentinelhub profile {profile!r}"
-    if not cfg_path.is_file():
-        raise SentinelHubCredentialsError(source=source, problem=(
-            f"no sentinelhub config file at {cfg_path}; create the profile with "
-            f"`sentinelhub.config --profile {profile} --sh_client_id ... --sh_client_secret ...` "
-            f"or set SH_CLIENT_ID and SH_CLIENT_SECRET"))
-    try:
-        loaded = SHConfig.load(profile=profile)  # reads only: the file exists
-    except KeyError:
-        raise SentinelHubCredentialsError(source=source, problem=f"profile not found in {cfg_path}; pass --profile "
-                                                                 "NAME or set SH_CLIENT_ID and SH_CLIENT_SECRET") from None
+    loaded = _load_profile(profile, no_file=(
+        f"no sentinelhub config file at {cfg_path}; create the profile with "
+        f"`sentinelhub.config --profile {profile} --sh_client_id ... --sh_client_secret ...` "
+        f"or set SH_CLIENT_ID and SH_CLIENT_SECRET"),
+        not_found=f"profile not found in {cfg_path}; pass --profile NAME or set SH_CLIENT_ID and SH_CLIENT_SECRET")
     missing = [n for n, v in (("sh_client_id", loaded.sh_client_id), ("sh_client_secret", loaded.sh_client_secret))
                if not v]
     if missing:
@@ -256,15 +263,10 @@ def _profile_endpoint(profile: str) -> dict[str, str]:
     """The service URLs of a sentinelhub profile (``--endpoint profile``): both must be https."""
     cfg_path = Path(SHConfig.get_config_location())
     source = f"sentinelhub profile {profile!r}"
-    if not cfg_path.is_file():
-        raise SentinelHubCredentialsError(source=source, problem=(
-            f"--endpoint profile uses the profile's service URLs, but there is no sentinelhub config file at "
-            f"{cfg_path}; pass --profile NAME of a profile there"))
-    try:
-        loaded = SHConfig.load(profile=profile)
-    except KeyError:
-        raise SentinelHubCredentialsError(source=source, problem=f"profile not found in {cfg_path} (--endpoint "
-                                                                 "profile needs one: pass --profile NAME)") from None
+    loaded = _load_profile(profile, no_file=(
+        f"--endpoint profile uses the profile's service URLs, but there is no sentinelhub config file at "
+        f"{cfg_path}; pass --profile NAME of a profile there"),
+        not_found=f"profile not found in {cfg_path} (--endpoint profile needs one: pass --profile NAME)")
     urls = {"base_url": str(loaded.sh_base_url or "").rstrip("/"), "token_url": str(loaded.sh_token_url or "")}
     for key, url in (("sh_base_url", urls["base_url"]), ("sh_token_url", urls["token_url"])):
         if not url.lower().startswith("https://"):
