@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import echo, imagery_app, parse_date, user_errors
+from pipelines._cli_app import echo, err, imagery_app, parse_date, user_errors
 
 
 @imagery_app.command("fetch")
@@ -34,13 +34,27 @@ def fetch(
              "clear pixels, as `features series --imagery sentinelhub` does."),
     resolution: float = typer.Option(10.0, "--resolution", help="Pixel size in metres."),
 ) -> None:
-    """Fetch every acquisition over the fields' boxes as local scenes, then print what it cost."""
+    """Fetch every acquisition over the fields' boxes as local scenes, then print what it cost.
+
+    An acquisition the service keeps failing (HTTP 5xx after the retries, an unreadable GeoTIFF) is skipped: the
+    others are written, each failed one is named on stderr and recorded in the folder's sentinelhub.json, and the
+    command exits 1 ("N of M acquisitions failed: dates"); a re-run fetches only those. If every one fails: exit 2,
+    nothing written."""
     from features.fields import read_fields
     from features.sources.sentinelhub import fetch_season
 
     d_start, d_end, d_as_of = parse_date(start, "--start"), parse_date(end, "--end"), parse_date(as_of, "--as-of")
     read = read_fields(fields, season=season)
     result = fetch_season(read.fields, season, out, start=d_start, end=d_end, as_of=d_as_of, endpoint=endpoint,
-                          profile=profile, max_cloud=max_cloud, resolution=resolution)
+                          profile=profile, max_cloud=max_cloud, resolution=resolution, partial=True)
     echo(f"scenes: {result.path / 'index.csv'}")
     echo(result.summary.render())
+    missing = result.summary.missing
+    if missing:  # a partial fetch: what was fetched is written; exit 1 says the folder lacks some acquisitions
+        for line in missing:
+            err(f"warning: not fetched: {line}")
+        days = sorted({line.split(" ", 1)[0] for line in missing})
+        err(f"error: {len(missing)} of {result.summary.acquisitions} acquisitions failed: {', '.join(days[:10])}"
+            f"{f' and {len(days) - 10} more dates' if len(days) > 10 else ''}; the others are written and the "
+            f"failed ones recorded in {result.path / 'sentinelhub.json'}; re-run the same command to fetch only them")
+        raise typer.Exit(code=1)

@@ -111,6 +111,10 @@ class FetchSummary:
     dates: int = 0
     scenes: int = 0
     failed_intervals: int = 0
+    #: acquisitions (a box on a day) the catalogue listed for this fetch
+    acquisitions: int = 0
+    #: acquisitions skipped by a partial fetch (``date tile TILE (reason; fields …)``), recorded in sentinelhub.json
+    missing: list[str] = field(default_factory=list)
     #: days of the intervals the service failed to compute (``data[].error`` or no ``outputs``), not cached
     failed_dates: list[str] = field(default_factory=list)
     #: fields in no box with an acquisition in the window (not "outside the imagery": nothing was acquired)
@@ -126,6 +130,9 @@ class FetchSummary:
         lines = [f"requests: {self.requests} (retries {self.retries}), cache hits: {self.cache_hits}",
                  f"processing units: {self.processing_units:.3f}" + (f" ({'; '.join(how)})" if how else ""),
                  f"tiles: {self.tiles}, acquisition dates: {self.dates}, scenes: {self.scenes}"]
+        if self.missing:
+            lines.append(f"acquisitions not fetched (recorded in sentinelhub.json; a re-run fetches them): "
+                         f"{len(self.missing)} of {self.acquisitions}")
         if self.failed_intervals:
             lines.append(f"intervals the service failed to compute (left out, not cached): {self.failed_intervals}")
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
@@ -236,7 +243,8 @@ def existing_scenes(out_dir: Path, tiles: list[Tile], *, endpoint: str, start: d
 
 
 def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint: str, start: date, end: date,
-                 max_cloud: float, tiles: list[Tile] | None = None, merge: bool = False) -> None:
+                 max_cloud: float, tiles: list[Tile] | None = None, merge: bool = False,
+                 missing: list[dict[str, str]] | None = None) -> None:
     """Copy cached GeoTIFFs into the layout atomically, then index.csv, then the provenance note — under an
     exclusive lock on the folder (:func:`_folder_lock`), so two fetches into one folder keep each other's scenes.
 
@@ -246,13 +254,17 @@ def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint
 
     ``merge``: the folder's note as :func:`existing_scenes` reads it under the lock: its index rows are kept (a scene of the same
     path is this fetch's), and ``sentinelhub.json`` describes the union (``windows``, ``tiles``; ``start``/``end``
-    the span). Without it the index holds this fetch's scenes only."""
+    the span). Without it the index holds this fetch's scenes only.
+
+    ``missing``: this fetch's acquisitions that failed (``date``, ``tile_id``, ``reason``), recorded in the note's
+    ``missing`` with those of other windows still missing (a merge); an acquisition this fetch's window and boxes
+    cover is no longer missing unless it failed again."""
     with _folder_lock(out_dir):
         # what the folder holds now, read under the lock: another fetch may have written since the caller's check
         merge_into = existing_scenes(out_dir, tiles or [], endpoint=endpoint, start=start, end=end,
                                      max_cloud=max_cloud) if merge else None
         _write_scenes(out_dir, files, endpoint=endpoint, start=start, end=end, max_cloud=max_cloud, tiles=tiles,
-                      merge_into=merge_into)
+                      merge_into=merge_into, missing=missing or [])
 
 
 @contextlib.contextmanager
@@ -274,7 +286,8 @@ def _folder_lock(out_dir: Path) -> Iterator[None]:
 
 
 def _write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint: str, start: date, end: date,
-                  max_cloud: float, tiles: list[Tile] | None, merge_into: dict[str, Any] | None) -> None:
+                  max_cloud: float, tiles: list[Tile] | None, merge_into: dict[str, Any] | None,
+                  missing: list[dict[str, str]]) -> None:
     from features.atomic import temp_beside
 
     rows: dict[str, list[str]] = {}
@@ -296,12 +309,20 @@ def _write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoin
         with temp_beside(dest) as tmp:
             shutil.copyfile(src, tmp)
         rows[rel] = [day.isoformat(), tile_id, rel, ";".join(INDEX_BANDS), "0.0001", "0", "0", "SCL", ""]
+    ours = {t.tile_id for t in tiles or []} | {tile_id for tile_id, _ in files}
+    still = [m for m in (merge_into or {}).get("missing") or []  # another window's, not asked again by this fetch
+             if isinstance(m, dict) and m.get("date") and m.get("tile_id") and not (m.get("tile_id") in ours and str(start) <= str(m.get("date")) <= str(end))]
+    missing_all = {(str(m["date"]), str(m["tile_id"])): {"date": str(m["date"]), "tile_id": str(m["tile_id"]),
+                                                         "reason": str(m.get("reason", ""))}
+                   for m in [*still, *missing]
+                   if f"{str(m['date'])[:4]}/S2_{m['tile_id']}_{str(m['date']).replace('-', '')}.tif" not in rows}
     spans = sorted({(str(a), str(b)) for a, b in [*windows, [str(start), str(end)]]})
     tile_notes.update({t.tile_id: _tile_record(t) for t in tiles or []})
     note = {"source": "sentinelhub", "endpoint": endpoint, "collection": "sentinel-2-l2a",
             "start": min(a for a, _ in spans), "end": max(b for _, b in spans),
             "windows": [[a, b] for a, b in spans], "tiles": tile_notes,
             "max_cloud": max_cloud, "units": "DN", "harmonizeValues": True,
+            **({"missing": [missing_all[k] for k in sorted(missing_all)]} if missing_all else {}),
             "note": "Sentinel Hub harmonises L2A values across processing baselines: reflectance = DN * 0.0001"}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")

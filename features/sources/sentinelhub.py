@@ -526,7 +526,7 @@ def _cloud_words(max_cloud: float) -> str:
 def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, endpoint: str = "cdse",
           profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0,
           cache_dir: Path | None = None, retry: Retry | None = None, merge_distance: float = 1000.0,
-          merge: bool = True) -> FetchResult:
+          merge: bool = True, partial: bool = False) -> FetchResult:
     """Download the fields' Sentinel-2 L2A acquisitions in [start, end] as local scenes; see the module docstring.
 
     ``max_cloud`` (default 1.0: no scene filter) drops acquisitions whose catalogue *tile* cloud cover (a ~100 km
@@ -542,6 +542,13 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     endpoint or max_cloud, a box name standing for other ground, an index not written by a fetch) is refused before
     any request. A re-run for the same window rewrites the index. ``merge=False``: the index holds this fetch's
     scenes only (a working folder read at once, as the feature path does).
+
+    An acquisition the service keeps failing (a 5xx after the retries, an unreadable GeoTIFF, a 4xx other than
+    401/403/429): by default the fetch is an error and nothing is written (the downloaded ones stay cached).
+    ``partial=True`` (``agcredit imagery fetch``) skips it: the others are written, the failed ones are listed in
+    ``summary.missing`` and in ``sentinelhub.json`` (``missing``: date, tile, reason), and a re-run fetches only
+    them (the others come from the cache). A run where every acquisition fails is an error either way; 403 and 429
+    (quota, rate limit) still stop the fetch (:class:`SentinelHubQuotaError`).
     """
     fields = check_inputs(fields, start, end)
     if not 0.0 <= float(max_cloud) <= 1.0:
@@ -574,6 +581,8 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     jobs = [(t, d) for t in tiles for d in by_tile[t.tile_id]]
     files: dict[tuple[str, date], Path] = {}
     failed: list[str] = []
+    missing: list[dict[str, str]] = []
+    summary.acquisitions = len(jobs)
     for k, (tile, day) in enumerate(jobs):
         try:
             files[(tile.tile_id, day)] = api.scene(tile, day, max_cloud)
@@ -585,14 +594,16 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
                                             done=len(files)) from None
             failed.append(f"{day} tile {tile.tile_id} ({f.message}; fields {', '.join(tile.field_ids[:5])}"
                           f"{' …' if len(tile.field_ids) > 5 else ''})")
-    if failed:
+            missing.append({"date": day.isoformat(), "tile_id": tile.tile_id, "reason": f.message})
+    if failed and (not partial or not files):
         raise ImageryError(source="Sentinel Hub Process API",
-                           problem=f"{len(failed)} acquisitions could not be downloaded (nothing was written; "
-                                   f"{len(files)} downloaded are cached)", offenders=failed)
+                           problem=f"{len(failed)} of {len(jobs)} acquisitions could not be downloaded (nothing was "
+                                   f"written; {len(files)} downloaded are cached)", offenders=failed)
+    summary.missing = failed
     summary.dates = len({d for _, d in files})
     summary.scenes = len(files)
     write_scenes(out_dir, files, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud, tiles=tiles,
-                 merge=merge)
+                 merge=merge, missing=missing)
     LOG.info("Sentinel Hub: %d scenes on %d tiles written to %s", summary.scenes, summary.tiles, out_dir)
     return FetchResult(path=out_dir, summary=summary)
 
@@ -612,9 +623,9 @@ def fetch_scenes(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path
 def fetch_season(fields: gpd.GeoDataFrame, season: str, out_dir: Path, *, start: date | None = None,
                  end: date | None = None, as_of: date | None = None, endpoint: str = "cdse",
                  profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0,
-                 cache_dir: Path | None = None, retry: Retry | None = None) -> FetchResult:
+                 cache_dir: Path | None = None, retry: Retry | None = None, partial: bool = False) -> FetchResult:
     """:func:`fetch` for a season's imagery window (explicit dates, else ``season_windows.csv`` for the
-    fields' region), ending no later than ``as_of``."""
+    fields' region), ending no later than ``as_of``; ``partial``: see :func:`fetch`."""
     season = check_season(season)
     regions = sorted(set(fields["region"].dropna().astype(str))) if "region" in fields.columns else []
     if len(regions) > 1 and (start is None or end is None):
@@ -622,7 +633,7 @@ def fetch_season(fields: gpd.GeoDataFrame, season: str, out_dir: Path, *, start:
                              "give --start and --end or fetch one region at a time")
     s, e = season_window(season, regions[0] if regions else None, start=start, end=end, as_of=as_of)
     return fetch(fields, s, e, out_dir, endpoint=endpoint, profile=profile, max_cloud=max_cloud,
-                 resolution=resolution, cache_dir=cache_dir, retry=retry)
+                 resolution=resolution, cache_dir=cache_dir, retry=retry, partial=partial)
 
 
 def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], what: str) -> None:

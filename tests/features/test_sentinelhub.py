@@ -1096,3 +1096,70 @@ def test_two_fetches_into_one_folder_at_once_keep_each_others_scenes(tmp_path: P
     assert paths == [f"2024/S2_32Nc000t00_2024{m:02d}01.tif" for m in (5, 6, 7)]
     windows = json.loads((out / "sentinelhub.json").read_text())["windows"]
     assert windows == [["2024-05-01", "2024-05-31"], ["2024-06-01", "2024-06-28"], ["2024-07-01", "2024-07-28"]]
+
+
+def add_process_failing_on(bad_days: set[str]) -> None:
+    """The Process API answering 500 every time for the acquisitions of ``bad_days``, a GeoTIFF for the others."""
+    ok = process_callback()
+
+    def cb(request):
+        day = json.loads(request.body)["input"]["data"][0]["dataFilter"]["timeRange"]["from"][:10]
+        if day in bad_days:
+            return 500, {}, json.dumps({"error": {"status": 500, "message": "internal error"}})
+        return ok(request)
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=cb, content_type="image/tiff")
+
+
+@responses.activate
+def test_an_acquisition_that_always_fails_is_skipped_recorded_and_fetched_alone_on_a_re_run(tmp_path):
+    """One acquisition answering 500 after every retry stopped the whole fetch (nothing written). With
+    partial=True the others are written, the failed one is in summary.missing and sentinelhub.json, nothing of it
+    is on disk, and a re-run asks the Process API for it alone; once it succeeds the note no longer lists it."""
+    add_token()
+    add_catalog(days=("2023-06-01", "2023-06-06"))
+    add_process_failing_on({"2023-06-06"})
+    out, cache = tmp_path / "o", tmp_path / "c"
+    kw = {"cache_dir": cache, "retry": FAST}
+    with pytest.raises(ImageryError, match=r"2 of 4 acquisitions could not be downloaded \(nothing was written"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, **kw)  # the default: all or nothing
+    assert not (out / "index.csv").exists()
+    res = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, partial=True, **kw)
+    assert res.summary.scenes == 2 and res.summary.acquisitions == 4 and len(res.summary.missing) == 2
+    assert all(m.startswith("2023-06-06 tile ") and "HTTP 500" in m for m in res.summary.missing)
+    assert "acquisitions not fetched (recorded in sentinelhub.json; a re-run fetches them): 2 of 4" in \
+        res.summary.render()
+    with open(out / "index.csv", newline="") as fh:
+        assert {r["date"] for r in csv.DictReader(fh)} == {"2023-06-01"}
+    note = json.loads((out / "sentinelhub.json").read_text())
+    assert [(m["date"], m["tile_id"]) for m in note["missing"]] == [("2023-06-06", "14Nc000t00"),
+                                                                    ("2023-06-06", "14Nc001t00")]
+    assert all(m["reason"].startswith("HTTP 500") and SECRET not in m["reason"] for m in note["missing"])
+    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and ("20230606" in p.name or ".tmp" in p.name
+                                                                    or p.name.startswith(".S2_"))]
+    assert leftovers == []
+    assert len(list(cache.rglob("process/*/*.tif"))) == 2  # the two good scenes only
+    # a re-run: the good scenes come from the cache, only the failed ones are asked again (each FAST.attempts times)
+    before = n_calls(PROCESS_URL)
+    again = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, partial=True, **kw)
+    assert n_calls(PROCESS_URL) - before == 2 * FAST.attempts and len(again.summary.missing) == 2
+    responses.replace(responses.POST, PROCESS_URL, body=b"")  # the service is healthy again
+    responses.remove(responses.POST, PROCESS_URL)
+    add_process()
+    before = n_calls(PROCESS_URL)
+    healed = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, partial=True, **kw)
+    assert n_calls(PROCESS_URL) - before == 2 and healed.summary.scenes == 4 and not healed.summary.missing
+    assert "missing" not in json.loads((out / "sentinelhub.json").read_text())
+    with open(out / "index.csv", newline="") as fh:
+        assert sorted({r["date"] for r in csv.DictReader(fh)}) == ["2023-06-01", "2023-06-06"]
+
+
+@responses.activate
+def test_a_partial_fetch_where_every_acquisition_fails_is_an_error(tmp_path):
+    add_token()
+    add_catalog(days=("2023-06-01", "2023-06-06"))
+    add_process_failing_on({"2023-06-01", "2023-06-06"})
+    with pytest.raises(ImageryError, match=r"4 of 4 acquisitions could not be downloaded \(nothing was written"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o", cache_dir=tmp_path / "c",
+                 retry=FAST, partial=True)
+    assert not list((tmp_path / "o").rglob("*.tif")) and not (tmp_path / "o" / "index.csv").exists()

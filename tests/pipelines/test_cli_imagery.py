@@ -17,6 +17,7 @@ from tests.features.test_sentinelhub import (
     add_catalog,
     add_cloudy_catalog,
     add_process,
+    add_process_failing_on,
     add_token,
     make_fields,
 )
@@ -123,3 +124,39 @@ def test_endpoint_profile_is_in_the_help():
     out = CliRunner().invoke(app, ["imagery", "fetch", "--help"], env={"COLUMNS": "200"}).stdout
     helptext = " ".join(out.replace("│", " ").split())
     assert "profile: the --profile's own sh_base_url and sh_token_url" in helptext and "https only" in helptext
+
+
+@responses.activate
+def test_a_partial_fetch_names_the_failed_dates_and_exits_1(tmp_path, fields_file, monkeypatch):
+    """One acquisition answering 500 after the retries stopped the whole fetch (exit 2, nothing written); now the
+    others are written, each failed acquisition is one stderr line, a one-line summary names the dates, exit 1; a
+    re-run asks only for the failed ones; a run where all fail stays exit 2."""
+    import features.sources._sh_io as shio
+    from features.sources import sentinelhub as sh
+
+    monkeypatch.setattr(sh, "Retry", lambda: shio.Retry(attempts=4, base_delay=0.0, sleep=lambda s: None))
+    add_token()
+    add_catalog()
+    add_process_failing_on({"2023-06-06"})
+    out = tmp_path / "scenes"
+    args = ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023", "--start", "2023-06-01",
+            "--end", "2023-06-10", "--out", str(out)]
+    res = CliRunner().invoke(app, args, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert res.exit_code == 1, res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert [x.split(" (")[0] for x in lines[:-1]] == ["warning: not fetched: 2023-06-06 tile 14Nc000t00",
+                                                      "warning: not fetched: 2023-06-06 tile 14Nc001t00"]
+    assert lines[-1].startswith("error: 2 of 4 acquisitions failed: 2023-06-06; the others are written")
+    assert "Traceback" not in res.stderr and SECRET not in res.stderr + res.stdout and "https://" not in res.stderr
+    rows = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
+    assert {r["date"] for r in rows} == {"2023-06-01"} and "scenes: 2" in res.stdout
+    calls = sum(1 for c in responses.calls if c.request.url == PROCESS_URL)
+    again = CliRunner().invoke(app, args, env={"XDG_CACHE_HOME": str(tmp_path / "cache")})
+    assert again.exit_code == 1
+    assert sum(1 for c in responses.calls if c.request.url == PROCESS_URL) - calls == 2 * 4  # the 2 failed, 4 tries
+    responses.reset()
+    add_token()
+    add_catalog()
+    add_process_failing_on({"2023-06-01", "2023-06-06"})
+    res = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "none")], env={"XDG_CACHE_HOME": str(tmp_path / "c2")})
+    assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0 and "4 of 4 acquisitions" in res.stderr
