@@ -96,6 +96,9 @@ class SeriesResult:
     #: the scene reference (features/_scene_reference.py) of the scenes used, for smooth_series(reference=);
     #: None for series tables and the Statistical API (they smooth without one) or when not asked for
     reference: pd.DataFrame | None = None
+    #: what the Sentinel Hub requests of ``sentinelhub`` / ``sentinelhub-stats`` cost (requests, cache hits, …);
+    #: None for local scenes and series tables
+    fetch_summary: Any = None
 
 
 def _windows_table() -> dict[str, tuple[str, int, str, int]]:
@@ -303,6 +306,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     if as_of is not None and as_of < lo:
         warnings.append(f"as_of {as_of} is before the season window starts ({lo}); no imagery used")
     no_acquisition: set[str] = set()
+    fetch_summary: Any = None
     if spec.kind in ("scenes", "sentinelhub"):
         with contextlib.ExitStack() as stack:
             folder = spec.path
@@ -316,6 +320,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                 fetched = sh.fetch(fs, lo, min(hi, as_of) if as_of else hi, out_dir, endpoint=endpoint,
                                    profile=profile, max_cloud=1.0, merge=False)
                 folder = Path(fetched.path)
+                fetch_summary = fetched.summary
                 warnings.extend(fetched.summary.warnings)
                 no_acquisition.update(fetched.summary.no_acquisition_fields)
             assert folder is not None
@@ -340,6 +345,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                                     profile=profile, variables=tuple(variables))
         df = check_field_time_series(stats.series, where="sentinelhub-stats")
         warnings.extend(stats.summary.warnings)
+        fetch_summary = stats.summary
         no_acquisition.update(stats.summary.no_acquisition_fields)
         source = spec.describe()
     later: set[str] = set()  # fields the table holds rows of in their window, all after the as-of date
@@ -373,7 +379,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     dates = sorted({d.date() for d in pd.to_datetime(series["date"]).unique()}) if len(series) else []
     return SeriesResult(series=series, outside_fields=outside, small_fields=few_clear_fields(series, min_clear),
                         dates_used=dates, source=source, warnings=warnings, scenes_read=read, scenes_cached=cached,
-                        reference=ref)
+                        reference=ref, fetch_summary=fetch_summary)
 
 
 def scene_reference(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, as_of: dt.date | None = None,

@@ -93,4 +93,13 @@ def series_command(
     if res.small_fields:
         err(f"warning: {len(res.small_fields)} field(s) with too few clear pixels")
     echo(f"wrote {out}: {res.series['field_id'].nunique()} fields, {len(res.dates_used)} dates, "
-         f"{len(res.series)} rows from {res.source}")
+         f"{len(res.series)} rows from {res.source}{_requests_note(getattr(res, 'fetch_summary', None), imagery)}")
+
+
+def _requests_note(summary: Any, imagery: str) -> str:
+    """What the Sentinel Hub requests cost, for the summary line (empty for local scenes and tables)."""
+    if summary is None:
+        return ""
+    api = "Statistical API" if str(imagery).lower() == "sentinelhub-stats" else "Sentinel Hub"
+    return (f"; {api}: {summary.requests} request{'' if summary.requests == 1 else 's'} "
+            f"(retries {summary.retries}), {summary.cache_hits} from cache")

@@ -1163,3 +1163,28 @@ def test_a_partial_fetch_where_every_acquisition_fails_is_an_error(tmp_path):
         sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o", cache_dir=tmp_path / "c",
                  retry=FAST, partial=True)
     assert not list((tmp_path / "o").rglob("*.tif")) and not (tmp_path / "o" / "index.csv").exists()
+
+
+@responses.activate
+def test_features_series_stats_prints_its_request_count_and_cache_hits(tmp_path, monkeypatch):
+    """`features series --imagery sentinelhub-stats` printed no request count: the summary line now says how many
+    Statistical API requests were made and how many answers came from the cache."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    add_token()
+    responses.add(responses.POST, STATS_URL, json=stats_body({"NDVI": 0.6}))
+    fields = make_fields().assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    fields.to_file(tmp_path / "f.gpkg")
+    args = ["features", "series", "--fields", str(tmp_path / "f.gpkg"), "--imagery", "sentinelhub-stats", "--season",
+            "2023", "--start", "2023-06-01", "--end", "2023-06-10", "--out", str(tmp_path / "s.parquet"),
+            "--no-progress"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    assert "from sentinelhub-stats; Statistical API: 3 requests (retries 0), 0 from cache" in r.stdout
+    assert n_calls(STATS_URL) == 3
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0, again.stderr
+    assert "Statistical API: 0 requests (retries 0), 3 from cache" in again.stdout and n_calls(STATS_URL) == 3
