@@ -42,10 +42,14 @@ class SentinelHubCredentialsError(UserInputError):
 class SentinelHubQuotaError(ImageryError):
     """The service refused more work (403 or 429 after the retries): the dates and fields not fetched."""
 
-    def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int, what: str = "scenes") -> None:
+    def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int, what: str = "scenes",
+                 detail: str = "") -> None:
         self.status, self.dates, self.fields, self.done, self.what = status, dates, fields, done, what
-        why = "access denied or processing-unit quota exhausted (HTTP 403)" if status == 403 else \
-            "rate limit or quota still exceeded after the retries (HTTP 429)"
+        dates = list(dict.fromkeys(dates))  # a one-day window is not named twice
+        said = f": {detail}" if detail else ""
+        why = (f"forbidden (HTTP 403{said}): the account's plan does not allow this request or its processing units "
+               "are used up — the credentials were accepted") if status == 403 else \
+            f"rate limit or quota still exceeded after the retries (HTTP 429{said})"
         super().__init__(source="Sentinel Hub", problem=(
             f"{why}; not fetched: dates {format_offenders(dates)}; fields {format_offenders(fields)}; "
             f"{done} {what} already downloaded are cached and a re-run resumes from them"))

@@ -48,6 +48,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+import requests
 from sentinelhub import (
     CRS,
     BBox,
@@ -376,11 +377,14 @@ class _Api:
                 status, message = 429, "too many requests"
             except DownloadFailedException as e:
                 status, message = self._classify(e, renewed=renewed)
-            except Exception as e:  # oauthlib's OAuth2Error: the token endpoint refused the client
+            except requests.HTTPError as e:  # the client hands a 429 of the token endpoint back unwrapped
+                if e.response is None or int(e.response.status_code) != 429:
+                    raise
+                self.client.last_headers = dict(e.response.headers)
+                status, message = 429, f"HTTP 429: rate limited by the token endpoint {_host(self.ep['token_url'])}"
+            except Exception as e:  # oauthlib's OAuth2Error: the token endpoint's answer was not a token
                 if type(e).__module__.startswith("oauthlib"):
-                    raise SentinelHubCredentialsError(source=self._source, problem=(
-                        f"refused by {self.ep['token_url']} ({type(e).__name__}); check the client id and secret "
-                        "and that they belong to this endpoint (--endpoint cdse|sinergise)")) from None
+                    raise self._oauth_error(e) from None
                 raise
             if status == 401:  # the service no longer takes this token: a new one, once
                 LOG.info("Sentinel Hub: HTTP 401 from %s; fetching a new token and asking again", req.url)
@@ -402,6 +406,27 @@ class _Api:
             attempt += 1
         raise Failure(None, "no attempts configured")
 
+    def _oauth_error(self, e: Exception) -> UserInputError:
+        """The error naming why no token came from the token endpoint (an oauthlib exception): only a refusal of the
+        client (invalid client, grant or authorisation) is a credentials error."""
+        url, name = self.ep["token_url"], type(e).__name__
+        if name == "InsecureTransportError":  # oauthlib sends client secrets only over https
+            return UserInputError(f"Sentinel Hub token URL {url} is not https: OAuth client credentials are sent only "
+                                  "over https (nothing was sent); use the https:// token URL of the deployment")
+        if name == "MissingTokenError":  # a 2xx answer that is not a token: empty, not JSON, no access_token
+            return ImageryError(source="Sentinel Hub token endpoint", problem=(
+                f"{url} answered without an access token (an empty or non-JSON body, or JSON without access_token): "
+                "not an OAuth token endpoint (a proxy's or portal's page?); check the token URL — the client id and "
+                "secret were not refused"))
+        if name in ("InvalidClientError", "UnauthorizedClientError", "InvalidGrantError", "AccessDeniedError"):
+            return SentinelHubCredentialsError(source=self._source, problem=(
+                f"refused by {url} ({name}); check the client id and secret and that they belong to this endpoint "
+                "(--endpoint cdse|sinergise)"))
+        detail = self.scrub(str(getattr(e, "description", "") or ""))[:200]
+        return ImageryError(source="Sentinel Hub token endpoint", problem=(
+            f"{url} answered an OAuth error {name}" + (f" ({detail})" if detail else "") + " — not a refusal of the "
+            "client id and secret; check the token URL"))
+
     def _renew_token(self) -> None:
         """Replace the session's token by a new one from the token endpoint (its refusal: a credentials error)."""
         session = self.client.get_session()
@@ -414,12 +439,30 @@ class _Api:
         rexc = e.request_exception
         resp = getattr(rexc, "response", None)
         if resp is None:
-            return None, f"could not reach Sentinel Hub ({type(rexc).__name__ if rexc else 'download failed'})"
+            req_url = str(getattr(getattr(rexc, "request", None), "url", "") or "")
+            host = _host(req_url) or "Sentinel Hub"
+            if isinstance(rexc, requests.exceptions.SSLError):
+                return None, f"TLS with {host} failed (SSLError: certificate or handshake refused)"
+            if isinstance(rexc, requests.exceptions.Timeout):
+                return None, f"no answer from {host} within {self.timeout:g} s ({type(rexc).__name__})"
+            return None, (f"could not reach {host} ({type(rexc).__name__ if rexc else 'download failed'}: host "
+                          "down or unreachable, name not resolved, or a proxy/firewall in the way)")
         status = int(resp.status_code)
         url = str(getattr(resp, "url", "") or "")
         if url.startswith(self.ep["token_url"]) and status < 500:
+            token = self.ep["token_url"]
+            if status == 429:  # rate limited, not refused: retried like any 429
+                return 429, f"HTTP 429: rate limited by the token endpoint {_host(token)}"
+            if status in (404, 405):
+                raise UserInputError(f"Sentinel Hub token URL {token} answered HTTP {status} (not found): the token "
+                                     "URL is wrong — check --endpoint or the profile's sh_token_url; the client id "
+                                     "and secret were not checked") from None
+            if status == 403:
+                raise ImageryError(source="Sentinel Hub token endpoint", problem=(
+                    f"{token} answered HTTP 403 (forbidden): access to it is blocked (a proxy or firewall, or an "
+                    "account without API access) — not a refusal of the client id and secret (HTTP 400/401)")) from None
             raise SentinelHubCredentialsError(source=self._source, problem=(
-                f"refused by {self.ep['token_url']} (HTTP {status}); check the client id and secret and that they "
+                f"refused by {token} (HTTP {status}); check the client id and secret and that they "
                 "belong to this endpoint (--endpoint cdse|sinergise)")) from None
         if status == 401:
             if not renewed:
@@ -512,6 +555,21 @@ class _Api:
 _POST = RequestType.POST
 
 
+def _detail(f: Failure) -> str:
+    """The service's own words in a failure message ("HTTP 403: out of processing units" → "out of …")."""
+    return f.message.split(": ", 1)[1] if f.message.startswith("HTTP ") and ": " in f.message else ""
+
+
+def _host(url: str) -> str:
+    """The host of ``url`` (for messages: never its path or query)."""
+    from urllib.parse import urlsplit
+
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
 def _cloud_filter(max_cloud: float) -> str | None:
     """The Catalog filter for ``max_cloud`` (None at 1.0: every acquisition, clear pixels decided by SCL)."""
     return None if max_cloud >= 1.0 else f"eo:cloud_cover <= {round(max_cloud * 100, 3)}"
@@ -591,7 +649,7 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
                 rest = jobs[k:]
                 raise SentinelHubQuotaError(status=f.status, dates=sorted({str(d) for _, d in rest}),
                                             fields=sorted({x for t, _ in rest for x in t.field_ids}),
-                                            done=len(files)) from None
+                                            done=len(files), detail=_detail(f)) from None
             failed.append(f"{day} tile {tile.tile_id} ({f.message}; fields {', '.join(tile.field_ids[:5])}"
                           f"{' …' if len(tile.field_ids) > 5 else ''})")
             missing.append({"date": day.isoformat(), "tile_id": tile.tile_id, "reason": f.message})
@@ -638,7 +696,8 @@ def fetch_season(fields: gpd.GeoDataFrame, season: str, out_dir: Path, *, start:
 
 def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], what: str) -> None:
     if f.status in (403, 429):  # the catalog is searched before any scene is fetched
-        raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=0) from None
+        raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=0,
+                                    detail=_detail(f)) from None
     raise ImageryError(source=f"Sentinel Hub {what}", problem=f"{f.message} for {dates[0]} to {dates[-1]}; fields",
                        offenders=field_ids) from None
 
@@ -705,11 +764,12 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
             except Failure as f:
                 if f.status in (403, 429):
                     raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
-                                                done=len(parts), what="fields' statistics") from None
-                if not parts and f.status in (None, 401):  # unreachable or credentials refused: every field would
-                    raise ImageryError(source="Sentinel Hub Statistical API",  # fail the same way, after retries
+                                                done=len(parts), what="fields' statistics",
+                                                detail=_detail(f)) from None
+                if not parts and f.status is None:  # unreachable: every field would fail the same way, after
+                    raise ImageryError(source="Sentinel Hub Statistical API",  # its retries
                                        problem=f"the first request failed ({f.message}); nothing fetched: check "
-                                               "the network and the credentials") from None
+                                               "the network") from None
                 failed.append(f"{fid} ({f.message})")
                 continue
             minx, miny, maxx, maxy = g.bbox

@@ -1188,3 +1188,110 @@ def test_features_series_stats_prints_its_request_count_and_cache_hits(tmp_path,
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0, again.stderr
     assert "Statistical API: 0 requests (retries 0), 3 from cache" in again.stdout and n_calls(STATS_URL) == 3
+
+
+def _fetch_one(tmp_path, retry=FAST):
+    return sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "o",
+                    cache_dir=tmp_path / "c", retry=retry)
+
+
+@responses.activate
+@pytest.mark.parametrize("reply,error,says,not_says", [
+    # a 2xx answer that is no token: the token URL is wrong (a proxy's page), not the credentials
+    ({"body": ""}, ImageryError, r"token endpoint: https://\S+ answered without an access token .*client id and "
+                                 r"secret were not refused", "check the client id"),
+    ({"body": "{not json"}, ImageryError, r"answered without an access token", "check the client id"),
+    ({"body": "<html>proxy</html>", "content_type": "text/html"}, ImageryError, r"without an access token",
+     "check the client id"),
+    ({"status": 404, "body": "not found"}, UserInputError, r"token URL https://\S+ answered HTTP 404 \(not found\): "
+                                                            r"the token URL is wrong", "check the client id"),
+    ({"status": 403, "body": "forbidden"}, ImageryError, r"HTTP 403 \(forbidden\): access to it is blocked",
+     "check the client id"),
+    # a refusal of the client is still the credentials error
+    ({"status": 401, "json": {"error": "invalid_client"}}, sh.SentinelHubCredentialsError,
+     r"credentials .*refused by .*InvalidClientError", "not a refusal"),
+])
+def test_each_token_endpoint_answer_names_its_own_cause(tmp_path, caplog, reply, error, says, not_says):
+    """Every answer of the token endpoint that was not a token read as "credentials refused: check the client id
+    and secret" (an empty or HTML body, a 404 of a wrong token URL, a 403 of a proxy): each names its cause now."""
+    caplog.set_level(logging.DEBUG)
+    responses.add(responses.POST, TOKEN_URL, **{"status": 200, "content_type": "application/json", **reply})
+    add_catalog(days=("2023-06-01",))
+    with pytest.raises(error, match=says) as e:
+        _fetch_one(tmp_path)
+    assert not_says not in str(e.value) and "\n" not in str(e.value)
+    assert SECRET not in str(e.value) + caplog.text and CLIENT_ID not in str(e.value)
+
+
+@responses.activate
+def test_an_http_token_url_is_named_not_read_as_bad_credentials(tmp_path, monkeypatch):
+    """The EO engineer's emulator: an http:// token URL was reported as "credentials ... refused
+    (InsecureTransportError); check the client id and secret" — oauthlib refuses to send a secret over http."""
+    http_token = TOKEN_URL.replace("https://", "http://")
+    monkeypatch.setitem(sh.ENDPOINTS, "cdse", {**EP, "token_url": http_token})
+    responses.add(responses.POST, http_token, json={"access_token": "a.b.c", "token_type": "Bearer",
+                                                    "expires_in": 3600})
+    add_catalog(days=("2023-06-01",))
+    with pytest.raises(UserInputError, match=r"token URL http://\S+ is not https: OAuth client credentials are sent "
+                                             r"only over https \(nothing was sent\)") as e:
+        _fetch_one(tmp_path)
+    assert not isinstance(e.value, sh.SentinelHubCredentialsError) and "client id" not in str(e.value)
+    assert n_calls(http_token) == 0
+
+
+@responses.activate
+def test_a_token_endpoint_429_is_a_rate_limit_retried_not_a_traceback(tmp_path):
+    """A 429 of the token endpoint came back as a bare requests.HTTPError (a traceback); it is a rate limit: retried,
+    then the quota/rate-limit error naming the token endpoint."""
+    for _ in range(3):
+        responses.add(responses.POST, TOKEN_URL, status=429, body="slow down")
+    add_catalog(days=("2023-06-01",))
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"rate limit or quota still exceeded after the retries "
+                                                       r"\(HTTP 429: rate limited by the token endpoint "
+                                                       r"identity.dataspace.copernicus.eu\)"):
+        _fetch_one(tmp_path)
+    assert n_calls(TOKEN_URL) == FAST.attempts
+    responses.reset()
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+    responses.add(responses.POST, TOKEN_URL, status=429, body="slow down")
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    assert _fetch_one(tmp_path).summary.scenes == 1  # one 429, then a token: retried
+
+
+@responses.activate
+def test_an_unreachable_host_is_named_and_403_is_not_credentials(tmp_path):
+    """A connection error said "could not reach Sentinel Hub" whichever host it was (here the token endpoint);
+    the host is named now. A 403 of the service is forbidden (plan or processing units), with the service's own
+    words, not the credentials (a 401 twice is); a one-day window is not named twice."""
+    import requests
+
+    responses.add(responses.POST, TOKEN_URL, body=requests.exceptions.ConnectionError("connection refused"))
+    add_catalog(days=("2023-06-01",))
+    with pytest.raises(ImageryError, match=r"could not reach identity.dataspace.copernicus.eu \(ConnectionError: "
+                                           r"host down or unreachable"):
+        _fetch_one(tmp_path)
+    responses.reset()
+    SentinelHubDownloadClient._CACHED_SESSIONS.clear()
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    responses.add(responses.POST, PROCESS_URL, status=403, json={"error": {"message": "Your plan does not allow it"}})
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"forbidden \(HTTP 403: Your plan does not allow it\): the "
+                                                       r"account's plan .* the credentials were accepted; not "
+                                                       r"fetched: dates 2023-06-01 \(1 in all\)") as e:
+        _fetch_one(tmp_path)
+    assert "credentials (" not in str(e.value)
+
+
+@responses.activate
+def test_statistical_unreachable_says_network_not_credentials(tmp_path):
+    import requests
+
+    add_token()
+    responses.add(responses.POST, STATS_URL, body=requests.exceptions.ConnectionError("connection refused"))
+    with pytest.raises(ImageryError, match=r"could not reach sh.dataspace.copernicus.eu .*nothing fetched: check the "
+                                           r"network$") as e:
+        sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "c",
+                            retry=FAST)
+    assert "credentials" not in str(e.value)
