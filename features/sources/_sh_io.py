@@ -26,7 +26,7 @@ from features.sources._sh_plan import INDEX_BANDS, Tile, atomic_write_bytes
 __all__ = [
     "Failure", "FetchResult", "FetchSummary", "Retry", "SentinelHubCredentialsError", "SentinelHubQuotaError",
     "MAX_RETRY_AFTER_TOTAL", "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value",
-    "existing_scenes", "retry_after_seconds", "utc", "write_scenes",
+    "existing_scenes", "file_lock", "retry_after_seconds", "utc", "write_scenes",
 ]
 
 
@@ -275,13 +275,21 @@ def write_scenes(out_dir: Path, files: dict[tuple[str, date], Path], *, endpoint
 def _folder_lock(out_dir: Path) -> Iterator[None]:
     """An exclusive lock on ``out_dir`` (``.fetch.lock``, :func:`fcntl.flock`) for the read-merge-write of its index:
     two fetches into one folder at once each keep the other's scenes. Where ``fcntl`` is missing (Windows) no lock."""
+    with file_lock(out_dir / ".fetch.lock"):
+        yield
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive :func:`fcntl.flock` on ``path`` (created, never removed: removing a lock file others may wait on
+    would let two holders in), across processes and threads. Where ``fcntl`` is missing (Windows) no lock."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
         yield
         return
-    out_dir.mkdir(parents=True, exist_ok=True)
-    with open(out_dir / ".fetch.lock", "a+b") as fh:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
         fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
         try:
             yield

@@ -29,7 +29,9 @@ Sentinel Hub's convention; an HTTP date is read too) is honoured up to
 :data:`~features.sources._sh_io.MAX_RETRY_AFTER_TOTAL` seconds of waiting per request; 403 or 429 after the retries is a
 :class:`SentinelHubQuotaError` naming dates and fields; files are written atomically and
 ``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
-processing units from ``x-processingunits-spent`` or the documented formula).
+processing units from ``x-processingunits-spent`` or the documented formula). A Process API scene or a Statistical
+answer is looked up in the cache and, if missing, downloaded and cached under the cache's lock for that request
+(:meth:`_Api.claim`), so two runs on one cache at once download it once.
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ from features.sources._sh_io import (
     check_tiff,
     default_cache,
     existing_scenes,
+    file_lock,
     header_value,
     retry_after_seconds,
     utc,
@@ -344,6 +347,16 @@ class _Api:
     def _cache_path(self, kind: str, key: str, suffix: str) -> Path:
         return self.cache_dir / kind / key[:2] / f"{key}.{suffix}"
 
+    @contextlib.contextmanager
+    def claim(self, kind: str, req: DownloadRequest) -> Iterator[None]:
+        """Hold the cache's lock for ``req`` (``.locks/<kind>-<key[:2]>.lock``: 256 lock files per kind, so runs
+        asking for other requests rarely wait) while its cached copy is looked up and, if missing, downloaded and
+        written: a second run on the same cache waits and then reads what the first wrote instead of downloading
+        it again."""
+        key = request_key(str(req.url), req.post_values)
+        with file_lock(self.cache_dir / ".locks" / f"{kind}-{key[:2]}.lock"):
+            yield
+
     def cached(self, kind: str, req: DownloadRequest, suffix: str) -> tuple[Path, bytes | None]:
         path = self._cache_path(kind, request_key(str(req.url), req.post_values), suffix)
         if path.is_file():
@@ -534,6 +547,10 @@ class _Api:
             bbox=BBox(tile.bounds, CRS(tile.epsg)), size=(tile.width, tile.height),
             config=self._config or SHConfig(use_defaults=True, sh_base_url=self.ep["base_url"]))
         req = request.download_list[0]
+        with self.claim("process", req):  # two runs on one cache download an acquisition once
+            return self._scene(req, tile, day)
+
+    def _scene(self, req: DownloadRequest, tile: Tile, day: date) -> Path:
         path, body = self.cached("process", req, "tif")
         if body is not None:
             try:
@@ -745,59 +762,62 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
     parts: list[pd.DataFrame] = []
     failed: list[str] = []
     ids = fields["field_id"].astype(str).tolist()
-    for k, (fid, geom) in enumerate(zip(ids, fields.geometry)):
-        g = _request_geometry(geom, fields.crs)
-        request = SentinelHubStatistical(
-            aggregation=SentinelHubStatistical.aggregation(
-                evalscript=script, time_interval=(utc(start), utc(end + timedelta(days=1))),
-                aggregation_interval="P1D", resolution=(resolution, resolution)),
-            input_data=[SentinelHubStatistical.input_data(
-                api.collection, other_args={"processing": {"harmonizeValues": True}})],
-            geometry=g, calculations=calc,
-            config=api._config or SHConfig(use_defaults=True, sh_base_url=api.ep["base_url"]))
-        req = request.download_list[0]
-        path, body = api.cached("stats", req, "json")
-        answer = _stats_answer(body) if body is not None else None  # an unreadable cached answer is asked again
-        if answer is None:
-            try:
-                body, headers = api.post(req)
-            except Failure as f:
-                if f.status in (403, 429):
-                    raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
-                                                done=len(parts), what="fields' statistics",
-                                                detail=_detail(f)) from None
-                if not parts and f.status is None:  # unreachable: every field would fail the same way, after
-                    raise ImageryError(source="Sentinel Hub Statistical API",  # its retries
-                                       problem=f"the first request failed ({f.message}); nothing fetched: check "
-                                               "the network") from None
-                failed.append(f"{fid} ({f.message})")
-                continue
-            minx, miny, maxx, maxy = g.bbox
-            w, h = max(round((maxx - minx) / resolution), 1), max(round((maxy - miny) / resolution), 1)
-            answer = _stats_answer(body)
+    with contextlib.ExitStack() as held:  # the lock of the field being asked (see _Api.claim)
+        for k, (fid, geom) in enumerate(zip(ids, fields.geometry)):
+            g = _request_geometry(geom, fields.crs)
+            request = SentinelHubStatistical(
+                aggregation=SentinelHubStatistical.aggregation(
+                    evalscript=script, time_interval=(utc(start), utc(end + timedelta(days=1))),
+                    aggregation_interval="P1D", resolution=(resolution, resolution)),
+                input_data=[SentinelHubStatistical.input_data(
+                    api.collection, other_args={"processing": {"harmonizeValues": True}})],
+                geometry=g, calculations=calc,
+                config=api._config or SHConfig(use_defaults=True, sh_base_url=api.ep["base_url"]))
+            req = request.download_list[0]
+            held.close()  # the previous field's claim
+            held.enter_context(api.claim("stats", req))  # two runs on one cache ask for a field's statistics once
+            path, body = api.cached("stats", req, "json")
+            answer = _stats_answer(body) if body is not None else None  # an unreadable cached answer is asked again
             if answer is None:
-                failed.append(f"{fid} (not a statistics answer: malformed JSON; not cached)")
+                try:
+                    body, headers = api.post(req)
+                except Failure as f:
+                    if f.status in (403, 429):
+                        raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
+                                                    done=len(parts), what="fields' statistics",
+                                                    detail=_detail(f)) from None
+                    if not parts and f.status is None:  # unreachable: every field would fail the same way, after
+                        raise ImageryError(source="Sentinel Hub Statistical API",  # its retries
+                                           problem=f"the first request failed ({f.message}); nothing fetched: check "
+                                                   "the network") from None
+                    failed.append(f"{fid} ({f.message})")
+                    continue
+                minx, miny, maxx, maxy = g.bbox
+                w, h = max(round((maxx - minx) / resolution), 1), max(round((maxy - miny) / resolution), 1)
+                answer = _stats_answer(body)
+                if answer is None:
+                    failed.append(f"{fid} (not a statistics answer: malformed JSON; not cached)")
+                    continue
+                n_int = len(answer.get("data", []) or [])
+                api.account_pu(headers, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
+                fresh = True
+            else:
+                fresh = False
+            try:
+                df, bad = parse_statistics(answer, field_id=fid, season=season, variables=variables)
+            except UserInputError:
+                raise
+            except (ValueError, TypeError, KeyError, AttributeError) as e:
+                failed.append(f"{fid} (unreadable statistics: {type(e).__name__}; not cached)")
                 continue
-            n_int = len(answer.get("data", []) or [])
-            api.account_pu(headers, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
-            fresh = True
-        else:
-            fresh = False
-        try:
-            df, bad = parse_statistics(answer, field_id=fid, season=season, variables=variables)
-        except UserInputError:
-            raise
-        except (ValueError, TypeError, KeyError, AttributeError) as e:
-            failed.append(f"{fid} (unreadable statistics: {type(e).__name__}; not cached)")
-            continue
-        if fresh and settled and body is not None and not bad:  # cached once read (an empty one too: asking again is
-            atomic_write_bytes(path, body)                      # charged), never with failed intervals in it
-        if bad:
-            summary.failed_intervals += len(bad)
-            summary.failed_dates.extend(f"{fid} {d}" for d in bad)
-        elif df.empty:  # no interval at all: nothing was acquired over the field in the window
-            summary.no_acquisition_fields.append(fid)
-        parts.append(df)
+            if fresh and settled and body is not None and not bad:  # cached once read (an empty one too: asking again is
+                atomic_write_bytes(path, body)                      # charged), never with failed intervals in it
+            if bad:
+                summary.failed_intervals += len(bad)
+                summary.failed_dates.extend(f"{fid} {d}" for d in bad)
+            elif df.empty:  # no interval at all: nothing was acquired over the field in the window
+                summary.no_acquisition_fields.append(fid)
+            parts.append(df)
     if failed:
         raise ImageryError(source="Sentinel Hub Statistical API",
                            problem=f"statistics failed for {start} to {end} ({len(ids) - len(failed)} fields done "

@@ -1295,3 +1295,57 @@ def test_statistical_unreachable_says_network_not_credentials(tmp_path):
         sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "c",
                             retry=FAST)
     assert "credentials" not in str(e.value)
+
+
+@responses.activate
+def test_two_runs_on_one_cache_at_once_download_each_acquisition_once(tmp_path):
+    """Two fetches of the same scenes at the same time on one cache each downloaded every acquisition (8 Process
+    requests for 4 scenes, twice the processing units); now an acquisition's cache lookup and download are one step
+    under the cache's lock, so the second run waits and reads what the first wrote. Same for the Statistical API."""
+    import threading
+    import time
+
+    add_token()
+    add_catalog()
+    slow_ok = process_callback()
+
+    def slow(request):  # a scene takes a moment to render: both runs are in flight at once
+        time.sleep(0.2)
+        return slow_ok(request)
+
+    responses.add_callback(responses.POST, PROCESS_URL, callback=slow, content_type="image/tiff")
+    results: dict[str, sh.FetchResult] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            results[name] = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / name,
+                                     cache_dir=tmp_path / "cache", retry=FAST)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert n_calls(PROCESS_URL) == 4  # 4 scenes (2 boxes × 2 days), each downloaded once
+    assert results["a"].summary.scenes == results["b"].summary.scenes == 4
+    assert (tmp_path / "a" / "index.csv").read_bytes() == (tmp_path / "b" / "index.csv").read_bytes()
+
+    def stats_slow(request):
+        time.sleep(0.2)
+        return 200, {}, json.dumps(stats_body({"NDVI": 0.6}))
+
+    responses.add_callback(responses.POST, STATS_URL, callback=stats_slow, content_type="application/json")
+    out: list[sh.StatsResult] = []
+    threads = [threading.Thread(target=lambda: out.append(sh.fetch_statistics(
+        make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "cache", retry=FAST)))
+        for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(out) == 2 and n_calls(STATS_URL) == 3 and out[0].series.equals(out[1].series)
+    assert sum(r.summary.requests for r in out) == 3 and sum(r.summary.cache_hits for r in out) == 3
