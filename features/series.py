@@ -326,6 +326,8 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
             assert folder is not None
             df, scenes, read, cached = _local(folder, fs, season, lo, hi, as_of, variables, cache_dir, progress,
                                               inward_buffer)
+            if spec.kind == "scenes":
+                warnings.extend(_fetch_gaps(Path(folder), lo, min(hi, as_of) if as_of else hi))
             ref_vars = [v for v in REF_VARIABLES if v in variables]
             if (reference_default() if reference is None else reference) and ref_vars:
                 ref, _, _ = build_reference(scenes, season, ref_vars, cache_dir=cache_dir)
@@ -380,6 +382,25 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     return SeriesResult(series=series, outside_fields=outside, small_fields=few_clear_fields(series, min_clear),
                         dates_used=dates, source=source, warnings=warnings, scenes_read=read, scenes_cached=cached,
                         reference=ref, fetch_summary=fetch_summary)
+
+
+def _fetch_gaps(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
+    """A warning for the acquisitions of [lo, hi] that a partial ``agcredit imagery fetch`` into ``folder`` could not
+    download (``missing`` in its ``sentinelhub.json``): the series lacks those dates."""
+    import json
+
+    try:
+        note = json.loads((folder / "sentinelhub.json").read_text())
+        missing = note.get("missing") or [] if isinstance(note, dict) else []
+        days = sorted({str(m["date"]) for m in missing if isinstance(m, dict)
+                       and lo.isoformat() <= str(m.get("date", "")) <= hi.isoformat()})
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    if not days:
+        return []
+    return [f"{len(days)} acquisition date(s) in the window were not fetched from Sentinel Hub (recorded in "
+            f"{folder / 'sentinelhub.json'}): {', '.join(days[:10])}{' …' if len(days) > 10 else ''}; the series "
+            "lacks them — re-run `agcredit imagery fetch` into the folder to fetch only those"]
 
 
 def scene_reference(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, as_of: dt.date | None = None,

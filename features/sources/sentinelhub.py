@@ -673,7 +673,9 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     if failed and (not partial or not files):
         raise ImageryError(source="Sentinel Hub Process API",
                            problem=f"{len(failed)} of {len(jobs)} acquisitions could not be downloaded (nothing was "
-                                   f"written; {len(files)} downloaded are cached)", offenders=failed)
+                                   f"written; {len(files)} downloaded are cached"
+                                   + ("; `agcredit imagery fetch` writes the others and records these)"
+                                      if files else ")"), offenders=failed)
     summary.missing = failed
     summary.dates = len({d for _, d in files})
     summary.scenes = len(files)

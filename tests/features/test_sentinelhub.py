@@ -1349,3 +1349,24 @@ def test_two_runs_on_one_cache_at_once_download_each_acquisition_once(tmp_path):
         t.join()
     assert len(out) == 2 and n_calls(STATS_URL) == 3 and out[0].series.equals(out[1].series)
     assert sum(r.summary.requests for r in out) == 3 and sum(r.summary.cache_hits for r in out) == 3
+
+
+@responses.activate
+def test_a_series_read_from_a_partial_folder_warns_of_its_missing_dates(tmp_path):
+    """A folder a partial fetch wrote lacks the failed dates: reading it into a series says so (the note's
+    ``missing``), so the gap does not pass unseen into features; a window without them says nothing."""
+    from features.series import build_series
+
+    add_token()
+    add_catalog(days=("2023-06-01", "2023-06-06"))
+    add_process_failing_on({"2023-06-06"})
+    out = tmp_path / "o"
+    sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, cache_dir=tmp_path / "c", retry=FAST,
+             partial=True)
+    fields = make_fields().assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0)
+    res = build_series(fields, out, "2023", start=date(2023, 6, 1), end=date(2023, 6, 10), variables=("NDVI",))
+    gap = [w for w in res.warnings if "not fetched from Sentinel Hub" in w]
+    assert gap and gap[0].startswith("1 acquisition date(s) in the window were not fetched from Sentinel Hub")
+    assert "2023-06-06; the series lacks them" in gap[0] and res.dates_used == [date(2023, 6, 1)]
+    early = build_series(fields, out, "2023", start=date(2023, 6, 1), end=date(2023, 6, 3), variables=("NDVI",))
+    assert not [w for w in early.warnings if "not fetched" in w]
