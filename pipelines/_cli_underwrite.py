@@ -89,6 +89,12 @@ def underwrite_command(
         echo("most frequent reasons: " + ", ".join(f"{c} ({n})" for c, n in s["top_reasons"]))
     if s["refer_reasons"]:
         echo("referred because of: " + ", ".join(f"{c} ({n})" for c, n in s["refer_reasons"]))
+    renewals = [(i.application_id, i.body["renewal"]) for i in res.items if "renewal" in i.body]
+    if renewals:  # policy renewals_propose_actions (2026.12.10): what a re-underwriting would propose for the line
+        acting = [f"{a} ({r['line_id']}): {', '.join(r['proposed_actions'])}" for a, r in renewals
+                  if r["proposed_actions"]]
+        echo(f"renewals of active Book lines: {len(renewals)}, with proposed actions: {len(acting)}"
+             + (f" — {'; '.join(acting[:5])}{'; …' if len(acting) > 5 else ''}" if acting else ""))
     echo("models: " + models_text(res.models))
     if res.hazy_dates is not None:
         echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "

@@ -539,12 +539,18 @@ def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valua
                        prices: pd.DataFrame, book: pd.DataFrame, policy: Any, profile: str,
                        as_of: dt.date | dt.datetime | pd.Timestamp | str, *, runner: Runner | None = None,
                        chunk_applications: int = DEFAULT_CHUNK_APPLICATIONS, provenance: Any = None,
-                       out: Path | None = None, pledged: Any = None, exclude_lines: Any = ()) -> list[Any]:
+                       out: Path | None = None, pledged: Any = None, exclude_lines: Any = (),
+                       open_alerts: pd.DataFrame | None = None) -> list[Any]:
     """``decide_batch`` on partitions of whole farmers; the same items, bodies byte for byte, same order
     (``pledged``: the store's pledge holders, :func:`underwriting.decisions.pledge_holders`; ``exclude_lines``: Book
-    lines not counted as exposure — a re-underwriting's own; both as ``decide_batch``)."""
+    lines not counted as exposure — a re-underwriting's own; ``open_alerts``: the store's open alerts,
+    :func:`pipelines.reunderwrite.stored_alerts`, read under policy ``decisions_read_alerts``; all as
+    ``decide_batch``). A renewal's proposed actions (``renewals_propose_actions``) are added to the items after, as
+    :func:`pipelines.underwrite.score_and_decide` adds them: :func:`pipelines.reunderwrite.renewal_actions`."""
     from pipelines._dask_decide import decide_partitions
-    from underwriting.decisions import prepare_batch
+    from underwriting.decisions import failures_read, prepare_batch
+
+    features = failures_read(features, open_alerts, policy.profile(profile))
 
     base, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of,
                               exclude_lines=exclude_lines)

@@ -109,6 +109,9 @@ class Explanation:
     pledged_to: list[str] = field(default_factory=list)
     #: a re-underwriting record's line, balances, change and proposed actions (the body's ``reunderwrite``)
     reunderwrite: dict[str, Any] | None = None
+    #: a new decision renewing the farmer's active Book line: the line, balances and the actions a re-underwriting
+    #: would propose (the body's ``renewal``; policy renewals_propose_actions, 2026.12.10 on)
+    renewal: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -342,7 +345,7 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         policy={k: pol.get(k) for k in ("id", "version", "content_hash", "profile")},
         override=body.get("override"), history=history, contributions_note=note,
         pledged_to=[str(a) for a in body.get("computation", {}).get("fields_pledged_to", [])],
-        reunderwrite=body.get("reunderwrite"))
+        reunderwrite=body.get("reunderwrite"), renewal=body.get("renewal"))
 
 
 def explain_text(store: DecisionStore | str | None, application_id: str, as_of: str | date | None = None,
@@ -511,6 +514,13 @@ def _render(x: Explanation) -> str:
                        + f"), not with record {r.get('previous_record_id')}, a re-underwriting that re-estimated "
                        "nothing")
         out.append(f"  proposed actions: {acts}; alerts: {', '.join(r.get('alerts') or []) or 'none'}")
+    if x.renewal and not x.reunderwrite and not x.override:  # a new decision renewing the farmer's Book line
+        r = x.renewal
+        out += ["", f"Renewal of line {r.get('line_id')} (Book limit {_m(r.get('book_limit'), cur)}): outstanding "
+                    f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}, line maturity "
+                    f"{r.get('line_maturity_date') or 'n/a'}",
+                f"  proposed actions: {', '.join(r.get('proposed_actions') or []) or 'none (the new limit covers the balance)'}"
+                f"; alerts: {', '.join(r.get('alerts') or []) or 'none'}"]
     out += ["", "Model contributions to each field's P50 yield (LightGBM pred_contrib, this application only):"]
     shown = [line for f in x.fields for line in _contribution_lines(f)]
     out += shown or ["  none"]

@@ -262,6 +262,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
             for r in dated:
                 if r.kind != "decision":
                     other[r.kind] = other.get(r.kind, 0) + 1
+        records = st.records(str(season)) if stored else None  # read below as the replayed run read the store
     if not stored:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(other.items()))
         raise UserInputError(f"no stored decision of these {len(ids)} application(s) as of {day} in {shown}: "
@@ -297,10 +298,25 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
             models = models.with_season_scale(pin_scale)
     if recorded_crop:
         models = replace(models, crop_version=_crop_description(bodies, models.crop_version))
+    from underwriting.decisions import pledge_holders
+
+    # the store as the run replayed read it: the records written before its decisions — the applications holding
+    # each farmer's fields (a second application is referred FIELDS_ALREADY_PLEDGED: without them such a REFER never
+    # replayed), and (policies with decisions_read_alerts / renewals_propose_actions, 2026.12.10) the open alerts
+    first = min(r.seq for r in stored.values())
+    before = records[records["seq"] < first] if records is not None else None
+    pledged = pledge_holders(before, str(season)) if before is not None else None
+    open_alerts = None
+    prof = policy.profile(profile)
+    if prof.decisions_read_alerts or prof.renewals_propose_actions:
+        from pipelines.reunderwrite import stored_alerts
+
+        open_alerts = stored_alerts(before, str(season), as_of)
     run = score_and_decide(applications, fields, str(season), as_of, imagery=imagery, policy=policy,
                            profile=profile, book=book, store_url=store, models=models, features=features,
                            featurized=featurized, cache_dir=cache_dir, weather=weather, haze_dates=haze_dates,
-                           write_artifact=False, yield_history=yield_history, features_lineage=features_lineage)
+                           write_artifact=False, yield_history=yield_history, features_lineage=features_lineage,
+                           pledged=pledged, open_alerts=open_alerts)
     rows = []
     for item in sorted(run.items, key=lambda i: i.application_id):
         rec = stored.get(item.application_id)

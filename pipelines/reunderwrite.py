@@ -50,6 +50,10 @@ Per line the change is reported (old → new limit, new reason codes) and:
   — the yield model's value of a crop the monitoring saw fail does not stand (the us-nebraska demo raised a line
   whose maize had failed) — and a line with any open high-severity alert is sent to ``REVIEW`` whatever its new
   limit covers.
+* new decisions (``underwrite``) reuse these rules under policy 2026.12.10: the store's open alerts
+  (:func:`stored_alerts`: the farmer's latest re-underwriting record on or before the decision date) exclude a failed
+  field as here (``decisions_read_alerts``), and a decision renewing the farmer's active Book line proposes what a
+  re-underwriting of the line would (``renewals_propose_actions``, :func:`renewal_actions`).
 
 Alerts: :func:`pipelines.monitor.detect_alerts` on the season's clear NDVI up to the as-of
 date, against expectations from past seasons' series (``history``), each with the affected
@@ -73,6 +77,7 @@ import pandas as pd
 from features.errors import UserInputError
 from pipelines.monitor import AlertParams, fields_region
 from pipelines.underwrite import ChampionModels, checkpoint_label, portable_source, write_features_artifact
+from underwriting.decisions import with_failures_observed
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import crop_disputed
@@ -87,7 +92,7 @@ if TYPE_CHECKING:
 
 __all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "book_with_decided", "decided_lines",
            "change_counts", "keeps_unvalued_lines", "lines_to_review", "not_reestimated", "opens_alerts", "propose_actions",
-           "reunderwrite", "with_failures_observed",
+           "reunderwrite", "with_failures_observed", "stored_alerts", "renewal_actions",
            "reunderwrite_county",
            "reunderwrite_due", "checkpoint_label", "DETERIORATION_ALERTS", "NO_ESTIMATE_CODES", "DEFAULT_OPERATOR"]
 
@@ -404,20 +409,103 @@ def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     return tuple(c for c in NO_ESTIMATE_CODES if any(c in f for f in codes))
 
 
-def with_failures_observed(features: pd.DataFrame, alerts: pd.DataFrame) -> pd.DataFrame:
-    """``features`` with ``crop_failure_observed``: the date (ISO) of each field's open CROP_FAILURE alert, None
-    elsewhere — what :func:`underwriting.rules.evidence_codes` excludes a field for under ``open_alerts_act``."""
-    fail = alerts[alerts["alert"] == "CROP_FAILURE"] if len(alerts) else alerts
-    when = {str(f): pd.Timestamp(d).date().isoformat() for f, d in zip(fail.get("field_id", []), fail.get("date", []),
-                                                                         strict=True)}
-    col = features["field_id"].astype(str).map(when)
-    return features.assign(crop_failure_observed=col.astype(object).where(col.notna(), None))
-
-
 def opens_alerts(body: dict[str, Any]) -> bool:
     """Whether the policy that decided ``body`` has ``open_alerts_act`` (2026.12.6 on): a line with an open
     high-severity alert goes to review whatever its new limit covers."""
     return bool(((body.get("policy") or {}).get("parameters") or {}).get("open_alerts_act"))
+
+
+def stored_alerts(records: pd.DataFrame | None, season: str, as_of: date, *,
+                  before_seq: int | None = None) -> pd.DataFrame:
+    """The alerts open in the decision store for a new decision of ``season`` as of ``as_of`` (policy
+    ``decisions_read_alerts``, 2026.12.10 on): per farmer, those its latest re-underwriting record of the season dated on
+    or before ``as_of`` names (``reunderwrite.alerts``, ``FIELD:ALERT``: the alerts open at that checkpoint — a later
+    checkpoint without one closed it), each dated as the record's field entry dates a CROP_FAILURE
+    (``crop_failure_observed``), else the record's as-of date. ``before_seq``: only the records written before it (a
+    replay reads the store as the run it replays read it). Columns field_id, season, farmer_token, alert, severity,
+    date (empty: none)."""
+    from pipelines.monitor import ALERT_TYPES
+
+    cols = ["field_id", "season", "farmer_token", "alert", "severity", "date"]
+    if records is None or records.empty:
+        return pd.DataFrame(columns=cols)
+    r = records[(records["season"].astype(str) == str(season)) & (records["kind"] == "reunderwrite")
+                & (records["as_of"] <= as_of.isoformat())]
+    if before_seq is not None:
+        r = r[r["seq"] < int(before_seq)]
+    latest = r.sort_values(["as_of", "seq"], kind="stable").groupby("farmer_token", sort=False).tail(1)
+    rows = []
+    for tok, day, body in zip(latest["farmer_token"].astype(str), latest["as_of"].astype(str), latest["body"],
+                              strict=True):
+        doc = json.loads(body) if isinstance(body, str | bytes) else body
+        seen = {str(f.get("field_id")): f.get("crop_failure_observed") for f in doc.get("fields") or []}
+        for text in (doc.get("reunderwrite") or {}).get("alerts") or []:
+            fid, _, kind = str(text).rpartition(":")
+            if not fid or not kind:
+                continue
+            when = (seen.get(fid) if kind == "CROP_FAILURE" else None) or day
+            rows.append({"field_id": fid, "season": str(season), "farmer_token": tok, "alert": kind,
+                         "severity": ALERT_TYPES.get(kind, "medium"), "date": when})
+    out = pd.DataFrame(rows, columns=cols)
+    return out.sort_values(["farmer_token", "field_id", "alert"], kind="stable").reset_index(drop=True)
+
+
+def renewal_actions(items: Sequence[DecisionItem], book: pd.DataFrame | None, applications: pd.DataFrame,
+                    season: str, as_of: date, *, open_alerts: pd.DataFrame | None = None,
+                    rules: ActionRules | None = None) -> list[DecisionItem]:
+    """New decisions with what a re-underwriting would propose for the farmer's active Book line of the season they
+    renew (policy ``renewals_propose_actions``, 2026.12.10 on; other items as they are): an application through
+    which a re-underwriting follows a line (:func:`lines_to_review`: the line's own application, else the farmer's
+    first of the season; a farmer's several lines together) is its renewal, and :func:`propose_actions` judges the
+    new decision against the line's outstanding balance and maturity — the store's open high-severity alerts of the
+    farmer (``open_alerts``, :func:`stored_alerts`) count as a re-underwriting's. The body's ``renewal`` block names
+    the line, its balances, the alerts and the actions; the idempotency key is derived from the decision's and the
+    block (a Book with another balance is another decision)."""
+    todo = {i.application_id: i.currency for i in items
+            if bool(((i.body.get("policy") or {}).get("parameters") or {}).get("renewals_propose_actions"))}
+    if not todo or book is None or book.empty:
+        return list(items)
+    currency = next(iter(todo.values()))
+    b = book[book["currency"].astype(str) == currency] if "currency" in book.columns else book
+    if b.empty:
+        return list(items)
+    lines = lines_to_review(b, applications, as_of, str(season))
+    by_app = {str(line["review_application_id"]): line for line in lines.to_dict("records")}
+    if not by_app:
+        return list(items)
+    r = rules or ActionRules()
+    out = []
+    for item in items:
+        line = by_app.get(item.application_id)
+        if line is None or item.application_id not in todo:
+            out.append(item)
+            continue
+        body = copy.deepcopy(item.body)
+        mine = (open_alerts[open_alerts["farmer_token"].astype(str) == item.farmer_token]
+                if open_alerts is not None and len(open_alerts) else pd.DataFrame(columns=["field_id", "alert",
+                                                                                          "severity"]))
+        high = bool(len(mine) and (mine["severity"] == "high").any())
+        unvalued = not_reestimated(body)
+        actions = propose_actions(new_limit=item.limit, outstanding=int(line["outstanding"]),
+                                  new_outcome=item.outcome,
+                                  new_maturity=_iso(body.get("computation", {}).get("maturity_date")),
+                                  line_maturity=_iso(line["maturity_date"]), high_alert=high, rules=r,
+                                  reestimated=not unvalued, keep_unvalued=keeps_unvalued_lines(body),
+                                  review_alerts=opens_alerts(body))
+        body["renewal"] = {
+            "line_id": str(line["line_id"]), "book_limit": int(line["limit"]), "drawn": int(line["drawn"]),
+            "outstanding": int(line["outstanding"]), "line_maturity_date": _day_text(_iso(line["maturity_date"])),
+            "proposed_actions": list(actions),
+            "alerts": sorted({f"{a.field_id}:{a.alert}" for a in mine.itertuples()}) if len(mine) else [],
+            "action_rules": {"review_share": r.review_share},
+        }
+        key = sha256_hex(canonical_json(["renewal", item.idempotency_key, body["renewal"]]))
+        out.append(DecisionItem(idempotency_key=key, application_id=item.application_id,
+                                farmer_token=item.farmer_token, season=item.season, as_of=item.as_of,
+                                outcome=item.outcome, limit=item.limit, currency=item.currency,
+                                reason_codes=item.reason_codes, body=body, kind=item.kind,
+                                supersedes=item.supersedes))
+    return out
 
 
 def propose_actions(*, new_limit: int, outstanding: int, new_outcome: str, new_maturity: date | None,

@@ -203,7 +203,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      featurized: FeaturizeResult | None = None,
                      pledged: Mapping[tuple[str, str], Sequence[str]] | None = None,
                      yield_history: pd.DataFrame | None = None,
-                     features_lineage: Mapping[str, Any] | None = None) -> ScoredRun:
+                     features_lineage: Mapping[str, Any] | None = None,
+                     open_alerts: pd.DataFrame | None = None) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
     Nothing is stored except the FieldFeatures artifact (for explain; not with ``write_artifact=False``). ``applications`` of other
@@ -217,6 +218,10 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     scored as is, and its provenance recorded as if built here. ``features_lineage``: what ``features`` were
     built from (:func:`pipelines.featurize.read_lineage` of their file): the provenance names their crop model and
     imagery — not this run's champion crop model, which scored nothing —, or says the file did not record it.
+    ``open_alerts``: the decision store's open alerts (:func:`pipelines.reunderwrite.stored_alerts`): under a policy
+    with ``decisions_read_alerts`` a field with an open CROP_FAILURE alert is excluded (CROP_FAILURE_OBSERVED); under
+    one with ``renewals_propose_actions`` the decision of an application renewing an active Book line proposes what a
+    re-underwriting would (:func:`pipelines.reunderwrite.renewal_actions`, the alerts' REVIEW included).
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -296,7 +301,11 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     provenance.update(extra_provenance or {})
     tick(2, 3, "decisions")
     items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, day, provenance=provenance,
-                         pledged=pledged)
+                         pledged=pledged, open_alerts=open_alerts)
+    from pipelines.reunderwrite import renewal_actions
+
+    # policy renewals_propose_actions (2026.12.10): a renewal of an active Book line proposes what re-underwriting would
+    items = renewal_actions(items, book, apps, season, day, open_alerts=open_alerts)
     if write_artifact:  # not before: a run refused while deciding leaves no file behind
         _write_artifact(artifact, sha, store_url)
     tick(3, 3, "decided")
@@ -554,16 +563,23 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
         # the applications holding each farmer's fields of the season in the store: another one is a second pledge
-        pledged = None
+        pledged = open_alerts = None
         if st is not None:
             from underwriting.decisions import pledge_holders
 
-            pledged = pledge_holders(st.records(season), season)
+            recs = st.records(season)
+            pledged = pledge_holders(recs, season)
+            prof = policy.profile(profile)
+            if prof.decisions_read_alerts or prof.renewals_propose_actions:  # 2026.12.10: the store's open alerts
+                from pipelines.reunderwrite import stored_alerts
+
+                open_alerts = stored_alerts(recs, season, dt.date.fromisoformat(as_of) if isinstance(as_of, str)
+                                            else as_of)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
                                featurized=featurized, pledged=pledged, yield_history=yield_history,
-                               features_lineage=features_lineage)
+                               features_lineage=features_lineage, open_alerts=open_alerts)
         who = operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR
         if st is None and pending is not None and new_sqlite_file(url) is not None:
             from underwriting.store import append_to_new_sqlite

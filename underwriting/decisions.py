@@ -41,7 +41,7 @@ from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import EVIDENCE_CODES, FieldResult, evaluate_field, outcome, term_days
 
 __all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "batch_pledges", "check_prices", "decide", "decide_batch",
-           "pledge_holders", "prepare_batch", "prices_known_on"]
+           "failures_read", "pledge_holders", "prepare_batch", "prices_known_on", "with_failures_observed"]
 
 BODY_SCHEMA = "agcredit.decision-body/1"
 PRICE_COLUMNS = ("crop", "region", "season", "currency", "price_per_t", "moisture_basis_pct", "sigma_annual",
@@ -287,6 +287,8 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
                                 problem=f"currency {app['currency']} does not match policy profile "
                                         f"{profile_name} ({profile.currency})")
     frows = sorted(frows, key=lambda r: str(r["field_id"]))
+    if profile.decisions_read_alerts:  # 2026.12.10: a field without an open alert is read as in a run without any
+        frows = [{k: v for k, v in f.items() if k != "crop_failure_observed" or v is not None} for f in frows]
     vmap = {str(r["field_id"]): r for r in vrows}
     for table, rows in (("FieldFeatures", frows), ("FieldValuations", list(vmap.values()))):
         late = [r["field_id"] for r in rows if r.get("as_of") is not None and r["as_of"] > as_of]
@@ -568,17 +570,47 @@ def prepare_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations
     return Headroom.from_book(book, policy.profile(profile), as_of=day, exclude_lines=exclude_lines), day
 
 
+def with_failures_observed(features: pd.DataFrame, alerts: pd.DataFrame) -> pd.DataFrame:
+    """``features`` with ``crop_failure_observed``: the date (ISO) of each field's open CROP_FAILURE alert, None
+    elsewhere — what :func:`underwriting.rules.evidence_codes` excludes a field for under ``open_alerts_act``
+    (``alerts``: field_id, alert, date; re-underwriting's own, or the decision store's for a new decision)."""
+    fail = alerts[alerts["alert"] == "CROP_FAILURE"] if len(alerts) else alerts
+    when = {str(f): pd.Timestamp(d).date().isoformat() for f, d in zip(fail.get("field_id", []), fail.get("date", []),
+                                                                         strict=True)}
+    col = features["field_id"].astype(str).map(when)
+    return features.assign(crop_failure_observed=col.astype(object).where(col.notna(), None))
+
+
+def failures_read(features: pd.DataFrame, open_alerts: pd.DataFrame | None, profile: Profile) -> pd.DataFrame:
+    """``features`` of a new decision with the decision store's open CROP_FAILURE alerts (``open_alerts``: field_id,
+    season, alert, date; :func:`pipelines.reunderwrite.stored_alerts`) as :func:`with_failures_observed` gives a
+    re-underwriting's — under a profile with ``decisions_read_alerts`` and ``open_alerts_act`` (2026.12.10 on) and
+    only when a field of the features has one (the features of a run with none stay as they were); else unchanged."""
+    if open_alerts is None or not len(open_alerts) or not (profile.decisions_read_alerts and profile.open_alerts_act):
+        return features
+    out = with_failures_observed(features, open_alerts)
+    if "season" in open_alerts.columns and "season" in features.columns:
+        # the alerts of the season decided (a field id of another season's features is not that field)
+        seasons = {str(s) for s in open_alerts["season"]}
+        out["crop_failure_observed"] = out["crop_failure_observed"].where(
+            out["season"].astype(str).isin(seasons), None)
+    return out if out["crop_failure_observed"].notna().any() else features
+
+
 def decide_batch(applications: pd.DataFrame, features: pd.DataFrame, valuations: pd.DataFrame,
                  prices: pd.DataFrame, book: pd.DataFrame, policy: Policy, profile: str,
                  as_of: date | datetime | pd.Timestamp | str, *,
                  provenance: Mapping[str, Any] | None = None,
                  pledged: Mapping[tuple[str, str], Sequence[str]] | None = None,
-                 exclude_lines: Collection[str] = ()) -> list[DecisionItem]:
+                 exclude_lines: Collection[str] = (),
+                 open_alerts: pd.DataFrame | None = None) -> list[DecisionItem]:
     """Underwrite every application in ``application_id`` order against the Book at the start of the run.
 
     ``pledged``: (farmer token, season) → the applications holding the farmer's fields of the season in the store
     (:func:`pledge_holders`); a second application of the fields is referred (:func:`batch_pledges`).
-    ``exclude_lines``: Book lines not counted as exposure (re-underwriting's own lines; :meth:`Headroom.from_book`)."""
+    ``exclude_lines``: Book lines not counted as exposure (re-underwriting's own lines; :meth:`Headroom.from_book`).
+    ``open_alerts``: the decision store's open alerts (:func:`failures_read`; policies with ``decisions_read_alerts``)."""
+    features = failures_read(features, open_alerts, policy.profile(profile))
     room, day = prepare_batch(applications, features, valuations, prices, book, policy, profile, as_of,
                               exclude_lines=exclude_lines)
     earlier = batch_pledges(applications, pledged)

@@ -144,6 +144,16 @@ class Profile:
     #: block names its date and source); None when the file does not set it (files before: the season's latest row,
     #: a season average published after the harvest priced a decision taken before it)
     prices_known_at_decision: bool | None = None
+    #: new decisions (2026.12.10 on; with ``open_alerts_act``): a field with an open CROP_FAILURE alert in the decision
+    #: store (the farmer's latest re-underwriting record of the season on or before the decision date) is excluded
+    #: from the valuation (CROP_FAILURE_OBSERVED), as re-underwriting excludes it; None when the file does not set it
+    #: (files before: a new decision valued the field the monitoring had seen fail)
+    decisions_read_alerts: bool | None = None
+    #: new decisions (2026.12.10 on): the decision of an application through which a re-underwriting follows the
+    #: farmer's active Book line of the season (its renewal) proposes the actions a re-underwriting would
+    #: (FREEZE_UNDRAWN, SHORTEN_TERM, REVIEW; pipelines.reunderwrite.propose_actions), recorded in the body's
+    #: ``renewal``; None when the file does not set it (files before: nothing proposed until the next re-underwriting)
+    renewals_propose_actions: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -158,7 +168,8 @@ class Profile:
         for key in ("override_approval_share", "emergence_by_crop", "refer_after_harvest",
                     "term_to_harvest_window", "disputed_crop_uncertain",
                     "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
-                    "exclusions_before_stress", "refer_keeps_book_limit", "prices_known_at_decision"):
+                    "exclusions_before_stress", "refer_keeps_book_limit", "prices_known_at_decision",
+                    "decisions_read_alerts", "renewals_propose_actions"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -224,6 +235,8 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "exclusions_before_stress": ("bool", None, None),
     "refer_keeps_book_limit": ("bool", None, None),
     "prices_known_at_decision": ("bool", None, None),
+    "decisions_read_alerts": ("bool", None, None),
+    "renewals_propose_actions": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
@@ -231,7 +244,8 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
 _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_crop", "refer_after_harvest",
                           "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
                           "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
-                          "exclusions_before_stress", "refer_keeps_book_limit", "prices_known_at_decision")
+                          "exclusions_before_stress", "refer_keeps_book_limit", "prices_known_at_decision",
+                          "decisions_read_alerts", "renewals_propose_actions")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

@@ -546,6 +546,39 @@ def test_decisions_byte_identical_across_farmer_partitions(cluster: DaskRunner, 
     assert bodies(got) == bodies(stored)
 
 
+def test_the_stores_open_crop_failure_alerts_are_read_by_batch_and_partitions_alike(tmp_path: Path) -> None:
+    """Policy 2026.12.10 (decisions_read_alerts): a new decision excludes a field with an open CROP_FAILURE alert in
+    the decision store (CROP_FAILURE_OBSERVED, the alert's date in its evidence) — decide_batch and the Dask path the
+    same, byte for byte; a WATCH excludes nothing; under the archived 2026.12.9 the alerts are not read."""
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    pol = default_policy()
+    apps, feats, vals, prices, book = _decision_inputs()
+    as_of = dt.date(2025, 7, 15)
+    fid = "F011"  # tok-01's second field (its first application: A07)
+    alerts = pd.DataFrame({"field_id": [fid, "F020"], "season": ["2025", "2025"],
+                           "farmer_token": ["tok-01", "tok-02"], "alert": ["CROP_FAILURE", "WATCH"],
+                           "severity": ["high", "medium"], "date": ["2025-07-02", "2025-07-10"]})
+    plain = {i.application_id: i for i in decide_batch(apps, feats, vals, prices, book, pol, "us-operating", as_of)}
+    seen = decide_batch(apps, feats, vals, prices, book, pol, "us-operating", as_of, open_alerts=alerts)
+    got = {i.application_id: i for i in seen}
+    hit = got["A07"]
+    field = next(f for f in hit.body["fields"] if f["field_id"] == fid)
+    assert field["codes"] == ["CROP_FAILURE_OBSERVED"] and not field["included"]
+    assert field["crop_failure_observed"] == "2025-07-02"
+    assert hit.body["computation"]["stressed_value"] < plain["A07"].body["computation"]["stressed_value"]
+    assert "CROP_FAILURE_OBSERVED" in hit.reason_codes
+    tok2 = [a for a, i in got.items() if i.farmer_token == "tok-02"]
+    assert tok2 and all(got[a].body_json == plain[a].body_json for a in tok2)  # a WATCH: valued as before
+    parts = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of, runner=local_runner(),
+                               chunk_applications=4, out=tmp_path / "dask", open_alerts=alerts)
+    assert [(i.idempotency_key, i.body_json) for i in parts] == [(i.idempotency_key, i.body_json) for i in seen]
+    old = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
+    before = decide_batch(apps, feats, vals, prices, book, old, "us-operating", as_of)
+    assert [i.body_json for i in decide_batch(apps, feats, vals, prices, book, old, "us-operating", as_of,
+                                              open_alerts=alerts)] == [i.body_json for i in before]
+
+
 def test_write_part_is_atomic_and_keeps_meta(tmp_path: Path) -> None:
     from pipelines._dask_parts import read_part, read_part_meta
 

@@ -66,7 +66,7 @@ def test_recorded_policy_is_the_one_the_records_name() -> None:
     def body(p: Policy) -> dict[str, object]:
         return {"policy": {"id": p.policy_id, "version": p.version, "content_hash": p.content_hash}}
 
-    assert _recorded_policy([body(shipped)] * 2, shipped) == (shipped, "agcredit-default 2026.12.9", [])
+    assert _recorded_policy([body(shipped)] * 2, shipped) == (shipped, "agcredit-default 2026.12.10", [])
     got, text, warn = _recorded_policy([body(older)] * 2, shipped)
     assert got.content_hash == older.content_hash and warn == []
     assert text == "agcredit-default 2026.12.1 (the released version the records name)"
@@ -75,7 +75,7 @@ def test_recorded_policy_is_the_one_the_records_name() -> None:
     odd = {"policy": {"id": "bank-own", "version": "7", "content_hash": "ab" * 32}}
     got, _, warn = _recorded_policy([body(older), body(shipped), body(shipped), odd], shipped)
     assert got is shipped and len(warn) == 1, warn
-    assert ("3 policies (decisions each: agcredit-default 2026.12.1: 1, agcredit-default 2026.12.9: 2, bank-own 7: 1 "
+    assert ("3 policies (decisions each: agcredit-default 2026.12.1: 1, agcredit-default 2026.12.10: 2, bank-own 7: 1 "
             "(not released))") in warn[0]
     got, _, warn = _recorded_policy([odd], shipped)
     assert got is shipped and len(warn) == 1 and "bank-own 7 (content hash abababababab…)" in warn[0]

@@ -616,7 +616,7 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     # another policy: the policy part differs for every application, and limits may move
     pol = tmp_path / "policy.yaml"
     text = (Path(__file__).resolve().parents[2] / "underwriting" / "policies" / "default.yaml").read_text()
-    pol.write_text(text.replace('version: "2026.12.9"', 'version: "2026.12.9-replay"'))
+    pol.write_text(text.replace('version: "2026.12.10"', 'version: "2026.12.10-replay"'))
     r = runner.invoke(app, ["audit", "replay", *common, "--policy", str(pol)], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 1 and f"0 identical, 0 reproduced, {n} differs" in r.stdout, r.stdout
     assert r.stdout.count("  differs: policy\n") == n
@@ -677,15 +677,15 @@ def test_audit_replay_takes_the_released_policy_the_records_name(world: dict[str
         r.stdout + r.stderr)
     # a policy never released (a bank's own edit): nothing in the archive to take, said in one warning
     local = tmp_path / "local.yaml"
-    local.write_text((ARCHIVE_DIR.parent / "default.yaml").read_text().replace('version: "2026.12.9"',
-                                                                                 'version: "2026.12.9-local"'))
+    local.write_text((ARCHIVE_DIR.parent / "default.yaml").read_text().replace('version: "2026.12.10"',
+                                                                                 'version: "2026.12.10-local"'))
     store2 = f"sqlite:///{tmp_path / 'local.db'}"
     r = runner.invoke(app, ["underwrite", *common, "--store", store2, "--policy", str(local), "--crop-model", "none",
                             "--no-progress"], env=env)
     assert r.exit_code == 0, r.stderr
     r = runner.invoke(app, ["audit", "replay", *common, "--store", store2], env=env)
     assert r.exit_code == 1 and r.stdout.count("  differs: policy\n") == n, r.stdout
-    warned = [x for x in r.stderr.splitlines() if "2026.12.9-local" in x]
+    warned = [x for x in r.stderr.splitlines() if "2026.12.10-local" in x]
     assert len(warned) == 1 and "not a released version" in warned[0] and "--policy" in warned[0], r.stderr
     r = runner.invoke(app, ["audit", "replay", *common, "--store", store2, "--policy", str(local)], env=env)
     assert r.exit_code == 0 and f"{n} identical" in r.stdout, r.stdout + r.stderr
@@ -1043,3 +1043,157 @@ def test_decisions_take_the_prices_known_on_their_date_and_replay_identically(
             n = DecisionStore(url).count()
             r = runner.invoke(app, ["audit", "replay", *common, "--store", url], env=env)
             assert r.exit_code == 0 and f"{n} identical" in r.stdout, (k, r.stdout + r.stderr)
+
+
+def _renewal(world: dict[str, Any]) -> tuple[pd.Series, str]:
+    """The tiny county's active Book line of the season and the application through which a re-underwriting follows
+    it (its farmer's application of the season: the line was opened by an application the file no longer holds)."""
+    from pipelines.reunderwrite import lines_to_review
+
+    lines = lines_to_review(world["book"], world["apps"], world["as_of"], world["season"])
+    assert len(lines) == 1, lines
+    line = lines.iloc[0]
+    assert str(line["application_id"]) not in set(world["apps"]["application_id"].astype(str))
+    return line, str(line["review_application_id"])
+
+
+def test_a_renewal_below_the_lines_balance_proposes_what_reunderwriting_would(world: dict[str, Any],
+                                                                              tmp_path: Path) -> None:
+    """Policy 2026.12.10 (renewals_propose_actions). An application of a farmer holding an active Book line of the
+    season is decided as its renewal, but a new limit below the line's balance proposed nothing until the next
+    re-underwriting (a validator's line drawn 33,800 renewed at 11,000). Now the decision's body names the line and
+    proposes what a re-underwriting would (pipelines.reunderwrite.propose_actions); under the archived 2026.12.9 the
+    body is as before, whatever the Book's balance."""
+    from pipelines.reunderwrite import ActionRules, keeps_unvalued_lines, not_reestimated, opens_alerts, propose_actions
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    old_pol = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
+    line, aid = _renewal(world)
+    book = world["book"]
+    # the farmer's crop confirmed by the imagery (the tiny county's features have no crop call: every decision is a
+    # REFER for CROP_TYPE_UNCERTAIN), so the renewal grants a limit
+    feats = world["features"].copy()
+    at = feats["farmer_token"].astype(str) == str(line["farmer_token"])
+    feats.loc[at, "crop_type"] = feats.loc[at, "declared_crop"]
+    feats.loc[at, ["crop_type_prob", "declared_crop_prob"]] = 0.95
+    first = _run(world, f"sqlite:///{tmp_path / 'first.db'}", features=feats)
+    mine = next(i for i in first.items if i.application_id == aid)
+    assert mine.limit > 0, (mine.outcome, mine.limit)
+    owed = book.copy()
+    at = owed["line_id"] == line["line_id"]
+    top = int(line["limit"])
+    assert top > mine.limit > int(line["outstanding"]), (top, mine.limit, line["outstanding"])
+    owed.loc[at, ["drawn", "outstanding"]] = top  # the line drawn in full: above the renewal's new limit
+    c: County = world["county"]
+
+    def run(policy: Any, b: pd.DataFrame, name: str) -> dict[str, Any]:
+        res = underwrite(world["apps"], c.fields(world["season"]), world["season"], world["as_of"],
+                         imagery=c.imagery, policy=policy, profile=c.profile, book=b,
+                         store=f"sqlite:///{tmp_path / name}", models=world["models"], cache_dir=c.cache_dir,
+                         features=feats)
+        return {i.application_id: i for i in res.items}
+
+    new, old, old_owed = run(default_policy(), owed, "new.db"), run(old_pol, book, "old.db"), \
+        run(old_pol, owed, "old-owed.db")
+    item = new[aid]
+    assert (item.outcome, item.limit) == (mine.outcome, mine.limit)
+    ren = item.body["renewal"]
+    assert ren["line_id"] == line["line_id"] and ren["outstanding"] == ren["drawn"] == ren["book_limit"] == top
+    expected = propose_actions(new_limit=item.limit, outstanding=ren["outstanding"], new_outcome=item.outcome,
+                               new_maturity=date.fromisoformat(item.body["computation"]["maturity_date"]),
+                               line_maturity=date.fromisoformat(ren["line_maturity_date"]), high_alert=False,
+                               rules=ActionRules(), reestimated=not not_reestimated(item.body),
+                               keep_unvalued=keeps_unvalued_lines(item.body), review_alerts=opens_alerts(item.body))
+    assert ren["proposed_actions"] == list(expected) and "FREEZE_UNDRAWN" in expected, (ren, expected)
+    assert ren["alerts"] == [] and item.idempotency_key != mine.idempotency_key
+    # the farmers without a Book line are decided as before (no renewal block)
+    assert all("renewal" not in i.body for a, i in new.items() if a != aid)
+    # the Book as it is: the line's balance is covered, nothing to propose (the block still names the line)
+    assert first.items[[i.application_id for i in first.items].index(aid)].body["renewal"]["proposed_actions"] == \
+        list(propose_actions(new_limit=mine.limit, outstanding=int(line["outstanding"]), new_outcome=mine.outcome,
+                             new_maturity=date.fromisoformat(mine.body["computation"]["maturity_date"]),
+                             line_maturity=pd.Timestamp(line["maturity_date"]).date(), high_alert=False,
+                             keep_unvalued=True, review_alerts=True))
+    # 2026.12.9: no renewal block whatever the balance, the bodies the same with the Book as it is or owed
+    assert "renewal" not in old[aid].body and old[aid].body_json == old_owed[aid].body_json
+    assert {a: i.body_json for a, i in old.items()} == {a: i.body_json for a, i in old_owed.items()}
+    for a, i in new.items():
+        assert (i.outcome, i.limit, i.reason_codes) == (old[a].outcome, old[a].limit, old[a].reason_codes)
+
+
+def test_a_new_decision_reads_the_stores_open_crop_failure_alert(world: dict[str, Any], registry: str,
+                                                                 tmp_path: Path) -> None:
+    """Policy 2026.12.10 (decisions_read_alerts). A new decision did not read an open CROP_FAILURE alert of the
+    farmer's fields (a re-underwriting did, policy 2026.12.6's open_alerts_act): the yield model's value of a crop
+    the monitoring had seen fail stood. Here the store holds a re-underwriting of the farmer's Book line (through
+    the application that opened it) with an open CROP_FAILURE alert on one field; the farmer's application is then
+    underwritten: under the shipped policy that field is excluded (CROP_FAILURE_OBSERVED, dated) and the renewal is
+    sent to review; under the archived 2026.12.9 it is valued as before. Both stores replay identically."""
+    from pipelines.reunderwrite import ActionRules, _link, stored_alerts
+    from underwriting.policy import ARCHIVE_DIR
+
+    c: County = world["county"]
+    season, as_of = world["season"], world["as_of"]
+    line, aid = _renewal(world)
+    tok = str(line["farmer_token"])
+    feats = world["features"]
+    fids = sorted(feats.loc[feats["farmer_token"].astype(str) == tok, "field_id"].astype(str))
+    failed = fids[0]
+    # the store: the Book line's own application decided and re-underwritten (an earlier applications file held it)
+    opened = world["apps"][world["apps"]["application_id"] == aid].assign(application_id=str(line["application_id"]))
+    seed = tmp_path / "seed.db"
+    res = underwrite(opened, c.fields(season), season, as_of, imagery=c.imagery, policy=default_policy(),
+                     profile=c.profile, book=world["book"], store=f"sqlite:///{seed}", models=world["models"],
+                     cache_dir=c.cache_dir, features=feats)
+    alerts = pd.DataFrame({"field_id": [failed, fids[-1]], "alert": ["CROP_FAILURE", "WATCH"],
+                           "severity": ["high", "medium"], "date": pd.to_datetime([as_of - timedelta(days=6)] * 2),
+                           "farmer_token": [tok, tok]})
+    with DecisionStore(f"sqlite:///{seed}") as st:
+        prev = st.latest(str(line["application_id"]))
+        rec, _ = _link(res.items[0], prev, line.to_dict(), alerts, default_policy(), as_of, ActionRules(), st.get)
+        st.append([rec], operator="tester")
+        read = stored_alerts(st.records(season), season, as_of)
+    assert read[["field_id", "alert", "severity", "date"]].values.tolist() == \
+        [[failed, "CROP_FAILURE", "high", str(as_of)], [fids[-1], "WATCH", "medium", str(as_of)]]
+    assert stored_alerts(DecisionStore(f"sqlite:///{seed}").records(season), season,
+                         as_of - timedelta(days=1)).empty  # not yet open the day before
+    runner = CliRunner()
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    common = ["--applications", str(c.path / "records" / "applications.csv"), "--fields",
+              str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery), "--season", season,
+              "--as-of", str(as_of), "--profile", "in-kcc", "--cache", str(c.cache_dir),
+              "--book", str(c.path / "records" / "book.csv")]
+    bodies, said = {}, {}
+    for name, extra in (("new", []), ("old", ["--policy", str(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")])):
+        db = tmp_path / f"{name}.db"
+        shutil.copy(seed, db)
+        r = runner.invoke(app, ["underwrite", *common, "--store", f"sqlite:///{db}", "--crop-model", "none",
+                                "--no-progress", *extra], env=env)
+        assert r.exit_code == 0, r.stderr
+        said[name] = r.stdout
+        with DecisionStore(f"sqlite:///{db}") as st:
+            bodies[name] = st.latest(aid).body
+            n = sum(1 for a in world["apps"]["application_id"].astype(str) if st.latest(a) is not None)
+        r = runner.invoke(app, ["audit", "replay", *common, "--store", f"sqlite:///{db}"], env=env)
+        assert r.exit_code == 0 and f"{n} identical" in r.stdout, (name, r.stdout + r.stderr)
+    new = {f["field_id"]: f for f in bodies["new"]["fields"]}
+    old = {f["field_id"]: f for f in bodies["old"]["fields"]}
+    assert new[failed]["codes"][:1] == ["CROP_FAILURE_OBSERVED"] and not new[failed]["included"]
+    assert new[failed]["crop_failure_observed"] == str(as_of) and new[failed]["expected_value"] == 0
+    assert "CROP_FAILURE_OBSERVED" in {r["code"] for r in bodies["new"]["reasons"]}
+    assert "CROP_FAILURE_OBSERVED" not in old[failed]["codes"] and "crop_failure_observed" not in old[failed]
+    assert all("crop_failure_observed" not in new[f] for f in fids[1:])
+    # (its value out of the limit: test_reunderwrite's open_alerts_act test; here every field of the tiny county is
+    # CROP_TYPE_UNCERTAIN without a crop model, so the failed field was excluded already, for that code)
+    assert old[failed]["codes"] and not old[failed]["included"]
+    # the renewal of the farmer's Book line goes to an analyst: a high-severity alert is open (open_alerts_act)
+    ren = bodies["new"]["renewal"]
+    assert "REVIEW" in ren["proposed_actions"] and ren["alerts"] == [f"{failed}:CROP_FAILURE", f"{fids[-1]}:WATCH"]
+    assert "renewal" not in bodies["old"]
+    assert (f"renewals of active Book lines: 1, with proposed actions: 1 — {aid} ({line['line_id']}): "
+            f"{', '.join(ren['proposed_actions'])}\n") in said["new"], said["new"]
+    assert "renewals of" not in said["old"]
+    from pipelines.explain import explain_text
+
+    text = explain_text(f"sqlite:///{tmp_path / 'new.db'}", aid)
+    assert f"Renewal of line {line['line_id']}" in text and f"alerts: {failed}:CROP_FAILURE, " in text, text

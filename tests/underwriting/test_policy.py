@@ -47,7 +47,7 @@ def test_three_profiles_load_with_the_reference_numbers() -> None:
         assert (ev.min_declared_crop_prob, ev.min_clear_pixels) == (0.20, 8)
         assert p.override_approval_share == 0.20 and p.as_dict()["override_approval_share"] == 0.20
     assert set(pol.reason_texts) == set(REASON_CODES)
-    assert len(pol.content_hash) == 64 and pol.version == "2026.12.9"
+    assert len(pol.content_hash) == 64 and pol.version == "2026.12.10"
 
 
 def test_content_hash_follows_parameters_not_layout(tmp_path: Path) -> None:
@@ -216,7 +216,7 @@ def test_every_released_version_is_archived_and_the_shipped_one_is_the_latest() 
                 "2026.12.3": "a2a2880878115e54", "2026.12.4": "5ba69815148b3e0b",
                 "2026.12.5": "e600eaf370bc102e", "2026.12.6": "a3dbac3224ae13c7",
                 "2026.12.7": "b1caab3432d989b0", "2026.12.8": "3848865e9013e7be",
-                "2026.12.9": "62db16139f89f4c1"}
+                "2026.12.9": "62db16139f89f4c1", "2026.12.10": "ccfd473884bc4e7a"}
     assert {p.version: p.content_hash[:16] for p in pols if p.version in released} == released
     latest = max(pols, key=lambda p: tuple(int(x) for x in p.version.split(".")))
     assert latest.content_hash == shipped.content_hash
@@ -294,4 +294,25 @@ def test_prices_known_at_decision_is_optional_and_only_in_bodies_of_files_that_s
     assert "prices_known_at_decision" not in archived.profile("in-kcc").as_dict()
     doc["profiles"]["in-kcc"]["prices_known_at_decision"] = "yes"
     with pytest.raises(PolicyError, match=r"profiles.in-kcc.prices_known_at_decision.*expected true or false"):
+        load_policy(write(tmp_path, doc))
+
+
+@pytest.mark.parametrize("key", ["decisions_read_alerts", "renewals_propose_actions"])
+def test_2026_12_10_parameters_are_optional_and_only_in_bodies_of_files_that_set_them(tmp_path: Path,
+                                                                                      key: str) -> None:
+    """decisions_read_alerts and renewals_propose_actions (2026.12.10) are on in every shipped profile; a file without
+    them (every archived version up to 2026.12.9) loads, hashes and writes its profile parameters as it did; a
+    non-boolean is refused."""
+    assert all(getattr(p, key) is True for p in default_policy().profiles.values())
+    assert default_policy().profile("us-operating").as_dict()[key] is True
+    doc = copy.deepcopy(RAW)
+    for prof in doc["profiles"].values():
+        del prof[key]
+    old = load_policy(write(tmp_path, doc)).profile("in-kcc")
+    assert getattr(old, key) is None and key not in old.as_dict()
+    archived = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
+    assert archived.content_hash[:16] == "62db16139f89f4c1"
+    assert getattr(archived.profile("in-kcc"), key) is None and key not in archived.profile("in-kcc").as_dict()
+    doc["profiles"]["in-kcc"][key] = "yes"
+    with pytest.raises(PolicyError, match=rf"profiles.in-kcc.{key}.*expected true or false"):
         load_policy(write(tmp_path, doc))
