@@ -1197,3 +1197,38 @@ def test_a_new_decision_reads_the_stores_open_crop_failure_alert(world: dict[str
 
     text = explain_text(f"sqlite:///{tmp_path / 'new.db'}", aid)
     assert f"Renewal of line {line['line_id']}" in text and f"alerts: {failed}:CROP_FAILURE, " in text, text
+
+
+def test_a_refer_for_fields_pledged_in_the_store_replays_identically(world: dict[str, Any], registry: str,
+                                                                      tmp_path: Path) -> None:
+    """A farmer's application referred FIELDS_ALREADY_PLEDGED because an application of an earlier run holds the
+    farmer's fields in the store never replayed: replay passed no pledge holders, so it decided the application as
+    the fields' holder ("differs: computation, input_hashes, refer_reasons"). The replay reads the store as the run
+    read it (the records written before its decisions) — here under the archived 2026.12.9, which no 2026.12.10
+    parameter touches."""
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    c: County = world["county"]
+    season, as_of = world["season"], world["as_of"]
+    line, aid = _renewal(world)
+    old = ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml"
+    opened = world["apps"][world["apps"]["application_id"] == aid].assign(application_id=str(line["application_id"]))
+    db = tmp_path / "pledged.db"
+    underwrite(opened, c.fields(season), season, as_of, imagery=c.imagery, policy=load_policy(old),
+               profile=c.profile, book=world["book"], store=f"sqlite:///{db}", models=world["models"],
+               cache_dir=c.cache_dir, features=world["features"])
+    runner = CliRunner()
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    common = ["--applications", str(c.path / "records" / "applications.csv"), "--fields",
+              str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery), "--season", season,
+              "--as-of", str(as_of), "--profile", "in-kcc", "--cache", str(c.cache_dir), "--store", f"sqlite:///{db}"]
+    r = runner.invoke(app, ["underwrite", *common, "--policy", str(old), "--crop-model", "none", "--no-progress"],
+                      env=env)
+    assert r.exit_code == 0, r.stderr
+    with DecisionStore(f"sqlite:///{db}") as st:
+        rec = st.latest(aid)
+    assert rec is not None and rec.body["refer_reasons"][-1:] == ["FIELDS_ALREADY_PLEDGED"]
+    assert rec.body["computation"]["fields_pledged_to"] == [str(line["application_id"])]
+    r = runner.invoke(app, ["audit", "replay", *common], env=env)
+    n = int((world["apps"]["season"].astype(str) == season).sum())
+    assert r.exit_code == 0 and f"{n} identical, 0 reproduced, 0 differs" in r.stdout, r.stdout + r.stderr
