@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from typer.core import TyperGroup
 
 from features.errors import UserInputError
 from pipelines._champions import models_text
@@ -54,7 +55,28 @@ HAZY_DATES_HELP = ("pin the phenology smoother's scene haze: comma-separated gri
 _SETTINGS: dict[str, Any] = {"pretty_exceptions_show_locals": False, "no_args_is_help": True,
                              "context_settings": {"help_option_names": ["-h", "--help"]}}
 
-app = typer.Typer(name="agcredit", help="Agricultural credit underwriting from satellite evidence.", **_SETTINGS)
+class _AgcreditGroup(TyperGroup):
+    """The ``agcredit`` command group: SIGTERM (and Ctrl-C) wherever it comes — a command's own code, the parsing of
+    its options, an eager option's callback (``--version``), a command not wrapped by :func:`user_errors` — ends the
+    run with the one line and exit 143 (130), as inside :func:`user_errors` (typer ended it silently with exit 130,
+    click with "Aborted!" and exit 1)."""
+
+    # (contexts typed Any: typer's are those of the click it vendors)
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except KeyboardInterrupt as e:
+            raise _interrupted(e) from None
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:
+            raise _interrupted(e) from None
+
+
+app = typer.Typer(name="agcredit", help="Agricultural credit underwriting from satellite evidence.", cls=_AgcreditGroup,
+                  **_SETTINGS)
 fields_app = typer.Typer(help="Field polygons: validate and inspect.", **_SETTINGS)
 features_app = typer.Typer(help="Per-field time series and features.", **_SETTINGS)
 imagery_app = typer.Typer(help="Imagery sources (Sentinel Hub).", **_SETTINGS)
@@ -274,14 +296,20 @@ def user_errors(fn: F) -> F:
                 raise
             err(f"error: {msg}")
             raise typer.Exit(code=2) from None
-        except Terminated:
-            err("terminated (SIGTERM): nothing partial was kept; re-run to complete")
-            raise typer.Exit(code=143) from None
-        except KeyboardInterrupt:
-            err("interrupted: nothing partial was kept; re-run to complete")
-            raise typer.Exit(code=130) from None
+        except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (:class:`Terminated`)
+            raise _interrupted(e) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _interrupted(e: KeyboardInterrupt) -> typer.Exit:
+    """The one line on stderr of a run stopped by SIGTERM (:class:`Terminated`, exit 143) or Ctrl-C (exit 130), and
+    the exit to raise."""
+    if isinstance(e, Terminated):
+        err("terminated (SIGTERM): nothing partial was kept; re-run to complete")
+        return typer.Exit(code=143)
+    err("interrupted: nothing partial was kept; re-run to complete")
+    return typer.Exit(code=130)
 
 
 class Terminated(KeyboardInterrupt):

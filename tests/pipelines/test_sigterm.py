@@ -83,3 +83,47 @@ def test_a_forked_worker_still_dies_of_sigterm(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], check=False, capture_output=True, text=True, env=env,
                          timeout=60)
     assert out.stdout.strip() == "True", out.stderr
+
+
+#: the ``agcredit`` entry point (``pipelines.cli.main``) with hooks that send SIGTERM from code outside any command's
+#: :func:`~pipelines._cli_app.user_errors`: a command registered without it (on the app, in a group) and the eager
+#: ``--version`` callback; the command creates a temporary folder under argv[1] that SIGTERM must remove
+ENTRY = textwrap.dedent("""
+    import os, signal, sys, tempfile, time
+    import pipelines._cli_app as cli_app
+    import pipelines.cli as cli
+
+    where = sys.argv.pop(1)
+
+    def stop() -> None:
+        with tempfile.TemporaryDirectory(dir=where, prefix="run-"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)
+
+    @cli_app.app.command("unwrapped")
+    def unwrapped() -> None:
+        stop()
+
+    @cli_app.fields_app.command("unwrapped")
+    def unwrapped_in_group() -> None:
+        stop()
+
+    cli_app.version_text = stop
+    sys.argv[0] = "agcredit"
+    cli.main()
+""")
+
+
+@pytest.mark.parametrize("args", [["unwrapped"], ["fields", "unwrapped"], ["--version"]],
+                         ids=["command", "group-command", "eager-option"])
+def test_sigterm_outside_a_wrapped_command_ends_like_ctrl_c(tmp_path: Path, args: list[str]) -> None:
+    """SIGTERM in code no command's user_errors wraps ended the run silently with exit 130 (typer's answer to the
+    KeyboardInterrupt it became; click's "Aborted!" and exit 1 before): the app's group ends it with the one line,
+    exit 143, its cleanup run."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    out = subprocess.run([sys.executable, "-c", ENTRY, str(tmp_path), *args], check=False, capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert out.returncode == 143, out.stderr
+    assert out.stderr.strip() == "terminated (SIGTERM): nothing partial was kept; re-run to complete"
+    assert "Aborted" not in out.stderr + out.stdout
+    assert not list(tmp_path.iterdir())  # the temporary folder was removed
