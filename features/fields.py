@@ -27,6 +27,8 @@ from features.identity import identifiers_hidden, rows_holding_identifiers, toke
 
 __all__ = [
     "ReadResult",
+    "SetAside",
+    "write_rejects",
     "check_known_crops",
     "normalise_crop",
     "read_fields",
@@ -63,6 +65,8 @@ class ReadResult:
     absent: list[str] = field(default_factory=list)
     #: fields implausibly large for one field ("id/season (N ha)"; :func:`large_fields`), kept
     large: list[str] = field(default_factory=list)
+    #: the rows set aside by the row-level checks (``set_aside=True``; :func:`write_rejects`), in file order
+    set_aside: list[SetAside] = field(default_factory=list)
 
     def notes(self) -> list[str]:
         """Warnings for a run that reads these fields: rejected and repaired geometries, absent optional columns."""
@@ -366,9 +370,7 @@ def _repair(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str], dict[st
     polygon's (as GEOS measures it: a bow-tie's lobes cancel) or are that far from the declared area (before, after
     and declared hectares)."""
     geoms = gdf.geometry.to_numpy()
-    ids = gdf["field_id"].astype(str).to_numpy(dtype=object)
-    if "season" in gdf.columns and gdf["season"].astype(str).nunique() > 1:  # a field of several seasons: which one
-        ids = ids + "/" + gdf["season"].astype(str).to_numpy(dtype=object)
+    ids = np.asarray(_repair_keys(gdf), dtype=object)  # a field of several seasons: which one
     repaired: list[str] = []
     rows: list[int] = []  # the repaired rows
     rejected: dict[str, str] = {}
@@ -423,18 +425,23 @@ def _repaired_area(gdf: gpd.GeoDataFrame, before: np.ndarray, after: np.ndarray,
 
 
 def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: str | None = None,
-                    strict: bool = False, need: Sequence[str] = (), check_regions: bool = False) -> ReadResult:
+                    strict: bool = False, need: Sequence[str] = (), check_regions: bool = False,
+                    set_aside: bool = False) -> ReadResult:
     """Normalise columns, tokenise identifiers, repair what ``make_valid`` can, check the contract.
 
     With ``strict=True`` any rejected geometry is an error; otherwise rejected fields are
-    left out and listed in the result. ``need``: optional columns (:data:`NEEDED_FOR`) the run cannot do without,
+    left out and listed in the result. With ``set_aside=True`` a row failing a row-level check (an empty id or
+    season, a farmer's identifier typed as a value, a declared area that is no number or negative, an unknown crop or
+    region, a repeated id — every row of it —, a geometry that cannot be repaired) is left out and recorded in
+    :attr:`ReadResult.set_aside` (:func:`write_rejects`) instead of refusing the file; file-level errors (no CRS, a
+    column missing, no rows) still refuse it. ``need``: optional columns (:data:`NEEDED_FOR`) the run cannot do without,
     a user error when the file lacks one; with ``region`` among them (or ``check_regions``: ``fields validate``), a
     region without a season window is one too (:func:`features.regions.check_known_regions`). An error message never repeats a farmer's identifier (typed into another
     column): :func:`features.identity.identifiers_hidden`.
     """
     with identifiers_hidden(gdf):
         return _validate_fields(gdf, source=source, season=season, strict=strict, need=need,
-                                check_regions=check_regions)
+                                check_regions=check_regions, set_aside=set_aside)
 
 
 #: columns of the fields file kept in decision records, caches and messages: never a farmer's identifier
@@ -455,8 +462,68 @@ def _refuse_identifiers_as_values(gdf: pd.DataFrame, source: str) -> None:
                                 found="personal data", offenders=file_rows(source, rows))
 
 
+#: the file position (0-based) of each row, carried through the checks for the rows set aside (dropped at the end)
+_ROW = "__agcredit_row"
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """A row of a fields file set aside by a row-level check (:func:`validate_fields` with ``set_aside=True``):
+    where it is in the file, its field id and season (None when that cell is the problem: empty, or a farmer's
+    identifier), its farmer's pseudonymous token (None before one could be derived) and why — never a farmer's
+    name, ID or phone."""
+
+    row: str
+    field_id: str | None
+    season: str | None
+    farmer_token: str | None
+    reason: str
+    position: int  # 0-based data row of the file (the order of the rejects file)
+
+
+class _Aside:
+    """The row-level checks' outcome: without ``on``, the first failure is raised as before; with it, the failing
+    rows are recorded (:class:`SetAside`) and left out."""
+
+    def __init__(self, on: bool, source: str, identifiers: set[str]) -> None:
+        self.on, self.source, self.identifiers = on, source, identifiers
+        self.rows: list[SetAside] = []
+
+    def take(self, gdf: gpd.GeoDataFrame, mask: object, reason: str | Sequence[str], *, show_id: bool = True,
+             show_season: bool = True) -> gpd.GeoDataFrame:
+        """``gdf`` without the rows of ``mask`` (a boolean array), recorded with ``reason`` (one, or one per row of
+        the mask)."""
+        from features.identity import hide_identifiers, hide_quoted_numbers
+
+        m = np.asarray(mask, dtype=bool)
+        if not m.any():
+            return gdf
+        sub = gdf[m]
+        reasons = [reason] * len(sub) if isinstance(reason, str) else [r for r, k in zip(reason, m, strict=True) if k]
+        tokens = sub["farmer_token"] if "farmer_token" in sub.columns else pd.Series([None] * len(sub), index=sub.index)
+        for pos, fid, sea, tok, why in zip(sub[_ROW], sub["field_id"] if "field_id" in sub.columns else [None] * len(sub),
+                                           sub["season"] if "season" in sub.columns else [None] * len(sub), tokens,
+                                           reasons, strict=True):
+            self.rows.append(SetAside(row=file_rows(self.source, [int(pos)])[0],
+                                      field_id=_cell(fid) if show_id else None,
+                                      season=_cell(sea) if show_season else None, farmer_token=_cell(tok),
+                                      reason=hide_quoted_numbers(hide_identifiers(why, self.identifiers)),
+                                      position=int(pos)))
+        return gdf[~m]
+
+
+def _cell(v: object) -> str | None:
+    """A cell as text (None when empty)."""
+    if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+        return None
+    t = str(v).strip()
+    return t or None
+
+
 def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, strict: bool,
-                     need: Sequence[str] = (), check_regions: bool = False) -> ReadResult:
+                     need: Sequence[str] = (), check_regions: bool = False, set_aside: bool = False) -> ReadResult:
+    from features.identity import IDENTIFIER_COLUMNS
+
     if gdf.crs is None:
         raise FieldsError(source=source, problem="no CRS declared (expected e.g. EPSG:4326 or a UTM zone; "
                                                  "add a .prj or a CRS to the file)")
@@ -464,8 +531,18 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         raise FieldsError(source=source, problem="no fields in the file")
     _check_geographic(gdf, source)
     gdf = gdf.rename(columns={k: v for k, v in _ALIASES.items() if k in gdf.columns and v not in gdf.columns})
-    _refuse_identifiers_as_values(gdf, source)
+    gdf = gdf.assign(**{_ROW: np.arange(len(gdf))})
+    aside = _Aside(set_aside, source, {str(v) for c in IDENTIFIER_COLUMNS if c in gdf.columns
+                                       for v in gdf[c].dropna()})
+    personal: dict[str, list[int]] = {}
+    if set_aside:  # the rows, found while the identifiers are there; set aside once each has its farmer's token
+        personal = {col: rows_holding_identifiers(gdf, col) for col in _KEPT_TEXT_COLUMNS if col in gdf.columns}
+    else:
+        _refuse_identifiers_as_values(gdf, source)
     gdf = tokenise(gdf, source=source)
+    for col, where in personal.items():
+        gdf = aside.take(gdf, gdf[_ROW].isin(where), f"{col} holds a farmer's name, ID or phone number (it would be "
+                         "kept in the permanent records)", show_id=col != "field_id")
     season_taken = "season" not in gdf.columns and season is not None  # a file of one season, named by --season
     if season_taken:
         gdf = gdf.assign(season=str(season))
@@ -481,18 +558,30 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     if lacking:
         raise ContractError(table=source, column=lacking[0], expected=f"column present ({NEEDED_FOR[lacking[0]]})",
                             found="missing")
-    refuse_empty_cells(gdf, ("field_id", "season"), source)
+    if set_aside:
+        for col in ("field_id", "season"):
+            empty_cell = np.zeros(len(gdf), dtype=bool)
+            empty_cell[missing_cells(list(gdf[col]))] = True
+            gdf = aside.take(gdf, empty_cell, f"empty {col}", show_id=col != "field_id", show_season=col != "season")
+    else:
+        refuse_empty_cells(gdf, ("field_id", "season"), source)
     gdf = gdf.copy()
     for col in ("field_id", "season", "farmer_token"):
         gdf[col] = gdf[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else (
             str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)).strip()).astype("str")
+    if set_aside:  # a row without its farmer's token is nobody's collateral
+        gdf = aside.take(gdf, gdf["farmer_token"].map(_cell).isna().to_numpy(), "empty farmer_token")
     if "region" in need and "region" in gdf.columns:  # no window either: the rows of the season read (all without
         # one) — an empty cell in another season's rows, which the run never reads, refused it (a review found it)
         read = (gdf["season"] == str(season)).to_numpy() if season is not None else np.ones(len(gdf), dtype=bool)
         blank = [i for i in missing_cells(list(gdf["region"])) if read[i]]
-        if blank:
+        if blank and set_aside:
+            m = np.zeros(len(gdf), dtype=bool)
+            m[blank] = True
+            gdf = aside.take(gdf, m, "empty region (its season window gives the imagery dates read)")
+        elif blank:
             raise ContractError(table=source, column="region", expected="a value on every row", found="empty cells",
-                                offenders=file_rows(source, blank))
+                                offenders=file_rows(source, [int(gdf[_ROW].iloc[i]) for i in blank]))
     gdf["declared_crop"] = gdf["declared_crop"].map(
         lambda v: None if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) or not str(v).strip()
         else str(v).strip().lower().replace(" ", "_")).astype("str")
@@ -501,25 +590,44 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     given = raw_area.map(lambda v: v is not None and v is not pd.NA and not (isinstance(v, float) and np.isnan(v))
                          and bool(str(v).strip()))
     text = gdf["declared_area_ha"].isna() & given.astype(bool)
-    if text.any():
+    if text.any() and set_aside:
+        gdf = aside.take(gdf, text.to_numpy(), "declared_area_ha not a number of hectares")
+    elif text.any():
         raise ContractError(table=source, column="declared_area_ha", expected="a number of hectares (or empty)",
                             found="other values", offenders=[f"{f}/{se} ({str(v).strip()!r})" for f, se, v in zip(
                                 gdf.loc[text, "field_id"], gdf.loc[text, "season"], raw_area[text], strict=True)])
+    if set_aside:  # the contract's minimum, else refused by check_fields below
+        gdf = aside.take(gdf, (gdf["declared_area_ha"] < 0).to_numpy(), "declared_area_ha negative")
     if season is not None:
         # every row's season is checked before the others are set aside (a mistyped one would vanish silently)
         bad = ~gdf["season"].astype(str).str.fullmatch(SEASON_RE.pattern.strip("^$"))
-        if bad.any():
+        if bad.any() and set_aside:
+            gdf = aside.take(gdf, bad.to_numpy(), [f"season {v!r} not a year like 2024" for v in gdf["season"]])
+        elif bad.any():
             raise ContractError(table=source, column="season", expected="a year like 2024", found="other values",
                                 offenders=[f"{f} ({v!r})" for f, v in zip(gdf.loc[bad, "field_id"],
                                                                            gdf.loc[bad, "season"], strict=True)])
         gdf = gdf[gdf["season"] == str(season)]
         if len(gdf) == 0:
-            raise FieldsError(source=source, problem=f"no fields for season {season}")
+            raise FieldsError(source=source, problem=f"no fields for season {season}"
+                              + (f" ({len(aside.rows)} row(s) rejected)" if aside.rows else ""))
     # the crops of the rows read: a misspelt crop in another season's row is refused where that season is read, not
     # in this season's run, which does not use it
-    check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
-                      rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
-    if "region" in need or check_regions:  # the runs that read the season window refuse a region without one
+    if set_aside:
+        crops = gdf["declared_crop"].map(normalise_crop)
+        unknown = (crops.notna() & ~crops.isin(known_crops())).to_numpy()
+        gdf = aside.take(gdf, unknown, [f"declared_crop {c!r} not a known crop (add others with AGCREDIT_EXTRA_CROPS)"
+                                        for c in gdf["declared_crop"]])
+    else:
+        check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
+                          rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
+    if ("region" in need or check_regions) and set_aside and "region" in gdf.columns:
+        from features.regions import known_regions
+
+        reg = gdf["region"].map(_cell)
+        nowin = (reg.notna() & ~reg.isin(known_regions())).to_numpy()
+        gdf = aside.take(gdf, nowin, [f"region {r!r} has no season window" for r in reg])
+    elif "region" in need or check_regions:  # the runs that read the season window refuse a region without one
         from features.regions import check_known_regions
 
         check_known_regions(gdf, source)
@@ -528,21 +636,36 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         raise FieldsError(source=source, problem=f"no season column, so every row was taken as season {season}; yet "
                                                  "field_ids repeat (several seasons in one file? add the season column)",
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
-    if dup.any():
+    if dup.any() and set_aside:  # every row of the id: which one is right is unknown
+        gdf = aside.take(gdf, dup.to_numpy(), "field_id repeated within its season (every row of it set aside: "
+                                              "which one is right is unknown)")
+    elif dup.any():
         raise FieldsError(source=source, problem="duplicate field_id within a season",
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
     # "F0012" and "f0012" are one field typed twice more often than two fields (spreadsheets, Windows file names
     # and most people read them as one): refused like a duplicate, naming both spellings
     folded = gdf["field_id"].astype(str).str.casefold()
     dup = pd.DataFrame({"k": folded, "s": gdf["season"].astype(str)}).duplicated(keep=False)
-    if dup.any():
+    if dup.any() and set_aside:
+        gdf = aside.take(gdf, dup.to_numpy(), "field_id differing only in case from another of its season (one "
+                                              "field typed twice? every spelling set aside)")
+    elif dup.any():
         raise FieldsError(source=source, problem="field_ids differing only in case within a season (one field "
                                                  "typed twice? ids are compared without case)",
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
+    if set_aside and len(gdf) == 0:
+        raise FieldsError(source=source, problem="no usable fields: every row rejected",
+                          offenders=[f"{r.row} ({r.reason})" for r in sorted(aside.rows, key=lambda r: r.position)])
     fixed, repaired, rejected, repaired_area = _repair(gdf)
+    if set_aside:  # the rows _repair dropped, with its reasons (keyed as it keys them)
+        keys = _repair_keys(gdf)
+        gone = ~gdf[_ROW].isin(fixed[_ROW]).to_numpy()
+        gdf = aside.take(gdf, gone, [rejected.get(k, "") for k in keys])
     twice, why = same_farmer_overlaps(fixed)
     if twice.any():
         rejected.update(why)
+        if set_aside:
+            aside.take(fixed, twice, [why.get(f, "") for f in fixed["field_id"].astype(str)])
         fixed = fixed[~twice]
     if strict and rejected:
         raise FieldsError(source=source, problem="invalid geometries",
@@ -560,17 +683,46 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     check_fields(fixed, where=source)
     # a repaired field later rejected (its farmer's fields overlapping) is said rejected only
     repaired_area = {k: v for k, v in repaired_area.items() if k not in rejected}
+    aside_rows = sorted(aside.rows, key=lambda r: r.position)
+    # the rows set aside by the other checks are rejected fields too, named by id when it can be shown (and season
+    # when the file has several, as :func:`_repair` names them)
+    several = len(set(fixed["season"].astype(str)) | {r.season for r in aside_rows if r.season is not None}) > 1
+    for r in aside_rows:
+        if r.field_id is not None:
+            rejected.setdefault(f"{r.field_id}/{r.season}" if several and r.season is not None else r.field_id,
+                                r.reason)
     return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent,
                       repaired_area=repaired_area,
-                      large=large_fields(fixed))
+                      large=large_fields(fixed), set_aside=aside_rows)
+
+
+def _repair_keys(gdf: gpd.GeoDataFrame) -> list[str]:
+    """Each row's key in :func:`_repair`'s rejected fields: its id, and its season when the file has several."""
+    ids = gdf["field_id"].astype(str).to_numpy(dtype=object)
+    if "season" in gdf.columns and gdf["season"].astype(str).nunique() > 1:
+        ids = ids + "/" + gdf["season"].astype(str).to_numpy(dtype=object)
+    return [str(i) for i in ids]
+
+
+def write_rejects(rows: Sequence[SetAside], path: str | Path) -> Path:
+    """Write the rows set aside (:class:`SetAside`) as CSV at ``path``, atomically, in file order: ``row``,
+    ``field_id``, ``season``, ``farmer_token``, ``reason`` (a header alone when none was). The same file for the
+    same fields file."""
+    from features.atomic import write_table_atomic
+
+    df = pd.DataFrame([{"row": r.row, "field_id": r.field_id, "season": r.season, "farmer_token": r.farmer_token,
+                        "reason": r.reason} for r in sorted(rows, key=lambda r: r.position)],
+                      columns=["row", "field_id", "season", "farmer_token", "reason"])
+    return write_table_atomic(df, path, fmt="csv")
 
 
 def read_fields(path: str | Path, *, season: str | None = None, strict: bool = False,
-                need: Sequence[str] = (), check_regions: bool = False) -> ReadResult:
+                need: Sequence[str] = (), check_regions: bool = False, set_aside: bool = False) -> ReadResult:
     """Read fields from GeoParquet, GeoPackage, GeoJSON or Shapefile; see :func:`validate_fields`."""
     p = Path(path)
     gdf = _read_any(p)
-    return validate_fields(gdf, source=p.name, season=season, strict=strict, need=need, check_regions=check_regions)
+    return validate_fields(gdf, source=p.name, season=season, strict=strict, need=need, check_regions=check_regions,
+                           set_aside=set_aside)
 
 
 def describe_rejections(result: ReadResult) -> str:

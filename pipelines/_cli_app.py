@@ -30,7 +30,7 @@ __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
     "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
-    "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs",
+    "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP",
 ]
 
 #: help of ``--crop-season-scale`` (underwrite, value, features build)
@@ -46,6 +46,12 @@ BOOK_HELP = "the Book of active lines (CSV or Parquet; default: empty)"
 POLICY_HELP = "policy file (YAML; default: the shipped policy)"
 PROFILE_HELP = ("policy profile, e.g. us-operating or in-kcc (default: the policy's profile in the applications' "
                 "currency)")
+
+#: help of ``--rejects`` (underwrite, fields validate)
+REJECTS_HELP = ("set a fields file's bad rows aside into this CSV (row, field_id, season, farmer_token, reason) and go on "
+                "with the rest: an unknown crop or region, a repeated field_id (every row of it), a geometry that "
+                "cannot be repaired, an empty id, a declared area that is no number; default: one such row refuses "
+                "the file. File-level errors (no CRS, a column missing, no rows) still refuse it")
 
 #: help of ``--hazy-dates`` (underwrite, value, features build)
 HAZY_DATES_HELP = ("pin the phenology smoother's scene haze: comma-separated grid dates YYYY-MM-DD, or none (e.g. an "
@@ -258,12 +264,12 @@ def _store_file(url: str) -> str | None:
     return m.group("path") if m and m.group("path") != ":memory:" else None
 
 
-def refuse_out_over_inputs(out: str | os.PathLike[str] | None,
+def refuse_out_over_inputs(out: str | os.PathLike[str] | None, /, *, as_option: str = "--out",
                            **inputs: str | os.PathLike[str] | None) -> None:
     """Refuse (:class:`UserInputError`, before anything is read or written) an ``--out`` file that is one of the
     command's inputs: written, it would replace the file the run read (the applications, the fields, the
     features...). ``inputs``: option name (``history`` → ``--history``, ``store`` a store URL) → the path given
-    (None: not given)."""
+    (None: not given). ``as_option``: the output's option (``--rejects``)."""
     if out is None:
         return
     for name, given in inputs.items():
@@ -272,8 +278,8 @@ def refuse_out_over_inputs(out: str | os.PathLike[str] | None,
         path = _store_file(str(given)) if name == "store" else os.fspath(given)
         if path is not None and _same_path(os.fspath(out), path):
             opt = "--" + name.replace("_", "-")
-            raise UserInputError(f"--out {os.fspath(out)}: is the {opt} file {os.fspath(given)}, an input of this "
-                                 "run: writing it would replace that input; give another --out file")
+            raise UserInputError(f"{as_option} {os.fspath(out)}: is the {opt} file {os.fspath(given)}, an input of this "
+                                 f"run: writing it would replace that input; give another {as_option} file")
 
 
 def user_errors(fn: F) -> F:

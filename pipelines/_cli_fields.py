@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import echo, fields_app, user_errors
+from pipelines._cli_app import REJECTS_HELP, echo, fields_app, refuse_out_over_inputs, user_errors
 
 
 @fields_app.command("validate")
@@ -15,8 +15,10 @@ def validate(
     path: Path = typer.Argument(..., help="Field file: GeoParquet, GeoPackage, GeoJSON or Shapefile."),
     season: str = typer.Option(None, "--season", help="Only this season (YYYY)."),
     strict: bool = typer.Option(False, "--strict", help="Fail on any geometry that cannot be repaired."),
+    rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
 ) -> None:
     """Print a validation report: counts, repaired, rejected with reasons, total area."""
     from pipelines.fieldcheck import validation_report
 
-    echo(validation_report(path, season=season, strict=strict))
+    refuse_out_over_inputs(rejects, as_option="--rejects", fields=path)
+    echo(validation_report(path, season=season, strict=strict, rejects=rejects))

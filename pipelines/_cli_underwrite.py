@@ -13,6 +13,7 @@ from pipelines._cli_app import (
     IMAGERY_HELP,
     POLICY_HELP,
     PROFILE_HELP,
+    REJECTS_HELP,
     SEASON_SCALE_HELP,
     STORE_HELP,
     app,
@@ -58,6 +59,7 @@ def underwrite_command(
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     history: Path | None = typer.Option(None, "--history", help=HISTORY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
 ) -> None:
     """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
     from pipelines.underwrite import underwrite_files
@@ -66,6 +68,9 @@ def underwrite_command(
     refuse_out_over_inputs(out, applications=applications, fields=fields, features=features, book=book,
                            policy=policy, weather=weather, history=history, imagery=imagery,
                            store=store_url(store))
+    refuse_out_over_inputs(rejects, as_option="--rejects", applications=applications, fields=fields,
+                           features=features, book=book, policy=policy, weather=weather, history=history,
+                           imagery=imagery, out=out, store=store_url(store))
     day = parse_date(as_of, "--as-of")
     assert day is not None
     if imagery is None and features is None:
@@ -77,7 +82,8 @@ def underwrite_command(
         res = underwrite_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
                                cache_dir=cache, operator=operator, progress=tick, weather=weather,
-                               crop_season_scale=crop_season_scale, haze_dates=haze, history=history)
+                               crop_season_scale=crop_season_scale, haze_dates=haze, history=history,
+                               rejects=rejects)
     for w in res.warnings:
         err(f"warning: {w}")
     s = res.summary
@@ -99,6 +105,8 @@ def underwrite_command(
     if res.hazy_dates is not None:
         echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "
              f"({'pinned' if haze is not None else 'judged on these fields'})")
+    if rejects is not None:
+        echo(f"{res.rejected_rows} rows rejected (see {rejects})")
     echo(f"stored {res.written} new records ({res.already_present} already present) in {res.store_url}")
     if out is not None:
         echo(f"wrote {out}")

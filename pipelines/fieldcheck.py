@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.fields import NEEDED_FOR, overlap_fractions, read_fields
+from features.errors import UserInputError
+from features.fields import NEEDED_FOR, overlap_fractions, read_fields, write_rejects
 
 __all__ = ["validation_report"]
 
@@ -14,10 +15,19 @@ _NEEDED_BY = {"declared_crop": "monitor, reunderwrite and report with --imagery,
                         "and value"}
 
 
-def validation_report(path: str | Path, *, season: str | None = None, strict: bool = False) -> str:
-    """Read, repair and check a field file; return a short human report."""
+def validation_report(path: str | Path, *, season: str | None = None, strict: bool = False,
+                      rejects: str | Path | None = None) -> str:
+    """Read, repair and check a field file; return a short human report. ``rejects``: a CSV file for the rows that
+    fail a row-level check (:func:`features.fields.write_rejects`), which are set aside instead of refusing the file."""
+    if rejects is not None and strict:
+        raise UserInputError("--strict refuses the file on a geometry that cannot be repaired, --rejects sets such "
+                             "rows aside: give one of them")
+    if rejects is not None:
+        from features.atomic import check_writable
+
+        check_writable(rejects, what="rejects file")
     # a region without a season window: refused as features build, underwrite and the other runs refuse it
-    res = read_fields(path, season=season, strict=strict, check_regions=True)
+    res = read_fields(path, season=season, strict=strict, check_regions=True, set_aside=rejects is not None)
     f = res.fields
     ov = overlap_fractions(f)
     lines = [
@@ -43,4 +53,7 @@ def validation_report(path: str | Path, *, season: str | None = None, strict: bo
     for col in NEEDED_FOR:
         if col in res.absent or col not in f.columns:
             lines.append(f"  warning: no {col} column: {_NEEDED_BY[col]} refuse the file ({NEEDED_FOR[col]})")
+    if rejects is not None:
+        write_rejects(res.set_aside, rejects)
+        lines.append(f"{len(res.set_aside)} rows rejected (see {rejects})")
     return "\n".join(lines)

@@ -442,6 +442,8 @@ class UnderwriteResult:
     store_url: str = ""
     #: the phenology smoother's scene haze dates (None when the features were given)
     hazy_dates: list[str] | None = None
+    #: the fields file's rows set aside into the rejects file (``underwrite_files(rejects=...)``)
+    rejected_rows: int = 0
 
 
 def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
@@ -721,6 +723,8 @@ class UnderwriteInputs:
     yield_history: pd.DataFrame | None = None
     #: what the features file was built from (:func:`pipelines.featurize.read_lineage`; None: not recorded)
     features_lineage: dict[str, Any] | None = None
+    #: the fields file's rows set aside (``set_aside``; :class:`features.fields.SetAside`), in file order
+    set_aside: list[Any] = field(default_factory=list)
 
 
 def read_underwrite_inputs(applications: str | Path, fields: str | Path, season: str, *,
@@ -728,8 +732,10 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                            policy: str | Path | None = None, profile: str | None = None,
                            weather: str | Path | None = None, crop_season_scale: float | None = None,
                            haze_dates: Sequence[dt.date] | None = None,
-                           history: str | Path | None = None) -> UnderwriteInputs:
-    """Read and check every input of an underwriting run (one-line user errors; nothing is written)."""
+                           history: str | Path | None = None, set_aside: bool = False) -> UnderwriteInputs:
+    """Read and check every input of an underwriting run (one-line user errors; nothing is written).
+    ``set_aside``: the fields file's rows failing a row-level check are left out (:attr:`UnderwriteInputs.set_aside`)
+    instead of refusing the file, and so are the given features' rows of their fields (not lent against)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
     from underwriting.policy import load_policy
@@ -751,7 +757,8 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                              f"{', '.join(have) or 'none'})")
     if profile is None:
         profile = profile_for_currency(pol, sorted(set(apps.loc[apps["season"] == season, "currency"])))
-    read = read_fields(fields, season=season, need=("region",) if features is None else ())  # to build them
+    read = read_fields(fields, season=season, need=("region",) if features is None else (),  # to build them
+                       set_aside=set_aside)
     flds = read.fields
     notes = read.notes()
     bk = read_book(book) if book is not None else empty_book()
@@ -770,6 +777,12 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         except Exception as e:  # pyarrow raises many kinds for a file that is not Parquet
             raise UserInputError(f"{p}: not a readable Parquet file ({str(e).splitlines()[0][:120]})") from None
         feats = check_field_features(feats, where=p.name)
+        gone = {r.field_id for r in read.set_aside if r.field_id is not None}
+        drop = (feats["season"].astype(str) == season) & feats["field_id"].astype(str).isin(gone)
+        if drop.any():  # a field set aside is not lent against, whatever the features say of it
+            feats = feats[~drop].reset_index(drop=True)
+            notes.append(f"{int(drop.sum())} field(s) of features file {p.name} not used: their rows of the fields "
+                         "file were rejected")
         refuse_other_fields(feats, flds, apps, season, source=f"features file {p}", rejected=read.rejected)
         from pipelines.featurize import read_lineage
 
@@ -781,7 +794,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         hist = read_yield_history(history)
     return UnderwriteInputs(applications=apps, fields=flds, season=season, policy=pol, profile=profile, book=bk,
                             weather=wx, features=feats, warnings=notes, yield_history=hist,
-                            features_lineage=lineage)
+                            features_lineage=lineage, set_aside=list(read.set_aside))
 
 
 def underwrite_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
@@ -792,17 +805,23 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      operator: str | None = None, progress: Progress | None = None,
                      weather: str | Path | None = None, crop_season_scale: float | None = None,
                      haze_dates: Sequence[dt.date] | None = None,
-                     history: str | Path | None = None) -> UnderwriteResult:
-    """:func:`underwrite` from files: every input is read and checked before anything is written."""
+                     history: str | Path | None = None, rejects: str | Path | None = None) -> UnderwriteResult:
+    """:func:`underwrite` from files: every input is read and checked before anything is written. ``rejects``: a
+    CSV file for the fields file's rows that fail a row-level check (:func:`features.fields.write_rejects`), which
+    are then set aside and the rest decided (without it, one such row refuses the file)."""
     if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .csv or .parquet)")
     if out is not None:
         from features.atomic import check_writable
 
         check_writable(out, what="decisions file")  # before anything is decided or stored
+    if rejects is not None:
+        from features.atomic import check_writable
+
+        check_writable(rejects, what="rejects file")
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
-                                 haze_dates=haze_dates, history=history)
+                                 haze_dates=haze_dates, history=history, set_aside=rejects is not None)
     res = underwrite(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
                      profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
                      operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
@@ -814,4 +833,9 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         res = replace(res, warnings=inp.warnings + res.warnings)
     if out is not None:
         write_decisions(res.items, out)
+    if rejects is not None:
+        from features.fields import write_rejects
+
+        write_rejects(inp.set_aside, rejects)
+        res = replace(res, rejected_rows=len(inp.set_aside))
     return res

@@ -71,3 +71,38 @@ def test_validate_warns_of_the_columns_runs_need(tmp_path: Path) -> None:
            "features build and value refuse the file (a field's region gives its season window" in r.stdout
     assert "  warning: no declared_crop column: monitor, reunderwrite and report with --imagery, and every run on a " \
            "county folder refuse the file" in r.stdout
+
+
+def test_validate_rejects_sets_bad_rows_aside(tmp_path: Path) -> None:
+    """`fields validate --rejects PATH`: the rows failing a row-level check (an unknown crop, a repeated id — every
+    row of it —, a line for a polygon) written to PATH and the rest validated; without it one bad row refuses the
+    file, as before; with --strict it is refused (they disagree)."""
+    boxes = [box(i * 200, 0, i * 200 + 100, 100) for i in range(6)]
+    g = gpd.GeoDataFrame({"field_id": ["a", "b", "c", "d", "d", "e"], "season": ["2024"] * 6,
+                          "farmer_token": ["T1", "T2", "T3", "T4", "T4", "T5"],
+                          "declared_crop": ["maize", "rice", "maise", "maize", "maize", "maize"],
+                          "geometry": [*boxes[:5], LineString([(0, 0), (5, 5)])]}, crs=32614)
+    p = tmp_path / "f.gpkg"
+    g.to_file(p, driver="GPKG")
+    r = runner.invoke(app, ["fields", "validate", str(p)])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "maise" in r.stderr
+    out = tmp_path / "rejects.csv"
+    r = runner.invoke(app, ["fields", "validate", str(p), "--rejects", str(out)])
+    assert r.exit_code == 0, r.stderr
+    assert "valid fields:     2 in 1 season(s)" in r.stdout
+    assert f"4 rows rejected (see {out})" in r.stdout
+    assert out.read_text().splitlines() == [
+        "row,field_id,season,farmer_token,reason",
+        "row 3,c,2024,T3,declared_crop 'maise' not a known crop (add others with AGCREDIT_EXTRA_CROPS)",
+        "row 4,d,2024,T4,field_id repeated within its season (every row of it set aside: which one is right is unknown)",
+        "row 5,d,2024,T4,field_id repeated within its season (every row of it set aside: which one is right is unknown)",
+        "row 6,e,2024,T5,not a polygon (LineString)",
+    ]
+    first = out.read_bytes()
+    r = runner.invoke(app, ["fields", "validate", str(p), "--rejects", str(out)])
+    assert r.exit_code == 0 and out.read_bytes() == first
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["f.gpkg", "rejects.csv"]
+    r = runner.invoke(app, ["fields", "validate", str(p), "--rejects", str(out), "--strict"])
+    assert r.exit_code == 2 and "give one of them" in r.stderr
+    r = runner.invoke(app, ["fields", "validate", str(p), "--rejects", str(p)])
+    assert r.exit_code == 2 and "is the --fields file" in r.stderr

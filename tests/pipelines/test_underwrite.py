@@ -1232,3 +1232,67 @@ def test_a_refer_for_fields_pledged_in_the_store_replays_identically(world: dict
     r = runner.invoke(app, ["audit", "replay", *common], env=env)
     n = int((world["apps"]["season"].astype(str) == season).sum())
     assert r.exit_code == 0 and f"{n} identical, 0 reproduced, 0 differs" in r.stdout, r.stdout + r.stderr
+
+
+def test_cli_rejects_sets_bad_field_rows_aside_and_decides_the_rest(world: dict[str, Any], registry: str,
+                                                                    tmp_path: Path) -> None:
+    """One bad row (an unknown crop, a repeated id) refused the whole fields file; with `--rejects PATH` the bad
+    rows are written there (no farmer's name, ID or phone) and the rest decided — a field set aside is not lent
+    against, whatever the features file says of it. Without it, the one-line refusal as before."""
+    c: County = world["county"]
+    season = world["season"]
+    runner = CliRunner()
+    feats = tmp_path / "feat.parquet"
+    world["features"].to_parquet(feats, index=False)
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    now = (gdf["season"].astype(str) == season).to_numpy()
+    rows = np.flatnonzero(now)
+    gdf.loc[rows[0], "declared_crop"] = "maise"  # an applicant's field: in the features file, not lent against
+    extra = gdf.iloc[[rows[1], rows[1]]].copy()  # an id twice (a new field, both rows of it set aside)
+    extra["field_id"] = "ZZ9"
+    bad = tmp_path / "bad.gpkg"
+    pd.concat([gdf, extra], ignore_index=True).pipe(gpd.GeoDataFrame, crs=gdf.crs).to_file(bad, driver="GPKG")
+    fid0 = str(gdf.loc[rows[0], "field_id"])
+    uw = _uw_args(world, tmp_path, fields=bad, features=feats)
+    r = runner.invoke(app, uw, env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "maise" in r.stderr, r.stderr
+    rejects = tmp_path / "out" / "rejects.csv"
+    r = runner.invoke(app, [*uw, "--rejects", str(rejects)], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    assert f"3 rows rejected (see {rejects})" in r.stdout
+    assert "1 field(s) of features file feat.parquet not used: their rows of the fields file were rejected" \
+        in r.stderr
+    table = pd.read_csv(rejects, dtype=str)
+    n = len(gdf)
+    assert table[["row", "field_id", "season"]].values.tolist() == [
+        [f"row {rows[0] + 1}", fid0, season], [f"row {n + 1}", "ZZ9", season], [f"row {n + 2}", "ZZ9", season]]
+    assert table["farmer_token"].str.match(r"^F[0-9a-f]{20}$").all()
+    assert table["reason"].str.startswith(("declared_crop 'maise' not a known crop", "field_id repeated")).all()
+    text = rejects.read_text()
+    for col in ("national_id", "farmer_name", "phone"):
+        for v in gdf[col].dropna().astype(str):
+            assert v not in text
+    # the field set aside is not valued: named in the clean run's records, not in these
+    clean = runner.invoke(app, _uw_args(world, tmp_path, "clean.db", features=feats), env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert clean.exit_code == 0, clean.stderr
+
+    def stored(db: str) -> str:
+        with DecisionStore(f"sqlite:///{tmp_path / db}") as st:
+            return st.records().to_csv()
+
+    assert f'"{fid0}"' in stored("clean.db") and f'"{fid0}"' not in stored("s.db")
+    # a re-run: the same rejects file (and nothing new stored)
+    first = rejects.read_bytes()
+    r = runner.invoke(app, [*uw, "--rejects", str(rejects)], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and "stored 0 new records" in r.stdout, r.stderr
+    assert rejects.read_bytes() == first and sorted(p.name for p in rejects.parent.iterdir()) == ["rejects.csv"]
+    # --rejects naming an input: refused before anything is read
+    r = runner.invoke(app, [*uw, "--rejects", str(bad)], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "--rejects" in r.stderr and "is the --fields file" in r.stderr, r.stderr
+    # a file-level error (the field_id column missing) still refuses the file, --rejects or not
+    noid = tmp_path / "noid.gpkg"
+    gdf.rename(columns={"field_id": "parcel"}).to_file(noid, driver="GPKG")
+    r = runner.invoke(app, [*_uw_args(world, tmp_path, "noid.db", fields=noid, features=feats), "--rejects",
+                            str(tmp_path / "noid.csv")], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "column 'field_id': expected column present" in r.stderr, r.stderr
+    assert not (tmp_path / "noid.csv").exists()
