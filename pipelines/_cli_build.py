@@ -8,6 +8,7 @@ import typer
 
 from pipelines._cli_app import (
     HAZY_DATES_HELP,
+    REJECTS_HELP,
     SEASON_SCALE_HELP,
     echo,
     err,
@@ -49,11 +50,13 @@ def build_command(
                                                             "(--imagery sentinelhub / sentinelhub-stats)."),
     profile: str | None = typer.Option(None, "--profile", help="sentinelhub config profile; default SH_CLIENT_ID / "
                                                                "SH_CLIENT_SECRET (--imagery sentinelhub*)."),
+    rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
 ) -> None:
     """Build FieldFeatures (planted area, crop type, growth stage, seasonal summaries) and write Parquet."""
     from pipelines.featurize import featurize_to_file
 
     refuse_out_over_inputs(out, fields=fields, imagery=imagery, weather=weather)
+    refuse_out_over_inputs(rejects, as_option="--rejects", fields=fields, imagery=imagery, weather=weather, out=out)
     day = parse_date(as_of, "--as-of")
     assert day is not None
     haze = parse_dates(hazy_dates, "--hazy-dates")
@@ -61,7 +64,7 @@ def build_command(
         res, path, model = featurize_to_file(fields, imagery, season, day, out, crop_model=crop_model,
                                              cache_dir=cache, progress=tick, weather=weather,
                                              crop_season_scale=crop_season_scale, haze_dates=haze,
-                                             endpoint=endpoint, profile=profile)
+                                             endpoint=endpoint, profile=profile, rejects=rejects)
     for w in res.warnings:
         err(f"warning: {w}")
     f = res.features
@@ -76,4 +79,6 @@ def build_command(
     if f["growth_stage"].notna().any():
         stages = f["growth_stage"].value_counts()
         echo("growth stages: " + ", ".join(f"{k} {v}" for k, v in stages.items()))
+    if rejects is not None:
+        echo(f"{res.rejected_rows} rows rejected (see {rejects})")
     echo(f"wrote {path}")

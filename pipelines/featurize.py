@@ -35,7 +35,7 @@ import datetime as dt
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -94,6 +94,8 @@ class FeaturizeResult:
     hazy_dates: list[str] = field(default_factory=list)
     #: whether ``hazy_dates`` were pinned (``haze_dates=``) rather than judged
     haze_pinned: bool = False
+    #: the fields file's rows set aside into the rejects file (:func:`featurize_to_file` ``rejects``)
+    rejected_rows: int = 0
 
 
 def _as_date(d: dt.date | dt.datetime | pd.Timestamp | str) -> dt.date:
@@ -568,10 +570,15 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                       progress: Progress | None = None, weather: str | Path | None = None,
                       crop_season_scale: float | None = None,
                       haze_dates: Sequence[dt.date] | None = None, endpoint: str = "cdse",
-                      profile: str | None = None) -> tuple[FeaturizeResult, Path, str]:
+                      profile: str | None = None,
+                      rejects: str | Path | None = None) -> tuple[FeaturizeResult, Path, str]:
     """Read fields, resolve the crop model (its season scale pinned at ``crop_season_scale`` when given),
     :func:`featurize` (the smoother's haze pinned at ``haze_dates`` when given), write the FieldFeatures Parquet
     atomically.
+
+    ``rejects``: a CSV file for the fields file's rows that fail a row-level check
+    (:func:`features.fields.write_rejects`), which are set aside and the rest built (without it, one such row
+    refuses the file).
 
     Returns the result, the path written and the crop model's description. Nothing is written
     when anything fails.
@@ -583,7 +590,9 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     if Path(out).suffix.lower() not in (".parquet", ".pq"):  # the FieldFeatures file is Parquet
         raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .parquet)")
     check_writable(out, what="features file")  # before any scene is read
-    read = read_fields(fields, season=season, need=("region",))  # the season window
+    if rejects is not None:
+        check_writable(rejects, what="rejects file")
+    read = read_fields(fields, season=season, need=("region",), set_aside=rejects is not None)  # the season window
     check_as_of_in_season(read.fields, season, as_of)  # before the crop model is loaded or anything is read
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
@@ -591,6 +600,11 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     res.warnings.extend(read.notes())
     path = write_parquet_atomic(res.features, out, metadata={LINEAGE_KEY: json.dumps(lineage(res, desc),
                                                                                      sort_keys=True)})
+    if rejects is not None:
+        from features.fields import write_rejects
+
+        write_rejects(read.set_aside, rejects)
+        res = replace(res, rejected_rows=len(read.set_aside))
     return res, path, desc
 
 

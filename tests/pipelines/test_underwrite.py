@@ -1296,3 +1296,35 @@ def test_cli_rejects_sets_bad_field_rows_aside_and_decides_the_rest(world: dict[
                             str(tmp_path / "noid.csv")], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and "column 'field_id': expected column present" in r.stderr, r.stderr
     assert not (tmp_path / "noid.csv").exists()
+
+
+def test_cli_build_with_rejects_then_underwrite(world: dict[str, Any], registry: str, tmp_path: Path) -> None:
+    """`features build --rejects PATH` builds the features of the rows that pass (one bad row refused the file) and
+    writes the others to PATH as underwrite does; underwrite from those features with --rejects then has nothing to
+    leave out of them."""
+    c: County = world["county"]
+    season = world["season"]
+    runner = CliRunner()
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    rows = np.flatnonzero((gdf["season"].astype(str) == season).to_numpy())
+    gdf.loc[rows[0], "declared_crop"] = "maise"
+    fid0 = str(gdf.loc[rows[0], "field_id"])
+    bad = tmp_path / "bad.gpkg"
+    gdf.to_file(bad, driver="GPKG")
+    feats = tmp_path / "features.parquet"
+    build = ["features", "build", "--fields", str(bad), "--imagery", str(c.imagery), "--season", season, "--as-of",
+             str(world["as_of"]), "--out", str(feats), "--crop-model", "none", "--cache", str(c.cache_dir),
+             "--no-progress"]
+    r = runner.invoke(app, build, env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and "maise" in r.stderr and not feats.exists(), r.stderr
+    rejects = tmp_path / "build-rejects.csv"
+    r = runner.invoke(app, [*build, "--rejects", str(rejects)], env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    assert f"1 rows rejected (see {rejects})" in r.stdout
+    built = pd.read_parquet(feats)
+    assert fid0 not in set(built["field_id"].astype(str)) and len(built) == len(rows) - 1
+    again = tmp_path / "uw-rejects.csv"
+    r = runner.invoke(app, [*_uw_args(world, tmp_path, fields=bad, features=feats), "--rejects", str(again)],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0 and "1 rows rejected" in r.stdout and "not used" not in r.stderr, r.stderr
+    assert again.read_bytes() == rejects.read_bytes()
