@@ -687,10 +687,13 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     # the rows set aside by the other checks are rejected fields too, named by id when it can be shown (and season
     # when the file has several, as :func:`_repair` names them)
     several = len(set(fixed["season"].astype(str)) | {r.season for r in aside_rows if r.season is not None}) > 1
-    for r in aside_rows:
-        if r.field_id is not None:
-            rejected.setdefault(f"{r.field_id}/{r.season}" if several and r.season is not None else r.field_id,
-                                r.reason)
+    if set_aside:  # in file order (the geometry's rejections among the others)
+        shown: dict[str, str] = {}
+        for r in aside_rows:
+            if r.field_id is not None:  # a key's first row names it
+                shown.setdefault(f"{r.field_id}/{r.season}" if several and r.season is not None else r.field_id,
+                                 r.reason)
+        rejected = {**shown, **{k: v for k, v in rejected.items() if k not in shown}}
     return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent,
                       repaired_area=repaired_area,
                       large=large_fields(fixed), set_aside=aside_rows)
