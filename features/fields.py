@@ -490,7 +490,7 @@ class _Aside:
         self.rows: list[SetAside] = []
 
     def take(self, gdf: gpd.GeoDataFrame, mask: object, reason: str | Sequence[str], *, show_id: bool = True,
-             show_season: bool = True) -> gpd.GeoDataFrame:
+             show_season: bool = True, show_token: bool = True) -> gpd.GeoDataFrame:
         """``gdf`` without the rows of ``mask`` (a boolean array), recorded with ``reason`` (one, or one per row of
         the mask)."""
         from features.identity import hide_identifiers, hide_quoted_numbers
@@ -500,7 +500,8 @@ class _Aside:
             return gdf
         sub = gdf[m]
         reasons = [reason] * len(sub) if isinstance(reason, str) else [r for r, k in zip(reason, m, strict=True) if k]
-        tokens = sub["farmer_token"] if "farmer_token" in sub.columns else pd.Series([None] * len(sub), index=sub.index)
+        tokens = sub["farmer_token"] if "farmer_token" in sub.columns and show_token else \
+            pd.Series([None] * len(sub), index=sub.index)
         for pos, fid, sea, tok, why in zip(sub[_ROW], sub["field_id"] if "field_id" in sub.columns else [None] * len(sub),
                                            sub["season"] if "season" in sub.columns else [None] * len(sub), tokens,
                                            reasons, strict=True):
@@ -510,6 +511,24 @@ class _Aside:
                                       reason=hide_quoted_numbers(hide_identifiers(why, self.identifiers)),
                                       position=int(pos)))
         return gdf[~m]
+
+
+def _set_aside_untokenisable(gdf: gpd.GeoDataFrame, aside: _Aside) -> gpd.GeoDataFrame:
+    """The rows :func:`features.identity.tokenise` would refuse the file for, set aside: a ``farmer_token`` holding
+    personal data (not shown), or no identifier to derive the token from."""
+    from features.identity import IDENTIFIER_COLUMNS, looks_personal
+
+    if "farmer_token" in gdf.columns:
+        bad = np.zeros(len(gdf), dtype=bool)
+        bad[rows_holding_identifiers(gdf, "farmer_token")] = True
+        bad |= gdf["farmer_token"].map(lambda v: _cell(v) is not None and looks_personal(str(v))).to_numpy(dtype=bool)
+        gdf = aside.take(gdf, bad, "farmer_token holds a farmer's name, ID or phone number (expected a pseudonymous "
+                                   "token)", show_token=False)
+    present = [c for c in IDENTIFIER_COLUMNS if c in gdf.columns]
+    if present and not ("farmer_token" in gdf.columns and gdf["farmer_token"].notna().all()):
+        empty = gdf[present[0]].map(_cell).isna().to_numpy()
+        gdf = aside.take(gdf, empty, f"empty {present[0]} (the farmer's token is derived from it)")
+    return gdf
 
 
 def _cell(v: object) -> str | None:
@@ -537,6 +556,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     personal: dict[str, list[int]] = {}
     if set_aside:  # the rows, found while the identifiers are there; set aside once each has its farmer's token
         personal = {col: rows_holding_identifiers(gdf, col) for col in _KEPT_TEXT_COLUMNS if col in gdf.columns}
+        gdf = _set_aside_untokenisable(gdf, aside)
     else:
         _refuse_identifiers_as_values(gdf, source)
     gdf = tokenise(gdf, source=source)

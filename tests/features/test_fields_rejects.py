@@ -118,3 +118,39 @@ def test_set_aside_decides_the_same_fields_whatever_the_row_order() -> None:
     assert sorted(a.fields["field_id"]) == sorted(b.fields["field_id"])
     assert sorted((r.field_id or "", r.reason) for r in a.set_aside) == \
         sorted((r.field_id or "", r.reason) for r in b.set_aside)
+
+
+def test_rows_without_a_farmer_token_are_set_aside_and_a_personal_token_is_not_shown() -> None:
+    gdf = _bad_file().iloc[[0, 1, 9]].reset_index(drop=True)
+    gdf.loc[1, "national_id"] = None  # the token's basis: no token for this row
+    with pytest.raises(UserInputError, match="national_id"):
+        validate_fields(gdf, source="f.gpkg")
+    res = validate_fields(gdf, source="f.gpkg", set_aside=True)
+    assert list(res.fields["field_id"]) == ["f0", "f9"]
+    assert [(r.row, r.field_id, r.farmer_token, r.reason.split(" (")[0]) for r in res.set_aside] == [
+        ("row 2", "f1", None, "empty national_id")]
+    given = _bad_file().iloc[[0, 1, 9]].drop(columns=["national_id", "farmer_name", "phone"]).reset_index(drop=True)
+    given["farmer_token"] = ["T0", "+91 98765 43210", "T9"]  # a phone typed as the token
+    with pytest.raises(UserInputError, match="farmer_token"):
+        validate_fields(given, source="f.gpkg")
+    res = validate_fields(given, source="f.gpkg", set_aside=True)
+    assert list(res.fields["field_id"]) == ["f0", "f9"]
+    assert [(r.row, r.field_id, r.farmer_token) for r in res.set_aside] == [("row 2", "f1", None)]
+    assert "98765" not in repr(res.set_aside)
+
+
+def test_a_negative_area_an_empty_season_and_ids_differing_in_case_are_set_aside() -> None:
+    gdf = _bad_file().iloc[[0, 1, 3, 9, 2]].reset_index(drop=True)
+    gdf["declared_crop"] = "maize"
+    gdf["declared_area_ha"] = [4.0, -1.0, 4.0, 4.0, 4.0]
+    gdf.loc[2, "field_id"] = "F0"  # f0 typed again
+    gdf.loc[3, "season"] = None
+    with pytest.raises(UserInputError):
+        validate_fields(gdf, source="f.csv")
+    res = validate_fields(gdf, source="f.csv", set_aside=True)
+    assert list(res.fields["field_id"]) == ["f2"]
+    assert [(r.row, r.field_id, r.season, r.reason.split(" (")[0]) for r in res.set_aside] == [
+        ("line 2", "f0", "2024", "field_id differing only in case from another of its season"),
+        ("line 3", "f1", "2024", "declared_area_ha negative"),
+        ("line 4", "F0", "2024", "field_id differing only in case from another of its season"),
+        ("line 5", "f9", None, "empty season")]
