@@ -38,7 +38,7 @@ from underwriting.contracts import check_applications, check_book
 from underwriting.errors import ApplicationsError
 from underwriting.policy import Policy, Profile
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
-from underwriting.rules import EVIDENCE_CODES, FieldResult, evaluate_field, outcome, term_days
+from underwriting.rules import EVIDENCE_CODES, NO_CROP, FieldResult, evaluate_field, outcome, term_days
 
 __all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "batch_pledges", "check_prices", "decide", "decide_batch",
            "failures_read", "pledge_holders", "prepare_batch", "prices_known_on", "with_failures_observed"]
@@ -356,8 +356,15 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     # REFER rules
     def nominal(f: dict[str, Any]) -> float:
         return float(f.get("declared_area_ha") or f.get("field_area_ha") or 0.0)
-    total_area = sum(nominal(f) for f in frows)
-    failing_area = sum(nominal(f) for f, r in zip(frows, results, strict=True) if not r.included)
+    # fallow_as_declared (2026.12.10): a field declared with no crop that the imagery calls fallow is as declared —
+    # in neither side of the share, and not among the reasons
+    as_declared = {r.field_id for f, r in zip(frows, results, strict=True)
+                   if profile.fallow_as_declared and fallow_as_declared(f, r)}
+    counted = [(f, r) for f, r in zip(frows, results, strict=True) if r.field_id not in as_declared]
+    if not counted:  # nothing planted on any field: still referred on the whole area, NOT_PLANTED a reason
+        as_declared, counted = set(), list(zip(frows, results, strict=True))
+    total_area = sum(nominal(f) for f, _ in counted)
+    failing_area = sum(nominal(f) for f, r in counted if not r.included)
     failing_share = failing_area / total_area if total_area > 0 else 1.0
     refer_codes = []
     if not frows:
@@ -390,7 +397,7 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     uncertain = eps_y > 0 and (eps_y - s_y) / eps_y > profile.high_yield_uncertainty
     steps = waterfall(claim, views, terms, yield_code="HIGH_YIELD_UNCERTAINTY" if uncertain else "LOW_STRESSED_YIELD",
                       final=limit, declined=result == "DECLINE", exclusions_first=n_excl)
-    reasons = _reasons(steps, results, refer_codes, policy)
+    reasons = _reasons(steps, [r for r in results if r.field_id not in as_declared], refer_codes, policy)
     snapshot = headroom.snapshot(token, main_crop, main_region)
     snapshot["headroom"] = conc
     if headroom.applies and result in ("APPROVE", "REDUCE"):
@@ -400,6 +407,14 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
                   full=full, limit=limit, result=result, reasons=reasons, refer_codes=refer_codes,
                   failing_share=failing_share, harvest=harvest, concentration=snapshot, provenance=provenance,
                   pledged=pledged)
+
+
+def fallow_as_declared(f: Mapping[str, Any], r: FieldResult) -> bool:
+    """A field not valued only because nothing is planted (its first code NOT_PLANTED: no parcel problem, no observed
+    failure), whose farmer declared no crop on it and whose imagery's crop is "no crop" (fallow): what the farmer
+    said (policy ``fallow_as_declared``)."""
+    return (not r.included and r.codes[:1] == ("NOT_PLANTED",) and not f.get("declared_crop")
+            and f.get("crop_type") == NO_CROP)
 
 
 def _reasons(steps: list[tuple[str, int]], results: list[FieldResult], refer_codes: list[str],

@@ -154,6 +154,12 @@ class Profile:
     #: (FREEZE_UNDRAWN, SHORTEN_TERM, REVIEW; pipelines.reunderwrite.propose_actions), recorded in the body's
     #: ``renewal``; None when the file does not set it (files before: nothing proposed until the next re-underwriting)
     renewals_propose_actions: bool | None = None
+    #: (2026.12.10 on) a field the farmer declared no crop on and the imagery's crop model calls "no crop" (fallow)
+    #: is as declared: it is not valued (NOT_PLANTED, nothing to value) but it is no failing area — it counts in
+    #: neither side of the failing-area share — and its code is not listed among the decision's reasons (it took
+    #: nothing off the limit); None when the file does not set it (files before: such a field counted as failing
+    #: area, and NOT_PLANTED appeared as a principal reason with a reduction of 0)
+    fallow_as_declared: bool | None = None
 
     def emergence_checkpoint(self, season: str, crop: str | None = None) -> date:
         """The date of season ``season`` by which ``crop`` (any crop: None) should have emerged: the crop's own
@@ -169,7 +175,7 @@ class Profile:
                     "term_to_harvest_window", "disputed_crop_uncertain",
                     "keep_unvalued_lines", "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
                     "exclusions_before_stress", "refer_keeps_book_limit", "prices_known_at_decision",
-                    "decisions_read_alerts", "renewals_propose_actions"):
+                    "decisions_read_alerts", "renewals_propose_actions", "fallow_as_declared"):
             if out[key] is None:  # a file without it: its bodies stay as they were
                 del out[key]
         if "emergence_by_crop" in out:
@@ -237,6 +243,7 @@ _PROFILE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "prices_known_at_decision": ("bool", None, None),
     "decisions_read_alerts": ("bool", None, None),
     "renewals_propose_actions": ("bool", None, None),
+    "fallow_as_declared": ("bool", None, None),
 }
 
 #: profile keys a policy file may leave out (files written before they existed keep loading, hashing and
@@ -245,7 +252,7 @@ _OPTIONAL_PROFILE_KEYS = ("override_approval_share", "emergence_checkpoint_by_cr
                           "term_to_harvest_window", "disputed_crop_uncertain", "keep_unvalued_lines",
                           "kept_lines_stand", "confident_disputes_only", "open_alerts_act",
                           "exclusions_before_stress", "refer_keeps_book_limit", "prices_known_at_decision",
-                          "decisions_read_alerts", "renewals_propose_actions")
+                          "decisions_read_alerts", "renewals_propose_actions", "fallow_as_declared")
 
 _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
     "area_tolerance": ("float", 0.0, 1.0),

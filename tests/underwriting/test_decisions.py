@@ -912,3 +912,33 @@ def test_prices_known_on_is_idempotent_and_leaves_other_seasons() -> None:
     assert warned == [] and once.loc[1, "price_per_t"] == 18000 and once.loc[0].equals(table.loc[0])
     twice, warned = prices_known_on(once, "2025", AS_OF)
     assert warned == [] and twice.equals(once)
+
+
+def test_a_field_declared_fallow_and_seen_fallow_is_no_failing_area_under_fallow_as_declared() -> None:
+    """Policy 2026.12.10 (fallow_as_declared): a field the farmer declared no crop on that the imagery calls fallow is
+    what the farmer said — not valued, but in neither side of the failing-area share and not among the reasons (it
+    took nothing off the limit). Under 2026.12.9 it counted as failing area: a farmer resting half the land was
+    referred with NOT_PLANTED as a principal reason of 0. A farmer with nothing planted anywhere is still referred
+    with NOT_PLANTED; a declared crop not planted still fails."""
+    old = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
+    assert POLICY.profile(PROFILE).fallow_as_declared and old.profile(PROFILE).fallow_as_declared is None
+    rest = dict(declared_crop=None, declared_crop_prob=None, crop_type="fallow", crop_type_prob=0.93,
+                planted_area_ha=0.0, declared_area_ha=50.0)
+    feats = [feature_row("F1"), feature_row("F2", **rest)]
+    vals = [valuation_row("F1"), valuation_row("F2", crop="fallow", p10=0.0, p50=0.0, p90=0.0, price=0)]
+    new, prior = run(application(), feats, vals), run(application(), feats, vals, policy=old)
+    f2 = new.body["fields"][1]
+    assert f2["exclusion_code"] == "NOT_PLANTED" and not f2["included"]  # the field's evidence as before
+    assert new.body["computation"]["failing_area_share"] == 0.0 and new.outcome == "APPROVE"
+    assert "NOT_PLANTED" not in new.reason_codes and not new.body["refer_reasons"]
+    assert new.body["policy"]["parameters"]["fallow_as_declared"] is True
+    assert prior.body["computation"]["failing_area_share"] == 0.5 and prior.outcome == "REFER"
+    assert "NOT_PLANTED" in prior.reason_codes and "fallow_as_declared" not in prior.body["policy"]["parameters"]
+    assert new.limit == run(application(), feats[:1], vals[:1]).limit  # the resting field changed nothing
+    # nothing planted anywhere: referred on the whole area, NOT_PLANTED a reason, as before
+    alone = run(application(), [feature_row("F2", **rest)], vals[1:])
+    assert alone.outcome == "REFER" and "NOT_PLANTED" in alone.reason_codes
+    assert alone.body["computation"]["failing_area_share"] == 1.0
+    # a crop declared and not planted fails as before
+    gone = run(application(), [feature_row("F1"), feature_row("F2", **dict(rest, declared_crop="maize"))], vals)
+    assert gone.outcome == "REFER" and gone.body["computation"]["failing_area_share"] == 0.5

@@ -216,7 +216,7 @@ def test_every_released_version_is_archived_and_the_shipped_one_is_the_latest() 
                 "2026.12.3": "a2a2880878115e54", "2026.12.4": "5ba69815148b3e0b",
                 "2026.12.5": "e600eaf370bc102e", "2026.12.6": "a3dbac3224ae13c7",
                 "2026.12.7": "b1caab3432d989b0", "2026.12.8": "3848865e9013e7be",
-                "2026.12.9": "62db16139f89f4c1", "2026.12.10": "ccfd473884bc4e7a"}
+                "2026.12.9": "62db16139f89f4c1", "2026.12.10": "3a0c243161d6eb37"}
     assert {p.version: p.content_hash[:16] for p in pols if p.version in released} == released
     latest = max(pols, key=lambda p: tuple(int(x) for x in p.version.split(".")))
     assert latest.content_hash == shipped.content_hash
@@ -297,10 +297,10 @@ def test_prices_known_at_decision_is_optional_and_only_in_bodies_of_files_that_s
         load_policy(write(tmp_path, doc))
 
 
-@pytest.mark.parametrize("key", ["decisions_read_alerts", "renewals_propose_actions"])
+@pytest.mark.parametrize("key", ["decisions_read_alerts", "renewals_propose_actions", "fallow_as_declared"])
 def test_2026_12_10_parameters_are_optional_and_only_in_bodies_of_files_that_set_them(tmp_path: Path,
                                                                                       key: str) -> None:
-    """decisions_read_alerts and renewals_propose_actions (2026.12.10) are on in every shipped profile; a file without
+    """decisions_read_alerts, renewals_propose_actions and fallow_as_declared (2026.12.10) are on in every shipped profile; a file without
     them (every archived version up to 2026.12.9) loads, hashes and writes its profile parameters as it did; a
     non-boolean is refused."""
     assert all(getattr(p, key) is True for p in default_policy().profiles.values())
