@@ -359,7 +359,8 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
     # fallow_as_declared (2026.12.10): a field declared with no crop that the imagery calls fallow is as declared —
     # in neither side of the share, and not among the reasons
     as_declared = {r.field_id for f, r in zip(frows, results, strict=True)
-                   if profile.fallow_as_declared and fallow_as_declared(f, r)}
+                   if profile.fallow_as_declared
+                   and fallow_as_declared(f, r, profile.evidence.min_crop_type_prob)}
     counted = [(f, r) for f, r in zip(frows, results, strict=True) if r.field_id not in as_declared]
     if not counted:  # nothing planted on any field: still referred on the whole area, NOT_PLANTED a reason
         as_declared, counted = set(), list(zip(frows, results, strict=True))
@@ -409,12 +410,15 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
                   pledged=pledged)
 
 
-def fallow_as_declared(f: Mapping[str, Any], r: FieldResult) -> bool:
-    """A field not valued only because nothing is planted (its first code NOT_PLANTED: no parcel problem, no observed
-    failure), whose farmer declared no crop on it and whose imagery's crop is "no crop" (fallow): what the farmer
-    said (policy ``fallow_as_declared``)."""
-    return (not r.included and r.codes[:1] == ("NOT_PLANTED",) and not f.get("declared_crop")
-            and f.get("crop_type") == NO_CROP)
+def fallow_as_declared(f: Mapping[str, Any], r: FieldResult, min_crop_type_prob: float) -> bool:
+    """A field whose farmer declared no crop on it (the cell blank — "declared not planted" — or the no-crop class,
+    ``fallow``), which the imagery's crop model confidently calls fallow (``crop_type_prob`` at least the policy's
+    ``min_crop_type_prob``) and which is not valued only because nothing is planted (NOT_PLANTED its one code: no
+    parcel problem, no observed failure, no uncertainty): what the farmer said (policy ``fallow_as_declared``)."""
+    declared = f.get("declared_crop")
+    prob = f.get("crop_type_prob")
+    return (not r.included and tuple(r.codes) == ("NOT_PLANTED",) and (not declared or declared == NO_CROP)
+            and f.get("crop_type") == NO_CROP and prob is not None and float(prob) >= min_crop_type_prob)
 
 
 def _reasons(steps: list[tuple[str, int]], results: list[FieldResult], refer_codes: list[str],

@@ -942,3 +942,12 @@ def test_a_field_declared_fallow_and_seen_fallow_is_no_failing_area_under_fallow
     # a crop declared and not planted fails as before
     gone = run(application(), [feature_row("F1"), feature_row("F2", **dict(rest, declared_crop="maize"))], vals)
     assert gone.outcome == "REFER" and gone.body["computation"]["failing_area_share"] == 0.5
+    # declaring the no-crop class explicitly is the same declaration as leaving the cell blank (a review's finding:
+    # it was referred while the blank cell was not)
+    said = run(application(), [feature_row("F1"), feature_row("F2", **dict(rest, declared_crop="fallow"))], vals)
+    assert (said.outcome, said.body["computation"]["failing_area_share"]) == ("APPROVE", 0.0)
+    # an unsure "fallow" (below min_crop_type_prob: CROP_TYPE_UNCERTAIN too) is no confirmation: failing as before
+    unsure = run(application(), [feature_row("F1"), feature_row("F2", **dict(rest, crop_type_prob=0.30))], vals)
+    assert unsure.outcome == "REFER" and unsure.body["computation"]["failing_area_share"] == 0.5
+    assert "NOT_PLANTED" in unsure.reason_codes
+    assert {"NOT_PLANTED", "CROP_TYPE_UNCERTAIN"} <= set(unsure.body["fields"][1]["codes"])
