@@ -349,14 +349,132 @@ def handle_sigterm() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
+#: a run id given by a scheduler (AGCREDIT_RUN_ID) is used as it is when it looks like one; else a random one
+_RUN_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_RUN_ID: list[str] = []
+
+
+def run_id() -> str:
+    """This run's short id, on every log line: ``AGCREDIT_RUN_ID`` when set (letters, digits, ``._-``, up to 64), else
+    8 random hex digits drawn once per process."""
+    if not _RUN_ID:
+        given = os.environ.get("AGCREDIT_RUN_ID", "").strip()
+        _RUN_ID.append(given if _RUN_ID_SHAPE.match(given) else os.urandom(4).hex())
+    return _RUN_ID[0]
+
+
+def _utc_iso(created: float) -> str:
+    """A log record's time, UTC ISO-8601 to the millisecond: ``2026-12-03T08:52:15.123Z``."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _RunIdFilter(logging.Filter):
+    """Give every record this run's id (``%(run_id)s``), whichever library logged it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.run_id = run_id()
+        return True
+
+
+class _TextFormatter(logging.Formatter):
+    """``TIME RUN_ID LEVEL LOGGER: MESSAGE``, the time UTC ISO-8601."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(run_id)s %(levelname)s %(name)s: %(message)s")
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's)
+        return _utc_iso(record.created)
+
+
+class _JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, run_id, msg (and exc, the traceback, when there is one)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        import json
+
+        doc = {"ts": _utc_iso(record.created), "level": record.levelname, "logger": record.name,
+               "run_id": getattr(record, "run_id", run_id()), "msg": record.getMessage()}
+        if record.exc_info:
+            doc["exc"] = self.formatException(record.exc_info)
+        return json.dumps(doc, ensure_ascii=False)
+
+
 def setup_logging() -> None:
-    """Log to stderr at the level of AGCREDIT_LOG_LEVEL (default WARNING)."""
+    """Log to stderr at the level of AGCREDIT_LOG_LEVEL (default WARNING), every line with its UTC time and the run
+    id; AGCREDIT_LOG_FORMAT=json: one JSON object per line (ts, level, logger, run_id, msg)."""
     level = os.environ.get("AGCREDIT_LOG_LEVEL", "WARNING").upper()
-    logging.basicConfig(level=getattr(logging, level, logging.WARNING), stream=sys.stderr,
-                        format="%(levelname)s %(name)s: %(message)s")
-    # MLflow configures its own loggers at INFO when imported (database migrations, signature checks): the same
-    # level as ours unless MLFLOW_LOGGING_LEVEL says otherwise
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level if level in logging.getLevelNamesMapping() else "WARNING")
+    if level not in logging.getLevelNamesMapping():
+        level = "WARNING"
+    fmt = os.environ.get("AGCREDIT_LOG_FORMAT", "text").strip().lower()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    handler.addFilter(_RunIdFilter())
+    root = logging.getLogger()
+    root.handlers = [h for h in root.handlers if getattr(h, "_agcredit", False) is False]
+    handler._agcredit = True  # type: ignore[attr-defined]  # (a second call replaces it)
+    root.addHandler(handler)
+    root.setLevel(level)
+    # MLflow configures its own loggers when imported, each line in its own format through its own handler: they
+    # come through ours instead (time, run id, JSON), at our level unless MLFLOW_LOGGING_LEVEL says otherwise; the
+    # database migrations' loggers stay at WARNING at least, as MLflow sets them
+    os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)
     logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
-    if logging.getLogger().level >= logging.WARNING:  # its "Retrying …" lines: the one-line error says it all
+    quiet = level if logging.getLevelNamesMapping()[level] >= logging.WARNING else "WARNING"
+    for name in ("alembic", "sqlalchemy.engine", "huey"):
+        logging.getLogger(name).setLevel(quiet)
+    if root.level >= logging.WARNING:  # its "Retrying …" lines: the one-line error says it all
         logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def _command_name(argv: list[str]) -> str:
+    """The command a command line runs (``reunderwrite``, ``models promote``), from the names of the app's groups and
+    commands only — never an argument's value (a path may hold a farmer's name, a store URL a password)."""
+    import typer.main
+
+    group: Any = typer.main.get_command(app)
+    names: list[str] = []
+    for arg in argv:
+        if arg.startswith("-"):
+            if arg in ("--version", "-V", "--help", "-h") and not names:
+                return f"agcredit {arg}"
+            continue
+        sub = group.commands.get(arg) if hasattr(group, "commands") else None
+        if sub is None:
+            break
+        names.append(arg)
+        group = sub
+    return " ".join(["agcredit", *names])
+
+
+def _release() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("agcredit")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def run_logged(run: Callable[[], Any], argv: list[str]) -> None:
+    """Run the app (``run``), with a line at INFO when it starts (``run ID started: agcredit COMMAND (version V)``)
+    and one when it ends (``run ID ended: exit CODE in S s``), the exit code the process's; re-raise its exit."""
+    import time
+
+    log = logging.getLogger("agcredit")
+    start = time.monotonic()
+    if log.isEnabledFor(logging.INFO):
+        log.info("run %s started: %s (version %s)", run_id(), _command_name(argv), _release())
+    code: int = 0
+    try:
+        run()
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        raise
+    except BaseException:
+        code = 1
+        raise
+    finally:
+        log.info("run %s ended: exit %d in %.1f s", run_id(), code, time.monotonic() - start)

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import sys
 
 import pipelines
-from pipelines._cli_app import app, handle_sigterm, mount_groups, setup_logging
+from pipelines._cli_app import app, handle_sigterm, mount_groups, run_logged, setup_logging
 
 __all__ = ["app", "main"]
 
@@ -30,7 +31,7 @@ def main() -> None:
     """Entry point of the ``agcredit`` console script."""
     setup_logging()
     handle_sigterm()
-    app()
+    run_logged(app, sys.argv[1:])
 
 
 if __name__ == "__main__":
