@@ -99,6 +99,23 @@ def _sweep_stale(path: Path, suffix: str) -> None:
             pass
 
 
+def _disk_full(e: OSError) -> int | None:
+    """ENOSPC or EDQUOT for an OSError of a full disk or quota that names no file (pyarrow's carries the errno in
+    its message only), else None."""
+    import errno
+
+    if e.filename is not None or e.filename2 is not None:
+        return None
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return e.errno
+    text = str(e).lower()
+    if "no space left on device" in text:
+        return errno.ENOSPC
+    if "disk quota exceeded" in text:
+        return errno.EDQUOT
+    return None
+
+
 @contextmanager
 def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
     """A temporary file name in ``out``'s folder (created, with missing parents) for the caller to fill; on a
@@ -113,7 +130,14 @@ def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=suffix)
     os.close(fd)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as e:
+            full = _disk_full(e)
+            if full is None:
+                raise
+            # a write into the temporary file says no path (file.write, pyarrow): name the file it stands for
+            raise OSError(full, os.strerror(full), str(path)) from e
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:

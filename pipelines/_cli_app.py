@@ -226,6 +226,19 @@ def _shown_path(name: object) -> str:
     return os.path.join(os.path.dirname(text), m.group("name")) if m else text
 
 
+def _open_file_of(e: OSError) -> str | None:
+    """The path of the file object open in the innermost frames of ``e``'s traceback that holds one (a write to a
+    full disk raises an OSError naming no file: ``f.write``, ``f.flush``, ``Path.write_text``), else None."""
+    import io
+
+    for frame, _ in reversed(list(traceback.walk_tb(e.__traceback__))[-10:]):
+        for value in frame.f_locals.values():
+            name = getattr(value, "name", None) if isinstance(value, io.IOBase) else None
+            if isinstance(name, str | bytes) and name:
+                return os.fsdecode(name)
+    return None
+
+
 def path_error(e: OSError) -> str | None:
     """One line ``cannot write|read PATH: REASON`` for an OSError about a path (permissions, read-only file system,
     a folder where a file is expected, a file where a folder is expected, a full disk); None for other OSErrors."""
@@ -239,7 +252,10 @@ def path_error(e: OSError) -> str | None:
                or any(_WRITE_FRAME.search(name) for name in frames[-10:]))
     reason = e.strerror or type(e).__name__
     if not names:
-        return f"cannot {'write' if writing else 'read'}: {reason}"
+        found = _open_file_of(e)  # a full disk met by file.write: the file the failing frame was writing
+        if found is None:
+            return f"cannot {'write' if writing else 'read'}: {reason}"
+        names = [found]
     path = _shown_path(names[0])
     if e.errno == errno.EEXIST and os.path.isfile(path):  # mkdir where a file is: say which is in the way
         reason = "it is a file (expected a folder)"

@@ -101,6 +101,40 @@ def test_permission_denied_on_read_and_full_disk(tmp_path: Path) -> None:
     _one_line_error(CliRunner().invoke(_writer_app(write_rows), []), "cannot write: No space left on device")
 
 
+@pytest.mark.parametrize("raised", [OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)),
+                                    OSError("Error writing bytes to file. Detail: [errno 28] No space left on device"),
+                                    OSError(errno.EDQUOT, os.strerror(errno.EDQUOT))],
+                         ids=["errno", "pyarrow-message", "quota"])
+def test_a_full_disk_names_the_file_an_atomic_writer_was_writing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                  raised: OSError) -> None:
+    """A full disk gave ``error: cannot write: No space left on device`` with no path (the write into the
+    temporary file names none): the file it stands for is named, and nothing is left."""
+    def full(self: pd.DataFrame, path: str, *args: object, **kwargs: object) -> None:
+        Path(path).write_bytes(b"PAR1")  # part of it written
+        raise raised
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", full)
+    out = tmp_path / "out" / "features.parquet"
+    r = CliRunner().invoke(_writer_app(lambda: write_table_atomic(_df(), out)), [])
+    why = "Disk quota exceeded" if raised.errno == errno.EDQUOT else "No space left on device"
+    _one_line_error(r, f"error: cannot write {out}: {why}")
+    assert not out.exists() and not list(out.parent.iterdir())
+
+
+def test_a_full_disk_met_by_a_plain_file_write_names_that_file() -> None:
+    """/dev/full: every write fails with ENOSPC, the OSError naming no file; the open file is named."""
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full")
+
+    def write_report() -> None:
+        with open("/dev/full", "w") as f:
+            f.write("x" * 10)
+            f.flush()
+
+    _one_line_error(CliRunner().invoke(_writer_app(write_report), []),
+                    "error: cannot write /dev/full: No space left on device")
+
+
 def test_missing_file_unchanged_and_other_oserrors_not_hidden(tmp_path: Path) -> None:
     gone = tmp_path / "gone.csv"
     _one_line_error(CliRunner().invoke(_writer_app(lambda: open(gone).close()), []), f"file not found: {gone}")
