@@ -276,8 +276,10 @@ def monitor_cmd(
     fields: Path = typer.Option(None, "--fields", help="Fields file, every season."),
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table."),
     book: Path = typer.Option(None, "--book", help="The Book (to name the affected lines)."),
-    store: str = typer.Option(None, "--store", help="A decision store: also name the decided lines no Book line "
-                              "covers (D-<application_id>, as reunderwrite follows them)."),
+    store: str = typer.Option(None, "--store", envvar="AGCREDIT_STORE_URL", show_envvar=False,
+                              help="A decision store: also name the decided lines no Book line covers "
+                              "(D-<application_id>, as reunderwrite follows them); default $AGCREDIT_STORE_URL "
+                              "(unset: no store)."),
     crop_model: str = typer.Option("champion", "--crop-model", help="champion, a saved model folder, or none (its "
                                    "CROP_MISMATCH probabilities and alert thresholds; none: no CROP_MISMATCH, the "
                                    "rules' default thresholds)."),
