@@ -5,7 +5,7 @@ from __future__ import annotations
 from features.errors import UserInputError, format_offenders
 
 __all__ = ["ModelError", "MoneyError", "PriceError", "RegistryError", "RegistryUnavailableError", "ModelInputError",
-           "MissingWeatherError"]
+           "MissingWeatherError", "RegistryArtifactsError"]
 
 
 class ModelError(Exception):
@@ -36,6 +36,19 @@ class PriceError(UserInputError, LookupError):
 
 class RegistryError(UserInputError, LookupError):
     """The model registry is missing, or a model or alias is not there."""
+
+    def __init__(self, *, problem: str, fix: str = "") -> None:
+        self.problem = problem
+        self.fix = fix
+        super().__init__(f"model registry: {problem}" + (f" ({fix})" if fix else ""))
+
+
+class RegistryArtifactsError(UserInputError):
+    """A registered model's files cannot be fetched to this host: its artifacts are out of reach (a path of the
+    tracking server's host) or the local model cache folder cannot be written.
+
+    Not a :class:`RegistryError`: a caller falling back when a model is missing (no crop-type champion) must not
+    fall back when the model is there but this host cannot read it."""
 
     def __init__(self, *, problem: str, fix: str = "") -> None:
         self.problem = problem

@@ -43,7 +43,7 @@ from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
 
 from features.identity import same_person
 from models._registry_uri import DB_SCHEMES, missing_driver, probe_database, probe_http, reason, safe_uri
-from models.errors import RegistryError, RegistryUnavailableError
+from models.errors import RegistryArtifactsError, RegistryError, RegistryUnavailableError
 from models.governance import Governance
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
@@ -149,6 +149,11 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(rest) if rest.startswith("/") else Path.cwd() / rest
 
 
+#: how to move the model cache of a registry that is not a local SQLite file
+_CACHE_FIX = ("set XDG_CACHE_HOME to a writable folder: the models of a tracking server or database registry are "
+              "cached under $XDG_CACHE_HOME/agcredit/registry, default ~/.cache/agcredit/registry")
+
+
 def store_root() -> Path:
     """Folder holding a SQLite store's artifacts, model cache and alias history; for a tracking server (or another
     database) the local model cache only — ``$XDG_CACHE_HOME/agcredit/registry/<hash of the URI>`` (default
@@ -159,7 +164,11 @@ def store_root() -> Path:
         return db.parent
     import hashlib
 
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no HOME and no home folder in the user database (a bare service account)
+        raise RegistryArtifactsError(problem="no home folder for the local model cache",
+                                     fix=_CACHE_FIX) from None
     return base / "agcredit" / "registry" / hashlib.sha256(safe_uri(uri).encode()).hexdigest()[:16]
 
 
@@ -736,10 +745,18 @@ def _download_model(name: str, version: str, cache: Path) -> None:
     (a download killed midway leaves that folder only, never a copy that a later run would load)."""
     import shutil
 
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.partial-", dir=cache.parent))
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.partial-", dir=cache.parent))
+    except OSError as e:
+        local = _sqlite_path(tracking_uri()) is not None
+        raise RegistryArtifactsError(
+            problem=f"cannot write the local model cache folder {cache.parent} ({e.strerror or type(e).__name__})",
+            fix="make the registry's folder writable" if local else _CACHE_FIX) from None
     try:
         mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(tmp))
+        if not any(tmp.rglob(_FLAVOUR_FILE)):
+            _check_artifacts_read(name, version, tmp)
         if cache.exists() and not any(cache.rglob(_FLAVOUR_FILE)):
             shutil.rmtree(cache)  # a partial copy left by an earlier release
         try:
@@ -748,6 +765,34 @@ def _download_model(name: str, version: str, cache: Path) -> None:
             pass
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _check_artifacts_read(name: str, version: str, got: Path) -> None:
+    """After a download holding no agcredit model folder: a :class:`RegistryArtifactsError` naming the artifact URI
+    when nothing could be read there — a path on the tracking server's host (``mlflow server
+    --default-artifact-root /local/path`` without ``--serve-artifacts``), MLflow then "downloads" nothing — else
+    (files were read, none is the model's) a :class:`RegistryError` to re-register the model."""
+    try:
+        uri = str(MlflowClient().get_model_version_download_uri(name, version))
+    except MlflowException:
+        uri = f"models:/{name}/{version}"
+    shown = safe_uri(uri)
+    if any(p.is_file() for p in got.rglob("*")):
+        raise RegistryError(problem=f"no agcredit model folder in the artifacts of {name} version {version} at {shown}",
+                            fix="re-register the model")
+    scheme = urlsplit(uri).scheme
+    local = scheme in ("", "file") or (len(scheme) == 1 and uri[1:2] == ":")  # a POSIX or a Windows path
+    where = unquote(urlsplit(uri).path) if scheme == "file" else uri
+    if local and not Path(where).exists():
+        problem = (f"cannot read the artifacts of {name} version {version} at {shown}: no such path on this host")
+    else:
+        problem = f"no file could be read from the artifacts of {name} version {version} at {shown}"
+    server = urlsplit(tracking_uri()).scheme in ("http", "https")
+    fix = ("the tracking server must serve the artifacts: mlflow server --serve-artifacts --artifacts-destination "
+           "PATH_OR_BUCKET; or that path must be reachable from this host" if server and local else
+           "that location must be readable from this host" if server else
+           "that path must be reachable from this host (the registry's artifacts moved or deleted?)")
+    raise RegistryArtifactsError(problem=problem, fix=fix)
 
 
 def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = None) -> Resolved:

@@ -9,7 +9,7 @@ import pickle
 import pytest
 
 from features.errors import ContractError, FieldsError, ImageryError, UserInputError
-from models.errors import MoneyError, PriceError, RegistryError
+from models.errors import MoneyError, PriceError, RegistryArtifactsError, RegistryError
 from pipelines.errors import RunInputError
 from underwriting.errors import ApplicationsError, AuditChainError, PolicyError, StoreError
 
@@ -19,7 +19,8 @@ from underwriting.errors import ApplicationsError, AuditChainError, PolicyError,
     FieldsError(source="fields.gpkg", problem="duplicate field ids", offenders=["F1", "F2"]),
     ContractError(table="features", column="as_of", expected="a date", found="text", offenders=["F3"]),
     MoneyError(where="limit", value="1e4", expected="digits"), PriceError(problem="no price", offenders=["x"]),
-    RegistryError(problem="no champion", fix="train one"), RunInputError(what="value", problem="no fields"),
+    RegistryError(problem="no champion", fix="train one"), RegistryArtifactsError(problem="unread", fix="serve"),
+    RunInputError(what="value", problem="no fields"),
     ApplicationsError(source="apps.csv", problem="bad"), PolicyError(source="p.yaml", key="k", problem="bad"),
     StoreError(url="sqlite:///x.db", problem="locked"), UserInputError("plain"),
     AuditChainError(record_id="r1", position=3, problem="hash"),

@@ -26,14 +26,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    root = tmp_path_factory.mktemp("mlflow-server")
+def _start_server(root: Path, *artifacts: str) -> Iterator[str]:
     port = _free_port()
     mlflow_bin = Path(sys.executable).with_name("mlflow")
     proc = subprocess.Popen([str(mlflow_bin), "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-                             "--backend-store-uri", f"sqlite:///{root / 'srv.db'}",
-                             "--artifacts-destination", str(root / "artifacts")],
+                             "--backend-store-uri", f"sqlite:///{root / 'srv.db'}", *artifacts],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
                             env={**os.environ, "MLFLOW_TRACKING_URI": ""})
     url = f"http://127.0.0.1:{port}"
@@ -53,6 +50,21 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("mlflow-server")
+    yield from _start_server(root, "--artifacts-destination", str(root / "artifacts"))
+
+
+@pytest.fixture(scope="module")
+def path_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    """A server that does not serve artifacts: clients read and write them at a path of its host."""
+    root = tmp_path_factory.mktemp("mlflow-path-server")
+    url = None
+    for url in _start_server(root, "--default-artifact-root", str(root / "artifacts"), "--no-serve-artifacts"):
+        yield url, root / "artifacts"
 
 
 def test_register_promote_resolve_and_shared_history(server: str, tmp_path: Path,
@@ -126,3 +138,70 @@ def test_a_model_name_with_quotes_keeps_its_history_on_a_server(server: str, tmp
     assert [(h["model"], h["alias"], h["version"]) for h in registry.alias_history(name)] == [
         (name, "challenger", "1"), (name, "champion", "1"), (name, "challenger", None)]
     assert [v["version"] for v in registry.model_versions(name)] == ["1"]
+
+
+def test_a_model_cache_folder_that_cannot_be_made_is_named_with_its_setting(server: str, tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """HOME=/proc/nohome (a service user without a writable home): ``error: file not found: /proc/nohome``. Now the
+    cache folder and XDG_CACHE_HOME are named; with XDG_CACHE_HOME set the same model loads."""
+    from models import registry
+    from models.errors import RegistryArtifactsError
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert registry.register(TinyModel(5.0), "cache-test", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", "/proc/nohome")
+    with pytest.raises(RegistryArtifactsError) as e:
+        registry.resolve("cache-test", "1")
+    msg = str(e.value)
+    assert msg.startswith("model registry: cannot write the local model cache folder /proc/nohome/.cache/agcredit/"
+                          "registry/"), msg
+    assert "set XDG_CACHE_HOME to a writable folder" in msg and "\n" not in msg
+    from typer.testing import CliRunner
+
+    from tests.pipelines.test_cli_errors_io import _one_line_error, _writer_app
+
+    _one_line_error(CliRunner().invoke(_writer_app(lambda: registry.resolve("cache-test", "1")), []),
+                    "error: model registry: cannot write the local model cache folder /proc/nohome/", "XDG_CACHE_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "elsewhere"))
+    assert registry.resolve("cache-test", "1").model.scale == 5.0
+
+
+def test_artifacts_at_a_path_of_the_server_s_host_are_named_not_re_register(
+        path_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mlflow server --default-artifact-root /local/path``: on a second host (here: the folder moved away) the
+    error said "no agcredit model folder inside <the cache> (re-register the model)". Now: the artifact URI that
+    could not be read and the server's --serve-artifacts; nothing is left in the cache. Files read but no model
+    among them: re-register, naming the URI."""
+    import shutil
+
+    from models import registry
+    from models.errors import RegistryArtifactsError, RegistryError
+
+    url, artifacts = path_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    assert registry.register(TinyModel(4.0), "far-away", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+    assert registry.register(TinyModel(6.0), "far-away", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "2"
+    moved = artifacts.with_name("artifacts-on-the-server-host")
+    artifacts.rename(moved)
+    try:
+        with pytest.raises(RegistryArtifactsError) as e:
+            registry.resolve("far-away", "1")
+    finally:
+        moved.rename(artifacts)
+    msg = str(e.value)
+    assert f"cannot read the artifacts of far-away version 1 at {artifacts}/" in msg, msg
+    assert "no such path on this host" in msg and "mlflow server --serve-artifacts --artifacts-destination" in msg
+    assert "re-register" not in msg and not isinstance(e.value, RegistryError)  # no fallback to "no champion"
+    assert not [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert registry.resolve("far-away", "1").model.scale == 4.0  # reachable again: it loads
+    flavour = next(p for p in artifacts.rglob("agcredit_flavour.json") if "6.0" in
+                   (p.parent / "weights.json").read_text())
+    shutil.move(str(flavour), str(tmp_path / "kept.json"))  # a version whose artifacts are there but incomplete
+    with pytest.raises(RegistryError, match=r"no agcredit model folder in the artifacts of far-away version 2 at "
+                                            rf"{artifacts}/.*\(re-register the model\)$"):
+        registry.resolve("far-away", "2")
