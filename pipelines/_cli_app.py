@@ -227,14 +227,17 @@ def _shown_path(name: object) -> str:
 
 
 def _open_file_of(e: OSError) -> str | None:
-    """The path of the file object open in the innermost frames of ``e``'s traceback that holds one (a write to a
-    full disk raises an OSError naming no file: ``f.write``, ``f.flush``, ``Path.write_text``), else None."""
+    """The path of the file object opened for writing in the innermost frames of ``e``'s traceback that holds one (a
+    write to a full disk raises an OSError naming no file: ``f.write``, ``f.flush``, ``Path.write_text``), else
+    None. A file open for reading only is never named (it is not what a full disk refused)."""
     import io
 
     for frame, _ in reversed(list(traceback.walk_tb(e.__traceback__))[-10:]):
         for value in frame.f_locals.values():
-            name = getattr(value, "name", None) if isinstance(value, io.IOBase) else None
-            if isinstance(name, str | bytes) and name:
+            if not isinstance(value, io.IOBase):
+                continue
+            name, mode = getattr(value, "name", None), getattr(value, "mode", None)
+            if isinstance(name, str | bytes) and name and isinstance(mode, str) and any(c in mode for c in "wax+"):
                 return os.fsdecode(name)
     return None
 

@@ -127,12 +127,19 @@ def test_a_full_disk_met_by_a_plain_file_write_names_that_file() -> None:
         pytest.skip("no /dev/full")
 
     def write_report() -> None:
-        with open("/dev/full", "w") as f:
-            f.write("x" * 10)
+        with open(__file__) as source, open("/dev/full", "w") as f:
+            f.write(source.read(10))
             f.flush()
 
     _one_line_error(CliRunner().invoke(_writer_app(write_report), []),
                     "error: cannot write /dev/full: No space left on device")
+
+    def read_only_open() -> None:  # a file open for reading is never named as the one a full disk refused
+        with open(__file__) as source:
+            source.read(1)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    _one_line_error(CliRunner().invoke(_writer_app(read_only_open), []), "error: cannot write: No space left on device")
 
 
 def test_missing_file_unchanged_and_other_oserrors_not_hidden(tmp_path: Path) -> None:
