@@ -185,8 +185,21 @@ def reunderwrite_cmd(
             else:  # its lines were re-decided later: re-underwriting goes forward only
                 echo(f"  covered by the records as of {res.covered_by} (re-underwriting goes forward only): not run")
 
-        ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
-                               profile=profile, operator=operator, progress=err, on_done=done)
+        from pipelines.reunderwrite import SeasonOver
+        from underwriting.store import RunInProgress
+
+        try:
+            # without --today (a timer's run on the real date) a county whose seasons all ended over a year ago is
+            # refused, exit 1: a current_season never rolled over ran every checkpoint with nothing written, green
+            ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
+                                   profile=profile, operator=operator, progress=err, on_done=done,
+                                   refuse_season_over=today is None)
+        except RunInProgress as e:  # a timer's second run: the first does the work (exit 0, not waiting)
+            echo(str(e))
+            return
+        except SeasonOver as e:
+            err(f"warning: {e}")
+            raise typer.Exit(code=1) from None
         if not ran:  # which: none due yet, or all done — and the next one
             from pipelines.county import County
             from pipelines.schedule import load_calendar, nothing_due_text

@@ -882,20 +882,60 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo)
 
 
+#: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many
+#: days in the past (:class:`SeasonOver`)
+SEASON_OVER_DAYS = 365
+
+
+class SeasonOver(Exception):
+    """Every season ``reunderwrite --due`` would look at ended long ago (``current_season`` not rolled over)."""
+
+
+def _refuse_season_over(today: date, c: County, seasons: list[str], cal: pd.DataFrame, *, given: bool) -> None:
+    """:class:`SeasonOver` when the last checkpoint (in the county's region) of each of ``seasons`` is more than
+    :data:`SEASON_OVER_DAYS` days before ``today``."""
+    from datetime import timedelta
+
+    from pipelines.schedule import checkpoint_dates
+
+    last: dict[str, date] = {}
+    for s in seasons:
+        cps = checkpoint_dates(s, cal, c.region)
+        if cps.empty:
+            return
+        last[s] = cps["date"].max().date()
+    if not last or max(last.values()) >= today - timedelta(days=SEASON_OVER_DAYS):
+        return
+    s = max(last, key=lambda k: last[k])
+    what = f"season {s} (--season)" if given else f"current_season {c.current_season}"
+    raise SeasonOver(
+        f"no open season in {c.path}: {what} ended on {last[s]} (its last checkpoint in {c.region}), more than "
+        f"{SEASON_OVER_DAYS} days before {today}; roll it over (current_season in {c.path / 'county.json'}, with the "
+        "new season's records and scenes), or give --today DATE to run a past date; nothing run, nothing marked done")
+
+
 def reunderwrite_due(today: date, *, county: County | str | Path, store: str | None,
                      season: str | None = None, calendar: str | Path | None = None,
                      policy: Policy | None = None, profile: str | None = None, operator: str | None = None,
                      models: ScoringModels | None = None,
                      progress: Progress | None = None,
                      on_done: Callable[[Due, ReunderwriteResult], None] | None = None,
+                     refuse_season_over: bool = False,
                      ) -> list[tuple[Due, ReunderwriteResult]]:
     """Run exactly the checkpoints due on ``today`` and not yet done (per crop: the lines of that crop at the
     checkpoint's date; missed earlier checkpoints are superseded); each is marked done in the
     CheckpointLog in the store's database, so a second call does nothing. ``on_done(due, result)`` is called as
     each checkpoint is marked (the CLI prints its changes and proposed actions then: a run killed in a later
-    checkpoint had printed none, and its re-run does not repeat the finished ones)."""
+    checkpoint had printed none, and its re-run does not repeat the finished ones).
+
+    One run per store at a time: a second one started meanwhile raises
+    :class:`~underwriting.store.RunInProgress` before reading which checkpoints are due (it does not wait).
+    ``refuse_season_over`` (the CLI without ``--today``: a timer's run on the real date): :class:`SeasonOver`, nothing
+    run or marked, when the last checkpoint of every season looked at is more than :data:`SEASON_OVER_DAYS` days
+    before ``today`` — a county whose ``current_season`` was never rolled over ran every checkpoint with nothing
+    written, green, for good."""
     from pipelines.county import County
-    from pipelines.schedule import CheckpointLog, due_checkpoints, due_seasons, load_calendar
+    from pipelines.schedule import due_seasons, load_calendar
     from underwriting.store import store_url
 
     c = county if isinstance(county, County) else County(county)
@@ -913,7 +953,24 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
         seasons = due_seasons(today, c.current_season, [str(s) for s in c.seasons], booked, c.region)
     url = store_url(store)
     cal = load_calendar(calendar)  # checked before the store is opened (a bad calendar creates nothing)
+    if refuse_season_over:
+        _refuse_season_over(today, c, seasons, cal, given=bool(season))
     DecisionStore(url, create=False, writer=True).close()  # an existing store (a mistyped --store creates nothing)
+    from underwriting.store import run_lock
+
+    # one --due run per store at a time (not waiting: a timer's second run finds the first doing the work); a second
+    # run raises RunInProgress before it reads which checkpoints are due — it computes and prints nothing
+    with run_lock(url, "reunderwrite --due"):
+        return _run_due(today, c, url, seasons, cal, policy=policy, profile=profile, operator=operator, models=models,
+                        progress=progress, on_done=on_done)
+
+
+def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame, *, policy: Policy | None,
+             profile: str | None, operator: str | None, models: ScoringModels | None, progress: Progress | None,
+             on_done: Callable[[Due, ReunderwriteResult], None] | None) -> list[tuple[Due, ReunderwriteResult]]:
+    """:func:`reunderwrite_due`'s run, under the store's run lock."""
+    from pipelines.schedule import CheckpointLog, due_checkpoints
+
     log = CheckpointLog(url)
     due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
     if not due:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
+import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -22,16 +27,30 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
+from features.errors import UserInputError
 from underwriting.errors import StoreError
 from underwriting.records import canonical_json, sha256_hex
 
 __all__ = ["SCHEMA_VERSION", "metadata", "decisions", "meta", "make_engine", "safe_url", "install_triggers",
            "record_hash", "record_id_for", "ping", "CHAIN_LOCK_KEY", "IDENTIFIER_KEYS", "GUARD_TRIGGERS",
-           "LATER_GUARD_TRIGGERS", "GUARDS_KEY", "guard_intact"]
+           "LATER_GUARD_TRIGGERS", "GUARDS_KEY", "guard_intact", "DUE_RUN_LOCK_KEY", "ENV_LOCK_TIMEOUT",
+           "lock_timeout", "wait_for_lock"]
 
 SCHEMA_VERSION = "1"
 #: advisory-lock key that serialises chain appends on PostgreSQL ("agcd" in ASCII)
 CHAIN_LOCK_KEY = 0x61676364
+#: session advisory-lock key held by a ``reunderwrite --due`` run for its whole run ("agcr"): a second run on the
+#: same store finds it taken and does nothing
+DUE_RUN_LOCK_KEY = 0x61676372
+#: environment variable: how many seconds a run waits for the decision store's write lock (or a table lock) before it
+#: gives up with one line, nothing written (default :data:`DEFAULT_LOCK_TIMEOUT`)
+ENV_LOCK_TIMEOUT = "AGCREDIT_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 300.0
+#: after this many seconds of waiting a one-line notice goes to stderr (a silent wait looked like a hung job)
+LOCK_NOTICE_AFTER = 3.0
+#: the pause between two attempts to take a lock: short, so SIGTERM (raised in the main thread between attempts)
+#: ends the wait promptly — a blocking libpq or SQLite call does not return to Python until it gets the lock
+LOCK_POLL_SECONDS = 0.2
 #: body keys that would mean a personal identifier reached the store
 IDENTIFIER_KEYS = frozenset({"national_id", "farmer_name", "phone", "phone_number", "id_number", "name_of_farmer"})
 
@@ -191,26 +210,86 @@ def make_engine(url: str, *, read_only: bool = False, immutable: bool = True) ->
             if read_only and parsed.database and parsed.database != ":memory:":
                 parsed = parsed.set(database=f"file:{parsed.database}").update_query_dict(
                     {"mode": "ro", **({"immutable": "1"} if immutable else {}), "uri": "true"})
-            engine = create_engine(parsed, connect_args={"timeout": 60})
-            _sqlite_immediate(engine, read_only=read_only)
+            limit = lock_timeout()
+            engine = create_engine(parsed, connect_args={"timeout": max(limit, 0.001)})
+            _sqlite_immediate(engine, read_only=read_only, limit=limit, shown=shown)
         else:
             # READ COMMITTED whatever the database's default: a writer's statements after the advisory lock must see
             # the records of the writer it waited for (under repeatable read / serializable its snapshot predates them)
             engine = create_engine(parsed, pool_pre_ping=False, isolation_level="READ COMMITTED",
                                    connect_args={"connect_timeout": 5})
+            _pg_lock_timeout(engine, lock_timeout())
     except (ArgumentError, NoSuchModuleError, ImportError) as e:
         raise StoreError(url=shown, problem=f"cannot create an engine: {str(e).splitlines()[0]}") from None
     return engine
 
 
-def _sqlite_immediate(engine: Engine, read_only: bool = False) -> None:
-    """pysqlite's own transaction handling off; every transaction is BEGIN IMMEDIATE (one writer at a time)."""
+def lock_timeout() -> float:
+    """Seconds a run waits for a lock on the decision store: ``$AGCREDIT_LOCK_TIMEOUT``, else 300."""
+    raw = os.environ.get(ENV_LOCK_TIMEOUT, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not math.isfinite(value) or value < 0:
+        raise UserInputError(f"{ENV_LOCK_TIMEOUT}={raw!r}: expected a number of seconds (0 or more) to wait for the "
+                             "decision store's lock")
+    return value
+
+
+def _notice(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def wait_for_lock(try_once: Callable[[], bool], holder: Callable[[], int | None], *, shown: str, limit: float,
+                  what: str = "the decision store's write lock") -> None:
+    """Take a lock by polling ``try_once`` (True: taken) every :data:`LOCK_POLL_SECONDS`: after
+    :data:`LOCK_NOTICE_AFTER` seconds one line on stderr says the run is waiting (and for whom: ``holder()``, the
+    holding session's pid where the database shows it); after ``limit`` seconds a :class:`StoreError` (nothing
+    written). Between attempts the process is in Python, so SIGTERM and Ctrl-C end the wait at once."""
+    if try_once():
+        return
+    start, said = time.monotonic(), False
+    while True:
+        waited = time.monotonic() - start
+        if waited >= limit:
+            pid = _holder(holder)
+            raise StoreError(url=shown, problem=(
+                f"{what} has been held by another session{f' (pid {pid})' if pid else ''} for more than {limit:g} s "
+                f"(the limit; {ENV_LOCK_TIMEOUT} sets it): gave up waiting, nothing was written — re-run once that "
+                "session has finished"))
+        if not said and waited >= LOCK_NOTICE_AFTER:
+            pid = _holder(holder)
+            _notice(f"waiting for {what} (held by another session{f', pid {pid}' if pid else ''}) — {shown}; up to "
+                    f"{limit:g} s ({ENV_LOCK_TIMEOUT})…")
+            said = True
+        time.sleep(max(0.0, min(LOCK_POLL_SECONDS, limit - waited)))
+        if try_once():
+            return
+
+
+def _holder(holder: Callable[[], int | None]) -> int | None:
+    try:
+        return holder()
+    except Exception:  # noqa: BLE001 - who holds it is a courtesy: a role that cannot see it gets no pid
+        return None
+
+
+def _sqlite_immediate(engine: Engine, read_only: bool = False, *, limit: float = DEFAULT_LOCK_TIMEOUT,
+                      shown: str = "") -> None:
+    """pysqlite's own transaction handling off; every transaction is BEGIN IMMEDIATE (one writer at a time), taken
+    by polling (:func:`wait_for_lock`: a notice after a few seconds, SIGTERM honoured, ``limit`` seconds at most); the
+    busy timeout of the other statements is ``limit`` too."""
+    busy_ms = max(1, int(limit * 1000))
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _rec: Any) -> None:
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA busy_timeout = 60000")
+        cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
         if not read_only:  # switching to WAL writes the file
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
@@ -218,8 +297,40 @@ def _sqlite_immediate(engine: Engine, read_only: bool = False) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(conn: Any) -> None:
-        read_only = conn.get_execution_options().get("agc_read", False)
-        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+        if conn.get_execution_options().get("agc_read", False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        import sqlite3
+
+        raw = conn.connection.dbapi_connection
+
+        def try_once() -> bool:
+            try:
+                raw.execute("BEGIN IMMEDIATE")
+                return True
+            except sqlite3.OperationalError as e:
+                if "locked" in str(e) or "busy" in str(e):
+                    return False
+                raise
+
+        raw.execute(f"PRAGMA busy_timeout = {min(busy_ms, 100)}")  # each attempt short: the wait is polled
+        try:
+            wait_for_lock(try_once, lambda: None, shown=shown, limit=limit)
+        finally:
+            raw.execute(f"PRAGMA busy_timeout = {busy_ms}")
+
+
+def _pg_lock_timeout(engine: Engine, limit: float) -> None:
+    """Every session waits at most ``limit`` seconds for any lock (PostgreSQL ``lock_timeout``; its 0 would mean no
+    limit): the backstop for a statement blocked on a lock the store does not take by polling."""
+    ms = max(1, int(limit * 1000))
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _rec: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute(f"SET lock_timeout = {ms}")
+        cur.close()
+        dbapi_conn.commit()
 
 
 def record_id_for(idempotency_key: str) -> str:

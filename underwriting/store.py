@@ -38,6 +38,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 from features.errors import UserInputError
 from underwriting._store_schema import (
     CHAIN_LOCK_KEY,
+    DUE_RUN_LOCK_KEY,
     GUARD_TRIGGERS,
     GUARDS_KEY,
     IDENTIFIER_KEYS,
@@ -46,18 +47,20 @@ from underwriting._store_schema import (
     decisions,
     guard_intact,
     install_triggers,
+    lock_timeout,
     make_engine,
     meta,
     metadata,
     record_hash,
     record_id_for,
     safe_url,
+    wait_for_lock,
 )
 from underwriting.contracts import DECISIONS, OUTCOMES, check_decisions
 from underwriting.errors import AuditChainError, StoreChangedError, StoreError
 from underwriting.records import KINDS, DecisionItem, sha256_hex
 
-__all__ = ["DEFAULT_URL", "ENV_URL", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult", "UpgradeResult",
+__all__ = ["DEFAULT_URL", "ENV_URL", "RunInProgress", "run_lock", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult", "UpgradeResult",
            "record_id_for", "store_url", "verify_store", "upgrade_store", "export_decisions"]
 
 DEFAULT_URL = "sqlite:///agcredit-decisions.db"
@@ -256,6 +259,79 @@ def append_to_new_sqlite(url: str, path: Path, items: Sequence[DecisionItem], op
             leftover.unlink(missing_ok=True)
 
 
+class RunInProgress(Exception):
+    """Another run holding the same run lock (:func:`run_lock`) is in progress on this store."""
+
+    def __init__(self, what: str, who: str) -> None:
+        self.what = what
+        self.who = who
+        super().__init__(f"another {what} run on this store is in progress ({who}); nothing done")
+
+
+@contextmanager
+def run_lock(url: str | None, what: str = "reunderwrite --due") -> Iterator[None]:
+    """Hold, for the block, the store's run lock of ``what`` — not waiting: :class:`RunInProgress` (naming the
+    holder where it can: ``pid N`` of this host for SQLite, the session's pid on PostgreSQL) when another run holds
+    it. PostgreSQL: a session advisory lock (key :data:`~underwriting._store_schema.DUE_RUN_LOCK_KEY`, distinct from
+    the chain's) on a connection kept for the run, released when it ends or its session dies; SQLite: ``flock`` on
+    ``<database>.due-lock`` beside the database (released when the process ends however it ends; the file stays)."""
+    url = store_url(url)
+    shown = safe_url(url)
+    path = _sqlite_file(url)
+    if path is not None:
+        yield from _flock_run_lock(path.resolve().with_name(path.name + ".due-lock"), what)
+        return
+    if make_url(url).get_backend_name() != "postgresql":  # :memory: and the like: one process, nothing to share
+        yield
+        return
+    engine = make_engine(url)
+    try:
+        try:
+            conn = engine.connect()
+            got = bool(conn.scalar(text("SELECT pg_try_advisory_lock(:k)"), {"k": DUE_RUN_LOCK_KEY}))
+            pid = None if got else conn.scalar(text(
+                "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 "
+                "AND objid = CAST(:k AS bigint)::oid AND objsubid = 1 LIMIT 1"), {"k": DUE_RUN_LOCK_KEY})
+            conn.commit()  # the session lock outlives the transaction: the session is not left idle in one
+        except (DBAPIError, SQLAlchemyError) as e:
+            raise store_error(url, e) from None
+        try:
+            if not got:
+                raise RunInProgress(what, "its PostgreSQL session" + (f", backend pid {pid}," if pid else "")
+                                    + f" holds the run lock of {shown}")
+            yield
+        finally:
+            try:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": DUE_RUN_LOCK_KEY})
+                    conn.commit()
+                conn.close()
+            except (DBAPIError, SQLAlchemyError):  # the session's end releases it anyway
+                pass
+    finally:
+        engine.dispose()
+
+
+def _flock_run_lock(lock: Path, what: str) -> Iterator[None]:
+    import fcntl
+
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            raise RunInProgress(what, f"{holder + ' holds' if holder else 'held:'} {lock}") from None
+        except OSError as e:  # a file system without flock: run unguarded rather than never
+            if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} since {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 @dataclass(frozen=True)
 class AppendResult:
     """What :meth:`DecisionStore.append` did: records written and items already present."""
@@ -443,11 +519,17 @@ class DecisionStore:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One serialised write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL advisory lock)."""
+        """One serialised write transaction (SQLite BEGIN IMMEDIATE; PostgreSQL advisory lock), the lock taken by
+        polling: at most ``AGCREDIT_LOCK_TIMEOUT`` seconds (default 300), a notice on stderr after a few, SIGTERM
+        honoured meanwhile (:func:`~underwriting._store_schema.wait_for_lock`)."""
         try:
             with self._engine.begin() as conn:
                 if self.dialect == "postgresql":
-                    conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
+                    limit = lock_timeout()
+                    wait_for_lock(lambda: bool(conn.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                                           {"k": CHAIN_LOCK_KEY})),
+                                  lambda: self._pg_holder(conn, advisory=True), shown=self.shown_url, limit=limit)
+                    self._pg_table_locks(conn, "ROW EXCLUSIVE", limit)
                 yield conn
         except (DBAPIError, SQLAlchemyError) as e:
             raise self._error(e) from None
@@ -457,9 +539,56 @@ class DecisionStore:
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(agc_read=True)
+                if self.dialect == "postgresql":  # a LOCK TABLE held elsewhere blocked the first SELECT for good
+                    self._pg_table_locks(conn, "ACCESS SHARE", lock_timeout())
                 yield conn
         except (DBAPIError, SQLAlchemyError) as e:
             raise self._error(e) from None
+
+    #: the table-lock modes that conflict with the mode a reader or writer takes (pg_locks' names)
+    _PG_CONFLICTS = {"ACCESS SHARE": ("AccessExclusiveLock",),
+                     "ROW EXCLUSIVE": ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")}
+
+    def _pg_table_locks(self, conn: Connection, mode: str, limit: float) -> None:
+        """Take ``mode`` on the store's tables (those that exist) by polling ``LOCK TABLE ... NOWAIT`` (each attempt
+        in a savepoint): a table locked by another session (``LOCK TABLE agc_decisions``) is waited for as the write
+        lock is — bounded, said, SIGTERM honoured — instead of blocking the first statement on it."""
+        tables = [t for t in (decisions.name, meta.name)
+                  if conn.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": t})]
+        if not tables:
+            return
+
+        def try_once() -> bool:
+            try:
+                with conn.begin_nested():
+                    conn.exec_driver_sql(f"LOCK TABLE {', '.join(tables)} IN {mode} MODE NOWAIT")
+                return True
+            except DBAPIError as e:
+                if getattr(e.orig, "pgcode", None) == "55P03":  # lock_not_available
+                    return False
+                raise
+
+        wait_for_lock(try_once, lambda: self._pg_holder(conn, tables=tables, modes=self._PG_CONFLICTS[mode]),
+                      shown=self.shown_url, limit=limit, what=f"a lock on the decision store's table(s) "
+                                                              f"{', '.join(tables)}")
+
+    @staticmethod
+    def _pg_holder(conn: Connection, *, advisory: bool = False, tables: Sequence[str] = (),
+                   modes: Sequence[str] = ()) -> int | None:
+        """The pid of a session holding the chain's advisory lock (or a conflicting lock on ``tables``), where
+        pg_locks shows it to this role; else None."""
+        with conn.begin_nested():
+            if advisory:  # a bigint key: classid its high 32 bits, objid its low ones, objsubid 1
+                pid = conn.scalar(text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 0 "
+                    "AND objid = CAST(:k AS bigint)::oid AND objsubid = 1 AND pid <> pg_backend_pid() LIMIT 1"),
+                    {"k": CHAIN_LOCK_KEY})
+            else:
+                pid = conn.scalar(text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'relation' AND granted AND pid <> pg_backend_pid() "
+                    "AND relation = ANY(CAST(:t AS regclass[])) AND mode = ANY(:m) ORDER BY pid LIMIT 1"),
+                    {"t": list(tables), "m": list(modes)})
+        return int(pid) if pid else None
 
     def _ensure_schema(self, create: bool = True) -> None:
         if not create:  # reading (or superseding): nothing is created or re-installed (a dropped guard stays
