@@ -900,7 +900,10 @@ def _refuse_season_over(today: date, c: County, seasons: list[str], cal: pd.Data
 
     last: dict[str, date] = {}
     for s in seasons:
-        cps = checkpoint_dates(s, cal, c.region)
+        try:
+            cps = checkpoint_dates(s, cal, c.region)
+        except UserInputError:  # no checkpoint of the region: nothing is due, as without this check
+            return
         if cps.empty:
             return
         last[s] = cps["date"].max().date()

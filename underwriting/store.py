@@ -279,7 +279,8 @@ def run_lock(url: str | None, what: str = "reunderwrite --due") -> Iterator[None
     shown = safe_url(url)
     path = _sqlite_file(url)
     if path is not None:
-        yield from _flock_run_lock(path.resolve().with_name(path.name + ".due-lock"), what)
+        real = path.resolve()  # beside the file a symlink reaches (two links to one store share the lock)
+        yield from _flock_run_lock(real.with_name(real.name + ".due-lock"), what)
         return
     if make_url(url).get_backend_name() != "postgresql":  # :memory: and the like: one process, nothing to share
         yield

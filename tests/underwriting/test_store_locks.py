@@ -61,6 +61,20 @@ def _start(url: str, what: str, timeout: float | None) -> subprocess.Popen[str]:
                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
 
 
+def _first_line(proc: subprocess.Popen[str], within: float = 20) -> str:
+    """The run's first stderr line (the waiting notice), or a failure when it says nothing for ``within`` seconds
+    (the run was blocked silently)."""
+    import select
+
+    assert proc.stderr is not None
+    ready, _, _ = select.select([proc.stderr], [], [], within)
+    if not ready:
+        proc.kill()
+        proc.communicate()
+        pytest.fail(f"the run said nothing for {within} s while waiting for the lock")
+    return proc.stderr.readline()
+
+
 def _finish(proc: subprocess.Popen[str], within: float) -> tuple[str, str, float]:
     t0 = time.monotonic()
     try:
@@ -130,8 +144,7 @@ def test_pg_sigterm_ends_the_wait_promptly(pg_url: str) -> None:
     with holder.connect() as h:
         h.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": CHAIN_LOCK_KEY})
         proc = _start(pg_url, "append", timeout=None)
-        assert proc.stderr is not None
-        first = proc.stderr.readline()  # the notice, a few seconds in
+        first = _first_line(proc)  # the notice, a few seconds in
         assert first.startswith("waiting for the decision store's write lock"), first
         proc.send_signal(signal.SIGTERM)
         _, err, took = _finish(proc, 30)
@@ -205,8 +218,7 @@ def test_sqlite_sigterm_ends_the_wait_promptly(tmp_path: Path) -> None:
     other.execute("BEGIN IMMEDIATE")
     try:
         proc = _start(url, "append", timeout=None)
-        assert proc.stderr is not None
-        first = proc.stderr.readline()
+        first = _first_line(proc)
         assert first.startswith("waiting for the decision store's write lock"), first
         proc.send_signal(signal.SIGTERM)
         _, err, took = _finish(proc, 30)
