@@ -17,6 +17,18 @@ pseudonymous ``farmer_token`` is stored; a body carrying identifier keys is refu
 
 The URL comes from the argument, else ``AGCREDIT_STORE_URL``, else
 ``sqlite:///agcredit-decisions.db`` in the working directory.
+
+Lock waits are bounded: a writer waiting for the write lock (another run appending, an
+operator's session holding the chain's advisory lock or a ``LOCK TABLE``) waits at most
+``AGCREDIT_LOCK_TIMEOUT`` seconds (default 300; ``0``: not at all), prints one line on
+stderr once it has waited a few seconds ("waiting for the decision store's write lock
+(held by another session, pid N)…", the pid where the database shows it to the role), then
+gives up with one line (a :class:`StoreError`: exit 2, nothing written). The locks are
+taken by polling (PostgreSQL ``pg_try_advisory_xact_lock`` and ``LOCK TABLE ... NOWAIT``,
+SQLite ``BEGIN IMMEDIATE`` with a short busy timeout), so SIGTERM ends the wait at once;
+PostgreSQL sessions also get ``lock_timeout`` = the same bound, and SQLite its busy timeout,
+for any other statement. :func:`run_lock` keeps a second ``reunderwrite --due`` off a store
+while one runs (it does not wait).
 """
 
 from __future__ import annotations
