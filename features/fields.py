@@ -11,7 +11,7 @@ rejected with their field ids. Personal identifiers are turned into
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,9 @@ __all__ = [
     "ReadResult",
     "SetAside",
     "write_rejects",
+    "held_farmers",
+    "rejects_csv",
+    "REJECTS_COLUMNS",
     "check_known_crops",
     "normalise_crop",
     "read_fields",
@@ -506,29 +509,57 @@ class _Aside:
                                            sub["season"] if "season" in sub.columns else [None] * len(sub), tokens,
                                            reasons, strict=True):
             self.rows.append(SetAside(row=file_rows(self.source, [int(pos)])[0],
-                                      field_id=_cell(fid) if show_id else None,
-                                      season=_cell(sea) if show_season else None, farmer_token=_cell(tok),
+                                      field_id=self.shown(fid, by_shape=False) if show_id else None,
+                                      season=self.shown(sea) if show_season else None, farmer_token=self.shown(tok),
                                       reason=hide_quoted_numbers(hide_identifiers(why, self.identifiers)),
                                       position=int(pos)))
         return gdf[~m]
 
+    def shown(self, v: object, *, by_shape: bool = True) -> str | None:
+        """A cell as the rejects file shows it: :data:`PERSONAL` when it holds a farmer's name, ID or phone number
+        — one of the file's identifiers, a ``+`` number or an e-mail, or (``by_shape``) anything shaped like one
+        (:func:`features.identity.looks_personal`; not for field ids: a cadastral parcel id is a long number) —,
+        else as text."""
+        from features.identity import hide_identifiers, looks_personal
 
-def _set_aside_untokenisable(gdf: gpd.GeoDataFrame, aside: _Aside) -> gpd.GeoDataFrame:
-    """The rows :func:`features.identity.tokenise` would refuse the file for, set aside: a ``farmer_token`` holding
-    personal data (not shown), or no identifier to derive the token from."""
+        t = _cell(v)
+        if t is None:
+            return None
+        personal = (looks_personal(t) if by_shape else ("+" in t or "@" in t)) \
+            or hide_identifiers(t, self.identifiers) != t
+        return PERSONAL if personal else t
+
+
+#: what the rejects file shows of a cell holding personal data (:meth:`_Aside.shown`)
+PERSONAL = "<personal data>"
+
+
+#: why a row whose farmer cannot be known refuses the file even with ``set_aside`` (:func:`_refuse_untokenisable`)
+_NO_FARMER = ("its farmer cannot be known, so any farmer's application could be missing a field (--rejects cannot "
+              "set such a row aside: correct it)")
+
+
+def _refuse_untokenisable(gdf: gpd.GeoDataFrame, source: str) -> None:
+    """With ``set_aside``: a row whose farmer cannot be known — a ``farmer_token`` holding personal data, or no
+    identifier to derive the token from — refuses the file (naming rows only): setting it aside would decide its
+    farmer, whoever that is, without the field."""
     from features.identity import IDENTIFIER_COLUMNS, looks_personal
 
     if "farmer_token" in gdf.columns:
         bad = np.zeros(len(gdf), dtype=bool)
         bad[rows_holding_identifiers(gdf, "farmer_token")] = True
         bad |= gdf["farmer_token"].map(lambda v: _cell(v) is not None and looks_personal(str(v))).to_numpy(dtype=bool)
-        gdf = aside.take(gdf, bad, "farmer_token holds a farmer's name, ID or phone number (expected a pseudonymous "
-                                   "token)", show_token=False)
+        if bad.any():
+            raise ContractError(table=source, column="farmer_token", expected="a pseudonymous token (not a farmer's "
+                                f"name, ID or phone number); {_NO_FARMER}", found="personal data",
+                                offenders=file_rows(source, [int(p) for p in gdf.loc[bad, _ROW]]))
     present = [c for c in IDENTIFIER_COLUMNS if c in gdf.columns]
     if present and not ("farmer_token" in gdf.columns and gdf["farmer_token"].notna().all()):
         empty = gdf[present[0]].map(_cell).isna().to_numpy()
-        gdf = aside.take(gdf, empty, f"empty {present[0]} (the farmer's token is derived from it)")
-    return gdf
+        if empty.any():
+            raise FieldsError(source=source, problem=f"empty {present[0]} (the farmer's token is derived from it): "
+                                                     + _NO_FARMER,
+                              offenders=file_rows(source, [int(p) for p in gdf.loc[empty, _ROW]]))
 
 
 def _cell(v: object) -> str | None:
@@ -556,7 +587,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     personal: dict[str, list[int]] = {}
     if set_aside:  # the rows, found while the identifiers are there; set aside once each has its farmer's token
         personal = {col: rows_holding_identifiers(gdf, col) for col in _KEPT_TEXT_COLUMNS if col in gdf.columns}
-        gdf = _set_aside_untokenisable(gdf, aside)
+        _refuse_untokenisable(gdf, source)
     else:
         _refuse_identifiers_as_values(gdf, source)
     gdf = tokenise(gdf, source=source)
@@ -589,8 +620,11 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     for col in ("field_id", "season", "farmer_token"):
         gdf[col] = gdf[col].map(lambda v: None if v is None or (isinstance(v, float) and np.isnan(v)) else (
             str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)).strip()).astype("str")
-    if set_aside:  # a row without its farmer's token is nobody's collateral
-        gdf = aside.take(gdf, gdf["farmer_token"].map(_cell).isna().to_numpy(), "empty farmer_token")
+    if set_aside:  # a row without its farmer's token: whose field it is cannot be known
+        nobody = gdf["farmer_token"].map(_cell).isna().to_numpy()
+        if nobody.any():
+            raise FieldsError(source=source, problem="empty farmer_token: " + _NO_FARMER,
+                              offenders=file_rows(source, [int(p) for p in gdf.loc[nobody, _ROW]]))
     if "region" in need and "region" in gdf.columns:  # no window either: the rows of the season read (all without
         # one) — an empty cell in another season's rows, which the run never reads, refused it (a review found it)
         read = (gdf["season"] == str(season)).to_numpy() if season is not None else np.ones(len(gdf), dtype=bool)
@@ -727,16 +761,44 @@ def _repair_keys(gdf: gpd.GeoDataFrame) -> list[str]:
     return [str(i) for i in ids]
 
 
-def write_rejects(rows: Sequence[SetAside], path: str | Path) -> Path:
-    """Write the rows set aside (:class:`SetAside`) as CSV at ``path``, atomically, in file order: ``row``,
-    ``field_id``, ``season``, ``farmer_token``, ``reason`` (a header alone when none was). The same file for the
-    same fields file."""
-    from features.atomic import write_table_atomic
+#: the columns of a rejects file (:func:`write_rejects`)
+REJECTS_COLUMNS = ("row", "field_id", "season", "farmer_token", "reason", "held_applications")
 
+
+def held_farmers(rows: Sequence[SetAside], season: str | None = None) -> set[str]:
+    """The farmers (tokens) a run of ``season`` must not decide: those with a row set aside of that season, or
+    whose season cannot be read (empty, not a year, personal data) — their other fields are not all their fields
+    (a failing or overlapping field left out, a parcel another farmer also claims). ``season`` None: every
+    season's."""
+    out = set()
+    for r in rows:
+        if r.farmer_token is None or r.farmer_token == PERSONAL:  # refused before (_refuse_untokenisable)
+            continue
+        if season is None or r.season is None or r.season == str(season) or not SEASON_RE.match(r.season):
+            out.add(r.farmer_token)
+    return out
+
+
+def rejects_csv(rows: Sequence[SetAside], held: Mapping[str, Sequence[str]] | None = None) -> bytes:
+    """The rejects file's bytes (:func:`write_rejects`)."""
+    held = held or {}
     df = pd.DataFrame([{"row": r.row, "field_id": r.field_id, "season": r.season, "farmer_token": r.farmer_token,
-                        "reason": r.reason} for r in sorted(rows, key=lambda r: r.position)],
-                      columns=["row", "field_id", "season", "farmer_token", "reason"])
-    return write_table_atomic(df, path, fmt="csv")
+                        "reason": r.reason,
+                        "held_applications": " ".join(sorted(held.get(r.farmer_token or "", ()))) or None}
+                       for r in sorted(rows, key=lambda r: r.position)], columns=list(REJECTS_COLUMNS))
+    return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
+
+
+def write_rejects(rows: Sequence[SetAside], path: str | Path,
+                  held: Mapping[str, Sequence[str]] | None = None) -> Path:
+    """Write the rows set aside (:class:`SetAside`) as CSV at ``path``, atomically, in file order: ``row``,
+    ``field_id``, ``season``, ``farmer_token``, ``reason`` (no cell holds a farmer's name, ID or phone number) and
+    ``held_applications``: the applications not decided because of the row (``held``: a farmer's token → their
+    ids, space-separated; empty outside ``underwrite``). A header alone when no row was set aside. The same file
+    for the same fields file (and applications)."""
+    from features.atomic import write_bytes_atomic
+
+    return write_bytes_atomic(rejects_csv(rows, held), path)
 
 
 def read_fields(path: str | Path, *, season: str | None = None, strict: bool = False,

@@ -48,10 +48,15 @@ PROFILE_HELP = ("policy profile, e.g. us-operating or in-kcc (default: the polic
                 "currency)")
 
 #: help of ``--rejects`` (underwrite, fields validate)
-REJECTS_HELP = ("set a fields file's bad rows aside into this CSV (row, field_id, season, farmer_token, reason) and go on "
+REJECTS_HELP = ("set a fields file's bad rows aside into this CSV (row, field_id, season, farmer_token, reason, "
+                "held_applications; no cell holds a name, ID or phone number) and go on "
                 "with the rest: an unknown crop or region, a repeated field_id (every row of it), a geometry that "
                 "cannot be repaired, an empty id, a declared area that is no number; default: one such row refuses "
-                "the file. File-level errors (no CRS, a column missing, no rows) still refuse it")
+                "the file. A farmer with a row set aside is not decided (underwrite: their applications are "
+                "listed in the file's held_applications column; features build: none of their fields is written) — "
+                "correct the rows and re-run. A row whose farmer cannot be known (no identifier, no token) and "
+                "file-level errors (no CRS, a column missing, no rows) still refuse the file (exit 2). Exit 1 when "
+                "rows were rejected, 0 when none was")
 
 #: help of ``--hazy-dates`` (underwrite, value, features build)
 HAZY_DATES_HELP = ("pin the phenology smoother's scene haze: comma-separated grid dates YYYY-MM-DD, or none (e.g. an "

@@ -82,3 +82,5 @@ def build_command(
     if rejects is not None:
         echo(f"{res.rejected_rows} rows rejected (see {rejects})")
     echo(f"wrote {path}")
+    if res.rejected_rows:  # with --rejects: rows were set aside (exit 1: partial; 0 when none was)
+        raise typer.Exit(code=1)

@@ -18,7 +18,10 @@ def validate(
     rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
 ) -> None:
     """Print a validation report: counts, repaired, rejected with reasons, total area."""
-    from pipelines.fieldcheck import validation_report
+    from pipelines.fieldcheck import validate_file
 
     refuse_out_over_inputs(rejects, as_option="--rejects", fields=path)
-    echo(validation_report(path, season=season, strict=strict, rejects=rejects))
+    text, rejected = validate_file(path, season=season, strict=strict, rejects=rejects)
+    echo(text)
+    if rejected:  # with --rejects: rows were set aside (exit 1: partial; 0 when none was)
+        raise typer.Exit(code=1)

@@ -107,6 +107,17 @@ def underwrite_command(
              f"({'pinned' if haze is not None else 'judged on these fields'})")
     if rejects is not None:
         echo(f"{res.rejected_rows} rows rejected (see {rejects})")
+        if res.held_applications:
+            echo(held_line(res.held_applications, rejects))
     echo(f"stored {res.written} new records ({res.already_present} already present) in {res.store_url}")
     if out is not None:
         echo(f"wrote {out}")
+    if (rejects is not None and res.rejected_rows) or res.held_by_features:  # partial: some applications wait
+        raise typer.Exit(code=1)
+
+
+def held_line(ids: list[str], rejects: Path) -> str:
+    """The line naming the applications a ``--rejects`` run did not decide."""
+    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return (f"{len(ids)} application(s) not decided: their farmers' fields had rejected rows (see {rejects}, "
+            f"column held_applications); correct the rows and re-run to decide them: {shown}")

@@ -598,14 +598,33 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
                     weather=weather, haze_dates=haze_dates, endpoint=endpoint, profile=profile)
     res.warnings.extend(read.notes())
-    path = write_parquet_atomic(res.features, out, metadata={LINEAGE_KEY: json.dumps(lineage(res, desc),
-                                                                                     sort_keys=True)})
+    built = lineage(res, desc)
     if rejects is not None:
-        from features.fields import write_rejects
+        from features.fields import held_farmers, write_rejects
 
+        held = sorted(held_farmers(read.set_aside, season))
+        if held:  # a farmer with a row set aside: none of their fields, so no run decides them on the rest
+            f = res.features
+            res = replace(res, features=f[~f["farmer_token"].astype(str).isin(held)].reset_index(drop=True))
+            res.warnings.append(f"{len(held)} farmer(s) with rows rejected (see {rejects}): none of their fields "
+                                "written (underwrite does not decide their applications from this file)")
+            built[HELD_KEY] = held
+        # before the features file: a run stopped in between leaves no features without their rejects file
         write_rejects(read.set_aside, rejects)
         res = replace(res, rejected_rows=len(read.set_aside))
+    path = write_parquet_atomic(res.features, out, metadata={LINEAGE_KEY: json.dumps(built, sort_keys=True)})
     return res, path, desc
+
+
+#: the lineage key of the farmers (tokens) a ``features build --rejects`` left out, their fields having rows set
+#: aside: ``underwrite --features`` does not decide their applications (:func:`features_held`)
+HELD_KEY = "held_farmers"
+
+
+def features_held(lineage: Mapping[str, Any] | None) -> set[str]:
+    """The farmers a features file's lineage says were left out (:data:`HELD_KEY`; empty when it says none)."""
+    got = (lineage or {}).get(HELD_KEY)
+    return {str(t) for t in got if isinstance(t, str)} if isinstance(got, list) else set()
 
 
 #: the Parquet metadata key of a FieldFeatures file's lineage (:func:`lineage`, :func:`read_lineage`)

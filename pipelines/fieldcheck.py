@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from features.errors import UserInputError
-from features.fields import NEEDED_FOR, overlap_fractions, read_fields, write_rejects
+from features.fields import NEEDED_FOR, held_farmers, overlap_fractions, read_fields, write_rejects
 
-__all__ = ["validation_report"]
+__all__ = ["validate_file", "validation_report"]
 
 #: the runs that refuse a file without each optional column of :data:`features.fields.NEEDED_FOR`
 _NEEDED_BY = {"declared_crop": "monitor, reunderwrite and report with --imagery, and every run on a county folder",
@@ -19,6 +19,12 @@ def validation_report(path: str | Path, *, season: str | None = None, strict: bo
                       rejects: str | Path | None = None) -> str:
     """Read, repair and check a field file; return a short human report. ``rejects``: a CSV file for the rows that
     fail a row-level check (:func:`features.fields.write_rejects`), which are set aside instead of refusing the file."""
+    return validate_file(path, season=season, strict=strict, rejects=rejects)[0]
+
+
+def validate_file(path: str | Path, *, season: str | None = None, strict: bool = False,
+                  rejects: str | Path | None = None) -> tuple[str, int]:
+    """:func:`validation_report`, and how many rows were set aside into ``rejects``."""
     if rejects is not None and strict:
         raise UserInputError("--strict refuses the file on a geometry that cannot be repaired, --rejects sets such "
                              "rows aside: give one of them")
@@ -56,4 +62,8 @@ def validation_report(path: str | Path, *, season: str | None = None, strict: bo
     if rejects is not None:
         write_rejects(res.set_aside, rejects)
         lines.append(f"{len(res.set_aside)} rows rejected (see {rejects})")
-    return "\n".join(lines)
+        held = held_farmers(res.set_aside, season)
+        if held:
+            lines.append(f"{len(held)} farmer(s) with rejected rows: underwrite --rejects does not decide their "
+                         "applications until the rows are corrected")
+    return "\n".join(lines), len(res.set_aside)

@@ -235,7 +235,8 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
            cache_dir: Path | None = None, weather: pd.DataFrame | None = None,
            crop_season_scale: float | None = None, haze_dates: Sequence[dt.date] | None = None,
            pins: bool = False, yield_history: pd.DataFrame | None = None,
-           features_lineage: Any = None, policy_from_records: bool = False) -> ReplayResult:
+           features_lineage: Any = None, policy_from_records: bool = False,
+           extra_provenance: dict[str, Any] | None = None) -> ReplayResult:
     """Replay the stored decisions of ``applications`` (season ``season``, as of ``as_of``) with the model
     versions the records name (``crop_model`` overrides the crop model: an alias, a version, a folder or ``none``)
     on these inputs (``imagery``, or ``features`` / ``featurized`` built earlier) and compare each with the stored
@@ -316,7 +317,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
                            profile=profile, book=book, store_url=store, models=models, features=features,
                            featurized=featurized, cache_dir=cache_dir, weather=weather, haze_dates=haze_dates,
                            write_artifact=False, yield_history=yield_history, features_lineage=features_lineage,
-                           pledged=pledged, open_alerts=open_alerts)
+                           pledged=pledged, open_alerts=open_alerts, extra_provenance=extra_provenance)
     rows = []
     for item in sorted(run.items, key=lambda i: i.application_id):
         rec = stored.get(item.application_id)
@@ -345,11 +346,44 @@ def replay_files(applications: str | Path, fields: str | Path, season: str, as_o
     from_records = policy is None
     if from_records:
         policy = _stored_policy_file(store, season, as_of)
+    # a run with --rejects: its fields file read as it read it (the bad rows set aside, their farmers not decided)
+    aside = _run_set_aside(applications, season, as_of, store)
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
-                                 haze_dates=haze_dates, history=history)
-    return replay(inp.applications, inp.fields, inp.season, as_of, policy=inp.policy, profile=inp.profile,
-                  book=inp.book, store=store, imagery=imagery, features=inp.features, crop_model=crop_model,
-                  cache_dir=cache_dir, weather=inp.weather, crop_season_scale=crop_season_scale,
-                  haze_dates=haze_dates, pins=pins, yield_history=inp.yield_history,
-                  features_lineage=inp.features_lineage, policy_from_records=from_records)
+                                 haze_dates=haze_dates, history=history, set_aside=aside)
+    res = replay(inp.applications, inp.fields, inp.season, as_of, policy=inp.policy, profile=inp.profile,
+                 book=inp.book, store=store, imagery=imagery, features=inp.features, crop_model=crop_model,
+                 cache_dir=cache_dir, weather=inp.weather, crop_season_scale=crop_season_scale,
+                 haze_dates=haze_dates, pins=pins, yield_history=inp.yield_history,
+                 features_lineage=inp.features_lineage, policy_from_records=from_records,
+                 extra_provenance=inp.set_aside_provenance())
+    held = sorted(inp.held_ids + inp.held_by_features)
+    if held:
+        res.warnings.insert(0, f"{len(held)} application(s) not replayed: their farmers' fields had rejected rows, "
+                               "as in the run (not decided): " + ", ".join(held[:5])
+                            + (f" and {len(held) - 5} more" if len(held) > 5 else ""))
+    if aside:
+        res.warnings.insert(0, f"the fields file read with its bad rows set aside, as the run did (--rejects): "
+                               f"{len(inp.set_aside)} row(s)")
+    return res
+
+
+def _run_set_aside(applications: str | Path, season: str, as_of: dt.date, store: str | None) -> bool:
+    """Whether a stored decision of these applications as of ``as_of`` records rows of its fields file set aside
+    (:data:`pipelines.underwrite.SET_ASIDE_KEY`: a run with ``--rejects``)."""
+    from pipelines.underwrite import SET_ASIDE_KEY
+    from underwriting.applications import read_applications
+    from underwriting.store import DecisionStore
+
+    apps = read_applications(applications)
+    ids = sorted(apps.loc[apps["season"].astype(str) == str(season), "application_id"].astype(str))
+    day = as_of.isoformat()
+    try:
+        with DecisionStore(store, create=False) as st:
+            for a in ids:
+                for r in st.history(a):
+                    if r.as_of == day and r.kind == "decision" and SET_ASIDE_KEY in (r.body.get("provenance") or {}):
+                        return True
+    except UserInputError:  # no store: replay's own one-line error says so
+        return False
+    return False

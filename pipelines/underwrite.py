@@ -25,6 +25,7 @@ region's crops, ``emergence`` from the median emergence date, ``pre_season`` bef
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import os
 import re
@@ -444,6 +445,10 @@ class UnderwriteResult:
     hazy_dates: list[str] | None = None
     #: the fields file's rows set aside into the rejects file (``underwrite_files(rejects=...)``)
     rejected_rows: int = 0
+    #: the applications not decided: their farmers' fields had rows set aside (``underwrite_files(rejects=...)``)
+    held_applications: list[str] = field(default_factory=list)
+    #: the applications not decided: the features file given was built without their farmers' fields
+    held_by_features: list[str] = field(default_factory=list)
 
 
 def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
@@ -512,7 +517,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                haze_dates: Sequence[dt.date] | None = None,
                featurized: FeaturizeResult | None = None,
                yield_history: pd.DataFrame | None = None,
-               features_lineage: Mapping[str, Any] | None = None) -> UnderwriteResult:
+               features_lineage: Mapping[str, Any] | None = None,
+               extra_provenance: dict[str, Any] | None = None) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
     Idempotent: a re-run with the same inputs, models and policy writes nothing new. ``crop_season_scale`` pins
@@ -581,7 +587,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
                                featurized=featurized, pledged=pledged, yield_history=yield_history,
-                               features_lineage=features_lineage, open_alerts=open_alerts)
+                               features_lineage=features_lineage, open_alerts=open_alerts,
+                               extra_provenance=extra_provenance)
         who = operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR
         if st is None and pending is not None and new_sqlite_file(url) is not None:
             from underwriting.store import append_to_new_sqlite
@@ -725,6 +732,36 @@ class UnderwriteInputs:
     features_lineage: dict[str, Any] | None = None
     #: the fields file's rows set aside (``set_aside``; :class:`features.fields.SetAside`), in file order
     set_aside: list[Any] = field(default_factory=list)
+    #: the applications of the season not decided (``set_aside``): their farmer's token → their ids, for the
+    #: farmers with a row set aside (:func:`features.fields.held_farmers`); left out of :attr:`applications`
+    held: dict[str, list[str]] = field(default_factory=dict)
+    #: the applications of the season not decided because the features file given was built without their
+    #: farmers' fields (``features build --rejects``: :func:`pipelines.featurize.features_held`), sorted
+    held_by_features: list[str] = field(default_factory=list)
+
+    @property
+    def held_ids(self) -> list[str]:
+        """The applications not decided (:attr:`held`), sorted."""
+        return sorted(a for ids in self.held.values() for a in ids)
+
+    def rejects_bytes(self) -> bytes:
+        """The rejects file's content (:func:`features.fields.rejects_csv`)."""
+        from features.fields import rejects_csv
+
+        return rejects_csv(self.set_aside, self.held)
+
+    def set_aside_provenance(self) -> dict[str, Any]:
+        """What a decision of a run that set rows aside records of them (nothing when none was): how many, and the
+        rejects file's sha256 — no cell of it. :func:`pipelines.replay.replay_files` reads the fields file as the
+        run did when it finds this."""
+        if not self.set_aside:
+            return {}
+        return {SET_ASIDE_KEY: {"rows": len(self.set_aside),
+                                "rejects_sha256": hashlib.sha256(self.rejects_bytes()).hexdigest()}}
+
+
+#: the provenance entry of a run that set fields rows aside (:meth:`UnderwriteInputs.set_aside_provenance`)
+SET_ASIDE_KEY = "fields_set_aside"
 
 
 def read_underwrite_inputs(applications: str | Path, fields: str | Path, season: str, *,
@@ -761,6 +798,17 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                        set_aside=set_aside)
     flds = read.fields
     notes = read.notes()
+    held: dict[str, list[str]] = {}
+    if read.set_aside:  # a farmer with a row set aside is not decided on the rest: the rest is not all their land
+        from features.fields import held_farmers
+
+        tokens = held_farmers(read.set_aside, season)
+        now = apps["season"].astype(str) == season
+        hold = now & apps["farmer_token"].astype(str).isin(tokens)
+        for tok, aid in zip(apps.loc[hold, "farmer_token"].astype(str), apps.loc[hold, "application_id"].astype(str),
+                            strict=True):
+            held.setdefault(tok, []).append(aid)
+        apps = apps[~hold].reset_index(drop=True)
     bk = read_book(book) if book is not None else empty_book()
     wx = None
     if weather is not None:
@@ -768,6 +816,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
 
         wx = read_weather(weather)  # checked before anything is scored or written
     feats, lineage = None, None
+    by_features: list[str] = []
     if features is not None:
         p = Path(features)
         if not p.is_file():
@@ -784,9 +833,19 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
             notes.append(f"{int(drop.sum())} field(s) of features file {p.name} not used: their rows of the fields "
                          "file were rejected")
         refuse_other_fields(feats, flds, apps, season, source=f"features file {p}", rejected=read.rejected)
-        from pipelines.featurize import read_lineage
+        from pipelines.featurize import features_held, read_lineage
 
         lineage = read_lineage(p)
+        left_out = features_held(lineage)
+        hold = (apps["season"].astype(str) == season) & apps["farmer_token"].astype(str).isin(left_out)
+        if hold.any():  # built with --rejects: these farmers' fields had rows set aside, none is in the file
+            by_features = sorted(apps.loc[hold, "application_id"].astype(str))
+            apps = apps[~hold].reset_index(drop=True)
+            notes.append(f"{len(by_features)} application(s) not decided: features file {p.name} was built with "
+                         "rows of their farmers' fields rejected (features build --rejects), so it has none of "
+                         "their fields; correct the rows, rebuild the features and re-run to decide them: "
+                         + ", ".join(by_features[:5]) + (f" and {len(by_features) - 5} more"
+                                                         if len(by_features) > 5 else ""))
     hist = None
     if history is not None:
         from features._yield_history import read_yield_history
@@ -794,7 +853,8 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         hist = read_yield_history(history)
     return UnderwriteInputs(applications=apps, fields=flds, season=season, policy=pol, profile=profile, book=bk,
                             weather=wx, features=feats, warnings=notes, yield_history=hist,
-                            features_lineage=lineage, set_aside=list(read.set_aside))
+                            features_lineage=lineage, set_aside=list(read.set_aside), held=held,
+                            held_by_features=by_features)
 
 
 def underwrite_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,
@@ -822,20 +882,29 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
                                  haze_dates=haze_dates, history=history, set_aside=rejects is not None)
+    if rejects is not None:  # before any decision is stored: a run stopped later leaves no decision without it
+        from features.atomic import write_bytes_atomic
+
+        write_bytes_atomic(inp.rejects_bytes(), rejects)
+    held = sorted(inp.held_ids + inp.held_by_features)
+    if held and not (inp.applications["season"].astype(str) == inp.season).any():
+        raise UserInputError(f"underwrite: nothing decided: every application of season {inp.season} ({len(held)}) "
+                             "has a farmer whose fields had rejected rows"
+                             + (f" (see {rejects})" if rejects is not None else "")
+                             + (" (the features file was built without them)" if inp.held_by_features else "")
+                             + "; correct the rows and re-run to decide them")
     res = underwrite(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
                      profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
                      operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
                      crop_season_scale=crop_season_scale, haze_dates=haze_dates, yield_history=inp.yield_history,
-                     features_lineage=inp.features_lineage)
+                     features_lineage=inp.features_lineage, extra_provenance=inp.set_aside_provenance())
     if imagery is not None and features is not None:
         inp.warnings.insert(0, f"--imagery {imagery} not read: the features given with --features are used")
     if inp.warnings:
         res = replace(res, warnings=inp.warnings + res.warnings)
     if out is not None:
         write_decisions(res.items, out)
+    res = replace(res, held_applications=inp.held_ids, held_by_features=inp.held_by_features)
     if rejects is not None:
-        from features.fields import write_rejects
-
-        write_rejects(inp.set_aside, rejects)
         res = replace(res, rejected_rows=len(inp.set_aside))
     return res

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 from shapely.geometry import LineString, box
 
 from features.errors import ContractError, FieldsError, UserInputError
-from features.fields import read_fields, validate_fields, write_rejects
+from features.fields import held_farmers, read_fields, validate_fields, write_rejects
 
 UTM = "EPSG:32614"
 NAMES = ["Asha Devi", "Ravi Kumar", "Sunita Rao", "Gopal Das", "Lata Mehta", "Vijay Nair", "Meena Kumari",
@@ -67,7 +68,7 @@ def test_the_rejects_file_names_no_farmer_and_is_written_the_same_each_time(tmp_
     write_rejects(validate_fields(_bad_file(), source="f.gpkg", set_aside=True).set_aside, out)
     first = out.read_bytes()
     text = first.decode()
-    assert text.splitlines()[0] == "row,field_id,season,farmer_token,reason"
+    assert text.splitlines()[0] == "row,field_id,season,farmer_token,reason,held_applications"
     assert len(text.splitlines()) == 8
     for secret in SECRETS:
         assert secret not in text
@@ -120,23 +121,26 @@ def test_set_aside_decides_the_same_fields_whatever_the_row_order() -> None:
         sorted((r.field_id or "", r.reason) for r in b.set_aside)
 
 
-def test_rows_without_a_farmer_token_are_set_aside_and_a_personal_token_is_not_shown() -> None:
+def test_a_row_whose_farmer_cannot_be_known_refuses_the_file_even_with_set_aside() -> None:
+    """(A review, H2: setting such a row aside decided its farmer — whoever that is — without the field.) No
+    identifier to derive the token from, or a farmer's phone typed as the token: the file is refused, rows named,
+    the phone not shown."""
     gdf = _bad_file().iloc[[0, 1, 9]].reset_index(drop=True)
     gdf.loc[1, "national_id"] = None  # the token's basis: no token for this row
     with pytest.raises(UserInputError, match="national_id"):
         validate_fields(gdf, source="f.gpkg")
-    res = validate_fields(gdf, source="f.gpkg", set_aside=True)
-    assert list(res.fields["field_id"]) == ["f0", "f9"]
-    assert [(r.row, r.field_id, r.farmer_token, r.reason.split(" (")[0]) for r in res.set_aside] == [
-        ("row 2", "f1", None, "empty national_id")]
+    with pytest.raises(FieldsError, match="empty national_id .*farmer cannot be known.*row 2"):
+        validate_fields(gdf, source="f.gpkg", set_aside=True)
     given = _bad_file().iloc[[0, 1, 9]].drop(columns=["national_id", "farmer_name", "phone"]).reset_index(drop=True)
     given["farmer_token"] = ["T0", "+91 98765 43210", "T9"]  # a phone typed as the token
     with pytest.raises(UserInputError, match="farmer_token"):
         validate_fields(given, source="f.gpkg")
-    res = validate_fields(given, source="f.gpkg", set_aside=True)
-    assert list(res.fields["field_id"]) == ["f0", "f9"]
-    assert [(r.row, r.field_id, r.farmer_token) for r in res.set_aside] == [("row 2", "f1", None)]
-    assert "98765" not in repr(res.set_aside)
+    with pytest.raises(ContractError, match="farmer_token") as e:
+        validate_fields(given, source="f.gpkg", set_aside=True)
+    assert "row 2" in str(e.value) and "98765" not in str(e.value)
+    given["farmer_token"] = ["T0", None, "T9"]  # no token at all, no identifier column
+    with pytest.raises(FieldsError, match="empty farmer_token.*row 2"):
+        validate_fields(given, source="f.gpkg", set_aside=True)
 
 
 def test_a_negative_area_an_empty_season_and_ids_differing_in_case_are_set_aside() -> None:
@@ -154,3 +158,70 @@ def test_a_negative_area_an_empty_season_and_ids_differing_in_case_are_set_aside
         ("line 3", "f1", "2024", "declared_area_ha negative"),
         ("line 4", "F0", "2024", "field_id differing only in case from another of its season"),
         ("line 5", "f9", None, "empty season")]
+
+
+def _three_farmers() -> gpd.GeoDataFrame:
+    """Six fields, two for each of three farmers (f0 f1, f2 f3, f4 f5)."""
+    rows = []
+    for i in range(6):
+        x = 500_000 + i * 300
+        rows.append({"field_id": f"f{i}", "season": "2024", "declared_crop": "maize", "declared_area_ha": 4.0,
+                     "national_id": f"ID-1000000{i // 2}", "farmer_name": NAMES[i // 2],
+                     "phone": f"+91 98765 4321{i // 2}", "geometry": box(x, 4_480_000, x + 200, 4_480_200)})
+    return gpd.GeoDataFrame(rows, crs=UTM)
+
+
+def test_a_field_claimed_by_two_farmers_holds_both_and_a_typo_holds_its_farmer() -> None:
+    """(A review, H2.) A farmer with a row set aside is held (:func:`held_farmers`): their other fields are not all
+    their land. A parcel id listed by two farmers (a double-pledge signal) holds both; an unknown crop holds its
+    farmer; a row of another season does not hold this season's run."""
+    gdf = _three_farmers()
+    gdf.loc[4, "field_id"] = "f2"  # farmer 2 lists farmer 1's parcel f2
+    res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
+    by_row = {r.row: r.farmer_token for r in res.set_aside}
+    tok = dict(zip(res.fields["field_id"], res.fields["farmer_token"], strict=True))
+    assert held_farmers(res.set_aside, "2024") == {tok["f3"], tok["f5"]} == set(by_row.values())
+    assert tok["f0"] not in held_farmers(res.set_aside, "2024")
+    gdf = _three_farmers()
+    gdf.loc[1, "declared_crop"] = "maise"
+    res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
+    assert held_farmers(res.set_aside, "2024") == {res.set_aside[0].farmer_token}
+    assert res.set_aside[0].farmer_token == res.fields.loc[res.fields["field_id"] == "f0", "farmer_token"].iloc[0]
+    gdf = _three_farmers()
+    gdf.loc[1, "season"] = "2023"
+    gdf.loc[1, "field_id"] = None  # a bad row of another season
+    res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
+    assert [r.season for r in res.set_aside] == ["2023"]
+    assert held_farmers(res.set_aside, "2024") == set() and len(held_farmers(res.set_aside)) == 1
+
+
+def test_the_rejects_file_shows_no_id_or_phone_typed_into_season_or_field_id(tmp_path: Path) -> None:
+    """(A review, H3: the season cell went into the rejects file verbatim.) A farmer's national ID and phone typed
+    into the season and field_id cells, and a phone of no farmer of the file: the rejects file shows
+    ``<personal data>``; a long cadastral number as a field id is shown."""
+    gdf = pd.concat([_three_farmers(), _three_farmers().iloc[[0]].assign(field_id="g0")], ignore_index=True)
+    gdf["season"] = gdf["season"].astype(object)
+    gdf.loc[1, "season"] = "ID-10000000"  # the farmer's own national id
+    gdf.loc[3, "season"] = "+91 98765 43211"  # the farmer's own phone
+    gdf.loc[4, "season"] = "+44 7700 900123"  # a phone of nobody in the file
+    gdf.loc[5, "field_id"] = "+44 7700 900123"  # (and an unknown crop: set aside)
+    gdf.loc[5, "declared_crop"] = "maise"
+    gdf.loc[0, "field_id"] = "ID-10000001"  # another farmer's id as a field id
+    gdf.loc[2, "field_id"] = "75056000012345"  # a parcel number, and an unknown crop
+    gdf.loc[2, "declared_crop"] = "maise"
+    res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
+    text = write_rejects(res.set_aside, tmp_path / "rejects.csv").read_text()
+    for secret in ("ID-1000000", "98765", "7700", "900123"):
+        assert secret not in text, text
+    assert "<personal data>" in text and "75056000012345" in text
+    assert len(text.splitlines()) == 1 + 6
+
+
+def test_the_rejects_file_lists_the_applications_held(tmp_path: Path) -> None:
+    gdf = _three_farmers()
+    gdf.loc[1, "declared_crop"] = "maise"
+    res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
+    tok = res.set_aside[0].farmer_token
+    assert tok is not None
+    out = write_rejects(res.set_aside, tmp_path / "r.csv", {tok: ["A2", "A1"]})
+    assert out.read_text().splitlines()[1].endswith(",A1 A2")

@@ -88,19 +88,28 @@ def test_validate_rejects_sets_bad_rows_aside(tmp_path: Path) -> None:
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "maise" in r.stderr
     out = tmp_path / "rejects.csv"
     r = runner.invoke(app, ["fields", "validate", str(p), "--rejects", str(out)])
-    assert r.exit_code == 0, r.stderr
+    assert r.exit_code == 1, r.stderr  # partial: rows were rejected (0 only when none was)
     assert "valid fields:     2 in 1 season(s)" in r.stdout
     assert f"4 rows rejected (see {out})" in r.stdout
+    assert "3 farmer(s) with rejected rows: underwrite --rejects does not decide their applications" in r.stdout
     assert out.read_text().splitlines() == [
-        "row,field_id,season,farmer_token,reason",
-        "row 3,c,2024,T3,declared_crop 'maise' not a known crop (add others with AGCREDIT_EXTRA_CROPS)",
-        "row 4,d,2024,T4,field_id repeated within its season (every row of it set aside: which one is right is unknown)",
-        "row 5,d,2024,T4,field_id repeated within its season (every row of it set aside: which one is right is unknown)",
-        "row 6,e,2024,T5,not a polygon (LineString)",
+        "row,field_id,season,farmer_token,reason,held_applications",
+        "row 3,c,2024,T3,declared_crop 'maise' not a known crop (add others with AGCREDIT_EXTRA_CROPS),",
+        "row 4,d,2024,T4,field_id repeated within its season (every row of it set aside: which one is right is "
+        "unknown),",
+        "row 5,d,2024,T4,field_id repeated within its season (every row of it set aside: which one is right is "
+        "unknown),",
+        "row 6,e,2024,T5,not a polygon (LineString),",
     ]
     first = out.read_bytes()
     r = runner.invoke(app, ["fields", "validate", str(p), "--rejects", str(out)])
-    assert r.exit_code == 0 and out.read_bytes() == first
+    assert r.exit_code == 1 and out.read_bytes() == first
+    good = tmp_path / "good.gpkg"
+    g.iloc[[0, 1]].to_file(good, driver="GPKG")
+    r = runner.invoke(app, ["fields", "validate", str(good), "--rejects", str(tmp_path / "none.csv")])
+    assert r.exit_code == 0 and "0 rows rejected" in r.stdout, r.stdout + r.stderr
+    (tmp_path / "none.csv").unlink()
+    good.unlink()
     assert sorted(x.name for x in tmp_path.iterdir()) == ["f.gpkg", "rejects.csv"]
     r = runner.invoke(app, ["fields", "validate", str(p), "--rejects", str(out), "--strict"])
     assert r.exit_code == 2 and "give one of them" in r.stderr

@@ -1258,11 +1258,11 @@ def test_cli_rejects_sets_bad_field_rows_aside_and_decides_the_rest(world: dict[
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "maise" in r.stderr, r.stderr
     rejects = tmp_path / "out" / "rejects.csv"
     r = runner.invoke(app, [*uw, "--rejects", str(rejects)], env={"AGCREDIT_TOKEN_KEY": KEY})
-    assert r.exit_code == 0, r.stderr
+    assert r.exit_code == 1, r.stderr  # partial: rows rejected
     assert f"3 rows rejected (see {rejects})" in r.stdout
     assert "1 field(s) of features file feat.parquet not used: their rows of the fields file were rejected" \
         in r.stderr
-    table = pd.read_csv(rejects, dtype=str)
+    table = pd.read_csv(rejects, dtype=str, keep_default_na=False)
     n = len(gdf)
     assert table[["row", "field_id", "season"]].values.tolist() == [
         [f"row {rows[0] + 1}", fid0, season], [f"row {n + 1}", "ZZ9", season], [f"row {n + 2}", "ZZ9", season]]
@@ -1284,7 +1284,7 @@ def test_cli_rejects_sets_bad_field_rows_aside_and_decides_the_rest(world: dict[
     # a re-run: the same rejects file (and nothing new stored)
     first = rejects.read_bytes()
     r = runner.invoke(app, [*uw, "--rejects", str(rejects)], env={"AGCREDIT_TOKEN_KEY": KEY})
-    assert r.exit_code == 0 and "stored 0 new records" in r.stdout, r.stderr
+    assert r.exit_code == 1 and "stored 0 new records" in r.stdout, r.stderr
     assert rejects.read_bytes() == first and sorted(p.name for p in rejects.parent.iterdir()) == ["rejects.csv"]
     # --rejects naming an input: refused before anything is read
     r = runner.invoke(app, [*uw, "--rejects", str(bad)], env={"AGCREDIT_TOKEN_KEY": KEY})
@@ -1319,12 +1319,157 @@ def test_cli_build_with_rejects_then_underwrite(world: dict[str, Any], registry:
     assert r.exit_code == 2 and "maise" in r.stderr and not feats.exists(), r.stderr
     rejects = tmp_path / "build-rejects.csv"
     r = runner.invoke(app, [*build, "--rejects", str(rejects)], env={"AGCREDIT_TOKEN_KEY": KEY})
-    assert r.exit_code == 0, r.stderr
+    assert r.exit_code == 1, r.stderr  # partial: a row rejected
     assert f"1 rows rejected (see {rejects})" in r.stdout
     built = pd.read_parquet(feats)
-    assert fid0 not in set(built["field_id"].astype(str)) and len(built) == len(rows) - 1
+    # none of the farmer's fields (a review, H2: a later underwrite --features decided them on the rest)
+    tok = str(pd.read_csv(rejects, dtype=str)["farmer_token"].iloc[0])
+    theirs = int((world["features"]["farmer_token"].astype(str) == tok).sum())
+    assert fid0 not in set(built["field_id"].astype(str)) and len(built) == len(rows) - theirs
+    assert tok not in set(built["farmer_token"].astype(str))
     again = tmp_path / "uw-rejects.csv"
     r = runner.invoke(app, [*_uw_args(world, tmp_path, fields=bad, features=feats), "--rejects", str(again)],
                       env={"AGCREDIT_TOKEN_KEY": KEY})
-    assert r.exit_code == 0 and "1 rows rejected" in r.stdout and "not used" not in r.stderr, r.stderr
-    assert again.read_bytes() == rejects.read_bytes()
+    assert r.exit_code == 1 and "1 rows rejected" in r.stdout and "not used" not in r.stderr, r.stderr
+    cols = ["row", "field_id", "season", "farmer_token", "reason"]
+    assert pd.read_csv(again, dtype=str)[cols].equals(pd.read_csv(rejects, dtype=str)[cols])
+    # the features file decides nobody of the farmer's, even from the corrected fields file without --rejects
+    held = sorted(world["apps"].loc[(world["apps"]["farmer_token"].astype(str) == tok)
+                                    & (world["apps"]["season"].astype(str) == season), "application_id"].astype(str))
+    r = runner.invoke(app, _uw_args(world, tmp_path, "later.db", features=feats), env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 1, r.stderr
+    assert (f"{len(held)} application(s) not decided: features file features.parquet was built with rows of their "
+            "farmers' fields rejected") in r.stderr and held[0] in r.stderr
+    with DecisionStore(f"sqlite:///{tmp_path / 'later.db'}") as st:
+        assert held and all(st.latest(a) is None for a in held)
+
+
+def _typo_in_a_farmers_fields(world: dict[str, Any], tmp_path: Path) -> tuple[Path, str, str, str]:
+    """A fields file with one typo (an unknown crop) in the fields of an applicant with two or more fields:
+    (the file, the farmer's token, their application of the season, the field's id)."""
+    c: County = world["county"]
+    season = world["season"]
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    apps = world["apps"][world["apps"]["season"].astype(str) == season]
+    feats = world["features"]
+    per = feats[feats["farmer_token"].astype(str).isin(set(apps["farmer_token"].astype(str)))].groupby(
+        "farmer_token")["field_id"].apply(list)
+    tok, fids = next((str(t), sorted(map(str, f))) for t, f in per.items() if len(f) >= 2)
+    i = int(next(k for k in np.flatnonzero((gdf["season"].astype(str) == season).to_numpy())
+                 if str(gdf.loc[k, "field_id"]) == fids[0]))
+    gdf.loc[i, "declared_crop"] = "maise"
+    bad = tmp_path / "bad.gpkg"
+    gdf.to_file(bad, driver="GPKG")
+    aid = str(apps.loc[apps["farmer_token"].astype(str) == tok, "application_id"].iloc[0])
+    return bad, tok, aid, fids[0]
+
+
+def test_cli_rejects_holds_the_farmers_applications_and_replays_identically(world: dict[str, Any], registry: str,
+                                                                           tmp_path: Path) -> None:
+    """(A review, H2/H1/L1.) With --rejects, a farmer with a row set aside was decided on their other fields — a
+    typo left a failing field out of the failing-area share, for good (chains go forward only) — and `audit
+    replay` of the run failed on the bad row. Now: the application is not decided (listed on stdout and in the
+    rejects file), exit 1; the decisions record how many rows were set aside and the rejects file's sha256; replay
+    reads the fields file as the run did: every decision identical; the corrected file decides the held one."""
+    season = world["season"]
+    runner = CliRunner()
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    feats = tmp_path / "feat.parquet"
+    world["features"].to_parquet(feats, index=False)
+    bad, tok, aid, fid = _typo_in_a_farmers_fields(world, tmp_path)
+    uw = _uw_args(world, tmp_path, fields=bad, features=feats)
+    rej = tmp_path / "rejects.csv"
+    r = runner.invoke(app, [*uw, "--rejects", str(rej)], env=env)
+    assert r.exit_code == 1, r.stderr
+    assert (f"1 application(s) not decided: their farmers' fields had rejected rows (see {rej}, column "
+            f"held_applications); correct the rows and re-run to decide them: {aid}") in r.stdout
+    table = pd.read_csv(rej, dtype=str)
+    assert table[["field_id", "farmer_token", "held_applications"]].values.tolist() == [[fid, tok, aid]]
+    n = int((world["apps"]["season"].astype(str) == season).sum())
+    with DecisionStore(f"sqlite:///{tmp_path / 's.db'}") as st:
+        assert st.latest(aid) is None
+        recs = st.records(season)
+        assert len(recs) == n - 1
+        body = st.latest(str(recs["application_id"].iloc[0])).body
+    assert body["provenance"]["fields_set_aside"] == {"rows": 1,
+                                                      "rejects_sha256": hashlib.sha256(rej.read_bytes()).hexdigest()}
+    rp = ["audit", "replay", *[a for a in uw[1:] if a not in ("--no-progress", "--crop-model", "none")]]
+    r = runner.invoke(app, rp, env=env)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"{n - 1} identical, 0 reproduced, 0 differs" in r.stdout, r.stdout
+    assert "1 application(s) not replayed" in r.stderr, r.stderr
+    # corrected: the held application is decided in full (the others stay as decided)
+    good = _uw_args(world, tmp_path, features=feats)
+    r = runner.invoke(app, [*good, "--rejects", str(tmp_path / "none.csv")], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert "0 rows rejected" in r.stdout and "not decided" not in r.stdout
+    assert pd.read_csv(tmp_path / "none.csv").empty
+    with DecisionStore(f"sqlite:///{tmp_path / 's.db'}") as st:
+        rec = st.latest(aid)
+        assert rec is not None and fid in [f["field_id"] for f in rec.body["fields"]]
+        assert "fields_set_aside" not in rec.body["provenance"]
+
+
+def test_cli_rejects_one_parcel_of_two_farmers_holds_both_and_no_farmer_refuses(world: dict[str, Any],
+                                                                              registry: str, tmp_path: Path) -> None:
+    """(A review, H2.) One parcel id listed by two applicants (a double-pledge signal): both held, not decided on
+    their other fields. A row with no identifier (its farmer cannot be known) refuses the file even with
+    --rejects: the one line, exit 2, nothing stored."""
+    c: County = world["county"]
+    season = world["season"]
+    runner = CliRunner()
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    feats = tmp_path / "feat.parquet"
+    world["features"].to_parquet(feats, index=False)
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    apps = world["apps"][world["apps"]["season"].astype(str) == season]
+    f = world["features"]
+    mine = f[f["farmer_token"].astype(str).isin(set(apps["farmer_token"].astype(str)))]
+    (t1, f1), (t2, _) = list(mine.groupby("farmer_token")["field_id"].first().items())[:2]
+    now = (gdf["season"].astype(str) == season).to_numpy()
+    ids1 = set(mine.loc[mine["farmer_token"] == t1, "field_id"].astype(str))
+    ids2 = sorted(mine.loc[mine["farmer_token"] == t2, "field_id"].astype(str))
+    i2 = int(next(k for k in np.flatnonzero(now) if str(gdf.loc[k, "field_id"]) == ids2[0]))
+    extra = gdf.iloc[[i2]].copy()
+    extra["field_id"] = str(f1)  # farmer 2 lists farmer 1's parcel as theirs too
+    two = tmp_path / "two.gpkg"
+    pd.concat([gdf, extra], ignore_index=True).pipe(gpd.GeoDataFrame, crs=gdf.crs).to_file(two, driver="GPKG")
+    rej = tmp_path / "rejects.csv"
+    r = runner.invoke(app, [*_uw_args(world, tmp_path, fields=two, features=feats), "--rejects", str(rej)], env=env)
+    assert r.exit_code == 1, r.stderr
+    held = {str(a) for a in apps.loc[apps["farmer_token"].astype(str).isin([t1, t2]), "application_id"]}
+    assert f"{len(held)} application(s) not decided" in r.stdout
+    assert set(pd.read_csv(rej, dtype=str)["farmer_token"]) == {t1, t2} and len(ids1) >= 1
+    with DecisionStore(f"sqlite:///{tmp_path / 's.db'}") as st:
+        assert all(st.latest(a) is None for a in held)
+    nobody = tmp_path / "nobody.gpkg"
+    g = gdf.copy()
+    g.loc[int(np.flatnonzero(now)[0]), "national_id"] = None
+    g.to_file(nobody, driver="GPKG")
+    r = runner.invoke(app, [*_uw_args(world, tmp_path, "n.db", fields=nobody, features=feats), "--rejects",
+                            str(tmp_path / "n.csv")], env=env)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "farmer cannot be known" in r.stderr and not (tmp_path / "n.db").exists()
+
+
+def test_cli_rejects_file_is_written_before_any_decision_is_stored(world: dict[str, Any], registry: str,
+                                                                    tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A review, L2.) The rejects file was written after the decisions were appended: a run stopped in between
+    left decisions without their rejects file. Now it is written first."""
+    import pipelines.underwrite as uw_mod
+
+    feats = tmp_path / "feat.parquet"
+    world["features"].to_parquet(feats, index=False)
+    bad, *_ = _typo_in_a_farmers_fields(world, tmp_path)
+    rej = tmp_path / "rejects.csv"
+    seen: list[bool] = []
+
+    def stopped(*a: Any, **k: Any) -> Any:
+        seen.append(rej.exists())
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(uw_mod, "underwrite", stopped)
+    r = CliRunner().invoke(app, [*_uw_args(world, tmp_path, fields=bad, features=feats), "--rejects", str(rej)],
+                           env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 130 and seen == [True], (r.exit_code, seen, r.stderr)
