@@ -482,6 +482,9 @@ class SetAside:
     farmer_token: str | None
     reason: str
     position: int  # 0-based data row of the file (the order of the rejects file)
+    #: other farmers (tokens) whose fields of the row's season its polygon overlaps by more than
+    #: :data:`ASIDE_OVERLAP_SHARE`: the row left out, their fields' overlap evidence is missing (held too)
+    overlaps: tuple[str, ...] = ()
 
 
 class _Aside:
@@ -491,6 +494,8 @@ class _Aside:
     def __init__(self, on: bool, source: str, identifiers: set[str]) -> None:
         self.on, self.source, self.identifiers = on, source, identifiers
         self.rows: list[SetAside] = []
+        #: each row's polygon, season and farmer's token as read (for :func:`_aside_overlaps`)
+        self.geoms: dict[int, tuple[object, object, object]] = {}
 
     def take(self, gdf: gpd.GeoDataFrame, mask: object, reason: str | Sequence[str], *, show_id: bool = True,
              show_season: bool = True, show_token: bool = True) -> gpd.GeoDataFrame:
@@ -505,6 +510,9 @@ class _Aside:
         reasons = [reason] * len(sub) if isinstance(reason, str) else [r for r, k in zip(reason, m, strict=True) if k]
         tokens = sub["farmer_token"] if "farmer_token" in sub.columns and show_token else \
             pd.Series([None] * len(sub), index=sub.index)
+        if "geometry" in sub.columns and "season" in sub.columns:
+            for pos, g, sea, tok in zip(sub[_ROW], sub.geometry, sub["season"], tokens, strict=True):
+                self.geoms[int(pos)] = (g, _cell(sea), _cell(tok))
         for pos, fid, sea, tok, why in zip(sub[_ROW], sub["field_id"] if "field_id" in sub.columns else [None] * len(sub),
                                            sub["season"] if "season" in sub.columns else [None] * len(sub), tokens,
                                            reasons, strict=True):
@@ -737,7 +745,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     check_fields(fixed, where=source)
     # a repaired field later rejected (its farmer's fields overlapping) is said rejected only
     repaired_area = {k: v for k, v in repaired_area.items() if k not in rejected}
-    aside_rows = sorted(aside.rows, key=lambda r: r.position)
+    aside_rows = _aside_overlaps(sorted(aside.rows, key=lambda r: r.position), aside.geoms, fixed)
     # the rows set aside by the other checks are rejected fields too, named by id when it can be shown (and season
     # when the file has several, as :func:`_repair` names them)
     several = len(set(fixed["season"].astype(str)) | {r.season for r in aside_rows if r.season is not None}) > 1
@@ -751,6 +759,44 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent,
                       repaired_area=repaired_area,
                       large=large_fields(fixed), set_aside=aside_rows)
+
+
+#: a row set aside whose polygon covers more than this share of another farmer's field (same season) holds that
+#: farmer too (:attr:`SetAside.overlaps`): the field's overlap evidence (a double pledge) is missing without the row.
+#: Smaller slivers are boundary drawing
+ASIDE_OVERLAP_SHARE = 0.01
+
+
+def _aside_overlaps(rows: list[SetAside], geoms: Mapping[int, tuple[object, object, object]],
+                    fixed: gpd.GeoDataFrame) -> list[SetAside]:
+    """``rows`` with :attr:`SetAside.overlaps`: the other farmers whose kept fields their polygons overlap."""
+    from dataclasses import replace
+
+    if not rows or len(fixed) == 0:
+        return rows
+    crs = equal_area_crs(fixed)
+    ea = fixed.to_crs(crs).reset_index(drop=True)
+    kept = ea.geometry.to_numpy()
+    tree, areas = shapely.STRtree(kept), shapely.area(kept)
+    seasons = ea["season"].astype(str).to_numpy(dtype=object)
+    farmers = ea["farmer_token"].astype(str).to_numpy(dtype=object)
+    out = []
+    for r in rows:
+        g, sea, tok = geoms.get(r.position, (None, None, None))
+        if g is None or sea is None or not isinstance(g, shapely.Geometry) or g.is_empty:
+            out.append(r)
+            continue
+        poly = shapely.make_valid(gpd.GeoSeries([g], crs=fixed.crs).to_crs(crs).iloc[0])
+        if shapely.area(poly) <= 0:
+            out.append(r)
+            continue
+        hit = tree.query(poly, predicate="intersects")
+        hit = hit[(seasons[hit] == str(sea)) & (farmers[hit] != str(tok))]
+        share = np.divide(shapely.area(shapely.intersection(kept[hit], poly)), areas[hit],
+                          out=np.zeros(len(hit)), where=areas[hit] > 0)
+        others = tuple(sorted(set(farmers[hit[share > ASIDE_OVERLAP_SHARE]])))
+        out.append(replace(r, overlaps=others) if others else r)
+    return out
 
 
 def _repair_keys(gdf: gpd.GeoDataFrame) -> list[str]:
@@ -768,14 +814,15 @@ REJECTS_COLUMNS = ("row", "field_id", "season", "farmer_token", "reason", "held_
 def held_farmers(rows: Sequence[SetAside], season: str | None = None) -> set[str]:
     """The farmers (tokens) a run of ``season`` must not decide: those with a row set aside of that season, or
     whose season cannot be read (empty, not a year, personal data) — their other fields are not all their fields
-    (a failing or overlapping field left out, a parcel another farmer also claims). ``season`` None: every
-    season's."""
+    (a failing or overlapping field left out, a parcel another farmer also claims) — and the other farmers whose
+    fields such a row's polygon overlaps (:attr:`SetAside.overlaps`). ``season`` None: every season's."""
     out = set()
     for r in rows:
         if r.farmer_token is None or r.farmer_token == PERSONAL:  # refused before (_refuse_untokenisable)
             continue
         if season is None or r.season is None or r.season == str(season) or not SEASON_RE.match(r.season):
             out.add(r.farmer_token)
+            out.update(r.overlaps)  # the other farmers its polygon overlaps: their overlap evidence is missing
     return out
 
 
@@ -784,7 +831,8 @@ def rejects_csv(rows: Sequence[SetAside], held: Mapping[str, Sequence[str]] | No
     held = held or {}
     df = pd.DataFrame([{"row": r.row, "field_id": r.field_id, "season": r.season, "farmer_token": r.farmer_token,
                         "reason": r.reason,
-                        "held_applications": " ".join(sorted(held.get(r.farmer_token or "", ()))) or None}
+                        "held_applications": " ".join(sorted({a for t in (r.farmer_token or "", *r.overlaps)
+                                                              for a in held.get(t, ())})) or None}
                        for r in sorted(rows, key=lambda r: r.position)], columns=list(REJECTS_COLUMNS))
     return df.to_csv(index=False, lineterminator="\n").encode("utf-8")
 

@@ -64,6 +64,6 @@ def validate_file(path: str | Path, *, season: str | None = None, strict: bool =
         lines.append(f"{len(res.set_aside)} rows rejected (see {rejects})")
         held = held_farmers(res.set_aside, season)
         if held:
-            lines.append(f"{len(held)} farmer(s) with rejected rows: underwrite --rejects does not decide their "
-                         "applications until the rows are corrected")
+            lines.append(f"{len(held)} farmer(s) whose applications underwrite --rejects does not decide until the "
+                         "rows are corrected (a row of theirs rejected, or a rejected row over one of their fields)")
     return "\n".join(lines), len(res.set_aside)

@@ -225,3 +225,19 @@ def test_the_rejects_file_lists_the_applications_held(tmp_path: Path) -> None:
     assert tok is not None
     out = write_rejects(res.set_aside, tmp_path / "r.csv", {tok: ["A2", "A1"]})
     assert out.read_text().splitlines()[1].endswith(",A1 A2")
+
+
+def test_a_row_set_aside_overlapping_another_farmers_field_holds_that_farmer_too() -> None:
+    """(A review, H2: an overlapping field with a typo left the other side of the overlap decided without it.) A row
+    set aside whose polygon covers another farmer's field holds that farmer too (their field's overlap evidence — a
+    double pledge — is missing without the row); a boundary sliver does not."""
+    gdf = _three_farmers()
+    gdf.loc[1, "geometry"] = box(500_400, 4_480_000, 500_700, 4_480_200)  # f1 (farmer 0) covers half of f2 (farmer 1)
+    gdf.loc[1, "declared_crop"] = "maise"
+    res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
+    tok = dict(zip(res.fields["field_id"], res.fields["farmer_token"], strict=True))
+    assert [r.overlaps for r in res.set_aside] == [(tok["f2"],)]
+    assert held_farmers(res.set_aside, "2024") == {tok["f0"], tok["f2"]}
+    gdf.loc[1, "geometry"] = box(500_300, 4_480_000, 500_601, 4_480_200)  # 1 m into f2: boundary drawing
+    res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
+    assert held_farmers(res.set_aside, "2024") == {tok["f0"]}

@@ -91,7 +91,8 @@ def test_validate_rejects_sets_bad_rows_aside(tmp_path: Path) -> None:
     assert r.exit_code == 1, r.stderr  # partial: rows were rejected (0 only when none was)
     assert "valid fields:     2 in 1 season(s)" in r.stdout
     assert f"4 rows rejected (see {out})" in r.stdout
-    assert "3 farmer(s) with rejected rows: underwrite --rejects does not decide their applications" in r.stdout
+    assert "3 farmer(s) whose applications underwrite --rejects does not decide until the rows are corrected" \
+        in r.stdout
     assert out.read_text().splitlines() == [
         "row,field_id,season,farmer_token,reason,held_applications",
         "row 3,c,2024,T3,declared_crop 'maise' not a known crop (add others with AGCREDIT_EXTRA_CROPS),",
