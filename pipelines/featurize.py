@@ -606,7 +606,8 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
         if held:  # a farmer with a row set aside: none of their fields, so no run decides them on the rest
             f = res.features
             res = replace(res, features=f[~f["farmer_token"].astype(str).isin(held)].reset_index(drop=True))
-            res.warnings.append(f"{len(held)} farmer(s) with rows rejected (see {rejects}): none of their fields "
+            res.warnings.append(f"{len(held)} farmer(s) with rows rejected, or whose fields a rejected row overlaps (see "
+                                f"{rejects}): none of their fields "
                                 "written (underwrite does not decide their applications from this file)")
             built[HELD_KEY] = held
         # before the features file: a run stopped in between leaves no features without their rejects file
