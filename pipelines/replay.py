@@ -229,6 +229,92 @@ def recorded_pins(bodies: list[dict[str, Any]]) -> tuple[float | None, list[dt.d
             [dt.date.fromisoformat(d) for d in hazy.pop()] if hazy else None)
 
 
+def _reading_groups(applications: pd.DataFrame, season: str, as_of: dt.date, stored: dict[str, Any],
+                    records: pd.DataFrame | None, *, alerts: bool
+                    ) -> list[tuple[pd.DataFrame, dict[tuple[str, str], list[str]], pd.DataFrame | None]]:
+    """The applications to replay, in groups each decided as one run, with the store each group read: every stored
+    decision reads the records written before it (its ``seq``) — its farmer's applications holding the fields
+    (:func:`underwriting.decisions.pledge_holders`; a second application is referred FIELDS_ALREADY_PLEDGED) and,
+    with ``alerts`` (policies with decisions_read_alerts / renewals_propose_actions, 2026.12.10), its farmer's open
+    alerts (:func:`pipelines.reunderwrite.stored_alerts`). Both are per farmer, so a group holds the decisions of
+    many farmers; a farmer whose decisions were written by runs that read the store differently (e.g. a
+    re-underwriting with an alert appended between two runs of the day) has them in several groups. The decisions
+    of one run are one group (its concentration headroom is consumed within the group's run only). An
+    application without a stored decision reads the store as its farmer's first stored decision did (the
+    records before the first replayed decision for a farmer without one). One group: one run, as decided."""
+    from pipelines.reunderwrite import stored_alerts
+    from underwriting.decisions import pledge_holders
+
+    apps = applications[applications["season"].astype(str) == season]
+    empty_alerts = stored_alerts(None, season, as_of) if alerts else None
+    if records is None or records.empty:
+        return [(applications, {}, empty_alerts)]
+    by_farmer = {str(t): g for t, g in records.groupby(records["farmer_token"].astype(str), sort=False)}
+    first = min(int(r.seq) for r in stored.values())
+
+    def context(tok: str, before: int) -> tuple[list[str], pd.DataFrame | None]:
+        own = by_farmer.get(tok)
+        if own is None:
+            return [], empty_alerts
+        read = own[own["seq"] < before]
+        held = pledge_holders(read, season).get((tok, season), []) if not read.empty else []
+        return held, (stored_alerts(read, season, as_of) if alerts else None)
+
+    def shown(al: pd.DataFrame | None) -> Any:
+        return None if al is None else al.astype(str).values.tolist()
+
+    # per farmer, its stored decisions in the order written, in as few groups as decide what each read: a decision
+    # joins its farmer's current group when the group's batch gives it the same holders as the store before it
+    # (decide_batch: the store's holders, and the farmer's applications of the batch with a smaller id holding the
+    # fields — true of the decisions of one run) and the same open alerts; else it opens the farmer's next group.
+    seqs: dict[str, list[tuple[int, str]]] = {}
+    for aid, tok in zip(apps["application_id"].astype(str), apps["farmer_token"].astype(str), strict=True):
+        if aid in stored:
+            seqs.setdefault(tok, []).append((int(stored[aid].seq), aid))
+    group_of: dict[str, int] = {}
+    ctx_of: dict[tuple[str, int], tuple[list[str], pd.DataFrame | None]] = {}
+    for tok, pairs in seqs.items():
+        k = -1
+        base: list[str] = []
+        held: list[str] = []
+        last = ""
+        for seq, aid in sorted(pairs):
+            truth, al = context(tok, seq)
+            want = sorted({h for h in truth if h != aid})
+            same = (k >= 0 and aid > last and shown(al) == shown(ctx_of[(tok, k)][1])
+                    and sorted({*(h for h in base if h != aid), *held}) == want)
+            if not same:
+                k, base, held = k + 1, truth, []
+                ctx_of[(tok, k)] = (truth, al)
+            if not want:
+                held.append(aid)
+            group_of[aid], last = k, aid
+    n = max(group_of.values(), default=0) + 1
+    out = []
+    for k in range(n):
+        members = [aid for aid, g in group_of.items() if g == k]
+        if k == 0:  # and the applications without a stored decision, and those of other seasons (ignored)
+            mask = ~applications["application_id"].astype(str).isin([a for a, g in group_of.items() if g != 0])
+        else:
+            mask = applications["application_id"].astype(str).isin(members)
+        part = applications[mask]
+        pledged: dict[tuple[str, str], list[str]] = {}
+        frames = []
+        for tok in sorted(set(part.loc[part["season"].astype(str) == season, "farmer_token"].astype(str))):
+            held, al = ctx_of.get((tok, k)) or context(tok, first)
+            if held:
+                pledged[(tok, season)] = held
+            if al is not None and not al.empty:
+                frames.append(al)
+        open_alerts = None
+        if alerts:
+            open_alerts = (pd.concat(frames, ignore_index=True).sort_values(
+                ["farmer_token", "field_id", "alert"], kind="stable").reset_index(drop=True)
+                if frames else empty_alerts)
+        out.append((part, pledged, open_alerts))
+    return out
+
+
 def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date, *, policy: Policy, profile: str,
            book: pd.DataFrame, store: str | None = None, imagery: str | Path | None = None,
            features: pd.DataFrame | None = None, featurized: Any = None, crop_model: str | Path | None = None,
@@ -263,7 +349,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
             for r in dated:
                 if r.kind != "decision":
                     other[r.kind] = other.get(r.kind, 0) + 1
-        records = st.records(str(season)) if stored else None  # read below as the replayed run read the store
+        records = st.records(str(season)) if stored else None  # read below as each replayed decision read it
     if not stored:
         kinds = ", ".join(f"{n} {k}" for k, n in sorted(other.items()))
         raise UserInputError(f"no stored decision of these {len(ids)} application(s) as of {day} in {shown}: "
@@ -299,27 +385,26 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
             models = models.with_season_scale(pin_scale)
     if recorded_crop:
         models = replace(models, crop_version=_crop_description(bodies, models.crop_version))
-    from underwriting.decisions import pledge_holders
-
-    # the store as the run replayed read it: the records written before its decisions — the applications holding
-    # each farmer's fields (a second application is referred FIELDS_ALREADY_PLEDGED: without them such a REFER never
-    # replayed), and (policies with decisions_read_alerts / renewals_propose_actions, 2026.12.10) the open alerts
-    first = min(r.seq for r in stored.values())
-    before = records[records["seq"] < first] if records is not None else None
-    pledged = pledge_holders(before, str(season)) if before is not None else None
-    open_alerts = None
     prof = policy.profile(profile)
-    if prof.decisions_read_alerts or prof.renewals_propose_actions:
-        from pipelines.reunderwrite import stored_alerts
-
-        open_alerts = stored_alerts(before, str(season), as_of)
-    run = score_and_decide(applications, fields, str(season), as_of, imagery=imagery, policy=policy,
-                           profile=profile, book=book, store_url=store, models=models, features=features,
-                           featurized=featurized, cache_dir=cache_dir, weather=weather, haze_dates=haze_dates,
-                           write_artifact=False, yield_history=yield_history, features_lineage=features_lineage,
-                           pledged=pledged, open_alerts=open_alerts, extra_provenance=extra_provenance)
+    groups = _reading_groups(applications, str(season), as_of, stored, records,
+                             alerts=bool(prof.decisions_read_alerts or prof.renewals_propose_actions))
+    runs = []
+    featurized_once = featurized
+    for apps_k, pledged, open_alerts in groups:
+        run = score_and_decide(apps_k, fields, str(season), as_of, imagery=imagery, policy=policy,
+                               profile=profile, book=book, store_url=store, models=models, features=features,
+                               featurized=featurized_once, cache_dir=cache_dir, weather=weather,
+                               haze_dates=haze_dates, write_artifact=False, yield_history=yield_history,
+                               features_lineage=features_lineage, pledged=pledged, open_alerts=open_alerts,
+                               extra_provenance=extra_provenance)
+        if featurized_once is None and features is None:  # the next group scores the same features, built once
+            featurized_once = run.featurized
+        runs.append(run)
+    run = runs[0]
+    items = [i for r in runs for i in r.items]
+    run_warnings = list(dict.fromkeys(w for r in runs for w in r.warnings))
     rows = []
-    for item in sorted(run.items, key=lambda i: i.application_id):
+    for item in sorted(items, key=lambda i: i.application_id):
         rec = stored.get(item.application_id)
         if rec is None:
             rows.append(ReplayRow(item.application_id, "not stored", replayed=(item.outcome, item.limit)))
@@ -330,7 +415,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
                               stored=(rec.outcome, rec.limit), replayed=(item.outcome, item.limit),
                               differs=tuple(parts), provenance=tuple(prov)))
     return ReplayResult(rows=rows, models=run.models, currency=policy.profile(profile).currency,
-                        warnings=notes + list(run.warnings), policy=policy_text)
+                        warnings=notes + run_warnings, policy=policy_text)
 
 
 def replay_files(applications: str | Path, fields: str | Path, season: str, as_of: dt.date, *,

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import datetime as dt
 
+import pandas as pd
+
 from pipelines.replay import compare_bodies
 
 
@@ -87,3 +89,36 @@ def test_recorded_policy_is_the_one_the_records_name() -> None:
             f"({older.content_hash[:12]}…)") in warn[0]
     got, _, warn = _recorded_policy([{"schema": 1}], shipped)
     assert got is shipped and len(warn) == 1 and "the stored decisions name no policy" in warn[0]
+
+
+def _recs(rows: list[tuple[int, str, str, list[str]]]) -> pd.DataFrame:
+    """Decision records (seq, application, farmer, refer reasons) of season 2024 as of 2024-07-01."""
+    import json
+
+    return pd.DataFrame({"seq": [r[0] for r in rows], "application_id": [r[1] for r in rows],
+                         "farmer_token": [r[2] for r in rows], "season": "2024", "kind": "decision",
+                         "as_of": "2024-07-01", "body": [json.dumps({"refer_reasons": r[3]}) for r in rows]})
+
+
+def test_replay_reads_the_store_as_each_decision_read_it() -> None:
+    """A farmer's second application decided by a later run (a smaller id than the first's) read the first as the
+    fields' holder: replayed in a group of its own with that holder (one batch gave the smaller id the fields);
+    the decisions of one run stay one group (the batch gives a second application the first as holder)."""
+    from types import SimpleNamespace
+
+    from pipelines.replay import _reading_groups
+
+    day = dt.date(2024, 7, 1)
+    apps = pd.DataFrame({"application_id": ["A2", "A4", "A5"], "farmer_token": ["F", "F", "G"], "season": "2024"})
+    # run 1 decides A4 and A5; run 2 decides A2 (refused: A4 holds F's fields)
+    recs = _recs([(1, "A4", "F", []), (2, "A5", "G", []), (3, "A2", "F", ["FIELDS_ALREADY_PLEDGED"])])
+    stored = {a: SimpleNamespace(seq=s) for s, a in ((1, "A4"), (2, "A5"), (3, "A2"))}
+    groups = _reading_groups(apps, "2024", day, stored, recs, alerts=False)
+    assert [sorted(g[0]["application_id"]) for g in groups] == [["A4", "A5"], ["A2"]]
+    assert groups[0][1] == {} and groups[1][1] == {("F", "2024"): ["A4"]}
+    # one run deciding A2 then A4 (id order): one group, the batch refers A4
+    recs = _recs([(1, "A2", "F", []), (2, "A4", "F", ["FIELDS_ALREADY_PLEDGED"]), (3, "A5", "G", [])])
+    stored = {a: SimpleNamespace(seq=s) for s, a in ((1, "A2"), (2, "A4"), (3, "A5"))}
+    groups = _reading_groups(apps, "2024", day, stored, recs, alerts=True)
+    assert len(groups) == 1 and sorted(groups[0][0]["application_id"]) == ["A2", "A4", "A5"]
+    assert groups[0][1] == {} and groups[0][2] is not None and groups[0][2].empty
