@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import math
@@ -279,20 +280,56 @@ def _folder_lock(out_dir: Path) -> Iterator[None]:
         yield
 
 
+#: how long a run waits for a cache or folder lock another run holds (that run downloads meanwhile) before it gives up
+LOCK_WAIT_SECONDS = 600.0
+#: a lock file that cannot be created here: a read-only folder (e.g. a mounted shared cache) — no lock, said once
+_UNLOCKABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 @contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path, *, timeout: float | None = None, what: str | None = None) -> Iterator[bool]:
     """An exclusive :func:`fcntl.flock` on ``path`` (created, never removed: removing a lock file others may wait on
-    would let two holders in), across processes and threads. Where ``fcntl`` is missing (Windows) no lock."""
+    would let two holders in), across processes and threads; yields whether it is held. Where ``fcntl`` is missing
+    (Windows), or the lock file cannot be created (a read-only folder: EROFS, EACCES — e.g. a shared cache mounted
+    read-only, which a run can only read) no lock (False). Waits at most ``timeout`` seconds (default
+    :data:`LOCK_WAIT_SECONDS`) for another run holding it, then a one-line :class:`ImageryError` naming ``what``
+    (default: the lock's folder)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX
-        yield
+        yield False
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+b") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(path, "a+b")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError as e:
+        if e.errno not in _UNLOCKABLE:
+            raise
+        yield False
+        return
+    with fh:
+        wait = LOCK_WAIT_SECONDS if timeout is None else float(timeout)
+        deadline = time.monotonic() + wait
+        delay = 0.05
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:  # another run holds it
+                pass
+            except OSError as e:
+                if e.errno not in _UNLOCKABLE:
+                    raise
+                yield False  # a file system refusing this user the lock: as read-only
+                return
+            if time.monotonic() >= deadline:
+                raise ImageryError(source=what or str(path.parent),
+                                   problem=f"another run holds its lock ({path.name}); waited {wait:g} s — let that "
+                                           "run finish (or stop it) and run again, or give another --cache folder")
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
         try:
-            yield
+            yield True
         finally:
             fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 

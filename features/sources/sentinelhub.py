@@ -37,6 +37,7 @@ answer is looked up in the cache and, if missing, downloaded and cached under th
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import logging
@@ -316,6 +317,7 @@ class _Api:
         self._config: SHConfig | None = None
         self._client: _Client | None = None
         self._secrets: tuple[str, ...] = ()
+        self._unlocked_said = False  # a read-only cache said once (see claim)
         self._source = ""
 
     @property
@@ -350,12 +352,34 @@ class _Api:
     @contextlib.contextmanager
     def claim(self, kind: str, req: DownloadRequest) -> Iterator[None]:
         """Hold the cache's lock for ``req`` (``.locks/<kind>-<key[:2]>.lock``: 256 lock files per kind, so runs
-        asking for other requests rarely wait) while its cached copy is looked up and, if missing, downloaded and
-        written: a second run on the same cache waits and then reads what the first wrote instead of downloading
-        it again."""
+        asking for other requests rarely wait) while its cached copy is looked up again and, if missing, downloaded
+        and written: a second run on the same cache waits and then reads what the first wrote instead of downloading
+        it again. Taken only for a request not in the cache (a hit needs no lock). A cache where the lock file cannot
+        be created (read-only: a shared cache mounted for reading) is used without it, said once in the warnings; a
+        lock another run holds longer than :data:`LOCK_WAIT_SECONDS` is a one-line error naming the cache."""
         key = request_key(str(req.url), req.post_values)
-        with file_lock(self.cache_dir / ".locks" / f"{kind}-{key[:2]}.lock"):
+        with file_lock(self.cache_dir / ".locks" / f"{kind}-{key[:2]}.lock",
+                       what=f"Sentinel Hub cache {self.cache_dir}") as locked:
+            if not locked and not self._unlocked_said:
+                self._unlocked_said = True
+                note = (f"the Sentinel Hub cache {self.cache_dir} is read-only (no lock file can be created): "
+                        "used without its lock; what is not in it is downloaded and not cached")
+                LOG.info("Sentinel Hub: %s", note)
+                self.summary.warnings.append(note)
             yield
+
+    def keep(self, path: Path, body: bytes) -> None:
+        """Write an answer into the cache; a read-only cache (EROFS, EACCES) keeps nothing, said once."""
+        try:
+            atomic_write_bytes(path, body)
+        except OSError as e:
+            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
+            if not self._unlocked_said:
+                self._unlocked_said = True
+                note = f"the Sentinel Hub cache {self.cache_dir} is read-only: what was downloaded is not cached"
+                LOG.info("Sentinel Hub: %s", note)
+                self.summary.warnings.append(note)
 
     def cached(self, kind: str, req: DownloadRequest, suffix: str) -> tuple[Path, bytes | None]:
         path = self._cache_path(kind, request_key(str(req.url), req.post_values), suffix)
@@ -527,7 +551,7 @@ class _Api:
                         f"the answer for {start} to {end} is not a catalog page (malformed JSON, or features "
                         "without a datetime); nothing cached — try again later"))
                 if settled and got[1]:  # a past window's page with acquisitions; an empty answer is asked again
-                    atomic_write_bytes(path, body)
+                    self.keep(path, body)
             page, found = got
             days.update(found)
             nxt = (page.get("context") or {}).get("next")
@@ -547,6 +571,14 @@ class _Api:
             bbox=BBox(tile.bounds, CRS(tile.epsg)), size=(tile.width, tile.height),
             config=self._config or SHConfig(use_defaults=True, sh_base_url=self.ep["base_url"]))
         req = request.download_list[0]
+        path = self._cache_path("process", request_key(str(req.url), req.post_values), "tif")
+        if path.is_file():  # a hit needs no lock (a shared cache mounted read-only is read)
+            try:
+                check_tiff(path.read_bytes(), tile)
+                self.summary.cache_hits += 1
+                return path
+            except (Failure, OSError):
+                pass  # cut short or unreadable: looked at again under the lock (dropped and fetched again)
         with self.claim("process", req):  # two runs on one cache download an acquisition once
             return self._scene(req, tile, day)
 
@@ -565,7 +597,7 @@ class _Api:
         body, headers = self.post(req)
         check_tiff(body, tile)
         self.account_pu(headers, estimate_pu(tile.width, tile.height, input_bands=len(INDEX_BANDS) - 1))
-        atomic_write_bytes(path, body)
+        self.keep(path, body)
         return path
 
 
@@ -777,9 +809,14 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 config=api._config or SHConfig(use_defaults=True, sh_base_url=api.ep["base_url"]))
             req = request.download_list[0]
             held.close()  # the previous field's claim
-            held.enter_context(api.claim("stats", req))  # two runs on one cache ask for a field's statistics once
-            path, body = api.cached("stats", req, "json")
+            path, body = api.cached("stats", req, "json")  # a hit needs no lock (a read-only shared cache is read)
             answer = _stats_answer(body) if body is not None else None  # an unreadable cached answer is asked again
+            if answer is None:
+                if body is not None:
+                    api.summary.cache_hits -= 1  # counted again below if another run has written it meanwhile
+                held.enter_context(api.claim("stats", req))  # two runs on one cache ask for a field's statistics once
+                path, body = api.cached("stats", req, "json")
+                answer = _stats_answer(body) if body is not None else None
             if answer is None:
                 try:
                     body, headers = api.post(req)
@@ -813,7 +850,7 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 failed.append(f"{fid} (unreadable statistics: {type(e).__name__}; not cached)")
                 continue
             if fresh and settled and body is not None and not bad:  # cached once read (an empty one too: asking again is
-                atomic_write_bytes(path, body)                      # charged), never with failed intervals in it
+                api.keep(path, body)                                # charged), never with failed intervals in it
             if bad:
                 summary.failed_intervals += len(bad)
                 summary.failed_dates.extend(f"{fid} {d}" for d in bad)
