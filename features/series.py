@@ -37,7 +37,7 @@ import shapely
 
 from features.atomic import cached_table
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
-from features.errors import FieldsError, ImageryError
+from features.errors import FieldsError, ImageryError, UserInputError
 from features.sources import ImagerySpec, resolve_imagery
 from features.sources.local import (
     Scene,
@@ -384,23 +384,64 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                         reference=ref, fetch_summary=fetch_summary)
 
 
-def _fetch_gaps(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
-    """A warning for the acquisitions of [lo, hi] that a partial ``agcredit imagery fetch`` into ``folder`` could not
-    download (``missing`` in its ``sentinelhub.json``): the series lacks those dates."""
+def fetch_gaps(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
+    """The acquisition dates of [lo, hi] that a partial ``agcredit imagery fetch`` into ``folder`` could not
+    download (``missing`` in its ``sentinelhub.json``), in date order (none: no such file, or nothing missing)."""
     import json
 
     try:
         note = json.loads((folder / "sentinelhub.json").read_text())
         missing = note.get("missing") or [] if isinstance(note, dict) else []
-        days = sorted({str(m["date"]) for m in missing if isinstance(m, dict)
+        return sorted({str(m["date"]) for m in missing if isinstance(m, dict)
                        and lo.isoformat() <= str(m.get("date", "")) <= hi.isoformat()})
     except (OSError, ValueError, KeyError, TypeError):
         return []
+
+
+def _fetch_gaps(folder: Path, lo: dt.date, hi: dt.date) -> list[str]:
+    """A warning for the acquisitions of [lo, hi] that a partial ``agcredit imagery fetch`` into ``folder`` could not
+    download (:func:`fetch_gaps`): the series lacks those dates."""
+    days = fetch_gaps(folder, lo, hi)
     if not days:
         return []
     return [f"{len(days)} acquisition date(s) in the window were not fetched from Sentinel Hub (recorded in "
             f"{folder / 'sentinelhub.json'}): {', '.join(days[:10])}{' …' if len(days) > 10 else ''}; the series "
             "lacks them — re-run `agcredit imagery fetch` into the folder to fetch only those"]
+
+
+def missing_acquisitions(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
+                         as_of: dt.date | None, *, allow: bool) -> list[str]:
+    """The acquisition dates in ``season``'s window of ``fields`` up to ``as_of`` that a partial ``agcredit imagery
+    fetch`` into the scene folder ``imagery`` recorded missing (:func:`fetch_gaps`; none for other sources). A
+    decision or valuation made without them is final and a replay after a re-fetch differs, so ``what`` (the
+    command) is refused (one-line user error) unless ``allow`` (``--allow-missing-acquisitions``): the caller then
+    records the dates returned."""
+    if imagery is None:
+        return []
+    season = check_season(season)
+    fs = fields[fields["season"].astype(str) == season] if "season" in fields.columns else fields
+    if fs.empty:
+        return []
+    try:
+        spec: ImagerySpec = resolve_imagery(imagery)
+    except (OSError, ValueError, ImageryError):
+        return []  # the series step says what is wrong with the source
+    if spec.kind != "scenes" or spec.path is None:
+        return []
+    folder = Path(spec.path)
+    folder = folder if folder.is_dir() else folder.parent  # an index.csv: its folder
+    try:
+        _, lo, hi = _field_windows(fs, season, None, None)
+    except ImageryError:
+        return []  # no season window: the series step says so
+    days = fetch_gaps(folder, lo, min(hi, as_of) if as_of else hi)
+    if days and not allow:
+        shown = ", ".join(days[:10]) + (" …" if len(days) > 10 else "")
+        raise UserInputError(f"{len(days)} acquisition date(s) in the window are recorded missing in "
+                             f"{folder / 'sentinelhub.json'} ({shown}): complete them with `agcredit imagery fetch` "
+                             "into the folder, or give --allow-missing-acquisitions to decide without them (the "
+                             "dates are then recorded)")
+    return days
 
 
 def scene_reference(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, as_of: dt.date | None = None,

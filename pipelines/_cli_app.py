@@ -58,6 +58,11 @@ REJECTS_HELP = ("set a fields file's bad rows aside into this CSV (row, field_id
                 "file-level errors (no CRS, a column missing, no rows) still refuse the file (exit 2). Exit 1 when "
                 "rows were rejected, 0 when none was")
 
+#: help of ``--allow-missing-acquisitions`` (underwrite, reunderwrite, value, features build)
+ALLOW_MISSING_HELP = ("go on when a partial `imagery fetch` recorded acquisitions of the window missing in the scene "
+                      "folder's sentinelhub.json (default: refused; complete them with `agcredit imagery fetch`); "
+                      "the dates are recorded in the decisions' provenance (missing_acquisitions)")
+
 #: help of ``--hazy-dates`` (underwrite, value, features build)
 HAZY_DATES_HELP = ("pin the phenology smoother's scene haze: comma-separated grid dates YYYY-MM-DD, or none (e.g. an "
                    "earlier decision record's smoother_hazy_dates, to reproduce its growth stages with fewer fields); "

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pipelines._cli_app import (
+    ALLOW_MISSING_HELP,
     HAZY_DATES_HELP,
     REJECTS_HELP,
     SEASON_SCALE_HELP,
@@ -51,6 +52,7 @@ def build_command(
     profile: str | None = typer.Option(None, "--profile", help="sentinelhub config profile; default SH_CLIENT_ID / "
                                                                "SH_CLIENT_SECRET (--imagery sentinelhub*)."),
     rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
+    allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help=ALLOW_MISSING_HELP),
 ) -> None:
     """Build FieldFeatures (planted area, crop type, growth stage, seasonal summaries) and write Parquet."""
     from pipelines.featurize import featurize_to_file
@@ -64,7 +66,8 @@ def build_command(
         res, path, model = featurize_to_file(fields, imagery, season, day, out, crop_model=crop_model,
                                              cache_dir=cache, progress=tick, weather=weather,
                                              crop_season_scale=crop_season_scale, haze_dates=haze,
-                                             endpoint=endpoint, profile=profile, rejects=rejects)
+                                             endpoint=endpoint, profile=profile, rejects=rejects,
+                                             allow_missing_acquisitions=allow_missing)
     for w in res.warnings:
         err(f"warning: {w}")
     f = res.features

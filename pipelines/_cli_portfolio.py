@@ -6,7 +6,17 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import HAZY_DATES_HELP, SEASON_SCALE_HELP, app, echo, err, parse_date, parse_dates, user_errors
+from pipelines._cli_app import (
+    ALLOW_MISSING_HELP,
+    HAZY_DATES_HELP,
+    SEASON_SCALE_HELP,
+    app,
+    echo,
+    err,
+    parse_date,
+    parse_dates,
+    user_errors,
+)
 
 __all__ = ["value_command"]
 
@@ -29,6 +39,7 @@ def value_command(
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): required when the yield model reads weather"),
+    allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help=ALLOW_MISSING_HELP),
 ) -> None:
     """Value a portfolio's fields with the champion models: series → indicators → valuations per spatial block,
     parts under --out (a re-run recomputes only what is missing)."""
@@ -42,7 +53,8 @@ def value_command(
     res = value_portfolio(fields, imagery, season, day, out=out, workers=workers, scheduler=scheduler,
                           cache_dir=cache, chunk_fields=chunk_fields, currency=currency,
                           crop_model=None if crop_model == "none" else crop_model, weather=weather,
-                          crop_season_scale=crop_season_scale, haze_dates=parse_dates(hazy_dates, "--hazy-dates"))
+                          crop_season_scale=crop_season_scale, haze_dates=parse_dates(hazy_dates, "--hazy-dates"),
+                          allow_missing_acquisitions=allow_missing)
     run = res.run
     for w in res.warnings:
         err(f"warning: {w}")

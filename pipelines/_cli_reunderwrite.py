@@ -10,6 +10,7 @@ import typer
 
 from features.errors import UserInputError
 from pipelines._cli_app import (
+    ALLOW_MISSING_HELP,
     HAZY_DATES_HELP,
     SEASON_SCALE_HELP,
     STORE_HELP,
@@ -144,6 +145,7 @@ def reunderwrite_cmd(
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale",
                                                    help="With --as-of: " + SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help="With --as-of: " + HAZY_DATES_HELP),
+    allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help="With --as-of: " + ALLOW_MISSING_HELP),
     history: Path | None = typer.Option(None, "--history", help="Without --county: the farm records' reported "
                                         "yields (field_id, season, declared_crop, reported_yield_t_ha), which the "
                                         "pre-season rule values a field on (a county's records/history.csv is read "
@@ -161,6 +163,9 @@ def reunderwrite_cmd(
         raise UserInputError("--weather is for --fields/--imagery runs; a county's weather is weather/daily.csv")
     pol = load_policy(policy) if policy is not None else default_policy()
     haze = parse_dates(hazy_dates, "--hazy-dates")
+    if due and allow_missing:  # a scheduled run decides on complete imagery only
+        raise UserInputError("--allow-missing-acquisitions goes with one checkpoint's run: give --season and --as-of, "
+                             "not --due")
     if due and (crop_season_scale is not None or haze is not None):
         raise UserInputError("--crop-season-scale and --hazy-dates pin one checkpoint's run: give --season and "
                              "--as-of, not --due")
@@ -219,10 +224,12 @@ def reunderwrite_cmd(
         _check_day(cty.fields(), season, day)
         res = reunderwrite_county(cty, season, day, store=store, policy=pol,
                                   profile=profile, operator=operator, progress=err,
-                                  crop_season_scale=crop_season_scale, haze_dates=haze)
+                                  crop_season_scale=crop_season_scale, haze_dates=haze,
+                                  allow_missing_acquisitions=allow_missing)
     else:
         res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
-                         weather, crop_season_scale=crop_season_scale, haze_dates=haze, yield_history=history)
+                         weather, crop_season_scale=crop_season_scale, haze_dates=haze, yield_history=history,
+                         allow_missing_acquisitions=allow_missing)
     _print_result(res)
 
 
@@ -243,7 +250,8 @@ def _profile_of(pol: Any, applications: Any, book: Any, season: str) -> str:
 def _files_run(season: str | None, day: date, fields: Path | None, imagery: str | None, book: Path | None,
                applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
                cache: Path | None, weather: Path | None = None, *, crop_season_scale: float | None = None,
-               haze_dates: list[date] | None = None, yield_history: Path | None = None) -> Any:
+               haze_dates: list[date] | None = None, yield_history: Path | None = None,
+               allow_missing_acquisitions: bool = False) -> Any:
     from features.fields import read_fields
     from features.series import build_series
     from pipelines.monitor import ALERT_FIELDS_NEED
@@ -277,7 +285,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                         applications=apps, store=store, policy=pol, profile=profile,
                         cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
                         operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
-                        haze_dates=haze_dates, yield_history=yh)
+                        haze_dates=haze_dates, yield_history=yh, allow_missing_acquisitions=allow_missing_acquisitions)
 
 
 @app.command("monitor")

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from pipelines._cli_app import (
+    ALLOW_MISSING_HELP,
     BOOK_HELP,
     FEATURES_HELP,
     HAZY_DATES_HELP,
@@ -60,6 +61,7 @@ def underwrite_command(
     history: Path | None = typer.Option(None, "--history", help=HISTORY_HELP),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
+    allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help=ALLOW_MISSING_HELP),
 ) -> None:
     """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
     from pipelines.underwrite import underwrite_files
@@ -83,7 +85,7 @@ def underwrite_command(
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
                                cache_dir=cache, operator=operator, progress=tick, weather=weather,
                                crop_season_scale=crop_season_scale, haze_dates=haze, history=history,
-                               rejects=rejects)
+                               rejects=rejects, allow_missing_acquisitions=allow_missing)
     for w in res.warnings:
         err(f"warning: {w}")
     s = res.summary

@@ -96,6 +96,9 @@ class FeaturizeResult:
     haze_pinned: bool = False
     #: the fields file's rows set aside into the rejects file (:func:`featurize_to_file` ``rejects``)
     rejected_rows: int = 0
+    #: the acquisition dates in the window a partial ``imagery fetch`` recorded missing, built without
+    #: (``allow_missing_acquisitions``; :func:`features.series.missing_acquisitions`)
+    missing_acquisitions: list[str] = field(default_factory=list)
 
 
 def _as_date(d: dt.date | dt.datetime | pd.Timestamp | str) -> dt.date:
@@ -432,7 +435,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               hazy: dict[str, list[str]] | None = None,
               haze_dates: Sequence[dt.date] | None = None,
               phenology_weather: pd.DataFrame | None = None, endpoint: str = "cdse",
-              profile: str | None = None) -> FeaturizeResult:
+              profile: str | None = None, allow_missing_acquisitions: bool = False) -> FeaturizeResult:
     """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
 
     ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
@@ -451,7 +454,13 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     model folders saved before it: uncalibrated, as then); with ``weather`` (or ``phenology_weather``: for phenology
     only, e.g. a distributed block whose ``wx_*`` columns are added later) its thermal-time durations date a maturity
     not yet seen.
+
+    A scene folder in which a partial ``agcredit imagery fetch`` recorded acquisitions of the window missing is
+    refused (:func:`features.series.missing_acquisitions`) unless ``allow_missing_acquisitions``: the dates are
+    then in ``missing_acquisitions`` (and the lineage: what a decision was made without).
     """
+    from features.series import missing_acquisitions
+
     season = check_season(season)
     day = _as_date(as_of)
     check_fields(fields, where="fields")
@@ -459,6 +468,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     if fs.empty:
         raise FieldsError(source="fields", problem=f"no field of season {season}")
     check_as_of_in_season(fs, season, day, label="as-of")
+    gaps = missing_acquisitions(fs, imagery, season, day, allow=allow_missing_acquisitions) if series is None else []
     warnings: list[str] = []
     families: dict[str, str] = {}
     # a reference given is not built again (with a series given, imagery is only needed for the reference)
@@ -511,7 +521,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     dates = sorted({d.date() for d in pd.to_datetime(s["date"]).unique()}) if len(s) else []
     return FeaturizeResult(features=feats, series=s, phenology=phen, warnings=warnings, source=source,
                            families=families, dates_used=dates, area=area, crop=crop, hazy_dates=hazy_dates,
-                           haze_pinned=haze_dates is not None)
+                           haze_pinned=haze_dates is not None, missing_acquisitions=gaps)
 
 
 def load_crop_model(spec: str | Path | None, *, season_scale: float | None = None
@@ -571,7 +581,8 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                       crop_season_scale: float | None = None,
                       haze_dates: Sequence[dt.date] | None = None, endpoint: str = "cdse",
                       profile: str | None = None,
-                      rejects: str | Path | None = None) -> tuple[FeaturizeResult, Path, str]:
+                      rejects: str | Path | None = None,
+                      allow_missing_acquisitions: bool = False) -> tuple[FeaturizeResult, Path, str]:
     """Read fields, resolve the crop model (its season scale pinned at ``crop_season_scale`` when given),
     :func:`featurize` (the smoother's haze pinned at ``haze_dates`` when given), write the FieldFeatures Parquet
     atomically.
@@ -579,6 +590,8 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     ``rejects``: a CSV file for the fields file's rows that fail a row-level check
     (:func:`features.fields.write_rejects`), which are set aside and the rest built (without it, one such row
     refuses the file).
+
+    ``allow_missing_acquisitions``: see :func:`featurize` (the file's lineage then names the dates).
 
     Returns the result, the path written and the crop model's description. Nothing is written
     when anything fails.
@@ -596,7 +609,8 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     check_as_of_in_season(read.fields, season, as_of)  # before the crop model is loaded or anything is read
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
-                    weather=weather, haze_dates=haze_dates, endpoint=endpoint, profile=profile)
+                    weather=weather, haze_dates=haze_dates, endpoint=endpoint, profile=profile,
+                    allow_missing_acquisitions=allow_missing_acquisitions)
     res.warnings.extend(read.notes())
     built = lineage(res, desc)
     if rejects is not None:
@@ -644,6 +658,8 @@ def lineage(res: FeaturizeResult, crop_model: str | None) -> dict[str, Any]:
                            "families": dict(res.families), "smoother_hazy_dates": list(res.hazy_dates)}
     if res.haze_pinned:
         out["smoother_haze_pinned"] = True
+    if res.missing_acquisitions:  # built without them (--allow-missing-acquisitions): only then, bodies as before
+        out["missing_acquisitions"] = list(res.missing_acquisitions)
     from features.regions import provenance as regions_provenance
 
     out.update(regions_provenance())  # a bank's region files shaped the features (only with AGCREDIT_REGIONS_DIR)

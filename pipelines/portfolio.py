@@ -77,14 +77,17 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                     chunk_fields: int | None = None, currency: str | None = None,
                     crop_model: str | Path | None = "champion", alias: str = "champion",
                     weather: str | Path | None = None, crop_season_scale: float | None = None,
-                    haze_dates: Sequence[dt.date] | None = None) -> PortfolioValue:
+                    haze_dates: Sequence[dt.date] | None = None,
+                    allow_missing_acquisitions: bool = False) -> PortfolioValue:
     """Value ``fields`` (a field file) as of ``as_of`` with the ``alias`` models; parts under ``out``.
 
     ``weather``: a daily weather file (:mod:`features.weather`), required when the yield model reads weather.
     ``crop_season_scale`` pins the crop model's season scale (else estimated once over all the fields);
     ``haze_dates`` the phenology smoother's scene haze dates (:func:`pipelines.featurize.pin_haze`; else judged
-    once over all the fields)."""
+    once over all the fields). A scene folder in which a partial ``imagery fetch`` recorded acquisitions of the window
+    missing is refused unless ``allow_missing_acquisitions`` (the run manifest then names the dates)."""
     from features.fields import read_fields
+    from features.series import missing_acquisitions
     from models.money import check_currency
     from models.prices import read_prices
     from pipelines.distributed import run_portfolio, runner_from_options
@@ -107,6 +110,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
         raise UserInputError(f"value: no field of season {season} in {fields}")
     check_as_of_in_season(fs, season, as_of)
     check_as_of_in_window(fs, season, as_of)  # after the window nothing more is observed: a mistyped date or season
+    gaps = missing_acquisitions(fs, scenes, season, as_of, allow=allow_missing_acquisitions)
     # fields rejected or repaired when reading: said, as `features build` and `underwrite` say it (a rejected field
     # was dropped from the valuation without a word)
     warnings: list[str] = list(read.notes())
@@ -145,7 +149,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                                 governance=models.governance, checkpoint=checkpoint, currency=currency,
                                 runner=runner, chunk_fields=chunk_fields,
                                 cache_dir=Path(cache_dir) if cache_dir else None, crop_model=models.crop_model,
-                                weather=wx, hazy=hazy)
+                                weather=wx, hazy=hazy, missing_acquisitions=gaps)
     except NoClearObservationError as e:  # raised by a block's featurize: name the imagery the user gave
         _remove_new(Path(out), before)
         raise NoClearObservationError(as_of=e.as_of, imagery=str(imagery), n_fields=e.n_fields,

@@ -390,13 +390,17 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
                              alerts=bool(prof.decisions_read_alerts or prof.renewals_propose_actions))
     runs = []
     featurized_once = featurized
+    # decisions made without acquisitions a partial `imagery fetch` left missing (--allow-missing-acquisitions) are
+    # replayed on the same folder; other decisions on such a folder are refused as `underwrite` refuses them
+    allow_missing = any((b.get("provenance") or {}).get("missing_acquisitions") for b in bodies)
     for apps_k, pledged, open_alerts in groups:
         run = score_and_decide(apps_k, fields, str(season), as_of, imagery=imagery, policy=policy,
                                profile=profile, book=book, store_url=store, models=models, features=features,
                                featurized=featurized_once, cache_dir=cache_dir, weather=weather,
                                haze_dates=haze_dates, write_artifact=False, yield_history=yield_history,
                                features_lineage=features_lineage, pledged=pledged, open_alerts=open_alerts,
-                               extra_provenance=extra_provenance)
+                               extra_provenance=extra_provenance,
+                               allow_missing_acquisitions=allow_missing)
         if featurized_once is None and features is None:  # the next group scores the same features, built once
             featurized_once = run.featurized
         runs.append(run)

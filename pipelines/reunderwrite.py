@@ -680,7 +680,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  crop_season_scale: float | None = None,
                  haze_dates: Sequence[date] | None = None, same_day_done: bool = False,
                  yield_history: pd.DataFrame | None = None, open_on: date | None = None,
-                 memo: dict[Any, Any] | None = None) -> ReunderwriteResult:
+                 memo: dict[Any, Any] | None = None,
+                 allow_missing_acquisitions: bool = False) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -697,12 +698,18 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     nothing left to follow, and its record would be dated before the later ones. ``memo``: for
     :func:`reunderwrite_due` only — a dict kept across the calls of one `--due` run on one county, so two crops due
     the same day featurize the fields once (its keys assume the same county, fields object and series source).
+    ``allow_missing_acquisitions``: go on when a partial ``imagery fetch`` recorded acquisitions of the window
+    missing (else refused: :func:`features.series.missing_acquisitions`); the records' provenance names the dates.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
     from underwriting.decisions import decide_batch
 
     season = str(season)
+    if series is None:  # a partial `imagery fetch`: refused before any work
+        from features.series import missing_acquisitions
+
+        missing_acquisitions(fields, imagery, season, as_of, allow=allow_missing_acquisitions)
     warnings: list[str] = []
     say = progress or (lambda _m: None)
     label = checkpoint_label(season, fields_region(fields) or "", as_of) if len(fields) else "end"
@@ -737,11 +744,13 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         prices = prices if prices is not None else read_prices()
         say(f"features as of {as_of}")
         key = ("featurize", season, as_of.isoformat(), models.crop_version, crop_season_scale,
-               tuple(haze_dates or ()), id(fields), str(imagery), None if series is None else id(series))
+               tuple(haze_dates or ()), id(fields), str(imagery), None if series is None else id(series),
+               allow_missing_acquisitions)
         fr = memo.get(key) if memo is not None else None
         if fr is None:  # the fields, imagery and models of one `--due` run are the same for every crop due that day
             fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
-                           series=series, weather=wx, haze_dates=haze_dates)
+                           series=series, weather=wx, haze_dates=haze_dates,
+                           allow_missing_acquisitions=allow_missing_acquisitions)
             if memo is not None:
                 memo[key] = fr
         warnings.extend(fr.warnings)
@@ -773,7 +782,10 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                       "checkpoint": label, "imagery_source": portable_source(fr.source),
                       "acquisition_dates": [d.isoformat() for d in fr.dates_used],
                       "crop_model_version": models.crop_version, "smoother_hazy_dates": list(fr.hazy_dates),
-                      **({"smoother_haze_pinned": True} if fr.haze_pinned else {}), **regions_provenance()}
+                      **({"smoother_haze_pinned": True} if fr.haze_pinned else {}),
+                      # decided without them (--allow-missing-acquisitions): only then, records as before
+                      **({"missing_acquisitions": list(fr.missing_acquisitions)} if fr.missing_acquisitions else {}),
+                      **regions_provenance()}
         from pipelines.monitor import alert_params_of, season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
@@ -849,7 +861,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         progress: Progress | None = None, crop_season_scale: float | None = None,
                         haze_dates: Sequence[date] | None = None,
                         history: pd.DataFrame | None = None, same_day_done: bool = False,
-                        open_on: date | None = None, memo: dict[Any, Any] | None = None) -> ReunderwriteResult:
+                        open_on: date | None = None, memo: dict[Any, Any] | None = None,
+                        allow_missing_acquisitions: bool = False) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir).
     ``history``: the past seasons' series (:meth:`County.past_series`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
@@ -879,7 +892,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,
-                        same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo)
+                        same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo,
+                        allow_missing_acquisitions=allow_missing_acquisitions)
 
 
 #: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many

@@ -205,7 +205,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                      pledged: Mapping[tuple[str, str], Sequence[str]] | None = None,
                      yield_history: pd.DataFrame | None = None,
                      features_lineage: Mapping[str, Any] | None = None,
-                     open_alerts: pd.DataFrame | None = None) -> ScoredRun:
+                     open_alerts: pd.DataFrame | None = None,
+                     allow_missing_acquisitions: bool = False) -> ScoredRun:
     """Resolve the champion models once (unless given) → featurize (unless ``features``) → value → decide.
 
     Nothing is stored except the FieldFeatures artifact (for explain; not with ``write_artifact=False``). ``applications`` of other
@@ -223,6 +224,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     with ``decisions_read_alerts`` a field with an open CROP_FAILURE alert is excluded (CROP_FAILURE_OBSERVED); under
     one with ``renewals_propose_actions`` the decision of an application renewing an active Book line proposes what a
     re-underwriting would (:func:`pipelines.reunderwrite.renewal_actions`, the alerts' REVIEW included).
+    ``allow_missing_acquisitions``: decide on a scene folder a partial ``imagery fetch`` left incomplete (else
+    refused); the provenance's ``missing_acquisitions`` names the dates decided without.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -244,7 +247,8 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
             raise ValueError(f"score_and_decide: the features given were not built as of {day}")
     elif features is None:
         fr = featurize(fields, imagery, season, day, crop_model=models.crop_model, cache_dir=cache_dir,
-                       progress=progress, series=series, weather=wx, haze_dates=haze_dates)
+                       progress=progress, series=series, weather=wx, haze_dates=haze_dates,
+                       allow_missing_acquisitions=allow_missing_acquisitions)
         warnings.extend(fr.warnings)
         feats = fr.features
     else:
@@ -318,7 +322,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
 #: metadata must not overwrite the run's own features hash, run name or checkpoint)
 LINEAGE_KEYS: dict[str, type | tuple[type, ...]] = {
     "crop_model_version": str, "imagery_source": str, "acquisition_dates": list, "families": dict,
-    "smoother_hazy_dates": list, "smoother_haze_pinned": bool, "regions_sha256": str}
+    "smoother_hazy_dates": list, "smoother_haze_pinned": bool, "regions_sha256": str, "missing_acquisitions": list}
 #: what a decision from a features file without lineage records as its crop model
 NO_LINEAGE = "not recorded (features file without lineage)"
 
@@ -518,7 +522,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                featurized: FeaturizeResult | None = None,
                yield_history: pd.DataFrame | None = None,
                features_lineage: Mapping[str, Any] | None = None,
-               extra_provenance: dict[str, Any] | None = None) -> UnderwriteResult:
+               extra_provenance: dict[str, Any] | None = None,
+               allow_missing_acquisitions: bool = False) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
     Idempotent: a re-run with the same inputs, models and policy writes nothing new. ``crop_season_scale`` pins
@@ -528,8 +533,11 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     :func:`pipelines.featurize.featurize` for this run (see :func:`score_and_decide`). ``yield_history``: the farm
     records' reported yields (:func:`features._yield_history.read_yield_history`; a county's ``history()``): each
     field's mean of its declared crop over its latest five earlier seasons is what the pre-season rule values it on
-    (CREDIT_POLICY.md step 2); without it the model's expectation.
+    (CREDIT_POLICY.md step 2); without it the model's expectation. ``allow_missing_acquisitions``: see
+    :func:`score_and_decide` (else a scene folder with acquisitions of the window recorded missing is refused
+    before any work).
     """
+    from features.series import missing_acquisitions
     from pipelines.featurize import check_as_of_in_season
     from underwriting._store_schema import make_engine
     from underwriting.store import DecisionStore, new_sqlite_file, store_url
@@ -537,6 +545,9 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     warnings: list[str] = []
     _check_currency(applications, season, policy, profile)
     check_as_of_in_season(fields, season, as_of)  # also when the features are given
+    if features is None and featurized is None:  # a partial `imagery fetch`: refused before any work
+        missing_acquisitions(fields, imagery, season, dt.date.fromisoformat(as_of) if isinstance(as_of, str)
+                             else as_of, allow=allow_missing_acquisitions)
     if features is not None and "season" in features.columns:
         refuse_later_features(features[features["season"].astype(str) == str(season)],
                               dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
@@ -588,7 +599,8 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
                                featurized=featurized, pledged=pledged, yield_history=yield_history,
                                features_lineage=features_lineage, open_alerts=open_alerts,
-                               extra_provenance=extra_provenance)
+                               extra_provenance=extra_provenance,
+                               allow_missing_acquisitions=allow_missing_acquisitions)
         who = operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR
         if st is None and pending is not None and new_sqlite_file(url) is not None:
             from underwriting.store import append_to_new_sqlite
@@ -865,7 +877,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      operator: str | None = None, progress: Progress | None = None,
                      weather: str | Path | None = None, crop_season_scale: float | None = None,
                      haze_dates: Sequence[dt.date] | None = None,
-                     history: str | Path | None = None, rejects: str | Path | None = None) -> UnderwriteResult:
+                     history: str | Path | None = None, rejects: str | Path | None = None,
+                     allow_missing_acquisitions: bool = False) -> UnderwriteResult:
     """:func:`underwrite` from files: every input is read and checked before anything is written. ``rejects``: a
     CSV file for the fields file's rows that fail a row-level check (:func:`features.fields.write_rejects`), which
     are then set aside and the rest decided (without it, one such row refuses the file)."""
@@ -897,7 +910,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      profile=inp.profile, book=inp.book, store=store, features=inp.features, progress=progress,
                      operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
                      crop_season_scale=crop_season_scale, haze_dates=haze_dates, yield_history=inp.yield_history,
-                     features_lineage=inp.features_lineage, extra_provenance=inp.set_aside_provenance())
+                     features_lineage=inp.features_lineage, extra_provenance=inp.set_aside_provenance(),
+                     allow_missing_acquisitions=allow_missing_acquisitions)
     if imagery is not None and features is not None:
         inp.warnings.insert(0, f"--imagery {imagery} not read: the features given with --features are used")
     if inp.warnings:

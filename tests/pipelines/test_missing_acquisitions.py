@@ -1,0 +1,113 @@
+"""A scene folder a partial `imagery fetch` left incomplete (acquisitions recorded `missing` in its sentinelhub.json)
+is refused by `underwrite`, `reunderwrite`, `value` and `features build` (a decision on the incomplete series is final
+and its replay after a re-fetch differs) unless --allow-missing-acquisitions, with which the decisions' provenance
+names the dates decided without; `features series` keeps its warning."""
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from tests.pipelines.test_underwrite import KEY, registry, world  # noqa: F401
+from underwriting.store import DecisionStore
+
+
+def _partial(world: dict[str, Any], tmp_path: Path) -> tuple[Path, str]:  # noqa: F811
+    """The county's scene folder with one acquisition of the window (the day before the decision) recorded missing
+    by a partial fetch, and that date."""
+    c = world["county"]
+    folder = tmp_path / "scenes"
+    shutil.copytree(c.imagery, folder)
+    day = (world["as_of"] - timedelta(days=1)).isoformat()
+    later = (world["as_of"] + timedelta(days=5)).isoformat()  # after the decision date: not in its window
+    (folder / "sentinelhub.json").write_text(json.dumps({"missing": [
+        {"date": day, "tile_id": "43PGQ", "reason": "HTTP 500"},
+        {"date": later, "tile_id": "43PGQ", "reason": "HTTP 500"}]}))
+    return folder, day
+
+
+def _refused(r: Any, day: str) -> None:
+    assert r.exit_code == 2, r.stdout + r.stderr
+    lines = [x for x in r.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "1 acquisition date(s) in the window are recorded missing" in lines[0]
+    assert day in lines[0] and "`agcredit imagery fetch`" in lines[0] and "--allow-missing-acquisitions" in lines[0]
+
+
+def test_decisions_on_a_partial_fetch_are_refused_unless_allowed(world: dict[str, Any], registry: str,  # noqa: F811
+                                                                 tmp_path: Path) -> None:
+    c = world["county"]
+    scenes, day = _partial(world, tmp_path)
+    runner, env = CliRunner(), {"AGCREDIT_TOKEN_KEY": KEY}
+    db = tmp_path / "s.db"
+    common = ["--applications", str(c.path / "records" / "applications.csv"), "--fields",
+              str(c.path / "records" / "fields.gpkg"), "--imagery", str(scenes), "--season", world["season"],
+              "--as-of", str(world["as_of"]), "--profile", "in-kcc", "--cache", str(tmp_path / "cache"),
+              "--book", str(c.path / "records" / "book.csv"), "--store", f"sqlite:///{db}", "--crop-model", "none",
+              "--no-progress"]
+    r = runner.invoke(app, ["underwrite", *common], env=env)
+    _refused(r, day)
+    assert not db.exists()  # refused before any work: no store created
+    later = (world["as_of"] + timedelta(days=5)).isoformat()
+    assert later not in r.stderr
+    feats = tmp_path / "f.parquet"
+    r = runner.invoke(app, ["features", "build", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery",
+                            str(scenes), "--season", world["season"], "--as-of", str(world["as_of"]), "--out",
+                            str(feats), "--crop-model", "none", "--no-progress"], env=env)
+    _refused(r, day)
+    assert not feats.exists()
+    r = runner.invoke(app, ["value", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(scenes),
+                            "--season", world["season"], "--as-of", str(world["as_of"]), "--out",
+                            str(tmp_path / "v")], env=env)
+    _refused(r, day)
+    # allowed: decided, and every decision names the date it was decided without
+    r = runner.invoke(app, ["underwrite", *common, "--allow-missing-acquisitions"], env=env)
+    assert r.exit_code == 0, r.stderr
+    assert day in r.stderr  # the series' warning
+    with DecisionStore(f"sqlite:///{db}") as st:
+        bodies = [json.loads(b) for b in st.records(world["season"])["body"]]
+    assert bodies and all(b["provenance"]["missing_acquisitions"] == [day] for b in bodies)
+    # the replay of those decisions reads the same folder (not refused)
+    r = runner.invoke(app, ["audit", "replay", *[x for x in common if x != "--no-progress"]], env=env)
+    assert r.exit_code == 0 and " 0 differs" in r.stdout, r.stdout + r.stderr
+    # a features file built without it names the date in its lineage, and the decisions made from it
+    r = runner.invoke(app, ["features", "build", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery",
+                            str(scenes), "--season", world["season"], "--as-of", str(world["as_of"]), "--out",
+                            str(feats), "--crop-model", "none", "--no-progress", "--allow-missing-acquisitions"],
+                       env=env)
+    assert r.exit_code == 0, r.stderr
+    from pipelines.featurize import read_lineage
+
+    assert (read_lineage(feats) or {}).get("missing_acquisitions") == [day]
+
+
+def test_reunderwrite_on_a_partial_fetch_is_refused(world: dict[str, Any], registry: str,  # noqa: F811
+                                                    tmp_path: Path) -> None:
+    from features.errors import UserInputError
+    from features.series import missing_acquisitions
+    from pipelines.underwrite import underwrite
+    from underwriting.policy import default_policy
+
+    c = world["county"]
+    scenes, day = _partial(world, tmp_path)
+    fields = c.fields(world["season"])
+    with pytest.raises(UserInputError, match=rf"1 acquisition date\(s\) in the window .*{day}.*agcredit imagery fetch"):
+        missing_acquisitions(fields, scenes, world["season"], world["as_of"], allow=False)
+    assert missing_acquisitions(fields, scenes, world["season"], world["as_of"], allow=True) == [day]
+    assert missing_acquisitions(fields, c.imagery, world["season"], world["as_of"], allow=False) == []
+    # decided on the complete folder; the checkpoint re-underwritten on the partial one is refused
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    underwrite(world["apps"], fields, world["season"], world["as_of"], imagery=c.imagery, policy=default_policy(),
+               profile=c.profile, book=world["book"], store=url, models=world["models"], cache_dir=c.cache_dir,
+               features=world["features"])
+    args = ["reunderwrite", "--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(scenes), "--season",
+            world["season"], "--as-of", str(world["as_of"]), "--book", str(c.path / "records" / "book.csv"),
+            "--applications", str(c.path / "records" / "applications.csv"), "--store", url, "--profile", "in-kcc"]
+    r = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
+    _refused(r, day)
