@@ -249,19 +249,24 @@ def _reading_groups(applications: pd.DataFrame, season: str, as_of: dt.date, sto
     empty_alerts = stored_alerts(None, season, as_of) if alerts else None
     if records is None or records.empty:
         return [(applications, {}, empty_alerts)]
-    by_farmer = {str(t): g for t, g in records.groupby(records["farmer_token"].astype(str), sort=False)}
+    ordered = records.sort_values("seq", kind="stable")  # chain order (as the store gives them)
+    by_farmer = {str(t): g for t, g in ordered.groupby(ordered["farmer_token"].astype(str), sort=False)}
     first = min(int(r.seq) for r in stored.values())
+    read_cache: dict[tuple[str, int], tuple[list[str], pd.DataFrame | None]] = {}
 
     def context(tok: str, before: int) -> tuple[list[str], pd.DataFrame | None]:
         own = by_farmer.get(tok)
-        if own is None:
+        n = 0 if own is None else int(own["seq"].searchsorted(before))  # the farmer's records before ``before``
+        if own is None or n == 0:
             return [], empty_alerts
-        read = own[own["seq"] < before]
-        held = pledge_holders(read, season).get((tok, season), []) if not read.empty else []
-        return held, (stored_alerts(read, season, as_of) if alerts else None)
+        if (tok, n) not in read_cache:  # what the store said depends only on how many of them were written
+            read = own.iloc[:n]
+            held = pledge_holders(read, season).get((tok, season), [])
+            read_cache[(tok, n)] = held, (stored_alerts(read, season, as_of) if alerts else None)
+        return read_cache[(tok, n)]
 
     def shown(al: pd.DataFrame | None) -> Any:
-        return None if al is None else al.astype(str).values.tolist()
+        return None if al is None or al.empty else al.astype(str).values.tolist()
 
     # per farmer, its stored decisions in the order written, in as few groups as decide what each read: a decision
     # joins its farmer's current group when the group's batch gives it the same holders as the store before it
