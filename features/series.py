@@ -413,8 +413,8 @@ def missing_acquisitions(fields: gpd.GeoDataFrame, imagery: str | Path | None, s
                          as_of: dt.date | None, *, allow: bool) -> list[str]:
     """The acquisition dates in ``season``'s window of ``fields`` up to ``as_of`` that a partial ``agcredit imagery
     fetch`` into the scene folder ``imagery`` recorded missing (:func:`fetch_gaps`; none for other sources). A
-    decision or valuation made without them is final and a replay after a re-fetch differs, so ``what`` (the
-    command) is refused (one-line user error) unless ``allow`` (``--allow-missing-acquisitions``): the caller then
+    decision or valuation made without them is final and a replay after a re-fetch differs, so it is refused (a
+    one-line user error naming the dates) unless ``allow`` (``--allow-missing-acquisitions``): the caller then
     records the dates returned."""
     if imagery is None:
         return []
@@ -439,7 +439,7 @@ def missing_acquisitions(fields: gpd.GeoDataFrame, imagery: str | Path | None, s
         shown = ", ".join(days[:10]) + (" …" if len(days) > 10 else "")
         raise UserInputError(f"{len(days)} acquisition date(s) in the window are recorded missing in "
                              f"{folder / 'sentinelhub.json'} ({shown}): complete them with `agcredit imagery fetch` "
-                             "into the folder, or give --allow-missing-acquisitions to decide without them (the "
+                             "into the folder, or give --allow-missing-acquisitions to go on without them (the "
                              "dates are then recorded)")
     return days
 
