@@ -410,14 +410,20 @@ def _underwrite(app: dict[str, Any], frows: list[dict[str, Any]], vrows: list[di
                   pledged=pledged)
 
 
+#: the codes of a field declared and seen fallow (:func:`fallow_as_declared`)
+_FALLOW_CODES = frozenset({"NOT_PLANTED", "OUT_OF_MODEL_SCOPE"})
+
+
 def fallow_as_declared(f: Mapping[str, Any], r: FieldResult, min_crop_type_prob: float) -> bool:
     """A field whose farmer declared no crop on it (the cell blank — "declared not planted" — or the no-crop class,
     ``fallow``), which the imagery's crop model confidently calls fallow (``crop_type_prob`` at least the policy's
-    ``min_crop_type_prob``) and which is not valued only because nothing is planted (NOT_PLANTED its one code: no
-    parcel problem, no observed failure, no uncertainty): what the farmer said (policy ``fallow_as_declared``)."""
+    ``min_crop_type_prob``) and which is not valued only because nothing is planted (NOT_PLANTED its first code and
+    no other but OUT_OF_MODEL_SCOPE — no yield model values a fallow field —: no parcel problem, no observed failure,
+    no uncertainty): what the farmer said (policy ``fallow_as_declared``)."""
     declared = f.get("declared_crop")
     prob = f.get("crop_type_prob")
-    return (not r.included and tuple(r.codes) == ("NOT_PLANTED",) and (not declared or declared == NO_CROP)
+    return (not r.included and r.codes[:1] == ("NOT_PLANTED",) and set(r.codes) <= _FALLOW_CODES
+            and (not declared or declared == NO_CROP)
             and f.get("crop_type") == NO_CROP and prob is not None and float(prob) >= min_crop_type_prob)
 
 

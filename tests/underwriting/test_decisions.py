@@ -935,6 +935,13 @@ def test_a_field_declared_fallow_and_seen_fallow_is_no_failing_area_under_fallow
     assert prior.body["computation"]["failing_area_share"] == 0.5 and prior.outcome == "REFER"
     assert "NOT_PLANTED" in prior.reason_codes and "fallow_as_declared" not in prior.body["policy"]["parameters"]
     assert new.limit == run(application(), feats[:1], vals[:1]).limit  # the resting field changed nothing
+    # as it comes in the demo: no yield model values fallow, so the field is out of the model's scope too (the first
+    # version of this rule required NOT_PLANTED alone and changed no demo decision)
+    vals_out = [valuation_row("F1"), valuation_row("F2", crop="fallow", p10=0.0, p50=0.0, p90=0.0, price=0,
+                                                   in_scope=False)]
+    out = run(application(), feats, vals_out)
+    assert out.body["fields"][1]["codes"] == ["NOT_PLANTED", "OUT_OF_MODEL_SCOPE"]
+    assert (out.outcome, out.body["computation"]["failing_area_share"]) == ("APPROVE", 0.0)
     # nothing planted anywhere: referred on the whole area, NOT_PLANTED a reason, as before
     alone = run(application(), [feature_row("F2", **rest)], vals[1:])
     assert alone.outcome == "REFER" and "NOT_PLANTED" in alone.reason_codes
