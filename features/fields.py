@@ -491,11 +491,13 @@ class _Aside:
     """The row-level checks' outcome: without ``on``, the first failure is raised as before; with it, the failing
     rows are recorded (:class:`SetAside`) and left out."""
 
-    def __init__(self, on: bool, source: str, identifiers: set[str]) -> None:
+    def __init__(self, on: bool, source: str, identifiers: set[str], season: str | None = None) -> None:
         self.on, self.source, self.identifiers = on, source, identifiers
         self.rows: list[SetAside] = []
         #: each row's polygon, season and farmer's token as read (for :func:`_aside_overlaps`)
         self.geoms: dict[int, tuple[object, object, object]] = {}
+        #: the season of a file without a season column (``--season``): its rows' geometries are recorded with it
+        self.season = season
 
     def take(self, gdf: gpd.GeoDataFrame, mask: object, reason: str | Sequence[str], *, show_id: bool = True,
              show_season: bool = True, show_token: bool = True) -> gpd.GeoDataFrame:
@@ -510,8 +512,9 @@ class _Aside:
         reasons = [reason] * len(sub) if isinstance(reason, str) else [r for r, k in zip(reason, m, strict=True) if k]
         tokens = sub["farmer_token"] if "farmer_token" in sub.columns and show_token else \
             pd.Series([None] * len(sub), index=sub.index)
-        if "geometry" in sub.columns and "season" in sub.columns:
-            for pos, g, sea, tok in zip(sub[_ROW], sub.geometry, sub["season"], tokens, strict=True):
+        if "geometry" in sub.columns:  # a file without a season column: the season named by --season
+            seasons = sub["season"] if "season" in sub.columns else [self.season] * len(sub)
+            for pos, g, sea, tok in zip(sub[_ROW], sub.geometry, seasons, tokens, strict=True):
                 self.geoms[int(pos)] = (g, _cell(sea), _cell(tok))
         for pos, fid, sea, tok, why in zip(sub[_ROW], sub["field_id"] if "field_id" in sub.columns else [None] * len(sub),
                                            sub["season"] if "season" in sub.columns else [None] * len(sub), tokens,
@@ -591,7 +594,8 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     gdf = gdf.rename(columns={k: v for k, v in _ALIASES.items() if k in gdf.columns and v not in gdf.columns})
     gdf = gdf.assign(**{_ROW: np.arange(len(gdf))})
     aside = _Aside(set_aside, source, {str(v) for c in IDENTIFIER_COLUMNS if c in gdf.columns
-                                       for v in gdf[c].dropna()})
+                                       for v in gdf[c].dropna()},
+                   season=None if "season" in gdf.columns or season is None else str(season))
     personal: dict[str, list[int]] = {}
     if set_aside:  # the rows, found while the identifiers are there; set aside once each has its farmer's token
         personal = {col: rows_holding_identifiers(gdf, col) for col in _KEPT_TEXT_COLUMNS if col in gdf.columns}
@@ -769,7 +773,8 @@ ASIDE_OVERLAP_SHARE = 0.01
 
 def _aside_overlaps(rows: list[SetAside], geoms: Mapping[int, tuple[object, object, object]],
                     fixed: gpd.GeoDataFrame) -> list[SetAside]:
-    """``rows`` with :attr:`SetAside.overlaps`: the other farmers whose kept fields their polygons overlap."""
+    """``rows`` with :attr:`SetAside.overlaps`: the other farmers whose kept fields their polygons overlap — of the
+    row's season, or of every season when the row's season cannot be read (empty, not a year: it could be any)."""
     from dataclasses import replace
 
     if not rows or len(fixed) == 0:
@@ -783,7 +788,7 @@ def _aside_overlaps(rows: list[SetAside], geoms: Mapping[int, tuple[object, obje
     out = []
     for r in rows:
         g, sea, tok = geoms.get(r.position, (None, None, None))
-        if g is None or sea is None or not isinstance(g, shapely.Geometry) or g.is_empty:
+        if g is None or not isinstance(g, shapely.Geometry) or g.is_empty:
             out.append(r)
             continue
         poly = shapely.make_valid(gpd.GeoSeries([g], crs=fixed.crs).to_crs(crs).iloc[0])
@@ -791,7 +796,8 @@ def _aside_overlaps(rows: list[SetAside], geoms: Mapping[int, tuple[object, obje
             out.append(r)
             continue
         hit = tree.query(poly, predicate="intersects")
-        hit = hit[(seasons[hit] == str(sea)) & (farmers[hit] != str(tok))]
+        same = (seasons[hit] == str(sea)) if sea is not None and SEASON_RE.match(str(sea)) else True
+        hit = hit[same & (farmers[hit] != str(tok))]
         share = np.divide(shapely.area(shapely.intersection(kept[hit], poly)), areas[hit],
                           out=np.zeros(len(hit)), where=areas[hit] > 0)
         others = tuple(sorted(set(farmers[hit[share > ASIDE_OVERLAP_SHARE]])))

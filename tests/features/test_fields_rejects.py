@@ -241,3 +241,25 @@ def test_a_row_set_aside_overlapping_another_farmers_field_holds_that_farmer_too
     gdf.loc[1, "geometry"] = box(500_300, 4_480_000, 500_601, 4_480_200)  # 1 m into f2: boundary drawing
     res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
     assert held_farmers(res.set_aside, "2024") == {tok["f0"]}
+
+
+@pytest.mark.parametrize("bad", ["", "2O24", "2024.0", "no season column"])
+def test_a_row_of_unreadable_season_holds_the_farmer_its_polygon_overlaps(bad: str) -> None:
+    """(A review.) A row set aside whose season cannot be read (empty, not a year) could be of any season: its
+    polygon is compared with the kept fields of every season, so the other farmer whose field it covers is held
+    too. A file without a season column (its season named by --season): a row set aside before the season is
+    filled in (a farmer's name in declared_crop) still has its polygon compared."""
+    gdf = _three_farmers()
+    gdf["season"] = gdf["season"].astype(object)
+    gdf.loc[1, "geometry"] = box(500_400, 4_480_000, 500_700, 4_480_200)  # farmer 0's f1 covers half of f2 (farmer 1)
+    if bad == "no season column":
+        gdf = gdf.drop(columns=["season"])
+        gdf.loc[1, "declared_crop"] = NAMES[0]
+    else:
+        gdf.loc[1, "season"] = bad or None
+    res = validate_fields(gdf, source="f.gpkg", season="2024", set_aside=True)
+    tok = dict(zip(res.fields["field_id"], res.fields["farmer_token"], strict=True))
+    held = held_farmers(res.set_aside, "2024")
+    assert len(res.set_aside) == 1
+    assert tok["f0"] in held and tok["f2"] in held  # the overlapped farmer's double-pledge evidence is missing
+    assert tok["f4"] not in held
