@@ -30,6 +30,7 @@ __all__ = [
     "SetAside",
     "write_rejects",
     "held_farmers",
+    "partial_rows",
     "rejects_csv",
     "REJECTS_COLUMNS",
     "check_known_crops",
@@ -830,6 +831,14 @@ def held_farmers(rows: Sequence[SetAside], season: str | None = None) -> set[str
             out.add(r.farmer_token)
             out.update(r.overlaps)  # the other farmers its polygon overlaps: their overlap evidence is missing
     return out
+
+
+def partial_rows(rows: Sequence[SetAside], season: str | None = None) -> int:
+    """How many of the rows set aside make a run of ``season`` partial (exit 1): those of that season or whose
+    season cannot be read (empty, not a year, personal data) — a row of another season only is left out of no run of
+    this one (the rejects file still lists it). ``season`` None: every row."""
+    return sum(1 for r in rows if season is None or r.season is None or r.season == str(season)
+               or not SEASON_RE.match(r.season))
 
 
 def rejects_csv(rows: Sequence[SetAside], held: Mapping[str, Sequence[str]] | None = None) -> bytes:

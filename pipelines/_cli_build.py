@@ -85,5 +85,5 @@ def build_command(
     if rejects is not None:
         echo(f"{res.rejected_rows} rows rejected (see {rejects})")
     echo(f"wrote {path}")
-    if res.rejected_rows:  # with --rejects: rows were set aside (exit 1: partial; 0 when none was)
+    if res.partial_rows:  # with --rejects: rows of the season (or of none readable) set aside: exit 1, partial
         raise typer.Exit(code=1)

@@ -23,5 +23,5 @@ def validate(
     refuse_out_over_inputs(rejects, as_option="--rejects", fields=path)
     text, rejected = validate_file(path, season=season, strict=strict, rejects=rejects)
     echo(text)
-    if rejected:  # with --rejects: rows were set aside (exit 1: partial; 0 when none was)
+    if rejected:  # with --rejects: rows of the season (or of none readable) set aside: exit 1, partial
         raise typer.Exit(code=1)

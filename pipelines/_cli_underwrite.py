@@ -114,7 +114,8 @@ def underwrite_command(
     echo(f"stored {res.written} new records ({res.already_present} already present) in {res.store_url}")
     if out is not None:
         echo(f"wrote {out}")
-    if (rejects is not None and res.rejected_rows) or res.held_by_features:  # partial: some applications wait
+    # partial: rows of the season (or of none readable) set aside, or applications held; another season's rows only: 0
+    if (rejects is not None and res.partial_rows) or res.held_applications or res.held_by_features:
         raise typer.Exit(code=1)
 
 

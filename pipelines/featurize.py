@@ -96,6 +96,9 @@ class FeaturizeResult:
     haze_pinned: bool = False
     #: the fields file's rows set aside into the rejects file (:func:`featurize_to_file` ``rejects``)
     rejected_rows: int = 0
+    #: of them, the rows of the run's season or of a season that cannot be read (:func:`features.fields.partial_rows`):
+    #: the run is partial (exit 1) only with one
+    partial_rows: int = 0
     #: the acquisition dates in the window a partial ``imagery fetch`` recorded missing, built without
     #: (``allow_missing_acquisitions``; :func:`features.series.missing_acquisitions`)
     missing_acquisitions: list[str] = field(default_factory=list)
@@ -614,7 +617,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
     res.warnings.extend(read.notes())
     built = lineage(res, desc)
     if rejects is not None:
-        from features.fields import held_farmers, write_rejects
+        from features.fields import held_farmers, partial_rows, write_rejects
 
         held = sorted(held_farmers(read.set_aside, season))
         if held:  # a farmer with a row set aside: none of their fields, so no run decides them on the rest
@@ -626,7 +629,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
             built[HELD_KEY] = held
         # before the features file: a run stopped in between leaves no features without their rejects file
         write_rejects(read.set_aside, rejects)
-        res = replace(res, rejected_rows=len(read.set_aside))
+        res = replace(res, rejected_rows=len(read.set_aside), partial_rows=partial_rows(read.set_aside, season))
     path = write_parquet_atomic(res.features, out, metadata={LINEAGE_KEY: json.dumps(built, sort_keys=True)})
     return res, path, desc
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from features.errors import UserInputError
-from features.fields import NEEDED_FOR, held_farmers, overlap_fractions, read_fields, write_rejects
+from features.fields import NEEDED_FOR, held_farmers, overlap_fractions, partial_rows, read_fields, write_rejects
 
 __all__ = ["validate_file", "validation_report"]
 
@@ -24,7 +24,8 @@ def validation_report(path: str | Path, *, season: str | None = None, strict: bo
 
 def validate_file(path: str | Path, *, season: str | None = None, strict: bool = False,
                   rejects: str | Path | None = None) -> tuple[str, int]:
-    """:func:`validation_report`, and how many rows were set aside into ``rejects``."""
+    """:func:`validation_report`, and how many rows set aside into ``rejects`` make the run partial
+    (:func:`features.fields.partial_rows`: of ``season``, or of a season that cannot be read)."""
     if rejects is not None and strict:
         raise UserInputError("--strict refuses the file on a geometry that cannot be repaired, --rejects sets such "
                              "rows aside: give one of them")
@@ -66,4 +67,4 @@ def validate_file(path: str | Path, *, season: str | None = None, strict: bool =
         if held:
             lines.append(f"{len(held)} farmer(s) whose applications underwrite --rejects does not decide until the "
                          "rows are corrected (a row of theirs rejected, or a rejected row over one of their fields)")
-    return "\n".join(lines), len(res.set_aside)
+    return "\n".join(lines), partial_rows(res.set_aside, season)

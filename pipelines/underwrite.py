@@ -449,6 +449,9 @@ class UnderwriteResult:
     hazy_dates: list[str] | None = None
     #: the fields file's rows set aside into the rejects file (``underwrite_files(rejects=...)``)
     rejected_rows: int = 0
+    #: of them, the rows of the run's season or of a season that cannot be read (:func:`features.fields.partial_rows`):
+    #: the run is partial (exit 1) only with one (or an application held)
+    partial_rows: int = 0
     #: the applications not decided: their farmers' fields had rows set aside (``underwrite_files(rejects=...)``)
     held_applications: list[str] = field(default_factory=list)
     #: the applications not decided: the features file given was built without their farmers' fields
@@ -920,5 +923,7 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         write_decisions(res.items, out)
     res = replace(res, held_applications=inp.held_ids, held_by_features=inp.held_by_features)
     if rejects is not None:
-        res = replace(res, rejected_rows=len(inp.set_aside))
+        from features.fields import partial_rows
+
+        res = replace(res, rejected_rows=len(inp.set_aside), partial_rows=partial_rows(inp.set_aside, inp.season))
     return res

@@ -116,3 +116,23 @@ def test_validate_rejects_sets_bad_rows_aside(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "give one of them" in r.stderr
     r = runner.invoke(app, ["fields", "validate", str(p), "--rejects", str(p)])
     assert r.exit_code == 2 and "is the --fields file" in r.stderr
+
+
+def test_validate_rejects_exit_1_only_for_rows_of_the_season(tmp_path: Path) -> None:
+    """(A review.) `--season S --rejects`: a row of another season set aside (a negative area, found before the
+    season is chosen) leaves the run of S not partial (exit 0, the rejects file still lists it — a multi-season file
+    would report partial forever); a row of S, or of a season that cannot be read, exit 1."""
+    boxes = [box(i * 200, 0, i * 200 + 100, 100) for i in range(3)]
+    g = gpd.GeoDataFrame({"field_id": ["a", "b", "c"], "season": ["2024", "2024", "2023"],
+                          "farmer_token": ["T1", "T2", "T3"], "declared_area_ha": [1.0, 1.0, -1.0],
+                          "geometry": boxes}, crs=32614)
+    p, out = tmp_path / "f.gpkg", tmp_path / "rejects.csv"
+    g.to_file(p, driver="GPKG")
+    r = runner.invoke(app, ["fields", "validate", str(p), "--season", "2024", "--rejects", str(out)])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "1 rows rejected" in r.stdout and out.read_text().splitlines()[1].startswith("row 3,c,2023,T3,")
+    for season in ("2024", "2O24"):
+        g.loc[2, "season"] = season
+        g.to_file(p, driver="GPKG")
+        r = runner.invoke(app, ["fields", "validate", str(p), "--season", "2024", "--rejects", str(out)])
+        assert r.exit_code == 1, (season, r.stdout + r.stderr)

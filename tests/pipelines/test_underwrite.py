@@ -1473,3 +1473,26 @@ def test_cli_rejects_file_is_written_before_any_decision_is_stored(world: dict[s
     r = CliRunner().invoke(app, [*_uw_args(world, tmp_path, fields=bad, features=feats), "--rejects", str(rej)],
                            env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 130 and seen == [True], (r.exit_code, seen, r.stderr)
+
+
+def test_cli_rejects_of_another_season_only_is_not_partial(world: dict[str, Any], registry: str,
+                                                          tmp_path: Path) -> None:
+    """(A review.) `underwrite --rejects`: a row of another season set aside holds nobody of the run's season: exit
+    0, not 1 (partial), the rejects file still listing it (a multi-season fields file would report partial
+    forever)."""
+    c: County = world["county"]
+    season = world["season"]
+    feats = tmp_path / "feat.parquet"
+    world["features"].to_parquet(feats, index=False)
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    other = np.flatnonzero((gdf["season"].astype(str) != season).to_numpy())
+    assert len(other)
+    gdf.loc[other[0], "declared_area_ha"] = -1.0  # set aside before the season is chosen
+    bad = tmp_path / "bad.gpkg"
+    gdf.to_file(bad, driver="GPKG")
+    rejects = tmp_path / "rejects.csv"
+    r = CliRunner().invoke(app, [*_uw_args(world, tmp_path, fields=bad, features=feats), "--rejects", str(rejects)],
+                           env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"1 rows rejected (see {rejects})" in r.stdout and "not decided" not in r.stdout
+    assert len(pd.read_csv(rejects, dtype=str)) == 1
