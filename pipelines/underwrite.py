@@ -767,12 +767,16 @@ class UnderwriteInputs:
 
     def set_aside_provenance(self) -> dict[str, Any]:
         """What a decision of a run that set rows aside records of them (nothing when none was): how many, and the
-        rejects file's sha256 — no cell of it. :func:`pipelines.replay.replay_files` reads the fields file as the
+        sha256 of the rejects file's rows set aside with its ``held_applications`` column left empty — no cell of
+        it; the rows of the fields file only, not which applications were given (a replay of a subset of them, a
+        day's batch split, records the same). :func:`pipelines.replay.replay_files` reads the fields file as the
         run did when it finds this."""
+        from features.fields import rejects_csv
+
         if not self.set_aside:
             return {}
         return {SET_ASIDE_KEY: {"rows": len(self.set_aside),
-                                "rejects_sha256": hashlib.sha256(self.rejects_bytes()).hexdigest()}}
+                                "rejects_sha256": hashlib.sha256(rejects_csv(self.set_aside)).hexdigest()}}
 
 
 #: the provenance entry of a run that set fields rows aside (:meth:`UnderwriteInputs.set_aside_provenance`)

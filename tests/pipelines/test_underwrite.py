@@ -1391,8 +1391,10 @@ def test_cli_rejects_holds_the_farmers_applications_and_replays_identically(worl
         recs = st.records(season)
         assert len(recs) == n - 1
         body = st.latest(str(recs["application_id"].iloc[0])).body
-    assert body["provenance"]["fields_set_aside"] == {"rows": 1,
-                                                      "rejects_sha256": hashlib.sha256(rej.read_bytes()).hexdigest()}
+    # the hash of the rows set aside without held_applications (which depends on the applications given)
+    unheld = rej.read_bytes().replace(f",{aid}\n".encode(), b",\n")
+    assert unheld != rej.read_bytes()
+    assert body["provenance"]["fields_set_aside"] == {"rows": 1, "rejects_sha256": hashlib.sha256(unheld).hexdigest()}
     rp = ["audit", "replay", *[a for a in uw[1:] if a not in ("--no-progress", "--crop-model", "none")]]
     r = runner.invoke(app, rp, env=env)
     assert r.exit_code == 0, r.stdout + r.stderr
@@ -1496,3 +1498,21 @@ def test_cli_rejects_of_another_season_only_is_not_partial(world: dict[str, Any]
     assert r.exit_code == 0, r.stdout + r.stderr
     assert f"1 rows rejected (see {rejects})" in r.stdout and "not decided" not in r.stdout
     assert len(pd.read_csv(rejects, dtype=str)) == 1
+
+
+def test_set_aside_provenance_does_not_depend_on_the_applications_given() -> None:
+    """(A review.) The decisions' ``fields_set_aside.rejects_sha256`` hashed the rejects file with its
+    held_applications column, i.e. the applications file given: replaying a subset of the applications (or a day's
+    batch split) recorded a different provenance. Now the rows set aside only."""
+    from features.fields import SetAside
+    from pipelines.underwrite import SET_ASIDE_KEY, UnderwriteInputs
+
+    rows = [SetAside(row="row 4", field_id="F0004", season="2009", farmer_token="Fabc", reason="empty region",
+                     position=3)]
+
+    def sha(held: dict[str, list[str]]) -> str:
+        inp = UnderwriteInputs(applications=pd.DataFrame(), fields=None, season="2009", policy=None,  # type: ignore[arg-type]
+                               profile="p", book=pd.DataFrame(), weather=None, features=None, set_aside=rows, held=held)
+        return str(inp.set_aside_provenance()[SET_ASIDE_KEY]["rejects_sha256"])
+
+    assert sha({"Fabc": ["A2009-00001", "A2009-00002"]}) == sha({"Fabc": ["A2009-00002"]}) == sha({})
