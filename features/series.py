@@ -436,12 +436,29 @@ def missing_acquisitions(fields: gpd.GeoDataFrame, imagery: str | Path | None, s
         return []  # no season window: the series step says so
     days = fetch_gaps(folder, lo, min(hi, as_of) if as_of else hi)
     if days and not allow:
-        shown = ", ".join(days[:10]) + (" …" if len(days) > 10 else "")
-        raise UserInputError(f"{len(days)} acquisition date(s) in the window are recorded missing in "
-                             f"{folder / 'sentinelhub.json'} ({shown}): complete them with `agcredit imagery fetch` "
-                             "into the folder, or give --allow-missing-acquisitions to go on without them (the "
-                             "dates are then recorded)")
+        raise MissingAcquisitions(days=days, folder=folder)
     return days
+
+
+class MissingAcquisitions(UserInputError):
+    """:func:`missing_acquisitions`' refusal: ``days`` recorded missing in the scene folder ``folder``."""
+
+    def __init__(self, *, days: Sequence[str], folder: Path) -> None:
+        self.days, self.folder = list(days), Path(folder)
+        super().__init__(f"{self._found()}: complete them with `agcredit imagery fetch` into the folder, or give "
+                         "--allow-missing-acquisitions to go on without them (the dates are then recorded)")
+
+    def _found(self) -> str:
+        shown = ", ".join(self.days[:10]) + (" …" if len(self.days) > 10 else "")
+        return (f"{len(self.days)} acquisition date(s) in the window are recorded missing in "
+                f"{self.folder / 'sentinelhub.json'} ({shown})")
+
+    def for_due(self, county: str | Path, season: str, as_of: dt.date) -> str:
+        """The message for ``reunderwrite --due``, which refuses --allow-missing-acquisitions (a scheduled run
+        decides on complete imagery only): run the checkpoint alone with it, or complete the folder."""
+        return (f"{self._found()}, for the checkpoint due as of {as_of}: complete them with `agcredit imagery fetch` "
+                f"into the folder, or run that checkpoint alone (`agcredit reunderwrite --county {county} --season "
+                f"{season} --as-of {as_of} --allow-missing-acquisitions`) — a later --due then marks it covered")
 
 
 def scene_reference(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, as_of: dt.date | None = None,

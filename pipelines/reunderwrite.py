@@ -986,6 +986,7 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
              profile: str | None, operator: str | None, models: ScoringModels | None, progress: Progress | None,
              on_done: Callable[[Due, ReunderwriteResult], None] | None) -> list[tuple[Due, ReunderwriteResult]]:
     """:func:`reunderwrite_due`'s run, under the store's run lock."""
+    from features.series import MissingAcquisitions
     from pipelines.schedule import CheckpointLog, due_checkpoints
 
     log = CheckpointLog(url)
@@ -1010,6 +1011,8 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
             res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
                                       operator=operator, models=models, crops=[d.crop], progress=progress,
                                       same_day_done=True, open_on=today, memo=memo)
+        except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
+            raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
         except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
             res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
                                      pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "

@@ -1261,3 +1261,28 @@ def test_a_reunderwriting_takes_the_prices_known_on_its_date(world: dict[str, An
     assert all(m["price_date"] < cps["mid"].isoformat() and m["season"] == season
                and m["source"].startswith(f"the latest price known on {cps['mid']}: ")
                and f" season {int(season) - 1} (" in m["source"] for m in markets["new"]), markets["new"]
+
+
+def test_due_on_a_partial_fetch_says_how_to_go_on(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A review.) A due checkpoint refused on a partial `imagery fetch` advised --allow-missing-acquisitions, which
+    --due refuses: under --due the message says to run that checkpoint alone with it (a later --due then marks it
+    covered) or to complete the folder."""
+    import pipelines.reunderwrite as ru
+    from features.series import MissingAcquisitions
+
+    def partial(c: Any, season: str, as_of: date, **_kw: Any) -> Any:
+        raise MissingAcquisitions(days=[(as_of - timedelta(days=1)).isoformat()], folder=Path(c.path) / "scenes")
+
+    monkeypatch.setattr(ru, "reunderwrite_county", partial)
+    url = f"sqlite:///{world['tmp'] / 'due-partial.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    with pytest.raises(UserInputError) as got:
+        reunderwrite_due(date(2009, 9, 2), county=world["county"], store=url, models=world["models"])
+    msg = str(got.value)
+    assert "1 acquisition date(s) in the window are recorded missing" in msg and "\n" not in msg
+    assert "`agcredit imagery fetch`" in msg and "a later --due then marks it covered" in msg
+    assert (f"`agcredit reunderwrite --county {world['county'].path} --season {world['season']} --as-of 2009-"
+            in msg and "--allow-missing-acquisitions`" in msg)
+    assert "or give --allow-missing-acquisitions" not in msg
+    assert not CheckpointLog(url).done()  # nothing marked: the checkpoint stays due
