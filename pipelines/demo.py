@@ -179,6 +179,16 @@ def _train_crop(county: Any, st: Stage) -> None:
         return
     st.lines.append(f"crop-type version {res.version} on seasons {', '.join(county.past_seasons)}"
                     f"{' promoted to champion' if res.promoted else ' (not promoted: below its minimum metrics)'}")
+    if not res.promoted and res.version is not None:
+        # as the yield model's: the demo shows the flow on a synthetic county, forced and named (without a crop-type
+        # champion every application of the us-nebraska demo was referred, nothing granted, since the in-season gates)
+        from models.registry import promote
+
+        failures = res.governance.failures()
+        promote("crop-type", res.version, operator=OPERATOR, force=True, approved_by=APPROVER,
+                reason="agcredit demo on a synthetic county: promoted below its minimum metrics to show the flow")
+        st.lines.append(f"WARNING: below its minimum metrics ({'; '.join(failures[:3])}); promoted for the demo "
+                        "only (forced, recorded in the alias history)")
     for region, tuned in sorted((res.classifier.alert_params_ or {}).items()):
         st.lines.append(f"    alert thresholds for {region}, tuned on the diaries of seasons "
                         f"{', '.join(county.past_seasons[-N_TUNE_SEASONS:])} (saved with the model; monitor and "

@@ -130,3 +130,26 @@ def test_forced_promotion_records_its_second_operator(runs: dict[str, Any], monk
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{(runs['out'] / 'mlruns' / 'mlflow.db').as_posix()}")
     moves = [h for h in alias_history("yield-value") if h["alias"] == "champion"]
     assert [(h["operator"], h["approved_by"]) for h in moves] == [(demo_mod.OPERATOR, demo_mod.APPROVER)], moves
+
+
+def test_a_crop_type_version_below_its_minimum_metrics_is_force_promoted_for_the_demo(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The us-nebraska demo's crop-type version misses one in-season gate (macro-F1 at emergence 0.51 < 0.55): it was
+    left a challenger, so the demo had no crop-type champion and referred every application (USD 0 granted). As the
+    yield model's, it is force-promoted for the demo with the stand-in approver, and the output names the failures."""
+    import pipelines.train_crop as tc
+
+    gov = type("Gov", (), {"failures": lambda self: ["macro_f1_emergence >= 0.55 (found 0.51)"]})()
+    res = tc.TrainResult(classifier=type("C", (), {"alert_params_": {}})(), metrics={}, governance=gov,
+                         version="3", promoted=False)
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(tc, "train_crop_type_county", lambda county, **kw: res)
+    monkeypatch.setattr("models.registry.promote", lambda name, version, **kw: calls.append((name, version, kw)))
+    monkeypatch.setattr(demo_mod, "_champion", lambda name, flavour=None: None)
+    county = type("County", (), {"history": lambda self: __import__("pandas").DataFrame(
+        {"declared_crop": ["maize"] * 40 + ["soybean"] * 40}), "past_seasons": ["2016", "2017"]})()
+    st = demo_mod.Stage("train crop type")
+    demo_mod._train_crop(county, st)
+    assert [(n, v, kw["force"], kw["approved_by"]) for n, v, kw in calls] == [
+        ("crop-type", "3", True, demo_mod.APPROVER)]
+    assert any("WARNING: below its minimum metrics (macro_f1_emergence >= 0.55 (found 0.51))" in x for x in st.lines)
