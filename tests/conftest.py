@@ -111,3 +111,15 @@ def tiny_county_sh(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("tiny-county") / "in-smallholder"
     simulate("in-smallholder", 11, "tiny", out, seasons=1, workers=1)
     return out
+
+
+@pytest.fixture(scope="module")
+def pg_server() -> Any:
+    """A PostgreSQL server on loopback for the module's tests (its URL); skips cleanly without the server binaries
+    (fails under AGCREDIT_NO_SKIP=1)."""
+    from tests.pgserver import postgres_available, postgres_server
+
+    ok, why = postgres_available()
+    require(ok, why)
+    with postgres_server() as url:
+        yield url

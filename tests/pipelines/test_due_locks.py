@@ -8,7 +8,6 @@ done — a green job doing nothing."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,19 +20,11 @@ import pipelines.reunderwrite as ru
 from pipelines.cli import app
 from pipelines.county import County
 from pipelines.schedule import CheckpointLog, checkpoint_dates, load_calendar
-from tests.conftest import require
-from tests.pgserver import postgres_available, postgres_server
 from underwriting.store import DecisionStore
 
 DAY = date(2009, 9, 2)  # maize mid-season, rice and cotton emergence due in the tiny in-smallholder county
 
 
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    ok, why = postgres_available()
-    require(ok, why)
-    with postgres_server() as url:
-        yield url
 
 
 _n = iter(range(1000))

@@ -20,8 +20,7 @@ import pytest
 import sqlalchemy as sa
 
 from features.errors import UserInputError
-from tests.conftest import REPO, require
-from tests.pgserver import postgres_available, postgres_server
+from tests.conftest import REPO
 from underwriting.contracts import check_decisions
 from underwriting.errors import StoreError
 from underwriting.records import DecisionItem
@@ -43,12 +42,6 @@ def make_items(n: int, start: int = 0, season: str = "2025") -> list[DecisionIte
 _counter = itertools.count()
 
 
-@pytest.fixture(scope="module")
-def pg_server() -> Iterator[str]:
-    ok, why = postgres_available()
-    require(ok, why)
-    with postgres_server() as url:
-        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
