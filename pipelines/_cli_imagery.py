@@ -36,10 +36,12 @@ def fetch(
 ) -> None:
     """Fetch every acquisition over the fields' boxes as local scenes, then print what it cost.
 
-    An acquisition the service keeps failing (HTTP 5xx after the retries, an unreadable GeoTIFF) is skipped: the
-    others are written, each failed one is named on stderr and recorded in the folder's sentinelhub.json, and the
+    An acquisition the service keeps failing (HTTP 5xx or 429 after the retries, an unreadable GeoTIFF) is skipped:
+    the others are written, each failed one is named on stderr and recorded in the folder's sentinelhub.json, and the
     command exits 1 ("N of M acquisitions failed: dates"); a re-run fetches only those. If every one fails: exit 2,
-    nothing written."""
+    nothing written. A 403 after some acquisitions were fetched (processing units used up) stops the requests: what
+    was fetched is written, the rest recorded in sentinelhub.json, one line says why, exit 1; a re-run fetches only
+    the rest. A 401/403 before any acquisition: exit 2, nothing written."""
     from features.fields import read_fields
     from features.sources.sentinelhub import fetch_season
 
@@ -50,6 +52,15 @@ def fetch(
     echo(f"scenes: {result.path / 'index.csv'}")
     echo(result.summary.render())
     missing = result.summary.missing
+    if result.summary.stopped:  # a 403 midway: the service refused more work; what was fetched is written
+        days = sorted({line.split(" ", 1)[0] for line in missing})
+        err(f"error: Sentinel Hub refused further requests ({result.summary.stopped}): the account's processing "
+            f"units are used up or its plan does not allow these requests (the credentials were accepted); "
+            f"{result.summary.scenes} of {result.summary.acquisitions} acquisitions are written, the {len(missing)} "
+            f"not fetched ({', '.join(days[:10])}{f' and {len(days) - 10} more dates' if len(days) > 10 else ''}) "
+            f"are recorded in {result.path / 'sentinelhub.json'}; when the account has processing units again (or a "
+            "plan that allows the request), re-run the same command to fetch only them")
+        raise typer.Exit(code=1)
     if missing:  # a partial fetch: what was fetched is written; exit 1 says the folder lacks some acquisitions
         for line in missing:
             err(f"warning: not fetched: {line}")

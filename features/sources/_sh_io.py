@@ -41,7 +41,8 @@ class SentinelHubCredentialsError(UserInputError):
 
 
 class SentinelHubQuotaError(ImageryError):
-    """The service refused more work (403 or 429 after the retries): the dates and fields not fetched."""
+    """The service refused more work (a 403, or a Catalog search's 429 after the retries): the dates and fields not
+    fetched."""
 
     def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int, what: str = "scenes",
                  detail: str = "") -> None:
@@ -125,6 +126,9 @@ class FetchSummary:
     #: fields in no box with an acquisition in the window (not "outside the imagery": nothing was acquired)
     no_acquisition_fields: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: why a partial fetch stopped asking (a 403 midway: ``HTTP 403: <the service's words>``), "" when it did not;
+    #: the acquisitions not asked for are in ``missing``
+    stopped: str = ""
 
     def render(self) -> str:
         how = []
@@ -138,6 +142,8 @@ class FetchSummary:
         if self.missing:
             lines.append(f"acquisitions not fetched (recorded in sentinelhub.json; a re-run fetches them): "
                          f"{len(self.missing)} of {self.acquisitions}")
+        if self.stopped:
+            lines.append(f"stopped by the service ({self.stopped}): the acquisitions after it were not requested")
         if self.failed_intervals:
             lines.append(f"intervals the service failed to compute (left out, not cached): {self.failed_intervals}")
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])

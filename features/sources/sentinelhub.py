@@ -26,8 +26,10 @@ answer only when no interval failed, and a Process API GeoTIFF only once all its
 (a cached one that no longer reads is dropped, with a warning, and fetched again). 429 and 5xx are
 retried with bounded exponential backoff (:class:`Retry`); a 429's ``Retry-After`` (milliseconds,
 Sentinel Hub's convention; an HTTP date is read too) is honoured up to
-:data:`~features.sources._sh_io.MAX_RETRY_AFTER_TOTAL` seconds of waiting per request; 403 or 429 after the retries is a
-:class:`SentinelHubQuotaError` naming dates and fields; files are written atomically and
+:data:`~features.sources._sh_io.MAX_RETRY_AFTER_TOTAL` seconds of waiting per request; a 429 after the retries fails that
+request alone (an acquisition or a field, like a 5xx); a 403 (a plan that does not allow the request, processing units
+used up) stops the requests: a :class:`SentinelHubQuotaError` naming dates and fields, or, for a partial fetch that
+has scenes, those written and the rest recorded missing (:func:`fetch`); files are written atomically and
 ``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
 processing units from ``x-processingunits-spent`` or the documented formula). A Process API scene or a Statistical
 answer is looked up in the cache and, if missing, downloaded and cached under the cache's lock for that request
@@ -604,6 +606,15 @@ class _Api:
 _POST = RequestType.POST
 
 
+def _reason(f: Failure) -> str:
+    """Why an acquisition or a field failed, as recorded: a 429 says so (the client's own word is "too many
+    requests") and that it outlasted the retries."""
+    if f.status != 429:
+        return f.message
+    said = f.message if f.message.startswith("HTTP 429") else f"HTTP 429: {f.message}"
+    return f"{said} (still rate limited after the retries)"
+
+
 def _detail(f: Failure) -> str:
     """The service's own words in a failure message ("HTTP 403: out of processing units" → "out of …")."""
     return f.message.split(": ", 1)[1] if f.message.startswith("HTTP ") and ": " in f.message else ""
@@ -654,8 +665,14 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     401/403/429): by default the fetch is an error and nothing is written (the downloaded ones stay cached).
     ``partial=True`` (``agcredit imagery fetch``) skips it: the others are written, the failed ones are listed in
     ``summary.missing`` and in ``sentinelhub.json`` (``missing``: date, tile, reason), and a re-run fetches only
-    them (the others come from the cache). A run where every acquisition fails is an error either way; 403 and 429
-    (quota, rate limit) still stop the fetch (:class:`SentinelHubQuotaError`).
+    them (the others come from the cache). A run where every acquisition fails is an error either way. A 429 still
+    refused after the retries is one such failed acquisition (recorded with its cause, ``HTTP 429 …``).
+
+    A 403 (Sentinel Hub's answer to a valid token whose processing units are used up, or whose plan does not allow
+    the request) stops the requests: every later one would be refused too. Before any scene, or without ``partial``,
+    it is a :class:`SentinelHubQuotaError` (nothing written; what was downloaded stays cached); a partial fetch with
+    scenes writes them, records the acquisitions not fetched in ``missing`` (the refused one with the service's
+    words, the others "not requested after …"), sets ``summary.stopped`` to the cause, and a re-run fetches only them.
     """
     fields = check_inputs(fields, start, end)
     if not 0.0 <= float(max_cloud) <= 1.0:
@@ -690,18 +707,27 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     failed: list[str] = []
     missing: list[dict[str, str]] = []
     summary.acquisitions = len(jobs)
+    def skip(tile: Tile, day: date, reason: str) -> None:
+        failed.append(f"{day} tile {tile.tile_id} ({reason}; fields {', '.join(tile.field_ids[:5])}"
+                      f"{' …' if len(tile.field_ids) > 5 else ''})")
+        missing.append({"date": day.isoformat(), "tile_id": tile.tile_id, "reason": reason})
+
     for k, (tile, day) in enumerate(jobs):
         try:
             files[(tile.tile_id, day)] = api.scene(tile, day, max_cloud)
         except Failure as f:
-            if f.status in (403, 429):
+            if f.status == 403:  # refused, not failed: every later request would be refused too — none is sent
                 rest = jobs[k:]
-                raise SentinelHubQuotaError(status=f.status, dates=sorted({str(d) for _, d in rest}),
-                                            fields=sorted({x for t, _ in rest for x in t.field_ids}),
-                                            done=len(files), detail=_detail(f)) from None
-            failed.append(f"{day} tile {tile.tile_id} ({f.message}; fields {', '.join(tile.field_ids[:5])}"
-                          f"{' …' if len(tile.field_ids) > 5 else ''})")
-            missing.append({"date": day.isoformat(), "tile_id": tile.tile_id, "reason": f.message})
+                if not partial or not files:  # all or nothing, or nothing to keep: the one-line quota error
+                    raise SentinelHubQuotaError(status=403, dates=sorted({str(d) for _, d in rest}),
+                                                fields=sorted({x for t, _ in rest for x in t.field_ids}),
+                                                done=len(files), detail=_detail(f)) from None
+                summary.stopped = f.message  # a partial fetch keeps what it has: written below, the rest missing
+                skip(tile, day, f.message)
+                for t, d in rest[1:]:
+                    skip(t, d, f"not requested after {f.message}")
+                break
+            skip(tile, day, _reason(f))  # a 429 after the retries too: the others may still be answered
     if failed and (not partial or not files):
         raise ImageryError(source="Sentinel Hub Process API",
                            problem=f"{len(failed)} of {len(jobs)} acquisitions could not be downloaded (nothing was "
@@ -821,7 +847,7 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 try:
                     body, headers = api.post(req)
                 except Failure as f:
-                    if f.status in (403, 429):
+                    if f.status == 403:  # refused: every other field would be too (a 429 is one failed field)
                         raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
                                                     done=len(parts), what="fields' statistics",
                                                     detail=_detail(f)) from None
@@ -829,7 +855,7 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                         raise ImageryError(source="Sentinel Hub Statistical API",  # its retries
                                            problem=f"the first request failed ({f.message}); nothing fetched: check "
                                                    "the network") from None
-                    failed.append(f"{fid} ({f.message})")
+                    failed.append(f"{fid} ({_reason(f)})")
                     continue
                 minx, miny, maxx, maxy = g.bbox
                 w, h = max(round((maxx - minx) / resolution), 1), max(round((maxy - miny) / resolution), 1)

@@ -263,13 +263,20 @@ def test_5xx_and_429_are_retried_with_bounded_backoff(tmp_path):
 @responses.activate
 @pytest.mark.parametrize("statuses,code", [((403,), "403"), ((429, 429, 429), "429")])
 def test_quota_exhausted_names_dates_and_fields_and_writes_nothing(tmp_path, statuses, code):
+    """A 403 stops the fetch (quota error); a 429 after the retries is one failed acquisition like a 500 (the
+    others are still asked for: tests/features/test_sh_midway.py): the all-or-nothing front writes nothing either way."""
     add_token()
     add_catalog()
     add_process(statuses=statuses)
     out = tmp_path / "q"
-    with pytest.raises(sh.SentinelHubQuotaError, match=rf"HTTP {code}.*2023-06-01, 2023-06-06.*f1, f2") as e:
-        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, retry=FAST)
-    assert e.value.fields == ["f1", "f2", "f3"] and e.value.status == int(code)
+    if code == "403":
+        with pytest.raises(sh.SentinelHubQuotaError, match=r"HTTP 403.*2023-06-01, 2023-06-06.*f1, f2") as e:
+            sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, retry=FAST)
+        assert e.value.fields == ["f1", "f2", "f3"] and e.value.status == 403
+    else:
+        with pytest.raises(ImageryError, match=r"1 of 4 acquisitions could not be downloaded \(nothing was written; "
+                                               r"3 downloaded are cached.*2023-06-01 tile 14Nc000t00 \(HTTP 429"):
+            sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, retry=FAST)
     assert not (out / "index.csv").exists() and not list(out.glob("20*/*.tif"))
 
 
@@ -647,7 +654,8 @@ def test_429_honours_retry_after_within_a_bound(tmp_path):
     responses.replace(responses.POST, PROCESS_URL, status=429, headers={"Retry-After": "100000"},
                       json={"error": {"message": "rate limit"}})
     sleeps.clear()
-    with pytest.raises(sh.SentinelHubQuotaError, match=r"HTTP 429.*; 0 scenes already downloaded are cached"):
+    with pytest.raises(ImageryError, match=r"2023-06-01 tile 14Nc000t00 \(HTTP 429: too many requests; the service "
+                                           r"asked to wait 100 s more, past the 120 s bound on waiting"):
         sh.fetch(make_fields().iloc[:1], date(2023, 6, 1), date(2023, 6, 1), tmp_path / "s",
                  retry=sh.Retry(sleep=sleep), cache_dir=tmp_path / "d")
     assert sleeps == [100.0]  # the next 100 s would pass the 120 s bound: it fails instead of waiting

@@ -160,3 +160,45 @@ def test_a_partial_fetch_names_the_failed_dates_and_exits_1(tmp_path, fields_fil
     add_process_failing_on({"2023-06-01", "2023-06-06"})
     res = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "none")], env={"XDG_CACHE_HOME": str(tmp_path / "c2")})
     assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0 and "4 of 4 acquisitions" in res.stderr
+
+
+@responses.activate
+def test_a_403_midway_writes_what_was_fetched_says_why_in_one_line_and_exits_1(tmp_path, fields_file, monkeypatch):
+    """A 403 (processing units used up) after some scenes stopped the fetch with exit 2 and nothing written; now the
+    fetched scenes are written, the rest recorded in sentinelhub.json, one stderr line names the cause and what to
+    do, exit 1 (the inputs are fine); a re-run fetches only the rest. A 403 on the first scene stays exit 2."""
+    import features.sources._sh_io as shio
+    from features.sources import sentinelhub as sh
+    from tests.features.test_sh_midway import add_process_answering
+
+    monkeypatch.setattr(sh, "Retry", lambda: shio.Retry(attempts=2, base_delay=0.0, sleep=lambda s: None))
+    add_token()
+    add_catalog()
+    add_process_answering(403, after=2, message="You have exceeded your processing units")
+    out = tmp_path / "scenes"
+    args = ["imagery", "fetch", "--fields", str(fields_file), "--season", "2023", "--start", "2023-06-01",
+            "--end", "2023-06-10", "--out", str(out)]
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    res = CliRunner().invoke(app, args, env=env)
+    assert res.exit_code == 1, res.stdout + res.stderr
+    lines = [x for x in res.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert lines[0].startswith("error: Sentinel Hub refused further requests (HTTP 403: You have exceeded your "
+                               "processing units): the account's processing units are used up")
+    assert "2 of 4 acquisitions are written, the 2 not fetched (2023-06-01, 2023-06-06)" in lines[0]
+    assert "re-run the same command to fetch only them" in lines[0]
+    assert SECRET not in res.stderr + res.stdout and CLIENT_ID not in res.stderr + res.stdout
+    rows = list(csv.DictReader((out / "index.csv").read_text().splitlines()))
+    assert len(rows) == 2 and "scenes: 2" in res.stdout
+    calls = sum(1 for c in responses.calls if c.request.url == PROCESS_URL)
+    responses.remove(responses.POST, PROCESS_URL)
+    add_process()
+    again = CliRunner().invoke(app, args, env=env)
+    assert again.exit_code == 0, again.stderr
+    assert sum(1 for c in responses.calls if c.request.url == PROCESS_URL) - calls == 2
+    assert len(list(csv.DictReader((out / "index.csv").read_text().splitlines()))) == 4
+    responses.remove(responses.POST, PROCESS_URL)
+    add_process_answering(403, after=0)
+    res = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "none")], env={"XDG_CACHE_HOME": str(tmp_path / "c2")})
+    assert res.exit_code == 2 and res.stderr.strip().count("\n") == 0 and "HTTP 403" in res.stderr
+    assert not (tmp_path / "none" / "index.csv").exists()
