@@ -31,9 +31,9 @@ request alone (an acquisition or a field, like a 5xx); a 403 (a plan that does n
 used up) stops the requests: a :class:`SentinelHubQuotaError` naming dates and fields, or, for a partial fetch that
 has scenes, those written and the rest recorded missing (:func:`fetch`); files are written atomically and
 ``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
-processing units from ``x-processingunits-spent`` or the documented formula). A Process API scene or a Statistical
-answer is looked up in the cache and, if missing, downloaded and cached under the cache's lock for that request
-(:meth:`_Api.claim`), so two runs on one cache at once download it once.
+processing units from ``x-processingunits-spent`` or the documented formula). A Process API scene, a Statistical
+answer or a (settled) Catalog page is looked up in the cache and, if missing, downloaded and cached under the cache's
+lock for that request (:meth:`_Api.claim`), so two runs on one cache at once download it once.
 """
 
 from __future__ import annotations
@@ -543,23 +543,38 @@ class _Api:
         while True:
             req = DownloadRequest(url=search.url, post_values=payload, request_type=_POST, data_type=MimeType.JSON,
                                   headers={"Content-Type": "application/json"}, use_session=True)
-            path, body = self.cached("catalog", req, "json")
+            path, body = self.cached("catalog", req, "json")  # a hit needs no lock (a read-only shared cache is read)
             got = _catalog_page(body) if body is not None else None  # an unreadable cached page is asked again
             if got is None:
-                body, _ = self.post(req)
-                got = _catalog_page(body)
-                if got is None:
-                    raise ImageryError(source="Sentinel Hub Catalog API", problem=(
-                        f"the answer for {start} to {end} is not a catalog page (malformed JSON, or features "
-                        "without a datetime); nothing cached — try again later"))
-                if settled and got[1]:  # a past window's page with acquisitions; an empty answer is asked again
-                    self.keep(path, body)
+                # two runs on one cache ask for a page once: looked up again under the page's lock, and asked for only
+                # if still missing; a page of an unsettled window is never cached, so no run waits for it
+                if body is not None and settled:
+                    self.summary.cache_hits -= 1  # counted again below if another run has written it meanwhile
+                with self.claim("catalog", req) if settled else contextlib.nullcontext():
+                    if settled:
+                        path, body = self.cached("catalog", req, "json")
+                        got = _catalog_page(body) if body is not None else None
+                    if got is None:
+                        got = self._catalog_fetch(req, path, settled, start, end)
             page, found = got
             days.update(found)
             nxt = (page.get("context") or {}).get("next")
             if nxt is None or not page.get("features"):
                 return sorted(x for x in days if start <= x <= end)
             payload = {**dict(search.params), "next": nxt}
+
+    def _catalog_fetch(self, req: DownloadRequest, path: Path, settled: bool, start: date,
+                       end: date) -> tuple[dict[str, Any], list[date]]:
+        """One Catalog page from the service, cached when its window is settled and it lists acquisitions."""
+        body, _ = self.post(req)
+        got = _catalog_page(body)
+        if got is None:
+            raise ImageryError(source="Sentinel Hub Catalog API", problem=(
+                f"the answer for {start} to {end} is not a catalog page (malformed JSON, or features "
+                "without a datetime); nothing cached — try again later"))
+        if settled and got[1]:  # a past window's page with acquisitions; an empty answer is asked again
+            self.keep(path, body)
+        return got
 
     # -- Process API
     def scene(self, tile: Tile, day: date, max_cloud: float) -> Path:

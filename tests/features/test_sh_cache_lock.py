@@ -17,6 +17,7 @@ from features.sources import _sh_io
 from features.sources import sentinelhub as sh
 from features.sources._sh_io import file_lock
 from tests.features.test_sentinelhub import (  # noqa: F401
+    CATALOG_URL,
     FAST,
     PROCESS_URL,
     STATS_URL,
@@ -26,6 +27,7 @@ from tests.features.test_sentinelhub import (  # noqa: F401
     add_token,
     make_fields,
     n_calls,
+    process_callback,
     stats_body,
 )
 
@@ -114,3 +116,49 @@ def test_a_read_only_cache_without_the_answer_downloads_it_uncached(tmp_path: Pa
     assert len(res.series) and n_calls(STATS_URL) == 3
     said = [w for w in res.summary.warnings if "read-only" in w]
     assert len(said) == 1 and str(cache) in said[0]
+
+
+@responses.activate
+def test_two_runs_on_one_cache_at_once_ask_for_each_catalog_page_once(tmp_path: Path) -> None:
+    """Catalog pages were looked up and fetched without the cache's lock: two runs on one cache at once both asked
+    for every page (8 searches for 4 pages). Now a page missing from the cache is looked up again under its lock and
+    asked for once; the other run reads what the first wrote. A page of a window not yet settled is never cached, so
+    it takes no lock (no run waits for what it could not read)."""
+    import json
+    import threading
+    import time
+
+    add_token()
+    days = ("2023-06-01", "2023-06-06")
+
+    def slow_catalog(request):  # type: ignore[no-untyped-def]
+        time.sleep(0.3)  # both runs are in flight at once
+        payload = json.loads(request.body)
+        feats = [{"id": f"S2A_{d}", "properties": {"datetime": f"{d}T17:25:31Z", "eo:cloud_cover": 12.0}}
+                 for d in days]
+        if "next" not in payload:
+            return 200, {}, json.dumps({"features": feats[:1], "context": {"next": 1, "returned": 1}})
+        return 200, {}, json.dumps({"features": feats[1:], "context": {"returned": 1}})
+
+    responses.add_callback(responses.POST, CATALOG_URL, callback=slow_catalog, content_type="application/json")
+    responses.add_callback(responses.POST, PROCESS_URL, callback=process_callback(), content_type="image/tiff")
+    results: dict[str, sh.FetchResult] = {}
+    errors: list[BaseException] = []
+
+    def run(name: str) -> None:
+        try:
+            results[name] = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / name,
+                                     cache_dir=tmp_path / "cache", retry=FAST)
+        except BaseException as e:  # noqa: BLE001 - reported by the assertion below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert n_calls(CATALOG_URL) == 4  # 2 boxes × 2 pages, each asked for once
+    assert sum(r.summary.requests for r in results.values()) == 4 + 4  # and 4 scenes, once each
+    assert results["a"].summary.scenes == results["b"].summary.scenes == 4
+    assert list((tmp_path / "cache" / ".locks").glob("catalog-*.lock"))
