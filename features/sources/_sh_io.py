@@ -129,6 +129,8 @@ class FetchSummary:
     #: why a partial fetch stopped asking (a 403 midway: ``HTTP 403: <the service's words>``), "" when it did not;
     #: the acquisitions not asked for are in ``missing``
     stopped: str = ""
+    #: fields whose Statistical answer reused an earlier window's cached answer (only the days after it were asked)
+    reused_windows: int = 0
 
     def render(self) -> str:
         how = []
@@ -144,6 +146,9 @@ class FetchSummary:
                          f"{len(self.missing)} of {self.acquisitions}")
         if self.stopped:
             lines.append(f"stopped by the service ({self.stopped}): the acquisitions after it were not requested")
+        if self.reused_windows:
+            lines.append(f"statistics of an earlier window reused from the cache (only the days after it asked): "
+                         f"{self.reused_windows} fields")
         if self.failed_intervals:
             lines.append(f"intervals the service failed to compute (left out, not cached): {self.failed_intervals}")
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])

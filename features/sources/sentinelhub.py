@@ -10,7 +10,10 @@ The only module of agcredit that imports ``sentinelhub`` (ruff ``banned-api``).
   ``harmonizeValues`` is requested explicitly — nodata 0, cloud mask SCL), so that the
   local zonal engine does the rest.
 * :func:`statistical_series` — Statistical API: one request per field, daily intervals,
-  mean / stDev / percentiles 10, 50, 90 of clear pixels, mapped to FieldTimeSeries.
+  mean / stDev / percentiles 10, 50, 90 of clear pixels, mapped to FieldTimeSeries. A field whose earlier window
+  (same first day, an earlier last day: an earlier checkpoint) is in the cache is asked only for the days after it,
+  and the two answers joined (daily intervals start at the window's first day, so they are those of one request);
+  a window not yet settled caches its settled days as the window ending on the last of them.
 
 Endpoints: ``cdse`` (Copernicus Data Space Ecosystem) and ``sinergise``, or ``profile``: the sentinelhub profile's
 own ``sh_base_url`` and ``sh_token_url`` (a self-hosted, mirror or other Sinergise deployment; https only; the
@@ -39,6 +42,7 @@ lock for that request (:meth:`_Api.claim`), so two runs on one cache at once dow
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import hashlib
 import json
@@ -144,9 +148,18 @@ _CHATTY_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oau
 SETTLED_AFTER_DAYS = 5
 
 
+def _today() -> date:
+    return datetime.now(UTC).date()
+
+
 def _settled(end: date, today: date | None = None) -> bool:
     """True when a window ending ``end`` ended at least :data:`SETTLED_AFTER_DAYS` days before ``today``."""
-    return end <= (today or datetime.now(UTC).date()) - timedelta(days=SETTLED_AFTER_DAYS)
+    return end <= _settled_until(today)
+
+
+def _settled_until(today: date | None = None) -> date:
+    """The last day whose acquisitions are final: :data:`SETTLED_AFTER_DAYS` days before ``today``."""
+    return (today or _today()) - timedelta(days=SETTLED_AFTER_DAYS)
 
 
 class _Client(SentinelHubDownloadClient):
@@ -382,6 +395,40 @@ class _Api:
                 note = f"the Sentinel Hub cache {self.cache_dir} is read-only: what was downloaded is not cached"
                 LOG.info("Sentinel Hub: %s", note)
                 self.summary.warnings.append(note)
+
+    # -- Statistical answers by window: what an earlier window of the same request left in the cache
+    def _stats_windows(self, req: DownloadRequest) -> Path:
+        """The folder noting the windows cached for ``req`` whatever its last day: one empty file per cached window,
+        named by its last day (``stats-windows/<key[:2]>/<key>/YYYY-MM-DD``), ``key`` the request's key without
+        the end of its time range (same field, variables, resolution and first day)."""
+        payload = copy.deepcopy(req.post_values or {})
+        (payload.get("aggregation") or {}).get("timeRange", {}).pop("to", None)
+        key = request_key(str(req.url), payload)
+        return self.cache_dir / "stats-windows" / key[:2] / key
+
+    def stats_ends(self, req: DownloadRequest) -> list[date]:
+        """The last days of the windows cached for ``req`` (same first day), latest first."""
+        try:
+            names = os.listdir(self._stats_windows(req))
+        except OSError:
+            return []
+        ends = []
+        for name in names:
+            with contextlib.suppress(ValueError):
+                ends.append(date.fromisoformat(name))
+        return sorted(ends, reverse=True)
+
+    def keep_stats(self, req: DownloadRequest, end: date, body: bytes) -> None:
+        """Cache a Statistical answer for the window of ``req`` ending ``end`` and note that window (after the answer:
+        a noted window has its answer, unless removed since — then it is not used)."""
+        self.keep(self._cache_path("stats", request_key(str(req.url), req.post_values), "json"), body)
+        mark = self._stats_windows(req) / end.isoformat()
+        try:
+            mark.parent.mkdir(parents=True, exist_ok=True)
+            mark.touch()
+        except OSError as e:  # a read-only cache: said once by keep
+            if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+                raise
 
     def cached(self, kind: str, req: DownloadRequest, suffix: str) -> tuple[Path, bytes | None]:
         path = self._cache_path(kind, request_key(str(req.url), req.post_values), suffix)
@@ -805,6 +852,24 @@ def _true_metres(crs: Any) -> bool:
     return not ("mercator" in method and "transverse" not in method)
 
 
+def _stats_base(api: _Api, req: DownloadRequest, start: date, end: date,
+                make: Any) -> tuple[dict[str, Any] | None, date | None]:
+    """The cached answer of the latest earlier window of ``req`` (same first day ``start``, last day before ``end``)
+    and that last day, or (None, None). ``make(last)``: the request for ``start`` to ``last``. An answer no longer
+    readable is passed over. Daily intervals start at the window's first day, so the earlier window's intervals are
+    those of the whole window up to its last day, and the days after it are asked alone."""
+    for last in api.stats_ends(req):
+        if not start <= last < end:
+            continue
+        _, body = api.cached("stats", make(last), "json")
+        answer = _stats_answer(body) if body is not None else None
+        if answer is not None:
+            return answer, last
+        if body is not None:
+            api.summary.cache_hits -= 1
+    return None, None
+
+
 def _request_geometry(geom: Any, crs: Any) -> Geometry:
     """The field in a CRS of true metres: its own if projected in ground metres with an EPSG code, else (geographic,
     Web Mercator and other Mercator CRSs) its UTM zone, so that ``resolution`` is metres on the ground."""
@@ -821,7 +886,13 @@ def _request_geometry(geom: Any, crs: Any) -> Geometry:
 def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: date, *, endpoint: str = "cdse",
                      profile: str | None = None, variables: tuple[str, ...] = ("NDVI",), resolution: float = 10.0,
                      cache_dir: Path | None = None, retry: Retry | None = None) -> StatsResult:
-    """Statistical API, one request per field, daily intervals (P1D): FieldTimeSeries and the summary."""
+    """Statistical API, one request per field, daily intervals (P1D): FieldTimeSeries and the summary.
+
+    A field missing from the cache whose earlier window (same ``start``, a last day before ``end``) is cached is asked
+    only for the days after that window (``summary.reused_windows``); the joined answer is that of one request for
+    the whole window. What is cached: a settled window's answer without failed intervals; for a window not yet
+    settled, its settled days (up to :data:`SETTLED_AFTER_DAYS` days ago) when none of them failed, as the window
+    ending on the last of them — so re-underwriting at a later checkpoint asks only for the new days."""
     season = check_season(season)
     fields = check_inputs(fields, start, end)
     if "season" in fields.columns:
@@ -837,18 +908,23 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
     parts: list[pd.DataFrame] = []
     failed: list[str] = []
     ids = fields["field_id"].astype(str).tolist()
+    until = _settled_until()
+
+    def stats_request(g: Geometry, first: date, last: date) -> DownloadRequest:
+        request = SentinelHubStatistical(
+            aggregation=SentinelHubStatistical.aggregation(
+                evalscript=script, time_interval=(utc(first), utc(last + timedelta(days=1))),
+                aggregation_interval="P1D", resolution=(resolution, resolution)),
+            input_data=[SentinelHubStatistical.input_data(
+                api.collection, other_args={"processing": {"harmonizeValues": True}})],
+            geometry=g, calculations=calc,
+            config=api._config or SHConfig(use_defaults=True, sh_base_url=api.ep["base_url"]))
+        return request.download_list[0]
+
     with contextlib.ExitStack() as held:  # the lock of the field being asked (see _Api.claim)
         for k, (fid, geom) in enumerate(zip(ids, fields.geometry)):
             g = _request_geometry(geom, fields.crs)
-            request = SentinelHubStatistical(
-                aggregation=SentinelHubStatistical.aggregation(
-                    evalscript=script, time_interval=(utc(start), utc(end + timedelta(days=1))),
-                    aggregation_interval="P1D", resolution=(resolution, resolution)),
-                input_data=[SentinelHubStatistical.input_data(
-                    api.collection, other_args={"processing": {"harmonizeValues": True}})],
-                geometry=g, calculations=calc,
-                config=api._config or SHConfig(use_defaults=True, sh_base_url=api.ep["base_url"]))
-            req = request.download_list[0]
+            req = stats_request(g, start, end)
             held.close()  # the previous field's claim
             path, body = api.cached("stats", req, "json")  # a hit needs no lock (a read-only shared cache is read)
             answer = _stats_answer(body) if body is not None else None  # an unreadable cached answer is asked again
@@ -859,8 +935,11 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 path, body = api.cached("stats", req, "json")
                 answer = _stats_answer(body) if body is not None else None
             if answer is None:
+                # an earlier window of this request in the cache (an earlier checkpoint): only the days after it asked
+                base, base_end = _stats_base(api, req, start, end, lambda last, g=g: stats_request(g, start, last))
                 try:
-                    body, headers = api.post(req)
+                    body, headers = api.post(req if base_end is None else stats_request(g, base_end + timedelta(days=1),
+                                                                                         end))
                 except Failure as f:
                     if f.status == 403:  # refused: every other field would be too (a 429 is one failed field)
                         raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
@@ -880,6 +959,10 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                     continue
                 n_int = len(answer.get("data", []) or [])
                 api.account_pu(headers, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
+                if base is not None:  # the earlier window's days, then the new ones: one answer for the whole window
+                    answer = {**answer, "data": [*(base.get("data") or []), *(answer.get("data") or [])]}
+                    body = json.dumps(answer, sort_keys=True).encode()
+                    summary.reused_windows += 1
                 fresh = True
             else:
                 fresh = False
@@ -891,7 +974,14 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 failed.append(f"{fid} (unreadable statistics: {type(e).__name__}; not cached)")
                 continue
             if fresh and settled and body is not None and not bad:  # cached once read (an empty one too: asking again is
-                api.keep(path, body)                                # charged), never with failed intervals in it
+                api.keep_stats(req, end, body)                      # charged), never with failed intervals in it
+            elif fresh and not settled and start <= until < end and not any(d == "?" or d <= str(until) for d in bad):
+                # a window not settled yet: its settled days are final, cached as the window ending on the last of
+                # them, so that the next checkpoint asks only for the days after it
+                head = [x for x in answer.get("data") or [] if str((x.get("interval") or {}).get("from", ""))[:10]
+                        <= str(until)]
+                api.keep_stats(stats_request(g, start, until), until,
+                               json.dumps({**answer, "data": head}, sort_keys=True).encode())
             if bad:
                 summary.failed_intervals += len(bad)
                 summary.failed_dates.extend(f"{fid} {d}" for d in bad)
