@@ -545,9 +545,12 @@ def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valua
     (``pledged``: the store's pledge holders, :func:`underwriting.decisions.pledge_holders`; ``exclude_lines``: Book
     lines not counted as exposure — a re-underwriting's own; ``open_alerts``: the store's open alerts,
     :func:`pipelines.reunderwrite.stored_alerts`, read under policy ``decisions_read_alerts``; all as
-    ``decide_batch``). A renewal's proposed actions (``renewals_propose_actions``) are added to the items after, as
-    :func:`pipelines.underwrite.score_and_decide` adds them: :func:`pipelines.reunderwrite.renewal_actions`."""
+    ``decide_batch``). Under policy ``renewals_propose_actions`` (2026.12.10 on) the decision of an application
+    renewing an active Book line carries what a re-underwriting would propose for it (its ``renewal`` block and
+    idempotency key), as :func:`pipelines.underwrite.score_and_decide` gives it: :func:`pipelines.reunderwrite.
+    renewal_actions` on the merged items, one season at a time, with ``open_alerts`` (the alerts' REVIEW)."""
     from pipelines._dask_decide import decide_partitions
+    from pipelines.reunderwrite import renewal_actions
     from underwriting.decisions import failures_read, prepare_batch
 
     features = failures_read(features, open_alerts, policy.profile(profile))
@@ -559,4 +562,9 @@ def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valua
                                  pledged=pledged)
     if out is not None:
         remove_stale_tmp(out)
+    # on the client, over every partition's items: a renewal is judged against its Book line (the Book is whole here)
+    seasons = applications["season"].astype(str)
+    for season in sorted(set(seasons)):
+        items = renewal_actions(items, book, applications[seasons == season].reset_index(drop=True), season, day,
+                                open_alerts=open_alerts)
     return items

@@ -479,6 +479,14 @@ def _decision_inputs() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.Dat
     return pd.DataFrame(apps), features_frame(feats), valuations_frame(vals), prices, book
 
 
+def _renewed(items: list[Any], book: pd.DataFrame, apps: pd.DataFrame, as_of: dt.date,
+             open_alerts: pd.DataFrame | None = None) -> list[Any]:
+    """What the single-machine path (score_and_decide) makes of decide_batch's items: the renewals' blocks added."""
+    from pipelines.reunderwrite import renewal_actions
+
+    return renewal_actions(items, book, apps, "2025", as_of, open_alerts=open_alerts)
+
+
 def test_decisions_byte_identical_across_farmer_partitions(cluster: DaskRunner, tmp_path: Path) -> None:
     from pipelines._dask_decide import decide_partitions
     from underwriting.decisions import Headroom
@@ -513,6 +521,9 @@ def test_decisions_byte_identical_across_farmer_partitions(cluster: DaskRunner, 
                                       Headroom.from_book(book, tight), pol, "us-operating", as_of,
                                       chunk_applications=4, provenance=None, out=None)
     assert rounds >= 2 and bodies(items) == bodies(one)
+    # the Dask path adds the renewals' blocks (renewals_propose_actions) as score_and_decide does after decide_batch
+    one = _renewed(one, book, apps, as_of)
+    assert sum("renewal" in i.body for i in one) == 10
     got = decide_distributed(apps.iloc[::-1], feats, vals, prices, book, pol, "us-operating", as_of,
                              runner=cluster, chunk_applications=4, out=tmp_path / "dask")
     assert bodies(got) == bodies(one)
@@ -539,7 +550,8 @@ def test_decisions_byte_identical_across_farmer_partitions(cluster: DaskRunner, 
     # ignored them (only the partition's own applications counted) — now the same referrals as decide_batch
     tok, season = str(apps["farmer_token"].iloc[0]), str(apps["season"].iloc[0])
     holders = {(tok, season): ["A-EARLIER-RUN"]}
-    stored = decide_batch(apps, feats, vals, prices, book, pol, "us-operating", as_of, pledged=holders)
+    stored = _renewed(decide_batch(apps, feats, vals, prices, book, pol, "us-operating", as_of, pledged=holders),
+                      book, apps, as_of)
     assert bodies(stored) != bodies(one)
     got = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of, runner=cluster,
                              chunk_applications=4, out=tmp_path / "dask", pledged=holders)
@@ -572,11 +584,52 @@ def test_the_stores_open_crop_failure_alerts_are_read_by_batch_and_partitions_al
     assert tok2 and all(got[a].body_json == plain[a].body_json for a in tok2)  # a WATCH: valued as before
     parts = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of, runner=local_runner(),
                                chunk_applications=4, out=tmp_path / "dask", open_alerts=alerts)
+    seen = _renewed(seen, book, apps, as_of, open_alerts=alerts)
     assert [(i.idempotency_key, i.body_json) for i in parts] == [(i.idempotency_key, i.body_json) for i in seen]
     old = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
     before = decide_batch(apps, feats, vals, prices, book, old, "us-operating", as_of)
     assert [i.body_json for i in decide_batch(apps, feats, vals, prices, book, old, "us-operating", as_of,
                                               open_alerts=alerts)] == [i.body_json for i in before]
+
+
+def test_renewals_propose_the_same_actions_on_dask_as_on_one_machine(cluster: DaskRunner, tmp_path: Path) -> None:
+    """Policy 2026.12.10 (renewals_propose_actions): the single-machine path (score_and_decide: decide_batch, then
+    renewal_actions) gives an application renewing an active Book line a ``renewal`` block with the actions a
+    re-underwriting would propose; the Dask path read the alerts but left the block out — a caller applied the
+    renewal's actions itself. Now the same bodies and idempotency keys, byte for byte, on the cluster as on one
+    machine, the alerts' REVIEW included."""
+    pol = default_policy()
+    apps, feats, vals, prices, book = _decision_inputs()
+    as_of = dt.date(2025, 7, 15)
+    book["limit"] = 2_000_000
+    book.loc[book["line_id"].isin(["L1", "L3"]), ["drawn", "outstanding"]] = 3_000_000  # above any new limit
+    alerts = pd.DataFrame({"field_id": ["F011"], "season": ["2025"], "farmer_token": ["tok-01"],
+                           "alert": ["CROP_FAILURE"], "severity": ["high"], "date": ["2025-07-02"]})
+    one = _renewed(decide_batch(apps, feats, vals, prices, book, pol, "us-operating", as_of, open_alerts=alerts),
+                   book, apps, as_of, open_alerts=alerts)
+    renewals = {i.application_id: i.body["renewal"] for i in one if "renewal" in i.body}
+    assert len(renewals) == 10  # the Book's ten lines, each renewed by its farmer's first application
+    assert renewals["A07"]["alerts"] == ["F011:CROP_FAILURE"] and "REVIEW" in renewals["A07"]["proposed_actions"]
+    assert renewals["A09"]["line_id"] == "L3" and "FREEZE_UNDRAWN" in renewals["A09"]["proposed_actions"]
+    assert any(not r["proposed_actions"] for r in renewals.values())
+
+    def bodies(items: list[Any]) -> list[tuple[str, str, str, int]]:
+        return [(i.application_id, i.idempotency_key, i.body_json, i.limit) for i in items]
+
+    got = decide_distributed(apps.iloc[::-1], feats, vals, prices, book, pol, "us-operating", as_of, runner=cluster,
+                             chunk_applications=4, out=tmp_path / "dask", open_alerts=alerts)
+    assert bodies(got) == bodies(one)
+    again = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of, runner=local_runner(),
+                               chunk_applications=4, out=tmp_path / "dask", open_alerts=alerts)  # parts reused
+    assert bodies(again) == bodies(one)
+    # under the archived 2026.12.9 no renewal block, on either path
+    from underwriting.policy import ARCHIVE_DIR, load_policy
+
+    old = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
+    plain = decide_distributed(apps, feats, vals, prices, book, old, "us-operating", as_of, runner=local_runner(),
+                               chunk_applications=4)
+    assert bodies(plain) == bodies(decide_batch(apps, feats, vals, prices, book, old, "us-operating", as_of))
+    assert not any("renewal" in i.body for i in plain)
 
 
 def test_write_part_is_atomic_and_keeps_meta(tmp_path: Path) -> None:
