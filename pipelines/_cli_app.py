@@ -25,6 +25,7 @@ from typer.core import TyperGroup
 
 from features.errors import UserInputError
 from pipelines._champions import models_text
+from pipelines._logs import _JsonFormatter, _RunIdFilter, _TextFormatter, log_format, run_id
 
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
@@ -378,67 +379,14 @@ def handle_sigterm() -> None:
         signal.signal(signal.SIGTERM, _on_sigterm)
 
 
-#: a run id given by a scheduler (AGCREDIT_RUN_ID) is used as it is when it looks like one; else a random one
-_RUN_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_RUN_ID: list[str] = []
-
-
-def run_id() -> str:
-    """This run's short id, on every log line: ``AGCREDIT_RUN_ID`` when set (letters, digits, ``._-``, up to 64), else
-    8 random hex digits drawn once per process."""
-    if not _RUN_ID:
-        given = os.environ.get("AGCREDIT_RUN_ID", "").strip()
-        _RUN_ID.append(given if _RUN_ID_SHAPE.match(given) else os.urandom(4).hex())
-    return _RUN_ID[0]
-
-
-def _utc_iso(created: float) -> str:
-    """A log record's time, UTC ISO-8601 to the millisecond: ``2026-12-03T08:52:15.123Z``."""
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-class _RunIdFilter(logging.Filter):
-    """Give every record this run's id (``%(run_id)s``), whichever library logged it."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.run_id = run_id()
-        return True
-
-
-class _TextFormatter(logging.Formatter):
-    """``TIME RUN_ID LEVEL LOGGER: MESSAGE``, the time UTC ISO-8601."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(run_id)s %(levelname)s %(name)s: %(message)s")
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:  # noqa: N802 (logging's)
-        return _utc_iso(record.created)
-
-
-class _JsonFormatter(logging.Formatter):
-    """One JSON object per line: ts, level, logger, run_id, msg (and exc, the traceback, when there is one)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        import json
-
-        doc = {"ts": _utc_iso(record.created), "level": record.levelname, "logger": record.name,
-               "run_id": getattr(record, "run_id", run_id()), "msg": record.getMessage()}
-        if record.exc_info:
-            doc["exc"] = self.formatException(record.exc_info)
-        return json.dumps(doc, ensure_ascii=False)
-
-
 def setup_logging() -> None:
     """Log to stderr at the level of AGCREDIT_LOG_LEVEL (default WARNING), every line with its UTC time and the run
     id; AGCREDIT_LOG_FORMAT=json: one JSON object per line (ts, level, logger, run_id, msg)."""
     level = os.environ.get("AGCREDIT_LOG_LEVEL", "WARNING").upper()
     if level not in logging.getLevelNamesMapping():
         level = "WARNING"
-    fmt = os.environ.get("AGCREDIT_LOG_FORMAT", "text").strip().lower()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_JsonFormatter() if fmt == "json" else _TextFormatter())
+    handler.setFormatter(_JsonFormatter() if log_format() == "json" else _TextFormatter())
     handler.addFilter(_RunIdFilter())
     root = logging.getLogger()
     root.handlers = [h for h in root.handlers if getattr(h, "_agcredit", False) is False]

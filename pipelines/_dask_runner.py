@@ -18,9 +18,11 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, Protocol, TypeVar
 
 from features.errors import PicklableError
+from pipelines._logs import TaskLogs
 from pipelines.errors import RunInputError
 
 __all__ = ["DEFAULT_MEMORY_LIMIT", "Runner", "LocalRunner", "DaskRunner", "local_runner", "dask_runner",
@@ -113,7 +115,8 @@ class DaskRunner:
               for k, v in (shared or {}).items()}
         # a worker started without the bank's regions folder (or with another) would read other season windows,
         # calendars and prices than this run: each task first checks the worker's region files against the run's
-        futures = client.map(_PlainErrors(fn, regions), list(items), **kw, pure=False,
+        # a task's log lines on its worker carry this run's id, format and level, as the client's own do
+        futures = client.map(_PlainErrors(fn, regions, TaskLogs.of_client()), list(items), **kw, pure=False,
                              key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
         from distributed import KilledWorker
 
@@ -187,16 +190,20 @@ class _PlainErrors:
     """``fn`` as a task whose agcredit errors reach the client whole: the chain of exceptions behind one raised
     ``from None`` (a GDAL error inside rasterio's) is dropped before dask pickles it — one unpicklable link and dask
     sent a bare ``Exception`` with the worker's traceback instead of the one-line user error. ``regions``: the run's
-    :func:`features.regions.regions_digest` (None: no regions folder), which the worker's own must equal."""
+    :func:`features.regions.regions_digest` (None: no regions folder), which the worker's own must equal. ``logs``:
+    the client's run id, log format and level, which the task's log lines on the worker take
+    (:class:`pipelines._logs.TaskLogs`; None: the worker's logging as it is)."""
 
-    def __init__(self, fn: Callable[..., Any], regions: str | None = None) -> None:
+    def __init__(self, fn: Callable[..., Any], regions: str | None = None, logs: TaskLogs | None = None) -> None:
         self.fn = fn
         self.regions = regions
+        self.logs = logs
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            _same_regions(self.regions)
-            return self.fn(*args, **kwargs)
+            with self.logs.active() if self.logs is not None else nullcontext():
+                _same_regions(self.regions)
+                return self.fn(*args, **kwargs)
         except PicklableError as e:
             e.__cause__ = None
             e.__context__ = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,6 +209,72 @@ def test_a_worker_without_the_runs_regions_folder_is_one_line(cluster: DaskRunne
                        r"this run's: the run's digest [0-9a-f]{12}, the worker's none \(the variable unset\); start "
                        r"every worker with the same AGCREDIT_REGIONS_DIR folder"):
         cluster.map(_identity_task, [1, 2], label="block")
+
+
+def _logging_task(msg: str) -> str:
+    """Log as a stage's code does on a worker; what the worker wrote to its stderr."""
+    import contextlib
+    import io
+    import logging
+    import threading
+
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        log = logging.getLogger("features.series")
+        log.info("%s at info", msg)
+        log.warning("%s at warning", msg)
+        helper = threading.Thread(target=log.warning, args=("%s from a helper thread", msg))  # a pool's thread
+        helper.start()
+        helper.join()
+    return out.getvalue()
+
+
+def _bare_logging_task(msg: str) -> tuple[str, int, int]:
+    """A task sent without agcredit's runner: what its warning wrote, the root logger's level and handlers."""
+    import contextlib
+    import io
+    import logging
+
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        logging.getLogger("features.series").warning(msg)
+    return out.getvalue(), logging.getLogger().level, len(logging.getLogger().handlers)
+
+
+def test_workers_log_lines_carry_the_clients_run_id_and_format(cluster: DaskRunner,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task's log lines on a Dask worker came out bare (the message only: no time, no run id, whatever
+    AGCREDIT_LOG_FORMAT said), so one run could not be followed across the client and its workers. Now each task
+    writes them as the client does — its run id, format and level —, and nothing of a run stays on the worker."""
+    import json
+    import logging
+
+    import pipelines._logs as logs
+
+    ts = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+    monkeypatch.setattr(logs, "_RUN_ID", ["cron-a"])
+    monkeypatch.delenv("AGCREDIT_LOG_FORMAT", raising=False)
+    monkeypatch.setattr(logging.getLogger(), "level", logging.WARNING)
+    for msg, text in zip(["m1", "m2"], cluster.map(_logging_task, ["m1", "m2"]), strict=True):
+        lines = text.splitlines()
+        assert len(lines) == 2, text  # the client's level: WARNING, no INFO line
+        assert re.fullmatch(rf"{ts} cron-a WARNING features.series: {msg} at warning", lines[0]), lines
+        assert re.fullmatch(rf"{ts} cron-a WARNING features.series: {msg} from a helper thread", lines[1]), lines
+    # another run (another client) on the same workers: its own id, JSON and INFO as its client says
+    monkeypatch.setattr(logs, "_RUN_ID", ["cron-b"])
+    monkeypatch.setenv("AGCREDIT_LOG_FORMAT", "json")
+    monkeypatch.setattr(logging.getLogger(), "level", logging.INFO)
+    for msg, text in zip(["m3", "m4"], cluster.map(_logging_task, ["m3", "m4"]), strict=True):
+        docs = [json.loads(ln) for ln in text.splitlines()]
+        assert [(d["run_id"], d["level"], d["logger"], d["msg"]) for d in docs] == [
+            ("cron-b", "INFO", "features.series", f"{msg} at info"),
+            ("cron-b", "WARNING", "features.series", f"{msg} at warning"),
+            ("cron-b", "WARNING", "features.series", f"{msg} from a helper thread")]
+        assert all(list(d) == ["ts", "level", "logger", "run_id", "msg"] and re.fullmatch(ts, d["ts"]) for d in docs)
+    # nothing of either run is left on the workers: a task sent outside the runner logs as the worker always did
+    bare = cluster.client.gather(cluster.client.map(_bare_logging_task, [f"b{i}" for i in range(4)], pure=False))
+    assert [b[0] for b in bare] == [f"b{i}\n" for i in range(4)]
+    assert {b[1:] for b in bare} == {(logging.WARNING, 0)}
 
 
 def _identity_task(x: int) -> int:
