@@ -686,6 +686,8 @@ def test_renewals_propose_the_same_actions_on_dask_as_on_one_machine(cluster: Da
     got = decide_distributed(apps.iloc[::-1], feats, vals, prices, book, pol, "us-operating", as_of, runner=cluster,
                              chunk_applications=4, out=tmp_path / "dask", open_alerts=alerts)
     assert bodies(got) == bodies(one)
+    # a caller that still applies them itself (as the Dask path needed) changes nothing
+    assert bodies(_renewed(got, book, apps, as_of, open_alerts=alerts)) == bodies(one)
     again = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of, runner=local_runner(),
                                chunk_applications=4, out=tmp_path / "dask", open_alerts=alerts)  # parts reused
     assert bodies(again) == bodies(one)
