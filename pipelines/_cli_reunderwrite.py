@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -150,6 +152,12 @@ def reunderwrite_cmd(
                                         "yields (field_id, season, declared_crop, reported_yield_t_ha), which the "
                                         "pre-season rule values a field on (a county's records/history.csv is read "
                                         "by itself)"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="build the season's series and features on this "
+                                         "Dask cluster (tcp://HOST:8786); the decisions are the one-machine run's"),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="build them on a local Dask cluster of N "
+                                 "processes"),
+    chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="With --scheduler/--workers: fields per "
+                                     "spatial block"),
 ) -> None:
     """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
     from underwriting.policy import default_policy, load_policy
@@ -161,6 +169,8 @@ def reunderwrite_cmd(
         raise UserInputError("--history is for --fields/--imagery runs; a county's is records/history.csv")
     if county is not None and weather is not None:
         raise UserInputError("--weather is for --fields/--imagery runs; a county's weather is weather/daily.csv")
+    if scheduler and workers:
+        raise UserInputError("give --scheduler or --workers, not both")
     pol = load_policy(policy) if policy is not None else default_policy()
     haze = parse_dates(hazy_dates, "--hazy-dates")
     if due and allow_missing:  # a scheduled run decides on complete imagery only
@@ -196,9 +206,10 @@ def reunderwrite_cmd(
         try:
             # without --today (a timer's run on the real date) a county whose seasons all ended over a year ago is
             # refused, exit 1: a current_season never rolled over ran every checkpoint with nothing written, green
-            ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
-                                   profile=profile, operator=operator, progress=err, on_done=done,
-                                   refuse_season_over=today is None)
+            with _runner(scheduler, workers) as runner:
+                ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
+                                       profile=profile, operator=operator, progress=err, on_done=done,
+                                       refuse_season_over=today is None, runner=runner, chunk_fields=chunk_fields)
         except RunInProgress as e:  # a timer's second run: the first does the work (exit 0, not waiting)
             echo(str(e))
             return
@@ -222,15 +233,31 @@ def reunderwrite_cmd(
         cty = County(county, cache_dir=cache)
         season = _season_of(season, cty.seasons, cty.current_season, f"county {county}")
         _check_day(cty.fields(), season, day)
-        res = reunderwrite_county(cty, season, day, store=store, policy=pol,
-                                  profile=profile, operator=operator, progress=err,
-                                  crop_season_scale=crop_season_scale, haze_dates=haze,
-                                  allow_missing_acquisitions=allow_missing)
+        with _runner(scheduler, workers) as runner:
+            res = reunderwrite_county(cty, season, day, store=store, policy=pol,
+                                      profile=profile, operator=operator, progress=err,
+                                      crop_season_scale=crop_season_scale, haze_dates=haze,
+                                      allow_missing_acquisitions=allow_missing, runner=runner,
+                                      chunk_fields=chunk_fields)
     else:
-        res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
-                         weather, crop_season_scale=crop_season_scale, haze_dates=haze, yield_history=history,
-                         allow_missing_acquisitions=allow_missing)
+        with _runner(scheduler, workers) as runner:
+            res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
+                             weather, crop_season_scale=crop_season_scale, haze_dates=haze, yield_history=history,
+                             allow_missing_acquisitions=allow_missing, runner=runner, chunk_fields=chunk_fields)
     _print_result(res)
+
+
+@contextmanager
+def _runner(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+    """``--scheduler``/``--workers``: a Dask runner for the season's series and features (closed after the run);
+    neither: None (one machine, as before)."""
+    if not scheduler and not workers:
+        yield None
+        return
+    from pipelines.distributed import runner_from_options
+
+    with runner_from_options(scheduler, workers) as runner:
+        yield runner
 
 
 def _profile_of(pol: Any, applications: Any, book: Any, season: str) -> str:
@@ -251,7 +278,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
                cache: Path | None, weather: Path | None = None, *, crop_season_scale: float | None = None,
                haze_dates: list[date] | None = None, yield_history: Path | None = None,
-               allow_missing_acquisitions: bool = False) -> Any:
+               allow_missing_acquisitions: bool = False, runner: Any = None, chunk_fields: int | None = None) -> Any:
     from features.fields import read_fields
     from features.series import build_series
     from pipelines.monitor import ALERT_FIELDS_NEED
@@ -285,7 +312,8 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                         applications=apps, store=store, policy=pol, profile=profile,
                         cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
                         operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
-                        haze_dates=haze_dates, yield_history=yh, allow_missing_acquisitions=allow_missing_acquisitions)
+                        haze_dates=haze_dates, yield_history=yh, allow_missing_acquisitions=allow_missing_acquisitions,
+                        runner=runner, chunk_fields=chunk_fields)
 
 
 @app.command("monitor")

@@ -24,7 +24,11 @@ merges the results in a canonical order:
   merged portfolio (:mod:`pipelines._dask_fused`). For a national portfolio.
 - :func:`decide_distributed` — decisions, partitioned by farmer, byte-identical bodies to
   ``decide_batch`` (see :mod:`pipelines._dask_decide` for why farmer partitions alone are
-  not enough, and the fixed-point rounds that make them so).
+  not enough, and the fixed-point rounds that make them so), the renewals' proposed actions added
+  as ``score_and_decide`` adds them.
+- :func:`featurize_on` — ``pipelines.featurize.featurize``'s whole result (series, features, the imagery
+  source, dates and haze a decision's provenance names) from the series and features stages:
+  ``reunderwrite --scheduler/--workers`` (:mod:`pipelines._dask_featurize`).
 
 With ``out`` a folder, each task writes ``<out>/part-<key>.parquet`` atomically, the key a
 hash of everything the partition's result depends on; a finished part is never recomputed,
@@ -50,6 +54,7 @@ import pandas as pd
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
 from features.errors import FieldsError, ImageryError
 from features.series import NO_FIELD_PROBLEM
+from pipelines._dask_featurize import featurize_on
 from pipelines._dask_fused import PortfolioRun, run_portfolio
 from pipelines._dask_parts import (
     content_key,
@@ -78,7 +83,7 @@ __all__ = [
     "DEFAULT_MEMORY_LIMIT", "Runner", "LocalRunner", "DaskRunner", "local_runner", "dask_runner",
     "runner_from_options", "DistributedSeries", "series_distributed", "run_series", "features_distributed",
     "score_distributed", "decide_distributed", "field_blocks", "PortfolioRun", "run_portfolio",
-    "season_calibrated", "season_haze", "season_sample_ids",
+    "season_calibrated", "season_haze", "season_sample_ids", "featurize_on",
 ]
 
 DEFAULT_CHUNK_FIELDS = 5000
@@ -427,7 +432,8 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
                          imagery: str | Path | None = None, crop_model: Any = None, phenology_calib: Any = None,
                          area_params: Any = None, cache_dir: Path | None = None, period_days: int = 16,
                          featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
-                         out: Path | None = None, weather: pd.DataFrame | None = None) -> pd.DataFrame:
+                         out: Path | None = None, weather: pd.DataFrame | None = None,
+                         hazy: dict[str, list[str]] | None = None) -> pd.DataFrame:
     """FieldFeatures of ``season`` as of ``as_of`` on spatial blocks, equal to one call over all fields.
 
     By default each block runs the production path, ``pipelines.featurize.featurize`` (seasonal
@@ -436,7 +442,8 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     (``period_days``) and crop type only, joined by ``features.build.build_features``; or any
     ``featurize(fields, series, season, as_of) -> FieldFeatures`` that computes each field from
     that field alone. ``weather`` (daily): phenology's thermal time, as :func:`pipelines.featurize.featurize`
-    reads it (no ``wx_*`` columns are added here). ``field_area_ha`` and ``overlap_fraction`` are computed once over all fields, as are the
+    reads it (no ``wx_*`` columns are added here); ``hazy``: the smoother's scene haze dates pinned
+    (:func:`pipelines.featurize.pin_haze`; else judged once over all the fields). ``field_area_ha`` and ``overlap_fraction`` are computed once over all fields, as are the
     crop model's season scales (:func:`season_calibrated`) and the smoother's scene haze dates
     (:func:`season_haze`); every column is bit-identical to one call's.
     Blocks must agree on the feature columns (one season window per run: fields of regions with
@@ -453,7 +460,8 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     area, overlap, shared, common = _features_setup(fs, season, as_of, present, imagery=imagery, crop_model=crop_model,
                                                     phenology_calib=phenology_calib, area_params=area_params,
                                                     cache_dir=cache_dir, period_days=period_days, featurize=featurize,
-                                                    hazy=season_haze(fs, as_of, series, featurize),
+                                                    hazy=hazy if hazy is not None
+                                                    else season_haze(fs, as_of, series, featurize),
                                                     phenology_weather=weather)
     sfid = series["field_id"].astype(str)
     blocks = field_blocks(fs, chunk_fields)

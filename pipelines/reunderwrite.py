@@ -681,7 +681,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  haze_dates: Sequence[date] | None = None, same_day_done: bool = False,
                  yield_history: pd.DataFrame | None = None, open_on: date | None = None,
                  memo: dict[Any, Any] | None = None,
-                 allow_missing_acquisitions: bool = False) -> ReunderwriteResult:
+                 allow_missing_acquisitions: bool = False, runner: Any = None,
+                 chunk_fields: int | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -700,6 +701,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     the same day featurize the fields once (its keys assume the same county, fields object and series source).
     ``allow_missing_acquisitions``: go on when a partial ``imagery fetch`` recorded acquisitions of the window
     missing (else refused: :func:`features.series.missing_acquisitions`); the records' provenance names the dates.
+    ``runner`` (:func:`pipelines.distributed.runner_from_options`; ``--scheduler``/``--workers``): the series and
+    features are built on its spatial blocks of ``chunk_fields`` fields (:func:`pipelines.distributed.featurize_on`;
+    a scene folder only) — the same features, alerts and decisions as on one machine.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -747,6 +751,14 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                tuple(haze_dates or ()), id(fields), str(imagery), None if series is None else id(series),
                allow_missing_acquisitions)
         fr = memo.get(key) if memo is not None else None
+        if fr is None and runner is not None and series is None and imagery is not None:  # --scheduler/--workers
+            from pipelines.distributed import featurize_on
+
+            fr = featurize_on(runner, fields, imagery, season, as_of, crop_model=models.crop_model,
+                              cache_dir=cache_dir, weather=wx, haze_dates=haze_dates,
+                              allow_missing_acquisitions=allow_missing_acquisitions, chunk_fields=chunk_fields)
+            if memo is not None:
+                memo[key] = fr
         if fr is None:  # the fields, imagery and models of one `--due` run are the same for every crop due that day
             fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
                            series=series, weather=wx, haze_dates=haze_dates,
@@ -862,8 +874,10 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         haze_dates: Sequence[date] | None = None,
                         history: pd.DataFrame | None = None, same_day_done: bool = False,
                         open_on: date | None = None, memo: dict[Any, Any] | None = None,
-                        allow_missing_acquisitions: bool = False) -> ReunderwriteResult:
-    """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir).
+                        allow_missing_acquisitions: bool = False, runner: Any = None,
+                        chunk_fields: int | None = None) -> ReunderwriteResult:
+    """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir;
+    ``runner``, ``chunk_fields``: the features on spatial blocks, as :func:`reunderwrite`).
     ``history``: the past seasons' series (:meth:`County.past_series`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
     keeps the county's fields and each season's past series across the calls of one `--due` run."""
@@ -893,7 +907,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,
                         same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo,
-                        allow_missing_acquisitions=allow_missing_acquisitions)
+                        allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
+                        chunk_fields=chunk_fields)
 
 
 #: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many
@@ -937,7 +952,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
                      models: ScoringModels | None = None,
                      progress: Progress | None = None,
                      on_done: Callable[[Due, ReunderwriteResult], None] | None = None,
-                     refuse_season_over: bool = False,
+                     refuse_season_over: bool = False, runner: Any = None, chunk_fields: int | None = None,
                      ) -> list[tuple[Due, ReunderwriteResult]]:
     """Run exactly the checkpoints due on ``today`` and not yet done (per crop: the lines of that crop at the
     checkpoint's date; missed earlier checkpoints are superseded); each is marked done in the
@@ -950,7 +965,8 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     ``refuse_season_over`` (the CLI without ``--today``: a timer's run on the real date): :class:`SeasonOver`, nothing
     run or marked, when the last checkpoint of every season looked at is more than :data:`SEASON_OVER_DAYS` days
     before ``today`` — a county whose ``current_season`` was never rolled over ran every checkpoint with nothing
-    written, green, for good."""
+    written, green, for good. ``runner``, ``chunk_fields``: each checkpoint's features on spatial blocks (on Dask),
+    as :func:`reunderwrite`."""
     from pipelines.county import County
     from pipelines.schedule import due_seasons, load_calendar
     from underwriting.store import store_url
@@ -979,12 +995,13 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     # run raises RunInProgress before it reads which checkpoints are due — it computes and prints nothing
     with run_lock(url, "reunderwrite --due"):
         return _run_due(today, c, url, seasons, cal, policy=policy, profile=profile, operator=operator, models=models,
-                        progress=progress, on_done=on_done)
+                        progress=progress, on_done=on_done, runner=runner, chunk_fields=chunk_fields)
 
 
 def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame, *, policy: Policy | None,
              profile: str | None, operator: str | None, models: ScoringModels | None, progress: Progress | None,
-             on_done: Callable[[Due, ReunderwriteResult], None] | None) -> list[tuple[Due, ReunderwriteResult]]:
+             on_done: Callable[[Due, ReunderwriteResult], None] | None, runner: Any = None,
+             chunk_fields: int | None = None) -> list[tuple[Due, ReunderwriteResult]]:
     """:func:`reunderwrite_due`'s run, under the store's run lock."""
     from features.series import MissingAcquisitions
     from pipelines.schedule import CheckpointLog, due_checkpoints
@@ -1010,7 +1027,8 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
         try:
             res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
                                       operator=operator, models=models, crops=[d.crop], progress=progress,
-                                      same_day_done=True, open_on=today, memo=memo)
+                                      same_day_done=True, open_on=today, memo=memo, runner=runner,
+                                      chunk_fields=chunk_fields)
         except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
             raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
         except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it

@@ -1286,3 +1286,77 @@ def test_due_on_a_partial_fetch_says_how_to_go_on(world: dict[str, Any], monkeyp
             in msg and "--allow-missing-acquisitions`" in msg)
     assert "or give --allow-missing-acquisitions" not in msg
     assert not CheckpointLog(url).done()  # nothing marked: the checkpoint stays due
+
+
+def test_reunderwrite_on_dask_decides_as_on_one_machine(world: dict[str, Any], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite` was county-scale only (the scheduled job could not use a Dask cluster). With a runner the
+    season's series and features are built on spatial blocks (pipelines.distributed.featurize_on) — the records,
+    changes and alerts are the single-machine run's, byte for byte (features hash, imagery source and haze dates
+    in the provenance included)."""
+    import shutil
+
+    from pipelines.distributed import local_runner, runner_from_options
+    from underwriting.records import canonical_json
+
+    c, season, cps, url = world["county"], world["season"], world["cps"], world["url"]
+    src = Path(str(url).removeprefix("sqlite:///"))
+
+    def run(name: str, **kw: Any) -> Any:
+        copy = tmp_path / f"{name}.db"
+        shutil.copy(src, copy)
+        return reunderwrite_county(c, season, cps["mid"], store=f"sqlite:///{copy}", models=world["models"],
+                                   alert_params=AlertParams(min_band_fields=1), **kw)
+
+    import pipelines.distributed as dist
+
+    blocks_run: list[int] = []
+    real_series = dist.run_series
+
+    def counted(*a: Any, **kw: Any) -> Any:
+        got = real_series(*a, **kw)
+        blocks_run.append(got.n_partitions)
+        return got
+
+    monkeypatch.setattr(dist, "run_series", counted)
+    one = run("one")
+    assert len(one.items) > 0 and blocks_run == []
+
+    def said(res: Any) -> tuple[Any, ...]:
+        return ([(i.idempotency_key, canonical_json(i.body), i.outcome, i.limit) for i in res.items],
+                res.changes.drop(columns="record_id").to_dict("records"), res.alerts.to_dict("records"),
+                res.hazy_dates, res.haze_pinned, res.checkpoint, res.written)
+
+    blocks = run("blocks", runner=local_runner(), chunk_fields=3)  # the Dask path's blocks, in this process
+    assert said(blocks) == said(one)
+    with runner_from_options(None, 1) as cluster:
+        dask = run("dask", runner=cluster, chunk_fields=3)
+    assert said(dask) == said(one)
+    assert len(blocks_run) == 2 and min(blocks_run) > 1  # the features were built on blocks, twice
+    assert one.items[0].body["provenance"]["imagery_source"].startswith("scenes (")
+
+
+def test_cli_reunderwrite_with_workers_prints_and_stores_what_one_machine_does(world: dict[str, Any],
+                                                                              monkeypatch: pytest.MonkeyPatch,
+                                                                              tmp_path: Path) -> None:
+    """`reunderwrite --workers N` / `--scheduler ADDRESS` (as `value` and `features series` take them): the season's
+    series and features on Dask, the same printout and the same stored records as the one-machine run."""
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    county, cache = str(world["county"].path), str(world["county"].cache_dir)
+    out, bodies = {}, {}
+    for name, extra in (("one", []), ("dask", ["--workers", "1", "--chunk-fields", "3"])):
+        url = f"sqlite:///{tmp_path / name}.db"
+        with DecisionStore(url) as st:
+            st.append(world["first"], operator="underwriter")
+        r = CliRunner().invoke(app, ["reunderwrite", "--county", county, "--cache", cache, "--as-of",
+                                     world["cps"]["mid"].isoformat(), "--store", url, *extra])
+        assert r.exit_code == 0, r.output
+        out[name] = r.stdout
+        with DecisionStore(url) as st:
+            recs = st.records(world["season"])
+        bodies[name] = recs[["record_id", "application_id", "kind", "supersedes", "limit", "body"]].to_dict("records")
+    assert "record(s) written" in out["one"] and out["dask"] == out["one"]
+    assert bodies["dask"] == bodies["one"]
+    both = CliRunner().invoke(app, ["reunderwrite", "--county", county, "--as-of", world["cps"]["mid"].isoformat(),
+                                    "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"])
+    assert both.exit_code == 2 and "give --scheduler or --workers, not both" in both.stderr
