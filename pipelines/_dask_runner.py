@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any, Protocol, TypeVar
@@ -116,8 +117,11 @@ class DaskRunner:
         # a worker started without the bank's regions folder (or with another) would read other season windows,
         # calendars and prices than this run: each task first checks the worker's region files against the run's
         # a task's log lines on its worker carry this run's id, format and level, as the client's own do
-        futures = client.map(_PlainErrors(fn, regions, TaskLogs.of_client()), list(items), **kw, pure=False,
-                             key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
+        with warnings.catch_warnings():  # dask's "Sending large graph" UserWarning: the inputs travel inside the
+            # tasks on purpose (above), and its advice (scatter) would lose the recipes; a raw warning to the user
+            warnings.filterwarnings("ignore", message="Sending large graph", category=UserWarning)
+            futures = client.map(_PlainErrors(fn, regions, TaskLogs.of_client()), list(items), **kw, pure=False,
+                                 key=[f"agcredit-{label}-{i}-{run}" for i in range(len(items))])
         from distributed import KilledWorker
 
         try:

@@ -1020,3 +1020,18 @@ def test_a_run_without_any_series_says_why() -> None:
     assert e.value.problem == NO_FIELD_PROBLEM
     with pytest.raises(ImageryError, match="every field is outside the imagery"):
         _series_outcome(fs, "scenes", [{**m, "why": None} for m in metas])
+
+
+def _length(data: bytes) -> int:
+    return len(data)
+
+
+def test_inputs_sent_inside_the_tasks_raise_no_raw_dask_warning(cluster: DaskRunner) -> None:
+    """``reunderwrite --workers`` printed dask's raw ``UserWarning: Sending large graph of size 25.99 MiB …
+    consider scattering`` on the demo county: the runner sends the inputs inside the tasks on purpose (a task whose
+    worker dies is re-run from its recipe), so the advice does not apply and the warning is not shown."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # any warning raised on the client fails the test
+        assert cluster.map(_length, [b"x" * 11_000_000, b"y"]) == [11_000_000, 1]
