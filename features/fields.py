@@ -827,7 +827,7 @@ def held_farmers(rows: Sequence[SetAside], season: str | None = None) -> set[str
     for r in rows:
         if r.farmer_token is None or r.farmer_token == PERSONAL:  # refused before (_refuse_untokenisable)
             continue
-        if season is None or r.season is None or r.season == str(season) or not SEASON_RE.match(r.season):
+        if _of_season(r, season):
             out.add(r.farmer_token)
             out.update(r.overlaps)  # the other farmers its polygon overlaps: their overlap evidence is missing
     return out
@@ -837,8 +837,13 @@ def partial_rows(rows: Sequence[SetAside], season: str | None = None) -> int:
     """How many of the rows set aside make a run of ``season`` partial (exit 1): those of that season or whose
     season cannot be read (empty, not a year, personal data) — a row of another season only is left out of no run of
     this one (the rejects file still lists it). ``season`` None: every row."""
-    return sum(1 for r in rows if season is None or r.season is None or r.season == str(season)
-               or not SEASON_RE.match(r.season))
+    return sum(1 for r in rows if _of_season(r, season))
+
+
+def _of_season(row: SetAside, season: str | None) -> bool:
+    """Whether ``row`` leaves something out of a run of ``season``: it is of that season, or its season cannot be
+    read (empty, not a year, personal data); ``season`` None: every row."""
+    return season is None or row.season is None or row.season == str(season) or not SEASON_RE.match(row.season)
 
 
 def rejects_csv(rows: Sequence[SetAside], held: Mapping[str, Sequence[str]] | None = None) -> bytes:
@@ -871,6 +876,29 @@ def read_fields(path: str | Path, *, season: str | None = None, strict: bool = F
     gdf = _read_any(p)
     return validate_fields(gdf, source=p.name, season=season, strict=strict, need=need, check_regions=check_regions,
                            set_aside=set_aside)
+
+
+def read_fields_rejecting(path: str | Path, rejects: str | Path | None, *, season: str | None = None,
+                          need: Sequence[str] = (), write: bool = True) -> ReadResult:
+    """:func:`read_fields` for a run given ``--rejects``: with ``rejects``, the rejects file checked writable before
+    the fields are read, the rows failing a row-level check set aside (:attr:`ReadResult.set_aside`) and, with
+    ``write``, written there at once (:func:`write_rejects`: before anything else of the run is written; a run that
+    lists held applications in it writes it itself). Without ``rejects``: :func:`read_fields` (one such row refuses
+    the file)."""
+    if rejects is not None:
+        from features.atomic import check_writable
+
+        check_writable(rejects, what="rejects file")
+    read = read_fields(path, season=season, need=need, set_aside=rejects is not None)
+    if rejects is not None and write:
+        write_rejects(read.set_aside, rejects)
+    return read
+
+
+def set_aside_ids(rows: Sequence[SetAside], season: str | None = None) -> list[str]:
+    """The field ids of the rows set aside (of ``season`` or of a season that cannot be read; ``season`` None: every
+    row's), sorted; a row whose id is the problem (empty, personal data) is named by its row (``row N``)."""
+    return sorted({r.field_id or r.row for r in rows if _of_season(r, season)})
 
 
 def describe_rejections(result: ReadResult) -> str:

@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -31,7 +31,7 @@ __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
     "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
-    "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP",
+    "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP", "rejected_text",
 ]
 
 #: help of ``--crop-season-scale`` (underwrite, value, features build)
@@ -48,16 +48,29 @@ POLICY_HELP = "policy file (YAML; default: the shipped policy)"
 PROFILE_HELP = ("policy profile, e.g. us-operating or in-kcc (default: the policy's profile in the applications' "
                 "currency)")
 
-#: help of ``--rejects`` (underwrite, fields validate)
+#: help of ``--rejects`` (underwrite, features build, fields validate, value, reunderwrite, monitor, report)
 REJECTS_HELP = ("set a fields file's bad rows aside into this CSV (row, field_id, season, farmer_token, reason, "
                 "held_applications; no cell holds a name, ID or phone number) and go on "
                 "with the rest: an unknown crop or region, a repeated field_id (every row of it), a geometry that "
                 "cannot be repaired, an empty id, a declared area that is no number; default: one such row refuses "
                 "the file. A farmer with a row set aside is not decided (underwrite: their applications are "
-                "listed in the file's held_applications column; features build: none of their fields is written) — "
-                "correct the rows and re-run. A row whose farmer cannot be known (no identifier, no token) and "
+                "listed in the file's held_applications column; features build, value: none of their fields is written "
+                "or valued; reunderwrite: their lines are not re-decided, listed, the previous record stays in force; "
+                "monitor, report: the fields set aside are named) — correct the rows and re-run. A row whose farmer cannot be known (no identifier, no token) and "
                 "file-level errors (no CRS, a column missing, no rows) still refuse the file (exit 2). Exit 1 when "
                 "rows were rejected, 0 when none was")
+
+
+
+def rejected_text(rows: Sequence[Any], rejects: os.PathLike[str] | str, season: str | None, *, left: str) -> str:
+    """The line of a ``--rejects`` run naming the rows set aside (:class:`features.fields.SetAside`) and, of them,
+    the fields the run of ``season`` left out (``left``: what was not done with them, e.g. "not monitored")."""
+    from features.fields import set_aside_ids
+
+    ids = set_aside_ids(rows, season)
+    shown = ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+    return f"{len(rows)} rows rejected (see {rejects})" + (f"; {left}: {shown}" if ids else "")
+
 
 #: help of ``--allow-missing-acquisitions`` (underwrite, reunderwrite, value, features build)
 ALLOW_MISSING_HELP = ("go on when a partial `imagery fetch` recorded acquisitions of the window missing in the scene "

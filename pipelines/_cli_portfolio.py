@@ -9,12 +9,15 @@ import typer
 from pipelines._cli_app import (
     ALLOW_MISSING_HELP,
     HAZY_DATES_HELP,
+    REJECTS_HELP,
     SEASON_SCALE_HELP,
     app,
     echo,
     err,
     parse_date,
     parse_dates,
+    refuse_out_over_inputs,
+    rejected_text,
     user_errors,
 )
 
@@ -40,6 +43,7 @@ def value_command(
     weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV (region, date, precip_mm, tmin_c, "
                                         "tmax_c, et0_mm): required when the yield model reads weather"),
     allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help=ALLOW_MISSING_HELP),
+    rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
 ) -> None:
     """Value a portfolio's fields with the champion models: series → indicators → valuations per spatial block,
     parts under --out (a re-run recomputes only what is missing)."""
@@ -47,6 +51,7 @@ def value_command(
     from models.money import format_minor
     from pipelines.portfolio import value_portfolio
 
+    refuse_out_over_inputs(rejects, as_option="--rejects", fields=fields, imagery=imagery, weather=weather, out=out)
     day = parse_date(as_of, "--as-of")
     if day is None:  # a required option: typer never passes None
         raise UserInputError("--as-of: expected a date YYYY-MM-DD")
@@ -54,7 +59,7 @@ def value_command(
                           cache_dir=cache, chunk_fields=chunk_fields, currency=currency,
                           crop_model=None if crop_model == "none" else crop_model, weather=weather,
                           crop_season_scale=crop_season_scale, haze_dates=parse_dates(hazy_dates, "--hazy-dates"),
-                          allow_missing_acquisitions=allow_missing)
+                          allow_missing_acquisitions=allow_missing, rejects=rejects)
     run = res.run
     for w in res.warnings:
         err(f"warning: {w}")
@@ -81,3 +86,15 @@ def value_command(
          f"({'pinned' if run.haze_pinned else 'judged once over the season'})")
     echo(f"parts: {out}/valuations (read them block by block — this run's {run.n_blocks} are listed in {out}/run.json; "
          "series/ and features/ beside)")
+    if rejects is not None:
+        from features.fields import partial_rows
+
+        echo(rejected_text(res.set_aside, rejects, season, left="fields set aside, not valued"))
+        held = res.held_farmers
+        if held:
+            echo(f"{len(held)} farmer(s) not valued: their fields had rejected rows, or a rejected row overlaps one "
+                 f"(see {rejects}); none of their fields is valued — correct the rows and re-run to value them: "
+                 + ", ".join(held[:5]) + (f" and {len(held) - 5} more" if len(held) > 5 else ""))
+        # partial: rows of the season (or of none readable) set aside; another season's rows only: 0
+        if partial_rows(res.set_aside, season) or held:
+            raise typer.Exit(code=1)

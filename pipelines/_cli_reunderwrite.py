@@ -14,6 +14,7 @@ from features.errors import UserInputError
 from pipelines._cli_app import (
     ALLOW_MISSING_HELP,
     HAZY_DATES_HELP,
+    REJECTS_HELP,
     SEASON_SCALE_HELP,
     STORE_HELP,
     app,
@@ -22,6 +23,8 @@ from pipelines._cli_app import (
     models_text,
     parse_date,
     parse_dates,
+    refuse_out_over_inputs,
+    rejected_text,
     user_errors,
 )
 
@@ -334,11 +337,14 @@ def monitor_cmd(
                                    "rules' default thresholds)."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the alerts as JSON lines."),
+    rejects: Path | None = typer.Option(None, "--rejects", help="With --fields: " + REJECTS_HELP),
 ) -> None:
     """List the early-warning alerts of a season as of a date, with evidence and the affected lines."""
     from pipelines.monitor import alerts_as_of
 
     _inputs(county, fields, imagery, None, None, need_book=False)
+    _rejects_with_fields(rejects, county, fields=fields, imagery=imagery, book=book)
+    aside: list[Any] = []
     day = parse_date(as_of, "--as-of")
     assert day is not None
     if county is not None:
@@ -352,11 +358,13 @@ def monitor_cmd(
         al, warnings = alerts_as_of(f, c.imagery, s, day, cache_dir=c.cache_dir / "series",
                                     book=_with_decided(c.book(), store, s, day), crop_model=model)
     else:
-        from features.fields import read_fields
+        from features.fields import read_fields_rejecting
         from pipelines.monitor import ALERT_FIELDS_NEED
         from underwriting.applications import read_book
 
-        f = read_fields(fields, need=ALERT_FIELDS_NEED).fields  # type: ignore[arg-type]
+        assert fields is not None
+        read = read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED)  # every season: the bands
+        f, aside = read.fields, read.set_aside
         known = sorted(f["season"].astype(str).unique())
         s = _season_of(season, known, max(known), f"fields file {fields}")
         _check_day(f, s, day)
@@ -366,6 +374,8 @@ def monitor_cmd(
                                     book=bk, crop_model=model)
     for w in warnings:
         err(f"warning: {w}")
+    if rejects is not None:  # the JSON lines on stdout are the alerts only
+        (err if as_json else echo)(rejected_text(aside, rejects, s, left="fields set aside, not monitored"))
     if len(al) and "line_id" in al.columns and al["line_id"].isna().all():
         # --county reads its Book: "give --book" sent the analyst for a Book already read
         give = [o for o, given in (("--book", county is not None or book is not None), ("--store", bool(store)))
@@ -381,8 +391,27 @@ def monitor_cmd(
             if isinstance(r.get("evidence"), str):  # the table keeps it as JSON text; a line holds it as an object
                 r["evidence"] = json.loads(r["evidence"])
             echo(json.dumps(r, sort_keys=True, default=str))
-        return
-    _print_alerts(al)
+    else:
+        _print_alerts(al)
+    _exit_partial(rejects, aside, s)
+
+
+def _rejects_with_fields(rejects: Path | None, county: Path | None, **inputs: Any) -> None:
+    """``--rejects`` goes with a ``--fields`` run (a county folder's fields are the county's records) and never
+    names one of the run's inputs (one-line user errors)."""
+    if rejects is not None and county is not None:
+        raise UserInputError("--rejects is for --fields runs; a county folder's fields file is its "
+                             "records/fields.gpkg (check it with `agcredit fields validate`)")
+    refuse_out_over_inputs(rejects, as_option="--rejects", **inputs)
+
+
+def _exit_partial(rejects: Path | None, rows: list[Any], season: str, held: bool = False) -> None:
+    """Exit 1 (partial) when ``--rejects`` set aside rows of ``season`` (or of none readable), or a farmer was held;
+    another season's rows only: exit 0 (as underwrite)."""
+    from features.fields import partial_rows
+
+    if rejects is not None and (partial_rows(rows, season) or held):
+        raise typer.Exit(code=1)
 
 
 def _with_decided(book: Any, store: str | None, season: str, day: Any) -> Any:

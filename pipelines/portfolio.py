@@ -33,6 +33,11 @@ class PortfolioValue:
     checkpoint: str
     currency: str
     warnings: list[str] = field(default_factory=list)
+    #: the fields file's rows set aside into the rejects file (``value_portfolio(rejects=...)``;
+    #: :class:`features.fields.SetAside`), in file order
+    set_aside: list[Any] = field(default_factory=list)
+    #: the farmers (tokens) none of whose fields was valued: a row of theirs set aside (:func:`features.fields.held_farmers`)
+    held_farmers: list[str] = field(default_factory=list)
 
 
 def _scene_folder(imagery: str | Path) -> Path:
@@ -78,15 +83,20 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                     crop_model: str | Path | None = "champion", alias: str = "champion",
                     weather: str | Path | None = None, crop_season_scale: float | None = None,
                     haze_dates: Sequence[dt.date] | None = None,
-                    allow_missing_acquisitions: bool = False) -> PortfolioValue:
+                    allow_missing_acquisitions: bool = False,
+                    rejects: str | Path | None = None) -> PortfolioValue:
     """Value ``fields`` (a field file) as of ``as_of`` with the ``alias`` models; parts under ``out``.
 
     ``weather``: a daily weather file (:mod:`features.weather`), required when the yield model reads weather.
     ``crop_season_scale`` pins the crop model's season scale (else estimated once over all the fields);
     ``haze_dates`` the phenology smoother's scene haze dates (:func:`pipelines.featurize.pin_haze`; else judged
     once over all the fields). A scene folder in which a partial ``imagery fetch`` recorded acquisitions of the window
-    missing is refused unless ``allow_missing_acquisitions`` (the run manifest then names the dates)."""
-    from features.fields import read_fields
+    missing is refused unless ``allow_missing_acquisitions`` (the run manifest then names the dates). ``rejects``: a
+    CSV file for the fields file's rows that fail a row-level check (:func:`features.fields.read_fields_rejecting`),
+    which are set aside and the rest valued — but none of the fields of a farmer with a row set aside
+    (:attr:`PortfolioValue.held_farmers`), as ``features build --rejects`` builds none of them; without it, one such
+    row refuses the file."""
+    from features.fields import held_farmers, read_fields_rejecting
     from features.series import missing_acquisitions
     from models.money import check_currency
     from models.prices import read_prices
@@ -104,10 +114,15 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     if scheduler and workers:
         raise UserInputError("value: give --scheduler or --workers, not both")
     scenes = _scene_folder(imagery)
-    read = read_fields(fields, season=season, need=("region",))  # the season window
+    read = read_fields_rejecting(fields, rejects, season=season, need=("region",))  # the season window
     fs = read.fields
+    held = sorted(held_farmers(read.set_aside, season))
+    if held:  # a farmer with a row set aside: none of their fields (the rest is not all their land)
+        fs = fs[~fs["farmer_token"].astype(str).isin(held)].reset_index(drop=True)
     if fs.empty:
-        raise UserInputError(f"value: no field of season {season} in {fields}")
+        raise UserInputError(f"value: no field of season {season} left to value: every farmer's fields had rejected "
+                             f"rows (see {rejects}); correct the rows and re-run" if held else
+                             f"value: no field of season {season} in {fields}")
     check_as_of_in_season(fs, season, as_of)
     check_as_of_in_window(fs, season, as_of)  # after the window nothing more is observed: a mistyped date or season
     gaps = missing_acquisitions(fs, scenes, season, as_of, allow=allow_missing_acquisitions)
@@ -158,4 +173,4 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
         _remove_new(Path(out), before)
         raise
     return PortfolioValue(run=run, versions=models.versions(), checkpoint=checkpoint, currency=currency,
-                          warnings=[*warnings, *run.warnings])
+                          warnings=[*warnings, *run.warnings], set_aside=list(read.set_aside), held_farmers=held)

@@ -1516,3 +1516,33 @@ def test_set_aside_provenance_does_not_depend_on_the_applications_given() -> Non
         return str(inp.set_aside_provenance()[SET_ASIDE_KEY]["rejects_sha256"])
 
     assert sha({"Fabc": ["A2009-00001", "A2009-00002"]}) == sha({"Fabc": ["A2009-00002"]}) == sha({})
+
+
+def test_cli_value_rejects_sets_bad_rows_aside_and_values_the_rest(world: dict[str, Any], registry: str,
+                                                                   tmp_path: Path) -> None:
+    """`value` had no --rejects: one bad row of a portfolio's fields file refused the whole valuation. With
+    `--rejects PATH` the row is written there and the rest valued — but none of the fields of its farmer (as
+    `features build --rejects`), who is listed; exit 1 (partial). Without it, the one-line refusal as before."""
+    c: County = world["county"]
+    runner = CliRunner()
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    bad, tok, _aid, fid = _typo_in_a_farmers_fields(world, tmp_path)
+    val = ["value", "--fields", str(bad), "--imagery", str(c.imagery), "--season", world["season"], "--as-of",
+           str(world["as_of"]), "--out", str(tmp_path / "pf"), "--crop-model", "none", "--cache", str(c.cache_dir)]
+    r = runner.invoke(app, val, env=env)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "maise" in r.stderr, r.stderr
+    rej = tmp_path / "rejects.csv"
+    r = runner.invoke(app, [*val, "--rejects", str(rej)], env=env)
+    assert r.exit_code == 1, r.stdout + r.stderr
+    assert f"1 rows rejected (see {rej}); fields set aside, not valued: {fid}" in r.stdout, r.stdout
+    assert "1 farmer(s) not valued: their fields had rejected rows" in r.stdout and tok in r.stdout, r.stdout
+    table = pd.read_csv(rej, dtype=str)
+    assert table[["field_id", "farmer_token"]].values.tolist() == [[fid, tok]]
+    parts = sorted((tmp_path / "pf" / "valuations").glob("part-*.parquet"))
+    valued = pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True)
+    theirs = set(world["features"].loc[world["features"]["farmer_token"].astype(str) == tok, "field_id"].astype(str))
+    assert len(theirs) >= 2 and not theirs & set(valued["field_id"].astype(str))
+    assert len(set(valued["field_id"].astype(str))) > 0
+    # --rejects naming an input: refused before anything is read
+    r = runner.invoke(app, [*val, "--rejects", str(bad)], env=env)
+    assert r.exit_code == 2 and "--rejects" in r.stderr and "is the --fields file" in r.stderr, r.stderr

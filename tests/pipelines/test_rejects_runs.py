@@ -1,0 +1,78 @@
+"""``--rejects`` on the runs that read a fields file besides underwrite, features build and fields validate:
+``monitor``, ``reunderwrite`` and ``report`` (``value``: tests/pipelines/test_underwrite.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.county import County
+
+KEY = "test-token-key-0123456789"
+
+
+def _typo(county: Path, tmp_path: Path, *, farmer_with_two: bool = True) -> tuple[Path, str, str]:
+    """The county's fields file with one typo (an unknown crop) in a current-season field of a farmer with two or
+    more fields that season: (the file, the field's id, the farmer's token)."""
+    from features.fields import read_fields
+
+    season = County(county).current_season
+    src = county / "records" / "fields.gpkg"
+    now = read_fields(src, season=season).fields  # with the farmers' tokens
+    counts = now["farmer_token"].astype(str).value_counts()
+    tok = str(counts[counts >= (2 if farmer_with_two else 1)].index.sort_values()[0])
+    fid = sorted(now.loc[now["farmer_token"].astype(str) == tok, "field_id"].astype(str))[0]
+    gdf = gpd.read_file(src)
+    i = int(np.flatnonzero(((gdf["season"].astype(str) == season) & (gdf["field_id"].astype(str) == fid)).to_numpy())[0])
+    gdf.loc[i, "declared_crop"] = "maise"
+    bad = tmp_path / "bad.gpkg"
+    gdf.to_file(bad, driver="GPKG")
+    return bad, fid, tok
+
+
+def test_monitor_rejects_sets_bad_rows_aside_and_names_them(tiny_county_sh: Path, tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """`monitor --fields` had no --rejects: one bad row refused the whole file. With `--rejects PATH` the row is
+    written there, the rest monitored, the fields set aside named (on stderr with --json: stdout is the alerts'
+    JSON lines); exit 1 (partial). --rejects with --county is refused (its fields are the county's records)."""
+    import pipelines.monitor as mon
+
+    seen: dict[str, Any] = {}
+
+    def alerts(fields: Any, *_a: Any, **_k: Any) -> Any:
+        seen["fields"] = fields
+        return pd.DataFrame(columns=["date", "field_id", "alert", "severity", "line_id", "evidence"]), []
+
+    monkeypatch.setattr(mon, "alerts_as_of", alerts)
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
+    bad, fid, _tok = _typo(tiny_county_sh, tmp_path)
+    season = County(tiny_county_sh).current_season
+    args = ["monitor", "--fields", str(bad), "--imagery", str(tiny_county_sh / "scenes"), "--as-of",
+            f"{season}-09-15", "--crop-model", "none"]
+    runner = CliRunner()
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "maise" in r.stderr, r.stderr
+    rej = tmp_path / "rejects.csv"
+    r = runner.invoke(app, [*args, "--rejects", str(rej)])
+    assert r.exit_code == 1, r.stdout + r.stderr
+    assert f"1 rows rejected (see {rej}); fields set aside, not monitored: {fid}\n" in r.stdout, r.stdout
+    assert "alerts: none" in r.stdout
+    got = seen["fields"]
+    mine = got[got["season"].astype(str) == season]
+    assert fid not in set(mine["field_id"].astype(str)) and len(mine) > 1  # its other seasons' rows give the bands
+    assert fid in set(got["field_id"].astype(str))
+    assert pd.read_csv(rej, dtype=str)["field_id"].tolist() == [fid]
+    r = runner.invoke(app, [*args, "--rejects", str(rej), "--json"])
+    assert r.exit_code == 1 and r.stdout == "" and f"fields set aside, not monitored: {fid}" in r.stderr, r.stdout
+    r = runner.invoke(app, ["monitor", "--county", str(tiny_county_sh), "--as-of", f"{season}-09-15",
+                            "--rejects", str(rej)])
+    assert r.exit_code == 2 and "--rejects is for --fields runs" in r.stderr, r.stderr
+    r = runner.invoke(app, [*args, "--rejects", str(bad)])
+    assert r.exit_code == 2 and "is the --fields file" in r.stderr, r.stderr
