@@ -161,13 +161,18 @@ def reunderwrite_cmd(
                                  "processes"),
     chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="With --scheduler/--workers: fields per "
                                      "spatial block"),
+    rejects: Path | None = typer.Option(None, "--rejects", help="With --fields: " + REJECTS_HELP),
 ) -> None:
     """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
     from underwriting.policy import default_policy, load_policy
+    from underwriting.store import store_url
 
     if due and county is None:  # before the files' check, whose advice (--fields, --book...) --due cannot take
         raise UserInputError("--due needs --county (a county folder: its calendar, records and scenes)")
     _inputs(county, fields, imagery, book, applications)
+    _rejects_with_fields(rejects, county, fields=fields, imagery=imagery, book=book, applications=applications,
+                         weather=weather, history=history, policy=policy, calendar=calendar,
+                         store=store_url(store) if rejects is not None else None)
     if county is not None and history is not None:
         raise UserInputError("--history is for --fields/--imagery runs; a county's is records/history.csv")
     if county is not None and weather is not None:
@@ -246,8 +251,18 @@ def reunderwrite_cmd(
         with _runner(scheduler, workers) as runner:
             res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
                              weather, crop_season_scale=crop_season_scale, haze_dates=haze, yield_history=history,
-                             allow_missing_acquisitions=allow_missing, runner=runner, chunk_fields=chunk_fields)
+                             allow_missing_acquisitions=allow_missing, runner=runner, chunk_fields=chunk_fields,
+                             rejects=rejects)
     _print_result(res)
+    if rejects is not None:
+        echo(rejected_text(res.set_aside, rejects, res.season, left="fields set aside"))
+        if res.held_lines:
+            shown = ", ".join(f"{line} ({a})" for line, a in res.held_lines[:5])
+            echo(f"{len(res.held_lines)} line(s) not re-underwritten: their farmers' fields had rejected rows (see "
+                 f"{rejects}, column held_applications); their previous records stay in force — correct the rows "
+                 f"and re-run to re-underwrite them: {shown}"
+                 + (f" and {len(res.held_lines) - 5} more" if len(res.held_lines) > 5 else ""))
+        _exit_partial(rejects, res.set_aside, res.season, held=bool(res.held_lines))
 
 
 @contextmanager
@@ -281,8 +296,9 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
                cache: Path | None, weather: Path | None = None, *, crop_season_scale: float | None = None,
                haze_dates: list[date] | None = None, yield_history: Path | None = None,
-               allow_missing_acquisitions: bool = False, runner: Any = None, chunk_fields: int | None = None) -> Any:
-    from features.fields import read_fields
+               allow_missing_acquisitions: bool = False, runner: Any = None, chunk_fields: int | None = None,
+               rejects: Path | None = None) -> Any:
+    from features.fields import read_fields_rejecting
     from features.series import build_series
     from pipelines.monitor import ALERT_FIELDS_NEED
     from pipelines.reunderwrite import reunderwrite
@@ -299,7 +315,8 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
 
         yh = read_yield_history(yield_history)
     assert fields is not None and imagery is not None and book is not None and applications is not None
-    f = read_fields(fields, need=ALERT_FIELDS_NEED).fields
+    read = read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED, write=False)  # written with the held lines
+    f = read.fields
     known = sorted(f["season"].astype(str).unique())
     s = _season_of(season, known, max(known), f"fields file {fields}")
     _check_day(f, s, day)
@@ -316,7 +333,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                         cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
                         operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
                         haze_dates=haze_dates, yield_history=yh, allow_missing_acquisitions=allow_missing_acquisitions,
-                        runner=runner, chunk_fields=chunk_fields)
+                        runner=runner, chunk_fields=chunk_fields, set_aside=read.set_aside, rejects=rejects)
 
 
 @app.command("monitor")

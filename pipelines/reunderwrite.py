@@ -76,7 +76,14 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines.monitor import AlertParams, fields_region
-from pipelines.underwrite import ChampionModels, checkpoint_label, portable_source, write_features_artifact
+from pipelines.underwrite import (
+    SET_ASIDE_KEY,
+    ChampionModels,
+    checkpoint_label,
+    portable_source,
+    set_aside_provenance,
+    write_features_artifact,
+)
 from underwriting.decisions import with_failures_observed
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
@@ -140,6 +147,11 @@ class ReunderwriteResult:
     haze_pinned: bool = False
     #: a scheduled checkpoint not run: the as-of date of the later records that cover its lines
     covered_by: str | None = None
+    #: the lines not re-decided (``reunderwrite(set_aside=...)``): their farmers' fields had rows set aside —
+    #: (line id, application id), by line; their previous records stay in force
+    held_lines: list[tuple[str, str]] = field(default_factory=list)
+    #: the fields file's rows set aside (``reunderwrite(set_aside=...)``), in file order
+    set_aside: list[Any] = field(default_factory=list)
 
 
 # --- lines and checkpoints -------------------------------------------------------------------------------
@@ -682,7 +694,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  yield_history: pd.DataFrame | None = None, open_on: date | None = None,
                  memo: dict[Any, Any] | None = None,
                  allow_missing_acquisitions: bool = False, runner: Any = None,
-                 chunk_fields: int | None = None) -> ReunderwriteResult:
+                 chunk_fields: int | None = None, set_aside: Sequence[Any] = (),
+                 rejects: str | Path | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -704,6 +717,12 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     ``runner`` (:func:`pipelines.distributed.runner_from_options`; ``--scheduler``/``--workers``): the series and
     features are built on its spatial blocks of ``chunk_fields`` fields (:func:`pipelines.distributed.featurize_on`;
     a scene folder only) — the same features, alerts and decisions as on one machine.
+    ``set_aside``: the rows the fields file's reading set aside (``--rejects``; :class:`features.fields.SetAside`,
+    left out of ``fields``): the lines of a farmer with such a row of the season (:func:`features.fields.held_farmers`)
+    are not re-decided (:attr:`ReunderwriteResult.held_lines`; their previous records stay in force), the rows are
+    written to ``rejects`` with those lines' applications before any record is stored, and the records name them
+    (:func:`pipelines.underwrite.set_aside_provenance`). A line re-underwritten as of ``as_of`` by such a run is
+    not re-decided by a later run of that date (the run after the rows are corrected decides the held lines only).
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -726,6 +745,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                records=recs if include_decided else None, warnings=warnings, crops=crops)
         if crops is not None:
             todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
+        todo, held_lines = _hold(todo, set_aside, season, rejects)
         if open_on is not None and len(todo):
             closed = (pd.to_datetime(todo["maturity_date"]) < pd.Timestamp(open_on)).to_numpy()
             if closed.any():
@@ -736,7 +756,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         if todo.empty:
             warnings.append(f"no active line to re-underwrite on {as_of}")
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
-                                      warnings=warnings)
+                                      warnings=warnings, held_lines=held_lines, set_aside=list(set_aside))
         apps = applications[applications["application_id"].isin(set(todo["review_application_id"]))]
         # the line's maturity bounds the re-decided term: a re-underwriting after the expected harvest gave a fresh
         # marketing window from the checkpoint and extended lines past their contract (shortening is proposed)
@@ -797,7 +817,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                       **({"smoother_haze_pinned": True} if fr.haze_pinned else {}),
                       # decided without them (--allow-missing-acquisitions): only then, records as before
                       **({"missing_acquisitions": list(fr.missing_acquisitions)} if fr.missing_acquisitions else {}),
-                      **regions_provenance()}
+                      **regions_provenance(), **set_aside_provenance(set_aside)}
         from pipelines.monitor import alert_params_of, season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
@@ -812,7 +832,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         items = decide_batch(apps, feats, vals, prices.to_frame(), book, policy, profile, as_of,
                              provenance=provenance, pledged=pledge_holders(recs, season), exclude_lines=reviewed)
         by_app = {i.application_id: i for i in items}
-        out_items, rows, forked, kept = [], [], [], []
+        out_items, rows, forked, kept, stand = [], [], [], [], []
         prev_kind: dict[str, str] = {}  # record id -> kind of the records the new ones replace (as read now)
         for line in todo.to_dict("records"):
             item = by_app[str(line["review_application_id"])]
@@ -833,6 +853,11 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                 # of the same day with other inputs): a re-run leaves the newer record in force
                 kept.append(f"{item.application_id} ({prev.kind})")
                 continue
+            elif prev is not None and _by_rejects_run(prev, as_of):
+                # re-decided this date by a run that set fields rows aside (not this farmer's): the run after the
+                # rows are corrected decides the lines it held, not these again
+                stand.append(str(line["line_id"]))
+                continue
             if prev is not None:
                 prev_kind[prev.record_id] = prev.kind
             out_items.append(new)
@@ -843,6 +868,10 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         if kept:
             warnings.append(f"{len(kept)} line(s) already re-underwritten as of {as_of} and replaced since; the newer "
                             f"record stays in force: {', '.join(kept[:5])}{', ...' if len(kept) > 5 else ''}")
+        if stand:
+            warnings.append(f"{len(stand)} line(s) already re-underwritten as of {as_of} by a run that set fields rows "
+                            "aside (--rejects): their records stand (a run after the rows are corrected re-decides the "
+                            f"lines it held only): {', '.join(stand[:5])}{', ...' if len(stand) > 5 else ''}")
         res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)
@@ -860,10 +889,40 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                   alerts=alerts, written=res.written, already_present=res.already_present,
                                   warnings=warnings,
                                   models={"yield-value": models.yield_version, "crop-type": models.crop_version},
-                                  hazy_dates=list(fr.hazy_dates), haze_pinned=fr.haze_pinned)
+                                  hazy_dates=list(fr.hazy_dates), haze_pinned=fr.haze_pinned,
+                                  held_lines=held_lines, set_aside=list(set_aside))
     finally:
         if own:
             st.close()
+
+
+def _hold(todo: pd.DataFrame, set_aside: Sequence[Any], season: str,
+          rejects: str | Path | None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """``todo`` without the lines of the farmers with a fields row set aside (:func:`features.fields.held_farmers`)
+    and those lines (line id, application id); the rejects file written (with their applications) when given —
+    before any record is stored."""
+    from features.fields import held_farmers, write_rejects
+
+    tokens = held_farmers(set_aside, season)
+    by_farmer: dict[str, list[str]] = {}
+    held: list[tuple[str, str]] = []
+    if tokens and len(todo):
+        hit = todo["farmer_token"].astype(str).isin(tokens)
+        mine = todo[hit]
+        for tok, aid in zip(mine["farmer_token"].astype(str), mine["review_application_id"].astype(str), strict=True):
+            by_farmer.setdefault(tok, []).append(aid)
+        held = sorted(zip(mine["line_id"].astype(str), mine["review_application_id"].astype(str), strict=True))
+        todo = todo[~hit].reset_index(drop=True)
+    if rejects is not None:
+        write_rejects(set_aside, rejects, by_farmer)
+    return todo, held
+
+
+def _by_rejects_run(prev: Any, as_of: date) -> bool:
+    """Whether ``prev`` is a re-underwriting record of ``as_of`` by a run that set fields rows aside (its
+    provenance's :data:`pipelines.underwrite.SET_ASIDE_KEY`)."""
+    return (prev.kind == "reunderwrite" and str(prev.as_of)[:10] == as_of.isoformat()
+            and SET_ASIDE_KEY in ((prev.body or {}).get("provenance") or {}))
 
 
 def reunderwrite_county(county: County | str | Path, season: str | None, as_of: date, *,

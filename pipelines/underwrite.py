@@ -771,16 +771,22 @@ class UnderwriteInputs:
         it; the rows of the fields file only, not which applications were given (a replay of a subset of them, a
         day's batch split, records the same). :func:`pipelines.replay.replay_files` reads the fields file as the
         run did when it finds this."""
-        from features.fields import rejects_csv
-
-        if not self.set_aside:
-            return {}
-        return {SET_ASIDE_KEY: {"rows": len(self.set_aside),
-                                "rejects_sha256": hashlib.sha256(rejects_csv(self.set_aside)).hexdigest()}}
+        return set_aside_provenance(self.set_aside)
 
 
 #: the provenance entry of a run that set fields rows aside (:meth:`UnderwriteInputs.set_aside_provenance`)
 SET_ASIDE_KEY = "fields_set_aside"
+
+
+def set_aside_provenance(rows: Sequence[Any]) -> dict[str, Any]:
+    """The provenance entry of a run's decisions when it set fields rows aside (:class:`features.fields.SetAside`;
+    nothing when none was): how many, and the sha256 of the rejects file's rows with ``held_applications`` empty
+    (:meth:`UnderwriteInputs.set_aside_provenance`; also ``reunderwrite --rejects``)."""
+    from features.fields import rejects_csv
+
+    if not rows:
+        return {}
+    return {SET_ASIDE_KEY: {"rows": len(rows), "rejects_sha256": hashlib.sha256(rejects_csv(rows)).hexdigest()}}
 
 
 def read_underwrite_inputs(applications: str | Path, fields: str | Path, season: str, *,

@@ -37,6 +37,16 @@ def _typo(county: Path, tmp_path: Path, *, farmer_with_two: bool = True) -> tupl
     return bad, fid, tok
 
 
+def _refused_then_partial(runner: CliRunner, args: list[str], rejects: Path) -> Any:
+    """The run of ``args`` on the file with a typo: refused without --rejects (one line, exit 2), partial with it
+    (exit 1): its result."""
+    r = runner.invoke(app, args)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "maise" in r.stderr, r.stderr
+    r = runner.invoke(app, [*args, "--rejects", str(rejects)])
+    assert r.exit_code == 1, r.stdout + r.stderr
+    return r
+
+
 def test_monitor_rejects_sets_bad_rows_aside_and_names_them(tiny_county_sh: Path, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """`monitor --fields` had no --rejects: one bad row refused the whole file. With `--rejects PATH` the row is
@@ -57,11 +67,8 @@ def test_monitor_rejects_sets_bad_rows_aside_and_names_them(tiny_county_sh: Path
     args = ["monitor", "--fields", str(bad), "--imagery", str(tiny_county_sh / "scenes"), "--as-of",
             f"{season}-09-15", "--crop-model", "none"]
     runner = CliRunner()
-    r = runner.invoke(app, args)
-    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "maise" in r.stderr, r.stderr
     rej = tmp_path / "rejects.csv"
-    r = runner.invoke(app, [*args, "--rejects", str(rej)])
-    assert r.exit_code == 1, r.stdout + r.stderr
+    r = _refused_then_partial(runner, args, rej)
     assert f"1 rows rejected (see {rej}); fields set aside, not monitored: {fid}\n" in r.stdout, r.stdout
     assert "alerts: none" in r.stdout
     got = seen["fields"]
@@ -76,3 +83,48 @@ def test_monitor_rejects_sets_bad_rows_aside_and_names_them(tiny_county_sh: Path
     assert r.exit_code == 2 and "--rejects is for --fields runs" in r.stderr, r.stderr
     r = runner.invoke(app, [*args, "--rejects", str(bad)])
     assert r.exit_code == 2 and "is the --fields file" in r.stderr, r.stderr
+
+
+def test_reunderwrite_rejects_lists_the_held_lines_and_exits_1(tiny_county_sh: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --fields` had no --rejects: one bad row refused the whole file. With `--rejects PATH` the rows
+    are set aside (every season's: the past ones give the alerts' bands) and passed to the run, which holds their
+    farmers' lines (tests/pipelines/test_reunderwrite.py); the CLI names the fields set aside and the lines not
+    re-underwritten, exit 1. --rejects with --county (or --due) is refused, one line."""
+    import pipelines.reunderwrite as ru
+
+    seen: dict[str, Any] = {}
+
+    def fake(**kw: Any) -> Any:
+        seen.update(kw)
+        return ru.ReunderwriteResult(season=kw["season"], as_of=kw["as_of"], checkpoint="mid", items=[],
+                                     changes=pd.DataFrame(columns=ru.CHANGE_COLUMNS), alerts=pd.DataFrame(),
+                                     held_lines=[("L-1", "A-1")], set_aside=list(kw["set_aside"]))
+
+    import features.series
+
+    monkeypatch.setattr(ru, "reunderwrite", fake)
+    monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: type("S", (), {"series": pd.DataFrame()}))
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
+    bad, fid, _tok = _typo(tiny_county_sh, tmp_path)
+    season = County(tiny_county_sh).current_season
+    rec = tiny_county_sh / "records"
+    args = ["reunderwrite", "--fields", str(bad), "--imagery", str(tiny_county_sh / "scenes"), "--book",
+            str(rec / "book.csv"), "--applications", str(rec / "applications.csv"), "--as-of", f"{season}-09-15",
+            "--store", f"sqlite:///{tmp_path / 's.db'}"]
+    runner = CliRunner()
+    rej = tmp_path / "rejects.csv"
+    r = _refused_then_partial(runner, args, rej)
+    assert [x.field_id for x in seen["set_aside"]] == [fid] and seen["rejects"] == rej
+    mine = seen["fields"][seen["fields"]["season"].astype(str) == season]
+    assert fid not in set(mine["field_id"].astype(str))
+    assert f"1 rows rejected (see {rej}); fields set aside: {fid}\n" in r.stdout, r.stdout
+    assert (f"1 line(s) not re-underwritten: their farmers' fields had rejected rows (see {rej}, column "
+            "held_applications); their previous records stay in force — correct the rows and re-run to re-underwrite "
+            "them: L-1 (A-1)") in r.stdout, r.stdout
+    for extra in (["--county", str(tiny_county_sh), "--as-of", f"{season}-09-15"],
+                  ["--county", str(tiny_county_sh), "--due"]):
+        r = runner.invoke(app, ["reunderwrite", *extra, "--rejects", str(rej)])
+        assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "--rejects" in r.stderr, r.stderr
+    r = runner.invoke(app, [*args, "--rejects", str(rec / "book.csv")])
+    assert r.exit_code == 2 and "is the --book file" in r.stderr, r.stderr

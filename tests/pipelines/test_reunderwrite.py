@@ -1360,3 +1360,75 @@ def test_cli_reunderwrite_with_workers_prints_and_stores_what_one_machine_does(w
     both = CliRunner().invoke(app, ["reunderwrite", "--county", county, "--as-of", world["cps"]["mid"].isoformat(),
                                     "--workers", "1", "--scheduler", "tcp://127.0.0.1:1"])
     assert both.exit_code == 2 and "give --scheduler or --workers, not both" in both.stderr
+
+
+def test_rejects_holds_a_farmers_lines_and_the_corrected_rerun_adds_no_duplicate(world: dict[str, Any],
+                                                                                 tmp_path: Path) -> None:
+    """`reunderwrite --rejects` (H3): a fields row set aside (an unknown crop) holds its farmer's lines — not
+    re-decided on their other fields, listed, written in the rejects file's held_applications; their previous records
+    stay the latest; the other lines' records name the rows set aside. A re-run of the same run adds nothing; the
+    run after the row is corrected re-decides the held line only (the others' records of the date stand: one record
+    per line and date), though the features (hence every record's inputs) changed."""
+    import shutil
+
+    import geopandas as gpd
+
+    from features.fields import read_fields_rejecting
+    from pipelines.reunderwrite import reunderwrite
+
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    src = Path(str(world["url"]).removeprefix("sqlite:///"))
+    db = tmp_path / "rej.db"
+    shutil.copy(src, db)
+    url = f"sqlite:///{db}"
+    with DecisionStore(url) as st:  # only the first decisions (another test may have re-underwritten the shared store)
+        first = {i.application_id for i in world["first"]}
+        assert set(st.records(season)["application_id"]) <= first
+        assert (st.records(season)["kind"] == "decision").all(), "copy the store before other runs"
+    todo = lines_to_review(c.book(), c.applications(), mid, season)
+    now = c.fields(season)
+    per = now.groupby(now["farmer_token"].astype(str))["field_id"].apply(lambda s: sorted(map(str, s)))
+    tok = next(t for t in sorted(todo["farmer_token"].astype(str)) if len(per.get(t, [])) >= 2)
+    fid = per[tok][0]
+    line = todo[todo["farmer_token"].astype(str) == tok].iloc[0]
+    aid = str(line["review_application_id"])
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    i = int(np.flatnonzero(((gdf["season"].astype(str) == season) & (gdf["field_id"].astype(str) == fid)).to_numpy())[0])
+    gdf.loc[i, "declared_crop"] = "maise"
+    bad = tmp_path / "bad.gpkg"
+    gdf.to_file(bad, driver="GPKG")
+    rej = tmp_path / "rejects.csv"
+
+    def run(fields_file: Path, rejects: Path | None) -> Any:
+        read = read_fields_rejecting(fields_file, rejects, write=False)
+        return reunderwrite(season=season, as_of=mid, fields=read.fields, imagery=c.imagery, book=c.book(),
+                            applications=c.applications(), store=url, policy=default_policy(), profile=c.profile,
+                            cache_dir=c.cache_dir, history=c.past_series(season), models=world["models"],
+                            alert_params=AlertParams(min_band_fields=1), yield_history=c.history(),
+                            set_aside=read.set_aside, rejects=rejects)
+
+    with DecisionStore(url) as st:
+        before = st.latest(aid)
+    res = run(bad, rej)
+    assert res.held_lines == [(str(line["line_id"]), aid)]
+    n = len(res.items) + 1  # the Book's lines and the store's decided ones
+    assert aid not in {i.application_id for i in res.items} and n > 2
+    table = pd.read_csv(rej, dtype=str)
+    assert table[["field_id", "farmer_token", "held_applications"]].values.tolist() == [[fid, tok, aid]]
+    with DecisionStore(url) as st:
+        assert before is not None and st.latest(aid).record_id == before.record_id  # type: ignore[union-attr]
+        body = st.get(str(res.changes["record_id"].iloc[0])).body  # type: ignore[union-attr]
+    assert body["provenance"]["fields_set_aside"]["rows"] == 1
+    again = run(bad, rej)
+    assert again.written == 0 and again.already_present == len(res.items) and again.held_lines == res.held_lines
+    fixed = run(c.path / "records" / "fields.gpkg", None)
+    assert [i.application_id for i in fixed.items] == [aid] and fixed.written == 1 and not fixed.held_lines
+    assert any("already re-underwritten as of" in w and "by a run that set fields rows aside" in w
+               for w in fixed.warnings), fixed.warnings
+    with DecisionStore(url) as st:
+        recs = st.records(season)
+        rec = st.latest(aid)
+    at_mid = recs[recs["as_of"] == mid.isoformat()]
+    assert not at_mid["application_id"].duplicated().any() and len(at_mid) == n
+    assert rec is not None and rec.supersedes == before.record_id and "fields_set_aside" not in rec.body["provenance"]
+    assert run(c.path / "records" / "fields.gpkg", None).written == 0  # and that run re-run: nothing
