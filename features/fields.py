@@ -32,6 +32,9 @@ __all__ = [
     "held_farmers",
     "partial_rows",
     "rejects_csv",
+    "of_season",
+    "read_fields_rejecting",
+    "set_aside_ids",
     "REJECTS_COLUMNS",
     "check_known_crops",
     "normalise_crop",
@@ -827,7 +830,7 @@ def held_farmers(rows: Sequence[SetAside], season: str | None = None) -> set[str
     for r in rows:
         if r.farmer_token is None or r.farmer_token == PERSONAL:  # refused before (_refuse_untokenisable)
             continue
-        if _of_season(r, season):
+        if of_season(r, season):
             out.add(r.farmer_token)
             out.update(r.overlaps)  # the other farmers its polygon overlaps: their overlap evidence is missing
     return out
@@ -837,10 +840,10 @@ def partial_rows(rows: Sequence[SetAside], season: str | None = None) -> int:
     """How many of the rows set aside make a run of ``season`` partial (exit 1): those of that season or whose
     season cannot be read (empty, not a year, personal data) — a row of another season only is left out of no run of
     this one (the rejects file still lists it). ``season`` None: every row."""
-    return sum(1 for r in rows if _of_season(r, season))
+    return sum(1 for r in rows if of_season(r, season))
 
 
-def _of_season(row: SetAside, season: str | None) -> bool:
+def of_season(row: SetAside, season: str | None) -> bool:
     """Whether ``row`` leaves something out of a run of ``season``: it is of that season, or its season cannot be
     read (empty, not a year, personal data); ``season`` None: every row."""
     return season is None or row.season is None or row.season == str(season) or not SEASON_RE.match(row.season)
@@ -898,7 +901,7 @@ def read_fields_rejecting(path: str | Path, rejects: str | Path | None, *, seaso
 def set_aside_ids(rows: Sequence[SetAside], season: str | None = None) -> list[str]:
     """The field ids of the rows set aside (of ``season`` or of a season that cannot be read; ``season`` None: every
     row's), sorted; a row whose id is the problem (empty, personal data) is named by its row (``row N``)."""
-    return sorted({r.field_id or r.row for r in rows if _of_season(r, season)})
+    return sorted({r.field_id or r.row for r in rows if of_season(r, season)})
 
 
 def describe_rejections(result: ReadResult) -> str:

@@ -8,18 +8,35 @@ from typing import Any
 import typer
 
 from features.errors import UserInputError
-from pipelines._cli_app import STORE_HELP, echo, err, parse_date, report_app, user_errors
+from pipelines._cli_app import (
+    REJECTS_HELP,
+    STORE_HELP,
+    echo,
+    err,
+    parse_date,
+    refuse_out_over_inputs,
+    rejected_text,
+    report_app,
+    user_errors,
+)
+
+#: help of the report commands' ``--rejects``
+_REJECTS = "With --fields: " + REJECTS_HELP + "; the pages name the rows set aside"
 
 
 def _data(county: Path | None, fields: Path | None, imagery: str | None, store: str | None, season: str | None,
-          as_of: str | None, cache: Path | None) -> Any:
-    """ReportData from a county folder, or from a fields file and an imagery source."""
+          as_of: str | None, cache: Path | None, rejects: Path | None = None) -> Any:
+    """ReportData from a county folder, or from a fields file and an imagery source (``rejects``: its bad rows set
+    aside there, named on the pages: :attr:`pipelines.report.ReportData.set_aside`)."""
     from pipelines.report import build_report_data, build_report_data_county
 
     day = parse_date(as_of, "--as-of")
     if county is not None:
         if fields is not None or imagery is not None:
             raise UserInputError("give either --county or --fields/--imagery, not both")
+        if rejects is not None:
+            raise UserInputError("--rejects is for --fields runs; a county folder's fields file is its "
+                                 "records/fields.gpkg (check it with `agcredit fields validate`)")
         from pipelines.county import County
 
         c = County(county, cache_dir=cache)
@@ -30,11 +47,12 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         raise UserInputError("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
     import pandas as pd
 
-    from features.fields import read_fields
+    from features.fields import read_fields_rejecting
     from features.series import build_series
     from pipelines.monitor import ALERT_FIELDS_NEED, fields_region
 
-    read = read_fields(fields, need=ALERT_FIELDS_NEED if imagery is not None else ())  # with imagery: alerts
+    refuse_out_over_inputs(rejects, as_option="--rejects", fields=fields, imagery=imagery)
+    read = read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED if imagery is not None else ())  # with imagery: alerts
     f = read.fields
     for w in read.notes():  # fields rejected when reading were left off the page unsaid
         err(f"warning: {w}")
@@ -53,9 +71,23 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     region = fields_region(f)
     model = _champion_crop_model()
     kind = _county_data_kind(fields)
-    return build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
+    data = build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
                              crop_model=model, synthetic=kind == "synthetic", unlabelled=kind == "unlabelled",
                              params=_champion_alert_params(region, model) if region is not None else None)
+    data.set_aside = list(read.set_aside)
+    return data
+
+
+def _said_rejects(data: Any, rejects: Path | None) -> None:
+    """A ``--rejects`` report: the line naming the rows set aside; exit 1 when one is of the page's season (or of
+    none readable), as the other runs."""
+    if rejects is None:
+        return
+    from features.fields import partial_rows
+
+    echo(rejected_text(data.set_aside, rejects, data.season, left="fields set aside, named on the page"))
+    if partial_rows(data.set_aside, data.season):
+        raise typer.Exit(code=1)
 
 
 def _county_data_kind(fields: Path) -> str | None:
@@ -117,6 +149,7 @@ def portfolio_cmd(
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
+    rejects: Path | None = typer.Option(None, "--rejects", help=_REJECTS),
 ) -> None:
     """The portfolio page: map by outcome and alert, exposure, changes since the last checkpoint, alerts."""
     from features.atomic import check_writable
@@ -124,9 +157,10 @@ def portfolio_cmd(
 
     # before any scene is read; the page's own name (the season may be known only from the store)
     check_writable(out / f"portfolio-{season.strip() if season else '<season>'}.html", what="report")
-    data = _data(county, fields, imagery, store, season, as_of, cache)
+    data = _data(county, fields, imagery, store, season, as_of, cache, rejects)
     path = render_portfolio(data, out)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)")
+    _said_rejects(data, rejects)
 
 
 @report_app.command("farmer")
@@ -142,6 +176,7 @@ def farmer_cmd(
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
+    rejects: Path | None = typer.Option(None, "--rejects", help=_REJECTS),
 ) -> None:
     """A farmer's page: fields on a map, NDVI against the expected band, the decision and its computation."""
     from pipelines.report import render_farmer
@@ -154,8 +189,9 @@ def farmer_cmd(
     from features.atomic import check_writable
 
     check_writable(out / "farmer-<token>.html", what="report")  # before any scene is read
-    data = _data(county, fields, imagery, store, season, as_of, cache)
+    data = _data(county, fields, imagery, store, season, as_of, cache, rejects)
     if data.obs.empty:
         err("warning: no imagery given: the NDVI curves are empty")
     path = render_farmer(data, _farmer_token_of(data, token), out)
     echo(f"wrote {path}")
+    _said_rejects(data, rejects)

@@ -60,6 +60,9 @@ class ReportData:
     #: the Book's lines of the season active on the report's date, when a Book was given (the page totals them and
     #: lists those no record of the season decides)
     book: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the fields file's rows set aside by ``--rejects`` (:class:`features.fields.SetAside`): not on the pages' maps,
+    #: curves or alerts; the pages name them (:func:`_set_aside_note`)
+    set_aside: list[Any] = field(default_factory=list)
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -281,6 +284,20 @@ def _alert_table(al: pd.DataFrame) -> pd.DataFrame:
     if "evidence" in al.columns:
         t["evidence"] = [evidence_text(v) for v in al["evidence"]]
     return t.reset_index(drop=True)
+
+
+def _set_aside_note(data: ReportData, token: str | None = None) -> str:
+    """The note naming the fields file's rows set aside (``--rejects``) of the page's season (or of a season that
+    cannot be read), of the farmer ``token`` only when given: they are not on the map, curves or alerts."""
+    from features.fields import of_season
+
+    rows = [r for r in data.set_aside if of_season(r, data.season) and (token is None or r.farmer_token == token)]
+    if not rows:
+        return ""
+    items = "; ".join(f"{r.field_id or r.row}: {r.reason}" for r in rows[:20]) + (
+        f"; and {len(rows) - 20} more" if len(rows) > 20 else "")
+    return (f"<p class='synthetic'>{len(rows)} row(s) of the fields file set aside (--rejects): not on the map, "
+            f"curves or alerts — {escape(items)}</p>")
 
 
 def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
@@ -544,7 +561,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
         "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
         "limits and balances as the Book states them</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
     al_tbl = _alert_table(data.alerts)
-    body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
+    body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec), _set_aside_note(data),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
             f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides"
@@ -601,6 +618,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                              f"pseudonymous token as in the decision records, not a name, phone or ID number)")
     f = data.fields[data.fields["farmer_token"] == token]
     body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>", _as_of_text(data, mine),
+            _set_aside_note(data, token),
             "<h2>Fields</h2>", f"<div class='card'>{_map(data, {token})}</div>", "<h2>NDVI against the expected band</h2>",
             "<div class='grid'>"]
     for fid in f["field_id"]:

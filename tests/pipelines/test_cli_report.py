@@ -260,3 +260,40 @@ def test_cli_fields_of_an_unlabelled_county_carry_a_banner(world: dict[str, Any]
             text = page.read_text()
             assert "Synthetic demo data" not in text, page
             assert ("Unlabelled data" in text) is (banner is not None), page
+
+
+def test_cli_fields_rejects_sets_bad_rows_aside_and_the_pages_name_them(world: dict[str, Any],
+                                                                       tmp_path: Path) -> None:
+    """`report portfolio|farmer --fields` had no --rejects: one bad row (an unknown crop) refused the whole file.
+    With `--rejects PATH` the row is written there, the pages drawn from the rest and both name the row set aside
+    (the farmer's page only its own); exit 1 (partial), as the other runs. With --county: refused, one line."""
+    import geopandas as gpd
+    import pandas as pd
+
+    from features.fields import read_fields
+
+    src = world["county"].path / "records" / "fields.gpkg"
+    now = read_fields(src, season="2009").fields
+    fid, tok = str(now["field_id"].iloc[0]), str(now["farmer_token"].iloc[0])
+    gdf = gpd.read_file(src)
+    gdf.loc[(gdf["season"].astype(str) == "2009") & (gdf["field_id"].astype(str) == fid), "declared_crop"] = "maise"
+    bad = tmp_path / "fields.gpkg"
+    gdf.to_file(bad)
+    runner = CliRunner()
+    rej = tmp_path / "rejects.csv"
+    base = ["--fields", str(bad), "--store", world["url"], "--out", str(tmp_path / "out")]
+    r = runner.invoke(app, ["report", "portfolio", *base])
+    assert r.exit_code == 2 and "maise" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    other = next(t for t in world["tokens"] if t != tok)
+    for cmd, page in ((["portfolio"], "portfolio-2009.html"), (["farmer", tok], f"farmer-{tok}.html"),
+                      (["farmer", other], f"farmer-{other}.html")):
+        r = runner.invoke(app, ["report", *cmd, *base, "--rejects", str(rej)])
+        assert r.exit_code == 1, r.stdout + r.stderr
+        assert f"1 rows rejected (see {rej}); fields set aside, named on the page: {fid}" in r.stdout, r.stdout
+        html = (tmp_path / "out" / page).read_text()
+        named = "1 row(s) of the fields file set aside (--rejects)" in html and f"{fid}: declared_crop" in html
+        assert named == (cmd[-1] != other), page
+    assert pd.read_csv(rej, dtype=str)["field_id"].tolist() == [fid]
+    r = runner.invoke(app, ["report", "portfolio", "--county", str(world["county"].path), "--store", world["url"],
+                            "--out", str(tmp_path / "c"), "--rejects", str(rej)])
+    assert r.exit_code == 2 and "--rejects is for --fields runs" in r.stderr, r.stderr
