@@ -616,6 +616,10 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
                     allow_missing_acquisitions=allow_missing_acquisitions)
     res.warnings.extend(read.notes())
     built = lineage(res, desc)
+    # every file records its held farmers, none included: a lineage without them was written before held farmers
+    # were recorded (an earlier `features build --rejects` kept their other fields; underwrite_files refuses such a
+    # file when it lacks an applicant's field). Not in lineage(): a decision's provenance is unchanged
+    built[HELD_KEY] = []
     if rejects is not None:
         from features.fields import held_farmers, partial_rows, write_rejects
 
@@ -635,7 +639,8 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
 
 
 #: the lineage key of the farmers (tokens) a ``features build --rejects`` left out, their fields having rows set
-#: aside: ``underwrite --features`` does not decide their applications (:func:`features_held`)
+#: aside: ``underwrite --features`` does not decide their applications (:func:`features_held`); an empty list in
+#: every other file :func:`featurize_to_file` writes (a lineage without the key: a file of an earlier release)
 HELD_KEY = "held_farmers"
 
 

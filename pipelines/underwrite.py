@@ -256,10 +256,7 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
                                      where="features")
         refuse_later_features(feats, day)
         refuse_other_fields(feats, fields, apps, season)
-        run_fields = fields[fields["season"].astype(str) == season] if "season" in fields.columns else fields
-        # the fields of this run's applications only (a county's fields file may hold many more farmers)
-        run_fields = run_fields[run_fields["farmer_token"].astype(str).isin(set(apps["farmer_token"].astype(str)))]
-        unfeatured = sorted(set(run_fields["field_id"].astype(str)) - set(feats["field_id"].astype(str)))
+        unfeatured = unfeatured_fields(feats, fields, apps, season)
         if unfeatured:  # e.g. features built from another fields file: those fields are not valued
             warnings.append(f"{len(unfeatured)} field(s) of the fields file have no row in the features given and "
                             f"are not valued: {format_offenders(unfeatured)}")
@@ -367,6 +364,35 @@ def regions_mismatch(lineage: Mapping[str, Any] | None) -> str | None:
 
     return (f"the features file was built with {name(built)}, this run reads {name(now)} (AGCREDIT_REGIONS_DIR): "
             "rebuild the features with this run's regions, or run with the regions they were built with")
+
+
+def unfeatured_fields(features: pd.DataFrame, fields: pd.DataFrame, applications: pd.DataFrame,
+                      season: str) -> list[str]:
+    """The ids of the fields of ``season`` of the applications' farmers (a county's fields file may hold many more
+    farmers) that have no row in ``features``, sorted."""
+    run_fields = fields[fields["season"].astype(str) == season] if "season" in fields.columns else fields
+    run_fields = run_fields[run_fields["farmer_token"].astype(str).isin(set(applications["farmer_token"].astype(str)))]
+    return sorted(set(run_fields["field_id"].astype(str)) - set(features["field_id"].astype(str)))
+
+
+def refuse_unrecorded_held(features: pd.DataFrame, fields: pd.DataFrame, applications: pd.DataFrame, season: str,
+                           lineage: Mapping[str, Any] | None, *, source: str) -> None:
+    """Refuse (one-line :class:`UserInputError`) a features file written by ``features build`` before it recorded
+    its held farmers (a lineage without :data:`pipelines.featurize.HELD_KEY`) when it has no row for a field of the
+    season's applicants: such a file built with ``--rejects`` left the field out and kept its farmer's other
+    fields, so the farmer would be decided on part of their land. Such a file with every applicant's field, or a
+    file without lineage (another tool's), is read as holding no farmer (the missing fields warned of, not valued)."""
+    from pipelines.featurize import HELD_KEY
+
+    if lineage is None or HELD_KEY in lineage:
+        return
+    gone = unfeatured_fields(features, fields, applications[applications["season"].astype(str) == season], season)
+    if gone:
+        raise UserInputError(f"{source} was built before `features build` recorded held farmers (its lineage has no "
+                             f"{HELD_KEY}) and has no row for {len(gone)} field(s) of this run's applicants: "
+                             f"{format_offenders(gone)} — an earlier `features build --rejects` left such fields out "
+                             "and kept their farmers' other fields, deciding them on part of their land; rebuild it "
+                             "with `agcredit features build` from this fields file")
 
 
 def refuse_other_fields(features: pd.DataFrame, fields: pd.DataFrame, applications: pd.DataFrame, season: str, *,
@@ -794,10 +820,13 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                            policy: str | Path | None = None, profile: str | None = None,
                            weather: str | Path | None = None, crop_season_scale: float | None = None,
                            haze_dates: Sequence[dt.date] | None = None,
-                           history: str | Path | None = None, set_aside: bool = False) -> UnderwriteInputs:
+                           history: str | Path | None = None, set_aside: bool = False,
+                           refuse_unrecorded: bool = False) -> UnderwriteInputs:
     """Read and check every input of an underwriting run (one-line user errors; nothing is written).
     ``set_aside``: the fields file's rows failing a row-level check are left out (:attr:`UnderwriteInputs.set_aside`)
-    instead of refusing the file, and so are the given features' rows of their fields (not lent against)."""
+    instead of refusing the file, and so are the given features' rows of their fields (not lent against).
+    ``refuse_unrecorded``: :func:`refuse_unrecorded_held` on the features file (``underwrite``; not ``audit replay``,
+    which reads a file as the run it replays read it)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
     from underwriting.policy import load_policy
@@ -861,6 +890,8 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
         from pipelines.featurize import features_held, read_lineage
 
         lineage = read_lineage(p)
+        if refuse_unrecorded:
+            refuse_unrecorded_held(feats, flds, apps, season, lineage, source=f"features file {p}")
         left_out = features_held(lineage)
         hold = (apps["season"].astype(str) == season) & apps["farmer_token"].astype(str).isin(left_out)
         if hold.any():  # built with --rejects: these farmers' fields had rows set aside, none is in the file
@@ -907,7 +938,8 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
         check_writable(rejects, what="rejects file")
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
-                                 haze_dates=haze_dates, history=history, set_aside=rejects is not None)
+                                 haze_dates=haze_dates, history=history, set_aside=rejects is not None,
+                                 refuse_unrecorded=True)
     if rejects is not None:  # before any decision is stored: a run stopped later leaves no decision without it
         from features.atomic import write_bytes_atomic
 

@@ -317,6 +317,7 @@ def test_cli_build_then_underwrite(world: dict[str, Any], registry: str, tmp_pat
 
     lineage = read_lineage(feats)
     assert lineage is not None and lineage["crop_model_version"] == "none" and lineage["acquisition_dates"]
+    assert lineage["held_farmers"] == []  # recorded by every build: a lineage without it is of an earlier release
     with DecisionStore(store) as st:
         prov = st.records(world["season"]).iloc[0]["body"]
     prov = (json.loads(prov) if isinstance(prov, str) else prov)["provenance"]
@@ -1546,3 +1547,36 @@ def test_cli_value_rejects_sets_bad_rows_aside_and_values_the_rest(world: dict[s
     # --rejects naming an input: refused before anything is read
     r = runner.invoke(app, [*val, "--rejects", str(bad)], env=env)
     assert r.exit_code == 2 and "--rejects" in r.stderr and "is the --fields file" in r.stderr, r.stderr
+
+
+def test_cli_features_file_of_an_earlier_release_without_held_farmers(world: dict[str, Any], registry: str,
+                                                                      tmp_path: Path) -> None:
+    """A features file `features build` wrote before it recorded held farmers (a lineage without held_farmers)
+    holds no farmer; built with the earlier --rejects it left the bad field out and kept its farmer's other fields,
+    so underwrite from it and the corrected fields file decided the farmer on part of their land (a warning only).
+    Now: such a file lacking a field of an applicant is refused, one line, nothing stored; with every applicant's
+    field it is read as holding nobody (decided, exit 0); a file without lineage (another tool's) is read as before
+    (test_cli_build_then_underwrite)."""
+    from pipelines.featurize import LINEAGE_KEY, write_parquet_atomic
+
+    runner = CliRunner()
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    _bad, tok, aid, fid = _typo_in_a_farmers_fields(world, tmp_path)
+    old = {"crop_model_version": "none", "imagery_source": "scenes", "acquisition_dates": [], "families": {},
+           "smoother_hazy_dates": []}  # an earlier release's lineage: no held_farmers
+    X = world["features"]
+    short, full = tmp_path / "short.parquet", tmp_path / "full.parquet"
+    write_parquet_atomic(X[X["field_id"].astype(str) != fid], short, metadata={LINEAGE_KEY: json.dumps(old)})
+    write_parquet_atomic(X, full, metadata={LINEAGE_KEY: json.dumps(old)})
+    r = runner.invoke(app, _uw_args(world, tmp_path, "short.db", features=short), env=env)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (f"features file {short} was built before `features build` recorded held farmers (its lineage has no "
+            f"held_farmers) and has no row for 1 field(s) of this run's applicants: {fid}") in r.stderr, r.stderr
+    assert "rebuild it with `agcredit features build`" in r.stderr
+    assert not (tmp_path / "short.db").exists() or DecisionStore(f"sqlite:///{tmp_path / 'short.db'}").count() == 0
+    r = runner.invoke(app, _uw_args(world, tmp_path, "full.db", features=full), env=env)
+    assert r.exit_code == 0 and "no row in the features given" not in r.stderr, r.stderr
+    with DecisionStore(f"sqlite:///{tmp_path / 'full.db'}") as st:
+        rec = st.latest(aid)
+    assert rec is not None and fid in [f["field_id"] for f in rec.body["fields"]] and rec.farmer_token == tok
+
