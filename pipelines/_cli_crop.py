@@ -44,8 +44,13 @@ def train_crop_type_command(
     weather: Path | None = typer.Option(None, "--weather", help="with --history: the region's daily weather "
                                         "(CSV/Parquet, as a county's weather/daily.csv), for the calibration's "
                                         "thermal-time durations"),
+    operator: str | None = typer.Option(None, "--operator", help="Who trains (default $AGCREDIT_OPERATOR or user; "
+                                        "recorded with the version and its promotion)."),
 ) -> None:
     """Train the crop-type classifier on declared crops, register it as crop-type (and promote it)."""
+    from pipelines._cli_models import refuse_personal_data
+
+    refuse_personal_data("train crop-type", {"--operator": operator})
     if (county is None) == (series is None and labels is None):
         raise UserInputError("give either --county DIR or --series S --labels L")
     if county is None and (series is None or labels is None):
@@ -74,12 +79,12 @@ def train_crop_type_command(
     if county is not None:
         from pipelines.county import County
 
-        res = train_crop_type_county(County(county, cache_dir=cache_dir), promote=promote)
+        res = train_crop_type_county(County(county, cache_dir=cache_dir), promote=promote, operator=operator)
     else:
         assert series is not None and labels is not None
         res = train_crop_type_tables(series, labels, label_column=label_column, promote=promote,
                                      synthetic=synthetic, checkpoints=checkpoints, region=region,
-                                     blank_labels=blank_labels, history=history, weather=weather)
+                                     blank_labels=blank_labels, history=history, weather=weather, operator=operator)
     m, g = res.metrics, res.governance
     echo(f"crop-type: {len(res.classifier.classes_)} classes ({', '.join(res.classifier.classes_)}), "
          f"{int(m['n_train'])} labels, {int(m['n_dropped_labels'])} dropped as contradicted by the imagery")

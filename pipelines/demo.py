@@ -168,7 +168,7 @@ def _train_crop(county: Any, st: Stage) -> None:
     from pipelines.train_crop import train_crop_type_county
 
     try:
-        res = train_crop_type_county(county, register=True, promote=True)
+        res = train_crop_type_county(county, register=True, promote=True, operator=OPERATOR)
     except RegistryError as e:  # e.g. below its minimum metrics: not promoted
         st.status = "not promoted"
         st.lines.append(f"crop type trained but not champion: {e}; crop type left empty")

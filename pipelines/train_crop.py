@@ -404,7 +404,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                     promote: bool = True, params: dict[str, Any] | None = None,
                     phenology: dict[str, Any] | None = None,
                     alert_params: dict[str, dict[str, Any]] | Callable[[], dict[str, dict[str, Any]] | None] | None
-                    = None, data: str | None = None) -> TrainResult:
+                    = None, data: str | None = None, operator: str | None = None) -> TrainResult:
     """Fit on ``labels`` (:func:`crop_labels`: field_id, season, crop, region or season_start), score, register.
 
     ``phenology``: region → :class:`features._phenology_calib.Calibration` fitted on the same past seasons' records,
@@ -472,10 +472,10 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                                      flavour=SaveLoadFlavour.of(clf), artifacts=diagnostic_plots(clf, tmp),
                                      input_example=example, output_example=answer,
                                      training_data={"series": series, "labels": lab},
-                                     provenance=registry_provenance())
+                                     provenance=registry_provenance(), operator=operator)
         fails = gov.failures()
         if promote and not fails:
-            promote_version(MODEL_NAME, version, reason="trained on past seasons' declared crops")
+            promote_version(MODEL_NAME, version, operator=operator, reason="trained on past seasons' declared crops")
             promoted = True
         elif promote:
             notes.append(f"not promoted: below minimum metrics ({'; '.join(fails)})")
@@ -496,7 +496,8 @@ def fitted_summary(phenology: Mapping[str, Any], alert_regions: Sequence[str], t
 
 
 def train_crop_type_county(county: County, *, seasons: list[str] | None = None, register: bool = True,
-                           promote: bool = True, params: dict[str, Any] | None = None) -> TrainResult:
+                           promote: bool = True, params: dict[str, Any] | None = None,
+                           operator: str | None = None) -> TrainResult:
     """Train on the county's past seasons (declared crops, :meth:`County.series`), register as ``crop-type``, with
     the county's phenology calibration (:func:`pipelines._phenology_fit.fit_county_phenology`) on the latest of
     them."""
@@ -529,7 +530,8 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
 
         return train_crop_type(series, labels, checkpoints=county_checkpoints(county), regions=[county.region],
                                synthetic=county.synthetic, data=county.data_kind, register=register, promote=promote, params=params,
-                               phenology={county.region: calib} if calib is not None else None, alert_params=tuned)
+                               phenology={county.region: calib} if calib is not None else None, alert_params=tuned,
+                               operator=operator)
 
 
 def _table_path(path: str | Path, what: str) -> Path:
@@ -557,7 +559,8 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
                            checkpoints: Mapping[str, int | str] | str | None = None, region: str | None = None,
                            synthetic: bool = False, register: bool = True, promote: bool = True,
                            params: dict[str, Any] | None = None, blank_labels: str = "fallow",
-                           history: str | Path | None = None, weather: str | Path | None = None) -> TrainResult:
+                           history: str | Path | None = None, weather: str | Path | None = None,
+                           operator: str | None = None) -> TrainResult:
     """Train from a FieldTimeSeries table and a labels table (field_id, season, ``label_column``, region
     or season_start[/season_end]) — a real user's data; figures are marked real unless ``synthetic``.
 
@@ -639,7 +642,7 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
     # labels without a region column: the governance scope names the region of the calendar (--region, the series')
     res = train_crop_type(series, labels, checkpoints=names, regions=() if "region" in labels.columns else regions,
                           synthetic=synthetic, register=register, promote=promote, params=params,
-                          phenology=phenology or None, alert_params=alerts or None)
+                          phenology=phenology or None, alert_params=alerts or None, operator=operator)
     return replace(res, notes=[*summary, *blank_note, *res.notes])
 
 

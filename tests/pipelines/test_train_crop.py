@@ -153,9 +153,15 @@ def test_cli_trains_from_tables_and_promotes(tmp_path: Path, registry: Path, mon
     labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"]).to_csv(tmp_path / "labels.csv", index=False)
     # regions of no season calendar (the fields' own season_start): the checkpoints are named, in days
     r = CliRunner().invoke(app, ["train", "crop-type", "--series", str(tmp_path / "series.parquet"),
-                                 "--labels", str(tmp_path / "labels.csv"), "--checkpoints", "mid=120,end=end"])
+                                 "--labels", str(tmp_path / "labels.csv"), "--checkpoints", "mid=120,end=end",
+                                 "--operator", "analyst-7"])
     assert r.exit_code == 0, r.stderr
     assert "registered crop-type version 1" in r.stdout and "promoted to champion" in r.stdout
+    from models.registry import alias_history
+
+    # who trained is recorded with the promotion (`train crop-type` had no --operator: the OS user was, so the demo's
+    # crop-type promotion read "by root" beside its yield model's "by agcredit-demo")
+    assert [h["operator"] for h in alias_history("crop-type") if h["alias"] == "champion"] == ["analyst-7"]
     assert "held-out vs declared crops (real data): accuracy_end=" in r.stdout
     champ = resolve("crop-type")
     test = labels.loc[labels["season"] == "2019"]
