@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MODEL_NAME", "NO_CROP", "COUNTY_PARAMS", "CHECKPOINTS_SYNTAX", "TrainResult", "crop_labels",
            "county_checkpoints", "calendar_checkpoints", "parse_checkpoints", "resolve_checkpoints",
-           "checkpoint_summary", "crop_governance", "crop_minimum_metrics", "MINIMUM_METRICS",
+           "checkpoint_summary", "county_crop_labels", "crop_governance", "crop_minimum_metrics", "MINIMUM_METRICS",
            "IN_SEASON_MINIMUM_METRICS", "fitted_summary", "history_fits", "train_crop_type", "train_crop_type_county",
            "train_crop_type_tables"]
 
@@ -98,6 +98,18 @@ def crop_labels(fields: pd.DataFrame, *, label_column: str = "declared_crop") ->
     crop = fields[label_column].astype(object).reset_index(drop=True)
     out["crop"] = pd.Series(np.where(_blank(crop), NO_CROP, crop.astype(str).str.strip()), dtype="str")
     return out.drop_duplicates(["field_id", "season"]).reset_index(drop=True)
+
+
+def county_crop_labels(county: County, seasons: Sequence[str]) -> pd.DataFrame:
+    """:func:`crop_labels` of the county's field records of ``seasons``, each with its region (the county's where
+    the records name none)."""
+    fields = county.fields()
+    fields = fields.loc[fields["season"].astype(str).isin([str(s) for s in seasons])]
+    labels = crop_labels(pd.DataFrame(fields.drop(columns="geometry")))
+    if "region" not in labels.columns or labels["region"].isna().all():
+        labels["region"] = county.region
+    labels["region"] = labels["region"].fillna(county.region).astype("str")
+    return labels
 
 
 def _blank(crop: pd.Series) -> pd.Series:
@@ -512,15 +524,10 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
     if unknown:
         raise UserInputError(f"crop-type training on {county.path}: seasons {format_offenders(unknown)} are not in "
                              f"county.json ({', '.join(county.seasons)})")
-    fields = county.fields()
-    fields = fields.loc[fields["season"].astype(str).isin(seasons)]
     # the seasons' series side by side on threads (scene reads and zonal statistics release the GIL; each season's
     # cache file is written atomically), concatenated in season order
     series = pd.concat(thread_map(county.series, seasons), ignore_index=True)
-    labels = crop_labels(pd.DataFrame(fields.drop(columns="geometry")))
-    if "region" not in labels.columns or labels["region"].isna().all():
-        labels["region"] = county.region
-    labels["region"] = labels["region"].fillna(county.region).astype("str")
+    labels = county_crop_labels(county, seasons)
     with county_alert_params_beside(county, seasons, series) as alert:  # tuned while the classifier fits
         calib = fit_county_phenology(county, seasons)
 

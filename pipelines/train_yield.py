@@ -433,16 +433,20 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
                             weather=weather, series_memo=memo)
     notes = [note] if note else []
+    t_ev = time.perf_counter()
     ev_feats, ev_note = _held_out_features(c, model, desc, checkpoints, weather, memo, progress)
     if ev_note:
         notes.append(ev_note)
     t_feat = time.perf_counter() - t0
+    t_ev = time.perf_counter() - t_ev
     res = train_yield(feats, reported, data=c.data_kind, register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
                       approved_by=approved_by, params={"county": c.path.name, "region": c.region, "crop_model": desc},
                       notes=notes, checkpoint_dates=checkpoint_dates_of(c, checkpoints),
                       eval_features_by_checkpoint=ev_feats)
     res.timings["features_s"] = t_feat
+    if ev_feats is not None:  # of which: the held-out season's own features (a crop model refitted without it, ...)
+        res.timings["held_out_features_s"] = t_ev
     return res
 
 
@@ -451,32 +455,56 @@ def _held_out_features(c: County, model: Any, desc: str, checkpoints: Sequence[s
                        progress: Progress | None) -> tuple[dict[str, pd.DataFrame] | None, str | None]:
     """The features the held-out evaluation of :func:`train_yield_county` reads, and a note saying so.
 
-    The crop-type model carries the phenology calibration production builds features with, fitted on the latest
-    past seasons' declared sowing and harvest dates — the held-out (latest) season's among them, so its own records
-    would shape the features it is scored on (and the version's governance metrics would be optimistic). When they
-    do, every past season's features are built again with the calibration fitted as the crop-type training fits it
-    but on the seasons before the held-out one (as ``agcredit evaluate yield`` builds each fold,
-    :func:`pipelines.evaluation.yield_.fold_features`); the crop-type model's predictions are kept. None when the
-    calibration leaves the held-out season out (or there is none, or fewer than three past seasons)."""
+    Production builds features with the crop-type model, trained on every past season's declared crops — the
+    held-out (latest) season's among them — and carrying the phenology calibration fitted on the latest past seasons'
+    declared sowing and harvest dates — the held-out season's among them too. Either way the season's own records
+    would shape the features it is scored on (and the version's governance metrics would be optimistic). So every
+    past season's features are built again for the evaluation with a crop-type model of the same settings fitted on
+    the OTHER past seasons (:func:`pipelines._heldout_crop.crop_model_without`: the one production would have had
+    then; its probabilities and the crop it names are out of sample on the held-out season) and, when the
+    calibration includes the held-out season, the calibration fitted as the crop-type training fits it but on the
+    seasons before it (as ``agcredit evaluate yield`` builds each fold, :func:`pipelines.evaluation.yield_.fold_features`).
+    A crop model known not to have seen the held-out season is kept; one whose seasons cannot train a model without it
+    is left out of the evaluation's features (the declared crops stand, as without a crop model). None when neither
+    the crop model nor the calibration saw the held-out season (or there is no crop model, or fewer than three past
+    seasons)."""
+    from pipelines._heldout_crop import crop_model_without, saw_season
     from pipelines._phenology_fit import fit_county_phenology
     from pipelines.evaluation.yield_ import fold_calibration_seasons
     from pipelines.featurize import load_weather
 
-    calib = getattr(model, "phenology_calibration_", None) or {}
     past = [str(s) for s in c.past_seasons]
-    if len(past) < 3 or not calib:
+    if len(past) < 3 or model is None:
         return None, None
     held = sorted(past)[-1]
-    if not any(held in getattr(cal, "seasons", ()) for cal in calib.values()):
+    calib = getattr(model, "phenology_calibration_", None) or {}
+    calib_saw = any(held in getattr(cal, "seasons", ()) for cal in calib.values())
+    crop_saw = saw_season(model, held)
+    if not (calib_saw or crop_saw):
         return None, None
-    chosen = fold_calibration_seasons(past, held)
-    wx = load_weather(weather)[0] if weather is not None else c.weather()
-    fold = fit_county_phenology(c, chosen, weather=wx if wx is not None else False)
-    feats = county_features(c, past, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
-                            weather=weather, phenology_calib={c.region: fold} if fold is not None else {},
-                            series_memo=memo)
-    return feats, (f"held-out season {held} scored on features whose phenology is calibrated on seasons "
-                   f"{', '.join(chosen)} (the crop-type model's calibration includes {held}'s records)")
+    notes = []
+    phen: dict[str, Any] | None = None
+    if calib_saw:
+        chosen = fold_calibration_seasons(past, held)
+        wx = load_weather(weather)[0] if weather is not None else c.weather()
+        fold = fit_county_phenology(c, chosen, weather=wx if wx is not None else False)
+        phen = {c.region: fold} if fold is not None else {}
+        notes.append(f"phenology calibrated on seasons {', '.join(chosen)} (the crop-type model's calibration "
+                     f"includes {held}'s records)")
+    elif calib:  # the crop model's own calibration, whichever crop model the features are built with
+        phen = dict(calib)
+    ev_model, ev_desc = model, desc
+    if crop_saw:
+        try:
+            ev_model, ev_desc = crop_model_without(c, model, held, phenology=phen)
+            notes.append(f"crop type from a model of the crop-type model's settings trained without {held} "
+                         f"({ev_desc.removeprefix('crop-type ')})")
+        except UserInputError as e:
+            ev_model, ev_desc = None, "none"
+            notes.append(f"no crop type (the declared crops): no crop-type model can be trained without {held} ({e})")
+    feats = county_features(c, past, checkpoints, crop_model=ev_model, crop_desc=ev_desc, progress=progress,
+                            weather=weather, phenology_calib=phen, series_memo=memo)
+    return feats, f"held-out season {held} scored on features built without its records: " + "; ".join(notes)
 
 
 def _check_checkpoint_labels(labels: pd.Series, source: str) -> None:

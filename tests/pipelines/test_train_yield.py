@@ -404,16 +404,12 @@ def test_held_out_evaluation_reads_its_own_features_and_the_version_is_fitted_on
                                 eval_features_by_checkpoint={"end": blurred["end"]})
 
 
-def test_held_out_season_features_leave_its_own_records_out_of_the_phenology(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The crop-type model's phenology calibration was fitted on the latest past seasons' declared dates, the
-    held-out (latest) one's included: the held-out evaluation's features are built again with the calibration
-    fitted on the seasons before it (as `evaluate yield` builds its folds); a calibration that leaves it out, or
-    none, or fewer than three past seasons, needs no second build."""
+def _held_out_stubs(monkeypatch: pytest.MonkeyPatch, past: list[str], region: str
+                    ) -> tuple[type, dict[str, object]]:
+    """A county stand-in, and what the held-out build was given (county_features, the phenology fit and the crop
+    model refit are recorded, not run)."""
+    import pipelines._heldout_crop as hc
     import pipelines._phenology_fit as pf
-    from pipelines.evaluation.yield_ import fold_calibration_seasons
-
-    past = ["2011", "2012", "2013", "2014", "2015"]
-    region = "us-nebraska"
 
     class County:
         past_seasons = past
@@ -427,31 +423,101 @@ def test_held_out_season_features_leave_its_own_records_out_of_the_phenology(mon
     seen: dict[str, object] = {}
 
     def fake_features(c: object, seasons: object, checkpoints: object, **kw: object) -> dict[str, pd.DataFrame]:
-        seen.update(seasons=seasons, calib=kw.get("phenology_calib"), crop=kw.get("crop_model"))
+        seen.update(seasons=seasons, calib=kw.get("phenology_calib"), crop=kw.get("crop_model"),
+                    desc=kw.get("crop_desc"))
         return {"end": pd.DataFrame()}
 
     def fake_fit(c: object, seasons: list[str], **kw: object) -> Calibration:
         seen.update(fit_weather=kw.get("weather"))
         return Calibration(region=region, seasons=tuple(sorted(seasons)))
 
+    def fake_refit(c: object, model: object, held: str, **kw: object) -> tuple[object, str]:
+        seen.update(refit_of=model, refit_held=held, refit_phenology=kw.get("phenology"))
+        return "FOLD", f"crop-type refitted on seasons before {held} (digest)"
+
     monkeypatch.setattr(train_yield, "county_features", fake_features)
     monkeypatch.setattr(pf, "fit_county_phenology", fake_fit)
+    monkeypatch.setattr(hc, "crop_model_without", fake_refit)
+    return County, seen
+
+
+def _oof_index(seasons: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"field_id": ["f"] * len(seasons), "season": seasons, "label": [0] * len(seasons),
+                         "kept": [True] * len(seasons)})
+
+
+def test_held_out_season_features_leave_its_own_records_out_of_the_phenology(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crop-type model's phenology calibration was fitted on the latest past seasons' declared dates, the
+    held-out (latest) one's included: the held-out evaluation's features are built again with the calibration
+    fitted on the seasons before it (as `evaluate yield` builds its folds); a calibration that leaves it out, or
+    none, or fewer than three past seasons, needs no second build (when the crop model did not see it either)."""
+    from pipelines.evaluation.yield_ import fold_calibration_seasons
+
+    past = ["2011", "2012", "2013", "2014", "2015"]
+    region = "us-nebraska"
+    County, seen = _held_out_stubs(monkeypatch, past, region)
 
     class Model:
         phenology_calibration_ = {region: Calibration(region=region, seasons=tuple(past[-3:]))}
+        oof_index_ = _oof_index(past[:-1])  # a crop model fitted without the held-out season: kept
 
     model = Model()
     got, note = train_yield._held_out_features(County(), model, "crop-type v1", ("end",), None, {}, None)
     assert got is not None and note is not None and "held-out season 2015" in note
     cal = seen["calib"][region]  # type: ignore[index]
     assert list(cal.seasons) == fold_calibration_seasons(past, "2015") == ["2012", "2013", "2014"]
-    assert seen["seasons"] == past and seen["crop"] is model       # the crop model's predictions are kept
+    assert seen["seasons"] == past and seen["crop"] is model       # this crop model never saw 2015: kept
+    assert "refit_of" not in seen
     assert seen["fit_weather"] is False                             # no weather: no thermal-time durations
     Model.phenology_calibration_ = {region: Calibration(region=region, seasons=("2012", "2013", "2014"))}
     seen.clear()
     assert train_yield._held_out_features(County(), Model(), "v0", ("end",), None, {}, None) == (None, None)
     assert not seen
     assert train_yield._held_out_features(County(), None, "none", ("end",), None, {}, None) == (None, None)
-    County.past_seasons = ["2014", "2015"]
+    County.past_seasons = ["2014", "2015"]  # type: ignore[attr-defined]
     Model.phenology_calibration_ = {region: Calibration(region=region, seasons=("2014", "2015"))}
+    Model.oof_index_ = _oof_index(["2014", "2015"])
     assert train_yield._held_out_features(County(), Model(), "v1", ("end",), None, {}, None) == (None, None)
+
+
+def test_held_out_season_crop_type_comes_from_a_crop_model_that_never_saw_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crop-type model production builds features with was trained on every past season's declared crops, the
+    held-out one's included: its probabilities there are in-sample. The held-out evaluation's features are built
+    with a crop model of its settings refitted without that season (whether or not its phenology calibration saw
+    it); a registered model (its training seasons unknown) is taken to have seen it; a refit that cannot be
+    trained leaves crop type out of the evaluation's features (the declared crops), never the leaking model."""
+    past = ["2011", "2012", "2013", "2014", "2015"]
+    region = "us-nebraska"
+    County, seen = _held_out_stubs(monkeypatch, past, region)
+    own = Calibration(region=region, seasons=("2012", "2013", "2014"))  # leaves 2015 out
+
+    class Model:
+        phenology_calibration_ = {region: own}
+        oof_index_ = _oof_index(past)  # saw 2015
+
+    model = Model()
+    got, note = train_yield._held_out_features(County(), model, "crop-type version 3", ("end",), None, {}, None)
+    assert got is not None and note is not None
+    assert seen["refit_of"] is model and seen["refit_held"] == "2015"
+    assert seen["crop"] == "FOLD" and "before 2015" in str(seen["desc"])      # not the model that saw 2015
+    assert seen["calib"] == {region: own} and seen["refit_phenology"] == {region: own}  # its calibration kept
+    assert "trained without 2015" in note and "\n" not in note
+
+    class Loaded:  # read from the registry: no oof_index_, no calibration
+        phenology_calibration_: dict[str, Calibration] = {}
+
+    seen.clear()
+    got, note = train_yield._held_out_features(County(), Loaded(), "crop-type version 3", ("end",), None, {}, None)
+    assert got is not None and seen["crop"] == "FOLD" and seen["calib"] is None
+
+    import pipelines._heldout_crop as hc
+
+    def refused(*a: object, **kw: object) -> tuple[object, str]:
+        raise UserInputError("crop type labels: expected at least 2 classes with >= 5 samples, found 1")
+
+    monkeypatch.setattr(hc, "crop_model_without", refused)
+    seen.clear()
+    got, note = train_yield._held_out_features(County(), model, "crop-type version 3", ("end",), None, {}, None)
+    assert got is not None and seen["crop"] is None and seen["desc"] == "none"
+    assert note is not None and "no crop type" in note and "2015" in note
+

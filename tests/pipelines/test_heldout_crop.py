@@ -1,0 +1,74 @@
+"""The crop-type model a yield version's held-out season is scored with (pipelines._heldout_crop): fitted without it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from features.crop_type import CropTypeClassifier
+from features.errors import UserInputError
+from pipelines._heldout_crop import crop_model_without, model_digest, saw_season, trained_seasons
+from tests.features.test_crop_type import SEASONS, _make
+
+
+class _County:
+    """The part of :class:`pipelines.county.County` the refit reads: past seasons, field records, series."""
+
+    region = "north"
+
+    def __init__(self, series: pd.DataFrame, labels: pd.DataFrame) -> None:
+        self._series, self._labels = series, labels
+        self.past_seasons = list(SEASONS)
+        self.read: list[str] = []
+
+    def fields(self) -> pd.DataFrame:
+        return self._labels.drop(columns=["true_crop"]).assign(geometry=None)
+
+    def series(self, season: str) -> pd.DataFrame:
+        self.read.append(season)
+        return self._series.loc[self._series["season"] == season].reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def county_and_model() -> tuple[_County, CropTypeClassifier]:
+    series, labels = _make(seed=3)
+    model = CropTypeClassifier((60, "end"), n_estimators=40, num_leaves=7, calibration_folds=3, num_threads=1,
+                               context=("region",))
+    model.fit(series, labels.rename(columns={"declared_crop": "crop"}), label_column="crop")
+    return _County(series, labels), model
+
+
+def test_refit_leaves_the_held_out_season_out_with_the_models_settings(
+        county_and_model: tuple[_County, CropTypeClassifier]) -> None:
+    county, model = county_and_model
+    assert trained_seasons(model) == set(SEASONS) and saw_season(model, "2019")
+    model.phenology_calibration_ = {"north": "calibration"}
+    fold, desc = crop_model_without(county, model, "2019")  # type: ignore[arg-type]
+    assert trained_seasons(fold) == {"2016", "2017", "2018"} and not saw_season(fold, "2019")
+    assert "2019" not in county.read
+    assert fold.get_params() == model.get_params()
+    assert fold.phenology_calibration_ == {"north": "calibration"} and fold.alert_params_ == {}
+    assert desc == f"crop-type refitted on seasons 2016, 2017, 2018 ({model_digest(fold)})"
+    # another model (other boosters): another digest, so the features it scored are cached apart
+    assert model_digest(fold) != model_digest(model)
+    again, desc2 = crop_model_without(county, model, "2019", phenology={})  # type: ignore[arg-type]
+    assert desc2 == desc and again.phenology_calibration_ == {}             # deterministic
+    series, labels = _make(seed=3)
+    held = labels.loc[labels["season"] == "2019"].reset_index(drop=True)
+    p_fold, p_all = (m.predict_proba(m._aligned(m.features(series, held), held), checkpoint="end")
+                     for m in (fold, model))
+    assert not np.allclose(p_fold, p_all)  # the season's own labels moved the model that saw them
+
+
+def test_saw_season_fails_safe_and_a_refit_without_seasons_is_a_user_error(
+        county_and_model: tuple[_County, CropTypeClassifier]) -> None:
+    county, model = county_and_model
+
+    class Loaded:  # a registered model: its training seasons are not saved
+        pass
+
+    assert saw_season(Loaded(), "2019") and not saw_season(None, "2019")
+    county.past_seasons = ["2019"]
+    with pytest.raises(UserInputError, match="no other past season"):
+        crop_model_without(county, model, "2019")  # type: ignore[arg-type]
