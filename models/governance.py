@@ -12,7 +12,10 @@ A version validated at several as-of checkpoints is gated at each of them, not a
 minimum metrics name each checkpoint's metric (a crop-type version: ``accuracy_end >= 0.75``, ``macro_f1_end >= 0.6``,
 ``ece_end <= 0.15``, and for every in-season checkpoint it recorded held-out metrics for — ``emergence``, ``mid``,
 ``pre_harvest`` — ``accuracy_<cp> >= 0.6``, ``macro_f1_<cp> >= 0.55``, ``ece_<cp> <= 0.15``; the thresholds and why are
-``pipelines.train_crop.IN_SEASON_MINIMUM_METRICS``). :meth:`Governance.failures` reads every one of them.
+``pipelines.train_crop.IN_SEASON_MINIMUM_METRICS``). :meth:`Governance.failures` reads every one of them. A checkpoint
+in its scope without held-out metrics is not taken as ungated: a version whose minimum metrics are named per checkpoint
+fails at each checkpoint of its scope that has none of them (:meth:`Governance.unmeasured_checkpoints`; a registered
+version whose record did not require them included), so ``promote`` refuses it, or a forced promotion records it.
 
 A version trained on a county also carries the dates its checkpoints were validated at
 (``checkpoint_dates``: per region, per checkpoint, the season day from which it applies — ``*`` for every crop,
@@ -108,10 +111,46 @@ class Governance:
                                             expected="[month-day MM-DD (a day of the year), year offset]",
                                             found=f"{region}/{cp}/{crop}: {md!r}, {off!r}")
 
-    def failures(self) -> list[str]:
-        """The minimum metrics this version does not meet, each with the value found."""
-        out = []
+    def _checkpoint_of(self, metric: str) -> str | None:
+        """The checkpoint of the scope a per-checkpoint metric (``<base>_<checkpoint>``) names — the longest that
+        fits (``accuracy_pre_harvest``: ``pre_harvest``, not ``harvest``) —, None for any other metric."""
+        fits = [cp for cp in self.checkpoints if metric.endswith(f"_{cp}") and len(metric) > len(cp) + 1]
+        return max(fits, key=len) if fits else None
+
+    def unmeasured_checkpoints(self) -> list[str]:
+        """The checkpoints of the scope this version has no held-out metric for, when its minimum metrics are named
+        per checkpoint (``<metric>_<checkpoint>``, a crop-type version's): a checkpoint in scope is used in decisions,
+        so without a held-out ``<metric>_<checkpoint>`` of any metric its minimum metrics name it is not gated, and
+        :meth:`failures` says so. Versions whose minimum metrics name no checkpoint (a yield-value version's:
+        its end-of-season metrics unprefixed) give none."""
+        bases = set()
         for r in self.minimum_metrics:
+            cp = self._checkpoint_of(r.metric)
+            if cp is not None:
+                bases.add(r.metric[: -len(cp) - 1])
+        if not bases:
+            return []
+
+        def measured(cp: str) -> bool:
+            values = (self.metrics.get(f"{b}_{cp}") for b in bases)
+            return any(v is not None and math.isfinite(float(v)) for v in values)
+
+        return [cp for cp in self.checkpoints if not measured(cp)]
+
+    def failures(self) -> list[str]:
+        """The minimum metrics this version does not meet, each with the value found — first each checkpoint of its
+        scope with no held-out metric at all (:meth:`unmeasured_checkpoints`), named on one line with the metrics it
+        needs (its minimum metrics are not listed again)."""
+        unmeasured = self.unmeasured_checkpoints()
+        out = []
+        if unmeasured:
+            bases = sorted({r.metric[: -len(cp) - 1] for r in self.minimum_metrics
+                            if (cp := self._checkpoint_of(r.metric)) is not None})
+            out += [f"checkpoint {cp} is in scope without held-out metrics "
+                    f"(needs {', '.join(f'{b}_{cp}' for b in bases)})" for cp in unmeasured]
+        for r in self.minimum_metrics:
+            if self._checkpoint_of(r.metric) in unmeasured:
+                continue
             if not r.met_by(self.metrics):
                 found = self.metrics.get(r.metric)
                 out.append(f"{r} (found {'missing' if found is None else format(float(found), '.4g')})")

@@ -572,6 +572,36 @@ def test_a_model_name_with_quotes_keeps_its_versions_history_and_killed_registra
     assert hist == [(name, "challenger", "1"), (name, "challenger", "2")]
 
 
+def test_a_checkpoint_in_scope_without_held_out_metrics_is_gated(store: Path) -> None:
+    """A crop-type version validated per checkpoint whose scope holds a checkpoint with no held-out metrics (its
+    record, written before such checkpoints were required, names no minimum metric for it): promotion refuses it with
+    one line naming the checkpoint; a forced promotion records it among the failures."""
+    from models import registry
+
+    cps = ("emergence", "mid", "end")
+    metrics = {"accuracy_end": 0.93, "macro_f1_end": 0.91, "ece_end": 0.055,
+               "accuracy_emergence": 0.76, "macro_f1_emergence": 0.65, "ece_emergence": 0.063}  # none at mid
+    req = tuple(Requirement(f"{m}_{cp}", op, t) for cp in ("end", "emergence")
+                for m, op, t in (("accuracy", ">=", 0.6), ("macro_f1", ">=", 0.55), ("ece", "<=", 0.15)))
+    g = Governance(crops=("maize", "rice"), regions=("in-smallholder",), checkpoints=cps, metrics=metrics,
+                   minimum_metrics=req, data="synthetic")
+    assert g.unmeasured_checkpoints() == ["mid"]
+    line = "checkpoint mid is in scope without held-out metrics (needs accuracy_mid, ece_mid, macro_f1_mid)"
+    assert g.failures() == [line] and "FAILS 1 minimum metric(s)" in g.summary()
+    assert Governance.from_json(g.to_json()).failures() == [line]    # as the registry reads it back
+    # a NaN figure is no figure; a yield-value version (end-of-season metrics unprefixed) names no checkpoint
+    assert Governance(crops=(), regions=(), checkpoints=cps, metrics={**metrics, "accuracy_mid": float("nan")},
+                      minimum_metrics=req).unmeasured_checkpoints() == ["mid"]
+    assert gov(0.5).unmeasured_checkpoints() == [] and gov(0.5).failures() == []
+    v = registry.register(TinyModel(1.0), "crop-type", metrics=metrics, governance=g)
+    with pytest.raises(RegistryError, match=r"crop-type version 1 is below its minimum metrics: checkpoint mid is in "
+                                            r"scope without held-out metrics") as e:
+        registry.promote("crop-type", v, reason="try")
+    assert "\n" not in str(e.value.problem)
+    r = registry.promote("crop-type", v, force=True, reason="demo", approved_by="reviewer-2")
+    assert r["failures"] == [line]
+
+
 def test_forced_promotion_needs_a_second_operator(store: Path) -> None:
     """A version below its minimum metrics is promoted only with a second operator's approval (another person than
     the operator, ids compared as people: case, spacing, width, invisible characters), recorded in the history;

@@ -153,3 +153,31 @@ def test_a_crop_type_version_below_its_minimum_metrics_is_force_promoted_for_the
     assert [(n, v, kw["force"], kw["approved_by"]) for n, v, kw in calls] == [
         ("crop-type", "3", True, demo_mod.APPROVER)]
     assert any("WARNING: below its minimum metrics (macro_f1_emergence >= 0.55 (found 0.51))" in x for x in st.lines)
+
+
+def test_the_demos_forced_crop_type_promotion_names_a_checkpoint_without_held_out_metrics(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crop-type version with a checkpoint in scope but no held-out metrics there is below its minimum metrics (it
+    was ungated): the demo's forced promotion names that checkpoint first among the failures it shows, before the
+    in-season gates it misses."""
+    import pipelines.train_crop as tc
+    from models.governance import Governance, Requirement
+
+    base = (("accuracy", ">=", 0.6), ("macro_f1", ">=", 0.55), ("ece", "<=", 0.15))
+    req = tuple(Requirement(f"{m}_{cp}", o, t) for cp in ("end", "emergence") for m, o, t in base)  # none at mid
+    gov = Governance(crops=("maize", "soybean"), regions=("us-nebraska",), checkpoints=("emergence", "mid", "end"),
+                     metrics={"accuracy_end": 0.9, "macro_f1_end": 0.88, "ece_end": 0.05, "accuracy_emergence": 0.5,
+                              "macro_f1_emergence": 0.4, "ece_emergence": 0.2}, minimum_metrics=req)
+    res = tc.TrainResult(classifier=type("C", (), {"alert_params_": {}})(), metrics={}, governance=gov,
+                         version="3", promoted=False)
+    monkeypatch.setattr(tc, "train_crop_type_county", lambda county, **kw: res)
+    monkeypatch.setattr("models.registry.promote", lambda name, version, **kw: None)
+    monkeypatch.setattr(demo_mod, "_champion", lambda name, flavour=None: None)
+    county = type("County", (), {"history": lambda self: __import__("pandas").DataFrame(
+        {"declared_crop": ["maize"] * 40 + ["soybean"] * 40}), "past_seasons": ["2016", "2017"]})()
+    st = demo_mod.Stage("train crop type")
+    demo_mod._train_crop(county, st)
+    warn = [x for x in st.lines if x.startswith("WARNING: below its minimum metrics")]
+    assert len(warn) == 1 and warn[0].startswith(
+        "WARNING: below its minimum metrics (checkpoint mid is in scope without held-out metrics (needs accuracy_mid, "
+        "ece_mid, macro_f1_mid); accuracy_emergence >= 0.6 (found 0.5); ")

@@ -575,29 +575,39 @@ def test_labels_of_a_season_without_imagery_are_left_out_and_said(tmp_path: Path
 
 
 def test_in_season_checkpoints_are_gated_like_the_end_of_season() -> None:
-    """The policy reads the in-season probabilities too: every in-season checkpoint a version recorded held-out
-    metrics for gets accuracy / macro-F1 / ECE gates (IN_SEASON_MINIMUM_METRICS), beside the end-of-season ones."""
+    """The policy reads the in-season probabilities too: every in-season checkpoint of a version's scope gets
+    accuracy / macro-F1 / ECE gates (IN_SEASON_MINIMUM_METRICS), beside the end-of-season ones — one without held-out
+    metrics included: it is used in decisions all the same, so it fails as such (one line naming it), not ungated."""
     from models.governance import Governance
     from pipelines.train_crop import IN_SEASON_MINIMUM_METRICS, MINIMUM_METRICS, crop_minimum_metrics
 
     assert IN_SEASON_MINIMUM_METRICS == (("accuracy", ">=", 0.60), ("macro_f1", ">=", 0.55), ("ece", "<=", 0.15))
     good = {"accuracy_end": 0.93, "macro_f1_end": 0.91, "ece_end": 0.055, "accuracy_mid": 0.92, "macro_f1_mid": 0.90,
-            "ece_mid": 0.059, "accuracy_emergence": 0.76, "macro_f1_emergence": 0.65, "ece_emergence": 0.063}
-    req = crop_minimum_metrics(["emergence", "mid", "pre_harvest", "end"], good)  # pre_harvest: no metrics recorded
+            "ece_mid": 0.059, "accuracy_emergence": 0.76, "macro_f1_emergence": 0.65, "ece_emergence": 0.063,
+            "accuracy_pre_harvest": 0.93, "macro_f1_pre_harvest": 0.91, "ece_pre_harvest": 0.056}
+    cps = ["emergence", "mid", "pre_harvest", "end"]
+    no_pre_harvest = {k: v for k, v in good.items() if not k.endswith("_pre_harvest")}
+    req = crop_minimum_metrics(cps, no_pre_harvest)  # pre_harvest: no metrics recorded, gated all the same
     assert [str(r) for r in req] == [
         "accuracy_end >= 0.75", "macro_f1_end >= 0.6", "ece_end <= 0.15",
         "accuracy_emergence >= 0.6", "macro_f1_emergence >= 0.55", "ece_emergence <= 0.15",
-        "accuracy_mid >= 0.6", "macro_f1_mid >= 0.55", "ece_mid <= 0.15"]
+        "accuracy_mid >= 0.6", "macro_f1_mid >= 0.55", "ece_mid <= 0.15",
+        "accuracy_pre_harvest >= 0.6", "macro_f1_pre_harvest >= 0.55", "ece_pre_harvest <= 0.15"]
+    assert crop_minimum_metrics(cps, good) == req
     assert [(r.metric, r.op, r.threshold) for r in crop_minimum_metrics(["end"], good)] == list(MINIMUM_METRICS)
 
     def fails(metrics: dict[str, float]) -> list[str]:
-        return Governance(crops=("maize",), regions=("r",), checkpoints=("emergence", "mid", "end"), metrics=metrics,
+        return Governance(crops=("maize",), regions=("r",), checkpoints=tuple(cps), metrics=metrics,
                           minimum_metrics=req).failures()
 
     assert fails(good) == []  # the shipped demo's figures (rounded) pass
     assert fails({**good, "accuracy_mid": 0.55}) == ["accuracy_mid >= 0.6 (found 0.55)"]
     assert fails({**good, "ece_emergence": 0.2}) == ["ece_emergence <= 0.15 (found 0.2)"]
     assert fails({k: v for k, v in good.items() if k != "macro_f1_mid"}) == ["macro_f1_mid >= 0.55 (found missing)"]
+    # a checkpoint in scope without any held-out metric: one line naming it, first (the demo shows the first three)
+    assert fails({**no_pre_harvest, "accuracy_mid": 0.55}) == [
+        "checkpoint pre_harvest is in scope without held-out metrics (needs accuracy_pre_harvest, ece_pre_harvest, "
+        "macro_f1_pre_harvest)", "accuracy_mid >= 0.6 (found 0.55)"]
 
 
 def test_a_version_failing_a_mid_season_gate_is_not_promoted(tmp_path: Path, registry: Path,
