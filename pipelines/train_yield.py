@@ -8,7 +8,8 @@ dropped). The county's ``truth/`` is never read here.
 
 One model serves every checkpoint (the day of the season is a feature). Its governance record
 comes from the latest past season held out (the model refitted without it, scored against that
-season's reported yields): within-crop R² and RMSE, shares below P10 / above P90, beside the crop-mean
+season's reported yields, on features built without that season's records — crop type from a crop-type model of the
+champion's settings refitted without it, phenology calibrated without it: :func:`_held_out_features`): within-crop R² and RMSE, shares below P10 / above P90, beside the crop-mean
 baseline. The minimum metrics a version must meet to become ``champion``
 (:func:`yield_minimum_metrics`): within every crop in scope it is no worse than the crop's mean
 (R² at most 0.05 below it), and its intervals miss 10% ± 7 points on each side — honest gates for one held-out season of noisy
