@@ -379,8 +379,9 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
     with stages.run("model figures") as st:
         st.lines.append("held-out figures of the champion models (synthetic data, not a real-world claim; scored "
                         "against the farmers' declared crops and reported yields of the latest past season, held out "
-                        "of the model itself — its features used the crop model and phenology calibration fitted "
-                        "with that season; `agcredit evaluate` holds out everything and scores against truth):")
+                        "of the model itself — the yield model's scored on features built with a crop-type model and a "
+                        "phenology calibration fitted without that season; `agcredit evaluate` holds out everything "
+                        "and scores against truth):")
         st.lines += _model_figures(models.versions())
     with stages.run("explain") as st:
         explain_stage(res.items, result.store_url, st)

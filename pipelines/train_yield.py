@@ -431,15 +431,18 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     t0 = time.perf_counter()
     model, desc, note = _crop_model_for(crop_model)
     memo: dict[str, pd.DataFrame] = {}
-    feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
-                            weather=weather, series_memo=memo)
     notes = [note] if note else []
+    # the held-out season's features first: the crop-type model refitted without it is fitted before any season's
+    # series or features are held in memory (the demo's peak memory), and the production build reads the series
+    # it left in ``memo``
     t_ev = time.perf_counter()
     ev_feats, ev_note = _held_out_features(c, model, desc, checkpoints, weather, memo, progress)
     if ev_note:
         notes.append(ev_note)
-    t_feat = time.perf_counter() - t0
     t_ev = time.perf_counter() - t_ev
+    feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
+                            weather=weather, series_memo=memo)
+    t_feat = time.perf_counter() - t0
     res = train_yield(feats, reported, data=c.data_kind, register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
                       approved_by=approved_by, params={"county": c.path.name, "region": c.region, "crop_model": desc},

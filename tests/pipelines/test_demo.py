@@ -73,6 +73,9 @@ def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
     assert res.warnings and said == [f"warning: {w}" for w in res.warnings], (res.warnings, said)
     assert str(first.as_of) == first.stage("features").lines[0].split(" as of ")[1].split(" ")[0]
     assert any("synthetic" in line for line in first.stage("model figures").lines)
+    # the heading said the held-out season's features used a crop model fitted with that season (no longer so)
+    head = first.stage("model figures").lines[0]
+    assert "fitted without that season" in head and "fitted with that season" not in head, head
     # the tiny demo's in-sample yield figure was printed under a "held-out" heading
     assert all(" in-sample (" in line for line in first.stage("model figures").lines if "in_sample_rmse" in line)
     assert any("planted area" in line for line in first.stage("features").lines)
