@@ -31,8 +31,8 @@ retried with bounded exponential backoff (:class:`Retry`); a 429's ``Retry-After
 Sentinel Hub's convention; an HTTP date is read too) is honoured up to
 :data:`~features.sources._sh_io.MAX_RETRY_AFTER_TOTAL` seconds of waiting per request; a 429 after the retries fails that
 request alone (an acquisition or a field, like a 5xx); a 403 (a plan that does not allow the request, processing units
-used up) stops the requests: a :class:`SentinelHubQuotaError` naming dates and fields, or, for a partial fetch that
-has scenes, those written and the rest recorded missing (:func:`fetch`); files are written atomically and
+used up) stops the requests (the acquisitions in the cache are still served): a :class:`SentinelHubQuotaError` naming
+dates and fields, or, for a partial fetch that has scenes, those written and the rest recorded missing (:func:`fetch`); files are written atomically and
 ``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
 processing units from ``x-processingunits-spent`` or the documented formula). A Process API scene, a Statistical
 answer or a (settled) Catalog page is looked up in the cache and, if missing, downloaded and cached under the cache's
@@ -624,7 +624,9 @@ class _Api:
         return got
 
     # -- Process API
-    def scene(self, tile: Tile, day: date, max_cloud: float) -> Path:
+    def scene(self, tile: Tile, day: date, max_cloud: float, *, cached_only: bool = False) -> Path | None:
+        """The cached GeoTIFF of ``tile`` on ``day``, downloaded when missing. ``cached_only`` (after a 403: every
+        request would be refused): a readable cached copy or None, never a request."""
         request = SentinelHubRequest(
             evalscript=PROCESS_EVALSCRIPT,
             input_data=[SentinelHubRequest.input_data(
@@ -643,6 +645,8 @@ class _Api:
                 return path
             except (Failure, OSError):
                 pass  # cut short or unreadable: looked at again under the lock (dropped and fetched again)
+        if cached_only:
+            return None
         with self.claim("process", req):  # two runs on one cache download an acquisition once
             return self._scene(req, tile, day)
 
@@ -731,10 +735,12 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     refused after the retries is one such failed acquisition (recorded with its cause, ``HTTP 429 …``).
 
     A 403 (Sentinel Hub's answer to a valid token whose processing units are used up, or whose plan does not allow
-    the request) stops the requests: every later one would be refused too. Before any scene, or without ``partial``,
-    it is a :class:`SentinelHubQuotaError` (nothing written; what was downloaded stays cached); a partial fetch with
-    scenes writes them, records the acquisitions not fetched in ``missing`` (the refused one with the service's
-    words, the others "not requested after …"), sets ``summary.stopped`` to the cause, and a re-run fetches only them.
+    the request) stops the requests: every later one would be refused too; the acquisitions after it that are in the
+    cache are still served (no request), so a re-run meeting a 403 keeps the scenes its folder had. Without
+    ``partial``, or with no scene at all, it is a :class:`SentinelHubQuotaError` (nothing written; what was downloaded
+    stays cached); a partial fetch with scenes writes them, records in ``missing`` only the acquisitions that needed a
+    request (the refused one with the service's words, the others "not requested after …"), sets ``summary.stopped``
+    to the cause, and a re-run fetches only them.
     """
     fields = check_inputs(fields, start, end)
     if not 0.0 <= float(max_cloud) <= 1.0:
@@ -774,22 +780,32 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
                       f"{' …' if len(tile.field_ids) > 5 else ''})")
         missing.append({"date": day.isoformat(), "tile_id": tile.tile_id, "reason": reason})
 
-    for k, (tile, day) in enumerate(jobs):
+    refused: Failure | None = None  # a 403: every later request would be refused too — none is sent
+    unasked: list[tuple[Tile, date]] = []  # the acquisitions refused or not requested after the 403
+    for tile, day in jobs:
         try:
-            files[(tile.tile_id, day)] = api.scene(tile, day, max_cloud)
+            got = api.scene(tile, day, max_cloud, cached_only=refused is not None)
         except Failure as f:
-            if f.status == 403:  # refused, not failed: every later request would be refused too — none is sent
-                rest = jobs[k:]
-                if not partial or not files:  # all or nothing, or nothing to keep: the one-line quota error
-                    raise SentinelHubQuotaError(status=403, dates=sorted({str(d) for _, d in rest}),
-                                                fields=sorted({x for t, _ in rest for x in t.field_ids}),
-                                                done=len(files), detail=_detail(f)) from None
+            if f.status == 403:  # refused, not failed: only the cache is read from here on (a cached acquisition is
+                refused = f      # still served, so a re-run meeting a 403 keeps the scenes its folder had)
+                unasked.append((tile, day))
+                if not partial:  # all or nothing: the one-line quota error, nothing written
+                    break
                 summary.stopped = f.message  # a partial fetch keeps what it has: written below, the rest missing
                 skip(tile, day, f.message)
-                for t, d in rest[1:]:
-                    skip(t, d, f"not requested after {f.message}")
-                break
+                continue
             skip(tile, day, _reason(f))  # a 429 after the retries too: the others may still be answered
+            continue
+        if got is None:  # after the 403, not in the cache: it would need a request
+            unasked.append((tile, day))
+            skip(tile, day, f"not requested after {refused.message if refused else 'HTTP 403'}")
+        else:
+            files[(tile.tile_id, day)] = got
+    if refused is not None and (not partial or not files):  # all or nothing, or nothing to keep: the quota error
+        rest = jobs[jobs.index(unasked[0]):] if not partial else unasked
+        raise SentinelHubQuotaError(status=403, dates=sorted({str(d) for _, d in rest}),
+                                    fields=sorted({x for t, _ in rest for x in t.field_ids}),
+                                    done=len(files), detail=_detail(refused)) from None
     if failed and (not partial or not files):
         raise ImageryError(source="Sentinel Hub Process API",
                            problem=f"{len(failed)} of {len(jobs)} acquisitions could not be downloaded (nothing was "

@@ -18,6 +18,7 @@ import responses
 from features.errors import ImageryError
 from features.sources import sentinelhub as sh
 from tests.features.test_sentinelhub import (  # noqa: F401
+    CATALOG_URL,
     FAST,
     PROCESS_URL,
     SECRET,
@@ -144,3 +145,66 @@ def test_a_statistical_429_is_one_failed_field_the_others_fetched_and_cached(tmp
         sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), cache_dir=tmp_path / "c",
                             retry=FAST)
     assert len(list((tmp_path / "c").rglob("stats/*/*.json"))) == 2
+
+
+def _rows(out) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    with open(out / "index.csv", newline="") as fh:
+        return sorted((r["date"], r["tile_id"]) for r in csv.DictReader(fh))
+
+
+@responses.activate
+def test_a_403_midway_still_serves_the_cached_acquisitions_after_it_and_the_index_keeps_them(tmp_path):
+    """A re-run meeting a 403 recorded every acquisition after it "not requested" — the cached ones too — and
+    rewrote the folder's index without them: scenes it already had were lost. After a 403 only the cache is read:
+    what is cached is served (no request), only what would need a request is missing."""
+    add_token()
+    add_catalog(days=DAYS)
+    add_process_answering(500, on_days={"2023-06-06"}, message="boom")
+    out, kw = tmp_path / "o", {"cache_dir": tmp_path / "c", "retry": FAST, "partial": True}
+    first = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, **kw)
+    assert first.summary.scenes == 2 and _rows(out) == [("2023-06-01", "14Nc000t00"), ("2023-06-01", "14Nc001t00")]
+    responses.remove(responses.POST, PROCESS_URL)
+    add_process_answering(403, after=0, message="out of processing units")
+    before = n_calls(PROCESS_URL)
+    res = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, **kw)
+    assert n_calls(PROCESS_URL) - before == 1  # the 403; nothing asked after it
+    assert res.summary.scenes == 2 and res.summary.cache_hits >= 2
+    assert _rows(out) == [("2023-06-01", "14Nc000t00"), ("2023-06-01", "14Nc001t00")]  # the index keeps both
+    note = json.loads((out / "sentinelhub.json").read_text())
+    assert [(m["date"], m["tile_id"]) for m in note["missing"]] == [("2023-06-06", "14Nc000t00"),
+                                                                    ("2023-06-06", "14Nc001t00")]
+    assert note["missing"][0]["reason"] == "HTTP 403: out of processing units"
+    assert note["missing"][1]["reason"] == "not requested after HTTP 403: out of processing units"
+    assert res.summary.stopped == "HTTP 403: out of processing units" and len(res.summary.missing) == 2
+
+
+@responses.activate
+def test_a_403_on_the_first_request_with_later_acquisitions_cached_writes_those(tmp_path):
+    """The 403 before any scene was fetched, but later acquisitions are in the cache: a partial fetch writes them
+    (without partial: the quota error naming what was not fetched, nothing written)."""
+    add_token()
+    add_catalog(days=DAYS)
+    add_process_answering(403, on_days={"2023-06-01"}, message="quota")
+    kw = {"cache_dir": tmp_path / "c", "retry": FAST}
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"not fetched: dates 2023-06-01, 2023-06-06"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "w", **kw)
+    # the first request (06-01) refused; 06-06 of both boxes are cached by a partial fetch of 06-06 alone
+    responses.remove(responses.POST, PROCESS_URL)
+    add_process()
+    responses.remove(responses.POST, CATALOG_URL)
+    add_catalog(days=("2023-06-06",))
+    sh.fetch(make_fields(), date(2023, 6, 6), date(2023, 6, 6), tmp_path / "six", **kw)
+    responses.remove(responses.POST, CATALOG_URL)
+    add_catalog(days=DAYS)
+    responses.remove(responses.POST, PROCESS_URL)
+    add_process_answering(403, after=0, message="quota")
+    before = n_calls(PROCESS_URL)
+    out = tmp_path / "o"
+    with pytest.raises(sh.SentinelHubQuotaError, match=r"not fetched: dates 2023-06-01, 2023-06-06"):
+        sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, **kw)
+    assert not (out / "index.csv").exists()
+    res = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), out, partial=True, **kw)
+    assert n_calls(PROCESS_URL) - before == 2  # one 403 a run
+    assert _rows(out) == [("2023-06-06", "14Nc000t00"), ("2023-06-06", "14Nc001t00")]
+    assert [m.split(" (")[0] for m in res.summary.missing] == ["2023-06-01 tile 14Nc000t00",
+                                                               "2023-06-01 tile 14Nc001t00"]
