@@ -131,6 +131,9 @@ class FetchSummary:
     stopped: str = ""
     #: fields whose Statistical answer reused an earlier window's cached answer (only the days after it were asked)
     reused_windows: int = 0
+    #: fields whose cached earlier window was out of date (the Catalog API now lists other acquisition days in it: a
+    #: product ingested or reprocessed late): dropped from the cache, the whole window asked
+    stale_windows: int = 0
 
     def render(self) -> str:
         how = []
@@ -149,6 +152,9 @@ class FetchSummary:
         if self.reused_windows:
             lines.append(f"statistics of an earlier window reused from the cache (only the days after it asked): "
                          f"{self.reused_windows} fields")
+        if self.stale_windows:
+            lines.append(f"statistics of an earlier window out of date (the catalogue lists other acquisitions in it "
+                         f"now): dropped from the cache, the whole window asked: {self.stale_windows} fields")
         if self.failed_intervals:
             lines.append(f"intervals the service failed to compute (left out, not cached): {self.failed_intervals}")
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])

@@ -13,7 +13,9 @@ The only module of agcredit that imports ``sentinelhub`` (ruff ``banned-api``).
   mean / stDev / percentiles 10, 50, 90 of clear pixels, mapped to FieldTimeSeries. A field whose earlier window
   (same first day, an earlier last day: an earlier checkpoint) is in the cache is asked only for the days after it,
   and the two answers joined (daily intervals start at the window's first day, so they are those of one request);
-  a window not yet settled caches its settled days as the window ending on the last of them.
+  a window not yet settled caches its settled days as the window ending on the last of them. A cached earlier window
+  is reused only while the Catalog API lists the same acquisition days in it (a product ingested or reprocessed late
+  makes them differ: that window is dropped and the whole window asked).
 
 Endpoints: ``cdse`` (Copernicus Data Space Ecosystem) and ``sinergise``, or ``profile``: the sentinelhub profile's
 own ``sh_base_url`` and ``sh_token_url`` (a self-hosted, mirror or other Sinergise deployment; https only; the
@@ -430,12 +432,24 @@ class _Api:
             if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise
 
-    def cached(self, kind: str, req: DownloadRequest, suffix: str) -> tuple[Path, bytes | None]:
+    def cached(self, kind: str, req: DownloadRequest, suffix: str, *,
+               count: bool = True) -> tuple[Path, bytes | None]:
+        """The cache path of ``req`` and its cached body (None when missing), counted a cache hit when found and
+        ``count`` (a caller that finds it unreadable takes the hit back: it is asked again)."""
         path = self._cache_path(kind, request_key(str(req.url), req.post_values), suffix)
         if path.is_file():
-            self.summary.cache_hits += 1
+            if count:
+                self.summary.cache_hits += 1
             return path, path.read_bytes()
         return path, None
+
+    def drop_stats(self, req: DownloadRequest, end: date) -> None:
+        """Forget the cached Statistical answer of the window of ``req`` ending ``end`` (out of date): its answer and its
+        note (see :meth:`keep_stats`); a read-only cache keeps them (the window is then checked again next time)."""
+        with contextlib.suppress(OSError):
+            (self._stats_windows(req) / end.isoformat()).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            self._cache_path("stats", request_key(str(req.url), req.post_values), "json").unlink(missing_ok=True)
 
     # -- one request with retries
     def post(self, req: DownloadRequest) -> tuple[bytes, dict[str, Any]]:
@@ -595,12 +609,14 @@ class _Api:
             if got is None:
                 # two runs on one cache ask for a page once: looked up again under the page's lock, and asked for only
                 # if still missing; a page of an unsettled window is never cached, so no run waits for it
-                if body is not None and settled:
+                if body is not None:
                     self.summary.cache_hits -= 1  # counted again below if another run has written it meanwhile
                 with self.claim("catalog", req) if settled else contextlib.nullcontext():
                     if settled:
                         path, body = self.cached("catalog", req, "json")
                         got = _catalog_page(body) if body is not None else None
+                        if got is None and body is not None:  # still unreadable: asked again, not a hit
+                            self.summary.cache_hits -= 1
                     if got is None:
                         got = self._catalog_fetch(req, path, settled, start, end)
             page, found = got
@@ -868,21 +884,35 @@ def _true_metres(crs: Any) -> bool:
     return not ("mercator" in method and "transverse" not in method)
 
 
-def _stats_base(api: _Api, req: DownloadRequest, start: date, end: date,
-                make: Any) -> tuple[dict[str, Any] | None, date | None]:
+def _stats_base(api: _Api, req: DownloadRequest, start: date, end: date, make: Any,
+                listed: Any) -> tuple[dict[str, Any] | None, date | None]:
     """The cached answer of the latest earlier window of ``req`` (same first day ``start``, last day before ``end``)
     and that last day, or (None, None). ``make(last)``: the request for ``start`` to ``last``. An answer no longer
     readable is passed over. Daily intervals start at the window's first day, so the earlier window's intervals are
-    those of the whole window up to its last day, and the days after it are asked alone."""
+    those of the whole window up to its last day, and the days after it are asked alone.
+
+    The window is reused only while its acquisition days are those ``listed(last)`` (the Catalog API's days over the
+    field from ``start`` to ``last`` now, None when it could not be searched): a product ingested or reprocessed
+    after the window was cached makes them differ — that window is dropped from the cache and the whole window is
+    asked (as it is when the catalogue could not be searched). Reading it is not a cache hit: a reuse is counted in
+    ``reused_windows``."""
     for last in api.stats_ends(req):
         if not start <= last < end:
             continue
-        _, body = api.cached("stats", make(last), "json")
+        base_req = make(last)
+        _, body = api.cached("stats", base_req, "json", count=False)
         answer = _stats_answer(body) if body is not None else None
-        if answer is not None:
-            return answer, last
-        if body is not None:
-            api.summary.cache_hits -= 1
+        if answer is None:
+            continue
+        had = sorted({str((x.get("interval") or {}).get("from", ""))[:10] for x in answer.get("data") or []})
+        now = listed(last)
+        if now is None:
+            return None, None
+        if sorted({d.isoformat() for d in now}) != had:
+            api.drop_stats(base_req, last)
+            api.summary.stale_windows += 1
+            return None, None
+        return answer, last
     return None, None
 
 
@@ -908,7 +938,10 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
     only for the days after that window (``summary.reused_windows``); the joined answer is that of one request for
     the whole window. What is cached: a settled window's answer without failed intervals; for a window not yet
     settled, its settled days (up to :data:`SETTLED_AFTER_DAYS` days ago) when none of them failed, as the window
-    ending on the last of them — so re-underwriting at a later checkpoint asks only for the new days."""
+    ending on the last of them — so re-underwriting at a later checkpoint asks only for the new days. An earlier
+    window is reused only while its acquisition days are those the Catalog API lists over the field for it now (one
+    search, cached once settled): a product ingested or reprocessed after it was cached makes them differ, and that
+    window is dropped from the cache and the whole window asked (``summary.stale_windows``)."""
     season = check_season(season)
     fields = check_inputs(fields, start, end)
     if "season" in fields.columns:
@@ -937,6 +970,19 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
             config=api._config or SHConfig(use_defaults=True, sh_base_url=api.ep["base_url"]))
         return request.download_list[0]
 
+    def listed(fid: str, g: Geometry, last: date) -> list[date] | None:
+        """The acquisition days the Catalog API lists now over the field's box from ``start`` to ``last`` (cached once
+        settled, as for a fetch), or None when the search failed."""
+        b = g.geometry.bounds
+        box = Tile(tile_id=fid, epsg=int(g.crs.epsg), bounds=(b[0], b[1], b[2], b[3]), width=0, height=0,
+                   field_ids=(fid,))
+        try:
+            return api.acquisitions(box, start, last, 1.0)
+        except (Failure, ImageryError) as e:
+            LOG.info("Sentinel Hub: catalogue search to check a cached window failed (%s): the whole window is asked",
+                     e.message if isinstance(e, Failure) else type(e).__name__)
+            return None
+
     with contextlib.ExitStack() as held:  # the lock of the field being asked (see _Api.claim)
         for k, (fid, geom) in enumerate(zip(ids, fields.geometry)):
             g = _request_geometry(geom, fields.crs)
@@ -950,9 +996,12 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 held.enter_context(api.claim("stats", req))  # two runs on one cache ask for a field's statistics once
                 path, body = api.cached("stats", req, "json")
                 answer = _stats_answer(body) if body is not None else None
+                if answer is None and body is not None:  # still unreadable: asked again, not a hit
+                    api.summary.cache_hits -= 1
             if answer is None:
                 # an earlier window of this request in the cache (an earlier checkpoint): only the days after it asked
-                base, base_end = _stats_base(api, req, start, end, lambda last, g=g: stats_request(g, start, last))
+                base, base_end = _stats_base(api, req, start, end, lambda last, g=g: stats_request(g, start, last),
+                                             lambda last, g=g, fid=fid: listed(fid, g, last))
                 try:
                     body, headers = api.post(req if base_end is None else stats_request(g, base_end + timedelta(days=1),
                                                                                          end))

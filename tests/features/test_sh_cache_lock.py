@@ -162,3 +162,23 @@ def test_two_runs_on_one_cache_at_once_ask_for_each_catalog_page_once(tmp_path: 
     assert sum(r.summary.requests for r in results.values()) == 4 + 4  # and 4 scenes, once each
     assert results["a"].summary.scenes == results["b"].summary.scenes == 4
     assert list((tmp_path / "cache" / ".locks").glob("catalog-*.lock"))
+
+
+@responses.activate
+def test_an_unreadable_cached_catalog_page_asked_again_is_not_a_cache_hit(tmp_path: Path) -> None:
+    """A cached Catalog page that does not read was counted a hit when read again under its lock, though it is asked
+    again: cache_hits counted one too many for each."""
+    add_token()
+    add_catalog()
+    add_process()
+    cache = tmp_path / "c"
+    sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o", cache_dir=cache, retry=FAST)
+    pages = list(cache.rglob("catalog/*/*.json"))
+    assert len(pages) == 4  # two boxes, two pages each
+    again = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o2", cache_dir=cache, retry=FAST)
+    assert again.summary.cache_hits == 8 and again.summary.requests == 0  # 4 pages and 4 scenes
+    for p in pages:
+        p.write_bytes(b"<html>not a page</html>")
+    before = n_calls(CATALOG_URL)
+    bad = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o3", cache_dir=cache, retry=FAST)
+    assert n_calls(CATALOG_URL) - before == 4 and bad.summary.cache_hits == 4  # the scenes only

@@ -13,14 +13,47 @@ from datetime import date, timedelta
 import responses
 
 from features.sources import sentinelhub as sh
-from tests.features.test_sentinelhub import FAST, STATS_URL, _sh, add_token, make_fields, n_calls  # noqa: F401
+from tests.features.test_sentinelhub import (  # noqa: F401
+    CATALOG_URL,
+    FAST,
+    STATS_URL,
+    _sh,
+    add_token,
+    make_fields,
+    n_calls,
+)
 
 
-def add_daily_stats() -> list[tuple[str, str]]:
+def _acquired(d: date, late: set[str]) -> bool:
+    """The mocked service's acquisition days: every 3rd day of June and July, and the ``late`` ones."""
+    return d.day % 3 == 1 or str(d) in late
+
+
+def add_daily_catalog(late: set[str] | None = None) -> None:
+    """A Catalog API listing, for any window, the acquisition days of :func:`add_daily_stats` (one page)."""
+    late = late if late is not None else set()
+
+    def cb(request):  # type: ignore[no-untyped-def]
+        lo, hi = (x[:10] for x in json.loads(request.body)["datetime"].split("/"))
+        d, feats = date.fromisoformat(lo), []
+        while d < date.fromisoformat(hi):
+            if _acquired(d, late):
+                feats.append({"id": f"S2A_{d}", "properties": {"datetime": f"{d}T17:25:31Z", "eo:cloud_cover": 10.0}})
+            d += timedelta(days=1)
+        return 200, {}, json.dumps({"features": feats, "context": {"returned": len(feats)}})
+
+    responses.add_callback(responses.POST, CATALOG_URL, callback=cb, content_type="application/json")
+
+
+def add_daily_stats(late: set[str] | None = None, failing: set[str] | None = None) -> list[tuple[str, str]]:
     """A Statistical API answering, for any window, one interval per acquisition day in it (every 3rd day of June
-    and July), values set by the day and the field's box, so that two windows' answers agree on their common days;
-    returns the (from, to) of each request."""
+    and July, and the days of ``late`` — a set the test may fill later: a product ingested late), values set by the
+    day and the field's box, so that two windows' answers agree on their common days; the days of ``failing`` are
+    failed intervals. Returns the (from, to) of each request; the Catalog API lists the same days."""
     asked: list[tuple[str, str]] = []
+    late = late if late is not None else set()
+    failing = failing if failing is not None else set()
+    add_daily_catalog(late)
 
     def cb(request):  # type: ignore[no-untyped-def]
         agg = json.loads(request.body)["aggregation"]
@@ -30,7 +63,10 @@ def add_daily_stats() -> list[tuple[str, str]]:
         data = []
         d = date.fromisoformat(lo)
         while d < date.fromisoformat(hi):
-            if d.day % 3 == 1:
+            if str(d) in failing:
+                data.append({"interval": {"from": f"{d}T00:00:00Z", "to": f"{d + timedelta(days=1)}T00:00:00Z"},
+                             "error": {"type": "TIMEOUT"}})
+            elif _acquired(d, late):
                 m = round(0.2 + d.timetuple().tm_yday / 1000 + (x0 % 1000) / 1e5, 6)
                 stats = {"min": 0.0, "max": 1.0, "mean": m, "stDev": 0.05, "sampleCount": 40,
                          "noDataCount": d.day % 4,
@@ -61,7 +97,7 @@ def test_a_later_checkpoint_asks_only_for_the_days_after_the_cached_window(tmp_p
     asked.clear()
     later = _stats(cache, date(2023, 6, 1), date(2023, 7, 20))  # the as-of date moved forward
     assert asked == [("2023-07-01", "2023-07-21")] * 3  # the new days only
-    assert later.summary.reused_windows == 3 and later.summary.cache_hits == 3 and whole.summary.reused_windows == 0
+    assert later.summary.reused_windows == 3 and later.summary.cache_hits == 0 and whole.summary.reused_windows == 0
     assert "reused from the cache (only the days after it asked): 3 fields" in later.summary.render()
     assert later.series.equals(whole.series)  # the same series as one request for the whole window
     assert early.series.equals(whole.series[whole.series["date"] <= "2023-06-30"].reset_index(drop=True))
@@ -95,12 +131,82 @@ def test_a_season_in_progress_caches_its_settled_days_for_the_next_checkpoint(tm
 
 
 @responses.activate
-def test_a_cached_window_with_a_failed_interval_in_its_settled_days_is_not_kept(tmp_path, monkeypatch):
-    """Failed intervals are never cached: the settled days of an unsettled window are kept only without one."""
+def test_failed_intervals_are_not_cached_on_the_base_and_tail_path(tmp_path, monkeypatch):
+    """A cached head, then a tail with a failed interval: in the settled days of a window in progress the joined
+    answer's head is not kept (the next checkpoint reuses the earlier head and asks the tail again); in a settled
+    window the joined answer is not cached (a re-run asks the days after the head again)."""
     add_token()
+    failing: set[str] = set()
+    asked = add_daily_stats(failing=failing)
+    cache = tmp_path / "c"
     monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 5), raising=False)
-    bad = {"data": [{"interval": {"from": "2023-06-10T00:00:00Z", "to": "2023-06-11T00:00:00Z"},
-                     "error": {"type": "TIMEOUT"}}], "status": "OK"}
-    responses.add(responses.POST, STATS_URL, json=bad)
-    _stats(tmp_path / "c", date(2023, 6, 1), date(2023, 7, 5))
-    assert not list((tmp_path / "c").rglob("stats/*/*.json")) and not list((tmp_path / "c").rglob("stats-windows/*"))
+    _stats(cache, date(2023, 6, 1), date(2023, 7, 5))  # caches its settled days: the head to 06-30
+    windows = lambda: sorted({p.name for p in cache.rglob("stats-windows/*/*/*")})  # noqa: E731
+    assert windows() == ["2023-06-30"]
+    failing.add("2023-07-10")  # a day of the tail, settled (≤ today − 5) at the next checkpoint
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 19), raising=False)
+    asked.clear()
+    second = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
+    assert asked == [("2023-07-01", "2023-07-20")] * 3 and second.summary.reused_windows == 3
+    assert second.summary.failed_intervals == 3 and windows() == ["2023-06-30"]  # no head to 07-14 kept
+    asked.clear()
+    _stats(cache, date(2023, 6, 1), date(2023, 7, 19))  # asked again from the head, not from a head with a failure
+    assert asked == [("2023-07-01", "2023-07-20")] * 3
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 9, 1), raising=False)  # the window is settled now
+    asked.clear()
+    settled = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
+    assert asked == [("2023-07-01", "2023-07-20")] * 3 and settled.summary.failed_intervals == 3
+    assert windows() == ["2023-06-30"]  # the joined answer, with a failed interval, is not cached
+    failing.clear()
+    asked.clear()
+    healed = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
+    assert asked == [("2023-07-01", "2023-07-20")] * 3 and not healed.summary.failed_intervals
+    assert windows() == ["2023-06-30", "2023-07-19"]
+    assert healed.series.equals(_stats(tmp_path / "one", date(2023, 6, 1), date(2023, 7, 19)).series)
+
+
+@responses.activate
+def test_an_acquisition_ingested_late_in_a_cached_window_is_picked_up_at_the_next_checkpoint(tmp_path, monkeypatch):
+    """The settled days of a window in progress are cached; a product of one of those days ingested (or reprocessed)
+    more than SETTLED_AFTER_DAYS late was missing from the field's series for good. The cached window is reused only
+    while the Catalog API lists the same acquisition days in it: otherwise it is dropped and the whole window asked."""
+    add_token()
+    late: set[str] = set()
+    asked = add_daily_stats(late=late)
+    cache = tmp_path / "c"
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 5), raising=False)
+    first = _stats(cache, date(2023, 6, 1), date(2023, 7, 5))  # caches its settled days: the head to 06-30
+    assert "2023-06-20" not in set(first.series["date"].astype(str))
+    late.add("2023-06-20")  # acquired 06-20, in the archive only now (after the head was cached)
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 19), raising=False)
+    asked.clear()
+    second = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
+    assert asked == [("2023-06-01", "2023-07-20")] * 3  # the whole window asked again
+    assert second.summary.stale_windows == 3 and second.summary.reused_windows == 0
+    assert "out of date" in second.summary.render()
+    assert "2023-06-20" in set(second.series["date"].astype(str))
+    assert second.series.equals(_stats(tmp_path / "one", date(2023, 6, 1), date(2023, 7, 19)).series)
+    asked.clear()
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 29), raising=False)  # the next one reuses the new head
+    third = _stats(cache, date(2023, 6, 1), date(2023, 7, 29))
+    assert asked == [("2023-07-15", "2023-07-30")] * 3 and third.summary.reused_windows == 3
+    assert third.summary.stale_windows == 0 and "2023-06-20" in set(third.series["date"].astype(str))
+
+
+@responses.activate
+def test_cache_hits_count_what_the_cache_served(tmp_path):
+    """An unreadable cached answer read again under the lock was counted a hit (it is asked again); a reused earlier
+    window was counted a hit on top of reused_windows."""
+    add_token()
+    asked = add_daily_stats()
+    cache = tmp_path / "c"
+    _stats(cache, date(2023, 6, 1), date(2023, 6, 30))
+    for p in cache.rglob("stats/*/*.json"):
+        p.write_bytes(b"not json")
+    asked.clear()
+    again = _stats(cache, date(2023, 6, 1), date(2023, 6, 30))
+    assert len(asked) == 3 and again.summary.cache_hits == 0
+    later = _stats(cache, date(2023, 6, 1), date(2023, 7, 20))
+    assert later.summary.reused_windows == 3 and later.summary.cache_hits == 0
+    whole = _stats(cache, date(2023, 6, 1), date(2023, 7, 20))
+    assert whole.summary.cache_hits == 3 and whole.summary.requests == 0
