@@ -34,8 +34,8 @@ Sentinel Hub's convention; an HTTP date is read too) is honoured up to
 :data:`~features.sources._sh_io.MAX_RETRY_AFTER_TOTAL` seconds of waiting per request; a 429 after the retries fails that
 request alone (an acquisition or a field, like a 5xx); a 403 (a plan that does not allow the request, processing units
 used up) stops the requests (the acquisitions in the cache are still served): a :class:`SentinelHubQuotaError` naming
-dates and fields, or, for a partial fetch that has scenes, those written and the rest recorded missing (:func:`fetch`); files are written atomically and
-``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
+dates and fields, or, for a partial fetch that has scenes, those written and the rest recorded missing
+(:func:`fetch`); files are written atomically and ``index.csv`` last; each run returns a :class:`FetchSummary` (requests, cache hits,
 processing units from ``x-processingunits-spent`` or the documented formula). A Process API scene, a Statistical
 answer or a (settled) Catalog page is looked up in the cache and, if missing, downloaded and cached under the cache's
 lock for that request (:meth:`_Api.claim`), so two runs on one cache at once download it once.
