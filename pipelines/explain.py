@@ -112,6 +112,13 @@ class Explanation:
     #: a new decision renewing the farmer's active Book line: the line, balances and the actions a re-underwriting
     #: would propose (the body's ``renewal``; policy renewals_propose_actions, 2026.12.10 on)
     renewal: dict[str, Any] | None = None
+    #: the renewal's decision re-estimated nothing (``reunderwrite.not_reestimated`` of its body: a REFER whose only
+    #: failing fields the models could not value): its codes, else empty — it proposed nothing for that reason
+    renewal_not_reestimated: list[str] = field(default_factory=list)
+    #: what the portfolio counts for the Book line of this record when it does not stand on the record itself
+    #: (:func:`underwriting.standing.line_standing`): ``line_id``, ``book_limit``, ``on_record_id`` (None: its
+    #: Book limit), ``skipped_record_id`` and ``skipped_outcome`` (the REFER or DECLINE that granted nothing)
+    line_stands_on: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -345,7 +352,42 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         policy={k: pol.get(k) for k in ("id", "version", "content_hash", "profile")},
         override=body.get("override"), history=history, contributions_note=note,
         pledged_to=[str(a) for a in body.get("computation", {}).get("fields_pledged_to", [])],
-        reunderwrite=body.get("reunderwrite"), renewal=body.get("renewal"))
+        reunderwrite=body.get("reunderwrite"), renewal=body.get("renewal"),
+        renewal_not_reestimated=_renewal_kept(body), line_stands_on=_line_stands_on(store, rec))
+
+
+def _renewal_kept(body: dict[str, Any]) -> list[str]:
+    """The no-estimate codes of a renewing decision that re-estimated nothing (its renewal proposed nothing because
+    of them, not because its indicative limit covers the balance), else []."""
+    if not body.get("renewal"):
+        return []
+    from pipelines.reunderwrite import not_reestimated
+
+    return list(not_reestimated(body))
+
+
+def _line_stands_on(store: DecisionStore, rec: DecisionRecord) -> dict[str, Any] | None:
+    """What the portfolio counts for the line of ``rec`` (a re-underwriting's Book line) when the line does not
+    stand on ``rec`` itself: its Book limit past a REFER or DECLINE that granted nothing, or an earlier record (a
+    kept line); None when it stands on ``rec`` or ``rec`` follows no line. The chain is read up to ``rec``."""
+    from underwriting.standing import line_standing
+
+    line = (rec.body.get("reunderwrite") or {})
+    if not line.get("line_id"):
+        return None
+    chain = [r for r in store.history(rec.application_id) if r.seq <= rec.seq]
+    df = pd.DataFrame({"record_id": [r.record_id for r in chain], "supersedes": [r.supersedes for r in chain],
+                       "kind": [r.kind for r in chain], "outcome": [r.outcome for r in chain],
+                       "body": [r.body for r in chain]})
+    got = line_standing(df).get(rec.record_id)
+    if got is None:
+        return None
+    on, skipped = got
+    by_id = {r.record_id: r for r in chain}
+    return {"line_id": str(line["line_id"]), "book_limit": line.get("book_limit"), "on_record_id": on,
+            "on_outcome": by_id[on].outcome if on in by_id else None,
+            "on_limit": by_id[on].limit if on in by_id else None,
+            "skipped_record_id": skipped, "skipped_outcome": by_id[skipped].outcome if skipped in by_id else None}
 
 
 def explain_text(store: DecisionStore | str | None, application_id: str, as_of: str | date | None = None,
@@ -428,6 +470,34 @@ def _contribution_lines(f: FieldExplanation) -> list[str]:
         total = float(f.raw_p50 or 0.0) - float(f.base_value or 0.0) - sum(p["contribution"] for p in nonzero[:TOP_CONTRIBUTIONS])
         lines.append(f"    {total:+.3f}  {rest} other features")
     return lines
+
+
+def _stands_text(s: dict[str, Any], cur: str) -> str:
+    """What the portfolio counts for a Book line that does not stand on the record explained."""
+    if s.get("on_record_id") is None:
+        why = (f"its {s.get('skipped_outcome')} (record {s.get('skipped_record_id')}) granted nothing"
+               if s.get("skipped_record_id") else "it was never decided in the store")
+        return (f"the Book line {s.get('line_id')} stands on its Book limit {_m(s.get('book_limit'), cur)} until an "
+                f"analyst acts: {why}; the portfolio counts it there")
+    return (f"the line {s.get('line_id')} stands on record {s.get('on_record_id')} ({s.get('on_outcome')} "
+            f"{_m(s.get('on_limit'), cur)}); the portfolio counts it there")
+
+
+def _renewal_actions(x: Explanation) -> str:
+    """A renewal's proposed actions, or the true reason it proposes none: a REFER that re-estimated nothing keeps
+    the line on its Book limit (its indicative limit is no estimate); only a granted limit at or above the
+    outstanding balance "covers the balance"."""
+    r = x.renewal or {}
+    acts = ", ".join(r.get("proposed_actions") or [])
+    if acts:
+        return acts
+    if x.renewal_not_reestimated:
+        return (f"none ({x.outcome}: the line is kept on its Book limit {_m(r.get('book_limit'), x.currency)}, not "
+                f"re-estimated: the models could not value the fields as of {x.as_of} "
+                f"({', '.join(x.renewal_not_reestimated)}))")
+    if x.outcome not in ("REFER", "DECLINE") and x.limit >= int(r.get("outstanding") or 0):
+        return "none (the new limit covers the balance)"
+    return "none"
 
 
 def _render(x: Explanation) -> str:
@@ -514,13 +584,14 @@ def _render(x: Explanation) -> str:
                        + f"), not with record {r.get('previous_record_id')}, a re-underwriting that re-estimated "
                        "nothing")
         out.append(f"  proposed actions: {acts}; alerts: {', '.join(r.get('alerts') or []) or 'none'}")
+    if x.line_stands_on and not x.override:
+        out.append("  " + _stands_text(x.line_stands_on, cur))
     if x.renewal and not x.reunderwrite and not x.override:  # a new decision renewing the farmer's Book line
         r = x.renewal
         out += ["", f"Renewal of line {r.get('line_id')} (Book limit {_m(r.get('book_limit'), cur)}): outstanding "
                     f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}, line maturity "
                     f"{r.get('line_maturity_date') or 'n/a'}",
-                f"  proposed actions: {', '.join(r.get('proposed_actions') or []) or 'none (the new limit covers the balance)'}"
-                f"; alerts: {', '.join(r.get('alerts') or []) or 'none'}"]
+                f"  proposed actions: {_renewal_actions(x)}; alerts: {', '.join(r.get('alerts') or []) or 'none'}"]
     out += ["", "Model contributions to each field's P50 yield (LightGBM pred_contrib, this application only):"]
     shown = [line for f in x.fields for line in _contribution_lines(f)]
     out += shown or ["  none"]

@@ -402,6 +402,62 @@ def test_explain_says_a_line_after_a_refer_was_compared_with_its_book_limit(tmp_
     assert "compared with the decision the line stood on (its Book limit: record Rrefer, a REFER, granted none)" in text
 
 
+def _appended(url: str, aid: str, body_of: Any, kind: str, key: str, outcome: str, limit: int) -> None:
+    """Append to ``url`` a record of ``aid`` superseding its latest, whose body is ``body_of(latest body)``."""
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    with DecisionStore(url) as st:
+        rec = st.latest(aid)
+        assert rec is not None
+        st.append([DecisionItem(idempotency_key=key, application_id=aid, farmer_token=rec.farmer_token,
+                                season=rec.season, as_of=rec.as_of, outcome=outcome, limit=limit,
+                                currency=rec.currency, reason_codes=tuple(rec.reason_codes), body=body_of(rec.body),
+                                kind=kind, supersedes=rec.record_id)], operator="tester")
+
+
+def test_a_refer_renewal_that_reestimated_nothing_does_not_cover_the_balance(tmp_path: Path,
+                                                                             model: YieldModel) -> None:
+    """A REFER renewing a Book line whose fields the models could not value (indicative limit 0, outstanding 27,000)
+    proposes nothing because the line is kept on its Book limit: explain said "none (the new limit covers the
+    balance)"."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {})  # (its decision, superseded below by a renewing REFER)
+
+    def refer(b: dict[str, Any]) -> dict[str, Any]:
+        b = {k: v for k, v in b.items() if k != "reunderwrite"}
+        params = {**b["policy"]["parameters"], "keep_unvalued_lines": True}
+        fields = [{**f, "included": False, "codes": ["INSUFFICIENT_CLEAR_IMAGERY"]} for f in b["fields"]]
+        return {**b, "outcome": "REFER", "refer_reasons": ["FAILING_AREA_SHARE"], "fields": fields,
+                "policy": {**b["policy"], "parameters": params},
+                "renewal": {"line_id": "L9", "book_limit": 4_100_000, "drawn": 2_600_000, "outstanding": 2_700_000,
+                            "line_maturity_date": "2026-03-17", "proposed_actions": [], "alerts": []}}
+
+    _appended(url, aid, refer, "decision", "renew-1", "REFER", 0)
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert "Renewal of line L9 (Book limit USD 41,000.00): outstanding USD 27,000.00" in text
+    assert "covers the balance" not in text
+    assert ("proposed actions: none (REFER: the line is kept on its Book limit USD 41,000.00, not re-estimated: the "
+            "models could not value the fields as of ") in text and "(INSUFFICIENT_CLEAR_IMAGERY))" in text
+
+
+def test_explain_says_a_line_on_a_decline_stands_on_its_book_limit(tmp_path: Path, model: YieldModel) -> None:
+    """A Book line whose latest re-underwriting decided a DECLINE (policy refer_keeps_book_limit): the portfolio
+    counts it on its Book limit until an analyst acts; explain said only "-> DECLINE USD 0.00"."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {"outstanding": 12_345, "drawn": 12_000, "alerts": [],
+                                                    "proposed_actions": ["FREEZE_UNDRAWN", "REVIEW"],
+                                                    "book_limit": 4_100_000, "line_id": "L2009-00001"})
+
+    def decline(b: dict[str, Any]) -> dict[str, Any]:
+        params = {**b["policy"]["parameters"], "refer_keeps_book_limit": True}
+        return {**b, "outcome": "DECLINE", "policy": {**b["policy"], "parameters": params}}
+
+    _appended(url, aid, decline, "reunderwrite", "re-2", "DECLINE", 0)
+    x = explain(url, aid, model_loader=loader_for(model, []))
+    assert ("the Book line L2009-00001 stands on its Book limit USD 41,000.00 until an analyst acts: its DECLINE "
+            f"(record {x.record_id}) granted nothing; the portfolio counts it there") in x.render()
+    assert x.line_stands_on is not None and x.line_stands_on["on_record_id"] is None
+
+
 def test_an_override_after_a_reunderwriting_is_not_credited_to_it(tmp_path: Path, model: YieldModel) -> None:
     """An override copies the re-underwriting's body: explain printed "Re-underwriting of line L7: … -> <the
     override's limit>" with the re-underwriting's proposed actions, as if it had given that limit."""
