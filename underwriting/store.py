@@ -1043,7 +1043,13 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
             b = json.loads(b) if isinstance(b, str) else (b or {})
             book[mark] = int((b.get("reunderwrite") or {}).get("book_limit") or 0)
     standing = (df["current"] & ~ids.isin(set(lines))) | ids.isin(on)
-    limits = [book.get(r, lim) if st else None for r, lim, st in zip(ids, df["limit"], standing, strict=True)]
-    df = df.assign(standing=standing, standing_limit=pd.array(limits, dtype="Int64"))
+    # a REFER grants nothing until an analyst decides: a line standing on one stands at 0 (its Book limit, above,
+    # where it has a Book line); its indicative limit is in `indicative_limit` (REFER rows only), never counted
+    refer = (df["outcome"].astype(str) == "REFER").tolist()
+    limits = [book.get(r, 0 if ref else lim) if st else None
+              for r, lim, st, ref in zip(ids, df["limit"], standing, refer, strict=True)]
+    indicative = [int(lim) if ref else None for lim, ref in zip(df["limit"], refer, strict=True)]
+    df = df.assign(standing=standing, standing_limit=pd.array(limits, dtype="Int64"),
+                   indicative_limit=pd.array(indicative, dtype="Int64"))
     write_table_atomic(df, path, fmt=kind)
     return len(df)

@@ -900,3 +900,27 @@ def test_a_killed_readers_store_copy_is_removed_later(tmp_path: Path, monkeypatc
     os.utime(old, (hours_ago, hours_ago))
     store_mod._remove_stale_copies()
     assert not old.exists() and (fresh / "d.db").exists()
+
+
+def test_the_export_counts_a_refer_with_no_book_line_at_zero(tmp_path: Path) -> None:
+    """A new application's REFER (no Book line) carried its indicative limit as `standing_limit`: `decisions export
+    --season 2009` on the demo summed INR 2,227,000 standing against the report's 2,202,000 (6 such REFERs). A REFER
+    grants nothing: it stands at 0, its indicative limit in `indicative_limit` (REFER rows only)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from tests.underwriting.test_override import decision
+    from underwriting.store import export_decisions
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    d = decision("R1", 250_000, key="R1-first")
+    refer = dataclasses.replace(d, outcome="REFER", reason_codes=("FAILING_AREA_SHARE",),
+                                body={**d.body, "outcome": "REFER"})
+    with DecisionStore(url) as st:
+        st.append([refer, decision("G1", 500_000, key="G1-first")], operator="batch")
+    export_decisions(tmp_path / "d.csv", url=url)
+    got = pd.read_csv(tmp_path / "d.csv").set_index("application_id")
+    assert bool(got.loc["R1", "standing"]) and got.loc["R1", "limit"] == 250_000
+    assert got["standing_limit"].to_dict() == {"R1": 0, "G1": 500_000}
+    assert got.loc["R1", "indicative_limit"] == 250_000 and pd.isna(got.loc["G1", "indicative_limit"])
