@@ -83,12 +83,14 @@ def _print_alerts(alerts: Any) -> None:
     if alerts is None or len(alerts) == 0:
         echo("alerts: none")
         return
+    from pipelines._monitor_format import format_evidence
+
     counts = alerts["alert"].value_counts().sort_index()
     echo("alerts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     echo(f"{'date':<11} {'field':<10} {'alert':<14} {'severity':<8} {'line':<16} evidence")
     for r in alerts.itertuples(index=False):
         line = r.line_id if isinstance(r.line_id, str) else "-"
-        echo(f"{str(r.date)[:10]:<11} {r.field_id:<10} {r.alert:<14} {r.severity:<8} {line:<16} {r.evidence}")
+        echo(f"{str(r.date)[:10]:<11} {r.field_id:<10} {r.alert:<14} {r.severity:<8} {line:<16} {format_evidence(r.evidence)}")
 
 
 def _season_of(season: str | None, known: list[str], default: str, where: str) -> str:

@@ -1,4 +1,5 @@
-"""The text table of an early-warning replay (``agcredit evaluate alerts``, benchmarks/bench_alerts.py)."""
+"""The text table of an early-warning replay (``agcredit evaluate alerts``, benchmarks/bench_alerts.py) and the
+readable evidence of an alert (``agcredit monitor``'s text output; ``--json`` keeps the evidence as stored)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,60 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipelines.evaluation.alerts import AlertEvaluation
 
-__all__ = ["format_alert_evaluation"]
+__all__ = ["format_alert_evaluation", "format_evidence"]
 
 
 def _fmt(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "—"
     return f"{v:.3f}" if isinstance(v, float) and not float(v).is_integer() else str(v)
+
+
+def _val(v: Any) -> str:
+    """One evidence value as text: None is "n/a", a pair ``[date, value]`` "date value", a list its items."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, list | tuple):
+        if v and all(isinstance(x, list | tuple) and len(x) == 2 for x in v):
+            return ", ".join(f"{_val(a)} {_val(b)}" for a, b in v)
+        return ", ".join(_val(x) for x in v) or "none"
+    if isinstance(v, dict):
+        return "(" + ", ".join(f"{_key(k)} {_val(x)}" for k, x in v.items()) + ")"
+    return str(v)
+
+
+def _key(k: Any) -> str:
+    return str(k).replace("_", " ")
+
+
+def format_evidence(evidence: Any) -> str:
+    """An alert's evidence (JSON text as the alert table keeps it, or a dict) as one readable line: per observation
+    date its series (``dates`` with the lists of the same length: "2009-08-09: ndvi 0.311, expected p10 0.4332"),
+    then each other item "name value" ("n/a" for none; a list of ``[date, value]`` pairs as "date value, …"),
+    separated by "; ". Text that is not a JSON object is returned as it is."""
+    ev = evidence
+    if isinstance(ev, str):
+        try:
+            ev = json.loads(ev)
+        except ValueError:
+            return evidence
+    if not isinstance(ev, dict):
+        return _val(ev)
+    dates: Any = ev.get("dates")
+    series: list[str] = []
+    if isinstance(dates, list) and dates:
+        series = [k for k, v in ev.items() if k != "dates" and isinstance(v, list) and len(v) == len(dates)
+                  and not any(isinstance(x, list | tuple | dict) for x in v)]
+        series.sort(key=lambda k: (k != "ndvi", k))  # the observation first, what it is compared with after
+    parts = []
+    if series:
+        parts += [f"{d}: " + ", ".join(f"{_key(k)} {_val(ev[k][i])}" for k in series) for i, d in enumerate(dates or [])]
+    elif isinstance(dates, list):
+        parts.append(f"dates {_val(dates)}")
+    parts += [f"{_key(k)} {_val(v)}" for k, v in ev.items() if k != "dates" and k not in series]
+    return "; ".join(parts)
 
 
 def format_alert_evaluation(ev: AlertEvaluation) -> str:
