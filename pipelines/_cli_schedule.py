@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -21,6 +23,10 @@ def show(
     calendar: Path = typer.Option(None, "--calendar", help="A season calendar CSV (default: the shipped one)."),
     models: bool = typer.Option(False, "--models", help="Say for each checkpoint whether the registry's champion "
                                 "yield model can re-estimate its lines then, or keeps them (MLFLOW_TRACKING_URI)."),
+    store: str = typer.Option(None, "--store", envvar="AGCREDIT_STORE_URL", show_envvar=False,
+                              help="A decision store: a status column (done / due / coming, from its checkpoint log "
+                              "and re-underwriting records) and the seasons' checkpoints before --today too; default "
+                              "$AGCREDIT_STORE_URL (unset: no store). Read only."),
 ) -> None:
     """List the coming checkpoints per season, region and crop."""
     import pandas as pd
@@ -43,7 +49,8 @@ def show(
         if not seasons:
             raise UserInputError(f"--today {day}: year {day.year} is not a season year (expected a year like 2024); "
                                  "check the date or give --season")
-    up = upcoming(day, seasons, load_calendar(calendar), region)
+    # with a store: the checkpoints before today too (done, or due: not run yet), each with its status
+    up = upcoming(date.min if store else day, seasons, load_calendar(calendar), region)
     if not season and len(up):  # in date order: next autumn's wheat of the season after next among the rest
         up = up[up["date"] <= pd.Timestamp(day) + pd.DateOffset(years=1)].sort_values(
             ["date", "season", "region", "crop"], kind="stable")
@@ -65,8 +72,65 @@ def show(
 
         gov = registry.governance(MODEL_NAME, "champion")
         reach = model_reach(up, gov)
+    status = checkpoint_status(store, up, day) if store else None
     echo(f"{'date':<11} {'season':<7} {'region':<16} {'crop':<13} {'checkpoint':<12}"
+         + (f" {'status':<43}" if status is not None else "")
          + (" yield model (champion)" if reach is not None else ""))
     for i, r in enumerate(up.itertuples()):
         echo(f"{r.date.date().isoformat():<11} {r.season:<7} {r.region:<16} {r.crop:<13} {r.checkpoint:<12}"
+             + (f" {status[i]:<43}" if status is not None else "")
              + (f" {reach[i]}" if reach is not None else ""))
+
+
+def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
+    """For each checkpoint row of ``up`` (season, region, crop, checkpoint, date), read from the decision store at
+    ``store`` (nothing written): ``done (ran as of D)`` / ``done (covered by records as of D)`` / ``done
+    (superseded)`` / ``done (no lines)`` as ``reunderwrite --due`` logged it; else, from the store's re-underwriting
+    records of the season whose fields declare the crop, ``done (records as of D)`` when some are dated that day,
+    ``done (covered by records as of D)`` when the first are dated after it (re-underwriting goes forward only: that
+    checkpoint will not run); else ``due`` (on or before ``today``, not run yet) or ``coming``."""
+    import sqlalchemy as sa
+
+    from underwriting._store_schema import make_engine
+    from underwriting.store import DecisionStore
+
+    dated: dict[tuple[str, str], set[str]] = {}  # (season, crop) -> the as-of dates of its re-underwriting records
+    with DecisionStore(store, create=False) as st:
+        for season in sorted({str(x) for x in up["season"]}):
+            rec = st.records(season)
+            rec = rec[rec["kind"] == "reunderwrite"]
+            for day, body in zip(rec["as_of"].astype(str), rec["body"], strict=True):
+                b = json.loads(body) if isinstance(body, str) else (body or {})
+                for crop in {str(f.get("declared_crop")) for f in b.get("fields") or [] if f.get("declared_crop")}:
+                    dated.setdefault((season, crop), set()).add(day[:10])
+    log: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+    engine = make_engine(store)
+    try:
+        if sa.inspect(engine).has_table("agcredit_checkpoint_runs"):
+            t = sa.Table("agcredit_checkpoint_runs", sa.MetaData(), autoload_with=engine)
+            with engine.connect() as c:
+                for r in c.execute(sa.select(t)).mappings():
+                    log[(str(r["season"]), str(r["region"]), str(r["crop"]), str(r["checkpoint"]))] = (
+                        str(r["status"]), str(r["as_of"]))
+    except sa.exc.SQLAlchemyError:
+        log = {}
+    finally:
+        engine.dispose()
+    out = []
+    for r in up.itertuples():
+        d = r.date.date().isoformat()
+        got = log.get((str(r.season), str(r.region), str(r.crop), str(r.checkpoint)))
+        if got is not None:
+            st_, as_of = got
+            out.append({"ran": f"done (ran as of {as_of})", "covered": "done (covered by later records)",
+                        "superseded": "done (superseded by a later checkpoint)",
+                        "no_lines": f"done (no lines as of {as_of})"}.get(st_, f"done ({st_})"))
+            continue
+        days = sorted(x for x in dated.get((str(r.season), str(r.crop)), set()) if x >= d)
+        if days and days[0] == d:
+            out.append(f"done (records as of {d})")
+        elif days:
+            out.append(f"done (covered by records as of {days[0]})")
+        else:
+            out.append("due" if r.date.date() <= today else "coming")
+    return out

@@ -272,3 +272,57 @@ def test_due_looks_at_every_season_with_booked_lines_whose_window_is_open() -> N
     assert due_seasons(date(2010, 1, 10), "2010", ["2009", "2010"], ["2009"], "in-smallholder") == ["2009", "2010"]
     assert due_seasons(date(2010, 1, 10), "2010", ["2010"], ["2009"], "in-smallholder") == ["2010"]  # not the county's
     assert due_seasons(date(2010, 1, 10), "2010", ["2009", "2010"], ["2009"], "nowhere") == ["2010"]  # no window
+
+
+def test_cli_schedule_show_says_which_checkpoints_are_done(tmp_path: Path) -> None:
+    """`schedule show --store` (or $AGCREDIT_STORE_URL) said nothing of the checkpoints the store has run or covered:
+    a status column now — done (as `reunderwrite --due` logged it, or the season's re-underwriting records of the
+    crop: that day's, or later ones covering it), due (on or before --today, not run) or coming — and the season's
+    checkpoints before --today are listed too. The store is only read."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from pipelines.schedule import CheckpointLog, Due
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+
+    def item(key: str, kind: str, as_of: str, crop: str) -> DecisionItem:
+        body = {"fields": [{"field_id": "F1", "declared_crop": crop}], "outcome": "REDUCE", "limit": 100}
+        return DecisionItem(idempotency_key=key, application_id=f"A-{key}", farmer_token="tok", season="2024",
+                            as_of=as_of, outcome="REDUCE", limit=100, currency="USD", reason_codes=(), body=body,
+                            kind=kind)
+
+    with DecisionStore(url) as st:
+        st.append([item("m", "reunderwrite", "2024-07-20", "maize"),   # the maize mid-season checkpoint's records
+                   item("s", "reunderwrite", "2024-08-10", "sorghum"),  # later than sorghum's: it is covered
+                   item("y", "decision", "2024-09-30", "soybean")], operator="t")  # a decision runs no checkpoint
+    CheckpointLog(url).mark(Due("2024", "us-nebraska", "soybean", "mid_season", date(2024, 7, 31)),
+                            as_of=date(2024, 7, 31), n_lines=3)
+    r = CliRunner().invoke(app, ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--today",
+                                 "2024-09-12", "--store", url])
+    assert r.exit_code == 0, r.stderr
+    rows = {" ".join(line.split()[2:5]): " ".join(line.split()[5:]) for line in r.stdout.splitlines()[1:]}
+    assert rows["us-nebraska maize mid_season"] == "done (records as of 2024-07-20)"
+    assert rows["us-nebraska soybean mid_season"] == "done (ran as of 2024-07-31)"
+    assert rows["us-nebraska sorghum mid_season"] == "done (covered by records as of 2024-08-10)"
+    assert rows["us-nebraska maize pre_harvest"] == "due"
+    assert rows["us-nebraska soybean pre_harvest"] == "coming" and rows["us-nebraska sorghum pre_harvest"] == "coming"
+    assert "status" in r.stdout.splitlines()[0]
+    # a store without the checkpoint log: none created (the store is only read)
+    url2 = f"sqlite:///{tmp_path / 'e.db'}"
+    with DecisionStore(url2) as st:
+        st.append([item("m", "reunderwrite", "2024-07-20", "maize")], operator="t")
+    r = CliRunner().invoke(app, ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--today",
+                                 "2024-09-12", "--store", url2])
+    assert r.exit_code == 0 and "done (records as of 2024-07-20)" in r.stdout, r.stderr
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url2)
+    assert not sa.inspect(engine).has_table("agcredit_checkpoint_runs")
+    engine.dispose()
+    # without a store: as before (the coming checkpoints, no status)
+    plain = CliRunner().invoke(app, ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--today",
+                                     "2024-09-12"], env={"AGCREDIT_STORE_URL": None})
+    assert plain.exit_code == 0 and "status" not in plain.stdout and "mid_season" not in plain.stdout
