@@ -151,6 +151,9 @@ def test_backtest_library_arithmetic(county: Path, yield_model_dir: Path) -> Non
         same = lines[(lines["policy"] == "naive-same") & (lines["checkpoint"] == k)]
         naive = lines[lines["policy"] == "naive"]
         assert set(same["application_id"]) == set(g["application_id"]) & set(naive["application_id"])
+        # the same loans in each crop row: a naive-same line carries its policy line's crop
+        pol_crop = dict(zip(zip(g["season"], g["application_id"]), g["crop"], strict=True))
+        assert all(pol_crop[(r.season, r.application_id)] == r.crop for r in same.itertuples())
     pol = lines[lines["policy"] == "agcredit"]
     assert len(pol) > 0 and (pol["limit"] > 0).all()
     prof = default_policy().profile("in-kcc")
@@ -276,3 +279,23 @@ def test_decisions_use_the_latest_price_known_on_their_date() -> None:
     assert k.loc[("rice", "2019"), "price_per_t"] == 20_000  # known before the decision
     assert k.loc[("soybean", "2019"), "price_per_t"] == 30_000 and len(late) == 1 and "soybean" in late[0]
     assert k.loc[("maize", "2018"), "price_per_t"] == 16_000  # other seasons untouched (realised values)
+
+
+def test_naive_same_compares_the_same_loans_per_crop_and_season() -> None:
+    """The naive-same rows took each farmer's main declared crop (cotton 55 naive-same lines vs 40 policy lines on
+    the demo county: loans the policy classed as maize counted as cotton) and were matched on the application id
+    alone across seasons. Each now carries its policy line's crop and is matched on (season, application_id)."""
+    from pipelines.backtest_run import naive_same
+
+    lines = pd.DataFrame({"season": ["2008", "2008", "2009"], "checkpoint": ["mid", "mid", "mid"],
+                          "application_id": ["A1", "A2", "A1"], "crop": ["maize", "cotton", "rice"],
+                          "limit": [5000, 6000, 7000], "term_days": [180, 180, 180], "policy": "agcredit"})
+    naive = pd.DataFrame({"application_id": ["A1", "A2", "A3", "A1"], "limit": [100, 200, 300, 400],
+                          "term_days": [200, 200, 200, 210], "crop": ["cotton", "cotton", "cotton", "cotton"],
+                          "season": ["2008", "2008", "2008", "2010"], "checkpoint": "any", "policy": "naive"})
+    same = naive_same(lines, naive)
+    got = sorted(zip(same["season"], same["application_id"], same["crop"], same["limit"], strict=True))
+    assert got == [("2008", "A1", "maize", 100), ("2008", "A2", "cotton", 200)]  # A1/2009: no naive line that season
+    assert set(same["policy"]) == {"naive-same"} and set(same["checkpoint"]) == {"mid"}
+    per_crop = same.groupby("crop").size().to_dict()
+    assert per_crop == lines[lines["season"] == "2008"].groupby("crop").size().to_dict()
