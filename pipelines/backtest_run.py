@@ -92,6 +92,9 @@ class BacktestRun:
     warnings: list[str] = field(default_factory=list)
     #: "synthetic", "real" (county.json says so) or unlabelled (:func:`pipelines.evaluation.synthetic_label`)
     label: str = UNLABELLED
+    #: per checkpoint, how many of the policy's lines the naive policy lends nothing on (its amount below the minimum
+    #: line): the naive-same rows count the policy's other lines
+    naive_same_unlent: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         def rows(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -100,7 +103,7 @@ class BacktestRun:
                 "county": self.county, "profile": self.profile, "currency": self.currency, "seasons": self.seasons,
                 "checkpoints": self.checkpoints, "naive_per_ha": self.naive_per_ha, "models": self.models,
                 "summary": rows(self.summary), "outcomes": rows(self.outcomes), "reasons": rows(self.reasons),
-                "warnings": self.warnings,
+                "warnings": self.warnings, "naive_same_unlent": self.naive_same_unlent,
                 "lines": rows(self.lines)}
 
 
@@ -330,7 +333,9 @@ def run_backtest(county: County | str | Path, policy: Policy | str | Path | None
                                                       kind="stable").reset_index(drop=True),
                        outcomes=outcomes, reasons=reasons, naive_per_ha=int(per_ha),
                        models={"yield": ym_desc, "crop_type": cm_desc}, warnings=sorted(set(warnings)),
-                       label=synthetic_label(c.path))
+                       label=synthetic_label(c.path),
+                       naive_same_unlent={str(k): int((g["limit"] <= 0).sum())
+                                          for k, g in same.groupby("checkpoint", sort=True)})
 
 
 def naive_same(lines: pd.DataFrame, naive: pd.DataFrame) -> pd.DataFrame:
@@ -396,6 +401,10 @@ def render_backtest(run: BacktestRun) -> str:
            "  not covered = realised value × advance rate < limit × (1 + rate × term/365); reported harvests",
            "  naive-same = the naive amount on the very loans the policy granted at that checkpoint, each under its "
            "policy line's crop (like for like: the same lines in each crop row)",
+           *(["  naive-same: the naive amount is below the minimum line on "
+              + ", ".join(f"{n} ({k})" for k, n in run.naive_same_unlent.items())
+              + " of the policy's lines: it lends nothing there, and those lines are not in its rows"]
+             if any(run.naive_same_unlent.values()) else []),
            *(f"  caveat: {c}" for c in CAVEATS), "",
            f"{'policy':<10} {'checkpoint':<10} {'crop':<12} {'lines':>6} {'unknown':>8} {'not covered':>12} "
            f"{'share':>7} {'total limit':>22}"]

@@ -299,3 +299,14 @@ def test_naive_same_compares_the_same_loans_per_crop_and_season() -> None:
     assert set(same["policy"]) == {"naive-same"} and set(same["checkpoint"]) == {"mid"}
     per_crop = same.groupby("crop").size().to_dict()
     assert per_crop == lines[lines["season"] == "2008"].groupby("crop").size().to_dict()
+    # a policy line the naive policy lends nothing on (below the minimum line) is said, not silently dropped
+    from pipelines.backtest_run import BacktestRun, render_backtest
+
+    empty = pd.DataFrame(columns=["policy", "checkpoint", "crop", "n_lines", "n_unknown", "n_uncovered",
+                                  "share_uncovered", "limit_total"])
+    run = BacktestRun(county="c", profile="in-kcc", currency="INR", seasons=["2008"], checkpoints=["mid"],
+                      summary=empty, lines=pd.DataFrame(), outcomes=pd.DataFrame(columns=["checkpoint", "outcome", "n"]),
+                      reasons=pd.DataFrame(columns=["checkpoint", "outcome", "code", "n"]),
+                      naive_per_ha=100, models={"yield": "y", "crop_type": "c"}, naive_same_unlent={"mid": 3})
+    assert ("naive-same: the naive amount is below the minimum line on 3 (mid) of the policy's lines"
+            in render_backtest(run))
