@@ -78,6 +78,38 @@ def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
 ON_BOOK = "BOOK"
 
 
+def line_block(body: dict[str, Any]) -> dict[str, Any]:
+    """The Book line block of a record's body: a re-underwriting's ``reunderwrite`` block, else a first decision's
+    ``renewal`` block (the Book line its application renews: line id, Book limit, balances, proposed actions)."""
+    return body.get("reunderwrite") or body.get("renewal") or {}
+
+
+def _line_standing(records: pd.DataFrame) -> dict[str, tuple[str | None, str | None]]:
+    """:func:`underwriting.standing.line_standing`, and the same rule for a first decision renewing a Book line (its
+    ``renewal`` block): under ``refer_keeps_book_limit`` (its policy's) a REFER or DECLINE that is no analyst's
+    override grants nothing, so the Book line stands (or the analyst's override behind it) — as the next
+    re-underwriting measures it. A renewal REFER / DECLINE on the underwriting date showed at 0 and counted nowhere,
+    while the same line counted on its Book limit from the next checkpoint."""
+    from underwriting.standing import line_standing, override_behind, skips_to_book
+
+    out = dict(line_standing(records))
+    if records.empty or not {"record_id", "supersedes", "kind", "outcome", "body"} <= set(records.columns):
+        return out
+    rows = {str(t.record_id): t for t in records[["record_id", "supersedes", "kind", "outcome", "body"]]
+            .itertuples(index=False)}
+    replaced = {str(x) for x in records["supersedes"] if isinstance(x, str)}
+    for rid, row in rows.items():
+        if rid in replaced or rid in out or str(row.kind) != "decision":
+            continue
+        body = json.loads(row.body) if isinstance(row.body, str) else (row.body or {})
+        renewal = body.get("renewal") or {}
+        if not skips_to_book(body, renewal.get("line_id"), row.outcome, row.kind):
+            continue
+        stood = override_behind(row, rows.get)
+        out[rid] = (None, rid) if stood is None else (str(stood.record_id), None)
+    return out
+
+
 def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     """:func:`latest_decisions`, each line whose latest record is a re-underwriting that re-estimated nothing (the
     models could not value its fields then; the line was kept as it stood) shown on the decision it stands on
@@ -91,13 +123,13 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     elsewhere) — so does a line whose latest record is itself a re-underwriting that decided a REFER or DECLINE
     (``kept_as_of`` None), and a line with an analyst's override behind that REFER or DECLINE stands on the override
     (:func:`underwriting.standing.line_standing`, as its next re-underwriting measures it)."""
-    from underwriting.standing import kept_body, line_standing
+    from underwriting.standing import kept_body
 
     dec = latest_decisions(records)
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
                      book_standing=np.nan,
                      skipped_outcome=pd.Series([None] * len(dec), index=dec.index, dtype=object))
-    stands = line_standing(records)
+    stands = _line_standing(records)
     if not stands:
         return dec
     rows = records.reset_index(drop=True)
@@ -115,7 +147,7 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
         on, skipped = stands[rid]
         b = dec.at[idx, "body"]
         b = json.loads(b) if isinstance(b, str) else (b or {})
-        ru = b.get("reunderwrite") or {}
+        ru = line_block(b)
         book = int(ru.get("book_limit") or 0)
         if on is None and skipped is None:  # never decided in the store: the Book line stands
             dec.loc[idx, "book_standing"] = float(book)
@@ -353,19 +385,51 @@ def _reunderwriting(rec: Any, body: dict[str, Any]) -> dict[str, Any]:
     return body.get("reunderwrite") or {}
 
 
-def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur: str) -> pd.DataFrame:
-    """The proposed actions of the latest records (``dec``, their parsed ``bodies``) that are re-underwritings
-    proposing any: line, application, farmer token, new limit, outstanding and drawn balances, actions."""
+def _actions_block(rec: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """The block holding a latest record's proposed actions: a re-underwriting's ``reunderwrite`` block, or a first
+    decision's ``renewal`` block (the Book line its application renews); {} for an override (the analyst has acted)."""
+    ru = _reunderwriting(rec, body)
+    if ru:
+        return ru
+    kind = rec.get("kind") if hasattr(rec, "get") else None
+    if kind is None or (isinstance(kind, float) and np.isnan(kind)) or str(kind) == "decision":
+        return body.get("renewal") or {}
+    return {}
+
+
+def proposed_actions_rows(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.DataFrame:
+    """The proposed actions of the latest records (``dec``, their parsed ``bodies``) proposing any — a
+    re-underwriting's, or a first decision's on the renewal of a Book line — in minor units: line, application,
+    farmer token, outcome, new limit, Book limit, outstanding and drawn balances, the undrawn amount a FREEZE_UNDRAWN
+    freezes (Book limit − outstanding, at least 0; 0 without that action), actions, and where they come from."""
     rows = []
     for (_, d), b in zip(dec.iterrows(), bodies, strict=True):
-        ru = _reunderwriting(d, b)  # an override after it carries a copy of its block: the analyst has acted
-        acts = ru.get("proposed_actions") or []
+        ru = _actions_block(d, b)  # an override after it carries a copy of its block: the analyst has acted
+        acts = [str(a) for a in ru.get("proposed_actions") or []]
         if acts:
-            rows.append({"line": ru.get("line_id", ""), "application": d["application_id"],
-                         "farmer": d["farmer_token"], "outcome": str(d["outcome"]),
-                         "limit": _money(d["limit"], cur), "outstanding": _money(ru.get("outstanding", 0), cur),
-                         "drawn": _money(ru.get("drawn", 0), cur), "actions": ", ".join(str(a) for a in acts)})
+            book, out = int(ru.get("book_limit") or 0), int(ru.get("outstanding") or 0)
+            rows.append({"line": str(ru.get("line_id", "")), "application": str(d["application_id"]),
+                         "farmer": str(d["farmer_token"]), "outcome": str(d["outcome"]), "limit": int(d["limit"]),
+                         "book_limit": book, "outstanding": out, "drawn": int(ru.get("drawn") or 0),
+                         "freeze": max(0, book - out) if "FREEZE_UNDRAWN" in acts else 0,
+                         "actions": ", ".join(acts),
+                         "from": "renewal decision" if "reunderwrite" not in b or not _reunderwriting(d, b)
+                         else "re-underwriting"})
     return pd.DataFrame(rows)
+
+
+def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur: str) -> pd.DataFrame:
+    """:func:`proposed_actions_rows` as the page shows them (money formatted)."""
+    r = proposed_actions_rows(dec, bodies)
+    if r.empty:
+        return r
+    return pd.DataFrame({"line": r["line"], "application": r["application"], "farmer": r["farmer"],
+                         "outcome": r["outcome"], "limit": [_money(v, cur) for v in r["limit"]],
+                         "Book limit": [_money(v, cur) for v in r["book_limit"]],
+                         "outstanding": [_money(v, cur) for v in r["outstanding"]],
+                         "drawn": [_money(v, cur) for v in r["drawn"]],
+                         "undrawn frozen (Book limit − outstanding)": [_money(v, cur) if v else "" for v in r["freeze"]],
+                         "actions": r["actions"], "proposed at": r["from"]})
 
 
 def not_reestimated_lines(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tuple[int, Counter[str]]:
@@ -504,7 +568,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     # BOOK lines: never decided in the store, or (refer_keeps_book_limit) standing on a REFER or DECLINE that granted
     # nothing
     after_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].notna()
-    latest_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].isna()
+    first = std["kind"].astype(str).eq("decision") if "kind" in std.columns else pd.Series(False, index=std.index)
+    latest_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].isna() & ~first
+    renewal_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].isna() & first
     never = on_book & std["skipped_outcome"].isna()
     on_book_text = (f"; {int(never.sum())} line(s) never decided in the store and kept at a re-underwriting "
                     f"that could not re-estimate them stand on their Book limits ({ON_BOOK}), "
@@ -518,6 +584,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                      f"which granted nothing, stand on their Book limits until an analyst acts ({ON_BOOK}, policy "
                      f"2026.12.8 on), {_money(int(std.loc[latest_refer, 'book_standing'].sum()), cur)}, in the "
                      "exposure by their declared crops" if latest_refer.any() else "")
+    on_book_text += (f"; {int(renewal_refer.sum())} Book line(s) whose renewal application was decided REFER or "
+                     f"DECLINE, which granted nothing, stand on their Book limits until an analyst acts ({ON_BOOK}, "
+                     f"policy 2026.12.8 on), {_money(int(std.loc[renewal_refer, 'book_standing'].sum()), cur)}, in the "
+                     "exposure by their declared crops" if renewal_refer.any() else "")
     # the Book as it stands: its lines no record of the season decides are in none of the figures but their own table
     book, no_dec = data.book, book_without_decision(data.book, data.decisions)
     day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
@@ -564,8 +634,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "one the re-underwriting replaced (the Book line's when the line had no earlier record, or one that granted "
             "nothing: a REFER or DECLINE, policy 2026.12.8 on), else the application's previous record's</p>",
             _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),
-            "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
-            _table(act_tbl, num=("limit", "outstanding", "drawn"), tags=("outcome",)), kept_note, no_dec_section,
+            "<h2>Proposed actions (each line's latest re-underwriting, or the first decision on its renewal; an "
+            "analyst acts on them)</h2>",
+            _table(act_tbl, num=("limit", "Book limit", "outstanding", "drawn",
+                                 "undrawn frozen (Book limit − outstanding)"), tags=("outcome",)), kept_note, no_dec_section,
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic, data.unlabelled),
                   Path(out_dir) / f"portfolio-{data.season}.html")
@@ -634,7 +706,9 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
             body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(s0['outcome']))} "
                         f"limit {escape(_money(s0['limit'], cur))} — its {escape(str(rec.outcome))} granted "
                         "nothing</h2>")
-            body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is a re-underwriting "
+            what = ("a first decision on the renewal of its Book line" if str(getattr(rec, "kind", "")) == "decision"
+                    else "a re-underwriting")
+            body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is {escape(what)} "
                         f"that decided {escape(str(rec.outcome))} (limit {limit}): a REFER or DECLINE grants nothing, "
                         f"the line stands on {escape(on)} until an analyst acts (policy 2026.12.8 on); reasons of that "
                         f"record: {escape(str(rec.reason_codes or '—'))}</p>")

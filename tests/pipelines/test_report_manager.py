@@ -1,0 +1,71 @@
+"""The portfolio page as a portfolio manager reads it on the underwriting date and after: Book lines renewed by a
+first decision, proposed actions of renewals, the season window, totals and exposure at risk, alerts' state, CSV."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pipelines.report import render_portfolio, standing_decisions
+from tests.pipelines.test_report import _data
+
+PARAMS = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}  # 2026.12.8
+
+
+def _renewal(line: str, book: int, outstanding: int, actions: list[str], drawn: int = 0) -> str:
+    return json.dumps({"policy": {"parameters": PARAMS},
+                       "fields": [{"declared_crop": "maize", "declared_area_ha": 2.0, "region": "us-nebraska"}],
+                       "renewal": {"line_id": line, "book_limit": book, "outstanding": outstanding, "drawn": drawn,
+                                   "proposed_actions": actions}})
+
+
+def _first_decisions():
+    """Four first decisions on the underwriting date, each renewing a Book line: A1 APPROVE, A2 REDUCE (new limit
+    below its outstanding: actions proposed), A3 REFER and A4 DECLINE (Book lines L-3 52,000 and L-4 30,000)."""
+    data = _data()
+    recs = data.decisions.iloc[:4].copy()
+    recs["outcome"] = ["APPROVE", "REDUCE", "REFER", "DECLINE"]
+    recs["limit"] = [5_000_000, 4_400_000, 0, 0]
+    recs["as_of"] = "2024-06-01"
+    recs["body"] = [_renewal("L-1", 5_000_000, 1_000_000, []),
+                    _renewal("L-2", 7_600_000, 5_500_000, ["FREEZE_UNDRAWN", "SHORTEN_TERM"], drawn=5_400_000),
+                    _renewal("L-3", 5_200_000, 4_000_000, []),
+                    _renewal("L-4", 3_000_000, 2_500_000, [])]
+    data.decisions = recs.assign(record_id=[f"R{i}" for i in range(4)], kind="decision", supersedes=None)
+    return data
+
+
+def test_a_renewal_refer_or_decline_stands_on_the_book_line(tmp_path: Path) -> None:
+    """On the underwriting date a Book line whose renewal application was REFERRED or DECLINED showed REFER/DECLINE
+    at 0 and counted nowhere (the demo: 58 lines, INR 2,365,000 of limits), while from the next checkpoint the same
+    lines count on their Book limits: a REFER or DECLINE grants nothing, so the Book line stands — for a first
+    decision's renewal exactly as for a re-underwriting (policy 2026.12.8 on)."""
+    data = _first_decisions()
+    std = standing_decisions(data.decisions).set_index("application_id")
+    assert (std.loc["A3", "outcome"], std.loc["A3", "limit"], std.loc["A3", "skipped_outcome"]) == ("BOOK", 5_200_000,
+                                                                                                    "REFER")
+    assert (std.loc["A4", "outcome"], std.loc["A4", "limit"], std.loc["A4", "skipped_outcome"]) == ("BOOK", 3_000_000,
+                                                                                                    "DECLINE")
+    assert (std.loc["A1", "outcome"], std.loc["A2", "outcome"]) == ("APPROVE", "REDUCE")
+    html = render_portfolio(data, tmp_path).read_text()
+    assert ("2 Book line(s) whose renewal application was decided REFER or DECLINE, which granted nothing, stand on "
+            "their Book limits until an analyst acts (BOOK, policy 2026.12.8 on), USD 82,000.00") in html
+    expo = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    assert "USD 82,000.00" in expo and "USD 94,000.00" in expo  # the Book lines 52,000 + 30,000; granted 50,000 + 44,000
+    # a record of an earlier policy (no refer_keeps_book_limit) and a decided line (D-…) as before
+    old = data.decisions.copy()
+    old["body"] = [b.replace(', "refer_keeps_book_limit": true', "").replace('"L-4"', '"D-A4"') for b in old["body"]]
+    std = standing_decisions(old).set_index("application_id")
+    assert (std.loc["A3", "outcome"], std.loc["A4", "outcome"]) == ("REFER", "DECLINE")
+
+
+def test_proposed_actions_of_renewal_decisions_are_listed(tmp_path: Path) -> None:
+    """"Proposed actions: none" on the underwriting date though decisions carried actions in their renewal block
+    (the demo: 36, e.g. a new limit of 44,000 against 55,000 outstanding): the table read the reunderwrite block
+    only. Listed now, with the Book limit and the undrawn amount a freeze holds (Book limit − outstanding)."""
+    html = render_portfolio(_first_decisions(), tmp_path).read_text()
+    section = html.split("<h2>Proposed actions")[1].split("<h2>")[0]
+    assert "L-2" in section and "FREEZE_UNDRAWN, SHORTEN_TERM" in section and "renewal decision" in section
+    assert all(x in section for x in ("USD 44,000.00", "USD 76,000.00", "USD 55,000.00", "USD 54,000.00",
+                                      "USD 21,000.00"))
+    assert "L-1" not in section and "L-3" not in section
