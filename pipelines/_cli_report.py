@@ -41,9 +41,10 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     s = season or max(f["season"].astype(str))
     series = history = None
     if day is not None:  # a future date refused as monitor refuses it, before any scene is read
-        from pipelines.featurize import check_as_of_in_season
+        from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
 
         check_as_of_in_season(f, s, day)
+        check_as_of_in_window(f, s, day)  # nothing observed after the season window, as reunderwrite refuses it
     if imagery is not None:
         sc = cache / "series" if cache is not None else None
         series = build_series(f[f["season"].astype(str) == s], imagery, s, as_of=day, cache_dir=sc).series

@@ -747,7 +747,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     decisions and re-underwriting runs).
     """
     from features.series import season_window
-    from pipelines.featurize import check_as_of_in_season
+    from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
     from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, fields_region, season_alerts
     from underwriting.store import DecisionStore
 
@@ -773,6 +773,9 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                              "given")
     if as_of is not None:  # a future date is refused as monitor refuses it (alerts 'raised' on a future day)
         check_as_of_in_season(fields, season, as_of)
+        # after the season window nothing is observed: refused as reunderwrite and monitor refuse it (a report dated
+        # after every maturity still counted the season's lines)
+        check_as_of_in_window(fields, season, as_of)
     day = as_of or date.fromisoformat(str(max(records["as_of"])))
     if as_of is not None and not (records["as_of"] <= day.isoformat()).any():
         raise UserInputError(f"report: none of the {len(records)} record(s) of season {season} is dated on or "
@@ -831,9 +834,10 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
     c = county if isinstance(county, County) else County(county)
     season = str(season or c.current_season)
     if as_of is not None:  # before any scene is read
-        from pipelines.featurize import check_as_of_in_season
+        from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
 
         check_as_of_in_season(c.fields(), season, as_of)
+        check_as_of_in_window(c.fields(), season, as_of)
     if history is None:
         history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),

@@ -4,9 +4,17 @@ first decision, proposed actions of renewals, the season window, totals and expo
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
+from typing import Any
 
-from pipelines.report import render_portfolio, standing_decisions
+import pytest
+from typer.testing import CliRunner
+
+from features.errors import UserInputError
+from pipelines.cli import app
+from pipelines.report import build_report_data_county, render_portfolio, standing_decisions
+from tests.pipelines.test_cli_report import world  # noqa: F401,F811  (the tiny county's store, a fixture)
 from tests.pipelines.test_report import _data
 
 PARAMS = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}  # 2026.12.8
@@ -69,3 +77,24 @@ def test_proposed_actions_of_renewal_decisions_are_listed(tmp_path: Path) -> Non
     assert all(x in section for x in ("USD 44,000.00", "USD 76,000.00", "USD 55,000.00", "USD 54,000.00",
                                       "USD 21,000.00"))
     assert "L-1" not in section and "L-3" not in section
+
+
+def test_cli_refuses_an_as_of_after_the_season_window(world: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """`report portfolio --as-of 2010-06-01` (after the season window's end, 2010-02-28, and every maturity) wrote a
+    page still counting the season's lines: refused as reunderwrite and monitor refuse it (one line, exit 2,
+    nothing written); the window's last day is accepted."""
+    runner = CliRunner()
+    out = tmp_path / "pages"
+    src = {"county": ["--county", str(world["county"].path), "--cache", str(world["county"].cache_dir)],
+           "fields": ["--fields", str(world["county"].path / "records" / "fields.gpkg")]}
+    for how, args in src.items():
+        r = runner.invoke(app, ["report", "portfolio", *args, "--store", world["url"], "--out", str(out),
+                                "--as-of", "2010-06-01"])
+        assert r.exit_code == 2, (how, r.stdout + r.stderr)
+        assert r.stderr.strip() == ("error: --as-of 2010-06-01 is after season 2009's imagery window ends (2010-02-28, "
+                                    "region in-smallholder): nothing of the season is observed later; give a date up "
+                                    "to 2010-02-28"), (how, r.stderr)
+        assert "Traceback" not in r.stdout + r.stderr
+    assert not out.exists() or not any(out.iterdir())
+    with pytest.raises(UserInputError, match="after season 2009's imagery window ends"):
+        build_report_data_county(world["county"], store=world["url"], as_of=date(2010, 3, 1))
