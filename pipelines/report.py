@@ -256,10 +256,24 @@ _EVIDENCE_LABELS = {"expected_p10": "expected P10", "expected_p50": "expected P5
                     "crop_type": "crop seen", "crop_type_prob": "its probability", "cohort_ratio": "cohort ratio",
                     "expected_emergence_day": "expected emergence by day", "grace_days": "grace days",
                     "collapse_day": "collapse on day", "greenup_day": "green-up on day",
-                    "expected_collapse_day_p25": "usual collapse from day", "failure_before_day": "failure before day"}
+                    "expected_collapse_day_p25": "usual collapse from day", "failure_before_day": "failure before day",
+                    "declared_crop_prob_by_checkpoint": "probability of the declared crop by checkpoint"}
+
+
+def _is_day(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and bool(date.fromisoformat(v[:10]))
+    except ValueError:
+        return False
 
 
 def _num(v: Any) -> str:
+    """A value of an alert's evidence in words: a float to 4 significant digits; a (date, value) pair as "value on
+    date" (it printed as a Python list, ``['2009-08-01', 0.0]``); another list as its items joined."""
+    if isinstance(v, (list, tuple)):
+        if len(v) == 2 and _is_day(v[0]) and not _is_day(v[1]):
+            return f"{_num(v[1])} on {v[0]}"
+        return " / ".join(_num(x) for x in v)
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -299,14 +313,27 @@ def evidence_text(evidence: Any) -> str:
     return "; ".join(parts)
 
 
-def _alert_table(al: pd.DataFrame) -> pd.DataFrame:
-    """The alerts as the pages show them: field, line (when the alerts name lines), alert, severity, the date it was
-    raised (a plain date) and its evidence in words."""
+def _applications_of(data: ReportData) -> dict[str, str]:
+    """Field id -> the season's application id(s) of its farmer (pseudonymous ids, by the decision records)."""
+    if data.decisions.empty or data.fields.empty:
+        return {}
+    apps = data.decisions.groupby(data.decisions["farmer_token"].astype(str))["application_id"].agg(
+        lambda x: ", ".join(sorted(set(map(str, x)))))
+    return {str(f): apps.get(str(t), "") for f, t in zip(data.fields["field_id"], data.fields["farmer_token"],
+                                                          strict=True)}
+
+
+def _alert_table(al: pd.DataFrame, apps: dict[str, str] | None = None) -> pd.DataFrame:
+    """The alerts as the pages show them: field, line (when the alerts name lines), the application(s) of the field's
+    farmer in the season (``apps``: field id -> ids; pseudonymous, so an alert on a pending application, with no Book
+    line, is tied to it), alert, severity, the date it was raised (a plain date) and its evidence in words."""
     if al.empty:
         return pd.DataFrame()
     t = pd.DataFrame({"field": al["field_id"].astype(str)})
     if "line_id" in al.columns:
         t["line"] = [str(v) if isinstance(v, str) else "" for v in al["line_id"]]
+    if apps is not None:
+        t["application"] = [apps.get(str(f), "") for f in al["field_id"]]
     t["alert"] = al["alert"].astype(str)
     t["severity"] = al["severity"].astype(str)
     t["raised"] = pd.to_datetime(al["date"]).dt.date.astype(str)
@@ -599,7 +626,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
         + (f"{len(book) - len(no_dec)} followed here through their applications' records, {len(no_dec)} without a "
            f"decision of season {escape(data.season)} ({escape(no_dec_sums)}): in no other figure, table or map "
            "outcome of this page, listed under Book lines without a decision" if len(no_dec) else
-           "each followed here through its application's records") + "</p>")
+           "each followed here through its application's records") + "</p>"
+        "<p class='sub'>Book balances (drawn, outstanding) as in the Book file, undated: the same at every as-of "
+        "date of this page</p>")
     no_dec_tbl = pd.DataFrame({
         "line": no_dec["line_id"].astype(str), "Book application": no_dec["application_id"].astype(str),
         "farmer": no_dec["farmer_token"].astype(str), "crop": no_dec["crop"].astype(str),
@@ -612,8 +641,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
         f"<h2>Book lines without a decision of season {escape(data.season)}</h2><p class='sub'>{len(no_dec)} active "
         f"Book line(s) with no record of the season in the store, by application or farmer ({escape(no_dec_sums)}; "
         "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
-        "limits and balances as the Book states them</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
-    al_tbl = _alert_table(data.alerts)
+        "limits and balances as in the Book file, undated</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
+    al_tbl = _alert_table(data.alerts, _applications_of(data))
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
@@ -637,7 +666,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "<h2>Proposed actions (each line's latest re-underwriting, or the first decision on its renewal; an "
             "analyst acts on them)</h2>",
             _table(act_tbl, num=("limit", "Book limit", "outstanding", "drawn",
-                                 "undrawn frozen (Book limit − outstanding)"), tags=("outcome",)), kept_note, no_dec_section,
+                                 "undrawn frozen (Book limit − outstanding)"), tags=("outcome",)),
+            "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"
+            "</p>" if len(act_tbl) else "", kept_note, no_dec_section,
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic, data.unlabelled),
                   Path(out_dir) / f"portfolio-{data.season}.html")
@@ -722,7 +753,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
         body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
-    body.append("<h2>Alerts</h2>" + _table(_alert_table(al)))
+    body.append("<h2>Alerts</h2>" + _table(_alert_table(al, _applications_of(data))))
     return _write(_page(f"farmer {token}", "".join(body), data.synthetic, data.unlabelled), Path(out_dir) / f"farmer-{token}.html")
 
 

@@ -8,6 +8,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -15,7 +16,7 @@ from features.errors import UserInputError
 from pipelines.cli import app
 from pipelines.report import build_report_data_county, render_portfolio, standing_decisions
 from tests.pipelines.test_cli_report import world  # noqa: F401,F811  (the tiny county's store, a fixture)
-from tests.pipelines.test_report import _data
+from tests.pipelines.test_report import _book, _data
 
 PARAMS = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}  # 2026.12.8
 
@@ -98,3 +99,25 @@ def test_cli_refuses_an_as_of_after_the_season_window(world: dict[str, Any], tmp
     assert not out.exists() or not any(out.iterdir())
     with pytest.raises(UserInputError, match="after season 2009's imagery window ends"):
         build_report_data_county(world["county"], store=world["url"], as_of=date(2010, 3, 1))
+
+
+def test_book_balances_are_said_undated_and_alerts_name_the_application(tmp_path: Path) -> None:
+    """The Book's balances are the Book file's, undated, at every as-of: the page says so. The alerts table had no
+    farmer or application column (the demo: 51 of 88 alerts with an empty line): each alert names the season's
+    application(s) of its field's farmer — pseudonymous ids only. Evidence pairs printed as Python lists
+    (``['2009-08-01', 0.0]``) read as "0 on 2009-08-01"."""
+    data = _first_decisions()
+    data.book = _book([("L-1", "A1", "Fa", 5_000_000, 900_000, 1_000_000)])
+    data.alerts = pd.DataFrame({
+        "field_id": ["f3", "f5"], "alert": ["CROP_MISMATCH", "WATCH"], "severity": ["high", "medium"],
+        "date": [pd.Timestamp("2024-06-01")] * 2, "line_id": [None, "L-4"],
+        "evidence": [json.dumps({"declared_crop_prob_by_checkpoint": [["2024-05-01", 0.0], ["2024-06-01", 0.125]]}),
+                     "{}"]})
+    html = render_portfolio(data, tmp_path).read_text()
+    assert "Book balances (drawn, outstanding) as in the Book file, undated" in html
+    section = html.split("<h2>Alerts")[1].split("<h2>")[0]
+    assert "<th>application</th>" in section
+    rows = section.split("<tr>")[2:]
+    assert ">A3<" in rows[0] and ">A4<" in rows[1]  # f3 is Fc's (A3), f5 Fd's (A4)
+    assert "probability of the declared crop by checkpoint 0 on 2024-05-01, 0.125 on 2024-06-01" in rows[0]
+    assert "[" not in section
