@@ -118,6 +118,8 @@ def portfolio_cmd(
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
+    csv: Path = typer.Option(None, "--csv", help="Also write the exposure, proposed actions and alerts tables as CSV "
+                                                 "into this folder (money in minor units; pseudonymous ids only)."),
 ) -> None:
     """The portfolio page: map by outcome and alert, exposure, changes since the last checkpoint, alerts."""
     from features.atomic import check_writable
@@ -125,9 +127,12 @@ def portfolio_cmd(
 
     # before any scene is read; the page's own name (the season may be known only from the store)
     check_writable(out / f"portfolio-{season.strip() if season else '<season>'}.html", what="report")
+    if csv is not None:
+        check_writable(csv / f"exposure-{season.strip() if season else '<season>'}.csv", what="report --csv")
     data = _data(county, fields, imagery, store, season, as_of, cache)
-    path = render_portfolio(data, out)
-    echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)")
+    path = render_portfolio(data, out, csv_dir=csv)
+    echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)"
+         + (f"; tables as CSV in {csv}" if csv is not None else ""))
 
 
 @report_app.command("farmer")

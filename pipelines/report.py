@@ -348,7 +348,7 @@ def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
     return f"<p class='sub'>As of {escape(last)} (the latest record shown){escape(given)}</p>"
 
 
-def _write(html_text: str, path: Path) -> Path:
+def _write(html_text: str, path: Path) -> Path:  # a page or a CSV table, atomically
     from features.atomic import write_bytes_atomic
 
     return write_bytes_atomic(html_text.encode("utf-8"), path)
@@ -367,14 +367,27 @@ def _page(title: str, body: str, synthetic: bool, unlabelled: bool = False) -> s
 GRANTING = ("APPROVE", "REDUCE")
 
 
-def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.DataFrame:
+def _split(amount: int, parts: dict[tuple[str, str], float]) -> dict[tuple[str, str], int]:
+    """``amount`` split over ``parts`` in proportion, rounded down, the remainder to the largest part."""
+    total = sum(parts.values())
+    top = max(parts, key=lambda k: (parts[k], k))
+    alloc = {k: int(amount * v // total) for k, v in parts.items()}
+    alloc[top] += amount - sum(alloc.values())
+    return alloc
+
+
+def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]],
+                     outstanding: list[int] | None = None) -> pd.DataFrame:
     """Granted limits by crop and region: each APPROVE / REDUCE limit split over the record's valued fields in
     proportion to their stressed value (the collateral each carries), by the crop it was valued as and its region
     (a line kept on its Book limit, :data:`ON_BOOK`: over its fields by declared area and declared crop);
     a limit with no valued field goes to ``(unvalued)``. Columns: crop, region, applications, limit (minor units;
-    shares rounded down, the remainder to the largest)."""
-    rows: list[tuple[str, str, str, int]] = []
-    for app, outcome, limit, body in zip(dec["application_id"], dec["outcome"], dec["limit"], bodies, strict=True):
+    shares rounded down, the remainder to the largest); with ``outstanding`` (each line's outstanding balance, in
+    ``dec``'s order) an ``outstanding`` column too, each balance split as its line's limit."""
+    rows: list[tuple[str, str, str, int, int]] = []
+    outs = outstanding if outstanding is not None else [0] * len(dec)
+    for app, outcome, limit, body, owed in zip(dec["application_id"], dec["outcome"], dec["limit"], bodies, outs,
+                                               strict=True):
         if outcome not in (*GRANTING, ON_BOOK) or int(limit) <= 0:
             continue
         parts: dict[tuple[str, str], float] = {}
@@ -389,18 +402,17 @@ def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.Data
                 k = (str(fld.get("crop_valued") or ""), str(fld.get("region") or ""))
                 parts[k] = parts.get(k, 0.0) + float(v)
         if not parts:
-            rows.append(("(unvalued)", "", str(app), int(limit)))
+            rows.append(("(unvalued)", "", str(app), int(limit), int(owed)))
             continue
-        total = sum(parts.values())
-        alloc = {k: int(int(limit) * v // total) for k, v in parts.items()}
-        top = max(parts, key=lambda k: (parts[k], k))
-        alloc[top] += int(limit) - sum(alloc.values())
-        rows.extend((k[0], k[1], str(app), a) for k, a in alloc.items())
+        lim, out = _split(int(limit), parts), _split(int(owed), parts)
+        rows.extend((k[0], k[1], str(app), a, out[k]) for k, a in lim.items())
+    cols = ["crop", "region", "applications", "limit", *(["outstanding"] if outstanding is not None else [])]
     if not rows:
-        return pd.DataFrame({"crop": [], "region": [], "applications": [], "limit": []})
-    df = pd.DataFrame(rows, columns=["crop", "region", "application_id", "limit"])
-    g = df.groupby(["crop", "region"]).agg(applications=("application_id", "nunique"), limit=("limit", "sum"))
-    return g.reset_index().astype({"applications": int, "limit": "int64"})
+        return pd.DataFrame({c: [] for c in cols})
+    df = pd.DataFrame(rows, columns=["crop", "region", "application_id", "limit", "outstanding"])
+    g = df.groupby(["crop", "region"]).agg(applications=("application_id", "nunique"), limit=("limit", "sum"),
+                                           outstanding=("outstanding", "sum"))
+    return g.reset_index().astype({"applications": int, "limit": "int64", "outstanding": "int64"})[cols]
 
 
 def _reunderwriting(rec: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -523,8 +535,73 @@ def _sums(lines: pd.DataFrame, col: str) -> str:
     return " + ".join(_money(v, str(c)) for c, v in lines.groupby("currency")[col].sum().items())
 
 
-def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
-    """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts."""
+def _high_alert_tokens(data: ReportData) -> set[str]:
+    """The farmer tokens with a high-severity alert open on the report's date (the alerts as monitor raises them then)."""
+    al = data.alerts
+    if al.empty or "severity" not in al.columns:
+        return set()
+    fids = set(al.loc[al["severity"].astype(str) == "high", "field_id"].astype(str))
+    f = data.fields
+    return set(f.loc[f["field_id"].astype(str).isin(fids), "farmer_token"].astype(str))
+
+
+def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str, Any]], owed: list[int],
+                    data: ReportData) -> dict[str, Any]:
+    """A portfolio manager's figures (minor units): the exposure at risk — limits and outstanding of the lines counted
+    in the exposure with an open high-severity alert, and of those with proposed actions; the Book lines outside the
+    exposure table (a standing REFER or DECLINE of a decided line or of an earlier policy: granted nothing, its
+    balance still owed); whether the policy's concentration caps applied (``computation.concentration.applies`` of
+    the latest records)."""
+    counted = (std["outcome"].isin((*GRANTING, ON_BOOK)) & (std["limit"].astype("int64") > 0)).to_numpy()
+    lim = std["limit"].astype("int64").to_numpy()
+    out = np.asarray(owed, dtype="int64")
+    high = std["farmer_token"].astype(str).isin(_high_alert_tokens(data)).to_numpy() & counted
+    acts = np.array([bool(line_block(b).get("proposed_actions")) and bool(_actions_block(r, b))
+                     for (_, r), b in zip(dec.iterrows(), bodies, strict=True)], dtype=bool)
+    lined = np.array([bool(line_block(b).get("line_id")) for b in bodies], dtype=bool)
+    outside = lined & ~counted
+    conc: list[dict[str, Any]] = [c for b in bodies
+                                  if isinstance(c := (b.get("computation") or {}).get("concentration"), dict)]
+    params = next(((b.get("policy") or {}).get("parameters") or {} for b in bodies if b.get("policy")), {})
+    return {"high_alert": (int(high.sum()), int(lim[high].sum()), int(out[high].sum())),
+            "actions": (int(acts.sum()), int(lim[acts].sum()), int(out[acts].sum())),
+            "outside": (int(outside.sum()), int(sum(int(line_block(b).get("book_limit") or 0)
+                                                    for b, o in zip(bodies, outside, strict=True) if o)),
+                        int(out[outside].sum())),
+            "concentration": (sum(bool(c.get("applies")) for c in conc), len(conc),
+                              next((c.get("book_total") for c in conc if c.get("book_total") is not None), None),
+                              params.get("min_book_for_concentration"))}
+
+
+def _figures_html(fig: dict[str, Any], cur: str) -> str:
+    n, lim, out = fig["high_alert"]
+    na, la, oa = fig["actions"]
+    no, lo, oo = fig["outside"]
+    ca, cn, total, floor = fig["concentration"]
+    items = [f"exposure at risk — {n} counted line(s) with an open high-severity alert: {_money(lim, cur)} of limits, "
+             f"{_money(out, cur)} outstanding; {na} line(s) with proposed actions: {_money(la, cur)} of limits, "
+             f"{_money(oa, cur)} outstanding",
+             f"{no} Book line(s) outside the exposure table (standing on a REFER or DECLINE: no limit counted): "
+             f"{_money(lo, cur)} of limits in the Book, {_money(oo, cur)} outstanding" if no else
+             "every Book line with a record of the season is in the exposure table"]
+    if cn:
+        why = (f" (the Book, {_money(total, cur)}, is below the policy's floor for them, {_money(floor, cur)})"
+               if ca == 0 and total is not None and floor is not None and int(total) < int(floor) else "")
+        items.append(f"the policy's concentration caps applied to {ca} of {cn} latest record(s){why}" if ca else
+                     f"the policy's concentration caps were not applied to any of the {cn} latest record(s){why}")
+    else:
+        items.append("concentration caps: the records do not say whether they applied")
+    return "".join(f"<p class='sub'>{escape(t)}</p>" for t in items)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> Path:
+    return _write(df.to_csv(index=False, lineterminator="\n"), path)
+
+
+def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path | None = None) -> Path:
+    """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts; with ``csv_dir`` the
+    exposure, proposed actions and alerts tables as ``exposure-<season>.csv``, ``actions-<season>.csv`` and
+    ``alerts-<season>.csv`` there too (money in minor units of the ``currency`` column; pseudonymous ids only)."""
     dec = latest_decisions(data.decisions)
     if dec.empty:
         raise UserInputError(f"report: no decisions stored for season {data.season}")
@@ -553,16 +630,25 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     granted = int(std.loc[std["outcome"].isin(GRANTING), "limit"].sum())
     indicative = int(std.loc[std["outcome"] == "REFER", "limit"].sum())
     requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
-    expo = exposure_by_crop(std, std_bodies)
+    # each line's outstanding balance: its latest record's Book line block (std and dec share their rows' order)
+    owed = [int(line_block(b).get("outstanding") or 0) for b in bodies]
+    expo = exposure_by_crop(std, std_bodies, outstanding=owed)
     granted_col = "granted or Book limit" if on_book.any() else "granted limit"
+    counted = std["outcome"].isin((*GRANTING, ON_BOOK)) & (std["limit"].astype("int64") > 0)
     expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["applications"],
                              granted_col: [_money(v, cur) for v in expo["limit"]],
+                             "outstanding": [_money(v, cur) for v in expo["outstanding"]],
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
+    if len(expo):  # the total: each application once (a line split over crops counts in each of their rows)
+        expo_tbl = pd.concat([expo_tbl, pd.DataFrame({
+            "crop": ["total"], "region": [""], "applications": [int(counted.sum())],
+            granted_col: [_money(int(expo["limit"].sum()), cur)],
+            "outstanding": [_money(int(expo["outstanding"].sum()), cur)], "share": ["100.0%"]})], ignore_index=True)
     chg, last = changed_at_latest_checkpoint(dec, bodies)
     at = {idx: k for k, idx in enumerate(dec.index)}  # bodies are in dec's row order
     # the line's Book limit: an override's body copies the re-underwriting's block, and an override changes the
     # limit, not the line's commitment in the Book (it showed empty)
-    book = [(bodies[at[i]].get("reunderwrite") or {}).get("book_limit") for i in chg.index]
+    book = [line_block(bodies[at[i]]).get("book_limit") for i in chg.index]
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
                             "Book limit": [_money(v, cur) for v in book],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
@@ -586,6 +672,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             else f"the analyst's override of {a}, behind its latest REFER or DECLINE"
             for n, a, sk in zip(new_refer, std["as_of"].astype(str), std["skipped_outcome"], strict=True)]
     act_tbl = proposed_actions_table(dec, bodies, cur)
+    figures = manager_figures(std, dec, bodies, owed, data)
     n_kept, kept_codes = not_reestimated_lines(dec, bodies)
     kept_counts = ", ".join(f"{c} {n}" for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0])))
     kept_note = (f"<p class='sub'>{n_kept} line(s) not re-estimated at their latest re-underwriting: the models "
@@ -643,6 +730,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
         "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
         "limits and balances as in the Book file, undated</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
     al_tbl = _alert_table(data.alerts, _applications_of(data))
+    fig_html = _figures_html(figures, cur)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
@@ -654,7 +742,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             f"<div class='card'><h3>{escape(granted_col)} by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value" + ("; lines kept on their Book limits (BOOK) by declared crop and area" if on_book.any() else "")
-            + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "share")),
+            + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "outstanding", "share")), fig_html,
             f"<p class='sub'>not in it: the {len(no_dec)} Book line(s) without a decision of the season "
             f"({escape(no_dec_sums)})</p>" if len(no_dec) else "",
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
@@ -670,6 +758,22 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"
             "</p>" if len(act_tbl) else "", kept_note, no_dec_section,
             "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
+    if csv_dir is not None:
+        d = Path(csv_dir)
+        ex = expo.assign(share=(expo["limit"] / max(int(expo["limit"].sum()), 1)).round(4))
+        if len(ex):
+            ex = pd.concat([ex, pd.DataFrame({"crop": ["total"], "region": [""], "applications": [int(counted.sum())],
+                                              "limit": [int(expo["limit"].sum())],
+                                              "outstanding": [int(expo["outstanding"].sum())], "share": [1.0]})],
+                           ignore_index=True)
+        _write_csv(ex.assign(currency=cur), d / f"exposure-{data.season}.csv")
+        acts = proposed_actions_rows(dec, bodies)
+        _write_csv(acts.assign(currency=cur) if len(acts) else pd.DataFrame(columns=[
+            "line", "application", "farmer", "outcome", "limit", "book_limit", "outstanding", "drawn", "freeze",
+            "actions", "from", "currency"]), d / f"actions-{data.season}.csv")
+        _write_csv(al_tbl if len(al_tbl) else pd.DataFrame(columns=["field", "application", "alert", "severity",
+                                                                    "raised", "evidence"]),
+                   d / f"alerts-{data.season}.csv")
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic, data.unlabelled),
                   Path(out_dir) / f"portfolio-{data.season}.html")
 

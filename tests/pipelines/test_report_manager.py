@@ -121,3 +121,46 @@ def test_book_balances_are_said_undated_and_alerts_name_the_application(tmp_path
     assert ">A3<" in rows[0] and ">A4<" in rows[1]  # f3 is Fc's (A3), f5 Fd's (A4)
     assert "probability of the declared crop by checkpoint 0 on 2024-05-01, 0.125 on 2024-06-01" in rows[0]
     assert "[" not in section
+
+
+def test_manager_figures_totals_exposure_at_risk_and_csv(tmp_path: Path) -> None:
+    """A portfolio manager found no total row, no outstanding beside the limits, no exposure at risk, no word on the
+    concentration caps, the Book lines left out of the exposure table uncounted and no way to take the tables out:
+    a total row, outstanding by crop, the limits and outstanding of lines with open high alerts and with proposed
+    actions, the concentration caps applied or not, the Book lines outside the exposure counted, and --csv tables
+    (minor units, pseudonymous ids only)."""
+    data = _first_decisions()
+    recs = data.decisions.copy()
+    b = json.loads(recs.loc[3, "body"])
+    b["renewal"]["line_id"] = "D-A4"  # a decided line's DECLINE: it stands at 0, outside the exposure
+    for i in range(4):
+        bi = json.loads(recs.loc[i, "body"]) if i != 3 else b
+        bi["computation"] = {"concentration": {"applies": False, "book_total": 2_000_000_00}}
+        bi["policy"]["parameters"]["min_book_for_concentration"] = 5_000_000_00
+        recs.loc[i, "body"] = json.dumps(bi)
+    data.decisions = recs
+    data.alerts = pd.DataFrame({"field_id": ["f0", "f3"], "alert": ["WATCH", "CROP_MISMATCH"],
+                                "severity": ["high", "high"], "date": [pd.Timestamp("2024-06-01")] * 2,
+                                "evidence": ["{}", "{}"]})
+    html = render_portfolio(data, tmp_path / "p", csv_dir=tmp_path / "csv").read_text()
+    expo = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    assert "<th>outstanding</th>" in expo
+    total = [r for r in expo.split("<tr>") if ">total<" in r][0]
+    # A1 50,000 + A2 44,000 + A3's Book line 52,000; outstanding 10,000 + 55,000 + 40,000
+    assert ">3<" in total and "USD 146,000.00" in total and "USD 105,000.00" in total and "100.0%" in total
+    # high alerts on Fa (A1) and Fc (A3): 50,000 + 52,000 of limits, 10,000 + 40,000 outstanding
+    assert ("exposure at risk — 2 counted line(s) with an open high-severity alert: USD 102,000.00 of limits, "
+            "USD 50,000.00 outstanding; 1 line(s) with proposed actions: USD 44,000.00 of limits, USD 55,000.00 "
+            "outstanding") in html
+    assert ("1 Book line(s) outside the exposure table (standing on a REFER or DECLINE: no limit counted): "
+            "USD 30,000.00 of limits in the Book, USD 25,000.00 outstanding") in html
+    assert ("the policy&#x27;s concentration caps were not applied to any of the 4 latest record(s) (the Book, "
+            "USD 2,000,000.00, is below the policy&#x27;s floor for them, USD 5,000,000.00)") in html
+    ex = pd.read_csv(tmp_path / "csv" / "exposure-2024.csv")
+    assert ex.iloc[-1]["crop"] == "total" and ex.iloc[-1]["limit"] == 14_600_000
+    assert ex.iloc[-1]["outstanding"] == 10_500_000 and set(ex["currency"]) == {"USD"}
+    acts = pd.read_csv(tmp_path / "csv" / "actions-2024.csv")
+    assert acts[["line", "application", "limit", "book_limit", "outstanding", "freeze"]].values.tolist() == [
+        ["L-2", "A2", 4_400_000, 7_600_000, 5_500_000, 2_100_000]]
+    al = pd.read_csv(tmp_path / "csv" / "alerts-2024.csv")
+    assert al["application"].tolist() == ["A1", "A3"] and "farmer_token" not in al.columns
