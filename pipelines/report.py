@@ -21,7 +21,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
-from pipelines._svg import OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
+from pipelines._svg import ALERT_STROKE_WIDTH, ALERT_STROKES, OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 from pipelines.monitor import DAY_OF_SEASON_KEYS
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
@@ -199,9 +199,18 @@ def _money(v: Any, cur: str) -> str:
 
 
 def _field_status(data: ReportData) -> pd.DataFrame:
+    """Each field: its farmer's latest outcome (``outcome``), whether the line stands on its Book limit
+    (``on_book``: the latest REFER or DECLINE granted nothing, or the line was never decided in the store;
+    ``book_limit`` then) and its most severe alert."""
     f = data.fields[["field_id", "farmer_token"]].copy()
-    dec = standing_decisions(data.decisions)
-    f = f.merge(dec[["farmer_token", "outcome"]], on="farmer_token", how="left")
+    dec = latest_decisions(data.decisions)
+    std = standing_decisions(data.decisions)
+    st = pd.DataFrame({"farmer_token": dec["farmer_token"], "outcome": dec["outcome"].astype(str),
+                       "on_book": std["outcome"].astype(str).eq(ON_BOOK).to_numpy(),
+                       "book_limit": std["book_standing"].to_numpy(), "currency": dec["currency"].astype(str)})
+    st = st.drop_duplicates("farmer_token", keep="last")
+    f = f.merge(st, on="farmer_token", how="left")
+    f["on_book"] = f["on_book"].fillna(False).astype(bool)
     if not data.alerts.empty:
         top = data.alerts.assign(_s=data.alerts["severity"].map({"high": 0, "medium": 1, "low": 2}))
         top = top.sort_values(["field_id", "_s"]).groupby("field_id").head(1)[["field_id", "alert"]]
@@ -211,23 +220,37 @@ def _field_status(data: ReportData) -> pd.DataFrame:
     return f
 
 
+#: the map's legend entry of the hatch over a field whose line stands on its Book limit
+BOOK_STANDS = "hatched: Book line stands (its latest REFER / DECLINE granted nothing, or never decided)"
+
+
 def _map(data: ReportData, tokens: set[str] | None = None) -> str:
+    """The fields filled by their latest outcome, hatched where the line stands on its Book limit, outlined wide by
+    their most severe alert (its own legend): a DECLINE whose Book line stands showed as "BOOK" only."""
     st = _field_status(data)
-    g = data.fields.merge(st[["field_id", "outcome", "alert"]], on="field_id", how="left")
+    g = data.fields.merge(st[["field_id", "outcome", "on_book", "book_limit", "currency", "alert"]], on="field_id",
+                          how="left")
     if tokens is not None:
         g = g[g["farmer_token"].isin(tokens)]
     if len(g) and g.crs is not None and g.crs.is_geographic:  # degrees are not to scale: drawn in metres (UTM)
         g = g.to_crs(g.estimate_utm_crs())
     cols = [OUTCOME_COLOURS.get(o, OUTCOME_COLOURS["none"]) if isinstance(o, str) else OUTCOME_COLOURS["none"]
             for o in g["outcome"]]
-    strokes = [OUTCOME_COLOURS[a] if isinstance(a, str) else "#333" for a in g["alert"]]
+    alerted = [isinstance(a, str) for a in g["alert"]]
+    strokes = [ALERT_STROKES.get(a, OUTCOME_COLOURS.get(a, "#000")) if isinstance(a, str) else "#555"
+               for a in g["alert"]]
+    widths = [ALERT_STROKE_WIDTH if a else 0.5 for a in alerted]
+    hatched = [bool(b) is True for b in g["on_book"].fillna(False)]
     titles = [f"{r.field_id}: {r.outcome if isinstance(r.outcome, str) else 'no decision'}"
-              + (f", alert {r.alert}" if isinstance(r.alert, str) else "") for r in g.itertuples()]
-    shown = set(g["outcome"].dropna().astype(str))
+              + (f" — Book line stands at {_money(r.book_limit, str(r.currency))}" if h else "")
+              + (f", alert {r.alert}" if isinstance(r.alert, str) else "")
+              for r, h in zip(g.itertuples(), hatched, strict=True)]
     legend = {k: OUTCOME_COLOURS[k] for k in ("APPROVE", "REDUCE", "DECLINE", "REFER")} \
-        | ({"BOOK (kept on its Book limit)": OUTCOME_COLOURS[ON_BOOK]} if ON_BOOK in shown else {}) \
         | {"no decision": OUTCOME_COLOURS["none"]}
-    return map_svg(list(g.geometry), cols, titles, legend=legend, strokes=strokes)
+    shown = sorted({str(a) for a in g["alert"] if isinstance(a, str)})
+    stroke_legend = {f"outline: {a}": ALERT_STROKES.get(a, OUTCOME_COLOURS.get(a, "#000")) for a in shown}
+    return map_svg(list(g.geometry), cols, titles, legend=legend, strokes=strokes, stroke_widths=widths,
+                   hatched=hatched, stroke_legend=stroke_legend, hatch_label=BOOK_STANDS)
 
 
 def _curve_for(data: ReportData, field_id: str) -> str:
@@ -625,8 +648,20 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
     std = std.assign(crop=std["farmer_token"].map(crops).fillna(""))
     std_bodies = parsed(std)
     on_book = std["book_standing"].notna()
-    by_outcome = std.groupby("outcome")["limit"].agg(["count", "sum"]).reindex(
-        ["APPROVE", "REDUCE", "DECLINE", "REFER", *([ON_BOOK] if on_book.any() else [])]).fillna(0)
+    # the chart: each application's latest outcome; under it, how many of them stand on their Book line
+    latest = dec["outcome"].astype(str)
+    bar_labels: list[str] = []
+    bar_values: list[float] = []
+    bar_colours: list[str] = []
+    for o in ("APPROVE", "REDUCE", "DECLINE", "REFER"):
+        bar_labels.append(o)
+        bar_values.append(float((latest == o).sum()))
+        bar_colours.append(OUTCOME_COLOURS[o])
+        n_book = int(((latest == o) & on_book.to_numpy()).sum())
+        if n_book:
+            bar_labels.append("  of which Book line stands")
+            bar_values.append(float(n_book))
+            bar_colours.append(OUTCOME_COLOURS[ON_BOOK])
     granted = int(std.loc[std["outcome"].isin(GRANTING), "limit"].sum())
     indicative = int(std.loc[std["outcome"] == "REFER", "limit"].sum())
     requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
@@ -736,9 +771,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
             f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides"
             f"{escape(on_book_text)}</p>", book_note,
-            "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
+            "<h2>Map of fields by latest outcome (hatched: the Book line stands; wide outline: alert)</h2>",
+            f"<div class='card'>{_map(data)}</div>",
             "<h2>Outcomes</h2><div class='grid'>",
-            f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
+            f"<div class='card'><h3>applications by latest outcome</h3>{bar_svg(bar_labels, bar_values, colours=bar_colours)}</div>",
             f"<div class='card'><h3>{escape(granted_col)} by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value" + ("; lines kept on their Book limits (BOOK) by declared crop and area" if on_book.any() else "")

@@ -4,6 +4,7 @@ first decision, proposed actions of renewals, the season window, totals and expo
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,33 @@ def test_manager_figures_totals_exposure_at_risk_and_csv(tmp_path: Path) -> None
         ["L-2", "A2", 4_400_000, 7_600_000, 5_500_000, 2_100_000]]
     al = pd.read_csv(tmp_path / "csv" / "alerts-2024.csv")
     assert al["application"].tolist() == ["A1", "A3"] and "farmer_token" not in al.columns
+
+
+def test_map_and_chart_show_the_latest_outcome_with_the_book_line_standing(tmp_path: Path) -> None:
+    """The map and chart coloured lines "BOOK (kept on its Book limit)", hiding that the latest run DECLINED or
+    REFERRED them (the demo: 50 BOOK of which 24 DECLINE and 26 REFER; the chart's DECLINE 9 against 33 latest
+    DECLINE records); the alert outlines had no legend and were thin, in the REFER fill's red. Now: fill by the latest
+    outcome, a hatch where the Book line stands (its own legend entry, the field's tooltip naming the Book limit), the
+    chart by latest outcome with "of which Book line stands" bars, wide alert outlines in their own colours with a
+    legend."""
+    from pipelines._svg import ALERT_STROKES, OUTCOME_COLOURS
+
+    data = _first_decisions()  # A3 REFER and A4 DECLINE stand on their Book lines
+    data.alerts = pd.DataFrame({"field_id": ["f3"], "alert": ["CROP_FAILURE"], "severity": ["high"],
+                                "date": [pd.Timestamp("2024-06-01")], "evidence": ["{}"]})
+    html = render_portfolio(data, tmp_path).read_text()
+    svg = html.split('<svg xmlns="http://www.w3.org/2000/svg" class="map"')[1].split("</svg>")[0]
+    paths = [p for p in svg.split("<path ")[1:] if "<title>" in p]
+    title = {p.split("<title>")[1].split(":")[0]: p for p in paths}
+    f5 = title["f5"]  # Fd's field: A4 DECLINE, its Book line stands at 30,000
+    assert f'fill="{OUTCOME_COLOURS["DECLINE"]}"' in f5 and "DECLINE — Book line stands at USD 30,000.00" in f5
+    f3 = title["f3"]  # Fc's: A3 REFER, Book line 52,000, a CROP_FAILURE alert
+    assert f'fill="{OUTCOME_COLOURS["REFER"]}"' in f3 and f'stroke="{ALERT_STROKES["CROP_FAILURE"]}"' in f3
+    assert 'stroke-width="2.6"' in f3 and ALERT_STROKES["CROP_FAILURE"] != OUTCOME_COLOURS["REFER"]
+    assert svg.count('class="book-hatch"') == 3  # f3, f4 (Fc) and f5 (Fd)
+    assert "hatched: Book line stands" in svg and "outline: CROP_FAILURE" in svg and 'class="outline"' in svg
+    assert "BOOK (kept on its Book limit)" not in html
+    chart = html.split("<h3>applications by latest outcome</h3>")[1].split("</svg>")[0]
+    labels = re.findall(r'font-size="11">([^<]*)</text>', chart)
+    assert labels == ["APPROVE", "REDUCE", "DECLINE", "  of which Book line stands", "REFER",
+                      "  of which Book line stands"], labels
