@@ -118,6 +118,8 @@ def portfolio_cmd(
     imagery: str = typer.Option(None, "--imagery", help="Scene folder, index.csv or series table (NDVI curves)."),
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
+    since: str = typer.Option(None, "--since", help="Mark each alert new / open / closed against this date (the "
+                                                     "previous report's; default: the previous checkpoint)."),
     csv: Path = typer.Option(None, "--csv", help="Also write the exposure, proposed actions and alerts tables as CSV "
                                                  "into this folder (money in minor units; pseudonymous ids only)."),
 ) -> None:
@@ -127,9 +129,22 @@ def portfolio_cmd(
 
     # before any scene is read; the page's own name (the season may be known only from the store)
     check_writable(out / f"portfolio-{season.strip() if season else '<season>'}.html", what="report")
+    since_day = parse_date(since, "--since")
+    as_of_day = parse_date(as_of, "--as-of")
+    if since_day is not None and as_of_day is not None and since_day >= as_of_day:
+        raise UserInputError(f"--since {since_day} is not before --as-of {as_of_day}: give the date of an earlier "
+                             "report")
     if csv is not None:
         check_writable(csv / f"exposure-{season.strip() if season else '<season>'}.csv", what="report --csv")
     data = _data(county, fields, imagery, store, season, as_of, cache)
+    if since_day is not None:
+        import dataclasses
+
+        last = max(data.decisions["as_of"].astype(str))
+        if data.as_of is None and since_day.isoformat() >= last:
+            raise UserInputError(f"--since {since_day} is not before the report's date ({last}, its latest record): "
+                                 "give the date of an earlier report")
+        data = dataclasses.replace(data, since=since_day)
     path = render_portfolio(data, out, csv_dir=csv)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)"
          + (f"; tables as CSV in {csv}" if csv is not None else ""))

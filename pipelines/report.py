@@ -60,6 +60,8 @@ class ReportData:
     #: the Book's lines of the season active on the report's date, when a Book was given (the page totals them and
     #: lists those no record of the season decides)
     book: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the date the alerts' state (new / open / closed) is measured from (--since); None: the previous checkpoint
+    since: date | None = None
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -363,6 +365,61 @@ def _alert_table(al: pd.DataFrame, apps: dict[str, str] | None = None) -> pd.Dat
     if "evidence" in al.columns:
         t["evidence"] = [evidence_text(v) for v in al["evidence"]]
     return t.reset_index(drop=True)
+
+
+def _stored_alerts_at(records: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The alerts the store holds open on ``day``: per farmer, those its latest record dated on or before ``day``
+    names in its Book line block (``reunderwrite.alerts`` or a first decision's ``renewal.alerts``, ``FIELD:ALERT``)
+    — the alerts open at that checkpoint for the farmers whose lines the store follows. Columns field_id,
+    farmer_token, application_id, line_id, alert, as_of."""
+    cols = ["field_id", "farmer_token", "application_id", "line_id", "alert", "as_of"]
+    if records.empty or "body" not in records.columns:
+        return pd.DataFrame(columns=cols)
+    r = records[(records["as_of"].astype(str) <= day)]
+    if "kind" in r.columns:
+        r = r[r["kind"].astype(str) != "override"]
+    r = r.reset_index(drop=True).assign(_pos=lambda d: np.arange(len(d)))
+    latest = r.sort_values(["as_of", "_pos"], kind="stable").groupby("farmer_token", sort=False).tail(1)
+    rows = []
+    for tok, app, when, body in zip(latest["farmer_token"].astype(str), latest["application_id"].astype(str),
+                                    latest["as_of"].astype(str), latest["body"], strict=True):
+        doc = json.loads(body) if isinstance(body, str) else (body or {})
+        blk = line_block(doc)
+        for text in blk.get("alerts") or []:
+            fid, _, kind = str(text).rpartition(":")
+            if fid and kind:
+                rows.append((fid, tok, app, str(blk.get("line_id") or ""), kind, when))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def alert_states(data: ReportData) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """The alerts' state against a reference date — ``data.since`` (--since), else the previous checkpoint (the latest
+    record date before the report's) — from stored records only: an alert raised after it is ``new``, one raised on or
+    before it ``open``; an alert the store held open then (:func:`_stored_alerts_at`) that is no longer raised is
+    ``closed``. Returns the alerts with a ``state`` column, the closed ones (the store's rows) and the reference date
+    (None: no checkpoint before the report's date, every alert new)."""
+    al = data.alerts
+    recs = data.decisions
+    day = (data.as_of.isoformat() if data.as_of else str(max(recs["as_of"].astype(str)))) if len(recs) else ""
+    if data.since is not None:
+        ref: str | None = data.since.isoformat()
+    else:
+        kinds = recs["kind"].astype(str) if "kind" in recs.columns else pd.Series("", index=recs.index)
+        before = sorted({str(a) for a, k in zip(recs["as_of"], kinds, strict=True) if str(a) < day and k != "override"})
+        ref = before[-1] if before else None
+    closed = pd.DataFrame(columns=["field_id", "farmer_token", "application_id", "line_id", "alert", "as_of"])
+    if ref is None:
+        return (al.assign(state="new") if len(al) else al), closed, None
+    stored = _stored_alerts_at(recs, ref)
+    raised = pd.to_datetime(al["date"]).dt.date.astype(str) if len(al) else pd.Series(dtype=str)
+    if len(al):
+        al = al.assign(state=["new" if r > ref else "open" for r in raised])
+        now = set(zip(al["field_id"].astype(str), al["alert"].astype(str), strict=True))
+    else:
+        now = set()
+    if len(stored):
+        closed = stored[[(f, a) not in now for f, a in zip(stored["field_id"], stored["alert"], strict=True)]]
+    return al, closed.reset_index(drop=True), ref
 
 
 def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
@@ -764,7 +821,30 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
         f"Book line(s) with no record of the season in the store, by application or farmer ({escape(no_dec_sums)}; "
         "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
         "limits and balances as in the Book file, undated</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
-    al_tbl = _alert_table(data.alerts, _applications_of(data))
+    al_state, al_closed, al_ref = alert_states(data)
+    al_tbl = _alert_table(al_state, _applications_of(data))
+    if len(al_tbl):
+        al_tbl.insert(0, "state", [f"new since {al_ref}" if s == "new" and al_ref else s for s in al_state["state"]])
+    if len(al_closed):
+        from pipelines.monitor import ALERT_TYPES
+
+        closed_tbl = pd.DataFrame({
+            "state": f"closed since {al_ref}", "field": al_closed["field_id"].astype(str),
+            "line": al_closed["line_id"].astype(str),
+            "application": al_closed["application_id"].astype(str), "alert": al_closed["alert"].astype(str),
+            "severity": [ALERT_TYPES.get(a, "medium") for a in al_closed["alert"]],
+            "raised": "", "evidence": f"open at {al_ref} (the store's record), not raised on {day}"})
+        if len(al_tbl) and "line" not in al_tbl.columns:  # the closed alerts name their lines
+            al_tbl.insert(2, "line", "")
+        al_tbl = pd.concat([al_tbl, closed_tbl[[c for c in closed_tbl.columns
+                                                if al_tbl.empty or c in al_tbl.columns]]], ignore_index=True)
+    al_note = ("<p class='sub'>state: against " + escape(
+        f"--since {al_ref}" if data.since is not None else f"the previous checkpoint, {al_ref}" if al_ref else
+        "no earlier checkpoint (every alert new)") + " — new: raised after it; open: raised on or before it; closed: "
+        "open then in the store's records (the lines it follows), not raised now"
+        + escape(f" — {int((al_state['state'] == 'new').sum()) if len(al_state) else 0} new, "
+                 f"{int((al_state['state'] == 'open').sum()) if len(al_state) else 0} open, {len(al_closed)} closed")
+        + "</p>")
     fig_html = _figures_html(figures, cur)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
@@ -793,7 +873,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                                  "undrawn frozen (Book limit − outstanding)"), tags=("outcome",)),
             "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"
             "</p>" if len(act_tbl) else "", kept_note, no_dec_section,
-            "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
+            "<h2>Alerts</h2>", al_note, _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     if csv_dir is not None:
         d = Path(csv_dir)
         ex = expo.assign(share=(expo["limit"] / max(int(expo["limit"].sum()), 1)).round(4))

@@ -195,3 +195,51 @@ def test_map_and_chart_show_the_latest_outcome_with_the_book_line_standing(tmp_p
     labels = re.findall(r'font-size="11">([^<]*)</text>', chart)
     assert labels == ["APPROVE", "REDUCE", "DECLINE", "  of which Book line stands", "REFER",
                       "  of which Book line stands"], labels
+
+
+def test_alerts_are_marked_new_open_or_closed_against_the_previous_checkpoint(tmp_path: Path) -> None:
+    """Alerts vanished between reports without a trace: each is marked against the previous checkpoint (or --since),
+    from stored records only — new (raised after it), open (raised on or before it), closed (the store's record of
+    the line held it open then; not raised now)."""
+    import dataclasses
+
+    data = _first_decisions()
+    recs = data.decisions.copy()
+    b = json.loads(recs.loc[0, "body"])
+    b["renewal"]["alerts"] = ["f0:WATCH", "f1:CROP_MISMATCH"]  # open in the store at the first checkpoint
+    recs.loc[0, "body"] = json.dumps(b)
+    ru = recs.iloc[[1]].assign(record_id="R9", kind="reunderwrite", supersedes="R1", as_of="2024-07-20",
+                               body=json.dumps({"reunderwrite": {"line_id": "L-2", "alerts": []}}))
+    data.decisions = pd.concat([recs, ru], ignore_index=True)
+    data.as_of = date(2024, 7, 20)
+    data.alerts = pd.DataFrame({"field_id": ["f0", "f3"], "alert": ["WATCH", "NOT_PLANTED"],
+                                "severity": ["medium", "high"],
+                                "date": [pd.Timestamp("2024-05-20"), pd.Timestamp("2024-07-10")],
+                                "evidence": ["{}", "{}"]})
+    html = render_portfolio(data, tmp_path).read_text()
+    section = html.split("<h2>Alerts")[1].split("<h2>")[0]
+    assert "against the previous checkpoint, 2024-06-01" in section and "1 new, 1 open, 1 closed" in section
+    rows = {re.findall(r"<td>([^<]*)</td>", r)[1]: re.findall(r"<td>([^<]*)</td>", r)[0]
+            for r in section.split("<tr>")[2:]}
+    assert rows == {"f0": "open", "f3": "new since 2024-06-01", "f1": "closed since 2024-06-01"}, rows
+    closed = [r for r in section.split("<tr>")[2:] if "closed since" in r][0]
+    assert ">f1<" in closed and ">CROP_MISMATCH<" in closed and ">A1<" in closed and ">L-1<" in closed
+    since = render_portfolio(dataclasses.replace(data, since=date(2024, 5, 1)), tmp_path / "b").read_text()
+    section = since.split("<h2>Alerts")[1].split("<h2>")[0]
+    assert "against --since 2024-05-01" in section and "2 new, 0 open, 0 closed" in section
+
+
+def test_cli_since_and_csv(world: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """--since: the alerts' state against the date of an earlier report; a date not before --as-of refused (one
+    line, exit 2). --csv DIR writes the exposure, actions and alerts tables."""
+    runner = CliRunner()
+    out = tmp_path / "pages"
+    args = ["report", "portfolio", "--county", str(world["county"].path), "--cache", str(world["county"].cache_dir), "--store", world["url"], "--out", str(out)]
+    r = runner.invoke(app, [*args, "--as-of", "2009-09-15", "--since", "2009-09-15"])
+    assert r.exit_code == 2 and r.stderr.strip() == ("error: --since 2009-09-15 is not before --as-of 2009-09-15: "
+                                                     "give the date of an earlier report"), r.stderr
+    r = runner.invoke(app, [*args, "--since", "2009-08-20", "--csv", str(tmp_path / "csv")])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "state: against --since 2009-08-20" in (out / "portfolio-2009.html").read_text()
+    assert {p.name for p in (tmp_path / "csv").iterdir()} == {"exposure-2009.csv", "actions-2009.csv",
+                                                              "alerts-2009.csv"}
