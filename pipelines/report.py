@@ -62,6 +62,9 @@ class ReportData:
     book: pd.DataFrame = field(default_factory=pd.DataFrame)
     #: the date the alerts' state (new / open / closed) is measured from (--since); None: the previous checkpoint
     since: date | None = None
+    #: which crop-type model (the champion on the report's date, or today's) and thresholds the alerts were computed
+    #: with, as the page says it ("" : not said)
+    models_note: str = ""
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -838,7 +841,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             al_tbl.insert(2, "line", "")
         al_tbl = pd.concat([al_tbl, closed_tbl[[c for c in closed_tbl.columns
                                                 if al_tbl.empty or c in al_tbl.columns]]], ignore_index=True)
-    al_note = ("<p class='sub'>state: against " + escape(
+    al_note = (f"<p class='sub'>{escape(data.models_note)}</p>" if data.models_note else "") + (
+        "<p class='sub'>state: against " + escape(
         f"--since {al_ref}" if data.since is not None else f"the previous checkpoint, {al_ref}" if al_ref else
         "no earlier checkpoint (every alert new)") + " — new: raised after it; open: raised on or before it; closed: "
         "open then in the store's records (the lines it follows), not raised now"
@@ -973,7 +977,8 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
         body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
-    body.append("<h2>Alerts</h2>" + _table(_alert_table(al, _applications_of(data))))
+    body.append("<h2>Alerts</h2>" + (f"<p class='sub'>{escape(data.models_note)}</p>" if data.models_note else "")
+                + _table(_alert_table(al, _applications_of(data))))
     return _write(_page(f"farmer {token}", "".join(body), data.synthetic, data.unlabelled), Path(out_dir) / f"farmer-{token}.html")
 
 

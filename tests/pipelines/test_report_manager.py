@@ -243,3 +243,39 @@ def test_cli_since_and_csv(world: dict[str, Any], tmp_path: Path) -> None:  # no
     assert "state: against --since 2009-08-20" in (out / "portfolio-2009.html").read_text()
     assert {p.name for p in (tmp_path / "csv").iterdir()} == {"exposure-2009.csv", "actions-2009.csv",
                                                               "alerts-2009.csv"}
+
+
+def test_a_past_dated_report_uses_the_champion_of_its_date_or_says_which_it_used(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A past-dated report loaded today's crop-type champion and its alert thresholds, unsaid: the champion on the
+    report's date by the registry's alias history is used, or — none recorded by then — today's, said so."""
+    from types import SimpleNamespace
+
+    import models.registry as registry
+    from pipelines import _cli_report as cli
+
+    hist = [{"alias": "champion", "version": "1", "at": "2009-01-10T08:00:00+00:00"},
+            {"alias": "challenger", "version": "2", "at": "2009-05-01T08:00:00+00:00"},
+            {"alias": "champion", "version": "2", "at": "2009-10-01T08:00:00+00:00"}]
+    assert cli.champion_version_on(hist, date(2009, 9, 15)) == "1"
+    assert cli.champion_version_on(hist, date(2009, 10, 1)) == "2"
+    assert cli.champion_version_on(hist, date(2008, 12, 31)) is None
+    loaded: list[str] = []
+
+    def resolve(name: str, alias: str = "champion", **_: Any) -> Any:
+        loaded.append(alias)
+        return SimpleNamespace(version="2" if alias in ("champion", "2") else alias, run_id="r", model=f"model-{alias}")
+
+    monkeypatch.setattr(registry, "resolve", resolve)
+    monkeypatch.setattr(registry, "alias_history", lambda name=None: hist)
+    model, used = cli._champion_crop_model(date(2009, 9, 15))
+    assert model == "model-1" and used == ("crop-type version 1, the champion on 2009-09-15 by the alias history "
+                                           "(today's: 2)")
+    model, used = cli._champion_crop_model(date(2008, 6, 1))
+    assert model == "model-champion" and used == ("crop-type version 2, today's champion (the alias history records "
+                                                  "no champion on or before 2008-06-01)")
+    data = _first_decisions()
+    data.models_note = cli._models_note(used, None, "us-nebraska")
+    html = render_portfolio(data, tmp_path).read_text()
+    assert ("alerts computed with crop-type version 2, today&#x27;s champion (the alias history records no champion "
+            "on or before 2008-06-01); thresholds: the rules&#x27; defaults") in html.split("<h2>Alerts")[1]
