@@ -113,7 +113,7 @@ def _champion_crop_model(day: date | None = None) -> tuple[Any, str]:
         flavour = SaveLoadFlavour("features.crop_type:CropTypeClassifier")
         today = resolve(CROP_MODEL_NAME, "champion", flavour=flavour)
     except RegistryError:
-        return None, "no crop-type champion in the registry: no CROP_MISMATCH alerts, the rules' default thresholds"
+        return None, "no crop-type champion in the registry (no CROP_MISMATCH alerts)"
     if day is None:
         return today.model, f"crop-type version {today.version}, today's champion"
     try:
