@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +42,10 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         from pipelines.county import County
 
         c = County(county, cache_dir=cache)
-        model = _champion_crop_model()
-        return build_report_data_county(c, store=store, season=season, as_of=day, crop_model=model,
-                                        params=_champion_alert_params(c.region, model))
+        model, used = _champion_crop_model(day)
+        params = _champion_alert_params(c.region, model)
+        data = build_report_data_county(c, store=store, season=season, as_of=day, crop_model=model, params=params)
+        return dataclasses.replace(data, models_note=_models_note(used, params, c.region))
     if fields is None:
         raise UserInputError("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
     import pandas as pd
@@ -59,9 +62,10 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     s = season or max(f["season"].astype(str))
     series = history = None
     if day is not None:  # a future date refused as monitor refuses it, before any scene is read
-        from pipelines.featurize import check_as_of_in_season
+        from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
 
         check_as_of_in_season(f, s, day)
+        check_as_of_in_window(f, s, day)  # nothing observed after the season window, as reunderwrite refuses it
     if imagery is not None:
         sc = cache / "series" if cache is not None else None
         series = build_series(f[f["season"].astype(str) == s], imagery, s, as_of=day, cache_dir=sc).series
@@ -69,13 +73,20 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
                 for p in sorted(x for x in f["season"].astype(str).unique() if x < s)]
         history = pd.concat(past, ignore_index=True) if past else None
     region = fields_region(f)
-    model = _champion_crop_model()
+    model, used = _champion_crop_model(day)
     kind = _county_data_kind(fields)
+    params = _champion_alert_params(region, model) if region is not None else None
     data = build_report_data(store=store, fields=f, season=s, series=series, history=history, as_of=day,
                              crop_model=model, synthetic=kind == "synthetic", unlabelled=kind == "unlabelled",
-                             params=_champion_alert_params(region, model) if region is not None else None)
+                             params=params)
     data.set_aside = list(read.set_aside)
-    return data
+    return dataclasses.replace(data, models_note=_models_note(used, params, region) if series is not None else "")
+
+
+def _models_note(used: str, params: Any, region: str | None) -> str:
+    """What the page says of the model and thresholds its alerts were computed with."""
+    return (f"alerts computed with {used}; thresholds: "
+            + (f"that version's, tuned for {region}" if params is not None else "the rules' defaults"))
 
 
 def _said_rejects(data: Any, rejects: Path | None) -> None:
@@ -108,16 +119,49 @@ def _county_data_kind(fields: Path) -> str | None:
     return None
 
 
-def _champion_crop_model() -> Any:
-    """The crop-type champion (its declared-crop probability raises CROP_MISMATCH, as in ``monitor``); None without
-    a registry or a champion."""
+def champion_version_on(history: list[dict[str, Any]], day: date) -> str | None:
+    """The crop-type champion's version on ``day`` by the alias history (its moves, oldest first): the version of
+    the last move of the ``champion`` alias dated on or before ``day`` (None: no champion then — or the alias was
+    removed)."""
+    version = None
+    for move in history:
+        if str(move.get("alias")) == "champion" and str(move.get("at") or "")[:10] <= day.isoformat():
+            version = move.get("version")
+    return str(version) if version is not None else None
+
+
+def _champion_crop_model(day: date | None = None) -> tuple[Any, str]:
+    """The crop-type champion (its declared-crop probability raises CROP_MISMATCH, as in ``monitor``) and what the
+    page says of it: on a past-dated report (``day``), the version the alias history names champion on that day, else
+    — no champion recorded by then — today's, said so (a report dated 2009-09-15 loaded today's champion and its
+    thresholds unsaid). (None, why) without a registry or a champion."""
     from models.errors import RegistryError
-    from pipelines.featurize import load_crop_model
+    from pipelines.featurize import CROP_MODEL_NAME
 
     try:
-        return load_crop_model("champion")[0]
+        from models.registry import SaveLoadFlavour, alias_history, resolve
+
+        flavour = SaveLoadFlavour("features.crop_type:CropTypeClassifier")
+        today = resolve(CROP_MODEL_NAME, "champion", flavour=flavour)
     except RegistryError:
-        return None
+        return None, "no crop-type champion in the registry (no CROP_MISMATCH alerts)"
+    if day is None:
+        return today.model, f"crop-type version {today.version}, today's champion"
+    try:
+        then = champion_version_on(alias_history(CROP_MODEL_NAME), day)
+    except (RegistryError, OSError, ValueError):
+        then = None
+    if then is None:
+        return today.model, (f"crop-type version {today.version}, today's champion (the alias history records no "
+                             f"champion on or before {day})")
+    if then == today.version:
+        return today.model, f"crop-type version {then}, the champion on {day} by the alias history (today's too)"
+    try:
+        return resolve(CROP_MODEL_NAME, then, flavour=flavour).model, \
+            f"crop-type version {then}, the champion on {day} by the alias history (today's: {today.version})"
+    except RegistryError:
+        return today.model, (f"crop-type version {today.version}, today's champion (version {then}, the champion on "
+                             f"{day}, cannot be loaded)")
 
 
 def _champion_alert_params(region: str, model: Any) -> Any:
@@ -150,6 +194,10 @@ def portfolio_cmd(
     as_of: str = typer.Option(None, "--as-of", help="Show the records and imagery up to this date."),
     cache: Path = typer.Option(None, "--cache", "--cache-dir", help="Series cache folder."),
     rejects: Path | None = typer.Option(None, "--rejects", help=_REJECTS),
+    since: str = typer.Option(None, "--since", help="Mark each alert new / open / closed against this date (the "
+                                                     "previous report's; default: the previous checkpoint)."),
+    csv: Path = typer.Option(None, "--csv", help="Also write the exposure, proposed actions and alerts tables as CSV "
+                                                 "into this folder (money in minor units; pseudonymous ids only)."),
 ) -> None:
     """The portfolio page: map by outcome and alert, exposure, changes since the last checkpoint, alerts."""
     from features.atomic import check_writable
@@ -157,9 +205,25 @@ def portfolio_cmd(
 
     # before any scene is read; the page's own name (the season may be known only from the store)
     check_writable(out / f"portfolio-{season.strip() if season else '<season>'}.html", what="report")
+    since_day = parse_date(since, "--since")
+    as_of_day = parse_date(as_of, "--as-of")
+    if since_day is not None and as_of_day is not None and since_day >= as_of_day:
+        raise UserInputError(f"--since {since_day} is not before --as-of {as_of_day}: give the date of an earlier "
+                             "report")
+    if csv is not None:
+        check_writable(csv / f"exposure-{season.strip() if season else '<season>'}.csv", what="report --csv")
     data = _data(county, fields, imagery, store, season, as_of, cache, rejects)
-    path = render_portfolio(data, out)
-    echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)")
+    if since_day is not None:
+        import dataclasses
+
+        last = max(data.decisions["as_of"].astype(str))
+        if data.as_of is None and since_day.isoformat() >= last:
+            raise UserInputError(f"--since {since_day} is not before the report's date ({last}, its latest record): "
+                                 "give the date of an earlier report")
+        data = dataclasses.replace(data, since=since_day)
+    path = render_portfolio(data, out, csv_dir=csv)
+    echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)"
+         + (f"; tables as CSV in {csv}" if csv is not None else ""))
     _said_rejects(data, rejects)
 
 

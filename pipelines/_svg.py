@@ -13,7 +13,8 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-__all__ = ["OUTCOME_COLOURS", "map_svg", "curve_svg", "bar_svg"]
+__all__ = ["ALERT_STROKES", "ALERT_STROKE_WIDTH", "BOOK_HATCH", "OUTCOME_COLOURS", "map_svg", "curve_svg",
+           "bar_svg"]
 
 OUTCOME_COLOURS = {"APPROVE": "#2e7d32", "REDUCE": "#f9a825", "DECLINE": "#757575", "REFER": "#c62828",
                    "WATCH": "#ef6c00", "CROP_FAILURE": "#b71c1c", "NOT_PLANTED": "#6a1b9a", "EARLY_HARVEST": "#1565c0",
@@ -21,6 +22,14 @@ OUTCOME_COLOURS = {"APPROVE": "#2e7d32", "REDUCE": "#f9a825", "DECLINE": "#75757
                    # a line kept at a re-underwriting that re-estimated nothing, never decided in the store: its Book
                    # limit stands (pipelines.report.standing_decisions)
                    "BOOK": "#00838f"}
+
+#: the map's alert outlines: drawn wide, in colours apart from the outcome fills (CROP_FAILURE's table red was the
+#: REFER fill's)
+ALERT_STROKES = {"WATCH": "#ff6f00", "CROP_FAILURE": "#000000", "NOT_PLANTED": "#7b1fa2", "EARLY_HARVEST": "#0d47a1",
+                 "CROP_MISMATCH": "#e91e63"}
+ALERT_STROKE_WIDTH = 2.6
+#: the hatch over a field whose line stands on its Book limit (its latest outcome granted nothing)
+BOOK_HATCH = "#004d40"
 
 
 def _rings(g: BaseGeometry) -> list[np.ndarray]:
@@ -32,9 +41,29 @@ def _rings(g: BaseGeometry) -> list[np.ndarray]:
     return out
 
 
+def _legend_rows(items: list[tuple[str, str, str]], width: int, pad: int) -> list[list[tuple[float, str, str, str]]]:
+    """Legend items (label, colour, kind) laid out in rows that fit ``width``: (x, label, colour, kind)."""
+    rows: list[list[tuple[float, str, str, str]]] = [[]]
+    x = float(pad)
+    for label, col, kind in items:
+        w = 24 + 6.5 * len(label)
+        if rows[-1] and x + w > width - pad:
+            rows.append([])
+            x = float(pad)
+        rows[-1].append((x, label, col, kind))
+        x += w
+    return rows
+
+
 def map_svg(geoms: Sequence[BaseGeometry], colours: Sequence[str], titles: Sequence[str], *,
-            width: int = 720, legend: dict[str, str] | None = None, strokes: Sequence[str] | None = None) -> str:
-    """Polygons drawn to scale (projected coordinates), north up, one <path> per field with a <title> tooltip."""
+            width: int = 720, legend: dict[str, str] | None = None, strokes: Sequence[str] | None = None,
+            stroke_widths: Sequence[float] | None = None, hatched: Sequence[bool] | None = None,
+            stroke_legend: dict[str, str] | None = None, hatch_label: str | None = None) -> str:
+    """Polygons drawn to scale (projected coordinates), north up, one <path> per field with a <title> tooltip.
+
+    ``legend``: fill label -> colour; ``strokes`` / ``stroke_widths``: each field's outline, ``stroke_legend`` its
+    labels (outline label -> colour, drawn as outlined boxes); ``hatched``: fields drawn with a hatch over their
+    fill, ``hatch_label`` its legend entry."""
     if not len(geoms):
         return f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="60"><text x="10" y="30">no fields</text></svg>'
     minx, miny, maxx, maxy = shapely.total_bounds(np.asarray(geoms, dtype=object))
@@ -45,8 +74,17 @@ def map_svg(geoms: Sequence[BaseGeometry], colours: Sequence[str], titles: Seque
     if height > 900:
         scale *= 900 / height
         height = 900
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{width}" height="{height + (24 if legend else 0)}" '
-             f'viewBox="0 0 {width} {height + (24 if legend else 0)}" role="img" aria-label="map of fields">',
+    items = [(k, v, "fill") for k, v in (legend or {}).items()]
+    if hatch_label and hatched is not None and any(hatched):
+        items.append((hatch_label, BOOK_HATCH, "hatch"))
+    items.extend((k, v, "stroke") for k, v in (stroke_legend or {}).items())
+    rows = _legend_rows(items, width, pad) if items else []
+    extra = 22 * len(rows) + (4 if rows else 0)
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="map" width="{width}" height="{height + extra}" '
+             f'viewBox="0 0 {width} {height + extra}" role="img" aria-label="map of fields">',
+             f'<defs><pattern id="book-hatch" patternUnits="userSpaceOnUse" width="6" height="6" '
+             f'patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="6" stroke="{BOOK_HATCH}" '
+             f'stroke-width="2"/></pattern></defs>',
              f'<rect x="0" y="0" width="{width}" height="{height}" fill="#f4f1e8"/>']
     for i, (g, col, title) in enumerate(zip(geoms, colours, titles, strict=True)):
         d = []
@@ -55,19 +93,27 @@ def map_svg(geoms: Sequence[BaseGeometry], colours: Sequence[str], titles: Seque
             ys = pad + (maxy - ring[:, 1]) * scale
             d.append("M" + " L".join(f"{x:.1f},{y:.1f}" for x, y in zip(xs, ys, strict=True)) + " Z")
         stroke = strokes[i] if strokes is not None else "#333"
-        parts.append(f'<path d="{" ".join(d)}" fill="{col}" fill-opacity="0.8" stroke="{stroke}" stroke-width="0.8" '
+        sw = stroke_widths[i] if stroke_widths is not None else 0.8
+        path = " ".join(d)
+        parts.append(f'<path d="{path}" fill="{col}" fill-opacity="0.8" stroke="{stroke}" stroke-width="{sw:g}" '
                      f'fill-rule="evenodd"><title>{escape(title)}</title></path>')
+        if hatched is not None and hatched[i]:  # over the fill, under nothing: the tooltip stays the field's
+            parts.append(f'<path class="book-hatch" d="{path}" fill="url(#book-hatch)" stroke="none" '
+                         f'fill-rule="evenodd" pointer-events="none"/>')
     # scale bar
     bar_m = 10 ** int(np.floor(np.log10(span_x / 4))) if span_x > 10 else 1
     bar_px = bar_m * scale
     parts.append(f'<line x1="{pad}" y1="{height - 8}" x2="{pad + bar_px:.1f}" y2="{height - 8}" stroke="#000" stroke-width="2"/>'
                  f'<text x="{pad}" y="{height - 12}" font-size="10">{bar_m:g} m</text>')
-    if legend:
-        x = pad
-        for label, col in legend.items():
-            parts.append(f'<rect x="{x}" y="{height + 6}" width="12" height="12" fill="{col}"/>'
-                         f'<text x="{x + 16}" y="{height + 16}" font-size="11">{escape(label)}</text>')
-            x += 24 + 7 * len(label)
+    for r, row in enumerate(rows):
+        y = height + 6 + 22 * r
+        for x, label, col, kind in row:
+            box = (f'<rect x="{x:.1f}" y="{y}" width="12" height="12" fill="{col}"/>' if kind == "fill" else
+                   f'<rect x="{x:.1f}" y="{y}" width="12" height="12" fill="url(#book-hatch)" stroke="#999" '
+                   'stroke-width="0.5"/>' if kind == "hatch" else
+                   f'<rect class="outline" x="{x + 1:.1f}" y="{y + 1}" width="10" height="10" fill="#fff" '
+                   f'stroke="{col}" stroke-width="{ALERT_STROKE_WIDTH:g}"/>')
+            parts.append(box + f'<text x="{x + 16:.1f}" y="{y + 10}" font-size="11">{escape(label)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -133,7 +179,7 @@ def bar_svg(labels: Sequence[str], values: Sequence[float], *, width: int = 420,
     row = 22
     height = row * max(1, len(labels)) + 10
     vmax = max([float(v) for v in values] + [1e-9])
-    label_w = 130
+    label_w = 170
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" class="bars" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="bar chart">']
     for i, (lab, v) in enumerate(zip(labels, values, strict=True)):

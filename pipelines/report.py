@@ -21,7 +21,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
-from pipelines._svg import OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
+from pipelines._svg import ALERT_STROKE_WIDTH, ALERT_STROKES, OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 from pipelines.monitor import DAY_OF_SEASON_KEYS
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
@@ -63,6 +63,11 @@ class ReportData:
     #: the fields file's rows set aside by ``--rejects`` (:class:`features.fields.SetAside`): not on the pages' maps,
     #: curves or alerts; the pages name them (:func:`_set_aside_note`)
     set_aside: list[Any] = field(default_factory=list)
+    #: the date the alerts' state (new / open / closed) is measured from (--since); None: the previous checkpoint
+    since: date | None = None
+    #: which crop-type model (the champion on the report's date, or today's) and thresholds the alerts were computed
+    #: with, as the page says it ("" : not said)
+    models_note: str = ""
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -81,6 +86,38 @@ def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
 ON_BOOK = "BOOK"
 
 
+def line_block(body: dict[str, Any]) -> dict[str, Any]:
+    """The Book line block of a record's body: a re-underwriting's ``reunderwrite`` block, else a first decision's
+    ``renewal`` block (the Book line its application renews: line id, Book limit, balances, proposed actions)."""
+    return body.get("reunderwrite") or body.get("renewal") or {}
+
+
+def _line_standing(records: pd.DataFrame) -> dict[str, tuple[str | None, str | None]]:
+    """:func:`underwriting.standing.line_standing`, and the same rule for a first decision renewing a Book line (its
+    ``renewal`` block): under ``refer_keeps_book_limit`` (its policy's) a REFER or DECLINE that is no analyst's
+    override grants nothing, so the Book line stands (or the analyst's override behind it) — as the next
+    re-underwriting measures it. A renewal REFER / DECLINE on the underwriting date showed at 0 and counted nowhere,
+    while the same line counted on its Book limit from the next checkpoint."""
+    from underwriting.standing import line_standing, override_behind, skips_to_book
+
+    out = dict(line_standing(records))
+    if records.empty or not {"record_id", "supersedes", "kind", "outcome", "body"} <= set(records.columns):
+        return out
+    rows = {str(t.record_id): t for t in records[["record_id", "supersedes", "kind", "outcome", "body"]]
+            .itertuples(index=False)}
+    replaced = {str(x) for x in records["supersedes"] if isinstance(x, str)}
+    for rid, row in rows.items():
+        if rid in replaced or rid in out or str(row.kind) != "decision":
+            continue
+        body = json.loads(row.body) if isinstance(row.body, str) else (row.body or {})
+        renewal = body.get("renewal") or {}
+        if not skips_to_book(body, renewal.get("line_id"), row.outcome, row.kind):
+            continue
+        stood = override_behind(row, rows.get)
+        out[rid] = (None, rid) if stood is None else (str(stood.record_id), None)
+    return out
+
+
 def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     """:func:`latest_decisions`, each line whose latest record is a re-underwriting that re-estimated nothing (the
     models could not value its fields then; the line was kept as it stood) shown on the decision it stands on
@@ -94,13 +131,13 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     elsewhere) — so does a line whose latest record is itself a re-underwriting that decided a REFER or DECLINE
     (``kept_as_of`` None), and a line with an analyst's override behind that REFER or DECLINE stands on the override
     (:func:`underwriting.standing.line_standing`, as its next re-underwriting measures it)."""
-    from underwriting.standing import kept_body, line_standing
+    from underwriting.standing import kept_body
 
     dec = latest_decisions(records)
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
                      book_standing=np.nan,
                      skipped_outcome=pd.Series([None] * len(dec), index=dec.index, dtype=object))
-    stands = line_standing(records)
+    stands = _line_standing(records)
     if not stands:
         return dec
     rows = records.reset_index(drop=True)
@@ -118,7 +155,7 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
         on, skipped = stands[rid]
         b = dec.at[idx, "body"]
         b = json.loads(b) if isinstance(b, str) else (b or {})
-        ru = b.get("reunderwrite") or {}
+        ru = line_block(b)
         book = int(ru.get("book_limit") or 0)
         if on is None and skipped is None:  # never decided in the store: the Book line stands
             dec.loc[idx, "book_standing"] = float(book)
@@ -170,9 +207,18 @@ def _money(v: Any, cur: str) -> str:
 
 
 def _field_status(data: ReportData) -> pd.DataFrame:
+    """Each field: its farmer's latest outcome (``outcome``), whether the line stands on its Book limit
+    (``on_book``: the latest REFER or DECLINE granted nothing, or the line was never decided in the store;
+    ``book_limit`` then) and its most severe alert."""
     f = data.fields[["field_id", "farmer_token"]].copy()
-    dec = standing_decisions(data.decisions)
-    f = f.merge(dec[["farmer_token", "outcome"]], on="farmer_token", how="left")
+    dec = latest_decisions(data.decisions)
+    std = standing_decisions(data.decisions)
+    st = pd.DataFrame({"farmer_token": dec["farmer_token"], "outcome": dec["outcome"].astype(str),
+                       "on_book": std["outcome"].astype(str).eq(ON_BOOK).to_numpy(),
+                       "book_limit": std["book_standing"].to_numpy(), "currency": dec["currency"].astype(str)})
+    st = st.drop_duplicates("farmer_token", keep="last")
+    f = f.merge(st, on="farmer_token", how="left")
+    f["on_book"] = f["on_book"].fillna(False).astype(bool)
     if not data.alerts.empty:
         top = data.alerts.assign(_s=data.alerts["severity"].map({"high": 0, "medium": 1, "low": 2}))
         top = top.sort_values(["field_id", "_s"]).groupby("field_id").head(1)[["field_id", "alert"]]
@@ -182,23 +228,37 @@ def _field_status(data: ReportData) -> pd.DataFrame:
     return f
 
 
+#: the map's legend entry of the hatch over a field whose line stands on its Book limit
+BOOK_STANDS = "hatched: Book line stands (its latest REFER / DECLINE granted nothing, or never decided)"
+
+
 def _map(data: ReportData, tokens: set[str] | None = None) -> str:
+    """The fields filled by their latest outcome, hatched where the line stands on its Book limit, outlined wide by
+    their most severe alert (its own legend): a DECLINE whose Book line stands showed as "BOOK" only."""
     st = _field_status(data)
-    g = data.fields.merge(st[["field_id", "outcome", "alert"]], on="field_id", how="left")
+    g = data.fields.merge(st[["field_id", "outcome", "on_book", "book_limit", "currency", "alert"]], on="field_id",
+                          how="left")
     if tokens is not None:
         g = g[g["farmer_token"].isin(tokens)]
     if len(g) and g.crs is not None and g.crs.is_geographic:  # degrees are not to scale: drawn in metres (UTM)
         g = g.to_crs(g.estimate_utm_crs())
     cols = [OUTCOME_COLOURS.get(o, OUTCOME_COLOURS["none"]) if isinstance(o, str) else OUTCOME_COLOURS["none"]
             for o in g["outcome"]]
-    strokes = [OUTCOME_COLOURS[a] if isinstance(a, str) else "#333" for a in g["alert"]]
+    alerted = [isinstance(a, str) for a in g["alert"]]
+    strokes = [ALERT_STROKES.get(a, OUTCOME_COLOURS.get(a, "#000")) if isinstance(a, str) else "#555"
+               for a in g["alert"]]
+    widths = [ALERT_STROKE_WIDTH if a else 0.5 for a in alerted]
+    hatched = [bool(b) is True for b in g["on_book"].fillna(False)]
     titles = [f"{r.field_id}: {r.outcome if isinstance(r.outcome, str) else 'no decision'}"
-              + (f", alert {r.alert}" if isinstance(r.alert, str) else "") for r in g.itertuples()]
-    shown = set(g["outcome"].dropna().astype(str))
+              + (f" — Book line stands at {_money(r.book_limit, str(r.currency))}" if h else "")
+              + (f", alert {r.alert}" if isinstance(r.alert, str) else "")
+              for r, h in zip(g.itertuples(), hatched, strict=True)]
     legend = {k: OUTCOME_COLOURS[k] for k in ("APPROVE", "REDUCE", "DECLINE", "REFER")} \
-        | ({"BOOK (kept on its Book limit)": OUTCOME_COLOURS[ON_BOOK]} if ON_BOOK in shown else {}) \
         | {"no decision": OUTCOME_COLOURS["none"]}
-    return map_svg(list(g.geometry), cols, titles, legend=legend, strokes=strokes)
+    shown = sorted({str(a) for a in g["alert"] if isinstance(a, str)})
+    stroke_legend = {f"outline: {a}": ALERT_STROKES.get(a, OUTCOME_COLOURS.get(a, "#000")) for a in shown}
+    return map_svg(list(g.geometry), cols, titles, legend=legend, strokes=strokes, stroke_widths=widths,
+                   hatched=hatched, stroke_legend=stroke_legend, hatch_label=BOOK_STANDS)
 
 
 def _curve_for(data: ReportData, field_id: str) -> str:
@@ -227,10 +287,24 @@ _EVIDENCE_LABELS = {"expected_p10": "expected P10", "expected_p50": "expected P5
                     "crop_type": "crop seen", "crop_type_prob": "its probability", "cohort_ratio": "cohort ratio",
                     "expected_emergence_day": "expected emergence by day", "grace_days": "grace days",
                     "collapse_day": "collapse on day", "greenup_day": "green-up on day",
-                    "expected_collapse_day_p25": "usual collapse from day", "failure_before_day": "failure before day"}
+                    "expected_collapse_day_p25": "usual collapse from day", "failure_before_day": "failure before day",
+                    "declared_crop_prob_by_checkpoint": "probability of the declared crop by checkpoint"}
+
+
+def _is_day(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and bool(date.fromisoformat(v[:10]))
+    except ValueError:
+        return False
 
 
 def _num(v: Any) -> str:
+    """A value of an alert's evidence in words: a float to 4 significant digits; a (date, value) pair as "value on
+    date" (it printed as a Python list, ``['2009-08-01', 0.0]``); another list as its items joined."""
+    if isinstance(v, (list, tuple)):
+        if len(v) == 2 and _is_day(v[0]) and not _is_day(v[1]):
+            return f"{_num(v[1])} on {v[0]}"
+        return " / ".join(_num(x) for x in v)
     return f"{v:.4g}" if isinstance(v, float) else str(v)
 
 
@@ -270,14 +344,27 @@ def evidence_text(evidence: Any) -> str:
     return "; ".join(parts)
 
 
-def _alert_table(al: pd.DataFrame) -> pd.DataFrame:
-    """The alerts as the pages show them: field, line (when the alerts name lines), alert, severity, the date it was
-    raised (a plain date) and its evidence in words."""
+def _applications_of(data: ReportData) -> dict[str, str]:
+    """Field id -> the season's application id(s) of its farmer (pseudonymous ids, by the decision records)."""
+    if data.decisions.empty or data.fields.empty:
+        return {}
+    apps = data.decisions.groupby(data.decisions["farmer_token"].astype(str))["application_id"].agg(
+        lambda x: ", ".join(sorted(set(map(str, x)))))
+    return {str(f): apps.get(str(t), "") for f, t in zip(data.fields["field_id"], data.fields["farmer_token"],
+                                                          strict=True)}
+
+
+def _alert_table(al: pd.DataFrame, apps: dict[str, str] | None = None) -> pd.DataFrame:
+    """The alerts as the pages show them: field, line (when the alerts name lines), the application(s) of the field's
+    farmer in the season (``apps``: field id -> ids; pseudonymous, so an alert on a pending application, with no Book
+    line, is tied to it), alert, severity, the date it was raised (a plain date) and its evidence in words."""
     if al.empty:
         return pd.DataFrame()
     t = pd.DataFrame({"field": al["field_id"].astype(str)})
     if "line_id" in al.columns:
         t["line"] = [str(v) if isinstance(v, str) else "" for v in al["line_id"]]
+    if apps is not None:
+        t["application"] = [apps.get(str(f), "") for f in al["field_id"]]
     t["alert"] = al["alert"].astype(str)
     t["severity"] = al["severity"].astype(str)
     t["raised"] = pd.to_datetime(al["date"]).dt.date.astype(str)
@@ -298,6 +385,59 @@ def _set_aside_note(data: ReportData, token: str | None = None) -> str:
         f"; and {len(rows) - 20} more" if len(rows) > 20 else "")
     return (f"<p class='synthetic'>{len(rows)} row(s) of the fields file set aside (--rejects): not on the map, "
             f"curves or alerts — {escape(items)}</p>")
+def _stored_alerts_at(records: pd.DataFrame, day: str) -> pd.DataFrame:
+    """The alerts the store holds open on ``day``: per farmer, those its latest record dated on or before ``day``
+    names in its Book line block (``reunderwrite.alerts`` or a first decision's ``renewal.alerts``, ``FIELD:ALERT``)
+    — the alerts open at that checkpoint for the farmers whose lines the store follows. Columns field_id,
+    farmer_token, application_id, line_id, alert, as_of."""
+    cols = ["field_id", "farmer_token", "application_id", "line_id", "alert", "as_of"]
+    if records.empty or "body" not in records.columns:
+        return pd.DataFrame(columns=cols)
+    r = records[(records["as_of"].astype(str) <= day)]
+    if "kind" in r.columns:
+        r = r[r["kind"].astype(str) != "override"]
+    r = r.reset_index(drop=True).assign(_pos=lambda d: np.arange(len(d)))
+    latest = r.sort_values(["as_of", "_pos"], kind="stable").groupby("farmer_token", sort=False).tail(1)
+    rows = []
+    for tok, app, when, body in zip(latest["farmer_token"].astype(str), latest["application_id"].astype(str),
+                                    latest["as_of"].astype(str), latest["body"], strict=True):
+        doc = json.loads(body) if isinstance(body, str) else (body or {})
+        blk = line_block(doc)
+        for text in blk.get("alerts") or []:
+            fid, _, kind = str(text).rpartition(":")
+            if fid and kind:
+                rows.append((fid, tok, app, str(blk.get("line_id") or ""), kind, when))
+    return pd.DataFrame(rows, columns=cols)
+
+
+def alert_states(data: ReportData) -> tuple[pd.DataFrame, pd.DataFrame, str | None]:
+    """The alerts' state against a reference date — ``data.since`` (--since), else the previous checkpoint (the latest
+    record date before the report's) — from stored records only: an alert raised after it is ``new``, one raised on or
+    before it ``open``; an alert the store held open then (:func:`_stored_alerts_at`) that is no longer raised is
+    ``closed``. Returns the alerts with a ``state`` column, the closed ones (the store's rows) and the reference date
+    (None: no checkpoint before the report's date, every alert new)."""
+    al = data.alerts
+    recs = data.decisions
+    day = (data.as_of.isoformat() if data.as_of else str(max(recs["as_of"].astype(str)))) if len(recs) else ""
+    if data.since is not None:
+        ref: str | None = data.since.isoformat()
+    else:
+        kinds = recs["kind"].astype(str) if "kind" in recs.columns else pd.Series("", index=recs.index)
+        before = sorted({str(a) for a, k in zip(recs["as_of"], kinds, strict=True) if str(a) < day and k != "override"})
+        ref = before[-1] if before else None
+    closed = pd.DataFrame(columns=["field_id", "farmer_token", "application_id", "line_id", "alert", "as_of"])
+    if ref is None:
+        return (al.assign(state="new") if len(al) else al), closed, None
+    stored = _stored_alerts_at(recs, ref)
+    raised = pd.to_datetime(al["date"]).dt.date.astype(str) if len(al) else pd.Series(dtype=str)
+    if len(al):
+        al = al.assign(state=["new" if r > ref else "open" for r in raised])
+        now = set(zip(al["field_id"].astype(str), al["alert"].astype(str), strict=True))
+    else:
+        now = set()
+    if len(stored):
+        closed = stored[[(f, a) not in now for f, a in zip(stored["field_id"], stored["alert"], strict=True)]]
+    return al, closed.reset_index(drop=True), ref
 
 
 def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
@@ -306,7 +446,7 @@ def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
     return f"<p class='sub'>As of {escape(last)} (the latest record shown){escape(given)}</p>"
 
 
-def _write(html_text: str, path: Path) -> Path:
+def _write(html_text: str, path: Path) -> Path:  # a page or a CSV table, atomically
     from features.atomic import write_bytes_atomic
 
     return write_bytes_atomic(html_text.encode("utf-8"), path)
@@ -325,14 +465,27 @@ def _page(title: str, body: str, synthetic: bool, unlabelled: bool = False) -> s
 GRANTING = ("APPROVE", "REDUCE")
 
 
-def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.DataFrame:
+def _split(amount: int, parts: dict[tuple[str, str], float]) -> dict[tuple[str, str], int]:
+    """``amount`` split over ``parts`` in proportion, rounded down, the remainder to the largest part."""
+    total = sum(parts.values())
+    top = max(parts, key=lambda k: (parts[k], k))
+    alloc = {k: int(amount * v // total) for k, v in parts.items()}
+    alloc[top] += amount - sum(alloc.values())
+    return alloc
+
+
+def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]],
+                     outstanding: list[int] | None = None) -> pd.DataFrame:
     """Granted limits by crop and region: each APPROVE / REDUCE limit split over the record's valued fields in
     proportion to their stressed value (the collateral each carries), by the crop it was valued as and its region
     (a line kept on its Book limit, :data:`ON_BOOK`: over its fields by declared area and declared crop);
     a limit with no valued field goes to ``(unvalued)``. Columns: crop, region, applications, limit (minor units;
-    shares rounded down, the remainder to the largest)."""
-    rows: list[tuple[str, str, str, int]] = []
-    for app, outcome, limit, body in zip(dec["application_id"], dec["outcome"], dec["limit"], bodies, strict=True):
+    shares rounded down, the remainder to the largest); with ``outstanding`` (each line's outstanding balance, in
+    ``dec``'s order) an ``outstanding`` column too, each balance split as its line's limit."""
+    rows: list[tuple[str, str, str, int, int]] = []
+    outs = outstanding if outstanding is not None else [0] * len(dec)
+    for app, outcome, limit, body, owed in zip(dec["application_id"], dec["outcome"], dec["limit"], bodies, outs,
+                                               strict=True):
         if outcome not in (*GRANTING, ON_BOOK) or int(limit) <= 0:
             continue
         parts: dict[tuple[str, str], float] = {}
@@ -347,18 +500,17 @@ def exposure_by_crop(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.Data
                 k = (str(fld.get("crop_valued") or ""), str(fld.get("region") or ""))
                 parts[k] = parts.get(k, 0.0) + float(v)
         if not parts:
-            rows.append(("(unvalued)", "", str(app), int(limit)))
+            rows.append(("(unvalued)", "", str(app), int(limit), int(owed)))
             continue
-        total = sum(parts.values())
-        alloc = {k: int(int(limit) * v // total) for k, v in parts.items()}
-        top = max(parts, key=lambda k: (parts[k], k))
-        alloc[top] += int(limit) - sum(alloc.values())
-        rows.extend((k[0], k[1], str(app), a) for k, a in alloc.items())
+        lim, out = _split(int(limit), parts), _split(int(owed), parts)
+        rows.extend((k[0], k[1], str(app), a, out[k]) for k, a in lim.items())
+    cols = ["crop", "region", "applications", "limit", *(["outstanding"] if outstanding is not None else [])]
     if not rows:
-        return pd.DataFrame({"crop": [], "region": [], "applications": [], "limit": []})
-    df = pd.DataFrame(rows, columns=["crop", "region", "application_id", "limit"])
-    g = df.groupby(["crop", "region"]).agg(applications=("application_id", "nunique"), limit=("limit", "sum"))
-    return g.reset_index().astype({"applications": int, "limit": "int64"})
+        return pd.DataFrame({c: [] for c in cols})
+    df = pd.DataFrame(rows, columns=["crop", "region", "application_id", "limit", "outstanding"])
+    g = df.groupby(["crop", "region"]).agg(applications=("application_id", "nunique"), limit=("limit", "sum"),
+                                           outstanding=("outstanding", "sum"))
+    return g.reset_index().astype({"applications": int, "limit": "int64", "outstanding": "int64"})[cols]
 
 
 def _reunderwriting(rec: Any, body: dict[str, Any]) -> dict[str, Any]:
@@ -370,19 +522,51 @@ def _reunderwriting(rec: Any, body: dict[str, Any]) -> dict[str, Any]:
     return body.get("reunderwrite") or {}
 
 
-def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur: str) -> pd.DataFrame:
-    """The proposed actions of the latest records (``dec``, their parsed ``bodies``) that are re-underwritings
-    proposing any: line, application, farmer token, new limit, outstanding and drawn balances, actions."""
+def _actions_block(rec: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """The block holding a latest record's proposed actions: a re-underwriting's ``reunderwrite`` block, or a first
+    decision's ``renewal`` block (the Book line its application renews); {} for an override (the analyst has acted)."""
+    ru = _reunderwriting(rec, body)
+    if ru:
+        return ru
+    kind = rec.get("kind") if hasattr(rec, "get") else None
+    if kind is None or (isinstance(kind, float) and np.isnan(kind)) or str(kind) == "decision":
+        return body.get("renewal") or {}
+    return {}
+
+
+def proposed_actions_rows(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd.DataFrame:
+    """The proposed actions of the latest records (``dec``, their parsed ``bodies``) proposing any — a
+    re-underwriting's, or a first decision's on the renewal of a Book line — in minor units: line, application,
+    farmer token, outcome, new limit, Book limit, outstanding and drawn balances, the undrawn amount a FREEZE_UNDRAWN
+    freezes (Book limit − outstanding, at least 0; 0 without that action), actions, and where they come from."""
     rows = []
     for (_, d), b in zip(dec.iterrows(), bodies, strict=True):
-        ru = _reunderwriting(d, b)  # an override after it carries a copy of its block: the analyst has acted
-        acts = ru.get("proposed_actions") or []
+        ru = _actions_block(d, b)  # an override after it carries a copy of its block: the analyst has acted
+        acts = [str(a) for a in ru.get("proposed_actions") or []]
         if acts:
-            rows.append({"line": ru.get("line_id", ""), "application": d["application_id"],
-                         "farmer": d["farmer_token"], "outcome": str(d["outcome"]),
-                         "limit": _money(d["limit"], cur), "outstanding": _money(ru.get("outstanding", 0), cur),
-                         "drawn": _money(ru.get("drawn", 0), cur), "actions": ", ".join(str(a) for a in acts)})
+            book, out = int(ru.get("book_limit") or 0), int(ru.get("outstanding") or 0)
+            rows.append({"line": str(ru.get("line_id", "")), "application": str(d["application_id"]),
+                         "farmer": str(d["farmer_token"]), "outcome": str(d["outcome"]), "limit": int(d["limit"]),
+                         "book_limit": book, "outstanding": out, "drawn": int(ru.get("drawn") or 0),
+                         "freeze": max(0, book - out) if "FREEZE_UNDRAWN" in acts else 0,
+                         "actions": ", ".join(acts),
+                         "from": "renewal decision" if "reunderwrite" not in b or not _reunderwriting(d, b)
+                         else "re-underwriting"})
     return pd.DataFrame(rows)
+
+
+def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur: str) -> pd.DataFrame:
+    """:func:`proposed_actions_rows` as the page shows them (money formatted)."""
+    r = proposed_actions_rows(dec, bodies)
+    if r.empty:
+        return r
+    return pd.DataFrame({"line": r["line"], "application": r["application"], "farmer": r["farmer"],
+                         "outcome": r["outcome"], "limit": [_money(v, cur) for v in r["limit"]],
+                         "Book limit": [_money(v, cur) for v in r["book_limit"]],
+                         "outstanding": [_money(v, cur) for v in r["outstanding"]],
+                         "drawn": [_money(v, cur) for v in r["drawn"]],
+                         "undrawn frozen (Book limit − outstanding)": [_money(v, cur) if v else "" for v in r["freeze"]],
+                         "actions": r["actions"], "proposed at": r["from"]})
 
 
 def not_reestimated_lines(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> tuple[int, Counter[str]]:
@@ -449,8 +633,73 @@ def _sums(lines: pd.DataFrame, col: str) -> str:
     return " + ".join(_money(v, str(c)) for c, v in lines.groupby("currency")[col].sum().items())
 
 
-def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
-    """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts."""
+def _high_alert_tokens(data: ReportData) -> set[str]:
+    """The farmer tokens with a high-severity alert open on the report's date (the alerts as monitor raises them then)."""
+    al = data.alerts
+    if al.empty or "severity" not in al.columns:
+        return set()
+    fids = set(al.loc[al["severity"].astype(str) == "high", "field_id"].astype(str))
+    f = data.fields
+    return set(f.loc[f["field_id"].astype(str).isin(fids), "farmer_token"].astype(str))
+
+
+def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str, Any]], owed: list[int],
+                    data: ReportData) -> dict[str, Any]:
+    """A portfolio manager's figures (minor units): the exposure at risk — limits and outstanding of the lines counted
+    in the exposure with an open high-severity alert, and of those with proposed actions; the Book lines outside the
+    exposure table (a standing REFER or DECLINE of a decided line or of an earlier policy: granted nothing, its
+    balance still owed); whether the policy's concentration caps applied (``computation.concentration.applies`` of
+    the latest records)."""
+    counted = (std["outcome"].isin((*GRANTING, ON_BOOK)) & (std["limit"].astype("int64") > 0)).to_numpy()
+    lim = std["limit"].astype("int64").to_numpy()
+    out = np.asarray(owed, dtype="int64")
+    high = std["farmer_token"].astype(str).isin(_high_alert_tokens(data)).to_numpy() & counted
+    acts = np.array([bool(line_block(b).get("proposed_actions")) and bool(_actions_block(r, b))
+                     for (_, r), b in zip(dec.iterrows(), bodies, strict=True)], dtype=bool)
+    lined = np.array([bool(line_block(b).get("line_id")) for b in bodies], dtype=bool)
+    outside = lined & ~counted
+    conc: list[dict[str, Any]] = [c for b in bodies
+                                  if isinstance(c := (b.get("computation") or {}).get("concentration"), dict)]
+    params = next(((b.get("policy") or {}).get("parameters") or {} for b in bodies if b.get("policy")), {})
+    return {"high_alert": (int(high.sum()), int(lim[high].sum()), int(out[high].sum())),
+            "actions": (int(acts.sum()), int(lim[acts].sum()), int(out[acts].sum())),
+            "outside": (int(outside.sum()), int(sum(int(line_block(b).get("book_limit") or 0)
+                                                    for b, o in zip(bodies, outside, strict=True) if o)),
+                        int(out[outside].sum())),
+            "concentration": (sum(bool(c.get("applies")) for c in conc), len(conc),
+                              next((c.get("book_total") for c in conc if c.get("book_total") is not None), None),
+                              params.get("min_book_for_concentration"))}
+
+
+def _figures_html(fig: dict[str, Any], cur: str) -> str:
+    n, lim, out = fig["high_alert"]
+    na, la, oa = fig["actions"]
+    no, lo, oo = fig["outside"]
+    ca, cn, total, floor = fig["concentration"]
+    items = [f"exposure at risk — {n} counted line(s) with an open high-severity alert: {_money(lim, cur)} of limits, "
+             f"{_money(out, cur)} outstanding; {na} line(s) with proposed actions: {_money(la, cur)} of limits, "
+             f"{_money(oa, cur)} outstanding",
+             f"{no} Book line(s) outside the exposure table (standing on a REFER or DECLINE: no limit counted): "
+             f"{_money(lo, cur)} of limits in the Book, {_money(oo, cur)} outstanding" if no else
+             "every Book line with a record of the season is in the exposure table"]
+    if cn:
+        why = (f" (the Book, {_money(total, cur)}, is below the policy's floor for them, {_money(floor, cur)})"
+               if ca == 0 and total is not None and floor is not None and int(total) < int(floor) else "")
+        items.append(f"the policy's concentration caps applied to {ca} of {cn} latest record(s){why}" if ca else
+                     f"the policy's concentration caps were not applied to any of the {cn} latest record(s){why}")
+    else:
+        items.append("concentration caps: the records do not say whether they applied")
+    return "".join(f"<p class='sub'>{escape(t)}</p>" for t in items)
+
+
+def _write_csv(df: pd.DataFrame, path: Path) -> Path:
+    return _write(df.to_csv(index=False, lineterminator="\n"), path)
+
+
+def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path | None = None) -> Path:
+    """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts; with ``csv_dir`` the
+    exposure, proposed actions and alerts tables as ``exposure-<season>.csv``, ``actions-<season>.csv`` and
+    ``alerts-<season>.csv`` there too (money in minor units of the ``currency`` column; pseudonymous ids only)."""
     dec = latest_decisions(data.decisions)
     if dec.empty:
         raise UserInputError(f"report: no decisions stored for season {data.season}")
@@ -474,21 +723,42 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     std = std.assign(crop=std["farmer_token"].map(crops).fillna(""))
     std_bodies = parsed(std)
     on_book = std["book_standing"].notna()
-    by_outcome = std.groupby("outcome")["limit"].agg(["count", "sum"]).reindex(
-        ["APPROVE", "REDUCE", "DECLINE", "REFER", *([ON_BOOK] if on_book.any() else [])]).fillna(0)
+    # the chart: each application's latest outcome; under it, how many of them stand on their Book line
+    latest = dec["outcome"].astype(str)
+    bar_labels: list[str] = []
+    bar_values: list[float] = []
+    bar_colours: list[str] = []
+    for o in ("APPROVE", "REDUCE", "DECLINE", "REFER"):
+        bar_labels.append(o)
+        bar_values.append(float((latest == o).sum()))
+        bar_colours.append(OUTCOME_COLOURS[o])
+        n_book = int(((latest == o) & on_book.to_numpy()).sum())
+        if n_book:
+            bar_labels.append("  of which Book line stands")
+            bar_values.append(float(n_book))
+            bar_colours.append(OUTCOME_COLOURS[ON_BOOK])
     granted = int(std.loc[std["outcome"].isin(GRANTING), "limit"].sum())
     indicative = int(std.loc[std["outcome"] == "REFER", "limit"].sum())
     requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
-    expo = exposure_by_crop(std, std_bodies)
+    # each line's outstanding balance: its latest record's Book line block (std and dec share their rows' order)
+    owed = [int(line_block(b).get("outstanding") or 0) for b in bodies]
+    expo = exposure_by_crop(std, std_bodies, outstanding=owed)
     granted_col = "granted or Book limit" if on_book.any() else "granted limit"
+    counted = std["outcome"].isin((*GRANTING, ON_BOOK)) & (std["limit"].astype("int64") > 0)
     expo_tbl = pd.DataFrame({"crop": expo["crop"], "region": expo["region"], "applications": expo["applications"],
                              granted_col: [_money(v, cur) for v in expo["limit"]],
+                             "outstanding": [_money(v, cur) for v in expo["outstanding"]],
                              "share": [f"{v / max(expo['limit'].sum(), 1):.1%}" for v in expo["limit"]]})
+    if len(expo):  # the total: each application once (a line split over crops counts in each of their rows)
+        expo_tbl = pd.concat([expo_tbl, pd.DataFrame({
+            "crop": ["total"], "region": [""], "applications": [int(counted.sum())],
+            granted_col: [_money(int(expo["limit"].sum()), cur)],
+            "outstanding": [_money(int(expo["outstanding"].sum()), cur)], "share": ["100.0%"]})], ignore_index=True)
     chg, last = changed_at_latest_checkpoint(dec, bodies)
     at = {idx: k for k, idx in enumerate(dec.index)}  # bodies are in dec's row order
     # the line's Book limit: an override's body copies the re-underwriting's block, and an override changes the
     # limit, not the line's commitment in the Book (it showed empty)
-    book = [(bodies[at[i]].get("reunderwrite") or {}).get("book_limit") for i in chg.index]
+    book = [line_block(bodies[at[i]]).get("book_limit") for i in chg.index]
     chg_tbl = pd.DataFrame({"application": chg["application_id"], "farmer": chg["farmer_token"],
                             "Book limit": [_money(v, cur) for v in book],
                             "previous limit": [_money(v, cur) for v in chg["previous_limit"]],
@@ -512,6 +782,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             else f"the analyst's override of {a}, behind its latest REFER or DECLINE"
             for n, a, sk in zip(new_refer, std["as_of"].astype(str), std["skipped_outcome"], strict=True)]
     act_tbl = proposed_actions_table(dec, bodies, cur)
+    figures = manager_figures(std, dec, bodies, owed, data)
     n_kept, kept_codes = not_reestimated_lines(dec, bodies)
     kept_counts = ", ".join(f"{c} {n}" for c, n in sorted(kept_codes.items(), key=lambda kv: (-kv[1], kv[0])))
     kept_note = (f"<p class='sub'>{n_kept} line(s) not re-estimated at their latest re-underwriting: the models "
@@ -521,7 +792,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
     # BOOK lines: never decided in the store, or (refer_keeps_book_limit) standing on a REFER or DECLINE that granted
     # nothing
     after_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].notna()
-    latest_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].isna()
+    first = std["kind"].astype(str).eq("decision") if "kind" in std.columns else pd.Series(False, index=std.index)
+    latest_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].isna() & ~first
+    renewal_refer = on_book & std["skipped_outcome"].notna() & std["kept_as_of"].isna() & first
     never = on_book & std["skipped_outcome"].isna()
     on_book_text = (f"; {int(never.sum())} line(s) never decided in the store and kept at a re-underwriting "
                     f"that could not re-estimate them stand on their Book limits ({ON_BOOK}), "
@@ -535,6 +808,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
                      f"which granted nothing, stand on their Book limits until an analyst acts ({ON_BOOK}, policy "
                      f"2026.12.8 on), {_money(int(std.loc[latest_refer, 'book_standing'].sum()), cur)}, in the "
                      "exposure by their declared crops" if latest_refer.any() else "")
+    on_book_text += (f"; {int(renewal_refer.sum())} Book line(s) whose renewal application was decided REFER or "
+                     f"DECLINE, which granted nothing, stand on their Book limits until an analyst acts ({ON_BOOK}, "
+                     f"policy 2026.12.8 on), {_money(int(std.loc[renewal_refer, 'book_standing'].sum()), cur)}, in the "
+                     "exposure by their declared crops" if renewal_refer.any() else "")
     # the Book as it stands: its lines no record of the season decides are in none of the figures but their own table
     book, no_dec = data.book, book_without_decision(data.book, data.decisions)
     day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
@@ -546,7 +823,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
         + (f"{len(book) - len(no_dec)} followed here through their applications' records, {len(no_dec)} without a "
            f"decision of season {escape(data.season)} ({escape(no_dec_sums)}): in no other figure, table or map "
            "outcome of this page, listed under Book lines without a decision" if len(no_dec) else
-           "each followed here through its application's records") + "</p>")
+           "each followed here through its application's records") + "</p>"
+        "<p class='sub'>Book balances (drawn, outstanding) as in the Book file, undated: the same at every as-of "
+        "date of this page</p>")
     no_dec_tbl = pd.DataFrame({
         "line": no_dec["line_id"].astype(str), "Book application": no_dec["application_id"].astype(str),
         "farmer": no_dec["farmer_token"].astype(str), "crop": no_dec["crop"].astype(str),
@@ -559,20 +838,46 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
         f"<h2>Book lines without a decision of season {escape(data.season)}</h2><p class='sub'>{len(no_dec)} active "
         f"Book line(s) with no record of the season in the store, by application or farmer ({escape(no_dec_sums)}; "
         "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
-        "limits and balances as the Book states them</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
-    al_tbl = _alert_table(data.alerts)
+        "limits and balances as in the Book file, undated</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
+    al_state, al_closed, al_ref = alert_states(data)
+    al_tbl = _alert_table(al_state, _applications_of(data))
+    if len(al_tbl):
+        al_tbl.insert(0, "state", [f"new since {al_ref}" if s == "new" and al_ref else s for s in al_state["state"]])
+    if len(al_closed):
+        from pipelines.monitor import ALERT_TYPES
+
+        closed_tbl = pd.DataFrame({
+            "state": f"closed since {al_ref}", "field": al_closed["field_id"].astype(str),
+            "line": al_closed["line_id"].astype(str),
+            "application": al_closed["application_id"].astype(str), "alert": al_closed["alert"].astype(str),
+            "severity": [ALERT_TYPES.get(a, "medium") for a in al_closed["alert"]],
+            "raised": "", "evidence": f"open at {al_ref} (the store's record), not raised on {day}"})
+        if len(al_tbl) and "line" not in al_tbl.columns:  # the closed alerts name their lines
+            al_tbl.insert(2, "line", "")
+        al_tbl = pd.concat([al_tbl, closed_tbl[[c for c in closed_tbl.columns
+                                                if al_tbl.empty or c in al_tbl.columns]]], ignore_index=True)
+    al_note = (f"<p class='sub'>{escape(data.models_note)}</p>" if data.models_note else "") + (
+        "<p class='sub'>state: against " + escape(
+        f"--since {al_ref}" if data.since is not None else f"the previous checkpoint, {al_ref}" if al_ref else
+        "no earlier checkpoint (every alert new)") + " — new: raised after it; open: raised on or before it; closed: "
+        "open then in the store's records (the lines it follows), not raised now"
+        + escape(f" — {int((al_state['state'] == 'new').sum()) if len(al_state) else 0} new, "
+                 f"{int((al_state['state'] == 'open').sum()) if len(al_state) else 0} open, {len(al_closed)} closed")
+        + "</p>")
+    fig_html = _figures_html(figures, cur)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec), _set_aside_note(data),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
             f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides"
             f"{escape(on_book_text)}</p>", book_note,
-            "<h2>Map of fields by outcome (outline: alert)</h2>", f"<div class='card'>{_map(data)}</div>",
+            "<h2>Map of fields by latest outcome (hatched: the Book line stands; wide outline: alert)</h2>",
+            f"<div class='card'>{_map(data)}</div>",
             "<h2>Outcomes</h2><div class='grid'>",
-            f"<div class='card'><h3>applications</h3>{bar_svg(list(by_outcome.index), list(by_outcome['count']), colours=[OUTCOME_COLOURS[o] for o in by_outcome.index])}</div>",
+            f"<div class='card'><h3>applications by latest outcome</h3>{bar_svg(bar_labels, bar_values, colours=bar_colours)}</div>",
             f"<div class='card'><h3>{escape(granted_col)} by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value" + ("; lines kept on their Book limits (BOOK) by declared crop and area" if on_book.any() else "")
-            + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "share")),
+            + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "outstanding", "share")), fig_html,
             f"<p class='sub'>not in it: the {len(no_dec)} Book line(s) without a decision of the season "
             f"({escape(no_dec_sums)})</p>" if len(no_dec) else "",
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
@@ -581,9 +886,29 @@ def render_portfolio(data: ReportData, out_dir: str | Path) -> Path:
             "one the re-underwriting replaced (the Book line's when the line had no earlier record, or one that granted "
             "nothing: a REFER or DECLINE, policy 2026.12.8 on), else the application's previous record's</p>",
             _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),
-            "<h2>Proposed actions (each line's latest re-underwriting; an analyst acts on them)</h2>",
-            _table(act_tbl, num=("limit", "outstanding", "drawn"), tags=("outcome",)), kept_note, no_dec_section,
-            "<h2>Alerts</h2>", _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
+            "<h2>Proposed actions (each line's latest re-underwriting, or the first decision on its renewal; an "
+            "analyst acts on them)</h2>",
+            _table(act_tbl, num=("limit", "Book limit", "outstanding", "drawn",
+                                 "undrawn frozen (Book limit − outstanding)"), tags=("outcome",)),
+            "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"
+            "</p>" if len(act_tbl) else "", kept_note, no_dec_section,
+            "<h2>Alerts</h2>", al_note, _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
+    if csv_dir is not None:
+        d = Path(csv_dir)
+        ex = expo.assign(share=(expo["limit"] / max(int(expo["limit"].sum()), 1)).round(4))
+        if len(ex):
+            ex = pd.concat([ex, pd.DataFrame({"crop": ["total"], "region": [""], "applications": [int(counted.sum())],
+                                              "limit": [int(expo["limit"].sum())],
+                                              "outstanding": [int(expo["outstanding"].sum())], "share": [1.0]})],
+                           ignore_index=True)
+        _write_csv(ex.assign(currency=cur), d / f"exposure-{data.season}.csv")
+        acts = proposed_actions_rows(dec, bodies)
+        _write_csv(acts.assign(currency=cur) if len(acts) else pd.DataFrame(columns=[
+            "line", "application", "farmer", "outcome", "limit", "book_limit", "outstanding", "drawn", "freeze",
+            "actions", "from", "currency"]), d / f"actions-{data.season}.csv")
+        _write_csv(al_tbl if len(al_tbl) else pd.DataFrame(columns=["field", "application", "alert", "severity",
+                                                                    "raised", "evidence"]),
+                   d / f"alerts-{data.season}.csv")
     return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic, data.unlabelled),
                   Path(out_dir) / f"portfolio-{data.season}.html")
 
@@ -652,7 +977,9 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
             body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(s0['outcome']))} "
                         f"limit {escape(_money(s0['limit'], cur))} — its {escape(str(rec.outcome))} granted "
                         "nothing</h2>")
-            body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is a re-underwriting "
+            what = ("a first decision on the renewal of its Book line" if str(getattr(rec, "kind", "")) == "decision"
+                    else "a re-underwriting")
+            body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is {escape(what)} "
                         f"that decided {escape(str(rec.outcome))} (limit {limit}): a REFER or DECLINE grants nothing, "
                         f"the line stands on {escape(on)} until an analyst acts (policy 2026.12.8 on); reasons of that "
                         f"record: {escape(str(rec.reason_codes or '—'))}</p>")
@@ -666,7 +993,8 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
         body.append(f"<h3>Record</h3><p class='sub'>the stored body as it is: money in minor units of {escape(cur)} "
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
-    body.append("<h2>Alerts</h2>" + _table(_alert_table(al)))
+    body.append("<h2>Alerts</h2>" + (f"<p class='sub'>{escape(data.models_note)}</p>" if data.models_note else "")
+                + _table(_alert_table(al, _applications_of(data))))
     return _write(_page(f"farmer {token}", "".join(body), data.synthetic, data.unlabelled), Path(out_dir) / f"farmer-{token}.html")
 
 
@@ -691,7 +1019,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     decisions and re-underwriting runs).
     """
     from features.series import season_window
-    from pipelines.featurize import check_as_of_in_season
+    from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
     from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, fields_region, season_alerts
     from underwriting.store import DecisionStore
 
@@ -717,6 +1045,9 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                              "given")
     if as_of is not None:  # a future date is refused as monitor refuses it (alerts 'raised' on a future day)
         check_as_of_in_season(fields, season, as_of)
+        # after the season window nothing is observed: refused as reunderwrite and monitor refuse it (a report dated
+        # after every maturity still counted the season's lines)
+        check_as_of_in_window(fields, season, as_of)
     day = as_of or date.fromisoformat(str(max(records["as_of"])))
     if as_of is not None and not (records["as_of"] <= day.isoformat()).any():
         raise UserInputError(f"report: none of the {len(records)} record(s) of season {season} is dated on or "
@@ -775,9 +1106,10 @@ def build_report_data_county(county: Any, *, store: Any, season: str | None = No
     c = county if isinstance(county, County) else County(county)
     season = str(season or c.current_season)
     if as_of is not None:  # before any scene is read
-        from pipelines.featurize import check_as_of_in_season
+        from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
 
         check_as_of_in_season(c.fields(), season, as_of)
+        check_as_of_in_window(c.fields(), season, as_of)
     if history is None:
         history = c.past_series(season)
     return build_report_data(store=store, fields=c.fields(), season=season, series=c.series(season, as_of),

@@ -444,7 +444,7 @@ def test_a_line_kept_at_a_reunderwriting_counts_on_the_decision_it_stands_on(tmp
            "stand on their Book limits (BOOK), USD 20,000.00" in html
     exposure = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
     assert "USD 20,000.00" in exposure  # A9's Book limit on its declared crop (its fields were never valued)
-    assert "BOOK (kept on its Book limit)" in html  # the map's legend
+    assert "hatched: Book line stands" in html and 'class="book-hatch"' in html  # the map's legend and hatch
     changed = html.split("<h2>Limits changed at the latest checkpoint (2024-08-20)")[1].split("<h2>")[0]
     assert "A1" not in changed and "A9" not in changed  # kept: no limit changed
     decisions = html.split("<h2>Decisions")[1]

@@ -1,0 +1,281 @@
+"""The portfolio page as a portfolio manager reads it on the underwriting date and after: Book lines renewed by a
+first decision, proposed actions of renewals, the season window, totals and exposure at risk, alerts' state, CSV."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.errors import UserInputError
+from pipelines.cli import app
+from pipelines.report import build_report_data_county, render_portfolio, standing_decisions
+from tests.pipelines.test_cli_report import world  # noqa: F401,F811  (the tiny county's store, a fixture)
+from tests.pipelines.test_report import _book, _data
+
+PARAMS = {"keep_unvalued_lines": True, "kept_lines_stand": True, "refer_keeps_book_limit": True}  # 2026.12.8
+
+
+def _renewal(line: str, book: int, outstanding: int, actions: list[str], drawn: int = 0) -> str:
+    return json.dumps({"policy": {"parameters": PARAMS},
+                       "fields": [{"declared_crop": "maize", "declared_area_ha": 2.0, "region": "us-nebraska"}],
+                       "renewal": {"line_id": line, "book_limit": book, "outstanding": outstanding, "drawn": drawn,
+                                   "proposed_actions": actions}})
+
+
+def _first_decisions():
+    """Four first decisions on the underwriting date, each renewing a Book line: A1 APPROVE, A2 REDUCE (new limit
+    below its outstanding: actions proposed), A3 REFER and A4 DECLINE (Book lines L-3 52,000 and L-4 30,000)."""
+    data = _data()
+    recs = data.decisions.iloc[:4].copy()
+    recs["outcome"] = ["APPROVE", "REDUCE", "REFER", "DECLINE"]
+    recs["limit"] = [5_000_000, 4_400_000, 0, 0]
+    recs["as_of"] = "2024-06-01"
+    recs["body"] = [_renewal("L-1", 5_000_000, 1_000_000, []),
+                    _renewal("L-2", 7_600_000, 5_500_000, ["FREEZE_UNDRAWN", "SHORTEN_TERM"], drawn=5_400_000),
+                    _renewal("L-3", 5_200_000, 4_000_000, []),
+                    _renewal("L-4", 3_000_000, 2_500_000, [])]
+    data.decisions = recs.assign(record_id=[f"R{i}" for i in range(4)], kind="decision", supersedes=None)
+    return data
+
+
+def test_a_renewal_refer_or_decline_stands_on_the_book_line(tmp_path: Path) -> None:
+    """On the underwriting date a Book line whose renewal application was REFERRED or DECLINED showed REFER/DECLINE
+    at 0 and counted nowhere (the demo: 58 lines, INR 2,365,000 of limits), while from the next checkpoint the same
+    lines count on their Book limits: a REFER or DECLINE grants nothing, so the Book line stands — for a first
+    decision's renewal exactly as for a re-underwriting (policy 2026.12.8 on)."""
+    data = _first_decisions()
+    std = standing_decisions(data.decisions).set_index("application_id")
+    assert (std.loc["A3", "outcome"], std.loc["A3", "limit"], std.loc["A3", "skipped_outcome"]) == ("BOOK", 5_200_000,
+                                                                                                    "REFER")
+    assert (std.loc["A4", "outcome"], std.loc["A4", "limit"], std.loc["A4", "skipped_outcome"]) == ("BOOK", 3_000_000,
+                                                                                                    "DECLINE")
+    assert (std.loc["A1", "outcome"], std.loc["A2", "outcome"]) == ("APPROVE", "REDUCE")
+    html = render_portfolio(data, tmp_path).read_text()
+    assert ("2 Book line(s) whose renewal application was decided REFER or DECLINE, which granted nothing, stand on "
+            "their Book limits until an analyst acts (BOOK, policy 2026.12.8 on), USD 82,000.00") in html
+    expo = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    assert "USD 82,000.00" in expo and "USD 94,000.00" in expo  # the Book lines 52,000 + 30,000; granted 50,000 + 44,000
+    # a record of an earlier policy (no refer_keeps_book_limit) and a decided line (D-…) as before
+    old = data.decisions.copy()
+    old["body"] = [b.replace(', "refer_keeps_book_limit": true', "").replace('"L-4"', '"D-A4"') for b in old["body"]]
+    std = standing_decisions(old).set_index("application_id")
+    assert (std.loc["A3", "outcome"], std.loc["A4", "outcome"]) == ("REFER", "DECLINE")
+
+
+def test_proposed_actions_of_renewal_decisions_are_listed(tmp_path: Path) -> None:
+    """"Proposed actions: none" on the underwriting date though decisions carried actions in their renewal block
+    (the demo: 36, e.g. a new limit of 44,000 against 55,000 outstanding): the table read the reunderwrite block
+    only. Listed now, with the Book limit and the undrawn amount a freeze holds (Book limit − outstanding)."""
+    html = render_portfolio(_first_decisions(), tmp_path).read_text()
+    section = html.split("<h2>Proposed actions")[1].split("<h2>")[0]
+    assert "L-2" in section and "FREEZE_UNDRAWN, SHORTEN_TERM" in section and "renewal decision" in section
+    assert all(x in section for x in ("USD 44,000.00", "USD 76,000.00", "USD 55,000.00", "USD 54,000.00",
+                                      "USD 21,000.00"))
+    assert "L-1" not in section and "L-3" not in section
+
+
+def test_cli_refuses_an_as_of_after_the_season_window(world: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """`report portfolio --as-of 2010-06-01` (after the season window's end, 2010-02-28, and every maturity) wrote a
+    page still counting the season's lines: refused as reunderwrite and monitor refuse it (one line, exit 2,
+    nothing written); the window's last day is accepted."""
+    runner = CliRunner()
+    out = tmp_path / "pages"
+    src = {"county": ["--county", str(world["county"].path), "--cache", str(world["county"].cache_dir)],
+           "fields": ["--fields", str(world["county"].path / "records" / "fields.gpkg")]}
+    for how, args in src.items():
+        r = runner.invoke(app, ["report", "portfolio", *args, "--store", world["url"], "--out", str(out),
+                                "--as-of", "2010-06-01"])
+        assert r.exit_code == 2, (how, r.stdout + r.stderr)
+        assert r.stderr.strip() == ("error: --as-of 2010-06-01 is after season 2009's imagery window ends (2010-02-28, "
+                                    "region in-smallholder): nothing of the season is observed later; give a date up "
+                                    "to 2010-02-28"), (how, r.stderr)
+        assert "Traceback" not in r.stdout + r.stderr
+    assert not out.exists() or not any(out.iterdir())
+    with pytest.raises(UserInputError, match="after season 2009's imagery window ends"):
+        build_report_data_county(world["county"], store=world["url"], as_of=date(2010, 3, 1))
+
+
+def test_book_balances_are_said_undated_and_alerts_name_the_application(tmp_path: Path) -> None:
+    """The Book's balances are the Book file's, undated, at every as-of: the page says so. The alerts table had no
+    farmer or application column (the demo: 51 of 88 alerts with an empty line): each alert names the season's
+    application(s) of its field's farmer — pseudonymous ids only. Evidence pairs printed as Python lists
+    (``['2009-08-01', 0.0]``) read as "0 on 2009-08-01"."""
+    data = _first_decisions()
+    data.book = _book([("L-1", "A1", "Fa", 5_000_000, 900_000, 1_000_000)])
+    data.alerts = pd.DataFrame({
+        "field_id": ["f3", "f5"], "alert": ["CROP_MISMATCH", "WATCH"], "severity": ["high", "medium"],
+        "date": [pd.Timestamp("2024-06-01")] * 2, "line_id": [None, "L-4"],
+        "evidence": [json.dumps({"declared_crop_prob_by_checkpoint": [["2024-05-01", 0.0], ["2024-06-01", 0.125]]}),
+                     "{}"]})
+    html = render_portfolio(data, tmp_path).read_text()
+    assert "Book balances (drawn, outstanding) as in the Book file, undated" in html
+    section = html.split("<h2>Alerts")[1].split("<h2>")[0]
+    assert "<th>application</th>" in section
+    rows = section.split("<tr>")[2:]
+    assert ">A3<" in rows[0] and ">A4<" in rows[1]  # f3 is Fc's (A3), f5 Fd's (A4)
+    assert "probability of the declared crop by checkpoint 0 on 2024-05-01, 0.125 on 2024-06-01" in rows[0]
+    assert "[" not in section
+
+
+def test_manager_figures_totals_exposure_at_risk_and_csv(tmp_path: Path) -> None:
+    """A portfolio manager found no total row, no outstanding beside the limits, no exposure at risk, no word on the
+    concentration caps, the Book lines left out of the exposure table uncounted and no way to take the tables out:
+    a total row, outstanding by crop, the limits and outstanding of lines with open high alerts and with proposed
+    actions, the concentration caps applied or not, the Book lines outside the exposure counted, and --csv tables
+    (minor units, pseudonymous ids only)."""
+    data = _first_decisions()
+    recs = data.decisions.copy()
+    b = json.loads(recs.loc[3, "body"])
+    b["renewal"]["line_id"] = "D-A4"  # a decided line's DECLINE: it stands at 0, outside the exposure
+    for i in range(4):
+        bi = json.loads(recs.loc[i, "body"]) if i != 3 else b
+        bi["computation"] = {"concentration": {"applies": False, "book_total": 2_000_000_00}}
+        bi["policy"]["parameters"]["min_book_for_concentration"] = 5_000_000_00
+        recs.loc[i, "body"] = json.dumps(bi)
+    data.decisions = recs
+    data.alerts = pd.DataFrame({"field_id": ["f0", "f3"], "alert": ["WATCH", "CROP_MISMATCH"],
+                                "severity": ["high", "high"], "date": [pd.Timestamp("2024-06-01")] * 2,
+                                "evidence": ["{}", "{}"]})
+    html = render_portfolio(data, tmp_path / "p", csv_dir=tmp_path / "csv").read_text()
+    expo = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    assert "<th>outstanding</th>" in expo
+    total = [r for r in expo.split("<tr>") if ">total<" in r][0]
+    # A1 50,000 + A2 44,000 + A3's Book line 52,000; outstanding 10,000 + 55,000 + 40,000
+    assert ">3<" in total and "USD 146,000.00" in total and "USD 105,000.00" in total and "100.0%" in total
+    # high alerts on Fa (A1) and Fc (A3): 50,000 + 52,000 of limits, 10,000 + 40,000 outstanding
+    assert ("exposure at risk — 2 counted line(s) with an open high-severity alert: USD 102,000.00 of limits, "
+            "USD 50,000.00 outstanding; 1 line(s) with proposed actions: USD 44,000.00 of limits, USD 55,000.00 "
+            "outstanding") in html
+    assert ("1 Book line(s) outside the exposure table (standing on a REFER or DECLINE: no limit counted): "
+            "USD 30,000.00 of limits in the Book, USD 25,000.00 outstanding") in html
+    assert ("the policy&#x27;s concentration caps were not applied to any of the 4 latest record(s) (the Book, "
+            "USD 2,000,000.00, is below the policy&#x27;s floor for them, USD 5,000,000.00)") in html
+    ex = pd.read_csv(tmp_path / "csv" / "exposure-2024.csv")
+    assert ex.iloc[-1]["crop"] == "total" and ex.iloc[-1]["limit"] == 14_600_000
+    assert ex.iloc[-1]["outstanding"] == 10_500_000 and set(ex["currency"]) == {"USD"}
+    acts = pd.read_csv(tmp_path / "csv" / "actions-2024.csv")
+    assert acts[["line", "application", "limit", "book_limit", "outstanding", "freeze"]].values.tolist() == [
+        ["L-2", "A2", 4_400_000, 7_600_000, 5_500_000, 2_100_000]]
+    al = pd.read_csv(tmp_path / "csv" / "alerts-2024.csv")
+    assert al["application"].tolist() == ["A1", "A3"] and "farmer_token" not in al.columns
+
+
+def test_map_and_chart_show_the_latest_outcome_with_the_book_line_standing(tmp_path: Path) -> None:
+    """The map and chart coloured lines "BOOK (kept on its Book limit)", hiding that the latest run DECLINED or
+    REFERRED them (the demo: 50 BOOK of which 24 DECLINE and 26 REFER; the chart's DECLINE 9 against 33 latest
+    DECLINE records); the alert outlines had no legend and were thin, in the REFER fill's red. Now: fill by the latest
+    outcome, a hatch where the Book line stands (its own legend entry, the field's tooltip naming the Book limit), the
+    chart by latest outcome with "of which Book line stands" bars, wide alert outlines in their own colours with a
+    legend."""
+    from pipelines._svg import ALERT_STROKES, OUTCOME_COLOURS
+
+    data = _first_decisions()  # A3 REFER and A4 DECLINE stand on their Book lines
+    data.alerts = pd.DataFrame({"field_id": ["f3"], "alert": ["CROP_FAILURE"], "severity": ["high"],
+                                "date": [pd.Timestamp("2024-06-01")], "evidence": ["{}"]})
+    html = render_portfolio(data, tmp_path).read_text()
+    svg = html.split('<svg xmlns="http://www.w3.org/2000/svg" class="map"')[1].split("</svg>")[0]
+    paths = [p for p in svg.split("<path ")[1:] if "<title>" in p]
+    title = {p.split("<title>")[1].split(":")[0]: p for p in paths}
+    f5 = title["f5"]  # Fd's field: A4 DECLINE, its Book line stands at 30,000
+    assert f'fill="{OUTCOME_COLOURS["DECLINE"]}"' in f5 and "DECLINE — Book line stands at USD 30,000.00" in f5
+    f3 = title["f3"]  # Fc's: A3 REFER, Book line 52,000, a CROP_FAILURE alert
+    assert f'fill="{OUTCOME_COLOURS["REFER"]}"' in f3 and f'stroke="{ALERT_STROKES["CROP_FAILURE"]}"' in f3
+    assert 'stroke-width="2.6"' in f3 and ALERT_STROKES["CROP_FAILURE"] != OUTCOME_COLOURS["REFER"]
+    assert svg.count('class="book-hatch"') == 3  # f3, f4 (Fc) and f5 (Fd)
+    assert "hatched: Book line stands" in svg and "outline: CROP_FAILURE" in svg and 'class="outline"' in svg
+    assert "BOOK (kept on its Book limit)" not in html
+    chart = html.split("<h3>applications by latest outcome</h3>")[1].split("</svg>")[0]
+    labels = re.findall(r'font-size="11">([^<]*)</text>', chart)
+    assert labels == ["APPROVE", "REDUCE", "DECLINE", "  of which Book line stands", "REFER",
+                      "  of which Book line stands"], labels
+
+
+def test_alerts_are_marked_new_open_or_closed_against_the_previous_checkpoint(tmp_path: Path) -> None:
+    """Alerts vanished between reports without a trace: each is marked against the previous checkpoint (or --since),
+    from stored records only — new (raised after it), open (raised on or before it), closed (the store's record of
+    the line held it open then; not raised now)."""
+    import dataclasses
+
+    data = _first_decisions()
+    recs = data.decisions.copy()
+    b = json.loads(recs.loc[0, "body"])
+    b["renewal"]["alerts"] = ["f0:WATCH", "f1:CROP_MISMATCH"]  # open in the store at the first checkpoint
+    recs.loc[0, "body"] = json.dumps(b)
+    ru = recs.iloc[[1]].assign(record_id="R9", kind="reunderwrite", supersedes="R1", as_of="2024-07-20",
+                               body=json.dumps({"reunderwrite": {"line_id": "L-2", "alerts": []}}))
+    data.decisions = pd.concat([recs, ru], ignore_index=True)
+    data.as_of = date(2024, 7, 20)
+    data.alerts = pd.DataFrame({"field_id": ["f0", "f3"], "alert": ["WATCH", "NOT_PLANTED"],
+                                "severity": ["medium", "high"],
+                                "date": [pd.Timestamp("2024-05-20"), pd.Timestamp("2024-07-10")],
+                                "evidence": ["{}", "{}"]})
+    html = render_portfolio(data, tmp_path).read_text()
+    section = html.split("<h2>Alerts")[1].split("<h2>")[0]
+    assert "against the previous checkpoint, 2024-06-01" in section and "1 new, 1 open, 1 closed" in section
+    rows = {re.findall(r"<td>([^<]*)</td>", r)[1]: re.findall(r"<td>([^<]*)</td>", r)[0]
+            for r in section.split("<tr>")[2:]}
+    assert rows == {"f0": "open", "f3": "new since 2024-06-01", "f1": "closed since 2024-06-01"}, rows
+    closed = [r for r in section.split("<tr>")[2:] if "closed since" in r][0]
+    assert ">f1<" in closed and ">CROP_MISMATCH<" in closed and ">A1<" in closed and ">L-1<" in closed
+    since = render_portfolio(dataclasses.replace(data, since=date(2024, 5, 1)), tmp_path / "b").read_text()
+    section = since.split("<h2>Alerts")[1].split("<h2>")[0]
+    assert "against --since 2024-05-01" in section and "2 new, 0 open, 0 closed" in section
+
+
+def test_cli_since_and_csv(world: dict[str, Any], tmp_path: Path) -> None:  # noqa: F811
+    """--since: the alerts' state against the date of an earlier report; a date not before --as-of refused (one
+    line, exit 2). --csv DIR writes the exposure, actions and alerts tables."""
+    runner = CliRunner()
+    out = tmp_path / "pages"
+    args = ["report", "portfolio", "--county", str(world["county"].path), "--cache", str(world["county"].cache_dir), "--store", world["url"], "--out", str(out)]
+    r = runner.invoke(app, [*args, "--as-of", "2009-09-15", "--since", "2009-09-15"])
+    assert r.exit_code == 2 and r.stderr.strip() == ("error: --since 2009-09-15 is not before --as-of 2009-09-15: "
+                                                     "give the date of an earlier report"), r.stderr
+    r = runner.invoke(app, [*args, "--since", "2009-08-20", "--csv", str(tmp_path / "csv")])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "state: against --since 2009-08-20" in (out / "portfolio-2009.html").read_text()
+    assert {p.name for p in (tmp_path / "csv").iterdir()} == {"exposure-2009.csv", "actions-2009.csv",
+                                                              "alerts-2009.csv"}
+
+
+def test_a_past_dated_report_uses_the_champion_of_its_date_or_says_which_it_used(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A past-dated report loaded today's crop-type champion and its alert thresholds, unsaid: the champion on the
+    report's date by the registry's alias history is used, or — none recorded by then — today's, said so."""
+    from types import SimpleNamespace
+
+    import models.registry as registry
+    from pipelines import _cli_report as cli
+
+    hist = [{"alias": "champion", "version": "1", "at": "2009-01-10T08:00:00+00:00"},
+            {"alias": "challenger", "version": "2", "at": "2009-05-01T08:00:00+00:00"},
+            {"alias": "champion", "version": "2", "at": "2009-10-01T08:00:00+00:00"}]
+    assert cli.champion_version_on(hist, date(2009, 9, 15)) == "1"
+    assert cli.champion_version_on(hist, date(2009, 10, 1)) == "2"
+    assert cli.champion_version_on(hist, date(2008, 12, 31)) is None
+    loaded: list[str] = []
+
+    def resolve(name: str, alias: str = "champion", **_: Any) -> Any:
+        loaded.append(alias)
+        return SimpleNamespace(version="2" if alias in ("champion", "2") else alias, run_id="r", model=f"model-{alias}")
+
+    monkeypatch.setattr(registry, "resolve", resolve)
+    monkeypatch.setattr(registry, "alias_history", lambda name=None: hist)
+    model, used = cli._champion_crop_model(date(2009, 9, 15))
+    assert model == "model-1" and used == ("crop-type version 1, the champion on 2009-09-15 by the alias history "
+                                           "(today's: 2)")
+    model, used = cli._champion_crop_model(date(2008, 6, 1))
+    assert model == "model-champion" and used == ("crop-type version 2, today's champion (the alias history records "
+                                                  "no champion on or before 2008-06-01)")
+    data = _first_decisions()
+    data.models_note = cli._models_note(used, None, "us-nebraska")
+    html = render_portfolio(data, tmp_path).read_text()
+    assert ("alerts computed with crop-type version 2, today&#x27;s champion (the alias history records no champion "
+            "on or before 2008-06-01); thresholds: the rules&#x27; defaults") in html.split("<h2>Alerts")[1]
