@@ -23,6 +23,7 @@ from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
 from pipelines._svg import ALERT_STROKE_WIDTH, ALERT_STROKES, OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 from pipelines.monitor import DAY_OF_SEASON_KEYS
+from underwriting.standing import line_block
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
            "build_report_data", "build_report_data_county"]
@@ -86,36 +87,13 @@ def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
 ON_BOOK = "BOOK"
 
 
-def line_block(body: dict[str, Any]) -> dict[str, Any]:
-    """The Book line block of a record's body: a re-underwriting's ``reunderwrite`` block, else a first decision's
-    ``renewal`` block (the Book line its application renews: line id, Book limit, balances, proposed actions)."""
-    return body.get("reunderwrite") or body.get("renewal") or {}
-
-
 def _line_standing(records: pd.DataFrame) -> dict[str, tuple[str | None, str | None]]:
-    """:func:`underwriting.standing.line_standing`, and the same rule for a first decision renewing a Book line (its
-    ``renewal`` block): under ``refer_keeps_book_limit`` (its policy's) a REFER or DECLINE that is no analyst's
-    override grants nothing, so the Book line stands (or the analyst's override behind it) — as the next
-    re-underwriting measures it. A renewal REFER / DECLINE on the underwriting date showed at 0 and counted nowhere,
-    while the same line counted on its Book limit from the next checkpoint."""
-    from underwriting.standing import line_standing, override_behind, skips_to_book
+    """:func:`underwriting.standing.line_standing` (which applies the rule to a first decision renewing a Book line
+    too: a renewal REFER / DECLINE on the underwriting date showed at 0 and counted nowhere, while the same line
+    counted on its Book limit from the next checkpoint)."""
+    from underwriting.standing import line_standing
 
-    out = dict(line_standing(records))
-    if records.empty or not {"record_id", "supersedes", "kind", "outcome", "body"} <= set(records.columns):
-        return out
-    rows = {str(t.record_id): t for t in records[["record_id", "supersedes", "kind", "outcome", "body"]]
-            .itertuples(index=False)}
-    replaced = {str(x) for x in records["supersedes"] if isinstance(x, str)}
-    for rid, row in rows.items():
-        if rid in replaced or rid in out or str(row.kind) != "decision":
-            continue
-        body = json.loads(row.body) if isinstance(row.body, str) else (row.body or {})
-        renewal = body.get("renewal") or {}
-        if not skips_to_book(body, renewal.get("line_id"), row.outcome, row.kind):
-            continue
-        stood = override_behind(row, rows.get)
-        out[rid] = (None, rid) if stood is None else (str(stood.record_id), None)
-    return out
+    return line_standing(records)
 
 
 def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:

@@ -16,8 +16,14 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["kept_body", "kept_lines_stand", "line_standing", "override_behind", "refer_keeps_book_limit",
+__all__ = ["kept_body", "kept_lines_stand", "line_block", "line_standing", "override_behind", "refer_keeps_book_limit",
            "skips_to_book", "stands_behind", "standing_of", "standing_ids"]
+
+
+def line_block(body: dict[str, Any]) -> dict[str, Any]:
+    """The Book line block of a record's body: a re-underwriting's ``reunderwrite`` block, else a first decision's
+    ``renewal`` block (the Book line its application renews: line id, Book limit, balances, proposed actions)."""
+    return body.get("reunderwrite") or body.get("renewal") or {}
 
 
 def kept_body(kind: Any, body: Any) -> bool:
@@ -128,7 +134,8 @@ def line_standing(records: pd.DataFrame) -> dict[str, tuple[str | None, str | No
     or DECLINE that granted nothing it stands past, else None), for every current record of ``records`` (the
     store's rows: ``record_id``, ``supersedes``, ``kind``, ``outcome``, ``body``) whose line does not stand on it:
     one kept under ``kept_lines_stand`` (:func:`standing_ids`), and under the current record's policy with
-    ``refer_keeps_book_limit`` a Book line whose decision in force — a kept line's, or the current record itself, a
+    ``refer_keeps_book_limit`` a Book line (a re-underwriting's, or the one a first decision renews:
+    :func:`line_block`) whose decision in force — a kept line's, or the current record itself, a
     new REFER or DECLINE — granted nothing (:func:`stands_behind`). Current records that stand on themselves: not
     listed (earlier policies' records never are but as :func:`standing_ids` lists them)."""
     need = {"record_id", "supersedes", "kind", "outcome", "body"}
@@ -149,7 +156,9 @@ def line_standing(records: pd.DataFrame) -> dict[str, tuple[str | None, str | No
             on = rid
         body = json.loads(row.body) if isinstance(row.body, str) else (row.body or {})
         rec = rows.get(on) if on is not None else None
-        stood = stands_behind(body, (body.get("reunderwrite") or {}).get("line_id"), rec, rows.get)
+        # the line: a re-underwriting's, or the Book line a first decision's application renews (its `renewal`
+        # block) — a renewal REFER / DECLINE on the underwriting date grants nothing as a re-underwriting's does
+        stood = stands_behind(body, line_block(body).get("line_id"), rec, rows.get)
         if stood is not rec:  # past a REFER or DECLINE that granted nothing: the override behind it, or the Book
             out[rid] = (None, on) if stood is None else (str(stood.record_id), None)
         elif on != rid:

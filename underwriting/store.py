@@ -1028,7 +1028,7 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     # where it stands on its Book line: never decided in the store, or (policy refer_keeps_book_limit, 2026.12.8 on)
     # its decision in force is a REFER or DECLINE that granted nothing, a kept line's or its latest record's own (an
     # analyst's override behind it stands instead): underwriting.standing.line_standing, as the report counts it
-    from underwriting.standing import line_standing
+    from underwriting.standing import line_block, line_standing
 
     lines = line_standing(df)
     ids = df["record_id"].astype(str)
@@ -1041,7 +1041,7 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
         if stood is None:
             b = bodies.get(rid)
             b = json.loads(b) if isinstance(b, str) else (b or {})
-            book[mark] = int((b.get("reunderwrite") or {}).get("book_limit") or 0)
+            book[mark] = int(line_block(b).get("book_limit") or 0)
     standing = (df["current"] & ~ids.isin(set(lines))) | ids.isin(on)
     # a REFER grants nothing until an analyst decides: a line standing on one stands at 0 (its Book limit, above,
     # where it has a Book line); its indicative limit is in `indicative_limit` (REFER rows only), never counted

@@ -924,3 +924,38 @@ def test_the_export_counts_a_refer_with_no_book_line_at_zero(tmp_path: Path) -> 
     assert bool(got.loc["R1", "standing"]) and got.loc["R1", "limit"] == 250_000
     assert got["standing_limit"].to_dict() == {"R1": 0, "G1": 500_000}
     assert got.loc["R1", "indicative_limit"] == 250_000 and pd.isna(got.loc["G1", "indicative_limit"])
+
+
+def test_a_renewal_refer_or_decline_stands_on_its_book_limit_in_the_export(tmp_path: Path) -> None:
+    """A first decision renewing a Book line (its `renewal` block) that REFERRED or DECLINED granted nothing, so under
+    refer_keeps_book_limit the Book line stands — as the portfolio report counts it since this release and as a
+    re-underwriting's REFER already stood. The export counted it at 0 (DECLINE) or at 0 as a REFER without a line: on
+    the demo's underwriting date the report's exposure (58 such lines, INR 2,365,000 of limits) and the export's
+    standing rows disagreed (underwriting.standing.line_standing read only the `reunderwrite` block)."""
+    import dataclasses
+
+    import pandas as pd
+
+    from tests.underwriting.test_override import decision
+    from underwriting.standing import line_standing
+    from underwriting.store import export_decisions
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    pol = {"parameters": {"refer_keeps_book_limit": True}}
+
+    def renewing(app: str, outcome: str, line: str, book_limit: int) -> object:
+        d = decision(app, 250_000 if outcome == "REFER" else 0, key=f"{app}-first")
+        body = {**d.body, "outcome": outcome, "policy": pol,
+                "renewal": {"line_id": line, "book_limit": book_limit, "outstanding": 100_000}}
+        return dataclasses.replace(d, outcome=outcome, reason_codes=("FAILING_AREA_SHARE",), body=body)
+
+    with DecisionStore(url) as st:
+        st.append([renewing("R1", "REFER", "L1", 400_000), renewing("X1", "DECLINE", "L2", 300_000),
+                   renewing("N1", "REFER", "D-N1", 0), decision("G1", 500_000, key="G1-first")], operator="batch")
+        recs = st.records("2025")
+    ids = dict(zip(recs["application_id"], recs["record_id"], strict=True))
+    stands = line_standing(recs)
+    assert stands == {ids["R1"]: (None, ids["R1"]), ids["X1"]: (None, ids["X1"])}  # a D-… line is its record's own
+    export_decisions(tmp_path / "d.csv", url=url)
+    got = pd.read_csv(tmp_path / "d.csv").set_index("application_id")
+    assert got["standing_limit"].to_dict() == {"R1": 400_000, "X1": 300_000, "N1": 0, "G1": 500_000}
