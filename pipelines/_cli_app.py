@@ -25,7 +25,7 @@ from typer.core import TyperGroup
 
 from features.errors import UserInputError
 from pipelines._champions import models_text
-from pipelines._logs import _JsonFormatter, _RunIdFilter, _TextFormatter, log_format, run_id
+from pipelines._logs import _JsonFormatter, _RunIdFilter, _TextFormatter, log_format, quiet_libraries, run_id
 
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
@@ -411,12 +411,9 @@ def setup_logging() -> None:
     # database migrations' loggers stay at WARNING at least, as MLflow sets them
     os.environ.setdefault("MLFLOW_CONFIGURE_LOGGING", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)
-    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
-    quiet = level if logging.getLevelNamesMapping()[level] >= logging.WARNING else "WARNING"
-    for name in ("alembic", "sqlalchemy.engine", "huey"):
-        logging.getLogger(name).setLevel(quiet)
-    if root.level >= logging.WARNING:  # its "Retrying …" lines: the one-line error says it all
-        logging.getLogger("urllib3").setLevel(logging.ERROR)
+    mlflow_level = logging.getLevelNamesMapping().get(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+    # the libraries' loggers (pipelines._logs.quiet_libraries: a Dask task on a worker sets them as here)
+    quiet_libraries(root.level, mlflow_level)
 
 
 def _command_name(argv: list[str]) -> str:

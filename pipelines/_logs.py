@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-__all__ = ["run_id", "TaskLogs"]
+__all__ = ["run_id", "TaskLogs", "quiet_libraries"]
 
 #: a run id given by a scheduler (AGCREDIT_RUN_ID) is used as it is when it looks like one; else a random one
 _RUN_ID_SHAPE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -81,20 +81,59 @@ def log_format() -> str:
     return "json" if os.environ.get("AGCREDIT_LOG_FORMAT", "text").strip().lower() == "json" else "text"
 
 
+# ---------------------------------------------------------------------- libraries' own levels
+#: loggers of libraries kept at WARNING at least when the run logs below it: SQLAlchemy's engine logs every statement
+#: with its bound parameters at INFO (a farmer's name, an ID number), the migrations and the task queue chatter
+_QUIETED = ("alembic", "sqlalchemy.engine", "huey")
+_LIBRARIES = ("mlflow", *_QUIETED, "urllib3")
+
+
+def library_levels(level: int, mlflow_level: int | None = None) -> dict[str, int]:
+    """The levels the libraries' loggers get in a run at ``level``: MLflow's at ``mlflow_level`` (default ``level``;
+    MLFLOW_LOGGING_LEVEL), SQLAlchemy's engine, alembic and huey at ``level`` but WARNING at least, urllib3 at ERROR
+    when the run logs at WARNING or above (its "Retrying …" lines: the one-line error says it all)."""
+    levels = {"mlflow": level if mlflow_level is None else mlflow_level}
+    levels.update({name: max(level, logging.WARNING) for name in _QUIETED})
+    if level >= logging.WARNING:
+        levels["urllib3"] = logging.ERROR
+    return levels
+
+
+def quiet_libraries(level: int, mlflow_level: int | None = None) -> dict[str, int]:
+    """Set the libraries' loggers' levels for a run at ``level`` (:func:`library_levels`); returns their levels
+    before (``logging.NOTSET`` when unset), to put back with :func:`restore_levels`. Used by the client
+    (``setup_logging``) and by a Dask task on a worker (:class:`TaskLogs`), so a worker logs what the client would."""
+    before: dict[str, int] = {}
+    for name, lvl in library_levels(level, mlflow_level).items():
+        logger = logging.getLogger(name)
+        before[name] = logger.level
+        logger.setLevel(lvl)
+    return before
+
+
+def restore_levels(levels: dict[str, int]) -> None:
+    """Put loggers' levels back (what :func:`quiet_libraries` returned)."""
+    for name, lvl in levels.items():
+        logging.getLogger(name).setLevel(lvl)
+
+
 # ---------------------------------------------------------------------- a Dask task's lines
 @dataclass(frozen=True)
 class TaskLogs:
-    """How a task's log lines are written on a worker: the client's run id, format (``text``/``json``) and level."""
+    """How a task's log lines are written on a worker: the client's run id, format (``text``/``json``) and level, and
+    MLflow's level on the client (the other libraries' follow from ``level``: :func:`library_levels`)."""
 
     run_id: str
     format: str = "text"
     level: int = logging.WARNING
+    mlflow_level: int | None = None
 
     @classmethod
     def of_client(cls) -> TaskLogs:
         """This process's: its run id, AGCREDIT_LOG_FORMAT and the root logger's level (AGCREDIT_LOG_LEVEL once
         ``setup_logging`` ran)."""
-        return cls(run_id=run_id(), format=log_format(), level=logging.getLogger().getEffectiveLevel())
+        return cls(run_id=run_id(), format=log_format(), level=logging.getLogger().getEffectiveLevel(),
+                   mlflow_level=logging.getLogger("mlflow").getEffectiveLevel())
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -114,7 +153,8 @@ class TaskLogs:
 
 _LOCK = threading.Lock()
 _ACTIVE: dict[int, TaskLogs] = {}  # the tasks running in this process, by a token of their own
-_STATE: dict[str, object] = {}  # "handler": the handler while a task runs; "level": the root level before it
+_STATE: dict[str, object] = {}  # "handler": the handler while a task runs; "level": the root level before it;
+# "libraries": the libraries' loggers' levels before it
 _THREAD = threading.local()  # "logs": the TaskLogs of the task this thread runs
 _NEXT = [0]
 
@@ -161,6 +201,14 @@ def _root_level() -> int:
     return min([*levels, *([before] if isinstance(before, int) else [])])
 
 
+def _set_levels() -> None:
+    """The root level the running tasks need and the libraries' levels of the lowest-level task among them."""
+    level = _root_level()
+    logging.getLogger().setLevel(level)
+    task = min(_ACTIVE.values(), key=lambda t: t.level)
+    quiet_libraries(task.level, task.mlflow_level)
+
+
 def _enter(logs: TaskLogs) -> int:
     root = logging.getLogger()
     with _LOCK:
@@ -168,10 +216,11 @@ def _enter(logs: TaskLogs) -> int:
         token = _NEXT[0]
         if not _ACTIVE:
             handler = _TaskHandler()
-            _STATE.update(handler=handler, level=root.level)
+            _STATE.update(handler=handler, level=root.level,
+                          libraries={n: logging.getLogger(n).level for n in _LIBRARIES})
             root.addHandler(handler)
         _ACTIVE[token] = logs
-        root.setLevel(_root_level())
+        _set_levels()
     _THREAD.logs = logs
     return token
 
@@ -182,10 +231,13 @@ def _leave(token: int, before: TaskLogs | None) -> None:
     with _LOCK:
         _ACTIVE.pop(token, None)
         if _ACTIVE:
-            root.setLevel(_root_level())
+            _set_levels()
             return
         handler = _STATE.pop("handler", None)
         level = _STATE.pop("level", None)
+        libraries = _STATE.pop("libraries", None)
+        if isinstance(libraries, dict):
+            restore_levels(libraries)
         if isinstance(handler, logging.Handler):
             root.removeHandler(handler)
         if isinstance(level, int):

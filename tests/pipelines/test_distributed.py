@@ -277,6 +277,55 @@ def test_workers_log_lines_carry_the_clients_run_id_and_format(cluster: DaskRunn
     assert {b[1:] for b in bare} == {(logging.WARNING, 0)}
 
 
+def _library_logging_task(msg: str) -> tuple[str, dict[str, int]]:
+    """What a task's SQLAlchemy-engine INFO line (its statements with their bound parameters) and MLflow DEBUG line
+    wrote, and the libraries' levels inside the task."""
+    import contextlib
+    import io
+    import logging
+
+    out = io.StringIO()
+    with contextlib.redirect_stderr(out):
+        logging.getLogger("sqlalchemy.engine.Engine").info("%s SELECT … WHERE farmer_name = 'Jane Doe'", msg)
+        logging.getLogger("mlflow.store").debug("%s mlflow debug", msg)
+        logging.getLogger("features.series").debug("%s ours at debug", msg)
+    names = ("sqlalchemy.engine", "alembic", "huey", "mlflow", "urllib3")
+    return out.getvalue(), {n: logging.getLogger(n).level for n in names}
+
+
+def _library_levels_task(_: int) -> dict[str, int]:
+    import logging
+
+    return {n: logging.getLogger(n).level for n in ("sqlalchemy.engine", "alembic", "huey", "mlflow", "urllib3")}
+
+
+def test_a_task_at_debug_on_a_worker_keeps_the_libraries_quiet_as_the_client_does(
+        cluster: DaskRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task on a worker took the client's root level only, not setup_logging's per-library levels: at
+    AGCREDIT_LOG_LEVEL=DEBUG/INFO a worker wrote SQLAlchemy's engine INFO lines (every statement with its bound
+    parameters: a farmer's name) that the client suppresses, and MLflow's lines at the root level. Now a task sets
+    them as the client does (pipelines._logs.quiet_libraries) and puts the worker's levels back after."""
+    import logging
+
+    import pipelines._logs as logs
+
+    def bare() -> list[dict[str, int]]:  # the workers' levels, by tasks sent outside the runner
+        return cluster.client.gather(cluster.client.map(_library_levels_task, [0, 1], pure=False))  # type: ignore
+
+    before = bare()
+    monkeypatch.setattr(logs, "_RUN_ID", ["cron-q"])
+    monkeypatch.delenv("AGCREDIT_LOG_FORMAT", raising=False)
+    monkeypatch.setattr(logging.getLogger(), "level", logging.DEBUG)
+    monkeypatch.setattr(logging.getLogger("mlflow"), "level", logging.WARNING)  # MLFLOW_LOGGING_LEVEL=WARNING
+    for msg, (text, levels) in zip(["q1", "q2"], cluster.map(_library_logging_task, ["q1", "q2"]), strict=True):
+        assert "SELECT" not in text and "Jane" not in text, text
+        assert "mlflow debug" not in text, text
+        assert f"{msg} ours at debug" in text  # the run's own DEBUG lines do come through
+        assert levels["sqlalchemy.engine"] == levels["alembic"] == levels["huey"] == logging.WARNING
+        assert levels["mlflow"] == logging.WARNING
+    assert bare() == before  # the worker's levels put back
+
+
 def _identity_task(x: int) -> int:
     return x
 
