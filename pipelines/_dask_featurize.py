@@ -6,13 +6,18 @@ features_distributed`) — for ``reunderwrite --scheduler/--workers`` (private; 
 What goes into a decision is the same, byte for byte: the features (every column bit-identical, the crop model's
 season scales and the smoother's haze judged once over all the fields), the series the alerts read, the imagery
 source as one call names it (the scenes of the window and their fingerprint), the acquisition dates, the haze dates
-and the acquisitions recorded missing. What differs: the warnings the blocks' own featurize raised (crop type,
-phenology, planted area) are not gathered (the series' are), and ``families`` names the blocks' run.
+(the union of the blocks' smoothing: the dates flagged in groups with usable observations, pinned or judged) and the
+acquisitions recorded missing. The warnings are one call's, in its order: the series' (the blocks' merged, and a
+partial fetch's missing dates read once from the scene folder's ``sentinelhub.json`` — the blocks read temporary
+index folders without it), then the blocks' featurize's, merged (crop type: counts summed; phenology: an empty
+phenology only when every block had one; planted area: from the blocks' area attrs merged, fields in the fields'
+order). ``families`` names the blocks' run.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -49,7 +54,7 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
     built on ``runner``'s spatial blocks of ``chunk_fields`` fields; see the module docstring."""
     from features._scene_reference import reference_default
     from features.series import missing_acquisitions
-    from pipelines.distributed import DEFAULT_CHUNK_FIELDS, features_distributed, run_series, season_haze
+    from pipelines.distributed import DEFAULT_CHUNK_FIELDS, _features_run, run_series, season_haze
     from pipelines.featurize import (
         FeaturizeResult,
         check_as_of_in_season,
@@ -73,6 +78,7 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
     ds = run_series(fs, imagery, season, runner=runner, chunk_fields=chunk, as_of=as_of,
                     cache_dir=Path(cache_dir) / "series" if cache_dir is not None else None)
     warnings = list(ds.warnings)
+    warnings[:0] = _fetch_gap_warnings(fs, imagery, season, as_of)  # where one build_series says it
     if ds.small_fields:
         warnings.append(f"{len(ds.small_fields)} field(s) with fewer than 8 clear pixels on their best date")
     s = ds.series
@@ -80,8 +86,9 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
     plain = fs.drop(columns="geometry")
     hazy = pin_haze(plain, haze_dates, as_of) if haze_dates is not None else season_haze(fs, as_of, s, None)
     wx, wx_source = load_weather(weather)
-    feats = features_distributed(fs, s, season, as_of, runner=runner, chunk_fields=chunk, imagery=imagery,
+    feats, metas = _features_run(fs, s, season, as_of, runner=runner, chunk_fields=chunk, imagery=imagery,
                                  crop_model=crop_model, cache_dir=cache_dir, weather=wx, hazy=hazy)
+    warnings += block_warnings(metas, fs["field_id"].astype(str).tolist(), as_of)
     families = {"series": "ok" if len(s) else "skipped: no observation up to the as-of date",
                 "blocks": f"{ds.n_partitions} spatial block(s) on {runner!r}"}
     if wx is not None:
@@ -89,7 +96,80 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
 
         feats = add_weather(feats, wx)
         families["weather"] = f"ok: {len(WEATHER_COLUMNS)} wx_* columns from {wx_source}"
-    hazy_dates = sorted({d for v in (hazy or {}).values() for d in v})
+    # what the blocks' smoothing flagged (one call's smooth_ndvi attrs): pinned dates of no group with usable
+    # observations are not reported, as on one machine
+    hazy_dates = sorted({str(d) for m in metas for d in m.get("hazy_dates") or []})
     return FeaturizeResult(features=feats, series=s, phenology=None, warnings=warnings, source=source,
                            families=families, dates_used=list(ds.dates_used), hazy_dates=hazy_dates,
                            haze_pinned=haze_dates is not None, missing_acquisitions=gaps)
+
+
+def _fetch_gap_warnings(fs: Any, imagery: str | Path, season: str, as_of: dt.date) -> list[str]:
+    """The partial-fetch warning one ``build_series`` on the scene folder gives (its ``sentinelhub.json``)."""
+    from features.series import _fetch_gaps, _field_windows
+    from features.sources import resolve_imagery
+
+    spec = resolve_imagery(imagery)
+    if spec.kind != "scenes" or spec.path is None:
+        return []
+    _, lo, hi = _field_windows(fs, season, None, None)
+    if as_of < lo:
+        return []
+    return _fetch_gaps(Path(spec.path), lo, min(hi, as_of))
+
+
+_CROP_EARLY = re.compile(r"^crop type: (\d+) field\(s\) (too early in the season for any checkpoint of the model) "
+                         r"\(its first is (.*)\)$")
+_PHENOLOGY_EMPTY = "phenology left empty: no NDVI observation up to the as-of date"
+
+
+def block_warnings(metas: list[dict[str, Any]], order: list[str], as_of: dt.date) -> list[str]:
+    """The blocks' featurize warnings (crop type, phenology, planted area) merged as one call over all their fields
+    says them (``order``: the fields' order, in which one call lists offenders)."""
+    from pipelines.featurize import area_warnings
+
+    metas = [m for m in metas if "warnings" in m]
+    if not metas:
+        return []
+    crop: list[str] = []
+    phen: list[str] = []
+    area: list[str] = []
+    early: dict[str, tuple[int, str]] = {}
+    for m in metas:
+        for w in m["warnings"]:
+            hit = _CROP_EARLY.match(w)
+            if hit:
+                n, first = early.get(hit.group(2), (0, hit.group(3)))
+                early[hit.group(2)] = (n + int(hit.group(1)), min(first, hit.group(3)))
+                crop.append(hit.group(2))  # its place among the crop warnings
+            elif w.startswith("crop type"):
+                crop.append(w)
+            elif w.startswith("phenology"):
+                phen.append(w)
+            elif w.startswith("planted area") and m.get("area") is None:  # no area table: the same in every block
+                area.append(w)
+    crop = [f"crop type: {early[w][0]} field(s) {w} (its first is {early[w][1]})" if w in early else w
+            for w in dict.fromkeys(crop)]
+    phen, area = list(dict.fromkeys(phen)), list(dict.fromkeys(area))
+    # an empty phenology is the whole run's only when every block's was (a block without NDVI beside one with it)
+    empty = [w for w in phen if w.startswith(_PHENOLOGY_EMPTY)]
+    every = all(any(w.startswith(_PHENOLOGY_EMPTY) for w in m["warnings"]) for m in metas)
+    phen = [w for w in phen if not w.startswith(_PHENOLOGY_EMPTY)]
+    if empty and every:
+        phen.append(max(empty, key=len))  # "(expected harvest from the crop calendar)" when any block had one
+    areas = [m["area"] for m in metas if m.get("area") is not None]
+    if areas:
+        pos = {f: i for i, f in enumerate(order)}
+
+        def fields_of(key: str) -> list[str]:
+            return sorted({f for a in areas for f in a.get(key) or []}, key=lambda f: pos.get(f, len(pos)))
+
+        partly: dict[str, float] = {}
+        for a in areas:
+            partly.update(a.get("partly_outside") or {})
+        used = [a["scenes_used"] for a in areas if a.get("scenes_used") is not None]
+        merged = {"outside_fields": fields_of("outside_fields"), "no_clear_fields": fields_of("no_clear_fields"),
+                  "scenes_used": max(used) if used else None,
+                  "partly_outside": {f: partly[f] for f in sorted(partly, key=lambda f: pos.get(f, len(pos)))}}
+        area += area_warnings(merged, as_of)
+    return crop + phen + area

@@ -324,34 +324,59 @@ def _basic_featurize(fields: Any, series: pd.DataFrame, season: str, as_of: dt.d
     return build_features(fields, series, season, as_of, crop=crop, seasonal=seasonal)
 
 
-def _features_task(task: _FeatureTask, **shared: Any) -> str | pd.DataFrame:
-    df, path = _features_block(task, **shared)
+def _features_task(task: _FeatureTask, **shared: Any) -> tuple[str | pd.DataFrame, dict[str, Any]]:
+    df, path, meta = _features_block_meta(task, **shared)
     if path is None:
         assert df is not None
-        return df
-    return str(path)
+        return df, meta
+    return str(path), meta
 
 
-def _features_block(task: _FeatureTask, *, season: str, as_of: dt.date, crop_model: Any, featurize: Any,
-                    n_periods: int, variables: list[str], options: dict[str, Any]
-                    ) -> tuple[pd.DataFrame | None, Path | None]:
+def _features_block(task: _FeatureTask, **shared: Any) -> tuple[pd.DataFrame | None, Path | None]:
     """One block's features: (frame, or None when its finished part was reused; its part)."""
+    df, path, _ = _features_block_meta(task, **shared)
+    return df, path
+
+
+def _block_area_attrs(area: Any) -> dict[str, Any] | None:
+    """What a block's planted-area table says of its fields (pipelines.featurize.area_warnings reads it), as JSON."""
+    if area is None:
+        return None
+    from pipelines.featurize import AREA_ATTRS
+
+    a = area.attrs
+    return {"outside_fields": [str(f) for f in a.get("outside_fields") or []],
+            "scenes_used": int(a["scenes_used"]) if a.get("scenes_used") is not None else None,
+            "no_clear_fields": [str(f) for f in a.get("no_clear_fields") or []],
+            "partly_outside": {str(k): float(v) for k, v in (a.get("partly_outside") or {}).items()},
+            **{k: None for k in AREA_ATTRS if k not in a}}
+
+
+def _features_block_meta(task: _FeatureTask, *, season: str, as_of: dt.date, crop_model: Any, featurize: Any,
+                         n_periods: int, variables: list[str], options: dict[str, Any]
+                         ) -> tuple[pd.DataFrame | None, Path | None, dict[str, Any]]:
+    """One block's features: (frame, or None when its finished part was reused; its part; what its featurize
+    reported — warnings, the smoother's haze dates, the planted area's attrs — for the production path)."""
     path = part_path(task.out, task.key) if task.out is not None else None
     if path is not None and path.is_file():
-        return None, path
+        return None, path, read_part_meta(path)
+    meta: dict[str, Any] = {}
     if featurize is None:
         from pipelines.featurize import featurize as production
 
         folder = write_index(task.scenes) if task.scenes is not None and task.scenes[1] else None
         try:
-            df = production(task.fields, str(folder) if folder is not None else options["imagery"], season, as_of,
-                            crop_model=crop_model, phenology_calib=options["phenology_calib"],
-                            area_params=options["area_params"], cache_dir=options["cache_dir"],
-                            series=task.series, reference=options.get("reference"),
-                            hazy=options.get("hazy"), phenology_weather=options.get("phenology_weather")).features
+            res = production(task.fields, str(folder) if folder is not None else options["imagery"], season, as_of,
+                             crop_model=crop_model, phenology_calib=options["phenology_calib"],
+                             area_params=options["area_params"], cache_dir=options["cache_dir"],
+                             series=task.series, reference=options.get("reference"),
+                             hazy=options.get("hazy"), phenology_weather=options.get("phenology_weather"))
         finally:
             if folder is not None:
                 remove(folder)
+        df = res.features
+        meta = {"warnings": list(res.warnings), "hazy_dates": list(res.hazy_dates),
+                "area": _block_area_attrs(res.area)}
     elif featurize == "basic":
         df = _basic_featurize(task.fields, task.series, season, as_of, crop_model=crop_model, n_periods=n_periods,
                               variables=variables)
@@ -362,8 +387,8 @@ def _features_block(task: _FeatureTask, *, season: str, as_of: dt.date, crop_mod
     df["field_area_ha"] = fid.map(task.field_area_ha).astype("float64")
     df["overlap_fraction"] = fid.map(task.overlap_fraction).astype("float64")
     if path is not None:
-        write_part(df, path)
-    return df, path
+        write_part(df, path, meta)
+    return df, path, meta
 
 
 def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, imagery: str | Path | None,
@@ -434,7 +459,23 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
                          featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
                          out: Path | None = None, weather: pd.DataFrame | None = None,
                          hazy: dict[str, list[str]] | None = None) -> pd.DataFrame:
-    """FieldFeatures of ``season`` as of ``as_of`` on spatial blocks, equal to one call over all fields.
+    """FieldFeatures of ``season`` as of ``as_of`` on spatial blocks, equal to one call over all fields
+    (:func:`_features_run`'s frame; see there)."""
+    return _features_run(fields, series, season, as_of, runner=runner, chunk_fields=chunk_fields, imagery=imagery,
+                         crop_model=crop_model, phenology_calib=phenology_calib, area_params=area_params,
+                         cache_dir=cache_dir, period_days=period_days, featurize=featurize, out=out, weather=weather,
+                         hazy=hazy)[0]
+
+
+def _features_run(fields: Any, series: pd.DataFrame, season: str, as_of: dt.date, *,
+                  runner: Runner | None = None, chunk_fields: int = DEFAULT_CHUNK_FIELDS,
+                  imagery: str | Path | None = None, crop_model: Any = None, phenology_calib: Any = None,
+                  area_params: Any = None, cache_dir: Path | None = None, period_days: int = 16,
+                  featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
+                  out: Path | None = None, weather: pd.DataFrame | None = None,
+                  hazy: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """FieldFeatures of ``season`` as of ``as_of`` on spatial blocks, equal to one call over all fields, and what
+    each block's featurize reported (empty for ``featurize`` given; :func:`_features_block_meta`).
 
     By default each block runs the production path, ``pipelines.featurize.featurize`` (seasonal
     summaries, crop type with ``crop_model``, phenology, planted area from ``imagery`` — None skips
@@ -477,14 +518,15 @@ def features_distributed(fields: Any, series: pd.DataFrame, season: str, as_of: 
     results = runner.map(_features_task, tasks, shared=shared, label="features", resumable=out is not None)
     if out is not None:
         remove_stale_tmp(out)
-    frames = [read_part(Path(r)) if isinstance(r, str) else r for r in results]
+    frames = [read_part(Path(r)) if isinstance(r, str) else r for r, _ in results]
+    metas = [m for _, m in results]
     if len({tuple(f.columns) for f in frames}) > 1:
         raise PipelineError("features_distributed: blocks produced different feature columns (fields with season "
                             "windows of different lengths?): run one region or one window at a time")
     df = pd.concat(frames, ignore_index=True).sort_values("field_id", kind="stable").reset_index(drop=True)
     from features.contracts import check_field_features
 
-    return check_field_features(df, where=f"FieldFeatures {season} as of {as_of}")
+    return check_field_features(df, where=f"FieldFeatures {season} as of {as_of}"), metas
 
 
 # ---------------------------------------------------------------------- scoring

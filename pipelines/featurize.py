@@ -321,23 +321,35 @@ def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_
         families["area"] = "skipped: imagery has no pixels"
         warnings.append("planted area left empty: the imagery has no pixels (a series table or sentinelhub-stats)")
         return None
-    outside = area.attrs.get("outside_fields") or []
-    if outside and area.attrs.get("scenes_used") == 0:  # before the season's first acquisition: no scene at all
+    warnings.extend(area_warnings(area.attrs, as_of))
+    families["area"] = "ok"
+    return area
+
+
+#: what :func:`area_warnings` reads of a planted-area table's attrs
+AREA_ATTRS = ("outside_fields", "scenes_used", "no_clear_fields", "partly_outside")
+
+
+def area_warnings(attrs: dict[str, Any], as_of: dt.date) -> list[str]:
+    """The warnings of a planted-area table's ``attrs`` (fields outside every scene, without a clear observation,
+    partly inside the imagery); also what a distributed run says from its blocks' attrs merged."""
+    warnings = []
+    outside = attrs.get("outside_fields") or []
+    if outside and attrs.get("scenes_used") == 0:  # before the season's first acquisition: no scene at all
         warnings.append(f"planted area left empty: no scene up to {as_of}")
     elif outside:  # a sliver inside the imagery was said to be outside every scene
         warnings.append(f"planted area: {len(outside)} field(s) not covered by any scene up to {as_of}, or too small "
                         f"or thin to hold a pixel: {format_offenders(outside)}")
-    no_clear = area.attrs.get("no_clear_fields") or []
+    no_clear = attrs.get("no_clear_fields") or []
     if no_clear:
         warnings.append(f"planted area: {len(no_clear)} field(s) with no clear observation up to {as_of} (clouds "
                         f"only): {format_offenders(no_clear)}")
-    partly = area.attrs.get("partly_outside") or {}
+    partly = attrs.get("partly_outside") or {}
     if partly:
         shown = ", ".join(f"{k} ({v:.0%} inside)" for k, v in list(partly.items())[:10])
         warnings.append(f"planted area not measured for {len(partly)} field(s) only partly inside the imagery (the "
                         f"part no scene shows is unobserved): {shown}" + (", …" if len(partly) > 10 else ""))
-    families["area"] = "ok"
-    return area
+    return warnings
 
 
 def load_weather(weather: pd.DataFrame | str | Path | None) -> tuple[pd.DataFrame | None, str]:

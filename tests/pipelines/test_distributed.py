@@ -1084,3 +1084,33 @@ def test_inputs_sent_inside_the_tasks_raise_no_raw_dask_warning(cluster: DaskRun
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # any warning raised on the client fails the test
         assert cluster.map(_length, [b"x" * 11_000_000, b"y"]) == [11_000_000, 1]
+
+
+def test_featurize_on_keeps_the_partial_fetch_warning_of_one_call(tiny_county_sh: Path, tmp_path: Path) -> None:
+    """A scene folder a partial `agcredit imagery fetch` left with missing acquisitions: one featurize (allowed)
+    warns "N acquisition date(s) in the window were not fetched…"; featurize_on lost it — its blocks build their
+    series on temporary index folders without the folder's sentinelhub.json — and the blocks' own featurize warnings
+    (crop type, phenology, planted area). Now its warnings are one call's, in one call's order."""
+    import json
+    import shutil
+
+    from pipelines.county import County
+    from pipelines.distributed import featurize_on, local_runner
+    from pipelines.featurize import featurize
+
+    root = tmp_path / "cty"
+    shutil.copytree(tiny_county_sh, root)
+    c = County(root, cache_dir=tmp_path / "cache")
+    season = c.current_season
+    day = c.checkpoints(season)["mid"]
+    folder = Path(c.imagery)
+    (folder / "sentinelhub.json").write_text(json.dumps({"missing": [
+        {"date": day.replace(day=1).isoformat(), "tile_id": "T", "reason": "HTTP 500"}]}))
+    fields = c.fields(season)
+    one = featurize(fields, c.imagery, season, day, allow_missing_acquisitions=True)
+    on = featurize_on(local_runner(), fields, c.imagery, season, day, allow_missing_acquisitions=True,
+                      chunk_fields=3)
+    assert any("not fetched from Sentinel Hub" in w for w in one.warnings)
+    assert "crop type left empty: no crop-type model given" in one.warnings
+    assert on.warnings == one.warnings
+    assert on.hazy_dates == one.hazy_dates and on.missing_acquisitions == one.missing_acquisitions

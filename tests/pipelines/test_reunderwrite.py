@@ -1325,7 +1325,7 @@ def test_reunderwrite_on_dask_decides_as_on_one_machine(world: dict[str, Any], t
     def said(res: Any) -> tuple[Any, ...]:
         return ([(i.idempotency_key, canonical_json(i.body), i.outcome, i.limit) for i in res.items],
                 res.changes.drop(columns="record_id").to_dict("records"), res.alerts.to_dict("records"),
-                res.hazy_dates, res.haze_pinned, res.checkpoint, res.written)
+                res.hazy_dates, res.haze_pinned, res.checkpoint, res.written, res.warnings)
 
     blocks = run("blocks", runner=local_runner(), chunk_fields=3)  # the Dask path's blocks, in this process
     assert said(blocks) == said(one)
