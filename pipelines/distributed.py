@@ -590,7 +590,7 @@ def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valua
                        as_of: dt.date | dt.datetime | pd.Timestamp | str, *, runner: Runner | None = None,
                        chunk_applications: int = DEFAULT_CHUNK_APPLICATIONS, provenance: Any = None,
                        out: Path | None = None, pledged: Any = None, exclude_lines: Any = (),
-                       open_alerts: pd.DataFrame | None = None) -> list[Any]:
+                       open_alerts: pd.DataFrame | None = None, renewals: bool | None = None) -> list[Any]:
     """``decide_batch`` on partitions of whole farmers; the same items, bodies byte for byte, same order
     (``pledged``: the store's pledge holders, :func:`underwriting.decisions.pledge_holders`; ``exclude_lines``: Book
     lines not counted as exposure — a re-underwriting's own; ``open_alerts``: the store's open alerts,
@@ -598,7 +598,9 @@ def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valua
     ``decide_batch``). Under policy ``renewals_propose_actions`` (2026.12.10 on) the decision of an application
     renewing an active Book line carries what a re-underwriting would propose for it (its ``renewal`` block and
     idempotency key), as :func:`pipelines.underwrite.score_and_decide` gives it: :func:`pipelines.reunderwrite.
-    renewal_actions` on the merged items, one season at a time, with ``open_alerts`` (the alerts' REVIEW)."""
+    renewal_actions` on the merged items, one season at a time, with ``open_alerts`` (the alerts' REVIEW).
+    ``renewals``: whether to add that block — by default (None) only without ``exclude_lines``: a re-underwriting's
+    own lines are decided as ``decide_batch`` alone decides them (``pipelines.reunderwrite``), with no renewal block."""
     from pipelines._dask_decide import decide_partitions
     from pipelines.reunderwrite import renewal_actions
     from underwriting.decisions import failures_read, prepare_batch
@@ -612,6 +614,8 @@ def decide_distributed(applications: pd.DataFrame, features: pd.DataFrame, valua
                                  pledged=pledged)
     if out is not None:
         remove_stale_tmp(out)
+    if not (renewals if renewals is not None else not exclude_lines):
+        return items
     # on the client, over every partition's items: a renewal is judged against its Book line (the Book is whole here)
     seasons = applications["season"].astype(str)
     for season in sorted(set(seasons)):

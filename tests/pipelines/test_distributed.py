@@ -748,6 +748,17 @@ def test_renewals_propose_the_same_actions_on_dask_as_on_one_machine(cluster: Da
                                chunk_applications=4)
     assert bodies(plain) == bodies(decide_batch(apps, feats, vals, prices, book, old, "us-operating", as_of))
     assert not any("renewal" in i.body for i in plain)
+    # a re-underwriting's own lines (exclude_lines): decided as decide_batch alone decides them, no renewal block —
+    # decide_distributed added it regardless, while its docstring offered exclude_lines for them
+    own = ["L1", "L3"]
+    mine = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of, runner=local_runner(),
+                              chunk_applications=4, open_alerts=alerts, exclude_lines=own)
+    assert bodies(mine) == bodies(decide_batch(apps, feats, vals, prices, book, pol, "us-operating", as_of,
+                                               open_alerts=alerts, exclude_lines=own))
+    assert not any("renewal" in i.body for i in mine)
+    forced = decide_distributed(apps, feats, vals, prices, book, pol, "us-operating", as_of, runner=local_runner(),
+                                chunk_applications=4, open_alerts=alerts, exclude_lines=own, renewals=True)
+    assert any("renewal" in i.body for i in forced)
 
 
 def test_write_part_is_atomic_and_keeps_meta(tmp_path: Path) -> None:
