@@ -161,8 +161,8 @@ def reunderwrite_cmd(
                                          "Dask cluster (tcp://HOST:8786); the decisions are the one-machine run's"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="build them on a local Dask cluster of N "
                                  "processes"),
-    chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="With --scheduler/--workers: fields per "
-                                     "spatial block"),
+    chunk_fields: int | None = typer.Option(None, "--chunk-fields", min=1, help="With --scheduler/--workers: fields "
+                                            "per spatial block (default 5000)"),
     rejects: Path | None = typer.Option(None, "--rejects", help="With --fields: " + REJECTS_HELP),
 ) -> None:
     """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
@@ -181,6 +181,11 @@ def reunderwrite_cmd(
         raise UserInputError("--weather is for --fields/--imagery runs; a county's weather is weather/daily.csv")
     if scheduler and workers:
         raise UserInputError("give --scheduler or --workers, not both")
+    if chunk_fields is not None and not (scheduler or workers):  # it was ignored silently
+        raise UserInputError("--chunk-fields goes with --scheduler/--workers (the spatial blocks of a Dask run); "
+                             "drop it, or add one of them")
+    if scheduler or workers:  # refused before any cluster starts, not after its processes did
+        _check_dask_imagery(county, imagery)
     pol = load_policy(policy) if policy is not None else default_policy()
     haze = parse_dates(hazy_dates, "--hazy-dates")
     if due and allow_missing:  # a scheduled run decides on complete imagery only
@@ -216,10 +221,12 @@ def reunderwrite_cmd(
         try:
             # without --today (a timer's run on the real date) a county whose seasons all ended over a year ago is
             # refused, exit 1: a current_season never rolled over ran every checkpoint with nothing written, green
-            with _runner(scheduler, workers) as runner:
-                ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
-                                       profile=profile, operator=operator, progress=err, on_done=done,
-                                       refuse_season_over=today is None, runner=runner, chunk_fields=chunk_fields)
+            # the cluster starts once the run lock is held and a checkpoint is due (a timer's second run starts none)
+            ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
+                                   profile=profile, operator=operator, progress=err, on_done=done,
+                                   refuse_season_over=today is None, chunk_fields=chunk_fields,
+                                   start_runner=(lambda: _runner(scheduler, workers)) if scheduler or workers
+                                   else None)
         except RunInProgress as e:  # a timer's second run: the first does the work (exit 0, not waiting)
             echo(str(e))
             return
@@ -265,6 +272,23 @@ def reunderwrite_cmd(
                  f"and re-run to re-underwrite them: {shown}"
                  + (f" and {len(res.held_lines) - 5} more" if len(res.held_lines) > 5 else ""))
         _exit_partial(rejects, res.set_aside, res.season, held=bool(res.held_lines))
+
+
+def _check_dask_imagery(county: Path | None, imagery: str | None) -> None:
+    """--scheduler/--workers build from a local scene folder only (pipelines.distributed.featurize_on): any other
+    imagery is refused here, one line, before a cluster is started."""
+    from features.sources import resolve_imagery
+
+    if county is not None:
+        from pipelines.county import County
+
+        imagery = str(County(county).imagery)
+    if imagery is None:
+        return
+    spec = resolve_imagery(imagery)
+    if spec.kind != "scenes" or spec.path is None:
+        raise UserInputError(f"--scheduler/--workers: the imagery must be a local scene folder (with an index.csv), "
+                             f"not {spec.describe()}")
 
 
 @contextmanager

@@ -66,6 +66,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -1012,6 +1013,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
                      progress: Progress | None = None,
                      on_done: Callable[[Due, ReunderwriteResult], None] | None = None,
                      refuse_season_over: bool = False, runner: Any = None, chunk_fields: int | None = None,
+                     start_runner: Callable[[], AbstractContextManager[Any]] | None = None,
                      ) -> list[tuple[Due, ReunderwriteResult]]:
     """Run exactly the checkpoints due on ``today`` and not yet done (per crop: the lines of that crop at the
     checkpoint's date; missed earlier checkpoints are superseded); each is marked done in the
@@ -1025,7 +1027,9 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     run or marked, when the last checkpoint of every season looked at is more than :data:`SEASON_OVER_DAYS` days
     before ``today`` — a county whose ``current_season`` was never rolled over ran every checkpoint with nothing
     written, green, for good. ``runner``, ``chunk_fields``: each checkpoint's features on spatial blocks (on Dask),
-    as :func:`reunderwrite`."""
+    as :func:`reunderwrite`; ``start_runner``: the runner started (a context manager: a local cluster's processes)
+    only once the run lock is held and a checkpoint is due — a timer's second run, or a day with nothing due,
+    starts no cluster."""
     from pipelines.county import County
     from pipelines.schedule import due_seasons, load_calendar
     from underwriting.store import store_url
@@ -1054,13 +1058,15 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     # run raises RunInProgress before it reads which checkpoints are due — it computes and prints nothing
     with run_lock(url, "reunderwrite --due"):
         return _run_due(today, c, url, seasons, cal, policy=policy, profile=profile, operator=operator, models=models,
-                        progress=progress, on_done=on_done, runner=runner, chunk_fields=chunk_fields)
+                        progress=progress, on_done=on_done, runner=runner, chunk_fields=chunk_fields,
+                        start_runner=start_runner)
 
 
 def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame, *, policy: Policy | None,
              profile: str | None, operator: str | None, models: ScoringModels | None, progress: Progress | None,
              on_done: Callable[[Due, ReunderwriteResult], None] | None, runner: Any = None,
-             chunk_fields: int | None = None) -> list[tuple[Due, ReunderwriteResult]]:
+             chunk_fields: int | None = None, start_runner: Callable[[], AbstractContextManager[Any]] | None = None
+             ) -> list[tuple[Due, ReunderwriteResult]]:
     """:func:`reunderwrite_due`'s run, under the store's run lock."""
     from features.series import MissingAcquisitions
     from pipelines.schedule import CheckpointLog, due_checkpoints
@@ -1074,34 +1080,37 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
             progress(f"warning: {today} is before checkpoints already run (as of up to {later.max()}): is the "
                      "date right?")
         return []
-    models = models or ScoringModels.resolve(warnings=[], weather=c.weather())
-    out = []
-    memo: dict[Any, Any] = {}  # two crops due the same day: the fields featurized once, each season's history read once
-    for i, d in enumerate(due):
-        if i and (due[i - 1].season, due[i - 1].date) not in {(x.season, x.date) for x in due[i:]}:
-            # no checkpoint left at the previous one's date: its features need not be held any longer
-            for k in [k for k in memo if k[0] == "featurize" and k[1:3] == (due[i - 1].season,
-                                                                           due[i - 1].date.isoformat())]:
-                del memo[k]
-        try:
-            res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
-                                      operator=operator, models=models, crops=[d.crop], progress=progress,
-                                      same_day_done=True, open_on=today, memo=memo, runner=runner,
-                                      chunk_fields=chunk_fields)
-        except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
-            raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
-        except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
-            res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
-                                     pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "
-                                                               f"the records as of {e.latest}; not run"],
-                                     covered_by=e.latest)
-            log.mark(d, as_of=d.date, n_lines=0, status="covered")
+    from contextlib import nullcontext
+
+    with start_runner() if start_runner is not None else nullcontext(runner) as started:
+        models = models or ScoringModels.resolve(warnings=[], weather=c.weather())
+        out = []
+        memo: dict[Any, Any] = {}  # two crops due the same day: the fields featurized once, each season's history read once
+        for i, d in enumerate(due):
+            if i and (due[i - 1].season, due[i - 1].date) not in {(x.season, x.date) for x in due[i:]}:
+                # no checkpoint left at the previous one's date: its features need not be held any longer
+                for k in [k for k in memo if k[0] == "featurize" and k[1:3] == (due[i - 1].season,
+                                                                               due[i - 1].date.isoformat())]:
+                    del memo[k]
+            try:
+                res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
+                                          operator=operator, models=models, crops=[d.crop], progress=progress,
+                                          same_day_done=True, open_on=today, memo=memo, runner=started,
+                                          chunk_fields=chunk_fields)
+            except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
+                raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
+            except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
+                res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
+                                         pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "
+                                                                   f"the records as of {e.latest}; not run"],
+                                         covered_by=e.latest)
+                log.mark(d, as_of=d.date, n_lines=0, status="covered")
+                out.append((d, res))
+                if on_done is not None:
+                    on_done(d, res)
+                continue
+            log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines")
             out.append((d, res))
             if on_done is not None:
                 on_done(d, res)
-            continue
-        log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines")
-        out.append((d, res))
-        if on_done is not None:
-            on_done(d, res)
     return out

@@ -1362,6 +1362,47 @@ def test_cli_reunderwrite_with_workers_prints_and_stores_what_one_machine_does(w
     assert both.exit_code == 2 and "give --scheduler or --workers, not both" in both.stderr
 
 
+def test_cli_reunderwrite_checks_its_dask_options_before_starting_a_cluster(world: dict[str, Any],
+                                                                           monkeypatch: pytest.MonkeyPatch,
+                                                                           tmp_path: Path) -> None:
+    """`reunderwrite --due --workers N` started its local cluster before taking the store's run lock (a timer's
+    second run spun N processes only to exit); `--workers` with imagery that is no scene folder was refused only
+    after the cluster started; `--chunk-fields` without --scheduler/--workers was ignored silently. Now all is
+    checked first, one line, exit 2 — and the cluster starts only under the lock."""
+    import pipelines.distributed as dist
+    from underwriting.store import run_lock
+
+    started: list[Any] = []
+
+    def no_cluster(*a: Any, **kw: Any) -> Any:
+        started.append(a)
+        raise AssertionError("a cluster was started")
+
+    monkeypatch.setattr(dist, "runner_from_options", no_cluster)
+    county, mid = str(world["county"].path), world["cps"]["mid"].isoformat()
+    url = f"sqlite:///{tmp_path / 'due.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    with run_lock(url, "reunderwrite --due"):  # a first --due run holds the lock
+        r = CliRunner().invoke(app, ["reunderwrite", "--due", "--county", county, "--store", url,
+                                     "--today", mid, "--workers", "2"])
+    assert r.exit_code == 0 and "in progress" in r.output.lower(), r.output
+    assert started == []
+    table = tmp_path / "series.csv"
+    table.write_text("field_id,season,date,variable,mean\n")
+    fields = tmp_path / "fields.geojson"
+    fields.write_text("{}")
+    r = CliRunner().invoke(app, ["reunderwrite", "--fields", str(fields), "--imagery", str(table), "--book",
+                                 str(tmp_path / "book.csv"), "--applications", str(tmp_path / "apps.csv"),
+                                 "--as-of", mid, "--workers", "2"])
+    assert r.exit_code == 2 and "the imagery must be a local scene folder" in r.stderr, r.output
+    assert started == [] and "Traceback" not in r.output
+    r = CliRunner().invoke(app, ["reunderwrite", "--county", county, "--as-of", mid, "--store", url,
+                                 "--chunk-fields", "3"])
+    assert r.exit_code == 2 and "--chunk-fields goes with --scheduler/--workers" in r.stderr, r.output
+    assert "Traceback" not in r.output
+
+
 def test_rejects_holds_a_farmers_lines_and_the_corrected_rerun_adds_no_duplicate(world: dict[str, Any],
                                                                                  tmp_path: Path) -> None:
     """`reunderwrite --rejects` (H3): a fields row set aside (an unknown crop) holds its farmer's lines — not
