@@ -1125,3 +1125,57 @@ def test_featurize_on_keeps_the_partial_fetch_warning_of_one_call(tiny_county_sh
     assert "crop type left empty: no crop-type model given" in one.warnings
     assert on.warnings == one.warnings
     assert on.hazy_dates == one.hazy_dates and on.missing_acquisitions == one.missing_acquisitions
+
+
+def test_featurize_on_reports_the_pinned_haze_dates_one_call_reports(tiny_county_sh: Path, tmp_path: Path) -> None:
+    """--hazy-dates pinned: one featurize reports the pinned dates the smoother flagged (those of groups with usable
+    observations, features.timeseries.smooth_ndvi's attrs); featurize_on reported every date pinned, so a decision's
+    provenance (smoother_hazy_dates) differed between the two paths (for a smoothing group without usable
+    observations; this tiny county has one group, observed: a parity check, not a reproduction). Now it reports the
+    blocks' smoothing's."""
+    import datetime as dt
+
+    from pipelines._smooth import PHENOLOGY_GRID_DAYS, _smooth_groups
+    from pipelines.county import County
+    from pipelines.distributed import featurize_on, local_runner
+    from pipelines.featurize import featurize
+
+    c = County(tiny_county_sh, cache_dir=tmp_path / "cache")
+    season = c.current_season
+    day = c.checkpoints(season)["mid"]
+    fields = c.fields(season)
+    starts = sorted({s for _, s, _ in _smooth_groups(fields.drop(columns="geometry")) if s is not None})
+    pinned = sorted({s + dt.timedelta(days=PHENOLOGY_GRID_DAYS * k) for s in starts for k in range(0, 400, 3)
+                     if s + dt.timedelta(days=PHENOLOGY_GRID_DAYS * k) <= day})
+    one = featurize(fields, c.imagery, season, day, haze_dates=pinned)
+    on = featurize_on(local_runner(), fields, c.imagery, season, day, haze_dates=pinned, chunk_fields=3)
+    assert len(one.hazy_dates) > 0
+    assert on.hazy_dates == one.hazy_dates and on.haze_pinned and one.haze_pinned
+    pd.testing.assert_frame_equal(on.features, one.features)
+
+
+def test_block_warnings_merge_as_one_call_says_them() -> None:
+    """The blocks' featurize warnings merged as one call over all their fields says them: crop-type counts summed
+    (the earliest first checkpoint date), an empty phenology only when every block's was, planted-area offenders
+    from the blocks' attrs in the fields' order; a constant warning once."""
+    import datetime as dt
+
+    from pipelines._dask_featurize import block_warnings
+    from pipelines.featurize import area_warnings
+
+    day = dt.date(2025, 7, 1)
+    early = "crop type: {} field(s) too early in the season for any checkpoint of the model (its first is day 30 " \
+            "of the season, from {})"
+    none = {"outside_fields": [], "scenes_used": 4, "no_clear_fields": [], "partly_outside": {}}
+    a = {"warnings": [early.format(2, "2025-06-03"), "phenology left empty: no NDVI observation up to the as-of date",
+                      "planted area: 1 field(s) with no clear observation …"],
+         "area": {**none, "no_clear_fields": ["F3"], "partly_outside": {"F3": 0.5}}}
+    b = {"warnings": [early.format(1, "2025-06-01")], "area": {**none, "no_clear_fields": ["F1"]}}
+    got = block_warnings([a, b], ["F1", "F2", "F3"], day)
+    assert got == [early.format(3, "2025-06-01"),
+                   *area_warnings({**none, "no_clear_fields": ["F1", "F3"], "partly_outside": {"F3": 0.5}}, day)]
+    assert "F1, F3 (2 in all)" in got[1]
+    same = {"warnings": ["crop type left empty: no crop-type model given",
+                         "phenology left empty: no NDVI observation up to the as-of date"], "area": none}
+    assert block_warnings([same, same], ["F1"], day) == same["warnings"]
+    assert block_warnings([{}, {}], ["F1"], day) == []  # a custom featurize reports nothing
