@@ -367,12 +367,13 @@ def _renewal_kept(body: dict[str, Any]) -> list[str]:
 
 
 def _line_stands_on(store: DecisionStore, rec: DecisionRecord) -> dict[str, Any] | None:
-    """What the portfolio counts for the line of ``rec`` (a re-underwriting's Book line) when the line does not
-    stand on ``rec`` itself: its Book limit past a REFER or DECLINE that granted nothing, or an earlier record (a
-    kept line); None when it stands on ``rec`` or ``rec`` follows no line. The chain is read up to ``rec``."""
-    from underwriting.standing import line_standing
+    """What the portfolio counts for the line of ``rec`` (a re-underwriting's Book line, or the one a first
+    decision renews) when the line does not stand on ``rec`` itself: its Book limit past a REFER or DECLINE that
+    granted nothing, or an earlier record (a kept line); None when it stands on ``rec`` or ``rec`` follows no line.
+    The chain is read up to ``rec``."""
+    from underwriting.standing import line_block, line_standing
 
-    line = (rec.body.get("reunderwrite") or {})
+    line = line_block(rec.body)
     if not line.get("line_id"):
         return None
     chain = [r for r in store.history(rec.application_id) if r.seq <= rec.seq]

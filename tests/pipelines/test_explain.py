@@ -458,6 +458,28 @@ def test_explain_says_a_line_on_a_decline_stands_on_its_book_limit(tmp_path: Pat
     assert x.line_stands_on is not None and x.line_stands_on["on_record_id"] is None
 
 
+def test_explain_says_a_renewal_decline_stands_on_its_book_limit(tmp_path: Path, model: YieldModel) -> None:
+    """A first decision renewing a Book line (its `renewal` block) that DECLINED under refer_keeps_book_limit: the
+    decisions export and the portfolio report count the line on its Book limit (underwriting.standing.line_standing
+    reads the renewal block since this release); explain read only a re-underwriting's block and said nothing (the
+    second review's finding)."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {})
+
+    def decline(b: dict[str, Any]) -> dict[str, Any]:
+        b = {k: v for k, v in b.items() if k != "reunderwrite"}
+        params = {**b["policy"]["parameters"], "refer_keeps_book_limit": True}
+        return {**b, "outcome": "DECLINE", "policy": {**b["policy"], "parameters": params},
+                "renewal": {"line_id": "L9", "book_limit": 4_100_000, "drawn": 2_600_000, "outstanding": 2_700_000,
+                            "line_maturity_date": "2026-03-17", "proposed_actions": ["FREEZE_UNDRAWN"],
+                            "alerts": []}}
+
+    _appended(url, aid, decline, "decision", "renew-d", "DECLINE", 0)
+    x = explain(url, aid, model_loader=loader_for(model, []))
+    assert x.line_stands_on is not None and x.line_stands_on["line_id"] == "L9"
+    assert x.line_stands_on["on_record_id"] is None and x.line_stands_on["skipped_record_id"] == x.record_id
+    assert "the Book line L9 stands on its Book limit USD 41,000.00 until an analyst acts" in x.render()
+
+
 def test_an_override_after_a_reunderwriting_is_not_credited_to_it(tmp_path: Path, model: YieldModel) -> None:
     """An override copies the re-underwriting's body: explain printed "Re-underwriting of line L7: … -> <the
     override's limit>" with the re-underwriting's proposed actions, as if it had given that limit."""
