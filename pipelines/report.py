@@ -69,6 +69,14 @@ class ReportData:
     #: which crop-type model (the champion on the report's date, or today's) and thresholds the alerts were computed
     #: with, as the page says it ("" : not said)
     models_note: str = ""
+    #: the fields whose alerts were computed as of the report's date (a series of theirs read; not set aside): an
+    #: alert the store held open on another field is not "closed" but not evaluated. None: no alert was computed
+    #: (no imagery given), so none is called closed
+    evaluated: frozenset[str] | None = None
+    #: whether CROP_MISMATCH could be raised (a crop-type model was loaded): else a stored one is not evaluated
+    mismatch_evaluated: bool = True
+    #: set by :func:`alert_states`: the stored open alerts no longer raised on fields (or of types) not evaluated now
+    unassessed: int = 0
 
 
 def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
@@ -414,7 +422,15 @@ def alert_states(data: ReportData) -> tuple[pd.DataFrame, pd.DataFrame, str | No
     else:
         now = set()
     if len(stored):
-        closed = stored[[(f, a) not in now for f, a in zip(stored["field_id"], stored["alert"], strict=True)]]
+        gone = [(f, a) not in now for f, a in zip(stored["field_id"], stored["alert"], strict=True)]
+        # closed only where the alert was evaluated now: its field's series read (not set aside, imagery given) and
+        # its type computable (CROP_MISMATCH needs a crop-type model) — else it is "not evaluated", not closed (a
+        # report without --imagery called every stored alert closed; the second review's finding)
+        ev = data.evaluated
+        assessed = [ev is not None and str(f) in ev and (str(a) != "CROP_MISMATCH" or data.mismatch_evaluated)
+                    for f, a in zip(stored["field_id"], stored["alert"], strict=True)]
+        closed = stored[[g and a for g, a in zip(gone, assessed, strict=True)]]
+        data.unassessed = int(sum(g and not a for g, a in zip(gone, assessed, strict=True)))
     return al, closed.reset_index(drop=True), ref
 
 
@@ -841,6 +857,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
         "open then in the store's records (the lines it follows), not raised now"
         + escape(f" — {int((al_state['state'] == 'new').sum()) if len(al_state) else 0} new, "
                  f"{int((al_state['state'] == 'open').sum()) if len(al_state) else 0} open, {len(al_closed)} closed")
+        + escape(f"; {data.unassessed} held open then not evaluated now (no imagery for their fields, set aside, or "
+                 "no crop-type model for CROP_MISMATCH): neither open nor closed" if data.unassessed else "")
+        + escape("; alerts not computed (no imagery given): none is called closed" if data.evaluated is None else "")
         + "</p>")
     fig_html = _figures_html(figures, cur)
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec), _set_aside_note(data),
@@ -1043,6 +1062,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     obs = clear_ndvi(series, as_of=day) if series is not None and len(series) else pd.DataFrame()
     bands = pd.DataFrame()
     p = params or AlertParams()
+    alerts_given, computed = alerts is not None, False
     if history is not None and len(history) and start is not None:
         past = sorted(str(s) for s in history["season"].astype(str).unique() if str(s) < season)
         starts = {s: season_window(s, region)[0] for s in past}
@@ -1061,16 +1081,23 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                 feats = crop_model.predict(series, f.drop(columns="geometry", errors="ignore"), day)
             alerts = season_alerts(fields, series, history, season, day, features=feats, book=book, params=p,
                                    weather=weather, crop_model=crop_model)
+            computed = True
     kinds: dict[date, set[str]] = {}
     for a, k in zip(records["as_of"], records["kind"], strict=True):
         kinds.setdefault(date.fromisoformat(str(a)), set()).add(str(k))
     checkpoints = [(d, "re-underwrite" if "reunderwrite" in ks else ("decision" if "decision" in ks else "override"))
                    for d, ks in sorted(kinds.items())]
+    if alerts_given:  # the caller computed them on the season's fields
+        evaluated: frozenset[str] | None = frozenset(f["field_id"].astype(str))
+    elif computed:  # the fields with a series read as of the date
+        evaluated = frozenset(series["field_id"].astype(str)) if series is not None and len(series) else frozenset()
+    else:
+        evaluated = None
     return ReportData(season=season, decisions=records.reset_index(drop=True), fields=f.reset_index(drop=True),
                       alerts=alerts if alerts is not None else pd.DataFrame(), obs=obs, bands=bands,
                       season_start=start, checkpoints=checkpoints, synthetic=synthetic, unlabelled=unlabelled,
                       title=title, as_of=as_of,
-                      book=lines)
+                      book=lines, evaluated=evaluated, mismatch_evaluated=alerts_given or crop_model is not None)
 
 
 def build_report_data_county(county: Any, *, store: Any, season: str | None = None, as_of: date | None = None,

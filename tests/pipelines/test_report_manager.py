@@ -3,6 +3,7 @@ first decision, proposed actions of renewals, the season window, totals and expo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from datetime import date
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from features.errors import UserInputError
 from pipelines.cli import app
-from pipelines.report import build_report_data_county, render_portfolio, standing_decisions
+from pipelines.report import alert_states, build_report_data_county, render_portfolio, standing_decisions
 from tests.pipelines.test_cli_report import world  # noqa: F401,F811  (the tiny county's store, a fixture)
 from tests.pipelines.test_report import _book, _data
 
@@ -216,6 +217,7 @@ def test_alerts_are_marked_new_open_or_closed_against_the_previous_checkpoint(tm
                                 "severity": ["medium", "high"],
                                 "date": [pd.Timestamp("2024-05-20"), pd.Timestamp("2024-07-10")],
                                 "evidence": ["{}", "{}"]})
+    data.evaluated = frozenset({"f0", "f1", "f2", "f3"})  # the fields whose alerts were computed now
     html = render_portfolio(data, tmp_path).read_text()
     section = html.split("<h2>Alerts")[1].split("<h2>")[0]
     assert "against the previous checkpoint, 2024-06-01" in section and "1 new, 1 open, 1 closed" in section
@@ -279,3 +281,30 @@ def test_a_past_dated_report_uses_the_champion_of_its_date_or_says_which_it_used
     html = render_portfolio(data, tmp_path).read_text()
     assert ("alerts computed with crop-type version 2, today&#x27;s champion (the alias history records no champion "
             "on or before 2008-06-01); thresholds: the rules&#x27; defaults") in html.split("<h2>Alerts")[1]
+
+
+def test_an_alert_not_evaluated_now_is_not_called_closed(tmp_path: Path) -> None:
+    """"closed" meant "held open by the store then, not in this page's alerts" — also when nothing was computed: a
+    report without --imagery (no alerts at all), a field set aside by --rejects, CROP_MISMATCH without a crop-type
+    model called every such stored alert closed (the second review's HIGH: false for a credit file). Now an alert
+    is closed only when its field and type were evaluated; the others are said not evaluated."""
+    data = _first_decisions()
+    recs = data.decisions.copy()
+    b = json.loads(recs.loc[0, "body"])
+    b["renewal"]["alerts"] = ["f0:WATCH", "f1:CROP_MISMATCH"]
+    recs.loc[0, "body"] = json.dumps(b)
+    ru = recs.iloc[[1]].assign(record_id="R9", kind="reunderwrite", supersedes="R1", as_of="2024-07-20",
+                               body=json.dumps({"reunderwrite": {"line_id": "L-2", "alerts": []}}))
+    data.decisions = pd.concat([recs, ru], ignore_index=True)
+    data.as_of = date(2024, 7, 20)
+    data.alerts = pd.DataFrame()
+    for evaluated, mismatch, closed, unassessed in ((None, True, 0, 2), (frozenset({"f0"}), True, 1, 1),
+                                                     (frozenset({"f0", "f1"}), False, 1, 1),
+                                                     (frozenset({"f0", "f1"}), True, 2, 0)):
+        d = dataclasses.replace(data, evaluated=evaluated, mismatch_evaluated=mismatch)
+        _, got, _ = alert_states(d)
+        assert (len(got), d.unassessed) == (closed, unassessed), (evaluated, mismatch)
+    page = render_portfolio(dataclasses.replace(data, evaluated=None), tmp_path).read_text()
+    section = page.split("<h2>Alerts")[1].split("<h2>")[0]
+    assert "0 closed" in section and "alerts not computed (no imagery given): none is called closed" in section
+    assert "closed since" not in section
