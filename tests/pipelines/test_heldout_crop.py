@@ -40,10 +40,11 @@ def county_and_model() -> tuple[_County, CropTypeClassifier]:
 
 
 def test_refit_leaves_the_held_out_season_out_with_the_models_settings(
-        county_and_model: tuple[_County, CropTypeClassifier]) -> None:
+        county_and_model: tuple[_County, CropTypeClassifier], monkeypatch: pytest.MonkeyPatch) -> None:
     county, model = county_and_model
     assert trained_seasons(model) == set(SEASONS) and saw_season(model, "2019")
-    model.phenology_calibration_ = {"north": "calibration"}
+    # (monkeypatched: the module's fixture is shared, so nothing a test sets may reach the next one)
+    monkeypatch.setattr(model, "phenology_calibration_", {"north": "calibration"}, raising=False)
     fold, desc = crop_model_without(county, model, "2019")  # type: ignore[arg-type]
     assert trained_seasons(fold) == {"2016", "2017", "2018"} and not saw_season(fold, "2019")
     assert "2019" not in county.read
@@ -62,13 +63,13 @@ def test_refit_leaves_the_held_out_season_out_with_the_models_settings(
 
 
 def test_saw_season_fails_safe_and_a_refit_without_seasons_is_a_user_error(
-        county_and_model: tuple[_County, CropTypeClassifier]) -> None:
+        county_and_model: tuple[_County, CropTypeClassifier], monkeypatch: pytest.MonkeyPatch) -> None:
     county, model = county_and_model
 
     class Loaded:  # a registered model: its training seasons are not saved
         pass
 
     assert saw_season(Loaded(), "2019") and not saw_season(None, "2019")
-    county.past_seasons = ["2019"]
+    monkeypatch.setattr(county, "past_seasons", ["2019"])
     with pytest.raises(UserInputError, match="no other past season"):
         crop_model_without(county, model, "2019")  # type: ignore[arg-type]
