@@ -86,23 +86,36 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
     """For each checkpoint row of ``up`` (season, region, crop, checkpoint, date), read from the decision store at
     ``store`` (nothing written): ``done (ran as of D)`` / ``done (covered by records as of D)`` / ``done
     (superseded)`` / ``done (no lines)`` as ``reunderwrite --due`` logged it; else, from the store's re-underwriting
-    records of the season whose fields declare the crop, ``done (records as of D)`` when some are dated that day,
-    ``done (covered by records as of D)`` when the first are dated after it (re-underwriting goes forward only: that
-    checkpoint will not run); else ``due`` (on or before ``today``, not run yet) or ``coming``."""
+    records of the season dated on or before ``today`` whose fields are of the row's region and declare its crop,
+    ``done (records as of D)`` when the first of them on or after the checkpoint are dated that day, ``done (covered
+    by records as of D)`` when dated after it (re-underwriting goes forward only: that checkpoint will not run),
+    ``partial (rows set aside as of D)`` when that run set fields rows aside (``--rejects``, its provenance's
+    ``fields_set_aside``: the lines of those farmers were held, not re-decided); else ``due`` (on or before
+    ``today``, not run yet) or ``coming``."""
     import sqlalchemy as sa
 
+    from pipelines.underwrite import SET_ASIDE_KEY
     from underwriting._store_schema import make_engine
     from underwriting.store import DecisionStore
 
-    dated: dict[tuple[str, str], set[str]] = {}  # (season, crop) -> the as-of dates of its re-underwriting records
+    # (season, region, crop) -> the as-of dates of its re-underwriting records dated on or before ``today`` (a later
+    # record did not exist then), and those of the runs that set fields rows aside (``--rejects``: lines held)
+    dated: dict[tuple[str, str, str], set[str]] = {}
+    held: dict[tuple[str, str, str], set[str]] = {}
     with DecisionStore(store, create=False) as st:
         for season in sorted({str(x) for x in up["season"]}):
             rec = st.records(season)
             rec = rec[rec["kind"] == "reunderwrite"]
             for day, body in zip(rec["as_of"].astype(str), rec["body"], strict=True):
+                if day[:10] > today.isoformat():
+                    continue
                 b = json.loads(body) if isinstance(body, str) else (body or {})
-                for crop in {str(f.get("declared_crop")) for f in b.get("fields") or [] if f.get("declared_crop")}:
-                    dated.setdefault((season, crop), set()).add(day[:10])
+                aside = SET_ASIDE_KEY in (b.get("provenance") or {})
+                for region, crop in {(str(f.get("region")), str(f.get("declared_crop"))) for f in b.get("fields") or []
+                                     if f.get("declared_crop") and f.get("region")}:
+                    dated.setdefault((season, region, crop), set()).add(day[:10])
+                    if aside:
+                        held.setdefault((season, region, crop), set()).add(day[:10])
     log: dict[tuple[str, str, str, str], tuple[str, str]] = {}
     engine = make_engine(store)
     try:
@@ -126,8 +139,11 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
                         "superseded": "done (superseded by a later checkpoint)",
                         "no_lines": f"done (no lines as of {as_of})"}.get(st_, f"done ({st_})"))
             continue
-        days = sorted(x for x in dated.get((str(r.season), str(r.crop)), set()) if x >= d)
-        if days and days[0] == d:
+        key = (str(r.season), str(r.region), str(r.crop))
+        days = sorted(x for x in dated.get(key, set()) if x >= d)
+        if days and days[0] in held.get(key, set()):  # a --rejects run: its farmers' lines with rows set aside held
+            out.append(f"partial (rows set aside as of {days[0]})")
+        elif days and days[0] == d:
             out.append(f"done (records as of {d})")
         elif days:
             out.append(f"done (covered by records as of {days[0]})")

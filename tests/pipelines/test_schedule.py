@@ -289,7 +289,8 @@ def test_cli_schedule_show_says_which_checkpoints_are_done(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'd.db'}"
 
     def item(key: str, kind: str, as_of: str, crop: str) -> DecisionItem:
-        body = {"fields": [{"field_id": "F1", "declared_crop": crop}], "outcome": "REDUCE", "limit": 100}
+        body = {"fields": [{"field_id": "F1", "region": "us-nebraska", "declared_crop": crop}], "outcome": "REDUCE",
+                "limit": 100}
         return DecisionItem(idempotency_key=key, application_id=f"A-{key}", farmer_token="tok", season="2024",
                             as_of=as_of, outcome="REDUCE", limit=100, currency="USD", reason_codes=(), body=body,
                             kind=kind)
@@ -326,3 +327,44 @@ def test_cli_schedule_show_says_which_checkpoints_are_done(tmp_path: Path) -> No
     plain = CliRunner().invoke(app, ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--today",
                                      "2024-09-12"], env={"AGCREDIT_STORE_URL": None})
     assert plain.exit_code == 0 and "status" not in plain.stdout and "mid_season" not in plain.stdout
+
+
+def test_schedule_show_store_status_is_of_the_region_the_day_and_a_whole_run(tmp_path: Path) -> None:
+    """`schedule show --store` matched the store's re-underwriting records by season and crop only: in a store of
+    two regions, the other region's records marked a checkpoint done; records dated after --today (a replay of a
+    past day) marked it "done (covered ...)", which it was not on that day; and a `reunderwrite --rejects` run,
+    whose farmers with fields rows set aside had their lines held (not re-decided), showed "done". Now the
+    records' fields' region must be the row's, only records dated on or before --today count, and a run that set
+    rows aside (its provenance's fields_set_aside) is "partial"."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+
+    def item(key: str, as_of: str, crop: str, region: str, aside: bool = False) -> DecisionItem:
+        body = {"fields": [{"field_id": f"F-{key}", "region": region, "declared_crop": crop}], "outcome": "REDUCE",
+                "limit": 100, "provenance": {"fields_set_aside": {"rows": 1, "rejects_sha256": "0" * 64}} if aside
+                else {}}
+        return DecisionItem(idempotency_key=key, application_id=f"A-{key}", farmer_token="tok", season="2024",
+                            as_of=as_of, outcome="REDUCE", limit=100, currency="USD", reason_codes=(), body=body,
+                            kind="reunderwrite")
+
+    with DecisionStore(url) as st:
+        st.append([item("o", "2024-07-20", "maize", "other-region"),      # another region's maize mid-season
+                   item("s", "2024-08-10", "sorghum", "us-nebraska"),     # after --today 2024-08-01
+                   item("y", "2024-07-31", "soybean", "us-nebraska", aside=True)], operator="t")  # a --rejects run
+    args = ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--store", url, "--today"]
+    r = CliRunner().invoke(app, [*args, "2024-08-01"])
+    assert r.exit_code == 0, r.stderr
+    rows = {" ".join(line.split()[2:5]): " ".join(line.split()[5:]) for line in r.stdout.splitlines()[1:]}
+    assert rows["us-nebraska maize mid_season"] == "due"
+    assert rows["us-nebraska sorghum mid_season"] == "due"
+    assert rows["us-nebraska soybean mid_season"] == "partial (rows set aside as of 2024-07-31)"
+    # on a later day the sorghum records exist: the checkpoint is covered by them
+    later = CliRunner().invoke(app, [*args, "2024-09-12"])
+    rows = {" ".join(line.split()[2:5]): " ".join(line.split()[5:]) for line in later.stdout.splitlines()[1:]}
+    assert rows["us-nebraska sorghum mid_season"] == "done (covered by records as of 2024-08-10)", later.stdout
+    assert rows["us-nebraska maize mid_season"] == "due"
