@@ -686,10 +686,6 @@ def _figures_html(fig: dict[str, Any], cur: str) -> str:
     return "".join(f"<p class='sub'>{escape(t)}</p>" for t in items)
 
 
-def _write_csv(df: pd.DataFrame, path: Path) -> Path:
-    return _write(df.to_csv(index=False, lineterminator="\n"), path)
-
-
 def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path | None = None) -> Path:
     """Write ``portfolio-<season>.html``: map, exposure tables, changes, alerts and charts; with ``csv_dir`` the
     exposure, proposed actions and alerts tables as ``exposure-<season>.csv``, ``actions-<season>.csv`` and
@@ -890,6 +886,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"
             "</p>" if len(act_tbl) else "", kept_note, no_dec_section,
             "<h2>Alerts</h2>", al_note, _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
+    # every output built in memory, every target checked writable, then all written (each atomically); a failure
+    # part way leaves no partial output: what this run wrote is taken back (a file it replaced is put back)
+    page = Path(out_dir) / f"portfolio-{data.season}.html"
+    outputs: list[tuple[Path, str, str]] = []
     if csv_dir is not None:
         d = Path(csv_dir)
         ex = expo.assign(share=(expo["limit"] / max(int(expo["limit"].sum()), 1)).round(4))
@@ -898,16 +898,48 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                                               "limit": [int(expo["limit"].sum())],
                                               "outstanding": [int(expo["outstanding"].sum())], "share": [1.0]})],
                            ignore_index=True)
-        _write_csv(ex.assign(currency=cur), d / f"exposure-{data.season}.csv")
         acts = proposed_actions_rows(dec, bodies)
-        _write_csv(acts.assign(currency=cur) if len(acts) else pd.DataFrame(columns=[
-            "line", "application", "farmer", "outcome", "limit", "book_limit", "outstanding", "drawn", "freeze",
-            "actions", "from", "currency"]), d / f"actions-{data.season}.csv")
-        _write_csv(al_tbl if len(al_tbl) else pd.DataFrame(columns=["field", "application", "alert", "severity",
-                                                                    "raised", "evidence"]),
-                   d / f"alerts-{data.season}.csv")
-    return _write(_page(f"{data.title} {data.season}", "".join(body), data.synthetic, data.unlabelled),
-                  Path(out_dir) / f"portfolio-{data.season}.html")
+        for df, name in ((ex.assign(currency=cur), "exposure"),
+                         (acts.assign(currency=cur) if len(acts) else pd.DataFrame(columns=[
+                             "line", "application", "farmer", "outcome", "limit", "book_limit", "outstanding",
+                             "drawn", "freeze", "actions", "from", "currency"]), "actions"),
+                         (al_tbl if len(al_tbl) else pd.DataFrame(columns=["field", "application", "alert",
+                                                                           "severity", "raised", "evidence"]),
+                          "alerts")):
+            outputs.append((d / f"{name}-{data.season}.csv", df.to_csv(index=False, lineterminator="\n"),
+                            "report --csv"))
+    outputs.append((page, _page(f"{data.title} {data.season}", "".join(body), data.synthetic, data.unlabelled),
+                    "report"))
+    _write_all(outputs)
+    return page
+
+
+def _write_all(outputs: list[tuple[Path, str, str]]) -> None:
+    """Write each ``(path, text, what)`` of ``outputs`` atomically, all or none: every path checked writable first
+    (:func:`features.atomic.check_writable`, one-line error naming it); when a write fails, the files this call
+    wrote are removed again (one it replaced gets its previous content back) before the error is raised."""
+    from features.atomic import check_writable
+
+    for path, _text, what in outputs:
+        check_writable(path, what=what)
+    done: list[tuple[Path, bytes | None]] = []
+    try:
+        for path, text, _what in outputs:
+            before = path.read_bytes() if path.is_file() else None
+            _write(text, path)
+            done.append((path, before))
+    except BaseException:
+        from features.atomic import write_bytes_atomic
+
+        for path, before in reversed(done):
+            try:
+                if before is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    write_bytes_atomic(before, path)
+            except OSError:
+                pass
+        raise
 
 
 def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
