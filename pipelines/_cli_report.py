@@ -211,7 +211,8 @@ def portfolio_cmd(
         raise UserInputError(f"--since {since_day} is not before --as-of {as_of_day}: give the date of an earlier "
                              "report")
     if csv is not None:
-        check_writable(csv / f"exposure-{season.strip() if season else '<season>'}.csv", what="report --csv")
+        for name in ("exposure", "actions", "alerts"):  # each table's file, not the first's only
+            check_writable(csv / f"{name}-{season.strip() if season else '<season>'}.csv", what="report --csv")
     data = _data(county, fields, imagery, store, season, as_of, cache, rejects)
     if since_day is not None:
         import dataclasses
