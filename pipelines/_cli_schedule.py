@@ -24,7 +24,7 @@ def show(
     models: bool = typer.Option(False, "--models", help="Say for each checkpoint whether the registry's champion "
                                 "yield model can re-estimate its lines then, or keeps them (MLFLOW_TRACKING_URI)."),
     store: str = typer.Option(None, "--store", envvar="AGCREDIT_STORE_URL", show_envvar=False,
-                              help="A decision store: a status column (done / due / coming, from its checkpoint log "
+                              help="A decision store: a status column (done / partial / due / coming, from its checkpoint log "
                               "and re-underwriting records) and the seasons' checkpoints before --today too; default "
                               "$AGCREDIT_STORE_URL (unset: no store). Read only."),
 ) -> None:
