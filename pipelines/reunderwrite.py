@@ -721,9 +721,11 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     ``set_aside``: the rows the fields file's reading set aside (``--rejects``; :class:`features.fields.SetAside`,
     left out of ``fields``): the lines of a farmer with such a row of the season (:func:`features.fields.held_farmers`)
     are not re-decided (:attr:`ReunderwriteResult.held_lines`; their previous records stay in force), the rows are
-    written to ``rejects`` with those lines' applications before any record is stored, and the records name them
-    (:func:`pipelines.underwrite.set_aside_provenance`). A line re-underwritten as of ``as_of`` by such a run is
-    not re-decided by a later run of that date (the run after the rows are corrected decides the held lines only).
+    written to ``rejects`` with those lines' applications before any record is stored, and the records name the
+    rows of the season and the applications held (:func:`_set_aside_stamp`; nothing when no row is of the season).
+    A line re-underwritten as of ``as_of`` by such a run that held lines is not re-decided by a later run of that
+    date, also when an analyst overrode it since (the run after the rows are corrected decides the held lines only;
+    :func:`_by_rejects_run`).
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -818,7 +820,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                       **({"smoother_haze_pinned": True} if fr.haze_pinned else {}),
                       # decided without them (--allow-missing-acquisitions): only then, records as before
                       **({"missing_acquisitions": list(fr.missing_acquisitions)} if fr.missing_acquisitions else {}),
-                      **regions_provenance(), **set_aside_provenance(set_aside)}
+                      **regions_provenance(), **_set_aside_stamp(set_aside, season, held_lines)}
         from pipelines.monitor import alert_params_of, season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
@@ -854,7 +856,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                 # of the same day with other inputs): a re-run leaves the newer record in force
                 kept.append(f"{item.application_id} ({prev.kind})")
                 continue
-            elif prev is not None and _by_rejects_run(prev, as_of):
+            elif prev is not None and _by_rejects_run(prev, as_of, st.get):
                 # re-decided this date by a run that set fields rows aside (not this farmer's): the run after the
                 # rows are corrected decides the lines it held, not these again
                 stand.append(str(line["line_id"]))
@@ -919,11 +921,38 @@ def _hold(todo: pd.DataFrame, set_aside: Sequence[Any], season: str,
     return todo, held
 
 
-def _by_rejects_run(prev: Any, as_of: date) -> bool:
-    """Whether ``prev`` is a re-underwriting record of ``as_of`` by a run that set fields rows aside (its
-    provenance's :data:`pipelines.underwrite.SET_ASIDE_KEY`)."""
-    return (prev.kind == "reunderwrite" and str(prev.as_of)[:10] == as_of.isoformat()
-            and SET_ASIDE_KEY in ((prev.body or {}).get("provenance") or {}))
+#: the entry of :data:`pipelines.underwrite.SET_ASIDE_KEY` naming the applications a ``--rejects`` run held
+HELD_KEY = "held_applications"
+
+
+def _set_aside_stamp(set_aside: Sequence[Any], season: str, held: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The records' provenance entry of a ``--rejects`` run (:func:`pipelines.underwrite.set_aside_provenance`) with
+    the rows of ``season`` only (:func:`features.fields.of_season`: a row of another season holds no line of this
+    one; nothing when none is) and the applications the run held (:data:`HELD_KEY`, sorted; empty when it held
+    none) — what :func:`_by_rejects_run` reads."""
+    from features.fields import of_season
+
+    out = set_aside_provenance([r for r in set_aside if of_season(r, season)])
+    if out:
+        out[SET_ASIDE_KEY][HELD_KEY] = sorted({aid for _line, aid in held})
+    return out
+
+
+def _by_rejects_run(prev: Any, as_of: date, get: Callable[[str], Any]) -> bool:
+    """Whether ``prev`` is — or overrides (an analyst's override since, followed through ``supersedes``) — a
+    re-underwriting record of ``as_of`` by a run that set fields rows aside and held lines (its provenance's
+    :data:`pipelines.underwrite.SET_ASIDE_KEY` with :data:`HELD_KEY` not empty; a record of a release before that
+    entry: held, as that release read it). ``get``: a record by id (:meth:`DecisionStore.get`)."""
+    seen: set[str] = set()
+    while prev is not None and prev.kind == "override" and prev.supersedes and str(prev.record_id) not in seen:
+        seen.add(str(prev.record_id))
+        prev = get(str(prev.supersedes))
+    if prev is None or prev.kind != "reunderwrite" or str(prev.as_of)[:10] != as_of.isoformat():
+        return False
+    entry = ((prev.body or {}).get("provenance") or {}).get(SET_ASIDE_KEY)
+    if not isinstance(entry, dict):
+        return entry is not None
+    return bool(entry.get(HELD_KEY, True))
 
 
 def reunderwrite_county(county: County | str | Path, season: str | None, as_of: date, *,

@@ -1466,3 +1466,102 @@ def test_rejects_holds_a_farmers_lines_and_the_corrected_rerun_adds_no_duplicate
     assert not at_mid["application_id"].duplicated().any() and len(at_mid) == n
     assert rec is not None and rec.supersedes == before.record_id and "fields_set_aside" not in rec.body["provenance"]
     assert run(c.path / "records" / "fields.gpkg", None).written == 0  # and that run re-run: nothing
+
+
+def _rejects_setup(world: dict[str, Any], tmp_path: Path, *, earlier: bool = False) -> tuple[Any, ...]:
+    """A store with the first decisions only, a fields file with one row made bad (an unknown crop) — of the season,
+    or (``earlier``) of an earlier season — and ``run(fields_file, rejects)``, a `reunderwrite --rejects` on mid."""
+    import geopandas as gpd
+
+    from features.fields import read_fields_rejecting
+    from pipelines.reunderwrite import reunderwrite
+
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    url = f"sqlite:///{tmp_path / 'rej.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    if earlier:
+        i = int(np.flatnonzero((gdf["season"].astype(str) < season).to_numpy())[0])
+    else:
+        todo = lines_to_review(c.book(), c.applications(), mid, season)
+        now = c.fields(season)
+        per = now.groupby(now["farmer_token"].astype(str))["field_id"].apply(lambda s: sorted(map(str, s)))
+        tok = next(t for t in sorted(todo["farmer_token"].astype(str)) if len(per.get(t, [])) >= 2)
+        fid = per[tok][0]
+        i = int(np.flatnonzero(((gdf["season"].astype(str) == season)
+                                & (gdf["field_id"].astype(str) == fid)).to_numpy())[0])
+    gdf.loc[i, "declared_crop"] = "maise"
+    bad = tmp_path / "bad.gpkg"
+    gdf.to_file(bad, driver="GPKG")
+
+    def run(fields_file: Path, rejects: Path | None) -> Any:
+        read = read_fields_rejecting(fields_file, rejects, write=False)
+        return reunderwrite(season=season, as_of=mid, fields=read.fields, imagery=c.imagery, book=c.book(),
+                            applications=c.applications(), store=url, policy=default_policy(), profile=c.profile,
+                            cache_dir=c.cache_dir, history=c.past_series(season), models=world["models"],
+                            alert_params=AlertParams(min_band_fields=1), yield_history=c.history(),
+                            set_aside=read.set_aside, rejects=rejects)
+
+    return url, bad, run
+
+
+def test_rejects_guard_keeps_an_override_made_since(world: dict[str, Any], tmp_path: Path) -> None:
+    """(Review H12, HIGH.) A `--rejects` run on D, an analyst's override of a line it decided, then the corrected run
+    on D: the line's record of D by the rejects run is behind the override (``supersedes``), and the line stands —
+    the override stays its latest record, no "override(s) replaced" warning; the held line is re-decided."""
+    from underwriting.override import override
+
+    url, bad, run = _rejects_setup(world, tmp_path)
+    res = run(bad, tmp_path / "rejects.csv")
+    assert len(res.held_lines) == 1 and res.items
+    (_line, held_aid), other = res.held_lines[0], res.items[0].application_id
+    ov = override(url, other, 0, "analyst review of the checkpoint", "analyst1", as_of=world["cps"]["mid"])
+    fixed = run(world["county"].path / "records" / "fields.gpkg", None)
+    assert [i.application_id for i in fixed.items] == [held_aid], fixed.warnings
+    assert not any("override(s) replaced" in w for w in fixed.warnings), fixed.warnings
+    assert any("by a run that set fields rows aside" in w for w in fixed.warnings), fixed.warnings
+    with DecisionStore(url) as st:
+        assert st.latest(other).record_id == ov.record_id  # type: ignore[union-attr]
+
+
+def test_rejects_row_of_an_earlier_season_stamps_nothing_and_blocks_no_later_run(world: dict[str, Any],
+                                                                                 tmp_path: Path) -> None:
+    """(Review H12, MEDIUM.) A bad fields row of an earlier season holds no line of this one: the records do not
+    name it (no ``fields_set_aside``), and a later run on the same date (other inputs) re-decides every line as
+    without ``--rejects`` — no line "stands" on that run's records."""
+    url, bad, run = _rejects_setup(world, tmp_path, earlier=True)
+    res = run(bad, tmp_path / "rejects.csv")
+    assert res.held_lines == [] and len(res.set_aside) == 1 and res.items
+    with DecisionStore(url) as st:
+        for rid in res.changes["record_id"]:
+            assert "fields_set_aside" not in st.get(str(rid)).body["provenance"]  # type: ignore[union-attr]
+    later = run(world["county"].path / "records" / "fields.gpkg", None)
+    assert sorted(i.application_id for i in later.items) == sorted(i.application_id for i in res.items)
+    assert not any("by a run that set fields rows aside" in w for w in later.warnings), later.warnings
+
+
+def test_rejects_guard_reads_held_lines_and_walks_past_overrides() -> None:
+    """(Review H12.) The same-date guard: a rejects run's record of the date that held lines (``held_applications``
+    not empty, or a record of a release before that entry) stands, also behind overrides; one that held none does
+    not, nor one of another date or kind."""
+    from pipelines.reunderwrite import _by_rejects_run
+
+    def rec(rid: str, kind: str, sup: str | None, entry: Any = None, day: str = "2009-09-15") -> SimpleNamespace:
+        prov = {} if entry is None else {"fields_set_aside": entry}
+        return SimpleNamespace(record_id=rid, kind=kind, supersedes=sup, as_of=day, body={"provenance": prov})
+
+    d = date(2009, 9, 15)
+    held = rec("R1", "reunderwrite", "D0", {"rows": 1, "held_applications": ["A1"]})
+    none = rec("R2", "reunderwrite", "D0", {"rows": 1, "held_applications": []})
+    legacy = rec("R3", "reunderwrite", "D0", {"rows": 1})
+    other_day = rec("R4", "reunderwrite", "D0", {"rows": 1, "held_applications": ["A1"]}, day="2009-08-01")
+    plain = rec("R5", "reunderwrite", "D0")
+    recs = {r.record_id: r for r in (held, none, legacy, other_day, plain)}
+    o1, o2 = rec("O1", "override", "R1"), rec("O2", "override", "R2")
+    recs.update({"O1": o1, "O2": o2, "O3": rec("O3", "override", "O1")})
+    assert [_by_rejects_run(r, d, recs.get) for r in (held, none, legacy, other_day, plain)] == [
+        True, False, True, False, False]
+    assert _by_rejects_run(o1, d, recs.get) and _by_rejects_run(recs["O3"], d, recs.get)
+    assert not _by_rejects_run(o2, d, recs.get)
+    assert not _by_rejects_run(rec("O9", "override", "gone"), d, recs.get)
