@@ -87,8 +87,9 @@ def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatc
 
     champion = FittedStub(alert_params_={"in-smallholder": {"collapse_k": 1.0, "grace_days": 10}})
     monkeypatch.setattr(reg, "resolve", lambda *a, **k: SimpleNamespace(model=champion, version="1", run_id="0" * 32))
-    model = _cli_report._champion_crop_model()
+    model, used = _cli_report._champion_crop_model()  # (the model, what the page says of it)
     assert model is champion  # also the report's crop model: its declared-crop probability raises CROP_MISMATCH
+    assert used == "crop-type version 1, today's champion"
     assert _cli_report._champion_alert_params("in-smallholder", model) == AlertParams(collapse_k=1.0, grace_days=10)
     assert _cli_report._champion_alert_params("us-nebraska", model) is None
 
@@ -96,7 +97,7 @@ def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatc
         raise RegistryError(problem="no model named crop-type")
 
     monkeypatch.setattr(reg, "resolve", missing)
-    assert _cli_report._champion_crop_model() is None
+    assert _cli_report._champion_crop_model()[0] is None
     assert _cli_report._champion_alert_params("in-smallholder", None) is None
 
 
