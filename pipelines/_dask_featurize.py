@@ -24,8 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from features.contracts import check_fields, check_season
-from features.errors import FieldsError, UserInputError
+from features.errors import UserInputError
 
 __all__ = ["featurize_on", "one_call_source"]
 
@@ -57,18 +56,13 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
     from pipelines.distributed import DEFAULT_CHUNK_FIELDS, _features_run, run_series, season_haze
     from pipelines.featurize import (
         FeaturizeResult,
-        check_as_of_in_season,
         check_clear_observations,
         load_weather,
         pin_haze,
+        season_fields,
     )
 
-    season = check_season(season)
-    check_fields(fields, where="fields")
-    fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
-    if fs.empty:
-        raise FieldsError(source="fields", problem=f"no field of season {season}")
-    check_as_of_in_season(fs, season, as_of, label="as-of")
+    season, _, fs = season_fields(fields, season, as_of)
     if reference_default():
         raise UserInputError("--scheduler/--workers: not with the scene reference on (AGCREDIT_SCENE_REFERENCE=1); "
                              "run on one machine")

@@ -440,6 +440,21 @@ def crop_type_status(model: CropTypeClassifier, fields: pd.DataFrame, pred: pd.D
     return status, warned
 
 
+def season_fields(fields: gpd.GeoDataFrame, season: str, as_of: dt.date | dt.datetime | pd.Timestamp | str
+                  ) -> tuple[str, dt.date, gpd.GeoDataFrame]:
+    """The checked season, as-of date and the fields of that season (renumbered), as every featurize run reads them
+    (:func:`featurize`, its Dask path :func:`pipelines.distributed.featurize_on`): fields checked, none of the season
+    or an as-of outside it a user error."""
+    season = check_season(season)
+    day = _as_date(as_of)
+    check_fields(fields, where="fields")
+    fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
+    if fs.empty:
+        raise FieldsError(source="fields", problem=f"no field of season {season}")
+    check_as_of_in_season(fs, season, day, label="as-of")
+    return season, day, fs
+
+
 def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               as_of: dt.date | dt.datetime | pd.Timestamp | str, *,
               crop_model: CropTypeClassifier | None = None, phenology_calib: Any = None, area_params: Any = None,
@@ -476,13 +491,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     """
     from features.series import missing_acquisitions
 
-    season = check_season(season)
-    day = _as_date(as_of)
-    check_fields(fields, where="fields")
-    fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
-    if fs.empty:
-        raise FieldsError(source="fields", problem=f"no field of season {season}")
-    check_as_of_in_season(fs, season, day, label="as-of")
+    season, day, fs = season_fields(fields, season, as_of)
     gaps = missing_acquisitions(fs, imagery, season, day, allow=allow_missing_acquisitions) if series is None else []
     warnings: list[str] = []
     families: dict[str, str] = {}

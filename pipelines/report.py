@@ -23,7 +23,7 @@ from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
 from pipelines._svg import ALERT_STROKE_WIDTH, ALERT_STROKES, OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 from pipelines.monitor import DAY_OF_SEASON_KEYS
-from underwriting.standing import line_block
+from underwriting.standing import line_block, line_standing
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
            "build_report_data", "build_report_data_county"]
@@ -95,15 +95,6 @@ def latest_decisions(records: pd.DataFrame) -> pd.DataFrame:
 ON_BOOK = "BOOK"
 
 
-def _line_standing(records: pd.DataFrame) -> dict[str, tuple[str | None, str | None]]:
-    """:func:`underwriting.standing.line_standing` (which applies the rule to a first decision renewing a Book line
-    too: a renewal REFER / DECLINE on the underwriting date showed at 0 and counted nowhere, while the same line
-    counted on its Book limit from the next checkpoint)."""
-    from underwriting.standing import line_standing
-
-    return line_standing(records)
-
-
 def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     """:func:`latest_decisions`, each line whose latest record is a re-underwriting that re-estimated nothing (the
     models could not value its fields then; the line was kept as it stood) shown on the decision it stands on
@@ -123,7 +114,7 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
                      book_standing=np.nan,
                      skipped_outcome=pd.Series([None] * len(dec), index=dec.index, dtype=object))
-    stands = _line_standing(records)
+    stands = line_standing(records)
     if not stands:
         return dec
     rows = records.reset_index(drop=True)
