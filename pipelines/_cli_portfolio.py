@@ -90,6 +90,9 @@ def value_command(
         from features.fields import partial_rows
 
         echo(rejected_text(res.set_aside, rejects, season, left="fields set aside, not valued"))
+        if partial_rows(res.set_aside, season) or res.held_farmers:
+            echo(f"fields left out (set aside, and the held farmers' other fields): listed in {out}/run.json "
+                 "under fields_set_aside")
         held = res.held_farmers
         if held:
             echo(f"{len(held)} farmer(s) not valued: their fields had rejected rows, or a rejected row overlaps one "

@@ -199,10 +199,13 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
                   planted_area: bool = True, phenology_calib: Any = None, area_params: Any = None,
                   period_days: int = 16, weather: pd.DataFrame | None = None,
                   hazy: dict[str, list[str]] | None = None,
-                  missing_acquisitions: Sequence[str] = ()) -> PortfolioRun:
+                  missing_acquisitions: Sequence[str] = (),
+                  manifest_extra: dict[str, Any] | None = None) -> PortfolioRun:
     """Series → indicators → valuations of ``fields`` in one task per spatial block; parts under ``out``.
     ``missing_acquisitions``: the acquisition dates of the window the scene folder lacks (a partial ``imagery
     fetch``, valued without them: ``value --allow-missing-acquisitions``), named in the run manifest.
+    ``manifest_extra``: entries added to the run manifest (``value --rejects``: the rows set aside and the held
+    farmers' fields, :func:`pipelines.portfolio.set_aside_manifest`).
 
     Equal, block for block, to ``run_series(out=out/"series")``, ``features_distributed(out=out/"features")`` (with
     ``imagery`` for planted area when ``planted_area``) and ``score_distributed`` on the same options and
@@ -292,7 +295,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     others = sorted(p.name for p in (out / "valuations").glob("part-*.parquet") if p.name not in ours)
     write_run_manifest(out, {"season": str(season), "as_of": as_of.isoformat(), "model": f"{model_name} "
                              f"{model_version}", "checkpoint": checkpoint, "valuations": mine,
-                             **({"missing_acquisitions": list(missing_acquisitions)} if missing_acquisitions else {})})
+                             **({"missing_acquisitions": list(missing_acquisitions)} if missing_acquisitions else {}),
+                             **(manifest_extra or {})})
     if others:  # parts of earlier runs into the same folder (another as-of, models or pins): never add them up
         outcome.setdefault("warnings", []).append(
             f"{out / 'valuations'} also holds {len(others)} part(s) of other runs (another as-of, models or pins): "

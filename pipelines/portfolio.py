@@ -40,6 +40,39 @@ class PortfolioValue:
     held_farmers: list[str] = field(default_factory=list)
 
 
+def set_aside_manifest(rows: Sequence[Any], fields: Any, season: str, held: Sequence[str]) -> dict[str, Any]:
+    """What ``value --rejects`` records in the run manifest of what it left out (nothing when it left nothing out):
+    under :data:`pipelines.underwrite.SET_ASIDE_KEY`, as the decisions of an ``underwrite``/``reunderwrite --rejects``
+    run, the count and rejects-file sha256 of the season's rows set aside (:func:`features.fields.of_season`), then
+    ``rejected``: those rows, by ``field_id`` (``row N`` when the id is the problem, as the report names them),
+    ``season`` and ``reason``; and ``held_fields``: the held farmers' other fields of the season (``fields``, as
+    read), by ``field_id``, ``season`` and why — the set-aside row that holds their farmer. Pseudonymous only: no
+    farmer's token, name, ID or phone."""
+    from features.fields import of_season
+    from pipelines.underwrite import SET_ASIDE_KEY, set_aside_provenance
+
+    mine = [r for r in rows if of_season(r, season)]
+    if not mine and not held:
+        return {}
+    entry = dict(set_aside_provenance(mine).get(SET_ASIDE_KEY, {"rows": 0}))
+    entry["rejected"] = [{"field_id": r.field_id or r.row, "season": r.season, "reason": r.reason} for r in mine]
+    why: dict[str, list[str]] = {}
+    for r in mine:
+        for tok in {r.farmer_token or "", *r.overlaps} - {""}:
+            why.setdefault(tok, []).append(str(r.field_id or r.row))
+    held_set = set(held)
+    out = []
+    if len(fields) and held_set:
+        f = fields[fields["farmer_token"].astype(str).isin(held_set)]
+        for fid, sea, tok in zip(f["field_id"].astype(str), f["season"].astype(str), f["farmer_token"].astype(str),
+                                 strict=True):
+            out.append({"field_id": fid, "season": sea,
+                        "reason": "farmer held: the fields file's rejected row "
+                                  f"{', '.join(sorted(set(why.get(tok, []))))} (see the rejects file); not valued"})
+    entry["held_fields"] = sorted(out, key=lambda d: (d["field_id"], d["season"]))
+    return {SET_ASIDE_KEY: entry}
+
+
 def _scene_folder(imagery: str | Path) -> Path:
     p = Path(str(imagery))
     folder = p.parent if p.name == "index.csv" else p
@@ -117,6 +150,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
     read = read_fields_rejecting(fields, rejects, season=season, need=("region",))  # the season window
     fs = read.fields
     held = sorted(held_farmers(read.set_aside, season))
+    left_out = set_aside_manifest(read.set_aside, fs, season, held) if rejects is not None else {}
     if held:  # a farmer with a row set aside: none of their fields (the rest is not all their land)
         fs = fs[~fs["farmer_token"].astype(str).isin(held)].reset_index(drop=True)
     if fs.empty:
@@ -164,7 +198,7 @@ def value_portfolio(fields: str | Path, imagery: str | Path, season: str, as_of:
                                 governance=models.governance, checkpoint=checkpoint, currency=currency,
                                 runner=runner, chunk_fields=chunk_fields,
                                 cache_dir=Path(cache_dir) if cache_dir else None, crop_model=models.crop_model,
-                                weather=wx, hazy=hazy, missing_acquisitions=gaps)
+                                weather=wx, hazy=hazy, missing_acquisitions=gaps, manifest_extra=left_out)
     except NoClearObservationError as e:  # raised by a block's featurize: name the imagery the user gave
         _remove_new(Path(out), before)
         raise NoClearObservationError(as_of=e.as_of, imagery=str(imagery), n_fields=e.n_fields,

@@ -1544,6 +1544,16 @@ def test_cli_value_rejects_sets_bad_rows_aside_and_values_the_rest(world: dict[s
     theirs = set(world["features"].loc[world["features"]["farmer_token"].astype(str) == tok, "field_id"].astype(str))
     assert len(theirs) >= 2 and not theirs & set(valued["field_id"].astype(str))
     assert len(set(valued["field_id"].astype(str))) > 0
+    # (H3) the run manifest names what was left out: the row set aside and the held farmer's other fields, by
+    # field id, season and reason — its farmer's token nowhere in it (as the decisions of `underwrite --rejects`)
+    text = (tmp_path / "pf" / "run.json").read_text()
+    left = json.loads(text)["fields_set_aside"]
+    assert left["rows"] == 1 and left["rejects_sha256"] == hashlib.sha256(rej.read_bytes()).hexdigest()
+    assert [(d["field_id"], d["season"]) for d in left["rejected"]] == [(fid, world["season"])]
+    assert "maise" in left["rejected"][0]["reason"]
+    assert sorted(d["field_id"] for d in left["held_fields"]) == sorted(theirs - {fid})
+    assert all(d["season"] == world["season"] and f"rejected row {fid}" in d["reason"] for d in left["held_fields"])
+    assert tok not in text and f"listed in {tmp_path / 'pf'}/run.json under fields_set_aside" in r.stdout
     # --rejects naming an input: refused before anything is read
     r = runner.invoke(app, [*val, "--rejects", str(bad)], env=env)
     assert r.exit_code == 2 and "--rejects" in r.stderr and "is the --fields file" in r.stderr, r.stderr
