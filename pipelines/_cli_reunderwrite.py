@@ -88,9 +88,13 @@ def _print_alerts(alerts: Any) -> None:
     counts = alerts["alert"].value_counts().sort_index()
     echo("alerts: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     echo(f"{'date':<11} {'field':<10} {'alert':<14} {'severity':<8} {'line':<16} evidence")
-    for r in alerts.itertuples(index=False):
-        line = r.line_id if isinstance(r.line_id, str) else "-"
-        echo(f"{str(r.date)[:10]:<11} {r.field_id:<10} {r.alert:<14} {r.severity:<8} {line:<16} {format_evidence(r.evidence)}")
+    from pipelines.monitor import HELD_LINE
+
+    held = alerts["held"] if "held" in alerts.columns else [None] * len(alerts)
+    for r, why in zip(alerts.itertuples(index=False), held, strict=True):
+        line = r.line_id if isinstance(r.line_id, str) else HELD_LINE if isinstance(why, str) else "-"
+        echo(f"{str(r.date)[:10]:<11} {r.field_id:<10} {r.alert:<14} {r.severity:<8} {line:<16} "
+             f"{format_evidence(r.evidence)}" + (f" — {why}" if isinstance(why, str) else ""))
 
 
 def _season_of(season: str | None, known: list[str], default: str, where: str) -> str:
@@ -419,12 +423,16 @@ def monitor_cmd(
         err(f"warning: {w}")
     if rejects is not None:  # the JSON lines on stdout are the alerts only
         (err if as_json else echo)(rejected_text(aside, rejects, s, left="fields set aside, not monitored"))
-    if len(al) and "line_id" in al.columns and al["line_id"].isna().all():
+        from pipelines.monitor import mark_held
+
+        al = mark_held(al, aside, s)  # a held farmer's alerts say why they name no line
+    unheld = al[al["held"].isna()] if "held" in al.columns else al
+    if len(unheld) and "line_id" in al.columns and unheld["line_id"].isna().all():
         # --county reads its Book: "give --book" sent the analyst for a Book already read
         give = [o for o, given in (("--book", county is not None or book is not None), ("--store", bool(store)))
                 if not given]
         err(f"warning: no active Book line{' or stored decision' if store else ''} of season {s} covers these "
-            f"{len(al)} alert(s): they name no line"
+            f"{len(unheld)} alert(s): they name no line"
             + (f" (give {' or '.join(give)} to follow the lines)" if give else ""))
     if as_json:
         import json
@@ -433,6 +441,10 @@ def monitor_cmd(
             r["date"] = str(r["date"])[:10]
             if isinstance(r.get("evidence"), str):  # the table keeps it as JSON text; a line holds it as an object
                 r["evidence"] = json.loads(r["evidence"])
+            if "held" in r and not isinstance(r["held"], str):  # only a held farmer's alert says it
+                del r["held"]
+            if "line_id" in r and not isinstance(r["line_id"], str):  # null, never NaN (not JSON)
+                r["line_id"] = None
             echo(json.dumps(r, sort_keys=True, default=str))
     else:
         _print_alerts(al)

@@ -115,7 +115,8 @@ __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "exp
            "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
            "first_cohort_pass",
-           "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED"]
+           "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED",
+           "held_notes", "mark_held", "HELD_LINE"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -655,6 +656,42 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
             lines[str(tok)] = ",".join(sorted(g["line_id"].astype(str)))
     al["line_id"] = pd.Series([lines.get(t) for t in al["farmer_token"]], index=al.index, dtype="object")
     return al.reset_index(drop=True)
+
+
+#: what an alert of a held farmer shows in place of its (empty) line, in monitor's text table (:func:`mark_held`)
+HELD_LINE = "held"
+
+
+def held_notes(set_aside: Any, season: str) -> dict[str, str]:
+    """Per farmer held by a ``--rejects`` run of ``season`` (:func:`features.fields.held_farmers`: a row of theirs
+    set aside, or a row set aside overlapping their field), why no line is named for their fields' alerts: "farmer
+    held: the fields file's rejected row F1 (--rejects): their fields are not decided" — the rows by field id (``row
+    N`` when the id is the problem), pseudonymous only. Empty when nothing was set aside."""
+    from features.fields import held_farmers, of_season
+
+    rows = [r for r in set_aside or () if of_season(r, season)]
+    held = held_farmers(rows, season)
+    why: dict[str, set[str]] = {}
+    for r in rows:
+        for tok in {r.farmer_token or "", *r.overlaps} & held:
+            why.setdefault(tok, set()).add(str(r.field_id or r.row))
+    return {tok: f"farmer held: the fields file's rejected row {', '.join(sorted(ids))} (--rejects): their fields "
+                 "are not decided" for tok, ids in why.items()}
+
+
+def mark_held(alerts: pd.DataFrame, set_aside: Any, season: str) -> pd.DataFrame:
+    """``alerts`` (with ``farmer_token``) with a ``held`` column when a farmer of theirs is held (:func:`held_notes`):
+    on a held farmer's alert without a line, why none is named (monitor's text, ``--json`` and the report page show
+    it instead of an empty line); None elsewhere. ``alerts`` as they are when nobody is held."""
+    notes = held_notes(set_aside, season)
+    if not notes or alerts.empty or "farmer_token" not in alerts.columns:
+        return alerts
+    lines = alerts["line_id"] if "line_id" in alerts.columns else pd.Series([None] * len(alerts), index=alerts.index)
+    held = [notes.get(str(t)) if not (isinstance(ln, str) and ln) else None
+            for t, ln in zip(alerts["farmer_token"], lines, strict=True)]
+    if not any(held):
+        return alerts
+    return alerts.assign(held=pd.Series(held, index=alerts.index, dtype="object"))
 
 
 def fields_region(fields: pd.DataFrame) -> str | None:

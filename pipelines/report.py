@@ -22,7 +22,7 @@ import pandas as pd
 from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
 from pipelines._svg import ALERT_STROKE_WIDTH, ALERT_STROKES, OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
-from pipelines.monitor import DAY_OF_SEASON_KEYS
+from pipelines.monitor import DAY_OF_SEASON_KEYS, mark_held
 from underwriting.standing import line_block, line_standing
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
@@ -334,12 +334,16 @@ def _applications_of(data: ReportData) -> dict[str, str]:
 def _alert_table(al: pd.DataFrame, apps: dict[str, str] | None = None) -> pd.DataFrame:
     """The alerts as the pages show them: field, line (when the alerts name lines), the application(s) of the field's
     farmer in the season (``apps``: field id -> ids; pseudonymous, so an alert on a pending application, with no Book
-    line, is tied to it), alert, severity, the date it was raised (a plain date) and its evidence in words."""
+    line, is tied to it), alert, severity, the date it was raised (a plain date) and its evidence in words. A held
+    farmer's alert (``held``: :func:`pipelines.monitor.mark_held`) says so in place of an empty line."""
     if al.empty:
         return pd.DataFrame()
     t = pd.DataFrame({"field": al["field_id"].astype(str)})
-    if "line_id" in al.columns:
-        t["line"] = [str(v) if isinstance(v, str) else "" for v in al["line_id"]]
+    if "line_id" in al.columns or "held" in al.columns:  # a held farmer's alert says why it names no line
+        lines = al["line_id"] if "line_id" in al.columns else pd.Series([None] * len(al), index=al.index)
+        held = al["held"] if "held" in al.columns else pd.Series([None] * len(al), index=al.index)
+        t["line"] = [str(v) if isinstance(v, str) and v else str(h) if isinstance(h, str) else ""
+                     for v, h in zip(lines, held, strict=True)]
     if apps is not None:
         t["application"] = [apps.get(str(f), "") for f in al["field_id"]]
     t["alert"] = al["alert"].astype(str)
@@ -348,6 +352,17 @@ def _alert_table(al: pd.DataFrame, apps: dict[str, str] | None = None) -> pd.Dat
     if "evidence" in al.columns:
         t["evidence"] = [evidence_text(v) for v in al["evidence"]]
     return t.reset_index(drop=True)
+
+
+def _held(al: pd.DataFrame, data: ReportData) -> pd.DataFrame:
+    """The alerts with why a held farmer's name no line (:func:`pipelines.monitor.mark_held`; their farmers by the
+    page's fields when the alerts do not carry them)."""
+    if not data.set_aside or al.empty:
+        return al
+    if "farmer_token" not in al.columns and len(data.fields):
+        tokens = dict(zip(data.fields["field_id"].astype(str), data.fields["farmer_token"].astype(str), strict=True))
+        al = al.assign(farmer_token=al["field_id"].astype(str).map(tokens))
+    return mark_held(al, data.set_aside, data.season)
 
 
 def _set_aside_note(data: ReportData, token: str | None = None) -> str:
@@ -821,7 +836,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
         "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
         "limits and balances as in the Book file, undated</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
     al_state, al_closed, al_ref = alert_states(data)
-    al_tbl = _alert_table(al_state, _applications_of(data))
+    al_tbl = _alert_table(_held(al_state, data), _applications_of(data))
     if len(al_tbl):
         al_tbl.insert(0, "state", [f"new since {al_ref}" if s == "new" and al_ref else s for s in al_state["state"]])
     if len(al_closed):
@@ -1014,7 +1029,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                     f"(e.g. limit {escape(str(rec.limit))} = {escape(_money(rec.limit, cur))})</p>" + _table(rows))
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
     body.append("<h2>Alerts</h2>" + (f"<p class='sub'>{escape(data.models_note)}</p>" if data.models_note else "")
-                + _table(_alert_table(al, _applications_of(data))))
+                + _table(_alert_table(_held(al, data), _applications_of(data))))
     return _write(_page(f"farmer {token}", "".join(body), data.synthetic, data.unlabelled), Path(out_dir) / f"farmer-{token}.html")
 
 

@@ -128,3 +128,44 @@ def test_reunderwrite_rejects_lists_the_held_lines_and_exits_1(tiny_county_sh: P
         assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "--rejects" in r.stderr, r.stderr
     r = runner.invoke(app, [*args, "--rejects", str(rec / "book.csv")])
     assert r.exit_code == 2 and "is the --book file" in r.stderr, r.stderr
+
+
+def test_monitor_says_a_held_farmers_alerts_name_no_line_because_the_farmer_is_held(
+        tiny_county_sh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """(H3) An alert on a held farmer's other field (a row of theirs set aside: their fields are not decided) named
+    no line and said nothing of why ("-" in the text table, line_id null in --json; the "no Book line covers these
+    alerts" warning counted it). Now it says the farmer is held by the fields file's rejected row, in the text and
+    in --json; another farmer's alert is as before."""
+    import json
+
+    import pipelines.monitor as mon
+
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
+    bad, fid, tok = _typo(tiny_county_sh, tmp_path)
+    season = County(tiny_county_sh).current_season
+
+    def alerts(fields: Any, *_a: Any, **_k: Any) -> Any:
+        now = fields[fields["season"].astype(str) == season]
+        theirs = sorted(now.loc[now["farmer_token"].astype(str) == tok, "field_id"].astype(str))
+        other = now[now["farmer_token"].astype(str) != tok].iloc[0]
+        return pd.DataFrame({"date": [pd.Timestamp(f"{season}-08-01")] * 2, "field_id": [theirs[0], other["field_id"]],
+                             "alert": ["WATCH", "WATCH"], "severity": ["medium"] * 2,
+                             "farmer_token": [tok, str(other["farmer_token"])], "line_id": [None, "L-9"],
+                             "evidence": ['{"ndvi_drop": 0.2}'] * 2}), []
+
+    monkeypatch.setattr(mon, "alerts_as_of", alerts)
+    args = ["monitor", "--fields", str(bad), "--imagery", str(tiny_county_sh / "scenes"), "--as-of",
+            f"{season}-09-15", "--crop-model", "none", "--rejects", str(tmp_path / "rejects.csv")]
+    runner = CliRunner()
+    r = runner.invoke(app, args)
+    assert r.exit_code == 1, r.stdout + r.stderr
+    held = f"farmer held: the fields file's rejected row {fid} (--rejects): their fields are not decided"
+    rows = [ln for ln in r.stdout.splitlines() if " WATCH " in ln and not ln.startswith("alerts:")]
+    assert len(rows) == 2 and " held " in rows[0] and rows[0].endswith(held), rows
+    assert " L-9 " in rows[1] and "held" not in rows[1], rows
+    assert "name no line" not in r.stderr, r.stderr
+    r = runner.invoke(app, [*args, "--json"])
+    assert r.exit_code == 1, r.stdout + r.stderr
+    got = [json.loads(ln) for ln in r.stdout.splitlines()]
+    assert got[0]["line_id"] is None and got[0]["held"] == held and got[0]["farmer_token"] == tok
+    assert got[1]["line_id"] == "L-9" and "held" not in got[1]

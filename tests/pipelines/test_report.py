@@ -696,3 +696,22 @@ def test_portfolio_totals_the_book_and_lists_its_lines_without_a_decision(tmp_pa
            "followed here through its application's records" in html and "Book lines without" not in html
     data.book = pd.DataFrame()  # no Book given (report --fields): nothing said of one
     assert "Book" not in render_portfolio(data, tmp_path / "c").read_text().split("<h2>")[0]
+
+
+def test_a_held_farmers_alert_says_the_farmer_is_held_in_place_of_a_line(tmp_path: Path) -> None:
+    """(H3) With --rejects, an alert on a held farmer's other field (a row of theirs set aside: their fields are not
+    decided) showed an empty line cell on the pages and said nothing of why. Now the cell says the farmer is held by
+    the fields file's rejected row; another farmer's alert keeps its line."""
+    from features.fields import SetAside
+
+    data = _data()
+    data.alerts = pd.DataFrame({"field_id": ["f3", "f0"], "alert": ["WATCH", "WATCH"], "severity": ["medium"] * 2,
+                                "date": [pd.Timestamp("2024-07-10")] * 2, "line_id": [None, "L-1"],
+                                "evidence": ["{}"] * 2})
+    data.set_aside = [SetAside(row="fields.gpkg row 5", field_id="f4", season="2024", farmer_token="Fc",
+                               reason="declared_crop 'maise' is not a known crop", position=4)]
+    held = "farmer held: the fields file&#x27;s rejected row f4 (--rejects): their fields are not decided"
+    alerts = render_portfolio(data, tmp_path).read_text().split("<h2>Alerts</h2>")[1].split("<h2>")[0]
+    assert f"<td>f3</td><td>{held}</td>" in alerts and "<td>f0</td><td>L-1</td>" in alerts, alerts
+    farmer = render_farmer(data, "Fc", tmp_path).read_text().split("<h2>Alerts</h2>")[1]
+    assert held in farmer, farmer
