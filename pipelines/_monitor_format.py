@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pipelines.evaluation.alerts import AlertEvaluation
 
-__all__ = ["format_alert_evaluation", "format_evidence"]
+__all__ = ["EVIDENCE_LABELS", "format_alert_evaluation", "format_evidence"]
 
 
 def _fmt(v: Any) -> str:
@@ -20,36 +21,79 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) and not float(v).is_integer() else str(v)
 
 
+#: how an alert's evidence item reads (else its key with spaces): one wording for monitor's text and the report pages
+EVIDENCE_LABELS = {"ndvi": "NDVI", "expected_p10": "expected P10", "expected_p50": "expected P50",
+                   "max_ndvi": "highest NDVI", "clear_obs": "clear observations",
+                   "declared_crop_prob": "probability of the declared crop", "crop_type": "crop seen",
+                   "crop_type_prob": "its probability", "cohort_ratio": "cohort ratio",
+                   "expected_emergence_day": "expected emergence by day", "grace_days": "grace days",
+                   "collapse_day": "collapse on day", "greenup_day": "green-up on day",
+                   "expected_collapse_day_p25": "usual collapse from day", "failure_before_day": "failure before day",
+                   "declared_crop_prob_by_checkpoint": "probability of the declared crop by checkpoint"}
+
+
+def _is_day(v: Any) -> bool:
+    try:
+        return isinstance(v, str) and bool(date.fromisoformat(v[:10]))
+    except ValueError:
+        return False
+
+
+def _is_pair(v: Any) -> bool:
+    """A ``[date, value]`` pair (a value on a date: a checkpoint's probability)."""
+    return isinstance(v, list | tuple) and len(v) == 2 and _is_day(v[0]) and not _is_day(v[1]) \
+        and not isinstance(v[1], list | tuple | dict)
+
+
 def _val(v: Any) -> str:
-    """One evidence value as text: None is "n/a", a pair ``[date, value]`` "date value", a list its items."""
+    """One evidence value in words: None "n/a"; a float to 4 significant digits; a ``[date, value]`` pair "value on
+    date"; a list its items joined with ", " ("none" when empty); a dict "(name value, …)"."""
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
     if isinstance(v, bool):
         return "yes" if v else "no"
     if isinstance(v, list | tuple):
-        if v and all(isinstance(x, list | tuple) and len(x) == 2 for x in v):
-            return ", ".join(f"{_val(a)} {_val(b)}" for a, b in v)
-        return ", ".join(_val(x) for x in v) or "none"
+        if _is_pair(v):
+            return f"{_val(v[1])} on {v[0]}"
+        return ", ".join(" / ".join(_val(y) for y in x) if isinstance(x, list | tuple) and not _is_pair(x)
+                         else _val(x) for x in v) or "none"
     if isinstance(v, dict):
         return "(" + ", ".join(f"{_key(k)} {_val(x)}" for k, x in v.items()) + ")"
+    if isinstance(v, float):
+        return f"{v:.4g}"
     return str(v)
 
 
 def _key(k: Any) -> str:
-    return str(k).replace("_", " ")
+    return EVIDENCE_LABELS.get(str(k), str(k).replace("_", " "))
+
+
+def _season_start(v: Any) -> date | None:
+    try:
+        return date.fromisoformat(v) if isinstance(v, str) else None
+    except ValueError:
+        return None
 
 
 def format_evidence(evidence: Any) -> str:
-    """An alert's evidence (JSON text as the alert table keeps it, or a dict) as one readable line: per observation
-    date its series (``dates`` with the lists of the same length: "2009-08-09: ndvi 0.311, expected p10 0.4332"),
-    then each other item "name value" ("n/a" for none; a list of ``[date, value]`` pairs as "date value, …"),
-    separated by "; ". Text that is not a JSON object is returned as it is."""
+    """An alert's evidence (JSON text as the alert table keeps it, or a dict) as one readable line — the one wording
+    of ``agcredit monitor``'s text and the report pages (:func:`pipelines.report.evidence_text` is this function).
+    Per observation date its series (``dates`` with the lists of the same length, NDVI first: "2009-08-09: NDVI
+    0.311, expected P10 0.4332"), then each other item "name value" by name ("n/a" for none; a list of ``[date,
+    value]`` pairs "value on date, …"; floats to 4 significant digits), separated by "; ". A day of season
+    (:data:`pipelines.monitor.DAY_OF_SEASON_KEYS`) is followed by its date when the evidence names its
+    ``season_start`` ("expected emergence by day 60 (2024-05-31)"), which is then not repeated; evidence without
+    such a day keeps its season start as an item. Text that is not a JSON object is returned as it is; None: ""."""
+    from pipelines.monitor import DAY_OF_SEASON_KEYS
+
     ev = evidence
     if isinstance(ev, str):
         try:
             ev = json.loads(ev)
         except ValueError:
             return evidence
+    if ev is None or (isinstance(ev, float) and math.isnan(ev)):
+        return ""
     if not isinstance(ev, dict):
         return _val(ev)
     dates: Any = ev.get("dates")
@@ -63,7 +107,18 @@ def format_evidence(evidence: Any) -> str:
         parts += [f"{d}: " + ", ".join(f"{_key(k)} {_val(ev[k][i])}" for k in series) for i, d in enumerate(dates or [])]
     elif isinstance(dates, list):
         parts.append(f"dates {_val(dates)}")
-    parts += [f"{_key(k)} {_val(v)}" for k, v in ev.items() if k != "dates" and k not in series]
+    start = _season_start(ev.get("season_start"))
+    dated = start is not None and any(isinstance(ev.get(k), int | float) and not isinstance(ev.get(k), bool)
+                                      and math.isfinite(ev[k]) for k in DAY_OF_SEASON_KEYS)
+    for k in sorted(str(x) for x in ev):
+        if k == "dates" or k in series or (k == "season_start" and dated):
+            continue
+        v = ev[k]
+        text = _val(v)
+        if dated and start is not None and k in DAY_OF_SEASON_KEYS and isinstance(v, int | float) \
+                and not isinstance(v, bool) and math.isfinite(v):
+            text += f" ({(start + timedelta(days=round(v))).isoformat()})"  # the day of season as a date
+        parts.append(f"{_key(k)} {text}")
     return "; ".join(parts)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,9 @@ import pandas as pd
 
 from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
+from pipelines._monitor_format import format_evidence
 from pipelines._svg import ALERT_STROKE_WIDTH, ALERT_STROKES, OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
-from pipelines.monitor import DAY_OF_SEASON_KEYS, mark_held
+from pipelines.monitor import mark_held
 from underwriting.standing import line_block, line_standing
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
@@ -258,67 +259,9 @@ def _curve_for(data: ReportData, field_id: str) -> str:
                      y_label="NDVI")
 
 
-#: how the evidence of an alert reads (monitor stores it as JSON text)
-_EVIDENCE_LABELS = {"expected_p10": "expected P10", "expected_p50": "expected P50", "max_ndvi": "highest NDVI",
-                    "clear_obs": "clear observations", "declared_crop_prob": "probability of the declared crop",
-                    "crop_type": "crop seen", "crop_type_prob": "its probability", "cohort_ratio": "cohort ratio",
-                    "expected_emergence_day": "expected emergence by day", "grace_days": "grace days",
-                    "collapse_day": "collapse on day", "greenup_day": "green-up on day",
-                    "expected_collapse_day_p25": "usual collapse from day", "failure_before_day": "failure before day",
-                    "declared_crop_prob_by_checkpoint": "probability of the declared crop by checkpoint"}
-
-
-def _is_day(v: Any) -> bool:
-    try:
-        return isinstance(v, str) and bool(date.fromisoformat(v[:10]))
-    except ValueError:
-        return False
-
-
-def _num(v: Any) -> str:
-    """A value of an alert's evidence in words: a float to 4 significant digits; a (date, value) pair as "value on
-    date" (it printed as a Python list, ``['2009-08-01', 0.0]``); another list as its items joined."""
-    if isinstance(v, (list, tuple)):
-        if len(v) == 2 and _is_day(v[0]) and not _is_day(v[1]):
-            return f"{_num(v[1])} on {v[0]}"
-        return " / ".join(_num(x) for x in v)
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-
-def _season_start(v: Any) -> date | None:
-    try:
-        return date.fromisoformat(v) if isinstance(v, str) else None
-    except ValueError:
-        return None
-
-
-def evidence_text(evidence: Any) -> str:
-    """An alert's evidence (a dict, or its JSON text) as a short line: "NDVI 0.162 on 2009-06-05, 0.1619 on
-    2009-06-10; expected P10 0.1693, 0.1677"; other items as "<what> <value>", empty ones left out."""
-    ev = evidence
-    if isinstance(ev, str):
-        try:
-            ev = json.loads(ev)
-        except ValueError:
-            return ev
-    if not isinstance(ev, dict):
-        return "" if ev is None or (isinstance(ev, float) and np.isnan(ev)) else str(ev)
-    ev = dict(ev)
-    parts = []
-    dates, ndvi = ev.get("dates"), ev.get("ndvi")
-    if isinstance(dates, list) and isinstance(ndvi, list) and len(dates) == len(ndvi):
-        del ev["dates"], ev["ndvi"]
-        parts.append("NDVI " + ", ".join(f"{_num(v)} on {d}" for d, v in zip(dates, ndvi, strict=True)))
-    start = _season_start(ev.pop("season_start", None))
-    for k in sorted(ev):
-        v = ev[k]
-        if v is None or v == []:
-            continue
-        text = ", ".join(_num(x) for x in v) if isinstance(v, list) else _num(v)
-        if start is not None and k in DAY_OF_SEASON_KEYS and isinstance(v, int | float) and np.isfinite(v):
-            text += f" ({(start + timedelta(days=round(v))).isoformat()})"  # the day of season as a date
-        parts.append(f"{_EVIDENCE_LABELS.get(k, k.replace('_', ' '))} {text}")
-    return "; ".join(parts)
+#: an alert's evidence in words: the one formatter of monitor's text and the pages
+#: (:func:`pipelines._monitor_format.format_evidence`)
+evidence_text = format_evidence
 
 
 def _applications_of(data: ReportData) -> dict[str, str]:

@@ -333,12 +333,12 @@ def test_pages_state_their_as_of_and_alerts_name_line_and_evidence_in_words(tmp_
         in html
     alerts = html.split("<h2>Alerts</h2>")[1].split("<h2>")[0]
     assert "<th>line</th>" in alerts and ">L-1<" in alerts and "<th>evidence</th>" in alerts
-    assert "NDVI 0.4121 on 2024-07-05, 0.4 on 2024-07-10; expected P10 0.5612, 0.57" in alerts
+    assert "2024-07-05: NDVI 0.4121, expected P10 0.5612; 2024-07-10: NDVI 0.4, expected P10 0.57" in alerts
     assert "probability of the declared crop 0.08" in alerts and ">2024-07-20<" in alerts
     farmer = render_farmer(data, "Fa", tmp_path).read_text()
     assert "As of 2024-07-20 (the latest record shown)" in farmer
     fal = farmer.split("<h2>Alerts</h2>")[1]
-    assert "NDVI 0.4121 on 2024-07-05" in fal and ">2024-07-10<" in fal and ">L-1<" in fal
+    assert "2024-07-05: NDVI 0.4121" in fal and ">2024-07-10<" in fal and ">L-1<" in fal
     assert "00:00:00" not in fal and "{" not in fal and "&quot;" not in fal
 
 
