@@ -131,9 +131,12 @@ class FetchSummary:
     stopped: str = ""
     #: fields whose Statistical answer reused an earlier window's cached answer (only the days after it were asked)
     reused_windows: int = 0
-    #: fields whose cached earlier window was out of date (the Catalog API now lists other acquisition days in it: a
-    #: product ingested or reprocessed late): dropped from the cache, the whole window asked
+    #: fields whose cached earlier window was out of date (the Catalog API no longer lists a day its answer has: a
+    #: product reprocessed or withdrawn): dropped from the cache, the whole window asked
     stale_windows: int = 0
+    #: acquisition days the Catalog API lists now in a cached earlier window that its answer neither has nor recorded
+    #: as asked and empty (a product ingested late): each asked alone, the window kept (field-days)
+    new_days: int = 0
 
     def render(self) -> str:
         how = []
@@ -153,8 +156,11 @@ class FetchSummary:
             lines.append(f"statistics of an earlier window reused from the cache (only the days after it asked): "
                          f"{self.reused_windows} fields")
         if self.stale_windows:
-            lines.append(f"statistics of an earlier window out of date (the catalogue lists other acquisitions in it "
-                         f"now): dropped from the cache, the whole window asked: {self.stale_windows} fields")
+            lines.append(f"statistics of an earlier window out of date (the catalogue no longer lists an acquisition "
+                         f"it answered): dropped from the cache, the whole window asked: {self.stale_windows} fields")
+        if self.new_days:
+            lines.append(f"acquisitions newly listed in a cached window (ingested late): asked alone, the window "
+                         f"kept: {self.new_days} field-days")
         if self.failed_intervals:
             lines.append(f"intervals the service failed to compute (left out, not cached): {self.failed_intervals}")
         return "\n".join(lines + [f"warning: {w}" for w in self.warnings])

@@ -14,8 +14,10 @@ The only module of agcredit that imports ``sentinelhub`` (ruff ``banned-api``).
   (same first day, an earlier last day: an earlier checkpoint) is in the cache is asked only for the days after it,
   and the two answers joined (daily intervals start at the window's first day, so they are those of one request);
   a window not yet settled caches its settled days as the window ending on the last of them. A cached earlier window
-  is reused only while the Catalog API lists the same acquisition days in it (a product ingested or reprocessed late
-  makes them differ: that window is dropped and the whole window asked).
+  is checked against the acquisition days the Catalog API lists in it now: its answer's days and those recorded with
+  it as asked and answered empty (a day the field's box sees and its polygon does not) must be the Catalog's — a day
+  newly listed (a product ingested late) is asked alone and, answered empty, recorded; a day it answered that is no
+  longer listed (reprocessed) makes it out of date: dropped and the whole window asked.
 
 Endpoints: ``cdse`` (Copernicus Data Space Ecosystem) and ``sinergise``, or ``profile``: the sentinelhub profile's
 own ``sh_base_url`` and ``sh_token_url`` (a self-hosted, mirror or other Sinergise deployment; https only; the
@@ -51,7 +53,7 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -420,17 +422,37 @@ class _Api:
                 ends.append(date.fromisoformat(name))
         return sorted(ends, reverse=True)
 
-    def keep_stats(self, req: DownloadRequest, end: date, body: bytes) -> None:
+    def keep_stats(self, req: DownloadRequest, end: date, body: bytes, empty: Iterable[str] = ()) -> None:
         """Cache a Statistical answer for the window of ``req`` ending ``end`` and note that window (after the answer:
-        a noted window has its answer, unless removed since — then it is not used)."""
+        a noted window has its answer, unless removed since — then it is not used). ``empty``: the days the Catalog
+        API listed in the window that were asked and answered empty for the field's polygon (a box acquisition the
+        polygon does not see), written in the note (:meth:`stats_empty`) so that the window still matches the
+        Catalog's days next time."""
+        from features.atomic import write_bytes_atomic
+
         self.keep(self._cache_path("stats", request_key(str(req.url), req.post_values), "json"), body)
         mark = self._stats_windows(req) / end.isoformat()
+        days = sorted(set(empty))
         try:
             mark.parent.mkdir(parents=True, exist_ok=True)
-            mark.touch()
+            if days:
+                write_bytes_atomic(json.dumps({"empty_days": days}).encode(), mark)
+            else:
+                mark.write_bytes(b"")
         except OSError as e:  # a read-only cache: said once by keep
             if e.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
                 raise
+
+    def stats_empty(self, req: DownloadRequest, end: date) -> set[str]:
+        """The days recorded for the cached window of ``req`` ending ``end`` as listed by the Catalog API and answered
+        empty (:meth:`keep_stats`); none for a note without them (an empty note: a window cached before they were
+        recorded, or none was empty)."""
+        try:
+            text = (self._stats_windows(req) / end.isoformat()).read_bytes()
+            days = json.loads(text).get("empty_days") if text.strip() else []
+        except (OSError, ValueError, AttributeError):
+            return set()
+        return {str(d) for d in days} if isinstance(days, list) else set()
 
     def cached(self, kind: str, req: DownloadRequest, suffix: str, *,
                count: bool = True) -> tuple[Path, bytes | None]:
@@ -884,18 +906,37 @@ def _true_metres(crs: Any) -> bool:
     return not ("mercator" in method and "transverse" not in method)
 
 
-def _stats_base(api: _Api, req: DownloadRequest, start: date, end: date, make: Any,
-                listed: Any) -> tuple[dict[str, Any] | None, date | None]:
-    """The cached answer of the latest earlier window of ``req`` (same first day ``start``, last day before ``end``)
-    and that last day, or (None, None). ``make(last)``: the request for ``start`` to ``last``. An answer no longer
-    readable is passed over. Daily intervals start at the window's first day, so the earlier window's intervals are
-    those of the whole window up to its last day, and the days after it are asked alone.
+def _answered_days(answer: dict[str, Any]) -> set[str]:
+    """The days of a Statistical answer's intervals (``YYYY-MM-DD``)."""
+    return {str((x.get("interval") or {}).get("from", ""))[:10] for x in answer.get("data") or []}
 
-    The window is reused only while its acquisition days are those ``listed(last)`` (the Catalog API's days over the
-    field from ``start`` to ``last`` now, None when it could not be searched): a product ingested or reprocessed
-    after the window was cached makes them differ — that window is dropped from the cache and the whole window is
-    asked (as it is when the catalogue could not be searched). Reading it is not a cache hit: a reuse is counted in
-    ``reused_windows``."""
+
+def _failed_in(answer: dict[str, Any]) -> bool:
+    """Whether an answer holds a failed interval (an error, or no outputs)."""
+    return any("error" in x or not x.get("outputs") for x in answer.get("data") or [])
+
+
+def _by_day(data: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Intervals in day order (an earlier window's, the days asked alone, then the days after it)."""
+    return sorted(data, key=lambda x: str((x.get("interval") or {}).get("from", "")))
+
+
+def _stats_base(api: _Api, req: DownloadRequest, start: date, end: date, make: Any,
+                listed: Any) -> tuple[dict[str, Any] | None, date | None, list[date], set[str]]:
+    """The cached answer of the latest earlier window of ``req`` (same first day ``start``, last day before ``end``),
+    that last day, the days to ask alone and the days recorded as asked and empty; or (None, None, [], set()).
+    ``make(last)``: the request for ``start`` to ``last``. An answer no longer readable is passed over. Daily
+    intervals start at the window's first day, so the earlier window's intervals are those of the whole window up to
+    its last day, and the days after it are asked alone.
+
+    The window is checked against ``listed(last)`` (the Catalog API's days over the field from ``start`` to ``last``
+    now, None when it could not be searched: then the whole window is asked): its answer's days and the days recorded
+    with it as asked and answered empty for the field's polygon (:meth:`_Api.stats_empty`: a day the Catalog lists
+    for the field's box that its polygon does not see) are the Catalog's — reused as it is; a day the Catalog lists
+    now that is neither (a product ingested late) is returned to be asked alone (``summary.new_days``); a day the
+    answer has that the Catalog no longer lists (a product reprocessed or withdrawn) makes the window out of date:
+    dropped from the cache, the whole window asked (``summary.stale_windows``). Reading it is not a cache hit: a
+    reuse is counted in ``reused_windows``."""
     for last in api.stats_ends(req):
         if not start <= last < end:
             continue
@@ -904,16 +945,20 @@ def _stats_base(api: _Api, req: DownloadRequest, start: date, end: date, make: A
         answer = _stats_answer(body) if body is not None else None
         if answer is None:
             continue
-        had = sorted({str((x.get("interval") or {}).get("from", ""))[:10] for x in answer.get("data") or []})
+        had = _answered_days(answer)
         now = listed(last)
         if now is None:
-            return None, None
-        if sorted({d.isoformat() for d in now}) != had:
+            return None, None, [], set()
+        days = {d.isoformat() for d in now}
+        if had - days:
             api.drop_stats(base_req, last)
             api.summary.stale_windows += 1
-            return None, None
-        return answer, last
-    return None, None
+            return None, None, [], set()
+        empty = api.stats_empty(base_req, last) & days  # a day no longer listed needs no record
+        new = sorted(date.fromisoformat(d) for d in days - had - empty)
+        api.summary.new_days += len(new)
+        return answer, last, new, empty
+    return None, None, [], set()
 
 
 def _request_geometry(geom: Any, crs: Any) -> Geometry:
@@ -939,9 +984,11 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
     the whole window. What is cached: a settled window's answer without failed intervals; for a window not yet
     settled, its settled days (up to :data:`SETTLED_AFTER_DAYS` days ago) when none of them failed, as the window
     ending on the last of them — so re-underwriting at a later checkpoint asks only for the new days. An earlier
-    window is reused only while its acquisition days are those the Catalog API lists over the field for it now (one
-    search, cached once settled): a product ingested or reprocessed after it was cached makes them differ, and that
-    window is dropped from the cache and the whole window asked (``summary.stale_windows``)."""
+    window is checked against the acquisition days the Catalog API lists over the field's box for it now (one search,
+    cached once settled; :func:`_stats_base`): a day listed that it neither answered nor recorded as empty for the
+    polygon is asked alone (``summary.new_days``) and, answered empty, recorded with the window (so the next run with
+    the same Catalog days asks none of it); a day it answered that is no longer listed drops the window from the
+    cache and the whole window is asked (``summary.stale_windows``)."""
     season = check_season(season)
     fields = check_inputs(fields, start, end)
     if "season" in fields.columns:
@@ -1000,9 +1047,11 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                     api.summary.cache_hits -= 1
             if answer is None:
                 # an earlier window of this request in the cache (an earlier checkpoint): only the days after it asked
-                base, base_end = _stats_base(api, req, start, end, lambda last, g=g: stats_request(g, start, last),
-                                             lambda last, g=g, fid=fid: listed(fid, g, last))
-                try:
+                base, base_end, alone, empty = _stats_base(api, req, start, end,
+                                                           lambda last, g=g: stats_request(g, start, last),
+                                                           lambda last, g=g, fid=fid: listed(fid, g, last))
+                try:  # the days newly listed in the earlier window, each alone; then the days after it
+                    more = [api.post(stats_request(g, d, d)) for d in alone]
                     body, headers = api.post(req if base_end is None else stats_request(g, base_end + timedelta(days=1),
                                                                                          end))
                 except Failure as f:
@@ -1019,13 +1068,24 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 minx, miny, maxx, maxy = g.bbox
                 w, h = max(round((maxx - minx) / resolution), 1), max(round((maxy - miny) / resolution), 1)
                 answer = _stats_answer(body)
-                if answer is None:
+                extra = [_stats_answer(b) for b, _ in more]
+                if answer is None or any(x is None for x in extra):
                     failed.append(f"{fid} (not a statistics answer: malformed JSON; not cached)")
                     continue
-                n_int = len(answer.get("data", []) or [])
-                api.account_pu(headers, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
-                if base is not None:  # the earlier window's days, then the new ones: one answer for the whole window
-                    answer = {**answer, "data": [*(base.get("data") or []), *(answer.get("data") or [])]}
+                for got, (_, hd) in zip([*extra, answer], [*more, (body, headers)], strict=True):
+                    n_int = len((got or {}).get("data", []) or [])
+                    api.account_pu(hd, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
+                if base is not None and base_end is not None:
+                    # the earlier window's days and those asked alone, then the new ones: one answer for the whole
+                    # window; the days asked alone and answered empty are recorded with the earlier window (re-kept,
+                    # unless one of them failed), so that the next run with the same Catalog days asks none of them
+                    found = [x for e in extra if e is not None for x in e.get("data") or []]
+                    empty |= {d.isoformat() for d in alone} - _answered_days({"data": found})
+                    joined = {**base, "data": _by_day([*(base.get("data") or []), *found])}
+                    if alone and not any(e is not None and _failed_in(e) for e in extra):
+                        api.keep_stats(stats_request(g, start, base_end), base_end,
+                                       json.dumps(joined, sort_keys=True).encode(), empty)
+                    answer = {**answer, "data": [*joined["data"], *(answer.get("data") or [])]}
                     body = json.dumps(answer, sort_keys=True).encode()
                     summary.reused_windows += 1
                 fresh = True
@@ -1039,14 +1099,18 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 failed.append(f"{fid} (unreadable statistics: {type(e).__name__}; not cached)")
                 continue
             if fresh and settled and body is not None and not bad:  # cached once read (an empty one too: asking again is
-                api.keep_stats(req, end, body)                      # charged), never with failed intervals in it
+                api.keep_stats(req, end, body, empty)               # charged), never with failed intervals in it
             elif fresh and not settled and start <= until < end and not any(d == "?" or d <= str(until) for d in bad):
                 # a window not settled yet: its settled days are final, cached as the window ending on the last of
                 # them, so that the next checkpoint asks only for the days after it
                 head = [x for x in answer.get("data") or [] if str((x.get("interval") or {}).get("from", ""))[:10]
                         <= str(until)]
+                # with the days of the head the Catalog listed and the polygon did not see (recorded with the earlier
+                # window: asked alone, answered empty). Not searched now: a settled Catalog page is cached, and one
+                # cached with the answer would hide a product ingested late from the next checkpoint's check
+                head_empty = {d for d in empty if d <= str(until)}
                 api.keep_stats(stats_request(g, start, until), until,
-                               json.dumps({**answer, "data": head}, sort_keys=True).encode())
+                               json.dumps({**answer, "data": head}, sort_keys=True).encode(), head_empty)
             if bad:
                 summary.failed_intervals += len(bad)
                 summary.failed_dates.extend(f"{fid} {d}" for d in bad)

@@ -29,6 +29,17 @@ def _acquired(d: date, late: set[str]) -> bool:
     return d.day % 3 == 1 or str(d) in late
 
 
+class _Both(set):  # type: ignore[type-arg]
+    """The union of two sets, read live (``late`` may be filled after the mock is set up)."""
+
+    def __init__(self, a: set[str], b: set[str]) -> None:
+        super().__init__()
+        self.a, self.b = a, b
+
+    def __contains__(self, x: object) -> bool:
+        return x in self.a or x in self.b
+
+
 def add_daily_catalog(late: set[str] | None = None) -> None:
     """A Catalog API listing, for any window, the acquisition days of :func:`add_daily_stats` (one page)."""
     late = late if late is not None else set()
@@ -45,15 +56,17 @@ def add_daily_catalog(late: set[str] | None = None) -> None:
     responses.add_callback(responses.POST, CATALOG_URL, callback=cb, content_type="application/json")
 
 
-def add_daily_stats(late: set[str] | None = None, failing: set[str] | None = None) -> list[tuple[str, str]]:
+def add_daily_stats(late: set[str] | None = None, failing: set[str] | None = None,
+                    unseen: set[str] | None = None) -> list[tuple[str, str]]:
     """A Statistical API answering, for any window, one interval per acquisition day in it (every 3rd day of June
     and July, and the days of ``late`` — a set the test may fill later: a product ingested late), values set by the
     day and the field's box, so that two windows' answers agree on their common days; the days of ``failing`` are
-    failed intervals. Returns the (from, to) of each request; the Catalog API lists the same days."""
+    failed intervals. Returns the (from, to) of each request; the Catalog API lists the same days, and those of
+    ``unseen`` (acquisitions over the field's box that its polygon does not see: no interval)."""
     asked: list[tuple[str, str]] = []
     late = late if late is not None else set()
     failing = failing if failing is not None else set()
-    add_daily_catalog(late)
+    add_daily_catalog(_Both(late, unseen or set()))
 
     def cb(request):  # type: ignore[no-untyped-def]
         agg = json.loads(request.body)["aggregation"]
@@ -168,8 +181,9 @@ def test_failed_intervals_are_not_cached_on_the_base_and_tail_path(tmp_path, mon
 @responses.activate
 def test_an_acquisition_ingested_late_in_a_cached_window_is_picked_up_at_the_next_checkpoint(tmp_path, monkeypatch):
     """The settled days of a window in progress are cached; a product of one of those days ingested (or reprocessed)
-    more than SETTLED_AFTER_DAYS late was missing from the field's series for good. The cached window is reused only
-    while the Catalog API lists the same acquisition days in it: otherwise it is dropped and the whole window asked."""
+    more than SETTLED_AFTER_DAYS late was missing from the field's series for good. The cached window is checked
+    against the acquisition days the Catalog API lists in it: a day listed now that it neither answered nor recorded
+    as empty (ingested late) is asked alone — (H3) it was the whole window — and the window kept with it."""
     add_token()
     late: set[str] = set()
     asked = add_daily_stats(late=late)
@@ -181,9 +195,9 @@ def test_an_acquisition_ingested_late_in_a_cached_window_is_picked_up_at_the_nex
     monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 19), raising=False)
     asked.clear()
     second = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
-    assert asked == [("2023-06-01", "2023-07-20")] * 3  # the whole window asked again
-    assert second.summary.stale_windows == 3 and second.summary.reused_windows == 0
-    assert "out of date" in second.summary.render()
+    assert asked == [("2023-06-20", "2023-06-21"), ("2023-07-01", "2023-07-20")] * 3  # the new day, the new days
+    assert second.summary.stale_windows == 0 and second.summary.reused_windows == 3 and second.summary.new_days == 3
+    assert "newly listed in a cached window (ingested late): asked alone, the window kept: 3" in second.summary.render()
     assert "2023-06-20" in set(second.series["date"].astype(str))
     assert second.series.equals(_stats(tmp_path / "one", date(2023, 6, 1), date(2023, 7, 19)).series)
     asked.clear()
@@ -210,3 +224,36 @@ def test_cache_hits_count_what_the_cache_served(tmp_path):
     assert later.summary.reused_windows == 3 and later.summary.cache_hits == 0
     whole = _stats(cache, date(2023, 6, 1), date(2023, 7, 20))
     assert whole.summary.cache_hits == 3 and whole.summary.requests == 0
+
+
+@responses.activate
+def test_a_catalog_day_the_polygon_does_not_see_is_asked_once_then_recorded(tmp_path, monkeypatch):
+    """(H3) The Catalog API searches the field's box; an acquisition the box sees and the polygon does not (a tile's
+    edge) has no interval in the Statistical answer, so "the cached window's days are the Catalog's" never held: the
+    window was dropped and the whole window asked at every checkpoint. Now the day is asked alone once, its empty
+    answer recorded with the window (``empty_days`` in its note), and a re-run with the same Catalog days asks only
+    what is new (a day newly listed is still asked alone: the test above)."""
+    add_token()
+    late: set[str] = set()
+    asked = add_daily_stats(late=late, unseen={"2023-06-20"})
+    cache = tmp_path / "c"
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 5), raising=False)
+    first = _stats(cache, date(2023, 6, 1), date(2023, 7, 5))  # caches its settled days: the head to 06-30
+    assert "2023-06-20" not in set(first.series["date"].astype(str))
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 19), raising=False)
+    asked.clear()
+    second = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
+    assert asked == [("2023-06-20", "2023-06-21"), ("2023-07-01", "2023-07-20")] * 3  # not the whole window
+    assert second.summary.stale_windows == 0 and second.summary.reused_windows == 3
+    notes = {p.name: p.read_text() for p in cache.rglob("stats-windows/*/*/*")}
+    assert sorted(notes) == ["2023-06-30", "2023-07-14"]
+    assert all(json.loads(t) == {"empty_days": ["2023-06-20"]} for t in notes.values()), notes
+    asked.clear()
+    again = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))  # the same Catalog days: nothing before 07-15 asked
+    assert asked == [("2023-07-15", "2023-07-20")] * 3 and again.summary.stale_windows == 0
+    assert again.series.equals(second.series)
+    assert second.series.equals(_stats(tmp_path / "one", date(2023, 6, 1), date(2023, 7, 19)).series)
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 29), raising=False)  # the next checkpoint: its head
+    asked.clear()                                                                  # kept the record
+    third = _stats(cache, date(2023, 6, 1), date(2023, 7, 29))
+    assert asked == [("2023-07-15", "2023-07-30")] * 3 and third.summary.new_days == 0
