@@ -58,7 +58,12 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   unless the season itself disputes it: the field's clear NDVI over the last ``mismatch_cohort_days`` is at
   least as near (ratio ≤ ``mismatch_cohort_ratio``) its ``mismatch_cohort_k`` nearest fields *declared* as its
   crop this season as those declared as the model's crop (:mod:`pipelines._monitor_cohort`; the evidence
-  gives the ratio). ``mismatch_cohort_days=0`` turns the check off. Dated, as every other alert, by when it was
+  gives the ratio). ``mismatch_cohort_days=0`` turns the check off. The same cohorts can also raise one the model
+  leaves in doubt: a declared crop's probability below ``mismatch_season_prob`` (0.5, "more likely wrong than right")
+  with the field at least ``mismatch_season_ratio`` (3) times nearer the fields declared as the model's crop than
+  those declared as its own (:func:`mismatch_passes`; adopted under /work/data/L40/RULE13k.md: on the design counties
+  wrong declarations caught 18 → 20 of 27, 5 → 6 of 6, 120 → 124 of 132 at the same precision; ``mismatch_season_ratio=0``
+  turns it off). Dated, as every other alert, by when it was
   raised: with the model's earlier checkpoints (``mismatch_history``, :func:`mismatch_history`), the first
   acquisition date, from the earliest checkpoint of the run of checkpoints whose probability has stayed below
   since, on which the check (cohort included) held; the evidence lists that run's probabilities (monitor dated
@@ -114,7 +119,7 @@ from pipelines._monitor_thermal import ThermalClock
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
-           "first_cohort_pass",
+           "first_cohort_pass", "mismatch_candidates", "mismatch_passes", "candidate_prob",
            "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED",
            "held_notes", "mark_held", "HELD_LINE"]
 
@@ -162,6 +167,8 @@ class AlertParams:
     mismatch_cohort_days: int = 120
     mismatch_cohort_k: int = 3
     mismatch_cohort_ratio: float = 1.0
+    mismatch_season_prob: float = 0.5
+    mismatch_season_ratio: float = 3.0
     timing_unit: str = "days"
 
 
@@ -316,20 +323,54 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
 
 
 def mismatch_mask(fields: pd.DataFrame, params: AlertParams, cohort: np.ndarray | None = None) -> np.ndarray:
-    """CROP_MISMATCH per row of ``fields``: the declared crop's probability (``declared_crop_prob``) below the
-    policy's ``mismatch_prob`` (the same test as the decision's CROP_MISMATCH reason), unless ``cohort`` (the
-    rows' :func:`pipelines._monitor_cohort.cohort_ratio`, NaN = no evidence) is at most
-    ``mismatch_cohort_ratio``: the season's own fields declared as the crop look like it. Requiring a confident
-    call of another crop as well was tried on the demo counties (the model's confident mid-season errors in a
-    cloudy season, rice taken for maize at 0.97-0.99, pass it too): alert precision 0.24 -> 0.31 for recall
-    0.70 -> 0.52 on sh-demo 2009 — not adopted."""
+    """CROP_MISMATCH per row of ``fields``. Without ``cohort`` (the rows' :func:`pipelines._monitor_cohort.cohort_ratio`,
+    NaN = no evidence): the declared crop's probability (``declared_crop_prob``) below the policy's ``mismatch_prob``
+    (the same test as the decision's CROP_MISMATCH reason). With it, :func:`mismatch_passes`: that test unless the
+    season's own fields declared as the crop look like it (ratio at most ``mismatch_cohort_ratio``), or — the season's
+    evidence raising what the model alone leaves in doubt — a probability below ``mismatch_season_prob`` with the
+    field at least ``mismatch_season_ratio`` times nearer the fields declared as the model's crop than those declared
+    as its own. Requiring a confident call of another crop as well was tried on the demo counties (the model's
+    confident mid-season errors in a cloudy season, rice taken for maize at 0.97-0.99, pass it too): alert precision
+    0.24 -> 0.31 for recall 0.70 -> 0.52 on sh-demo 2009 — not adopted."""
+    prob = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
+        else np.full(len(fields), np.nan)
+    if cohort is None:
+        with np.errstate(invalid="ignore"):
+            return np.asarray(np.isfinite(prob) & (prob < params.mismatch_prob), dtype=bool)
+    return np.asarray([mismatch_passes(float(pr), float(r), params) for pr, r in zip(prob, cohort, strict=True)],
+                      dtype=bool)
+
+
+def mismatch_candidates(fields: pd.DataFrame, params: AlertParams) -> np.ndarray:
+    """The rows of ``fields`` whose declared-crop probability could make a CROP_MISMATCH with the season's cohort
+    evidence (:func:`mismatch_passes`): below the larger of ``mismatch_prob`` and, with the cohort check on,
+    ``mismatch_season_prob``."""
     prob = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
         else np.full(len(fields), np.nan)
     with np.errstate(invalid="ignore"):
-        low = np.isfinite(prob) & (prob < params.mismatch_prob)
-        if cohort is not None:
-            low &= ~(np.isfinite(cohort) & (cohort <= params.mismatch_cohort_ratio))
-    return np.asarray(low, dtype=bool)
+        return np.asarray(np.isfinite(prob) & (prob < candidate_prob(params)), dtype=bool)
+
+
+def candidate_prob(params: AlertParams) -> float:
+    """The declared-crop probability below which a CROP_MISMATCH is possible (see :func:`mismatch_candidates`)."""
+    if params.mismatch_cohort_days > 0 and params.mismatch_season_ratio > 0:
+        return max(params.mismatch_prob, params.mismatch_season_prob)
+    return params.mismatch_prob
+
+
+def mismatch_passes(prob: float, ratio: float, params: AlertParams) -> bool:
+    """The CROP_MISMATCH rule on one declared-crop probability and the cohort ratio of the same date (NaN: no
+    evidence): below ``mismatch_prob`` and not vetoed by the cohort (ratio ≤ ``mismatch_cohort_ratio``), or below
+    ``mismatch_season_prob`` with the cohort at least ``mismatch_season_ratio`` (the season's fields declared as the
+    model's crop look like it far more than those declared as its own). ``mismatch_season_ratio`` 0 (or the cohort
+    check off) turns the second branch off."""
+    if not np.isfinite(prob):
+        return False
+    has = bool(np.isfinite(ratio)) or ratio == float("inf")
+    if prob < params.mismatch_prob and not (has and ratio <= params.mismatch_cohort_ratio):
+        return True
+    return bool(params.mismatch_cohort_days > 0 and params.mismatch_season_ratio > 0 and has
+                and prob < params.mismatch_season_prob and ratio >= params.mismatch_season_ratio)
 
 
 def mismatch_cohort(obs: pd.DataFrame | SeasonTrajectories, fields: pd.DataFrame, as_of: pd.Timestamp,
@@ -420,7 +461,7 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
         called = g["crop_type"].to_numpy(dtype=object)
         first = len(at) - 1  # the checkpoint in force: the features' probability stands for it
         with np.errstate(invalid="ignore"):
-            while first > 0 and np.isfinite(pr[first - 1]) and pr[first - 1] < p.mismatch_prob:
+            while first > 0 and np.isfinite(pr[first - 1]) and pr[first - 1] < candidate_prob(p):
                 first -= 1
         run = [[str(a.date()), _r(v)] for a, v in zip(at[first:-1], pr[first:-1], strict=True)]
         run.append([str(at[-1].date()), _r(now)])
@@ -430,7 +471,7 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
             # the acquisitions from the checkpoint until the next one, as `evaluate alerts` replays it: an acquisition
             # date never depends on when the question is asked
             cand = grid[(grid >= at[k].to_datetime64()) & (grid < end.to_datetime64())]
-            hit, _ = first_cohort_pass(traj, declared, fid, called[k], cand, p)
+            hit, _ = first_cohort_pass(traj, declared, fid, called[k], cand, p, prob=float(pr[k]) if k < len(at) - 1 else float(now))
             if hit is not None:
                 when = min(hit, cutoff)
                 break
@@ -439,16 +480,19 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
 
 
 def first_cohort_pass(traj: Callable[[], SeasonTrajectories], declared: pd.Series, fid: str, called: Any,
-                      dates: Iterable[Any], p: AlertParams) -> tuple[pd.Timestamp | None, float]:
-    """The first of ``dates`` on which the season's cohort check (:func:`mismatch_mask`'s) lets a CROP_MISMATCH of
-    ``fid`` through — declared ``declared[fid]``, the model calling it ``called`` — and the cohort ratio then (NaN: no
+                      dates: Iterable[Any], p: AlertParams, *, prob: float | None = None
+                      ) -> tuple[pd.Timestamp | None, float]:
+    """The first of ``dates`` on which the CROP_MISMATCH rule with the season's cohort (:func:`mismatch_passes`) lets
+    an alert of ``fid`` through — declared ``declared[fid]``, the model calling it ``called`` with the declared crop at
+    ``prob`` (None: below ``mismatch_prob``, the cohort only able to veto) — and the cohort ratio then (NaN: no
     evidence, or the check off); (None, NaN) when none does. ``traj``: the season's trajectories (called on first
     need). Monitor's dating and `evaluate alerts`' replay both ask it."""
+    pr = -1.0 if prob is None else prob
     for d in dates:
         ratio = float("nan") if p.mismatch_cohort_days <= 0 or called is None else cohort_ratio(
             traj(), declared, pd.Series({fid: called}), pd.Timestamp(d), [fid], window=p.mismatch_cohort_days,
             k=p.mismatch_cohort_k)[fid]
-        if not (np.isfinite(ratio) and ratio <= p.mismatch_cohort_ratio):
+        if mismatch_passes(pr, ratio, p):
             return pd.Timestamp(d), ratio
     return None, float("nan")
 
@@ -527,7 +571,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     spans = {(fid_a[a], season_a[a]): (int(a), int(b)) for a, b in zip(sb[:-1], sb[1:], strict=True)}
     probs = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
         else np.full(len(fields), np.nan)
-    cohort = mismatch_cohort(obs, fields, cutoff, p, mismatch_mask(fields, p))
+    cohort = mismatch_cohort(obs, fields, cutoff, p, mismatch_candidates(fields, p))
     mismatch = mismatch_mask(fields, p, cohort)
     since = _mismatch_since(obs, fields, mismatch, mismatch_history, grid, cutoff, p) if mismatch.any() else {}
     for row, prob, mis, ratio in zip(fields.itertuples(index=False), probs, mismatch, cohort, strict=True):

@@ -63,7 +63,7 @@ from pipelines.monitor import (
     expected_timing,
     first_cohort_pass,
     first_not_planted_date,
-    mismatch_mask,
+    mismatch_candidates,
     not_planted_day,
     own_crop_obs,
     peer_candidates,
@@ -331,7 +331,7 @@ def _first_mismatch(obs: pd.DataFrame, fields: pd.DataFrame, crop_probs: pd.Data
     if crop_probs is None or crop_probs.empty:
         return out
     season = {str(f): str(s) for f, s in zip(fields["field_id"], fields["season"], strict=True)}
-    low = crop_probs[mismatch_mask(crop_probs, params)].sort_values("as_of")
+    low = crop_probs[mismatch_candidates(crop_probs, params)].sort_values("as_of")
     grid = np.array(dates, dtype="datetime64[ns]")
     traj = SeasonTrajectories(obs)
     declared = pd.Series(fields["crop"].to_numpy(), index=fields["field_id"].astype(str))
@@ -349,7 +349,7 @@ def _first_mismatch(obs: pd.DataFrame, fields: pd.DataFrame, crop_probs: pd.Data
                                   **({"crop_type": str(row.crop_type), "crop_type_prob": round(float(row.crop_type_prob), 4)}
                                      if "crop_type_prob" in g.columns else {})}
             called = str(row.crop_type) if "crop_type" in g.columns else None
-            when, ratio = first_cohort_pass(lambda: traj, declared, str(fid), called, cand, params)
+            when, ratio = first_cohort_pass(lambda: traj, declared, str(fid), called, cand, params, prob=float(pr))
             if when is not None and np.isfinite(ratio):
                 ev["cohort_ratio"] = round(float(ratio), 4)
             if when is not None:

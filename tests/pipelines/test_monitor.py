@@ -457,6 +457,35 @@ def test_the_seasons_own_cohort_disputes_a_mismatch() -> None:
     assert sorted(off.loc[off["alert"] == "CROP_MISMATCH", "field_id"]) == ["look", "swap"]
 
 
+def test_the_seasons_cohort_raises_a_mismatch_the_model_leaves_in_doubt() -> None:
+    """Declared sorghum at a declared-crop probability of 0.35 (not below the policy's 0.20): ``swap``, growing like
+    this season's maize fields (cohort ratio > 3), is a CROP_MISMATCH on the season's evidence, the ratio in its
+    evidence; ``look``, growing like the sorghum fields, is not; above ``mismatch_season_prob``, with the branch off
+    (ratio 0) or the cohort check off, neither is (RULE13k)."""
+    from pipelines.monitor import mismatch_candidates, mismatch_passes
+
+    cur, fields = _cohort_season()
+    fields.loc[fields["field_id"].isin(["look", "swap"]), "declared_crop_prob"] = 0.35
+    obs = clear_ndvi(cur)
+    as_of = pd.Timestamp(2024, 9, 15)
+    empty = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    assert fields.loc[mismatch_candidates(fields, AlertParams()), "field_id"].tolist() == ["look", "swap"]
+    al = detect_alerts(obs, fields, empty, as_of.date(), START, {})
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    assert mis["field_id"].tolist() == ["swap"]
+    ev = json.loads(mis["evidence"].iloc[0])
+    assert ev["declared_crop_prob"] == 0.35 and ev["cohort_ratio"] > 3.0
+    for p in (AlertParams(mismatch_season_ratio=0.0), AlertParams(mismatch_cohort_days=0),
+              AlertParams(mismatch_season_prob=0.3)):
+        off = detect_alerts(obs, fields, empty, as_of.date(), START, {}, p)
+        assert (off["alert"] == "CROP_MISMATCH").sum() == 0
+    p = AlertParams()
+    assert mismatch_passes(0.1, float("nan"), p) and not mismatch_passes(0.1, 0.9, p)  # the policy test and its veto
+    assert mismatch_passes(0.45, 3.0, p) and mismatch_passes(0.45, float("inf"), p)
+    assert not mismatch_passes(0.45, 2.9, p) and not mismatch_passes(0.5, 3.0, p)
+    assert not mismatch_passes(0.45, float("nan"), p) and not mismatch_passes(float("nan"), 3.0, p)
+
+
 def test_the_cohort_ratio_is_as_of() -> None:
     """Observations after the as-of date change nothing: the ratio of a date is the same with or without
     them (the swapped field only shows itself once the two crops' curves part)."""
