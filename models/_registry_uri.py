@@ -18,6 +18,8 @@ __all__ = ["safe_uri", "probe_database", "probe_http", "missing_driver", "DB_SCH
 #: user:PASSWORD@ up to the authority's last '@' (a password may hold an unencoded '@', '?' or '#', a user name an
 #: '@' — Azure's user@server; the host never does): a query holding '@' without a path is masked too — more masked rather than a password's end shown
 _SECRET = re.compile(r"(://[^:/?#]*:)[^/]*@")
+#: a URI typed without its ``scheme://`` (``user:PASSWORD@host/db``): everything from the first ``:`` to the last ``@``
+_NO_SCHEME_SECRET = re.compile(r"^([^:@]*:).*@")
 _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
 #: pip package of each database driver module SQLAlchemy may ask for
 _DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "PyMySQL",
@@ -32,7 +34,8 @@ _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_T
 
 def safe_uri(uri: str) -> str:
     """The URI with any password (user:PASSWORD@, password=/token= query values) masked, for messages."""
-    return _SECRET_QUERY.sub(r"\1***", _SECRET.sub(r"\1***@", uri))
+    masked = _SECRET.sub(r"\1***@", uri) if "://" in uri else _NO_SCHEME_SECRET.sub(r"\1***@", uri)
+    return _SECRET_QUERY.sub(r"\1***", masked)
 
 
 def reason(e: BaseException, uri: str) -> str:

@@ -164,6 +164,9 @@ def install_triggers(conn: Any, dialect: str) -> None:
 #: an unparsable URL's user:PASSWORD@, up to its last ``@`` (a password may hold an unencoded ``@``, ``/``, ``?`` or
 #: ``#``): more masked rather than a password's end shown
 _PASSWORD_TO_LAST_AT = re.compile(r"(://[^:/?#]*:).*@")
+#: a URL typed without its ``scheme://`` (``user:PASSWORD@host/db``, ``postgresql:/user:PASSWORD@host``): everything
+#: from the first ``:`` to the last ``@`` is masked (it was shown whole in "not a database URL")
+_NO_SCHEME_PASSWORD = re.compile(r"^([^:@]*:).*@")
 #: secrets passed as query parameters (libpq reads ``?password=``)
 _SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
 
@@ -180,7 +183,7 @@ def safe_url(url: str) -> str:
             # the host's start — the host is what follows the last '@' (a host never holds one)
             shown = parsed.set(host=parsed.host.rsplit("@", 1)[1]).render_as_string(hide_password=True)
     except Exception:  # noqa: BLE001 - an unparsable URL is shown masked by regex instead
-        shown = _PASSWORD_TO_LAST_AT.sub(r"\1***@", url)
+        shown = _PASSWORD_TO_LAST_AT.sub(r"\1***@", url) if "://" in url else _NO_SCHEME_PASSWORD.sub(r"\1***@", url)
     return _SECRET_QUERY.sub(r"\1***", shown)
 
 

@@ -21,6 +21,12 @@ from models._registry_uri import safe_uri
     # a user name holding '@' (Azure's user@server): the password was shown
     ("postgresql://admin@srv:pw1@srv.example/db", "postgresql://admin@srv:***@srv.example/db"),
     ("http://user@host:5000/x", "http://user@host:5000/x"),
+    # typed without its scheme:// (the password was shown whole in "a folder ... is not supported")
+    ("bank:s3cret@127.0.0.1:1/mlf", "bank:***@127.0.0.1:1/mlf"),
+    ("bank:s3c@ret@127.0.0.1:1/mlf", "bank:***@127.0.0.1:1/mlf"),
+    ("postgresql:/u:s3cret@h/db", "postgresql:***@h/db"),
+    ("postgresql//u:s3cret@h/db", "postgresql//u:***@h/db"),
+    ("/tmp/a@b/mlflow.db", "/tmp/a@b/mlflow.db"),
 ])
 def test_safe_uri_masks_the_whole_password(uri: str, shown: str) -> None:
     assert safe_uri(uri) == shown

@@ -677,6 +677,19 @@ def test_bad_urls_give_one_line_store_errors(bad: str, message: str) -> None:
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.parametrize("bad", ["bank:s3cretPW@127.0.0.1:1/agc", "bank:s3cretPW@h@127.0.0.1:1/agc",
+                                 "postgresql:/bank:s3cretPW@127.0.0.1:1/agc", "postgresql//bank:s3cretPW@h/agc"])
+def test_a_store_url_without_its_scheme_never_shows_its_password(bad: str) -> None:
+    """A store URL typed without ``postgresql://`` (``user:PASSWORD@host/db``) was echoed whole in "not a database
+    URL", password included."""
+    from underwriting._store_schema import safe_url
+
+    assert "s3cretPW" not in safe_url(bad) and "***@" in safe_url(bad)
+    with pytest.raises(StoreError, match="not a") as info:
+        DecisionStore(bad)
+    assert "s3cretPW" not in str(info.value) and "\n" not in str(info.value)
+
+
 def test_store_path_shown_as_typed_and_passwords_masked(tmp_path: Path) -> None:
     """A SQLite path is shown as the user typed it (not percent-encoded); a server password never."""
     from underwriting._store_schema import safe_url
