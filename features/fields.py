@@ -199,10 +199,17 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
     unknown = norm.notna() & ~norm.isin(known)
     if not unknown.any():
         return
+    from features.identity import HIDDEN, looks_personal
+
     names = sorted({str(v) for v in crops[unknown]})
+    # a farmer's name, phone or ID number typed as the crop (a labels or reported-yields file with identifier
+    # columns) is never quoted: the message names its rows instead
+    shown = [repr(n) for n in names if not looks_personal(n)][:5]
+    if any(looks_personal(n) for n in names):
+        shown.append(f"{HIDDEN} (a name, phone or ID number, not shown)")
     where = (rows[unknown].astype(str) if rows is not None
              else pd.Series(file_rows(source, range(len(crops))), index=crops.index)[unknown])
-    raise FieldsError(source=source, problem=f"{column} {', '.join(repr(n) for n in names[:5])} not a known crop "
+    raise FieldsError(source=source, problem=f"{column} {', '.join(shown)} not a known crop "
                                              f"(known: {', '.join(sorted(known))}; add others with "
                                              "AGCREDIT_EXTRA_CROPS); found at", offenders=list(where))
 

@@ -205,20 +205,23 @@ def read_reported(path: str | Path) -> pd.DataFrame:
     if missing:
         raise UserInputError(f"{p}: missing column(s) {format_offenders(missing)} "
                              "(expected field_id, season, reported_yield_t_ha)")
+    from features.identity import identifiers_hidden
+
     raw = df["reported_yield_t_ha"].astype(object)
     y = pd.to_numeric(raw.where(raw.astype(str).str.strip() != "", None), errors="coerce")
     bad = y.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
-    if bad.any():
-        raise UserInputError(f"{p}: reported_yield_t_ha must be numbers, found "
-                             f"{format_offenders(list(raw[bad].astype(str)))}")
+    where = df["field_id"].astype(str) + "/" + df["season"].astype(str)
+    if bad.any():  # named by field and season, never by the value: a phone or a name typed as the yield
+        raise UserInputError(f"{p}: reported_yield_t_ha must be numbers, found other values at "
+                             f"{format_offenders(list(where[bad]))}")
     if (y < 0).any():
         raise UserInputError(f"{p}: reported_yield_t_ha must not be negative, found "
                              f"{format_offenders(list(df.loc[y < 0, 'field_id'].astype(str)))}")
     if "declared_crop" in df.columns:
         from features.fields import check_known_crops
 
-        check_known_crops(df["declared_crop"], source=p.name, column="declared_crop",
-                          rows=df["field_id"].astype(str) + "/" + df["season"].astype(str))
+        with identifiers_hidden(df):  # the file's own farmers' names, IDs and phones never quoted
+            check_known_crops(df["declared_crop"], source=p.name, column="declared_crop", rows=where)
     return pd.DataFrame({"field_id": df["field_id"].astype("str"), "season": df["season"].astype("str"),
                          "reported_yield_t_ha": y.astype("float64")})
 

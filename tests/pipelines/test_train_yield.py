@@ -207,7 +207,7 @@ def test_read_reported_checks_numbers(tmp_path: Path) -> None:
     r = read_reported(p)
     assert r["reported_yield_t_ha"].isna().tolist() == [False, True] and r["season"].tolist() == ["2019"] * 2
     p.write_text("field_id,season,reported_yield_t_ha\na,2019,lots\n")
-    with pytest.raises(UserInputError, match="must be numbers, found lots"):
+    with pytest.raises(UserInputError, match="must be numbers, found other values at a/2019"):
         read_reported(p)
     p.write_text("field_id,season\na,2019\n")
     with pytest.raises(UserInputError, match="missing column.*reported_yield_t_ha"):
