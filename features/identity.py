@@ -12,7 +12,7 @@ import hmac
 import os
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pandas as pd
@@ -20,7 +20,8 @@ import pandas as pd
 from features.errors import UserInputError
 
 __all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key", "identifiers_hidden", "same_person",
-           "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens"]
+           "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens",
+           "names_a_farmer"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
 #: columns that hold personal identifiers, in the order used to derive the token
@@ -60,6 +61,17 @@ def _norm(v: object) -> str:
 def farmer_token(identifier: str, key: bytes) -> str:
     """``'F'`` + 20 hex digits of HMAC-SHA256(key, normalised identifier)."""
     return "F" + hmac.new(key, _norm(identifier).encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+
+
+def names_a_farmer(value: str, is_token: Callable[[str], bool]) -> bool:
+    """Whether ``value``, typed where a reference (an application id, a farmer token) was expected, is a farmer's own
+    identifier: its keyed HMAC under ``AGCREDIT_TOKEN_KEY`` is a farmer token ``is_token`` knows (the records', the
+    fields'). An alphanumeric national ID (``ABCDE1234F``) has a reference's shape and was echoed in "no stored
+    decision" messages; such a value is never shown. Without a usable key nothing can be told: False."""
+    key = os.environ.get(TOKEN_KEY_ENV, "")
+    if len(key) < _MIN_KEY or not str(value).strip():
+        return False
+    return bool(is_token(farmer_token(str(value), key.encode("utf-8"))))
 
 
 _TOKEN_SEPARATORS = re.compile(r"[\s().\-/]")

@@ -47,12 +47,13 @@ ModelLoader = Callable[[str, str], Any]
 class ExplainError(UserInputError):
     """The application has no stored decision to explain."""
 
-    def __init__(self, *, application_id: str, problem: str) -> None:
+    def __init__(self, *, application_id: str, problem: str, personal: bool = False) -> None:
         from underwriting._pii_text import looks_like_reference
 
         self.application_id = application_id
         self.problem = problem
-        if looks_like_reference(application_id):  # never echo a name, phone or ID number typed by mistake
+        # never echo a name, phone or ID number typed by mistake (``personal``: a farmer's own identifier, by its token)
+        if looks_like_reference(application_id) and not personal:
             super().__init__(f"explain {application_id}: {problem}")
         else:
             super().__init__(f"explain the application given: {problem} (give an application id as in the "
@@ -328,7 +329,10 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
     rec: DecisionRecord | None = store.latest(app_id, as_of=as_of)
     if rec is None:
         when = f" on or before {as_of}" if as_of is not None else ""
-        raise ExplainError(application_id=app_id, problem=f"no stored decision{when} in {store.shown_url}")
+        from features.identity import names_a_farmer
+
+        raise ExplainError(application_id=app_id, problem=f"no stored decision{when} in {store.shown_url}",
+                           personal=names_a_farmer(app_id, store.has_farmer))
     body = rec.body
     cur = rec.currency
     entries = [dict(f) for f in body.get("fields", [])]

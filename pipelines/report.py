@@ -913,10 +913,13 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     standing = standing_decisions(data.decisions)
     mine = dec[dec["farmer_token"] == token]
     if mine.empty:
+        from features.identity import names_a_farmer
         from underwriting._pii_text import looks_like_reference
 
+        tokens = set(data.fields["farmer_token"].astype(str)) | set(data.decisions["farmer_token"].astype(str))
+        shown = looks_like_reference(token) and not names_a_farmer(token, tokens.__contains__)
         raise UserInputError(f"report: no decision for farmer {token} in season {data.season}"
-                             if looks_like_reference(token) else  # never echo a name, phone or ID number
+                             if shown else  # never echo a name, phone or ID number (a farmer's own: by its token)
                              f"report: no decision for the farmer given in season {data.season} (give the farmer's "
                              f"pseudonymous token as in the decision records, not a name, phone or ID number)")
     f = data.fields[data.fields["farmer_token"] == token]

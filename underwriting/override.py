@@ -61,10 +61,11 @@ def approval_share(body: dict[str, Any]) -> Decimal:
 class OverrideError(UserInputError):
     """An override cannot be written."""
 
-    def __init__(self, *, application_id: str, problem: str) -> None:
+    def __init__(self, *, application_id: str, problem: str, personal: bool = False) -> None:
         self.application_id = application_id
         self.problem = problem
-        shown = shown_argument(application_id, "")
+        # ``personal``: a farmer's own identifier (by its token), shaped like an application id — never shown
+        shown = "" if personal else shown_argument(application_id, "")
         super().__init__(f"override of application {shown}: {problem}" if shown else
                          f"override of the application given: {problem} (give an application id as in the decision "
                          f"records, not a name, phone or ID number)")
@@ -338,7 +339,10 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     original = store.latest(app_id, as_of=as_of)
     if original is None:
         when = f" on or before {as_of}" if as_of is not None else ""
-        raise fail(f"no stored decision{when} in {store.shown_url}")
+        from features.identity import names_a_farmer
+
+        raise OverrideError(application_id=app_id, problem=f"no stored decision{when} in {store.shown_url}",
+                            personal=names_a_farmer(app_id, store.has_farmer))
     head = store.latest(app_id)
     if head is not None and head.record_id != original.record_id:
         # overriding an earlier record would fork the chain (two records superseding it, the current one unseen)

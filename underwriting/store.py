@@ -961,6 +961,12 @@ class DecisionStore:
                         best[app_id] = (int(seq), str(rid), str(day))
         return {a: (rid, day) for a, (_, rid, day) in best.items()}
 
+    def has_farmer(self, farmer_token: str) -> bool:
+        """Whether any record is of the farmer ``farmer_token``."""
+        with self._read() as conn:
+            q = select(decisions.c.seq).where(decisions.c.farmer_token == str(farmer_token)).limit(1)
+            return conn.execute(q).first() is not None
+
     def latest(self, application_id: str, as_of: str | date | None = None) -> DecisionRecord | None:
         """The last record written for an application (with ``as_of`` on or before the date, if given)."""
         day = _iso_date(as_of, "as-of date")

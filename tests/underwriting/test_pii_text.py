@@ -282,3 +282,62 @@ def test_another_column_named_near_an_identifier_is_not_refused_as_misspelt(colu
     _refuse_misspelt_identifiers(table, "apps.csv", "A1")  # nothing raised
     with pytest.raises(OverrideError, match="'farmer_nmae' looks like farmer_name misspelt"):
         _refuse_misspelt_identifiers(table.assign(farmer_nmae="x"), "apps.csv", "A1")
+
+
+# --- an alphanumeric national ID has a reference's shape: recognised by its keyed token (privacy audit H1) ------
+
+ALNUM_ID = "ABCDE1234F"  # a PAN-like national ID: one word, 4 digits — looks like an application id
+
+
+@pytest.fixture
+def keyed_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    from features.identity import farmer_token
+
+    key = "h1-test-token-key-0123"
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", key)
+    u = f"sqlite:///{tmp_path / 'k.db'}"
+    with DecisionStore(u) as s:
+        s.append([_item("A2009-00001", farmer_token(ALNUM_ID, key.encode()))], operator="batch")
+    return u
+
+
+def test_explain_and_override_do_not_echo_a_farmers_alphanumeric_id(keyed_url: str) -> None:
+    assert looks_like_reference(ALNUM_ID)  # its shape alone would let it be echoed
+    res = runner.invoke(app, ["explain", ALNUM_ID, "--store", keyed_url])
+    assert res.exit_code == 2 and "explain the application given: no stored decision" in res.stderr
+    assert ALNUM_ID not in res.stdout + res.stderr
+    with pytest.raises(OverrideError, match=r"^override of the application given: no stored decision") as e:
+        override(keyed_url, ALNUM_ID, "16500", "visit", "ana")
+    assert ALNUM_ID not in str(e.value)
+    res = runner.invoke(app, ["explain", "A2009-00404", "--store", keyed_url])  # an unknown id is still named
+    assert res.exit_code == 2 and "explain A2009-00404: no stored decision" in res.stderr
+
+
+def test_render_farmer_does_not_echo_a_farmers_alphanumeric_id(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    import dataclasses
+
+    from features.errors import UserInputError
+    from features.identity import farmer_token
+    from pipelines.report import render_farmer
+
+    key = "h1-test-token-key-0123"
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", key)
+    data = _report_data()
+    tok = farmer_token(ALNUM_ID, key.encode())
+    data = dataclasses.replace(data, fields=data.fields.assign(farmer_token=tok))  # type: ignore[type-var]
+    with pytest.raises(UserInputError, match="no decision for the farmer given in season 2009") as e:
+        render_farmer(data, ALNUM_ID, tmp_path)  # type: ignore[arg-type]
+    assert ALNUM_ID not in str(e.value)
+    with pytest.raises(UserInputError, match="no decision for farmer Fnobody in season 2009"):
+        render_farmer(data, "Fnobody", tmp_path)  # type: ignore[arg-type]
+
+
+def test_names_a_farmer_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    from features.identity import farmer_token, names_a_farmer
+
+    monkeypatch.delenv("AGCREDIT_TOKEN_KEY", raising=False)
+    assert not names_a_farmer(ALNUM_ID, lambda t: True)
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "h1-test-token-key-0123")
+    tok = farmer_token(ALNUM_ID, b"h1-test-token-key-0123")
+    assert names_a_farmer(ALNUM_ID, {tok}.__contains__) and not names_a_farmer("A2009-00001", {tok}.__contains__)
