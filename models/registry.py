@@ -193,6 +193,11 @@ def _open_client(uri: str) -> MlflowClient:
         raise RegistryUnavailableError(uri=shown, problem="a folder (MLflow's file store) is not supported as the "
                                        "model registry", fix="give a database URI, e.g. sqlite:///mlruns/mlflow.db, "
                                        "or an MLflow server's http(s) URL")
+    if scheme.split("+")[0] not in ("sqlite", "http", "https", *DB_SCHEMES):
+        # MLflow accepts more (databricks, uc, …) and fails later, outside these checks, with a traceback
+        raise RegistryUnavailableError(uri=shown, problem=f"unsupported URI scheme '{scheme}' (supported: sqlite, "
+                                       f"{', '.join(DB_SCHEMES)}, http, https)",
+                                       fix="set MLFLOW_TRACKING_URI, e.g. sqlite:///mlruns/mlflow.db")
     if scheme in ("http", "https"):
         probe_http(uri, shown)
     elif scheme.split("+")[0] in DB_SCHEMES:

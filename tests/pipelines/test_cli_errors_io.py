@@ -183,6 +183,17 @@ def test_registry_unsupported_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     _one_line_error(r, "model registry foo://bar", "unsupported URI scheme 'foo'", "sqlite", "postgresql")
 
 
+@pytest.mark.parametrize("scheme", ["databricks", "databricks-uc", "uc"])
+def test_registry_scheme_mlflow_takes_but_agcredit_cannot_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                                      scheme: str) -> None:
+    """A ``databricks://user:PASSWORD@…`` registry got past the scheme check (MLflow accepts it) and ended in a
+    traceback from MLflow's Databricks helpers (exit 1); now one line, the password masked."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"{scheme}://bank:{SECRET}@x")
+    r = CliRunner().invoke(app, ["models", "list"])
+    _one_line_error(r, f"model registry {scheme}://bank:***@x", f"unsupported URI scheme '{scheme}'", "sqlite")
+    assert SECRET not in r.stdout + r.stderr
+
+
 def test_registry_unavailable_is_not_a_missing_model(monkeypatch: pytest.MonkeyPatch) -> None:
     """Callers fall back on a missing champion (RegistryError); an unusable registry must not be taken for one."""
     from models.errors import RegistryError, RegistryUnavailableError
