@@ -190,10 +190,12 @@ def normalise_crop(v: object) -> str | None:
     return t.lower().replace(" ", "_")
 
 
-def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Series | None = None) -> None:
+def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Series | None = None,
+                      hidden: frozenset[str] = frozenset()) -> None:
     """A user error naming the crops of ``crops`` that the engine does not know (:func:`known_crops`), the file
     ``source``, the ``column`` and where they are (``rows``: a label per row, e.g. its id; else the CSV line).
-    Empty cells pass."""
+    Empty cells pass. A value shaped like personal data, or one of ``hidden`` (case-folded: the words of the file's
+    farmers' names), is never quoted."""
     norm = crops.map(normalise_crop)
     known = known_crops()
     unknown = norm.notna() & ~norm.isin(known)
@@ -204,8 +206,11 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
     names = sorted({str(v) for v in crops[unknown]})
     # a farmer's name, phone or ID number typed as the crop (a labels or reported-yields file with identifier
     # columns) is never quoted: the message names its rows instead
-    shown = [repr(n) for n in names if not looks_personal(n)][:5]
-    if any(looks_personal(n) for n in names):
+    def personal(n: str) -> bool:
+        return looks_personal(n) or n.strip().casefold() in hidden
+
+    shown = [repr(n) for n in names if not personal(n)][:5]
+    if any(personal(n) for n in names):
         shown.append(f"{HIDDEN} (a name, phone or ID number, not shown)")
     where = (rows[unknown].astype(str) if rows is not None
              else pd.Series(file_rows(source, range(len(crops))), index=crops.index)[unknown])
@@ -458,6 +463,11 @@ def validate_fields(gdf: gpd.GeoDataFrame, *, source: str = "fields", season: st
                                 check_regions=check_regions, set_aside=set_aside)
 
 
+def _crop_shown(crop: object, name_words: frozenset[str]) -> str:
+    """An unknown crop as a rejects reason quotes it: :data:`PERSONAL` when it is a word of a farmer's name."""
+    return PERSONAL if str(crop).strip().casefold() in name_words else repr(crop)
+
+
 #: columns of the fields file kept in decision records, caches and messages: never a farmer's identifier
 _KEPT_TEXT_COLUMNS = ("field_id", "region", "declared_crop")
 
@@ -607,6 +617,9 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     aside = _Aside(set_aside, source, {str(v) for c in IDENTIFIER_COLUMNS if c in gdf.columns
                                        for v in gdf[c].dropna()},
                    season=None if "season" in gdf.columns or season is None else str(season))
+    # each word of a farmer's name: a surname typed as a crop was quoted in "declared_crop 'x' not a known crop"
+    name_words = frozenset(w.casefold() for v in (gdf["farmer_name"].dropna() if "farmer_name" in gdf.columns else [])
+                           for w in str(v).split() if len(w) >= 3)
     personal: dict[str, list[int]] = {}
     if set_aside:  # the rows, found while the identifiers are there; set aside once each has its farmer's token
         personal = {col: rows_holding_identifiers(gdf, col) for col in _KEPT_TEXT_COLUMNS if col in gdf.columns}
@@ -693,11 +706,11 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     if set_aside:
         crops = gdf["declared_crop"].map(normalise_crop)
         unknown = (crops.notna() & ~crops.isin(known_crops())).to_numpy()
-        gdf = aside.take(gdf, unknown, [f"declared_crop {c!r} not a known crop (add others with AGCREDIT_EXTRA_CROPS)"
-                                        for c in gdf["declared_crop"]])
+        gdf = aside.take(gdf, unknown, [f"declared_crop {_crop_shown(c, name_words)} not a known crop (add others "
+                                        "with AGCREDIT_EXTRA_CROPS)" for c in gdf["declared_crop"]])
     else:
         check_known_crops(gdf["declared_crop"], source=source, column="declared_crop",
-                          rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str))
+                          rows=gdf["field_id"].astype(str) + "/" + gdf["season"].astype(str), hidden=name_words)
     if ("region" in need or check_regions) and set_aside and "region" in gdf.columns:
         from features.regions import known_regions
 

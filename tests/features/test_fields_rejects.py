@@ -263,3 +263,23 @@ def test_a_row_of_unreadable_season_holds_the_farmer_its_polygon_overlaps(bad: s
     assert len(res.set_aside) == 1
     assert tok["f0"] in held and tok["f2"] in held  # the overlapped farmer's double-pledge evidence is missing
     assert tok["f4"] not in held
+
+
+@pytest.mark.parametrize("set_aside", [True, False])
+def test_a_farmers_surname_typed_as_the_crop_is_not_quoted(monkeypatch: pytest.MonkeyPatch, set_aside: bool) -> None:
+    """One word of another farmer's name typed as a row's crop was quoted in "declared_crop 'kumari' not a known
+    crop" (the rejects file, the run's warning, the one-line error): the file's identifiers were compared whole."""
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "a-test-key-of-16+chars")
+    gdf = _bad_file().iloc[[0, 1, 9]].reset_index(drop=True)
+    gdf.loc[1, "farmer_name"] = NAMES[6]  # Meena Kumari farms row 1
+    gdf.loc[0, "declared_crop"] = "Kumari"  # her surname, on Asha Devi's row
+    if set_aside:
+        res = validate_fields(gdf, source="f.gpkg", set_aside=True)
+        text = " ".join(r.reason for r in res.set_aside)
+        assert "declared_crop <personal data> not a known crop" in text
+    else:
+        with pytest.raises(FieldsError, match=r"declared_crop <personal data> \(a name, phone or ID number, not "
+                                              r"shown\) not a known crop") as e:
+            validate_fields(gdf, source="f.gpkg")
+        text = str(e.value)
+    assert "kumari" not in text.casefold()
