@@ -24,6 +24,7 @@ from pyproj import CRS
 from features.contracts import FIELDS, SEASON_RE, check_fields
 from features.errors import ContractError, FieldsError, file_rows, format_offenders, missing_cells, refuse_empty_cells
 from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
+from features.identity import name_words as identity_name_words
 
 __all__ = [
     "ReadResult",
@@ -618,8 +619,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
                                        for v in gdf[c].dropna()},
                    season=None if "season" in gdf.columns or season is None else str(season))
     # each word of a farmer's name: a surname typed as a crop was quoted in "declared_crop 'x' not a known crop"
-    name_words = frozenset(w.casefold() for v in (gdf["farmer_name"].dropna() if "farmer_name" in gdf.columns else [])
-                           for w in str(v).split() if len(w) >= 3)
+    name_words = identity_name_words(gdf)
     personal: dict[str, list[int]] = {}
     if set_aside:  # the rows, found while the identifiers are there; set aside once each has its farmer's token
         personal = {col: rows_holding_identifiers(gdf, col) for col in _KEPT_TEXT_COLUMNS if col in gdf.columns}

@@ -21,7 +21,7 @@ from features.errors import UserInputError
 
 __all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key", "identifiers_hidden", "same_person",
            "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens",
-           "names_a_farmer"]
+           "names_a_farmer", "name_words"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
 #: columns that hold personal identifiers, in the order used to derive the token
@@ -61,6 +61,14 @@ def _norm(v: object) -> str:
 def farmer_token(identifier: str, key: bytes) -> str:
     """``'F'`` + 20 hex digits of HMAC-SHA256(key, normalised identifier)."""
     return "F" + hmac.new(key, _norm(identifier).encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+
+
+def name_words(df: pd.DataFrame) -> frozenset[str]:
+    """Each word (3+ characters, case-folded) of the farmers' names of ``df`` (as read, before :func:`tokenise`): a
+    surname typed into a crop column is not one of the table's identifiers, but is never quoted either."""
+    if "farmer_name" not in df.columns:
+        return frozenset()
+    return frozenset(w.casefold() for v in df["farmer_name"].dropna() for w in str(v).split() if len(w) >= 3)
 
 
 def names_a_farmer(value: str, is_token: Callable[[str], bool]) -> bool:

@@ -616,13 +616,13 @@ def train_crop_type_tables(series_path: str | Path, labels_path: str | Path, *, 
             blank_note = [f"{n_blank} label(s) with an empty {label_column} read as {NO_CROP} (the field was not "
                           f"cropped); if empty means not recorded, train with --blank-labels drop"]
     from features.fields import check_known_crops, normalise_crop
-    from features.identity import identifiers_hidden
+    from features.identity import identifiers_hidden, name_words
 
     with identifiers_hidden(raw):  # a labels file's own farmers' names, IDs and phones are never quoted
         labels = crop_labels(raw, label_column=label_column)
         # the engine's crop names, as the field readers give them (a misspelt crop would become a class of its own)
         check_known_crops(labels["crop"], source=Path(labels_path).name, column=label_column,
-                          rows=labels["field_id"] + "/" + labels["season"])
+                          rows=labels["field_id"] + "/" + labels["season"], hidden=name_words(raw))
     labels["crop"] = labels["crop"].map(normalise_crop).astype("str")
     keys = labels[["field_id", "season"]].merge(series[["field_id", "season"]].drop_duplicates(), how="inner")
     if keys.empty:  # a model on no imagery at all would be trained and registered

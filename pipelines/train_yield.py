@@ -205,7 +205,7 @@ def read_reported(path: str | Path) -> pd.DataFrame:
     if missing:
         raise UserInputError(f"{p}: missing column(s) {format_offenders(missing)} "
                              "(expected field_id, season, reported_yield_t_ha)")
-    from features.identity import identifiers_hidden
+    from features.identity import identifiers_hidden, name_words
 
     raw = df["reported_yield_t_ha"].astype(object)
     y = pd.to_numeric(raw.where(raw.astype(str).str.strip() != "", None), errors="coerce")
@@ -221,7 +221,8 @@ def read_reported(path: str | Path) -> pd.DataFrame:
         from features.fields import check_known_crops
 
         with identifiers_hidden(df):  # the file's own farmers' names, IDs and phones never quoted
-            check_known_crops(df["declared_crop"], source=p.name, column="declared_crop", rows=where)
+            check_known_crops(df["declared_crop"], source=p.name, column="declared_crop", rows=where,
+                              hidden=name_words(df))
     return pd.DataFrame({"field_id": df["field_id"].astype("str"), "season": df["season"].astype("str"),
                          "reported_yield_t_ha": y.astype("float64")})
 

@@ -15,7 +15,7 @@ import pandas as pd
 from features.contracts import check_season
 from features.errors import ContractError, UserInputError, file_rows, refuse_empty_cells
 from features.fields import check_known_crops, normalise_crop
-from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
+from features.identity import identifiers_hidden, name_words, rows_holding_identifiers, tokenise
 from models.errors import MoneyError
 from models.money import check_currency, to_minor
 from underwriting.contracts import APPLICATIONS, BOOK, check_applications, check_book
@@ -144,16 +144,17 @@ def read_applications(path: str | Path) -> pd.DataFrame:
     raw = read_table(p)
     with identifiers_hidden(raw):  # a message never repeats a name, ID or phone typed into another column
         _refuse_personal_ids(raw, p.name, "application_id")
-        return _applications(tokenise(raw, source=p.name), p)
+        return _applications(tokenise(raw, source=p.name), p, hidden=name_words(raw))
 
 
-def _applications(df: pd.DataFrame, p: Path) -> pd.DataFrame:
+def _applications(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozenset()) -> pd.DataFrame:
     _require(df, [c.name for c in APPLICATIONS.columns if c.required], p.name)
     refuse_empty_cells(df, ("application_id", "season"), p.name)
     df = _strings(df, ["application_id", "farmer_token", "season", "currency", "contract_crop"])
     _refuse_case_twins(df, "application_id", p.name)
     if "contract_crop" in df.columns:
-        check_known_crops(df["contract_crop"], source=p.name, column="contract_crop", rows=df["application_id"])
+        check_known_crops(df["contract_crop"], source=p.name, column="contract_crop", rows=df["application_id"],
+                          hidden=hidden)
         # "Maize" is maize: the contract price applies only when it equals the valued crop's name
         df["contract_crop"] = df["contract_crop"].map(normalise_crop).astype("str")
     for s in df["season"].unique():
@@ -173,15 +174,15 @@ def read_book(path: str | Path) -> pd.DataFrame:
     with identifiers_hidden(raw):
         for col in ("line_id", "application_id"):
             _refuse_personal_ids(raw, p.name, col)
-        return _book(tokenise(raw, source=p.name), p)
+        return _book(tokenise(raw, source=p.name), p, hidden=name_words(raw))
 
 
-def _book(df: pd.DataFrame, p: Path) -> pd.DataFrame:
+def _book(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozenset()) -> pd.DataFrame:
     _require(df, [c.name for c in BOOK.columns if c.required], p.name)
     refuse_empty_cells(df, ("line_id",), p.name)
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
     _refuse_case_twins(df, "line_id", p.name)
-    check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"])
+    check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"], hidden=hidden)
     df["crop"] = df["crop"].map(normalise_crop).astype("str")  # "Cotton " is cotton, as in the fields
     df = _money(df, BOOK_MONEY, p.name, "line_id")
     for col in ("start_date", "maturity_date"):

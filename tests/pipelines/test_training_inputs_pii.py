@@ -75,3 +75,23 @@ def test_an_unknown_crop_is_still_quoted_when_it_is_no_personal_data() -> None:
                                              r"not shown\) not a known crop") as e:
         check_known_crops(pd.Series(["quinoa", PHONE, "maize"]), source="x.csv", column="declared_crop")
     _no_pii(str(e.value))
+
+
+def test_a_farmers_surname_typed_as_a_crop_label_or_reported_crop_is_not_quoted(tmp_path: Path) -> None:
+    """One word of a farmer's name (not the whole name, which the file's identifiers hide) was quoted."""
+    from pipelines.train_crop import train_crop_type_tables
+    from pipelines.train_yield import read_reported
+
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"field_id": ["F1", "F2"], "season": ["2008", "2008"], "region": ["in-smallholder"] * 2,
+                  "farmer_name": [NAME, NAME], "declared_crop": ["Qqqname", "maize"]}).to_csv(labels, index=False)
+    with pytest.raises(UserInputError, match=r"declared_crop <personal data>.*not a known crop.*F1/2008") as e:
+        train_crop_type_tables(_series(tmp_path / "series.parquet"), labels, register=False)
+    _no_pii(str(e.value).replace("<personal data>", ""))
+    assert "qqqname" not in str(e.value).casefold()
+    rep = tmp_path / "reported.csv"
+    pd.DataFrame({"field_id": ["F1", "F2"], "season": ["2008", "2008"], "farmer_name": [NAME, NAME],
+                  "reported_yield_t_ha": ["3.0", "3.1"], "declared_crop": ["Qqqname", "maize"]}).to_csv(rep, index=False)
+    with pytest.raises(UserInputError, match=r"declared_crop <personal data>.*not a known crop.*F1/2008") as e:
+        read_reported(rep)
+    assert "qqqname" not in str(e.value).casefold()

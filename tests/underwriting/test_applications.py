@@ -182,3 +182,21 @@ def test_a_contract_crop_is_spelled_as_the_engine_spells_it(tmp_path: Path) -> N
     df.to_csv(p, index=False)
     out = read_applications(p)
     assert out.loc[0, "contract_crop"] == "maize" and pd.isna(out.loc[1, "contract_crop"])
+
+
+def test_a_farmers_surname_typed_as_the_contract_crop_is_not_quoted(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """One word of a farmer's name in ``contract_crop`` was quoted in "contract_crop 'patel' not a known crop" (the
+    file's identifiers are hidden only whole) — privacy audit H1."""
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "a-test-key-of-16+chars")
+    df = pd.DataFrame({"application_id": ["A1", "A2"], "national_id": ["ID-555", "ID-444"],
+                       "farmer_name": ["Meera Patel", "John Smith"], "season": ["2024"] * 2,
+                       "currency": ["USD"] * 2, "requested_amount": ["5000"] * 2, "requested_term_days": [200] * 2,
+                       "existing_debt": [0] * 2, "debt_due_this_cycle": [0] * 2, "other_income": [0] * 2,
+                       "living_costs": [0] * 2, "unfinanced_costs": [0] * 2, "prior_liens_on_crop": [0] * 2,
+                       "contract_crop": ["Patel", None], "contract_price_per_t": ["200", None]})
+    p = tmp_path / "a.csv"
+    df.to_csv(p, index=False)
+    with pytest.raises(UserInputError, match=r"contract_crop <personal data> .*not a known crop.*A1") as e:
+        read_applications(p)
+    assert "patel" not in str(e.value).casefold()
