@@ -7,13 +7,14 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["cached_table", "check_writable", "temp_beside", "write_bytes_atomic", "write_table_atomic"]
+__all__ = ["cached_table", "check_writable", "temp_beside", "write_all_atomic", "write_bytes_atomic",
+           "write_table_atomic"]
 
 
 def check_writable(out: str | Path, *, what: str = "output") -> Path:
@@ -172,6 +173,54 @@ def write_bytes_atomic(data: bytes, out: str | Path) -> Path:
     with temp_beside(path) as tmp:
         Path(tmp).write_bytes(data)
     return path
+
+
+def write_all_atomic(items: Sequence[tuple[Path, bytes]]) -> None:
+    """Write each ``(path, data)`` of ``items``, all or none — as far as a kill allows. Every file is first written
+    in full to a temporary file beside its target (:func:`temp_beside`'s names, so a later write sweeps what a killed
+    process left); only then are the temporaries renamed onto their targets, one after another. A run killed
+    (SIGKILL, power loss) or failing while the files are written changes no target; a failure among the renames puts
+    back what the renames replaced (a file that was not there is removed). The renames take microseconds: the
+    window in which a kill leaves some targets new and others old is that short, where writing the files one by
+    one left it open for as long as the writes took."""
+    staged: list[tuple[Path, str]] = []
+    try:
+        for out, data in items:
+            path = Path(out)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            _sweep_stale(path, ".tmp")
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=".tmp")
+            os.close(fd)
+            staged.append((path, tmp))
+            try:
+                Path(tmp).write_bytes(data)
+            except OSError as e:
+                full = _disk_full(e)
+                if full is None:
+                    raise
+                raise OSError(full, os.strerror(full), str(path)) from e
+            os.chmod(tmp, 0o666 & ~_umask())
+        # every file is on disk beside its target: from here only renames are left
+        before = [(path, path.read_bytes() if path.is_file() else None) for path, _tmp in staged]
+        done = 0
+        try:
+            for path, tmp in staged:
+                os.replace(tmp, path)
+                done += 1
+        except BaseException:
+            for path, old in before[:done]:
+                try:
+                    if old is None:
+                        path.unlink(missing_ok=True)
+                    else:
+                        write_bytes_atomic(old, path)
+                except OSError:
+                    pass
+            raise
+    finally:
+        for _path, tmp in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
 
 def cached_table(path: str | Path | None, compute: Callable[[], pd.DataFrame]) -> tuple[pd.DataFrame, bool]:

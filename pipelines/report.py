@@ -864,31 +864,15 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
 
 
 def _write_all(outputs: list[tuple[Path, str, str]]) -> None:
-    """Write each ``(path, text, what)`` of ``outputs`` atomically, all or none: every path checked writable first
-    (:func:`features.atomic.check_writable`, one-line error naming it); when a write fails, the files this call
-    wrote are removed again (one it replaced gets its previous content back) before the error is raised."""
-    from features.atomic import check_writable
+    """Write each ``(path, text, what)`` of ``outputs`` all or none: every path checked writable first
+    (:func:`features.atomic.check_writable`, one-line error naming it), then every file written beside its target
+    before any is renamed into place (:func:`features.atomic.write_all_atomic`): a run failing or killed while the
+    files are written leaves the targets as they were; a rename failing puts back what the run replaced."""
+    from features.atomic import check_writable, write_all_atomic
 
     for path, _text, what in outputs:
         check_writable(path, what=what)
-    done: list[tuple[Path, bytes | None]] = []
-    try:
-        for path, text, _what in outputs:
-            before = path.read_bytes() if path.is_file() else None
-            _write(text, path)
-            done.append((path, before))
-    except BaseException:
-        from features.atomic import write_bytes_atomic
-
-        for path, before in reversed(done):
-            try:
-                if before is None:
-                    path.unlink(missing_ok=True)
-                else:
-                    write_bytes_atomic(before, path)
-            except OSError:
-                pass
-        raise
+    write_all_atomic([(path, text.encode("utf-8")) for path, text, _what in outputs])
 
 
 def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
