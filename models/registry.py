@@ -561,11 +561,45 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
 def _name_challenger(client: MlflowClient, name: str, version: str, operator: str | None,
                      mets: Mapping[str, float], governance: Governance) -> str:
     """The last step of a registration: alias ``challenger`` on ``version``, and its history row."""
-    previous = _alias_version(client, name, CHALLENGER)
-    client.set_registered_model_alias(name, CHALLENGER, version)
-    _append_history(model=name, alias=CHALLENGER, version=version, previous=previous, operator=_operator(operator),
-                    reason="registered", forced=False, metrics=mets, failures=governance.failures())
+    current, recorded = _alias_and_record(client, name, CHALLENGER, version)
+    if current == version and recorded == version:  # named and recorded already: nothing to do
+        return version
+    if current != version:
+        client.set_registered_model_alias(name, CHALLENGER, version)
+    # a run killed between moving the alias and recording it left the alias here: its move is recorded now
+    _append_history(model=name, alias=CHALLENGER, version=version, previous=current if current != version else recorded,
+                    operator=_operator(operator), reason="registered", forced=False, metrics=mets,
+                    failures=governance.failures())
     return version
+
+
+def _recorded_version(name: str, alias: str) -> str | None:
+    """The version the alias history last moved ``alias`` of ``name`` to (None: never, or removed)."""
+    rows = [r for r in alias_history(name) if r["alias"] == alias]
+    return str(rows[-1]["version"]) if rows and rows[-1]["version"] else None
+
+
+def _alias_and_record(client: MlflowClient, name: str, alias: str, version: str) -> tuple[str | None, str | None]:
+    """``(current, recorded)``: the version ``alias`` is on and the one its history last recorded. When the alias
+    stands on another version than both the history's and ``version`` — moved without a history row: a run killed
+    (SIGKILL, power loss) between moving it and recording the move, or a move made outside agcredit — that move is
+    recorded first (operator and reason unknown, said so), so the append-only history never skips one."""
+    current = _alias_version(client, name, alias)
+    recorded = _recorded_version(name, alias)
+    if current is not None and current not in (recorded, version):
+        logging.getLogger("agcredit.registry").warning(
+            "%s alias %s stands on version %s but its history last records version %s: the move, made by a run "
+            "killed before recording it or outside agcredit, is recorded now", name, alias, current, recorded or "-")
+        _append_history(model=name, alias=alias, version=current, previous=recorded, operator=_UNKNOWN_OPERATOR,
+                        reason=_UNRECORDED_MOVE, forced=False, metrics={}, failures=[])
+        recorded = current
+    return current, recorded
+
+
+#: the operator and reason of an alias move found without its history row (:func:`_alias_and_record`)
+_UNKNOWN_OPERATOR = "unknown"
+_UNRECORDED_MOVE = ("found without a history row (a run killed between moving the alias and recording it, or a move "
+                    "made outside agcredit); recorded late")
 
 
 #: tag of a model version: the sha256 of the model folder it was registered from (``models._digest.folder_hash``)
@@ -584,8 +618,9 @@ def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
         versions = _versions_of(client, name)
     except MlflowException:
         return None  # no such model yet
+    # no alias, or only `challenger` set by a run killed before it recorded the move (never in the history)
     candidates = [v for v in versions if all(v.tags.get(k) == t for k, t in tags.items())
-                  and str(v.status) == "READY" and not getattr(v, "aliases", None)]
+                  and str(v.status) == "READY" and set(getattr(v, "aliases", None) or ()) <= {CHALLENGER}]
     if not candidates:
         return None
     moved = {str(r[k]) for r in alias_history(name) for k in ("version", "previous_version") if r[k]}
@@ -714,14 +749,18 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
         raise RegistryError(problem="a forced promotion needs a reason", fix="add --reason TEXT")
     approver = check_approver(approved_by, operator, forced=bool(failures))
     who = _operator(operator)
-    previous = _alias_version(client, name, CHAMPION)
-    if previous == version and _alias_version(client, name, CHALLENGER) != version:  # a re-run: nothing moves
+    current, recorded = _alias_and_record(client, name, CHAMPION, version)
+    previous = current if current != version else recorded
+    if current == version and recorded == version and _alias_version(client, name, CHALLENGER) != version:
+        # a re-run: nothing moves
         return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
                 "approved_by": approver, "unchanged": True}
-    client.set_registered_model_alias(name, CHAMPION, version)
-    _append_history(model=name, alias=CHAMPION, version=version, previous=previous, operator=who,
-                    reason=reason.strip() or "promoted", forced=bool(force and failures), metrics=gov.metrics,
-                    failures=failures, approved_by=approver)
+    if current != version:
+        client.set_registered_model_alias(name, CHAMPION, version)
+    if recorded != version:  # (a promotion killed after moving the alias: its move is recorded by its re-run)
+        _append_history(model=name, alias=CHAMPION, version=version, previous=previous, operator=who,
+                        reason=reason.strip() or "promoted", forced=bool(force and failures), metrics=gov.metrics,
+                        failures=failures, approved_by=approver)
     if _alias_version(client, name, CHALLENGER) == version:
         client.delete_registered_model_alias(name, CHALLENGER)
         _append_history(model=name, alias=CHALLENGER, version=None, previous=version, operator=who,

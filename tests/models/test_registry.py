@@ -537,6 +537,80 @@ def test_a_registration_killed_before_its_alias_is_completed_not_repeated(
     assert reg(1.0) == "5"  # version 1 is the same model and data, but it was aliased: a deliberate re-registration
 
 
+def test_a_registration_killed_between_its_alias_and_its_history_row_is_completed_not_repeated(
+        store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A `train` killed (SIGKILL) after setting `challenger` on its new version but before writing the alias
+    history row: the re-run completed that version but recorded its move as from version 2 itself (it read the
+    alias the killed run had already moved), so the append-only history never said `challenger` left version 1.
+    Now the re-run records the move from the version the history last named, once."""
+    from mlflow.tracking import MlflowClient
+
+    from models import registry
+
+    table = pd.DataFrame({"field_id": ["F1", "F2"], "x": [1.0, 2.5]})
+
+    def reg(scale: float) -> str:
+        return registry.register(TinyModel(scale), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5),
+                                 training_data={"labels": table})
+
+    assert reg(1.0) == "1"
+    real = registry._append_history
+
+    def killed(**k: Any) -> None:
+        raise KeyboardInterrupt  # the process dies here: version 2 created and named challenger, no history row
+
+    monkeypatch.setattr(registry, "_append_history", killed)
+    with pytest.raises(KeyboardInterrupt):
+        reg(2.0)
+    monkeypatch.setattr(registry, "_append_history", real)
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("crop-type", "challenger").version) == "2"
+    client.set_tag(client.get_model_version("crop-type", "2").run_id, "agcredit.pid", _dead_pid())
+    assert reg(2.0) == "2"  # completed, not a version 3
+    assert sorted(int(v.version) for v in client.search_model_versions("name = 'crop-type'")) == [1, 2]
+    hist = [(h["alias"], h["version"], h["previous_version"]) for h in registry.alias_history("crop-type")]
+    assert hist == [("challenger", "1", None), ("challenger", "2", "1")]
+    assert reg(2.0) == "3"  # once recorded, a deliberate re-registration is a new version again
+
+
+def test_a_promotion_killed_between_its_alias_and_its_history_row_is_recorded_by_its_rerun(
+        store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """`models promote` killed after moving `champion` but before its history row: the re-run recorded the move as
+    from the version itself (previous = the new champion) and a forced promotion's approval was recorded against
+    that; a later promotion of another version recorded nothing of the unrecorded move. Now the re-run records the
+    move once, from the champion the history last named, with its approver; and a move found unrecorded when
+    another version is promoted is recorded first (operator unknown, said so)."""
+    from mlflow.tracking import MlflowClient
+
+    from models import registry
+
+    for scale in (1.0, 2.0, 3.0):
+        registry.register(TinyModel(scale), "crop-type", metrics={"r2_maize": 0.3}, governance=gov(0.3))
+    registry.promote("crop-type", "1", force=True, reason="demo", approved_by="lead-2")
+    real = registry._append_history
+
+    def killed(**k: Any) -> None:
+        raise KeyboardInterrupt  # the process dies here: champion moved to 2, no history row
+
+    monkeypatch.setattr(registry, "_append_history", killed)
+    with pytest.raises(KeyboardInterrupt):
+        registry.promote("crop-type", "2", force=True, reason="demo", approved_by="lead-2")
+    monkeypatch.setattr(registry, "_append_history", real)
+    assert str(MlflowClient().get_model_version_by_alias("crop-type", "champion").version) == "2"
+    registry.promote("crop-type", "2", force=True, reason="demo", approved_by="lead-2")  # the re-run
+    champ = [(h["version"], h["previous_version"], h["approved_by"]) for h in registry.alias_history("crop-type")
+             if h["alias"] == "champion"]
+    assert champ == [("1", None, "lead-2"), ("2", "1", "lead-2")]
+    assert registry.promote("crop-type", "2", force=True, reason="demo", approved_by="lead-2").get("unchanged")
+    # champion moved to 3 with no row (killed, or outside agcredit), then version 1 promoted: the move is recorded
+    MlflowClient().set_registered_model_alias("crop-type", "champion", "3")
+    registry.promote("crop-type", "1", force=True, reason="back", approved_by="lead-2")
+    champ = [(h["version"], h["previous_version"], h["operator"]) for h in registry.alias_history("crop-type")
+             if h["alias"] == "champion"]
+    assert champ == [("1", None, "analyst-7"), ("2", "1", "analyst-7"), ("3", "2", "unknown"), ("1", "3", "analyst-7")]
+    assert "champion stands on version 3 but its history last records version 2" in caplog.text
+
+
 @pytest.mark.parametrize("name", ["farmer's crop-type", "say \"x\" 'y'"])
 def test_a_model_name_with_quotes_keeps_its_versions_history_and_killed_registration(
         store: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
