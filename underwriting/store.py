@@ -235,19 +235,37 @@ def _folder_lock(folder: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def _remove_killed_creations(path: Path) -> None:
+    """Remove the temporary databases (and their journals) that runs killed while creating the store ``path`` left
+    beside it (SIGKILL, a power loss: no cleanup ran): at once when the creating process, named in the file name
+    (``.<name>.<host>-<pid>.creating``), was on this host and is gone; else (another host's, or a name without a
+    host: an earlier release's) once an hour old — a live creation on another host cannot be told from a killed one."""
+    from features.atomic import _alive, _host
+
+    mine = f".{path.name}.{_host()}-"
+    for stale in path.parent.glob(f".{path.name}.*.creating*"):
+        try:
+            pid = stale.name[len(mine):].split(".", 1)[0] if stale.name.startswith(mine) else ""
+            try:
+                gone = pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid))
+            except (OverflowError, ValueError):  # not a process id this system has
+                gone = False
+            if gone or stale.stat().st_mtime < datetime.now().timestamp() - 3600:
+                stale.unlink()
+        except OSError:
+            pass
+
+
 def append_to_new_sqlite(url: str, path: Path, items: Sequence[DecisionItem], operator: str) -> AppendResult:
     """Create the SQLite store ``path`` (``url``'s database, :func:`new_sqlite_file`) with ``items`` in one step: the
     database is built beside it under a temporary name and linked into place once its records are committed, so a
     run killed meanwhile leaves no store without records (only a hidden temporary file, removed by the next run).
     Another process that created the store first wins: the items are then appended to its store (idempotent)."""
+    from features.atomic import _host
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.creating*"):  # a killed earlier run's
-        try:
-            if stale.stat().st_mtime < datetime.now().timestamp() - 3600:
-                stale.unlink()
-        except OSError:
-            pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    _remove_killed_creations(path)
+    tmp = path.with_name(f".{path.name}.{_host()}-{os.getpid()}.creating")
     tmp_url = make_url(url).set(database=str(tmp)).render_as_string(hide_password=False)
     for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         leftover.unlink(missing_ok=True)

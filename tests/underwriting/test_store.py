@@ -769,6 +769,50 @@ def test_a_new_sqlite_store_appears_only_with_its_records(tmp_path: Path, monkey
     assert (again.written, again.already_present) == (1, 3)
 
 
+_KILLED_CREATING = """
+import os, signal, sys
+from pathlib import Path
+from underwriting import store as S
+from tests.underwriting.test_store import make_items
+real = S.DecisionStore.append
+def append(self, *a, **k):  # SIGKILL (the OOM killer, a power loss) while the new store's records are written
+    os.kill(os.getpid(), signal.SIGKILL)
+S.DecisionStore.append = append
+path = Path(sys.argv[1])
+S.append_to_new_sqlite(f"sqlite:///{path}", path, make_items(3), "batch")
+"""
+
+
+def test_a_run_killed_creating_the_store_leaves_nothing_after_the_rerun(tmp_path: Path) -> None:
+    """An `underwrite` SIGKILLed while creating a new store left its hidden temporary database and journal beside
+    the store (`.d.db.<pid>.creating`, `-journal`), and the re-run, which completed, left them there for an hour
+    (only files that old were removed). The temporary name now carries the host, and a re-run on this host removes
+    at once those whose process is gone; the re-run's store is the uninterrupted run's."""
+    import signal
+    import subprocess
+    import sys
+
+    from underwriting.store import append_to_new_sqlite
+
+    path = tmp_path / "new" / "d.db"
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", _KILLED_CREATING, str(path)], check=False, cwd=root,
+                          env={**os.environ, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert not path.exists() and [p for p in path.parent.iterdir() if ".creating" in p.name]  # what the kill left
+    res = append_to_new_sqlite(f"sqlite:///{path}", path, make_items(3), "batch")  # the re-run
+    assert res.written == 3 and sorted(p.name for p in path.parent.iterdir()) == ["d.db"]
+    ref = tmp_path / "ref" / "d.db"
+    append_to_new_sqlite(f"sqlite:///{ref}", ref, make_items(3), "batch")
+    import sqlite3
+
+    with DecisionStore(f"sqlite:///{path}") as st:
+        assert st.verify().ok
+    q = "SELECT record_id, body_hash, body FROM agc_decisions ORDER BY seq"
+    with sqlite3.connect(path) as a, sqlite3.connect(ref) as b:
+        assert a.execute(q).fetchall() == b.execute(q).fetchall()
+
+
 def test_two_runs_creating_the_store_over_an_empty_file_keep_both_records(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Two runs finding the same empty store file both passed the "empty, nothing to lose" check; the second
