@@ -674,11 +674,33 @@ def _reap_killed_runs(client: MlflowClient, exp_id: str) -> list[str]:
                        "its process ended before the run finished (killed); nothing was registered from it")
         client.set_terminated(run.info.run_id, status="KILLED")
         marked.append(run.info.run_id)
+        _fail_pending_models(client, exp_id, run.info.run_id)
     if marked:
         logging.getLogger("agcredit.registry").warning(
             "%d MLflow run(s) left running by a registration killed before marked KILLED (nothing was registered "
             "from them): %s", len(marked), ", ".join(marked))
     return marked
+
+
+def _fail_pending_models(client: MlflowClient, exp_id: str, run_id: str) -> None:
+    """The logged models a killed registration run ``run_id`` left PENDING (killed while writing the model's files:
+    a model folder of several MB, never registered) are marked FAILED, and their files removed when the registry
+    keeps its artifacts in a local folder — each kill left one behind for good."""
+    import shutil
+    from urllib.parse import unquote, urlparse
+
+    try:
+        pending = [m for m in client.search_logged_models([exp_id], filter_string=f"source_run_id = '{run_id}'")
+                   if str(getattr(m.status, "name", m.status)) == "PENDING"]
+    except MlflowException:  # a tracking server without logged models
+        return
+    for m in pending:
+        client.finalize_logged_model(m.model_id, "FAILED")
+        loc = urlparse(str(m.artifact_location or ""))
+        if loc.scheme in ("", "file"):
+            folder = Path(unquote(loc.path))
+            if folder.is_dir() and m.model_id in folder.parts:  # the model's own folder, nothing above it
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:

@@ -237,7 +237,9 @@ def test_public_api_resolves() -> None:
 
 def test_a_killed_registration_run_is_marked_killed(store: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A `train` killed while its run was logging leaves it RUNNING; the next registration on this host marks it
-    KILLED (its process is gone); a run of a live process, of another host or without our tags is left alone."""
+    KILLED (its process is gone); a run of a live process, of another host or without our tags is left alone. A
+    `train` SIGKILLed while logging its model also left that model PENDING with its files (6.6 MB on the demo
+    county) for good: they are now marked FAILED and removed with the run."""
     import os
     import socket
     import subprocess
@@ -255,6 +257,11 @@ def test_a_killed_registration_run_is_marked_killed(store: Path, caplog: pytest.
     dead = done.stdout.strip()
     host = socket.gethostname()
     killed = client.create_run(exp, tags={"agcredit.host": host, "agcredit.pid": dead}).info.run_id
+    # killed while logging its model: a PENDING logged model and part of its files (MLflow's model folder)
+    half = client.create_logged_model(exp, name="model", source_run_id=killed)
+    half_dir = Path(half.artifact_location.removeprefix("file://"))
+    half_dir.mkdir(parents=True, exist_ok=True)
+    (half_dir / "MLmodel").write_text("flavors: {}\n")
     live = client.create_run(exp, tags={"agcredit.host": host, "agcredit.pid": str(os.getpid())}).info.run_id
     other = client.create_run(exp, tags={"agcredit.host": host + "-elsewhere", "agcredit.pid": dead}).info.run_id
     foreign = client.create_run(exp).info.run_id
@@ -263,6 +270,9 @@ def test_a_killed_registration_run_is_marked_killed(store: Path, caplog: pytest.
     status = {r: client.get_run(r).info.status for r in (killed, live, other, foreign)}
     assert status == {killed: "KILLED", live: "RUNNING", other: "RUNNING", foreign: "RUNNING"}
     assert "nothing was registered" in client.get_run(killed).data.tags["agcredit.note"]
+    # its half-written model (left PENDING, its files kept for good) is marked FAILED and its files removed
+    assert str(client.get_logged_model(half.model_id).status) in ("FAILED", "LoggedModelStatus.FAILED")
+    assert not half_dir.exists()
     assert "1 MLflow run(s) left running by a registration killed before marked KILLED" in caplog.text
     assert killed in caplog.text
     # the registration's own run carries its host and process, and finished
