@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["cached_table", "check_writable", "temp_beside", "write_all_atomic", "write_bytes_atomic",
-           "write_table_atomic"]
+__all__ = ["cached_table", "check_writable", "private_tempdir", "private_tempdir_prefix", "sweep_private_tempdirs", "temp_beside",
+           "write_all_atomic", "write_bytes_atomic", "write_table_atomic"]
 
 
 def check_writable(out: str | Path, *, what: str = "output") -> Path:
@@ -98,6 +98,49 @@ def _sweep_stale(path: Path, suffix: str) -> None:
                 os.unlink(os.path.join(folder, n))
         except OSError:
             pass
+
+
+def private_tempdir_prefix(kind: str) -> str:
+    """The name prefix of this process's temporary folders of ``kind`` in TMPDIR: ``agcredit-<kind>-<host>-<pid>-``."""
+    return f"agcredit-{kind}-{_host()}-{os.getpid()}-"
+
+
+def sweep_private_tempdirs(kind: str) -> int:
+    """Remove the temporary folders of ``kind`` (:func:`private_tempdir`) that processes of this host killed outright
+    (SIGKILL, the OOM killer: no cleanup ran) left in TMPDIR — a registration's model folder is several MB, and
+    each kill left one for good: those whose process is gone and that are older than :data:`STALE_AFTER_S` (a live
+    process in another PID namespace sharing the folder and the host name is not taken for a dead one). Returns how
+    many were removed."""
+    import shutil
+
+    host = f"agcredit-{kind}-{_host()}-"
+    root = tempfile.gettempdir()
+    try:
+        names = [n for n in os.listdir(root) if n.startswith(host)]
+    except OSError:
+        return 0
+    now, n = time.time(), 0
+    for name in names:
+        pid = name[len(host):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+                continue
+            if now - os.stat(os.path.join(root, name)).st_mtime > STALE_AFTER_S:
+                shutil.rmtree(os.path.join(root, name))
+                n += 1
+        except (OSError, OverflowError):
+            pass
+    return n
+
+
+@contextmanager
+def private_tempdir(kind: str) -> Iterator[str]:
+    """A temporary folder in TMPDIR for the block (``tempfile.TemporaryDirectory``), named with this host and process
+    (``agcredit-<kind>-<host>-<pid>-…``) so that a later one of the same kind removes what a killed process left
+    (:func:`sweep_private_tempdirs`)."""
+    sweep_private_tempdirs(kind)
+    with tempfile.TemporaryDirectory(prefix=private_tempdir_prefix(kind)) as tmp:
+        yield tmp
 
 
 def _disk_full(e: OSError) -> int | None:

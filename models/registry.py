@@ -504,7 +504,9 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
         data_tag = {_TRAINING_DATA_TAG: json.dumps(training_data_record(training_data), sort_keys=True,
                                                    separators=(",", ":"))}
     data_tag.update({f"{_PROVENANCE_PREFIX}{k}": str(v) for k, v in sorted((provenance or {}).items())})
-    with tempfile.TemporaryDirectory(prefix="agcredit-register-") as tmp:
+    from features.atomic import private_tempdir
+
+    with private_tempdir("register") as tmp:
         mdir = Path(tmp) / "model"
         mdir.mkdir()
         flavour.save_dir(model, mdir)

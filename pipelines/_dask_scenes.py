@@ -91,7 +91,10 @@ def scene_rows_per_block(index: Path, fields: Any, blocks: Sequence[np.ndarray],
 def write_index(rows: SceneRows) -> Path:
     """A temporary folder holding ``index.csv`` with these rows (the caller removes it with :func:`remove`)."""
     header, body = rows
-    folder = Path(tempfile.mkdtemp(prefix="agcredit-block-"))
+    from features.atomic import private_tempdir_prefix, sweep_private_tempdirs
+
+    sweep_private_tempdirs("block")
+    folder = Path(tempfile.mkdtemp(prefix=private_tempdir_prefix("block")))
     pd.DataFrame(body, columns=header).to_csv(folder / "index.csv", index=False)
     return folder
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -480,7 +479,9 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
         from pipelines._code_digest import registry_provenance
 
         example, answer = registry_example(clf, series, lab)
-        with tempfile.TemporaryDirectory(prefix="agcredit-crop-plots-") as tmp:
+        from features.atomic import private_tempdir
+
+        with private_tempdir("crop-plots") as tmp:
             version = register_model(clf, MODEL_NAME, metrics=metrics, governance=gov,
                                      params={k: v for k, v in clf.get_params().items()},
                                      flavour=SaveLoadFlavour.of(clf), artifacts=diagnostic_plots(clf, tmp),

@@ -23,7 +23,6 @@ run (the demo re-run, ``evaluate``) reads them back in a second.
 from __future__ import annotations
 
 import hashlib
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -349,7 +348,9 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
     if len(seasons) < 3:
         out_notes.append(f"reported yields of only {len(seasons)} season(s): no season can be held out, so the "
                          "version has no held-out metrics and cannot meet its minimum metrics")
-    with tempfile.TemporaryDirectory(prefix="agcredit-yield-plots-") as tmp:
+    from features.atomic import private_tempdir
+
+    with private_tempdir("yield-plots") as tmp:
         rows = {cp: j.drop(columns="reported_yield_t_ha") for cp, j in joined.items()}
         ev_rows = None
         if eval_features_by_checkpoint is not None:

@@ -547,6 +547,49 @@ def test_a_registration_killed_before_its_alias_is_completed_not_repeated(
     assert reg(1.0) == "5"  # version 1 is the same model and data, but it was aliased: a deliberate re-registration
 
 
+_KILLED_REGISTERING = """
+import os, signal
+import mlflow
+from models import registry
+from tests.models.test_registry import TinyModel, gov
+def start_run(*a, **k):  # SIGKILL (the OOM killer) once the model is saved in the temporary folder
+    os.kill(os.getpid(), signal.SIGKILL)
+mlflow.start_run = start_run
+registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+"""
+
+
+def test_a_registration_killed_outright_leaves_no_model_folder_in_tmpdir(
+        store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `train` SIGKILLed while registering left its temporary model folder (`agcredit-register-…`, 6.5 MB on the
+    demo county; the plots' folder beside it) in TMPDIR for good: every kill added one. The folders now carry host
+    and process, and the next registration removes those of processes gone (older than an hour: a live process
+    of another PID namespace is never taken for a dead one)."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from models import registry
+
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", _KILLED_REGISTERING], check=False, cwd=root, capture_output=True,
+                          text=True, timeout=180, env={**os.environ, "PYTHONPATH": str(root), "TMPDIR": str(tmp)})
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    left = [p for p in tmp.iterdir() if p.name.startswith("agcredit-register-")]
+    assert len(left) == 1 and any(left[0].rglob("*"))  # what the kill left: the saved model
+    young = tmp / f"{left[0].name}-young"  # the same process's, but recent: kept (could be a live namespace's)
+    young.mkdir()
+    hour_ago = time.time() - 2 * 3600
+    os.utime(left[0], (hour_ago, hour_ago))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    assert registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=gov(0.5)) == "1"
+    assert sorted(p.name for p in tmp.iterdir()) == [young.name]
+
+
 def test_a_registration_killed_between_its_alias_and_its_history_row_is_completed_not_repeated(
         store: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """A `train` killed (SIGKILL) after setting `challenger` on its new version but before writing the alias
