@@ -701,7 +701,9 @@ def _fail_pending_models(client: MlflowClient, exp_id: str, run_id: str) -> None
         loc = urlparse(str(m.artifact_location or ""))
         if loc.scheme in ("", "file"):
             folder = Path(unquote(loc.path))
-            if folder.is_dir() and m.model_id in folder.parts:  # the model's own folder, nothing above it
+            while folder.name != m.model_id and folder != folder.parent:  # the model's own folder (…/m-<id>/artifacts)
+                folder = folder.parent
+            if folder.name == m.model_id and folder.is_dir():
                 shutil.rmtree(folder, ignore_errors=True)
 
 

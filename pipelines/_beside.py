@@ -24,7 +24,6 @@ import pickle
 import shutil
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import warnings
@@ -56,7 +55,11 @@ class Beside(Generic[R]):
 def run_beside(fn: Callable[..., R], *args: Any, fallback: Callable[[], R]) -> Iterator[Beside[R]]:
     """``fn(*args)`` started in another process; yields a :class:`Beside` returning its result, or ``fallback()``
     when the process failed. ``fn`` must be importable by its module and name, ``args`` picklable."""
-    with tempfile.TemporaryDirectory(prefix="agcredit-beside-") as tmp:
+    from features.atomic import private_tempdir
+
+    # named with this host and process: a caller SIGKILLed after the other process ended (nothing watches then)
+    # left the folder, with the arguments' pickle (20 MB on the demo county); the next call removes it
+    with private_tempdir("beside") as tmp:
         src, dst = Path(tmp) / "in.pickle", Path(tmp) / "out.pickle"
         with src.open("wb") as fh:
             pickle.dump((fn, args), fh, protocol=pickle.HIGHEST_PROTOCOL)

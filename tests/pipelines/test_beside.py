@@ -145,3 +145,42 @@ def test_a_killed_caller_takes_its_process_and_folder_with_it(tmp_path: Path) ->
     while time.monotonic() < deadline and (not _ended(pid) or list(tmp.glob("agcredit-beside-*"))):
         time.sleep(0.2)
     assert _ended(pid) and not list(tmp.glob("agcredit-beside-*"))
+
+
+def test_a_caller_killed_after_its_process_ended_leaves_no_folder_for_good(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller SIGKILLed after the other process had ended (nothing was left to notice it) left the temporary
+    folder with the arguments' and the result's pickles (20 MB on the demo county's crop-type training) for good.
+    The folder now carries host and process; a later call removes those of a caller gone, over an hour old."""
+    import signal
+    import subprocess
+    import sys
+    import tempfile
+    import textwrap
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    caller = tmp_path / "caller.py"
+    caller.write_text(textwrap.dedent("""
+        import os, time
+        from pipelines._beside import run_beside
+        with run_beside(os.getpid, fallback=lambda: None) as other:
+            print(other(), flush=True)
+            time.sleep(120)
+    """))
+    proc = subprocess.Popen([sys.executable, str(caller)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "TMPDIR": str(tmp)})
+    assert proc.stdout is not None
+    pid = int(proc.stdout.readline())
+    proc.stdout.close()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert _ended(pid)
+    left = list(tmp.glob("agcredit-beside-*"))
+    assert len(left) == 1
+    hour_ago = time.time() - 2 * 3600
+    os.utime(left[0], (hour_ago, hour_ago))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    with run_beside(os.getpid, fallback=lambda: -1) as other:
+        assert other() not in (-1, os.getpid())
+    assert not list(tmp.glob("agcredit-beside-*"))
