@@ -356,9 +356,19 @@ def _flock_run_lock(lock: Path, what: str) -> Iterator[None]:
         except OSError as e:  # a file system without flock: run unguarded rather than never
             if e.errno not in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
                 raise
+        else:
+            before = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            if before:  # a holder that ended without its release (below): killed outright, its lock freed with it
+                import logging
+
+                logging.getLogger("agcredit.store").warning(
+                    "the previous %s run (%s) ended without releasing its run lock %s — killed (SIGKILL, a power "
+                    "loss) or run by an earlier release; the lock went with its process: this run goes on, and "
+                    "runs again what that run did not finish", what, before, lock)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n".encode(), 0)
         yield
+        os.ftruncate(fd, 0)  # released normally: the next run finds the file empty (a killed run leaves its line)
     finally:
         os.close(fd)  # closing releases the lock
 

@@ -163,3 +163,43 @@ def test_the_season_over_bound(tiny_county_sh: Path, tmp_path: Path, monkeypatch
         ru.reunderwrite_due(date.today(), county=county, store=f"sqlite:///{tmp_path / 'other.db'}",
                             models=object(), refuse_season_over=True)  # type: ignore[arg-type]
     assert not (tmp_path / "other.db").exists()
+
+
+_KILLED_HOLDING = """
+import os, signal, sys
+from underwriting.store import run_lock
+with run_lock(sys.argv[1]):
+    os.kill(os.getpid(), signal.SIGKILL)  # the OOM killer, a power loss: no release runs
+"""
+
+
+def test_a_run_lock_left_by_a_killed_run_does_not_block_and_is_named(tmp_path: Path,
+                                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """A `--due` run SIGKILLed while holding the store's run lock: the next run took the lock (flock goes with its
+    process) but said nothing, its lock file still naming the dead run as if it held it. The next run now says in
+    one line that the previous run (its pid) ended without releasing the lock and that it goes on; a run released
+    normally leaves nothing for the next one to report."""
+    import os
+    import subprocess
+    import sys
+
+    from underwriting.store import RunInProgress, run_lock
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    DecisionStore(url).close()
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run([sys.executable, "-c", _KILLED_HOLDING, url], check=False, cwd=root, capture_output=True,
+                          text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(root)})
+    assert proc.returncode == -9, proc.stderr[-2000:]
+    lock = tmp_path / "store.db.due-lock"
+    dead = lock.read_text().split()[1]
+    with caplog.at_level("WARNING", logger="agcredit.store"), run_lock(url):  # not blocked
+        with pytest.raises(RunInProgress):  # held by this run now: another is refused as before
+            with run_lock(url):
+                pass
+    said = [r.getMessage() for r in caplog.records if "ended without releasing" in r.getMessage()]
+    assert len(said) == 1 and f"reunderwrite --due run (pid {dead} since " in said[0] and str(lock) in said[0]
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="agcredit.store"), run_lock(url):
+        pass
+    assert not [r for r in caplog.records if "ended without releasing" in r.getMessage()]
