@@ -132,27 +132,78 @@ def test_cache_and_blocks_give_identical_results(two_tiles: Path, tmp_path: Path
     f = _fields(geoms)
     first = planted_area(f, two_tiles, SEASON, END, cache_dir=tmp_path)
     calls = []
-    real = area_scenes._read_block
+    real_joint = area_scenes._read_blocks
 
     def no_read(*a: object, **k: object) -> object:
         calls.append(1)
         raise AssertionError("cache miss")
 
-    monkeypatch.setattr(area_scenes, "_read_block", no_read)
+    monkeypatch.setattr(area_scenes, "_read_blocks", no_read)
     again = planted_area(f, two_tiles, SEASON, END, cache_dir=tmp_path)
     pd.testing.assert_frame_equal(first, again)
     assert not calls
 
-    def counting(*a: object, **k: object) -> object:
-        calls.append(1)
-        return real(*a, **k)  # type: ignore[arg-type]
+    def counting(grid: object, wins: list) -> object:
+        calls.extend(wins)
+        return real_joint(grid, wins)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(area_scenes, "_read_block", counting)
+    monkeypatch.setattr(area_scenes, "_read_blocks", counting)
     monkeypatch.setattr(area_scenes, "BLOCK", 24)
     blocked = planted_area(f, two_tiles, SEASON, END)
     assert len(calls) > 3  # several small blocks were read
     pd.testing.assert_frame_equal(first, blocked, check_exact=False, rtol=1e-9)
     assert first["planted_area_ha"].sum() > 1.0
+
+
+def test_blocks_read_together_equal_each_read_alone(two_tiles: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every scene is read once for the windows of a field set (the union of their parts), and each window's stack is
+    bit for bit the one it gets read alone — overlapping windows, windows across both tiles and their overlap, a
+    window inside one tile only, the cloudy date where tile B loses the overlap to A."""
+    from features.sources.local import read_index
+
+    grid = area_scenes._grids(read_index(two_tiles))[0]
+    wins = [(0, 0, 40, 100), (5, 30, 20, 40), (10, 55, 25, 30), (0, 70, 40, 30), (3, 2, 7, 9)]
+    opened: list[tuple[str, tuple[int, int, int, int]]] = []
+    real = area_scenes._scene_window
+
+    def spy(sc: object, win: tuple[int, int, int, int]) -> object:
+        opened.append((str(sc.path), win))  # type: ignore[attr-defined]
+        return real(sc, win)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(area_scenes, "_scene_window", spy)
+    area_scenes._WINDOWS.clear()
+    joint = area_scenes._read_blocks(grid, wins)
+    assert len(opened) == len({p for p, _ in opened}) == len(grid.scenes)  # each scene file read once
+    for win, (ndvi, ndwi, dates) in zip(wins, joint, strict=True):
+        area_scenes._WINDOWS.clear()
+        a_ndvi, a_ndwi, a_dates = area_scenes._read_blocks(grid, [win])[0]
+        assert dates == a_dates
+        np.testing.assert_array_equal(ndvi, a_ndvi)
+        np.testing.assert_array_equal(ndwi, a_ndwi)
+        assert ndvi.shape == (len(DATES), win[2], win[3])
+    assert np.isfinite(joint[0][0]).any()
+
+
+def test_joint_reads_split_under_their_bound(two_tiles: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows whose stacks exceed :data:`JOINT_READ_BYTES` together are read in groups under it; same areas."""
+    geoms = [box(X0 + 10 * i + 3, Y0 + 10 * j + 3, X0 + 10 * i + 83, Y0 + 10 * j + 63)
+             for i in range(0, 90, 20) for j in range(0, 30, 10)]
+    f = _fields(geoms)
+    monkeypatch.setattr(area_scenes, "BLOCK", 24)
+    whole = planted_area(f, two_tiles, SEASON, END)
+    groups: list[int] = []
+    real = area_scenes._read_blocks
+
+    def counting(grid: object, wins: list) -> object:
+        groups.append(len(wins))
+        return real(grid, wins)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(area_scenes, "_read_blocks", counting)
+    monkeypatch.setattr(area_scenes, "JOINT_READ_BYTES", 8 * len(DATES) * 24 * 24 * 2)
+    split = planted_area(f, two_tiles, SEASON, END)
+    assert len(groups) > 1  # read in several groups (one would have been 8 windows)
+    pd.testing.assert_frame_equal(whole, split, check_exact=True)
 
 
 def test_field_cut_across_two_crs(tmp_path: Path) -> None:
