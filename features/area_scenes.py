@@ -178,15 +178,30 @@ def _scene_window(sc: Scene, win: tuple[int, int, int, int]) -> tuple[np.ndarray
     if sc.nodata is not None and not np.isnan(sc.nodata):
         for b in _BANDS:
             ok &= dn[b] != sc.nodata
-    red, nir, green = (dn[b].astype(np.float32) * np.float32(sc.scale) + np.float32(sc.offset) for b in _BANDS)
+    red, nir, green = (_reflectance(dn[b], sc.scale, sc.offset) for b in _BANDS)
+    # in place: the float32 operations of ``np.where(ok, (nir - red) / (nir + red), nan)``, bit for bit, without its
+    # temporaries (they took half the time of a window read)
     with np.errstate(divide="ignore", invalid="ignore"):
-        v = np.where(ok, (nir - red) / (nir + red), np.nan)
-        wv = np.where(ok, (green - nir) / (green + nir), np.nan)
+        v = nir - red
+        v /= nir + red
+        wv = green - nir
+        wv /= green + nir
+    not_ok = ~ok
+    v[not_ok] = np.nan
+    wv[not_ok] = np.nan
     v[~np.isfinite(v)] = np.nan
     v.flags.writeable = False  # shared by the calls the memo answers
     wv.flags.writeable = False
     _WINDOWS.put(key, (v, wv), v.nbytes + wv.nbytes)
     return v, wv
+
+
+def _reflectance(dn: np.ndarray, scale: float, offset: float) -> np.ndarray:
+    """``dn.astype(float32) * float32(scale) + float32(offset)`` in place of its temporaries (the same values)."""
+    r = dn.astype(np.float32)
+    r *= np.float32(scale)
+    r += np.float32(offset)
+    return r
 
 
 def _read_block(grid: _Grid, win: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, list[dt.date]]:

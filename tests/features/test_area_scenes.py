@@ -206,6 +206,45 @@ def test_joint_reads_split_under_their_bound(two_tiles: Path, tmp_path: Path,
     pd.testing.assert_frame_equal(whole, split, check_exact=True)
 
 
+def test_scene_window_bit_for_bit_as_the_plain_formula(tmp_path: Path) -> None:
+    """The in-place NDVI/NDWI of a window are the float32 values of ``np.where(ok, (nir - red) / (nir + red), nan)``
+    bit for bit, NaN patterns included: random DNs with clouds, the nodata DN, and red + NIR = 0 (0/0, x/0)."""
+    from dataclasses import replace
+
+    from features.sources.local import SCL_CLEAR, read_index
+
+    rng = np.random.default_rng(5)
+    shape = (37, 53)
+    data = rng.integers(0, 9000, size=(4, *shape)).astype("uint16")
+    data[1:3, :3, :] = 0  # red and NIR both 0: 0/0 where clear
+    data[1, 5, :] = 0
+    data[3] = rng.choice(np.array([4, 5, 8, 9, 3], dtype="uint16"), size=shape)
+    folder = tmp_path / "scenes"
+    path = folder / "2009" / "S2_A_20090601.tif"
+    path.parent.mkdir(parents=True)
+    with rasterio.open(path, "w", driver="GTiff", height=shape[0], width=shape[1], count=4, dtype="uint16",
+                       crs="EPSG:32644", transform=Affine(10, 0, X0, 0, -10, Y0), nodata=0) as dst:
+        dst.write(data)
+    _index(folder, [(DATES[0], "A", "2009/S2_A_20090601.tif")])
+    for sc in (read_index(folder)[0], replace(read_index(folder)[0], nodata=None, scale=0.0002, offset=-0.1)):
+        area_scenes._WINDOWS.clear()
+        v, wv = area_scenes._scene_window(sc, (2, 1, 40, 30))
+        green, red, nir, scl = (data[k, 1:31, 2:42] for k in range(4))
+        ok = np.isin(scl, SCL_CLEAR)
+        if sc.nodata is not None:
+            for b in (red, nir, green):
+                ok &= b != sc.nodata
+        r, n, g = (b.astype(np.float32) * np.float32(sc.scale) + np.float32(sc.offset) for b in (red, nir, green))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ref_v = np.where(ok, (n - r) / (n + r), np.nan)
+            ref_wv = np.where(ok, (g - n) / (g + n), np.nan)
+        ref_v[~np.isfinite(ref_v)] = np.nan
+        assert v.dtype == wv.dtype == np.float32
+        np.testing.assert_array_equal(v.view(np.uint32), ref_v.view(np.uint32))
+        np.testing.assert_array_equal(wv.view(np.uint32), ref_wv.view(np.uint32))
+        assert np.isnan(v).any() and np.isfinite(v).any()
+
+
 def test_field_cut_across_two_crs(tmp_path: Path) -> None:
     """Tile A in UTM covers x < 500 m; tile B, in Web Mercator, the rest: the field's parts are summed."""
     folder = tmp_path / "scenes"
