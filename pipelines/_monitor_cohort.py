@@ -57,7 +57,7 @@ def cohort_ratio(traj: SeasonTrajectories, declared: pd.Series, called: pd.Serie
     its declared crop / the same to the ``k`` nearest declared as the crop the model calls it) as of
     ``as_of`` (see the module docstring). ``declared``, ``called``: field_id → crop. NaN (no evidence either
     way) when the model's crop is the declared one, either cohort has fewer than ``k`` fields with
-    observations, or the field has none."""
+    observations, the field has none, or it is as near (distance 0) both cohorts."""
     out: dict[str, float] = {}
     want = [str(f) for f in fields]
     if not want or len(traj.field_ids) == 0:
@@ -81,5 +81,8 @@ def cohort_ratio(traj: SeasonTrajectories, declared: pd.Series, called: pd.Serie
             continue
         near_own = np.sort(d2[own])[:k].mean()
         near_other = np.sort(d2[other])[:k].mean()
-        out[f] = float(np.sqrt(near_own / near_other)) if near_other > 0 else float("inf")
+        if near_other > 0:
+            out[f] = float(np.sqrt(near_own / near_other))
+        else:  # as near the model's crop as can be: infinitely nearer — unless as near its own (0 / 0: no evidence)
+            out[f] = float("inf") if near_own > 0 else float("nan")
     return out

@@ -696,3 +696,31 @@ def test_mismatch_history_is_what_the_model_said_on_each_checkpoint_date() -> No
     assert last["declared_crop_prob"].tolist() == pytest.approx([0.001 * (end - pd.Timestamp(START)).days] * 2)
     assert mismatch_history(Model(), pd.DataFrame(), fields, date(2024, 5, 1)) is None  # before any checkpoint
     assert mismatch_history(None, pd.DataFrame(), fields, date(2024, 7, 10)) is None
+
+
+def test_a_field_equally_near_both_cohorts_is_no_evidence() -> None:
+    """A field whose NDVI matches both its declared crop's fields and the model's crop's fields exactly (0 over 0:
+    the same scenes over one block, a cloudy season's single clear value) has no cohort evidence either way (NaN);
+    it was an infinite ratio, which the season's branch (probability below 0.5, ratio at least 3) took for strong
+    evidence and raised a high-severity CROP_MISMATCH on a declared-crop probability of 0.35 (review R1)."""
+    from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
+
+    days = np.arange(0, 200, 5)
+    same = _curve(days, centre=130)
+    frames, rows = [], []
+    for k in range(3):
+        for crop in ("maize", "sorghum"):
+            frames.append(_series(f"{crop[0]}{k}", "2024", days, same))
+            rows.append((f"{crop[0]}{k}", crop, 0.95, crop))
+    frames.append(_series("flat", "2024", days, same))
+    rows.append(("flat", "sorghum", 0.35, "maize"))
+    fields = pd.DataFrame(rows, columns=["field_id", "crop", "declared_crop_prob", "crop_type"]).assign(
+        season="2024", region="r", crop_type_prob=0.6)
+    obs = clear_ndvi(pd.concat(frames, ignore_index=True))
+    as_of = pd.Timestamp(2024, 9, 15)
+    dec = pd.Series(fields["crop"].to_numpy(), index=fields["field_id"])
+    call = pd.Series(fields["crop_type"].to_numpy(), index=fields["field_id"])
+    assert np.isnan(cohort_ratio(SeasonTrajectories(obs), dec, call, as_of, ["flat"])["flat"])
+    empty = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    al = detect_alerts(obs, fields, empty, as_of.date(), START, {})
+    assert (al["alert"] == "CROP_MISMATCH").sum() == 0
