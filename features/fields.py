@@ -11,6 +11,7 @@ rejected with their field ids. Personal identifiers are turned into
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -191,6 +192,10 @@ def normalise_crop(v: object) -> str | None:
     return t.lower().replace(" ", "_")
 
 
+#: letters in two or more words, nothing else (a crop of several words, or a person's name: :func:`check_known_crops`)
+_WORDS = re.compile(r"[^\W\d_]+(?:[ \-][^\W\d_]+)+")
+
+
 def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Series | None = None,
                       hidden: frozenset[str] = frozenset()) -> None:
     """A user error naming the crops of ``crops`` that the engine does not know (:func:`known_crops`), the file
@@ -212,7 +217,12 @@ def check_known_crops(crops: pd.Series, *, source: str, column: str, rows: pd.Se
 
     shown = [repr(n) for n in names if not personal(n)][:5]
     if any(personal(n) for n in names):
-        shown.append(f"{HIDDEN} (a name, phone or ID number, not shown)")
+        # a crop of several words ("pearl millet") has a name's shape: hidden too, the message says how to add it
+        words = any(personal(n) and _WORDS.fullmatch(n.strip()) and n.strip().casefold() not in hidden
+                    for n in names)
+        shown.append(f"{HIDDEN} (a name, phone or ID number, not shown"
+                     + ("; a crop of several words is not shown either: if it is one, add it with "
+                        "AGCREDIT_EXTRA_CROPS, e.g. pearl_millet" if words else "") + ")")
     where = (rows[unknown].astype(str) if rows is not None
              else pd.Series(file_rows(source, range(len(crops))), index=crops.index)[unknown])
     raise FieldsError(source=source, problem=f"{column} {', '.join(shown)} not a known crop "

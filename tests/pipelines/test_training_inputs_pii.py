@@ -95,3 +95,21 @@ def test_a_farmers_surname_typed_as_a_crop_label_or_reported_crop_is_not_quoted(
     with pytest.raises(UserInputError, match=r"declared_crop <personal data>.*not a known crop.*F1/2008") as e:
         read_reported(rep)
     assert "qqqname" not in str(e.value).casefold()
+
+
+def test_a_crop_of_several_words_is_hidden_with_how_to_add_it() -> None:
+    """"pearl millet", a crop not among the engine's, has a name's shape and is not quoted; the message said only "a
+    name, phone or ID number", leaving the user to guess a crop was meant — it now says how to add one (review R1).
+    A phone or a single unknown word gets no such hint."""
+    from features.fields import check_known_crops
+
+    with pytest.raises(UserInputError, match=r"declared_crop <personal data> \(a name, phone or ID number, not shown; "
+                                             r"a crop of several words .*AGCREDIT_EXTRA_CROPS, e\.g\. pearl_millet\) "
+                                             r"not a known crop.*F1/2008") as e:
+        check_known_crops(pd.Series(["Pearl Millet", "maize"]), source="y.csv", column="declared_crop",
+                          rows=pd.Series(["F1/2008", "F2/2008"]))
+    assert "pearl millet" not in str(e.value).casefold()
+    for other in (PHONE, "quinoa"):
+        with pytest.raises(UserInputError) as e:
+            check_known_crops(pd.Series([other]), source="y.csv", column="declared_crop")
+        assert "several words" not in str(e.value)
