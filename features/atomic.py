@@ -170,23 +170,35 @@ def temp_beside(out: str | Path, *, suffix: str = ".tmp") -> Iterator[str]:
     left there (:func:`_sweep_stale`)."""
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _sweep_stale(path, suffix)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=suffix)
-    os.close(fd)
+    tmp = _stage_beside(path, suffix)
     try:
         try:
             yield tmp
         except OSError as e:
-            full = _disk_full(e)
-            if full is None:
+            if (named := _named_disk_full(e, path)) is e:
                 raise
-            # a write into the temporary file says no path (file.write, pyarrow): name the file it stands for
-            raise OSError(full, os.strerror(full), str(path)) from e
+            raise named from e
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _stage_beside(path: Path, suffix: str) -> str:
+    """A new empty temporary file beside ``path`` (named with host and pid, so that a later write sweeps what a killed
+    process left, :func:`_sweep_stale`), after sweeping such leftovers."""
+    _sweep_stale(path, suffix)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=suffix)
+    os.close(fd)
+    return tmp
+
+
+def _named_disk_full(e: OSError, path: Path) -> OSError:
+    """``e`` itself, or — a full disk or quota, which a write into the temporary file reports without a path
+    (file.write, pyarrow) — the same error naming the file it stands for."""
+    full = _disk_full(e)
+    return e if full is None else OSError(full, os.strerror(full), str(path))
 
 
 def write_table_atomic(df: pd.DataFrame, out: str | Path, *, fmt: str | None = None,
@@ -231,17 +243,14 @@ def write_all_atomic(items: Sequence[tuple[Path, bytes]]) -> None:
         for out, data in items:
             path = Path(out)
             path.parent.mkdir(parents=True, exist_ok=True)
-            _sweep_stale(path, ".tmp")
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_host()}-{os.getpid()}.", suffix=".tmp")
-            os.close(fd)
+            tmp = _stage_beside(path, ".tmp")
             staged.append((path, tmp))
             try:
                 Path(tmp).write_bytes(data)
             except OSError as e:
-                full = _disk_full(e)
-                if full is None:
+                if (named := _named_disk_full(e, path)) is e:
                     raise
-                raise OSError(full, os.strerror(full), str(path)) from e
+                raise named from e
             os.chmod(tmp, 0o666 & ~_umask())
         # every file is on disk beside its target: from here only renames are left
         before = [(path, path.read_bytes() if path.is_file() else None) for path, _tmp in staged]
