@@ -66,9 +66,10 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   turns it off). Dated, as every other alert, by when it was
   raised: with the model's earlier checkpoints (``mismatch_history``, :func:`mismatch_history`), the first
   acquisition date, from the earliest checkpoint of the run of checkpoints whose probability has stayed below
-  since, on which the check (cohort included) held; the evidence lists that run's probabilities (monitor dated
-  it with the date asked, so the same alert moved with every query and an analyst could not tell how long the
-  imagery had disputed the declaration).
+  :func:`candidate_prob` since, on which the rule (cohort included) held — raised then, whatever the cohort ratio of
+  the day asked, as the evaluation's replay raises it; the evidence lists that run's probabilities and the ratio of
+  the day it was raised (monitor dated it with the date asked, so the same alert moved with every query and an
+  analyst could not tell how long the imagery had disputed the declaration).
 
 With ``timing_unit="gdd"`` and the region's daily weather (``weather`` of :func:`season_alerts`;
 :mod:`pipelines._monitor_thermal`) the collapse timing — the collapse day, the green-up-to-collapse duration, the
@@ -432,10 +433,11 @@ def mismatch_history(crop_model: Any, series: pd.DataFrame, fields: pd.DataFrame
 
 def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarray, history: pd.DataFrame | None,
                     grid: np.ndarray, cutoff: pd.Timestamp, p: AlertParams
-                    ) -> dict[str, tuple[pd.Timestamp | None, list[list[Any]]]]:
-    """field_id → (the date its CROP_MISMATCH was raised, the run's [checkpoint date, declared-crop probability]) for
-    the ``mismatch`` rows of ``fields``: the run is the checkpoints, back from the one in force on ``cutoff`` (whose
-    probability the features give), whose probability stayed below ``mismatch_prob``; the date is the first
+                    ) -> dict[str, tuple[pd.Timestamp | None, list[list[Any]], float]]:
+    """field_id → (the date its CROP_MISMATCH was raised, the run's [checkpoint date, declared-crop probability], the
+    cohort ratio on that date) for the ``mismatch`` rows of ``fields`` (the candidates, :func:`mismatch_candidates`):
+    the run is the checkpoints, back from the one in force on ``cutoff`` (whose probability the features give), whose
+    probability stayed below :func:`candidate_prob`; the date is the first
     acquisition of ``grid`` on or after the run's first checkpoint on which the cohort check (with the crop the model
     called then) let the alert through — as `evaluate alerts` replays it, and as NOT_PLANTED is raised; None when no
     acquisition has yet (not raised yet: a first version dated it with the date asked, so a query on the checkpoint's
@@ -451,7 +453,7 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
     hist = history[history["as_of"] <= cutoff].sort_values(["field_id", "as_of"], kind="stable")
     rows_of = {str(k): g for k, g in hist.groupby(hist["field_id"].astype(str), sort=False)}
     traj = functools.cache(lambda: SeasonTrajectories(obs))  # built on first need
-    out: dict[str, tuple[pd.Timestamp | None, list[list[Any]]]] = {}
+    out: dict[str, tuple[pd.Timestamp | None, list[list[Any]], float]] = {}
     for fid, now in zip(fid_all[mismatch], probs_now[mismatch], strict=True):
         g = rows_of.get(fid)
         if g is None or g.empty:
@@ -466,16 +468,18 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
         run = [[str(a.date()), _r(v)] for a, v in zip(at[first:-1], pr[first:-1], strict=True)]
         run.append([str(at[-1].date()), _r(now)])
         when: pd.Timestamp | None = None
+        ratio = float("nan")
         for k in range(first, len(at)):
             end = at[k + 1] if k + 1 < len(at) else cutoff + pd.Timedelta(days=1)
             # the acquisitions from the checkpoint until the next one, as `evaluate alerts` replays it: an acquisition
             # date never depends on when the question is asked
             cand = grid[(grid >= at[k].to_datetime64()) & (grid < end.to_datetime64())]
-            hit, _ = first_cohort_pass(traj, declared, fid, called[k], cand, p, prob=float(pr[k]) if k < len(at) - 1 else float(now))
+            hit, r = first_cohort_pass(traj, declared, fid, called[k], cand, p,
+                                       prob=float(pr[k]) if k < len(at) - 1 else float(now))
             if hit is not None:
-                when = min(hit, cutoff)
+                when, ratio = min(hit, cutoff), r
                 break
-        out[fid] = (when, run)  # None: no acquisition since the run began lets it through yet — not raised yet
+        out[fid] = (when, run, ratio)  # None: no acquisition since the run began lets it through yet — not raised yet
     return out
 
 
@@ -571,24 +575,28 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     spans = {(fid_a[a], season_a[a]): (int(a), int(b)) for a, b in zip(sb[:-1], sb[1:], strict=True)}
     probs = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
         else np.full(len(fields), np.nan)
-    cohort = mismatch_cohort(obs, fields, cutoff, p, mismatch_candidates(fields, p))
-    mismatch = mismatch_mask(fields, p, cohort)
-    since = _mismatch_since(obs, fields, mismatch, mismatch_history, grid, cutoff, p) if mismatch.any() else {}
-    for row, prob, mis, ratio in zip(fields.itertuples(index=False), probs, mismatch, cohort, strict=True):
+    candidates = mismatch_candidates(fields, p)
+    cohort = mismatch_cohort(obs, fields, cutoff, p, candidates)
+    today = mismatch_mask(fields, p, cohort)
+    # with the model's checkpoint history a candidate is raised on the first acquisition on which the rule let it
+    # through, as `evaluate alerts` replays it — not only when the cohort ratio of the day asked (its window slides
+    # between acquisitions) still passes, which dropped alerts the replay raised (review R1); without history (no
+    # model given) on the date asked by that day's test, as before
+    since = _mismatch_since(obs, fields, candidates, mismatch_history, grid, cutoff, p) if candidates.any() else {}
+    for row, prob, now_mis, now_ratio in zip(fields.itertuples(index=False), probs, today, cohort, strict=True):
         fid, season, crop, region = str(row.field_id), str(row.season), row.crop, str(row.region)
         a, b = spans.get((fid, season), (0, 0))
         days, vals, dates = all_days[a:b], all_vals[a:b], all_dates[a:b]
-        if mis:
+        raised, run, ratio = since.get(fid, (cutoff if now_mis else None, [], now_ratio))
+        if raised is not None:
             ev: dict[str, Any] = {"declared_crop_prob": _r(prob)}
             if "crop_type_prob" in fields.columns:
                 ev |= {"crop_type": str(getattr(row, "crop_type", "")), "crop_type_prob": _r(row.crop_type_prob)}
             if np.isfinite(ratio):
                 ev["cohort_ratio"] = _r(ratio)
-            raised, run = since.get(fid, (cutoff, []))  # no history (no model given): on the date asked, as before
             if run:
                 ev["declared_crop_prob_by_checkpoint"] = run
-            if raised is not None:
-                add(fid, season, "CROP_MISMATCH", raised, ev)
+            add(fid, season, "CROP_MISMATCH", raised, ev)
         if not isinstance(crop, str) or (region, crop) not in dense:
             continue
         band = dense[(region, crop)]

@@ -662,6 +662,45 @@ def test_a_dated_mismatch_waits_for_the_cohort_check(monkeypatch: pytest.MonkeyP
     assert mis["date"].iloc[0] == veto_until  # the series is every 5 days: day 100 is an acquisition
 
 
+def test_a_mismatch_raised_on_an_acquisition_stays_when_the_ratio_of_the_day_asked_falls(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The season's branch let ``swap`` (declared-crop probability 0.35) through on the acquisitions before day 100
+    (cohort ratio 5); from then on the ratio is 1.5 (its 120-day window slides). Monitor gated the alert on the ratio of
+    the day asked, so a query at 2024-09-15 dropped the CROP_MISMATCH the evaluation's replay raised on day 62 (review
+    R1); it is now raised as the replay raises it, its evidence the ratio of that day."""
+    import pipelines.monitor as mon
+    from pipelines.evaluation.alerts import _first_mismatch
+
+    cur, fields = _cohort_season()
+    fields = fields[fields["field_id"].isin(["swap", *[f"m{k}" for k in range(6)], *[f"s{k}" for k in range(6)]])]
+    fields = fields.assign(declared_crop_prob=np.where(fields["field_id"] == "swap", 0.35, 0.95))
+    obs = clear_ndvi(cur)
+    as_of = pd.Timestamp(2024, 9, 15)
+    c1 = pd.Timestamp(START) + pd.Timedelta(days=60)
+    hist = pd.DataFrame({"field_id": ["swap", "swap"], "as_of": [c1, as_of - pd.Timedelta(days=1)],
+                         "crop_type": "maize", "crop_type_prob": 0.97, "declared_crop_prob": [0.35, 0.35]})
+    real = mon.cohort_ratio
+    turn = pd.Timestamp(START) + pd.Timedelta(days=100)
+
+    def sliding(traj, declared, called, when, fids, **kw):
+        out = real(traj, declared, called, when, fids, **kw)
+        return {f: (5.0 if pd.Timestamp(when) < turn else 1.5) if np.isfinite(v) else v for f, v in out.items()}
+
+    monkeypatch.setattr(mon, "cohort_ratio", sliding)
+    empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    al = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    assert mis["field_id"].tolist() == ["swap"]
+    first_acq = pd.Timestamp(START) + pd.Timedelta(days=60)  # the series is every 5 days from day 0
+    assert mis["date"].iloc[0] == first_acq
+    assert json.loads(mis["evidence"].iloc[0])["cohort_ratio"] == 5.0
+    replay = _first_mismatch(obs, fields, hist, AlertParams(), sorted(pd.to_datetime(obs["date"].unique())))
+    assert replay[("swap", "CROP_MISMATCH")]["date"] == first_acq
+    # without the model's history: the day asked's test, as before (ratio 1.5 < 3: not raised)
+    plain = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {})
+    assert (plain["alert"] == "CROP_MISMATCH").sum() == 0
+
+
 def test_mismatch_history_is_what_the_model_said_on_each_checkpoint_date() -> None:
     """:func:`mismatch_history` predicts on each checkpoint's date: the rows equal the model's own prediction as of
     that date, with the checkpoint's date."""
