@@ -105,7 +105,10 @@ def oof_raw_scores(X: np.ndarray, y: np.ndarray, folds: np.ndarray, train_rows: 
             Xt, yt = np.vstack([Xt, extra[0][extra[2] != k]]), np.concatenate([yt, extra[1][extra[2] != k]])
         b = lgb.train(params[j], lgb.Dataset(Xt, yt, categorical_feature=cat_idx, free_raw_data=True),
                       num_boost_round=n_estimators)
-        return np.asarray(b.predict(X[te], raw_score=True)).reshape(int(te.sum()), -1)
+        # num_threads on every call: LightGBM (>= 4.2) keeps it in a process-wide variable that a call without it
+        # resets to "all cores", under the other threads' fits sized for one (a segfault in lib_lightgbm.so)
+        return np.asarray(b.predict(X[te], raw_score=True, num_threads=int(params[j].get("num_threads", 1)))
+                          ).reshape(int(te.sum()), -1)
 
     oof = np.zeros((len(y), n_class))
     for (k, _), pred in zip(jobs, thread_map(one, jobs, workers)):

@@ -392,7 +392,9 @@ class CropTypeClassifier:
     def _raw_scores(self, M: np.ndarray, name: str) -> np.ndarray:
         """Raw multiclass scores of a feature matrix: the mean over the checkpoint's bag of boosters."""
         bag = self.boosters_[name]
-        raw = sum(np.asarray(b.predict(M, raw_score=True)).reshape(len(M), -1) for b in bag)
+        # num_threads on every call (see features/threads.py: a call without it resets LightGBM's process-wide count)
+        raw = sum(np.asarray(b.predict(M, raw_score=True, num_threads=self.num_threads)).reshape(len(M), -1)
+                  for b in bag)
         return np.asarray(raw) / len(bag)
 
     def _calibrated(self, raw: np.ndarray, name: str, temperature: float | None = None) -> np.ndarray:

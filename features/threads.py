@@ -6,6 +6,11 @@ train in parallel on threads without copying data to other processes. Every boos
 its own Dataset, so each is the same bytes however many run at once: the thread count changes the time, never a
 model (tested). :func:`thread_map` returns the results in the order of the items.
 
+Every LightGBM call made on these threads — training *and* predicting — passes ``num_threads``: LightGBM (>= 4.2)
+keeps the thread count in a process-wide variable that a call without it resets to "all cores", so a predict of one
+fold made the other folds' fits, whose per-thread buffers were sized for one thread, write past them — a segfault in
+``lib_lightgbm.so`` (seen twice here: an ``evaluate crop-type`` on ne-eval and the us-nebraska demo's yield training).
+
 ``AGCREDIT_THREADS`` sets how many (a positive integer; 1 runs everything in the calling thread); the default is
 the machine's CPU count, at most 4.
 """

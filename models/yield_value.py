@@ -295,8 +295,11 @@ class YieldModel:
             tr, te = g != c, g == c
             ds = self._dataset(M[tr], y[tr])
             b10, b90 = self._train(ds, 0.1), self._train(ds, 0.9)
-            p50 = self._train(ds, 0.5).predict(M[te]) if self.config.point_calibration else None
-            return b10.predict(M[te]), b90.predict(M[te]), p50
+            # num_threads on every call (see features/threads.py: a call without it resets LightGBM's process-wide count
+            # while the other folds train — a segfault)
+            n = self.config.num_threads
+            p50 = self._train(ds, 0.5).predict(M[te], num_threads=n) if self.config.point_calibration else None
+            return b10.predict(M[te], num_threads=n), b90.predict(M[te], num_threads=n), p50
 
         # the calibration folds train side by side on threads (features/threads.py); kept in season order
         for c, (p10, p90, p50) in zip(folds, thread_map(fold, folds)):

@@ -131,3 +131,33 @@ def test_rasterize_under_a_filter_list_another_thread_put_back_shows_no_warning(
     monkeypatch.setattr(warnings, "simplefilter", lambda *a, **k: None)
     pixel_map(geoms, transform, (100, 100))
     assert shown == []
+
+
+def test_every_lightgbm_call_on_threads_names_its_thread_count(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LightGBM (>= 4.2) keeps num_threads in a process-wide variable: a predict without it resets the count to all
+    cores while other threads' fits run with buffers sized for one — a segfault in lib_lightgbm.so (the us-nebraska
+    demo's yield training and an ne-eval crop-type evaluation crashed so). Every predict of the threaded fits (crop
+    type's out-of-fold folds and bags, the yield model's calibration folds) passes the booster's count."""
+    import lightgbm as lgb
+
+    from models.yield_value import YieldModel, YieldModelConfig
+
+    seen: list[object] = []
+    real = lgb.Booster.predict
+
+    def recording(self, data, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("num_threads"))
+        return real(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "predict", recording)
+    monkeypatch.setenv("AGCREDIT_THREADS", "2")
+    series, labels = _make(seed=2)
+    _clf(n_estimators=10, clean_labels=0.05, n_seeds=2).fit(series, labels.loc[labels["season"] < "2019"])
+    rng = np.random.default_rng(4)
+    n = 200
+    X = pd.DataFrame({"field_id": [f"f{i % 40}" for i in range(n)], "season": [str(2010 + i // 40) for i in range(n)],
+                      "region": "us-nebraska", "crop": "maize", "ndvi_max": rng.uniform(0.4, 0.9, n),
+                      "feat_rain": rng.normal(0, 1, n)})
+    YieldModel(YieldModelConfig(n_estimators=10, calibration_seasons=3, point_calibration=True)).fit(
+        X, 10 * X["ndvi_max"] + rng.normal(0, 0.5, n))
+    assert seen and all(isinstance(t, int) and t > 0 for t in seen), sorted({str(t) for t in seen})
