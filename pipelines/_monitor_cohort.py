@@ -38,6 +38,8 @@ class SeasonTrajectories:
         self.dates = pd.DatetimeIndex(wide.columns)
         self.values = wide.to_numpy(dtype=float)
         self._at: dict[pd.Timestamp, np.ndarray] = {}
+        self._seen: dict[pd.Timestamp, np.ndarray] = {}
+        self._labels: tuple[pd.Series, np.ndarray] | None = None
 
     def at(self, as_of: pd.Timestamp, *, window: int, step: int = 5) -> np.ndarray:
         """fields × grid: NDVI on the days ``as_of - window … as_of`` (every ``step`` days), linear between the
@@ -48,7 +50,20 @@ class SeasonTrajectories:
             days = np.asarray((self.dates[keep] - key).days, dtype=float)
             grid = np.arange(-window, 1, step, dtype=float)
             self._at[key] = _interp_rows(days, self.values[:, keep], grid)
+            self._seen[key] = np.isfinite(self._at[key]).all(axis=1)
         return self._at[key]
+
+    def seen(self, as_of: pd.Timestamp, *, window: int) -> np.ndarray:
+        """Per field: whether :meth:`at` has a whole row for it as of ``as_of``."""
+        self.at(as_of, window=window)
+        return self._seen[pd.Timestamp(as_of)]
+
+    def labels(self, declared: pd.Series) -> np.ndarray:
+        """``declared`` (field_id → crop) in the order of :attr:`field_ids`, kept for the last Series asked: the
+        monitor and the replay ask with one Series per field and date (a lookup over every field each time)."""
+        if self._labels is None or self._labels[0] is not declared:
+            self._labels = (declared, np.asarray([declared.get(f) for f in self.field_ids], dtype=object))
+        return self._labels[1]
 
 
 def cohort_ratio(traj: SeasonTrajectories, declared: pd.Series, called: pd.Series, as_of: pd.Timestamp,
@@ -63,8 +78,8 @@ def cohort_ratio(traj: SeasonTrajectories, declared: pd.Series, called: pd.Serie
     if not want or len(traj.field_ids) == 0:
         return {f: float("nan") for f in want}
     X = traj.at(as_of, window=window)
-    seen = np.isfinite(X).all(axis=1)
-    lab = np.asarray([declared.get(f) for f in traj.field_ids], dtype=object)
+    seen = traj.seen(as_of, window=window)
+    lab = traj.labels(declared)
     pos = {f: i for i, f in enumerate(traj.field_ids)}
     for f in want:
         i = pos.get(f)

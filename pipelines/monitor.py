@@ -333,8 +333,7 @@ def mismatch_mask(fields: pd.DataFrame, params: AlertParams, cohort: np.ndarray 
     as its own. Requiring a confident call of another crop as well was tried on the demo counties (the model's
     confident mid-season errors in a cloudy season, rice taken for maize at 0.97-0.99, pass it too): alert precision
     0.24 -> 0.31 for recall 0.70 -> 0.52 on sh-demo 2009 — not adopted."""
-    prob = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
-        else np.full(len(fields), np.nan)
+    prob = _declared_probs(fields)
     if cohort is None:
         with np.errstate(invalid="ignore"):
             return np.asarray(np.isfinite(prob) & (prob < params.mismatch_prob), dtype=bool)
@@ -342,12 +341,17 @@ def mismatch_mask(fields: pd.DataFrame, params: AlertParams, cohort: np.ndarray 
                       dtype=bool)
 
 
+def _declared_probs(fields: pd.DataFrame) -> np.ndarray:
+    """The rows' declared-crop probability (``declared_crop_prob``; NaN without the column)."""
+    return fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
+        else np.full(len(fields), np.nan)
+
+
 def mismatch_candidates(fields: pd.DataFrame, params: AlertParams) -> np.ndarray:
     """The rows of ``fields`` whose declared-crop probability could make a CROP_MISMATCH with the season's cohort
     evidence (:func:`mismatch_passes`): below the larger of ``mismatch_prob`` and, with the cohort check on,
     ``mismatch_season_prob``."""
-    prob = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
-        else np.full(len(fields), np.nan)
+    prob = _declared_probs(fields)
     with np.errstate(invalid="ignore"):
         return np.asarray(np.isfinite(prob) & (prob < candidate_prob(params)), dtype=bool)
 
@@ -448,8 +452,7 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
     fid_all = fields["field_id"].astype(str)
     declared_col = fields["declared_crop"] if "declared_crop" in fields.columns else fields["crop"]
     declared = pd.Series(declared_col.to_numpy(), index=fid_all)
-    probs_now = (fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns
-                 else np.full(len(fields), np.nan))
+    probs_now = _declared_probs(fields)
     hist = history[history["as_of"] <= cutoff].sort_values(["field_id", "as_of"], kind="stable")
     rows_of = {str(k): g for k, g in hist.groupby(hist["field_id"].astype(str), sort=False)}
     traj = functools.cache(lambda: SeasonTrajectories(obs))  # built on first need
@@ -573,8 +576,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     grid = np.unique(all_dates)  # the season's acquisition dates up to the cutoff
     sb = run_bounds(fid_a, season_a)
     spans = {(fid_a[a], season_a[a]): (int(a), int(b)) for a, b in zip(sb[:-1], sb[1:], strict=True)}
-    probs = fields["declared_crop_prob"].to_numpy(dtype=float) if "declared_crop_prob" in fields.columns \
-        else np.full(len(fields), np.nan)
+    probs = _declared_probs(fields)
     candidates = mismatch_candidates(fields, p)
     cohort = mismatch_cohort(obs, fields, cutoff, p, candidates)
     today = mismatch_mask(fields, p, cohort)

@@ -635,18 +635,24 @@ def test_a_mismatch_is_dated_from_the_run_of_checkpoints_that_raised_it() -> Non
     assert replay[("long", "CROP_MISMATCH")]["date"] == got["long"][0]
 
 
+def _swap_with_history(prob: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, pd.DataFrame]:
+    """``swap`` and the two cohorts of :func:`_cohort_season`, asked on 2024-09-15, with the model's history: two
+    checkpoints (day 60 and the day before) calling ``swap`` maize with the declared crop at ``prob``."""
+    cur, fields = _cohort_season()
+    fields = fields[fields["field_id"].isin(["swap", *[f"m{k}" for k in range(6)], *[f"s{k}" for k in range(6)]])]
+    as_of = pd.Timestamp(2024, 9, 15)
+    c1 = pd.Timestamp(START) + pd.Timedelta(days=60)
+    hist = pd.DataFrame({"field_id": ["swap", "swap"], "as_of": [c1, as_of - pd.Timedelta(days=1)],
+                         "crop_type": "maize", "crop_type_prob": 0.97, "declared_crop_prob": [prob, prob]})
+    return clear_ndvi(cur), fields, as_of, hist
+
+
 def test_a_dated_mismatch_waits_for_the_cohort_check(monkeypatch: pytest.MonkeyPatch) -> None:
     """Within the run, the alert is raised on the first acquisition date on which the season's cohort check lets it
     through (with the crop the model called then), as the evaluation replays it."""
     import pipelines.monitor as mon
 
-    cur, fields = _cohort_season()
-    fields = fields[fields["field_id"].isin(["swap", *[f"m{k}" for k in range(6)], *[f"s{k}" for k in range(6)]])]
-    obs = clear_ndvi(cur)
-    as_of = pd.Timestamp(2024, 9, 15)
-    c1 = pd.Timestamp(START) + pd.Timedelta(days=60)
-    hist = pd.DataFrame({"field_id": ["swap", "swap"], "as_of": [c1, as_of - pd.Timedelta(days=1)],
-                         "crop_type": "maize", "crop_type_prob": 0.97, "declared_crop_prob": [0.02, 0.02]})
+    obs, fields, as_of, hist = _swap_with_history(0.02)
     real = mon.cohort_ratio
     veto_until = pd.Timestamp(START) + pd.Timedelta(days=100)
 
@@ -671,14 +677,8 @@ def test_a_mismatch_raised_on_an_acquisition_stays_when_the_ratio_of_the_day_ask
     import pipelines.monitor as mon
     from pipelines.evaluation.alerts import _first_mismatch
 
-    cur, fields = _cohort_season()
-    fields = fields[fields["field_id"].isin(["swap", *[f"m{k}" for k in range(6)], *[f"s{k}" for k in range(6)]])]
+    obs, fields, as_of, hist = _swap_with_history(0.35)
     fields = fields.assign(declared_crop_prob=np.where(fields["field_id"] == "swap", 0.35, 0.95))
-    obs = clear_ndvi(cur)
-    as_of = pd.Timestamp(2024, 9, 15)
-    c1 = pd.Timestamp(START) + pd.Timedelta(days=60)
-    hist = pd.DataFrame({"field_id": ["swap", "swap"], "as_of": [c1, as_of - pd.Timedelta(days=1)],
-                         "crop_type": "maize", "crop_type_prob": 0.97, "declared_crop_prob": [0.35, 0.35]})
     real = mon.cohort_ratio
     turn = pd.Timestamp(START) + pd.Timedelta(days=100)
 
