@@ -122,7 +122,8 @@ __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "exp
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
            "first_cohort_pass", "mismatch_candidates", "mismatch_passes", "candidate_prob",
            "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED",
-           "held_notes", "mark_held", "HELD_LINE"]
+           "held_notes", "mark_held", "HELD_LINE", "params_from_meta", "ratio_evidence",
+           "INFINITE_RATIO"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -171,6 +172,18 @@ class AlertParams:
     mismatch_season_prob: float = 0.5
     mismatch_season_ratio: float = 3.0
     timing_unit: str = "days"
+
+    def __post_init__(self) -> None:
+        # the cohort ratio is the field's distance to the fields declared as its crop over that to the fields declared
+        # as the model's crop: at most mismatch_cohort_ratio the season vouches for the declaration (a veto), at least
+        # mismatch_season_ratio it disputes it (an alert). A ratio both vouching and disputing is contradictory: below
+        # the policy's probability it would be vetoed and raised at once (the season branch wins, so the veto is dead
+        # between the two); mismatch_season_ratio 0 turns the season branch off
+        if self.mismatch_season_ratio > 0 and self.mismatch_cohort_ratio >= self.mismatch_season_ratio:
+            raise ValueError(f"alert thresholds: mismatch_cohort_ratio ({self.mismatch_cohort_ratio:g}, the season "
+                             f"vouching for a declaration at most that) must be below mismatch_season_ratio "
+                             f"({self.mismatch_season_ratio:g}, the season disputing it at least that), or "
+                             "mismatch_season_ratio 0 (off)")
 
 
 def clear_ndvi(series: pd.DataFrame, *, as_of: date | None = None, min_clear_share: float = 0.8) -> pd.DataFrame:
@@ -378,6 +391,21 @@ def mismatch_passes(prob: float, ratio: float, params: AlertParams) -> bool:
                 and prob < params.mismatch_season_prob and ratio >= params.mismatch_season_ratio)
 
 
+#: the evidence's cohort ratio of a field at distance 0 from the model crop's cohort (infinitely nearer it than its
+#: declared crop's): JSON has no infinity, and a number would read as a measured ratio
+INFINITE_RATIO = "∞"
+
+
+def ratio_evidence(ratio: float) -> float | str | None:
+    """A cohort ratio as the evidence of a CROP_MISMATCH gives it (monitor and `evaluate alerts` alike): rounded to 4
+    decimals, :data:`INFINITE_RATIO` when infinite (the field at distance 0 from the model crop's cohort), None when
+    there is no evidence (NaN: left out of the evidence)."""
+    r = float(ratio)
+    if r == float("inf"):
+        return INFINITE_RATIO
+    return _r(r) if np.isfinite(r) else None
+
+
 def mismatch_cohort(obs: pd.DataFrame | SeasonTrajectories, fields: pd.DataFrame, as_of: pd.Timestamp,
                     params: AlertParams, rows: np.ndarray) -> np.ndarray:
     """:func:`pipelines._monitor_cohort.cohort_ratio` as of ``as_of`` for the ``rows`` (boolean mask) of
@@ -456,34 +484,56 @@ def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarra
     hist = history[history["as_of"] <= cutoff].sort_values(["field_id", "as_of"], kind="stable")
     rows_of = {str(k): g for k, g in hist.groupby(hist["field_id"].astype(str), sort=False)}
     traj = functools.cache(lambda: SeasonTrajectories(obs))  # built on first need
+    cp = candidate_prob(p)
     out: dict[str, tuple[pd.Timestamp | None, list[list[Any]], float]] = {}
     for fid, now in zip(fid_all[mismatch], probs_now[mismatch], strict=True):
         g = rows_of.get(fid)
         if g is None or g.empty:
             continue
         at = list(pd.to_datetime(g["as_of"]))
-        pr = g["declared_crop_prob"].to_numpy(dtype=float)
-        called = g["crop_type"].to_numpy(dtype=object)
-        first = len(at) - 1  # the checkpoint in force: the features' probability stands for it
+        pr = g["declared_crop_prob"].to_numpy(dtype=float, copy=True)
+        pr[-1] = now  # the checkpoint in force: the features' probability stands for it
+        k, hit, ratio = first_mismatch_raise(traj, declared, fid, at, pr, g["crop_type"].to_numpy(dtype=object),
+                                             grid, p, until=cutoff + pd.Timedelta(days=1))
+        if k is None or hit is None:
+            out[fid] = (None, [], float("nan"))  # no acquisition since a run began lets it through yet: not raised yet
+            continue
+        first = k  # the run of checkpoints below candidate_prob that raised it, from its first, up to the one in force
         with np.errstate(invalid="ignore"):
-            while first > 0 and np.isfinite(pr[first - 1]) and pr[first - 1] < candidate_prob(p):
+            while first > 0 and np.isfinite(pr[first - 1]) and pr[first - 1] < cp:
                 first -= 1
-        run = [[str(a.date()), _r(v)] for a, v in zip(at[first:-1], pr[first:-1], strict=True)]
-        run.append([str(at[-1].date()), _r(now)])
-        when: pd.Timestamp | None = None
-        ratio = float("nan")
-        for k in range(first, len(at)):
-            end = at[k + 1] if k + 1 < len(at) else cutoff + pd.Timedelta(days=1)
-            # the acquisitions from the checkpoint until the next one, as `evaluate alerts` replays it: an acquisition
-            # date never depends on when the question is asked
-            cand = grid[(grid >= at[k].to_datetime64()) & (grid < end.to_datetime64())]
-            hit, r = first_cohort_pass(traj, declared, fid, called[k], cand, p,
-                                       prob=float(pr[k]) if k < len(at) - 1 else float(now))
-            if hit is not None:
-                when, ratio = min(hit, cutoff), r
-                break
-        out[fid] = (when, run, ratio)  # None: no acquisition since the run began lets it through yet — not raised yet
+        run = [[str(a.date()), _r(v)] for a, v in zip(at[first:], pr[first:], strict=True)]
+        out[fid] = (min(hit, cutoff), run, ratio)
     return out
+
+
+def first_mismatch_raise(traj: Callable[[], SeasonTrajectories], declared: pd.Series, fid: str,
+                         at: list[pd.Timestamp], probs: np.ndarray, called: np.ndarray, grid: np.ndarray,
+                         p: AlertParams, *, until: pd.Timestamp | None = None
+                         ) -> tuple[int | None, pd.Timestamp | None, float]:
+    """When a CROP_MISMATCH of ``fid`` was raised, from the crop-type model's checkpoints of the field (``at`` in date
+    order, the declared crop's probability ``probs`` and the crop ``called`` on each): the first checkpoint ``k`` whose
+    probability is below :func:`candidate_prob` with an acquisition of ``grid`` from it until the next checkpoint's
+    date (the last: until ``until``, excluded; None: the grid's end) on which the rule (:func:`first_cohort_pass`) lets
+    it through — (k, that acquisition, the cohort ratio then); (None, None, NaN) when none does. A run of low
+    checkpoints interrupted by a high one (the model agreeing with the declaration for a while) keeps the date the
+    first run raised it: an alert is dated by when it was first raised and stays raised, as NOT_PLANTED and every
+    other alert, and as the evaluation scores its delay. Monitor's dating and `evaluate alerts`' replay both ask it."""
+    cp = candidate_prob(p)
+    for k, (a, pr) in enumerate(zip(at, probs, strict=True)):
+        if not (np.isfinite(pr) and pr < cp):
+            continue
+        a = pd.Timestamp(a)
+        later = [b for b in at[k + 1:] if pd.Timestamp(b) > a]
+        end = pd.Timestamp(later[0]) if later else until
+        cand = grid[grid >= a.to_datetime64()]
+        if end is not None:
+            cand = cand[cand < end.to_datetime64()]
+        c = called[k]
+        hit, ratio = first_cohort_pass(traj, declared, fid, c if isinstance(c, str) else None, cand, p, prob=float(pr))
+        if hit is not None:
+            return k, hit, ratio
+    return None, None, float("nan")
 
 
 def first_cohort_pass(traj: Callable[[], SeasonTrajectories], declared: pd.Series, fid: str, called: Any,
@@ -594,8 +644,8 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
             ev: dict[str, Any] = {"declared_crop_prob": _r(prob)}
             if "crop_type_prob" in fields.columns:
                 ev |= {"crop_type": str(getattr(row, "crop_type", "")), "crop_type_prob": _r(row.crop_type_prob)}
-            if np.isfinite(ratio):
-                ev["cohort_ratio"] = _r(ratio)
+            if ratio_evidence(ratio) is not None:
+                ev["cohort_ratio"] = ratio_evidence(ratio)
             if run:
                 ev["declared_crop_prob_by_checkpoint"] = run
             add(fid, season, "CROP_MISMATCH", raised, ev)
@@ -762,8 +812,19 @@ def alert_params_of(crop_model: Any, region: str | None) -> AlertParams | None:
     tuned = (getattr(crop_model, "alert_params_", None) or {}).get(str(region)) if region is not None else None
     if not tuned:
         return None
+    return params_from_meta(tuned, f"the crop-type model's alert_params of region {region}")
+
+
+def params_from_meta(tuned: dict[str, Any], where: str) -> AlertParams:
+    """:class:`AlertParams` of saved thresholds (``meta.json`` ``alert_params`` of one region; keys it does not know
+    left out) over the rules' defaults; a contradictory combination is a one-line user error naming ``where``."""
+    from features.errors import UserInputError
+
     known = {f.name for f in fields_of(AlertParams)}
-    return AlertParams(**{k: v for k, v in tuned.items() if k in known})
+    try:
+        return AlertParams(**{k: v for k, v in tuned.items() if k in known})
+    except ValueError as e:
+        raise UserInputError(f"{where}: {e}") from None
 
 
 def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *, cache_dir: Any = None,

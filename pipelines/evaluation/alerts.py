@@ -61,12 +61,13 @@ from pipelines.monitor import (
     expected_bands,
     expected_emergence_days,
     expected_timing,
-    first_cohort_pass,
+    first_mismatch_raise,
     first_not_planted_date,
     mismatch_candidates,
     not_planted_day,
     own_crop_obs,
     peer_candidates,
+    ratio_evidence,
     thermal_clock,
 )
 
@@ -326,7 +327,8 @@ def _first_mismatch(obs: pd.DataFrame, fields: pd.DataFrame, crop_probs: pd.Data
                     dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
     """CROP_MISMATCH on the first acquisition date on which the probabilities in force meet
     :func:`pipelines.monitor.mismatch_mask` (the production rule, the season's cohort check as of that date
-    included; ``obs``: the season's clear NDVI)."""
+    included; ``obs``: the season's clear NDVI) — :func:`pipelines.monitor.first_mismatch_raise`, which monitor's
+    dating asks too."""
     out: dict[tuple[str, str], dict[str, Any]] = {}
     if crop_probs is None or crop_probs.empty:
         return out
@@ -335,29 +337,25 @@ def _first_mismatch(obs: pd.DataFrame, fields: pd.DataFrame, crop_probs: pd.Data
     grid = np.array(dates, dtype="datetime64[ns]")
     traj = SeasonTrajectories(obs)
     declared = pd.Series(fields["crop"].to_numpy(), index=fields["field_id"].astype(str))
-    for fid, g in low.groupby("field_id", sort=True):
+    for fid, _ in low.groupby("field_id", sort=True):
         if str(fid) not in season:
             continue
         allp = crop_probs[crop_probs["field_id"] == fid].sort_values("as_of")
-        for a, pr, row in zip(g["as_of"], g["declared_crop_prob"], g.itertuples(index=False), strict=True):
-            nxt = allp[allp["as_of"] > a]["as_of"]
-            end = nxt.iloc[0] if len(nxt) else None
-            cand = grid[grid >= pd.Timestamp(a).to_datetime64()]
-            if end is not None:
-                cand = cand[cand < pd.Timestamp(end).to_datetime64()]
-            ev: dict[str, Any] = {"declared_crop_prob": round(float(pr), 4),
-                                  **({"crop_type": str(row.crop_type), "crop_type_prob": round(float(row.crop_type_prob), 4)}
-                                     if "crop_type_prob" in g.columns else {})}
-            called = str(row.crop_type) if "crop_type" in g.columns else None
-            when, ratio = first_cohort_pass(lambda: traj, declared, str(fid), called, cand, params, prob=float(pr))
-            if when is not None and np.isfinite(ratio):
-                ev["cohort_ratio"] = round(float(ratio), 4)
-            if when is not None:
-                out[(str(fid), "CROP_MISMATCH")] = {
-                    "field_id": str(fid), "season": season[str(fid)], "alert": "CROP_MISMATCH",
-                    "severity": ALERT_TYPES["CROP_MISMATCH"], "date": when,
-                    "evidence": json.dumps(ev, sort_keys=True)}
-                break
+        called = allp["crop_type"].to_numpy(dtype=object) if "crop_type" in allp.columns \
+            else np.full(len(allp), None, dtype=object)
+        k, when, ratio = first_mismatch_raise(lambda: traj, declared, str(fid), list(pd.to_datetime(allp["as_of"])),
+                                              allp["declared_crop_prob"].to_numpy(dtype=float), called, grid, params)
+        if k is None or when is None:
+            continue
+        row = allp.iloc[k]
+        ev: dict[str, Any] = {"declared_crop_prob": round(float(row["declared_crop_prob"]), 4),
+                              **({"crop_type": str(row["crop_type"]), "crop_type_prob": round(float(row["crop_type_prob"]), 4)}
+                                 if "crop_type_prob" in allp.columns else {})}
+        if ratio_evidence(ratio) is not None:
+            ev["cohort_ratio"] = ratio_evidence(ratio)
+        out[(str(fid), "CROP_MISMATCH")] = {
+            "field_id": str(fid), "season": season[str(fid)], "alert": "CROP_MISMATCH",
+            "severity": ALERT_TYPES["CROP_MISMATCH"], "date": when, "evidence": json.dumps(ev, sort_keys=True)}
     return out
 
 

@@ -587,7 +587,9 @@ def test_no_observed_field_with_a_crop_raises_no_collapse_and_no_error() -> None
 def test_a_mismatch_is_dated_from_the_run_of_checkpoints_that_raised_it() -> None:
     """CROP_MISMATCH was dated with the date asked (the same alert moved with every query); with the model's earlier
     checkpoints it is dated, as every other alert, by when it was raised: the first acquisition date from the first
-    checkpoint of the run whose probability has stayed below 0.20 since; the run's probabilities are evidence."""
+    checkpoint below 0.20 — for ``broken``, whose low run was interrupted by a high checkpoint, the first run's (it
+    was dated from the latest run, the evaluation's replay keeping the first); the probabilities from the run that
+    raised it to the one in force are evidence."""
     past, crops = _past()
     bands = expected_bands(clear_ndvi(past), crops, {"2023": date(2023, 4, 1)})
     days = np.arange(2, 150, 5)  # acquisitions 2, 7, 12, ... days after the season start
@@ -609,12 +611,13 @@ def test_a_mismatch_is_dated_from_the_run_of_checkpoints_that_raised_it() -> Non
                                                        dated["evidence"], strict=True) if a == "CROP_MISMATCH"}
     assert set(got) == {"long", "broken", "new"}
     assert set(plain.loc[plain["alert"] == "CROP_MISMATCH", "date"]) == {pd.Timestamp(as_of)}  # as before
-    first_from = {k: pd.Timestamp(START) + pd.Timedelta(days=d) for k, d in (("long", 62), ("broken", 122),
+    first_from = {k: pd.Timestamp(START) + pd.Timedelta(days=d) for k, d in (("long", 62), ("broken", 62),
                                                                               ("new", 122))}
     assert {f: got[f][0] for f in got} == first_from  # the first acquisition on or after the run's checkpoint
     assert got["long"][1]["declared_crop_prob_by_checkpoint"] == [[str(c1.date()), 0.1], [str(c2.date()), 0.02],
                                                                   [str(c3.date()), 0.05]]  # the last: the features'
-    assert got["broken"][1]["declared_crop_prob_by_checkpoint"] == [[str(c3.date()), 0.1]]
+    assert got["broken"][1]["declared_crop_prob_by_checkpoint"] == [[str(c1.date()), 0.12], [str(c2.date()), 0.55],
+                                                                    [str(c3.date()), 0.1]]
     assert got["long"][1]["declared_crop_prob"] == 0.05
     # the date does not depend on the date asked: on the checkpoint's day and the next (no acquisition yet on or after
     # it) it is not raised yet — as NOT_PLANTED, and as `evaluate alerts` replays it — then it is dated with that
@@ -632,7 +635,7 @@ def test_a_mismatch_is_dated_from_the_run_of_checkpoints_that_raised_it() -> Non
     obs = clear_ndvi(cur)
     replay = _first_mismatch(obs, fields, hist.assign(declared_crop_prob=hist["declared_crop_prob"]), p,
                              sorted(pd.to_datetime(obs["date"].unique())))
-    assert replay[("long", "CROP_MISMATCH")]["date"] == got["long"][0]
+    assert {f: replay[(f, "CROP_MISMATCH")]["date"] for f in got} == {f: got[f][0] for f in got}
 
 
 def _swap_with_history(prob: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp, pd.DataFrame]:
@@ -763,3 +766,98 @@ def test_a_field_equally_near_both_cohorts_is_no_evidence() -> None:
     empty = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
     al = detect_alerts(obs, fields, empty, as_of.date(), START, {})
     assert (al["alert"] == "CROP_MISMATCH").sum() == 0
+
+
+def test_an_interrupted_run_of_low_checkpoints_keeps_the_date_the_first_run_raised_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``swap``'s declared crop at 0.35 on the checkpoints of days 60 and 120, 0.80 on day 90 (the model agreeing
+    with the declaration for a while); the season's branch let it through on the acquisitions before day 100 (ratio
+    5), not after (1.5). The evaluation's replay raises it on day 60 and keeps it; monitor dated it from the latest
+    run alone (day 120 on: never raised, ratio 1.5) — now both ask one function and agree, the evidence listing the
+    checkpoints from the run that raised it, the high one included."""
+    import pipelines.monitor as mon
+    from pipelines.evaluation.alerts import _first_mismatch
+
+    obs, fields, as_of, _ = _swap_with_history(0.35)
+    fields = fields.assign(declared_crop_prob=np.where(fields["field_id"] == "swap", 0.35, 0.95))
+    c1, c2, c3 = (pd.Timestamp(START) + pd.Timedelta(days=d) for d in (60, 90, 120))
+    hist = pd.DataFrame({"field_id": "swap", "as_of": [c1, c2, c3], "crop_type": "maize", "crop_type_prob": 0.9,
+                         "declared_crop_prob": [0.35, 0.80, 0.35]})
+    real = mon.cohort_ratio
+    turn = pd.Timestamp(START) + pd.Timedelta(days=100)
+
+    def sliding(traj, declared, called, when, fids, **kw):  # type: ignore[no-untyped-def]
+        out = real(traj, declared, called, when, fids, **kw)
+        return {f: (5.0 if pd.Timestamp(when) < turn else 1.5) if np.isfinite(v) else v for f, v in out.items()}
+
+    monkeypatch.setattr(mon, "cohort_ratio", sliding)
+    empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    al = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    replay = _first_mismatch(obs, fields, hist, AlertParams(), sorted(pd.to_datetime(obs["date"].unique())))
+    assert replay[("swap", "CROP_MISMATCH")]["date"] == c1  # the series is every 5 days: day 60 is an acquisition
+    assert mis["field_id"].tolist() == ["swap"] and mis["date"].tolist() == [c1]
+    ev = json.loads(mis["evidence"].iloc[0])
+    assert ev["cohort_ratio"] == 5.0
+    assert ev["declared_crop_prob_by_checkpoint"] == [[str(c1.date()), 0.35], [str(c2.date()), 0.8],
+                                                      [str(c3.date()), 0.35]]
+
+
+def test_a_season_branch_mismatch_at_an_infinite_cohort_ratio_shows_it_in_valid_json() -> None:
+    """``swap`` (declared sorghum at 0.35, called maize) grows exactly as three of the maize fields: distance 0 from the
+    model crop's cohort, an infinite cohort ratio — the season's branch raised it with no ratio in its evidence (the
+    evidence kept only finite ratios). Monitor and the replay now give it as "∞" (valid JSON, no bare Infinity) and
+    monitor's text reads "cohort ratio ∞"."""
+    from pipelines._monitor_format import format_evidence
+    from pipelines.evaluation.alerts import _first_mismatch
+
+    cur, fields = _cohort_season()
+    swap = cur[cur["field_id"] == "swap"]
+    cur = pd.concat([cur[~cur["field_id"].isin(["m0", "m1", "m2"])],
+                     *[swap.assign(field_id=f) for f in ("m0", "m1", "m2")]], ignore_index=True)
+    fields = fields[fields["field_id"].isin(["swap", *[f"m{k}" for k in range(6)], *[f"s{k}" for k in range(6)]])]
+    fields = fields.assign(declared_crop_prob=np.where(fields["field_id"] == "swap", 0.35, 0.95))
+    obs = clear_ndvi(cur)
+    as_of = pd.Timestamp(2024, 9, 15)
+    c1 = pd.Timestamp(START) + pd.Timedelta(days=150)
+    hist = pd.DataFrame({"field_id": ["swap", "swap"], "as_of": [c1, as_of - pd.Timedelta(days=1)],
+                         "crop_type": "maize", "crop_type_prob": 0.9, "declared_crop_prob": [0.35, 0.35]})
+    empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+
+    def strict(text: str) -> dict:  # type: ignore[type-arg]
+        def bare(c: str) -> None:
+            raise ValueError(f"not JSON: {c}")
+        return json.loads(text, parse_constant=bare)  # type: ignore[no-any-return]
+
+    for h in (None, hist):  # the day asked's test, and dated from the model's checkpoints
+        al = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=h)
+        mis = al[al["alert"] == "CROP_MISMATCH"]
+        assert mis["field_id"].tolist() == ["swap"]
+        ev = strict(mis["evidence"].iloc[0])
+        assert ev.get("cohort_ratio") == "∞"
+        assert "cohort ratio ∞" in format_evidence(mis["evidence"].iloc[0])
+    replay = _first_mismatch(obs, fields, hist, AlertParams(), sorted(pd.to_datetime(obs["date"].unique())))
+    assert strict(replay[("swap", "CROP_MISMATCH")]["evidence"])["cohort_ratio"] == "∞"
+
+
+def test_a_cohort_ratio_vouching_where_the_season_disputes_is_refused() -> None:
+    """At most ``mismatch_cohort_ratio`` the season vouches for a declaration (a veto), at least
+    ``mismatch_season_ratio`` it disputes it (an alert): a cohort ratio at or above the season's made one ratio both —
+    nothing stopped it. Refused at construction (one line naming both) and, read from a model's saved thresholds,
+    a one-line user error; the season's branch off (0) leaves the veto free."""
+    from features.errors import UserInputError
+    from pipelines.monitor import alert_params_of
+
+    for cohort, season in ((3.0, 3.0), (4.0, 3.0)):
+        with pytest.raises(ValueError, match="mismatch_cohort_ratio .* mismatch_season_ratio") as e:
+            AlertParams(mismatch_cohort_ratio=cohort, mismatch_season_ratio=season)
+        assert "\n" not in str(e.value)
+    assert AlertParams(mismatch_cohort_ratio=4.0, mismatch_season_ratio=0).mismatch_cohort_ratio == 4.0
+    assert AlertParams(mismatch_cohort_ratio=2.9, mismatch_season_ratio=3.0).mismatch_season_ratio == 3.0
+
+    class Model:
+        alert_params_ = {"in-smallholder": {"mismatch_cohort_ratio": 3.0, "collapse_k": 1.0}}
+
+    with pytest.raises(UserInputError, match="alert_params of region in-smallholder: .*mismatch_cohort_ratio") as u:
+        alert_params_of(Model(), "in-smallholder")
+    assert "\n" not in str(u.value)
