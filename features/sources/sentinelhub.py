@@ -1050,10 +1050,24 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 base, base_end, alone, empty = _stats_base(api, req, start, end,
                                                            lambda last, g=g: stats_request(g, start, last),
                                                            lambda last, g=g, fid=fid: listed(fid, g, last))
+                minx, miny, maxx, maxy = g.bbox
+                w, h = max(round((maxx - minx) / resolution), 1), max(round((maxy - miny) / resolution), 1)
+
+                def charged(got: tuple[bytes, dict[str, Any]], w: int = w, h: int = h
+                            ) -> tuple[dict[str, Any] | None, bytes, dict[str, Any]]:
+                    """An answer's processing units counted as it arrives (a single-day request's too when a
+                    later request of the field fails: they were spent), and the answer read."""
+                    read = _stats_answer(got[0])
+                    n_int = len((read or {}).get("data", []) or [])
+                    api.account_pu(got[1], estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
+                    return read, got[0], got[1]
+
+                more: list[tuple[dict[str, Any] | None, bytes, dict[str, Any]]] = []
                 try:  # the days newly listed in the earlier window, each alone; then the days after it
-                    more = [api.post(stats_request(g, d, d)) for d in alone]
-                    body, headers = api.post(req if base_end is None else stats_request(g, base_end + timedelta(days=1),
-                                                                                         end))
+                    for d in alone:
+                        more.append(charged(api.post(stats_request(g, d, d))))
+                    answer, body, _ = charged(api.post(req if base_end is None else stats_request(
+                        g, base_end + timedelta(days=1), end)))
                 except Failure as f:
                     if f.status == 403:  # refused: every other field would be too (a 429 is one failed field)
                         raise SentinelHubQuotaError(status=f.status, dates=[f"{start} to {end}"], fields=ids[k:],
@@ -1065,16 +1079,10 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                                                    "the network") from None
                     failed.append(f"{fid} ({_reason(f)})")
                     continue
-                minx, miny, maxx, maxy = g.bbox
-                w, h = max(round((maxx - minx) / resolution), 1), max(round((maxy - miny) / resolution), 1)
-                answer = _stats_answer(body)
-                extra = [_stats_answer(b) for b, _ in more]
+                extra = [x for x, _, _ in more]
                 if answer is None or any(x is None for x in extra):
                     failed.append(f"{fid} (not a statistics answer: malformed JSON; not cached)")
                     continue
-                for got, (_, hd) in zip([*extra, answer], [*more, (body, headers)], strict=True):
-                    n_int = len((got or {}).get("data", []) or [])
-                    api.account_pu(hd, estimate_pu(w, h, input_bands=n_bands, float32=True, samples=max(n_int, 1)))
                 if base is not None and base_end is not None:
                     # the earlier window's days and those asked alone, then the new ones: one answer for the whole
                     # window; the days asked alone and answered empty are recorded with the earlier window (re-kept,

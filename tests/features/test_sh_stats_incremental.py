@@ -257,3 +257,56 @@ def test_a_catalog_day_the_polygon_does_not_see_is_asked_once_then_recorded(tmp_
     asked.clear()                                                                  # kept the record
     third = _stats(cache, date(2023, 6, 1), date(2023, 7, 29))
     assert asked == [("2023-07-15", "2023-07-30")] * 3 and third.summary.new_days == 0
+
+
+@responses.activate
+def test_processing_units_of_days_asked_alone_count_when_the_main_request_then_fails(tmp_path, monkeypatch):
+    """A day newly listed in a cached window is asked alone before the days after the window; when that main request
+    then failed (a 5xx after the retries: the field failed; a 403: the run stopped), the processing units the
+    single-day requests had spent were dropped with them — the summary under-stated what the run cost. They count."""
+    import pytest
+
+    from features.errors import ImageryError
+    from features.sources._sh_io import SentinelHubQuotaError
+
+    add_token()
+    late: set[str] = set()
+    add_daily_stats(late=late)
+    cache = tmp_path / "c"
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 5), raising=False)
+    _stats(cache, date(2023, 6, 1), date(2023, 7, 5))  # caches the settled head to 06-30
+    late.add("2023-06-20")  # ingested late: asked alone at the next checkpoint
+    monkeypatch.setattr(sh, "_today", lambda: date(2023, 7, 19), raising=False)
+    seen: list[sh.FetchSummary] = []
+
+    class Recorded(sh.FetchSummary):  # type: ignore[misc,name-defined]
+        def __init__(self, *a, **k) -> None:  # type: ignore[no-untyped-def]
+            super().__init__(*a, **k)
+            seen.append(self)
+
+    monkeypatch.setattr(sh, "FetchSummary", Recorded)
+    for status, error in ((500, ImageryError), (403, SentinelHubQuotaError)):
+        responses.remove(responses.POST, sh_stats_url := STATS_URL)
+        asked: list[tuple[str, str]] = []
+
+        def cb(request, status=status, asked=asked):  # type: ignore[no-untyped-def]
+            agg = json.loads(request.body)["aggregation"]
+            lo, hi = agg["timeRange"]["from"][:10], agg["timeRange"]["to"][:10]
+            asked.append((lo, hi))
+            if (date.fromisoformat(hi) - date.fromisoformat(lo)).days > 1:  # the days after the window: refused
+                return status, {}, json.dumps({"error": {"message": "refused"}})
+            stats = {"min": 0.0, "max": 1.0, "mean": 0.5, "stDev": 0.05, "sampleCount": 40, "noDataCount": 0,
+                     "percentiles": {"10.0": 0.4, "50.0": 0.5, "90.0": 0.6}}
+            data = [{"interval": {"from": f"{lo}T00:00:00Z", "to": f"{hi}T00:00:00Z"},
+                     "outputs": {"NDVI": {"bands": {"B0": {"stats": stats}}}}}]
+            return 200, {"x-processingunits-spent": "0.25"}, json.dumps({"data": data, "status": "OK"})
+
+        responses.add_callback(responses.POST, sh_stats_url, callback=cb, content_type="application/json")
+        seen.clear()
+        with pytest.raises(error):
+            _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
+        alone = [a for a in asked if a == ("2023-06-20", "2023-06-21")]
+        assert alone and len(seen) == 1, (status, asked)
+        s = seen[0]
+        assert s.processing_units == pytest.approx(0.25 * len(alone)), status  # every day asked alone
+        assert s.pu_reported == len(alone) and s.pu_estimated == 0
