@@ -841,6 +841,8 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
     past = [s for s in seasons if s < str(season)]
     cur = fields[fields["season"].astype(str) == str(season)]
     check_as_of_in_season(cur if len(cur) else fields, str(season), as_of)  # before any scene is read
+    if crop_model is not None and params is None:  # the model's thresholds (a contradictory pair: a one-line error)
+        params = alert_params_of(crop_model, fields_region(cur))  # before any scene is read too
     # every variable (the default), so the cache entries are the ones featurize and re-underwriting use
     res = build_series(cur, imagery, str(season), as_of=as_of, cache_dir=cache_dir)
     warnings.extend(res.warnings)
@@ -849,8 +851,6 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
     feats = None
     if crop_model is not None:
         feats = crop_model.predict(res.series, cur.drop(columns="geometry", errors="ignore"), as_of)
-        if params is None:
-            params = alert_params_of(crop_model, fields_region(cur))
     al = season_alerts(fields, res.series, pd.concat(history, ignore_index=True) if history else None, str(season),
                        as_of, features=feats, book=book, params=params, warnings=warnings, weather=weather,
                        crop_model=crop_model)

@@ -51,3 +51,22 @@ def test_monitor_with_a_missing_store_in_the_environment_is_a_one_line_error(cou
                            env={"AGCREDIT_TOKEN_KEY": KEY, "AGCREDIT_STORE_URL": f"sqlite:///{nope}"})
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert r.stderr.startswith("error: ") and "no database file there" in r.stderr and not nope.exists(), r.stderr
+
+
+def test_monitor_with_a_model_whose_saved_thresholds_contradict_is_a_one_line_error(
+        county: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crop-type model whose meta.json ``alert_params`` hold ``mismatch_cohort_ratio`` at or above
+    ``mismatch_season_ratio`` (one cohort ratio both vouching for a declaration and disputing it): a one-line user
+    error, exit 2, before any scene is read — nothing stopped it."""
+    import pipelines._cli_reunderwrite as cli_ru
+    from tests.crop_stub import FittedStub, saved_and_restored
+
+    bad = {"in-smallholder": {"mismatch_cohort_ratio": 3.5, "mismatch_season_ratio": 3.0}}
+    _, model = saved_and_restored(FittedStub(alert_params_=bad))  # as read back from meta.json
+    monkeypatch.setattr(cli_ru, "_crop_model", lambda spec: model)
+    r = CliRunner().invoke(app, ["monitor", "--county", str(county), "--cache", str(tmp_path / "cache"), "--as-of",
+                                 "2009-09-15"], env={"AGCREDIT_TOKEN_KEY": KEY, "AGCREDIT_STORE_URL": ""})
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert r.stderr.startswith("error: ") and r.stderr.count("\n") == 1, r.stderr
+    assert "mismatch_cohort_ratio (3.5" in r.stderr and "mismatch_season_ratio (3" in r.stderr
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*.parquet"))
