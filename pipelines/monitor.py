@@ -65,11 +65,15 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   wrong declarations caught 18 → 20 of 27, 5 → 6 of 6, 120 → 124 of 132 at the same precision; ``mismatch_season_ratio=0``
   turns it off). Dated, as every other alert, by when it was
   raised: with the model's earlier checkpoints (``mismatch_history``, :func:`mismatch_history`), the first
-  acquisition date, from the earliest checkpoint of the run of checkpoints whose probability has stayed below
-  :func:`candidate_prob` since, on which the rule (cohort included) held — raised then, whatever the cohort ratio of
-  the day asked, as the evaluation's replay raises it; the evidence lists that run's probabilities and the ratio of
-  the day it was raised (monitor dated it with the date asked, so the same alert moved with every query and an
-  analyst could not tell how long the imagery had disputed the declaration).
+  acquisition date, from the first checkpoint below :func:`candidate_prob`, on which the rule (cohort included) held
+  (:func:`first_mismatch_raise`, which the evaluation's replay asks too) — raised then, whatever the cohort ratio of
+  the day asked, and kept when a later checkpoint's probability rose above it for a while (the run of low checkpoints
+  that raised it interrupted: the alert keeps its first date, as the replay scores its delay; it was dated from the
+  latest run); asked on a day whose probability is not below :func:`candidate_prob`, there is none. The evidence
+  lists the probabilities from the run that raised it to the checkpoint in force and the ratio of the day it was
+  raised (``∞`` when the field is at distance 0 from the model crop's cohort, :func:`ratio_evidence`). Monitor dated
+  it with the date asked, so the same alert moved with every query and an analyst could not tell how long the
+  imagery had disputed the declaration.
 
 With ``timing_unit="gdd"`` and the region's daily weather (``weather`` of :func:`season_alerts`;
 :mod:`pipelines._monitor_thermal`) the collapse timing — the collapse day, the green-up-to-collapse duration, the
@@ -120,7 +124,7 @@ from pipelines._monitor_thermal import ThermalClock
 __all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
-           "first_cohort_pass", "mismatch_candidates", "mismatch_passes", "candidate_prob",
+           "first_cohort_pass", "first_mismatch_raise", "mismatch_candidates", "mismatch_passes", "candidate_prob",
            "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED",
            "held_notes", "mark_held", "HELD_LINE", "params_from_meta", "ratio_evidence",
            "INFINITE_RATIO"]
@@ -466,15 +470,16 @@ def mismatch_history(crop_model: Any, series: pd.DataFrame, fields: pd.DataFrame
 def _mismatch_since(obs: pd.DataFrame, fields: pd.DataFrame, mismatch: np.ndarray, history: pd.DataFrame | None,
                     grid: np.ndarray, cutoff: pd.Timestamp, p: AlertParams
                     ) -> dict[str, tuple[pd.Timestamp | None, list[list[Any]], float]]:
-    """field_id → (the date its CROP_MISMATCH was raised, the run's [checkpoint date, declared-crop probability], the
-    cohort ratio on that date) for the ``mismatch`` rows of ``fields`` (the candidates, :func:`mismatch_candidates`):
-    the run is the checkpoints, back from the one in force on ``cutoff`` (whose probability the features give), whose
-    probability stayed below :func:`candidate_prob`; the date is the first
-    acquisition of ``grid`` on or after the run's first checkpoint on which the cohort check (with the crop the model
-    called then) let the alert through — as `evaluate alerts` replays it, and as NOT_PLANTED is raised; None when no
-    acquisition has yet (not raised yet: a first version dated it with the date asked, so a query on the checkpoint's
-    day dated it then and a later one at the next acquisition; a second, at the checkpoint's own date, departed from
-    the rule the evaluation measures — the review of the fixes)."""
+    """field_id → (the date its CROP_MISMATCH was raised, [checkpoint date, declared-crop probability] from the first
+    checkpoint of the run below :func:`candidate_prob` that raised it to the one in force on ``cutoff`` (whose
+    probability the features give; higher ones between included), the cohort ratio on that date) for the ``mismatch``
+    rows of ``fields`` (the candidates, :func:`mismatch_candidates`): the date is :func:`first_mismatch_raise`'s — the
+    first acquisition of ``grid``, from the first checkpoint below :func:`candidate_prob`, on which the cohort check
+    (with the crop the model called then) let the alert through — as `evaluate alerts` replays it, and as NOT_PLANTED
+    is raised; None when no acquisition has yet (not raised yet: a first version dated it with the date asked, so a
+    query on the checkpoint's day dated it then and a later one at the next acquisition; a second, at the checkpoint's
+    own date, departed from the rule the evaluation measures — the review of the fixes; a third looked at the latest
+    run of low checkpoints only)."""
     if history is None or history.empty:
         return {}
     fid_all = fields["field_id"].astype(str)
@@ -747,8 +752,11 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
             cur["crop"] = cur["crop"].where(cur["crop"].notna(), cur["crop_type"])
     obs = own_crop_obs(clear_ndvi(series, as_of=as_of, min_clear_share=p.min_clear_share), cur, starts, first_days)
     hist = None
+    # every candidate (below candidate_prob: the season's branch's too) is dated from the model's history, as the
+    # replay dates it; asked for the policy's 0.20 only, a season whose only candidates were the season branch's had
+    # them dated with the date asked
     if crop_model is not None and features is not None and "declared_crop_prob" in features.columns \
-            and (pd.to_numeric(features["declared_crop_prob"], errors="coerce") < p.mismatch_prob).any():
+            and (pd.to_numeric(features["declared_crop_prob"], errors="coerce") < candidate_prob(p)).any():
         hist = mismatch_history(crop_model, series, fields[fields["season"].astype(str) == str(season)], as_of)
     al = detect_alerts(obs, cur, bands, as_of, starts[str(season)], emergence, p, timing=timing, clock=clock,
                        mismatch_history=hist)

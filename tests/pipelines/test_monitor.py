@@ -861,3 +861,40 @@ def test_a_cohort_ratio_vouching_where_the_season_disputes_is_refused() -> None:
     with pytest.raises(UserInputError, match="alert_params of region in-smallholder: .*mismatch_cohort_ratio") as u:
         alert_params_of(Model(), "in-smallholder")
     assert "\n" not in str(u.value)
+
+
+def test_monitor_asks_the_models_history_for_a_season_branch_candidate_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """season_alerts asked the crop-type model's checkpoint history only when a field's declared crop was below the
+    policy's 0.20, so a season whose only candidate was the season branch's (``swap`` at 0.35) had its CROP_MISMATCH
+    dated with the date asked — where the evaluation's replay dates it by the first acquisition the rule let through.
+    The history is asked for every candidate (below :func:`candidate_prob`): monitor's date is the replay's."""
+    import pipelines.monitor as mon
+    from pipelines.evaluation.alerts import _first_mismatch
+
+    monkeypatch.setattr(mon, "crop_first_days", lambda region, season, calendar=None: {})
+    monkeypatch.setattr("features.series.season_window", lambda s, region: (date(int(s), 4, 1), None))
+    cur, fields = _cohort_season()
+    fields = fields[fields["field_id"].isin(["swap", *[f"m{k}" for k in range(6)], *[f"s{k}" for k in range(6)]])]
+    fields = fields.assign(declared_crop_prob=np.where(fields["field_id"] == "swap", 0.35, 0.95))
+    past, crops = _past()
+    every = pd.concat([fields[["field_id", "season", "crop", "region"]], crops], ignore_index=True).rename(
+        columns={"crop": "declared_crop"}).assign(farmer_token=lambda d: "T" + d["field_id"])
+    c1 = pd.Timestamp(START) + pd.Timedelta(days=60)
+    hist = pd.DataFrame({"field_id": ["swap"], "as_of": [c1], "crop_type": "maize", "crop_type_prob": 0.9,
+                         "declared_crop_prob": [0.35]})
+    asked: list[date] = []
+
+    def history(model, series, f, as_of):  # type: ignore[no-untyped-def]
+        asked.append(as_of)
+        return hist
+
+    monkeypatch.setattr(mon, "mismatch_history", history)
+    as_of = date(2024, 9, 15)
+    feats = fields[["field_id", "crop_type", "crop_type_prob", "declared_crop_prob"]]
+    al = mon.season_alerts(every, cur, past, "2024", as_of, features=feats, crop_model=object())
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    obs = clear_ndvi(cur)
+    replay = _first_mismatch(obs, fields, hist, AlertParams(), sorted(pd.to_datetime(obs["date"].unique())))
+    assert asked == [as_of]
+    assert mis["field_id"].tolist() == ["swap"]
+    assert mis["date"].tolist() == [replay[("swap", "CROP_MISMATCH")]["date"]] != [pd.Timestamp(as_of)]
