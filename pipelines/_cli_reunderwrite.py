@@ -51,14 +51,18 @@ def _print_result(res: Any) -> None:
         # checkpoint: the decision it stood on; with refer_keeps_book_limit, the Book limit when that was a REFER or
         # DECLINE); Book limit: what the bank's line commits (they differ when the line was booked before a REFER or
         # DECLINE record under earlier policies, or changed outside agcredit)
+        # a dated Book (balance_as_of): each balance's date beside it; an undated Book's table as before
+        dated = "balance_as_of" in ch.columns and bool((ch["balance_as_of"].fillna("").astype(str) != "").any())
         echo(f"{'line':<16} {'application':<14} {'Book limit':>16} {'old limit':>16} {'new limit':>16} "
-             f"{'outstanding':>16} {'outcome':<8} new reasons / actions")
+             f"{'outstanding':>16} " + (f"{'balance as of':<13} " if dated else "")
+             + f"{'outcome':<8} new reasons / actions")
         for r in ch.itertuples(index=False):
             kept = f"NOT RE-ESTIMATED ({r.not_reestimated}): line kept" if r.not_reestimated else ""
             extra = "; ".join(x for x in (r.new_reasons, kept, f"ACTION {r.actions}" if r.actions else "") if x)
+            when = (f"{str(getattr(r, 'balance_as_of', '') or '—'):<13} " if dated else "")
             echo(f"{r.line_id:<16} {r.application_id:<14} {_money(r.book_limit, r.currency):>16} "
                  f"{_money(r.old_limit, r.currency):>16} {_money(r.new_limit, r.currency):>16} "
-                 f"{_money(r.outstanding, r.currency):>16} {r.new_outcome:<8} {extra}")
+                 f"{_money(r.outstanding, r.currency):>16} {when}{r.new_outcome:<8} {extra}")
         from pipelines.reunderwrite import change_counts
         from underwriting.standing import kept_lines_stand, refer_keeps_book_limit
 

@@ -140,11 +140,13 @@ class County:
 
         return read_applications(self.record_path("applications.csv"))
 
-    def book(self) -> pd.DataFrame:
-        """The active lines (Book contract)."""
+    def book(self, *, not_after: date | None = None) -> pd.DataFrame:
+        """The active lines (Book contract; with ``balance_as_of``, every row of their balance histories — a run takes
+        its date's with :func:`underwriting.book.book_as_of`); ``not_after``: a balance dated after it is refused (a
+        run on today's date)."""
         from underwriting.applications import read_book
 
-        return read_book(self.record_path("book.csv"))
+        return read_book(self.record_path("book.csv"), not_after=not_after)
 
     # -- imagery -------------------------------------------------------------------------------------------------
     def series_result(self, season: str, as_of: date | None = None, **kwargs: Any) -> Any:

@@ -765,7 +765,7 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
     lines: dict[str, str] = {}
     if book is not None and len(book):
         for tok, g in book.groupby("farmer_token"):
-            lines[str(tok)] = ",".join(sorted(g["line_id"].astype(str)))
+            lines[str(tok)] = ",".join(sorted(set(g["line_id"].astype(str))))  # a dated Book: a line's rows once
     al["line_id"] = pd.Series([lines.get(t) for t in al["farmer_token"]], index=al.index, dtype="object")
     return al.reset_index(drop=True)
 

@@ -24,6 +24,7 @@ from models.money import MINOR_DIGITS, format_minor
 from pipelines._monitor_format import format_evidence
 from pipelines._svg import ALERT_STROKE_WIDTH, ALERT_STROKES, OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 from pipelines.monitor import mark_held
+from underwriting.book import balance_date_text
 from underwriting.standing import line_block, line_standing
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
@@ -494,8 +495,11 @@ def proposed_actions_rows(dec: pd.DataFrame, bodies: list[dict[str, Any]]) -> pd
                          "freeze": max(0, book - out) if "FREEZE_UNDRAWN" in acts else 0,
                          "actions": ", ".join(acts),
                          "from": "renewal decision" if "reunderwrite" not in b or not _reunderwriting(d, b)
-                         else "re-underwriting"})
-    return pd.DataFrame(rows)
+                         else "re-underwriting", "balance_as_of": str(ru.get("balance_as_of") or "")})
+    out = pd.DataFrame(rows)
+    if len(out) and not (out["balance_as_of"] != "").any():  # undated balances: the table as before
+        out = out.drop(columns="balance_as_of")
+    return out
 
 
 def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur: str) -> pd.DataFrame:
@@ -508,6 +512,8 @@ def proposed_actions_table(dec: pd.DataFrame, bodies: list[dict[str, Any]], cur:
                          "Book limit": [_money(v, cur) for v in r["book_limit"]],
                          "outstanding": [_money(v, cur) for v in r["outstanding"]],
                          "drawn": [_money(v, cur) for v in r["drawn"]],
+                         **({"balance as of": r["balance_as_of"].replace("", "undated")}
+                            if "balance_as_of" in r.columns else {}),
                          "undrawn frozen (Book limit − outstanding)": [_money(v, cur) if v else "" for v in r["freeze"]],
                          "actions": r["actions"], "proposed at": r["from"]})
 
@@ -753,6 +759,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                      "exposure by their declared crops" if renewal_refer.any() else "")
     # the Book as it stands: its lines no record of the season decides are in none of the figures but their own table
     book, no_dec = data.book, book_without_decision(data.book, data.decisions)
+    dated = "balance_as_of" in book.columns  # a dated Book: each line's balance of the page's date, and its date
     day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
     no_dec_sums = f"{_sums(no_dec, 'limit')} of limits, {_sums(no_dec, 'outstanding')} outstanding" if len(no_dec) \
         else ""
@@ -763,21 +770,25 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
            f"decision of season {escape(data.season)} ({escape(no_dec_sums)}): in no other figure, table or map "
            "outcome of this page, listed under Book lines without a decision" if len(no_dec) else
            "each followed here through its application's records") + "</p>"
-        "<p class='sub'>Book balances (drawn, outstanding) as in the Book file, undated: the same at every as-of "
-        "date of this page</p>")
+        + ("<p class='sub'>Book balances (drawn, outstanding): each line's latest in the Book file dated on or "
+           f"before {escape(day)} (its balance_as_of, in the table of lines without a decision)</p>" if dated else
+           "<p class='sub'>Book balances (drawn, outstanding) as in the Book file, undated: the same at every as-of "
+           "date of this page</p>"))
     no_dec_tbl = pd.DataFrame({
         "line": no_dec["line_id"].astype(str), "Book application": no_dec["application_id"].astype(str),
         "farmer": no_dec["farmer_token"].astype(str), "crop": no_dec["crop"].astype(str),
         "limit": [_money(v, str(c)) for v, c in zip(no_dec["limit"], no_dec["currency"], strict=True)],
         "drawn": [_money(v, str(c)) for v, c in zip(no_dec["drawn"], no_dec["currency"], strict=True)],
         "outstanding": [_money(v, str(c)) for v, c in zip(no_dec["outstanding"], no_dec["currency"], strict=True)],
+        **({"balance as of": [balance_date_text(v) or "undated" for v in no_dec["balance_as_of"]]} if dated else {}),
         "start": pd.to_datetime(no_dec["start_date"]).dt.date.astype(str),
         "maturity": pd.to_datetime(no_dec["maturity_date"]).dt.date.astype(str)}) if len(no_dec) else pd.DataFrame()
     no_dec_section = "" if no_dec.empty else (
         f"<h2>Book lines without a decision of season {escape(data.season)}</h2><p class='sub'>{len(no_dec)} active "
         f"Book line(s) with no record of the season in the store, by application or farmer ({escape(no_dec_sums)}; "
         "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
-        "limits and balances as in the Book file, undated</p>" + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
+        + ("limits and balances of each line's latest Book row dated on or before the page's date</p>" if dated else
+           "limits and balances as in the Book file, undated</p>") + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
     al_state, al_closed, al_ref = alert_states(data)
     al_tbl = _alert_table(_held(al_state, data), _applications_of(data))
     if len(al_tbl):
@@ -832,8 +843,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             "analyst acts on them)</h2>",
             _table(act_tbl, num=("limit", "Book limit", "outstanding", "drawn",
                                  "undrawn frozen (Book limit − outstanding)"), tags=("outcome",)),
-            "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"
-            "</p>" if len(act_tbl) else "", kept_note, no_dec_section,
+            ("<p class='sub'>outstanding and drawn: the balances of the Book file the record's run read, as of the "
+             "date beside them (undated: the file's)</p>" if "balance as of" in act_tbl.columns else
+             "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"
+             "</p>") if len(act_tbl) else "", kept_note, no_dec_section,
             "<h2>Alerts</h2>", al_note, _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     # every output built in memory, every target checked writable, then all written (each atomically); a failure
     # part way leaves no partial output: what this run wrote is taken back (a file it replaced is put back)
@@ -1019,7 +1032,9 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
                              f"before {day} (the first is as of {min(records['as_of'])})")
     records = records[records["as_of"] <= day.isoformat()]
     from pipelines.reunderwrite import active_lines
+    from underwriting.book import book_as_of
 
+    book = book_as_of(book, day)  # a dated Book: each line's latest balance on or before the page's date
     lines = active_lines(book, day, season) if book is not None and len(book) else pd.DataFrame()
     f = fields[fields["season"].astype(str) == season]
     if f.empty:

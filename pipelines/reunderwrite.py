@@ -85,6 +85,7 @@ from pipelines.underwrite import (
     set_aside_provenance,
     write_features_artifact,
 )
+from underwriting.book import balance_date_text
 from underwriting.decisions import with_failures_observed
 from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
@@ -114,7 +115,7 @@ _UNSEEN = ("OUT_OF_MODEL_SCOPE", "INSUFFICIENT_CLEAR_IMAGERY")
 DEFAULT_OPERATOR = "agcredit-reunderwrite"
 CHANGE_COLUMNS = ["line_id", "application_id", "farmer_token", "currency", "book_limit", "old_limit", "new_limit", "change",
                   "drawn", "outstanding", "old_outcome", "new_outcome", "new_reasons", "reason_codes",
-                  "actions", "not_reestimated", "alerts", "record_id", "supersedes"]
+                  "actions", "not_reestimated", "alerts", "record_id", "supersedes", "balance_as_of"]
 Progress = Callable[[str], None]
 
 
@@ -188,6 +189,8 @@ def _one_row_per_application(lines: pd.DataFrame, warnings: list[str] | None,
                 row[col] = int(g[col].sum())
         if "maturity_date" in g.columns:
             row["maturity_date"] = g["maturity_date"].min()
+        if "balance_as_of" in g.columns and g["balance_as_of"].notna().any():  # the summed balance: as of its oldest
+            row["balance_as_of"] = g["balance_as_of"].min()
         rows.append(row)
         if crops is None or str(row.get("crop")) in {str(c) for c in crops}:
             multi.append(row["line_id"])
@@ -512,6 +515,8 @@ def renewal_actions(items: Sequence[DecisionItem], book: pd.DataFrame | None, ap
             "alerts": sorted({f"{a.field_id}:{a.alert}" for a in mine.itertuples()}) if len(mine) else [],
             "action_rules": {"review_share": r.review_share},
         }
+        if (when := balance_date_text(line.get("balance_as_of"))) is not None:  # a dated Book only
+            body["renewal"]["balance_as_of"] = when
         key = sha256_hex(canonical_json(["renewal", item.idempotency_key, body["renewal"]]))
         out.append(DecisionItem(idempotency_key=key, application_id=item.application_id,
                                 farmer_token=item.farmer_token, season=item.season, as_of=item.as_of,
@@ -638,6 +643,8 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
         "alerts": sorted({f"{a.field_id}:{a.alert}" for a in alerts.itertuples()}) if len(alerts) else [],
         "action_rules": {"review_share": rules.review_share},
     }
+    if (when := balance_date_text(line.get("balance_as_of"))) is not None:  # a dated Book only: others as they were
+        body["reunderwrite"]["balance_as_of"] = when
     if unvalued:  # only then: the bodies of re-estimated lines stay as they were
         body["reunderwrite"]["not_reestimated"] = list(unvalued)
     if stands:  # the previous record was kept: the decision compared with (None: the Book line)
@@ -657,7 +664,8 @@ def _link(item: DecisionItem, prev: Any, line: dict[str, Any], alerts: pd.DataFr
            "new_reasons": ",".join(c for c in codes if c not in old_codes), "reason_codes": ",".join(codes),
            "actions": ",".join(actions), "not_reestimated": ",".join(unvalued),
            "alerts": ",".join(body["reunderwrite"]["alerts"]),
-           "record_id": None, "supersedes": new.supersedes}
+           "record_id": None, "supersedes": new.supersedes,
+           "balance_as_of": balance_date_text(line.get("balance_as_of")) or ""}
     return new, row
 
 
@@ -670,6 +678,7 @@ def _as_stored(row: dict[str, Any], stored: Any, prev: Any, get: Callable[[str],
     and change too (``previous_limit``, ``limit_change``): what the record was compared with."""
     ru = stored.body.get("reunderwrite") or {}
     line = {k: ru[k] for k in ("book_limit", "drawn", "outstanding") if isinstance(ru.get(k), int)}
+    line["balance_as_of"] = str(ru.get("balance_as_of") or "")
     # the limit it was compared with as the record holds it (refer_keeps_book_limit: the Book limit)
     line |= {c: ru[k] for k, c in (("previous_limit", "old_limit"), ("limit_change", "change"))
              if isinstance(ru.get(k), int) and not isinstance(ru.get(k), bool)}
@@ -732,6 +741,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     from underwriting.decisions import decide_batch
 
     season = str(season)
+    from underwriting.book import book_as_of
+
+    book = book_as_of(book, as_of)  # a dated Book: each line's latest balance on or before the date (else as it is)
     if series is None:  # a partial `imagery fetch`: refused before any work
         from features.series import missing_acquisitions
 
@@ -1070,10 +1082,10 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     if today > date.today():
         raise UserInputError(f"--today {today} is after today ({date.today()}): a checkpoint cannot be run before "
                              "its date")
+    book = c.book(not_after=today)  # a dated Book: a balance dated after the run's day (today) is refused
     if season:
         seasons = [str(season)]
     else:  # the current season, and another whose window is open today if the Book has lines of it
-        book = c.book()
         booked = [str(s) for s in book["season"].dropna()] if "season" in book.columns else []
         seasons = due_seasons(today, c.current_season, [str(s) for s in c.seasons], booked, c.region)
     url = store_url(store)

@@ -229,10 +229,12 @@ def score_and_decide(applications: pd.DataFrame, fields: gpd.GeoDataFrame, seaso
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
+    from underwriting.book import book_as_of
     from underwriting.decisions import decide_batch
 
     season = check_season(season)
     day = dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of
+    book = book_as_of(book, day)  # type: ignore[assignment]  # a dated Book as of the day (audit replay's too)
     warnings: list[str] = []
     tick = progress or (lambda _d, _t, _m: None)
     models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings)
@@ -569,11 +571,15 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     from features.series import missing_acquisitions
     from pipelines.featurize import check_as_of_in_season
     from underwriting._store_schema import make_engine
+    from underwriting.book import book_as_of
     from underwriting.store import DecisionStore, new_sqlite_file, store_url
 
     warnings: list[str] = []
     _check_currency(applications, season, policy, profile)
     check_as_of_in_season(fields, season, as_of)  # also when the features are given
+    # a dated Book (balance_as_of): each line's latest balance on or before the date — the headroom and a renewal's
+    # actions are judged on the Book as it stood that day; an undated Book as it is
+    book = book_as_of(book, as_of)  # type: ignore[assignment]
     if features is None and featurized is None:  # a partial `imagery fetch`: refused before any work
         missing_acquisitions(fields, imagery, season, dt.date.fromisoformat(as_of) if isinstance(as_of, str)
                              else as_of, allow=allow_missing_acquisitions)

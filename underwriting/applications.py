@@ -8,6 +8,7 @@ drop them, and check the contract. Nothing downstream sees an identifier.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -166,18 +167,58 @@ def _applications(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozens
     return check_applications(out, where=p.name)
 
 
-def read_book(path: str | Path) -> pd.DataFrame:
+def read_book(path: str | Path, *, not_after: date | None = None) -> pd.DataFrame:
     """Read the Book of active lines (CSV or Parquet) into the Book contract (a header without rows: a Book with no
-    active line)."""
+    active line). With ``balance_as_of`` (optional; :mod:`underwriting.book`) every row is dated and a line may have
+    several rows (its balance history): each refusal names the file's rows and the column — an empty or unparsable
+    date, a line and date given twice, a line's own column (``LINE_COLUMNS``) differing between its rows, and with
+    ``not_after`` (a run on today's date) a balance dated after that day. The rows are kept (sorted by line and
+    date); :func:`underwriting.book.book_as_of` takes a run's."""
     p = Path(path)
     raw = read_table(p, allow_no_rows=True)
     with identifiers_hidden(raw):
         for col in ("line_id", "application_id"):
             _refuse_personal_ids(raw, p.name, col)
-        return _book(tokenise(raw, source=p.name), p, hidden=name_words(raw))
+        return _book(tokenise(raw, source=p.name), p, hidden=name_words(raw), not_after=not_after)
 
 
-def _book(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozenset()) -> pd.DataFrame:
+def _balance_dates(df: pd.DataFrame, source: str, not_after: date | None) -> pd.DataFrame:
+    """``balance_as_of`` parsed and checked (see :func:`read_book`); ``df`` in file order (its rows' positions)."""
+    from underwriting.book import BALANCE_DATE, LINE_COLUMNS
+
+    refuse_empty_cells(df, (BALANCE_DATE,), source)
+    text = df[BALANCE_DATE].astype(str).str.strip()
+    d = pd.to_datetime(text, errors="coerce", format="ISO8601")
+    bad = (d.isna() | (d != d.dt.normalize())).to_numpy()
+    if bad.any():
+        raise ContractError(table=source, column=BALANCE_DATE, expected="ISO dates (YYYY-MM-DD)",
+                            found="other values", offenders=file_rows(source, [int(i) for i in bad.nonzero()[0]]))
+    twice = pd.DataFrame({"line": df["line_id"].to_numpy(), "d": d.to_numpy()}).duplicated(keep=False).to_numpy()
+    if twice.any():
+        raise ContractError(table=source, column=f"line_id+{BALANCE_DATE}", expected="one balance per line and date",
+                            found="a line's balance dated twice", offenders=file_rows(source, list(twice.nonzero()[0])))
+    if not_after is not None:
+        late = (d > pd.Timestamp(not_after)).to_numpy()
+        if late.any():
+            raise ContractError(table=source, column=BALANCE_DATE,
+                                expected=f"balances dated on or before {not_after} (a run on today's date: a balance "
+                                         "of a day to come cannot be known)", found="later dates",
+                                offenders=file_rows(source, list(late.nonzero()[0])))
+    for col in LINE_COLUMNS:  # the line's own columns: one value per line (a history row of another line mistyped?)
+        if col not in df.columns:
+            continue
+        n = df[col].astype(str).groupby(df["line_id"].to_numpy()).transform("nunique").to_numpy()
+        if (n > 1).any():
+            raise ContractError(table=source, column=col, expected="the same value on every row of a line (only the "
+                                f"balances change with {BALANCE_DATE})", found="different values on one line's rows",
+                                offenders=file_rows(source, list((n > 1).nonzero()[0])))
+    out = df.copy()
+    out[BALANCE_DATE] = d.astype("datetime64[ns]").to_numpy()
+    return out
+
+
+def _book(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozenset(),
+          not_after: date | None = None) -> pd.DataFrame:
     _require(df, [c.name for c in BOOK.columns if c.required], p.name)
     refuse_empty_cells(df, ("line_id",), p.name)
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
@@ -192,6 +233,9 @@ def _book(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozenset()) ->
             raise ContractError(table=p.name, column=col, expected="ISO dates (YYYY-MM-DD)", found="other values",
                                 offenders=list(df.loc[bad, "line_id"]))
         df[col] = d.astype("datetime64[ns]")
+    if "balance_as_of" in df.columns:  # after the line's dates: its own columns compared as the contract reads them
+        df = _balance_dates(df.reset_index(drop=True), p.name, not_after)
     keep = [c.name for c in BOOK.columns if c.name in df.columns]
-    out = df[keep].sort_values("line_id", kind="stable").reset_index(drop=True)
+    order = ["line_id", "balance_as_of"] if "balance_as_of" in df.columns else "line_id"
+    out = df[keep].sort_values(order, kind="stable").reset_index(drop=True)
     return check_book(out, where=p.name)

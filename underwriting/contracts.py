@@ -5,6 +5,8 @@ Money is always an integer number of minor units of the row's ``currency``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pandas as pd
 
 from features.errors import ContractError
@@ -54,8 +56,16 @@ BOOK = TableSpec(
         Column("crop", "str", "—", "main crop financed"),
         Column("region", "str", "—", "region of the farm"),
         Column("season", "str", "year", "season financed", required=False),
+        Column("balance_as_of", "date", "day", "date of the row's balances (limit, drawn, outstanding, maturity); "
+               "a Book with it may hold several rows per line, its balance history (key: line_id, balance_as_of), and "
+               "a run as of D takes each line's latest row dated on or before D (underwriting.book); without it the "
+               "balances are undated, the same at every as-of; the reader refuses an empty cell (empty only on the decided lines D-… a run adds)",
+               nullable=True, required=False),
     ),
 )
+
+#: a Book with ``balance_as_of``: one row per line and date
+BOOK_HISTORY = replace(BOOK, key=("line_id", "balance_as_of"))
 
 DECISIONS = TableSpec(
     name="Decision",
@@ -86,8 +96,9 @@ def check_applications(df: pd.DataFrame, *, where: str | None = None) -> pd.Data
 
 
 def check_book(df: pd.DataFrame, *, where: str | None = None) -> pd.DataFrame:
-    """Check the Book contract; drawn and outstanding must be consistent with dates."""
-    BOOK.check(df, where=where)
+    """Check the Book contract; drawn and outstanding must be consistent with dates. A Book with ``balance_as_of``
+    (a balance history) is keyed by line and balance date."""
+    (BOOK_HISTORY if "balance_as_of" in df.columns else BOOK).check(df, where=where)
     ctx = where or BOOK.name
     bad = (df["maturity_date"] < df["start_date"]).to_numpy()
     if bad.any():

@@ -308,3 +308,27 @@ def test_an_alert_not_evaluated_now_is_not_called_closed(tmp_path: Path) -> None
     section = page.split("<h2>Alerts")[1].split("<h2>")[0]
     assert "0 closed" in section and "alerts not computed (no imagery given): none is called closed" in section
     assert "closed since" not in section
+
+
+def test_dated_book_balances_are_shown_with_their_dates(tmp_path: Path) -> None:
+    """A dated Book (``balance_as_of``): the page no longer says its balances are the Book file's, undated — it says
+    they are each line's latest dated on or before the page's date and shows the date beside each balance (the lines
+    without a decision, and the proposed actions from the records' blocks, which name the date their run read)."""
+    data = _first_decisions()
+    bodies = [json.loads(b) for b in data.decisions["body"]]
+    bodies[1]["renewal"]["balance_as_of"] = "2024-05-31"
+    data.decisions = data.decisions.assign(body=[json.dumps(b) for b in bodies])
+    data.book = _book([("L-1", "A1", "Fa", 5_000_000, 900_000, 1_000_000),
+                       ("L-9", "A9", "Fz", 2_000_000, 700_000, 800_000)]).assign(
+        balance_as_of=[pd.Timestamp("2024-05-15"), pd.Timestamp("2024-05-20")])
+    html = render_portfolio(data, tmp_path).read_text()
+    assert "as in the Book file, undated" not in html
+    assert "Book balances (drawn, outstanding): each line's latest in the Book file dated on or before 2024-06-01" in html
+    no_dec = html.split("<h2>Book lines without a decision")[1].split("<h2>")[0]
+    assert "<th>balance as of</th>" in no_dec and "2024-05-20" in no_dec and "L-9" in no_dec
+    acts = html.split("<h2>Proposed actions")[1].split("<h2>")[0]
+    assert "<th>balance as of</th>" in acts and "2024-05-31" in acts
+    assert "as of the date beside them" in html
+    # an undated Book and records: the tables as before (no date column)
+    plain = render_portfolio(_first_decisions(), tmp_path / "plain").read_text()
+    assert "balance as of" not in plain

@@ -1565,3 +1565,64 @@ def test_rejects_guard_reads_held_lines_and_walks_past_overrides() -> None:
     assert _by_rejects_run(o1, d, recs.get) and _by_rejects_run(recs["O3"], d, recs.get)
     assert not _by_rejects_run(o2, d, recs.get)
     assert not _by_rejects_run(rec("O9", "override", "gone"), d, recs.get)
+
+
+def test_a_dated_balance_is_named_where_the_balance_is_shown() -> None:
+    """A dated Book (``balance_as_of``): the record's ``reunderwrite`` block and the change row give the balance's
+    date; an undated Book's body has no such key (its records stay byte-identical)."""
+    prev = SimpleNamespace(limit=5_000_000, outcome="APPROVE", reason_codes=("ROUNDED_TO_STEP",),
+                           record_id="Dprev", body={"computation": {"stressed_value": 9_000_000}})
+    line = {"line_id": "L1", "limit": 5_000_000, "drawn": 3_000_000, "outstanding": 3_100_000,
+            "maturity_date": pd.Timestamp("2010-03-01")}
+    no_alerts = pd.DataFrame(columns=["field_id", "alert", "severity"])
+    undated, row = _link(_item(2_000_000, 4_000_000, "2010-01-15"), prev, line, no_alerts, default_policy(),
+                         date(2009, 9, 15), ActionRules())
+    assert "balance_as_of" not in undated.body["reunderwrite"] and row["balance_as_of"] == ""
+    dated, drow = _link(_item(2_000_000, 4_000_000, "2010-01-15"), prev,
+                        {**line, "balance_as_of": pd.Timestamp("2009-08-31")}, no_alerts, default_policy(),
+                        date(2009, 9, 15), ActionRules())
+    assert dated.body["reunderwrite"]["balance_as_of"] == "2009-08-31" and drow["balance_as_of"] == "2009-08-31"
+    assert {k: v for k, v in dated.body["reunderwrite"].items() if k != "balance_as_of"} == undated.body["reunderwrite"]
+
+
+def test_a_renewal_is_judged_on_the_balance_of_its_date() -> None:
+    """A renewal decision (policy ``renewals_propose_actions``) on a dated Book: the line's balance on the decision's
+    date, the ``renewal`` block naming its date; a later balance (October's) is not the June decision's."""
+    from pipelines.reunderwrite import renewal_actions
+    from underwriting.book import book_as_of
+
+    book = _book(line_id=["L1", "L1"], application_id=["A1", "A1"], farmer_token=["T1", "T1"],
+                 outstanding=[600, 4000], drawn=[500, 3900],
+                 balance_as_of=[pd.Timestamp("2009-06-20"), pd.Timestamp("2009-10-01")])
+    apps = pd.DataFrame({"application_id": ["A1"], "season": ["2009"], "farmer_token": ["T1"], "currency": ["INR"]})
+    body = {"policy": {"parameters": {"renewals_propose_actions": True}},
+            "computation": {"stressed_value": 1, "maturity_date": "2010-03-01"}}
+    item = DecisionItem(idempotency_key="k", application_id="A1", farmer_token="T1", season="2009",
+                        as_of="2009-07-01", outcome="REDUCE", limit=1000, currency="INR", reason_codes=(), body=body)
+    day = date(2009, 7, 1)
+    (out,) = renewal_actions([item], book_as_of(book, day), apps, "2009", day)
+    assert out.body["renewal"]["outstanding"] == 600 and out.body["renewal"]["balance_as_of"] == "2009-06-20"
+    assert out.body["renewal"]["proposed_actions"] == []  # 1,000 covers June's 600 (not October's 4,000)
+    (undated,) = renewal_actions([item], book.drop(columns="balance_as_of").iloc[[1]], apps, "2009", day)
+    assert "balance_as_of" not in undated.body["renewal"]
+
+
+def test_due_refuses_a_balance_dated_after_its_day(tiny_county_sh: Path, tmp_path: Path) -> None:
+    """``reunderwrite --due`` runs on today's date: a Book balance dated after it is refused in one line naming the
+    file's row and the column (a mistyped year), before any store is opened or checkpoint run."""
+    import shutil
+
+    county = tmp_path / "county"
+    shutil.copytree(tiny_county_sh, county)
+    book = county / "records" / "book.csv"
+    rows = book.read_text().splitlines()
+    rows = [rows[0] + ",balance_as_of", rows[1] + ",2009-06-01", rows[1] + ",2090-06-01"]  # 2090: mistyped
+    book.write_text("\n".join(rows) + "\n")
+    url = f"sqlite:///{tmp_path / 'nope.db'}"
+    r = CliRunner().invoke(app, ["reunderwrite", "--due", "--county", str(county), "--store", url,
+                                 "--today", "2009-09-15"])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == ("error: book.csv: column 'balance_as_of': expected balances dated on or before 2009-09-15 (a "
+                        "run on today's date: a balance of a day to come cannot be known), found later dates at "
+                        "line 3 (1 in all)\n"), r.stderr
+    assert not (tmp_path / "nope.db").exists()

@@ -1,0 +1,109 @@
+"""Dated Book balances (``balance_as_of``): the reader's checks and a run's Book as of its date."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.errors import ContractError, UserInputError
+from underwriting.applications import read_book
+from underwriting.book import book_as_of
+
+HEAD = "line_id,application_id,national_id,farmer_name,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region"
+
+
+def _row(line: str, app: str, nid: str, limit: str, drawn: str, out: str, start: str = "2009-06-01",
+         when: str | None = None, name: str = "Ramesh Kumar") -> str:
+    row = f"{line},{app},{nid},{name},INR,{limit},{drawn},{out},{start},2010-03-01,maize,in-smallholder"
+    return row if when is None else f"{row},{when}"
+
+
+def _write(tmp_path: Path, rows: list[str], *, dated: bool = True) -> Path:
+    p = tmp_path / "book.csv"
+    p.write_text("\n".join([HEAD + (",balance_as_of" if dated else ""), *rows]) + "\n")
+    return p
+
+
+def test_an_undated_book_is_read_and_taken_as_before(tmp_path: Path) -> None:
+    p = _write(tmp_path, [_row("L1", "A1", "ID-1", "50000", "100", "120")], dated=False)
+    b = read_book(p)
+    assert "balance_as_of" not in b.columns
+    assert book_as_of(b, date(2009, 7, 1)) is b  # the same frame: nothing changes without the column
+
+
+def test_a_run_takes_each_lines_latest_balance_on_or_before_its_date(tmp_path: Path) -> None:
+    p = _write(tmp_path, [
+        _row("L1", "A1", "ID-1", "50000", "30000", "31000", when="2009-10-01"),
+        _row("L1", "A1", "ID-1", "50000", "10000", "10500", when="2009-06-15"),
+        _row("L1", "A1", "ID-1", "50000", "20000", "20800", when="2009-08-01"),
+        _row("L2", "A2", "ID-2", "40000", "0", "0", start="2009-09-01", when="2009-09-01"),  # opened in September
+    ])
+    b = read_book(p)
+    assert len(b) == 4 and list(b["balance_as_of"].dt.date.astype(str)) == [
+        "2009-06-15", "2009-08-01", "2009-10-01", "2009-09-01"]  # by line and date
+    june = book_as_of(b, date(2009, 7, 1))
+    assert june is not None and list(june["line_id"]) == ["L1"]  # L2 not yet opened: not in the Book as of June
+    assert int(june.loc[0, "outstanding"]) == 1_050_000 and str(june.loc[0, "balance_as_of"].date()) == "2009-06-15"
+    aug = book_as_of(b, date(2009, 8, 1))  # a balance dated the run's day is the day's
+    assert aug is not None and int(aug.loc[0, "outstanding"]) == 2_080_000
+    late = book_as_of(b, date(2009, 12, 1))
+    assert late is not None and list(late["line_id"]) == ["L1", "L2"] and int(late.loc[0, "outstanding"]) == 3_100_000
+    assert book_as_of(late, date(2009, 12, 1)).equals(late)  # type: ignore[union-attr]  # twice: the same
+
+
+def test_a_line_open_on_the_date_with_every_balance_later_is_refused_by_its_id(tmp_path: Path) -> None:
+    p = _write(tmp_path, [
+        _row("L1", "A1", "ID-1", "50000", "30000", "31000", when="2009-10-01"),
+        _row("L2", "A2", "ID-2", "40000", "0", "0", when="2009-06-01"),
+    ])
+    b = read_book(p)
+    with pytest.raises(UserInputError, match=r"^Book: 1 line\(s\) open on 2009-07-01 have every balance dated after "
+                                             r"it \(column balance_as_of\): give each a balance dated on or before "
+                                             r"2009-07-01 .*: L1 \(1 in all\)$") as e:
+        book_as_of(b, date(2009, 7, 1))
+    assert "\n" not in str(e.value) and "Ramesh" not in str(e.value) and "ID-1" not in str(e.value)
+
+
+@pytest.mark.parametrize(("rows", "match"), [
+    ([_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15"),
+      _row("L1", "A1", "ID-1", "50000", "2", "2", when="2009-06-15")],
+     r"^book.csv: column 'line_id\+balance_as_of': expected one balance per line and date, found a line's balance "
+     r"dated twice at line 2, line 3 \(2 in all\)$"),
+    ([_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15"),
+      _row("L2", "A2", "ID-2", "50000", "2", "2", when="15/06/2009")],
+     r"^book.csv: column 'balance_as_of': expected ISO dates \(YYYY-MM-DD\), found other values at line 3 \(1 in all\)$"),
+    ([_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15T10:30")],
+     r"^book.csv: column 'balance_as_of': expected ISO dates \(YYYY-MM-DD\), found other values at line 2 \(1 in all\)$"),
+    ([_row("L1", "A1", "ID-1", "50000", "1", "1", when="")],
+     r"^book.csv: column 'balance_as_of': expected a value on every row, found empty cells at line 2 \(1 in all\)$"),
+    ([_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15"),
+      _row("L1", "A1", "ID-9", "50000", "2", "2", when="2009-07-15", name="Sita Devi")],
+     r"^book.csv: column 'farmer_token': expected the same value on every row of a line \(only the balances change "
+     r"with balance_as_of\), found different values on one line's rows at line 2, line 3 \(2 in all\)$"),
+])
+def test_a_bad_balance_date_is_refused_naming_row_and_column(tmp_path: Path, rows: list[str], match: str) -> None:
+    with pytest.raises(ContractError, match=match) as e:
+        read_book(_write(tmp_path, rows))
+    for pii in ("Ramesh", "Sita", "ID-1", "ID-9"):
+        assert pii not in str(e.value)
+
+
+def test_a_balance_dated_after_a_run_on_today_is_refused(tmp_path: Path) -> None:
+    p = _write(tmp_path, [_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15"),
+                          _row("L1", "A1", "ID-1", "50000", "2", "2", when="2019-07-15")])
+    assert len(read_book(p)) == 2  # a past run's Book: later balances are its history
+    with pytest.raises(ContractError, match=r"^book.csv: column 'balance_as_of': expected balances dated on or before "
+                                            r"2009-09-01 \(a run on today's date: a balance of a day to come cannot "
+                                            r"be known\), found later dates at line 3 \(1 in all\)$"):
+        read_book(p, not_after=date(2009, 9, 1))
+
+
+def test_decided_lines_added_to_a_dated_book_are_taken_as_they_are() -> None:
+    b = pd.DataFrame({"line_id": ["L1", "L1", "D-A2"], "start_date": pd.to_datetime(["2009-06-01"] * 3),
+                      "outstanding": [1, 2, 0],
+                      "balance_as_of": pd.to_datetime(["2009-06-15", "2009-08-01", None])})
+    out = book_as_of(b, date(2009, 7, 1))
+    assert out is not None and list(out["line_id"]) == ["D-A2", "L1"] and list(out["outstanding"]) == [0, 1]

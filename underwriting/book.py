@@ -1,0 +1,83 @@
+"""The Book as of a date: dated balances (``balance_as_of``) and balance histories.
+
+A Book without ``balance_as_of`` is undated: each line's balances are the file's, whatever the run's date, and
+:func:`book_as_of` returns it unchanged. A Book with the column dates every row's balances (``limit``, ``drawn``,
+``outstanding``, ``maturity_date`` may change from row to row; the other columns are the line's and agree), and may
+hold several rows per line — its balance history. A run as of ``D`` takes, per line, the row of the latest
+``balance_as_of`` on or before ``D``:
+
+* a line that starts after ``D`` with every balance dated after ``D`` is not in the Book as of ``D`` (not yet
+  opened: nothing drawn, no exposure) and is left out;
+* a line that had started by ``D`` (``start_date ≤ D``) whose every balance is dated after ``D`` is refused, the run
+  names it (one line, at most five ids and the count): the policy's ACT rule compares the re-estimated limit with
+  the outstanding balance *on the date*, and any guess — the later balance, or nothing drawn — proposes a freeze on
+  money not yet drawn or misses one, while leaving the line out hides an active line from the re-underwriting and
+  from the concentration headroom. The analyst gives the line's balance on or before ``D`` (its opening balance,
+  dated ``start_date``, is enough) and runs again.
+
+The reader (:func:`underwriting.applications.read_book`) checks the column: every row dated (ISO dates), one row per
+line and date, the line's own columns the same on every row of a line, and with ``not_after`` (a run on today's
+date, ``reunderwrite --due``) no balance dated after that day — a Book export cannot hold a balance of a day to
+come (a mistyped year, most likely); each refusal names the file's rows and the column, never a cell's value.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pandas as pd
+
+from underwriting.errors import ApplicationsError
+
+__all__ = ["BALANCE_DATE", "LINE_COLUMNS", "book_as_of", "is_dated", "balance_date_text"]
+
+#: the column dating a Book row's balances (optional)
+BALANCE_DATE = "balance_as_of"
+#: the columns that are the line's own: the same on every row of a line's balance history
+LINE_COLUMNS = ("application_id", "farmer_token", "currency", "crop", "region", "start_date", "season")
+
+
+def is_dated(book: pd.DataFrame | None) -> bool:
+    """Whether ``book`` dates its balances (has ``balance_as_of``)."""
+    return book is not None and BALANCE_DATE in book.columns
+
+
+def balance_date_text(v: object) -> str | None:
+    """A row's ``balance_as_of`` as ``YYYY-MM-DD`` (None: undated — a Book without the column, a decided line)."""
+    if v is None or v is pd.NaT or (isinstance(v, float) and pd.isna(v)):
+        return None
+    try:
+        if pd.isna(v):  # type: ignore[call-overload]
+            return None
+    except (TypeError, ValueError):
+        pass
+    return pd.Timestamp(v).date().isoformat()  # type: ignore[arg-type]
+
+
+def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
+               source: str = "Book") -> pd.DataFrame | None:
+    """``book`` as of ``as_of`` (see the module docstring): one row per line, its latest balance dated on or before
+    the day; undated rows (a Book without the column, or the decided lines ``D-…`` a run adds) as they are. Refused
+    (:class:`~underwriting.errors.ApplicationsError`, one line) when a line started by the day has no balance dated
+    on or before it. Applying it twice gives the same Book."""
+    if book is None or not is_dated(book) or book.empty:
+        return book
+    day = pd.Timestamp(as_of).normalize()
+    when = pd.to_datetime(book[BALANCE_DATE])
+    undated = when.isna()
+    dated = book[~undated]
+    known = dated[when[~undated] <= day]
+    latest = (known.assign(_when=when[known.index]).sort_values(["line_id", "_when"], kind="stable")
+              .drop_duplicates("line_id", keep="last").drop(columns="_when"))
+    later = dated[~dated["line_id"].isin(set(latest["line_id"]))].drop_duplicates("line_id")
+    started = later[pd.to_datetime(later["start_date"]) <= day]
+    if len(started):
+        ids = sorted(started["line_id"].astype(str))
+        raise ApplicationsError(
+            source=source, problem=f"{len(ids)} line(s) open on {day.date()} have every balance dated after it "
+            f"(column {BALANCE_DATE}): give each a balance dated on or before {day.date()} (its opening balance, "
+            "dated start_date, will do) — the run compares the new limit with the balance on its date",
+            offenders=ids)
+    out = pd.concat([latest, book[undated]]) if undated.any() else latest
+    return out.sort_values("line_id", kind="stable").reset_index(drop=True)
+
