@@ -1626,3 +1626,49 @@ def test_due_refuses_a_balance_dated_after_its_day(tiny_county_sh: Path, tmp_pat
                         "run on today's date: a balance of a day to come cannot be known), found later dates at "
                         "line 3 (1 in all)\n"), r.stderr
     assert not (tmp_path / "nope.db").exists()
+
+
+def test_a_reunderwriting_takes_the_balance_of_its_date(world: dict[str, Any], tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Book with a balance history (``balance_as_of``): `reunderwrite --as-of` a past date compared the new limit
+    with the Book file's balance whatever the date (October's at a mid-season run); now with each line's latest
+    balance dated on or before the run's date, the date shown in the change table and kept in the record. A line
+    open on the date whose every balance is later is refused in one line naming it (exit 2, nothing written)."""
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    undated = c.book()
+    line = str(undated["line_id"].iloc[0])
+    before, after = mid - timedelta(days=10), mid + timedelta(days=20)
+    dated = pd.concat([undated.assign(outstanding=1_234_500, drawn=1_200_000, balance_as_of=pd.Timestamp(before)),
+                       undated.assign(outstanding=9_999_900, drawn=9_900_000, balance_as_of=pd.Timestamp(after))],
+                      ignore_index=True)
+    url = f"sqlite:///{tmp_path / 'dated.db'}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    monkeypatch.setattr(County, "book", lambda self, **_kw: dated)
+    args = ["reunderwrite", "--county", str(c.path), "--cache", str(c.cache_dir), "--as-of", mid.isoformat(),
+            "--store", url]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "balance as of" in r.stdout
+    shown = next(x for x in r.stdout.splitlines() if x.startswith(line))
+    assert "12,345.00" in shown and before.isoformat() in shown and "99,999.00" not in shown, shown
+    with DecisionStore(url) as st:
+        recs = st.records(season)
+    rec = recs[(recs["kind"] == "reunderwrite") & recs["body"].str.contains(f'"line_id":"{line}"')]
+    assert len(rec) == 1
+    ru = json.loads(rec["body"].iloc[0])["reunderwrite"]
+    assert (ru["outstanding"], ru["drawn"], ru["balance_as_of"]) == (1_234_500, 1_200_000, before.isoformat())
+    # only the later balance: the line was open on the date, its balance then unknown — refused, nothing written
+    url2 = f"sqlite:///{tmp_path / 'later.db'}"
+    with DecisionStore(url2) as st:
+        st.append(world["first"], operator="underwriter")
+    monkeypatch.setattr(County, "book", lambda self, **_kw: dated.iloc[[1]].reset_index(drop=True))
+    r2 = CliRunner().invoke(app, [*args[:-1], url2])
+    assert r2.exit_code == 2 and "Traceback" not in r2.output, r2.output
+    assert r2.stderr.strip() == (f"error: Book: 1 line(s) open on {mid} have every balance dated after it (column "
+                                 f"balance_as_of): give each a balance dated on or before {mid} (its opening balance, "
+                                 "dated start_date, will do) — the run compares the new limit with the balance on its "
+                                 f"date: {line} (1 in all)"), r2.stderr
+    with DecisionStore(url2) as st:
+        assert len(st.records(season)) == len(world["first"])
