@@ -1083,7 +1083,19 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     limits = [book.get(r, 0 if ref else lim) if st else None
               for r, lim, st, ref in zip(ids, df["limit"], standing, refer, strict=True)]
     indicative = [int(lim) if ref else None for lim, ref in zip(df["limit"], refer, strict=True)]
+    # `outside_book_limit`, `outside_outstanding` (standing rows): a Book line standing at 0 on a REFER or DECLINE —
+    # an earlier policy's (before refer_keeps_book_limit), or a decided line's (D-…) — granted nothing, but its Book
+    # limit and balance are still the bank's: the report lists these lines outside the exposure table
+    # (pipelines.report.manager_figures), the export counted them nowhere; their sums are the report's figures
+    blocks = [line_block(json.loads(b) if isinstance(b, str) else (b or {})) if st and lim == 0 else {}
+              for b, st, lim in zip(df["body"] if "body" in df.columns else [None] * len(df), standing, limits,
+                                    strict=True)]
+    outside = [bool(b.get("line_id")) for b in blocks]
     df = df.assign(standing=standing, standing_limit=pd.array(limits, dtype="Int64"),
-                   indicative_limit=pd.array(indicative, dtype="Int64"))
+                   indicative_limit=pd.array(indicative, dtype="Int64"),
+                   outside_book_limit=pd.array([int(b.get("book_limit") or 0) if o else None
+                                                for b, o in zip(blocks, outside, strict=True)], dtype="Int64"),
+                   outside_outstanding=pd.array([int(b.get("outstanding") or 0) if o else None
+                                                 for b, o in zip(blocks, outside, strict=True)], dtype="Int64"))
     write_table_atomic(df, path, fmt=kind)
     return len(df)

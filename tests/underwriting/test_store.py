@@ -1016,3 +1016,35 @@ def test_a_renewal_refer_or_decline_stands_on_its_book_limit_in_the_export(tmp_p
     export_decisions(tmp_path / "d.csv", url=url)
     got = pd.read_csv(tmp_path / "d.csv").set_index("application_id")
     assert got["standing_limit"].to_dict() == {"R1": 400_000, "X1": 300_000, "N1": 0, "G1": 500_000}
+
+
+def test_the_export_counts_a_book_line_standing_at_zero_outside_the_exposure(tmp_path: Path) -> None:
+    """`decisions export` counted nowhere the Book line of a REFER decided under a policy before
+    refer_keeps_book_limit (2026.12.7: it stands at 0, as that policy decided), while the portfolio report lists it
+    outside the exposure table with its Book limit and balance. The export now gives them on such standing rows
+    (``outside_book_limit``, ``outside_outstanding``): their sums are the report's figure; a line standing on its
+    Book limit (2026.12.8 on) and a REFER with no Book line have none."""
+    import dataclasses
+
+    import pandas as pd
+
+    from tests.underwriting.test_override import decision
+    from underwriting.store import export_decisions
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+
+    def renewing(app: str, keeps: bool, line: str | None) -> object:
+        d = decision(app, 250_000, key=f"{app}-first")
+        body = {**d.body, "outcome": "REFER", "policy": {"parameters": {"refer_keeps_book_limit": keeps}}}
+        if line is not None:
+            body["renewal"] = {"line_id": line, "book_limit": 400_000, "outstanding": 150_000}
+        return dataclasses.replace(d, outcome="REFER", reason_codes=("FAILING_AREA_SHARE",), body=body)
+
+    with DecisionStore(url) as st:
+        st.append([renewing("OLD", False, "L1"), renewing("NEW", True, "L2"), renewing("NOLINE", False, None),
+                   decision("G1", 500_000, key="G1-first")], operator="batch")
+    export_decisions(tmp_path / "d.csv", url=url)
+    got = pd.read_csv(tmp_path / "d.csv").set_index("application_id")
+    assert got["standing_limit"].to_dict() == {"OLD": 0, "NEW": 400_000, "NOLINE": 0, "G1": 500_000}
+    assert got["outside_book_limit"].dropna().to_dict() == {"OLD": 400_000}
+    assert got["outside_outstanding"].dropna().to_dict() == {"OLD": 150_000}
