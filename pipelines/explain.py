@@ -579,7 +579,7 @@ def _render(x: Explanation) -> str:
                 or (f"none ({kept})" if kept else "none (the new limit covers the balance)"))
         out += ["", f"Re-underwriting of line {r.get('line_id')}: {was} -> {x.outcome} {_m(x.limit, cur)}"
                     + (" (indicative, no estimate)" if unvalued else "") + f"; outstanding "
-                    f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}, line maturity "
+                    f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}{_balance_date(r)}, line maturity "
                     f"{r.get('line_maturity_date') or 'n/a'}"]
         if "standing_record_id" in r:  # the record before was kept (re-estimated nothing): compared with what stood
             out.append("  compared with the decision the line stood on ("
@@ -594,7 +594,7 @@ def _render(x: Explanation) -> str:
     if x.renewal and not x.reunderwrite and not x.override:  # a new decision renewing the farmer's Book line
         r = x.renewal
         out += ["", f"Renewal of line {r.get('line_id')} (Book limit {_m(r.get('book_limit'), cur)}): outstanding "
-                    f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}, line maturity "
+                    f"{_m(r.get('outstanding'), cur)}, drawn {_m(r.get('drawn'), cur)}{_balance_date(r)}, line maturity "
                     f"{r.get('line_maturity_date') or 'n/a'}",
                 f"  proposed actions: {_renewal_actions(x)}; alerts: {', '.join(r.get('alerts') or []) or 'none'}"]
     out += ["", "Model contributions to each field's P50 yield (LightGBM pred_contrib, this application only):"]
@@ -607,3 +607,9 @@ def _render(x: Explanation) -> str:
         out += [f"  {h['as_of']} {h['kind']:<12} {h['outcome']:<8} {format_minor(h['limit'], cur):>20}  "
                 f"{h['record_id']}" for h in x.history]
     return "\n".join(out)
+
+
+def _balance_date(block: dict[str, Any]) -> str:
+    """`` (balances as of D)`` for a Book line block whose Book dated its balances (``balance_as_of``), else ''."""
+    when = block.get("balance_as_of")
+    return f" (balances as of {when})" if when else ""

@@ -361,6 +361,17 @@ def test_explain_shows_a_reunderwritings_proposed_actions(tmp_path: Path, model:
     text = explain(url, aid, model_loader=loader_for(model, [])).render()
     assert "Re-underwriting of line L7:" in text and "outstanding USD 123.45, drawn USD 120.00" in text
     assert "proposed actions: FREEZE_UNDRAWN, REVIEW; alerts: F1:WATCH" in text
+    assert "balances as of" not in text  # an undated Book's record: as before
+
+
+def test_explain_dates_the_balance_of_a_dated_book(tmp_path: Path, model: YieldModel) -> None:
+    """A record of a run on a dated Book (``balance_as_of``) names the balance's date beside it: the balance a
+    re-underwriting compared its limit with may be weeks older than the run."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {"outstanding": 12_345, "drawn": 12_000,
+                                                    "balance_as_of": "2025-07-31", "line_maturity_date": "2025-12-01",
+                                                    "proposed_actions": ["FREEZE_UNDRAWN"], "alerts": []})
+    text = explain(url, aid, model_loader=loader_for(model, [])).render()
+    assert "outstanding USD 123.45, drawn USD 120.00 (balances as of 2025-07-31), line maturity 2025-12-01" in text
 
 
 def test_explain_says_a_line_was_not_reestimated(tmp_path: Path, model: YieldModel) -> None:
