@@ -7,8 +7,8 @@ hold several rows per line — its balance history. A run as of ``D`` takes, per
 ``balance_as_of`` on or before ``D``:
 
 * a line that starts after ``D`` with every balance dated after ``D`` is not in the Book as of ``D`` (not yet
-  opened: nothing drawn, no exposure) and is left out;
-* a line that had started by ``D`` (``start_date ≤ D``) whose every balance is dated after ``D`` is refused, the run
+  opened: nothing drawn, no exposure) and is left out; so is a line matured before ``D`` (no run follows it);
+* a line open on ``D`` (``start_date ≤ D ≤ maturity_date``) whose every balance is dated after ``D`` is refused, the run
   names it (one line, at most five ids and the count): the policy's ACT rule compares the re-estimated limit with
   the outstanding balance *on the date*, and any guess — the later balance, or nothing drawn — proposes a freeze on
   money not yet drawn or misses one, while leaving the line out hides an active line from the re-underwriting and
@@ -70,7 +70,7 @@ def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
     latest = (known.assign(_when=when[known.index]).sort_values(["line_id", "_when"], kind="stable")
               .drop_duplicates("line_id", keep="last").drop(columns="_when"))
     later = dated[~dated["line_id"].isin(set(latest["line_id"]))].drop_duplicates("line_id")
-    started = later[pd.to_datetime(later["start_date"]) <= day]
+    started = later[(pd.to_datetime(later["start_date"]) <= day) & (pd.to_datetime(later["maturity_date"]) >= day)]
     if len(started):
         ids = sorted(started["line_id"].astype(str))
         raise ApplicationsError(

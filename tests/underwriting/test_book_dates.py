@@ -60,6 +60,7 @@ def test_a_line_open_on_the_date_with_every_balance_later_is_refused_by_its_id(t
         _row("L2", "A2", "ID-2", "40000", "0", "0", when="2009-06-01"),
     ])
     b = read_book(p)
+    assert list(book_as_of(b, date(2010, 6, 1))["line_id"]) == ["L1", "L2"]  # type: ignore[index]  # both matured
     with pytest.raises(UserInputError, match=r"^Book: 1 line\(s\) open on 2009-07-01 have every balance dated after "
                                              r"it \(column balance_as_of\): give each a balance dated on or before "
                                              r"2009-07-01 .*: L1 \(1 in all\)$") as e:
@@ -102,8 +103,10 @@ def test_a_balance_dated_after_a_run_on_today_is_refused(tmp_path: Path) -> None
 
 
 def test_decided_lines_added_to_a_dated_book_are_taken_as_they_are() -> None:
-    b = pd.DataFrame({"line_id": ["L1", "L1", "D-A2"], "start_date": pd.to_datetime(["2009-06-01"] * 3),
-                      "outstanding": [1, 2, 0],
-                      "balance_as_of": pd.to_datetime(["2009-06-15", "2009-08-01", None])})
-    out = book_as_of(b, date(2009, 7, 1))
+    b = pd.DataFrame({"line_id": ["L1", "L1", "D-A2", "L0"],
+                      "start_date": pd.to_datetime(["2009-06-01"] * 3 + ["2008-06-01"]),
+                      "maturity_date": pd.to_datetime(["2010-03-01"] * 3 + ["2009-03-01"]),
+                      "outstanding": [1, 2, 0, 5],
+                      "balance_as_of": pd.to_datetime(["2009-06-15", "2009-08-01", None, "2009-08-01"])})
+    out = book_as_of(b, date(2009, 7, 1))  # L0 matured in March, its one balance later: left out, not refused
     assert out is not None and list(out["line_id"]) == ["D-A2", "L1"] and list(out["outstanding"]) == [0, 1]
