@@ -217,7 +217,7 @@ def reunderwrite_cmd(
                  + (f", superseding {', '.join(d.superseded)}" if d.superseded else ""))
             if res.covered_by is None:
                 _print_result(res)
-            elif res.covered_by == d.date.isoformat():  # an earlier run that day (one killed before marking it)
+            elif res.covered_by == d.date.isoformat():  # decided that day by an earlier run (not re-underwritten)
                 echo(f"  already decided as of {res.covered_by} by an earlier run (its records are in the store; "
                      "`agcredit explain APPLICATION` shows each line's change and proposed actions): not run again")
             else:  # its lines were re-decided later: re-underwriting goes forward only

@@ -338,8 +338,12 @@ def forward_only(todo: pd.DataFrame, records: pd.DataFrame, as_of: date, warning
     the one in force on ``as_of`` would fork the application's chain (two records replacing the same one, the
     earlier-dated written last and shown as current): re-underwriting goes forward only. Lines whose application
     also has a re-underwriting record dated ``as_of`` are kept (a re-run of that date, which adds nothing) and
-    returned as the set to re-check once decided: kept only if their record is the one stored. Raises
-    :class:`AlreadyDecidedLater` when every line is dropped."""
+    returned as the set to re-check once decided: kept only if their record is the one stored. With
+    ``same_day_done`` that holds for the lines whose latest records are of ``as_of`` and include a re-underwriting
+    one (a ``--due`` run killed between storing a checkpoint's records and logging it: its re-run finds them, adds
+    nothing and logs the checkpoint as run, as the uninterrupted run did — it logged it ``covered`` before); a line
+    decided that day otherwise (its first decision) is dropped as before. Raises :class:`AlreadyDecidedLater` when
+    every line is dropped."""
     if todo.empty or records.empty:
         return todo, set()
     day = as_of.isoformat()
@@ -349,8 +353,9 @@ def forward_only(todo: pd.DataFrame, records: pd.DataFrame, as_of: date, warning
     hit = apps.isin(set(later.index))
     if not hit.any():
         return todo, set()
-    rerun = set() if same_day_done else set(records.loc[(records["as_of"] == day)
-                                                        & (records["kind"] == "reunderwrite"), "application_id"])
+    rerun = set(records.loc[(records["as_of"] == day) & (records["kind"] == "reunderwrite"), "application_id"])
+    if same_day_done:  # only a re-underwriting of that very date with nothing later: a --due run killed after storing
+        rerun &= set(last[last == day].index)  # its records and before logging them (re-checked; adds nothing)
     drop = hit & ~apps.isin(rerun)
     newest = str(later[later.index.isin(set(apps[hit]))].max())
     if drop.all():

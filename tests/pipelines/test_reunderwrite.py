@@ -1672,3 +1672,60 @@ def test_a_reunderwriting_takes_the_balance_of_its_date(world: dict[str, Any], t
                                  f"date: {line} (1 in all)"), r2.stderr
     with DecisionStore(url2) as st:
         assert len(st.records(season)) == len(world["first"])
+
+
+class _Killed(BaseException):
+    """A SIGKILL's stand-in: nothing after it runs (no except clause of the code catches a BaseException of this)."""
+
+
+def test_due_killed_between_storing_and_logging_is_logged_as_run(world: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A `--due` run killed after storing a checkpoint's records and before its log entry: the re-run found the
+    records (dated the checkpoint's day) and logged the checkpoint `covered`, 0 lines — an uninterrupted run logs it
+    `ran` with its lines. Now the re-run re-checks those records (adds nothing) and logs as the uninterrupted run:
+    the same log (but for the clock time) and the same records."""
+    day = date(2009, 9, 2)  # maize mid-season, rice and cotton emergence due
+    urls = [f"sqlite:///{world['tmp'] / f'due-kill-{i}.db'}" for i in (0, 1)]
+    for url in urls:
+        with DecisionStore(url) as st:
+            st.append(world["first"], operator="underwriter")
+    whole = reunderwrite_due(day, county=world["county"], store=urls[0], models=world["models"])
+    assert sum(len(r.items) for _, r in whole) > 0
+    real = CheckpointLog.mark
+
+    def killed(self: CheckpointLog, *a: Any, **k: Any) -> None:  # at the first checkpoint that stored records
+        if k["n_lines"]:
+            raise _Killed
+        real(self, *a, **k)
+
+    monkeypatch.setattr(CheckpointLog, "mark", killed)
+    with pytest.raises(_Killed):
+        reunderwrite_due(day, county=world["county"], store=urls[1], models=world["models"])
+    monkeypatch.setattr(CheckpointLog, "mark", real)
+    before = CheckpointLog(urls[1]).rows()
+    assert "ran" not in set(before["status"])
+    with DecisionStore(urls[1]) as st:
+        first_stored = st.count()
+    assert first_stored > len(world["first"])  # the first checkpoint's records were stored
+    again = reunderwrite_due(day, county=world["county"], store=urls[1], models=world["models"])
+    assert [r.covered_by for _, r in again] == [None] * len(again)
+    logged_before = {(r.crop, r.checkpoint) for r in before.itertuples()}
+    assert [(d, len(r.items)) for d, r in again] == [(d, len(r.items)) for d, r in whole
+                                                     if (d.crop, d.checkpoint) not in logged_before]
+    assert all(r.written == 0 for d, r in again[:1]) and again[0][1].already_present == len(again[0][1].items) > 0
+
+    def logged(url: str) -> list[tuple[Any, ...]]:
+        rows = CheckpointLog(url).rows().drop(columns="ran_at")
+        return sorted(map(tuple, rows.itertuples(index=False)))
+
+    assert logged(urls[1]) == logged(urls[0])
+    assert "covered" not in {r[4] for r in logged(urls[1])}
+
+    def bodies(url: str) -> dict[str, str]:
+        with DecisionStore(url) as st:
+            recs = st.records(world["season"])
+            assert st.verify().ok
+        return dict(zip(recs["record_id"], recs["body"], strict=True))
+
+    assert bodies(urls[1]) == bodies(urls[0])  # nothing duplicated, nothing missing
+    _one_chain_per_application(urls[1])
