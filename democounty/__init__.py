@@ -22,6 +22,6 @@ Twin fields share a ``condition_id`` (one AquaCrop run): evaluation must group b
 from __future__ import annotations
 
 from democounty._presets import REGIONS, SIZES, TRAP_RATES
-from democounty._simulate import SimulateError, simulate
+from democounty._simulate import SimulateError, recover_swap, simulate
 
-__all__ = ["REGIONS", "SIZES", "TRAP_RATES", "SimulateError", "simulate"]
+__all__ = ["REGIONS", "SIZES", "TRAP_RATES", "SimulateError", "recover_swap", "simulate"]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,9 @@ import pandas as pd
 from democounty._presets import GENERATOR_VERSION, MOISTURE_PCT, PRESETS, SIZES
 from features.errors import UserInputError
 
-__all__ = ["SimulateError", "simulate"]
+__all__ = ["SimulateError", "recover_swap", "simulate"]
+
+_log = logging.getLogger(__name__)
 
 #: GeoPackages otherwise carry the time of writing in gpkg_contents.last_change
 _GPKG_DATE = "2000-01-01T00:00:00.000Z"
@@ -74,16 +78,56 @@ def _dates(values: list[Any]) -> np.ndarray:
                     dtype="datetime64[D]").astype("datetime64[ms]")
 
 
+def recover_swap(out: Path, say: Callable[[str], None] | None = None) -> str | None:
+    """Finish or undo the swap of an ``overwrite`` run killed between its renames (``out`` → ``<out>.old``, then
+    ``<out>.partial`` → ``out``, then ``<out>.old`` removed), before anything else is done with ``out``; returns
+    (and passes to ``say``) the one line saying what it did, or None when there was nothing to recover.
+
+    - ``<out>.old`` and no ``out``: killed between the renames — ``<out>.old`` is the only complete county (the
+      new one in ``<out>.partial`` is not known to be complete): renamed back to ``out`` (undone), and
+      ``<out>.partial`` removed.
+    - ``<out>.old`` beside a county folder ``out`` (its ``county.json``): killed after the second rename, or while
+      removing ``<out>.old`` — ``out`` is the complete new county: ``<out>.old`` removed (finished).
+    - ``<out>.old`` beside an empty ``out``: ``out`` removed and ``<out>.old`` renamed back; beside a folder that
+      is not a county folder: both left as they are (said).
+    A ``<out>.old`` that is a file, or with no ``<out>.old``: nothing."""
+    old = out.with_name(out.name + ".old")
+    if not old.is_dir() or old.is_symlink():
+        return None
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists() and not out.is_symlink():
+        old.rename(out)
+        partial = out.with_name(out.name + ".partial")
+        if partial.is_dir() and not partial.is_symlink():  # not known to be complete; rebuilt by any later run
+            shutil.rmtree(partial)
+        msg = (f"{old} left by a simulate run killed while replacing {out}: renamed back to {out} (the previous "
+               "county; the interrupted run's is not kept)")
+    elif out.is_dir() and (out / "county.json").is_file():
+        shutil.rmtree(old)
+        msg = (f"{old} left by a simulate run killed after replacing {out} (the new county is complete): "
+               f"{old} removed")
+    else:
+        msg = (f"{old} left by a simulate run killed while replacing {out}, and {out} is not a county folder: both "
+               "left as they are")
+    if say is not None:
+        say(msg)
+    return msg
+
+
 def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, render: bool = True,
-             workers: int = 2, overwrite: bool = False) -> dict[str, Any]:
+             workers: int = 2, overwrite: bool = False, say: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Build the demo county of ``region`` in ``out`` and return its county.json content.
 
     ``size``: ``tiny`` (12 fields, at most 1 past season; for tests), ``demo`` or ``eval``.
     ``seasons`` past seasons are simulated besides the current one. The folder is built in
     ``<out>.partial`` and renamed when complete; a non-empty ``out`` is refused unless
-    ``overwrite``. Same arguments → byte-identical Parquet and CSV files.
+    ``overwrite``. Same arguments → byte-identical Parquet and CSV files. A swap of an earlier run killed between
+    its renames is finished or undone first (:func:`recover_swap`; ``say`` gets its one line: default a warning in
+    the log).
     """
     out = Path(out)
+    recover_swap(out, say if say is not None else _log.warning)
     _check(region, size, seasons, out, overwrite, seed, workers)
     from democounty._growth import make_pool, run_pool
     from democounty._landscape import make_landscape

@@ -28,7 +28,7 @@ def simulate_cmd(
     if seasons is not None and seasons > 1 and size == "tiny":
         err(f"warning: --size tiny simulates one past season; --seasons {seasons} is not used")
     meta = simulate(region, seed, size, out, seasons=6 if seasons is None else seasons, render=render,
-                    workers=workers, overwrite=overwrite)
+                    workers=workers, overwrite=overwrite, say=lambda m: err(f"warning: {m}"))
     echo(_summary(out, meta))
 
 

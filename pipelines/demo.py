@@ -138,12 +138,13 @@ def _champion(name: str, flavour: Any = None) -> Any:
 
 
 def _simulate(county: Path, region: str, seed: int, size: str, st: Stage) -> None:
+    from democounty import recover_swap, simulate
+
+    recover_swap(county, st.lines.append)  # a simulate killed mid-swap: its county folder first (said)
     if (county / "county.json").is_file():
         st.status = "skipped"
         st.lines.append(f"county present (synthetic): {county}")
         return
-    from democounty import simulate
-
     simulate(region, seed, size, county, overwrite=county.exists())
     st.lines.append(f"simulated the {size} {region} county (synthetic, seed {seed}): {county}")
 

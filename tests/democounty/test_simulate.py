@@ -6,6 +6,7 @@ import json
 import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -182,3 +183,83 @@ def test_a_county_without_book_lines_has_a_readable_book(tmp_path: Path) -> None
     assert (out / "records" / "book.csv").read_text().startswith("line_id,application_id,")
     book = County(out).book()
     assert book.empty and "limit" in book.columns
+
+
+class _Killed(BaseException):
+    """A SIGKILL's stand-in: nothing after it runs (no except clause of the code catches a BaseException of this)."""
+
+
+def test_a_swap_killed_midway_is_finished_or_undone_by_the_next_run(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """`simulate --overwrite` killed between its renames left `<out>.old` for good (and, killed between the two, no
+    `out` at all: the next run simulated a new county beside the leftover). Now any next simulate on that --out
+    finishes or undoes the swap first, in one line: killed between the renames, the previous county is renamed back;
+    killed after them (removing `<out>.old`), the new county stands and the leftover is removed."""
+    import shutil
+
+    from pipelines.cli import app
+
+    out = tmp_path / "cty"
+    old = tmp_path / "cty.old"
+    simulate("in-smallholder", 1, "tiny", out, render=False, workers=1)
+    rename, rmtree = Path.rename, shutil.rmtree
+
+    def killed_rename(self: Path, target: Any) -> Any:
+        if self.name == "cty.partial":  # the second rename: out is already cty.old
+            raise _Killed
+        return rename(self, target)
+
+    with monkeypatch.context() as m, pytest.raises(_Killed):
+        m.setattr(Path, "rename", killed_rename)
+        simulate("in-smallholder", 2, "tiny", out, render=False, workers=1, overwrite=True)
+    assert old.is_dir() and not out.exists()
+    args = ["simulate", "--region", "in-smallholder", "--seed", "2", "--size", "tiny", "--out", str(out),
+            "--no-render", "--workers", "1"]
+    r = CliRunner().invoke(app, args)  # no --overwrite: the restored county is refused after the recovery
+    said = [ln for ln in r.stderr.splitlines() if "cty.old" in ln]
+    assert said == [f"warning: {old} left by a simulate run killed while replacing {out}: renamed back to {out} (the "
+                    "previous county; the interrupted run's is not kept)"], r.stderr
+    assert r.exit_code == 2 and "new or empty folder" in r.stderr and "Traceback" not in r.output
+    assert not old.exists() and json.loads((out / "county.json").read_text())["seed"] == 1
+    assert not (tmp_path / "cty.partial").exists()
+
+    def killed_rmtree(path: Any, *a: Any, **k: Any) -> None:
+        if Path(path).name == "cty.old":  # half-way through removing the previous county
+            (Path(path) / "county.json").unlink()
+            raise _Killed
+        rmtree(path, *a, **k)
+
+    with monkeypatch.context() as m, pytest.raises(_Killed):
+        m.setattr(shutil, "rmtree", killed_rmtree)
+        simulate("in-smallholder", 2, "tiny", out, render=False, workers=1, overwrite=True)
+    assert old.is_dir() and json.loads((out / "county.json").read_text())["seed"] == 2
+    said2: list[str] = []
+    with pytest.raises(SimulateError, match="new or empty folder"):  # any simulate on that --out recovers first
+        simulate("in-smallholder", 2, "tiny", out, render=False, workers=1, say=said2.append)
+    assert said2 == [f"{old} left by a simulate run killed after replacing {out} (the new county is complete): "
+                     f"{old} removed"]
+    assert not old.exists() and json.loads((out / "county.json").read_text())["seed"] == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cty"]
+
+
+def test_recover_swap_leaves_what_it_cannot_tell(tmp_path: Path) -> None:
+    """recover_swap: nothing without a `<out>.old` folder; an empty `out` beside one is replaced by it; beside a
+    folder that is not a county folder both stay (said); a `<out>.old` file is not touched."""
+    from democounty import recover_swap
+
+    out, old = tmp_path / "c", tmp_path / "c.old"
+    assert recover_swap(out) is None
+    old.mkdir()
+    (old / "county.json").write_text("{}")
+    out.mkdir()
+    said: list[str] = []
+    assert recover_swap(out, said.append) == said[0] and "renamed back" in said[0]
+    assert (out / "county.json").is_file() and not old.exists()
+    old.mkdir()
+    (out / "county.json").unlink()
+    (out / "mine.txt").write_text("x")
+    assert "not a county folder: both left as they are" in str(recover_swap(out))
+    assert old.is_dir() and (out / "mine.txt").is_file()
+    old.rmdir()
+    old.write_text("a file")
+    assert recover_swap(out) is None and old.read_text() == "a file"
