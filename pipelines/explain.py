@@ -47,17 +47,23 @@ ModelLoader = Callable[[str, str], Any]
 class ExplainError(UserInputError):
     """The application has no stored decision to explain."""
 
-    def __init__(self, *, application_id: str, problem: str, personal: bool = False) -> None:
-        from underwriting._pii_text import looks_like_reference
+    def __init__(self, *, application_id: str, problem: str, personal: bool = False,
+                 shapes: frozenset[str] | None = None) -> None:
+        from underwriting._pii_text import looks_like_reference, shown_reference
 
         self.application_id = application_id
         self.problem = problem
-        # never echo a name, phone or ID number typed by mistake (``personal``: a farmer's own identifier, by its token)
-        if looks_like_reference(application_id) and not personal:
+        # never echo a name, phone or ID number typed by mistake (``personal``: a farmer's own identifier, by its
+        # token; ``shapes``: the stored application ids' shapes — an argument of none of them, a one-word name or a
+        # phone written with other separators, is not shown either)
+        shown = (looks_like_reference(application_id) if shapes is None
+                 else shown_reference(application_id, shapes)) and not personal
+        if shown:
             super().__init__(f"explain {application_id}: {problem}")
         else:
+            like = f" (shaped like {', '.join(sorted(shapes)[:3])})" if shapes else ""
             super().__init__(f"explain the application given: {problem} (give an application id as in the "
-                             f"decision records, not a name, phone or ID number)")
+                             f"decision records{like}, not a name, phone or ID number)")
 
 
 @dataclass(frozen=True)
@@ -332,7 +338,7 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         from features.identity import names_a_farmer
 
         raise ExplainError(application_id=app_id, problem=f"no stored decision{when} in {store.shown_url}",
-                           personal=names_a_farmer(app_id, store.has_farmer))
+                           personal=names_a_farmer(app_id, store.has_farmer), shapes=store.application_shapes())
     body = rec.body
     cur = rec.currency
     entries = [dict(f) for f in body.get("fields", [])]

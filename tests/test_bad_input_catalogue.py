@@ -413,8 +413,11 @@ CASES = [
          r"--today 9999-12-31: year 9999 is not a season year", ("schedule", "show")),
     Case("fields-season-malformed-other-rows", _fields_with(season=[SEASON, "2O25", SEASON, SEASON]),
          r"fields\.gpkg: column 'season': expected a year like 2024, found other values at P001 \('2O25'\)"),
-    Case("explain-unknown-application", lambda e, d: ["explain", "NOPE", "--store", e["store"]],
-         r"explain NOPE: no stored decision"),
+    Case("explain-unknown-application", lambda e, d: ["explain", "A9999", "--store", e["store"]],
+         r"explain A9999: no stored decision"),
+    Case("explain-unknown-word", lambda e, d: ["explain", "NOPE", "--store", e["store"]],
+         r"explain the application given: no stored decision in .* \(give an application id as in the decision "
+         r"records \(shaped like A9999\), not a name, phone or ID number\)"),
     Case("explain-bad-as-of", lambda e, d: ["explain", _first(e), "--as-of", "01/08/2025", "--store", e["store"]],
          r"as-of date.*01/08/2025"),
     # --- underwrite (engineer S): applications, book, policy, dates, features ------------------

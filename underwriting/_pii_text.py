@@ -24,7 +24,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["KnownIdentifiers", "looks_like_reference", "number_or_email", "personal_data_kind", "shown_argument",
+__all__ = ["KnownIdentifiers", "looks_like_reference", "number_or_email", "personal_data_kind", "reference_shape",
+           "shown_argument", "shown_reference",
            "PHONE_OR_ID", "EMAIL", "FARMER_NAME", "FARMER_NUMBER", "OTHER_FARMER_NAME", "OTHER_FARMER_NUMBER"]
 
 #: the kinds :func:`personal_data_kind` names
@@ -189,3 +190,18 @@ def number_or_email(value: object) -> bool:
 def shown_argument(value: object, instead: str) -> str:
     """``value`` itself when :func:`looks_like_reference`, else ``instead`` (e.g. ``"the application given"``)."""
     return _clean(value).strip() if looks_like_reference(value) else instead
+
+
+def reference_shape(value: object) -> str:
+    """``value``'s shape: each digit ``9``, each upper-case letter ``A``, each other letter ``a``, the rest kept
+    (``A2009-00035`` → ``A9999-99999``) — what an id of the records and a typed argument are compared by."""
+    return "".join("9" if ch.isdecimal() else ("A" if ch.isupper() else "a") if ch.isalpha() else ch
+                   for ch in _clean(value).strip())
+
+
+def shown_reference(value: object, shapes: Iterable[str]) -> bool:
+    """Whether ``value``, typed where an id of the records was expected and found in none, may be echoed: it
+    :func:`looks_like_reference` and has the shape of one of those ids (``shapes``: :func:`reference_shape` of
+    each) — a one-word name (``Wenzu``, ``NOPE``: ``Aaaaa``, ``AAAA``) or a phone written with other separators
+    (``98765_43210``, ``tel9876543210``) has the shape of no application id, and is not shown."""
+    return looks_like_reference(value) and reference_shape(value) in set(shapes)

@@ -995,6 +995,15 @@ class DecisionStore:
             q = select(decisions.c.seq).where(decisions.c.farmer_token == str(farmer_token)).limit(1)
             return conn.execute(q).first() is not None
 
+    def application_shapes(self) -> frozenset[str]:
+        """The shapes of the stored application ids (:func:`underwriting._pii_text.reference_shape`: ``A2009-00035``
+        → ``A9999-99999``): an unknown argument of that shape may be echoed, any other not (a name, a phone)."""
+        from underwriting._pii_text import reference_shape
+
+        with self._read() as conn:
+            ids = conn.execute(select(decisions.c.application_id).distinct()).scalars().all()
+        return frozenset(reference_shape(i) for i in ids)
+
     def latest(self, application_id: str, as_of: str | date | None = None) -> DecisionRecord | None:
         """The last record written for an application (with ``as_of`` on or before the date, if given)."""
         day = _iso_date(as_of, "as-of date")

@@ -211,6 +211,30 @@ def test_cli_explain_does_not_echo_personal_data(url: str, arg: str) -> None:
     _no_secret(res.stdout, res.stderr)
 
 
+@pytest.mark.parametrize("arg", ["Wenzu", "wenteda", "00000_18677", "0000018677ph", "tel0000018677", "NOPE"])
+def test_cli_explain_does_not_echo_a_one_word_name_or_a_phone_with_other_separators(url: str, arg: str) -> None:
+    """A farmer's name typed alone as one word, or a phone written with separators the number test does not drop
+    (``_``, letters around it), looked like a reference and was echoed ("explain Wenzu: no stored decision"): an
+    argument in none of the stored application ids' shapes is not shown; the message says the shape expected."""
+    res = runner.invoke(app, ["explain", arg, "--store", url])
+    assert res.exit_code == 2 and res.stderr.count("\n") == 1, res.stderr
+    assert "explain the application given: no stored decision" in res.stderr
+    assert "(give an application id as in the decision records (shaped like A9999-99999), not a name" in res.stderr
+    _no_secret(res.stdout, res.stderr)
+    assert arg not in res.stdout + res.stderr
+
+
+def test_reference_shapes() -> None:
+    from underwriting._pii_text import reference_shape, shown_reference
+
+    assert reference_shape(" A2009-00035 ") == "A9999-99999" and reference_shape("Fab12") == "Aaa99"
+    shapes = {reference_shape("A2009-00035")}
+    assert shown_reference("P2010-12345", shapes) and shown_reference("A2009-00404", shapes)
+    assert not any(shown_reference(v, shapes) for v in ("Wenzu", "A2009 00404", "+91-00000-18677", "98765_43210",
+                                                          "A2009-0040", "2009-00404"))
+    assert not shown_reference("A2009-00404", set())  # an empty store: nothing to compare with, nothing shown
+
+
 def test_explain_still_names_an_application_id(url: str) -> None:
     res = runner.invoke(app, ["explain", "A2009-00404", "--store", url])
     assert res.exit_code == 2 and "explain A2009-00404: no stored decision" in res.stderr
