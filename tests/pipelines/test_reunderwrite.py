@@ -1410,36 +1410,12 @@ def test_rejects_holds_a_farmers_lines_and_the_corrected_rerun_adds_no_duplicate
     stay the latest; the other lines' records name the rows set aside. A re-run of the same run adds nothing; the
     run after the row is corrected re-decides the held line only (the others' records of the date stand: one record
     per line and date), though the features (hence every record's inputs) changed."""
-    import geopandas as gpd
-
-    from features.fields import read_fields_rejecting
-    from pipelines.reunderwrite import reunderwrite
-
     c, season, mid = world["county"], world["season"], world["cps"]["mid"]
-    url = f"sqlite:///{tmp_path / 'rej.db'}"
-    with DecisionStore(url) as st:  # the first decisions only (other tests re-underwrite the shared store)
-        st.append(world["first"], operator="underwriter")
-    todo = lines_to_review(c.book(), c.applications(), mid, season)
-    now = c.fields(season)
-    per = now.groupby(now["farmer_token"].astype(str))["field_id"].apply(lambda s: sorted(map(str, s)))
-    tok = next(t for t in sorted(todo["farmer_token"].astype(str)) if len(per.get(t, [])) >= 2)
-    fid = per[tok][0]
-    line = todo[todo["farmer_token"].astype(str) == tok].iloc[0]
-    aid = str(line["review_application_id"])
-    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
-    i = int(np.flatnonzero(((gdf["season"].astype(str) == season) & (gdf["field_id"].astype(str) == fid)).to_numpy())[0])
-    gdf.loc[i, "declared_crop"] = "maise"
-    bad = tmp_path / "bad.gpkg"
-    gdf.to_file(bad, driver="GPKG")
+    # the first decisions only (other tests re-underwrite the shared store); the bad row: a field of the farmer below
+    url, bad, run = _rejects_setup(world, tmp_path)
+    line, fid = _farmer_with_two_fields(world)
+    tok, aid = str(line["farmer_token"]), str(line["review_application_id"])
     rej = tmp_path / "rejects.csv"
-
-    def run(fields_file: Path, rejects: Path | None) -> Any:
-        read = read_fields_rejecting(fields_file, rejects, write=False)
-        return reunderwrite(season=season, as_of=mid, fields=read.fields, imagery=c.imagery, book=c.book(),
-                            applications=c.applications(), store=url, policy=default_policy(), profile=c.profile,
-                            cache_dir=c.cache_dir, history=c.past_series(season), models=world["models"],
-                            alert_params=AlertParams(min_band_fields=1), yield_history=c.history(),
-                            set_aside=read.set_aside, rejects=rejects)
 
     with DecisionStore(url) as st:
         before = st.latest(aid)
@@ -1468,6 +1444,17 @@ def test_rejects_holds_a_farmers_lines_and_the_corrected_rerun_adds_no_duplicate
     assert run(c.path / "records" / "fields.gpkg", None).written == 0  # and that run re-run: nothing
 
 
+def _farmer_with_two_fields(world: dict[str, Any]) -> tuple[pd.Series, str]:
+    """The first line to review at mid-season (by farmer token) whose farmer has two or more fields this season, and
+    the first of those fields (by id) — the field `_rejects_setup` makes bad."""
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    todo = lines_to_review(c.book(), c.applications(), mid, season)
+    now = c.fields(season)
+    per = now.groupby(now["farmer_token"].astype(str))["field_id"].apply(lambda s: sorted(map(str, s)))
+    tok = next(t for t in sorted(todo["farmer_token"].astype(str)) if len(per.get(t, [])) >= 2)
+    return todo[todo["farmer_token"].astype(str) == tok].iloc[0], per[tok][0]
+
+
 def _rejects_setup(world: dict[str, Any], tmp_path: Path, *, earlier: bool = False) -> tuple[Any, ...]:
     """A store with the first decisions only, a fields file with one row made bad (an unknown crop) — of the season,
     or (``earlier``) of an earlier season — and ``run(fields_file, rejects)``, a `reunderwrite --rejects` on mid."""
@@ -1484,11 +1471,7 @@ def _rejects_setup(world: dict[str, Any], tmp_path: Path, *, earlier: bool = Fal
     if earlier:
         i = int(np.flatnonzero((gdf["season"].astype(str) < season).to_numpy())[0])
     else:
-        todo = lines_to_review(c.book(), c.applications(), mid, season)
-        now = c.fields(season)
-        per = now.groupby(now["farmer_token"].astype(str))["field_id"].apply(lambda s: sorted(map(str, s)))
-        tok = next(t for t in sorted(todo["farmer_token"].astype(str)) if len(per.get(t, [])) >= 2)
-        fid = per[tok][0]
+        _line, fid = _farmer_with_two_fields(world)
         i = int(np.flatnonzero(((gdf["season"].astype(str) == season)
                                 & (gdf["field_id"].astype(str) == fid)).to_numpy())[0])
     gdf.loc[i, "declared_crop"] = "maise"
