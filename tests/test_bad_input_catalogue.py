@@ -312,9 +312,13 @@ CASES = [
     Case("series-bad-fields", lambda e, d: _series(e, d, fields=_text(d, "f.geojson", "{not json")),
          r"f\.geojson.*cannot be read"),
     # --- the decision store: override, export, audit, explain -----------------------------------
-    Case("override-unknown-application", lambda e, d: _override(e, "NOPE", "--limit", "100", "--reason", "r",
+    Case("override-unknown-application", lambda e, d: _override(e, "A9999", "--limit", "100", "--reason", "r",
                                                                "--operator", "ana"),
-         r"override of application NOPE: no stored decision"),
+         r"override of application A9999: no stored decision"),
+    Case("override-unknown-word", lambda e, d: _override(e, "NOPE", "--limit", "100", "--reason", "r",
+                                                        "--operator", "ana"),
+         r"override of the application given: no stored decision in .* \(give an application id as in the decision "
+         r"records \(shaped like A9999\), not a name, phone or ID number\)"),
     Case("override-limit-not-a-number", lambda e, d: _override(e, _first(e), "--limit", "lots", "--reason", "r",
                                                               "--operator", "ana"), r"override limit.*lots"),
     Case("override-limit-too-many-decimals", lambda e, d: _override(e, _first(e), "--limit", "100.001", "--reason",

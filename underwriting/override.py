@@ -61,14 +61,22 @@ def approval_share(body: dict[str, Any]) -> Decimal:
 class OverrideError(UserInputError):
     """An override cannot be written."""
 
-    def __init__(self, *, application_id: str, problem: str, personal: bool = False) -> None:
+    def __init__(self, *, application_id: str, problem: str, personal: bool = False,
+                 shapes: frozenset[str] | None = None) -> None:
+        from underwriting._pii_text import shown_reference
+
         self.application_id = application_id
         self.problem = problem
-        # ``personal``: a farmer's own identifier (by its token), shaped like an application id — never shown
+        # ``personal``: a farmer's own identifier (by its token), shaped like an application id — never shown;
+        # ``shapes`` (no stored decision of it): the stored ids' shapes — an argument of none (a one-word name, a
+        # phone with other separators) is not shown either (as explain)
         shown = "" if personal else shown_argument(application_id, "")
+        if shown and shapes is not None and not shown_reference(application_id, shapes):
+            shown = ""
+        like = f" (shaped like {', '.join(sorted(shapes)[:3])})" if shapes else ""
         super().__init__(f"override of application {shown}: {problem}" if shown else
                          f"override of the application given: {problem} (give an application id as in the decision "
-                         f"records, not a name, phone or ID number)")
+                         f"records{like}, not a name, phone or ID number)")
 
 
 class OverridePersonalDataError(OverrideError):
@@ -342,7 +350,7 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         from features.identity import names_a_farmer
 
         raise OverrideError(application_id=app_id, problem=f"no stored decision{when} in {store.shown_url}",
-                            personal=names_a_farmer(app_id, store.has_farmer))
+                            personal=names_a_farmer(app_id, store.has_farmer), shapes=store.application_shapes())
     head = store.latest(app_id)
     if head is not None and head.record_id != original.record_id:
         # overriding an earlier record would fork the chain (two records superseding it, the current one unseen)

@@ -91,7 +91,9 @@ def test_decline_by_override_and_outcomes(store: DecisionStore) -> None:
     ({"limit": "5000.001", "reason": "x"}, MoneyError, "at most 2 decimals for USD"),
     ({"limit": "five", "reason": "x"}, MoneyError, "expected a number"),
     ({"limit": "-1", "reason": "x"}, OverrideError, "must not be negative"),
-    ({"application_id": "NOPE", "limit": "1", "reason": "x"}, OverrideError, "application NOPE: no stored decision"),
+    ({"application_id": "A9", "limit": "1", "reason": "x"}, OverrideError, "application A9: no stored decision"),
+    ({"application_id": "NOPE", "limit": "1", "reason": "x"}, OverrideError,
+     r"the application given: no stored decision .*\(shaped like A9\)"),
     ({"limit": "5000", "reason": "x", "as_of": "2025-13-01"}, ValueError, "expected an ISO date"),
 ])
 def test_bad_overrides_write_nothing(store: DecisionStore, kwargs: dict[str, str], error: type[Exception],

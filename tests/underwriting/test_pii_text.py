@@ -196,8 +196,15 @@ def test_override_does_not_echo_a_name_given_as_the_application(url: str) -> Non
     code, out = _override(url, NATIONAL_ID, "visit")
     assert code == 2 and "override of the application given" in out
     _no_secret(out)
-    with pytest.raises(OverrideError, match="override of application NOPE: no stored decision"):
-        override(url, "NOPE", "16500", "visit", "ana")
+    with pytest.raises(OverrideError, match="override of application A2009-00404: no stored decision"):
+        override(url, "A2009-00404", "16500", "visit", "ana")
+    for word in ("NOPE", "Wenzu", "00000_18677"):  # in no stored id's shape: a one-word name, a phone (as explain)
+        with pytest.raises(OverrideError, match=r"^override of the application given: no stored decision .*\(give "
+                                                r"an application id as in the decision records \(shaped like "
+                                                r"A9999-99999\), not a name") as e:
+            override(url, word, "16500", "visit", "ana")
+        _no_secret(str(e.value))
+        assert word not in str(e.value)
 
 
 # --- explain and report farmer: the argument is not echoed unless it looks like an id ----------------------
