@@ -367,8 +367,10 @@ def _flock_run_lock(lock: Path, what: str) -> Iterator[None]:
                     "runs again what that run did not finish", what, before, lock)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} since {datetime.now(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}\n".encode(), 0)
-        yield
-        os.ftruncate(fd, 0)  # released normally: the next run finds the file empty (a killed run leaves its line)
+        try:
+            yield
+        finally:  # ended, also by an error (a user error, Ctrl-C): the next run finds the file empty — only a
+            os.ftruncate(fd, 0)  # run killed outright leaves its line (an error said "killed (SIGKILL...)" next)
     finally:
         os.close(fd)  # closing releases the lock
 

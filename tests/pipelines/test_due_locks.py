@@ -203,3 +203,21 @@ def test_a_run_lock_left_by_a_killed_run_does_not_block_and_is_named(tmp_path: P
     with caplog.at_level("WARNING", logger="agcredit.store"), run_lock(url):
         pass
     assert not [r for r in caplog.records if "ended without releasing" in r.getMessage()]
+
+
+def test_a_run_ended_by_an_error_leaves_nothing_for_the_next_to_report(tmp_path: Path,
+                                                                        caplog: pytest.LogCaptureFixture) -> None:
+    """A `--due` run that ended with an error inside its run lock (a registry moved: a one-line user error) left its
+    line in the lock file, and the next run said it had been "killed (SIGKILL, a power loss)": the lock is now
+    released (its line cleared) however the run ends, but killed outright."""
+    from features.errors import UserInputError
+    from underwriting.store import run_lock
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    DecisionStore(url).close()
+    with pytest.raises(UserInputError), run_lock(url):
+        raise UserInputError("model registry: moved")
+    assert (tmp_path / "store.db.due-lock").read_text() == ""
+    with caplog.at_level("WARNING", logger="agcredit.store"), run_lock(url):
+        pass
+    assert not [r for r in caplog.records if "ended without releasing" in r.getMessage()]
