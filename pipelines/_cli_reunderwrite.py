@@ -165,8 +165,9 @@ def reunderwrite_cmd(
                                         "yields (field_id, season, declared_crop, reported_yield_t_ha), which the "
                                         "pre-season rule values a field on (a county's records/history.csv is read "
                                         "by itself)"),
-    scheduler: str | None = typer.Option(None, "--scheduler", help="build the season's series and features on this "
-                                         "Dask cluster (tcp://HOST:8786); the decisions are the one-machine run's"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="build the season's series and features (and the "
+                                         "past seasons' series) on this Dask cluster (tcp://HOST:8786); the decisions "
+                                         "are the one-machine run's"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="build them on a local Dask cluster of N "
                                  "processes"),
     chunk_fields: int | None = typer.Option(None, "--chunk-fields", min=1, help="With --scheduler/--workers: fields "
@@ -283,20 +284,14 @@ def reunderwrite_cmd(
 
 
 def _check_dask_imagery(county: Path | None, imagery: str | None) -> None:
-    """--scheduler/--workers build from a local scene folder only (pipelines.distributed.featurize_on): any other
-    imagery is refused here, one line, before a cluster is started."""
-    from features.sources import resolve_imagery
-
-    if county is not None:
-        from pipelines.county import County
-
-        imagery = str(County(county).imagery)
-    if imagery is None:
+    """--scheduler/--workers build from the imagery one machine reads — a scene folder, a series table or the
+    Statistical API (pipelines.distributed.featurize_on) — but not a Process-API download (``sentinelhub``): refused
+    here, one line, before a cluster is started, as is imagery that is no source at all (the one-machine error)."""
+    if county is not None or imagery is None:  # a county's imagery is its scene folder
         return
-    spec = resolve_imagery(imagery)
-    if spec.kind != "scenes" or spec.path is None:
-        raise UserInputError(f"--scheduler/--workers: the imagery must be a local scene folder (with an index.csv), "
-                             f"not {spec.describe()}")
+    from pipelines._dask_featurize import dask_imagery
+
+    dask_imagery(imagery)
 
 
 @contextmanager
@@ -357,14 +352,20 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     apps, bk = read_applications(applications), read_book(book)
     if not profile:
         profile = _profile_of(pol, apps, bk, s)
-    past = sorted(x for x in f["season"].astype(str).unique() if x < s)
     sc = cache / "series" if cache is not None else None
-    hist = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series for p in past]
-    import pandas as pd
+    if runner is not None:  # --scheduler/--workers: the past seasons' series on the blocks too
+        from pipelines._dask_featurize import past_series_on
 
+        history = past_series_on(runner, f, imagery, s, cache_dir=sc, chunk_fields=chunk_fields)
+    else:
+        import pandas as pd
+
+        past = sorted(x for x in f["season"].astype(str).unique() if x < s)
+        hist = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series for p in past]
+        history = pd.concat(hist, ignore_index=True) if hist else None
     return reunderwrite(season=s, as_of=day, fields=f, imagery=imagery, book=bk,
                         applications=apps, store=store, policy=pol, profile=profile,
-                        cache_dir=cache, history=pd.concat(hist, ignore_index=True) if hist else None,
+                        cache_dir=cache, history=history,
                         operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
                         haze_dates=haze_dates, yield_history=yh, allow_missing_acquisitions=allow_missing_acquisitions,
                         runner=runner, chunk_fields=chunk_fields, set_aside=read.set_aside, rejects=rejects)

@@ -12,6 +12,15 @@ partial fetch's missing dates read once from the scene folder's ``sentinelhub.js
 index folders without it), then the blocks' featurize's, merged (crop type: counts summed; phenology: an empty
 phenology only when every block had one; planted area: from the blocks' area attrs merged, fields in the fields'
 order). ``families`` names the blocks' run.
+
+Imagery: what one machine reads (:func:`dask_imagery`). A scene folder's series are built on the blocks, each reading
+the scene files its fields meet; a series table's (``features series`` output) and the Statistical API's are read on
+the client by the one-machine code — a table's reading is its whole series step, and the Statistical API's answers,
+cache and messages (quota, failed fields or intervals, fields without an acquisition) are then one call's, its
+credentials (the client's environment or profile) never in the task graph — and the features are built on the blocks.
+A Process-API download (``sentinelhub``) is refused: its footprint follows the fields asked, so a block's pixels
+would not be one call's. :func:`past_series_on` builds the past seasons' series (the alerts' expectations) the same
+way.
 """
 
 from __future__ import annotations
@@ -26,34 +35,81 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["featurize_on", "one_call_source"]
+__all__ = ["featurize_on", "one_call_source", "dask_imagery", "past_series_on", "PROCESS_API_REFUSED"]
 
 
 def one_call_source(fields: Any, imagery: str | Path, season: str, as_of: dt.date) -> str:
-    """The imagery source one :func:`pipelines.featurize.featurize` call over ``fields`` names (a scene folder: its
-    kind, the number of scenes in the window up to ``as_of`` and their fingerprint; no cache counts)."""
+    """The imagery source one :func:`pipelines.featurize.featurize` call over ``fields`` names for a scene folder
+    (its kind, the number of scenes in the window up to ``as_of`` and their fingerprint; no cache counts). A series
+    table's and the Statistical API's is their reading's (:func:`featurize_on` reads them once on the client); a
+    Process-API download is refused (:func:`dask_imagery`)."""
     from features.series import _field_windows, scenes_fingerprint
-    from features.sources import resolve_imagery
     from features.sources.local import check_scene_files, read_index, select_scenes
 
-    spec = resolve_imagery(imagery)
+    spec = dask_imagery(imagery)
     if spec.kind != "scenes" or spec.path is None:
-        raise UserInputError(f"--scheduler/--workers: the imagery must be a local scene folder (with an index.csv), "
-                             f"not {spec.describe()}")
+        return spec.describe()
     _, lo, hi = _field_windows(fields, season, None, None)
     scenes = check_scene_files(select_scenes(read_index(spec.path), lo, hi, as_of))
     return f"{spec.describe()} ({len(scenes)} files, {scenes_fingerprint(scenes)})"
+
+
+#: sources whose series are read on the client by the one-machine code (the features are built on the blocks): a
+#: series table (precomputed: reading it is the whole series step) and the Statistical API (its per-field answers,
+#: cache, quota and failure messages are one call's; its credentials stay in the client's environment and never enter
+#: the task graph)
+_READ_ON_CLIENT = ("table", "sentinelhub-stats")
+
+#: ``--imagery sentinelhub`` with ``--scheduler``/``--workers``: refused, one line, before a cluster starts
+PROCESS_API_REFUSED = ("--scheduler/--workers: not with --imagery sentinelhub (a Process-API download's footprint "
+                       "follows the fields asked, so blocks would read other pixels than one run): fetch the scenes "
+                       "first with `agcredit imagery fetch` and pass the folder, or use sentinelhub-stats")
+
+
+def dask_imagery(imagery: str | Path) -> Any:
+    """The :class:`features.sources.ImagerySpec` of imagery a runner can build from — a scene folder, a series table
+    or the Statistical API (``sentinelhub-stats``) — else a one-line user error (a Process-API download). An imagery
+    argument that is no source at all gets the one-machine run's error (:func:`features.sources.resolve_imagery`)."""
+    from features.sources import resolve_imagery
+
+    spec = resolve_imagery(imagery)
+    if spec.kind == "sentinelhub":
+        raise UserInputError(PROCESS_API_REFUSED)
+    return spec
+
+
+def past_series_on(runner: Any, fields: Any, imagery: str | Path, season: str, *, cache_dir: Path | None = None,
+                   chunk_fields: int | None = None) -> pd.DataFrame | None:
+    """The series of the seasons of ``fields`` before ``season`` (the alerts' expectations), each season's built on
+    ``runner``'s spatial blocks (:func:`pipelines.distributed.run_series`; a series table or the Statistical API is
+    read on the client, as one call reads it), concatenated in season order as one machine does (:meth:`pipelines.county.County.past_series`;
+    ``cache_dir``: the series cache) — or None when there is no earlier season."""
+    from features.series import build_series
+    from pipelines.distributed import DEFAULT_CHUNK_FIELDS, run_series
+
+    spec = dask_imagery(imagery)
+    past = sorted(x for x in fields["season"].astype(str).unique() if x < str(season))
+    frames = []
+    for p in past:
+        if spec.kind in _READ_ON_CLIENT:
+            frames.append(build_series(fields[fields["season"].astype(str) == p], imagery, p,
+                                       cache_dir=cache_dir).series)
+        else:
+            frames.append(run_series(fields, imagery, p, runner=runner, chunk_fields=chunk_fields or DEFAULT_CHUNK_FIELDS,
+                                     cache_dir=cache_dir).series)
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_of: dt.date, *,
                  crop_model: Any = None, cache_dir: Path | None = None,
                  weather: pd.DataFrame | str | Path | None = None, haze_dates: Sequence[dt.date] | None = None,
                  allow_missing_acquisitions: bool = False, chunk_fields: int | None = None) -> Any:
-    """:func:`pipelines.featurize.featurize` (scene folders, the scene reference off) with the series and features
-    built on ``runner``'s spatial blocks of ``chunk_fields`` fields; see the module docstring."""
+    """:func:`pipelines.featurize.featurize` (a scene folder, a series table or ``sentinelhub-stats``; the scene
+    reference off) with the features — and a scene folder's series — built on ``runner``'s spatial blocks of
+    ``chunk_fields`` fields; see the module docstring."""
     from features._scene_reference import reference_default
     from features.series import missing_acquisitions
-    from pipelines.distributed import DEFAULT_CHUNK_FIELDS, _features_run, run_series, season_haze
+    from pipelines.distributed import DEFAULT_CHUNK_FIELDS, _features_run, field_blocks, run_series, season_haze
     from pipelines.featurize import (
         FeaturizeResult,
         check_clear_observations,
@@ -66,16 +122,24 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
     if reference_default():
         raise UserInputError("--scheduler/--workers: not with the scene reference on (AGCREDIT_SCENE_REFERENCE=1); "
                              "run on one machine")
-    source = one_call_source(fs, imagery, season, as_of)
+    spec = dask_imagery(imagery)
     gaps = missing_acquisitions(fs, imagery, season, as_of, allow=allow_missing_acquisitions)
     chunk = chunk_fields or DEFAULT_CHUNK_FIELDS
-    ds = run_series(fs, imagery, season, runner=runner, chunk_fields=chunk, as_of=as_of,
-                    cache_dir=Path(cache_dir) / "series" if cache_dir is not None else None)
-    warnings = list(ds.warnings)
-    warnings[:0] = _fetch_gap_warnings(fs, imagery, season, as_of)  # where one build_series says it
-    if ds.small_fields:
-        warnings.append(f"{len(ds.small_fields)} field(s) with fewer than 8 clear pixels on their best date")
-    s = ds.series
+    if spec.kind in _READ_ON_CLIENT:  # read (or asked for) once here, as one call does: its source, warnings, errors
+        from pipelines.featurize import _series
+
+        warnings: list[str] = []
+        s, source, _ = _series(fs, imagery, season, as_of, None, cache_dir, None, warnings)
+        n_blocks, dates_used = len(field_blocks(fs, chunk)), sorted({d.date() for d in pd.to_datetime(s["date"])})
+    else:  # a scene folder: each block reads the scene files its fields meet, on a worker
+        source = one_call_source(fs, imagery, season, as_of)
+        ds = run_series(fs, imagery, season, runner=runner, chunk_fields=chunk, as_of=as_of,
+                        cache_dir=Path(cache_dir) / "series" if cache_dir is not None else None)
+        warnings = list(ds.warnings)
+        warnings[:0] = _fetch_gap_warnings(fs, imagery, season, as_of)  # where one build_series says it
+        if ds.small_fields:
+            warnings.append(f"{len(ds.small_fields)} field(s) with fewer than 8 clear pixels on their best date")
+        s, n_blocks, dates_used = ds.series, ds.n_partitions, list(ds.dates_used)
     check_clear_observations(s, as_of, str(imagery))
     plain = fs.drop(columns="geometry")
     hazy = pin_haze(plain, haze_dates, as_of) if haze_dates is not None else season_haze(fs, as_of, s, None)
@@ -84,7 +148,7 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
                                  crop_model=crop_model, cache_dir=cache_dir, weather=wx, hazy=hazy)
     warnings += block_warnings(metas, fs["field_id"].astype(str).tolist(), as_of)
     families = {"series": "ok" if len(s) else "skipped: no observation up to the as-of date",
-                "blocks": f"{ds.n_partitions} spatial block(s) on {runner!r}"}
+                "blocks": f"{n_blocks} spatial block(s) on {runner!r}"}
     if wx is not None:
         from features.weather import WEATHER_COLUMNS, add_weather
 
@@ -94,7 +158,7 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
     # observations are not reported, as on one machine
     hazy_dates = sorted({str(d) for m in metas for d in m.get("hazy_dates") or []})
     return FeaturizeResult(features=feats, series=s, phenology=None, warnings=warnings, source=source,
-                           families=families, dates_used=list(ds.dates_used), hazy_dates=hazy_dates,
+                           families=families, dates_used=dates_used, hazy_dates=hazy_dates,
                            haze_pinned=haze_dates is not None, missing_acquisitions=gaps)
 
 

@@ -731,7 +731,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     missing (else refused: :func:`features.series.missing_acquisitions`); the records' provenance names the dates.
     ``runner`` (:func:`pipelines.distributed.runner_from_options`; ``--scheduler``/``--workers``): the series and
     features are built on its spatial blocks of ``chunk_fields`` fields (:func:`pipelines.distributed.featurize_on`;
-    a scene folder only) — the same features, alerts and decisions as on one machine.
+    a scene folder, a series table or ``sentinelhub-stats``, not a Process-API download) — the same features, alerts
+    and decisions as on one machine.
     ``set_aside``: the rows the fields file's reading set aside (``--rejects``; :class:`features.fields.SetAside`,
     left out of ``fields``): the lines of a farmer with such a row of the season (:func:`features.fields.held_farmers`)
     are not re-decided (:attr:`ReunderwriteResult.held_lines`; their previous records stay in force), the rows are
@@ -984,7 +985,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         chunk_fields: int | None = None) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir;
     ``runner``, ``chunk_fields``: the features on spatial blocks, as :func:`reunderwrite`).
-    ``history``: the past seasons' series (:meth:`County.past_series`; read from the county when None) — give it to
+    ``history``: the past seasons' series (:meth:`County.past_series`, or with ``runner`` built on its blocks:
+    :func:`pipelines._dask_featurize.past_series_on`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
     keeps the county's fields and each season's past series across the calls of one `--due` run."""
     from pipelines.county import County
@@ -996,19 +998,27 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
     prof = profile or c.profile
     if not prof:
         raise UserInputError(f"{c.path}: county.json has no policy_profile; give --profile")
+    def past() -> pd.DataFrame | None:  # with a runner, each past season's series on its blocks (as this season's)
+        if runner is None:
+            return c.past_series(season)
+        from pipelines._dask_featurize import past_series_on
+
+        return past_series_on(runner, fields, c.imagery, season, cache_dir=c.cache_dir / "series",
+                              chunk_fields=chunk_fields)
+
     if memo is not None:  # one `--due` run: the fields and past series read once
         if ("fields",) not in memo:
             memo[("fields",)] = c.fields()
         fields = memo[("fields",)]
         if history is None:
             if ("history", season) not in memo:
-                memo[("history", season)] = c.past_series(season)
+                memo[("history", season)] = past()
             history = memo[("history", season)]
     else:
         fields = c.fields()
     return reunderwrite(season=season, as_of=as_of, fields=fields, imagery=c.imagery, book=c.book(),
                         applications=c.applications(), store=store, policy=pol, profile=prof,
-                        cache_dir=c.cache_dir, history=history if history is not None else c.past_series(season),
+                        cache_dir=c.cache_dir, history=history if history is not None else past(),
                         operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,

@@ -1,0 +1,254 @@
+"""`reunderwrite --scheduler/--workers` on the imagery one machine reads (series tables, the Statistical API, scene
+folders), the past seasons' series built on the blocks too, and the same one-line errors as one machine."""
+
+from __future__ import annotations
+
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from models.governance import Governance
+from models.prices import read_prices
+from models.yield_value import YieldModel, YieldModelConfig, crop_of, score_fields
+from pipelines.cli import app
+from pipelines.county import County
+from pipelines.featurize import featurize
+from pipelines.monitor import AlertParams
+from pipelines.reunderwrite import ScoringModels, reunderwrite, reunderwrite_county
+from underwriting.decisions import decide_batch
+from underwriting.policy import default_policy
+from underwriting.records import canonical_json
+from underwriting.store import DecisionStore
+
+
+@pytest.fixture(scope="module")
+def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The tiny county, a small yield model, first decisions at emergence in a store, and the county's series of
+    every season as one table (what `features series` writes)."""
+    import os
+
+    os.environ["AGCREDIT_TOKEN_KEY"] = "test-token-key-0123456789"  # module fixtures run before conftest's
+    tmp = tmp_path_factory.mktemp("reunderwrite-dask-inputs")
+    county = County(tiny_county_sh, cache_dir=tmp_path_factory.getbasetemp() / "tiny-county-series-cache")
+    season = county.current_season
+    cps = county.checkpoints(season)
+    fields = county.fields(season)
+    end = featurize(fields, county.imagery, season, cps["end"], cache_dir=county.cache_dir).features
+    rng = np.random.default_rng(0)
+    parts, ys = [], []
+    for s in ("2001", "2002", "2003", "2004"):  # a stand-in model: the yield grows with peak NDVI
+        parts.append(end.assign(season=s))
+        ys.append(2.0 + 3.0 * end["ndvi_max"].fillna(0.5).to_numpy() + rng.normal(0, 0.3, len(end)))
+    cfg = YieldModelConfig(n_estimators=20, num_leaves=4, min_child_samples=3, calibration_seasons=2,
+                           min_crop_calibration_rows=3)
+    model = YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), np.concatenate(ys))
+    gov = Governance(crops=tuple(county.crops), regions=(county.region,), checkpoints=("emergence", "mid", "end"))
+    models = ScoringModels(yield_model=model, yield_version="3", yield_run_id="run-3", governance=gov)
+    url = f"sqlite:///{tmp / 'decisions.db'}"
+    emerg = featurize(fields, county.imagery, season, cps["emergence"], cache_dir=county.cache_dir).features
+    known = crop_of(emerg).notna()
+    prices = read_prices()
+    vals = score_fields(model, emerg[known].reset_index(drop=True), prices, model_name="yield-value",
+                        model_version="3", governance=gov, checkpoint="emergence", currency=county.currency)
+    items = decide_batch(county.applications(), emerg, vals, prices.to_frame(), county.book(), default_policy(),
+                         county.profile, cps["emergence"])
+    with DecisionStore(url) as st:
+        st.append(items, operator="underwriter")
+    table = tmp / "series.parquet"
+    pd.concat([county.series(s) for s in county.seasons], ignore_index=True).to_parquet(table, index=False)
+    assert len(county.seasons) > 1  # a past season: the alerts' expectations
+    return {"county": county, "season": season, "cps": cps, "models": models, "url": url, "first": items,
+            "tmp": tmp, "table": table}
+
+
+def _said(res: Any) -> tuple[Any, ...]:
+    return ([(i.idempotency_key, canonical_json(i.body), i.outcome, i.limit) for i in res.items],
+            res.changes.drop(columns="record_id").to_dict("records"), res.alerts.to_dict("records"),
+            res.hazy_dates, res.haze_pinned, res.checkpoint, res.written, res.warnings)
+
+
+def _store_copy(world: dict[str, Any], tmp_path: Path, name: str) -> str:
+    copy = tmp_path / f"{name}.db"
+    shutil.copy(str(world["url"]).removeprefix("sqlite:///"), copy)
+    return f"sqlite:///{copy}"
+
+
+def _files_args(world: dict[str, Any], imagery: str | Path) -> list[str]:
+    rec = world["county"].path / "records"
+    return ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", str(imagery),
+            "--book", str(rec / "book.csv"), "--applications", str(rec / "applications.csv"),
+            "--weather", str(world["county"].path / "weather" / "daily.csv"), "--history", str(rec / "history.csv"),
+            "--as-of", world["cps"]["mid"].isoformat()]
+
+
+def _run_files(world: dict[str, Any], tmp_path: Path, name: str, imagery: str | Path, extra: list[str],
+               store: bool = True) -> tuple[Any, list[dict[str, Any]]]:
+    url = _store_copy(world, tmp_path, name)
+    r = CliRunner().invoke(app, [*_files_args(world, imagery), "--store", url, *extra])
+    with DecisionStore(url) as st:
+        recs = st.records(world["season"])
+    return r, recs[["record_id", "application_id", "kind", "supersedes", "limit", "body"]].to_dict("records")
+
+
+def test_series_table_on_blocks_decides_as_on_one_machine(world: dict[str, Any], tmp_path: Path) -> None:
+    """`reunderwrite --workers` refused a series table (`features series` output: "the imagery must be a local scene
+    folder"). Now its features are built on the blocks from the table read once: the records, changes, alerts,
+    warnings and provenance (the table's source and hash) are one machine's, byte for byte."""
+    from pipelines.distributed import local_runner
+
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+
+    def run(name: str, **kw: Any) -> Any:
+        return reunderwrite(season=season, as_of=mid, fields=c.fields(), imagery=world["table"], book=c.book(),
+                            applications=c.applications(), store=_store_copy(world, tmp_path, name),
+                            policy=default_policy(), profile=c.profile, history=c.past_series(season),
+                            models=world["models"], alert_params=AlertParams(min_band_fields=1),
+                            weather=c.weather(), yield_history=c.history(), **kw)
+
+    one = run("one")
+    assert len(one.items) > 0
+    assert one.items[0].body["provenance"]["imagery_source"].startswith("table (sha256:")
+    blocks = run("blocks", runner=local_runner(), chunk_fields=3)
+    assert _said(blocks) == _said(one)
+
+
+def test_cli_series_table_with_workers_prints_and_stores_what_one_machine_does(world: dict[str, Any],
+                                                                              monkeypatch: pytest.MonkeyPatch,
+                                                                              tmp_path: Path) -> None:
+    """`reunderwrite --fields … --imagery series.parquet --workers 1` (a LocalCluster): the printout and the stored
+    records are the one-machine run's (the past seasons' series, the alerts' expectations, from the table too)."""
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    one, recs_one = _run_files(world, tmp_path, "one", world["table"], [])
+    assert one.exit_code == 0, one.output
+    dask, recs_dask = _run_files(world, tmp_path, "dask", world["table"], ["--workers", "1", "--chunk-fields", "3"])
+    assert dask.exit_code == 0, dask.output
+    assert "record(s) written" in one.stdout and dask.stdout == one.stdout
+    assert recs_dask == recs_one and len(recs_one) > len(world["first"])
+
+
+def test_past_seasons_are_built_on_the_blocks(world: dict[str, Any], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a runner the past seasons' series (the alerts' expectations) were still read on one machine
+    (County.past_series, the CLI's build_series loop); now each past season is built on the blocks — the same
+    records and alerts as one machine's."""
+    import pipelines.distributed as dist
+    from pipelines.distributed import local_runner
+
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    one = reunderwrite_county(c, season, mid, store=_store_copy(world, tmp_path, "one"), models=world["models"],
+                              alert_params=AlertParams(min_band_fields=1))
+    seen: list[tuple[str, int]] = []
+    real = dist.run_series
+
+    def spy(fields: Any, imagery: Any, s: str, **kw: Any) -> Any:
+        got = real(fields, imagery, s, **kw)
+        seen.append((str(s), got.n_partitions))
+        return got
+
+    def refused(self: Any, s: str) -> Any:
+        raise AssertionError("past seasons read on the client")
+
+    monkeypatch.setattr(dist, "run_series", spy)
+    monkeypatch.setattr(County, "past_series", refused)
+    blocks = reunderwrite_county(c, season, mid, store=_store_copy(world, tmp_path, "blocks"),
+                                 models=world["models"], alert_params=AlertParams(min_band_fields=1),
+                                 runner=local_runner(), chunk_fields=3)
+    assert _said(blocks) == _said(one)
+    past = [s for s in c.seasons if s < season]
+    assert past and sorted({s for s, _ in seen}) == sorted([*past, season])
+    assert all(n > 1 for _, n in seen)
+
+    # the --fields path (a scene folder) too: its past seasons through run_series, the same printout and records
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+
+    @contextmanager
+    def in_process(scheduler: Any, workers: Any) -> Any:  # the blocks in this process (no cluster to start)
+        yield local_runner()
+
+    monkeypatch.setattr(dist, "runner_from_options", in_process)
+    seen.clear()
+    cache = ["--cache", str(c.cache_dir)]
+    r_one, recs_one = _run_files(world, tmp_path, "files-one", c.imagery, cache)
+    assert r_one.exit_code == 0, r_one.output
+    assert seen == []  # one machine: no blocks
+    r_blk, recs_blk = _run_files(world, tmp_path, "files-blocks", c.imagery, [*cache, "--workers", "2",
+                                                                              "--chunk-fields", "3"])
+    assert r_blk.exit_code == 0, r_blk.output
+    assert r_blk.stdout == r_one.stdout and recs_blk == recs_one
+    assert sorted({s for s, _ in seen}) == sorted([*past, season])
+
+
+def test_bad_imagery_with_workers_gets_the_one_machine_errors(world: dict[str, Any], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Bad input on the Dask path: the one-machine run's one-line error (exit 2, no traceback) — a series table with
+    no row for any field, imagery that is not there — and a Process-API download refused before any cluster
+    starts (its footprint follows the fields asked: blocks would not read one run's pixels)."""
+    import pipelines.distributed as dist
+    from pipelines.distributed import local_runner
+
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    started: list[Any] = []
+
+    @contextmanager
+    def in_process(scheduler: Any, workers: Any) -> Any:
+        started.append(workers)
+        yield local_runner()
+
+    monkeypatch.setattr(dist, "runner_from_options", in_process)
+    other = pd.read_parquet(world["table"]).assign(field_id=lambda d: "X" + d["field_id"].astype(str))
+    foreign = tmp_path / "foreign.parquet"
+    other.to_parquet(foreign, index=False)
+    for imagery in (foreign, tmp_path / "no-such-series.parquet"):
+        one, _ = _run_files(world, tmp_path, "one", imagery, [])
+        dask, _ = _run_files(world, tmp_path, "dask", imagery, ["--workers", "2"])
+        assert one.exit_code == 2 and dask.exit_code == 2, (one.output, dask.output)
+        assert dask.stderr == one.stderr and len(one.stderr.strip().splitlines()) == 1, one.stderr
+        assert "Traceback" not in dask.output
+    from pipelines._dask_featurize import PROCESS_API_REFUSED
+
+    started.clear()
+    r, _ = _run_files(world, tmp_path, "sh", "sentinelhub", ["--workers", "2"])
+    assert r.exit_code == 2 and PROCESS_API_REFUSED in r.stderr and started == [], r.output
+    assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_statistical_api_with_a_runner_decides_as_on_one_machine(world: dict[str, Any], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--imagery sentinelhub-stats` with a runner was refused; now its answers are asked once (the client's
+    credentials, never in the task graph: the blocks get the series, not the source's settings) and the features
+    are built on the blocks — one machine's records."""
+    from features.sources import sentinelhub as sh
+    from pipelines.distributed import local_runner
+
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    table = pd.read_parquet(world["table"])
+    calls: list[int] = []
+
+    def answers(fields: Any, s: str, start: Any, end: Any, **kw: Any) -> Any:
+        calls.append(len(fields))
+        ids = set(fields["field_id"].astype(str))
+        got = table[(table["season"].astype(str) == s) & table["field_id"].astype(str).isin(ids)
+                    & (pd.to_datetime(table["date"]) >= pd.Timestamp(start))
+                    & (pd.to_datetime(table["date"]) <= pd.Timestamp(end))]
+        return sh.StatsResult(series=got.reset_index(drop=True), summary=sh.FetchSummary())
+
+    monkeypatch.setattr(sh, "fetch_statistics", answers)
+
+    def run(name: str, **kw: Any) -> Any:
+        return reunderwrite(season=season, as_of=mid, fields=c.fields(), imagery="sentinelhub-stats", book=c.book(),
+                            applications=c.applications(), store=_store_copy(world, tmp_path, name),
+                            policy=default_policy(), profile=c.profile, history=c.past_series(season),
+                            models=world["models"], alert_params=AlertParams(min_band_fields=1),
+                            weather=c.weather(), yield_history=c.history(), **kw)
+
+    one = run("one")
+    assert len(one.items) > 0 and calls
+    assert one.items[0].body["provenance"]["imagery_source"] == "sentinelhub-stats"
+    blocks = run("blocks", runner=local_runner(), chunk_fields=3)
+    assert _said(blocks) == _said(one)
