@@ -81,23 +81,23 @@ def dask_imagery(imagery: str | Path) -> Any:
 def past_series_on(runner: Any, fields: Any, imagery: str | Path, season: str, *, cache_dir: Path | None = None,
                    chunk_fields: int | None = None) -> pd.DataFrame | None:
     """The series of the seasons of ``fields`` before ``season`` (the alerts' expectations), each season's built on
-    ``runner``'s spatial blocks (:func:`pipelines.distributed.run_series`; a series table or the Statistical API is
+    ``runner``'s spatial blocks, all seasons' blocks in one map (:func:`pipelines.distributed.run_series_seasons`; a series table or the Statistical API is
     read on the client, as one call reads it), concatenated in season order as one machine does (:meth:`pipelines.county.County.past_series`;
     ``cache_dir``: the series cache) — or None when there is no earlier season."""
     from features.series import build_series
-    from pipelines.distributed import DEFAULT_CHUNK_FIELDS, run_series
+    from pipelines.distributed import DEFAULT_CHUNK_FIELDS, run_series_seasons
 
     spec = dask_imagery(imagery)
     past = sorted(x for x in fields["season"].astype(str).unique() if x < str(season))
-    frames = []
-    for p in past:
-        if spec.kind in _READ_ON_CLIENT:
-            frames.append(build_series(fields[fields["season"].astype(str) == p], imagery, p,
-                                       cache_dir=cache_dir).series)
-        else:
-            frames.append(run_series(fields, imagery, p, runner=runner, chunk_fields=chunk_fields or DEFAULT_CHUNK_FIELDS,
-                                     cache_dir=cache_dir).series)
-    return pd.concat(frames, ignore_index=True) if frames else None
+    if not past:
+        return None
+    if spec.kind in _READ_ON_CLIENT:
+        frames = [build_series(fields[fields["season"].astype(str) == p], imagery, p, cache_dir=cache_dir).series
+                  for p in past]
+    else:  # every past season's blocks in one map: side by side on the workers
+        frames = [d.series for d in run_series_seasons(fields, imagery, past, runner=runner, cache_dir=cache_dir,
+                                                       chunk_fields=chunk_fields or DEFAULT_CHUNK_FIELDS)]
+    return pd.concat(frames, ignore_index=True)
 
 
 def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_of: dt.date, *,

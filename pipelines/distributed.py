@@ -83,7 +83,7 @@ __all__ = [
     "DEFAULT_MEMORY_LIMIT", "Runner", "LocalRunner", "DaskRunner", "local_runner", "dask_runner",
     "runner_from_options", "DistributedSeries", "series_distributed", "run_series", "features_distributed",
     "score_distributed", "decide_distributed", "field_blocks", "PortfolioRun", "run_portfolio",
-    "season_calibrated", "season_haze", "season_sample_ids", "featurize_on",
+    "season_calibrated", "season_haze", "season_sample_ids", "featurize_on", "run_series_seasons",
 ]
 
 DEFAULT_CHUNK_FIELDS = 5000
@@ -282,16 +282,41 @@ def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner 
                                 end=end, variables=variables, cache_dir=cache_dir, inward_buffer=inward_buffer,
                                 min_clear=min_clear, out=out)
     results = runner.map(_series_task, tasks, label="series", resumable=out is not None)
-    frames = [read_part(Path(r)) if isinstance(r, str) else r for r, _ in results]
-    metas = [m for _, m in results]
     if out is not None:
         remove_stale_tmp(out)
+    return _series_merged(fs, imagery, results, runner)
+
+
+def _series_merged(fs: Any, imagery: str | Path, results: list[tuple[str | pd.DataFrame, dict[str, Any]]],
+                   runner: Runner) -> DistributedSeries:
+    """One season's blocks' results merged as one ``build_series`` returns them (raises as it does)."""
+    frames = [read_part(Path(r)) if isinstance(r, str) else r for r, _ in results]
+    metas = [m for _, m in results]
     nonempty = [f for f in frames if len(f)]
     series = _sort_series(pd.concat(nonempty, ignore_index=True)) if nonempty else frames[0]
     series = check_field_time_series(series, where="series")
-    return DistributedSeries(series=series, n_partitions=len(tasks),
-                             source=f"{imagery} ({len(tasks)} spatial blocks on {runner!r})",
+    return DistributedSeries(series=series, n_partitions=len(results),
+                             source=f"{imagery} ({len(results)} spatial blocks on {runner!r})",
                              **_series_outcome(fs, imagery, metas))
+
+
+def run_series_seasons(fields: Any, imagery: str | Path, seasons: Sequence[str], *, runner: Runner | None = None,
+                       chunk_fields: int = DEFAULT_CHUNK_FIELDS, cache_dir: Path | None = None
+                       ) -> list[DistributedSeries]:
+    """:func:`run_series` of each of ``seasons`` (their whole windows), every block of every season in ONE map — a
+    small county's seasons are one block each, which a season-by-season map would run one at a time on one worker —
+    each season's result as :func:`run_series` gives it (merged, and raising, in ``seasons``' order)."""
+    runner = runner or local_runner()
+    imagery, cache_dir = client_paths(imagery), client_paths(cache_dir)
+    plans = [_series_plan(fields, imagery, s, chunk_fields=chunk_fields, as_of=None, start=None, end=None,
+                          variables=VARIABLES, cache_dir=cache_dir, inward_buffer=False, min_clear=8, out=None)
+             for s in seasons]
+    results = runner.map(_series_task, [t for _, _, ts in plans for t in ts], label="series")
+    out, k = [], 0
+    for fs, _, ts in plans:
+        out.append(_series_merged(fs, imagery, results[k:k + len(ts)], runner))
+        k += len(ts)
+    return out
 
 
 def series_distributed(fields: Any, imagery: str | Path, season: str, *, runner: Runner | None = None,

@@ -135,53 +135,55 @@ def test_cli_series_table_with_workers_prints_and_stores_what_one_machine_does(w
 def test_past_seasons_are_built_on_the_blocks(world: dict[str, Any], tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """With a runner the past seasons' series (the alerts' expectations) were still read on one machine
-    (County.past_series, the CLI's build_series loop); now each past season is built on the blocks — the same
-    records and alerts as one machine's."""
+    (County.past_series, the CLI's build_series loop); now they are built on the blocks, every past season's blocks
+    in one map (side by side on the workers) — the same records, alerts and printout as one machine's."""
     import pipelines.distributed as dist
-    from pipelines.distributed import local_runner
+    from pipelines.distributed import LocalRunner
+
+    class Counting(LocalRunner):  # the blocks in this process; which seasons each series map held
+        def __init__(self) -> None:
+            self.maps: list[list[str]] = []
+
+        def map(self, fn: Any, items: Any, **kw: Any) -> Any:
+            if kw.get("label") == "series":
+                self.maps.append(sorted({t.season for t in items}))
+            return super().map(fn, items, **kw)
 
     c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    past = [s for s in c.seasons if s < season]
+    assert past
     one = reunderwrite_county(c, season, mid, store=_store_copy(world, tmp_path, "one"), models=world["models"],
                               alert_params=AlertParams(min_band_fields=1))
-    seen: list[tuple[str, int]] = []
-    real = dist.run_series
-
-    def spy(fields: Any, imagery: Any, s: str, **kw: Any) -> Any:
-        got = real(fields, imagery, s, **kw)
-        seen.append((str(s), got.n_partitions))
-        return got
 
     def refused(self: Any, s: str) -> Any:
         raise AssertionError("past seasons read on the client")
 
-    monkeypatch.setattr(dist, "run_series", spy)
     monkeypatch.setattr(County, "past_series", refused)
+    runner = Counting()
     blocks = reunderwrite_county(c, season, mid, store=_store_copy(world, tmp_path, "blocks"),
                                  models=world["models"], alert_params=AlertParams(min_band_fields=1),
-                                 runner=local_runner(), chunk_fields=3)
+                                 runner=runner, chunk_fields=3)
     assert _said(blocks) == _said(one)
-    past = [s for s in c.seasons if s < season]
-    assert past and sorted({s for s, _ in seen}) == sorted([*past, season])
-    assert all(n > 1 for _, n in seen)
+    assert sorted(runner.maps) == sorted([past, [season]])
 
-    # the --fields path (a scene folder) too: its past seasons through run_series, the same printout and records
+    # the --fields path (a scene folder) too: its past seasons on the blocks, the same printout and records
     monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    runner = Counting()
 
     @contextmanager
-    def in_process(scheduler: Any, workers: Any) -> Any:  # the blocks in this process (no cluster to start)
-        yield local_runner()
+    def in_process(scheduler: Any, workers: Any) -> Any:  # no cluster to start
+        yield runner
 
     monkeypatch.setattr(dist, "runner_from_options", in_process)
-    seen.clear()
     cache = ["--cache", str(c.cache_dir)]
     r_one, recs_one = _run_files(world, tmp_path, "files-one", c.imagery, cache)
     assert r_one.exit_code == 0, r_one.output
-    assert seen == []  # one machine: no blocks
+    assert runner.maps == []  # one machine: no blocks
     r_blk, recs_blk = _run_files(world, tmp_path, "files-blocks", c.imagery, [*cache, "--workers", "2",
                                                                               "--chunk-fields", "3"])
     assert r_blk.exit_code == 0, r_blk.output
     assert r_blk.stdout == r_one.stdout and recs_blk == recs_one
-    assert sorted({s for s, _ in seen}) == sorted([*past, season])
+    assert sorted(runner.maps) == sorted([past, [season]])
 
 
 def test_bad_imagery_with_workers_gets_the_one_machine_errors(world: dict[str, Any], tmp_path: Path,
@@ -252,3 +254,31 @@ def test_statistical_api_with_a_runner_decides_as_on_one_machine(world: dict[str
     assert one.items[0].body["provenance"]["imagery_source"] == "sentinelhub-stats"
     blocks = run("blocks", runner=local_runner(), chunk_fields=3)
     assert _said(blocks) == _said(one)
+
+
+def test_several_seasons_series_in_one_map_equal_one_call_each(world: dict[str, Any]) -> None:
+    """run_series_seasons (the past seasons of a Dask re-underwriting): every season's blocks in one map — a small
+    county's seasons are a block each, one map per season ran them one after another on one worker — and each
+    season's series bit-identical to one build_series call."""
+    from features.series import build_series
+    from pipelines.distributed import LocalRunner, run_series_seasons
+
+    class Counting(LocalRunner):
+        def __init__(self) -> None:
+            self.maps: list[list[str]] = []
+
+        def map(self, fn: Any, items: Any, **kw: Any) -> Any:
+            self.maps.append([t.season for t in items])
+            return super().map(fn, items, **kw)
+
+    c = world["county"]
+    seasons = list(c.seasons)
+    assert len(seasons) > 1
+    runner = Counting()
+    got = run_series_seasons(c.fields(), c.imagery, seasons, runner=runner, chunk_fields=5,
+                             cache_dir=c.cache_dir / "series")
+    assert len(runner.maps) == 1 and sorted(set(runner.maps[0])) == sorted(seasons)
+    for s, ds in zip(seasons, got, strict=True):
+        one = build_series(c.fields(s), c.imagery, s, cache_dir=c.cache_dir / "series")
+        pd.testing.assert_frame_equal(ds.series, one.series)
+        assert ds.n_partitions > 1 and ds.dates_used == one.dates_used
