@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,11 @@ def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool, see
 
     # before minutes of simulation: the folder the county is built in (beside ``out``) must be writable
     check_writable(out.with_name(out.name + ".partial") / "county.json", what="county folder")
+    old = out.with_name(out.name + ".old")
+    if out.exists() and (old.exists() or old.is_symlink()):
+        # the swap renames out to <out>.old: one already there (a copy the user made) is never removed
+        raise SimulateError(what="out", expected=f"no {old.name} beside it (the swap's name for the previous county; "
+                            "move it away)", found=str(old))
     if out.exists() and any(out.iterdir()) and not (out / "county.json").is_file():
         # --overwrite replaces a county folder; any other folder (a home folder, a project) is never deleted
         raise SimulateError(what="out", expected="a county folder to overwrite (it has county.json) or an empty one",
@@ -78,33 +84,68 @@ def _dates(values: list[Any]) -> np.ndarray:
                     dtype="datetime64[D]").astype("datetime64[ms]")
 
 
-def recover_swap(out: Path, say: Callable[[str], None] | None = None) -> str | None:
-    """Finish or undo the swap of an ``overwrite`` run killed between its renames (``out`` → ``<out>.old``, then
-    ``<out>.partial`` → ``out``, then ``<out>.old`` removed), before anything else is done with ``out``; returns
-    (and passes to ``say``) the one line saying what it did, or None when there was nothing to recover.
+def _swap_marker(out: Path) -> Path:
+    """The marker a swap writes (``<out>.swap``) before renaming ``out`` to ``<out>.old``, removed last."""
+    return out.with_name(out.name + ".swap")
 
-    - ``<out>.old`` and no ``out``: killed between the renames — ``<out>.old`` is the only complete county (the
+
+def _synthetic(folder: Path) -> bool:
+    """Whether ``folder/county.json`` says it is a simulated county."""
+    try:
+        return json.loads((folder / "county.json").read_text(encoding="utf-8")).get("synthetic") is True
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def recover_swap(out: Path, say: Callable[[str], None] | None = None) -> str | None:
+    """Finish or undo the swap of an ``overwrite`` run killed between its renames (marker ``<out>.swap`` written,
+    ``out`` → ``<out>.old``, ``<out>.partial`` → ``out``, ``<out>.old`` removed, marker removed), before anything
+    else is done with ``out``; returns (and passes to ``say``) the one line saying what it did, or None when there was
+    nothing to recover.
+
+    Only a ``<out>.old`` beside the marker is the swap's: without the marker (a copy the user made) both folders are
+    left as they are (said). With it:
+
+    - no ``out`` (or an empty one): killed between the renames — ``<out>.old`` is the only complete county (the
       new one in ``<out>.partial`` is not known to be complete): renamed back to ``out`` (undone), and
-      ``<out>.partial`` removed.
-    - ``<out>.old`` beside a county folder ``out`` (its ``county.json``): killed after the second rename, or while
-      removing ``<out>.old`` — ``out`` is the complete new county: ``<out>.old`` removed (finished).
-    - ``<out>.old`` beside an empty ``out``: ``out`` removed and ``<out>.old`` renamed back; beside a folder that
-      is not a county folder: both left as they are (said).
-    A ``<out>.old`` that is a file, or with no ``<out>.old``: nothing."""
+      ``<out>.partial`` removed — when its ``county.json`` says synthetic, else both left (said).
+    - a simulated county ``out`` (its ``county.json``) of the marker's seed and region: killed after the second
+      rename, or while removing ``<out>.old`` — ``out`` is the complete new county: ``<out>.old`` removed
+      (finished).
+    - anything else: both left as they are (said).
+    A marker with no ``<out>.old`` folder (killed before the first rename or after the removal) is removed; with no
+    marker and no ``<out>.old`` folder: nothing."""
     old = out.with_name(out.name + ".old")
-    if not old.is_dir() or old.is_symlink():
+    marker = _swap_marker(out)
+    has_old = old.is_dir() and not old.is_symlink()
+    if not marker.is_file():
+        if not has_old:
+            return None
+        msg = (f"{old} is not left by a simulate run (no {marker.name} marker): {old} and {out} left as they are")
+        if say is not None:
+            say(msg)
+        return msg
+    if not has_old:
+        marker.unlink()
         return None
-    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()):
+    try:
+        swap = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        swap = {}
+    swap = swap if isinstance(swap, dict) else {}
+    if out.is_dir() and not out.is_symlink() and not any(out.iterdir()) and _synthetic(old):
         out.rmdir()
-    if not out.exists() and not out.is_symlink():
+    if not out.exists() and not out.is_symlink() and _synthetic(old):
         old.rename(out)
         partial = out.with_name(out.name + ".partial")
         if partial.is_dir() and not partial.is_symlink():  # not known to be complete; rebuilt by any later run
             shutil.rmtree(partial)
+        marker.unlink()
         msg = (f"{old} left by a simulate run killed while replacing {out}: renamed back to {out} (the previous "
                "county; the interrupted run's is not kept)")
-    elif out.is_dir() and (out / "county.json").is_file():
+    elif out.is_dir() and _synthetic(out) and _same_run(out, swap):
         shutil.rmtree(old)
+        marker.unlink()
         msg = (f"{old} left by a simulate run killed after replacing {out} (the new county is complete): "
                f"{old} removed")
     else:
@@ -113,6 +154,15 @@ def recover_swap(out: Path, say: Callable[[str], None] | None = None) -> str | N
     if say is not None:
         say(msg)
     return msg
+
+
+def _same_run(out: Path, swap: dict[str, Any]) -> bool:
+    """Whether the county in ``out`` is the one the swap (its marker's seed and region) put there."""
+    try:
+        meta = json.loads((out / "county.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("seed") == swap.get("seed") and meta.get("region") == swap.get("region")
 
 
 def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, render: bool = True,
@@ -170,11 +220,17 @@ def simulate(region: str, seed: int, size: str, out: Path, *, seasons: int = 6, 
         raise
     if out.exists():
         old = out.with_name(out.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
+        if old.exists() or old.is_symlink():  # made while simulating (checked before): never removed
+            shutil.rmtree(partial, ignore_errors=True)
+            raise SimulateError(what="out", expected=f"no {old.name} beside it (the swap's name for the previous "
+                                "county; move it away)", found=str(old))
+        marker = _swap_marker(out)  # recover_swap acts only on a <out>.old beside this marker
+        marker.write_text(json.dumps({"pid": os.getpid(), "seed": int(seed), "region": region}) + "\n",
+                          encoding="utf-8")
         out.rename(old)
         partial.rename(out)
         shutil.rmtree(old)
+        marker.unlink()
     else:
         partial.rename(out)
     return meta

@@ -243,23 +243,57 @@ def test_a_swap_killed_midway_is_finished_or_undone_by_the_next_run(tmp_path: Pa
 
 
 def test_recover_swap_leaves_what_it_cannot_tell(tmp_path: Path) -> None:
-    """recover_swap: nothing without a `<out>.old` folder; an empty `out` beside one is replaced by it; beside a
-    folder that is not a county folder both stay (said); a `<out>.old` file is not touched."""
+    """recover_swap: nothing without a `<out>.old` folder; with the swap's marker, an empty `out` beside a simulated
+    `<out>.old` is replaced by it; beside a folder that is not a county folder both stay (said); a `<out>.old` file is
+    not touched; a marker without `<out>.old` is removed."""
     from democounty import recover_swap
 
-    out, old = tmp_path / "c", tmp_path / "c.old"
+    out, old, marker = tmp_path / "c", tmp_path / "c.old", tmp_path / "c.swap"
     assert recover_swap(out) is None
     old.mkdir()
-    (old / "county.json").write_text("{}")
+    (old / "county.json").write_text('{"synthetic": true}')
     out.mkdir()
+    marker.write_text('{"pid": 1, "seed": 1, "region": "in-smallholder"}')
     said: list[str] = []
     assert recover_swap(out, said.append) == said[0] and "renamed back" in said[0]
-    assert (out / "county.json").is_file() and not old.exists()
+    assert (out / "county.json").is_file() and not old.exists() and not marker.exists()
     old.mkdir()
+    marker.write_text("{}")
     (out / "county.json").unlink()
     (out / "mine.txt").write_text("x")
     assert "not a county folder: both left as they are" in str(recover_swap(out))
-    assert old.is_dir() and (out / "mine.txt").is_file()
+    assert old.is_dir() and (out / "mine.txt").is_file() and marker.is_file()
     old.rmdir()
     old.write_text("a file")
-    assert recover_swap(out) is None and old.read_text() == "a file"
+    assert recover_swap(out) is None and old.read_text() == "a file" and not marker.exists()
+
+
+def test_a_users_old_folder_is_never_touched(tmp_path: Path) -> None:
+    """Review H1: recover_swap looked at the folder name only — a `<out>.old` the user made (an analyst's copy) was
+    removed beside a county folder `out` (a refused simulate, every `agcredit demo`) or renamed into a missing `out`.
+    Now only a `<out>.old` beside the swap's marker `<out>.swap` (whose `county.json` says synthetic) is recovered;
+    any other is left, in one line, and an --overwrite that would need its name is refused before any work."""
+    from democounty import recover_swap
+    from pipelines.demo import Stage, _simulate
+
+    out, old = tmp_path / "cty", tmp_path / "cty.old"
+    simulate("in-smallholder", 1, "tiny", out, render=False, workers=1)
+    old.mkdir()
+    (old / "county.json").write_text(json.dumps({"synthetic": True, "seed": 7}))
+    (old / "notes.txt").write_text("mine")
+    with pytest.raises(SimulateError, match="new or empty folder"):  # refused: no --overwrite
+        simulate("in-smallholder", 2, "tiny", out, render=False, workers=1)
+    assert (old / "notes.txt").read_text() == "mine"
+    st = Stage("simulate")
+    _simulate(out, "in-smallholder", 1, "tiny", st)  # the demo's stage: county present, skipped
+    assert (old / "notes.txt").read_text() == "mine" and st.status == "skipped"
+    assert st.lines[0] == f"{old} is not left by a simulate run (no cty.swap marker): {old} and {out} left as they are"
+    with pytest.raises(SimulateError, match=r"no cty\.old beside it"):
+        simulate("in-smallholder", 2, "tiny", out, render=False, workers=1, overwrite=True)
+    assert (old / "notes.txt").read_text() == "mine" and json.loads((out / "county.json").read_text())["seed"] == 1
+    assert not (tmp_path / "cty.partial").exists() and not (tmp_path / "cty.swap").exists()
+    import shutil
+
+    shutil.rmtree(out)  # no out: the user's copy is not renamed into it
+    assert "left as they are" in str(recover_swap(out))
+    assert not out.exists() and (old / "notes.txt").read_text() == "mine"
