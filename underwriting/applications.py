@@ -8,9 +8,11 @@ drop them, and check the contract. Nothing downstream sees an identifier.
 
 from __future__ import annotations
 
-from datetime import date
+import re
+from datetime import date, datetime, time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from features.contracts import check_season
@@ -57,6 +59,28 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
         raise ApplicationsError(source=p.name, problem="the columns are separated by ';' (expected a comma-separated "
                                                        "CSV: save it with commas, and '.' as the decimal mark)")
     return df
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``values`` as naive ``datetime64[ns]`` days (same index) and a positional mask of the cells that are not a
+    strict ``YYYY-MM-DD`` day: empty, a month or year alone (``2009-10``), a time of day, a time zone (``Z``,
+    ``+05:30``; in text or a zoned Parquet column), or no such day. Never raises on a cell's value."""
+    text: list[str | None] = []
+    for v in values.tolist():
+        if isinstance(v, datetime):  # Parquet timestamps (pd.Timestamp is one): a day at midnight, with no zone
+            ok = v.tzinfo is None and v.time() == time(0)
+            text.append(v.date().isoformat() if ok else None)
+        elif isinstance(v, date):
+            text.append(v.isoformat())
+        elif isinstance(v, str) and _ISO_DAY.fullmatch(v.strip()):
+            text.append(v.strip())
+        else:
+            text.append(None)
+    d = pd.to_datetime(pd.Series(text, index=values.index, dtype="object"), errors="coerce", format="%Y-%m-%d")
+    return d.astype("datetime64[ns]"), d.isna().to_numpy()
 
 
 def _money(df: pd.DataFrame, cols: tuple[str, ...], source: str, key: str) -> pd.DataFrame:
@@ -187,9 +211,7 @@ def _balance_dates(df: pd.DataFrame, source: str, not_after: date | None) -> pd.
     from underwriting.book import BALANCE_DATE, LINE_COLUMNS
 
     refuse_empty_cells(df, (BALANCE_DATE,), source)
-    text = df[BALANCE_DATE].astype(str).str.strip()
-    d = pd.to_datetime(text, errors="coerce", format="ISO8601")
-    bad = (d.isna() | (d != d.dt.normalize())).to_numpy()
+    d, bad = _iso_dates(df[BALANCE_DATE])
     if bad.any():
         raise ContractError(table=source, column=BALANCE_DATE, expected="ISO dates (YYYY-MM-DD)",
                             found="other values", offenders=file_rows(source, [int(i) for i in bad.nonzero()[0]]))
@@ -213,7 +235,7 @@ def _balance_dates(df: pd.DataFrame, source: str, not_after: date | None) -> pd.
                                 f"balances change with {BALANCE_DATE})", found="different values on one line's rows",
                                 offenders=file_rows(source, list((n > 1).nonzero()[0])))
     out = df.copy()
-    out[BALANCE_DATE] = d.astype("datetime64[ns]").to_numpy()
+    out[BALANCE_DATE] = d.to_numpy()
     return out
 
 
@@ -227,12 +249,11 @@ def _book(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozenset(),
     df["crop"] = df["crop"].map(normalise_crop).astype("str")  # "Cotton " is cotton, as in the fields
     df = _money(df, BOOK_MONEY, p.name, "line_id")
     for col in ("start_date", "maturity_date"):
-        d = pd.to_datetime(df[col], errors="coerce", format="ISO8601")
-        bad = d.isna()
+        d, bad = _iso_dates(df[col])
         if bad.any():
             raise ContractError(table=p.name, column=col, expected="ISO dates (YYYY-MM-DD)", found="other values",
-                                offenders=list(df.loc[bad, "line_id"]))
-        df[col] = d.astype("datetime64[ns]")
+                                offenders=list(df["line_id"].to_numpy()[bad]))
+        df[col] = d
     if "balance_as_of" in df.columns:  # after the line's dates: its own columns compared as the contract reads them
         df = _balance_dates(df.reset_index(drop=True), p.name, not_after)
     keep = [c.name for c in BOOK.columns if c.name in df.columns]

@@ -92,6 +92,51 @@ def test_a_bad_balance_date_is_refused_naming_row_and_column(tmp_path: Path, row
         assert pii not in str(e.value)
 
 
+_ISO = r"expected ISO dates \(YYYY-MM-DD\), found other values at "
+
+
+@pytest.mark.parametrize(("whens", "at"), [
+    (["2009-09-01T00:00:00Z"], "line 2 \\(1 in all\\)"),  # a zone crashed (TypeError from astype)
+    (["2009-09-01T00:00:00+05:30"], "line 2 \\(1 in all\\)"),
+    (["2009-09-01", "2009-09-02T00:00:00Z", "2009-09-03T00:00:00+05:30"],  # a mix: "Mixed timezones detected"
+     "line 3, line 4 \\(2 in all\\)"),
+    (["2009-10"], "line 2 \\(1 in all\\)"),  # was 2009-10-01
+    (["2009"], "line 2 \\(1 in all\\)"),  # was 2009-01-01
+    (["2009-09-01 00:00"], "line 2 \\(1 in all\\)"),
+    (["20090901"], "line 2 \\(1 in all\\)"),
+])
+def test_balance_as_of_is_a_strict_day_or_a_one_line_error(tmp_path: Path, whens: list[str], at: str) -> None:
+    """Review H2/M2: a zoned balance_as_of crashed with a traceback and a month or year alone was taken as its first
+    day: now only YYYY-MM-DD, the rest refused naming the rows and the column, never the value."""
+    rows = [_row("L1", "A1", "ID-1", "50000", str(i), str(i), when=w) for i, w in enumerate(whens)]
+    with pytest.raises(ContractError, match="^book.csv: column 'balance_as_of': " + _ISO + at + "$") as e:
+        read_book(_write(tmp_path, rows))
+    assert "\n" not in str(e.value) and all(w not in str(e.value) for w in whens)
+
+
+@pytest.mark.parametrize("start", ["2009-06-01T00:00:00Z", "2009-06-01+05:30", "2009-06", "2009"])
+def test_start_date_is_a_strict_day_or_a_one_line_error(tmp_path: Path, start: str) -> None:
+    with pytest.raises(ContractError, match="^book.csv: column 'start_date': " + _ISO + "L1 \\(1 in all\\)$"):
+        read_book(_write(tmp_path, [_row("L1", "A1", "ID-1", "50000", "1", "1", start=start)], dated=False))
+
+
+def test_a_parquet_book_days_are_read_and_a_zoned_column_refused(tmp_path: Path) -> None:
+    """Parquet timestamps at midnight with no zone are days; a zoned column is refused in one line."""
+    p = tmp_path / "book.parquet"
+    df = pd.DataFrame({"line_id": ["L1"], "application_id": ["A1"], "farmer_token": ["T1"], "currency": ["INR"],
+                       "limit": ["50000"], "drawn": ["1"], "outstanding": ["1"],
+                       "start_date": pd.to_datetime(["2009-06-01"]), "maturity_date": [date(2010, 3, 1)],
+                       "crop": ["maize"], "region": ["in-smallholder"],
+                       "balance_as_of": pd.to_datetime(["2009-06-15"])})
+    df.to_parquet(p)
+    b = read_book(p)
+    assert str(b.loc[0, "balance_as_of"].date()) == "2009-06-15" and str(b.loc[0, "maturity_date"].date()) == "2010-03-01"
+    df["balance_as_of"] = pd.to_datetime(["2009-06-15"]).tz_localize("UTC")
+    df.to_parquet(p)
+    with pytest.raises(ContractError, match="^book.parquet: column 'balance_as_of': " + _ISO + "row 1 \\(1 in all\\)$"):
+        read_book(p)
+
+
 def test_a_balance_dated_after_a_run_on_today_is_refused(tmp_path: Path) -> None:
     p = _write(tmp_path, [_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15"),
                           _row("L1", "A1", "ID-1", "50000", "2", "2", when="2019-07-15")])
