@@ -6,8 +6,9 @@ A Book without ``balance_as_of`` is undated: each line's balances are the file's
 hold several rows per line — its balance history. A run as of ``D`` takes, per line, the row of the latest
 ``balance_as_of`` on or before ``D``:
 
-* a line that starts after ``D`` with every balance dated after ``D`` is not in the Book as of ``D`` (not yet
-  opened: nothing drawn, no exposure) and is left out; so is a line matured before ``D`` (no run follows it);
+* a line with a balance dated on or before ``D`` is in the Book as of ``D`` (its latest such row), matured or not;
+* a line whose every balance is dated after ``D`` and that is not open on ``D`` is left out: it starts after ``D``
+  (not yet opened: nothing drawn, no exposure) or matured before ``D`` (no run follows it);
 * a line open on ``D`` (``start_date ≤ D ≤ maturity_date``) whose every balance is dated after ``D`` is refused, the run
   names it (one line, at most five ids and the count): the policy's ACT rule compares the re-estimated limit with
   the outstanding balance *on the date*, and any guess — the later balance, or nothing drawn — proposes a freeze on
@@ -58,19 +59,30 @@ def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
                source: str = "Book") -> pd.DataFrame | None:
     """``book`` as of ``as_of`` (see the module docstring): one row per line, its latest balance dated on or before
     the day; undated rows (a Book without the column, or the decided lines ``D-…`` a run adds) as they are. Refused
-    (:class:`~underwriting.errors.ApplicationsError`, one line) when a line started by the day has no balance dated
-    on or before it. Applying it twice gives the same Book."""
+    (:class:`~underwriting.errors.ApplicationsError`, one line) when a line open on the day (``start_date ≤ day ≤
+    maturity_date``, of its earliest balance dated after the day) has no balance dated on or before it. Any row order
+    and index (duplicate labels too) give the same result; a zoned ``as_of`` is taken as its own calendar day (the
+    zone dropped). Applying it twice gives the same Book."""
     if book is None or not is_dated(book) or book.empty:
         return book
-    day = pd.Timestamp(as_of).normalize()
+    day = pd.Timestamp(as_of)
+    if day.tzinfo is not None:
+        day = day.tz_localize(None)
+    day = day.normalize()
     when = pd.to_datetime(book[BALANCE_DATE])
-    undated = when.isna()
-    dated = book[~undated]
-    known = dated[when[~undated] <= day]
-    latest = (known.assign(_when=when[known.index]).sort_values(["line_id", "_when"], kind="stable")
+    if isinstance(when.dtype, pd.DatetimeTZDtype):
+        when = when.dt.tz_localize(None)
+    w = when.to_numpy()
+    undated = pd.isna(w)
+    known_mask = ~undated & (w <= day.to_datetime64())
+    by_date = ["line_id", "_when"]
+    latest = (book[known_mask].assign(_when=w[known_mask]).sort_values(by_date, kind="stable")
               .drop_duplicates("line_id", keep="last").drop(columns="_when"))
-    later = dated[~dated["line_id"].isin(set(latest["line_id"]))].drop_duplicates("line_id")
-    started = later[(pd.to_datetime(later["start_date"]) <= day) & (pd.to_datetime(later["maturity_date"]) >= day)]
+    later_mask = ~undated & ~known_mask & ~book["line_id"].isin(set(latest["line_id"])).to_numpy()
+    later = (book[later_mask].assign(_when=w[later_mask]).sort_values(by_date, kind="stable")
+             .drop_duplicates("line_id", keep="first").drop(columns="_when"))
+    started = later[((pd.to_datetime(later["start_date"]) <= day) & (pd.to_datetime(later["maturity_date"]) >= day))
+                    .to_numpy()]
     if len(started):
         ids = sorted(started["line_id"].astype(str))
         raise ApplicationsError(
@@ -80,4 +92,3 @@ def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
             offenders=ids)
     out = pd.concat([latest, book[undated]]) if undated.any() else latest
     return out.sort_values("line_id", kind="stable").reset_index(drop=True)
-

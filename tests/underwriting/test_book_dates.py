@@ -155,3 +155,25 @@ def test_decided_lines_added_to_a_dated_book_are_taken_as_they_are() -> None:
                       "balance_as_of": pd.to_datetime(["2009-06-15", "2009-08-01", None, "2009-08-01"])})
     out = book_as_of(b, date(2009, 7, 1))  # L0 matured in March, its one balance later: left out, not refused
     assert out is not None and list(out["line_id"]) == ["D-A2", "L1"] and list(out["outstanding"]) == [0, 1]
+
+
+def test_book_as_of_any_row_order_index_and_a_zoned_day() -> None:
+    """Review L1/L2: the later balances were not sorted before taking a line's first (a frame not from read_book:
+    the result hung on the row order), rows were matched by index label (duplicate labels broke it), and a zoned
+    as_of could not be compared with the days."""
+    b = pd.DataFrame({"line_id": ["L1", "L1", "L2", "L2", "D-A3"],
+                      "start_date": pd.to_datetime(["2009-06-01"] * 5),
+                      "maturity_date": pd.to_datetime(["2009-06-20", "2010-03-01", "2010-03-01", "2010-03-01",
+                                                       "2010-03-01"]),
+                      "outstanding": [9, 7, 1, 2, 0],
+                      "balance_as_of": pd.to_datetime(["2009-09-01", "2009-08-01", "2009-06-15", "2009-06-20",
+                                                       None])}, index=[0, 0, 1, 1, 1])
+    # L1: its first balance after 2009-07-01 (2009-08-01) has it open on the day — refused whatever the row order
+    for frame in (b, b.iloc[::-1]):
+        with pytest.raises(UserInputError, match=r"1 line\(s\) open on 2009-07-01 .*: L1 \(1 in all\)$"):
+            book_as_of(frame, date(2009, 7, 1))
+    ok = b[b["line_id"] != "L1"]
+    for frame in (ok, ok.iloc[::-1]):
+        for day in (date(2009, 7, 1), pd.Timestamp("2009-07-01T23:30:00+05:30"), "2009-07-01"):
+            out = book_as_of(frame, day)
+            assert out is not None and list(out["line_id"]) == ["D-A3", "L2"] and list(out["outstanding"]) == [0, 2]
