@@ -330,7 +330,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     from features.fields import read_fields_rejecting
     from features.series import build_series
     from pipelines.monitor import ALERT_FIELDS_NEED
-    from pipelines.reunderwrite import reunderwrite
+    from pipelines.reunderwrite import refuse_before_work, reunderwrite
     from underwriting.applications import read_applications, read_book
 
     wx = None
@@ -353,6 +353,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     if not profile:
         profile = _profile_of(pol, apps, bk, s)
     sc = cache / "series" if cache is not None else None
+    refuse_before_work(bk, day, store, runner)  # before the past seasons' series (on a cluster: mapped there)
     if runner is not None:  # --scheduler/--workers: the past seasons' series on the blocks too
         from pipelines._dask_featurize import past_series_on
 

@@ -973,6 +973,24 @@ def _by_rejects_run(prev: Any, as_of: date, get: Callable[[str], Any]) -> bool:
     return bool(entry.get(HELD_KEY, True))
 
 
+def refuse_before_work(book: pd.DataFrame | None, as_of: date, store: DecisionStore | str | None,
+                       runner: Any = None) -> None:
+    """The cheap refusals of :func:`reunderwrite`, made before the past seasons' series are built (on a Dask
+    ``runner``: mapped on the cluster) — a dated Book with a line open on ``as_of`` and no balance on or before it
+    (:func:`underwriting.book.book_as_of`), a store that does not exist, and with ``runner`` the scene reference on."""
+    from underwriting.book import book_as_of
+
+    book_as_of(book, as_of)
+    if not isinstance(store, DecisionStore):  # a mistyped --store creates nothing
+        DecisionStore(store, create=False, writer=True).close()
+    if runner is not None:
+        from features._scene_reference import reference_default
+
+        if reference_default():
+            raise UserInputError("--scheduler/--workers: not with the scene reference on "
+                                 "(AGCREDIT_SCENE_REFERENCE=1); run on one machine")
+
+
 def reunderwrite_county(county: County | str | Path, season: str | None, as_of: date, *,
                         store: DecisionStore | str | None, policy: Policy | None = None, profile: str | None = None,
                         operator: str | None = None, models: ScoringModels | None = None,
@@ -1006,6 +1024,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
         return past_series_on(runner, fields, c.imagery, season, cache_dir=c.cache_dir / "series",
                               chunk_fields=chunk_fields)
 
+    book = c.book()
+    refuse_before_work(book, as_of, store, runner)  # before the past seasons' series (on a cluster: mapped there)
     if memo is not None:  # one `--due` run: the fields and past series read once
         if ("fields",) not in memo:
             memo[("fields",)] = c.fields()
@@ -1016,7 +1036,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
             history = memo[("history", season)]
     else:
         fields = c.fields()
-    return reunderwrite(season=season, as_of=as_of, fields=fields, imagery=c.imagery, book=c.book(),
+    return reunderwrite(season=season, as_of=as_of, fields=fields, imagery=c.imagery, book=book,
                         applications=c.applications(), store=store, policy=pol, profile=prof,
                         cache_dir=c.cache_dir, history=history if history is not None else past(),
                         operator=operator,
@@ -1113,12 +1133,13 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     # one --due run per store at a time (not waiting: a timer's second run finds the first doing the work); a second
     # run raises RunInProgress before it reads which checkpoints are due — it computes and prints nothing
     with run_lock(url, "reunderwrite --due"):
-        return _run_due(today, c, url, seasons, cal, policy=policy, profile=profile, operator=operator, models=models,
+        return _run_due(today, c, url, seasons, cal, book, policy=policy, profile=profile, operator=operator, models=models,
                         progress=progress, on_done=on_done, runner=runner, chunk_fields=chunk_fields,
                         start_runner=start_runner)
 
 
-def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame, *, policy: Policy | None,
+def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame, book: pd.DataFrame, *,
+             policy: Policy | None,
              profile: str | None, operator: str | None, models: ScoringModels | None, progress: Progress | None,
              on_done: Callable[[Due, ReunderwriteResult], None] | None, runner: Any = None,
              chunk_fields: int | None = None, start_runner: Callable[[], AbstractContextManager[Any]] | None = None
@@ -1136,6 +1157,11 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
             progress(f"warning: {today} is before checkpoints already run (as of up to {later.max()}): is the "
                      "date right?")
         return []
+    from underwriting.book import refuse_undated_open_lines
+
+    # a dated Book: every due checkpoint's date checked before the cluster, models and past series (a run catching up
+    # several checkpoints refused at the first such date after that work, and ran none)
+    refuse_undated_open_lines(book, [d.date for d in due])
     from contextlib import nullcontext
 
     with start_runner() if start_runner is not None else nullcontext(runner) as started:

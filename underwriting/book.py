@@ -24,13 +24,14 @@ come (a mistyped year, most likely); each refusal names the file's rows and the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date
 
 import pandas as pd
 
 from underwriting.errors import ApplicationsError
 
-__all__ = ["BALANCE_DATE", "LINE_COLUMNS", "book_as_of", "is_dated", "balance_date_text"]
+__all__ = ["BALANCE_DATE", "LINE_COLUMNS", "book_as_of", "is_dated", "balance_date_text", "refuse_undated_open_lines"]
 
 #: the column dating a Book row's balances (optional)
 BALANCE_DATE = "balance_as_of"
@@ -92,3 +93,28 @@ def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
             offenders=ids)
     out = pd.concat([latest, book[undated]]) if undated.any() else latest
     return out.sort_values("line_id", kind="stable").reset_index(drop=True)
+
+
+def refuse_undated_open_lines(book: pd.DataFrame | None, days: Sequence[date], *, source: str = "Book") -> None:
+    """:func:`book_as_of`'s refusal for each of ``days`` (the checkpoint dates a run will take), checked up front
+    and raised once (:class:`~underwriting.errors.ApplicationsError`, one line naming the dates that fail and the
+    lines, at most five ids and the count) — before a run's models, past seasons' series or cluster: a ``--due`` run
+    catching up several checkpoints refused at the first such date only after that work, and ran none of them."""
+    if not is_dated(book):
+        return
+    bad: dict[date, set[str]] = {}
+    for d in sorted(set(days)):
+        try:
+            book_as_of(book, d, source=source)
+        except ApplicationsError as e:
+            bad[d] = {str(o) for o in e.offenders}
+    if not bad:
+        return
+    if len(bad) == 1:  # one date: book_as_of's own message
+        book_as_of(book, next(iter(bad)), source=source)
+    ids = tuple(sorted(set().union(*bad.values())))
+    raise ApplicationsError(
+        source=source, problem=f"{len(ids)} line(s) open on checkpoint date(s) {', '.join(map(str, sorted(bad)))} "
+        f"have every balance dated after that date (column {BALANCE_DATE}): give each a balance dated on or before "
+        "the first of them it is open on (its opening balance, dated start_date, will do) — the run compares the new "
+        "limit with the balance on its date; nothing run", offenders=ids)

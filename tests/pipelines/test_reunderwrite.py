@@ -1611,6 +1611,69 @@ def test_due_refuses_a_balance_dated_after_its_day(tiny_county_sh: Path, tmp_pat
     assert not (tmp_path / "nope.db").exists()
 
 
+def test_due_refuses_undated_lines_of_every_due_checkpoint_up_front(tiny_county_sh: Path, tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dated Book whose balances are all dated today: a `--due` run catching up checkpoints of earlier dates refused
+    at the first of them only after loading the models and the past seasons' series (~55 s on a county), and ran
+    none. Now every due checkpoint's date is checked first: refused once, one line naming the dates and the lines
+    (exit 2), before models or past series are loaded, nothing marked done."""
+    import shutil
+
+    county = tmp_path / "county"
+    shutil.copytree(tiny_county_sh, county)
+    book = county / "records" / "book.csv"
+    rows = book.read_text().splitlines()
+    today = "2009-09-02"  # maize mid-season (31 Aug), rice and cotton emergence are due
+    book.write_text("\n".join([rows[0] + ",balance_as_of", *(r + f",{today}" for r in rows[1:])]) + "\n")
+
+    def loaded(*_a: Any, **_kw: Any) -> Any:
+        raise AssertionError("loaded before the Book was checked")
+
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(loaded))
+    monkeypatch.setattr(County, "past_series", loaded)
+    url = f"sqlite:///{tmp_path / 'due.db'}"
+    DecisionStore(url).close()
+    r = CliRunner().invoke(app, ["reunderwrite", "--due", "--county", str(county), "--store", url, "--today", today])
+    assert r.exit_code == 2 and "Traceback" not in r.output and "AssertionError" not in r.output, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == "", r.output
+    assert r.stderr == ("error: Book: 1 line(s) open on checkpoint date(s) 2009-08-01, 2009-08-15, 2009-08-31 have "
+                        "every balance dated after that date (column balance_as_of): give each a balance dated on or "
+                        "before the first of them it is open on (its opening balance, dated start_date, will do) — "
+                        "the run compares the new limit with the balance on its date; nothing run: L2009-00004 (1 in "
+                        "all)\n"), r.stderr
+    assert len(CheckpointLog(url).done()) == 0
+
+
+def test_as_of_refuses_undated_lines_before_the_past_series(world: dict[str, Any], tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --as-of` (a county, a files run) with a line open on the date and every balance dated later:
+    refused before the past seasons' series are read or built (it was after them)."""
+    c, mid = world["county"], world["cps"]["mid"]
+    later = c.book().assign(balance_as_of=pd.Timestamp(mid + timedelta(days=5)))
+
+    def loaded(*_a: Any, **_kw: Any) -> Any:
+        raise AssertionError("past series read before the Book was checked")
+
+    monkeypatch.setattr(County, "past_series", loaded)
+    monkeypatch.setattr(County, "book", lambda self, **_kw: later)
+    url = f"sqlite:///{tmp_path / 'later.db'}"
+    DecisionStore(url).close()
+    with pytest.raises(UserInputError, match=f"open on {mid} have every balance dated after it"):
+        reunderwrite_county(c, world["season"], mid, store=url, models=world["models"])
+    book = tmp_path / "book.csv"
+    rows = (c.path / "records" / "book.csv").read_text().splitlines()
+    book.write_text("\n".join([rows[0] + ",balance_as_of", *(r + f",{mid + timedelta(days=5)}" for r in rows[1:])])
+                    + "\n")
+    monkeypatch.setattr("features.series.build_series", loaded)
+    rec = c.path / "records"
+    r = CliRunner().invoke(app, ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", str(c.imagery),
+                                 "--book", str(book), "--applications", str(rec / "applications.csv"),
+                                 "--weather", str(c.path / "weather" / "daily.csv"), "--as-of", mid.isoformat(),
+                                 "--store", url])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert f"open on {mid} have every balance dated after it" in r.stderr, r.stderr
+
+
 def test_a_reunderwriting_takes_the_balance_of_its_date(world: dict[str, Any], tmp_path: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """A Book with a balance history (``balance_as_of``): `reunderwrite --as-of` a past date compared the new limit

@@ -177,3 +177,23 @@ def test_book_as_of_any_row_order_index_and_a_zoned_day() -> None:
         for day in (date(2009, 7, 1), pd.Timestamp("2009-07-01T23:30:00+05:30"), "2009-07-01"):
             out = book_as_of(frame, day)
             assert out is not None and list(out["line_id"]) == ["D-A3", "L2"] and list(out["outstanding"]) == [0, 2]
+
+
+def test_the_dates_of_a_run_are_checked_at_once(tmp_path: Path) -> None:
+    """:func:`underwriting.book.refuse_undated_open_lines`: every date a run will take, refused once naming the dates
+    that fail and their lines; one date: book_as_of's own message; dates that all have balances: nothing."""
+    from underwriting.book import refuse_undated_open_lines
+
+    b = read_book(_write(tmp_path, [_row("L1", "A1", "ID-1", "50000", "100", "120", when="2009-07-01"),
+                                     _row("L2", "A2", "ID-2", "50000", "100", "120", start="2009-06-20",
+                                          when="2009-06-25")]))
+    refuse_undated_open_lines(b, [date(2009, 7, 1), date(2009, 8, 1)])
+    refuse_undated_open_lines(b.drop(columns="balance_as_of"), [date(2009, 6, 2)])
+    with pytest.raises(UserInputError) as one:
+        refuse_undated_open_lines(b, [date(2009, 6, 10), date(2009, 7, 1)])
+    with pytest.raises(UserInputError) as alone:
+        book_as_of(b, date(2009, 6, 10))
+    assert str(one.value) == str(alone.value)
+    with pytest.raises(UserInputError, match=r"^Book: 2 line\(s\) open on checkpoint date\(s\) 2009-06-10, "
+                                             r"2009-06-22 have every balance .*nothing run: L1, L2 \(2 in all\)$"):
+        refuse_undated_open_lines(b, [date(2009, 6, 22), date(2009, 6, 10), date(2009, 7, 1)])
