@@ -16,11 +16,8 @@ from typer.testing import CliRunner
 
 from features.errors import UserInputError
 from models.governance import Governance
-from models.prices import read_prices
-from models.yield_value import YieldModel, YieldModelConfig, crop_of, score_fields
 from pipelines.cli import app
 from pipelines.county import County
-from pipelines.featurize import featurize
 from pipelines.monitor import AlertParams
 from pipelines.reunderwrite import (
     ActionRules,
@@ -36,7 +33,7 @@ from pipelines.reunderwrite import (
     reunderwrite_due,
 )
 from pipelines.schedule import CheckpointLog
-from underwriting.decisions import decide_batch
+from tests.pipelines._reunderwrite_world import build_world
 from underwriting.policy import default_policy
 from underwriting.records import DecisionItem
 from underwriting.standing import standing_of as standing
@@ -49,38 +46,7 @@ from underwriting.store import DecisionStore
 @pytest.fixture(scope="module")
 def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The county (cache in a temp folder), a small yield model, and first decisions at emergence."""
-    import os
-
-    os.environ["AGCREDIT_TOKEN_KEY"] = "test-token-key-0123456789"  # the key every test runs with (conftest), whatever the shell exports  # module fixtures run before conftest's
-    tmp = tmp_path_factory.mktemp("reunderwrite")
-    # the series cache of the tiny county, shared with test_cli_report (atomic writes; same session)
-    county = County(tiny_county_sh, cache_dir=tmp_path_factory.getbasetemp() / "tiny-county-series-cache")
-    season = county.current_season
-    cps = county.checkpoints(season)
-    fields = county.fields(season)
-    end = featurize(fields, county.imagery, season, cps["end"], cache_dir=county.cache_dir).features
-    rng = np.random.default_rng(0)
-    parts, ys = [], []
-    for s in ("2001", "2002", "2003", "2004"):  # a stand-in model: the yield grows with peak NDVI
-        parts.append(end.assign(season=s))
-        ys.append(2.0 + 3.0 * end["ndvi_max"].fillna(0.5).to_numpy() + rng.normal(0, 0.3, len(end)))
-    cfg = YieldModelConfig(n_estimators=20, num_leaves=4, min_child_samples=3, calibration_seasons=2,
-                           min_crop_calibration_rows=3)
-    model = YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), np.concatenate(ys))
-    gov = Governance(crops=tuple(county.crops), regions=(county.region,), checkpoints=("emergence", "mid", "end"))
-    models = ScoringModels(yield_model=model, yield_version="3", yield_run_id="run-3", governance=gov)
-    url = f"sqlite:///{tmp / 'decisions.db'}"
-    emerg = featurize(fields, county.imagery, season, cps["emergence"], cache_dir=county.cache_dir).features
-    known = crop_of(emerg).notna()
-    prices = read_prices()
-    vals = score_fields(model, emerg[known].reset_index(drop=True), prices, model_name="yield-value",
-                        model_version="3", governance=gov, checkpoint="emergence", currency=county.currency)
-    items = decide_batch(county.applications(), emerg, vals, prices.to_frame(), county.book(), default_policy(),
-                         county.profile, cps["emergence"])
-    with DecisionStore(url) as st:
-        st.append(items, operator="underwriter")
-    return {"county": county, "season": season, "cps": cps, "models": models, "url": url, "first": items,
-            "tmp": tmp}
+    return build_world(tiny_county_sh, tmp_path_factory, "reunderwrite")
 
 
 def test_linked_records_and_idempotent(world: dict[str, Any]) -> None:

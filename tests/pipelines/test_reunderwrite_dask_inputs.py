@@ -8,20 +8,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from models.governance import Governance
-from models.prices import read_prices
-from models.yield_value import YieldModel, YieldModelConfig, crop_of, score_fields
 from pipelines.cli import app
 from pipelines.county import County
-from pipelines.featurize import featurize
 from pipelines.monitor import AlertParams
 from pipelines.reunderwrite import ScoringModels, reunderwrite, reunderwrite_county
-from underwriting.decisions import decide_batch
+from tests.pipelines._reunderwrite_world import build_world
 from underwriting.policy import default_policy
 from underwriting.records import canonical_json
 from underwriting.store import DecisionStore
@@ -31,40 +26,11 @@ from underwriting.store import DecisionStore
 def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The tiny county, a small yield model, first decisions at emergence in a store, and the county's series of
     every season as one table (what `features series` writes)."""
-    import os
-
-    os.environ["AGCREDIT_TOKEN_KEY"] = "test-token-key-0123456789"  # module fixtures run before conftest's
-    tmp = tmp_path_factory.mktemp("reunderwrite-dask-inputs")
-    county = County(tiny_county_sh, cache_dir=tmp_path_factory.getbasetemp() / "tiny-county-series-cache")
-    season = county.current_season
-    cps = county.checkpoints(season)
-    fields = county.fields(season)
-    end = featurize(fields, county.imagery, season, cps["end"], cache_dir=county.cache_dir).features
-    rng = np.random.default_rng(0)
-    parts, ys = [], []
-    for s in ("2001", "2002", "2003", "2004"):  # a stand-in model: the yield grows with peak NDVI
-        parts.append(end.assign(season=s))
-        ys.append(2.0 + 3.0 * end["ndvi_max"].fillna(0.5).to_numpy() + rng.normal(0, 0.3, len(end)))
-    cfg = YieldModelConfig(n_estimators=20, num_leaves=4, min_child_samples=3, calibration_seasons=2,
-                           min_crop_calibration_rows=3)
-    model = YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), np.concatenate(ys))
-    gov = Governance(crops=tuple(county.crops), regions=(county.region,), checkpoints=("emergence", "mid", "end"))
-    models = ScoringModels(yield_model=model, yield_version="3", yield_run_id="run-3", governance=gov)
-    url = f"sqlite:///{tmp / 'decisions.db'}"
-    emerg = featurize(fields, county.imagery, season, cps["emergence"], cache_dir=county.cache_dir).features
-    known = crop_of(emerg).notna()
-    prices = read_prices()
-    vals = score_fields(model, emerg[known].reset_index(drop=True), prices, model_name="yield-value",
-                        model_version="3", governance=gov, checkpoint="emergence", currency=county.currency)
-    items = decide_batch(county.applications(), emerg, vals, prices.to_frame(), county.book(), default_policy(),
-                         county.profile, cps["emergence"])
-    with DecisionStore(url) as st:
-        st.append(items, operator="underwriter")
-    table = tmp / "series.parquet"
+    w = build_world(tiny_county_sh, tmp_path_factory, "reunderwrite-dask-inputs")
+    county, table = w["county"], w["tmp"] / "series.parquet"
     pd.concat([county.series(s) for s in county.seasons], ignore_index=True).to_parquet(table, index=False)
     assert len(county.seasons) > 1  # a past season: the alerts' expectations
-    return {"county": county, "season": season, "cps": cps, "models": models, "url": url, "first": items,
-            "tmp": tmp, "table": table}
+    return {**w, "table": table}
 
 
 def _said(res: Any) -> tuple[Any, ...]:
@@ -282,3 +248,4 @@ def test_several_seasons_series_in_one_map_equal_one_call_each(world: dict[str, 
         one = build_series(c.fields(s), c.imagery, s, cache_dir=c.cache_dir / "series")
         pd.testing.assert_frame_equal(ds.series, one.series)
         assert ds.n_partitions > 1 and ds.dates_used == one.dates_used
+
