@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from features.errors import UserInputError
 from pipelines.cli import app
 from pipelines.county import County
 from pipelines.monitor import AlertParams
@@ -249,3 +250,24 @@ def test_several_seasons_series_in_one_map_equal_one_call_each(world: dict[str, 
         pd.testing.assert_frame_equal(ds.series, one.series)
         assert ds.n_partitions > 1 and ds.dates_used == one.dates_used
 
+
+def test_cheap_refusals_come_before_the_past_seasons_on_the_cluster(world: dict[str, Any], tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """On Dask (a runner), the past seasons' series were mapped on the cluster before a missing store or the scene
+    reference was refused: now those one-line refusals come first, the cluster untouched (review L3)."""
+    import pipelines._dask_featurize as dask_featurize
+
+    def mapped(*_a: Any, **_kw: Any) -> Any:
+        raise AssertionError("past seasons mapped before the cheap refusals")
+
+    monkeypatch.setattr(dask_featurize, "past_series_on", mapped)
+    c, mid, runner = world["county"], world["cps"]["mid"], object()  # never used: refused first
+    missing = tmp_path / "nope.db"
+    with pytest.raises(UserInputError, match="nope.db"):
+        reunderwrite_county(c, world["season"], mid, store=f"sqlite:///{missing}", models=world["models"],
+                            runner=runner)
+    assert not missing.exists()
+    monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "1")
+    with pytest.raises(UserInputError, match=r"^--scheduler/--workers: not with the scene reference on"):
+        reunderwrite_county(c, world["season"], mid, store=_store_copy(world, tmp_path, "ref"),
+                            models=world["models"], runner=runner)
