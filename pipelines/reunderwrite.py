@@ -975,17 +975,17 @@ def _by_rejects_run(prev: Any, as_of: date, get: Callable[[str], Any]) -> bool:
 
 def refuse_before_work(book: pd.DataFrame | None, as_of: date, store: DecisionStore | str | None,
                        runner: Any = None) -> None:
-    """The cheap refusals of :func:`reunderwrite`, made before the past seasons' series are built (on a Dask
-    ``runner``: mapped on the cluster) — a dated Book with a line open on ``as_of`` and no balance on or before it
-    (:func:`underwriting.book.book_as_of`), a store that does not exist, and with ``runner`` the scene reference on."""
+    """The cheap refusals of :func:`reunderwrite`, made before the past seasons' series are built — a dated Book with
+    a line open on ``as_of`` and no balance on or before it (:func:`underwriting.book.book_as_of`); with a Dask
+    ``runner`` (the past seasons mapped on the cluster) also a store that does not exist and the scene reference on."""
     from underwriting.book import book_as_of
 
     book_as_of(book, as_of)
-    if not isinstance(store, DecisionStore):  # a mistyped --store creates nothing
-        DecisionStore(store, create=False, writer=True).close()
     if runner is not None:
         from features._scene_reference import reference_default
 
+        if not isinstance(store, DecisionStore):  # a mistyped --store creates nothing
+            DecisionStore(store, create=False, writer=True).close()
         if reference_default():
             raise UserInputError("--scheduler/--workers: not with the scene reference on "
                                  "(AGCREDIT_SCENE_REFERENCE=1); run on one machine")

@@ -1022,10 +1022,8 @@ def test_without_county_the_profile_is_chosen_as_underwrite_chooses_it(tiny_coun
     monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: SimpleNamespace(series=pd.DataFrame()))
     rec = tiny_county_sh / "records"
     season = County(tiny_county_sh).current_season
-    url = f"sqlite:///{tmp_path / 'decisions.db'}"  # an existing store: a missing one is refused before the past series
-    DecisionStore(url).close()
     args = ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", str(tiny_county_sh / "scenes"),
-            "--book", str(rec / "book.csv"), "--as-of", f"{season}-09-15", "--store", url]
+            "--book", str(rec / "book.csv"), "--as-of", f"{season}-09-15"]
     r = CliRunner().invoke(app, [*args, "--applications", str(rec / "applications.csv")])
     assert r.exit_code == 2 and "stop here" in r.stderr, r.stdout + r.stderr
     assert seen["profile"] == "in-kcc"
