@@ -677,21 +677,11 @@ def test_a_mismatch_raised_on_an_acquisition_stays_when_the_ratio_of_the_day_ask
     (cohort ratio 5); from then on the ratio is 1.5 (its 120-day window slides). Monitor gated the alert on the ratio of
     the day asked, so a query at 2024-09-15 dropped the CROP_MISMATCH the evaluation's replay raised on day 62 (review
     R1); it is now raised as the replay raises it, its evidence the ratio of that day."""
-    import pipelines.monitor as mon
     from pipelines.evaluation.alerts import _first_mismatch
 
     obs, fields, as_of, hist = _swap_with_history(0.35)
     fields = fields.assign(declared_crop_prob=np.where(fields["field_id"] == "swap", 0.35, 0.95))
-    real = mon.cohort_ratio
-    turn = pd.Timestamp(START) + pd.Timedelta(days=100)
-
-    def sliding(traj, declared, called, when, fids, **kw):
-        out = real(traj, declared, called, when, fids, **kw)
-        return {f: (5.0 if pd.Timestamp(when) < turn else 1.5) if np.isfinite(v) else v for f, v in out.items()}
-
-    monkeypatch.setattr(mon, "cohort_ratio", sliding)
-    empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
-    al = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
+    al = _alerts_with_sliding_ratio(monkeypatch, obs, fields, as_of, hist)
     mis = al[al["alert"] == "CROP_MISMATCH"]
     assert mis["field_id"].tolist() == ["swap"]
     first_acq = pd.Timestamp(START) + pd.Timedelta(days=60)  # the series is every 5 days from day 0
@@ -700,7 +690,8 @@ def test_a_mismatch_raised_on_an_acquisition_stays_when_the_ratio_of_the_day_ask
     replay = _first_mismatch(obs, fields, hist, AlertParams(), sorted(pd.to_datetime(obs["date"].unique())))
     assert replay[("swap", "CROP_MISMATCH")]["date"] == first_acq
     # without the model's history: the day asked's test, as before (ratio 1.5 < 3: not raised)
-    plain = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {})
+    plain = detect_alerts(obs, fields, pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"]),
+                          as_of.date(), START, {})
     assert (plain["alert"] == "CROP_MISMATCH").sum() == 0
 
 
@@ -775,7 +766,6 @@ def test_an_interrupted_run_of_low_checkpoints_keeps_the_date_the_first_run_rais
     5), not after (1.5). The evaluation's replay raises it on day 60 and keeps it; monitor dated it from the latest
     run alone (day 120 on: never raised, ratio 1.5) — now both ask one function and agree, the evidence listing the
     checkpoints from the run that raised it, the high one included."""
-    import pipelines.monitor as mon
     from pipelines.evaluation.alerts import _first_mismatch
 
     obs, fields, as_of, _ = _swap_with_history(0.35)
@@ -783,16 +773,7 @@ def test_an_interrupted_run_of_low_checkpoints_keeps_the_date_the_first_run_rais
     c1, c2, c3 = (pd.Timestamp(START) + pd.Timedelta(days=d) for d in (60, 90, 120))
     hist = pd.DataFrame({"field_id": "swap", "as_of": [c1, c2, c3], "crop_type": "maize", "crop_type_prob": 0.9,
                          "declared_crop_prob": [0.35, 0.80, 0.35]})
-    real = mon.cohort_ratio
-    turn = pd.Timestamp(START) + pd.Timedelta(days=100)
-
-    def sliding(traj, declared, called, when, fids, **kw):  # type: ignore[no-untyped-def]
-        out = real(traj, declared, called, when, fids, **kw)
-        return {f: (5.0 if pd.Timestamp(when) < turn else 1.5) if np.isfinite(v) else v for f, v in out.items()}
-
-    monkeypatch.setattr(mon, "cohort_ratio", sliding)
-    empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
-    al = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
+    al = _alerts_with_sliding_ratio(monkeypatch, obs, fields, as_of, hist)
     mis = al[al["alert"] == "CROP_MISMATCH"]
     replay = _first_mismatch(obs, fields, hist, AlertParams(), sorted(pd.to_datetime(obs["date"].unique())))
     assert replay[("swap", "CROP_MISMATCH")]["date"] == c1  # the series is every 5 days: day 60 is an acquisition
@@ -898,3 +879,21 @@ def test_monitor_asks_the_models_history_for_a_season_branch_candidate_alone(mon
     assert asked == [as_of]
     assert mis["field_id"].tolist() == ["swap"]
     assert mis["date"].tolist() == [replay[("swap", "CROP_MISMATCH")]["date"]] != [pd.Timestamp(as_of)]
+
+
+def _alerts_with_sliding_ratio(monkeypatch: pytest.MonkeyPatch, obs: pd.DataFrame, fields: pd.DataFrame,
+                               as_of: pd.Timestamp, hist: pd.DataFrame) -> pd.DataFrame:
+    """detect_alerts with the cohort ratio of every field with evidence 5.0 before day 100 of the season and 1.5
+    from it on (the 120-day window sliding between acquisitions), no bands."""
+    import pipelines.monitor as mon
+
+    real = mon.cohort_ratio
+    turn = pd.Timestamp(START) + pd.Timedelta(days=100)
+
+    def sliding(traj, declared, called, when, fids, **kw):  # type: ignore[no-untyped-def]
+        out = real(traj, declared, called, when, fids, **kw)
+        return {f: (5.0 if pd.Timestamp(when) < turn else 1.5) if np.isfinite(v) else v for f, v in out.items()}
+
+    monkeypatch.setattr(mon, "cohort_ratio", sliding)
+    empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    return detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
