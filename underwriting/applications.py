@@ -70,7 +70,9 @@ def _iso_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     ``+05:30``; in text or a zoned Parquet column), or no such day. Never raises on a cell's value."""
     text: list[str | None] = []
     for v in values.tolist():
-        if isinstance(v, datetime):  # Parquet timestamps (pd.Timestamp is one): a day at midnight, with no zone
+        if v is None or v is pd.NaT:  # an empty Parquet cell (NaT is a datetime whose .time() raises)
+            text.append(None)
+        elif isinstance(v, datetime):  # Parquet timestamps (pd.Timestamp is one): a day at midnight, with no zone
             ok = v.tzinfo is None and v.time() == time(0)
             text.append(v.date().isoformat() if ok else None)
         elif isinstance(v, date):

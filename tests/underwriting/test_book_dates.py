@@ -135,6 +135,11 @@ def test_a_parquet_book_days_are_read_and_a_zoned_column_refused(tmp_path: Path)
     df.to_parquet(p)
     with pytest.raises(ContractError, match="^book.parquet: column 'balance_as_of': " + _ISO + "row 1 \\(1 in all\\)$"):
         read_book(p)
+    df["balance_as_of"] = pd.to_datetime(["2009-06-15"])
+    df["start_date"] = pd.to_datetime([None])  # an empty Parquet date cell (NaT): a traceback before (review R2)
+    df.to_parquet(p)
+    with pytest.raises(ContractError, match="^book.parquet: column 'start_date': " + _ISO + "L1 \\(1 in all\\)$"):
+        read_book(p)
 
 
 def test_a_balance_dated_after_a_run_on_today_is_refused(tmp_path: Path) -> None:
