@@ -48,10 +48,10 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         return dataclasses.replace(data, models_note=_models_note(used, params, c.region))
     if fields is None:
         raise UserInputError("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
-    import pandas as pd
 
     from features.fields import read_fields_rejecting
     from features.series import build_series
+    from pipelines.featurize import past_series
     from pipelines.monitor import ALERT_FIELDS_NEED, fields_region
 
     refuse_out_over_inputs(rejects, as_option="--rejects", fields=fields, imagery=imagery)
@@ -69,9 +69,7 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     if imagery is not None:
         sc = cache / "series" if cache is not None else None
         series = build_series(f[f["season"].astype(str) == s], imagery, s, as_of=day, cache_dir=sc).series
-        past = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series
-                for p in sorted(x for x in f["season"].astype(str).unique() if x < s)]
-        history = pd.concat(past, ignore_index=True) if past else None
+        history = past_series(f, imagery, s, cache_dir=sc)
     region = fields_region(f)
     model, used = _champion_crop_model(day)
     kind = _county_data_kind(fields)

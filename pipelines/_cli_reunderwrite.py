@@ -328,7 +328,6 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                allow_missing_acquisitions: bool = False, runner: Any = None, chunk_fields: int | None = None,
                rejects: Path | None = None) -> Any:
     from features.fields import read_fields_rejecting
-    from features.series import build_series
     from pipelines.monitor import ALERT_FIELDS_NEED
     from pipelines.reunderwrite import refuse_before_work, reunderwrite
     from underwriting.applications import read_applications, read_book
@@ -359,11 +358,9 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
 
         history = past_series_on(runner, f, imagery, s, cache_dir=sc, chunk_fields=chunk_fields)
     else:
-        import pandas as pd
+        from pipelines.featurize import past_series
 
-        past = sorted(x for x in f["season"].astype(str).unique() if x < s)
-        hist = [build_series(f[f["season"].astype(str) == p], imagery, p, cache_dir=sc).series for p in past]
-        history = pd.concat(hist, ignore_index=True) if hist else None
+        history = past_series(f, imagery, s, cache_dir=sc)
     return reunderwrite(season=s, as_of=day, fields=f, imagery=imagery, book=bk,
                         applications=apps, store=store, policy=pol, profile=profile,
                         cache_dir=cache, history=history,

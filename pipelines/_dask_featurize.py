@@ -84,19 +84,18 @@ def past_series_on(runner: Any, fields: Any, imagery: str | Path, season: str, *
     ``runner``'s spatial blocks, all seasons' blocks in one map (:func:`pipelines.distributed.run_series_seasons`; a series table or the Statistical API is
     read on the client, as one call reads it), concatenated in season order as one machine does (:meth:`pipelines.county.County.past_series`;
     ``cache_dir``: the series cache) — or None when there is no earlier season."""
-    from features.series import build_series
     from pipelines.distributed import DEFAULT_CHUNK_FIELDS, run_series_seasons
+    from pipelines.featurize import past_series
 
     spec = dask_imagery(imagery)
     past = sorted(x for x in fields["season"].astype(str).unique() if x < str(season))
     if not past:
         return None
     if spec.kind in _READ_ON_CLIENT:
-        frames = [build_series(fields[fields["season"].astype(str) == p], imagery, p, cache_dir=cache_dir).series
-                  for p in past]
-    else:  # every past season's blocks in one map: side by side on the workers
-        frames = [d.series for d in run_series_seasons(fields, imagery, past, runner=runner, cache_dir=cache_dir,
-                                                       chunk_fields=chunk_fields or DEFAULT_CHUNK_FIELDS)]
+        return past_series(fields, imagery, season, cache_dir=cache_dir)
+    # every past season's blocks in one map: side by side on the workers
+    frames = [d.series for d in run_series_seasons(fields, imagery, past, runner=runner, cache_dir=cache_dir,
+                                                   chunk_fields=chunk_fields or DEFAULT_CHUNK_FIELDS)]
     return pd.concat(frames, ignore_index=True)
 
 

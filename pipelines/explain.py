@@ -49,21 +49,18 @@ class ExplainError(UserInputError):
 
     def __init__(self, *, application_id: str, problem: str, personal: bool = False,
                  shapes: frozenset[str] | None = None) -> None:
-        from underwriting._pii_text import looks_like_reference, shown_reference
+        from underwriting._pii_text import echoed_reference, shapes_hint
 
         self.application_id = application_id
         self.problem = problem
         # never echo a name, phone or ID number typed by mistake (``personal``: a farmer's own identifier, by its
         # token; ``shapes``: the stored application ids' shapes — an argument of none of them, a one-word name or a
         # phone written with other separators, is not shown either)
-        shown = (looks_like_reference(application_id) if shapes is None
-                 else shown_reference(application_id, shapes)) and not personal
-        if shown:
+        if echoed_reference(application_id, personal=personal, shapes=shapes):
             super().__init__(f"explain {application_id}: {problem}")
         else:
-            like = f" (shaped like {', '.join(sorted(shapes)[:3])})" if shapes else ""
             super().__init__(f"explain the application given: {problem} (give an application id as in the "
-                             f"decision records{like}, not a name, phone or ID number)")
+                             f"decision records{shapes_hint(shapes)}, not a name, phone or ID number)")
 
 
 @dataclass(frozen=True)

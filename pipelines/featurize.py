@@ -58,7 +58,7 @@ if TYPE_CHECKING:
 
     from features.crop_type import CropTypeClassifier
 
-__all__ = ["FeaturizeResult", "featurize", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
+__all__ = ["FeaturizeResult", "featurize", "past_series", "SEASONAL_OPTIONS", "CONFIDENT_CROP_PROB", "PHENOLOGY_GRID_DAYS",
            "FAMILIES", "phenology_crops", "load_crop_model", "featurize_to_file", "write_parquet_atomic",
            "CROP_MODEL_NAME", "load_weather", "require_weather", "WeatherBoundModel", "smooth_ndvi", "haze_screen",
            "haze_sample_ids", "HAZE_SAMPLE", "pin_haze", "check_as_of_in_season", "season_bound",
@@ -170,6 +170,19 @@ def check_as_of_in_window(fields: pd.DataFrame, season: str, as_of: dt.date, *, 
     if end is not None and _as_date(as_of) > end[0]:
         raise UserInputError(f"{label} {_as_date(as_of)} is after season {season}'s imagery window ends ({end[0]}, "
                              f"region {end[1]}): nothing of the season is observed later; give a date up to {end[0]}")
+
+
+def past_series(fields: pd.DataFrame, imagery: Any, season: str, *, cache_dir: Path | None = None
+                ) -> pd.DataFrame | None:
+    """The series of the seasons of ``fields`` before ``season`` (the alerts' and the report's expectations), each
+    season's built in one :func:`features.series.build_series` call, concatenated in season order — or None when
+    there is no earlier season (one machine; :func:`pipelines._dask_featurize.past_series_on` on Dask blocks)."""
+    from features.series import build_series
+
+    seasons = fields["season"].astype(str)
+    frames = [build_series(fields[seasons == p], imagery, p, cache_dir=cache_dir).series
+              for p in sorted(x for x in seasons.unique() if x < str(season))]
+    return pd.concat(frames, ignore_index=True) if frames else None
 
 
 def check_as_of_in_season(fields: pd.DataFrame, season: str, as_of: dt.date | dt.datetime | pd.Timestamp | str,

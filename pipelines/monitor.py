@@ -842,11 +842,9 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
     and past seasons' NDVI series (cached), the crop-type model's declared-crop probability when given.
     Returns the alerts (with affected lines from ``book``) and warnings."""
     from features.series import build_series
-    from pipelines.featurize import check_as_of_in_season
+    from pipelines.featurize import check_as_of_in_season, past_series
 
     warnings: list[str] = []
-    seasons = sorted(str(s) for s in fields["season"].astype(str).unique())
-    past = [s for s in seasons if s < str(season)]
     cur = fields[fields["season"].astype(str) == str(season)]
     check_as_of_in_season(cur if len(cur) else fields, str(season), as_of)  # before any scene is read
     if crop_model is not None and params is None:  # the model's thresholds (a contradictory pair: a one-line error)
@@ -854,12 +852,11 @@ def alerts_as_of(fields: pd.DataFrame, imagery: Any, season: str, as_of: date, *
     # every variable (the default), so the cache entries are the ones featurize and re-underwriting use
     res = build_series(cur, imagery, str(season), as_of=as_of, cache_dir=cache_dir)
     warnings.extend(res.warnings)
-    history = [build_series(fields[fields["season"].astype(str) == s], imagery, s, cache_dir=cache_dir).series
-               for s in past]
+    history = past_series(fields, imagery, str(season), cache_dir=cache_dir)
     feats = None
     if crop_model is not None:
         feats = crop_model.predict(res.series, cur.drop(columns="geometry", errors="ignore"), as_of)
-    al = season_alerts(fields, res.series, pd.concat(history, ignore_index=True) if history else None, str(season),
+    al = season_alerts(fields, res.series, history, str(season),
                        as_of, features=feats, book=book, params=params, warnings=warnings, weather=weather,
                        crop_model=crop_model)
     return al, warnings

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["KnownIdentifiers", "looks_like_reference", "number_or_email", "personal_data_kind", "reference_shape",
-           "shown_argument", "shown_reference",
+           "shown_argument", "shown_reference", "echoed_reference", "shapes_hint",
            "PHONE_OR_ID", "EMAIL", "FARMER_NAME", "FARMER_NUMBER", "OTHER_FARMER_NAME", "OTHER_FARMER_NUMBER"]
 
 #: the kinds :func:`personal_data_kind` names
@@ -205,3 +205,19 @@ def shown_reference(value: object, shapes: Iterable[str]) -> bool:
     each) — a one-word name (``Wenzu``, ``NOPE``: ``Aaaaa``, ``AAAA``) or a phone written with other separators
     (``98765_43210``, ``tel9876543210``) has the shape of no application id, and is not shown."""
     return looks_like_reference(value) and reference_shape(value) in set(shapes)
+
+
+def echoed_reference(value: object, *, personal: bool = False, shapes: Iterable[str] | None = None) -> bool:
+    """Whether an id argument with no stored record (``explain``, ``override``) may be echoed in the message: never a
+    farmer's own identifier (``personal``, found by its token); with ``shapes`` (the stored ids' shapes) only in one
+    of them (:func:`shown_reference`), else when it :func:`looks_like_reference`."""
+    if personal:
+        return False
+    return looks_like_reference(value) if shapes is None else shown_reference(value, shapes)
+
+
+def shapes_hint(shapes: Iterable[str] | None) -> str:
+    """`` (shaped like A9999-99999, …)`` — at most three stored id shapes, for a message that did not echo the
+    argument ('' without any)."""
+    shown = sorted(shapes or ())[:3]
+    return f" (shaped like {', '.join(shown)})" if shown else ""

@@ -63,20 +63,18 @@ class OverrideError(UserInputError):
 
     def __init__(self, *, application_id: str, problem: str, personal: bool = False,
                  shapes: frozenset[str] | None = None) -> None:
-        from underwriting._pii_text import shown_reference
+        from underwriting._pii_text import echoed_reference, shapes_hint
 
         self.application_id = application_id
         self.problem = problem
         # ``personal``: a farmer's own identifier (by its token), shaped like an application id — never shown;
         # ``shapes`` (no stored decision of it): the stored ids' shapes — an argument of none (a one-word name, a
         # phone with other separators) is not shown either (as explain)
-        shown = "" if personal else shown_argument(application_id, "")
-        if shown and shapes is not None and not shown_reference(application_id, shapes):
-            shown = ""
-        like = f" (shaped like {', '.join(sorted(shapes)[:3])})" if shapes else ""
+        shown = shown_argument(application_id, "") if echoed_reference(application_id, personal=personal,
+                                                                       shapes=shapes) else ""
         super().__init__(f"override of application {shown}: {problem}" if shown else
                          f"override of the application given: {problem} (give an application id as in the decision "
-                         f"records{like}, not a name, phone or ID number)")
+                         f"records{shapes_hint(shapes)}, not a name, phone or ID number)")
 
 
 class OverridePersonalDataError(OverrideError):

@@ -114,10 +114,9 @@ def _ended(pid: int) -> bool:
         return True
 
 
-def test_a_killed_caller_takes_its_process_and_folder_with_it(tmp_path: Path) -> None:
-    """A caller killed outright (SIGKILL: no finally runs) left the other process running on, orphaned, and its
-    temporary folder behind; the process now notices its parent is gone, removes the folder and ends."""
-    import signal
+def _spawn_caller(tmp_path: Path, script: str) -> tuple[Any, int, Path]:
+    """``script`` run as a caller in its own Python process, TMPDIR a new folder: the process, the number its first
+    printed line gives (a pid) and that folder."""
     import subprocess
     import sys
     import textwrap
@@ -125,18 +124,27 @@ def test_a_killed_caller_takes_its_process_and_folder_with_it(tmp_path: Path) ->
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     caller = tmp_path / "caller.py"
-    caller.write_text(textwrap.dedent("""
-        import time
-        from pipelines._beside import run_beside
-        with run_beside(time.sleep, 120, fallback=lambda: None) as other:
-            print(other.pid, flush=True)
-            time.sleep(120)
-    """))
+    caller.write_text(textwrap.dedent(script))
     proc = subprocess.Popen([sys.executable, str(caller)], stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "TMPDIR": str(tmp)})
     assert proc.stdout is not None
     pid = int(proc.stdout.readline())
     proc.stdout.close()
+    return proc, pid, tmp
+
+
+def test_a_killed_caller_takes_its_process_and_folder_with_it(tmp_path: Path) -> None:
+    """A caller killed outright (SIGKILL: no finally runs) left the other process running on, orphaned, and its
+    temporary folder behind; the process now notices its parent is gone, removes the folder and ends."""
+    import signal
+
+    proc, pid, tmp = _spawn_caller(tmp_path, """
+        import time
+        from pipelines._beside import run_beside
+        with run_beside(time.sleep, 120, fallback=lambda: None) as other:
+            print(other.pid, flush=True)
+            time.sleep(120)
+    """)
     assert list(tmp.glob("agcredit-beside-*")) and not _ended(pid)
     time.sleep(3)  # the other process is up and watching
     proc.send_signal(signal.SIGKILL)
@@ -153,26 +161,15 @@ def test_a_caller_killed_after_its_process_ended_leaves_no_folder_for_good(tmp_p
     folder with the arguments' and the result's pickles (20 MB on the demo county's crop-type training) for good.
     The folder now carries host and process; a later call removes those of a caller gone, over an hour old."""
     import signal
-    import subprocess
-    import sys
     import tempfile
-    import textwrap
 
-    tmp = tmp_path / "tmp"
-    tmp.mkdir()
-    caller = tmp_path / "caller.py"
-    caller.write_text(textwrap.dedent("""
+    proc, pid, tmp = _spawn_caller(tmp_path, """
         import os, time
         from pipelines._beside import run_beside
         with run_beside(os.getpid, fallback=lambda: None) as other:
             print(other(), flush=True)
             time.sleep(120)
-    """))
-    proc = subprocess.Popen([sys.executable, str(caller)], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "TMPDIR": str(tmp)})
-    assert proc.stdout is not None
-    pid = int(proc.stdout.readline())
-    proc.stdout.close()
+    """)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert _ended(pid)
