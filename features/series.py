@@ -270,7 +270,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                  variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
                  progress: Progress | None = None, inward_buffer: bool = False,
                  min_clear: int = 8, reference: bool | None = None, endpoint: str = "cdse",
-                 profile: str | None = None) -> SeriesResult:
+                 profile: str | None = None, fetch_statistics: Callable[..., Any] | None = None) -> SeriesResult:
     """Build the FieldTimeSeries of ``fields`` (Fields contract) for ``season`` from ``imagery``.
 
     Only acquisitions in the season window (per region, or [start, end]) and not after
@@ -287,6 +287,10 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     warnings (intervals it failed to compute, fields with no acquisition in the window, cached scenes fetched
     again) are in ``warnings``; fields with no acquisition are not in ``outside_fields``. Without ``cache_dir`` a
     Process-API download goes to a temporary folder removed before returning (also on failure).
+
+    ``fetch_statistics``: what asks the Statistical API for ``sentinelhub-stats`` (its signature; default
+    :func:`features.sources.sentinelhub.fetch_statistics`, the fields one after another in this process) — a run on
+    Dask passes :func:`pipelines._dask_stats.fetch_statistics_on`, each spatial block's fields asked on a worker.
     """
     from features._scene_reference import REF_VARIABLES, build_reference, reference_default
 
@@ -343,8 +347,9 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     else:
         from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
 
-        stats = sh.fetch_statistics(fs, season, lo, min(hi, as_of) if as_of else hi, endpoint=endpoint,
-                                    profile=profile, variables=tuple(variables))
+        fetch = fetch_statistics if fetch_statistics is not None else sh.fetch_statistics
+        stats = fetch(fs, season, lo, min(hi, as_of) if as_of else hi, endpoint=endpoint, profile=profile,
+                      variables=tuple(variables))
         df = check_field_time_series(stats.series, where="sentinelhub-stats")
         warnings.extend(stats.summary.warnings)
         fetch_summary = stats.summary

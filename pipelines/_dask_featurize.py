@@ -14,13 +14,15 @@ phenology only when every block had one; planted area: from the blocks' area att
 order). ``families`` names the blocks' run.
 
 Imagery: what one machine reads (:func:`dask_imagery`). A scene folder's series are built on the blocks, each reading
-the scene files its fields meet; a series table's (``features series`` output) and the Statistical API's are read on
-the client by the one-machine code — a table's reading is its whole series step, and the Statistical API's answers,
-cache and messages (quota, failed fields or intervals, fields without an acquisition) are then one call's, its
-credentials (the client's environment or profile) never in the task graph — and the features are built on the blocks.
-A Process-API download (``sentinelhub``) is refused: its footprint follows the fields asked, so a block's pixels
-would not be one call's. :func:`past_series_on` builds the past seasons' series (the alerts' expectations) the same
-way.
+the scene files its fields meet; a series table's (``features series`` output) is read on the client by the
+one-machine code (its reading is its whole series step). The Statistical API (``sentinelhub-stats``) is asked block
+by block on the workers — it answers per field, so a block's fields get one machine's answers — through the
+one-machine series step (:func:`features.series.build_series` with :func:`pipelines._dask_stats.fetch_statistics_on`):
+the blocks' answers merged into one call's, so the source, cache, warnings and errors (quota, failed fields or
+intervals, fields without an acquisition, no credentials) are one call's; each worker reads its own credentials
+(its environment or sentinelhub profile), never in the task graph. The features are built on the blocks. A
+Process-API download (``sentinelhub``) is refused: its footprint follows the fields asked, so a block's pixels would
+not be one call's. :func:`past_series_on` builds the past seasons' series (the alerts' expectations) the same way.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ __all__ = ["featurize_on", "one_call_source", "dask_imagery", "past_series_on", 
 def one_call_source(fields: Any, imagery: str | Path, season: str, as_of: dt.date) -> str:
     """The imagery source one :func:`pipelines.featurize.featurize` call over ``fields`` names for a scene folder
     (its kind, the number of scenes in the window up to ``as_of`` and their fingerprint; no cache counts). A series
-    table's and the Statistical API's is their reading's (:func:`featurize_on` reads them once on the client); a
+    table's and the Statistical API's is their reading's (:func:`featurize_on`'s one series step); a
     Process-API download is refused (:func:`dask_imagery`)."""
     from features.series import _field_windows, scenes_fingerprint
     from features.sources.local import check_scene_files, read_index, select_scenes
@@ -54,11 +56,22 @@ def one_call_source(fields: Any, imagery: str | Path, season: str, as_of: dt.dat
     return f"{spec.describe()} ({len(scenes)} files, {scenes_fingerprint(scenes)})"
 
 
-#: sources whose series are read on the client by the one-machine code (the features are built on the blocks): a
-#: series table (precomputed: reading it is the whole series step) and the Statistical API (its per-field answers,
-#: cache, quota and failure messages are one call's; its credentials stay in the client's environment and never enter
-#: the task graph)
+#: sources whose series step is the one-machine code on the client (the features are built on the blocks): a series
+#: table (precomputed: reading it is the whole series step) and the Statistical API, whose requests that step sends
+#: block by block to the workers (:func:`_stats_on`: its per-field answers, cache, quota and failure messages are one
+#: call's; each worker's credentials are its own and never enter the task graph)
 _READ_ON_CLIENT = ("table", "sentinelhub-stats")
+
+
+def _stats_on(runner: Any, spec: Any, chunk_fields: int) -> Any:
+    """``build_series``' ``fetch_statistics`` for ``spec``: the Statistical API asked per spatial block of
+    ``chunk_fields`` fields on ``runner``'s workers (:func:`pipelines._dask_stats.fetch_statistics_on`); None for a
+    series table."""
+    from functools import partial
+
+    from pipelines._dask_stats import fetch_statistics_on
+
+    return partial(fetch_statistics_on, runner, chunk_fields) if spec.kind == "sentinelhub-stats" else None
 
 #: ``--imagery sentinelhub`` with ``--scheduler``/``--workers``: refused, one line, before a cluster starts
 PROCESS_API_REFUSED = ("--scheduler/--workers: not with --imagery sentinelhub (a Process-API download's footprint "
@@ -81,8 +94,8 @@ def dask_imagery(imagery: str | Path) -> Any:
 def past_series_on(runner: Any, fields: Any, imagery: str | Path, season: str, *, cache_dir: Path | None = None,
                    chunk_fields: int | None = None) -> pd.DataFrame | None:
     """The series of the seasons of ``fields`` before ``season`` (the alerts' expectations), each season's built on
-    ``runner``'s spatial blocks, all seasons' blocks in one map (:func:`pipelines.distributed.run_series_seasons`; a series table or the Statistical API is
-    read on the client, as one call reads it), concatenated in season order as one machine does (:meth:`pipelines.county.County.past_series`;
+    ``runner``'s spatial blocks, all seasons' blocks in one map (:func:`pipelines.distributed.run_series_seasons`; a series table is
+    read on the client, the Statistical API asked per block on the workers, as one call's series step), concatenated in season order as one machine does (:meth:`pipelines.county.County.past_series`;
     ``cache_dir``: the series cache) — or None when there is no earlier season."""
     from pipelines.distributed import DEFAULT_CHUNK_FIELDS, run_series_seasons
     from pipelines.featurize import past_series
@@ -91,11 +104,13 @@ def past_series_on(runner: Any, fields: Any, imagery: str | Path, season: str, *
     past = sorted(x for x in fields["season"].astype(str).unique() if x < str(season))
     if not past:
         return None
+    chunk = chunk_fields or DEFAULT_CHUNK_FIELDS
     if spec.kind in _READ_ON_CLIENT:
-        return past_series(fields, imagery, season, cache_dir=cache_dir)
+        return past_series(fields, imagery, season, cache_dir=cache_dir,
+                           fetch_statistics=_stats_on(runner, spec, chunk))
     # every past season's blocks in one map: side by side on the workers
     frames = [d.series for d in run_series_seasons(fields, imagery, past, runner=runner, cache_dir=cache_dir,
-                                                   chunk_fields=chunk_fields or DEFAULT_CHUNK_FIELDS)]
+                                                   chunk_fields=chunk)]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -124,11 +139,12 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
     spec = dask_imagery(imagery)
     gaps = missing_acquisitions(fs, imagery, season, as_of, allow=allow_missing_acquisitions)
     chunk = chunk_fields or DEFAULT_CHUNK_FIELDS
-    if spec.kind in _READ_ON_CLIENT:  # read (or asked for) once here, as one call does: its source, warnings, errors
-        from pipelines.featurize import _series
+    if spec.kind in _READ_ON_CLIENT:  # one call's series step (the Statistical API asked block by block on the
+        from pipelines.featurize import _series  # workers): its source, warnings, errors
 
         warnings: list[str] = []
-        s, source, _ = _series(fs, imagery, season, as_of, None, cache_dir, None, warnings)
+        s, source, _ = _series(fs, imagery, season, as_of, None, cache_dir, None, warnings,
+                               sh={"fetch_statistics": _stats_on(runner, spec, chunk)})
         n_blocks, dates_used = len(field_blocks(fs, chunk)), sorted({d.date() for d in pd.to_datetime(s["date"])})
     else:  # a scene folder: each block reads the scene files its fields meet, on a worker
         source = one_call_source(fs, imagery, season, as_of)

@@ -26,6 +26,7 @@ from features.sources._sh_plan import INDEX_BANDS, Tile, atomic_write_bytes
 
 __all__ = [
     "Failure", "FetchResult", "FetchSummary", "Retry", "SentinelHubCredentialsError", "SentinelHubQuotaError",
+    "StatisticsFailed",
     "MAX_RETRY_AFTER_TOTAL", "StatsResult", "check_inputs", "check_tiff", "default_cache", "header_value",
     "existing_scenes", "file_lock", "retry_after_seconds", "utc", "write_scenes",
 ]
@@ -47,6 +48,7 @@ class SentinelHubQuotaError(ImageryError):
     def __init__(self, *, status: int, dates: list[str], fields: list[str], done: int, what: str = "scenes",
                  detail: str = "") -> None:
         self.status, self.dates, self.fields, self.done, self.what = status, dates, fields, done, what
+        self.detail = detail
         dates = list(dict.fromkeys(dates))  # a one-day window is not named twice
         said = f": {detail}" if detail else ""
         why = (f"forbidden (HTTP 403{said}): the account's plan does not allow this request or its processing units "
@@ -55,6 +57,19 @@ class SentinelHubQuotaError(ImageryError):
         super().__init__(source="Sentinel Hub", problem=(
             f"{why}; not fetched: dates {format_offenders(dates)}; fields {format_offenders(fields)}; "
             f"{done} {what} already downloaded are cached and a re-run resumes from them"))
+
+
+class StatisticsFailed(ImageryError):
+    """Fields whose Statistical request failed after the retries (a 5xx, a 429, a malformed or unreadable answer):
+    ``failed`` (``field (reason)``, in the fields' order) of ``n_fields`` asked from ``start`` to ``end``; the others
+    were fetched and cached. Its message is one line; a run on Dask blocks merges the blocks' into one
+    (:mod:`pipelines._dask_stats`)."""
+
+    def __init__(self, *, start: Any, end: Any, failed: list[str], n_fields: int) -> None:
+        self.start, self.end, self.failed, self.n_fields = start, end, list(failed), int(n_fields)
+        super().__init__(source="Sentinel Hub Statistical API",
+                         problem=f"statistics failed for {start} to {end} ({n_fields - len(failed)} fields done "
+                                 "and cached); fields", offenders=self.failed)
 
 
 @dataclass(frozen=True)

@@ -88,6 +88,7 @@ from features.sources._sh_io import (
     Retry,
     SentinelHubCredentialsError,
     SentinelHubQuotaError,
+    StatisticsFailed,
     StatsResult,
     check_inputs,
     check_tiff,
@@ -127,11 +128,14 @@ __all__ = [
     "Retry",
     "SentinelHubCredentialsError",
     "SentinelHubQuotaError",
+    "StatisticsFailed",
     "StatsResult",
     "fetch",
     "fetch_scenes",
     "fetch_season",
     "fetch_statistics",
+    "stats_result",
+    "stats_warnings",
     "statistical_series",
 ]
 
@@ -1126,25 +1130,39 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
                 summary.no_acquisition_fields.append(fid)
             parts.append(df)
     if failed:
-        raise ImageryError(source="Sentinel Hub Statistical API",
-                           problem=f"statistics failed for {start} to {end} ({len(ids) - len(failed)} fields done "
-                                   "and cached); fields", offenders=failed)
+        raise StatisticsFailed(start=start, end=end, failed=failed, n_fields=len(ids))
+    return stats_result(parts, summary, start, end)
+
+
+def stats_result(parts: list[pd.DataFrame], summary: FetchSummary, start: date, end: date) -> StatsResult:
+    """The :class:`StatsResult` of the fields' answers ``parts`` (read, in the fields' order) and the run's
+    ``summary``: the series sorted, the acquisition dates counted and the warnings of fields without an acquisition
+    and of failed intervals added — one :func:`fetch_statistics` call's end, which a run on Dask blocks
+    (:mod:`pipelines._dask_stats`) also ends with over the blocks' answers."""
     series = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
         else empty_series()
     series = series.sort_values(["field_id", "date", "variable"], kind="stable").reset_index(drop=True)
     summary.dates = int(series["date"].nunique())
-    if summary.no_acquisition_fields:
-        summary.warnings.append(f"no Sentinel-2 L2A acquisition between {start} and {end} for "
-                                f"{len(summary.no_acquisition_fields)} field(s): "
-                                f"{format_offenders(summary.no_acquisition_fields)}")
-    if summary.failed_intervals:
-        note = (f"the Statistical API failed to compute {summary.failed_intervals} daily interval(s) (an error or "
-                f"no outputs): left out and not cached, a re-run asks again: "
-                f"{format_offenders(summary.failed_dates)}")
-        LOG.info("Sentinel Hub: %s", note)  # reaches the user through the summary's warnings
+    for note in stats_warnings(summary, start, end):
+        if note.startswith("the Statistical API failed"):
+            LOG.info("Sentinel Hub: %s", note)  # reaches the user through the summary's warnings
         summary.warnings.append(note)
     check_field_time_series(series, where="Sentinel Hub Statistical API series")
     return StatsResult(series=series, summary=summary)
+
+
+def stats_warnings(summary: FetchSummary, start: date, end: date) -> list[str]:
+    """The warnings :func:`stats_result` adds to a run's ``summary``: fields without an acquisition in the window,
+    intervals the service failed to compute."""
+    notes = []
+    if summary.no_acquisition_fields:
+        notes.append(f"no Sentinel-2 L2A acquisition between {start} and {end} for "
+                     f"{len(summary.no_acquisition_fields)} field(s): {format_offenders(summary.no_acquisition_fields)}")
+    if summary.failed_intervals:
+        notes.append(f"the Statistical API failed to compute {summary.failed_intervals} daily interval(s) (an error or "
+                     f"no outputs): left out and not cached, a re-run asks again: "
+                     f"{format_offenders(summary.failed_dates)}")
+    return notes
 
 
 def statistical_series(fields: gpd.GeoDataFrame, season: str, start: date, end: date, *, endpoint: str = "cdse",
