@@ -204,7 +204,11 @@ def test_failed_fields_of_several_blocks_are_one_calls_error(cluster: Any, tmp_p
     fields = _fields()
     asked: list[tuple[str, str | None]] = []
 
+    refused: set[str] = set()
+
     def answer(fid: str, lo: str, hi: str) -> tuple[int, dict[str, Any]]:
+        if fid in refused:
+            return 403, {"error": {"message": "processing units used up"}}
         return (503, {"error": {"message": "busy"}}) if fid in ("F01", "F05") else _day_answer(fid, lo, hi)
 
     add_stats(_keys(fields), asked, answer)
@@ -215,6 +219,14 @@ def test_failed_fields_of_several_blocks_are_one_calls_error(cluster: Any, tmp_p
         fetch_statistics_on(cluster, 2, fields, "2023", lo, hi, cache_dir=tmp_path / "dask", retry=FAST)
     assert str(blocks.value) == str(one.value) and "\n" not in str(one.value)
     assert "(5 fields done and cached); fields: F01 (" in str(one.value)
+    # a 403 in one block: one line naming the fields not fetched (the other blocks, asked side by side, are done)
+    refused.add("F03")
+    with pytest.raises(sh.SentinelHubQuotaError) as quota:
+        fetch_statistics_on(cluster, 2, fields, "2023", lo, hi, cache_dir=tmp_path / "q", retry=FAST)
+    said = str(quota.value)
+    assert said.startswith("Sentinel Hub: forbidden (HTTP 403: processing units used up)") and "\n" not in said
+    assert "fields F03 (1 in all); 4 fields' statistics already downloaded are cached" in said, said  # F01, F05 failed
+    refused.clear()
     # no credentials on the workers: the one-machine message, before any request
     monkeypatch.delenv("SH_CLIENT_SECRET")
     asked.clear()
