@@ -29,7 +29,7 @@ import sqlite3
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import unquote, urlsplit
@@ -285,7 +285,9 @@ def _experiment(client: MlflowClient, name: str) -> str:
 
 # ---------------------------------------------------------------------- alias history
 _HISTORY_COLUMNS = ("seq", "at", "model", "alias", "version", "previous_version", "operator", "reason", "forced",
-                    "metrics", "failures", "approved_by")
+                    "metrics", "failures", "approved_by", "effective")
+#: columns added to the history table after its first release (older tables read them NULL until the first write)
+_LATER_COLUMNS = ("approved_by", "effective")
 
 
 def _history_path() -> Path:
@@ -305,7 +307,7 @@ def _history_db() -> sqlite3.Connection:
         CREATE TABLE IF NOT EXISTS alias_history (
           seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL,
           version TEXT, previous_version TEXT, operator TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
-          metrics TEXT NOT NULL, failures TEXT NOT NULL, approved_by TEXT);
+          metrics TEXT NOT NULL, failures TEXT NOT NULL, approved_by TEXT, effective TEXT);
         CREATE TRIGGER IF NOT EXISTS alias_history_no_update BEFORE UPDATE ON alias_history
           BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
         CREATE TRIGGER IF NOT EXISTS alias_history_no_delete BEFORE DELETE ON alias_history
@@ -314,23 +316,25 @@ def _history_db() -> sqlite3.Connection:
     return con
 
 
-def _has_approved_by(con: sqlite3.Connection) -> bool:
-    """Whether the history table has the ``approved_by`` column (tables created before it have not)."""
-    return "approved_by" in {str(r[1]) for r in con.execute("PRAGMA table_info(alias_history)")}
+def _has_column(con: sqlite3.Connection, column: str = "approved_by") -> bool:
+    """Whether the history table has ``column`` (tables created before it have not: ``approved_by``, ``effective``)."""
+    return column in {str(r[1]) for r in con.execute("PRAGMA table_info(alias_history)")}
 
 
-def _add_approved_by(con: sqlite3.Connection) -> None:
-    """Give a history table created before ``approved_by`` the column (its older rows read NULL: no approver); done
-    on the first write only, so reading an older registry never writes to it. ALTER TABLE ... ADD COLUMN changes no
-    row (the append-only triggers stand); another process adding it first is fine."""
-    if _has_approved_by(con):
-        return
-    try:
-        with con:
-            con.execute("ALTER TABLE alias_history ADD COLUMN approved_by TEXT")
-    except sqlite3.OperationalError:
-        if not _has_approved_by(con):
-            raise
+def _add_later_columns(con: sqlite3.Connection) -> None:
+    """Give a history table created before ``approved_by`` or ``effective`` the column (its older rows read NULL: no
+    approver, no effective date); done on the first write only, so reading an older registry never writes to it.
+    ALTER TABLE ... ADD COLUMN changes no row (the append-only triggers stand); another process adding it first is
+    fine."""
+    for column in _LATER_COLUMNS:
+        if _has_column(con, column):
+            continue
+        try:
+            with con:
+                con.execute(f"ALTER TABLE alias_history ADD COLUMN {column} TEXT")
+        except sqlite3.OperationalError:
+            if not _has_column(con, column):
+                raise
 
 
 _HISTORY_EXPERIMENT = "agcredit-alias-history"
@@ -346,7 +350,9 @@ def _history_in_registry() -> bool:
 
 def _append_history(*, model: str, alias: str, version: str | None, previous: str | None, operator: str,
                     reason: str, forced: bool, metrics: Mapping[str, float], failures: list[str],
-                    approved_by: str | None = None) -> None:
+                    approved_by: str | None = None, effective: date | None = None) -> None:
+    """One alias move; ``effective``: the business date from which a promotion is in force for decisions
+    (:func:`champion_on`), None for the other moves."""
     now = datetime.now(UTC)
     if _history_in_registry():
         client = _client(create=True)
@@ -354,7 +360,7 @@ def _append_history(*, model: str, alias: str, version: str | None, previous: st
                 "at_us": now.isoformat(timespec="microseconds"), "model": model, "alias": alias, "version": version or "", "previous_version": previous or "",
                 "operator": operator, "reason": reason, "forced": str(int(forced)),
                 "metrics": json.dumps(dict(metrics), sort_keys=True), "failures": json.dumps(failures),
-                "approved_by": approved_by or ""}
+                "approved_by": approved_by or "", "effective": effective.isoformat() if effective else ""}
         try:
             run = client.create_run(_experiment(client, _HISTORY_EXPERIMENT), tags=tags,
                                     run_name=f"{model} {alias} {previous or '-'} -> {version or '-'}")
@@ -364,25 +370,27 @@ def _append_history(*, model: str, alias: str, version: str | None, previous: st
         return
     con = _history_db()
     try:
-        _add_approved_by(con)
+        _add_later_columns(con)
         with con:
             con.execute("INSERT INTO alias_history (at, model, alias, version, previous_version, operator, reason, "
-                        "forced, metrics, failures, approved_by) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                        "forced, metrics, failures, approved_by, effective) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                         (now.isoformat(timespec="seconds"), model, alias, version, previous, operator,
                          reason, int(forced), json.dumps(dict(metrics), sort_keys=True), json.dumps(failures),
-                         approved_by))
+                         approved_by, effective.isoformat() if effective else None))
     finally:
         con.close()
 
 
 def alias_history(name: str | None = None) -> list[dict[str, Any]]:
     """Every recorded alias move (oldest first), of one model or all; ``approved_by``: the second operator who approved
-    a forced promotion (None for other moves, and for every move of a history written before approvals)."""
+    a forced promotion (None for other moves, and for every move of a history written before approvals);
+    ``effective``: the date (YYYY-MM-DD) from which a promotion is in force for decisions (None for other moves, and
+    for promotions recorded before effective dates: their wall-clock date stands for it, :func:`champion_on`)."""
     if _history_in_registry():
         return _registry_history(name)
     con = _history_db()
     try:
-        cols = [c if c != "approved_by" or _has_approved_by(con) else "NULL AS approved_by" for c in _HISTORY_COLUMNS]
+        cols = [c if c not in _LATER_COLUMNS or _has_column(con, c) else f"NULL AS {c}" for c in _HISTORY_COLUMNS]
         q = f"SELECT {', '.join(cols)} FROM alias_history"
         rows = con.execute(q + (" WHERE model = ? ORDER BY seq" if name else " ORDER BY seq"),
                            (name,) if name else ()).fetchall()
@@ -442,7 +450,7 @@ def _registry_history(name: str | None) -> list[dict[str, Any]]:
              "version": t.get("version") or None, "previous_version": t.get("previous_version") or None,
              "operator": t.get("operator"), "reason": t.get("reason"), "forced": t.get("forced") == "1",
              "metrics": json.loads(t.get("metrics") or "{}"), "failures": json.loads(t.get("failures") or "[]"),
-             "approved_by": t.get("approved_by") or None}
+             "approved_by": t.get("approved_by") or None, "effective": t.get("effective") or None}
             for i, t in enumerate(tags, start=1)]
 
 
@@ -750,13 +758,65 @@ def _check_model(client: MlflowClient, name: str) -> None:
         raise RegistryError(problem=f"no registered model {name!r} in {safe_uri(tracking_uri())}", fix=fix) from None
 
 
+def effective_date(effective: date | str | None) -> date | None:
+    """A promotion's effective date (None: not given, today): a date or YYYY-MM-DD on or before today (UTC), else a
+    one-line :class:`RegistryError` — a promotion is in force from its effective date, never from a later one (the
+    alias moves now: decisions made from now on use it)."""
+    if effective is None:
+        return None
+    if not isinstance(effective, date):
+        try:
+            effective = date.fromisoformat(str(effective).strip())
+        except ValueError:
+            raise RegistryError(problem=f"effective date {str(effective)!r} is not a date",
+                                fix="give --effective YYYY-MM-DD") from None
+    if isinstance(effective, datetime):
+        effective = effective.date()
+    today = datetime.now(UTC).date()
+    if effective > today:
+        raise RegistryError(problem=f"effective date {effective} is after today ({today}): the champion alias moves "
+                                    "now, so a promotion is in force from today at the latest",
+                            fix="give --effective a date on or before today, or promote on that day")
+    return effective
+
+
+def _move_effective(move: Mapping[str, Any]) -> str:
+    """The date (YYYY-MM-DD) a recorded move is in force from: its effective date, else its wall-clock date."""
+    return str(move.get("effective") or "")[:10] or str(move.get("at") or "")[:10]
+
+
+def champion_move_on(history: list[dict[str, Any]], day: date) -> dict[str, Any] | None:
+    """The promotion naming the ``champion`` on ``day`` in an alias history (oldest first, :func:`alias_history`):
+    of the champion's moves in force on or before ``day`` — by their effective date, or their wall-clock date for a
+    move recorded without one — the latest, ties by the order they were recorded in. None: no champion move in force
+    by then. A promotion dated back (``promote(..., effective=D)``: a simulated or back-filled season) is the champion
+    of the days from D on, though it was recorded later; the move's ``version`` is None when the alias was removed."""
+    found: tuple[str, int] | None = None
+    chosen = None
+    for i, move in enumerate(history):
+        if str(move.get("alias")) != CHAMPION:
+            continue
+        key = (_move_effective(move), i)
+        if key[0] and key[0] <= day.isoformat() and (found is None or key >= found):
+            found, chosen = key, move
+    return chosen
+
+
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
-            force: bool = False, approved_by: str | None = None) -> dict[str, Any]:
+            force: bool = False, approved_by: str | None = None,
+            effective: date | str | None = None) -> dict[str, Any]:
     """Move ``champion`` to ``version``; refuse one below its minimum metrics unless forced with a reason and
     ``approved_by``, a second operator (another person than ``operator``: :func:`check_approver`), recorded in the
     alias history beside the operator. A promotion that meets its minimum metrics needs no approver (one given is
     checked and recorded all the same). When ``version`` is already the champion nothing is recorded
-    (``unchanged`` in the result): a re-run adds no history."""
+    (``unchanged`` in the result): a re-run adds no history.
+
+    ``effective``: the business date from which the version is in force for decisions (default: today, UTC; never
+    after today: :func:`effective_date`), recorded with the move — a past-dated report takes the champion of its date
+    by it (:func:`champion_move_on`). A version already champion given another effective date than the one its
+    promotion recorded is recorded again with the new date (``redated`` in the result): the champion stays, its date
+    moves (a promotion of a simulated or back-filled season dated after the fact)."""
+    when = effective_date(effective)
     client = _client(create=False)
     _check_model(client, name)
     version = str(version)
@@ -777,7 +837,16 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     who = _operator(operator)
     current, recorded = _alias_and_record(client, name, CHAMPION, version)
     previous = current if current != version else recorded
+    in_force = when or datetime.now(UTC).date()
     if current == version and recorded == version and _alias_version(client, name, CHALLENGER) != version:
+        last = [r for r in alias_history(name) if r["alias"] == CHAMPION][-1:]
+        if when is not None and last and _move_effective(last[0]) != when.isoformat():  # the same champion, re-dated
+            _append_history(model=name, alias=CHAMPION, version=version, previous=version, operator=who,
+                            reason=reason.strip() or f"in force from {when} (was {_move_effective(last[0])})",
+                            forced=bool(force and failures), metrics=gov.metrics, failures=failures,
+                            approved_by=approver, effective=when)
+            return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
+                    "approved_by": approver, "effective": when.isoformat(), "redated": True}
         # a re-run: nothing moves
         return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
                 "approved_by": approver, "unchanged": True}
@@ -786,13 +855,13 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     if recorded != version:  # (a promotion killed after moving the alias: its move is recorded by its re-run)
         _append_history(model=name, alias=CHAMPION, version=version, previous=previous, operator=who,
                         reason=reason.strip() or "promoted", forced=bool(force and failures), metrics=gov.metrics,
-                        failures=failures, approved_by=approver)
+                        failures=failures, approved_by=approver, effective=in_force)
     if _alias_version(client, name, CHALLENGER) == version:
         client.delete_registered_model_alias(name, CHALLENGER)
         _append_history(model=name, alias=CHALLENGER, version=None, previous=version, operator=who,
                         reason=f"promoted to {CHAMPION}", forced=False, metrics=gov.metrics, failures=[])
     return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
-            "approved_by": approver}
+            "approved_by": approver, "effective": in_force.isoformat()}
 
 
 class Resolved(NamedTuple):

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from pipelines._cli_app import echo, models_app, user_errors
+from pipelines._cli_app import echo, models_app, parse_date, user_errors
 
 _KEY_METRICS = ("r2_all", "rmse_pct_all", "below_p10_all", "above_p90_all")
 
@@ -89,7 +89,8 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
         forced = " FORCED" if h["forced"] else ""
         if h["forced"] or h.get("approved_by"):  # a forced move before approvals were recorded: "approved by none"
             forced += f", approved by {h.get('approved_by') or 'none'}"
-        echo(f"  {h['at']} {move} by {h['operator']}{forced}: {h['reason']}; {_fmt_metrics(h['metrics'], 4)}")
+        since = f"; in force from {h['effective']}" if h.get("effective") else ""
+        echo(f"  {h['at']} {move} by {h['operator']}{forced}: {h['reason']}{since}; {_fmt_metrics(h['metrics'], 4)}")
 
 
 @models_app.command("promote")
@@ -104,18 +105,27 @@ def promote_cmd(
     approved_by: str | None = typer.Option(None, "--approved-by", help="Staff ID of a second operator approving a "
                                            "forced promotion (required with --force below the minimum metrics; not "
                                            "the operator; recorded in the alias history)."),
+    effective: str | None = typer.Option(None, "--effective", help="YYYY-MM-DD: the date from which VERSION is in "
+                                         "force for decisions (default: today; not after today) — a simulated or "
+                                         "back-filled season's; a past-dated report takes the champion of its date "
+                                         "by it. VERSION already champion: its promotion is re-dated."),
 ) -> None:
     """Move the champion alias to VERSION (refused below its minimum metrics unless --force --reason --approved-by)."""
     from models.registry import promote
 
+    day = parse_date(effective, "--effective")
     refuse_personal_data("models promote", {"--reason": reason, "--operator": operator, "--approved-by": approved_by})
-    r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by)
+    r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by, effective=day)
     if r.get("unchanged"):
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
         return
+    if r.get("redated"):
+        echo(f"{r['model']}: champion v{r['version']} is now in force from {r['effective']}, by {r['operator']}"
+             + (f", approved by {r['approved_by']}" if r.get("approved_by") else ""))
+        return
     prev = f"v{r['previous']}" if r["previous"] else "none"
     echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}"
-         + (f", approved by {r['approved_by']}" if r.get("approved_by") else ""))
+         + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; in force from {r['effective']}")
     if r["failures"]:
         echo(f"forced below minimum metrics: {'; '.join(r['failures'][:5])}")
 

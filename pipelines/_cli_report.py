@@ -119,25 +119,26 @@ def _county_data_kind(fields: Path) -> str | None:
 
 def champion_version_on(history: list[dict[str, Any]], day: date) -> str | None:
     """The crop-type champion's version on ``day`` by the alias history (its moves, oldest first): the version of
-    the last move of the ``champion`` alias dated on or before ``day`` (None: no champion then — or the alias was
-    removed)."""
-    version = None
-    for move in history:
-        if str(move.get("alias")) == "champion" and str(move.get("at") or "")[:10] <= day.isoformat():
-            version = move.get("version")
+    the promotion in force on ``day`` — by its effective date, or its wall-clock date when it records none
+    (:func:`models.registry.champion_move_on`; None: no champion then — or the alias was removed)."""
+    from models.registry import champion_move_on
+
+    move = champion_move_on(history, day)
+    version = move.get("version") if move is not None else None
     return str(version) if version is not None else None
 
 
 def _champion_crop_model(day: date | None = None) -> tuple[Any, str]:
     """The crop-type champion (its declared-crop probability raises CROP_MISMATCH, as in ``monitor``) and what the
-    page says of it: on a past-dated report (``day``), the version the alias history names champion on that day, else
-    — no champion recorded by then — today's, said so (a report dated 2009-09-15 loaded today's champion and its
-    thresholds unsaid). (None, why) without a registry or a champion."""
+    page says of it: on a past-dated report (``day``), the version the alias history names champion on that day —
+    by the effective date its promotion records (``models promote --effective``, the county trainers on a simulated
+    season), else by its wall-clock date — else — no champion in force by then — today's, said so (a report dated
+    2009-09-15 loaded today's champion and its thresholds unsaid). (None, why) without a registry or a champion."""
     from models.errors import RegistryError
     from pipelines.featurize import CROP_MODEL_NAME
 
     try:
-        from models.registry import SaveLoadFlavour, alias_history, resolve
+        from models.registry import SaveLoadFlavour, alias_history, champion_move_on, resolve
 
         flavour = SaveLoadFlavour("features.crop_type:CropTypeClassifier")
         today = resolve(CROP_MODEL_NAME, "champion", flavour=flavour)
@@ -146,17 +147,23 @@ def _champion_crop_model(day: date | None = None) -> tuple[Any, str]:
     if day is None:
         return today.model, f"crop-type version {today.version}, today's champion"
     try:
-        then = champion_version_on(alias_history(CROP_MODEL_NAME), day)
+        move = champion_move_on(alias_history(CROP_MODEL_NAME), day)
     except (RegistryError, OSError, ValueError):
-        then = None
+        move = None
+    then = str(move["version"]) if move is not None and move.get("version") is not None else None
     if then is None:
         return today.model, (f"crop-type version {today.version}, today's champion (the alias history records no "
                              f"champion on or before {day})")
+    assert move is not None
+    # a promotion recording its effective date (a simulated or back-filled season's) is said so; an older one by its
+    # wall-clock date, as before effective dates
+    basis = f"the champion of {day} by effective date" if move.get("effective") else \
+        f"the champion on {day} by the alias history"
     if then == today.version:
-        return today.model, f"crop-type version {then}, the champion on {day} by the alias history (today's too)"
+        return today.model, f"crop-type version {then}, {basis} (today's too)"
     try:
         return resolve(CROP_MODEL_NAME, then, flavour=flavour).model, \
-            f"crop-type version {then}, the champion on {day} by the alias history (today's: {today.version})"
+            f"crop-type version {then}, {basis} (today's: {today.version})"
     except RegistryError:
         return today.model, (f"crop-type version {today.version}, today's champion (version {then}, the champion on "
                              f"{day}, cannot be loaded)")

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -189,6 +189,22 @@ class County:
     def checkpoints(self, season: str) -> dict[str, date]:
         """``{"emergence", "mid", "pre_harvest", "end"}`` dates of a season (see :func:`season_checkpoints`)."""
         return season_checkpoints(season, self.region, self.crops)
+
+
+def promotion_effective(county: County) -> date | None:
+    """The effective date of a promotion of a model trained on ``county``'s past seasons for its current season
+    (:func:`models.registry.promote`): on a simulated county (synthetic data, whose seasons are not today's — the
+    demo's 2009) the first day of the current season's imagery window, capped at today: the models trained for that
+    season are in force for its decisions from then, though promoted today, so a past-dated report takes them as the
+    champion of its date. None (today) on a county of real or unlabelled data: a bank's model is in force from the day
+    it is promoted (decisions made before then used the previous champion) — a bank re-running a past season dates
+    its promotion itself (``agcredit models promote NAME VERSION --effective D``)."""
+    if not county.synthetic or county.data_kind != "synthetic":
+        return None
+    from features.series import season_window
+
+    start = season_window(county.current_season, county.region)[0]
+    return min(start, datetime.now(UTC).date())  # (the registry refuses a date after today, UTC)
 
 
 def history_strings(path: str | Path) -> pd.DataFrame:

@@ -184,9 +184,11 @@ def _train_crop(county: Any, st: Stage) -> None:
         # as the yield model's: the demo shows the flow on a synthetic county, forced and named (without a crop-type
         # champion every application of the us-nebraska demo was referred, nothing granted, since the in-season gates)
         from models.registry import promote
+        from pipelines.county import promotion_effective
 
         failures = res.governance.failures()
         promote("crop-type", res.version, operator=OPERATOR, force=True, approved_by=APPROVER,
+                effective=promotion_effective(county),
                 reason="agcredit demo on a synthetic county: promoted below its minimum metrics to show the flow")
         st.lines.append(f"WARNING: below its minimum metrics ({'; '.join(failures[:3])}); promoted for the demo "
                         "only (forced, recorded in the alias history)")
@@ -218,9 +220,11 @@ def _train_yield(county: Any, st: Stage) -> None:
                     f"per checkpoint: {rows_text}")
     if not getattr(res, "promoted", False) and trained is not None:
         from models.registry import promote
+        from pipelines.county import promotion_effective
 
         failures = list(getattr(res, "failures", []) or [])
         promote("yield-value", trained, operator=OPERATOR, force=True, approved_by=APPROVER,
+                effective=promotion_effective(county),
                 reason="agcredit demo on a synthetic county: promoted below its minimum metrics to show the flow")
         st.lines.append(f"WARNING: below its minimum metrics ({'; '.join(failures[:3])}); promoted for the demo "
                         "only (forced, recorded in the alias history)")
@@ -409,6 +413,7 @@ def train_yield_in_sample(county: Any) -> str:
     from models.governance import Governance
     from models.registry import promote, register
     from models.yield_value import YieldModel, YieldModelConfig
+    from pipelines.county import promotion_effective
     from pipelines.train_yield import yield_training_table
 
     X = pd.concat(list(yield_training_table(county, county.past_seasons, ("mid", "end")).values()),
@@ -425,6 +430,7 @@ def train_yield_in_sample(county: Any) -> str:
     version = register(model, "yield-value", metrics=gov.metrics, governance=gov, operator=OPERATOR,
                        training_data={"features": X, "reported_yield": pd.DataFrame({"reported_yield_t_ha": y})})
     promote("yield-value", version, operator=OPERATOR, force=True, approved_by=APPROVER,
+            effective=promotion_effective(county),
             reason="agcredit demo --size tiny: one past season only; in-sample stand-in to show the flow")
     return version
 

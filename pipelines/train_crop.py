@@ -417,7 +417,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                     promote: bool = True, params: dict[str, Any] | None = None,
                     phenology: dict[str, Any] | None = None,
                     alert_params: dict[str, dict[str, Any]] | Callable[[], dict[str, dict[str, Any]] | None] | None
-                    = None, data: str | None = None, operator: str | None = None) -> TrainResult:
+                    = None, data: str | None = None, operator: str | None = None,
+                    effective: dt.date | None = None) -> TrainResult:
     """Fit on ``labels`` (:func:`crop_labels`: field_id, season, crop, region or season_start), score, register.
 
     ``phenology``: region → :class:`features._phenology_calib.Calibration` fitted on the same past seasons' records,
@@ -490,7 +491,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                                      provenance=registry_provenance(), operator=operator)
         fails = gov.failures()
         if promote and not fails:
-            promote_version(MODEL_NAME, version, operator=operator, reason="trained on past seasons' declared crops")
+            promote_version(MODEL_NAME, version, operator=operator, reason="trained on past seasons' declared crops",
+                            effective=effective)
             promoted = True
         elif promote:
             notes.append(f"not promoted: below minimum metrics ({'; '.join(fails)})")
@@ -512,13 +514,15 @@ def fitted_summary(phenology: Mapping[str, Any], alert_regions: Sequence[str], t
 
 def train_crop_type_county(county: County, *, seasons: list[str] | None = None, register: bool = True,
                            promote: bool = True, params: dict[str, Any] | None = None,
-                           operator: str | None = None) -> TrainResult:
+                           operator: str | None = None, effective: dt.date | None = None) -> TrainResult:
     """Train on the county's past seasons (declared crops, :meth:`County.series`), register as ``crop-type``, with
     the county's phenology calibration (:func:`pipelines._phenology_fit.fit_county_phenology`) on the latest of
-    them."""
+    them. A promotion is in force from ``effective``, by default the county's
+    (:func:`pipelines.county.promotion_effective`: a simulated season's start; today on real data)."""
     from features.threads import thread_map
     from pipelines._alert_fit import county_alert_params_beside
     from pipelines._phenology_fit import fit_county_phenology
+    from pipelines.county import promotion_effective
 
     seasons = sorted(seasons or county.past_seasons)
     if not seasons:
@@ -541,7 +545,7 @@ def train_crop_type_county(county: County, *, seasons: list[str] | None = None, 
         return train_crop_type(series, labels, checkpoints=county_checkpoints(county), regions=[county.region],
                                synthetic=county.synthetic, data=county.data_kind, register=register, promote=promote, params=params,
                                phenology={county.region: calib} if calib is not None else None, alert_params=tuned,
-                               operator=operator)
+                               operator=operator, effective=effective or promotion_effective(county))
 
 
 def _table_path(path: str | Path, what: str) -> Path:

@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -317,8 +318,10 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
                 approved_by: str | None = None,
                 params: Mapping[str, Any] | None = None, notes: Sequence[str] = (),
                 checkpoint_dates: Mapping[str, Any] | None = None,
-                eval_features_by_checkpoint: Mapping[str, pd.DataFrame] | None = None) -> TrainResult:
-    """Fit on every season and checkpoint, evaluate with the latest season held out, register, promote.
+                eval_features_by_checkpoint: Mapping[str, pd.DataFrame] | None = None,
+                effective: date | None = None) -> TrainResult:
+    """Fit on every season and checkpoint, evaluate with the latest season held out, register, promote (in force
+    from ``effective``, default today: :func:`models.registry.promote`).
 
     ``features_by_checkpoint``: checkpoint → FieldFeatures rows (several seasons); ``reported``:
     ``field_id, season, reported_yield_t_ha``. Promotion happens only when the version meets its
@@ -387,7 +390,7 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
             if promote and (not failures or (force_reason and force_reason.strip())):
                 registry.promote(MODEL_NAME, version, operator=operator, force=bool(failures),
                                  reason=(force_reason or "").strip() or f"trained on seasons {', '.join(seasons)}",
-                                 approved_by=approved_by if failures else None)
+                                 approved_by=approved_by if failures else None, effective=effective)
                 promoted = True
             elif promote:
                 out_notes.append(f"version {version} stays challenger: below {len(failures)} minimum metric(s); "
@@ -417,15 +420,18 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
                        checkpoints: Sequence[str] = CHECKPOINTS, crop_model: Any = "champion",
                        force_reason: str | None = None, config: YieldModelConfig | None = None,
                        operator: str | None = None, approved_by: str | None = None, progress: Progress | None = None,
-                       weather: str | Path | pd.DataFrame | None = None) -> TrainResult:
-    """Train ``yield-value`` on a county's past seasons (features via featurize, REPORTED yields), register it.
+                       weather: str | Path | pd.DataFrame | None = None,
+                       effective: date | None = None) -> TrainResult:
+    """Train ``yield-value`` on a county's past seasons (features via featurize, REPORTED yields), register it; a
+    promotion is in force from ``effective``, by default the county's (:func:`pipelines.county.promotion_effective`:
+    a simulated season's start; today on real data).
 
     ``crop_model``: ``"champion"`` (the registry's crop-type champion when there is one, else none —
     the same model underwriting will use), ``"none"``, a saved folder or a fitted classifier.
     ``weather``: a daily weather file (default: the county's ``weather/daily.csv`` when it has one); the model
     then reads the ``wx_*`` columns (listed in its saved ``meta.json`` and registry parameters).
     """
-    from pipelines.county import County
+    from pipelines.county import County, promotion_effective
 
     c = county if isinstance(county, County) else County(county)
     if register and promote and force_reason and force_reason.strip():
@@ -452,7 +458,7 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
                       approved_by=approved_by, params={"county": c.path.name, "region": c.region, "crop_model": desc},
                       notes=notes, checkpoint_dates=checkpoint_dates_of(c, checkpoints),
-                      eval_features_by_checkpoint=ev_feats)
+                      eval_features_by_checkpoint=ev_feats, effective=effective or promotion_effective(c))
     res.timings["features_s"] = t_feat
     if ev_feats is not None:  # of which: the held-out season's own features (a crop model refitted without it, ...)
         res.timings["held_out_features_s"] = t_ev

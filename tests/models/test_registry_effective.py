@@ -1,0 +1,212 @@
+"""A promotion's effective date (the business date from which a version is in force for decisions), on a real
+MLflow registry in a temporary SQLite store: the champion of a date is the latest promotion in force by then.
+
+A past-dated report took the crop-type champion of its date by the alias history's wall-clock dates, so on a
+simulated or back-filled season (the demo's 2009, a bank re-running last year) every promotion was "after" the date
+and the page fell back to today's champion. A promotion now records its effective date (``models promote
+--effective D``, default today; the county trainers on a simulated season: its start)."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from models.errors import RegistryError
+from pipelines.cli import app
+from tests.models.test_registry import TinyModel, gov
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised, empty MLflow sqlite store (creating one runs all migrations: seconds), copied per test."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Path:
+    root = tmp_path / "mlruns"
+    root.mkdir()
+    shutil.copyfile(empty_db, root / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    return root
+
+
+def _three_versions(name: str = "crop-type") -> None:
+    from models import registry
+
+    for scale in (1.0, 2.0, 3.0):
+        registry.register(TinyModel(scale), name, metrics={"r2_maize": 0.5}, governance=gov(0.5))
+
+
+def _champion_on(day: date, name: str = "crop-type") -> str | None:
+    from models.registry import alias_history, champion_move_on
+
+    move = champion_move_on(alias_history(name), day)
+    return None if move is None or move["version"] is None else str(move["version"])
+
+
+def test_promotions_with_effective_dates_pick_the_version_in_force_on_each_date(store: Path) -> None:
+    from models import registry
+
+    _three_versions()
+    today = datetime.now(UTC).date()
+    out = registry.promote("crop-type", 1, effective="2009-06-01", reason="trained for the 2009 season")
+    assert out["effective"] == "2009-06-01"
+    registry.promote("crop-type", 2, effective=date(2009, 9, 1))
+    registry.promote("crop-type", 3)  # no date: in force from today
+    hist = [h for h in registry.alias_history("crop-type") if h["alias"] == "champion"]
+    assert [(h["version"], h["effective"]) for h in hist] == [("1", "2009-06-01"), ("2", "2009-09-01"),
+                                                              ("3", today.isoformat())]
+    assert _champion_on(date(2009, 5, 31)) is None  # nothing in force yet
+    assert _champion_on(date(2009, 6, 1)) == _champion_on(date(2009, 8, 31)) == "1"
+    assert _champion_on(date(2009, 9, 1)) == _champion_on(date(2010, 3, 1)) == "2"
+    assert _champion_on(today) == "3" == registry.resolve("crop-type").version
+    # a promotion recorded later but dated earlier: in force from its own date, not over a later-dated one
+    registry.promote("crop-type", 1, effective="2009-07-01", reason="back-filled")
+    assert _champion_on(date(2009, 7, 15)) == "1" and _champion_on(date(2009, 9, 15)) == "2"
+    assert _champion_on(today) == "3"  # (the alias itself moved to 1: today's champion is version 1 from now on...)
+    assert registry.resolve("crop-type").version == "1"
+    # ...and the same date twice: the later promotion wins (ties by promotion order)
+    registry.promote("crop-type", 2, effective="2009-07-01", reason="replaced the same day")
+    assert _champion_on(date(2009, 7, 15)) == "2"
+
+
+def test_a_champion_re_dated_records_one_move_and_a_re_run_none(store: Path) -> None:
+    """The version already champion, promoted again with another effective date (a demo registry made before effective
+    dates, dated after the fact): one row with the new date, the alias unchanged; the same again adds nothing."""
+    from models import registry
+
+    _three_versions()
+    registry.promote("crop-type", 2)
+    assert _champion_on(date(2009, 8, 1)) is None  # promoted today: not in force on a 2009 date
+    n = len(registry.alias_history("crop-type"))
+    out = registry.promote("crop-type", 2, effective="2009-06-01")
+    assert out.get("redated") and out["effective"] == "2009-06-01"
+    assert len(registry.alias_history("crop-type")) == n + 1 and _champion_on(date(2009, 8, 1)) == "2"
+    last = registry.alias_history("crop-type")[-1]
+    assert (last["previous_version"], last["version"], last["reason"]) == ("2", "2", "in force from 2009-06-01 (was "
+                                                                           f"{datetime.now(UTC).date()})")
+    assert registry.promote("crop-type", 2, effective="2009-06-01").get("unchanged")
+    assert registry.promote("crop-type", 2).get("unchanged")  # no date given: a re-run, nothing recorded
+    assert len(registry.alias_history("crop-type")) == n + 1
+
+
+def test_an_untagged_history_keeps_its_wall_clock_dates(store: Path) -> None:
+    """A history written before effective dates (a table without the column): read with none, the champion of a
+    date by the moves' wall-clock dates as before; the first write adds the column, the older rows stay NULL."""
+    from models import registry
+    from pipelines._cli_report import champion_version_on
+
+    hist = [{"alias": "champion", "version": "1", "at": "2009-01-10T08:00:00+00:00"},
+            {"alias": "challenger", "version": "2", "at": "2009-05-01T08:00:00+00:00"},
+            {"alias": "champion", "version": "2", "at": "2009-10-01T08:00:00+00:00"}]
+    assert [champion_version_on(hist, date(2009, d.month, d.day)) for d in (date(2009, 9, 15), date(2009, 10, 1))] \
+        == ["1", "2"]
+    assert champion_version_on(hist, date(2008, 12, 31)) is None
+    con = sqlite3.connect(store / "alias_history.db")  # the table as the release before approvals made it
+    con.executescript("""
+        CREATE TABLE alias_history (
+          seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL,
+          version TEXT, previous_version TEXT, operator TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
+          metrics TEXT NOT NULL, failures TEXT NOT NULL);
+        INSERT INTO alias_history (at, model, alias, version, previous_version, operator, reason, forced, metrics,
+          failures) VALUES ('2009-01-10T08:00:00+00:00', 'crop-type', 'champion', '1', NULL, 'ops', 'old', 0, '{}',
+          '[]');
+    """)
+    con.commit()
+    con.close()
+    old = registry.alias_history("crop-type")
+    assert [(h["version"], h["effective"], h["approved_by"]) for h in old] == [("1", None, None)]
+    assert _champion_on(date(2009, 1, 10)) == "1" and _champion_on(date(2009, 1, 9)) is None
+    _three_versions()  # writes: the columns added, the old row untouched
+    con = sqlite3.connect(store / "alias_history.db")
+    assert {str(r[1]) for r in con.execute("PRAGMA table_info(alias_history)")} >= {"approved_by", "effective"}
+    con.close()
+    assert registry.alias_history("crop-type")[0]["effective"] is None
+    assert _champion_on(date(2009, 1, 10)) == "1"
+
+
+def test_an_effective_date_that_is_not_a_date_or_after_today_is_a_one_line_error(store: Path) -> None:
+    from models import registry
+
+    _three_versions("yield-value")
+    runner = CliRunner()
+    tomorrow = (datetime.now(UTC).date() + timedelta(days=1)).isoformat()
+    for value, msg in (("2009-13-01", "error: --effective: expected a date YYYY-MM-DD, found '2009-13-01'"),
+                       ("01/08/2009", "error: --effective: expected a date YYYY-MM-DD, found '01/08/2009'"),
+                       (tomorrow, f"error: model registry: effective date {tomorrow} is after today")):
+        r = runner.invoke(app, ["models", "promote", "yield-value", "1", "--effective", value])
+        assert r.exit_code == 2, (value, r.stdout, r.stderr)
+        assert r.stderr.startswith(msg) and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert "Traceback" not in r.stderr
+    assert registry.list_models()[0]["aliases"] == {"challenger": 3}  # nothing moved
+    with pytest.raises(RegistryError, match="effective date 'soon' is not a date"):
+        registry.promote("yield-value", 1, effective="soon")
+    r = runner.invoke(app, ["models", "promote", "yield-value", "1", "--effective", "2009-06-01"])
+    assert r.exit_code == 0 and "champion is now v1 (was none), by analyst-7; in force from 2009-06-01" in r.stdout, \
+        r.stderr
+    r = runner.invoke(app, ["models", "show", "yield-value"])
+    assert "champion: v- -> v1 by analyst-7: promoted; in force from 2009-06-01" in r.stdout, r.stdout
+
+
+def test_a_report_as_of_a_simulated_past_date_uses_the_effective_date_champion(
+        store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page's crop-type model on a 2009 date: the version promoted in force from the season's start, not today's
+    champion by fallback (as before: every promotion's wall-clock date was after 2009)."""
+    import models.registry as registry
+    from pipelines import _cli_report as cli
+
+    _three_versions()
+    registry.promote("crop-type", 1, effective="2009-06-01")
+    registry.promote("crop-type", 2, effective="2009-09-01")
+    registry.promote("crop-type", 3)
+    real_resolve = registry.resolve
+    loaded: list[str] = []
+
+    def resolve(name: str, alias: str = "champion", **_: Any) -> Any:  # the real version, a stand-in for its model
+        r = real_resolve(name, alias)
+        loaded.append(r.version)
+        return SimpleNamespace(version=r.version, run_id=r.run_id, model=f"model-{r.version}")
+
+    monkeypatch.setattr(registry, "resolve", resolve)
+    model, used = cli._champion_crop_model(date(2009, 8, 1))
+    assert model == "model-1" and used == ("crop-type version 1, the champion of 2009-08-01 by effective date "
+                                           "(today's: 3)"), used
+    model, used = cli._champion_crop_model(date(2009, 10, 25))
+    assert model == "model-2" and used == ("crop-type version 2, the champion of 2009-10-25 by effective date "
+                                           "(today's: 3)"), used
+    model, used = cli._champion_crop_model(datetime.now(UTC).date())
+    assert model == "model-3" and "by effective date (today's too)" in used
+    model, used = cli._champion_crop_model(date(2009, 5, 1))  # before any promotion in force: today's, said so
+    assert model == "model-3" and used == ("crop-type version 3, today's champion (the alias history records no "
+                                           "champion on or before 2009-05-01)")
+
+
+def test_a_simulated_county_s_promotions_are_in_force_from_its_season_start() -> None:
+    """The county trainers' default effective date: a synthetic county's current season starts it (the demo's 2009
+    season window); a real county's (and an unlabelled one's) is today (None), as a bank's model is in force from the
+    day it is promoted."""
+    from features.series import season_window
+    from pipelines.county import promotion_effective
+
+    sim = SimpleNamespace(synthetic=True, data_kind="synthetic", current_season="2009", region="in-smallholder")
+    start = season_window("2009", "in-smallholder")[0]
+    assert promotion_effective(sim) == start and start.year == 2009  # type: ignore[arg-type]
+    for kind in ("real", "unlabelled"):
+        bank = SimpleNamespace(synthetic=False, data_kind=kind, current_season="2009", region="in-smallholder")
+        assert promotion_effective(bank) is None  # type: ignore[arg-type]
+    future = SimpleNamespace(synthetic=True, data_kind="synthetic", current_season=str(datetime.now(UTC).year + 1),
+                             region="in-smallholder")
+    assert promotion_effective(future) <= datetime.now(UTC).date()  # type: ignore[arg-type,operator]
