@@ -205,3 +205,25 @@ def test_artifacts_at_a_path_of_the_server_s_host_are_named_not_re_register(
     with pytest.raises(RegistryError, match=r"no agcredit model folder in the artifacts of far-away version 2 at "
                                             rf"{artifacts}/.*\(re-register the model\)$"):
         registry.resolve("far-away", "2")
+
+
+def test_a_promotion_s_effective_date_is_kept_by_the_server(server: str, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """The effective date of a promotion (``promote(..., effective=D)``) is a tag of its move's run on the server, so
+    every operator and job reads the same champion of a date."""
+    from datetime import UTC, date, datetime
+
+    from models import registry
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    name = "effective-dated"
+    for scale in (1.0, 2.0):
+        registry.register(TinyModel(scale), name, metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    registry.promote(name, 1, effective="2009-06-01")
+    registry.promote(name, 2)
+    moves = [(h["version"], h["effective"]) for h in registry.alias_history(name) if h["alias"] == "champion"]
+    assert moves == [("1", "2009-06-01"), ("2", datetime.now(UTC).date().isoformat())]
+    move = registry.champion_move_on(registry.alias_history(name), date(2009, 8, 1))
+    assert move is not None and move["version"] == "1"
