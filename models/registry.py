@@ -842,7 +842,7 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
         last = [r for r in alias_history(name) if r["alias"] == CHAMPION][-1:]
         if when is not None and last and _move_effective(last[0]) != when.isoformat():  # the same champion, re-dated
             _append_history(model=name, alias=CHAMPION, version=version, previous=version, operator=who,
-                            reason=reason.strip() or f"in force from {when} (was {_move_effective(last[0])})",
+                            reason=reason.strip() or f"re-dated (was in force from {_move_effective(last[0])})",
                             forced=bool(force and failures), metrics=gov.metrics, failures=failures,
                             approved_by=approver, effective=when)
             return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,

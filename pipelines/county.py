@@ -199,7 +199,7 @@ def promotion_effective(county: County) -> date | None:
     champion of its date. None (today) on a county of real or unlabelled data: a bank's model is in force from the day
     it is promoted (decisions made before then used the previous champion) — a bank re-running a past season dates
     its promotion itself (``agcredit models promote NAME VERSION --effective D``)."""
-    if not county.synthetic or county.data_kind != "synthetic":
+    if not getattr(county, "synthetic", False) or getattr(county, "data_kind", None) != "synthetic":
         return None
     from features.series import season_window
 

@@ -96,8 +96,8 @@ def test_a_champion_re_dated_records_one_move_and_a_re_run_none(store: Path) -> 
     assert out.get("redated") and out["effective"] == "2009-06-01"
     assert len(registry.alias_history("crop-type")) == n + 1 and _champion_on(date(2009, 8, 1)) == "2"
     last = registry.alias_history("crop-type")[-1]
-    assert (last["previous_version"], last["version"], last["reason"]) == ("2", "2", "in force from 2009-06-01 (was "
-                                                                           f"{datetime.now(UTC).date()})")
+    assert (last["previous_version"], last["version"], last["effective"], last["reason"]) == (
+        "2", "2", "2009-06-01", f"re-dated (was in force from {datetime.now(UTC).date()})")
     assert registry.promote("crop-type", 2, effective="2009-06-01").get("unchanged")
     assert registry.promote("crop-type", 2).get("unchanged")  # no date given: a re-run, nothing recorded
     assert len(registry.alias_history("crop-type")) == n + 1

@@ -135,6 +135,28 @@ def test_forced_promotion_records_its_second_operator(runs: dict[str, Any], monk
     assert [(h["operator"], h["approved_by"]) for h in moves] == [(demo_mod.OPERATOR, demo_mod.APPROVER)], moves
 
 
+def test_the_demo_s_promotions_are_in_force_from_its_season_s_start(runs: dict[str, Any],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo simulates a past season (2009): its promotions were dated by the wall clock (today), so a report as
+    of a date of that season found no champion in force and fell back to today's. They now record the season's start
+    as their effective date, and the champion of the demo's dates is found by it, without fallback."""
+    from models.registry import alias_history, champion_move_on
+    from pipelines.county import County, promotion_effective
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{(runs['out'] / 'mlruns' / 'mlflow.db').as_posix()}")
+    county = County(runs["out"] / "in-smallholder")
+    start = promotion_effective(county)
+    assert start is not None and start.isoformat()[:4] == county.current_season
+    as_of = runs["first"].as_of
+    for name in ("yield-value", "crop-type"):
+        moves = [h for h in alias_history(name) if h["alias"] == "champion"]
+        if name == "crop-type" and not moves:  # the tiny county may train no crop type
+            continue
+        assert [h["effective"] for h in moves] == [start.isoformat()], moves
+        move = champion_move_on(alias_history(name), as_of)
+        assert move is not None and move["version"] == moves[-1]["version"]
+
+
 def test_a_crop_type_version_below_its_minimum_metrics_is_force_promoted_for_the_demo(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The us-nebraska demo's crop-type version misses one in-season gate (macro-F1 at emergence 0.51 < 0.55): it was
