@@ -138,7 +138,7 @@ def _champion_crop_model(day: date | None = None) -> tuple[Any, str]:
     from pipelines.featurize import CROP_MODEL_NAME
 
     try:
-        from models.registry import SaveLoadFlavour, alias_history, champion_move_on, resolve
+        from models.registry import SaveLoadFlavour, resolve
 
         flavour = SaveLoadFlavour("features.crop_type:CropTypeClassifier")
         today = resolve(CROP_MODEL_NAME, "champion", flavour=flavour)
@@ -146,6 +146,17 @@ def _champion_crop_model(day: date | None = None) -> tuple[Any, str]:
         return None, "no crop-type champion in the registry (no CROP_MISMATCH alerts)"
     if day is None:
         return today.model, f"crop-type version {today.version}, today's champion"
+    return crop_champion_on(today, day, flavour)
+
+
+def crop_champion_on(today: Any, day: date, flavour: Any) -> tuple[Any, str]:
+    """The crop-type model in force on ``day`` given today's champion ``today`` (a ``models.registry.Resolved``) and
+    what to say of it (:func:`_champion_crop_model`; ``monitor --as-of`` takes the same one): the promotion in force
+    on ``day`` by its effective date, or its wall-clock date when it records none — today's when none is (said so)."""
+    from models.errors import RegistryError
+    from models.registry import alias_history, champion_move_on, resolve
+    from pipelines.featurize import CROP_MODEL_NAME
+
     try:
         move = champion_move_on(alias_history(CROP_MODEL_NAME), day)
     except (RegistryError, OSError, ValueError):

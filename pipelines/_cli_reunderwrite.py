@@ -404,7 +404,7 @@ def monitor_cmd(
         s = _season_of(season, c.seasons, c.current_season, f"county {county}")
         f = c.fields()
         _check_day(f, s, day)
-        model = _crop_model(crop_model)
+        model = _crop_model(crop_model, day)
         al, warnings = alerts_as_of(f, c.imagery, s, day, cache_dir=c.cache_dir / "series",
                                     book=_with_decided(c.book(), store, s, day), crop_model=model)
     else:
@@ -419,7 +419,7 @@ def monitor_cmd(
         s = _season_of(season, known, max(known), f"fields file {fields}")
         _check_day(f, s, day)
         bk = _with_decided(read_book(book) if book is not None else None, store, s, day)
-        model = _crop_model(crop_model)
+        model = _crop_model(crop_model, day)
         al, warnings = alerts_as_of(f, imagery, s, day, cache_dir=cache / "series" if cache is not None else None,
                                     book=bk, crop_model=model)
     for w in warnings:
@@ -484,7 +484,10 @@ def _with_decided(book: Any, store: str | None, season: str, day: Any) -> Any:
         return book_with_decided(book, st.records(str(season)), day, str(season))
 
 
-def _crop_model(spec: str) -> Any:
+def _crop_model(spec: str, day: date | None = None) -> Any:
+    """``monitor --crop-model``: none, a saved folder, or the champion — on a past ``day`` the champion of that day
+    (:func:`pipelines._cli_report.crop_champion_on`, as a report of that date takes it: by the effective date of its
+    promotion), said on standard error when it is not today's."""
     if spec == "none":
         return None
     from features.crop_type import CropTypeClassifier
@@ -494,8 +497,17 @@ def _crop_model(spec: str) -> Any:
     from models.errors import RegistryError
     from models.registry import SaveLoadFlavour, resolve
 
+    flavour = SaveLoadFlavour.of(CropTypeClassifier())
     try:
-        return resolve("crop-type", flavour=SaveLoadFlavour.of(CropTypeClassifier())).model
+        today = resolve("crop-type", flavour=flavour)
     except RegistryError as e:
         err(f"warning: no crop-type champion ({e}); CROP_MISMATCH not checked")
         return None
+    if day is None or day >= date.today():
+        return today.model
+    from pipelines._cli_report import crop_champion_on
+
+    model, used = crop_champion_on(today, day, flavour)
+    if model is not today.model:
+        err(f"note: alerts computed with {used}")
+    return model

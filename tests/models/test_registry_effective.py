@@ -210,3 +210,30 @@ def test_a_simulated_county_s_promotions_are_in_force_from_its_season_start() ->
     future = SimpleNamespace(synthetic=True, data_kind="synthetic", current_season=str(datetime.now(UTC).year + 1),
                              region="in-smallholder")
     assert promotion_effective(future) <= datetime.now(UTC).date()  # type: ignore[arg-type,operator]
+
+
+def test_monitor_as_of_a_past_date_uses_the_champion_of_that_date(
+        store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``monitor --as-of D`` loaded today's crop-type champion whatever D; it now takes the champion of D as the
+    report of that date does (by effective date), and says so when it is not today's; today (or no date in force):
+    today's, silently as before."""
+    import models.registry as registry
+    from pipelines import _cli_reunderwrite as cli_ru
+
+    _three_versions()
+    registry.promote("crop-type", 1, effective="2009-06-01")
+    registry.promote("crop-type", 3)
+    real_resolve = registry.resolve
+
+    def resolve(name: str, alias: str = "champion", **_: Any) -> Any:
+        r = real_resolve(name, alias)
+        return SimpleNamespace(version=r.version, run_id=r.run_id, model=f"model-{r.version}")
+
+    monkeypatch.setattr(registry, "resolve", resolve)
+    capsys.readouterr()  # (MLflow's own warnings while registering)
+    assert cli_ru._crop_model("champion", date(2009, 8, 1)) == "model-1"
+    assert capsys.readouterr().err.strip() == ("note: alerts computed with crop-type version 1, the champion of "
+                                               "2009-08-01 by effective date (today's: 3)")
+    for day in (None, datetime.now(UTC).date(), date(2009, 5, 1)):
+        assert cli_ru._crop_model("champion", day) == "model-3"
+        assert capsys.readouterr().err == ""

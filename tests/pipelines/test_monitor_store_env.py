@@ -63,7 +63,7 @@ def test_monitor_with_a_model_whose_saved_thresholds_contradict_is_a_one_line_er
 
     bad = {"in-smallholder": {"mismatch_cohort_ratio": 3.5, "mismatch_season_ratio": 3.0}}
     _, model = saved_and_restored(FittedStub(alert_params_=bad))  # as read back from meta.json
-    monkeypatch.setattr(cli_ru, "_crop_model", lambda spec: model)
+    monkeypatch.setattr(cli_ru, "_crop_model", lambda spec, day=None: model)
     r = CliRunner().invoke(app, ["monitor", "--county", str(county), "--cache", str(tmp_path / "cache"), "--as-of",
                                  "2009-09-15"], env={"AGCREDIT_TOKEN_KEY": KEY, "AGCREDIT_STORE_URL": ""})
     assert r.exit_code == 2, (r.stdout, r.stderr)
