@@ -47,20 +47,22 @@ ModelLoader = Callable[[str, str], Any]
 class ExplainError(UserInputError):
     """The application has no stored decision to explain."""
 
-    def __init__(self, *, application_id: str, problem: str, personal: bool = False,
-                 shapes: frozenset[str] | None = None) -> None:
-        from underwriting._pii_text import echoed_reference, shapes_hint
+    def __init__(self, *, application_id: str, problem: str, personal: bool = False, known: bool = False,
+                 count: int = 0, shapes: frozenset[str] | None = None) -> None:
+        from underwriting._pii_text import echoed_reference, unknown_reference_hint
 
         self.application_id = application_id
         self.problem = problem
-        # never echo a name, phone or ID number typed by mistake (``personal``: a farmer's own identifier, by its
-        # token; ``shapes``: the stored application ids' shapes — an argument of none of them, a one-word name or a
-        # phone written with other separators, is not shown either)
-        if echoed_reference(application_id, personal=personal, shapes=shapes):
+        # echoed only when the records hold it (``known``: a decision of it exists, after --as-of) — never an argument
+        # matching no record, whatever its shape (a bank's ids may be any word; a surname typed there is not
+        # repeated), nor a farmer's own identifier (``personal``, by its token)
+        if echoed_reference(application_id, known=known, personal=personal):
             super().__init__(f"explain {application_id}: {problem}")
         else:
-            super().__init__(f"explain the application given: {problem} (give an application id as in the "
-                             f"decision records{shapes_hint(shapes)}, not a name, phone or ID number)")
+            hint = unknown_reference_hint("an application id", "application ids", count, shapes, "`agcredit decisions export --out FILE` "
+                                          "(column application_id)") if not known else \
+                "it is not repeated here: it is a farmer's identifier, not an application id"
+            super().__init__(f"explain the application given: {problem} ({hint})")
 
 
 @dataclass(frozen=True)
@@ -334,8 +336,10 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         when = f" on or before {as_of}" if as_of is not None else ""
         from features.identity import names_a_farmer
 
+        count, shapes = store.application_summary()
         raise ExplainError(application_id=app_id, problem=f"no stored decision{when} in {store.shown_url}",
-                           personal=names_a_farmer(app_id, store.has_farmer), shapes=store.application_shapes())
+                           personal=names_a_farmer(app_id, store.has_farmer),
+                           known=store.latest(app_id) is not None, count=count, shapes=shapes)
     body = rec.body
     cur = rec.currency
     entries = [dict(f) for f in body.get("fields", [])]

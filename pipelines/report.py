@@ -903,6 +903,26 @@ def _flatten(d: Any, prefix: str = "") -> list[tuple[str, str]]:
     return out
 
 
+def _no_farmer_message(data: ReportData, token: str) -> str:
+    """``report farmer``'s message for a ``token`` with no decision in the season. The token is named only when the
+    data hold it (a farmer of the fields or of other seasons' records) and it is no farmer's own identifier (by its
+    keyed token); one matching no farmer is never repeated — a bank's tokens may be any word, and an analyst may have
+    typed a surname there — nor is its shape, length or a keyed fingerprint (that would be the farmer's own token
+    when a name was typed): the message gives the count of the data's farmer tokens, their shapes and how to list
+    them."""
+    from features.identity import names_a_farmer
+    from underwriting._pii_text import echoed_reference, reference_shape, unknown_reference_hint
+
+    tokens = set(data.fields["farmer_token"].astype(str)) | set(data.decisions["farmer_token"].astype(str))
+    shapes = {reference_shape(t) for t in tokens}  # the data's tokens' shapes, given when few (never the argument's)
+    if echoed_reference(token, known=token in tokens, personal=names_a_farmer(token, tokens.__contains__)):
+        return f"report: no decision for farmer {token} in season {data.season}"
+    hint = (unknown_reference_hint("the farmer's pseudonymous token", "farmer tokens", len(tokens), shapes if len(shapes) <= 3 else None,
+                                   "`agcredit decisions export --out FILE` (column farmer_token)")
+            if token not in tokens else "it is not repeated here: it is a farmer's identifier, not a token")
+    return f"report: no decision for the farmer given in season {data.season} ({hint})"
+
+
 def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     """Write ``farmer-<token>.html``: the farmer's fields on a map, NDVI curves against the expected
     band with checkpoints, and the decision with its reasons and computation."""
@@ -910,15 +930,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     standing = standing_decisions(data.decisions)
     mine = dec[dec["farmer_token"] == token]
     if mine.empty:
-        from features.identity import names_a_farmer
-        from underwriting._pii_text import looks_like_reference
-
-        tokens = set(data.fields["farmer_token"].astype(str)) | set(data.decisions["farmer_token"].astype(str))
-        shown = looks_like_reference(token) and not names_a_farmer(token, tokens.__contains__)
-        raise UserInputError(f"report: no decision for farmer {token} in season {data.season}"
-                             if shown else  # never echo a name, phone or ID number (a farmer's own: by its token)
-                             f"report: no decision for the farmer given in season {data.season} (give the farmer's "
-                             f"pseudonymous token as in the decision records, not a name, phone or ID number)")
+        raise UserInputError(_no_farmer_message(data, token))
     f = data.fields[data.fields["farmer_token"] == token]
     body = [f"<h1>Farmer {escape(token)} — season {escape(data.season)}</h1>", _as_of_text(data, mine),
             _set_aside_note(data, token),

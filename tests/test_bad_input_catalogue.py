@@ -314,11 +314,13 @@ CASES = [
     # --- the decision store: override, export, audit, explain -----------------------------------
     Case("override-unknown-application", lambda e, d: _override(e, "A9999", "--limit", "100", "--reason", "r",
                                                                "--operator", "ana"),
-         r"override of application A9999: no stored decision"),
+         r"override of the application given: no stored decision in .* \(give an application id as in the "
+         r"decision records \(shaped like A9999\), not a name, phone or ID number: the one given matches none of the "
+         r"\d+ application ids of the data and is not repeated here; list them with `agcredit decisions export"),
     Case("override-unknown-word", lambda e, d: _override(e, "NOPE", "--limit", "100", "--reason", "r",
                                                         "--operator", "ana"),
          r"override of the application given: no stored decision in .* \(give an application id as in the decision "
-         r"records \(shaped like A9999\), not a name, phone or ID number\)"),
+         r"records \(shaped like A9999\), not a name, phone or ID number: the one given matches none"),
     Case("override-limit-not-a-number", lambda e, d: _override(e, _first(e), "--limit", "lots", "--reason", "r",
                                                               "--operator", "ana"), r"override limit.*lots"),
     Case("override-limit-too-many-decimals", lambda e, d: _override(e, _first(e), "--limit", "100.001", "--reason",
@@ -418,10 +420,12 @@ CASES = [
     Case("fields-season-malformed-other-rows", _fields_with(season=[SEASON, "2O25", SEASON, SEASON]),
          r"fields\.gpkg: column 'season': expected a year like 2024, found other values at P001 \('2O25'\)"),
     Case("explain-unknown-application", lambda e, d: ["explain", "A9999", "--store", e["store"]],
-         r"explain A9999: no stored decision"),
+         r"explain the application given: no stored decision in .* \(give an application id as in the decision "
+         r"records \(shaped like A9999\), not a name, phone or ID number: the one given matches none of the \d+ "
+         r"application ids of the data and is not repeated here; list them with `agcredit decisions export"),
     Case("explain-unknown-word", lambda e, d: ["explain", "NOPE", "--store", e["store"]],
          r"explain the application given: no stored decision in .* \(give an application id as in the decision "
-         r"records \(shaped like A9999\), not a name, phone or ID number\)"),
+         r"records \(shaped like A9999\), not a name, phone or ID number: the one given matches none"),
     Case("explain-bad-as-of", lambda e, d: ["explain", _first(e), "--as-of", "01/08/2025", "--store", e["store"]],
          r"as-of date.*01/08/2025"),
     # --- underwrite (engineer S): applications, book, policy, dates, features ------------------

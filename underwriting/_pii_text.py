@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = ["KnownIdentifiers", "looks_like_reference", "number_or_email", "personal_data_kind", "reference_shape",
-           "shown_argument", "shown_reference", "echoed_reference", "shapes_hint",
+           "shown_argument", "shown_reference", "echoed_reference", "shapes_hint", "unknown_reference_hint",
            "PHONE_OR_ID", "EMAIL", "FARMER_NAME", "FARMER_NUMBER", "OTHER_FARMER_NAME", "OTHER_FARMER_NUMBER"]
 
 #: the kinds :func:`personal_data_kind` names
@@ -207,13 +207,13 @@ def shown_reference(value: object, shapes: Iterable[str]) -> bool:
     return looks_like_reference(value) and reference_shape(value) in set(shapes)
 
 
-def echoed_reference(value: object, *, personal: bool = False, shapes: Iterable[str] | None = None) -> bool:
-    """Whether an id argument with no stored record (``explain``, ``override``) may be echoed in the message: never a
-    farmer's own identifier (``personal``, found by its token); with ``shapes`` (the stored ids' shapes) only in one
-    of them (:func:`shown_reference`), else when it :func:`looks_like_reference`."""
-    if personal:
-        return False
-    return looks_like_reference(value) if shapes is None else shown_reference(value, shapes)
+def echoed_reference(value: object, *, known: bool, personal: bool = False) -> bool:
+    """Whether an id argument may be echoed in a message: only one the data hold (``known``: a stored application id,
+    a farmer token of the records or fields) that :func:`looks_like_reference` and is no farmer's own identifier
+    (``personal``, found by its token). An argument matching nothing is never echoed, whatever its shape: a bank's ids
+    and tokens may be any word, and an analyst may have typed a farmer's surname, first name or phone there — the
+    message says what to give instead (:func:`unknown_reference_hint`)."""
+    return known and not personal and looks_like_reference(value)
 
 
 def shapes_hint(shapes: Iterable[str] | None) -> str:
@@ -221,3 +221,16 @@ def shapes_hint(shapes: Iterable[str] | None) -> str:
     argument ('' without any)."""
     shown = sorted(shapes or ())[:3]
     return f" (shaped like {', '.join(shown)})" if shown else ""
+
+
+def unknown_reference_hint(expected: str, what: str, count: int, shapes: Iterable[str] | None, list_with: str) -> str:
+    """What a message about an argument that matches nothing says instead of the argument: what to give
+    (``expected``, e.g. ``an application id``) and the shapes of the data's (:func:`shapes_hint`: theirs, never the
+    argument's), how many ``what`` the data hold and the command listing them (``list_with``) — ``give an application
+    id as in the decision records (shaped like A9999-99999), not a name, phone or ID number: the one given matches none
+    of the 12 application ids of the data and is not repeated here; list them with …``. Neither the argument, nor its
+    shape or length, nor a keyed fingerprint of it (that would be the farmer's own token when a name was typed) is
+    given."""
+    return (f"give {expected} as in the decision records{shapes_hint(shapes)}, not a name, phone or ID number: the one "
+            f"given matches none of the {count} {what} of the data and is not repeated here; list them with "
+            f"{list_with}")

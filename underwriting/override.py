@@ -61,20 +61,27 @@ def approval_share(body: dict[str, Any]) -> Decimal:
 class OverrideError(UserInputError):
     """An override cannot be written."""
 
-    def __init__(self, *, application_id: str, problem: str, personal: bool = False,
-                 shapes: frozenset[str] | None = None) -> None:
-        from underwriting._pii_text import echoed_reference, shapes_hint
+    def __init__(self, *, application_id: str, problem: str, personal: bool = False, known: bool = False,
+                 count: int | None = None, shapes: frozenset[str] | None = None) -> None:
+        from underwriting._pii_text import echoed_reference, unknown_reference_hint
 
         self.application_id = application_id
         self.problem = problem
-        # ``personal``: a farmer's own identifier (by its token), shaped like an application id — never shown;
-        # ``shapes`` (no stored decision of it): the stored ids' shapes — an argument of none (a one-word name, a
-        # phone with other separators) is not shown either (as explain)
-        shown = shown_argument(application_id, "") if echoed_reference(application_id, personal=personal,
-                                                                       shapes=shapes) else ""
-        super().__init__(f"override of application {shown}: {problem}" if shown else
-                         f"override of the application given: {problem} (give an application id as in the decision "
-                         f"records{shapes_hint(shapes)}, not a name, phone or ID number)")
+        # echoed only once the records are known to hold it (``known``) — never an argument matching no record,
+        # whatever its shape (a bank's ids may be any word; a surname typed there is not repeated), nor a farmer's
+        # own identifier (``personal``, by its token); ``count``/``shapes``: the records' application ids, for the
+        # "no stored decision" message
+        shown = shown_argument(application_id, "") if echoed_reference(application_id, known=known,
+                                                                       personal=personal) else ""
+        if shown:
+            super().__init__(f"override of application {shown}: {problem}")
+        elif count is not None:
+            hint = unknown_reference_hint("an application id", "application ids", count, shapes, "`agcredit decisions export --out FILE` "
+                                          "(column application_id)") if not known else \
+                "it is not repeated here: it is a farmer's identifier, not an application id"
+            super().__init__(f"override of the application given: {problem} ({hint})")
+        else:
+            super().__init__(f"override of the application given: {problem}")
 
 
 class OverridePersonalDataError(OverrideError):
@@ -326,8 +333,10 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
     operator = str(operator or "").strip()
     approver = str(approver).strip() if approver is not None and str(approver).strip() else None
 
+    found = False  # whether the records are known to hold app_id (an argument matching none is never echoed)
+
     def fail(problem: str) -> OverrideError:
-        return OverrideError(application_id=app_id, problem=problem)
+        return OverrideError(application_id=app_id, problem=problem, known=found)
 
     if not reason:
         raise fail("the reason must not be empty")
@@ -347,8 +356,11 @@ def _override(store: DecisionStore, application_id: str, limit: object, reason: 
         when = f" on or before {as_of}" if as_of is not None else ""
         from features.identity import names_a_farmer
 
+        count, shapes = store.application_summary()
         raise OverrideError(application_id=app_id, problem=f"no stored decision{when} in {store.shown_url}",
-                            personal=names_a_farmer(app_id, store.has_farmer), shapes=store.application_shapes())
+                            personal=names_a_farmer(app_id, store.has_farmer),
+                            known=store.latest(app_id) is not None, count=count, shapes=shapes)
+    found = True  # from here on the records hold the id: the messages may name it
     head = store.latest(app_id)
     if head is not None and head.record_id != original.record_id:
         # overriding an earlier record would fork the chain (two records superseding it, the current one unseen)

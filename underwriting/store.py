@@ -1000,11 +1000,16 @@ class DecisionStore:
     def application_shapes(self) -> frozenset[str]:
         """The shapes of the stored application ids (:func:`underwriting._pii_text.reference_shape`: ``A2009-00035``
         → ``A9999-99999``): an unknown argument of that shape may be echoed, any other not (a name, a phone)."""
+        return self.application_summary()[1]
+
+    def application_summary(self) -> tuple[int, frozenset[str]]:
+        """How many applications the records hold, and their ids' shapes (:meth:`application_shapes`) — what a
+        message about an argument matching none of them says instead of the argument."""
         from underwriting._pii_text import reference_shape
 
         with self._read() as conn:
             ids = conn.execute(select(decisions.c.application_id).distinct()).scalars().all()
-        return frozenset(reference_shape(i) for i in ids)
+        return len(ids), frozenset(reference_shape(i) for i in ids)
 
     def latest(self, application_id: str, as_of: str | date | None = None) -> DecisionRecord | None:
         """The last record written for an application (with ``as_of`` on or before the date, if given)."""

@@ -82,9 +82,32 @@ def test_cli_pages(world: dict[str, Any]) -> None:
         assert "<script" not in text and "http://" not in text and "https://" not in text
     assert 'class="obs"' in farmer.read_text()
     missing = runner.invoke(app, ["report", "farmer", "Fnobody", *common])
-    assert missing.exit_code == 2 and "no decision for farmer Fnobody" in missing.stderr
+    assert missing.exit_code == 2 and "no decision for the farmer given" in missing.stderr
+    assert "Fnobody" not in missing.stdout + missing.stderr
     bad = runner.invoke(app, ["report", "portfolio", "--out", str(out), "--store", world["url"]])
     assert bad.exit_code == 2 and "give --county DIR" in bad.stderr
+
+
+@pytest.mark.parametrize("typed", ["Kakaka", "dalo", "Wenteda"])
+def test_cli_report_farmer_never_echoes_a_word_matching_no_farmer(world: dict[str, Any], tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture, typed: str) -> None:
+    """A one-word TOKEN matching no farmer was echoed ("no decision for farmer Kakaka"): a bank's tokens may be any
+    word, and an analyst may type a farmer's surname or first name there. It is named nowhere — stdout, stderr, the
+    logs, the output folder — the message says what to give and how to list the tokens; exit 2."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    out = tmp_path / "pages"
+    res = CliRunner().invoke(app, ["report", "farmer", typed, "--county", str(world["county"].path), "--cache", str(world["county"].cache_dir), "--store",
+                                   world["url"], "--out", str(out)])
+    assert res.exit_code == 2, res.stdout + res.stderr
+    assert res.stderr.count("\n") == 1 and "Traceback" not in res.stderr
+    said = res.stdout + res.stderr + caplog.text
+    assert typed.casefold() not in said.casefold()
+    assert "no decision for the farmer given in season 2009" in res.stderr
+    assert f"matches none of the {len(world['tokens'])} farmer tokens of the data" in res.stderr
+    assert "list them with `agcredit decisions export --out FILE` (column farmer_token)" in res.stderr
+    assert not any(typed in p.name for p in tmp_path.rglob("*"))
 
 
 def test_cli_pages_in_headless_chromium(world: dict[str, Any], tmp_path: Path) -> None:

@@ -196,15 +196,19 @@ def test_override_does_not_echo_a_name_given_as_the_application(url: str) -> Non
     code, out = _override(url, NATIONAL_ID, "visit")
     assert code == 2 and "override of the application given" in out
     _no_secret(out)
-    with pytest.raises(OverrideError, match="override of application A2009-00404: no stored decision"):
-        override(url, "A2009-00404", "16500", "visit", "ana")
-    for word in ("NOPE", "Wenzu", "00000_18677"):  # in no stored id's shape: a one-word name, a phone (as explain)
+    with pytest.raises(OverrideError, match="override of application A2009-00035: no stored decision on or before "
+                                            "2009-09-01"):  # a stored id, decided later: named
+        override(url, "A2009-00035", "16500", "visit", "ana", as_of="2009-09-01")
+    # matching no stored id: never named, whatever its shape (an id's, a one-word name's, a phone's)
+    for word in ("A2009-00404", "NOPE", "Wenzu", "00000_18677"):
         with pytest.raises(OverrideError, match=r"^override of the application given: no stored decision .*\(give "
                                                 r"an application id as in the decision records \(shaped like "
                                                 r"A9999-99999\), not a name") as e:
             override(url, word, "16500", "visit", "ana")
         _no_secret(str(e.value))
         assert word not in str(e.value)
+        assert "matches none of the 2 application ids of the data" in str(e.value)
+        assert "list them with `agcredit decisions export --out FILE` (column application_id)" in str(e.value)
 
 
 # --- explain and report farmer: the argument is not echoed unless it looks like an id ----------------------
@@ -242,9 +246,14 @@ def test_reference_shapes() -> None:
     assert not shown_reference("A2009-00404", set())  # an empty store: nothing to compare with, nothing shown
 
 
-def test_explain_still_names_an_application_id(url: str) -> None:
+def test_explain_names_a_stored_application_id_only(url: str) -> None:
+    """An id of the records' shape matching none of them was echoed ("explain A2009-00404: no stored decision"): a
+    bank's ids may be any word, and a name typed there could be in their shape — only a stored id is named."""
     res = runner.invoke(app, ["explain", "A2009-00404", "--store", url])
-    assert res.exit_code == 2 and "explain A2009-00404: no stored decision" in res.stderr
+    assert res.exit_code == 2 and "explain the application given: no stored decision" in res.stderr
+    assert "A2009-00404" not in res.stdout + res.stderr and "matches none of the 2 application ids" in res.stderr
+    res = runner.invoke(app, ["explain", "A2009-00035", "--as-of", "2009-09-01", "--store", url])
+    assert res.exit_code == 2 and "explain A2009-00035: no stored decision on or before 2009-09-01" in res.stderr
 
 
 @pytest.mark.parametrize("arg", [NAME, NATIONAL_ID, PHONE])
@@ -276,8 +285,21 @@ def test_render_farmer_does_not_echo_personal_data(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match="no decision for the farmer given in season 2009") as e:
         render_farmer(data, NAME, tmp_path)  # type: ignore[arg-type]
     _no_secret(str(e.value))
-    with pytest.raises(UserInputError, match="no decision for farmer Fnobody in season 2009"):
-        render_farmer(data, "Fnobody", tmp_path)  # type: ignore[arg-type]
+    # a one-word token matching no farmer was echoed ("no decision for farmer Fnobody"): a bank's tokens may be any
+    # word, and a surname or first name typed there is personal data — never named, whatever its shape
+    for word in ("Fnobody", NAME.split()[1], "wenzu"):
+        with pytest.raises(UserInputError, match=r"no decision for the farmer given in season 2009 \(give the "
+                                                 r"farmer's pseudonymous token as in the decision records \(shaped "
+                                                 r"like Aa\), not a name, phone or ID number: the one given matches "
+                                                 r"none of the 1 farmer tokens of the data and is not repeated here; "
+                                                 r"list them with `agcredit decisions export") as e:
+            render_farmer(data, word, tmp_path)  # type: ignore[arg-type]
+        assert word not in str(e.value) and str(len(word)) not in str(e.value)
+    import dataclasses
+
+    undecided = dataclasses.replace(data, decisions=data.decisions.iloc[0:0])  # type: ignore[type-var]
+    with pytest.raises(UserInputError, match="no decision for farmer Fa in season 2009"):  # a token of the data
+        render_farmer(undecided, "Fa", tmp_path)  # type: ignore[arg-type]
 
 
 def test_report_farmer_takes_an_application_id() -> None:
@@ -340,8 +362,8 @@ def test_explain_and_override_do_not_echo_a_farmers_alphanumeric_id(keyed_url: s
     with pytest.raises(OverrideError, match=r"^override of the application given: no stored decision") as e:
         override(keyed_url, ALNUM_ID, "16500", "visit", "ana")
     assert ALNUM_ID not in str(e.value)
-    res = runner.invoke(app, ["explain", "A2009-00404", "--store", keyed_url])  # an unknown id is still named
-    assert res.exit_code == 2 and "explain A2009-00404: no stored decision" in res.stderr
+    res = runner.invoke(app, ["explain", "A2009-00001", "--as-of", "2009-09-01", "--store", keyed_url])
+    assert res.exit_code == 2 and "explain A2009-00001: no stored decision" in res.stderr  # a stored id is named
 
 
 def test_render_farmer_does_not_echo_a_farmers_alphanumeric_id(tmp_path: Path,
@@ -359,9 +381,10 @@ def test_render_farmer_does_not_echo_a_farmers_alphanumeric_id(tmp_path: Path,
     data = dataclasses.replace(data, fields=data.fields.assign(farmer_token=tok))  # type: ignore[type-var]
     with pytest.raises(UserInputError, match="no decision for the farmer given in season 2009") as e:
         render_farmer(data, ALNUM_ID, tmp_path)  # type: ignore[arg-type]
-    assert ALNUM_ID not in str(e.value)
-    with pytest.raises(UserInputError, match="no decision for farmer Fnobody in season 2009"):
+    assert ALNUM_ID not in str(e.value) and "is not repeated here" in str(e.value)
+    with pytest.raises(UserInputError, match="no decision for the farmer given in season 2009") as e:
         render_farmer(data, "Fnobody", tmp_path)  # type: ignore[arg-type]
+    assert "Fnobody" not in str(e.value)
 
 
 def test_names_a_farmer_needs_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
