@@ -307,12 +307,15 @@ def _runner(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         yield runner
 
 
-def _profile_of(pol: Any, applications: Any, book: Any, season: str) -> str:
+def _profile_of(pol: Any, applications: Any, book: Any, season: str, day: date) -> str:
     """Without --county and --profile: the policy's profile in the currency of the season's applications and Book
-    lines, chosen as underwrite chooses it (:func:`pipelines.underwrite.profile_for_currency`; a user error naming
-    the profiles when the currency is mixed or no profile's)."""
+    lines (their terms of ``day``: :func:`underwriting.book.book_as_of` — a line renewed into the season under the
+    same line id is of it), chosen as underwrite chooses it (:func:`pipelines.underwrite.profile_for_currency`; a user
+    error naming the profiles when the currency is mixed or no profile's)."""
     from pipelines.underwrite import profile_for_currency
+    from underwriting.book import book_as_of
 
+    book = book_as_of(book, day)
     apps = applications[applications["season"].astype(str) == season]
     lines = book[book["season"].astype(str) == season] if "season" in book.columns else book
     currencies = set(apps["currency"].astype(str))
@@ -350,7 +353,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     _check_day(f, s, day)
     apps, bk = read_applications(applications), read_book(book)
     if not profile:
-        profile = _profile_of(pol, apps, bk, s)
+        profile = _profile_of(pol, apps, bk, s, day)
     sc = cache / "series" if cache is not None else None
     refuse_before_work(bk, day, store, runner)  # before the past seasons' series (on a cluster: mapped there)
     if runner is not None:  # --scheduler/--workers: the past seasons' series on the blocks too

@@ -121,7 +121,7 @@ from pipelines._monitor_peers import (
 )
 from pipelines._monitor_thermal import ThermalClock
 
-__all__ = ["AlertParams", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
+__all__ = ["AlertParams", "farmers_lines", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
            "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
            "first_cohort_pass", "first_mismatch_raise", "mismatch_candidates", "mismatch_passes", "candidate_prob",
@@ -762,12 +762,22 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
                        mismatch_history=hist)
     tokens = dict(zip(cur["field_id"], cur["farmer_token"], strict=True))
     al["farmer_token"] = al["field_id"].map(tokens).astype("str")
-    lines: dict[str, str] = {}
-    if book is not None and len(book):
-        for tok, g in book.groupby("farmer_token"):
-            lines[str(tok)] = ",".join(sorted(set(g["line_id"].astype(str))))  # a dated Book: a line's rows once
+    lines = farmers_lines(book, as_of)
     al["line_id"] = pd.Series([lines.get(t) for t in al["farmer_token"]], index=al.index, dtype="object")
     return al.reset_index(drop=True)
+
+
+def farmers_lines(book: pd.DataFrame | None, as_of: date) -> dict[str, str]:
+    """Per farmer token, the Book lines an alert of theirs names (``L1,L2``): a dated Book's lines as of the day, each
+    on its terms in force (:func:`underwriting.book.book_as_of`, not refusing: a line open on the day with no balance
+    yet is named) — a line renewed under the same id is named once, one not yet opened is not; an undated Book's
+    every line."""
+    from underwriting.book import book_as_of
+
+    day_book = book_as_of(book, as_of, refuse=False)
+    if day_book is None or not len(day_book):
+        return {}
+    return {str(tok): ",".join(sorted(set(g["line_id"].astype(str)))) for tok, g in day_book.groupby("farmer_token")}
 
 
 #: what an alert of a held farmer shows in place of its (empty) line, in monitor's text table (:func:`mark_held`)

@@ -99,7 +99,7 @@ if TYPE_CHECKING:
     from pipelines.county import County
     from pipelines.schedule import Due
 
-__all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "book_with_decided", "decided_lines",
+__all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "booked_seasons", "book_with_decided", "decided_lines",
            "change_counts", "keeps_unvalued_lines", "lines_to_review", "not_reestimated", "opens_alerts", "propose_actions",
            "reunderwrite", "with_failures_observed", "stored_alerts", "renewal_actions",
            "reunderwrite_county",
@@ -165,6 +165,18 @@ def active_lines(book: pd.DataFrame, as_of: date, season: str | None = None) -> 
     if season is not None and "season" in b.columns:
         b = b[b["season"].astype(str) == str(season)]
     return b.sort_values("line_id", kind="stable").reset_index(drop=True)
+
+
+def booked_seasons(book: pd.DataFrame, day: date) -> list[str]:
+    """The seasons the Book's lines finance on ``day`` (a ``--due`` run's other season whose window is open): each
+    line's terms of the day (:func:`underwriting.book.book_as_of`) — a line renewed under the same line id finances
+    its new season, not the one of its earlier rows."""
+    from underwriting.book import book_as_of
+
+    today_book = book_as_of(book, day)
+    if today_book is None or "season" not in today_book.columns:
+        return []
+    return [str(s) for s in today_book["season"].dropna()]
 
 
 def _one_row_per_application(lines: pd.DataFrame, warnings: list[str] | None,
@@ -1121,7 +1133,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     if season:
         seasons = [str(season)]
     else:  # the current season, and another whose window is open today if the Book has lines of it
-        booked = [str(s) for s in book["season"].dropna()] if "season" in book.columns else []
+        booked = booked_seasons(book, today)
         seasons = due_seasons(today, c.current_season, [str(s) for s in c.seasons], booked, c.region)
     url = store_url(store)
     cal = load_calendar(calendar)  # checked before the store is opened (a bad calendar creates nothing)

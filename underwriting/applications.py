@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -197,8 +198,9 @@ def read_book(path: str | Path, *, not_after: date | None = None) -> pd.DataFram
     """Read the Book of active lines (CSV or Parquet) into the Book contract (a header without rows: a Book with no
     active line). With ``balance_as_of`` (optional; :mod:`underwriting.book`) every row is dated and a line may have
     several rows (its balance history): each refusal names the file's rows and the column — an empty or unparsable
-    date, a line and date given twice, a line's own column (``LINE_COLUMNS``) differing between its rows, and with
-    ``not_after`` (a run on today's date) a balance dated after that day. The rows are kept (sorted by line and
+    date, a line and date given twice, a row dated before its own start date, a line's start date going back along
+    its history, a line's own column (``LINE_COLUMNS``) differing between its rows (its terms, ``TERM_COLUMNS``, may
+    change at a renewal), and with ``not_after`` (a run on today's date) a balance dated after that day. The rows are kept (sorted by line and
     date); :func:`underwriting.book.book_as_of` takes a run's."""
     p = Path(path)
     raw = read_table(p, allow_no_rows=True)
@@ -217,10 +219,31 @@ def _balance_dates(df: pd.DataFrame, source: str, not_after: date | None) -> pd.
     if bad.any():
         raise ContractError(table=source, column=BALANCE_DATE, expected="ISO dates (YYYY-MM-DD)",
                             found="other values", offenders=file_rows(source, [int(i) for i in bad.nonzero()[0]]))
-    twice = pd.DataFrame({"line": df["line_id"].to_numpy(), "d": d.to_numpy()}).duplicated(keep=False).to_numpy()
+    lines = df["line_id"].astype(str).to_numpy()
+
+    def where(mask: Any) -> list[str]:  # "L7 (line 5)": the line and the file's row, never a cell's value
+        pos = [int(i) for i in mask.nonzero()[0]]
+        return [f"{lines[i]} ({r})" for i, r in zip(pos, file_rows(source, pos), strict=True)]
+
+    twice = pd.DataFrame({"line": lines, "d": d.to_numpy()}).duplicated(keep=False).to_numpy()
     if twice.any():
-        raise ContractError(table=source, column=f"line_id+{BALANCE_DATE}", expected="one balance per line and date",
-                            found="a line's balance dated twice", offenders=file_rows(source, list(twice.nonzero()[0])))
+        raise ContractError(table=source, column=f"line_id+{BALANCE_DATE}", expected="one row per line and date (a "
+                            "line's terms and balances of a day are one row's)", found="a line dated twice",
+                            offenders=where(twice))
+    early = (d < pd.to_datetime(df["start_date"])).to_numpy()
+    if early.any():
+        raise ContractError(table=source, column=BALANCE_DATE, expected="dates on or after the row's own start_date "
+                            "(a renewal's rows are dated from its new start date)", found="earlier dates",
+                            offenders=where(early))
+    order = pd.DataFrame({"line": lines, "d": d.to_numpy(), "start": pd.to_datetime(df["start_date"]).to_numpy(),
+                          "pos": range(len(df))}).sort_values(["line", "d"], kind="stable")
+    back = order["start"] < order.groupby("line", sort=False)["start"].cummax()
+    if back.any():
+        mask = pd.Series(False, index=range(len(df)))
+        mask[order.loc[back, "pos"].to_numpy()] = True
+        raise ContractError(table=source, column="start_date", expected="a line's start date never earlier than on "
+                            f"its previous {BALANCE_DATE} (a renewal starts the line anew; an earlier term does not come "
+                            "back)", found="an earlier start after a later one", offenders=where(mask.to_numpy()))
     if not_after is not None:
         late = (d > pd.Timestamp(not_after)).to_numpy()
         if late.any():
@@ -228,14 +251,16 @@ def _balance_dates(df: pd.DataFrame, source: str, not_after: date | None) -> pd.
                                 expected=f"balances dated on or before {not_after} (a run on today's date: a balance "
                                          "of a day to come cannot be known)", found="later dates",
                                 offenders=file_rows(source, list(late.nonzero()[0])))
-    for col in LINE_COLUMNS:  # the line's own columns: one value per line (a history row of another line mistyped?)
+    # the line's own columns: one value per line (a history row of another line mistyped?); its terms (TERM_COLUMNS:
+    # application, season, start date) may change at a renewal under the same line id
+    for col in LINE_COLUMNS:
         if col not in df.columns:
             continue
         n = df[col].astype(str).groupby(df["line_id"].to_numpy()).transform("nunique").to_numpy()
         if (n > 1).any():
-            raise ContractError(table=source, column=col, expected="the same value on every row of a line (only the "
-                                f"balances change with {BALANCE_DATE})", found="different values on one line's rows",
-                                offenders=file_rows(source, list((n > 1).nonzero()[0])))
+            raise ContractError(table=source, column=col, expected="the same value on every row of a line (the "
+                                f"balances change with {BALANCE_DATE}, the application, season and start date at a "
+                                "renewal)", found="different values on one line's rows", offenders=where(n > 1))
     out = df.copy()
     out[BALANCE_DATE] = d.to_numpy()
     return out

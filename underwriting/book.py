@@ -2,9 +2,13 @@
 
 A Book without ``balance_as_of`` is undated: each line's balances are the file's, whatever the run's date, and
 :func:`book_as_of` returns it unchanged. A Book with the column dates every row's balances (``limit``, ``drawn``,
-``outstanding``, ``maturity_date`` may change from row to row; the other columns are the line's and agree), and may
-hold several rows per line — its balance history. A run as of ``D`` takes, per line, the row of the latest
-``balance_as_of`` on or before ``D``:
+``outstanding``, ``maturity_date`` may change from row to row), and may hold several rows per line — its balance
+history. A line's history may span a renewal under the same ``line_id``: its terms (``TERM_COLUMNS``: the
+application, the season financed, the start date) may change from row to row too, as a bank keeps the line id when
+it renews a line on a new application for a new season; the farmer, currency, crop and region (``LINE_COLUMNS``) are
+the line's and agree on every row. A run as of ``D`` takes, per line, the row of the latest ``balance_as_of`` on or
+before ``D`` — the row in force, which gives the line's terms and balances of the day (every consumer reads the
+Book through :func:`book_as_of`, never its undated rows):
 
 * a line with a balance dated on or before ``D`` is in the Book as of ``D`` (its latest such row), matured or not;
 * a line whose every balance is dated after ``D`` and that is not open on ``D`` is left out: it starts after ``D``
@@ -17,9 +21,12 @@ hold several rows per line — its balance history. A run as of ``D`` takes, per
   dated ``start_date``, is enough) and runs again.
 
 The reader (:func:`underwriting.applications.read_book`) checks the column: every row dated (ISO dates), one row per
-line and date, the line's own columns the same on every row of a line, and with ``not_after`` (a run on today's
-date, ``reunderwrite --due``) no balance dated after that day — a Book export cannot hold a balance of a day to
-come (a mistyped year, most likely); each refusal names the file's rows and the column, never a cell's value.
+line and date (two rows of a line on one date would give two terms or balances of that day), the line's own columns
+the same on every row of a line, no row dated before its own ``start_date`` (a renewal's rows are dated from its new
+start), a line's start date never going back along its history (a row of the renewed term dated after the renewal
+is another line's or a mistyped date), and with ``not_after`` (a run on today's date, ``reunderwrite --due``) no
+balance dated after that day — a Book export cannot hold a balance of a day to come (a mistyped year, most likely);
+each refusal names the column, the lines and the file's rows, never a cell's value.
 """
 
 from __future__ import annotations
@@ -31,12 +38,15 @@ import pandas as pd
 
 from underwriting.errors import ApplicationsError
 
-__all__ = ["BALANCE_DATE", "LINE_COLUMNS", "book_as_of", "is_dated", "balance_date_text", "refuse_undated_open_lines"]
+__all__ = ["BALANCE_DATE", "LINE_COLUMNS", "TERM_COLUMNS", "book_as_of", "is_dated", "balance_date_text",
+           "refuse_undated_open_lines"]
 
 #: the column dating a Book row's balances (optional)
 BALANCE_DATE = "balance_as_of"
 #: the columns that are the line's own: the same on every row of a line's balance history
-LINE_COLUMNS = ("application_id", "farmer_token", "currency", "crop", "region", "start_date", "season")
+LINE_COLUMNS = ("farmer_token", "currency", "crop", "region")
+#: the line's terms: the same on the rows of one term, changed by a renewal under the same line id (a dated Book)
+TERM_COLUMNS = ("application_id", "season", "start_date")
 
 
 def is_dated(book: pd.DataFrame | None) -> bool:
@@ -57,11 +67,13 @@ def balance_date_text(v: object) -> str | None:
 
 
 def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
-               source: str = "Book") -> pd.DataFrame | None:
+               source: str = "Book", refuse: bool = True) -> pd.DataFrame | None:
     """``book`` as of ``as_of`` (see the module docstring): one row per line, its latest balance dated on or before
     the day; undated rows (a Book without the column, or the decided lines ``D-…`` a run adds) as they are. Refused
     (:class:`~underwriting.errors.ApplicationsError`, one line) when a line open on the day (``start_date ≤ day ≤
-    maturity_date``, of its earliest balance dated after the day) has no balance dated on or before it. Any row order
+    maturity_date``, of its earliest balance dated after the day) has no balance dated on or before it, or only one of
+    an earlier term that matured before the day (a renewal under the same line id); with ``refuse=False`` (a reader
+    that only names the lines, ``monitor``) such a line is kept, on its earliest row dated after the day. Any row order
     and index (duplicate labels too) give the same result; a zoned ``as_of`` is taken as its own calendar day (the
     zone dropped). Applying it twice gives the same Book."""
     if book is None or not is_dated(book) or book.empty:
@@ -79,18 +91,34 @@ def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,
     by_date = ["line_id", "_when"]
     latest = (book[known_mask].assign(_when=w[known_mask]).sort_values(by_date, kind="stable")
               .drop_duplicates("line_id", keep="last").drop(columns="_when"))
-    later_mask = ~undated & ~known_mask & ~book["line_id"].isin(set(latest["line_id"])).to_numpy()
+    later_mask = ~undated & ~known_mask
     later = (book[later_mask].assign(_when=w[later_mask]).sort_values(by_date, kind="stable")
              .drop_duplicates("line_id", keep="first").drop(columns="_when"))
     started = later[((pd.to_datetime(later["start_date"]) <= day) & (pd.to_datetime(later["maturity_date"]) >= day))
                     .to_numpy()]
-    if len(started):
+    before = latest.set_index(latest["line_id"].astype(str))
+    new_term = started["line_id"].astype(str).isin(before.index).to_numpy()
+    if new_term.any():  # a line with a row on or before the day: refused only when that row is of an earlier term
+        # (a renewal under the same line id) that is no longer open on the day — the term in force has no balance yet
+        prev = before.loc[started["line_id"].astype(str).to_numpy()[new_term]]
+        renewed = ((pd.to_datetime(prev["start_date"]).to_numpy() != pd.to_datetime(started["start_date"]).to_numpy()
+                    [new_term]) & (pd.to_datetime(prev["maturity_date"]).to_numpy() < day.to_datetime64()))
+        keep = ~new_term
+        keep[new_term.nonzero()[0][renewed]] = True
+        started = started[keep]
+        new_term = new_term[keep]
+    if len(started) and not refuse:  # named, not valued: the term open on the day, on its first balance
+        latest = pd.concat([latest[~latest["line_id"].astype(str).isin(set(started["line_id"].astype(str)))
+                                   .to_numpy()], started])
+    elif len(started):
         ids = sorted(started["line_id"].astype(str))
+        what = (f"have every balance dated after it (column {BALANCE_DATE})" if not new_term.all() else
+                f"are renewed (a new term under the same line id) and have every balance of the new term dated after "
+                f"it, the earlier term matured before it (column {BALANCE_DATE})")
         raise ApplicationsError(
-            source=source, problem=f"{len(ids)} line(s) open on {day.date()} have every balance dated after it "
-            f"(column {BALANCE_DATE}): give each a balance dated on or before {day.date()} (its opening balance, "
-            "dated start_date, will do) — the run compares the new limit with the balance on its date",
-            offenders=ids)
+            source=source, problem=f"{len(ids)} line(s) open on {day.date()} {what}: give each a balance dated on or "
+            f"before {day.date()} (its opening balance, dated start_date, will do) — the run compares the new limit "
+            "with the balance on its date", offenders=ids)
     out = pd.concat([latest, book[undated]]) if undated.any() else latest
     return out.sort_values("line_id", kind="stable").reset_index(drop=True)
 

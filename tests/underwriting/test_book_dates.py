@@ -71,8 +71,8 @@ def test_a_line_open_on_the_date_with_every_balance_later_is_refused_by_its_id(t
 @pytest.mark.parametrize(("rows", "match"), [
     ([_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15"),
       _row("L1", "A1", "ID-1", "50000", "2", "2", when="2009-06-15")],
-     r"^book.csv: column 'line_id\+balance_as_of': expected one balance per line and date, found a line's balance "
-     r"dated twice at line 2, line 3 \(2 in all\)$"),
+     r"^book.csv: column 'line_id\+balance_as_of': expected one row per line and date \(a line's terms and balances "
+     r"of a day are one row's\), found a line dated twice at L1 \(line 2\), L1 \(line 3\) \(2 in all\)$"),
     ([_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15"),
       _row("L2", "A2", "ID-2", "50000", "2", "2", when="15/06/2009")],
      r"^book.csv: column 'balance_as_of': expected ISO dates \(YYYY-MM-DD\), found other values at line 3 \(1 in all\)$"),
@@ -82,8 +82,9 @@ def test_a_line_open_on_the_date_with_every_balance_later_is_refused_by_its_id(t
      r"^book.csv: column 'balance_as_of': expected a value on every row, found empty cells at line 2 \(1 in all\)$"),
     ([_row("L1", "A1", "ID-1", "50000", "1", "1", when="2009-06-15"),
       _row("L1", "A1", "ID-9", "50000", "2", "2", when="2009-07-15", name="Sita Devi")],
-     r"^book.csv: column 'farmer_token': expected the same value on every row of a line \(only the balances change "
-     r"with balance_as_of\), found different values on one line's rows at line 2, line 3 \(2 in all\)$"),
+     r"^book.csv: column 'farmer_token': expected the same value on every row of a line \(the balances change "
+     r"with balance_as_of, the application, season and start date at a renewal\), found different values on one "
+     r"line's rows at L1 \(line 2\), L1 \(line 3\) \(2 in all\)$"),
 ])
 def test_a_bad_balance_date_is_refused_naming_row_and_column(tmp_path: Path, rows: list[str], match: str) -> None:
     with pytest.raises(ContractError, match=match) as e:
