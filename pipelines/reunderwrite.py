@@ -159,8 +159,14 @@ class ReunderwriteResult:
 # --- lines and checkpoints -------------------------------------------------------------------------------
 
 def active_lines(book: pd.DataFrame, as_of: date, season: str | None = None) -> pd.DataFrame:
-    """Lines of the Book active on ``as_of`` (start ≤ as_of ≤ maturity), of ``season`` when the Book says."""
+    """Lines of the Book active on ``as_of`` (start ≤ as_of ≤ maturity), of ``season`` when the Book says — a dated
+    Book's lines on their terms and balances of the day (:func:`underwriting.book.book_as_of`: the row in force, a
+    line renewed under the same id on its new term; a line open on the day with no balance yet on its first, for a
+    reader naming lines — a run has refused it before, through ``book_as_of`` itself), never its other rows."""
+    from underwriting.book import book_as_of
+
     day = pd.Timestamp(as_of)
+    book = book_as_of(book, as_of, refuse=False)  # type: ignore[assignment]  # a run's Book as of the day: unchanged
     b = book[(book["start_date"] <= day) & (book["maturity_date"] >= day)]
     if season is not None and "season" in b.columns:
         b = b[b["season"].astype(str) == str(season)]

@@ -111,6 +111,18 @@ def test_reunderwrite_selects_the_lines_open_on_the_day_on_their_terms_of_the_da
     assert active_lines(book_as_of(b, day), day, "2008").empty  # type: ignore[arg-type]  # L1's old term is not open
 
 
+def test_active_lines_read_the_terms_of_the_day_from_every_row(tmp_path: Path) -> None:
+    """``monitor --store`` (:func:`pipelines.reunderwrite.book_with_decided`) selected the active lines from every
+    Book row: a line's later balance of the same term, and a renewed line's rows, gave it several rows."""
+    from pipelines.reunderwrite import active_lines
+
+    b = read_book(_write(tmp_path, RENEWAL))
+    lines = active_lines(b, date(2009, 6, 1), "2009")
+    assert list(lines["line_id"]) == ["L1", "L2"] and list(lines["outstanding"]) == [0, 5_000]
+    assert list(lines["application_id"]) == ["A2009-1", "A2009-2"]
+    assert active_lines(b, date(2009, 4, 1), "2008").empty  # L1's 2008 term matured, its renewal not begun
+
+
 def test_due_reads_the_seasons_the_lines_finance_on_the_day(tmp_path: Path) -> None:
     from pipelines.reunderwrite import booked_seasons
 
