@@ -50,26 +50,6 @@ def gov(r2: float, minimum: float = 0.4) -> Governance:
                       metrics={"r2_maize": r2}, minimum_metrics=(Requirement("r2_maize", ">=", minimum),))
 
 
-@pytest.fixture(scope="module")
-def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An initialised, empty MLflow sqlite store (creating one runs all migrations: seconds), copied per test."""
-    from mlflow.tracking import MlflowClient
-
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Path:
-    root = tmp_path / "mlruns"
-    root.mkdir()
-    shutil.copyfile(empty_db, root / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
-    return root
-
-
 def test_missing_registry_says_how_to_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from models import registry
 

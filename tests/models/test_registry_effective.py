@@ -8,7 +8,6 @@ and the page fell back to today's champion. A promotion now records its effectiv
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -21,26 +20,6 @@ from typer.testing import CliRunner
 from models.errors import RegistryError
 from pipelines.cli import app
 from tests.models.test_registry import TinyModel, gov
-
-
-@pytest.fixture(scope="module")
-def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An initialised, empty MLflow sqlite store (creating one runs all migrations: seconds), copied per test."""
-    from mlflow.tracking import MlflowClient
-
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Path:
-    root = tmp_path / "mlruns"
-    root.mkdir()
-    shutil.copyfile(empty_db, root / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
-    return root
 
 
 def _three_versions(name: str = "crop-type") -> None:

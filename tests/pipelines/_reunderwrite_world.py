@@ -4,6 +4,7 @@ yield model and first decisions at emergence in a store — built once per modul
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pipelines.featurize import featurize
 from pipelines.reunderwrite import ScoringModels
 from underwriting.decisions import decide_batch
 from underwriting.policy import default_policy
+from underwriting.records import canonical_json
 from underwriting.store import DecisionStore
 
 
@@ -55,3 +57,18 @@ def build_world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory, 
         st.append(items, operator="underwriter")
     return {"county": county, "season": season, "cps": cps, "models": models, "url": url, "first": items,
             "tmp": tmp}
+
+
+def said(res: Any) -> tuple[Any, ...]:
+    """What a re-underwriting run said (records' bodies, changes without record ids, alerts, haze, warnings), for
+    comparing a run on Dask blocks with one machine's."""
+    return ([(i.idempotency_key, canonical_json(i.body), i.outcome, i.limit) for i in res.items],
+            res.changes.drop(columns="record_id").to_dict("records"), res.alerts.to_dict("records"),
+            res.hazy_dates, res.haze_pinned, res.checkpoint, res.written, res.warnings)
+
+
+def store_copy(world: dict[str, Any], tmp_path: Path, name: str) -> str:
+    """A copy of the world's decision store under ``tmp_path`` (its URL), so each run starts from the same records."""
+    copy = tmp_path / f"{name}.db"
+    shutil.copy(str(world["url"]).removeprefix("sqlite:///"), copy)
+    return f"sqlite:///{copy}"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -31,9 +30,8 @@ from pipelines.cli import app
 from pipelines.monitor import AlertParams
 from pipelines.reunderwrite import ScoringModels, reunderwrite
 from tests.features.test_sentinelhub import STATS_URL, add_token
-from tests.pipelines._reunderwrite_world import build_world
+from tests.pipelines._reunderwrite_world import build_world, said, store_copy
 from underwriting.policy import default_policy
-from underwriting.records import canonical_json
 from underwriting.store import DecisionStore
 
 CLIENT_ID = "agc-client-dask-5c1e"
@@ -272,18 +270,6 @@ def _table_answer(world: dict[str, Any]) -> Any:
     return answer
 
 
-def _said(res: Any) -> tuple[Any, ...]:
-    return ([(i.idempotency_key, canonical_json(i.body), i.outcome, i.limit) for i in res.items],
-            res.changes.drop(columns="record_id").to_dict("records"), res.alerts.to_dict("records"),
-            res.hazy_dates, res.haze_pinned, res.checkpoint, res.written, res.warnings)
-
-
-def _store_copy(world: dict[str, Any], tmp_path: Path, name: str) -> str:
-    copy = tmp_path / f"{name}.db"
-    shutil.copy(str(world["url"]).removeprefix("sqlite:///"), copy)
-    return f"sqlite:///{copy}"
-
-
 @responses.activate
 def test_reunderwrite_on_dask_asks_on_the_workers_and_decides_as_one_machine(
         world: dict[str, Any], cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -299,7 +285,7 @@ def test_reunderwrite_on_dask_asks_on_the_workers_and_decides_as_one_machine(
     def run(name: str, **kw: Any) -> Any:
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"xdg-{name}"))  # a cold cache each: every field asked
         return reunderwrite(season=season, as_of=mid, fields=fields, imagery="sentinelhub-stats", book=c.book(),
-                            applications=c.applications(), store=_store_copy(world, tmp_path, name),
+                            applications=c.applications(), store=store_copy(world, tmp_path, name),
                             policy=default_policy(), profile=c.profile, history=c.past_series(season),
                             models=world["models"], alert_params=AlertParams(min_band_fields=1),
                             weather=c.weather(), yield_history=c.history(), **kw)
@@ -312,7 +298,7 @@ def test_reunderwrite_on_dask_asks_on_the_workers_and_decides_as_one_machine(
     calls.clear()
     runner = Recording(cluster)
     blocks = run("blocks", runner=runner, chunk_fields=3)
-    assert _said(blocks) == _said(one)
+    assert said(blocks) == said(one)
     assert len(asked) == n and len({f for f, _ in asked}) == n  # each field once
     assert all(k is not None for _, k in calls), "asked on the client"
     assert len(calls) == -(-n // 3) and sorted(f for fs, _ in calls for f in fs) == sorted(f for f, _ in asked)
@@ -364,7 +350,7 @@ def test_cli_a_failing_block_is_one_machines_one_line_error_and_writes_nothing(
 
     def run(name: str, extra: list[str]) -> tuple[Any, int, list[str]]:
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"xdg-{name}"))
-        url = _store_copy(world, tmp_path, name)
+        url = store_copy(world, tmp_path, name)
         asked.clear()
         calls.clear()
         r = CliRunner().invoke(app, [*_files_args(world), "--store", url, *extra])

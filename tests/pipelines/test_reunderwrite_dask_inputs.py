@@ -3,7 +3,6 @@ folders), the past seasons' series built on the blocks too, and the same one-lin
 
 from __future__ import annotations
 
-import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,8 @@ from pipelines.cli import app
 from pipelines.county import County
 from pipelines.monitor import AlertParams
 from pipelines.reunderwrite import ScoringModels, reunderwrite, reunderwrite_county
-from tests.pipelines._reunderwrite_world import build_world
+from tests.pipelines._reunderwrite_world import build_world, said, store_copy
 from underwriting.policy import default_policy
-from underwriting.records import canonical_json
 from underwriting.store import DecisionStore
 
 
@@ -34,18 +32,6 @@ def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     return {**w, "table": table}
 
 
-def _said(res: Any) -> tuple[Any, ...]:
-    return ([(i.idempotency_key, canonical_json(i.body), i.outcome, i.limit) for i in res.items],
-            res.changes.drop(columns="record_id").to_dict("records"), res.alerts.to_dict("records"),
-            res.hazy_dates, res.haze_pinned, res.checkpoint, res.written, res.warnings)
-
-
-def _store_copy(world: dict[str, Any], tmp_path: Path, name: str) -> str:
-    copy = tmp_path / f"{name}.db"
-    shutil.copy(str(world["url"]).removeprefix("sqlite:///"), copy)
-    return f"sqlite:///{copy}"
-
-
 def _files_args(world: dict[str, Any], imagery: str | Path) -> list[str]:
     rec = world["county"].path / "records"
     return ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", str(imagery),
@@ -56,7 +42,7 @@ def _files_args(world: dict[str, Any], imagery: str | Path) -> list[str]:
 
 def _run_files(world: dict[str, Any], tmp_path: Path, name: str, imagery: str | Path, extra: list[str],
                store: bool = True) -> tuple[Any, list[dict[str, Any]]]:
-    url = _store_copy(world, tmp_path, name)
+    url = store_copy(world, tmp_path, name)
     r = CliRunner().invoke(app, [*_files_args(world, imagery), "--store", url, *extra])
     with DecisionStore(url) as st:
         recs = st.records(world["season"])
@@ -73,7 +59,7 @@ def test_series_table_on_blocks_decides_as_on_one_machine(world: dict[str, Any],
 
     def run(name: str, **kw: Any) -> Any:
         return reunderwrite(season=season, as_of=mid, fields=c.fields(), imagery=world["table"], book=c.book(),
-                            applications=c.applications(), store=_store_copy(world, tmp_path, name),
+                            applications=c.applications(), store=store_copy(world, tmp_path, name),
                             policy=default_policy(), profile=c.profile, history=c.past_series(season),
                             models=world["models"], alert_params=AlertParams(min_band_fields=1),
                             weather=c.weather(), yield_history=c.history(), **kw)
@@ -82,7 +68,7 @@ def test_series_table_on_blocks_decides_as_on_one_machine(world: dict[str, Any],
     assert len(one.items) > 0
     assert one.items[0].body["provenance"]["imagery_source"].startswith("table (sha256:")
     blocks = run("blocks", runner=local_runner(), chunk_fields=3)
-    assert _said(blocks) == _said(one)
+    assert said(blocks) == said(one)
 
 
 def test_cli_series_table_with_workers_prints_and_stores_what_one_machine_does(world: dict[str, Any],
@@ -119,7 +105,7 @@ def test_past_seasons_are_built_on_the_blocks(world: dict[str, Any], tmp_path: P
     c, season, mid = world["county"], world["season"], world["cps"]["mid"]
     past = [s for s in c.seasons if s < season]
     assert past
-    one = reunderwrite_county(c, season, mid, store=_store_copy(world, tmp_path, "one"), models=world["models"],
+    one = reunderwrite_county(c, season, mid, store=store_copy(world, tmp_path, "one"), models=world["models"],
                               alert_params=AlertParams(min_band_fields=1))
 
     def refused(self: Any, s: str) -> Any:
@@ -127,10 +113,10 @@ def test_past_seasons_are_built_on_the_blocks(world: dict[str, Any], tmp_path: P
 
     monkeypatch.setattr(County, "past_series", refused)
     runner = Counting()
-    blocks = reunderwrite_county(c, season, mid, store=_store_copy(world, tmp_path, "blocks"),
+    blocks = reunderwrite_county(c, season, mid, store=store_copy(world, tmp_path, "blocks"),
                                  models=world["models"], alert_params=AlertParams(min_band_fields=1),
                                  runner=runner, chunk_fields=3)
-    assert _said(blocks) == _said(one)
+    assert said(blocks) == said(one)
     assert sorted(runner.maps) == sorted([past, [season]])
 
     # the --fields path (a scene folder) too: its past seasons on the blocks, the same printout and records
@@ -211,7 +197,7 @@ def test_statistical_api_with_a_runner_decides_as_on_one_machine(world: dict[str
 
     def run(name: str, **kw: Any) -> Any:
         return reunderwrite(season=season, as_of=mid, fields=c.fields(), imagery="sentinelhub-stats", book=c.book(),
-                            applications=c.applications(), store=_store_copy(world, tmp_path, name),
+                            applications=c.applications(), store=store_copy(world, tmp_path, name),
                             policy=default_policy(), profile=c.profile, history=c.past_series(season),
                             models=world["models"], alert_params=AlertParams(min_band_fields=1),
                             weather=c.weather(), yield_history=c.history(), **kw)
@@ -220,7 +206,7 @@ def test_statistical_api_with_a_runner_decides_as_on_one_machine(world: dict[str
     assert len(one.items) > 0 and calls
     assert one.items[0].body["provenance"]["imagery_source"] == "sentinelhub-stats"
     blocks = run("blocks", runner=local_runner(), chunk_fields=3)
-    assert _said(blocks) == _said(one)
+    assert said(blocks) == said(one)
 
 
 def test_several_seasons_series_in_one_map_equal_one_call_each(world: dict[str, Any]) -> None:
@@ -269,5 +255,5 @@ def test_cheap_refusals_come_before_the_past_seasons_on_the_cluster(world: dict[
     assert not missing.exists()
     monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "1")
     with pytest.raises(UserInputError, match=r"^--scheduler/--workers: not with the scene reference on"):
-        reunderwrite_county(c, world["season"], mid, store=_store_copy(world, tmp_path, "ref"),
+        reunderwrite_county(c, world["season"], mid, store=store_copy(world, tmp_path, "ref"),
                             models=world["models"], runner=runner)
