@@ -164,14 +164,19 @@ def export_cmd(
     out: str = typer.Option(..., "--out", help="Output file (.csv or .parquet)."),
     season: str | None = typer.Option(None, "--season", help="Only this season (YYYY)."),
     fmt: str | None = typer.Option(None, "--format", help="csv or parquet (default: from --out's suffix)."),
+    book: Path | None = typer.Option(None, "--book", help="Book of active lines (CSV or Parquet, as given to "
+                                     "underwrite): link a record naming no line (a new application's) to the one "
+                                     "Book line of its application id (line_link book; several: ambiguous)."),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Export stored decision records (Decision contract) to CSV or Parquet."""
+    from underwriting.applications import read_book
     from underwriting.store import export_decisions, store_url
 
-    refuse_out_over_inputs(out, store=store_url(store))
-    n = export_decisions(out, season=season, fmt=fmt, url=store)
-    echo(f"wrote {n} records to {out}")
+    refuse_out_over_inputs(out, store=store_url(store), book=book)
+    bk = read_book(book) if book is not None else None
+    links = export_decisions(out, season=season, fmt=fmt, url=store, book=bk)
+    echo(f"wrote {len(links)} records to {out}{links.summary()}")
 
 
 @app.command("override")

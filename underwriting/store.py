@@ -48,6 +48,7 @@ from sqlalchemy import Connection, func, insert, inspect, make_url, select, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from features.errors import UserInputError
+from underwriting._line_links import LineLinks, line_links
 from underwriting._store_schema import (
     CHAIN_LOCK_KEY,
     DUE_RUN_LOCK_KEY,
@@ -1048,8 +1049,12 @@ def upgrade_store(url: str | None = None, expect_head: str | None = None) -> Upg
 
 
 def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | None = None,
-                     url: str | None = None) -> int:
-    """Write the stored records (optionally one season) to CSV or Parquet; returns the number of rows."""
+                     url: str | None = None, book: pd.DataFrame | None = None) -> LineLinks:
+    """Write the stored records (optionally one season) to CSV or Parquet; returns the rows' line links
+    (:class:`~underwriting._line_links.LineLinks`, ``len()``: the number of rows). ``line_id`` and ``line_link``: the
+    line each record decided, named by its body (``record``) or, with ``book`` (the Book as
+    :func:`underwriting.applications.read_book` reads it), for a record naming none, the one Book line of its
+    application (``book``; several: ``ambiguous``, no line id) — :func:`underwriting._line_links.line_links`."""
     path = Path(out)
     kind = (fmt or path.suffix.lstrip(".") or "csv").lower()
     if kind not in ("csv", "parquet"):
@@ -1083,7 +1088,7 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     lines = line_standing(df)
     ids = df["record_id"].astype(str)
     bodies = dict(zip(ids, df["body"], strict=True)) if "body" in df.columns else {}
-    book: dict[str, int] = {}  # standing record id -> the Book limit the line stands at
+    book_limits: dict[str, int] = {}  # standing record id -> the Book limit the line stands at
     on: set[str] = set()
     for rid, (stood, skipped) in lines.items():
         mark = stood or skipped or rid  # the Book line: marked on its REFER or DECLINE, else its kept record
@@ -1091,12 +1096,12 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
         if stood is None:
             b = bodies.get(rid)
             b = json.loads(b) if isinstance(b, str) else (b or {})
-            book[mark] = int(line_block(b).get("book_limit") or 0)
+            book_limits[mark] = int(line_block(b).get("book_limit") or 0)
     standing = (df["current"] & ~ids.isin(set(lines))) | ids.isin(on)
     # a REFER grants nothing until an analyst decides: a line standing on one stands at 0 (its Book limit, above,
     # where it has a Book line); its indicative limit is in `indicative_limit` (REFER rows only), never counted
     refer = (df["outcome"].astype(str) == "REFER").tolist()
-    limits = [book.get(r, 0 if ref else lim) if st else None
+    limits = [book_limits.get(r, 0 if ref else lim) if st else None
               for r, lim, st, ref in zip(ids, df["limit"], standing, refer, strict=True)]
     indicative = [int(lim) if ref else None for lim, ref in zip(df["limit"], refer, strict=True)]
     # `outside_book_limit`, `outside_outstanding` (standing rows): a Book line standing at 0 on a REFER or DECLINE —
@@ -1113,5 +1118,8 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
                                                 for b, o in zip(blocks, outside, strict=True)], dtype="Int64"),
                    outside_outstanding=pd.array([int(b.get("outstanding") or 0) if o else None
                                                  for b, o in zip(blocks, outside, strict=True)], dtype="Int64"))
+    # `line_id`, `line_link` (every export, with or without a Book: the file's columns do not depend on --book)
+    links = line_links(df, book)
+    df = df.assign(line_id=pd.array(links.line_ids, dtype="string"), line_link=pd.array(links.links, dtype="string"))
     write_table_atomic(df, path, fmt=kind)
-    return len(df)
+    return links

@@ -121,6 +121,63 @@ def test_export(url: str, tmp_path: Path, name: str, extra: list[str]) -> None:
     assert df["application_id"].tolist() == ["APP3", "APP4"] and set(df["season"]) == {"2025"}
 
 
+BOOK_HEADER = "line_id,application_id,farmer_token,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
+
+
+def _book_row(line: str, app_id: str, tok: str, cur: str = "USD") -> str:
+    return f"{line},{app_id},{tok},{cur},1000.00,0,0,2025-05-10,2026-03-01,maize,r1\n"
+
+
+def test_export_links_records_through_the_book(url: str, tmp_path: Path) -> None:
+    """`decisions export --book B`: a record naming no Book line (a new application's first decision) is linked to the
+    one Book line of its application (`line_link` book); an application with several lines is `ambiguous`; the line
+    says how many of each. Without --book the columns are there, empty where no body names a line."""
+    book = tmp_path / "book.csv"
+    book.write_text(BOOK_HEADER + _book_row("L3", "APP3", "tok3") + _book_row("L4a", "APP4", "tok4")
+                    + _book_row("L4b", "APP4", "tok4"))
+    out = tmp_path / "out.csv"
+    res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out), "--season", "2025",
+                              "--book", str(book)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == (f"wrote 2 records to {out}, 1 linked to Book lines through the Book (1 ambiguous: "
+                                  "several Book lines of one application, not linked)")
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert df[["application_id", "line_id", "line_link"]].values.tolist() == [["APP3", "L3", "book"],
+                                                                             ["APP4", "", "ambiguous"]]
+    plain = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out), "--season", "2025"])
+    assert plain.exit_code == 0 and plain.stdout.strip() == f"wrote 2 records to {out}"
+    df = pd.read_csv(out, dtype=str, keep_default_na=False)
+    assert df[["line_id", "line_link"]].values.tolist() == [["", ""], ["", ""]]
+
+
+def test_export_says_a_book_of_another_currency(url: str, tmp_path: Path) -> None:
+    book = tmp_path / "book.csv"
+    book.write_text(BOOK_HEADER + _book_row("L3", "APP3", "tok3", "EUR"))
+    out = tmp_path / "out.parquet"
+    res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out), "--book", str(book)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == (f"wrote 5 records to {out}, 0 linked to Book lines through the Book (0 ambiguous); "
+                                  "1 whose application id is only on Book lines of another farmer token or currency, "
+                                  "not linked; the Book's lines are in EUR, the records in USD")
+    assert pd.read_parquet(out)["line_link"].isna().all()
+
+
+@pytest.mark.parametrize("text, match", [
+    (BOOK_HEADER.replace(",region", "") + "L3,APP3,tok3,USD,1000.00,0,0,2025-05-10,2026-03-01,maize\n", "region"),
+    (BOOK_HEADER + _book_row("L3", "APP3", "tok3") + _book_row("L3", "APP4", "tok4"), "line_id"),
+])
+def test_export_refuses_a_bad_book_writing_nothing(url: str, tmp_path: Path, text: str, match: str) -> None:
+    book = tmp_path / "book.csv"
+    book.write_text(text)
+    out = tmp_path / "out.csv"
+    res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out), "--book", str(book)])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert len(res.stderr.strip().splitlines()) == 1 and match in res.stderr and "Traceback" not in res.output
+    assert not out.exists()
+    over = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(book), "--book", str(book)])
+    assert over.exit_code == 2 and "is the --book file" in over.stderr and book.read_text() == text
+
+
 def test_export_bad_format(url: str, tmp_path: Path) -> None:
     res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(tmp_path / "x.xlsx")])
     assert res.exit_code == 2
