@@ -762,22 +762,27 @@ def season_alerts(fields: pd.DataFrame, series: pd.DataFrame, history: pd.DataFr
                        mismatch_history=hist)
     tokens = dict(zip(cur["field_id"], cur["farmer_token"], strict=True))
     al["farmer_token"] = al["field_id"].map(tokens).astype("str")
-    lines = farmers_lines(book, as_of)
+    lines = farmers_lines(book, as_of, str(season))
     al["line_id"] = pd.Series([lines.get(t) for t in al["farmer_token"]], index=al.index, dtype="object")
     return al.reset_index(drop=True)
 
 
-def farmers_lines(book: pd.DataFrame | None, as_of: date) -> dict[str, str]:
-    """Per farmer token, the Book lines an alert of theirs names (``L1,L2``): a dated Book's lines as of the day, each
-    on its terms in force (:func:`underwriting.book.book_as_of`, not refusing: a line open on the day with no balance
-    yet is named) — a line renewed under the same id is named once, one not yet opened is not; an undated Book's
-    every line."""
-    from underwriting.book import book_as_of
+def farmers_lines(book: pd.DataFrame | None, as_of: date, season: str | None = None) -> dict[str, str]:
+    """Per farmer token, the Book lines an alert of theirs names (``L1,L2``): the lines open on the day (``start_date
+    ≤ as_of ≤ maturity_date``) — :func:`pipelines.reunderwrite.active_lines`, the lines a re-underwriting of the
+    season as of the day reviews: a dated Book's lines on their terms in force
+    (:func:`underwriting.book.book_as_of`, not refusing: a line open on the day with no balance yet is named), a line
+    renewed under the same id named once, one matured before the day or not yet started not named (dated Book or
+    not). With ``season`` (an alert's season) and a Book that says the season it finances, only the lines of that
+    season: an alert on a field of season S concerns the crop that season's line finances, not a farmer's line of
+    another season still open on the day (an earlier season's line not yet matured, or the next season's already
+    started). A farmer with no such line: not in the answer (the alert names none)."""
+    from pipelines.reunderwrite import active_lines
 
-    day_book = book_as_of(book, as_of, refuse=False)
-    if day_book is None or not len(day_book):
+    if book is None or not len(book):
         return {}
-    return {str(tok): ",".join(sorted(set(g["line_id"].astype(str)))) for tok, g in day_book.groupby("farmer_token")}
+    open_book = active_lines(book, as_of, season)
+    return {str(tok): ",".join(sorted(set(g["line_id"].astype(str)))) for tok, g in open_book.groupby("farmer_token")}
 
 
 #: what an alert of a held farmer shows in place of its (empty) line, in monitor's text table (:func:`mark_held`)
