@@ -102,7 +102,7 @@ if TYPE_CHECKING:
 __all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "booked_seasons", "book_with_decided", "decided_lines",
            "change_counts", "keeps_unvalued_lines", "lines_to_review", "not_reestimated", "opens_alerts", "propose_actions",
            "reunderwrite", "with_failures_observed", "stored_alerts", "renewal_actions",
-           "reunderwrite_county",
+           "reunderwrite_county", "checkpoint_lines", "deciding_dates",
            "reunderwrite_due", "checkpoint_label", "DETERIORATION_ALERTS", "NO_ESTIMATE_CODES", "DEFAULT_OPERATOR"]
 
 DETERIORATION_ALERTS = ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
@@ -728,7 +728,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  memo: dict[Any, Any] | None = None,
                  allow_missing_acquisitions: bool = False, runner: Any = None,
                  chunk_fields: int | None = None, set_aside: Sequence[Any] = (),
-                 rejects: str | Path | None = None) -> ReunderwriteResult:
+                 rejects: str | Path | None = None, book_check_when_deciding: bool = False) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -759,6 +759,10 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     A line re-underwritten as of ``as_of`` by such a run that held lines is not re-decided by a later run of that
     date, also when an analyst overrode it since (the run after the rows are corrected decides the held lines only;
     :func:`_by_rejects_run`).
+    ``book_check_when_deciding`` (a ``--due`` run's checkpoint): a dated Book's refusal of a line open on ``as_of``
+    without a balance on or before it (:func:`underwriting.book.book_as_of`) only when the checkpoint has lines to
+    re-decide (:func:`checkpoint_lines`) — a checkpoint with none (no line of its crop open, every line covered by a
+    later record) decides nothing on the Book of that date and runs as one with a sound Book.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -767,7 +771,10 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     season = str(season)
     from underwriting.book import book_as_of
 
-    book = book_as_of(book, as_of)  # a dated Book: each line's latest balance on or before the date (else as it is)
+    # a dated Book: each line's latest balance on or before the date (else as it is); refused on a line open on the
+    # day without one — with ``book_check_when_deciding``, only once the date has lines to re-decide (below)
+    given_book = book
+    book = book_as_of(book, as_of, refuse=not book_check_when_deciding)  # type: ignore[assignment]
     if series is None:  # a partial `imagery fetch`: refused before any work
         from features.series import missing_acquisitions
 
@@ -780,22 +787,16 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False, writer=True)
     try:
         recs = st.records(season)
-        todo = lines_to_review(book, applications, as_of, season,
-                               records=recs if include_decided else None, warnings=warnings, crops=crops)
-        if crops is not None:
-            todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
-        todo, held_lines = _hold(todo, set_aside, season, rejects)
-        if open_on is not None and len(todo):
-            closed = (pd.to_datetime(todo["maturity_date"]) < pd.Timestamp(open_on)).to_numpy()
-            if closed.any():
-                warnings.append(f"{int(closed.sum())} line(s) active on {as_of} matured before {open_on}: not "
-                                "re-decided (a closed line has nothing left to follow)")
-                todo = todo[~closed].reset_index(drop=True)
-        todo, recheck = forward_only(todo, recs, as_of, warnings, same_day_done=same_day_done)
+        todo, recheck, held_lines = checkpoint_lines(book, applications, as_of, season,
+                                                     recs, include_decided=include_decided, crops=crops,
+                                                     set_aside=set_aside, rejects=rejects, open_on=open_on,
+                                                     same_day_done=same_day_done, warnings=warnings)
         if todo.empty:
             warnings.append(f"no active line to re-underwrite on {as_of}")
             return ReunderwriteResult(season, as_of, label, [], pd.DataFrame(columns=CHANGE_COLUMNS), pd.DataFrame(),
                                       warnings=warnings, held_lines=held_lines, set_aside=list(set_aside))
+        if book_check_when_deciding:  # lines to re-decide on this date: the dated Book's refusal of the day
+            book_as_of(given_book, as_of)
         apps = applications[applications["application_id"].isin(set(todo["review_application_id"]))]
         # the line's maturity bounds the re-decided term: a re-underwriting after the expected harvest gave a fresh
         # marketing window from the checkpoint and extended lines past their contract (shortening is proposed)
@@ -935,6 +936,35 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             st.close()
 
 
+def checkpoint_lines(book: pd.DataFrame, applications: pd.DataFrame, as_of: date, season: str,
+                     records: pd.DataFrame, *, include_decided: bool = True, crops: Sequence[str] | None = None,
+                     set_aside: Sequence[Any] = (), rejects: str | Path | None = None, open_on: date | None = None,
+                     same_day_done: bool = False, warnings: list[str] | None = None
+                     ) -> tuple[pd.DataFrame, set[str], list[tuple[str, str]]]:
+    """The lines a re-underwriting of ``season`` as of ``as_of`` re-decides (:func:`reunderwrite`'s selection): the
+    :func:`lines_to_review` of ``crops`` (with ``include_decided``, the store's ``records`` of the season give the
+    decided lines too), without the held farmers' (:func:`_hold`, the rejects file written when given), those
+    matured before ``open_on`` and those a later record covers (:func:`forward_only`, which raises
+    :class:`AlreadyDecidedLater` when that leaves none). Returns them, the lines to re-check once decided and the held
+    lines. ``book`` as it is or as of the day (:func:`underwriting.book.book_as_of`, which the selection applies
+    without refusing) — a ``--due`` run asks it of each due checkpoint up front, before any work, to know which dates
+    it will decide on (:func:`deciding_dates`)."""
+    warnings = warnings if warnings is not None else []
+    todo = lines_to_review(book, applications, as_of, season, records=records if include_decided else None,
+                           warnings=warnings, crops=crops)
+    if crops is not None:
+        todo = todo[todo["crop"].isin(list(crops))].reset_index(drop=True)
+    todo, held_lines = _hold(todo, set_aside, season, rejects)
+    if open_on is not None and len(todo):
+        closed = (pd.to_datetime(todo["maturity_date"]) < pd.Timestamp(open_on)).to_numpy()
+        if closed.any():
+            warnings.append(f"{int(closed.sum())} line(s) active on {as_of} matured before {open_on}: not "
+                            "re-decided (a closed line has nothing left to follow)")
+            todo = todo[~closed].reset_index(drop=True)
+    todo, recheck = forward_only(todo, records, as_of, warnings, same_day_done=same_day_done)
+    return todo, recheck, held_lines
+
+
 def _hold(todo: pd.DataFrame, set_aside: Sequence[Any], season: str,
           rejects: str | Path | None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """``todo`` without the lines of the farmers with a fields row set aside (:func:`features.fields.held_farmers`)
@@ -1018,9 +1048,9 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         history: pd.DataFrame | None = None, same_day_done: bool = False,
                         open_on: date | None = None, memo: dict[Any, Any] | None = None,
                         allow_missing_acquisitions: bool = False, runner: Any = None,
-                        chunk_fields: int | None = None) -> ReunderwriteResult:
+                        chunk_fields: int | None = None, book_check_when_deciding: bool = False) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir;
-    ``runner``, ``chunk_fields``: the features on spatial blocks, as :func:`reunderwrite`).
+    ``runner``, ``chunk_fields``, ``book_check_when_deciding``: as :func:`reunderwrite`).
     ``history``: the past seasons' series (:meth:`County.past_series`, or with ``runner`` built on its blocks:
     :func:`pipelines._dask_featurize.past_series_on`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
@@ -1043,7 +1073,9 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                               chunk_fields=chunk_fields)
 
     book = c.book()
-    refuse_before_work(book, as_of, store, runner)  # before the past seasons' series (on a cluster: mapped there)
+    # before the past seasons' series (on a cluster: mapped there); a --due checkpoint's Book is checked by
+    # reunderwrite once it has lines to re-decide (book_check_when_deciding; the run checked those dates up front)
+    refuse_before_work(None if book_check_when_deciding else book, as_of, store, runner)
     if memo is not None:  # one `--due` run: the fields and past series read once
         if ("fields",) not in memo:
             memo[("fields",)] = c.fields()
@@ -1062,7 +1094,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,
                         same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo,
                         allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
-                        chunk_fields=chunk_fields)
+                        chunk_fields=chunk_fields, book_check_when_deciding=book_check_when_deciding)
 
 
 #: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many
@@ -1156,6 +1188,35 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
                         start_runner=start_runner)
 
 
+def deciding_dates(c: County, url: str, due: Sequence[Due], book: pd.DataFrame, today: date) -> list[date]:
+    """The dates of the ``due`` checkpoints that have lines to re-decide, as the run selects them
+    (:func:`checkpoint_lines` of the checkpoint's season and crop on the store's records as they are, ``open_on`` the
+    run's day, ``same_day_done``): the dates a ``--due`` run decides on the Book of. Cheap (the Book, applications
+    and records; no model, series or cluster). A Book the selection itself refuses (a line's currency not its
+    application's, an unknown region) is refused here, up front, as the checkpoint would refuse it. The store's
+    records are read once, before the run: a checkpoint that the run's own earlier checkpoints give lines to (not
+    seen on the demo or in the tests) is still checked, by the run, before it decides (``book_check_when_deciding``)."""
+    from underwriting.book import is_dated
+
+    if not is_dated(book) or not due:
+        return []
+    applications = c.applications()
+    records: dict[str, pd.DataFrame] = {}
+    with DecisionStore(url, create=False) as st:
+        for s in sorted({d.season for d in due}):
+            records[s] = st.records(s)
+    out = []
+    for d in due:
+        try:
+            todo, _, _ = checkpoint_lines(book, applications, d.date, d.season, records[d.season], crops=[d.crop],
+                                          open_on=today, same_day_done=True)
+        except AlreadyDecidedLater:  # covered: the run logs it so, deciding nothing
+            continue
+        if len(todo):
+            out.append(d.date)
+    return out
+
+
 def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame, book: pd.DataFrame, *,
              policy: Policy | None,
              profile: str | None, operator: str | None, models: ScoringModels | None, progress: Progress | None,
@@ -1177,9 +1238,10 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
         return []
     from underwriting.book import refuse_undated_open_lines
 
-    # a dated Book: every due checkpoint's date checked before the cluster, models and past series (a run catching up
-    # several checkpoints refused at the first such date after that work, and ran none)
-    refuse_undated_open_lines(book, [d.date for d in due])
+    # a dated Book: the date of every due checkpoint with lines to re-decide checked before the cluster, models and past
+    # series (a run catching up several checkpoints refused at the first such date after that work, and ran none); a
+    # checkpoint with none (no line of its crop open, covered by later records) decides nothing on its date's Book
+    refuse_undated_open_lines(book, deciding_dates(c, url, due, book, today))
     from contextlib import nullcontext
 
     with start_runner() if start_runner is not None else nullcontext(runner) as started:
@@ -1196,7 +1258,7 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
                 res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
                                           operator=operator, models=models, crops=[d.crop], progress=progress,
                                           same_day_done=True, open_on=today, memo=memo, runner=started,
-                                          chunk_fields=chunk_fields)
+                                          chunk_fields=chunk_fields, book_check_when_deciding=True)
             except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
                 raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
             except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it

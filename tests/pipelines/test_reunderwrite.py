@@ -1581,8 +1581,8 @@ def test_due_refuses_undated_lines_of_every_due_checkpoint_up_front(tiny_county_
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """A dated Book whose balances are all dated today: a `--due` run catching up checkpoints of earlier dates refused
     at the first of them only after loading the models and the past seasons' series (~55 s on a county), and ran
-    none. Now every due checkpoint's date is checked first: refused once, one line naming the dates and the lines
-    (exit 2), before models or past series are loaded, nothing marked done."""
+    none. Now the date of every due checkpoint with lines to re-decide is checked first: refused once, one line naming
+    the dates and the lines (exit 2), before models or past series are loaded, nothing marked done."""
     import shutil
 
     county = tmp_path / "county"
@@ -1602,12 +1602,45 @@ def test_due_refuses_undated_lines_of_every_due_checkpoint_up_front(tiny_county_
     r = CliRunner().invoke(app, ["reunderwrite", "--due", "--county", str(county), "--store", url, "--today", today])
     assert r.exit_code == 2 and "Traceback" not in r.output and "AssertionError" not in r.output, r.output
     assert len(r.stderr.strip().splitlines()) == 1 and r.stdout == "", r.output
-    assert r.stderr == ("error: Book: 1 line(s) open on checkpoint date(s) 2009-08-01, 2009-08-15, 2009-08-31 have "
-                        "every balance dated after that date (column balance_as_of): give each a balance dated on or "
-                        "before the first of them it is open on (its opening balance, dated start_date, will do) — "
-                        "the run compares the new limit with the balance on its date; nothing run: L2009-00004 (1 in "
-                        "all)\n"), r.stderr
+    # the dates of the checkpoints that re-decide a line: the maize line at maize mid-season (rice and cotton
+    # emergence, due too, have no line to re-decide: their dates were named as well)
+    assert r.stderr == ("error: Book: 1 line(s) open on 2009-08-31 have every balance dated after it (column "
+                        "balance_as_of): give each a balance dated on or before 2009-08-31 (its opening balance, dated "
+                        "start_date, will do) — the run compares the new limit with the balance on its date: "
+                        "L2009-00004 (1 in all)\n"), r.stderr
     assert len(CheckpointLog(url).done()) == 0
+
+
+def test_due_checks_the_book_only_on_the_checkpoints_it_decides(world: dict[str, Any], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A dated Book whose maize line's only balance is dated 2009-08-20: open without one on the rice (08-01) and
+    cotton (08-15) emergence checkpoints a `--due` run of 2009-09-02 catches up — checkpoints with no line of theirs to
+    re-decide (the store holds no decision). The up-front check refused the whole run over those two dates; it now
+    checks the dates of the checkpoints that re-decide lines (maize mid-season, 08-31, where the balance is known):
+    rice and cotton logged with no lines, the maize line re-decided on its balance of 08-20."""
+    c = world["county"]
+    dated = c.book().assign(balance_as_of=pd.Timestamp("2009-08-20"))
+    monkeypatch.setattr(County, "book", lambda self, **_kw: dated)
+    url = f"sqlite:///{tmp_path / 'due-dated.db'}"
+    DecisionStore(url).close()
+    day = date(2009, 9, 2)
+    ran = reunderwrite_due(day, county=c, store=url, models=world["models"])
+    got = {(d.crop, d.date.isoformat()): len(r.items) for d, r in ran}
+    assert got == {("rice", "2009-08-01"): 0, ("cotton", "2009-08-15"): 0, ("maize", "2009-08-31"): 1}, got
+    maize = next(r for d, r in ran if d.crop == "maize")
+    assert maize.items[0].body["reunderwrite"]["balance_as_of"] == "2009-08-20"
+    log = CheckpointLog(url).rows()
+    log = log[log["status"] != "superseded"]
+    assert sorted(zip(log["crop"], log["status"], strict=True)) == [("cotton", "no_lines"), ("maize", "ran"),
+                                                                     ("rice", "no_lines")]
+    # the maize line's balance after its own checkpoint too: that date is decided on, refused up front, nothing run
+    later = c.book().assign(balance_as_of=pd.Timestamp("2009-09-01"))
+    monkeypatch.setattr(County, "book", lambda self, **_kw: later)
+    url2 = f"sqlite:///{tmp_path / 'due-later.db'}"
+    DecisionStore(url2).close()
+    with pytest.raises(UserInputError, match=r"open on 2009-08-31 have every balance dated after it"):
+        reunderwrite_due(day, county=c, store=url2, models=world["models"])
+    assert len(CheckpointLog(url2).rows()) == 0
 
 
 def test_as_of_refuses_undated_lines_before_the_past_series(world: dict[str, Any], tmp_path: Path,
