@@ -730,8 +730,12 @@ def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:
             return Governance.from_json(text)
         except ValueError:
             pass
-    local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="governance.json")
-    return Governance.from_dict(json.loads(Path(local).read_text()))
+    from features.atomic import private_tempdir
+
+    # into a folder removed after reading (MLflow's own temporary folder was never removed: one per command)
+    with private_tempdir("governance") as tmp:
+        local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="governance.json", dst_path=tmp)
+        return Governance.from_dict(json.loads(Path(local).read_text()))
 
 
 def _train_command(name: str) -> str:

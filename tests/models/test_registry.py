@@ -782,3 +782,23 @@ def test_history_without_approved_by_column_is_read_and_upgraded(store: Path) ->
             con.execute("UPDATE alias_history SET approved_by = 'x'")
     finally:
         con.close()
+
+
+def test_reading_a_long_governance_record_leaves_nothing_in_tmpdir(store: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A governance record too long for its version tag (every real model's: the demo's are 6 kB) is read from the
+    run's ``governance.json``; MLflow downloaded it into a folder of its own in TMPDIR that nothing removed — every
+    ``underwrite``, ``reunderwrite`` and ``report`` left one (operations walkthrough, 2026-12-03)."""
+    import tempfile
+
+    from models import registry
+
+    long = Governance(crops=("maize", "soybean"), regions=("us-nebraska",), checkpoints=("end", "mid"),
+                      metrics={"r2_maize": 0.5}, notes="calibrated on the past seasons. " * 300)
+    assert len(long.to_json()) > 4900
+    registry.register(TinyModel(2.0), "crop-type", metrics={"r2_maize": 0.5}, governance=long)
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    assert registry.governance("crop-type", "1").notes == long.notes
+    assert list(tmp.iterdir()) == []
