@@ -48,7 +48,7 @@ from models.governance import Governance
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
            "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "relocate_store",
-           "CHAMPION", "CHALLENGER"]
+           "alias_version", "champion_move_on", "CHAMPION", "CHALLENGER"]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 _FLAVOUR_FILE = "agcredit_flavour.json"
@@ -720,6 +720,14 @@ def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
         return str(client.get_model_version_by_alias(name, alias).version)
     except MlflowException:
         return None
+
+
+def alias_version(name: str, alias: str = CHAMPION) -> str | None:
+    """The version ``NAME@alias`` names now, without loading it (None: no such alias); RegistryError: no such
+    model."""
+    client = _client(create=False)
+    _check_model(client, name)
+    return _alias_version(client, name, alias)
 
 
 def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:

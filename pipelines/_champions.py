@@ -16,7 +16,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["ChampionModels", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME",
+__all__ = ["ChampionModels", "champion_of", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME",
            "YIELD_CHECKPOINT_LABELS"]
 
 YIELD_MODEL_NAME = "yield-value"
@@ -40,27 +40,54 @@ class ChampionModels:
     yield_name: str = YIELD_MODEL_NAME
     #: the run's weather (features.weather table) when the yield model reads weather; the model is then bound to it
     weather: pd.DataFrame | None = field(default=None, compare=False, repr=False)
+    #: resolved as of a past date (``resolve(on=...)``): which versions, and why (``models: the champions of ...``)
+    said: str | None = field(default=None, compare=False)
 
     @classmethod
     def resolve(cls, *, alias: str = "champion", crop_model: str | Path | None = "champion",
                 warnings: list[str] | None = None,
                 weather: pd.DataFrame | str | Path | None = None,
-                crop_season_scale: float | None = None) -> ChampionModels:
+                crop_season_scale: float | None = None, on: dt.date | None = None) -> ChampionModels:
         """``yield-value@alias`` (required) and the crop model (``champion``/alias, a folder, or ``none``;
         a missing crop-type champion leaves crop type empty with a warning; ``crop_season_scale`` pins its
         season scale, and then a missing crop model is an error). With ``weather`` (a file or
         table) a yield model that reads weather is bound to it
         (:class:`pipelines.featurize.WeatherBoundModel`): every caller scoring with these models, with or
-        without weather columns in its features, scores the same."""
-        from models.errors import RegistryError
-        from models.registry import governance, resolve
-        from pipelines.featurize import load_crop_model
+        without weather columns in its features, scores the same.
 
-        y = resolve(YIELD_MODEL_NAME, alias)
+        ``on`` (a date before today): each model taken by the ``champion`` alias is the champion in force on that
+        date (:func:`champion_of`: by its promotion's effective date, else its wall-clock date, else today's —
+        said in ``warnings``); :attr:`said` tells which versions and why. Today, a later date or None: today's."""
+        from models.errors import RegistryError
+        from models.registry import CHAMPION, governance, resolve
+        from pipelines.featurize import CROP_MODEL_NAME, load_crop_model
+
+        dated = on is not None and on < dt.date.today()
+        said: list[tuple[str, str, str, bool]] = []  # (model, version, why, today's too)
+        if dated and alias == CHAMPION:
+            assert on is not None
+            y, why, same = champion_of(YIELD_MODEL_NAME, on, warnings=warnings)
+            said.append((YIELD_MODEL_NAME, y.version, why, same))
+        else:
+            y = resolve(YIELD_MODEL_NAME, alias)
         crop, crop_version = None, None
         try:
-            crop, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
-            crop_version = None if crop is None else desc
+            if dated and str(crop_model) == CHAMPION:
+                assert on is not None
+                from models.registry import SaveLoadFlavour
+
+                got, why, same = champion_of(CROP_MODEL_NAME, on, warnings=warnings,
+                                             flavour=SaveLoadFlavour("features.crop_type:CropTypeClassifier"))
+                said.append((CROP_MODEL_NAME, got.version, why, same))
+                # today's champion is named as before (the records of a run whose champion did not move since are
+                # byte for byte those of a run today); another version by the date it was the champion on
+                crop = got.model if crop_season_scale is None else got.model.pinned_season_scale(crop_season_scale)
+                crop_version = (f"{CROP_MODEL_NAME} version {got.version} ({CHAMPION if same else f'champion on {on}'})"
+                                f", run {got.run_id}" + ("" if crop_season_scale is None else
+                                                         f", season scale pinned at {float(crop_season_scale)!r}"))
+            else:
+                crop, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
+                crop_version = None if crop is None else desc
         except RegistryError as e:
             if warnings is None or str(crop_model) != "champion" or crop_season_scale is not None:
                 raise
@@ -73,19 +100,20 @@ class ChampionModels:
             model = WeatherBoundModel(model, wx)
         return cls(yield_model=model, yield_version=y.version, yield_run_id=y.run_id,
                    governance=governance(YIELD_MODEL_NAME, y.version), crop_model=crop, crop_version=crop_version,
-                   weather=wx)
+                   weather=wx, said=_dated_text(said) if said else None)
 
     @classmethod
     def for_run(cls, models: ChampionModels | None, *, weather: pd.DataFrame | str | Path | None = None,
                 warnings: list[str] | None = None, crop_model: str | Path | None = "champion",
-                crop_season_scale: float | None = None) -> tuple[ChampionModels, pd.DataFrame | None]:
-        """The models of a run (resolved once unless given) and its weather table: ``weather`` read once when
-        given, else the one the models carry."""
+                crop_season_scale: float | None = None, on: dt.date | None = None
+                ) -> tuple[ChampionModels, pd.DataFrame | None]:
+        """The models of a run (resolved once unless given; ``on``: the champions in force on that date, as
+        :meth:`resolve`) and its weather table: ``weather`` read once when given, else the one the models carry."""
         from pipelines.featurize import load_weather
 
         wx = load_weather(weather)[0]
         models = models or cls.resolve(crop_model=crop_model, warnings=warnings, weather=wx,
-                                       crop_season_scale=crop_season_scale)
+                                       crop_season_scale=crop_season_scale, on=on)
         return models, wx if wx is not None else models.weather
 
     @classmethod
@@ -105,6 +133,48 @@ class ChampionModels:
             raise UserInputError("--crop-season-scale needs a crop-type model (none was resolved)")
         return replace(self, crop_model=self.crop_model.pinned_season_scale(scale),
                        crop_version=f"{self.crop_version}, season scale pinned at {float(scale)!r}")
+
+
+def champion_of(name: str, day: dt.date, *, warnings: list[str] | None = None,
+                flavour: Any = None) -> tuple[Any, str, bool]:
+    """The champion of ``name`` in force on ``day`` (a ``models.registry.Resolved``), why it is that one (e.g. ``the
+    champion of 2009-10-25 by effective date (today's too)``), and whether it is today's champion: the promotion in
+    force on ``day`` by its effective date, or by its wall-clock date when it records none
+    (:func:`models.registry.champion_move_on`, as a report of that date takes it) — else (no champion in force by
+    then, or that version cannot be loaded) today's champion, said in ``warnings``. RegistryError: no such model, or
+    none to fall back on."""
+    from models.errors import RegistryError
+    from models.registry import CHAMPION, alias_history, alias_version, champion_move_on, resolve
+
+    now = alias_version(name, CHAMPION)
+    try:
+        move = champion_move_on(alias_history(name), day)
+    except (RegistryError, OSError, ValueError):
+        move = None
+    then = str(move["version"]) if move is not None and move.get("version") is not None else None
+    why = f"the alias history records no champion of {name} on or before {day}"
+    if then is not None:
+        assert move is not None
+        basis = f"the champion of {day} " + ("by effective date" if move.get("effective") else "by the alias history")
+        if then == now:
+            return resolve(name, CHAMPION, flavour=flavour), f"{basis} (today's too)", True
+        try:
+            return resolve(name, then, flavour=flavour), f"{basis} (today's: {now or 'none'})", False
+        except RegistryError:
+            why = f"version {then}, the champion of {day}, cannot be loaded"
+    today = resolve(name, CHAMPION, flavour=flavour)
+    if warnings is not None:
+        warnings.append(f"{name} version {today.version}, today's champion, used as of {day}: {why}")
+    return today, f"today's champion ({why})", True
+
+
+def _dated_text(said: list[tuple[str, str, str, bool]]) -> str:
+    """``models: the champions of 2009-10-25 by effective date (today's too)`` — or each model's version and why."""
+    whys = {why for _m, _v, why, _s in said}
+    if len(whys) == 1 and said[0][2].endswith("(today's too)"):
+        return "models: " + said[0][2].replace("the champion of", "the champions of" if len(said) > 1 else
+                                               "the champion of")
+    return "models: " + "; ".join(f"{m} version {v}, {why}" for m, v, why, _s in said)
 
 
 def checkpoint_label(season: str, region: str | None, as_of: dt.date, crops: list[str] | None = None,

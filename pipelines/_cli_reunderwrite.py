@@ -42,6 +42,8 @@ def _print_result(res: Any) -> None:
     echo(f"re-underwriting {res.season} as of {res.as_of} (yield-model checkpoint {res.checkpoint}; models "
          + models_text(res.models) + f"): {len(res.items)} line(s), "
          f"{res.written} record(s) written, {res.already_present} already present")
+    if getattr(res, "models_said", None):  # as of a past date: the champions in force on it
+        echo(res.models_said)
     if res.hazy_dates is not None:
         echo(f"smoother haze dates: {', '.join(res.hazy_dates) or 'none'} "
              f"({'pinned' if res.haze_pinned else 'judged on these fields'})")

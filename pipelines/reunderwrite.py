@@ -144,6 +144,8 @@ class ReunderwriteResult:
     already_present: int = 0
     warnings: list[str] = field(default_factory=list)
     models: dict[str, str | None] = field(default_factory=dict)
+    #: a run as of a past date on the registry's champions: which versions (those in force on that date) and why
+    models_said: str | None = None
     #: the phenology smoother's scene haze dates (None when nothing was featurized) and whether they were pinned
     hazy_dates: list[str] | None = None
     haze_pinned: bool = False
@@ -803,7 +805,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         ends = {str(a): _day_text(_iso(m)) for a, m in zip(todo["review_application_id"], todo["maturity_date"],
                                                             strict=True)}
         apps = apps.assign(latest_maturity_date=apps["application_id"].astype(str).map(ends))
-        models, wx = ScoringModels.for_run(models, weather=weather, warnings=warnings)
+        models, wx = ScoringModels.for_run(models, weather=weather, warnings=warnings, on=as_of)
         models = models.with_season_scale(crop_season_scale)
         prices = prices if prices is not None else read_prices()
         say(f"features as of {as_of}")
@@ -929,7 +931,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                   alerts=alerts, written=res.written, already_present=res.already_present,
                                   warnings=warnings,
                                   models={"yield-value": models.yield_version, "crop-type": models.crop_version},
-                                  hazy_dates=list(fr.hazy_dates), haze_pinned=fr.haze_pinned,
+                                  models_said=models.said, hazy_dates=list(fr.hazy_dates), haze_pinned=fr.haze_pinned,
                                   held_lines=held_lines, set_aside=list(set_aside))
     finally:
         if own:
@@ -1245,7 +1247,9 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
     from contextlib import nullcontext
 
     with start_runner() if start_runner is not None else nullcontext(runner) as started:
-        models = models or ScoringModels.resolve(warnings=[], weather=c.weather())
+        # each checkpoint decided with the champions in force on its date (a missed one caught up later decides as that
+        # day's models would), resolved once per date; models given: those
+        on_day: dict[date, ScoringModels] = {}
         out = []
         memo: dict[Any, Any] = {}  # two crops due the same day: the fields featurized once, each season's history read once
         for i, d in enumerate(due):
@@ -1256,7 +1260,10 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
                     del memo[k]
             try:
                 res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
-                                          operator=operator, models=models, crops=[d.crop], progress=progress,
+                                          operator=operator, crops=[d.crop], progress=progress,
+                                          models=models or on_day.get(d.date) or on_day.setdefault(
+                                              d.date, ScoringModels.resolve(warnings=[], weather=c.weather(),
+                                                                            on=d.date)),
                                           same_day_done=True, open_on=today, memo=memo, runner=started,
                                           chunk_fields=chunk_fields, book_check_when_deciding=True)
             except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead

@@ -216,3 +216,65 @@ def test_monitor_as_of_a_past_date_uses_the_champion_of_that_date(
     for day in (None, datetime.now(UTC).date(), date(2009, 5, 1)):
         assert cli_ru._crop_model("champion", day) == "model-3"
         assert capsys.readouterr().err == ""
+
+
+def test_champion_models_as_of_a_past_date_are_the_champions_in_force_on_it(store: Path) -> None:
+    """``ChampionModels.resolve(on=D)`` (what ``reunderwrite --as-of D`` resolves) took today's champions whatever D;
+    it now takes each model's champion in force on D by effective date and says which and why; today, a later date
+    or none: today's, nothing said; before any promotion: today's, with a warning saying so."""
+    from models import registry
+    from pipelines._champions import ChampionModels
+
+    _three_versions("yield-value")
+    registry.promote("yield-value", 1, effective="2009-06-01")
+    registry.promote("yield-value", 2, effective="2009-09-01")
+    got = ChampionModels.resolve(crop_model="none", on=date(2009, 8, 1))
+    assert (got.yield_version, got.yield_model.scale, got.governance.metrics) == ("1", 1.0, {"r2_maize": 0.5})
+    assert got.said == "models: yield-value version 1, the champion of 2009-08-01 by effective date (today's: 2)"
+    later = ChampionModels.resolve(crop_model="none", on=date(2009, 10, 1))
+    assert later.yield_version == "2" and later.said == ("models: the champion of 2009-10-01 by effective date "
+                                                         "(today's too)")
+    today = datetime.now(UTC).date()
+    for day in (None, today, today + timedelta(days=3)):
+        now = ChampionModels.resolve(crop_model="none", on=day)
+        assert (now.yield_version, now.said) == ("2", None)
+    warnings: list[str] = []
+    early = ChampionModels.resolve(crop_model="none", on=date(2009, 5, 1), warnings=warnings)
+    assert early.yield_version == "2" and early.said == (
+        "models: yield-value version 2, today's champion (the alias history records no champion of yield-value on "
+        "or before 2009-05-01)")
+    assert warnings == ["yield-value version 2, today's champion, used as of 2009-05-01: the alias history records "
+                        "no champion of yield-value on or before 2009-05-01"]
+    # a version given by number (replay: the version a record names) is that version, whatever the date
+    assert ChampionModels.resolve(alias="1", crop_model="none", on=date(2009, 10, 1)).yield_version == "1"
+
+
+def test_champion_of_names_each_model_by_its_own_history(store: Path) -> None:
+    """Each model the run resolves by alias is taken by its own alias history (crop-type and yield-value promoted on
+    different dates); a champion of D whose version cannot be loaded: today's, said so."""
+    from models import registry
+    from pipelines._champions import champion_of
+
+    _three_versions("crop-type")
+    registry.promote("crop-type", 1, effective="2009-06-01")
+    registry.promote("crop-type", 3, effective="2009-10-01")
+    got, why, same = champion_of("crop-type", date(2009, 9, 30))
+    assert (got.version, why, same) == ("1", "the champion of 2009-09-30 by effective date (today's: 3)", False)
+    got, why, same = champion_of("crop-type", date(2009, 10, 1))
+    assert (got.version, why, same) == ("3", "the champion of 2009-10-01 by effective date (today's too)", True)
+    real = registry.resolve
+
+    def gone(name: str, alias: str = "champion", **kw: Any) -> Any:
+        if alias == "1":
+            raise RegistryError(problem="artifacts gone", fix="-")
+        return real(name, alias, **kw)
+
+    registry_resolve = pytest.MonkeyPatch()
+    registry_resolve.setattr(registry, "resolve", gone)
+    try:
+        warnings: list[str] = []
+        got, why, _ = champion_of("crop-type", date(2009, 9, 30), warnings=warnings)
+    finally:
+        registry_resolve.undo()
+    assert got.version == "3" and why == "today's champion (version 1, the champion of 2009-09-30, cannot be loaded)"
+    assert warnings and warnings[0].startswith("crop-type version 3, today's champion, used as of 2009-09-30")

@@ -33,7 +33,7 @@ from pipelines.reunderwrite import (
     reunderwrite_due,
 )
 from pipelines.schedule import CheckpointLog
-from tests.pipelines._reunderwrite_world import build_world
+from tests.pipelines._reunderwrite_world import build_world, store_copy
 from underwriting.policy import default_policy
 from underwriting.records import DecisionItem
 from underwriting.standing import standing_of as standing
@@ -1774,3 +1774,58 @@ def test_due_killed_between_storing_and_logging_is_logged_as_run(world: dict[str
 
     assert bodies(urls[1]) == bodies(urls[0])  # nothing duplicated, nothing missing
     _one_chain_per_application(urls[1])
+
+
+def test_as_of_a_past_date_decides_with_the_champions_in_force_on_it(world: dict[str, Any], tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``reunderwrite --as-of D`` re-decided with today's champions whatever D; it now takes each model the run
+    resolves by alias as the champion in force on D (by its promotion's effective date), says which, and the records
+    name it — a run with the versions they name decides the same bodies. ``--due``: each checkpoint by its date."""
+    from models import registry
+
+    (tmp_path / "reg").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'reg' / 'mlflow.db'}")
+    m, cps, c, season = world["models"], world["cps"], world["county"], world["season"]
+    for _ in range(2):
+        registry.register(m.yield_model, "yield-value", metrics={"r2": 0.5}, governance=m.governance)
+    registry.promote("yield-value", 1, effective=cps["emergence"])
+    registry.promote("yield-value", 2, effective=cps["end"])
+    base = ["reunderwrite", "--county", str(c.path), "--cache", str(c.cache_dir)]
+
+    def versions(url: str) -> dict[str, set[str]]:  # as_of -> the yield-value versions its records name
+        with DecisionStore(url) as st:
+            recs = st.records(season)
+        out: dict[str, set[str]] = {}
+        for as_of, kind, body in zip(recs["as_of"], recs["kind"], recs["body"], strict=True):
+            if kind == "reunderwrite":
+                b = json.loads(body) if isinstance(body, str) else body
+                out.setdefault(as_of, set()).update(str(x["version"]) for x in b["models"] if x["name"] == "yield-value")
+        return out
+
+    mid = store_copy(world, tmp_path, "mid")
+    r = CliRunner().invoke(app, [*base, "--as-of", cps["mid"].isoformat(), "--store", mid])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert (f"models: yield-value version 1, the champion of {cps['mid']} by effective date (today's: 2)"
+            in r.stdout.splitlines()), r.stdout
+    assert versions(mid) == {cps["mid"].isoformat(): {"1"}}
+    end = store_copy(world, tmp_path, "end")
+    r = CliRunner().invoke(app, [*base, "--as-of", cps["end"].isoformat(), "--store", end])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"models: the champion of {cps['end']} by effective date (today's too)" in r.stdout.splitlines()
+    assert versions(end) == {cps["end"].isoformat(): {"2"}}
+    # the versions the records name reproduce them byte for byte (a run with those models given: no dated lookup)
+    named = ScoringModels.resolve(alias="1", crop_model="none", weather=c.weather())
+    pinned = store_copy(world, tmp_path, "pinned")
+    res = reunderwrite_county(c, season, cps["mid"], store=pinned, models=named)
+    assert res.models_said is None
+    with DecisionStore(mid) as a, DecisionStore(pinned) as b:
+        ra, rb = a.records(season), b.records(season)
+    pick = lambda recs: sorted(recs.loc[recs["kind"] == "reunderwrite", "body"].map(str))  # noqa: E731
+    assert pick(ra) and pick(ra) == pick(rb)
+    # --due: each checkpoint decided with the champion in force on its date (all before the end's promotion here)
+    due = store_copy(world, tmp_path, "due")
+    r = CliRunner().invoke(app, [*base, "--due", "--store", due, "--today", cps["mid"].isoformat()])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    got = versions(due)
+    assert got and all(v == {"1"} for v in got.values()), got
+    assert "models: yield-value version 1, the champion of" in r.stdout
