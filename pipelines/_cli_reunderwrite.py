@@ -286,9 +286,9 @@ def reunderwrite_cmd(
 
 
 def _check_dask_imagery(county: Path | None, imagery: str | None) -> None:
-    """--scheduler/--workers build from the imagery one machine reads — a scene folder, a series table or the
-    Statistical API (pipelines.distributed.featurize_on) — but not a Process-API download (``sentinelhub``): refused
-    here, one line, before a cluster is started, as is imagery that is no source at all (the one-machine error)."""
+    """--scheduler/--workers build from the imagery one machine reads — a scene folder, a series table, the
+    Statistical API or a Process-API download (pipelines.distributed.featurize_on); imagery that is no source at all
+    is refused here (the one-machine error), one line, before a cluster is started."""
     if county is not None or imagery is None:  # a county's imagery is its scene folder
         return
     from pipelines._dask_featurize import dask_imagery

@@ -21,12 +21,17 @@ one-machine series step (:func:`features.series.build_series` with :func:`pipeli
 the blocks' answers merged into one call's, so the source, cache, warnings and errors (quota, failed fields or
 intervals, fields without an acquisition, no credentials) are one call's; each worker reads its own credentials
 (its environment or sentinelhub profile), never in the task graph. The features are built on the blocks. A
-Process-API download (``sentinelhub``) is refused: its footprint follows the fields asked, so a block's pixels would
-not be one call's. :func:`past_series_on` builds the past seasons' series (the alerts' expectations) the same way.
+Process-API download (``sentinelhub``), whose request boxes follow the fields asked, is planned on the client over all
+the fields — one call's boxes — and its Catalog searches and GeoTIFF downloads are sent to the workers
+(:func:`pipelines._dask_process.fetch_on`): the one-machine series step with those requests on the workers writes
+one call's scene folder and reads it on the client (its source, warnings and errors one call's); the planted area's
+scene folder is downloaded the same way, one call's, and its scenes read on the blocks as a scene folder's are.
+:func:`past_series_on` builds the past seasons' series (the alerts' expectations) the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -37,14 +42,14 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["featurize_on", "one_call_source", "dask_imagery", "past_series_on", "PROCESS_API_REFUSED"]
+__all__ = ["featurize_on", "one_call_source", "dask_imagery", "past_series_on"]
 
 
 def one_call_source(fields: Any, imagery: str | Path, season: str, as_of: dt.date) -> str:
     """The imagery source one :func:`pipelines.featurize.featurize` call over ``fields`` names for a scene folder
     (its kind, the number of scenes in the window up to ``as_of`` and their fingerprint; no cache counts). A series
-    table's and the Statistical API's is their reading's (:func:`featurize_on`'s one series step); a
-    Process-API download is refused (:func:`dask_imagery`)."""
+    table's, the Statistical API's and a Process-API download's is their reading's (:func:`featurize_on`'s one
+    series step)."""
     from features.series import _field_windows, scenes_fingerprint
     from features.sources.local import check_scene_files, read_index, select_scenes
 
@@ -57,10 +62,11 @@ def one_call_source(fields: Any, imagery: str | Path, season: str, as_of: dt.dat
 
 
 #: sources whose series step is the one-machine code on the client (the features are built on the blocks): a series
-#: table (precomputed: reading it is the whole series step) and the Statistical API, whose requests that step sends
+#: table (precomputed: reading it is the whole series step), the Statistical API, whose requests that step sends
 #: block by block to the workers (:func:`_stats_on`: its per-field answers, cache, quota and failure messages are one
-#: call's; each worker's credentials are its own and never enter the task graph)
-_READ_ON_CLIENT = ("table", "sentinelhub-stats")
+#: call's; each worker's credentials are its own and never enter the task graph), and a Process-API download, whose
+#: boxes that step plans over all the fields and whose requests it sends box by box to the workers (:func:`_sh_on`)
+_READ_ON_CLIENT = ("table", "sentinelhub-stats", "sentinelhub")
 
 
 def _stats_on(runner: Any, spec: Any, chunk_fields: int) -> Any:
@@ -73,22 +79,43 @@ def _stats_on(runner: Any, spec: Any, chunk_fields: int) -> Any:
 
     return partial(fetch_statistics_on, runner, chunk_fields) if spec.kind == "sentinelhub-stats" else None
 
-#: ``--imagery sentinelhub`` with ``--scheduler``/``--workers``: refused, one line, before a cluster starts
-PROCESS_API_REFUSED = ("--scheduler/--workers: not with --imagery sentinelhub (a Process-API download's footprint "
-                       "follows the fields asked, so blocks would read other pixels than one run): fetch the scenes "
-                       "first with `agcredit imagery fetch` and pass the folder, or use sentinelhub-stats")
+
+def _sh_on(runner: Any, spec: Any, chunk_fields: int) -> dict[str, Any]:
+    """``build_series``' hooks for ``spec`` on ``runner``'s workers: the Statistical API asked per spatial block
+    (``fetch_statistics``), a Process-API download's requests per box (``fetch_process``); none for a table."""
+    from functools import partial
+
+    from pipelines._dask_process import fetch_on
+
+    if spec.kind == "sentinelhub":
+        return {"fetch_process": partial(fetch_on, runner)}
+    return {"fetch_statistics": _stats_on(runner, spec, chunk_fields)}
 
 
 def dask_imagery(imagery: str | Path) -> Any:
-    """The :class:`features.sources.ImagerySpec` of imagery a runner can build from — a scene folder, a series table
-    or the Statistical API (``sentinelhub-stats``) — else a one-line user error (a Process-API download). An imagery
-    argument that is no source at all gets the one-machine run's error (:func:`features.sources.resolve_imagery`)."""
+    """The :class:`features.sources.ImagerySpec` of imagery a runner builds from — a scene folder, a series table,
+    the Statistical API (``sentinelhub-stats``) or a Process-API download (``sentinelhub``). An imagery argument that
+    is no source at all gets the one-machine run's error (:func:`features.sources.resolve_imagery`)."""
     from features.sources import resolve_imagery
 
-    spec = resolve_imagery(imagery)
-    if spec.kind == "sentinelhub":
-        raise UserInputError(PROCESS_API_REFUSED)
-    return spec
+    return resolve_imagery(imagery)
+
+
+def _area_folder(runner: Any, fs: Any, season: str, as_of: dt.date, cache_dir: Path | None, stack: Any) -> Path:
+    """The scene folder one machine's planted area downloads for a Process-API run (:func:`features.area_scenes.
+    planted_area`: the fields' season window up to ``as_of``, every acquisition, ``<cache>/area/sentinelhub`` or a
+    temporary folder removed with ``stack``), its requests on ``runner``'s workers."""
+    import tempfile
+
+    from features.area_scenes import field_region_groups
+    from features.series import season_window
+    from pipelines._dask_process import fetch_on
+
+    windows = [season_window(season, reg) for reg in field_region_groups(fs)]
+    lo, hi = min(w[0] for w in windows), min(max(w[1] for w in windows), as_of)
+    out_dir = Path(cache_dir) / "area" / "sentinelhub" if cache_dir is not None else \
+        Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+    return Path(fetch_on(runner, fs, lo, hi, out_dir, max_cloud=1.0, merge=False).path)
 
 
 def past_series_on(runner: Any, fields: Any, imagery: str | Path, season: str, *, cache_dir: Path | None = None,
@@ -106,8 +133,7 @@ def past_series_on(runner: Any, fields: Any, imagery: str | Path, season: str, *
         return None
     chunk = chunk_fields or DEFAULT_CHUNK_FIELDS
     if spec.kind in _READ_ON_CLIENT:
-        return past_series(fields, imagery, season, cache_dir=cache_dir,
-                           fetch_statistics=_stats_on(runner, spec, chunk))
+        return past_series(fields, imagery, season, cache_dir=cache_dir, **_sh_on(runner, spec, chunk))
     # every past season's blocks in one map: side by side on the workers
     frames = [d.series for d in run_series_seasons(fields, imagery, past, runner=runner, cache_dir=cache_dir,
                                                    chunk_fields=chunk)]
@@ -144,7 +170,7 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
 
         warnings: list[str] = []
         s, source, _ = _series(fs, imagery, season, as_of, None, cache_dir, None, warnings,
-                               sh={"fetch_statistics": _stats_on(runner, spec, chunk)})
+                               sh=_sh_on(runner, spec, chunk))
         n_blocks, dates_used = len(field_blocks(fs, chunk)), sorted({d.date() for d in pd.to_datetime(s["date"])})
     else:  # a scene folder: each block reads the scene files its fields meet, on a worker
         source = one_call_source(fs, imagery, season, as_of)
@@ -159,8 +185,10 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
     plain = fs.drop(columns="geometry")
     hazy = pin_haze(plain, haze_dates, as_of) if haze_dates is not None else season_haze(fs, as_of, s, None)
     wx, wx_source = load_weather(weather)
-    feats, metas = _features_run(fs, s, season, as_of, runner=runner, chunk_fields=chunk, imagery=imagery,
-                                 crop_model=crop_model, cache_dir=cache_dir, weather=wx, hazy=hazy)
+    with contextlib.ExitStack() as stack:  # a Process-API run's planted area: one call's scene folder, on the blocks
+        pixels = _area_folder(runner, fs, season, as_of, cache_dir, stack) if spec.kind == "sentinelhub" else imagery
+        feats, metas = _features_run(fs, s, season, as_of, runner=runner, chunk_fields=chunk, imagery=pixels,
+                                     crop_model=crop_model, cache_dir=cache_dir, weather=wx, hazy=hazy)
     warnings += block_warnings(metas, fs["field_id"].astype(str).tolist(), as_of)
     families = {"series": "ok" if len(s) else "skipped: no observation up to the as-of date",
                 "blocks": f"{n_blocks} spatial block(s) on {runner!r}"}

@@ -751,7 +751,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     missing (else refused: :func:`features.series.missing_acquisitions`); the records' provenance names the dates.
     ``runner`` (:func:`pipelines.distributed.runner_from_options`; ``--scheduler``/``--workers``): the series and
     features are built on its spatial blocks of ``chunk_fields`` fields (:func:`pipelines.distributed.featurize_on`;
-    a scene folder, a series table or ``sentinelhub-stats``, not a Process-API download) — the same features, alerts
+    a scene folder, a series table, ``sentinelhub-stats`` or ``sentinelhub``) — the same features, alerts
     and decisions as on one machine.
     ``set_aside``: the rows the fields file's reading set aside (``--rejects``; :class:`features.fields.SetAside`,
     left out of ``fields``): the lines of a farmer with such a row of the season (:func:`features.fields.held_farmers`)

@@ -53,8 +53,8 @@ import json
 import logging
 import os
 import warnings
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -130,6 +130,7 @@ __all__ = [
     "SentinelHubQuotaError",
     "StatisticsFailed",
     "StatsResult",
+    "TileTask",
     "fetch",
     "fetch_scenes",
     "fetch_season",
@@ -137,6 +138,7 @@ __all__ = [
     "stats_result",
     "stats_warnings",
     "statistical_series",
+    "tile_task",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -747,12 +749,116 @@ def _cloud_words(max_cloud: float) -> str:
     return "" if max_cloud >= 1.0 else f" with cloud cover <= {max_cloud:.0%}"
 
 
+#: ``map_tasks(fn, tasks, label)``: ``fn`` run on each task elsewhere (a Dask runner's map), the answers in order
+MapTasks = Callable[[Callable[["TileTask"], dict[str, Any]], list["TileTask"], str], list[dict[str, Any]]]
+_COUNTS = ("requests", "downloaded", "retries", "cache_hits", "processing_units", "pu_reported", "pu_estimated")
+
+
+@dataclass(frozen=True)
+class TileTask:
+    """One request box's Catalog search (``kind`` "catalog") or its acquisitions' downloads ("scenes", ``days``) on
+    another process (:func:`fetch`'s ``map_tasks``). Nothing secret: the endpoint's and a sentinelhub profile's
+    *names*; the process reads its credentials (``SH_CLIENT_ID``/``SH_CLIENT_SECRET`` or the profile) when its first
+    request needs them. ``cache_dir``: None, that process's default cache."""
+
+    kind: str
+    tile: Tile
+    start: date
+    end: date
+    days: tuple[date, ...]
+    endpoint: str
+    profile: str | None
+    max_cloud: float
+    cache_dir: str | None
+    retry: Retry | None = None
+
+
+def tile_task(task: TileTask) -> dict[str, Any]:
+    """On a worker: one :class:`TileTask` with one call's code (:class:`_Api`: its requests, cache, locks, retries
+    and processing-unit accounting). A Catalog search gives ``days`` or the ``failure`` (status, message); the
+    downloads give, per acquisition in ``days``' order, the cached GeoTIFF's ``path`` or its ``failure``, and its
+    summary's counts (each acquisition's own: summed in one call's order by the client). After a 403 the task's
+    other acquisitions are served from the cache only, as in one call. Other errors (no credentials, a page that is
+    no catalog page) are raised: the task's one-line error."""
+    summary = FetchSummary()
+    cache = Path(task.cache_dir) if task.cache_dir is not None else default_cache()
+    api = _Api(task.endpoint, task.profile, task.retry, cache, summary)
+    if task.kind == "catalog":
+        try:
+            return {"days": api.acquisitions(task.tile, task.start, task.end, task.max_cloud),
+                    "summary": asdict(summary)}
+        except Failure as f:
+            return {"failure": (f.status, f.message), "summary": asdict(summary)}
+    jobs: list[dict[str, Any]] = []
+    refused = False
+    for day in task.days:
+        api.summary = FetchSummary()
+        answer: dict[str, Any] = {}
+        try:
+            got = api.scene(task.tile, day, task.max_cloud, cached_only=refused)
+            answer["path"] = str(got) if got is not None else None
+        except Failure as f:
+            refused = refused or f.status == 403
+            answer["failure"] = (f.status, f.message)
+        answer["summary"] = asdict(api.summary)
+        jobs.append(answer)
+    return {"jobs": jobs}
+
+
+class _Remote:
+    """:func:`fetch`'s requests sent as :class:`TileTask` s through ``map_tasks``, their answers read in one call's
+    order (each one's counts added to ``summary`` when read, as one call counts them)."""
+
+    def __init__(self, map_tasks: MapTasks, base: TileTask, summary: FetchSummary) -> None:
+        self.map_tasks, self.base, self.summary = map_tasks, base, summary
+
+    def _count(self, got: dict[str, Any]) -> None:
+        for name in _COUNTS:
+            setattr(self.summary, name, getattr(self.summary, name) + got[name])
+        self.summary.warnings.extend(w for w in got["warnings"] if w not in self.summary.warnings)
+
+    def catalog(self, tiles: list[Tile]) -> list[Callable[[], list[date]]]:
+        from dataclasses import replace
+
+        answers = self.map_tasks(tile_task, [replace(self.base, tile=t) for t in tiles], "catalog")
+
+        def read(a: dict[str, Any]) -> list[date]:
+            self._count(a["summary"])
+            if "failure" in a:
+                raise Failure(*a["failure"])
+            return list(a["days"])
+
+        from functools import partial
+
+        return [partial(read, a) for a in answers]
+
+    def scenes(self, tiles: list[Tile], by_tile: dict[str, list[date]]) -> Callable[[Tile, date, bool], Path | None]:
+        from dataclasses import replace
+
+        tasks = [replace(self.base, kind="scenes", tile=t, days=tuple(by_tile[t.tile_id]))
+                 for t in tiles if by_tile[t.tile_id]]
+        answers = self.map_tasks(tile_task, tasks, "scenes")
+        got = {(t.tile.tile_id, d): j for t, a in zip(tasks, answers, strict=True)
+               for d, j in zip(t.days, a["jobs"], strict=True)}
+
+        def scene(tile: Tile, day: date, cached_only: bool) -> Path | None:
+            j = got[(tile.tile_id, day)]
+            self._count(j["summary"])
+            if j.get("path") is not None:
+                return Path(j["path"])
+            if cached_only:  # after the first 403 in one call's order: not asked (as one call would not)
+                return None
+            raise Failure(*j.get("failure") or (403, "HTTP 403"))
+
+        return scene
+
+
 # ---------------------------------------------------------------- public front
 
 def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, endpoint: str = "cdse",
           profile: str | None = None, max_cloud: float = 1.0, resolution: float = 10.0,
           cache_dir: Path | None = None, retry: Retry | None = None, merge_distance: float = 1000.0,
-          merge: bool = True, partial: bool = False) -> FetchResult:
+          merge: bool = True, partial: bool = False, map_tasks: MapTasks | None = None) -> FetchResult:
     """Download the fields' Sentinel-2 L2A acquisitions in [start, end] as local scenes; see the module docstring.
 
     ``max_cloud`` (default 1.0: no scene filter) drops acquisitions whose catalogue *tile* cloud cover (a ~100 km
@@ -783,6 +889,15 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     stays cached); a partial fetch with scenes writes them, records in ``missing`` only the acquisitions that needed a
     request (the refused one with the service's words, the others "not requested after …"), sets ``summary.stopped``
     to the cause, and a re-run fetches only them.
+
+    ``map_tasks`` (``reunderwrite --scheduler/--workers``: :func:`pipelines._dask_process.fetch_on`): sends the
+    requests to other processes — ``map_tasks(tile_task, tasks, label)`` runs :func:`tile_task` on each
+    :class:`TileTask` (one per request box: its Catalog search, then its acquisitions' downloads) and returns their
+    answers in order. The boxes are planned here, over all the fields (one call's footprints), the scene folder is
+    written here from the cached GeoTIFFs the tasks name (their cache must be readable here at the same path), and
+    the answers are taken in one call's order, so the folder, the summary and the errors are one call's: a Catalog
+    failure is the first box's in order; a 403 stops the requests of its task (its other acquisitions are served from
+    the cache only) and is one call's quota error, naming the acquisitions from the first refused one in order.
     """
     fields = check_inputs(fields, start, end)
     if not 0.0 <= float(max_cloud) <= 1.0:
@@ -797,9 +912,15 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
     if merge:  # refused before any request when the folder holds scenes that cannot be merged (read again when
         existing_scenes(out_dir, tiles, endpoint=ep_name, start=start, end=end, max_cloud=max_cloud)  # writing)
     by_tile: dict[str, list[date]] = {}
-    for tile in tiles:
+    remote = None if map_tasks is None or not tiles else _Remote(map_tasks, TileTask(
+        kind="catalog", tile=tiles[0], start=start, end=end, days=(), endpoint=str(endpoint), profile=profile,
+        max_cloud=float(max_cloud), cache_dir=str(Path(cache_dir).absolute()) if cache_dir else None, retry=retry),
+        summary)
+    searched = remote.catalog(tiles) if remote is not None else None
+    for k, tile in enumerate(tiles):
         try:
-            by_tile[tile.tile_id] = api.acquisitions(tile, start, end, max_cloud)
+            by_tile[tile.tile_id] = searched[k]() if searched is not None else \
+                api.acquisitions(tile, start, end, max_cloud)
         except Failure as f:
             _raise_failure(f, [str(start), str(end)], list(tile.field_ids), "Catalog API search")
     empty = [t for t in tiles if not by_tile[t.tile_id]]
@@ -824,9 +945,13 @@ def fetch(fields: gpd.GeoDataFrame, start: date, end: date, out_dir: Path, *, en
 
     refused: Failure | None = None  # a 403: every later request would be refused too — none is sent
     unasked: list[tuple[Tile, date]] = []  # the acquisitions refused or not requested after the 403
+    def here(tile: Tile, day: date, cached_only: bool) -> Path | None:
+        return api.scene(tile, day, max_cloud, cached_only=cached_only)
+
+    scene = remote.scenes(tiles, by_tile) if remote is not None else here
     for tile, day in jobs:
         try:
-            got = api.scene(tile, day, max_cloud, cached_only=refused is not None)
+            got = scene(tile, day, refused is not None)
         except Failure as f:
             if f.status == 403:  # refused, not failed: only the cache is read from here on (a cached acquisition is
                 refused = f      # still served, so a re-run meeting a 403 keeps the scenes its folder had)

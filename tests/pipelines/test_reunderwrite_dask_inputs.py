@@ -165,12 +165,6 @@ def test_bad_imagery_with_workers_gets_the_one_machine_errors(world: dict[str, A
         assert one.exit_code == 2 and dask.exit_code == 2, (one.output, dask.output)
         assert dask.stderr == one.stderr and len(one.stderr.strip().splitlines()) == 1, one.stderr
         assert "Traceback" not in dask.output
-    from pipelines._dask_featurize import PROCESS_API_REFUSED
-
-    started.clear()
-    r, _ = _run_files(world, tmp_path, "sh", "sentinelhub", ["--workers", "2"])
-    assert r.exit_code == 2 and PROCESS_API_REFUSED in r.stderr and started == [], r.output
-    assert len(r.stderr.strip().splitlines()) == 1
 
 
 def test_statistical_api_with_a_runner_decides_as_on_one_machine(world: dict[str, Any], tmp_path: Path,
