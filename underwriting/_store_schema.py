@@ -204,7 +204,9 @@ def make_engine(url: str, *, read_only: bool = False, immutable: bool = True) ->
         parsed = parsed.set(drivername="postgresql+psycopg2")
     backend = parsed.get_backend_name()
     if backend not in ("sqlite", "postgresql"):
-        raise StoreError(url=shown, problem=f"unsupported database '{backend}' (expected sqlite or postgresql)")
+        hint = (": write the scheme postgresql:// (libpq's and some hosts' postgres:// spelling is not read)"
+                if backend == "postgres" else " (expected sqlite or postgresql)")
+        raise StoreError(url=shown, problem=f"unsupported database '{backend}'{hint}")
     if parsed.host and "@" in parsed.host:  # the server's error would name the "host": the password's end
         raise StoreError(url=shown, problem="the host holds '@': percent-encode an '@' in the user name or password "
                                             "(%40)")

@@ -77,7 +77,7 @@ def cluster() -> Iterator[Any]:
     from pipelines.distributed import DaskRunner
 
     # silenced as dask_runner's local cluster is (a worker's "Compute Failed" line repeats the task's error)
-    with LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=None,
+    with LocalCluster(n_workers=2, processes=False, threads_per_worker=1, dashboard_address=":0",
                       silence_logs=logging.CRITICAL) as c, \
             Client(c) as client:
         yield DaskRunner(client)

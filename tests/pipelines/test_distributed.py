@@ -179,7 +179,7 @@ def test_every_worker_lost_mid_run_stops_with_one_line() -> None:
     from pipelines._dask_runner import DaskRunner
 
     with LocalCluster(n_workers=1, processes=False, threads_per_worker=1, protocol="tcp://", host="127.0.0.1",
-                      dashboard_address=None) as cluster, \
+                      dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         runner = DaskRunner(client)
         runner.lost_workers_wait = 2.0
@@ -346,7 +346,7 @@ def test_a_task_killing_its_worker_is_one_line_with_the_fix() -> None:
     from pipelines._dask_runner import DaskRunner
 
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
-            LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=None) as cluster, \
+            LocalCluster(n_workers=1, processes=True, threads_per_worker=1, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         runner = DaskRunner(client)
         with pytest.raises(RunInputError, match=r"a series task killed its worker 1 times \(most often over the "

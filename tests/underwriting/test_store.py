@@ -669,6 +669,8 @@ def test_default_url_and_environment(tmp_path: Path, monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize("bad, message", [
     ("not a url", "not a database URL"),
     ("mysql://u@localhost/db", "unsupported database 'mysql'"),
+    # libpq's spelling (Heroku's DATABASE_URL): said how to write it, the password still masked
+    ("postgres://u:s3cretPW@localhost/db", r"unsupported database 'postgres': write the scheme postgresql://"),
     ("sqlite:////nonexistent-folder/x/decisions.db", "unable to open database file"),
 ])
 def test_bad_urls_give_one_line_store_errors(bad: str, message: str) -> None:
