@@ -1356,12 +1356,12 @@ def test_cli_reunderwrite_checks_its_dask_options_before_starting_a_cluster(worl
     assert started == []
     fields = tmp_path / "fields.geojson"
     fields.write_text("{}")
-    # a series table and the Statistical API are taken since (test_reunderwrite_dask_inputs); a Process-API download
-    # is not (its footprint follows the fields asked)
-    r = CliRunner().invoke(app, ["reunderwrite", "--fields", str(fields), "--imagery", "sentinelhub", "--book",
-                                 str(tmp_path / "book.csv"), "--applications", str(tmp_path / "apps.csv"),
+    # a series table, the Statistical API (test_reunderwrite_dask_inputs) and a Process-API download
+    # (test_dask_process) are taken since; imagery that is no source at all is still refused before a cluster
+    r = CliRunner().invoke(app, ["reunderwrite", "--fields", str(fields), "--imagery", str(tmp_path / "no-scenes"),
+                                 "--book", str(tmp_path / "book.csv"), "--applications", str(tmp_path / "apps.csv"),
                                  "--as-of", mid, "--workers", "2"])
-    assert r.exit_code == 2 and "not with --imagery sentinelhub" in r.stderr, r.output
+    assert r.exit_code == 2 and "no-scenes" in r.stderr, r.output
     assert started == [] and "Traceback" not in r.output
     r = CliRunner().invoke(app, ["reunderwrite", "--county", county, "--as-of", mid, "--store", url,
                                  "--chunk-fields", "3"])
