@@ -1219,6 +1219,17 @@ def deciding_dates(c: County, url: str, due: Sequence[Due], book: pd.DataFrame, 
     return out
 
 
+def _champions_on(day: date, c: County, progress: Progress | None) -> ScoringModels:
+    """A ``--due`` checkpoint's models: the champions in force on ``day`` (:meth:`ScoringModels.resolve`), a
+    fallback to today's champion said as a warning line (as a run's other warnings)."""
+    said: list[str] = []
+    models = ScoringModels.resolve(warnings=said, weather=c.weather(), on=day)
+    if progress is not None:
+        for w in said:
+            progress(f"warning: {w}")
+    return models
+
+
 def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame, book: pd.DataFrame, *,
              policy: Policy | None,
              profile: str | None, operator: str | None, models: ScoringModels | None, progress: Progress | None,
@@ -1262,8 +1273,7 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
                 res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
                                           operator=operator, crops=[d.crop], progress=progress,
                                           models=models or on_day.get(d.date) or on_day.setdefault(
-                                              d.date, ScoringModels.resolve(warnings=[], weather=c.weather(),
-                                                                            on=d.date)),
+                                              d.date, _champions_on(d.date, c, progress)),
                                           same_day_done=True, open_on=today, memo=memo, runner=started,
                                           chunk_fields=chunk_fields, book_check_when_deciding=True)
             except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead

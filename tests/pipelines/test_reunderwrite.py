@@ -1840,3 +1840,14 @@ def test_as_of_a_past_date_decides_with_the_champions_in_force_on_it(world: dict
     got = versions(due)
     assert got and all(v == {"1"} for v in got.values()), got
     assert "models: yield-value version 1, the champion of" in r.stdout
+    # a checkpoint before any promotion is in force: today's champion, said as a warning line (it was only in the
+    # `models:` line: --due resolved with its warnings dropped)
+    (tmp_path / "reg2").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'reg2' / 'mlflow.db'}")
+    registry.register(m.yield_model, "yield-value", metrics={"r2": 0.5}, governance=m.governance)
+    registry.promote("yield-value", 1, effective=cps["end"])
+    due2 = f"sqlite:///{tmp_path / 'due2.db'}"
+    DecisionStore(due2).close()
+    r = CliRunner().invoke(app, [*base, "--due", "--store", due2, "--today", cps["mid"].isoformat()])
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert "warning: yield-value version 1, today's champion, used as of" in r.stdout + r.stderr, r.stdout + r.stderr
