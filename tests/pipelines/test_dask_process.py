@@ -253,32 +253,14 @@ def test_cli_workers_with_sentinelhub_runs_as_one_machine_and_a_403_is_its_one_l
     """`reunderwrite --imagery sentinelhub --workers 2` was refused before anything started; now it prints and stores
     what one machine does (the past season's series downloaded on the workers too), and a 403 is one machine's one
     line, exit 2, no record stored."""
-    import logging
-    from collections.abc import Iterator
-    from contextlib import contextmanager
-
     from typer.testing import CliRunner
 
-    import pipelines.distributed as dist
     from pipelines.cli import app
     from pipelines.reunderwrite import ScoringModels
     from underwriting.store import DecisionStore
 
     monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
-    started: list[Any] = []
-
-    @contextmanager
-    def on_cluster(scheduler: Any, workers: Any) -> Iterator[Any]:
-        started.append(workers)
-        worker_log = logging.getLogger("distributed.worker")
-        level = worker_log.level
-        worker_log.setLevel(logging.CRITICAL)
-        try:
-            yield cluster
-        finally:
-            worker_log.setLevel(level)
-
-    monkeypatch.setattr(dist, "runner_from_options", on_cluster)
+    started = _stats.cli_on_cluster(monkeypatch, cluster)
     rec = world["county"].path / "records"
     args = ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", "sentinelhub",
             "--book", str(rec / "book.csv"), "--applications", str(rec / "applications.csv"),

@@ -83,6 +83,30 @@ def cluster() -> Iterator[Any]:
         yield DaskRunner(client)
 
 
+def cli_on_cluster(monkeypatch: pytest.MonkeyPatch, cluster: Any) -> list[Any]:
+    """The CLI's ``--scheduler``/``--workers`` run on ``cluster`` (the module's, its workers threads); the list
+    returned records each start's ``workers``."""
+    import pipelines.distributed as dist
+
+    started: list[Any] = []
+
+    @contextmanager
+    def on_cluster(scheduler: Any, workers: Any) -> Iterator[Any]:
+        started.append(workers)
+        # a worker's "Compute Failed" line repeats the task's error: a local cluster's worker processes are silenced
+        # (dask_runner), these threads log into this process, where the CLI has set up its logging
+        worker_log = logging.getLogger("distributed.worker")
+        level = worker_log.level
+        worker_log.setLevel(logging.CRITICAL)
+        try:
+            yield cluster
+        finally:
+            worker_log.setLevel(level)
+
+    monkeypatch.setattr(dist, "runner_from_options", on_cluster)
+    return started
+
+
 def _on_worker() -> str | None:
     """The key of the Dask task this thread runs, None off a worker (the client)."""
     try:
@@ -321,7 +345,6 @@ def test_cli_a_failing_block_is_one_machines_one_line_error_and_writes_nothing(
     """`reunderwrite --imagery sentinelhub-stats --workers 2` with a field the service keeps failing (HTTP 503 after
     the retries) in one block, and with no credentials on the workers: exit 2 and one machine's one line, no record
     stored."""
-    import pipelines.distributed as dist
 
     monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
     fields = world["county"].fields()
@@ -331,22 +354,7 @@ def test_cli_a_failing_block_is_one_machines_one_line_error_and_writes_nothing(
     asked: list[tuple[str, str | None]] = []
     add_stats(_keys(fields), asked, lambda f, lo, hi: (503, {"error": {"message": "busy"}}) if f == bad
               else answer(f, lo, hi))
-    started: list[Any] = []
-
-    @contextmanager
-    def on_cluster(scheduler: Any, workers: Any) -> Iterator[Any]:  # the module's cluster, its workers threads
-        started.append(workers)
-        # a worker's "Compute Failed" line repeats the task's error: a local cluster's worker processes are silenced
-        # (dask_runner), these threads log into this process, where the CLI has set up its logging
-        worker_log = logging.getLogger("distributed.worker")
-        level = worker_log.level
-        worker_log.setLevel(logging.CRITICAL)
-        try:
-            yield cluster
-        finally:
-            worker_log.setLevel(level)
-
-    monkeypatch.setattr(dist, "runner_from_options", on_cluster)
+    started = cli_on_cluster(monkeypatch, cluster)
 
     def run(name: str, extra: list[str]) -> tuple[Any, int, list[str]]:
         monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"xdg-{name}"))
