@@ -16,7 +16,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["ChampionModels", "champion_of", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME",
+__all__ = ["ChampionModels", "champion_of", "champion_then", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME",
            "YIELD_CHECKPOINT_LABELS"]
 
 YIELD_MODEL_NAME = "yield-value"
@@ -135,6 +135,22 @@ class ChampionModels:
                        crop_version=f"{self.crop_version}, season scale pinned at {float(scale)!r}")
 
 
+def champion_then(name: str, day: dt.date) -> tuple[str | None, bool]:
+    """The version of ``name`` its alias history makes the champion in force on ``day`` (None: none, or no history
+    to read) and whether by the effective date its promotion records (else by the promotion's wall-clock date):
+    :func:`models.registry.champion_move_on`."""
+    from models.errors import RegistryError
+    from models.registry import alias_history, champion_move_on
+
+    try:
+        move = champion_move_on(alias_history(name), day)
+    except (RegistryError, OSError, ValueError):
+        return None, False
+    if move is None or move.get("version") is None:
+        return None, False
+    return str(move["version"]), bool(move.get("effective"))
+
+
 def champion_of(name: str, day: dt.date, *, warnings: list[str] | None = None,
                 flavour: Any = None) -> tuple[Any, str, bool]:
     """The champion of ``name`` in force on ``day`` (a ``models.registry.Resolved``), why it is that one (e.g. ``the
@@ -144,18 +160,13 @@ def champion_of(name: str, day: dt.date, *, warnings: list[str] | None = None,
     then, or that version cannot be loaded) today's champion, said in ``warnings``. RegistryError: no such model, or
     none to fall back on."""
     from models.errors import RegistryError
-    from models.registry import CHAMPION, alias_history, alias_version, champion_move_on, resolve
+    from models.registry import CHAMPION, alias_version, resolve
 
     now = alias_version(name, CHAMPION)
-    try:
-        move = champion_move_on(alias_history(name), day)
-    except (RegistryError, OSError, ValueError):
-        move = None
-    then = str(move["version"]) if move is not None and move.get("version") is not None else None
+    then, effective = champion_then(name, day)
     why = f"the alias history records no champion of {name} on or before {day}"
     if then is not None:
-        assert move is not None
-        basis = f"the champion of {day} " + ("by effective date" if move.get("effective") else "by the alias history")
+        basis = f"the champion of {day} " + ("by effective date" if effective else "by the alias history")
         if then == now:
             return resolve(name, CHAMPION, flavour=flavour), f"{basis} (today's too)", True
         try:

@@ -154,21 +154,17 @@ def crop_champion_on(today: Any, day: date, flavour: Any) -> tuple[Any, str]:
     what to say of it (:func:`_champion_crop_model`; ``monitor --as-of`` takes the same one): the promotion in force
     on ``day`` by its effective date, or its wall-clock date when it records none — today's when none is (said so)."""
     from models.errors import RegistryError
-    from models.registry import alias_history, champion_move_on, resolve
+    from models.registry import resolve
+    from pipelines._champions import champion_then
     from pipelines.featurize import CROP_MODEL_NAME
 
-    try:
-        move = champion_move_on(alias_history(CROP_MODEL_NAME), day)
-    except (RegistryError, OSError, ValueError):
-        move = None
-    then = str(move["version"]) if move is not None and move.get("version") is not None else None
+    then, effective = champion_then(CROP_MODEL_NAME, day)
     if then is None:
         return today.model, (f"crop-type version {today.version}, today's champion (the alias history records no "
                              f"champion on or before {day})")
-    assert move is not None
     # a promotion recording its effective date (a simulated or back-filled season's) is said so; an older one by its
     # wall-clock date, as before effective dates
-    basis = f"the champion of {day} by effective date" if move.get("effective") else \
+    basis = f"the champion of {day} by effective date" if effective else \
         f"the champion on {day} by the alias history"
     if then == today.version:
         return today.model, f"crop-type version {then}, {basis} (today's too)"
