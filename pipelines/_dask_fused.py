@@ -19,6 +19,7 @@ summary without computing anything; a block interrupted earlier reuses the parts
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -219,6 +220,10 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     With the scene reference on (:mod:`features._scene_reference`), it is built once from
     ``imagery`` when ``planted_area`` (the features stage then has the imagery, as the staged path with
     ``imagery=``) and shared by every block; the series blocks do not build it.
+    ``imagery="sentinelhub"`` (a Process-API download): ONE download for all the fields before any block runs, as
+    :func:`pipelines.distributed.run_series` makes it (``<cache_dir>/sentinelhub`` or a temporary folder removed
+    before returning; its requests on the workers), whose scene folder every block's series and planted area read
+    (until this release each block downloaded its own fields' boxes); its parts are ``run_series``'s.
     """
     from features.contracts import VARIABLES
     from pipelines import distributed as d
@@ -228,53 +233,63 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     runner = runner or d.local_runner()
     out = d.client_paths(Path(out))
     imagery, cache_dir = d.client_paths(imagery), d.client_paths(cache_dir)
-    variables = list(dict.fromkeys(variables or VARIABLES))
-    fs, blocks, stasks = d._series_plan(fields, imagery, season, chunk_fields=chunk_fields or d.DEFAULT_CHUNK_FIELDS,
-                                        as_of=as_of, start=None, end=None, variables=variables, cache_dir=cache_dir,
-                                        inward_buffer=inward_buffer, min_clear=min_clear, out=out / "series")
-    season = stasks[0].season
-    f_imagery = imagery if planted_area else None
+    with contextlib.ExitStack() as stack:
+        # a Process-API download (``sentinelhub``): ONE download for all the fields, planned here as one machine's
+        # series step plans it, its requests on the workers; the blocks read the scene folder it wrote
+        read, fingerprint, summary = imagery, None, None
+        if d._is_process_api(imagery):
+            read, summary = d._series_download(runner, fields, season, stack, as_of=as_of, start=None, end=None,
+                                               cache_dir=cache_dir)
+            fingerprint = d._download_fingerprint(read)
+        variables = list(dict.fromkeys(variables or VARIABLES))
+        fs, blocks, stasks = d._series_plan(fields, read, season, chunk_fields=chunk_fields or d.DEFAULT_CHUNK_FIELDS,
+                                            as_of=as_of, start=None, end=None, variables=variables, cache_dir=cache_dir,
+                                            inward_buffer=inward_buffer, min_clear=min_clear, out=out / "series",
+                                            fingerprint=fingerprint)
+        season = stasks[0].season
+        f_imagery = read if planted_area else None
 
-    def sample_series(sample: Any) -> pd.DataFrame:  # the sampled fields' series, as their blocks build them
-        from features.series import build_series
+        def sample_series(sample: Any) -> pd.DataFrame:  # the sampled fields' series, as their blocks build them
+            from features.series import build_series
 
-        return build_series(fields[fields["field_id"].astype(str).isin(set(sample["field_id"].astype(str)))
-                                   & (fields["season"].astype(str) == season)].reset_index(drop=True),
-                            str(imagery), season, **{"reference": False, **stasks[0].kwargs}).series
+            return build_series(fields[fields["field_id"].astype(str).isin(set(sample["field_id"].astype(str)))
+                                       & (fields["season"].astype(str) == season)].reset_index(drop=True),
+                                str(read), season, **{"reference": False, **stasks[0].kwargs}).series
 
-    # what the whole season decides for every block — the crop model's season scales and the smoother's haze dates —
-    # is judged on samples of the fields; their series are built once, here, for the union of both samples
-    wanted = d.season_sample_ids(crop_model, fs, as_of, featurize, haze=hazy is None)
-    sampled = sample_series(fs[fs["field_id"].astype(str).isin(wanted)]) if wanted else None
-    crop_model = d.season_calibrated(crop_model, fs, as_of, sampled if sampled is not None else sample_series)
-    pinned = hazy is not None
-    if hazy is None:
-        hazy = d.season_haze(fs, as_of, sampled if sampled is not None else sample_series, featurize)
-    area, overlap, shared, fcommon = d._features_setup(
-        fs, season, as_of, set(variables), imagery=f_imagery, crop_model=crop_model, phenology_calib=phenology_calib,
-        area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize, hazy=hazy,
-        phenology_weather=weather)
-    if pinned and shared["options"]["reference"] is not None:
-        from features.errors import UserInputError
-        from pipelines._smooth import HAZE_WITH_REFERENCE
+        # what the whole season decides for every block — the crop model's season scales and the smoother's haze dates —
+        # is judged on samples of the fields; their series are built once, here, for the union of both samples
+        wanted = d.season_sample_ids(crop_model, fs, as_of, featurize, haze=hazy is None)
+        sampled = sample_series(fs[fs["field_id"].astype(str).isin(wanted)]) if wanted else None
+        crop_model = d.season_calibrated(crop_model, fs, as_of, sampled if sampled is not None else sample_series)
+        pinned = hazy is not None
+        if hazy is None:
+            hazy = d.season_haze(fs, as_of, sampled if sampled is not None else sample_series, featurize)
+        area, overlap, shared, fcommon = d._features_setup(
+            fs, season, as_of, set(variables), imagery=f_imagery, crop_model=crop_model, phenology_calib=phenology_calib,
+            area_params=area_params, cache_dir=cache_dir, period_days=period_days, featurize=featurize, hazy=hazy,
+            phenology_weather=weather,
+            fingerprint=fingerprint if f_imagery is not None else None)
+        if pinned and shared["options"]["reference"] is not None:
+            from features.errors import UserInputError
+            from pipelines._smooth import HAZE_WITH_REFERENCE
 
-        raise UserInputError(HAZE_WITH_REFERENCE)
-    score_kwargs, scommon = d._score_setup(prices, model_name=model_name, model_version=model_version,
-                                           governance=governance, checkpoint=checkpoint, currency=currency)
-    if weather is not None:
-        scommon = content_key(scommon, frame_hash(weather))
-    fscenes = (scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=None, end=None)
-               if f_imagery is not None and featurize is None else None)
-    tasks = []
-    for b, st in enumerate(stasks):
-        ids = st.fields["field_id"].astype(str).to_numpy()
-        ao = frame_hash(pd.DataFrame({"a": area.loc[ids].to_numpy(), "o": overlap.loc[ids].to_numpy()}))
-        tasks.append(_BlockTask(block=b, key=content_key("block/1", st.key, fcommon, scommon, ao), out=str(out),
-                                series=st, area=area.loc[ids], overlap=overlap.loc[ids], features_common=fcommon,
-                                feature_scenes=fscenes[b] if fscenes is not None else None))
-    summaries = runner.map(_block_task, tasks, shared={"feature_shared": shared, "model": model, "prices": prices,
-                                                       "score_kwargs": score_kwargs, "weather": weather},
-                         label="block", resumable=True)
+            raise UserInputError(HAZE_WITH_REFERENCE)
+        score_kwargs, scommon = d._score_setup(prices, model_name=model_name, model_version=model_version,
+                                               governance=governance, checkpoint=checkpoint, currency=currency)
+        if weather is not None:
+            scommon = content_key(scommon, frame_hash(weather))
+        fscenes = (scene_rows_per_block(Path(str(read)), fs, blocks, season, as_of=as_of, start=None, end=None)
+                   if f_imagery is not None and featurize is None else None)
+        tasks = []
+        for b, st in enumerate(stasks):
+            ids = st.fields["field_id"].astype(str).to_numpy()
+            ao = frame_hash(pd.DataFrame({"a": area.loc[ids].to_numpy(), "o": overlap.loc[ids].to_numpy()}))
+            tasks.append(_BlockTask(block=b, key=content_key("block/1", st.key, fcommon, scommon, ao), out=str(out),
+                                    series=st, area=area.loc[ids], overlap=overlap.loc[ids], features_common=fcommon,
+                                    feature_scenes=fscenes[b] if fscenes is not None else None))
+        summaries = runner.map(_block_task, tasks, shared={"feature_shared": shared, "model": model, "prices": prices,
+                                                           "score_kwargs": score_kwargs, "weather": weather},
+                             label="block", resumable=True)
     for stage in STAGES:
         if (out / stage).is_dir():
             remove_stale_tmp(out / stage)
@@ -287,6 +302,8 @@ def run_portfolio(fields: Any, imagery: str | Path, season: str, as_of: dt.date,
     # this run's scene reads (none for a block whose part was reused); the blocks' summaries hold what the parts say
     metas = [{**s["series"], **s.pop("counts", {"read": 0, "cached": 0})} for s in summaries]
     outcome = d._series_outcome(fs, imagery, metas)
+    outcome["outside_fields"], outcome["warnings"] = d._download_outcome(outcome["outside_fields"],
+                                                                         outcome["warnings"], summary)
     outcome["parts_reused"] = sum(reused)
     from pipelines._dask_parts import part_path
 

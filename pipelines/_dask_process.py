@@ -1,6 +1,8 @@
 """A Process-API download (``--imagery sentinelhub``) with its requests on Dask workers (private; used by
 :func:`pipelines._dask_featurize.featurize_on` and :func:`pipelines._dask_featurize.past_series_on` through
-:func:`features.series.build_series`'s ``fetch_process``, and for the planted area's scene folder).
+:func:`features.series.build_series`'s ``fetch_process``, for the planted area's scene folder, and by the library's
+:func:`pipelines.distributed.run_series`, :func:`~pipelines.distributed.features_distributed` and
+:func:`~pipelines.distributed.run_portfolio`, whose blocks then read the folder it wrote).
 
 A download's request boxes follow the fields asked (:func:`features.sources._sh_plan.plan_tiles`: close fields share
 a box), so they are planned on the client over ALL the fields, as one machine plans them; only the requests travel:

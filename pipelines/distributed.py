@@ -30,6 +30,15 @@ merges the results in a canonical order:
   source, dates and haze a decision's provenance names) from the series and features stages:
   ``reunderwrite --scheduler/--workers`` (:mod:`pipelines._dask_featurize`).
 
+Imagery ``sentinelhub`` (a Process-API download): the series, the planted area's scenes (:func:`features_distributed`)
+and the fused run download ONCE for all the fields — the request boxes planned on the client as one machine plans
+them, the Catalog searches and GeoTIFFs on the workers (:func:`pipelines._dask_process.fetch_on`) — and the blocks
+then read the scene folder that download wrote, each the files its fields meet: one machine's series and features,
+byte for byte, no box asked twice, and one machine's one-line errors (a 403, no credentials) before any block runs.
+(Until this release each block downloaded its own fields' boxes: adjacent blocks' boxes overlapped, their pixel grids
+differed from one machine's.) The Statistical API (``sentinelhub-stats``) is asked block by block: it answers per
+field. A download's parts are keyed by its content, not its folder.
+
 With ``out`` a folder, each task writes ``<out>/part-<key>.parquet`` atomically, the key a
 hash of everything the partition's result depends on; a finished part is never recomputed,
 so a re-run (or a task re-run because its worker died) neither loses nor duplicates
@@ -42,6 +51,7 @@ bands needed. ``chunk_fields`` sets it (see the README's figures).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -146,6 +156,8 @@ class DistributedSeries:
     scenes_cached: int = 0
     parts_reused: int = 0
     warnings: list[str] = field(default_factory=list)
+    #: a ``sentinelhub`` download's summary (requests, cache hits, processing units), as ``SeriesResult``'s; else None
+    fetch_summary: Any = None
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,72 @@ def _imagery_fingerprint(imagery: str | Path) -> Any:
                 st = f.stat()
                 h.update(f"{rel}:{st.st_size}:{st.st_mtime_ns}".encode())
     return [str(idx.resolve()), h.hexdigest()]
+
+
+def _is_process_api(imagery: Any) -> bool:
+    """Whether ``imagery`` names a Process-API download (``sentinelhub``; not the Statistical API)."""
+    return imagery is not None and str(imagery).strip().lower() == "sentinelhub"
+
+
+def _download_fingerprint(folder: Path) -> Any:
+    """What identifies a downloaded scene folder in a part key: its index's bytes and its files' sizes — not its
+    path nor the files' times (a download to a temporary folder, or fetched again from the cache, is the same
+    imagery)."""
+    import hashlib
+
+    idx = Path(folder) / "index.csv"
+    h = hashlib.sha256(idx.read_bytes())
+    for line in sorted(idx.read_text().splitlines()[1:]):
+        rel = line.split(",")[2] if line.count(",") >= 2 else ""
+        f = idx.parent / rel
+        if rel and f.is_file():
+            h.update(f"{rel}:{f.stat().st_size}".encode())
+    return ["sentinelhub", h.hexdigest()]
+
+
+def _series_download(runner: Runner, fields: Any, season: str, stack: contextlib.ExitStack, *,
+                     as_of: dt.date | None, start: dt.date | None, end: dt.date | None,
+                     cache_dir: Path | None) -> tuple[Path, Any]:
+    """A ``sentinelhub`` season's ONE download for all ``fields``, as one :func:`features.series.build_series`
+    plans it (its window, ``<cache_dir>/sentinelhub`` or a temporary folder removed with ``stack``), its Catalog
+    searches and GeoTIFFs on ``runner``'s workers (:func:`pipelines._dask_process.fetch_on`): (the scene folder the
+    blocks then read, the download's summary). Raises one call's one-line error (403, no credentials...)."""
+    import tempfile
+
+    from features.series import _field_windows
+    from pipelines._dask_process import fetch_on
+
+    season = check_season(season)
+    check_fields(fields, where="fields")
+    fs = fields[fields["season"].astype(str) == season]
+    if fs.empty:
+        raise FieldsError(source="fields", problem=f"no field of season {season}")
+    _, lo, hi = _field_windows(fs, season, start, end)
+    out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
+        Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+    fetched = fetch_on(runner, fs, lo, min(hi, as_of) if as_of else hi, out_dir, max_cloud=1.0, merge=False)
+    return Path(fetched.path), fetched.summary
+
+
+def _with_download(ds: DistributedSeries, summary: Any) -> DistributedSeries:
+    """A downloaded season's merged blocks as one ``build_series`` on ``sentinelhub`` reports them
+    (:func:`_download_outcome`)."""
+    ds.outside_fields, ds.warnings = _download_outcome(ds.outside_fields, ds.warnings, summary)
+    ds.fetch_summary = summary
+    return ds
+
+
+def _download_outcome(outside: list[str], warnings: list[str], summary: Any) -> tuple[list[str], list[str]]:
+    """The blocks' outside fields and warnings as one ``build_series`` on ``sentinelhub`` says them: the download's
+    warnings first, its fields without an acquisition not "outside" (``summary`` None: unchanged)."""
+    if summary is None:
+        return outside, warnings
+    none = {str(f) for f in summary.no_acquisition_fields}
+    outside = [f for f in outside if f not in none]
+    warns = [w for w in warnings if "outside every scene" not in w]
+    if outside:
+        warns.append(f"{len(outside)} field(s) outside every scene")
+    return outside, [*summary.warnings, *warns]
 
 
 def _series_task(task: _SeriesTask) -> tuple[str | pd.DataFrame, dict[str, Any]]:
@@ -225,9 +303,10 @@ def _series_block(task: _SeriesTask) -> tuple[pd.DataFrame | None, dict[str, Any
 
 def _series_plan(fields: Any, imagery: str | Path, season: str, *, chunk_fields: int, as_of: dt.date | None,
                  start: dt.date | None, end: dt.date | None, variables: Sequence[str], cache_dir: Path | None,
-                 inward_buffer: bool, min_clear: int, out: Path | None) -> tuple[Any, list[np.ndarray],
-                                                                                list[_SeriesTask]]:
-    """The season's fields, their spatial blocks and one series task per block (keys as the parts are named)."""
+                 inward_buffer: bool, min_clear: int, out: Path | None, fingerprint: Any = None
+                 ) -> tuple[Any, list[np.ndarray], list[_SeriesTask]]:
+    """The season's fields, their spatial blocks and one series task per block (keys as the parts are named;
+    ``fingerprint``: the imagery's in them, default :func:`_imagery_fingerprint`)."""
     season = check_season(season)
     check_fields(fields, where="fields")
     fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
@@ -237,7 +316,8 @@ def _series_plan(fields: Any, imagery: str | Path, season: str, *, chunk_fields:
               "cache_dir": cache_dir, "inward_buffer": inward_buffer, "min_clear": min_clear}
     from features.series import ENGINE_VERSION, fields_hash
 
-    common = content_key("series/1", ENGINE_VERSION, _imagery_fingerprint(imagery), season,
+    common = content_key("series/1", ENGINE_VERSION,
+                         fingerprint if fingerprint is not None else _imagery_fingerprint(imagery), season,
                          {k: v for k, v in kwargs.items() if k != "cache_dir"})
     blocks = field_blocks(fs, chunk_fields)
     per_block = scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=start, end=end)
@@ -275,16 +355,30 @@ def run_series(fields: Any, imagery: str | Path, season: str, *, runner: Runner 
                chunk_fields: int = DEFAULT_CHUNK_FIELDS, as_of: dt.date | None = None, start: dt.date | None = None,
                end: dt.date | None = None, variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
                inward_buffer: bool = False, min_clear: int = 8, out: Path | None = None) -> DistributedSeries:
-    """:func:`features.series.build_series` on spatial blocks of ``chunk_fields`` fields; see the module docstring."""
+    """:func:`features.series.build_series` on spatial blocks of ``chunk_fields`` fields; see the module docstring.
+
+    ``imagery="sentinelhub"`` (a Process-API download): ONE download for all the fields, planned on the client as
+    one ``build_series`` plans it (its boxes, ``<cache_dir>/sentinelhub`` or a temporary folder removed before
+    returning), its Catalog searches and GeoTIFFs on the workers (:func:`pipelines._dask_process.fetch_on`); the
+    blocks then read the scene folder it wrote, each the files its fields meet — the series one call's, byte for
+    byte, and no box asked twice (until this release each block downloaded its own fields' boxes, and adjacent
+    blocks' boxes overlapped). Its errors (403, no credentials...) are one call's one line, raised before any block
+    runs. The Statistical API (``sentinelhub-stats``) is still asked block by block (it answers per field)."""
     runner = runner or local_runner()
     imagery, cache_dir, out = client_paths(imagery), client_paths(cache_dir), client_paths(out)
-    fs, _, tasks = _series_plan(fields, imagery, season, chunk_fields=chunk_fields, as_of=as_of, start=start,
-                                end=end, variables=variables, cache_dir=cache_dir, inward_buffer=inward_buffer,
-                                min_clear=min_clear, out=out)
-    results = runner.map(_series_task, tasks, label="series", resumable=out is not None)
+    with contextlib.ExitStack() as stack:
+        blocks_read, fingerprint, summary = imagery, None, None
+        if _is_process_api(imagery):
+            blocks_read, summary = _series_download(runner, fields, season, stack, as_of=as_of, start=start,
+                                                    end=end, cache_dir=cache_dir)
+            fingerprint = _download_fingerprint(blocks_read)
+        fs, _, tasks = _series_plan(fields, blocks_read, season, chunk_fields=chunk_fields, as_of=as_of, start=start,
+                                    end=end, variables=variables, cache_dir=cache_dir, inward_buffer=inward_buffer,
+                                    min_clear=min_clear, out=out, fingerprint=fingerprint)
+        results = runner.map(_series_task, tasks, label="series", resumable=out is not None)
     if out is not None:
         remove_stale_tmp(out)
-    return _series_merged(fs, imagery, results, runner)
+    return _with_download(_series_merged(fs, imagery, results, runner), summary)
 
 
 def _series_merged(fs: Any, imagery: str | Path, results: list[tuple[str | pd.DataFrame, dict[str, Any]]],
@@ -308,6 +402,9 @@ def run_series_seasons(fields: Any, imagery: str | Path, seasons: Sequence[str],
     each season's result as :func:`run_series` gives it (merged, and raising, in ``seasons``' order)."""
     runner = runner or local_runner()
     imagery, cache_dir = client_paths(imagery), client_paths(cache_dir)
+    if _is_process_api(imagery):  # each season's one download into the same folder, as one machine, season by season
+        return [run_series(fields, imagery, s, runner=runner, chunk_fields=chunk_fields, cache_dir=cache_dir)
+                for s in seasons]
     plans = [_series_plan(fields, imagery, s, chunk_fields=chunk_fields, as_of=None, start=None, end=None,
                           variables=VARIABLES, cache_dir=cache_dir, inward_buffer=False, min_clear=8, out=None)
              for s in seasons]
@@ -419,10 +516,11 @@ def _features_block_meta(task: _FeatureTask, *, season: str, as_of: dt.date, cro
 def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, imagery: str | Path | None,
                     crop_model: Any, phenology_calib: Any, area_params: Any, cache_dir: Path | None, period_days: int,
                     featurize: Any, hazy: dict[str, list[str]] | None = None,
-                    phenology_weather: pd.DataFrame | None = None
+                    phenology_weather: pd.DataFrame | None = None, fingerprint: Any = None
                     ) -> tuple[pd.Series, pd.Series, dict[str, Any], str]:
     """What every block shares: hectares and overlaps over all fields, the task options, the key prefix;
-    ``phenology_weather``: the daily weather phenology's thermal time reads (as one call given it)."""
+    ``phenology_weather``: the daily weather phenology's thermal time reads (as one call given it); ``fingerprint``:
+    the imagery's in the key (default :func:`_imagery_fingerprint`)."""
     from features._seasonal import DEFAULT_VARIABLES, field_windows
     from features.fields import area_ha, overlap_fractions
 
@@ -455,7 +553,8 @@ def _features_setup(fs: Any, season: str, as_of: dt.date, present: set[str], *, 
                          n_periods, period_days, variables,
                          repr(model_id), featurize if isinstance(featurize, str) or featurize is None
                          else getattr(featurize, "__qualname__", repr(featurize)),
-                         _imagery_fingerprint(imagery) if imagery is not None else None,
+                         fingerprint if fingerprint is not None
+                         else _imagery_fingerprint(imagery) if imagery is not None else None,
                          repr(phenology_calib), repr(area_params),
                          *([repr(sorted(hazy.items()))] if hazy is not None and reference is None else []),
                          *([frame_hash(phenology_weather)] if phenology_weather is not None else []))
@@ -498,7 +597,8 @@ def _features_run(fields: Any, series: pd.DataFrame, season: str, as_of: dt.date
                   area_params: Any = None, cache_dir: Path | None = None, period_days: int = 16,
                   featurize: Callable[[Any, pd.DataFrame, str, dt.date], pd.DataFrame] | str | None = None,
                   out: Path | None = None, weather: pd.DataFrame | None = None,
-                  hazy: dict[str, list[str]] | None = None) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+                  hazy: dict[str, list[str]] | None = None, fingerprint: Any = None
+                  ) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     """FieldFeatures of ``season`` as of ``as_of`` on spatial blocks, equal to one call over all fields, and what
     each block's featurize reported (empty for ``featurize`` given; :func:`_features_block_meta`).
 
@@ -514,7 +614,27 @@ def _features_run(fields: Any, series: pd.DataFrame, season: str, as_of: dt.date
     (:func:`season_haze`); every column is bit-identical to one call's.
     Blocks must agree on the feature columns (one season window per run: fields of regions with
     windows of different lengths get different numbers of seasonal periods) — else a PipelineError.
+
+    ``imagery="sentinelhub"`` (a Process-API download) for the planted area: ONE download for all the fields, as one
+    call's planted area plans it (``<cache_dir>/area/sentinelhub`` or a temporary folder removed before returning),
+    its requests on the workers (:func:`pipelines._dask_process.fetch_on`), then each block reads the files of that
+    scene folder its fields meet (until this release each block downloaded its own fields' boxes).
     """
+    if _is_process_api(imagery) and featurize is None:
+        from pipelines._dask_featurize import _area_folder
+
+        runner = runner or local_runner()
+        cache_dir = client_paths(cache_dir)
+        season = check_season(season)
+        fs = fields[fields["season"].astype(str) == season].reset_index(drop=True)
+        if fs.empty:
+            raise FieldsError(source="fields", problem=f"no field of season {season}")
+        with contextlib.ExitStack() as stack:
+            folder = _area_folder(runner, fs, season, as_of, cache_dir, stack)
+            return _features_run(fs, series, season, as_of, runner=runner, chunk_fields=chunk_fields, imagery=folder,
+                                 crop_model=crop_model, phenology_calib=phenology_calib, area_params=area_params,
+                                 cache_dir=cache_dir, period_days=period_days, featurize=featurize, out=out,
+                                 weather=weather, hazy=hazy, fingerprint=_download_fingerprint(folder))
     runner = runner or local_runner()
     imagery, cache_dir, out = client_paths(imagery), client_paths(cache_dir), client_paths(out)
     season = check_season(season)
@@ -528,7 +648,7 @@ def _features_run(fields: Any, series: pd.DataFrame, season: str, as_of: dt.date
                                                     cache_dir=cache_dir, period_days=period_days, featurize=featurize,
                                                     hazy=hazy if hazy is not None
                                                     else season_haze(fs, as_of, series, featurize),
-                                                    phenology_weather=weather)
+                                                    phenology_weather=weather, fingerprint=fingerprint)
     sfid = series["field_id"].astype(str)
     blocks = field_blocks(fs, chunk_fields)
     per_block = (scene_rows_per_block(Path(str(imagery)), fs, blocks, season, as_of=as_of, start=None, end=None)
