@@ -266,7 +266,7 @@ def reunderwrite_cmd(
                                       profile=profile, operator=operator, progress=err,
                                       crop_season_scale=crop_season_scale, haze_dates=haze,
                                       allow_missing_acquisitions=allow_missing, runner=runner,
-                                      chunk_fields=chunk_fields)
+                                      chunk_fields=chunk_fields, book_check_when_deciding=True)
     else:
         with _runner(scheduler, workers) as runner:
             res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
@@ -317,7 +317,7 @@ def _profile_of(pol: Any, applications: Any, book: Any, season: str, day: date) 
     from pipelines.underwrite import profile_for_currency
     from underwriting.book import book_as_of
 
-    book = book_as_of(book, day)
+    book = book_as_of(book, day, refuse=False)  # the run refuses it when it re-decides lines on the day
     apps = applications[applications["season"].astype(str) == season]
     lines = book[book["season"].astype(str) == season] if "season" in book.columns else book
     currencies = set(apps["currency"].astype(str))
@@ -357,7 +357,10 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     if not profile:
         profile = _profile_of(pol, apps, bk, s, day)
     sc = cache / "series" if cache is not None else None
-    refuse_before_work(bk, day, store, runner)  # before the past seasons' series (on a cluster: mapped there)
+    # before the past seasons' series (on a cluster: mapped there); a dated Book refused only when the day has lines
+    # to re-decide (as a --due checkpoint)
+    refuse_before_work(bk, day, store, runner,
+                       deciding={"applications": apps, "season": s, "set_aside": read.set_aside})
     if runner is not None:  # --scheduler/--workers: the past seasons' series on the blocks too
         from pipelines._dask_featurize import past_series_on
 
@@ -371,7 +374,8 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                         cache_dir=cache, history=history,
                         operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
                         haze_dates=haze_dates, yield_history=yh, allow_missing_acquisitions=allow_missing_acquisitions,
-                        runner=runner, chunk_fields=chunk_fields, set_aside=read.set_aside, rejects=rejects)
+                        runner=runner, chunk_fields=chunk_fields, set_aside=read.set_aside, rejects=rejects,
+                        book_check_when_deciding=True)
 
 
 @app.command("monitor")

@@ -1024,13 +1024,17 @@ def _by_rejects_run(prev: Any, as_of: date, get: Callable[[str], Any]) -> bool:
 
 
 def refuse_before_work(book: pd.DataFrame | None, as_of: date, store: DecisionStore | str | None,
-                       runner: Any = None) -> None:
+                       runner: Any = None, *, deciding: dict[str, Any] | None = None) -> None:
     """The cheap refusals of :func:`reunderwrite`, made before the past seasons' series are built — a dated Book with
     a line open on ``as_of`` and no balance on or before it (:func:`underwriting.book.book_as_of`); with a Dask
-    ``runner`` (the past seasons mapped on the cluster) also a store that does not exist and the scene reference on."""
+    ``runner`` (the past seasons mapped on the cluster) also a store that does not exist and the scene reference on.
+    ``deciding`` (the run's :func:`checkpoint_lines` selection: ``applications``, ``season`` and its optional
+    keywords; a run with ``book_check_when_deciding``): the Book's refusal only when the date has lines to re-decide
+    (:func:`_decides`) — a date with none runs as one with a sound Book."""
     from underwriting.book import book_as_of
 
-    book_as_of(book, as_of)
+    if deciding is None or _decides(book, as_of, store, **deciding):
+        book_as_of(book, as_of)
     if runner is not None:
         from features._scene_reference import reference_default
 
@@ -1039,6 +1043,27 @@ def refuse_before_work(book: pd.DataFrame | None, as_of: date, store: DecisionSt
         if reference_default():
             raise UserInputError("--scheduler/--workers: not with the scene reference on "
                                  "(AGCREDIT_SCENE_REFERENCE=1); run on one machine")
+
+
+def _decides(book: pd.DataFrame | None, as_of: date, store: DecisionStore | str | None, *,
+             applications: pd.DataFrame, season: str, **select: Any) -> bool:
+    """Whether a run re-decides lines on ``as_of`` (:func:`checkpoint_lines` on the store's records as they are, the
+    rejects file not written): cheap — the Book, applications and records; only asked of a dated Book (an undated
+    one has nothing to refuse). Lines all covered by later records: False (the run refuses that itself)."""
+    from underwriting.book import is_dated
+
+    if book is None or not is_dated(book):
+        return False
+    if isinstance(store, DecisionStore):
+        recs = store.records(str(season))
+    else:  # a mistyped --store creates nothing
+        with DecisionStore(store, create=False) as st:
+            recs = st.records(str(season))
+    try:
+        todo, _, _ = checkpoint_lines(book, applications, as_of, str(season), recs, **select)
+    except AlreadyDecidedLater:
+        return False
+    return len(todo) > 0
 
 
 def reunderwrite_county(county: County | str | Path, season: str | None, as_of: date, *,
@@ -1074,10 +1099,12 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
         return past_series_on(runner, fields, c.imagery, season, cache_dir=c.cache_dir / "series",
                               chunk_fields=chunk_fields)
 
-    book = c.book()
-    # before the past seasons' series (on a cluster: mapped there); a --due checkpoint's Book is checked by
-    # reunderwrite once it has lines to re-decide (book_check_when_deciding; the run checked those dates up front)
-    refuse_before_work(None if book_check_when_deciding else book, as_of, store, runner)
+    book, applications = c.book(), c.applications()
+    # before the past seasons' series (on a cluster: mapped there); with book_check_when_deciding (--due, a plain
+    # --as-of from the CLI) the Book's refusal only when the date has lines to re-decide (reunderwrite checks it again)
+    refuse_before_work(book, as_of, store, runner, deciding=dict(
+        applications=applications, season=season, crops=crops, open_on=open_on,
+        same_day_done=same_day_done) if book_check_when_deciding else None)
     if memo is not None:  # one `--due` run: the fields and past series read once
         if ("fields",) not in memo:
             memo[("fields",)] = c.fields()
@@ -1089,7 +1116,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
     else:
         fields = c.fields()
     return reunderwrite(season=season, as_of=as_of, fields=fields, imagery=c.imagery, book=book,
-                        applications=c.applications(), store=store, policy=pol, profile=prof,
+                        applications=applications, store=store, policy=pol, profile=prof,
                         cache_dir=c.cache_dir, history=history if history is not None else past(),
                         operator=operator,
                         models=models, crops=crops, alert_params=alert_params, progress=progress,

@@ -1851,3 +1851,67 @@ def test_as_of_a_past_date_decides_with_the_champions_in_force_on_it(world: dict
     r = CliRunner().invoke(app, [*base, "--due", "--store", due2, "--today", cps["mid"].isoformat()])
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "warning: yield-value version 1, today's champion, used as of" in r.stdout + r.stderr, r.stdout + r.stderr
+
+
+def test_as_of_checks_the_book_only_when_it_re_decides_lines(world: dict[str, Any], tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain `reunderwrite --as-of D` (not `--due`) refused a dated Book's line open on D without a balance on or
+    before it even when D had no line to re-decide (here: the Book's lines are of the season before, still open).
+    Now, as a `--due` checkpoint, the Book is refused only when D has lines to re-decide: without, the run says it
+    has none (exit 0, nothing stored); with, the same one-line refusal (exit 2) before the past seasons' series, and
+    nothing stored."""
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    later = c.book().assign(balance_as_of=pd.Timestamp(mid + timedelta(days=5)))
+    earlier_season = later.assign(season=str(int(season) - 1))
+    monkeypatch.setattr(County, "book", lambda self, **_kw: earlier_season)
+    url = f"sqlite:///{tmp_path / 'none.db'}"
+    DecisionStore(url).close()
+    args = ["reunderwrite", "--county", str(c.path), "--cache", str(c.cache_dir), "--as-of", mid.isoformat(),
+            "--store", url]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    assert f"warning: no active line to re-underwrite on {mid}" in r.stderr, r.stderr
+    assert "0 line(s), 0 record(s) written" in r.stdout, r.stdout
+    with DecisionStore(url) as st:
+        assert len(st.records(season)) == 0
+    # the files run alike: the Book file's lines of the season before, every balance after D
+    book = tmp_path / "book.csv"
+    rows = (c.path / "records" / "book.csv").read_text().splitlines()
+    col = rows[0].split(",").index("season")
+
+    def row(r: str, s: str) -> str:
+        cells = r.split(",")
+        cells[col] = s
+        return ",".join(cells) + f",{mid + timedelta(days=5)}"
+
+    book.write_text("\n".join([rows[0] + ",balance_as_of", *(row(x, str(int(season) - 1)) for x in rows[1:])])
+                    + "\n")
+    rec = c.path / "records"
+    files = ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", str(c.imagery), "--book", str(book),
+             "--applications", str(rec / "applications.csv"), "--weather", str(c.path / "weather" / "daily.csv"),
+             "--cache", str(c.cache_dir), "--as-of", mid.isoformat(), "--store", url]
+    r = CliRunner().invoke(app, files)
+    assert r.exit_code == 0 and "Traceback" not in r.output, r.output
+    assert f"warning: no active line to re-underwrite on {mid}" in r.stderr, r.stderr
+    with DecisionStore(url) as st:
+        assert len(st.records(season)) == 0
+
+    # lines of the season to re-decide on D: refused before the past seasons' series, nothing stored
+    def loaded(*_a: Any, **_kw: Any) -> Any:
+        raise AssertionError("past series read before the Book was checked")
+
+    monkeypatch.setattr(County, "past_series", loaded)
+    monkeypatch.setattr("features.series.build_series", loaded)
+    monkeypatch.setattr(County, "book", lambda self, **_kw: later)
+    refusal = (f"error: Book: {len(later)} line(s) open on {mid} have every balance dated after it (column "
+               f"balance_as_of): give each a balance dated on or before {mid} (its opening balance, dated start_date, "
+               f"will do) — the run compares the new limit with the balance on its date: ")
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and "Traceback" not in r.output and "AssertionError" not in r.output, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith(refusal), r.stderr
+    book.write_text("\n".join([rows[0] + ",balance_as_of", *(row(x, season) for x in rows[1:])]) + "\n")
+    r = CliRunner().invoke(app, files)
+    assert r.exit_code == 2 and "Traceback" not in r.output and "AssertionError" not in r.output, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith(refusal), r.stderr
+    with DecisionStore(url) as st:
+        assert len(st.records(season)) == 0
