@@ -317,3 +317,53 @@ def test_clouds_only_is_one_machines_error_on_dask(world: dict[str, Any], cluste
                          models=world["models"], weather=c.weather(), yield_history=c.history(), **kw)
         errs.append(f"{type(e.value).__name__}: {e.value}")
     assert errs[0] == errs[1] and "\n" not in errs[0] and errs[0].startswith("NoClearObservationError"), errs
+
+
+@responses.activate
+def test_a_cache_the_workers_do_not_share_is_refused_before_any_request(
+        world: dict[str, Any], cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        tasks: list[Any]) -> None:
+    """`--imagery sentinelhub` on a cluster needs the client's Sentinel Hub cache folder on every worker (the client
+    copies the GeoTIFFs they download into it); a cluster without it failed only at the planted area, after the
+    downloads. Now it is checked first: a worker whose cache folder is another (its ``default_cache`` patched on the
+    worker threads) is one line naming the folder and the count, exit 2 from the CLI, before any request, nothing
+    written, the marker removed; the cluster's own shared folder passes, leaving nothing."""
+    import threading
+
+    from typer.testing import CliRunner
+
+    from features.sources import _sh_io
+    from pipelines._dask_process import check_shared_cache
+    from pipelines.cli import app
+    from pipelines.errors import RunInputError
+    from pipelines.reunderwrite import ScoringModels
+    from underwriting.store import DecisionStore
+
+    shared, elsewhere = tmp_path / "xdg" / "agcredit" / "sentinelhub", tmp_path / "elsewhere"
+    check_shared_cache(cluster, shared)  # the same folder on every worker: passes
+    assert not (tmp_path / "xdg").exists()  # the marker and the folders made for it removed
+    real = _sh_io.default_cache
+    monkeypatch.setattr(_sh_io, "default_cache",
+                        lambda: real() if threading.current_thread() is threading.main_thread() else elsewhere)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    add_token()
+    asked = add_service()
+    with pytest.raises(RunInputError, match=r"^dask runner: 2 of 2 worker\(s\) cannot read the Sentinel Hub cache "
+                       f"folder {shared} "):
+        fetch_on(cluster, _fields(), LO, HI, tmp_path / "scenes", retry=FAST, merge=False)
+    assert asked == [] and tasks == [] and not (tmp_path / "scenes").exists() and not (tmp_path / "xdg").exists()
+    # from the CLI: the same line, exit 2, no record stored
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    _stats.cli_on_cluster(monkeypatch, cluster)
+    rec = world["county"].path / "records"
+    url = store_copy(world, tmp_path, "blind")
+    r = CliRunner().invoke(app, ["reunderwrite", "--fields", str(rec / "fields.gpkg"), "--imagery", "sentinelhub",
+                                 "--book", str(rec / "book.csv"), "--applications", str(rec / "applications.csv"),
+                                 "--weather", str(world["county"].path / "weather" / "daily.csv"),
+                                 "--as-of", world["cps"]["mid"].isoformat(), "--store", url, "--workers", "2"])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr.startswith(f"error: dask runner: 2 of 2 worker(s) cannot read the Sentinel Hub cache folder "
+                               f"{shared} ") and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert asked == [] and tasks == [] and not (tmp_path / "xdg").exists()
+    with DecisionStore(url) as st:
+        assert len(st.records(world["season"])) == len(world["first"])
