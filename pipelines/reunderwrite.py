@@ -1049,7 +1049,8 @@ def _decides(book: pd.DataFrame | None, as_of: date, store: DecisionStore | str 
              applications: pd.DataFrame, season: str, **select: Any) -> bool:
     """Whether a run re-decides lines on ``as_of`` (:func:`checkpoint_lines` on the store's records as they are, the
     rejects file not written): cheap — the Book, applications and records; only asked of a dated Book (an undated
-    one has nothing to refuse). Lines all covered by later records: False (the run refuses that itself)."""
+    one has nothing to refuse). Lines all covered by later records: the run's own refusal
+    (:class:`AlreadyDecidedLater`), raised here, before the work."""
     from underwriting.book import is_dated
 
     if book is None or not is_dated(book):
@@ -1059,10 +1060,7 @@ def _decides(book: pd.DataFrame | None, as_of: date, store: DecisionStore | str 
     else:  # a mistyped --store creates nothing
         with DecisionStore(store, create=False) as st:
             recs = st.records(str(season))
-    try:
-        todo, _, _ = checkpoint_lines(book, applications, as_of, str(season), recs, **select)
-    except AlreadyDecidedLater:
-        return False
+    todo, _, _ = checkpoint_lines(book, applications, as_of, str(season), recs, **select)
     return len(todo) > 0
 
 

@@ -1915,3 +1915,12 @@ def test_as_of_checks_the_book_only_when_it_re_decides_lines(world: dict[str, An
     assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith(refusal), r.stderr
     with DecisionStore(url) as st:
         assert len(st.records(season)) == 0
+    # every line covered by records dated after D: the run's own refusal (goes forward only), before the work too
+    covered = f"sqlite:///{tmp_path / 'covered.db'}"
+    with DecisionStore(covered) as st:
+        st.append([replace(i, as_of=(mid + timedelta(days=30)).isoformat(), idempotency_key=f"{i.idempotency_key}-l")
+                   for i in world["first"]], operator="underwriter")
+    r = CliRunner().invoke(app, [*args[:-1], covered])
+    assert r.exit_code == 2 and "Traceback" not in r.output and "AssertionError" not in r.output, r.output
+    assert r.stderr.startswith(f"error: nothing to re-underwrite as of {mid}: ") and "goes forward only" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
