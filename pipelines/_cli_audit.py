@@ -92,10 +92,17 @@ def upgrade_store_cmd(store: str | None = typer.Option(None, "--store", help=STO
 @audit_app.command("replay")
 @user_errors
 def replay_cmd(
-    applications: Path = typer.Option(..., "--applications", help="applications (CSV or Parquet) of the decisions"),
-    fields: Path = typer.Option(..., "--fields", help="field polygons (as given to underwrite)"),
-    season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
+    applications: Path | None = typer.Option(None, "--applications", help="applications (CSV or Parquet) of the "
+                                             "decisions"),
+    fields: Path | None = typer.Option(None, "--fields", help="field polygons (as given to underwrite)"),
+    season: str | None = typer.Option(None, "--season", help="season, named by its harvest year (with "
+                                      "--reunderwriting: default the county's current season)"),
     as_of: str = typer.Option(..., "--as-of", help="the decisions' date (YYYY-MM-DD)"),
+    reunderwriting: bool = typer.Option(False, "--reunderwriting", help="replay the re-underwriting records of "
+                                        "--season as of --as-of (made by `reunderwrite --county DIR --as-of D`) "
+                                        "instead of the underwriting decisions: give --county"),
+    county: Path | None = typer.Option(None, "--county", help="with --reunderwriting: the county folder the "
+                                       "re-underwriting ran on (its records, scenes and weather)"),
     imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP),
     features: Path | None = typer.Option(None, "--features", help=FEATURES_HELP),
     book: Path | None = typer.Option(None, "--book", help=BOOK_HELP),
@@ -119,20 +126,44 @@ def replay_cmd(
 ) -> None:
     """Recompute stored decisions from their inputs with the model versions the records name and compare them
     (identical / reproduced except run-level provenance / differs / not stored); writes nothing. Exit 1 when a
-    stored decision is not reproduced."""
+    stored decision is not reproduced. With --reunderwriting --county DIR: the re-underwriting records of a
+    checkpoint instead."""
     import json
 
     from models.money import format_minor
-    from pipelines.replay import replay_files
+    from pipelines.replay import replay_files, replay_reunderwriting
 
     day = parse_date(as_of, "--as-of")
     assert day is not None
-    if imagery is None and features is None:
-        raise UserInputError("give --imagery (to build the features) or --features")
-    res = replay_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
-                       policy=policy, profile=profile, store=store, crop_model=crop_model, cache_dir=cache,
-                       weather=weather, crop_season_scale=crop_season_scale,
-                       haze_dates=parse_dates(hazy_dates, "--hazy-dates"), pins=recorded_pins, history=history)
+    if reunderwriting:
+        if county is None:
+            raise UserInputError("--reunderwriting needs --county (the county folder the re-underwriting ran on)")
+        given = [k for k, v in (("--applications", applications), ("--fields", fields), ("--imagery", imagery),
+                                ("--features", features), ("--book", book), ("--weather", weather),
+                                ("--history", history), ("--crop-season-scale", crop_season_scale),
+                                ("--hazy-dates", hazy_dates), ("--recorded-pins", recorded_pins or None))
+                 if v is not None]
+        if given:
+            raise UserInputError(f"{', '.join(given)}: not with --reunderwriting (the county folder gives the "
+                                 "re-underwriting's inputs); drop them")
+        res = replay_reunderwriting(county, season, day, store=store, policy=policy, profile=profile,
+                                    crop_model=crop_model, cache_dir=cache)
+    else:
+        if county is not None:
+            raise UserInputError("--county goes with --reunderwriting (underwriting decisions are replayed from "
+                                 "--applications and --fields)")
+        missing = [k for k, v in (("--applications", applications), ("--fields", fields), ("--season", season))
+                   if v is None]
+        if missing:
+            raise UserInputError(f"give {', '.join(missing)} (or --reunderwriting --county DIR)")
+        assert applications is not None and fields is not None and season is not None
+        if imagery is None and features is None:
+            raise UserInputError("give --imagery (to build the features) or --features")
+        res = replay_files(applications, fields, season, day, imagery=imagery, features=features, book=book,
+                           policy=policy, profile=profile, store=store, crop_model=crop_model, cache_dir=cache,
+                           weather=weather, crop_season_scale=crop_season_scale,
+                           haze_dates=parse_dates(hazy_dates, "--hazy-dates"), pins=recorded_pins,
+                           history=history)
     for w in res.warnings:
         err(f"warning: {w}")
     if json_out:
@@ -140,7 +171,8 @@ def replay_cmd(
             echo(json.dumps({**r.to_dict(), "policy": res.policy}, sort_keys=True))
     else:
         c = res.counts()
-        echo(f"replayed {len(res.rows)} application(s) as of {day} with "
+        what = "re-underwritten line(s)" if reunderwriting else "application(s)"
+        echo(f"replayed {len(res.rows)} {what} as of {day} with "
              + models_text(res.models) + f", policy {res.policy}: "
              + ", ".join(f"{v} {k}" for k, v in c.items()))
         if res.provenance_counts():

@@ -34,7 +34,8 @@ from underwriting.records import canonical_json
 if TYPE_CHECKING:
     from underwriting.policy import Policy
 
-__all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "recorded_pins", "replay", "replay_files"]
+__all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "recorded_pins", "replay", "replay_files",
+           "replay_reunderwriting"]
 
 #: input hashes derived from the run-level provenance (compared through it, not as decision inputs)
 _DERIVED_HASHES = ("provenance", "snapshot")
@@ -481,3 +482,115 @@ def _run_set_aside(applications: str | Path, season: str, as_of: dt.date, store:
     except UserInputError:  # no store: replay's own one-line error says so
         return False
     return False
+
+
+# --- re-underwriting records ----------------------------------------------------------------------------------------
+
+def _store_before(store: str | None, before: int) -> Any:
+    """The decision store as it was before the record numbered ``before`` (its ``seq``) was written: read only; every
+    lookup a re-underwriting makes (:meth:`~underwriting.store.DecisionStore.records`, ``latest``, ``get``,
+    ``history``) sees the records written before it only, and ``append`` is refused."""
+    from underwriting.store import AppendResult, DecisionRecord, DecisionStore
+
+    class StoreBefore(DecisionStore):
+        def get(self, record_id: str) -> DecisionRecord | None:
+            rec = super().get(record_id)
+            return rec if rec is not None and rec.seq < before else None
+
+        def history(self, application_id: str) -> list[DecisionRecord]:
+            return [r for r in super().history(application_id) if r.seq < before]
+
+        def latest(self, application_id: str, as_of: str | dt.date | None = None) -> DecisionRecord | None:
+            day = None if as_of is None else str(as_of)[:10]
+            recs = [r for r in self.history(application_id) if day is None or r.as_of <= day]
+            return recs[-1] if recs else None
+
+        def records(self, season: str | None = None) -> pd.DataFrame:
+            recs = super().records(season)
+            return recs[recs["seq"] < before].reset_index(drop=True)
+
+        def stored_ids(self, record_ids: Sequence[str]) -> set[str]:
+            return {r for r in record_ids if self.get(r) is not None}
+
+        def append(self, items: Sequence[Any], operator: str) -> AppendResult:
+            raise RuntimeError("a replay's view of the decision store is read only")
+
+    return StoreBefore(store, create=False)
+
+
+def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date, *, store: str | None = None,
+                          policy: str | Path | None = None, profile: str | None = None,
+                          crop_model: str | Path | None = None, cache_dir: Path | None = None) -> ReplayResult:
+    """Replay the re-underwriting records (kind ``reunderwrite``) of ``season`` as of ``as_of`` stored for a county
+    folder's Book: re-underwrite as of that date with the model versions (yield-value and crop-type) and the policy
+    the records name (``policy``: this file instead; ``crop_model``: this crop model instead), reading the store as
+    it was before the first of those records was written (each line's previous record, the fields' holders: what the
+    run read), and compare each new record's body with the stored one (:func:`compare_bodies`). A line the store has
+    no record of as of the date is ``not stored``; a stored record whose line the replay does not re-decide
+    ``differs`` (``not re-decided``). Nothing is written: no record, no features artifact (the county's series and
+    area cache may be filled, as by any run on it). No re-underwriting record of that season and date: a user
+    error naming the dates that have some."""
+    import json
+
+    from pipelines.county import County
+    from pipelines.reunderwrite import reunderwrite_county
+    from pipelines.underwrite import ChampionModels
+    from underwriting.policy import default_policy, load_policy
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    c = County(county, cache_dir=cache_dir)
+    season = str(season or c.current_season)
+    day = as_of.isoformat()
+    with DecisionStore(store, create=False) as st:
+        shown = st.shown_url
+        recs = st.records(season)
+    ru = recs[recs["kind"] == "reunderwrite"]
+    mine = ru[ru["as_of"] == day]
+    if mine.empty:
+        dates = sorted(set(ru["as_of"].astype(str)))
+        raise UserInputError(f"no re-underwriting record of season {season} as of {day} in {shown}: nothing to "
+                             "replay" + (f" (its re-underwriting dates: {', '.join(dates)})" if dates else
+                                         " (the season has no re-underwriting record)"))
+    stored: dict[str, Any] = {}
+    for r in mine.sort_values("seq", kind="stable").itertuples(index=False):
+        stored[str(r.application_id)] = r  # the last written of the date, per application
+    bodies = [json.loads(r.body) for r in stored.values()]
+    yv, cv = _recorded_versions(bodies)
+    notes: list[str] = []
+    if policy is None:
+        pol, policy_text, notes = _recorded_policy(bodies, default_policy())
+    else:
+        pol = load_policy(policy)
+        policy_text = f"{pol.policy_id} {pol.version}"
+    recorded_crop = crop_model is None
+    if crop_model is None:
+        if cv is None:
+            raise UserInputError("the stored re-underwriting records used a crop-type model from a folder: give "
+                                 "--crop-model PATH")
+        crop_model = cv
+    models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=c.weather())
+    if recorded_crop:
+        models = replace(models, crop_version=_crop_description(bodies, models.crop_version))
+    items: list[DecisionItem] = []
+    with _store_before(store, int(mine["seq"].min())) as view:
+        res = reunderwrite_county(c, season, as_of, store=view, policy=pol, profile=profile, models=models,
+                                  collect=items)
+    by_app = {i.application_id: i for i in items}
+    rows = []
+    for aid in sorted(set(by_app) | set(stored)):
+        item, rec = by_app.get(aid), stored.get(aid)
+        if rec is None:
+            assert item is not None
+            rows.append(ReplayRow(aid, "not stored", replayed=(item.outcome, item.limit)))
+            continue
+        if item is None:
+            rows.append(ReplayRow(aid, "differs", record_id=str(rec.record_id), stored=(str(rec.outcome),
+                                  int(rec.limit)), differs=("not re-decided",)))
+            continue
+        parts, prov = compare_bodies(json.loads(rec.body), item.body)
+        status = "identical" if rec.body == item.body_json else ("reproduced" if not parts else "differs")
+        rows.append(ReplayRow(aid, status, record_id=str(rec.record_id), stored=(str(rec.outcome), int(rec.limit)),
+                              replayed=(item.outcome, item.limit), differs=tuple(parts), provenance=tuple(prov)))
+    return ReplayResult(rows=rows, models=res.models, currency=pol.profile(profile or c.profile).currency,
+                        warnings=notes + res.warnings, policy=policy_text)

@@ -91,7 +91,7 @@ from underwriting.policy import Policy
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import crop_disputed
 from underwriting.standing import kept_body, kept_lines_stand, override_behind, skips_to_book, standing_of
-from underwriting.store import DecisionStore, record_id_for
+from underwriting.store import AppendResult, DecisionStore, record_id_for
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -730,7 +730,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  memo: dict[Any, Any] | None = None,
                  allow_missing_acquisitions: bool = False, runner: Any = None,
                  chunk_fields: int | None = None, set_aside: Sequence[Any] = (),
-                 rejects: str | Path | None = None, book_check_when_deciding: bool = False) -> ReunderwriteResult:
+                 rejects: str | Path | None = None, book_check_when_deciding: bool = False,
+                 collect: list[DecisionItem] | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -765,6 +766,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     without a balance on or before it (:func:`underwriting.book.book_as_of`) only when the checkpoint has lines to
     re-decide (:func:`checkpoint_lines`) — a checkpoint with none (no line of its crop open, every line covered by a
     later record) decides nothing on the Book of that date and runs as one with a sound Book.
+    ``collect`` (``audit replay --reunderwriting``): the new records' items are put in this list instead of being
+    appended, and the features artifact is hashed, not written — nothing is written to the store or beside it.
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -849,7 +852,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         known = set(book["line_id"].astype(str))
         reviewed = {str(x) for x in todo["line_id"]}
         reviewed |= {part for x in list(reviewed) if x not in known for part in x.split("+") if part in known}
-        sha = write_features_artifact(feats, st.url)
+        sha = write_features_artifact(feats, st.url, write=collect is None)
         from features.regions import provenance as regions_provenance
 
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
@@ -914,7 +917,11 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             warnings.append(f"{len(stand)} line(s) already re-underwritten as of {as_of} by a run that set fields rows "
                             "aside (--rejects): their records stand (a run after the rows are corrected re-decides the "
                             f"lines it held only): {', '.join(stand[:5])}{', ...' if len(stand) > 5 else ''}")
-        res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
+        if collect is not None:  # a replay: the items it would have written, nothing appended
+            collect.extend(out_items)
+            res = AppendResult(written=0, already_present=0)
+        else:
+            res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)
         new_ids = set(res.record_ids)
@@ -1073,9 +1080,10 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         history: pd.DataFrame | None = None, same_day_done: bool = False,
                         open_on: date | None = None, memo: dict[Any, Any] | None = None,
                         allow_missing_acquisitions: bool = False, runner: Any = None,
-                        chunk_fields: int | None = None, book_check_when_deciding: bool = False) -> ReunderwriteResult:
+                        chunk_fields: int | None = None, book_check_when_deciding: bool = False,
+                        collect: list[DecisionItem] | None = None) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir;
-    ``runner``, ``chunk_fields``, ``book_check_when_deciding``: as :func:`reunderwrite`).
+    ``runner``, ``chunk_fields``, ``book_check_when_deciding``, ``collect``: as :func:`reunderwrite`).
     ``history``: the past seasons' series (:meth:`County.past_series`, or with ``runner`` built on its blocks:
     :func:`pipelines._dask_featurize.past_series_on`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
@@ -1121,7 +1129,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         weather=c.weather(), crop_season_scale=crop_season_scale, haze_dates=haze_dates,
                         same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo,
                         allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
-                        chunk_fields=chunk_fields, book_check_when_deciding=book_check_when_deciding)
+                        chunk_fields=chunk_fields, book_check_when_deciding=book_check_when_deciding,
+                        collect=collect)
 
 
 #: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many

@@ -1,0 +1,139 @@
+"""``agcredit audit replay --reunderwriting``: a checkpoint's re-underwriting records recomputed from the county with
+the versions and policy they name, the store read as it was before them, nothing written."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+from pipelines.reunderwrite import ScoringModels, reunderwrite_county
+from tests.pipelines._reunderwrite_world import build_world, store_copy
+from underwriting.store import DecisionStore
+
+
+@pytest.fixture(scope="module")
+def world(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The re-underwriting world, re-underwritten at mid and then at end (records after the mid ones)."""
+    w = build_world(tiny_county_sh, tmp_path_factory, "replay-reunderwrite")
+    c, season, cps = w["county"], w["season"], w["cps"]
+    w["mid"] = reunderwrite_county(c, season, cps["mid"], store=w["url"], models=w["models"])
+    w["end"] = reunderwrite_county(c, season, cps["end"], store=w["url"], models=w["models"])
+    assert w["mid"].written > 0 and w["end"].written > 0
+    return w
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def _replay(world: dict[str, Any], url: str, day: str, *extra: str) -> Any:
+    args = ["audit", "replay", "--reunderwriting", "--county", str(world["county"].path), "--cache",
+            str(world["county"].cache_dir), "--as-of", day, "--store", url, *extra]
+    return CliRunner().invoke(app, args)
+
+
+def test_a_fresh_reunderwriting_replays_identical_and_nothing_is_written(world: dict[str, Any], tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both checkpoints replay identical — mid although the end records came after it, end although an override came
+    after it (its lines' previous records are read as the run read them) — and the store's folder is byte for byte
+    as before: no record, no artifact."""
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    url = store_copy(world, tmp_path, "replay")
+    before = _files(tmp_path)
+    for name in ("mid", "end"):
+        n = len(world[name].items)
+        r = _replay(world, url, world["cps"][name].isoformat())
+        assert r.exit_code == 0, r.output
+        assert (f"replayed {n} re-underwritten line(s) as of {world['cps'][name]} with yield-value 3, "
+                f"policy agcredit-default 2026.12.10: {n} identical, 0 reproduced, 0 differs, 0 not stored"
+                ) in r.stdout, r.stdout
+        lines = r.stdout.splitlines()[1:]
+        assert len(lines) == n and all(" identical " in x for x in lines), r.stdout
+    assert _files(tmp_path) == before
+    # an analyst's override of an end record, written after it: the replay links to what the run read (the record
+    # before), not to the override (read as "replaced since", the line was not re-decided: it differed)
+    from underwriting.override import override
+
+    app_id = world["end"].items[0].application_id
+    with DecisionStore(url) as st:
+        cur = st.latest(app_id)
+        assert cur is not None and cur.kind == "reunderwrite"
+        override(st, app_id, "20000", "field visit", "analyst-1", approver="manager-1")
+        assert st.latest(app_id).kind == "override"  # type: ignore[union-attr]
+    before = _files(tmp_path)
+    r = _replay(world, url, world["cps"]["end"].isoformat())
+    n = len(world["end"].items)
+    assert r.exit_code == 0 and f"{n} identical, 0 reproduced, 0 differs" in r.stdout, r.output
+    assert _files(tmp_path) == before
+    # --json: one object per line, as the decision replay prints
+    js = _replay(world, url, world["cps"]["mid"].isoformat(), "--json")
+    assert js.exit_code == 0 and js.stdout.count('"status": "identical"') == len(world["mid"].items), js.output
+    assert _files(tmp_path) == before
+
+
+def test_a_changed_record_or_input_differs(world: dict[str, Any], tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stored limit edited in a copy of the store: that line differs (limit, stored → replayed), exit 1; a changed
+    input (another policy file) makes the records differ in ``policy``."""
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    url = store_copy(world, tmp_path, "tampered")
+    path = url.removeprefix("sqlite:///")
+    with DecisionStore(url) as st:
+        recs = st.records(world["season"])
+    ru = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"] == world["cps"]["end"].isoformat())]
+    row = ru.iloc[0]
+    limit = int(row["limit"])
+    body = str(row["body"]).replace(f'"limit":{limit}', f'"limit":{limit + 123400}')
+    assert body != row["body"]
+    con = sqlite3.connect(path)
+    con.execute("DROP TRIGGER agc_decisions_no_update")
+    con.execute('UPDATE agc_decisions SET body = ?, "limit" = ? WHERE seq = ?', (body, limit + 123400,
+                                                                                  int(row["seq"])))
+    con.commit()
+    con.close()
+    r = _replay(world, url, world["cps"]["end"].isoformat())
+    assert r.exit_code == 1, r.output
+    n = len(ru)
+    assert f"{n - 1} identical, 0 reproduced, 1 differs, 0 not stored" in r.stdout, r.stdout
+    bad = [x for x in r.stdout.splitlines()[1:] if " differs " in x]
+    assert len(bad) == 1 and bad[0].startswith(str(row["application_id"])) and "limit" in bad[0].split("differs:")[1], r.stdout
+    # another policy: every record differs in `policy`
+    from underwriting.policy import default_policy
+
+    doc = Path(default_policy().source).read_text().replace("min_dscr: 1.25", "min_dscr: 1.3")
+    assert "min_dscr: 1.3" in doc
+    pol = tmp_path / "policy.yaml"
+    pol.write_text(doc)
+    other = _replay(world, store_copy(world, tmp_path, "other"), world["cps"]["mid"].isoformat(), "--policy", str(pol))
+    assert other.exit_code == 1, other.output
+    rows = other.stdout.splitlines()[1:]
+    assert rows and all(" differs " in x and "policy" in x for x in rows), other.stdout
+
+
+def test_a_date_without_reunderwriting_records_is_one_line(world: dict[str, Any], tmp_path: Path) -> None:
+    """The decisions' date (records of kind decision only): a one-line error naming the re-underwriting dates, exit 2,
+    nothing written; --reunderwriting without --county, or with the underwriting inputs: one line too."""
+    url = store_copy(world, tmp_path, "none")
+    before = _files(tmp_path)
+    r = _replay(world, url, world["cps"]["emergence"].isoformat())
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr == (f"error: no re-underwriting record of season 2009 as of {world['cps']['emergence']} in {url}: "
+                        f"nothing to replay (its re-underwriting dates: {world['cps']['mid']}, "
+                        f"{world['cps']['end']})\n"), r.stderr
+    assert _files(tmp_path) == before
+    runner = CliRunner()
+    no_county = runner.invoke(app, ["audit", "replay", "--reunderwriting", "--as-of", "2009-10-01", "--store", url])
+    assert no_county.exit_code == 2 and no_county.stderr == (
+        "error: --reunderwriting needs --county (the county folder the re-underwriting ran on)\n"), no_county.output
+    mixed = _replay(world, url, "2009-10-01", "--fields", "f.gpkg", "--imagery", "scenes")
+    assert mixed.exit_code == 2 and mixed.stderr.startswith("error: --fields, --imagery: not with --reunderwriting"), \
+        mixed.output
+    plain = runner.invoke(app, ["audit", "replay", "--as-of", "2009-10-01", "--store", url])
+    assert plain.exit_code == 2 and plain.stderr == (
+        "error: give --applications, --fields, --season (or --reunderwriting --county DIR)\n"), plain.output
+    assert _files(tmp_path) == before
