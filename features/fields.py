@@ -247,6 +247,7 @@ def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
                                                      f"{crs.to_string()} (bounds {minx:.4f}, {miny:.4f}, {maxx:.4f}, "
                                                      f"{maxy:.4f}) and fields of under 1 m² in median: degrees "
                                                      "labelled as metres? declare the geographic CRS (e.g. EPSG:4326)")
+        _check_degree_rows(gdf, crs, source)
         return
     if not crs.is_geographic:
         return
@@ -255,6 +256,23 @@ def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
         raise FieldsError(source=source, problem=f"coordinates out of range for the declared geographic CRS "
                                                  f"{CRS(gdf.crs).to_string()} (bounds {minx:.0f}, {miny:.0f}, {maxx:.0f}, "
                                                  f"{maxy:.0f}: metres labelled as degrees? declare the projected CRS)")
+
+
+def _check_degree_rows(gdf: gpd.GeoDataFrame, crs: CRS, source: str) -> None:
+    """Some fields in degrees beside fields in metres under one projected CRS (a file merged from a geographic and a
+    projected source): each such field lies within ±180/±90 and measures under a square metre — it would be read as
+    a speck near the projection's origin, valid, with no imagery and no hectares. Named by their row in the file."""
+    geom = gdf.geometry
+    poly = (geom.geom_type.isin(["Polygon", "MultiPolygon"]) & ~geom.is_empty).to_numpy()
+    b = geom.bounds
+    inside = ((b["minx"] >= -180) & (b["maxx"] <= 180) & (b["miny"] >= -90) & (b["maxy"] <= 90)).to_numpy()
+    specks = poly & inside & (geom.area.to_numpy() < 1.0)
+    if specks.any():
+        raise FieldsError(source=source, problem=f"{int(specks.sum())} of {len(gdf)} fields lie within ±180/±90 "
+                                                 f"and measure under 1 m² under the projected CRS {crs.to_string()}: "
+                                                 "degrees beside metres in one file? reproject those rows to "
+                                                 f"{crs.to_string()}; found at",
+                          offenders=file_rows(source, np.flatnonzero(specks).tolist()))
 
 
 def equal_area_crs(gdf: gpd.GeoSeries | gpd.GeoDataFrame) -> CRS:
@@ -376,6 +394,9 @@ def _fields_layer(path: Path) -> str | None:
 
 def _read_any(path: Path) -> gpd.GeoDataFrame:
     ext = path.suffix.lower()
+    if path.is_dir() and FIELD_FORMATS.get(ext) != "GeoParquet":  # a GeoParquet dataset may be a folder
+        raise FieldsError(source=str(path), problem="is a folder (expected a fields file: "
+                                                    f"{', '.join(sorted(set(FIELD_FORMATS)))})")
     if ext not in FIELD_FORMATS:
         raise FieldsError(source=str(path), problem=f"unsupported format '{ext}' (expected one of "
                                                     f"{', '.join(sorted(set(FIELD_FORMATS)))})")

@@ -421,3 +421,33 @@ def test_a_bad_polygon_of_one_season_leaves_the_field_of_other_seasons() -> None
     res = validate_fields(gdf)
     assert sorted(zip(res.fields["field_id"], res.fields["season"], strict=True)) == [("f0", "2009"), ("f1", "2008")]
     assert res.rejected == {"f0/2008": "empty or missing geometry", "f1/2009": "not a polygon (Point)"}
+
+
+def test_fields_in_degrees_beside_fields_in_metres_are_refused_by_row(tmp_path: Path) -> None:
+    """A file merged from a projected and a geographic source under the projected CRS: the rows in degrees were read
+    as valid sub-m² specks near the projection's origin (no imagery, 0 ha) because the check looked at the median."""
+    metres = _fields(4)
+    degrees = _fields(2).to_crs(4326).set_crs(UTM, allow_override=True)
+    degrees["field_id"] = ["g0", "g1"]
+    p = tmp_path / "fields.gpkg"
+    gpd.GeoDataFrame(pd.concat([metres, degrees], ignore_index=True), crs=UTM).to_file(p)
+    with pytest.raises(FieldsError, match=r"^.*fields\.gpkg: 2 of 6 fields lie within ±180/±90 and measure under "
+                                          r"1 m² under the projected CRS EPSG:32614: degrees beside metres in one "
+                                          r"file\? reproject those rows to EPSG:32614; found at: row 5, row 6 "
+                                          r"\(2 in all\)$"):
+        read_fields(p)
+    metres.to_file(tmp_path / "metres.gpkg")  # the same fields without the rows in degrees: read as before
+    assert len(read_fields(tmp_path / "metres.gpkg").fields) == 4
+
+
+def test_a_folder_given_as_the_fields_file_is_named_as_a_folder(tmp_path: Path) -> None:
+    """A folder was 'unsupported format \'\'' (no suffix) or, named fields.gpkg, a GDAL message."""
+    for name in ("records", "fields.gpkg"):
+        (tmp_path / name).mkdir()
+        with pytest.raises(FieldsError, match=rf"^.*{re.escape(name)}: is a folder \(expected a fields file: .geojson, "
+                                              r"\.geoparquet, \.gpkg, \.json, \.parquet, \.shp\)$"):
+            read_fields(tmp_path / name)
+    dataset = tmp_path / "fields.parquet"  # a GeoParquet dataset written as a folder of parts is still read
+    dataset.mkdir()
+    _fields().to_parquet(dataset / "part-0.parquet")
+    assert len(read_fields(dataset).fields) == 4
