@@ -38,6 +38,8 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
     p = Path(path)
     if not p.exists():
         raise ApplicationsError(source=str(p), problem="file not found")
+    if p.is_dir() and p.suffix.lower() not in (".parquet", ".pq"):  # a Parquet dataset may be a folder
+        raise ApplicationsError(source=str(p), problem="is a folder (expected a CSV or Parquet file)")
     if p.stat().st_size == 0:
         raise ApplicationsError(source=p.name, problem="file is empty")
     ext = p.suffix.lower()

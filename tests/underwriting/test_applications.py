@@ -107,6 +107,24 @@ def test_parquet_applications(tmp_path: Path) -> None:
     assert out.loc[0, "requested_amount"] == 500_000
 
 
+def test_a_folder_given_as_the_applications_or_the_book_is_named_as_a_folder(tmp_path: Path) -> None:
+    """A folder (the records folder, say) was 'unsupported format \'\'' named by its last part only."""
+    folder = tmp_path / "records"
+    folder.mkdir()
+    with pytest.raises(ApplicationsError, match=r"^.*records: is a folder \(expected a CSV or Parquet file\)$") as e:
+        read_applications(folder)
+    assert e.value.source == str(folder)
+    with pytest.raises(ApplicationsError, match=r"records: is a folder \(expected a CSV or Parquet file\)$"):
+        read_book(folder)
+    dataset = tmp_path / "apps.parquet"  # a Parquet dataset written as a folder of parts is still read
+    dataset.mkdir()
+    pd.DataFrame({"application_id": ["A1"], "farmer_token": ["T1"], "season": ["2024"], "currency": ["CNY"],
+                  "requested_amount": ["5000"], "requested_term_days": [200], "existing_debt": [0],
+                  "debt_due_this_cycle": [0], "other_income": [0], "living_costs": [0], "unfinanced_costs": [0],
+                  "prior_liens_on_crop": [0]}).to_parquet(dataset / "part-0.parquet")
+    assert list(read_applications(dataset)["application_id"]) == ["A1"]
+
+
 def test_book(tmp_path: Path) -> None:
     p = tmp_path / "book.csv"
     p.write_text("line_id,application_id,national_id,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
