@@ -189,6 +189,11 @@ def _open_client(uri: str) -> MlflowClient:
         scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
     except ValueError:  # an unclosed [IPv6 host
         raise RegistryUnavailableError(uri=shown, problem="not a valid URI (its host cannot be read)") from None
+    plain = uri[len("file://"):] if scheme == "file" else uri
+    if scheme in ("", "file") and (Path(plain).is_file() or Path(plain).suffix.lower() in (".db", ".sqlite")):
+        # the registry's SQLite file named without its scheme: it is not a folder, and MLflow would make one there
+        raise RegistryUnavailableError(uri=shown, problem="a file path, not a registry URI",
+                                       fix=f"for an SQLite registry, give sqlite:///{Path(plain).resolve()}")
     if scheme in ("", "file"):  # MLflow's file store (a folder): deprecated by MLflow 3, no alias history here
         raise RegistryUnavailableError(uri=shown, problem="a folder (MLflow's file store) is not supported as the "
                                        "model registry", fix="give a database URI, e.g. sqlite:///mlruns/mlflow.db, "

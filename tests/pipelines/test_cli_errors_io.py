@@ -183,6 +183,21 @@ def test_registry_unsupported_scheme(monkeypatch: pytest.MonkeyPatch) -> None:
     _one_line_error(r, "model registry foo://bar", "unsupported URI scheme 'foo'", "sqlite", "postgresql")
 
 
+@pytest.mark.parametrize("given", ["plain", "file"])
+def test_registry_given_as_the_sqlite_files_path_says_so(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                         given: str) -> None:
+    """MLFLOW_TRACKING_URI set to the registry's SQLite file without sqlite:/// was refused as 'a folder (MLflow's
+    file store)'; now: a file path, and the URI to give. A folder is still refused as MLflow's file store."""
+    db = tmp_path / "mlflow.db"
+    db.write_bytes(b"")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(db) if given == "plain" else f"file://{db}")
+    r = CliRunner().invoke(app, ["models", "list"])
+    line = _one_line_error(r, "a file path, not a registry URI", f"give sqlite:///{db.resolve()}")
+    assert "folder" not in line
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", str(tmp_path))
+    _one_line_error(CliRunner().invoke(app, ["models", "list"]), "a folder (MLflow's file store) is not supported")
+
+
 @pytest.mark.parametrize("scheme", ["databricks", "databricks-uc", "uc"])
 def test_registry_scheme_mlflow_takes_but_agcredit_cannot_is_one_line(monkeypatch: pytest.MonkeyPatch,
                                                                       scheme: str) -> None:
