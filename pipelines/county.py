@@ -51,6 +51,10 @@ class CountyError(UserInputError):
 
 def _read_meta(path: Path) -> dict[str, Any]:
     p = path / "county.json"
+    if path.is_file():  # the county.json or a file inside the county given instead of the folder
+        hint = f"give its folder {path.parent}" if path.name == "county.json" else "give the county's folder"
+        raise CountyError(path=path, problem=f"is a file, expected a county folder (county.json, records/, scenes/): "
+                                             f"{hint}")
     if not path.is_dir():
         raise CountyError(path=path, problem="county folder not found")
     if not p.is_file():

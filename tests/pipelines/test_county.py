@@ -214,3 +214,24 @@ def test_a_parquet_history_with_nullable_columns_reads_as_its_csv(tmp_path: Path
         reported_yield_t_ha=pd.array([5.1, None, 1.2], dtype="Float64"))
     nullable.to_parquet(tmp_path / "h.parquet", index=False)
     pd.testing.assert_frame_equal(read_history(tmp_path / "h.parquet"), read_history(tmp_path / "h.csv"))
+
+
+def test_a_file_given_as_the_county_folder_is_named_as_a_file(tmp_path: Path) -> None:
+    """``--county in-x/county.json`` or ``--county in-x/records/book.csv`` said 'county folder not found' of a file
+    that is there; now: a file, the folder expected, and for county.json the folder to give."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    meta = tmp_path / "in-x" / "county.json"
+    meta.parent.mkdir()
+    meta.write_text("{}")
+    with pytest.raises(CountyError, match=rf"^{meta}: is a file, expected a county folder \(county\.json, records/, "
+                                          rf"scenes/\): give its folder {meta.parent}$"):
+        County(meta)
+    book = tmp_path / "book.csv"
+    book.write_text("line_id\n")
+    r = CliRunner().invoke(app, ["monitor", "--county", str(book), "--as-of", "2009-09-15"])
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip() == (f"error: {book}: is a file, expected a county folder (county.json, records/, "
+                                "scenes/): give the county's folder")
