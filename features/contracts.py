@@ -133,8 +133,17 @@ def check_season(season: str, *, where: str = "season") -> str:
     """Return a season string ``YYYY`` or raise a one-line error."""
     s = str(season).strip()
     if not SEASON_RE.match(s):
-        raise ContractError(table=where, column="season", expected="a year like 2024", found=repr(season))
+        raise ContractError(table=where, column="season", expected="a year like 2024", found=_shown_season(season))
     return s
+
+
+def _shown_season(season: object) -> str:
+    """A value given as a season, quoted when it cannot be personal data (no letter, under 7 digits: ``'2009/10'``,
+    ``'09'``); a name, phone or ID number typed or pasted there is not echoed into a message or a log."""
+    s = str(season)
+    if len(s) <= 12 and not any(ch.isalpha() for ch in s) and sum(ch.isdecimal() for ch in s) < 7:
+        return repr(season)
+    return "a value that is not one (not shown: it may be a name, phone or ID number)"
 
 
 def check_fields(gdf: gpd.GeoDataFrame, *, where: str | None = None) -> gpd.GeoDataFrame:

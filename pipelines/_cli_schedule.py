@@ -34,11 +34,10 @@ def show(
     from pipelines.schedule import load_calendar, upcoming
 
     day = parse_date(today, "--today") or date.today()
-    from features.contracts import SEASON_RE
+    from features.contracts import SEASON_RE, check_season
 
-    bad = [x for x in season or [] if not SEASON_RE.match(str(x).strip())]
-    if bad:
-        raise UserInputError(f"--season {bad[0]}: expected a year like 2024")
+    for x in season or []:
+        check_season(x, where="--season")  # a name or ID number pasted there is not echoed
     # a season given twice is listed once
     # default: the seasons whose checkpoints can fall in the next twelve months — the one after next too, whose
     # winter wheat is sown next autumn (this year and next only left those checkpoints out)

@@ -1065,6 +1065,10 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
                              f"*.{kind}, or drop --format)")
     if not path.parent.exists():
         raise UserInputError(f"{path}: folder {path.parent} does not exist")
+    if season is not None:
+        from features.contracts import check_season
+
+        season = check_season(season, where="--season")
     with DecisionStore(url, create=False) as store:
         df = store.records(season=season)
         if season is not None and df.empty:

@@ -81,6 +81,15 @@ def test_season_strings() -> None:
         check_season("24/25")
 
 
+@pytest.mark.parametrize("given", ["Wenzu Wenteda", "+91-00000-18677", "0000 0271 8677", "123456789"])
+def test_a_name_or_number_given_as_a_season_is_not_echoed(given: str) -> None:
+    with pytest.raises(ContractError, match=r"^--season: column 'season': expected a year like 2024, found a value "
+                                            r"that is not one \(not shown: it may be a name, phone or ID number\)$"):
+        check_season(given, where="--season")
+    with pytest.raises(ContractError, match=r"found '2009/10'$"):  # a mistyped season is still shown
+        check_season("2009/10")
+
+
 def _features() -> pd.DataFrame:
     row: dict[str, object] = {}
     for c in FIELD_FEATURES.columns:

@@ -368,3 +368,16 @@ def test_schedule_show_store_status_is_of_the_region_the_day_and_a_whole_run(tmp
     rows = {" ".join(line.split()[2:5]): " ".join(line.split()[5:]) for line in later.stdout.splitlines()[1:]}
     assert rows["us-nebraska sorghum mid_season"] == "done (covered by records as of 2024-08-10)", later.stdout
     assert rows["us-nebraska maize mid_season"] == "due"
+
+
+@pytest.mark.parametrize("given", ["Wenzu Wenteda", "+91-00000-18677", "2009-10"])
+def test_schedule_show_season_that_is_no_year_is_one_line_without_personal_data(given: str) -> None:
+    """`schedule show --season +91-…` echoed the phone number into the message; a typo is still shown."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    r = CliRunner().invoke(app, ["schedule", "show", "--season", "2009", "--season", given])
+    assert r.exit_code == 2 and "Traceback" not in r.stderr
+    shown = f"'{given}'" if given == "2009-10" else "a value that is not one (not shown: it may be a name, phone or ID number)"
+    assert r.stderr.strip() == f"error: --season: column 'season': expected a year like 2024, found {shown}"

@@ -484,8 +484,12 @@ def test_reading_commands_never_create_a_store(tmp_path: Path) -> None:
     with DecisionStore(url, create=False) as st:
         assert st.count() == 3
     assert verify_store(url).count == 3
-    with pytest.raises(UserInputError, match="no stored record of season '20x9'"):
-        export_decisions(tmp_path / "d.csv", url=url, season="20x9")
+    with pytest.raises(UserInputError, match="no stored record of season '1999'"):
+        export_decisions(tmp_path / "d.csv", url=url, season="1999")
+    # a season that is no year is refused as such, and a farmer's name given there is not echoed
+    with pytest.raises(UserInputError, match=r"^--season: column 'season': expected a year like 2024, found a value "
+                                             r"that is not one \(not shown: it may be a name, phone or ID number\)$"):
+        export_decisions(tmp_path / "d.csv", url=url, season="Wenzu Wenteda")
     assert not (tmp_path / "d.csv").exists()
     # the export marks the record in force of each application (summing every row counted superseded ones too)
     import dataclasses
