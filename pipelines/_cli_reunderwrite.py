@@ -401,7 +401,7 @@ def monitor_cmd(
     """List the early-warning alerts of a season as of a date, with evidence and the affected lines."""
     from pipelines.monitor import alerts_as_of
 
-    _inputs(county, fields, imagery, None, None, need_book=False)
+    _inputs(county, fields, imagery, book, None, need_book=False)  # --county reads its own Book: --book beside it refused
     _rejects_with_fields(rejects, county, fields=fields, imagery=imagery, book=book)
     aside: list[Any] = []
     day = parse_date(as_of, "--as-of")
