@@ -99,8 +99,10 @@ def replay_cmd(
                                       "--reunderwriting: default the county's current season)"),
     as_of: str = typer.Option(..., "--as-of", help="the decisions' date (YYYY-MM-DD)"),
     reunderwriting: bool = typer.Option(False, "--reunderwriting", help="replay the re-underwriting records of "
-                                        "--season as of --as-of (made by `reunderwrite --county DIR --as-of D`) "
-                                        "instead of the underwriting decisions: give --county"),
+                                        "--season as of --as-of (made by `reunderwrite --county DIR --as-of D` or "
+                                        "`--due`) instead of the underwriting decisions, run by run as the store's "
+                                        "checkpoint log tells them apart (a --due checkpoint: its crop's lines): "
+                                        "give --county"),
     county: Path | None = typer.Option(None, "--county", help="with --reunderwriting: the county folder the "
                                        "re-underwriting ran on (its records, scenes and weather)"),
     imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP),
@@ -117,8 +119,9 @@ def replay_cmd(
     crop_season_scale: float | None = typer.Option(None, "--crop-season-scale", help=SEASON_SCALE_HELP),
     hazy_dates: str | None = typer.Option(None, "--hazy-dates", help=HAZY_DATES_HELP),
     recorded_pins: bool = typer.Option(False, "--recorded-pins", help="score with the crop season scale and the "
-                                       "smoother's haze dates the stored decisions were scored with (to replay a "
-                                       "decision with fewer fields than its run had)"),
+                                       "smoother's haze dates the stored decisions (with --reunderwriting: each "
+                                       "run's records) were scored with (to replay a decision with fewer fields "
+                                       "than its run had)"),
     history: Path | None = typer.Option(None, "--history", help="the farm records' reported yields the run was given "
                                          "(underwrite --history)"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object per application"),
@@ -127,7 +130,8 @@ def replay_cmd(
     """Recompute stored decisions from their inputs with the model versions the records name and compare them
     (identical / reproduced except run-level provenance / differs / not stored); writes nothing. Exit 1 when a
     stored decision is not reproduced. With --reunderwriting --county DIR: the re-underwriting records of a
-    checkpoint instead."""
+    checkpoint date instead, each run that wrote them replayed as it ran (a `reunderwrite --due` crop checkpoint: that
+    crop's lines; a store without a checkpoint log: all lines at once, said)."""
     import json
 
     from models.money import format_minor
@@ -141,13 +145,13 @@ def replay_cmd(
         given = [k for k, v in (("--applications", applications), ("--fields", fields), ("--imagery", imagery),
                                 ("--features", features), ("--book", book), ("--weather", weather),
                                 ("--history", history), ("--crop-season-scale", crop_season_scale),
-                                ("--hazy-dates", hazy_dates), ("--recorded-pins", recorded_pins or None))
+                                ("--hazy-dates", hazy_dates))
                  if v is not None]
         if given:
             raise UserInputError(f"{', '.join(given)}: not with --reunderwriting (the county folder gives the "
                                  "re-underwriting's inputs); drop them")
         res = replay_reunderwriting(county, season, day, store=store, policy=policy, profile=profile,
-                                    crop_model=crop_model, cache_dir=cache)
+                                    crop_model=crop_model, cache_dir=cache, pins=recorded_pins)
     else:
         if county is not None:
             raise UserInputError("--county goes with --reunderwriting (underwriting decisions are replayed from "
@@ -175,6 +179,8 @@ def replay_cmd(
         echo(f"replayed {len(res.rows)} {what} as of {day} with "
              + models_text(res.models) + f", policy {res.policy}: "
              + ", ".join(f"{v} {k}" for k, v in c.items()))
+        if res.runs:
+            echo("runs replayed one by one, as they ran: " + "; ".join(res.runs))
         if res.provenance_counts():
             echo("run-level provenance that differs: "
                  + ", ".join(f"{k} ({n})" for k, n in res.provenance_counts().items()))

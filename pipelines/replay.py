@@ -1,4 +1,4 @@
-"""Replay stored decisions: recompute them from their inputs and compare, writing nothing.
+"""Replay stored decisions and re-underwriting records: recompute them from their inputs and compare, writing nothing.
 
 A model-risk reviewer or an auditor re-runs the decisions of a season as of a date from the same input files, with
 the model versions the stored records name, and learns for every application whether its stored decision is
@@ -12,8 +12,12 @@ reproduced:
 - ``differs``: which parts differ (field by field), and the outcome and limit stored → replayed;
 - ``not stored``: no decision of that application as of the date in the store.
 
-Nothing is written: no record, no features artifact. Only records of kind ``decision`` (``underwrite``) are
-replayed; re-underwriting and override records follow from them.
+Nothing is written: no record, no features artifact. :func:`replay` (``audit replay --applications --fields``)
+recomputes the records of kind ``decision`` (``underwrite``); :func:`replay_reunderwriting` (``audit replay
+--reunderwriting --county DIR``) those of kind ``reunderwrite`` of one date, run by run as the store's checkpoint log
+tells them apart (a ``reunderwrite --due`` crop checkpoint's lines as that run re-decided them, a plain run's all
+lines), each reading the store as it was before the run. Override records (an analyst's) are not recomputed: each
+replay reads the store as the run read it, before them.
 """
 
 from __future__ import annotations
@@ -75,6 +79,9 @@ class ReplayResult:
     warnings: list[str] = field(default_factory=list)
     #: the policy replayed with (``agcredit-default 2026.12.1``, and where it came from when not the one given)
     policy: str = ""
+    #: re-underwriting records written by a ``reunderwrite --due`` checkpoint or by several runs: each run replayed,
+    #: in the order they ran (``maize mid_season (--due): 3 record(s)``, ``all lines: 5 record(s)``)
+    runs: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -518,25 +525,99 @@ def _store_before(store: str | None, before: int) -> Any:
     return StoreBefore(store, create=False)
 
 
+@dataclass(frozen=True)
+class _Run:
+    """One re-underwriting run's records of a date (in chain order): a ``reunderwrite --due`` crop checkpoint's
+    (``crop``, and the ``checkpoint`` the log names) or a plain run's (``crop`` None: every crop's lines)."""
+
+    records: pd.DataFrame
+    crop: str | None = None
+    checkpoint: str | None = None
+
+
+def _record_crops(body: str) -> set[str]:
+    """The crops a re-underwriting record's fields declare (a ``--due`` checkpoint re-decides one crop's lines)."""
+    import json
+
+    return {str(f["declared_crop"]) for f in json.loads(body).get("fields") or [] if f.get("declared_crop")}
+
+
+def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region: str, day: str
+               ) -> tuple[list[_Run], list[str]]:
+    """The runs that wrote the re-underwriting records ``mine`` of ``season`` as of ``day`` (in the order they ran)
+    and a warning when the store's checkpoint log (``log``: :class:`pipelines.schedule.CheckpointLog`'s rows, None
+    when the database has none) cannot tell them apart. Each checkpoint the log says ran as of ``day`` in ``region``
+    with lines (``reunderwrite --due``: one crop's lines, one write — consecutive ``seq``, at most ``n_lines``
+    records, written before the run logged it) takes the last such block of that crop's records written by then
+    (``written_at`` to the second of ``ran_at``); the records left are a plain run's (all lines; several plain runs of
+    the date: replayed as one, reading the store before the first). No log, or a logged run none of whose records
+    can be found: one run of all lines, said."""
+    ordered = mine.sort_values("seq", kind="stable").reset_index(drop=True)
+    whole = [_Run(ordered)]
+    if log is None:
+        return whole, [f"the store keeps no checkpoint log (no `reunderwrite --due` run on it): its {len(ordered)} "
+                       f"re-underwriting record(s) as of {day} are replayed as one run of all lines (a `--due` "
+                       "checkpoint's run of one crop's lines would differ)"]
+    ran = log[(log["season"].astype(str) == season) & (log["region"].astype(str) == region)
+              & (log["as_of"].astype(str) == day) & (log["status"].astype(str) == "ran")
+              & (log["n_lines"].astype(int) > 0)].sort_values(["ran_at", "crop"], kind="stable")
+    if ran.empty:
+        return whole, []
+    seqs = [int(x) for x in ordered["seq"]]
+    written = [str(w)[:19] for w in ordered["written_at"]]
+    crops = [_record_crops(str(b)) for b in ordered["body"]]
+    taken: set[int] = set()
+    runs = []
+    for r in ran.itertuples(index=False):
+        cand = [i for i in range(len(ordered)) if i not in taken and str(r.crop) in crops[i]
+                and written[i] <= str(r.ran_at)[:19]]
+        if not cand:
+            return whole, [f"the checkpoint log's {r.crop} {r.checkpoint} run as of {day} ({int(r.n_lines)} line(s)) "
+                           f"cannot be told apart from the other records of that date: its {len(ordered)} "
+                           "re-underwriting record(s) are replayed as one run of all lines"]
+        block = [cand[-1]]  # its one write: consecutive records, the last of that crop written before it was logged
+        for i in reversed(cand[:-1]):
+            if seqs[i] + 1 != seqs[block[0]] or len(block) >= int(r.n_lines):
+                break
+            block.insert(0, i)
+        taken |= set(block)
+        runs.append(_Run(ordered.iloc[block], crop=str(r.crop), checkpoint=str(r.checkpoint)))
+    rest = [i for i in range(len(ordered)) if i not in taken]
+    if rest:
+        runs.append(_Run(ordered.iloc[rest]))
+    return sorted(runs, key=lambda x: int(x.records["seq"].min())), []
+
+
+def _open_on(bodies: list[dict[str, Any]]) -> dt.date | None:
+    """A ``--due`` run's ``open_on`` as its records let it be known: the earliest maturity of the lines it re-decided
+    (the run left out the lines matured before its day, which is on or before that; the log keeps no ``--today``)."""
+    days = [str((b.get("reunderwrite") or {}).get("line_maturity_date") or "")[:10] for b in bodies]
+    known = sorted(d for d in days if d)
+    return dt.date.fromisoformat(known[0]) if known else None
+
+
 def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date, *, store: str | None = None,
                           policy: str | Path | None = None, profile: str | None = None,
-                          crop_model: str | Path | None = None, cache_dir: Path | None = None) -> ReplayResult:
+                          crop_model: str | Path | None = None, cache_dir: Path | None = None,
+                          pins: bool = False) -> ReplayResult:
     """Replay the re-underwriting records (kind ``reunderwrite``) of ``season`` as of ``as_of`` stored for a county
-    folder's Book: re-underwrite as of that date with the model versions (yield-value and crop-type) and the policy
-    the records name (``policy``: this file instead; ``crop_model``: this crop model instead), reading the store as
-    it was before the first of those records was written (each line's previous record, the fields' holders: what the
-    run read), and compare each new record's body with the stored one (:func:`compare_bodies`). A line the store has
-    no record of as of the date is ``not stored``; a stored record whose line the replay does not re-decide
-    ``differs`` (``not re-decided``). Nothing is written: no record, no features artifact (the county's series and
-    area cache may be filled, as by any run on it). No re-underwriting record of that season and date: a user
-    error naming the dates that have some."""
+    folder's Book, run by run (:func:`_date_runs`: the store's checkpoint log, read only, tells a ``reunderwrite
+    --due`` crop checkpoint's records from a plain run's): each run re-underwritten as of that date as it ran — a
+    ``--due`` checkpoint with its crop's lines only, ``same_day_done`` and ``open_on`` (:func:`_open_on`) as
+    :func:`pipelines.reunderwrite.reunderwrite_due` calls it; a plain run all lines — with the model versions
+    (yield-value and crop-type) and the policy its records name (``policy``: this file instead; ``crop_model``: this
+    crop model instead), reading the store as it was before the run's first record (each line's previous record,
+    the fields' holders, an earlier run's records of the date: what the run read), and compare each new record's
+    body with the stored one (:func:`compare_bodies`). ``pins`` (``--recorded-pins``): score with the crop season
+    scale and haze dates each run's records name (:func:`recorded_pins`). A line the store has no record of as of
+    the date is ``not stored``; a stored record whose line its run's replay does not re-decide ``differs`` (``not
+    re-decided``). Nothing is written: no record, no features artifact, no table (the county's series and area cache
+    may be filled, as by any run on it). No re-underwriting record of that season and date: a user error naming the
+    dates that have some."""
     import json
 
     from pipelines.county import County
-    from pipelines.reunderwrite import reunderwrite_county
-    from pipelines.underwrite import ChampionModels
-    from underwriting.policy import default_policy, load_policy
-    from underwriting.records import DecisionItem
+    from pipelines.schedule import LOG_TABLE
     from underwriting.store import DecisionStore
 
     c = County(county, cache_dir=cache_dir)
@@ -545,6 +626,7 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
     with DecisionStore(store, create=False) as st:
         shown = st.shown_url
         recs = st.records(season)
+        log = st.table_rows(LOG_TABLE)
     ru = recs[recs["kind"] == "reunderwrite"]
     mine = ru[ru["as_of"] == day]
     if mine.empty:
@@ -552,31 +634,30 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
         raise UserInputError(f"no re-underwriting record of season {season} as of {day} in {shown}: nothing to "
                              "replay" + (f" (its re-underwriting dates: {', '.join(dates)})" if dates else
                                          " (the season has no re-underwriting record)"))
+    runs, notes = _date_runs(log, mine, season, c.region, day)
     stored: dict[str, Any] = {}
-    for r in mine.sort_values("seq", kind="stable").itertuples(index=False):
-        stored[str(r.application_id)] = r  # the last written of the date, per application
-    bodies = [json.loads(r.body) for r in stored.values()]
-    yv, cv = _recorded_versions(bodies)
-    notes: list[str] = []
-    if policy is None:
-        pol, policy_text, notes = _recorded_policy(bodies, default_policy())
-    else:
-        pol = load_policy(policy)
-        policy_text = f"{pol.policy_id} {pol.version}"
-    recorded_crop = crop_model is None
-    if crop_model is None:
-        if cv is None:
-            raise UserInputError("the stored re-underwriting records used a crop-type model from a folder: give "
-                                 "--crop-model PATH")
-        crop_model = cv
-    models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=c.weather())
-    if recorded_crop:
-        models = replace(models, crop_version=_crop_description(bodies, models.crop_version))
-    items: list[DecisionItem] = []
-    with _store_before(store, int(mine["seq"].min())) as view:
-        res = reunderwrite_county(c, season, as_of, store=view, policy=pol, profile=profile, models=models,
-                                  collect=items)
-    by_app = {i.application_id: i for i in items}
+    owner: dict[str, int] = {}  # application -> the run that wrote its last record of the date
+    for k, run in enumerate(runs):
+        for r in run.records.itertuples(index=False):
+            if str(r.application_id) not in stored or int(r.seq) > int(stored[str(r.application_id)].seq):
+                stored[str(r.application_id)], owner[str(r.application_id)] = r, k
+    replayed: list[tuple[int, Any]] = []
+    models_of: dict[str, Any] = {}
+    policies: list[str] = []
+    currency = ""
+    for k, run in enumerate(runs):
+        res, items, pol, policy_text, said = _replay_run(c, season, as_of, run, store=store, policy=policy,
+                                                         profile=profile, crop_model=crop_model, pins=pins)
+        models_of = models_of or res.models
+        currency = currency or pol.profile(profile or c.profile).currency
+        policies.append(policy_text)
+        notes += said + res.warnings
+        replayed += [(k, i) for i in items]
+    by_app: dict[str, Any] = {}
+    for k, item in replayed:  # a line's replayed record: the one of the run that wrote its stored one
+        aid = item.application_id
+        if owner.get(aid, k) == k and aid not in by_app:
+            by_app[aid] = item
     rows = []
     for aid in sorted(set(by_app) | set(stored)):
         item, rec = by_app.get(aid), stored.get(aid)
@@ -592,5 +673,53 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
         status = "identical" if rec.body == item.body_json else ("reproduced" if not parts else "differs")
         rows.append(ReplayRow(aid, status, record_id=str(rec.record_id), stored=(str(rec.outcome), int(rec.limit)),
                               replayed=(item.outcome, item.limit), differs=tuple(parts), provenance=tuple(prov)))
-    return ReplayResult(rows=rows, models=res.models, currency=pol.profile(profile or c.profile).currency,
-                        warnings=notes + res.warnings, policy=policy_text)
+    shown_runs = ([f"{r.crop} {r.checkpoint} (--due): {len(r.records)} record(s)" if r.crop else
+                   f"all lines: {len(r.records)} record(s)" for r in runs]
+                  if len(runs) > 1 or runs[0].crop is not None else [])
+    return ReplayResult(rows=rows, models=models_of, currency=currency, warnings=list(dict.fromkeys(notes)),
+                        policy="; ".join(dict.fromkeys(policies)), runs=shown_runs)
+
+
+def _replay_run(c: Any, season: str, as_of: dt.date, run: _Run, *, store: str | None, policy: str | Path | None,
+                profile: str | None, crop_model: str | Path | None, pins: bool
+                ) -> tuple[Any, list[Any], Policy, str, list[str]]:
+    """One run of :func:`replay_reunderwriting`: (its re-underwriting result, the items it would have written, the
+    policy it was replayed with and its name, warnings), the store read as it was before the run's first record."""
+    import json
+
+    from pipelines.reunderwrite import reunderwrite_county
+    from pipelines.underwrite import ChampionModels
+    from underwriting.policy import default_policy, load_policy
+    from underwriting.records import DecisionItem
+
+    bodies = [json.loads(b) for b in run.records["body"]]
+    yv, cv = _recorded_versions(bodies)
+    notes: list[str] = []
+    if policy is None:
+        pol, policy_text, notes = _recorded_policy(bodies, default_policy())
+    else:
+        pol = load_policy(policy)
+        policy_text = f"{pol.policy_id} {pol.version}"
+    pin_scale, haze = recorded_pins(bodies) if pins else (None, None)
+    recorded_crop = crop_model is None
+    if crop_model is None:
+        if cv is None:
+            raise UserInputError("the stored re-underwriting records used a crop-type model from a folder: give "
+                                 "--crop-model PATH")
+        crop_model = cv
+    models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=c.weather())
+    if pin_scale is not None and models.crop_model is not None:
+        from features._crop_season import has_season_calibration
+
+        if has_season_calibration(models.crop_model):  # the records of a model without one say 1: nothing to pin
+            models = models.with_season_scale(pin_scale)
+    if recorded_crop:
+        models = replace(models, crop_version=_crop_description(bodies, models.crop_version))
+    # a --due checkpoint as reunderwrite_due ran it: its crop's lines, forward from the day's earlier runs' records
+    due: dict[str, Any] = ({"crops": [run.crop], "same_day_done": True, "open_on": _open_on(bodies),
+                            "book_check_when_deciding": True} if run.crop is not None else {})
+    items: list[DecisionItem] = []
+    with _store_before(store, int(run.records["seq"].min())) as view:
+        res = reunderwrite_county(c, season, as_of, store=view, policy=pol, profile=profile, models=models,
+                                  haze_dates=haze, collect=items, **due)
+    return res, items, pol, policy_text, notes

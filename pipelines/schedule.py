@@ -32,6 +32,8 @@ __all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_d
 
 CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
 DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
+#: the checkpoint log's table in the decision store's database (:class:`CheckpointLog`)
+LOG_TABLE = "agcredit_checkpoint_runs"
 
 
 def _read_calendar(p: Path, table: str | None = None) -> pd.DataFrame:
@@ -183,7 +185,7 @@ class CheckpointLog:
         self.engine = make_engine(url)
         self.meta = sa.MetaData()
         self.table = sa.Table(
-            "agcredit_checkpoint_runs", self.meta,
+            LOG_TABLE, self.meta,
             sa.Column("season", sa.String(8), primary_key=True),
             sa.Column("region", sa.String(64), primary_key=True),
             sa.Column("crop", sa.String(64), primary_key=True),

@@ -960,6 +960,19 @@ class DecisionStore:
         with self._read() as conn:
             return int(conn.scalar(select(func.count()).select_from(decisions)) or 0)
 
+    def table_rows(self, name: str) -> pd.DataFrame | None:
+        """The rows of another table kept in the store's database (e.g. ``reunderwrite --due``'s checkpoint log,
+        :class:`pipelines.schedule.CheckpointLog`), read as the records are — nothing created or written (a store on
+        read-only media through its private copy); None when the database has no such table."""
+        from sqlalchemy import MetaData, Table
+
+        with self._read() as conn:
+            if not inspect(conn).has_table(name):
+                return None
+            table = Table(name, MetaData(), autoload_with=conn)
+            return pd.DataFrame([dict(r) for r in conn.execute(select(table)).mappings()],
+                                columns=[c.name for c in table.columns])
+
     def get(self, record_id: str) -> DecisionRecord | None:
         """The record with this id, or None."""
         with self._read() as conn:

@@ -3,6 +3,8 @@ the versions and policy they name, the store read as it was before them, nothing
 
 from __future__ import annotations
 
+import gc
+import shutil
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -137,3 +139,87 @@ def test_a_date_without_reunderwriting_records_is_one_line(world: dict[str, Any]
     assert plain.exit_code == 2 and plain.stderr == (
         "error: give --applications, --fields, --season (or --reunderwriting --county DIR)\n"), plain.output
     assert _files(tmp_path) == before
+
+
+def _sha(path: str) -> dict[str, str]:
+    """The SHA-256 of a SQLite store's file and of its -wal and -shm files (those that exist)."""
+    import hashlib
+
+    return {p: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in (path, f"{path}-wal", f"{path}-shm")
+            if Path(p).exists()}
+
+
+def test_a_due_crop_checkpoint_replays_as_it_ran(world: dict[str, Any], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --due` on 2 Sep re-decided the maize lines alone as of their mid-season checkpoint (31 Aug; the
+    cotton lines at theirs, 15 Aug): the replay of 31 Aug re-decides the maize lines as that run did, identical, and
+    writes nothing — the store's file (and -wal/-shm) hash as before, no table created. Replayed as one run of all
+    lines (the store without its checkpoint log, as every replay did before), the cotton lines are re-decided too and
+    not stored that day: it fails, said. A plain run of all lines later that day: each run replayed as it ran."""
+    from datetime import date
+
+    from pipelines.reunderwrite import reunderwrite_due
+
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    path = tmp_path / "due.db"
+    url = f"sqlite:///{path}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    ran = reunderwrite_due(date(2009, 9, 2), county=world["county"], store=url, models=world["models"])
+    by_crop = {d.crop: (d, res) for d, res in ran}
+    maize, res = by_crop["maize"]
+    assert (maize.checkpoint, maize.date) == ("mid_season", date(2009, 8, 31)) and len(res.items) == 1
+    assert len(by_crop["cotton"][1].items) == 2 and by_crop["cotton"][0].date < maize.date
+    day = maize.date.isoformat()
+    gc.collect()  # the --due run's checkpoint log engine, left to the collector: its WAL closed as a run's exit does
+    before = _sha(str(path))
+    assert list(before) == [str(path)]  # no -wal/-shm: one created by the replay would differ too
+    r = _replay(world, url, day)
+    assert r.exit_code == 0, r.output
+    assert (f"replayed 1 re-underwritten line(s) as of {day} with yield-value 3, policy agcredit-default "
+            "2026.12.10: 1 identical, 0 reproduced, 0 differs, 0 not stored") in r.stdout, r.stdout
+    assert "runs replayed one by one, as they ran: maize mid_season (--due): 1 record(s)" in r.stdout, r.stdout
+    assert res.items[0].application_id in r.stdout.splitlines()[2] and "no checkpoint log" not in r.stderr
+    assert _sha(str(path)) == before
+    # the same records without the log: one run of all lines, as before — the cotton lines re-decided, not stored
+    bare = tmp_path / "bare.db"
+    shutil.copy(path, bare)
+    con = sqlite3.connect(bare)
+    con.execute("DROP TABLE agcredit_checkpoint_runs")
+    con.commit()
+    con.close()
+    old = _replay(world, f"sqlite:///{bare}", day)
+    assert old.exit_code == 1, old.output
+    assert "1 identical, 0 reproduced, 0 differs, 2 not stored" in old.stdout, old.stdout
+    assert ("warning: the store keeps no checkpoint log (no `reunderwrite --due` run on it): its 1 re-underwriting "
+            f"record(s) as of {day} are replayed as one run of all lines") in old.stderr, old.stderr
+    # a plain run of all lines that day, after the --due one: it decides the cotton lines (the maize line's record is
+    # the --due run's); replayed as two runs, each reading the store as it did
+    plain = reunderwrite_county(world["county"], world["season"], maize.date, store=url, models=world["models"])
+    assert plain.written == 2, plain.warnings
+    gc.collect()
+    before = _sha(str(path))
+    both = _replay(world, url, day)
+    assert both.exit_code == 0 and "3 identical, 0 reproduced, 0 differs, 0 not stored" in both.stdout, both.output
+    assert ("runs replayed one by one, as they ran: maize mid_season (--due): 1 record(s); all lines: 2 record(s)"
+            in both.stdout), both.stdout
+    assert _sha(str(path)) == before
+
+
+def test_recorded_pins_with_reunderwriting(world: dict[str, Any], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """--recorded-pins with --reunderwriting (refused before): the records' haze dates pinned (the crop season scale
+    too, had a crop model scored them), so each line is reproduced — its provenance says the haze was pinned — and
+    nothing is written; --crop-season-scale stays refused with --reunderwriting."""
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    url = store_copy(world, tmp_path, "pins")
+    before = _files(tmp_path)
+    n = len(world["mid"].items)
+    r = _replay(world, url, world["cps"]["mid"].isoformat(), "--recorded-pins")
+    assert r.exit_code == 0, r.output
+    assert f"0 identical, {n} reproduced, 0 differs, 0 not stored" in r.stdout, r.stdout
+    assert f"run-level provenance that differs: smoother_haze_pinned ({n})" in r.stdout, r.stdout
+    assert _files(tmp_path) == before
+    scale = _replay(world, url, world["cps"]["mid"].isoformat(), "--crop-season-scale", "1.1")
+    assert scale.exit_code == 2 and scale.stderr.startswith("error: --crop-season-scale: not with --reunderwriting"), \
+        scale.output
