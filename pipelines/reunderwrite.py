@@ -1271,10 +1271,27 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
              chunk_fields: int | None = None, start_runner: Callable[[], AbstractContextManager[Any]] | None = None
              ) -> list[tuple[Due, ReunderwriteResult]]:
     """:func:`reunderwrite_due`'s run, under the store's run lock."""
-    from features.series import MissingAcquisitions
-    from pipelines.schedule import CheckpointLog, due_checkpoints
+    from pipelines.schedule import CheckpointLog
 
     log = CheckpointLog(url)
+    try:
+        return _run_due_logged(log, today, c, url, seasons, cal, book, policy=policy, profile=profile,
+                               operator=operator, models=models, progress=progress, on_done=on_done, runner=runner,
+                               chunk_fields=chunk_fields, start_runner=start_runner)
+    finally:
+        log.close()
+
+
+def _run_due_logged(log: Any, today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame,
+                    book: pd.DataFrame, *, policy: Policy | None, profile: str | None, operator: str | None,
+                    models: ScoringModels | None, progress: Progress | None,
+                    on_done: Callable[[Due, ReunderwriteResult], None] | None, runner: Any,
+                    chunk_fields: int | None, start_runner: Callable[[], AbstractContextManager[Any]] | None
+                    ) -> list[tuple[Due, ReunderwriteResult]]:
+    """:func:`_run_due` with its checkpoint log open."""
+    from features.series import MissingAcquisitions
+    from pipelines.schedule import due_checkpoints
+
     due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
     if not due:
         runs = log.rows()

@@ -198,6 +198,11 @@ class CheckpointLog:
         with self._errors():
             self.meta.create_all(self.engine)
 
+    def close(self) -> None:
+        """Release the database connections (a long-lived process, e.g. a test or a scheduler, kept the store's
+        SQLite ``-wal``/``-shm`` files open after a ``--due`` run)."""
+        self.engine.dispose()
+
     @contextmanager
     def _errors(self) -> Iterator[None]:
         """The database's errors as the store's one-line error (a store on a read-only mount gave a traceback)."""
