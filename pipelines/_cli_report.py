@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -22,15 +23,24 @@ from pipelines._cli_app import (
     user_errors,
 )
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+
 #: help of the report commands' ``--rejects``
 _REJECTS = "With --fields: " + REJECTS_HELP + "; the pages name the rows set aside"
 
 
+#: the files a report command writes, given the season and the fields (every season's): ``(path, what)`` each
+Outputs = Callable[[str, "gpd.GeoDataFrame"], list[tuple[Path, str]]]
+
+
 def _data(county: Path | None, fields: Path | None, imagery: str | None, store: str | None, season: str | None,
-          as_of: str | None, cache: Path | None, rejects: Path | None = None) -> Any:
+          as_of: str | None, cache: Path | None, rejects: Path | None = None, *, outputs: Outputs | None = None) -> Any:
     """ReportData from a county folder, or from a fields file and an imagery source (``rejects``: its bad rows set
-    aside there, named on the pages: :attr:`pipelines.report.ReportData.set_aside`)."""
-    from pipelines.report import build_report_data, build_report_data_county
+    aside there, named on the pages: :attr:`pipelines.report.ReportData.set_aside`). ``outputs``: the files the
+    command writes, checked writable (:func:`pipelines.report.check_outputs`) as soon as the season is known —
+    before the registry, the store or a scene is read, and before the rejects file is written."""
+    from pipelines.report import build_report_data, build_report_data_county, check_outputs
 
     day = parse_date(as_of, "--as-of")
     if county is not None:
@@ -42,6 +52,9 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
         from pipelines.county import County
 
         c = County(county, cache_dir=cache)
+        season = str(season or c.current_season)
+        if outputs is not None:
+            check_outputs(outputs(season, c.fields()))
         model, used = _champion_crop_model(day)
         params = _champion_alert_params(c.region, model)
         data = build_report_data_county(c, store=store, season=season, as_of=day, crop_model=model, params=params)
@@ -49,17 +62,22 @@ def _data(county: Path | None, fields: Path | None, imagery: str | None, store: 
     if fields is None:
         raise UserInputError("give --county DIR, or --fields F (with --imagery I for the NDVI curves)")
 
-    from features.fields import read_fields_rejecting
+    from features.fields import read_fields_rejecting, write_rejects
     from features.series import build_series
     from pipelines.featurize import past_series
     from pipelines.monitor import ALERT_FIELDS_NEED, fields_region
 
     refuse_out_over_inputs(rejects, as_option="--rejects", fields=fields, imagery=imagery)
-    read = read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED if imagery is not None else ())  # with imagery: alerts
+    read = read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED if imagery is not None else (),  # with imagery: alerts
+                                 write=False)
     f = read.fields
+    s = season or max(f["season"].astype(str))
+    if outputs is not None:
+        check_outputs(outputs(s, f))
+    if rejects is not None:  # the rows set aside, written once the outputs are known writable
+        write_rejects(read.set_aside, rejects)
     for w in read.notes():  # fields rejected when reading were left off the page unsaid
         err(f"warning: {w}")
-    s = season or max(f["season"].astype(str))
     series = history = None
     if day is not None:  # a future date refused as monitor refuses it, before any scene is read
         from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
@@ -212,20 +230,18 @@ def portfolio_cmd(
                                                  "into this folder (money in minor units; pseudonymous ids only)."),
 ) -> None:
     """The portfolio page: map by outcome and alert, exposure, changes since the last checkpoint, alerts."""
-    from features.atomic import check_writable
-    from pipelines.report import render_portfolio
+    from pipelines.report import check_outputs, portfolio_outputs, render_portfolio
 
-    # before any scene is read; the page's own name (the season may be known only from the store)
-    check_writable(out / f"portfolio-{season.strip() if season else '<season>'}.html", what="report")
+    if season:  # before anything is read; else as soon as the county or the fields say the season (in _data), before
+        # the registry, the store or a scene is read (the page's own name: a folder there was found only at the end)
+        check_outputs(portfolio_outputs(out, season.strip(), csv))
     since_day = parse_date(since, "--since")
     as_of_day = parse_date(as_of, "--as-of")
     if since_day is not None and as_of_day is not None and since_day >= as_of_day:
         raise UserInputError(f"--since {since_day} is not before --as-of {as_of_day}: give the date of an earlier "
                              "report")
-    if csv is not None:
-        for name in ("exposure", "actions", "alerts"):  # each table's file, not the first's only
-            check_writable(csv / f"{name}-{season.strip() if season else '<season>'}.csv", what="report --csv")
-    data = _data(county, fields, imagery, store, season, as_of, cache, rejects)
+    data = _data(county, fields, imagery, store, season, as_of, cache, rejects,
+                 outputs=lambda s, _fields: portfolio_outputs(out, s, csv))
     if since_day is not None:
         import dataclasses
 
@@ -256,17 +272,24 @@ def farmer_cmd(
     rejects: Path | None = typer.Option(None, "--rejects", help=_REJECTS),
 ) -> None:
     """A farmer's page: fields on a map, NDVI against the expected band, the decision and its computation."""
-    from pipelines.report import render_farmer
+    from pipelines.report import check_outputs, farmer_page_path, render_farmer
     from underwriting._pii_text import looks_like_reference
 
     if not looks_like_reference(token):  # checked first, and never echoed: it may be a name, phone or ID number
         raise UserInputError("report farmer: the farmer given is neither a farmer token nor an application id; give "
                              "the farmer's pseudonymous token (as in the decision records) or the id of one of their "
                              "applications, not a name, phone or ID number")
-    from features.atomic import check_writable
+    # before anything is read: the page's folder (the TOKEN may be no farmer's, or a name typed there: never named
+    # before it is known to be a farmer token of the data)
+    check_outputs([(farmer_page_path(out, "<token>"), "report")])
 
-    check_writable(out / "farmer-<token>.html", what="report")  # before any scene is read
-    data = _data(county, fields, imagery, store, season, as_of, cache, rejects)
+    def page(s: str, f: Any) -> list[tuple[Path, str]]:
+        """The page's own name when TOKEN is a farmer token of the season's fields (an application id is resolved
+        from the store: its page is checked when written)."""
+        mine = f.loc[f["season"].astype(str) == s, "farmer_token"].astype(str)
+        return [(farmer_page_path(out, token), "report")] if (mine == token).any() else []
+
+    data = _data(county, fields, imagery, store, season, as_of, cache, rejects, outputs=page)
     if data.obs.empty:
         err("warning: no imagery given: the NDVI curves are empty")
     path = render_farmer(data, _farmer_token_of(data, token), out)

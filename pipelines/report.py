@@ -390,12 +390,6 @@ def _as_of_text(data: ReportData, dec: pd.DataFrame) -> str:
     return f"<p class='sub'>As of {escape(last)} (the latest record shown){escape(given)}</p>"
 
 
-def _write(html_text: str, path: Path) -> Path:  # a page or a CSV table, atomically
-    from features.atomic import write_bytes_atomic
-
-    return write_bytes_atomic(html_text.encode("utf-8"), path)
-
-
 def _page(title: str, body: str, synthetic: bool, unlabelled: bool = False) -> str:
     warn = ('<p class="synthetic">Synthetic demo data: figures describe the simulated county, not real farms.</p>'
             if synthetic else
@@ -850,10 +844,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             "<h2>Alerts</h2>", al_note, _table(al_tbl), "<h2>Decisions</h2>", _table(dec_tbl, num=("limit",), tags=("outcome",))]
     # every output built in memory, every target checked writable, then all written (each atomically); a failure
     # part way leaves no partial output: what this run wrote is taken back (a file it replaced is put back)
-    page = Path(out_dir) / f"portfolio-{data.season}.html"
+    page = portfolio_outputs(out_dir, data.season)[0][0]
     outputs: list[tuple[Path, str, str]] = []
     if csv_dir is not None:
-        d = Path(csv_dir)
         ex = expo.assign(share=(expo["limit"] / max(int(expo["limit"].sum()), 1)).round(4))
         if len(ex):
             ex = pd.concat([ex, pd.DataFrame({"crop": ["total"], "region": [""], "applications": [int(counted.sum())],
@@ -868,7 +861,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                          (al_tbl if len(al_tbl) else pd.DataFrame(columns=["field", "application", "alert",
                                                                            "severity", "raised", "evidence"]),
                           "alerts")):
-            outputs.append((d / f"{name}-{data.season}.csv", df.to_csv(index=False, lineterminator="\n"),
+            outputs.append((csv_table_path(csv_dir, name, data.season), df.to_csv(index=False, lineterminator="\n"),
                             "report --csv"))
     outputs.append((page, _page(f"{data.title} {data.season}", "".join(body), data.synthetic, data.unlabelled),
                     "report"))
@@ -876,15 +869,47 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
     return page
 
 
+#: the tables ``render_portfolio --csv`` writes, in this order
+CSV_TABLES = ("exposure", "actions", "alerts")
+
+
+def csv_table_path(csv_dir: str | Path, name: str, season: str) -> Path:
+    """The path of the ``--csv`` table ``name`` (one of :data:`CSV_TABLES`) of ``season``: ``<name>-<season>.csv``."""
+    return Path(csv_dir) / f"{name}-{season}.csv"
+
+
+def portfolio_outputs(out_dir: str | Path, season: str, csv_dir: str | Path | None = None) -> list[tuple[Path, str]]:
+    """The files :func:`render_portfolio` writes for ``season``, each ``(path, what)``: ``portfolio-<season>.html``
+    in ``out_dir``, then with ``csv_dir`` each table of :data:`CSV_TABLES` there."""
+    page = [(Path(out_dir) / f"portfolio-{season}.html", "report")]
+    tables = [(csv_table_path(csv_dir, n, season), "report --csv") for n in CSV_TABLES] if csv_dir is not None else []
+    return page + tables
+
+
+def farmer_page_path(out_dir: str | Path, token: str) -> Path:
+    """The page :func:`render_farmer` writes for the farmer ``token``: ``farmer-<token>.html`` in ``out_dir``."""
+    return Path(out_dir) / f"farmer-{token}.html"
+
+
+def check_outputs(outputs: list[tuple[Path, str]]) -> None:
+    """Each ``(path, what)`` checked writable (:func:`features.atomic.check_writable`: a one-line
+    :class:`~features.errors.UserInputError` naming the first that is not — a folder where the file should be, a file
+    where a folder should be, a read-only folder); creates nothing. The report commands call it as soon as the
+    names are known, before the registry, the store or a scene is read."""
+    from features.atomic import check_writable
+
+    for path, what in outputs:
+        check_writable(path, what=what)
+
+
 def _write_all(outputs: list[tuple[Path, str, str]]) -> None:
     """Write each ``(path, text, what)`` of ``outputs`` all or none: every path checked writable first
     (:func:`features.atomic.check_writable`, one-line error naming it), then every file written beside its target
     before any is renamed into place (:func:`features.atomic.write_all_atomic`): a run failing or killed while the
     files are written leaves the targets as they were; a rename failing puts back what the run replaced."""
-    from features.atomic import check_writable, write_all_atomic
+    from features.atomic import write_all_atomic
 
-    for path, _text, what in outputs:
-        check_writable(path, what=what)
+    check_outputs([(path, what) for path, _text, what in outputs])
     write_all_atomic([(path, text.encode("utf-8")) for path, text, _what in outputs])
 
 
@@ -985,7 +1010,9 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     al = data.alerts[data.alerts["field_id"].isin(f["field_id"])] if not data.alerts.empty else pd.DataFrame()
     body.append("<h2>Alerts</h2>" + (f"<p class='sub'>{escape(data.models_note)}</p>" if data.models_note else "")
                 + _table(_alert_table(_held(al, data), _applications_of(data))))
-    return _write(_page(f"farmer {token}", "".join(body), data.synthetic, data.unlabelled), Path(out_dir) / f"farmer-{token}.html")
+    page = farmer_page_path(out_dir, token)  # checked first (a folder there: one line naming it, as the portfolio's)
+    _write_all([(page, _page(f"farmer {token}", "".join(body), data.synthetic, data.unlabelled), "report")])
+    return page
 
 
 # --- building the data from the store, the fields and the series ----------------------------------------

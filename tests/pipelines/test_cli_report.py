@@ -320,3 +320,74 @@ def test_cli_fields_rejects_sets_bad_rows_aside_and_the_pages_name_them(world: d
     r = runner.invoke(app, ["report", "portfolio", "--county", str(world["county"].path), "--store", world["url"],
                             "--out", str(tmp_path / "c"), "--rejects", str(rej)])
     assert r.exit_code == 2 and "--rejects is for --fields runs" in r.stderr, r.stderr
+
+
+def _refused_before_computing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if the registry is opened or the report computed (store, series, scenes)."""
+    import pipelines._cli_report
+    import pipelines.report
+
+    def computed(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("the report was computed before its output names were checked")
+
+    monkeypatch.setattr(pipelines._cli_report, "_champion_crop_model", computed)
+    monkeypatch.setattr(pipelines.report, "build_report_data", computed)
+    monkeypatch.setattr(pipelines.report, "build_report_data_county", computed)
+    monkeypatch.setattr(County, "series", computed)
+    monkeypatch.setattr(County, "past_series", computed)
+
+
+def _files(d: Path) -> list[str]:
+    return sorted(str(p.relative_to(d)) for p in d.rglob("*"))
+
+
+@pytest.mark.parametrize("blocked", ["out/portfolio-2009.html", "csv/alerts-2009.csv", "out/farmer-{token}.html"])
+def test_cli_refuses_an_unwritable_output_name_before_the_report_is_computed(
+        world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocked: str) -> None:
+    """Without --season the page's (and --csv tables') own names were checked only after the registry, the store
+    and the scenes were read (~30 s on the demo): a folder where portfolio-<season>.html or a table should be was
+    refused at the end. They are checked as soon as the season is known (the county's): one line, exit 2, nothing
+    computed, nothing written. The farmer's page likewise, once TOKEN is known to be a farmer token of the fields."""
+    token = world["tokens"][0]
+    (tmp_path / blocked.format(token=token)).mkdir(parents=True)
+    before = _files(tmp_path)
+    _refused_before_computing(monkeypatch)
+    cmd = ["farmer", token] if "farmer" in blocked else ["portfolio", "--csv", str(tmp_path / "csv")]
+    r = CliRunner().invoke(app, ["report", *cmd, "--county", str(world["county"].path), "--store", world["url"],
+                                 "--out", str(tmp_path / "out")])
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert r.exit_code == 2, r.stdout + r.stderr
+    assert "Traceback" not in r.output and r.stderr.count("\n") == 1, r.stderr
+    what = "report --csv" if "csv" in blocked else "report"
+    assert r.stderr.strip() == (f"error: {tmp_path / blocked.format(token=token)}: the {what} is a folder (expected a "
+                                "file path)")
+    assert _files(tmp_path) == before
+
+
+def test_cli_fields_refuses_an_unwritable_page_before_writing_the_rejects(
+        world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--fields without --season: the season is the fields file's latest, and the page's name is checked then —
+    before the registry, the store or a scene is read, and before the --rejects file is written (it was written,
+    then the run refused at the end: a rejects file of a run that wrote nothing)."""
+    (tmp_path / "out" / "portfolio-2009.html").mkdir(parents=True)
+    before = _files(tmp_path)
+    _refused_before_computing(monkeypatch)
+    r = CliRunner().invoke(app, ["report", "portfolio", "--fields", str(world["county"].path / "records" / "fields.gpkg"),
+                                 "--store", world["url"], "--out", str(tmp_path / "out"),
+                                 "--rejects", str(tmp_path / "rejects.csv")])
+    assert r.exit_code == 2 and "Traceback" not in r.output, r.output
+    assert r.stderr.strip() == (f"error: {tmp_path / 'out' / 'portfolio-2009.html'}: the report is a folder "
+                                "(expected a file path)")
+    assert _files(tmp_path) == before
+
+
+def test_cli_farmer_never_names_a_token_matching_no_farmer_in_an_out_error(
+        world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The farmer's page's own name is checked early only for a farmer token of the fields: a word matching no farmer
+    (a surname typed there) is never put in a path of an error; its folder is checked (read first)."""
+    (tmp_path / "out").write_text("a file where the folder should be")
+    _refused_before_computing(monkeypatch)
+    r = CliRunner().invoke(app, ["report", "farmer", "Kakaka", "--county", str(world["county"].path), "--store",
+                                 world["url"], "--out", str(tmp_path / "out")])
+    assert r.exit_code == 2 and r.stderr.count("\n") == 1, r.output
+    assert "Kakaka" not in r.output and "is a file, expected a folder" in r.stderr
