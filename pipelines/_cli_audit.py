@@ -199,7 +199,7 @@ def replay_cmd(
 @decisions_app.command("export")
 @user_errors
 def export_cmd(
-    out: str = typer.Option(..., "--out", help="Output file (.csv or .parquet)."),
+    out: str = typer.Option(..., "--out", help="Output file (.csv or .parquet; a missing folder is created)."),
     season: str | None = typer.Option(None, "--season", help="Only this season (YYYY)."),
     fmt: str | None = typer.Option(None, "--format", help="csv or parquet (default: from --out's suffix)."),
     book: Path | None = typer.Option(None, "--book", help="Book of active lines (CSV or Parquet, as given to "

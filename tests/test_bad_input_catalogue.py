@@ -340,8 +340,10 @@ CASES = [
                                                      "ana", "--as-of", "1/8/2025"), r"as-of.*1/8/2025.*expected an ISO date"),
     Case("export-bad-format", lambda e, d: ["decisions", "export", "--out", str(d / "out" / "d.xlsx"), "--store",
                                             e["store"]], r"d\.xlsx.*format 'xlsx' is not supported"),
-    Case("export-missing-folder", lambda e, d: ["decisions", "export", "--out", str(d / "out" / "no" / "d.csv"),
-                                                "--store", e["store"]], r"folder .*no does not exist"),
+    # a missing folder is created (as features build --out creates its own); a file where the folder should be is not
+    Case("export-under-a-file", lambda e, d: ["decisions", "export", "--out", str(Path(_text(d, "notafolder", "x"))
+                                                                                  / "d.csv"), "--store", e["store"]],
+         r"d\.csv: cannot write the decisions export there \(.*notafolder is a file, expected a folder\)"),
     Case("audit-store-unknown-scheme", lambda e, d: ["audit", "verify", "--store", "nosuchdb://host/x"],
          r"decision store nosuchdb://"),
     Case("audit-store-not-a-database", lambda e, d: ["audit", "verify", "--store",

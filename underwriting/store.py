@@ -1076,12 +1076,15 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     if suffix is not None and suffix != kind:
         raise UserInputError(f"{path}: the name says {suffix} but the format asked is {kind} (name the file "
                              f"*.{kind}, or drop --format)")
-    if not path.parent.exists():
-        raise UserInputError(f"{path}: folder {path.parent} does not exist")
     if season is not None:
         from features.contracts import check_season
 
         season = check_season(season, where="--season")
+    from features.atomic import check_writable
+
+    # before the store is read: a folder at the path, a file where a folder should be, a read-only folder; a missing
+    # folder is created by the writer, as the other --out options create theirs
+    check_writable(path, what="decisions export")
     with DecisionStore(url, create=False) as store:
         df = store.records(season=season)
         if season is not None and df.empty:

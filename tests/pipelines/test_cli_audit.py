@@ -248,3 +248,36 @@ def test_bad_or_unreachable_store(args: list[str], bad: str, tmp_path: Path, mon
     assert res.exit_code == 2
     assert res.stderr.startswith("error: decision store ") and res.stderr.count("\n") == 1
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_export_creates_a_missing_folder(url: str, tmp_path: Path) -> None:
+    """`decisions export --out a/b/x.csv` refused a missing folder where `features build --out`, `report --out` and
+    the other --out options create theirs: it is created (and the file written into it), as theirs are."""
+    out = tmp_path / "new" / "sub" / "out.csv"
+    res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.strip() == f"wrote 5 records to {out}"
+    assert len(pd.read_csv(out)) == 5
+
+
+@pytest.mark.parametrize("where", ["under-a-file", "a-folder"])
+def test_export_checks_the_out_path_before_reading_the_store(url: str, tmp_path: Path, where: str,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """An --out that cannot be written (a regular file where its folder should be, a folder at its path) is refused
+    before the store is opened: one line naming it, exit 2, nothing written."""
+    import underwriting.store
+
+    def opened(*_a: object, **_k: object) -> None:
+        raise AssertionError("the store was read before --out was checked")
+
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "dir.csv").mkdir()
+    out = tmp_path / "afile" / "out.csv" if where == "under-a-file" else tmp_path / "dir.csv"
+    monkeypatch.setattr(underwriting.store, "DecisionStore", opened)
+    res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out)])
+    assert res.exit_code == 2 and res.stdout == "" and "Traceback" not in res.output, res.output
+    assert res.stderr.strip() == (f"error: {out}: cannot write the decisions export there ({tmp_path / 'afile'} is a "
+                                  "file, expected a folder)" if where == "under-a-file" else
+                                  f"error: {out}: the decisions export is a folder (expected a file path)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "d.db", "dir.csv"]
+    assert (tmp_path / "afile").read_text() == "x" and not any((tmp_path / "dir.csv").iterdir())
