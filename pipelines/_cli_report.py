@@ -216,7 +216,7 @@ def _farmer_token_of(data: Any, ref: str) -> str:
 @user_errors
 def portfolio_cmd(
     out: Path = typer.Option(..., "--out", help="Folder to write portfolio-<season>.html into."),
-    season: str = typer.Option(None, "--season", help="Season YYYY (default: the latest in the store)."),
+    season: str = typer.Option(None, "--season", help="Season YYYY (default: the county's current season; with --fields, the latest season of the fields file)."),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
     county: Path = typer.Option(None, "--county", help="A county folder (fields, scenes)."),
     fields: Path = typer.Option(None, "--fields", help="Fields file (every season: past ones give the bands)."),
@@ -262,7 +262,7 @@ def farmer_cmd(
     token: str = typer.Argument(..., help="The farmer's pseudonymous token (as in the decision records), or the id "
                                           "of one of their applications; never a name, phone or ID number."),
     out: Path = typer.Option(..., "--out", help="Folder to write farmer-<token>.html into."),
-    season: str = typer.Option(None, "--season", help="Season YYYY (default: the latest in the store)."),
+    season: str = typer.Option(None, "--season", help="Season YYYY (default: the county's current season; with --fields, the latest season of the fields file)."),
     store: str = typer.Option(None, "--store", help=STORE_HELP),
     county: Path = typer.Option(None, "--county", help="A county folder (fields, scenes)."),
     fields: Path = typer.Option(None, "--fields", help="Fields file (every season: past ones give the bands)."),
