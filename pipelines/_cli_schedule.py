@@ -91,10 +91,8 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
     ``partial (rows set aside as of D)`` when that run set fields rows aside (``--rejects``, its provenance's
     ``fields_set_aside``: the lines of those farmers were held, not re-decided); else ``due`` (on or before
     ``today``, not run yet) or ``coming``."""
-    import sqlalchemy as sa
-
+    from pipelines.schedule import LOG_TABLE
     from pipelines.underwrite import SET_ASIDE_KEY
-    from underwriting._store_schema import make_engine
     from underwriting.store import DecisionStore
 
     # (season, region, crop) -> the as-of dates of its re-underwriting records dated on or before ``today`` (a later
@@ -115,19 +113,12 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
                     dated.setdefault((season, region, crop), set()).add(day[:10])
                     if aside:
                         held.setdefault((season, region, crop), set()).add(day[:10])
+        # the checkpoint log read as the records are: nothing created or written (a store on read-only media too)
+        runs = st.table_rows(LOG_TABLE)
     log: dict[tuple[str, str, str, str], tuple[str, str]] = {}
-    engine = make_engine(store)
-    try:
-        if sa.inspect(engine).has_table("agcredit_checkpoint_runs"):
-            t = sa.Table("agcredit_checkpoint_runs", sa.MetaData(), autoload_with=engine)
-            with engine.connect() as c:
-                for r in c.execute(sa.select(t)).mappings():
-                    log[(str(r["season"]), str(r["region"]), str(r["crop"]), str(r["checkpoint"]))] = (
-                        str(r["status"]), str(r["as_of"]))
-    except sa.exc.SQLAlchemyError:
-        log = {}
-    finally:
-        engine.dispose()
+    for r in (runs.to_dict("records") if runs is not None else []):
+        log[(str(r["season"]), str(r["region"]), str(r["crop"]), str(r["checkpoint"]))] = (str(r["status"]),
+                                                                                          str(r["as_of"]))
     out = []
     for r in up.itertuples():
         d = r.date.date().isoformat()
