@@ -56,7 +56,7 @@ def _check(region: str, size: str, seasons: int, out: Path, overwrite: bool, see
     from features.atomic import check_writable
 
     # before minutes of simulation: the folder the county is built in (beside ``out``) must be writable
-    check_writable(out.with_name(out.name + ".partial") / "county.json", what="county folder")
+    check_writable(out.with_name(out.name + ".partial") / "county.json", what="county folder", shown=out)
     old = out.with_name(out.name + ".old")
     if out.exists() and (old.exists() or old.is_symlink()):
         # the swap renames out to <out>.old: one already there (a copy the user made) is never removed

@@ -17,27 +17,29 @@ __all__ = ["cached_table", "check_writable", "private_tempdir", "private_tempdir
            "write_all_atomic", "write_bytes_atomic", "write_table_atomic"]
 
 
-def check_writable(out: str | Path, *, what: str = "output") -> Path:
+def check_writable(out: str | Path, *, what: str = "output", shown: str | Path | None = None) -> Path:
     """Check, before any work, that a file can be written at ``out``: a :class:`~features.errors.UserInputError`
     naming the path when it is a folder, when a parent is a file, or when the nearest existing folder is not
     writable (read-only, permissions). Creates nothing (a probe file is removed at once; missing folders are
-    created by the writer later, as the atomic writers do)."""
+    created by the writer later, as the atomic writers do). ``shown``: the path the user gave, named in the messages
+    instead of ``out`` when ``out`` is an internal name (e.g. ``simulate``'s ``<out>.partial`` build folder)."""
     from features.errors import UserInputError
 
     path = Path(out)
+    name = Path(shown) if shown is not None else path
     if path.is_dir():
-        raise UserInputError(f"{path}: the {what} is a folder (expected a file path)")
+        raise UserInputError(f"{name}: the {what} is a folder (expected a file path)")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise UserInputError(f"{path}: cannot write the {what} there ({folder} is a file, expected a folder)")
+        raise UserInputError(f"{name}: cannot write the {what} there ({folder} is a file, expected a folder)")
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".probe")
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
-        raise UserInputError(f"{path}: cannot write the {what} there ({e.strerror or type(e).__name__})") from None
+        raise UserInputError(f"{name}: cannot write the {what} there ({e.strerror or type(e).__name__})") from None
     return path
 
 

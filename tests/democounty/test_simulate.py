@@ -112,10 +112,28 @@ def test_an_unwritable_out_is_refused_before_simulating(tmp_path: Path) -> None:
             target = tmp_path / "afile" / "county"
         else:
             target = ro / "county"
-        with pytest.raises(UserInputError, match="cannot write the county folder there"):
+        with pytest.raises(UserInputError, match="cannot write the county folder there") as e:
             simulate("in-smallholder", 1, "tiny", target, render=False, workers=1)
+        # the folder the user gave, not the internal build folder beside it
+        assert str(e.value).startswith(f"{target}: ") and ".partial" not in str(e.value), str(e.value)
     finally:
         ro.chmod(0o755)
+
+
+def test_a_read_only_filesystem_names_the_out_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a read-only mount the refusal named ``<out>.partial/county.json``, a name the user never gave."""
+    import errno
+    import tempfile
+
+    def erofs(*_a: object, **_kw: object) -> tuple[int, str]:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS))
+
+    monkeypatch.setattr(tempfile, "mkstemp", erofs)
+    target = tmp_path / "county"
+    with pytest.raises(UserInputError) as e:
+        simulate("in-smallholder", 1, "tiny", target, render=False, workers=1)
+    assert str(e.value) == f"{target}: cannot write the county folder there (Read-only file system)", str(e.value)
+    assert not target.exists() and not target.with_name("county.partial").exists()
 
 
 @pytest.mark.parametrize(("kw", "msg"), [({"region": "mars"}, "region"), ({"size": "huge"}, "size"),
