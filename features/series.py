@@ -270,8 +270,7 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                  variables: Sequence[str] = VARIABLES, cache_dir: Path | None = None,
                  progress: Progress | None = None, inward_buffer: bool = False,
                  min_clear: int = 8, reference: bool | None = None, endpoint: str = "cdse",
-                 profile: str | None = None, fetch_statistics: Callable[..., Any] | None = None,
-                 fetch_process: Callable[..., Any] | None = None) -> SeriesResult:
+                 profile: str | None = None, fetch_statistics: Callable[..., Any] | None = None) -> SeriesResult:
     """Build the FieldTimeSeries of ``fields`` (Fields contract) for ``season`` from ``imagery``.
 
     Only acquisitions in the season window (per region, or [start, end]) and not after
@@ -292,9 +291,6 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
     ``fetch_statistics``: what asks the Statistical API for ``sentinelhub-stats`` (its signature; default
     :func:`features.sources.sentinelhub.fetch_statistics`, the fields one after another in this process) — a run on
     Dask passes :func:`pipelines._dask_stats.fetch_statistics_on`, each spatial block's fields asked on a worker.
-    ``fetch_process``: what downloads a ``sentinelhub`` window into its scene folder (:func:`features.sources.
-    sentinelhub.fetch`'s signature, its default) — a run on Dask passes :func:`pipelines._dask_process.fetch_on`, the
-    boxes planned here over all the fields, their downloads on the workers.
     """
     from features._scene_reference import REF_VARIABLES, build_reference, reference_default
 
@@ -325,8 +321,8 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
                     Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
                 # every acquisition, as for local scenes and the Statistical API: tile-level cloud cover is not
                 # field cloud, the SCL mask decides the clear pixels; the index is this run's scenes (merge=False)
-                fetched = (fetch_process or sh.fetch)(fs, lo, min(hi, as_of) if as_of else hi, out_dir,
-                                                      endpoint=endpoint, profile=profile, max_cloud=1.0, merge=False)
+                fetched = sh.fetch(fs, lo, min(hi, as_of) if as_of else hi, out_dir, endpoint=endpoint,
+                                   profile=profile, max_cloud=1.0, merge=False)
                 folder = Path(fetched.path)
                 fetch_summary = fetched.summary
                 warnings.extend(fetched.summary.warnings)

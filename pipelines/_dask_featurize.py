@@ -23,9 +23,10 @@ intervals, fields without an acquisition, no credentials) are one call's; each w
 (its environment or sentinelhub profile), never in the task graph. The features are built on the blocks. A
 Process-API download (``sentinelhub``), whose request boxes follow the fields asked, is planned on the client over all
 the fields — one call's boxes — and its Catalog searches and GeoTIFF downloads are sent to the workers
-(:func:`pipelines._dask_process.fetch_on`): the one-machine series step with those requests on the workers writes
-one call's scene folder and reads it on the client (its source, warnings and errors one call's); the planted area's
-scene folder is downloaded the same way, one call's, and its scenes read on the blocks as a scene folder's are.
+(:func:`pipelines._dask_process.fetch_on`), writing one call's scene folder where the workers read it
+(:func:`pipelines._dask_process.scene_folder`); its series are then read on the blocks, each the files its fields meet,
+as a scene folder's are (:func:`_sh_series`; they were read on the client before), its source, warnings and errors
+one call's; the planted area's scene folder is downloaded the same way, one call's, and its scenes read on the blocks.
 :func:`past_series_on` builds the past seasons' series (the alerts' expectations) the same way.
 """
 
@@ -50,23 +51,29 @@ def one_call_source(fields: Any, imagery: str | Path, season: str, as_of: dt.dat
     (its kind, the number of scenes in the window up to ``as_of`` and their fingerprint; no cache counts). A series
     table's, the Statistical API's and a Process-API download's is their reading's (:func:`featurize_on`'s one
     series step)."""
-    from features.series import _field_windows, scenes_fingerprint
-    from features.sources.local import check_scene_files, read_index, select_scenes
-
     spec = dask_imagery(imagery)
     if spec.kind != "scenes" or spec.path is None:
         return spec.describe()
+    return f"{spec.describe()} {_scenes_read(fields, spec.path, season, as_of)}"
+
+
+def _scenes_read(fields: Any, folder: str | Path, season: str, as_of: dt.date) -> str:
+    """``(N files, sha256:…)``: the scene files of ``folder`` one call over ``fields`` reads up to ``as_of`` (their
+    count and :func:`features.series.scenes_fingerprint`; the files must still be there: their sizes)."""
+    from features.series import _field_windows, scenes_fingerprint
+    from features.sources.local import check_scene_files, read_index, select_scenes
+
     _, lo, hi = _field_windows(fields, season, None, None)
-    scenes = check_scene_files(select_scenes(read_index(spec.path), lo, hi, as_of))
-    return f"{spec.describe()} ({len(scenes)} files, {scenes_fingerprint(scenes)})"
+    scenes = check_scene_files(select_scenes(read_index(folder), lo, hi, as_of))
+    return f"({len(scenes)} files, {scenes_fingerprint(scenes)})"
 
 
 #: sources whose series step is the one-machine code on the client (the features are built on the blocks): a series
-#: table (precomputed: reading it is the whole series step), the Statistical API, whose requests that step sends
+#: table (precomputed: reading it is the whole series step) and the Statistical API, whose requests that step sends
 #: block by block to the workers (:func:`_stats_on`: its per-field answers, cache, quota and failure messages are one
-#: call's; each worker's credentials are its own and never enter the task graph), and a Process-API download, whose
-#: boxes that step plans over all the fields and whose requests it sends box by box to the workers (:func:`_sh_on`)
-_READ_ON_CLIENT = ("table", "sentinelhub-stats", "sentinelhub")
+#: call's; each worker's credentials are its own and never enter the task graph). A Process-API download's series are
+#: read on the blocks from the folder its one download wrote (:func:`_sh_series`), as a scene folder's are
+_READ_ON_CLIENT = ("table", "sentinelhub-stats")
 
 
 def _stats_on(runner: Any, spec: Any, chunk_fields: int) -> Any:
@@ -80,16 +87,20 @@ def _stats_on(runner: Any, spec: Any, chunk_fields: int) -> Any:
     return partial(fetch_statistics_on, runner, chunk_fields) if spec.kind == "sentinelhub-stats" else None
 
 
-def _sh_on(runner: Any, spec: Any, chunk_fields: int) -> dict[str, Any]:
-    """``build_series``' hooks for ``spec`` on ``runner``'s workers: the Statistical API asked per spatial block
-    (``fetch_statistics``), a Process-API download's requests per box (``fetch_process``); none for a table."""
-    from functools import partial
+def _sh_series(runner: Any, fs: Any, season: str, as_of: dt.date, cache_dir: Path | None,
+               chunk: int) -> tuple[Any, str]:
+    """A Process-API season's series as one ``build_series`` gives them — ONE download for all the fields
+    (:func:`pipelines.distributed._series_download`: its boxes planned here, its requests on the workers, its scene
+    folder where they read it), its scenes read on ``runner``'s blocks (:func:`pipelines.distributed.run_series` on that
+    folder), its warnings one call's — and the source one call names it by (the scenes' count and fingerprint)."""
+    from pipelines.distributed import _series_download, _with_download, run_series
 
-    from pipelines._dask_process import fetch_on
-
-    if spec.kind == "sentinelhub":
-        return {"fetch_process": partial(fetch_on, runner)}
-    return {"fetch_statistics": _stats_on(runner, spec, chunk_fields)}
+    with contextlib.ExitStack() as stack:
+        folder, summary = _series_download(runner, fs, season, stack, as_of=as_of, start=None, end=None,
+                                           cache_dir=cache_dir)
+        source = f"sentinelhub {_scenes_read(fs, folder, season, as_of)}"
+        ds = run_series(fs, folder, season, runner=runner, chunk_fields=chunk, as_of=as_of, cache_dir=cache_dir)
+    return _with_download(ds, summary), source
 
 
 def dask_imagery(imagery: str | Path) -> Any:
@@ -104,17 +115,15 @@ def dask_imagery(imagery: str | Path) -> Any:
 def _area_folder(runner: Any, fs: Any, season: str, as_of: dt.date, cache_dir: Path | None, stack: Any) -> Path:
     """The scene folder one machine's planted area downloads for a Process-API run (:func:`features.area_scenes.
     planted_area`: the fields' season window up to ``as_of``, every acquisition, ``<cache>/area/sentinelhub`` or a
-    temporary folder removed with ``stack``), its requests on ``runner``'s workers."""
-    import tempfile
-
+    temporary folder removed with ``stack`` where the workers read it: :func:`pipelines._dask_process.scene_folder`),
+    its requests on ``runner``'s workers."""
     from features.area_scenes import field_region_groups
     from features.series import season_window
-    from pipelines._dask_process import fetch_on
+    from pipelines._dask_process import fetch_on, scene_folder
 
     windows = [season_window(season, reg) for reg in field_region_groups(fs)]
     lo, hi = min(w[0] for w in windows), min(max(w[1] for w in windows), as_of)
-    out_dir = Path(cache_dir) / "area" / "sentinelhub" if cache_dir is not None else \
-        Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+    out_dir = scene_folder(runner, stack, Path(cache_dir) / "area" if cache_dir is not None else None, "sentinelhub")
     return Path(fetch_on(runner, fs, lo, hi, out_dir, max_cloud=1.0, merge=False).path)
 
 
@@ -133,7 +142,8 @@ def past_series_on(runner: Any, fields: Any, imagery: str | Path, season: str, *
         return None
     chunk = chunk_fields or DEFAULT_CHUNK_FIELDS
     if spec.kind in _READ_ON_CLIENT:
-        return past_series(fields, imagery, season, cache_dir=cache_dir, **_sh_on(runner, spec, chunk))
+        return past_series(fields, imagery, season, cache_dir=cache_dir,
+                           fetch_statistics=_stats_on(runner, spec, chunk))
     # every past season's blocks in one map: side by side on the workers
     frames = [d.series for d in run_series_seasons(fields, imagery, past, runner=runner, cache_dir=cache_dir,
                                                    chunk_fields=chunk)]
@@ -170,12 +180,15 @@ def featurize_on(runner: Any, fields: Any, imagery: str | Path, season: str, as_
 
         warnings: list[str] = []
         s, source, _ = _series(fs, imagery, season, as_of, None, cache_dir, None, warnings,
-                               sh=_sh_on(runner, spec, chunk))
+                               sh={"fetch_statistics": _stats_on(runner, spec, chunk)})
         n_blocks, dates_used = len(field_blocks(fs, chunk)), sorted({d.date() for d in pd.to_datetime(s["date"])})
-    else:  # a scene folder: each block reads the scene files its fields meet, on a worker
-        source = one_call_source(fs, imagery, season, as_of)
-        ds = run_series(fs, imagery, season, runner=runner, chunk_fields=chunk, as_of=as_of,
-                        cache_dir=Path(cache_dir) / "series" if cache_dir is not None else None)
+    else:  # a scene folder (or a Process-API download's): each block reads the scene files its fields meet, on a worker
+        series_cache = Path(cache_dir) / "series" if cache_dir is not None else None
+        if spec.kind == "sentinelhub":
+            ds, source = _sh_series(runner, fs, season, as_of, series_cache, chunk)
+        else:
+            source = one_call_source(fs, imagery, season, as_of)
+            ds = run_series(fs, imagery, season, runner=runner, chunk_fields=chunk, as_of=as_of, cache_dir=series_cache)
         warnings = list(ds.warnings)
         warnings[:0] = _fetch_gap_warnings(fs, imagery, season, as_of)  # where one build_series says it
         if ds.small_fields:

@@ -217,13 +217,12 @@ def _series_download(runner: Runner, fields: Any, season: str, stack: contextlib
                      as_of: dt.date | None, start: dt.date | None, end: dt.date | None,
                      cache_dir: Path | None) -> tuple[Path, Any]:
     """A ``sentinelhub`` season's ONE download for all ``fields``, as one :func:`features.series.build_series`
-    plans it (its window, ``<cache_dir>/sentinelhub`` or a temporary folder removed with ``stack``), its Catalog
-    searches and GeoTIFFs on ``runner``'s workers (:func:`pipelines._dask_process.fetch_on`): (the scene folder the
-    blocks then read, the download's summary). Raises one call's one-line error (403, no credentials...)."""
-    import tempfile
-
+    plans it (its window, ``<cache_dir>/sentinelhub`` or a temporary folder removed with ``stack`` where the workers
+    read it: :func:`pipelines._dask_process.scene_folder`), its Catalog searches and GeoTIFFs on ``runner``'s workers
+    (:func:`pipelines._dask_process.fetch_on`): (the scene folder the blocks then read, the download's summary).
+    Raises one call's one-line error (403, no credentials...)."""
     from features.series import _field_windows
-    from pipelines._dask_process import fetch_on
+    from pipelines._dask_process import fetch_on, scene_folder
 
     season = check_season(season)
     check_fields(fields, where="fields")
@@ -231,8 +230,7 @@ def _series_download(runner: Runner, fields: Any, season: str, stack: contextlib
     if fs.empty:
         raise FieldsError(source="fields", problem=f"no field of season {season}")
     _, lo, hi = _field_windows(fs, season, start, end)
-    out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
-        Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+    out_dir = scene_folder(runner, stack, cache_dir, "sentinelhub")
     fetched = fetch_on(runner, fs, lo, min(hi, as_of) if as_of else hi, out_dir, max_cloud=1.0, merge=False)
     return Path(fetched.path), fetched.summary
 

@@ -173,17 +173,16 @@ def check_as_of_in_window(fields: pd.DataFrame, season: str, as_of: dt.date, *, 
 
 
 def past_series(fields: pd.DataFrame, imagery: Any, season: str, *, cache_dir: Path | None = None,
-                fetch_statistics: Any = None, fetch_process: Any = None) -> pd.DataFrame | None:
+                fetch_statistics: Any = None) -> pd.DataFrame | None:
     """The series of the seasons of ``fields`` before ``season`` (the alerts' and the report's expectations), each
     season's built in one :func:`features.series.build_series` call, concatenated in season order — or None when
     there is no earlier season (one machine; :func:`pipelines._dask_featurize.past_series_on` on Dask blocks, which
-    passes ``fetch_statistics``: the Statistical API asked block by block on the workers, or ``fetch_process``: a
-    Process-API download's requests sent to the workers)."""
+    passes ``fetch_statistics``: the Statistical API asked block by block on the workers)."""
     from features.series import build_series
 
     seasons = fields["season"].astype(str)
     frames = [build_series(fields[seasons == p], imagery, p, cache_dir=cache_dir,
-                           fetch_statistics=fetch_statistics, fetch_process=fetch_process).series
+                           fetch_statistics=fetch_statistics).series
               for p in sorted(x for x in seasons.unique() if x < str(season))]
     return pd.concat(frames, ignore_index=True) if frames else None
 

@@ -33,6 +33,17 @@ from underwriting.policy import default_policy
 _sh, cluster = _stats._sh, _stats.cluster  # the Dask stats tests' credentials, cache and 2-thread-worker cluster
 
 
+@pytest.fixture(autouse=True)
+def _quiet_rasterize() -> None:
+    """rasterio's rasterize warning ignored from every thread, as :func:`features._quiet.quiet_rasterize` does at
+    import — pytest puts back each test's filter list, dropping that filter for the tests after the import; the
+    blocks (series and planted area) then rasterize side by side on the worker threads, and the race that filter
+    closes turned a NotGeoreferencedWarning into an error (seen once in a run of these modules)."""
+    from features._quiet import quiet_rasterize
+
+    quiet_rasterize()
+
+
 def _tiff(bounds: list[float], width: int, height: int, epsg: int, day: date, scl: int = 4) -> bytes:
     """A 12-band GeoTIFF of the box on ``day``: red and near infrared varying with the day and the pixel (so each
     field's NDVI series moves), SCL vegetation, every pixel valid."""
@@ -244,6 +255,67 @@ def test_reunderwrite_on_dask_downloads_on_the_workers_and_decides_as_one_machin
     assert tasks and all(w is not None for _, _, w in tasks), "asked on the client"
     assert {"catalog", "scenes", "features"} <= set(runner.labels)
     assert all(SECRET.encode() not in p and CLIENT_ID.encode() not in p for p in runner.pickled)
+
+
+@responses.activate
+def test_reunderwrite_on_a_cluster_by_address_without_cache_reads_on_the_workers_no_client_only_folder(
+        world: dict[str, Any], cluster: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a cache folder, the series' and the planted area's scene folders were temporary folders of the client,
+    which a cluster given by address cannot see (the series were read on the client, the planted area's blocks on the
+    workers). Now both are made inside the Sentinel Hub cache folder the workers share (checked first), the season's
+    series are read on the blocks (a "series" map, every scene file opened on a worker), the decisions are one
+    machine's, and the folders are removed after the run: nothing in the cache but the downloads, nothing in the
+    client's temporary folder."""
+    import tempfile
+
+    import rasterio
+
+    import features.series as series_mod
+
+    c, season, mid = world["county"], world["season"], world["cps"]["mid"]
+    add_token()
+    add_service()
+    client_tmp = tmp_path / "client-tmp"  # the client's own temporary folder: a cluster by address cannot see it
+    client_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(client_tmp))
+    opened: list[tuple[str | None, str]] = []  # (the Dask task, or None: the client; the scene file)
+    built: list[str | None] = []  # where build_series read a scene folder (the task, or None: the client)
+    real_open, real_local = rasterio.open, series_mod._local
+
+    def open_(path: Any, *a: Any, **kw: Any) -> Any:
+        opened.append((_on_worker(), str(path)))
+        return real_open(path, *a, **kw)
+
+    def local(*a: Any, **kw: Any) -> Any:
+        built.append(_on_worker())
+        return real_local(*a, **kw)
+
+    monkeypatch.setattr(rasterio, "open", open_)
+    monkeypatch.setattr(series_mod, "_local", local)
+
+    history = c.past_series(season)  # the county's own scene folder, read here
+
+    def run(name: str, **kw: Any) -> Any:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / f"xdg-{name}"))
+        return reunderwrite(season=season, as_of=mid, fields=c.fields(), imagery="sentinelhub", book=c.book(),
+                            applications=c.applications(), store=store_copy(world, tmp_path, name),
+                            policy=default_policy(), profile=c.profile, history=history, models=world["models"],
+                            alert_params=AlertParams(min_band_fields=1), weather=c.weather(),
+                            yield_history=c.history(), **kw)
+
+    one = run("one")
+    opened.clear()
+    built.clear()
+    runner = Recording(cluster)  # a DaskRunner on a client it did not start: a cluster given by address
+    blocks = run("blocks", runner=runner, chunk_fields=3)
+    assert said(blocks) == said(one)
+    shared = tmp_path / "xdg-blocks" / "agcredit" / "sentinelhub"
+    on_workers = [p for w, p in opened if w is not None]
+    assert on_workers and all(Path(p).is_relative_to(shared) and ".agcredit-scenes-" in p for p in on_workers)
+    assert not any(Path(p).is_relative_to(client_tmp) for _, p in opened)
+    assert runner.labels[:3] == ["catalog", "scenes", "series"] and "features" in runner.labels  # series on blocks
+    assert built and all(w is not None for w in built), "the season's series read on the client"
+    assert not list(shared.glob(".agcredit-*")) and not list(client_tmp.iterdir())  # nothing left behind
 
 
 @responses.activate

@@ -29,6 +29,7 @@ from tests.pipelines.test_dask_stats import Recording
 
 _sh, cluster, tasks = _stats._sh, _stats.cluster, _process.tasks  # credentials, cache, 2-thread cluster; the calls
 add_service = _process.add_service
+_quiet_rasterize = _process._quiet_rasterize  # autouse: the blocks rasterize side by side on the worker threads
 SEASON = "2023"
 AS_OF = date(2023, 8, 15)
 
@@ -167,3 +168,83 @@ def test_run_portfolio_downloads_once_and_its_parts_are_the_staged_ones(
     assert len(asked) == len(set(asked)) > 0 and sorted(k for k, _, _ in tasks).count("catalog") == 1
     files = {p.name: p.read_bytes() for p in sorted((tmp_path / "fused" / "series").glob("part-*.parquet"))}
     assert files == {p.name: p.read_bytes() for p in sorted((tmp_path / "staged" / "series").glob("part-*.parquet"))}
+
+
+@responses.activate
+def test_without_cache_the_scene_folder_is_in_the_shared_cache_and_removed_also_after_a_failure(
+        cluster: Any, tmp_path: Path, tasks: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a cluster given by address without ``cache_dir``, the download's scene folder the blocks read was a
+    temporary folder of the client; now it is made inside the Sentinel Hub cache folder the workers share, and
+    removed when the run ends — also when a block fails after the download: nothing is left in the cache but the
+    downloads, nothing in the client's temporary folder."""
+    import tempfile
+
+    import pipelines.distributed as dist
+
+    fields = _close_fields()
+    add_token()
+    add_service()
+    client_tmp = tmp_path / "client-tmp"
+    client_tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(client_tmp))
+    _fresh_cache(monkeypatch, tmp_path / "xdg")
+    shared = tmp_path / "xdg" / "agcredit" / "sentinelhub"
+    real, log = dist._series_task, tmp_path / "read.txt"
+
+    def failing(task: Any) -> Any:  # a block that fails on its worker, once it has seen the scene folder
+        header, rows = task.scenes
+        with log.open("a") as fh:
+            fh.writelines(dict(zip(header, row, strict=True))["path"] + "\n" for row in rows)
+        raise RuntimeError("block failed")
+
+    monkeypatch.setattr(dist, "_series_task", failing)
+    with pytest.raises(Exception, match="block failed"):
+        run_series(fields, "sentinelhub", SEASON, runner=cluster, chunk_fields=2, as_of=AS_OF)
+    read = log.read_text().split()
+    assert read and all(Path(p).is_relative_to(shared) and ".agcredit-scenes-" in p for p in read), read[:2]
+    assert not any(Path(p).exists() for p in read)
+    assert not list(shared.glob(".agcredit-*")) and not list(client_tmp.iterdir())
+    monkeypatch.setattr(dist, "_series_task", real)
+    ds = run_series(fields, "sentinelhub", SEASON, runner=cluster, chunk_fields=2, as_of=AS_OF)
+    one = build_series(fields, "sentinelhub", SEASON, as_of=AS_OF)
+    pd.testing.assert_frame_equal(ds.series, one.series, check_exact=True)
+    assert not list(shared.glob(".agcredit-*")) and not list(client_tmp.iterdir())
+
+
+@responses.activate
+def test_a_cluster_that_cannot_share_the_scene_folder_is_refused_before_any_request(
+        cluster: Any, tmp_path: Path, tasks: list[Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``cache_dir``, a Sentinel Hub cache folder that cannot be written (here: under a file) leaves the
+    scene folder no place the workers share: one line saying to give --cache on a shared folder, nothing asked. With
+    ``cache_dir``, workers that cannot read it (each reading another folder) are refused the same way, naming it,
+    the folder not left behind. A local cluster this process started keeps the client's temporary folder."""
+    import contextlib
+    import tempfile
+
+    import pipelines._dask_process as proc
+    from features.errors import UserInputError
+    from pipelines.distributed import DaskRunner
+    from pipelines.errors import RunInputError
+
+    fields = _close_fields()
+    add_token()
+    asked = add_service()
+    (tmp_path / "a-file").write_text("")
+    _fresh_cache(monkeypatch, tmp_path / "a-file" / "xdg")
+    with pytest.raises(UserInputError) as e:
+        run_series(fields, "sentinelhub", SEASON, runner=cluster, chunk_fields=2, as_of=AS_OF)
+    assert "\n" not in str(e.value) and "without --cache" in str(e.value) and "give --cache on a folder the client " \
+        "and every worker share" in str(e.value) and str(tmp_path / "a-file" / "xdg") in str(e.value)
+    assert asked == [] and tasks == []
+    _fresh_cache(monkeypatch, tmp_path / "xdg")
+    monkeypatch.setattr(proc, "_reads_marker", lambda *_a: False)  # every worker reads another folder
+    cache = tmp_path / "not-shared" / "cache"
+    with pytest.raises(RunInputError, match=rf"^dask runner: 2 of 2 worker\(s\) cannot read the cache folder {cache} "
+                       r".*give --cache a folder the client and every worker share"):
+        run_series(fields, "sentinelhub", SEASON, runner=cluster, chunk_fields=2, as_of=AS_OF, cache_dir=cache)
+    assert asked == [] and tasks == [] and not (tmp_path / "not-shared").exists()
+    started_here = DaskRunner(cluster.client, cluster=object())  # as dask_runner(workers=N) makes it (not closed)
+    with contextlib.ExitStack() as stack:
+        folder = proc.scene_folder(started_here, stack, None, "sentinelhub")
+        assert folder.parent == Path(tempfile.gettempdir()) and folder.is_dir()
+    assert not folder.exists()
