@@ -33,17 +33,6 @@ from underwriting.policy import default_policy
 _sh, cluster = _stats._sh, _stats.cluster  # the Dask stats tests' credentials, cache and 2-thread-worker cluster
 
 
-@pytest.fixture(autouse=True)
-def _quiet_rasterize() -> None:
-    """rasterio's rasterize warning ignored from every thread, as :func:`features._quiet.quiet_rasterize` does at
-    import — pytest puts back each test's filter list, dropping that filter for the tests after the import; the
-    blocks (series and planted area) then rasterize side by side on the worker threads, and the race that filter
-    closes turned a NotGeoreferencedWarning into an error (seen once in a run of these modules)."""
-    from features._quiet import quiet_rasterize
-
-    quiet_rasterize()
-
-
 def _tiff(bounds: list[float], width: int, height: int, epsg: int, day: date, scl: int = 4) -> bytes:
     """A 12-band GeoTIFF of the box on ``day``: red and near infrared varying with the day and the pixel (so each
     field's NDVI series moves), SCL vegetation, every pixel valid."""

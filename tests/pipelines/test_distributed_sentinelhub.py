@@ -29,7 +29,6 @@ from tests.pipelines.test_dask_stats import Recording
 
 _sh, cluster, tasks = _stats._sh, _stats.cluster, _process.tasks  # credentials, cache, 2-thread cluster; the calls
 add_service = _process.add_service
-_quiet_rasterize = _process._quiet_rasterize  # autouse: the blocks rasterize side by side on the worker threads
 SEASON = "2023"
 AS_OF = date(2023, 8, 15)
 
