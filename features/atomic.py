@@ -107,16 +107,16 @@ def private_tempdir_prefix(kind: str) -> str:
     return f"agcredit-{kind}-{_host()}-{os.getpid()}-"
 
 
-def sweep_private_tempdirs(kind: str) -> int:
+def sweep_private_tempdirs(kind: str, root: str | Path | None = None) -> int:
     """Remove the temporary folders of ``kind`` (:func:`private_tempdir`) that processes of this host killed outright
-    (SIGKILL, the OOM killer: no cleanup ran) left in TMPDIR — a registration's model folder is several MB, and
-    each kill left one for good: those whose process is gone and that are older than :data:`STALE_AFTER_S` (a live
-    process in another PID namespace sharing the folder and the host name is not taken for a dead one). Returns how
-    many were removed."""
+    (SIGKILL, the OOM killer: no cleanup ran) left in TMPDIR (or ``root``) — a registration's model folder is several
+    MB, and each kill left one for good: those whose process is gone and that are older than :data:`STALE_AFTER_S` (a
+    live process in another PID namespace sharing the folder and the host name is not taken for a dead one; another
+    host's folders in a shared ``root`` are never touched). Returns how many were removed."""
     import shutil
 
     host = f"agcredit-{kind}-{_host()}-"
-    root = tempfile.gettempdir()
+    root = str(root) if root is not None else tempfile.gettempdir()
     try:
         names = [n for n in os.listdir(root) if n.startswith(host)]
     except OSError:
@@ -136,12 +136,12 @@ def sweep_private_tempdirs(kind: str) -> int:
 
 
 @contextmanager
-def private_tempdir(kind: str) -> Iterator[str]:
-    """A temporary folder in TMPDIR for the block (``tempfile.TemporaryDirectory``), named with this host and process
-    (``agcredit-<kind>-<host>-<pid>-…``) so that a later one of the same kind removes what a killed process left
-    (:func:`sweep_private_tempdirs`)."""
-    sweep_private_tempdirs(kind)
-    with tempfile.TemporaryDirectory(prefix=private_tempdir_prefix(kind)) as tmp:
+def private_tempdir(kind: str, root: str | Path | None = None) -> Iterator[str]:
+    """A temporary folder in TMPDIR (or in ``root``, e.g. a cache folder shared with Dask workers) for the block
+    (``tempfile.TemporaryDirectory``), named with this host and process (``agcredit-<kind>-<host>-<pid>-…``) so that a
+    later one of the same kind removes what a killed process left (:func:`sweep_private_tempdirs`)."""
+    sweep_private_tempdirs(kind, root)
+    with tempfile.TemporaryDirectory(prefix=private_tempdir_prefix(kind), dir=root) as tmp:
         yield tmp
 
 

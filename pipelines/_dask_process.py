@@ -37,7 +37,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +65,11 @@ def scene_folder(runner: Any, stack: contextlib.ExitStack, cache_dir: Path | Non
     if cache_dir is not None:
         check_shared_folder(runner, Path(cache_dir))
         return Path(cache_dir) / sub
+    from features.atomic import private_tempdir
+
+    # named with this host and process: a later run removes what a killed one left (an hour old, its process gone)
     if getattr(runner, "client", None) is None or getattr(runner, "cluster", None) is not None:
-        return Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+        return Path(stack.enter_context(private_tempdir("sh-scenes")))
     shared = check_shared_cache(runner)
     if shared is None:
         from features.errors import UserInputError
@@ -78,7 +80,7 @@ def scene_folder(runner: Any, stack: contextlib.ExitStack, cache_dir: Path | Non
                              "cannot be put where they share it; give --cache on a folder the client and every worker "
                              "share (the same path); nothing was requested")
     shared.mkdir(parents=True, exist_ok=True)
-    folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=".agcredit-scenes-", dir=shared)))
+    folder = Path(stack.enter_context(private_tempdir("sh-scenes", shared)))
     folder.chmod(shared.stat().st_mode & 0o777)  # the workers' user reads it as it reads the cache (not only 0o700)
     return folder
 

@@ -102,3 +102,29 @@ def test_a_killed_writers_temporary_file_is_removed_by_the_next_write(tmp_path: 
     write_table_atomic(pd.DataFrame({"a": [1]}), tmp_path / "t.parquet")
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["t.parquet", live.name, other_host.name, young.name, other_name.name])
+
+
+def test_private_tempdirs_in_a_shared_root_are_swept_as_in_tmpdir(tmp_path: Path) -> None:
+    """A Dask run's scene folder inside the Sentinel Hub cache shared with the workers (``private_tempdir(kind,
+    root)``): one a killed run of this host left (process gone, an hour old) is removed by the next run; a live
+    process's, another host's (the cache is shared) and a young one are kept; nothing in TMPDIR is looked at."""
+    import time
+
+    import features.atomic as A
+    from features.atomic import _host, private_tempdir
+
+    dead_pid = 999_999_999
+    names = {"dead": f"agcredit-sh-scenes-{_host()}-{dead_pid}-abc", "live": f"agcredit-sh-scenes-{_host()}-"
+             f"{os.getpid()}-abc", "other_host": f"agcredit-sh-scenes-otherhost-{dead_pid}-abc",
+             "young": f"agcredit-sh-scenes-{_host()}-{dead_pid}-young"}
+    for n in names.values():
+        (tmp_path / n).mkdir()
+        (tmp_path / n / "S2.tif").write_bytes(b"x")
+    old = time.time() - 2 * A.STALE_AFTER_S
+    for k in ("dead", "live", "other_host"):
+        os.utime(tmp_path / names[k], (old, old))
+    with private_tempdir("sh-scenes", tmp_path) as d:
+        assert Path(d).parent == tmp_path and Path(d).name.startswith(f"agcredit-sh-scenes-{_host()}-{os.getpid()}-")
+        kept = sorted(p.name for p in tmp_path.iterdir() if p.name != Path(d).name)
+    assert kept == sorted(names[k] for k in ("live", "other_host", "young"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == kept  # its own folder removed at the end

@@ -300,7 +300,7 @@ def test_reunderwrite_on_a_cluster_by_address_without_cache_reads_on_the_workers
     assert said(blocks) == said(one)
     shared = tmp_path / "xdg-blocks" / "agcredit" / "sentinelhub"
     on_workers = [p for w, p in opened if w is not None]
-    assert on_workers and all(Path(p).is_relative_to(shared) and ".agcredit-scenes-" in p for p in on_workers)
+    assert on_workers and all(Path(p).is_relative_to(shared) and "/agcredit-sh-scenes-" in p for p in on_workers)
     assert not any(Path(p).is_relative_to(client_tmp) for _, p in opened)
     assert runner.labels[:3] == ["catalog", "scenes", "series"] and "features" in runner.labels  # series on blocks
     assert built and all(w is not None for w in built), "the season's series read on the client"

@@ -200,7 +200,7 @@ def test_without_cache_the_scene_folder_is_in_the_shared_cache_and_removed_also_
     with pytest.raises(Exception, match="block failed"):
         run_series(fields, "sentinelhub", SEASON, runner=cluster, chunk_fields=2, as_of=AS_OF)
     read = log.read_text().split()
-    assert read and all(Path(p).is_relative_to(shared) and ".agcredit-scenes-" in p for p in read), read[:2]
+    assert read and all(Path(p).is_relative_to(shared) and "/agcredit-sh-scenes-" in p for p in read), read[:2]
     assert not any(Path(p).exists() for p in read)
     assert not list(shared.glob(".agcredit-*")) and not list(client_tmp.iterdir())
     monkeypatch.setattr(dist, "_series_task", real)
