@@ -542,16 +542,18 @@ def _record_crops(body: str) -> set[str]:
     return {str(f["declared_crop"]) for f in json.loads(body).get("fields") or [] if f.get("declared_crop")}
 
 
-def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region: str, day: str
-               ) -> tuple[list[_Run], list[str]]:
+def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region: str, day: str,
+               logged: pd.DataFrame | None = None) -> tuple[list[_Run], list[str]]:
     """The runs that wrote the re-underwriting records ``mine`` of ``season`` as of ``day`` (in the order they ran)
     and a warning when the store's checkpoint log (``log``: :class:`pipelines.schedule.CheckpointLog`'s rows, None
     when the database has none) cannot tell them apart. Each checkpoint the log says ran as of ``day`` in ``region``
     with lines (``reunderwrite --due``: one crop's lines, one write — consecutive ``seq``, at most ``n_lines``
     records, written before the run logged it) takes the last such block of that crop's records written by then
     (``written_at`` to the second of ``ran_at``); the records left are a plain run's (all lines; several plain runs of
-    the date: replayed as one, reading the store before the first). No log, or a logged run none of whose records
-    can be found: one run of all lines, said."""
+    the date: replayed as one, reading the store before the first). A run logged with its record ids (``logged``:
+    :data:`pipelines.schedule.RECORDS_TABLE`'s rows; runs logged since 2026-12-04, third) takes exactly those records,
+    whatever the clocks said. No log, or a logged run none of whose records can be found: one run of all lines,
+    said."""
     ordered = mine.sort_values("seq", kind="stable").reset_index(drop=True)
     whole = [_Run(ordered)]
     if log is None:
@@ -568,7 +570,18 @@ def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region
     crops = [_record_crops(str(b)) for b in ordered["body"]]
     taken: set[int] = set()
     runs = []
+    ids = [str(x) for x in ordered["record_id"]]
     for r in ran.itertuples(index=False):
+        own = (set() if logged is None else
+               {str(x) for x in logged.loc[(logged["season"].astype(str) == season)
+                                           & (logged["region"].astype(str) == region)
+                                           & (logged["crop"].astype(str) == str(r.crop))
+                                           & (logged["checkpoint"].astype(str) == str(r.checkpoint)), "record_id"]})
+        exact = [i for i in range(len(ordered)) if i not in taken and ids[i] in own]
+        if exact:  # the run's own records, by id
+            taken |= set(exact)
+            runs.append(_Run(ordered.iloc[exact], crop=str(r.crop), checkpoint=str(r.checkpoint)))
+            continue
         cand = [i for i in range(len(ordered)) if i not in taken and str(r.crop) in crops[i]
                 and written[i] <= str(r.ran_at)[:19]]
         if not cand:
@@ -617,7 +630,7 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
     import json
 
     from pipelines.county import County
-    from pipelines.schedule import LOG_TABLE
+    from pipelines.schedule import LOG_TABLE, RECORDS_TABLE
     from underwriting.store import DecisionStore
 
     c = County(county, cache_dir=cache_dir)
@@ -627,6 +640,7 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
         shown = st.shown_url
         recs = st.records(season)
         log = st.table_rows(LOG_TABLE)
+        logged = st.table_rows(RECORDS_TABLE)
     ru = recs[recs["kind"] == "reunderwrite"]
     mine = ru[ru["as_of"] == day]
     if mine.empty:
@@ -634,7 +648,7 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
         raise UserInputError(f"no re-underwriting record of season {season} as of {day} in {shown}: nothing to "
                              "replay" + (f" (its re-underwriting dates: {', '.join(dates)})" if dates else
                                          " (the season has no re-underwriting record)"))
-    runs, notes = _date_runs(log, mine, season, c.region, day)
+    runs, notes = _date_runs(log, mine, season, c.region, day, logged)
     stored: dict[str, Any] = {}
     owner: dict[str, int] = {}  # application -> the run that wrote its last record of the date
     for k, run in enumerate(runs):

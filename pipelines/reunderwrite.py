@@ -1291,6 +1291,7 @@ def _run_due_logged(log: Any, today: date, c: County, url: str, seasons: list[st
     """:func:`_run_due` with its checkpoint log open."""
     from features.series import MissingAcquisitions
     from pipelines.schedule import due_checkpoints
+    from underwriting._store_schema import record_id_for
 
     due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
     if not due:
@@ -1339,7 +1340,8 @@ def _run_due_logged(log: Any, today: date, c: County, url: str, seasons: list[st
                 if on_done is not None:
                     on_done(d, res)
                 continue
-            log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines")
+            log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines",
+                     record_ids=[record_id_for(i.idempotency_key) for i in res.items])
             out.append((d, res))
             if on_done is not None:
                 on_done(d, res)

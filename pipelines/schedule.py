@@ -12,7 +12,7 @@ re-underwriting goes forward only, so an application's chain never forks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,6 +34,9 @@ CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
 DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
 #: the checkpoint log's table in the decision store's database (:class:`CheckpointLog`)
 LOG_TABLE = "agcredit_checkpoint_runs"
+#: the records each logged run wrote (or found written), by record id: which records of a date a ``--due`` checkpoint
+#: wrote, for ``audit replay --reunderwriting`` (stores logged before it have none: told apart by crop and time)
+RECORDS_TABLE = "agcredit_checkpoint_records"
 
 
 def _read_calendar(p: Path, table: str | None = None) -> pd.DataFrame:
@@ -195,6 +198,14 @@ class CheckpointLog:
             sa.Column("ran_at", sa.String(32), nullable=False),
             sa.Column("n_lines", sa.Integer, nullable=False),
         )
+        self.records = sa.Table(
+            RECORDS_TABLE, self.meta,
+            sa.Column("season", sa.String(8), primary_key=True),
+            sa.Column("region", sa.String(64), primary_key=True),
+            sa.Column("crop", sa.String(64), primary_key=True),
+            sa.Column("checkpoint", sa.String(32), primary_key=True),
+            sa.Column("record_id", sa.String(32), primary_key=True),
+        )
         with self._errors():
             self.meta.create_all(self.engine)
 
@@ -226,8 +237,10 @@ class CheckpointLog:
             return pd.DataFrame([dict(r) for r in c.execute(sa.select(self.table)).mappings()],
                                 columns=[col.name for col in self.table.columns])
 
-    def mark(self, due: Due, *, as_of: date, n_lines: int, status: str = "ran") -> None:
-        """Record a checkpoint (and those it superseded) as done; marking twice changes nothing."""
+    def mark(self, due: Due, *, as_of: date, n_lines: int, status: str = "ran", record_ids: Sequence[str] = ()
+             ) -> None:
+        """Record a checkpoint (and those it superseded) as done, with the ids of the records its run wrote or found
+        (``record_ids``, in the same transaction); marking twice changes nothing."""
         now = datetime.now(UTC).isoformat(timespec="seconds")
         rows = [(due.checkpoint, status)] + [(c, "superseded") for c in due.superseded]
         with self._errors():
@@ -243,6 +256,10 @@ class CheckpointLog:
                                 c.execute(self.table.insert().values(
                                     season=key[0], region=key[1], crop=key[2], checkpoint=key[3], status=st,
                                     as_of=as_of.isoformat(), ran_at=now, n_lines=n_lines if st == "ran" else 0))
+                                if st == "ran" and record_ids:
+                                    c.execute(self.records.insert(), [
+                                        {"season": key[0], "region": key[1], "crop": key[2], "checkpoint": key[3],
+                                         "record_id": r} for r in sorted(set(record_ids))])
                     return
                 except sa.exc.IntegrityError:
                     if attempt == 2:

@@ -222,3 +222,43 @@ def test_recorded_pins_with_reunderwriting(world: dict[str, Any], tmp_path: Path
     scale = _replay(world, url, world["cps"]["mid"].isoformat(), "--crop-season-scale", "1.1")
     assert scale.exit_code == 2 and scale.stderr.startswith("error: --crop-season-scale: not with --reunderwriting"), \
         scale.output
+
+
+def test_a_due_run_is_told_apart_by_its_logged_record_ids_whatever_the_clocks(
+        world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --due` logs the ids of the records its run wrote beside the checkpoint (one transaction), and the
+    replay takes exactly those: with the log's time set before the records' (a database server's clock ahead of the
+    client's, whose time the log keeps), the crop-and-time rule finds no record of the run and falls back to one run
+    of all lines — the maize line replays identical only through the ids."""
+    from datetime import date
+
+    from pipelines.reunderwrite import reunderwrite_due
+    from pipelines.schedule import LOG_TABLE, RECORDS_TABLE
+
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    path = tmp_path / "ids.db"
+    url = f"sqlite:///{path}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    ran = reunderwrite_due(date(2009, 9, 2), county=world["county"], store=url, models=world["models"])
+    maize = next(res for d, res in ran if d.crop == "maize")
+    day = maize.as_of.isoformat()
+    con = sqlite3.connect(path)
+    logged = con.execute(f"SELECT record_id FROM {RECORDS_TABLE} WHERE crop = 'maize'").fetchall()
+    assert len(logged) == len(maize.items) == 1
+    con.execute(f"UPDATE {LOG_TABLE} SET ran_at = '2000-01-01T00:00:00+00:00'")  # the log's clock behind
+    con.commit()
+    con.close()
+    r = _replay(world, url, day)
+    assert r.exit_code == 0, r.output
+    assert "1 identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.stdout
+    assert "maize mid_season (--due): 1 record(s)" in r.stdout and "cannot be told apart" not in r.stderr, r.output
+    # the same store without the ids (a store logged before this release): the crop-and-time rule, which fails here
+    bare = tmp_path / "bare.db"
+    shutil.copy(path, bare)
+    con = sqlite3.connect(bare)
+    con.execute(f"DROP TABLE {RECORDS_TABLE}")
+    con.commit()
+    con.close()
+    old = _replay(world, f"sqlite:///{bare}", day)
+    assert old.exit_code == 1 and "cannot be told apart from the other records of that date" in old.stderr, old.output
