@@ -552,14 +552,12 @@ def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region
     (``written_at`` to the second of ``ran_at``); the records left are a plain run's (all lines; several plain runs of
     the date: replayed as one, reading the store before the first). A run logged with its record ids (``logged``:
     :data:`pipelines.schedule.RECORDS_TABLE`'s rows; runs logged since 2026-12-04, third) takes exactly those records,
-    whatever the clocks said. No log, or a logged run none of whose records can be found: one run of all lines,
-    said."""
+    whatever the clocks said. No log (no ``--due`` run ever on the store: its first creates it): one run of all
+    lines; a logged run none of whose records can be found: one run of all lines, said."""
     ordered = mine.sort_values("seq", kind="stable").reset_index(drop=True)
     whole = [_Run(ordered)]
-    if log is None:
-        return whole, [f"the store keeps no checkpoint log (no `reunderwrite --due` run on it): its {len(ordered)} "
-                       f"re-underwriting record(s) as of {day} are replayed as one run of all lines (a `--due` "
-                       "checkpoint's run of one crop's lines would differ)"]
+    if log is None:  # no `reunderwrite --due` ever ran on the store (its first run creates the log): plain runs only
+        return whole, []
     ran = log[(log["season"].astype(str) == season) & (log["region"].astype(str) == region)
               & (log["as_of"].astype(str) == day) & (log["status"].astype(str) == "ran")
               & (log["n_lines"].astype(int) > 0)].sort_values(["ran_at", "crop"], kind="stable")

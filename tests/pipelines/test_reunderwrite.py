@@ -1766,6 +1766,21 @@ def test_due_killed_between_storing_and_logging_is_logged_as_run(world: dict[str
     assert logged(urls[1]) == logged(urls[0])
     assert "covered" not in {r[4] for r in logged(urls[1])}
 
+    def logged_ids(url: str) -> list[tuple[Any, ...]]:  # the records each run wrote or found (the replay's key)
+        import sqlalchemy as sa
+
+        from pipelines.schedule import RECORDS_TABLE
+
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as c:
+                return sorted(map(tuple, c.execute(sa.text(f"SELECT * FROM {RECORDS_TABLE}")).all()))
+        finally:
+            engine.dispose()
+
+    assert logged_ids(urls[1]) == logged_ids(urls[0]) and len(logged_ids(urls[0])) == sum(len(r.items)
+                                                                                        for _, r in whole)
+
     def bodies(url: str) -> dict[str, str]:
         with DecisionStore(url) as st:
             recs = st.records(world["season"])
