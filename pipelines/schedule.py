@@ -187,25 +187,22 @@ class CheckpointLog:
         # the store's engine: SQLite transactions BEGIN IMMEDIATE (serialised, waiting up to 60 s for a lock)
         self.engine = make_engine(url)
         self.meta = sa.MetaData()
+
+        def checkpoint_key() -> list[sa.Column[Any]]:  # the columns naming a checkpoint (fresh per table)
+            return [sa.Column("season", sa.String(8), primary_key=True),
+                    sa.Column("region", sa.String(64), primary_key=True),
+                    sa.Column("crop", sa.String(64), primary_key=True),
+                    sa.Column("checkpoint", sa.String(32), primary_key=True)]
+
         self.table = sa.Table(
-            LOG_TABLE, self.meta,
-            sa.Column("season", sa.String(8), primary_key=True),
-            sa.Column("region", sa.String(64), primary_key=True),
-            sa.Column("crop", sa.String(64), primary_key=True),
-            sa.Column("checkpoint", sa.String(32), primary_key=True),
+            LOG_TABLE, self.meta, *checkpoint_key(),
             sa.Column("status", sa.String(16), nullable=False),
             sa.Column("as_of", sa.String(10), nullable=False),
             sa.Column("ran_at", sa.String(32), nullable=False),
             sa.Column("n_lines", sa.Integer, nullable=False),
         )
-        self.records = sa.Table(
-            RECORDS_TABLE, self.meta,
-            sa.Column("season", sa.String(8), primary_key=True),
-            sa.Column("region", sa.String(64), primary_key=True),
-            sa.Column("crop", sa.String(64), primary_key=True),
-            sa.Column("checkpoint", sa.String(32), primary_key=True),
-            sa.Column("record_id", sa.String(32), primary_key=True),
-        )
+        self.records = sa.Table(RECORDS_TABLE, self.meta, *checkpoint_key(),
+                                sa.Column("record_id", sa.String(32), primary_key=True))
         with self._errors():
             self.meta.create_all(self.engine)
 

@@ -149,6 +149,20 @@ def _sha(path: str) -> dict[str, str]:
             if Path(p).exists()}
 
 
+def _due_store(world: dict[str, Any], path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, list[Any]]:
+    """A store at ``path`` with the world's first decisions, then `reunderwrite --due` on 2 Sep (the cotton lines as
+    of 15 Aug, the maize lines as of 31 Aug, each crop's checkpoint its own run): (path, URL, the due runs)."""
+    from datetime import date
+
+    from pipelines.reunderwrite import reunderwrite_due
+
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    url = f"sqlite:///{path}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    return path, url, reunderwrite_due(date(2009, 9, 2), county=world["county"], store=url, models=world["models"])
+
+
 def test_a_due_crop_checkpoint_replays_as_it_ran(world: dict[str, Any], tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """`reunderwrite --due` on 2 Sep re-decided the maize lines alone as of their mid-season checkpoint (31 Aug; the
@@ -158,14 +172,8 @@ def test_a_due_crop_checkpoint_replays_as_it_ran(world: dict[str, Any], tmp_path
     not stored that day: it fails, said. A plain run of all lines later that day: each run replayed as it ran."""
     from datetime import date
 
-    from pipelines.reunderwrite import reunderwrite_due
 
-    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
-    path = tmp_path / "due.db"
-    url = f"sqlite:///{path}"
-    with DecisionStore(url) as st:
-        st.append(world["first"], operator="underwriter")
-    ran = reunderwrite_due(date(2009, 9, 2), county=world["county"], store=url, models=world["models"])
+    path, url, ran = _due_store(world, tmp_path / "due.db", monkeypatch)
     by_crop = {d.crop: (d, res) for d, res in ran}
     maize, res = by_crop["maize"]
     assert (maize.checkpoint, maize.date) == ("mid_season", date(2009, 8, 31)) and len(res.items) == 1
@@ -230,17 +238,10 @@ def test_a_due_run_is_told_apart_by_its_logged_record_ids_whatever_the_clocks(
     replay takes exactly those: with the log's time set before the records' (a database server's clock ahead of the
     client's, whose time the log keeps), the crop-and-time rule finds no record of the run and falls back to one run
     of all lines — the maize line replays identical only through the ids."""
-    from datetime import date
 
-    from pipelines.reunderwrite import reunderwrite_due
     from pipelines.schedule import LOG_TABLE, RECORDS_TABLE
 
-    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
-    path = tmp_path / "ids.db"
-    url = f"sqlite:///{path}"
-    with DecisionStore(url) as st:
-        st.append(world["first"], operator="underwriter")
-    ran = reunderwrite_due(date(2009, 9, 2), county=world["county"], store=url, models=world["models"])
+    path, url, ran = _due_store(world, tmp_path / "ids.db", monkeypatch)
     maize = next(res for d, res in ran if d.crop == "maize")
     day = maize.as_of.isoformat()
     con = sqlite3.connect(path)
