@@ -284,10 +284,17 @@ def farmer_cmd(
     check_outputs([(farmer_page_path(out, "<token>"), "report")])
 
     def page(s: str, f: Any) -> list[tuple[Path, str]]:
-        """The page's own name when TOKEN is a farmer token of the season's fields (an application id is resolved
-        from the store: its page is checked when written)."""
+        """The page's own name when TOKEN is a farmer token of the season's fields, or the id of an application the
+        store holds of one of them (its records read for the token alone, before the report's work)."""
         mine = f.loc[f["season"].astype(str) == s, "farmer_token"].astype(str)
-        return [(farmer_page_path(out, token), "report")] if (mine == token).any() else []
+        if (mine == token).any():
+            return [(farmer_page_path(out, token), "report")]
+        from underwriting.store import DecisionStore
+
+        with DecisionStore(store, create=False) as st:
+            recs = st.records(s)
+        hit = recs.loc[recs["application_id"].astype(str) == token, "farmer_token"].astype(str)
+        return [(farmer_page_path(out, hit.iloc[0]), "report")] if len(hit) and (mine == hit.iloc[0]).any() else []
 
     data = _data(county, fields, imagery, store, season, as_of, cache, rejects, outputs=page)
     if data.obs.empty:

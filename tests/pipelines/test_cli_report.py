@@ -341,18 +341,23 @@ def _files(d: Path) -> list[str]:
     return sorted(str(p.relative_to(d)) for p in d.rglob("*"))
 
 
-@pytest.mark.parametrize("blocked", ["out/portfolio-2009.html", "csv/alerts-2009.csv", "out/farmer-{token}.html"])
+@pytest.mark.parametrize("blocked", ["out/portfolio-2009.html", "csv/alerts-2009.csv", "out/farmer-{token}.html",
+                                     "out/farmer-{token}.html by application"])
 def test_cli_refuses_an_unwritable_output_name_before_the_report_is_computed(
         world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, blocked: str) -> None:
     """Without --season the page's (and --csv tables') own names were checked only after the registry, the store
     and the scenes were read (~30 s on the demo): a folder where portfolio-<season>.html or a table should be was
     refused at the end. They are checked as soon as the season is known (the county's): one line, exit 2, nothing
-    computed, nothing written. The farmer's page likewise, once TOKEN is known to be a farmer token of the fields."""
-    token = world["tokens"][0]
+    computed, nothing written. The farmer's page likewise, once TOKEN is known to be a farmer token of the fields —
+    or, given an application id, once the store's records name its farmer (it was found only when writing)."""
+    by_app = blocked.endswith(" by application")
+    blocked = blocked.removesuffix(" by application")
+    token = world["tokens"][1 if by_app else 0]
     (tmp_path / blocked.format(token=token)).mkdir(parents=True)
     before = _files(tmp_path)
     _refused_before_computing(monkeypatch)
-    cmd = ["farmer", token] if "farmer" in blocked else ["portfolio", "--csv", str(tmp_path / "csv")]
+    cmd = (["farmer", "A1" if by_app else token] if "farmer" in blocked
+           else ["portfolio", "--csv", str(tmp_path / "csv")])
     r = CliRunner().invoke(app, ["report", *cmd, "--county", str(world["county"].path), "--store", world["url"],
                                  "--out", str(tmp_path / "out")])
     assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
