@@ -99,10 +99,13 @@ def replay_cmd(
                                       "--reunderwriting: default the county's current season)"),
     as_of: str = typer.Option(..., "--as-of", help="the decisions' date (YYYY-MM-DD)"),
     reunderwriting: bool = typer.Option(False, "--reunderwriting", help="replay the re-underwriting records of "
-                                        "--season as of --as-of (made by `reunderwrite --county DIR --as-of D` or "
-                                        "`--due`) instead of the underwriting decisions, run by run as the store's "
-                                        "checkpoint log tells them apart (a --due checkpoint: its crop's lines): "
-                                        "give --county"),
+                                        "--season as of --as-of instead of the underwriting decisions: made by "
+                                        "`reunderwrite --county DIR --as-of D` or `--due` (give --county; run by run "
+                                        "as the store's checkpoint log tells them apart, a --due checkpoint: its "
+                                        "crop's lines), or by `reunderwrite --fields F --imagery I --book B "
+                                        "--applications A --as-of D` (give the same files, and --weather/--history "
+                                        "if it had them; the date's records replayed as one run of all lines: --due "
+                                        "runs only exist with --county)"),
     county: Path | None = typer.Option(None, "--county", help="with --reunderwriting: the county folder the "
                                        "re-underwriting ran on (its records, scenes and weather)"),
     imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP),
@@ -131,27 +134,41 @@ def replay_cmd(
     (identical / reproduced except run-level provenance / differs / not stored); writes nothing. Exit 1 when a
     stored decision is not reproduced. With --reunderwriting --county DIR: the re-underwriting records of a
     checkpoint date instead, each run that wrote them replayed as it ran (a `reunderwrite --due` crop checkpoint: that
-    crop's lines; a store without a checkpoint log: all lines at once, said)."""
+    crop's lines; a store without a checkpoint log: all lines at once, said). With --reunderwriting --fields
+    --imagery --book --applications: those of a `reunderwrite` run on these files, read and run as it did (its
+    --rejects rows set aside again, no rejects file written), the date's records as one run of all lines."""
     import json
 
     from models.money import format_minor
-    from pipelines.replay import replay_files, replay_reunderwriting
+    from pipelines.replay import replay_files, replay_reunderwriting, replay_reunderwriting_files
 
     day = parse_date(as_of, "--as-of")
     assert day is not None
     if reunderwriting:
-        if county is None:
-            raise UserInputError("--reunderwriting needs --county (the county folder the re-underwriting ran on)")
-        given = [k for k, v in (("--applications", applications), ("--fields", fields), ("--imagery", imagery),
-                                ("--features", features), ("--book", book), ("--weather", weather),
-                                ("--history", history), ("--crop-season-scale", crop_season_scale),
+        files = (fields, imagery, book, applications)
+        if county is None and all(x is None for x in files):
+            raise UserInputError("--reunderwriting needs --county (the county folder the re-underwriting ran on) or "
+                                 "--fields/--imagery/--book/--applications (the files it was given)")
+        from pipelines._cli_reunderwrite import _inputs
+
+        _inputs(county, *files)  # both forms: one line; the files form without one of them: which to give
+        given = [k for k, v in (("--features", features), ("--crop-season-scale", crop_season_scale),
                                 ("--hazy-dates", hazy_dates))
+                 + ((("--weather", weather), ("--history", history)) if county is not None else ())
                  if v is not None]
         if given:
-            raise UserInputError(f"{', '.join(given)}: not with --reunderwriting (the county folder gives the "
-                                 "re-underwriting's inputs); drop them")
-        res = replay_reunderwriting(county, season, day, store=store, policy=policy, profile=profile,
-                                    crop_model=crop_model, cache_dir=cache, pins=recorded_pins)
+            raise UserInputError(f"{', '.join(given)}: not with --reunderwriting ("
+                                 + ("the county folder gives the re-underwriting's inputs" if county is not None else
+                                    "the files are read as the re-underwriting read them; --recorded-pins pins what "
+                                    "its records name") + "); drop them")
+        if county is not None:
+            res = replay_reunderwriting(county, season, day, store=store, policy=policy, profile=profile,
+                                        crop_model=crop_model, cache_dir=cache, pins=recorded_pins)
+        else:
+            assert fields is not None and imagery is not None and book is not None and applications is not None
+            res = replay_reunderwriting_files(fields, imagery, book, applications, season, day, store=store,
+                                              weather=weather, history=history, policy=policy, profile=profile,
+                                              crop_model=crop_model, cache_dir=cache, pins=recorded_pins)
     else:
         if county is not None:
             raise UserInputError("--county goes with --reunderwriting (underwriting decisions are replayed from "

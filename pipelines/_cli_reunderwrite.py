@@ -103,27 +103,6 @@ def _print_alerts(alerts: Any) -> None:
              f"{format_evidence(r.evidence)}" + (f" — {why}" if isinstance(why, str) else ""))
 
 
-def _season_of(season: str | None, known: list[str], default: str, where: str) -> str:
-    """``season`` (checked against the ``known`` seasons of ``where``) or ``default``."""
-    from features.contracts import check_season
-
-    if season is None:
-        return default
-    s = check_season(season, where="--season")
-    if s not in known:
-        raise UserInputError(f"--season {s}: not a season of the {where} (its seasons: {', '.join(known)})")
-    return s
-
-
-def _check_day(fields: Any, season: str, day: date) -> None:
-    """A user error when ``day`` is before ``season`` starts or after its imagery window ends (checked before any
-    scene is read)."""
-    from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
-
-    check_as_of_in_season(fields, season, day)
-    check_as_of_in_window(fields, season, day)
-
-
 def _inputs(county: Path | None, fields: Path | None, imagery: str | None, book: Path | None,
             applications: Path | None, need_book: bool = True) -> None:
     if county is not None and any(x is not None for x in (fields, imagery, book, applications)):
@@ -256,11 +235,11 @@ def reunderwrite_cmd(
         raise UserInputError("give --as-of DATE (or --due)")
     if county is not None:
         from pipelines.county import County
-        from pipelines.reunderwrite import reunderwrite_county
+        from pipelines.reunderwrite import check_day, reunderwrite_county, season_of
 
         cty = County(county, cache_dir=cache)
-        season = _season_of(season, cty.seasons, cty.current_season, f"county {county}")
-        _check_day(cty.fields(), season, day)
+        season = season_of(season, cty.seasons, cty.current_season, f"county {county}")
+        check_day(cty.fields(), season, day)
         with _runner(scheduler, workers) as runner:
             res = reunderwrite_county(cty, season, day, store=store, policy=pol,
                                       profile=profile, operator=operator, progress=err,
@@ -309,73 +288,23 @@ def _runner(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         yield runner
 
 
-def _profile_of(pol: Any, applications: Any, book: Any, season: str, day: date) -> str:
-    """Without --county and --profile: the policy's profile in the currency of the season's applications and Book
-    lines (their terms of ``day``: :func:`underwriting.book.book_as_of` — a line renewed into the season under the
-    same line id is of it), chosen as underwrite chooses it (:func:`pipelines.underwrite.profile_for_currency`; a user
-    error naming the profiles when the currency is mixed or no profile's)."""
-    from pipelines.underwrite import profile_for_currency
-    from underwriting.book import book_as_of
-
-    book = book_as_of(book, day, refuse=False)  # the run refuses it when it re-decides lines on the day
-    apps = applications[applications["season"].astype(str) == season]
-    lines = book[book["season"].astype(str) == season] if "season" in book.columns else book
-    currencies = set(apps["currency"].astype(str))
-    if "currency" in lines.columns:
-        currencies |= set(lines["currency"].astype(str))
-    return profile_for_currency(pol, sorted(currencies))
-
-
 def _files_run(season: str | None, day: date, fields: Path | None, imagery: str | None, book: Path | None,
                applications: Path | None, store: str | None, pol: Any, profile: str | None, operator: str | None,
                cache: Path | None, weather: Path | None = None, *, crop_season_scale: float | None = None,
                haze_dates: list[date] | None = None, yield_history: Path | None = None,
                allow_missing_acquisitions: bool = False, runner: Any = None, chunk_fields: int | None = None,
                rejects: Path | None = None) -> Any:
-    from features.fields import read_fields_rejecting
-    from pipelines.monitor import ALERT_FIELDS_NEED
-    from pipelines.reunderwrite import refuse_before_work, reunderwrite
-    from underwriting.applications import read_applications, read_book
+    """The files form's run (:func:`pipelines.reunderwrite.read_files_inputs`, then
+    :func:`pipelines.reunderwrite.reunderwrite_files`: what `audit replay --reunderwriting --fields` recomputes)."""
+    from pipelines.reunderwrite import read_files_inputs, reunderwrite_files
 
-    wx = None
-    if weather is not None:
-        from features.weather import read_weather
-
-        wx = read_weather(weather)  # checked before anything is computed or written
-    yh = None
-    if yield_history is not None:
-        from features._yield_history import read_yield_history
-
-        yh = read_yield_history(yield_history)
     assert fields is not None and imagery is not None and book is not None and applications is not None
-    read = read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED, write=False)  # written with the held lines
-    f = read.fields
-    known = sorted(f["season"].astype(str).unique())
-    s = _season_of(season, known, max(known), f"fields file {fields}")
-    _check_day(f, s, day)
-    apps, bk = read_applications(applications), read_book(book)
-    if not profile:
-        profile = _profile_of(pol, apps, bk, s, day)
-    sc = cache / "series" if cache is not None else None
-    # before the past seasons' series (on a cluster: mapped there); a dated Book refused only when the day has lines
-    # to re-decide (as a --due checkpoint)
-    refuse_before_work(bk, day, store, runner,
-                       deciding={"applications": apps, "season": s, "set_aside": read.set_aside})
-    if runner is not None:  # --scheduler/--workers: the past seasons' series on the blocks too
-        from pipelines._dask_featurize import past_series_on
-
-        history = past_series_on(runner, f, imagery, s, cache_dir=sc, chunk_fields=chunk_fields)
-    else:
-        from pipelines.featurize import past_series
-
-        history = past_series(f, imagery, s, cache_dir=sc)
-    return reunderwrite(season=s, as_of=day, fields=f, imagery=imagery, book=bk,
-                        applications=apps, store=store, policy=pol, profile=profile,
-                        cache_dir=cache, history=history,
-                        operator=operator, progress=err, weather=wx, crop_season_scale=crop_season_scale,
-                        haze_dates=haze_dates, yield_history=yh, allow_missing_acquisitions=allow_missing_acquisitions,
-                        runner=runner, chunk_fields=chunk_fields, set_aside=read.set_aside, rejects=rejects,
-                        book_check_when_deciding=True)
+    inp = read_files_inputs(fields, imagery, book, applications, season, day, weather=weather,
+                            yield_history=yield_history, rejects=rejects)
+    return reunderwrite_files(inp, day, store=store, policy=pol, profile=profile, cache_dir=cache, operator=operator,
+                              progress=err, crop_season_scale=crop_season_scale, haze_dates=haze_dates,
+                              allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
+                              chunk_fields=chunk_fields, rejects=rejects)
 
 
 @app.command("monitor")
@@ -400,6 +329,7 @@ def monitor_cmd(
 ) -> None:
     """List the early-warning alerts of a season as of a date, with evidence and the affected lines."""
     from pipelines.monitor import alerts_as_of
+    from pipelines.reunderwrite import check_day, season_of
 
     _inputs(county, fields, imagery, book, None, need_book=False)  # --county reads its own Book: --book beside it refused
     _rejects_with_fields(rejects, county, fields=fields, imagery=imagery, book=book)
@@ -410,9 +340,9 @@ def monitor_cmd(
         from pipelines.county import County
 
         c = County(county, cache_dir=cache)
-        s = _season_of(season, c.seasons, c.current_season, f"county {county}")
+        s = season_of(season, c.seasons, c.current_season, f"county {county}")
         f = c.fields()
-        _check_day(f, s, day)
+        check_day(f, s, day)
         model = _crop_model(crop_model, day)
         al, warnings = alerts_as_of(f, c.imagery, s, day, cache_dir=c.cache_dir / "series",
                                     book=_with_decided(c.book(), store, s, day), crop_model=model)
@@ -425,8 +355,8 @@ def monitor_cmd(
         read = read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED)  # every season: the bands
         f, aside = read.fields, read.set_aside
         known = sorted(f["season"].astype(str).unique())
-        s = _season_of(season, known, max(known), f"fields file {fields}")
-        _check_day(f, s, day)
+        s = season_of(season, known, max(known), f"fields file {fields}")
+        check_day(f, s, day)
         bk = _with_decided(read_book(book) if book is not None else None, store, s, day)
         model = _crop_model(crop_model, day)
         al, warnings = alerts_as_of(f, imagery, s, day, cache_dir=cache / "series" if cache is not None else None,

@@ -16,7 +16,9 @@ Nothing is written: no record, no features artifact. :func:`replay` (``audit rep
 recomputes the records of kind ``decision`` (``underwrite``); :func:`replay_reunderwriting` (``audit replay
 --reunderwriting --county DIR``) those of kind ``reunderwrite`` of one date, run by run as the store's checkpoint log
 tells them apart (a ``reunderwrite --due`` crop checkpoint's lines as that run re-decided them, a plain run's all
-lines), each reading the store as it was before the run. Override records (an analyst's) are not recomputed: each
+lines), each reading the store as it was before the run; :func:`replay_reunderwriting_files` (``audit replay
+--reunderwriting --fields --imagery --book --applications``) those a run on a bank's own files wrote, as one plain
+run (``--due`` runs only exist on a county folder). Override records (an analyst's) are not recomputed: each
 replay reads the store as the run read it, before them.
 """
 
@@ -25,7 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,7 +41,7 @@ if TYPE_CHECKING:
     from underwriting.policy import Policy
 
 __all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "recorded_pins", "replay", "replay_files",
-           "replay_reunderwriting"]
+           "replay_reunderwriting", "replay_reunderwriting_files"]
 
 #: input hashes derived from the run-level provenance (compared through it, not as decision inputs)
 _DERIVED_HASHES = ("provenance", "snapshot")
@@ -607,33 +609,13 @@ def _open_on(bodies: list[dict[str, Any]]) -> dt.date | None:
     return dt.date.fromisoformat(known[0]) if known else None
 
 
-def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date, *, store: str | None = None,
-                          policy: str | Path | None = None, profile: str | None = None,
-                          crop_model: str | Path | None = None, cache_dir: Path | None = None,
-                          pins: bool = False) -> ReplayResult:
-    """Replay the re-underwriting records (kind ``reunderwrite``) of ``season`` as of ``as_of`` stored for a county
-    folder's Book, run by run (:func:`_date_runs`: the store's checkpoint log, read only, tells a ``reunderwrite
-    --due`` crop checkpoint's records from a plain run's): each run re-underwritten as of that date as it ran — a
-    ``--due`` checkpoint with its crop's lines only, ``same_day_done`` and ``open_on`` (:func:`_open_on`) as
-    :func:`pipelines.reunderwrite.reunderwrite_due` calls it; a plain run all lines — with the model versions
-    (yield-value and crop-type) and the policy its records name (``policy``: this file instead; ``crop_model``: this
-    crop model instead), reading the store as it was before the run's first record (each line's previous record,
-    the fields' holders, an earlier run's records of the date: what the run read), and compare each new record's
-    body with the stored one (:func:`compare_bodies`). ``pins`` (``--recorded-pins``): score with the crop season
-    scale and haze dates each run's records name (:func:`recorded_pins`). A line the store has no record of as of
-    the date is ``not stored``; a stored record whose line its run's replay does not re-decide ``differs`` (``not
-    re-decided``). Nothing is written: no record, no features artifact, no table (the county's series and area cache
-    may be filled, as by any run on it). No re-underwriting record of that season and date: a user error naming the
-    dates that have some."""
-    import json
-
-    from pipelines.county import County
+def _reunderwriting_records(store: str | None, season: str, day: str
+                            ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
+    """(The re-underwriting records of ``season`` as of ``day``, the store's checkpoint log and its logged record ids —
+    None when the database has none); no such record: a user error naming the dates that have some."""
     from pipelines.schedule import LOG_TABLE, RECORDS_TABLE
     from underwriting.store import DecisionStore
 
-    c = County(county, cache_dir=cache_dir)
-    season = str(season or c.current_season)
-    day = as_of.isoformat()
     with DecisionStore(store, create=False) as st:
         shown = st.shown_url
         recs = st.records(season)
@@ -646,7 +628,19 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
         raise UserInputError(f"no re-underwriting record of season {season} as of {day} in {shown}: nothing to "
                              "replay" + (f" (its re-underwriting dates: {', '.join(dates)})" if dates else
                                          " (the season has no re-underwriting record)"))
-    runs, notes = _date_runs(log, mine, season, c.region, day, logged)
+    return mine, log, logged
+
+
+#: one run's replay (:func:`_replay_runs`): (its re-underwriting result, the items it would have written, the currency,
+#: the policy's name, warnings)
+_RunReplay = tuple[Any, list[Any], str, str, list[str]]
+
+
+def _replay_runs(runs: list[_Run], notes: list[str], replay_run: Callable[[_Run], _RunReplay]) -> ReplayResult:
+    """Replay ``runs`` (each by ``replay_run``) and compare each line's replayed record with its stored one: the
+    record of the run that wrote the line's last stored record of the date."""
+    import json
+
     stored: dict[str, Any] = {}
     owner: dict[str, int] = {}  # application -> the run that wrote its last record of the date
     for k, run in enumerate(runs):
@@ -658,10 +652,9 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
     policies: list[str] = []
     currency = ""
     for k, run in enumerate(runs):
-        res, items, pol, policy_text, said = _replay_run(c, season, as_of, run, store=store, policy=policy,
-                                                         profile=profile, crop_model=crop_model, pins=pins)
+        res, items, cur, policy_text, said = replay_run(run)
         models_of = models_of or res.models
-        currency = currency or pol.profile(profile or c.profile).currency
+        currency = currency or cur
         policies.append(policy_text)
         notes += said + res.warnings
         replayed += [(k, i) for i in items]
@@ -692,19 +685,103 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
                         policy="; ".join(dict.fromkeys(policies)), runs=shown_runs)
 
 
-def _replay_run(c: Any, season: str, as_of: dt.date, run: _Run, *, store: str | None, policy: str | Path | None,
-                profile: str | None, crop_model: str | Path | None, pins: bool
-                ) -> tuple[Any, list[Any], Policy, str, list[str]]:
-    """One run of :func:`replay_reunderwriting`: (its re-underwriting result, the items it would have written, the
-    policy it was replayed with and its name, warnings), the store read as it was before the run's first record."""
+def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date, *, store: str | None = None,
+                          policy: str | Path | None = None, profile: str | None = None,
+                          crop_model: str | Path | None = None, cache_dir: Path | None = None,
+                          pins: bool = False) -> ReplayResult:
+    """Replay the re-underwriting records (kind ``reunderwrite``) of ``season`` as of ``as_of`` stored for a county
+    folder's Book, run by run (:func:`_date_runs`: the store's checkpoint log, read only, tells a ``reunderwrite
+    --due`` crop checkpoint's records from a plain run's): each run re-underwritten as of that date as it ran — a
+    ``--due`` checkpoint with its crop's lines only, ``same_day_done`` and ``open_on`` (:func:`_open_on`) as
+    :func:`pipelines.reunderwrite.reunderwrite_due` calls it; a plain run all lines — with the model versions
+    (yield-value and crop-type) and the policy its records name (``policy``: this file instead; ``crop_model``: this
+    crop model instead), reading the store as it was before the run's first record (each line's previous record,
+    the fields' holders, an earlier run's records of the date: what the run read), and compare each new record's
+    body with the stored one (:func:`compare_bodies`). ``pins`` (``--recorded-pins``): score with the crop season
+    scale and haze dates each run's records name (:func:`recorded_pins`). A line the store has no record of as of
+    the date is ``not stored``; a stored record whose line its run's replay does not re-decide ``differs`` (``not
+    re-decided``). Nothing is written: no record, no features artifact, no table (the county's series and area cache
+    may be filled, as by any run on it). No re-underwriting record of that season and date: a user error naming the
+    dates that have some."""
+    from pipelines.county import County
+
+    c = County(county, cache_dir=cache_dir)
+    season = str(season or c.current_season)
+    day = as_of.isoformat()
+    mine, log, logged = _reunderwriting_records(store, season, day)
+    runs, notes = _date_runs(log, mine, season, c.region, day, logged)
+
+    def replay_run(run: _Run) -> _RunReplay:
+        res, items, pol, policy_text, said = _replay_run(c, season, as_of, run, store=store, policy=policy,
+                                                         profile=profile, crop_model=crop_model, pins=pins)
+        return res, items, pol.profile(profile or c.profile).currency, policy_text, said
+
+    return _replay_runs(runs, notes, replay_run)
+
+
+def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Path, applications: str | Path,
+                                season: str | None, as_of: dt.date, *, store: str | None = None,
+                                weather: str | Path | None = None, history: str | Path | None = None,
+                                policy: str | Path | None = None, profile: str | None = None,
+                                crop_model: str | Path | None = None, cache_dir: Path | None = None,
+                                pins: bool = False) -> ReplayResult:
+    """:func:`replay_reunderwriting` of the records a ``reunderwrite --fields/--imagery/--book/--applications
+    --as-of`` run wrote (a bank's own files, no county folder): the same files read as that run read them
+    (:func:`pipelines.reunderwrite.read_files_inputs`; ``season`` default the fields file's latest) and recomputed as
+    it ran them (:func:`pipelines.reunderwrite.reunderwrite_files`), with the model versions and policy the records
+    name, reading the store as it was before the first of them. ``reunderwrite --due`` runs exist only on a county
+    folder, so the date's records are replayed as one plain run of all lines (the store's checkpoint log naming
+    ``--due`` runs of the date: said). The fields file's rows failing a row-level check are set aside, as a
+    ``--rejects`` run set them aside (the records name them: ``fields_set_aside``), and their farmers' lines are held
+    as it held them; no rejects file is written (a file its run read whole has no such row: one now makes the
+    records differ). Nothing is written (the series cache under ``cache_dir`` may be filled, as by any run)."""
     import json
 
-    from pipelines.reunderwrite import reunderwrite_county
+    from pipelines.reunderwrite import files_profile, read_files_inputs, reunderwrite_files
+
+    inp = read_files_inputs(fields, str(imagery), book, applications, season, as_of, weather=weather,
+                            yield_history=history, set_aside=True)
+    day = as_of.isoformat()
+    mine, log, _logged = _reunderwriting_records(store, inp.season, day)
+    notes: list[str] = []
+    if log is not None:
+        due = log[(log["season"].astype(str) == inp.season) & (log["as_of"].astype(str) == day)
+                  & (log["status"].astype(str) == "ran") & (log["n_lines"].astype(int) > 0)]
+        if len(due):
+            notes.append(f"the store's checkpoint log names {len(due)} `reunderwrite --due` run(s) as of {day}, which "
+                         "ran on a county folder (replay them with --county DIR): the files form replays the date's "
+                         f"{len(mine)} record(s) as one run of all lines")
+    if inp.set_aside:
+        notes.append(f"the fields file read with its bad rows set aside, as a --rejects run read it (no rejects file "
+                     f"written): {len(inp.set_aside)} row(s)")
+
+    def replay_run(run: _Run) -> _RunReplay:
+        bodies = [json.loads(b) for b in run.records["body"]]
+        models, pol, policy_text, said, haze = _run_models(bodies, policy=policy, crop_model=crop_model, pins=pins,
+                                                           weather=inp.weather)
+        prof = profile or files_profile(pol, inp.applications, inp.book, inp.season, as_of)
+        items: list[Any] = []
+        with _store_before(store, int(run.records["seq"].min())) as view:
+            res = reunderwrite_files(inp, as_of, store=view, policy=pol, profile=prof, cache_dir=cache_dir,
+                                     models=models, haze_dates=haze, collect=items)
+        if res.held_lines:
+            held = [f"{line} ({aid})" for line, aid in res.held_lines]
+            said = [*said, f"{len(held)} line(s) not replayed: their farmers' fields had rejected rows, as in the run "
+                    "(not re-underwritten): " + ", ".join(held[:5])
+                    + (f" and {len(held) - 5} more" if len(held) > 5 else "")]
+        return res, items, pol.profile(prof).currency, policy_text, said
+
+    return _replay_runs([_Run(mine.sort_values("seq", kind="stable").reset_index(drop=True))], notes, replay_run)
+
+
+def _run_models(bodies: list[dict[str, Any]], *, policy: str | Path | None, crop_model: str | Path | None,
+                pins: bool, weather: Any) -> tuple[Any, Policy, str, list[str], list[dt.date] | None]:
+    """A re-underwriting run's models, policy and pins as its records name them (:func:`_recorded_versions`,
+    :func:`_recorded_policy`; ``policy``/``crop_model``: these instead; ``pins``: :func:`recorded_pins`): (models,
+    policy, its name, warnings, haze dates to pin)."""
     from pipelines.underwrite import ChampionModels
     from underwriting.policy import default_policy, load_policy
-    from underwriting.records import DecisionItem
 
-    bodies = [json.loads(b) for b in run.records["body"]]
     yv, cv = _recorded_versions(bodies)
     notes: list[str] = []
     if policy is None:
@@ -719,7 +796,7 @@ def _replay_run(c: Any, season: str, as_of: dt.date, run: _Run, *, store: str | 
             raise UserInputError("the stored re-underwriting records used a crop-type model from a folder: give "
                                  "--crop-model PATH")
         crop_model = cv
-    models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=c.weather())
+    models = ChampionModels.resolve(alias=yv, crop_model=crop_model, weather=weather)
     if pin_scale is not None and models.crop_model is not None:
         from features._crop_season import has_season_calibration
 
@@ -727,6 +804,22 @@ def _replay_run(c: Any, season: str, as_of: dt.date, run: _Run, *, store: str | 
             models = models.with_season_scale(pin_scale)
     if recorded_crop:
         models = replace(models, crop_version=_crop_description(bodies, models.crop_version))
+    return models, pol, policy_text, notes, haze
+
+
+def _replay_run(c: Any, season: str, as_of: dt.date, run: _Run, *, store: str | None, policy: str | Path | None,
+                profile: str | None, crop_model: str | Path | None, pins: bool
+                ) -> tuple[Any, list[Any], Policy, str, list[str]]:
+    """One run of :func:`replay_reunderwriting`: (its re-underwriting result, the items it would have written, the
+    policy it was replayed with and its name, warnings), the store read as it was before the run's first record."""
+    import json
+
+    from pipelines.reunderwrite import reunderwrite_county
+    from underwriting.records import DecisionItem
+
+    bodies = [json.loads(b) for b in run.records["body"]]
+    models, pol, policy_text, notes, haze = _run_models(bodies, policy=policy, crop_model=crop_model, pins=pins,
+                                                        weather=c.weather())
     # a --due checkpoint as reunderwrite_due ran it: its crop's lines, forward from the day's earlier runs' records
     due: dict[str, Any] = ({"crops": [run.crop], "same_day_done": True, "open_on": _open_on(bodies),
                             "book_check_when_deciding": True} if run.crop is not None else {})

@@ -102,7 +102,8 @@ if TYPE_CHECKING:
 __all__ = ["ScoringModels", "ActionRules", "ReunderwriteResult", "active_lines", "booked_seasons", "book_with_decided", "decided_lines",
            "change_counts", "keeps_unvalued_lines", "lines_to_review", "not_reestimated", "opens_alerts", "propose_actions",
            "reunderwrite", "with_failures_observed", "stored_alerts", "renewal_actions",
-           "reunderwrite_county", "checkpoint_lines", "deciding_dates",
+           "reunderwrite_county", "checkpoint_lines", "deciding_dates", "FilesInputs", "read_files_inputs",
+           "reunderwrite_files", "season_of", "check_day", "files_profile",
            "reunderwrite_due", "checkpoint_label", "DETERIORATION_ALERTS", "NO_ESTIMATE_CODES", "DEFAULT_OPERATOR"]
 
 DETERIORATION_ALERTS = ("WATCH", "CROP_FAILURE", "EARLY_HARVEST", "NOT_PLANTED")
@@ -1132,6 +1133,134 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         chunk_fields=chunk_fields, book_check_when_deciding=book_check_when_deciding,
                         collect=collect)
 
+
+
+def season_of(season: str | None, known: list[str], default: str, where: str) -> str:
+    """``season`` (checked against the ``known`` seasons of ``where``) or ``default``."""
+    from features.contracts import check_season
+
+    if season is None:
+        return default
+    s = check_season(season, where="--season")
+    if s not in known:
+        raise UserInputError(f"--season {s}: not a season of the {where} (its seasons: {', '.join(known)})")
+    return s
+
+
+def check_day(fields: Any, season: str, day: date) -> None:
+    """A user error when ``day`` is before ``season`` starts or after its imagery window ends (checked before any
+    scene is read)."""
+    from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
+
+    check_as_of_in_season(fields, season, day)
+    check_as_of_in_window(fields, season, day)
+
+
+def files_profile(pol: Policy, applications: pd.DataFrame, book: pd.DataFrame, season: str, day: date) -> str:
+    """Without --county and --profile: the policy's profile in the currency of the season's applications and Book
+    lines (their terms of ``day``: :func:`underwriting.book.book_as_of` — a line renewed into the season under the
+    same line id is of it), chosen as underwrite chooses it (:func:`pipelines.underwrite.profile_for_currency`; a user
+    error naming the profiles when the currency is mixed or no profile's)."""
+    from pipelines.underwrite import profile_for_currency
+    from underwriting.book import book_as_of
+
+    book = book_as_of(book, day, refuse=False)  # the run refuses it when it re-decides lines on the day
+    apps = applications[applications["season"].astype(str) == season]
+    lines = book[book["season"].astype(str) == season] if "season" in book.columns else book
+    currencies = set(apps["currency"].astype(str))
+    if "currency" in lines.columns:
+        currencies |= set(lines["currency"].astype(str))
+    return profile_for_currency(pol, sorted(currencies))
+
+
+@dataclass(frozen=True)
+class FilesInputs:
+    """A bank's own files of a re-underwriting (``reunderwrite --fields/--imagery/--book/--applications``), read and
+    checked by :func:`read_files_inputs`: the fields (every season: past ones give the alerts' bands) without the rows
+    set aside, the season, the Book, applications, weather and reported yields."""
+
+    fields: Any
+    imagery: str
+    book: pd.DataFrame
+    applications: pd.DataFrame
+    season: str
+    weather: pd.DataFrame | None = None
+    yield_history: pd.DataFrame | None = None
+    #: the fields file's rows set aside (``--rejects``, or a replay reading the file as such a run did)
+    set_aside: list[Any] = field(default_factory=list)
+
+
+def read_files_inputs(fields: str | Path, imagery: str, book: str | Path, applications: str | Path,
+                      season: str | None, as_of: date, *, weather: str | Path | None = None,
+                      yield_history: str | Path | None = None, rejects: str | Path | None = None,
+                      set_aside: bool = False) -> FilesInputs:
+    """Read and check the files of a re-underwriting as of ``as_of`` (one-line user errors, before anything is
+    computed or written; nothing is written): the weather and reported yields first, then the fields file — with
+    ``rejects`` (checked writable, not written: the run writes it with the held lines) or ``set_aside`` (``audit
+    replay``, no rejects file) its rows failing a row-level check set aside, else one such row refuses it — the
+    season (default: the file's latest; checked against its seasons and ``as_of`` against its imagery window), the
+    applications and the Book. What ``reunderwrite --fields`` and ``audit replay --reunderwriting --fields`` read."""
+    from features.fields import read_fields, read_fields_rejecting
+    from pipelines.monitor import ALERT_FIELDS_NEED
+    from underwriting.applications import read_applications, read_book
+
+    wx = None
+    if weather is not None:
+        from features.weather import read_weather
+
+        wx = read_weather(weather)  # checked before anything is computed or written
+    yh = None
+    if yield_history is not None:
+        from features._yield_history import read_yield_history
+
+        yh = read_yield_history(yield_history)
+    read = (read_fields_rejecting(fields, rejects, need=ALERT_FIELDS_NEED, write=False) if rejects is not None
+            else read_fields(fields, need=ALERT_FIELDS_NEED, set_aside=set_aside))
+    f = read.fields
+    known = sorted(f["season"].astype(str).unique())
+    s = season_of(season, known, max(known), f"fields file {fields}")
+    check_day(f, s, as_of)
+    apps, bk = read_applications(applications), read_book(book)
+    return FilesInputs(fields=f, imagery=imagery, book=bk, applications=apps, season=s, weather=wx,
+                       yield_history=yh, set_aside=list(read.set_aside))
+
+
+def reunderwrite_files(inp: FilesInputs, as_of: date, *, store: DecisionStore | str | None, policy: Policy,
+                       profile: str | None = None, cache_dir: Path | None = None, operator: str | None = None,
+                       models: ScoringModels | None = None, progress: Progress | None = None,
+                       crop_season_scale: float | None = None, haze_dates: Sequence[date] | None = None,
+                       allow_missing_acquisitions: bool = False, runner: Any = None,
+                       chunk_fields: int | None = None, rejects: str | Path | None = None,
+                       collect: list[DecisionItem] | None = None) -> ReunderwriteResult:
+    """:func:`reunderwrite` on a bank's files (:func:`read_files_inputs`) as ``reunderwrite --fields --as-of`` runs
+    it: the profile (default :func:`files_profile`), the cheap refusals before the past seasons' series
+    (:func:`refuse_before_work`; a dated Book refused only when the date has lines to re-decide), those series (on
+    ``runner``'s blocks when given; under ``cache_dir``/series), then the run with ``book_check_when_deciding``.
+    ``store`` may be a read-only view (``audit replay``); ``models``, ``collect``: as :func:`reunderwrite`."""
+    s = inp.season
+    if not profile:
+        profile = files_profile(policy, inp.applications, inp.book, s, as_of)
+    sc = cache_dir / "series" if cache_dir is not None else None
+    # before the past seasons' series (on a cluster: mapped there); a dated Book refused only when the day has lines
+    # to re-decide (as a --due checkpoint)
+    refuse_before_work(inp.book, as_of, store, runner,
+                       deciding={"applications": inp.applications, "season": s, "set_aside": inp.set_aside})
+    if runner is not None:  # --scheduler/--workers: the past seasons' series on the blocks too
+        from pipelines._dask_featurize import past_series_on
+
+        history = past_series_on(runner, inp.fields, inp.imagery, s, cache_dir=sc, chunk_fields=chunk_fields)
+    else:
+        from pipelines.featurize import past_series
+
+        history = past_series(inp.fields, inp.imagery, s, cache_dir=sc)
+    return reunderwrite(season=s, as_of=as_of, fields=inp.fields, imagery=inp.imagery, book=inp.book,
+                        applications=inp.applications, store=store, policy=policy, profile=profile,
+                        cache_dir=cache_dir, history=history, operator=operator, progress=progress,
+                        models=models, weather=inp.weather, crop_season_scale=crop_season_scale,
+                        haze_dates=haze_dates, yield_history=inp.yield_history,
+                        allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
+                        chunk_fields=chunk_fields, set_aside=inp.set_aside, rejects=rejects,
+                        book_check_when_deciding=True, collect=collect)
 
 #: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many
 #: days in the past (:class:`SeasonOver`)

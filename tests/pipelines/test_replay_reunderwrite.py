@@ -9,6 +9,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -131,10 +133,11 @@ def test_a_date_without_reunderwriting_records_is_one_line(world: dict[str, Any]
     runner = CliRunner()
     no_county = runner.invoke(app, ["audit", "replay", "--reunderwriting", "--as-of", "2009-10-01", "--store", url])
     assert no_county.exit_code == 2 and no_county.stderr == (
-        "error: --reunderwriting needs --county (the county folder the re-underwriting ran on)\n"), no_county.output
-    mixed = _replay(world, url, "2009-10-01", "--fields", "f.gpkg", "--imagery", "scenes")
-    assert mixed.exit_code == 2 and mixed.stderr.startswith("error: --fields, --imagery: not with --reunderwriting"), \
-        mixed.output
+        "error: --reunderwriting needs --county (the county folder the re-underwriting ran on) or "
+        "--fields/--imagery/--book/--applications (the files it was given)\n"), no_county.output
+    mixed = _replay(world, url, "2009-10-01", "--weather", "w.csv", "--history", "h.csv")
+    assert mixed.exit_code == 2 and mixed.stderr.startswith("error: --weather, --history: not with --reunderwriting "
+                                                            "(the county folder gives"), mixed.output
     plain = runner.invoke(app, ["audit", "replay", "--as-of", "2009-10-01", "--store", url])
     assert plain.exit_code == 2 and plain.stderr == (
         "error: give --applications, --fields, --season (or --reunderwriting --county DIR)\n"), plain.output
@@ -263,3 +266,129 @@ def test_a_due_run_is_told_apart_by_its_logged_record_ids_whatever_the_clocks(
     con.close()
     old = _replay(world, f"sqlite:///{bare}", day)
     assert old.exit_code == 1 and "cannot be told apart from the other records of that date" in old.stderr, old.output
+
+
+def _county_files(world: dict[str, Any], **instead: Path) -> list[str]:
+    """The options giving the county's own files as a bank's (``instead``: another file for an option, by name)."""
+    rec = world["county"].path / "records"
+    files = {"fields": rec / "fields.gpkg", "imagery": world["county"].path / "scenes", "book": rec / "book.csv",
+             "applications": rec / "applications.csv", "weather": world["county"].path / "weather" / "daily.csv",
+             "history": rec / "history.csv"} | instead
+    return [x for k, v in files.items() for x in (f"--{k}", str(v))]
+
+
+def _files_store(world: dict[str, Any], path: Path, monkeypatch: pytest.MonkeyPatch, *extra: str) -> tuple[str, Any]:
+    """A store at ``path`` with the world's first decisions, then `reunderwrite --fields/--imagery/--book/
+    --applications/--weather/--history` (the county's files, ``extra`` options) as of mid: (its URL, the run's
+    result)."""
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    url = f"sqlite:///{path}"
+    with DecisionStore(url) as st:
+        st.append(world["first"], operator="underwriter")
+    args = ["reunderwrite", "--as-of", world["cps"]["mid"].isoformat(), "--store", url, "--cache",
+            str(world["county"].cache_dir), *_county_files(world), *extra]
+    return url, CliRunner().invoke(app, args)
+
+
+def _replay_files(world: dict[str, Any], url: str, *extra: str, **instead: Path) -> Any:
+    args = ["audit", "replay", "--reunderwriting", *_county_files(world, **instead), "--cache",
+            str(world["county"].cache_dir), "--as-of", world["cps"]["mid"].isoformat(), "--store", url, *extra]
+    return CliRunner().invoke(app, args)
+
+
+def test_a_files_run_replays_identical_and_another_input_differs(world: dict[str, Any], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --fields/--imagery/--book/--applications/--weather/--history` (a bank's files, no county folder)
+    could not be replayed: `audit replay --reunderwriting --fields …` recomputes its records from the same files,
+    every line identical, the store's file (and -wal/-shm) byte for byte as before. The same replay with a Book whose
+    one line's limit was changed since: that line differs (exit 1)."""
+    path = tmp_path / "files.db"
+    url, run = _files_store(world, path, monkeypatch)
+    assert run.exit_code == 0, run.output
+    with DecisionStore(url) as st:
+        recs = st.records(world["season"])
+    mine = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"] == world["cps"]["mid"].isoformat())]
+    n = len(mine)
+    assert n > 2, run.output
+    gc.collect()
+    before = _sha(str(path))
+    r = _replay_files(world, url)
+    assert r.exit_code == 0, r.output
+    assert (f"replayed {n} re-underwritten line(s) as of {world['cps']['mid']} with yield-value 3, policy "
+            f"agcredit-default 2026.12.10: {n} identical, 0 reproduced, 0 differs, 0 not stored") in r.stdout, r.stdout
+    lines = r.stdout.splitlines()[1:]
+    assert len(lines) == n and all(" identical " in x for x in lines), r.stdout
+    assert sorted(x.split()[0] for x in lines) == sorted(mine["application_id"].astype(str)), r.stdout
+    assert _sha(str(path)) == before
+    # the Book changed since the run: one line's limit raised — its record differs, the replay fails
+    import json
+
+    book = pd.read_csv(world["county"].path / "records" / "book.csv", dtype=str)
+    rec = next(r for _, r in mine.iterrows()
+               if json.loads(r["body"])["reunderwrite"]["line_id"] in set(book["line_id"]))  # a Book line's record
+    at = book.index[book["line_id"] == json.loads(rec["body"])["reunderwrite"]["line_id"]]
+    book.loc[at[0], "limit"] = f"{float(book.loc[at[0], 'limit']) + 5000:.2f}"
+    changed = tmp_path / "book.csv"
+    book.to_csv(changed, index=False)
+    other = _replay_files(world, url, book=changed)
+    assert other.exit_code == 1, other.output
+    bad = [x for x in other.stdout.splitlines()[1:] if " differs " in x]
+    assert any(x.startswith(str(rec["application_id"])) for x in bad), other.stdout
+    assert _sha(str(path)) == before
+
+
+def test_a_files_rejects_run_replays_its_rows_set_aside_and_writes_no_rejects(world: dict[str, Any], tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --fields … --rejects R`: a fields row of the season set aside (an unknown crop) holds its
+    farmer's lines, and the other records name the rows (``fields_set_aside``). The files-form replay reads the file
+    as that run did — the same row set aside, the same lines held (said) — so every record is identical; no rejects
+    file is written and the store is as before."""
+    import geopandas as gpd
+
+    gdf = gpd.read_file(world["county"].path / "records" / "fields.gpkg")
+    book = pd.read_csv(world["county"].path / "records" / "book.csv", dtype=str)
+    i = int(np.flatnonzero((gdf["season"].astype(str) == world["season"]).to_numpy()
+                           & gdf["national_id"].astype(str).isin(set(book["national_id"])).to_numpy())[0])
+    gdf.loc[i, "declared_crop"] = "maise"
+    bad = tmp_path / "bad.gpkg"
+    gdf.to_file(bad, driver="GPKG")
+    rejects = tmp_path / "rejects.csv"
+    path = tmp_path / "rejects.db"
+    url, run = _files_store(world, path, monkeypatch, "--fields", str(bad), "--rejects", str(rejects))
+    assert run.exit_code == 1 and "line(s) not re-underwritten" in run.stdout, run.output
+    with DecisionStore(url) as st:
+        recs = st.records(world["season"])
+    mine = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"] == world["cps"]["mid"].isoformat())]
+    n = len(mine)
+    assert n > 0 and all('"fields_set_aside"' in b for b in mine["body"])
+    rejects.unlink()
+    gc.collect()
+    before = _sha(str(path))
+    r = _replay_files(world, url, fields=bad)
+    assert r.exit_code == 0, r.output
+    assert f"{n} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.output
+    assert ("warning: the fields file read with its bad rows set aside, as a --rejects run read it (no rejects file "
+            "written): 1 row(s)") in r.stderr, r.stderr
+    assert "line(s) not replayed: their farmers' fields had rejected rows, as in the run" in r.stderr, r.stderr
+    assert not rejects.exists() and _sha(str(path)) == before
+    # the file corrected since: the held farmer's line is re-decided (not stored), the others' records named the
+    # row set aside (reproduced, that provenance differs) — the replay fails
+    fixed = _replay_files(world, url)
+    assert fixed.exit_code == 1 and f"{n} reproduced, 0 differs, 1 not stored" in fixed.stdout, fixed.output
+    assert "fields_set_aside" in fixed.stdout and "warning: the fields file read" not in fixed.stderr, fixed.output
+
+
+def test_files_form_refusals_are_one_line(world: dict[str, Any], tmp_path: Path) -> None:
+    """--county beside the files, or the files form without one of them (which to give): one line, exit 2, nothing
+    written."""
+    url = store_copy(world, tmp_path, "refused")
+    before = _files(tmp_path)
+    both = _replay(world, url, world["cps"]["mid"].isoformat(), "--fields", "f.gpkg")
+    assert both.exit_code == 2 and both.stderr == (
+        "error: give either --county or --fields/--imagery/--book/--applications, not both\n"), both.output
+    rec = world["county"].path / "records"
+    missing = CliRunner().invoke(app, ["audit", "replay", "--reunderwriting", "--fields", str(rec / "fields.gpkg"),
+                                       "--imagery", str(world["county"].path / "scenes"), "--applications",
+                                       str(rec / "applications.csv"), "--as-of", "2009-10-01", "--store", url])
+    assert missing.exit_code == 2 and missing.stderr == "error: without --county, give --book\n", missing.output
+    assert _files(tmp_path) == before

@@ -133,14 +133,14 @@ def test_due_reads_the_seasons_the_lines_finance_on_the_day(tmp_path: Path) -> N
 
 
 def test_files_run_profile_reads_the_lines_of_the_day(tmp_path: Path) -> None:
-    from pipelines._cli_reunderwrite import _profile_of
+    from pipelines.reunderwrite import files_profile
     from underwriting.policy import default_policy
 
     b = read_book(_write(tmp_path, RENEWAL))
     apps = pd.DataFrame({"season": ["2009"], "currency": ["INR"]})
     pol = default_policy()
-    assert _profile_of(pol, apps, b, "2009", date(2009, 9, 1)) == _profile_of(pol, apps, b.iloc[0:0], "2009",
-                                                                               date(2009, 9, 1))
+    day = date(2009, 9, 1)
+    assert files_profile(pol, apps, b, "2009", day) == files_profile(pol, apps, b.iloc[0:0], "2009", day)
 
 
 def test_monitor_names_a_renewed_line_once_and_not_a_line_not_yet_opened(tmp_path: Path) -> None:
