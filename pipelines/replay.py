@@ -407,7 +407,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
     featurized_once = featurized
     # decisions made without acquisitions a partial `imagery fetch` left missing (--allow-missing-acquisitions) are
     # replayed on the same folder; other decisions on such a folder are refused as `underwrite` refuses them
-    allow_missing = any((b.get("provenance") or {}).get("missing_acquisitions") for b in bodies)
+    allow_missing = _decided_without_missing(bodies)
     for apps_k, pledged, open_alerts in groups:
         run = score_and_decide(apps_k, fields, str(season), as_of, imagery=imagery, policy=policy,
                                profile=profile, book=book, store_url=store, models=models, features=features,
@@ -763,7 +763,8 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
         items: list[Any] = []
         with _store_before(store, int(run.records["seq"].min())) as view:
             res = reunderwrite_files(inp, as_of, store=view, policy=pol, profile=prof, cache_dir=cache_dir,
-                                     models=models, haze_dates=haze, collect=items)
+                                     models=models, haze_dates=haze, collect=items,
+                                     allow_missing_acquisitions=_decided_without_missing(bodies))
         if res.held_lines:
             held = [f"{line} ({aid})" for line, aid in res.held_lines]
             said = [*said, f"{len(held)} line(s) not replayed: their farmers' fields had rejected rows, as in the run "
@@ -826,5 +827,13 @@ def _replay_run(c: Any, season: str, as_of: dt.date, run: _Run, *, store: str | 
     items: list[DecisionItem] = []
     with _store_before(store, int(run.records["seq"].min())) as view:
         res = reunderwrite_county(c, season, as_of, store=view, policy=pol, profile=profile, models=models,
-                                  haze_dates=haze, collect=items, **due)
+                                  haze_dates=haze, collect=items,
+                                  allow_missing_acquisitions=_decided_without_missing(bodies), **due)
     return res, items, pol, policy_text, notes
+
+
+def _decided_without_missing(bodies: list[dict[str, Any]]) -> bool:
+    """Records of a run made with ``--allow-missing-acquisitions`` (their provenance names the acquisitions a partial
+    ``imagery fetch`` left missing): replayed on the same folder as they ran; other records on such a folder are
+    refused as the run would have refused them."""
+    return any((b.get("provenance") or {}).get("missing_acquisitions") for b in bodies)

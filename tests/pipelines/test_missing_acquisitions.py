@@ -111,3 +111,33 @@ def test_reunderwrite_on_a_partial_fetch_is_refused(world: dict[str, Any], regis
             "--applications", str(c.path / "records" / "applications.csv"), "--store", url, "--profile", "in-kcc"]
     r = CliRunner().invoke(app, args, env={"AGCREDIT_TOKEN_KEY": KEY})
     _refused(r, day)
+
+
+def test_reunderwriting_on_a_partial_fetch_allowed_replays_on_the_same_folder(
+        world: dict[str, Any], registry: str, tmp_path: Path) -> None:  # noqa: F811
+    """Re-underwriting records made with --allow-missing-acquisitions name the dates decided without; `audit replay
+    --reunderwriting` (files form) replays them on the same folder, as the decisions' replay does (it was refused)."""
+    from pipelines.underwrite import underwrite
+    from underwriting.policy import default_policy
+
+    c = world["county"]
+    scenes, day = _partial(world, tmp_path)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    underwrite(world["apps"], c.fields(world["season"]), world["season"], world["as_of"], imagery=c.imagery,
+               policy=default_policy(), profile=c.profile, book=world["book"], store=url, models=world["models"],
+               cache_dir=c.cache_dir, features=world["features"])
+    later = str(world["as_of"] + timedelta(days=1))
+    files = ["--fields", str(c.path / "records" / "fields.gpkg"), "--imagery", str(scenes), "--season",
+             world["season"], "--as-of", later, "--book", str(c.path / "records" / "book.csv"),
+             "--applications", str(c.path / "records" / "applications.csv"), "--store", url, "--profile", "in-kcc",
+             "--cache", str(tmp_path / "cache")]
+    env = {"AGCREDIT_TOKEN_KEY": KEY}
+    r = CliRunner().invoke(app, ["reunderwrite", *files, "--allow-missing-acquisitions"], env=env)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    with DecisionStore(url) as st:
+        recs = st.records(world["season"])
+        bodies = [json.loads(b) for b in recs.loc[recs["kind"] == "reunderwrite", "body"]]
+    assert bodies and all(b["provenance"]["missing_acquisitions"] == [day] for b in bodies)
+    r = CliRunner().invoke(app, ["audit", "replay", "--reunderwriting", *files], env=env)
+    assert r.exit_code == 0, r.stdout + r.stderr
+    assert f"{len(bodies)} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.stdout
