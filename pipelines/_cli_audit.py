@@ -134,7 +134,7 @@ def replay_cmd(
     (identical / reproduced except run-level provenance / differs / not stored); writes nothing. Exit 1 when a
     stored decision is not reproduced. With --reunderwriting --county DIR: the re-underwriting records of a
     checkpoint date instead, each run that wrote them replayed as it ran (a `reunderwrite --due` crop checkpoint: that
-    crop's lines; a store without a checkpoint log: all lines at once, said). With --reunderwriting --fields
+    crop's lines; a store without a checkpoint log: all lines at once). With --reunderwriting --fields
     --imagery --book --applications: those of a `reunderwrite` run on these files, read and run as it did (its
     --rejects rows set aside again, no rejects file written), the date's records as one run of all lines."""
     import json
