@@ -733,8 +733,8 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
     folder, so the date's records are replayed as one plain run of all lines (the store's checkpoint log naming
     ``--due`` runs of the date: said). The fields file's rows failing a row-level check are set aside, as a
     ``--rejects`` run set them aside (the records name them: ``fields_set_aside``), and their farmers' lines are held
-    as it held them; no rejects file is written (a file its run read whole has no such row: one now makes the
-    records differ). Nothing is written (the series cache under ``cache_dir`` may be filled, as by any run)."""
+    as it held them; no rejects file is written (a row of the season failing a check where the records name none set
+    aside — the run read the file whole, so it changed since — is a user error). Nothing is written (the series cache under ``cache_dir`` may be filled, as by any run)."""
     import json
 
     from pipelines.reunderwrite import files_profile, read_files_inputs, reunderwrite_files
@@ -743,6 +743,7 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
                             yield_history=history, set_aside=True)
     day = as_of.isoformat()
     mine, log, _logged = _reunderwriting_records(store, inp.season, day)
+    _refuse_rows_the_run_read(inp, mine, fields, day)
     notes: list[str] = []
     if log is not None:
         due = log[(log["season"].astype(str) == inp.season) & (log["as_of"].astype(str) == day)
@@ -773,6 +774,24 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
         return res, items, pol.profile(prof).currency, policy_text, said
 
     return _replay_runs([_Run(mine.sort_values("seq", kind="stable").reset_index(drop=True))], notes, replay_run)
+
+
+def _refuse_rows_the_run_read(inp: Any, mine: pd.DataFrame, fields: str | Path, day: str) -> None:
+    """The fields file's rows of the season failing a row-level check, where no record of the date names rows set
+    aside: the run read the file whole (without ``--rejects`` such a row refuses the file; with it the records would
+    name it), so the file has changed since — a user error (replayed, every record would differ for it)."""
+    import json
+
+    from features.fields import of_season
+    from pipelines.underwrite import SET_ASIDE_KEY
+
+    now = [r for r in inp.set_aside if of_season(r, inp.season)]
+    if now and not any(SET_ASIDE_KEY in (json.loads(b).get("provenance") or {}) for b in mine["body"]):
+        rows = ", ".join(r.row for r in now[:5]) + (f" and {len(now) - 5} more" if len(now) > 5 else "")
+        raise UserInputError(f"{Path(fields).name}: {len(now)} row(s) of season {inp.season} fail a row-level check "
+                             f"({rows}; `agcredit fields validate` names why), but the re-underwriting records as "
+                             f"of {day} set no row aside: the run read the file whole, so it has changed since; give "
+                             "the fields file the run read")
 
 
 def _run_models(bodies: list[dict[str, Any]], *, policy: str | Path | None, crop_model: str | Path | None,

@@ -335,6 +335,19 @@ def test_a_files_run_replays_identical_and_another_input_differs(world: dict[str
     bad = [x for x in other.stdout.splitlines()[1:] if " differs " in x]
     assert any(x.startswith(str(rec["application_id"])) for x in bad), other.stdout
     assert _sha(str(path)) == before
+    # the fields file changed since: a row of the season now fails a check, which the run (read whole, no --rejects)
+    # would have refused — one line, not every record "differs"
+    import geopandas as gpd
+
+    gdf = gpd.read_file(world["county"].path / "records" / "fields.gpkg")
+    gdf.loc[int(np.flatnonzero((gdf["season"].astype(str) == world["season"]).to_numpy())[0]), "declared_crop"] = "maise"
+    edited = tmp_path / "edited.gpkg"
+    gdf.to_file(edited, driver="GPKG")
+    changed_fields = _replay_files(world, url, fields=edited)
+    assert changed_fields.exit_code == 2 and changed_fields.stderr.count("\n") == 1, changed_fields.output
+    assert ("edited.gpkg: 1 row(s) of season 2009 fail a row-level check" in changed_fields.stderr
+            and "the run read the file whole, so it has changed since" in changed_fields.stderr), changed_fields.stderr
+    assert _sha(str(path)) == before
 
 
 def test_a_files_rejects_run_replays_its_rows_set_aside_and_writes_no_rejects(world: dict[str, Any], tmp_path: Path,
