@@ -1134,7 +1134,6 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         collect=collect)
 
 
-
 def season_of(season: str | None, known: list[str], default: str, where: str) -> str:
     """``season`` (checked against the ``known`` seasons of ``where``) or ``default``."""
     from features.contracts import check_season
@@ -1400,78 +1399,64 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
              chunk_fields: int | None = None, start_runner: Callable[[], AbstractContextManager[Any]] | None = None
              ) -> list[tuple[Due, ReunderwriteResult]]:
     """:func:`reunderwrite_due`'s run, under the store's run lock."""
-    from pipelines.schedule import CheckpointLog
+    from contextlib import closing
 
-    log = CheckpointLog(url)
-    try:
-        return _run_due_logged(log, today, c, url, seasons, cal, book, policy=policy, profile=profile,
-                               operator=operator, models=models, progress=progress, on_done=on_done, runner=runner,
-                               chunk_fields=chunk_fields, start_runner=start_runner)
-    finally:
-        log.close()
-
-
-def _run_due_logged(log: Any, today: date, c: County, url: str, seasons: list[str], cal: pd.DataFrame,
-                    book: pd.DataFrame, *, policy: Policy | None, profile: str | None, operator: str | None,
-                    models: ScoringModels | None, progress: Progress | None,
-                    on_done: Callable[[Due, ReunderwriteResult], None] | None, runner: Any,
-                    chunk_fields: int | None, start_runner: Callable[[], AbstractContextManager[Any]] | None
-                    ) -> list[tuple[Due, ReunderwriteResult]]:
-    """:func:`_run_due` with its checkpoint log open."""
     from features.series import MissingAcquisitions
-    from pipelines.schedule import due_checkpoints
+    from pipelines.schedule import CheckpointLog, due_checkpoints
     from underwriting._store_schema import record_id_for
 
-    due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
-    if not due:
-        runs = log.rows()
-        later = runs.loc[(runs["region"] == c.region) & (runs["as_of"] > today.isoformat()), "as_of"]
-        if len(later) and progress is not None:  # a clock (or --today) set back: cron would run nothing, unseen
-            progress(f"warning: {today} is before checkpoints already run (as of up to {later.max()}): is the "
-                     "date right?")
-        return []
-    from underwriting.book import refuse_undated_open_lines
+    # the log's connections released when the run ends (a long-lived process kept the store's -wal/-shm open)
+    with closing(CheckpointLog(url)) as log:
+        due = due_checkpoints(today, seasons, cal, log.done(), regions=[c.region])
+        if not due:
+            runs = log.rows()
+            later = runs.loc[(runs["region"] == c.region) & (runs["as_of"] > today.isoformat()), "as_of"]
+            if len(later) and progress is not None:  # a clock (or --today) set back: cron would run nothing, unseen
+                progress(f"warning: {today} is before checkpoints already run (as of up to {later.max()}): is the "
+                         "date right?")
+            return []
+        from underwriting.book import refuse_undated_open_lines
 
-    # a dated Book: the date of every due checkpoint with lines to re-decide checked before the cluster, models and past
-    # series (a run catching up several checkpoints refused at the first such date after that work, and ran none); a
-    # checkpoint with none (no line of its crop open, covered by later records) decides nothing on its date's Book
-    refuse_undated_open_lines(book, deciding_dates(c, url, due, book, today))
-    from contextlib import nullcontext
+        # a dated Book: the date of every due checkpoint with lines to re-decide checked before the cluster, models and past
+        # series (a run catching up several checkpoints refused at the first such date after that work, and ran none); a
+        # checkpoint with none (no line of its crop open, covered by later records) decides nothing on its date's Book
+        refuse_undated_open_lines(book, deciding_dates(c, url, due, book, today))
+        from contextlib import nullcontext
 
-    with start_runner() if start_runner is not None else nullcontext(runner) as started:
-        # each checkpoint decided with the champions in force on its date (a missed one caught up later decides as that
-        # day's models would), resolved once per date; models given: those
-        on_day: dict[date, ScoringModels] = {}
-        out = []
-        memo: dict[Any, Any] = {}  # two crops due the same day: the fields featurized once, each season's history read once
-        for i, d in enumerate(due):
-            if i and (due[i - 1].season, due[i - 1].date) not in {(x.season, x.date) for x in due[i:]}:
-                # no checkpoint left at the previous one's date: its features need not be held any longer
-                for k in [k for k in memo if k[0] == "featurize" and k[1:3] == (due[i - 1].season,
-                                                                               due[i - 1].date.isoformat())]:
-                    del memo[k]
-            try:
-                res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
-                                          operator=operator, crops=[d.crop], progress=progress,
-                                          models=models or on_day.get(d.date) or on_day.setdefault(
-                                              d.date, _champions_on(d.date, c, progress)),
-                                          same_day_done=True, open_on=today, memo=memo, runner=started,
-                                          chunk_fields=chunk_fields, book_check_when_deciding=True)
-            except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
-                raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
-            except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
-                res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
-                                         pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "
-                                                                   f"the records as of {e.latest}; not run"],
-                                         covered_by=e.latest)
-                log.mark(d, as_of=d.date, n_lines=0, status="covered")
+        with start_runner() if start_runner is not None else nullcontext(runner) as started:
+            # each checkpoint decided with the champions in force on its date (a missed one caught up later decides as that
+            # day's models would), resolved once per date; models given: those
+            on_day: dict[date, ScoringModels] = {}
+            out = []
+            memo: dict[Any, Any] = {}  # two crops due the same day: the fields featurized once, each season's history read once
+            for i, d in enumerate(due):
+                if i and (due[i - 1].season, due[i - 1].date) not in {(x.season, x.date) for x in due[i:]}:
+                    # no checkpoint left at the previous one's date: its features need not be held any longer
+                    for k in [k for k in memo if k[0] == "featurize" and k[1:3] == (due[i - 1].season,
+                                                                                   due[i - 1].date.isoformat())]:
+                        del memo[k]
+                try:
+                    res = reunderwrite_county(c, d.season, d.date, store=url, policy=policy, profile=profile,
+                                              operator=operator, crops=[d.crop], progress=progress,
+                                              models=models or on_day.get(d.date) or on_day.setdefault(
+                                                  d.date, _champions_on(d.date, c, progress)),
+                                              same_day_done=True, open_on=today, memo=memo, runner=started,
+                                              chunk_fields=chunk_fields, book_check_when_deciding=True)
+                except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
+                    raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
+                except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
+                    res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
+                                             pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "
+                                                                       f"the records as of {e.latest}; not run"],
+                                             covered_by=e.latest)
+                    log.mark(d, as_of=d.date, n_lines=0, status="covered")
+                    out.append((d, res))
+                    if on_done is not None:
+                        on_done(d, res)
+                    continue
+                log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines",
+                         record_ids=[record_id_for(i.idempotency_key) for i in res.items])
                 out.append((d, res))
                 if on_done is not None:
                     on_done(d, res)
-                continue
-            log.mark(d, as_of=d.date, n_lines=len(res.items), status="ran" if res.items else "no_lines",
-                     record_ids=[record_id_for(i.idempotency_key) for i in res.items])
-            out.append((d, res))
-            if on_done is not None:
-                on_done(d, res)
-    return out
+        return out
