@@ -570,7 +570,6 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     """
     from features.series import missing_acquisitions
     from pipelines.featurize import check_as_of_in_season
-    from underwriting._store_schema import make_engine
     from underwriting.book import book_as_of
     from underwriting.store import DecisionStore, new_sqlite_file, store_url
 
@@ -606,19 +605,20 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                             f"exposure ({', '.join(done[:5])}{', …' if len(done) > 5 else ''})")
     own = not isinstance(store, DecisionStore)
     url = store.url if isinstance(store, DecisionStore) else store_url(store)
-    pending = new_sqlite_file(url) if own else None
-    if pending is not None:  # a new SQLite store: created only once there are decisions to append
+    new_file = new_sqlite_file(url) if own else None
+    if new_file is not None:  # a new SQLite store: its folder must take it (checked before any work)
         from features.atomic import check_writable
 
-        check_writable(pending, what="decision store")
-        make_engine(url).dispose()  # a malformed URL is refused now, before any work
-    st = store if isinstance(store, DecisionStore) else (DecisionStore(url) if pending is None else None)
+        check_writable(new_file, what="decision store")
+    # a store that does not exist yet (no SQLite file; a PostgreSQL database without agcredit's tables) is created
+    # only with its first records: a run killed or failing before leaves none, not an empty one
+    st = store if isinstance(store, DecisionStore) else DecisionStore(url, defer=True)
     try:
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
         # the applications holding each farmer's fields of the season in the store: another one is a second pledge
         pledged = open_alerts = None
-        if st is not None:
+        if not st.pending:
             from underwriting.decisions import pledge_holders
 
             recs = st.records(season)
@@ -637,17 +637,9 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                extra_provenance=extra_provenance,
                                allow_missing_acquisitions=allow_missing_acquisitions)
         who = operator or os.environ.get("AGCREDIT_OPERATOR") or DEFAULT_OPERATOR
-        if st is None and pending is not None and new_sqlite_file(url) is not None:
-            from underwriting.store import append_to_new_sqlite
-
-            items = list(run.items)  # a new store holds nothing to go forward from
-            res = append_to_new_sqlite(url, pending, items, who)
-            st = DecisionStore(url)
-        else:
-            if st is None:
-                st = DecisionStore(url)
-            items = forward_only_items(run.items, st, warnings)
-            res = st.append(items, operator=who)
+        # a new store holds nothing to go forward from (made meanwhile by another run: its records are read)
+        items = list(run.items) if st.pending else forward_only_items(run.items, st, warnings)
+        res = st.append(items, operator=who)
         return UnderwriteResult(items=items, summary=summarise(items), features=run.features,
                                 valuations=run.valuations, written=res.written,
                                 already_present=res.already_present, record_ids=res.record_ids,
@@ -655,7 +647,7 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                 store_url=st.shown_url,
                                 hazy_dates=list(run.featurized.hazy_dates) if run.featurized is not None else None)
     finally:
-        if own and st is not None:
+        if own:
             st.close()
 
 

@@ -12,7 +12,8 @@ indexed column, so that no stored field can change unseen.
 Appends are idempotent (a record id already present adds nothing), commit once per call
 (all or nothing: a run killed half-way leaves no record; its re-run writes them all) and
 are serialised (SQLite ``BEGIN IMMEDIATE``; PostgreSQL a transaction advisory lock) so
-concurrent writers cannot fork the chain. Triggers reject UPDATE and DELETE. Only the
+concurrent writers cannot fork the chain. A new store opened by ``underwrite`` (``defer=True``) is created with its
+first records, in their transaction: a run killed before leaves no tables. Triggers reject UPDATE and DELETE. Only the
 pseudonymous ``farmer_token`` is stored; a body carrying identifier keys is refused.
 
 The URL comes from the argument, else ``AGCREDIT_STORE_URL``, else
@@ -508,13 +509,21 @@ class DecisionStore:
     ``create=False`` (commands that read, or supersede stored records): then a store that does not exist yet (no
     SQLite file, an empty file, a database without agcredit's tables) is a :class:`StoreError`, and nothing is
     created at a mistyped path. ``writer=True`` (commands that append to an existing store: override, reunderwrite)
-    refuses, before any work, a SQLite store that can only be read here (its folder cannot be written)."""
+    refuses, before any work, a SQLite store that can only be read here (its folder cannot be written).
+    ``defer=True`` (``underwrite``, which may create the store): a store that does not exist yet is created only
+    with its first records, by the :meth:`append` that writes them (:attr:`pending` until then) — a run killed or
+    failing before leaves no tables (PostgreSQL: the schema is created in the append's transaction; a new SQLite
+    file: :func:`append_to_new_sqlite`); an existing store is opened as without it."""
 
-    def __init__(self, url: str | None = None, *, create: bool = True, writer: bool = False) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True, writer: bool = False,
+                 defer: bool = False) -> None:
         self.url = store_url(url)
         self.shown_url = safe_url(self.url)
         #: a private copy of a read-only store whose write-ahead log holds records (removed on close)
         self._copy: Path | None = None
+        #: opened with ``defer=True`` on a store that did not exist: its schema is created (or, made meanwhile by
+        #: another run, checked) by the first append that writes records
+        self._deferred = False
         engine_url, read_only, immutable = self.url, False, True
         if not create:
             _require_sqlite_file(self.url, self.shown_url)
@@ -533,7 +542,7 @@ class DecisionStore:
             self.dialect = self._engine.dialect.name
             #: test hook: called with the number of rows inserted so far (committed or not) after each insert
             self._on_insert: Callable[[int], None] | None = None
-            self._ensure_schema(create)
+            self._ensure_schema(create, defer=defer)
         except BaseException:
             self.close()
             raise
@@ -580,6 +589,9 @@ class DecisionStore:
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        if self.pending:  # no tables to read (and a connection would create a new SQLite file)
+            raise StoreError(url=self.shown_url, problem="no decision store there yet (it is created with its first "
+                                                         "records)")
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(agc_read=True)
@@ -634,7 +646,25 @@ class DecisionStore:
                     {"t": list(tables), "m": list(modes)})
         return int(pid) if pid else None
 
-    def _ensure_schema(self, create: bool = True) -> None:
+    def _exists(self) -> bool:
+        """Whether the store exists: a SQLite file holding something (an absent or empty one is not opened: SQLite
+        would create it), with either agcredit table; any other database with either table."""
+        if new_sqlite_file(self.url) is not None:
+            return False
+        try:
+            with self._engine.connect() as conn:
+                found = inspect(conn)
+                return bool(found.has_table(meta.name) or found.has_table(decisions.name))
+        except (DBAPIError, SQLAlchemyError) as e:
+            raise self._error(e) from None
+
+    @property
+    def pending(self) -> bool:
+        """True while a store opened with ``defer=True`` does not exist yet: it holds no records, cannot be read,
+        and is created by the first :meth:`append` that writes records."""
+        return self._deferred and not self._exists()
+
+    def _ensure_schema(self, create: bool = True, *, defer: bool = False) -> None:
         if not create:  # reading (or superseding): nothing is created or re-installed (a dropped guard stays
             with self._read() as conn:  # visible to verify)
                 if not inspect(conn).has_table(meta.name) or not inspect(conn).has_table(decisions.name):
@@ -645,22 +675,30 @@ class DecisionStore:
                 raise StoreError(url=self.shown_url,
                                  problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
             return
+        if defer and not self._exists():  # created with its first records (append)
+            self._deferred = True
+            return
         with self._write() as conn:
-            metadata.create_all(conn, checkfirst=True)
-            version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
-            if version is None:
-                if conn.scalar(select(func.count()).select_from(decisions)):  # not a new store: its version row was
-                    raise StoreError(url=self.shown_url, problem=(               # removed around the API
-                        "records but no schema version (agc_meta edited); nothing was written — run `agcredit "
-                        "audit verify` and restore it first"))
-                install_triggers(conn, self.dialect)
-                conn.execute(insert(meta), [{"key": "schema_version", "value": SCHEMA_VERSION},
-                                            {"key": GUARDS_KEY, "value": ",".join(GUARD_TRIGGERS[self.dialect])}])
-            elif version != SCHEMA_VERSION:
-                raise StoreError(url=self.shown_url,
-                                 problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
-            else:  # a writer never re-installs a dropped guard (that would erase the evidence `audit verify` reports)
-                self._refuse_unguarded(conn)
+            self._create_or_check(conn)
+
+    def _create_or_check(self, conn: Connection) -> None:
+        """Under the write lock: create the schema of a new store (tables, guard triggers, version rows), or check an
+        existing one's version and guards."""
+        metadata.create_all(conn, checkfirst=True)
+        version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
+        if version is None:
+            if conn.scalar(select(func.count()).select_from(decisions)):  # not a new store: its version row was
+                raise StoreError(url=self.shown_url, problem=(           # removed around the API
+                    "records but no schema version (agc_meta edited); nothing was written — run `agcredit "
+                    "audit verify` and restore it first"))
+            install_triggers(conn, self.dialect)
+            conn.execute(insert(meta), [{"key": "schema_version", "value": SCHEMA_VERSION},
+                                        {"key": GUARDS_KEY, "value": ",".join(GUARD_TRIGGERS[self.dialect])}])
+        elif version != SCHEMA_VERSION:
+            raise StoreError(url=self.shown_url,
+                             problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
+        else:  # a writer never re-installs a dropped guard (that would erase the evidence `audit verify` reports)
+            self._refuse_unguarded(conn)
 
     def schema_version(self) -> str:
         with self._read() as conn:
@@ -707,11 +745,21 @@ class DecisionStore:
         items = list(items)
         for item in items:
             self._check_item(item)
+        if self._deferred:  # a store opened before it existed: created now, with these records — or not at all
+            if not items:
+                return AppendResult(written=0, already_present=0)
+            path = new_sqlite_file(self.url)
+            if path is not None:
+                res = append_to_new_sqlite(self.url, path, items, operator)
+                self._deferred = False
+                return res
         written, present = 0, 0
         ids_out: list[str] = []
         ids = [record_id_for(i.idempotency_key) for i in items]
         # one transaction for the whole call: a run killed half-way leaves nothing; its re-run writes everything
         with self._write() as conn:
+            if self._deferred:  # in this transaction: a kill or an error before the commit leaves no tables
+                self._create_or_check(conn)
             # every writer, also those opening an existing store (override, reunderwrite: create=False), refuses a
             # store whose guard was dropped: records written on would bury what `audit verify` reports
             self._refuse_unguarded(conn)
@@ -754,6 +802,7 @@ class DecisionStore:
                 ids_out.append(rid)
                 if self._on_insert is not None:
                     self._on_insert(written)
+        self._deferred = False
         return AppendResult(written=written, already_present=present, record_ids=tuple(ids_out))
 
     def _check_policy_versions(self, conn: Connection, items: Sequence[DecisionItem]) -> None:

@@ -91,6 +91,43 @@ def test_underwrite_stores_once_with_features_artifact(world: dict[str, Any], tm
         assert st.count() == len(res.items) and st.verify().ok
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_an_underwrite_killed_before_storing_leaves_no_store(world: dict[str, Any], tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             request: pytest.FixtureRequest, backend: str) -> None:
+    """A PostgreSQL `underwrite` killed after connecting (during its work: features, scoring) left the store's two
+    empty tables, committed when it opened the store; a new SQLite store was already made only with its records.
+    Now neither backend has a store until the first records are committed; the re-run creates it, guards included."""
+    import pipelines.underwrite as uw
+    from tests.underwriting.test_store import agc_tables
+    from underwriting.store import verify_store
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'new.db'}"
+    else:
+        import sqlalchemy as sa
+
+        server: str = request.getfixturevalue("pg_server")
+        engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.exec_driver_sql("CREATE DATABASE uw_killed")
+        engine.dispose()
+        url = server.rsplit("/", 1)[0] + "/uw_killed"
+
+    def killed(*_a: object, **_k: object) -> None:  # Ctrl-C, SIGTERM, a failure in the hours of work
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(uw, "score_and_decide", killed)
+        with pytest.raises(KeyboardInterrupt):
+            _run(world, url, features=world["features"])
+    assert agc_tables(url) == ([] if backend == "postgres" else None)
+    res = _run(world, url, features=world["features"])
+    assert res.written == len(res.items) > 0 and agc_tables(url) == ["agc_decisions", "agc_meta"]
+    ok = verify_store(url)
+    assert (ok.ok, ok.count, ok.upgrade_pending) == (True, res.written, ())
+
+
 def test_featurized_run_equals_given_features(world: dict[str, Any], tmp_path: Path) -> None:
     """Building the features inside the run gives the same decisions as passing the table built earlier."""
     a = _run(world, f"sqlite:///{tmp_path / 'a.db'}", features=world["features"])

@@ -819,6 +819,99 @@ def test_a_run_killed_creating_the_store_leaves_nothing_after_the_rerun(tmp_path
         assert a.execute(q).fetchall() == b.execute(q).fetchall()
 
 
+def agc_tables(url: str) -> list[str] | None:
+    """The agcredit tables in the database at ``url``; None for a SQLite file that does not exist (not created)."""
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return None
+    engine = sa.create_engine(url)
+    try:
+        return sorted(n for n in sa.inspect(engine).get_table_names() if n.startswith("agc_"))
+    finally:
+        engine.dispose()
+
+
+def test_a_writer_that_writes_nothing_creates_no_store(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`underwrite` opened its store (creating the tables, guards and version rows, committed) before hours of work:
+    a run killed or failing meanwhile left a PostgreSQL store's two empty tables. A writer opened with defer=True
+    creates a new store only with its first records, in their transaction: one that raises before, or whose first
+    append fails half-way, or that has nothing to write, leaves no tables (SQLite: no file); readers still find no
+    store there; the first append that writes creates everything, guards included."""
+    st = DecisionStore(url, defer=True)
+    assert st.pending and agc_tables(url) in (None, [])
+    with pytest.raises(StoreError, match="no decision store there yet"):
+        st.records()
+    assert st.append([], operator="batch").written == 0 and st.pending
+    with pytest.raises(StoreError, match="no decision store there|no database file there"):
+        DecisionStore(url, create=False)
+    with pytest.raises(StoreError, match="no decision store there|no database file there"):
+        verify_store(url)
+    real_row = DecisionStore._row
+    calls = itertools.count(1)
+
+    def dies_at_the_second_record(*a: object) -> object:
+        if next(calls) == 2:  # the first record inserted (and the schema created) in the uncommitted transaction
+            raise KeyboardInterrupt
+        return real_row(*a)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(DecisionStore, "_row", staticmethod(dies_at_the_second_record))
+    with pytest.raises(KeyboardInterrupt):
+        st.append(make_items(3), operator="batch")
+    assert st.pending and agc_tables(url) in (None, [])
+    monkeypatch.undo()
+    other = DecisionStore(url, defer=True)  # a second run, pending too, appends after the first created the store
+    res = st.append(make_items(3), operator="batch")
+    assert (res.written, st.pending, other.pending) == (3, False, False)
+    assert agc_tables(url) == ["agc_decisions", "agc_meta"]
+    again = other.append(make_items(4), operator="batch")
+    assert (again.written, again.already_present) == (1, 3)
+    st.close()
+    other.close()
+    ok = verify_store(url)
+    assert (ok.ok, ok.count, ok.upgrade_pending) == (True, 4, ())
+    with pytest.raises(sa.exc.DBAPIError, match="append-only"):
+        raw(url, "DELETE FROM agc_decisions WHERE seq = 1")
+    with DecisionStore(url, defer=True) as existing:  # an existing store opens as without defer
+        assert not existing.pending and existing.count() == 4 and existing.schema_version() == "1"
+
+
+_KILLED_WRITER = textwrap.dedent("""
+    import os, signal, sys
+    sys.path.insert(0, {repo!r})
+    sys.path.insert(0, {tests!r})
+    from test_store import make_items
+    from underwriting.store import DecisionStore
+    url, where = sys.argv[1], sys.argv[2]
+    store = DecisionStore(url, defer=True)
+    if where == "open":  # SIGKILL during the run's work, before it appends
+        os.kill(os.getpid(), signal.SIGKILL)
+    real = DecisionStore._row
+    def row(*a):  # SIGKILL with the schema and a first record in the uncommitted transaction
+        if a[2] == 2:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*a)
+    DecisionStore._row = staticmethod(row)
+    store.append(make_items(3), operator="batch")
+""")
+
+
+@pytest.mark.parametrize("where", ["open", "append"])
+def test_a_writer_killed_before_its_first_records_leaves_no_store(url: str, tmp_path: Path, where: str) -> None:
+    """SIGKILL (the OOM killer, a power loss: no cleanup runs) of a writer of a new store, after it opened the
+    store or in its first append: no agcredit table on PostgreSQL, no store file on SQLite; the re-run creates it."""
+    import signal
+
+    script = tmp_path / "killed.py"
+    script.write_text(_KILLED_WRITER.format(repo=str(REPO), tests=str(Path(__file__).parent)))
+    proc = subprocess.run([sys.executable, str(script), url, where], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, check=False)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert agc_tables(url) in (None, []) if url.startswith("postgresql") else agc_tables(url) is None
+    with DecisionStore(url, defer=True) as st:
+        assert st.pending and st.append(make_items(3), operator="batch").written == 3
+    res = verify_store(url)
+    assert (res.ok, res.count) == (True, 3)
+
+
 def test_two_runs_creating_the_store_over_an_empty_file_keep_both_records(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """Two runs finding the same empty store file both passed the "empty, nothing to lose" check; the second
