@@ -29,7 +29,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -44,7 +43,7 @@ from affine import Affine
 
 from features._memo import Memo, file_key
 from features.area import LEAD_DAYS, AreaParams, PixelTrajectory, pixel_trajectories, planted_area_from_trajectories
-from features.atomic import temp_beside
+from features.atomic import private_tempdir, temp_beside
 from features.contracts import check_fields, check_season
 from features.errors import FieldsError, ImageryError
 from features.sources import resolve_imagery
@@ -567,7 +566,7 @@ def _season_scenes(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, a
         lo = min(w[0] for w in windows.values())
         hi = min(max(w[1] for w in windows.values()), as_of)
         out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
-            Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+            Path(stack.enter_context(private_tempdir("sh-scenes")))  # swept after a kill, as features.series'
         folder = Path(sh.fetch_scenes(fs, lo, hi, out_dir, endpoint=endpoint, profile=profile,
                                       max_cloud=1.0, merge=False))  # every acquisition: SCL decides clear pixels
     assert folder is not None

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -35,7 +34,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from features.atomic import cached_table
+from features.atomic import cached_table, private_tempdir
 from features.contracts import FIELD_TIME_SERIES, VARIABLES, check_field_time_series, check_fields, check_season
 from features.errors import FieldsError, ImageryError, UserInputError
 from features.sources import ImagerySpec, resolve_imagery
@@ -317,8 +316,10 @@ def build_series(fields: gpd.GeoDataFrame, imagery: str | Path, season: str, *, 
             if spec.kind == "sentinelhub":
                 from features.sources import sentinelhub as sh  # imported here only: it pulls the sentinelhub client
 
+                # without a cache: a folder named with this host and process, so that a later download removes
+                # what a killed run left (an hour old, its process gone) — as the Dask path's (pipelines._dask_process)
                 out_dir = Path(cache_dir) / "sentinelhub" if cache_dir is not None else \
-                    Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sh-")))
+                    Path(stack.enter_context(private_tempdir("sh-scenes")))
                 # every acquisition, as for local scenes and the Statistical API: tile-level cloud cover is not
                 # field cloud, the SCL mask decides the clear pixels; the index is this run's scenes (merge=False)
                 fetched = sh.fetch(fs, lo, min(hi, as_of) if as_of else hi, out_dir, endpoint=endpoint,

@@ -771,6 +771,56 @@ def test_a_download_without_cache_dir_leaves_no_temporary_folder(tmp_path, monke
 
 
 @responses.activate
+def test_a_killed_downloads_temporary_folder_is_swept_by_the_next_one(tmp_path, monkeypatch):
+    """A `--imagery sentinelhub` run without a cache killed outright (SIGKILL, the OOM killer: no cleanup runs) left
+    its /tmp/sh-* download folder for good. The folder is now named with the host and process
+    (features.atomic.private_tempdir, as the Dask path's): the next download on this host — a series or a planted
+    area — removes one whose process is gone and that is an hour old; a live run's folder stays."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    import features.atomic as A
+    from features.area_scenes import planted_area
+    from features.series import build_series
+
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    root = str(Path(__file__).resolve().parents[2])
+    killed = ("import os, sys, tempfile\nfrom features.atomic import private_tempdir_prefix\n"
+              "d = tempfile.mkdtemp(prefix=private_tempdir_prefix('sh-scenes'), dir=sys.argv[1])\n"
+              "open(os.path.join(d, 'S2A.tif'), 'wb').write(b'half')\nos._exit(0)\n")  # dies without cleaning up
+    add_token()
+    add_catalog(days=("2023-06-01",))
+    add_process()
+    fields = make_fields().iloc[:1].assign(farmer_token="tok", declared_crop="maize", declared_area_ha=3.0,
+                                           region="us-nebraska")
+    runs = {"series": lambda: len(build_series(fields, "sentinelhub", "2023", start=date(2023, 6, 1),
+                                               end=date(2023, 6, 1), variables=("NDVI",)).series),
+            "planted area": lambda: len(planted_area(fields, "sentinelhub", "2023", date(2023, 6, 1)))}
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    running = tmp / f"{A.private_tempdir_prefix('sh-scenes').rsplit('-', 2)[0]}-{live.pid}-abc"
+    try:
+        for what, run in runs.items():
+            subprocess.run([sys.executable, "-c", killed, str(tmp)], check=True, cwd=root,
+                           env={**os.environ, "PYTHONPATH": root})
+            running.mkdir(exist_ok=True)
+            old = time.time() - 2 * A.STALE_AFTER_S
+            for d in tmp.iterdir():
+                os.utime(d, (old, old))
+            assert len(list(tmp.iterdir())) == 2
+            assert run() == 1, what
+            assert [p.name for p in tmp.iterdir()] == [running.name], what  # the dead run's swept, the live one's kept
+    finally:
+        live.kill()
+        live.wait()
+
+
+@responses.activate
 def test_features_series_takes_endpoint_and_profile(tmp_path, monkeypatch):
     """`features series --imagery sentinelhub*` had no --endpoint although its refusal message advised it: the
     credentials always went to CDSE."""
