@@ -16,10 +16,11 @@ Nothing is written: no record, no features artifact. :func:`replay` (``audit rep
 recomputes the records of kind ``decision`` (``underwrite``); :func:`replay_reunderwriting` (``audit replay
 --reunderwriting --county DIR``) those of kind ``reunderwrite`` of one date, run by run as the store's checkpoint log
 tells them apart (a ``reunderwrite --due`` crop checkpoint's lines as that run re-decided them, a plain run's all
-lines), each reading the store as it was before the run; :func:`replay_reunderwriting_files` (``audit replay
---reunderwriting --fields --imagery --book --applications``) those a run on a bank's own files wrote, as one plain
-run (``--due`` runs only exist on a county folder). Override records (an analyst's) are not recomputed: each
-replay reads the store as the run read it, before them.
+lines — each plain run the store logged on its own, :func:`pipelines.schedule.plain_run_logger`), each reading the
+store as it was before the run; :func:`replay_reunderwriting_files` (``audit replay --reunderwriting --fields
+--imagery --book --applications``) those runs on a bank's own files wrote, plain run by plain run (``--due`` runs only
+exist on a county folder). Override records (an analyst's) are not recomputed: each replay reads the store as the
+run read it, before them.
 """
 
 from __future__ import annotations
@@ -521,7 +522,7 @@ def _store_before(store: str | None, before: int) -> Any:
         def stored_ids(self, record_ids: Sequence[str]) -> set[str]:
             return {r for r in record_ids if self.get(r) is not None}
 
-        def append(self, items: Sequence[Any], operator: str) -> AppendResult:
+        def append(self, items: Sequence[Any], operator: str, also: Any = None) -> AppendResult:
             raise RuntimeError("a replay's view of the decision store is read only")
 
     return StoreBefore(store, create=False)
@@ -544,8 +545,25 @@ def _record_crops(body: str) -> set[str]:
     return {str(f["declared_crop"]) for f in json.loads(body).get("fields") or [] if f.get("declared_crop")}
 
 
+def _plain_runs(ordered: pd.DataFrame, plain: pd.DataFrame | None, season: str, day: str) -> list[list[int]]:
+    """The plain runs logged with the records of ``ordered`` (``plain``: :func:`pipelines.schedule.plain_run_logger`'s
+    record ids with their runs' rows; None: a store without that log), each as its records' positions in ``ordered``,
+    in the order they ran."""
+    if plain is None or plain.empty:
+        return []
+    mine = plain[(plain["season"].astype(str) == season) & (plain["as_of"].astype(str) == day)]
+    at = {str(r): i for i, r in enumerate(ordered["record_id"])}
+    out = []
+    for _run_id, g in mine.groupby("run_id", sort=False):
+        own = sorted(at[str(r)] for r in g["record_id"] if str(r) in at)
+        if own:
+            out.append(own)
+    return sorted(out, key=lambda ix: ix[0])
+
+
 def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region: str, day: str,
-               logged: pd.DataFrame | None = None) -> tuple[list[_Run], list[str]]:
+               logged: pd.DataFrame | None = None, plain: pd.DataFrame | None = None
+               ) -> tuple[list[_Run], list[str]]:
     """The runs that wrote the re-underwriting records ``mine`` of ``season`` as of ``day`` (in the order they ran)
     and a warning when the store's checkpoint log (``log``: :class:`pipelines.schedule.CheckpointLog`'s rows, None
     when the database has none) cannot tell them apart. Each checkpoint the log says ran as of ``day`` in ``region``
@@ -555,20 +573,29 @@ def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region
     the date: replayed as one, reading the store before the first). A run logged with its record ids (``logged``:
     :data:`pipelines.schedule.RECORDS_TABLE`'s rows; runs logged since 2026-12-04, third) takes exactly those records,
     whatever the clocks said. No log (no ``--due`` run ever on the store: its first creates it): one run of all
-    lines; a logged run none of whose records can be found: one run of all lines, said."""
+    lines; a logged run none of whose records can be found: one run of all lines, said. A plain run logged with its
+    record ids (``plain``: :func:`pipelines.schedule.plain_run_logger`, runs since 2026-12-04, fourth) is a run of all
+    lines of its own, taken first (exactly its records); the records no log names are one plain run, as before."""
     ordered = mine.sort_values("seq", kind="stable").reset_index(drop=True)
-    whole = [_Run(ordered)]
+    plains = _plain_runs(ordered, plain, season, day)
+    taken: set[int] = {i for ix in plains for i in ix}
+    logged_plain = [_Run(ordered.iloc[ix]) for ix in plains]
+
+    def with_rest(runs: list[_Run]) -> list[_Run]:  # the records no run took: one plain run, as before
+        rest = [i for i in range(len(ordered)) if i not in taken]
+        out = runs + logged_plain + ([_Run(ordered.iloc[rest])] if rest else [])
+        return sorted(out, key=lambda x: int(x.records["seq"].min()))
+
     if log is None:  # no `reunderwrite --due` ever ran on the store (its first run creates the log): plain runs only
-        return whole, []
+        return with_rest([]), []
     ran = log[(log["season"].astype(str) == season) & (log["region"].astype(str) == region)
               & (log["as_of"].astype(str) == day) & (log["status"].astype(str) == "ran")
               & (log["n_lines"].astype(int) > 0)].sort_values(["ran_at", "crop"], kind="stable")
     if ran.empty:
-        return whole, []
+        return with_rest([]), []
     seqs = [int(x) for x in ordered["seq"]]
     written = [str(w)[:19] for w in ordered["written_at"]]
     crops = [_record_crops(str(b)) for b in ordered["body"]]
-    taken: set[int] = set()
     runs = []
     ids = [str(x) for x in ordered["record_id"]]
     for r in ran.itertuples(index=False):
@@ -585,7 +612,7 @@ def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region
         cand = [i for i in range(len(ordered)) if i not in taken and str(r.crop) in crops[i]
                 and written[i] <= str(r.ran_at)[:19]]
         if not cand:
-            return whole, [f"the checkpoint log's {r.crop} {r.checkpoint} run as of {day} ({int(r.n_lines)} line(s)) "
+            return [_Run(ordered)], [f"the checkpoint log's {r.crop} {r.checkpoint} run as of {day} ({int(r.n_lines)} line(s)) "
                            f"cannot be told apart from the other records of that date: its {len(ordered)} "
                            "re-underwriting record(s) are replayed as one run of all lines"]
         block = [cand[-1]]  # its one write: consecutive records, the last of that crop written before it was logged
@@ -595,10 +622,7 @@ def _date_runs(log: pd.DataFrame | None, mine: pd.DataFrame, season: str, region
             block.insert(0, i)
         taken |= set(block)
         runs.append(_Run(ordered.iloc[block], crop=str(r.crop), checkpoint=str(r.checkpoint)))
-    rest = [i for i in range(len(ordered)) if i not in taken]
-    if rest:
-        runs.append(_Run(ordered.iloc[rest]))
-    return sorted(runs, key=lambda x: int(x.records["seq"].min())), []
+    return with_rest(runs), []
 
 
 def _open_on(bodies: list[dict[str, Any]]) -> dt.date | None:
@@ -610,10 +634,11 @@ def _open_on(bodies: list[dict[str, Any]]) -> dt.date | None:
 
 
 def _reunderwriting_records(store: str | None, season: str, day: str
-                            ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]:
-    """(The re-underwriting records of ``season`` as of ``day``, the store's checkpoint log and its logged record ids —
-    None when the database has none); no such record: a user error naming the dates that have some."""
-    from pipelines.schedule import LOG_TABLE, RECORDS_TABLE
+                            ) -> tuple[pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None]:
+    """(The re-underwriting records of ``season`` as of ``day``, the store's checkpoint log, its logged record ids and
+    the plain runs' logged record ids with their runs' rows — each None when the database has none); no such record: a
+    user error naming the dates that have some."""
+    from pipelines.schedule import LOG_TABLE, PLAIN_RECORDS_TABLE, PLAIN_RUNS_TABLE, RECORDS_TABLE
     from underwriting.store import DecisionStore
 
     with DecisionStore(store, create=False) as st:
@@ -621,6 +646,10 @@ def _reunderwriting_records(store: str | None, season: str, day: str
         recs = st.records(season)
         log = st.table_rows(LOG_TABLE)
         logged = st.table_rows(RECORDS_TABLE)
+        plain_runs = st.table_rows(PLAIN_RUNS_TABLE)
+        plain_ids = st.table_rows(PLAIN_RECORDS_TABLE)
+    plain = (None if plain_runs is None or plain_ids is None else
+             plain_ids.merge(plain_runs, on="run_id", how="inner"))
     ru = recs[recs["kind"] == "reunderwrite"]
     mine = ru[ru["as_of"] == day]
     if mine.empty:
@@ -628,7 +657,7 @@ def _reunderwriting_records(store: str | None, season: str, day: str
         raise UserInputError(f"no re-underwriting record of season {season} as of {day} in {shown}: nothing to "
                              "replay" + (f" (its re-underwriting dates: {', '.join(dates)})" if dates else
                                          " (the season has no re-underwriting record)"))
-    return mine, log, logged
+    return mine, log, logged, plain
 
 
 #: one run's replay (:func:`_replay_runs`): (its re-underwriting result, the items it would have written, the currency,
@@ -708,8 +737,8 @@ def replay_reunderwriting(county: str | Path, season: str | None, as_of: dt.date
     c = County(county, cache_dir=cache_dir)
     season = str(season or c.current_season)
     day = as_of.isoformat()
-    mine, log, logged = _reunderwriting_records(store, season, day)
-    runs, notes = _date_runs(log, mine, season, c.region, day, logged)
+    mine, log, logged, plain = _reunderwriting_records(store, season, day)
+    runs, notes = _date_runs(log, mine, season, c.region, day, logged, plain)
 
     def replay_run(run: _Run) -> _RunReplay:
         res, items, pol, policy_text, said = _replay_run(c, season, as_of, run, store=store, policy=policy,
@@ -729,12 +758,16 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
     --as-of`` run wrote (a bank's own files, no county folder): the same files read as that run read them
     (:func:`pipelines.reunderwrite.read_files_inputs`; ``season`` default the fields file's latest) and recomputed as
     it ran them (:func:`pipelines.reunderwrite.reunderwrite_files`), with the model versions and policy the records
-    name, reading the store as it was before the first of them. ``reunderwrite --due`` runs exist only on a county
-    folder, so the date's records are replayed as one plain run of all lines (the store's checkpoint log naming
-    ``--due`` runs of the date: said). The fields file's rows failing a row-level check are set aside, as a
-    ``--rejects`` run set them aside (the records name them: ``fields_set_aside``), and their farmers' lines are held
-    as it held them; no rejects file is written (a row of the season failing a check where the records name none set
-    aside — the run read the file whole, so it changed since — is a user error). Nothing is written (the series cache under ``cache_dir`` may be filled, as by any run)."""
+    name, each run reading the store as it was before its first record. ``reunderwrite --due`` runs exist only on a
+    county folder, so the date's records are replayed as plain runs of all lines — each the store logged on its own
+    (:func:`_date_runs`), those no log names as one (the store's checkpoint log naming ``--due`` runs of the date:
+    said). The fields file's rows failing a row-level check are set aside, as a ``--rejects`` run set them aside (the
+    records name them: ``fields_set_aside``), and their farmers' lines are held as it held them; no rejects file is
+    written (a row of the season failing a check where the records name none set aside — the run read the file
+    whole, so it changed since — is a user error). A ``--rejects`` run replayed with the file corrected since (the
+    file its corrected re-run of the date read, replayed as the next run): the rows its records name by field id set
+    aside again (:func:`_as_the_run_set_aside`), so both runs replay from one file. Nothing is written (the series
+    cache under ``cache_dir`` may be filled, as by any run)."""
     import json
 
     from pipelines.reunderwrite import files_profile, read_files_inputs, reunderwrite_files
@@ -742,7 +775,7 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
     inp = read_files_inputs(fields, str(imagery), book, applications, season, as_of, weather=weather,
                             yield_history=history, set_aside=True)
     day = as_of.isoformat()
-    mine, log, _logged = _reunderwriting_records(store, inp.season, day)
+    mine, log, _logged, plain = _reunderwriting_records(store, inp.season, day)
     _refuse_rows_the_run_read(inp, mine, fields, day)
     notes: list[str] = []
     if log is not None:
@@ -751,7 +784,7 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
         if len(due):
             notes.append(f"the store's checkpoint log names {len(due)} `reunderwrite --due` run(s) as of {day}, which "
                          "ran on a county folder (replay them with --county DIR): the files form replays the date's "
-                         f"{len(mine)} record(s) as one run of all lines")
+                         f"{len(mine)} record(s) as runs of all lines")
     if inp.set_aside:
         notes.append(f"the fields file read with its bad rows set aside, as a --rejects run read it (no rejects file "
                      f"written): {len(inp.set_aside)} row(s)")
@@ -760,10 +793,12 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
         bodies = [json.loads(b) for b in run.records["body"]]
         models, pol, policy_text, said, haze = _run_models(bodies, policy=policy, crop_model=crop_model, pins=pins,
                                                            weather=inp.weather)
+        run_inp, aside = _as_the_run_set_aside(inp, bodies)
+        said = said + aside
         prof = profile or files_profile(pol, inp.applications, inp.book, inp.season, as_of)
         items: list[Any] = []
         with _store_before(store, int(run.records["seq"].min())) as view:
-            res = reunderwrite_files(inp, as_of, store=view, policy=pol, profile=prof, cache_dir=cache_dir,
+            res = reunderwrite_files(run_inp, as_of, store=view, policy=pol, profile=prof, cache_dir=cache_dir,
                                      models=models, haze_dates=haze, collect=items,
                                      allow_missing_acquisitions=_decided_without_missing(bodies))
         if res.held_lines:
@@ -773,7 +808,49 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
                     + (f" and {len(held) - 5} more" if len(held) > 5 else "")]
         return res, items, pol.profile(prof).currency, policy_text, said
 
-    return _replay_runs([_Run(mine.sort_values("seq", kind="stable").reset_index(drop=True))], notes, replay_run)
+    runs, _none = _date_runs(None, mine, inp.season, "", day, None, plain)  # the plain runs the store logged
+    return _replay_runs(runs, notes, replay_run)
+
+
+def _as_the_run_set_aside(inp: Any, bodies: list[dict[str, Any]]) -> tuple[Any, list[str]]:
+    """The files as a ``--rejects`` run read them when its rows were corrected since (a fields file given for the
+    run's corrected re-run of the date): the rows its records name set aside by field id
+    (:data:`pipelines.reunderwrite.FIELD_IDS_KEY`) that the file now reads as valid are set aside again, the lines
+    it held (:data:`pipelines.reunderwrite.HELD_KEY`) are held again, and its records' set-aside entry (which hashes
+    the rows as they were) is taken as they wrote it; (``inp`` so read, warnings). Records naming no rows, or rows
+    the file still sets aside, or a record written before the field ids were recorded: ``inp`` as it is."""
+    from features.fields import SetAside, of_season
+    from pipelines.reunderwrite import FIELD_IDS_KEY, HELD_KEY
+    from pipelines.underwrite import SET_ASIDE_KEY
+
+    entries = {canonical_json((b.get("provenance") or {}).get(SET_ASIDE_KEY)) for b in bodies}
+    entry = (bodies[0].get("provenance") or {}).get(SET_ASIDE_KEY) if len(entries) == 1 else None
+    if not isinstance(entry, dict) or FIELD_IDS_KEY not in entry:
+        return inp, []
+    s = inp.season
+    named = {str(x) for x in entry[FIELD_IDS_KEY]}
+    now = {str(r.field_id) for r in inp.set_aside if of_season(r, s) and r.field_id is not None}
+    valid = named - now
+    if not valid:
+        return inp, []
+    f = inp.fields
+    at = (f["season"].astype(str) == s) & f["field_id"].astype(str).isin(valid)
+    held_apps = {str(a) for a in entry.get(HELD_KEY) or ()}
+    apps = inp.applications
+    held_tokens = tuple(sorted(set(apps.loc[apps["application_id"].astype(str).isin(held_apps),
+                                            "farmer_token"].astype(str))))
+    again = [SetAside(row=str(i), field_id=str(r.field_id), season=s, farmer_token=str(r.farmer_token),
+                      reason="set aside by the run replayed (its records name it)", position=int(i),
+                      overlaps=held_tokens)
+             for i, r in zip(f.index[at], f[at].itertuples(index=False), strict=True)]
+    missing = sorted(valid - {a.field_id for a in again})
+    said = [f"{len(again)} fields row(s) of season {s} the run set aside (its records name them by field id) read as "
+            "valid in this fields file (corrected since): set aside again as the run read them, the lines it held "
+            f"held again, its records' set-aside entry taken as written ({', '.join(sorted(valid)[:5])}"
+            + (f" and {len(valid) - 5} more" if len(valid) > 5 else "") + ")"]
+    if missing:
+        said.append(f"{len(missing)} field id(s) the run set aside are not in this fields file: its records may differ")
+    return replace(inp, fields=f[~at], set_aside=[*inp.set_aside, *again], set_aside_stamp=entry), said
 
 
 def _refuse_rows_the_run_read(inp: Any, mine: pd.DataFrame, fields: str | Path, day: str) -> None:

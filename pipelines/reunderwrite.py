@@ -732,7 +732,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  allow_missing_acquisitions: bool = False, runner: Any = None,
                  chunk_fields: int | None = None, set_aside: Sequence[Any] = (),
                  rejects: str | Path | None = None, book_check_when_deciding: bool = False,
-                 collect: list[DecisionItem] | None = None) -> ReunderwriteResult:
+                 collect: list[DecisionItem] | None = None,
+                 set_aside_stamp: dict[str, Any] | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -769,6 +770,11 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     later record) decides nothing on the Book of that date and runs as one with a sound Book.
     ``collect`` (``audit replay --reunderwriting``): the new records' items are put in this list instead of being
     appended, and the features artifact is hashed, not written — nothing is written to the store or beside it.
+    ``set_aside_stamp`` (a replay of a ``--rejects`` run with the fields file corrected since: its rows no longer
+    fail, so the rejects file's hash cannot be recomputed): the records' :data:`pipelines.underwrite.SET_ASIDE_KEY`
+    entry as the run wrote it, instead of :func:`_set_aside_stamp`'s.
+    A run of every crop's lines (``crops`` None) that writes records logs them as one run beside them, in their
+    transaction (:func:`pipelines.schedule.plain_run_logger`).
     """
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
@@ -863,7 +869,9 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                       **({"smoother_haze_pinned": True} if fr.haze_pinned else {}),
                       # decided without them (--allow-missing-acquisitions): only then, records as before
                       **({"missing_acquisitions": list(fr.missing_acquisitions)} if fr.missing_acquisitions else {}),
-                      **regions_provenance(), **_set_aside_stamp(set_aside, season, held_lines)}
+                      **regions_provenance(),
+                      **(_set_aside_stamp(set_aside, season, held_lines) if set_aside_stamp is None
+                         else {SET_ASIDE_KEY: set_aside_stamp})}
         from pipelines.monitor import alert_params_of, season_alerts
 
         alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
@@ -922,7 +930,13 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             collect.extend(out_items)
             res = AppendResult(written=0, already_present=0)
         else:
-            res = st.append(out_items, operator=operator or DEFAULT_OPERATOR)
+            # a plain run (every crop's lines; a --due checkpoint is logged by its CheckpointLog) logs its records as
+            # one run, in their transaction: `audit replay --reunderwriting` replays each run of a date on its own
+            from pipelines.schedule import plain_run_logger
+
+            res = st.append(out_items, operator=operator or DEFAULT_OPERATOR,
+                            also=None if crops is not None else plain_run_logger(
+                                season, fields_region(fields) or "", as_of, len(out_items)))
         for row, it in zip(rows, out_items, strict=True):
             row["record_id"] = record_id_for(it.idempotency_key)
         new_ids = set(res.record_ids)
@@ -999,18 +1013,25 @@ def _hold(todo: pd.DataFrame, set_aside: Sequence[Any], season: str,
 
 #: the entry of :data:`pipelines.underwrite.SET_ASIDE_KEY` naming the applications a ``--rejects`` run held
 HELD_KEY = "held_applications"
+#: the entry of :data:`pipelines.underwrite.SET_ASIDE_KEY` naming the field ids of the rows a ``--rejects`` run set
+#: aside (those with a readable one): a replay with the rows corrected since sets them aside again
+#: (:func:`pipelines.replay.replay_reunderwriting_files`)
+FIELD_IDS_KEY = "field_ids"
 
 
 def _set_aside_stamp(set_aside: Sequence[Any], season: str, held: Sequence[tuple[str, str]]) -> dict[str, Any]:
     """The records' provenance entry of a ``--rejects`` run (:func:`pipelines.underwrite.set_aside_provenance`) with
     the rows of ``season`` only (:func:`features.fields.of_season`: a row of another season holds no line of this
-    one; nothing when none is) and the applications the run held (:data:`HELD_KEY`, sorted; empty when it held
-    none) — what :func:`_by_rejects_run` reads."""
+    one; nothing when none is), the applications the run held (:data:`HELD_KEY`, sorted; empty when it held
+    none) and the rows' field ids (:data:`FIELD_IDS_KEY`, sorted; a row whose field id is the problem has none) —
+    what :func:`_by_rejects_run` reads."""
     from features.fields import of_season
 
-    out = set_aside_provenance([r for r in set_aside if of_season(r, season)])
+    rows = [r for r in set_aside if of_season(r, season)]
+    out = set_aside_provenance(rows)
     if out:
         out[SET_ASIDE_KEY][HELD_KEY] = sorted({aid for _line, aid in held})
+        out[SET_ASIDE_KEY][FIELD_IDS_KEY] = sorted({str(r.field_id) for r in rows if r.field_id is not None})
     return out
 
 
@@ -1187,6 +1208,9 @@ class FilesInputs:
     yield_history: pd.DataFrame | None = None
     #: the fields file's rows set aside (``--rejects``, or a replay reading the file as such a run did)
     set_aside: list[Any] = field(default_factory=list)
+    #: a replay of a ``--rejects`` run whose rows were corrected since: its records' set-aside entry
+    #: (:func:`reunderwrite`'s ``set_aside_stamp``)
+    set_aside_stamp: dict[str, Any] | None = None
 
 
 def read_files_inputs(fields: str | Path, imagery: str, book: str | Path, applications: str | Path,
@@ -1259,7 +1283,7 @@ def reunderwrite_files(inp: FilesInputs, as_of: date, *, store: DecisionStore | 
                         haze_dates=haze_dates, yield_history=inp.yield_history,
                         allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
                         chunk_fields=chunk_fields, set_aside=inp.set_aside, rejects=rejects,
-                        book_check_when_deciding=True, collect=collect)
+                        book_check_when_deciding=True, collect=collect, set_aside_stamp=inp.set_aside_stamp)
 
 #: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many
 #: days in the past (:class:`SeasonOver`)

@@ -12,7 +12,7 @@ re-underwriting goes forward only, so an application's chain never forks.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -28,7 +28,7 @@ from features.errors import ContractError, UserInputError
 from underwriting.policy import is_calendar_day
 
 __all__ = ["CHECKPOINTS", "Due", "CheckpointLog", "load_calendar", "checkpoint_dates", "due_checkpoints", "due_seasons",
-           "upcoming", "nothing_due_text", "model_reach"]
+           "upcoming", "nothing_due_text", "model_reach", "plain_run_id", "plain_run_logger"]
 
 CHECKPOINTS = ("pre_season", "emergence", "mid_season", "pre_harvest")
 DEFAULT_CALENDAR = Path(__file__).with_name("data") / "season_calendar.csv"
@@ -37,6 +37,10 @@ LOG_TABLE = "agcredit_checkpoint_runs"
 #: the records each logged run wrote (or found written), by record id: which records of a date a ``--due`` checkpoint
 #: wrote, for ``audit replay --reunderwriting`` (stores logged before it have none: told apart by crop and time)
 RECORDS_TABLE = "agcredit_checkpoint_records"
+#: the plain (not ``--due``) ``reunderwrite`` runs that wrote records: one row per run (:func:`plain_run_logger`)
+PLAIN_RUNS_TABLE = "agcredit_plain_runs"
+#: the ids of the records each plain run wrote (:data:`PLAIN_RUNS_TABLE`'s ``run_id``)
+PLAIN_RECORDS_TABLE = "agcredit_plain_run_records"
 
 
 def _read_calendar(p: Path, table: str | None = None) -> pd.DataFrame:
@@ -261,6 +265,58 @@ class CheckpointLog:
                 except sa.exc.IntegrityError:
                     if attempt == 2:
                         raise
+
+
+def _plain_tables(meta: sa.MetaData) -> tuple[sa.Table, sa.Table]:
+    """The plain runs' log tables (:data:`PLAIN_RUNS_TABLE`, :data:`PLAIN_RECORDS_TABLE`) in ``meta``."""
+    runs = sa.Table(PLAIN_RUNS_TABLE, meta,
+                    sa.Column("run_id", sa.String(32), primary_key=True),
+                    sa.Column("season", sa.String(8), nullable=False),
+                    sa.Column("region", sa.String(64), nullable=False),
+                    sa.Column("as_of", sa.String(10), nullable=False),
+                    sa.Column("ran_at", sa.String(32), nullable=False),
+                    sa.Column("n_lines", sa.Integer, nullable=False))
+    records = sa.Table(PLAIN_RECORDS_TABLE, meta,
+                       sa.Column("run_id", sa.String(32), primary_key=True),
+                       sa.Column("record_id", sa.String(32), primary_key=True))
+    return runs, records
+
+
+def plain_run_id(record_ids: Sequence[str]) -> str:
+    """A plain run's id: from the ids of the records it wrote (the same records, the same id)."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(sorted(set(record_ids))).encode()).hexdigest()[:24]
+
+
+def plain_run_logger(season: str, region: str, as_of: date, n_lines: int
+                     ) -> Callable[[sa.Connection, Sequence[str]], None]:
+    """The log of a plain ``reunderwrite`` run (``--as-of``, every crop's lines; not a ``--due`` checkpoint) for
+    :meth:`underwriting.store.DecisionStore.append`'s ``also``: written in the transaction of the run's records — a
+    row (run id from the record ids, :func:`plain_run_id`; season, region, as-of date, when, the lines it
+    re-decided) and the ids of the records it wrote, so ``audit replay --reunderwriting`` replays each plain run of a
+    date on its own (:func:`pipelines.replay._date_runs`). A run killed before its records committed logged nothing;
+    a run writing no record logs nothing (its lines' records are an earlier run's, logged with it).
+
+    Two tables of their own rather than rows of the checkpoint log (crop ``*``, checkpoint ``plain``): that log is
+    keyed by checkpoint — one row per season, region, crop and checkpoint, read as "done" by ``reunderwrite --due``
+    (:meth:`CheckpointLog.done`) and listed by ``schedule show`` — while a date has any number of plain runs that
+    are no checkpoint; the readers of that log (and an agcredit before this one: the tables are unknown to it) see
+    nothing new. A store without them (none written yet) replays as before: its plain runs as one."""
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def log(conn: sa.Connection, record_ids: Sequence[str]) -> None:
+        runs, records = _plain_tables(sa.MetaData())
+        runs.create(conn, checkfirst=True)  # under the store's write lock, in its transaction
+        records.create(conn, checkfirst=True)
+        rid = plain_run_id(record_ids)
+        if conn.execute(sa.select(runs.c.run_id).where(runs.c.run_id == rid)).first() is not None:
+            return  # the same records logged (a record id is written once: cannot happen, but marking twice is a no-op)
+        conn.execute(runs.insert().values(run_id=rid, season=str(season), region=str(region),
+                                          as_of=as_of.isoformat(), ran_at=now, n_lines=int(n_lines)))
+        conn.execute(records.insert(), [{"run_id": rid, "record_id": r} for r in sorted(set(record_ids))])
+
+    return log
 
 
 def due_seasons(today: date, current: str, county_seasons: list[str], book_seasons: list[str], region: str) -> list[str]:

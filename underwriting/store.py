@@ -728,8 +728,12 @@ class DecisionStore:
             raise StoreError(url=self.shown_url,
                              problem=f"refusing item for application {item.application_id}: {'; '.join(problems)}")
 
-    def append(self, items: Sequence[DecisionItem], operator: str) -> AppendResult:
-        """Append ``items`` to the chain; items whose record id is already stored add nothing."""
+    def append(self, items: Sequence[DecisionItem], operator: str,
+               also: Callable[[Connection, Sequence[str]], None] | None = None) -> AppendResult:
+        """Append ``items`` to the chain; items whose record id is already stored add nothing. ``also``: called with
+        the transaction's connection and the ids of the records written (when some were), before it commits — a
+        caller's own table kept beside them in one transaction (``reunderwrite``'s log of a plain run,
+        :func:`pipelines.schedule.plain_run_logger`): both or neither."""
         operator = str(operator or "").strip()
         if not operator:
             raise StoreError(url=self.shown_url, problem="an operator is required to write records")
@@ -749,7 +753,7 @@ class DecisionStore:
             if not items:
                 return AppendResult(written=0, already_present=0)
             path = new_sqlite_file(self.url)
-            if path is not None:
+            if path is not None and also is None:  # (``also`` needs this connection: the transaction below)
                 res = append_to_new_sqlite(self.url, path, items, operator)
                 self._deferred = False
                 return res
@@ -802,6 +806,8 @@ class DecisionStore:
                 ids_out.append(rid)
                 if self._on_insert is not None:
                     self._on_insert(written)
+            if also is not None and ids_out:
+                also(conn, ids_out)
         self._deferred = False
         return AppendResult(written=written, already_present=present, record_ids=tuple(ids_out))
 

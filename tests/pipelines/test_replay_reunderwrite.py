@@ -350,12 +350,11 @@ def test_a_files_run_replays_identical_and_another_input_differs(world: dict[str
     assert _sha(str(path)) == before
 
 
-def test_a_files_rejects_run_replays_its_rows_set_aside_and_writes_no_rejects(world: dict[str, Any], tmp_path: Path,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    """`reunderwrite --fields … --rejects R`: a fields row of the season set aside (an unknown crop) holds its
-    farmer's lines, and the other records name the rows (``fields_set_aside``). The files-form replay reads the file
-    as that run did — the same row set aside, the same lines held (said) — so every record is identical; no rejects
-    file is written and the store is as before."""
+def _rejects_run(world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+                 ) -> tuple[Path, str, Path, Path]:
+    """A store at ``tmp_path/name.db`` (the world's first decisions), then `reunderwrite --fields BAD --rejects R` as
+    of mid, BAD the county's fields file with one row of the season (a Book farmer's) given an unknown crop — its
+    farmer's line held: (the store's path and URL, BAD, R)."""
     import geopandas as gpd
 
     gdf = gpd.read_file(world["county"].path / "records" / "fields.gpkg")
@@ -366,9 +365,19 @@ def test_a_files_rejects_run_replays_its_rows_set_aside_and_writes_no_rejects(wo
     bad = tmp_path / "bad.gpkg"
     gdf.to_file(bad, driver="GPKG")
     rejects = tmp_path / "rejects.csv"
-    path = tmp_path / "rejects.db"
+    path = tmp_path / f"{name}.db"
     url, run = _files_store(world, path, monkeypatch, "--fields", str(bad), "--rejects", str(rejects))
     assert run.exit_code == 1 and "line(s) not re-underwritten" in run.stdout, run.output
+    return path, url, bad, rejects
+
+
+def test_a_files_rejects_run_replays_its_rows_set_aside_and_writes_no_rejects(world: dict[str, Any], tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --fields … --rejects R`: a fields row of the season set aside (an unknown crop) holds its
+    farmer's lines, and the other records name the rows (``fields_set_aside``). The files-form replay reads the file
+    as that run did — the same row set aside, the same lines held (said) — so every record is identical; no rejects
+    file is written and the store is as before."""
+    path, url, bad, rejects = _rejects_run(world, tmp_path, monkeypatch, "rejects")
     with DecisionStore(url) as st:
         recs = st.records(world["season"])
     mine = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"] == world["cps"]["mid"].isoformat())]
@@ -384,11 +393,16 @@ def test_a_files_rejects_run_replays_its_rows_set_aside_and_writes_no_rejects(wo
             "written): 1 row(s)") in r.stderr, r.stderr
     assert "line(s) not replayed: their farmers' fields had rejected rows, as in the run" in r.stderr, r.stderr
     assert not rejects.exists() and _sha(str(path)) == before
-    # the file corrected since: the held farmer's line is re-decided (not stored), the others' records named the
-    # row set aside (reproduced, that provenance differs) — the replay fails
+    # the file corrected since (the file a corrected re-run of the date reads): the records name the row set aside by
+    # field id, so the replay sets it aside again and holds its farmer's line as the run did — identical, said
+    # (before, the held line was re-decided, not stored, and the others' records reproduced only: the replay failed)
     fixed = _replay_files(world, url)
-    assert fixed.exit_code == 1 and f"{n} reproduced, 0 differs, 1 not stored" in fixed.stdout, fixed.output
-    assert "fields_set_aside" in fixed.stdout and "warning: the fields file read" not in fixed.stderr, fixed.output
+    assert fixed.exit_code == 0 and f"{n} identical, 0 reproduced, 0 differs, 0 not stored" in fixed.stdout, \
+        fixed.output
+    assert ("1 fields row(s) of season 2009 the run set aside (its records name them by field id) read as valid in "
+            "this fields file (corrected since): set aside again as the run read them") in fixed.stderr, fixed.stderr
+    assert "warning: the fields file read" not in fixed.stderr and not rejects.exists(), fixed.output
+    assert _sha(str(path)) == before
 
 
 def test_files_form_refusals_are_one_line(world: dict[str, Any], tmp_path: Path) -> None:
@@ -405,3 +419,178 @@ def test_files_form_refusals_are_one_line(world: dict[str, Any], tmp_path: Path)
                                        str(rec / "applications.csv"), "--as-of", "2009-10-01", "--store", url])
     assert missing.exit_code == 2 and missing.stderr == "error: without --county, give --book\n", missing.output
     assert _files(tmp_path) == before
+
+
+def _plain_log(path: Path) -> list[tuple[str, str, int, list[str]]]:
+    """The plain runs a SQLite store logged: (run id, as-of date, lines, its record ids), in the order they ran."""
+    from pipelines.schedule import PLAIN_RECORDS_TABLE, PLAIN_RUNS_TABLE
+
+    con = sqlite3.connect(path)
+    try:
+        runs = con.execute(f"SELECT run_id, as_of, n_lines FROM {PLAIN_RUNS_TABLE} ORDER BY ran_at, rowid").fetchall()
+        return [(rid, day, n, [x for (x,) in con.execute(
+            f"SELECT record_id FROM {PLAIN_RECORDS_TABLE} WHERE run_id = ? ORDER BY record_id", (rid,))])
+                for rid, day, n in runs]
+    finally:
+        con.close()
+
+
+def _without_plain_log(path: Path, to: Path) -> str:
+    """A copy of a SQLite store at ``to`` without the plain runs' log (a store written before it): its URL."""
+    from pipelines.schedule import PLAIN_RECORDS_TABLE, PLAIN_RUNS_TABLE
+
+    shutil.copy(path, to)
+    con = sqlite3.connect(to)
+    con.execute(f"DROP TABLE {PLAIN_RUNS_TABLE}")
+    con.execute(f"DROP TABLE {PLAIN_RECORDS_TABLE}")
+    con.commit()
+    con.close()
+    return f"sqlite:///{to}"
+
+
+def _date_ids(url: str, season: str, day: str) -> list[str]:
+    """The ids of the re-underwriting records of ``day``, in chain order."""
+    with DecisionStore(url) as st:
+        recs = st.records(season)
+    return [str(x) for x in recs.loc[(recs["kind"] == "reunderwrite") & (recs["as_of"] == day)]
+            .sort_values("seq")["record_id"]]
+
+
+def test_two_plain_runs_of_one_date_replay_each_as_it_ran(world: dict[str, Any], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two plain `reunderwrite --as-of` runs of one date, an application decided between them (its decided line
+    D-<id> is re-underwritten by the second run only): each run logs its records as one run, in their transaction,
+    and the replay replays each as it ran — the second reading the store with that decision — every line identical,
+    said run by run, the store's file as before. The same store without the plain runs' log (as every store was
+    before): the date's records replayed as one run of all lines reading the store before the first, so the late
+    line is not re-decided and the replay fails, as it did."""
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    c, season, day = world["county"], world["season"], world["cps"]["mid"]
+    book_apps = set(c.book()["application_id"].astype(str)) | set(c.applications().loc[
+        c.applications()["farmer_token"].isin(set(c.book().get("farmer_token", pd.Series(dtype=str)))),
+        "application_id"].astype(str))
+    late = next(i for i in world["first"] if i.outcome in ("APPROVE", "REDUCE") and i.application_id not in book_apps)
+    path = tmp_path / "two.db"
+    url = f"sqlite:///{path}"
+    with DecisionStore(url) as st:
+        st.append([i for i in world["first"] if i is not late], operator="underwriter")
+    one = reunderwrite_county(c, season, day, store=url, models=world["models"])
+    assert one.written > 0 and late.application_id not in {i.application_id for i in one.items}
+    first_ids = _date_ids(url, season, day.isoformat())
+    with DecisionStore(url) as st:  # an application decided after the first run
+        st.append([late], operator="underwriter")
+    two = reunderwrite_county(c, season, day, store=url, models=world["models"])
+    assert two.written >= 1 and late.application_id in {i.application_id for i in two.items}, two.warnings
+    all_ids = _date_ids(url, season, day.isoformat())
+    log = _plain_log(path)
+    assert [(d, n, ids) for _r, d, n, ids in log] == [
+        (day.isoformat(), len(one.items), sorted(first_ids)),
+        (day.isoformat(), len(two.items), sorted(set(all_ids) - set(first_ids)))], log
+    gc.collect()
+    before = _sha(str(path))
+    r = _replay(world, url, day.isoformat())
+    n = len({*(i.application_id for i in one.items), *(i.application_id for i in two.items)})
+    assert r.exit_code == 0, r.output
+    assert f"{n} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.output
+    assert (f"runs replayed one by one, as they ran: all lines: {one.written} record(s); all lines: {two.written} "
+            "record(s)") in r.stdout, r.stdout
+    assert _sha(str(path)) == before
+    # the old grouping (a store without the plain runs' log): one run of all lines — the late line not re-decided
+    old = _replay(world, _without_plain_log(path, tmp_path / "old.db"), day.isoformat())
+    assert old.exit_code == 1 and "runs replayed one by one" not in old.stdout, old.output
+    bad = [x for x in old.stdout.splitlines()[1:] if " differs " in x]
+    assert [x.split()[0] for x in bad] == [late.application_id] and "not re-decided" in bad[0], old.stdout
+
+
+def test_a_killed_plain_run_logs_nothing_and_its_rerun_logs_the_same_ids(world: dict[str, Any], tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain run killed while its records are written (after the first insert) leaves no record and no log (one
+    transaction); its re-run writes and logs the records a run never killed logs (same ids, same run id); a re-run of
+    a complete run writes nothing and logs nothing more. The plain runs' log is no checkpoint: the checkpoint log
+    stays empty, `reunderwrite --due` runs the same checkpoints and `schedule show --store` says the same as on the
+    store without it."""
+    from datetime import date
+
+    from pipelines.reunderwrite import reunderwrite_due
+    from pipelines.schedule import CheckpointLog
+
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    c, season, day = world["county"], world["season"], world["cps"]["mid"]
+
+    def fresh(name: str) -> tuple[Path, str]:
+        p = tmp_path / f"{name}.db"
+        with DecisionStore(f"sqlite:///{p}") as st:
+            st.append(world["first"], operator="underwriter")
+        return p, f"sqlite:///{p}"
+
+    clean_path, clean = fresh("clean")
+    reunderwrite_county(c, season, day, store=clean, models=world["models"])
+    path, url = fresh("killed")
+
+    def kill(n: int) -> None:
+        raise KeyboardInterrupt  # the run stopped half-way through writing its records
+
+    with DecisionStore(url, create=False, writer=True) as st:
+        st._on_insert = kill
+        with pytest.raises(KeyboardInterrupt):
+            reunderwrite_county(c, season, day, store=st, models=world["models"])
+    assert _date_ids(url, season, day.isoformat()) == []
+    import sqlalchemy as sa
+
+    from pipelines.schedule import PLAIN_RUNS_TABLE
+
+    engine = sa.create_engine(url)
+    assert not sa.inspect(engine).has_table(PLAIN_RUNS_TABLE)  # created in the transaction: rolled back with it
+    engine.dispose()
+    res = reunderwrite_county(c, season, day, store=url, models=world["models"])
+    assert res.written > 0
+    assert [(r, d, n, ids) for r, d, n, ids in _plain_log(path)] == _plain_log(clean_path)
+    assert len(_plain_log(path)) == 1 and _plain_log(path)[0][3] == sorted(_date_ids(url, season, day.isoformat()))
+    again = reunderwrite_county(c, season, day, store=url, models=world["models"])
+    assert again.written == 0 and len(_plain_log(path)) == 1
+    # no checkpoint: the checkpoint log knows nothing of it; --due and schedule show as on the store without it
+    log = CheckpointLog(url)
+    try:
+        assert log.done() == set() and log.rows().empty
+    finally:
+        log.close()
+    bare = _without_plain_log(path, tmp_path / "bare.db")
+    shows = [CliRunner().invoke(app, ["schedule", "show", "--season", season, "--region", c.region, "--today",
+                                      day.isoformat(), "--store", u]) for u in (url, bare)]
+    assert shows[0].exit_code == 0 and "done (records as of" in shows[0].stdout, shows[0].output
+    assert shows[0].stdout == shows[1].stdout
+    dues = [[(d.crop, d.checkpoint, d.date, len(r.items), r.covered_by) for d, r in
+             reunderwrite_due(date(2009, 9, 2), county=c, store=u, models=world["models"])] for u in (url, bare)]
+    assert dues[0] == dues[1] and dues[0], dues
+
+
+def test_a_rejects_run_and_its_corrected_rerun_replay_from_the_corrected_file(
+        world: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reunderwrite --fields BAD --rejects R` (a row of the season set aside, its farmer's line held), then the
+    corrected re-run of the date (`--fields` corrected: it decides the held line only): each run logged on its own,
+    so one replay with the corrected fields file replays both — the first setting the row its records name (by field
+    id) aside again, the second deciding the held line — every line identical, the store as before. Without the
+    plain runs' log (one run of all lines, as before) the first run's records are reproduced only (their provenance
+    names the row set aside: the file is read whole), not identical."""
+    path, url, _bad, rejects = _rejects_run(world, tmp_path, monkeypatch, "rerun")
+    rejects.unlink()
+    day = world["cps"]["mid"].isoformat()
+    first = _date_ids(url, world["season"], day)
+    fixed = CliRunner().invoke(app, ["reunderwrite", "--as-of", day, "--store", url, "--cache",
+                                     str(world["county"].cache_dir), *_county_files(world)])
+    assert fixed.exit_code == 0, fixed.output
+    both = _date_ids(url, world["season"], day)
+    assert len(both) == len(first) + 1, fixed.output  # the held line only
+    assert [ids for *_x, ids in _plain_log(path)] == [sorted(first), sorted(set(both) - set(first))]
+    gc.collect()
+    before = _sha(str(path))
+    r = _replay_files(world, url)
+    assert r.exit_code == 0, r.output
+    assert f"{len(both)} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.output
+    assert (f"runs replayed one by one, as they ran: all lines: {len(first)} record(s); all lines: 1 record(s)"
+            in r.stdout), r.stdout
+    assert "set aside again as the run read them" in r.stderr, r.stderr
+    assert _sha(str(path)) == before and not rejects.exists()
+    old = _replay_files(world, _without_plain_log(path, tmp_path / "old.db"))
+    assert f"1 identical, {len(first)} reproduced, 0 differs, 0 not stored" in old.stdout, old.output
+    assert f"fields_set_aside ({len(first)})" in old.stdout and "runs replayed one by one" not in old.stdout, old.output

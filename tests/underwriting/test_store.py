@@ -153,6 +153,40 @@ def test_append_is_idempotent_and_chained(store: DecisionStore) -> None:
     assert (res.ok, res.count, res.seq) == (True, 12, None)
 
 
+def test_a_plain_runs_log_is_written_in_its_records_transaction(store: DecisionStore) -> None:
+    """``append(also=...)`` (reunderwrite's plain run log, :func:`pipelines.schedule.plain_run_logger`) writes in the
+    records' transaction, on both backends: an append stopped half-way leaves neither the records nor the log (its
+    tables not even created); the re-run logs the ids a run never stopped logs; an append writing nothing logs
+    nothing."""
+    from datetime import date
+
+    from pipelines.schedule import PLAIN_RECORDS_TABLE, PLAIN_RUNS_TABLE, plain_run_id, plain_run_logger
+
+    items = make_items(3)
+    log = plain_run_logger("2025", "in-smallholder", date(2025, 9, 1), 3)
+
+    def stop(n: int) -> None:
+        if n == 2:
+            raise KeyboardInterrupt
+
+    store._on_insert = stop
+    with pytest.raises(KeyboardInterrupt):
+        store.append(items, operator="t", also=log)
+    store._on_insert = None
+    assert store.count() == 0 and store.table_rows(PLAIN_RUNS_TABLE) is None
+    res = store.append(items, operator="t", also=log)
+    ids = sorted(record_id_for(i.idempotency_key) for i in items)
+    assert sorted(res.record_ids) == ids
+    runs, recs = store.table_rows(PLAIN_RUNS_TABLE), store.table_rows(PLAIN_RECORDS_TABLE)
+    assert runs is not None and recs is not None
+    assert runs[["run_id", "season", "region", "as_of", "n_lines"]].values.tolist() == [
+        [plain_run_id(ids), "2025", "in-smallholder", "2025-09-01", 3]]
+    assert sorted(recs["record_id"]) == ids and set(recs["run_id"]) == {plain_run_id(ids)}
+    assert store.append(items, operator="t", also=log).written == 0
+    assert len(store.table_rows(PLAIN_RUNS_TABLE)) == 1  # type: ignore[arg-type]
+    assert verify_store(store.url).ok
+
+
 def test_duplicates_inside_one_batch_are_written_once(store: DecisionStore) -> None:
     items = make_items(3)
     res = store.append(items + items[:2], operator="op")
