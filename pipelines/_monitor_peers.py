@@ -176,10 +176,10 @@ CANDIDATE_FEATURES = ["ndvi", "prev_ndvi", "own_max", "peer_ndvi", "next_ndvi", 
 def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Timestamp,
                         timing: pd.DataFrame | None, *, drop: float = 0.15, peer_green: float = 0.4,
                         green: float = 0.45, emerged: float = 0.3, single: float | None = None,
-                        bare: float = 0.3, clock: ThermalClock | None = None, region: str | None = None
-                        ) -> pd.DataFrame:
-    """Rows of :func:`peer_anomalies` where a field with a declared crop, green earlier in its own crop's
-    season, is at least ``drop`` below its peers on a clear observation and again on its next one while
+                        bare: float = 0.3, clock: ThermalClock | None = None, region: str | None = None,
+                        own_green: float | None = None) -> pd.DataFrame:
+    """Rows of :func:`peer_anomalies` where a field with a declared crop, come up earlier in its own crop's season
+    (its own maximum so far at least ``own_green``; None: ``green``), is at least ``drop`` below its peers on a clear observation and again on its next one while
     the peers are still green (≥ ``peer_green``), and at least ``drop`` below its own earlier maximum on
     both (it fell; a thin, partly planted canopy that merely stays below its peers did not), and below
     ``bare`` on the confirming one (the canopy is gone, not merely senescing early under drought): candidate
@@ -252,7 +252,7 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     else:
         out["greenup_rel"] = np.nan
         out["day_rel"] = np.nan
-    base = (out["drop_now"] >= drop) & (out["peer_ndvi"] >= peer_green) & (out["own_max"] >= green)
+    base = (out["drop_now"] >= drop) & (out["peer_ndvi"] >= peer_green) & (out["own_max"] >= (green if own_green is None else own_green))
     fell = (out["own_max"] - np.maximum(out["ndvi"], out["next_ndvi"])) >= drop  # the field itself fell
     two = base & fell & (out["drop_next"] >= drop) & (out["next_peer_ndvi"] >= peer_green) & (out["next_ndvi"] < bare)
     one = base & (out["drop_now"] >= (single if single is not None else np.inf)) & (out["ndvi"] < bare) \

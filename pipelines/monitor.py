@@ -23,7 +23,8 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   ``peer_k`` fields (of the same crop with ``peer_same_crop``) whose NDVI over the previous 100 days was
   most like its own, observed on the same date, see :mod:`pipelines._monitor_peers`) while they stayed green (≥ ``peer_green``), and
   at least ``peer_drop_next`` below the same kind of peers on its next clear observation, after
-  having been green itself, earlier after its own green-up than ``peer_greenup_rel`` × the crop's
+  having come up itself (its own earlier maximum at least ``peer_own_green``: a crop failing before its canopy
+  closed counts — it was ``green`` until 2026-12-04, fourth; a model version saved before keeps that), earlier after its own green-up than ``peer_greenup_rel`` × the crop's
   usual green-up-to-collapse duration and falling at least ``peer_drop_rate`` per day (a
   county-wide drop is weather or the usual harvest, a field falling away from its peers is not);
   with ``peer_both`` it must be that far below both its nearest fields of any crop (a field growing
@@ -127,7 +128,7 @@ __all__ = ["AlertParams", "farmers_lines", "ALERT_TYPES", "ALERT_COLUMNS", "expe
            "first_cohort_pass", "first_mismatch_raise", "mismatch_candidates", "mismatch_passes", "candidate_prob",
            "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED",
            "held_notes", "mark_held", "HELD_LINE", "params_from_meta", "ratio_evidence",
-           "INFINITE_RATIO"]
+           "INFINITE_RATIO", "SAVED_BEFORE", "SAVED_RULES"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -166,6 +167,9 @@ class AlertParams:
     peer_greenup_rel: float = 0.8
     peer_drop_rate: float = 0.0
     peer_drop_single: float = 0.4
+    #: the field's own earlier maximum a two-observation peer candidate needs (it came up as a crop; ``emerged``):
+    #: adopted 2026-12-04, fourth (/work/data/L46/RULE13n.md), was ``green`` (0.45) — see :data:`SAVED_BEFORE`
+    peer_own_green: float = 0.30
     peer_single_greenup_rel: float = 0.8
     peer_single_wait_days: int = 10
     np_rise: float = 0.05
@@ -334,7 +338,7 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
     if p.peer_both:  # below both kinds of peers: the nearest fields of any crop and of its own crop
         pa = lower_peers(pa, peer_anomalies(obs, k=p.peer_k, groups=None if p.peer_same_crop else crops))
     cand = collapse_candidates(pa, fields, pd.Timestamp(season_start), tim, drop=p.peer_drop,
-                               peer_green=p.peer_green, green=p.green, emerged=p.emerged,
+                               peer_green=p.peer_green, green=p.green, emerged=p.emerged, own_green=p.peer_own_green,
                                single=p.peer_drop_single if p.peer_drop_single < 1.0 else None, bare=p.bare,
                                clock=clock, region=region)
     return wait_late_singles(cand, greenup_rel=p.peer_single_greenup_rel, wait_days=p.peer_single_wait_days)
@@ -838,14 +842,25 @@ def alert_params_of(crop_model: Any, region: str | None) -> AlertParams | None:
     return params_from_meta(tuned, f"the crop-type model's alert_params of region {region}")
 
 
+#: rules a model version's saved thresholds (``meta.json`` ``alert_params``) ran with before the rule changed, for a
+#: version saved before it (its thresholds lack the key): its monitoring and re-underwriting stay as they were
+#: (their records replay); a version saved since names the value (:func:`pipelines._alert_fit.tuned_alert_params`)
+SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45}
+#: the rules a model version saves beside its tuned thresholds, so that a later change of their defaults leaves it as
+#: it was (:data:`SAVED_BEFORE`)
+SAVED_RULES = tuple(SAVED_BEFORE)
+
+
 def params_from_meta(tuned: dict[str, Any], where: str) -> AlertParams:
     """:class:`AlertParams` of saved thresholds (``meta.json`` ``alert_params`` of one region; keys it does not know
-    left out) over the rules' defaults; a contradictory combination is a one-line user error naming ``where``."""
+    left out) over the rules' defaults — a rule the thresholds do not name that changed since such versions were
+    saved as they ran it (:data:`SAVED_BEFORE`); a contradictory combination is a one-line user error naming
+    ``where``."""
     from features.errors import UserInputError
 
     known = {f.name for f in fields_of(AlertParams)}
     try:
-        return AlertParams(**{k: v for k, v in tuned.items() if k in known})
+        return AlertParams(**{**SAVED_BEFORE, **{k: v for k, v in tuned.items() if k in known}})
     except ValueError as e:
         raise UserInputError(f"{where}: {e}") from None
 

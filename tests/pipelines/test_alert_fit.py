@@ -14,7 +14,7 @@ from shapely.geometry import box
 from features._crop_persist import restore_state
 from pipelines._alert_fit import county_alert_params
 from pipelines.evaluation.alerts import DEFAULT_GRID, tune_params
-from pipelines.monitor import AlertParams, alert_params_of
+from pipelines.monitor import SAVED_RULES, AlertParams, alert_params_of
 from tests.crop_stub import FittedStub, saved_and_restored
 from tests.pipelines.test_evaluate_alerts import SEASONS, _synthetic
 
@@ -57,7 +57,9 @@ def test_county_thresholds_are_the_evaluations(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setattr("pipelines._alert_fit.N_TUNE_SEASONS", 1)
     got = county_alert_params(county, past, data.series)  # type: ignore[arg-type]
     chosen, _ = tune_params(data, past[-1:], grid=grid)  # what evaluate alerts tunes for the next season
-    assert got == {"grace_days": chosen.grace_days, "peer_greenup_rel": chosen.peer_greenup_rel}
+    # with the rules a version names so that a later change of their defaults leaves it as it was
+    assert got == {"grace_days": chosen.grace_days, "peer_greenup_rel": chosen.peer_greenup_rel,
+                   "peer_own_green": AlertParams().peer_own_green}
     # no diaries of the tuned seasons: none
     empty = _County(tmp_path / "e", data.records[data.records["season"] == "2005"], data.crops)
     assert county_alert_params(empty, past, data.series) is None  # type: ignore[arg-type]
@@ -68,12 +70,16 @@ def test_thresholds_travel_with_the_model_and_are_used() -> None:
     meta, back = saved_and_restored(FittedStub(alert_params_=tuned))
     assert back.alert_params_ == tuned
     p = alert_params_of(back, "in-smallholder")
-    assert p == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9)
+    # saved before the rules named peer_own_green: the rule as it ran then (0.45), not today's default
+    assert p == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9, peer_own_green=0.45)
+    named = {"in-smallholder": {**tuned["in-smallholder"], "peer_own_green": 0.3}}
+    _, now = saved_and_restored(FittedStub(alert_params_=named))
+    assert alert_params_of(now, "in-smallholder") == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9)
     assert alert_params_of(back, "us-nebraska") is None and alert_params_of(None, "in-smallholder") is None
     meta.pop("alert_params")  # a folder saved before: the rules' defaults
     restore_state(back, meta)
     assert back.alert_params_ == {} and alert_params_of(back, "in-smallholder") is None
-    assert set(DEFAULT_GRID) == set(tuned["in-smallholder"])  # what the fit returns
+    assert set(DEFAULT_GRID) | set(SAVED_RULES) == set(named["in-smallholder"])  # what the fit returns
 
 
 def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -90,7 +96,8 @@ def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatc
     model, used = _cli_report._champion_crop_model()  # (the model, what the page says of it)
     assert model is champion  # also the report's crop model: its declared-crop probability raises CROP_MISMATCH
     assert used == "crop-type version 1, today's champion"
-    assert _cli_report._champion_alert_params("in-smallholder", model) == AlertParams(collapse_k=1.0, grace_days=10)
+    assert _cli_report._champion_alert_params("in-smallholder", model) == AlertParams(collapse_k=1.0, grace_days=10,
+                                                                                      peer_own_green=0.45)
     assert _cli_report._champion_alert_params("us-nebraska", model) is None
 
     def missing(*a: Any, **k: Any) -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -229,6 +230,30 @@ def test_one_extreme_observation_is_enough() -> None:
     off = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em,
                         AlertParams(collapse_k=99.0, duration_k=99.0, peer_drop_single=1.0), timing=timing)
     assert not (off["alert"] == "CROP_FAILURE").any()  # without the rule the clouds hide it
+
+
+def test_a_crop_failing_before_its_canopy_closed_is_a_failure() -> None:
+    """A field that came up (0.42 at most, never the 0.45 of a green canopy) and fell to bare soil while the fields
+    that grew like it turned green is a failure through the peers (since 2026-12-04, fourth; the rule needed the
+    field green itself, kept by ``peer_own_green=0.45``, which a model version saved before runs): a WATCH before."""
+    bands, timing, em = _expectations()
+    cur, fields = _season(25, {}, 2)
+    mine = cur["field_id"] == "f03"
+    day = (cur["date"] - pd.Timestamp(START)).dt.days
+    cur.loc[mine, "mean"] = np.where(day[mine] >= 100, 0.2, np.minimum(cur.loc[mine, "mean"], 0.42))
+    p = AlertParams(collapse_k=99.0, duration_k=99.0)
+    al = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em, p, timing=timing)
+    fail = al[al["alert"] == "CROP_FAILURE"]
+    assert list(fail["field_id"]) == ["f03"] and fail["date"].iloc[0] == pd.Timestamp("2024-07-15")
+    ev = json.loads(fail["evidence"].iloc[0])
+    assert ev["rule"] == "peers" and ev["ndvi"] == [0.2, 0.2] and min(ev["peer_ndvi"]) > 0.7
+    before = detect_alerts(clear_ndvi(cur), fields, bands, date(2024, 10, 15), START, em,
+                           replace(p, peer_own_green=0.45), timing=timing)
+    assert not (before["alert"] == "CROP_FAILURE").any() and (before["alert"] == "WATCH").any()
+    thin = cur.copy()  # a thin canopy that never fell from its own top is not one
+    thin.loc[mine, "mean"] = np.minimum(cur.loc[mine, "mean"].where(day[mine] < 100, 0.42), 0.42)
+    al2 = detect_alerts(clear_ndvi(thin), fields, bands, date(2024, 10, 15), START, em, p, timing=timing)
+    assert not (al2["alert"] == "CROP_FAILURE").any()
 
 
 def _plateau_season(n: int, collapse: dict[str, int], harvest: int, season: str, start: date,
