@@ -62,13 +62,13 @@ def tuned_alert_params(region: str, seasons: list[str], current: str, series: pd
     region — a missing region is ``region``'s), ``history`` the farm records typed
     (:func:`pipelines.county.read_history`: the check) and ``records`` the same records as written (every cell a
     string: what the tuning replays). None when fewer than ``N_TUNE_SEASONS + 2`` seasons or no diaries of them.
-    Only the tuned names are returned, with the rules of :data:`pipelines.monitor.SAVED_RULES` as they are now (the
+    Only the tuned names are returned, with the rules of :data:`pipelines.monitor.SAVED_BEFORE` as they are now (the
     rest stay the rules' defaults). ``max_fields``:
     :func:`pipelines.evaluation.alerts.tune_params`' sample cap (default its
     :data:`~pipelines.evaluation.alerts.TUNE_MAX_FIELDS`; 0: every field)."""
     from features.series import season_window
     from pipelines.evaluation.alerts import DEFAULT_GRID, TUNE_MAX_FIELDS, SeasonData, tune_params
-    from pipelines.monitor import SAVED_RULES, AlertParams, clear_ndvi, crop_first_days, own_crop_obs
+    from pipelines.monitor import SAVED_BEFORE, AlertParams, clear_ndvi, crop_first_days, own_crop_obs
 
     seasons = sorted(str(s) for s in seasons)
     if len(seasons) < N_TUNE_SEASONS + 2:
@@ -86,7 +86,7 @@ def tuned_alert_params(region: str, seasons: list[str], current: str, series: pd
                       records=records)
     chosen, _ = tune_params(data, seasons[-N_TUNE_SEASONS:], base=AlertParams(),
                             max_fields=TUNE_MAX_FIELDS if max_fields is None else max_fields)
-    return {name: getattr(chosen, name) for name in sorted({*DEFAULT_GRID, *SAVED_RULES})}
+    return {name: getattr(chosen, name) for name in sorted({*DEFAULT_GRID, *SAVED_BEFORE})}
 
 
 @contextlib.contextmanager

@@ -192,10 +192,10 @@ def _train_crop(county: Any, st: Stage) -> None:
                 reason="agcredit demo on a synthetic county: promoted below its minimum metrics to show the flow")
         st.lines.append(f"WARNING: below its minimum metrics ({'; '.join(failures[:3])}); promoted for the demo "
                         "only (forced, recorded in the alias history)")
-    from pipelines.monitor import SAVED_RULES
+    from pipelines.monitor import SAVED_BEFORE
 
     for region, tuned in sorted((res.classifier.alert_params_ or {}).items()):
-        rules = {k: v for k, v in tuned.items() if k in SAVED_RULES}  # saved as they are now, not tuned
+        rules = {k: v for k, v in tuned.items() if k in SAVED_BEFORE}  # saved as they are now, not tuned
         st.lines.append(f"    alert thresholds for {region}, tuned on the diaries of seasons "
                         f"{', '.join(county.past_seasons[-N_TUNE_SEASONS:])} (saved with the model; monitor and "
                         f"re-underwriting use them): "

@@ -128,7 +128,7 @@ __all__ = ["AlertParams", "farmers_lines", "ALERT_TYPES", "ALERT_COLUMNS", "expe
            "first_cohort_pass", "first_mismatch_raise", "mismatch_candidates", "mismatch_passes", "candidate_prob",
            "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED",
            "held_notes", "mark_held", "HELD_LINE", "params_from_meta", "ratio_evidence",
-           "INFINITE_RATIO", "SAVED_BEFORE", "SAVED_RULES"]
+           "INFINITE_RATIO", "SAVED_BEFORE"]
 
 ALERT_TYPES = {"WATCH": "medium", "CROP_FAILURE": "high", "EARLY_HARVEST": "medium", "NOT_PLANTED": "high",
                "CROP_MISMATCH": "high"}
@@ -844,11 +844,9 @@ def alert_params_of(crop_model: Any, region: str | None) -> AlertParams | None:
 
 #: rules a model version's saved thresholds (``meta.json`` ``alert_params``) ran with before the rule changed, for a
 #: version saved before it (its thresholds lack the key): its monitoring and re-underwriting stay as they were
-#: (their records replay); a version saved since names the value (:func:`pipelines._alert_fit.tuned_alert_params`)
+#: (their records replay); a version saved since names the value (:func:`pipelines._alert_fit.tuned_alert_params`
+#: saves these keys beside the tuned thresholds)
 SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45}
-#: the rules a model version saves beside its tuned thresholds, so that a later change of their defaults leaves it as
-#: it was (:data:`SAVED_BEFORE`)
-SAVED_RULES = tuple(SAVED_BEFORE)
 
 
 def params_from_meta(tuned: dict[str, Any], where: str) -> AlertParams:

@@ -14,7 +14,7 @@ from shapely.geometry import box
 from features._crop_persist import restore_state
 from pipelines._alert_fit import county_alert_params
 from pipelines.evaluation.alerts import DEFAULT_GRID, tune_params
-from pipelines.monitor import SAVED_RULES, AlertParams, alert_params_of
+from pipelines.monitor import SAVED_BEFORE, AlertParams, alert_params_of
 from tests.crop_stub import FittedStub, saved_and_restored
 from tests.pipelines.test_evaluate_alerts import SEASONS, _synthetic
 
@@ -79,7 +79,7 @@ def test_thresholds_travel_with_the_model_and_are_used() -> None:
     meta.pop("alert_params")  # a folder saved before: the rules' defaults
     restore_state(back, meta)
     assert back.alert_params_ == {} and alert_params_of(back, "in-smallholder") is None
-    assert set(DEFAULT_GRID) | set(SAVED_RULES) == set(named["in-smallholder"])  # what the fit returns
+    assert set(DEFAULT_GRID) | set(SAVED_BEFORE) == set(named["in-smallholder"])  # what the fit returns
 
 
 def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
