@@ -170,7 +170,9 @@ class AlertParams:
     #: the field's own earlier maximum a two-observation peer candidate needs (it came up as a crop; ``emerged``):
     #: adopted 2026-12-04, fourth (/work/data/L46/RULE13n.md), was ``green`` (0.45) — see :data:`SAVED_BEFORE`
     peer_own_green: float = 0.30
-    peer_single_greenup_rel: float = 0.8
+    #: a one-observation candidate this late (× the crop's usual green-up-to-collapse duration) waits for its next
+    #: observation: adopted 2026-12-04, fifth (/work/data/L47/RULE13w.md), was 0.8 — see :data:`SAVED_BEFORE`
+    peer_single_greenup_rel: float = 0.75
     peer_single_wait_days: int = 10
     np_rise: float = 0.05
     np_other_gap: int = 60
@@ -846,7 +848,7 @@ def alert_params_of(crop_model: Any, region: str | None) -> AlertParams | None:
 #: version saved before it (its thresholds lack the key): its monitoring and re-underwriting stay as they were
 #: (their records replay); a version saved since names the value (:func:`pipelines._alert_fit.tuned_alert_params`
 #: saves these keys beside the tuned thresholds)
-SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45}
+SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45, "peer_single_greenup_rel": 0.8}
 
 
 def params_from_meta(tuned: dict[str, Any], where: str) -> AlertParams:

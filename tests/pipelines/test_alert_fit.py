@@ -59,7 +59,7 @@ def test_county_thresholds_are_the_evaluations(tmp_path: Path, monkeypatch: pyte
     chosen, _ = tune_params(data, past[-1:], grid=grid)  # what evaluate alerts tunes for the next season
     # with the rules a version names so that a later change of their defaults leaves it as it was
     assert got == {"grace_days": chosen.grace_days, "peer_greenup_rel": chosen.peer_greenup_rel,
-                   "peer_own_green": AlertParams().peer_own_green}
+                   **{k: getattr(AlertParams(), k) for k in SAVED_BEFORE}}
     # no diaries of the tuned seasons: none
     empty = _County(tmp_path / "e", data.records[data.records["season"] == "2005"], data.crops)
     assert county_alert_params(empty, past, data.series) is None  # type: ignore[arg-type]
@@ -70,9 +70,11 @@ def test_thresholds_travel_with_the_model_and_are_used() -> None:
     meta, back = saved_and_restored(FittedStub(alert_params_=tuned))
     assert back.alert_params_ == tuned
     p = alert_params_of(back, "in-smallholder")
-    # saved before the rules named peer_own_green: the rule as it ran then (0.45), not today's default
-    assert p == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9, peer_own_green=0.45)
-    named = {"in-smallholder": {**tuned["in-smallholder"], "peer_own_green": 0.3}}
+    # saved before the rules named peer_own_green and peer_single_greenup_rel: the rules as they ran then (0.45,
+    # 0.8), not today's defaults
+    assert p == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9, peer_own_green=0.45,
+                            peer_single_greenup_rel=0.8)
+    named = {"in-smallholder": {**tuned["in-smallholder"], "peer_own_green": 0.3, "peer_single_greenup_rel": 0.75}}
     _, now = saved_and_restored(FittedStub(alert_params_=named))
     assert alert_params_of(now, "in-smallholder") == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9)
     assert alert_params_of(back, "us-nebraska") is None and alert_params_of(None, "in-smallholder") is None
@@ -97,7 +99,7 @@ def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatc
     assert model is champion  # also the report's crop model: its declared-crop probability raises CROP_MISMATCH
     assert used == "crop-type version 1, today's champion"
     assert _cli_report._champion_alert_params("in-smallholder", model) == AlertParams(collapse_k=1.0, grace_days=10,
-                                                                                      peer_own_green=0.45)
+                                                                                      **SAVED_BEFORE)
     assert _cli_report._champion_alert_params("us-nebraska", model) is None
 
     def missing(*a: Any, **k: Any) -> Any:

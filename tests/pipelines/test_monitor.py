@@ -313,6 +313,35 @@ def test_a_late_single_observation_followed_by_the_peers_is_no_evidence() -> Non
     assert not (on_165["alert"] == "CROP_FAILURE").any()
 
 
+def test_a_single_observation_three_quarters_through_waits_for_the_next() -> None:
+    """Past fields collapse (harvest) 129 days after green-up. This season the county is harvested on day 155 and one
+    field on day 150, 0.77 of the usual duration: since 2026-12-04, fifth, a single extreme observation from 0.75 of
+    the usual duration on (it was 0.8; kept by ``peer_single_greenup_rel=0.8`` for model versions saved before) waits
+    for the next one — the peers harvested five days later, it is the front of the wave, not a failure. A field
+    collapsing as early while its peers stay green is confirmed on its next observation and raised then."""
+    past, crops = _plateau_season(20, {}, 175, "2023", date(2023, 4, 1))
+    starts = {"2023": date(2023, 4, 1)}
+    obs = clear_ndvi(past)
+    bands, timing = expected_bands(obs, crops, starts), expected_timing(obs, crops, starts)
+    em = expected_emergence_days(obs, crops, starts)
+    p = AlertParams(collapse_k=99.0, duration_k=99.0)  # the peer rules alone
+    assert p.peer_single_greenup_rel == 0.75
+    cur, fields = _plateau_season(25, {"f03": 150}, 155, "2024", START)
+    end = date(2024, 10, 31)
+    al = detect_alerts(clear_ndvi(cur), fields, bands, end, START, em, p, timing=timing)
+    assert not (al["alert"] == "CROP_FAILURE").any()
+    before = detect_alerts(clear_ndvi(cur), fields, bands, end, START, em, replace(p, peer_single_greenup_rel=0.8),
+                           timing=timing)
+    fail = before[before["alert"] == "CROP_FAILURE"]
+    assert list(fail["field_id"]) == ["f03"] and json.loads(fail["evidence"].iloc[0])["rule"] == "peers_extreme"
+    assert 0.75 <= json.loads(fail["evidence"].iloc[0])["share_of_usual_duration"] < 0.8
+    alone, fields2 = _plateau_season(25, {"f03": 150}, 200, "2024", START)
+    fail2 = detect_alerts(clear_ndvi(alone), fields2, bands, end, START, em, p, timing=timing)
+    fail2 = fail2[fail2["alert"] == "CROP_FAILURE"]
+    assert list(fail2["field_id"]) == ["f03"] and json.loads(fail2["evidence"].iloc[0])["rule"] == "peers"
+    assert fail2["date"].iloc[0] == pd.Timestamp(START + timedelta(days=155))
+
+
 def test_not_planted_waits_for_a_late_crop_coming_up() -> None:
     """Past the emergence deadline with no clear NDVI at ``emerged``: bare soil is NOT_PLANTED, a field whose
     latest observation is well above its own lowest (a late-sown crop coming up) is not."""
