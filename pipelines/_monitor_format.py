@@ -24,6 +24,7 @@ def _fmt(v: Any) -> str:
 #: how an alert's evidence item reads (else its key with spaces): one wording for monitor's text and the report pages
 EVIDENCE_LABELS = {"ndvi": "NDVI", "expected_p10": "expected P10", "expected_p50": "expected P50",
                    "max_ndvi": "highest NDVI", "clear_obs": "clear observations",
+                   "last_clear_obs": "last clear observation before the alert",
                    "declared_crop_prob": "probability of the declared crop", "crop_type": "crop seen",
                    "crop_type_prob": "its probability", "cohort_ratio": "cohort ratio",
                    "expected_emergence_day": "expected emergence by day", "grace_days": "grace days",

@@ -673,9 +673,14 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
                 # was raised on the date asked, so a query just past the deadline dated it 07-31, the next 08-01,
                 # and one after the next acquisition 08-02 — the us-nebraska walkthrough's F0078)
                 continue
+            # the field's latest clear observation up to the alert: before the expected emergence day, the field was
+            # not seen when its crop should have come up (a cloud gap spanning the deadline) — the analyst checks it
+            seen = dates[dates <= raised.to_datetime64()]
             add(fid, season, "NOT_PLANTED", raised, {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
                                                       "max_ndvi": _r(vals.max()) if len(vals) else None,
-                                                      "clear_obs": len(vals)})
+                                                      "clear_obs": len(vals),
+                                                      "last_clear_obs": str(pd.Timestamp(seen[-1]).date())
+                                                      if len(seen) else None})
             continue
         if len(vals) < 2 and fid not in peer_fail:
             continue

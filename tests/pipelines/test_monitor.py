@@ -232,6 +232,28 @@ def test_one_extreme_observation_is_enough() -> None:
     assert not (off["alert"] == "CROP_FAILURE").any()  # without the rule the clouds hide it
 
 
+def test_not_planted_names_the_fields_last_clear_observation() -> None:
+    """A NOT_PLANTED's evidence gives the field's latest clear observation up to the alert: a field last seen (bare)
+    before its crop's expected emergence day, then hidden by cloud past the deadline, is still raised (the rule
+    is unchanged) but the analyst sees it was not seen when the crop should have come up."""
+    from pipelines._monitor_format import format_evidence
+
+    bands, timing, em = _expectations()
+    e = em[("r", "maize")]
+    days = np.arange(0, 200, 5)
+    seen = days < e - 20
+    cur = pd.concat([_series("other", "2024", days, np.full(len(days), 0.18)),  # the acquisitions go on
+                     _series("hidden", "2024", days[seen], np.full(int(seen.sum()), 0.18))])
+    fields = pd.DataFrame({"field_id": ["other", "hidden"], "season": "2024", "crop": "maize", "region": "r"})
+    al = detect_alerts(clear_ndvi(cur), fields, bands, START + timedelta(days=190), START, em, timing=timing)
+    npl = al[al["alert"] == "NOT_PLANTED"].set_index("field_id")
+    ev = {f: json.loads(npl.loc[f, "evidence"]) for f in ("other", "hidden")}
+    assert ev["hidden"]["last_clear_obs"] == str(START + timedelta(days=int(days[seen][-1])))
+    assert ev["other"]["last_clear_obs"] == str(npl.loc["other", "date"].date())  # seen bare on the alert's date
+    assert "last clear observation before the alert " + ev["hidden"]["last_clear_obs"] in format_evidence(
+        npl.loc["hidden", "evidence"])
+
+
 def test_a_crop_failing_before_its_canopy_closed_is_a_failure() -> None:
     """A field that came up (0.42 at most, never the 0.45 of a green canopy) and fell to bare soil while the fields
     that grew like it turned green is a failure through the peers (since 2026-12-04, fourth; the rule needed the
