@@ -30,7 +30,9 @@ EVIDENCE_LABELS = {"ndvi": "NDVI", "expected_p10": "expected P10", "expected_p50
                    "expected_emergence_day": "expected emergence by day", "grace_days": "grace days",
                    "collapse_day": "collapse on day", "greenup_day": "green-up on day",
                    "expected_collapse_day_p25": "usual collapse from day", "failure_before_day": "failure before day",
-                   "declared_crop_prob_by_checkpoint": "probability of the declared crop by checkpoint"}
+                   "declared_crop_prob_by_checkpoint": "probability of the declared crop by checkpoint",
+                   "cohort_ndvi": "median NDVI of the fields of its crop",
+                   "gap_days": "days since the previous clear observation"}
 
 
 def _is_day(v: Any) -> bool:

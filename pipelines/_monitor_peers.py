@@ -23,8 +23,9 @@ import pandas as pd
 if TYPE_CHECKING:
     from pipelines._monitor_thermal import ThermalClock
 
-__all__ = ["peer_anomalies", "lower_peers", "collapse_candidates", "wait_late_singles", "peer_failures", "PEER_COLUMNS",
-           "CANDIDATE_FEATURES"]
+__all__ = ["peer_anomalies", "lower_peers", "collapse_candidates", "candidate_features", "select_collapses",
+           "crop_cohort", "gap_candidates", "wait_late_singles", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES",
+           "CANDIDATE_COLUMNS"]
 
 PEER_COLUMNS = ["field_id", "date", "ndvi", "peer_ndvi", "peer_spread", "n_peers", "history_rmse", "next_date",
                 "next_ndvi", "next_peer_ndvi"]
@@ -194,14 +195,27 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     whatever its next observation shows (a cloudy spell
     may hide it for weeks); such a row is known on its own ``date`` (``single`` True). Every value
     of a row is computed from observations up to its ``known_date``."""
-    none = pd.DataFrame(columns=["field_id", "date", "next_date", "known_date", "single", "confirmed", "crop",
-                                 *CANDIDATE_FEATURES])
+    out = candidate_features(peers, crops, start, timing, emerged=emerged, clock=clock, region=region)
+    return select_collapses(out, drop=drop, peer_green=peer_green, green=green, single=single, bare=bare,
+                            own_green=own_green)
+
+
+#: the columns of a candidate collapse
+CANDIDATE_COLUMNS = ["field_id", "date", "next_date", "known_date", "single", "confirmed", "crop", *CANDIDATE_FEATURES]
+
+
+def candidate_features(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Timestamp, timing: pd.DataFrame | None,
+                       *, emerged: float = 0.3, clock: ThermalClock | None = None,
+                       region: str | None = None) -> pd.DataFrame:
+    """Every row of :func:`peer_anomalies` of a field with a declared crop, with the features of
+    :data:`CANDIDATE_FEATURES` (see :func:`collapse_candidates`, which selects the candidates among them); empty
+    (without rows) when there is none."""
     if peers.empty:
-        return none
+        return pd.DataFrame(columns=["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES])
     p = peers.merge(crops[["field_id", "crop"]].astype({"field_id": str}), on="field_id", how="inner")
     p = p[p["crop"].notna()].sort_values(["field_id", "date"], kind="stable").reset_index(drop=True)
     if p.empty:  # no observed field with a crop (the loop below indexed an empty array: IndexError)
-        return none
+        return pd.DataFrame(columns=["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES])
     day = (p["date"] - start).dt.days.to_numpy()
     v = p["ndvi"].to_numpy(dtype=float)
     fid = p["field_id"].to_numpy()
@@ -252,6 +266,14 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     else:
         out["greenup_rel"] = np.nan
         out["day_rel"] = np.nan
+    return out
+
+
+def select_collapses(out: pd.DataFrame, *, drop: float = 0.15, peer_green: float = 0.4, green: float = 0.45,
+                     single: float | None = None, bare: float = 0.3, own_green: float | None = None) -> pd.DataFrame:
+    """The candidate collapses among :func:`candidate_features` rows (the rule of :func:`collapse_candidates`)."""
+    if out.empty:
+        return pd.DataFrame(columns=CANDIDATE_COLUMNS)
     base = (out["drop_now"] >= drop) & (out["peer_ndvi"] >= peer_green) & (out["own_max"] >= (green if own_green is None else own_green))
     fell = (out["own_max"] - np.maximum(out["ndvi"], out["next_ndvi"])) >= drop  # the field itself fell
     two = base & fell & (out["drop_next"] >= drop) & (out["next_peer_ndvi"] >= peer_green) & (out["next_ndvi"] < bare)
@@ -261,8 +283,55 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
     out["confirmed"] = two.to_numpy()
     out["known_date"] = out["date"].where(one, out["next_date"])
     keep = two | one
-    return out.loc[keep, ["field_id", "date", "next_date", "known_date", "single", "confirmed", "crop",
-                          *CANDIDATE_FEATURES]].reset_index(drop=True)
+    return out.loc[keep, CANDIDATE_COLUMNS].reset_index(drop=True)
+
+
+def crop_cohort(obs: pd.DataFrame, crops: pd.DataFrame, *, min_fields: int) -> pd.DataFrame:
+    """crop, date, cohort_ndvi: on each acquisition date, the median clear NDVI of the fields of each crop (``crops``:
+    field_id, crop — the declared crop, or the model's where none was declared) observed clear that day; dates with
+    fewer than ``min_fields`` such fields are left out."""
+    o = obs[["field_id", "date", "ndvi"]].astype({"field_id": str}).merge(
+        crops[["field_id", "crop"]].astype({"field_id": str}), on="field_id")
+    o = o[o["crop"].notna()]
+    if o.empty:
+        return pd.DataFrame(columns=["crop", "date", "cohort_ndvi"])
+    g = o.groupby(["crop", "date"])["ndvi"].agg(["median", "size"]).reset_index()
+    return g.loc[g["size"] >= min_fields, ["crop", "date", "median"]].rename(columns={"median": "cohort_ndvi"})
+
+
+def gap_candidates(features: pd.DataFrame, cohort: pd.DataFrame, *, min_gap: int, drop: float, drop_next: float,
+                   green: float, own_green: float, bare: float, greenup_rel: float,
+                   below_peers: float) -> pd.DataFrame:
+    """Candidate collapses seen only after a cloud gap, judged against the field's *crop cohort* (:func:`crop_cohort`)
+    instead of its peers: across a gap of ``min_gap`` days or more the history its peers were matched on is a
+    straight line to the last clear observation, so the fields that looked like it include the ones that failed or
+    were harvested during the gap and its peers' median sinks with it. A :func:`candidate_features` row whose
+    clear observation comes at least ``min_gap`` days after the field's previous one, of a field that came up (own
+    maximum ≥ ``own_green``), bare (< ``bare``) and at least ``drop`` below its crop cohort, which is still green
+    (≥ ``green``), and again bare and at least ``drop_next`` below the (green) cohort on its next clear observation;
+    earlier after its green-up than ``greenup_rel`` × the crop's usual green-up-to-collapse duration (later, the
+    usual harvest of the crop's early fields looks the same across a gap; NaN — no past timing — passes); and still
+    at least ``below_peers`` below its peers on the first one (a field as bare as every field that grew like it
+    collapsed with them: on the design counties, crops other than the declared one, cut at their own harvest). Known on
+    the next observation; rows flagged ``after_gap``, with the cohort's medians (``cohort_ndvi``,
+    ``next_cohort_ndvi``)."""
+    cols = [*CANDIDATE_COLUMNS, "after_gap", "cohort_ndvi", "next_cohort_ndvi"]
+    if features.empty or cohort.empty or min_gap <= 0:
+        return pd.DataFrame(columns=cols)
+    c = cohort.set_index(["crop", "date"])["cohort_ndvi"]
+    f = features
+    now = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["date"]])).to_numpy(dtype=float)
+    nxt = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["next_date"]])).to_numpy(dtype=float)
+    v, vn = f["ndvi"].to_numpy(dtype=float), f["next_ndvi"].to_numpy(dtype=float)
+    keep = ((f["gap_days"].to_numpy(dtype=float) >= min_gap) & (f["own_max"].to_numpy(dtype=float) >= own_green)
+            & (v < bare) & (now >= green) & (now - v >= drop)
+            & (vn < bare) & (nxt >= green) & (nxt - vn >= drop_next)
+            & ~(f["greenup_rel"].to_numpy(dtype=float) >= greenup_rel)
+            & (f["drop_now"].to_numpy(dtype=float) >= below_peers))
+    out = f.loc[keep].assign(cohort_ndvi=now[keep], next_cohort_ndvi=nxt[keep], single=False, confirmed=True,
+                             after_gap=True)
+    out["known_date"] = out["next_date"]
+    return out[cols].reset_index(drop=True)
 
 
 def wait_late_singles(candidates: pd.DataFrame, *, greenup_rel: float, wait_days: int) -> pd.DataFrame:
@@ -288,6 +357,11 @@ def wait_late_singles(candidates: pd.DataFrame, *, greenup_rel: float, wait_days
     return out.loc[~drop].reset_index(drop=True)
 
 
+def _flag(c: pd.DataFrame, name: str) -> np.ndarray:
+    """A boolean column of candidate rows (False where missing: a frame of one kind of candidates only)."""
+    return c[name].eq(True).to_numpy(dtype=bool) if name in c.columns else np.zeros(len(c), dtype=bool)
+
+
 def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: float, greenup_rel: float,
                   drop_rate: float) -> dict[str, tuple[pd.Timestamp, dict[str, Any]]]:
     """field_id → the first candidate collapse (:func:`collapse_candidates`) known by ``as_of`` that is a crop
@@ -295,8 +369,9 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     ``drop_rate`` NDVI per day into the first one, and earlier after the field's own green-up than
     ``greenup_rel`` × the crop's usual green-up-to-collapse duration (past seasons; not checked without
     them); or a ``single`` candidate (one extreme observation) known by ``as_of`` meeting the last two
-    conditions and not ``late_single`` (:func:`wait_late_singles`). Values: (the alert date: the confirming
-    observation's, or the extreme one's; the evidence)."""
+    conditions and not ``late_single`` (:func:`wait_late_singles`); or an ``after_gap`` candidate
+    (:func:`gap_candidates`, which applies its own thresholds) whose confirming observation is known by ``as_of``.
+    Values: (the alert date: the confirming observation's, or the extreme one's; the evidence)."""
     if candidates is None or candidates.empty:
         return {}
     c = candidates
@@ -305,13 +380,26 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     common = ((c["drop_per_day"] >= drop_rate).to_numpy() & ~(rel >= greenup_rel))  # NaN (no past timing) passes
     confirmed = c["confirmed"].to_numpy(dtype=bool) if "confirmed" in c.columns else np.ones(len(c), dtype=bool)
     two = common & confirmed & (c["next_date"] <= as_of).to_numpy() & (c["drop_next"] >= drop_next).to_numpy()
-    late = c["late_single"].to_numpy(dtype=bool) if "late_single" in c.columns else np.zeros(len(c), dtype=bool)
+    late = _flag(c, "late_single")
     one = common & single & ~late & (c["date"] <= as_of).to_numpy()
-    c = c.assign(alert_date=np.where(one, c["date"], c["next_date"]), one=one)[two | one]
+    gap = _flag(c, "after_gap")  # judged by gap_candidates' own thresholds; not by the peers' ones
+    two &= ~gap
+    gapped = gap & (c["next_date"] <= as_of).to_numpy()
+    c = c.assign(alert_date=np.where(one, c["date"], c["next_date"]), one=one, gapped=gapped)[two | one | gapped]
     c = c.sort_values(["alert_date", "field_id"], kind="stable").groupby("field_id", sort=False).head(1)
     out: dict[str, tuple[pd.Timestamp, dict[str, Any]]] = {}
     for r in c.itertuples(index=False):
         n = 1 if r.one else 2
+        if r.gapped:
+            out[str(r.field_id)] = (pd.Timestamp(r.alert_date), {
+                "dates": [str(pd.Timestamp(r.date).date()), str(pd.Timestamp(r.next_date).date())],
+                "ndvi": [round(float(r.ndvi), 4), round(float(r.next_ndvi), 4)],
+                "cohort_ndvi": [round(float(r.cohort_ndvi), 4), round(float(r.next_cohort_ndvi), 4)],
+                "gap_days": int(r.gap_days),
+                "days_since_greenup": None if pd.isna(r.days_since_greenup) else int(r.days_since_greenup),
+                "share_of_usual_duration": None if pd.isna(r.greenup_rel) else round(float(r.greenup_rel), 3),
+                "rule": "crop_cohort_after_gap"})
+            continue
         out[str(r.field_id)] = (pd.Timestamp(r.alert_date), {
             "dates": [str(pd.Timestamp(r.date).date()), str(pd.Timestamp(r.next_date).date())][:n],
             "ndvi": [round(float(r.ndvi), 4), round(float(r.next_ndvi), 4)][:n],

@@ -39,6 +39,16 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   ``peer_single_wait_days`` without confirming the fall (the peers had time to follow: the front of the
   season's maturity wave looks the same; :func:`pipelines._monitor_peers.wait_late_singles`), else it is a
   failure only through the two-observation rule (confirmed) or as the timing rule's corroboration;
+  or **crop cohort after a gap** (``peer_gap_days`` > 0; :func:`pipelines._monitor_peers.gap_candidates`): a field
+  seen bare only after a cloud gap of ``peer_gap_days`` or more — across which the histories its peers were matched
+  on are straight lines, and its peers' median sinks with the fields that failed or were cut during the gap — at
+  least ``peer_gap_drop`` below the median of the fields of its crop clear that day (still green: at least
+  ``peer_gap_green``; at least ``peer_k`` of them), again bare and ``peer_gap_drop_next`` below it on its next clear
+  observation (raised then), earlier after its green-up than ``peer_gap_greenup_rel`` × the crop's usual duration
+  (later, the usual harvest of the crop's early fields looks the same across a gap), and still at least
+  ``peer_gap_below_peers`` below its peers on the first (as bare as every field that grew like it, it collapsed
+  with them: another crop than declared, cut at its harvest); adopted 2026-12-04, sixth
+  (/work/data/L48/RULE13g.md), off (``peer_gap_days`` 0) for model versions saved before;
   or **timing**: the canopy collapsed (two clear observations in a row below
   ``bare`` after reaching ``green``) anomalously early: the collapse day is earlier than
   P25 − ``collapse_k`` × IQR of past collapse days, or the time since the field's own
@@ -114,10 +124,13 @@ from pipelines._monitor_expect import (
     season_start_days,
 )
 from pipelines._monitor_peers import (
-    collapse_candidates,
+    candidate_features,
+    crop_cohort,
+    gap_candidates,
     lower_peers,
     peer_anomalies,
     peer_failures,
+    select_collapses,
     wait_late_singles,
 )
 from pipelines._monitor_thermal import ThermalClock
@@ -174,6 +187,15 @@ class AlertParams:
     #: observation: adopted 2026-12-04, fifth (/work/data/L47/RULE13w.md), was 0.8 — see :data:`SAVED_BEFORE`
     peer_single_greenup_rel: float = 0.75
     peer_single_wait_days: int = 10
+    #: a field seen bare only after a cloud gap of this many days is judged against its crop cohort
+    #: (:func:`pipelines._monitor_peers.gap_candidates`; 0: off): adopted 2026-12-04, sixth
+    #: (/work/data/L48/RULE13g.md), was off — see :data:`SAVED_BEFORE`
+    peer_gap_days: int = 20
+    peer_gap_drop: float = 0.3
+    peer_gap_drop_next: float = 0.25
+    peer_gap_green: float = 0.5
+    peer_gap_greenup_rel: float = 0.7
+    peer_gap_below_peers: float = 0.1
     np_rise: float = 0.05
     np_other_gap: int = 60
     mismatch_cohort_days: int = 120
@@ -339,11 +361,21 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
     pa = peer_anomalies(obs, k=p.peer_k, groups=crops if p.peer_same_crop else None)
     if p.peer_both:  # below both kinds of peers: the nearest fields of any crop and of its own crop
         pa = lower_peers(pa, peer_anomalies(obs, k=p.peer_k, groups=None if p.peer_same_crop else crops))
-    cand = collapse_candidates(pa, fields, pd.Timestamp(season_start), tim, drop=p.peer_drop,
-                               peer_green=p.peer_green, green=p.green, emerged=p.emerged, own_green=p.peer_own_green,
-                               single=p.peer_drop_single if p.peer_drop_single < 1.0 else None, bare=p.bare,
-                               clock=clock, region=region)
-    return wait_late_singles(cand, greenup_rel=p.peer_single_greenup_rel, wait_days=p.peer_single_wait_days)
+    feats = candidate_features(pa, fields, pd.Timestamp(season_start), tim, emerged=p.emerged, clock=clock,
+                               region=region)
+    cand = select_collapses(feats, drop=p.peer_drop, peer_green=p.peer_green, green=p.green,
+                            own_green=p.peer_own_green, single=p.peer_drop_single if p.peer_drop_single < 1.0 else None,
+                            bare=p.bare)
+    cand = wait_late_singles(cand, greenup_rel=p.peer_single_greenup_rel, wait_days=p.peer_single_wait_days)
+    if p.peer_gap_days <= 0:
+        return cand
+    gaps = gap_candidates(feats, crop_cohort(obs, fields, min_fields=p.peer_k), min_gap=p.peer_gap_days,
+                          drop=p.peer_gap_drop, drop_next=p.peer_gap_drop_next, green=p.peer_gap_green,
+                          own_green=p.peer_own_green, bare=p.bare, greenup_rel=p.peer_gap_greenup_rel,
+                          below_peers=p.peer_gap_below_peers)
+    if gaps.empty:
+        return cand
+    return pd.concat([cand.astype({"single": bool, "confirmed": bool}), gaps], ignore_index=True)
 
 
 def mismatch_mask(fields: pd.DataFrame, params: AlertParams, cohort: np.ndarray | None = None) -> np.ndarray:
@@ -853,7 +885,7 @@ def alert_params_of(crop_model: Any, region: str | None) -> AlertParams | None:
 #: version saved before it (its thresholds lack the key): its monitoring and re-underwriting stay as they were
 #: (their records replay); a version saved since names the value (:func:`pipelines._alert_fit.tuned_alert_params`
 #: saves these keys beside the tuned thresholds)
-SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45, "peer_single_greenup_rel": 0.8}
+SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45, "peer_single_greenup_rel": 0.8, "peer_gap_days": 0}
 
 
 def params_from_meta(tuned: dict[str, Any], where: str) -> AlertParams:

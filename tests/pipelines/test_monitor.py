@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines._monitor_peers import peer_anomalies
+from pipelines._monitor_peers import CANDIDATE_FEATURES, gap_candidates, peer_anomalies
 from pipelines._monitor_records import record_labels, record_score
 from pipelines.monitor import (
     AlertParams,
@@ -362,6 +363,70 @@ def test_a_single_observation_three_quarters_through_waits_for_the_next() -> Non
     fail2 = fail2[fail2["alert"] == "CROP_FAILURE"]
     assert list(fail2["field_id"]) == ["f03"] and json.loads(fail2["evidence"].iloc[0])["rule"] == "peers"
     assert fail2["date"].iloc[0] == pd.Timestamp(START + timedelta(days=155))
+
+
+def test_a_field_seen_bare_only_after_a_cloud_gap_is_judged_against_its_crop() -> None:
+    """Past fields collapse (harvest) about 120 days after green-up. This season one field fails on day 95 under a
+    cloud gap that hides it from day 80 to 105: it is next seen bare on days 110 and 115 while the fields of its
+    crop are green. Since 2026-12-04, sixth (``peer_gap_days``; off in model versions saved before), such a field is
+    judged against the median of its crop's fields clear that day — the peers matched on a history interpolated
+    across the gap are not its kind — and raised on its second bare observation; not late in the crop's usual
+    duration (the usual harvest of the early fields looks the same across a gap), not after a short gap, not when
+    the crop itself is being harvested, and not with the rule off."""
+    past, crops = _plateau_season(20, {}, 175, "2023", date(2023, 4, 1))
+    starts = {"2023": date(2023, 4, 1)}
+    obs = clear_ndvi(past)
+    bands, timing = expected_bands(obs, crops, starts), expected_timing(obs, crops, starts)
+    em = expected_emergence_days(obs, crops, starts)
+    p = AlertParams(collapse_k=99.0, duration_k=99.0, peer_drop=1.0, peer_drop_single=1.0)  # the gap rule alone
+    assert p.peer_gap_days == 20
+    end = date(2024, 10, 31)
+
+    def failures(collapse: int, hide: tuple[int, int], harvest: int = 200, params: AlertParams = p) -> pd.DataFrame:
+        cur, fields = _plateau_season(25, {"f03": collapse}, harvest, "2024", START, hide=("f03", *hide))
+        al = detect_alerts(clear_ndvi(cur), fields, bands, end, START, em, params, timing=timing)
+        return al[al["alert"] == "CROP_FAILURE"]
+
+    fail = failures(95, (80, 105))
+    assert list(fail["field_id"]) == ["f03"]
+    assert fail["date"].iloc[0] == pd.Timestamp(START + timedelta(days=115))
+    ev = json.loads(fail["evidence"].iloc[0])
+    assert ev["rule"] == "crop_cohort_after_gap" and ev["gap_days"] == 35 and ev["dates"][0] == str(
+        START + timedelta(days=110))
+    assert min(ev["cohort_ndvi"]) > 0.8 and max(ev["ndvi"]) < 0.3 and ev["share_of_usual_duration"] < 0.7
+    assert failures(95, (80, 105), params=replace(p, peer_gap_days=0)).empty  # off: as model versions saved before
+    assert failures(95, (95, 100)).empty  # a gap of 15 days: the peers' rules judge it
+    assert failures(150, (140, 160)).empty  # share 0.87 of the usual duration after green-up: a harvest's timing
+    assert failures(175, (160, 185), harvest=180).empty  # its crop is harvested too: the cohort is not green
+    # with the peers' rules on, here the peers (green) see it first: one extreme observation, on day 110
+    both = failures(95, (80, 105), params=AlertParams(collapse_k=99.0, duration_k=99.0))
+    assert list(both["field_id"]) == ["f03"] and both["date"].iloc[0] == pd.Timestamp(START + timedelta(days=110))
+    assert json.loads(both["evidence"].iloc[0])["rule"] == "peers_extreme"
+
+
+def test_a_field_as_bare_as_the_fields_that_grew_like_it_is_no_gap_failure() -> None:
+    """The gap rule's rows, one condition at a time: the candidate passes; as bare as its peers (it collapsed with
+    the fields that grew like it — another crop than declared, at its harvest), a gap under 20 days, a cohort no
+    longer green, a next observation no longer bare or one without a cohort do not."""
+    d0, d1 = pd.Timestamp("2024-07-20"), pd.Timestamp("2024-07-25")
+    row = {"field_id": "a", "date": d0, "next_date": d1, "crop": "cotton", **dict.fromkeys(CANDIDATE_FEATURES, 0.0)}
+    row |= {"ndvi": 0.22, "next_ndvi": 0.21, "own_max": 0.7, "gap_days": 30.0, "greenup_rel": 0.5,
+            "drop_now": 0.2}
+    cohort = pd.DataFrame({"crop": "cotton", "date": [d0, d1], "cohort_ndvi": [0.65, 0.64]})
+    kw = {"min_gap": 20, "drop": 0.3, "drop_next": 0.25, "green": 0.5, "own_green": 0.3, "bare": 0.3,
+          "greenup_rel": 0.7, "below_peers": 0.1}
+
+    def passes(**change: Any) -> bool:
+        c = cohort.assign(cohort_ndvi=change.pop("cohort", cohort["cohort_ndvi"]))
+        got = gap_candidates(pd.DataFrame([row | change]), c, **kw)
+        assert got.empty or (bool(got["after_gap"].iloc[0]) and got["known_date"].iloc[0] == d1)
+        return not got.empty
+
+    assert passes()
+    assert not passes(drop_now=0.05) and not passes(gap_days=15.0) and not passes(greenup_rel=0.75)
+    assert not passes(cohort=[0.45, 0.64]) and not passes(next_ndvi=0.35) and not passes(own_max=0.25)
+    assert passes(greenup_rel=np.nan)  # no past timing: the share is not checked
+    assert gap_candidates(pd.DataFrame([row]), cohort.iloc[:1], **kw).empty  # no cohort on the next date
 
 
 def test_not_planted_waits_for_a_late_crop_coming_up() -> None:
