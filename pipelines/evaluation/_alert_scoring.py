@@ -59,6 +59,24 @@ def _ratio(a: int, b: int) -> float | None:
     return round(a / b, 4) if b else None
 
 
+def _lucky_not_planted(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame
+                       ) -> set[tuple[str, str, pd.Timestamp]]:
+    """(field_id, "NOT_PLANTED", date) of the NOT_PLANTED alerts raised on a crop that had come up (its true
+    emergence on or before the alert) and failed only after the alert: wrong when raised — the crop was there — and
+    no catch of the failure that came later (they were scored as catches with delay 0 until 2026-12-04, sixth)."""
+    np_al = alerts[alerts["alert"].astype(str) == "NOT_PLANTED"]
+    fail = events[events["event"] == "failure"]
+    if np_al.empty or fail.empty or "emergence_date" not in truth.columns:
+        return set()
+    onset = dict(zip(fail["field_id"].astype(str), pd.to_datetime(fail["onset"]), strict=True))
+    emerged = dict(zip(truth["field_id"].astype(str), pd.to_datetime(truth["emergence_date"]), strict=True))
+    out = set()
+    for f, d in zip(np_al["field_id"].astype(str), pd.to_datetime(np_al["date"]), strict=True):
+        if f in onset and d < onset[f] and pd.notna(emerged.get(f)) and emerged[f] <= d:
+            out.add((f, "NOT_PLANTED", pd.Timestamp(d)))
+    return out
+
+
 def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame, data: SeasonData,
                  season: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
     """Overall metrics, per-event and per-alert tables (see the module docstring)."""
@@ -67,12 +85,14 @@ def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame
     t = truth[truth["season"].astype(str) == season]
     ev_of = {str(f): set(str(e).split(";")) if isinstance(e, str) else set()
              for f, e in zip(t["field_id"], t["events"], strict=True)}
+    lucky = _lucky_not_planted(alerts, events, t)
     by_field: dict[str, list[tuple[str, pd.Timestamp]]] = {}
     for r in alerts.itertuples(index=False):
         by_field.setdefault(str(r.field_id), []).append((str(r.alert), pd.Timestamp(r.date)))
     ev_rows, delays = [], []
     for r in events.itertuples(index=False):
-        hits = [d for a, d in by_field.get(r.field_id, []) if a in CATCHES.get(r.event, ("NAIVE",)) or a == "NAIVE"]
+        hits = [d for a, d in by_field.get(r.field_id, []) if (a in CATCHES.get(r.event, ("NAIVE",)) or a == "NAIVE")
+                and not (r.event == "failure" and (r.field_id, a, d) in lucky)]
         when = min(hits) if hits else None
         delay = _delay(obs_dates, r.field_id, r.onset, when) if when is not None else None
         ev_rows.append((r.field_id, r.event, r.onset, when, delay))
@@ -88,7 +108,9 @@ def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame
     al_rows = []
     tp = n_high = 0
     for kind, g in alerts.groupby("alert"):
-        right = [bool(ev_of.get(str(f), set()) & set(RIGHT_WHEN.get(str(kind), ADVERSE))) for f in g["field_id"]]
+        right = [bool((ev_of.get(str(f), set()) - ({"failure"} if (str(f), str(kind), pd.Timestamp(d)) in lucky
+                                                   else set())) & set(RIGHT_WHEN.get(str(kind), ADVERSE)))
+                 for f, d in zip(g["field_id"], g["date"], strict=True)]
         adverse = [bool(ev_of.get(str(f), set()) & set(ADVERSE)) for f in g["field_id"]]
         al_rows.append((kind, len(g), int(sum(right)), _ratio(int(sum(right)), len(g)), _ratio(int(sum(adverse)),
                                                                                                 len(g))))

@@ -18,7 +18,8 @@ crop_mismatch   true ``emergence_date``               CROP_MISMATCH
 
 Precision is over the high-severity alerts (CROP_FAILURE, NOT_PLANTED, CROP_MISMATCH): an
 alert is right when its field has an event it catches (a CROP_MISMATCH on a never-planted
-field is right: the declared crop is not there). Recall is over events. Delay is the number
+field is right: the declared crop is not there; a NOT_PLANTED raised on a crop that had come up and failed only
+later is wrong, and no catch of that failure — the crop was there when it was raised). Recall is over events. Delay is the number
 of the field's clear observations after the onset up to and including the alert's date (1 =
 the first clear observation after onset; an alert before the onset counts 0). WATCH and
 EARLY_HARVEST (medium) are reported as counts and the share on fields with any adverse

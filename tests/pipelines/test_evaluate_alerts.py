@@ -108,6 +108,30 @@ def test_scores_failures_and_not_planted(synth: tuple[SeasonData, pd.DataFrame])
     assert base["precision"] is not None and base["precision"] < metrics["precision"]
 
 
+def test_a_not_planted_on_a_crop_that_came_up_and_failed_later_is_no_catch(
+        synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    """A NOT_PLANTED raised after a failing field's crop had come up and before it failed said "no crop" while the
+    crop stood: wrong, and no catch of the failure (until 2026-12-04, sixth, it was scored a catch with delay 0). One
+    raised before the crop came up, or after the failure, is right and catches it."""
+    data, truth = synth
+    exp = fit_expectations(data, SEASONS[:-1], AlertParams())
+    events = truth_events(truth, data, "2008", exp, crop_mismatch=False)
+    t = truth[(truth["season"] == "2008") & (truth["field_id"] == "F000")].iloc[0]
+    emerged, onset = pd.Timestamp(t["emergence_date"]), pd.Timestamp(t["failure_date"])
+
+    def scored(when: pd.Timestamp) -> tuple[dict[str, Any], pd.DataFrame]:
+        al = pd.DataFrame({"field_id": ["F000"], "season": "2008", "alert": "NOT_PLANTED", "severity": "high",
+                           "date": [when], "evidence": "{}"})
+        m, ev, _ = score_alerts(al, events, truth, data, "2008")
+        return m, ev.set_index("event")
+
+    m, ev = scored(emerged + pd.Timedelta(days=10))  # the crop stood: a lucky call
+    assert m["precision"] == 0.0 and ev.loc["failure", "detected"] == 0
+    for when in (emerged - pd.Timedelta(days=5), onset + pd.Timedelta(days=5)):
+        m, ev = scored(when)
+        assert m["precision"] == 1.0 and ev.loc["failure", "detected"] == 1
+
+
 def test_tuning_learns_from_records_not_truth(synth: tuple[SeasonData, pd.DataFrame]) -> None:
     data, _ = synth
     grid = {"grace_days": (15, 25), "peer_greenup_rel": (0.5, 0.9)}
