@@ -198,6 +198,10 @@ class AlertParams:
     peer_gap_below_peers: float = 0.1
     np_rise: float = 0.05
     np_other_gap: int = 60
+    #: NOT_PLANTED needs the field *seen* below ``emerged`` on or after its expected emergence day (a field unseen
+    #: since before it, under a cloud gap, waits for a clear observation): adopted 2026-12-04, sixth
+    #: (/work/data/L48/RULE13p2.md; failed in the fifth under the old scoring), was False — see :data:`SAVED_BEFORE`
+    np_seen: bool = True
     mismatch_cohort_days: int = 120
     mismatch_cohort_k: int = 3
     mismatch_cohort_ratio: float = 1.0
@@ -598,16 +602,24 @@ def first_cohort_pass(traj: Callable[[], SeasonTrajectories], declared: pd.Serie
 
 
 def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.ndarray, vals: np.ndarray,
-                           rise: float) -> pd.Timestamp | None:
+                           rise: float, seen_from: pd.Timestamp | None = None) -> pd.Timestamp | None:
     """The day a NOT_PLANTED is raised: the first acquisition date of ``grid`` (those before the field's first
     emerged observation) on or after the ``deadline`` whose latest clear observation of the field (``dates``,
     ``vals``, in date order) is not a rising one (:func:`emerging`); None without one. Monitor (which dated it with
-    the date asked: the same alert moved with every query) and `agcredit evaluate alerts` date it so."""
+    the date asked: the same alert moved with every query) and `agcredit evaluate alerts` date it so. ``seen_from``
+    (the expected emergence day, :attr:`AlertParams.np_seen`): that latest clear observation must also be dated on
+    or after it — the field seen bare when the crop should have been up, not merely unseen since before."""
     cand = grid[grid >= deadline.to_datetime64()]
+    if seen_from is not None and not len(vals):
+        return None
     if len(vals) and len(cand):
         rising = (vals - np.minimum.accumulate(vals)) >= rise
         last = np.searchsorted(dates, cand, side="right") - 1
-        cand = cand[(last < 0) | ~rising[np.maximum(last, 0)]]
+        keep = (last < 0) | ~rising[np.maximum(last, 0)]
+        if seen_from is not None:
+            keep &= (last >= 0) & (np.asarray(dates, dtype="datetime64[ns]")[np.maximum(last, 0)]
+                                   >= seen_from.to_datetime64())
+        cand = cand[keep]
     return pd.Timestamp(cand[0]) if len(cand) else None
 
 
@@ -699,7 +711,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         if emerge_by is not None and today_day >= emerge_by + p.grace_days \
                 and not (vals >= p.emerged).any() and not emerging(vals, p.np_rise):
             raised = first_not_planted_date(grid, start + pd.Timedelta(days=emerge_by + p.grace_days), dates, vals,
-                                            p.np_rise)
+                                            p.np_rise, start + pd.Timedelta(days=emerge_by) if p.np_seen else None)
             if raised is None:
                 # no acquisition since the deadline yet: raised on the first one, as `evaluate alerts` replays it (it
                 # was raised on the date asked, so a query just past the deadline dated it 07-31, the next 08-01,
@@ -885,7 +897,8 @@ def alert_params_of(crop_model: Any, region: str | None) -> AlertParams | None:
 #: version saved before it (its thresholds lack the key): its monitoring and re-underwriting stay as they were
 #: (their records replay); a version saved since names the value (:func:`pipelines._alert_fit.tuned_alert_params`
 #: saves these keys beside the tuned thresholds)
-SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45, "peer_single_greenup_rel": 0.8, "peer_gap_days": 0}
+SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45, "peer_single_greenup_rel": 0.8, "peer_gap_days": 0,
+                               "np_seen": False}
 
 
 def params_from_meta(tuned: dict[str, Any], where: str) -> AlertParams:

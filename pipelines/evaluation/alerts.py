@@ -315,7 +315,7 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
         # monitor's rule: not while the latest clear observation is a rising one (a late crop coming up)
         od, ov = series.get(str(r.field_id), none)
         first = first_not_planted_date(before, start + pd.Timedelta(days=e + params.grace_days), od, ov,
-                                       params.np_rise)
+                                       params.np_rise, start + pd.Timedelta(days=e) if params.np_seen else None)
         if first is not None:
             out[(str(r.field_id), "NOT_PLANTED")] = {
                 "field_id": str(r.field_id), "season": str(r.season), "alert": "NOT_PLANTED",

@@ -235,8 +235,9 @@ def test_one_extreme_observation_is_enough() -> None:
 
 def test_not_planted_names_the_fields_last_clear_observation() -> None:
     """A NOT_PLANTED's evidence gives the field's latest clear observation up to the alert: a field last seen (bare)
-    before its crop's expected emergence day, then hidden by cloud past the deadline, is still raised (the rule
-    is unchanged) but the analyst sees it was not seen when the crop should have come up."""
+    before its crop's expected emergence day, then hidden by cloud past the deadline, was raised all the same (as
+    model versions saved before 2026-12-04, sixth, still raise it: ``np_seen=False``; the next test shows today's
+    rule, which waits for it to be seen) and the analyst sees it was not seen when the crop should have come up."""
     from pipelines._monitor_format import format_evidence
 
     bands, timing, em = _expectations()
@@ -246,13 +247,42 @@ def test_not_planted_names_the_fields_last_clear_observation() -> None:
     cur = pd.concat([_series("other", "2024", days, np.full(len(days), 0.18)),  # the acquisitions go on
                      _series("hidden", "2024", days[seen], np.full(int(seen.sum()), 0.18))])
     fields = pd.DataFrame({"field_id": ["other", "hidden"], "season": "2024", "crop": "maize", "region": "r"})
-    al = detect_alerts(clear_ndvi(cur), fields, bands, START + timedelta(days=190), START, em, timing=timing)
+    al = detect_alerts(clear_ndvi(cur), fields, bands, START + timedelta(days=190), START, em,
+                       AlertParams(np_seen=False), timing=timing)
     npl = al[al["alert"] == "NOT_PLANTED"].set_index("field_id")
     ev = {f: json.loads(npl.loc[f, "evidence"]) for f in ("other", "hidden")}
     assert ev["hidden"]["last_clear_obs"] == str(START + timedelta(days=int(days[seen][-1])))
     assert ev["other"]["last_clear_obs"] == str(npl.loc["other", "date"].date())  # seen bare on the alert's date
     assert "last clear observation before the alert " + ev["hidden"]["last_clear_obs"] in format_evidence(
         npl.loc["hidden", "evidence"])
+def test_not_planted_needs_the_field_seen_bare_after_its_expected_emergence() -> None:
+    """A field last seen bare well before its crop's expected emergence day, then hidden by cloud past the deadline,
+    is not NOT_PLANTED on the deadline's acquisitions — it had not been seen when the crop should have been up (since
+    2026-12-04, sixth; it was, kept by ``np_seen=False`` for model versions saved before): raised on its first clear
+    observation after the expected emergence day if still bare, never if green by then."""
+    bands, timing, em = _expectations()
+    e = em[("r", "maize")]
+    deadline = e + AlertParams().grace_days
+    days = np.arange(0, 200, 5)
+    seen = (days < e - 20) | (days >= deadline + 20)  # a cloud gap from 20 days before emergence to 20 after
+    bare = np.full(len(days), 0.18)
+    came_up = np.where(days >= deadline, 0.7, 0.18)
+    cur = pd.concat([_series("other", "2024", days, bare),  # seen all along: the acquisitions go on
+                     _series("bare", "2024", days[seen], bare[seen]), _series("up", "2024", days[seen], came_up[seen])])
+    fields = pd.DataFrame({"field_id": ["other", "bare", "up"], "season": "2024", "crop": "maize", "region": "r"})
+    first_seen = START + timedelta(days=int(days[seen & (days >= deadline)][0]))
+    nps = {}
+    for p in (AlertParams(), AlertParams(np_seen=False)):
+        for asked in (START + timedelta(days=deadline + 10), first_seen + timedelta(days=10)):
+            al = detect_alerts(clear_ndvi(cur), fields, bands, asked, START, em, p, timing=timing)
+            nps[(p.np_seen, asked)] = dict(zip(al.loc[al["alert"] == "NOT_PLANTED", "field_id"],
+                                               al.loc[al["alert"] == "NOT_PLANTED", "date"], strict=True))
+    on_deadline = pd.Timestamp(START + timedelta(days=int(np.ceil(deadline / 5) * 5)))
+    assert nps[(True, START + timedelta(days=deadline + 10))] == {"other": on_deadline}
+    assert nps[(True, first_seen + timedelta(days=10))] == {"other": on_deadline, "bare": pd.Timestamp(first_seen)}
+    # the rule before: raised on the deadline's acquisition, unseen or not — the crop that came up included
+    assert nps[(False, START + timedelta(days=deadline + 10))] == {"other": on_deadline, "bare": on_deadline,
+                                                                    "up": on_deadline}
 
 
 def test_a_crop_failing_before_its_canopy_closed_is_a_failure() -> None:
