@@ -63,7 +63,9 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   duration shorter than the past P25 (the crop was cut early);
 * ``NOT_PLANTED`` (high) — by the expected emergence day (:func:`not_planted_day`) plus ``grace_days``, no clear
   observation has reached ``emerged`` NDVI and the latest one is not ``np_rise`` above the field's
-  lowest (a late-sown crop coming up);
+  lowest (a late-sown crop coming up) — and, with ``np_seen``, is dated on or after the expected emergence day
+  itself: a field last seen before it, then hidden by cloud past the deadline, waits to be seen (adopted
+  2026-12-04, sixth, /work/data/L48/RULE13p2.md; off for model versions saved before);
 * ``CROP_MISMATCH`` (high) — the crop-type model gives the declared crop a probability
   below the policy's 0.20 (:func:`mismatch_mask`; the evidence names the model's crop and its probability),
   unless the season itself disputes it: the field's clear NDVI over the last ``mismatch_cohort_days`` is at
