@@ -202,6 +202,8 @@ def collapse_candidates(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Time
 
 #: the columns of a candidate collapse
 CANDIDATE_COLUMNS = ["field_id", "date", "next_date", "known_date", "single", "confirmed", "crop", *CANDIDATE_FEATURES]
+#: the columns of :func:`candidate_features` that an empty frame of them has
+_FEATURE_COLUMNS = ["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES]
 
 
 def candidate_features(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Timestamp, timing: pd.DataFrame | None,
@@ -211,11 +213,11 @@ def candidate_features(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Times
     :data:`CANDIDATE_FEATURES` (see :func:`collapse_candidates`, which selects the candidates among them); empty
     (without rows) when there is none."""
     if peers.empty:
-        return pd.DataFrame(columns=["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES])
+        return pd.DataFrame(columns=_FEATURE_COLUMNS)
     p = peers.merge(crops[["field_id", "crop"]].astype({"field_id": str}), on="field_id", how="inner")
     p = p[p["crop"].notna()].sort_values(["field_id", "date"], kind="stable").reset_index(drop=True)
     if p.empty:  # no observed field with a crop (the loop below indexed an empty array: IndexError)
-        return pd.DataFrame(columns=["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES])
+        return pd.DataFrame(columns=_FEATURE_COLUMNS)
     day = (p["date"] - start).dt.days.to_numpy()
     v = p["ndvi"].to_numpy(dtype=float)
     fid = p["field_id"].to_numpy()
@@ -389,22 +391,17 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     c = c.sort_values(["alert_date", "field_id"], kind="stable").groupby("field_id", sort=False).head(1)
     out: dict[str, tuple[pd.Timestamp, dict[str, Any]]] = {}
     for r in c.itertuples(index=False):
-        n = 1 if r.one else 2
-        if r.gapped:
-            out[str(r.field_id)] = (pd.Timestamp(r.alert_date), {
-                "dates": [str(pd.Timestamp(r.date).date()), str(pd.Timestamp(r.next_date).date())],
-                "ndvi": [round(float(r.ndvi), 4), round(float(r.next_ndvi), 4)],
-                "cohort_ndvi": [round(float(r.cohort_ndvi), 4), round(float(r.next_cohort_ndvi), 4)],
-                "gap_days": int(r.gap_days),
-                "days_since_greenup": None if pd.isna(r.days_since_greenup) else int(r.days_since_greenup),
-                "share_of_usual_duration": None if pd.isna(r.greenup_rel) else round(float(r.greenup_rel), 3),
-                "rule": "crop_cohort_after_gap"})
-            continue
-        out[str(r.field_id)] = (pd.Timestamp(r.alert_date), {
+        n = 1 if r.one else 2  # a gap row is never a single one: two observations
+        ev: dict[str, Any] = {
             "dates": [str(pd.Timestamp(r.date).date()), str(pd.Timestamp(r.next_date).date())][:n],
             "ndvi": [round(float(r.ndvi), 4), round(float(r.next_ndvi), 4)][:n],
-            "peer_ndvi": [round(float(r.peer_ndvi), 4), round(float(r.next_peer_ndvi), 4)][:n],
             "days_since_greenup": None if pd.isna(r.days_since_greenup) else int(r.days_since_greenup),
-            "share_of_usual_duration": None if pd.isna(r.greenup_rel) else round(float(r.greenup_rel), 3),
-            "rule": "peers_extreme" if r.one else "peers"})
+            "share_of_usual_duration": None if pd.isna(r.greenup_rel) else round(float(r.greenup_rel), 3)}
+        if r.gapped:
+            ev |= {"cohort_ndvi": [round(float(r.cohort_ndvi), 4), round(float(r.next_cohort_ndvi), 4)],
+                   "gap_days": int(r.gap_days), "rule": "crop_cohort_after_gap"}
+        else:
+            ev |= {"peer_ndvi": [round(float(r.peer_ndvi), 4), round(float(r.next_peer_ndvi), 4)][:n],
+                   "rule": "peers_extreme" if r.one else "peers"}
+        out[str(r.field_id)] = (pd.Timestamp(r.alert_date), ev)
     return out
