@@ -208,10 +208,18 @@ _FEATURE_COLUMNS = ["field_id", "date", "next_date", "crop", *CANDIDATE_FEATURES
 
 def candidate_features(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Timestamp, timing: pd.DataFrame | None,
                        *, emerged: float = 0.3, clock: ThermalClock | None = None,
-                       region: str | None = None) -> pd.DataFrame:
+                       region: str | None = None, obs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Every row of :func:`peer_anomalies` of a field with a declared crop, with the features of
     :data:`CANDIDATE_FEATURES` (see :func:`collapse_candidates`, which selects the candidates among them); empty
-    (without rows) when there is none."""
+    (without rows) when there is none.
+
+    A field's own history — its previous clear observation, its maximum since it was first seen bare (below
+    ``emerged``: its crop's season begins there) and its green-up day — comes from its rows of ``peers``, which
+    lack each field's first clear observation of the season (nothing before it to match peers on) and any early one
+    with too few fields clear that day; with ``obs`` (the same clear observations :func:`peer_anomalies` was given;
+    ``AlertParams.peer_first_obs``, off by default) from all of them: a field seen bare only before a cloud gap and
+    green after it (the monsoon's transplanted rice) has come up, and a fall after that is its own crop's (without
+    it, its season begins only at the fall, and the fall is no candidate)."""
     if peers.empty:
         return pd.DataFrame(columns=_FEATURE_COLUMNS)
     p = peers.merge(crops[["field_id", "crop"]].astype({"field_id": str}), on="field_id", how="inner")
@@ -219,29 +227,21 @@ def candidate_features(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Times
     if p.empty:  # no observed field with a crop (the loop below indexed an empty array: IndexError)
         return pd.DataFrame(columns=_FEATURE_COLUMNS)
     day = (p["date"] - start).dt.days.to_numpy()
-    v = p["ndvi"].to_numpy(dtype=float)
-    fid = p["field_id"].to_numpy()
     n = len(p)
-    own_max = np.full(n, np.nan)
-    prev = np.full(n, np.nan)
-    prev_day = np.full(n, np.nan)
-    gup = np.full(n, np.nan)
-    bounds = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1], True])
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        vals = v[a:b]
-        low = np.flatnonzero(vals < emerged)
-        k = int(low[0]) if len(low) else 0
-        run = -np.inf
-        g = np.nan
-        for i in range(b - a):
-            if i > 0:
-                prev[a + i], prev_day[a + i] = vals[i - 1], day[a + i - 1]
-            own_max[a + i] = run if i > k else np.nan
-            if i >= k:
-                run = max(run, vals[i])
-                if np.isnan(g) and vals[i] >= emerged:
-                    g = day[a + i - 1] + 1 if i > 0 else day[a]
-            gup[a + i] = g
+    if obs is None:
+        prev, prev_day, own_max, gup = _own_history(p["field_id"].to_numpy(), day, p["ndvi"].to_numpy(dtype=float),
+                                                    emerged)
+    else:
+        o = obs[["field_id", "date", "ndvi"]].astype({"field_id": str})
+        o = o[o["field_id"].isin(set(p["field_id"].astype(str)))]
+        o = o.groupby(["field_id", "date"], as_index=False, sort=True)["ndvi"].mean()  # as peer_anomalies' pivot
+        hist = _own_history(o["field_id"].to_numpy(), (o["date"] - start).dt.days.to_numpy(),
+                            o["ndvi"].to_numpy(dtype=float), emerged)
+        at = pd.MultiIndex.from_arrays([o["field_id"], o["date"]])
+        rows = at.get_indexer(pd.MultiIndex.from_arrays([p["field_id"].astype(str), p["date"]]))
+        if (rows < 0).any():
+            raise ValueError("candidate_features: peers rows missing from obs (give the obs peer_anomalies was given)")
+        prev, prev_day, own_max, gup = (h[rows] for h in hist)
     out = p.assign(prev_ndvi=prev, own_max=own_max, drop_now=p["peer_ndvi"] - p["ndvi"],
                    drop_next=p["next_peer_ndvi"] - p["next_ndvi"], gap_days=day - prev_day,
                    peer_decline=p["peer_ndvi"] - p["next_peer_ndvi"], days_since_greenup=day - gup)
@@ -269,6 +269,36 @@ def candidate_features(peers: pd.DataFrame, crops: pd.DataFrame, start: pd.Times
         out["greenup_rel"] = np.nan
         out["day_rel"] = np.nan
     return out
+
+
+def _own_history(fid: np.ndarray, day: np.ndarray, v: np.ndarray, emerged: float
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per row of clear observations sorted by field and date: the previous observation's NDVI and day, the field's
+    maximum NDVI since its first observation below ``emerged`` (its crop's season; NaN up to and on it — from the
+    first row when none is below), and its green-up day (the day after the last observation before it first
+    reached ``emerged`` from there; NaN before)."""
+    n = len(v)
+    own_max = np.full(n, np.nan)
+    prev = np.full(n, np.nan)
+    prev_day = np.full(n, np.nan)
+    gup = np.full(n, np.nan)
+    bounds = np.flatnonzero(np.r_[True, fid[1:] != fid[:-1], True]) if n else np.array([0])
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        vals = v[a:b]
+        low = np.flatnonzero(vals < emerged)
+        k = int(low[0]) if len(low) else 0
+        run = -np.inf
+        g = np.nan
+        for i in range(b - a):
+            if i > 0:
+                prev[a + i], prev_day[a + i] = vals[i - 1], day[a + i - 1]
+            own_max[a + i] = run if i > k else np.nan
+            if i >= k:
+                run = max(run, vals[i])
+                if np.isnan(g) and vals[i] >= emerged:
+                    g = day[a + i - 1] + 1 if i > 0 else day[a]
+            gup[a + i] = g
+    return prev, prev_day, own_max, gup
 
 
 def select_collapses(out: pd.DataFrame, *, drop: float = 0.15, peer_green: float = 0.4, green: float = 0.45,

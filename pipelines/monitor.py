@@ -198,6 +198,13 @@ class AlertParams:
     peer_gap_green: float = 0.5
     peer_gap_greenup_rel: float = 0.7
     peer_gap_below_peers: float = 0.1
+    #: a field's own history on a peer candidate (its maximum since first seen bare, green-up day, previous
+    #: observation) from all its clear observations (:func:`pipelines._monitor_peers.candidate_features` ``obs``);
+    #: default False: from its rows of the peer table, which lack its first clear observation and any early one with
+    #: too few fields clear to be peers. Tried 2026-12-04, seventh (/work/data/L49/RULE13f.md), not adopted: it
+    #: catches failures of fields seen bare only before a cloud gap (sh-dev-19 +4, sh-demo +3) but exposes late
+    #: harvests to the peer and timing rules too (one wrong CROP_FAILURE each on sh-demo and ne-demo)
+    peer_first_obs: bool = False
     np_rise: float = 0.05
     np_other_gap: int = 60
     #: NOT_PLANTED needs the field *seen* below ``emerged`` on or after its expected emergence day (a field unseen
@@ -368,7 +375,7 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
     if p.peer_both:  # below both kinds of peers: the nearest fields of any crop and of its own crop
         pa = lower_peers(pa, peer_anomalies(obs, k=p.peer_k, groups=None if p.peer_same_crop else crops))
     feats = candidate_features(pa, fields, pd.Timestamp(season_start), tim, emerged=p.emerged, clock=clock,
-                               region=region)
+                               region=region, obs=obs if p.peer_first_obs else None)
     cand = select_collapses(feats, drop=p.peer_drop, peer_green=p.peer_green, green=p.green,
                             own_green=p.peer_own_green, single=p.peer_drop_single if p.peer_drop_single < 1.0 else None,
                             bare=p.bare)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines._monitor_peers import CANDIDATE_FEATURES, gap_candidates, peer_anomalies
+from pipelines._monitor_peers import CANDIDATE_FEATURES, candidate_features, gap_candidates, peer_anomalies
 from pipelines._monitor_records import record_labels, record_score
 from pipelines.monitor import (
     AlertParams,
@@ -457,6 +457,58 @@ def test_a_field_as_bare_as_the_fields_that_grew_like_it_is_no_gap_failure() -> 
     assert not passes(cohort=[0.45, 0.64]) and not passes(next_ndvi=0.35) and not passes(own_max=0.25)
     assert passes(greenup_rel=np.nan)  # no past timing: the share is not checked
     assert gap_candidates(pd.DataFrame([row]), cohort.iloc[:1], **kw).empty  # no cohort on the next date
+
+
+def test_a_field_seen_bare_once_before_a_cloud_gap_has_come_up() -> None:
+    """Past fields collapse (harvest) 124 days after green-up. This season one field is seen bare on day 0, then
+    clouds hide it until day 60, when it is green like its peers; it collapses on day 90 while they stay green. Its
+    first clear observation has no peers (nothing before it to match on), so it is not a row of the peer table;
+    by default the field's own history comes from those rows alone: its crop's season begins at its first bare *row*
+    — the fall itself — so it never came up and the fall is no candidate (sh-dev-19's transplanted rice). With
+    ``peer_first_obs`` (an option since 2026-12-04, seventh; not adopted: it raised late harvests on the demo
+    counties) the history comes from all its clear observations: raised on day 90, one extreme observation right
+    after a green one."""
+    past, crops = _plateau_season(20, {}, 175, "2023", date(2023, 4, 1))
+    starts = {"2023": date(2023, 4, 1)}
+    obs = clear_ndvi(past)
+    bands, timing = expected_bands(obs, crops, starts), expected_timing(obs, crops, starts)
+    em = expected_emergence_days(obs, crops, starts)
+    p = AlertParams(collapse_k=99.0, duration_k=99.0, peer_first_obs=True)  # the peer rules alone, the option on
+    assert not AlertParams().peer_first_obs
+    cur, fields = _plateau_season(25, {"f03": 90}, 200, "2024", START, hide=("f03", 5, 55))
+    end = date(2024, 10, 31)
+    al = detect_alerts(clear_ndvi(cur), fields, bands, end, START, em, p, timing=timing)
+    fail = al[al["alert"] == "CROP_FAILURE"]
+    assert list(fail["field_id"]) == ["f03"] and fail["date"].iloc[0] == pd.Timestamp(START + timedelta(days=90))
+    ev = json.loads(fail["evidence"].iloc[0])
+    assert ev["rule"] == "peers_extreme" and ev["days_since_greenup"] == 89  # green-up: after the day-0 observation
+    old = detect_alerts(clear_ndvi(cur), fields, bands, end, START, em, replace(p, peer_first_obs=False),
+                        timing=timing)
+    assert not (old["alert"] == "CROP_FAILURE").any()
+    # seen bare on day 50 as well (0.29, a row of the peer table): the same alert either way
+    seen, fields2 = _plateau_season(25, {"f03": 90}, 200, "2024", START, hide=("f03", 5, 45))
+    for q in (p, replace(p, peer_first_obs=False)):
+        al2 = detect_alerts(clear_ndvi(seen), fields2, bands, end, START, em, q, timing=timing)
+        assert list(al2.loc[al2["alert"] == "CROP_FAILURE", "field_id"]) == ["f03"]
+
+
+def test_candidate_features_take_the_own_history_from_every_clear_observation() -> None:
+    """The first clear observation of a field is no row of the peer table; with ``obs`` it still starts the field's
+    own history (previous observation, maximum since first seen bare, green-up day); a peer row missing from
+    ``obs`` is refused (the wrong observations given)."""
+    d = pd.to_datetime(["2024-06-01", "2024-07-01", "2024-07-06", "2024-07-11"])
+    obs = pd.DataFrame({"field_id": "a", "date": d, "ndvi": [0.15, 0.7, 0.75, 0.2]})
+    peers = pd.DataFrame({"field_id": "a", "date": d[1:], "ndvi": [0.7, 0.75, 0.2], "peer_ndvi": 0.7,
+                          "next_peer_ndvi": 0.7, "next_ndvi": [0.75, 0.2, np.nan], "next_date": [d[2], d[3], pd.NaT]})
+    crops = pd.DataFrame({"field_id": ["a"], "crop": ["rice"]})
+    start = pd.Timestamp("2024-06-01")
+    new = candidate_features(peers, crops, start, None, obs=obs)
+    assert new["own_max"].tolist()[1:] == [0.7, 0.75] and new["prev_ndvi"].tolist() == [0.15, 0.7, 0.75]
+    assert new["days_since_greenup"].tolist() == [29, 34, 39] and new["gap_days"].tolist() == [30, 5, 5]
+    old = candidate_features(peers, crops, start, None)
+    assert old["own_max"].isna().all()  # its season "began" at the fall, its first bare row
+    with pytest.raises(ValueError, match="missing from obs"):
+        candidate_features(peers, crops, start, None, obs=obs.iloc[:3])
 
 
 def test_not_planted_waits_for_a_late_crop_coming_up() -> None:
