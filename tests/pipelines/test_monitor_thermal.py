@@ -72,3 +72,25 @@ def test_a_warm_season_maturing_early_in_days_is_on_time_in_degree_days() -> Non
     assert failures == {"d": {"warm", "fail"}, "g": {"fail"}}
     ev = json.loads(by_gdd[by_gdd["alert"] == "CROP_FAILURE"]["evidence"].iloc[0])
     assert ev["timing_unit"] == "gdd" and ev["collapse_gdd"] == 70 * 15 and ev["failure_before_gdd"] > 1050
+
+
+def test_candidate_features_place_a_fall_in_thermal_time() -> None:
+    """With a timing table in growing degree days and the region's clock, a candidate's share of the usual
+    green-up-to-collapse duration and its day against the usual collapse are in GDD (10 a day at 20 °C for maize),
+    whether the field's own history comes from its peer rows or from every clear observation (``obs``)."""
+    from pipelines._monitor_peers import candidate_features
+
+    d = pd.to_datetime(["2023-05-01", "2023-05-21", "2023-05-26", "2023-05-31"])
+    obs = pd.DataFrame({"field_id": "a", "date": d, "ndvi": [0.15, 0.7, 0.75, 0.2]})
+    peers = pd.DataFrame({"field_id": "a", "date": d[1:], "ndvi": [0.7, 0.75, 0.2], "peer_ndvi": 0.7,
+                          "next_peer_ndvi": 0.7, "next_ndvi": [0.75, 0.2, np.nan], "next_date": [d[2], d[3], pd.NaT]})
+    crops = pd.DataFrame({"field_id": ["a"], "crop": ["maize"]})
+    timing = pd.DataFrame({"crop": ["maize"], "duration_p50": [300.0], "collapse_p50": [500.0], "unit": ["gdd"]})
+    clock = ThermalClock(_weather(20.0, 20.0))
+    start = pd.Timestamp("2023-05-01")
+    got = candidate_features(peers, crops, start, timing, clock=clock, region="r", obs=obs)
+    # green-up the day after the bare observation of 1 May: 2 May; the fall on 31 May is 290 GDD after it
+    assert got["greenup_rel"].round(4).tolist() == [round(190 / 300, 4), round(240 / 300, 4), round(290 / 300, 4)]
+    assert got["day_rel"].tolist() == [200.0 - 500.0, 250.0 - 500.0, 300.0 - 500.0]
+    rows_only = candidate_features(peers, crops, start, timing, clock=clock, region="r")
+    assert rows_only["day_rel"].tolist() == got["day_rel"].tolist() and rows_only["greenup_rel"].isna().all()
