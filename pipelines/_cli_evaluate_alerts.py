@@ -26,14 +26,24 @@ def alerts_cmd(
     timing: str = typer.Option("days", "--timing", help="days (default) or gdd: the collapse timing in calendar "
                                                        "days or in growing degree days from the daily weather."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    events_out: Path = typer.Option(None, "--events-out",
+                                    help="Also write every event of the season (field, event, onset), the alert "
+                                         "that caught it and its delay, and every alert raised on its field, to this "
+                                         "file (.csv, or Parquet otherwise): the misses behind the recall."),
 ) -> None:
     """Precision, recall and delay (in clear observations after onset) of the early warnings, beside a naive
     baseline; figures labelled synthetic or real."""
+    from features.atomic import check_writable, write_table_atomic
     from pipelines.evaluation import json_ready
     from pipelines.evaluation.alerts import evaluate_alerts, format_alert_evaluation
 
+    if events_out is not None:
+        check_writable(events_out, what="--events-out file")  # before minutes of replay
     ev = evaluate_alerts(county, season=season, tune=tune, crop_model=crop_model, cache_dir=cache, progress=err,
                          weather=weather, timing_unit=_timing(timing))
+    if events_out is not None:
+        write_table_atomic(ev.events, events_out)
+        err(f"wrote {len(ev.events)} events ({int(ev.events['alert_date'].notna().sum())} caught) to {events_out}")
     if as_json:
         echo(json.dumps(json_ready(ev.to_dict()), sort_keys=True, default=str, allow_nan=False))
         return

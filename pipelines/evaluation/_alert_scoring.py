@@ -12,7 +12,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from pipelines.evaluation.alerts import Expectations, SeasonData
 
-__all__ = ["HIGH_ALERTS", "CATCHES", "RIGHT_WHEN", "ADVERSE", "truth_events", "score_alerts"]
+__all__ = ["HIGH_ALERTS", "CATCHES", "RIGHT_WHEN", "ADVERSE", "EVENT_COLUMNS", "truth_events", "score_alerts",
+           "score_alerts_with_events"]
 
 HIGH_ALERTS = ("CROP_FAILURE", "NOT_PLANTED", "CROP_MISMATCH")
 CATCHES = {"failure": ("CROP_FAILURE", "NOT_PLANTED"), "never_planted": ("NOT_PLANTED",),
@@ -77,9 +78,30 @@ def _lucky_not_planted(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.Dat
     return out
 
 
+#: the columns of the per-event table (:func:`score_alerts_with_events`): each event, the first alert that caught it
+#: (None: missed) and its delay in clear observations after the onset, and every alert raised on the field (kind and
+#: first date, by date: what the rules did see of a missed event)
+EVENT_COLUMNS = ["field_id", "event", "onset", "alert_date", "delay_obs", "alerts_on_field"]
+
+
 def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame, data: SeasonData,
                  season: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """Overall metrics, per-event and per-alert tables (see the module docstring)."""
+    """Overall metrics, per-event-type and per-alert tables (see the module docstring)."""
+    metrics, by_event, by_alert, _ = score_alerts_with_events(alerts, events, truth, data, season)
+    return metrics, by_event, by_alert
+
+
+def _alerts_on_field(by_field: dict[str, list[tuple[str, pd.Timestamp]]], fid: str) -> str:
+    """"KIND YYYY-MM-DD; ..." — each kind of alert raised on ``fid`` with its first date, in date order."""
+    first: dict[str, pd.Timestamp] = {}
+    for a, d in by_field.get(fid, []):
+        first[a] = min(first.get(a, d), d)
+    return "; ".join(f"{a} {d.date()}" for a, d in sorted(first.items(), key=lambda x: (x[1], x[0])))
+
+
+def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame, data: SeasonData,
+                             season: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """:func:`score_alerts` and the per-event table (:data:`EVENT_COLUMNS`) its recall and delay are counted on."""
     obs = data.obs[data.obs["season"] == season]
     obs_dates = {str(k): g["date"].to_numpy() for k, g in obs.groupby("field_id")}
     t = truth[truth["season"].astype(str) == season]
@@ -95,10 +117,10 @@ def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame
                 and not (r.event == "failure" and (r.field_id, a, d) in lucky)]
         when = min(hits) if hits else None
         delay = _delay(obs_dates, r.field_id, r.onset, when) if when is not None else None
-        ev_rows.append((r.field_id, r.event, r.onset, when, delay))
+        ev_rows.append((r.field_id, r.event, r.onset, when, delay, _alerts_on_field(by_field, str(r.field_id))))
         if delay is not None:
             delays.append(delay)
-    per_event = pd.DataFrame(ev_rows, columns=["field_id", "event", "onset", "alert_date", "delay_obs"])
+    per_event = pd.DataFrame(ev_rows, columns=EVENT_COLUMNS)
     by_event = (per_event.groupby("event").agg(events=("field_id", "size"), detected=("alert_date", "count"),
                                                median_delay_obs=("delay_obs", "median")).reset_index()
                 if len(per_event) else pd.DataFrame(columns=["event", "events", "detected", "median_delay_obs"]))
@@ -122,4 +144,4 @@ def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame
                "high_alerts": n_high, "precision": _ratio(tp, n_high),
                "median_delay_obs": float(np.median(delays)) if delays else None,
                "fields": int(len(t)), "clear_obs_per_field": round(len(obs) / max(len(t), 1), 1)}
-    return metrics, by_event, by_alert
+    return metrics, by_event, by_alert, per_event.sort_values(["event", "field_id"], kind="stable").reset_index(drop=True)

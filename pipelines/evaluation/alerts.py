@@ -51,7 +51,14 @@ from pipelines._monitor_expect import arrays_by_key
 from pipelines._monitor_format import format_alert_evaluation
 from pipelines._monitor_thermal import ThermalClock
 from pipelines.evaluation import read_truth, synthetic_label
-from pipelines.evaluation._alert_scoring import HIGH_ALERTS, _ratio, score_alerts, truth_events
+from pipelines.evaluation._alert_scoring import (
+    EVENT_COLUMNS,
+    HIGH_ALERTS,
+    _ratio,
+    score_alerts,
+    score_alerts_with_events,
+    truth_events,
+)
 from pipelines.monitor import (
     ALERT_COLUMNS,
     ALERT_TYPES,
@@ -134,6 +141,9 @@ class AlertEvaluation:
     by_alert: pd.DataFrame
     alerts: pd.DataFrame = field(repr=False)
     notes: list[str] = field(default_factory=list)
+    #: every event of the season, the alert that caught it and every alert raised on its field
+    #: (:data:`pipelines.evaluation._alert_scoring.EVENT_COLUMNS`; ``evaluate alerts --events-out``)
+    events: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EVENT_COLUMNS), repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"county": self.county, "season": self.season, "label": self.label, "params": asdict(self.params),
@@ -550,10 +560,10 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
                      "crop_mismatch events are left out of recall")
     alerts = replay_alerts(data, season, exp, params, crop_probs=probs)
     events = truth_events(truth, data, season, exp, crop_mismatch=probs is not None)
-    metrics, by_event, by_alert = score_alerts(alerts, events, truth, data, season)
+    metrics, by_event, by_alert, per_event = score_alerts_with_events(alerts, events, truth, data, season)
     naive = naive_alerts(data, season, exp)
     base_m, base_ev, _ = score_alerts(naive.assign(season=season), events, truth, data, season)
     by_event = with_naive_by_event(by_event, base_ev)
     return AlertEvaluation(county=str(county), season=season, label=synthetic_label(county), params=params,
                            tuned_on=tuned_on, metrics=metrics, baseline=base_m, by_event=by_event,
-                           by_alert=by_alert, alerts=alerts, notes=notes)
+                           by_alert=by_alert, alerts=alerts, notes=notes, events=per_event)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from features.errors import UserInputError
 from pipelines.cli import app
 from pipelines.evaluation import alerts as ev_mod
+from pipelines.evaluation._alert_scoring import EVENT_COLUMNS, score_alerts_with_events
 from pipelines.evaluation.alerts import (
     SeasonData,
     evaluate_alerts,
@@ -203,6 +204,54 @@ def test_evaluate_and_cli(synth: tuple[SeasonData, pd.DataFrame], tmp_path: Path
     for season, why in (("2006", "needs at least 2 past seasons"), ("1999", "is not one of the county's")):
         bad = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--season", season])
         assert bad.exit_code == 2 and why in bad.stderr, bad.stderr
+
+
+def test_the_per_event_table_shows_what_the_rules_saw_of_a_miss(synth: tuple[SeasonData, pd.DataFrame]) -> None:
+    """Every event once, in the recall's count; a caught one with its alert's date and delay, a missed one with the
+    alerts raised on its field all the same (a WATCH, an EARLY_HARVEST: what the rules saw of it)."""
+    data, truth = synth
+    exp = fit_expectations(data, SEASONS[:-1], AlertParams())
+    events = truth_events(truth, data, "2008", exp, crop_mismatch=False)
+    fail = events[events["event"] == "failure"].sort_values("field_id")
+    caught, missed = fail["field_id"].iloc[0], fail["field_id"].iloc[1]
+    onset = pd.Timestamp(fail["onset"].iloc[0])
+    al = pd.DataFrame({"field_id": [caught, missed, missed], "season": "2008",
+                       "alert": ["CROP_FAILURE", "EARLY_HARVEST", "WATCH"], "severity": "high",
+                       "date": [onset + pd.Timedelta(days=12), onset + pd.Timedelta(days=20),
+                                onset + pd.Timedelta(days=10)], "evidence": "{}"})
+    m, _, _, per = score_alerts_with_events(al, events, truth, data, "2008")
+    assert list(per.columns) == EVENT_COLUMNS and len(per) == len(events) == m["events"]
+    assert int(per["alert_date"].notna().sum()) == m["detected"] == 1
+    row = per.set_index("field_id").loc[caught]
+    assert row["alert_date"] == onset + pd.Timedelta(days=12) and row["delay_obs"] >= 1
+    assert row["alerts_on_field"] == f"CROP_FAILURE {(onset + pd.Timedelta(days=12)).date()}"
+    miss = per.set_index("field_id").loc[missed]
+    assert pd.isna(miss["alert_date"]) and miss["alerts_on_field"].startswith("WATCH ")
+    assert "; EARLY_HARVEST " in miss["alerts_on_field"]
+    assert score_alerts(al, events, truth, data, "2008")[0] == m
+
+
+def test_cli_writes_the_events_and_refuses_a_folder_before_the_replay(synth: tuple[SeasonData, pd.DataFrame],
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    data, truth = synth
+    root = _county(tmp_path, truth)
+    monkeypatch.setattr(ev_mod, "load_season_data", lambda county, **kwargs: data)
+    out = tmp_path / "out" / "events.csv"
+    r = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--json", "--no-tune",
+                                 "--no-crop-model", "--events-out", str(out)])
+    assert r.exit_code == 0, r.stderr
+    got = pd.read_csv(out)
+    assert list(got.columns) == EVENT_COLUMNS and len(got) == json.loads(r.stdout)["metrics"]["events"] == 5
+    assert "wrote 5 events" in r.stderr
+    assert not [p for p in out.parent.iterdir() if p.name != "events.csv"]  # no temporary file left
+
+    def no_load(county: Any, **kwargs: Any) -> SeasonData:
+        raise AssertionError("replayed before the output was checked")
+
+    monkeypatch.setattr(ev_mod, "load_season_data", no_load)
+    bad = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--events-out", str(tmp_path)])
+    assert bad.exit_code == 2 and "is a folder" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_tuning_prefers_the_earlier_not_planted_when_records_cannot_tell(
