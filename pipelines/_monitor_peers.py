@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["peer_anomalies", "lower_peers", "collapse_candidates", "candidate_features", "select_collapses",
-           "crop_cohort", "gap_candidates", "wait_late_singles", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES",
+           "crop_cohort", "gap_candidates", "stall_candidates", "wait_late_singles", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES",
            "CANDIDATE_COLUMNS"]
 
 PEER_COLUMNS = ["field_id", "date", "ndvi", "peer_ndvi", "peer_spread", "n_peers", "history_rmse", "next_date",
@@ -366,6 +366,38 @@ def gap_candidates(features: pd.DataFrame, cohort: pd.DataFrame, *, min_gap: int
     return out[cols].reset_index(drop=True)
 
 
+def stall_candidates(features: pd.DataFrame, cohort: pd.DataFrame, *, emerged: float, own_max: float, fall: float,
+                     bare: float, green: float, drop: float, greenup_rel: float, below_peers: float) -> pd.DataFrame:
+    """Candidate failures of a crop that came up only partly and fell back to bare soil while its *crop cohort*
+    (:func:`crop_cohort`) stays green — a young crop lost (drought, flood or hail) before its canopy closed, which
+    the peer rule misses: it never rose the ``drop`` the peer rule needs it to fall. A :func:`candidate_features` row
+    (its own history from every clear observation: ``obs`` given) of a field whose maximum since it was first seen
+    bare lies in [``emerged``, ``own_max``), at least ``fall`` below that maximum and below ``bare`` on this clear
+    observation and the next, its crop cohort green (≥ ``green``) and at least ``drop`` above it on both; earlier
+    after its green-up than ``greenup_rel`` × the crop's usual green-up-to-collapse duration (NaN — no past timing —
+    is not raised: a partly planted field of an earlier crop, cut at its harvest, looks the same late); and at
+    least ``below_peers`` below its look-alike peers on the first (as bare as the fields that grew like it, it was
+    cut with them). Known on the next observation; rows flagged ``stalled``, with the cohort's medians
+    (``cohort_ndvi``, ``next_cohort_ndvi``)."""
+    cols = [*CANDIDATE_COLUMNS, "stalled", "cohort_ndvi", "next_cohort_ndvi"]
+    if features.empty or cohort.empty or own_max <= 0:
+        return pd.DataFrame(columns=cols)
+    c = cohort.set_index(["crop", "date"])["cohort_ndvi"]
+    f = features
+    now = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["date"]])).to_numpy(dtype=float)
+    nxt = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["next_date"]])).to_numpy(dtype=float)
+    v, vn = f["ndvi"].to_numpy(dtype=float), f["next_ndvi"].to_numpy(dtype=float)
+    top = f["own_max"].to_numpy(dtype=float)
+    keep = ((top >= emerged) & (top < own_max) & (top - np.maximum(v, vn) >= fall) & (v < bare) & (vn < bare)
+            & (now >= green) & (now - v >= drop) & (nxt >= green) & (nxt - vn >= drop)
+            & (f["greenup_rel"].to_numpy(dtype=float) < greenup_rel)
+            & (f["drop_now"].to_numpy(dtype=float) >= below_peers))
+    out = f.loc[keep].assign(cohort_ndvi=now[keep], next_cohort_ndvi=nxt[keep], single=False, confirmed=True,
+                             stalled=True)
+    out["known_date"] = out["next_date"]
+    return out[cols].reset_index(drop=True)
+
+
 def wait_late_singles(candidates: pd.DataFrame, *, greenup_rel: float, wait_days: int) -> pd.DataFrame:
     """:func:`collapse_candidates` with the *late* single candidates — one extreme observation at least
     ``greenup_rel`` × the crop's usual green-up-to-collapse duration after the field's green-up — made to wait for
@@ -402,8 +434,8 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     ``greenup_rel`` × the crop's usual green-up-to-collapse duration (past seasons; not checked without
     them); or a ``single`` candidate (one extreme observation) known by ``as_of`` meeting the last two
     conditions and not ``late_single`` (:func:`wait_late_singles`); or an ``after_gap`` candidate
-    (:func:`gap_candidates`, which applies its own thresholds) whose confirming observation is known by ``as_of``.
-    Values: (the alert date: the confirming observation's, or the extreme one's; the evidence)."""
+    (:func:`gap_candidates`, which applies its own thresholds) whose confirming observation is known by ``as_of``;
+    or a ``stalled`` one (:func:`stall_candidates`, likewise). Values: (the alert date: the confirming observation's, or the extreme one's; the evidence)."""
     if candidates is None or candidates.empty:
         return {}
     c = candidates
@@ -415,9 +447,13 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     late = _flag(c, "late_single")
     one = common & single & ~late & (c["date"] <= as_of).to_numpy()
     gap = _flag(c, "after_gap")  # judged by gap_candidates' own thresholds; not by the peers' ones
-    two &= ~gap
+    stall = _flag(c, "stalled")  # likewise by stall_candidates'
+    two &= ~(gap | stall)
+    one &= ~stall
     gapped = gap & (c["next_date"] <= as_of).to_numpy()
-    c = c.assign(alert_date=np.where(one, c["date"], c["next_date"]), one=one, gapped=gapped)[two | one | gapped]
+    stalled = stall & (c["next_date"] <= as_of).to_numpy()
+    c = c.assign(alert_date=np.where(one, c["date"], c["next_date"]), one=one, gapped=gapped,
+                 stalled_=stalled)[two | one | gapped | stalled]
     c = c.sort_values(["alert_date", "field_id"], kind="stable").groupby("field_id", sort=False).head(1)
     out: dict[str, tuple[pd.Timestamp, dict[str, Any]]] = {}
     for r in c.itertuples(index=False):
@@ -430,6 +466,9 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
         if r.gapped:
             ev |= {"cohort_ndvi": [round(float(r.cohort_ndvi), 4), round(float(r.next_cohort_ndvi), 4)],
                    "gap_days": int(r.gap_days), "rule": "crop_cohort_after_gap"}
+        elif r.stalled_:
+            ev |= {"cohort_ndvi": [round(float(r.cohort_ndvi), 4), round(float(r.next_cohort_ndvi), 4)],
+                   "own_max": round(float(r.own_max), 4), "rule": "stalled_crop"}
         else:
             ev |= {"peer_ndvi": [round(float(r.peer_ndvi), 4), round(float(r.next_peer_ndvi), 4)][:n],
                    "rule": "peers_extreme" if r.one else "peers"}

@@ -49,6 +49,16 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   ``peer_gap_below_peers`` below its peers on the first (as bare as every field that grew like it, it collapsed
   with them: another crop than declared, cut at its harvest); adopted 2026-12-04, sixth
   (/work/data/L48/RULE13g.md), off (``peer_gap_days`` 0) for model versions saved before;
+  or **stalled crop** (``peer_stall_max`` > 0; :func:`pipelines._monitor_peers.stall_candidates`): a crop that came
+  up only partly — its maximum since first seen bare (from every clear observation: a gap may hide its green-up) at
+  least ``emerged`` but below ``peer_stall_max`` — fallen at least ``peer_stall_fall`` from it to bare soil on two
+  clear observations in a row while its crop cohort (the median of the fields of its crop clear that day) is green
+  (≥ ``peer_stall_green``) and at least ``peer_stall_drop`` above it on both, earlier after its green-up than
+  ``peer_stall_greenup_rel`` × the crop's usual duration, and still ``peer_stall_below_peers`` below its look-alike
+  peers on the first (a young crop lost before its canopy closed never rose the ``peer_drop`` the peer rule needs
+  it to fall; a partly planted field of an earlier crop cut at its harvest is as bare as the fields that grew like
+  it); its rows do not corroborate the timing rule; an option, off by default (``peer_stall_max`` 0): tried
+  2026-12-04, eighth (/work/data/L50/RULE13s.md), not adopted (see :class:`AlertParams`);
   or **timing**: the canopy collapsed (two clear observations in a row below
   ``bare`` after reaching ``green``) anomalously early: the collapse day is earlier than
   P25 − ``collapse_k`` × IQR of past collapse days, or the time since the field's own
@@ -126,6 +136,7 @@ from pipelines._monitor_expect import (
     season_start_days,
 )
 from pipelines._monitor_peers import (
+    _flag,
     candidate_features,
     crop_cohort,
     gap_candidates,
@@ -133,6 +144,7 @@ from pipelines._monitor_peers import (
     peer_anomalies,
     peer_failures,
     select_collapses,
+    stall_candidates,
     wait_late_singles,
 )
 from pipelines._monitor_thermal import ThermalClock
@@ -205,6 +217,17 @@ class AlertParams:
     #: catches failures of fields seen bare only before a cloud gap (sh-dev-19 +4, sh-demo +3) but exposes late
     #: harvests to the peer and timing rules too (one wrong CROP_FAILURE each on sh-demo and ne-demo)
     peer_first_obs: bool = False
+    #: a crop that came up only partly (own maximum below this) and fell back to bare soil while its crop cohort stays
+    #: green (:func:`pipelines._monitor_peers.stall_candidates`; 0: off, the default). Tried 2026-12-04, eighth
+    #: (/work/data/L50/RULE13s.md) with 0.5, not adopted: it catches cotton lost young on every smallholder design
+    #: county (sh-demo recall 0.714 -> 0.746) but on sh-dev-23 a partly planted maize field declared cotton, cut at
+    #: maize's harvest, is raised, and the records' tuning then picks an earlier timing limit (precision 0.984 -> 0.975)
+    peer_stall_max: float = 0.0
+    peer_stall_fall: float = 0.08
+    peer_stall_green: float = 0.55
+    peer_stall_drop: float = 0.3
+    peer_stall_greenup_rel: float = 0.7
+    peer_stall_below_peers: float = 0.1
     np_rise: float = 0.05
     np_other_gap: int = 60
     #: NOT_PLANTED needs the field *seen* below ``emerged`` on or after its expected emergence day (a field unseen
@@ -380,15 +403,27 @@ def peer_candidates(obs: pd.DataFrame, fields: pd.DataFrame, season_start: date,
                             own_green=p.peer_own_green, single=p.peer_drop_single if p.peer_drop_single < 1.0 else None,
                             bare=p.bare)
     cand = wait_late_singles(cand, greenup_rel=p.peer_single_greenup_rel, wait_days=p.peer_single_wait_days)
-    if p.peer_gap_days <= 0:
+    if p.peer_gap_days <= 0 and p.peer_stall_max <= 0:
         return cand
-    gaps = gap_candidates(feats, crop_cohort(obs, fields, min_fields=p.peer_k), min_gap=p.peer_gap_days,
-                          drop=p.peer_gap_drop, drop_next=p.peer_gap_drop_next, green=p.peer_gap_green,
-                          own_green=p.peer_own_green, bare=p.bare, greenup_rel=p.peer_gap_greenup_rel,
-                          below_peers=p.peer_gap_below_peers)
-    if gaps.empty:
+    cohort = crop_cohort(obs, fields, min_fields=p.peer_k)
+    extra = []
+    if p.peer_gap_days > 0:
+        extra.append(gap_candidates(feats, cohort, min_gap=p.peer_gap_days, drop=p.peer_gap_drop,
+                                    drop_next=p.peer_gap_drop_next, green=p.peer_gap_green, own_green=p.peer_own_green,
+                                    bare=p.bare, greenup_rel=p.peer_gap_greenup_rel,
+                                    below_peers=p.peer_gap_below_peers))
+    if p.peer_stall_max > 0:  # its own history from every clear observation (a gap may hide its green-up)
+        whole = feats if p.peer_first_obs else candidate_features(pa, fields, pd.Timestamp(season_start), tim,
+                                                                   emerged=p.emerged, clock=clock, region=region,
+                                                                   obs=obs)
+        extra.append(stall_candidates(whole, cohort, emerged=p.emerged, own_max=p.peer_stall_max,
+                                      fall=p.peer_stall_fall, bare=p.bare, green=p.peer_stall_green,
+                                      drop=p.peer_stall_drop, greenup_rel=p.peer_stall_greenup_rel,
+                                      below_peers=p.peer_stall_below_peers))
+    extra = [e for e in extra if not e.empty]
+    if not extra:
         return cand
-    return pd.concat([cand.astype({"single": bool, "confirmed": bool}), gaps], ignore_index=True)
+    return pd.concat([cand.astype({"single": bool, "confirmed": bool}), *extra], ignore_index=True)
 
 
 def mismatch_mask(fields: pd.DataFrame, params: AlertParams, cohort: np.ndarray | None = None) -> np.ndarray:
@@ -672,7 +707,9 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     # peers exist only when the season has more fields than a field has peers; without them timing stands alone
     need_peers = p.timing_needs_peers and p.peer_k > 0 and obs["field_id"].nunique() > p.peer_k
     if need_peers:
-        known = candidates[candidates["known_date"] <= cutoff] if len(candidates) else candidates
+        # a stalled crop (stall_candidates) never reached the timing rule's green: no corroboration of a collapse
+        known = (candidates[(candidates["known_date"] <= cutoff).to_numpy() & ~_flag(candidates, "stalled")]
+                 if len(candidates) else candidates)
         corroborated = _by_field(known) if len(known) else {}
 
     def add(fid: str, season: str, kind: str, when: pd.Timestamp, evidence: dict[str, Any]) -> None:

@@ -457,7 +457,9 @@ def tune_params(data: SeasonData, tune_seasons: Sequence[str], *, base: AlertPar
             exps[key] = {s: fit_expectations(data, [x for x in data.seasons if x < s], p) for s in tune_seasons}
         ckey = (*key, p.peer_k, p.peer_drop, p.peer_green, p.peer_same_crop, p.peer_drop_single, p.peer_both,
                 p.peer_single_greenup_rel, p.peer_single_wait_days, p.peer_own_green, p.peer_gap_days, p.peer_gap_drop,
-                p.peer_gap_drop_next, p.peer_gap_green, p.peer_gap_greenup_rel, p.peer_gap_below_peers, p.peer_first_obs)
+                p.peer_gap_drop_next, p.peer_gap_green, p.peer_gap_greenup_rel, p.peer_gap_below_peers, p.peer_first_obs,
+                p.peer_stall_max, p.peer_stall_fall, p.peer_stall_green, p.peer_stall_drop, p.peer_stall_greenup_rel,
+                p.peer_stall_below_peers)
         if ckey not in cands:
             cands[ckey] = {s: peer_candidates(views[s][0].obs[views[s][0].obs["season"] == s],
                                               views[s][0].crops[views[s][0].crops["season"] == s], data.starts[s],

@@ -11,7 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipelines._monitor_peers import CANDIDATE_FEATURES, candidate_features, gap_candidates, peer_anomalies
+from pipelines._monitor_peers import (
+    CANDIDATE_FEATURES,
+    candidate_features,
+    gap_candidates,
+    peer_anomalies,
+    stall_candidates,
+)
 from pipelines._monitor_records import record_labels, record_score
 from pipelines.monitor import (
     AlertParams,
@@ -490,6 +496,89 @@ def test_a_field_seen_bare_once_before_a_cloud_gap_has_come_up() -> None:
     for q in (p, replace(p, peer_first_obs=False)):
         al2 = detect_alerts(clear_ndvi(seen), fields2, bands, end, START, em, q, timing=timing)
         assert list(al2.loc[al2["alert"] == "CROP_FAILURE", "field_id"]) == ["f03"]
+
+
+def _stalled_season(level: float, fall: int | None, *, harvest: int = 200, hide: tuple[int, int] | None = None
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`_plateau_season` of 25 fields in which f03 comes up only to ``level`` (a crop that emerged partly)
+    and, from day ``fall`` on (None: never), is back at bare soil (0.2); ``hide``: its observations lost to cloud."""
+    cur, fields = _plateau_season(25, {}, harvest, "2024", START)
+    days = np.arange(0, 220, 5)
+    v = 0.18 + (level - 0.18) / (1.0 + np.exp(-(days - 60) / 6.0))
+    if fall is not None:
+        v = np.where(days >= fall, 0.2, v)
+    keep = np.ones(len(days), dtype=bool) if hide is None else ~((days >= hide[0]) & (days <= hide[1]))
+    return pd.concat([cur[cur["field_id"] != "f03"], _series("f03", "2024", days[keep], v[keep])]), fields
+
+
+def test_a_crop_that_came_up_only_partly_and_fell_back_to_bare_soil_is_a_failure() -> None:
+    """Past fields collapse (harvest) 124 days after green-up. This season one field comes up only to 0.33 (a crop
+    lost young, before its canopy closed) and is back at bare soil (0.2) from day 85 while the fields of its crop are
+    green (0.85): it never rose the 0.15 the peer rule needs it to fall, so only the stalled-crop rule (an option
+    since 2026-12-04, eighth: ``peer_stall_max``, off by default; not adopted, see the README) raises it, on its
+    second bare observation. Not a field that stays at 0.33 (partly planted, thin), not a fall late in the crop's usual duration
+    (a partly planted field of another crop cut at its harvest looks the same), not with the rule off; and seen bare
+    before a cloud gap that hides its green-up, the field's history from every clear observation still has it come
+    up."""
+    past, crops = _plateau_season(20, {}, 175, "2023", date(2023, 4, 1))
+    starts = {"2023": date(2023, 4, 1)}
+    obs = clear_ndvi(past)
+    bands, timing = expected_bands(obs, crops, starts), expected_timing(obs, crops, starts)
+    em = expected_emergence_days(obs, crops, starts)
+    p = AlertParams(collapse_k=99.0, duration_k=99.0, peer_stall_max=0.5)
+    assert AlertParams().peer_stall_max == 0.0
+    end = date(2024, 10, 31)
+
+    def failures(level: float, fall: int | None, params: AlertParams = p, **kw: Any) -> pd.DataFrame:
+        cur, fields = _stalled_season(level, fall, **kw)
+        al = detect_alerts(clear_ndvi(cur), fields, bands, end, START, em, params, timing=timing)
+        return al[(al["alert"] == "CROP_FAILURE") & (al["field_id"] == "f03")]
+
+    fail = failures(0.33, 85)
+    assert len(fail) == 1 and fail["date"].iloc[0] == pd.Timestamp(START + timedelta(days=90))
+    ev = json.loads(fail["evidence"].iloc[0])
+    assert ev["rule"] == "stalled_crop" and ev["dates"] == [str(START + timedelta(days=85)),
+                                                             str(START + timedelta(days=90))]
+    assert 0.3 <= ev["own_max"] < 0.35 and min(ev["cohort_ndvi"]) > 0.8 and max(ev["ndvi"]) < 0.25
+    assert ev["share_of_usual_duration"] < 0.7
+    assert failures(0.33, 85, params=replace(p, peer_stall_max=0.0)).empty  # off: the default
+    assert failures(0.33, None).empty  # stays thin: partly planted, not lost
+    assert failures(0.33, 165).empty  # share 0.8 of the usual duration after its green-up: a harvest's timing
+    assert failures(0.33, 85, params=replace(p, peer_stall_drop=0.7)).empty  # its crop not far enough above it
+    # its green-up hidden by cloud (seen bare on day 0, next on day 70): it came up all the same
+    hidden = failures(0.33, 85, hide=(5, 65))
+    assert len(hidden) == 1 and json.loads(hidden["evidence"].iloc[0])["rule"] == "stalled_crop"
+    # a crop that closed its canopy (0.8) falls far enough for the peer rule, which raises it as before
+    full = failures(0.8, 85)
+    assert len(full) == 1 and json.loads(full["evidence"].iloc[0])["rule"] != "stalled_crop"
+
+
+def test_a_stalled_crop_as_bare_as_the_fields_that_grew_like_it_is_no_failure() -> None:
+    """The stalled-crop rule's rows, one condition at a time: the candidate passes; as bare as its look-alike peers
+    (cut with them), come up too far (its canopy closed: the peer rule's), never up, not fallen enough, a next
+    observation no longer bare, a cohort not green or not far enough above it, too late in the crop's usual
+    duration, without past timing, or without a cohort on the next date do not."""
+    d0, d1 = pd.Timestamp("2024-08-20"), pd.Timestamp("2024-08-25")
+    row = {"field_id": "a", "date": d0, "next_date": d1, "crop": "cotton", **dict.fromkeys(CANDIDATE_FEATURES, 0.0)}
+    row |= {"ndvi": 0.22, "next_ndvi": 0.21, "own_max": 0.38, "gap_days": 5.0, "greenup_rel": 0.4, "drop_now": 0.2}
+    cohort = pd.DataFrame({"crop": "cotton", "date": [d0, d1], "cohort_ndvi": [0.65, 0.66]})
+    kw = {"emerged": 0.3, "own_max": 0.5, "fall": 0.08, "bare": 0.3, "green": 0.55, "drop": 0.3,
+          "greenup_rel": 0.7, "below_peers": 0.1}
+
+    def passes(**change: Any) -> bool:
+        c = cohort.assign(cohort_ndvi=change.pop("cohort", cohort["cohort_ndvi"]))
+        got = stall_candidates(pd.DataFrame([row | change]), c, **kw)
+        assert got.empty or (bool(got["stalled"].iloc[0]) and got["known_date"].iloc[0] == d1)
+        return not got.empty
+
+    assert passes()
+    assert not passes(drop_now=0.05) and not passes(own_max=0.55) and not passes(own_max=0.28)
+    assert not passes(ndvi=0.31) and not passes(own_max=0.29, ndvi=0.2)
+    assert not passes(own_max=0.33, ndvi=0.27, next_ndvi=0.26)  # fell 0.06: not back to bare from its maximum
+    assert not passes(next_ndvi=0.32) and not passes(cohort=[0.5, 0.66]) and not passes(cohort=[0.65, 0.5])
+    assert not passes(greenup_rel=0.75) and not passes(greenup_rel=np.nan)
+    assert stall_candidates(pd.DataFrame([row]), cohort.iloc[:1], **kw).empty  # no cohort on the next date
+    assert stall_candidates(pd.DataFrame([row]), cohort, **(kw | {"own_max": 0.0})).empty  # off
 
 
 def test_candidate_features_take_the_own_history_from_every_clear_observation() -> None:
