@@ -331,6 +331,27 @@ def crop_cohort(obs: pd.DataFrame, crops: pd.DataFrame, *, min_fields: int) -> p
     return g.loc[g["size"] >= min_fields, ["crop", "date", "median"]].rename(columns={"median": "cohort_ndvi"})
 
 
+def _cohort_pairs(features: pd.DataFrame, cohort: pd.DataFrame
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per :func:`candidate_features` row: its crop cohort's median (:func:`crop_cohort`) on its date and on its next
+    one (NaN where the cohort has none), and its own NDVI on both."""
+    c = cohort.set_index(["crop", "date"])["cohort_ndvi"]
+    f = features
+    now = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["date"]])).to_numpy(dtype=float)
+    nxt = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["next_date"]])).to_numpy(dtype=float)
+    return now, nxt, f["ndvi"].to_numpy(dtype=float), f["next_ndvi"].to_numpy(dtype=float)
+
+
+def _cohort_rows(features: pd.DataFrame, keep: np.ndarray, now: np.ndarray, nxt: np.ndarray, flag: str
+                 ) -> pd.DataFrame:
+    """The kept rows as confirmed two-observation candidates flagged ``flag``, known on their next observation, with
+    the cohort's medians."""
+    out = features.loc[keep].assign(cohort_ndvi=now[keep], next_cohort_ndvi=nxt[keep], single=False, confirmed=True,
+                                    **{flag: True})
+    out["known_date"] = out["next_date"]
+    return out[[*CANDIDATE_COLUMNS, flag, "cohort_ndvi", "next_cohort_ndvi"]].reset_index(drop=True)
+
+
 def gap_candidates(features: pd.DataFrame, cohort: pd.DataFrame, *, min_gap: int, drop: float, drop_next: float,
                    green: float, own_green: float, bare: float, greenup_rel: float,
                    below_peers: float) -> pd.DataFrame:
@@ -350,20 +371,14 @@ def gap_candidates(features: pd.DataFrame, cohort: pd.DataFrame, *, min_gap: int
     cols = [*CANDIDATE_COLUMNS, "after_gap", "cohort_ndvi", "next_cohort_ndvi"]
     if features.empty or cohort.empty or min_gap <= 0:
         return pd.DataFrame(columns=cols)
-    c = cohort.set_index(["crop", "date"])["cohort_ndvi"]
     f = features
-    now = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["date"]])).to_numpy(dtype=float)
-    nxt = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["next_date"]])).to_numpy(dtype=float)
-    v, vn = f["ndvi"].to_numpy(dtype=float), f["next_ndvi"].to_numpy(dtype=float)
+    now, nxt, v, vn = _cohort_pairs(f, cohort)
     keep = ((f["gap_days"].to_numpy(dtype=float) >= min_gap) & (f["own_max"].to_numpy(dtype=float) >= own_green)
             & (v < bare) & (now >= green) & (now - v >= drop)
             & (vn < bare) & (nxt >= green) & (nxt - vn >= drop_next)
             & ~(f["greenup_rel"].to_numpy(dtype=float) >= greenup_rel)
             & (f["drop_now"].to_numpy(dtype=float) >= below_peers))
-    out = f.loc[keep].assign(cohort_ndvi=now[keep], next_cohort_ndvi=nxt[keep], single=False, confirmed=True,
-                             after_gap=True)
-    out["known_date"] = out["next_date"]
-    return out[cols].reset_index(drop=True)
+    return _cohort_rows(f, keep, now, nxt, "after_gap")
 
 
 def stall_candidates(features: pd.DataFrame, cohort: pd.DataFrame, *, emerged: float, own_max: float, fall: float,
@@ -382,20 +397,14 @@ def stall_candidates(features: pd.DataFrame, cohort: pd.DataFrame, *, emerged: f
     cols = [*CANDIDATE_COLUMNS, "stalled", "cohort_ndvi", "next_cohort_ndvi"]
     if features.empty or cohort.empty or own_max <= 0:
         return pd.DataFrame(columns=cols)
-    c = cohort.set_index(["crop", "date"])["cohort_ndvi"]
     f = features
-    now = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["date"]])).to_numpy(dtype=float)
-    nxt = c.reindex(pd.MultiIndex.from_arrays([f["crop"], f["next_date"]])).to_numpy(dtype=float)
-    v, vn = f["ndvi"].to_numpy(dtype=float), f["next_ndvi"].to_numpy(dtype=float)
+    now, nxt, v, vn = _cohort_pairs(f, cohort)
     top = f["own_max"].to_numpy(dtype=float)
     keep = ((top >= emerged) & (top < own_max) & (top - np.maximum(v, vn) >= fall) & (v < bare) & (vn < bare)
             & (now >= green) & (now - v >= drop) & (nxt >= green) & (nxt - vn >= drop)
             & (f["greenup_rel"].to_numpy(dtype=float) < greenup_rel)
             & (f["drop_now"].to_numpy(dtype=float) >= below_peers))
-    out = f.loc[keep].assign(cohort_ndvi=now[keep], next_cohort_ndvi=nxt[keep], single=False, confirmed=True,
-                             stalled=True)
-    out["known_date"] = out["next_date"]
-    return out[cols].reset_index(drop=True)
+    return _cohort_rows(f, keep, now, nxt, "stalled")
 
 
 def wait_late_singles(candidates: pd.DataFrame, *, greenup_rel: float, wait_days: int) -> pd.DataFrame:
