@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["peer_anomalies", "lower_peers", "collapse_candidates", "candidate_features", "select_collapses",
-           "crop_cohort", "gap_candidates", "stall_candidates", "wait_late_singles", "peer_failures", "PEER_COLUMNS", "CANDIDATE_FEATURES",
-           "CANDIDATE_COLUMNS"]
+           "crop_cohort", "gap_candidates", "stall_candidates", "wait_late_singles", "peer_failures", "PEER_COLUMNS",
+           "CANDIDATE_FEATURES", "CANDIDATE_COLUMNS"]
 
 PEER_COLUMNS = ["field_id", "date", "ndvi", "peer_ndvi", "peer_spread", "n_peers", "history_rmse", "next_date",
                 "next_ndvi", "next_peer_ndvi"]
@@ -444,7 +444,8 @@ def peer_failures(candidates: pd.DataFrame, as_of: pd.Timestamp, *, drop_next: f
     them); or a ``single`` candidate (one extreme observation) known by ``as_of`` meeting the last two
     conditions and not ``late_single`` (:func:`wait_late_singles`); or an ``after_gap`` candidate
     (:func:`gap_candidates`, which applies its own thresholds) whose confirming observation is known by ``as_of``;
-    or a ``stalled`` one (:func:`stall_candidates`, likewise). Values: (the alert date: the confirming observation's, or the extreme one's; the evidence)."""
+    or a ``stalled`` one (:func:`stall_candidates`, likewise). Values: (the alert date: the confirming observation's,
+    or the extreme one's; the evidence)."""
     if candidates is None or candidates.empty:
         return {}
     c = candidates

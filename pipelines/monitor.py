@@ -707,7 +707,7 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
     # peers exist only when the season has more fields than a field has peers; without them timing stands alone
     need_peers = p.timing_needs_peers and p.peer_k > 0 and obs["field_id"].nunique() > p.peer_k
     if need_peers:
-        # a stalled crop (stall_candidates) never reached the timing rule's green: no corroboration of a collapse
+        # a stalled crop (stall_candidates) is judged by its own rule alone: it corroborates no timing collapse
         known = (candidates[(candidates["known_date"] <= cutoff).to_numpy() & ~_flag(candidates, "stalled")]
                  if len(candidates) else candidates)
         corroborated = _by_field(known) if len(known) else {}
