@@ -25,6 +25,9 @@ def alerts_cmd(
                                                         "default the county's weather/daily.csv), for --timing gdd."),
     timing: str = typer.Option("days", "--timing", help="days (default) or gdd: the collapse timing in calendar "
                                                        "days or in growing degree days from the daily weather."),
+    rule: list[str] = typer.Option(None, "--rule", help="NAME=VALUE: an alert threshold set instead of its default "
+                                                        "(repeatable; e.g. peer_stall_max=0.5 turns that option "
+                                                        "on); the tuning runs with it, a tuned name is fixed."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     events_out: Path = typer.Option(None, "--events-out",
                                     help="Also write every event of the season (field, event, onset), the alert "
@@ -35,12 +38,13 @@ def alerts_cmd(
     baseline; figures labelled synthetic or real."""
     from features.atomic import check_writable, write_table_atomic
     from pipelines.evaluation import json_ready
-    from pipelines.evaluation.alerts import evaluate_alerts, format_alert_evaluation
+    from pipelines.evaluation.alerts import evaluate_alerts, format_alert_evaluation, parse_rules
 
+    rules = parse_rules(rule or [])  # before minutes of replay
     if events_out is not None:
         check_writable(events_out, what="--events-out file")  # before minutes of replay
     ev = evaluate_alerts(county, season=season, tune=tune, crop_model=crop_model, cache_dir=cache, progress=err,
-                         weather=weather, timing_unit=_timing(timing))
+                         weather=weather, timing_unit=_timing(timing), rules=rules)
     if events_out is not None:
         write_table_atomic(ev.events, events_out)
         err(f"wrote {len(ev.events)} events ({int(ev.events['alert_date'].notna().sum())} caught) to {events_out}")

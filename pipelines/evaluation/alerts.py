@@ -38,6 +38,7 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from dataclasses import fields as fields_of
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,7 @@ from pipelines.monitor import (
 
 __all__ = ["Expectations", "AlertEvaluation", "SeasonData", "load_season_data", "fit_expectations",
            "replay_alerts", "naive_alerts", "truth_events", "score_alerts", "tune_params", "evaluate_alerts",
-           "format_alert_evaluation", "HIGH_ALERTS"]
+           "format_alert_evaluation", "parse_rules", "HIGH_ALERTS"]
 
 #: the crop-type model's columns the CROP_MISMATCH rule reads (:func:`pipelines.monitor.mismatch_mask`)
 PROB_COLUMNS = ("crop_type", "crop_type_prob", "declared_crop_prob")
@@ -150,6 +151,54 @@ class AlertEvaluation:
                 "tuned_on": self.tuned_on, "metrics": self.metrics, "baseline": self.baseline,
                 "by_event": self.by_event.to_dict("records"), "by_alert": self.by_alert.to_dict("records"),
                 "notes": self.notes}
+
+
+def parse_rules(items: Sequence[str]) -> dict[str, Any]:
+    """``NAME=VALUE`` texts (``agcredit evaluate alerts --rule``) as :class:`AlertParams` thresholds, each value of
+    its field's type (``true``/``false`` for a switch); an unknown name, a bad value, a name given twice or
+    ``timing_unit`` (``--timing``) is a one-line :class:`UserInputError`, which never quotes what was typed (it may
+    be anything: the argument is named by its position) — only a known threshold's name."""
+    kinds = {f.name: f.type for f in fields_of(AlertParams)}
+    out: dict[str, Any] = {}
+    for k, item in enumerate(items, 1):
+        name, sep, text = str(item).partition("=")
+        name, text = name.strip(), text.strip()
+        if not sep or not name or not text:
+            raise UserInputError(f"--rule (argument {k}): expected NAME=VALUE")
+        if name == "timing_unit":
+            raise UserInputError("--rule: the collapse timing's unit is set by --timing, not --rule")
+        if name not in kinds:
+            raise UserInputError(f"--rule (argument {k}): not an alert threshold; known: {', '.join(sorted(kinds))}")
+        if name in out:
+            raise UserInputError(f"--rule: {name} given twice")
+        out[name] = _rule_value(name, str(kinds[name]), text)
+    _with_rules(AlertParams(), out)  # a contradictory combination: refused here, before any replay
+    return out
+
+
+def _rule_value(name: str, kind: str, text: str) -> Any:
+    """``text`` as the value of the threshold ``name`` of type ``kind`` (its annotation's text)."""
+    try:
+        if kind == "bool":
+            if text.lower() not in ("true", "false"):
+                raise ValueError(text)
+            return text.lower() == "true"
+        value = int(text) if kind == "int" else float(text)
+    except ValueError:
+        raise UserInputError(f"--rule {name}: expected "
+                             f"{'true or false' if kind == 'bool' else 'a whole number' if kind == 'int' else 'a number'}"
+                             ) from None
+    if not np.isfinite(value):
+        raise UserInputError(f"--rule {name}: expected a finite number")
+    return value
+
+
+def _with_rules(base: AlertParams, rules: dict[str, Any]) -> AlertParams:
+    """``base`` with ``rules`` set; a contradictory combination is a one-line :class:`UserInputError`."""
+    try:
+        return replace(base, **rules)
+    except ValueError as e:
+        raise UserInputError(f"--rule: {e}") from None
 
 
 # --- data ------------------------------------------------------------------------------------------------
@@ -523,14 +572,20 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
                     tune: bool = True, crop_model: bool = True, cache_dir: str | Path | None = None,
                     n_tune_seasons: int = 2, progress: Callable[[str], None] | None = None,
                     data: SeasonData | None = None, grid: dict[str, Sequence[Any]] | None = None,
-                    weather: str | Path | None = None, timing_unit: str = "days") -> AlertEvaluation:
+                    weather: str | Path | None = None, timing_unit: str = "days",
+                    rules: dict[str, Any] | None = None) -> AlertEvaluation:
     """Replay ``season`` (default: the county's current one) and score it against ``truth/``.
 
     ``params`` given: used as is; else tuned on the last ``n_tune_seasons`` past seasons when ``tune``,
     else the defaults. ``crop_model``: fit a crop-type model on past seasons for CROP_MISMATCH. ``weather``: see
     :func:`load_season_data`; ``timing_unit`` ``gdd``: the collapse timing in growing degree days from it (the
-    params' ``timing_unit`` when ``params`` are given).
+    params' ``timing_unit`` when ``params`` are given). ``rules`` (:func:`parse_rules`; not with ``params``):
+    thresholds set instead of the defaults — an option such as ``peer_stall_max`` turned on —, the tuning run with
+    them and a tuned name fixed at its value (taken out of the grid); said in the notes.
     """
+    if rules and params is not None:
+        raise UserInputError("evaluate alerts: give the thresholds either as params or as rules, not both")
+    base = _with_rules(AlertParams(timing_unit=timing_unit), rules or {})
     truth = read_truth(county)
     if data is None and (Path(county) / "county.json").is_file():
         from pipelines.county import County
@@ -543,13 +598,15 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     past = _check_season(season, data.seasons)
     notes = []
     tuned_on: list[str] = []
+    if rules:
+        notes.append("rules set: " + ", ".join(f"{k}={v}" for k, v in sorted(rules.items())))
     if params is None and tune and len(past) >= 2 + n_tune_seasons:
         tuned_on = past[-n_tune_seasons:]
-        params, _ = tune_params(data, tuned_on, base=AlertParams(timing_unit=timing_unit), grid=grid,
-                                progress=progress)
+        free = {k: v for k, v in (grid or DEFAULT_GRID).items() if k not in (rules or {})}
+        params, _ = tune_params(data, tuned_on, base=base, grid=free, progress=progress)
     elif params is None:
-        params = AlertParams(timing_unit=timing_unit)
-        notes.append("parameters not tuned (defaults)")
+        params = base
+        notes.append("parameters not tuned (defaults" + (" and the rules set)" if rules else ")"))
     exp = fit_expectations(data, past, params)
     probs = None
     if crop_model and data.crop_series is not None:

@@ -23,6 +23,7 @@ from pipelines.evaluation.alerts import (
     fit_expectations,
     format_alert_evaluation,
     naive_alerts,
+    parse_rules,
     replay_alerts,
     score_alerts,
     truth_events,
@@ -252,6 +253,51 @@ def test_cli_writes_the_events_and_refuses_a_folder_before_the_replay(synth: tup
     monkeypatch.setattr(ev_mod, "load_season_data", no_load)
     bad = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--events-out", str(tmp_path)])
     assert bad.exit_code == 2 and "is a folder" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_rules_set_thresholds_the_tuning_runs_with(synth: tuple[SeasonData, pd.DataFrame], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--rule NAME=VALUE`` (``evaluate_alerts(rules=)``): an option turned on or a threshold set, the tuning run
+    with it and a tuned name fixed at the value given (out of the grid), said in the notes and in the JSON's params;
+    the same figures as the params given directly; what was typed never quoted in an error, which comes before any
+    replay."""
+    data, truth = synth
+    root = _county(tmp_path, truth)
+    grid = {"grace_days": (15, 25), "collapse_k": (1.0, 3.0)}
+    ev = evaluate_alerts(root, data=data, crop_model=False, n_tune_seasons=1, grid=grid,
+                         rules={"peer_stall_max": 0.5, "collapse_k": 2.0})
+    assert ev.params.peer_stall_max == 0.5 and ev.params.collapse_k == 2.0 and ev.params.grace_days in (15, 25)
+    assert "rules set: collapse_k=2.0, peer_stall_max=0.5" in ev.notes
+    direct = evaluate_alerts(root, data=data, crop_model=False, params=ev.params)
+    assert direct.metrics == ev.metrics
+    untuned = evaluate_alerts(root, data=data, crop_model=False, tune=False, rules={"grace_days": 12})
+    assert untuned.params == AlertParams(grace_days=12) and "defaults and the rules set" in untuned.notes[1]
+    with pytest.raises(UserInputError, match="either as params or as rules"):
+        evaluate_alerts(root, data=data, crop_model=False, params=AlertParams(), rules={"grace_days": 12})
+    assert parse_rules(["peer_first_obs=TRUE", " grace_days = 12 "]) == {"peer_first_obs": True, "grace_days": 12}
+    monkeypatch.setattr(ev_mod, "load_season_data", lambda county, **kwargs: data)
+    r = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--json", "--no-tune",
+                                 "--no-crop-model", "--rule", "peer_stall_max=0.5", "--rule", "grace_days=12"])
+    assert r.exit_code == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["params"]["peer_stall_max"] == 0.5 and out["params"]["grace_days"] == 12
+
+    def no_load(county: Any, **kwargs: Any) -> SeasonData:
+        raise AssertionError("replayed before the rules were checked")
+
+    monkeypatch.setattr(ev_mod, "load_season_data", no_load)
+    secret = "Wenzu Wenteda"  # anything may be typed: never quoted back
+    for args, why in ((["--rule", f"{secret}=1"], "(argument 1): not an alert threshold; known: bare,"),
+                      (["--rule", "grace_days=12", "--rule", secret], "(argument 2): expected NAME=VALUE"),
+                      (["--rule", f"grace_days={secret}"], "--rule grace_days: expected a whole number"),
+                      (["--rule", "peer_first_obs=1"], "--rule peer_first_obs: expected true or false"),
+                      (["--rule", "collapse_k=inf"], "--rule collapse_k: expected a finite number"),
+                      (["--rule", "collapse_k=1", "--rule", "collapse_k=2"], "--rule: collapse_k given twice"),
+                      (["--rule", "timing_unit=gdd"], "set by --timing"),
+                      (["--rule", "mismatch_cohort_ratio=4"], "mismatch_cohort_ratio (4, the season")):
+        bad = CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), *args])
+        assert bad.exit_code == 2 and why in bad.stderr and "Traceback" not in bad.stderr, (args, bad.stderr)
+        assert secret not in bad.stderr and "Wenzu" not in bad.stderr
 
 
 def test_tuning_prefers_the_earlier_not_planted_when_records_cannot_tell(
