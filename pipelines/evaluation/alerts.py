@@ -600,9 +600,9 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     tuned_on: list[str] = []
     if rules:
         notes.append("rules set: " + ", ".join(f"{k}={v}" for k, v in sorted(rules.items())))
-    if params is None and tune and len(past) >= 2 + n_tune_seasons:
+    free = {k: v for k, v in (grid or DEFAULT_GRID).items() if k not in (rules or {})}  # a name set is not tuned
+    if params is None and tune and free and len(past) >= 2 + n_tune_seasons:
         tuned_on = past[-n_tune_seasons:]
-        free = {k: v for k, v in (grid or DEFAULT_GRID).items() if k not in (rules or {})}
         params, _ = tune_params(data, tuned_on, base=base, grid=free, progress=progress)
     elif params is None:
         params = base

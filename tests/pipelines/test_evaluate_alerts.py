@@ -272,6 +272,9 @@ def test_rules_set_thresholds_the_tuning_runs_with(synth: tuple[SeasonData, pd.D
     assert direct.metrics == ev.metrics
     untuned = evaluate_alerts(root, data=data, crop_model=False, tune=False, rules={"grace_days": 12})
     assert untuned.params == AlertParams(grace_days=12) and "defaults and the rules set" in untuned.notes[1]
+    every = evaluate_alerts(root, data=data, crop_model=False, n_tune_seasons=1, grid=grid,
+                            rules={"grace_days": 12, "collapse_k": 2.0})  # every tuned name set: nothing left to tune
+    assert every.params == AlertParams(grace_days=12, collapse_k=2.0) and every.tuned_on == []
     with pytest.raises(UserInputError, match="either as params or as rules"):
         evaluate_alerts(root, data=data, crop_model=False, params=AlertParams(), rules={"grace_days": 12})
     assert parse_rules(["peer_first_obs=TRUE", " grace_days = 12 "]) == {"peer_first_obs": True, "grace_days": 12}
