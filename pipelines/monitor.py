@@ -75,7 +75,11 @@ checkpoint in the season calendar (:func:`crop_first_days`, :func:`own_crop_obs`
   observation has reached ``emerged`` NDVI and the latest one is not ``np_rise`` above the field's
   lowest (a late-sown crop coming up) — and, with ``np_seen``, is dated on or after the expected emergence day
   itself: a field last seen before it, then hidden by cloud past the deadline, waits to be seen (adopted
-  2026-12-04, sixth, /work/data/L48/RULE13p2.md; off for model versions saved before);
+  2026-12-04, sixth, /work/data/L48/RULE13p2.md; off for model versions saved before). With ``np_cleared_canopy``
+  (adopted 2026-12-05, /work/data/L51/RULE13np2.md; off for model versions saved before) a canopy cleared before
+  the crop was due — green observations before the field's last bare one that precedes its crop's expected
+  emergence day, last summer's crop in the September that opens a winter-wheat window — is not its crop come up
+  (:func:`came_up_date`);
 * ``CROP_MISMATCH`` (high) — the crop-type model gives the declared crop a probability
   below the policy's 0.20 (:func:`mismatch_mask`; the evidence names the model's crop and its probability),
   unless the season itself disputes it: the field's clear NDVI over the last ``mismatch_cohort_days`` is at
@@ -150,7 +154,8 @@ from pipelines._monitor_peers import (
 from pipelines._monitor_thermal import ThermalClock
 
 __all__ = ["AlertParams", "farmers_lines", "ALERT_TYPES", "ALERT_COLUMNS", "expected_bands", "expected_timing",
-           "expected_emergence_days", "detect_alerts", "emerging", "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
+           "expected_emergence_days", "detect_alerts", "came_up_date", "cleared_canopy_date", "emerging",
+           "first_not_planted_date", "not_planted_day", "clear_ndvi", "season_alerts",
            "alert_params_of", "alerts_as_of", "crop_first_days", "fields_region", "own_crop_obs", "peer_candidates", "mismatch_mask", "mismatch_history",
            "first_cohort_pass", "first_mismatch_raise", "mismatch_candidates", "mismatch_passes", "candidate_prob",
            "mismatch_cohort", "thermal_clock", "season_start_days", "DAY_OF_SEASON_KEYS", "ALERT_FIELDS_NEED",
@@ -234,6 +239,17 @@ class AlertParams:
     #: since before it, under a cloud gap, waits for a clear observation): adopted 2026-12-04, sixth
     #: (/work/data/L48/RULE13p2.md; failed in the fifth under the old scoring), was False — see :data:`SAVED_BEFORE`
     np_seen: bool = True
+    #: for NOT_PLANTED, the observations at or above ``emerged`` before the field's last one below it that precedes
+    #: the crop's expected emergence day do not count as the crop come up (:func:`came_up_date`): a canopy cleared
+    #: before the crop was due is the previous crop's — last summer's soybean in the September of a wheat window.
+    #: Adopted 2026-12-05 (/work/data/L51/RULE13np2.md), was False (every one counted) — see :data:`SAVED_BEFORE`
+    np_cleared_canopy: bool = True
+    #: an option tried first, not adopted (/work/data/L51/RULE13np.md): for NOT_PLANTED, a clear observation at or
+    #: above ``emerged`` is the crop come up only when dated on or after the crop's expected emergence day or at least
+    #: this far above the lowest earlier one (:func:`came_up_date`) — it also discounts a crop other than the declared
+    #: one, green from the window's opening into the declared crop's emergence (two wrong on ne-dev); 0 (the default):
+    #: off
+    np_came_up_rise: float = 0.0
     mismatch_cohort_days: int = 120
     mismatch_cohort_k: int = 3
     mismatch_cohort_ratio: float = 1.0
@@ -291,6 +307,47 @@ def own_crop_obs(obs: pd.DataFrame, crops: pd.DataFrame, season_starts: dict[str
     day = season_start_days(m["date"], m["season"], season_starts)
     keep = np.isnan(day) | (np.nan_to_num(day, nan=0.0) >= first)
     return obs.loc[keep].reset_index(drop=True)
+
+
+def came_up_date(dates: np.ndarray, vals: np.ndarray, emerged: float, rise: float,
+                 expected: pd.Timestamp | None, *, cleared: bool = False) -> np.datetime64 | None:
+    """The first clear observation (``dates``, ``vals`` in date order) on which the field's crop had come up for
+    NOT_PLANTED: at or above ``emerged`` — with ``cleared`` (:attr:`AlertParams.np_cleared_canopy`) not before the
+    field's last observation below ``emerged`` dated before ``expected`` (the crop's expected emergence day; None: no
+    such day, nothing discounted), a canopy cleared before the crop was due; with ``rise`` > 0
+    (:attr:`AlertParams.np_came_up_rise`) only when dated on or after ``expected`` (None: never) or at least ``rise``
+    above the lowest earlier observation (it rose from bare soil). None when none has."""
+    ok = vals >= emerged
+    when = np.asarray(dates, dtype="datetime64[ns]")
+    before = (when < expected.to_datetime64()) if expected is not None else np.zeros(len(vals), dtype=bool)
+    if cleared:
+        ok[:_cleared_by(ok, before)] = False
+    if rise > 0 and len(vals):
+        low = np.minimum.accumulate(vals)
+        earlier = np.concatenate([[np.inf], low[:-1]])  # the lowest observation before each one
+        ok &= ~before | (vals - earlier >= rise) if expected is not None else vals - earlier >= rise
+    i = np.flatnonzero(ok)
+    return when[i[0]] if len(i) else None
+
+
+def _cleared_by(green: np.ndarray, before: np.ndarray) -> int:
+    """Index of the last observation below ``emerged`` (not ``green``) among those ``before`` the crop's expected
+    emergence day — the observations ahead of it are a canopy cleared before the crop was due —; 0 without one."""
+    bare = np.flatnonzero(before & ~green)
+    return int(bare[-1]) if len(bare) else 0
+
+
+def cleared_canopy_date(dates: np.ndarray, vals: np.ndarray, emerged: float, expected: pd.Timestamp | None
+                        ) -> np.datetime64 | None:
+    """The clear observation (``dates``, ``vals`` in date order) by which a canopy standing earlier (at or above
+    ``emerged``) had been cleared before ``expected``, the crop's expected emergence day (:func:`came_up_date`
+    ``cleared``: last season's crop); None when no such canopy was discounted."""
+    if expected is None or not len(vals):
+        return None
+    when = np.asarray(dates, dtype="datetime64[ns]")
+    green = vals >= emerged
+    k = _cleared_by(green, when < expected.to_datetime64())
+    return when[k] if k and green[:k].any() else None
 
 
 def emerging(vals: np.ndarray, rise: float) -> bool:
@@ -667,6 +724,13 @@ def first_not_planted_date(grid: np.ndarray, deadline: pd.Timestamp, dates: np.n
     return pd.Timestamp(cand[0]) if len(cand) else None
 
 
+def _own_emergence(emergence: dict[tuple[str, str], int], region: str, crop: str, start: pd.Timestamp
+                   ) -> pd.Timestamp | None:
+    """The date of the crop's own expected emergence day (:func:`expected_emergence_days`), None without one."""
+    e = emergence.get((region, crop))
+    return None if e is None else start + pd.Timedelta(days=e)
+
+
 def _by_field(c: pd.DataFrame) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """field_id → (date, known_date) of its rows of peer candidates, in their order (a groupby, on arrays)."""
     by = arrays_by_key(c["field_id"].astype(str).to_numpy(dtype=object),  # as text: ids of mixed types sort too
@@ -755,7 +819,10 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
         band = dense[(region, crop)]
         emerge_by = not_planted_day(expected_emergence_day, region, crop, p.np_other_gap)
         if emerge_by is not None and today_day >= emerge_by + p.grace_days \
-                and not (vals >= p.emerged).any() and not emerging(vals, p.np_rise):
+                and came_up_date(dates, vals, p.emerged, p.np_came_up_rise,
+                                 _own_emergence(expected_emergence_day, region, crop, start),
+                                 cleared=p.np_cleared_canopy) is None \
+                and not emerging(vals, p.np_rise):
             raised = first_not_planted_date(grid, start + pd.Timedelta(days=emerge_by + p.grace_days), dates, vals,
                                             p.np_rise, start + pd.Timedelta(days=emerge_by) if p.np_seen else None)
             if raised is None:
@@ -766,11 +833,15 @@ def detect_alerts(obs: pd.DataFrame, fields: pd.DataFrame, bands: pd.DataFrame, 
             # the field's latest clear observation up to the alert: before the expected emergence day, the field was
             # not seen when its crop should have come up (a cloud gap spanning the deadline) — the analyst checks it
             seen = dates[dates <= raised.to_datetime64()]
-            add(fid, season, "NOT_PLANTED", raised, {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
-                                                      "max_ndvi": _r(vals.max()) if len(vals) else None,
-                                                      "clear_obs": len(vals),
-                                                      "last_clear_obs": str(pd.Timestamp(seen[-1]).date())
-                                                      if len(seen) else None})
+            ev_np = {"expected_emergence_day": emerge_by, "grace_days": p.grace_days,
+                     "max_ndvi": _r(vals.max()) if len(vals) else None, "clear_obs": len(vals),
+                     "last_clear_obs": str(pd.Timestamp(seen[-1]).date()) if len(seen) else None}
+            cleared = cleared_canopy_date(dates, vals, p.emerged, _own_emergence(expected_emergence_day, region, crop,
+                                                                                 start)) \
+                if p.np_cleared_canopy else None
+            if cleared is not None:  # max_ndvi is that earlier canopy's: say when it was gone
+                ev_np["canopy_cleared_by"] = str(pd.Timestamp(cleared).date())
+            add(fid, season, "NOT_PLANTED", raised, ev_np)
             continue
         if len(vals) < 2 and fid not in peer_fail:
             continue
@@ -944,7 +1015,7 @@ def alert_params_of(crop_model: Any, region: str | None) -> AlertParams | None:
 #: (their records replay); a version saved since names the value (:func:`pipelines._alert_fit.tuned_alert_params`
 #: saves these keys beside the tuned thresholds)
 SAVED_BEFORE: dict[str, Any] = {"peer_own_green": 0.45, "peer_single_greenup_rel": 0.8, "peer_gap_days": 0,
-                               "np_seen": False}
+                               "np_seen": False, "np_cleared_canopy": False}
 
 
 def params_from_meta(tuned: dict[str, Any], where: str) -> AlertParams:

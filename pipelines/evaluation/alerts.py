@@ -64,6 +64,7 @@ from pipelines.monitor import (
     ALERT_COLUMNS,
     ALERT_TYPES,
     AlertParams,
+    came_up_date,
     clear_ndvi,
     crop_first_days,
     detect_alerts,
@@ -356,7 +357,6 @@ def replay_alerts(data: SeasonData, season: str, exp: Expectations, params: Aler
 def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectations, params: AlertParams,
                        start: pd.Timestamp, dates: list[pd.Timestamp]) -> dict[tuple[str, str], dict[str, Any]]:
     """NOT_PLANTED on the first acquisition date past the deadline with no emerged observation yet."""
-    emerged = obs[obs["ndvi"] >= params.emerged].groupby("field_id")["date"].min()
     o = obs.sort_values("date", kind="stable")  # then by field (stable): each field's rows in date order
     series = {f: (d, v) for f, (d, v) in arrays_by_key(o["field_id"].astype(str).to_numpy(dtype=object),
                                                          o["date"].to_numpy(), o["ndvi"].to_numpy(dtype=float)).items()}
@@ -369,10 +369,12 @@ def _first_not_planted(obs: pd.DataFrame, fields: pd.DataFrame, exp: Expectation
             if isinstance(r.crop, str) else None
         if e is None or (str(r.region), str(r.crop)) not in banded:
             continue
-        seen = emerged.get(str(r.field_id))
-        before = grid if seen is None else grid[grid < pd.Timestamp(seen).to_datetime64()]
-        # monitor's rule: not while the latest clear observation is a rising one (a late crop coming up)
         od, ov = series.get(str(r.field_id), none)
+        own = exp.emergence.get((str(r.region), str(r.crop)))
+        seen = came_up_date(od, ov, params.emerged, params.np_came_up_rise,
+                            None if own is None else start + pd.Timedelta(days=own), cleared=params.np_cleared_canopy)
+        before = grid if seen is None else grid[grid < seen]
+        # monitor's rule: not while the latest clear observation is a rising one (a late crop coming up)
         first = first_not_planted_date(before, start + pd.Timedelta(days=e + params.grace_days), od, ov,
                                        params.np_rise, start + pd.Timedelta(days=e) if params.np_seen else None)
         if first is not None:

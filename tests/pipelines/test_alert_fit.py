@@ -70,12 +70,13 @@ def test_thresholds_travel_with_the_model_and_are_used() -> None:
     meta, back = saved_and_restored(FittedStub(alert_params_=tuned))
     assert back.alert_params_ == tuned
     p = alert_params_of(back, "in-smallholder")
-    # saved before the rules named peer_own_green, peer_single_greenup_rel, peer_gap_days and np_seen: the rules as they ran
-    # then (0.45, 0.8, the gap rule off, NOT_PLANTED unseen), not today's defaults
+    # saved before the rules named peer_own_green, peer_single_greenup_rel, peer_gap_days, np_seen and
+    # np_cleared_canopy: the rules as they ran then (0.45, 0.8, the gap rule off, NOT_PLANTED unseen and every canopy
+    # its crop's), not today's defaults
     assert p == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9, peer_own_green=0.45,
-                            peer_single_greenup_rel=0.8, peer_gap_days=0, np_seen=False)
+                            peer_single_greenup_rel=0.8, peer_gap_days=0, np_seen=False, np_cleared_canopy=False)
     named = {"in-smallholder": {**tuned["in-smallholder"], "peer_own_green": 0.3, "peer_single_greenup_rel": 0.75,
-                                "peer_gap_days": 20, "np_seen": True}}
+                                "peer_gap_days": 20, "np_seen": True, "np_cleared_canopy": True}}
     _, now = saved_and_restored(FittedStub(alert_params_=named))
     assert alert_params_of(now, "in-smallholder") == AlertParams(collapse_k=1.0, grace_days=10, peer_greenup_rel=0.9)
     assert alert_params_of(back, "us-nebraska") is None and alert_params_of(None, "in-smallholder") is None

@@ -82,10 +82,20 @@ def synth() -> tuple[SeasonData, pd.DataFrame]:
     return _synthetic()
 
 
-def test_fast_replay_equals_exact(synth: tuple[SeasonData, pd.DataFrame]) -> None:
+@pytest.mark.parametrize("option", [{"np_cleared_canopy": False}, {},
+                                    {"np_cleared_canopy": False, "np_came_up_rise": 0.1}])
+def test_fast_replay_equals_exact(synth: tuple[SeasonData, pd.DataFrame], option: dict[str, Any]) -> None:
+    """The replay's shortcut raises what monitor raises on every acquisition date — on a field green only when its
+    window opened (last season's crop) and bare since too, which today's rule (``np_cleared_canopy``) and the
+    ``np_came_up_rise`` option make NOT_PLANTED and the rule before did not."""
     data, _ = synth
-    p = AlertParams()
+    p = AlertParams(**option)
     exp = fit_expectations(data, SEASONS[:-1], p)
+    obs = data.obs.copy()
+    cur = (obs["season"] == "2008") & (obs["field_id"] == "F012")
+    first = obs.loc[cur, "date"].min()
+    obs.loc[cur, "ndvi"] = np.where(obs.loc[cur, "date"] <= first + pd.Timedelta(days=10), 0.7, 0.18)
+    data = replace(data, obs=obs)
     probs = pd.DataFrame({"field_id": ["F010", "F011"], "as_of": pd.to_datetime(["2008-06-01", "2008-06-01"]),
                           "declared_crop_prob": [0.05, 0.9]})
     fast = replay_alerts(data, "2008", exp, p, crop_probs=probs)
@@ -93,6 +103,8 @@ def test_fast_replay_equals_exact(synth: tuple[SeasonData, pd.DataFrame]) -> Non
     cols = ["field_id", "alert", "date"]
     pd.testing.assert_frame_equal(fast[cols].reset_index(drop=True), exact[cols].reset_index(drop=True))
     assert ("F010", "CROP_MISMATCH") in set(zip(fast["field_id"], fast["alert"], strict=True))
+    assert (("F012", "NOT_PLANTED") in set(zip(fast["field_id"], fast["alert"], strict=True))) \
+        == (option != {"np_cleared_canopy": False})
 
 
 def test_scores_failures_and_not_planted(synth: tuple[SeasonData, pd.DataFrame]) -> None:

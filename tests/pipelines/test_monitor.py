@@ -21,7 +21,9 @@ from pipelines._monitor_peers import (
 from pipelines._monitor_records import record_labels, record_score
 from pipelines.monitor import (
     AlertParams,
+    came_up_date,
     clear_ndvi,
+    cleared_canopy_date,
     detect_alerts,
     emerging,
     expected_bands,
@@ -289,6 +291,55 @@ def test_not_planted_needs_the_field_seen_bare_after_its_expected_emergence() ->
     # the rule before: raised on the deadline's acquisition, unseen or not — the crop that came up included
     assert nps[(False, START + timedelta(days=deadline + 10))] == {"other": on_deadline, "bare": on_deadline,
                                                                     "up": on_deadline}
+
+
+def test_a_canopy_cleared_before_the_crop_was_due_is_not_the_crop_come_up() -> None:
+    """A field green only when its window opens (last season's crop still standing, as Nebraska's wheat window opens
+    in September) and bare from before its crop's expected emergence day is NOT_PLANTED once its deadline passes
+    (``np_cleared_canopy``, since 2026-12-05; the rule before — ``np_cleared_canopy=False``, which model versions
+    saved before run — read that canopy as its crop come up and never raised it), but a field green from the window's
+    opening until that day (another crop grown this season) came up. ``np_came_up_rise`` (an option tried first, not
+    adopted) raises both. Either way a field that dips and rises again from bare soil came up, and so did one first
+    seen green after the expected emergence day (a cloud gap hid its rise); the rule is :func:`came_up_date`, which
+    the evaluation's replay asks too."""
+    bands, timing, em = _expectations()
+    e = em[("r", "maize")]
+    deadline = e + AlertParams().grace_days
+    days = np.arange(0, 200, 5)
+    previous = np.where(days < 15, 0.7, 0.18)  # green for the window's first observations, then bare
+    other = np.where(days < e, 0.7, 0.18)  # green from the window's opening until the expected emergence day
+    regrown = np.where(days < 15, 0.7, np.where(days < e - 10, 0.18, 0.6))  # bare, then its crop came up
+    hidden = days >= e + 5  # first seen (green) after the expected emergence day
+    cur = pd.concat([_series("prev", "2024", days, previous), _series("other", "2024", days, other),
+                     _series("regrown", "2024", days, regrown),
+                     _series("late", "2024", days[hidden], np.full(int(hidden.sum()), 0.6)),
+                     _series("bare", "2024", days, np.full(len(days), 0.18))])
+    fields = pd.DataFrame({"field_id": ["prev", "other", "regrown", "late", "bare"], "season": "2024",
+                           "crop": "maize", "region": "r"})
+    asked = START + timedelta(days=deadline + 20)
+    raised = {}
+    for name, p in (("before", AlertParams(np_cleared_canopy=False)), ("cleared", AlertParams()),
+                    ("rise", AlertParams(np_cleared_canopy=False, np_came_up_rise=0.1))):
+        al = detect_alerts(clear_ndvi(cur), fields, bands, asked, START, em, p, timing=timing)
+        npl = al[al["alert"] == "NOT_PLANTED"]
+        raised[name] = set(npl["field_id"])
+        ev = {f: json.loads(e) for f, e in zip(npl["field_id"], npl["evidence"], strict=True)}
+        # the max_ndvi of the field raised is the earlier canopy's: the evidence says when it was gone
+        last_bare = str(START + timedelta(days=int(days[days < e][-1])))  # its last bare one before the day
+        assert ev.get("prev", {}).get("canopy_cleared_by") == (last_bare if name == "cleared" else None)
+        assert "canopy_cleared_by" not in ev["bare"]
+    assert raised == {"before": {"bare"}, "cleared": {"bare", "prev"}, "rise": {"bare", "prev", "other"}}
+    d = (pd.Timestamp(START) + pd.to_timedelta(days, unit="D")).to_numpy()
+    when = pd.Timestamp(START + timedelta(days=e))
+    assert came_up_date(d, previous, 0.3, 0.0, when) == d[0]
+    assert came_up_date(d, previous, 0.3, 0.0, when, cleared=True) is None
+    assert came_up_date(d, other, 0.3, 0.0, when, cleared=True) == d[0]
+    assert came_up_date(d, regrown, 0.3, 0.0, when, cleared=True) == d[days >= e - 10][0]
+    assert came_up_date(d, previous, 0.3, 0.0, None, cleared=True) == d[0]  # no expected day: nothing discounted
+    assert cleared_canopy_date(d, previous, 0.3, when) == d[days < e][-1]  # the last bare one before the day
+    assert cleared_canopy_date(d, other, 0.3, when) is None and cleared_canopy_date(d, previous, 0.3, None) is None
+    assert came_up_date(d, previous, 0.3, 0.1, when) is None
+    assert came_up_date(d, regrown, 0.3, 0.1, when) == d[days >= e - 10][0]
 
 
 def test_a_crop_failing_before_its_canopy_closed_is_a_failure() -> None:
