@@ -332,7 +332,7 @@ def came_up_date(dates: np.ndarray, vals: np.ndarray, emerged: float, rise: floa
 
 def _cleared_by(green: np.ndarray, before: np.ndarray) -> int:
     """Index of the last observation below ``emerged`` (not ``green``) among those ``before`` the crop's expected
-    emergence day — the observations ahead of it are a canopy cleared before the crop was due —; 0 without one."""
+    emergence day — the green ones earlier than it are a canopy cleared before the crop was due —; 0 without one."""
     bare = np.flatnonzero(before & ~green)
     return int(bare[-1]) if len(bare) else 0
 
