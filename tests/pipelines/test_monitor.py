@@ -491,23 +491,37 @@ def test_a_field_seen_bare_only_after_a_cloud_gap_is_judged_against_its_crop() -
     assert json.loads(both["evidence"].iloc[0])["rule"] == "peers_extreme"
 
 
+def _cohort_rule_case(day: str, cohort_ndvi: list[float], **features: float) -> tuple[dict[str, Any], pd.DataFrame]:
+    """One candidate_features row of a cotton field bare on ``day`` and five days later (0.22, 0.21; 0.2 below its
+    peers; ``features`` over that) and its crop cohort's medians on both dates."""
+    d0 = pd.Timestamp(day)
+    d1 = d0 + pd.Timedelta(days=5)
+    row = {"field_id": "a", "date": d0, "next_date": d1, "crop": "cotton", **dict.fromkeys(CANDIDATE_FEATURES, 0.0)}
+    row |= {"ndvi": 0.22, "next_ndvi": 0.21, "drop_now": 0.2, **features}
+    return row, pd.DataFrame({"crop": "cotton", "date": [d0, d1], "cohort_ndvi": cohort_ndvi})
+
+
+def _cohort_rule_passes(rule: Any, flag: str, row: dict[str, Any], cohort: pd.DataFrame, kw: dict[str, Any],
+                        change: dict[str, Any]) -> bool:
+    """Whether ``rule`` (gap_candidates, stall_candidates) keeps ``row`` with ``change`` over it (``cohort``: the
+    cohort's two medians instead), as a confirmed row flagged ``flag`` known on its next date."""
+    change = dict(change)
+    c = cohort.assign(cohort_ndvi=change.pop("cohort", cohort["cohort_ndvi"]))
+    got = rule(pd.DataFrame([row | change]), c, **kw)
+    assert got.empty or (bool(got[flag].iloc[0]) and got["known_date"].iloc[0] == row["next_date"])
+    return not got.empty
+
+
 def test_a_field_as_bare_as_the_fields_that_grew_like_it_is_no_gap_failure() -> None:
     """The gap rule's rows, one condition at a time: the candidate passes; as bare as its peers (it collapsed with
     the fields that grew like it — another crop than declared, at its harvest), a gap under 20 days, a cohort no
     longer green, a next observation no longer bare or one without a cohort do not."""
-    d0, d1 = pd.Timestamp("2024-07-20"), pd.Timestamp("2024-07-25")
-    row = {"field_id": "a", "date": d0, "next_date": d1, "crop": "cotton", **dict.fromkeys(CANDIDATE_FEATURES, 0.0)}
-    row |= {"ndvi": 0.22, "next_ndvi": 0.21, "own_max": 0.7, "gap_days": 30.0, "greenup_rel": 0.5,
-            "drop_now": 0.2}
-    cohort = pd.DataFrame({"crop": "cotton", "date": [d0, d1], "cohort_ndvi": [0.65, 0.64]})
+    row, cohort = _cohort_rule_case("2024-07-20", [0.65, 0.64], own_max=0.7, gap_days=30.0, greenup_rel=0.5)
     kw = {"min_gap": 20, "drop": 0.3, "drop_next": 0.25, "green": 0.5, "own_green": 0.3, "bare": 0.3,
           "greenup_rel": 0.7, "below_peers": 0.1}
 
     def passes(**change: Any) -> bool:
-        c = cohort.assign(cohort_ndvi=change.pop("cohort", cohort["cohort_ndvi"]))
-        got = gap_candidates(pd.DataFrame([row | change]), c, **kw)
-        assert got.empty or (bool(got["after_gap"].iloc[0]) and got["known_date"].iloc[0] == d1)
-        return not got.empty
+        return _cohort_rule_passes(gap_candidates, "after_gap", row, cohort, kw, change)
 
     assert passes()
     assert not passes(drop_now=0.05) and not passes(gap_days=15.0) and not passes(greenup_rel=0.75)
@@ -609,18 +623,12 @@ def test_a_stalled_crop_as_bare_as_the_fields_that_grew_like_it_is_no_failure() 
     (cut with them), come up too far (its canopy closed: the peer rule's), never up, not fallen enough, a next
     observation no longer bare, a cohort not green or not far enough above it, too late in the crop's usual
     duration, without past timing, or without a cohort on the next date do not."""
-    d0, d1 = pd.Timestamp("2024-08-20"), pd.Timestamp("2024-08-25")
-    row = {"field_id": "a", "date": d0, "next_date": d1, "crop": "cotton", **dict.fromkeys(CANDIDATE_FEATURES, 0.0)}
-    row |= {"ndvi": 0.22, "next_ndvi": 0.21, "own_max": 0.38, "gap_days": 5.0, "greenup_rel": 0.4, "drop_now": 0.2}
-    cohort = pd.DataFrame({"crop": "cotton", "date": [d0, d1], "cohort_ndvi": [0.65, 0.66]})
+    row, cohort = _cohort_rule_case("2024-08-20", [0.65, 0.66], own_max=0.38, gap_days=5.0, greenup_rel=0.4)
     kw = {"emerged": 0.3, "own_max": 0.5, "fall": 0.08, "bare": 0.3, "green": 0.55, "drop": 0.3,
           "greenup_rel": 0.7, "below_peers": 0.1}
 
     def passes(**change: Any) -> bool:
-        c = cohort.assign(cohort_ndvi=change.pop("cohort", cohort["cohort_ndvi"]))
-        got = stall_candidates(pd.DataFrame([row | change]), c, **kw)
-        assert got.empty or (bool(got["stalled"].iloc[0]) and got["known_date"].iloc[0] == d1)
-        return not got.empty
+        return _cohort_rule_passes(stall_candidates, "stalled", row, cohort, kw, change)
 
     assert passes()
     assert not passes(drop_now=0.05) and not passes(own_max=0.55) and not passes(own_max=0.28)
