@@ -21,6 +21,13 @@ def _fmt(v: Any) -> str:
     return f"{v:.3f}" if isinstance(v, float) and not float(v).is_integer() else str(v)
 
 
+def _ci(v: Any) -> str:
+    """An interval [lo, hi] as "lo–hi" (3 decimals as the figures; whole numbers as they are); "—" without one."""
+    if not isinstance(v, list | tuple) or len(v) != 2:
+        return "—"
+    return f"{_fmt(float(v[0]))}–{_fmt(float(v[1]))}"
+
+
 #: how an alert's evidence item reads (else its key with spaces): one wording for monitor's text and the report pages
 EVIDENCE_LABELS = {"ndvi": "NDVI", "expected_p10": "expected P10", "expected_p50": "expected P50",
                    "max_ndvi": "highest NDVI", "clear_obs": "clear observations",
@@ -132,24 +139,29 @@ def format_alert_evaluation(ev: AlertEvaluation) -> str:
              f"{m['clear_obs_per_field']} clear observations per field)",
              f"params: {json.dumps(asdict(ev.params), sort_keys=True)}"
              + (f" (tuned on past seasons {', '.join(ev.tuned_on)})" if ev.tuned_on else ""),
-             f"{'':<26}{'alerts':>10}{'naive':>10}{'target':>10}",
-             f"{'precision (high alerts)':<26}{_fmt(m['precision']):>10}{_fmt(b['precision']):>10}{'>= 0.95':>10}",
-             f"{'recall (events)':<26}{_fmt(m['recall']):>10}{_fmt(b['recall']):>10}{'>= 0.90':>10}",
+             f"{'':<26}{'alerts':>10}{'naive':>10}{'target':>10}{'alerts 95% interval':>22}",
+             f"{'precision (high alerts)':<26}{_fmt(m['precision']):>10}{_fmt(b['precision']):>10}{'>= 0.95':>10}"
+             f"{_ci(m.get('precision_ci')):>22}",
+             f"{'recall (events)':<26}{_fmt(m['recall']):>10}{_fmt(b['recall']):>10}{'>= 0.90':>10}"
+             f"{_ci(m.get('recall_ci')):>22}",
              f"{'median delay (clear obs)':<26}{_fmt(m['median_delay_obs']):>10}{_fmt(b['median_delay_obs']):>10}"
-             f"{'<= 2':>10}",
+             f"{'<= 2':>10}{_ci(m.get('median_delay_obs_ci')):>22}",
              f"{'events / detected':<26}{str(m['events']) + '/' + str(m['detected']):>10}"
              f"{str(b['events']) + '/' + str(b['detected']):>10}",
-             "", f"{'':<16}{'':>8}{'alerts':>33}   {'naive':>33}",
-             f"{'event':<16}{'events':>8}{'detected':>10}{'recall':>9}{'median delay':>14}   "
+             "", f"{'':<16}{'':>8}{'alerts':>49}   {'naive':>33}",
+             f"{'event':<16}{'events':>8}{'detected':>10}{'recall':>9}{'recall 95%':>16}{'median delay':>14}   "
              f"{'detected':>10}{'recall':>9}{'median delay':>14}"]
     for r in ev.by_event.itertuples(index=False):
         naive = (f"   {_fmt(getattr(r, 'naive_detected', None)):>10}{_fmt(getattr(r, 'naive_recall', None)):>9}"
                  f"{_fmt(getattr(r, 'naive_median_delay_obs', None)):>14}")
-        lines.append(f"{r.event:<16}{r.events:>8}{r.detected:>10}{_fmt(r.recall):>9}{_fmt(r.median_delay_obs):>14}"
-                     + naive)
+        lines.append(f"{r.event:<16}{r.events:>8}{r.detected:>10}{_fmt(r.recall):>9}"
+                     f"{_ci(getattr(r, 'recall_ci', None)):>16}{_fmt(r.median_delay_obs):>14}" + naive)
     lines += ["", f"{'alert':<16}{'raised':>8}{'right':>8}{'precision':>11}{'on adverse field':>18}"]
     for r in ev.by_alert.itertuples(index=False):
         lines.append(f"{r.alert:<16}{r.raised:>8}{r.right:>8}{_fmt(r.precision):>11}{_fmt(r.on_adverse_field):>18}")
+    if m.get("interval"):
+        lines.append(f"intervals: {m['interval']} — a figure whose interval straddles its target has not shown it is "
+                     "met or missed")
     lines += [f"note: {n}" for n in ev.notes]
     lines.append(f"({ev.label} figures)")
     return "\n".join(lines)

@@ -12,8 +12,8 @@ import pandas as pd
 if TYPE_CHECKING:
     from pipelines.evaluation.alerts import Expectations, SeasonData
 
-__all__ = ["HIGH_ALERTS", "CATCHES", "RIGHT_WHEN", "ADVERSE", "EVENT_COLUMNS", "truth_events", "score_alerts",
-           "score_alerts_with_events"]
+__all__ = ["HIGH_ALERTS", "CATCHES", "RIGHT_WHEN", "ADVERSE", "EVENT_COLUMNS", "INTERVAL", "truth_events",
+           "score_alerts", "score_alerts_with_events", "field_bootstrap"]
 
 HIGH_ALERTS = ("CROP_FAILURE", "NOT_PLANTED", "CROP_MISMATCH")
 CATCHES = {"failure": ("CROP_FAILURE", "NOT_PLANTED"), "never_planted": ("NOT_PLANTED",),
@@ -24,6 +24,10 @@ RIGHT_WHEN = {"CROP_FAILURE": ("failure",), "NOT_PLANTED": ("never_planted", "fa
               "CROP_MISMATCH": ("crop_mismatch", "never_planted"), "NAIVE": tuple(CATCHES)}
 ADVERSE = ("failure", "never_planted", "crop_mismatch", "partly_planted", "drought", "hail", "flood", "heat",
            "lodging")
+#: the intervals beside precision, recall and median delay: the season's fields resampled with replacement (a field's
+#: alerts and events go together: a field with several is one draw), percentile interval, a fixed seed (the same
+#: replay gives the same intervals byte for byte)
+INTERVAL: dict[str, Any] = {"level": 0.95, "resamples": 2000, "seed": 20261205, "unit": "field"}
 
 
 # --- scoring ---------------------------------------------------------------------------------------------
@@ -128,6 +132,7 @@ def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: 
         by_event["recall"] = [_ratio(int(d), int(n)) for d, n in zip(by_event["detected"], by_event["events"],
                                                                      strict=True)]
     al_rows = []
+    high_rows: list[tuple[str, bool]] = []  # (field_id, right) of each high alert: the intervals' precision
     tp = n_high = 0
     for kind, g in alerts.groupby("alert"):
         right = [bool((ev_of.get(str(f), set()) - ({"failure"} if (str(f), str(kind), pd.Timestamp(d)) in lucky
@@ -138,10 +143,98 @@ def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: 
                                                                                                 len(g))))
         if kind in HIGH_ALERTS or kind == "NAIVE":
             tp, n_high = tp + int(sum(right)), n_high + len(g)
+            high_rows += [(str(f), r) for f, r in zip(g["field_id"], right, strict=True)]
     by_alert = pd.DataFrame(al_rows, columns=["alert", "raised", "right", "precision", "on_adverse_field"])
     detected = int(per_event["alert_date"].notna().sum()) if len(per_event) else 0
     metrics = {"events": len(per_event), "detected": detected, "recall": _ratio(detected, len(per_event)),
                "high_alerts": n_high, "precision": _ratio(tp, n_high),
                "median_delay_obs": float(np.median(delays)) if delays else None,
                "fields": int(len(t)), "clear_obs_per_field": round(len(obs) / max(len(t), 1), 1)}
+    ci, ci_event = field_bootstrap(t["field_id"].astype(str).tolist(), high_rows, per_event)
+    metrics.update(ci)
+    if len(by_event):
+        by_event["recall_ci"] = [ci_event.get(str(e)) for e in by_event["event"]]
     return metrics, by_event, by_alert, per_event.sort_values(["event", "field_id"], kind="stable").reset_index(drop=True)
+
+
+def _resample_counts(n: int, reps: int, rng: np.random.Generator, cols: np.ndarray) -> np.ndarray:
+    """How often each of the ``cols`` of ``n`` fields is drawn in each of ``reps`` resamples of ``n`` fields with
+    replacement: (reps, len(cols)); drawn in chunks of at most 2 million draws, whatever the replicates."""
+    out = np.empty((reps, len(cols)), dtype=np.int32)
+    step = max(1, min(250, 2_000_000 // max(n, 1)))
+    for lo in range(0, reps, step):
+        k = min(step, reps - lo)
+        idx = rng.integers(0, n, size=(k, n)) + (np.arange(k) * n)[:, None]
+        out[lo:lo + k] = np.bincount(idx.ravel(), minlength=k * n).reshape(k, n)[:, cols]
+    return out
+
+
+def _weighted_median(counts: np.ndarray) -> np.ndarray:
+    """Per row of ``counts`` (how many delays of each value 0, 1, 2, ...): the median as :func:`numpy.median` gives
+    it (the mean of the two middle values of an even count); NaN where a row counts none."""
+    total = counts.sum(axis=1)
+    cum = np.cumsum(counts, axis=1)
+    out = np.full(len(counts), np.nan)
+    ok = total > 0
+    lo_pos, hi_pos = (total[ok] - 1) // 2, total[ok] // 2
+    c = cum[ok]
+    lo = (c > lo_pos[:, None]).argmax(axis=1)
+    hi = (c > hi_pos[:, None]).argmax(axis=1)
+    out[ok] = (lo + hi) / 2.0
+    return out
+
+
+def _interval(v: np.ndarray) -> list[float] | None:
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return None
+    a = (1.0 - INTERVAL["level"]) / 2.0
+    return [round(float(np.quantile(v, a)), 4), round(float(np.quantile(v, 1.0 - a)), 4)]
+
+
+def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: pd.DataFrame
+                    ) -> tuple[dict[str, Any], dict[str, list[float] | None]]:
+    """The 95% intervals of precision, recall and median delay (:data:`INTERVAL`): the season's ``fields`` resampled
+    with replacement, each resample scored as the whole season is — precision over the drawn fields' high alerts
+    (``high``: field, right), recall over their events and the median of their delays (``per_event``:
+    :data:`EVENT_COLUMNS`). Returns the metrics' ``precision_ci``, ``recall_ci``, ``median_delay_obs_ci`` (None where
+    no resample has a figure) and ``interval`` (how they were drawn), and each event type's recall interval."""
+    pos = {f: i for i, f in enumerate(dict.fromkeys(fields))}
+    for f in [h[0] for h in high] + per_event["field_id"].astype(str).tolist():
+        pos.setdefault(f, len(pos))  # an alert or event on a field outside the season's rows still counts once
+    n = len(pos)
+    how = {"interval": f"{INTERVAL['level']:.0%} percentile bootstrap over the season's fields "
+                       f"({INTERVAL['resamples']:,} resamples, seed {INTERVAL['seed']})"}
+    empty: dict[str, Any] = {"precision_ci": None, "recall_ci": None, "median_delay_obs_ci": None, **how}
+    ev_f = per_event["field_id"].astype(str).map(pos).to_numpy(dtype=int) if len(per_event) else np.zeros(0, int)
+    hi_f = np.array([pos[f] for f, _ in high], dtype=int)
+    active = np.unique(np.concatenate([ev_f, hi_f]))
+    if n == 0 or not len(active):
+        return empty, {}
+    col = {f: j for j, f in enumerate(active)}
+    a = len(active)
+    w = _resample_counts(n, int(INTERVAL["resamples"]), np.random.default_rng(int(INTERVAL["seed"])), active)
+
+    def per_field(idx: np.ndarray, vals: np.ndarray | None = None) -> np.ndarray:
+        return np.bincount([col[i] for i in idx], weights=vals, minlength=a).astype(float)
+
+    right = np.array([r for _, r in high], dtype=float)
+    n_high, n_right = per_field(hi_f), per_field(hi_f, right)
+    found = per_event["alert_date"].notna().to_numpy(dtype=float) if len(per_event) else np.zeros(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prec = (w @ n_right) / (w @ n_high)
+        rec = (w @ per_field(ev_f, found)) / (w @ per_field(ev_f))
+        by_type: dict[str, list[float] | None] = {}
+        for e in sorted(set(per_event["event"].astype(str))) if len(per_event) else []:
+            m = (per_event["event"].astype(str) == e).to_numpy()
+            by_type[e] = _interval((w @ per_field(ev_f[m], found[m])) / (w @ per_field(ev_f[m])))
+    d = per_event["delay_obs"].to_numpy(dtype=float) if len(per_event) else np.zeros(0)
+    caught = np.isfinite(d)
+    delay_ci = None
+    if caught.any():
+        k = int(d[caught].max()) + 1
+        hist = np.zeros((a, k))
+        np.add.at(hist, (np.array([col[i] for i in ev_f[caught]], dtype=int), d[caught].astype(int)), 1.0)
+        delay_ci = _interval(_weighted_median(w @ hist))
+    return {"precision_ci": _interval(prec), "recall_ci": _interval(rec), "median_delay_obs_ci": delay_ci,
+            **how}, by_type

@@ -461,7 +461,75 @@ def test_the_per_event_table_has_the_naive_baseline_beside_it(synth: tuple[Seaso
         assert got.at[e, "naive_recall"] == want.at[e, "recall"] and got.at[e, "events"] == want.at[e, "events"]
     text = format_alert_evaluation(ev)
     header = next(line for line in text.splitlines() if line.startswith("event "))
-    assert header.count("detected") == 2 and header.count("recall") == 2
+    assert header.count("detected") == 2 and header.count("recall") == 3  # the rules' with its interval, the naive
     row = next(line for line in text.splitlines() if line.startswith(str(got.index[0]) + " "))
-    assert len(row.split()) == 8  # event, events, then detected, recall, delay for the rules and the baseline
+    # event, events, then detected, recall, its interval, delay for the rules and detected, recall, delay for the naive
+    assert len(row.split()) == 9
     assert all("naive_recall" in r for r in ev.to_dict()["by_event"])
+
+
+def _events(rows: list[tuple[str, str, float | None]]) -> pd.DataFrame:
+    """A per-event table (:data:`EVENT_COLUMNS`) from (field, event, delay or None = missed)."""
+    day = pd.Timestamp("2008-06-01")
+    return pd.DataFrame([(f, e, day, None if d is None else day + pd.Timedelta(days=5), d, "") for f, e, d in rows],
+                        columns=EVENT_COLUMNS)
+
+
+def test_the_figures_intervals_resample_fields() -> None:
+    """Precision, recall and median delay carry a 95% percentile interval over the season's fields resampled with
+    replacement: the same inputs give the same intervals; a perfect season's are [1, 1]; a field's alerts and events
+    are drawn together, so wrong alerts piled on one field widen precision's interval beyond the same count spread
+    over many fields would; the figure lies inside; numpy's median (the mean of the middle two) on every resample."""
+    from pipelines.evaluation._alert_scoring import INTERVAL, field_bootstrap
+
+    fields = [f"F{i:03d}" for i in range(200)]
+    per = _events([(f, "failure", 1.0 + (i % 3)) for i, f in enumerate(fields[:40])]
+                  + [(f, "crop_mismatch", None if i < 10 else 2.0) for i, f in enumerate(fields[40:80])])
+    spread = [(f, True) for f in fields[:70]] + [(f, False) for f in fields[100:130]]
+    piled = [(f, True) for f in fields[:70]] + [(fields[150], False)] * 30
+    a, by_a = field_bootstrap(fields, spread, per)
+    assert (a, by_a) == field_bootstrap(fields, spread, per)  # deterministic (fixed seed)
+    assert f"{INTERVAL['resamples']:,} resamples" in a["interval"]
+    lo, hi = a["precision_ci"]
+    assert lo < 0.7 < hi and 0.55 < lo and hi < 0.85  # 70 of 100 right, fields independent: about ±0.09
+    lo_r, hi_r = a["recall_ci"]
+    assert lo_r < 70 / 80 < hi_r
+    assert by_a["crop_mismatch"][0] < 0.75 < by_a["crop_mismatch"][1] and by_a["failure"] == [1.0, 1.0]
+    assert a["median_delay_obs_ci"][0] <= 2.0 <= a["median_delay_obs_ci"][1]
+    b, _ = field_bootstrap(fields, piled, per)
+    assert (b["precision_ci"][1] - b["precision_ci"][0]) > 2 * (hi - lo)  # one field's 30 wrong alerts: one draw
+    perfect, by_p = field_bootstrap(fields, [(f, True) for f in fields[:80]],
+                                    _events([(f, "failure", 2.0) for f in fields[:80]]))
+    assert perfect["precision_ci"] == [1.0, 1.0] == perfect["recall_ci"] and perfect["median_delay_obs_ci"] == [2.0, 2.0]
+    none, by_n = field_bootstrap(fields, [], _events([]))
+    assert none["precision_ci"] is None and none["recall_ci"] is None and by_n == {}
+
+
+def test_the_weighted_median_is_numpys() -> None:
+    from pipelines.evaluation._alert_scoring import _weighted_median
+
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        vals = rng.integers(0, 6, size=int(rng.integers(1, 12)))
+        counts = np.bincount(vals, minlength=6)[None, :]
+        assert _weighted_median(counts)[0] == float(np.median(vals))
+    assert np.isnan(_weighted_median(np.zeros((1, 3)))[0])
+
+
+def test_the_replay_prints_and_saves_the_intervals(synth: tuple[SeasonData, pd.DataFrame], tmp_path: Path) -> None:
+    """`evaluate alerts` gives each figure its interval in the text (beside the target) and in the JSON (metrics'
+    ``*_ci``, each event type's ``recall_ci``), with how they were drawn; the naive baseline's metrics carry theirs."""
+    data, truth = synth
+    ev = evaluate_alerts(_county(tmp_path, truth), data=data, crop_model=False, tune=False)
+    d = json.loads(json.dumps(ev.to_dict()))
+    m = d["metrics"]
+    for k in ("precision", "recall", "median_delay_obs"):
+        lo, hi = m[f"{k}_ci"]
+        assert lo <= m[k] <= hi
+    assert all(r["recall_ci"][0] <= r["recall"] <= r["recall_ci"][1] for r in d["by_event"])
+    assert d["baseline"]["precision_ci"] is not None and "bootstrap over the season's fields" in m["interval"]
+    text = format_alert_evaluation(ev)
+    prec = next(line for line in text.splitlines() if line.startswith("precision (high alerts)"))
+    lo, hi = (float(x) for x in prec.split()[-1].split("–"))
+    assert (lo, hi) == (pytest.approx(m["precision_ci"][0], abs=5e-4), pytest.approx(m["precision_ci"][1], abs=5e-4))
+    assert "alerts 95% interval" in text and text.count("intervals: 95% percentile bootstrap") == 1
