@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pipelines.evaluation._bootstrap import INTERVAL, describe, percentile_interval, resample_counts, weighted_median
+
 if TYPE_CHECKING:
     from pipelines.evaluation.alerts import Expectations, SeasonData
 
@@ -24,10 +26,6 @@ RIGHT_WHEN = {"CROP_FAILURE": ("failure",), "NOT_PLANTED": ("never_planted", "fa
               "CROP_MISMATCH": ("crop_mismatch", "never_planted"), "NAIVE": tuple(CATCHES)}
 ADVERSE = ("failure", "never_planted", "crop_mismatch", "partly_planted", "drought", "hail", "flood", "heat",
            "lodging")
-#: the intervals beside precision, recall and median delay: the season's fields resampled with replacement (a field's
-#: alerts and events go together: a field with several is one draw), percentile interval, a fixed seed (the same
-#: replay gives the same intervals byte for byte)
-INTERVAL: dict[str, Any] = {"level": 0.95, "resamples": 2000, "seed": 20261205, "unit": "field"}
 
 
 # --- scoring ---------------------------------------------------------------------------------------------
@@ -157,54 +155,19 @@ def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: 
     return metrics, by_event, by_alert, per_event.sort_values(["event", "field_id"], kind="stable").reset_index(drop=True)
 
 
-def _resample_counts(n: int, reps: int, rng: np.random.Generator, cols: np.ndarray) -> np.ndarray:
-    """How often each of the ``cols`` of ``n`` fields is drawn in each of ``reps`` resamples of ``n`` fields with
-    replacement: (reps, len(cols)); drawn in chunks of at most 2 million draws, whatever the replicates."""
-    out = np.empty((reps, len(cols)), dtype=np.int32)
-    step = max(1, min(250, 2_000_000 // max(n, 1)))
-    for lo in range(0, reps, step):
-        k = min(step, reps - lo)
-        idx = rng.integers(0, n, size=(k, n)) + (np.arange(k) * n)[:, None]
-        out[lo:lo + k] = np.bincount(idx.ravel(), minlength=k * n).reshape(k, n)[:, cols]
-    return out
-
-
-def _weighted_median(counts: np.ndarray) -> np.ndarray:
-    """Per row of ``counts`` (how many delays of each value 0, 1, 2, ...): the median as :func:`numpy.median` gives
-    it (the mean of the two middle values of an even count); NaN where a row counts none."""
-    total = counts.sum(axis=1)
-    cum = np.cumsum(counts, axis=1)
-    out = np.full(len(counts), np.nan)
-    ok = total > 0
-    lo_pos, hi_pos = (total[ok] - 1) // 2, total[ok] // 2
-    c = cum[ok]
-    lo = (c > lo_pos[:, None]).argmax(axis=1)
-    hi = (c > hi_pos[:, None]).argmax(axis=1)
-    out[ok] = (lo + hi) / 2.0
-    return out
-
-
-def _interval(v: np.ndarray) -> list[float] | None:
-    v = v[np.isfinite(v)]
-    if not len(v):
-        return None
-    a = (1.0 - INTERVAL["level"]) / 2.0
-    return [round(float(np.quantile(v, a)), 4), round(float(np.quantile(v, 1.0 - a)), 4)]
-
-
 def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: pd.DataFrame
                     ) -> tuple[dict[str, Any], dict[str, list[float] | None]]:
     """The 95% intervals of precision, recall and median delay (:data:`INTERVAL`): the season's ``fields`` resampled
     with replacement, each resample scored as the whole season is — precision over the drawn fields' high alerts
     (``high``: field, right), recall over their events and the median of their delays (``per_event``:
     :data:`EVENT_COLUMNS`). Returns the metrics' ``precision_ci``, ``recall_ci``, ``median_delay_obs_ci`` (None where
-    no resample has a figure) and ``interval`` (how they were drawn), and each event type's recall interval."""
+    no resample has a figure) and ``interval`` (how they were drawn), and each event type's recall interval. A
+    field's alerts and events go together: a field with several is one draw."""
     pos = {f: i for i, f in enumerate(dict.fromkeys(fields))}
     for f in [h[0] for h in high] + per_event["field_id"].astype(str).tolist():
         pos.setdefault(f, len(pos))  # an alert or event on a field outside the season's rows still counts once
     n = len(pos)
-    how = {"interval": f"{INTERVAL['level']:.0%} percentile bootstrap over the season's fields "
-                       f"({INTERVAL['resamples']:,} resamples, seed {INTERVAL['seed']})"}
+    how = {"interval": describe("the season's fields")}
     empty: dict[str, Any] = {"precision_ci": None, "recall_ci": None, "median_delay_obs_ci": None, **how}
     ev_f = per_event["field_id"].astype(str).map(pos).to_numpy(dtype=int) if len(per_event) else np.zeros(0, int)
     hi_f = np.array([pos[f] for f, _ in high], dtype=int)
@@ -213,7 +176,7 @@ def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: 
         return empty, {}
     col = {f: j for j, f in enumerate(active)}
     a = len(active)
-    w = _resample_counts(n, int(INTERVAL["resamples"]), np.random.default_rng(int(INTERVAL["seed"])), active)
+    w = resample_counts(n, active)
 
     def per_field(idx: np.ndarray, vals: np.ndarray | None = None) -> np.ndarray:
         return np.bincount([col[i] for i in idx], weights=vals, minlength=a).astype(float)
@@ -227,7 +190,7 @@ def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: 
         by_type: dict[str, list[float] | None] = {}
         for e in sorted(set(per_event["event"].astype(str))) if len(per_event) else []:
             m = (per_event["event"].astype(str) == e).to_numpy()
-            by_type[e] = _interval((w @ per_field(ev_f[m], found[m])) / (w @ per_field(ev_f[m])))
+            by_type[e] = percentile_interval((w @ per_field(ev_f[m], found[m])) / (w @ per_field(ev_f[m])))
     d = per_event["delay_obs"].to_numpy(dtype=float) if len(per_event) else np.zeros(0)
     caught = np.isfinite(d)
     delay_ci = None
@@ -235,6 +198,6 @@ def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: 
         k = int(d[caught].max()) + 1
         hist = np.zeros((a, k))
         np.add.at(hist, (np.array([col[i] for i in ev_f[caught]], dtype=int), d[caught].astype(int)), 1.0)
-        delay_ci = _interval(_weighted_median(w @ hist))
-    return {"precision_ci": _interval(prec), "recall_ci": _interval(rec), "median_delay_obs_ci": delay_ci,
+        delay_ci = percentile_interval(weighted_median(w @ hist))
+    return {"precision_ci": percentile_interval(prec), "recall_ci": percentile_interval(rec), "median_delay_obs_ci": delay_ci,
             **how}, by_type

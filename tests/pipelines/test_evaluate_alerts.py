@@ -506,7 +506,7 @@ def test_the_figures_intervals_resample_fields() -> None:
 
 
 def test_the_weighted_median_is_numpys() -> None:
-    from pipelines.evaluation._alert_scoring import _weighted_median
+    from pipelines.evaluation._bootstrap import weighted_median as _weighted_median
 
     rng = np.random.default_rng(3)
     for _ in range(200):

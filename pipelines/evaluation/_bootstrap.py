@@ -1,0 +1,61 @@
+"""The intervals beside the evaluations' figures: the scored units (fields) resampled with replacement, each resample
+scored as the whole set is, and the percentile interval of the resampled figures. A fixed seed, so the same
+evaluation gives the same intervals byte for byte (``agcredit evaluate alerts`` and ``growth-stage``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["INTERVAL", "describe", "resample_counts", "percentile_interval", "weighted_median"]
+
+#: level, number of resamples and seed of every interval drawn here
+INTERVAL: dict[str, Any] = {"level": 0.95, "resamples": 2000, "seed": 20261205}
+
+
+def describe(units: str) -> str:
+    """How the intervals were drawn, in words (printed under the figures and kept in the JSON)."""
+    return (f"{INTERVAL['level']:.0%} percentile bootstrap over {units} "
+            f"({INTERVAL['resamples']:,} resamples, seed {INTERVAL['seed']})")
+
+
+def resample_counts(n: int, cols: np.ndarray) -> np.ndarray:
+    """How often each of the ``cols`` of ``n`` units is drawn in each of :data:`INTERVAL`'s resamples of ``n`` units
+    with replacement: (resamples, len(cols)). Units outside ``cols`` (those that add nothing to any figure) are
+    drawn too, so every resample has ``n`` units; drawn in chunks of at most 2 million draws."""
+    reps = int(INTERVAL["resamples"])
+    rng = np.random.default_rng(int(INTERVAL["seed"]))
+    out = np.empty((reps, len(cols)), dtype=np.int32)
+    step = max(1, min(250, 2_000_000 // max(n, 1)))
+    for lo in range(0, reps, step):
+        k = min(step, reps - lo)
+        idx = rng.integers(0, n, size=(k, n)) + (np.arange(k) * n)[:, None]
+        out[lo:lo + k] = np.bincount(idx.ravel(), minlength=k * n).reshape(k, n)[:, cols]
+    return out
+
+
+def percentile_interval(values: np.ndarray) -> list[float] | None:
+    """The :data:`INTERVAL` level's percentile interval of the resampled ``values`` (NaN: a resample without the
+    figure, left out), rounded to 4 decimals; None when no resample has it."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return None
+    a = (1.0 - float(INTERVAL["level"])) / 2.0
+    return [round(float(np.quantile(v, a)), 4), round(float(np.quantile(v, 1.0 - a)), 4)]
+
+
+def weighted_median(counts: np.ndarray) -> np.ndarray:
+    """Per row of ``counts`` (how many values 0, 1, 2, ... the row holds): the median as :func:`numpy.median` gives
+    it (the mean of the two middle values of an even count); NaN where a row holds none."""
+    total = counts.sum(axis=1)
+    cum = np.cumsum(counts, axis=1)
+    out = np.full(len(counts), np.nan)
+    ok = total > 0
+    lo_pos, hi_pos = (total[ok] - 1) // 2, total[ok] // 2
+    c = cum[ok]
+    lo = (c > lo_pos[:, None]).argmax(axis=1)
+    hi = (c > hi_pos[:, None]).argmax(axis=1)
+    out[ok] = (lo + hi) / 2.0
+    return out
