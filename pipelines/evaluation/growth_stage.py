@@ -26,6 +26,11 @@ The county's pre-harvest checkpoint is run too (diagnostic, not gated): the stag
 (what re-underwriting at that checkpoint sets a line's term and price horizon from) — ``stage_accuracy_pre_harvest``,
 ``expected_harvest_pre_harvest_mae_days`` and ``_bias_days``.
 
+The calibrated figures that are scored (:data:`CI_KEYS`) carry a 95% interval (``<figure>_ci``): the group's scored
+fields resampled with replacement and each resample scored as the figure itself is (:func:`field_values`,
+:mod:`pipelines.evaluation._bootstrap`). It is how much the figure owes to which fields the county happens to hold;
+the calibration and the detector are not refit per resample, so it says nothing of how they would vary.
+
 ``diagnosis_mid`` (per group; printed under each table): the calibrated mid-season run's confusion
 (true stage × predicted) and, for its wrong fields, whether the prediction is ahead or behind, how far
 the true stage boundary lies from the as-of date, and what drove it (the emergence estimate; the
@@ -46,14 +51,38 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
 
-__all__ = ["TARGETS", "date_metrics", "evaluate_growth_stage", "format_growth_evaluation", "stage_accuracy"]
+__all__ = ["TARGETS", "CI_KEYS", "date_metrics", "evaluate_growth_stage", "field_intervals", "field_values",
+           "format_growth_evaluation", "resampled_figures", "stage_accuracy"]
 
 #: issue 7's targets (eval-size counties, summer crops; reported, not tested)
 TARGETS = {"emergence_mae_days": 7.0, "maturity_mae_days": 7.0, "harvest_mae_days": 10.0,
            "maturity_within_10d": 0.80, "stage_accuracy_mid": 0.90}
 WINTER_CROPS = ("winter_wheat",)
 EVENTS = ("emergence", "maturity", "harvest")
+#: the figures given a 95% interval (calibrated method only; coverage and the true-dates stage are diagnostics)
+CI_KEYS = ("emergence_mae_days", "maturity_mae_days", "harvest_mae_days", "maturity_within_10d", "stage_accuracy_mid",
+           "expected_harvest_mid_mae_days", "stage_accuracy_pre_harvest", "expected_harvest_pre_harvest_mae_days")
+#: per figure, per field (a truth row): ``(has, x)`` — 1 where the field counts in the figure, and its value there
+#: (0 where it does not count), so that the figure over fields drawn ``w`` times each is ``(w @ x) / (w @ has)``
+FieldValues = dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def _date_errors(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, tuple[pd.Series, pd.Series]]:
+    """Per event, per row of ``truth`` (in its order): whether it has a true date, and the error in days (predicted −
+    true; NaN without either date). :func:`date_metrics` and :func:`field_values` both read these, so the figures
+    and the per-field values the intervals resample cannot drift apart."""
+    cols = [f"{e}_date" for e in EVENTS]
+    p_ = pred[["field_id", *cols]].drop_duplicates("field_id").astype({"field_id": "str"})
+    j = truth[["field_id", *cols]].astype({"field_id": "str"}).merge(p_, on="field_id", how="left",
+                                                                        suffixes=("_true", ""))
+    out: dict[str, tuple[pd.Series, pd.Series]] = {}
+    for e in EVENTS:
+        t = pd.to_datetime(j[f"{e}_date_true"])
+        p = pd.to_datetime(j[f"{e}_date"])
+        out[e] = (t.notna(), (p - t).dt.days.astype("float64"))
+    return out
 
 
 def date_metrics(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float | int | None]:
@@ -62,16 +91,9 @@ def date_metrics(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float | i
     ``pred`` and ``truth``: field_id and ``<event>_date`` columns; rows are matched on field_id and
     only fields with a true date count; coverage is the share of those given a predicted date.
     """
-    cols = [f"{e}_date" for e in EVENTS]
-    p_ = pred[["field_id", *cols]].drop_duplicates("field_id").astype({"field_id": "str"})
-    j = truth[["field_id", *cols]].astype({"field_id": "str"}).merge(p_, on="field_id", how="left",
-                                                                        suffixes=("_true", ""))
     out: dict[str, float | int | None] = {"n_fields": int(len(truth))}
-    for e in EVENTS:
-        t = pd.to_datetime(j[f"{e}_date_true"])
-        p = pd.to_datetime(j[f"{e}_date"])
-        have = t.notna()
-        err = (p[have] - t[have]).dt.days.astype("float64")
+    for e, (have, err_all) in _date_errors(pred, truth).items():
+        err = err_all[have]
         ok = err.notna()
         out[f"{e}_n"] = int(have.sum())
         out[f"{e}_coverage"] = float(ok.mean()) if have.any() else None
@@ -83,14 +105,20 @@ def date_metrics(pred: pd.DataFrame, truth: pd.DataFrame) -> dict[str, float | i
     return out
 
 
+def _expected_harvest_errors(pred: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
+    """Per row of ``truth`` (index field_id, in its order): the ``expected_harvest_date``'s error in days against the
+    true harvest, NaN without either (a failed crop has no true harvest)."""
+    p = pred.drop_duplicates("field_id").set_index(pred["field_id"].astype(str))["expected_harvest_date"]
+    t = pd.to_datetime(truth.set_index(truth["field_id"].astype(str))["harvest_date"])
+    return (pd.to_datetime(p.reindex(t.index)) - t).dt.days.astype("float64")
+
+
 def expected_harvest_error(pred: pd.DataFrame, truth: pd.DataFrame, checkpoint: str = "mid"
                            ) -> dict[str, float | None]:
     """MAE and bias (days) of the ``expected_harvest_date`` as of the ``checkpoint`` (mid-season: what sets a loan's
     term; pre-harvest: what re-underwriting sets it from) against the true harvest, over the fields with one (a
     failed crop has none)."""
-    p = pred.drop_duplicates("field_id").set_index(pred["field_id"].astype(str))["expected_harvest_date"]
-    t = pd.to_datetime(truth.set_index(truth["field_id"].astype(str))["harvest_date"])
-    err = (pd.to_datetime(p.reindex(t.index)) - t).dt.days.astype("float64").dropna()
+    err = _expected_harvest_errors(pred, truth).dropna()
     return {f"expected_harvest_{checkpoint}_mae_days": float(err.abs().mean()) if len(err) else None,
             f"expected_harvest_{checkpoint}_bias_days": float(err.mean()) if len(err) else None}
 
@@ -102,6 +130,57 @@ def stage_accuracy(pred_stage: pd.Series, true_stage: pd.Series) -> float | None
         return None
     p = pred_stage.reindex(t.index)
     return float((p.astype(object) == t.astype(object)).mean())
+
+
+def _present(has: pd.Series, value: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``(has, x)`` of :data:`FieldValues`: 1.0 where a field counts, its value there and 0.0 elsewhere (a missing
+    value would otherwise turn every resample's sum into NaN)."""
+    h = has.to_numpy(dtype=bool)
+    return h.astype("float64"), np.where(h, value.to_numpy(dtype="float64", na_value=np.nan), 0.0)
+
+
+def field_values(runs: dict[str, pd.DataFrame], truth: pd.DataFrame, true_mid: pd.Series, true_pre: pd.Series
+                 ) -> FieldValues:
+    """Each figure of :data:`CI_KEYS` as per-field values (:data:`FieldValues`, one entry per row of ``truth``), so
+    that a resample of the fields scores exactly what :func:`date_metrics`, :func:`stage_accuracy` and
+    :func:`expected_harvest_error` would on the resampled fields: an MAE averages |error| over the fields with both
+    dates, the share within 10 days counts every field with a true maturity (a missing prediction is a miss), a stage
+    accuracy counts the fields with a true stage.
+
+    ``runs``: one method's predictions as of ``"mid"``, ``"pre_harvest"`` and ``"end"``; ``true_mid`` and
+    ``true_pre``: the true stage at those checkpoints, indexed by field_id (reindexed on ``truth``'s fields here).
+    """
+    out: FieldValues = {}
+    for e, (have, err) in _date_errors(runs["end"], truth).items():
+        out[f"{e}_mae_days"] = _present(err.notna(), err.abs())
+        if e == "maturity":
+            out["maturity_within_10d"] = _present(have, (err.abs() <= 10).astype("float64"))
+    for cp, true_stage in (("mid", true_mid), ("pre_harvest", true_pre)):
+        t = true_stage.reindex(truth["field_id"])
+        p = runs[cp].set_index("field_id")["growth_stage"].reindex(t.index)
+        out[f"stage_accuracy_{cp}"] = _present(t.notna(), (p.astype(object) == t.astype(object)).astype("float64"))
+        err = _expected_harvest_errors(runs[cp], truth)
+        out[f"expected_harvest_{cp}_mae_days"] = _present(err.notna(), err.abs())
+    return {k: out[k] for k in CI_KEYS}
+
+
+def resampled_figures(values: FieldValues, w: np.ndarray) -> dict[str, np.ndarray]:
+    """Each figure of ``values`` on each resample (row of ``w``: how often each field is drawn): the mean of the
+    drawn fields that have it, ``(w @ x) / (w @ has)``; NaN where a resample draws none of them."""
+    wf = np.asarray(w, dtype="float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return {k: (wf @ x) / (wf @ has) for k, (has, x) in values.items()}
+
+
+def field_intervals(values: FieldValues) -> dict[str, list[float] | None]:
+    """The 95% percentile intervals (``<figure>_ci``) of ``values``' figures, the group's fields resampled with
+    replacement (:mod:`pipelines.evaluation._bootstrap`: the same seed, so the same evaluation gives the same
+    intervals). None where no resample has the figure."""
+    n = len(next(iter(values.values()))[0]) if values else 0
+    if n == 0:
+        return {f"{k}_ci": None for k in values}
+    w = resample_counts(n, np.arange(n))
+    return {f"{k}_ci": percentile_interval(v) for k, v in resampled_figures(values, w).items()}
 
 
 def _true_stages(truth: pd.DataFrame, as_of: date) -> pd.Series:
@@ -259,6 +338,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
         "n_excluded_unplanted": int((~truth["planted"].astype(bool)).sum()),
         "n_excluded_crop_mismatch": int((truth["planted"].astype(bool) & (dec != truth["true_crop"]).to_numpy()).sum()),
         "targets": TARGETS, "groups": {}, "diagnosis_mid": {},
+        "interval": describe("the scored fields of each group"),
     }
     for name, mask in _groups(scored).items():
         t = scored[mask.to_numpy()]
@@ -275,13 +355,17 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
             m["stage_accuracy_pre_harvest"] = stage_accuracy(pre, true_pre.reindex(t["field_id"]))
             m.update(expected_harvest_error(runs["pre_harvest"][method], t, "pre_harvest"))
             g[method] = m
+        g["calibrated"].update(field_intervals(field_values({cp: runs[cp]["calibrated"] for cp in runs}, t,
+                                                            true_mid, true_pre)))
         result["groups"][name] = g
         result["diagnosis_mid"][name] = _diagnosis(runs["mid"]["calibrated"], t, true_mid, cps["mid"], gaps_mid)
     return result
 
 
 def format_growth_evaluation(r: dict[str, Any]) -> str:
-    """Plain-text table of :func:`evaluate_growth_stage`'s result."""
+    """Plain-text table of :func:`evaluate_growth_stage`'s result: per group, the three methods' figures side by
+    side, the calibrated figures' 95% intervals beside them (how they were drawn on the last line) and the
+    mid-season diagnosis."""
     lines = [f"growth-stage evaluation [{r['label']}] {r['county']} — {r['region']} season {r['season']} "
              f"(mid-season as of {r['as_of']['mid']}, pre-harvest {r['as_of'].get('pre_harvest', '—')}, end "
              f"{r['as_of']['end']})",
@@ -297,22 +381,36 @@ def format_growth_evaluation(r: dict[str, Any]) -> str:
             ("  stage from true dates", "stage_true_dates_mid"), ("emergence coverage", "emergence_coverage"),
             ("maturity coverage", "maturity_coverage")]
 
+    def pct(key: str) -> bool:
+        return "within" in key or "accuracy" in key or "coverage" in key or "true_dates" in key
+
     def fmt(v: Any, key: str) -> str:
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return "—"
-        pct = ("within" in key or "accuracy" in key or "coverage" in key or "true_dates" in key)
-        return f"{100 * v:.0f}%" if pct else f"{v:.1f}"
+        return f"{100 * v:.0f}%" if pct(key) else f"{v:.1f}"
+
+    def fmt_ci(v: Any, key: str) -> str:
+        """An interval in its figure's unit ("82–87%", "3.9–4.6"); "—" without one, blank for a diagnostic."""
+        if key not in CI_KEYS:
+            return ""
+        if not isinstance(v, list | tuple) or len(v) != 2:
+            return "—"
+        return f"{100 * v[0]:.0f}–{100 * v[1]:.0f}%" if pct(key) else f"{v[0]:.1f}–{v[1]:.1f}"
 
     for name, g in r["groups"].items():
         lines.append("")
         lines.append(f"[{name}] n={g['calibrated']['n_fields']}")
-        lines.append(f"  {'metric':<28}{'calibrated':>12}{'uncalibrated':>14}{'calendar':>10}{'target':>8}")
+        lines.append(f"  {'metric':<28}{'calibrated':>12}{'95% interval':>14}{'uncalibrated':>14}{'calendar':>10}"
+                     f"{'target':>8}")
         for label, key in rows:
             tgt = r["targets"].get(key)
             tg = "" if tgt is None or name != "summer" else fmt(tgt, key)
             lines.append(f"  {label:<28}{fmt(g['calibrated'].get(key), key):>12}"
+                         f"{fmt_ci(g['calibrated'].get(f'{key}_ci'), key):>14}"
                          f"{fmt(g['uncalibrated'].get(key), key):>14}{fmt(g['baseline'].get(key), key):>10}{tg:>8}")
         lines.extend(_format_diagnosis(r.get("diagnosis_mid", {}).get(name)))
+    if r.get("interval"):
+        lines.extend(["", f"intervals: {r['interval']}"])
     return "\n".join(lines)
 
 

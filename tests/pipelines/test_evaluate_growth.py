@@ -13,9 +13,14 @@ from typer.testing import CliRunner
 
 from pipelines.cli import app
 from pipelines.evaluation.growth_stage import (
+    CI_KEYS,
     date_metrics,
     evaluate_growth_stage,
+    expected_harvest_error,
+    field_intervals,
+    field_values,
     format_growth_evaluation,
+    resampled_figures,
     stage_accuracy,
 )
 
@@ -59,6 +64,95 @@ def test_stage_accuracy() -> None:
     assert stage_accuracy(p, pd.Series([None], index=["a"], dtype=object)) is None
 
 
+def _season(right: bool = False) -> tuple[dict[str, pd.DataFrame], pd.DataFrame, pd.Series, pd.Series]:
+    """A hand-made season of 8 fields: one method's runs (as of mid, pre_harvest and end), the truth and the true
+    stages at mid-season and pre-harvest. Missing true and predicted dates and stages, a failed crop (no true
+    harvest), a prediction for a field outside the truth and rows out of order; ``right``: every prediction is the
+    truth."""
+    ids = list("abcdefgh")
+    truth = pd.DataFrame({"field_id": ids, "emergence_date": _d(0, 10, 20, None, 5, 0, 3, 8),
+                          "maturity_date": _d(100, 100, 100, 100, None, 95, 90, 104),
+                          "harvest_date": _d(110, 110, None, 120, 115, 100, 100, 112)})
+    true_mid = pd.Series(["vegetative", "reproductive", "reproductive", None, "maturing", "vegetative",
+                          "reproductive", "maturing"], index=ids, dtype=object)
+    true_pre = pd.Series(["maturing", "maturing", "harvested", "maturing", None, "harvested", "harvested",
+                          "maturing"], index=ids, dtype=object)
+    if right:
+        end = truth.copy()
+        mid = pd.DataFrame({"field_id": ids, "growth_stage": true_mid.to_numpy(),
+                            "expected_harvest_date": truth["harvest_date"]})
+        pre = pd.DataFrame({"field_id": ids, "growth_stage": true_pre.to_numpy(),
+                            "expected_harvest_date": truth["harvest_date"]})
+    else:
+        order = ["h", "z", "g", "f", "e", "d", "c", "b", "a"]  # z: not in the truth
+        end = pd.DataFrame({"field_id": order, "emergence_date": _d(9, 1, 3, None, 25, 12, 30, 10, 4),
+                            "maturity_date": _d(120, 90, 81, 98, 100, 140, 95, None, 100),
+                            "harvest_date": _d(112, None, 93, 101, 130, 119, 125, 112, 120)})
+        mid = pd.DataFrame({"field_id": order,
+                            "growth_stage": ["maturing", "vegetative", "vegetative", "vegetative", "reproductive",
+                                             "vegetative", "reproductive", None, "vegetative"],
+                            "expected_harvest_date": _d(140, 100, 95, None, 118, 130, 99, 117, 103)})
+        pre = pd.DataFrame({"field_id": order,
+                            "growth_stage": ["maturing", "maturing", "harvested", "maturing", "harvested",
+                                             "harvested", "harvested", "maturing", "reproductive"],
+                            "expected_harvest_date": _d(113, 100, 99, 102, 116, 121, 111, None, 111)})
+    return {"end": end, "mid": mid, "pre_harvest": pre}, truth, true_mid, true_pre
+
+
+def _figures(runs: dict[str, pd.DataFrame], truth: pd.DataFrame, true_mid: pd.Series, true_pre: pd.Series
+             ) -> dict[str, float | int | None]:
+    """The interval figures as evaluate_growth_stage computes them (the existing metric functions)."""
+    m = date_metrics(runs["end"], truth)
+    for cp, ts in (("mid", true_mid), ("pre_harvest", true_pre)):
+        m[f"stage_accuracy_{cp}"] = stage_accuracy(runs[cp].set_index("field_id")["growth_stage"],
+                                                   ts.reindex(truth["field_id"]))
+        m.update(expected_harvest_error(runs[cp], truth, cp))
+    return {k: m[k] for k in CI_KEYS}
+
+
+def test_field_values_without_resampling_give_the_figures_exactly() -> None:
+    runs, truth, true_mid, true_pre = _season()
+    vals = field_values(runs, truth, true_mid, true_pre)
+    assert list(vals) == list(CI_KEYS)
+    assert all(len(h) == len(x) == len(truth) for h, x in vals.values())
+    once = resampled_figures(vals, np.ones((1, len(truth)), dtype=np.int32))
+    fig = _figures(runs, truth, true_mid, true_pre)
+    assert all(v is not None for v in fig.values())
+    assert {k: float(v[0]) for k, v in once.items()} == fig
+
+
+def test_field_values_on_a_resample_give_the_figures_of_the_resampled_fields() -> None:
+    runs, truth, true_mid, true_pre = _season()
+    counts = np.array([2, 0, 1, 3, 0, 1, 0, 1])
+    drawn = truth.loc[truth.index.repeat(counts)].reset_index(drop=True)
+    got = resampled_figures(field_values(runs, truth, true_mid, true_pre), counts[None, :])
+    fig = _figures(runs, drawn, true_mid, true_pre)
+    assert {k: float(v[0]) for k, v in got.items()} == pytest.approx(fig, rel=1e-12)
+
+
+def test_field_intervals_hold_the_figure_and_are_deterministic() -> None:
+    runs, truth, true_mid, true_pre = _season()
+    vals = field_values(runs, truth, true_mid, true_pre)
+    ci = field_intervals(vals)
+    assert set(ci) == {f"{k}_ci" for k in CI_KEYS}
+    fig = _figures(runs, truth, true_mid, true_pre)
+    for k, v in fig.items():
+        lo, hi = ci[f"{k}_ci"]
+        assert lo - 1e-4 <= v <= hi + 1e-4, k
+        assert lo < hi, k   # 8 fields that disagree: the resamples differ
+    assert field_intervals(field_values(runs, truth, true_mid, true_pre)) == ci
+    right = field_intervals(field_values(*_season(right=True)))
+    assert right["stage_accuracy_mid_ci"] == [1.0, 1.0] and right["stage_accuracy_pre_harvest_ci"] == [1.0, 1.0]
+    assert right["maturity_within_10d_ci"] == [1.0, 1.0] and right["harvest_mae_days_ci"] == [0.0, 0.0]
+
+
+def test_no_field_with_the_figure_gives_no_interval() -> None:
+    runs, truth, true_mid, true_pre = _season()
+    ci = field_intervals(field_values(runs, truth.assign(harvest_date=pd.NaT), true_mid, true_pre.map(lambda _: None)))
+    assert ci["harvest_mae_days_ci"] is None and ci["expected_harvest_mid_mae_days_ci"] is None
+    assert ci["stage_accuracy_pre_harvest_ci"] is None and ci["stage_accuracy_mid_ci"] is not None
+
+
 @pytest.fixture(scope="module")
 def result(tiny_county_sh: Path) -> dict:
     with pytest.MonkeyPatch.context() as mp:   # module scope: outside the per-test environment fixture
@@ -85,6 +179,11 @@ def test_evaluate_on_tiny_county(result: dict, tiny_county_sh: Path) -> None:
     assert g["baseline"]["emergence_coverage"] == 1.0
     assert g["calibrated"]["emergence_mae_days"] is not None and np.isfinite(g["calibrated"]["emergence_mae_days"])
     assert not (tiny_county_sh / ".cache").exists(), "nothing may be written into the county folder"
+    for key in CI_KEYS:
+        ci, v = g["calibrated"][f"{key}_ci"], g["calibrated"][key]
+        assert (ci is None) == (v is None), key
+        assert ci is None or ci[0] - 1e-4 <= v <= ci[1] + 1e-4, key
+        assert f"{key}_ci" not in g["uncalibrated"] and f"{key}_ci" not in g["baseline"]
     text = format_growth_evaluation(result)
     assert "[synthetic]" in text and "emergence MAE (days)" in text and "calendar" in text
     assert "pre-harvest expected harvest" in text and f"pre-harvest {result['as_of']['pre_harvest']}" in text
@@ -98,10 +197,20 @@ def test_cli_json_and_text(tiny_county_sh: Path, tmp_path: Path) -> None:
     out = json.loads(r.stdout)
     assert out["label"] == "synthetic" and "summer" in out["groups"]
     assert r.stderr == ""
+    for g in out["groups"].values():
+        assert {f"{k}_ci" for k in CI_KEYS} <= set(g["calibrated"])
+        assert not any(k.endswith("_ci") for k in (*g["uncalibrated"], *g["baseline"]))
+    assert out["interval"].startswith("95% percentile bootstrap over the scored fields of each group")
     r2 = runner.invoke(app, ["evaluate", "growth-stage", "--county", str(tiny_county_sh),
                              "--cache-dir", str(tmp_path / "cache")])
     assert r2.exit_code == 0, r2.stderr
     assert "growth-stage evaluation [synthetic]" in r2.stdout
+    lines = r2.stdout.splitlines()
+    header = next(ln for ln in lines if ln.lstrip().startswith("metric"))
+    assert header.split() == ["metric", "calibrated", "95%", "interval", "uncalibrated", "calendar", "target"]
+    emergence = next(ln for ln in lines if ln.lstrip().startswith("emergence MAE (days)")).split()
+    assert len(emergence) == 3 + 5 and (emergence[4] == "—" or "–" in emergence[4])  # label, 4 figures, target
+    assert lines[-1] == f"intervals: {out['interval']}"
     assert "series" in r2.stderr   # progress on stderr
 
 
