@@ -14,6 +14,13 @@ Compared with ``truth/fields.parquet`` (``planted_area_ha``, ``planted_fraction`
 
 each beside the baseline of taking the farmer's declared area, against the issue's targets, and
 labelled synthetic or real.
+
+The estimate's figures (each group's median and 90th percentile, the county total's error, never-planted recall)
+carry a 95% interval (``<figure>_ci``): the table's fields resampled with replacement, once for all figures, and each
+resample scored as the whole table is (:mod:`pipelines.evaluation._bootstrap`). It says how much a figure owes to
+which fields the county happens to hold; the calibration and the estimate are not redone per resample, so it says
+nothing of how they would vary. Groups too small to be judged get an interval too (a one-field group's is that
+field's error, twice).
 """
 
 from __future__ import annotations
@@ -28,8 +35,10 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
 
-__all__ = ["SIZE_CLASSES", "TARGETS", "evaluate_area", "area_metrics", "render_area"]
+__all__ = ["SIZE_CLASSES", "TARGETS", "evaluate_area", "area_metrics", "render_area", "repeated_median",
+           "repeated_quantile"]
 
 #: (label, lower ha inclusive, upper ha exclusive)
 SIZE_CLASSES: tuple[tuple[str, float, float], ...] = (
@@ -55,16 +64,85 @@ def _errors(table: pd.DataFrame, col: str) -> np.ndarray:
     return np.where(np.isfinite(est), err, 1.0)  # a missed field counts as 100% wrong
 
 
-def _group(table: pd.DataFrame, name: str) -> dict[str, Any]:
+#: what :func:`_kth` reads order statistics from: the values in ascending order, each resample's cumulative counts
+#: in that order, and each resample's number of draws
+Draws = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _sorted_draws(values: np.ndarray, counts: np.ndarray) -> Draws:
+    """Sort ``values`` once and accumulate each row of ``counts`` (how often each value is drawn) in that order, so
+    that every quantile of every resample is read off without building the repeated values."""
+    c = np.asarray(counts)
+    if c.dtype.kind not in "iu":
+        c = c.astype(np.int64)
+    order = np.argsort(values, kind="stable")
+    cum = np.take(c, order, axis=1)
+    np.cumsum(cum, axis=1, out=cum)
+    total = cum[:, -1] if cum.shape[1] else np.zeros(len(cum), dtype=np.int64)
+    return np.asarray(values, dtype=np.float64)[order], cum, total
+
+
+def _kth(sorted_values: np.ndarray, cum: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Per row, the ``k``-th smallest (0-based) of the repeated values: the first value whose cumulative count
+    exceeds ``k``. Rows are assumed to hold more than ``k`` values."""
+    return sorted_values[(cum > k[:, None]).argmax(axis=1)]
+
+
+def _median_of(draws: Draws) -> np.ndarray:
+    v, cum, total = draws
+    out = np.full(len(cum), np.nan)
+    ok = total > 0
+    c, n = cum[ok], total[ok]
+    out[ok] = (_kth(v, c, (n - 1) // 2) + _kth(v, c, n // 2)) / 2.0
+    return out
+
+
+def _quantile_of(draws: Draws, q: float) -> np.ndarray:
+    v, cum, total = draws
+    out = np.full(len(cum), np.nan)
+    ok = total > 0
+    c, n = cum[ok], total[ok]
+    h = (n - 1).astype(np.float64) * q
+    lo = np.floor(h)
+    gamma = h - lo
+    lo_i = lo.astype(np.int64)
+    a = _kth(v, c, lo_i)
+    b = _kth(v, c, np.minimum(lo_i + 1, n - 1))
+    diff = b - a
+    out[ok] = np.where(gamma >= 0.5, b - diff * (1.0 - gamma), a + diff * gamma)
+    return out
+
+
+def repeated_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per row of ``counts`` (how often each of ``values`` is drawn), ``np.median(np.repeat(values, row))`` bit for
+    bit — the mean of the two middle values as numpy takes it, so an all-ones row gives the reported median exactly —
+    without building the repeated array; NaN where a row draws nothing."""
+    return _median_of(_sorted_draws(values, counts))
+
+
+def repeated_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
+    """Per row of ``counts``, ``np.quantile(np.repeat(values, row), q)`` with numpy's default linear method, bit for
+    bit: the virtual index (n − 1)·q, its two neighbouring order statistics and numpy's two-sided interpolation
+    between them (from the lower one below a fraction of one half, from the upper one above). NaN where a row draws
+    nothing."""
+    return _quantile_of(_sorted_draws(values, counts), q)
+
+
+def _group(table: pd.DataFrame, name: str, w: np.ndarray) -> dict[str, Any]:
+    """One group's figures; ``w`` (resamples, rows of ``table``) is how often each of its fields is drawn in each
+    resample of the whole table, so the intervals of every group come from the same draws."""
     e, b = _errors(table, "planted_area_ha"), _errors(table, "declared_area_ha")
     tm, tp = TARGETS[name]
     out: dict[str, Any] = {"group": name, "n": len(table)}
     if len(table) == 0:
-        out.update(median=None, p90=None, baseline_median=None, baseline_p90=None, target_median=tm, target_p90=tp,
-                   met=None)
+        out.update(median=None, median_ci=None, p90=None, p90_ci=None, baseline_median=None, baseline_p90=None,
+                   target_median=tm, target_p90=tp, met=None)
         return out
     med, p90 = float(np.median(e)), float(np.quantile(e, 0.9))
-    out.update(median=_r(med), p90=_r(p90), baseline_median=_r(float(np.median(b))),
+    draws = _sorted_draws(e, w)
+    out.update(median=_r(med), median_ci=percentile_interval(_median_of(draws)),
+               p90=_r(p90), p90_ci=percentile_interval(_quantile_of(draws, 0.9)),
+               baseline_median=_r(float(np.median(b))),
                baseline_p90=_r(float(np.quantile(b, 0.9))), target_median=tm, target_p90=tp,
                met=bool(med <= tm and p90 <= tp) if len(table) >= MIN_GROUP else None)
     return out
@@ -72,20 +150,35 @@ def _group(table: pd.DataFrame, name: str) -> dict[str, Any]:
 
 def area_metrics(table: pd.DataFrame) -> dict[str, Any]:
     """Metrics of a per-field table: field_area_ha, declared_area_ha, planted_area_ha (estimate, NaN = missed),
-    planted_fraction (estimate), true_area_ha, true_fraction, events (";"-joined)."""
-    planted = table[table["true_area_ha"] > 0]
+    planted_fraction (estimate), true_area_ha, true_fraction, events (";"-joined).
+
+    Beside the estimate's figures, their 95% intervals (``<figure>_ci``, None where no resample has the figure) and
+    ``interval``, how they were drawn: the table's rows resampled once (:func:`resample_counts`), each figure scored
+    on every resample as it is on the table — a group's quantiles over its drawn rows with their repetitions, the
+    county total and the recall as count-weighted sums."""
+    n_rows = len(table)
+    w = resample_counts(n_rows, np.arange(n_rows)) if n_rows else np.zeros((1, 0), dtype=np.int32)
+    is_planted = (table["true_area_ha"] > 0).to_numpy()
+    partly_planted = table["events"].fillna("").str.contains("partly_planted", regex=False).to_numpy()
+    field_ha = table["field_area_ha"].to_numpy(dtype=np.float64)
     groups = []
     for name, lo, hi in SIZE_CLASSES:
-        sel = planted[(planted["field_area_ha"] >= lo) & (planted["field_area_ha"] < hi)]
-        groups.append(_group(sel, name))
-    partly = planted[planted["events"].fillna("").str.contains("partly_planted", regex=False)]
-    groups.append(_group(partly, "partly planted"))
+        m = is_planted & (field_ha >= lo) & (field_ha < hi)
+        groups.append(_group(table[m], name, w[:, m]))
+    m = is_planted & partly_planted
+    groups.append(_group(table[m], "partly planted", w[:, m]))
     true_total = float(table["true_area_ha"].sum())
     est_total = float(table["planted_area_ha"].fillna(0.0).sum())
     decl_total = float(table["declared_area_ha"].fillna(0.0).sum())
     tot_err = abs(est_total - true_total) / true_total if true_total > 0 else float("nan")
+    wf = w.astype(np.float64)
+    true_rs = wf @ table["true_area_ha"].fillna(0.0).to_numpy(dtype=np.float64)
+    est_rs = wf @ table["planted_area_ha"].fillna(0.0).to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tot_err_rs = np.where(true_rs > 0, np.abs(est_rs - true_rs) / true_rs, np.nan)
     total = {"estimate_ha": _r(est_total), "true_ha": _r(true_total), "declared_ha": _r(decl_total),
-             "error": _r(tot_err), "baseline_error": _r(abs(decl_total - true_total) / true_total)
+             "error": _r(tot_err), "error_ci": percentile_interval(tot_err_rs),
+             "baseline_error": _r(abs(decl_total - true_total) / true_total)
              if true_total > 0 else None, "target": TARGETS["county total"],
              "met": bool(tot_err <= TARGETS["county total"]) if np.isfinite(tot_err) else None}
     never = table["true_fraction"] < NEVER_PLANTED
@@ -93,7 +186,10 @@ def area_metrics(table: pd.DataFrame) -> dict[str, Any]:
     decl_frac = table["declared_area_ha"] / table["field_area_ha"]
     n_never = int(never.sum())
     recall = float((flagged & never).sum() / n_never) if n_never else float("nan")
-    np_block = {"n": n_never, "recall": _r(recall),
+    never_rs = wf @ never.to_numpy(dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        recall_rs = (wf @ (flagged & never).to_numpy(dtype=np.float64)) / never_rs
+    np_block = {"n": n_never, "recall": _r(recall), "recall_ci": percentile_interval(recall_rs),
                 "false_alarms": int((flagged & ~never).sum()), "n_planted": int((~never).sum()),
                 "baseline_recall": _r(float(((decl_frac < NEVER_PLANTED) & never).sum() / n_never)) if n_never else None,
                 "target": TARGETS["never-planted recall"],
@@ -101,7 +197,7 @@ def area_metrics(table: pd.DataFrame) -> dict[str, Any]:
     checks = [g["met"] for g in groups if g["met"] is not None] + [total["met"], np_block["met"]]
     return {"groups": groups, "county_total": total, "never_planted": np_block,
             "n_fields": len(table), "n_missing": int(table["planted_area_ha"].isna().sum()),
-            "targets_met": bool(all(c for c in checks if c is not None))}
+            "targets_met": bool(all(c for c in checks if c is not None)), "interval": describe("the scored fields")}
 
 
 def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.date | None = None,
@@ -154,24 +250,38 @@ def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
 
+def _pct_ci(ci: list[float] | None) -> str:
+    """An interval in :func:`_pct`'s unit and precision ("0.6–1.7%"), so it reads against its figure; "—" without
+    one."""
+    return "—" if ci is None else f"{100 * ci[0]:.1f}–{100 * ci[1]:.1f}%"
+
+
 def render_area(res: dict[str, Any]) -> str:
-    """A plain-text table of :func:`evaluate_area`'s result."""
+    """A plain-text table of :func:`evaluate_area`'s result, each estimate figure's 95% interval beside it (a column
+    after each quantile, in words after the county total's error and the recall) and how they were drawn at the
+    end."""
     lines = [f"planted area — {res['county']} ({res['label']}), season {res['season']} as of {res['as_of']}; "
              f"calibrated on {', '.join(res['calibrated_on']) or 'nothing (defaults)'}",
-             f"{'group':<16}{'n':>6}  {'median':>8}{'p90':>8}  {'declared med':>13}{'p90':>8}  {'target':>13}  met"]
+             f"{'group':<16}{'n':>6}  {'median':>8}{'95% interval':>15}{'p90':>8}{'95% interval':>15}  "
+             f"{'declared med':>13}{'p90':>8}  {'target':>13}  met"]
     for g in res["groups"]:
         met = ("—" if g["n"] == 0 else f"n<{MIN_GROUP}") if g["met"] is None else ("yes" if g["met"] else "NO")
-        lines.append(f"{g['group']:<16}{g['n']:>6}  {_pct(g['median']):>8}{_pct(g['p90']):>8}  "
+        lines.append(f"{g['group']:<16}{g['n']:>6}  {_pct(g['median']):>8}{_pct_ci(g.get('median_ci')):>15}"
+                     f"{_pct(g['p90']):>8}{_pct_ci(g.get('p90_ci')):>15}  "
                      f"{_pct(g['baseline_median']):>13}{_pct(g['baseline_p90']):>8}  "
                      f"{_pct(g['target_median']) + ' / ' + _pct(g['target_p90']):>13}  {met}")
     t = res["county_total"]
     lines.append(f"county total: estimate {t['estimate_ha']:.1f} ha, truth {t['true_ha']:.1f} ha, declared "
-                 f"{t['declared_ha']:.1f} ha → error {_pct(t['error'])} (declared {_pct(t['baseline_error'])}; "
-                 f"target ≤ {_pct(t['target'])}) {'met' if t['met'] else 'NOT met'}")
+                 f"{t['declared_ha']:.1f} ha → error {_pct(t['error'])}, 95% interval {_pct_ci(t.get('error_ci'))} "
+                 f"(declared {_pct(t['baseline_error'])}; target ≤ {_pct(t['target'])}) "
+                 f"{'met' if t['met'] else 'NOT met'}")
     n = res["never_planted"]
-    lines.append(f"never planted (< {NEVER_PLANTED:.0%} planted): {n['n']} fields, recall {_pct(n['recall'])} "
+    lines.append(f"never planted (< {NEVER_PLANTED:.0%} planted): {n['n']} fields, recall {_pct(n['recall'])}, "
+                 f"95% interval {_pct_ci(n.get('recall_ci'))} "
                  f"(declared {_pct(n['baseline_recall'])}; target ≥ {_pct(n['target'])}), "
                  f"{n['false_alarms']} of {n['n_planted']} planted fields wrongly flagged")
     lines.append(f"fields {res['n_fields']}, missed by the imagery {res['n_missing']}; all targets "
                  f"{'met' if res['targets_met'] else 'NOT met'} ({res['label']})")
+    if res.get("interval"):
+        lines.append(f"intervals: {res['interval']}")
     return "\n".join(lines)

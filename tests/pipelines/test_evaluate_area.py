@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,16 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
-from pipelines.evaluation.area import MIN_GROUP, area_metrics, evaluate_area, render_area
+from pipelines.evaluation._bootstrap import INTERVAL, describe, resample_counts
+from pipelines.evaluation.area import (
+    MIN_GROUP,
+    NEVER_PLANTED,
+    area_metrics,
+    evaluate_area,
+    render_area,
+    repeated_median,
+    repeated_quantile,
+)
 
 
 def _table() -> pd.DataFrame:
@@ -60,6 +70,144 @@ def test_area_metrics_by_hand() -> None:
     assert MIN_GROUP > 1
 
 
+def _noisy_table(n: int = 300, seed: int = 3) -> pd.DataFrame:
+    """A table with errors spread over every size class, some missed fields and some never planted."""
+    rng = np.random.default_rng(seed)
+    field = rng.choice([0.3, 1.2, 5.0, 20.0], size=n) * rng.uniform(0.8, 1.2, size=n)
+    frac = np.where(rng.random(n) < 0.15, 0.0, rng.uniform(0.5, 1.0, size=n))
+    true = field * frac
+    est = np.where(true > 0, true * (1 + rng.normal(0, 0.05, size=n)), field * rng.uniform(0, 0.3, size=n))
+    est[rng.random(n) < 0.03] = np.nan
+    t = pd.DataFrame({"field_area_ha": field, "declared_area_ha": field, "true_area_ha": true, "true_fraction": frac,
+                      "events": np.where(frac < 0.9, "partly_planted", "")})
+    t["planted_area_ha"] = est
+    t["planted_fraction"] = est / field
+    return t
+
+
+def _figures(m: dict[str, Any]) -> list[tuple[str, float | None, list[float] | None]]:
+    """(name, figure, interval) of every figure given an interval."""
+    out = [(f"{x['group']} {k}", x[k], x[f"{k}_ci"]) for x in m["groups"] for k in ("median", "p90")]
+    tot, nev = m["county_total"], m["never_planted"]
+    return [*out, ("county total", tot["error"], tot["error_ci"]), ("recall", nev["recall"], nev["recall_ci"])]
+
+
+def test_repeated_quantiles_are_numpys_on_repeated_values() -> None:
+    rng = np.random.default_rng(11)
+    for draw in range(400):
+        m = int(rng.integers(1, 30))
+        values = rng.choice(np.r_[rng.exponential(0.05, size=m), 1.0, 0.0], size=m)  # ties, like missed fields
+        counts = rng.integers(0, 4, size=(40, m)) * (rng.random((40, m)) < rng.uniform(0.05, 1.0))
+        counts[0] = 0
+        counts[0, rng.integers(m)] = 1  # a single drawn row
+        counts[1] = 0  # nothing drawn
+        med, p90, p10 = repeated_median(values, counts), repeated_quantile(values, counts, 0.9), \
+            repeated_quantile(values, counts, 0.1)
+        assert np.isnan(med[1]) and np.isnan(p90[1]) and np.isnan(p10[1])
+        for r in (0, *range(2, len(counts))):
+            rep = np.repeat(values, counts[r])
+            if not len(rep):
+                assert np.isnan(med[r]) and np.isnan(p90[r])
+                continue
+            assert abs(med[r] - np.median(rep)) <= 1e-12, (draw, r)
+            assert abs(p90[r] - np.quantile(rep, 0.9)) <= 1e-12, (draw, r)
+            assert abs(p10[r] - np.quantile(rep, 0.1)) <= 1e-12, (draw, r)
+        ones = np.ones((1, m), dtype=np.int32)
+        assert repeated_median(values, ones)[0] == float(np.median(values))
+        assert repeated_quantile(values, ones, 0.9)[0] == float(np.quantile(values, 0.9))
+
+
+def test_with_every_field_drawn_once_the_quantiles_are_the_reported_figures() -> None:
+    from pipelines.evaluation.area import _errors
+
+    t = _noisy_table()
+    m = area_metrics(t)
+    planted = t[t["true_area_ha"] > 0]
+    sel = planted[(planted["field_area_ha"] >= 0.5) & (planted["field_area_ha"] < 2.0)]
+    e = _errors(sel, "planted_area_ha")
+    ones = np.ones((1, len(e)), dtype=np.int32)
+    assert repeated_median(e, ones)[0] == float(np.median(e))
+    assert repeated_quantile(e, ones, 0.9)[0] == float(np.quantile(e, 0.9))
+    g = {x["group"]: x for x in m["groups"]}["0.5-2 ha"]
+    assert g["median"] == round(float(repeated_median(e, ones)[0]), 6)
+    assert g["p90"] == round(float(repeated_quantile(e, ones, 0.9)[0]), 6)
+
+
+def test_each_resample_is_scored_as_the_whole_table_is() -> None:
+    # brute force: every resample's table built with its repetitions and scored with numpy as the figures are
+    t = _table()
+    m = area_metrics(t)
+    w = resample_counts(len(t), np.arange(len(t)))
+    small = {x["group"]: x for x in m["groups"]}["< 0.5 ha"]
+    meds, p90s, tots, recs = [], [], [], []
+    for row in w:
+        r = t.iloc[np.repeat(np.arange(len(t)), row)]
+        s = r[(r["true_area_ha"] > 0) & (r["field_area_ha"] < 0.5)]
+        err = np.abs(s["planted_area_ha"] - s["true_area_ha"]).to_numpy() / s["true_area_ha"].to_numpy()
+        err = np.where(s["planted_area_ha"].notna(), err, 1.0)
+        meds.append(np.median(err) if len(err) else np.nan)
+        p90s.append(np.quantile(err, 0.9) if len(err) else np.nan)
+        true = r["true_area_ha"].sum()
+        tots.append(abs(r["planted_area_ha"].fillna(0.0).sum() - true) / true)
+        never = r["true_fraction"] < NEVER_PLANTED
+        recs.append(((r["planted_fraction"] < NEVER_PLANTED) & never).sum() / never.sum() if never.any() else np.nan)
+    a = (1 - INTERVAL["level"]) / 2
+    for got, vals in ((small["median_ci"], meds), (small["p90_ci"], p90s), (m["county_total"]["error_ci"], tots),
+                      (m["never_planted"]["recall_ci"], recs)):
+        v = np.asarray(vals, dtype=float)
+        v = v[np.isfinite(v)]
+        assert got == pytest.approx([np.quantile(v, a), np.quantile(v, 1 - a)], abs=5e-5)
+
+
+def test_intervals_contain_their_figure_and_are_deterministic() -> None:
+    for t in (_table(), _noisy_table()):
+        m = area_metrics(t)
+        assert m["interval"] == describe("the scored fields")
+        assert m == area_metrics(t)  # the same seed: the same intervals
+        for name, fig, ci in _figures(m):
+            if fig is None:
+                assert ci is None, name
+                continue
+            assert ci is not None, name
+            assert ci[0] - 5e-5 <= fig <= ci[1] + 5e-5, (name, fig, ci)  # intervals are rounded to 4 decimals
+    noisy = area_metrics(_noisy_table())
+    assert any(ci[1] > ci[0] for _, _, ci in _figures(noisy) if ci is not None)
+
+
+def test_a_perfect_estimate_has_zero_width_zero_error_intervals() -> None:
+    t = _noisy_table()
+    t["planted_area_ha"] = t["true_area_ha"]
+    t["planted_fraction"] = t["true_fraction"]
+    m = area_metrics(t)
+    for g in m["groups"]:
+        if g["n"]:
+            assert g["median_ci"] == [0.0, 0.0] and g["p90_ci"] == [0.0, 0.0], g
+    assert m["county_total"]["error_ci"] == [0.0, 0.0]
+    assert m["never_planted"]["recall_ci"] == [1.0, 1.0]
+
+
+def test_a_one_field_group_gets_a_degenerate_interval() -> None:
+    g = {x["group"]: x for x in area_metrics(_table())["groups"]}
+    partly = g["partly planted"]
+    assert partly["n"] == 1 and partly["met"] is None  # too small to judge, but reported with its interval
+    assert partly["median_ci"] == partly["p90_ci"] == [round(partly["median"], 4)] * 2 == [1.02, 1.02]
+    assert g["> 10 ha"]["median_ci"] is None and g["> 10 ha"]["p90_ci"] is None
+
+
+def test_the_text_shows_the_intervals() -> None:
+    m = area_metrics(_table())
+    res = {"county": "c", "label": "synthetic", "season": "2009", "as_of": "2010-02-28", "calibrated_on": ["2008"],
+           **m}
+    lines = render_area(res).splitlines()
+    assert lines[1].split().count("interval") == 2
+    partly = next(x for x in lines if x.startswith("partly planted"))
+    assert partly.split()[3:7] == ["102.0%", "102.0–102.0%", "102.0%", "102.0–102.0%"]
+    lo, hi = m["county_total"]["error_ci"]
+    assert f"95% interval {100 * lo:.1f}–{100 * hi:.1f}%" in next(x for x in lines if x.startswith("county total"))
+    assert "recall 100.0%, 95% interval 100.0–100.0%" in next(x for x in lines if x.startswith("never planted"))
+    assert lines[-1] == "intervals: 95% percentile bootstrap over the scored fields (2,000 resamples, seed 20261205)"
+
+
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("area-cache")
@@ -85,10 +233,18 @@ def test_cli_json_and_text(tiny_county_sh: Path, cache: Path) -> None:
     assert r.exit_code == 0, r.stderr
     got = json.loads(r.stdout)
     assert got == json.loads(json.dumps(evaluate_area(tiny_county_sh, cache_dir=cache)))
+    assert got["interval"] == describe("the scored fields")
+    assert "error_ci" in got["county_total"] and "recall_ci" in got["never_planted"]
+    assert got["never_planted"]["recall_ci"] == [1.0, 1.0]
+    for g in got["groups"]:
+        assert "median_ci" in g and "p90_ci" in g, g
+        if g["n"]:
+            assert g["median_ci"][0] <= g["median_ci"][1] and g["p90_ci"][0] <= g["p90_ci"][1], g
     r2 = runner.invoke(app, ["evaluate", "area", "--county", str(tiny_county_sh), "--cache", str(cache),
                              "--calib-seasons", "0"])
     assert r2.exit_code == 0, r2.stderr
     assert "calibrated on nothing (defaults)" in r2.stdout
+    assert r2.stdout.rstrip().splitlines()[-1] == f"intervals: {describe('the scored fields')}"
 
 
 def test_cli_county_without_truth(tiny_county_sh: Path, tmp_path: Path) -> None:
