@@ -27,7 +27,7 @@ from models.governance import Governance, Requirement
 from models.yield_value import YieldModel, YieldModelConfig, crop_of
 
 __all__ = ["YieldEvaluation", "YieldRelease", "build_yield_release", "evaluate_yield", "summarize_yield", "yield_metrics", "governance_metrics", "default_minimum_metrics",
-           "diagnostic_plots"]
+           "diagnostic_plots", "weighted_yield_metrics"]
 
 _KEY = ["field_id", "season"]
 METHODS = ("model", "oracle", "floor", "crop_mean", "farmer_mean")
@@ -50,13 +50,56 @@ def yield_metrics(y: np.ndarray, p50: np.ndarray, p10: np.ndarray | None = None,
             "above_p90": float((y > p90).mean()) if p90 is not None else np.nan}
 
 
+def weighted_yield_metrics(y: np.ndarray, p50: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+    """n, R², RMSE (t/ha and % of mean) and mean yield of :func:`yield_metrics`, once per row of ``w`` (how often each
+    of the rows of ``y``/``p50`` is taken): exactly what :func:`yield_metrics` gives on the rows repeated that often.
+
+    A bootstrap resample is such a row of counts, and scoring it by weighted sums (Σw·y / Σw for the mean, Σw·(y−ŷ)²,
+    Σw·(y−ȳ)² with that weighted mean) avoids building the repeated rows thousands of times. The sums run in the same
+    pairwise order and the mean is taken before the squares as :func:`yield_metrics` takes it, so a row of ones gives
+    its figures bit for bit. The tiny groups are handled as there: a row drawing nothing is NaN throughout (as no
+    rows are), the R² NaN where the drawn yields' sum of squares about their mean is not above 0, the RMSE% NaN where
+    that mean is not above 0. Rows of ``w`` are taken in chunks so that the temporaries stay near 2 million values.
+    """
+    y, p50 = np.asarray(y, dtype="float64"), np.asarray(p50, dtype="float64")
+    w = np.atleast_2d(np.asarray(w))
+    reps = len(w)
+    e2 = (y - p50) ** 2
+    out = {k: np.full(reps, np.nan) for k in ("n", "r2", "rmse", "rmse_pct", "mean_yield")}
+    step = max(1, 2_000_000 // max(len(y), 1))
+    for lo in range(0, reps, step):
+        wf = w[lo:lo + step].astype("float64")
+        n = wf.sum(axis=1)
+        ok = n > 0
+        out["n"][lo:lo + len(wf)] = n
+        wf, n = wf[ok], n[ok]
+        mean = (wf * y).sum(axis=1) / n
+        sse = (wf * e2).sum(axis=1)
+        sst = (wf * (y - mean[:, None]) ** 2).sum(axis=1)
+        rmse = np.sqrt(sse / n)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r2 = np.where(sst > 0, 1.0 - sse / sst, np.nan)
+            pct = np.where(mean > 0, 100.0 * rmse / mean, np.nan)
+        at = np.flatnonzero(ok) + lo
+        out["r2"][at], out["rmse"][at], out["rmse_pct"][at], out["mean_yield"][at] = r2, rmse, pct, mean
+    return out
+
+
 @dataclass(frozen=True)
 class YieldEvaluation:
-    """Per held-out season metrics and their summary (mean over seasons) per checkpoint, method and crop."""
+    """Per held-out season metrics and their summary (mean over seasons) per checkpoint, method and crop.
+
+    ``predictions`` (None where the evaluation was built from score rows alone): every scored field of every
+    held-out season, checkpoint and method — ``checkpoint, season, method, crop, field_id, true_yield_t_ha, p50`` —
+    the rows each ``per_season`` figure was computed on, kept so that a figure can be recomputed on resampled
+    fields (the targets' intervals, :func:`pipelines.evaluation.yield_.yield_targets`). It is not part of
+    :meth:`to_dict`, whose output stays the figures.
+    """
 
     per_season: pd.DataFrame
     summary: pd.DataFrame
     data: str = "synthetic"
+    predictions: pd.DataFrame | None = None
 
     def to_dict(self) -> dict[str, Any]:
         def rec(df: pd.DataFrame) -> list[dict[str, Any]]:
@@ -121,11 +164,22 @@ def _baselines(train: pd.DataFrame, test: pd.DataFrame) -> dict[str, np.ndarray]
     return {"crop_mean": cm, "farmer_mean": fm}
 
 
+#: the columns of :attr:`YieldEvaluation.predictions`
+PREDICTION_COLUMNS = ["checkpoint", "season", "method", "crop", "field_id", "true_yield_t_ha", "p50"]
+
+
 def _score(rows: list[dict[str, Any]], checkpoint: str, season: str, method: str, test: pd.DataFrame,
-           p50: np.ndarray, p10: np.ndarray | None, p90: np.ndarray | None) -> None:
+           p50: np.ndarray, p10: np.ndarray | None, p90: np.ndarray | None,
+           kept: list[pd.DataFrame] | None = None) -> None:
+    """Append the score rows of one method on one held-out season and checkpoint (pooled, then per crop) to
+    ``rows``, and the scored fields themselves (:data:`PREDICTION_COLUMNS`) to ``kept`` when given."""
     y = test["true_yield_t_ha"].to_numpy(dtype="float64")
     ok = np.isfinite(y) & np.isfinite(p50)
     crops = test["crop"].to_numpy(dtype=object)
+    if kept is not None:
+        kept.append(pd.DataFrame({"checkpoint": checkpoint, "season": season, "method": method, "crop": crops[ok],
+                                  "field_id": test["field_id"].astype("str").to_numpy()[ok], "true_yield_t_ha": y[ok],
+                                  "p50": np.asarray(p50, dtype="float64")[ok]}, columns=PREDICTION_COLUMNS))
     for crop in ["all", *sorted(set(crops[ok].tolist()))]:
         m = ok if crop == "all" else ok & (crops == crop)
         met = yield_metrics(y[m], p50[m], None if p10 is None else p10[m], None if p90 is None else p90[m])
@@ -175,6 +229,7 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
     held = [s for s in all_seasons if seasons is None or s in {str(x) for x in seasons}]
     drop = ["reported_yield_t_ha", "true_yield_t_ha"]
     rows: list[dict[str, Any]] = []
+    kept: list[pd.DataFrame] = []
     for k, s in enumerate(held):
         train = stacked.loc[stacked["season"] != s].reset_index(drop=True)
         cal = train["true_yield_t_ha"] if calibrate_on_truth else None
@@ -192,25 +247,29 @@ def evaluate_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported:
             if test.empty:
                 continue
             q = model.predict_quantiles(test.drop(columns=drop)).to_numpy()
-            _score(rows, cp, s, "model", test, q[:, 1], q[:, 0], q[:, 2])
+            _score(rows, cp, s, "model", test, q[:, 1], q[:, 0], q[:, 2], kept)
             if omodel is not None:
                 otest = oframes[cp].loc[oframes[cp]["season"] == s].reset_index(drop=True)
                 oq = omodel.predict_quantiles(otest.drop(columns=drop)).to_numpy()
-                _score(rows, cp, s, "oracle", test, oq[:, 1], oq[:, 0], oq[:, 2])
+                _score(rows, cp, s, "oracle", test, oq[:, 1], oq[:, 0], oq[:, 2], kept)
             for name, pred in _baselines(once, test).items():
-                _score(rows, cp, s, name, test, pred, None, None)
+                _score(rows, cp, s, name, test, pred, None, None, kept)
             for name, ref in (references or {}).items():
                 r = ref.astype({"field_id": "str", "season": "str"}).drop_duplicates(_KEY).set_index(_KEY)["p50"]
                 idx = pd.MultiIndex.from_arrays([test["field_id"].astype("str"), test["season"].astype("str")])
-                _score(rows, cp, s, name, test, r.reindex(idx).to_numpy(dtype="float64"), None, None)
+                _score(rows, cp, s, name, test, r.reindex(idx).to_numpy(dtype="float64"), None, None, kept)
         if progress is not None:
             progress(k + 1, len(held), f"season {s} held out")
-    return summarize_yield(pd.DataFrame(rows), data=data)
+    predictions = (pd.concat(kept, ignore_index=True) if kept
+                   else pd.DataFrame(columns=PREDICTION_COLUMNS))
+    return summarize_yield(pd.DataFrame(rows), data=data, predictions=predictions)
 
 
-def summarize_yield(per: pd.DataFrame, *, data: str = "synthetic") -> YieldEvaluation:
+def summarize_yield(per: pd.DataFrame, *, data: str = "synthetic",
+                    predictions: pd.DataFrame | None = None) -> YieldEvaluation:
     """A :class:`YieldEvaluation` from per-season score rows (``YieldEvaluation.per_season``; e.g. the rows of
-    several :func:`evaluate_yield` calls, each holding out other seasons, concatenated)."""
+    several :func:`evaluate_yield` calls, each holding out other seasons, concatenated), carrying the scored fields
+    those rows were computed on (:attr:`YieldEvaluation.predictions`, concatenated likewise) when given."""
     g = per.groupby(["checkpoint", "crop", "method"], sort=False)
     summary = g.agg(n_seasons=("season", "nunique"), n=("n", "sum"), r2=("r2", "mean"), rmse=("rmse", "mean"),
                     rmse_pct=("rmse_pct", "mean"), below_p10=("below_p10", "mean"), above_p90=("above_p90", "mean"),
@@ -219,7 +278,7 @@ def summarize_yield(per: pd.DataFrame, *, data: str = "synthetic") -> YieldEvalu
     order = {m: i for i, m in enumerate(METHODS)}
     summary = summary.sort_values(["checkpoint", "crop", "method"], key=lambda c: c.map(order) if c.name == "method"
                                   else c, kind="stable").reset_index(drop=True)
-    return YieldEvaluation(per_season=per, summary=summary, data=data)
+    return YieldEvaluation(per_season=per, summary=summary, data=data, predictions=predictions)
 
 
 def governance_metrics(ev: YieldEvaluation, checkpoint: str = "end") -> dict[str, float]:

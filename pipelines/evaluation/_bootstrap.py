@@ -20,12 +20,18 @@ def describe(units: str) -> str:
             f"({INTERVAL['resamples']:,} resamples, seed {INTERVAL['seed']})")
 
 
-def resample_counts(n: int, cols: np.ndarray) -> np.ndarray:
+def resample_counts(n: int, cols: np.ndarray, stream: int = 0) -> np.ndarray:
     """How often each of the ``cols`` of ``n`` units is drawn in each of :data:`INTERVAL`'s resamples of ``n`` units
     with replacement: (resamples, len(cols)). Units outside ``cols`` (those that add nothing to any figure) are
-    drawn too, so every resample has ``n`` units; drawn in chunks of at most 2 million draws."""
+    drawn too, so every resample has ``n`` units; drawn in chunks of at most 2 million draws.
+
+    ``stream`` picks the random stream: 0 (the default) is the seed's own, as every single set of units draws it;
+    ``k`` > 0 is the seed's ``k``-th spawned child (``numpy.random.SeedSequence(seed, spawn_key=(k,))``), an
+    independent stream. A bootstrap stratified into several sets of units (the fields of each held-out season) gives
+    each set its own stream, so that sets of the same size are not drawn alike."""
     reps = int(INTERVAL["resamples"])
-    rng = np.random.default_rng(int(INTERVAL["seed"]))
+    seed = int(INTERVAL["seed"])
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)) if stream else seed)
     out = np.empty((reps, len(cols)), dtype=np.int32)
     step = max(1, min(250, 2_000_000 // max(n, 1)))
     for lo in range(0, reps, step):

@@ -24,6 +24,13 @@ least 80% of the oracle's (relaxed; each relaxed row also shows whether the abso
 not above 0 relaxes nothing); RMSE at
 most 15% of the mean yield; share of true yields below P10 within 10% ± 3 points in every
 held-out season (all crops together), and above P90 likewise.
+
+The model's R² and RMSE% of each target row carry a 95% percentile bootstrap interval (``value_ci``,
+:func:`target_intervals`): the fields scored in each held-out season resampled with replacement within that season
+(n of n, each season on its own random stream), each season's within-crop figures recomputed as
+:func:`models.evaluation.yield_metrics` computes them and averaged over the seasons as the summary averages them. It
+says how much the figure owes to which fields each season happens to hold; the models are not refit per resample, so
+it says nothing of how the fit itself would vary, nor of seasons unlike the held-out ones.
 """
 
 from __future__ import annotations
@@ -40,6 +47,7 @@ import pandas as pd
 
 from features.errors import UserInputError, format_offenders
 from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
 
 if TYPE_CHECKING:
     from models.evaluation import YieldEvaluation
@@ -47,7 +55,9 @@ if TYPE_CHECKING:
 
 __all__ = ["YieldCountyEvaluation", "evaluate_yield_county", "oracle_features", "condition_floor", "yield_targets",
            "read_feature_snapshot", "read_fold_snapshot", "write_fold_snapshot", "fold_features",
-           "fold_calibration_seasons", "resolve_weather", "R2_TARGETS", "R2_RELAXED_SHARE", "RMSE_PCT_TARGET", "COVERAGE_TARGET"]
+           "fold_calibration_seasons", "resolve_weather", "R2_TARGETS", "R2_RELAXED_SHARE", "RMSE_PCT_TARGET",
+           "COVERAGE_TARGET", "CI_METRICS", "INTERVAL_UNITS", "scored_fields", "resampled_target_figures",
+           "target_intervals"]
 
 #: within-crop R² targets (crop → minimum; others: the "*" value)
 R2_TARGETS = {"maize": 0.45, "*": 0.30}
@@ -61,6 +71,84 @@ MAJOR_SHARE = 0.1
 #: leave-one-season-out needs a held-out season and at least two to train on (:func:`models.evaluation.evaluate_yield`)
 MIN_PAST_SEASONS = 3
 Progress = Callable[[int, int, str], None]
+#: the target rows' figures given a 95% interval (the model's, per major crop)
+CI_METRICS = ("r2", "rmse_pct")
+#: what the targets' intervals resample (:func:`pipelines.evaluation._bootstrap.describe`)
+INTERVAL_UNITS = "the scored fields of each held-out season"
+
+#: ``(k, n)`` → how often each of the ``k``-th held-out season's ``n`` scored fields is drawn in each resample:
+#: (resamples, n)
+Counts = Callable[[int, int], np.ndarray]
+
+
+def _drawn(k: int, n: int) -> np.ndarray:
+    """The ``k``-th held-out season's draws: its own stream of the shared seed (stream ``k + 1``; stream 0 is the one
+    every unstratified interval draws), so that seasons with as many fields are not drawn alike."""
+    return resample_counts(n, np.arange(n), stream=k + 1)
+
+
+def scored_fields(ev: YieldEvaluation, checkpoint: str = "end", method: str = "model") -> dict[str, pd.DataFrame]:
+    """Held-out season (sorted) → the fields ``method`` was scored on there at ``checkpoint`` (``crop,
+    true_yield_t_ha, p50``): the rows of its ``per_season`` figures. Empty when the evaluation kept no predictions
+    (one built from score rows alone)."""
+    p = ev.predictions
+    if p is None or p.empty:
+        return {}
+    p = p[(p["checkpoint"] == checkpoint) & (p["method"] == method)]
+    return {str(s): f[["crop", "true_yield_t_ha", "p50"]].reset_index(drop=True)
+            for s, f in p.groupby("season", sort=True)}
+
+
+def resampled_target_figures(fields: dict[str, pd.DataFrame], crops: Sequence[str], counts: Counts = _drawn
+                             ) -> dict[str, dict[str, np.ndarray]]:
+    """crop → metric of :data:`CI_METRICS` → its value on each resample, the mean over held-out seasons of the
+    season's within-crop figure, as :func:`models.evaluation.summarize_yield` averages ``per_season``.
+
+    ``fields``: :func:`scored_fields`; ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields (default:
+    :func:`_drawn`, a bootstrap stratified by season), taken one season at a time so that only one season's draws
+    are held. Each season's figure is :func:`models.evaluation.weighted_yield_metrics` on the crop's drawn fields,
+    what :func:`models.evaluation.yield_metrics` gives on them repeated; a season without the crop has no figure
+    (as it has no ``per_season`` row) and one whose resample draws none of the crop's fields neither, so the mean is
+    over the seasons that have one, NaN where none has.
+    """
+    from models.evaluation import weighted_yield_metrics
+
+    per: dict[str, dict[str, list[np.ndarray]]] = {c: {m: [] for m in CI_METRICS} for c in crops}
+    reps = 0
+    for k, f in enumerate(fields.values()):
+        w = counts(k, len(f))
+        reps = len(w)
+        crop = f["crop"].to_numpy(dtype=object)
+        y, p50 = f["true_yield_t_ha"].to_numpy(dtype="float64"), f["p50"].to_numpy(dtype="float64")
+        for c in crops:
+            m = crop == c
+            if not m.any():
+                continue
+            met = weighted_yield_metrics(y[m], p50[m], w[:, m])
+            for key in CI_METRICS:
+                per[c][key].append(met[key])
+    out: dict[str, dict[str, np.ndarray]] = {}
+    for c, by in per.items():
+        out[c] = {}
+        for key, v in by.items():
+            a = np.vstack(v) if v else np.full((1, reps), np.nan)
+            have = np.isfinite(a)
+            k_ = have.sum(axis=0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[c][key] = np.where(k_ > 0, np.where(have, a, 0.0).sum(axis=0) / k_, np.nan)
+    return out
+
+
+def target_intervals(ev: YieldEvaluation, crops: Sequence[str], *, checkpoint: str = "end"
+                     ) -> dict[str, dict[str, list[float] | None]]:
+    """crop → metric of :data:`CI_METRICS` → the 95% percentile interval of the model's figure (the mean over
+    held-out seasons) with the scored fields resampled within each season (:func:`resampled_target_figures`); None
+    throughout when the evaluation kept no predictions, or where no resample has the figure."""
+    fields = scored_fields(ev, checkpoint)
+    if not fields:
+        return {c: dict.fromkeys(CI_METRICS) for c in crops}
+    figs = resampled_target_figures(fields, crops)
+    return {c: {key: percentile_interval(v) for key, v in by.items()} for c, by in figs.items()}
 
 
 def oracle_features(canopy: pd.DataFrame, as_of: dict[str, date], starts: dict[str, date], *,
@@ -128,6 +216,9 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
     ``met`` is against the target in force (a within-crop R² target relaxed to 80% of a positive oracle R² below the
     absolute one: ``relaxed``); ``met_absolute`` against the absolute target (``absolute_target``) whatever the
     oracle — a relaxed target never falls to 0 or below, so a model no better than the crop's mean never meets it.
+    ``value_ci``: the 95% interval [lo, hi] of the value on the R² and RMSE% rows (:func:`target_intervals`); None
+    on the coverage rows, and on every row of an evaluation that kept no predictions. ``met`` stays the point
+    figure's: the interval shows how firmly it is met, it does not move the verdict.
     """
     s = ev.summary[(ev.summary["checkpoint"] == checkpoint)]
     per = ev.per_season[(ev.per_season["checkpoint"] == checkpoint)]
@@ -141,8 +232,10 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
     rows: list[dict[str, Any]] = []
     crops = model.drop(index="all", errors="ignore")
     total = float(crops["n"].sum()) or 1.0
+    major = [str(c) for c, r in crops.iterrows() if float(r["n"]) / total >= major_share]
+    ci = target_intervals(ev, major, checkpoint=checkpoint)
     for crop, r in crops.iterrows():
-        if float(r["n"]) / total < major_share:
+        if str(crop) not in ci:
             continue
         base = R2_TARGETS.get(str(crop), R2_TARGETS["*"])
         o, value = ref(oracle, crop, "r2"), float(r["r2"])
@@ -155,12 +248,14 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
             why = f">= {base:.2f} (oracle R² {o:.3f} not positive: not relaxed)"
         rows.append({"crop": crop, "metric": "r2", "value": value, "target": why,
                      "met": bool(value >= target), "oracle": o, "floor": ref(floor, crop, "r2"),
-                     "relaxed": relaxed, "absolute_target": base, "met_absolute": bool(value >= base)})
+                     "relaxed": relaxed, "absolute_target": base, "met_absolute": bool(value >= base),
+                     "value_ci": ci[str(crop)]["r2"]})
         met = bool(float(r["rmse_pct"]) <= RMSE_PCT_TARGET)
         rows.append({"crop": crop, "metric": "rmse_pct", "value": float(r["rmse_pct"]),
                      "target": f"<= {RMSE_PCT_TARGET:g}", "met": met,
                      "oracle": ref(oracle, crop, "rmse_pct"), "floor": ref(floor, crop, "rmse_pct"),
-                     "relaxed": False, "absolute_target": RMSE_PCT_TARGET, "met_absolute": met})
+                     "relaxed": False, "absolute_target": RMSE_PCT_TARGET, "met_absolute": met,
+                     "value_ci": ci[str(crop)]["rmse_pct"]})
     lo, hi = COVERAGE_TARGET
 
     def worst(method: str, k: str) -> tuple[float, bool]:
@@ -173,9 +268,9 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
         w, met = worst("model", k)
         rows.append({"crop": "all", "metric": f"{k} (every season)", "value": w, "target": f"in [{lo:.2f}, {hi:.2f}]",
                      "met": met, "oracle": worst("oracle", k)[0], "floor": float("nan"),
-                     "relaxed": False, "absolute_target": float("nan"), "met_absolute": met})
+                     "relaxed": False, "absolute_target": float("nan"), "met_absolute": met, "value_ci": None})
     return pd.DataFrame(rows, columns=["crop", "metric", "value", "target", "met", "oracle", "floor", "relaxed",
-                                       "absolute_target", "met_absolute"])
+                                       "absolute_target", "met_absolute", "value_ci"])
 
 
 @dataclass(frozen=True)
@@ -193,6 +288,8 @@ class YieldCountyEvaluation:
         d["county"] = self.county
         d["targets"] = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
                         for r in self.targets.to_dict("records")]
+        if self._has_intervals():
+            d["interval"] = describe(INTERVAL_UNITS)
         d["timings_s"] = {k: round(v, 2) for k, v in self.timings.items()}
         d["notes"] = list(self.notes)
         return d
@@ -207,14 +304,26 @@ class YieldCountyEvaluation:
         lines.append("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.timings.items()))
         return "\n".join(lines)
 
+    def _has_intervals(self) -> bool:
+        """Whether any target row carries an interval (an evaluation that kept no predictions has none)."""
+        return "value_ci" in self.targets.columns and any(isinstance(v, list | tuple)
+                                                          for v in self.targets["value_ci"])
+
     def targets_text(self) -> str:
-        """One line per target: MET or MISS, value, target, oracle, floor; a relaxed R² target also says whether
-        the absolute one is met."""
+        """One line per target: MET or MISS, value (with its 95% interval where it has one), target, oracle, floor;
+        a relaxed R² target also says whether the absolute one is met. With intervals, the last line says how they
+        were drawn; without any, the lines are as they were before intervals existed."""
         def show(v: Any, pct: bool) -> str:
             if v is None or not np.isfinite(float(v)):
                 return "—"
             return f"{100 * float(v):.1f}%" if pct else f"{float(v):.3f}"
 
+        def show_ci(v: Any) -> str:
+            if not isinstance(v, list | tuple) or len(v) != 2:
+                return f"{'':<16}"
+            return f"{f' ({float(v[0]):.2f}–{float(v[1]):.2f})':<16}"
+
+        with_ci = self._has_intervals()
         lines, relaxed_only = [], 0
         for r in self.targets.to_dict("records"):
             pct = "p10" in r["metric"] or "p90" in r["metric"]
@@ -224,12 +333,15 @@ class YieldCountyEvaluation:
                 relaxed_only += bool(r["met"] and not r.get("met_absolute"))
                 why = (f"  {'MET' if r['met'] else 'MISS'} (relaxed: {R2_RELAXED_SHARE:.0%} of oracle "
                        f"{show(r.get('oracle'), False)}; absolute {float(r['absolute_target']):.2f} {absolute})")
+            ci = show_ci(r.get("value_ci")) if with_ci else ""
             lines.append(f"  {'MET ' if r['met'] else 'MISS'} {r['crop']:<12} {r['metric']:<22} {show(r['value'], pct):>8}"
-                         f"  target {r['target']:<38} oracle {show(r.get('oracle'), pct):>7}  "
+                         f"{ci}  target {r['target']:<38} oracle {show(r.get('oracle'), pct):>7}  "
                          f"floor {show(r.get('floor'), pct):>7}{why}")
         if relaxed_only:
             lines.append(f"  {relaxed_only} target(s) met only relaxed against the oracle: the absolute target is "
                          "missed")
+        if with_ci:
+            lines.append("intervals: " + describe(INTERVAL_UNITS))
         return "\n".join(lines)
 
 
@@ -428,7 +540,7 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     groups: dict[int, list[str]] = {}
     for s in held:
         groups.setdefault(id(folds[s]), []).append(s)
-    per, n_done = [], 0
+    per, kept, n_done = [], [], 0
     for group in groups.values():
         def step(_d: int, _n: int, what: str) -> None:
             nonlocal n_done
@@ -441,7 +553,10 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
                             references={"floor": floor} if floor is not None else None,
                             calibrate_on_truth=calibrate_on_truth)
         per.append(ev.per_season)
-    ev = summarize_yield(pd.concat(per, ignore_index=True), data=label)
+        if ev.predictions is not None:
+            kept.append(ev.predictions)
+    ev = summarize_yield(pd.concat(per, ignore_index=True), data=label,
+                         predictions=pd.concat(kept, ignore_index=True) if kept else None)
     if calibrate_on_truth:
         notes.append("DIAGNOSTIC: P10/P90 calibrated on the training seasons' true yields (crop cuts), not the "
                      "reported ones — truth is read for training; not a held-out figure of the product")

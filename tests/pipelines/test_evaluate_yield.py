@@ -15,7 +15,14 @@ from features.errors import UserInputError
 from models.yield_value import YieldModelConfig
 from pipelines import train_yield
 from pipelines.cli import app
-from pipelines.evaluation.yield_ import condition_floor, evaluate_yield_county, oracle_features, yield_targets
+from pipelines.evaluation.yield_ import (
+    condition_floor,
+    evaluate_yield_county,
+    oracle_features,
+    resampled_target_figures,
+    scored_fields,
+    yield_targets,
+)
 
 FAST = YieldModelConfig(n_estimators=40, learning_rate=0.2, calibration_seasons=2, min_crop_calibration_rows=20)
 SEASONS = ("2012", "2013", "2014", "2015", "2016")
@@ -139,6 +146,76 @@ def test_evaluate_county_beside_baselines_and_oracle(fast: Path) -> None:
     assert "2014" in table and "2016" in table and table.count("\nall ") == 2  # model and oracle rows, pooled
     assert table in text
     assert "features_s" in res.timings and "models_s" in res.timings
+    r2_line = next(x for x in res.targets_text().splitlines() if " maize " in x and " r2 " in x)
+    lo, hi = t.set_index(["crop", "metric"]).at[("maize", "r2"), "value_ci"]
+    assert f" ({lo:.2f}–{hi:.2f})" in r2_line
+    assert ("intervals: 95% percentile bootstrap over the scored fields of each held-out season (2,000 resamples, "
+            "seed 20261205)") in text.splitlines()
+
+
+def test_weighted_metrics_are_the_unweighted_ones_on_repeated_rows() -> None:
+    from models.evaluation import weighted_yield_metrics, yield_metrics
+
+    rng = np.random.default_rng(3)
+    y = np.r_[rng.uniform(2, 12, 40), 0.0]  # a failed crop too
+    p50 = y + rng.normal(0, 1.5, len(y))
+    keys = ("n", "r2", "rmse", "rmse_pct", "mean_yield")
+    ones = weighted_yield_metrics(y, p50, np.ones((1, len(y)), dtype=np.int32))
+    plain = yield_metrics(y, p50)
+    assert all(ones[k][0] == plain[k] for k in keys)  # bit for bit: the figure as it stands
+    w = rng.integers(0, 4, size=(30, len(y))).astype(np.int32)
+    w[0] = 0  # draws nothing: NaN, as yield_metrics of no rows
+    w[1] = 0
+    w[1, 3] = 2  # one field, twice: no spread, R² NaN
+    w[2] = 0
+    w[2, -1] = 1  # only the failed crop: mean 0, RMSE% NaN
+    got = weighted_yield_metrics(y, p50, w)
+    for i, row in enumerate(w):
+        want = yield_metrics(np.repeat(y, row), np.repeat(p50, row))
+        for k in keys:
+            assert got[k][i] == pytest.approx(want[k], rel=1e-9, abs=1e-9, nan_ok=True), (i, k)
+    assert np.isnan(got["r2"][:3]).all() and np.isnan(got["rmse_pct"][[0, 2]]).all() and got["n"][0] == 0
+    assert np.isfinite(got["r2"][3:]).all()
+
+
+def test_target_intervals_resample_each_held_out_season(fast: Path) -> None:
+    from pipelines.evaluation._bootstrap import resample_counts
+
+    res = evaluate_yield_county(fast, seasons=["2013", "2015"], oracle=False)
+    ev, t = res.evaluation, res.targets
+    rows = t[t["metric"].isin(["r2", "rmse_pct"])]
+    assert len(rows) == 4 and t.loc[~t.index.isin(rows.index), "value_ci"].isna().all()
+    for r in rows.to_dict("records"):
+        lo, hi = r["value_ci"]
+        assert lo < r["value"] < hi, r
+    again = yield_targets(ev)
+    assert again["value_ci"].tolist() == t["value_ci"].tolist()  # a fixed seed: the same intervals
+    # each field drawn once: every season's figure as it stands, and their mean the summary's
+    fields = scored_fields(ev)
+    assert sorted(fields) == ["2013", "2015"]
+    per = ev.per_season.query("checkpoint == 'end' and method == 'model'").set_index(["season", "crop"])
+    for s, f in fields.items():
+        one = resampled_target_figures({s: f}, ["maize", "soybean"], lambda k, n: np.ones((1, n), dtype=np.int32))
+        for crop in ("maize", "soybean"):
+            assert one[crop]["r2"][0] == per.at[(s, crop), "r2"]
+            assert one[crop]["rmse_pct"][0] == per.at[(s, crop), "rmse_pct"]
+    both = resampled_target_figures(fields, ["maize"], lambda k, n: np.ones((1, n), dtype=np.int32))
+    summary = ev.summary.query("checkpoint == 'end' and method == 'model'").set_index("crop")
+    assert both["maize"]["r2"][0] == pytest.approx(summary.at["maize", "r2"], rel=1e-12)
+    # stratified: every season keeps its own n fields in every resample, each season on its own stream
+    seen: list[tuple[int, int]] = []
+
+    def spy(k: int, n: int) -> np.ndarray:
+        seen.append((k, n))
+        w = resample_counts(n, np.arange(n), stream=k + 1)
+        assert (w.sum(axis=1) == n).all()
+        return w
+
+    resampled_target_figures(fields, ["maize"], spy)
+    assert seen == [(0, len(fields["2013"])), (1, len(fields["2015"]))]
+    n = 50
+    assert not np.array_equal(resample_counts(n, np.arange(n), stream=1), resample_counts(n, np.arange(n), stream=2))
+    assert np.array_equal(resample_counts(n, np.arange(n)), resample_counts(n, np.arange(n), stream=0))
 
 
 def test_condition_floor_is_the_mean_of_the_other_fields_of_the_same_run() -> None:
@@ -215,6 +292,9 @@ def test_a_relaxed_target_shows_the_absolute_one_beside_it() -> None:
     line = next(x for x in ce.targets_text().splitlines() if " r2 " in x)
     assert "MET (relaxed: 80% of oracle 0.242; absolute 0.45 MISS)" in line
     assert "met only relaxed against the oracle" in ce.targets_text()
+    # built from score rows alone, no fields are kept to resample: no interval, the lines as before intervals
+    assert row["value_ci"] is None and "interval" not in ce.to_dict()
+    assert "intervals:" not in ce.targets_text() and " 0.200  target >= 0.194" in line
 
 
 def test_cli_json_and_missing_truth(fast: Path, tmp_path: Path) -> None:
@@ -225,6 +305,12 @@ def test_cli_json_and_missing_truth(fast: Path, tmp_path: Path) -> None:
     assert d["data"] == "synthetic" and d["county"] == "county"
     assert {x["method"] for x in d["summary"]} == {"model", "floor", "crop_mean", "farmer_mean"}
     assert {x["season"] for x in d["per_season"]} == {"2015"} and d["targets"]
+    for x in d["targets"]:
+        if x["metric"] in ("r2", "rmse_pct"):
+            assert len(x["value_ci"]) == 2 and x["value_ci"][0] <= x["value"] <= x["value_ci"][1], x
+        else:
+            assert x["value_ci"] is None
+    assert d["interval"].startswith("95% percentile bootstrap over the scored fields of each held-out season")
     bare = tmp_path / "bare"
     bare.mkdir()
     (bare / "county.json").write_text((fast / "county.json").read_text())
