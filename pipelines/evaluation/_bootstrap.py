@@ -43,13 +43,14 @@ def resample_counts(n: int, cols: np.ndarray, stream: int = 0) -> np.ndarray:
 
 def percentile_interval(values: np.ndarray) -> list[float] | None:
     """The :data:`INTERVAL` level's percentile interval of the resampled ``values`` (NaN: a resample without the
-    figure, left out), rounded to 4 decimals; None when no resample has it."""
+    figure, left out), rounded to 6 decimals (as the finest figure beside it: an interval rounded coarser than its
+    figure could seem to exclude it); None when no resample has it."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if not len(v):
         return None
     a = (1.0 - float(INTERVAL["level"])) / 2.0
-    return [round(float(np.quantile(v, a)), 4), round(float(np.quantile(v, 1.0 - a)), 4)]
+    return [round(float(np.quantile(v, a)), 6), round(float(np.quantile(v, 1.0 - a)), 6)]
 
 
 def weighted_median(counts: np.ndarray) -> np.ndarray:
