@@ -319,9 +319,11 @@ class YieldCountyEvaluation:
             return f"{100 * float(v):.1f}%" if pct else f"{float(v):.3f}"
 
         def show_ci(v: Any) -> str:
+            """" (lo–hi)", or " (lo to hi)" when a bound is negative ("-0.17–-0.07" reads as a subtraction)."""
             if not isinstance(v, list | tuple) or len(v) != 2:
-                return f"{'':<16}"
-            return f"{f' ({float(v[0]):.2f}–{float(v[1]):.2f})':<16}"
+                return f"{'':<18}"
+            sep = " to " if min(float(v[0]), float(v[1])) < 0 else "–"
+            return f"{f' ({float(v[0]):.2f}{sep}{float(v[1]):.2f})':<18}"
 
         with_ci = self._has_intervals()
         lines, relaxed_only = [], 0

@@ -432,3 +432,18 @@ def test_without_weather_no_weather_column_reaches_the_model(fast: Path, county:
     wet = {cp: f.assign(wx_rain_since_emergence_mm=1.0) for cp, f in feats.items()}
     evaluate_yield_county(fast, seasons=["2015"], oracle=False, features=wet, county_weather=False)
     assert seen and not any(c.startswith("wx_") for cols in seen for c in cols)
+
+
+def test_an_interval_with_a_negative_bound_reads_as_a_range() -> None:
+    """An R² interval below 0 printed as "(-0.17–-0.07)" read as a subtraction: it says "to" then."""
+    from models.evaluation import YieldEvaluation
+    from pipelines.evaluation.yield_ import YieldCountyEvaluation
+
+    t = _targets_with(-0.1, 0.3)
+    t["value_ci"] = [[-0.17, -0.07] if m == "r2" else [0.2, 0.3] if m == "rmse_pct" else None
+                     for m in t["metric"]]
+    ev = YieldEvaluation(per_season=pd.DataFrame(), summary=pd.DataFrame(), data="synthetic")
+    text = YieldCountyEvaluation(county="c", evaluation=ev, targets=t).targets_text()
+    r2 = next(x for x in text.splitlines() if " r2 " in x)
+    rmse = next(x for x in text.splitlines() if " rmse_pct " in x)
+    assert "(-0.17 to -0.07)" in r2 and "–-" not in text and "(0.20–0.30)" in rmse
