@@ -8,6 +8,10 @@
   reliability table, bootstrap intervals over fields and over conditions, calibrated-simulation ECE) and, where
   crops are declared, ``declared`` (:func:`features._crop_reliability.declared_reliability`: the declared crop's
   posterior, what the policy's CROP_MISMATCH check reads, against truth).
+  Every scored test also keeps its fields' true and predicted crops under :data:`PER_FIELD` (a private key for the
+  intervals :mod:`pipelines.evaluation.crop_type` draws over fields and then removes), and
+  :func:`weighted_classification_metrics` scores a resample of them as :func:`classification_metrics` scores the
+  repeated rows.
 - :func:`load_cawa` turns the CAWa crop-type dataset (23 NDVI values per polygon) into the
   FieldTimeSeries contract, and :func:`cawa_benchmark` runs leave-one-region-out CV of the
   classifier beside a plain random forest on the raw values.
@@ -29,13 +33,17 @@ from features._declared import declared_posterior
 from features.crop_type import CropTypeClassifier
 from features.errors import UserInputError, format_offenders
 
-__all__ = ["MID_SEASON_DAYS", "cawa_benchmark", "classification_metrics", "evaluate_crop_type", "load_cawa",
-           "loso_summary"]
+__all__ = ["MID_SEASON_DAYS", "PER_FIELD", "cawa_benchmark", "classification_metrics", "evaluate_crop_type",
+           "load_cawa", "loso_summary", "weighted_classification_metrics"]
 
 #: "mid-season" checkpoint per region, days after the season window's start: the season calendar's
 #: mid checkpoint (pipelines/data/season_calendar.csv, lower median over the crops; us-nebraska:
 #: 15 Sep + 308 = 20 July; in-smallholder: 15 May + 123 = 15 September, monsoon clouds)
 MID_SEASON_DAYS = {"us-nebraska": 308, "in-smallholder": 123}
+
+#: the private key of a scored test's metrics holding ``{"true": [...], "pred": [...]}``, its fields' crops in order:
+#: what the bootstrap intervals resample; not a figure, so the evaluation's report removes it before it is written
+PER_FIELD = "_per_field"
 
 CAWA_SERIES = "CAWa_CropType_time-series.csv"
 CAWA_ATTRS = "CAWa_CropType_samples_attributes.csv"
@@ -59,6 +67,52 @@ def classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequence[Any]
         f1[c] = 2 * pr * r / (pr + r) if pr + r else 0.0
     return {"n": len(t), "accuracy": float(np.mean(t == p)), "macro_f1": float(np.mean(list(f1.values()))),
             "recall": recall, "f1": f1}
+
+
+def weighted_classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequence[Any] | np.ndarray,
+                                    w: np.ndarray) -> dict[str, np.ndarray]:
+    """Accuracy, macro-F1 and rice vs other accuracy once per row of ``w`` (how often each field is taken): what
+    :func:`classification_metrics` (and ``_scored``'s rice vs other accuracy) gives on the fields repeated that often.
+
+    A bootstrap resample is such a row of counts; scoring it from its confusion counts avoids building the repeated
+    rows thousands of times. Each field's (true, predicted) pair is one of K² cells over the K classes of the whole
+    set, so a row's confusion matrix is the row times the fields' one-hot cells. :func:`classification_metrics` takes
+    its classes from the rows it is given, so a class a resample draws neither as truth nor as prediction is not one
+    of its classes and drops out of the macro mean (a class drawn only as truth, or only as prediction, stays in with
+    an F1 of 0). The per-class figures are computed in the same order of operations, so a row of ones gives the
+    figures bit for bit; a row drawing nothing is NaN throughout, as an empty set is. Rows are taken in chunks so that
+    the temporaries stay near 2 million values.
+    """
+    t = [str(x) for x in true]
+    p = [str(x) for x in pred]
+    w = np.atleast_2d(np.asarray(w))
+    reps, n = len(w), len(t)
+    classes = sorted(set(t) | set(p))
+    k = len(classes)
+    at = {c: i for i, c in enumerate(classes)}
+    cells = np.zeros((n, k * k))
+    cells[np.arange(n), [at[a] * k + at[b] for a, b in zip(t, p, strict=True)]] = 1.0
+    rice = np.asarray([(a == "rice") == (b == "rice") for a, b in zip(t, p, strict=True)], dtype="float64")
+    out = {key: np.full(reps, np.nan) for key in ("accuracy", "macro_f1", "rice_vs_other_accuracy")}
+    step = max(1, 2_000_000 // max(n, k * k, 1))
+    for lo in range(0, reps, step):
+        wf = w[lo:lo + step].astype("float64")
+        conf = (wf @ cells).reshape(len(wf), k, k)
+        total = wf.sum(axis=1)
+        ok = total > 0
+        conf, total = conf[ok], total[ok]
+        tp = np.diagonal(conf, axis1=1, axis2=2)
+        nt, npred = conf.sum(axis=2), conf.sum(axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r = np.where(nt > 0, tp / nt, 0.0)
+            pr = np.where(npred > 0, tp / npred, 0.0)
+            f1 = np.where(pr + r > 0, 2 * pr * r / (pr + r), 0.0)
+        drawn = (nt + npred) > 0
+        rows = np.flatnonzero(ok) + lo
+        out["accuracy"][rows] = tp.sum(axis=1) / total
+        out["macro_f1"][rows] = np.where(drawn, f1, 0.0).sum(axis=1) / drawn.sum(axis=1)
+        out["rice_vs_other_accuracy"][rows] = (wf[ok] @ rice) / total
+    return out
 
 
 def _scored(clf: CropTypeClassifier, series: pd.DataFrame, test: pd.DataFrame, checkpoint: int | str,
@@ -97,6 +151,7 @@ def _scored(clf: CropTypeClassifier, series: pd.DataFrame, test: pd.DataFrame, c
                                              dec == np.asarray(true, dtype=object))
     if "rice" in idx:
         m["rice_vs_other_accuracy"] = float(np.mean([(a == "rice") == (b == "rice") for a, b in zip(true, pred)]))
+    m[PER_FIELD] = {"true": true, "pred": [str(x) for x in pred]}
     return m
 
 
@@ -119,7 +174,8 @@ def evaluate_crop_type(
     come from the region). ``mid_checkpoint`` defaults to :data:`MID_SEASON_DAYS` of the region
     (120 days when the labels hold several or unknown regions). Returns ``{"current": {"end": m, "mid": m}, "baseline_declared": m,
     "spatial_block": {...}, "loso": {"per_season": ..., "mean": ..., "worst": ...}, ...}`` where
-    each ``m`` holds accuracy, macro_f1, recall, f1 and ece. A record without a declared crop
+    each ``m`` holds accuracy, macro_f1, recall, f1 and ece (and its fields' true and predicted crops under
+    :data:`PER_FIELD`, for the intervals). A record without a declared crop
     means "declared not planted": it is labelled ``no_crop`` for training and for the baseline
     (``None``: such records are not trained on and count as wrong in the baseline). Extra
     ``params`` go to :class:`CropTypeClassifier`.

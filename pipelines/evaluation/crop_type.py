@@ -16,20 +16,121 @@ conditions, the ECE a calibrated model would show on the same confidences; relia
 Probabilities are season-calibrated as production scores a season (:mod:`features._season_calib`: each scored
 set's temperature from its fields' DECLARED crops — never truth). Figures are labelled *synthetic* when
 ``county.json`` says so.
+
+Each scored set's accuracy and macro-F1 carry a 95% percentile bootstrap interval (``accuracy_ci``,
+``macro_f1_ci``, :func:`set_intervals`): the set's fields resampled with replacement, each resample scored as
+:func:`features._crop_eval.classification_metrics` scores the whole set. The leave-one-season-out means
+(``mean_accuracy_ci``, ``mean_macro_f1_ci``, ``mean_rice_vs_other_accuracy_ci``, :func:`loso_intervals`) resample
+the fields within each held-out season (n of n, each season on its own random stream), recompute each season's figure
+and average over the seasons as :func:`features._crop_eval.loso_summary` averages them. They say how much a figure
+owes to which fields the set happens to hold; the classifier is not refit per resample, so they say nothing of how the
+fit itself would vary.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
+from features._crop_eval import PER_FIELD, weighted_classification_metrics
 from features.errors import UserInputError
 from pipelines.evaluation import json_ready, read_truth, synthetic_label
+from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
 
-__all__ = ["evaluate_crop_type_county", "render_crop_type"]
+__all__ = ["CI_KEYS", "INTERVAL_UNITS", "add_intervals", "evaluate_crop_type_county", "loso_intervals",
+           "render_crop_type", "resampled_loso_figures", "set_intervals"]
+
+#: the scored sets' figures given a 95% interval (``<figure>_ci``); the leave-one-season-out means of them (and of
+#: rice vs other accuracy, where every season has it) get ``mean_<figure>_ci``
+CI_KEYS = ("accuracy", "macro_f1")
+#: what the intervals resample (:func:`pipelines.evaluation._bootstrap.describe`)
+INTERVAL_UNITS = "the scored fields of each set (leave-one-season-out means: within each held-out season)"
+
+#: ``(k, n)`` → how often each of the ``k``-th held-out season's ``n`` scored fields is drawn in each resample:
+#: (resamples, n)
+Counts = Callable[[int, int], np.ndarray]
+
+
+def _drawn(k: int, n: int) -> np.ndarray:
+    """The ``k``-th held-out season's draws: its own stream of the shared seed (stream ``k + 1``; stream 0 is the one
+    every single set draws), so that seasons with as many fields are not drawn alike."""
+    return resample_counts(n, np.arange(n), stream=k + 1)
+
+
+def set_intervals(per_field: dict[str, list[str]]) -> dict[str, list[float] | None]:
+    """``accuracy_ci`` and ``macro_f1_ci`` of one scored set (``per_field``: its fields' ``true`` and ``pred``
+    crops): its fields resampled with replacement on the shared seed's own stream, as every single set is drawn, so
+    that the end and mid-season checkpoints of a set, scored on the same fields, are drawn alike. None for an empty
+    set (no figure to bound)."""
+    n = len(per_field["true"])
+    if not n:
+        return {f"{k}_ci": None for k in CI_KEYS}
+    figs = weighted_classification_metrics(per_field["true"], per_field["pred"], resample_counts(n, np.arange(n)))
+    return {f"{k}_ci": percentile_interval(figs[k]) for k in CI_KEYS}
+
+
+def resampled_loso_figures(per_season: dict[str, dict[str, list[str]]], counts: Counts = _drawn
+                           ) -> dict[str, np.ndarray]:
+    """``mean_accuracy``, ``mean_macro_f1`` and ``mean_rice_vs_other_accuracy`` on each resample: the mean over the
+    held-out seasons (sorted; ``per_season``: each one's fields' ``true`` and ``pred`` crops) of the season's figure
+    on its own resample, as :func:`features._crop_eval.loso_summary` averages the seasons' figures.
+
+    ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields (default: :func:`_drawn`, a bootstrap stratified
+    by season, each season keeping its own number of fields), taken one season at a time so that only one season's
+    draws are held."""
+    sums: dict[str, np.ndarray] = {}
+    for k, s in enumerate(sorted(per_season)):
+        f = per_season[s]
+        figs = weighted_classification_metrics(f["true"], f["pred"], counts(k, len(f["true"])))
+        for key, v in figs.items():
+            sums[f"mean_{key}"] = sums[f"mean_{key}"] + v if f"mean_{key}" in sums else v.copy()
+    return {key: v / len(per_season) for key, v in sums.items()}
+
+
+def loso_intervals(per_season: dict[str, dict[str, list[str]]], rice: bool) -> dict[str, list[float] | None]:
+    """The 95% intervals (``mean_<figure>_ci``) of the leave-one-season-out means (:func:`resampled_loso_figures`);
+    rice vs other accuracy only where the summary has its mean (``rice``: every season has the figure)."""
+    figs = resampled_loso_figures(per_season)
+    keys = [f"mean_{k}" for k in CI_KEYS] + (["mean_rice_vs_other_accuracy"] if rice else [])
+    return {f"{k}_ci": percentile_interval(figs[k]) for k in keys}
+
+
+def _drop_per_field(obj: Any) -> None:
+    """Remove every scored set's per-field crops (:data:`features._crop_eval.PER_FIELD`): the report holds figures,
+    not fields."""
+    if isinstance(obj, dict):
+        obj.pop(PER_FIELD, None)
+        for v in obj.values():
+            _drop_per_field(v)
+
+
+def add_intervals(r: dict[str, Any]) -> dict[str, Any]:
+    """``r`` (:func:`features._crop_eval.evaluate_crop_type`'s report) with the 95% intervals of the module docstring
+    beside their figures, how they were drawn under ``interval``, and the per-field crops they were drawn from
+    removed. A set scored twice under two names (the current season, which is also its leave-one-season-out season)
+    is one dict and gets one interval."""
+    sets = [r["current"][k] for k in r["current"]] + [v for v in r["spatial_block"].values()
+                                                      if isinstance(v, dict) and PER_FIELD in v]
+    loso = r.get("loso")
+    if loso:
+        per = loso["per_season"]
+        for k in ("end", "mid"):
+            if k in loso:
+                loso[k].update(loso_intervals({s: per[s][k][PER_FIELD] for s in per},
+                                              "mean_rice_vs_other_accuracy" in loso[k]))
+        sets += [per[s][k] for s in per for k in per[s]]
+    for m in sets:
+        if PER_FIELD in m:
+            m.update(set_intervals(m[PER_FIELD]))
+            del m[PER_FIELD]
+    _drop_per_field(r)
+    r["interval"] = describe(INTERVAL_UNITS)
+    return r
 
 
 def evaluate_crop_type_county(county_path: str | Path, *, leave_one_season_out: bool = True,
@@ -60,6 +161,7 @@ def evaluate_crop_type_county(county_path: str | Path, *, leave_one_season_out: 
     kw = {**COUNTY_PARAMS, **(params or {})}
     r = evaluate_crop_type(series, labels, county.current_season, ("end",), mid_checkpoint=int(mid) if mid else None,
                            leave_one_season_out=leave_one_season_out, no_crop=NO_CROP, seed=seed, **kw)
+    add_intervals(r)
     now = labels.loc[labels["season"] == county.current_season]
     declared = now["declared_crop"].astype(object).where(now["declared_crop"].notna(), NO_CROP).astype(str)
     base = classification_metrics(now["true_crop"].astype(str), declared)
@@ -72,14 +174,22 @@ def evaluate_crop_type_county(county_path: str | Path, *, leave_one_season_out: 
     return r
 
 
+def _with_ci(m: dict[str, Any], key: str) -> str:
+    """A figure with its 95% interval where it has one ("0.930 (0.908–0.950)"), to the same 3 decimals: an interval
+    rounded coarser than its figure could seem to exclude it."""
+    ci = m.get(f"{key}_ci")
+    return f"{m[key]:.3f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if isinstance(ci, list | tuple) and len(ci) == 2 else "")
+
+
 def _row(name: str, m: dict[str, Any]) -> str:
     ece = f"{m['ece']:>7.3f}" if "ece" in m else f"{'—':>7}"
     rice = f"{m['rice_vs_other_accuracy']:>10.3f}" if "rice_vs_other_accuracy" in m else f"{'':>10}"
-    return f"  {name:<34} {m['accuracy']:>9.3f} {m['macro_f1']:>9.3f} {ece} {rice}"
+    return f"  {name:<34} {_with_ci(m, 'accuracy'):<19} {_with_ci(m, 'macro_f1'):<19} {ece} {rice}"
 
 
 def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
-    """The report as a text table (or JSON)."""
+    """The report as a text table (or JSON): accuracy and macro-F1 with their 95% intervals beside them where the
+    report has them, and how the intervals were drawn on the last line."""
     if as_json:
         return json.dumps(json_ready(r), indent=1, sort_keys=True, default=str, allow_nan=False)
     data = r["data"]
@@ -87,7 +197,8 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
              f"  trained on declared crops of {', '.join(r['train_seasons'])}; tested on true crops of "
              f"{r['current_season']} ({r['n_test']} fields); mid-season = day {r['mid_checkpoint_days']}",
              "  probabilities season-calibrated from each scored set's declared crops (no truth)",
-             f"  {'evaluation (' + data + ')':<34} {'accuracy':>9} {'macro-F1':>9} {'ECE':>7} {'rice/other':>10}"]
+             f"  {'evaluation (' + data + ')':<34} {'accuracy (95% int.)':<19} {'macro-F1 (95% int.)':<19} {'ECE':>7} "
+             f"{'rice/other':>10}"]
     lines.append(_row("current season, end", r["current"]["end"]))
     lines.append(_row("current season, mid", r["current"]["mid"]))
     sb = r["spatial_block"]
@@ -126,10 +237,11 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     if "loso" in r:
         for k in ("end", "mid"):
             lo = r["loso"][k]
-            lines.append(f"  leave-one-season-out, {k}: mean accuracy {lo['mean_accuracy']:.3f}, mean macro-F1 "
-                         f"{lo['mean_macro_f1']:.3f}, worst season {lo['worst_season']} {lo['worst_accuracy']:.3f}"
+            lines.append(f"  leave-one-season-out, {k}: mean accuracy {_with_ci(lo, 'mean_accuracy')}, mean macro-F1 "
+                         f"{_with_ci(lo, 'mean_macro_f1')}, worst season {lo['worst_season']} "
+                         f"{lo['worst_accuracy']:.3f}"
                          + (f", mean ECE {lo['mean_ece']:.3f}" if "mean_ece" in lo else "")
-                         + (f", rice/other {lo['mean_rice_vs_other_accuracy']:.3f}"
+                         + (f", rice/other {_with_ci(lo, 'mean_rice_vs_other_accuracy')}"
                             if "mean_rice_vs_other_accuracy" in lo else ""))
             if "mean_f1" in lo:
                 lines.append("    mean F1 per class: " + ", ".join(f"{c} {v:.3f}" for c, v in lo["mean_f1"].items()))
@@ -143,4 +255,6 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     for c in sorted(set(end["recall"]) | set(end["f1"])):
         lines.append(f"    {c:<14} {end['recall'].get(c, float('nan')):.3f} / {end['f1'].get(c, float('nan')):.3f}"
                      f"  ({base['recall'].get(c, float('nan')):.3f})")
+    if r.get("interval"):
+        lines.append(f"intervals: {r['interval']}")
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from features._calibration import (
     select_vector_l2,
     softmax,
 )
-from features._crop_eval import classification_metrics, evaluate_crop_type
+from features._crop_eval import PER_FIELD, classification_metrics, evaluate_crop_type, weighted_classification_metrics
 from features._seasonal import feature_names, field_windows, seasonal_features
 from features.crop_type import CropTypeClassifier
 from features.errors import UserInputError
@@ -220,6 +220,34 @@ def test_classification_metrics() -> None:
     assert m["macro_f1"] == pytest.approx((2 / 3 + 0.8) / 2)
 
 
+def test_weighted_classification_metrics_equal_the_repeated_rows() -> None:
+    # a bootstrap resample scored from its counts is what classification_metrics gives on the fields repeated that
+    # often: a row of ones bit for bit, random counts to rounding, also where a resample draws a class nowhere (it
+    # leaves the macro mean) or only as truth or only as prediction (it stays, with an F1 of 0)
+    rng = np.random.default_rng(7)
+    crops = np.array(["cotton", "fallow", "maize", "rice", "wheat"])
+    t = rng.choice(crops, 40, p=[0.4, 0.05, 0.3, 0.2, 0.05])
+    pred = np.where(rng.random(40) < 0.7, t, rng.choice(crops, 40))
+    m = classification_metrics(t, pred)
+    ones = weighted_classification_metrics(t, pred, np.ones((1, 40), dtype=np.int32))
+    assert ones["accuracy"][0] == m["accuracy"] and ones["macro_f1"][0] == m["macro_f1"]
+    w = rng.integers(0, 3, size=(300, 40)).astype(np.int32)
+    w[:5, np.isin(t, ["fallow", "wheat"]) | np.isin(pred, ["fallow", "wheat"])] = 0
+    got = weighted_classification_metrics(t, pred, w)
+    dropped = 0
+    for i, row in enumerate(w):
+        rep_t, rep_p = np.repeat(t, row), np.repeat(pred, row)
+        want = classification_metrics(rep_t, rep_p)
+        dropped += len(want["f1"]) < len(m["f1"])
+        assert got["accuracy"][i] == pytest.approx(want["accuracy"], abs=1e-12)
+        assert got["macro_f1"][i] == pytest.approx(want["macro_f1"], abs=1e-12)
+        rice = np.mean([(a == "rice") == (b == "rice") for a, b in zip(rep_t, rep_p)])
+        assert got["rice_vs_other_accuracy"][i] == pytest.approx(rice, abs=1e-12)
+    assert dropped >= 5
+    empty = weighted_classification_metrics(t, pred, np.zeros((1, 40), dtype=np.int32))
+    assert np.isnan(empty["accuracy"][0]) and np.isnan(empty["macro_f1"][0])
+
+
 def test_evaluate_crop_type(data) -> None:
     series, labels = data
     r = evaluate_crop_type(series, labels, "2019", mid_checkpoint=120, n_estimators=30, num_leaves=7,
@@ -229,6 +257,10 @@ def test_evaluate_crop_type(data) -> None:
     assert r["spatial_block"]["end"]["n"] == 2 * r["spatial_block"]["n_conditions_held_out"] == 30
     assert set(r["loso"]["per_season"]) == set(SEASONS)
     assert r["loso"]["end"]["worst_accuracy"] <= r["loso"]["end"]["mean_accuracy"]
+    # every scored set keeps its fields' crops for the intervals, in the order the figures were scored on
+    block = r["spatial_block"]["end"]
+    assert len(block[PER_FIELD]["true"]) == block["n"] == 30
+    assert classification_metrics(block[PER_FIELD]["true"], block[PER_FIELD]["pred"])["accuracy"] == block["accuracy"]
     with pytest.raises(UserInputError, match="at least one earlier season"):
         evaluate_crop_type(series, labels, "2016")
 
