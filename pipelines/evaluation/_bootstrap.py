@@ -4,11 +4,13 @@ evaluation gives the same intervals byte for byte (``agcredit evaluate alerts`` 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["INTERVAL", "describe", "resample_counts", "percentile_interval", "weighted_median"]
+__all__ = ["INTERVAL", "Counts", "describe", "resample_counts", "season_draws", "percentile_interval",
+           "weighted_median"]
 
 #: level, number of resamples and seed of every interval drawn here
 INTERVAL: dict[str, Any] = {"level": 0.95, "resamples": 2000, "seed": 20261205}
@@ -39,6 +41,18 @@ def resample_counts(n: int, cols: np.ndarray, stream: int = 0) -> np.ndarray:
         idx = rng.integers(0, n, size=(k, n)) + (np.arange(k) * n)[:, None]
         out[lo:lo + k] = np.bincount(idx.ravel(), minlength=k * n).reshape(k, n)[:, cols]
     return out
+
+
+#: ``(k, n)`` → how often each of the ``k``-th held-out season's ``n`` scored fields is drawn in each resample:
+#: (resamples, n) — a bootstrap stratified by season (the yield targets, the crop-type leave-one-season-out means)
+Counts = Callable[[int, int], np.ndarray]
+
+
+def season_draws(k: int, n: int) -> np.ndarray:
+    """The ``k``-th held-out season's draws of its ``n`` fields: its own stream of the shared seed (stream ``k + 1``;
+    stream 0 is the one every unstratified interval draws), so that seasons with as many fields are not drawn
+    alike."""
+    return resample_counts(n, np.arange(n), stream=k + 1)
 
 
 def percentile_interval(values: np.ndarray) -> list[float] | None:

@@ -30,7 +30,6 @@ fit itself would vary.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ import pandas as pd
 from features._crop_eval import PER_FIELD, weighted_classification_metrics
 from features.errors import UserInputError
 from pipelines.evaluation import json_ready, read_truth, synthetic_label
-from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
+from pipelines.evaluation._bootstrap import Counts, describe, percentile_interval, resample_counts, season_draws
 
 __all__ = ["CI_KEYS", "INTERVAL_UNITS", "add_intervals", "evaluate_crop_type_county", "loso_intervals",
            "render_crop_type", "resampled_loso_figures", "set_intervals"]
@@ -51,15 +50,6 @@ CI_KEYS = ("accuracy", "macro_f1")
 #: what the intervals resample (:func:`pipelines.evaluation._bootstrap.describe`)
 INTERVAL_UNITS = "the scored fields of each set (leave-one-season-out means: within each held-out season)"
 
-#: ``(k, n)`` → how often each of the ``k``-th held-out season's ``n`` scored fields is drawn in each resample:
-#: (resamples, n)
-Counts = Callable[[int, int], np.ndarray]
-
-
-def _drawn(k: int, n: int) -> np.ndarray:
-    """The ``k``-th held-out season's draws: its own stream of the shared seed (stream ``k + 1``; stream 0 is the one
-    every single set draws), so that seasons with as many fields are not drawn alike."""
-    return resample_counts(n, np.arange(n), stream=k + 1)
 
 
 def set_intervals(per_field: dict[str, list[str]]) -> dict[str, list[float] | None]:
@@ -74,15 +64,15 @@ def set_intervals(per_field: dict[str, list[str]]) -> dict[str, list[float] | No
     return {f"{k}_ci": percentile_interval(figs[k]) for k in CI_KEYS}
 
 
-def resampled_loso_figures(per_season: dict[str, dict[str, list[str]]], counts: Counts = _drawn
+def resampled_loso_figures(per_season: dict[str, dict[str, list[str]]], counts: Counts = season_draws
                            ) -> dict[str, np.ndarray]:
     """``mean_accuracy``, ``mean_macro_f1`` and ``mean_rice_vs_other_accuracy`` on each resample: the mean over the
     held-out seasons (sorted; ``per_season``: each one's fields' ``true`` and ``pred`` crops) of the season's figure
     on its own resample, as :func:`features._crop_eval.loso_summary` averages the seasons' figures.
 
-    ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields (default: :func:`_drawn`, a bootstrap stratified
-    by season, each season keeping its own number of fields), taken one season at a time so that only one season's
-    draws are held."""
+    ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields (default: :func:`season_draws`, a bootstrap
+    stratified by season, each season keeping its own number of fields), taken one season at a time so that only one
+    season's draws are held."""
     sums: dict[str, np.ndarray] = {}
     for k, s in enumerate(sorted(per_season)):
         f = per_season[s]

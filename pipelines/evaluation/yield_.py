@@ -47,7 +47,7 @@ import pandas as pd
 
 from features.errors import UserInputError, format_offenders
 from pipelines.evaluation import read_truth, synthetic_label
-from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
+from pipelines.evaluation._bootstrap import Counts, describe, percentile_interval, season_draws
 
 if TYPE_CHECKING:
     from models.evaluation import YieldEvaluation
@@ -76,15 +76,6 @@ CI_METRICS = ("r2", "rmse_pct")
 #: what the targets' intervals resample (:func:`pipelines.evaluation._bootstrap.describe`)
 INTERVAL_UNITS = "the scored fields of each held-out season"
 
-#: ``(k, n)`` → how often each of the ``k``-th held-out season's ``n`` scored fields is drawn in each resample:
-#: (resamples, n)
-Counts = Callable[[int, int], np.ndarray]
-
-
-def _drawn(k: int, n: int) -> np.ndarray:
-    """The ``k``-th held-out season's draws: its own stream of the shared seed (stream ``k + 1``; stream 0 is the one
-    every unstratified interval draws), so that seasons with as many fields are not drawn alike."""
-    return resample_counts(n, np.arange(n), stream=k + 1)
 
 
 def scored_fields(ev: YieldEvaluation, checkpoint: str = "end", method: str = "model") -> dict[str, pd.DataFrame]:
@@ -99,13 +90,13 @@ def scored_fields(ev: YieldEvaluation, checkpoint: str = "end", method: str = "m
             for s, f in p.groupby("season", sort=True)}
 
 
-def resampled_target_figures(fields: dict[str, pd.DataFrame], crops: Sequence[str], counts: Counts = _drawn
+def resampled_target_figures(fields: dict[str, pd.DataFrame], crops: Sequence[str], counts: Counts = season_draws
                              ) -> dict[str, dict[str, np.ndarray]]:
     """crop → metric of :data:`CI_METRICS` → its value on each resample, the mean over held-out seasons of the
     season's within-crop figure, as :func:`models.evaluation.summarize_yield` averages ``per_season``.
 
     ``fields``: :func:`scored_fields`; ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields (default:
-    :func:`_drawn`, a bootstrap stratified by season), taken one season at a time so that only one season's draws
+    :func:`season_draws`, a bootstrap stratified by season), taken one season at a time so that only one season's draws
     are held. Each season's figure is :func:`models.evaluation.weighted_yield_metrics` on the crop's drawn fields,
     what :func:`models.evaluation.yield_metrics` gives on them repeated; a season without the crop has no figure
     (as it has no ``per_season`` row) and one whose resample draws none of the crop's fields neither, so the mean is

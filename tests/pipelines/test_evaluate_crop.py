@@ -16,10 +16,9 @@ from features._crop_eval import PER_FIELD, classification_metrics, loso_summary
 from features.errors import UserInputError
 from pipelines import train_crop
 from pipelines.cli import app
-from pipelines.evaluation._bootstrap import INTERVAL, describe, resample_counts
+from pipelines.evaluation._bootstrap import INTERVAL, describe, resample_counts, season_draws
 from pipelines.evaluation.crop_type import (
     INTERVAL_UNITS,
-    _drawn,
     add_intervals,
     evaluate_crop_type_county,
     loso_intervals,
@@ -166,7 +165,7 @@ def test_loso_mean_intervals_resample_within_each_season() -> None:
     seen: list[np.ndarray] = []
 
     def spy(k: int, n: int) -> np.ndarray:
-        seen.append(_drawn(k, n))
+        seen.append(season_draws(k, n))
         return seen[-1]
 
     resampled_loso_figures(per, spy)
