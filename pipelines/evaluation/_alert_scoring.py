@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluation._bootstrap import INTERVAL, describe, percentile_interval, resample_counts, weighted_median
+from pipelines.evaluation._bootstrap import INTERVAL, describe, percentile_interval, repeated_median, resample_counts
 
 if TYPE_CHECKING:
     from pipelines.evaluation.alerts import Expectations, SeasonData
@@ -174,12 +174,11 @@ def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: 
     active = np.unique(np.concatenate([ev_f, hi_f]))
     if n == 0 or not len(active):
         return empty, {}
-    col = {f: j for j, f in enumerate(active)}
-    a = len(active)
     w = resample_counts(n, active)
 
     def per_field(idx: np.ndarray, vals: np.ndarray | None = None) -> np.ndarray:
-        return np.bincount([col[i] for i in idx], weights=vals, minlength=a).astype(float)
+        """Per column of ``w`` (an active field): the count of ``idx`` (or the sum of ``vals``) on that field."""
+        return np.bincount(np.searchsorted(active, idx), weights=vals, minlength=len(active)).astype(float)
 
     right = np.array([r for _, r in high], dtype=float)
     n_high, n_right = per_field(hi_f), per_field(hi_f, right)
@@ -194,10 +193,7 @@ def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: 
     d = per_event["delay_obs"].to_numpy(dtype=float) if len(per_event) else np.zeros(0)
     caught = np.isfinite(d)
     delay_ci = None
-    if caught.any():
-        k = int(d[caught].max()) + 1
-        hist = np.zeros((a, k))
-        np.add.at(hist, (np.array([col[i] for i in ev_f[caught]], dtype=int), d[caught].astype(int)), 1.0)
-        delay_ci = percentile_interval(weighted_median(w @ hist))
+    if caught.any():  # each caught event's delay drawn as often as its field is
+        delay_ci = percentile_interval(repeated_median(d[caught], w[:, np.searchsorted(active, ev_f[caught])]))
     return {"precision_ci": percentile_interval(prec), "recall_ci": percentile_interval(rec), "median_delay_obs_ci": delay_ci,
             **how}, by_type

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["INTERVAL", "Counts", "describe", "resample_counts", "season_draws", "percentile_interval",
-           "weighted_median"]
+__all__ = ["INTERVAL", "Counts", "Draws", "describe", "resample_counts", "season_draws", "percentile_interval",
+           "sorted_draws", "draws_median", "draws_quantile", "repeated_median", "repeated_quantile"]
 
 #: level, number of resamples and seed of every interval drawn here
 INTERVAL: dict[str, Any] = {"level": 0.95, "resamples": 2000, "seed": 20261205}
@@ -67,16 +67,67 @@ def percentile_interval(values: np.ndarray) -> list[float] | None:
     return [round(float(np.quantile(v, a)), 6), round(float(np.quantile(v, 1.0 - a)), 6)]
 
 
-def weighted_median(counts: np.ndarray) -> np.ndarray:
-    """Per row of ``counts`` (how many values 0, 1, 2, ... the row holds): the median as :func:`numpy.median` gives
-    it (the mean of the two middle values of an even count); NaN where a row holds none."""
-    total = counts.sum(axis=1)
-    cum = np.cumsum(counts, axis=1)
-    out = np.full(len(counts), np.nan)
+#: what :func:`_kth` reads order statistics from: the values in ascending order, each resample's cumulative counts
+#: in that order, and each resample's number of draws
+Draws = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def sorted_draws(values: np.ndarray, counts: np.ndarray) -> Draws:
+    """Sort ``values`` once and accumulate each row of ``counts`` (how often each value is drawn) in that order, so
+    that every quantile of every resample is read off without building the repeated values."""
+    c = np.asarray(counts)
+    if c.dtype.kind not in "iu":
+        c = c.astype(np.int64)
+    order = np.argsort(values, kind="stable")
+    cum = np.take(c, order, axis=1)
+    np.cumsum(cum, axis=1, out=cum)
+    total = cum[:, -1] if cum.shape[1] else np.zeros(len(cum), dtype=np.int64)
+    return np.asarray(values, dtype=np.float64)[order], cum, total
+
+
+def _kth(sorted_values: np.ndarray, cum: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Per row, the ``k``-th smallest (0-based) of the repeated values: the first value whose cumulative count
+    exceeds ``k``. Rows are assumed to hold more than ``k`` values."""
+    return sorted_values[(cum > k[:, None]).argmax(axis=1)]
+
+
+def draws_median(draws: Draws) -> np.ndarray:
+    """Each resample's median of :func:`sorted_draws`' values (see :func:`repeated_median`); NaN where it drew none."""
+    v, cum, total = draws
+    out = np.full(len(cum), np.nan)
     ok = total > 0
-    lo_pos, hi_pos = (total[ok] - 1) // 2, total[ok] // 2
-    c = cum[ok]
-    lo = (c > lo_pos[:, None]).argmax(axis=1)
-    hi = (c > hi_pos[:, None]).argmax(axis=1)
-    out[ok] = (lo + hi) / 2.0
+    c, n = cum[ok], total[ok]
+    out[ok] = (_kth(v, c, (n - 1) // 2) + _kth(v, c, n // 2)) / 2.0
     return out
+
+
+def draws_quantile(draws: Draws, q: float) -> np.ndarray:
+    """Each resample's ``q`` quantile of :func:`sorted_draws`' values (see :func:`repeated_quantile`)."""
+    v, cum, total = draws
+    out = np.full(len(cum), np.nan)
+    ok = total > 0
+    c, n = cum[ok], total[ok]
+    h = (n - 1).astype(np.float64) * q
+    lo = np.floor(h)
+    gamma = h - lo
+    lo_i = lo.astype(np.int64)
+    a = _kth(v, c, lo_i)
+    b = _kth(v, c, np.minimum(lo_i + 1, n - 1))
+    diff = b - a
+    out[ok] = np.where(gamma >= 0.5, b - diff * (1.0 - gamma), a + diff * gamma)
+    return out
+
+
+def repeated_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per row of ``counts`` (how often each of ``values`` is drawn), ``np.median(np.repeat(values, row))`` bit for
+    bit — the mean of the two middle values as numpy takes it, so an all-ones row gives the reported median exactly —
+    without building the repeated array; NaN where a row draws nothing."""
+    return draws_median(sorted_draws(values, counts))
+
+
+def repeated_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
+    """Per row of ``counts``, ``np.quantile(np.repeat(values, row), q)`` with numpy's default linear method, bit for
+    bit: the virtual index (n − 1)·q, its two neighbouring order statistics and numpy's two-sided interpolation
+    between them (from the lower one below a fraction of one half, from the upper one above). NaN where a row draws
+    nothing."""
+    return draws_quantile(sorted_draws(values, counts), q)

@@ -35,7 +35,16 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines.evaluation import read_truth, synthetic_label
-from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
+from pipelines.evaluation._bootstrap import (
+    describe,
+    draws_median,
+    draws_quantile,
+    percentile_interval,
+    repeated_median,
+    repeated_quantile,
+    resample_counts,
+    sorted_draws,
+)
 
 __all__ = ["SIZE_CLASSES", "TARGETS", "evaluate_area", "area_metrics", "render_area", "repeated_median",
            "repeated_quantile"]
@@ -64,70 +73,6 @@ def _errors(table: pd.DataFrame, col: str) -> np.ndarray:
     return np.where(np.isfinite(est), err, 1.0)  # a missed field counts as 100% wrong
 
 
-#: what :func:`_kth` reads order statistics from: the values in ascending order, each resample's cumulative counts
-#: in that order, and each resample's number of draws
-Draws = tuple[np.ndarray, np.ndarray, np.ndarray]
-
-
-def _sorted_draws(values: np.ndarray, counts: np.ndarray) -> Draws:
-    """Sort ``values`` once and accumulate each row of ``counts`` (how often each value is drawn) in that order, so
-    that every quantile of every resample is read off without building the repeated values."""
-    c = np.asarray(counts)
-    if c.dtype.kind not in "iu":
-        c = c.astype(np.int64)
-    order = np.argsort(values, kind="stable")
-    cum = np.take(c, order, axis=1)
-    np.cumsum(cum, axis=1, out=cum)
-    total = cum[:, -1] if cum.shape[1] else np.zeros(len(cum), dtype=np.int64)
-    return np.asarray(values, dtype=np.float64)[order], cum, total
-
-
-def _kth(sorted_values: np.ndarray, cum: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Per row, the ``k``-th smallest (0-based) of the repeated values: the first value whose cumulative count
-    exceeds ``k``. Rows are assumed to hold more than ``k`` values."""
-    return sorted_values[(cum > k[:, None]).argmax(axis=1)]
-
-
-def _median_of(draws: Draws) -> np.ndarray:
-    v, cum, total = draws
-    out = np.full(len(cum), np.nan)
-    ok = total > 0
-    c, n = cum[ok], total[ok]
-    out[ok] = (_kth(v, c, (n - 1) // 2) + _kth(v, c, n // 2)) / 2.0
-    return out
-
-
-def _quantile_of(draws: Draws, q: float) -> np.ndarray:
-    v, cum, total = draws
-    out = np.full(len(cum), np.nan)
-    ok = total > 0
-    c, n = cum[ok], total[ok]
-    h = (n - 1).astype(np.float64) * q
-    lo = np.floor(h)
-    gamma = h - lo
-    lo_i = lo.astype(np.int64)
-    a = _kth(v, c, lo_i)
-    b = _kth(v, c, np.minimum(lo_i + 1, n - 1))
-    diff = b - a
-    out[ok] = np.where(gamma >= 0.5, b - diff * (1.0 - gamma), a + diff * gamma)
-    return out
-
-
-def repeated_median(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """Per row of ``counts`` (how often each of ``values`` is drawn), ``np.median(np.repeat(values, row))`` bit for
-    bit — the mean of the two middle values as numpy takes it, so an all-ones row gives the reported median exactly —
-    without building the repeated array; NaN where a row draws nothing."""
-    return _median_of(_sorted_draws(values, counts))
-
-
-def repeated_quantile(values: np.ndarray, counts: np.ndarray, q: float) -> np.ndarray:
-    """Per row of ``counts``, ``np.quantile(np.repeat(values, row), q)`` with numpy's default linear method, bit for
-    bit: the virtual index (n − 1)·q, its two neighbouring order statistics and numpy's two-sided interpolation
-    between them (from the lower one below a fraction of one half, from the upper one above). NaN where a row draws
-    nothing."""
-    return _quantile_of(_sorted_draws(values, counts), q)
-
-
 def _group(table: pd.DataFrame, name: str, w: np.ndarray) -> dict[str, Any]:
     """One group's figures; ``w`` (resamples, rows of ``table``) is how often each of its fields is drawn in each
     resample of the whole table, so the intervals of every group come from the same draws."""
@@ -139,9 +84,9 @@ def _group(table: pd.DataFrame, name: str, w: np.ndarray) -> dict[str, Any]:
                    target_median=tm, target_p90=tp, met=None)
         return out
     med, p90 = float(np.median(e)), float(np.quantile(e, 0.9))
-    draws = _sorted_draws(e, w)
-    out.update(median=_r(med), median_ci=percentile_interval(_median_of(draws)),
-               p90=_r(p90), p90_ci=percentile_interval(_quantile_of(draws, 0.9)),
+    draws = sorted_draws(e, w)
+    out.update(median=_r(med), median_ci=percentile_interval(draws_median(draws)),
+               p90=_r(p90), p90_ci=percentile_interval(draws_quantile(draws, 0.9)),
                baseline_median=_r(float(np.median(b))),
                baseline_p90=_r(float(np.quantile(b, 0.9))), target_median=tm, target_p90=tp,
                met=bool(med <= tm and p90 <= tp) if len(table) >= MIN_GROUP else None)

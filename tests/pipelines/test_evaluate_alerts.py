@@ -506,14 +506,16 @@ def test_the_figures_intervals_resample_fields() -> None:
 
 
 def test_the_weighted_median_is_numpys() -> None:
-    from pipelines.evaluation._bootstrap import weighted_median as _weighted_median
+    """The delays' median on a resample (each delay value drawn as often as counted) is numpy's."""
+    from pipelines.evaluation._bootstrap import repeated_median
 
     rng = np.random.default_rng(3)
+    delays = np.arange(6, dtype=float)
     for _ in range(200):
         vals = rng.integers(0, 6, size=int(rng.integers(1, 12)))
         counts = np.bincount(vals, minlength=6)[None, :]
-        assert _weighted_median(counts)[0] == float(np.median(vals))
-    assert np.isnan(_weighted_median(np.zeros((1, 3)))[0])
+        assert repeated_median(delays, counts)[0] == float(np.median(vals))
+    assert np.isnan(repeated_median(np.arange(3, dtype=float), np.zeros((1, 3), dtype=int))[0])
 
 
 def test_the_replay_prints_and_saves_the_intervals(synth: tuple[SeasonData, pd.DataFrame], tmp_path: Path) -> None:
