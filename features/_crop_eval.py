@@ -70,9 +70,10 @@ def classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequence[Any]
 
 
 def weighted_classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequence[Any] | np.ndarray,
-                                    w: np.ndarray) -> dict[str, np.ndarray]:
-    """Accuracy, macro-F1 and rice vs other accuracy once per row of ``w`` (how often each field is taken): what
-    :func:`classification_metrics` (and ``_scored``'s rice vs other accuracy) gives on the fields repeated that often.
+                                    w: np.ndarray) -> dict[str, Any]:
+    """Accuracy, macro-F1, rice vs other accuracy and per-class recall and F1 once per row of ``w`` (how often each
+    field is taken): what :func:`classification_metrics` (and ``_scored``'s rice vs other accuracy) gives on the
+    fields repeated that often.
 
     A bootstrap resample is such a row of counts; scoring it from its confusion counts avoids building the repeated
     rows thousands of times. Each field's (true, predicted) pair is one of K² cells over the K classes of the whole
@@ -82,6 +83,12 @@ def weighted_classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequ
     an F1 of 0). The per-class figures are computed in the same order of operations, so a row of ones gives the
     figures bit for bit; a row drawing nothing is NaN throughout, as an empty set is. Rows are taken in chunks so that
     the temporaries stay near 2 million values.
+
+    ``accuracy``, ``macro_f1`` and ``rice_vs_other_accuracy`` are arrays (one value per row); ``recall`` and ``f1``
+    are dicts class → array, with the classes :func:`classification_metrics` gives the whole set (``recall``: those
+    drawn as truth; ``f1``: those drawn as truth or as prediction). A row's value is NaN where the repeated rows have
+    no such figure: recall where the row draws the class nowhere as truth, F1 where it draws it neither as truth nor
+    as prediction.
     """
     t = [str(x) for x in true]
     p = [str(x) for x in pred]
@@ -93,7 +100,8 @@ def weighted_classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequ
     cells = np.zeros((n, k * k))
     cells[np.arange(n), [at[a] * k + at[b] for a, b in zip(t, p, strict=True)]] = 1.0
     rice = np.asarray([(a == "rice") == (b == "rice") for a, b in zip(t, p, strict=True)], dtype="float64")
-    out = {key: np.full(reps, np.nan) for key in ("accuracy", "macro_f1", "rice_vs_other_accuracy")}
+    out: dict[str, Any] = {key: np.full(reps, np.nan) for key in ("accuracy", "macro_f1", "rice_vs_other_accuracy")}
+    recall_k, f1_k = np.full((reps, k), np.nan), np.full((reps, k), np.nan)
     step = max(1, 2_000_000 // max(n, k * k, 1))
     for lo in range(0, reps, step):
         wf = w[lo:lo + step].astype("float64")
@@ -112,6 +120,11 @@ def weighted_classification_metrics(true: Sequence[Any] | np.ndarray, pred: Sequ
         out["accuracy"][rows] = tp.sum(axis=1) / total
         out["macro_f1"][rows] = np.where(drawn, f1, 0.0).sum(axis=1) / drawn.sum(axis=1)
         out["rice_vs_other_accuracy"][rows] = (wf[ok] @ rice) / total
+        recall_k[rows] = np.where(nt > 0, r, np.nan)
+        f1_k[rows] = np.where(drawn, f1, np.nan)
+    in_truth = set(t)
+    out["recall"] = {c: recall_k[:, i] for i, c in enumerate(classes) if c in in_truth}
+    out["f1"] = {c: f1_k[:, i] for i, c in enumerate(classes)}
     return out
 
 

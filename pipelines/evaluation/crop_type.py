@@ -18,13 +18,20 @@ set's temperature from its fields' DECLARED crops — never truth). Figures are 
 ``county.json`` says so.
 
 Each scored set's accuracy and macro-F1 carry a 95% percentile bootstrap interval (``accuracy_ci``,
-``macro_f1_ci``, :func:`set_intervals`): the set's fields resampled with replacement, each resample scored as
-:func:`features._crop_eval.classification_metrics` scores the whole set. The leave-one-season-out means
-(``mean_accuracy_ci``, ``mean_macro_f1_ci``, ``mean_rice_vs_other_accuracy_ci``, :func:`loso_intervals`) resample
-the fields within each held-out season (n of n, each season on its own random stream), recompute each season's figure
-and average over the seasons as :func:`features._crop_eval.loso_summary` averages them. They say how much a figure
-owes to which fields the set happens to hold; the classifier is not refit per resample, so they say nothing of how the
-fit itself would vary.
+``macro_f1_ci``, :func:`set_intervals`; ``rice_vs_other_accuracy_ci`` where the set has that figure), and its
+per-class recall and F1 one per class (``recall_ci``, ``f1_ci``: dicts class → interval beside the ``recall`` and
+``f1`` dicts): the set's fields resampled with replacement, each resample scored as
+:func:`features._crop_eval.classification_metrics` scores the whole set (a class a resample has no such figure for —
+recall: not drawn as truth; F1: drawn neither as truth nor as prediction — is left out of that figure's interval).
+The leave-one-season-out means (``mean_accuracy_ci``, ``mean_macro_f1_ci``, ``mean_rice_vs_other_accuracy_ci``, and
+``mean_f1_ci`` per class, :func:`loso_intervals`) resample the fields within each held-out season (n of n, each season
+on its own random stream), recompute each season's figure and average over the seasons as
+:func:`features._crop_eval.loso_summary` averages them (a class's F1 over the seasons that have it). The declared-crop
+baseline of the current season (``baseline_declared``) has the same intervals, drawn on the very resamples of the
+current season's end set (the same fields), and ``model_minus_baseline_accuracy`` (the model's end accuracy minus the
+baseline's) with ``model_minus_baseline_accuracy_ci``, resample by resample: paired, what "beats the declared crop"
+reads from (:func:`baseline_intervals`). They say how much a figure owes to which fields the set happens to hold; the
+classifier is not refit per resample, so they say nothing of how the fit itself would vary.
 """
 
 from __future__ import annotations
@@ -41,53 +48,110 @@ from features.errors import UserInputError
 from pipelines.evaluation import json_ready, read_truth, synthetic_label
 from pipelines.evaluation._bootstrap import Counts, describe, percentile_interval, resample_counts, season_draws
 
-__all__ = ["CI_KEYS", "INTERVAL_UNITS", "add_intervals", "evaluate_crop_type_county", "loso_intervals",
-           "render_crop_type", "resampled_loso_figures", "set_intervals"]
+__all__ = ["CI_KEYS", "INTERVAL_UNITS", "MODEL_MINUS_BASELINE", "PER_CLASS_CI_KEYS", "add_intervals",
+           "baseline_intervals", "evaluate_crop_type_county", "loso_intervals", "render_crop_type",
+           "resampled_loso_figures", "set_intervals"]
 
 #: the scored sets' figures given a 95% interval (``<figure>_ci``); the leave-one-season-out means of them (and of
 #: rice vs other accuracy, where every season has it) get ``mean_<figure>_ci``
 CI_KEYS = ("accuracy", "macro_f1")
+#: the scored sets' per-class figures (dicts class → figure) given a dict class → 95% interval (``<figure>_ci``); the
+#: leave-one-season-out mean of per-class F1 (``mean_f1``, the mean the summary has) gets ``mean_f1_ci``
+PER_CLASS_CI_KEYS = ("recall", "f1")
 #: what the intervals resample (:func:`pipelines.evaluation._bootstrap.describe`)
 INTERVAL_UNITS = "the scored fields of each set (leave-one-season-out means: within each held-out season)"
+#: the declared-crop baseline's paired figure: the model's accuracy (the current season, end) minus the baseline's on
+#: the same fields, and (``_ci``) on the same resamples of them
+MODEL_MINUS_BASELINE = "model_minus_baseline_accuracy"
 
 
+def _figure_intervals(figs: dict[str, Any], rice: bool = False) -> dict[str, Any]:
+    """The 95% intervals of a set's resampled figures (:func:`features._crop_eval.weighted_classification_metrics`):
+    :data:`CI_KEYS` (and rice vs other accuracy where ``rice``: the set has that figure) and, per class,
+    :data:`PER_CLASS_CI_KEYS` (None for a class no resample has the figure of)."""
+    keys = [*CI_KEYS, *(["rice_vs_other_accuracy"] if rice else [])]
+    out: dict[str, Any] = {f"{k}_ci": percentile_interval(figs[k]) for k in keys}
+    for k in PER_CLASS_CI_KEYS:
+        out[f"{k}_ci"] = {c: percentile_interval(v) for c, v in figs[k].items()}
+    return out
 
-def set_intervals(per_field: dict[str, list[str]]) -> dict[str, list[float] | None]:
+
+def _empty_intervals(rice: bool = False) -> dict[str, Any]:
+    """The intervals of an empty set: no figure to bound (its per-class dicts are empty too)."""
+    keys = [*CI_KEYS, *(["rice_vs_other_accuracy"] if rice else [])]
+    return {**{f"{k}_ci": None for k in keys}, **{f"{k}_ci": {} for k in PER_CLASS_CI_KEYS}}
+
+
+def set_intervals(per_field: dict[str, list[str]], rice: bool = False) -> dict[str, Any]:
     """``accuracy_ci`` and ``macro_f1_ci`` of one scored set (``per_field``: its fields' ``true`` and ``pred``
-    crops): its fields resampled with replacement on the shared seed's own stream, as every single set is drawn, so
-    that the end and mid-season checkpoints of a set, scored on the same fields, are drawn alike. None for an empty
-    set (no figure to bound)."""
+    crops), ``rice_vs_other_accuracy_ci`` where ``rice`` (the set has that figure), and ``recall_ci`` / ``f1_ci``
+    (dicts class → interval, the classes of the set's ``recall`` / ``f1``): its fields resampled with replacement on
+    the shared seed's own stream, as every single set is drawn, so that the end and mid-season checkpoints of a set,
+    scored on the same fields, are drawn alike. None (per class: empty dicts) for an empty set (no figure to bound)."""
     n = len(per_field["true"])
     if not n:
-        return {f"{k}_ci": None for k in CI_KEYS}
+        return _empty_intervals(rice)
     figs = weighted_classification_metrics(per_field["true"], per_field["pred"], resample_counts(n, np.arange(n)))
-    return {f"{k}_ci": percentile_interval(figs[k]) for k in CI_KEYS}
+    return _figure_intervals(figs, rice)
+
+
+def baseline_intervals(model: dict[str, list[str]], baseline: dict[str, list[str]], rice: bool = False
+                       ) -> dict[str, Any]:
+    """The declared-crop baseline's intervals (as :func:`set_intervals`' for ``baseline``: its fields' true and
+    declared crops) on the very resamples the model's set (``model``: the same fields' true and predicted crops, in
+    the same order) is drawn on — the same fields, the same stream — and :data:`MODEL_MINUS_BASELINE` ``_ci``: the
+    interval of the model's accuracy minus the baseline's, resample by resample (paired: what "beats the declared
+    crop" can be read from)."""
+    if list(model["true"]) != list(baseline["true"]):
+        raise ValueError("the declared-crop baseline's fields are not the model's set's fields in the same order")
+    n = len(baseline["true"])
+    if not n:
+        return {**_empty_intervals(rice), f"{MODEL_MINUS_BASELINE}_ci": None}
+    counts = resample_counts(n, np.arange(n))
+    base = weighted_classification_metrics(baseline["true"], baseline["pred"], counts)
+    gain = weighted_classification_metrics(model["true"], model["pred"], counts)["accuracy"] - base["accuracy"]
+    return {**_figure_intervals(base, rice), f"{MODEL_MINUS_BASELINE}_ci": percentile_interval(gain)}
 
 
 def resampled_loso_figures(per_season: dict[str, dict[str, list[str]]], counts: Counts = season_draws
-                           ) -> dict[str, np.ndarray]:
+                           ) -> dict[str, Any]:
     """``mean_accuracy``, ``mean_macro_f1`` and ``mean_rice_vs_other_accuracy`` on each resample: the mean over the
     held-out seasons (sorted; ``per_season``: each one's fields' ``true`` and ``pred`` crops) of the season's figure
-    on its own resample, as :func:`features._crop_eval.loso_summary` averages the seasons' figures.
+    on its own resample, as :func:`features._crop_eval.loso_summary` averages the seasons' figures; and ``mean_f1``,
+    a dict class → the mean of the class's F1 over the seasons whose resample has it (drawn there as truth or as
+    prediction), as the summary averages a class's F1 over the seasons that have it (NaN where none does).
 
     ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields (default: :func:`season_draws`, a bootstrap
     stratified by season, each season keeping its own number of fields), taken one season at a time so that only one
     season's draws are held."""
     sums: dict[str, np.ndarray] = {}
+    f1_sum: dict[str, np.ndarray] = {}
+    f1_seasons: dict[str, np.ndarray] = {}
     for k, s in enumerate(sorted(per_season)):
         f = per_season[s]
         figs = weighted_classification_metrics(f["true"], f["pred"], counts(k, len(f["true"])))
-        for key, v in figs.items():
+        for key in ("accuracy", "macro_f1", "rice_vs_other_accuracy"):
+            v = figs[key]
             sums[f"mean_{key}"] = sums[f"mean_{key}"] + v if f"mean_{key}" in sums else v.copy()
-    return {key: v / len(per_season) for key, v in sums.items()}
+        for c, v in figs["f1"].items():
+            has = np.isfinite(v)
+            f1_sum[c] = f1_sum.get(c, 0.0) + np.where(has, v, 0.0)
+            f1_seasons[c] = f1_seasons.get(c, 0) + has
+    out: dict[str, Any] = {key: v / len(per_season) for key, v in sums.items()}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["mean_f1"] = {c: np.where(f1_seasons[c] > 0, f1_sum[c] / f1_seasons[c], np.nan) for c in sorted(f1_sum)}
+    return out
 
 
-def loso_intervals(per_season: dict[str, dict[str, list[str]]], rice: bool) -> dict[str, list[float] | None]:
+def loso_intervals(per_season: dict[str, dict[str, list[str]]], rice: bool) -> dict[str, Any]:
     """The 95% intervals (``mean_<figure>_ci``) of the leave-one-season-out means (:func:`resampled_loso_figures`);
-    rice vs other accuracy only where the summary has its mean (``rice``: every season has the figure)."""
+    rice vs other accuracy only where the summary has its mean (``rice``: every season has the figure); ``mean_f1_ci``
+    a dict class → interval of the mean per-class F1."""
     figs = resampled_loso_figures(per_season)
     keys = [f"mean_{k}" for k in CI_KEYS] + (["mean_rice_vs_other_accuracy"] if rice else [])
-    return {f"{k}_ci": percentile_interval(figs[k]) for k in keys}
+    out: dict[str, Any] = {f"{k}_ci": percentile_interval(figs[k]) for k in keys}
+    out["mean_f1_ci"] = {c: percentile_interval(v) for c, v in figs["mean_f1"].items()}
+    return out
 
 
 def _drop_per_field(obj: Any) -> None:
@@ -103,7 +167,14 @@ def add_intervals(r: dict[str, Any]) -> dict[str, Any]:
     """``r`` (:func:`features._crop_eval.evaluate_crop_type`'s report) with the 95% intervals of the module docstring
     beside their figures, how they were drawn under ``interval``, and the per-field crops they were drawn from
     removed. A set scored twice under two names (the current season, which is also its leave-one-season-out season)
-    is one dict and gets one interval."""
+    is one dict and gets one interval. The declared-crop baseline gets its intervals where it holds its fields' true
+    and declared crops (:data:`features._crop_eval.PER_FIELD`, as :func:`evaluate_crop_type_county` gives it):
+    drawn with the current season's end set (:func:`baseline_intervals`)."""
+    base = r.get("baseline_declared")
+    if isinstance(base, dict) and PER_FIELD in base:  # before the end set's own crops are removed below
+        base.update(baseline_intervals(r["current"]["end"][PER_FIELD], base[PER_FIELD],
+                                       "rice_vs_other_accuracy" in base))
+        del base[PER_FIELD]
     sets = [r["current"][k] for k in r["current"]] + [v for v in r["spatial_block"].values()
                                                       if isinstance(v, dict) and PER_FIELD in v]
     loso = r.get("loso")
@@ -116,7 +187,7 @@ def add_intervals(r: dict[str, Any]) -> dict[str, Any]:
         sets += [per[s][k] for s in per for k in per[s]]
     for m in sets:
         if PER_FIELD in m:
-            m.update(set_intervals(m[PER_FIELD]))
+            m.update(set_intervals(m[PER_FIELD], "rice_vs_other_accuracy" in m))
             del m[PER_FIELD]
     _drop_per_field(r)
     r["interval"] = describe(INTERVAL_UNITS)
@@ -151,24 +222,52 @@ def evaluate_crop_type_county(county_path: str | Path, *, leave_one_season_out: 
     kw = {**COUNTY_PARAMS, **(params or {})}
     r = evaluate_crop_type(series, labels, county.current_season, ("end",), mid_checkpoint=int(mid) if mid else None,
                            leave_one_season_out=leave_one_season_out, no_crop=NO_CROP, seed=seed, **kw)
-    add_intervals(r)
+    # the current season's fields in the order evaluate_crop_type scored them (its labels' row order)
     now = labels.loc[labels["season"] == county.current_season]
     declared = now["declared_crop"].astype(object).where(now["declared_crop"].notna(), NO_CROP).astype(str)
     base = classification_metrics(now["true_crop"].astype(str), declared)
     if "rice" in set(now["true_crop"]):
         base["rice_vs_other_accuracy"] = float(((now["true_crop"] == "rice").to_numpy()
                                                 == (declared == "rice").to_numpy()).mean())
+    base[MODEL_MINUS_BASELINE] = r["current"]["end"]["accuracy"] - base["accuracy"]
+    base[PER_FIELD] = {"true": now["true_crop"].astype(str).tolist(), "pred": declared.tolist()}
     r["baseline_declared"] = base
+    add_intervals(r)
     r.update({"county": str(county.path), "region": county.region, "data": synthetic_label(county.path),
               "checkpoints": {k: v for k, v in names.items()}, "params": kw})
     return r
 
 
-def _with_ci(m: dict[str, Any], key: str) -> str:
+def _fig(v: float, ci: Any = None, sign: str = "") -> str:
     """A figure with its 95% interval where it has one ("0.930 (0.908–0.950)"), to the same 3 decimals: an interval
-    rounded coarser than its figure could seem to exclude it."""
-    ci = m.get(f"{key}_ci")
-    return f"{m[key]:.3f}" + (f" ({ci[0]:.3f}–{ci[1]:.3f})" if isinstance(ci, list | tuple) and len(ci) == 2 else "")
+    rounded coarser than its figure could seem to exclude it. ``sign="+"``: signs shown (a difference)."""
+    return f"{v:{sign}.3f}" + (f" ({ci[0]:{sign}.3f}–{ci[1]:{sign}.3f})" if isinstance(ci, list | tuple) and len(ci) == 2
+                               else "")
+
+
+def _with_ci(m: dict[str, Any], key: str) -> str:
+    """``m[key]`` with its 95% interval ``m[key + "_ci"]`` where it has one (:func:`_fig`)."""
+    return _fig(m[key], m.get(f"{key}_ci"))
+
+
+def _class_ci(m: dict[str, Any], key: str, c: str) -> str:
+    """Class ``c``'s per-class figure ``m[key][c]`` (recall, F1; nan where ``m`` has none) with its interval
+    ``m[key + "_ci"][c]``."""
+    return _fig(m.get(key, {}).get(c, float("nan")), (m.get(f"{key}_ci") or {}).get(c))
+
+
+def _wrapped(head: str, items: list[str], width: int = 116) -> list[str]:
+    """``head`` then ``items`` joined by ", ", broken between items into lines of at most ``width`` characters (the
+    continuation lines indented under the first item)."""
+    lines, cur = [], head
+    for i, it in enumerate(items):
+        piece = it + ("," if i < len(items) - 1 else "")
+        if cur != head and len(cur) + 1 + len(piece) > width:
+            lines.append(cur)
+            cur = " " * len(head) + piece
+        else:
+            cur += ("" if cur == head else " ") + piece
+    return [*lines, cur]
 
 
 def _row(name: str, m: dict[str, Any]) -> str:
@@ -178,8 +277,9 @@ def _row(name: str, m: dict[str, Any]) -> str:
 
 
 def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
-    """The report as a text table (or JSON): accuracy and macro-F1 with their 95% intervals beside them where the
-    report has them, and how the intervals were drawn on the last line."""
+    """The report as a text table (or JSON): accuracy, macro-F1 and per-class recall and F1 with their 95% intervals
+    beside them where the report has them (the declared-crop baseline's too, and the model's accuracy minus it), and
+    how the intervals were drawn on the last line."""
     if as_json:
         return json.dumps(json_ready(r), indent=1, sort_keys=True, default=str, allow_nan=False)
     data = r["data"]
@@ -194,7 +294,12 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
     sb = r["spatial_block"]
     lines.append(_row(f"held-out cond. ({sb['n_conditions_tested']}/{sb['n_conditions_held_out']}), end", sb["end"]))
     lines.append(_row("held-out cond., mid", sb["mid"]))
-    lines.append(_row("baseline: declared crop", r["baseline_declared"]))
+    base = r["baseline_declared"]
+    lines.append(_row("baseline: declared crop", base))
+    if MODEL_MINUS_BASELINE in base:
+        lines.append(f"    model minus declared crop, end accuracy: "
+                     f"{_fig(base[MODEL_MINUS_BASELINE], base.get(MODEL_MINUS_BASELINE + '_ci'), '+')}"
+                     + (" (paired: the model's resamples)" if base.get(MODEL_MINUS_BASELINE + "_ci") else ""))
     if "baseline_declared" in sb:
         lines.append(_row("baseline: declared, held-out cond.", sb["baseline_declared"]))
     lines.append("  held-out cond. (k/n): n condition ids (twins) kept out of training, their fields unseen in every "
@@ -234,17 +339,20 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
                          + (f", rice/other {_with_ci(lo, 'mean_rice_vs_other_accuracy')}"
                             if "mean_rice_vs_other_accuracy" in lo else ""))
             if "mean_f1" in lo:
-                lines.append("    mean F1 per class: " + ", ".join(f"{c} {v:.3f}" for c, v in lo["mean_f1"].items()))
+                cis = lo.get("mean_f1_ci") or {}
+                lines += _wrapped("    mean F1 per class: ", [f"{c} {_fig(v, cis.get(c))}" for c, v in lo["mean_f1"].items()])
         lb = r["loso"].get("baseline_declared")
         if lb:
             lines.append(f"  leave-one-season-out, baseline declared crop: mean accuracy {lb['mean_accuracy']:.3f}, mean "
                          f"macro-F1 {lb['mean_macro_f1']:.3f}, worst season {lb['worst_season']} "
                          f"{lb['worst_accuracy']:.3f}")
-    end, base = r["current"]["end"], r["baseline_declared"]
-    lines.append("  per-class recall / F1, current season end (baseline recall):")
+    end = r["current"]["end"]
+    lines.append("  per-class recall / F1, current season end, beside the baseline's (the declared crop):")
+    lines.append(f"    {'class':<14} {'recall (95% int.)':<19} {'F1 (95% int.)':<19} {'baseline recall':<19} "
+                 f"{'baseline F1':<19}".rstrip())
     for c in sorted(set(end["recall"]) | set(end["f1"])):
-        lines.append(f"    {c:<14} {end['recall'].get(c, float('nan')):.3f} / {end['f1'].get(c, float('nan')):.3f}"
-                     f"  ({base['recall'].get(c, float('nan')):.3f})")
+        lines.append(f"    {c:<14} {_class_ci(end, 'recall', c):<19} {_class_ci(end, 'f1', c):<19} "
+                     f"{_class_ci(base, 'recall', c):<19} {_class_ci(base, 'f1', c)}".rstrip())
     if r.get("interval"):
         lines.append(f"intervals: {r['interval']}")
     return "\n".join(lines)

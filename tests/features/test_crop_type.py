@@ -231,6 +231,10 @@ def test_weighted_classification_metrics_equal_the_repeated_rows() -> None:
     m = classification_metrics(t, pred)
     ones = weighted_classification_metrics(t, pred, np.ones((1, 40), dtype=np.int32))
     assert ones["accuracy"][0] == m["accuracy"] and ones["macro_f1"][0] == m["macro_f1"]
+    # per-class recall and F1: the same classes, bit for bit
+    assert list(ones["recall"]) == list(m["recall"]) and list(ones["f1"]) == list(m["f1"])
+    assert all(ones["recall"][c][0] == m["recall"][c] for c in m["recall"])
+    assert all(ones["f1"][c][0] == m["f1"][c] for c in m["f1"])
     w = rng.integers(0, 3, size=(300, 40)).astype(np.int32)
     w[:5, np.isin(t, ["fallow", "wheat"]) | np.isin(pred, ["fallow", "wheat"])] = 0
     got = weighted_classification_metrics(t, pred, w)
@@ -243,9 +247,39 @@ def test_weighted_classification_metrics_equal_the_repeated_rows() -> None:
         assert got["macro_f1"][i] == pytest.approx(want["macro_f1"], abs=1e-12)
         rice = np.mean([(a == "rice") == (b == "rice") for a, b in zip(rep_t, rep_p)])
         assert got["rice_vs_other_accuracy"][i] == pytest.approx(rice, abs=1e-12)
+        # per class: the repeated rows' figure, NaN where they have none (a class not drawn as truth has no recall;
+        # one drawn neither as truth nor as prediction no F1)
+        for key in ("recall", "f1"):
+            for c, v in got[key].items():
+                if c in want[key]:
+                    assert v[i] == pytest.approx(want[key][c], abs=1e-12)
+                else:
+                    assert np.isnan(v[i])
+            assert set(want[key]) <= set(got[key])
     assert dropped >= 5
+    assert all(np.isnan(got[key][c][:5]).all() for key in ("recall", "f1") for c in ("fallow", "wheat"))
     empty = weighted_classification_metrics(t, pred, np.zeros((1, 40), dtype=np.int32))
     assert np.isnan(empty["accuracy"][0]) and np.isnan(empty["macro_f1"][0])
+    assert all(np.isnan(v[0]) for key in ("recall", "f1") for v in empty[key].values())
+
+
+def test_weighted_per_class_figures_where_a_resample_lacks_a_class() -> None:
+    # fields (true, pred): (a, a), (b, c), (c, c). Drawing the 1st and 3rd: b drawn nowhere, so it has neither recall
+    # nor F1 (NaN). Drawing the 1st and 2nd: c only predicted, so no recall but an F1 of 0; b only as truth: recall 0,
+    # F1 0 — as classification_metrics gives on those rows
+    w = np.array([[1, 0, 1], [1, 1, 0], [2, 1, 1]], dtype=np.int32)
+    got = weighted_classification_metrics(["a", "b", "c"], ["a", "c", "c"], w)
+    assert list(got["recall"]) == ["a", "b", "c"] and list(got["f1"]) == ["a", "b", "c"]
+    assert np.isnan(got["recall"]["b"][0]) and np.isnan(got["f1"]["b"][0]) and got["f1"]["c"][0] == 1.0
+    assert classification_metrics(["a", "b"], ["a", "c"]) == {"n": 2, "accuracy": 0.5, "macro_f1": 1 / 3,
+                                                             "recall": {"a": 1.0, "b": 0.0}, "f1": {"a": 1.0, "b": 0.0,
+                                                                                                   "c": 0.0}}
+    assert np.isnan(got["recall"]["c"][1]) and got["f1"]["c"][1] == 0.0
+    assert got["recall"]["b"][1] == 0.0 and got["f1"]["b"][1] == 0.0
+    assert got["f1"]["c"][2] == pytest.approx(2 / 3) and got["recall"]["a"][2] == 1.0
+    # a class only predicted in the whole set has an F1 but no recall, as classification_metrics gives it
+    only_pred = weighted_classification_metrics(["a", "a"], ["a", "z"], np.ones((1, 2), dtype=np.int32))
+    assert list(only_pred["recall"]) == ["a"] and list(only_pred["f1"]) == ["a", "z"]
 
 
 def test_evaluate_crop_type(data) -> None:

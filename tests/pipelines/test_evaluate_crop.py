@@ -19,7 +19,9 @@ from pipelines.cli import app
 from pipelines.evaluation._bootstrap import INTERVAL, describe, resample_counts, season_draws
 from pipelines.evaluation.crop_type import (
     INTERVAL_UNITS,
+    MODEL_MINUS_BASELINE,
     add_intervals,
+    baseline_intervals,
     evaluate_crop_type_county,
     loso_intervals,
     render_crop_type,
@@ -87,6 +89,28 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
     assert f"{acc:.3f} ({ci[0]:.3f}–{ci[1]:.3f})" in text and "accuracy (95% int.)" in text
     ci = r["loso"]["end"]["mean_macro_f1_ci"]
     assert f"mean macro-F1 {r['loso']['end']['mean_macro_f1']:.3f} ({ci[0]:.3f}–{ci[1]:.3f})" in text
+    # per-class recall and F1 carry theirs too (every class of the set's dicts; None only where no resample has the
+    # figure), the leave-one-season-out mean F1 per class, and the declared-crop baseline of the current season
+    base = r["baseline_declared"]
+    for m in [*sets, base]:
+        for key in ("recall", "f1"):
+            assert set(m[f"{key}_ci"]) == set(m[key])
+            for c, v in m[key].items():
+                lo, hi = m[f"{key}_ci"][c]
+                assert lo - 1e-6 <= v <= hi + 1e-6
+    for k in ("end", "mid"):
+        lo_ = r["loso"][k]
+        assert set(lo_["mean_f1_ci"]) == set(lo_["mean_f1"])
+        assert all(ci[0] - 1e-6 <= lo_["mean_f1"][c] <= ci[1] + 1e-6 for c, ci in lo_["mean_f1_ci"].items())
+    for key in ("accuracy", "macro_f1"):
+        assert base[f"{key}_ci"][0] - 1e-6 <= base[key] <= base[f"{key}_ci"][1] + 1e-6
+    assert base[MODEL_MINUS_BASELINE] == r["current"]["end"]["accuracy"] - base["accuracy"]
+    lo, hi = base[f"{MODEL_MINUS_BASELINE}_ci"]
+    assert lo - 1e-6 <= base[MODEL_MINUS_BASELINE] <= hi + 1e-6 and "model minus declared crop" in text
+    assert "_ci" not in "".join(r["spatial_block"]["baseline_declared"])  # its own fields: not drawn (yet)
+    end, c = r["current"]["end"], sorted(r["current"]["end"]["f1"])[0]
+    ci = end["f1_ci"][c]
+    assert f"{end['f1'][c]:.3f} ({ci[0]:.3f}–{ci[1]:.3f})" in text and "recall (95% int.)" in text
     assert text.splitlines()[-1] == f"intervals: {describe(INTERVAL_UNITS)}"
 
 
@@ -98,6 +122,10 @@ def test_cli_json_and_missing_truth(tiny_county_sh: Path, cache: Path, tmp_path:
     rep = json.loads(r.stdout)
     assert rep["data"] == "synthetic" and "loso" not in rep and rep["current"]["end"]["n"] == 12
     assert len(rep["current"]["end"]["accuracy_ci"]) == 2 and len(rep["spatial_block"]["mid"]["macro_f1_ci"]) == 2
+    base = rep["baseline_declared"]
+    assert set(base["f1_ci"]) == set(base["f1"]) and set(rep["current"]["end"]["recall_ci"]) == set(
+        rep["current"]["end"]["recall"])
+    assert len(base["accuracy_ci"]) == 2 and len(base[f"{MODEL_MINUS_BASELINE}_ci"]) == 2
     assert rep["interval"] == describe(INTERVAL_UNITS) and PER_FIELD not in r.stdout
     bare = tmp_path / "county"
     shutil.copytree(tiny_county_sh, bare, ignore=shutil.ignore_patterns("truth", "scenes"))
@@ -139,7 +167,51 @@ def test_intervals_contain_their_figures_and_are_seeded() -> None:
         lo, hi = ci[f"{key}_ci"]
         assert lo - 1e-6 <= m[key] <= hi + 1e-6 and lo < hi
     assert set_intervals(copy.deepcopy(m[PER_FIELD])) == ci
-    assert set_intervals({"true": [], "pred": []}) == {"accuracy_ci": None, "macro_f1_ci": None}
+    # per class: every class of the set's recall / F1, each interval containing its figure
+    for key in ("recall", "f1"):
+        assert list(ci[f"{key}_ci"]) == list(m[key])
+        for c, v in m[key].items():
+            lo, hi = ci[f"{key}_ci"][c]
+            assert lo - 1e-6 <= v <= hi + 1e-6 and 0.0 <= lo <= hi <= 1.0
+    assert "rice_vs_other_accuracy_ci" not in ci
+    rice = set_intervals(m[PER_FIELD], rice=True)["rice_vs_other_accuracy_ci"]
+    assert rice[0] - 1e-6 <= m["rice_vs_other_accuracy"] <= rice[1] + 1e-6
+    assert set_intervals({"true": [], "pred": []}) == {"accuracy_ci": None, "macro_f1_ci": None, "recall_ci": {},
+                                                       "f1_ci": {}}
+
+
+def test_per_class_interval_leaves_out_resamples_without_the_figure() -> None:
+    # one field of a rare class among 60: about a third of the resamples do not draw it (no recall, no F1 there);
+    # its interval is taken over the others (read as 0 there, the interval would reach down to 0)
+    true = ["a"] * 59 + ["r"]
+    pred = ["a"] * 59 + ["r"]
+    ci = set_intervals({"true": true, "pred": pred})
+    assert ci["recall_ci"]["r"] == [1.0, 1.0] and ci["f1_ci"]["r"] == [1.0, 1.0]  # NaN dropped, not read as 0
+
+
+def test_baseline_is_drawn_on_the_model_sets_resamples() -> None:
+    m = _scored_set(np.random.default_rng(13), 60)
+    model = m[PER_FIELD]
+    # the declared crop equal to the model's predictions: the same figures on the same resamples, so the paired
+    # difference is 0 on every resample — different draws would spread it
+    same = baseline_intervals(model, copy.deepcopy(model), rice=True)
+    assert same[f"{MODEL_MINUS_BASELINE}_ci"] == [0.0, 0.0]
+    assert {k: v for k, v in same.items() if k != f"{MODEL_MINUS_BASELINE}_ci"} == set_intervals(model, rice=True)
+    # another prediction: its intervals are its own set's (the same stream, the same fields), the difference's
+    # interval contains the difference of the figures
+    rng = np.random.default_rng(17)
+    declared = [t if rng.random() < 0.9 else "fallow" for t in model["true"]]
+    base = {"true": model["true"], "pred": declared}
+    got = baseline_intervals(model, base)
+    assert {k: v for k, v in got.items() if k != f"{MODEL_MINUS_BASELINE}_ci"} == set_intervals(base)
+    diff = m["accuracy"] - classification_metrics(model["true"], declared)["accuracy"]
+    lo, hi = got[f"{MODEL_MINUS_BASELINE}_ci"]
+    assert lo - 1e-6 <= diff <= hi + 1e-6 and lo < hi
+    # the paired difference varies less than the two figures drawn independently would
+    assert hi - lo < (got["accuracy_ci"][1] - got["accuracy_ci"][0]) + (set_intervals(model)["accuracy_ci"][1]
+                                                                         - set_intervals(model)["accuracy_ci"][0])
+    with pytest.raises(ValueError, match="same order"):
+        baseline_intervals(model, {"true": model["true"][::-1], "pred": declared[::-1]})
 
 
 def test_loso_mean_intervals_resample_within_each_season() -> None:
@@ -161,6 +233,9 @@ def test_loso_mean_intervals_resample_within_each_season() -> None:
         summary = loso_summary({s: {**m, "ece": 0.0} for s, m in zip(sorted(per), seasons)})
         assert figs["mean_accuracy"][i] == pytest.approx(summary["mean_accuracy"], abs=1e-12)
         assert figs["mean_macro_f1"][i] == pytest.approx(summary["mean_macro_f1"], abs=1e-12)
+        assert list(figs["mean_f1"]) == list(summary["mean_f1"])
+        for c, v in summary["mean_f1"].items():
+            assert figs["mean_f1"][c][i] == pytest.approx(v, abs=1e-12)
     # the default draws: each season n of n on its own stream
     seen: list[np.ndarray] = []
 
@@ -173,6 +248,31 @@ def test_loso_mean_intervals_resample_within_each_season() -> None:
     assert (seen[0].sum(axis=1) == 30).all() and (seen[1].sum(axis=1) == 70).all()
     assert not np.array_equal(seen[0][:, :30], seen[1][:, :30])
     assert not np.array_equal(seen[0], resample_counts(30, np.arange(30)))
+
+
+def test_loso_mean_f1_of_a_class_missing_in_a_season() -> None:
+    # "wheat" is in one season only, and some resamples of that season do not draw it: the mean F1 per class is the
+    # mean over the seasons whose resample has the class (as loso_summary averages), NaN where none has it
+    per = {"2008": {"true": ["a", "a", "b", "b"], "pred": ["a", "b", "b", "b"]},
+           "2009": {"true": ["a", "b", "wheat", "wheat"], "pred": ["a", "a", "wheat", "b"]}}
+    rows = {0: np.array([[1, 1, 1, 1], [2, 0, 1, 1], [0, 0, 2, 2]]),
+            1: np.array([[1, 1, 1, 1], [1, 1, 2, 0], [2, 2, 0, 0]])}
+    figs = resampled_loso_figures(per, lambda k, n: rows[k])
+    for i in range(3):
+        seasons = {s: {**classification_metrics(np.repeat(per[s]["true"], rows[k][i]),
+                                                np.repeat(per[s]["pred"], rows[k][i])), "ece": 0.0}
+                   for k, s in enumerate(sorted(per))}
+        want = loso_summary(seasons)["mean_f1"]
+        for c in ("a", "b", "wheat"):
+            if c in want:
+                assert figs["mean_f1"][c][i] == pytest.approx(want[c], abs=1e-12)
+            else:
+                assert np.isnan(figs["mean_f1"][c][i])
+    # the third resample draws no wheat: its mean F1 is missing there (NaN, left out of the interval); the first two
+    # take wheat from 2009 alone
+    assert np.isnan(figs["mean_f1"]["wheat"][2]) and figs["mean_f1"]["wheat"][0] == pytest.approx(2 / 3)
+    ci = loso_intervals(per, rice=False)["mean_f1_ci"]
+    assert list(ci) == ["a", "b", "wheat"] and all(v is not None for v in ci.values())
 
 
 def test_add_intervals_only_adds_keys() -> None:
@@ -188,6 +288,7 @@ def test_add_intervals_only_adds_keys() -> None:
          "loso": {"per_season": per, "end": loso_summary({s: per[s]["end"] for s in per}),
                   "mid": loso_summary({s: per[s]["mid"] for s in per})}}
     want = loso_intervals({s: per[s]["end"][PER_FIELD] for s in per}, rice=True)
+    want_set = set_intervals(cur["end"][PER_FIELD], rice=True)  # the set has rice vs other accuracy
 
     def strip(x: Any) -> Any:
         if isinstance(x, dict):
@@ -200,3 +301,18 @@ def test_add_intervals_only_adds_keys() -> None:
     assert r["loso"]["per_season"]["2009"] is r["current"] and "accuracy_ci" in r["loso"]["per_season"]["2008"]["mid"]
     assert {k: r["loso"]["end"][k] for k in want} == want and "mean_ece_ci" not in r["loso"]["end"]
     assert "accuracy_ci" not in r["baseline_declared"] and r["interval"] == describe(INTERVAL_UNITS)
+    assert {k: r["loso"]["end"]["mean_f1_ci"][k] for k in want["mean_f1_ci"]} == want["mean_f1_ci"]
+    assert {k: r["current"]["end"][k] for k in want_set} == want_set
+    # a baseline holding its fields' crops (as evaluate_crop_type_county gives it) gets its intervals, drawn with the
+    # current season's end set, before that set's own crops are removed
+    rng = np.random.default_rng(19)
+    cur = {"end": _scored_set(rng, 30), "mid": _scored_set(rng, 30)}
+    true = cur["end"][PER_FIELD]["true"]
+    declared = [t if rng.random() < 0.85 else "fallow" for t in true]
+    base = {**classification_metrics(true, declared), PER_FIELD: {"true": list(true), "pred": declared}}
+    want_base = baseline_intervals(cur["end"][PER_FIELD], base[PER_FIELD])
+    r = {"current": cur, "baseline_declared": base, "spatial_block": {"end": _scored_set(rng, 5)}}
+    before = json.dumps(strip(copy.deepcopy(r)), sort_keys=True)
+    add_intervals(r)
+    assert json.dumps(strip(r), sort_keys=True) == before and PER_FIELD not in json.dumps(r)
+    assert {k: r["baseline_declared"][k] for k in want_base} == want_base and "f1_ci" in r["current"]["end"]
