@@ -241,8 +241,10 @@ def evaluate_crop_type_county(county_path: str | Path, *, leave_one_season_out: 
 def _fig(v: float, ci: Any = None, sign: str = "") -> str:
     """A figure with its 95% interval where it has one ("0.930 (0.908–0.950)"), to the same 3 decimals: an interval
     rounded coarser than its figure could seem to exclude it. ``sign="+"``: signs shown (a difference)."""
-    return f"{v:{sign}.3f}" + (f" ({ci[0]:{sign}.3f}–{ci[1]:{sign}.3f})" if isinstance(ci, list | tuple) and len(ci) == 2
-                               else "")
+    if not (isinstance(ci, list | tuple) and len(ci) == 2):
+        return f"{v:{sign}.3f}"
+    sep = " to " if sign or min(ci) < 0 else "–"  # "(-0.028 to +0.030)": a dash between signed bounds reads as minus
+    return f"{v:{sign}.3f} ({ci[0]:{sign}.3f}{sep}{ci[1]:{sign}.3f})"
 
 
 def _with_ci(m: dict[str, Any], key: str) -> str:

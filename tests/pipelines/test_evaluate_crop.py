@@ -316,3 +316,12 @@ def test_add_intervals_only_adds_keys() -> None:
     add_intervals(r)
     assert json.dumps(strip(r), sort_keys=True) == before and PER_FIELD not in json.dumps(r)
     assert {k: r["baseline_declared"][k] for k in want_base} == want_base and "f1_ci" in r["current"]["end"]
+
+
+def test_signed_or_negative_intervals_are_joined_by_to_not_a_dash():
+    from pipelines.evaluation.crop_type import _fig
+
+    assert _fig(0.0, [-0.028, 0.03], "+") == "+0.000 (-0.028 to +0.030)"
+    assert _fig(-0.1, [-0.2, -0.05]) == "-0.100 (-0.200 to -0.050)"
+    assert _fig(0.5, [0.4, 0.6]) == "0.500 (0.400–0.600)"
+    assert _fig(0.5, None) == "0.500"
