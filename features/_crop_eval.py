@@ -41,8 +41,9 @@ __all__ = ["MID_SEASON_DAYS", "PER_FIELD", "cawa_benchmark", "classification_met
 #: 15 Sep + 308 = 20 July; in-smallholder: 15 May + 123 = 15 September, monsoon clouds)
 MID_SEASON_DAYS = {"us-nebraska": 308, "in-smallholder": 123}
 
-#: the private key of a scored test's metrics holding ``{"true": [...], "pred": [...]}``, its fields' crops in order:
-#: what the bootstrap intervals resample; not a figure, so the evaluation's report removes it before it is written
+#: the private key of a scored test's metrics holding ``{"true": [...], "pred": [...], "field_id": [...], "season":
+#: [...]}``, its fields' crops (and which field-seasons they are: a cluster bootstrap's groups) in order: what the
+#: bootstrap intervals resample; not a figure, so the evaluation's report removes it before it is written
 PER_FIELD = "_per_field"
 
 CAWA_SERIES = "CAWa_CropType_time-series.csv"
@@ -164,7 +165,8 @@ def _scored(clf: CropTypeClassifier, series: pd.DataFrame, test: pd.DataFrame, c
                                              dec == np.asarray(true, dtype=object))
     if "rice" in idx:
         m["rice_vs_other_accuracy"] = float(np.mean([(a == "rice") == (b == "rice") for a, b in zip(true, pred)]))
-    m[PER_FIELD] = {"true": true, "pred": [str(x) for x in pred]}
+    m[PER_FIELD] = {"true": true, "pred": [str(x) for x in pred], "field_id": test["field_id"].astype(str).tolist(),
+                    "season": test["season"].astype(str).tolist()}
     return m
 
 

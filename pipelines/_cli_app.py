@@ -32,7 +32,13 @@ __all__ = [
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
     "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
     "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP", "rejected_text",
+    "INTERVAL_BY_HELP",
 ]
+
+#: help of ``--interval-by`` (every ``agcredit evaluate`` command)
+INTERVAL_BY_HELP = ("what the 95% intervals resample: field (default: fields as if independent), condition (the "
+                    "fields of one simulated condition of the truth drawn together) or farmer (the fields of one "
+                    "farmer of the records drawn together): a cluster bootstrap; a field without one is its own group")
 
 #: help of ``--crop-season-scale`` (underwrite, value, features build)
 SEASON_SCALE_HELP = ("pin the crop model's season scale (0.25-4; e.g. an earlier decision record's "

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from features.errors import UserInputError
-from pipelines._cli_app import echo, evaluate_app, train_app, user_errors
+from pipelines._cli_app import INTERVAL_BY_HELP, echo, evaluate_app, train_app, user_errors
 from pipelines.train_crop import CHECKPOINTS_SYNTAX, parse_checkpoints
 
 __all__ = ["evaluate_crop_type_command", "train_crop_type_command"]
@@ -104,9 +104,12 @@ def evaluate_crop_type_command(
     as_json: bool = typer.Option(False, "--json", help="print the full report as JSON"),
     loso: bool = typer.Option(True, "--loso/--no-loso", help="also leave-one-season-out (slower)"),
     cache_dir: Path | None = typer.Option(None, "--cache-dir", "--cache", help="series cache (default: COUNTY/.cache)"),
+    interval_by: str = typer.Option("field", "--interval-by", help=INTERVAL_BY_HELP),
 ) -> None:
     """Crop type trained on past declared crops, tested on the current season's true crops."""
+    from pipelines.evaluation._bootstrap import check_interval_by
     from pipelines.evaluation.crop_type import evaluate_crop_type_county, render_crop_type
 
-    r = evaluate_crop_type_county(county, leave_one_season_out=loso, cache_dir=cache_dir)
+    check_interval_by(interval_by)
+    r = evaluate_crop_type_county(county, leave_one_season_out=loso, cache_dir=cache_dir, interval_by=interval_by)
     echo(render_crop_type(r, as_json=as_json))

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import echo, err, evaluate_app, user_errors
+from pipelines._cli_app import INTERVAL_BY_HELP, echo, err, evaluate_app, user_errors
 
 
 @evaluate_app.command("alerts")
@@ -28,6 +28,7 @@ def alerts_cmd(
     rule: list[str] = typer.Option(None, "--rule", help="NAME=VALUE: an alert threshold set instead of its default "
                                                         "(repeatable; e.g. peer_stall_max=0.5 turns that option "
                                                         "on); the tuning runs with it, a tuned name is fixed."),
+    interval_by: str = typer.Option("field", "--interval-by", help=INTERVAL_BY_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
     events_out: Path = typer.Option(None, "--events-out",
                                     help="Also write every event of the season (field, event, onset), the alert "
@@ -38,13 +39,15 @@ def alerts_cmd(
     baseline; figures labelled synthetic or real."""
     from features.atomic import check_writable, write_table_atomic
     from pipelines.evaluation import json_ready
+    from pipelines.evaluation._bootstrap import check_interval_by
     from pipelines.evaluation.alerts import evaluate_alerts, format_alert_evaluation, parse_rules
 
+    check_interval_by(interval_by)  # before minutes of replay
     rules = parse_rules(rule or [])  # before minutes of replay
     if events_out is not None:
         check_writable(events_out, what="--events-out file")  # before minutes of replay
     ev = evaluate_alerts(county, season=season, tune=tune, crop_model=crop_model, cache_dir=cache, progress=err,
-                         weather=weather, timing_unit=_timing(timing), rules=rules)
+                         weather=weather, timing_unit=_timing(timing), rules=rules, interval_by=interval_by)
     if events_out is not None:
         write_table_atomic(ev.events, events_out)
         err(f"wrote {len(ev.events)} events ({int(ev.events['alert_date'].notna().sum())} caught) to {events_out}")

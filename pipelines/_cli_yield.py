@@ -10,7 +10,7 @@ from typing import Any
 import typer
 
 from features.errors import UserInputError
-from pipelines._cli_app import echo, err, evaluate_app, train_app, user_errors
+from pipelines._cli_app import INTERVAL_BY_HELP, echo, err, evaluate_app, train_app, user_errors
 
 
 def _progress(enabled: bool) -> Any:
@@ -94,10 +94,13 @@ def evaluate_yield_cmd(
     no_weather: bool = typer.Option(False, "--no-weather", help="Evaluate without weather even when the county "
                                     "has weather/daily.csv."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
+    interval_by: str = typer.Option("field", "--interval-by", help=INTERVAL_BY_HELP),
 ) -> None:
     """Leave-one-season-out yield evaluation against truth, beside baselines and an oracle; checks the targets."""
+    from pipelines.evaluation._bootstrap import check_interval_by
     from pipelines.evaluation.yield_ import evaluate_yield_county, read_feature_snapshot, read_fold_snapshot
 
+    check_interval_by(interval_by)
     held = [s.strip() for s in seasons.split(",") if s.strip()] if seasons else None
     if weather is not None and no_weather:
         raise UserInputError("give --weather F or --no-weather, not both")
@@ -107,7 +110,8 @@ def evaluate_yield_cmd(
     feats = read_feature_snapshot(features, ("end", "mid")) if features and folds is None else None
     res = evaluate_yield_county(county, seasons=held, oracle=not no_oracle, cache_dir=cache,
                                 progress=_progress(not quiet), features=feats, fold_snapshot=folds, weather=weather,
-                                county_weather=not no_weather, phenology=phenology == "calibrated")
+                                county_weather=not no_weather, phenology=phenology == "calibrated",
+                                interval_by=interval_by)
     if as_json:
         json.dump(res.to_dict(), sys.stdout, indent=1, sort_keys=True, default=str)
         sys.stdout.write("\n")

@@ -17,7 +17,8 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["read_truth", "synthetic_label", "is_synthetic", "data_kind", "json_ready", "UNLABELLED"]
+__all__ = ["read_truth", "synthetic_label", "is_synthetic", "data_kind", "json_ready", "UNLABELLED", "group_keys",
+           "season_groups"]
 
 
 #: the label of a county whose county.json does not say whether it is synthetic: never taken for real data
@@ -69,6 +70,49 @@ def read_truth(county: str | Path, table: str = "fields") -> pd.DataFrame:
     if "field_id" in df.columns:
         df["field_id"] = df["field_id"].astype("str")
     return df
+
+
+def group_keys(county: str | Path, by: str) -> pd.DataFrame | None:
+    """field_id, season, group: each field-season's group for ``agcredit evaluate … --interval-by`` (a cluster
+    bootstrap, :mod:`pipelines.evaluation._bootstrap`): ``condition`` — the truth's ``condition_id`` (the fields of one
+    simulated growth run); ``farmer`` — the declared fields' farmer (``records/fields.gpkg``, as
+    :meth:`pipelines.county.County.fields` reads it: the keyed ``farmer_token`` of the farmer's national ID, the
+    identifier itself never held, and the token kept only in memory as a group key, never written). None for
+    ``field`` (every field its own group: the draws as before). A field-season without a group value is its own group
+    (:func:`pipelines.evaluation._bootstrap.group_codes`). A one-line :class:`UserInputError` (exit 2) for an unknown
+    ``by``, for ``condition`` on a county whose truth has no condition ids and for ``farmer`` on records naming no
+    farmer."""
+    from pipelines.evaluation._bootstrap import check_interval_by
+
+    by = check_interval_by(by)
+    if by == "field":
+        return None
+    path = Path(county)
+    if by == "condition":
+        t = read_truth(path)
+        if "condition_id" not in t.columns or not t["condition_id"].notna().any():
+            raise UserInputError(f"--interval-by condition: {path / 'truth' / 'fields.parquet'} has no condition ids "
+                                 "(condition_id)")
+        return pd.DataFrame({"field_id": t["field_id"].astype(str), "season": t["season"].astype(str),
+                             "group": t["condition_id"].to_numpy(dtype=object)})
+    from pipelines.county import County
+
+    f = County(path).fields()
+    if "farmer_token" not in f.columns or not f["farmer_token"].notna().any():
+        raise UserInputError(f"--interval-by farmer: {path / 'records' / 'fields.gpkg'} names no farmer")
+    return pd.DataFrame({"field_id": f["field_id"].astype(str).to_numpy(), "season": f["season"].astype(str).to_numpy(),
+                         "group": f["farmer_token"].to_numpy(dtype=object)})
+
+
+def season_groups(keys: pd.DataFrame | None, season: str, field_ids: Any) -> Any:
+    """The group codes (:func:`pipelines.evaluation._bootstrap.group_codes`) of ``field_ids`` (in their order) in
+    ``season`` from :func:`group_keys`' table; None when ``keys`` is None (``--interval-by field``)."""
+    from pipelines.evaluation._bootstrap import group_codes
+
+    if keys is None:
+        return None
+    m = keys[keys["season"] == str(season)].drop_duplicates("field_id").set_index("field_id")["group"]
+    return group_codes(pd.Series(list(field_ids), dtype=object).astype(str).map(m))
 
 
 def json_ready(obj: Any) -> Any:

@@ -4,12 +4,20 @@ and precision, recall and delay of the alerts raised against them (the rules are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from pipelines.evaluation._bootstrap import INTERVAL, describe, percentile_interval, repeated_median, resample_counts
+from pipelines.evaluation._bootstrap import (
+    INTERVAL,
+    describe,
+    group_codes,
+    percentile_interval,
+    repeated_median,
+    resample_counts,
+)
 
 if TYPE_CHECKING:
     from pipelines.evaluation.alerts import Expectations, SeasonData
@@ -87,9 +95,12 @@ EVENT_COLUMNS = ["field_id", "event", "onset", "alert_date", "delay_obs", "alert
 
 
 def score_alerts(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame, data: SeasonData,
-                 season: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
-    """Overall metrics, per-event-type and per-alert tables (see the module docstring)."""
-    metrics, by_event, by_alert, _ = score_alerts_with_events(alerts, events, truth, data, season)
+                 season: str, *, groups: Mapping[str, Any] | None = None, interval_by: str = "field"
+                 ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame]:
+    """Overall metrics, per-event-type and per-alert tables (see the module docstring); ``groups`` and
+    ``interval_by``: the intervals' groups (:func:`field_bootstrap`)."""
+    metrics, by_event, by_alert, _ = score_alerts_with_events(alerts, events, truth, data, season, groups=groups,
+                                                              interval_by=interval_by)
     return metrics, by_event, by_alert
 
 
@@ -102,7 +113,8 @@ def _alerts_on_field(by_field: dict[str, list[tuple[str, pd.Timestamp]]], fid: s
 
 
 def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: pd.DataFrame, data: SeasonData,
-                             season: str) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+                             season: str, *, groups: Mapping[str, Any] | None = None, interval_by: str = "field"
+                             ) -> tuple[dict[str, Any], pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """:func:`score_alerts` and the per-event table (:data:`EVENT_COLUMNS`) its recall and delay are counted on."""
     obs = data.obs[data.obs["season"] == season]
     obs_dates = {str(k): g["date"].to_numpy() for k, g in obs.groupby("field_id")}
@@ -148,33 +160,44 @@ def score_alerts_with_events(alerts: pd.DataFrame, events: pd.DataFrame, truth: 
                "high_alerts": n_high, "precision": _ratio(tp, n_high),
                "median_delay_obs": float(np.median(delays)) if delays else None,
                "fields": int(len(t)), "clear_obs_per_field": round(len(obs) / max(len(t), 1), 1)}
-    ci, ci_event = field_bootstrap(t["field_id"].astype(str).tolist(), high_rows, per_event)
+    ci, ci_event = field_bootstrap(t["field_id"].astype(str).tolist(), high_rows, per_event, groups=groups,
+                                   interval_by=interval_by)
     metrics.update(ci)
     if len(by_event):
         by_event["recall_ci"] = [ci_event.get(str(e)) for e in by_event["event"]]
     return metrics, by_event, by_alert, per_event.sort_values(["event", "field_id"], kind="stable").reset_index(drop=True)
 
 
-def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: pd.DataFrame
+def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: pd.DataFrame, *,
+                    groups: Mapping[str, Any] | None = None, interval_by: str = "field"
                     ) -> tuple[dict[str, Any], dict[str, list[float] | None]]:
     """The 95% intervals of precision, recall and median delay (:data:`INTERVAL`): the season's ``fields`` resampled
     with replacement, each resample scored as the whole season is — precision over the drawn fields' high alerts
     (``high``: field, right), recall over their events and the median of their delays (``per_event``:
     :data:`EVENT_COLUMNS`). Returns the metrics' ``precision_ci``, ``recall_ci``, ``median_delay_obs_ci`` (None where
     no resample has a figure) and ``interval`` (how they were drawn), and each event type's recall interval. A
-    field's alerts and events go together: a field with several is one draw."""
+    field's alerts and events go together: a field with several is one draw.
+
+    ``groups`` (field → group key, :func:`pipelines.evaluation.group_keys`; ``interval_by`` names them): a cluster
+    bootstrap — the season's groups drawn whole, each field (its alerts and events with it) as often as its group; a
+    field without a key is its own group. ``interval`` then says so and ``interval_by`` is added (absent for fields:
+    the output as before)."""
     pos = {f: i for i, f in enumerate(dict.fromkeys(fields))}
     for f in [h[0] for h in high] + per_event["field_id"].astype(str).tolist():
         pos.setdefault(f, len(pos))  # an alert or event on a field outside the season's rows still counts once
     n = len(pos)
-    how = {"interval": describe("the season's fields")}
+    codes = None if groups is None else group_codes([groups.get(f) for f in pos])
+    how: dict[str, Any] = {"interval": describe("the season's fields")}
+    if codes is not None:
+        how = {"interval": describe("the season's fields", interval_by, int(codes.max()) + 1 if n else 0),
+               "interval_by": interval_by}
     empty: dict[str, Any] = {"precision_ci": None, "recall_ci": None, "median_delay_obs_ci": None, **how}
     ev_f = per_event["field_id"].astype(str).map(pos).to_numpy(dtype=int) if len(per_event) else np.zeros(0, int)
     hi_f = np.array([pos[f] for f, _ in high], dtype=int)
     active = np.unique(np.concatenate([ev_f, hi_f]))
     if n == 0 or not len(active):
         return empty, {}
-    w = resample_counts(n, active)
+    w = resample_counts(n, active, groups=codes)
 
     def per_field(idx: np.ndarray, vals: np.ndarray | None = None) -> np.ndarray:
         """Per column of ``w`` (an active field): the count of ``idx`` (or the sum of ``vals``) on that field."""

@@ -1,31 +1,88 @@
 """The intervals beside the evaluations' figures: the scored units (fields) resampled with replacement, each resample
 scored as the whole set is, and the percentile interval of the resampled figures. A fixed seed, so the same
-evaluation gives the same intervals byte for byte (``agcredit evaluate alerts`` and ``growth-stage``)."""
+evaluation gives the same intervals byte for byte (``agcredit evaluate alerts`` and ``growth-stage``).
+
+A cluster (grouped) bootstrap (``agcredit evaluate … --interval-by condition|farmer``, :data:`INTERVAL_BY`): the
+set's G groups of units (the fields of one simulated condition, or of one farmer) drawn G of G with replacement, each
+unit counted as often as its group is drawn (:func:`group_codes`, ``resample_counts(…, groups=)``) — units of one
+group are not independent, and drawing them as if they were narrows the interval. A resample then holds a varying
+number of units (the drawn groups' sizes); every scorer here divides by the resample's own total. ``groups=None`` (the
+default, ``--interval-by field``) draws exactly as before; so does every unit its own group (the same draws)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["INTERVAL", "Counts", "Draws", "describe", "resample_counts", "season_draws", "percentile_interval",
+from features.errors import UserInputError
+
+__all__ = ["INTERVAL", "INTERVAL_BY", "Counts", "Draws", "describe", "resample_counts", "season_draws",
+           "grouped_season_draws", "group_codes", "check_interval_by", "percentile_interval",
            "sorted_draws", "draws_median", "draws_quantile", "repeated_median", "repeated_quantile"]
 
 #: level, number of resamples and seed of every interval drawn here
 INTERVAL: dict[str, Any] = {"level": 0.95, "resamples": 2000, "seed": 20261205}
 
 
-def describe(units: str) -> str:
-    """How the intervals were drawn, in words (printed under the figures and kept in the JSON)."""
+#: what ``--interval-by`` may name → the groups it draws whole, in words (``field``: every field its own: today's draws)
+INTERVAL_BY: dict[str, str] = {"field": "field", "condition": "simulated condition", "farmer": "farmer"}
+
+
+def check_interval_by(value: str) -> str:
+    """``value`` when it is one of :data:`INTERVAL_BY`, else a one-line :class:`UserInputError` (exit 2) that does not
+    quote what was typed."""
+    if value not in INTERVAL_BY:
+        raise UserInputError(f"--interval-by: expected one of {', '.join(INTERVAL_BY)}")
+    return value
+
+
+def describe(units: str, by: str = "field", n_groups: int | None = None) -> str:
+    """How the intervals were drawn, in words (printed under the figures and kept in the JSON). ``by`` other than
+    ``field``: a cluster bootstrap over the groups (:data:`INTERVAL_BY`) of ``units`` — ``n_groups`` of them — each
+    drawn with all its fields."""
+    if by != "field":
+        count = f"{n_groups:,} groups, " if n_groups is not None else ""
+        units = f"{units} grouped by {INTERVAL_BY[by]} ({count}each drawn whole)"
     return (f"{INTERVAL['level']:.0%} percentile bootstrap over {units} "
             f"({INTERVAL['resamples']:,} resamples, seed {INTERVAL['seed']})")
 
 
-def resample_counts(n: int, cols: np.ndarray, stream: int = 0) -> np.ndarray:
+def group_codes(keys: Sequence[Any] | pd.Series | np.ndarray) -> np.ndarray:
+    """Each unit's group as a code 0…G−1 (in order of first appearance), from its group key (a condition id, a farmer
+    token; never kept beyond this): a unit without one (None, NaN, blank) is its own group. Distinct keys give
+    ``arange(n)``: every unit its own group, which :func:`resample_counts` draws exactly as ``groups=None``."""
+    s = pd.Series(np.asarray(keys, dtype=object), dtype=object)
+    missing = (s.isna() | (s.astype(str).str.strip() == "")).to_numpy()
+    codes, uniques = pd.factorize(s.where(~missing, None), use_na_sentinel=True)
+    codes = codes.astype(np.int64)
+    # a unit without a key: a group of its own, numbered in place among the keyed units' first appearances
+    out = np.empty(len(s), dtype=np.int64)
+    seen: dict[int, int] = {}
+    nxt = 0
+    for i, c in enumerate(codes):
+        if c < 0:
+            out[i] = nxt
+            nxt += 1
+        else:
+            if c not in seen:
+                seen[c] = nxt
+                nxt += 1
+            out[i] = seen[c]
+    return out
+
+
+def resample_counts(n: int, cols: np.ndarray, stream: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
     """How often each of the ``cols`` of ``n`` units is drawn in each of :data:`INTERVAL`'s resamples of ``n`` units
     with replacement: (resamples, len(cols)). Units outside ``cols`` (those that add nothing to any figure) are
     drawn too, so every resample has ``n`` units; drawn in chunks of at most 2 million draws.
+
+    ``groups`` (:func:`group_codes`: each of the ``n`` units' group 0…G−1): a cluster bootstrap — the G groups drawn
+    G of G with replacement and each unit counted as often as its group is drawn (all units of a group always the
+    same count; a resample holds the drawn groups' units, a varying number). None: every unit its own group, the
+    draws above; ``groups = arange(n)`` gives the very same counts.
 
     ``stream`` picks the random stream: 0 (the default) is the seed's own, as every single set of units draws it;
     ``k`` > 0 is the seed's ``k``-th spawned child (``numpy.random.SeedSequence(seed, spawn_key=(k,))``), an
@@ -34,12 +91,20 @@ def resample_counts(n: int, cols: np.ndarray, stream: int = 0) -> np.ndarray:
     reps = int(INTERVAL["resamples"])
     seed = int(INTERVAL["seed"])
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)) if stream else seed)
+    cols = np.asarray(cols, dtype=np.int64)
+    if groups is None:
+        g, gcols = n, cols
+    else:
+        codes = np.asarray(groups, dtype=np.int64)
+        if codes.shape != (n,) or (n and (codes.min() < 0)):
+            raise ValueError(f"groups: expected {n} group codes 0…G−1, one per unit")
+        g, gcols = (int(codes.max()) + 1 if n else 0), codes[cols]
     out = np.empty((reps, len(cols)), dtype=np.int32)
-    step = max(1, min(250, 2_000_000 // max(n, 1)))
+    step = max(1, min(250, 2_000_000 // max(g, 1)))
     for lo in range(0, reps, step):
         k = min(step, reps - lo)
-        idx = rng.integers(0, n, size=(k, n)) + (np.arange(k) * n)[:, None]
-        out[lo:lo + k] = np.bincount(idx.ravel(), minlength=k * n).reshape(k, n)[:, cols]
+        idx = rng.integers(0, g, size=(k, g)) + (np.arange(k) * g)[:, None]
+        out[lo:lo + k] = np.bincount(idx.ravel(), minlength=k * g).reshape(k, g)[:, gcols]
     return out
 
 
@@ -48,11 +113,20 @@ def resample_counts(n: int, cols: np.ndarray, stream: int = 0) -> np.ndarray:
 Counts = Callable[[int, int], np.ndarray]
 
 
-def season_draws(k: int, n: int) -> np.ndarray:
+def season_draws(k: int, n: int, groups: np.ndarray | None = None) -> np.ndarray:
     """The ``k``-th held-out season's draws of its ``n`` fields: its own stream of the shared seed (stream ``k + 1``;
     stream 0 is the one every unstratified interval draws), so that seasons with as many fields are not drawn
-    alike."""
-    return resample_counts(n, np.arange(n), stream=k + 1)
+    alike. ``groups``: the season's fields' group codes (:func:`group_codes`): its groups drawn whole, within it."""
+    return resample_counts(n, np.arange(n), stream=k + 1, groups=groups)
+
+
+def grouped_season_draws(groups: Sequence[np.ndarray | None]) -> Counts:
+    """:data:`Counts` of a bootstrap stratified by season and clustered within each: the ``k``-th held-out season's
+    groups (``groups[k]``, :func:`group_codes` of its fields in order; None: every field its own) drawn with
+    replacement on that season's own stream (:func:`season_draws`)."""
+    def counts(k: int, n: int) -> np.ndarray:
+        return season_draws(k, n, groups[k])
+    return counts
 
 
 def percentile_interval(values: np.ndarray) -> list[float] | None:

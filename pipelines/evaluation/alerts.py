@@ -51,7 +51,7 @@ from pipelines._monitor_cohort import SeasonTrajectories
 from pipelines._monitor_expect import arrays_by_key
 from pipelines._monitor_format import format_alert_evaluation
 from pipelines._monitor_thermal import ThermalClock
-from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.evaluation import group_keys, read_truth, synthetic_label
 from pipelines.evaluation._alert_scoring import (
     EVENT_COLUMNS,
     HIGH_ALERTS,
@@ -575,7 +575,7 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
                     n_tune_seasons: int = 2, progress: Callable[[str], None] | None = None,
                     data: SeasonData | None = None, grid: dict[str, Sequence[Any]] | None = None,
                     weather: str | Path | None = None, timing_unit: str = "days",
-                    rules: dict[str, Any] | None = None) -> AlertEvaluation:
+                    rules: dict[str, Any] | None = None, interval_by: str = "field") -> AlertEvaluation:
     """Replay ``season`` (default: the county's current one) and score it against ``truth/``.
 
     ``params`` given: used as is; else tuned on the last ``n_tune_seasons`` past seasons when ``tune``,
@@ -583,12 +583,16 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
     :func:`load_season_data`; ``timing_unit`` ``gdd``: the collapse timing in growing degree days from it (the
     params' ``timing_unit`` when ``params`` are given). ``rules`` (:func:`parse_rules`; not with ``params``):
     thresholds set instead of the defaults — an option such as ``peer_stall_max`` turned on —, the tuning run with
-    them and a tuned name fixed at its value (taken out of the grid); said in the notes.
+    them and a tuned name fixed at its value (taken out of the grid); said in the notes. ``interval_by``
+    (``field``, ``condition``, ``farmer``): the 95% intervals' resampled units — fields, or every field of one
+    simulated condition (truth) or of one farmer (the records) drawn together (:func:`pipelines.evaluation.group_keys`;
+    a field without one is its own group); a field's alerts and events always go with it.
     """
     if rules and params is not None:
         raise UserInputError("evaluate alerts: give the thresholds either as params or as rules, not both")
     base = _with_rules(AlertParams(timing_unit=timing_unit), rules or {})
     truth = read_truth(county)
+    keys = group_keys(county, interval_by)  # before minutes of replay: an unknown value or a missing key refused
     if data is None and (Path(county) / "county.json").is_file():
         from pipelines.county import County
 
@@ -621,9 +625,15 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
                      "crop_mismatch events are left out of recall")
     alerts = replay_alerts(data, season, exp, params, crop_probs=probs)
     events = truth_events(truth, data, season, exp, crop_mismatch=probs is not None)
-    metrics, by_event, by_alert, per_event = score_alerts_with_events(alerts, events, truth, data, season)
+    groups = None
+    if keys is not None:
+        ks = keys[keys["season"] == season].drop_duplicates("field_id")
+        groups = dict(zip(ks["field_id"], ks["group"], strict=True))
+    metrics, by_event, by_alert, per_event = score_alerts_with_events(alerts, events, truth, data, season,
+                                                                      groups=groups, interval_by=interval_by)
     naive = naive_alerts(data, season, exp)
-    base_m, base_ev, _ = score_alerts(naive.assign(season=season), events, truth, data, season)
+    base_m, base_ev, _ = score_alerts(naive.assign(season=season), events, truth, data, season, groups=groups,
+                                      interval_by=interval_by)
     by_event = with_naive_by_event(by_event, base_ev)
     return AlertEvaluation(county=str(county), season=season, label=synthetic_label(county), params=params,
                            tuned_on=tuned_on, metrics=metrics, baseline=base_m, by_event=by_event,

@@ -20,7 +20,9 @@ carry a 95% interval (``<figure>_ci``): the table's fields resampled with replac
 resample scored as the whole table is (:mod:`pipelines.evaluation._bootstrap`). It says how much a figure owes to
 which fields the county happens to hold; the calibration and the estimate are not redone per resample, so it says
 nothing of how they would vary. Groups too small to be judged get an interval too (a one-field group's is that
-field's error, twice).
+field's error, twice). With ``interval_by`` ``condition`` or ``farmer`` (``--interval-by``) the fields are drawn in
+clusters — every field of one simulated condition (truth) or of one farmer (the records) together, a field without
+one its own cluster (:func:`pipelines.evaluation.group_keys`) — and ``interval`` says so (``interval_by`` is added).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
-from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.evaluation import group_keys, read_truth, season_groups, synthetic_label
 from pipelines.evaluation._bootstrap import (
     describe,
     draws_median,
@@ -93,25 +95,28 @@ def _group(table: pd.DataFrame, name: str, w: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def area_metrics(table: pd.DataFrame) -> dict[str, Any]:
+def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval_by: str = "field"
+                 ) -> dict[str, Any]:
     """Metrics of a per-field table: field_area_ha, declared_area_ha, planted_area_ha (estimate, NaN = missed),
     planted_fraction (estimate), true_area_ha, true_fraction, events (";"-joined).
 
     Beside the estimate's figures, their 95% intervals (``<figure>_ci``, None where no resample has the figure) and
     ``interval``, how they were drawn: the table's rows resampled once (:func:`resample_counts`), each figure scored
     on every resample as it is on the table — a group's quantiles over its drawn rows with their repetitions, the
-    county total and the recall as count-weighted sums."""
+    county total and the recall as count-weighted sums. ``groups``: the rows' cluster codes
+    (:func:`pipelines.evaluation._bootstrap.group_codes`, named by ``interval_by``), each cluster drawn whole; None:
+    every row its own."""
     n_rows = len(table)
-    w = resample_counts(n_rows, np.arange(n_rows)) if n_rows else np.zeros((1, 0), dtype=np.int32)
+    w = resample_counts(n_rows, np.arange(n_rows), groups=groups) if n_rows else np.zeros((1, 0), dtype=np.int32)
     is_planted = (table["true_area_ha"] > 0).to_numpy()
     partly_planted = table["events"].fillna("").str.contains("partly_planted", regex=False).to_numpy()
     field_ha = table["field_area_ha"].to_numpy(dtype=np.float64)
-    groups = []
+    sized = []
     for name, lo, hi in SIZE_CLASSES:
         m = is_planted & (field_ha >= lo) & (field_ha < hi)
-        groups.append(_group(table[m], name, w[:, m]))
+        sized.append(_group(table[m], name, w[:, m]))
     m = is_planted & partly_planted
-    groups.append(_group(table[m], "partly planted", w[:, m]))
+    sized.append(_group(table[m], "partly planted", w[:, m]))
     true_total = float(table["true_area_ha"].sum())
     est_total = float(table["planted_area_ha"].fillna(0.0).sum())
     decl_total = float(table["declared_area_ha"].fillna(0.0).sum())
@@ -139,17 +144,23 @@ def area_metrics(table: pd.DataFrame) -> dict[str, Any]:
                 "baseline_recall": _r(float(((decl_frac < NEVER_PLANTED) & never).sum() / n_never)) if n_never else None,
                 "target": TARGETS["never-planted recall"],
                 "met": bool(recall >= TARGETS["never-planted recall"]) if n_never else None}
-    checks = [g["met"] for g in groups if g["met"] is not None] + [total["met"], np_block["met"]]
-    return {"groups": groups, "county_total": total, "never_planted": np_block,
+    checks = [g["met"] for g in sized if g["met"] is not None] + [total["met"], np_block["met"]]
+    how: dict[str, Any] = {"interval": describe("the scored fields")}
+    if groups is not None:
+        how = {"interval": describe("the scored fields", interval_by, int(np.max(groups)) + 1 if n_rows else 0),
+               "interval_by": interval_by}
+    return {"groups": sized, "county_total": total, "never_planted": np_block,
             "n_fields": len(table), "n_missing": int(table["planted_area_ha"].isna().sum()),
-            "targets_met": bool(all(c for c in checks if c is not None)), "interval": describe("the scored fields")}
+            "targets_met": bool(all(c for c in checks if c is not None)), **how}
 
 
 def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.date | None = None,
-                  calib_seasons: int = 3, cache_dir: Path | None = None) -> dict[str, Any]:
+                  calib_seasons: int = 3, cache_dir: Path | None = None, interval_by: str = "field"
+                  ) -> dict[str, Any]:
     """Evaluate planted area on a county folder (default: the current season at the end of its window).
 
-    Thresholds are calibrated on the ``calib_seasons`` most recent past seasons (0: defaults).
+    Thresholds are calibrated on the ``calib_seasons`` most recent past seasons (0: defaults). ``interval_by``: the
+    intervals' clusters (the module docstring; ``field``: every field its own, as before).
     """
     import dataclasses
 
@@ -160,6 +171,7 @@ def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.da
     from features.series import season_window
     from pipelines.county import County
 
+    keys = group_keys(county, interval_by)  # before the imagery: an unknown value or a missing key refused
     c = County(county, cache_dir=cache_dir)
     season = season or c.current_season
     as_of = as_of or season_window(season, c.region)[1]
@@ -187,7 +199,7 @@ def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.da
            "as_of": as_of.isoformat(), "calibrated_on": past, "params": dataclasses.asdict(params),
            "outside_fields": len(est.attrs.get("outside_fields", [])),
            "no_clear_fields": len(est.attrs.get("no_clear_fields", [])), "no_truth": int(unknown.sum())}
-    out.update(area_metrics(table))
+    out.update(area_metrics(table, season_groups(keys, season, table["field_id"]), interval_by))
     return out
 
 

@@ -32,6 +32,11 @@ current season's end set (the same fields), and ``model_minus_baseline_accuracy`
 baseline's) with ``model_minus_baseline_accuracy_ci``, resample by resample: paired, what "beats the declared crop"
 reads from (:func:`baseline_intervals`). They say how much a figure owes to which fields the set happens to hold; the
 classifier is not refit per resample, so they say nothing of how the fit itself would vary.
+
+With ``interval_by`` ``condition`` or ``farmer`` (``--interval-by``) every set's fields are drawn in clusters —
+every field of one simulated condition (truth) or of one farmer (the records) together, a field without one its own
+cluster (:func:`pipelines.evaluation.group_keys`); the leave-one-season-out means draw each held-out season's clusters
+within it — and ``interval`` says so (``interval_by`` is added).
 """
 
 from __future__ import annotations
@@ -45,8 +50,16 @@ import pandas as pd
 
 from features._crop_eval import PER_FIELD, weighted_classification_metrics
 from features.errors import UserInputError
-from pipelines.evaluation import json_ready, read_truth, synthetic_label
-from pipelines.evaluation._bootstrap import Counts, describe, percentile_interval, resample_counts, season_draws
+from pipelines.evaluation import group_keys, json_ready, read_truth, synthetic_label
+from pipelines.evaluation._bootstrap import (
+    Counts,
+    describe,
+    group_codes,
+    grouped_season_draws,
+    percentile_interval,
+    resample_counts,
+    season_draws,
+)
 
 __all__ = ["CI_KEYS", "INTERVAL_UNITS", "MODEL_MINUS_BASELINE", "PER_CLASS_CI_KEYS", "add_intervals",
            "baseline_intervals", "evaluate_crop_type_county", "loso_intervals", "render_crop_type",
@@ -82,32 +95,53 @@ def _empty_intervals(rice: bool = False) -> dict[str, Any]:
     return {**{f"{k}_ci": None for k in keys}, **{f"{k}_ci": {} for k in PER_CLASS_CI_KEYS}}
 
 
-def set_intervals(per_field: dict[str, list[str]], rice: bool = False) -> dict[str, Any]:
+def _codes(per_field: dict[str, list[str]], keys: pd.DataFrame | None) -> np.ndarray | None:
+    """The cluster codes (:func:`pipelines.evaluation._bootstrap.group_codes`) of a scored set's field-seasons
+    (``per_field``'s ``field_id`` and ``season``) from :func:`pipelines.evaluation.group_keys`' table; None without
+    one (every field its own)."""
+    if keys is None:
+        return None
+    if "field_id" not in per_field:
+        raise ValueError("a grouped interval needs the scored set's field_id and season")
+    at = dict(zip(zip(keys["field_id"].astype(str), keys["season"].astype(str), strict=True), keys["group"],
+                  strict=True))
+    out = []
+    for f, s in zip(per_field["field_id"], per_field["season"], strict=True):
+        g = at.get((str(f), str(s)))
+        out.append(None if g is None or pd.isna(g) else f"{s}\x1f{g}")
+    return group_codes(out)
+
+
+def set_intervals(per_field: dict[str, list[str]], rice: bool = False, keys: pd.DataFrame | None = None
+                  ) -> dict[str, Any]:
     """``accuracy_ci`` and ``macro_f1_ci`` of one scored set (``per_field``: its fields' ``true`` and ``pred``
     crops), ``rice_vs_other_accuracy_ci`` where ``rice`` (the set has that figure), and ``recall_ci`` / ``f1_ci``
     (dicts class → interval, the classes of the set's ``recall`` / ``f1``): its fields resampled with replacement on
     the shared seed's own stream, as every single set is drawn, so that the end and mid-season checkpoints of a set,
-    scored on the same fields, are drawn alike. None (per class: empty dicts) for an empty set (no figure to bound)."""
+    scored on the same fields, are drawn alike. None (per class: empty dicts) for an empty set (no figure to bound).
+    ``keys`` (:func:`pipelines.evaluation.group_keys`): the set's clusters drawn whole (``per_field`` then names its
+    field-seasons)."""
     n = len(per_field["true"])
     if not n:
         return _empty_intervals(rice)
-    figs = weighted_classification_metrics(per_field["true"], per_field["pred"], resample_counts(n, np.arange(n)))
+    counts = resample_counts(n, np.arange(n), groups=_codes(per_field, keys))
+    figs = weighted_classification_metrics(per_field["true"], per_field["pred"], counts)
     return _figure_intervals(figs, rice)
 
 
-def baseline_intervals(model: dict[str, list[str]], baseline: dict[str, list[str]], rice: bool = False
-                       ) -> dict[str, Any]:
+def baseline_intervals(model: dict[str, list[str]], baseline: dict[str, list[str]], rice: bool = False,
+                       keys: pd.DataFrame | None = None) -> dict[str, Any]:
     """The declared-crop baseline's intervals (as :func:`set_intervals`' for ``baseline``: its fields' true and
     declared crops) on the very resamples the model's set (``model``: the same fields' true and predicted crops, in
     the same order) is drawn on — the same fields, the same stream — and :data:`MODEL_MINUS_BASELINE` ``_ci``: the
     interval of the model's accuracy minus the baseline's, resample by resample (paired: what "beats the declared
-    crop" can be read from)."""
+    crop" can be read from). ``keys``: the model's set's clusters drawn whole (:func:`set_intervals`)."""
     if list(model["true"]) != list(baseline["true"]):
         raise ValueError("the declared-crop baseline's fields are not the model's set's fields in the same order")
     n = len(baseline["true"])
     if not n:
         return {**_empty_intervals(rice), f"{MODEL_MINUS_BASELINE}_ci": None}
-    counts = resample_counts(n, np.arange(n))
+    counts = resample_counts(n, np.arange(n), groups=_codes(model, keys))
     base = weighted_classification_metrics(baseline["true"], baseline["pred"], counts)
     gain = weighted_classification_metrics(model["true"], model["pred"], counts)["accuracy"] - base["accuracy"]
     return {**_figure_intervals(base, rice), f"{MODEL_MINUS_BASELINE}_ci": percentile_interval(gain)}
@@ -143,11 +177,15 @@ def resampled_loso_figures(per_season: dict[str, dict[str, list[str]]], counts: 
     return out
 
 
-def loso_intervals(per_season: dict[str, dict[str, list[str]]], rice: bool) -> dict[str, Any]:
+def loso_intervals(per_season: dict[str, dict[str, list[str]]], rice: bool, keys: pd.DataFrame | None = None
+                   ) -> dict[str, Any]:
     """The 95% intervals (``mean_<figure>_ci``) of the leave-one-season-out means (:func:`resampled_loso_figures`);
     rice vs other accuracy only where the summary has its mean (``rice``: every season has the figure); ``mean_f1_ci``
-    a dict class → interval of the mean per-class F1."""
-    figs = resampled_loso_figures(per_season)
+    a dict class → interval of the mean per-class F1. ``keys``: each held-out season's clusters drawn whole, within
+    it, on its own stream (:func:`pipelines.evaluation._bootstrap.grouped_season_draws`)."""
+    counts = season_draws if keys is None else grouped_season_draws(
+        [_codes(per_season[s], keys) for s in sorted(per_season)])
+    figs = resampled_loso_figures(per_season, counts)
     keys = [f"mean_{k}" for k in CI_KEYS] + (["mean_rice_vs_other_accuracy"] if rice else [])
     out: dict[str, Any] = {f"{k}_ci": percentile_interval(figs[k]) for k in keys}
     out["mean_f1_ci"] = {c: percentile_interval(v) for c, v in figs["mean_f1"].items()}
@@ -163,17 +201,18 @@ def _drop_per_field(obj: Any) -> None:
             _drop_per_field(v)
 
 
-def add_intervals(r: dict[str, Any]) -> dict[str, Any]:
+def add_intervals(r: dict[str, Any], keys: pd.DataFrame | None = None, interval_by: str = "field") -> dict[str, Any]:
     """``r`` (:func:`features._crop_eval.evaluate_crop_type`'s report) with the 95% intervals of the module docstring
     beside their figures, how they were drawn under ``interval``, and the per-field crops they were drawn from
     removed. A set scored twice under two names (the current season, which is also its leave-one-season-out season)
     is one dict and gets one interval. The declared-crop baseline gets its intervals where it holds its fields' true
     and declared crops (:data:`features._crop_eval.PER_FIELD`, as :func:`evaluate_crop_type_county` gives it):
-    drawn with the current season's end set (:func:`baseline_intervals`)."""
+    drawn with the current season's end set (:func:`baseline_intervals`). ``keys`` (:func:`pipelines.evaluation.group_keys`,
+    named by ``interval_by``): every set's clusters drawn whole."""
     base = r.get("baseline_declared")
     if isinstance(base, dict) and PER_FIELD in base:  # before the end set's own crops are removed below
         base.update(baseline_intervals(r["current"]["end"][PER_FIELD], base[PER_FIELD],
-                                       "rice_vs_other_accuracy" in base))
+                                       "rice_vs_other_accuracy" in base, keys))
         del base[PER_FIELD]
     sets = [r["current"][k] for k in r["current"]] + [v for v in r["spatial_block"].values()
                                                       if isinstance(v, dict) and PER_FIELD in v]
@@ -183,27 +222,35 @@ def add_intervals(r: dict[str, Any]) -> dict[str, Any]:
         for k in ("end", "mid"):
             if k in loso:
                 loso[k].update(loso_intervals({s: per[s][k][PER_FIELD] for s in per},
-                                              "mean_rice_vs_other_accuracy" in loso[k]))
+                                              "mean_rice_vs_other_accuracy" in loso[k], keys))
         sets += [per[s][k] for s in per for k in per[s]]
+    end = r["current"]["end"].get(PER_FIELD)
+    end_codes = _codes(end, keys) if end else None
+    n_groups = int(end_codes.max()) + 1 if end_codes is not None and len(end_codes) else None
     for m in sets:
         if PER_FIELD in m:
-            m.update(set_intervals(m[PER_FIELD], "rice_vs_other_accuracy" in m))
+            m.update(set_intervals(m[PER_FIELD], "rice_vs_other_accuracy" in m, keys))
             del m[PER_FIELD]
     _drop_per_field(r)
     r["interval"] = describe(INTERVAL_UNITS)
+    if keys is not None:
+        r["interval"] = describe(INTERVAL_UNITS, interval_by, n_groups)
+        r["interval_by"] = interval_by
     return r
 
 
 def evaluate_crop_type_county(county_path: str | Path, *, leave_one_season_out: bool = True,
                               cache_dir: str | Path | None = None, params: dict[str, Any] | None = None,
-                              seed: int = 0) -> dict[str, Any]:
-    """Evaluate crop type on a county folder (see the module docstring); a JSON-friendly report."""
+                              seed: int = 0, interval_by: str = "field") -> dict[str, Any]:
+    """Evaluate crop type on a county folder (see the module docstring); a JSON-friendly report. ``interval_by``: the
+    intervals' clusters (the module docstring; ``field``: every field its own, as before)."""
     from features._crop_eval import classification_metrics, evaluate_crop_type
     from pipelines.county import County
     from pipelines.train_crop import COUNTY_PARAMS, NO_CROP, county_checkpoints
 
     county = County(county_path, cache_dir=cache_dir)
     truth = read_truth(county.path)
+    keys = group_keys(county.path, interval_by)  # before the series: an unknown value or a missing key refused
     need = [c for c in ("field_id", "season", "true_crop", "condition_id") if c not in truth.columns]
     if need:
         raise UserInputError(f"{county.path}/truth/fields.parquet: missing columns {', '.join(need)}")
@@ -230,9 +277,10 @@ def evaluate_crop_type_county(county_path: str | Path, *, leave_one_season_out: 
         base["rice_vs_other_accuracy"] = float(((now["true_crop"] == "rice").to_numpy()
                                                 == (declared == "rice").to_numpy()).mean())
     base[MODEL_MINUS_BASELINE] = r["current"]["end"]["accuracy"] - base["accuracy"]
-    base[PER_FIELD] = {"true": now["true_crop"].astype(str).tolist(), "pred": declared.tolist()}
+    base[PER_FIELD] = {"true": now["true_crop"].astype(str).tolist(), "pred": declared.tolist(),
+                       "field_id": now["field_id"].astype(str).tolist(), "season": now["season"].astype(str).tolist()}
     r["baseline_declared"] = base
-    add_intervals(r)
+    add_intervals(r, keys, interval_by)
     r.update({"county": str(county.path), "region": county.region, "data": synthetic_label(county.path),
               "checkpoints": {k: v for k, v in names.items()}, "params": kw})
     return r

@@ -29,7 +29,10 @@ The county's pre-harvest checkpoint is run too (diagnostic, not gated): the stag
 The calibrated figures that are scored (:data:`CI_KEYS`) carry a 95% interval (``<figure>_ci``): the group's scored
 fields resampled with replacement and each resample scored as the figure itself is (:func:`field_values`,
 :mod:`pipelines.evaluation._bootstrap`). It is how much the figure owes to which fields the county happens to hold;
-the calibration and the detector are not refit per resample, so it says nothing of how they would vary.
+the calibration and the detector are not refit per resample, so it says nothing of how they would vary. With
+``interval_by`` ``condition`` or ``farmer`` (``--interval-by``) the group's fields are drawn in clusters — every
+field of one simulated condition (truth) or of one farmer (the records) together, a field without one its own
+cluster (:func:`pipelines.evaluation.group_keys`) — and ``interval`` says so (``interval_by`` is added).
 
 ``diagnosis_mid`` (per group; printed under each table): the calibrated mid-season run's confusion
 (true stage × predicted) and, for its wrong fields, whether the prediction is ahead or behind, how far
@@ -50,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
-from pipelines.evaluation import read_truth, synthetic_label
+from pipelines.evaluation import group_keys, read_truth, season_groups, synthetic_label
 from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
 
 __all__ = ["TARGETS", "CI_KEYS", "date_metrics", "evaluate_growth_stage", "field_intervals", "field_values",
@@ -172,14 +175,15 @@ def resampled_figures(values: FieldValues, w: np.ndarray) -> dict[str, np.ndarra
         return {k: (wf @ x) / (wf @ has) for k, (has, x) in values.items()}
 
 
-def field_intervals(values: FieldValues) -> dict[str, list[float] | None]:
+def field_intervals(values: FieldValues, groups: np.ndarray | None = None) -> dict[str, list[float] | None]:
     """The 95% percentile intervals (``<figure>_ci``) of ``values``' figures, the group's fields resampled with
     replacement (:mod:`pipelines.evaluation._bootstrap`: the same seed, so the same evaluation gives the same
-    intervals). None where no resample has the figure."""
+    intervals). None where no resample has the figure. ``groups``: the fields' cluster codes
+    (:func:`pipelines.evaluation._bootstrap.group_codes`), each cluster drawn whole; None: every field its own."""
     n = len(next(iter(values.values()))[0]) if values else 0
     if n == 0:
         return {f"{k}_ci": None for k in values}
-    w = resample_counts(n, np.arange(n))
+    w = resample_counts(n, np.arange(n), groups=groups)
     return {f"{k}_ci": percentile_interval(v) for k, v in resampled_figures(values, w).items()}
 
 
@@ -264,12 +268,14 @@ def _groups(truth: pd.DataFrame) -> dict[str, pd.Series]:
 
 
 def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = None, calib_seasons: int = 3,
-                          progress: Callable[[str], None] | None = None, thermal: bool = True) -> dict[str, Any]:
+                          progress: Callable[[str], None] | None = None, thermal: bool = True,
+                          interval_by: str = "field") -> dict[str, Any]:
     """Evaluate phenology and growth stage on a county folder; returns a JSON-ready dict.
 
     ``cache_dir``: the series cache (default ``AGCREDIT_CACHE_DIR``, else none: nothing is written into the
     county folder). ``thermal``: with the county's weather (as production), a maturity not yet seen is expected in
-    thermal time; False expects it in days (``benchmarks/bench_growth_stage.py --no-thermal``).
+    thermal time; False expects it in days (``benchmarks/bench_growth_stage.py --no-thermal``). ``interval_by``:
+    the intervals' clusters (the module docstring; ``field``: every field its own, as before).
     """
     from features.growth_stage import calendar_dates, load_calendars, phenology
     from features.series import build_series
@@ -299,6 +305,7 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
     fields = c.fields(season)
     crops = pd.Series(fields["declared_crop"].astype(object).to_numpy(), index=fields["field_id"].astype(str))
     truth = read_truth(path, "fields")
+    keys = group_keys(path, interval_by)  # before any series: an unknown value or a missing key refused
     truth = truth[truth["season"] == season]
     truth = truth[truth["field_id"].isin(crops.index)]
     dec = truth["field_id"].map(crops)
@@ -340,6 +347,10 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
         "targets": TARGETS, "groups": {}, "diagnosis_mid": {},
         "interval": describe("the scored fields of each group"),
     }
+    if keys is not None:
+        codes = season_groups(keys, season, scored["field_id"])
+        result["interval"] = describe("the scored fields of each group", interval_by, int(codes.max()) + 1)
+        result["interval_by"] = interval_by
     for name, mask in _groups(scored).items():
         t = scored[mask.to_numpy()]
         if t.empty:
@@ -356,7 +367,8 @@ def evaluate_growth_stage(county: str | Path, *, cache_dir: str | Path | None = 
             m.update(expected_harvest_error(runs["pre_harvest"][method], t, "pre_harvest"))
             g[method] = m
         g["calibrated"].update(field_intervals(field_values({cp: runs[cp]["calibrated"] for cp in runs}, t,
-                                                            true_mid, true_pre)))
+                                                            true_mid, true_pre),
+                                               season_groups(keys, season, t["field_id"])))
         result["groups"][name] = g
         result["diagnosis_mid"][name] = _diagnosis(runs["mid"]["calibrated"], t, true_mid, cps["mid"], gaps_mid)
     return result

@@ -30,7 +30,10 @@ The model's R² and RMSE% of each target row carry a 95% percentile bootstrap in
 (n of n, each season on its own random stream), each season's within-crop figures recomputed as
 :func:`models.evaluation.yield_metrics` computes them and averaged over the seasons as the summary averages them. It
 says how much the figure owes to which fields each season happens to hold; the models are not refit per resample, so
-it says nothing of how the fit itself would vary, nor of seasons unlike the held-out ones.
+it says nothing of how the fit itself would vary, nor of seasons unlike the held-out ones. With ``interval_by``
+``condition`` or ``farmer`` (``--interval-by``) each held-out season's fields are drawn in clusters within it — every
+field of one simulated condition (truth) or of one farmer (the records) together, a field without one its own cluster
+(:func:`pipelines.evaluation.group_keys`) — and ``interval`` says so (``interval_by`` is added).
 """
 
 from __future__ import annotations
@@ -46,8 +49,8 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError, format_offenders
-from pipelines.evaluation import read_truth, synthetic_label
-from pipelines.evaluation._bootstrap import Counts, describe, percentile_interval, season_draws
+from pipelines.evaluation import group_keys, read_truth, season_groups, synthetic_label
+from pipelines.evaluation._bootstrap import Counts, describe, grouped_season_draws, percentile_interval, season_draws
 
 if TYPE_CHECKING:
     from models.evaluation import YieldEvaluation
@@ -130,15 +133,22 @@ def resampled_target_figures(fields: dict[str, pd.DataFrame], crops: Sequence[st
     return out
 
 
-def target_intervals(ev: YieldEvaluation, crops: Sequence[str], *, checkpoint: str = "end"
-                     ) -> dict[str, dict[str, list[float] | None]]:
+def target_intervals(ev: YieldEvaluation, crops: Sequence[str], *, checkpoint: str = "end",
+                     keys: pd.DataFrame | None = None) -> dict[str, dict[str, list[float] | None]]:
     """crop → metric of :data:`CI_METRICS` → the 95% percentile interval of the model's figure (the mean over
     held-out seasons) with the scored fields resampled within each season (:func:`resampled_target_figures`); None
-    throughout when the evaluation kept no predictions, or where no resample has the figure."""
+    throughout when the evaluation kept no predictions, or where no resample has the figure. ``keys``
+    (:func:`pipelines.evaluation.group_keys`): each season's clusters drawn whole, within it."""
     fields = scored_fields(ev, checkpoint)
     if not fields:
         return {c: dict.fromkeys(CI_METRICS) for c in crops}
-    figs = resampled_target_figures(fields, crops)
+    counts: Counts = season_draws
+    if keys is not None:
+        assert ev.predictions is not None  # scored_fields found rows
+        p = ev.predictions[(ev.predictions["checkpoint"] == checkpoint) & (ev.predictions["method"] == "model")]
+        ids = {str(s): f["field_id"].astype(str).tolist() for s, f in p.groupby("season", sort=True)}
+        counts = grouped_season_draws([season_groups(keys, s, ids[s]) for s in fields])
+    figs = resampled_target_figures(fields, crops, counts)
     return {c: {key: percentile_interval(v) for key, v in by.items()} for c, by in figs.items()}
 
 
@@ -201,7 +211,8 @@ def condition_floor(truth: pd.DataFrame) -> pd.DataFrame | None:
     return out.dropna(subset=["p50"]).reset_index(drop=True)
 
 
-def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: float = MAJOR_SHARE) -> pd.DataFrame:
+def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: float = MAJOR_SHARE,
+                  keys: pd.DataFrame | None = None) -> pd.DataFrame:
     """The issue's targets checked on an evaluation: crop, metric, value, target, met (one row each).
 
     ``met`` is against the target in force (a within-crop R² target relaxed to 80% of a positive oracle R² below the
@@ -209,7 +220,8 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
     oracle — a relaxed target never falls to 0 or below, so a model no better than the crop's mean never meets it.
     ``value_ci``: the 95% interval [lo, hi] of the value on the R² and RMSE% rows (:func:`target_intervals`); None
     on the coverage rows, and on every row of an evaluation that kept no predictions. ``met`` stays the point
-    figure's: the interval shows how firmly it is met, it does not move the verdict.
+    figure's: the interval shows how firmly it is met, it does not move the verdict. ``keys``: the intervals'
+    clusters (:func:`target_intervals`).
     """
     s = ev.summary[(ev.summary["checkpoint"] == checkpoint)]
     per = ev.per_season[(ev.per_season["checkpoint"] == checkpoint)]
@@ -224,7 +236,7 @@ def yield_targets(ev: YieldEvaluation, *, checkpoint: str = "end", major_share: 
     crops = model.drop(index="all", errors="ignore")
     total = float(crops["n"].sum()) or 1.0
     major = [str(c) for c, r in crops.iterrows() if float(r["n"]) / total >= major_share]
-    ci = target_intervals(ev, major, checkpoint=checkpoint)
+    ci = target_intervals(ev, major, checkpoint=checkpoint, keys=keys)
     for crop, r in crops.iterrows():
         if str(crop) not in ci:
             continue
@@ -273,6 +285,11 @@ class YieldCountyEvaluation:
     targets: pd.DataFrame
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    #: what the targets' intervals draw whole (``--interval-by``; ``field``: every field its own)
+    interval_by: str = "field"
+
+    def _interval(self) -> str:
+        return describe(INTERVAL_UNITS, self.interval_by)
 
     def to_dict(self) -> dict[str, Any]:
         d = self.evaluation.to_dict()
@@ -280,7 +297,9 @@ class YieldCountyEvaluation:
         d["targets"] = [{k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
                         for r in self.targets.to_dict("records")]
         if self._has_intervals():
-            d["interval"] = describe(INTERVAL_UNITS)
+            d["interval"] = self._interval()
+            if self.interval_by != "field":
+                d["interval_by"] = self.interval_by
         d["timings_s"] = {k: round(v, 2) for k, v in self.timings.items()}
         d["notes"] = list(self.notes)
         return d
@@ -334,7 +353,7 @@ class YieldCountyEvaluation:
             lines.append(f"  {relaxed_only} target(s) met only relaxed against the oracle: the absolute target is "
                          "missed")
         if with_ci:
-            lines.append("intervals: " + describe(INTERVAL_UNITS))
+            lines.append("intervals: " + self._interval())
         return "\n".join(lines)
 
 
@@ -440,7 +459,7 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
                           fold_snapshot: dict[str, dict[str, pd.DataFrame]] | None = None,
                           weather: str | Path | pd.DataFrame | None = None,
                           county_weather: bool = True, calibrate_on_truth: bool = False,
-                          phenology: bool = True) -> YieldCountyEvaluation:
+                          phenology: bool = True, interval_by: str = "field") -> YieldCountyEvaluation:
     """Leave-one-season-out yield evaluation of a county folder (see the module docstring).
 
     ``seasons``: held-out seasons (default: every past season); training always uses every other
@@ -454,7 +473,8 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     ``county_weather`` is true (``county_weather=False`` evaluates without weather). ``calibrate_on_truth``: a
     diagnostic — P10/P90 calibrated on the training seasons' TRUE yields, as a bank with crop cuts for its past
     seasons could (:func:`models.evaluation.evaluate_yield`); it reads truth for training, so it is not a held-out
-    figure of the product and is labelled so.
+    figure of the product and is labelled so. ``interval_by``: the targets' intervals' clusters (the module
+    docstring; ``field``: every field its own, as before).
     """
     from features.series import season_window
     from models.evaluation import evaluate_yield, summarize_yield
@@ -465,6 +485,7 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     c = County(path, cache_dir=cache_dir)
     label = synthetic_label(path)
     truth = read_truth(path, "fields")
+    keys = group_keys(path, interval_by)  # before any featurizing: an unknown value or a missing key refused
     cps = _order(checkpoints)
     held = [str(s) for s in (seasons or c.past_seasons)]
     bad = [s for s in held if s not in c.past_seasons]
@@ -557,5 +578,5 @@ def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None =
     never = truth[truth["season"].isin(c.past_seasons) & truth["yield_t_ha"].isna()]
     if len(never):
         notes.append(f"{len(never)} past field-season(s) with nothing planted have no true yield and are not scored")
-    return YieldCountyEvaluation(county=path.name, evaluation=ev, targets=yield_targets(ev), timings=timings,
-                                 notes=notes)
+    return YieldCountyEvaluation(county=path.name, evaluation=ev, targets=yield_targets(ev, keys=keys),
+                                 timings=timings, notes=notes, interval_by=interval_by)
