@@ -44,8 +44,8 @@ def describe(units: str, by: str = "field", n_groups: int | None = None) -> str:
     ``field``: a cluster bootstrap over the groups (:data:`INTERVAL_BY`) of ``units`` — ``n_groups`` of them — each
     drawn with all its fields."""
     if by != "field":
-        count = f"{n_groups:,} groups, " if n_groups is not None else ""
-        units = f"{units} grouped by {INTERVAL_BY[by]} ({count}each drawn whole)"
+        count = f"{n_groups:,} groups" if n_groups is not None else "groups"
+        units = f"{units}, clustered by {INTERVAL_BY[by]} ({count} drawn whole)"
     return (f"{INTERVAL['level']:.0%} percentile bootstrap over {units} "
             f"({INTERVAL['resamples']:,} resamples, seed {INTERVAL['seed']})")
 

@@ -78,7 +78,7 @@ def test_two_correlated_groups_give_a_wider_interval_than_fields() -> None:
     assert by_group["recall_ci"] == [0.0, 1.0] == by_type["failure"]  # AA, AB, BA, BB: recall 1, ½, ½, 0
     assert "interval_by" not in by_field and by_field["interval"] == describe("the season's fields")
     assert by_group["interval_by"] == "condition"
-    assert "grouped by simulated condition (2 groups, each drawn whole)" in by_group["interval"]
+    assert "fields, clustered by simulated condition (2 groups drawn whole) (2,000" in by_group["interval"]
     # every field its own group: the very intervals of the field bootstrap
     own, _ = field_bootstrap(fields, [], per, groups={f: f for f in fields}, interval_by="farmer")
     assert own["recall_ci"] == by_field["recall_ci"] and own["median_delay_obs_ci"] == by_field["median_delay_obs_ci"]
@@ -226,8 +226,9 @@ def test_alerts_by_farmer_never_show_the_national_id(tmp_path: Path, monkeypatch
         outs.append(r.stdout + r.stderr)
     d = json.loads(CliRunner().invoke(app, ["evaluate", "alerts", "--county", str(root), "--interval-by", "farmer",
                                             "--json"]).stdout)
-    assert d["metrics"]["interval_by"] == "farmer" and "grouped by farmer (4 groups" in d["metrics"]["interval"]
-    assert "grouped by farmer (4 groups" in outs[1]
+    assert d["metrics"]["interval_by"] == "farmer"
+    assert "clustered by farmer (4 groups drawn whole)" in d["metrics"]["interval"]
+    assert "clustered by farmer (4 groups drawn whole)" in outs[1]
     assert len(set(seen["groups"].values())) == 4
     for out in outs:
         for nid in NATIONAL:
