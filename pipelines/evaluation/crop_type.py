@@ -186,8 +186,8 @@ def loso_intervals(per_season: dict[str, dict[str, list[str]]], rice: bool, keys
     counts = season_draws if keys is None else grouped_season_draws(
         [_codes(per_season[s], keys) for s in sorted(per_season)])
     figs = resampled_loso_figures(per_season, counts)
-    keys = [f"mean_{k}" for k in CI_KEYS] + (["mean_rice_vs_other_accuracy"] if rice else [])
-    out: dict[str, Any] = {f"{k}_ci": percentile_interval(figs[k]) for k in keys}
+    figures = [f"mean_{k}" for k in CI_KEYS] + (["mean_rice_vs_other_accuracy"] if rice else [])
+    out: dict[str, Any] = {f"{k}_ci": percentile_interval(figs[k]) for k in figures}
     out["mean_f1_ci"] = {c: percentile_interval(v) for c, v in figs["mean_f1"].items()}
     return out
 
