@@ -243,9 +243,7 @@ def evaluate_crop_type(
                             "n_conditions_held_out": len(held),
                             "n_conditions_tested": int(test_block["condition_id"].nunique()),
                             "n_train": len(seen),
-                            "baseline_declared": classification_metrics(
-                                test_block["true_crop"].astype(str),
-                                test_block["declared_crop"].fillna("<none>").astype(str)),
+                            "baseline_declared": _baseline(test_block),
                             # the season scale from the whole current season's declarations, as production
                             "season_scale_from": "the whole current season's declared fields",
                             **run(seen, test_block, now)}
@@ -323,6 +321,18 @@ def load_cawa(folder: str | Path, *, nominal_pixels: int = 100) -> tuple[pd.Data
         "n_clear": np.full(n * k, nominal_pixels, dtype="int64"),
     })
     return series, labels
+
+
+def _baseline(test: pd.DataFrame) -> dict[str, Any]:
+    """The declared-crop baseline of a tested set (the declared crop taken as the answer): its metrics and, under
+    :data:`PER_FIELD`, its fields' true and declared crops in the set's order (the intervals draw it on the set's own
+    resamples)."""
+    true = test["true_crop"].astype(str)
+    declared = test["declared_crop"].fillna("<none>").astype(str)
+    m = classification_metrics(true, declared)
+    m[PER_FIELD] = {"true": true.tolist(), "pred": declared.tolist(), "field_id": test["field_id"].astype(str).tolist(),
+                    "season": test["season"].astype(str).tolist()}
+    return m
 
 
 def cawa_benchmark(folder: str | Path, *, min_samples: int = 100, n_estimators: int = 200,

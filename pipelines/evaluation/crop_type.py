@@ -207,13 +207,17 @@ def add_intervals(r: dict[str, Any], keys: pd.DataFrame | None = None, interval_
     removed. A set scored twice under two names (the current season, which is also its leave-one-season-out season)
     is one dict and gets one interval. The declared-crop baseline gets its intervals where it holds its fields' true
     and declared crops (:data:`features._crop_eval.PER_FIELD`, as :func:`evaluate_crop_type_county` gives it):
-    drawn with the current season's end set (:func:`baseline_intervals`). ``keys`` (:func:`pipelines.evaluation.group_keys`,
+    drawn with the current season's end set (:func:`baseline_intervals`); the held-out conditions' baseline likewise
+    with the block's end set. ``keys`` (:func:`pipelines.evaluation.group_keys`,
     named by ``interval_by``): every set's clusters drawn whole."""
-    base = r.get("baseline_declared")
-    if isinstance(base, dict) and PER_FIELD in base:  # before the end set's own crops are removed below
-        base.update(baseline_intervals(r["current"]["end"][PER_FIELD], base[PER_FIELD],
-                                       "rice_vs_other_accuracy" in base, keys))
-        del base[PER_FIELD]
+    # the baselines before their sets' own crops are removed below: the current season's, the held-out conditions'
+    for base, scored in ((r.get("baseline_declared"), r["current"].get("end")),
+                         (r["spatial_block"].get("baseline_declared"), r["spatial_block"].get("end"))):
+        if isinstance(base, dict) and PER_FIELD in base:
+            if isinstance(scored, dict) and PER_FIELD in scored:
+                base.update(baseline_intervals(scored[PER_FIELD], base[PER_FIELD], "rice_vs_other_accuracy" in base,
+                                               keys))
+            del base[PER_FIELD]
     sets = [r["current"][k] for k in r["current"]] + [v for v in r["spatial_block"].values()
                                                       if isinstance(v, dict) and PER_FIELD in v]
     loso = r.get("loso")
@@ -277,6 +281,9 @@ def evaluate_crop_type_county(county_path: str | Path, *, leave_one_season_out: 
         base["rice_vs_other_accuracy"] = float(((now["true_crop"] == "rice").to_numpy()
                                                 == (declared == "rice").to_numpy()).mean())
     base[MODEL_MINUS_BASELINE] = r["current"]["end"]["accuracy"] - base["accuracy"]
+    sb = r["spatial_block"]
+    if isinstance(sb.get("baseline_declared"), dict) and isinstance(sb.get("end"), dict):  # the same on the block
+        sb["baseline_declared"][MODEL_MINUS_BASELINE] = sb["end"]["accuracy"] - sb["baseline_declared"]["accuracy"]
     base[PER_FIELD] = {"true": now["true_crop"].astype(str).tolist(), "pred": declared.tolist(),
                        "field_id": now["field_id"].astype(str).tolist(), "season": now["season"].astype(str).tolist()}
     r["baseline_declared"] = base
@@ -351,7 +358,11 @@ def render_crop_type(r: dict[str, Any], *, as_json: bool = False) -> str:
                      f"{_fig(base[MODEL_MINUS_BASELINE], base.get(MODEL_MINUS_BASELINE + '_ci'), '+')}"
                      + (" (paired: the model's resamples)" if base.get(MODEL_MINUS_BASELINE + "_ci") else ""))
     if "baseline_declared" in sb:
-        lines.append(_row("baseline: declared, held-out cond.", sb["baseline_declared"]))
+        sbb = sb["baseline_declared"]
+        lines.append(_row("baseline: declared, held-out cond.", sbb))
+        if MODEL_MINUS_BASELINE in sbb:
+            lines.append(f"    model minus declared crop, held-out cond., end accuracy: "
+                         f"{_fig(sbb[MODEL_MINUS_BASELINE], sbb.get(MODEL_MINUS_BASELINE + '_ci'), '+')}")
     lines.append("  held-out cond. (k/n): n condition ids (twins) kept out of training, their fields unseen in every "
                  "season, k of them in the tested season; fields scattered over the county, not one contiguous area")
     lines.append("  calibration: mean confidence vs accuracy; ECE 95% bootstrap interval over fields / over conditions;"

@@ -107,7 +107,15 @@ def test_evaluate_county_report(tiny_county_sh: Path, cache: Path) -> None:
     assert base[MODEL_MINUS_BASELINE] == r["current"]["end"]["accuracy"] - base["accuracy"]
     lo, hi = base[f"{MODEL_MINUS_BASELINE}_ci"]
     assert lo - 1e-6 <= base[MODEL_MINUS_BASELINE] <= hi + 1e-6 and "model minus declared crop" in text
-    assert "_ci" not in "".join(r["spatial_block"]["baseline_declared"])  # its own fields: not drawn (yet)
+    # the held-out conditions' baseline is drawn on the block's end set's resamples, with the paired difference
+    sbb, sbe = r["spatial_block"]["baseline_declared"], r["spatial_block"]["end"]
+    for key in ("accuracy", "macro_f1"):
+        assert sbb[f"{key}_ci"][0] - 1e-6 <= sbb[key] <= sbb[f"{key}_ci"][1] + 1e-6
+    assert set(sbb["f1_ci"]) == set(sbb["f1"]) and PER_FIELD not in sbb
+    assert sbb[MODEL_MINUS_BASELINE] == sbe["accuracy"] - sbb["accuracy"]
+    lo, hi = sbb[f"{MODEL_MINUS_BASELINE}_ci"]
+    assert lo - 1e-6 <= sbb[MODEL_MINUS_BASELINE] <= hi + 1e-6
+    assert "model minus declared crop, held-out cond., end accuracy: " in text
     end, c = r["current"]["end"], sorted(r["current"]["end"]["f1"])[0]
     ci = end["f1_ci"][c]
     assert f"{end['f1'][c]:.3f} ({ci[0]:.3f}–{ci[1]:.3f})" in text and "recall (95% int.)" in text
