@@ -18,7 +18,7 @@ import pandas as pd
 from features.errors import UserInputError
 
 __all__ = ["read_truth", "synthetic_label", "is_synthetic", "data_kind", "json_ready", "UNLABELLED", "group_keys",
-           "season_groups"]
+           "season_group_keys", "season_groups"]
 
 
 #: the label of a county whose county.json does not say whether it is synthetic: never taken for real data
@@ -111,8 +111,12 @@ def season_groups(keys: pd.DataFrame | None, season: str, field_ids: Any) -> Any
 
     if keys is None:
         return None
-    m = keys[keys["season"] == str(season)].drop_duplicates("field_id").set_index("field_id")["group"]
-    return group_codes(pd.Series(list(field_ids), dtype=object).astype(str).map(m))
+    return group_codes(pd.Series(list(field_ids), dtype=object).astype(str).map(season_group_keys(keys, season)))
+
+
+def season_group_keys(keys: pd.DataFrame, season: str) -> pd.Series:
+    """field_id → group key of ``season``'s field-seasons in :func:`group_keys`' table."""
+    return keys[keys["season"] == str(season)].drop_duplicates("field_id").set_index("field_id")["group"]
 
 
 def json_ready(obj: Any) -> Any:

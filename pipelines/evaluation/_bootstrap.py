@@ -20,7 +20,7 @@ import pandas as pd
 from features.errors import UserInputError
 
 __all__ = ["INTERVAL", "INTERVAL_BY", "Counts", "Draws", "describe", "resample_counts", "season_draws",
-           "grouped_season_draws", "group_codes", "check_interval_by", "percentile_interval",
+           "grouped_season_draws", "group_codes", "check_interval_by", "percentile_interval", "interval_text",
            "sorted_draws", "draws_median", "draws_quantile", "repeated_median", "repeated_quantile"]
 
 #: level, number of resamples and seed of every interval drawn here
@@ -56,22 +56,9 @@ def group_codes(keys: Sequence[Any] | pd.Series | np.ndarray) -> np.ndarray:
     ``arange(n)``: every unit its own group, which :func:`resample_counts` draws exactly as ``groups=None``."""
     s = pd.Series(np.asarray(keys, dtype=object), dtype=object)
     missing = (s.isna() | (s.astype(str).str.strip() == "")).to_numpy()
-    codes, uniques = pd.factorize(s.where(~missing, None), use_na_sentinel=True)
-    codes = codes.astype(np.int64)
-    # a unit without a key: a group of its own, numbered in place among the keyed units' first appearances
-    out = np.empty(len(s), dtype=np.int64)
-    seen: dict[int, int] = {}
-    nxt = 0
-    for i, c in enumerate(codes):
-        if c < 0:
-            out[i] = nxt
-            nxt += 1
-        else:
-            if c not in seen:
-                seen[c] = nxt
-                nxt += 1
-            out[i] = seen[c]
-    return out
+    # a unit without a key: a group of its own (a label no key has), numbered in place among the first appearances
+    labels = [(1, i) if m else (0, k) for i, (k, m) in enumerate(zip(s, missing, strict=True))]
+    return np.asarray(pd.factorize(pd.Series(labels, dtype=object))[0], dtype=np.int64)
 
 
 def resample_counts(n: int, cols: np.ndarray, stream: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
@@ -139,6 +126,13 @@ def percentile_interval(values: np.ndarray) -> list[float] | None:
         return None
     a = (1.0 - float(INTERVAL["level"])) / 2.0
     return [round(float(np.quantile(v, a)), 6), round(float(np.quantile(v, 1.0 - a)), 6)]
+
+
+def interval_text(lo: float, hi: float, spec: str = ".3f") -> str:
+    """An interval's bounds as printed beside its figure: "lo–hi", or "lo to hi" when the format shows signs
+    (``spec`` starting with "+") or a bound is negative — "-0.17–-0.07" reads as a subtraction."""
+    sep = " to " if spec.startswith("+") or min(float(lo), float(hi)) < 0 else "–"
+    return f"{float(lo):{spec}}{sep}{float(hi):{spec}}"
 
 
 #: what :func:`_kth` reads order statistics from: the values in ascending order, each resample's cumulative counts

@@ -51,7 +51,7 @@ from pipelines._monitor_cohort import SeasonTrajectories
 from pipelines._monitor_expect import arrays_by_key
 from pipelines._monitor_format import format_alert_evaluation
 from pipelines._monitor_thermal import ThermalClock
-from pipelines.evaluation import group_keys, read_truth, synthetic_label
+from pipelines.evaluation import group_keys, read_truth, season_group_keys, synthetic_label
 from pipelines.evaluation._alert_scoring import (
     EVENT_COLUMNS,
     HIGH_ALERTS,
@@ -625,10 +625,7 @@ def evaluate_alerts(county: str | Path, *, season: str | None = None, params: Al
                      "crop_mismatch events are left out of recall")
     alerts = replay_alerts(data, season, exp, params, crop_probs=probs)
     events = truth_events(truth, data, season, exp, crop_mismatch=probs is not None)
-    groups = None
-    if keys is not None:
-        ks = keys[keys["season"] == season].drop_duplicates("field_id")
-        groups = dict(zip(ks["field_id"], ks["group"], strict=True))
+    groups = None if keys is None else season_group_keys(keys, season).to_dict()
     metrics, by_event, by_alert, per_event = score_alerts_with_events(alerts, events, truth, data, season,
                                                                       groups=groups, interval_by=interval_by)
     naive = naive_alerts(data, season, exp)

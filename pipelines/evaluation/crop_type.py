@@ -56,6 +56,7 @@ from pipelines.evaluation._bootstrap import (
     describe,
     group_codes,
     grouped_season_draws,
+    interval_text,
     percentile_interval,
     resample_counts,
     season_draws,
@@ -298,8 +299,7 @@ def _fig(v: float, ci: Any = None, sign: str = "") -> str:
     rounded coarser than its figure could seem to exclude it. ``sign="+"``: signs shown (a difference)."""
     if not (isinstance(ci, list | tuple) and len(ci) == 2):
         return f"{v:{sign}.3f}"
-    sep = " to " if sign or min(ci) < 0 else "–"  # "(-0.028 to +0.030)": a dash between signed bounds reads as minus
-    return f"{v:{sign}.3f} ({ci[0]:{sign}.3f}{sep}{ci[1]:{sign}.3f})"
+    return f"{v:{sign}.3f} ({interval_text(ci[0], ci[1], f'{sign}.3f')})"
 
 
 def _with_ci(m: dict[str, Any], key: str) -> str:

@@ -50,7 +50,14 @@ import pandas as pd
 
 from features.errors import UserInputError, format_offenders
 from pipelines.evaluation import group_keys, read_truth, season_groups, synthetic_label
-from pipelines.evaluation._bootstrap import Counts, describe, grouped_season_draws, percentile_interval, season_draws
+from pipelines.evaluation._bootstrap import (
+    Counts,
+    describe,
+    grouped_season_draws,
+    interval_text,
+    percentile_interval,
+    season_draws,
+)
 
 if TYPE_CHECKING:
     from models.evaluation import YieldEvaluation
@@ -332,8 +339,7 @@ class YieldCountyEvaluation:
             """" (lo–hi)", or " (lo to hi)" when a bound is negative ("-0.17–-0.07" reads as a subtraction)."""
             if not isinstance(v, list | tuple) or len(v) != 2:
                 return f"{'':<18}"
-            sep = " to " if min(float(v[0]), float(v[1])) < 0 else "–"
-            return f"{f' ({float(v[0]):.2f}{sep}{float(v[1]):.2f})':<18}"
+            return f"{' (' + interval_text(v[0], v[1], '.2f') + ')':<18}"
 
         with_ci = self._has_intervals()
         lines, relaxed_only = [], 0
