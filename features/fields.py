@@ -262,6 +262,8 @@ def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
         return
     if not crs.is_geographic:
         return
+    if (gdf.geometry.isna() | gdf.geometry.is_empty).all():  # no coordinates to judge (NaN bounds): the rows' own
+        return  # check names them — "empty or missing geometry", not "out of range (bounds nan, …)"
     minx, miny, maxx, maxy = gdf.total_bounds
     if not (np.isfinite([minx, miny, maxx, maxy]).all()) or minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise FieldsError(source=source, problem=f"coordinates out of range for the declared geographic CRS "
