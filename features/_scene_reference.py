@@ -178,12 +178,17 @@ SCENE_REFERENCE_ON = False
 
 def reference_default() -> bool:
     """Whether production builds and smooths with the scene reference: ``AGCREDIT_SCENE_REFERENCE`` (``1``/``0``)
-    when set, else :data:`SCENE_REFERENCE_ON`."""
+    when set, else :data:`SCENE_REFERENCE_ON`. Another value is a one-line error: it changes the features and so the
+    decisions, and a misspelt ``enabled`` had left it off without a word."""
     import os
+
+    from features.errors import UserInputError
 
     v = os.environ.get("AGCREDIT_SCENE_REFERENCE", "").strip().lower()
     if v in ("1", "true", "yes", "on"):
         return True
     if v in ("0", "false", "no", "off"):
         return False
+    if v:
+        raise UserInputError(f"AGCREDIT_SCENE_REFERENCE={v!r}: expected 1 (on) or 0 (off), or unset (off)")
     return SCENE_REFERENCE_ON

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -15,8 +16,11 @@ __all__ = [
     "UserInputError",
     "file_rows",
     "format_offenders",
+    "id_key",
     "missing_cells",
     "refuse_empty_cells",
+    "refuse_unprintable_cells",
+    "unprintable_cells",
 ]
 
 MAX_LISTED = 5
@@ -61,6 +65,47 @@ def refuse_empty_cells(table: Any, columns: Sequence[str], source: str) -> None:
             if blank:
                 raise ContractError(table=source, column=col, expected="a value on every row", found="empty cells",
                                     offenders=file_rows(source, blank))
+
+
+#: the invisible format characters an id may hold: the joiners some scripts are spelt with (U+200C, U+200D)
+_JOINERS = frozenset("\u200c\u200d")
+#: what a refused id holds, for the messages (the id itself is never quoted: it would break the line or hide)
+UNPRINTABLE = ("a control or invisible character (a line break, a tab, an escape, a zero-width space, a direction mark: "
+               "pasted from another program?)")
+
+
+def _unprintable(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf") and ch not in _JOINERS for ch in text)
+
+
+def unprintable_cells(values: Sequence[object]) -> list[int]:
+    """0-based positions of the text cells of ``values`` holding a control character (a line break, a tab, an escape)
+    or an invisible format character (a zero-width space, a direction mark or override, a byte-order mark): an id
+    holding one is kept in the permanent records, breaks a one-line message in two (or re-orders or hides it) and
+    looks like another id without it."""
+    return [i for i, v in enumerate(values) if isinstance(v, str) and _unprintable(v)]
+
+
+def refuse_unprintable_cells(table: Any, columns: Sequence[str], source: str,
+                             positions: Sequence[int] | None = None) -> None:
+    """A :class:`ContractError` naming, by their place in the file (:func:`file_rows`; ``positions``: each row's
+    0-based place when ``table`` is not in file order), the rows whose cell in one of ``columns`` (those present) holds
+    a character :func:`unprintable_cells` finds — never the cell itself."""
+    for col in columns:
+        if col in table.columns:
+            bad = unprintable_cells(list(table[col]))
+            if bad:
+                where = [int(positions[i]) for i in bad] if positions is not None else bad
+                raise ContractError(table=source, column=col, expected="printable text (ids are kept in the "
+                                    "permanent records and shown in one-line messages)", found=UNPRINTABLE,
+                                    offenders=file_rows(source, where))
+
+
+def id_key(value: object) -> str:
+    """An id as a person reads it: compatibility-normalised (NFKC: a full-width ``Ｆ0001`` is ``F0001``), case-folded
+    and without invisible format characters — two ids of one key are most likely one id typed twice."""
+    text = unicodedata.normalize("NFKC", str(value)).casefold()
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
 def _rebuilt(cls: type[BaseException], args: tuple[Any, ...], state: dict[str, Any]) -> BaseException:

@@ -23,7 +23,18 @@ import shapely
 from pyproj import CRS
 
 from features.contracts import FIELDS, SEASON_RE, check_fields
-from features.errors import ContractError, FieldsError, file_rows, format_offenders, missing_cells, refuse_empty_cells
+from features.errors import (
+    UNPRINTABLE,
+    ContractError,
+    FieldsError,
+    file_rows,
+    format_offenders,
+    id_key,
+    missing_cells,
+    refuse_empty_cells,
+    refuse_unprintable_cells,
+    unprintable_cells,
+)
 from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
 from features.identity import name_words as identity_name_words
 
@@ -251,6 +262,8 @@ def _check_geographic(gdf: gpd.GeoDataFrame, source: str) -> None:
         return
     if not crs.is_geographic:
         return
+    if (gdf.geometry.isna() | gdf.geometry.is_empty).all():  # no coordinates to judge (NaN bounds): the rows' own
+        return  # check names them — "empty or missing geometry", not "out of range (bounds nan, …)"
     minx, miny, maxx, maxy = gdf.total_bounds
     if not (np.isfinite([minx, miny, maxx, maxy]).all()) or minx < -180 or maxx > 180 or miny < -90 or maxy > 90:
         raise FieldsError(source=source, problem=f"coordinates out of range for the declared geographic CRS "
@@ -692,6 +705,14 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         if nobody.any():
             raise FieldsError(source=source, problem="empty farmer_token: " + _NO_FARMER,
                               offenders=file_rows(source, [int(p) for p in gdf.loc[nobody, _ROW]]))
+    # an id with a line break, an escape or an invisible character: kept in the records, it broke one-line messages
+    # in two and looked like the id without it (the audit)
+    hidden = np.zeros(len(gdf), dtype=bool)
+    hidden[unprintable_cells(list(gdf["field_id"]))] = True
+    if hidden.any() and set_aside:
+        gdf = aside.take(gdf, hidden, f"field_id holds {UNPRINTABLE}", show_id=False)
+    elif hidden.any():
+        refuse_unprintable_cells(gdf, ("field_id",), source, positions=list(gdf[_ROW]))
     if "region" in need and "region" in gdf.columns:  # no window either: the rows of the season read (all without
         # one) — an empty cell in another season's rows, which the run never reads, refused it (a review found it)
         read = (gdf["season"] == str(season)).to_numpy() if season is not None else np.ones(len(gdf), dtype=bool)
@@ -765,7 +786,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
     # "F0012" and "f0012" are one field typed twice more often than two fields (spreadsheets, Windows file names
     # and most people read them as one): refused like a duplicate, naming both spellings
-    folded = gdf["field_id"].astype(str).str.casefold()
+    folded = gdf["field_id"].astype(str).map(id_key)  # case, and full-width characters as their usual ones
     dup = pd.DataFrame({"k": folded, "s": gdf["season"].astype(str)}).duplicated(keep=False)
     if dup.any() and set_aside:
         gdf = aside.take(gdf, dup.to_numpy(), "field_id differing only in case from another of its season (one "

@@ -158,6 +158,8 @@ def weather_coverage_problem(w: pd.DataFrame, region: str, start: pd.Timestamp, 
 def read_weather(path: str | Path, *, region: str | None = None, seasons: Sequence[str] | None = None) -> pd.DataFrame:
     """Read a weather CSV (or Parquet) and check it (:func:`check_weather`); errors are one-line user errors."""
     p = Path(path)
+    if p.is_dir():  # "not found" for a folder sent the user looking for a file that is there (the audit)
+        raise WeatherError(where=str(p), problem="is a folder (expected a weather CSV or Parquet file)")
     if not p.is_file():
         raise WeatherError(where=str(p), problem="weather file not found")
     try:

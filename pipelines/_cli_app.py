@@ -400,10 +400,17 @@ def handle_sigterm() -> None:
 
 def setup_logging() -> None:
     """Log to stderr at the level of AGCREDIT_LOG_LEVEL (default WARNING), every line with its UTC time and the run
-    id; AGCREDIT_LOG_FORMAT=json: one JSON object per line (ts, level, logger, run_id, msg)."""
-    level = os.environ.get("AGCREDIT_LOG_LEVEL", "WARNING").upper()
+    id; AGCREDIT_LOG_FORMAT=json: one JSON object per line (ts, level, logger, run_id, msg). A value of either that is
+    none of these is a :class:`UserInputError` (it had been taken for the default without a word: ``verbose`` logged
+    nothing more, ``jsonl`` gave a log collector text lines)."""
+    raw = os.environ.get("AGCREDIT_LOG_LEVEL", "").strip()
+    level = raw.upper() or "WARNING"
     if level not in logging.getLevelNamesMapping():
-        level = "WARNING"
+        raise UserInputError(f"AGCREDIT_LOG_LEVEL={raw!r}: expected DEBUG, INFO, WARNING, ERROR or CRITICAL (unset: "
+                             "WARNING)")
+    fmt = os.environ.get("AGCREDIT_LOG_FORMAT", "").strip()
+    if fmt.lower() not in ("", "text", "json"):
+        raise UserInputError(f"AGCREDIT_LOG_FORMAT={fmt!r}: expected json or text (unset: text)")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if log_format() == "json" else _TextFormatter())
     handler.addFilter(_RunIdFilter())

@@ -12,7 +12,8 @@ import pkgutil
 import sys
 
 import pipelines
-from pipelines._cli_app import app, handle_sigterm, mount_groups, run_logged, setup_logging
+from features.errors import UserInputError
+from pipelines._cli_app import app, err, handle_sigterm, mount_groups, run_logged, setup_logging
 
 __all__ = ["app", "main"]
 
@@ -29,7 +30,11 @@ mount_groups()
 
 def main() -> None:
     """Entry point of the ``agcredit`` console script."""
-    setup_logging()
+    try:
+        setup_logging()
+    except UserInputError as e:  # a logging setting the run cannot honour: one line, exit 2, before any work
+        err(f"error: {e}")
+        sys.exit(2)
     handle_sigterm()
     run_logged(app, sys.argv[1:])
 

@@ -178,7 +178,9 @@ def later_prices(prices: pd.DataFrame, valuations: pd.DataFrame, season: str, da
         every = pd.to_datetime(prices["price_date"].replace("", None), errors="coerce")
         known = prices[(every <= pd.Timestamp(day)).to_numpy()]
         earlier = {(str(c), str(r)) for c, r in zip(known["crop"], known["region"], strict=True)}
-        late = late[[(str(c), str(r)) not in earlier for c, r in zip(late["crop"], late["region"], strict=True)]]
+        # a boolean Series, not a list: an empty list selects no *columns* (no price dated after the day)
+        late = late[pd.Series([(str(c), str(r)) not in earlier for c, r in zip(late["crop"], late["region"],
+                                                                              strict=True)], index=late.index, dtype=bool)]
     names = sorted(f"{c} in {r} (dated {d})" for c, r, d in zip(late["crop"], late["region"], late["price_date"],
                                                                strict=True) if (str(c), str(r)) in used)
     if not names:

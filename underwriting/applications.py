@@ -17,7 +17,14 @@ import numpy as np
 import pandas as pd
 
 from features.contracts import check_season
-from features.errors import ContractError, UserInputError, file_rows, refuse_empty_cells
+from features.errors import (
+    ContractError,
+    UserInputError,
+    file_rows,
+    id_key,
+    refuse_empty_cells,
+    refuse_unprintable_cells,
+)
 from features.fields import check_known_crops, normalise_crop
 from features.identity import identifiers_hidden, name_words, rows_holding_identifiers, tokenise
 from models.errors import MoneyError
@@ -160,7 +167,7 @@ def _refuse_case_twins(df: pd.DataFrame, column: str, source: str) -> None:
     """Ids differing only in case ("A-001", "a-001") are most likely one application or line typed twice: refused,
     naming the spellings (exact duplicates are left to the table's unique-key check)."""
     ids = df[column].astype(str)
-    folded = ids.str.casefold()
+    folded = ids.map(id_key)  # case, and full-width characters as their usual ones
     twins = folded.duplicated(keep=False) & ~ids.duplicated(keep=False)
     if twins.any():
         raise ContractError(table=source, column=column, expected="ids that differ in more than case",
@@ -181,6 +188,7 @@ def _applications(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozens
     _require(df, [c.name for c in APPLICATIONS.columns if c.required], p.name)
     refuse_empty_cells(df, ("application_id", "season"), p.name)
     df = _strings(df, ["application_id", "farmer_token", "season", "currency", "contract_crop"])
+    refuse_unprintable_cells(df, ("application_id",), p.name)  # kept in the records, shown in one-line messages
     _refuse_case_twins(df, "application_id", p.name)
     if "contract_crop" in df.columns:
         check_known_crops(df["contract_crop"], source=p.name, column="contract_crop", rows=df["application_id"],
@@ -273,6 +281,7 @@ def _book(df: pd.DataFrame, p: Path, *, hidden: frozenset[str] = frozenset(),
     _require(df, [c.name for c in BOOK.columns if c.required], p.name)
     refuse_empty_cells(df, ("line_id",), p.name)
     df = _strings(df, ["line_id", "application_id", "farmer_token", "currency", "crop", "region", "season"])
+    refuse_unprintable_cells(df, ("line_id", "application_id"), p.name)
     _refuse_case_twins(df, "line_id", p.name)
     check_known_crops(df["crop"], source=p.name, column="crop", rows=df["line_id"], hidden=hidden)
     df["crop"] = df["crop"].map(normalise_crop).astype("str")  # "Cotton " is cotton, as in the fields

@@ -150,6 +150,15 @@ def test_all_rejected_is_an_error() -> None:
         validate_fields(gdf)
 
 
+def test_only_empty_geometries_in_degrees_are_named_empty_not_out_of_range() -> None:
+    """(The audit.) Under EPSG:4326 a file of empty polygons was "coordinates out of range … (bounds nan, nan, nan,
+    nan: metres labelled as degrees?"."""
+    gdf = _fields(2).to_crs(4326)
+    gdf["geometry"] = [Polygon(), None]
+    with pytest.raises(FieldsError, match=r"no usable field geometries; rejected: f0 \(empty or missing geometry\)"):
+        validate_fields(gdf)
+
+
 def test_ids_differing_only_in_case_are_refused_as_one_field_typed_twice() -> None:
     """"F0" and "f0" were two fields (two pledges of what is most likely one field typed twice): refused, naming
     both spellings; the same id in different seasons stays fine."""

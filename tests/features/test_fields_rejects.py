@@ -160,6 +160,27 @@ def test_a_negative_area_an_empty_season_and_ids_differing_in_case_are_set_aside
         ("line 5", "f9", None, "empty season")]
 
 
+def test_an_id_with_a_line_break_or_an_invisible_character_is_set_aside_unquoted() -> None:
+    """(The audit.) Such an id was read as any other: kept in the records, it broke one-line messages in two (a line
+    break), re-ordered them (a direction override) or looked like the id without it (a zero-width space); a full-width
+    twin of an id passed as another field."""
+    gdf = _bad_file().iloc[[0, 1, 3, 9]].reset_index(drop=True)
+    gdf["declared_crop"] = "maize"
+    gdf["declared_area_ha"] = 4.0
+    gdf["field_id"] = ["f0\nerror: forged", "f1\u200b", "\u202ef3", "\uff46" + "9"]  # the last: a full-width f9
+    with pytest.raises(ContractError, match=r"column 'field_id': expected printable text .* found a control or "
+                                            r"invisible character .* at line 2, line 3, line 4 \(3 in all\)$") as e:
+        validate_fields(gdf, source="f.csv")
+    assert "\n" not in str(e.value) and "forged" not in str(e.value)
+    res = validate_fields(gdf, source="f.csv", set_aside=True)
+    assert [(r.row, r.field_id, r.reason.split(" (")[0]) for r in res.set_aside] == [
+        (f"line {i}", None, "field_id holds a control or invisible character") for i in (2, 3, 4)]
+    assert list(res.fields["field_id"]) == ["\uff469"]
+    twins = gdf.assign(field_id=["f9", "g1", "g3", "\uff469"])
+    with pytest.raises(FieldsError, match="field_ids differing only in case within a season.*f9, \uff469"):
+        validate_fields(twins, source="f.csv")
+
+
 def _three_farmers() -> gpd.GeoDataFrame:
     """Six fields, two for each of three farmers (f0 f1, f2 f3, f4 f5)."""
     rows = []

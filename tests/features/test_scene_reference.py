@@ -16,6 +16,7 @@ import pytest
 
 from features._scene_reference import REF_PREFIX, build_reference, is_reference, reference_cells, reference_default
 from features.contracts import check_field_time_series
+from features.errors import UserInputError
 from features.series import build_series, scene_reference
 from features.sources.local import read_index
 from features.timeseries import smooth_series
@@ -60,6 +61,10 @@ def test_reference_default_follows_the_environment(monkeypatch: pytest.MonkeyPat
     assert reference_default() is True
     monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "0")
     assert reference_default() is False
+    # a value it does not know changes the features' meaning without a word: refused (was: off, silently)
+    monkeypatch.setenv("AGCREDIT_SCENE_REFERENCE", "enabled")
+    with pytest.raises(UserInputError, match=r"AGCREDIT_SCENE_REFERENCE='enabled': expected 1 \(on\) or 0"):
+        reference_default()
 
 
 # ---------------------------------------------------------------------- from scenes

@@ -80,6 +80,8 @@ def test_unknown_region_and_uncovered_season(tmp_path: Path) -> None:
         read_weather(p, region=REGION, seasons=["2018"])
     with pytest.raises(WeatherError, match=r"weather file not found"):
         read_weather(tmp_path / "nope.csv")
+    with pytest.raises(WeatherError, match=r"is a folder \(expected a weather CSV or Parquet file\)"):
+        read_weather(tmp_path)
 
 
 def test_features_by_hand_on_constant_weather() -> None:

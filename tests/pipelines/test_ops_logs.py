@@ -72,6 +72,20 @@ def test_json_lines_and_a_given_run_id() -> None:
     assert re.fullmatch(r"run cron-42 ended: exit 0 in \d+\.\d s", docs[1]["msg"])
 
 
+@pytest.mark.parametrize(("env", "line"), [
+    ({"AGCREDIT_LOG_LEVEL": "verbose"}, "error: AGCREDIT_LOG_LEVEL='verbose': expected DEBUG, INFO, WARNING, ERROR or "
+                                        "CRITICAL (unset: WARNING)"),
+    ({"AGCREDIT_LOG_FORMAT": "jsonl"}, "error: AGCREDIT_LOG_FORMAT='jsonl': expected json or text (unset: text)"),
+])
+def test_a_logging_setting_it_does_not_know_is_one_line_exit_2(env: dict[str, str], line: str) -> None:
+    """An unknown level or format was taken for the default without a word (the audit: a scheduler's ``verbose``
+    logged nothing more, a collector's ``jsonl`` got text lines)."""
+    r = _agcredit("--version", **env)
+    assert (r.returncode, r.stderr.splitlines(), r.stdout) == (2, [line], "")
+    ok = _agcredit("--version", AGCREDIT_LOG_LEVEL=" debug ", AGCREDIT_LOG_FORMAT="JSON")  # case and spaces: as before
+    assert ok.returncode == 0 and json.loads(ok.stderr.splitlines()[0])["level"] == "INFO"
+
+
 @pytest.mark.parametrize(("argv", "name"), [
     (["models", "promote", "yield-value", "3", "--reason", "Mr Patil asked"], "agcredit models promote"),
     (["underwrite", "--store", STORE, "--fields", "/home/x/Ramesh.gpkg"], "agcredit underwrite"),

@@ -972,6 +972,9 @@ def test_a_price_dated_after_the_decision_is_warned() -> None:
     assert later_prices(prices, vals, "2018", date(2018, 7, 20), known_at_decision=True) == []
     w = later_prices(prices, vals, "2000", date(2000, 7, 20), known_at_decision=True)
     assert len(w) == 1 and "maize in us-nebraska (dated 2001-08-31)" in w[0] and "no earlier price" in w[0], w
+    # a decision after every price of the season is dated: nothing late (was a KeyError traceback: `underwrite
+    # --season 2009 --as-of 2011-09-15` on the demo county)
+    assert later_prices(prices, vals, "2018", date(2019, 9, 1), known_at_decision=True) == []
 
 
 def test_a_yield_history_matching_no_field_is_warned(world: dict[str, Any], tmp_path: Path) -> None:
