@@ -301,14 +301,18 @@ def _area(d: dict[str, Any]) -> str:
                     _share(npl.get("baseline_recall")),
                     f"{_e(npl.get('n', '—'))} never planted, {_e(npl.get('false_alarms', '—'))} false alarms"]])]
     shown = [g for g in groups if number(g.get("p90")) is not None]
-    top = max([number(v) or 0.0 for g in shown for v in (g.get("p90"), *(interval(g.get("p90_ci")) or ()),
-                                                         g.get("target_p90"))] + [0.01])
-    out.append("<div class=charts>" + interval_bars_svg(
-        [IntervalRow(f"{g.get('group')} (n={g.get('n')})", number(g.get("p90")), interval(g.get("p90_ci")),
-                     {"declared area": number(g.get("baseline_p90")), "target p90": number(g.get("target_p90"))})
-         for g in shown], fmt=lambda v: f"{v * 100:.0f}%", title="p90 error by group (declared area beyond the axis "
-                                                                  "drawn at its edge)", lo=0.0, hi=top * 1.15)
-               + "</div>")
+    out.append("<div class=charts>")
+    for key, lab in (("median", "median error"), ("p90", "p90 error")):
+        top = max([number(v) or 0.0 for g in shown for v in (g.get(key), *(interval(g.get(key + "_ci")) or ()),
+                                                             g.get("target_" + key))] + [0.01])
+        out.append(interval_bars_svg(
+            [IntervalRow(f"{g.get('group')} (n={g.get('n')})", number(g.get(key)), interval(g.get(key + "_ci")),
+                         {"declared area": number(g.get("baseline_" + key)),
+                          "target": number(g.get("target_" + key))}) for g in shown],
+            fmt=lambda v: f"{v * 100:.1f}%" if v < 0.1 else f"{v * 100:.0f}%",
+            title=f"{lab} by group (declared area beyond the axis drawn at its edge)", lo=0.0, hi=top * 1.15,
+            width=540))
+    out.append("</div>")
     return "".join(out)
 
 
