@@ -133,7 +133,7 @@ def _ticks(a: float, b: float) -> list[float]:
     return out
 
 
-def reliability_svg(bins: Sequence[dict[str, object]], *, title: str, size: int = 300) -> str:
+def reliability_svg(bins: Sequence[dict[str, object]], *, title: str, size: int = 262) -> str:
     """A reliability diagram: each bin's mean confidence (x) against its accuracy (y), a dot whose area grows with
     the bin's count (printed beside it), the diagonal of perfect calibration, and the bins' counts as a bar strip
     under the plot. ``bins``: the evaluation's ``reliability`` items (``lo``, ``hi``, ``confidence``, ``accuracy``,
