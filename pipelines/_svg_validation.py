@@ -49,6 +49,8 @@ def interval_bars_svg(rows: Sequence[IntervalRow], *, fmt: Callable[[float], str
     b = max([1e-9, *vals]) if hi is None else hi
     if b <= a:
         b = a + 1.0
+    if hi is None:
+        b += 0.04 * (b - a)  # a marker at the largest value stays clear of the value labels
     label_w, right_w, row_h, top = 170, 118, 24, 26
     plot_w = width - label_w - right_w
     legend_h = 22

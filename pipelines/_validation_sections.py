@@ -267,7 +267,7 @@ def _growth(d: dict[str, Any]) -> str:
     out.append(_table(["group", "fields", *(lab for _, lab, _ in _GS_METRICS)], rows))
     out.append("<div class=charts>")
     for key, lab, f in _GS_METRICS[:3] + _GS_METRICS[4:5]:
-        fm: Callable[[float], str] = (lambda v: f"{v:.0f}") if f == "days" else (lambda v: f"{v * 100:.0f}%")
+        fm: Callable[[float], str] = (lambda v: f"{v:.1f}") if f == "days" else (lambda v: f"{v * 100:.0f}%")
         irows = [IntervalRow(g, number((groups[g].get("calibrated") or {}).get(key)),
                              interval((groups[g].get("calibrated") or {}).get(key + "_ci")),
                              {"calendar baseline": number((groups[g].get("baseline") or {}).get(key)),
