@@ -1,0 +1,377 @@
+"""The model-validation report: the JSON outputs of ``agcredit evaluate …`` rendered into one self-contained HTML page.
+
+A model-risk team signs a model off from a validation pack. :func:`write_validation_report` reads one to five
+evaluation JSONs (``agcredit evaluate alerts|growth-stage|area|crop-type|yield --json``, any counties), tells each
+one's kind from its keys (:func:`evaluation_kind`), and writes one page: per evaluation a header (county, region,
+seasons, what was trained or tuned on what, the interval method, a SYNTHETIC banner where the JSON says its county is
+simulated), the gated figures against their targets (the data file ``pipelines/data/validation_targets.yaml``:
+met, not met, or the interval straddling the target), each beside its naive baseline, the evaluation's own tables
+and inline SVG charts (:mod:`pipelines._validation_sections`), and a provenance footer (each input's file name and
+sha256, the agcredit version, the targets file's sha256, the generation time — fixed by ``generated_at`` so two runs
+on the same inputs give the same bytes).
+
+Nothing personal is printed: the evaluations' JSONs hold aggregates only (counts, shares, errors by group, class
+and season), and the page names the county folder by its last component, not its path.
+
+The file is written atomically (:func:`features.atomic.write_bytes_atomic`): on any error no file is left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from pipelines.errors import RunInputError
+
+__all__ = ["KINDS", "Evaluation", "Gate", "TARGETS_FILE", "evaluation_kind", "gates", "load_evaluation",
+           "load_targets", "lookup", "render_validation_report", "write_validation_report"]
+
+#: the shipped targets of the gated figures, per evaluation kind and region
+TARGETS_FILE = Path(__file__).parent / "data" / "validation_targets.yaml"
+
+#: the evaluation kinds, in report order, each with the keys that tell its JSON apart
+KINDS: dict[str, frozenset[str]] = {
+    "crop-type": frozenset({"loso", "current", "baseline_declared", "current_season"}),
+    "growth-stage": frozenset({"groups", "calibration", "calibration_seasons", "targets"}),
+    "area": frozenset({"county_total", "groups", "never_planted"}),
+    "yield": frozenset({"per_season", "summary", "targets"}),
+    "alerts": frozenset({"metrics", "baseline", "by_event", "by_alert"}),
+}
+_COMMANDS = "alerts|growth-stage|area|crop-type|yield"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One evaluation's JSON: its file name (no folder), sha256 of its bytes, kind and content."""
+
+    name: str
+    sha256: str
+    kind: str
+    data: dict[str, Any]
+
+    @property
+    def county(self) -> str:
+        """The county folder's last component (its path is not printed)."""
+        raw = str(self.data.get("county") or "").rstrip("/\\")
+        return raw.replace("\\", "/").rsplit("/", 1)[-1] or "unnamed county"
+
+    @property
+    def region(self) -> str | None:
+        r = self.data.get("region")
+        return str(r) if isinstance(r, str) and r else None
+
+    @property
+    def synthetic(self) -> bool | None:
+        """True where the JSON labels its data synthetic (``label``: alerts, area, growth stage; ``data``: crop
+        type, yield); False where it labels them otherwise; None where it says nothing."""
+        said = [v for v in (self.data.get("label"), self.data.get("data")) if isinstance(v, str)]
+        if not said:
+            return None
+        return any(s.strip().lower() == "synthetic" for s in said)
+
+
+def evaluation_kind(data: object) -> str | None:
+    """The kind of an evaluation's JSON (a key of :data:`KINDS`), from its keys; None when it is none of them."""
+    if not isinstance(data, dict):
+        return None
+    found = [k for k, keys in KINDS.items() if keys <= data.keys()]
+    return found[0] if len(found) == 1 else None
+
+
+def load_evaluation(path: str | Path) -> Evaluation:
+    """Read one evaluation's JSON; a one-line :class:`~pipelines.errors.RunInputError` naming the file when it is
+    missing, a folder, unreadable, empty, not JSON or not one of the five evaluations' JSON."""
+    p = Path(path)
+    if not p.exists():
+        raise RunInputError(what=str(p), problem="no such file")
+    if p.is_dir():
+        raise RunInputError(what=str(p), problem="is a folder (expected an evaluation's JSON file)")
+    try:
+        raw = p.read_bytes()
+    except OSError as e:
+        raise RunInputError(what=str(p), problem=f"cannot be read ({e.strerror or type(e).__name__})") from None
+    if not raw.strip():
+        raise RunInputError(what=str(p), problem="is empty (expected an evaluation's JSON)")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise RunInputError(what=str(p), problem="is not JSON (not UTF-8 text)") from None
+    except json.JSONDecodeError as e:
+        raise RunInputError(what=str(p), problem=f"is not JSON ({e.msg} at line {e.lineno} column {e.colno})") \
+            from None
+    kind = evaluation_kind(data)
+    if kind is None:
+        shape = f"an object with {len(data)} keys" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
+        raise RunInputError(what=str(p), problem=f"is not an evaluation's JSON (expected the output of `agcredit "
+                                                 f"evaluate {_COMMANDS} --json`; found {shape}, not of any of them)")
+    return Evaluation(name=p.name, sha256=hashlib.sha256(raw).hexdigest(), kind=kind, data=data)
+
+
+def load_targets(path: str | Path | None = None) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """The targets file (default :data:`TARGETS_FILE`): kind -> region (or ``all``) -> rows."""
+    import yaml
+
+    with open(TARGETS_FILE if path is None else path, encoding="utf-8") as f:
+        return dict(yaml.safe_load(f))
+
+
+# -- reading figures out of a JSON ------------------------------------------------------------------------------------
+
+def lookup(data: object, path: str) -> Any:
+    """The value at ``path`` in ``data`` (keys joined by ``/``; ``[k=v,…]`` picks the list item whose keys hold those
+    values, compared as text); None where any step is missing or of another shape."""
+    cur = data
+    for step in path.split("/"):
+        if step.startswith("[") and step.endswith("]"):
+            want = dict(part.split("=", 1) for part in step[1:-1].split(","))
+            if not isinstance(cur, list):
+                return None
+            cur = next((item for item in cur if isinstance(item, dict)
+                        and all(str(item.get(k)) == v for k, v in want.items())), None)
+        elif isinstance(cur, dict):
+            cur = cur.get(step)
+        else:
+            return None
+        if cur is None:
+            return None
+    return cur
+
+
+def number(v: object) -> float | None:
+    """``v`` as a finite float; None for anything else (None, NaN, text, bool)."""
+    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
+        return None
+    return float(v)
+
+
+def interval(v: object) -> tuple[float, float] | None:
+    """A ``[low, high]`` pair of finite numbers as a tuple; None for anything else."""
+    if isinstance(v, list | tuple) and len(v) == 2:
+        lo, hi = number(v[0]), number(v[1])
+        if lo is not None and hi is not None:
+            return (lo, hi)
+    return None
+
+
+def fmt_value(v: float | None, kind: str) -> str:
+    """A figure as the report prints it (``kind``: the targets file's ``format``)."""
+    if v is None:
+        return "—"
+    if kind == "percent":
+        p = v * 100
+        return f"{p:.2f}%" if abs(p) < 1 else f"{p:.1f}%"
+    if kind == "pct":
+        return f"{v:.1f}%"
+    if kind == "days":
+        return f"{v:.1f} d"
+    if kind == "obs":
+        return f"{v:g}"
+    return f"{v:.3f}"
+
+
+# -- gates ------------------------------------------------------------------------------------------------------------
+
+MET, NOT_MET, STRADDLES, UNGATED, NOT_REPORTED = "met", "not met", "interval straddles the target", "not gated", \
+    "not reported"
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One gated figure of an evaluation and its verdict against its target."""
+
+    label: str
+    issue: int | None
+    value: float | None
+    ci: tuple[float, float] | None
+    op: str
+    target: float | tuple[float, float]
+    verdict: str
+    fmt: str
+    baselines: dict[str, float | None] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def target_text(self) -> str:
+        if isinstance(self.target, tuple):
+            return f"in {fmt_value(self.target[0], self.fmt)}–{fmt_value(self.target[1], self.fmt)}"
+        return f"{'≥' if self.op == '>=' else '≤'} {fmt_value(self.target, self.fmt)}"
+
+
+def _holds(v: float, op: str, target: float | tuple[float, float]) -> bool:
+    if isinstance(target, tuple):
+        return target[0] <= v <= target[1]
+    return v >= target if op == ">=" else v <= target
+
+
+def verdict(value: float, ci: tuple[float, float] | None, op: str, target: float | tuple[float, float]) -> str:
+    """``met`` when the whole 95% interval meets the target, ``not met`` when none of it does (for a range target:
+    wholly below or wholly above it), else ``interval straddles the target``; without an interval, the point."""
+    if ci is None:
+        return MET if _holds(value, op, target) else NOT_MET
+    lo_ok, hi_ok = _holds(ci[0], op, target), _holds(ci[1], op, target)
+    if lo_ok and hi_ok:
+        return MET
+    if isinstance(target, tuple):
+        below, above = ci[1] < target[0], ci[0] > target[1]
+        return NOT_MET if below or above else STRADDLES
+    return NOT_MET if not lo_ok and not hi_ok else STRADDLES
+
+
+def _row_target(row: Mapping[str, Any]) -> float | tuple[float, float]:
+    t = row["target"]
+    if row["op"] == "in":
+        return (float(t[0]), float(t[1]))
+    return float(t)
+
+
+def gates(ev: Evaluation, targets: Mapping[str, Mapping[str, Sequence[Mapping[str, Any]]]],
+          region: str | None) -> tuple[list[Gate], list[str]]:
+    """The gated figures of ``ev`` (the targets' ``all`` rows and its region's) and notes on what was not applied."""
+    by_region = targets.get(ev.kind) or {}
+    rows = list(by_region.get("all") or [])
+    notes = []
+    if region is not None:
+        rows += list(by_region.get(region) or [])
+    elif any(k != "all" for k in by_region):
+        notes.append(f"the region is not stated: the targets of {', '.join(sorted(k for k in by_region if k != 'all'))} "
+                     "not applied")
+    out = []
+    for row in rows:
+        fmt = str(row.get("format", "share"))
+        value = number(lookup(ev.data, row["figure"]))
+        base = row.get("baseline") or {}
+        if isinstance(base, str):
+            base = {"baseline": base}
+        baselines = {str(k): number(lookup(ev.data, p)) for k, p in base.items()}
+        target = _row_target(row)
+        op, issue = str(row["op"]), row.get("issue")
+        if row.get("min_n") is not None:
+            n = number(lookup(ev.data, row["n"])) if row.get("n") else None
+            if n is None or n < float(row["min_n"]):
+                out.append(Gate(row["label"], issue, value, interval(lookup(ev.data, row.get("ci") or
+                                                                            row["figure"] + "_ci")),
+                                op, target, UNGATED, fmt, baselines,
+                                f"{0 if n is None else int(n)} fields, fewer than {row['min_n']}: shown as reported"))
+                continue
+        if value is None:
+            if not row.get("optional"):
+                out.append(Gate(row["label"], issue, None, None, op, target, NOT_REPORTED, fmt, baselines))
+            continue
+        ci_path = row.get("ci") or row["figure"] + "_ci"
+        ci = interval(lookup(ev.data, ci_path))
+        note = ""
+        oracle = number(lookup(ev.data, row["oracle"])) if row.get("oracle") else None
+        if oracle is not None and isinstance(target, float) and 0 < oracle < target:
+            share = float(row.get("oracle_share", 0.8))
+            note = f"relaxed to {share:.0%} of the oracle's {fmt_value(oracle, fmt)} (absolute {fmt_value(target, fmt)})"
+            target = round(share * oracle, 6)
+        if oracle is not None:
+            baselines["oracle"] = oracle
+        out.append(Gate(row["label"], issue, value, ci, op, target, verdict(value, ci, op, target), fmt, baselines,
+                        note))
+    return out, notes
+
+
+# -- the page ---------------------------------------------------------------------------------------------------------
+
+def _regions(evals: Sequence[Evaluation]) -> dict[str, str]:
+    """County -> region, from the inputs that name it (a yield or alerts JSON does not: another input of the same
+    county may)."""
+    out: dict[str, str] = {}
+    for ev in evals:
+        if ev.region is not None:
+            out.setdefault(ev.county, ev.region)
+    return out
+
+
+@contextmanager
+def _shape_checked(ev: Evaluation) -> Iterator[None]:
+    """A JSON with its kind's keys but a part of another shape (a list where a table of figures belongs, text where
+    a number does) is a one-line error naming the file, not a traceback."""
+    try:
+        yield
+    except (AttributeError, TypeError, KeyError, ValueError, IndexError) as e:
+        raise RunInputError(what=ev.name, problem=f"is an evaluate {ev.kind} JSON of an unexpected shape "
+                                                  f"({type(e).__name__}); was it edited or written by another "
+                                                  "release?") from None
+
+
+def render_validation_report(evals: Sequence[Evaluation], *, generated_at: datetime, version: str,
+                             targets: Mapping[str, Any] | None = None, targets_sha256: str = "") -> str:
+    """The report's HTML text for ``evals`` (in the order given, grouped by county)."""
+    from pipelines._validation_sections import CSS, evaluation_html, summary_html
+
+    tg = load_targets() if targets is None else targets
+    regions = _regions(evals)
+    counties = list(dict.fromkeys(ev.county for ev in evals))
+    order = sorted(evals, key=lambda e: (counties.index(e.county), list(KINDS).index(e.kind)))
+    judged = []
+    for ev in order:
+        with _shape_checked(ev):
+            judged.append((ev, *gates(ev, tg, regions.get(ev.county))))
+    any_synthetic = any(ev.synthetic for ev in evals)
+    stamp = generated_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    body = [f"<h1>Model validation report{' — SYNTHETIC data' if any_synthetic else ''}</h1>",
+            f'<p class="sub">{len(evals)} evaluation{"s" * (len(evals) != 1)} of {len(counties)} '
+            f'count{"ies" if len(counties) != 1 else "y"} ({escape(", ".join(counties))}); generated {stamp} by '
+            f'agcredit {escape(version)}. Each figure is printed with its 95% interval and beside its naive baseline; '
+            'a gated figure is <b>met</b> when its whole interval meets the target, <b>not met</b> when none of it '
+            'does, and otherwise its <b>interval straddles the target</b>.</p>',
+            summary_html(judged)]
+    for i, (ev, gs, notes) in enumerate(judged):
+        with _shape_checked(ev):
+            body.append(evaluation_html(ev, gs, notes, regions.get(ev.county), anchor=f"e{i + 1}"))
+    rows = "".join(f"<tr><td>{escape(ev.name)}</td><td>{escape(ev.kind)}</td><td><code>{ev.sha256}</code></td></tr>"
+                   for ev in evals)
+    body.append('<footer><h2>Provenance</h2><table class="prov"><tr><th>input file</th><th>kind</th><th>sha256</th>'
+                f'</tr>{rows}</table><p>agcredit {escape(version)}; targets: validation_targets.yaml, sha256 '
+                f'<code>{escape(targets_sha256)}</code>; generated {stamp}.</p></footer>')
+    title = "Model validation report" + (" (SYNTHETIC)" if any_synthetic else "")
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{escape(title)}</title>'
+            f"<style>{CSS}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("agcredit")
+    except metadata.PackageNotFoundError:
+        return "not installed"
+
+
+def write_validation_report(paths: Sequence[str | Path], out: str | Path, *,
+                            generated_at: datetime | None = None) -> Path:
+    """Render the evaluations' JSONs at ``paths`` into one HTML page at ``out``, atomically; ``generated_at``: the
+    time the page states (default now; fix it for byte-identical output). Every input and ``out`` are checked
+    before anything is written (one-line errors naming the file)."""
+    from features.atomic import check_writable, write_bytes_atomic
+
+    if not paths:
+        raise RunInputError(what="evaluate report", problem="no evaluation JSON given")
+    o = Path(out)
+    if not o.parent.is_dir():
+        raise RunInputError(what=str(o), problem=f"the output's folder {o.parent} does not exist")
+    check_writable(o, what="report")
+    seen: dict[Path, str] = {}
+    for p in paths:
+        key = Path(p).resolve()
+        if key == o.resolve():
+            raise RunInputError(what=str(o), problem="is one of the input files (the report would overwrite it)")
+        if key in seen:
+            raise RunInputError(what=str(p), problem="given twice")
+        seen[key] = str(p)
+    evals = [load_evaluation(p) for p in paths]
+    targets_raw = TARGETS_FILE.read_bytes()
+    html = render_validation_report(evals, generated_at=generated_at or datetime.now(UTC), version=_version(),
+                                    targets=load_targets(), targets_sha256=hashlib.sha256(targets_raw).hexdigest())
+    return write_bytes_atomic(html.encode("utf-8"), o)

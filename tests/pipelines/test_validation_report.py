@@ -1,0 +1,339 @@
+"""``agcredit evaluate report``: the model-validation report of the evaluations' JSONs.
+
+The inputs are real outputs of ``agcredit evaluate … --json`` (tests/pipelines/data/validation/): the synthetic
+sh-demo county's five evaluations (fields resampled), trimmed of what the report does not read (the crop-type
+per-season sets and the declared-crop diagnostics, the growth-stage diagnosis, the yield's per-season rows other
+than the model's at end of season), and ne-eval's alerts with intervals by condition. The verdicts expected below
+are worked out by hand from the figures and intervals in those files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner, Result
+
+from pipelines.cli import app
+from pipelines.validation_report import (
+    MET,
+    NOT_MET,
+    NOT_REPORTED,
+    STRADDLES,
+    UNGATED,
+    Evaluation,
+    gates,
+    load_evaluation,
+    load_targets,
+    verdict,
+)
+from tests.conftest import REPO, require
+
+DATA = Path(__file__).parent / "data" / "validation"
+KIND_FILES = {"alerts": "sh-demo-alerts.json", "growth-stage": "sh-demo-growth-stage.json",
+              "area": "sh-demo-area.json", "crop-type": "sh-demo-crop-type.json", "yield": "sh-demo-yield.json"}
+FIXED = "2026-12-05T12:00:00Z"
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(app, ["evaluate", "report", *args], env=env)
+
+
+def _report(tmp_path: Path, *names: str, out: str = "report.html") -> str:
+    r = _run(*(str(DATA / n) for n in names), "--out", str(tmp_path / out), "--fixed-time", FIXED)
+    assert r.exit_code == 0, (r.stdout, r.stderr)
+    return (tmp_path / out).read_text(encoding="utf-8")
+
+
+# -- kinds and verdicts ------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kind", "name"), [*KIND_FILES.items(), ("alerts", "ne-eval-alerts-by-condition.json")])
+def test_kind_told_by_keys(kind: str, name: str) -> None:
+    ev = load_evaluation(DATA / name)
+    assert ev.kind == kind
+    assert ev.synthetic is True
+    assert len(ev.sha256) == 64
+
+
+def test_verdict_rule() -> None:
+    assert verdict(0.97, (0.951, 0.99), ">=", 0.95) == MET
+    assert verdict(0.97, (0.91, 0.99), ">=", 0.95) == STRADDLES
+    assert verdict(0.68, (0.60, 0.83), ">=", 0.90) == NOT_MET
+    assert verdict(4.9, (4.2, 5.5), "<=", 7.0) == MET
+    assert verdict(1.0, (1.0, 3.0), "<=", 2.0) == STRADDLES
+    assert verdict(0.10, None, "in", (0.07, 0.13)) == MET
+    assert verdict(0.16, None, "in", (0.07, 0.13)) == NOT_MET
+    assert verdict(0.14, (0.12, 0.16), "in", (0.07, 0.13)) == STRADDLES
+    assert verdict(0.20, (0.14, 0.26), "in", (0.07, 0.13)) == NOT_MET
+    assert verdict(0.95, None, ">=", 0.95) == MET  # on the target meets it
+
+
+#: the verdicts worked out by hand from the files' figures, intervals and the README's targets
+EXPECTED = {
+    "alerts": {  # precision 0.982 (0.941-1.0) vs 0.95; recall 0.714 (0.600-0.826) vs 0.90; delay 1 (1-2) vs 2
+        "precision (all high alerts)": STRADDLES, "recall (adverse events caught)": NOT_MET,
+        "median delay after onset": MET},
+    "growth-stage": {  # summer: MAE 5.6 (5.2-5.9) / 4.7 (4.4-5.0) / 4.3 (4.0-4.6) d; 94.8% (92.7-96.7%); 74.4% (70.4-78.1%)
+        "emergence MAE (summer crops)": MET, "maturity MAE (summer crops)": MET, "harvest MAE (summer crops)": MET,
+        "maturity within 10 days (summer crops)": MET, "stage right at mid-season (summer crops)": NOT_MET},
+    "area": {  # 0.5-2 ha p90 2.8% (0.1-19.1%) vs 7%; partly planted p90 19.9% (8.5-28.2%) vs 25%; 2-10 ha: 1 field
+        "< 0.5 ha: median error": MET, "< 0.5 ha: p90 error": MET, "0.5-2 ha: median error": MET,
+        "0.5-2 ha: p90 error": STRADDLES, "2-10 ha: median error": UNGATED, "2-10 ha: p90 error": UNGATED,
+        "> 10 ha: median error": UNGATED, "> 10 ha: p90 error": UNGATED, "partly planted: median error": MET,
+        "partly planted: p90 error": STRADDLES, "county total error": MET, "never-planted recall": MET},
+    "crop-type": {  # in-smallholder; ECE current mid 0.045 (0.034-0.077), block end 0.066 (0.044-0.118),
+        # block mid 0.118 (0.080-0.192) against 0.05; LOSO means without intervals
+        "ECE, leave-one-season-out mean, end": MET, "ECE, leave-one-season-out mean, mid": MET,
+        "ECE, current season, end": MET, "ECE, current season, mid": STRADDLES,
+        "ECE, held-out conditions (spatial block), end": STRADDLES,
+        "ECE, held-out conditions (spatial block), mid": NOT_MET,
+        "accuracy, leave-one-season-out mean, end": MET, "accuracy, leave-one-season-out mean, mid": MET,
+        # worst season 0.93 (2003; no interval) against 0.88; rice vs non-rice mid 0.988 (0.985-0.991) against 0.85
+        "accuracy, worst held-out season, end": MET,
+        "rice vs non-rice accuracy, leave-one-season-out mean, mid": MET},
+    "yield": {  # cotton R² 0.147 (0.027-0.216) against 80% of the oracle's 0.199 = 0.159; maize -0.106
+        # (-0.168 to -0.067), oracle negative: 0.45 stands; rice 0.441 (0.359-0.501) vs 0.30
+        "within-crop R², maize, end": NOT_MET, "within-crop R², rice, end": MET,
+        "within-crop R², cotton, end": STRADDLES, "RMSE, maize, end (% of mean yield)": NOT_MET,
+        "RMSE, rice, end (% of mean yield)": NOT_MET, "RMSE, cotton, end (% of mean yield)": NOT_MET,
+        "true yields below P10, the held-out season furthest from 10%": NOT_MET,
+        "true yields above P90, the held-out season furthest from 10%": NOT_MET},
+}
+
+
+@pytest.mark.parametrize("kind", list(KIND_FILES))
+def test_verdicts_against_hand_computed(kind: str) -> None:
+    ev = load_evaluation(DATA / KIND_FILES[kind])
+    got, notes = gates(ev, load_targets(), "in-smallholder")
+    assert {g.label: g.verdict for g in got} == EXPECTED[kind]
+    assert notes == []
+
+
+def test_yield_target_relaxed_to_the_oracle() -> None:
+    ev = load_evaluation(DATA / KIND_FILES["yield"])
+    cotton = next(g for g in gates(ev, load_targets(), None)[0] if g.label == "within-crop R², cotton, end")
+    assert cotton.target == pytest.approx(0.8 * 0.19898289249535905, abs=1e-6)
+    assert "80% of the oracle's 0.199" in cotton.note
+    assert cotton.baselines["oracle"] == pytest.approx(0.199, abs=1e-3)
+    assert cotton.baselines["crop mean"] is not None and cotton.baselines["farmer average"] is not None
+
+
+def test_baselines_beside_the_figures() -> None:
+    al = load_evaluation(DATA / KIND_FILES["alerts"])
+    prec = gates(al, load_targets(), None)[0][0]
+    assert prec.baselines == {"naive": 0.1287}
+    area = load_evaluation(DATA / KIND_FILES["area"])
+    total = next(g for g in gates(area, load_targets(), None)[0] if g.label == "county total error")
+    assert total.baselines == {"declared": 0.14259}
+
+
+def test_region_specific_targets_need_the_region(tmp_path: Path) -> None:
+    d = json.loads((DATA / KIND_FILES["crop-type"]).read_text())
+    ev = Evaluation("x.json", "0" * 64, "crop-type", {k: v for k, v in d.items() if k != "region"})
+    got, notes = gates(ev, load_targets(), None)
+    assert len(got) == 6 and all(g.label.startswith("ECE") for g in got)
+    assert notes == ["the region is not stated: the targets of in-smallholder, us-nebraska not applied"]
+    # us-nebraska's rows on a smallholder county: its figures (macro-F1) are there, its classes (soybean) are not
+    got_ne = {g.label: g.verdict for g in gates(ev, load_targets(), "us-nebraska")[0]}
+    assert got_ne["F1 soybean, leave-one-season-out mean, end"] == NOT_REPORTED
+    assert got_ne["macro-F1, leave-one-season-out mean, end"] == MET
+
+
+# -- the page -----------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", list(KIND_FILES))
+def test_each_kind_renders(tmp_path: Path, kind: str) -> None:
+    html = _report(tmp_path, KIND_FILES[kind])
+    assert html.startswith("<!DOCTYPE html>") and html.rstrip().endswith("</html>")
+    assert '<div class="banner">SYNTHETIC' in html
+    assert "<script" not in html and "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in html
+    assert html.count('<section class="ev"') == 1
+    assert "<h3>Targets</h3>" in html
+    n_verdicts = sum(html.count(f">{v}</span>") for v in (MET, NOT_MET, STRADDLES, UNGATED, NOT_REPORTED))
+    assert n_verdicts == len(EXPECTED[kind])
+    assert html.count("<svg") >= 2
+    sha = load_evaluation(DATA / KIND_FILES[kind]).sha256
+    assert f"<td>{KIND_FILES[kind]}</td><td>{kind}</td><td><code>{sha}</code></td>" in html
+    assert "generated 2026-12-05 12:00:00 UTC" in html
+    # the county by its folder's name, never its path; no field or farmer ids
+    assert "sh-demo" in html and "/work/" not in html and "/data/county" not in html
+    assert not re.search(r"\bF\d{3,}\b", html)
+
+
+def test_kind_specific_content(tmp_path: Path) -> None:
+    html = _report(tmp_path, *KIND_FILES.values(), "ne-eval-alerts-by-condition.json")
+    assert html.count('<section class="ev"') == 6
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" class="reliability"') == 4  # current, block x end, mid
+    assert "recall by event type" in html and "precision by alert type" in html
+    assert "R² by crop" in html and "emergence MAE (days)" in html and "p90 error by group" in html
+    assert "thresholds tuned on the diaries of 2007, 2008" in html  # alerts: tuned_on
+    assert "trained on the declared crops of 2003, 2004, 2005, 2006, 2007, 2008" in html  # crop type
+    assert "phenology calibrated on the declared dates of 2006, 2007, 2008" in html
+    assert "interval_by: <b>condition</b>" in html  # ne-eval alerts, by condition (inside its metrics)
+    assert "clustered by simulated condition (65 groups drawn whole)" in html
+    # the yield and alerts JSONs name no region: the same county's other inputs do
+    assert html.count("in-smallholder (from another input of the same county)") == 2
+    assert "not stated in the JSON" in html  # ne-eval alerts: no other ne-eval input
+    # counties in the order given, each evaluation's kind in the report's order
+    assert html.index("Crop type — sh-demo") < html.index("Yield — sh-demo") < html.index(
+        "Early warning (alerts) — sh-demo") < html.index("Early warning (alerts) — ne-eval-7")
+
+
+def test_banner_follows_the_label(tmp_path: Path) -> None:
+    d = json.loads((DATA / KIND_FILES["area"]).read_text())
+    (tmp_path / "real.json").write_text(json.dumps({**d, "label": "real"}))
+    (tmp_path / "unsaid.json").write_text(json.dumps({k: v for k, v in d.items() if k != "label"}))
+    for name, banner, absent in (("real.json", "as labelled: real", "SYNTHETIC"),
+                                 ("unsaid.json", 'class="banner unknown"', "SYNTHETIC")):
+        r = _run(str(tmp_path / name), "--out", str(tmp_path / f"{name}.html"), "--fixed-time", FIXED)
+        assert r.exit_code == 0, r.stderr
+        html = (tmp_path / f"{name}.html").read_text()
+        assert banner in html and absent not in html
+    # yield and crop type say it in ``data``, not ``label``
+    assert 'the JSON\'s data: "synthetic"' in _report(tmp_path, KIND_FILES["yield"])
+
+
+def test_byte_identical_with_a_fixed_time(tmp_path: Path) -> None:
+    names = [str(DATA / n) for n in KIND_FILES.values()]
+    a, b, c, e = (tmp_path / f"{x}.html" for x in "abce")
+    assert _run(*names, "--out", str(a), "--fixed-time", FIXED).exit_code == 0
+    assert _run(*names, "--out", str(b), "--fixed-time", FIXED).exit_code == 0
+    assert a.read_bytes() == b.read_bytes()
+    # SOURCE_DATE_EPOCH: the same instant, the same bytes
+    assert _run(*names, "--out", str(e), env={"SOURCE_DATE_EPOCH": "1796472000"}).exit_code == 0
+    assert e.read_bytes() == a.read_bytes()
+    # another time: only the stated time differs
+    assert _run(*names, "--out", str(c), "--fixed-time", "2027-01-01T00:00:00+00:00").exit_code == 0
+    assert c.read_bytes() != a.read_bytes()
+    assert c.read_text().replace("2027-01-01 00:00:00 UTC", "2026-12-05 12:00:00 UTC") == a.read_text()
+
+
+def test_time_is_now_without_a_fixed_one(tmp_path: Path) -> None:
+    r = _run(str(DATA / KIND_FILES["area"]), "--out", str(tmp_path / "now.html"), env={"SOURCE_DATE_EPOCH": ""})
+    assert r.exit_code == 0 and "wrote " in r.stdout
+    assert "generated 2026-12-05 12:00:00 UTC" not in (tmp_path / "now.html").read_text()
+
+
+# -- errors: one line, exit 2, no file left ------------------------------------------------------------------------------
+
+def _bad_inputs(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    """case -> (arguments before --out, text the one-line error holds)."""
+    (tmp_path / "notjson.json").write_text("{'not': json")
+    (tmp_path / "empty.json").write_bytes(b"")
+    (tmp_path / "list.json").write_text("[1, 2, 3]")
+    (tmp_path / "other.json").write_text(json.dumps({"name": "Asha Devi", "phone": "9876543210"}))
+    (tmp_path / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    (tmp_path / "folder.json").mkdir()
+    shaped = json.loads((DATA / KIND_FILES["growth-stage"]).read_text())
+    shaped["groups"] = {"summer": [0.9, 0.8]}  # a list where a group's table of figures belongs
+    (tmp_path / "shape.json").write_text(json.dumps(shaped))
+    good = str(DATA / KIND_FILES["area"])
+    return {"missing": ([good, str(tmp_path / "nope.json")], "nope.json: no such file"),
+            "not JSON": ([str(tmp_path / "notjson.json")], "notjson.json: is not JSON (Expecting property name"),
+            "empty": ([good, str(tmp_path / "empty.json")], "empty.json: is empty"),
+            "not UTF-8": ([str(tmp_path / "binary.json")], "binary.json: is not JSON (not UTF-8 text)"),
+            "a list": ([str(tmp_path / "list.json")], "list.json: is not an evaluation's JSON"),
+            "another JSON": ([str(tmp_path / "other.json")], "other.json: is not an evaluation's JSON (expected the "
+                                                              "output of `agcredit evaluate"),
+            "a folder": ([str(tmp_path / "folder.json")], "folder.json: is a folder"),
+            "twice": ([good, good], "given twice"),
+            "odd shape": ([str(tmp_path / "shape.json")], "shape.json: is an evaluate growth-stage JSON of an unexpected "
+                                                          "shape")}
+
+
+def _one_line_error(r: Result, *needles: str) -> None:
+    assert r.exit_code == 2, (r.exit_code, r.stdout, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert "Traceback" not in r.stderr + r.stdout
+    for n in needles:
+        assert n in lines[0], (n, lines[0])
+
+
+@pytest.mark.parametrize("case", ["missing", "not JSON", "empty", "not UTF-8", "a list", "another JSON", "a folder",
+                                  "twice", "odd shape"])
+def test_bad_input_is_one_line(tmp_path: Path, case: str) -> None:
+    args, needle = _bad_inputs(tmp_path)[case]
+    out = tmp_path / "out" / "report.html"
+    out.parent.mkdir()
+    r = _run(*args, "--out", str(out), "--fixed-time", FIXED)
+    _one_line_error(r, needle)
+    assert list(out.parent.iterdir()) == []  # no report, no temporary file
+    assert "Asha" not in r.stderr and "9876543210" not in r.stderr
+
+
+def test_bad_input_leaves_an_earlier_report_untouched(tmp_path: Path) -> None:
+    out = tmp_path / "report.html"
+    out.write_text("earlier")
+    r = _run(str(DATA / KIND_FILES["area"]), str(tmp_path / "nope.json"), "--out", str(out))
+    _one_line_error(r, "nope.json")
+    assert out.read_text() == "earlier" and sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
+def test_bad_out_and_time(tmp_path: Path) -> None:
+    good = str(DATA / KIND_FILES["area"])
+    r = _run(good, "--out", str(tmp_path / "no-such-folder" / "r.html"))
+    _one_line_error(r, "r.html", "no-such-folder does not exist")
+    assert not (tmp_path / "no-such-folder").exists()
+    (tmp_path / "isdir.html").mkdir()
+    _one_line_error(_run(good, "--out", str(tmp_path / "isdir.html")), "isdir.html: the report is a folder")
+    _one_line_error(_run(good, "--out", str(tmp_path / "r.html"), "--fixed-time", "yesterday"),
+                    "--fixed-time 'yesterday': expected an ISO 8601 time")
+    _one_line_error(_run(good, "--out", str(tmp_path / "r.html"), env={"SOURCE_DATE_EPOCH": "soon"}),
+                    "SOURCE_DATE_EPOCH='soon'")
+    copy = tmp_path / "area.json"
+    shutil.copy(good, copy)
+    _one_line_error(_run(str(copy), "--out", str(copy)), "is one of the input files")
+    assert copy.read_bytes() == Path(good).read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["area.json", "isdir.html"]
+
+
+# -- in a real browser --------------------------------------------------------------------------------------------------
+
+def test_renders_in_headless_chromium(tmp_path: Path) -> None:
+    """The page opens in headless Chromium with no console error and no request beyond the file; its charts have
+    size; the screenshot is not blank (saved under test-artifacts/)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    driver_path = shutil.which("chromedriver")
+    require(browser is not None and driver_path is not None, "Chromium and chromedriver not installed "
+            "(apt-get install chromium chromium-driver)")
+    from PIL import Image
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    _report(tmp_path, *KIND_FILES.values(), out="validation.html")
+    page = tmp_path / "validation.html"
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(browser)
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
+              f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600"):
+        opts.add_argument(a)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    drv = webdriver.Chrome(service=Service(executable_path=str(driver_path)), options=opts)
+    try:
+        drv.get_log("performance")
+        drv.get(page.as_uri())
+        assert [e for e in drv.get_log("browser") if e["level"] in ("SEVERE", "WARNING")] == []
+        events = [json.loads(e["message"])["message"] for e in drv.get_log("performance")]
+        urls = [m["params"]["request"]["url"] for m in events if m.get("method") == "Network.requestWillBeSent"
+                and m["params"].get("documentURL") == page.as_uri()]
+        assert urls and all(u.startswith(("file:", "data:")) for u in urls), urls
+        sizes = drv.execute_script("return [...document.querySelectorAll('svg')].map(s => {"
+                                   "const r = s.getBoundingClientRect(); return [r.width, r.height]})")
+        assert len(sizes) >= 12 and all(w > 200 and h > 60 for w, h in sizes), sizes
+        assert drv.execute_script("return document.querySelectorAll('svg.ibars path.whisker').length") >= 10
+        assert drv.execute_script("return document.querySelectorAll('svg.reliability circle.bin').length") >= 8
+        assert drv.execute_script("return document.querySelectorAll('.banner').length") == 5
+        art = REPO / "test-artifacts"
+        art.mkdir(exist_ok=True)
+        png = art / "validation-report.png"
+        drv.save_screenshot(str(png))
+        assert np.asarray(Image.open(png).convert("L")).std() > 10
+    finally:
+        drv.quit()
