@@ -29,6 +29,12 @@ class IntervalRow:
     marks: dict[str, float | None] = field(default_factory=dict)
 
 
+def bounds_text(lo: float, hi: float, fmt: Callable[[float], str]) -> str:
+    """An interval's bounds as printed: "lo–hi", or "lo to hi" when a bound is negative ("-0.04–0.16" reads as a
+    subtraction; the evaluations' own texts join them so too)."""
+    return f"{fmt(lo)}{' to ' if min(lo, hi) < 0 else '–'}{fmt(hi)}"
+
+
 def _finite(v: object) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -89,7 +95,7 @@ def interval_bars_svg(rows: Sequence[IntervalRow], *, fmt: Callable[[float], str
             parts.append(f'<path class="whisker" d="M{c0:.1f},{ym:.1f} H{c1:.1f} M{c0:.1f},{ym - 5:.1f} '
                          f'V{ym + 5:.1f} M{c1:.1f},{ym - 5:.1f} V{ym + 5:.1f}" stroke="#212121" '
                          f'stroke-width="1.4" fill="none"/>')
-            shown += f" ({fmt(float(r.ci[0]))}–{fmt(float(r.ci[1]))})"
+            shown += f" ({bounds_text(float(r.ci[0]), float(r.ci[1]), fmt)})"
         for k in labels:
             m = r.marks.get(k)
             if _finite(m):

@@ -4,11 +4,12 @@ formatted here, the same way on every run."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from html import escape
 from typing import Any
 
-from pipelines._svg_validation import IntervalRow, interval_bars_svg, reliability_svg
+from pipelines._svg_validation import IntervalRow, bounds_text, interval_bars_svg, reliability_svg
 from pipelines.validation_report import (
     MET,
     NOT_MET,
@@ -70,7 +71,12 @@ def _with_ci(v: object, ci: object, kind: str) -> str:
     x, c = number(v), interval(ci)
     if x is None:
         return "—"
-    return fmt_value(x, kind) + (f" ({fmt_value(c[0], kind)}–{fmt_value(c[1], kind)})" if c else "")
+    return fmt_value(x, kind) + (f" ({bounds_text(c[0], c[1], functools.partial(_as, kind))})" if c else "")
+
+
+def _as(kind: str, v: float) -> str:
+    """:func:`fmt_value` with the format first (for :func:`functools.partial`)."""
+    return fmt_value(v, kind)
 
 
 def _table(head: Sequence[str], rows: Sequence[Sequence[str]], *, num_from: int = 1, text_cols: Sequence[int] = (),
@@ -176,8 +182,8 @@ def _targets_html(gs: Sequence[Gate], notes: Sequence[str]) -> str:
     rows = []
     for g in gs:
         base = "; ".join(f"{_e(k)} {fmt_value(v, g.fmt)}" for k, v in g.baselines.items()) or "—"
-        val = fmt_value(g.value, g.fmt) + (f" ({fmt_value(g.ci[0], g.fmt)}–{fmt_value(g.ci[1], g.fmt)})" if g.ci
-                                           else " (no interval)" if g.value is not None else "")
+        val = fmt_value(g.value, g.fmt) + (f" ({bounds_text(g.ci[0], g.ci[1], functools.partial(_as, g.fmt))})"
+                                           if g.ci else " (no interval)" if g.value is not None else "")
         rows.append([_e(g.label), f"#{g.issue}" if g.issue else "README", val, base, _e(g.target_text),
                      f'<span class="{_VERDICT_CLASS[g.verdict]}">{_e(g.verdict)}</span>', _e(g.note)])
     extra = "".join(f"<p class=small>{_e(n)}</p>" for n in notes)

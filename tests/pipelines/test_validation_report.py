@@ -184,6 +184,14 @@ def test_kind_specific_content(tmp_path: Path) -> None:
         "Early warning (alerts) — sh-demo") < html.index("Early warning (alerts) — ne-eval-7")
 
 
+def test_negative_bounds_joined_by_to(tmp_path: Path) -> None:
+    """sh-demo maize R² -0.106 (-0.168 to -0.067): a negative bound's interval reads "lo to hi", never "-0.168–-0.067"
+    (a subtraction), in the targets table, the tables and the charts alike; positive ones keep the dash."""
+    html = _report(tmp_path, KIND_FILES["yield"])
+    assert "(-0.168 to -0.067)" in html and "–-" not in html
+    assert re.search(r"0\.441 \(0\.\d{3}–0\.\d{3}\)", html)  # rice, positive bounds
+
+
 def test_banner_follows_the_label(tmp_path: Path) -> None:
     d = json.loads((DATA / KIND_FILES["area"]).read_text())
     (tmp_path / "real.json").write_text(json.dumps({**d, "label": "real"}))
