@@ -5,6 +5,7 @@ and precision, recall and delay of the alerts raised against them (the rules are
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,11 +13,12 @@ import pandas as pd
 
 from pipelines.evaluation._bootstrap import (
     INTERVAL,
+    blockwise,
+    count_blocks,
     describe,
     group_codes,
     percentile_interval,
     repeated_median,
-    resample_counts,
 )
 
 if TYPE_CHECKING:
@@ -197,26 +199,43 @@ def field_bootstrap(fields: list[str], high: list[tuple[str, bool]], per_event: 
     active = np.unique(np.concatenate([ev_f, hi_f]))
     if n == 0 or not len(active):
         return empty, {}
-    w = resample_counts(n, active, groups=codes)
+    sums = _per_active_field(active, high, hi_f, per_event, ev_f)
+    drawn = blockwise(partial(_resampled, sums), count_blocks(n, active, groups=codes))
+    by_type = {e: percentile_interval(v) for e, v in drawn["by_type"].items()}
+    delay_ci = percentile_interval(drawn["delay"]) if "delay" in drawn else None
+    return {"precision_ci": percentile_interval(drawn["precision"]), "recall_ci": percentile_interval(drawn["recall"]),
+            "median_delay_obs_ci": delay_ci, **how}, by_type
 
+
+def _per_active_field(active: np.ndarray, high: list[tuple[str, bool]], hi_f: np.ndarray, per_event: pd.DataFrame,
+                      ev_f: np.ndarray) -> dict[str, Any]:
+    """What :func:`_resampled` weighs by each resample's counts, per ``active`` field (a column of the counts: the
+    fields with a high alert, ``hi_f``, or an event, ``ev_f``): its high alerts and right ones, its events and found
+    ones (in all, and by event type) — and the caught events' delays with their fields' columns."""
     def per_field(idx: np.ndarray, vals: np.ndarray | None = None) -> np.ndarray:
-        """Per column of ``w`` (an active field): the count of ``idx`` (or the sum of ``vals``) on that field."""
+        """Per active field: the count of ``idx`` (or the sum of ``vals``) on that field."""
         return np.bincount(np.searchsorted(active, idx), weights=vals, minlength=len(active)).astype(float)
 
     right = np.array([r for _, r in high], dtype=float)
-    n_high, n_right = per_field(hi_f), per_field(hi_f, right)
     found = per_event["alert_date"].notna().to_numpy(dtype=float) if len(per_event) else np.zeros(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        prec = (w @ n_right) / (w @ n_high)
-        rec = (w @ per_field(ev_f, found)) / (w @ per_field(ev_f))
-        by_type: dict[str, list[float] | None] = {}
-        for e in sorted(set(per_event["event"].astype(str))) if len(per_event) else []:
-            m = (per_event["event"].astype(str) == e).to_numpy()
-            by_type[e] = percentile_interval((w @ per_field(ev_f[m], found[m])) / (w @ per_field(ev_f[m])))
+    events = per_event["event"].astype(str).to_numpy() if len(per_event) else np.zeros(0, dtype=str)
     d = per_event["delay_obs"].to_numpy(dtype=float) if len(per_event) else np.zeros(0)
     caught = np.isfinite(d)
-    delay_ci = None
-    if caught.any():  # each caught event's delay drawn as often as its field is
-        delay_ci = percentile_interval(repeated_median(d[caught], w[:, np.searchsorted(active, ev_f[caught])]))
-    return {"precision_ci": percentile_interval(prec), "recall_ci": percentile_interval(rec), "median_delay_obs_ci": delay_ci,
-            **how}, by_type
+    return {"high": per_field(hi_f), "right": per_field(hi_f, right),
+            "events": per_field(ev_f), "found": per_field(ev_f, found),
+            "by_type": {e: (per_field(ev_f[events == e]), per_field(ev_f[events == e], found[events == e]))
+                        for e in sorted(set(events))},
+            "delays": d[caught], "delay_cols": np.searchsorted(active, ev_f[caught])}
+
+
+def _resampled(sums: dict[str, Any], w: np.ndarray) -> dict[str, Any]:
+    """Precision, recall (in all and by event type) and the median delay on each resample (row of ``w``: how often
+    each active field is drawn; :func:`_per_active_field`), each caught event's delay drawn as often as its field is;
+    no ``delay`` without a caught event. The weights are whole numbers, so ``@`` sums them exactly."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out: dict[str, Any] = {
+            "precision": (w @ sums["right"]) / (w @ sums["high"]), "recall": (w @ sums["found"]) / (w @ sums["events"]),
+            "by_type": {e: (w @ f) / (w @ ev) for e, (ev, f) in sums["by_type"].items()}}
+    if len(sums["delays"]):
+        out["delay"] = repeated_median(sums["delays"], w[:, sums["delay_cols"]])
+    return out

@@ -7,19 +7,26 @@ set's G groups of units (the fields of one simulated condition, or of one farmer
 unit counted as often as its group is drawn (:func:`group_codes`, ``resample_counts(…, groups=)``) — units of one
 group are not independent, and drawing them as if they were narrows the interval. A resample then holds a varying
 number of units (the drawn groups' sizes); every scorer here divides by the resample's own total. ``groups=None`` (the
-default, ``--interval-by field``) draws exactly as before; so does every unit its own group (the same draws)."""
+default, ``--interval-by field``) draws exactly as before; so does every unit its own group (the same draws).
+
+Memory: the resamples are drawn and scored a block of rows at a time (:func:`count_blocks`, at most
+:data:`BLOCK_VALUES` counts a block; :func:`blockwise`), each block's per-resample figures kept and the interval taken
+over all of them at the end — the very draws, in the same order, as the whole (resamples × units) matrix, which a
+truth set of 100,000 fields would hold in gigabytes. A scorer treats each resample on its own, so its figures do not
+depend on the blocks (:func:`resample_sums`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["INTERVAL", "INTERVAL_BY", "Counts", "Draws", "describe", "resample_counts", "season_draws",
+__all__ = ["INTERVAL", "INTERVAL_BY", "BLOCK_VALUES", "Counts", "Draws", "describe", "block_rows",
+           "count_blocks", "resample_counts", "blockwise", "resample_sums", "season_draws",
            "grouped_season_draws", "group_codes", "check_interval_by", "percentile_interval", "interval_text",
            "sorted_draws", "draws_median", "draws_quantile", "repeated_median", "repeated_quantile"]
 
@@ -61,10 +68,42 @@ def group_codes(keys: Sequence[Any] | pd.Series | np.ndarray) -> np.ndarray:
     return np.asarray(pd.factorize(pd.Series(labels, dtype=object))[0], dtype=np.int64)
 
 
-def resample_counts(n: int, cols: np.ndarray, stream: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+#: the most counts (int32, 4 bytes each) one block of resamples holds: 64 MiB (the module docstring's memory); the
+#: scorers' copies of a block (float products, cumulative counts) take a few times that, whatever the set's size
+BLOCK_VALUES = 16 * 2**20
+
+
+def block_rows(n_cols: int) -> int:
+    """Resamples in a block of ``n_cols`` counted units: as many as :data:`BLOCK_VALUES` holds, at least one."""
+    return max(1, BLOCK_VALUES // max(n_cols, 1))
+
+
+def _drawn_chunks(n: int, cols: np.ndarray, stream: int, groups: np.ndarray | None) -> Iterator[np.ndarray]:
+    """:func:`count_blocks`' rows as the random stream gives them, in chunks of at most 2 million draws (a chunk's
+    size is part of the stream: the same chunks, the same counts)."""
+    reps = int(INTERVAL["resamples"])
+    seed = int(INTERVAL["seed"])
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)) if stream else seed)
+    if groups is None:
+        g, gcols = n, cols
+    else:
+        codes = np.asarray(groups, dtype=np.int64)
+        if codes.shape != (n,) or (n and (codes.min() < 0)):
+            raise ValueError(f"groups: expected {n} group codes 0…G−1, one per unit")
+        g, gcols = (int(codes.max()) + 1 if n else 0), codes[cols]
+    step = max(1, min(250, 2_000_000 // max(g, 1)))
+    for lo in range(0, reps, step):
+        k = min(step, reps - lo)
+        idx = rng.integers(0, g, size=(k, g)) + (np.arange(k) * g)[:, None]
+        yield np.bincount(idx.ravel(), minlength=k * g).reshape(k, g)[:, gcols].astype(np.int32)
+
+
+def count_blocks(n: int, cols: np.ndarray, stream: int = 0, groups: np.ndarray | None = None
+                 ) -> Iterator[np.ndarray]:
     """How often each of the ``cols`` of ``n`` units is drawn in each of :data:`INTERVAL`'s resamples of ``n`` units
-    with replacement: (resamples, len(cols)). Units outside ``cols`` (those that add nothing to any figure) are
-    drawn too, so every resample has ``n`` units; drawn in chunks of at most 2 million draws.
+    with replacement: (resamples, len(cols)) counts, yielded in blocks of :func:`block_rows` resamples (the last one
+    shorter), in order. Units outside ``cols`` (those that add nothing to any figure) are drawn too, so every resample
+    has ``n`` units.
 
     ``groups`` (:func:`group_codes`: each of the ``n`` units' group 0…G−1): a cluster bootstrap — the G groups drawn
     G of G with replacement and each unit counted as often as its group is drawn (all units of a group always the
@@ -75,43 +114,75 @@ def resample_counts(n: int, cols: np.ndarray, stream: int = 0, groups: np.ndarra
     ``k`` > 0 is the seed's ``k``-th spawned child (``numpy.random.SeedSequence(seed, spawn_key=(k,))``), an
     independent stream. A bootstrap stratified into several sets of units (the fields of each held-out season) gives
     each set its own stream, so that sets of the same size are not drawn alike."""
-    reps = int(INTERVAL["resamples"])
-    seed = int(INTERVAL["seed"])
-    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)) if stream else seed)
     cols = np.asarray(cols, dtype=np.int64)
-    if groups is None:
-        g, gcols = n, cols
-    else:
-        codes = np.asarray(groups, dtype=np.int64)
-        if codes.shape != (n,) or (n and (codes.min() < 0)):
-            raise ValueError(f"groups: expected {n} group codes 0…G−1, one per unit")
-        g, gcols = (int(codes.max()) + 1 if n else 0), codes[cols]
-    out = np.empty((reps, len(cols)), dtype=np.int32)
-    step = max(1, min(250, 2_000_000 // max(g, 1)))
-    for lo in range(0, reps, step):
-        k = min(step, reps - lo)
-        idx = rng.integers(0, g, size=(k, g)) + (np.arange(k) * g)[:, None]
-        out[lo:lo + k] = np.bincount(idx.ravel(), minlength=k * g).reshape(k, g)[:, gcols]
-    return out
+    rows = block_rows(len(cols))
+    held: list[np.ndarray] = []
+    n_held = 0
+    for chunk in _drawn_chunks(n, cols, stream, groups):
+        while len(chunk):  # a chunk split across blocks where a block ends inside it
+            part, chunk = chunk[:rows - n_held], chunk[rows - n_held:]
+            held.append(part)
+            n_held += len(part)
+            if n_held == rows:
+                yield np.concatenate(held)
+                held, n_held = [], 0
+    if held:
+        yield np.concatenate(held)
+
+
+def resample_counts(n: int, cols: np.ndarray, stream: int = 0, groups: np.ndarray | None = None) -> np.ndarray:
+    """:func:`count_blocks`' blocks in one (resamples, len(cols)) matrix: the whole draw at once, for a small set
+    (the scorers take it block by block, :func:`blockwise`)."""
+    return np.concatenate(list(count_blocks(n, cols, stream, groups)))
+
+
+#: what a scorer gives for a block of resamples (:func:`blockwise`): one value per resample (an array), or a dict of
+#: such, nested (the per-class figures of a crop-type set, the metrics of each crop)
+F = TypeVar("F", np.ndarray, dict[str, Any])
+
+
+def _joined(parts: list[Any]) -> Any:
+    """The blocks' figures end to end: arrays concatenated, dicts key by key."""
+    if isinstance(parts[0], dict):
+        return {k: _joined([p[k] for p in parts]) for k in parts[0]}
+    return np.concatenate(parts)
+
+
+def blockwise(score: Callable[[np.ndarray], F], blocks: Iterable[np.ndarray]) -> F:
+    """``score`` (a block's counts → its figures, :data:`F`) on each of ``blocks``
+    (:func:`count_blocks`) in turn, the figures joined in the resamples' order: what ``score`` gives on the whole
+    matrix, while only one block of counts (and ``score``'s temporaries of it) is held. ``score`` must treat each
+    resample on its own (a row's figure may not depend on the rows beside it: :func:`resample_sums`)."""
+    return cast(F, _joined([score(b) for b in blocks]))
+
+
+def resample_sums(w: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """Each row's ``Σ w·x`` (``w``: counts, one row per resample; ``x``: a value per column), summed row by row: a
+    BLAS product ``w @ x`` rounds a row's sum by how many rows it is handed (its kernels take rows in fours, its
+    threads split them), so a block's sums of fractional values would not be the whole matrix's bit for bit. Integer
+    ``x`` (counts, 0/1) sums exactly either way, and may take ``@``."""
+    return (np.asarray(w) * np.asarray(x, dtype=np.float64)).sum(axis=1)
 
 
 #: ``(k, n)`` → how often each of the ``k``-th held-out season's ``n`` scored fields is drawn in each resample:
-#: (resamples, n) — a bootstrap stratified by season (the yield targets, the crop-type leave-one-season-out means)
-Counts = Callable[[int, int], np.ndarray]
+#: (resamples, n) in blocks of rows (:func:`count_blocks`) — a bootstrap stratified by season (the yield targets, the
+#: crop-type leave-one-season-out means)
+Counts = Callable[[int, int], Iterable[np.ndarray]]
 
 
-def season_draws(k: int, n: int, groups: np.ndarray | None = None) -> np.ndarray:
-    """The ``k``-th held-out season's draws of its ``n`` fields: its own stream of the shared seed (stream ``k + 1``;
-    stream 0 is the one every unstratified interval draws), so that seasons with as many fields are not drawn
-    alike. ``groups``: the season's fields' group codes (:func:`group_codes`): its groups drawn whole, within it."""
-    return resample_counts(n, np.arange(n), stream=k + 1, groups=groups)
+def season_draws(k: int, n: int, groups: np.ndarray | None = None) -> Iterator[np.ndarray]:
+    """The ``k``-th held-out season's draws of its ``n`` fields, in blocks: its own stream of the shared seed (stream
+    ``k + 1``; stream 0 is the one every unstratified interval draws), so that seasons with as many fields are not
+    drawn alike. ``groups``: the season's fields' group codes (:func:`group_codes`): its groups drawn whole, within
+    it."""
+    return count_blocks(n, np.arange(n), stream=k + 1, groups=groups)
 
 
 def grouped_season_draws(groups: Sequence[np.ndarray | None]) -> Counts:
     """:data:`Counts` of a bootstrap stratified by season and clustered within each: the ``k``-th held-out season's
     groups (``groups[k]``, :func:`group_codes` of its fields in order; None: every field its own) drawn with
     replacement on that season's own stream (:func:`season_draws`)."""
-    def counts(k: int, n: int) -> np.ndarray:
+    def counts(k: int, n: int) -> Iterator[np.ndarray]:
         return season_draws(k, n, groups[k])
     return counts
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -38,13 +39,15 @@ import pandas as pd
 from features.errors import UserInputError
 from pipelines.evaluation import group_keys, read_truth, season_groups, synthetic_label
 from pipelines.evaluation._bootstrap import (
+    blockwise,
+    count_blocks,
     describe,
     draws_median,
     draws_quantile,
     percentile_interval,
     repeated_median,
     repeated_quantile,
-    resample_counts,
+    resample_sums,
     sorted_draws,
 )
 
@@ -75,9 +78,9 @@ def _errors(table: pd.DataFrame, col: str) -> np.ndarray:
     return np.where(np.isfinite(est), err, 1.0)  # a missed field counts as 100% wrong
 
 
-def _group(table: pd.DataFrame, name: str, w: np.ndarray) -> dict[str, Any]:
-    """One group's figures; ``w`` (resamples, rows of ``table``) is how often each of its fields is drawn in each
-    resample of the whole table, so the intervals of every group come from the same draws."""
+def _group(table: pd.DataFrame, name: str, drawn: dict[str, np.ndarray]) -> dict[str, Any]:
+    """One group's figures; ``drawn`` (:func:`_resampled`) its median and 90th percentile on each resample of the
+    whole table, so the intervals of every group come from the same draws."""
     e, b = _errors(table, "planted_area_ha"), _errors(table, "declared_area_ha")
     tm, tp = TARGETS[name]
     out: dict[str, Any] = {"group": name, "n": len(table)}
@@ -86,13 +89,50 @@ def _group(table: pd.DataFrame, name: str, w: np.ndarray) -> dict[str, Any]:
                    target_median=tm, target_p90=tp, met=None)
         return out
     med, p90 = float(np.median(e)), float(np.quantile(e, 0.9))
-    draws = sorted_draws(e, w)
-    out.update(median=_r(med), median_ci=percentile_interval(draws_median(draws)),
-               p90=_r(p90), p90_ci=percentile_interval(draws_quantile(draws, 0.9)),
+    out.update(median=_r(med), median_ci=percentile_interval(drawn["median"]),
+               p90=_r(p90), p90_ci=percentile_interval(drawn["p90"]),
                baseline_median=_r(float(np.median(b))),
                baseline_p90=_r(float(np.quantile(b, 0.9))), target_median=tm, target_p90=tp,
                met=bool(med <= tm and p90 <= tp) if len(table) >= MIN_GROUP else None)
     return out
+
+
+def _group_masks(table: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Each group of :data:`SIZE_CLASSES` and the partly planted fields → which rows of ``table`` it holds (fields
+    with something planted)."""
+    is_planted = (table["true_area_ha"] > 0).to_numpy()
+    partly_planted = table["events"].fillna("").str.contains("partly_planted", regex=False).to_numpy()
+    field_ha = table["field_area_ha"].to_numpy(dtype=np.float64)
+    masks = {name: is_planted & (field_ha >= lo) & (field_ha < hi) for name, lo, hi in SIZE_CLASSES}
+    return {**masks, "partly planted": is_planted & partly_planted}
+
+
+def _never_planted(table: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """Which fields are never planted (true planted fraction below :data:`NEVER_PLANTED`) and which the estimate
+    flags so (a missed field, NaN, is not flagged)."""
+    return table["true_fraction"] < NEVER_PLANTED, table["planted_fraction"] < NEVER_PLANTED
+
+
+def _resampled(table: pd.DataFrame, w: np.ndarray) -> dict[str, Any]:
+    """The estimate's figures on each resample (row of ``w``: how often each row of ``table`` is drawn), scored as
+    the table is: each group's (:func:`_group_masks`) median and 90th percentile error over its drawn rows with their
+    repetitions, the county total's error and the never-planted recall as count-weighted sums
+    (:func:`pipelines.evaluation._bootstrap.resample_sums`)."""
+    groups: dict[str, dict[str, np.ndarray]] = {}
+    for name, m in _group_masks(table).items():
+        if not m.any():  # an empty group: no figure on any resample
+            groups[name] = {"median": np.full(len(w), np.nan), "p90": np.full(len(w), np.nan)}
+            continue
+        draws = sorted_draws(_errors(table[m], "planted_area_ha"), w[:, m])
+        groups[name] = {"median": draws_median(draws), "p90": draws_quantile(draws, 0.9)}
+    true_rs = resample_sums(w, table["true_area_ha"].fillna(0.0).to_numpy(dtype=np.float64))
+    est_rs = resample_sums(w, table["planted_area_ha"].fillna(0.0).to_numpy(dtype=np.float64))
+    never, flagged = _never_planted(table)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        total = np.where(true_rs > 0, np.abs(est_rs - true_rs) / true_rs, np.nan)
+        recall = resample_sums(w, (flagged & never).to_numpy(dtype=np.float64)) / resample_sums(
+            w, never.to_numpy(dtype=np.float64))
+    return {"groups": groups, "total_error": total, "recall": recall}
 
 
 def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval_by: str = "field"
@@ -101,45 +141,29 @@ def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval
     planted_fraction (estimate), true_area_ha, true_fraction, events (";"-joined).
 
     Beside the estimate's figures, their 95% intervals (``<figure>_ci``, None where no resample has the figure) and
-    ``interval``, how they were drawn: the table's rows resampled once (:func:`resample_counts`), each figure scored
-    on every resample as it is on the table — a group's quantiles over its drawn rows with their repetitions, the
-    county total and the recall as count-weighted sums. ``groups``: the rows' cluster codes
+    ``interval``, how they were drawn: the table's rows resampled once, a block of resamples at a time
+    (:func:`pipelines.evaluation._bootstrap.count_blocks`), each figure scored on every resample as it is on the
+    table (:func:`_resampled`). ``groups``: the rows' cluster codes
     (:func:`pipelines.evaluation._bootstrap.group_codes`, named by ``interval_by``), each cluster drawn whole; None:
     every row its own."""
     n_rows = len(table)
-    w = resample_counts(n_rows, np.arange(n_rows), groups=groups) if n_rows else np.zeros((1, 0), dtype=np.int32)
-    is_planted = (table["true_area_ha"] > 0).to_numpy()
-    partly_planted = table["events"].fillna("").str.contains("partly_planted", regex=False).to_numpy()
-    field_ha = table["field_area_ha"].to_numpy(dtype=np.float64)
-    sized = []
-    for name, lo, hi in SIZE_CLASSES:
-        m = is_planted & (field_ha >= lo) & (field_ha < hi)
-        sized.append(_group(table[m], name, w[:, m]))
-    m = is_planted & partly_planted
-    sized.append(_group(table[m], "partly planted", w[:, m]))
+    blocks = count_blocks(n_rows, np.arange(n_rows), groups=groups) if n_rows else iter([np.zeros((1, 0), np.int32)])
+    drawn = blockwise(partial(_resampled, table), blocks)
+    sized = [_group(table[m], name, drawn["groups"][name]) for name, m in _group_masks(table).items()]
     true_total = float(table["true_area_ha"].sum())
     est_total = float(table["planted_area_ha"].fillna(0.0).sum())
     decl_total = float(table["declared_area_ha"].fillna(0.0).sum())
     tot_err = abs(est_total - true_total) / true_total if true_total > 0 else float("nan")
-    wf = w.astype(np.float64)
-    true_rs = wf @ table["true_area_ha"].fillna(0.0).to_numpy(dtype=np.float64)
-    est_rs = wf @ table["planted_area_ha"].fillna(0.0).to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tot_err_rs = np.where(true_rs > 0, np.abs(est_rs - true_rs) / true_rs, np.nan)
     total = {"estimate_ha": _r(est_total), "true_ha": _r(true_total), "declared_ha": _r(decl_total),
-             "error": _r(tot_err), "error_ci": percentile_interval(tot_err_rs),
+             "error": _r(tot_err), "error_ci": percentile_interval(drawn["total_error"]),
              "baseline_error": _r(abs(decl_total - true_total) / true_total)
              if true_total > 0 else None, "target": TARGETS["county total"],
              "met": bool(tot_err <= TARGETS["county total"]) if np.isfinite(tot_err) else None}
-    never = table["true_fraction"] < NEVER_PLANTED
-    flagged = table["planted_fraction"] < NEVER_PLANTED  # NaN (missed) is not flagged
+    never, flagged = _never_planted(table)
     decl_frac = table["declared_area_ha"] / table["field_area_ha"]
     n_never = int(never.sum())
     recall = float((flagged & never).sum() / n_never) if n_never else float("nan")
-    never_rs = wf @ never.to_numpy(dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        recall_rs = (wf @ (flagged & never).to_numpy(dtype=np.float64)) / never_rs
-    np_block = {"n": n_never, "recall": _r(recall), "recall_ci": percentile_interval(recall_rs),
+    np_block = {"n": n_never, "recall": _r(recall), "recall_ci": percentile_interval(drawn["recall"]),
                 "false_alarms": int((flagged & ~never).sum()), "n_planted": int((~never).sum()),
                 "baseline_recall": _r(float(((decl_frac < NEVER_PLANTED) & never).sum() / n_never)) if n_never else None,
                 "target": TARGETS["never-planted recall"],

@@ -42,6 +42,7 @@ within it — and ``interval`` says so (``interval_by`` is added).
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +54,13 @@ from features.errors import UserInputError
 from pipelines.evaluation import group_keys, json_ready, read_truth, synthetic_label
 from pipelines.evaluation._bootstrap import (
     Counts,
+    blockwise,
+    count_blocks,
     describe,
     group_codes,
     grouped_season_draws,
     interval_text,
     percentile_interval,
-    resample_counts,
     season_draws,
 )
 
@@ -125,8 +127,8 @@ def set_intervals(per_field: dict[str, list[str]], rice: bool = False, keys: pd.
     n = len(per_field["true"])
     if not n:
         return _empty_intervals(rice)
-    counts = resample_counts(n, np.arange(n), groups=_codes(per_field, keys))
-    figs = weighted_classification_metrics(per_field["true"], per_field["pred"], counts)
+    figs = blockwise(partial(weighted_classification_metrics, per_field["true"], per_field["pred"]),
+                     count_blocks(n, np.arange(n), groups=_codes(per_field, keys)))
     return _figure_intervals(figs, rice)
 
 
@@ -142,10 +144,15 @@ def baseline_intervals(model: dict[str, list[str]], baseline: dict[str, list[str
     n = len(baseline["true"])
     if not n:
         return {**_empty_intervals(rice), f"{MODEL_MINUS_BASELINE}_ci": None}
-    counts = resample_counts(n, np.arange(n), groups=_codes(model, keys))
-    base = weighted_classification_metrics(baseline["true"], baseline["pred"], counts)
-    gain = weighted_classification_metrics(model["true"], model["pred"], counts)["accuracy"] - base["accuracy"]
-    return {**_figure_intervals(base, rice), f"{MODEL_MINUS_BASELINE}_ci": percentile_interval(gain)}
+
+    def paired(w: np.ndarray) -> dict[str, Any]:
+        """The baseline's figures on a block of resamples, and the model's accuracy minus its on each."""
+        base = weighted_classification_metrics(baseline["true"], baseline["pred"], w)
+        gain = weighted_classification_metrics(model["true"], model["pred"], w)["accuracy"] - base["accuracy"]
+        return {"base": base, "gain": gain}
+
+    figs = blockwise(paired, count_blocks(n, np.arange(n), groups=_codes(model, keys)))
+    return {**_figure_intervals(figs["base"], rice), f"{MODEL_MINUS_BASELINE}_ci": percentile_interval(figs["gain"])}
 
 
 def resampled_loso_figures(per_season: dict[str, dict[str, list[str]]], counts: Counts = season_draws
@@ -156,15 +163,15 @@ def resampled_loso_figures(per_season: dict[str, dict[str, list[str]]], counts: 
     a dict class → the mean of the class's F1 over the seasons whose resample has it (drawn there as truth or as
     prediction), as the summary averages a class's F1 over the seasons that have it (NaN where none does).
 
-    ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields (default: :func:`season_draws`, a bootstrap
-    stratified by season, each season keeping its own number of fields), taken one season at a time so that only one
-    season's draws are held."""
+    ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields in blocks (default: :func:`season_draws`, a
+    bootstrap stratified by season, each season keeping its own number of fields), taken one season and one block at
+    a time so that only one block of draws is held."""
     sums: dict[str, np.ndarray] = {}
     f1_sum: dict[str, np.ndarray] = {}
     f1_seasons: dict[str, np.ndarray] = {}
     for k, s in enumerate(sorted(per_season)):
         f = per_season[s]
-        figs = weighted_classification_metrics(f["true"], f["pred"], counts(k, len(f["true"])))
+        figs = blockwise(partial(weighted_classification_metrics, f["true"], f["pred"]), counts(k, len(f["true"])))
         for key in ("accuracy", "macro_f1", "rice_vs_other_accuracy"):
             v = figs[key]
             sums[f"mean_{key}"] = sums[f"mean_{key}"] + v if f"mean_{key}" in sums else v.copy()

@@ -46,6 +46,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +55,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 from pipelines.evaluation import group_keys, read_truth, season_groups, synthetic_label
-from pipelines.evaluation._bootstrap import describe, percentile_interval, resample_counts
+from pipelines.evaluation._bootstrap import blockwise, count_blocks, describe, percentile_interval, resample_sums
 
 __all__ = ["TARGETS", "CI_KEYS", "date_metrics", "evaluate_growth_stage", "field_intervals", "field_values",
            "format_growth_evaluation", "resampled_figures", "stage_accuracy"]
@@ -169,22 +170,23 @@ def field_values(runs: dict[str, pd.DataFrame], truth: pd.DataFrame, true_mid: p
 
 def resampled_figures(values: FieldValues, w: np.ndarray) -> dict[str, np.ndarray]:
     """Each figure of ``values`` on each resample (row of ``w``: how often each field is drawn): the mean of the
-    drawn fields that have it, ``(w @ x) / (w @ has)``; NaN where a resample draws none of them."""
-    wf = np.asarray(w, dtype="float64")
+    drawn fields that have it, ``Σ w·x / Σ w·has`` (:func:`pipelines.evaluation._bootstrap.resample_sums`); NaN where
+    a resample draws none of them."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return {k: (wf @ x) / (wf @ has) for k, (has, x) in values.items()}
+        return {k: resample_sums(w, x) / resample_sums(w, has) for k, (has, x) in values.items()}
 
 
 def field_intervals(values: FieldValues, groups: np.ndarray | None = None) -> dict[str, list[float] | None]:
     """The 95% percentile intervals (``<figure>_ci``) of ``values``' figures, the group's fields resampled with
     replacement (:mod:`pipelines.evaluation._bootstrap`: the same seed, so the same evaluation gives the same
-    intervals). None where no resample has the figure. ``groups``: the fields' cluster codes
-    (:func:`pipelines.evaluation._bootstrap.group_codes`), each cluster drawn whole; None: every field its own."""
+    intervals), drawn and scored a block of resamples at a time. None where no resample has the figure. ``groups``:
+    the fields' cluster codes (:func:`pipelines.evaluation._bootstrap.group_codes`), each cluster drawn whole; None:
+    every field its own."""
     n = len(next(iter(values.values()))[0]) if values else 0
     if n == 0:
         return {f"{k}_ci": None for k in values}
-    w = resample_counts(n, np.arange(n), groups=groups)
-    return {f"{k}_ci": percentile_interval(v) for k, v in resampled_figures(values, w).items()}
+    figs = blockwise(partial(resampled_figures, values), count_blocks(n, np.arange(n), groups=groups))
+    return {f"{k}_ci": percentile_interval(v) for k, v in figs.items()}
 
 
 def _true_stages(truth: pd.DataFrame, as_of: date) -> pd.Series:

@@ -42,6 +42,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,9 @@ import pandas as pd
 from features.errors import UserInputError, format_offenders
 from pipelines.evaluation import group_keys, read_truth, season_groups, synthetic_label
 from pipelines.evaluation._bootstrap import (
+    INTERVAL,
     Counts,
+    blockwise,
     describe,
     grouped_season_draws,
     interval_text,
@@ -100,34 +103,42 @@ def scored_fields(ev: YieldEvaluation, checkpoint: str = "end", method: str = "m
             for s, f in p.groupby("season", sort=True)}
 
 
+def _crop_figures(f: pd.DataFrame, crops: Sequence[str], w: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
+    """crop (of ``crops`` the season's scored fields ``f`` hold) → metric of :data:`CI_METRICS` → its value on each
+    resample (row of ``w``: how often each of ``f``'s fields is drawn): :func:`models.evaluation.weighted_yield_metrics`
+    on the crop's drawn fields."""
+    from models.evaluation import weighted_yield_metrics
+
+    crop = f["crop"].to_numpy(dtype=object)
+    y, p50 = f["true_yield_t_ha"].to_numpy(dtype="float64"), f["p50"].to_numpy(dtype="float64")
+    out = {}
+    for c in crops:
+        m = crop == c
+        if m.any():
+            met = weighted_yield_metrics(y[m], p50[m], w[:, m])
+            out[c] = {key: met[key] for key in CI_METRICS}
+    return out
+
+
 def resampled_target_figures(fields: dict[str, pd.DataFrame], crops: Sequence[str], counts: Counts = season_draws
                              ) -> dict[str, dict[str, np.ndarray]]:
     """crop → metric of :data:`CI_METRICS` → its value on each resample, the mean over held-out seasons of the
     season's within-crop figure, as :func:`models.evaluation.summarize_yield` averages ``per_season``.
 
-    ``fields``: :func:`scored_fields`; ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields (default:
-    :func:`season_draws`, a bootstrap stratified by season), taken one season at a time so that only one season's draws
-    are held. Each season's figure is :func:`models.evaluation.weighted_yield_metrics` on the crop's drawn fields,
-    what :func:`models.evaluation.yield_metrics` gives on them repeated; a season without the crop has no figure
-    (as it has no ``per_season`` row) and one whose resample draws none of the crop's fields neither, so the mean is
-    over the seasons that have one, NaN where none has.
+    ``fields``: :func:`scored_fields`; ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields in blocks
+    (default: :func:`season_draws`, a bootstrap stratified by season), taken one season and one block of resamples at
+    a time so that only one block of draws is held. Each season's figure is :func:`_crop_figures`, what
+    :func:`models.evaluation.yield_metrics` gives on the crop's drawn fields repeated; a season without the crop has
+    no figure (as it has no ``per_season`` row) and one whose resample draws none of the crop's fields neither, so the
+    mean is over the seasons that have one, NaN where none has.
     """
-    from models.evaluation import weighted_yield_metrics
-
     per: dict[str, dict[str, list[np.ndarray]]] = {c: {m: [] for m in CI_METRICS} for c in crops}
-    reps = 0
     for k, f in enumerate(fields.values()):
-        w = counts(k, len(f))
-        reps = len(w)
-        crop = f["crop"].to_numpy(dtype=object)
-        y, p50 = f["true_yield_t_ha"].to_numpy(dtype="float64"), f["p50"].to_numpy(dtype="float64")
-        for c in crops:
-            m = crop == c
-            if not m.any():
-                continue
-            met = weighted_yield_metrics(y[m], p50[m], w[:, m])
+        season = blockwise(partial(_crop_figures, f, crops), counts(k, len(f)))
+        for c, met in season.items():
             for key in CI_METRICS:
                 per[c][key].append(met[key])
+    reps = int(INTERVAL["resamples"])
     out: dict[str, dict[str, np.ndarray]] = {}
     for c, by in per.items():
         out[c] = {}

@@ -229,9 +229,9 @@ def test_loso_mean_intervals_resample_within_each_season() -> None:
     per = {"2008": _scored_set(rng, 30)[PER_FIELD], "2009": _scored_set(rng, 70)[PER_FIELD]}
     drawn: dict[int, np.ndarray] = {}
 
-    def counts(k: int, n: int) -> np.ndarray:
+    def counts(k: int, n: int) -> list[np.ndarray]:
         drawn[k] = rng.multinomial(n, np.full(n, 1 / n), size=50)
-        return drawn[k]
+        return [drawn[k]]
 
     figs = resampled_loso_figures(per, counts)
     assert [drawn[k].shape[1] for k in (0, 1)] == [30, 70]
@@ -247,9 +247,9 @@ def test_loso_mean_intervals_resample_within_each_season() -> None:
     # the default draws: each season n of n on its own stream
     seen: list[np.ndarray] = []
 
-    def spy(k: int, n: int) -> np.ndarray:
-        seen.append(season_draws(k, n))
-        return seen[-1]
+    def spy(k: int, n: int) -> list[np.ndarray]:
+        seen.append(np.concatenate(list(season_draws(k, n))))
+        return [seen[-1]]
 
     resampled_loso_figures(per, spy)
     assert [w.shape for w in seen] == [(INTERVAL["resamples"], 30), (INTERVAL["resamples"], 70)]
@@ -265,7 +265,7 @@ def test_loso_mean_f1_of_a_class_missing_in_a_season() -> None:
            "2009": {"true": ["a", "b", "wheat", "wheat"], "pred": ["a", "a", "wheat", "b"]}}
     rows = {0: np.array([[1, 1, 1, 1], [2, 0, 1, 1], [0, 0, 2, 2]]),
             1: np.array([[1, 1, 1, 1], [1, 1, 2, 0], [2, 2, 0, 0]])}
-    figs = resampled_loso_figures(per, lambda k, n: rows[k])
+    figs = resampled_loso_figures(per, lambda k, n: [rows[k]])
     for i in range(3):
         seasons = {s: {**classification_metrics(np.repeat(per[s]["true"], rows[k][i]),
                                                 np.repeat(per[s]["pred"], rows[k][i])), "ece": 0.0}

@@ -195,21 +195,21 @@ def test_target_intervals_resample_each_held_out_season(fast: Path) -> None:
     assert sorted(fields) == ["2013", "2015"]
     per = ev.per_season.query("checkpoint == 'end' and method == 'model'").set_index(["season", "crop"])
     for s, f in fields.items():
-        one = resampled_target_figures({s: f}, ["maize", "soybean"], lambda k, n: np.ones((1, n), dtype=np.int32))
+        one = resampled_target_figures({s: f}, ["maize", "soybean"], lambda k, n: [np.ones((1, n), dtype=np.int32)])
         for crop in ("maize", "soybean"):
             assert one[crop]["r2"][0] == per.at[(s, crop), "r2"]
             assert one[crop]["rmse_pct"][0] == per.at[(s, crop), "rmse_pct"]
-    both = resampled_target_figures(fields, ["maize"], lambda k, n: np.ones((1, n), dtype=np.int32))
+    both = resampled_target_figures(fields, ["maize"], lambda k, n: [np.ones((1, n), dtype=np.int32)])
     summary = ev.summary.query("checkpoint == 'end' and method == 'model'").set_index("crop")
     assert both["maize"]["r2"][0] == pytest.approx(summary.at["maize", "r2"], rel=1e-12)
     # stratified: every season keeps its own n fields in every resample, each season on its own stream
     seen: list[tuple[int, int]] = []
 
-    def spy(k: int, n: int) -> np.ndarray:
+    def spy(k: int, n: int) -> list[np.ndarray]:
         seen.append((k, n))
         w = resample_counts(n, np.arange(n), stream=k + 1)
         assert (w.sum(axis=1) == n).all()
-        return w
+        return [w]
 
     resampled_target_figures(fields, ["maize"], spy)
     assert seen == [(0, len(fields["2013"])), (1, len(fields["2015"]))]
