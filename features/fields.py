@@ -35,7 +35,7 @@ from features.errors import (
     refuse_unprintable_cells,
     unprintable_cells,
 )
-from features.identity import identifiers_hidden, rows_holding_identifiers, tokenise
+from features.identity import identifiers_hidden, quoted, rows_holding_identifiers, tokenise
 from features.identity import name_words as identity_name_words
 
 __all__ = [
@@ -768,7 +768,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
 
         reg = gdf["region"].map(_cell)
         nowin = (reg.notna() & ~reg.isin(known_regions())).to_numpy()
-        gdf = aside.take(gdf, nowin, [f"region {r!r} has no season window" for r in reg])
+        gdf = aside.take(gdf, nowin, [f"region {quoted(r)} has no season window" for r in reg])
     elif "region" in need or check_regions:  # the runs that read the season window refuse a region without one
         from features.regions import check_known_regions
 

@@ -21,7 +21,7 @@ from features.errors import UserInputError
 
 __all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key", "identifiers_hidden", "same_person",
            "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens",
-           "names_a_farmer", "name_words"]
+           "names_a_farmer", "name_words", "quoted"]
 
 TOKEN_KEY_ENV = "AGCREDIT_TOKEN_KEY"
 #: columns that hold personal identifiers, in the order used to derive the token
@@ -92,6 +92,20 @@ def looks_personal(value: str) -> bool:
     s = unicodedata.normalize("NFKC", value).strip()
     bare = _TOKEN_SEPARATORS.sub("", s)
     return any(ch.isspace() for ch in s) or "@" in s or "+" in s or (bare.isdecimal() and len(bare) >= 7)
+
+
+def quoted(value: object) -> str:
+    """A value as an error message quotes it (``repr``), unless it has the shape of personal data
+    (:func:`looks_personal`: two or more words — a name —, a phone or ID number, an e-mail): then :data:`HIDDEN` and
+    why. For the values that should be one-word codes (a region, a currency, an amount): a farmer's name typed or
+    shifted into such a column is not one of the file's identifiers, which are hidden by name, so its shape hides it."""
+    if isinstance(value, str) and looks_personal(value) and not _NUMBER.fullmatch(value.strip()):
+        return f"{HIDDEN} (not shown: shaped like a name, phone or ID number)"
+    return repr(value)
+
+
+#: a plain decimal number (an amount with too many decimals is quoted, not taken for an ID number by its digits)
+_NUMBER = re.compile(r"[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 
 
 def refuse_personal_tokens(df: pd.DataFrame, *, source: str) -> None:

@@ -221,7 +221,9 @@ def unknown_region_problem(region: str, fields: list[str], known: list[str], nou
     """The one-line problem of a region without a season window: the region, its fields (or ``noun``: Book lines),
     the known regions and how to add one."""
     shown = ", ".join(fields[:5]) + (f" … ({len(fields)} {noun})" if len(fields) > 5 else "")
-    return (f"region {region!r} of {noun} {shown} has no season window (known regions: {', '.join(known)}); "
+    from features.identity import quoted
+
+    return (f"region {quoted(region)} of {noun} {shown} has no season window (known regions: {', '.join(known)}); "
             f"to add a region, put its rows of season_windows.csv, crop_calendars.csv, season_calendar.csv and "
             f"prices.csv in a folder and name it in {REGIONS_ENV}")
 

@@ -19,7 +19,9 @@ class MoneyError(UserInputError):
         self.where = where
         self.value = value
         self.expected = expected
-        super().__init__(f"{where}: expected {expected}, found {value!r}")
+        from features.identity import quoted
+
+        super().__init__(f"{where}: expected {expected}, found {quoted(value)}")
 
 
 class PriceError(UserInputError, LookupError):

@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError, format_offenders
+from features.identity import quoted
 from pipelines._alert_fit import N_TUNE_SEASONS
 
 if TYPE_CHECKING:
@@ -255,13 +256,13 @@ def resolve_checkpoints(spec: Mapping[str, int | str] | None, regions: Sequence[
             from pipelines.schedule import load_calendar
 
             known = ", ".join(sorted(load_calendar()["region"].astype(str).unique()))
-            raise UserInputError(f"crop-type training: region {r!r} has no season window or calendar (known: {known}) "
+            raise UserInputError(f"crop-type training: region {quoted(r)} has no season window or calendar (known: {known}) "
                                  f"to place the checkpoints in: give {option} as days after the season start (e.g. "
                                  "mid=120,end=end)") from None
         except UserInputError as e:
             if spec is not None:
                 raise
-            raise UserInputError(f"crop-type training: region {r!r} has no season calendar to name its in-season "
+            raise UserInputError(f"crop-type training: region {quoted(r)} has no season calendar to name its in-season "
                                  f"checkpoints ({str(e).splitlines()[0]}): give {option} (e.g. "
                                  "mid=09-15,end=end)") from None
     names = list(dict.fromkeys(n for d in per.values() for n in d))
