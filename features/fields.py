@@ -85,6 +85,8 @@ class ReadResult:
     absent: list[str] = field(default_factory=list)
     #: fields implausibly large for one field ("id/season (N ha)"; :func:`large_fields`), kept
     large: list[str] = field(default_factory=list)
+    #: fields below one Sentinel-2 pixel ("id/season (N m²)"; :func:`small_fields`), kept
+    small: list[str] = field(default_factory=list)
     #: the rows set aside by the row-level checks (``set_aside=True``; :func:`write_rejects`), in file order
     set_aside: list[SetAside] = field(default_factory=list)
 
@@ -115,6 +117,10 @@ class ReadResult:
                        + ", ".join(self.large[:5]) + (", ..." if len(self.large) > 5 else "")
                        + f" (above {LARGE_FIELD_HA:,} ha, or {LARGE_VS_MEDIAN} times the file's median field; "
                        "kept — check that the polygon is the field, not a farm or village outline)")
+        if self.small:
+            out.append(f"{len(self.small)} field(s) smaller than one Sentinel-2 pixel (100 m²) in {self.source}: "
+                       + ", ".join(self.small[:5]) + (", ..." if len(self.small) > 5 else "")
+                       + " (kept — the imagery cannot measure them; check the polygon's unit and outline)")
         return out
 
     @property
@@ -157,16 +163,7 @@ def large_fields(gdf: gpd.GeoDataFrame) -> list[str]:
     areas screen (cheap), exact equal-area hectares (:func:`area_ha`) decide for the few screened."""
     if len(gdf) == 0:
         return []
-    geoms = gdf.geometry.to_numpy()
-    crs = CRS(gdf.crs)
-    planar = shapely.area(geoms)
-    if crs.is_geographic:
-        b = shapely.bounds(geoms)
-        lat = np.radians(np.clip((b[:, 1] + b[:, 3]) / 2, -89.0, 89.0))
-        rough = planar * (111_320.0 ** 2) * np.cos(lat) / 1e4
-    else:
-        unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
-        rough = planar * unit ** 2 / 1e4
+    rough = _rough_ha(gdf)
     med = float(np.median(rough))
     limit = LARGE_FIELD_HA if len(gdf) < 20 else min(LARGE_FIELD_HA, max(LARGE_FLOOR_HA, LARGE_VS_MEDIAN * med))
     screened = np.flatnonzero(rough > 0.5 * limit)  # the planar estimate is within a few % of the exact one
@@ -177,6 +174,41 @@ def large_fields(gdf: gpd.GeoDataFrame) -> list[str]:
     big = ha > limit
     return [f"{f}/{s} ({a:,.0f} ha)" for f, s, a in zip(sub["field_id"].astype(str)[big], sub["season"].astype(str)[big],
                                                            ha[big], strict=True)]
+
+
+def _rough_ha(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    """Each field's planar hectares in the file's CRS (degrees scaled at the field's latitude): within a few % of the
+    exact equal-area ones (:func:`area_ha`), to screen the few that need them."""
+    geoms = gdf.geometry.to_numpy()
+    crs = CRS(gdf.crs)
+    planar = shapely.area(geoms)
+    if crs.is_geographic:
+        b = shapely.bounds(geoms)
+        lat = np.radians(np.clip((b[:, 1] + b[:, 3]) / 2, -89.0, 89.0))
+        return np.asarray(planar * (111_320.0 ** 2) * np.cos(lat) / 1e4)
+    unit = crs.axis_info[0].unit_conversion_factor if crs.axis_info else 1.0
+    return np.asarray(planar * unit ** 2 / 1e4)
+
+
+#: a field below this many hectares is named as too small to measure (kept): one Sentinel-2 pixel of 10 m × 10 m
+#: (100 m²) — no pixel centre need fall inside it, so its area, crop and growth rest on its neighbours' pixels or
+#: on nothing (a polygon drawn in the wrong unit, or a slip of the mouse, more often than a plot)
+SMALL_FIELD_HA = 0.01
+
+
+def small_fields(gdf: gpd.GeoDataFrame) -> list[str]:
+    """Fields below :data:`SMALL_FIELD_HA` (one Sentinel-2 pixel), as ``"id/season (N m²)"``: planar areas screen,
+    exact equal-area hectares (:func:`area_ha`) decide for the few screened."""
+    if len(gdf) == 0:
+        return []
+    screened = np.flatnonzero(_rough_ha(gdf) < 2 * SMALL_FIELD_HA)
+    if len(screened) == 0:
+        return []
+    sub = gdf.iloc[screened]
+    ha = area_ha(sub).to_numpy()
+    tiny = ha < SMALL_FIELD_HA
+    return [f"{f}/{s} ({a * 1e4:,.1f} m²)" for f, s, a in zip(sub["field_id"].astype(str)[tiny],
+                                                             sub["season"].astype(str)[tiny], ha[tiny], strict=True)]
 
 
 def known_crops() -> frozenset[str]:
@@ -838,7 +870,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         rejected = {**shown, **{k: v for k, v in rejected.items() if k not in shown}}
     return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent,
                       repaired_area=repaired_area,
-                      large=large_fields(fixed), set_aside=aside_rows)
+                      large=large_fields(fixed), small=small_fields(fixed), set_aside=aside_rows)
 
 
 #: a row set aside whose polygon covers more than this share of another farmer's field (same season) holds that

@@ -53,6 +53,9 @@ def validate_file(path: str | Path, *, season: str | None = None, strict: bool =
         lines.append(f"    … and {len(res.rejected) - 20} more")
     lines.append(f"  implausibly big:  {len(res.large)}" + (f" ({', '.join(res.large[:5])}"
                                                           f"{' …' if len(res.large) > 5 else ''})" if res.large else ""))
+    lines.append(f"  below one pixel:  {len(res.small)}" + (f" ({', '.join(res.small[:5])}"
+                                                          f"{' …' if len(res.small) > 5 else ''}; under 100 m², the "
+                                                          "imagery cannot measure them)" if res.small else ""))
     n_ov = int((ov > 0.05).sum())
     lines.append(f"  overlapping >5%:  {n_ov} (with another farmer's field)")
     lines.append(f"  total area:       {res.total_area_ha:,.2f} ha (equal-area)")

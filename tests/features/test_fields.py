@@ -369,6 +369,26 @@ def test_implausibly_large_fields_are_named_and_kept() -> None:
     assert len(named) == 1 and re.fullmatch(r"f2/2024 \(1,60\d ha\)", named[0]), named
 
 
+def test_fields_below_one_pixel_are_named_and_kept() -> None:
+    """A 1 m x 1 m polygon (the audit's: it passed as 0.00 ha without a word) and a 9 m x 9 m one are named in the
+    read's notes, with their square metres, and kept; 10 m x 10 m (one Sentinel-2 pixel) and the usual plots give
+    no note; in degrees as in metres."""
+    plots = _fields(4)
+    assert validate_fields(plots, source="f.gpkg").small == []
+    g = plots.copy()
+    x, y = g.geometry.iloc[0].bounds[:2]
+    g.loc[0, "geometry"] = box(x, y, x + 1, y + 1)
+    g.loc[1, "geometry"] = box(x + 50, y, x + 59, y + 9)
+    g.loc[2, "geometry"] = box(x + 100, y, x + 110, y + 10)
+    for frame in (g, g.to_crs(4326)):
+        res = validate_fields(frame, source="f.gpkg")
+        assert len(res.fields) == 4
+        assert [s.split(" (")[0] for s in res.small] == ["f0/2024", "f1/2024"], res.small
+        assert re.fullmatch(r"f0/2024 \(1\.0 m²\)", res.small[0]) and re.fullmatch(r"f1/2024 \(8\d\.\d m²\)", res.small[1])
+        assert any(n.startswith(f"2 field(s) smaller than one Sentinel-2 pixel (100 m²) in f.gpkg: {res.small[0]}")
+                   for n in res.notes()), res.notes()
+
+
 def test_vertex_order_does_not_change_a_field(tmp_path: Path) -> None:
     """The same polygons written as a Shapefile (clockwise rings) and as a GeoPackage with counter-clockwise rings
     started at another vertex read as the same bytes: the same geometry hashes, hectares and overlaps."""
