@@ -476,6 +476,18 @@ CASES = [
                r"requested_amount of A1: expected an amount below 10,000,000,000,000 USD"),
     _apps_case("apps-exponent-amount", "requested_amount", "1e4",
                r"requested_amount of A1: expected a number written out in digits"),
+    # how a spreadsheet saves a "CSV" otherwise: each named with how to save it (the reader's byte offsets before)
+    Case("apps-tab-separated", lambda e, d: _uw(e, d, **{"--applications": _text(
+        d, "applications.csv", applications_frame().to_csv(index=False, sep="\t"))}),
+         r"applications\.csv: the columns are separated by tabs \(expected a comma-separated CSV", ("underwrite",)),
+    Case("apps-utf16-text", lambda e, d: _uw(e, d, **{"--applications": _text(
+        d, "applications.csv", applications_frame().to_csv(index=False).encode("utf-16"))}),
+         r"applications\.csv: is UTF-16 text \(expected a UTF-8 CSV", ("underwrite",)),
+    Case("apps-workbook-named-csv", lambda e, d: _uw(e, d, **{"--applications": _text(
+        d, "applications.csv", b"PK\x03\x04" + bytes(60))}),
+         r"applications\.csv: is a zip file, not a CSV \(an Excel workbook\?", ("underwrite",)),
+    Case("apps-symlink-loop", lambda e, d: _uw(e, d, **{"--applications": _loop(d, "applications.csv")}),
+         r"applications\.csv: a link to nothing", ("underwrite",)),
     Case("apps-semicolon-separated", lambda e, d: _uw(e, d, **{"--applications": _text(
         d, "applications.csv", applications_frame().to_csv(sep=";", index=False))}),
          r"applications\.csv: the columns are separated by ';'", ("underwrite",)),
@@ -612,6 +624,13 @@ CASES = [
                                                     _policy(e, d, "min_dscr: 1.25", "min_dscr: -1")],
          r"policy\.yaml.*min_dscr.*-1", ("backtest",)),
 ]
+
+
+def _loop(d: Path, name: str) -> str:
+    """A symbolic link that links to itself."""
+    p = d / name
+    p.symlink_to(p)
+    return str(p)
 
 
 def _mkdir(p: Path) -> Path:

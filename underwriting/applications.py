@@ -44,12 +44,15 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
     table with a header but no rows unless ``allow_no_rows`` (a Book with no active line)."""
     p = Path(path)
     if not p.exists():
-        raise ApplicationsError(source=str(p), problem="file not found")
+        raise ApplicationsError(source=str(p), problem="a link to nothing (its target is missing, or it links back "
+                                "to itself)" if p.is_symlink() else "file not found")
     if p.is_dir() and p.suffix.lower() not in (".parquet", ".pq"):  # a Parquet dataset may be a folder
         raise ApplicationsError(source=str(p), problem="is a folder (expected a CSV or Parquet file)")
     if p.stat().st_size == 0:
         raise ApplicationsError(source=p.name, problem="file is empty")
     ext = p.suffix.lower()
+    if ext == ".csv":
+        _refuse_other_text(p)
     try:
         if ext == ".csv":
             df = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
@@ -65,10 +68,33 @@ def read_table(path: str | Path, *, allow_no_rows: bool = False) -> pd.DataFrame
     if len(df) == 0 and not allow_no_rows:
         raise ApplicationsError(source=p.name, problem="no rows")
     df.columns = [str(c).strip() for c in df.columns]
-    if ext == ".csv" and len(df.columns) == 1 and ";" in df.columns[0]:
-        raise ApplicationsError(source=p.name, problem="the columns are separated by ';' (expected a comma-separated "
-                                                       "CSV: save it with commas, and '.' as the decimal mark)")
+    if ext == ".csv" and len(df.columns) == 1:
+        for sep, name in ((";", "';'"), ("\t", "tabs")):
+            if sep in df.columns[0]:
+                raise ApplicationsError(source=p.name, problem=f"the columns are separated by {name} (expected a "
+                                        "comma-separated CSV: save it with commas, and '.' as the decimal mark)")
     return df
+
+
+#: byte-order marks of the text encodings a spreadsheet may save a "CSV" in, other than UTF-8's (read as UTF-8)
+_OTHER_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16",
+               b"\xfe\xff": "UTF-16"}
+
+
+def _refuse_other_text(p: Path) -> None:
+    """A CSV saved as UTF-16 or UTF-32 ("Unicode text" in spreadsheets), or a zip or gzip file named .csv (an
+    .xlsx workbook is a zip): one line saying what it is and how to save it, not the decoder's byte offsets."""
+    with open(p, "rb") as f:
+        head = f.read(4)
+    for bom, name in _OTHER_BOMS.items():
+        if head.startswith(bom):
+            raise ApplicationsError(source=p.name, problem=f"is {name} text (expected a UTF-8 CSV: save it as "
+                                    "'CSV UTF-8 (comma delimited)')")
+    if head.startswith(b"PK\x03\x04"):
+        raise ApplicationsError(source=p.name, problem="is a zip file, not a CSV (an Excel workbook? save the "
+                                "sheet as 'CSV UTF-8 (comma delimited)')")
+    if head.startswith(b"\x1f\x8b"):
+        raise ApplicationsError(source=p.name, problem="is gzip-compressed, not a CSV (uncompress it first)")
 
 
 _ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
