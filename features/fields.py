@@ -821,11 +821,12 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     folded = gdf["field_id"].astype(str).map(id_key)  # case, and full-width characters as their usual ones
     dup = pd.DataFrame({"k": folded, "s": gdf["season"].astype(str)}).duplicated(keep=False)
     if dup.any() and set_aside:
-        gdf = aside.take(gdf, dup.to_numpy(), "field_id differing only in case from another of its season (one "
+        gdf = aside.take(gdf, dup.to_numpy(), "field_id differing only in case or character width from another of its season (one "
                                               "field typed twice? every spelling set aside)")
     elif dup.any():
-        raise FieldsError(source=source, problem="field_ids differing only in case within a season (one field "
-                                                 "typed twice? ids are compared without case)",
+        raise FieldsError(source=source, problem="field_ids differing only in case or character width within a "
+                                                 "season (one field typed twice? ids are compared without case, "
+                                                 "width or invisible characters)",
                           offenders=sorted(set(gdf.loc[dup, "field_id"].astype(str))))
     if set_aside and len(gdf) == 0:
         raise FieldsError(source=source, problem="no usable fields: every row rejected",

@@ -196,8 +196,8 @@ def _refuse_case_twins(df: pd.DataFrame, column: str, source: str) -> None:
     folded = ids.map(id_key)  # case, and full-width characters as their usual ones
     twins = folded.duplicated(keep=False) & ~ids.duplicated(keep=False)
     if twins.any():
-        raise ContractError(table=source, column=column, expected="ids that differ in more than case",
-                            found="ids differing only in case (one typed twice?)",
+        raise ContractError(table=source, column=column, expected="ids that differ in more than case or character width",
+                            found="ids differing only in case or character width (one typed twice?)",
                             offenders=sorted(set(ids[twins])))
 
 

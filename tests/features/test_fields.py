@@ -164,7 +164,7 @@ def test_ids_differing_only_in_case_are_refused_as_one_field_typed_twice() -> No
     both spellings; the same id in different seasons stays fine."""
     gdf = _fields(3)
     gdf.loc[2, "field_id"] = "F0"
-    with pytest.raises(FieldsError, match=r"field_ids differing only in case within a season .*: F0, f0 \(2 in all\)"):
+    with pytest.raises(FieldsError, match=r"field_ids differing only in case or character width within a season .*: F0, f0 \(2 in all\)"):
         validate_fields(gdf)
     gdf.loc[2, "season"] = "2023"
     assert sorted(validate_fields(gdf).fields["field_id"]) == ["F0", "f0", "f1"]

@@ -154,9 +154,9 @@ def test_a_negative_area_an_empty_season_and_ids_differing_in_case_are_set_aside
     res = validate_fields(gdf, source="f.csv", set_aside=True)
     assert list(res.fields["field_id"]) == ["f2"]
     assert [(r.row, r.field_id, r.season, r.reason.split(" (")[0]) for r in res.set_aside] == [
-        ("line 2", "f0", "2024", "field_id differing only in case from another of its season"),
+        ("line 2", "f0", "2024", "field_id differing only in case or character width from another of its season"),
         ("line 3", "f1", "2024", "declared_area_ha negative"),
-        ("line 4", "F0", "2024", "field_id differing only in case from another of its season"),
+        ("line 4", "F0", "2024", "field_id differing only in case or character width from another of its season"),
         ("line 5", "f9", None, "empty season")]
 
 
@@ -177,7 +177,7 @@ def test_an_id_with_a_line_break_or_an_invisible_character_is_set_aside_unquoted
         (f"line {i}", None, "field_id holds a control or invisible character") for i in (2, 3, 4)]
     assert list(res.fields["field_id"]) == ["\uff469"]
     twins = gdf.assign(field_id=["f9", "g1", "g3", "\uff469"])
-    with pytest.raises(FieldsError, match="field_ids differing only in case within a season.*f9, \uff469"):
+    with pytest.raises(FieldsError, match="field_ids differing only in case or character width within a season.*f9, \uff469"):
         validate_fields(twins, source="f.csv")
 
 

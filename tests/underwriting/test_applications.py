@@ -75,8 +75,8 @@ def test_duplicate_application_ids(tmp_path: Path) -> None:
 def test_application_ids_differing_only_in_case_are_refused(tmp_path: Path) -> None:
     """"A1" and "a1" were two applications of one farmer typed twice (two limits): refused, naming both."""
     p = _write(tmp_path, ["A1,ID-1,N,P,2024,USD,100,240,0,0,0,0,0,0", "a1,ID-1,N,P,2024,USD,100,240,0,0,0,0,0,0"])
-    with pytest.raises(ContractError, match=r"column 'application_id': expected ids that differ in more than case, "
-                                            r"found ids differing only in case \(one typed twice\?\) at A1, a1"):
+    with pytest.raises(ContractError, match=r"column 'application_id': expected ids that differ in more than case or character width, "
+                                            r"found ids differing only in case or character width \(one typed twice\?\) at A1, a1"):
         read_applications(p)
 
 
