@@ -8,6 +8,7 @@ import json
 import shutil
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -79,9 +80,9 @@ def test_pages_in_headless_chromium(tmp_path: Path) -> None:
     check_in_chromium([render_portfolio(data, tmp_path), render_farmer(data, "Fa", tmp_path)], tmp_path)
 
 
-def check_in_chromium(pages: list[Path], tmp_path: Path, *, prefix: str = "") -> None:
-    """Open each page in headless Chromium: no console errors, no failed or remote requests, a non-blank map
-    and plots; a screenshot of each is saved under test-artifacts/ (skips without Chromium)."""
+def headless_chromium(tmp_path: Path, *, size: str = "1280,1600") -> Any:
+    """A headless Chromium (selenium) with its console and network logs kept, its profile under ``tmp_path``, no
+    background networking (skips without Chromium and chromedriver; fails under AGCREDIT_NO_SKIP=1)."""
     browser, driver_path = _chromium()
     require(browser is not None and driver_path is not None, "Chromium and chromedriver not installed "
             "(apt-get install chromium chromium-driver)")
@@ -92,10 +93,16 @@ def check_in_chromium(pages: list[Path], tmp_path: Path, *, prefix: str = "") ->
     opts.binary_location = str(browser)
     for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
-              f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,1600"):
+              f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={size}"):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(executable_path=str(driver_path)), options=opts)
+    return webdriver.Chrome(service=Service(executable_path=str(driver_path)), options=opts)
+
+
+def check_in_chromium(pages: list[Path], tmp_path: Path, *, prefix: str = "") -> None:
+    """Open each page in headless Chromium: no console errors, no failed or remote requests, a non-blank map
+    and plots; a screenshot of each is saved under test-artifacts/ (skips without Chromium)."""
+    drv = headless_chromium(tmp_path)
     ARTIFACTS.mkdir(exist_ok=True)
     try:
         for page in pages:

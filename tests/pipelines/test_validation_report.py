@@ -31,7 +31,8 @@ from pipelines.validation_report import (
     load_targets,
     verdict,
 )
-from tests.conftest import REPO, require
+from tests.conftest import REPO
+from tests.pipelines.test_report import headless_chromium
 
 DATA = Path(__file__).parent / "data" / "validation"
 KIND_FILES = {"alerts": "sh-demo-alerts.json", "growth-stage": "sh-demo-growth-stage.json",
@@ -306,24 +307,11 @@ def test_bad_out_and_time(tmp_path: Path) -> None:
 def test_renders_in_headless_chromium(tmp_path: Path) -> None:
     """The page opens in headless Chromium with no console error and no request beyond the file; its charts have
     size; the screenshot is not blank (saved under test-artifacts/)."""
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    driver_path = shutil.which("chromedriver")
-    require(browser is not None and driver_path is not None, "Chromium and chromedriver not installed "
-            "(apt-get install chromium chromium-driver)")
     from PIL import Image
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
 
     _report(tmp_path, *KIND_FILES.values(), out="validation.html")
     page = tmp_path / "validation.html"
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(browser)
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-              "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic",
-              f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,1600"):
-        opts.add_argument(a)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
-    drv = webdriver.Chrome(service=Service(executable_path=str(driver_path)), options=opts)
+    drv = headless_chromium(tmp_path, size="1200,1600")
     try:
         drv.get_log("performance")
         drv.get(page.as_uri())
