@@ -161,7 +161,8 @@ def season_bound(fields: pd.DataFrame, season: str, *, end: bool = False) -> tup
     return max(bounds) if end else min(bounds)
 
 
-def check_as_of_in_window(fields: pd.DataFrame, season: str, as_of: dt.date, *, label: str = "--as-of") -> None:
+def check_as_of_in_window(fields: pd.DataFrame, season: str, as_of: dt.date | dt.datetime | pd.Timestamp | str, *,
+                          label: str = "--as-of") -> None:
     """A user error when ``as_of`` is after ``season``'s imagery window ends (the latest end over the regions of
     ``fields``): nothing of the season is observed after it, so re-underwriting or alerts dated later would only
     restate the window's end under another date (a mistyped year or season)."""
@@ -646,6 +647,7 @@ def featurize_to_file(fields: str | Path, imagery: str | Path, season: str,
         check_writable(rejects, what="rejects file")
     read = read_fields(fields, season=season, need=("region",), set_aside=rejects is not None)  # the season window
     check_as_of_in_season(read.fields, season, as_of)  # before the crop model is loaded or anything is read
+    check_as_of_in_window(read.fields, season, as_of)  # nothing of the season is observed after its window
     model, desc = load_crop_model(crop_model, season_scale=crop_season_scale)
     res = featurize(read.fields, imagery, season, as_of, crop_model=model, cache_dir=cache_dir, progress=progress,
                     weather=weather, haze_dates=haze_dates, endpoint=endpoint, profile=profile,

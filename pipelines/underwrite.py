@@ -571,13 +571,16 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     before any work).
     """
     from features.series import missing_acquisitions
-    from pipelines.featurize import check_as_of_in_season
+    from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
     from underwriting.book import book_as_of
     from underwriting.store import DecisionStore, new_sqlite_file, store_url
 
     warnings: list[str] = []
     _check_currency(applications, season, policy, profile)
     check_as_of_in_season(fields, season, as_of)  # also when the features are given
+    # after the season's imagery window nothing more is observed: a decision dated later would restate the window's
+    # end under another date (a mistyped year or season), as monitor, reunderwrite, report and value refuse it
+    check_as_of_in_window(fields, season, as_of)
     # a dated Book (balance_as_of): each line's latest balance on or before the date — the headroom and a renewal's
     # actions are judged on the Book as it stood that day; an undated Book as it is
     book = book_as_of(book, as_of)  # type: ignore[assignment]

@@ -550,6 +550,17 @@ CASES = [
          ("underwrite",)),
     Case("underwrite-as-of-after-today", lambda e, d: _uw(e, d, **{"--as-of": "2999-08-01"}),
          r"--as-of 2999-08-01 is after today", ("underwrite",)),
+    # after the season's imagery window (us-nebraska: 30 November): accepted before, the record carrying the date given
+    # over the window's evidence; now refused as monitor, reunderwrite, report and value refuse it
+    Case("underwrite-after-the-season-window", lambda e, d: _uw(e, d, **{"--as-of": "2026-06-01"}),
+         r"--as-of 2026-06-01 is after season 2025's imagery window ends \(2025-11-30, region us-nebraska\)",
+         ("underwrite",)),
+    Case("build-after-the-season-window", lambda e, d: ["features", "build", "--fields", str(e["good"] / "fields.gpkg"),
+                                                        "--imagery", str(e["good"] / "scenes"), "--season", SEASON,
+                                                        "--as-of", "2026-06-01", "--out", str(d / "out" / "f.parquet"),
+                                                        "--crop-model", "none"],
+         r"--as-of 2026-06-01 is after season 2025's imagery window ends \(2025-11-30, region us-nebraska\)",
+         ("features", "build")),
     Case("underwrite-bad-season", lambda e, d: _uw(e, d, **{"--season": "2025/26"}), r"season.*2025/26",
          ("underwrite",)),
     Case("underwrite-features-missing-column", lambda e, d: _uw(e, d, **{"--features": _features_without(
