@@ -429,7 +429,9 @@ class CropTypeClassifier:
         return out
 
     def predict(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None, *,
-                season_scales: dict[str, float] | None = None) -> pd.DataFrame:
+                season_scales: dict[str, float] | None = None,
+                feature_memo: Callable[[tuple[Any, ...], Callable[[], pd.DataFrame]], pd.DataFrame] | None = None
+                ) -> pd.DataFrame:
         """Per field-season: crop_type, crop_type_prob, prob_<crop> for every class, declared_crop_prob,
         crop_season_scale.
 
@@ -451,6 +453,12 @@ class CropTypeClassifier:
 
         ``fields``: field_id, season, context columns, region or season_start, optional declared_crop.
         ``as_of=None`` means end of season. Fields too early for any checkpoint get NaN.
+
+        ``feature_memo(key, compute)``: gives the feature frame of ``key`` — ``compute()``, or a copy of what it gave
+        before for the same key and the same ``series`` and ``fields`` (the caller's part of the key: e.g.
+        :func:`pipelines.featurize.featurize`'s ``shared`` builds, where two models of the same feature settings
+        score the same fields). The key holds everything of this model the features depend on (its feature
+        settings, the checkpoint, the as-of date, the rows scored), never its boosters.
         """
         self._check_fitted()
         f = fields.drop_duplicates(["field_id", "season"]).reset_index(drop=True)
@@ -460,7 +468,7 @@ class CropTypeClassifier:
         preset = season_scales if season_scales is not None else getattr(self, "season_scales_", None)
         probs = np.full((len(f), len(self.classes_)), np.nan)
         scale = np.ones(len(f))
-        for rows, sub, name, raw in self._raw_by_checkpoint(series, f, as_of, ck):
+        for rows, sub, name, raw in self._raw_by_checkpoint(series, f, as_of, ck, feature_memo):
             probs[rows], scale[rows] = _cs.season_probs(self, raw, sub, di[rows], name, preset)
             probs[rows] = self.adapted(probs[rows])
         out = pd.DataFrame({"field_id": win["field_id"], "season": win["season"]})
@@ -485,16 +493,28 @@ class CropTypeClassifier:
         trans = getattr(self, "declaration_transition_", None) or getattr(self, "noise_transition_", None)
         return None if trans is None else np.asarray(trans, dtype="float64")
 
-    def _raw_by_checkpoint(self, series: pd.DataFrame, f: pd.DataFrame, as_of: Any,
-                           ck: list[int | str | None]) -> Iterator[tuple[np.ndarray, pd.DataFrame, str, np.ndarray]]:
+    def _raw_by_checkpoint(self, series: pd.DataFrame, f: pd.DataFrame, as_of: Any, ck: list[int | str | None],
+                           feature_memo: Callable[[tuple[Any, ...], Callable[[], pd.DataFrame]], pd.DataFrame]
+                           | None = None) -> Iterator[tuple[np.ndarray, pd.DataFrame, str, np.ndarray]]:
         """Per checkpoint in use (``ck``: each row's): its rows of ``f``, those rows, the checkpoint's key and their
-        raw scores on features cut at the checkpoint."""
+        raw scores on features cut at the checkpoint (through ``feature_memo``, see :meth:`predict`)."""
         for c in self.checkpoints_:
             rows = np.flatnonzero([x == c for x in ck])
             if len(rows) == 0:
                 continue
             sub = f.iloc[rows].reset_index(drop=True)
-            name, raw = self._checked_raw(self._aligned(self.features(series, sub, checkpoint=c, as_of=as_of), sub), c)
+
+            def compute(sub: pd.DataFrame = sub, c: int | str = c) -> pd.DataFrame:
+                return self.features(series, sub, checkpoint=c, as_of=as_of)
+
+            if feature_memo is None:
+                feats = compute()
+            else:
+                key = ("crop-type features", self.period_days, self.n_periods_, tuple(self.variables_),
+                       self.derivatives, self.raw_metrics, self.season_days, tuple(self.context_), checkpoint_key(c),
+                       None if as_of is None else pd.Timestamp(as_of).isoformat(), tuple(int(r) for r in rows))
+                feats = feature_memo(key, compute)
+            name, raw = self._checked_raw(self._aligned(feats, sub), c)
             yield rows, sub, name, raw
 
     # ---------------------------------------------------------------- season calibration (features/_crop_season.py)

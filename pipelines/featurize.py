@@ -32,6 +32,7 @@ whose module is missing is left empty (NaN) with a warning; ``families`` says wh
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -318,9 +319,51 @@ def _phenology_rows(parts: list[pd.DataFrame]) -> pd.DataFrame:
     return out.drop(columns=[c for c in ("season", "crop") if c in out.columns])
 
 
+def _shared_key(fs: gpd.GeoDataFrame, season: str, day: dt.date, series: pd.DataFrame | None,
+                imagery: str | Path | None, area_params: Any) -> tuple[Any, ...] | None:
+    """The key of :func:`featurize`'s ``shared`` results: the season, date, fields (ids and geometries), the series
+    table given (by identity: the caller hands the same table to every build) and imagery and area parameters; None
+    (nothing shared) without a series table given."""
+    if series is None:
+        return None
+    geoms = hashlib.sha256(b"".join(g.wkb for g in fs.geometry)).hexdigest() if "geometry" in fs.columns else ""
+    return (str(season), day.isoformat(), tuple(fs["field_id"].astype(str)), geoms, id(series), str(imagery),
+            repr(area_params))
+
+
+def _shared(shared: dict[tuple[Any, ...], Any] | None, key: tuple[Any, ...] | None, what: str,
+            compute: Callable[[], pd.DataFrame | None]) -> pd.DataFrame | None:
+    """``compute()``, or a copy of what it gave for ``key`` before (``shared`` keeps the first result, and the
+    series table the key names by identity, so that the identity is not reused while the entry lives)."""
+    if shared is None or key is None:
+        return compute()
+    full = (what, *key)
+    if full not in shared:
+        got = compute()
+        shared[full] = got
+    got = shared[full]
+    return None if got is None else got.copy()
+
+
+def _crop_memo(shared: dict[tuple[Any, ...], Any] | None, key: tuple[Any, ...] | None
+               ) -> Callable[[tuple[Any, ...], Callable[[], pd.DataFrame]], pd.DataFrame] | None:
+    """The crop-type model's ``feature_memo`` (:meth:`features.crop_type.CropTypeClassifier.predict`) over
+    ``shared`` under ``key`` (:func:`_shared_key`); None when nothing is shared."""
+    if shared is None or key is None:
+        return None
+
+    def memo(local: tuple[Any, ...], compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        got = _shared(shared, (*key, *local), "crop", compute)
+        assert got is not None
+        return got
+
+    return memo
+
+
 def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_of: dt.date, params: Any,
           cache_dir: Path | None, families: dict[str, str], warnings: list[str],
-          sh: dict[str, Any] | None = None) -> pd.DataFrame | None:
+          sh: dict[str, Any] | None = None, shared: dict[tuple[Any, ...], Any] | None = None,
+          memo_key: tuple[Any, ...] | None = None) -> pd.DataFrame | None:
     if imagery is None:
         families["area"] = "skipped: no imagery given (series only)"
         warnings.append("planted area left empty: no imagery with pixels was given")
@@ -331,8 +374,10 @@ def _area(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str, as_
         families["area"] = f"missing: {e}"
         warnings.append(f"planted area left empty: {e}")
         return None
-    area = planted_area(fields, imagery, season, as_of, params=params,
-                        cache_dir=Path(cache_dir) / "area" if cache_dir is not None else None, **(sh or {}))
+    area = _shared(shared, memo_key, "area", lambda: planted_area(
+        fields, imagery, season, as_of, params=params, cache_dir=Path(cache_dir) / "area" if cache_dir is not None
+        else None, **(sh or {})))
+    assert area is not None
     if area.attrs.get("no_pixels"):
         families["area"] = "skipped: imagery has no pixels"
         warnings.append("planted area left empty: the imagery has no pixels (a series table or sentinelhub-stats)")
@@ -481,7 +526,8 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
               hazy: dict[str, list[str]] | None = None,
               haze_dates: Sequence[dt.date] | None = None,
               phenology_weather: pd.DataFrame | None = None, endpoint: str = "cdse",
-              profile: str | None = None, allow_missing_acquisitions: bool = False) -> FeaturizeResult:
+              profile: str | None = None, allow_missing_acquisitions: bool = False,
+              shared: dict[tuple[Any, ...], Any] | None = None) -> FeaturizeResult:
     """FieldFeatures of the fields of ``season`` as of ``as_of`` (see the module docstring).
 
     ``fields``: Fields contract (other seasons' rows are ignored); ``imagery``: a scene folder,
@@ -504,6 +550,12 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     A scene folder in which a partial ``agcredit imagery fetch`` recorded acquisitions of the window missing is
     refused (:func:`features.series.missing_acquisitions`) unless ``allow_missing_acquisitions``: the dates are
     then in ``missing_acquisitions`` (and the lineage: what a decision was made without).
+
+    ``shared``: a dict kept by the caller across calls that build the same fields of the same season from the same
+    ``series`` table and imagery with the same area parameters — differing only in the crop model, phenology
+    calibration or weather (e.g. :func:`pipelines.train_yield.train_yield_county`'s held-out and production builds
+    of every past season). What depends on none of those — the planted area and the seasonal features — is then
+    computed once per season and date and copied out; the features are the same bytes as without it (tested).
     """
     from features.series import missing_acquisitions
 
@@ -526,13 +578,21 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     from features.build import build_features
 
     keys = fs[["field_id", "season", "region"]] if "region" in fs.columns else fs[["field_id", "season"]]
-    seasonal = seasonal_features(s, field_windows(keys), as_of=day, **dict(SEASONAL_OPTIONS))
-    seasonal = seasonal.drop(columns=[c for c in ("season",) if c in seasonal.columns])
+    memo_key = _shared_key(fs, season, day, series, imagery, area_params) if shared is not None else None
+    if shared is not None and memo_key is not None:
+        shared.setdefault(("series", id(series)), series)  # its identity is in the key: not reused while kept
+
+    def seasonal_of() -> pd.DataFrame:
+        out = seasonal_features(s, field_windows(keys), as_of=day, **dict(SEASONAL_OPTIONS))
+        return out.drop(columns=[c for c in ("season",) if c in out.columns])
+
+    seasonal = _shared(shared, memo_key, "seasonal", seasonal_of)
     families["seasonal"] = "ok"
 
     crop = None
     if crop_model is not None:
-        pred = crop_model.predict(s, fs.drop(columns="geometry"), day)
+        memo = _crop_memo(shared, memo_key)
+        pred = crop_model.predict(s, fs.drop(columns="geometry"), day, **({"feature_memo": memo} if memo else {}))
         keep = ["field_id", "crop_type", "crop_type_prob", "declared_crop_prob"] + [
             c for c in ("crop_season_scale",) if c in pred.columns] + sorted(
             c for c in pred.columns if c.startswith("prob_"))
@@ -550,7 +610,7 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     phen, hazy_dates = _phenology(s, fs, crops, day, calib, families, warnings, ref, hazy,
                                   wx if phenology_weather is None else phenology_weather)
     area = _area(fs, imagery, season, day, area_params, cache_dir, families, warnings,
-                 sh={"endpoint": endpoint, "profile": profile})
+                 sh={"endpoint": endpoint, "profile": profile}, shared=shared, memo_key=memo_key)
     feats = build_features(fs, s, season, day, area=area, phenology=phen, crop=crop, seasonal=seasonal)
     feats["crop"] = pd.Series(feats["field_id"].map(crops).to_numpy(dtype=object), dtype="str")
     if wx is not None:

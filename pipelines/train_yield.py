@@ -98,7 +98,8 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
                     progress: Progress | None = None, cache: bool = True,
                     weather: pd.DataFrame | str | Path | None = None,
                     county_weather: bool = True, phenology_calib: Mapping[str, Any] | None = None,
-                    series_memo: dict[str, pd.DataFrame] | None = None) -> dict[str, pd.DataFrame]:
+                    series_memo: dict[str, pd.DataFrame] | None = None,
+                    shared: dict[tuple[Any, ...], Any] | None = None) -> dict[str, pd.DataFrame]:
     """FieldFeatures of every field of ``seasons`` (default: the past seasons) as of each checkpoint.
 
     Built with :func:`pipelines.featurize.featurize` on the county's scenes (the season's series is
@@ -108,7 +109,9 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     ``weather/daily.csv`` when it has one (unless ``county_weather`` is false). ``phenology_calib``: region →
     phenology calibration to use instead of the crop model's (e.g. one fitted without a held-out season).
     ``series_memo``: ``<season>@<date>`` → the season's series read up to that date, filled as seasons are read, for
-    several calls over the same seasons and checkpoints.
+    several calls over the same seasons and checkpoints. ``shared``: :func:`pipelines.featurize.featurize`'s, kept
+    across such calls (with ``series_memo``, so that every call hands featurize the same series tables): the planted
+    area and seasonal features, which no crop model or calibration changes, are then built once per season and date.
     """
     from features.threads import thread_map
     from pipelines.featurize import featurize, load_weather, write_parquet_atomic
@@ -157,7 +160,7 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
             if cp in todo:
                 res = featurize(county.fields(s), county.imagery, s, dates[cp], crop_model=crop_model,
                                 phenology_calib=dict(phenology_calib) if phenology_calib is not None else None,
-                                cache_dir=county.cache_dir, series=series, weather=wx)
+                                cache_dir=county.cache_dir, series=series, weather=wx, shared=shared)
                 feats = res.features
                 obj = [c for c in feats.columns if feats[c].dtype == object]
                 feats = feats.astype(dict.fromkeys(obj, "str"))  # as a Parquet round trip gives them back
@@ -442,17 +445,19 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     t0 = time.perf_counter()
     model, desc, note = _crop_model_for(crop_model)
     memo: dict[str, pd.DataFrame] = {}
+    shared: dict[tuple[Any, ...], Any] = {}  # area and seasonal features: the same for both builds below
     notes = [note] if note else []
     # the held-out season's features first: the crop-type model refitted without it is fitted before any season's
     # series or features are held in memory (the demo's peak memory), and the production build reads the series
     # it left in ``memo``
     t_ev = time.perf_counter()
-    ev_feats, ev_note = _held_out_features(c, model, desc, checkpoints, weather, memo, progress)
+    ev_feats, ev_note = _held_out_features(c, model, desc, checkpoints, weather, memo, progress, shared)
     if ev_note:
         notes.append(ev_note)
     t_ev = time.perf_counter() - t_ev
     feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
-                            weather=weather, series_memo=memo)
+                            weather=weather, series_memo=memo, shared=shared)
+    shared.clear()
     t_feat = time.perf_counter() - t0
     res = train_yield(feats, reported, data=c.data_kind, register=register,
                       promote=promote, force_reason=force_reason, config=config, operator=operator,
@@ -467,7 +472,8 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
 
 def _held_out_features(c: County, model: Any, desc: str, checkpoints: Sequence[str],
                        weather: str | Path | pd.DataFrame | None, memo: dict[str, pd.DataFrame],
-                       progress: Progress | None) -> tuple[dict[str, pd.DataFrame] | None, str | None]:
+                       progress: Progress | None, shared: dict[tuple[Any, ...], Any] | None = None
+                       ) -> tuple[dict[str, pd.DataFrame] | None, str | None]:
     """The features the held-out evaluation of :func:`train_yield_county` reads, and a note saying so.
 
     Production builds features with the crop-type model, trained on every past season's declared crops — the
@@ -518,7 +524,7 @@ def _held_out_features(c: County, model: Any, desc: str, checkpoints: Sequence[s
             ev_model, ev_desc = None, "none"
             notes.append(f"no crop type (the declared crops): no crop-type model can be trained without {held} ({e})")
     feats = county_features(c, past, checkpoints, crop_model=ev_model, crop_desc=ev_desc, progress=progress,
-                            weather=weather, phenology_calib=phen, series_memo=memo)
+                            weather=weather, phenology_calib=phen, series_memo=memo, shared=shared)
     return feats, f"held-out season {held} scored on features built without its records: " + "; ".join(notes)
 
 

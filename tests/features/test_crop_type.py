@@ -490,3 +490,32 @@ def test_prior_adaptation_option_batches_and_round_trips(tmp_path, data) -> None
     assert np.array_equal(none.predict_proba(M), none.adapted(none.predict_proba(M)))
     with pytest.raises(UserInputError, match="prior_adaptation must be 'none' or 'em', found 'bbse'"):
         _clf(prior_adaptation="bbse").fit(series, train)
+
+
+def test_a_feature_memo_shares_features_between_models_of_the_same_settings(data, fitted) -> None:
+    """Two models of the same feature settings (fitted on different seasons) scoring the same fields through one
+    ``feature_memo`` compute each checkpoint's features once, and each scores exactly as without it; the memo's key
+    never names the boosters, and a model of other settings does not hit the first one's features."""
+    series, labels = data
+    other = _clf(seed=3).fit(series, labels.loc[labels["season"] < "2018"])
+    fields = labels.loc[labels["season"] == "2019"]
+    as_of = pd.Timestamp("2019-08-15")
+    store: dict[tuple, pd.DataFrame] = {}
+    computed: list[tuple] = []
+
+    def memo(key: tuple, compute):  # type: ignore[no-untyped-def]
+        if key not in store:
+            computed.append(key)
+            store[key] = compute()
+        return store[key].copy()
+
+    for model in (fitted, other):
+        alone = model.predict(series, fields, as_of)
+        pd.testing.assert_frame_equal(model.predict(series, fields, as_of, feature_memo=memo), alone)
+    assert len(computed) == len({k[-3] for k in computed}) >= 1  # one entry per checkpoint in use
+    assert not fitted.predict(series, fields, as_of).equals(other.predict(series, fields, as_of))
+    coarse = _clf(period_days=20).fit(series, labels.loc[labels["season"] < "2019"])
+    before = len(computed)
+    pd.testing.assert_frame_equal(coarse.predict(series, fields, as_of, feature_memo=memo),
+                                  coarse.predict(series, fields, as_of))
+    assert len(computed) > before

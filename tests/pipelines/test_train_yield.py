@@ -93,6 +93,39 @@ def test_county_features_with_a_phenology_calibration_given(tiny_features: tuple
     pd.testing.assert_frame_equal(calibrated["end"], again["end"])
 
 
+def test_builds_sharing_area_and_seasonal_features_give_the_same_bytes(tiny_features: tuple[object, dict],
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two builds of the same seasons differing in the phenology calibration (as train_yield_county's held-out and
+    production builds) with one ``shared`` dict: the planted area is computed once per season and checkpoint, and
+    each build's features equal the same build made alone, uncached."""
+    import features.area_scenes as area_scenes
+    from pipelines._phenology_fit import fit_county_phenology
+
+    county, _ = tiny_features
+    past = list(county.past_seasons)  # type: ignore[attr-defined]
+    cal = fit_county_phenology(county, past)  # type: ignore[arg-type]
+    assert cal is not None
+    body = json.loads(cal.to_json())
+    for crop in body["crops"].values():
+        crop["em_offset_days"] += 5.0
+    moved = {county.region: Calibration.from_json(json.dumps(body))}  # type: ignore[attr-defined]
+    alone = [county_features(county, checkpoints=("end", "mid"), cache=False,  # type: ignore[arg-type]
+                             phenology_calib=p) for p in (None, moved)]
+    calls: list[str] = []
+    real = area_scenes.planted_area
+    monkeypatch.setattr(area_scenes, "planted_area", lambda *a, **k: calls.append(str(a[2])) or real(*a, **k))
+    memo: dict[str, pd.DataFrame] = {}
+    shared: dict[tuple[object, ...], object] = {}
+    together = [county_features(county, checkpoints=("end", "mid"), cache=False,  # type: ignore[arg-type]
+                                phenology_calib=p, series_memo=memo, shared=shared) for p in (None, moved)]
+    assert len(calls) == 2 * len(past)  # once per season and checkpoint, not once per build
+    assert sum(1 for k in shared if k[0] == "seasonal") == 2 * len(past)
+    assert not together[0]["end"]["emergence_date"].equals(together[1]["end"]["emergence_date"])
+    for a, t in zip(alone, together, strict=True):
+        for cp in ("end", "mid"):
+            pd.testing.assert_frame_equal(a[cp], t[cp])
+
+
 def test_training_table_joins_reported_yields_and_drops_gaps(tiny_features: tuple[object, dict]) -> None:
     county, got = tiny_features
     table = yield_training_table(county, checkpoints=("end",))  # type: ignore[arg-type]
