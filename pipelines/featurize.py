@@ -591,8 +591,9 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
 
     crop = None
     if crop_model is not None:
-        memo = _crop_memo(shared, memo_key)
-        pred = crop_model.predict(s, fs.drop(columns="geometry"), day, **({"feature_memo": memo} if memo else {}))
+        memo = _crop_memo(shared, memo_key)  # given only when sharing (a duck-typed model may not take it)
+        pred = (crop_model.predict(s, fs.drop(columns="geometry"), day, feature_memo=memo) if memo is not None
+                else crop_model.predict(s, fs.drop(columns="geometry"), day))
         keep = ["field_id", "crop_type", "crop_type_prob", "declared_crop_prob"] + [
             c for c in ("crop_season_scale",) if c in pred.columns] + sorted(
             c for c in pred.columns if c.startswith("prob_"))
