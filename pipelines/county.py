@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,8 @@ from features.errors import UserInputError
 from pipelines.evaluation import data_kind
 
 _log = logging.getLogger(__name__)
+#: the most :meth:`County.series` keeps in memory (about seven seasons of a 600-field county's series)
+SERIES_MEMO_BYTES = 512 * 2**20
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -103,6 +106,9 @@ class County:
         env = os.environ.get("AGCREDIT_CACHE_DIR")
         self.cache_dir: Path = Path(cache_dir) if cache_dir is not None else (Path(env) if env else self.path / ".cache")
         self._fields: dict[str | None, gpd.GeoDataFrame] = {}
+        #: the seasons' series read so far (:meth:`series`), by season, as-of date and the scene folder's stamp
+        self._series: dict[tuple[Any, ...], pd.DataFrame] = {}
+        self._series_lock = threading.Lock()
         #: warnings of reading the fields file (rejected or repaired fields…), each logged once
         self.field_notes: list[str] = []
 
@@ -164,8 +170,44 @@ class County:
                             cache_dir=self.cache_dir / "series", **kwargs)
 
     def series(self, season: str, as_of: date | None = None) -> pd.DataFrame:
-        """The FieldTimeSeries of a season up to ``as_of`` (everything in the window when None)."""
-        return self.series_result(season, as_of).series
+        """The FieldTimeSeries of a season up to ``as_of`` (everything in the window when None): built once per
+        season and date while the scene folder stays as it was (its index file's and its own modification time and
+        size: a scene fetched since is read), a copy given out each time — a run that trains, re-underwrites and
+        reports on one county (the demo) read every past season's scene statistics four or five times. At most
+        :data:`SERIES_MEMO_BYTES` are kept (the least recently used let go first: an eval-size county's seasons do not all stay).
+        A date at or
+        after the end of the season's imagery window is the whole window (the same rows: the ``end`` checkpoint)."""
+        from features.series import season_window
+
+        season = check_season(season)
+        if as_of is not None and pd.Timestamp(as_of).date() >= season_window(season, self.region)[1]:
+            as_of = None
+        key = (season, None if as_of is None else str(as_of), self._scenes_stamp())
+        with self._series_lock:  # seasons are read side by side on threads (features.threads.thread_map)
+            got = self._series.pop(key, None)
+            if got is not None:
+                self._series[key] = got  # the most recently used last
+                return got.copy()
+        got = self.series_result(season, as_of).series  # built outside the lock: other seasons build meanwhile
+        with self._series_lock:
+            self._series[key] = got
+            total = sum(int(v.memory_usage(deep=True).sum()) for v in self._series.values())
+            while total > SERIES_MEMO_BYTES and len(self._series) > 1:  # the least recently used first
+                oldest = next(iter(self._series))
+                total -= int(self._series.pop(oldest).memory_usage(deep=True).sum())
+        return got.copy()
+
+    def _scenes_stamp(self) -> tuple[Any, ...]:
+        """(modification time, size) of the scene folder and of its index file, when they exist."""
+        out: list[Any] = []
+        for p in (self.imagery, self.imagery / "index.csv"):
+            try:
+                st = p.stat()
+            except OSError:
+                out.append(None)
+                continue
+            out.append((st.st_mtime_ns, st.st_size))
+        return tuple(out)
 
     def past_series(self, season: str) -> pd.DataFrame | None:
         """The series of the seasons before ``season`` (the alerts' and the report's expectations), or None."""

@@ -383,7 +383,9 @@ def fold_features(county: Any, held: Sequence[str], checkpoints: Sequence[str], 
     With ``phenology`` the phenology is calibrated as ``agcredit train crop-type --county`` calibrates it for
     production (:func:`pipelines._phenology_fit.fit_county_phenology`: the latest three seasons' DECLARED dates) —
     on the other past seasons only, so the held-out season's records never shape its own features; folds whose
-    calibration seasons are the same share one build. Without it every fold gets the uncalibrated features.
+    calibration seasons are the same share one build, and the builds share the planted area and seasonal features
+    (:func:`pipelines.featurize.featurize`'s ``shared``: no calibration changes them). Without it every fold gets
+    the uncalibrated features.
     ``weather``: the daily weather for the ``wx_*`` columns and the thermal-time phenology (None: neither).
     """
     from pipelines._phenology_fit import fit_county_phenology
@@ -391,6 +393,7 @@ def fold_features(county: Any, held: Sequence[str], checkpoints: Sequence[str], 
 
     past = list(county.past_seasons)
     memo: dict[str, pd.DataFrame] = {}
+    shared: dict[tuple[Any, ...], Any] = {}  # planted area and seasonal features: the same for every fold's build
     built: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
     out: dict[str, dict[str, pd.DataFrame]] = {}
     for s in held:
@@ -401,7 +404,7 @@ def fold_features(county: Any, held: Sequence[str], checkpoints: Sequence[str], 
                 cal = fit_county_phenology(county, list(chosen), weather=weather if weather is not None else False)
                 calib = {county.region: cal} if cal is not None else {}
             built[chosen] = county_features(county, past, checkpoints, weather=weather, county_weather=False,
-                                            phenology_calib=calib, series_memo=memo)
+                                            phenology_calib=calib, series_memo=memo, shared=shared)
         out[s] = built[chosen]
         if progress is not None:
             progress(len(out), len(held), f"features for season {s} held out (phenology "

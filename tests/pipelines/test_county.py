@@ -92,6 +92,38 @@ def test_series_cached_and_as_of(county: County) -> None:
     assert len(full) > len(s)
 
 
+def test_series_read_once_per_season_and_date_while_the_scenes_stay(tiny_county_sh: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``County.series`` builds a season's series once per as-of date and hands out copies; a scene index changed
+    since (a scene fetched) is read again."""
+    import os
+
+    root = tmp_path / "county"
+    shutil.copytree(tiny_county_sh, root)
+    c = County(root, cache_dir=tmp_path / "cache")
+    built: list[tuple[str, object]] = []
+    real = County.series_result
+    monkeypatch.setattr(County, "series_result",
+                        lambda self, season, as_of=None, **k: built.append((season, as_of)) or real(self, season, as_of, **k))
+    season = c.past_seasons[0]
+    first = c.series(season)
+    first.loc[:, "mean"] = -1.0  # the caller's copy: the next caller gets the series as built
+    again = c.series(season)
+    assert built == [(season, None)] and (again["mean"] != -1.0).all()
+    cut = c.checkpoints(season)["mid"]
+    c.series(season, cut)
+    c.series(season, cut)
+    assert built == [(season, None), (season, cut)]
+    end = c.checkpoints(season)["end"]  # the window's end: the whole window, the same rows as built for it
+    pd.testing.assert_frame_equal(c.series(season, end), real(c, season, end).series)
+    assert built == [(season, None), (season, cut)]
+    index = root / "scenes" / "index.csv"
+    st = index.stat()
+    os.utime(index, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    pd.testing.assert_frame_equal(c.series(season), again)
+    assert built == [(season, None), (season, cut), (season, None)]
+
+
 def test_missing_or_bad_county_json(tmp_path: Path, tiny_county_sh: Path) -> None:
     with pytest.raises(CountyError, match="county folder not found"):
         County(tmp_path / "nope")
