@@ -554,8 +554,9 @@ def featurize(fields: gpd.GeoDataFrame, imagery: str | Path | None, season: str,
     ``shared``: a dict kept by the caller across calls that build the same fields of the same season from the same
     ``series`` table and imagery with the same area parameters — differing only in the crop model, phenology
     calibration or weather (e.g. :func:`pipelines.train_yield.train_yield_county`'s held-out and production builds
-    of every past season). What depends on none of those — the planted area and the seasonal features — is then
-    computed once per season and date and copied out; the features are the same bytes as without it (tested).
+    of every past season). What depends on none of those — the planted area, the seasonal features and a crop-type
+    model's input features (shared between models of the same feature settings) — is then computed once per season
+    and date and copied out; the features are the same bytes as without it (tested).
     """
     from features.series import missing_acquisitions
 
