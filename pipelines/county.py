@@ -174,9 +174,9 @@ class County:
         season and date while the scene folder stays as it was (its index file's and its own modification time and
         size: a scene fetched since is read), a copy given out each time — a run that trains, re-underwrites and
         reports on one county (the demo) read every past season's scene statistics four or five times. At most
-        :data:`SERIES_MEMO_BYTES` are kept (the least recently used let go first: an eval-size county's seasons do not all stay).
-        A date at or
-        after the end of the season's imagery window is the whole window (the same rows: the ``end`` checkpoint)."""
+        :data:`SERIES_MEMO_BYTES` are kept (the least recently used let go first: an eval-size county's seasons do
+        not all stay). A date at or after the end of the season's imagery window is the whole window (the same rows:
+        the ``end`` checkpoint)."""
         from features.series import season_window
 
         season = check_season(season)

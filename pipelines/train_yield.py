@@ -111,7 +111,8 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     ``series_memo``: ``<season>@<date>`` → the season's series read up to that date, filled as seasons are read, for
     several calls over the same seasons and checkpoints. ``shared``: :func:`pipelines.featurize.featurize`'s, kept
     across such calls (with ``series_memo``, so that every call hands featurize the same series tables): the planted
-    area and seasonal features, which no crop model or calibration changes, are then built once per season and date.
+    area, the seasonal features and a crop-type model's input features, which no calibration or model of the same
+    feature settings changes, are then built once per season and date.
     """
     from features.threads import thread_map
     from pipelines.featurize import featurize, load_weather, write_parquet_atomic
@@ -445,7 +446,7 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     t0 = time.perf_counter()
     model, desc, note = _crop_model_for(crop_model)
     memo: dict[str, pd.DataFrame] = {}
-    shared: dict[tuple[Any, ...], Any] = {}  # area and seasonal features: the same for both builds below
+    shared: dict[tuple[Any, ...], Any] = {}  # area, seasonal and crop-type input features: the same for both builds
     notes = [note] if note else []
     # the held-out season's features first: the crop-type model refitted without it is fitted before any season's
     # series or features are held in memory (the demo's peak memory), and the production build reads the series
