@@ -14,6 +14,7 @@ labelled so.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -401,27 +402,32 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
                          f"checkpoints {list(features_by_checkpoint)}")
     if truth is None:
         truth = reported.rename(columns={"reported_yield_t_ha": "yield_t_ha"})
-    held_models: dict[str, YieldModel] = {}
-    n_seasons = len(set().union(*(set(f["season"].astype("str")) for f in features_by_checkpoint.values())))
-    if n_seasons >= 3:
-        ev = evaluate_yield(ev_feats, reported, truth, config=config, seasons=seasons, data=data,
-                            calibrate_on_truth=calibrate_on_truth, keep_models=held_models)
-    else:  # too few seasons to hold one out: no metrics, so the version cannot meet its minimum metrics
-        cols = ["checkpoint", "season", "method", "crop", "n", "r2", "rmse", "rmse_pct", "mean_yield", "below_p10",
-                "above_p90"]
-        summ = ["checkpoint", "crop", "method", "n_seasons", "n", "r2", "rmse", "rmse_pct", "below_p10", "above_p90",
-                "below_p10_min", "below_p10_max", "above_p90_min", "above_p90_max"]
-        ev = YieldEvaluation(per_season=pd.DataFrame(columns=cols), summary=pd.DataFrame(columns=summ), data=data)
-    cps = list(features_by_checkpoint)
-    metrics = governance_metrics(ev, cps[0])
-    for cp in cps[1:]:
-        metrics.update({f"{cp}_{k}": v for k, v in governance_metrics(ev, cp).items()})
     frames = [_merge_targets(f, reported, truth) for f in features_by_checkpoint.values()]
     stacked = pd.concat(frames, ignore_index=True)
     drop = ["reported_yield_t_ha", "true_yield_t_ha"]
     X, y = stacked.drop(columns=drop), stacked["reported_yield_t_ha"]
     cal = stacked["true_yield_t_ha"] if calibrate_on_truth else None
-    model = YieldModel(config).fit(X, y, calibration_target=cal)
+    # the version itself fits on a thread beside the evaluation's refits (each fit's boosters on threads of their
+    # own, one LightGBM thread each: the same models, features/threads.py); an evaluation error is raised once the
+    # pool has waited for the fit
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agcredit-fit") as pool:
+        fitted = pool.submit(lambda: YieldModel(config).fit(X, y, calibration_target=cal))
+        held_models: dict[str, YieldModel] = {}
+        n_seasons = len(set().union(*(set(f["season"].astype("str")) for f in features_by_checkpoint.values())))
+        if n_seasons >= 3:
+            ev = evaluate_yield(ev_feats, reported, truth, config=config, seasons=seasons, data=data,
+                                calibrate_on_truth=calibrate_on_truth, keep_models=held_models)
+        else:  # too few seasons to hold one out: no metrics, so the version cannot meet its minimum metrics
+            cols = ["checkpoint", "season", "method", "crop", "n", "r2", "rmse", "rmse_pct", "mean_yield", "below_p10",
+                    "above_p90"]
+            summ = ["checkpoint", "crop", "method", "n_seasons", "n", "r2", "rmse", "rmse_pct", "below_p10", "above_p90",
+                    "below_p10_min", "below_p10_max", "above_p90_min", "above_p90_max"]
+            ev = YieldEvaluation(per_season=pd.DataFrame(columns=cols), summary=pd.DataFrame(columns=summ), data=data)
+    model = fitted.result()
+    cps = list(features_by_checkpoint)
+    metrics = governance_metrics(ev, cps[0])
+    for cp in cps[1:]:
+        metrics.update({f"{cp}_{k}": v for k, v in governance_metrics(ev, cp).items()})
     if eval_features_by_checkpoint is None:
         e_frames, e_stacked, eX, ey, ecal = frames, stacked, X, y, cal
     else:

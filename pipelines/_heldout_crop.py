@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from features.errors import UserInputError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from pipelines.county import County
 
 __all__ = ["trained_seasons", "saw_season", "crop_model_without", "model_digest"]
@@ -55,12 +57,14 @@ def model_digest(model: Any) -> str:
 
 
 def crop_model_without(county: County, model: Any, held: str, *,
-                       phenology: Mapping[str, Any] | None = None) -> tuple[Any, str]:
+                       phenology: Mapping[str, Any] | None = None,
+                       series: Mapping[str, pd.DataFrame] | None = None) -> tuple[Any, str]:
     """(classifier, what it is): ``model``'s parameters fitted on the county's declared crops of its past seasons
     other than ``held``, carrying ``phenology`` (region → calibration; default ``model``'s) for the features built
     with it. Fitted as :func:`pipelines.train_crop.train_crop_type` fits the champion (same labels, checkpoints and
-    settings), without registration, plots or alert tuning. A :class:`UserInputError` when those seasons cannot
-    train one (e.g. fewer than two crops left)."""
+    settings), without registration, plots or alert tuning. ``series``: season → the season's series as
+    :meth:`County.series` gives it, when the caller has them (else read here). A :class:`UserInputError` when those
+    seasons cannot train one (e.g. fewer than two crops left)."""
     import pandas as pd
 
     from features.crop_type import CropTypeClassifier
@@ -71,9 +75,9 @@ def crop_model_without(county: County, model: Any, held: str, *,
     if not seasons:
         raise UserInputError(f"crop type without season {held}: no other past season to train on")
     labels = county_crop_labels(county, seasons)
-    series = pd.concat(thread_map(county.series, seasons), ignore_index=True)
+    tables = [series[s] for s in seasons] if series is not None else thread_map(county.series, seasons)
     fold = CropTypeClassifier(**model.get_params())
-    fold.fit(series, labels, label_column="crop")
+    fold.fit(pd.concat(tables, ignore_index=True), labels, label_column="crop")
     fold.phenology_calibration_ = dict(phenology if phenology is not None
                                        else getattr(model, "phenology_calibration_", None) or {})
     fold.alert_params_ = {}

@@ -22,10 +22,12 @@ run (the demo re-run, ``evaluate``) reads them back in a second.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -448,16 +450,26 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
     memo: dict[str, pd.DataFrame] = {}
     shared: dict[tuple[Any, ...], Any] = {}  # area, seasonal and crop-type input features: the same for both builds
     notes = [note] if note else []
-    # the held-out season's features first: the crop-type model refitted without it is fitted before any season's
-    # series or features are held in memory (the demo's peak memory), and the production build reads the series
-    # it left in ``memo``
-    t_ev = time.perf_counter()
-    ev_feats, ev_note = _held_out_features(c, model, desc, checkpoints, weather, memo, progress, shared)
+    # the production features build on a thread while what the held-out season's features are built with is fitted:
+    # a crop-type model without that season (in a process beside, on a large county: _held_out_crop_beside) and a
+    # phenology calibration without it (here). The held-out build then finds the seasons' series (``memo``: the same
+    # tables, ``shared``'s key) and the area, seasonal and crop-type input features the production build left;
+    # ``shared`` keeps the first result of each, and the builds compute the same for a key, so the order changes no
+    # feature
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="agcredit-features") as pool, \
+            _held_out_crop_beside(c, model) as crop:
+        production = pool.submit(county_features, c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc,
+                                 progress=progress, weather=weather, series_memo=memo, shared=shared)
+        t_ev = time.perf_counter()
+        held = _held_out_model(c, model, desc, weather, crop=crop)  # an error raised once the build has ended
+        t_ev = time.perf_counter() - t_ev
+    feats = production.result()
+    t1 = time.perf_counter()
+    ev_feats, ev_note = (None, None) if held is None else _held_out_build(c, held, checkpoints, weather, memo,
+                                                                           progress, shared)
+    t_ev += time.perf_counter() - t1
     if ev_note:
         notes.append(ev_note)
-    t_ev = time.perf_counter() - t_ev
-    feats = county_features(c, c.past_seasons, checkpoints, crop_model=model, crop_desc=desc, progress=progress,
-                            weather=weather, series_memo=memo, shared=shared)
     shared.clear()
     t_feat = time.perf_counter() - t0
     res = train_yield(feats, reported, data=c.data_kind, register=register,
@@ -466,7 +478,7 @@ def train_yield_county(county: County | str | Path, *, register: bool = True, pr
                       notes=notes, checkpoint_dates=checkpoint_dates_of(c, checkpoints),
                       eval_features_by_checkpoint=ev_feats, effective=effective or promotion_effective(c))
     res.timings["features_s"] = t_feat
-    if ev_feats is not None:  # of which: the held-out season's own features (a crop model refitted without it, ...)
+    if ev_feats is not None:  # the held-out season's own model fits and features (the first beside the production build)
         res.timings["held_out_features_s"] = t_ev
     return res
 
@@ -490,20 +502,94 @@ def _held_out_features(c: County, model: Any, desc: str, checkpoints: Sequence[s
     is left out of the evaluation's features (the declared crops stand, as without a crop model). None when neither
     the crop model nor the calibration saw the held-out season (or there is no crop model, or fewer than three past
     seasons)."""
-    from pipelines._heldout_crop import crop_model_without, saw_season
+    held = _held_out_model(c, model, desc, weather)
+    if held is None:
+        return None, None
+    return _held_out_build(c, held, checkpoints, weather, memo, progress, shared)
+
+
+@dataclass(frozen=True)
+class _HeldOut:
+    """What the held-out season's features are built with (:func:`_held_out_model`)."""
+
+    seasons: list[str]
+    model: Any
+    desc: str
+    phenology: dict[str, Any] | None
+    notes: list[str]
+
+
+#: past field-seasons from which the held-out crop-type fit runs in a process beside the production build (below it a
+#: process's start and the series' pickle cost more than the overlap saves)
+BESIDE_MIN_ROWS = 1000
+
+#: what the held-out crop-type fit gives: the model and what it is, or None and why none could be fitted
+_CropFit = tuple[Any, str, str | None]
+
+
+@contextlib.contextmanager
+def _held_out_crop_beside(c: County, model: Any) -> Iterator[Callable[[], _CropFit] | None]:
+    """The held-out crop-type fit of :func:`_held_out_model` (:func:`held_out_crop_at`) started beside the caller's
+    production build: yields a function returning it (waiting), or None when the fit should run where it is needed.
+    The fit's feature code and boosters would share this process's interpreter lock with the production build's
+    feature code, so on a county of at least :data:`BESIDE_MIN_ROWS` past field-seasons, with more than one thread
+    allowed (:func:`features.threads.thread_count`), it runs in a process of its own (:mod:`pipelines._beside`),
+    handed the seasons' series read here. A process that fails is followed by the fit here, where it raises as
+    itself. The same function on the same inputs either way: the same model."""
+    from features.threads import thread_count, thread_map
+    from pipelines._beside import run_beside
+    from pipelines._heldout_crop import saw_season
+
+    past = sorted(str(s) for s in c.past_seasons)
+    if (model is None or len(past) < 3 or not saw_season(model, past[-1]) or thread_count() < 2
+            or int(c.fields()["season"].astype(str).isin(past).sum()) < BESIDE_MIN_ROWS):
+        yield None
+        return
+    series = dict(zip(past, thread_map(c.series, past)))
+    with run_beside(held_out_crop_at, str(c.path), str(c.cache_dir), model, past[-1], series,
+                    fallback=lambda: _held_out_crop(c, model, past[-1], series)) as fit:
+        yield fit
+
+
+def held_out_crop_at(path: str, cache_dir: str, model: Any, held: str, series: Mapping[str, pd.DataFrame]
+                     ) -> _CropFit:
+    """:func:`_held_out_crop` on the county folder at ``path`` (what the process beside runs)."""
+    from pipelines.county import County
+
+    return _held_out_crop(County(path, cache_dir=cache_dir), model, held, series)
+
+
+def _held_out_crop(c: County, model: Any, held: str, series: Mapping[str, pd.DataFrame] | None = None) -> _CropFit:
+    """``model``'s settings fitted without ``held`` (:func:`pipelines._heldout_crop.crop_model_without`; the
+    phenology calibration is set by the caller): (model, what it is, None), or (None, "none", why) when the other
+    seasons cannot train one."""
+    from pipelines._heldout_crop import crop_model_without
+
+    try:
+        fold, what = crop_model_without(c, model, held, phenology={}, series=series)
+    except UserInputError as e:
+        return None, "none", str(e)
+    return fold, what, None
+
+
+def _held_out_model(c: County, model: Any, desc: str, weather: str | Path | pd.DataFrame | None, *,
+                    crop: Callable[[], _CropFit] | None = None) -> _HeldOut | None:
+    """The crop-type model and phenology calibration :func:`_held_out_features` builds with, and its notes; None
+    when it builds none. ``crop``: the held-out crop-type fit (:func:`_held_out_crop`) when started elsewhere."""
+    from pipelines._heldout_crop import saw_season
     from pipelines._phenology_fit import fit_county_phenology
     from pipelines.evaluation.yield_ import fold_calibration_seasons
     from pipelines.featurize import load_weather
 
     past = [str(s) for s in c.past_seasons]
     if len(past) < 3 or model is None:
-        return None, None
+        return None
     held = sorted(past)[-1]
     calib = getattr(model, "phenology_calibration_", None) or {}
     calib_saw = any(held in getattr(cal, "seasons", ()) for cal in calib.values())
     crop_saw = saw_season(model, held)
     if not (calib_saw or crop_saw):
-        return None, None
+        return None
     notes = []
     phen: dict[str, Any] | None = None
     if calib_saw:
@@ -517,16 +603,27 @@ def _held_out_features(c: County, model: Any, desc: str, checkpoints: Sequence[s
         phen = dict(calib)
     ev_model, ev_desc = model, desc
     if crop_saw:
-        try:
-            ev_model, ev_desc = crop_model_without(c, model, held, phenology=phen)
+        ev_model, ev_desc, why = crop() if crop is not None else _held_out_crop(c, model, held)
+        if ev_model is not None:
+            # the calibration the features are built with (crop_model_without's ``phenology``; not in its digest)
+            ev_model.phenology_calibration_ = dict(phen if phen is not None else calib)
             notes.append(f"crop type from a model of the crop-type model's settings trained without {held} "
                          f"({ev_desc.removeprefix('crop-type ')})")
-        except UserInputError as e:
-            ev_model, ev_desc = None, "none"
-            notes.append(f"no crop type (the declared crops): no crop-type model can be trained without {held} ({e})")
-    feats = county_features(c, past, checkpoints, crop_model=ev_model, crop_desc=ev_desc, progress=progress,
-                            weather=weather, phenology_calib=phen, series_memo=memo, shared=shared)
-    return feats, f"held-out season {held} scored on features built without its records: " + "; ".join(notes)
+        else:
+            notes.append(f"no crop type (the declared crops): no crop-type model can be trained without {held} ({why})")
+    return _HeldOut(seasons=past, model=ev_model, desc=ev_desc, phenology=phen, notes=notes)
+
+
+def _held_out_build(c: County, held: _HeldOut, checkpoints: Sequence[str],
+                    weather: str | Path | pd.DataFrame | None, memo: dict[str, pd.DataFrame],
+                    progress: Progress | None, shared: dict[tuple[Any, ...], Any] | None
+                    ) -> tuple[dict[str, pd.DataFrame], str]:
+    """:func:`_held_out_features`' features, built with ``held``, and its note."""
+    feats = county_features(c, held.seasons, checkpoints, crop_model=held.model, crop_desc=held.desc,
+                            progress=progress, weather=weather, phenology_calib=held.phenology, series_memo=memo,
+                            shared=shared)
+    return feats, (f"held-out season {max(held.seasons)} scored on features built without its records: "
+                   + "; ".join(held.notes))
 
 
 def _check_checkpoint_labels(labels: pd.Series, source: str) -> None:

@@ -73,3 +73,29 @@ def test_saw_season_fails_safe_and_a_refit_without_seasons_is_a_user_error(
     monkeypatch.setattr(county, "past_seasons", ["2019"])
     with pytest.raises(UserInputError, match="no other past season"):
         crop_model_without(county, model, "2019")  # type: ignore[arg-type]
+
+
+def test_refit_on_series_given_reads_none_and_gives_the_same_model_in_another_process(
+        county_and_model: tuple[_County, CropTypeClassifier]) -> None:
+    """The series handed in (as train_yield_county hands them to the process beside its production build) are read
+    instead of the county's, and the refit made in another process (pipelines._beside) comes back the same model:
+    the same digest, the same probabilities."""
+    from pipelines._beside import run_beside
+
+    county, model = county_and_model
+    county.read.clear()
+    here, desc = crop_model_without(county, model, "2019")  # type: ignore[arg-type]
+    assert county.read == ["2016", "2017", "2018"]
+    county.read.clear()
+    given = {s: county._series.loc[county._series["season"] == s].reset_index(drop=True) for s in SEASONS}
+    again, desc2 = crop_model_without(county, model, "2019", series=given)  # type: ignore[arg-type]
+    assert county.read == [] and desc2 == desc and model_digest(again) == model_digest(here)
+    with run_beside(crop_model_without, county, model, "2019", fallback=lambda: pytest.fail("the process failed")
+                    ) as other:
+        there, desc3 = other()
+    assert desc3 == desc and model_digest(there) == model_digest(here)
+    series, labels = _make(seed=3)
+    held = labels.loc[labels["season"] == "2019"].reset_index(drop=True)
+    p_here, p_there = (m.predict_proba(m._aligned(m.features(series, held), held), checkpoint="end")
+                       for m in (here, there))
+    assert np.array_equal(p_here, p_there)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -466,7 +468,7 @@ def _held_out_stubs(monkeypatch: pytest.MonkeyPatch, past: list[str], region: st
 
     def fake_refit(c: object, model: object, held: str, **kw: object) -> tuple[object, str]:
         seen.update(refit_of=model, refit_held=held, refit_phenology=kw.get("phenology"))
-        return "FOLD", f"crop-type refitted on seasons before {held} (digest)"
+        return SimpleNamespace(name="FOLD"), f"crop-type refitted on seasons before {held} (digest)"
 
     monkeypatch.setattr(train_yield, "county_features", fake_features)
     monkeypatch.setattr(pf, "fit_county_phenology", fake_fit)
@@ -532,8 +534,11 @@ def test_held_out_season_crop_type_comes_from_a_crop_model_that_never_saw_it(mon
     got, note = train_yield._held_out_features(County(), model, "crop-type version 3", ("end",), None, {}, None)
     assert got is not None and note is not None
     assert seen["refit_of"] is model and seen["refit_held"] == "2015"
-    assert seen["crop"] == "FOLD" and "before 2015" in str(seen["desc"])      # not the model that saw 2015
-    assert seen["calib"] == {region: own} and seen["refit_phenology"] == {region: own}  # its calibration kept
+    fold = seen["crop"]
+    assert getattr(fold, "name", None) == "FOLD" and "before 2015" in str(seen["desc"])  # not the model that saw 2015
+    # its calibration kept: set on the refit once fitted (the refit itself, in a process beside, carries none)
+    assert seen["calib"] == {region: own} and seen["refit_phenology"] == {}
+    assert getattr(fold, "phenology_calibration_", None) == {region: own}
     assert "trained without 2015" in note and "\n" not in note
 
     class Loaded:  # read from the registry: no oof_index_, no calibration
@@ -541,7 +546,8 @@ def test_held_out_season_crop_type_comes_from_a_crop_model_that_never_saw_it(mon
 
     seen.clear()
     got, note = train_yield._held_out_features(County(), Loaded(), "crop-type version 3", ("end",), None, {}, None)
-    assert got is not None and seen["crop"] == "FOLD" and seen["calib"] is None
+    assert got is not None and getattr(seen["crop"], "name", None) == "FOLD" and seen["calib"] is None
+    assert getattr(seen["crop"], "phenology_calibration_", None) == {}
 
     import pipelines._heldout_crop as hc
 
@@ -554,3 +560,49 @@ def test_held_out_season_crop_type_comes_from_a_crop_model_that_never_saw_it(mon
     assert got is not None and seen["crop"] is None and seen["desc"] == "none"
     assert note is not None and "no crop type" in note and "2015" in note
 
+
+
+@pytest.mark.parametrize(("rows", "threads", "seen", "beside"),
+                         [(1000, "2", True, True), (998, "2", True, False), (1000, "1", True, False),
+                          (1000, "2", False, False)])
+def test_the_held_out_crop_fit_goes_beside_the_production_build_when_it_pays(
+        monkeypatch: pytest.MonkeyPatch, rows: int, threads: str, seen: bool, beside: bool) -> None:
+    """At least BESIDE_MIN_ROWS past field-seasons, more than one thread and a crop model that saw the held-out
+    season: the refit runs in another process on the series read here (and the fit here is its fallback); else
+    nothing starts and the refit runs where it is needed."""
+    assert train_yield.BESIDE_MIN_ROWS == 1000
+    monkeypatch.setenv("AGCREDIT_THREADS", threads)
+    past = ["2014", "2015", "2016"]
+    calls: list[Any] = []
+
+    class County:
+        past_seasons = past
+        path, cache_dir = Path("/county"), Path("/county/.cache")
+
+        def fields(self) -> pd.DataFrame:
+            return pd.DataFrame({"season": [past[0]] * rows + ["2017"] * 5})  # the current season's not counted
+
+        def series(self, season: str) -> pd.DataFrame:
+            return pd.DataFrame({"season": [season]})
+
+    class Model:
+        oof_index_ = _oof_index(past if seen else past[:-1])
+
+    class _Run:
+        def __init__(self, fn: Any, *args: Any, fallback: Any) -> None:
+            calls.append((fn, args[:2], args[3], sorted(args[4])))
+
+        def __enter__(self) -> Any:
+            return lambda: ("FOLD", "crop-type refitted", None)
+
+        def __exit__(self, *exc: Any) -> None:
+            return None
+
+    monkeypatch.setattr("pipelines._beside.run_beside", _Run)
+    with train_yield._held_out_crop_beside(County(), Model()) as crop:  # type: ignore[arg-type]
+        got = None if crop is None else crop()
+    if beside:
+        assert calls == [(train_yield.held_out_crop_at, ("/county", "/county/.cache"), "2016", past)]
+        assert got == ("FOLD", "crop-type refitted", None)
+    else:
+        assert calls == [] and crop is None
