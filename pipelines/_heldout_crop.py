@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from pipelines.county import County
 
-__all__ = ["trained_seasons", "saw_season", "crop_model_without", "model_digest"]
+__all__ = ["trained_seasons", "saw_season", "crop_model_without", "labels_without", "refit_without", "model_digest"]
 
 
 def trained_seasons(model: Any) -> set[str] | None:
@@ -57,28 +57,44 @@ def model_digest(model: Any) -> str:
 
 
 def crop_model_without(county: County, model: Any, held: str, *,
-                       phenology: Mapping[str, Any] | None = None,
-                       series: Mapping[str, pd.DataFrame] | None = None) -> tuple[Any, str]:
+                       phenology: Mapping[str, Any] | None = None) -> tuple[Any, str]:
     """(classifier, what it is): ``model``'s parameters fitted on the county's declared crops of its past seasons
     other than ``held``, carrying ``phenology`` (region → calibration; default ``model``'s) for the features built
     with it. Fitted as :func:`pipelines.train_crop.train_crop_type` fits the champion (same labels, checkpoints and
-    settings), without registration, plots or alert tuning. ``series``: season → the season's series as
-    :meth:`County.series` gives it, when the caller has them (else read here). A :class:`UserInputError` when those
-    seasons cannot train one (e.g. fewer than two crops left)."""
-    import pandas as pd
-
-    from features.crop_type import CropTypeClassifier
+    settings), without registration, plots or alert tuning (:func:`refit_without` on the county's labels and series).
+    A :class:`UserInputError` when those seasons cannot train one (e.g. fewer than two crops left)."""
     from features.threads import thread_map
+
+    seasons, labels = labels_without(county, held)
+    fold, what = refit_without(model, seasons, labels, dict(zip(seasons, thread_map(county.series, seasons))))
+    fold.phenology_calibration_ = dict(phenology if phenology is not None
+                                       else getattr(model, "phenology_calibration_", None) or {})
+    return fold, what
+
+
+def labels_without(county: County, held: str) -> tuple[list[str], pd.DataFrame]:
+    """The county's past seasons other than ``held`` and their crop labels
+    (:func:`pipelines.train_crop.county_crop_labels`); a :class:`UserInputError` when there is no other past
+    season."""
     from pipelines.train_crop import county_crop_labels
 
     seasons = sorted(str(s) for s in county.past_seasons if str(s) != str(held))
     if not seasons:
         raise UserInputError(f"crop type without season {held}: no other past season to train on")
-    labels = county_crop_labels(county, seasons)
-    tables = [series[s] for s in seasons] if series is not None else thread_map(county.series, seasons)
+    return seasons, county_crop_labels(county, seasons)
+
+
+def refit_without(model: Any, seasons: list[str], labels: pd.DataFrame, series: Mapping[str, pd.DataFrame]
+                  ) -> tuple[Any, str]:
+    """(classifier, what it is): ``model``'s parameters fitted on ``seasons``' ``labels`` (:func:`labels_without`)
+    and series (season → its series as :meth:`County.series` gives it, read in season order), carrying no phenology
+    calibration and no alert thresholds. Needs no county: what a process beside the caller runs."""
+    import pandas as pd
+
+    from features.crop_type import CropTypeClassifier
+
     fold = CropTypeClassifier(**model.get_params())
-    fold.fit(pd.concat(tables, ignore_index=True), labels, label_column="crop")
-    fold.phenology_calibration_ = dict(phenology if phenology is not None
-                                       else getattr(model, "phenology_calibration_", None) or {})
+    fold.fit(pd.concat([series[s] for s in seasons], ignore_index=True), labels, label_column="crop")
+    fold.phenology_calibration_ = {}
     fold.alert_params_ = {}
     return fold, f"crop-type refitted on seasons {', '.join(seasons)} ({model_digest(fold)})"

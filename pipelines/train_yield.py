@@ -534,39 +534,50 @@ def _held_out_crop_beside(c: County, model: Any) -> Iterator[Callable[[], _CropF
     The fit's feature code and boosters would share this process's interpreter lock with the production build's
     feature code, so on a county of at least :data:`BESIDE_MIN_ROWS` past field-seasons, with more than one thread
     allowed (:func:`features.threads.thread_count`), it runs in a process of its own (:mod:`pipelines._beside`),
-    handed the seasons' series read here. A process that fails is followed by the fit here, where it raises as
-    itself. The same function on the same inputs either way: the same model."""
+    handed the seasons' labels and series read here. A process that fails is followed by the fit here, where it
+    raises as itself. The same fit on the same inputs either way: the same model."""
     from features.threads import thread_count, thread_map
     from pipelines._beside import run_beside
-    from pipelines._heldout_crop import saw_season
+    from pipelines._heldout_crop import labels_without, saw_season
 
     past = sorted(str(s) for s in c.past_seasons)
     if (model is None or len(past) < 3 or not saw_season(model, past[-1]) or thread_count() < 2
             or int(c.fields()["season"].astype(str).isin(past).sum()) < BESIDE_MIN_ROWS):
         yield None
         return
-    series = dict(zip(past, thread_map(c.series, past)))
-    with run_beside(held_out_crop_at, str(c.path), str(c.cache_dir), model, past[-1], series,
-                    fallback=lambda: _held_out_crop(c, model, past[-1], series)) as fit:
+    try:
+        seasons, labels = labels_without(c, past[-1])
+    except UserInputError as e:
+        why = str(e)
+        yield lambda: (None, "none", why)
+        return
+    series = dict(zip(seasons, thread_map(c.series, seasons)))
+    with run_beside(held_out_crop_at, model, seasons, labels, series,
+                    fallback=lambda: held_out_crop_at(model, seasons, labels, series)) as fit:
         yield fit
 
 
-def held_out_crop_at(path: str, cache_dir: str, model: Any, held: str, series: Mapping[str, pd.DataFrame]
+def held_out_crop_at(model: Any, seasons: list[str], labels: pd.DataFrame, series: Mapping[str, pd.DataFrame]
                      ) -> _CropFit:
-    """:func:`_held_out_crop` on the county folder at ``path`` (what the process beside runs)."""
-    from pipelines.county import County
+    """:func:`pipelines._heldout_crop.refit_without` as :func:`_held_out_crop` gives it (what the process beside
+    runs: no county read)."""
+    from pipelines._heldout_crop import refit_without
 
-    return _held_out_crop(County(path, cache_dir=cache_dir), model, held, series)
+    try:
+        fold, what = refit_without(model, seasons, labels, series)
+    except UserInputError as e:
+        return None, "none", str(e)
+    return fold, what, None
 
 
-def _held_out_crop(c: County, model: Any, held: str, series: Mapping[str, pd.DataFrame] | None = None) -> _CropFit:
+def _held_out_crop(c: County, model: Any, held: str) -> _CropFit:
     """``model``'s settings fitted without ``held`` (:func:`pipelines._heldout_crop.crop_model_without`; the
     phenology calibration is set by the caller): (model, what it is, None), or (None, "none", why) when the other
     seasons cannot train one."""
     from pipelines._heldout_crop import crop_model_without
 
     try:
-        fold, what = crop_model_without(c, model, held, phenology={}, series=series)
+        fold, what = crop_model_without(c, model, held, phenology={})
     except UserInputError as e:
         return None, "none", str(e)
     return fold, what, None

@@ -8,7 +8,14 @@ import pytest
 
 from features.crop_type import CropTypeClassifier
 from features.errors import UserInputError
-from pipelines._heldout_crop import crop_model_without, model_digest, saw_season, trained_seasons
+from pipelines._heldout_crop import (
+    crop_model_without,
+    labels_without,
+    model_digest,
+    refit_without,
+    saw_season,
+    trained_seasons,
+)
 from tests.features.test_crop_type import SEASONS, _make
 
 
@@ -75,22 +82,21 @@ def test_saw_season_fails_safe_and_a_refit_without_seasons_is_a_user_error(
         crop_model_without(county, model, "2019")  # type: ignore[arg-type]
 
 
-def test_refit_on_series_given_reads_none_and_gives_the_same_model_in_another_process(
+def test_refit_without_a_county_in_another_process_is_the_same_model(
         county_and_model: tuple[_County, CropTypeClassifier]) -> None:
-    """The series handed in (as train_yield_county hands them to the process beside its production build) are read
-    instead of the county's, and the refit made in another process (pipelines._beside) comes back the same model:
-    the same digest, the same probabilities."""
+    """The refit made from the labels and series a caller read (refit_without: what train_yield_county runs in a
+    process beside its production build, pipelines._beside) is the county refit's model: the same digest, the same
+    probabilities, in this process and in another."""
     from pipelines._beside import run_beside
 
     county, model = county_and_model
-    county.read.clear()
-    here, desc = crop_model_without(county, model, "2019")  # type: ignore[arg-type]
-    assert county.read == ["2016", "2017", "2018"]
-    county.read.clear()
-    given = {s: county._series.loc[county._series["season"] == s].reset_index(drop=True) for s in SEASONS}
-    again, desc2 = crop_model_without(county, model, "2019", series=given)  # type: ignore[arg-type]
-    assert county.read == [] and desc2 == desc and model_digest(again) == model_digest(here)
-    with run_beside(crop_model_without, county, model, "2019", fallback=lambda: pytest.fail("the process failed")
+    here, desc = crop_model_without(county, model, "2019", phenology={})  # type: ignore[arg-type]
+    seasons, labels = labels_without(county, "2019")  # type: ignore[arg-type]
+    assert seasons == ["2016", "2017", "2018"]
+    given = {s: county.series(s) for s in seasons}
+    again, desc2 = refit_without(model, seasons, labels, given)
+    assert desc2 == desc and model_digest(again) == model_digest(here) and again.phenology_calibration_ == {}
+    with run_beside(refit_without, model, seasons, labels, given, fallback=lambda: pytest.fail("the process failed")
                     ) as other:
         there, desc3 = other()
     assert desc3 == desc and model_digest(there) == model_digest(here)

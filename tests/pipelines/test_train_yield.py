@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -568,8 +568,11 @@ def test_held_out_season_crop_type_comes_from_a_crop_model_that_never_saw_it(mon
 def test_the_held_out_crop_fit_goes_beside_the_production_build_when_it_pays(
         monkeypatch: pytest.MonkeyPatch, rows: int, threads: str, seen: bool, beside: bool) -> None:
     """At least BESIDE_MIN_ROWS past field-seasons, more than one thread and a crop model that saw the held-out
-    season: the refit runs in another process on the series read here (and the fit here is its fallback); else
-    nothing starts and the refit runs where it is needed."""
+    season: the refit runs in another process on the other seasons' labels and series read here (the same fit here
+    its fallback); else nothing starts and the refit runs where it is needed. Seasons that cannot train one (no
+    other season) start nothing either: the answer is why."""
+    import pipelines._heldout_crop as hc
+
     assert train_yield.BESIDE_MIN_ROWS == 1000
     monkeypatch.setenv("AGCREDIT_THREADS", threads)
     past = ["2014", "2015", "2016"]
@@ -577,7 +580,6 @@ def test_the_held_out_crop_fit_goes_beside_the_production_build_when_it_pays(
 
     class County:
         past_seasons = past
-        path, cache_dir = Path("/county"), Path("/county/.cache")
 
         def fields(self) -> pd.DataFrame:
             return pd.DataFrame({"season": [past[0]] * rows + ["2017"] * 5})  # the current season's not counted
@@ -590,7 +592,7 @@ def test_the_held_out_crop_fit_goes_beside_the_production_build_when_it_pays(
 
     class _Run:
         def __init__(self, fn: Any, *args: Any, fallback: Any) -> None:
-            calls.append((fn, args[:2], args[3], sorted(args[4])))
+            calls.append((fn, args[1], len(args[2]), sorted(args[3])))
 
         def __enter__(self) -> Any:
             return lambda: ("FOLD", "crop-type refitted", None)
@@ -599,10 +601,20 @@ def test_the_held_out_crop_fit_goes_beside_the_production_build_when_it_pays(
             return None
 
     monkeypatch.setattr("pipelines._beside.run_beside", _Run)
+    monkeypatch.setattr(hc, "labels_without", lambda c, held: (["2014", "2015"], pd.DataFrame({"season": ["2014"] * 3})))
     with train_yield._held_out_crop_beside(County(), Model()) as crop:  # type: ignore[arg-type]
         got = None if crop is None else crop()
     if beside:
-        assert calls == [(train_yield.held_out_crop_at, ("/county", "/county/.cache"), "2016", past)]
+        assert calls == [(train_yield.held_out_crop_at, ["2014", "2015"], 3, ["2014", "2015"])]
         assert got == ("FOLD", "crop-type refitted", None)
     else:
         assert calls == [] and crop is None
+    if beside:
+        def refused(c: object, held: str) -> None:
+            raise UserInputError(f"crop type without season {held}: no other past season to train on")
+
+        monkeypatch.setattr(hc, "labels_without", refused)
+        with train_yield._held_out_crop_beside(County(), Model()) as crop:  # type: ignore[arg-type]
+            assert crop is not None and crop() == (None, "none", "crop type without season 2016: no other past "
+                                                                  "season to train on")
+        assert len(calls) == 1
