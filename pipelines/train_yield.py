@@ -548,8 +548,8 @@ def _held_out_crop_beside(c: County, model: Any) -> Iterator[Callable[[], _CropF
     try:
         seasons, labels = labels_without(c, past[-1])
     except UserInputError as e:
-        why = str(e)
-        yield lambda: (None, "none", why)
+        refused: _CropFit = (None, "none", str(e))
+        yield lambda: refused
         return
     series = dict(zip(seasons, thread_map(c.series, seasons)))
     with run_beside(held_out_crop_at, model, seasons, labels, series,
@@ -563,11 +563,7 @@ def held_out_crop_at(model: Any, seasons: list[str], labels: pd.DataFrame, serie
     runs: no county read)."""
     from pipelines._heldout_crop import refit_without
 
-    try:
-        fold, what = refit_without(model, seasons, labels, series)
-    except UserInputError as e:
-        return None, "none", str(e)
-    return fold, what, None
+    return _crop_fit(lambda: refit_without(model, seasons, labels, series))
 
 
 def _held_out_crop(c: County, model: Any, held: str) -> _CropFit:
@@ -576,8 +572,14 @@ def _held_out_crop(c: County, model: Any, held: str) -> _CropFit:
     seasons cannot train one."""
     from pipelines._heldout_crop import crop_model_without
 
+    return _crop_fit(lambda: crop_model_without(c, model, held, phenology={}))
+
+
+def _crop_fit(fit: Callable[[], tuple[Any, str]]) -> _CropFit:
+    """``fit()``'s (model, what it is) as a :data:`_CropFit`, or (None, "none", why) when it raises a
+    :class:`UserInputError` (the seasons cannot train one)."""
     try:
-        fold, what = crop_model_without(c, model, held, phenology={})
+        fold, what = fit()
     except UserInputError as e:
         return None, "none", str(e)
     return fold, what, None
