@@ -133,8 +133,9 @@ def load_calendars(path: str | Path | None = None) -> pd.DataFrame:
 
 
 def _event_dates(g: pd.DataFrame, year: int) -> dict[str, pd.Timestamp]:
-    return {e: pd.Timestamp(year + int(g.loc[e, "year_offset"]), 1, 1) + pd.Timedelta(days=int(g.loc[e, "doy_median"]) - 1)
-            for e in CALENDAR_EVENTS}
+    """Each calendar event's median date in ``year``'s season; ``g`` is one crop's rows indexed by event."""
+    off, doy = g["year_offset"].to_dict(), g["doy_median"].to_dict()  # plain lookups: .loc per cell is slow
+    return {e: pd.Timestamp(year + int(off[e]), 1, 1) + pd.Timedelta(days=int(doy[e]) - 1) for e in CALENDAR_EVENTS}
 
 
 def calendar_dates(calendars: pd.DataFrame, region: str, season: str) -> pd.DataFrame:
@@ -144,7 +145,8 @@ def calendar_dates(calendars: pd.DataFrame, region: str, season: str) -> pd.Data
     for crop, g in calendars[calendars["region"] == region].groupby("crop", sort=True):
         gi = g.set_index("event")
         d: dict[str, Any] = {"crop": crop, **_event_dates(gi, int(season))}
-        d.update({f"{e}_spread": int(gi.loc[e, "doy_spread"]) for e in CALENDAR_EVENTS})
+        spread = gi["doy_spread"].to_dict()
+        d.update({f"{e}_spread": int(spread[e]) for e in CALENDAR_EVENTS})
         rows.append(d)
     cols = ["crop", *CALENDAR_EVENTS, *[f"{e}_spread" for e in CALENDAR_EVENTS]]
     return pd.DataFrame(rows, columns=cols).set_index("crop")

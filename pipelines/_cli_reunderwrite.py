@@ -205,6 +205,7 @@ def reunderwrite_cmd(
             else:  # its lines were re-decided later: re-underwriting goes forward only
                 echo(f"  covered by the records as of {res.covered_by} (re-underwriting goes forward only): not run")
 
+        from pipelines.county import County
         from pipelines.reunderwrite import SeasonOver
         from underwriting.store import RunInProgress
 
@@ -212,8 +213,10 @@ def reunderwrite_cmd(
             # without --today (a timer's run on the real date) a county whose seasons all ended over a year ago is
             # refused, exit 1: a current_season never rolled over ran every checkpoint with nothing written, green
             # the cluster starts once the run lock is held and a checkpoint is due (a timer's second run starts none)
-            ran = reunderwrite_due(day, county=county, store=store, season=season, calendar=calendar, policy=pol,
-                                   profile=profile, operator=operator, progress=err, on_done=done,
+            # --cache is the county's (it was dropped here: a --due run cached its series in <county>/.cache)
+            ran = reunderwrite_due(day, county=County(county, cache_dir=cache), store=store, season=season,
+                                   calendar=calendar, policy=pol, profile=profile, operator=operator, progress=err,
+                                   on_done=done,
                                    refuse_season_over=today is None, chunk_fields=chunk_fields,
                                    start_runner=(lambda: _runner(scheduler, workers)) if scheduler or workers
                                    else None)
@@ -224,7 +227,6 @@ def reunderwrite_cmd(
             err(f"warning: {e}")
             raise typer.Exit(code=1) from None
         if not ran:  # which: none due yet, or all done — and the next one
-            from pipelines.county import County
             from pipelines.schedule import load_calendar, nothing_due_text
 
             c = County(county)

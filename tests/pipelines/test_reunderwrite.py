@@ -1866,6 +1866,8 @@ def test_as_of_a_past_date_decides_with_the_champions_in_force_on_it(world: dict
     r = CliRunner().invoke(app, [*base, "--due", "--store", due2, "--today", cps["mid"].isoformat()])
     assert r.exit_code == 0, r.stdout + r.stderr
     assert "warning: yield-value version 1, today's champion, used as of" in r.stdout + r.stderr, r.stdout + r.stderr
+    # every run above was given --cache: none wrote a cache into the county folder (--due did, into <county>/.cache)
+    assert not (c.path / ".cache").exists()
 
 
 def test_as_of_checks_the_book_only_when_it_re_decides_lines(world: dict[str, Any], tmp_path: Path,
