@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,23 @@ class ReadResult:
     small: list[str] = field(default_factory=list)
     #: the rows set aside by the row-level checks (``set_aside=True``; :func:`write_rejects`), in file order
     set_aside: list[SetAside] = field(default_factory=list)
+
+    def rejected_of(self, season: str) -> dict[str, str]:
+        """The rejected fields of ``season`` (keys ``id/season`` in a file of several seasons; a file of one season
+        names ids alone, all of it)."""
+        return {k: v for k, v in self.rejected.items() if "/" not in k or k.rsplit("/", 1)[1] == str(season)}
+
+    def refuse_rejected(self, season: str, *, hint: str = "") -> None:
+        """A deciding run (underwrite, reunderwrite) refuses a fields file with rejected fields of its season
+        (a geometry that is not a polygon or cannot be repaired, the same land under a second id): a farmer decided
+        on the rest of their fields is decided on part of their land, and the decision is permanent (a corrected
+        re-run is "already decided"). ``hint``: how that command sets such rows aside instead (``--rejects``)."""
+        bad = self.rejected_of(season)
+        if bad:
+            raise FieldsError(source=self.source, problem=f"field(s) of season {season} rejected: a farmer is not "
+                              "decided on part of their land — correct the rows"
+                              + (f", or {hint}" if hint else "") + f" (`agcredit fields validate {self.source}` "
+                              "lists them)", offenders=[f"{k} ({v})" for k, v in bad.items()])
 
     def notes(self) -> list[str]:
         """Warnings for a run that reads these fields: rejected and repaired geometries, absent optional columns."""
@@ -452,12 +470,45 @@ def _read_any(path: Path) -> gpd.GeoDataFrame:
     try:
         if FIELD_FORMATS[ext] == "GeoParquet":
             return gpd.read_parquet(path)
-        return gpd.read_file(path, engine="pyogrio", layer=_fields_layer(path))
+        layer = _fields_layer(path)
+        with warnings.catch_warnings():  # GDAL's notes (e.g. "Non closed ring detected") are not the run's output
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                return gpd.read_file(path, engine="pyogrio", layer=layer)
+            except Exception as e:
+                bad = _unreadable_geometries(path, layer)
+                if bad:  # the file reads, but some rows' geometries cannot be built (a ring not closed, …): named
+                    raise FieldsError(source=str(path), problem="geometries that cannot be read (a polygon ring not "
+                                      f"closed? {_first_line(e)[:120]}); correct them", offenders=bad) from None
+                raise
     except FieldsError:
         raise
     except Exception as e:  # unreadable files come in many shapes; name the file and the reason
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise FieldsError(source=str(path), problem=f"cannot be read as {FIELD_FORMATS[ext]} ({reason[:200]})") from None
+        raise FieldsError(source=str(path), problem=f"cannot be read as {FIELD_FORMATS[ext]} "
+                                                    f"({_first_line(e)[:200]})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _unreadable_geometries(path: Path, layer: str | None) -> list[str]:
+    """The rows of a file whose geometries the reader cannot build (read again with those left empty), named by
+    ``field_id`` when the file has that column (``row N`` otherwise); [] when none is, or the file does not read."""
+    try:
+        again = gpd.read_file(path, engine="pyogrio", layer=layer, on_invalid="ignore")
+        plain = gpd.read_file(path, engine="pyogrio", layer=layer, read_geometry=False)
+    except Exception:
+        return []
+    from features.identity import looks_personal
+
+    gone = np.flatnonzero(again.geometry.isna().to_numpy())
+    rows = file_rows(str(path), gone.tolist())
+    if "field_id" not in plain.columns:
+        return rows
+    ids = plain["field_id"].to_numpy(dtype=object)  # an id shaped like a name or phone is not shown (row only)
+    return [f"{ids[i]} ({r})" if not pd.isna(ids[i]) and not looks_personal(str(ids[i])) else r
+            for i, r in zip(gone, rows, strict=True)]
 
 
 def _repair(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str], dict[str, str], dict[str, str]]:
@@ -479,9 +530,20 @@ def _repair(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str], dict[st
             drop[i] = True
             continue
         kind = g.geom_type
+        unwrapped = False
+        if kind == "GeometryCollection":  # some GIS exports wrap a polygon so (with stray lines or points): its area
+            polys = [p for p in g.geoms if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty]
+            if polys:  # the polygonal parts are the field (a line or point has no area); reported as repaired
+                g = polys[0] if len(polys) == 1 else shapely.union_all(polys)
+                kind, unwrapped = g.geom_type, True
         if kind not in ("Polygon", "MultiPolygon"):
-            rejected[fid] = f"not a polygon ({kind})"
+            rejected[fid] = f"not a polygon ({kind}{' without a polygon in it' if kind == 'GeometryCollection' else ''})"
             drop[i] = True
+            continue
+        if unwrapped and g.is_valid:
+            new[i] = g
+            repaired.append(fid)
+            rows.append(i)
             continue
         if not g.is_valid:
             fixed = shapely.make_valid(g)

@@ -15,6 +15,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
@@ -150,8 +151,27 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
             f"{format_offenders(file_rows(source, [i for i in range(len(df)) if bool(missing.iloc[i])]))}"
         )
     out = out.copy()
-    out["farmer_token"] = [farmer_token(v, key) for v in vals.astype(str)]
+    out["farmer_token"] = [farmer_token(v, key) for v in _identifier_texts(vals, source, basis)]
     out.attrs[TOKEN_BASIS_ATTR] = basis  # which identifier the tokens hash (files matched by token must agree)
+    return out
+
+
+def _identifier_texts(vals: pd.Series, source: str, column: str) -> list[str]:
+    """The identifiers as text. A column of digit-only IDs that a file stores as numbers (a Shapefile's or
+    GeoPackage's real field, a spreadsheet's number cell) is read as floats: ``123456789.0`` is the ID ``123456789``,
+    as it is in a table that stores it as text (else the farmer's tokens differ between the files). A number beyond
+    float precision (above 2**53) has lost digits: refused, naming the column (never a value)."""
+    if not (pd.api.types.is_float_dtype(vals.dtype) or vals.dtype == object):
+        return [str(v) for v in vals]
+    out = []
+    for v in vals:
+        if isinstance(v, (float, np.floating)) and float(v).is_integer():
+            if abs(float(v)) >= 2.0 ** 53:
+                raise UserInputError(f"{source}: column '{column}': identifiers stored as numbers too long for the "
+                                     "file's number type (digits lost); store the column as text")
+            out.append(str(int(v)))
+        else:
+            out.append(str(v))
     return out
 
 

@@ -200,8 +200,9 @@ def reunderwrite_cmd(
             if res.covered_by is None:
                 _print_result(res)
             elif res.covered_by == d.date.isoformat():  # decided that day by an earlier run (not re-underwritten)
-                echo(f"  already decided as of {res.covered_by} by an earlier run (its records are in the store; "
-                     "`agcredit explain APPLICATION` shows each line's change and proposed actions): not run again")
+                echo(f"  already decided as of {res.covered_by} by an earlier run — an underwriting or a "
+                     "re-underwriting of that day (its records are in the store; `agcredit explain APPLICATION` shows "
+                     "each line's decision and any proposed actions): not run again")
             else:  # its lines were re-decided later: re-underwriting goes forward only
                 echo(f"  covered by the records as of {res.covered_by} (re-underwriting goes forward only): not run")
 
@@ -214,7 +215,8 @@ def reunderwrite_cmd(
             # refused, exit 1: a current_season never rolled over ran every checkpoint with nothing written, green
             # the cluster starts once the run lock is held and a checkpoint is due (a timer's second run starts none)
             # --cache is the county's (it was dropped here: a --due run cached its series in <county>/.cache)
-            ran = reunderwrite_due(day, county=County(county, cache_dir=cache), store=store, season=season,
+            cty = County(county, cache_dir=cache)
+            ran = reunderwrite_due(day, county=cty, store=store, season=season,
                                    calendar=calendar, policy=pol, profile=profile, operator=operator, progress=err,
                                    on_done=done,
                                    refuse_season_over=today is None, chunk_fields=chunk_fields,
@@ -229,8 +231,7 @@ def reunderwrite_cmd(
         if not ran:  # which: none due yet, or all done — and the next one
             from pipelines.schedule import load_calendar, nothing_due_text
 
-            c = County(county)
-            echo(nothing_due_text(day, str(season or c.current_season), load_calendar(calendar), c.region))
+            echo(nothing_due_text(day, str(season or cty.current_season), load_calendar(calendar), cty.region))
         return
     day = parse_date(as_of, "--as-of")
     if day is None:

@@ -48,6 +48,14 @@ def show(
         if not seasons:
             raise UserInputError(f"--today {day}: year {day.year} is not a season year (expected a year like 2024); "
                                  "check the date or give --season")
+    from underwriting.store import new_sqlite_file, store_url
+
+    # a store named (AGCREDIT_STORE_URL in a deployment's env file) that `underwrite` has not created yet: the
+    # schedule as without a store, said (it was refused, exit 2, until the first underwriting)
+    if store and new_sqlite_file(store_url(store)) is not None:
+        echo(f"no decision store yet at {store_url(store)} (`agcredit underwrite` creates it): the coming checkpoints "
+             "without their status")
+        store = ""
     # with a store: the checkpoints before today too (done, or due: not run yet), each with its status
     up = upcoming(date.min if store else day, seasons, load_calendar(calendar), region)
     if not season and len(up):  # in date order: next autumn's wheat of the season after next among the rest

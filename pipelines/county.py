@@ -106,6 +106,7 @@ class County:
         env = os.environ.get("AGCREDIT_CACHE_DIR")
         self.cache_dir: Path = Path(cache_dir) if cache_dir is not None else (Path(env) if env else self.path / ".cache")
         self._fields: dict[str | None, gpd.GeoDataFrame] = {}
+        self._reads: dict[str | None, Any] = {}  # what reading the fields gave (rejected rows: refuse_rejected)
         #: the seasons' series read so far (:meth:`series`), by season, as-of date and the scene folder's stamp
         self._series: dict[tuple[Any, ...], pd.DataFrame] = {}
         self._series_lock = threading.Lock()
@@ -132,12 +133,21 @@ class County:
             # a county's records are its DECLARED fields: without the column every run read "nothing declared"
             # (monitor and reunderwrite --county: no expected band, "alerts: none" — a silent all-clear)
             read = read_fields(self.record_path("fields.gpkg"), season=key, need=("declared_crop",))
+            self._reads[key] = read
             for note in read.notes():  # a rejected field left out of monitor, reunderwrite, report… unsaid
                 if note not in self.field_notes:
                     self.field_notes.append(note)
                     _log.warning("county %s: %s", self.path.name, note)
             self._fields[key] = read.fields
         return self._fields[key].copy()
+
+    def refuse_rejected(self, season: str) -> None:
+        """A deciding run on the county (re-underwriting) refuses its records when fields of ``season`` were rejected
+        when reading them (:meth:`features.fields.ReadResult.refuse_rejected`); monitor and report say it and go on."""
+        self.fields()
+        read = self._reads.get(None)
+        if read is not None:
+            read.refuse_rejected(str(season))
 
     def history(self) -> pd.DataFrame:
         """Past seasons' farm records, typed (dates as datetime64 with NaT, yields float with NaN): :func:`read_history`

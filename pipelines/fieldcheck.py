@@ -51,6 +51,9 @@ def validate_file(path: str | Path, *, season: str | None = None, strict: bool =
         lines.append(f"    - {fid}: {why}")
     if len(res.rejected) > 20:
         lines.append(f"    … and {len(res.rejected) - 20} more")
+    if res.rejected and rejects is None:  # what the deciding runs do with them (ReadResult.refuse_rejected)
+        lines.append("    (underwrite and reunderwrite refuse a file with rejected fields of their season: correct "
+                     "them, or give those runs --rejects PATH to hold their farmers)")
     lines.append(f"  implausibly big:  {len(res.large)}" + (f" ({', '.join(res.large[:5])}"
                                                           f"{' …' if len(res.large) > 5 else ''})" if res.large else ""))
     lines.append(f"  below one pixel:  {len(res.small)}" + (f" ({', '.join(res.small[:5])}"

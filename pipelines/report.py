@@ -586,6 +586,22 @@ def _high_alert_tokens(data: ReportData) -> set[str]:
     return set(f.loc[f["field_id"].astype(str).isin(fids), "farmer_token"].astype(str))
 
 
+def _high_alerts_by_farmer(data: ReportData) -> dict[str, str]:
+    """Per farmer token, the high-severity alerts open on the report's date on their fields (``CROP_FAILURE
+    (F0097)``, sorted; the alerts as monitor raises them then)."""
+    al = data.alerts
+    if al.empty or "severity" not in al.columns:
+        return {}
+    hi = al[al["severity"].astype(str) == "high"]
+    f = data.fields
+    tok = dict(zip(f["field_id"].astype(str), f["farmer_token"].astype(str), strict=True))
+    out: dict[str, set[str]] = {}
+    for fid, kind in zip(hi["field_id"].astype(str), hi["alert"].astype(str), strict=True):
+        if fid in tok:
+            out.setdefault(tok[fid], set()).add(f"{kind} ({fid})")
+    return {t: ", ".join(sorted(v)) for t, v in out.items()}
+
+
 def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str, Any]], owed: list[int],
                     data: ReportData) -> dict[str, Any]:
     """A portfolio manager's figures (minor units): the exposure at risk — limits and outstanding of the lines counted
@@ -600,7 +616,9 @@ def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str,
     acts = np.array([bool(line_block(b).get("proposed_actions")) and bool(_actions_block(r, b))
                      for (_, r), b in zip(dec.iterrows(), bodies, strict=True)], dtype=bool)
     lined = np.array([bool(line_block(b).get("line_id")) for b in bodies], dtype=bool)
-    outside = lined & ~counted
+    matured = (std["line_matured"].notna().to_numpy() if "line_matured" in std.columns
+               else np.zeros(len(std), dtype=bool))
+    outside = lined & ~counted & ~matured
     conc: list[dict[str, Any]] = [c for b in bodies
                                   if isinstance(c := (b.get("computation") or {}).get("concentration"), dict)]
     params = next(((b.get("policy") or {}).get("parameters") or {} for b in bodies if b.get("policy")), {})
@@ -609,15 +627,39 @@ def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str,
             "outside": (int(outside.sum()), int(sum(int(line_block(b).get("book_limit") or 0)
                                                     for b, o in zip(bodies, outside, strict=True) if o)),
                         int(out[outside].sum())),
+            "matured": (int(matured.sum()), int(sum(int(line_block(b).get("book_limit") or 0)
+                                                    for b, m in zip(bodies, matured, strict=True) if m)),
+                        int(out[matured].sum())),
             "concentration": (sum(bool(c.get("applies")) for c in conc), len(conc),
                               next((c.get("book_total") for c in conc if c.get("book_total") is not None), None),
                               params.get("min_book_for_concentration"))}
+
+
+def matured_off_book(std: pd.DataFrame, bodies: list[dict[str, Any]], day: str) -> pd.DataFrame:
+    """:func:`standing_decisions` without the Book limits of lines that matured before ``day`` (the page's date): a
+    line standing on its Book limit (:data:`ON_BOOK`) whose ``line_maturity_date`` (its record's Book line block) is
+    earlier no longer has that limit to stand on — it was counted in the exposure at its full Book limit months after
+    the Book summary had stopped counting it active. Such a row shows the record it stands past (its REFER or DECLINE,
+    ``skipped_outcome``; a kept line's latest outcome otherwise) at 0, ``line_matured`` its maturity date (None
+    elsewhere; the page lists them apart, :func:`manager_figures`)."""
+    std = std.assign(line_matured=pd.Series([None] * len(std), index=std.index, dtype=object))
+    for k, idx in enumerate(std.index):
+        due = str(line_block(bodies[k]).get("line_maturity_date") or "")
+        if pd.isna(std.at[idx, "book_standing"]) or not due or due >= day:
+            continue
+        skipped = std.at[idx, "skipped_outcome"]
+        std.at[idx, "outcome"] = str(skipped) if skipped is not None else "REFER"
+        std.at[idx, "limit"] = 0
+        std.at[idx, "book_standing"] = np.nan
+        std.at[idx, "line_matured"] = due
+    return std
 
 
 def _figures_html(fig: dict[str, Any], cur: str) -> str:
     n, lim, out = fig["high_alert"]
     na, la, oa = fig["actions"]
     no, lo, oo = fig["outside"]
+    nm, lm, om = fig.get("matured", (0, 0, 0))
     ca, cn, total, floor = fig["concentration"]
     items = [f"exposure at risk — {n} counted line(s) with an open high-severity alert: {_money(lim, cur)} of limits, "
              f"{_money(out, cur)} outstanding; {na} line(s) with proposed actions: {_money(la, cur)} of limits, "
@@ -625,6 +667,10 @@ def _figures_html(fig: dict[str, Any], cur: str) -> str:
              f"{no} Book line(s) outside the exposure table (standing on a REFER or DECLINE: no limit counted): "
              f"{_money(lo, cur)} of limits in the Book, {_money(oo, cur)} outstanding" if no else
              "every Book line with a record of the season is in the exposure table"]
+    if nm:
+        items.append(f"{nm} Book line(s) matured before the page's date, their renewal not granted: their limits "
+                     f"({_money(lm, cur)} in the Book) no longer stand and are not in the exposure; "
+                     f"{_money(om, cur)} outstanding on them in the Book")
     if cn:
         why = (f" (the Book, {_money(total, cur)}, is below the policy's floor for them, {_money(floor, cur)})"
                if ca == 0 and total is not None and floor is not None and int(total) < int(floor) else "")
@@ -661,6 +707,8 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
     std = standing_decisions(data.decisions)
     std = std.assign(crop=std["farmer_token"].map(crops).fillna(""))
     std_bodies = parsed(std)
+    day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
+    std = matured_off_book(std, std_bodies, day)
     on_book = std["book_standing"].notna()
     # the chart: each application's latest outcome; under it, how many of them stand on their Book line
     latest = dec["outcome"].astype(str)
@@ -713,6 +761,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                                   if not pd.isna(bk) else f"since {k}: on this decision of {a}")
             for k, bk, a, sk in zip(std["kept_as_of"], std["book_standing"], std["as_of"].astype(str),
                                     std["skipped_outcome"], strict=True)]
+    if std["line_matured"].notna().any():  # no limit stands: its Book line matured, its renewal not granted
+        dec_tbl["Book line matured"] = [
+            "" if m is None else f"on {m}: its Book limit no longer stands (renewal not granted)"
+            for m in std["line_matured"]]
     moved = std["record_id"].ne(dec["record_id"]) if "record_id" in std else pd.Series(False, index=std.index)
     new_refer = std["kept_as_of"].isna() & (std["skipped_outcome"].notna() | moved)
     if new_refer.any():  # a latest REFER or DECLINE re-underwriting that granted nothing (policy 2026.12.8 on)
@@ -754,7 +806,6 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
     # the Book as it stands: its lines no record of the season decides are in none of the figures but their own table
     book, no_dec = data.book, book_without_decision(data.book, data.decisions)
     dated = "balance_as_of" in book.columns  # a dated Book: each line's balance of the page's date, and its date
-    day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
     no_dec_sums = f"{_sums(no_dec, 'limit')} of limits, {_sums(no_dec, 'outstanding')} outstanding" if len(no_dec) \
         else ""
     book_note = "" if book.empty else (
@@ -777,10 +828,19 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
         **({"balance as of": [balance_date_text(v) or "undated" for v in no_dec["balance_as_of"]]} if dated else {}),
         "start": pd.to_datetime(no_dec["start_date"]).dt.date.astype(str),
         "maturity": pd.to_datetime(no_dec["maturity_date"]).dt.date.astype(str)}) if len(no_dec) else pd.DataFrame()
+    # re-underwriting skips these lines, so nothing proposes an action for them: a high-severity alert on their
+    # farmer's fields is named here for an analyst (a failed crop under a live line was in monitor's list only)
+    high = _high_alerts_by_farmer(data)
+    no_dec_high = [high.get(str(t), "") for t in no_dec["farmer_token"]] if len(no_dec) else []
+    if any(no_dec_high):
+        no_dec_tbl["open high-severity alerts"] = no_dec_high
     no_dec_section = "" if no_dec.empty else (
         f"<h2>Book lines without a decision of season {escape(data.season)}</h2><p class='sub'>{len(no_dec)} active "
         f"Book line(s) with no record of the season in the store, by application or farmer ({escape(no_dec_sums)}; "
-        "re-underwriting skips a line without an application of the season): nothing is decided for them here; "
+        "re-underwriting skips a line without an application of the season): nothing is decided for them here"
+        + (f" — {sum(bool(h) for h in no_dec_high)} with an open high-severity alert on their farmer's fields, for an "
+           "analyst to review (no action is proposed for a line without a decision)" if any(no_dec_high) else "")
+        + "; "
         + ("limits and balances of each line's latest Book row dated on or before the page's date</p>" if dated else
            "limits and balances as in the Book file, undated</p>") + _table(no_dec_tbl, num=("limit", "drawn", "outstanding")))
     al_state, al_closed, al_ref = alert_states(data)

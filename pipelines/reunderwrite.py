@@ -874,7 +874,10 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                          else {SET_ASIDE_KEY: set_aside_stamp})}
         from pipelines.monitor import alert_params_of, season_alerts
 
-        alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=todo,
+        # each alert names its farmer's open lines of the season in the whole Book, as monitor and the report name
+        # them — not only the lines of this checkpoint's crops (an alert printed with line "-" at the soybean
+        # checkpoint named its maize line at the maize one, the same day); the records carry no alert's line
+        alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=book,
                                params=alert_params or alert_params_of(models.crop_model, fields_region(fields)),
                                warnings=warnings,
                                weather=wx if isinstance(wx, pd.DataFrame) else None, crop_model=models.crop_model)
@@ -1143,6 +1146,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
             history = memo[("history", season)]
     else:
         fields = c.fields()
+    c.refuse_rejected(season)  # a line is not re-decided on part of its farmer's land (the county's records)
     return reunderwrite(season=season, as_of=as_of, fields=fields, imagery=c.imagery, book=book,
                         applications=applications, store=store, policy=pol, profile=prof,
                         cache_dir=c.cache_dir, history=history if history is not None else past(),
@@ -1242,6 +1246,8 @@ def read_files_inputs(fields: str | Path, imagery: str, book: str | Path, applic
     f = read.fields
     known = sorted(f["season"].astype(str).unique())
     s = season_of(season, known, max(known), f"fields file {fields}")
+    if rejects is None and not set_aside:  # a line is not re-decided on part of its farmer's land
+        read.refuse_rejected(s, hint="give --rejects PATH to set them aside and hold their farmers' lines")
     check_day(f, s, as_of)
     apps, bk = read_applications(applications), read_book(book)
     return FilesInputs(fields=f, imagery=imagery, book=bk, applications=apps, season=s, weather=wx,

@@ -618,6 +618,10 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     # a store that does not exist yet (no SQLite file; a PostgreSQL database without agcredit's tables) is created
     # only with its first records: a run killed or failing before leaves none, not an empty one
     st = store if isinstance(store, DecisionStore) else DecisionStore(url, defer=True)
+    # a new SQLite store's artifacts folder is this run's: a run stopped before its records are stored (Ctrl-C after
+    # the features artifact was written) left it beside a store that was never created, under "nothing partial was
+    # kept"
+    fresh_artifacts = artifacts_dir(url) if new_file is not None and not artifacts_dir(url).exists() else None
     try:
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
@@ -651,6 +655,12 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                                 warnings=warnings + run.warnings, models=run.models, checkpoint=run.checkpoint,
                                 store_url=st.shown_url,
                                 hazy_dates=list(run.featurized.hazy_dates) if run.featurized is not None else None)
+    except BaseException:
+        if fresh_artifacts is not None and new_sqlite_file(url) is not None:  # no store was created: nor its folder
+            import shutil
+
+            shutil.rmtree(fresh_artifacts, ignore_errors=True)
+        raise
     finally:
         if own:
             st.close()
@@ -664,6 +674,7 @@ def forward_only_items(items: list[DecisionItem], store: DecisionStore, warnings
     :class:`~features.errors.UserInputError` (nothing to write)."""
     from underwriting.store import record_id_for
 
+    refuse_stored_spellings([str(i.application_id) for i in items], store)
     heads = store.heads([i.application_id for i in items])
     if not heads:
         return items
@@ -686,6 +697,28 @@ def forward_only_items(items: list[DecisionItem], store: DecisionStore, warnings
         raise UserInputError(f"underwrite: nothing to write: the {len(skipped)} application(s) are {why}")
     warnings.append(f"{len(skipped)} application(s) not underwritten again: {why}")
     return kept
+
+
+def refuse_stored_spellings(application_ids: Sequence[str], store: Any) -> None:
+    """A user error when an application id differs only in case or character width from one the store already holds
+    (``a2009-00001`` against ``A2009-00001``): the same application typed another way would start a second chain —
+    two current decisions for one application — as a corrected re-run of a mistyped file did. Ids are compared as
+    the readers compare them within a file (:func:`features.errors.id_key`)."""
+    from features.errors import id_key
+
+    have = store.application_ids()
+    exact = set(have)
+    stored: dict[str, str] = {}
+    for a in have:
+        stored.setdefault(id_key(a), a)
+    clash = sorted((a, stored[id_key(a)]) for a in {str(a) for a in application_ids}
+                   if a not in exact and id_key(a) in stored)
+    if clash:
+        shown = ", ".join(f"{a} (stored as {b})" for a, b in clash[:3]) + (f" and {len(clash) - 3} more"
+                                                                              if len(clash) > 3 else "")
+        raise UserInputError(f"underwrite: application id(s) differing only in case or character width from "
+                             f"applications already in {store.shown_url}: {shown}; ids are compared without case — "
+                             "give the stored spelling (one application typed two ways would get two chains)")
 
 
 def refuse_unmatched(applications: pd.DataFrame, table: pd.DataFrame, season: str, what: str) -> None:
@@ -824,12 +857,14 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                            weather: str | Path | None = None, crop_season_scale: float | None = None,
                            haze_dates: Sequence[dt.date] | None = None,
                            history: str | Path | None = None, set_aside: bool = False,
-                           refuse_unrecorded: bool = False) -> UnderwriteInputs:
+                           refuse_unrecorded: bool = False, refuse_rejected: bool = False) -> UnderwriteInputs:
     """Read and check every input of an underwriting run (one-line user errors; nothing is written).
     ``set_aside``: the fields file's rows failing a row-level check are left out (:attr:`UnderwriteInputs.set_aside`)
     instead of refusing the file, and so are the given features' rows of their fields (not lent against).
     ``refuse_unrecorded``: :func:`refuse_unrecorded_held` on the features file (``underwrite``; not ``audit replay``,
-    which reads a file as the run it replays read it)."""
+    which reads a file as the run it replays read it). ``refuse_rejected`` (``underwrite``; not a replay, for the
+    same reason): without ``set_aside``, fields of the season rejected when reading refuse the run
+    (:meth:`features.fields.ReadResult.refuse_rejected`)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
     from underwriting.policy import load_policy
@@ -905,6 +940,8 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                          "their fields; correct the rows, rebuild the features and re-run to decide them: "
                          + ", ".join(by_features[:5]) + (f" and {len(by_features) - 5} more"
                                                          if len(by_features) > 5 else ""))
+    if refuse_rejected and not set_aside:
+        read.refuse_rejected(season, hint="give --rejects PATH to set them aside and hold their farmers' applications")
     hist = None
     if history is not None:
         from features._yield_history import read_yield_history
@@ -942,7 +979,7 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, crop_season_scale=crop_season_scale,
                                  haze_dates=haze_dates, history=history, set_aside=rejects is not None,
-                                 refuse_unrecorded=True)
+                                 refuse_unrecorded=True, refuse_rejected=True)
     if rejects is not None:  # before any decision is stored: a run stopped later leaves no decision without it
         from features.atomic import write_bytes_atomic
 

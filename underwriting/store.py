@@ -1071,6 +1071,11 @@ class DecisionStore:
         → ``A9999-99999``): an unknown argument of that shape may be echoed, any other not (a name, a phone)."""
         return self.application_summary()[1]
 
+    def application_ids(self) -> list[str]:
+        """Every application id the records hold (sorted)."""
+        with self._read() as conn:
+            return sorted(str(i) for i in conn.execute(select(decisions.c.application_id).distinct()).scalars())
+
     def application_summary(self) -> tuple[int, frozenset[str]]:
         """How many applications the records hold, and their ids' shapes (:meth:`application_shapes`) — what a
         message about an argument matching none of them says instead of the argument."""

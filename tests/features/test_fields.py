@@ -480,3 +480,59 @@ def test_a_folder_given_as_the_fields_file_is_named_as_a_folder(tmp_path: Path) 
     dataset.mkdir()
     _fields().to_parquet(dataset / "part-0.parquet")
     assert len(read_fields(dataset).fields) == 4
+
+
+def test_a_polygon_wrapped_in_a_geometry_collection_is_unwrapped_and_said_repaired() -> None:
+    """Some GIS exports store a field as a GeometryCollection (its polygon, with a stray line or point): it was
+    rejected as "not a polygon", and its farmer decided without it. Its polygonal part is the field."""
+    from shapely.geometry import GeometryCollection
+
+    gdf = _fields(4)
+    own = [gdf.geometry[i] for i in range(4)]
+    gdf.loc[1, "geometry"] = GeometryCollection([own[1], LineString([(0, 0), (1, 1)])])
+    gdf.loc[2, "geometry"] = GeometryCollection([own[2]])
+    gdf.loc[3, "geometry"] = GeometryCollection([LineString([(0, 0), (1, 1)]), Point(0, 0)])
+    res = validate_fields(gdf)
+    assert list(res.fields["field_id"]) == ["f0", "f1", "f2"] and res.repaired == ["f1", "f2"]
+    assert res.rejected == {"f3": "not a polygon (GeometryCollection without a polygon in it)"}
+    got = res.fields.set_index("field_id").geometry
+    assert got["f1"].equals(own[1]) and got["f2"].equals(own[2])
+    assert res.rejected_of("2024") == res.rejected and res.rejected_of("2023") == res.rejected  # one season: all
+    with pytest.raises(FieldsError, match=r"field\(s\) of season 2024 rejected: a farmer is not decided on part of "
+                                          r"their land — correct the rows, or give --rejects.*: f3 \(not a polygon"):
+        res.refuse_rejected("2024", hint="give --rejects PATH")
+
+
+def test_a_ring_not_closed_names_its_field_and_row_and_prints_no_library_warning(tmp_path: Path) -> None:
+    """A GeoJSON polygon whose ring lacks its closing point: GDAL's RuntimeWarning (two lines with a site-packages
+    path) was printed before the error, which named no feature."""
+    import json
+    import warnings
+
+    gdf = _fields(3)
+    p = tmp_path / "f.geojson"
+    gdf.to_file(p, driver="GeoJSON")
+    doc = json.loads(p.read_text())
+    ring = doc["features"][1]["geometry"]["coordinates"][0]
+    doc["features"][1]["geometry"]["coordinates"][0] = ring[:-1]  # the closing point dropped
+    p.write_text(json.dumps(doc))
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        with pytest.raises(FieldsError, match=r"geometries that cannot be read \(a polygon ring not closed\?.*\); "
+                                              r"correct them: f1 \(row 2\)"):
+            read_fields(p)
+    assert not [w for w in seen if issubclass(w.category, RuntimeWarning)]
+
+
+def test_digit_only_ids_stored_as_numbers_give_the_tokens_of_the_same_ids_as_text(tmp_path: Path) -> None:
+    """A Shapefile's or GeoPackage's real field holds digit-only national IDs as floats (123456789.0): their tokens
+    hashed "123456789.0" and matched no application of the same farmers. Whole numbers are read as integers."""
+    from features.errors import UserInputError
+    from features.identity import tokenise
+
+    as_text = tokenise(pd.DataFrame({"national_id": ["123456789", "987654321"]}), source="a.csv")
+    as_float = tokenise(pd.DataFrame({"national_id": [123456789.0, 987654321.0]}), source="f.gpkg")
+    as_int = tokenise(pd.DataFrame({"national_id": [123456789, 987654321]}), source="f.gpkg")
+    assert list(as_float["farmer_token"]) == list(as_text["farmer_token"]) == list(as_int["farmer_token"])
+    with pytest.raises(UserInputError, match=r"f.gpkg: column 'national_id': identifiers stored as numbers too long"):
+        tokenise(pd.DataFrame({"national_id": [1.2345678901234567e17]}), source="f.gpkg")

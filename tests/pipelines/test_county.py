@@ -267,3 +267,32 @@ def test_a_file_given_as_the_county_folder_is_named_as_a_file(tmp_path: Path) ->
     assert r.exit_code == 2 and "Traceback" not in r.stderr
     assert r.stderr.strip() == (f"error: {book}: is a file, expected a county folder (county.json, records/, "
                                 "scenes/): give the county's folder")
+
+
+def test_a_rejected_field_of_the_season_refuses_a_re_underwriting_of_the_county_not_its_monitoring(
+        tiny_county_sh: Path, tmp_path: Path) -> None:
+    """A county's fields file with a field of the current season that is not a polygon: re-underwriting decided its
+    farmer's line on the rest of their land (a warning only). Refused now, naming the field; reading the fields for
+    monitor and the report still goes on, said; another season's rejection does not refuse this one."""
+    import geopandas as gpd
+    from shapely.geometry import LineString
+
+    from features.errors import FieldsError
+    from pipelines.reunderwrite import reunderwrite_county
+
+    shutil.copytree(tiny_county_sh, tmp_path / "c", ignore=shutil.ignore_patterns(".cache"))
+    c = County(tmp_path / "c", cache_dir=tmp_path / "cache")
+    season = c.current_season
+    path = tmp_path / "c" / "records" / "fields.gpkg"
+    gdf = gpd.read_file(path)
+    row = gdf.index[gdf["season"].astype(str) == season][0]
+    gone = str(gdf.loc[row, "field_id"])
+    x0, y0, x1, y1 = gdf.geometry.loc[row].bounds
+    gdf.loc[row, "geometry"] = LineString([(x0, y0), (x1, y1)])
+    gdf.to_file(path)
+    c = County(tmp_path / "c", cache_dir=tmp_path / "cache")
+    assert gone not in set(c.fields(season)["field_id"]) and any("rejected when reading" in n for n in c.field_notes)
+    with pytest.raises(FieldsError, match=rf"field\(s\) of season {season} rejected: a farmer is not decided on part "
+                                          rf"of their land — correct the rows .*{gone}/{season} \(not a polygon"):
+        reunderwrite_county(c, season, date(int(season), 8, 1), store=f"sqlite:///{tmp_path / 'none.db'}")
+    c.refuse_rejected(str(int(season) - 1))  # the past season's rows are whole: no refusal for it

@@ -705,6 +705,31 @@ def test_portfolio_totals_the_book_and_lists_its_lines_without_a_decision(tmp_pa
     assert "Book" not in render_portfolio(data, tmp_path / "c").read_text().split("<h2>")[0]
 
 
+def test_a_line_without_a_decision_names_the_high_alerts_on_its_farmers_fields(tmp_path: Path) -> None:
+    """A live Book line without an application of the season (re-underwriting skips it) whose farmer's maize failed
+    in July: the failure was in monitor's list only — the page's exposure at risk and proposed actions leave such a
+    line out, and nothing proposed a review (an operations audit, us-nebraska seed 31: USD 10,100 outstanding). Its
+    row names the open high-severity alerts, and the section says how many lines have one."""
+    data = _data()
+    extra = gpd.GeoDataFrame({"field_id": ["f9"], "season": "2024", "farmer_token": ["Fz"], "crop": ["maize"],
+                              "region": "us-nebraska", "geometry": [box(501_400, 4_480_000, 501_700, 4_480_300)]},
+                             crs=32614)
+    data.fields = pd.concat([data.fields, extra], ignore_index=True)
+    data.alerts = pd.concat([data.alerts, pd.DataFrame({
+        "field_id": ["f9", "f9"], "alert": ["CROP_FAILURE", "WATCH"], "severity": ["high", "medium"],
+        "date": [pd.Timestamp("2024-07-15")] * 2, "evidence": ["{}"] * 2})], ignore_index=True)
+    data.book = _book([("L-1", "P1", "Fa", 6_000_000, 1_000_000, 1_100_000),
+                       ("L-7", "P7", "Fx", 1_300_000, 870_000, 890_000),
+                       ("L-9", "P9", "Fz", 5_280_000, 5_130_000, 5_290_000)])
+    html = render_portfolio(data, tmp_path).read_text()
+    section = html.split("<h2>Book lines without a decision of season 2024</h2>")[1].split("<h2>")[0]
+    assert ("nothing is decided for them here — 1 with an open high-severity alert on their farmer's fields, for "
+            "an analyst to review (no action is proposed for a line without a decision)") in section
+    rows = {r.split("</td>")[0].split(">")[-1]: r for r in section.split("<tr>")[2:]}
+    assert ">CROP_FAILURE (f9)<" in rows["L-9"] and "WATCH" not in rows["L-9"]
+    assert "CROP_FAILURE" not in rows["L-7"]
+
+
 def test_a_held_farmers_alert_says_the_farmer_is_held_in_place_of_a_line(tmp_path: Path) -> None:
     """(H3) With --rejects, an alert on a held farmer's other field (a row of theirs set aside: their fields are not
     decided) showed an empty line cell on the pages and said nothing of why. Now the cell says the farmer is held by

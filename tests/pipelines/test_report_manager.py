@@ -70,6 +70,36 @@ def test_a_renewal_refer_or_decline_stands_on_the_book_line(tmp_path: Path) -> N
     assert (std.loc["A3", "outcome"], std.loc["A4", "outcome"]) == ("REFER", "DECLINE")
 
 
+def test_a_book_line_matured_before_the_page_date_no_longer_stands_on_its_book_limit(tmp_path: Path) -> None:
+    """A winter-wheat Book line that matured in June, its renewal REFERRED in May, was counted in September's
+    exposure at its full Book limit (and its balance), while the page's own Book summary no longer counted it active
+    (an operations audit, us-nebraska seed 31: exposure outstanding above the active Book's). After its maturity its
+    limit stands no more: out of the exposure, said apart with its Book limit and balance."""
+    from pipelines.report import matured_off_book
+
+    data = _first_decisions()
+    data.as_of = date(2024, 9, 1)
+    data.decisions["body"] = [b.replace('"line_id": "L-3"', '"line_id": "L-3", "line_maturity_date": "2024-07-15"')
+                              .replace('"line_id": "L-4"', '"line_id": "L-4", "line_maturity_date": "2024-12-01"')
+                              for b in data.decisions["body"]]
+    std = standing_decisions(data.decisions)
+    bodies = [json.loads(b) for b in std["body"]]
+    got = matured_off_book(std, bodies, "2024-09-01").set_index("application_id")
+    assert (got.loc["A3", "outcome"], got.loc["A3", "limit"], got.loc["A3", "line_matured"]) == ("REFER", 0,
+                                                                                                "2024-07-15")
+    assert pd.isna(got.loc["A3", "book_standing"])
+    assert (got.loc["A4", "outcome"], got.loc["A4", "limit"], got.loc["A4", "line_matured"]) == ("BOOK", 3_000_000,
+                                                                                                None)
+    before = matured_off_book(std, bodies, "2024-07-15").set_index("application_id")  # its last day: it stands
+    assert before.loc["A3", "outcome"] == "BOOK" and before.loc["A3", "line_matured"] is None
+    html = render_portfolio(data, tmp_path).read_text()
+    expo = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    assert "USD 82,000.00" not in expo and "USD 124,000.00" in expo  # 50,000 + 44,000 granted + L-4's 30,000
+    assert ("1 Book line(s) matured before the page&#x27;s date, their renewal not granted: their limits (USD "
+            "52,000.00 in the Book) no longer stand and are not in the exposure; USD 40,000.00 outstanding") in html
+    assert "on 2024-07-15: its Book limit no longer stands (renewal not granted)" in html
+
+
 def test_proposed_actions_of_renewal_decisions_are_listed(tmp_path: Path) -> None:
     """"Proposed actions: none" on the underwriting date though decisions carried actions in their renewal block
     (the demo: 36, e.g. a new limit of 44,000 against 55,000 outstanding): the table read the reunderwrite block

@@ -601,10 +601,24 @@ def test_two_crops_due_the_same_day_featurize_once(world: dict[str, Any], monkey
     joined = {d.crop: [w for w in r.warnings if "several active lines" in w] for d, r in ran}
     assert len(joined["maize"]) == 1 and joined["rice"] == []
     calls.clear()
+    import pipelines.monitor as mon
+
+    named: list[set[str]] = []  # the Book each run's alerts name their lines from
+    alerts_of = mon.season_alerts
+
+    def alerts(*a: Any, **k: Any) -> Any:
+        named.append(set(k["book"]["line_id"].astype(str)))
+        return alerts_of(*a, **k)
+
+    monkeypatch.setattr(mon, "season_alerts", alerts)
     for crop in ("maize", "rice"):  # each crop on its own, as before
         reunderwrite_county(county, world["season"], day, store=urls[1], models=world["models"],
                             crops=[crop], same_day_done=True, open_on=day)
     assert calls == [day, day]
+    # an alert names its farmer's lines from the whole Book, as monitor does — not the checkpoint crop's lines only
+    # (an operations audit: the same CROP_FAILURE named its maize line at the maize checkpoint and "-" at the
+    # soybean one, the same day)
+    assert len(named) == 2 and named[0] == named[1] >= {"L2009-00001", "L2009-00005", "L2009-00050"}
 
     def bodies(url: str) -> dict[str, str]:
         with DecisionStore(url) as st:

@@ -370,6 +370,27 @@ def test_schedule_show_store_status_is_of_the_region_the_day_and_a_whole_run(tmp
     assert rows["us-nebraska maize mid_season"] == "due"
 
 
+def test_schedule_show_before_the_store_exists_lists_the_coming_checkpoints_and_says_why_no_status(
+        tmp_path: Path) -> None:
+    """With AGCREDIT_STORE_URL set in a deployment's env file, `schedule show` was refused (exit 2, "no database file
+    there") until the first `underwrite` created the store. It lists the coming checkpoints as without a store, said,
+    and creates nothing."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+
+    url = f"sqlite:///{tmp_path / 'not-yet.db'}"
+    args = ["schedule", "show", "--season", "2024", "--region", "us-nebraska", "--today", "2024-08-01"]
+    bare = CliRunner().invoke(app, args)
+    r = CliRunner().invoke(app, args, env={"AGCREDIT_STORE_URL": url})
+    assert r.exit_code == 0, r.stderr
+    first, *rest = r.stdout.splitlines()
+    assert first == (f"no decision store yet at {url} (`agcredit underwrite` creates it): the coming checkpoints "
+                     "without their status")
+    assert "\n".join(rest) == bare.stdout.rstrip("\n") and "status" not in rest[0]
+    assert not (tmp_path / "not-yet.db").exists()
+
+
 @pytest.mark.parametrize("given", ["Wenzu Wenteda", "+91-00000-18677", "2009-10"])
 def test_schedule_show_season_that_is_no_year_is_one_line_without_personal_data(given: str) -> None:
     """`schedule show --season +91-…` echoed the phone number into the message; a typo is still shown."""

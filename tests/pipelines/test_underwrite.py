@@ -89,6 +89,19 @@ def test_underwrite_stores_once_with_features_artifact(world: dict[str, Any], tm
     assert again.written == 0 and again.already_present == len(res.items)
     with DecisionStore(url) as st:
         assert st.count() == len(res.items) and st.verify().ok
+    # an application id typed in another case (" a2009-00001 " in a re-saved file) was a new application: a corrected
+    # re-run then stored a second chain — two current decisions for one application. Refused, nothing written
+    first = str(res.items[0].application_id)
+    apps = world["apps"].copy()
+    apps.loc[apps["application_id"].astype(str) == first, "application_id"] = first.lower()
+    assert first.lower() != first
+    with pytest.raises(UserInputError, match=rf"differing only in case .*: {first.lower()} \(stored as {first}\)"):
+        underwrite(apps, world["county"].fields(world["season"]), world["season"], world["as_of"],
+                   imagery=world["county"].imagery, policy=default_policy(), profile=world["county"].profile,
+                   book=world["book"], store=url, models=world["models"], cache_dir=world["county"].cache_dir,
+                   features=world["features"])
+    with DecisionStore(url) as st:
+        assert st.count() == len(res.items) and first.lower() not in st.application_ids()
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -122,6 +135,15 @@ def test_an_underwrite_killed_before_storing_leaves_no_store(world: dict[str, An
         with pytest.raises(KeyboardInterrupt):
             _run(world, url, features=world["features"])
     assert agc_tables(url) == ([] if backend == "postgres" else None)
+    if backend == "sqlite":  # stopped after the features artifact was written, before the records were stored: the
+        # artifacts folder beside a store that was never created was left (an input audit's Ctrl-C at 14 s)
+        from pipelines.underwrite import artifacts_dir
+
+        with monkeypatch.context() as mp:
+            mp.setattr(DecisionStore, "append", killed)
+            with pytest.raises(KeyboardInterrupt):
+                _run(world, url, features=world["features"])
+        assert agc_tables(url) is None and not artifacts_dir(url).exists()
     res = _run(world, url, features=world["features"])
     assert res.written == len(res.items) > 0 and agc_tables(url) == ["agc_decisions", "agc_meta"]
     ok = verify_store(url)
@@ -811,6 +833,25 @@ def test_cli_underwrite_bad_inputs(world: dict[str, Any], tmp_path: Path) -> Non
     r = runner.invoke(app, [*base, "--imagery", str(c.imagery), "--out", str(tmp_path / "x.txt")],
                       env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 2 and "unsupported output format" in r.stderr
+    assert not store.exists() or DecisionStore(f"sqlite:///{store}").count() == 0
+    # a field of the season rejected when reading (a line: not a polygon) was left out with a warning and its farmer
+    # decided on the rest of their land — a permanent decision a corrected re-run could not replace. Refused now,
+    # naming it, nothing written; --rejects holds that farmer instead
+    from shapely.geometry import LineString
+
+    gdf = gpd.read_file(c.path / "records" / "fields.gpkg")
+    row = gdf.index[gdf["season"].astype(str) == world["season"]][0]
+    gone = str(gdf.loc[row, "field_id"])
+    x0, y0, x1, y1 = gdf.geometry.loc[row].bounds
+    gdf.loc[row, "geometry"] = LineString([(x0, y0), (x1, y1)])
+    broken = tmp_path / "broken.gpkg"
+    gdf.to_file(broken)
+    at = base.index("--fields") + 1
+    r = runner.invoke(app, [*base[:at], str(broken), *base[at + 1:], "--imagery", str(c.imagery)],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (f"field(s) of season {world['season']} rejected: a farmer is not decided on part of their land" in r.stderr
+            and f"{gone} (not a polygon (LineString))" in r.stderr and "--rejects PATH" in r.stderr), r.stderr
     assert not store.exists() or DecisionStore(f"sqlite:///{store}").count() == 0
 
 
