@@ -90,11 +90,14 @@ class ReadResult:
     small: list[str] = field(default_factory=list)
     #: the rows set aside by the row-level checks (``set_aside=True``; :func:`write_rejects`), in file order
     set_aside: list[SetAside] = field(default_factory=list)
+    #: the season(s) of each key of :attr:`rejected` that a geometry or an overlap rejected (:meth:`rejected_of`)
+    rejected_seasons: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def rejected_of(self, season: str) -> dict[str, str]:
-        """The rejected fields of ``season`` (keys ``id/season`` in a file of several seasons; a file of one season
-        names ids alone, all of it)."""
-        return {k: v for k, v in self.rejected.items() if "/" not in k or k.rsplit("/", 1)[1] == str(season)}
+        """The rejected fields of ``season``, by the seasons of their rows (:attr:`rejected_seasons`; a key without
+        them counts for every season)."""
+        return {k: v for k, v in self.rejected.items()
+                if k not in self.rejected_seasons or str(season) in self.rejected_seasons[k]}
 
     def refuse_rejected(self, season: str, *, hint: str = "") -> None:
         """A deciding run (underwrite, reunderwrite) refuses a fields file with rejected fields of its season
@@ -506,8 +509,10 @@ def _unreadable_geometries(path: Path, layer: str | None) -> list[str]:
     rows = file_rows(str(path), gone.tolist())
     if "field_id" not in plain.columns:
         return rows
-    ids = plain["field_id"].to_numpy(dtype=object)  # an id shaped like a name or phone is not shown (row only)
-    return [f"{ids[i]} ({r})" if not pd.isna(ids[i]) and not looks_personal(str(ids[i])) else r
+    # an id shaped like a name or phone, or one of the file's own identifiers, is not shown (its row only)
+    own = set(rows_holding_identifiers(plain, "field_id"))
+    ids = plain["field_id"].to_numpy(dtype=object)
+    return [f"{ids[i]} ({r})" if not pd.isna(ids[i]) and i not in own and not looks_personal(str(ids[i])) else r
             for i, r in zip(gone, rows, strict=True)]
 
 
@@ -530,20 +535,15 @@ def _repair(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, list[str], dict[st
             drop[i] = True
             continue
         kind = g.geom_type
-        unwrapped = False
-        if kind == "GeometryCollection":  # some GIS exports wrap a polygon so (with stray lines or points): its area
-            polys = [p for p in g.geoms if p.geom_type in ("Polygon", "MultiPolygon") and not p.is_empty]
-            if polys:  # the polygonal parts are the field (a line or point has no area); reported as repaired
-                g = polys[0] if len(polys) == 1 else shapely.union_all(polys)
-                kind, unwrapped = g.geom_type, True
         if kind not in ("Polygon", "MultiPolygon"):
-            rejected[fid] = f"not a polygon ({kind}{' without a polygon in it' if kind == 'GeometryCollection' else ''})"
+            # a polygon some GIS exports wrap in a GeometryCollection is not taken out of it here: records decided
+            # on such a file (that field left out) must replay as they ran; the deciding runs refuse the file, so
+            # the reason says how to correct it
+            wrapped = kind == "GeometryCollection" and any(
+                p.geom_type in ("Polygon", "MultiPolygon") for p in g.geoms)
+            rejected[fid] = f"not a polygon ({kind}" + ("; export its polygon as a Polygon or MultiPolygon"
+                                                        if wrapped else "") + ")"
             drop[i] = True
-            continue
-        if unwrapped and g.is_valid:
-            new[i] = g
-            repaired.append(fid)
-            rows.append(i)
             continue
         if not g.is_valid:
             fixed = shapely.make_valid(g)
@@ -894,6 +894,12 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         raise FieldsError(source=source, problem="no usable fields: every row rejected",
                           offenders=[f"{r.row} ({r.reason})" for r in sorted(aside.rows, key=lambda r: r.position)])
     fixed, repaired, rejected, repaired_area = _repair(gdf)
+    # each rejected key's season(s), from its rows (a key is ``id/season`` only in a file of several seasons, and a
+    # field id may hold a "/" itself): what ReadResult.rejected_of reads
+    seasons_of: dict[str, set[str]] = {}
+    for k, sn in zip(_repair_keys(gdf), gdf["season"].astype(str), strict=True):
+        if k in rejected:
+            seasons_of.setdefault(k, set()).add(sn)
     if set_aside:  # the rows _repair dropped, with its reasons (keyed as it keys them)
         keys = _repair_keys(gdf)
         gone = ~gdf[_ROW].isin(fixed[_ROW]).to_numpy()
@@ -901,6 +907,9 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
     twice, why = same_farmer_overlaps(fixed)
     if twice.any():
         rejected.update(why)
+        for k, sn in zip(fixed.loc[twice, "field_id"].astype(str), fixed.loc[twice, "season"].astype(str),
+                         strict=True):
+            seasons_of.setdefault(k, set()).add(sn)
         if set_aside:
             aside.take(fixed, twice, [why.get(f, "") for f in fixed["field_id"].astype(str)])
         fixed = fixed[~twice]
@@ -932,7 +941,7 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
                                  r.reason)
         rejected = {**shown, **{k: v for k, v in rejected.items() if k not in shown}}
     return ReadResult(fields=fixed, source=source, repaired=repaired, rejected=rejected, absent=absent,
-                      repaired_area=repaired_area,
+                      repaired_area=repaired_area, rejected_seasons={k: tuple(sorted(v)) for k, v in seasons_of.items()},
                       large=large_fields(fixed), small=small_fields(fixed), set_aside=aside_rows)
 
 

@@ -15,7 +15,6 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
@@ -151,32 +150,19 @@ def tokenise(df: pd.DataFrame, *, source: str) -> pd.DataFrame:
             f"{format_offenders(file_rows(source, [i for i in range(len(df)) if bool(missing.iloc[i])]))}"
         )
     out = out.copy()
-    out["farmer_token"] = [farmer_token(v, key) for v in _identifier_texts(vals, source, basis)]
+    out["farmer_token"] = [farmer_token(v, key) for v in vals.astype(str)]
     out.attrs[TOKEN_BASIS_ATTR] = basis  # which identifier the tokens hash (files matched by token must agree)
-    return out
-
-
-def _identifier_texts(vals: pd.Series, source: str, column: str) -> list[str]:
-    """The identifiers as text. A column of digit-only IDs that a file stores as numbers (a Shapefile's or
-    GeoPackage's real field, a spreadsheet's number cell) is read as floats: ``123456789.0`` is the ID ``123456789``,
-    as it is in a table that stores it as text (else the farmer's tokens differ between the files). A number beyond
-    float precision (above 2**53) has lost digits: refused, naming the column (never a value)."""
-    if not (pd.api.types.is_float_dtype(vals.dtype) or vals.dtype == object):
-        return [str(v) for v in vals]
-    out = []
-    for v in vals:
-        if isinstance(v, (float, np.floating)) and float(v).is_integer():
-            if abs(float(v)) >= 2.0 ** 53:
-                raise UserInputError(f"{source}: column '{column}': identifiers stored as numbers too long for the "
-                                     "file's number type (digits lost); store the column as text")
-            out.append(str(int(v)))
-        else:
-            out.append(str(v))
+    if pd.api.types.is_float_dtype(vals.dtype):  # "123456789.0" is hashed as read (tokens of earlier records)
+        out.attrs[TOKEN_FLOAT_ATTR] = True
     return out
 
 
 #: ``DataFrame.attrs`` key naming the identifier column a table's farmer tokens were derived from
 TOKEN_BASIS_ATTR = "agcredit_token_basis"
+#: ``DataFrame.attrs`` key set when that column was read as decimal numbers (a Shapefile's or GeoPackage's real
+#: field, a Parquet float): its IDs are hashed as read (``123456789.0``), so they match no file that holds them as text
+#: — kept so (changing it would change the tokens of the records made from such files), named when nothing matches
+TOKEN_FLOAT_ATTR = "agcredit_token_float"
 
 HIDDEN = "<personal data>"
 _MIN_HIDDEN = 4  # identifiers shorter than this are not searched for (they would hide ordinary words)

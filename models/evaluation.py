@@ -454,7 +454,9 @@ def build_yield_release(features_by_checkpoint: Mapping[str, pd.DataFrame], repo
     gov = Governance(crops=crops, regions=regions, checkpoints=tuple(cps), metrics=metrics,
                      minimum_metrics=(minimum_metrics(crops) if minimum_metrics is not None
                                       else default_minimum_metrics(crops, lead_crop=lead_crop)), data=data,
-                     notes=f"leave-one-season-out over {ev.per_season['season'].nunique()} season(s); "
+                     notes=f"leave-one-season-out over {ev.per_season['season'].nunique()} season(s) (held out: "
+                           f"{', '.join(sorted(ev.per_season['season'].astype(str).unique()))}; the metrics are "
+                           "theirs); "
                            f"trained on reported yields of {len(model.seasons_)} seasons; reads weather: "
                            f"{', '.join(model.weather_columns) or 'no'}")
     cfg = model.config

@@ -757,6 +757,15 @@ def _train_command(name: str) -> str:
     return known.get(name, "agcredit train crop-type / agcredit train yield") + " ..."
 
 
+def version_number(version: str | int) -> str:
+    """A registered model version as MLflow numbers it (``"1"``): ``" 1 "`` and ``"01"`` are version 1 to MLflow, but
+    were recorded as typed — the append-only alias history read ``v1 → v01``, a promotion of the champion to itself,
+    re-dated, and the next promotion's catch-up row looked like a change made outside agcredit. Anything but digits
+    is left as given (MLflow refuses it: "has no version")."""
+    text = str(version).strip()
+    return str(int(text)) if text.isdigit() else str(version)
+
+
 def _check_model(client: MlflowClient, name: str) -> None:
     try:
         client.get_registered_model(name)
@@ -836,7 +845,7 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     when = effective_date(effective)
     client = _client(create=False)
     _check_model(client, name)
-    version = str(version)
+    version = version_number(version)
     try:
         client.get_model_version(name, version)
     except MlflowException:

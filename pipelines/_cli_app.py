@@ -360,10 +360,12 @@ def user_errors(fn: F) -> F:
 def _interrupted(e: KeyboardInterrupt) -> typer.Exit:
     """The one line on stderr of a run stopped by SIGTERM (:class:`Terminated`, exit 143) or Ctrl-C (exit 130), and
     the exit to raise."""
+    # a command whose finished parts are kept on purpose for its re-run says which (``agcredit_kept``: `value`)
+    kept = getattr(e, "agcredit_kept", None) or "nothing partial was kept"
     if isinstance(e, Terminated):
-        err("terminated (SIGTERM): nothing partial was kept; re-run to complete")
+        err(f"terminated (SIGTERM): {kept}; re-run to complete")
         return typer.Exit(code=143)
-    err("interrupted: nothing partial was kept; re-run to complete")
+    err(f"interrupted: {kept}; re-run to complete")
     return typer.Exit(code=130)
 
 

@@ -55,11 +55,15 @@ def value_command(
     day = parse_date(as_of, "--as-of")
     if day is None:  # a required option: typer never passes None
         raise UserInputError("--as-of: expected a date YYYY-MM-DD")
-    res = value_portfolio(fields, imagery, season, day, out=out, workers=workers, scheduler=scheduler,
-                          cache_dir=cache, chunk_fields=chunk_fields, currency=currency,
-                          crop_model=None if crop_model == "none" else crop_model, weather=weather,
-                          crop_season_scale=crop_season_scale, haze_dates=parse_dates(hazy_dates, "--hazy-dates"),
-                          allow_missing_acquisitions=allow_missing, rejects=rejects)
+    try:
+        res = value_portfolio(fields, imagery, season, day, out=out, workers=workers, scheduler=scheduler,
+                              cache_dir=cache, chunk_fields=chunk_fields, currency=currency,
+                              crop_model=None if crop_model == "none" else crop_model, weather=weather,
+                              crop_season_scale=crop_season_scale, haze_dates=parse_dates(hazy_dates, "--hazy-dates"),
+                              allow_missing_acquisitions=allow_missing, rejects=rejects)
+    except KeyboardInterrupt as e:  # the blocks finished are kept on purpose (a re-run reuses them): said so
+        e.agcredit_kept = f"any block finished is kept under {out} (a re-run reuses it)"  # type: ignore[attr-defined]
+        raise
     run = res.run
     for w in res.warnings:
         err(f"warning: {w}")

@@ -243,6 +243,7 @@ def reunderwrite_cmd(
         cty = County(county, cache_dir=cache)
         season = season_of(season, cty.seasons, cty.current_season, f"county {county}")
         check_day(cty.fields(), season, day)
+        cty.refuse_rejected(season)  # before a cluster starts (reunderwrite_county checks it too)
         with _runner(scheduler, workers) as runner:
             res = reunderwrite_county(cty, season, day, store=store, policy=pol,
                                       profile=profile, operator=operator, progress=err,

@@ -292,19 +292,23 @@ def _area(d: dict[str, Any]) -> str:
              _with_ci(g.get("p90"), g.get("p90_ci"), "percent"),
              f"{fmt_value(number(g.get('baseline_median')), 'percent')} / "
              f"{fmt_value(number(g.get('baseline_p90')), 'percent')}",
+             f"{fmt_value(number(g.get('polygon_median')), 'percent')} / "
+             f"{fmt_value(number(g.get('polygon_p90')), 'percent')}",
              f"{fmt_value(number(g.get('target_median')), 'percent')} / "
              f"{fmt_value(number(g.get('target_p90')), 'percent')}"] for g in groups]
     ct, npl = d.get("county_total") or {}, d.get("never_planted") or {}
     out = ["<h3>Absolute error as a share of true planted area</h3>",
            _table(["group", "fields", "median (95% interval)", "p90 (95% interval)", "declared area: median / p90",
-                   "target median / p90"], rows),
-           _table(["figure", "model (95% interval)", "declared-area baseline", "detail"], text_cols=(3,), rows=
+                   "field polygon as planted: median / p90", "target median / p90"], rows),
+           _table(["figure", "model (95% interval)", "declared-area baseline", "polygon baseline", "detail"],
+                  text_cols=(4,), rows=
                   [["county total error", _with_ci(ct.get("error"), ct.get("error_ci"), "percent"),
                     fmt_value(number(ct.get("baseline_error")), "percent"),
+                    fmt_value(number(ct.get("polygon_error")), "percent"),
                     f"estimate {_ha(ct.get('estimate_ha'))}, true {_ha(ct.get('true_ha'))}, declared "
                     f"{_ha(ct.get('declared_ha'))}"],
                    ["never-planted recall", _with_ci(npl.get("recall"), npl.get("recall_ci"), "share"),
-                    _share(npl.get("baseline_recall")),
+                    _share(npl.get("baseline_recall")), "—",
                     f"{_e(npl.get('n', '—'))} never planted, {_e(npl.get('false_alarms', '—'))} false alarms"]])]
     shown = [g for g in groups if number(g.get("p90")) is not None]
     out.append("<div class=charts>")

@@ -118,6 +118,9 @@ class Explanation:
     #: a new decision renewing the farmer's active Book line: the line, balances and the actions a re-underwriting
     #: would propose (the body's ``renewal``; policy renewals_propose_actions, 2026.12.10 on)
     renewal: dict[str, Any] | None = None
+    #: the crop-type model that gave the features their crop probabilities (the body's
+    #: ``provenance.crop_model_version``; None: none recorded)
+    crop_model: str | None = None
     #: the renewal's decision re-estimated nothing (``reunderwrite.not_reestimated`` of its body: a REFER whose only
     #: failing fields the models could not value): its codes, else empty — it proposed nothing for that reason
     renewal_not_reestimated: list[str] = field(default_factory=list)
@@ -364,7 +367,8 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         override=body.get("override"), history=history, contributions_note=note,
         pledged_to=[str(a) for a in body.get("computation", {}).get("fields_pledged_to", [])],
         reunderwrite=body.get("reunderwrite"), renewal=body.get("renewal"),
-        renewal_not_reestimated=_renewal_kept(body), line_stands_on=_line_stands_on(store, rec))
+        renewal_not_reestimated=_renewal_kept(body), line_stands_on=_line_stands_on(store, rec),
+        crop_model=(body.get("provenance") or {}).get("crop_model_version"))
 
 
 def _renewal_kept(body: dict[str, Any]) -> list[str]:
@@ -521,7 +525,8 @@ def _render(x: Explanation) -> str:
         f"  record {x.record_id} ({x.kind}), written {x.written_at} by {x.operator}; farmer token {x.farmer_token}",
         f"  policy {x.policy.get('id')} v{x.policy.get('version')} profile {x.policy.get('profile')} "
         f"(hash {str(x.policy.get('content_hash'))[:12]}); models "
-        + (", ".join(f"{m['name']} v{m['version']}" for m in x.models) or "none"),
+        + (", ".join(f"{m['name']} v{m['version']}" for m in x.models) or "none")
+        + (f"; crop type from {x.crop_model}" if x.crop_model else ""),
         "",
         "Evidence per field:",
     ]

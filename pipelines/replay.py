@@ -923,7 +923,7 @@ def _replay_run(c: Any, season: str, as_of: dt.date, run: _Run, *, store: str | 
     items: list[DecisionItem] = []
     with _store_before(store, int(run.records["seq"].min())) as view:
         res = reunderwrite_county(c, season, as_of, store=view, policy=pol, profile=profile, models=models,
-                                  haze_dates=haze, collect=items,
+                                  haze_dates=haze, collect=items, refuse_rejected=False,
                                   allow_missing_acquisitions=_decided_without_missing(bodies), **due)
     return res, items, pol, policy_text, notes
 

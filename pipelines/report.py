@@ -635,22 +635,37 @@ def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str,
                               params.get("min_book_for_concentration"))}
 
 
-def matured_off_book(std: pd.DataFrame, bodies: list[dict[str, Any]], day: str) -> pd.DataFrame:
+#: the outcome shown for a line kept at re-underwritings, never decided in the store, whose Book line matured before
+#: the page's date: no limit stands (:func:`matured_off_book`)
+MATURED = "MATURED"
+
+
+def matured_off_book(std: pd.DataFrame, bodies: list[dict[str, Any]], day: str,
+                     book: pd.DataFrame | None = None) -> pd.DataFrame:
     """:func:`standing_decisions` without the Book limits of lines that matured before ``day`` (the page's date): a
-    line standing on its Book limit (:data:`ON_BOOK`) whose ``line_maturity_date`` (its record's Book line block) is
-    earlier no longer has that limit to stand on — it was counted in the exposure at its full Book limit months after
-    the Book summary had stopped counting it active. Such a row shows the record it stands past (its REFER or DECLINE,
-    ``skipped_outcome``; a kept line's latest outcome otherwise) at 0, ``line_matured`` its maturity date (None
-    elsewhere; the page lists them apart, :func:`manager_figures`)."""
+    line standing on its Book limit (:data:`ON_BOOK`) whose maturity date is earlier no longer has that limit to stand
+    on — it was counted in the exposure at its full Book limit months after the Book summary had stopped counting it
+    active. The maturity is the ``book``'s (its latest date for the line: a line renewed under its id matures
+    later), else its record's Book line block's ``line_maturity_date``. Such a row shows the REFER or DECLINE it stood
+    past (``skipped_outcome``) at 0 — a line never decided in the store :data:`MATURED` —, ``line_matured`` its maturity
+    date (None elsewhere; the page lists them apart, :func:`manager_figures`)."""
     std = std.assign(line_matured=pd.Series([None] * len(std), index=std.index, dtype=object))
+    due_in_book: dict[str, str] = {}
+    if book is not None and len(book) and {"line_id", "maturity_date"} <= set(book.columns):
+        days = pd.to_datetime(book["maturity_date"]).dt.date.astype(str)
+        for line, d in zip(book["line_id"].astype(str), days, strict=True):
+            due_in_book[line] = max(d, due_in_book.get(line, d))
     for k, idx in enumerate(std.index):
-        due = str(line_block(bodies[k]).get("line_maturity_date") or "")
+        blk = line_block(bodies[k])
+        due = due_in_book.get(str(blk.get("line_id") or ""), str(blk.get("line_maturity_date") or ""))
         if pd.isna(std.at[idx, "book_standing"]) or not due or due >= day:
             continue
         skipped = std.at[idx, "skipped_outcome"]
-        std.at[idx, "outcome"] = str(skipped) if skipped is not None else "REFER"
+        std.at[idx, "outcome"] = str(skipped) if skipped is not None else MATURED
         std.at[idx, "limit"] = 0
         std.at[idx, "book_standing"] = np.nan
+        std.at[idx, "skipped_outcome"] = None
+        std.at[idx, "kept_as_of"] = None
         std.at[idx, "line_matured"] = due
     return std
 
@@ -708,7 +723,7 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
     std = std.assign(crop=std["farmer_token"].map(crops).fillna(""))
     std_bodies = parsed(std)
     day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
-    std = matured_off_book(std, std_bodies, day)
+    std = matured_off_book(std, std_bodies, day, data.book)
     on_book = std["book_standing"].notna()
     # the chart: each application's latest outcome; under it, how many of them stand on their Book line
     latest = dec["outcome"].astype(str)
@@ -763,10 +778,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                                     std["skipped_outcome"], strict=True)]
     if std["line_matured"].notna().any():  # no limit stands: its Book line matured, its renewal not granted
         dec_tbl["Book line matured"] = [
-            "" if m is None else f"on {m}: its Book limit no longer stands (renewal not granted)"
-            for m in std["line_matured"]]
+            "" if m is None else f"on {m}: its Book limit no longer stands" for m in std["line_matured"]]
     moved = std["record_id"].ne(dec["record_id"]) if "record_id" in std else pd.Series(False, index=std.index)
-    new_refer = std["kept_as_of"].isna() & (std["skipped_outcome"].notna() | moved)
+    new_refer = std["kept_as_of"].isna() & (std["skipped_outcome"].notna() | moved) & std["line_matured"].isna()
     if new_refer.any():  # a latest REFER or DECLINE re-underwriting that granted nothing (policy 2026.12.8 on)
         dec_tbl["stands on (its latest record granted nothing)"] = [
             "" if not n else f"its Book limit: its {sk} of {a} granted nothing" if sk is not None

@@ -1106,9 +1106,13 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         open_on: date | None = None, memo: dict[Any, Any] | None = None,
                         allow_missing_acquisitions: bool = False, runner: Any = None,
                         chunk_fields: int | None = None, book_check_when_deciding: bool = False,
-                        collect: list[DecisionItem] | None = None) -> ReunderwriteResult:
+                        collect: list[DecisionItem] | None = None,
+                        refuse_rejected: bool = True) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir;
     ``runner``, ``chunk_fields``, ``book_check_when_deciding``, ``collect``: as :func:`reunderwrite`).
+    ``refuse_rejected``: fields of the season rejected when reading the county's records refuse the run
+    (:meth:`pipelines.county.County.refuse_rejected`) — not an ``audit replay``, which recomputes records as they
+    ran.
     ``history``: the past seasons' series (:meth:`County.past_series`, or with ``runner`` built on its blocks:
     :func:`pipelines._dask_featurize.past_series_on`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
@@ -1122,6 +1126,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
     prof = profile or c.profile
     if not prof:
         raise UserInputError(f"{c.path}: county.json has no policy_profile; give --profile")
+    if refuse_rejected:  # a line is not re-decided on part of its farmer's land (the county's records), before work
+        c.refuse_rejected(season)
     def past() -> pd.DataFrame | None:  # with a runner, each past season's series on its blocks (as this season's)
         if runner is None:
             return c.past_series(season)
@@ -1146,7 +1152,6 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
             history = memo[("history", season)]
     else:
         fields = c.fields()
-    c.refuse_rejected(season)  # a line is not re-decided on part of its farmer's land (the county's records)
     return reunderwrite(season=season, as_of=as_of, fields=fields, imagery=c.imagery, book=book,
                         applications=applications, store=store, policy=pol, profile=prof,
                         cache_dir=c.cache_dir, history=history if history is not None else past(),
@@ -1451,6 +1456,8 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
         # series (a run catching up several checkpoints refused at the first such date after that work, and ran none); a
         # checkpoint with none (no line of its crop open, covered by later records) decides nothing on its date's Book
         refuse_undated_open_lines(book, deciding_dates(c, url, due, book, today))
+        for sn in sorted({d.season for d in due}):  # before the cluster, models and past series: as each run refuses
+            c.refuse_rejected(sn)
         from contextlib import nullcontext
 
         with start_runner() if start_runner is not None else nullcontext(runner) as started:

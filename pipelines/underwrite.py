@@ -623,6 +623,9 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     # kept"
     fresh_artifacts = artifacts_dir(url) if new_file is not None and not artifacts_dir(url).exists() else None
     try:
+        if not st.pending:  # before the features and models: an id typed another way than the store's
+            refuse_stored_spellings(applications.loc[applications["season"].astype(str) == str(season),
+                                                     "application_id"].astype(str).tolist(), st, str(season))
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
         # the applications holding each farmer's fields of the season in the store: another one is a second pledge
@@ -674,7 +677,6 @@ def forward_only_items(items: list[DecisionItem], store: DecisionStore, warnings
     :class:`~features.errors.UserInputError` (nothing to write)."""
     from underwriting.store import record_id_for
 
-    refuse_stored_spellings([str(i.application_id) for i in items], store)
     heads = store.heads([i.application_id for i in items])
     if not heads:
         return items
@@ -699,14 +701,14 @@ def forward_only_items(items: list[DecisionItem], store: DecisionStore, warnings
     return kept
 
 
-def refuse_stored_spellings(application_ids: Sequence[str], store: Any) -> None:
+def refuse_stored_spellings(application_ids: Sequence[str], store: Any, season: str) -> None:
     """A user error when an application id differs only in case or character width from one the store already holds
-    (``a2009-00001`` against ``A2009-00001``): the same application typed another way would start a second chain —
-    two current decisions for one application — as a corrected re-run of a mistyped file did. Ids are compared as
-    the readers compare them within a file (:func:`features.errors.id_key`)."""
+    for ``season`` (``a2009-00001`` against ``A2009-00001``): the same application typed another way would start a
+    second chain — two current decisions for one application — as a corrected re-run of a mistyped file did. Ids are
+    compared as the readers compare them within a file (:func:`features.errors.id_key`); checked before any work."""
     from features.errors import id_key
 
-    have = store.application_ids()
+    have = store.application_ids(season)
     exact = set(have)
     stored: dict[str, str] = {}
     for a in have:
@@ -730,11 +732,17 @@ def refuse_unmatched(applications: pd.DataFrame, table: pd.DataFrame, season: st
         return
     rows = table[table["season"].astype(str) == str(season)] if "season" in table.columns else table
     if not apps["farmer_token"].astype(str).isin(set(rows["farmer_token"].astype(str))).any():
-        from features.identity import TOKEN_BASIS_ATTR
+        from features.identity import TOKEN_BASIS_ATTR, TOKEN_FLOAT_ATTR
 
         head = (f"none of the {len(apps)} application(s) of season {season} has a field in the {what} "
                 f"({len(rows)} field row(s) of that season; matched by farmer token)")
         a_basis, t_basis = applications.attrs.get(TOKEN_BASIS_ATTR), table.attrs.get(TOKEN_BASIS_ATTR)
+        a_float, t_float = bool(applications.attrs.get(TOKEN_FLOAT_ATTR)), bool(table.attrs.get(TOKEN_FLOAT_ATTR))
+        if a_basis and t_basis and a_basis == t_basis and a_float != t_float:  # 123456789.0 against "123456789"
+            num, text = ("applications", f"the {what}") if a_float else (f"the {what}", "applications")
+            raise UserInputError(f"{head}: {num} hold '{a_basis}' as decimal numbers (a number column: "
+                                 f"123456789.0), {text} as text, so the same ID gives two tokens — store the "
+                                 f"'{a_basis}' column as text in both files (digits kept, leading zeros too)")
         if a_basis and t_basis and a_basis != t_basis:
             raise UserInputError(f"{head}: the applications' tokens come from their '{a_basis}' column, the {what}' "
                                  f"from '{t_basis}' — give both files the same identifier column (national_id "

@@ -1071,10 +1071,13 @@ class DecisionStore:
         → ``A9999-99999``): an unknown argument of that shape may be echoed, any other not (a name, a phone)."""
         return self.application_summary()[1]
 
-    def application_ids(self) -> list[str]:
-        """Every application id the records hold (sorted)."""
+    def application_ids(self, season: str | None = None) -> list[str]:
+        """Every application id the records (of ``season``) hold, sorted."""
+        q = select(decisions.c.application_id).distinct()
+        if season is not None:
+            q = q.where(decisions.c.season == str(season))
         with self._read() as conn:
-            return sorted(str(i) for i in conn.execute(select(decisions.c.application_id).distinct()).scalars())
+            return sorted(str(i) for i in conn.execute(q).scalars())
 
     def application_summary(self) -> tuple[int, frozenset[str]]:
         """How many applications the records hold, and their ids' shapes (:meth:`application_shapes`) — what a

@@ -482,25 +482,35 @@ def test_a_folder_given_as_the_fields_file_is_named_as_a_folder(tmp_path: Path) 
     assert len(read_fields(dataset).fields) == 4
 
 
-def test_a_polygon_wrapped_in_a_geometry_collection_is_unwrapped_and_said_repaired() -> None:
-    """Some GIS exports store a field as a GeometryCollection (its polygon, with a stray line or point): it was
-    rejected as "not a polygon", and its farmer decided without it. Its polygonal part is the field."""
+def test_rejected_fields_are_refused_by_their_rows_season_whatever_their_ids_hold() -> None:
+    """Deciding runs refuse a file with rejected fields of their season (ReadResult.refuse_rejected). The season was
+    read from the key's "/" (``id/season`` in a file of several seasons): a cadastral id ``12/3`` rejected in a
+    one-season file counted as season "3" and escaped the refusal, and an overlap rejection of a past season (keyed by
+    the id alone) refused the current one. A polygon a GIS export wrapped in a GeometryCollection is rejected, the
+    reason saying how to export it (records decided on such a file, the field left out, replay as they ran)."""
     from shapely.geometry import GeometryCollection
 
     gdf = _fields(4)
-    own = [gdf.geometry[i] for i in range(4)]
+    gdf["field_id"] = ["12/1", "12/2", "12/3", "13/1"]
+    own = list(gdf.geometry)
     gdf.loc[1, "geometry"] = GeometryCollection([own[1], LineString([(0, 0), (1, 1)])])
-    gdf.loc[2, "geometry"] = GeometryCollection([own[2]])
-    gdf.loc[3, "geometry"] = GeometryCollection([LineString([(0, 0), (1, 1)]), Point(0, 0)])
+    gdf.loc[2, "geometry"] = GeometryCollection([LineString([(0, 0), (1, 1)]), Point(0, 0)])
     res = validate_fields(gdf)
-    assert list(res.fields["field_id"]) == ["f0", "f1", "f2"] and res.repaired == ["f1", "f2"]
-    assert res.rejected == {"f3": "not a polygon (GeometryCollection without a polygon in it)"}
-    got = res.fields.set_index("field_id").geometry
-    assert got["f1"].equals(own[1]) and got["f2"].equals(own[2])
-    assert res.rejected_of("2024") == res.rejected and res.rejected_of("2023") == res.rejected  # one season: all
+    assert list(res.fields["field_id"]) == ["12/1", "13/1"]
+    assert res.rejected == {"12/2": "not a polygon (GeometryCollection; export its polygon as a Polygon or "
+                                    "MultiPolygon)", "12/3": "not a polygon (GeometryCollection)"}
+    assert res.rejected_of("2024") == res.rejected and res.rejected_of("2023") == {}
     with pytest.raises(FieldsError, match=r"field\(s\) of season 2024 rejected: a farmer is not decided on part of "
-                                          r"their land — correct the rows, or give --rejects.*: f3 \(not a polygon"):
+                                          r"their land — correct the rows, or give --rejects.*: 12/2 \(not a polygon"):
         res.refuse_rejected("2024", hint="give --rejects PATH")
+    res.refuse_rejected("2023")
+    # two seasons: the same land under a second id in 2023 (rejected by the id alone) refuses 2023, not 2024
+    past = _fields(2).assign(season="2023")
+    past.loc[1, "geometry"] = past.geometry[0]
+    past.loc[1, "field_id"], past.loc[1, "farmer_token"] = "f9", "T0"
+    both = validate_fields(pd.concat([past, _fields(2)], ignore_index=True))
+    assert "f9" in both.rejected and both.rejected_of("2023") == {"f9": both.rejected["f9"]}
+    assert both.rejected_of("2024") == {}
 
 
 def test_a_ring_not_closed_names_its_field_and_row_and_prints_no_library_warning(tmp_path: Path) -> None:
@@ -524,15 +534,24 @@ def test_a_ring_not_closed_names_its_field_and_row_and_prints_no_library_warning
     assert not [w for w in seen if issubclass(w.category, RuntimeWarning)]
 
 
-def test_digit_only_ids_stored_as_numbers_give_the_tokens_of_the_same_ids_as_text(tmp_path: Path) -> None:
-    """A Shapefile's or GeoPackage's real field holds digit-only national IDs as floats (123456789.0): their tokens
-    hashed "123456789.0" and matched no application of the same farmers. Whole numbers are read as integers."""
+def test_digit_only_ids_stored_as_numbers_against_text_are_named_when_nothing_matches(tmp_path: Path) -> None:
+    """A Shapefile's or GeoPackage's real field holds digit-only national IDs as decimal numbers (123456789.0): their
+    tokens hash the text read, so no application of the same farmers (IDs as text) matched, and the run said "are
+    they the same farmers' files, pseudonymised with the same key?". The tokens stay as they are (earlier records
+    were made with them); the message names the cause and the fix."""
     from features.errors import UserInputError
-    from features.identity import tokenise
+    from features.identity import TOKEN_FLOAT_ATTR, tokenise
+    from pipelines.underwrite import refuse_unmatched
 
     as_text = tokenise(pd.DataFrame({"national_id": ["123456789", "987654321"]}), source="a.csv")
     as_float = tokenise(pd.DataFrame({"national_id": [123456789.0, 987654321.0]}), source="f.gpkg")
-    as_int = tokenise(pd.DataFrame({"national_id": [123456789, 987654321]}), source="f.gpkg")
-    assert list(as_float["farmer_token"]) == list(as_text["farmer_token"]) == list(as_int["farmer_token"])
-    with pytest.raises(UserInputError, match=r"f.gpkg: column 'national_id': identifiers stored as numbers too long"):
-        tokenise(pd.DataFrame({"national_id": [1.2345678901234567e17]}), source="f.gpkg")
+    assert as_float.attrs.get(TOKEN_FLOAT_ATTR) and not as_text.attrs.get(TOKEN_FLOAT_ATTR)
+    assert set(as_float["farmer_token"]).isdisjoint(as_text["farmer_token"])  # unchanged: hashed as read
+    apps = as_text.assign(season="2024", application_id=["A1", "A2"])
+    fields = as_float.assign(season="2024", field_id=["f1", "f2"])
+    fields.attrs.update(as_float.attrs)
+    apps.attrs.update(as_text.attrs)
+    with pytest.raises(UserInputError, match=r"the fields hold 'national_id' as decimal numbers \(a number column: "
+                                             r"123456789.0\), applications as text, so the same ID gives two tokens — "
+                                             r"store the 'national_id' column as text in both files"):
+        refuse_unmatched(apps, fields, "2024", "fields")

@@ -113,6 +113,13 @@ def test_round_trip_aliases_promotion_history(store: Path) -> None:
     assert hist[3]["metrics"] == {"r2_maize": 0.2}
     assert hist[3]["failures"] == ["r2_maize >= 0.4 (found 0.2)"]
     assert [h["approved_by"] for h in hist] == [None, None, None, "mrm-2", None]
+    # the champion's number typed another way (" 2 ", "02": version 2 to MLflow) was compared as text: "champion is
+    # now v02 (was v2)", a history row v2 -> v02 re-dating it, and the next promotion's catch-up row by "unknown"
+    # (a model-risk audit). The same version: nothing recorded
+    for typed in (" 2 ", "02", "2"):
+        again = registry.promote("crop-type", typed, force=True, reason="same", operator="mrm-1", approved_by="mrm-2")
+        assert again["unchanged"] and registry.resolve("crop-type").version == "2", typed
+    assert len(registry.alias_history("crop-type")) == len(hist)
 
     con = sqlite3.connect(store / "alias_history.db")
     try:

@@ -296,3 +296,14 @@ def test_a_rejected_field_of_the_season_refuses_a_re_underwriting_of_the_county_
                                           rf"of their land — correct the rows .*{gone}/{season} \(not a polygon"):
         reunderwrite_county(c, season, date(int(season), 8, 1), store=f"sqlite:///{tmp_path / 'none.db'}")
     c.refuse_rejected(str(int(season) - 1))  # the past season's rows are whole: no refusal for it
+    # `audit replay --reunderwriting --county` recomputes records as they ran (a warning then): not refused — here it
+    # goes on to the store, which does not exist
+    with pytest.raises(Exception, match="no database file") as e:
+        reunderwrite_county(c, season, date(int(season), 8, 1), store=f"sqlite:///{tmp_path / 'none.db'}",
+                            refuse_rejected=False)
+    assert not isinstance(e.value, FieldsError)
+    import inspect
+
+    import pipelines.replay as replay
+
+    assert "refuse_rejected=False" in inspect.getsource(replay._replay_run)

@@ -68,6 +68,16 @@ def test_area_metrics_by_hand() -> None:
     assert tot["true_ha"] == pytest.approx(0.3 * 12 + 1.0 * 10 + 0.5)
     assert tot["error"] == pytest.approx(abs(tot["estimate_ha"] - tot["true_ha"]) / tot["true_ha"], rel=1e-5)
     assert MIN_GROUP > 1
+    # the second naive baseline, the field's own polygon taken as planted (a model-risk audit: against the declared
+    # area alone the imagery looked 50 times better on fully planted fields, where the polygon is the truth): 0 on the
+    # fully planted fields, 100% on the half-planted one; the county total counts the never-planted field's 1 ha
+    assert (small["polygon_median"], small["polygon_p90"]) == (0.0, 0.0)
+    assert g["partly planted"]["polygon_median"] == pytest.approx(1.0)
+    assert tot["polygon_ha"] == pytest.approx(0.3 * 12 + 1.0 * 12)
+    assert tot["polygon_error"] == pytest.approx((tot["polygon_ha"] - tot["true_ha"]) / tot["true_ha"], rel=1e-5)
+    text = render_area({"county": "c", "label": "synthetic", "season": "2009", "as_of": "2010-02-28",
+                        "calibrated_on": [], **m})
+    assert "polygon med" in text and f"the polygons {100 * tot['polygon_error']:.1f}%" in text
 
 
 def _noisy_table(n: int = 300, seed: int = 3) -> pd.DataFrame:

@@ -176,6 +176,12 @@ def test_explain_reduce_steps_reasons_and_contributions(world: dict[str, Any], m
     for r in item.body["reasons"]:
         assert r["code"] in text
     assert "ndvi_max" in text and "tok-00001" in text
+    # the crop-type model the record names (a model-risk audit: explain showed the yield model only)
+    import dataclasses
+
+    assert x.crop_model == item.body.get("provenance", {}).get("crop_model_version")  # this world's bodies: none
+    named = dataclasses.replace(x, crop_model="crop-type version 3 (champion)").render().splitlines()[2]
+    assert named.endswith("; crop type from crop-type version 3 (champion)") and "; crop type" not in text
 
 
 def test_explain_refer_names_overlap_and_excluded_field(world: dict[str, Any], model: YieldModel) -> None:

@@ -97,7 +97,16 @@ def test_a_book_line_matured_before_the_page_date_no_longer_stands_on_its_book_l
     assert "USD 82,000.00" not in expo and "USD 124,000.00" in expo  # 50,000 + 44,000 granted + L-4's 30,000
     assert ("1 Book line(s) matured before the page&#x27;s date, their renewal not granted: their limits (USD "
             "52,000.00 in the Book) no longer stand and are not in the exposure; USD 40,000.00 outstanding") in html
-    assert "on 2024-07-15: its Book limit no longer stands (renewal not granted)" in html
+    assert "on 2024-07-15: its Book limit no longer stands" in html
+    row = html.split("<h2>Decisions")[1].split("<h2>")[0].split(">A3<")[1].split("</tr>")[0]
+    assert "granted nothing" not in row and "on its Book limit" not in row  # no note saying it stands there
+    # the Book given renews L-3 under its id to December: it stands again, on the Book's date
+    data.book = pd.DataFrame({"line_id": ["L-3", "L-3"], "maturity_date": ["2024-07-15", "2024-12-15"]})
+    again = matured_off_book(std, bodies, "2024-09-01", data.book).set_index("application_id")
+    assert again.loc["A3", "outcome"] == "BOOK" and again.loc["A3", "line_matured"] is None
+    # a kept line never decided in the store (no REFER of its own) shows MATURED, not a REFER it never had
+    kept = std.assign(skipped_outcome=None)
+    assert matured_off_book(kept, bodies, "2024-09-01").set_index("application_id").loc["A3", "outcome"] == "MATURED"
 
 
 def test_proposed_actions_of_renewal_decisions_are_listed(tmp_path: Path) -> None:

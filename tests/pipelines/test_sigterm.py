@@ -127,3 +127,26 @@ def test_sigterm_outside_a_wrapped_command_ends_like_ctrl_c(tmp_path: Path, args
     assert out.stderr.strip() == "terminated (SIGTERM): nothing partial was kept; re-run to complete"
     assert "Aborted" not in out.stderr + out.stdout
     assert not list(tmp_path.iterdir())  # the temporary folder was removed
+
+
+def test_an_interrupted_value_says_its_finished_blocks_are_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`value` keeps the blocks it finished under --out on purpose (the re-run reuses them), but a Ctrl-C said
+    "nothing partial was kept" (an input audit found the parts beside that line). It says what is kept; every
+    other command's line is unchanged."""
+    from typer.testing import CliRunner
+
+    import pipelines.portfolio as portfolio
+    from pipelines.cli import app
+
+    def stopped(*_a: object, **_k: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(portfolio, "value_portfolio", stopped)
+    (tmp_path / "f.gpkg").write_text("x")
+    (tmp_path / "scenes").mkdir()
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["value", "--fields", str(tmp_path / "f.gpkg"), "--imagery", str(tmp_path / "scenes"),
+                                 "--season", "2009", "--as-of", "2009-09-15", "--out", str(out)])
+    assert r.exit_code == 130, r.stderr
+    assert r.stderr.strip() == (f"interrupted: any block finished is kept under {out} (a re-run reuses it); "
+                                "re-run to complete")

@@ -184,6 +184,8 @@ def test_train_registers_promotes_and_records_governance(registry: Path) -> None
     assert res.metrics["skill_r2_maize"] > 0.3
     assert res.n_rows["end"] == int(rep["reported_yield_t_ha"].notna().sum())
     assert set(res.release.evaluation.per_season["season"]) == {"2015"}  # the latest past season held out
+    # the registry's entry names it (a model-risk audit: "leave-one-season-out over 1 season(s)" named none)
+    assert "leave-one-season-out over 1 season(s) (held out: 2015; the metrics are theirs)" in g.notes
     assert "yield-value: " in res.summary() and "synthetic data" in res.summary()
     r = resolve("yield-value")
     assert r.version == "1"

@@ -129,7 +129,13 @@ def test_baselines_beside_the_figures() -> None:
     assert prec.baselines == {"naive": 0.1287}
     area = load_evaluation(DATA / KIND_FILES["area"])
     total = next(g for g in gates(area, load_targets(), None)[0] if g.label == "county total error")
-    assert total.baselines == {"declared": 0.14259}
+    # the polygon baseline (the field's polygon as planted, since 2026-12-05, tenth): absent from an earlier JSON
+    assert total.baselines == {"declared": 0.14259, "polygon": None}
+    d = json.loads((DATA / KIND_FILES["area"]).read_text())
+    d["county_total"]["polygon_error"] = 0.0123
+    ev = Evaluation("x.json", "0" * 64, "area", d)
+    total = next(g for g in gates(ev, load_targets(), None)[0] if g.label == "county total error")
+    assert total.baselines == {"declared": 0.14259, "polygon": 0.0123}
 
 
 def test_region_specific_targets_need_the_region(tmp_path: Path) -> None:
