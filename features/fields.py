@@ -99,18 +99,6 @@ class ReadResult:
         return {k: v for k, v in self.rejected.items()
                 if k not in self.rejected_seasons or str(season) in self.rejected_seasons[k]}
 
-    def refuse_rejected(self, season: str, *, hint: str = "") -> None:
-        """A deciding run (underwrite, reunderwrite) refuses a fields file with rejected fields of its season
-        (a geometry that is not a polygon or cannot be repaired, the same land under a second id): a farmer decided
-        on the rest of their fields is decided on part of their land, and the decision is permanent (a corrected
-        re-run is "already decided"). ``hint``: how that command sets such rows aside instead (``--rejects``)."""
-        bad = self.rejected_of(season)
-        if bad:
-            raise FieldsError(source=self.source, problem=f"field(s) of season {season} rejected: a farmer is not "
-                              "decided on part of their land — correct the rows"
-                              + (f", or {hint}" if hint else "") + f" (`agcredit fields validate {self.source}` "
-                              "lists them)", offenders=[f"{k} ({v})" for k, v in bad.items()])
-
     def notes(self) -> list[str]:
         """Warnings for a run that reads these fields: rejected and repaired geometries, absent optional columns."""
         out = []
@@ -894,14 +882,14 @@ def _validate_fields(gdf: gpd.GeoDataFrame, *, source: str, season: str | None, 
         raise FieldsError(source=source, problem="no usable fields: every row rejected",
                           offenders=[f"{r.row} ({r.reason})" for r in sorted(aside.rows, key=lambda r: r.position)])
     fixed, repaired, rejected, repaired_area = _repair(gdf)
+    keys = _repair_keys(gdf)
     # each rejected key's season(s), from its rows (a key is ``id/season`` only in a file of several seasons, and a
     # field id may hold a "/" itself): what ReadResult.rejected_of reads
     seasons_of: dict[str, set[str]] = {}
-    for k, sn in zip(_repair_keys(gdf), gdf["season"].astype(str), strict=True):
+    for k, sn in zip(keys, gdf["season"].astype(str), strict=True):
         if k in rejected:
             seasons_of.setdefault(k, set()).add(sn)
     if set_aside:  # the rows _repair dropped, with its reasons (keyed as it keys them)
-        keys = _repair_keys(gdf)
         gone = ~gdf[_ROW].isin(fixed[_ROW]).to_numpy()
         gdf = aside.take(gdf, gone, [rejected.get(k, "") for k in keys])
     twice, why = same_farmer_overlaps(fixed)

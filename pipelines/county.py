@@ -143,11 +143,13 @@ class County:
 
     def refuse_rejected(self, season: str) -> None:
         """A deciding run on the county (re-underwriting) refuses its records when fields of ``season`` were rejected
-        when reading them (:meth:`features.fields.ReadResult.refuse_rejected`); monitor and report say it and go on."""
+        when reading them (:func:`pipelines.fieldcheck.refuse_rejected`); monitor and report say it and go on."""
+        from pipelines.fieldcheck import refuse_rejected
+
         self.fields()
         read = self._reads.get(None)
         if read is not None:
-            read.refuse_rejected(str(season))
+            refuse_rejected(read, str(season))
 
     def history(self) -> pd.DataFrame:
         """Past seasons' farm records, typed (dates as datetime64 with NaT, yields float with NaN): :func:`read_history`

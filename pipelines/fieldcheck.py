@@ -4,10 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from features.errors import UserInputError
-from features.fields import NEEDED_FOR, held_farmers, overlap_fractions, partial_rows, read_fields, write_rejects
+from features.errors import FieldsError, UserInputError
+from features.fields import (
+    NEEDED_FOR,
+    ReadResult,
+    held_farmers,
+    overlap_fractions,
+    partial_rows,
+    read_fields,
+    write_rejects,
+)
 
-__all__ = ["validate_file", "validation_report"]
+__all__ = ["refuse_rejected", "validate_file", "validation_report"]
+
+
+def refuse_rejected(read: ReadResult, season: str, *, hint: str = "") -> None:
+    """A deciding run (underwrite, reunderwrite) refuses a fields file with rejected fields of its season
+    (:meth:`features.fields.ReadResult.rejected_of`: a geometry that is not a polygon or cannot be repaired, the same
+    land under a second id): a farmer decided on the rest of their fields is decided on part of their land, and the
+    decision is permanent (a corrected re-run is "already decided"). ``hint``: how that command sets such rows aside
+    instead (``--rejects``)."""
+    bad = read.rejected_of(season)
+    if bad:
+        raise FieldsError(source=read.source, problem=f"field(s) of season {season} rejected: a farmer is not "
+                          "decided on part of their land — correct the rows"
+                          + (f", or {hint}" if hint else "") + f" (`agcredit fields validate {read.source}` "
+                          "lists them)", offenders=[f"{k} ({v})" for k, v in bad.items()])
 
 #: the runs that refuse a file without each optional column of :data:`features.fields.NEEDED_FOR`
 _NEEDED_BY = {"declared_crop": "monitor, reunderwrite and report with --imagery, and every run on a county folder",
@@ -51,7 +73,7 @@ def validate_file(path: str | Path, *, season: str | None = None, strict: bool =
         lines.append(f"    - {fid}: {why}")
     if len(res.rejected) > 20:
         lines.append(f"    … and {len(res.rejected) - 20} more")
-    if res.rejected and rejects is None:  # what the deciding runs do with them (ReadResult.refuse_rejected)
+    if res.rejected and rejects is None:  # what the deciding runs do with them (refuse_rejected)
         lines.append("    (underwrite and reunderwrite refuse a file with rejected fields of their season: correct "
                      "them, or give those runs --rejects PATH to hold their farmers)")
     lines.append(f"  implausibly big:  {len(res.large)}" + (f" ({', '.join(res.large[:5])}"

@@ -578,12 +578,7 @@ def _sums(lines: pd.DataFrame, col: str) -> str:
 
 def _high_alert_tokens(data: ReportData) -> set[str]:
     """The farmer tokens with a high-severity alert open on the report's date (the alerts as monitor raises them then)."""
-    al = data.alerts
-    if al.empty or "severity" not in al.columns:
-        return set()
-    fids = set(al.loc[al["severity"].astype(str) == "high", "field_id"].astype(str))
-    f = data.fields
-    return set(f.loc[f["field_id"].astype(str).isin(fids), "farmer_token"].astype(str))
+    return set(_high_alerts_by_farmer(data))
 
 
 def _high_alerts_by_farmer(data: ReportData) -> dict[str, str]:
@@ -593,12 +588,14 @@ def _high_alerts_by_farmer(data: ReportData) -> dict[str, str]:
     if al.empty or "severity" not in al.columns:
         return {}
     hi = al[al["severity"].astype(str) == "high"]
-    f = data.fields
-    tok = dict(zip(f["field_id"].astype(str), f["farmer_token"].astype(str), strict=True))
-    out: dict[str, set[str]] = {}
+    kinds: dict[str, set[str]] = {}
     for fid, kind in zip(hi["field_id"].astype(str), hi["alert"].astype(str), strict=True):
-        if fid in tok:
-            out.setdefault(tok[fid], set()).add(f"{kind} ({fid})")
+        kinds.setdefault(fid, set()).add(kind)
+    out: dict[str, set[str]] = {}
+    f = data.fields
+    for fid, tok in zip(f["field_id"].astype(str), f["farmer_token"].astype(str), strict=True):
+        for kind in kinds.get(fid, ()):  # every farmer a field id of the fields names (as the exposure counts them)
+            out.setdefault(tok, set()).add(f"{kind} ({fid})")
     return {t: ", ".join(sorted(v)) for t, v in out.items()}
 
 
@@ -619,17 +616,17 @@ def manager_figures(std: pd.DataFrame, dec: pd.DataFrame, bodies: list[dict[str,
     matured = (std["line_matured"].notna().to_numpy() if "line_matured" in std.columns
                else np.zeros(len(std), dtype=bool))
     outside = lined & ~counted & ~matured
+
+    def book_lines(mask: np.ndarray) -> tuple[int, int, int]:  # how many, their Book limits, their outstanding
+        return (int(mask.sum()), sum(int(line_block(b).get("book_limit") or 0)
+                                     for b, m in zip(bodies, mask, strict=True) if m), int(out[mask].sum()))
+
     conc: list[dict[str, Any]] = [c for b in bodies
                                   if isinstance(c := (b.get("computation") or {}).get("concentration"), dict)]
     params = next(((b.get("policy") or {}).get("parameters") or {} for b in bodies if b.get("policy")), {})
     return {"high_alert": (int(high.sum()), int(lim[high].sum()), int(out[high].sum())),
             "actions": (int(acts.sum()), int(lim[acts].sum()), int(out[acts].sum())),
-            "outside": (int(outside.sum()), int(sum(int(line_block(b).get("book_limit") or 0)
-                                                    for b, o in zip(bodies, outside, strict=True) if o)),
-                        int(out[outside].sum())),
-            "matured": (int(matured.sum()), int(sum(int(line_block(b).get("book_limit") or 0)
-                                                    for b, m in zip(bodies, matured, strict=True) if m)),
-                        int(out[matured].sum())),
+            "outside": book_lines(outside), "matured": book_lines(matured),
             "concentration": (sum(bool(c.get("applies")) for c in conc), len(conc),
                               next((c.get("book_total") for c in conc if c.get("book_total") is not None), None),
                               params.get("min_book_for_concentration"))}

@@ -1252,7 +1252,9 @@ def read_files_inputs(fields: str | Path, imagery: str, book: str | Path, applic
     known = sorted(f["season"].astype(str).unique())
     s = season_of(season, known, max(known), f"fields file {fields}")
     if rejects is None and not set_aside:  # a line is not re-decided on part of its farmer's land
-        read.refuse_rejected(s, hint="give --rejects PATH to set them aside and hold their farmers' lines")
+        from pipelines.fieldcheck import refuse_rejected
+
+        refuse_rejected(read, s, hint="give --rejects PATH to set them aside and hold their farmers' lines")
     check_day(f, s, as_of)
     apps, bk = read_applications(applications), read_book(book)
     return FilesInputs(fields=f, imagery=imagery, book=bk, applications=apps, season=s, weather=wx,

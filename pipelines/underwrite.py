@@ -872,7 +872,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
     ``refuse_unrecorded``: :func:`refuse_unrecorded_held` on the features file (``underwrite``; not ``audit replay``,
     which reads a file as the run it replays read it). ``refuse_rejected`` (``underwrite``; not a replay, for the
     same reason): without ``set_aside``, fields of the season rejected when reading refuse the run
-    (:meth:`features.fields.ReadResult.refuse_rejected`)."""
+    (:func:`pipelines.fieldcheck.refuse_rejected`)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
     from underwriting.policy import load_policy
@@ -949,7 +949,9 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
                          + ", ".join(by_features[:5]) + (f" and {len(by_features) - 5} more"
                                                          if len(by_features) > 5 else ""))
     if refuse_rejected and not set_aside:
-        read.refuse_rejected(season, hint="give --rejects PATH to set them aside and hold their farmers' applications")
+        from pipelines.fieldcheck import refuse_rejected as refuse
+
+        refuse(read, season, hint="give --rejects PATH to set them aside and hold their farmers' applications")
     hist = None
     if history is not None:
         from features._yield_history import read_yield_history

@@ -1084,8 +1084,7 @@ class DecisionStore:
         message about an argument matching none of them says instead of the argument."""
         from underwriting._pii_text import reference_shape
 
-        with self._read() as conn:
-            ids = conn.execute(select(decisions.c.application_id).distinct()).scalars().all()
+        ids = self.application_ids()
         return len(ids), frozenset(reference_shape(i) for i in ids)
 
     def latest(self, application_id: str, as_of: str | date | None = None) -> DecisionRecord | None:

@@ -483,12 +483,14 @@ def test_a_folder_given_as_the_fields_file_is_named_as_a_folder(tmp_path: Path) 
 
 
 def test_rejected_fields_are_refused_by_their_rows_season_whatever_their_ids_hold() -> None:
-    """Deciding runs refuse a file with rejected fields of their season (ReadResult.refuse_rejected). The season was
+    """Deciding runs refuse a file with rejected fields of their season (pipelines.fieldcheck.refuse_rejected). The season was
     read from the key's "/" (``id/season`` in a file of several seasons): a cadastral id ``12/3`` rejected in a
     one-season file counted as season "3" and escaped the refusal, and an overlap rejection of a past season (keyed by
     the id alone) refused the current one. A polygon a GIS export wrapped in a GeometryCollection is rejected, the
     reason saying how to export it (records decided on such a file, the field left out, replay as they ran)."""
     from shapely.geometry import GeometryCollection
+
+    from pipelines.fieldcheck import refuse_rejected
 
     gdf = _fields(4)
     gdf["field_id"] = ["12/1", "12/2", "12/3", "13/1"]
@@ -502,8 +504,8 @@ def test_rejected_fields_are_refused_by_their_rows_season_whatever_their_ids_hol
     assert res.rejected_of("2024") == res.rejected and res.rejected_of("2023") == {}
     with pytest.raises(FieldsError, match=r"field\(s\) of season 2024 rejected: a farmer is not decided on part of "
                                           r"their land — correct the rows, or give --rejects.*: 12/2 \(not a polygon"):
-        res.refuse_rejected("2024", hint="give --rejects PATH")
-    res.refuse_rejected("2023")
+        refuse_rejected(res, "2024", hint="give --rejects PATH")
+    refuse_rejected(res, "2023")
     # two seasons: the same land under a second id in 2023 (rejected by the id alone) refuses 2023, not 2024
     past = _fields(2).assign(season="2023")
     past.loc[1, "geometry"] = past.geometry[0]
