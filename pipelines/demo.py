@@ -12,8 +12,10 @@ Stages (each prints one line with its time; a re-run skips what is already done 
 5. **underwrite** every application into ``sqlite:///<out>/decisions.db`` and print the summary;
 6. the models' held-out figures (labelled synthetic);
 7. **explain** one REDUCE and one REFER;
-8. **re-underwrite** at two later checkpoints with changes and alerts (:mod:`pipelines.reunderwrite`);
-9. the **portfolio report** (:func:`pipelines.report.render_portfolio`).
+8. **replay** the stored decisions (``agcredit audit replay``; in a process of its own beside the next stage, on a
+   copy of the store as underwriting left it, printed after it);
+9. **re-underwrite** at two later checkpoints with changes and alerts (:mod:`pipelines.reunderwrite`);
+10. the **portfolio report** (:func:`pipelines.report.render_portfolio`).
 
 The application date is the season's **mid-season checkpoint** (:meth:`pipelines.county.County.checkpoints`:
 the median mid-season date of the region's crops, e.g. 15 September for the Hyderabad kharif, 20 July in
@@ -114,15 +116,22 @@ class _Stages:
         self.result, self.say = result, say
 
     @contextlib.contextmanager
-    def run(self, name: str) -> Iterator[Stage]:
+    def run(self, name: str, before: str | None = None) -> Iterator[Stage]:
+        """A stage timed and printed when it ends; ``before``: a stage that ran beside the one named (its body sets
+        its own seconds and lines), listed before it in :attr:`DemoResult.stages` and printed after it."""
         st = Stage(name)
         t0, c0 = time.perf_counter(), _cpu()
         yield st
-        st.seconds = time.perf_counter() - t0
-        st.cpu_seconds = _cpu() - c0
-        self.result.stages.append(st)
+        if before is None:
+            st.seconds = time.perf_counter() - t0
+            st.cpu_seconds = _cpu() - c0
+            self.result.stages.append(st)
+        else:
+            names = [s.name for s in self.result.stages]
+            self.result.stages.insert(names.index(before), st)
         head, rest = (st.lines[0], st.lines[1:]) if st.lines else (st.status, [])
-        self.say(f"[{name}] {st.seconds:6.1f} s  {head}")
+        beside = f"(beside {before}) " if before else ""
+        self.say(f"[{name}] {st.seconds:6.1f} s  {beside}{head}")
         for line in rest:
             self.say(f"    {line}")
 
@@ -396,11 +405,23 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
         st.lines += _model_figures(models.versions())
     with stages.run("explain") as st:
         explain_stage(res.items, result.store_url, st)
-    with stages.run("replay") as st:
-        replay_stage(county, season, as_of, fr, result.store_url, st)
-    with stages.run("re-underwrite") as st:
-        history = county.past_series(county.current_season)  # the past seasons' series, read once for both
-        reunderwrite_stage(county, result.store_url, models, st, history)
+    from features.atomic import private_tempdir
+    from pipelines._beside import run_beside
+
+    # the replay reads the stored decisions only: in a process of its own beside re-underwriting (each holds the
+    # interpreter lock; the demo's 2 cores ran them one after the other, ~10 s), on a copy of the store as
+    # underwriting left it — the same records it read when it ran before re-underwriting
+    with private_tempdir("demo-replay") as tmp:
+        db = result.out / "decisions.db"
+        snap = _store_snapshot(db, Path(tmp)) if db.is_file() else result.store_url  # none stored: replay says so
+        args = (str(county.path), season, as_of, fr, snap)
+        with run_beside(replay_beside, *args, fallback=lambda: replay_beside(*args)) as replayed:
+            with stages.run("re-underwrite") as st:
+                history = county.past_series(county.current_season)  # the past seasons' series, read once for both
+                reunderwrite_stage(county, result.store_url, models, st, history)
+            with stages.run("replay", before="re-underwrite") as st:
+                st.lines, st.seconds, st.cpu_seconds = replayed()
+                st.status = "ran beside"
     with stages.run("report") as st:
         result.report = report_stage(county, result.store_url, result.out / "report", st, history,
                                      crop_model=models.crop_model)
@@ -494,6 +515,28 @@ def replay_stage(county: Any, season: str, as_of: Any, featurized: Any, url: str
             st.lines.append("    outcome or limit moved: " + ", ".join(
                 f"{r.application_id} {r.stored[0] if r.stored else '-'} -> {r.replayed[0] if r.replayed else '-'}"
                 for r in moved[:5]))
+
+
+def replay_beside(county: str, season: str, as_of: Any, featurized: Any, url: str) -> tuple[list[str], float, float]:
+    """:func:`replay_stage` on the county folder ``county`` (in a process of its own: :func:`pipelines._beside.run_beside`):
+    its lines, wall seconds and CPU seconds."""
+    from pipelines.county import County
+
+    st = Stage("replay")
+    t0, c0 = time.perf_counter(), _cpu()
+    replay_stage(County(county), season, as_of, featurized, url, st)
+    return st.lines, time.perf_counter() - t0, _cpu() - c0
+
+
+def _store_snapshot(path: Path, folder: Path) -> str:
+    """A consistent copy of the demo's SQLite store ``path`` in ``folder`` (SQLite's backup API): its URL."""
+    import sqlite3
+
+    copy = folder / "decisions.db"
+    with contextlib.closing(sqlite3.connect(f"file:{path.as_posix()}?mode=ro", uri=True)) as src, \
+            contextlib.closing(sqlite3.connect(copy)) as dst:
+        src.backup(dst)
+    return f"sqlite:///{copy.as_posix()}"
 
 
 def reunderwrite_stage(county: Any, url: str, models: Any, st: Stage, history: pd.DataFrame | None = None) -> None:
