@@ -5,7 +5,8 @@ evaluation JSONs (``agcredit evaluate alerts|growth-stage|area|crop-type|yield -
 one's kind from its keys (:func:`evaluation_kind`), and writes one page: per evaluation a header (county, region,
 seasons, what was trained or tuned on what, the interval method, a SYNTHETIC banner where the JSON says its county is
 simulated), the gated figures against their targets (the data file ``pipelines/data/validation_targets.yaml``:
-met, not met, or the interval straddling the target), each beside its naive baseline, the evaluation's own tables
+met, not met, or the interval straddling the target), each beside its naive baseline where the JSON holds one
+(none for the calibration error: the declared crop gives no probabilities), the evaluation's own tables
 and inline SVG charts (:mod:`pipelines._validation_sections`), and a provenance footer (each input's file name and
 sha256, the agcredit version, the targets file's sha256, the generation time — fixed by ``generated_at`` so two runs
 on the same inputs give the same bytes).
@@ -322,8 +323,9 @@ def render_validation_report(evals: Sequence[Evaluation], *, generated_at: datet
     body = [f"<h1>Model validation report{' — SYNTHETIC data' if any_synthetic else ''}</h1>",
             f'<p class="sub">{len(evals)} evaluation{"s" * (len(evals) != 1)} of {len(counties)} '
             f'count{"ies" if len(counties) != 1 else "y"} ({escape(", ".join(counties))}); generated {stamp} by '
-            f'agcredit {escape(version)}. Each figure is printed with its 95% interval and beside its naive baseline; '
-            'a gated figure is <b>met</b> when its whole interval meets the target, <b>not met</b> when none of it '
+            f'agcredit {escape(version)}. Each figure is printed with its 95% interval and beside its naive baseline '
+            'where the evaluation holds one (<i>no baseline</i> where it holds none, e.g. the calibration error: the '
+            'declared crop gives no probabilities); a gated figure is <b>met</b> when its whole interval meets the target, <b>not met</b> when none of it '
             'does, and otherwise its <b>interval straddles the target</b>.</p>',
             summary_html(judged)]
     for i, (ev, gs, notes) in enumerate(judged):

@@ -191,6 +191,18 @@ def test_kind_specific_content(tmp_path: Path) -> None:
         "Early warning (alerts) — sh-demo") < html.index("Early warning (alerts) — ne-eval-7")
 
 
+def test_a_figure_without_a_naive_baseline_says_so(tmp_path: Path) -> None:
+    """A model-risk audit: the page promised every figure "beside its naive baseline", but the calibration error's
+    gates (and a class's F1, the rice-vs-non-rice accuracy, the yield coverage) have none in the evaluation (the
+    declared crop gives no probabilities): the sentence says where, the cell says "no baseline", nothing invented."""
+    html = _report(tmp_path, KIND_FILES["crop-type"])
+    assert "beside its naive baseline where the evaluation holds one (<i>no baseline</i> where it holds none" in html
+    rows = re.findall(r"<tr><td>(ECE[^<]*|rice vs non-rice[^<]*)</td><td>#8</td><td class=num>[^<]*</td><td>([^<]*)"
+                      r"</td>", html)
+    assert len(rows) == 7 and {base for _, base in rows} == {"no baseline"}, rows
+    assert "<td>declared crop 0.927</td>" in html  # a baseline the JSON holds: printed as before
+
+
 def test_negative_bounds_joined_by_to(tmp_path: Path) -> None:
     """sh-demo maize R² -0.106 (-0.168 to -0.067): a negative bound's interval reads "lo to hi", never "-0.168–-0.067"
     (a subtraction), in the targets table, the tables and the charts alike; positive ones keep the dash."""
