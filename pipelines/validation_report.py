@@ -89,7 +89,8 @@ def evaluation_kind(data: object) -> str | None:
 
 def load_evaluation(path: str | Path) -> Evaluation:
     """Read one evaluation's JSON; a one-line :class:`~pipelines.errors.RunInputError` naming the file when it is
-    missing, a folder, unreadable, empty, not JSON or not one of the five evaluations' JSON."""
+    missing, a folder, unreadable, empty, not JSON, not one of the five evaluations' JSON, or one with a part of
+    another shape than the report reads (naming its key path: :mod:`pipelines._validation_shapes`)."""
     p = Path(path)
     if not p.exists():
         raise RunInputError(what=str(p), problem="no such file")
@@ -113,6 +114,12 @@ def load_evaluation(path: str | Path) -> Evaluation:
         shape = f"an object with {len(data)} keys" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
         raise RunInputError(what=str(p), problem=f"is not an evaluation's JSON (expected the output of `agcredit "
                                                  f"evaluate {_COMMANDS} --json`; found {shape}, not of any of them)")
+    from pipelines._validation_shapes import misshapen
+
+    bad = misshapen(kind, data, load_targets())
+    if bad is not None:
+        raise RunInputError(what=str(p), problem=f"is an evaluate {kind} JSON of an unexpected shape: {bad} (was it "
+                                                 "edited or written by another release?)")
     return Evaluation(name=p.name, sha256=hashlib.sha256(raw).hexdigest(), kind=kind, data=data)
 
 

@@ -264,11 +264,15 @@ def test_evaluate_area_on_tiny_county(tiny_county_sh: Path, cache: Path) -> None
     assert "< 0.5 ha" in text
 
 
-def test_cli_json_and_text(tiny_county_sh: Path, cache: Path) -> None:
+def test_cli_json_and_text(tiny_county_sh: Path, cache: Path, tmp_path: Path) -> None:
+    from pipelines.validation_report import load_evaluation
+
     runner = CliRunner()
     r = runner.invoke(app, ["evaluate", "area", "--county", str(tiny_county_sh), "--cache", str(cache), "--json"])
     assert r.exit_code == 0, r.stderr
     got = json.loads(r.stdout)
+    (tmp_path / "area.json").write_text(r.stdout)
+    assert load_evaluation(tmp_path / "area.json").kind == "area"  # the report's shape check takes a real output
     assert got == json.loads(json.dumps(evaluate_area(tiny_county_sh, cache_dir=cache)))
     assert got["interval"] == describe("the scored fields")
     assert "error_ci" in got["county_total"] and "recall_ci" in got["never_planted"]
