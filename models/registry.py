@@ -48,7 +48,7 @@ from models.governance import Governance
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
            "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "relocate_store",
-           "alias_version", "champion_move_on", "CHAMPION", "CHALLENGER"]
+           "alias_version", "champion_move_on", "champion_window", "CHAMPION", "CHALLENGER"]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 _FLAVOUR_FILE = "agcredit_flavour.json"
@@ -828,6 +828,29 @@ def champion_move_on(history: list[dict[str, Any]], day: date) -> dict[str, Any]
     return chosen
 
 
+def champion_window(history: list[dict[str, Any]], version: str, day: date) -> tuple[str, dict[str, Any] | None]:
+    """The days a champion move of ``version`` in force from ``day`` (recorded last in ``history``) makes it the
+    champion of by effective date (:func:`champion_move_on`): from when without a break (YYYY-MM-DD: ``day``, or
+    earlier where an earlier-dated move of the same version still stands) and the move that takes over after ``day``
+    (None: none does) — a promotion dated before another version's later-dated one is the champion until that date
+    only, though recorded after it."""
+    points = sorted({_move_effective(m) for m in history if str(m.get("alias")) == CHAMPION} - {""})
+
+    def named(point: str) -> dict[str, Any] | None:
+        return champion_move_on(history, date.fromisoformat(point))
+
+    start = day.isoformat()
+    for point in reversed([p for p in points if p < day.isoformat()]):
+        if str((named(point) or {}).get("version")) != version:
+            break
+        start = point
+    for point in (p for p in points if p > day.isoformat()):
+        move = named(point)
+        if str((move or {}).get("version")) != version:
+            return start, move
+    return start, None
+
+
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
             force: bool = False, approved_by: str | None = None,
             effective: date | str | None = None) -> dict[str, Any]:
@@ -841,7 +864,9 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     after today: :func:`effective_date`), recorded with the move — a past-dated report takes the champion of its date
     by it (:func:`champion_move_on`). A version already champion given another effective date than the one its
     promotion recorded is recorded again with the new date (``redated`` in the result): the champion stays, its date
-    moves (a promotion of a simulated or back-filled season dated after the fact)."""
+    moves (a promotion of a simulated or back-filled season dated after the fact). A move dated before another
+    recorded move's later date is the champion of the dates between only: the result then says until when and whose
+    move takes over (``until``, ``until_version``, ``until_recorded``: :func:`champion_window`)."""
     when = effective_date(effective)
     client = _client(create=False)
     _check_model(client, name)
@@ -872,7 +897,8 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
                             forced=bool(force and failures), metrics=gov.metrics, failures=failures,
                             approved_by=approver, effective=when)
             return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
-                    "approved_by": approver, "effective": when.isoformat(), "redated": True}
+                    "approved_by": approver, "effective": when.isoformat(), "redated": True,
+                    **_window(name, version, when)}
         # a re-run: nothing moves
         return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
                 "approved_by": approver, "unchanged": True}
@@ -887,7 +913,20 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
         _append_history(model=name, alias=CHALLENGER, version=None, previous=version, operator=who,
                         reason=f"promoted to {CHAMPION}", forced=False, metrics=gov.metrics, failures=[])
     return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
-            "approved_by": approver, "effective": in_force.isoformat()}
+            "approved_by": approver, "effective": in_force.isoformat(),
+            **(_window(name, version, when) if when is not None else {})}
+
+
+def _window(name: str, version: str, day: date) -> dict[str, Any]:
+    """What :func:`promote` adds where a move dated ``day`` does not make ``version`` the champion of every date from
+    ``day`` on (:func:`champion_window`): ``in_force_from`` (an earlier-dated move of it stands), ``until`` (the date
+    another recorded move takes over), ``until_version`` (None: the alias removed) and ``until_recorded``."""
+    start, move = champion_window(alias_history(name), version, day)
+    out: dict[str, Any] = {"in_force_from": start} if start != day.isoformat() else {}
+    if move is not None:
+        out.update(until=_move_effective(move), until_version=move.get("version"),
+                   until_recorded=str(move.get("at") or "")[:10])
+    return out
 
 
 class Resolved(NamedTuple):

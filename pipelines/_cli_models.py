@@ -120,14 +120,27 @@ def promote_cmd(
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
         return
     if r.get("redated"):
-        echo(f"{r['model']}: champion v{r['version']} is now in force from {r['effective']}, by {r['operator']}"
+        echo(f"{r['model']}: champion v{r['version']} is now {_in_force(r)}, by {r['operator']}"
              + (f", approved by {r['approved_by']}" if r.get("approved_by") else ""))
         return
     prev = f"v{r['previous']}" if r["previous"] else "none"
     echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}"
-         + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; in force from {r['effective']}")
+         + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; {_in_force(r)}")
     if r["failures"]:
         echo(f"forced below minimum metrics: {'; '.join(r['failures'][:5])}")
+
+
+def _in_force(r: dict[str, Any]) -> str:
+    """``in force from D`` of a promotion (:func:`models.registry.promote`'s result) — with the days it truly holds
+    where another recorded move decides the champion of some of the dates from D by effective date."""
+    text = f"in force from {r.get('in_force_from') or r['effective']}"
+    if r.get("in_force_from"):
+        text += f" (its move dated {r['in_force_from']} stands: the alias history is append-only)"
+    if r.get("until"):
+        by = f"v{r['until_version']}'s promotion" if r.get("until_version") else "the champion alias's removal"
+        text += (f" until {r['until']}, when {by} (recorded {r['until_recorded']}, in force from {r['until']}) takes "
+                 "over by effective date")
+    return text
 
 
 @models_app.command("relocate")

@@ -181,7 +181,7 @@ def _targets_html(gs: Sequence[Gate], notes: Sequence[str]) -> str:
         return "<p>No gated figure of this evaluation has a target in the targets file.</p>"
     rows = []
     for g in gs:
-        base = "; ".join(f"{_e(k)} {fmt_value(v, g.fmt)}" for k, v in g.baselines.items()) or "—"
+        base = "; ".join(f"{_e(k)} {fmt_value(v, g.fmt)}" for k, v in g.baselines.items()) or "no baseline"
         val = fmt_value(g.value, g.fmt) + (f" ({bounds_text(g.ci[0], g.ci[1], functools.partial(_as, g.fmt))})"
                                            if g.ci else " (no interval)" if g.value is not None else "")
         rows.append([_e(g.label), f"#{g.issue}" if g.issue else "README", val, base, _e(g.target_text),

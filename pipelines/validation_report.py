@@ -5,7 +5,8 @@ evaluation JSONs (``agcredit evaluate alerts|growth-stage|area|crop-type|yield -
 one's kind from its keys (:func:`evaluation_kind`), and writes one page: per evaluation a header (county, region,
 seasons, what was trained or tuned on what, the interval method, a SYNTHETIC banner where the JSON says its county is
 simulated), the gated figures against their targets (the data file ``pipelines/data/validation_targets.yaml``:
-met, not met, or the interval straddling the target), each beside its naive baseline, the evaluation's own tables
+met, not met, or the interval straddling the target), each beside its naive baseline where the JSON holds one
+(none for the calibration error: the declared crop gives no probabilities), the evaluation's own tables
 and inline SVG charts (:mod:`pipelines._validation_sections`), and a provenance footer (each input's file name and
 sha256, the agcredit version, the targets file's sha256, the generation time — fixed by ``generated_at`` so two runs
 on the same inputs give the same bytes).
@@ -88,7 +89,8 @@ def evaluation_kind(data: object) -> str | None:
 
 def load_evaluation(path: str | Path) -> Evaluation:
     """Read one evaluation's JSON; a one-line :class:`~pipelines.errors.RunInputError` naming the file when it is
-    missing, a folder, unreadable, empty, not JSON or not one of the five evaluations' JSON."""
+    missing, a folder, unreadable, empty, not JSON, not one of the five evaluations' JSON, or one with a part of
+    another shape than the report reads (naming its key path: :mod:`pipelines._validation_shapes`)."""
     p = Path(path)
     if not p.exists():
         raise RunInputError(what=str(p), problem="no such file")
@@ -112,6 +114,12 @@ def load_evaluation(path: str | Path) -> Evaluation:
         shape = f"an object with {len(data)} keys" if isinstance(data, dict) else f"a JSON {type(data).__name__}"
         raise RunInputError(what=str(p), problem=f"is not an evaluation's JSON (expected the output of `agcredit "
                                                  f"evaluate {_COMMANDS} --json`; found {shape}, not of any of them)")
+    from pipelines._validation_shapes import misshapen
+
+    bad = misshapen(kind, data, load_targets())
+    if bad is not None:
+        raise RunInputError(what=str(p), problem=f"is an evaluate {kind} JSON of an unexpected shape: {bad} (was it "
+                                                 "edited or written by another release?)")
     return Evaluation(name=p.name, sha256=hashlib.sha256(raw).hexdigest(), kind=kind, data=data)
 
 
@@ -322,8 +330,9 @@ def render_validation_report(evals: Sequence[Evaluation], *, generated_at: datet
     body = [f"<h1>Model validation report{' — SYNTHETIC data' if any_synthetic else ''}</h1>",
             f'<p class="sub">{len(evals)} evaluation{"s" * (len(evals) != 1)} of {len(counties)} '
             f'count{"ies" if len(counties) != 1 else "y"} ({escape(", ".join(counties))}); generated {stamp} by '
-            f'agcredit {escape(version)}. Each figure is printed with its 95% interval and beside its naive baseline; '
-            'a gated figure is <b>met</b> when its whole interval meets the target, <b>not met</b> when none of it '
+            f'agcredit {escape(version)}. Each figure is printed with its 95% interval and beside its naive baseline '
+            'where the evaluation holds one (<i>no baseline</i> where it holds none, e.g. the calibration error: the '
+            'declared crop gives no probabilities); a gated figure is <b>met</b> when its whole interval meets the target, <b>not met</b> when none of it '
             'does, and otherwise its <b>interval straddles the target</b>.</p>',
             summary_html(judged)]
     for i, (ev, gs, notes) in enumerate(judged):

@@ -184,7 +184,27 @@ def area_metrics(table: pd.DataFrame, groups: np.ndarray | None = None, interval
                "interval_by": interval_by}
     return {"groups": sized, "county_total": total, "never_planted": np_block,
             "n_fields": len(table), "n_missing": int(table["planted_area_ha"].isna().sum()),
-            "targets_met": bool(all(c for c in checks if c is not None)), **how}
+            "targets_met": bool(all(c for c in checks if c is not None)), **how,
+            "targets_verdict": _overall(interval_verdicts({"groups": sized, "county_total": total,
+                                                            "never_planted": np_block}).values())}
+
+
+def interval_verdicts(res: dict[str, Any]) -> dict[str, str]:
+    """Each gated figure of an area result (the label → its verdict) as ``agcredit evaluate report`` judges it: its
+    whole 95% interval against the targets file (:func:`pipelines.validation_report.gates`), so the two never
+    disagree (``targets_met`` judges the point figures)."""
+    from pipelines.validation_report import Evaluation, gates, load_targets
+
+    return {g.label: g.verdict for g in gates(Evaluation("", "", "area", res), load_targets(), None)[0]}
+
+
+def _overall(verdicts: Any) -> str | None:
+    """``not met`` when a gated figure is, else ``interval straddles the target`` when one's does, else ``met``;
+    None when no figure is gated."""
+    from pipelines.validation_report import MET, NOT_MET, STRADDLES
+
+    judged = [v for v in verdicts if v in (MET, NOT_MET, STRADDLES)]
+    return next((v for v in (NOT_MET, STRADDLES, MET) if v in judged), None)
 
 
 def evaluate_area(county: str | Path, *, season: str | None = None, as_of: dt.date | None = None,
@@ -249,13 +269,20 @@ def _pct_ci(ci: list[float] | None) -> str:
 def render_area(res: dict[str, Any]) -> str:
     """A plain-text table of :func:`evaluate_area`'s result, each estimate figure's 95% interval beside it (a column
     after each quantile, in words after the county total's error and the recall) and how they were drawn at the
-    end."""
+    end; each target judged by the figure's interval as ``agcredit evaluate report`` judges it
+    (:func:`interval_verdicts`: met, NOT met, or its interval straddles the target)."""
+    from pipelines.validation_report import MET, NOT_MET, STRADDLES
+
+    verdicts = interval_verdicts(res)
+    words = {MET: "met", NOT_MET: "NOT met", STRADDLES: "interval straddles the target"}
     lines = [f"planted area — {res['county']} ({res['label']}), season {res['season']} as of {res['as_of']}; "
              f"calibrated on {', '.join(res['calibrated_on']) or 'nothing (defaults)'}",
              f"{'group':<16}{'n':>6}  {'median':>8}{'95% interval':>15}{'p90':>8}{'95% interval':>15}  "
-             f"{'declared med':>13}{'p90':>8}  {'polygon med':>12}{'p90':>8}  {'target':>13}  met"]
+             f"{'declared med':>13}{'p90':>8}  {'polygon med':>12}{'p90':>8}  {'target':>13}  verdict"]
     for g in res["groups"]:
-        met = ("—" if g["n"] == 0 else f"n<{MIN_GROUP}") if g["met"] is None else ("yes" if g["met"] else "NO")
+        v = _overall(verdicts.get(f"{g['group']}: {k} error") for k in ("median", "p90"))
+        met = ("—" if g["n"] == 0 else f"n<{MIN_GROUP}") if v is None else \
+            {MET: "met", NOT_MET: "NOT met", STRADDLES: "straddles"}[v]
         lines.append(f"{g['group']:<16}{g['n']:>6}  {_pct(g['median']):>8}{_pct_ci(g.get('median_ci')):>15}"
                      f"{_pct(g['p90']):>8}{_pct_ci(g.get('p90_ci')):>15}  "
                      f"{_pct(g['baseline_median']):>13}{_pct(g['baseline_p90']):>8}  "
@@ -265,15 +292,21 @@ def render_area(res: dict[str, Any]) -> str:
     lines.append(f"county total: estimate {t['estimate_ha']:.1f} ha, truth {t['true_ha']:.1f} ha, declared "
                  f"{t['declared_ha']:.1f} ha → error {_pct(t['error'])}, 95% interval {_pct_ci(t.get('error_ci'))} "
                  f"(declared {_pct(t['baseline_error'])}, the polygons {_pct(t.get('polygon_error'))}; target ≤ "
-                 f"{_pct(t['target'])}) "
-                 f"{'met' if t['met'] else 'NOT met'}")
+                 f"{_pct(t['target'])}) {words.get(verdicts.get('county total error', ''), 'not judged')}")
     n = res["never_planted"]
     lines.append(f"never planted (< {NEVER_PLANTED:.0%} planted): {n['n']} fields, recall {_pct(n['recall'])}, "
                  f"95% interval {_pct_ci(n.get('recall_ci'))} "
-                 f"(declared {_pct(n['baseline_recall'])}; target ≥ {_pct(n['target'])}), "
+                 f"(declared {_pct(n['baseline_recall'])}; target ≥ {_pct(n['target'])}) "
+                 f"{words.get(verdicts.get('never-planted recall', ''), 'not judged')}, "
                  f"{n['false_alarms']} of {n['n_planted']} planted fields wrongly flagged")
-    lines.append(f"fields {res['n_fields']}, missed by the imagery {res['n_missing']}; all targets "
-                 f"{'met' if res['targets_met'] else 'NOT met'} ({res['label']})")
+    judged = [v for v in verdicts.values() if v in words]
+    missed, straddle = judged.count(NOT_MET), judged.count(STRADDLES)
+    both = f", {straddle} with an interval straddling the target" if straddle else ""
+    said = ("no target judged" if not judged else "all targets met" if not missed and not straddle else
+            f"targets NOT met: {missed} of {len(judged)} gated figures not met{both}" if missed else
+            f"targets not shown met: the 95% intervals of {straddle} of {len(judged)} gated figures straddle their "
+            "target")
+    lines.append(f"fields {res['n_fields']}, missed by the imagery {res['n_missing']}; {said} ({res['label']})")
     if res.get("interval"):
         lines.append(f"intervals: {res['interval']}")
     return "\n".join(lines)

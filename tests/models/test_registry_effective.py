@@ -278,3 +278,33 @@ def test_champion_of_names_each_model_by_its_own_history(store: Path) -> None:
         registry_resolve.undo()
     assert got.version == "3" and why == "today's champion (version 1, the champion of 2009-09-30, cannot be loaded)"
     assert warnings and warnings[0].startswith("crop-type version 3, today's champion, used as of 2009-09-30")
+
+
+def test_a_promotion_dated_before_a_later_dated_one_says_until_when_it_is_in_force(store: Path) -> None:
+    """A model-risk audit: ``models promote crop-type 3 --effective 2009-07-01`` after v2's promotion dated
+    2009-09-01 printed "in force from 2009-07-01", but by effective date v2 stays the champion of 2009-09-01 on
+    (a back-filled window, kept): the line says until when and whose promotion takes over; a re-dating later than the
+    version's own earlier-dated move says that move stands (the history is append-only)."""
+    from models import registry
+
+    _three_versions()
+    registry.promote("crop-type", 1, effective="2009-06-01")
+    registry.promote("crop-type", 2, effective="2009-09-01")
+    today = datetime.now(UTC).date().isoformat()
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "promote", "crop-type", "3", "--effective", "2009-07-01"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == (f"crop-type: champion is now v3 (was v2), by analyst-7; in force from 2009-07-01 until "
+                                f"2009-09-01, when v2's promotion (recorded {today}, in force from 2009-09-01) takes "
+                                "over by effective date")
+    assert (_champion_on(date(2009, 8, 31)), _champion_on(date(2009, 9, 1))) == ("3", "2")
+    r = runner.invoke(app, ["models", "promote", "crop-type", "3", "--effective", "2009-08-01"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip() == (f"crop-type: champion v3 is now in force from 2009-07-01 (its move dated 2009-07-01 "
+                                f"stands: the alias history is append-only) until 2009-09-01, when v2's promotion "
+                                f"(recorded {today}, in force from 2009-09-01) takes over by effective date, by "
+                                "analyst-7")
+    assert _champion_on(date(2009, 7, 15)) == "3"
+    # dated after every other move: the line as before
+    r = runner.invoke(app, ["models", "promote", "crop-type", "1", "--effective", "2009-10-01"])
+    assert r.stdout.strip() == "crop-type: champion is now v1 (was v3), by analyst-7; in force from 2009-10-01", r.stdout

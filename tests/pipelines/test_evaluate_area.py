@@ -80,6 +80,33 @@ def test_area_metrics_by_hand() -> None:
     assert "polygon med" in text and f"the polygons {100 * tot['polygon_error']:.1f}%" in text
 
 
+def test_the_text_judges_each_target_by_its_interval_as_the_report_does() -> None:
+    """A model-risk audit: on sh-demo (tests/pipelines/data/validation) ``evaluate area`` said "all targets met" by the
+    point figures while ``evaluate report`` found two intervals straddling their targets (0.5-2 ha p90 2.8%,
+    0.1-19.1%, against 7%; partly planted p90 19.9%, 8.5-28.2%, against 25%): the text now judges as the report does
+    (one verdict function, the targets file), the JSON's ``targets_met`` stays the point's, ``targets_verdict``
+    added."""
+    from pipelines.validation_report import Evaluation, gates, load_targets
+
+    res = json.loads((Path(__file__).parent / "data" / "validation" / "sh-demo-area.json").read_text())
+    lines = render_area(res).splitlines()
+    row = {ln[:16].strip(): ln.rsplit("  ", 1)[-1] for ln in lines[2:7]}
+    assert row == {"< 0.5 ha": "met", "0.5-2 ha": "straddles", "2-10 ha": "n<10", "> 10 ha": "—",
+                   "partly planted": "straddles"}, row
+    assert lines[-2] == ("fields 600, missed by the imagery 0; targets not shown met: the 95% intervals of 2 of 8 "
+                         "gated figures straddle their target (synthetic)")
+    assert lines[7].endswith("; target ≤ 3.0%) met") and "; target ≥ 95.0%) met, 4 of 550" in lines[8]
+    report = {g.label: g.verdict for g in gates(Evaluation("a.json", "", "area", res), load_targets(), None)[0]}
+    assert report["0.5-2 ha: p90 error"] == report["partly planted: p90 error"] == "interval straddles the target"
+    res["county_total"].update(error=0.1, error_ci=[0.08, 0.12])  # the whole interval above 3%
+    lines = render_area(res).splitlines()
+    assert lines[7].endswith("; target ≤ 3.0%) NOT met")
+    assert lines[-2] == ("fields 600, missed by the imagery 0; targets NOT met: 1 of 8 gated figures not met, 2 with "
+                         "an interval straddling the target (synthetic)")
+    m = area_metrics(_table())  # < 0.5 ha p90 90.1% (1.0-100.0%) against 15%: the point misses, the interval straddles
+    assert (m["targets_met"], m["targets_verdict"]) == (False, "interval straddles the target")
+
+
 def _noisy_table(n: int = 300, seed: int = 3) -> pd.DataFrame:
     """A table with errors spread over every size class, some missed fields and some never planted."""
     rng = np.random.default_rng(seed)
@@ -237,11 +264,15 @@ def test_evaluate_area_on_tiny_county(tiny_county_sh: Path, cache: Path) -> None
     assert "< 0.5 ha" in text
 
 
-def test_cli_json_and_text(tiny_county_sh: Path, cache: Path) -> None:
+def test_cli_json_and_text(tiny_county_sh: Path, cache: Path, tmp_path: Path) -> None:
+    from pipelines.validation_report import load_evaluation
+
     runner = CliRunner()
     r = runner.invoke(app, ["evaluate", "area", "--county", str(tiny_county_sh), "--cache", str(cache), "--json"])
     assert r.exit_code == 0, r.stderr
     got = json.loads(r.stdout)
+    (tmp_path / "area.json").write_text(r.stdout)
+    assert load_evaluation(tmp_path / "area.json").kind == "area"  # the report's shape check takes a real output
     assert got == json.loads(json.dumps(evaluate_area(tiny_county_sh, cache_dir=cache)))
     assert got["interval"] == describe("the scored fields")
     assert "error_ci" in got["county_total"] and "recall_ci" in got["never_planted"]

@@ -191,6 +191,18 @@ def test_kind_specific_content(tmp_path: Path) -> None:
         "Early warning (alerts) — sh-demo") < html.index("Early warning (alerts) — ne-eval-7")
 
 
+def test_a_figure_without_a_naive_baseline_says_so(tmp_path: Path) -> None:
+    """A model-risk audit: the page promised every figure "beside its naive baseline", but the calibration error's
+    gates (and a class's F1, the rice-vs-non-rice accuracy, the yield coverage) have none in the evaluation (the
+    declared crop gives no probabilities): the sentence says where, the cell says "no baseline", nothing invented."""
+    html = _report(tmp_path, KIND_FILES["crop-type"])
+    assert "beside its naive baseline where the evaluation holds one (<i>no baseline</i> where it holds none" in html
+    rows = re.findall(r"<tr><td>(ECE[^<]*|rice vs non-rice[^<]*)</td><td>#8</td><td class=num>[^<]*</td><td>([^<]*)"
+                      r"</td>", html)
+    assert len(rows) == 7 and {base for _, base in rows} == {"no baseline"}, rows
+    assert "<td>declared crop 0.927</td>" in html  # a baseline the JSON holds: printed as before
+
+
 def test_negative_bounds_joined_by_to(tmp_path: Path) -> None:
     """sh-demo maize R² -0.106 (-0.168 to -0.067): a negative bound's interval reads "lo to hi", never "-0.168–-0.067"
     (a subtraction), in the targets table, the tables and the charts alike; positive ones keep the dash."""
@@ -280,6 +292,51 @@ def test_bad_input_is_one_line(tmp_path: Path, case: str) -> None:
     _one_line_error(r, needle)
     assert list(out.parent.iterdir()) == []  # no report, no temporary file
     assert "Asha" not in r.stderr and "9876543210" not in r.stderr
+
+
+#: a real output hand-edited into another shape: kind -> (edit, the key path and shapes the error names)
+MISSHAPEN = {
+    "crop-type": [(lambda d: d.update(loso="abc"), "loso is text, not an object"),
+                  (lambda d: d["loso"]["end"].update(mean_ece="0.014"), "loso/end/mean_ece is text, not a number"),
+                  (lambda d: d["current"]["mid"]["calibration"].update(ece_ci=[0.03]),
+                   "current/mid/calibration/ece_ci is a list, not a [low, high] pair of numbers"),
+                  (lambda d: d.update(spatial_block=[1, 2]), "spatial_block is a list, not an object")],
+    "alerts": [(lambda d: d.update(metrics=[]), "metrics is a list, not an object"),
+               (lambda d: d["metrics"].update(precision="0.98"), "metrics/precision is text, not a number"),
+               (lambda d: d.update(by_event=5), "by_event is a number, not a list")],
+    "area": [(lambda d: d["groups"][1].update(p90="2.8%"), "groups[1]/p90 is text, not a number"),
+             (lambda d: d.update(county_total=0.011), "county_total is a number, not an object"),
+             (lambda d: d.update(never_planted=None), "never_planted is null")],
+    "growth-stage": [(lambda d: d["groups"]["summer"]["calibrated"].update(stage_accuracy_mid="74%"),
+                      "groups/summer/calibrated/stage_accuracy_mid is text, not a number"),
+                     (lambda d: d.update(targets=[]), "targets is a list, not an object")],
+    "yield": [(lambda d: d.update(targets="r2 0.44"), "targets is text, not a list"),
+              (lambda d: d["summary"].__setitem__(0, 5), "summary[0] is a number, not an object"),
+              (lambda d: d["targets"][0].update(value_ci={"low": 0.0, "high": 0.2}),
+               "targets[0]/value_ci is an object, not a [low, high] pair of numbers")],
+}
+
+
+@pytest.mark.parametrize(("kind", "case"), [(k, i) for k, cases in MISSHAPEN.items() for i in range(len(cases))])
+def test_a_json_of_its_kind_but_another_shape_is_refused_naming_the_key(tmp_path: Path, kind: str, case: int) -> None:
+    """A model-risk audit: a hand-edited JSON with its kind's keys but of another shape rendered a page ("loso": "abc"
+    or "metrics": [] read as missing: blank tables and "not reported" verdicts; a gated figure given as text was "not
+    reported") or stopped on a traceback-like error without saying where: it is now refused before anything is
+    written, naming the file and the key path."""
+    edit, needle = MISSHAPEN[kind][case]
+    d = json.loads((DATA / KIND_FILES[kind]).read_text())
+    edit(d)
+    bad = tmp_path / f"edited-{kind}.json"
+    bad.write_text(json.dumps(d))
+    out = tmp_path / "out" / "report.html"
+    out.parent.mkdir()
+    r = _run(str(DATA / KIND_FILES["area"]), str(bad), "--out", str(out), "--fixed-time", FIXED)
+    _one_line_error(r, f"edited-{kind}.json: is an evaluate {kind} JSON of an unexpected shape: {needle} (was it "
+                       "edited or written by another release?)")
+    assert list(out.parent.iterdir()) == []  # no report, no temporary file
+    out.write_text("earlier")
+    _one_line_error(_run(str(bad), "--out", str(out), "--fixed-time", FIXED), needle)
+    assert out.read_text() == "earlier" and [p.name for p in out.parent.iterdir()] == ["report.html"]
 
 
 def test_bad_input_leaves_an_earlier_report_untouched(tmp_path: Path) -> None:
