@@ -93,11 +93,13 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
     """For each checkpoint row of ``up`` (season, region, crop, checkpoint, date), read from the decision store at
     ``store`` (nothing written): ``done (ran as of D)`` / ``done (covered by records as of D)`` / ``done
     (superseded)`` / ``done (no lines)`` as ``reunderwrite --due`` logged it; else, from the store's re-underwriting
-    records of the season dated on or before ``today`` whose fields are of the row's region and declare its crop,
+    records of the season dated on or before ``today`` whose fields are of the row's region and declare its crop (a
+    run logged as of a later day is not taken as done),
     ``done (records as of D)`` when the first of them on or after the checkpoint are dated that day, ``done (covered
     by records as of D)`` when dated after it (re-underwriting goes forward only: that checkpoint will not run),
     ``partial (rows set aside as of D)`` when that run set fields rows aside (``--rejects``, its provenance's
-    ``fields_set_aside``: the lines of those farmers were held, not re-decided); else ``due`` (on or before
+    ``fields_set_aside``: the lines of those farmers were held, not re-decided); ``no lines (no record of R)`` when no
+    record of the season dated on or before ``today`` holds a field of the row's region; else ``due`` (on or before
     ``today``, not run yet) or ``coming``."""
     from pipelines.schedule import LOG_TABLE
     from pipelines.underwrite import SET_ASIDE_KEY
@@ -107,14 +109,19 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
     # record did not exist then), and those of the runs that set fields rows aside (``--rejects``: lines held)
     dated: dict[tuple[str, str, str], set[str]] = {}
     held: dict[tuple[str, str, str], set[str]] = {}
+    # (season, region) of any record dated on or before ``today``: a region the store holds no line of has no
+    # checkpoint due (a store of Nebraska lines listed the Hyderabad checkpoints as due)
+    lines: set[tuple[str, str]] = set()
     with DecisionStore(store, create=False) as st:
         for season in sorted({str(x) for x in up["season"]}):
             rec = st.records(season)
-            rec = rec[rec["kind"] == "reunderwrite"]
-            for day, body in zip(rec["as_of"].astype(str), rec["body"], strict=True):
+            for day, kind, body in zip(rec["as_of"].astype(str), rec["kind"], rec["body"], strict=True):
                 if day[:10] > today.isoformat():
                     continue
                 b = json.loads(body) if isinstance(body, str) else (body or {})
+                lines |= {(season, str(f.get("region"))) for f in b.get("fields") or [] if f.get("region")}
+                if kind != "reunderwrite":
+                    continue
                 aside = SET_ASIDE_KEY in (b.get("provenance") or {})
                 for region, crop in {(str(f.get("region")), str(f.get("declared_crop"))) for f in b.get("fields") or []
                                      if f.get("declared_crop") and f.get("region")}:
@@ -131,7 +138,7 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
     for r in up.itertuples():
         d = r.date.date().isoformat()
         got = log.get((str(r.season), str(r.region), str(r.crop), str(r.checkpoint)))
-        if got is not None:
+        if got is not None and got[1][:10] <= today.isoformat():  # a run as of a later day had not run on ``today``
             st_, as_of = got
             out.append({"ran": f"done (ran as of {as_of})", "covered": "done (covered by later records)",
                         "superseded": "done (superseded by a later checkpoint)",
@@ -145,6 +152,8 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
             out.append(f"done (records as of {d})")
         elif days:
             out.append(f"done (covered by records as of {days[0]})")
+        elif (str(r.season), str(r.region)) not in lines:
+            out.append(f"no lines (no record of {r.region})")
         else:
             out.append("due" if r.date.date() <= today else "coming")
     return out

@@ -402,3 +402,36 @@ def test_schedule_show_season_that_is_no_year_is_one_line_without_personal_data(
     assert r.exit_code == 2 and "Traceback" not in r.stderr
     shown = f"'{given}'" if given == "2009-10" else "a value that is not one (not shown: it may be a name, phone or ID number)"
     assert r.stderr.strip() == f"error: --season: column 'season': expected a year like 2024, found {shown}"
+
+
+def test_schedule_show_status_is_as_known_on_today_and_says_a_region_has_no_lines(tmp_path: Path) -> None:
+    """An audit's `schedule show --store S --today 2018-08-15` listed checkpoints that `reunderwrite --due` ran
+    later (as of 2018-09-10) as "done (ran as of 2018-09-10)" — not known on that day — and listed another
+    region's checkpoints as "due" in a store holding no line of that region. A run logged as of a day after --today
+    is not taken as done, and a region without any record of the season on or before --today says so."""
+    from typer.testing import CliRunner
+
+    from pipelines.cli import app
+    from pipelines.schedule import CheckpointLog, Due
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    body = {"fields": [{"field_id": "F1", "region": "us-nebraska", "declared_crop": "maize"}], "outcome": "REDUCE",
+            "limit": 100}
+    with DecisionStore(url) as st:
+        st.append([DecisionItem(idempotency_key="k", application_id="A-1", farmer_token="tok", season="2024",
+                                as_of="2024-05-01", outcome="REDUCE", limit=100, currency="USD", reason_codes=(),
+                                body=body)], operator="t")
+    CheckpointLog(url).mark(Due("2024", "us-nebraska", "maize", "pre_harvest", date(2024, 9, 10)),
+                            as_of=date(2024, 9, 10), n_lines=1)
+    args = ["schedule", "show", "--season", "2024", "--store", url, "--today"]
+    rows = {}
+    for today in ("2024-08-15", "2024-09-12"):
+        r = CliRunner().invoke(app, [*args, today])
+        assert r.exit_code == 0, r.stderr
+        rows[today] = {" ".join(line.split()[2:5]): " ".join(line.split()[5:]) for line in r.stdout.splitlines()[1:]}
+    assert rows["2024-08-15"]["us-nebraska maize pre_harvest"] == "coming"
+    assert rows["2024-09-12"]["us-nebraska maize pre_harvest"] == "done (ran as of 2024-09-10)"
+    assert rows["2024-08-15"]["in-smallholder rice pre_season"] == "no lines (no record of in-smallholder)"
+    assert rows["2024-08-15"]["us-nebraska soybean mid_season"] == "due"
