@@ -105,6 +105,13 @@ def _models_note(used: str, params: Any, region: str | None) -> str:
             + (f"that version's, tuned for {region}" if params is not None else "the rules' defaults"))
 
 
+def _said_no_crop_model(data: Any) -> None:
+    """A page whose alerts were computed without a crop-type champion says so on stderr too, as ``monitor`` does
+    (after the page is written: a run refused later prints its one-line error alone)."""
+    if data.models_note.startswith("alerts computed with no crop-type champion"):
+        err(f"warning: {data.models_note.removeprefix('alerts computed with ')}")
+
+
 def _said_rejects(data: Any, rejects: Path | None) -> None:
     """A ``--rejects`` report: the line naming the rows set aside; exit 1 when one is of the page's season (or of
     none readable), as the other runs."""
@@ -160,8 +167,9 @@ def _champion_crop_model(day: date | None = None) -> tuple[Any, str]:
 
         flavour = SaveLoadFlavour("features.crop_type:CropTypeClassifier")
         today = resolve(CROP_MODEL_NAME, "champion", flavour=flavour)
-    except RegistryError:
-        return None, "no crop-type champion in the registry (no CROP_MISMATCH alerts)"
+    except RegistryError as e:  # why, on the page and on stderr (_said_no_crop_model): a copied registry not
+        # relocated changed the page's alerts unsaid (the rules' default thresholds, no CROP_MISMATCH)
+        return None, f"no crop-type champion in the registry ({e}; no CROP_MISMATCH alerts)"
     if day is None:
         return today.model, f"crop-type version {today.version}, today's champion"
     return crop_champion_on(today, day, flavour)
@@ -253,6 +261,7 @@ def portfolio_cmd(
     path = render_portfolio(data, out, csv_dir=csv)
     echo(f"wrote {path} ({len(data.decisions)} records, {len(data.fields)} fields, {len(data.alerts)} alerts)"
          + (f"; tables as CSV in {csv}" if csv is not None else ""))
+    _said_no_crop_model(data)
     _said_rejects(data, rejects)
 
 
@@ -301,4 +310,5 @@ def farmer_cmd(
         err("warning: no imagery given: the NDVI curves are empty")
     path = render_farmer(data, _farmer_token_of(data, token), out)
     echo(f"wrote {path}")
+    _said_no_crop_model(data)
     _said_rejects(data, rejects)

@@ -86,7 +86,8 @@ def test_thresholds_travel_with_the_model_and_are_used() -> None:
     assert set(DEFAULT_GRID) | set(SAVED_BEFORE) == set(named["in-smallholder"])  # what the fit returns
 
 
-def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """`report portfolio` draws the alerts with the crop-type champion's thresholds (as monitor raises them); with no
     registry or champion, the rules' defaults."""
     from types import SimpleNamespace
@@ -108,8 +109,14 @@ def test_the_report_uses_the_champions_thresholds(monkeypatch: pytest.MonkeyPatc
         raise RegistryError(problem="no model named crop-type")
 
     monkeypatch.setattr(reg, "resolve", missing)
-    assert _cli_report._champion_crop_model()[0] is None
-    assert _cli_report._champion_alert_params("in-smallholder", None) is None
+    model, used = _cli_report._champion_crop_model()
+    assert model is None and _cli_report._champion_alert_params("in-smallholder", None) is None
+    # the page and stderr say why (a registry copied without `models relocate` changed the page's alerts unsaid)
+    assert used == "no crop-type champion in the registry (model registry: no model named crop-type; no CROP_MISMATCH " \
+        "alerts)"
+    capsys.readouterr()
+    _cli_report._said_no_crop_model(SimpleNamespace(models_note=_cli_report._models_note(used, None, "x")))
+    assert capsys.readouterr().err == f"warning: {used}; thresholds: the rules' defaults\n"
 
 
 def test_tables_thresholds_are_the_countys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
