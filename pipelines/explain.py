@@ -126,8 +126,13 @@ class Explanation:
     renewal_not_reestimated: list[str] = field(default_factory=list)
     #: what the portfolio counts for the Book line of this record when it does not stand on the record itself
     #: (:func:`underwriting.standing.line_standing`): ``line_id``, ``book_limit``, ``on_record_id`` (None: its
-    #: Book limit), ``skipped_record_id`` and ``skipped_outcome`` (the REFER or DECLINE that granted nothing)
+    #: Book limit), ``skipped_record_id`` and ``skipped_outcome`` (the REFER or DECLINE that granted nothing);
+    #: ``line_matured`` (its maturity, before ``matured_before``, the day explained: its Book limit no longer stands,
+    #: the portfolio does not count it) or None
     line_stands_on: dict[str, Any] | None = None
+    #: an analyst's override: the as-of date of the record it overrode, whose evidence, computation and reasons its
+    #: body copies (the body's ``as_of``; the override's own date is ``as_of``, its ``override.as_of``), else None
+    computed_as_of: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -287,6 +292,13 @@ def _steps(body: dict[str, Any], cur: str) -> list[Step]:
                                   f"is covered; minimum line {_m(c['min_line'], cur)}"),
         Step("term", None, f"{c['term_days']} days, maturing {c['maturity_date']} ({_term_basis(body)})"),
     ]
+    if o := body.get("override"):  # the analyst's step after the computation it overrode: the steps end at its limit
+        steps.append(Step("analyst's override", o.get("limit"),
+                          f"{o.get('outcome')} by {o.get('operator')}"
+                          + (f", approved by {o['approver']}" if o.get("approver") else "")
+                          + f", dated {o.get('as_of')}: {o.get('reason')} (replaces {o.get('original_outcome')} "
+                          f"{_m(o.get('original_limit'), cur)} of record {o.get('original_record_id')}, as of "
+                          f"{body.get('as_of')}; no reason code)"))
     return steps
 
 
@@ -353,8 +365,11 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         fields.append(FieldExplanation(field_id=str(e["field_id"]), evidence=e, model=got.get("model"),
                                        base_value=got.get("base_value"), raw_p50=got.get("raw_p50"),
                                        contributions=got.get("contributions", [])))
+    # the chain up to the record explained: with --as-of, the records dated on or before it (their as-of; an
+    # override's is the date it was given), as ``store.latest`` and the report's --as-of read them — a chain goes
+    # forward only, so the later records are those dated after it
     history = [{"record_id": r.record_id, "kind": r.kind, "as_of": r.as_of, "outcome": r.outcome, "limit": r.limit,
-                "written_at": r.written_at} for r in store.history(app_id)]
+                "written_at": r.written_at} for r in store.history(app_id) if r.seq <= rec.seq]
     pol = body.get("policy", {})
     return Explanation(
         application_id=rec.application_id, record_id=rec.record_id, kind=rec.kind, season=rec.season,
@@ -367,8 +382,9 @@ def _explain(store: DecisionStore, application_id: str, as_of: str | date | None
         override=body.get("override"), history=history, contributions_note=note,
         pledged_to=[str(a) for a in body.get("computation", {}).get("fields_pledged_to", [])],
         reunderwrite=body.get("reunderwrite"), renewal=body.get("renewal"),
-        renewal_not_reestimated=_renewal_kept(body), line_stands_on=_line_stands_on(store, rec),
-        crop_model=(body.get("provenance") or {}).get("crop_model_version"))
+        renewal_not_reestimated=_renewal_kept(body), line_stands_on=_line_stands_on(store, rec, as_of),
+        crop_model=(body.get("provenance") or {}).get("crop_model_version"),
+        computed_as_of=str(body.get("as_of")) if body.get("override") and body.get("as_of") else None)
 
 
 def _renewal_kept(body: dict[str, Any]) -> list[str]:
@@ -381,11 +397,15 @@ def _renewal_kept(body: dict[str, Any]) -> list[str]:
     return list(not_reestimated(body))
 
 
-def _line_stands_on(store: DecisionStore, rec: DecisionRecord) -> dict[str, Any] | None:
+def _line_stands_on(store: DecisionStore, rec: DecisionRecord, as_of: str | date | None) -> dict[str, Any] | None:
     """What the portfolio counts for the line of ``rec`` (a re-underwriting's Book line, or the one a first
     decision renews) when the line does not stand on ``rec`` itself: its Book limit past a REFER or DECLINE that
     granted nothing, or an earlier record (a kept line); None when it stands on ``rec`` or ``rec`` follows no line.
-    The chain is read up to ``rec``."""
+    The chain is read up to ``rec``. A line on its Book limit whose maturity (the record's line block) is before the
+    day explained (``as_of``, else the season's latest record date, as the portfolio report dates its page) has
+    ``line_matured`` (that maturity; else None) and ``matured_before`` (the day): its Book limit no longer stands and
+    the portfolio does not count it (:func:`underwriting.book.line_matured`, the report's rule)."""
+    from underwriting.book import line_matured
     from underwriting.standing import line_block, line_standing
 
     line = line_block(rec.body)
@@ -400,10 +420,18 @@ def _line_stands_on(store: DecisionStore, rec: DecisionRecord) -> dict[str, Any]
         return None
     on, skipped = got
     by_id = {r.record_id: r for r in chain}
+    day, matured = None, None
+    if on is None and line.get("line_maturity_date"):  # on its Book limit: the portfolio's page date decides
+        if as_of is None:  # as the report's page without --as-of: the season's latest record date
+            day = str(store.records(season=rec.season)["as_of"].astype(str).max())
+        else:
+            day = (as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of).strip())).isoformat()
+        matured = line_matured(line.get("line_maturity_date"), day)
     return {"line_id": str(line["line_id"]), "book_limit": line.get("book_limit"), "on_record_id": on,
             "on_outcome": by_id[on].outcome if on in by_id else None,
             "on_limit": by_id[on].limit if on in by_id else None,
-            "skipped_record_id": skipped, "skipped_outcome": by_id[skipped].outcome if skipped in by_id else None}
+            "skipped_record_id": skipped, "skipped_outcome": by_id[skipped].outcome if skipped in by_id else None,
+            "line_matured": matured, "matured_before": day if matured else None}
 
 
 def explain_text(store: DecisionStore | str | None, application_id: str, as_of: str | date | None = None,
@@ -493,10 +521,28 @@ def _stands_text(s: dict[str, Any], cur: str) -> str:
     if s.get("on_record_id") is None:
         why = (f"its {s.get('skipped_outcome')} (record {s.get('skipped_record_id')}) granted nothing"
                if s.get("skipped_record_id") else "it was never decided in the store")
+        if s.get("line_matured"):  # the portfolio's rule (pipelines.report.matured_off_book): nothing stands
+            return (f"the Book line {s.get('line_id')} matured on {s['line_matured']}, before {s.get('matured_before')}"
+                    f": its Book limit {_m(s.get('book_limit'), cur)} no longer stands ({why}, its renewal not "
+                    "granted); the portfolio does not count it in the exposure")
         return (f"the Book line {s.get('line_id')} stands on its Book limit {_m(s.get('book_limit'), cur)} until an "
                 f"analyst acts: {why}; the portfolio counts it there")
     return (f"the line {s.get('line_id')} stands on record {s.get('on_record_id')} ({s.get('on_outcome')} "
             f"{_m(s.get('on_limit'), cur)}); the portfolio counts it there")
+
+
+def _not_valued(x: Explanation, codes: Any) -> str:
+    """What a REFER that re-estimated nothing (``codes``: its no-estimate codes) could not value: the fields — or,
+    when the models valued some of them, which ones did not, and that the limit on the others is no estimate."""
+    failing = [f for f in x.fields if not f.evidence.get("included")]
+    valued = [f for f in x.fields if f.evidence.get("included")]
+    if not valued or not failing:
+        return f"the models could not value the fields as of {x.as_of} ({', '.join(codes)})"
+    names = ", ".join(f"{f.field_id} ({f.evidence.get('exclusion_code')}, {_num(f.evidence.get('area_used_ha'))} ha)"
+                      for f in failing)
+    return (f"the models could not value {names} as of {x.as_of}; they valued the other {len(valued)} field(s) only, "
+            f"and a limit on those leaves the rest's value and income out: its indicative {_m(x.limit, x.currency)} "
+            "is no estimate of the line")
 
 
 def _renewal_actions(x: Explanation) -> str:
@@ -509,8 +555,7 @@ def _renewal_actions(x: Explanation) -> str:
         return acts
     if x.renewal_not_reestimated:
         return (f"none ({x.outcome}: the line is kept on its Book limit {_m(r.get('book_limit'), x.currency)}, not "
-                f"re-estimated: the models could not value the fields as of {x.as_of} "
-                f"({', '.join(x.renewal_not_reestimated)}))")
+                f"re-estimated: {_not_valued(x, x.renewal_not_reestimated)})")
     if x.outcome not in ("REFER", "DECLINE") and x.limit >= int(r.get("outstanding") or 0):
         return "none (the new limit covers the balance)"
     return "none"
@@ -523,6 +568,9 @@ def _render(x: Explanation) -> str:
         + (f"(indicative limit {format_minor(x.limit, cur)}; nothing is granted until an analyst decides)"
            if x.outcome == "REFER" else format_minor(x.limit, cur)),
         f"  record {x.record_id} ({x.kind}), written {x.written_at} by {x.operator}; farmer token {x.farmer_token}",
+        *([f"  an analyst's override dated {x.as_of} of record {(x.override or {}).get('original_record_id')}, as of "
+           f"{x.computed_as_of}: the evidence, computation and reasons below are that record's, as of "
+           f"{x.computed_as_of} (the body's as_of); the override is the last step"] if x.computed_as_of else []),
         f"  policy {x.policy.get('id')} v{x.policy.get('version')} profile {x.policy.get('profile')} "
         f"(hash {str(x.policy.get('content_hash'))[:12]}); models "
         + (", ".join(f"{m['name']} v{m['version']}" for m in x.models) or "none")
@@ -547,10 +595,19 @@ def _render(x: Explanation) -> str:
                        f"{r['text']} (since the previous decision; not a step of the waterfall)")
             continue
         out.append(f"  {mark} {r['code']:<30} -{format_minor(int(r['reduction']), cur):>20}  {r['text']}")
-    if not x.reasons:
+    computed = next((s.amount for s in x.steps if s.label == "limit"), None)
+    moved = int(computed) - x.limit if x.override and computed is not None else 0  # the analyst's cut (< 0: a raise)
+    if moved:  # the override's step: its reason is the analyst's text (no policy reason code)
+        o = x.override or {}
+        out.append(f"    {'(analyst override)':<30} {'-' if moved > 0 else '+'}{format_minor(abs(moved), cur):>20}  "
+                   f"{o.get('reason')} ({o.get('operator')}, dated {o.get('as_of')}: the computed limit "
+                   f"{format_minor(int(computed or 0), cur)} -> {format_minor(x.limit, cur)})")
+    if not x.reasons and not moved:
         out.append("  none: the request is granted in full")
     total = sum(int(r["reduction"]) for r in x.reasons)
-    out.append(f"  (* principal reasons; reductions total {format_minor(total, cur)})")
+    out.append(f"  (* principal reasons; reductions total {format_minor(total, cur)}"
+               + (f", then the analyst's override {'-' if moved > 0 else '+'}{format_minor(abs(moved), cur)}: "
+                  f"{format_minor(x.limit, cur)}" if moved else "") + ")")
     if x.refer_reasons:
         out.append(f"  referred to an analyst because of: {', '.join(x.refer_reasons)}")
     if x.pledged_to:
@@ -581,10 +638,10 @@ def _render(x: Explanation) -> str:
         r = x.reunderwrite
         unvalued = ", ".join(r.get("not_reestimated") or [])
         was = _was(r, cur)
-        kept = (f"not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the line "
+        kept = (f"not re-estimated: {_not_valued(x, r.get('not_reestimated'))}; the line "
                 f"is kept as it stands, on {was}" if "standing_record_id" in r or r.get("previous_outcome") is None
                 or r.get("compared_with") == "book"
-                else f"not re-estimated: the models could not value the fields as of {x.as_of} ({unvalued}); the "
+                else f"not re-estimated: {_not_valued(x, r.get('not_reestimated'))}; the "
                 "line is kept as it stands") if unvalued else ""
         acts = ", ".join(r.get("proposed_actions") or [])
         acts = (f"{acts} ({kept}; reviewed for an open high-severity alert)" if acts and kept else acts

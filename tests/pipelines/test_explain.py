@@ -621,3 +621,98 @@ def test_a_field_no_model_valued_says_so() -> None:
     assert yields(yield_p50_t_ha=9.0, yield_p10_t_ha=7.0, crop_valued="maize", model_name="yield-value",
                   model_version="1", model_yield_p50_t_ha=9.0, model_yield_p10_t_ha=7.0) == \
         "    yield P50 9.00 t/ha, P10 7.00 t/ha (maize; model yield-value v1: P50 9.00, P10 7.00)"
+
+
+def test_explain_as_of_lists_no_later_record(tmp_path: Path, model: YieldModel) -> None:
+    """``explain --as-of D`` explained the record of D but its History listed the chain's later records too (an
+    override dated after D among them); the history ends at the record explained, as the report's --as-of does."""
+    from underwriting.override import override
+
+    url = f"sqlite:///{tmp_path / 'ov.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
+    items = underwrite_synthetic(url, model, feats, applications(feats, {"tok-00000": 900_000_000}))
+    aid = items[0].application_id
+    new = format_minor(items[0].limit + 50_000, "USD").split(" ")[1]
+    ov = override(url, aid, new, "checked on site", "ana", as_of=date(2025, 8, 20))
+    x = explain(url, aid, as_of="2025-08-10", model_loader=loader_for(model, []))
+    assert x.kind == "decision"
+    assert [h["kind"] for h in x.to_dict()["history"]] == ["decision"]
+    assert ov.record_id not in x.render() and ov.record_id not in x.to_json()
+    assert [h["record_id"] for h in explain(url, aid, model_loader=loader_for(model, [])).history][-1] == ov.record_id
+
+
+def test_explain_shows_an_override_as_the_last_step(tmp_path: Path, model: YieldModel) -> None:
+    """An override's body copies the computation and reasons it overrode: the steps ended at the computed limit and
+    the reasons added up to it, the analyst's change unexplained, and the body's as_of (the overridden record's)
+    differed from the override's date unsaid. The override is the last step, and a line of the waterfall."""
+    from underwriting.override import override
+
+    url = f"sqlite:///{tmp_path / 'ov.db'}"
+    feats, _ = synthetic_features(np.random.default_rng(7), 2, SEASON, AS_OF, n_farmers=1)
+    items = underwrite_synthetic(url, model, feats, applications(feats, {"tok-00000": 900_000_000}))
+    aid, computed = items[0].application_id, items[0].limit
+    assert computed > 100_000
+    ov = override(url, aid, format_minor(computed - 50_000, "USD").split(" ")[1], "lodged on site", "ana",
+                  as_of=date(2025, 8, 20))
+    x = explain(url, aid, model_loader=loader_for(model, []))
+    assert (x.as_of, x.computed_as_of) == ("2025-08-20", AS_OF.isoformat())
+    last = x.steps[-1]
+    assert (last.label, last.amount) == ("analyst's override", computed - 50_000) and "lodged on site" in last.detail
+    text = x.render()
+    assert (f"an analyst's override dated 2025-08-20 of record {ov.body['override']['original_record_id']}, as of "
+            f"{AS_OF.isoformat()}: the evidence, computation and reasons below are that record's") in text
+    assert (f"{'(analyst override)':<30} -{format_minor(50_000, 'USD'):>20}  lodged on site (ana, dated "
+            "2025-08-20") in text
+    assert f"then the analyst's override -{format_minor(50_000, 'USD')}: {format_minor(x.limit, 'USD')})" in text
+    # a decision explained: no override step
+    assert all(s.label != "analyst's override" for s in explain(url, aid, as_of=AS_OF.isoformat(),
+                                                                  model_loader=loader_for(model, [])).steps)
+
+
+def test_a_kept_line_with_some_fields_valued_names_those_it_could_not(tmp_path: Path, model: YieldModel) -> None:
+    """A re-underwriting kept as not re-estimated whose models valued 2 of its 3 fields (the third out of the yield
+    model's scope) read "the models could not value the fields", beside the valued fields' expected value."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {"outstanding": 860_000, "drawn": 830_000, "proposed_actions": [],
+                                                    "not_reestimated": ["OUT_OF_MODEL_SCOPE"], "alerts": []})
+
+    def partly(b: dict[str, Any]) -> dict[str, Any]:
+        f0, f1 = b["fields"][:2]
+        fields = [{**f0, "included": True},
+                  {**f1, "included": False, "exclusion_code": "OUT_OF_MODEL_SCOPE", "codes": ["OUT_OF_MODEL_SCOPE"],
+                   "area_used_ha": 33.0}]
+        return {**b, "outcome": "REFER", "refer_reasons": ["FAILING_AREA_SHARE"], "fields": fields}
+
+    _appended(url, aid, partly, "reunderwrite", "re-partly", "REFER", 0)
+    x = explain(url, aid, model_loader=loader_for(model, []))
+    text = x.render()
+    out = x.fields[1].field_id
+    assert (f"proposed actions: none (not re-estimated: the models could not value {out} (OUT_OF_MODEL_SCOPE, 33.00 "
+            f"ha) as of {x.as_of}; they valued the other 1 field(s) only") in text
+    assert "could not value the fields" not in text
+
+
+def test_explain_says_a_matured_book_line_no_longer_stands(tmp_path: Path, model: YieldModel) -> None:
+    """A Book line on its Book limit past a REFER or DECLINE, matured before the day explained: explain said it
+    "stands on its Book limit … the portfolio counts it there" two lines above its maturity, while the portfolio
+    report leaves it out of the exposure (pipelines.report.matured_off_book)."""
+    url, aid, _ = _reunderwritten(tmp_path, model, {"outstanding": 12_345, "drawn": 12_000, "alerts": [],
+                                                    "proposed_actions": ["FREEZE_UNDRAWN", "REVIEW"],
+                                                    "book_limit": 4_100_000, "line_id": "L2009-00001",
+                                                    "line_maturity_date": "2025-08-05"})
+
+    def decline(b: dict[str, Any]) -> dict[str, Any]:
+        params = {**b["policy"]["parameters"], "refer_keeps_book_limit": True}
+        return {**b, "outcome": "DECLINE", "policy": {**b["policy"], "parameters": params}}
+
+    _appended(url, aid, decline, "reunderwrite", "re-2", "DECLINE", 0)
+    x = explain(url, aid, as_of="2025-08-10", model_loader=loader_for(model, []))
+    assert x.line_stands_on is not None and x.line_stands_on["line_matured"] == "2025-08-05"
+    text = x.render()
+    assert ("the Book line L2009-00001 matured on 2025-08-05, before 2025-08-10: its Book limit USD 41,000.00 no longer "
+            "stands") in text and "the portfolio does not count it in the exposure" in text
+    assert "the portfolio counts it there" not in text
+    # on the day it matures, and without --as-of (the season's latest record, 2025-08-01), it still stands
+    for day in ("2025-08-05", None):
+        x = explain(url, aid, as_of=day, model_loader=loader_for(model, []))
+        assert x.line_stands_on is not None and x.line_stands_on["line_matured"] is None
+        assert "stands on its Book limit USD 41,000.00 until an analyst acts" in x.render()
