@@ -222,6 +222,10 @@ def export_cmd(
     book: Path | None = typer.Option(None, "--book", help="Book of active lines (CSV or Parquet, as given to "
                                      "underwrite): link a record naming no line (a new application's) to the one "
                                      "Book line of its application id (line_link book; several: ambiguous)."),
+    as_of: str | None = typer.Option(None, "--as-of", help="Judge the lines' standing on this date (YYYY-MM-DD), as "
+                                     "report portfolio --as-of does: the records dated on or before it; a Book line "
+                                     "matured before it no longer stands (standing_limit 0, line_matured its "
+                                     "maturity date). Default: each season's latest record date, as the report's."),
     store: str | None = typer.Option(None, "--store", help=STORE_HELP),
 ) -> None:
     """Export stored decision records (Decision contract) to CSV or Parquet."""
@@ -230,7 +234,7 @@ def export_cmd(
 
     refuse_out_over_inputs(out, store=store_url(store), book=book)
     bk = read_book(book) if book is not None else None
-    links = export_decisions(out, season=season, fmt=fmt, url=store, book=bk)
+    links = export_decisions(out, season=season, fmt=fmt, url=store, book=bk, as_of=as_of)
     echo(f"wrote {len(links)} records to {out}{links.summary()}")
 
 

@@ -25,7 +25,7 @@ from pipelines._monitor_format import format_evidence
 from pipelines._svg import ALERT_STROKE_WIDTH, ALERT_STROKES, OUTCOME_COLOURS, bar_svg, curve_svg, map_svg
 from pipelines.monitor import mark_held
 from underwriting.book import balance_date_text
-from underwriting.standing import line_block, line_standing
+from underwriting.standing import book_maturities, line_block, line_matured, line_standing
 
 __all__ = ["ReportData", "render_portfolio", "render_farmer", "latest_decisions", "standing_decisions",
            "build_report_data", "build_report_data_county"]
@@ -106,16 +106,18 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
     (``book_standing`` too; NaN elsewhere). Under a policy with ``refer_keeps_book_limit`` (2026.12.8 on; the kept
     record's) a Book line (not ``D-…``) whose standing decision is a REFER or DECLINE that is not an analyst's override
     stands on its Book limit too — a REFER or DECLINE grants nothing, as its re-underwriting measures it — shown on
-    that record (its date, reasons) with outcome :data:`ON_BOOK` and ``skipped_outcome`` its outcome (None
-    elsewhere) — so does a line whose latest record is itself a re-underwriting that decided a REFER or DECLINE
-    (``kept_as_of`` None), and a line with an analyst's override behind that REFER or DECLINE stands on the override
-    (:func:`underwriting.standing.line_standing`, as its next re-underwriting measures it)."""
+    that record (its date, reasons) with outcome :data:`ON_BOOK`, ``skipped_outcome`` its outcome and
+    ``skipped_limit`` its own limit (a REFER's indicative one; None elsewhere) — so does a line whose latest record
+    is itself a re-underwriting that decided a REFER or DECLINE (``kept_as_of`` None), and a line with an analyst's
+    override behind that REFER or DECLINE stands on the override (:func:`underwriting.standing.line_standing`, as its
+    next re-underwriting measures it)."""
     from underwriting.standing import kept_body
 
     dec = latest_decisions(records)
     dec = dec.assign(kept_as_of=pd.Series([None] * len(dec), index=dec.index, dtype=object),
                      book_standing=np.nan,
-                     skipped_outcome=pd.Series([None] * len(dec), index=dec.index, dtype=object))
+                     skipped_outcome=pd.Series([None] * len(dec), index=dec.index, dtype=object),
+                     skipped_limit=pd.Series([None] * len(dec), index=dec.index, dtype=object))
     stands = line_standing(records)
     if not stands:
         return dec
@@ -149,6 +151,7 @@ def standing_decisions(records: pd.DataFrame) -> pd.DataFrame:
             if skipped is not None:
                 dec.loc[idx, "book_standing"] = float(book)
                 dec.at[idx, "skipped_outcome"] = str(rec["outcome"])
+                dec.at[idx, "skipped_limit"] = int(rec["limit"])
                 dec.at[idx, "outcome"], dec.at[idx, "limit"] = ON_BOOK, book
         if kept:
             dec.at[idx, "kept_as_of"] = first
@@ -191,7 +194,7 @@ def _field_status(data: ReportData) -> pd.DataFrame:
     ``book_limit`` then) and its most severe alert."""
     f = data.fields[["field_id", "farmer_token"]].copy()
     dec = latest_decisions(data.decisions)
-    std = standing_decisions(data.decisions)
+    std = standing_on_page(data)  # a Book line matured before the page's date stands no more (as the table says)
     st = pd.DataFrame({"farmer_token": dec["farmer_token"], "outcome": dec["outcome"].astype(str),
                        "on_book": std["outcome"].astype(str).eq(ON_BOOK).to_numpy(),
                        "book_limit": std["book_standing"].to_numpy(), "currency": dec["currency"].astype(str)})
@@ -647,15 +650,10 @@ def matured_off_book(std: pd.DataFrame, bodies: list[dict[str, Any]], day: str,
     past (``skipped_outcome``) at 0 — a line never decided in the store :data:`MATURED` —, ``line_matured`` its maturity
     date (None elsewhere; the page lists them apart, :func:`manager_figures`)."""
     std = std.assign(line_matured=pd.Series([None] * len(std), index=std.index, dtype=object))
-    due_in_book: dict[str, str] = {}
-    if book is not None and len(book) and {"line_id", "maturity_date"} <= set(book.columns):
-        days = pd.to_datetime(book["maturity_date"]).dt.date.astype(str)
-        for line, d in zip(book["line_id"].astype(str), days, strict=True):
-            due_in_book[line] = max(d, due_in_book.get(line, d))
+    dues = book_maturities(book)
     for k, idx in enumerate(std.index):
-        blk = line_block(bodies[k])
-        due = due_in_book.get(str(blk.get("line_id") or ""), str(blk.get("line_maturity_date") or ""))
-        if pd.isna(std.at[idx, "book_standing"]) or not due or due >= day:
+        due = line_matured(bodies[k], day, dues)
+        if pd.isna(std.at[idx, "book_standing"]) or due is None:
             continue
         skipped = std.at[idx, "skipped_outcome"]
         std.at[idx, "outcome"] = str(skipped) if skipped is not None else MATURED
@@ -665,6 +663,24 @@ def matured_off_book(std: pd.DataFrame, bodies: list[dict[str, Any]], day: str,
         std.at[idx, "kept_as_of"] = None
         std.at[idx, "line_matured"] = due
     return std
+
+
+def page_day(data: ReportData) -> str:
+    """The page's date (``YYYY-MM-DD``): ``--as-of``, else the latest as-of date of its records."""
+    return data.as_of.isoformat() if data.as_of is not None else str(max(data.decisions["as_of"].astype(str)))
+
+
+def standing_on_page(data: ReportData) -> pd.DataFrame:
+    """What stands on the page's date (:func:`page_day`): :func:`standing_decisions` of the data's records without the
+    Book limits of lines matured before it (:func:`matured_off_book`, the Book's maturities of ``data.book``) — the
+    one view the Decisions table, the exposure, the map and the farmer page show (the map called a matured line
+    "Book line stands" beside the table's "no longer stands")."""
+    std = standing_decisions(data.decisions)
+    if std.empty:
+        return std.assign(line_matured=pd.Series(dtype=object))
+    bodies = [json.loads(b) if isinstance(b, str) else (b or {}) for b in std["body"]] if "body" in std else \
+        [{} for _ in range(len(std))]
+    return matured_off_book(std, bodies, page_day(data), data.book)
 
 
 def _figures_html(fig: dict[str, Any], cur: str) -> str:
@@ -715,12 +731,18 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
     crops = main_crops(data.fields)
     dec = dec.assign(crop=dec["farmer_token"].map(crops).fillna(""))
     # what stands: a line kept at a re-underwriting that re-estimated nothing counts on the decision it stands on
-    # (its REFER's indicative 0 is no estimate), a line never decided in the store on its Book limit
-    std = standing_decisions(data.decisions)
-    std = std.assign(crop=std["farmer_token"].map(crops).fillna(""))
+    # (its REFER's indicative 0 is no estimate), a line never decided in the store on its Book limit, a Book line
+    # matured before the page's date on none (:func:`standing_on_page`, as the map and the farmer page read it)
+    std = standing_on_page(data)
     std_bodies = parsed(std)
-    day = data.as_of.isoformat() if data.as_of else str(max(dec["as_of"].astype(str)))
-    std = matured_off_book(std, std_bodies, day, data.book)
+    # the crop shown: a Book line's own (the contract's, in the Book of the page's date), else the farmer's of the
+    # largest declared area — a maize line showed as winter_wheat, its farmer's largest declared field
+    book_crops = (dict(zip(data.book["line_id"].astype(str), data.book["crop"].astype(str), strict=True))
+                  if len(data.book) and {"line_id", "crop"} <= set(data.book.columns) else {})
+    line_crops = [book_crops.get(str(line_block(b).get("line_id") or "")) for b in std_bodies]
+    std = std.assign(crop=[c if c is not None else crops.get(t, "") for c, t
+                           in zip(line_crops, std["farmer_token"], strict=True)])
+    day = page_day(data)
     on_book = std["book_standing"].notna()
     # the chart: each application's latest outcome; under it, how many of them stand on their Book line
     latest = dec["outcome"].astype(str)
@@ -737,7 +759,15 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             bar_values.append(float(n_book))
             bar_colours.append(OUTCOME_COLOURS[ON_BOOK])
     granted = int(std.loc[std["outcome"].isin(GRANTING), "limit"].sum())
-    indicative = int(std.loc[std["outcome"] == "REFER", "limit"].sum())
+    # a REFER's indicative limit: the row's own, or the one of the REFER a line stands past on its Book limit (or
+    # matured past: skipped_limit) — the headline summed the REFER rows only and said 0 beside REFERs of 13,500 whose
+    # Book lines stand (an audit)
+    own = [int(sl) if sl is not None and not pd.isna(sl) else int(lim) for lim, sl
+           in zip(std["limit"], std["skipped_limit"], strict=True)]
+    refer = (std["outcome"] == "REFER") | (std["skipped_outcome"] == "REFER")
+    on_book_refer = refer & std["book_standing"].notna()
+    indicative = sum(v for v, r in zip(own, refer, strict=True) if r)
+    indicative_on_book = sum(v for v, r in zip(own, on_book_refer, strict=True) if r)
     requested = sum(int((b.get("application") or {}).get("requested_amount") or 0) for b in bodies)
     # each line's outstanding balance: its latest record's Book line block (std and dec share their rows' order)
     owed = [int(line_block(b).get("outstanding") or 0) for b in bodies]
@@ -764,7 +794,10 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                             "limit": [_money(v, cur) for v in chg["limit"]], "outcome": chg["outcome"].astype(str),
                             "reasons": chg["reason_codes"].fillna("")})
     dec_tbl = pd.DataFrame({"application": std["application_id"], "farmer": std["farmer_token"],
-                            "crop (largest declared area)": std["crop"], "outcome": std["outcome"].astype(str),
+                            ("crop (the Book line's; without one in the Book, the largest declared area)"
+                             if any(c is not None for c in line_crops) else "crop (largest declared area)"):
+                                std["crop"],
+                            "outcome": std["outcome"].astype(str),
                             "limit": [_money(v, cur) for v in std["limit"]], "reasons": std["reason_codes"].fillna("")})
     if std["kept_as_of"].notna().any():  # which rows stand on an earlier decision, or on the Book line
         dec_tbl["kept (not re-estimated)"] = [
@@ -886,7 +919,9 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
     body = [f"<h1>{escape(data.title)} — season {escape(data.season)}</h1>", _as_of_text(data, dec), _set_aside_note(data),
             f"<p class='sub'>{len(dec)} applications, {len(data.fields)} fields; granted "
             f"{_money(granted, cur)} (APPROVE and REDUCE) of {_money(requested, cur)} requested; indicative limits "
-            f"of REFER applications {_money(indicative, cur)}, not granted until an analyst decides"
+            f"of REFER applications {_money(indicative, cur)}"
+            + (f" ({_money(indicative_on_book, cur)} of them on lines standing on their Book limits meanwhile)"
+               if indicative_on_book else "") + ", not granted until an analyst decides"
             f"{escape(on_book_text)}</p>", book_note,
             "<h2>Map of fields by latest outcome (hatched: the Book line stands; wide outline: alert)</h2>",
             f"<div class='card'>{_map(data)}</div>",
@@ -895,7 +930,11 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             f"<div class='card'><h3>{escape(granted_col)} by crop ({escape(cur)})</h3>{bar_svg(list(expo['crop'].astype(str)), [v / 10 ** MINOR_DIGITS.get(cur, 2) for v in expo['limit']])}</div>",
             "</div>", "<h2>Exposure by crop and region (granted limits, each split over its fields by their stressed "
             "value" + ("; lines kept on their Book limits (BOOK) by declared crop and area" if on_book.any() else "")
-            + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "outstanding", "share")), fig_html,
+            + ")</h2>", _table(expo_tbl, num=("applications", granted_col, "outstanding", "share")),
+            # the crop rows counted a line split over crops in each (22) beside a total of distinct lines (11), unsaid
+            f"<p class='sub'>applications: a line split over several crops or regions counts in each of their rows "
+            f"({int(expo['applications'].sum())} in the rows), once in the total ({int(counted.sum())})</p>"
+            if len(expo) and int(expo["applications"].sum()) != int(counted.sum()) else "", fig_html,
             f"<p class='sub'>not in it: the {len(no_dec)} Book line(s) without a decision of the season "
             f"({escape(no_dec_sums)})</p>" if len(no_dec) else "",
             f"<h2>Limits changed at the latest checkpoint ({escape(last)})</h2><p class='sub'>records dated "
@@ -1023,7 +1062,7 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
     """Write ``farmer-<token>.html``: the farmer's fields on a map, NDVI curves against the expected
     band with checkpoints, and the decision with its reasons and computation."""
     dec = latest_decisions(data.decisions)
-    standing = standing_decisions(data.decisions)
+    standing = standing_on_page(data)  # as the portfolio page's table: a line matured before its date stands no more
     mine = dec[dec["farmer_token"] == token]
     if mine.empty:
         raise UserInputError(_no_farmer_message(data, token))
@@ -1041,7 +1080,20 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
         b = json.loads(rec.body) if isinstance(rec.body, str) else {}
         limit = escape(_money(rec.limit, cur))
         stood = standing[standing["application_id"] == rec.application_id]
-        if len(stood) and stood["kept_as_of"].notna().iloc[0]:  # a re-underwriting that re-estimated nothing
+        matured = stood["line_matured"].iloc[0] if len(stood) else None
+        if matured is not None and not pd.isna(matured):  # as the portfolio page's table: no Book limit stands
+            s0 = stood.iloc[0]
+            what = {"decision": "a first decision", "reunderwrite": "a re-underwriting",
+                    "override": "an analyst's override"}.get(str(getattr(rec, "kind", "")), "a record")
+            body.append(f"<h2>Decision {escape(str(rec.application_id))}: {_tag(str(s0['outcome']))} "
+                        f"limit {escape(_money(s0['limit'], cur))} — its Book line matured on {escape(str(matured))}"
+                        "</h2>")
+            body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is {escape(what)} that "
+                        f"decided {escape(str(rec.outcome))} (limit {limit}): its Book line matured on "
+                        f"{escape(str(matured))}, before this page's date, and its Book limit no longer stands (not "
+                        f"in the portfolio's exposure); reasons of that record: "
+                        f"{escape(str(rec.reason_codes or '—'))}</p>")
+        elif len(stood) and stood["kept_as_of"].notna().iloc[0]:  # a re-underwriting that re-estimated nothing
             s0 = stood.iloc[0]
             on = (f"its Book limit {_money(s0['limit'], cur)} (its {s0['skipped_outcome']} of {s0['as_of']} granted "
                   "nothing)" if s0["outcome"] == ON_BOOK and s0["skipped_outcome"] is not None else

@@ -12,18 +12,44 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import date
 from typing import Any
 
 import pandas as pd
 
-__all__ = ["kept_body", "kept_lines_stand", "line_block", "line_standing", "override_behind", "refer_keeps_book_limit",
-           "skips_to_book", "stands_behind", "standing_of", "standing_ids"]
+__all__ = ["book_maturities", "kept_body", "kept_lines_stand", "line_block", "line_matured", "line_standing",
+           "override_behind", "refer_keeps_book_limit", "skips_to_book", "stands_behind", "standing_of", "standing_ids"]
 
 
 def line_block(body: dict[str, Any]) -> dict[str, Any]:
     """The Book line block of a record's body: a re-underwriting's ``reunderwrite`` block, else a first decision's
     ``renewal`` block (the Book line its application renews: line id, Book limit, balances, proposed actions)."""
     return body.get("reunderwrite") or body.get("renewal") or {}
+
+
+def book_maturities(book: pd.DataFrame | None) -> dict[str, str]:
+    """Line id -> its maturity date (``YYYY-MM-DD``) in ``book``: the latest of its rows (a line renewed under its id
+    matures later); empty without a Book or its ``line_id`` and ``maturity_date`` columns."""
+    due: dict[str, str] = {}
+    if book is None or not len(book) or not {"line_id", "maturity_date"} <= set(book.columns):
+        return due
+    days = pd.to_datetime(book["maturity_date"]).dt.date.astype(str)
+    for line, d in zip(book["line_id"].astype(str), days, strict=True):
+        due[line] = max(d, due.get(line, d))
+    return due
+
+
+def line_matured(body: dict[str, Any], day: date | str, maturities: dict[str, str] | None = None) -> str | None:
+    """The maturity date of the Book line of a record's ``body`` (:func:`line_block`) when the line matured before
+    ``day`` — its Book limit no longer stands on that day (a line still stands on its maturity date) —, else None
+    (not matured, no Book line, no maturity known). The maturity is the Book's, ``maturities``
+    (:func:`book_maturities`: a line renewed under its id matures later), else the block's ``line_maturity_date``.
+    The one rule the portfolio report (its table, exposure, map), the farmer page and the decisions export judge a
+    line standing on its Book limit by (:func:`pipelines.report.matured_off_book`)."""
+    blk = line_block(body)
+    due = (maturities or {}).get(str(blk.get("line_id") or ""), str(blk.get("line_maturity_date") or "")[:10])
+    iso = day.isoformat() if isinstance(day, date) else str(day)[:10]
+    return due if due and due < iso else None
 
 
 def kept_body(kind: Any, body: Any) -> bool:

@@ -1124,12 +1124,17 @@ def upgrade_store(url: str | None = None, expect_head: str | None = None) -> Upg
 
 
 def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | None = None,
-                     url: str | None = None, book: pd.DataFrame | None = None) -> LineLinks:
+                     url: str | None = None, book: pd.DataFrame | None = None,
+                     as_of: str | date | None = None) -> LineLinks:
     """Write the stored records (optionally one season) to CSV or Parquet; returns the rows' line links
     (:class:`~underwriting._line_links.LineLinks`, ``len()``: the number of rows). ``line_id`` and ``line_link``: the
     line each record decided, named by its body (``record``) or, with ``book`` (the Book as
     :func:`underwriting.applications.read_book` reads it), for a record naming none, the one Book line of its
-    application (``book``; several: ``ambiguous``, no line id) — :func:`underwriting._line_links.line_links`."""
+    application (``book``; several: ``ambiguous``, no line id) — :func:`underwriting._line_links.line_links`.
+    ``as_of``: the date the lines' standing is judged on, as ``report portfolio --as-of`` judges it — the records
+    dated on or before it (none: a user error), a Book line matured before it standing no more (``line_matured``,
+    :func:`underwriting.standing.line_matured`); default each season's latest record date, as the report defaults."""
+    day_given = _iso_date(as_of, "--as-of")
     path = Path(out)
     kind = (fmt or path.suffix.lstrip(".") or "csv").lower()
     if kind not in ("csv", "parquet"):
@@ -1153,6 +1158,13 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
             seasons = sorted(set(store.records()["season"].astype(str)))
             raise UserInputError(f"{store.shown_url}: no stored record of season {season!r} (stored seasons: "
                                  f"{', '.join(seasons) or 'none'})")
+        if day_given is not None and len(df):  # the store as the report reads it on that date
+            if not (df["as_of"].astype(str) <= day_given).any():
+                raise UserInputError(f"{store.shown_url}: none of the {len(df)} record(s)"
+                                     + (f" of season {season}" if season is not None else "")
+                                     + f" is dated on or before --as-of {day_given} (the first is as of "
+                                     f"{min(df['as_of'].astype(str))})")
+            df = df[df["as_of"].astype(str) <= day_given].reset_index(drop=True)
     from features.atomic import write_table_atomic
 
     # one row per record, current and superseded: `current` marks each application's record in force (superseded by
@@ -1165,12 +1177,22 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     # where it stands on its Book line: never decided in the store, or (policy refer_keeps_book_limit, 2026.12.8 on)
     # its decision in force is a REFER or DECLINE that granted nothing, a kept line's or its latest record's own (an
     # analyst's override behind it stands instead): underwriting.standing.line_standing, as the report counts it
-    from underwriting.standing import line_block, line_standing
+    from underwriting.book import book_as_of
+    from underwriting.standing import book_maturities, line_block, line_matured, line_standing
 
+    # each season's date (--as-of, else its latest record's) and the Book's maturities then: a Book line matured
+    # before it stands no more — its limit counted at 21,400 the report had left out (an audit: 198,300 against
+    # the report's 176,900)
+    seasons = df["season"].astype(str) if len(df) else pd.Series([], dtype=str)
+    days = {str(sn): day_given or str(max(g.astype(str))) for sn, g in df.groupby(seasons)["as_of"]} if len(df) \
+        else {}
+    dues = {d: book_maturities(book_as_of(book, d, refuse=False)) for d in set(days.values())}
+    season_of = dict(zip(df["record_id"].astype(str), seasons, strict=True))
     lines = line_standing(df)
     ids = df["record_id"].astype(str)
     bodies = dict(zip(ids, df["body"], strict=True)) if "body" in df.columns else {}
     book_limits: dict[str, int] = {}  # standing record id -> the Book limit the line stands at
+    matured: dict[str, str] = {}  # standing record id -> its Book line's maturity, before the date: no limit stands
     on: set[str] = set()
     for rid, (stood, skipped) in lines.items():
         mark = stood or skipped or rid  # the Book line: marked on its REFER or DECLINE, else its kept record
@@ -1178,7 +1200,12 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
         if stood is None:
             b = bodies.get(rid)
             b = json.loads(b) if isinstance(b, str) else (b or {})
-            book_limits[mark] = int(line_block(b).get("book_limit") or 0)
+            day = days[season_of[rid]]
+            due = line_matured(b, day, dues[day])
+            if due is not None:
+                matured[mark] = due
+            else:
+                book_limits[mark] = int(line_block(b).get("book_limit") or 0)
     standing = (df["current"] & ~ids.isin(set(lines))) | ids.isin(on)
     # a REFER grants nothing until an analyst decides: a line standing on one stands at 0 (its Book limit, above,
     # where it has a Book line); its indicative limit is in `indicative_limit` (REFER rows only), never counted
@@ -1190,16 +1217,21 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     # an earlier policy's (before refer_keeps_book_limit), or a decided line's (D-…) — granted nothing, but its Book
     # limit and balance are still the bank's: the report lists these lines outside the exposure table
     # (pipelines.report.manager_figures), the export counted them nowhere; their sums are the report's figures
-    blocks = [line_block(json.loads(b) if isinstance(b, str) else (b or {})) if st and lim == 0 else {}
-              for b, st, lim in zip(df["body"] if "body" in df.columns else [None] * len(df), standing, limits,
-                                    strict=True)]
+    # (a matured line's neither: no longer the bank's commitment, as the report lists it apart)
+    blocks = [line_block(json.loads(b) if isinstance(b, str) else (b or {})) if st and lim == 0 and r not in matured
+              else {} for b, st, lim, r in zip(df["body"] if "body" in df.columns else [None] * len(df), standing,
+                                               limits, ids, strict=True)]
     outside = [bool(b.get("line_id")) for b in blocks]
     df = df.assign(standing=standing, standing_limit=pd.array(limits, dtype="Int64"),
                    indicative_limit=pd.array(indicative, dtype="Int64"),
                    outside_book_limit=pd.array([int(b.get("book_limit") or 0) if o else None
                                                 for b, o in zip(blocks, outside, strict=True)], dtype="Int64"),
                    outside_outstanding=pd.array([int(b.get("outstanding") or 0) if o else None
-                                                 for b, o in zip(blocks, outside, strict=True)], dtype="Int64"))
+                                                 for b, o in zip(blocks, outside, strict=True)], dtype="Int64"),
+                   # `line_matured` (standing rows): the maturity date of a Book line matured before the date, whose
+                   # limit no longer stands (standing_limit 0 or its record's), as the report leaves it out
+                   line_matured=pd.array([matured.get(r) if st else None for r, st in zip(ids, standing, strict=True)],
+                                         dtype="string"))
     # `line_id`, `line_link` (every export, with or without a Book: the file's columns do not depend on --book)
     links = line_links(df, book)
     df = df.assign(line_id=pd.array(links.line_ids, dtype="string"), line_link=pd.array(links.links, dtype="string"))

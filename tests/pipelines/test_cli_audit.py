@@ -121,6 +121,26 @@ def test_export(url: str, tmp_path: Path, name: str, extra: list[str]) -> None:
     assert df["application_id"].tolist() == ["APP3", "APP4"] and set(df["season"]) == {"2025"}
 
 
+def test_export_as_of_reads_the_store_on_that_date(url: str, tmp_path: Path) -> None:
+    """`decisions export --as-of D` (new: the export judged a Book line's standing on no date, counting a line matured
+    months before at its Book limit): the records dated on or before D, as `report portfolio --as-of` reads them; a D
+    before every record, or not a date, is one line, exit 2, nothing written. --help says the default."""
+    out = tmp_path / "d.csv"
+    res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(out), "--as-of", "2024-06-01"])
+    assert res.exit_code == 0, res.stderr
+    assert pd.read_csv(out)["application_id"].tolist() == ["APP0", "APP1", "APP2"]  # 2025's records come later
+    for day, msg in (("2025-13-01", "--as-of: expected an ISO date (YYYY-MM-DD), found '2025-13-01'"),
+                     ("2025-04-30", f"{url}: none of the 2 record(s) of season 2025 is dated on or before --as-of "
+                                    "2025-04-30 (the first is as of 2025-05-01)")):
+        bad = tmp_path / f"{day}.csv"
+        res = runner.invoke(app, ["decisions", "export", "--store", url, "--out", str(bad), "--season", "2025",
+                                  "--as-of", day])
+        assert res.exit_code == 2 and res.stderr.strip() == f"error: {msg}", res.stderr
+        assert not bad.exists()
+    text = " ".join(runner.invoke(app, ["decisions", "export", "--help"], terminal_width=200).stdout.split())
+    assert "Default: each season's latest record date" in text.replace("│ ", "").replace(" │", "")
+
+
 BOOK_HEADER = "line_id,application_id,farmer_token,currency,limit,drawn,outstanding,start_date,maturity_date,crop,region\n"
 
 

@@ -371,3 +371,85 @@ def test_dated_book_balances_are_shown_with_their_dates(tmp_path: Path) -> None:
     # an undated Book and records: the tables as before (no date column)
     plain = render_portfolio(_first_decisions(), tmp_path / "plain").read_text()
     assert "balance as of" not in plain
+
+
+def _matured_l3() -> Any:
+    """:func:`_first_decisions` on 2024-09-01, A3's Book line L-3 (farmer Fc, REFER of indicative 1,500) matured on
+    2024-07-15, A4's L-4 (DECLINE) on 2024-12-01."""
+    data = _first_decisions()
+    data.as_of = date(2024, 9, 1)
+    data.decisions["limit"] = [5_000_000, 4_400_000, 150_000, 0]
+    data.decisions["body"] = [b.replace('"line_id": "L-3"', '"line_id": "L-3", "line_maturity_date": "2024-07-15"')
+                              .replace('"line_id": "L-4"', '"line_id": "L-4", "line_maturity_date": "2024-12-01"')
+                              for b in data.decisions["body"]]
+    return data
+
+
+def test_the_map_and_the_farmer_page_leave_a_matured_book_line_as_the_table_does(tmp_path: Path) -> None:
+    """A Book line matured before the page's date: the Decisions table and the exposure left it out ("its Book limit
+    no longer stands"), but the same page's map drew its fields hatched, titled "Book line stands at USD 52,000.00",
+    and the farmer page said "the line stands on its Book limit" (an audit: L2018-00025, matured 2018-06-18, at
+    2018-09-25). Both now read the table's view (:func:`pipelines.report.standing_on_page`)."""
+    from pipelines.report import render_farmer, standing_on_page
+
+    data = _matured_l3()
+    got = standing_on_page(data).set_index("application_id")
+    assert (got.loc["A3", "outcome"], got.loc["A3", "line_matured"]) == ("REFER", "2024-07-15")
+    html = render_portfolio(data, tmp_path / "p").read_text()
+    titles = re.findall(r"<title>([^<]*)</title>", html.split("<h2>Map of fields")[1].split("<h2>")[0])
+    fc = [t for t in titles if t.startswith(("f3:", "f4:"))]
+    assert fc and all("Book line stands" not in t for t in fc), fc
+    assert any("f5: DECLINE — Book line stands at USD 30,000.00" in t for t in titles), titles  # L-4 until December
+    page = render_farmer(data, "Fc", tmp_path / "f").read_text()
+    assert "stands on its Book limit" not in page and "stands on" not in page.split("<h3>Record")[0]
+    assert "its Book line matured on 2024-07-15" in page and "Book line stands at" not in page
+    # on its maturity date the line still stands, on the map and the farmer page alike
+    data.as_of = date(2024, 7, 15)
+    html = render_portfolio(data, tmp_path / "q").read_text()
+    assert "f4: REFER — Book line stands at USD 52,000.00" in html
+    assert "the line stands on its Book limit USD 52,000.00" in render_farmer(data, "Fc", tmp_path / "g").read_text()
+
+
+def test_the_headline_counts_the_indicative_limits_of_refers_standing_on_book_lines(tmp_path: Path) -> None:
+    """The headline said "indicative limits of REFER applications USD 0.00" while the current REFERs carried 1,500 +
+    4,500 + 7,500 (the export, and the page's own actions table, agreed): it summed the rows shown REFER, and a REFER
+    whose Book line stands is shown BOOK (an audit, 2018-09-25). Now every REFER's indicative limit, said apart for
+    those whose Book lines stand; a matured line's REFER is still counted (its indicative limit is the record's)."""
+    data = _matured_l3()
+    data.as_of = date(2024, 7, 1)  # L-3 stands on its Book limit
+    html = render_portfolio(data, tmp_path / "p").read_text()
+    assert ("indicative limits of REFER applications USD 1,500.00 (USD 1,500.00 of them on lines standing on their "
+            "Book limits meanwhile), not granted until an analyst decides") in html
+    data.as_of = date(2024, 9, 1)  # matured: a REFER of 1,500, no Book line standing
+    html = render_portfolio(data, tmp_path / "q").read_text()
+    assert "indicative limits of REFER applications USD 1,500.00, not granted until an analyst decides" in html
+
+
+def test_the_exposure_says_its_crop_rows_count_a_line_once_per_crop(tmp_path: Path) -> None:
+    """The exposure's crop rows counted 22 applications and its total 11, unsaid (a line split over several crops
+    counts in each of their rows). The page says so, with both counts."""
+    data = _first_decisions()
+    b = json.loads(data.decisions.loc[2, "body"])  # A3's Book line over maize and soybean
+    b["fields"] = [{"declared_crop": "maize", "declared_area_ha": 2.0, "region": "us-nebraska"},
+                   {"declared_crop": "soybean", "declared_area_ha": 3.0, "region": "us-nebraska"}]
+    data.decisions.loc[2, "body"] = json.dumps(b)
+    html = render_portfolio(data, tmp_path).read_text()
+    expo = html.split("<h2>Exposure by crop")[1].split("<h2>")[0]
+    assert ("applications: a line split over several crops or regions counts in each of their rows (5 in the rows), "
+            "once in the total (4)") in expo
+    assert "counts in each of their rows" not in render_portfolio(_first_decisions(), tmp_path / "b").read_text()
+
+
+def test_the_decisions_crop_of_a_book_line_is_the_books(tmp_path: Path) -> None:
+    """L2018-00018 is a maize line in the Book; the Decisions table showed winter_wheat, its farmer's largest
+    declared field (an audit). A Book line's crop is the Book's (the contract), the header says so; a line not in
+    the Book keeps the largest declared area's."""
+    from tests.pipelines.test_report import _book
+
+    data = _first_decisions()
+    data.book = _book([("L-3", "P3", "Fc", 5_200_000, 0, 4_000_000),
+                       ("L-4", "P4", "Fd", 3_000_000, 0, 2_500_000)]).assign(crop=["sorghum", "maize"])
+    dec = render_portfolio(data, tmp_path).read_text().split("<h2>Decisions")[1]
+    assert "<th>crop (the Book line&#x27;s; without one in the Book, the largest declared area)</th>" in dec
+    crop = {r.split("</td>")[0].split(">")[-1]: r.split("</td>")[2].split(">")[-1] for r in dec.split("<tr>")[2:]}
+    assert crop == {"A1": "maize", "A2": "soybean", "A3": "sorghum", "A4": "maize"}, crop

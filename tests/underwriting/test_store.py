@@ -1250,3 +1250,56 @@ def test_the_export_links_a_new_applications_record_to_its_book_line(tmp_path: P
     none = export_decisions(out, url=url, book=_book([("L-X", "X9", "tokA", "USD")]))
     assert none.summary() == (", 0 linked to Book lines through the Book (0 ambiguous); no Book line has the "
                               "application id of any of the 5 record(s) naming no line")
+
+
+def test_the_export_judges_a_book_lines_maturity_on_its_as_of_date(tmp_path: Path) -> None:
+    """`decisions export` counted a Book line whose renewal was REFERRED at its Book limit (``standing_limit``) months
+    after the line had matured, while the portfolio report of the same date leaves it out (an audit: standing rows
+    198,300 against the report's exposure 176,900, the matured L2018-00025's 21,400 between them). The export now
+    judges maturity as the report does (:func:`underwriting.standing.line_matured`) on ``as_of`` — default each
+    season's latest record date, as the report's; ``--as-of`` reads the records dated on or before it — and says the
+    line matured (``line_matured``); a line matured is not listed outside the exposure either."""
+    import dataclasses
+
+    import pandas as pd
+
+    from features.errors import UserInputError
+    from tests.underwriting.test_override import decision
+    from underwriting.store import export_decisions
+
+    url = f"sqlite:///{tmp_path / 'e.db'}"
+    pol = {"parameters": {"refer_keeps_book_limit": True}}
+
+    def renewing(app: str, line: str, due: str) -> object:
+        d = decision(app, 150_000, key=f"{app}-first")
+        body = {**d.body, "outcome": "REFER", "policy": pol,
+                "renewal": {"line_id": line, "book_limit": 400_000, "outstanding": 100_000,
+                            "line_maturity_date": due}}
+        return dataclasses.replace(d, outcome="REFER", reason_codes=("FAILING_AREA_SHARE",), body=body)
+
+    with DecisionStore(url) as st:
+        st.append([renewing("M1", "L1", "2025-06-18"), renewing("S1", "L2", "2026-01-20"),
+                   decision("G1", 500_000, key="G1-first")], operator="batch")
+        st.append([decision("H1", 450_000, as_of="2025-09-10", key="H1-late")], operator="batch")
+    export_decisions(tmp_path / "d.csv", url=url)  # as of 2025-09-10, the latest record's date
+    got = pd.read_csv(tmp_path / "d.csv")
+    now = got[got["standing"]].set_index("application_id")
+    assert now["standing_limit"].to_dict() == {"M1": 0, "S1": 400_000, "G1": 500_000, "H1": 450_000}
+    assert now["line_matured"].fillna("").to_dict() == {"M1": "2025-06-18", "S1": "", "G1": "", "H1": ""}
+    assert now["indicative_limit"].dropna().to_dict() == {"M1": 150_000, "S1": 150_000}
+    assert now["outside_book_limit"].isna().all()  # matured: not the bank's commitment outside the exposure
+    export_decisions(tmp_path / "e.csv", url=url, as_of="2025-06-18")  # its last day: it stands; H1's record later
+    then = pd.read_csv(tmp_path / "e.csv")
+    assert len(then) == 3 and then["line_matured"].isna().all()
+    assert then.set_index("application_id")["standing_limit"].to_dict() == {"M1": 400_000, "S1": 400_000,
+                                                                            "G1": 500_000}
+    # a Book given renews L1 under its id: it stands on the Book's later maturity, as the report reads it
+    book = pd.DataFrame({"line_id": ["L1"], "application_id": ["M1"], "farmer_token": ["tokA"], "currency": ["USD"],
+                         "limit": [400_000], "drawn": [0], "outstanding": [0],
+                         "start_date": [pd.Timestamp("2025-06-19")], "maturity_date": [pd.Timestamp("2026-03-01")],
+                         "crop": ["maize"], "region": ["r"], "season": ["2025"]})
+    export_decisions(tmp_path / "f.csv", url=url, book=book)
+    assert pd.read_csv(tmp_path / "f.csv").set_index("application_id").loc["M1", "standing_limit"] == 400_000
+    with pytest.raises(UserInputError, match=r"none of the 4 record\(s\) is dated on or before --as-of 2025-04-30"):
+        export_decisions(tmp_path / "g.csv", url=url, as_of="2025-04-30")
+    assert not (tmp_path / "g.csv").exists()
