@@ -404,9 +404,9 @@ def _line_stands_on(store: DecisionStore, rec: DecisionRecord, as_of: str | date
     The chain is read up to ``rec``. A line on its Book limit whose maturity (the record's line block) is before the
     day explained (``as_of``, else the season's latest record date, as the portfolio report dates its page) has
     ``line_matured`` (that maturity; else None) and ``matured_before`` (the day): its Book limit no longer stands and
-    the portfolio does not count it (:func:`underwriting.book.line_matured`, the report's rule)."""
-    from underwriting.book import line_matured
-    from underwriting.standing import line_block, line_standing
+    the portfolio does not count it (:func:`underwriting.standing.line_matured`, the report's rule; explain reads no
+    Book, so the record's maturity)."""
+    from underwriting.standing import line_block, line_matured, line_standing
 
     line = line_block(rec.body)
     if not line.get("line_id"):
@@ -426,7 +426,7 @@ def _line_stands_on(store: DecisionStore, rec: DecisionRecord, as_of: str | date
             day = str(store.records(season=rec.season)["as_of"].astype(str).max())
         else:
             day = (as_of if isinstance(as_of, date) else date.fromisoformat(str(as_of).strip())).isoformat()
-        matured = line_matured(line.get("line_maturity_date"), day)
+        matured = line_matured(rec.body, day)
     return {"line_id": str(line["line_id"]), "book_limit": line.get("book_limit"), "on_record_id": on,
             "on_outcome": by_id[on].outcome if on in by_id else None,
             "on_limit": by_id[on].limit if on in by_id else None,
@@ -534,15 +534,12 @@ def _stands_text(s: dict[str, Any], cur: str) -> str:
 def _not_valued(x: Explanation, codes: Any) -> str:
     """What a REFER that re-estimated nothing (``codes``: its no-estimate codes) could not value: the fields — or,
     when the models valued some of them, which ones did not, and that the limit on the others is no estimate."""
-    failing = [f for f in x.fields if not f.evidence.get("included")]
-    valued = [f for f in x.fields if f.evidence.get("included")]
-    if not valued or not failing:
-        return f"the models could not value the fields as of {x.as_of} ({', '.join(codes)})"
-    names = ", ".join(f"{f.field_id} ({f.evidence.get('exclusion_code')}, {_num(f.evidence.get('area_used_ha'))} ha)"
-                      for f in failing)
-    return (f"the models could not value {names} as of {x.as_of}; they valued the other {len(valued)} field(s) only, "
-            f"and a limit on those leaves the rest's value and income out: its indicative {_m(x.limit, x.currency)} "
-            "is no estimate of the line")
+    from pipelines.reunderwrite import unvalued_text
+
+    text = unvalued_text([f.evidence for f in x.fields], x.as_of)
+    if all(f.evidence.get("included") for f in x.fields) or not any(f.evidence.get("included") for f in x.fields):
+        return f"{text} ({', '.join(codes)})"
+    return f"{text}: its indicative {_m(x.limit, x.currency)} is no estimate of the line"
 
 
 def _renewal_actions(x: Explanation) -> str:

@@ -1094,6 +1094,8 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                         f"in the portfolio's exposure); reasons of that record: "
                         f"{escape(str(rec.reason_codes or '—'))}</p>")
         elif len(stood) and stood["kept_as_of"].notna().iloc[0]:  # a re-underwriting that re-estimated nothing
+            from pipelines.reunderwrite import unvalued_text
+
             s0 = stood.iloc[0]
             on = (f"its Book limit {_money(s0['limit'], cur)} (its {s0['skipped_outcome']} of {s0['as_of']} granted "
                   "nothing)" if s0["outcome"] == ON_BOOK and s0["skipped_outcome"] is not None else
@@ -1104,7 +1106,8 @@ def render_farmer(data: ReportData, token: str, out_dir: str | Path) -> Path:
                         f"limit {escape(_money(s0['limit'], cur))} — kept: not re-estimated since "
                         f"{escape(str(s0['kept_as_of']))}</h2>")
             body.append(f"<p class='sub'>the latest record, as of {escape(str(rec.as_of))}, is a REFER of indicative "
-                        f"limit {limit}: the models could not value the fields then; the line is kept as it stands, "
+                        f"limit {limit}: {escape(unvalued_text(b.get('fields') or [], rec.as_of))}; the line is kept "
+                        "as it stands, "
                         f"on {escape(on)}; reasons of that record: {escape(str(rec.reason_codes or '—'))}</p>")
         elif len(stood) and (str(stood["record_id"].iloc[0] if "record_id" in stood else "") !=
                              str(getattr(rec, "record_id", "")) or stood["skipped_outcome"].notna().iloc[0]):

@@ -425,6 +425,20 @@ def is_kept(record: Any) -> bool:
     return record is not None and kept_body(getattr(record, "kind", ""), record.body)
 
 
+def unvalued_text(fields: Sequence[dict[str, Any]], as_of: Any) -> str:
+    """What a kept line's record (``fields``: its body's) says the models could not value as of ``as_of``: the fields
+    — or, when they valued some, which ones they did not (id, exclusion code, area) and that the indicative limit on
+    the others leaves those out (``explain`` and the farmer page word it alike)."""
+    failing = [f for f in fields if not f.get("included")]
+    valued = [f for f in fields if f.get("included")]
+    if not valued or not failing:
+        return f"the models could not value the fields as of {as_of}"
+    names = ", ".join(f"{f.get('field_id')} ({f.get('exclusion_code')}, {float(f.get('area_used_ha') or 0):.2f} ha)"
+                      for f in failing)
+    return (f"the models could not value {names} as of {as_of}; they valued the other {len(valued)} field(s) only, "
+            "and a limit on those leaves the rest's value and income out")
+
+
 def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
     """The :data:`NO_ESTIMATE_CODES` of a decision ``body`` that re-estimates nothing: a REFER whose only refer
     reason is the failing area share and whose failing fields fail only on those codes, each field out of the yield

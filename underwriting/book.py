@@ -39,7 +39,7 @@ import pandas as pd
 from underwriting.errors import ApplicationsError
 
 __all__ = ["BALANCE_DATE", "LINE_COLUMNS", "TERM_COLUMNS", "book_as_of", "is_dated", "balance_date_text",
-           "line_matured", "refuse_undated_open_lines"]
+           "refuse_undated_open_lines"]
 
 #: the column dating a Book row's balances (optional)
 BALANCE_DATE = "balance_as_of"
@@ -64,15 +64,6 @@ def balance_date_text(v: object) -> str | None:
     except (TypeError, ValueError):
         pass
     return pd.Timestamp(v).date().isoformat()  # type: ignore[arg-type]
-
-
-def line_matured(maturity: object, day: date | str) -> str | None:
-    """The maturity date (``YYYY-MM-DD``) of a Book line that matured before ``day``, else None (no maturity given, or
-    on or after ``day``: a line maturing on the day still stands on it) — the rule the portfolio report applies to a
-    line standing on its Book limit (:func:`pipelines.report.matured_off_book`): its limit no longer stands."""
-    due = balance_date_text(maturity) if maturity not in (None, "") else None
-    when = day.isoformat() if isinstance(day, date) else str(day)
-    return due if due is not None and due < when else None
 
 
 def book_as_of(book: pd.DataFrame | None, as_of: date | str | pd.Timestamp, *,

@@ -747,3 +747,27 @@ def test_a_held_farmers_alert_says_the_farmer_is_held_in_place_of_a_line(tmp_pat
     assert f"<td>f3</td><td>{held}</td>" in alerts and "<td>f0</td><td>L-1</td>" in alerts, alerts
     farmer = render_farmer(data, "Fc", tmp_path).read_text().split("<h2>Alerts</h2>")[1]
     assert held in farmer, farmer
+
+
+def test_the_farmer_page_of_a_kept_line_names_the_fields_the_models_could_not_value(tmp_path: Path) -> None:
+    """A line kept at a re-underwriting whose models valued some of its fields said "the models could not value the
+    fields then" (an audit: 2 of 3 fields valued); the farmer page names the fields they could not value and says
+    the indicative limit on the others leaves them out, as `explain` words it (pipelines.reunderwrite.unvalued_text)."""
+    data = _data()
+    kept = {"policy": {"parameters": {"keep_unvalued_lines": True, "kept_lines_stand": True}},
+            "reunderwrite": {"line_id": "L-1", "previous_limit": 4_000_000, "book_limit": 5_000_000,
+                             "outstanding": 100, "proposed_actions": [], "not_reestimated": ["OUT_OF_MODEL_SCOPE"]},
+            "fields": [{"field_id": "f1", "included": True, "area_used_ha": 10.0},
+                       {"field_id": "f7", "included": False, "exclusion_code": "OUT_OF_MODEL_SCOPE",
+                        "area_used_ha": 33.0}]}
+    recs = data.decisions.assign(record_id=[f"R{i}" for i in range(5)], kind=["decision"] * 4 + ["reunderwrite"],
+                                 supersedes=[None, None, None, None, "R0"])
+    extra = pd.DataFrame({"application_id": ["A1"], "farmer_token": ["Fa"], "season": "2024", "as_of": ["2024-08-01"],
+                          "outcome": ["REFER"], "limit": [0], "currency": "USD", "reason_codes": ["OUT_OF_MODEL_SCOPE"],
+                          "body": [json.dumps(kept)], "record_id": ["R5"], "kind": ["reunderwrite"],
+                          "supersedes": ["R4"]})
+    data.decisions = pd.concat([recs, extra], ignore_index=True)
+    farmer = render_farmer(data, "Fa", tmp_path).read_text()
+    assert ("the models could not value f7 (OUT_OF_MODEL_SCOPE, 33.00 ha) as of 2024-08-01; they valued the other 1 "
+            "field(s) only, and a limit on those leaves the rest&#x27;s value and income out; the line is kept as it "
+            "stands") in farmer
