@@ -665,6 +665,14 @@ def matured_off_book(std: pd.DataFrame, bodies: list[dict[str, Any]], day: str,
     return std
 
 
+def _refer_note(tbl: pd.DataFrame) -> str:
+    """Under a table whose "limit" column holds REFER rows: that a REFER's limit is indicative, not granted (the
+    headline counts them apart; an audit read them as granted)."""
+    if "outcome" not in tbl.columns or not (tbl["outcome"].astype(str) == "REFER").any():
+        return ""
+    return "<p class='sub'>limit of a REFER: indicative, not granted until an analyst decides</p>"
+
+
 def page_day(data: ReportData) -> str:
     """The page's date (``YYYY-MM-DD``): ``--as-of``, else the latest as-of date of its records."""
     return data.as_of.isoformat() if data.as_of is not None else str(max(data.decisions["as_of"].astype(str)))
@@ -942,11 +950,11 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
             "re-underwriting recorded it, an override after one included); previous limit: the "
             "one the re-underwriting replaced (the Book line's when the line had no earlier record, or one that granted "
             "nothing: a REFER or DECLINE, policy 2026.12.8 on), else the application's previous record's</p>",
-            _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)),
+            _table(chg_tbl, num=("Book limit", "previous limit", "limit"), tags=("outcome",)), _refer_note(chg_tbl),
             "<h2>Proposed actions (each line's latest re-underwriting, or the first decision on its renewal; an "
             "analyst acts on them)</h2>",
             _table(act_tbl, num=("limit", "Book limit", "outstanding", "drawn",
-                                 "undrawn frozen (Book limit − outstanding)"), tags=("outcome",)),
+                                 "undrawn frozen (Book limit − outstanding)"), tags=("outcome",)), _refer_note(act_tbl),
             ("<p class='sub'>outstanding and drawn: the balances of the Book file the record's run read, as of the "
              "date beside them (undated: the file's)</p>" if "balance as of" in act_tbl.columns else
              "<p class='sub'>outstanding and drawn: the balances as in the Book file the record's run read, undated"

@@ -287,6 +287,8 @@ def test_a_line_after_a_refer_counts_as_changed_from_its_book_limit(tmp_path: Pa
     rows = section.split("<tr>")[2:]
     assert len(rows) == 2 and ">A3<" in rows[1], section
     assert rows[1].count("USD 41,000.00") == 2 and "USD 0.00" in rows[1]  # Book limit, previous limit, limit
+    # a REFER's limit in the table is indicative (an audit read such rows as granted)
+    assert "limit of a REFER: indicative, not granted until an analyst decides" in section
 
 
 def test_portfolio_refuses_decisions_in_more_than_one_currency(tmp_path: Path) -> None:
