@@ -106,7 +106,8 @@ def _print_alerts(alerts: Any) -> None:
 def _inputs(county: Path | None, fields: Path | None, imagery: str | None, book: Path | None,
             applications: Path | None, need_book: bool = True) -> None:
     if county is not None and any(x is not None for x in (fields, imagery, book, applications)):
-        raise UserInputError("give either --county or --fields/--imagery/--book/--applications, not both")
+        files = "--fields/--imagery/--book/--applications" if need_book else "--fields/--imagery/--book"  # monitor's
+        raise UserInputError(f"give either --county or {files}, not both")
     if county is None:
         need = {"--fields": fields, "--imagery": imagery}
         if need_book:

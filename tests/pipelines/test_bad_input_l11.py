@@ -151,11 +151,11 @@ def test_monitor_as_of_before_the_season(county: Path) -> None:
 
 
 def test_monitor_refuses_a_book_beside_the_county(county: Path, tmp_path: Path) -> None:
-    """--county reads the county's own Book: a --book beside it was ignored without a word (even a missing file)."""
+    """--county reads the county's own Book: a --book beside it was ignored without a word (even a missing file).
+    The message names monitor's own options (it named --applications, which monitor does not have)."""
     r = _invoke(["monitor", "--county", str(county), "--season", SEASON, "--as-of", BEFORE, "--crop-model", "none",
                  "--book", str(tmp_path / "nope.csv")])
-    assert r.exit_code == 2 and r.stderr.strip() == (
-        "error: give either --county or --fields/--imagery/--book/--applications, not both")
+    assert r.exit_code == 2 and r.stderr.strip() == "error: give either --county or --fields/--imagery/--book, not both"
 
 
 def test_reunderwrite_as_of_before_the_season_and_a_season_not_in_the_county(county: Path, tmp_path: Path) -> None:
