@@ -828,12 +828,14 @@ def champion_move_on(history: list[dict[str, Any]], day: date) -> dict[str, Any]
     return chosen
 
 
-def champion_window(history: list[dict[str, Any]], version: str, day: date) -> tuple[str, dict[str, Any] | None]:
+def champion_window(history: list[dict[str, Any]], version: str,
+                    day: date) -> tuple[str, dict[str, Any] | None, str | None]:
     """The days a champion move of ``version`` in force from ``day`` (recorded last in ``history``) makes it the
     champion of by effective date (:func:`champion_move_on`): from when without a break (YYYY-MM-DD: ``day``, or
-    earlier where an earlier-dated move of the same version still stands) and the move that takes over after ``day``
-    (None: none does) — a promotion dated before another version's later-dated one is the champion until that date
-    only, though recorded after it."""
+    earlier where an earlier-dated move of the same version still stands), the move that takes over after ``day``
+    (None: none does) and the date from which ``version`` is the champion again after it, by a later-dated move of
+    its own (None: never) — a promotion dated before another version's later-dated one is the champion until that
+    date only, though recorded after it."""
     points = sorted({_move_effective(m) for m in history if str(m.get("alias")) == CHAMPION} - {""})
 
     def named(point: str) -> dict[str, Any] | None:
@@ -844,11 +846,13 @@ def champion_window(history: list[dict[str, Any]], version: str, day: date) -> t
         if str((named(point) or {}).get("version")) != version:
             break
         start = point
-    for point in (p for p in points if p > day.isoformat()):
+    later = [p for p in points if p > day.isoformat()]
+    for i, point in enumerate(later):
         move = named(point)
         if str((move or {}).get("version")) != version:
-            return start, move
-    return start, None
+            again = next((p for p in later[i + 1:] if str((named(p) or {}).get("version")) == version), None)
+            return start, move, again
+    return start, None, None
 
 
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
@@ -866,7 +870,8 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     promotion recorded is recorded again with the new date (``redated`` in the result): the champion stays, its date
     moves (a promotion of a simulated or back-filled season dated after the fact). A move dated before another
     recorded move's later date is the champion of the dates between only: the result then says until when and whose
-    move takes over (``until``, ``until_version``, ``until_recorded``: :func:`champion_window`)."""
+    move takes over (``until``, ``until_version``, ``until_recorded``: :func:`champion_window`) and, when a later-dated
+    move of the version itself stands after that, from when it is the champion again (``again_from``)."""
     when = effective_date(effective)
     client = _client(create=False)
     _check_model(client, name)
@@ -921,11 +926,13 @@ def _window(name: str, version: str, day: date) -> dict[str, Any]:
     """What :func:`promote` adds where a move dated ``day`` does not make ``version`` the champion of every date from
     ``day`` on (:func:`champion_window`): ``in_force_from`` (an earlier-dated move of it stands), ``until`` (the date
     another recorded move takes over), ``until_version`` (None: the alias removed) and ``until_recorded``."""
-    start, move = champion_window(alias_history(name), version, day)
+    start, move, again = champion_window(alias_history(name), version, day)
     out: dict[str, Any] = {"in_force_from": start} if start != day.isoformat() else {}
     if move is not None:
         out.update(until=_move_effective(move), until_version=move.get("version"),
                    until_recorded=str(move.get("at") or "")[:10])
+    if again is not None:
+        out["again_from"] = again
     return out
 
 

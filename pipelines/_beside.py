@@ -42,19 +42,25 @@ class Beside(Generic[R]):
     def __init__(self, proc: subprocess.Popen[bytes], out: Path, fallback: Callable[[], R]) -> None:
         self._proc, self._out, self._fallback = proc, out, fallback
         self.pid = proc.pid
+        #: set when the result came from ``fallback`` (the process failed), not from the process
+        self.fell_back = False
 
     def __call__(self) -> R:
         if self._proc.wait() == 0 and self._out.is_file():
             with self._out.open("rb") as fh:
                 result: R = pickle.load(fh)
             return result
+        self.fell_back = True
         return self._fallback()
 
 
 @contextlib.contextmanager
-def run_beside(fn: Callable[..., R], *args: Any, fallback: Callable[[], R]) -> Iterator[Beside[R]]:
+def run_beside(fn: Callable[..., R], *args: Any, fallback: Callable[[], R],
+               owned: tuple[Path, ...] = ()) -> Iterator[Beside[R]]:
     """``fn(*args)`` started in another process; yields a :class:`Beside` returning its result, or ``fallback()``
-    when the process failed. ``fn`` must be importable by its module and name, ``args`` picklable."""
+    when the process failed. ``fn`` must be importable by its module and name, ``args`` picklable. ``owned``: files
+    or folders the caller made for the process (e.g. a copy of a store it reads) that the process removes with its
+    own temporary folder when the caller is killed outright (the caller removes them otherwise)."""
     from features.atomic import private_tempdir
 
     # named with this host and process: a caller SIGKILLed after the other process ended (nothing watches then)
@@ -65,7 +71,8 @@ def run_beside(fn: Callable[..., R], *args: Any, fallback: Callable[[], R]) -> I
             pickle.dump((fn, args), fh, protocol=pickle.HIGHEST_PROTOCOL)
         # this package's own root first (where this process found it, whatever the working directory now holds)
         path = json.dumps([str(Path(__file__).resolve().parents[1]), *(p or os.getcwd() for p in sys.path)])
-        proc = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, path, str(src), str(dst), str(os.getpid())],
+        proc = subprocess.Popen([sys.executable, "-I", "-c", _BOOT, path, str(src), str(dst), str(os.getpid()),
+                                 json.dumps([str(p) for p in owned])],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             yield Beside(proc, dst, fallback)
@@ -75,14 +82,19 @@ def run_beside(fn: Callable[..., R], *args: Any, fallback: Callable[[], R]) -> I
             proc.wait()
 
 
-def _follow_parent(parent: int, folder: Path, every: float = 0.5) -> None:
-    """Ends this process, and removes its temporary folder, once its parent is gone (a caller killed with SIGKILL,
-    or SIGTERM from a scheduler's timeout, runs no ``finally`` that would stop it): a thread watching the parent id."""
+def _follow_parent(parent: int, folders: list[Path], every: float = 0.5) -> None:
+    """Ends this process, and removes its temporary folder and what the caller gave it to own (``folders``: folders
+    or files), once its parent is gone (a caller killed with SIGKILL, or SIGTERM from a scheduler's timeout, runs no
+    ``finally`` that would stop it): a thread watching the parent id."""
     def watch() -> None:
         while True:
             time.sleep(every)
             if os.getppid() != parent:
-                shutil.rmtree(folder, ignore_errors=True)
+                for folder in folders:
+                    if folder.is_dir():
+                        shutil.rmtree(folder, ignore_errors=True)
+                    else:
+                        folder.unlink(missing_ok=True)
                 os._exit(1)
 
     threading.Thread(target=watch, name="agcredit-beside-parent", daemon=True).start()
@@ -94,11 +106,13 @@ _BOOT = ("import json, sys; sys.path[:] = json.loads(sys.argv[1]); from pipeline
 
 
 def _main(argv: list[str]) -> int:
-    """The other process (IN OUT CALLER_PID): reads IN, runs, writes OUT (renamed into place when complete)."""
+    """The other process (IN OUT CALLER_PID OWNED): reads IN, runs, writes OUT (renamed into place when complete);
+    OWNED: a JSON list of paths removed with IN's folder if the caller is gone (:func:`run_beside`'s ``owned``)."""
     logging.disable(logging.WARNING)  # the caller read the same inputs and said what there was to say
     warnings.simplefilter("ignore")
     src, dst = Path(argv[0]), Path(argv[1])
-    _follow_parent(int(argv[2]), src.parent)  # the caller's id as it gave it: gone already is noticed too
+    owned = [Path(p) for p in json.loads(argv[3])] if len(argv) > 3 else []
+    _follow_parent(int(argv[2]), [src.parent, *owned])  # the caller's id as it gave it: gone already is noticed too
     with src.open("rb") as fh:
         fn, args = pickle.load(fh)
     result = fn(*args)

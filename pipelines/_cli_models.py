@@ -120,8 +120,8 @@ def promote_cmd(
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
         return
     if r.get("redated"):
-        echo(f"{r['model']}: champion v{r['version']} is now {_in_force(r)}, by {r['operator']}"
-             + (f", approved by {r['approved_by']}" if r.get("approved_by") else ""))
+        echo(f"{r['model']}: champion v{r['version']} re-dated by {r['operator']}"
+             + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; now {_in_force(r)}")
         return
     prev = f"v{r['previous']}" if r["previous"] else "none"
     echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}"
@@ -140,6 +140,8 @@ def _in_force(r: dict[str, Any]) -> str:
         by = f"v{r['until_version']}'s promotion" if r.get("until_version") else "the champion alias's removal"
         text += (f" until {r['until']}, when {by} (recorded {r['until_recorded']}, in force from {r['until']}) takes "
                  "over by effective date")
+    if r.get("again_from"):  # its own later-dated move stands after that (e.g. today's champion re-dated earlier)
+        text += f", and again from {r['again_from']} by its own later-dated move"
     return text
 
 

@@ -98,9 +98,10 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
     ``done (records as of D)`` when the first of them on or after the checkpoint are dated that day, ``done (covered
     by records as of D)`` when dated after it (re-underwriting goes forward only: that checkpoint will not run),
     ``partial (rows set aside as of D)`` when that run set fields rows aside (``--rejects``, its provenance's
-    ``fields_set_aside``: the lines of those farmers were held, not re-decided); ``no lines (no record of R)`` when no
-    record of the season dated on or before ``today`` holds a field of the row's region; else ``due`` (on or before
-    ``today``, not run yet) or ``coming``."""
+    ``fields_set_aside``: the lines of those farmers were held, not re-decided); ``no lines (no record of R)`` when the
+    store holds records of the season dated on or before ``today`` but none with a field of the row's region (before
+    the season's first record: ``due`` or ``coming``, as without one); else ``due`` (on or before ``today``, not run
+    yet) or ``coming``."""
     from pipelines.schedule import LOG_TABLE
     from pipelines.underwrite import SET_ASIDE_KEY
     from underwriting.store import DecisionStore
@@ -152,8 +153,8 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
             out.append(f"done (records as of {d})")
         elif days:
             out.append(f"done (covered by records as of {days[0]})")
-        elif (str(r.season), str(r.region)) not in lines:
-            out.append(f"no lines (no record of {r.region})")
+        elif (str(r.season), str(r.region)) not in lines and any(sn == str(r.season) for sn, _ in lines):
+            out.append(f"no lines (no record of {r.region})")  # the store's lines of the season are elsewhere
         else:
             out.append("due" if r.date.date() <= today else "coming")
     return out

@@ -411,17 +411,18 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
     # the replay reads the stored decisions only: in a process of its own beside re-underwriting (each holds the
     # interpreter lock; the demo's 2 cores ran them one after the other, ~10 s), on a copy of the store as
     # underwriting left it — the same records it read when it ran before re-underwriting
+    # (the copy in a folder the process owns: a demo killed outright leaves no copy of the records behind)
     with private_tempdir("demo-replay") as tmp:
         db = result.out / "decisions.db"
         snap = _store_snapshot(db, Path(tmp)) if db.is_file() else result.store_url  # none stored: replay says so
-        args = (str(county.path), season, as_of, fr, snap)
-        with run_beside(replay_beside, *args, fallback=lambda: replay_beside(*args)) as replayed:
+        args = (str(county.path), season, as_of, fr, snap, snap != result.store_url)
+        with run_beside(replay_beside, *args, fallback=lambda: replay_beside(*args), owned=(Path(tmp),)) as replayed:
             with stages.run("re-underwrite") as st:
                 history = county.past_series(county.current_season)  # the past seasons' series, read once for both
                 reunderwrite_stage(county, result.store_url, models, st, history)
             with stages.run("replay", before="re-underwrite") as st:
                 st.lines, st.seconds, st.cpu_seconds = replayed()
-                st.status = "ran beside"
+                st.status = "ran in this process (its own failed)" if replayed.fell_back else "ran beside"
     with stages.run("report") as st:
         result.report = report_stage(county, result.store_url, result.out / "report", st, history,
                                      crop_model=models.crop_model)
@@ -517,14 +518,20 @@ def replay_stage(county: Any, season: str, as_of: Any, featurized: Any, url: str
                 for r in moved[:5]))
 
 
-def replay_beside(county: str, season: str, as_of: Any, featurized: Any, url: str) -> tuple[list[str], float, float]:
+def replay_beside(county: str, season: str, as_of: Any, featurized: Any, url: str,
+                  copy: bool = False) -> tuple[list[str], float, float]:
     """:func:`replay_stage` on the county folder ``county`` (in a process of its own: :func:`pipelines._beside.run_beside`):
-    its lines, wall seconds and CPU seconds."""
+    its lines, wall seconds and CPU seconds; ``copy``: ``url`` is a copy of the store made for it (:func:`_store_snapshot`),
+    removed once replayed (a demo killed after would otherwise leave it)."""
     from pipelines.county import County
 
     st = Stage("replay")
     t0, c0 = time.perf_counter(), _cpu()
     replay_stage(County(county), season, as_of, featurized, url, st)
+    if copy:
+        db = Path(url.removeprefix("sqlite:///"))
+        for p in db.parent.glob(f"{db.name}*"):
+            p.unlink(missing_ok=True)
     return st.lines, time.perf_counter() - t0, _cpu() - c0
 
 
@@ -533,7 +540,8 @@ def _store_snapshot(path: Path, folder: Path) -> str:
     import sqlite3
 
     copy = folder / "decisions.db"
-    with contextlib.closing(sqlite3.connect(f"file:{path.as_posix()}?mode=ro", uri=True)) as src, \
+    # a URI from the path (``#`` or ``?`` in a folder name are escaped: a raw one opened, and created, another file)
+    with contextlib.closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as src, \
             contextlib.closing(sqlite3.connect(copy)) as dst:
         src.backup(dst)
     return f"sqlite:///{copy.as_posix()}"

@@ -300,11 +300,27 @@ def test_a_promotion_dated_before_a_later_dated_one_says_until_when_it_is_in_for
     assert (_champion_on(date(2009, 8, 31)), _champion_on(date(2009, 9, 1))) == ("3", "2")
     r = runner.invoke(app, ["models", "promote", "crop-type", "3", "--effective", "2009-08-01"])
     assert r.exit_code == 0, r.stderr
-    assert r.stdout.strip() == (f"crop-type: champion v3 is now in force from 2009-07-01 (its move dated 2009-07-01 "
-                                f"stands: the alias history is append-only) until 2009-09-01, when v2's promotion "
-                                f"(recorded {today}, in force from 2009-09-01) takes over by effective date, by "
-                                "analyst-7")
+    assert r.stdout.strip() == (f"crop-type: champion v3 re-dated by analyst-7; now in force from 2009-07-01 (its move "
+                                f"dated 2009-07-01 stands: the alias history is append-only) until 2009-09-01, when "
+                                f"v2's promotion (recorded {today}, in force from 2009-09-01) takes over by effective "
+                                "date")
     assert _champion_on(date(2009, 7, 15)) == "3"
     # dated after every other move: the line as before
     r = runner.invoke(app, ["models", "promote", "crop-type", "1", "--effective", "2009-10-01"])
     assert r.stdout.strip() == "crop-type: champion is now v1 (was v3), by analyst-7; in force from 2009-10-01", r.stdout
+
+
+def test_a_champion_re_dated_before_another_move_says_it_is_champion_again_after_it(store: Path) -> None:
+    """The review: v1 from 2009-06-01, v2 from 2009-09-01 (today's champion), then v2 re-dated to 2009-05-01 printed
+    "in force from 2009-05-01 until 2009-06-01, when v1's promotion … takes over", as if v2 ended there; its own move
+    dated 2009-09-01 still stands (the history is append-only): the line says it is the champion again from then."""
+    from models import registry
+
+    _three_versions()
+    registry.promote("crop-type", 1, effective="2009-06-01")
+    registry.promote("crop-type", 2, effective="2009-09-01")
+    r = CliRunner().invoke(app, ["models", "promote", "crop-type", "2", "--effective", "2009-05-01"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip().endswith("takes over by effective date, and again from 2009-09-01 by its own later-dated "
+                                     "move"), r.stdout
+    assert [_champion_on(date(2009, m, 15)) for m in (5, 7, 9)] == ["2", "1", "2"]

@@ -138,10 +138,14 @@ def test_a_killed_caller_takes_its_process_and_folder_with_it(tmp_path: Path) ->
     temporary folder behind; the process now notices its parent is gone, removes the folder and ends."""
     import signal
 
-    proc, pid, tmp = _spawn_caller(tmp_path, """
+    owned = tmp_path / "copy-of-a-store"  # what the caller made for the process (the demo's copy of its store)
+    owned.mkdir()
+    (owned / "decisions.db").write_text("records")
+    proc, pid, tmp = _spawn_caller(tmp_path, f"""
         import time
+        from pathlib import Path
         from pipelines._beside import run_beside
-        with run_beside(time.sleep, 120, fallback=lambda: None) as other:
+        with run_beside(time.sleep, 120, fallback=lambda: None, owned=(Path({str(owned)!r}),)) as other:
             print(other.pid, flush=True)
             time.sleep(120)
     """)
@@ -150,9 +154,10 @@ def test_a_killed_caller_takes_its_process_and_folder_with_it(tmp_path: Path) ->
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (not _ended(pid) or list(tmp.glob("agcredit-beside-*"))):
+    while time.monotonic() < deadline and (not _ended(pid) or list(tmp.glob("agcredit-beside-*")) or owned.exists()):
         time.sleep(0.2)
     assert _ended(pid) and not list(tmp.glob("agcredit-beside-*"))
+    assert not owned.exists()  # a demo killed outright left its copy of the decision records in TMPDIR
 
 
 def test_a_caller_killed_after_its_process_ended_leaves_no_folder_for_good(tmp_path: Path,

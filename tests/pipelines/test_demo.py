@@ -63,6 +63,8 @@ def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
     first = runs["first"]
     assert [s.name for s in first.stages] == STAGES
     assert first.stage("simulate").status == "skipped"
+    # the replay ran in its own process beside re-underwriting (its in-process fallback gives the same lines)
+    assert first.stage("replay").status == "ran beside"
     for name in STAGES:
         assert any(line.startswith(f"[{name}] ") and " s  " in line for line in runs["lines"])
     res = first.underwrite
@@ -206,3 +208,23 @@ def test_the_demos_forced_crop_type_promotion_names_a_checkpoint_without_held_ou
     assert len(warn) == 1 and warn[0].startswith(
         "WARNING: below its minimum metrics (checkpoint mid is in scope without held-out metrics (needs accuracy_mid, "
         "ece_mid, macro_f1_mid); accuracy_emergence >= 0.6 (found 0.5); ")
+
+
+def test_the_replays_copy_of_the_store_reads_a_folder_named_with_url_characters(tmp_path: Path) -> None:
+    """The demo's replay reads a copy of the store (SQLite's backup API, a read-only URI of the path): a `#` in
+    the demo's folder ended the URI there — SQLite opened, and created, an empty file outside the folder, and the
+    replay stopped on "no decision store there"."""
+    from underwriting.records import DecisionItem
+
+    folder = tmp_path / "demo#1"
+    folder.mkdir()
+    url = f"sqlite:///{(folder / 'decisions.db').as_posix()}"
+    with DecisionStore(url) as st:
+        st.append([DecisionItem(idempotency_key="k", application_id="A-1", farmer_token="tok", season="2024",
+                                as_of="2024-05-01", outcome="REDUCE", limit=100, currency="USD", reason_codes=(),
+                                body={"outcome": "REDUCE"})], operator="t")
+    (tmp_path / "copy").mkdir()
+    copy = demo_mod._store_snapshot(folder / "decisions.db", tmp_path / "copy")
+    with DecisionStore(copy) as st:
+        assert list(st.records()["application_id"]) == ["A-1"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["copy", "demo#1"]  # no stray file beside the folder

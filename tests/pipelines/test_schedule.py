@@ -435,3 +435,7 @@ def test_schedule_show_status_is_as_known_on_today_and_says_a_region_has_no_line
     assert rows["2024-09-12"]["us-nebraska maize pre_harvest"] == "done (ran as of 2024-09-10)"
     assert rows["2024-08-15"]["in-smallholder rice pre_season"] == "no lines (no record of in-smallholder)"
     assert rows["2024-08-15"]["us-nebraska soybean mid_season"] == "due"
+    # before the season's first record (a store of another season only): due or coming, as without a store's lines
+    early = CliRunner().invoke(app, [*args, "2024-04-20"])
+    got = {" ".join(line.split()[2:5]): " ".join(line.split()[5:]) for line in early.stdout.splitlines()[1:]}
+    assert got["in-smallholder rice pre_season"] == "coming" and got["us-nebraska maize pre_season"] == "due"
