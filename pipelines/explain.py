@@ -536,10 +536,7 @@ def _not_valued(x: Explanation, codes: Any) -> str:
     when the models valued some of them, which ones did not, and that the limit on the others is no estimate."""
     from pipelines.reunderwrite import unvalued_text
 
-    text = unvalued_text([f.evidence for f in x.fields], x.as_of)
-    if all(f.evidence.get("included") for f in x.fields) or not any(f.evidence.get("included") for f in x.fields):
-        return f"{text} ({', '.join(codes)})"
-    return f"{text}: its indicative {_m(x.limit, x.currency)} is no estimate of the line"
+    return unvalued_text([f.evidence for f in x.fields], x.as_of, list(codes or ()), _m(x.limit, x.currency))
 
 
 def _renewal_actions(x: Explanation) -> str:

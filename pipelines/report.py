@@ -686,9 +686,13 @@ def standing_on_page(data: ReportData) -> pd.DataFrame:
     std = standing_decisions(data.decisions)
     if std.empty:
         return std.assign(line_matured=pd.Series(dtype=object))
-    bodies = [json.loads(b) if isinstance(b, str) else (b or {}) for b in std["body"]] if "body" in std else \
-        [{} for _ in range(len(std))]
-    return matured_off_book(std, bodies, page_day(data), data.book)
+    return matured_off_book(std, _bodies(std), page_day(data), data.book)
+
+
+def _bodies(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The records' bodies of ``frame`` as dicts (its ``body`` column, JSON text or dicts; none: empty ones)."""
+    return [json.loads(b) if isinstance(b, str) else (b or {}) for b in frame["body"]] if "body" in frame else \
+        [{} for _ in range(len(frame))]
 
 
 def _figures_html(fig: dict[str, Any], cur: str) -> str:
@@ -731,18 +735,14 @@ def render_portfolio(data: ReportData, out_dir: str | Path, csv_dir: str | Path 
                              "apart (--fields with their fields only)")
     cur = currencies[0]
 
-    def parsed(frame: pd.DataFrame) -> list[dict[str, Any]]:
-        return [json.loads(b) if isinstance(b, str) else (b or {}) for b in frame["body"]] if "body" in frame else \
-            [{} for _ in range(len(frame))]
-
-    bodies = parsed(dec)
+    bodies = _bodies(dec)
     crops = main_crops(data.fields)
     dec = dec.assign(crop=dec["farmer_token"].map(crops).fillna(""))
     # what stands: a line kept at a re-underwriting that re-estimated nothing counts on the decision it stands on
     # (its REFER's indicative 0 is no estimate), a line never decided in the store on its Book limit, a Book line
     # matured before the page's date on none (:func:`standing_on_page`, as the map and the farmer page read it)
     std = standing_on_page(data)
-    std_bodies = parsed(std)
+    std_bodies = _bodies(std)
     # the crop shown: a Book line's own (the contract's, in the Book of the page's date), else the farmer's of the
     # largest declared area — a maize line showed as winter_wheat, its farmer's largest declared field
     book_crops = (dict(zip(data.book["line_id"].astype(str), data.book["crop"].astype(str), strict=True))

@@ -425,18 +425,21 @@ def is_kept(record: Any) -> bool:
     return record is not None and kept_body(getattr(record, "kind", ""), record.body)
 
 
-def unvalued_text(fields: Sequence[dict[str, Any]], as_of: Any) -> str:
+def unvalued_text(fields: Sequence[dict[str, Any]], as_of: Any, codes: Sequence[str] = (),
+                  indicative: str | None = None) -> str:
     """What a kept line's record (``fields``: its body's) says the models could not value as of ``as_of``: the fields
-    — or, when they valued some, which ones they did not (id, exclusion code, area) and that the indicative limit on
-    the others leaves those out (``explain`` and the farmer page word it alike)."""
+    (with their no-estimate ``codes`` when given) — or, when they valued some, which ones they did not (id, exclusion
+    code, area) and that the limit on the others leaves those out (its ``indicative`` limit, when given, no estimate
+    of the line); ``explain`` and the farmer page word it alike."""
     failing = [f for f in fields if not f.get("included")]
     valued = [f for f in fields if f.get("included")]
     if not valued or not failing:
-        return f"the models could not value the fields as of {as_of}"
+        return f"the models could not value the fields as of {as_of}" + (f" ({', '.join(codes)})" if codes else "")
     names = ", ".join(f"{f.get('field_id')} ({f.get('exclusion_code')}, {float(f.get('area_used_ha') or 0):.2f} ha)"
                       for f in failing)
     return (f"the models could not value {names} as of {as_of}; they valued the other {len(valued)} field(s) only, "
-            "and a limit on those leaves the rest's value and income out")
+            "and a limit on those leaves the rest's value and income out"
+            + (f": its indicative {indicative} is no estimate of the line" if indicative is not None else ""))
 
 
 def not_reestimated(body: dict[str, Any]) -> tuple[str, ...]:
