@@ -48,7 +48,8 @@ from models.governance import Governance
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
            "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "relocate_store",
-           "alias_version", "champion_move_on", "champion_window", "CHAMPION", "CHALLENGER"]
+           "alias_version", "champion_move_on", "champion_window", "input_profile", "INPUT_PROFILE_FILE", "CHAMPION",
+           "CHALLENGER"]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 _FLAVOUR_FILE = "agcredit_flavour.json"
@@ -495,8 +496,11 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
              params: Mapping[str, Any] | None = None, artifacts: Mapping[str, str | Path] | None = None,
              flavour: ModelFlavour | None = None, input_example: Any = None, output_example: Any = None,
              operator: str | None = None, training_data: Mapping[str, pd.DataFrame] | None = None,
-             provenance: Mapping[str, str] | None = None) -> str:
+             provenance: Mapping[str, str] | None = None, input_profile: Mapping[str, Any] | None = None) -> str:
     """Log ``model`` (with params, metrics, PNG plots, governance) in a run, register it; alias ``challenger``.
+
+    ``input_profile``: the training rows' distribution of each model input (:func:`models.stability.input_profile`),
+    logged as the run's ``input_profile.json`` — what ``agcredit models stability`` compares scored rows against.
 
     ``provenance``: what produced the version besides its data (the caller's source digest and library versions,
     ``pipelines._code_digest.registry_provenance``), kept as run and version tags ``agcredit.provenance.<key>`` (``models show``
@@ -550,6 +554,8 @@ def register(model: Any, name: str, *, metrics: Mapping[str, float], governance:
                 mlflow.log_dict({k: str(v) for k, v in sorted(params.items())}, "params.json")  # uncut
             mlflow.log_metrics(mets)
             mlflow.log_dict(governance.to_dict(), "governance.json")
+            if input_profile:
+                mlflow.log_dict(dict(input_profile), INPUT_PROFILE_FILE)
             for fname, path in (artifacts or {}).items():
                 src = Path(path)
                 if src.name != fname:
@@ -733,6 +739,38 @@ def alias_version(name: str, alias: str = CHAMPION) -> str | None:
     client = _client(create=False)
     _check_model(client, name)
     return _alias_version(client, name, alias)
+
+
+#: the run artifact holding a version's training input profile (:mod:`models.stability`)
+INPUT_PROFILE_FILE = "input_profile.json"
+
+
+def input_profile(name: str, version: str) -> dict[str, Any] | None:
+    """The training input profile a version was registered with (None: the version has none — registered before
+    2026-12-06, second, or by a trainer that profiles nothing); RegistryError: no such model or version."""
+    client = _client(create=False)
+    _check_model(client, name)
+    try:
+        mv = client.get_model_version(name, version)
+    except MlflowException:
+        raise RegistryError(problem=f"model {name!r} has no version {version}",
+                            fix=f"see the versions with: agcredit models show {name}") from None
+    try:
+        names = {Path(f.path).name for f in client.list_artifacts(str(mv.run_id))}
+    except (MlflowException, OSError) as e:
+        raise RegistryArtifactsError(problem=f"cannot list the artifacts of {name} version {version} "
+                                     f"({type(e).__name__})", fix="that location must be readable from this host") from None
+    if not names:  # every registered run logs governance.json: an empty listing is artifacts out of reach
+        raise RegistryArtifactsError(problem=f"no file could be listed in the artifacts of {name} version {version} "
+                                     f"(run {mv.run_id})", fix="that location must be readable from this host; a "
+                                     "tracking server must serve its artifacts (mlflow server --serve-artifacts)")
+    if INPUT_PROFILE_FILE not in names:
+        return None
+    try:
+        return dict(mlflow.artifacts.load_dict(f"runs:/{mv.run_id}/{INPUT_PROFILE_FILE}"))
+    except (MlflowException, OSError, ValueError) as e:
+        raise RegistryArtifactsError(problem=f"cannot read {INPUT_PROFILE_FILE} of {name} version {version} "
+                                     f"({type(e).__name__})", fix="that location must be readable from this host") from None
 
 
 def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:

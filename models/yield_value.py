@@ -216,6 +216,18 @@ class YieldModel:
         cols = [*self.numeric_columns_, *date_sources(self.date_columns_), "season", "region"]
         return cols + (["as_of"] if "as_of_day" in self.feature_names_ else [])
 
+    def input_table(self, X: pd.DataFrame) -> pd.DataFrame:
+        """The inputs the model reads from ``X``'s rows, one column per input (``feature_names_``, in order) — the
+        matrix :meth:`predict_quantiles` scores, with ``crop`` and ``region`` as text (a crop the model never saw
+        keeps its name): what :mod:`models.stability` profiles at training and compares at scoring."""
+        self._fitted()
+        self._check_columns(X)
+        t = pd.DataFrame(self._matrix(X), columns=self.feature_names_, index=X.index)
+        t["crop"] = crop_of(X).to_numpy(dtype=object)
+        t["region"] = (X["region"].astype("str").to_numpy(dtype=object) if "region" in X.columns
+                       else np.full(len(X), None, dtype=object))
+        return t
+
     def _dataset(self, M: np.ndarray, y: np.ndarray) -> Any:
         """One binned LightGBM dataset, shared by the boosters of every quantile."""
         import lightgbm as lgb

@@ -1,8 +1,10 @@
-"""``agcredit models list|show|promote|relocate``: the MLflow model registry and our alias history."""
+"""``agcredit models list|show|promote|relocate|stability``: the MLflow model registry, our alias history, and the
+input stability of a version in use."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -160,3 +162,28 @@ def relocate_cmd(
     what = ", ".join(f"{t} {n}" for t, n in counts.items())
     verb = "would rewrite" if dry_run else "rewrote"
     echo(f"registry {db}: {verb} the artifact locations to {db.parent / 'artifacts'} ({what})")
+
+
+@models_app.command("stability")
+@user_errors
+def stability_cmd(
+    name: str = typer.Argument("yield-value", help="Registered model name (input profiles: yield-value)."),
+    features: Path = typer.Option(..., "--features", help="One date's FieldFeatures Parquet (agcredit features "
+                                  "build --out, or a decision's stored features)."),
+    version: str = typer.Option("champion", "--version", help="A version number or an alias."),
+    checkpoint: str | None = typer.Option(None, "--checkpoint", help="The training checkpoint to compare with "
+                                          "(default: the one nearest the rows' date)."),
+    every: bool = typer.Option(False, "--all", help="List every input, the stable ones too."),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (every input)."),
+) -> None:
+    """Population stability (PSI) of each model input: the scored rows against the version's training rows, beside
+    how far each training season lay from the others. Exit 1 when an input is unusual (PSI >= 0.25 and above every
+    training season's) or a season-level input is outside the training seasons' values, else 0."""
+    import json
+
+    from pipelines.stability import input_stability
+
+    res = input_stability(features, name=name, version=version, checkpoint=checkpoint)
+    echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines(every=every)))
+    if res.failed():
+        raise typer.Exit(code=1)

@@ -283,6 +283,17 @@ _KEY_METRICS = ("r2_all", "naive_crop_mean_r2_all", "naive_farmer_mean_r2_all", 
                 "accuracy_emergence", "n_train", "in_sample_rmse_t_ha")
 
 
+def _stability_line(features: pd.DataFrame) -> str:
+    """The yield champion's input stability on the application date's features (models.stability): whether the
+    season it values looks like the seasons it learned from."""
+    from pipelines.stability import frame_stability
+
+    try:
+        return frame_stability(features, source="the application date's features").headline()
+    except UserInputError as e:  # e.g. a champion an earlier release's demo registered without a profile
+        return f"input stability: {e}"
+
+
 def _model_figures(versions: dict[str, str | None]) -> list[str]:
     from models.registry import governance
 
@@ -403,6 +414,7 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
                         "phenology calibration fitted without that season; `agcredit evaluate` holds out everything "
                         "and scores against truth):")
         st.lines += _model_figures(models.versions())
+        st.lines.append(_stability_line(fr.features))
     with stages.run("explain") as st:
         explain_stage(res.items, result.store_url, st)
     from features.atomic import private_tempdir
@@ -442,10 +454,10 @@ def train_yield_in_sample(county: Any) -> str:
     from models.registry import promote, register
     from models.yield_value import YieldModel, YieldModelConfig
     from pipelines.county import promotion_effective
-    from pipelines.train_yield import yield_training_table
+    from pipelines.train_yield import training_input_profile, yield_training_table
 
-    X = pd.concat(list(yield_training_table(county, county.past_seasons, ("mid", "end")).values()),
-                  ignore_index=True)
+    frames = yield_training_table(county, county.past_seasons, ("mid", "end"))
+    X = pd.concat(list(frames.values()), ignore_index=True)
     if len(X) < 8:
         raise UserInputError(f"demo: only {len(X)} past field-seasons with a reported yield; cannot train")
     y = X.pop("reported_yield_t_ha").to_numpy(dtype="float64")
@@ -456,7 +468,9 @@ def train_yield_in_sample(county: Any) -> str:
                      data=county.data_kind,
                      notes="tiny demo stand-in: trained and measured in-sample on one season; not for decisions")
     version = register(model, "yield-value", metrics=gov.metrics, governance=gov, operator=OPERATOR,
-                       training_data={"features": X, "reported_yield": pd.DataFrame({"reported_yield_t_ha": y})})
+                       training_data={"features": X, "reported_yield": pd.DataFrame({"reported_yield_t_ha": y})},
+                       input_profile=training_input_profile(model, {cp: f.drop(columns="reported_yield_t_ha")
+                                                                    for cp, f in frames.items()}))
     promote("yield-value", version, operator=OPERATOR, force=True, approved_by=APPROVER,
             effective=promotion_effective(county),
             reason="agcredit demo --size tiny: one past season only; in-sample stand-in to show the flow")

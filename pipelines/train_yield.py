@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = ["MODEL_NAME", "CHECKPOINTS", "SKILL_TOLERANCE", "TrainResult", "county_features", "yield_training_table",
            "yield_minimum_metrics", "train_yield", "train_yield_county", "train_yield_files", "read_reported",
-           "checkpoint_dates_of"]
+           "checkpoint_dates_of", "training_input_profile"]
 
 MODEL_NAME = "yield-value"
 #: checkpoints the model is trained and validated for; ``end`` first (its metrics are unprefixed)
@@ -255,6 +255,20 @@ def yield_training_table(county: County, seasons: Sequence[str] | None = None,
 
 
 # ---------------------------------------------------------------------- training
+def training_input_profile(model: YieldModel, frames: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """The training rows' distribution of each input the model reads, per checkpoint (:mod:`models.stability`:
+    registered with the version, compared by ``agcredit models stability``); a checkpoint's date is its rows' median
+    day from 1 January of their season (0 for a model that reads no date)."""
+    from models.stability import input_profile, season_groups
+
+    tables = {}
+    for cp, f in frames.items():
+        t = model.input_table(f)
+        days = t["as_of_day"].dropna() if "as_of_day" in t.columns else pd.Series(dtype="float64")
+        tables[cp] = (t, float(days.median()) if len(days) else 0.0, season_groups(f))
+    return input_profile(tables, model=MODEL_NAME)
+
+
 def yield_minimum_metrics(crops: Sequence[str], checkpoint_prefix: str = "") -> tuple[Requirement, ...]:
     """Promotion gates on one held-out season: within every crop in scope, R² no worse than the crop
     mean's by more than 0.05 (``skill_r2_<crop> >= -0.05``: one season's sampling noise, for crops whose
@@ -391,7 +405,8 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
                                         artifacts=release.plots, input_example=release.input_example,
                                         output_example=release.output_example, operator=operator,
                                         training_data={f"features_{cp}": j for cp, j in joined.items()},
-                                        provenance=registry_provenance())
+                                        provenance=registry_provenance(),
+                                        input_profile=training_input_profile(release.model, rows))
             timings["register_s"] = time.perf_counter() - t1
             if promote and (not failures or (force_reason and force_reason.strip())):
                 registry.promote(MODEL_NAME, version, operator=operator, force=bool(failures),

@@ -231,3 +231,39 @@ def test_a_promotion_s_effective_date_is_kept_by_the_server(server: str, tmp_pat
     assert moves == [("1", "2009-06-01"), ("2", datetime.now(UTC).date().isoformat())]
     move = registry.champion_move_on(registry.alias_history(name), date(2009, 8, 1))
     assert move is not None and move["version"] == "1"
+
+
+def test_a_version_s_input_profile_is_read_back_through_the_server_or_named_out_of_reach(
+        server: str, path_server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``agcredit models stability`` reads the training profile a version was registered with (a run artifact):
+    through a tracking server that serves its artifacts it comes back whole; a version registered without one is
+    None; artifacts at a path of the server's host that this host cannot read are an error naming that, not "no
+    profile"."""
+    from models import registry
+    from models.errors import RegistryArtifactsError
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    profile = {"format": 1, "model": "yield-value", "checkpoints": {"mid": {"as_of_day": 200.0, "rows": 3,
+                                                                            "features": {}}}}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    v = registry.register(TinyModel(2.0), "profiled", metrics={"r2_maize": 0.5}, governance=gov(0.5),
+                          input_profile=profile)
+    assert registry.input_profile("profiled", v) == profile
+    bare = registry.register(TinyModel(2.0), "profiled", metrics={"r2_maize": 0.5}, governance=gov(0.5))
+    assert registry.input_profile("profiled", bare) is None
+    with pytest.raises(RegistryError, match="model 'profiled' has no version 9"):
+        registry.input_profile("profiled", "9")
+    url, artifacts = path_server
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+    far = registry.register(TinyModel(2.0), "profiled-far", metrics={"r2_maize": 0.5}, governance=gov(0.5),
+                            input_profile=profile)
+    moved = artifacts.with_name("artifacts-moved-for-the-profile")
+    artifacts.rename(moved)
+    try:
+        with pytest.raises(RegistryArtifactsError, match=f"no file could be listed in the artifacts of profiled-far "
+                                                         f"version {far}"):
+            registry.input_profile("profiled-far", far)
+    finally:
+        moved.rename(artifacts)
+    assert registry.input_profile("profiled-far", far) == profile

@@ -80,6 +80,9 @@ def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
     assert "fitted without that season" in head and "fitted with that season" not in head, head
     # the tiny demo's in-sample yield figure was printed under a "held-out" heading
     assert all(" in-sample (" in line for line in first.stage("model figures").lines if "in_sample_rmse" in line)
+    # the yield champion's input stability on the application date's features (its training profile registered)
+    stab = first.stage("model figures").lines[-1]
+    assert stab.startswith(f"input stability of yield-value v1 at {first.as_of} (its ") and " inputs unusual" in stab, stab
     assert any("planted area" in line for line in first.stage("features").lines)
     # an uncalibrated phenology was credited to "the crop-type champion's" calibration
     phen = next(line for line in first.stage("features").lines if line.startswith("phenology: "))

@@ -1,0 +1,198 @@
+"""``agcredit models stability``: whether the fields a yield model scores now look like the rows it was trained on —
+the population stability index of each of its inputs (:mod:`models.stability`) against the training profile the
+version was registered with, at the checkpoint nearest the scored rows' date.
+
+A model-risk team's ongoing monitoring of a model in use: an input whose distribution moved (a season unlike every
+training season, a crop mix or a region the model rarely saw, an imagery feature whose scale changed) is where the
+model's held-out figures no longer vouch for its output. Only the rows the model values are compared (a field with a
+crop); a features file holds one date's rows (``agcredit features build --out``, or a decision's stored features).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.errors import UserInputError
+
+__all__ = ["StabilityResult", "input_stability", "frame_stability"]
+
+#: the model whose versions carry an input profile (pipelines.train_yield.training_input_profile)
+PROFILED = "yield-value"
+
+
+@dataclass
+class StabilityResult:
+    """One features table's inputs against a version's training profile (``table``: models.stability's — the
+    season-level inputs outside the training seasons' values first, then the unusual ones and the rest, each by PSI,
+    largest first, then the season-level inputs in range)."""
+
+    name: str
+    version: str
+    alias: str | None
+    source: str
+    as_of: str
+    checkpoint: str
+    checkpoint_day: float
+    chosen: bool  # the checkpoint named by the user (else the nearest the rows' day)
+    rows_day: float
+    training_rows: int
+    scored_rows: int
+    rows_without_crop: int
+    other_crops: dict[str, int]  # rows of a crop the version never learned (fallow, a crop outside its scope)
+    table: pd.DataFrame
+    not_compared: list[str] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        v = self.table["verdict"].value_counts()
+        return {k: int(v.get(k, 0)) for k in ("unusual", "shifted", "watch", "stable", "outside", "in range")}
+
+    def failed(self) -> bool:
+        """An input further from the training rows than any training season was (``unusual``), or a season-level
+        input outside the training seasons' values (exit 1)."""
+        c = self.counts()
+        return bool(c["unusual"] or c["outside"])
+
+    def lines(self, *, every: bool = False) -> list[str]:
+        """The text report: the inputs not stable (``every``: all of them), then the summary."""
+        from models.stability import PSI_SHIFT, PSI_WATCH
+
+        named = f" ({self.alias})" if self.alias else ""
+        why = "named by --checkpoint" if self.chosen else f"the one nearest the rows' day {self.rows_day:.0f}"
+        out = [f"{self.name} version {self.version}{named}: the inputs of {self.source} ({self.scored_rows} rows as "
+               f"of {self.as_of} of the crops it learned"
+               + (f"; {self.rows_without_crop} without a crop, not valued, left out" if self.rows_without_crop else "")
+               + (f"; {sum(self.other_crops.values())} of crops it never learned, left out: "
+                  + ", ".join(f"{k} {n}" for k, n in self.other_crops.items()) if self.other_crops else "")
+               + f") against its training rows of checkpoint {self.checkpoint} ({self.training_rows} rows, median "
+               f"day {self.checkpoint_day:.0f} of the season year; {why})"]
+        w = max([len("input"), *(len(str(x)) for x in self.table["input"])])
+        out.append(f"{'input':<{w}}  {'PSI':>7}  {'floor':>6}  {'seasons':>7}  {'verdict':<8} largest move (training → "
+                   "scored share)")
+        shown = self.table if every else self.table[~self.table["verdict"].isin(["stable", "in range"])]
+        for r in shown.itertuples(index=False):
+            if r.verdict in ("outside", "in range"):  # a season-level input: its one value, no PSI
+                out.append(f"{r.input:<{w}}  {'-':>7}  {'-':>6}  {'-':>7}  {r.verdict:<8} {r.largest_move}")
+                continue
+            seasons = "-" if pd.isna(r.seasons_max) else f"{r.seasons_max:.3f}"
+            out.append(f"{r.input:<{w}}  {r.psi:7.3f}  {r.floor:6.3f}  {seasons:>7}  {r.verdict:<8} {r.largest_move}: "
+                       f"{100 * r.training_share:.1f}% → {100 * r.scored_share:.1f}%")
+        c = self.counts()
+        near = int(((self.table["verdict"] != "stable") & (self.table["psi"] < 2 * self.table["floor"])).sum())
+        season = (f"; season-level (one value a season): {c['outside']} outside the training seasons' values, "
+                  f"{c['in range']} in range" if c["outside"] or c["in range"] else "")
+        out.append(f"summary: {c['unusual']} unusual (PSI ≥ {PSI_SHIFT:g} and above every training season's own "
+                   f"PSI against the others, the 'seasons' column), {c['shifted']} shifted as much as a training "
+                   f"season was (PSI ≥ {PSI_SHIFT:g}), {c['watch']} to watch ({PSI_WATCH:g}–{PSI_SHIFT:g}), "
+                   f"{c['stable']} stable, of {len(self.table)} inputs" + season
+                   + (f"; {near} of those not stable are within twice their sampling floor (as likely chance as a "
+                      "shift at this many rows)" if near else "")
+                   + (f"; not compared: {', '.join(self.not_compared)} (the season and the date, not the population)"
+                      if self.not_compared else "")
+                   + (f"; {len(self.table) - len(shown)} stable or in range not listed (--all lists them)"
+                      if len(shown) < len(self.table) else ""))
+        return out
+
+    def headline(self, top: int = 3) -> str:
+        """One line: the counts and the inputs furthest off (the demo's)."""
+        c = self.counts()
+        worst = self.table[self.table["verdict"] == "unusual"].head(top)
+        led = "; ".join(f"{r.input} PSI {r.psi:.2f} ({r.largest_move}: {100 * r.training_share:.1f}% → "
+                        f"{100 * r.scored_share:.1f}%)" for r in worst.itertuples(index=False))
+        return (f"input stability of {self.name} v{self.version} at {self.as_of} (its {self.checkpoint} training rows, "
+                f"{self.training_rows}; {self.scored_rows} rows scored): {c['unusual']} of {len(self.table)} inputs "
+                f"unusual — further from the training rows than any training season was —, {c['shifted']} shifted "
+                f"as much as a training season was, {c['outside']} season-level outside the training seasons' values"
+                + (f"; furthest: {led}" if led else "") + " (`agcredit models stability` lists them)")
+
+    def to_json(self) -> dict[str, Any]:
+        from models.stability import PSI_SHIFT, PSI_WATCH, SHARE_FLOOR
+
+        return {"model": self.name, "version": self.version, "alias": self.alias, "features": self.source,
+                "as_of": self.as_of, "checkpoint": self.checkpoint, "checkpoint_day": self.checkpoint_day,
+                "checkpoint_chosen": self.chosen, "rows_day": self.rows_day, "training_rows": self.training_rows,
+                "scored_rows": self.scored_rows, "rows_without_crop": self.rows_without_crop,
+                "other_crops": self.other_crops,
+                "thresholds": {"watch": PSI_WATCH, "shifted": PSI_SHIFT, "share_floor": SHARE_FLOOR},
+                "counts": self.counts(), "not_compared": self.not_compared,
+                "inputs": [{k: (None if isinstance(v, float) and v != v else float(v) if isinstance(v, float) else v)
+                            for k, v in r.items()} for r in self.table.to_dict(orient="records")]}
+
+
+def _read_features(path: Path) -> pd.DataFrame:
+    from features.contracts import check_field_features
+    from pipelines.errors import read_checked
+
+    if not path.is_file():
+        raise UserInputError(f"{path}: features file not found")
+    feats = read_checked(path, f"{path}: features file", lambda: pd.read_parquet(path), "Parquet")
+    if feats.empty:
+        raise UserInputError(f"{path}: features file has no rows")
+    return check_field_features(feats, where=path.name)
+
+
+def input_stability(features: str | Path, *, name: str = PROFILED, version: str = "champion",
+                    checkpoint: str | None = None) -> StabilityResult:
+    """The PSI of each input of ``name``'s ``version`` (a number or an alias) on ``features`` (a FieldFeatures
+    Parquet of one date) against the version's training profile; every user error a one-line
+    :class:`UserInputError`."""
+    if name != PROFILED:
+        raise UserInputError(f"models stability: input profiles are kept for {PROFILED} only, not {name!r}")
+    path = Path(features)
+    return frame_stability(_read_features(path), source=path.name, where=str(path), name=name, version=version,
+                           checkpoint=checkpoint)
+
+
+def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = None, name: str = PROFILED,
+                    version: str = "champion", checkpoint: str | None = None) -> StabilityResult:
+    """:func:`input_stability` of a FieldFeatures frame already read (``source``: how the report names it;
+    ``where``: how errors name it)."""
+    from models import registry
+    from models.stability import NOT_COMPARED, nearest_checkpoint, season_groups, stability_table
+    from models.yield_value import crop_of, known_crop
+
+    path = where or source
+    dates = sorted(pd.to_datetime(feats["as_of"]).dt.strftime("%Y-%m-%d").unique())
+    if len(dates) != 1:
+        raise UserInputError(f"{path}: features file holds rows as of {len(dates)} dates ({', '.join(dates[:4])}"
+                             f"{', …' if len(dates) > 4 else ''}); give one date's rows (one features build)")
+    alias = None if version.isdigit() else version
+    v = version if alias is None else registry.alias_version(name, alias)
+    if v is None:
+        raise UserInputError(f"model registry: model {name!r} has no {alias!r} alias (promote a version: agcredit "
+                             f"models promote {name} VERSION)")
+    profile = registry.input_profile(name, v)
+    if profile is None:
+        raise UserInputError(f"{name} version {v} was registered without an input profile (before 2026-12-06, "
+                             "second): train a new version to monitor its inputs (agcredit train yield ...)")
+    if checkpoint is not None and checkpoint not in profile["checkpoints"]:
+        raise UserInputError(f"models stability --checkpoint {checkpoint!r}: {name} version {v} profiled "
+                             f"{', '.join(sorted(profile['checkpoints']))}")
+    model = registry.resolve(name, v).model
+    # the rows the model values: a crop it learned (a field taken for fallow, or a crop outside its scope, has no
+    # yield of its own here — its imagery would read as a shift of every input)
+    crop = crop_of(feats)
+    has_crop = known_crop(feats)
+    learned = has_crop & crop.isin(model.categories_["crop"]).to_numpy()
+    scored = feats[learned]
+    if scored.empty:
+        raise UserInputError(f"{path}: no row has a crop {name} version {v} learned ({', '.join(model.categories_['crop'])}"
+                             "), nothing to compare")
+    others = crop[has_crop & ~learned].value_counts()
+    table = model.input_table(scored)
+    day = float(table["as_of_day"].median()) if "as_of_day" in table.columns else 0.0
+    cp = checkpoint or nearest_checkpoint(profile, day)
+    prof = profile["checkpoints"][cp]
+    res = stability_table(profile, cp, table, season_groups(scored))
+    res = res.assign(_o=res["verdict"].map({"outside": 0, "unusual": 1, "in range": 3}).fillna(2)).sort_values(
+        ["_o", "psi", "input"], ascending=[True, False, True], kind="stable").drop(columns="_o")
+    return StabilityResult(name=name, version=str(v), alias=alias, source=source, as_of=dates[0], checkpoint=cp,
+                           checkpoint_day=float(prof["as_of_day"]), chosen=checkpoint is not None, rows_day=day,
+                           training_rows=int(prof["rows"]), scored_rows=len(scored),
+                           rows_without_crop=int((~has_crop).sum()),
+                           other_crops={str(k): int(n) for k, n in sorted(others.items(), key=lambda x: (-x[1], x[0]))},
+                           table=res.reset_index(drop=True),
+                           not_compared=[c for c in NOT_COMPARED if c in prof["features"]])

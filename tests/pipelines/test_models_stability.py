@@ -1,0 +1,139 @@
+"""``agcredit models stability``: a trained yield-value version carries its training input profile, and the command
+compares a features file's inputs against it (PSI per input), through the real registry and CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.contracts import FIELD_FEATURES
+from pipelines import train_yield
+from pipelines.cli import app
+from tests.pipelines.test_train_yield import FAST, synth_features
+
+pytestmark = pytest.mark.filterwarnings(
+    # mlflow's own: pickling a python_model object and SQLAlchemy on its sqlite store (third party, unavoidable)
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning",
+)
+
+
+def _full(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows carrying every FieldFeatures contract column, as a features build writes them."""
+    out = df.copy()
+    for c in FIELD_FEATURES.columns:
+        if c.name not in out.columns:
+            out[c.name] = (pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]") if c.kind == "date"
+                           else pd.Series([None] * len(out), dtype="str") if c.kind == "str"
+                           else (False if c.kind == "bool" else 0 if c.kind == "int" else np.nan))
+    return out.assign(overlap_fraction=0.0, geometry_valid=True, geometry_hash="h")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two versions of yield-value in one registry: v1 with its input profile, v2 registered without one (as every
+    version before this release)."""
+    root = tmp_path_factory.mktemp("stability")
+    (root / "reg").mkdir()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/reg/mlflow.db")
+        feats, rep = synth_features()
+        feats = {cp: _full(f) for cp, f in feats.items()}
+        res = train_yield.train_yield(feats, rep, data="synthetic", config=FAST, operator="tester", promote=False)
+        from models import registry
+
+        profile = registry.input_profile("yield-value", res.version)
+        mp.setattr(train_yield, "training_input_profile", lambda model, frames: None)
+        old = train_yield.train_yield(feats, rep, data="synthetic", config=FAST, operator="tester", promote=False)
+    new, _ = synth_features(seasons=("2016",), seed=9)  # a later season drawn like the training ones
+    mid = _full(new["mid"])
+    mid.to_parquet(root / "alike.parquet")
+    mid.assign(ndvi_max=mid["ndvi_max"] - 0.25).to_parquet(root / "drier.parquet")
+    return {"root": root, "uri": f"sqlite:///{root}/reg/mlflow.db", "v": res.version, "old": old.version,
+            "profile": profile, "n_rows": res.n_rows}
+
+
+def _run(trained: dict, monkeypatch: pytest.MonkeyPatch, *args: str) -> object:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    return CliRunner().invoke(app, ["models", "stability", *args])
+
+
+def test_the_version_is_registered_with_its_training_rows_profile(trained: dict) -> None:
+    p = trained["profile"]
+    assert p is not None and p["model"] == "yield-value" and sorted(p["checkpoints"]) == ["end", "mid"]
+    for cp in ("end", "mid"):
+        assert p["checkpoints"][cp]["rows"] == trained["n_rows"][cp]  # the rows with a reported yield
+    # the day of each checkpoint's rows: 20 July and 15 October of their season (day 200 / 287 of a non-leap year)
+    assert p["checkpoints"]["mid"]["as_of_day"] in (200.0, 201.0) and p["checkpoints"]["end"]["as_of_day"] in (287.0,
+                                                                                                               288.0)
+    f = p["checkpoints"]["mid"]["features"]
+    assert {"ndvi_max", "feat_x", "crop", "region", "as_of_day"} <= set(f)
+    assert f["crop"]["levels"] == ["maize", "soybean"] and f["ndvi_max"]["kind"] == "bins"
+    # each training season against the others (seasons 2011–2015 drawn alike: far below the 0.25 threshold)
+    assert sorted(f["ndvi_max"]["season_psi"]) == [f"{s}|us-nebraska" for s in ("2011", "2012", "2013", "2014", "2015")]
+    assert max(f["ndvi_max"]["season_psi"].values()) < 0.25
+    assert f["field_area_ha"]["kind"] == "season_level" and f["field_area_ha"]["season_values"] == [20.0] * 5
+
+
+def test_a_season_like_the_training_ones_is_stable_and_a_drier_one_is_shifted(trained: dict,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    r = _run(trained, monkeypatch, "--features", str(trained["root"] / "alike.parquet"), "--version", trained["v"])
+    assert r.exit_code == 0, r.stderr
+    assert "checkpoint mid" in r.stdout and "the one nearest the rows' day 201" in r.stdout
+    assert "summary: 0 unusual" in r.stdout and "ndvi_max" not in r.stdout  # stable inputs are not listed
+    assert "stable or in range not listed (--all lists them)" in r.stdout
+    r = _run(trained, monkeypatch, "--features", str(trained["root"] / "drier.parquet"), "--version", trained["v"])
+    assert r.exit_code == 1, r.stderr  # an input further off than any training season: a monitoring job's failure
+    line = next(x for x in r.stdout.splitlines() if x.startswith("ndvi_max"))
+    assert "unusual" in line and "[-inf, " in line
+    assert "summary: 1 unusual (PSI ≥ 0.25 and above every training season's own PSI" in r.stdout
+    r = _run(trained, monkeypatch, "--features", str(trained["root"] / "drier.parquet"), "--version", trained["v"],
+             "--checkpoint", "end", "--json")
+    assert r.exit_code == 1
+    out = json.loads(r.stdout)
+    assert out["checkpoint"] == "end" and out["checkpoint_chosen"] and out["counts"]["unusual"] >= 1
+    assert out["inputs"][0]["input"] == "ndvi_max" and out["not_compared"] == ["as_of_day"]
+
+
+@pytest.mark.parametrize("case", ["no profile", "crop-type", "checkpoint", "two dates", "empty", "missing", "alias",
+                                  "columns", "no crop"])
+def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    root = trained["root"]
+    alike = str(root / "alike.parquet")
+    args = {"no profile": ["--features", alike, "--version", trained["old"]],
+            "crop-type": ["crop-type", "--features", alike, "--version", trained["v"]],
+            "checkpoint": ["--features", alike, "--version", trained["v"], "--checkpoint", "harvest"],
+            "two dates": ["--features", str(root / "two.parquet"), "--version", trained["v"]],
+            "empty": ["--features", str(root / "empty.parquet"), "--version", trained["v"]],
+            "missing": ["--features", str(root / "none.parquet"), "--version", trained["v"]],
+            "alias": ["--features", alike],
+            "columns": ["--features", str(root / "cols.parquet"), "--version", trained["v"]],
+            "no crop": ["--features", str(root / "fallow.parquet"), "--version", trained["v"]]}[case]
+    if case == "two dates":
+        a = pd.read_parquet(alike)
+        later = a.assign(as_of=a["as_of"] + pd.Timedelta(days=30), field_id="g" + a["field_id"])  # other fields
+        pd.concat([a, later]).to_parquet(root / "two.parquet")
+    if case == "empty":
+        (root / "empty.parquet").write_bytes(b"")
+    if case == "columns":  # a features file of another model's making: the version's own message
+        pd.read_parquet(alike).drop(columns="feat_x").to_parquet(root / "cols.parquet")
+    if case == "no crop":  # every field taken for fallow: nothing the version learned
+        pd.read_parquet(alike).assign(declared_crop="fallow").to_parquet(root / "fallow.parquet")
+    want = {"no profile": f"yield-value version {trained['old']} was registered without an input profile",
+            "crop-type": "input profiles are kept for yield-value only, not 'crop-type'",
+            "checkpoint": "--checkpoint 'harvest': yield-value version 1 profiled end, mid",
+            "two dates": "features file holds rows as of 2 dates (2016-07-20, 2016-08-19)",
+            "empty": "features file is empty (0 bytes)",
+            "missing": "features file not found",
+            "alias": "has no 'champion' alias",
+            "columns": "yield-value: features do not match the training columns: missing columns feat_x",
+            "no crop": "fallow.parquet: no row has a crop yield-value version 1 learned (maize, soybean)"}[case]
+    r = _run(trained, monkeypatch, *args)
+    assert r.exit_code == 2, (r.stdout, r.stderr)
+    assert len(r.stderr.strip().splitlines()) == 1 and want in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and r.stdout == ""
