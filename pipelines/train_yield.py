@@ -263,7 +263,9 @@ def training_input_profile(model: YieldModel, frames: Mapping[str, pd.DataFrame]
 
     tables = {}
     for cp, f in frames.items():
-        t = model.input_table(f)
+        # a column another checkpoint's rows carry (the model was fitted on all of them) is empty here, as in the fit
+        gone = [c for c in model.numeric_columns_ if c not in f.columns]
+        t = model.input_table(f.assign(**dict.fromkeys(gone, float("nan"))) if gone else f)
         days = t["as_of_day"].dropna() if "as_of_day" in t.columns else pd.Series(dtype="float64")
         tables[cp] = (t, float(days.median()) if len(days) else 0.0, season_groups(f))
     return input_profile(tables, model=MODEL_NAME)

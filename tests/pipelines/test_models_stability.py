@@ -137,3 +137,16 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1 and want in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
+
+
+def test_a_column_one_checkpoint_lacks_is_profiled_empty_there_not_a_failed_registration() -> None:
+    """The version is fitted on every checkpoint's rows together: a column only the end-of-season rows carry is an
+    empty column of the mid-season rows, as in the fit (the profile must not refuse what the fit accepted)."""
+    from models.yield_value import YieldModel
+
+    feats, _ = synth_features()
+    feats["end"] = feats["end"].assign(only_end=np.arange(len(feats["end"]), dtype="float64"))
+    model = YieldModel(FAST).fit(pd.concat(list(feats.values()), ignore_index=True), np.ones(1000))
+    prof = train_yield.training_input_profile(model, feats)["checkpoints"]
+    assert prof["mid"]["features"]["only_end"]["missing"] == 1.0
+    assert prof["end"]["features"]["only_end"]["missing"] == 0.0 and prof["end"]["features"]["only_end"]["kind"] == "bins"
