@@ -1268,3 +1268,286 @@ def _alerts_with_sliding_ratio(monkeypatch: pytest.MonkeyPatch, obs: pd.DataFram
     monkeypatch.setattr(mon, "cohort_ratio", sliding)
     empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
     return detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
+
+
+def _dates(days: Any) -> np.ndarray:
+    """Acquisition dates ``days`` after the season start, as the alert rules take them."""
+    return (pd.Timestamp(START) + pd.to_timedelta(np.asarray(days), unit="D")).to_numpy()
+
+
+def test_came_up_date_at_its_thresholds() -> None:
+    """The boundaries :func:`came_up_date` documents, on hand-made series: "at or above ``emerged``" (an observation
+    of exactly 0.3 came up); with ``rise`` an observation dated before the expected day counts "at least ``rise``
+    above the lowest earlier" one (exactly 0.25 above counts), and without an expected day (None) only such a rise
+    does — a field green from its first observation, or green by less than ``rise`` above its lowest, never came up
+    (binary fractions: the differences are exact)."""
+    d = _dates([0, 10, 20, 30])
+    assert came_up_date(d, np.array([0.1, 0.3, 0.2, 0.2]), 0.3, 0.0, None) == d[1]
+    assert came_up_date(d, np.array([0.1, 0.25, 0.25, 0.25]), 0.3, 0.0, None) is None
+    late = pd.Timestamp(START) + pd.Timedelta(days=100)  # every observation before the expected day
+    assert came_up_date(d, np.array([0.25, 0.5, 0.5, 0.5]), 0.3, 0.25, late) == d[1]
+    assert came_up_date(d, np.array([0.25, 0.375, 0.5, 0.5]), 0.3, 0.25, late) == d[2]
+    assert came_up_date(d, np.array([0.25, 0.5, 0.5, 0.5]), 0.3, 0.25, None) == d[1]
+    assert came_up_date(d, np.array([0.6, 0.6, 0.6, 0.6]), 0.3, 0.1, None) is None
+    assert came_up_date(d, np.array([0.125, 0.375, 0.375, 0.375]), 0.3, 0.5, None) is None
+
+
+def test_a_cleared_canopy_at_its_threshold() -> None:
+    """:func:`cleared_canopy_date`'s "standing earlier (at or above ``emerged``)": a first observation of exactly
+    ``emerged`` (0.3) before the field was seen bare is a canopy, cleared by that bare observation (dated before the
+    crop's expected day); one a little below it (0.25) was no canopy."""
+    d = _dates([0, 10, 20, 30])
+    due = pd.Timestamp(START) + pd.Timedelta(days=25)
+    assert cleared_canopy_date(d, np.array([0.3, 0.1, 0.1, 0.6]), 0.3, due) == d[2]
+    assert cleared_canopy_date(d, np.array([0.25, 0.1, 0.1, 0.6]), 0.3, due) is None
+
+
+def test_watch_needs_two_clear_observations_in_a_row_below_a_green_p10() -> None:
+    """WATCH, on a hand-made band (P10 0.5 every day of season; a second crop's P10 exactly ``emerged``, 0.3, and a
+    third's just below it): NDVI below P10 on two clear observations in a row, raised on the second — one below, then
+    one above, is nothing; NDVI equal to P10 is not below it; a P10 of exactly ``emerged`` is a green crop (a field
+    of two clear observations is enough), one below it is bare soil and says nothing."""
+    days = np.arange(0, 201)
+    bands = pd.concat([pd.DataFrame({"region": "r", "crop": c, "day": days, "n_fields": 20, "p10": lo, "p50": 0.7,
+                                     "p90": 0.8}) for c, lo in (("maize", 0.5), ("soy", 0.3), ("oat", 0.29))])
+    obs = {"twice": ([0, 10, 20, 30, 40], [0.6, 0.45, 0.6, 0.45, 0.45]),  # below on 10, then on 30 and 40
+           "equal": ([0, 10, 20, 30, 40], [0.6, 0.5, 0.5, 0.6, 0.6]),  # on P10, not below it
+           "soy": ([20, 30], [0.2, 0.2]), "oat": ([20, 30], [0.2, 0.2])}
+    cur = pd.concat([_series(f, "2024", np.asarray(d), np.asarray(v)) for f, (d, v) in obs.items()])
+    fields = pd.DataFrame({"field_id": list(obs), "season": "2024", "crop": ["maize", "maize", "soy", "oat"],
+                           "region": "r"})
+    em = {("r", c): 300 for c in ("maize", "soy", "oat")}  # no NOT_PLANTED before day 325
+    al = detect_alerts(clear_ndvi(cur), fields, bands, START + timedelta(days=60), START, em)
+    got = {(f, a, str(d.date())) for f, a, d in zip(al["field_id"], al["alert"], al["date"], strict=True)}
+    assert got == {("twice", "WATCH", "2024-05-11"), ("soy", "WATCH", "2024-05-01")}
+    ev = json.loads(al.loc[al["field_id"] == "twice", "evidence"].iloc[0])
+    assert ev == {"dates": ["2024-05-01", "2024-05-11"], "ndvi": [0.45, 0.45], "expected_p10": [0.5, 0.5]}
+
+
+def test_emerging_and_the_not_planted_date_at_their_thresholds() -> None:
+    """:func:`emerging`: the latest clear NDVI "at least ``rise`` above the lowest so far" (exactly 0.125 above is
+    rising; no observation is not); :func:`first_not_planted_date`: the first acquisition "on or after the
+    deadline" (one dated on it), skipped while the field's latest observation is such a rising one, and with
+    ``seen_from`` a field seen once — bare, after its expected emergence day — is raised on it; a field never seen
+    is raised on the deadline only without ``seen_from`` (``np_seen`` off)."""
+    from pipelines.monitor import first_not_planted_date
+
+    assert emerging(np.array([0.25, 0.125, 0.25]), 0.125)
+    assert not emerging(np.array([0.25, 0.125, 0.1875]), 0.125)
+    assert not emerging(np.array([]), 0.05)
+    grid = _dates(np.arange(0, 101, 10))
+    deadline = pd.Timestamp(START) + pd.Timedelta(days=50)
+    flat = np.full(len(grid), 0.125)
+    assert first_not_planted_date(grid, deadline, grid, flat, 0.05) == deadline
+    d = _dates([0, 20, 50, 70])
+    rising = np.array([0.125, 0.125, 0.25, 0.25])  # 0.125 above its lowest from day 50 on: coming up
+    assert first_not_planted_date(grid, deadline, d, rising, 0.125) is None
+    assert first_not_planted_date(grid, deadline, d, rising, 0.25) == deadline
+    once = _dates([45])
+    expected = pd.Timestamp(START) + pd.Timedelta(days=40)
+    assert first_not_planted_date(grid, deadline, once, np.array([0.125]), 0.05, expected) == deadline
+    assert first_not_planted_date(grid, deadline, once[:0], np.array([]), 0.05, expected) is None
+    assert first_not_planted_date(grid, deadline, once[:0], np.array([]), 0.05) == deadline  # never seen, np_seen off
+
+
+def _collapse_of(greenup: int, collapse: int) -> tuple[list[int], list[float]]:
+    """A field bare (0.1) on day 0 and on ``greenup - 1`` (its green-up day is the day after: the earliest it can
+    have been), green (0.7) every 10 days from ``greenup + 9`` and bare again on ``collapse`` and 10 days later."""
+    green = list(range(greenup + 9, collapse, 10))
+    days = [0, greenup - 1, *green, collapse, collapse + 10]
+    return days, [0.1, 0.1, *[0.7] * len(green), 0.1, 0.1]
+
+
+def test_timing_limits_at_their_thresholds() -> None:
+    """The timing rule on a hand-made expectation (collapse days P25 150, P75 160; green-up-to-collapse durations
+    P25 110, P75 120): CROP_FAILURE when the collapse day is earlier than 150 - 3 x 10 = 120 or the duration shorter
+    than 110 - 3 x 10 = 80; else EARLY_HARVEST when the day is earlier than 150 - 0.5 x 10 = 145 after a duration
+    shorter than 110 — each "earlier" and "shorter" strict: a field on a line is on the milder side of it (few
+    fields: no peers needed)."""
+    timing = pd.DataFrame([{"region": "r", "crop": "maize", "n": 20, "collapse_p25": 150.0, "collapse_p50": 155.0,
+                            "collapse_p75": 160.0, "duration_p25": 110.0, "duration_p50": 115.0,
+                            "duration_p75": 120.0, "unit": "days"}])
+    days = np.arange(0, 251)
+    bands = pd.DataFrame({"region": "r", "crop": "maize", "day": days, "n_fields": 20, "p10": 0.1, "p50": 0.7,
+                          "p90": 0.8})
+    cases = {"on_day_line": (11, 120),  # day 120, 109 days: not a failure, early
+             "on_duration_line": (41, 121),  # day 121, 80 days: not a failure, early
+             "on_early_line": (41, 145),  # day 145, 104 days: not early
+             "on_usual_duration": (21, 131),  # day 131, 110 days: not early
+             "failed_by_day": (11, 110), "failed_by_duration": (61, 140)}  # day 110; 79 days
+    cur = pd.concat([_series(f, "2024", *map(np.asarray, _collapse_of(g, c))) for f, (g, c) in cases.items()])
+    fields = pd.DataFrame({"field_id": list(cases), "season": "2024", "crop": "maize", "region": "r"})
+    al = detect_alerts(clear_ndvi(cur), fields, bands, START + timedelta(days=240), START, {("r", "maize"): 5},
+                       timing=timing)
+    got = dict(zip(al["field_id"], al["alert"], strict=True))
+    assert got == {"on_day_line": "EARLY_HARVEST", "on_duration_line": "EARLY_HARVEST",
+                   "failed_by_day": "CROP_FAILURE", "failed_by_duration": "CROP_FAILURE"}
+    ev = {f: json.loads(e) for f, e in zip(al["field_id"], al["evidence"], strict=True)}
+    assert (ev["on_day_line"]["collapse_day"], ev["on_day_line"]["greenup_day"]) == (120, 11)
+    assert ev["on_duration_line"]["duration_days"] == 80 and ev["on_day_line"]["failure_before_day"] == 120.0
+
+
+def test_the_band_rule_at_its_thresholds() -> None:
+    """Without past timing a collapse is a failure "when the band's median is still ≥ ``green`` and the day is
+    within 20 days of the band's peak" (day of the second bare observation): on a band whose median peaks (0.8) on
+    day 60 and is 0.45 (exactly ``green``) otherwise, a collapse confirmed on day 80 is a failure, one confirmed on
+    day 81 is not (an early harvest)."""
+    days = np.arange(0, 251)
+    bands = pd.DataFrame({"region": "r", "crop": "maize", "day": days, "n_fields": 20, "p10": 0.1,
+                          "p50": np.where(days == 60, 0.8, 0.45), "p90": 0.9})
+    cur = pd.concat([_series(f, "2024", *map(np.asarray, _collapse_of(11, c)))
+                     for f, c in (("day80", 70), ("day81", 71))])
+    fields = pd.DataFrame({"field_id": ["day80", "day81"], "season": "2024", "crop": "maize", "region": "r"})
+    al = detect_alerts(clear_ndvi(cur), fields, bands, START + timedelta(days=240), START, {("r", "maize"): 5})
+    got = {(f, a, str(d.date())) for f, a, d in zip(al["field_id"], al["alert"], al["date"], strict=True)}
+    assert got == {("day80", "CROP_FAILURE", str(START + timedelta(days=80))),
+                   ("day81", "EARLY_HARVEST", str(START + timedelta(days=81)))}
+
+
+def test_the_mismatch_rule_at_its_thresholds() -> None:
+    """:func:`mismatch_passes` and :func:`candidate_prob` on the documented limits: a declared-crop probability
+    "below the policy's 0.20" (0.20 itself is not), vetoed by a cohort ratio "≤ ``mismatch_cohort_ratio``" (1.0
+    itself vetoes, 1.5 does not); ``mismatch_cohort_days=0`` turns the cohort check off — no season branch (0.45 at a
+    ratio of 5 is no mismatch) and candidates below 0.20 only —, as ``mismatch_season_ratio=0`` turns that branch
+    off."""
+    from pipelines.monitor import candidate_prob, mismatch_passes
+
+    p = AlertParams()
+    nan = float("nan")
+    assert mismatch_passes(0.19, nan, p) and not mismatch_passes(0.20, nan, p)
+    assert not mismatch_passes(0.1, 1.0, p) and mismatch_passes(0.1, 1.5, p)
+    off = AlertParams(mismatch_cohort_days=0)
+    assert mismatch_passes(0.45, 5.0, p) and not mismatch_passes(0.45, 5.0, off) and mismatch_passes(0.1, nan, off)
+    assert not mismatch_passes(0.45, 5.0, AlertParams(mismatch_season_ratio=0))
+    assert candidate_prob(p) == 0.5
+    assert candidate_prob(off) == 0.2 and candidate_prob(AlertParams(mismatch_season_ratio=0)) == 0.2
+
+
+def test_expectations_from_five_hand_made_past_fields() -> None:
+    """Five past fields (the fewest ``min_band_fields`` allows) with green-up and collapse days worked out by hand:
+    green-up the day after the last observation below ``emerged`` before the first at or above it (an observation
+    of exactly 0.3 came up: c and e; a field first seen bare, then at or above it, greened up the day after: c, e);
+    a canopy seen before the field's first bare observation is the previous crop's, neither its green-up nor a
+    collapse (d, green on day 0, bare on day 10); the collapse is the first of two observations below ``bare`` after
+    reaching ``green`` (a canopy of exactly 0.45 reached it: c; an observation of exactly 0.3 is not below ``bare``:
+    d). Collapse days 100, 120, 140, 160, 180 and durations 89, 99, 109, 119, 129 give the quartiles; the first days
+    at or above ``emerged`` (20, 30, 40, 0 — d's earlier canopy counts here —, 60) the expected emergence day, their
+    90% quantile 40 + 0.6 x 20 = 52."""
+    start = date(2023, 4, 1)
+    past = {"a": ([0, 10, *range(20, 100, 10), 100, 110], [0.1, 0.1, *[0.7] * 8, 0.1, 0.1]),  # up 11, down 100
+            "b": ([0, 20, *range(30, 120, 10), 120, 130], [0.1, 0.1, *[0.7] * 9, 0.1, 0.1]),  # up 21, down 120
+            "c": ([30, 40, *range(50, 140, 10), 140, 150], [0.1, 0.3, *[0.45] * 9, 0.1, 0.1]),  # up 31, down 140
+            "d": ([0, 10, 40, *range(50, 160, 10), 155, 160, 170],  # up 41, down 160
+                  [0.7, 0.1, 0.1, *[0.7] * 11, 0.3, 0.1, 0.1]),
+            "e": ([50, 60, *range(70, 180, 10), 180, 190], [0.1, 0.3, *[0.7] * 11, 0.1, 0.1])}  # up 51, down 180
+    series = pd.concat([_series(f, "2023", np.asarray(d), np.asarray(v), start) for f, (d, v) in past.items()])
+    crops = pd.DataFrame({"field_id": list(past), "season": "2023", "crop": "maize", "region": "r"})
+    obs = clear_ndvi(series)
+    starts = {"2023": start}
+    t = expected_timing(obs, crops, starts).iloc[0]
+    assert t["n"] == 5
+    assert (t["collapse_p25"], t["collapse_p50"], t["collapse_p75"]) == (120, 140, 160)
+    assert (t["duration_p25"], t["duration_p50"], t["duration_p75"]) == (99, 109, 119)
+    assert expected_emergence_days(obs, crops, starts) == {("r", "maize"): 52}
+    bands = expected_bands(obs, crops, starts)
+    assert len(bands) and bands["n_fields"].min() == 5
+
+
+def test_the_not_planted_day_waits_for_a_crop_of_the_region_emerging_much_later() -> None:
+    """:func:`not_planted_day` by hand: a crop's own expected emergence day, unless another crop of the *same*
+    region usually emerges more than ``gap`` days later — then the latest such day (wheat, 30: maize 100 and sorghum
+    95 are more than 60 days later, soy's 90 is not; rice, 200, is another region's); no expected day, None."""
+    from pipelines.monitor import not_planted_day
+
+    em = {("r", "wheat"): 30, ("r", "maize"): 100, ("r", "sorghum"): 95, ("r", "soy"): 90, ("x", "rice"): 200}
+    assert not_planted_day(em, "r", "wheat", 60) == 100
+    assert not_planted_day(em, "r", "soy", 60) == 90 and not_planted_day(em, "r", "maize", 60) == 100
+    assert not_planted_day({("r", "wheat"): 30, ("r", "soy"): 90}, "r", "wheat", 60) == 30
+    assert not_planted_day(em, "r", "cotton", 60) is None
+
+
+def test_the_cohort_rules_at_their_thresholds() -> None:
+    """:func:`gap_candidates` and :func:`stall_candidates` on their documented limits, one at a time: every "at
+    least" passes at equality (a gap of exactly ``min_gap`` days, an own maximum of exactly ``own_green``, a row
+    exactly ``below_peers`` below its peers, a cohort of exactly ``green`` exactly ``drop`` above the field on both
+    dates, a fall of exactly ``fall``), every "below" and "earlier than" fails at it (NDVI of exactly ``bare`` is not
+    bare, a share of exactly ``greenup_rel`` of the usual duration is not earlier, a stalled maximum must lie in
+    [``emerged``, ``own_max``)); ``min_gap`` 0 turns the gap rule off (binary fractions: the differences are
+    exact)."""
+    row, cohort = _cohort_rule_case("2024-07-20", [0.65, 0.64], own_max=0.7, gap_days=30.0, greenup_rel=0.5)
+    kw = {"min_gap": 20, "drop": 0.3, "drop_next": 0.25, "green": 0.5, "own_green": 0.3, "bare": 0.3,
+          "greenup_rel": 0.7, "below_peers": 0.1}
+
+    def gap(kw: dict[str, Any] = kw, **change: Any) -> bool:
+        return _cohort_rule_passes(gap_candidates, "after_gap", row, cohort, kw, change)
+
+    assert gap(gap_days=20.0) and gap(own_max=0.3) and gap(drop_now=0.1)
+    assert not gap(ndvi=0.3) and not gap(next_ndvi=0.3) and not gap(greenup_rel=0.7)
+    assert gap(kw | {"drop": 0.25}, cohort=[0.5, 0.5], ndvi=0.25, next_ndvi=0.25)
+    assert not gap(kw | {"min_gap": 0})
+    row, cohort = _cohort_rule_case("2024-08-20", [0.65, 0.66], own_max=0.38, gap_days=5.0, greenup_rel=0.4)
+    kw = {"emerged": 0.3, "own_max": 0.5, "fall": 0.08, "bare": 0.3, "green": 0.55, "drop": 0.3,
+          "greenup_rel": 0.7, "below_peers": 0.1}
+
+    def stall(kw: dict[str, Any] = kw, **change: Any) -> bool:
+        return _cohort_rule_passes(stall_candidates, "stalled", row, cohort, kw, change)
+
+    assert stall(drop_now=0.1) and not stall(greenup_rel=0.7) and not stall(own_max=0.5)
+    assert not stall(own_max=0.45, next_ndvi=0.3)
+    exact = kw | {"fall": 0.125, "green": 0.5, "drop": 0.25}
+    assert stall(exact, cohort=[0.5, 0.5], own_max=0.375, ndvi=0.25, next_ndvi=0.25)
+    assert stall(exact, own_max=0.3, ndvi=0.125, next_ndvi=0.125)  # came up to exactly ``emerged``
+
+
+def test_peer_failures_at_their_thresholds() -> None:
+    """:func:`peer_failures` and :func:`wait_late_singles` on hand-made candidate rows: a confirmed candidate is
+    known on its confirming observation's date (asked on that very day, raised then) and is a failure at exactly
+    ``drop_next`` below its peers and exactly ``drop_rate`` per day, but not at exactly ``greenup_rel`` of the usual
+    duration ("earlier than"); a single extreme observation is known on its own date; a crop-cohort row (after a
+    gap, stalled) on its confirming date. A single candidate at exactly ``greenup_rel`` is late and waits; its next
+    observation exactly ``wait_days`` later without confirming the fall drops it."""
+    from pipelines._monitor_peers import peer_failures, wait_late_singles
+
+    d0, d1 = pd.Timestamp("2024-07-01"), pd.Timestamp("2024-07-11")
+    base = {"field_id": "a", "date": d0, "next_date": d1, "single": False, "confirmed": True, "drop_per_day": 0.0,
+            "greenup_rel": 0.5, "drop_next": 0.25, "ndvi": 0.2, "next_ndvi": 0.2, "days_since_greenup": 50,
+            "peer_ndvi": 0.7, "next_peer_ndvi": 0.7, "gap_days": 10, "own_max": 0.7, "cohort_ndvi": 0.7,
+            "next_cohort_ndvi": 0.7}
+    kw = {"drop_next": 0.25, "greenup_rel": 0.8, "drop_rate": 0.0}
+
+    def raised(as_of: pd.Timestamp, **change: Any) -> pd.Timestamp | None:
+        got = peer_failures(pd.DataFrame([base | change]), as_of, **kw)
+        return got["a"][0] if "a" in got else None
+
+    assert raised(d1) == d1 and raised(d1 - pd.Timedelta(days=1)) is None
+    assert raised(d1, greenup_rel=0.8) is None
+    assert raised(d0, single=True, confirmed=False) == d0
+    assert raised(d1, after_gap=True, drop_next=0.0) == d1 and raised(d1, stalled=True, drop_next=0.0) == d1
+    single = pd.DataFrame([base | {"single": True, "confirmed": False, "greenup_rel": 0.75, "known_date": d0}])
+    assert wait_late_singles(single, greenup_rel=0.75, wait_days=10).empty  # next one 10 days later
+    waits = wait_late_singles(single, greenup_rel=0.75, wait_days=9)
+    assert waits["late_single"].tolist() == [True] and waits["known_date"].tolist() == [d1]
+
+
+def test_the_cohort_ratio_by_hand() -> None:
+    """:func:`cohort_ratio` on flat trajectories (one clear observation each: flat at the ends), k = 3 and exactly
+    three fields in each cohort: field x (0.5, declared maize, called soy) is 0.25 from each maize field and 0.125
+    from each soy field, so the ratio is sqrt(0.0625 / 0.015625) = 2; as near the soy fields as can be (distance 0)
+    it is infinite, at distance 0 from both cohorts NaN (no evidence); NaN too when the model calls it its declared
+    crop, when a cohort has fewer than k fields, or when the field has no observation by the as-of date."""
+    from pipelines._monitor_cohort import SeasonTrajectories, cohort_ratio
+
+    def ratio(x: float, maize: float, soy: float, *, n_soy: int = 3, called: str = "soy", x_day: int = 0) -> float:
+        vals = {"x": (x, x_day), **{f"m{i}": (maize, 0) for i in range(3)},
+                **{f"s{i}": (soy, 0) for i in range(n_soy)}}
+        obs = pd.DataFrame([{"field_id": f, "date": pd.Timestamp("2024-06-01") + pd.Timedelta(days=d), "ndvi": v}
+                            for f, (v, d) in vals.items()])
+        declared = pd.Series({f: "maize" if f[0] in "xm" else "soy" for f in vals})
+        got = cohort_ratio(SeasonTrajectories(obs), declared, pd.Series({"x": called}), pd.Timestamp("2024-07-01"),
+                           ["x"], window=120, k=3)
+        return got["x"]
+
+    assert ratio(0.5, 0.25, 0.625) == 2.0
+    assert ratio(0.5, 0.25, 0.5) == float("inf") and np.isnan(ratio(0.5, 0.5, 0.5))
+    assert np.isnan(ratio(0.5, 0.25, 0.625, called="maize")) and np.isnan(ratio(0.5, 0.25, 0.625, n_soy=2))
+    assert np.isnan(ratio(0.5, 0.25, 0.625, x_day=40))  # first seen after the as-of date
