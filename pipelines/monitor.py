@@ -109,7 +109,8 @@ thermal time in a warm season is not a failure for being early in the calendar. 
 see the README (Early warning) for what it did on the design and evaluation counties.
 
 Without ``timing`` the collapse is classified by the band as before: a failure when the
-band's median is still ≥ ``green`` and the day is within 20 days of the band's peak.
+band's median is still ≥ ``green`` and the day is no later than 20 days after the band's peak
+(earlier counts too: a collapse before the peak is no harvest).
 Nothing observed after the as-of date is used. The defaults of :class:`AlertParams` were
 tuned on past seasons of the synthetic counties (``agcredit evaluate alerts``).
 """

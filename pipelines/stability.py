@@ -10,6 +10,7 @@ crop); a features file holds one date's rows (``agcredit features build --out``,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,8 +119,14 @@ class StabilityResult:
                 "other_crops": self.other_crops,
                 "thresholds": {"watch": PSI_WATCH, "shifted": PSI_SHIFT, "share_floor": SHARE_FLOOR},
                 "counts": self.counts(), "not_compared": self.not_compared,
-                "inputs": [{k: (None if isinstance(v, float) and v != v else float(v) if isinstance(v, float) else v)
-                            for k, v in r.items()} for r in self.table.to_dict(orient="records")]}
+                "inputs": [{k: _plain(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")]}
+
+
+def _plain(v: Any) -> Any:
+    """A table cell for JSON: a float as a float, NaN (no PSI: a season-level input) as null."""
+    if isinstance(v, float):
+        return None if math.isnan(v) else float(v)
+    return v
 
 
 def _read_features(path: Path) -> pd.DataFrame:

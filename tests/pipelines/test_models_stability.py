@@ -4,7 +4,6 @@ compares a features file's inputs against it (PSI per input), through the real r
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
