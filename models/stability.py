@@ -4,25 +4,29 @@ between the rows it was trained on and the rows it scores now.
 A model-risk team's ongoing monitoring asks of a credit model in use whether the population it scores still looks
 like the one it learned from: a season drier than every training season, a region or crop mix the model rarely saw,
 a feature whose scale changed with an imagery processing baseline. At registration the yield model's training rows
-are summarised per checkpoint (:func:`input_profile`: each input's deciles, or its levels when it has few, and the
-share of missing values) and kept with the version (``input_profile.json``); :func:`stability_table` compares a
+are summarised per checkpoint (:func:`input_profile`: each input's deciles, or a bin per value when it has few, and
+the share of missing values) and kept with the version (``input_profile.json``); :func:`stability_table` compares a
 features table against the profile of the checkpoint nearest its date.
 
 PSI = Σ (a − e) · ln(a / e) over the bins, e the training share and a the scored share (each floored at
-:data:`SHARE_FLOOR`, so an empty bin counts and never divides by zero). The conventional reading, used here:
-below :data:`PSI_WATCH` stable, from it to :data:`PSI_SHIFT` worth watching, above it shifted. Two samples of one
-population still differ: the PSI sampling alone gives is about (k − 1)(1/n + 1/m) for k bins, n scored and m
-training rows (the chi-square approximation), printed beside each PSI as its *floor* — a PSI near its floor says
-nothing, whatever its size (a few dozen scored rows reach the watch level by chance).
+:data:`SHARE_FLOOR`, so an empty bin counts and never divides by zero). The conventional reading: below
+:data:`PSI_WATCH` stable, from it to :data:`PSI_SHIFT` worth watching, above it shifted. Two samples of one population
+still differ: the PSI sampling alone gives is about (k − 1)(1/n + 1/m) for k bins, n scored and m training rows (the
+chi-square approximation), printed beside each PSI as its *floor*; below a few hundred rows the empty bins' floor
+shares make chance PSIs larger still, so a comparison needs at least half as many rows as the smallest training
+season had (:func:`min_rows`).
 
-Seasons differ. Each season has its own weather and its own clear acquisitions, so the rows of one season lie apart
-from the pooled rows of the others: on the synthetic demo county every training season, held against the other five,
-already has dozens of inputs above 0.25. So the profile keeps, per input, each training season's own PSI against the
-other seasons' rows, and an input is ``unusual`` — the finding that fails the command — only when its PSI is above
-the threshold *and* above every training season's: the season is further from what the model learned than any season
-it learned from. An input that is one value per season and region in every training season (a season's weather as
-of the date) is compared by that value instead: ``in range`` of the training seasons' values or ``outside`` them
-(the model extrapolates).
+Seasons differ. Each season has its own weather and its own clear acquisitions, so one season's rows lie apart from
+the pooled rows of the others: on the synthetic demo county every training season, held against the other five, has
+dozens of inputs above 0.25. So the profile keeps, per input, each training season's own PSI against the other
+seasons' rows (``season_psi``), and an input is ``unusual`` when its PSI is above the threshold *and* above every
+training season's. With S training seasons an ordinary season is above all S on about one input in S + 1 by chance,
+so one input proves nothing; the season as a whole is judged by the count: each training season, held out, is counted
+the same way against the others (``held_out_unusual``), and a season with more unusual inputs than any training season
+had is unlike every season the model learned from (the command's exit 1; by chance alone about one ordinary season in
+S + 1 — the rule is as fine as the seasons the model has). An input that is one value per season and region in every
+training season (a season's weather as of the date) is compared by that value instead: ``in range`` of the training
+seasons' values or ``outside`` them (the model extrapolates; by chance, two ordinary seasons in S + 1).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["PSI_WATCH", "PSI_SHIFT", "SHARE_FLOOR", "NOT_COMPARED", "PROFILE_FORMAT", "feature_profile",
-           "input_profile", "nearest_checkpoint", "season_groups", "psi", "stability_table", "verdict"]
+           "input_profile", "nearest_checkpoint", "min_rows", "psi", "stability_table", "verdict"]
 
 PSI_WATCH = 0.10
 PSI_SHIFT = 0.25
@@ -47,26 +51,26 @@ FEW_VALUES = 10
 NOT_COMPARED = ("season_year", "as_of_day")
 #: the profile's layout version (``input_profile.json`` ``format``)
 PROFILE_FORMAT = 1
+#: the fewest scored rows compared whatever the training seasons' size
+MIN_ROWS = 30
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def feature_profile(values: Any, groups: Any = None) -> dict[str, Any]:
+def feature_profile(values: Any, seasons: Any = None, regions: Any = None) -> dict[str, Any]:
     """One input's training distribution: text by ``levels`` with their shares; numbers by ``edges`` (the training
-    deciles, repeated values merged: an input of few values gets a bin per value, and a value never seen falls in
-    the bin of its neighbours) and the share of each bin they bound; ``missing``: the share of empty values; ``n``:
-    rows.
+    deciles, repeated values merged; an input of few values gets a bin starting at each value and one above the
+    largest, so a value never seen falls beside its neighbours or above them) and the share of each bin they bound;
+    ``missing``: the share of empty values; ``n``: rows.
 
-    With ``groups`` (each row's season and region, :func:`season_groups`, or their ``pd.factorize`` codes and
-    names as a tuple), two more things are kept. ``season_psi``:
-    each training season's own PSI against the other seasons' rows, on the same bins — how far one season's rows
-    usually lie from the rest (imagery and weather differ from season to season, so a new season is compared with
-    that, not with zero). And a number that is one value in every group — a season's weather as of the date, the same
-    for every field — is ``season_level`` with each group's value (``season_values``): a new season's one value is
-    compared with the range of the training seasons', not by its PSI (one value is a point mass: its PSI is large
-    whatever the value)."""
+    With each row's ``seasons`` (and ``regions``) two more things are kept. ``season_psi``: each training season's
+    own PSI against the other seasons' rows, on the same bins — how far one season's rows usually lie from the rest.
+    And a number that is one value in every season and region — a season's weather as of the date, the same for every
+    field — is ``season_level`` with each one's value (``season_values``): a new season's one value is compared with
+    the range of the training seasons', not by its PSI (one value is a point mass: its PSI is large whatever the
+    value)."""
     s = pd.Series(values).reset_index(drop=True)
     n = len(s)
     if n == 0:
@@ -84,30 +88,33 @@ def feature_profile(values: Any, groups: Any = None) -> dict[str, Any]:
         out = {"kind": "bins", "missing": float(1 - len(fin) / n), "n": n, "edges": [], "shares": [0.0]}
         if len(fin):
             uniq = np.unique(fin)
-            # few values (a count, a flag): a bin starting at each; else the deciles
-            edges = uniq if len(uniq) <= FEW_VALUES else np.unique(np.quantile(fin, np.linspace(0.0, 1.0, 11)[1:-1]))
+            # few values (a count, a flag): a bin starting at each, and one above the largest; else the deciles
+            edges = (np.r_[uniq, np.nextafter(uniq[-1], np.inf)] if len(uniq) <= FEW_VALUES
+                     else np.unique(np.quantile(fin, np.linspace(0.0, 1.0, 11)[1:-1])))
             counts = np.bincount(np.searchsorted(edges, fin, side="right"), minlength=len(edges) + 1)
             out.update(edges=[float(e) for e in edges], shares=[float(c / n) for c in counts])
-    if groups is None:
+    if seasons is None:
         return out
-    codes, names = groups if isinstance(groups, tuple) else _factorize(groups)
-    if len(names) < 2:
-        return out
+    season_codes, season_names = _factorize(seasons)
     if out["kind"] == "bins":
+        keys = _factorize(_season_region(seasons, regions))[0]
         v = s.to_numpy(dtype="float64", na_value=np.nan)
         v = np.where(np.isfinite(v), v, np.nan)
-        order = np.argsort(codes, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(codes[order]) != 0])
+        order = np.argsort(keys, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(keys[order]) != 0])
         lo, hi = np.fmin.reduceat(v[order], starts), np.fmax.reduceat(v[order], starts)
-        if np.isfinite(lo).any() and not (lo < hi).any():  # one value (or none) in every group
+        if len(starts) >= 2 and np.isfinite(lo).any() and not (lo < hi).any():  # one value in every season, region
             out.update(kind="season_level", season_values=[float(x) for x in sorted(lo[np.isfinite(lo)])])
             return out
+    if len(season_names) < 2:
+        return out
     idx = _bin_index(out, s)
     k = len(out["shares"]) + 2
-    table = np.bincount(codes * k + idx, minlength=len(names) * k).reshape(len(names), k).astype("float64")
+    table = np.bincount(season_codes * k + idx, minlength=len(season_names) * k).reshape(len(season_names), k)
+    table = table.astype("float64")
     total = table.sum(axis=0)
     season_psi = {}
-    for i, name in enumerate(names):
+    for i, name in enumerate(season_names):
         own, rest = table[i], total - table[i]
         if own.sum() and rest.sum():
             season_psi[str(name)] = psi(rest / rest.sum(), own / own.sum())
@@ -115,7 +122,15 @@ def feature_profile(values: Any, groups: Any = None) -> dict[str, Any]:
     return out
 
 
+def _season_region(seasons: Any, regions: Any) -> np.ndarray:
+    s = pd.Series(np.asarray(seasons, dtype=object)).astype(str)
+    if regions is None:
+        return s.to_numpy(dtype=object)
+    return (s + "|" + pd.Series(np.asarray(regions, dtype=object)).astype(str)).to_numpy(dtype=object)
+
+
 def _factorize(groups: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(codes, sorted names) of a key per row."""
     codes, names = pd.factorize(pd.Series(np.asarray(groups, dtype=object)).astype(str), sort=True)
     return codes, np.asarray(names, dtype=object)
 
@@ -154,20 +169,26 @@ def _scored_shares(profile: Mapping[str, Any], values: Any) -> tuple[list[float]
     return expected, actual, labels
 
 
-def _season_level(profile: Mapping[str, Any], values: Any, groups: Any) -> dict[str, Any] | None:
-    """A season-level input's comparison (None when the scored rows are not one value per group — then its PSI):
-    each scored season's value against the training seasons' range."""
+def _season_level(profile: Mapping[str, Any], values: Any, keys: Any) -> dict[str, Any] | None:
+    """A season-level input's comparison: each scored season's value against the training seasons' range (``in
+    range`` / ``outside``); scored values that vary within a season and region are ``outside`` when any lies beyond
+    that range, else None (then compared by their PSI)."""
     v = pd.Series(np.asarray(values, dtype="float64"))
-    g = pd.Series(np.asarray(groups, dtype=object)).astype(str).to_numpy()
-    if not v.notna().any() or (v.groupby(g).agg(lambda x: x.dropna().nunique()) > 1).any():
+    v = v.where(np.isfinite(v))
+    if not v.notna().any():
         return None
-    got = sorted(float(x) for x in v.dropna().unique())
     seen = profile["season_values"]
     lo, hi = min(seen), max(seen)
-    outside = [x for x in got if x < lo or x > hi]
-    where = ", ".join(f"{x:.4g}" for x in got[:3]) + (", …" if len(got) > 3 else "")
-    return {"verdict": "outside" if outside else "in range",
-            "largest_move": f"season value {where} against the training seasons' {lo:.4g} to {hi:.4g} ({len(seen)} "
+    got = sorted(float(x) for x in v.dropna().unique())
+    beyond = [x for x in got if x < lo or x > hi]
+    one_each = not (v.groupby(np.asarray(keys, dtype=object)).nunique() > 1).any()
+    if not one_each and not beyond:
+        return None
+    shown = beyond if not one_each else got
+    where = ", ".join(f"{x:.4g}" for x in shown[:3]) + (", …" if len(shown) > 3 else "")
+    what = "season value" if one_each else f"{len(beyond)} values beyond, e.g."
+    return {"verdict": "outside" if beyond else "in range",
+            "largest_move": f"{what} {where} against the training seasons' {lo:.4g} to {hi:.4g} ({len(seen)} "
                             "seasons)"}
 
 
@@ -193,23 +214,39 @@ def verdict(value: float, seasons_max: float = float("nan")) -> str:
     return "unusual" if value > seasons_max else "shifted"
 
 
-def input_profile(frames: Mapping[str, tuple[pd.DataFrame, float, Any]], *, model: str) -> dict[str, Any]:
+def input_profile(frames: Mapping[str, tuple[pd.DataFrame, float, Any, Any]], *, model: str) -> dict[str, Any]:
     """The training profile of a model's inputs: ``frames`` maps a checkpoint to (the model's input table of its
     training rows — one column per input, as the model reads it —, the median days from 1 January of the season to
-    the rows' date, each row's season and region as one key or None)."""
+    the rows' date, each row's season, each row's region; either may be None). Per checkpoint also the rows of each
+    training season and ``held_out_unusual``: how many inputs each season, held out, has unusual against the others
+    (:func:`verdict` with the other seasons' largest PSI)."""
     checkpoints = {}
-    for cp, (table, day, groups) in frames.items():
-        keys = None if groups is None else _factorize(groups)  # once for every input
-        checkpoints[cp] = {"as_of_day": float(day), "rows": int(len(table)),
-                           "features": {str(c): feature_profile(table[c], keys) for c in table.columns}}
+    for cp, (table, day, seasons, regions) in frames.items():
+        feats = {str(c): feature_profile(table[c], seasons, regions) for c in table.columns}
+        entry: dict[str, Any] = {"as_of_day": float(day), "rows": int(len(table)), "features": feats}
+        if seasons is not None:
+            counts = pd.Series(np.asarray(seasons, dtype=object)).astype(str).value_counts()
+            entry["season_rows"] = {str(k): int(counts[k]) for k in sorted(counts.index)}
+            names = sorted(entry["season_rows"])
+            if len(names) >= 2:
+                held = dict.fromkeys(names, 0)
+                for name, fp in feats.items():
+                    sp = fp.get("season_psi") or {}
+                    if name in NOT_COMPARED or len(sp) < 2:
+                        continue
+                    for season, value in sp.items():
+                        others = max(x for t, x in sp.items() if t != season)
+                        held[season] += verdict(value, others) == "unusual"
+                entry["held_out_unusual"] = held
+        checkpoints[cp] = entry
     return {"format": PROFILE_FORMAT, "model": model, "checkpoints": checkpoints}
 
 
-def season_groups(rows: pd.DataFrame) -> np.ndarray:
-    """Each row's season and region as one key (what a season-level input is one value of)."""
-    season = rows["season"].astype(str) if "season" in rows.columns else pd.Series("", index=rows.index)
-    region = rows["region"].astype(str) if "region" in rows.columns else pd.Series("", index=rows.index)
-    return (season + "|" + region).to_numpy(dtype=object)
+def min_rows(profile: Mapping[str, Any], checkpoint: str) -> int:
+    """The fewest scored rows :func:`stability_table` compares: half the smallest training season's rows (the
+    seasons' own PSIs come from that many), at least :data:`MIN_ROWS`."""
+    sizes = list((profile["checkpoints"][checkpoint].get("season_rows") or {}).values())
+    return max(MIN_ROWS, (min(sizes) + 1) // 2 if sizes else MIN_ROWS)
 
 
 def nearest_checkpoint(profile: Mapping[str, Any], as_of_day: float) -> str:
@@ -218,16 +255,16 @@ def nearest_checkpoint(profile: Mapping[str, Any], as_of_day: float) -> str:
     return min(cps, key=lambda cp: (abs(cps[cp]["as_of_day"] - as_of_day), cps[cp]["as_of_day"]))
 
 
-def stability_table(profile: Mapping[str, Any], checkpoint: str, table: pd.DataFrame, groups: Any = None
-                    ) -> pd.DataFrame:
-    """Per input of ``checkpoint``'s profile that ``table`` holds (the model's inputs of the scored rows; ``groups``:
-    each row's season and region as one key): the PSI, its sampling floor, the verdict (``stable`` / ``watch`` /
-    ``shifted``) and the bin whose share moved most (training → scored); a season-level input (one value per season,
-    :func:`feature_profile`) scored as one value per group is ``in range`` or ``outside`` the training seasons' values
-    instead (no PSI). Inputs of :data:`NOT_COMPARED` are left out; rows in the profile's order."""
+def stability_table(profile: Mapping[str, Any], checkpoint: str, table: pd.DataFrame, seasons: Any = None,
+                    regions: Any = None) -> pd.DataFrame:
+    """Per input of ``checkpoint``'s profile that ``table`` holds (the model's inputs of the scored rows, each row's
+    ``seasons`` and ``regions``): the PSI, its sampling floor, the largest PSI a training season had against the
+    others (``seasons_max``), the verdict (:func:`verdict`) and the bin whose share moved most (training → scored); a
+    season-level input (:func:`feature_profile`) is ``in range`` or ``outside`` the training seasons' values instead
+    (no PSI). Inputs of :data:`NOT_COMPARED` are left out; rows in the profile's order."""
     prof = profile["checkpoints"][checkpoint]
     m, n = int(prof["rows"]), len(table)
-    keys = groups if groups is not None else np.zeros(n, dtype=int)
+    keys = _season_region(seasons if seasons is not None else np.zeros(n, dtype=int), regions)
     rows = []
     for name, fp in prof["features"].items():
         if name in NOT_COMPARED or name not in table.columns:
@@ -242,7 +279,8 @@ def stability_table(profile: Mapping[str, Any], checkpoint: str, table: pd.DataF
         value = psi(e, a)
         k = sum(1 for x, y in zip(e, a, strict=True) if x > 0 or y > 0)
         floor = max(k - 1, 0) * (1 / max(n, 1) + 1 / max(m, 1))
-        usual = max(fp["season_psi"].values()) if fp.get("season_psi") else np.nan
+        sp = fp.get("season_psi") or {}
+        usual = max(sp.values()) if len(sp) >= 2 else np.nan
         # the bin whose share moved most (none moved: the training rows' largest bin)
         i = max(range(len(e)), key=lambda j: (abs(a[j] - e[j]), e[j], -j))
         rows.append({"input": name, "psi": value, "floor": floor, "seasons_max": usual,

@@ -290,8 +290,8 @@ def _stability_line(features: pd.DataFrame) -> str:
 
     try:
         return frame_stability(features, source="the application date's features").headline()
-    except UserInputError as e:  # e.g. a champion an earlier release's demo registered without a profile
-        return f"input stability: {e}"
+    except Exception as e:  # a figure we cannot compute is reported, not fatal (e.g. a champion an earlier release's
+        return f"input stability: {str(e).splitlines()[0][:200]}"  # demo registered without a profile)
 
 
 def _model_figures(versions: dict[str, str | None]) -> list[str]:
@@ -469,8 +469,7 @@ def train_yield_in_sample(county: Any) -> str:
                      notes="tiny demo stand-in: trained and measured in-sample on one season; not for decisions")
     version = register(model, "yield-value", metrics=gov.metrics, governance=gov, operator=OPERATOR,
                        training_data={"features": X, "reported_yield": pd.DataFrame({"reported_yield_t_ha": y})},
-                       input_profile=training_input_profile(model, {cp: f.drop(columns="reported_yield_t_ha")
-                                                                    for cp, f in frames.items()}))
+                       input_profile=training_input_profile(model, frames))
     promote("yield-value", version, operator=OPERATOR, force=True, approved_by=APPROVER,
             effective=promotion_effective(county),
             reason="agcredit demo --size tiny: one past season only; in-sample stand-in to show the flow")

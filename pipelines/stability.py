@@ -46,16 +46,37 @@ class StabilityResult:
     other_crops: dict[str, int]  # rows of a crop the version never learned (fallow, a crop outside its scope)
     table: pd.DataFrame
     not_compared: list[str] = field(default_factory=list)
+    held_out: dict[str, int] = field(default_factory=dict)  # each training season's unusual inputs, held out
+
+    def season_verdict(self) -> str | None:
+        """``unlike`` (more unusual inputs than any training season had, held out against the others), ``like``,
+        or None (fewer than two training seasons: nothing to judge a season against)."""
+        if len(self.held_out) < 2:
+            return None
+        return "unlike" if self.counts()["unusual"] > max(self.held_out.values()) else "like"
+
+    def season_line(self) -> str:
+        """How the season's count of unusual inputs compares with each training season's, held out."""
+        n = self.counts()["unusual"]
+        if self.season_verdict() is None:
+            return ("season: no comparison — the version was trained on fewer than two seasons, so no season's own "
+                    "spread is known; the verdicts are the conventional thresholds only")
+        held = ", ".join(f"{k} {v}" for k, v in self.held_out.items())
+        most = max(self.held_out.values())
+        if self.season_verdict() == "unlike":
+            return (f"season: {n} unusual inputs, more than any training season had when held out against the others "
+                    f"({held}; the most {most}) — unlike every season the model learned from (exit 1; an ordinary "
+                    f"season does this by chance about one time in {len(self.held_out) + 1})")
+        return (f"season: {n} unusual inputs, no more than a training season had when held out against the others "
+                f"({held}; the most {most}) — within the seasons' own spread")
 
     def counts(self) -> dict[str, int]:
         v = self.table["verdict"].value_counts()
         return {k: int(v.get(k, 0)) for k in ("unusual", "shifted", "watch", "stable", "outside", "in range")}
 
     def failed(self) -> bool:
-        """An input further from the training rows than any training season was (``unusual``), or a season-level
-        input outside the training seasons' values (exit 1)."""
-        c = self.counts()
-        return bool(c["unusual"] or c["outside"])
+        """The season is unlike every training season (:meth:`season_verdict`): exit 1."""
+        return self.season_verdict() == "unlike"
 
     def lines(self, *, every: bool = False) -> list[str]:
         """The text report: the inputs not stable (``every``: all of them), then the summary."""
@@ -95,6 +116,7 @@ class StabilityResult:
                       if self.not_compared else "")
                    + (f"; {len(self.table) - len(shown)} stable or in range not listed (--all lists them)"
                       if len(shown) < len(self.table) else ""))
+        out.append(self.season_line())
         return out
 
     def headline(self, top: int = 3) -> str:
@@ -107,7 +129,8 @@ class StabilityResult:
                 f"{self.training_rows}; {self.scored_rows} rows scored): {c['unusual']} of {len(self.table)} inputs "
                 f"unusual — further from the training rows than any training season was —, {c['shifted']} shifted "
                 f"as much as a training season was, {c['outside']} season-level outside the training seasons' values"
-                + (f"; furthest: {led}" if led else "") + " (`agcredit models stability` lists them)")
+                + (f"; furthest: {led}" if led else "") + f"; {self.season_line()} (`agcredit models stability` "
+                "lists them)")
 
     def to_json(self) -> dict[str, Any]:
         from models.stability import PSI_SHIFT, PSI_WATCH, SHARE_FLOOR
@@ -116,7 +139,8 @@ class StabilityResult:
                 "as_of": self.as_of, "checkpoint": self.checkpoint, "checkpoint_day": self.checkpoint_day,
                 "checkpoint_chosen": self.chosen, "rows_day": self.rows_day, "training_rows": self.training_rows,
                 "scored_rows": self.scored_rows, "rows_without_crop": self.rows_without_crop,
-                "other_crops": self.other_crops,
+                "other_crops": self.other_crops, "held_out_unusual": self.held_out,
+                "season_verdict": self.season_verdict(),
                 "thresholds": {"watch": PSI_WATCH, "shifted": PSI_SHIFT, "share_floor": SHARE_FLOOR},
                 "counts": self.counts(), "not_compared": self.not_compared,
                 "inputs": [{k: _plain(v) for k, v in r.items()} for r in self.table.to_dict(orient="records")]}
@@ -158,7 +182,7 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     """:func:`input_stability` of a FieldFeatures frame already read (``source``: how the report names it;
     ``where``: how errors name it)."""
     from models import registry
-    from models.stability import NOT_COMPARED, nearest_checkpoint, season_groups, stability_table
+    from models.stability import NOT_COMPARED, PROFILE_FORMAT, min_rows, nearest_checkpoint, stability_table
     from models.yield_value import crop_of, known_crop
 
     path = where or source
@@ -175,6 +199,10 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     if profile is None:
         raise UserInputError(f"{name} version {v} was registered without an input profile (before 2026-12-06, "
                              "second): train a new version to monitor its inputs (agcredit train yield ...)")
+    if profile.get("format") != PROFILE_FORMAT or profile.get("model") != name or "checkpoints" not in profile:
+        raise UserInputError(f"{name} version {v}: its input profile is of another layout (format "
+                             f"{profile.get('format')!r}, model {profile.get('model')!r}; this release reads format "
+                             f"{PROFILE_FORMAT} of {name}): train a new version to monitor its inputs")
     if checkpoint is not None and checkpoint not in profile["checkpoints"]:
         raise UserInputError(f"models stability --checkpoint {checkpoint!r}: {name} version {v} profiled "
                              f"{', '.join(sorted(profile['checkpoints']))}")
@@ -191,9 +219,18 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     others = crop[has_crop & ~learned].value_counts()
     table = model.input_table(scored)
     day = float(table["as_of_day"].median()) if "as_of_day" in table.columns else 0.0
+    if not math.isfinite(day):
+        raise UserInputError(f"{path}: the rows' date cannot be placed in their season (season "
+                             f"{scored['season'].astype(str).iloc[0]!r}, as of {dates[0]}): a season is a year, e.g. 2009")
     cp = checkpoint or nearest_checkpoint(profile, day)
     prof = profile["checkpoints"][cp]
-    res = stability_table(profile, cp, table, season_groups(scored))
+    need = min_rows(profile, cp)
+    if len(scored) < need:
+        raise UserInputError(f"{path}: {len(scored)} rows of the crops {name} version {v} learned; a comparison with "
+                             f"its training seasons needs at least {need} (half its smallest training season's rows at "
+                             f"{cp}): give the season's whole features build, not a few fields'")
+    res = stability_table(profile, cp, table, scored["season"].astype(str).to_numpy(dtype=object),
+                          scored["region"].astype(str).to_numpy(dtype=object))
     res = res.assign(_o=res["verdict"].map({"outside": 0, "unusual": 1, "in range": 3}).fillna(2)).sort_values(
         ["_o", "psi", "input"], ascending=[True, False, True], kind="stable").drop(columns="_o")
     return StabilityResult(name=name, version=str(v), alias=alias, source=source, as_of=dates[0], checkpoint=cp,
@@ -202,4 +239,5 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
                            rows_without_crop=int((~has_crop).sum()),
                            other_crops={str(k): int(n) for k, n in sorted(others.items(), key=lambda x: (-x[1], x[0]))},
                            table=res.reset_index(drop=True),
-                           not_compared=[c for c in NOT_COMPARED if c in prof["features"]])
+                           not_compared=[c for c in NOT_COMPARED if c in prof["features"]],
+                           held_out={str(k): int(x) for k, x in (prof.get("held_out_unusual") or {}).items()})

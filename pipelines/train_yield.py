@@ -257,17 +257,28 @@ def yield_training_table(county: County, seasons: Sequence[str] | None = None,
 # ---------------------------------------------------------------------- training
 def training_input_profile(model: YieldModel, frames: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
     """The training rows' distribution of each input the model reads, per checkpoint (:mod:`models.stability`:
-    registered with the version, compared by ``agcredit models stability``); a checkpoint's date is its rows' median
-    day from 1 January of their season (0 for a model that reads no date)."""
-    from models.stability import input_profile, season_groups
+    registered with the version, compared by ``agcredit models stability``); ``frames``: each checkpoint's rows as the
+    model was fitted on them (a ``reported_yield_t_ha`` column, when given, keeps only the rows the fit kept: a finite,
+    non-negative yield). A checkpoint's date is its rows' median day from 1 January of their season (0 for a model that
+    reads no date)."""
+    import numpy as np
 
+    from models.stability import input_profile
+
+    reads = {*model.input_columns, "crop", "crop_type", "declared_crop"}
     tables = {}
     for cp, f in frames.items():
-        # a column another checkpoint's rows carry (the model was fitted on all of them) is empty here, as in the fit
+        if "reported_yield_t_ha" in f.columns:
+            y = pd.to_numeric(f["reported_yield_t_ha"], errors="coerce").to_numpy(dtype="float64")
+            f = f[np.isfinite(y) & (y >= 0)]
+        # only what the model reads (a column it left out, e.g. one of another checkpoint's rows only, is no input);
+        # one it reads that these rows lack is empty here, as in the fit on every checkpoint's rows together
+        f = f[[c for c in f.columns if c in reads]]
         gone = [c for c in model.numeric_columns_ if c not in f.columns]
         t = model.input_table(f.assign(**dict.fromkeys(gone, float("nan"))) if gone else f)
         days = t["as_of_day"].dropna() if "as_of_day" in t.columns else pd.Series(dtype="float64")
-        tables[cp] = (t, float(days.median()) if len(days) else 0.0, season_groups(f))
+        tables[cp] = (t, float(days.median()) if len(days) else 0.0, f["season"].astype(str).to_numpy(dtype=object),
+                      f["region"].astype(str).to_numpy(dtype=object) if "region" in f.columns else None)
     return input_profile(tables, model=MODEL_NAME)
 
 
@@ -408,7 +419,7 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
                                         output_example=release.output_example, operator=operator,
                                         training_data={f"features_{cp}": j for cp, j in joined.items()},
                                         provenance=registry_provenance(),
-                                        input_profile=training_input_profile(release.model, rows))
+                                        input_profile=training_input_profile(release.model, joined))
             timings["register_s"] = time.perf_counter() - t1
             if promote and (not failures or (force_reason and force_reason.strip())):
                 registry.promote(MODEL_NAME, version, operator=operator, force=bool(failures),
