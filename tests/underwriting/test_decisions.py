@@ -958,3 +958,13 @@ def test_a_field_declared_fallow_and_seen_fallow_is_no_failing_area_under_fallow
     assert unsure.outcome == "REFER" and unsure.body["computation"]["failing_area_share"] == 0.5
     assert "NOT_PLANTED" in unsure.reason_codes
     assert {"NOT_PLANTED", "CROP_TYPE_UNCERTAIN"} <= set(unsure.body["fields"][1]["codes"])
+
+
+def test_a_harvest_at_exactly_the_longest_term_is_not_referred() -> None:
+    """HARVEST_AFTER_MAX_TERM is for a harvest *beyond* max_term_days: at exactly the longest term the line can
+    mature on the harvest day, so nothing is referred for it."""
+    edge = date.fromordinal(AS_OF.toordinal() + POLICY.profile(PROFILE).max_term_days)
+    it = run(application(requested_amount=100_000), [feature_row("f1", expected_harvest_date=edge)],
+             [valuation_row("f1")])
+    assert "HARVEST_AFTER_MAX_TERM" not in it.body["refer_reasons"] and it.outcome != "REFER"
+    assert it.body["computation"]["term_days"] == POLICY.profile(PROFILE).max_term_days

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -32,6 +33,7 @@ from underwriting.rules import (
     cash_flow_limit,
     check_area,
     collateral_limit,
+    evaluate_field,
     evidence_codes,
     field_value,
     moisture_convert,
@@ -141,6 +143,67 @@ def test_evidence_codes_order_and_imagery_gate() -> None:
     assert evidence_codes(edge, EV, imagery=True, in_scope=True) == []
 
 
+# --- boundaries found by mutation testing ---------------------------------------------------------------
+
+def test_moisture_convert_from_a_wet_basis() -> None:
+    # same dry matter: 10 t/ha at 15.5 % moisture is 10 × 84.5 / 100 = 8.45 t/ha dry; at 20 % it is
+    # 10 × 80 / 84.5 = 9.4675 t/ha at 15.5 % (the source basis counts, not only the target's)
+    assert moisture_convert(10.0, 15.5, 0.0) == pytest.approx(8.45)
+    assert moisture_convert(10.0, 20.0, 15.5) == pytest.approx(800 / 84.5)
+
+
+def test_round_down_with_a_step_of_one() -> None:
+    assert round_down(0, 1) == 0
+    assert round_down(-5, 1) == 0  # never negative, also where the step does not hide it
+    assert round_down(1_234, 1) == 1_234
+
+
+def test_check_area_without_a_declared_area() -> None:
+    # a declared area of 0 is no declaration: the measured area is used, nothing flagged
+    assert check_area(50.0, 0.0, 0.10) == (50.0, 50.0, False)
+
+
+def test_evidence_codes_empty_geometry_and_missing_counts() -> None:
+    # no field area is an empty geometry (PARCEL_INVALID_GEOMETRY); a small field of 0.5 ha is not
+    assert "PARCEL_INVALID_GEOMETRY" in evidence_codes(feature_row("F", field_area_ha=None), EV, imagery=True,
+                                                       in_scope=True)
+    assert evidence_codes(feature_row("F", field_area_ha=0.5), EV, imagery=True, in_scope=True) == []
+    # no clear-observation count is no observation, even where one observation would be enough
+    one_obs = replace(EV, min_clear_obs=1)
+    assert evidence_codes(feature_row("F", n_clear_obs=None), one_obs, imagery=True, in_scope=True) == [
+        "INSUFFICIENT_CLEAR_IMAGERY"]
+    assert evidence_codes(feature_row("F", n_clear_obs=1), one_obs, imagery=True, in_scope=True) == []
+
+
+def test_preseason_history_keeps_the_models_p10_share_below_one_tonne() -> None:
+    """Pre-season the farmer's history is the P50 and P10 is history × the model's P10/P50 — also for a crop whose
+    P50 is under 1 t/ha (cotton lint): 5.0 × 0.6 / 0.8 = 3.75 t/ha, × the 0.70 haircut = 2.625 t/ha used."""
+    profile = POLICY.profile(PROFILE)
+    early = date(2025, 4, 1)  # before the 06-30 emergence checkpoint
+    f = feature_row("F", as_of=early, growth_stage="not_sown", emergence_date=None, planted_area_ha=None,
+                    n_clear_obs=0)
+    v = valuation_row("F", as_of=early, p10=0.6, p50=0.8, history_yield_t_ha=5.0)
+    price = prices_frame().iloc[0].to_dict()
+    price["support_price_per_t"] = None
+    r = evaluate_field(f, v, price, profile, early)
+    assert r.basis == "preseason" and r.included
+    assert (r.yield_p50_claim, r.yield_p10_claim) == (5.0, pytest.approx(3.75))
+    assert r.yield_p10_used == pytest.approx(2.625)
+
+
+def test_outcome_at_the_minimum_line() -> None:
+    # DECLINE only when the limit is *below* the minimum line (CREDIT_POLICY.md step 8): exactly the minimum is lent
+    assert outcome(50, 100, 50, refer=False) == "REDUCE"
+    assert outcome(50, 50, 50, refer=False) == "APPROVE"
+
+
+def test_moisture_convert_at_the_same_basis_is_exact() -> None:
+    # the same basis returns the yield itself: 0.03 × 84.5 / 84.5 is 0.029999999999999995 in floats, a unit short
+    # once floored (10 ha × 0.03 t/ha × 20,000 = 6,000, not 5,999)
+    assert moisture_convert(0.03, 15.5, 15.5) == 0.03
+    assert field_value(10.0, moisture_convert(0.03, 15.5, 15.5), 20000) == 6000
+
+
 def _terms(**over: Any) -> Terms:
     base: dict[str, Any] = dict(requested=1_000_000, advance_rate=0.8, prior_liens=0, other_income=0, living_costs=0,
                                 unfinanced_costs=0, debt_due=0, min_dscr=1.25, annual_rate=0.08, term_days=120,
@@ -156,6 +219,32 @@ def test_compute_limit_binding_order() -> None:
     r = compute_limit((1_000, 900, 800), t)
     assert (r.collateral, r.unrounded, r.binding) == (640, 500, "product_cap")
 
+
+def test_compute_limit_floors_at_zero() -> None:
+    t = _terms()  # legs (1,000, 900, 800): collateral floor(0.8 × 800) = 640, cash flow 800 / 1.0263 = 779
+    # no concentration headroom left is a limit of 0, bound by the concentration cap; a negative headroom counts as 0
+    r = compute_limit((1_000, 900, 800), _terms(concentration=0))
+    assert (r.collateral, r.cash_flow, r.unrounded, r.binding) == (640, 779, 0, "concentration")
+    assert compute_limit((1_000, 900, 800), _terms(concentration=-5)).unrounded == 0
+    # nothing to lend against: collateral and cash flow both 0, the first in the formula's order binds
+    r = compute_limit((0, 0, 0), t)
+    assert (r.collateral, r.cash_flow, r.unrounded, r.binding) == (0, 0, 0, "collateral")
+
+
+def test_waterfall_stress_measured_after_every_leading_exclusion() -> None:
+    """exclusions_first=2: both excluded groups step right after the expected value, each on its view's expected
+    value, and the stress, advance rate and cash flow are charged on the legs after the *last* of them."""
+    t = _terms()  # request 1,000,000; cash flow on 700,000 is 560,000 / 1.0263 = 545,650: does not bind
+    views = [("PARCEL_OVERLAP_CLAIM", (900_000, 750_000, 650_000)),
+             ("CROP_TYPE_UNCERTAIN", (700_000, 600_000, 500_000))]
+    steps = waterfall((1_200_000, 1_000_000, 800_000), views, t, yield_code="LOW_STRESSED_YIELD", final=400_000,
+                      declined=False, exclusions_first=2)
+    assert steps == [("CROP_VALUE_BELOW_REQUEST", 0), ("PARCEL_OVERLAP_CLAIM", 100_000),
+                     ("CROP_TYPE_UNCERTAIN", 200_000),
+                     ("PRICE_VOLATILITY_HAIRCUT", 100_000), ("LOW_STRESSED_YIELD", 100_000),
+                     ("ADVANCE_RATE_APPLIED", 100_000),  # down to floor(0.8 x 500,000) = 400,000
+                     ("PRIOR_LIEN_ON_CROP", 0), ("REPAYMENT_CAPACITY_BELOW_MIN", 0), ("EXISTING_DEBT_SERVICE_HIGH", 0),
+                     ("PRODUCT_CAP_APPLIED", 0), ("ROUNDED_TO_STEP", 0)]
 
 def test_waterfall_checks_its_own_sum() -> None:
     t = _terms()
