@@ -968,3 +968,12 @@ def test_a_harvest_at_exactly_the_longest_term_is_not_referred() -> None:
              [valuation_row("f1")])
     assert "HARVEST_AFTER_MAX_TERM" not in it.body["refer_reasons"] and it.outcome != "REFER"
     assert it.body["computation"]["term_days"] == POLICY.profile(PROFILE).max_term_days
+
+
+def test_high_yield_uncertainty_only_above_the_threshold() -> None:
+    """HIGH_YIELD_UNCERTAINTY when (P50 − P10) / P50 is *more than* 0.25 (CREDIT_POLICY.md, Reason codes): P10 7.5
+    of P50 10 is exactly 25 % — the yield stress stays LOW_STRESSED_YIELD; P10 7.4 (26 %) is uncertain."""
+    at = run(application(requested_amount=9_000_000), [feature_row("F1")], [valuation_row("F1", p10=7.5)])
+    assert "LOW_STRESSED_YIELD" in at.reason_codes and "HIGH_YIELD_UNCERTAINTY" not in at.reason_codes
+    above = run(application(requested_amount=9_000_000), [feature_row("F1")], [valuation_row("F1", p10=7.4)])
+    assert "HIGH_YIELD_UNCERTAINTY" in above.reason_codes and "LOW_STRESSED_YIELD" not in above.reason_codes
