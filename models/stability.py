@@ -164,8 +164,11 @@ def _scored_shares(profile: Mapping[str, Any], values: Any) -> tuple[list[float]
         other = "other" + (f" ({', '.join(names[:3])}{', …' if len(names) > 3 else ''})" if names else "")
         labels = [*(str(lv) for lv in profile["levels"]), other, "missing"]
     else:
-        bounds = ["-inf", *(f"{e:.4g}" for e in profile["edges"]), "inf"]
+        edges = profile["edges"]
+        bounds = ["-inf", *(f"{e:.4g}" for e in edges), "inf"]
         labels = [f"[{bounds[i]}, {bounds[i + 1]})" for i in range(nb)] + ["other", "missing"]
+        if len(edges) >= 2 and edges[-1] == np.nextafter(edges[-2], np.inf):  # a bin per value and one above
+            labels[nb - 2], labels[nb - 1] = f"= {edges[-2]:.4g}", f"> {edges[-2]:.4g}"
     return expected, actual, labels
 
 

@@ -182,7 +182,7 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     """:func:`input_stability` of a FieldFeatures frame already read (``source``: how the report names it;
     ``where``: how errors name it)."""
     from models import registry
-    from models.stability import NOT_COMPARED, PROFILE_FORMAT, min_rows, nearest_checkpoint, stability_table
+    from models.stability import MIN_ROWS, NOT_COMPARED, PROFILE_FORMAT, min_rows, nearest_checkpoint, stability_table
     from models.yield_value import crop_of, known_crop
 
     path = where or source
@@ -228,7 +228,8 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     if len(scored) < need:
         raise UserInputError(f"{path}: {len(scored)} rows of the crops {name} version {v} learned; a comparison with "
                              f"its training seasons needs at least {need} (half its smallest training season's rows at "
-                             f"{cp}): give the season's whole features build, not a few fields'")
+                             f"{cp}, and never fewer than {MIN_ROWS}): give the season's whole features build, not a few "
+                             "fields'")
     res = stability_table(profile, cp, table, scored["season"].astype(str).to_numpy(dtype=object),
                           scored["region"].astype(str).to_numpy(dtype=object))
     res = res.assign(_o=res["verdict"].map({"outside": 0, "unusual": 1, "in range": 3}).fillna(2)).sort_values(

@@ -81,8 +81,10 @@ def test_every_stage_ran_and_printed(runs: dict[str, Any]) -> None:
     # the tiny demo's in-sample yield figure was printed under a "held-out" heading
     assert all(" in-sample (" in line for line in first.stage("model figures").lines if "in_sample_rmse" in line)
     # the yield champion's input stability on the application date's features (its training profile registered)
+    # the tiny county's current season has too few fields to compare with a training season: said, not a verdict
     stab = first.stage("model figures").lines[-1]
-    assert stab.startswith(f"input stability of yield-value v1 at {first.as_of} (its ") and " inputs unusual" in stab, stab
+    assert stab.startswith("input stability: the application date's features: ") and (
+        "a comparison with its training seasons needs at least 30" in stab), stab
     assert any("planted area" in line for line in first.stage("features").lines)
     # an uncalibrated phenology was credited to "the crop-type champion's" calibration
     phen = next(line for line in first.stage("features").lines if line.startswith("phenology: "))

@@ -48,12 +48,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> dict:
         profile = registry.input_profile("yield-value", res.version)
         mp.setattr(train_yield, "training_input_profile", lambda model, frames: None)
         old = train_yield.train_yield(feats, rep, data="synthetic", config=FAST, operator="tester", promote=False)
+        mp.setattr(train_yield, "training_input_profile", lambda model, frames: {"format": 99, "model": "yield-value"})
+        other = train_yield.train_yield(feats, rep, data="synthetic", config=FAST, operator="tester", promote=False)
     new, _ = synth_features(seasons=("2016",), seed=9)  # a later season drawn like the training ones
     mid = _full(new["mid"])
     mid.to_parquet(root / "alike.parquet")
-    mid.assign(ndvi_max=mid["ndvi_max"] - 0.25).to_parquet(root / "drier.parquet")
+    # a season unlike the training ones on three inputs: greener imagery lost, another covariate moved, one crop only
+    mid.assign(ndvi_max=mid["ndvi_max"] - 0.25, feat_x=mid["feat_x"] + 3, declared_crop="maize").to_parquet(
+        root / "drier.parquet")
     return {"root": root, "uri": f"sqlite:///{root}/reg/mlflow.db", "v": res.version, "old": old.version,
-            "profile": profile, "n_rows": res.n_rows}
+            "other": other.version, "profile": profile, "n_rows": res.n_rows}
 
 
 def _run(trained: dict, monkeypatch: pytest.MonkeyPatch, *args: str) -> object:
@@ -73,7 +77,7 @@ def test_the_version_is_registered_with_its_training_rows_profile(trained: dict)
     assert {"ndvi_max", "feat_x", "crop", "region", "as_of_day"} <= set(f)
     assert f["crop"]["levels"] == ["maize", "soybean"] and f["ndvi_max"]["kind"] == "bins"
     # each training season against the others (seasons 2011–2015 drawn alike: far below the 0.25 threshold)
-    assert sorted(f["ndvi_max"]["season_psi"]) == [f"{s}|us-nebraska" for s in ("2011", "2012", "2013", "2014", "2015")]
+    assert sorted(f["ndvi_max"]["season_psi"]) == ["2011", "2012", "2013", "2014", "2015"]
     assert max(f["ndvi_max"]["season_psi"].values()) < 0.25
     assert f["field_area_ha"]["kind"] == "season_level" and f["field_area_ha"]["season_values"] == [20.0] * 5
 
@@ -83,23 +87,31 @@ def test_a_season_like_the_training_ones_is_stable_and_a_drier_one_is_shifted(tr
     r = _run(trained, monkeypatch, "--features", str(trained["root"] / "alike.parquet"), "--version", trained["v"])
     assert r.exit_code == 0, r.stderr
     assert "checkpoint mid" in r.stdout and "the one nearest the rows' day 201" in r.stdout
-    assert "summary: 0 unusual" in r.stdout and "ndvi_max" not in r.stdout  # stable inputs are not listed
+    assert "ndvi_max" not in r.stdout  # stable inputs are not listed
     assert "stable or in range not listed (--all lists them)" in r.stdout
+    assert "— within the seasons' own spread" in r.stdout.splitlines()[-1]
     r = _run(trained, monkeypatch, "--features", str(trained["root"] / "drier.parquet"), "--version", trained["v"])
     assert r.exit_code == 1, r.stderr  # an input further off than any training season: a monitoring job's failure
     line = next(x for x in r.stdout.splitlines() if x.startswith("ndvi_max"))
     assert "unusual" in line and "[-inf, " in line
-    assert "summary: 1 unusual (PSI ≥ 0.25 and above every training season's own PSI" in r.stdout
+    assert "summary: 3 unusual (PSI ≥ 0.25 and above every training season's own PSI" in r.stdout
+    last = r.stdout.splitlines()[-1]
+    assert last.startswith("season: 3 unusual inputs, more than any training season had when held out against the "
+                           "others (2011 ") and "unlike every season the model learned from (exit 1" in last
     r = _run(trained, monkeypatch, "--features", str(trained["root"] / "drier.parquet"), "--version", trained["v"],
              "--checkpoint", "end", "--json")
     assert r.exit_code == 1
     out = json.loads(r.stdout)
-    assert out["checkpoint"] == "end" and out["checkpoint_chosen"] and out["counts"]["unusual"] >= 1
-    assert out["inputs"][0]["input"] == "ndvi_max" and out["not_compared"] == ["as_of_day"]
+    assert out["checkpoint"] == "end" and out["checkpoint_chosen"] and out["counts"]["unusual"] == 3
+    assert out["season_verdict"] == "unlike" and sorted(out["held_out_unusual"]) == ["2011", "2012", "2013", "2014",
+                                                                                     "2015"]
+    assert max(out["held_out_unusual"].values()) < 3
+    assert {i["input"] for i in out["inputs"][:3]} == {"ndvi_max", "feat_x", "crop"} and out["not_compared"] == [
+        "as_of_day"]
 
 
 @pytest.mark.parametrize("case", ["no profile", "crop-type", "checkpoint", "two dates", "empty", "missing", "alias",
-                                  "columns", "no crop"])
+                                  "columns", "no crop", "few rows", "format"])
 def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     root = trained["root"]
@@ -112,7 +124,9 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
             "missing": ["--features", str(root / "none.parquet"), "--version", trained["v"]],
             "alias": ["--features", alike],
             "columns": ["--features", str(root / "cols.parquet"), "--version", trained["v"]],
-            "no crop": ["--features", str(root / "fallow.parquet"), "--version", trained["v"]]}[case]
+            "no crop": ["--features", str(root / "fallow.parquet"), "--version", trained["v"]],
+            "few rows": ["--features", str(root / "few.parquet"), "--version", trained["v"]],
+            "format": ["--features", alike, "--version", trained["other"]]}[case]
     if case == "two dates":
         a = pd.read_parquet(alike)
         later = a.assign(as_of=a["as_of"] + pd.Timedelta(days=30), field_id="g" + a["field_id"])  # other fields
@@ -123,6 +137,8 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
         pd.read_parquet(alike).drop(columns="feat_x").to_parquet(root / "cols.parquet")
     if case == "no crop":  # every field taken for fallow: nothing the version learned
         pd.read_parquet(alike).assign(declared_crop="fallow").to_parquet(root / "fallow.parquet")
+    if case == "few rows":  # a few fields' features: chance alone would read as a shift of every input
+        pd.read_parquet(alike).head(12).to_parquet(root / "few.parquet")
     want = {"no profile": f"yield-value version {trained['old']} was registered without an input profile",
             "crop-type": "input profiles are kept for yield-value only, not 'crop-type'",
             "checkpoint": "--checkpoint 'harvest': yield-value version 1 profiled end, mid",
@@ -131,7 +147,10 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
             "missing": "features file not found",
             "alias": "has no 'champion' alias",
             "columns": "yield-value: features do not match the training columns: missing columns feat_x",
-            "no crop": "fallow.parquet: no row has a crop yield-value version 1 learned (maize, soybean)"}[case]
+            "no crop": "fallow.parquet: no row has a crop yield-value version 1 learned (maize, soybean)",
+            "few rows": "few.parquet: 12 rows of the crops yield-value version 1 learned; a comparison with its "
+                        "training seasons needs at least",
+            "format": f"yield-value version {trained['other']}: its input profile is of another layout (format 99"}[case]
     r = _run(trained, monkeypatch, *args)
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1 and want in r.stderr, r.stderr
@@ -149,3 +168,20 @@ def test_a_column_one_checkpoint_lacks_is_profiled_empty_there_not_a_failed_regi
     prof = train_yield.training_input_profile(model, feats)["checkpoints"]
     assert prof["mid"]["features"]["only_end"]["missing"] == 1.0
     assert prof["end"]["features"]["only_end"]["missing"] == 0.0 and prof["end"]["features"]["only_end"]["kind"] == "bins"
+
+
+def test_a_version_of_one_training_season_judges_no_season() -> None:
+    """One training season (the tiny demo's stand-in): no season's own spread is known, so no season is "unlike"
+    (exit 0) and the report says why instead of counting inputs against nothing."""
+    from pipelines.stability import StabilityResult
+
+    table = pd.DataFrame([{"input": "ndvi_max", "psi": 3.0, "floor": 0.1, "seasons_max": np.nan, "verdict": "shifted",
+                           "largest_move": "[-inf, 0.4)", "training_share": 0.1, "scored_share": 0.9}])
+    res = StabilityResult(name="yield-value", version="1", alias=None, source="f.parquet", as_of="2009-09-15",
+                          checkpoint="mid", checkpoint_day=257.0, chosen=False, rows_day=257.0, training_rows=9,
+                          scored_rows=40, rows_without_crop=0, other_crops={}, table=table, held_out={"2008": 0})
+    assert res.season_verdict() is None and not res.failed()
+    assert res.lines()[-1].startswith("season: no comparison — the version was trained on fewer than two seasons")
+    two = StabilityResult(**{**res.__dict__, "held_out": {"2007": 0, "2008": 0},
+                             "table": table.assign(verdict="unusual", seasons_max=1.0)})
+    assert two.season_verdict() == "unlike" and two.failed()  # 1 unusual input, more than either season's 0
