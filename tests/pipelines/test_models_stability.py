@@ -163,11 +163,13 @@ def test_a_column_one_checkpoint_lacks_is_profiled_empty_there_not_a_failed_regi
     from models.yield_value import YieldModel
 
     feats, _ = synth_features()
-    feats["end"] = feats["end"].assign(only_end=np.arange(len(feats["end"]), dtype="float64"))
+    # and a flag only the end rows carry: the concatenation makes it an object column the model does not read
+    feats["end"] = feats["end"].assign(only_end=np.arange(len(feats["end"]), dtype="float64"), flag_end=True)
     model = YieldModel(FAST).fit(pd.concat(list(feats.values()), ignore_index=True), np.ones(1000))
     prof = train_yield.training_input_profile(model, feats)["checkpoints"]
     assert prof["mid"]["features"]["only_end"]["missing"] == 1.0
     assert prof["end"]["features"]["only_end"]["missing"] == 0.0 and prof["end"]["features"]["only_end"]["kind"] == "bins"
+    assert "flag_end" not in model.numeric_columns_ and "flag_end" not in prof["end"]["features"]
 
 
 def test_a_version_of_one_training_season_judges_no_season() -> None:
