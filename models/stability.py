@@ -59,7 +59,8 @@ def _finite(values: np.ndarray) -> np.ndarray:
     return values[np.isfinite(values)]
 
 
-def feature_profile(values: Any, seasons: Any = None, regions: Any = None) -> dict[str, Any]:
+def feature_profile(values: Any, seasons: Any = None, regions: Any = None, *,
+                    keys: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> dict[str, Any]:
     """One input's training distribution: text by ``levels`` with their shares; numbers by ``edges`` (the training
     deciles, repeated values merged; an input of few values gets a bin starting at each value and one above the
     largest, so a value never seen falls beside its neighbours or above them) and the share of each bin they bound;
@@ -70,7 +71,7 @@ def feature_profile(values: Any, seasons: Any = None, regions: Any = None) -> di
     And a number that is one value in every season and region — a season's weather as of the date, the same for every
     field — is ``season_level`` with each one's value (``season_values``): a new season's one value is compared with
     the range of the training seasons', not by its PSI (one value is a point mass: its PSI is large whatever the
-    value)."""
+    value). ``keys``: :func:`_keys` of the seasons and regions, made once for a table's every input."""
     s = pd.Series(values).reset_index(drop=True)
     n = len(s)
     if n == 0:
@@ -93,15 +94,16 @@ def feature_profile(values: Any, seasons: Any = None, regions: Any = None) -> di
                      else np.unique(np.quantile(fin, np.linspace(0.0, 1.0, 11)[1:-1])))
             counts = np.bincount(np.searchsorted(edges, fin, side="right"), minlength=len(edges) + 1)
             out.update(edges=[float(e) for e in edges], shares=[float(c / n) for c in counts])
-    if seasons is None:
-        return out
-    season_codes, season_names = _factorize(seasons)
+    if keys is None:
+        if seasons is None:
+            return out
+        keys = _keys(seasons, regions)
+    season_codes, season_names, places = keys
     if out["kind"] == "bins":
-        keys = _factorize(_season_region(seasons, regions))[0]
         v = s.to_numpy(dtype="float64", na_value=np.nan)
         v = np.where(np.isfinite(v), v, np.nan)
-        order = np.argsort(keys, kind="stable")
-        starts = np.flatnonzero(np.r_[True, np.diff(keys[order]) != 0])
+        order = np.argsort(places, kind="stable")
+        starts = np.flatnonzero(np.r_[True, np.diff(places[order]) != 0])
         lo, hi = np.fmin.reduceat(v[order], starts), np.fmax.reduceat(v[order], starts)
         if len(starts) >= 2 and np.isfinite(lo).any() and not (lo < hi).any():  # one value in every season, region
             out.update(kind="season_level", season_values=[float(x) for x in sorted(lo[np.isfinite(lo)])])
@@ -120,6 +122,12 @@ def feature_profile(values: Any, seasons: Any = None, regions: Any = None) -> di
             season_psi[str(name)] = psi(rest / rest.sum(), own / own.sum())
     out["season_psi"] = season_psi
     return out
+
+
+def _keys(seasons: Any, regions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(season codes, season names, season-and-region codes) of each row."""
+    codes, names = _factorize(seasons)
+    return codes, names, _factorize(_season_region(seasons, regions))[0]
 
 
 def _season_region(seasons: Any, regions: Any) -> np.ndarray:
@@ -225,7 +233,8 @@ def input_profile(frames: Mapping[str, tuple[pd.DataFrame, float, Any, Any]], *,
     (:func:`verdict` with the other seasons' largest PSI)."""
     checkpoints = {}
     for cp, (table, day, seasons, regions) in frames.items():
-        feats = {str(c): feature_profile(table[c], seasons, regions) for c in table.columns}
+        keys = None if seasons is None else _keys(seasons, regions)  # once for every input
+        feats = {str(c): feature_profile(table[c], keys=keys) for c in table.columns}
         entry: dict[str, Any] = {"as_of_day": float(day), "rows": int(len(table)), "features": feats}
         if seasons is not None:
             counts = pd.Series(np.asarray(seasons, dtype=object)).astype(str).value_counts()
