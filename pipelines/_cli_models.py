@@ -168,17 +168,17 @@ def relocate_cmd(
 @user_errors
 def stability_cmd(
     name: str = typer.Argument("yield-value", help="Registered model name (input profiles: yield-value)."),
-    features: Path = typer.Option(..., "--features", help="One date's FieldFeatures Parquet (agcredit features "
-                                  "build --out, or a decision's stored features)."),
+    features: Path = typer.Option(..., "--features", help="One date's FieldFeatures Parquet of a season's fields "
+                                  "(agcredit features build --out; at least half a training season's rows)."),
     version: str = typer.Option("champion", "--version", help="A version number or an alias."),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="The training checkpoint to compare with "
                                           "(default: the one nearest the rows' date)."),
     every: bool = typer.Option(False, "--all", help="List every input, the stable ones too."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (every input)."),
 ) -> None:
-    """Population stability (PSI) of each model input: the scored rows against the version's training rows, beside
-    how far each training season lay from the others. Exit 1 when an input is unusual (PSI >= 0.25 and above every
-    training season's) or a season-level input is outside the training seasons' values, else 0."""
+    """Population stability (PSI) of each model input: a season's scored rows against the version's training rows,
+    beside how far each training season lay from the others. Exit 1 when the season has more unusual inputs (PSI >=
+    0.25 and above every training season's) than any training season had, held out against the others; else 0."""
     import json
 
     from pipelines.stability import input_stability

@@ -4,8 +4,11 @@ version was registered with, at the checkpoint nearest the scored rows' date.
 
 A model-risk team's ongoing monitoring of a model in use: an input whose distribution moved (a season unlike every
 training season, a crop mix or a region the model rarely saw, an imagery feature whose scale changed) is where the
-model's held-out figures no longer vouch for its output. Only the rows the model values are compared (a field with a
-crop); a features file holds one date's rows (``agcredit features build --out``, or a decision's stored features).
+model's held-out figures no longer vouch for its output. Only the rows of crops the model learned are compared; a
+features file holds one date's rows of a season's fields (``agcredit features build --out``) — at least half as many
+as the smallest training season had (:func:`models.stability.min_rows`: a few fields' features read as a shift by
+chance). The season as a whole is judged against the training seasons, each held out against the others
+(:meth:`StabilityResult.season_verdict`).
 """
 
 from __future__ import annotations
