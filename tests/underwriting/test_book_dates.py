@@ -203,3 +203,130 @@ def test_the_dates_of_a_run_are_checked_at_once(tmp_path: Path) -> None:
     with pytest.raises(UserInputError, match=r"^Book: 2 line\(s\) open on checkpoint date\(s\) 2009-06-10, "
                                              r"2009-06-22 have every balance .*nothing run: L1, L2 \(2 in all\)$"):
         refuse_undated_open_lines(b, [date(2009, 6, 22), date(2009, 6, 10), date(2009, 7, 1)])
+
+
+# --- underwriting.standing: which decision a line stands on, and whether its Book line has matured -------------
+
+def _rec(rid: str, outcome: str, kind: str = "decision", *, sup: str | None = None, kept: bool = False,
+         params: dict | None = None, line: str = "L1", limit: int = 0) -> object:
+    from types import SimpleNamespace
+    body: dict = {"policy": {"parameters": dict(params or {})}}
+    if kind == "reunderwrite":
+        body["reunderwrite"] = {"line_id": line, "not_reestimated": kept}
+    return SimpleNamespace(record_id=rid, outcome=outcome, kind=kind, supersedes=sup, body=body, limit=limit)
+
+
+def test_a_line_stands_on_its_maturity_date_and_matures_the_day_after() -> None:
+    from underwriting.standing import line_matured
+    body = {"reunderwrite": {"line_id": "L1", "line_maturity_date": "2025-06-30"}}
+    assert line_matured(body, "2025-06-30") is None  # still stands on its maturity date
+    assert line_matured(body, "2025-06-29") is None
+    assert line_matured(body, "2025-07-01") == "2025-06-30"
+    assert line_matured(body, date(2025, 7, 1)) == "2025-06-30"
+    assert line_matured(body, "2025-07-01T09:00:00") == "2025-06-30"
+    # the Book's maturity (a line renewed under its id) wins over the block's
+    assert line_matured(body, "2025-07-01", {"L1": "2025-09-30"}) is None
+    assert line_matured(body, "2025-10-01", {"L1": "2025-09-30"}) == "2025-09-30"
+    assert line_matured(body, "2025-07-01", {"OTHER": "2025-09-30"}) == "2025-06-30"
+    # a first decision's renewal block names the line too; no block, no maturity: not matured
+    assert line_matured({"renewal": {"line_id": "L2", "line_maturity_date": "2025-03-31"}}, "2025-04-01") == "2025-03-31"
+    assert line_matured({}, "2030-01-01") is None
+    assert line_matured({"reunderwrite": {"line_id": "L1"}}, "2030-01-01") is None
+
+
+def test_book_maturities_takes_each_lines_latest_row() -> None:
+    from underwriting.standing import book_maturities
+    book = pd.DataFrame({"line_id": ["L1", "L1", "L2", "L1"],
+                         "maturity_date": ["2025-09-30", "2025-06-30", "2026-01-15", "2025-03-31"]})
+    assert book_maturities(book) == {"L1": "2025-09-30", "L2": "2026-01-15"}
+    assert book_maturities(None) == {}
+    assert book_maturities(book.iloc[0:0]) == {}
+    assert book_maturities(book[["line_id"]]) == {}
+
+
+def test_a_kept_record_is_a_reunderwriting_that_re_estimated_nothing() -> None:
+    import json
+
+    from underwriting.standing import kept_body
+    kept = {"reunderwrite": {"not_reestimated": True}}
+    assert kept_body("reunderwrite", kept) is True
+    assert kept_body("reunderwrite", json.dumps(kept)) is True
+    assert kept_body("decision", kept) is False
+    assert kept_body("reunderwrite", {"reunderwrite": {"not_reestimated": False}}) is False
+    assert kept_body("reunderwrite", None) is False
+
+
+def test_only_a_book_lines_refer_or_decline_skips_to_its_book_limit() -> None:
+    from underwriting.standing import skips_to_book
+    on = {"policy": {"parameters": {"refer_keeps_book_limit": True}}}
+    assert skips_to_book(on, "L1", "REFER", "reunderwrite") is True
+    assert skips_to_book(on, "L1", "DECLINE", "decision") is True
+    assert skips_to_book(on, "L1", "APPROVE", "reunderwrite") is False  # a granting decision stands
+    assert skips_to_book(on, "L1", "REDUCE", "reunderwrite") is False
+    assert skips_to_book(on, "L1", "DECLINE", "override") is False  # an analyst's override is a decision in force
+    assert skips_to_book(on, "D-7", "REFER", "reunderwrite") is False  # a decided line was opened by its record
+    assert skips_to_book(on, "", "REFER", "reunderwrite") is False  # no Book line
+    assert skips_to_book(on, None, "REFER", "reunderwrite") is False
+    assert skips_to_book({}, "L1", "REFER", "reunderwrite") is False  # earlier policies: the REFER stands
+
+
+def test_standing_walks_back_past_kept_records_and_refers_to_an_override() -> None:
+    from underwriting.standing import override_behind, standing_of, stands_behind
+    a = _rec("A", "APPROVE", limit=500)
+    k1 = _rec("K1", "REFER", "reunderwrite", sup="A", kept=True)
+    k2 = _rec("K2", "REFER", "reunderwrite", sup="K1", kept=True)
+    lone = _rec("K0", "REFER", "reunderwrite", kept=True)
+    get = {r.record_id: r for r in (a, k1, k2, lone)}.get
+    assert standing_of(k2, get) is a and standing_of(k1, get) is a and standing_of(a, get) is a
+    assert standing_of(lone, get) is None  # every record of its chain kept: the Book line
+    # an override behind REFERs and kept records is what the line stands on; a granting decision first: the Book
+    o = _rec("O", "DECLINE", "override")
+    r1 = _rec("R1", "REFER", "reunderwrite", sup="O")
+    kr = _rec("KR", "REFER", "reunderwrite", sup="R1", kept=True)
+    g = _rec("G", "APPROVE", "reunderwrite", sup="O")
+    r2 = _rec("R2", "DECLINE", "reunderwrite", sup="G")
+    r3 = _rec("R3", "REFER", "reunderwrite")
+    get2 = {r.record_id: r for r in (o, r1, kr, g, r2, r3)}.get
+    assert override_behind(r1, get2) is o and override_behind(kr, get2) is o
+    assert override_behind(r2, get2) is None and override_behind(r3, get2) is None
+    assert override_behind(r1, None) is None
+    on = {"policy": {"parameters": {"refer_keeps_book_limit": True}}}
+    assert stands_behind(on, "L1", r1, get2) is o
+    assert stands_behind(on, "L1", r2, get2) is None  # the Book limit stands
+    assert stands_behind(on, "L1", g, get2) is g
+    assert stands_behind({}, "L1", r1, get2) is r1  # earlier policies: the REFER stands
+    assert stands_behind(on, "D-1", r1, get2) is r1
+    assert stands_behind(on, "L1", None, get2) is None
+
+
+def _rows(*recs: object) -> pd.DataFrame:
+    import json
+    return pd.DataFrame([{"record_id": r.record_id, "supersedes": r.supersedes, "kind": r.kind, "outcome": r.outcome,
+                          "body": json.dumps(r.body)} for r in recs])
+
+
+def test_standing_ids_and_line_standing_of_a_stores_rows() -> None:
+    from underwriting.standing import line_standing, standing_ids
+    stand = {"kept_lines_stand": True}
+    both = {"kept_lines_stand": True, "refer_keeps_book_limit": True}
+    a = _rec("A", "APPROVE", "reunderwrite", limit=500)
+    k = _rec("K", "REFER", "reunderwrite", sup="A", kept=True, params=stand)
+    assert standing_ids(_rows(a, k)) == {"K": "A"}
+    assert line_standing(_rows(a, k)) == {"K": ("A", None)}
+    old = _rec("K", "REFER", "reunderwrite", sup="A", kept=True)  # an earlier policy's kept record stands as it is
+    assert standing_ids(_rows(a, old)) == {} and line_standing(_rows(a, old)) == {}
+    lone = _rec("K0", "REFER", "reunderwrite", kept=True, params=stand)
+    assert standing_ids(_rows(lone)) == {"K0": None} and line_standing(_rows(lone)) == {"K0": (None, None)}
+    # refer_keeps_book_limit: a kept line on a REFER, and a new REFER, stand on the Book limit past that REFER
+    r = _rec("R", "REFER", "reunderwrite")
+    kb = _rec("KB", "REFER", "reunderwrite", sup="R", kept=True, params=both)
+    assert line_standing(_rows(r, kb)) == {"KB": (None, "R")}
+    nr = _rec("NR", "DECLINE", "reunderwrite", sup="A", params=both)
+    assert line_standing(_rows(a, nr)) == {"NR": (None, "NR")}
+    # an override behind the REFER is what the line stands on
+    o = _rec("O", "DECLINE", "override")
+    r2 = _rec("R2", "REFER", "reunderwrite", sup="O", params=both)
+    assert line_standing(_rows(o, r2)) == {"R2": ("O", None)}
+    # a current record that decided stands on itself: not listed
+    g = _rec("G", "APPROVE", "reunderwrite", sup="A", params=both)
+    assert line_standing(_rows(a, g)) == {} and standing_ids(_rows(a, g)) == {}
