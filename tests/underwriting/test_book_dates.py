@@ -290,6 +290,8 @@ def test_standing_walks_back_past_kept_records_and_refers_to_an_override() -> No
     assert override_behind(r1, get2) is o and override_behind(kr, get2) is o
     assert override_behind(r2, get2) is None and override_behind(r3, get2) is None
     assert override_behind(r1, None) is None
+    d = _rec("D", "DECLINE", "reunderwrite", sup="O")  # a DECLINE granted nothing either: walked over
+    assert override_behind(d, {"O": o}.get) is o
     on = {"policy": {"parameters": {"refer_keeps_book_limit": True}}}
     assert stands_behind(on, "L1", r1, get2) is o
     assert stands_behind(on, "L1", r2, get2) is None  # the Book limit stands
@@ -330,3 +332,45 @@ def test_standing_ids_and_line_standing_of_a_stores_rows() -> None:
     # a current record that decided stands on itself: not listed
     g = _rec("G", "APPROVE", "reunderwrite", sup="A", params=both)
     assert line_standing(_rows(a, g)) == {} and standing_ids(_rows(a, g)) == {}
+
+
+def test_standing_of_rows_lists_current_records_only_and_needs_its_columns() -> None:
+    from underwriting.standing import line_standing, standing_ids
+    both = {"kept_lines_stand": True, "refer_keeps_book_limit": True}
+    a = _rec("A", "APPROVE", "reunderwrite", limit=500)
+    k = _rec("K", "REFER", "reunderwrite", sup="A", kept=True, params=both)
+    # records superseded by a later one are not current: neither the kept K nor the REFER R is listed
+    k2 = _rec("K2", "REFER", "reunderwrite", sup="K", kept=True, params=both)
+    r = _rec("R", "REFER", "reunderwrite", params=both)
+    g = _rec("G", "APPROVE", "reunderwrite", sup="R", params=both)
+    assert standing_ids(_rows(a, k, k2)) == {"K2": "A"}
+    assert line_standing(_rows(a, k, k2)) == {"K2": ("A", None)}
+    assert line_standing(_rows(r, g)) == {}
+    # no rows, or not the store's columns: nothing; without outcomes the kept lines only
+    assert standing_ids(pd.DataFrame()) == {} and line_standing(pd.DataFrame()) == {}
+    assert standing_ids(_rows(a, k).drop(columns=["body"])) == {}
+    assert line_standing(_rows(a, k).drop(columns=["outcome"])) == {"K": ("A", None)}
+    # exactly the columns standing_ids reads are enough
+    assert standing_ids(_rows(a, k).drop(columns=["outcome"])) == {"K": "A"}
+    # an earlier policy's kept record (no kept_lines_stand) stands as it is, even under refer_keeps_book_limit
+    ko = _rec("KO", "REFER", "reunderwrite", kept=True, params={"refer_keeps_book_limit": True})
+    assert line_standing(_rows(ko)) == {}
+
+
+def test_line_standing_reads_bodies_given_as_dicts() -> None:
+    from underwriting.standing import line_standing
+    both = {"kept_lines_stand": True, "refer_keeps_book_limit": True}
+    r = _rec("R", "REFER", "reunderwrite")
+    kb = _rec("KB", "REFER", "reunderwrite", sup="R", kept=True, params=both)
+    rows = _rows(r, kb)
+    rows["body"] = [r.body, kb.body]
+    assert line_standing(rows) == {"KB": (None, "R")}
+
+
+def test_a_maturity_or_day_with_a_time_is_judged_by_its_day() -> None:
+    from underwriting.standing import line_matured
+    body = {"reunderwrite": {"line_id": "L1", "line_maturity_date": "2025-06-30T00:00:00"}}
+    assert line_matured(body, "2025-07-01") == "2025-06-30"
+    assert line_matured(body, "2025-06-30T23:59:59") is None  # on its maturity day it still stands
+    assert line_matured({"reunderwrite": {"line_id": "L1", "line_maturity_date": "2025-06-30"}},
+                        "2025-06-30T09:00:00") is None
