@@ -464,3 +464,43 @@ def test_unapproved_overrides_behind_a_new_refer_never_add_up(tmp_path: Path) ->
         with pytest.raises(OverrideError, match=r"from USD 7,000.00 \(the line's Book limit.*needs --approver"):
             override(st, "X1", "4480", "visit", "ana", as_of="2025-08-03")  # -36% of the Book limit
         assert override(st, "X1", "4480", "visit", "ana", approver="bo", as_of="2025-08-03").limit == 448000
+
+
+def test_an_id_matching_no_record_is_never_echoed_in_an_early_refusal(store: DecisionStore) -> None:
+    """Refusals before the records are read (empty reason, no operator) cannot know the id is stored: it is never
+    echoed (``underwriting._pii_text.echoed_reference``: an argument matching nothing may be a farmer's name)."""
+    for kwargs, problem in (({"reason": " "}, "the reason must not be empty"),
+                            ({"operator": ""}, "an operator is required")):
+        args = {"application_id": "A9", "limit": "1", "reason": "visit", "operator": "ana", **kwargs}
+        with pytest.raises(OverrideError) as err:
+            override(store, **args)  # type: ignore[arg-type]
+        assert str(err.value) == f"override of the application given: {problem}"
+    assert store.count() == 2
+
+
+def test_an_override_dated_today_and_a_decline_below_the_minimum_line(tmp_path: Path) -> None:
+    """An override is dated when it is made: today is accepted (only a later day is refused); 0 declines even where
+    the policy sets a minimum line (CREDIT_POLICY.md step 8: below the minimum is a DECLINE)."""
+    from datetime import date
+
+    item = decision("M2", 600_000)
+    item.body["computation"]["min_line"] = 500_000
+    with DecisionStore(f"sqlite:///{tmp_path / 'm2.db'}") as st:
+        st.append([item], operator="batch")
+        today = date.today().isoformat()
+        rec = override(st, "M2", "5500", "visit", "ana", as_of=today)
+        assert (rec.as_of, rec.limit) == (today, 550_000)
+        rec = override(st, "M2", "0", "crop failed", "ana", approver="bob")
+        assert (rec.limit, rec.outcome) == (0, "DECLINE")
+        with pytest.raises(OverrideError, match=r"below the policy's minimum line"):
+            override(st, "M2", "0.01", "visit", "ana", approver="bob")  # the smallest positive limit too
+
+
+def test_an_override_cannot_grant_more_than_the_product_cap(tmp_path: Path) -> None:
+    item = decision("C1", 600_000)  # requested 10,000.00
+    item.body["computation"]["product_cap"] = 700_000
+    with DecisionStore(f"sqlite:///{tmp_path / 'c.db'}") as st:
+        st.append([item], operator="batch")
+        with pytest.raises(OverrideError, match=r"above the product cap \(USD 7,000.00\): an override cannot grant more"):
+            override(st, "C1", "7000.01", "bigger farm", "ana", approver="bob")
+        assert override(st, "C1", "7000", "bigger farm", "ana", approver="bob").limit == 700_000
