@@ -194,10 +194,8 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
         raise UserInputError(f"{path}: features file holds rows as of {len(dates)} dates ({', '.join(dates[:4])}"
                              f"{', …' if len(dates) > 4 else ''}); give one date's rows (one features build)")
     alias = None if version.isdigit() else version
-    v = version if alias is None else registry.alias_version(name, alias)
-    if v is None:
-        raise UserInputError(f"model registry: model {name!r} has no {alias!r} alias (promote a version: agcredit "
-                             f"models promote {name} VERSION)")
+    resolved = registry.resolve(name, version)  # a number or an alias, each refused in the registry's own words
+    v, model = resolved.version, resolved.model
     profile = registry.input_profile(name, v)
     if profile is None:
         raise UserInputError(f"{name} version {v} was registered without an input profile (before 2026-12-06, "
@@ -209,7 +207,6 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     if checkpoint is not None and checkpoint not in profile["checkpoints"]:
         raise UserInputError(f"models stability --checkpoint {checkpoint!r}: {name} version {v} profiled "
                              f"{', '.join(sorted(profile['checkpoints']))}")
-    model = registry.resolve(name, v).model
     # the rows the model values: a crop it learned (a field taken for fallow, or a crop outside its scope, has no
     # yield of its own here — its imagery would read as a shift of every input)
     crop = crop_of(feats)
