@@ -1,5 +1,5 @@
-"""``agcredit models list|show|promote|relocate|stability``: the MLflow model registry, our alias history, and the
-input stability of a version in use."""
+"""``agcredit models list|show|promote|relocate|stability|performance``: the MLflow model registry, our alias history,
+and the monitoring of a version in use (its inputs' stability, its outcomes)."""
 
 from __future__ import annotations
 
@@ -185,5 +185,36 @@ def stability_cmd(
 
     res = input_stability(features, name=name, version=version, checkpoint=checkpoint)
     echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines(every=every)))
+    if res.failed():
+        raise typer.Exit(code=1)
+
+
+@models_app.command("performance")
+@user_errors
+def performance_cmd(
+    name: str = typer.Argument("yield-value", help="Registered model name (outcomes: yield-value)."),
+    features: Path = typer.Option(..., "--features", help="One date's FieldFeatures Parquet of the season whose "
+                                  "harvest was reported (agcredit features build --out, as underwriting read it)."),
+    reported: Path = typer.Option(..., "--reported", help="Reported yields CSV/Parquet: field_id, season, "
+                                  "reported_yield_t_ha; with declared_crop and earlier seasons' rows (the farm "
+                                  "records' history.csv) for the naive baselines."),
+    version: str = typer.Option("champion", "--version", help="A version number or an alias."),
+    checkpoint: str | None = typer.Option(None, "--checkpoint", help="The validated checkpoint whose rows to score "
+                                          "(default: the one the fields reached on the features' date)."),
+    weather: Path | None = typer.Option(None, "--weather", help="Daily weather CSV, when the features were built "
+                                        "without the weather the version reads."),
+    interval_by: str = typer.Option("field", "--interval-by", help="field (default) or farmer: the intervals' "
+                                    "bootstrap draws each farmer's fields whole."),
+    as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
+) -> None:
+    """Outcomes analysis: a season's reported yields against the version's P10/P50/P90, beside naive baselines, and
+    its minimum metrics judged on them. Exit 1 when one is not met (its whole interval misses it); else 0."""
+    import json
+
+    from pipelines.outcomes import model_performance
+
+    res = model_performance(features, reported, name=name, version=version, checkpoint=checkpoint,
+                            interval_by=interval_by, weather=weather)
+    echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines()))
     if res.failed():
         raise typer.Exit(code=1)

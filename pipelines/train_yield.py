@@ -199,8 +199,9 @@ def checkpoint_dates_of(county: County, checkpoints: Sequence[str]) -> dict[str,
                             for cp in checkpoints if cp in dates}}
 
 
-def read_reported(path: str | Path) -> pd.DataFrame:
-    """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report)."""
+def read_reported(path: str | Path, *, keep_crop: bool = False) -> pd.DataFrame:
+    """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report), and with
+    ``keep_crop`` the file's ``declared_crop`` when it has one (checked as a crop the engine knows)."""
     p = Path(path)
     if not p.is_file():
         raise UserInputError(f"{p}: reported yields file not found")
@@ -229,8 +230,11 @@ def read_reported(path: str | Path) -> pd.DataFrame:
         with identifiers_hidden(df):  # the file's own farmers' names, IDs and phones never quoted
             check_known_crops(df["declared_crop"], source=p.name, column="declared_crop", rows=where,
                               hidden=name_words(df))
-    return pd.DataFrame({"field_id": df["field_id"].astype("str"), "season": df["season"].astype("str"),
-                         "reported_yield_t_ha": y.astype("float64")})
+    out = pd.DataFrame({"field_id": df["field_id"].astype("str"), "season": df["season"].astype("str"),
+                        "reported_yield_t_ha": y.astype("float64")})
+    if keep_crop and "declared_crop" in df.columns:
+        out["declared_crop"] = df["declared_crop"].astype(object).where(df["declared_crop"].notna(), "").astype("str")
+    return out
 
 
 def _join_reported(features: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:

@@ -1,0 +1,392 @@
+"""``agcredit models performance``: outcomes analysis of a yield model in use — once a season's harvest is reported,
+how the version's P10/P50/P90 on that season's features compare with the yields the farmers reported, beside naive
+baselines from the same file's earlier seasons, and whether the version still meets, on these outcomes, the minimum
+metrics it was promoted on.
+
+Input stability (:mod:`pipelines.stability`) warns while the season runs that the model scores rows unlike its
+training rows; outcomes analysis tells afterwards whether its figures held: a model-risk team's back-test of a model
+in use. The figures are the held-out evaluation's (:func:`models.evaluation.yield_metrics`: R², RMSE and RMSE% of the
+mean within each crop and pooled, the shares of reported yields below P10 and above P90), with the mean error (bias)
+beside them, and the naive baselines the registry's metrics carry: each crop's mean reported yield over the file's
+seasons before the scored one (``skill_r2`` is the model's R² minus that baseline's), and the field's own mean of that
+crop over those seasons (falling back to the crop's mean).
+
+Honest by construction: a season the version trained on is refused (its outcomes there are in sample), and so is a
+features file of several dates or seasons. Each figure has a 95% percentile bootstrap interval over the scored fields
+(or farmers, drawn whole: ``--interval-by farmer``), from the evaluations' fixed seed
+(:mod:`pipelines.evaluation._bootstrap`), so the same inputs print the same report byte for byte. Each minimum metric
+of the version's governance is judged on the interval, as the validation report judges targets: *met* (the whole
+interval meets it), *not met* (none of it does) or *interval straddles*. A minimum metric over held-out seasons
+(``below_p10_min_all``, ``…_max_…``) is the season's own figure here: one season is scored. The command exits 1 when
+one is *not met*. One season is one draw of the weather: a season unlike the training seasons (``models stability``
+says so) can miss a requirement the version met on average, and the interval covers the sampling of fields, not of
+seasons.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.errors import UserInputError
+
+__all__ = ["OutcomesResult", "model_performance", "outcome_figures", "judge"]
+
+#: the model whose outcomes this analyses (P10/P50/P90 of yield)
+ANALYSED = "yield-value"
+#: fewest scored fields: below it the intervals are wide enough to say nothing
+MIN_SCORED = 30
+#: the figures per crop (and ``all``): the registry's metric names, so a minimum metric reads its own figure
+FIGURES = ("r2", "rmse", "rmse_pct", "bias_pct", "below_p10", "above_p90", "naive_crop_mean_r2",
+           "naive_crop_mean_rmse_pct", "naive_field_mean_rmse_pct", "skill_r2")
+#: figures a minimum metric may name beyond :data:`FIGURES`: over held-out seasons, the one season scored here
+_ONE_SEASON = {"below_p10_min": "below_p10", "below_p10_max": "below_p10", "above_p90_min": "above_p90",
+               "above_p90_max": "above_p90"}
+
+
+def _group_figures(y: np.ndarray, p10: np.ndarray, p50: np.ndarray, p90: np.ndarray, crop_mean: np.ndarray,
+                   field_mean: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+    """:data:`FIGURES` once per row of ``w`` (how often each row is drawn; a row of ones: the figures themselves),
+    each NaN where the resample has no such figure (no baseline, no spread of yields, no row)."""
+    from models.evaluation import weighted_yield_metrics
+    from pipelines.evaluation._bootstrap import resample_sums
+
+    w = np.atleast_2d(w)
+    model = weighted_yield_metrics(y, p50, w)
+    n = model["n"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = {"r2": model["r2"], "rmse": model["rmse"], "rmse_pct": model["rmse_pct"],
+               "bias_pct": np.where((n > 0) & (model["mean_yield"] > 0),
+                                    100.0 * resample_sums(w, p50 - y) / resample_sums(w, y), np.nan),
+               "below_p10": np.where(n > 0, resample_sums(w, (y < p10).astype(np.int64)) / n, np.nan),
+               "above_p90": np.where(n > 0, resample_sums(w, (y > p90).astype(np.int64)) / n, np.nan)}
+    has_base = bool(np.isfinite(crop_mean).all()) and len(y) > 0
+    nan = np.full(len(w), np.nan)
+    if has_base:
+        base = weighted_yield_metrics(y, crop_mean, w)
+        fm = weighted_yield_metrics(y, field_mean, w)
+        out.update(naive_crop_mean_r2=base["r2"], naive_crop_mean_rmse_pct=base["rmse_pct"],
+                   naive_field_mean_rmse_pct=fm["rmse_pct"], skill_r2=model["r2"] - base["r2"])
+    else:
+        out.update(naive_crop_mean_r2=nan, naive_crop_mean_rmse_pct=nan, naive_field_mean_rmse_pct=nan,
+                   skill_r2=nan)
+    return out
+
+
+def outcome_figures(rows: pd.DataFrame, groups: np.ndarray | None = None) -> pd.DataFrame:
+    """Per crop and pooled (``all`` first): the fields scored (``n``), each of :data:`FIGURES` and its interval
+    (``<figure>_lo``, ``<figure>_hi``; NaN without one). ``rows``: ``crop, reported, p10, p50, p90, crop_mean,
+    field_mean`` (the baselines NaN where the file has no earlier season); ``groups``: the rows' cluster codes
+    (:func:`pipelines.evaluation._bootstrap.group_codes`) or None (every field drawn on its own)."""
+    from pipelines.evaluation._bootstrap import percentile_interval, resample_counts
+
+    n = len(rows)
+    counts = resample_counts(n, np.arange(n), groups=groups)
+    crops = rows["crop"].astype(str).to_numpy(dtype=object)
+    col = {c: rows[c].to_numpy(dtype="float64") for c in ("reported", "p10", "p50", "p90", "crop_mean", "field_mean")}
+    out = []
+    for crop in ["all", *sorted(set(crops.tolist()))]:
+        m = np.ones(n, dtype=bool) if crop == "all" else crops == crop
+        y, p10, p50, p90, cm, fm = (col[c][m] for c in ("reported", "p10", "p50", "p90", "crop_mean", "field_mean"))
+        point = _group_figures(y, p10, p50, p90, cm, fm, np.ones((1, int(m.sum())), dtype=np.int32))
+        drawn = _group_figures(y, p10, p50, p90, cm, fm, counts[:, m])
+        rec: dict[str, Any] = {"crop": crop, "n": int(m.sum())}
+        for f in FIGURES:
+            rec[f] = float(point[f][0])
+            iv = percentile_interval(drawn[f]) if math.isfinite(rec[f]) else None
+            rec[f"{f}_lo"], rec[f"{f}_hi"] = (iv[0], iv[1]) if iv is not None else (math.nan, math.nan)
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def judge(op: str, threshold: float, lo: float, hi: float) -> str:
+    """A minimum metric against an interval: ``met`` (all of it meets), ``not met`` (none of it does), ``interval
+    straddles``; ``not measured`` without an interval."""
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "not measured"
+    ok = (lambda v: v >= threshold) if op == ">=" else (lambda v: v <= threshold)
+    if ok(lo) and ok(hi):
+        return "met"
+    if not ok(lo) and not ok(hi):
+        return "not met"
+    return "interval straddles"
+
+
+def _requirement_figure(metric: str, crops: list[str]) -> tuple[str, str] | None:
+    """The (figure, crop) a minimum metric names (``r2_maize`` → (r2, maize); ``below_p10_min_all`` → (below_p10,
+    all)); None when it names no figure scored here (another checkpoint's, a crop-type metric)."""
+    for crop in sorted(["all", *crops], key=len, reverse=True):
+        if metric.endswith(f"_{crop}"):
+            base = metric[: -len(crop) - 1]
+            base = _ONE_SEASON.get(base, base)
+            return (base, crop) if base in FIGURES else None
+    return None
+
+
+@dataclass
+class OutcomesResult:
+    """One season's outcomes against a version (``table``: :func:`outcome_figures`; ``requirements``: each minimum
+    metric with its figure, interval, registered held-out value and judgement)."""
+
+    name: str
+    version: str
+    alias: str | None
+    features: str
+    reported: str
+    season: str
+    as_of: str
+    checkpoint: str
+    training_seasons: list[str]
+    baseline_seasons: list[str]
+    scored: int
+    without_report: int
+    outside: dict[str, int]
+    table: pd.DataFrame
+    requirements: list[dict[str, Any]]
+    interval: str
+    data: str = "real"
+    notes: list[str] = field(default_factory=list)
+
+    def failed(self) -> bool:
+        """Whether a minimum metric is not met on these outcomes (the command's exit 1)."""
+        return any(r["judgement"] == "not met" for r in self.requirements)
+
+    def verdict(self) -> str:
+        missed = [r["metric"] for r in self.requirements if r["judgement"] == "not met"]
+        unsure = [r["metric"] for r in self.requirements if r["judgement"] == "interval straddles"]
+        unmeasured = [r["metric"] for r in self.requirements if r["judgement"] == "not measured"]
+        if missed:
+            head = f"NOT MET on these outcomes: {', '.join(missed)} (exit 1)"
+        elif unsure:
+            head = "no minimum metric missed for certain"
+        else:
+            head = "meets every minimum metric it was promoted on"
+        tail = [f"interval straddles: {', '.join(unsure)}"] if unsure else []
+        tail += [f"not measured here: {', '.join(unmeasured)}"] if unmeasured else []
+        return head + (f" ({'; '.join(tail)})" if tail else "")
+
+    def lines(self) -> list[str]:
+        ver = f"version {self.version}" + (f" ({self.alias})" if self.alias else "")
+        synth = " — SYNTHETIC data" if self.data == "synthetic" else ""
+        out = [f"{self.name} {ver}, trained on seasons {', '.join(self.training_seasons)}: outcomes of season "
+               f"{self.season}{synth}",
+               f"  features: {self.features}, as of {self.as_of} (checkpoint {self.checkpoint})",
+               f"  reported yields: {self.reported}: {self.scored} fields scored, {self.without_report} without a "
+               "reported yield" + "".join(f", {k}: {v}" for k, v in self.outside.items())]
+        if self.baseline_seasons:
+            out.append(f"  naive baselines: each crop's mean reported yield over seasons "
+                       f"{', '.join(self.baseline_seasons)} of the same file; the field's own mean of that crop "
+                       "(else the crop's)")
+        else:
+            out.append(f"  naive baselines: none (the reported yields file has no season before {self.season})")
+        out.append("")
+        out.append(f"{'crop':<13} {'fields':>6} {'RMSE%':>6} {'95% interval':>13} {'bias%':>6} {'R²':>6} "
+                   f"{'<P10':>5} {'>P90':>5} {'crop-mean RMSE%':>15} {'field-mean RMSE%':>16} {'skill R²':>8}")
+
+        def num(v: float, spec: str) -> str:
+            return format(v, spec) if math.isfinite(v) else "—"
+
+        for r in self.table.to_dict("records"):
+            iv = (f"{r['rmse_pct_lo']:.1f}–{r['rmse_pct_hi']:.1f}" if math.isfinite(r["rmse_pct_lo"]) else "—")
+            out.append(f"{r['crop']:<13} {r['n']:>6} {num(r['rmse_pct'], '.1f'):>6} {iv:>13} "
+                       f"{num(r['bias_pct'], '+.1f'):>6} {num(r['r2'], '.3f'):>6} "
+                       f"{num(100 * r['below_p10'], '.1f'):>5} {num(100 * r['above_p90'], '.1f'):>5} "
+                       f"{num(r['naive_crop_mean_rmse_pct'], '.1f'):>15} "
+                       f"{num(r['naive_field_mean_rmse_pct'], '.1f'):>16} {num(r['skill_r2'], '+.3f'):>8}")
+        out.append("bias%: the mean of P50 − reported yield, in % of the mean reported yield (+: the model "
+                   "over-estimated); <P10, >P90: the shares of reported yields below P10 and above P90 (%; 10 each "
+                   "when calibrated)")
+        out.append("")
+        out.append(f"minimum metrics of {ver} (as registered), on these outcomes:")
+        from pipelines.evaluation._bootstrap import interval_text
+
+        for r in self.requirements:
+            val = "—" if r["value"] is None else f"{r['value']:.3f}"
+            iv = "" if r["interval"] is None else f" [{interval_text(*r['interval'])}]"
+            held = "" if r["validated"] is None else f"; held out at registration {r['validated']:.3f}"
+            out.append(f"  {r['metric']} {r['op']} {r['threshold']:g}: {val}{iv}{held} — {r['judgement']}")
+        if not self.requirements:
+            out.append("  (the version records no minimum metric scored here)")
+        out.append(f"verdict: {self.verdict()}")
+        out.append(f"intervals: {self.interval}")
+        out += [f"note: {n}" for n in self.notes]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        def plain(v: Any) -> Any:
+            if isinstance(v, float):
+                return None if not math.isfinite(v) else v
+            if isinstance(v, (np.integer,)):
+                return int(v)
+            if isinstance(v, (np.floating,)):
+                return plain(float(v))
+            return v
+
+        return {"model": self.name, "version": self.version, "alias": self.alias, "features": self.features,
+                "reported": self.reported, "season": self.season, "as_of": self.as_of, "checkpoint": self.checkpoint,
+                "data": self.data, "training_seasons": self.training_seasons,
+                "baseline_seasons": self.baseline_seasons, "scored": self.scored,
+                "without_report": self.without_report, "outside": self.outside,
+                "figures": [{k: plain(v) for k, v in r.items()} for r in self.table.to_dict("records")],
+                "requirements": self.requirements, "verdict": self.verdict(), "failed": self.failed(),
+                "interval": self.interval, "notes": self.notes}
+
+
+def _one_date(feats: pd.DataFrame, where: str) -> tuple[str, str]:
+    """The features' one date and one season (a year), else a one-line error."""
+    dates = sorted(pd.to_datetime(feats["as_of"]).dt.strftime("%Y-%m-%d").unique())
+    if len(dates) != 1:
+        raise UserInputError(f"{where}: features file holds rows as of {len(dates)} dates ({', '.join(dates[:4])}"
+                             f"{', …' if len(dates) > 4 else ''}); give one date's rows (one features build)")
+    seasons = sorted(feats["season"].astype(str).unique())
+    if len(seasons) != 1 or not seasons[0].isdigit():
+        # a cell that is no year is never quoted (a name or a phone typed there stays out of the message)
+        shown = (", ".join(seasons[:4]) + (", …" if len(seasons) > 4 else "") if all(x.isdigit() for x in seasons)
+                 else f"{len(seasons)} value(s), not all years")
+        raise UserInputError(f"{where}: features file holds season(s) {shown}; give one season's rows, a season "
+                             "being a year (e.g. 2009)")
+    return dates[0], seasons[0]
+
+
+def _baselines(scored: pd.DataFrame, history: pd.DataFrame, season: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Each scored row's naive yields from the reported file's seasons before ``season``: its crop's mean, and its
+    field's own mean of that crop (else the crop's); NaN throughout when the file has no such season or no
+    ``declared_crop`` column (the crop of an earlier season is unknown then)."""
+    nan = np.full(len(scored), np.nan)
+    if "declared_crop" not in history.columns:
+        return nan, nan, []
+    past = history[history["season"].str.isdigit()]
+    past = past[(past["season"].astype(int) < int(season)) & past["reported_yield_t_ha"].notna()]
+    past = past[past["declared_crop"].astype(str).str.strip() != ""]
+    if past.empty:
+        return nan, nan, []
+    crop_mean = past.groupby("declared_crop")["reported_yield_t_ha"].mean()
+    cm = scored["crop"].map(crop_mean).to_numpy(dtype="float64")
+    field_tab = past.groupby(["field_id", "declared_crop"])["reported_yield_t_ha"].mean()
+    idx = pd.MultiIndex.from_arrays([scored["field_id"].astype(str), scored["crop"].astype(str)])
+    fm = field_tab.reindex(idx).to_numpy(dtype="float64")
+    return cm, np.where(np.isfinite(fm), fm, cm), sorted(past["season"].unique(), key=int)
+
+
+def model_performance(features: str | Path, reported: str | Path, *, name: str = ANALYSED,
+                      version: str = "champion", checkpoint: str | None = None, interval_by: str = "field",
+                      weather: str | Path | None = None) -> OutcomesResult:
+    """Outcomes analysis of ``name``'s ``version`` (a number or an alias) on one date's FieldFeatures of a season
+    (``features``) against that season's reported yields (``reported``: CSV/Parquet, ``field_id, season,
+    reported_yield_t_ha`` and, for the naive baselines, ``declared_crop`` and earlier seasons' rows — a farm records
+    file as ``history.csv``); every user error a one-line :class:`UserInputError`."""
+    from models import registry
+    from models.yield_value import crop_of, known_crop
+    from pipelines.evaluation._bootstrap import INTERVAL_BY, check_interval_by, describe, group_codes
+    from pipelines.stability import _read_features
+    from pipelines.train_yield import read_reported
+
+    if name != ANALYSED:
+        raise UserInputError(f"models performance: outcomes are analysed for {ANALYSED} only, not {name!r}")
+    check_interval_by(interval_by)
+    if interval_by not in ("field", "farmer"):
+        raise UserInputError(f"--interval-by: expected field or farmer here (not {INTERVAL_BY[interval_by]}: "
+                             "a bank's fields carry no simulated condition)")
+    fpath, rpath = Path(features), Path(reported)
+    feats = _read_features(fpath)
+    as_of, season = _one_date(feats, str(fpath))
+    history = read_reported(rpath, keep_crop=True)
+    alias = None if version.isdigit() else version
+    resolved = registry.resolve(name, version)
+    v, model = str(resolved.version), resolved.model
+    trained = registry.training_seasons(name, v)
+    if trained is None:
+        raise UserInputError(f"{name} version {v} records no training seasons (registered by another trainer): its "
+                             "outcomes cannot be told from its training data")
+    if season in trained:
+        raise UserInputError(f"{fpath}: season {season} is one {name} version {v} trained on "
+                             f"({', '.join(trained)}): its outcomes there are in sample; give a later season's "
+                             "features and reported yields")
+    gov = registry.governance(name, v)
+    if weather is not None:
+        from features.weather import add_weather, read_weather
+
+        feats = add_weather(feats, read_weather(weather))
+    crop = crop_of(feats)
+    has_crop = known_crop(feats)
+    learned = has_crop & crop.isin(model.categories_["crop"]).to_numpy()
+    regions = feats["region"].astype(str)
+    in_region = regions.isin(gov.regions).to_numpy() if gov.regions else np.ones(len(feats), dtype=bool)
+    cps = (gov.row_checkpoints(crop, regions, feats["season"], feats["as_of"]) if gov.checkpoint_dates
+           else np.full(len(feats), "", dtype=object))
+    if checkpoint is None:
+        reached = pd.Series(cps[learned & in_region & (cps != "")]).value_counts()
+        if reached.empty:
+            if gov.checkpoint_dates:
+                raise UserInputError(f"{fpath}: as of {as_of} no field of a crop {name} version {v} learned has "
+                                     f"reached a checkpoint it was validated at ({', '.join(gov.checkpoints)})")
+            raise UserInputError(f"{name} version {v} records no checkpoint dates: name the checkpoint its "
+                                 f"validation matches with --checkpoint ({', '.join(gov.checkpoints)})")
+        checkpoint = str(reached.index[0])
+    elif checkpoint not in gov.checkpoints:
+        raise UserInputError(f"models performance --checkpoint {checkpoint!r}: {name} version {v} was validated at "
+                             f"{', '.join(gov.checkpoints)}")
+    at_cp = (cps == checkpoint) if gov.checkpoint_dates else np.ones(len(feats), dtype=bool)
+    rep = history[history["season"] == season].dropna(subset=["reported_yield_t_ha"])
+    rep = rep.drop_duplicates(["field_id", "season"], keep="last").set_index("field_id")["reported_yield_t_ha"]
+    y = feats["field_id"].astype(str).map(rep).to_numpy(dtype="float64")
+    use = learned & in_region & at_cp
+    outside: dict[str, int] = {}
+    for what, mask in (("fallow or no crop", ~has_crop), ("crops it never learned", has_crop & ~learned),
+                       ("regions outside its scope", learned & ~in_region),
+                       (f"not at checkpoint {checkpoint}", learned & in_region & ~at_cp)):
+        if int(mask.sum()):
+            outside[what] = int(mask.sum())
+    scored_mask = use & np.isfinite(y)
+    without = int((use & ~np.isfinite(y)).sum())
+    n = int(scored_mask.sum())
+    if n < MIN_SCORED:
+        raise UserInputError(f"{rpath}: {n} fields of season {season} in {name} version {v}'s scope have a reported "
+                             f"yield; an outcomes analysis needs at least {MIN_SCORED} (its intervals say nothing "
+                             "below that)")
+    sub = feats[scored_mask].reset_index(drop=True)
+    q = model.predict_quantiles(sub).to_numpy(dtype="float64")
+    rows = pd.DataFrame({"field_id": sub["field_id"].astype(str), "crop": crop[scored_mask].to_numpy(dtype=object),
+                         "reported": y[scored_mask], "p10": q[:, 0], "p50": q[:, 1], "p90": q[:, 2]})
+    cm, fm, base_seasons = _baselines(rows, history, season)
+    rows["crop_mean"], rows["field_mean"] = cm, fm
+    groups = None
+    n_groups = None
+    if interval_by == "farmer":
+        if "farmer_token" not in sub.columns:
+            raise UserInputError(f"{fpath}: --interval-by farmer needs the features' farmer_token column")
+        groups = group_codes(sub["farmer_token"])
+        n_groups = int(groups.max()) + 1
+    table = outcome_figures(rows, groups)
+    by_crop = table.set_index("crop")
+    prefix = "" if checkpoint == "end" else f"{checkpoint}_"
+    reqs: list[dict[str, Any]] = []
+    for r in gov.minimum_metrics:
+        named = _requirement_figure(r.metric, sorted(set(gov.crops) | set(by_crop.index) - {"all"}))
+        if named is None:
+            continue
+        fig, c = named
+        have = c in by_crop.index
+        value = float(by_crop.at[c, fig]) if have else math.nan
+        lo = float(by_crop.at[c, f"{fig}_lo"]) if have else math.nan
+        hi = float(by_crop.at[c, f"{fig}_hi"]) if have else math.nan
+        held = gov.metrics.get(prefix + r.metric)
+        reqs.append({"metric": r.metric, "op": r.op, "threshold": float(r.threshold),
+                     "value": value if math.isfinite(value) else None,
+                     "interval": [lo, hi] if math.isfinite(lo) and math.isfinite(hi) else None,
+                     "validated": float(held) if held is not None and math.isfinite(float(held)) else None,
+                     "judgement": judge(r.op, float(r.threshold), lo, hi)})
+    notes = []
+    if not base_seasons:
+        notes.append("no naive baseline: skill_r2 is not measured (give a reported yields file with declared_crop "
+                     "and earlier seasons, e.g. the farm records' history.csv)")
+    return OutcomesResult(name=name, version=v, alias=alias, features=fpath.name, reported=rpath.name, season=season,
+                          as_of=as_of, checkpoint=checkpoint, training_seasons=list(trained),
+                          baseline_seasons=base_seasons, scored=n, without_report=without, outside=outside,
+                          table=table, requirements=reqs, interval=describe("scored fields", interval_by, n_groups),
+                          data=gov.data, notes=notes)
