@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import UserInputError
+from features.errors import UserInputError, format_offenders
 
 __all__ = ["OutcomesResult", "model_performance", "outcome_figures", "judge"]
 
@@ -49,13 +49,14 @@ _ONE_SEASON = {"below_p10_min": "below_p10", "below_p10_max": "below_p10", "abov
                "above_p90_max": "above_p90"}
 
 
-def _group_figures(y: np.ndarray, p10: np.ndarray, p50: np.ndarray, p90: np.ndarray, crop_mean: np.ndarray,
-                   field_mean: np.ndarray, w: np.ndarray) -> dict[str, np.ndarray]:
+def _group_figures(data: tuple[np.ndarray, ...], w: np.ndarray) -> dict[str, np.ndarray]:
     """:data:`FIGURES` once per row of ``w`` (how often each row is drawn; a row of ones: the figures themselves),
-    each NaN where the resample has no such figure (no baseline, no spread of yields, no row)."""
+    each NaN where the resample has no such figure (no baseline, no spread of yields, no row). ``data``: the rows'
+    reported yields, P10, P50, P90, crop-mean and field-mean baselines."""
     from models.evaluation import weighted_yield_metrics
     from pipelines.evaluation._bootstrap import resample_sums
 
+    y, p10, p50, p90, crop_mean, field_mean = data
     w = np.atleast_2d(w)
     model = weighted_yield_metrics(y, p50, w)
     n = model["n"]
@@ -83,18 +84,26 @@ def outcome_figures(rows: pd.DataFrame, groups: np.ndarray | None = None) -> pd.
     (``<figure>_lo``, ``<figure>_hi``; NaN without one). ``rows``: ``crop, reported, p10, p50, p90, crop_mean,
     field_mean`` (the baselines NaN where the file has no earlier season); ``groups``: the rows' cluster codes
     (:func:`pipelines.evaluation._bootstrap.group_codes`) or None (every field drawn on its own)."""
-    from pipelines.evaluation._bootstrap import percentile_interval, resample_counts
+    from pipelines.evaluation._bootstrap import blockwise, count_blocks, percentile_interval
 
     n = len(rows)
-    counts = resample_counts(n, np.arange(n), groups=groups)
     crops = rows["crop"].astype(str).to_numpy(dtype=object)
     col = {c: rows[c].to_numpy(dtype="float64") for c in ("reported", "p10", "p50", "p90", "crop_mean", "field_mean")}
+    names = ["all", *sorted(set(crops.tolist()))]
+    masks = {c: np.ones(n, dtype=bool) if c == "all" else crops == c for c in names}
+    cols = {c: tuple(col[k][m] for k in ("reported", "p10", "p50", "p90", "crop_mean", "field_mean"))
+            for c, m in masks.items()}
+
+    def score(block: np.ndarray) -> dict[str, Any]:  # each crop's figures of a block of resamples
+        return {c: _group_figures(cols[c], block[:, masks[c]]) for c in names}
+
+    # drawn a block of resamples at a time (memory bounded whatever the portfolio's size)
+    drawn_all = blockwise(score, count_blocks(n, np.arange(n), groups=groups))
     out = []
-    for crop in ["all", *sorted(set(crops.tolist()))]:
-        m = np.ones(n, dtype=bool) if crop == "all" else crops == crop
-        y, p10, p50, p90, cm, fm = (col[c][m] for c in ("reported", "p10", "p50", "p90", "crop_mean", "field_mean"))
-        point = _group_figures(y, p10, p50, p90, cm, fm, np.ones((1, int(m.sum())), dtype=np.int32))
-        drawn = _group_figures(y, p10, p50, p90, cm, fm, counts[:, m])
+    for crop in names:
+        m = masks[crop]
+        point = _group_figures(cols[crop], np.ones((1, int(m.sum())), dtype=np.int32))
+        drawn = drawn_all[crop]
         rec: dict[str, Any] = {"crop": crop, "n": int(m.sum())}
         for f in FIGURES:
             rec[f] = float(point[f][0])
@@ -151,21 +160,30 @@ class OutcomesResult:
     interval: str
     data: str = "real"
     notes: list[str] = field(default_factory=list)
+    registered: str = ""  # whether the version met its minimum metrics at registration (its governance's failures)
 
-    def failed(self) -> bool:
-        """Whether a minimum metric is not met on these outcomes (the command's exit 1)."""
-        return any(r["judgement"] == "not met" for r in self.requirements)
+    def _gated(self, judgement: str) -> list[str]:
+        return [r["metric"] for r in self.requirements if r["gated"] and r["judgement"] == judgement]
+
+    def missed(self) -> bool:
+        """Whether a minimum metric gating this checkpoint is missed by its whole interval (``--fail-on-miss``:
+        exit 1). The interval covers the sampling of fields, not of seasons: an ordinary season can miss one."""
+        return bool(self._gated("not met"))
 
     def verdict(self) -> str:
-        missed = [r["metric"] for r in self.requirements if r["judgement"] == "not met"]
-        unsure = [r["metric"] for r in self.requirements if r["judgement"] == "interval straddles"]
-        unmeasured = [r["metric"] for r in self.requirements if r["judgement"] == "not measured"]
+        missed, unsure, unmeasured = (self._gated(j) for j in ("not met", "interval straddles", "not measured"))
+        gated = sum(1 for r in self.requirements if r["gated"])
+        measured = gated - len(unmeasured)
+        if not gated:
+            return f"no minimum metric of the version gates checkpoint {self.checkpoint}"
         if missed:
-            head = f"NOT MET on these outcomes: {', '.join(missed)} (exit 1)"
+            head = f"MISSED on this season's outcomes: {', '.join(missed)}"
         elif unsure:
-            head = "no minimum metric missed for certain"
+            head = f"no minimum metric missed for certain: {measured - len(unsure)} of {measured} measured met"
+        elif measured:
+            head = f"meets the {measured} minimum metric(s) measured here"
         else:
-            head = "meets every minimum metric it was promoted on"
+            head = "no minimum metric could be measured here"
         tail = [f"interval straddles: {', '.join(unsure)}"] if unsure else []
         tail += [f"not measured here: {', '.join(unmeasured)}"] if unmeasured else []
         return head + (f" ({'; '.join(tail)})" if tail else "")
@@ -202,17 +220,20 @@ class OutcomesResult:
                    "over-estimated); <P10, >P90: the shares of reported yields below P10 and above P90 (%; 10 each "
                    "when calibrated)")
         out.append("")
-        out.append(f"minimum metrics of {ver} (as registered), on these outcomes:")
+        out.append(f"minimum metrics of {ver} (as registered; {self.registered}), on these outcomes:")
         from pipelines.evaluation._bootstrap import interval_text
 
         for r in self.requirements:
             val = "—" if r["value"] is None else f"{r['value']:.3f}"
             iv = "" if r["interval"] is None else f" [{interval_text(*r['interval'])}]"
             held = "" if r["validated"] is None else f"; held out at registration {r['validated']:.3f}"
-            out.append(f"  {r['metric']} {r['op']} {r['threshold']:g}: {val}{iv}{held} — {r['judgement']}")
+            ref = "" if r["gated"] else f" (gated at {r['gated_at']} only: for reference)"
+            out.append(f"  {r['metric']} {r['op']} {r['threshold']:g}: {val}{iv}{held} — {r['judgement']}{ref}")
         if not self.requirements:
             out.append("  (the version records no minimum metric scored here)")
         out.append(f"verdict: {self.verdict()}")
+        out.append("  (one season: the intervals cover the sampling of its fields, not the season-to-season spread "
+                   "— an ordinary season can miss a minimum metric the version met when validated)")
         out.append(f"intervals: {self.interval}")
         out += [f"note: {n}" for n in self.notes]
         return out
@@ -233,17 +254,21 @@ class OutcomesResult:
                 "baseline_seasons": self.baseline_seasons, "scored": self.scored,
                 "without_report": self.without_report, "outside": self.outside,
                 "figures": [{k: plain(v) for k, v in r.items()} for r in self.table.to_dict("records")],
-                "requirements": self.requirements, "verdict": self.verdict(), "failed": self.failed(),
+                "requirements": self.requirements, "verdict": self.verdict(), "missed": self.missed(),
+                "registered": self.registered,
                 "interval": self.interval, "notes": self.notes}
 
 
 def _one_date(feats: pd.DataFrame, where: str) -> tuple[str, str]:
-    """The features' one date and one season (a year), else a one-line error."""
+    """The features' one date and one season (a year: ``2009``, ``2009.0`` and `` 2009`` alike), else a one-line
+    error."""
+    from models.governance import _season_text
+
     dates = sorted(pd.to_datetime(feats["as_of"]).dt.strftime("%Y-%m-%d").unique())
     if len(dates) != 1:
         raise UserInputError(f"{where}: features file holds rows as of {len(dates)} dates ({', '.join(dates[:4])}"
                              f"{', …' if len(dates) > 4 else ''}); give one date's rows (one features build)")
-    seasons = sorted(feats["season"].astype(str).unique())
+    seasons = sorted({_season_text(x).strip() for x in feats["season"]})
     if len(seasons) != 1 or not seasons[0].isdigit():
         # a cell that is no year is never quoted (a name or a phone typed there stays out of the message)
         shown = (", ".join(seasons[:4]) + (", …" if len(seasons) > 4 else "") if all(x.isdigit() for x in seasons)
@@ -253,10 +278,35 @@ def _one_date(feats: pd.DataFrame, where: str) -> tuple[str, str]:
     return dates[0], seasons[0]
 
 
+def _reported_rows(history: pd.DataFrame, where: str) -> tuple[pd.DataFrame, int]:
+    """The reported yields with each field-season once (seasons as their year's digits); the rows repeated with the
+    same yield and crop are counted and dropped, a field-season reported twice with different values is refused in
+    one line, naming the file's data rows (1-based, header excluded) and never a cell."""
+    from models.governance import _season_text
+
+    h = history.assign(season=[_season_text(x).strip() for x in history["season"]],
+                       field_id=history["field_id"].astype(str).str.strip())
+    h = h.dropna(subset=["reported_yield_t_ha"])
+    key = ["field_id", "season"]
+    dup = h.duplicated(key, keep=False)
+    if not dup.any():
+        return h, 0
+    cols = [c for c in ("reported_yield_t_ha", "declared_crop") if c in h.columns]
+    differ = h[dup].groupby(key)[cols].nunique().gt(1).any(axis=1)
+    if differ.any():
+        bad = h[dup].set_index(key).index.isin(differ[differ].index)
+        rows = [int(i) + 1 for i in h[dup].index[bad]]
+        raise UserInputError(f"{where}: {int(differ.sum())} field-season(s) reported twice with different yields "
+                             f"or crops, at data rows {format_offenders(rows)}: keep one row of each")
+    out = h.drop_duplicates(key, keep="last")
+    return out, len(h) - len(out)
+
+
 def _baselines(scored: pd.DataFrame, history: pd.DataFrame, season: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Each scored row's naive yields from the reported file's seasons before ``season``: its crop's mean, and its
-    field's own mean of that crop (else the crop's); NaN throughout when the file has no such season or no
-    ``declared_crop`` column (the crop of an earlier season is unknown then)."""
+    """Each scored row's naive yields from the reported file's seasons before ``season``, looked up by its
+    *declared* crop (``scored["declared"]``: what the bank knew, not the crop the model took it for): that crop's
+    mean, and the field's own mean of that crop (else the crop's); NaN throughout when the file has no such season or
+    no ``declared_crop`` column (the crop of an earlier season is unknown then)."""
     nan = np.full(len(scored), np.nan)
     if "declared_crop" not in history.columns:
         return nan, nan, []
@@ -266,11 +316,46 @@ def _baselines(scored: pd.DataFrame, history: pd.DataFrame, season: str) -> tupl
     if past.empty:
         return nan, nan, []
     crop_mean = past.groupby("declared_crop")["reported_yield_t_ha"].mean()
-    cm = scored["crop"].map(crop_mean).to_numpy(dtype="float64")
+    cm = scored["declared"].map(crop_mean).to_numpy(dtype="float64")
     field_tab = past.groupby(["field_id", "declared_crop"])["reported_yield_t_ha"].mean()
-    idx = pd.MultiIndex.from_arrays([scored["field_id"].astype(str), scored["crop"].astype(str)])
+    idx = pd.MultiIndex.from_arrays([scored["field_id"].astype(str), scored["declared"].astype(str)])
     fm = field_tab.reindex(idx).to_numpy(dtype="float64")
     return cm, np.where(np.isfinite(fm), fm, cm), sorted(past["season"].unique(), key=int)
+
+
+def _requirements(gov: Any, checkpoint: str, by_crop: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each minimum metric of ``gov`` that names a figure scored here, with the season's figure, its interval, the
+    held-out value at registration and the judgement; ``gated``: whether the version was required to meet it at
+    ``checkpoint`` — a metric named for a checkpoint (``mid_skill_r2_maize``) gates that checkpoint, an unnamed one
+    the version's first checkpoint (its metrics are unprefixed, :func:`models.evaluation.build_yield_release`); at
+    another checkpoint an unnamed one is shown for reference only. Another checkpoint's metrics are left out."""
+    cps = list(gov.checkpoints) or ["end"]
+    first = cps[0]
+    crops = sorted(set(gov.crops) | set(by_crop.index) - {"all"})
+    out: list[dict[str, Any]] = []
+    for r in gov.minimum_metrics:
+        named_cp = next((c for c in cps if r.metric.startswith(f"{c}_")), None)
+        if named_cp is not None and named_cp != checkpoint:
+            continue
+        base = r.metric[len(named_cp) + 1:] if named_cp else r.metric
+        named = _requirement_figure(base, crops)
+        if named is None:
+            continue
+        fig, c = named
+        have = c in by_crop.index
+        value = float(by_crop.at[c, fig]) if have else math.nan
+        lo = float(by_crop.at[c, f"{fig}_lo"]) if have else math.nan
+        hi = float(by_crop.at[c, f"{fig}_hi"]) if have else math.nan
+        held_key = r.metric if named_cp else (base if checkpoint == first else f"{checkpoint}_{base}")
+        held = gov.metrics.get(held_key)
+        out.append({"metric": r.metric, "op": r.op, "threshold": float(r.threshold),
+                    "gated": named_cp == checkpoint or (named_cp is None and checkpoint == first),
+                    "gated_at": named_cp or first,
+                    "value": value if math.isfinite(value) else None,
+                    "interval": [lo, hi] if math.isfinite(lo) and math.isfinite(hi) else None,
+                    "validated": float(held) if held is not None and math.isfinite(float(held)) else None,
+                    "judgement": judge(r.op, float(r.threshold), lo, hi)})
+    return out
 
 
 def model_performance(features: str | Path, reported: str | Path, *, name: str = ANALYSED,
@@ -281,6 +366,7 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     reported_yield_t_ha`` and, for the naive baselines, ``declared_crop`` and earlier seasons' rows — a farm records
     file as ``history.csv``); every user error a one-line :class:`UserInputError`."""
     from models import registry
+    from models.governance import _season_text
     from models.yield_value import crop_of, known_crop
     from pipelines.evaluation._bootstrap import INTERVAL_BY, check_interval_by, describe, group_codes
     from pipelines.stability import _read_features
@@ -295,7 +381,8 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     fpath, rpath = Path(features), Path(reported)
     feats = _read_features(fpath)
     as_of, season = _one_date(feats, str(fpath))
-    history = read_reported(rpath, keep_crop=True)
+    feats = feats.assign(season=season)
+    history, repeated = _reported_rows(read_reported(rpath, keep_crop=True), str(rpath))
     alias = None if version.isdigit() else version
     resolved = registry.resolve(name, version)
     v, model = str(resolved.version), resolved.model
@@ -303,10 +390,11 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     if trained is None:
         raise UserInputError(f"{name} version {v} records no training seasons (registered by another trainer): its "
                              "outcomes cannot be told from its training data")
-    if season in trained:
-        raise UserInputError(f"{fpath}: season {season} is one {name} version {v} trained on "
-                             f"({', '.join(trained)}): its outcomes there are in sample; give a later season's "
-                             "features and reported yields")
+    years = [int(t) for t in (_season_text(x) for x in trained) if t.isdigit()]
+    if season in trained or (years and int(season) <= max(years)):
+        raise UserInputError(f"{fpath}: season {season} is not after the seasons {name} version {v} trained on "
+                             f"({', '.join(trained)}): its outcomes there are in sample, or scored by a model that "
+                             "learned from later seasons; give a later season's features and reported yields")
     gov = registry.governance(name, v)
     if weather is not None:
         from features.weather import add_weather, read_weather
@@ -319,8 +407,8 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     in_region = regions.isin(gov.regions).to_numpy() if gov.regions else np.ones(len(feats), dtype=bool)
     cps = (gov.row_checkpoints(crop, regions, feats["season"], feats["as_of"]) if gov.checkpoint_dates
            else np.full(len(feats), "", dtype=object))
+    reached = pd.Series(cps[learned & in_region & (cps != "")]).value_counts()
     if checkpoint is None:
-        reached = pd.Series(cps[learned & in_region & (cps != "")]).value_counts()
         if reached.empty:
             if gov.checkpoint_dates:
                 raise UserInputError(f"{fpath}: as of {as_of} no field of a crop {name} version {v} learned has "
@@ -331,10 +419,18 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     elif checkpoint not in gov.checkpoints:
         raise UserInputError(f"models performance --checkpoint {checkpoint!r}: {name} version {v} was validated at "
                              f"{', '.join(gov.checkpoints)}")
+    elif gov.checkpoint_dates and checkpoint not in reached.index:
+        got = ", ".join(f"{c} ({n})" for c, n in reached.items()) or "none"
+        raise UserInputError(f"{fpath}: as of {as_of} no field of a crop {name} version {v} learned is at "
+                             f"checkpoint {checkpoint} (the fields are at: {got}); give that checkpoint's features")
     at_cp = (cps == checkpoint) if gov.checkpoint_dates else np.ones(len(feats), dtype=bool)
-    rep = history[history["season"] == season].dropna(subset=["reported_yield_t_ha"])
-    rep = rep.drop_duplicates(["field_id", "season"], keep="last").set_index("field_id")["reported_yield_t_ha"]
-    y = feats["field_id"].astype(str).map(rep).to_numpy(dtype="float64")
+    this = history[history["season"] == season]
+    if this.empty:
+        seen = sorted({x for x in history["season"] if x.isdigit()}, key=int)
+        raise UserInputError(f"{rpath}: no reported yield of season {season} (the file's seasons: "
+                             f"{', '.join(seen[-6:]) or 'none a year'})")
+    rep = this.set_index("field_id")["reported_yield_t_ha"]
+    y = feats["field_id"].astype(str).str.strip().map(rep).to_numpy(dtype="float64")
     use = learned & in_region & at_cp
     outside: dict[str, int] = {}
     for what, mask in (("fallow or no crop", ~has_crop), ("crops it never learned", has_crop & ~learned),
@@ -349,10 +445,16 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
         raise UserInputError(f"{rpath}: {n} fields of season {season} in {name} version {v}'s scope have a reported "
                              f"yield; an outcomes analysis needs at least {MIN_SCORED} (its intervals say nothing "
                              "below that)")
-    sub = feats[scored_mask].reset_index(drop=True)
+    sub = feats[scored_mask]
+    sub = sub.iloc[np.argsort(sub["field_id"].astype(str).to_numpy(), kind="stable")].reset_index(drop=True)
     q = model.predict_quantiles(sub).to_numpy(dtype="float64")
-    rows = pd.DataFrame({"field_id": sub["field_id"].astype(str), "crop": crop[scored_mask].to_numpy(dtype=object),
-                         "reported": y[scored_mask], "p10": q[:, 0], "p50": q[:, 1], "p90": q[:, 2]})
+    scored_crop = crop_of(sub)
+    declared = (sub["declared_crop"].astype(object).where(sub["declared_crop"].notna(), scored_crop).astype(str)
+                if "declared_crop" in sub.columns else scored_crop.astype(str))
+    rows = pd.DataFrame({"field_id": sub["field_id"].astype(str), "crop": scored_crop.to_numpy(dtype=object),
+                         "declared": declared.to_numpy(dtype=object),
+                         "reported": sub["field_id"].astype(str).str.strip().map(rep).to_numpy(dtype="float64"),
+                         "p10": q[:, 0], "p50": q[:, 1], "p90": q[:, 2]})
     cm, fm, base_seasons = _baselines(rows, history, season)
     rows["crop_mean"], rows["field_mean"] = cm, fm
     groups = None
@@ -363,30 +465,29 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
         groups = group_codes(sub["farmer_token"])
         n_groups = int(groups.max()) + 1
     table = outcome_figures(rows, groups)
-    by_crop = table.set_index("crop")
-    prefix = "" if checkpoint == "end" else f"{checkpoint}_"
-    reqs: list[dict[str, Any]] = []
-    for r in gov.minimum_metrics:
-        named = _requirement_figure(r.metric, sorted(set(gov.crops) | set(by_crop.index) - {"all"}))
-        if named is None:
-            continue
-        fig, c = named
-        have = c in by_crop.index
-        value = float(by_crop.at[c, fig]) if have else math.nan
-        lo = float(by_crop.at[c, f"{fig}_lo"]) if have else math.nan
-        hi = float(by_crop.at[c, f"{fig}_hi"]) if have else math.nan
-        held = gov.metrics.get(prefix + r.metric)
-        reqs.append({"metric": r.metric, "op": r.op, "threshold": float(r.threshold),
-                     "value": value if math.isfinite(value) else None,
-                     "interval": [lo, hi] if math.isfinite(lo) and math.isfinite(hi) else None,
-                     "validated": float(held) if held is not None and math.isfinite(float(held)) else None,
-                     "judgement": judge(r.op, float(r.threshold), lo, hi)})
+    reqs = _requirements(gov, checkpoint, table.set_index("crop"))
     notes = []
     if not base_seasons:
         notes.append("no naive baseline: skill_r2 is not measured (give a reported yields file with declared_crop "
                      "and earlier seasons, e.g. the farm records' history.csv)")
+    other = int((rows["crop"] != rows["declared"]).sum())
+    if other:
+        notes.append(f"{other} field(s) valued as another crop than declared: their figures sit under the crop "
+                     "valued, their baselines under the crop declared")
+    if without:
+        notes.append(f"{without} field(s) in scope without a reported yield are not scored: a harvest that failed "
+                     "may go unreported (compare with the season's alerts)")
+    if repeated:
+        notes.append(f"{repeated} repeated row(s) of the reported yields file (same field, season, yield and crop) "
+                     "read once")
+    small = [f"{r['crop']} ({r['n']})" for r in table.to_dict("records") if r["crop"] != "all" and r["n"] < MIN_SCORED]
+    if small:
+        notes.append(f"under {MIN_SCORED} fields scored: {', '.join(small)} — their intervals are wide")
+    failures = gov.failures()
+    registered = ("met its minimum metrics at registration" if not failures
+                  else f"at registration it missed: {'; '.join(failures)}")
     return OutcomesResult(name=name, version=v, alias=alias, features=fpath.name, reported=rpath.name, season=season,
                           as_of=as_of, checkpoint=checkpoint, training_seasons=list(trained),
                           baseline_seasons=base_seasons, scored=n, without_report=without, outside=outside,
                           table=table, requirements=reqs, interval=describe("scored fields", interval_by, n_groups),
-                          data=gov.data, notes=notes)
+                          data=gov.data, notes=notes, registered=registered)

@@ -212,18 +212,21 @@ def read_reported(path: str | Path, *, keep_crop: bool = False) -> pd.DataFrame:
     if missing:
         raise UserInputError(f"{p}: missing column(s) {format_offenders(missing)} "
                              "(expected field_id, season, reported_yield_t_ha)")
-    from features.identity import identifiers_hidden, name_words
+    from features.identity import identifiers_hidden, looks_personal, name_words
 
     raw = df["reported_yield_t_ha"].astype(object)
     y = pd.to_numeric(raw.where(raw.astype(str).str.strip() != "", None), errors="coerce")
     bad = y.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
-    where = df["field_id"].astype(str) + "/" + df["season"].astype(str)
-    if bad.any():  # named by field and season, never by the value: a phone or a name typed as the yield
+    # a row named by its field and season, never by the value (a phone or a name typed as the yield); by its data row
+    # (1-based, header excluded) when the field or season cell itself looks like personal data (a name typed there)
+    where = pd.Series([f"data row {i + 1}" if looks_personal(str(f)) or looks_personal(str(s)) else f"{f}/{s}"
+                       for i, (f, s) in enumerate(zip(df["field_id"], df["season"], strict=True))], index=df.index)
+    if bad.any():
         raise UserInputError(f"{p}: reported_yield_t_ha must be numbers, found other values at "
                              f"{format_offenders(list(where[bad]))}")
     if (y < 0).any():
         raise UserInputError(f"{p}: reported_yield_t_ha must not be negative, found "
-                             f"{format_offenders(list(df.loc[y < 0, 'field_id'].astype(str)))}")
+                             f"{format_offenders(list(where[y < 0]))}")
     if "declared_crop" in df.columns:
         from features.fields import check_known_crops
 

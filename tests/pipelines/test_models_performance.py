@@ -74,33 +74,60 @@ def _args(trained: dict, cp: str = "end", reported: str = "history.csv") -> list
 
 def test_a_season_like_the_training_ones_meets_the_version_minimum_metrics(trained: dict,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    r = _run(trained, monkeypatch, *_args(trained))
+    r = _run(trained, monkeypatch, *_args(trained), "--fail-on-miss")
     assert r.exit_code == 0, r.stdout + r.stderr
     out = r.stdout
+    lines = out.splitlines()
     assert out.startswith("yield-value version 1, trained on seasons 2011, 2012, 2013, 2014, 2015: "
                           "outcomes of season 2016 — SYNTHETIC data")
     n = int(trained["rep"]["reported_yield_t_ha"].notna().sum())
     assert f"{n} fields scored, {100 - n} without a reported yield" in out
     assert "naive baselines: each crop's mean reported yield over seasons 2011, 2012, 2013, 2014, 2015" in out
-    assert {ln.split()[0] for ln in out.splitlines() if ln.split()[:1] in (["all"], ["maize"], ["soybean"])} == {
+    assert {ln.split()[0] for ln in lines if ln.split()[:1] in (["all"], ["maize"], ["soybean"])} == {
         "all", "maize", "soybean"}
-    assert "r2_maize >= " in out and "held out at registration" in out and "NOT MET" not in out
-    assert out.splitlines()[-2].startswith("verdict: ")
+    req = [ln for ln in lines if ln.startswith("  skill_r2_maize >= -0.05: ")]
+    assert len(req) == 1 and req[0].endswith(" — met") and "; held out at registration 0." in req[0]
+    # the version failed a minimum metric at registration (a challenger): said, not "promoted on"
+    assert "(as registered; at registration it missed: above_p90_all >= 0.03" in out
+    verdict = next(ln for ln in lines if ln.startswith("verdict: "))
+    assert verdict.startswith("verdict: no minimum metric missed for certain: 4 of 6 measured met (interval "
+                              "straddles: below_p10_all, above_p90_all)"), verdict
     assert "percentile bootstrap over scored fields (2,000 resamples" in out
+    assert f"note: {100 - n} field(s) in scope without a reported yield are not scored" in out
 
 
-def test_a_harvest_far_under_the_model_misses_its_minimum_metrics_and_exits_1(trained: dict,
-                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_harvest_far_under_the_model_is_a_miss_exit_1_only_when_asked(trained: dict,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     r = _run(trained, monkeypatch, *_args(trained, reported="flooded.csv"), "--json")
-    assert r.exit_code == 1, r.stdout + r.stderr
+    assert r.exit_code == 0, r.stdout + r.stderr  # a report by default: one season can miss by chance
     out = json.loads(r.stdout)
-    assert out["failed"] and out["verdict"].startswith("NOT MET on these outcomes: ")
+    assert out["missed"] and out["verdict"].startswith("MISSED on this season's outcomes: ")
     fig = {f["crop"]: f for f in out["figures"]}
     assert fig["all"]["bias_pct"] > 80  # P50 about twice the reported yields
     assert fig["all"]["above_p90"] == 0 and fig["all"]["below_p10"] > 0.9
     missed = {q["metric"] for q in out["requirements"] if q["judgement"] == "not met"}
-    assert {"below_p10_max_all", "r2_maize"} & missed or missed, out["requirements"]
-    assert "below_p10_max_all" in missed or "below_p10_all" in missed
+    assert {"below_p10_all", "above_p90_all"} <= missed, out["requirements"]
+    r = _run(trained, monkeypatch, *_args(trained, reported="flooded.csv"), "--fail-on-miss")
+    assert r.exit_code == 1, r.stdout + r.stderr
+    verdict = next(ln for ln in r.stdout.splitlines() if ln.startswith("verdict: "))
+    assert verdict.startswith("verdict: MISSED on this season's outcomes: ") and "below_p10_all" in verdict
+
+
+def test_mid_season_rows_are_judged_by_the_end_gates_for_reference_only(trained: dict,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A version's unnamed minimum metrics gate its first checkpoint (end): a mid-season analysis shows them, with
+    the mid-season held-out values, and misses none — it never had to meet them there."""
+    r = _run(trained, monkeypatch, *_args(trained, "mid", reported="flooded.csv"), "--fail-on-miss", "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    assert not out["missed"] and out["verdict"] == "no minimum metric of the version gates checkpoint mid"
+    assert all(not q["gated"] and q["gated_at"] == "end" for q in out["requirements"])
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    from models import registry
+
+    held = registry.governance("yield-value", trained["v"]).metrics
+    q = next(q for q in out["requirements"] if q["metric"] == "skill_r2_maize")
+    assert q["validated"] == pytest.approx(held["mid_skill_r2_maize"]) != pytest.approx(held["skill_r2_maize"])
 
 
 def test_figures_are_the_held_out_evaluation_figures_and_the_report_is_byte_identical(
@@ -153,7 +180,7 @@ def test_the_naive_baselines_come_from_the_file_seasons_before_the_scored_one(tr
 
 @pytest.mark.parametrize("case", ["in sample", "no checkpoint", "bad checkpoint", "few rows", "crop-type",
                                   "interval condition", "missing reported", "two dates",
-                                  "season not a year"])
+                                  "season not a year", "before training", "conflicting rows", "no such season"])
 def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict, monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path) -> None:
     root = trained["root"]
@@ -166,6 +193,12 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
     both = pd.concat([pd.read_parquet(end), mid.assign(field_id=mid["field_id"] + "b")])
     both.to_parquet(tmp_path / "both.parquet")
     pd.read_parquet(end).assign(season="Asha Devi").to_parquet(tmp_path / "named.parquet")
+    pd.read_parquet(end).assign(season="2010").to_parquet(tmp_path / "f2010.parquet")
+    h = trained["hist"]
+    row = h[(h["season"] == "2016") & h["reported_yield_t_ha"].notna()].head(1)
+    pd.concat([h, row.assign(reported_yield_t_ha=row["reported_yield_t_ha"] * 0.1)]).to_csv(tmp_path / "conflict.csv",
+                                                                                             index=False)
+    h[h["season"] != "2016"].to_csv(tmp_path / "past.csv", index=False)
     args = {"in sample": ["--features", str(root / "f2015_end.parquet"), "--reported", hist, "--checkpoint", "end", "--version", "1"],
             "no checkpoint": ["--features", end, "--reported", hist, "--version", "1"],
             "bad checkpoint": ["--features", end, "--reported", hist, "--checkpoint", "harvest", "--version", "1"],
@@ -174,13 +207,23 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
             "interval condition": [*_args(trained), "--interval-by", "condition"],
             "missing reported": ["--features", end, "--reported", str(tmp_path / "nope.csv"), "--checkpoint", "end", "--version", "1"],
             "two dates": ["--features", str(tmp_path / "both.parquet"), "--reported", hist, "--checkpoint", "end", "--version", "1"],
-            "season not a year": ["--features", str(tmp_path / "named.parquet"), "--reported", hist, "--version", "1"]}[case]
+            "season not a year": ["--features", str(tmp_path / "named.parquet"), "--reported", hist, "--version", "1"],
+            "before training": ["--features", str(tmp_path / "f2010.parquet"), "--reported", hist, "--version", "1",
+                                "--checkpoint", "end"],
+            "conflicting rows": ["--features", end, "--reported", str(tmp_path / "conflict.csv"), "--version", "1",
+                                 "--checkpoint", "end"],
+            "no such season": ["--features", end, "--reported", str(tmp_path / "past.csv"), "--version", "1",
+                               "--checkpoint", "end"]}[case]
     r = _run(trained, monkeypatch, *args)
     assert r.exit_code == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stderr
-    expect = {"in sample": "season 2015 is one yield-value version 1 trained on (2011, 2012, 2013, 2014, 2015): its "
-                           "outcomes there are in sample",
+    expect = {"in sample": "season 2015 is not after the seasons yield-value version 1 trained on (2011, 2012, 2013, "
+                           "2014, 2015): its outcomes there are in sample, or scored by a model that learned from later "
+                           "seasons",
+              "before training": "season 2010 is not after the seasons yield-value version 1 trained on",
+              "conflicting rows": "1 field-season(s) reported twice with different yields or crops, at data rows ",
+              "no such season": "no reported yield of season 2016 (the file's seasons: 2011, 2012, 2013, 2014, 2015)",
               "no checkpoint": "records no checkpoint dates: name the checkpoint",
               "bad checkpoint": "--checkpoint 'harvest': yield-value version 1 was validated at end, mid",
               "few rows": "an outcomes analysis needs at least 30",
@@ -245,3 +288,94 @@ def test_outcome_figures_of_a_perfect_and_a_biased_model() -> None:
     assert biased.at["all", "bias_pct"] == pytest.approx(20.0) and biased.at["all", "below_p10"] == 1.0
     assert biased.at["all", "bias_pct_lo"] == pytest.approx(20.0) and biased.at["all", "bias_pct_hi"] == pytest.approx(
         20.0)
+
+
+def test_seasons_written_as_numbers_repeats_and_row_order_read_alike(trained: dict, monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path) -> None:
+    """A spreadsheet's 2016.0 and " 2016", a row repeated as it was, and the features in another order give the same
+    analysis (the fields are drawn in field-id order); the repeat is said."""
+    base = json.loads(_run(trained, monkeypatch, *_args(trained), "--json").stdout)
+    h = trained["hist"]
+    odd = h.assign(season=[f"{s}.0" if i % 2 else f" {s}" for i, s in enumerate(h["season"])])
+    pd.concat([odd, odd.tail(3)]).to_csv(tmp_path / "odd.csv", index=False)
+    f = pd.read_parquet(trained["root"] / "f2016_end.parquet")
+    f.sample(frac=1.0, random_state=4).to_parquet(tmp_path / "shuffled.parquet")
+    r = _run(trained, monkeypatch, "--features", str(tmp_path / "shuffled.parquet"), "--reported",
+             str(tmp_path / "odd.csv"), "--checkpoint", "end", "--version", "1", "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    got = json.loads(r.stdout)
+    assert got["figures"] == base["figures"] and got["requirements"] == base["requirements"]
+    assert any(n.startswith("3 repeated row(s) of the reported yields file") for n in got["notes"])
+
+
+def test_fields_outside_the_version_scope_are_counted_not_scored(trained: dict, monkeypatch: pytest.MonkeyPatch,
+                                                                 tmp_path) -> None:
+    f = pd.read_parquet(trained["root"] / "f2016_end.parquet")
+    f.loc[:9, "region"] = "in-smallholder"
+    f.loc[10:14, "declared_crop"] = "rice"
+    f.to_parquet(tmp_path / "mixed.parquet")
+    base = json.loads(_run(trained, monkeypatch, *_args(trained), "--json").stdout)
+    got = json.loads(_run(trained, monkeypatch, "--features", str(tmp_path / "mixed.parquet"), "--reported",
+                          str(trained["root"] / "history.csv"), "--checkpoint", "end", "--version", "1",
+                          "--json").stdout)
+    assert got["outside"] == {"crops it never learned": 5, "regions outside its scope": 10}
+    rep = trained["rep"].set_index("field_id")["reported_yield_t_ha"]
+    dropped = int(rep.reindex(f["field_id"].iloc[:15]).notna().sum())
+    assert got["scored"] == base["scored"] - dropped
+
+
+def test_the_baselines_read_the_declared_crop_and_the_field_own_history() -> None:
+    """What the bank knew: a field the model took for soybean but declared maize is compared with maize's mean; a
+    field with its own past yields of that crop with its own mean, others with the crop's."""
+    from pipelines.outcomes import _baselines
+
+    hist = pd.DataFrame({"field_id": ["a", "a", "b", "c", "a"], "season": ["2014", "2015", "2015", "2015", "2016"],
+                         "declared_crop": ["maize", "maize", "maize", "soybean", "maize"],
+                         "reported_yield_t_ha": [8.0, 10.0, 12.0, 3.0, 1.0]})
+    scored = pd.DataFrame({"field_id": ["a", "b", "d"], "crop": ["soybean", "maize", "maize"],
+                           "declared": ["maize", "maize", "maize"]})
+    cm, fm, seasons = _baselines(scored, hist, "2016")
+    assert seasons == ["2014", "2015"]  # 2016's own reports never feed its baseline
+    assert list(cm) == [10.0, 10.0, 10.0]  # maize's mean of 8, 10, 12 — not soybean's 3 for the field taken for it
+    assert list(fm) == [9.0, 12.0, 10.0]  # a's own 8 and 10; b's own 12; d has none: the crop's mean
+
+
+def test_requirements_named_for_a_checkpoint_gate_it_and_read_its_held_out_values() -> None:
+    from models.governance import Governance, Requirement
+    from pipelines.outcomes import _requirements
+
+    gov = Governance(crops=("maize",), regions=("r",), checkpoints=("end", "mid"),
+                     metrics={"skill_r2_maize": 0.2, "mid_skill_r2_maize": 0.1, "mid_below_p10_all": 0.08,
+                              "below_p10_all": 0.12},
+                     minimum_metrics=(Requirement("skill_r2_maize", ">=", -0.05),
+                                      Requirement("mid_skill_r2_maize", ">=", 0.0),
+                                      Requirement("mid_below_p10_all", "<=", 0.2),
+                                      Requirement("accuracy_mid", ">=", 0.6)))
+    by = pd.DataFrame([{"crop": c, **{f"{k}{x}": v for k in ("skill_r2", "below_p10") for x, v in
+                                     (("", 0.05), ("_lo", 0.01), ("_hi", 0.09))}} for c in ("all", "maize")]
+                      ).set_index("crop")
+    mid = {r["metric"]: r for r in _requirements(gov, "mid", by)}
+    assert set(mid) == {"skill_r2_maize", "mid_skill_r2_maize", "mid_below_p10_all"}
+    assert mid["mid_skill_r2_maize"]["gated"] and mid["mid_skill_r2_maize"]["validated"] == 0.1
+    assert mid["mid_skill_r2_maize"]["judgement"] == "met" and mid["mid_below_p10_all"]["validated"] == 0.08
+    assert not mid["skill_r2_maize"]["gated"] and mid["skill_r2_maize"]["validated"] == 0.1  # mid's held-out value
+    end = {r["metric"]: r for r in _requirements(gov, "end", by)}
+    assert set(end) == {"skill_r2_maize"} and end["skill_r2_maize"]["gated"]
+    assert end["skill_r2_maize"]["validated"] == 0.2
+
+
+def test_a_name_typed_in_a_reported_row_is_never_quoted(tmp_path) -> None:
+    from features.errors import UserInputError
+    from pipelines.train_yield import read_reported
+
+    p = tmp_path / "r.csv"
+    pd.DataFrame({"field_id": ["F1", "F2", "Asha Devi"], "season": ["2008", "Asha Devi", "2008"],
+                  "reported_yield_t_ha": ["3.0", "x", "-1"]}).to_csv(p, index=False)
+    with pytest.raises(UserInputError) as e:
+        read_reported(p)
+    assert "found other values at data row 2 (1 in all)" in str(e.value) and "Asha" not in str(e.value)
+    pd.DataFrame({"field_id": ["F1", "Asha Devi"], "season": ["2008", "2008"],
+                  "reported_yield_t_ha": ["3.0", "-1"]}).to_csv(p, index=False)
+    with pytest.raises(UserInputError) as e:
+        read_reported(p)
+    assert "must not be negative, found data row 2" in str(e.value) and "Asha" not in str(e.value)
