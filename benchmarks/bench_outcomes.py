@@ -38,13 +38,11 @@ def _rows(n: int):  # type: ignore[no-untyped-def]
 
 def _whole(rows):  # type: ignore[no-untyped-def]
     """The comparison: every resample's counts in one matrix, each crop's columns copied out of it."""
-    import math
-
     import numpy as np
     import pandas as pd
 
-    from pipelines.evaluation._bootstrap import percentile_interval, resample_counts
-    from pipelines.outcomes import FIGURES, _group_figures
+    from pipelines.evaluation._bootstrap import resample_counts
+    from pipelines.outcomes import _group_figures, figure_record
 
     n = len(rows)
     counts = resample_counts(n, np.arange(n))
@@ -54,14 +52,7 @@ def _whole(rows):  # type: ignore[no-untyped-def]
         m = np.ones(n, dtype=bool) if crop == "all" else crops == crop
         data = tuple(rows[c].to_numpy(dtype="float64")[m] for c in ("reported", "p10", "p50", "p90", "crop_mean",
                                                                      "field_mean"))
-        point = _group_figures(data, np.ones((1, int(m.sum())), dtype=np.int32))
-        drawn = _group_figures(data, counts[:, m])
-        rec = {"crop": crop, "n": int(m.sum())}
-        for f in FIGURES:
-            rec[f] = float(point[f][0])
-            iv = percentile_interval(drawn[f]) if math.isfinite(rec[f]) else None
-            rec[f"{f}_lo"], rec[f"{f}_hi"] = (iv[0], iv[1]) if iv is not None else (math.nan, math.nan)
-        out.append(rec)
+        out.append(figure_record(crop, data, _group_figures(data, counts[:, m])))
     return pd.DataFrame(out)
 
 

@@ -84,7 +84,7 @@ def outcome_figures(rows: pd.DataFrame, groups: np.ndarray | None = None) -> pd.
     (``<figure>_lo``, ``<figure>_hi``; NaN without one). ``rows``: ``crop, reported, p10, p50, p90, crop_mean,
     field_mean`` (the baselines NaN where the file has no earlier season); ``groups``: the rows' cluster codes
     (:func:`pipelines.evaluation._bootstrap.group_codes`) or None (every field drawn on its own)."""
-    from pipelines.evaluation._bootstrap import blockwise, count_blocks, percentile_interval
+    from pipelines.evaluation._bootstrap import blockwise, count_blocks
 
     n = len(rows)
     crops = rows["crop"].astype(str).to_numpy(dtype=object)
@@ -99,18 +99,22 @@ def outcome_figures(rows: pd.DataFrame, groups: np.ndarray | None = None) -> pd.
 
     # drawn a block of resamples at a time (memory bounded whatever the portfolio's size)
     drawn_all = blockwise(score, count_blocks(n, np.arange(n), groups=groups))
-    out = []
-    for crop in names:
-        m = masks[crop]
-        point = _group_figures(cols[crop], np.ones((1, int(m.sum())), dtype=np.int32))
-        drawn = drawn_all[crop]
-        rec: dict[str, Any] = {"crop": crop, "n": int(m.sum())}
-        for f in FIGURES:
-            rec[f] = float(point[f][0])
-            iv = percentile_interval(drawn[f]) if math.isfinite(rec[f]) else None
-            rec[f"{f}_lo"], rec[f"{f}_hi"] = (iv[0], iv[1]) if iv is not None else (math.nan, math.nan)
-        out.append(rec)
-    return pd.DataFrame(out)
+    return pd.DataFrame([figure_record(crop, cols[crop], drawn_all[crop]) for crop in names])
+
+
+def figure_record(crop: str, data: tuple[np.ndarray, ...], drawn: dict[str, np.ndarray]) -> dict[str, Any]:
+    """One row of :func:`outcome_figures`: the crop's figures on its rows (``data``, as :func:`_group_figures` takes
+    them) and each one's percentile interval over its resampled values (``drawn``)."""
+    from pipelines.evaluation._bootstrap import percentile_interval
+
+    n = len(data[0])
+    point = _group_figures(data, np.ones((1, n), dtype=np.int32))
+    rec: dict[str, Any] = {"crop": crop, "n": n}
+    for f in FIGURES:
+        rec[f] = float(point[f][0])
+        iv = percentile_interval(drawn[f]) if math.isfinite(rec[f]) else None
+        rec[f"{f}_lo"], rec[f"{f}_hi"] = (iv[0], iv[1]) if iv is not None else (math.nan, math.nan)
+    return rec
 
 
 def judge(op: str, threshold: float, lo: float, hi: float) -> str:
