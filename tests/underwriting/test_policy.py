@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -316,3 +317,77 @@ def test_2026_12_10_parameters_are_optional_and_only_in_bodies_of_files_that_set
     doc["profiles"]["in-kcc"][key] = "yes"
     with pytest.raises(PolicyError, match=rf"profiles.in-kcc.{key}.*expected true or false"):
         load_policy(write(tmp_path, doc))
+
+
+# --- bounds and values the mutation audit found unpinned ------------------------------------------
+
+def _us(**over: Any) -> dict[str, Any]:
+    """The shipped document with us-operating's keys replaced (``over``: key -> value; evidence keys as evidence_<key>)."""
+    doc = copy.deepcopy(RAW)
+    prof = doc["profiles"]["us-operating"]
+    for k, v in over.items():
+        if k.startswith("evidence_"):
+            prof["evidence"][k.removeprefix("evidence_")] = v
+        else:
+            prof[k] = v
+    return doc
+
+
+def test_a_checkpoint_year_offset_moves_it_to_the_next_or_the_previous_year() -> None:
+    """year_offset is added to the season's year (a checkpoint of a season that began the autumn before is -1, one
+    in the calendar year after it +1), -1 and 1 are the bounds, both allowed, and 2 or -2 is refused."""
+    for off, year in ((1, 2026), (-1, 2024), (0, 2025)):
+        doc = _us(emergence_checkpoint={"month_day": "06-30", "year_offset": off},
+                  emergence_checkpoint_by_crop={"winter_wheat": {"month_day": "05-01", "year_offset": off}})
+        p = parse_policy(doc).profile("us-operating")
+        assert p.emergence_checkpoint("2025") == date(year, 6, 30), off
+        assert p.emergence_checkpoint("2025", "winter_wheat") == date(year, 5, 1), off
+    for off in (2, -2):
+        with pytest.raises(PolicyError, match=rf"emergence_checkpoint.year_offset': expected a value in \[-1, 1\], "
+                                              rf"found {off}"):
+            parse_policy(_us(emergence_checkpoint={"month_day": "06-30", "year_offset": off}))
+
+
+@pytest.mark.parametrize("month_day", ["02-30", "04-31", "02-29"])
+def test_a_checkpoint_on_a_day_missing_from_some_years_is_refused(month_day: str) -> None:
+    """'MM-DD' must be a day of every year: the pattern lets 02-30 and 04-31 through, the calendar does not, and 02-29
+    is missing three years in four."""
+    with pytest.raises(PolicyError, match=rf"emergence_checkpoint.month_day': expected 'MM-DD' \(a day of every "
+                                          rf"year\), found '{month_day}'"):
+        parse_policy(_us(emergence_checkpoint={"month_day": month_day, "year_offset": 0}))
+
+
+def test_every_range_bound_is_inclusive() -> None:
+    """A parameter exactly at either end of its range loads (``[low, high]``): min_dscr 1.0 and max_term_days 3650,
+    marketing_window_days 0 and min_clear_obs 1000; a rounding step of one minor unit ("0.01" USD, the least allowed);
+    a minimum line equal to the product cap, and a step equal to the minimum line."""
+    p = parse_policy(_us(min_dscr=1.0, max_term_days=3650, marketing_window_days=0, evidence_min_clear_obs=1000,
+                         rounding_step="0.01")).profile("us-operating")
+    assert (p.min_dscr, p.max_term_days, p.marketing_window_days, p.evidence.min_clear_obs) == (1.0, 3650, 0, 1000)
+    assert p.rounding_step == 1
+    p = parse_policy(_us(min_dscr=10.0, min_line="400000", rounding_step="400000")).profile("us-operating")
+    assert (p.min_dscr, p.min_line, p.rounding_step, p.product_cap) == (10.0, 40_000_000, 40_000_000, 40_000_000)
+
+
+def test_a_profile_that_is_not_a_mapping_is_named() -> None:
+    """The error names the profile's own key path (not a truncated one)."""
+    doc = copy.deepcopy(RAW)
+    doc["profiles"]["us-operating"] = ["advance_rate", 0.8]
+    with pytest.raises(PolicyError, match=r"'profiles.us-operating': expected a mapping, found \['advance_rate', 0.8\]"):
+        parse_policy(doc)
+
+
+def test_a_key_given_twice_names_both_lines(tmp_path: Path) -> None:
+    """The refusal of a key given twice names the lines (counted from 1) where the reader finds each."""
+    f = tmp_path / "twice.yaml"
+    f.write_text("policy_id: a\nversion: '1'\npolicy_id: b\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"'policy_id': given twice \(at lines 1 and 3\)"):
+        load_policy(f)
+
+
+def test_a_file_yaml_cannot_read_without_a_position_is_a_policy_error(tmp_path: Path) -> None:
+    """A control character is a YAML reader error that carries no line: still a one-line PolicyError, not a crash."""
+    f = tmp_path / "bell.yaml"
+    f.write_text("policy_id: a\x07\n", encoding="utf-8")
+    with pytest.raises(PolicyError, match=r"bell\.yaml: not valid YAML$"):
+        load_policy(f)
