@@ -977,3 +977,193 @@ def test_high_yield_uncertainty_only_above_the_threshold() -> None:
     assert "LOW_STRESSED_YIELD" in at.reason_codes and "HIGH_YIELD_UNCERTAINTY" not in at.reason_codes
     above = run(application(requested_amount=9_000_000), [feature_row("F1")], [valuation_row("F1", p10=7.4)])
     assert "HIGH_YIELD_UNCERTAINTY" in above.reason_codes and "LOW_STRESSED_YIELD" not in above.reason_codes
+
+
+# --- the mutation audit of decisions.py (each test failed on a mutant the suite had let through) --------------------
+
+def test_book_lines_in_another_currency_are_no_exposure() -> None:
+    """The concentration caps are shares of the Book in the profile's currency: an INR line is neither in the total
+    nor in the borrower's or the crop-region's exposure of a USD profile."""
+    book = book_frame([_line(0, "tok-a", 5_000_000), dict(_line(1, "tok-a", 7_000_000), currency="INR")])
+    room = Headroom.from_book(book, POLICY.profile(PROFILE))
+    assert (room.book_total, room.borrower, room.crop_region) == (5_000_000, {"tok-a": 5_000_000},
+                                                                  {"soybean|us-nebraska": 5_000_000})
+
+
+def test_a_book_line_maturing_on_the_decision_day_is_still_exposure() -> None:
+    """A line is repaid exposure only once it matured *before* the decision date: on its maturity day it still
+    counts, the day after it does not."""
+    book = book_frame([_line(0, "tok-a", 5_000_000, maturity="2025-07-15"), _line(1, "tok-b", 5_000_000)])
+    prof = POLICY.profile(PROFILE)
+    on_day = Headroom.from_book(book, prof, as_of=date(2025, 7, 15))
+    assert on_day.book_total == 10_000_000 and on_day.borrower["tok-a"] == 5_000_000
+    after = Headroom.from_book(book, prof, as_of=date(2025, 7, 16))
+    assert after.book_total == 5_000_000 and "tok-a" not in after.borrower
+
+
+def test_headroom_of_a_new_borrower_and_of_an_application_without_a_crop() -> None:
+    """A borrower with no line in the Book has the whole borrower cap, to the minor unit; an application with no
+    valued field (no crop) is held to the borrower cap only, even where the crop-region cap is the tighter one."""
+    book = book_frame([_line(j, f"tok-{j}", 100_000_000) for j in range(10)])
+    room = Headroom.from_book(book, POLICY.profile(PROFILE))
+    assert room.available("tok-new", "maize", "us-nebraska") == room.max_borrower == 10_000_000
+    assert room.available("tok-0", "maize", "us-nebraska") == 0
+    tight = Headroom(book_total=room.book_total, applies=True, max_borrower=10_000_000, max_crop_region=4_000_000)
+    assert tight.available("tok-new", None, None) == 10_000_000
+    assert tight.available("tok-new", "maize", "us-nebraska") == 4_000_000
+
+
+def test_headroom_consumed_adds_to_the_borrower_and_the_crop_region() -> None:
+    """Each line granted in a run adds its limit to its borrower's exposure and, when it has a crop, to that crop and
+    region's — a line without a crop to no crop-region (the borrower cap was not consumed at all by any test)."""
+    room = Headroom(book_total=1_000_000_000, applies=True, max_borrower=10_000_000, max_crop_region=40_000_000)
+    room.consume("tok-a", "maize", "us-nebraska", 3_000_000)
+    room.consume("tok-a", "maize", "us-nebraska", 2_000_000)
+    room.consume("tok-b", None, None, 1_000_000)
+    assert room.borrower == {"tok-a": 5_000_000, "tok-b": 1_000_000}
+    assert room.crop_region == {"maize|us-nebraska": 5_000_000}
+    assert room.available("tok-a", "maize", "us-nebraska") == 5_000_000
+    assert room.available("tok-c", "maize", "us-nebraska") == 10_000_000
+
+
+def test_a_field_seen_fallow_at_exactly_min_crop_type_prob_is_as_declared() -> None:
+    """fallow_as_declared asks the imagery's crop model to call the field fallow with crop_type_prob *at least*
+    min_crop_type_prob (0.80): at exactly 0.80 the resting field is as declared, no failing area."""
+    assert POLICY.profile(PROFILE).evidence.min_crop_type_prob == 0.80
+    rest = dict(declared_crop=None, declared_crop_prob=None, crop_type="fallow", crop_type_prob=0.80,
+                planted_area_ha=0.0, declared_area_ha=50.0)
+    vals = [valuation_row("F1"), valuation_row("F2", crop="fallow", p10=0.0, p50=0.0, p90=0.0, price=0)]
+    it = run(application(), [feature_row("F1"), feature_row("F2", **rest)], vals)
+    assert it.body["fields"][1]["exclusion_code"] == "NOT_PLANTED"
+    assert (it.outcome, it.body["computation"]["failing_area_share"]) == ("APPROVE", 0.0)
+    assert "NOT_PLANTED" not in it.reason_codes
+
+
+def test_reasons_list_every_reduction_and_refer_codes_at_zero_largest_first() -> None:
+    """Every code that took something off the limit is listed, however little (one minor unit included), largest
+    first; a refer code with a text took nothing: listed after them with a reduction of 0; the first four are the
+    principal reasons; a code that took nothing and is no evidence or refer code is not listed."""
+    from underwriting.decisions import _reasons
+
+    steps = [("CROP_VALUE_BELOW_REQUEST", 0), ("PRICE_VOLATILITY_HAIRCUT", 1), ("ADVANCE_RATE_APPLIED", 3),
+             ("REPAYMENT_CAPACITY_BELOW_MIN", 2), ("PRODUCT_CAP_APPLIED", 5)]
+    out = _reasons(steps, [], ["PARCEL_OVERLAP_CLAIM", "FAILING_AREA_SHARE"], POLICY)
+    assert [(r["code"], r["reduction"], r["principal"]) for r in out] == [
+        ("PRODUCT_CAP_APPLIED", 5, True), ("ADVANCE_RATE_APPLIED", 3, True), ("REPAYMENT_CAPACITY_BELOW_MIN", 2, True),
+        ("PRICE_VOLATILITY_HAIRCUT", 1, True), ("PARCEL_OVERLAP_CLAIM", 0, False)]
+    assert out[-1]["text"] == POLICY.text("PARCEL_OVERLAP_CLAIM")
+
+
+def test_a_field_without_an_open_alert_is_read_as_in_a_run_without_alerts() -> None:
+    """Under decisions_read_alerts (2026.12.10) the store's open CROP_FAILURE alert of one farmer's field excludes
+    that field; every other farmer's record — body, input hashes and idempotency key — is the one a run without any
+    alert writes (the empty crop_failure_observed cell the alerts column gives their fields is not hashed)."""
+    apps, feats, vals, book = _batch_inputs(2)
+    alerts = pd.DataFrame({"field_id": ["F1"], "season": ["2025"], "alert": ["CROP_FAILURE"],
+                           "date": [pd.Timestamp("2025-07-01")]})
+    read = decide_batch(apps, feats, vals, prices_frame(), book, POLICY, PROFILE, AS_OF, open_alerts=alerts)
+    plain = decide_batch(apps, feats, vals, prices_frame(), book, POLICY, PROFILE, AS_OF)
+    assert read[1].body["fields"][0]["exclusion_code"] == "CROP_FAILURE_OBSERVED"  # A1's field, alerted
+    assert read[0].idempotency_key == plain[0].idempotency_key
+    assert canonical_json(read[0].body) == canonical_json(plain[0].body)
+
+
+def test_before_2026_12_10_a_crop_failure_column_is_hashed_as_it_comes() -> None:
+    """Policies before decisions_read_alerts hash the features as they come: re-underwriting under open_alerts_act
+    (2026.12.6 on) passes every field a crop_failure_observed cell, empty where no alert is open, and its records
+    replay with that hash — the empty cell is dropped only from 2026.12.10 on."""
+    old = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
+    plain = run(application(), [feature_row("F1")], [valuation_row("F1")], policy=old)
+    cell = run(application(), [feature_row("F1", crop_failure_observed=None)], [valuation_row("F1")], policy=old)
+    assert cell.body["input_hashes"]["features"] != plain.body["input_hashes"]["features"]
+    new_plain = run(application(), [feature_row("F1")], [valuation_row("F1")])
+    new_cell = run(application(), [feature_row("F1", crop_failure_observed=None)], [valuation_row("F1")])
+    assert new_cell.body["input_hashes"]["features"] == new_plain.body["input_hashes"]["features"]
+
+
+def test_with_no_field_valued_the_term_runs_to_the_latest_known_harvest() -> None:
+    """When no field is valued the harvest the term and HARVEST_AFTER_MAX_TERM go by is the latest expected harvest
+    of the application's fields (the fallback the price stress also uses), not the earliest."""
+    late = date(2025, 11, 30)
+    feats = [feature_row("F1", n_clear_obs=1), feature_row("F2", n_clear_obs=1, expected_harvest_date=late)]
+    it = run(application(), feats, [valuation_row("F1"), valuation_row("F2")])
+    assert [f["included"] for f in it.body["fields"]] == [False, False]
+    c = it.body["computation"]
+    assert c["expected_harvest_date"] == "2025-11-30"
+    assert c["term_days"] == (late - AS_OF).days + POLICY.profile(PROFILE).marketing_window_days
+
+
+def test_a_field_is_priced_in_its_valuations_region_else_its_own() -> None:
+    """The price row is the one of the valuation's region where the valuation names one (here the field's own region
+    has no price), else of the field's region."""
+    feats = [feature_row("F1", region="us-kansas")]
+    it = run(application(), feats, [valuation_row("F1")])
+    assert it.body["market"][0]["region"] == "us-nebraska" and it.body["fields"][0]["included"]
+    no_region = run(application(), [feature_row("F1")], [valuation_row("F1", region=None)])
+    assert no_region.body["market"][0]["region"] == "us-nebraska" and no_region.body["fields"][0]["included"]
+    # the concentration's crop-region likewise: the valuation's region, else the field's
+    assert it.body["computation"]["concentration"]["region"] == "us-nebraska"
+    assert no_region.body["computation"]["concentration"]["region"] == "us-nebraska"
+
+
+def test_the_term_runs_to_the_harvest_of_the_fields_valued_not_an_excluded_ones() -> None:
+    """The line is repaid from the fields valued: its term runs to their expected harvest (+ the marketing window),
+    not to the later harvest of a field excluded from the value."""
+    late = date(2025, 11, 30)
+    feats = [feature_row("F1"), feature_row("F2", n_clear_obs=1, expected_harvest_date=late)]
+    it = run(application(requested_amount=100_000), feats, [valuation_row("F1"), valuation_row("F2")])
+    assert [f["included"] for f in it.body["fields"]] == [True, False]
+    c = it.body["computation"]
+    assert c["expected_harvest_date"] == HARVEST.isoformat()
+    assert c["term_days"] == (HARVEST - AS_OF).days + POLICY.profile(PROFILE).marketing_window_days
+
+
+def test_concentration_goes_by_the_field_of_the_largest_expected_value() -> None:
+    """The concentration cap's crop and region are those of the valued field with the largest expected value (at
+    the reference price): maize at $200/t with a volatile price (σ 0.9) over soybean at $190/t with a steady one —
+    soybean would be the larger at the stressed price, and the smaller field either way is neither."""
+    prices = pd.concat([prices_frame(sigma=0.9), prices_frame(crop="soybean", price=19_000, sigma=0.0)],
+                       ignore_index=True)
+    feats = [feature_row("F1"), feature_row("F2", declared_crop="soybean", crop_type="soybean"),
+             feature_row("F3", declared_crop="soybean", crop_type="soybean")]
+    vals = [valuation_row("F1"), valuation_row("F2", crop="soybean", price=19_000),
+            valuation_row("F3", crop="soybean", price=19_000, p50=5.0, p10=4.0, p90=6.0)]
+    it = run(application(), feats, vals, prices=prices)
+    assert [f["included"] for f in it.body["fields"]] == [True, True, True]
+    by_id = {f["field_id"]: f for f in it.body["fields"]}
+    assert by_id["F1"]["expected_value"] > by_id["F2"]["expected_value"] > by_id["F3"]["expected_value"]
+    assert by_id["F1"]["stressed_price_per_t"] < by_id["F2"]["stressed_price_per_t"]
+    assert it.body["computation"]["concentration"]["crop"] == "maize"
+
+
+def test_each_exclusion_code_takes_its_own_fields_value() -> None:
+    """With two exclusion codes each waterfall view adds one more group: each code's reduction is the expected value
+    of its own excluded field ($100k each), not its own and the next one's."""
+    feats = [feature_row("F1"), feature_row("F2", n_clear_obs=1), feature_row("F3", declared_crop_prob=0.05)]
+    it = run(application(requested_amount=40_000_000), feats,
+             [valuation_row("F1"), valuation_row("F2"), valuation_row("F3")])
+    assert [f["exclusion_code"] for f in it.body["fields"]] == [None, "INSUFFICIENT_CLEAR_IMAGERY", "CROP_MISMATCH"]
+    red = {r["code"]: r["reduction"] for r in it.body["reasons"]}
+    assert red["INSUFFICIENT_CLEAR_IMAGERY"] == red["CROP_MISMATCH"] == 10_000_000
+
+
+def test_failing_area_share_of_a_smallholding_and_of_no_area() -> None:
+    """A clean field of under a hectare (a smallholding) fails nothing: share 0, not referred; an application with
+    no field at all is recorded with a failing-area share of 1 (the whole of nothing)."""
+    small = run(application(requested_amount=100_000),
+                [feature_row("F1", declared_area_ha=0.8, field_area_ha=0.8, planted_area_ha=0.8)],
+                [valuation_row("F1", area=0.8)])
+    assert small.body["computation"]["failing_area_share"] == 0.0 and small.outcome != "REFER"
+    none = run(application(token="nobody"), [feature_row("F1")], [valuation_row("F1")])
+    assert none.body["computation"]["failing_area_share"] == 1.0 and none.body["refer_reasons"] == ["NO_FIELDS_FOUND"]
+
+
+def test_high_yield_uncertainty_is_judged_on_the_fields_valued_after_every_exclusion() -> None:
+    """Under exclusions_before_stress (2026.12.7) HIGH_YIELD_UNCERTAINTY is judged on the fields valued, after
+    every exclusion group: the valued field's P10 is 20 % under its P50 (not uncertain) while both excluded fields'
+    are 50 % under (35 % or 40 % had either of them counted)."""
+    feats = [feature_row("F1"), feature_row("F2", n_clear_obs=1), feature_row("F3", declared_crop_prob=0.05)]
+    vals = [valuation_row("F1"), valuation_row("F2", p10=5.0), valuation_row("F3", p10=5.0)]
+    it = run(application(requested_amount=40_000_000), feats, vals)
+    assert [f["included"] for f in it.body["fields"]] == [True, False, False]
+    assert "LOW_STRESSED_YIELD" in it.reason_codes and "HIGH_YIELD_UNCERTAINTY" not in it.reason_codes
