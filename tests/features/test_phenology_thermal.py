@@ -149,3 +149,21 @@ def test_maturity_past_the_peak_follows_emergence_unless_an_earlier_calibration_
     # now those fields' expected harvest is emergence + the duration (+ the lag), wherever their peak fell (a field
     # whose decline has crossed the maturity threshold is dated from that crossing either way)
     assert (lag[moved[moved].index] == lag.max()).all()
+
+
+def test_a_projection_observes_the_tables_first_and_last_days() -> None:
+    """Element 0 (the start day) counts nothing; from the day before the table, element 1 is the table's first day
+    (10 a day in 2016), not NaN; with the cut-off on the table's last day (the as-of day's weather in hand) that day
+    is observed (15 in 2018), not replaced by the earlier years' normal (12)."""
+    clock = ThermalClock(_weather({2016: 20.0, 2017: 24.0, 2018: 25.0}))
+    assert clock.projected(REGION, "maize", "2015-12-31", 3).tolist() == [0.0, 10.0, 20.0]
+    assert clock.projected(REGION, "maize", "2018-12-30", 2, cutoff="2018-12-31").tolist() == [0.0, 15.0]
+    after = clock.projected(REGION, "maize", "2018-12-30", 3, cutoff="2019-03-01")  # then 01-01's normal: 13
+    assert after.tolist() == pytest.approx([0.0, 15.0, 28.0])
+
+
+def test_the_normal_ahead_includes_the_cutoff_days_own_year() -> None:
+    """A day a year after the cut-off is projected from the mean of its calendar day over the table's days up to and
+    including the cut-off: 06-10 of 2016, 2017 and 2018 (10, 14 and 15 a day), 13 — not 12 without the cut-off day."""
+    clock = ThermalClock(_weather({2016: 20.0, 2017: 24.0, 2018: 25.0}))
+    assert clock.projected(REGION, "maize", "2019-06-09", 2, cutoff="2018-06-10").tolist() == pytest.approx([0.0, 13.0])

@@ -1551,3 +1551,116 @@ def test_the_cohort_ratio_by_hand() -> None:
     assert ratio(0.5, 0.25, 0.5) == float("inf") and np.isnan(ratio(0.5, 0.5, 0.5))
     assert np.isnan(ratio(0.5, 0.25, 0.625, called="maize")) and np.isnan(ratio(0.5, 0.25, 0.625, n_soy=2))
     assert np.isnan(ratio(0.5, 0.25, 0.625, x_day=40))  # first seen after the as-of date
+
+
+def test_a_checkpoint_raises_from_its_own_date_until_the_next_checkpoints() -> None:
+    """:func:`first_mismatch_raise` judges a checkpoint's probability on the acquisitions from its own date (one on
+    that day raises the alert that day) until the next checkpoint's date, excluded: from that date the next
+    checkpoint's probability is in force (0.9 there and at the one after: an acquisition on day 90 raises nothing).
+    Cohort check off."""
+    from pipelines.monitor import first_mismatch_raise
+
+    def day(n: int) -> pd.Timestamp:
+        return pd.Timestamp(START) + pd.Timedelta(days=n)
+
+    def no_cohort() -> Any:
+        raise AssertionError("the cohort check is off")
+
+    p = AlertParams(mismatch_cohort_days=0)
+    declared = pd.Series({"f": "maize"})
+    grid = np.array([day(60), day(65), day(90), day(95)], dtype="datetime64[ns]")
+    called = np.array(["soybean"] * 3, dtype=object)
+    k, hit, _ = first_mismatch_raise(no_cohort, declared, "f", [day(60)], np.array([0.1]), called[:1], grid, p)
+    assert (k, hit) == (0, day(60))
+    k, hit, _ = first_mismatch_raise(no_cohort, declared, "f", [day(66), day(90), day(120)], np.array([0.1, 0.9, 0.9]),
+                                     called, grid, p)
+    assert (k, hit) == (None, None)
+    # a low checkpoint with no acquisition before the next, itself low: raised by that next one (not given up)
+    k, hit, _ = first_mismatch_raise(no_cohort, declared, "f", [day(66), day(90)], np.array([0.1, 0.1]), called[:2],
+                                     grid, p)
+    assert (k, hit) == (1, day(90))
+
+
+def test_a_dated_mismatch_judges_by_the_fields_declared_as_the_crop() -> None:
+    """Dated from the model's checkpoints, the cohort check on each acquisition holds DECLARED fields only, as on
+    the day asked: three undeclared fields the model calls sorghum (``crop`` filled with its answer) grow like
+    ``swap`` (declared sorghum, growing maize) and would vouch for it; with ``declared_crop`` they do not, and the
+    alert is raised on the acquisition of its checkpoint (day 60)."""
+    cur, fields = _cohort_season()
+    rng = np.random.default_rng(4)
+    days = np.arange(0, 200, 5)
+    swap_ndvi = cur.loc[cur["field_id"] == "swap", "mean"].to_numpy()
+    extra = [_series(f"u{k}", "2024", days, swap_ndvi + rng.normal(0, 0.002, len(days))) for k in range(3)]
+    und = pd.DataFrame({"field_id": [f"u{k}" for k in range(3)], "crop": "sorghum", "declared_crop_prob": np.nan,
+                        "crop_type": "sorghum", "season": "2024", "region": "r", "crop_type_prob": 0.9})
+    filled = pd.concat([fields, und], ignore_index=True)
+    declared = filled.assign(declared_crop=filled["crop"].where(filled["field_id"].str[0] != "u"))
+    c1 = pd.Timestamp(START) + pd.Timedelta(days=60)
+    hist = pd.DataFrame({"field_id": ["swap"], "as_of": [c1], "crop_type": "maize", "crop_type_prob": 0.97,
+                         "declared_crop_prob": [0.02]})
+    empty = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    al = detect_alerts(clear_ndvi(pd.concat([cur, *extra], ignore_index=True)), declared, empty, date(2024, 9, 15),
+                       START, {}, mismatch_history=hist)
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    assert mis["field_id"].tolist() == ["swap"] and mis["date"].tolist() == [c1]
+
+
+def test_a_mismatchs_evidence_lists_its_whole_run_of_low_checkpoints() -> None:
+    """The evidence lists the declared crop's probability at each checkpoint of the run below
+    :func:`candidate_prob` (0.20, cohort check off) that raised the alert, from the run's first checkpoint (day 20
+    for ``a``) to the one in force — not a checkpoint at 0.20 itself (``b``'s day 20: not below it), nor one without
+    a probability (``c``'s day 20). No acquisition before day 95: all raised then, from the day-90 checkpoint."""
+    days = np.arange(95, 155, 5)
+    cur = pd.concat([_series(f, "2024", days, _curve(days)) for f in ("a", "b", "c")])
+    fields = pd.DataFrame({"field_id": ["a", "b", "c"], "season": "2024", "crop": "maize", "region": "r",
+                           "declared_crop_prob": 0.05, "crop_type": "soybean", "crop_type_prob": 0.9})
+    at = [pd.Timestamp(START) + pd.Timedelta(days=d) for d in (20, 40, 60, 90)]
+    hist = pd.DataFrame({"field_id": ["a"] * 4 + ["b"] * 4 + ["c"] * 4, "as_of": at * 3, "crop_type": "soybean",
+                         "crop_type_prob": 0.9, "declared_crop_prob": [0.1, 0.1, 0.15, 0.05, 0.2, 0.1, 0.15, 0.05,
+                                                                       np.nan, 0.1, 0.15, 0.05]})
+    empty = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    al = detect_alerts(clear_ndvi(cur), fields, empty, date(2024, 8, 29), START, {},
+                       AlertParams(mismatch_cohort_days=0), mismatch_history=hist)
+    mis = al[al["alert"] == "CROP_MISMATCH"].set_index("field_id")
+    assert mis["date"].tolist() == [pd.Timestamp(START) + pd.Timedelta(days=95)] * 3
+    d = [str(a.date()) for a in at]
+    runs = {f: json.loads(e)["declared_crop_prob_by_checkpoint"] for f, e in mis["evidence"].items()}
+    assert runs == {"a": [[d[0], 0.1], [d[1], 0.1], [d[2], 0.15], [d[3], 0.05]],
+                    "b": [[d[1], 0.1], [d[2], 0.15], [d[3], 0.05]], "c": [[d[1], 0.1], [d[2], 0.15], [d[3], 0.05]]}
+
+
+def test_a_mismatch_without_the_models_call_gives_the_probability_alone() -> None:
+    """Fields with the declared crop's probability but not the model's call (no ``crop_type_prob`` column): the
+    CROP_MISMATCH evidence is that probability alone (it was read from a column not there)."""
+    days = np.arange(0, 150, 5)
+    fields = pd.DataFrame({"field_id": ["a"], "season": "2024", "crop": "maize", "region": "r",
+                           "declared_crop_prob": [0.05]})
+    empty = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
+    al = detect_alerts(clear_ndvi(_series("a", "2024", days, _curve(days))), fields, empty, date(2024, 8, 1), START,
+                       {}, AlertParams(mismatch_cohort_days=0))
+    mis = al[al["alert"] == "CROP_MISMATCH"]
+    assert mis["date"].tolist() == [pd.Timestamp(2024, 8, 1)]
+    assert json.loads(mis["evidence"].iloc[0]) == {"declared_crop_prob": 0.05}
+
+
+def test_monitor_asks_the_models_history_of_the_seasons_fields_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """season_alerts gets every season's fields (past ones give the expectations); the crop-type model's checkpoint
+    history that dates a CROP_MISMATCH is asked for the fields of the season monitored only."""
+    import pipelines.monitor as mon
+
+    monkeypatch.setattr(mon, "crop_first_days", lambda region, season, calendar=None: {})
+    monkeypatch.setattr("features.series.season_window", lambda s, region: (date(int(s), 4, 1), None))
+    cur, fields = _cohort_season()
+    fields = fields.assign(declared_crop_prob=np.where(fields["field_id"] == "swap", 0.35, 0.95))
+    past, crops = _past()
+    every = pd.concat([fields[["field_id", "season", "crop", "region"]], crops], ignore_index=True).rename(
+        columns={"crop": "declared_crop"}).assign(farmer_token=lambda d: "T" + d["field_id"])
+    asked: list[set[str]] = []
+
+    def history(model, series, f, as_of):  # type: ignore[no-untyped-def]
+        asked.append(set(f["season"].astype(str)))
+
+    monkeypatch.setattr(mon, "mismatch_history", history)
+    feats = fields[["field_id", "crop_type", "crop_type_prob", "declared_crop_prob"]]
+    mon.season_alerts(every, cur, past, "2024", date(2024, 9, 15), features=feats, crop_model=object())
+    assert asked == [{"2024"}]

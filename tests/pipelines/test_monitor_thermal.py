@@ -94,3 +94,12 @@ def test_candidate_features_place_a_fall_in_thermal_time() -> None:
     assert got["day_rel"].tolist() == [200.0 - 500.0, 250.0 - 500.0, 300.0 - 500.0]
     rows_only = candidate_features(peers, crops, start, timing, clock=clock, region="r")
     assert rows_only["day_rel"].tolist() == got["day_rel"].tolist() and rows_only["greenup_rel"].isna().all()
+
+
+def test_the_clock_holds_the_tables_first_and_last_days_and_nothing_beyond() -> None:
+    """Cumulative GDD counts the table's first day (10 on 2023-01-01 at 20 °C, base 10) through its last (every day of
+    a common 2023 at 10 and a leap 2024 at 15); the day before the first and the day after the last are NaN, not an
+    error or a neighbour's sum."""
+    clock = ThermalClock(_weather(20.0, 25.0))
+    assert clock.gdd("r", "maize", ["2023-01-01", "2024-12-31"]).tolist() == [10.0, 365 * 10.0 + 366 * 15.0]
+    assert np.isnan(clock.gdd("r", "maize", ["2022-12-31", "2025-01-01"])).all()

@@ -439,3 +439,184 @@ def test_schedule_show_status_is_as_known_on_today_and_says_a_region_has_no_line
     early = CliRunner().invoke(app, [*args, "2024-04-20"])
     got = {" ".join(line.split()[2:5]): " ".join(line.split()[5:]) for line in early.stdout.splitlines()[1:]}
     assert got["in-smallholder rice pre_season"] == "coming" and got["us-nebraska maize pre_season"] == "due"
+
+
+def test_a_checkpoint_due_today_is_due_today_and_listed_as_coming(tmp_path: Path) -> None:
+    """A checkpoint is due on its own date, not the day after (us-nebraska maize mid-season, 2024-07-20): `reunderwrite
+    --due` runs it that day, `schedule show` lists it among the coming ones that day, and a `--due` run with nothing
+    left says the day's checkpoint is among those done, the next one after it."""
+    cal = load_calendar()
+    log = CheckpointLog(f"sqlite:///{tmp_path / 'store.db'}")
+    day = date(2024, 7, 20)
+    due = due_checkpoints(day, ["2024"], cal, log.done(), regions=["us-nebraska"])
+    assert [(d.crop, d.checkpoint, d.date) for d in due if d.crop == "maize"] == [("maize", "mid_season", day)]
+    assert [(d.crop, d.checkpoint) for d in due_checkpoints(date(2024, 7, 19), ["2024"], cal, log.done(),
+                                                            regions=["us-nebraska"]) if d.crop == "maize"] \
+        == [("maize", "emergence")]
+    up = upcoming(day, ["2024"], cal, "us-nebraska")
+    assert up["date"].min().date() == day and "mid_season" in set(up.loc[up["crop"] == "maize", "checkpoint"])
+    for d in due:
+        log.mark(d, as_of=d.date, n_lines=1)
+    assert due_checkpoints(day, ["2024"], cal, log.done(), regions=["us-nebraska"]) == []
+    assert nothing_due_text(day, "2024", cal, "us-nebraska") == (
+        "nothing due on 2024-07-20: the 11 checkpoint(s) of season 2024 in us-nebraska up to it are done (run, "
+        "superseded by a later one or covered by later records; the next: 2024-07-31 soybean mid_season)")
+
+
+def test_a_season_is_looked_at_on_the_first_and_last_day_of_its_window() -> None:
+    """us-nebraska's 2019 window opens on 2018-09-15, the day of winter wheat's pre-season checkpoint, and 2018's
+    closes on 2018-11-30: on both days `reunderwrite --due` (no --season) looks at that season too, so the checkpoint
+    is not run a day late and the last day of the window is not lost."""
+    from pipelines.schedule import due_seasons
+
+    both = ["2018", "2019"]
+    assert due_seasons(date(2018, 9, 15), "2018", both, both, "us-nebraska") == ["2018", "2019"]
+    assert due_seasons(date(2018, 9, 14), "2018", both, both, "us-nebraska") == ["2018"]
+    assert due_seasons(date(2018, 11, 30), "2019", both, both, "us-nebraska") == ["2018", "2019"]
+    assert due_seasons(date(2018, 12, 1), "2019", both, both, "us-nebraska") == ["2019"]
+
+
+def test_a_calendar_checkpoint_on_the_last_day_of_its_window_or_on_no_day_of_every_year(tmp_path: Path) -> None:
+    """A checkpoint on the last day of its region's season window (us-nebraska 11-30) is inside it and loads; one on
+    02-29 (three years in four no such day) or 02-30 is refused at load as not a day of every year."""
+    head = "region,crop,checkpoint,month_day,year_offset\n"
+    p = tmp_path / "cal.csv"
+    p.write_text(head + "us-nebraska,maize,pre_season,09-15,-1\nus-nebraska,maize,pre_harvest,11-30,0\n")
+    cps = checkpoint_dates("2024", load_calendar(p), "us-nebraska")
+    assert [d.date() for d in cps["date"]] == [date(2023, 9, 15), date(2024, 11, 30)]
+    assert list(cps.columns) == ["region", "crop", "checkpoint", "season", "date"]
+    for md in ("02-29", "02-30"):
+        p.write_text(head + f"us-nebraska,maize,pre_harvest,{md},0\n")
+        with pytest.raises(ContractError, match=rf"column 'month_day': expected MM-DD \(a day of every year\), "
+                           rf"found other values at {md}"):
+            load_calendar(p)
+
+
+def test_a_window_opening_on_02_29_is_checked_in_a_leap_year(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The window check runs over four consecutive seasons so that a leap year is among them for every year offset:
+    a bank window opening on 02-29 of the year before (02-28 in common years) leaves a checkpoint on 02-28 of the
+    year before outside it in leap years, which `reunderwrite --due` would refuse every such year."""
+    from features.series import _md
+    from pipelines import schedule
+
+    monkeypatch.setattr(schedule, "_window", lambda season, region: (_md(int(season), "02-29", -1),
+                                                                     _md(int(season), "11-30", 0)))
+    cal = pd.DataFrame({"region": ["bank-r"], "crop": ["maize"], "checkpoint": ["pre_season"],
+                        "month_day": ["02-28"], "year_offset": [-1]})
+    assert schedule._outside_windows(cal) == [
+        "bank-r maize pre_season 02-28 of the year before (window 02-29 of the year before to 11-30)"]
+
+
+def test_checkpoints_of_a_region_the_calendar_does_not_know_are_refused() -> None:
+    """`schedule show --region` with a region the calendar lacks (a typo) is refused naming the known ones, not an
+    empty list read as "nothing coming"."""
+    from features.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r"no checkpoints for region 'us-nebraksa' \(known: in-smallholder, "
+                       r"us-nebraska\)"):
+        checkpoint_dates("2024", load_calendar(), "us-nebraksa")
+
+
+def test_a_checkpoint_mark_failing_twice_is_an_error_not_silence(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mark` retries once when a concurrent run inserted the same checkpoint first; a second unique-key violation
+    is the store's one-line error, never swallowed (the checkpoint would stay unlogged and run again)."""
+    import sqlalchemy as sa
+
+    from pipelines import schedule
+    from underwriting.errors import StoreError
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    log = CheckpointLog(url)
+    due = schedule.Due("2024", "us-nebraska", "maize", "mid_season", date(2024, 7, 20))
+    log.mark(due, as_of=due.date, n_lines=3)
+    real = sa.select
+    monkeypatch.setattr(schedule.sa, "select", lambda *cols: real(*cols).where(sa.false()))  # every check stale
+    with pytest.raises(StoreError, match="UNIQUE constraint failed"):
+        log.mark(due, as_of=due.date, n_lines=5)
+
+
+def test_the_log_records_superseded_checkpoints_with_no_lines(tmp_path: Path) -> None:
+    """A checkpoint run late supersedes the earlier ones it caught up: the log says those were superseded with no
+    line of their own — only the checkpoint that ran re-decided lines."""
+    from pipelines.schedule import Due
+
+    log = CheckpointLog(f"sqlite:///{tmp_path / 'store.db'}")
+    log.mark(Due("2024", "us-nebraska", "maize", "mid_season", date(2024, 7, 20), ("pre_season", "emergence")),
+             as_of=date(2024, 7, 20), n_lines=3)
+    rows = log.rows().set_index("checkpoint")
+    assert rows.loc[["mid_season", "pre_season", "emergence"], "status"].tolist() == ["ran", "superseded", "superseded"]
+    assert rows.loc[["mid_season", "pre_season", "emergence"], "n_lines"].tolist() == [3, 0, 0]
+
+
+def test_the_log_keeps_the_record_ids_of_the_checkpoint_that_ran(tmp_path: Path) -> None:
+    """The ids of the records a `--due` checkpoint wrote are logged under that checkpoint's own key (season, region,
+    crop, checkpoint), once each — not under the checkpoints it superseded, which wrote none — so `audit replay
+    --reunderwriting` tells its records apart."""
+    import sqlalchemy as sa
+
+    from pipelines.schedule import Due
+
+    log = CheckpointLog(f"sqlite:///{tmp_path / 'store.db'}")
+    log.mark(Due("2024", "us-nebraska", "maize", "mid_season", date(2024, 7, 20), ("emergence",)),
+             as_of=date(2024, 7, 20), n_lines=2, record_ids=["r2", "r1", "r2"])
+    with log.engine.connect() as c:
+        rows = sorted(tuple(r) for r in c.execute(sa.select(log.records)).all())
+    log.close()
+    assert rows == [("2024", "us-nebraska", "maize", "mid_season", "r1"),
+                    ("2024", "us-nebraska", "maize", "mid_season", "r2")]
+
+
+def test_model_reach_says_a_region_outside_the_model_and_a_crop_without_a_validated_day() -> None:
+    """`schedule show --models`: a checkpoint of a region the champion was not validated for says so (not "no
+    validated day"), and one of a crop that none of the model's checkpoints has a validated day for is kept, said
+    (no crash on an empty list of days)."""
+    from models.governance import Governance
+    from pipelines.schedule import model_reach
+
+    gov = Governance(crops=("maize", "rice"), regions=("in-smallholder",), checkpoints=("mid", "end"),
+                     checkpoint_dates={"in-smallholder": {"mid": {"rice": ("09-15", 0)}}})
+    up = pd.DataFrame({"region": ["us-nebraska", "in-smallholder", "in-smallholder"], "crop": ["maize", "maize", "rice"],
+                       "season": "2009", "date": pd.to_datetime(["2009-07-20", "2009-08-31", "2009-10-25"])})
+    assert model_reach(up, gov) == ["kept (us-nebraska outside the model's regions)", "kept (no validated day for it)",
+                                    "re-estimates"]
+
+
+def test_a_calendar_that_is_a_folder_missing_or_unreadable_says_which(tmp_path: Path) -> None:
+    """`--calendar` naming a folder, a file that is not there, or a file whose year offset is no number: one line
+    each saying which (a missing file was a traceback from its size, a folder "not found"), the reader's own reason
+    kept."""
+    from features.errors import UserInputError
+
+    with pytest.raises(UserInputError, match=r": is a folder, expected a calendar CSV file$"):
+        load_calendar(tmp_path)
+    with pytest.raises(UserInputError, match=r"none\.csv: calendar file not found$"):
+        load_calendar(tmp_path / "none.csv")
+    p = tmp_path / "cal.csv"
+    p.write_text("region,crop,checkpoint,month_day,year_offset\nus-nebraska,maize,emergence,06-01,soon\n")
+    with pytest.raises(UserInputError, match=r"cal\.csv: calendar file cannot be read as CSV \(invalid literal for "
+                       r"int\(\) with base 10: 'soon'\)$"):
+        load_calendar(p)
+
+
+def test_a_banks_checkpoints_are_added_to_the_packages_calendar_not_to_a_given_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bank's regions folder adds its checkpoints to the package's calendar; a calendar given with `--calendar`
+    replaces the package's, and is read alone (the bank's rows are not added to it)."""
+    from features.regions import REGIONS_ENV, clear_caches
+
+    d = tmp_path / "regions"
+    d.mkdir()
+    (d / "season_windows.csv").write_text("region,start,start_year_offset,end,end_year_offset\nbank-r,05-20,0,02-28,1\n")
+    (d / "season_calendar.csv").write_text("region,crop,checkpoint,month_day,year_offset,description\n"
+                                           "bank-r,cotton,pre_season,06-10,0,bank\n")
+    given = tmp_path / "cal.csv"
+    given.write_text("region,crop,checkpoint,month_day,year_offset\nus-nebraska,maize,pre_harvest,09-10,0\n")
+    monkeypatch.setenv(REGIONS_ENV, str(d))
+    clear_caches()
+    try:
+        assert "bank-r" in set(load_calendar()["region"])
+        assert load_calendar(given)["region"].tolist() == ["us-nebraska"]
+    finally:
+        monkeypatch.delenv(REGIONS_ENV)
+        clear_caches()
