@@ -75,7 +75,7 @@ def _month_day_ok(md: str) -> bool:
         return False
 
 
-def _season_text(value: object) -> str:
+def season_text(value: object) -> str:
     """A season as its year's digits (``2009``, ``2009.0`` and ``"2009"`` alike); anything else as text."""
     try:
         f = float(str(value))
@@ -178,7 +178,7 @@ class Governance:
         checkpoints in the order :attr:`checkpoint_dates` gives their days), "" before any — from
         :attr:`checkpoint_dates` only, so a field's scope depends on its crop, region and date alone."""
         frame = pd.DataFrame({"crop": np.asarray(crops, dtype=object), "region": np.asarray(regions, dtype=object),
-                              "season": [_season_text(x) for x in np.asarray(seasons, dtype=object)]}).astype("str")
+                              "season": [season_text(x) for x in np.asarray(seasons, dtype=object)]}).astype("str")
         when = pd.to_datetime(pd.Series(np.asarray(as_of, dtype=object)), utc=False)
         if getattr(when.dt, "tz", None) is not None:  # a zoned date: its local day
             when = when.dt.tz_localize(None)

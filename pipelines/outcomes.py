@@ -269,29 +269,27 @@ class OutcomesResult:
 def _one_date(feats: pd.DataFrame, where: str) -> tuple[str, str]:
     """The features' one date and one season (a year: ``2009``, ``2009.0`` and `` 2009`` alike), else a one-line
     error."""
-    from models.governance import _season_text
+    from models.governance import season_text
+    from pipelines.stability import one_date
 
-    dates = sorted(pd.to_datetime(feats["as_of"]).dt.strftime("%Y-%m-%d").unique())
-    if len(dates) != 1:
-        raise UserInputError(f"{where}: features file holds rows as of {len(dates)} dates ({', '.join(dates[:4])}"
-                             f"{', …' if len(dates) > 4 else ''}); give one date's rows (one features build)")
-    seasons = sorted({_season_text(x).strip() for x in feats["season"]})
+    as_of = one_date(feats, where)
+    seasons = sorted({season_text(x).strip() for x in feats["season"]})
     if len(seasons) != 1 or not seasons[0].isdigit():
         # a cell that is no year is never quoted (a name or a phone typed there stays out of the message)
         shown = (", ".join(seasons[:4]) + (", …" if len(seasons) > 4 else "") if all(x.isdigit() for x in seasons)
                  else f"{len(seasons)} value(s), not all years")
         raise UserInputError(f"{where}: features file holds season(s) {shown}; give one season's rows, a season "
                              "being a year (e.g. 2009)")
-    return dates[0], seasons[0]
+    return as_of, seasons[0]
 
 
 def _reported_rows(history: pd.DataFrame, where: str) -> tuple[pd.DataFrame, int]:
     """The reported yields with each field-season once (seasons as their year's digits); the rows repeated with the
     same yield and crop are counted and dropped, a field-season reported twice with different values is refused in
     one line, naming the file's data rows (1-based, header excluded) and never a cell."""
-    from models.governance import _season_text
+    from models.governance import season_text
 
-    h = history.assign(season=[_season_text(x).strip() for x in history["season"]],
+    h = history.assign(season=[season_text(x).strip() for x in history["season"]],
                        field_id=history["field_id"].astype(str).str.strip())
     h = h.dropna(subset=["reported_yield_t_ha"])
     key = ["field_id", "season"]
@@ -373,10 +371,10 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     reported_yield_t_ha`` and, for the naive baselines, ``declared_crop`` and earlier seasons' rows — a farm records
     file as ``history.csv``); every user error a one-line :class:`UserInputError`."""
     from models import registry
-    from models.governance import _season_text
+    from models.governance import season_text
     from models.yield_value import crop_of, known_crop
     from pipelines.evaluation._bootstrap import INTERVAL_BY, check_interval_by, describe, group_codes
-    from pipelines.stability import _read_features
+    from pipelines.stability import read_features
     from pipelines.train_yield import read_reported
 
     if name != ANALYSED:
@@ -386,7 +384,7 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
         raise UserInputError(f"--interval-by: expected field or farmer here (not {INTERVAL_BY[interval_by]}: "
                              "a bank's fields carry no simulated condition)")
     fpath, rpath = Path(features), Path(reported)
-    feats = _read_features(fpath)
+    feats = read_features(fpath)
     as_of, season = _one_date(feats, str(fpath))
     feats = feats.assign(season=season)
     history, repeated = _reported_rows(read_reported(rpath, keep_crop=True), str(rpath))
@@ -397,7 +395,7 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     if trained is None:
         raise UserInputError(f"{name} version {v} records no training seasons (registered by another trainer): its "
                              "outcomes cannot be told from its training data")
-    years = [int(t) for t in (_season_text(x) for x in trained) if t.isdigit()]
+    years = [int(t) for t in (season_text(x) for x in trained) if t.isdigit()]
     if season in trained or (years and int(season) <= max(years)):
         raise UserInputError(f"{fpath}: season {season} is not after the seasons {name} version {v} trained on "
                              f"({', '.join(trained)}): its outcomes there are in sample, or scored by a model that "
@@ -452,15 +450,15 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
         raise UserInputError(f"{rpath}: {n} fields of season {season} in {name} version {v}'s scope have a reported "
                              f"yield; an outcomes analysis needs at least {MIN_SCORED} (its intervals say nothing "
                              "below that)")
-    sub = feats[scored_mask]
-    sub = sub.iloc[np.argsort(sub["field_id"].astype(str).to_numpy(), kind="stable")].reset_index(drop=True)
+    order = np.argsort(feats["field_id"].astype(str).to_numpy()[scored_mask], kind="stable")  # field-id order
+    sub = feats[scored_mask].iloc[order].reset_index(drop=True)
     q = model.predict_quantiles(sub).to_numpy(dtype="float64")
     scored_crop = crop_of(sub)
     declared = (sub["declared_crop"].astype(object).where(sub["declared_crop"].notna(), scored_crop).astype(str)
                 if "declared_crop" in sub.columns else scored_crop.astype(str))
     rows = pd.DataFrame({"field_id": sub["field_id"].astype(str), "crop": scored_crop.to_numpy(dtype=object),
                          "declared": declared.to_numpy(dtype=object),
-                         "reported": sub["field_id"].astype(str).str.strip().map(rep).to_numpy(dtype="float64"),
+                         "reported": y[scored_mask][order],
                          "p10": q[:, 0], "p50": q[:, 1], "p90": q[:, 2]})
     cm, fm, base_seasons = _baselines(rows, history, season)
     rows["crop_mean"], rows["field_mean"] = cm, fm

@@ -156,7 +156,17 @@ def _plain(v: Any) -> Any:
     return v
 
 
-def _read_features(path: Path) -> pd.DataFrame:
+def one_date(feats: pd.DataFrame, where: str) -> str:
+    """The one as-of date (``YYYY-MM-DD``) of a features table, else a one-line error naming ``where``."""
+    dates = sorted(pd.to_datetime(feats["as_of"]).dt.strftime("%Y-%m-%d").unique())
+    if len(dates) != 1:
+        raise UserInputError(f"{where}: features file holds rows as of {len(dates)} dates ({', '.join(dates[:4])}"
+                             f"{', …' if len(dates) > 4 else ''}); give one date's rows (one features build)")
+    return str(dates[0])
+
+
+def read_features(path: Path) -> pd.DataFrame:
+    """A FieldFeatures Parquet file, checked against its contract; every user error one line."""
     from features.contracts import check_field_features
     from pipelines.errors import read_checked
 
@@ -176,7 +186,7 @@ def input_stability(features: str | Path, *, name: str = PROFILED, version: str 
     if name != PROFILED:
         raise UserInputError(f"models stability: input profiles are kept for {PROFILED} only, not {name!r}")
     path = Path(features)
-    return frame_stability(_read_features(path), source=path.name, where=str(path), name=name, version=version,
+    return frame_stability(read_features(path), source=path.name, where=str(path), name=name, version=version,
                            checkpoint=checkpoint)
 
 
@@ -189,10 +199,7 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     from models.yield_value import crop_of, known_crop
 
     path = where or source
-    dates = sorted(pd.to_datetime(feats["as_of"]).dt.strftime("%Y-%m-%d").unique())
-    if len(dates) != 1:
-        raise UserInputError(f"{path}: features file holds rows as of {len(dates)} dates ({', '.join(dates[:4])}"
-                             f"{', …' if len(dates) > 4 else ''}); give one date's rows (one features build)")
+    as_of = one_date(feats, path)
     alias = None if version.isdigit() else version
     resolved = registry.resolve(name, version)  # a number or an alias, each refused in the registry's own words
     v, model = resolved.version, resolved.model
@@ -221,7 +228,7 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     day = float(table["as_of_day"].median()) if "as_of_day" in table.columns else 0.0
     if not math.isfinite(day):
         raise UserInputError(f"{path}: the rows' date cannot be placed in their season (season "
-                             f"{scored['season'].astype(str).iloc[0]!r}, as of {dates[0]}): a season is a year, e.g. 2009")
+                             f"{scored['season'].astype(str).iloc[0]!r}, as of {as_of}): a season is a year, e.g. 2009")
     cp = checkpoint or nearest_checkpoint(profile, day)
     prof = profile["checkpoints"][cp]
     need = min_rows(profile, cp)
@@ -234,7 +241,7 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
                           scored["region"].astype(str).to_numpy(dtype=object))
     res = res.assign(_o=res["verdict"].map({"outside": 0, "unusual": 1, "in range": 3}).fillna(2)).sort_values(
         ["_o", "psi", "input"], ascending=[True, False, True], kind="stable").drop(columns="_o")
-    return StabilityResult(name=name, version=str(v), alias=alias, source=source, as_of=dates[0], checkpoint=cp,
+    return StabilityResult(name=name, version=str(v), alias=alias, source=source, as_of=as_of, checkpoint=cp,
                            checkpoint_day=float(prof["as_of_day"]), chosen=checkpoint is not None, rows_day=day,
                            training_rows=int(prof["rows"]), scored_rows=len(scored),
                            rows_without_crop=int((~has_crop).sum()),
