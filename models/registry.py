@@ -773,19 +773,29 @@ def input_profile(name: str, version: str) -> dict[str, Any] | None:
                                      f"({type(e).__name__})", fix="that location must be readable from this host") from None
 
 
-def training_seasons(name: str, version: str) -> list[str] | None:
-    """The seasons a version was trained on, as its run recorded them (the ``seasons`` parameter every trainer here
-    logs); None when the run records none; RegistryError: no such model or version."""
+def _run_data(name: str, version: str) -> Any:
+    """The run data (params, metrics) a version was logged with; RegistryError: no such model or version."""
     client = _client(create=False)
     _check_model(client, name)
     try:
         mv = client.get_model_version(name, version)
-        params = client.get_run(str(mv.run_id)).data.params
+        return client.get_run(str(mv.run_id)).data
     except MlflowException:
         raise RegistryError(problem=f"model {name!r} has no version {version}",
                             fix=f"see the versions with: agcredit models show {name}") from None
-    got = str(params.get("seasons") or "").strip()
+
+
+def training_seasons(name: str, version: str) -> list[str] | None:
+    """The seasons a version was trained on, as its run recorded them (the ``seasons`` parameter every trainer here
+    logs); None when the run records none; RegistryError: no such model or version."""
+    got = str(_run_data(name, version).params.get("seasons") or "").strip()
     return [s.strip() for s in got.split(",") if s.strip()] or None
+
+
+def version_metrics(name: str, version: str) -> dict[str, float]:
+    """The metrics a version's run logged (its held-out figures, as ``models show`` lists them), by name;
+    RegistryError: no such model or version."""
+    return {str(k): float(v) for k, v in sorted(_run_data(name, version).metrics.items())}
 
 
 def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:

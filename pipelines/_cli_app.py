@@ -118,7 +118,8 @@ features_app = typer.Typer(help="Per-field time series and features.", **_SETTIN
 imagery_app = typer.Typer(help="Imagery sources (Sentinel Hub).", **_SETTINGS)
 evaluate_app = typer.Typer(help="Honest evaluation on a county folder (reads truth/).", **_SETTINGS)
 train_app = typer.Typer(help="Train models and register them.", **_SETTINGS)
-models_app = typer.Typer(help="The MLflow model registry: list, show, promote.", **_SETTINGS)
+models_app = typer.Typer(help="The MLflow model registry: list, show, promote; a version's input stability, outcomes "
+                         "and promotion impact.", **_SETTINGS)
 audit_app = typer.Typer(help="The decision store's audit chain.", **_SETTINGS)
 decisions_app = typer.Typer(help="Stored decisions.", **_SETTINGS)
 report_app = typer.Typer(help="HTML reports with maps and plots.", **_SETTINGS)

@@ -1,5 +1,6 @@
-"""``agcredit models list|show|promote|relocate|stability|performance``: the MLflow model registry, our alias history,
-and the monitoring of a version in use (its inputs' stability, its outcomes)."""
+"""``agcredit models list|show|promote|relocate|stability|performance|impact``: the MLflow model registry, our alias
+history, the monitoring of a version in use (its inputs' stability, its outcomes) and what promoting another would
+change (its impact on a batch of decisions)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,19 @@ from typing import Any
 
 import typer
 
-from pipelines._cli_app import echo, models_app, parse_date, user_errors
+from features.errors import UserInputError
+from pipelines._cli_app import (
+    ALLOW_MISSING_HELP,
+    BOOK_HELP,
+    FEATURES_HELP,
+    IMAGERY_HELP,
+    POLICY_HELP,
+    PROFILE_HELP,
+    echo,
+    models_app,
+    parse_date,
+    user_errors,
+)
 
 _KEY_METRICS = ("r2_all", "rmse_pct_all", "below_p10_all", "above_p90_all")
 
@@ -221,3 +234,65 @@ def performance_cmd(
     echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines()))
     if fail_on_miss and res.missed():
         raise typer.Exit(code=1)
+
+
+@models_app.command("impact")
+@user_errors
+def impact_cmd(
+    name: str = typer.Argument("yield-value", help="Registered model name: yield-value or crop-type."),
+    candidate: str = typer.Option(..., "--candidate", help="The version to assess: a version number or an alias "
+                                  "(e.g. challenger)."),
+    against: str = typer.Option("champion", "--against", help="The version it would replace (default: champion)."),
+    applications: Path = typer.Option(..., "--applications", help="applications (CSV or Parquet)"),
+    fields: Path = typer.Option(..., "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, Shapefile)"),
+    season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
+    as_of: str = typer.Option(..., "--as-of", help="decision date: nothing observed after it is used (YYYY-MM-DD)"),
+    imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP + "; crop-type needs it"),
+    features: Path | None = typer.Option(None, "--features", help=FEATURES_HELP + " (yield-value only)"),
+    book: Path | None = typer.Option(None, "--book", help=BOOK_HELP),
+    policy: Path | None = typer.Option(None, "--policy", help=POLICY_HELP),
+    profile: str | None = typer.Option(None, "--profile", help=PROFILE_HELP),
+    weather: Path | None = typer.Option(None, "--weather", help="daily weather CSV: required when a yield model "
+                                        "reads weather"),
+    history: Path | None = typer.Option(None, "--history", help="the farm records' reported yields, as underwrite "
+                                        "--history (the pre-season rule)"),
+    store: str | None = typer.Option(None, "--store", help="a decision store to read (never written): the second "
+                                     "pledges and open alerts a decision reads"),
+    crop_model: str = typer.Option("champion", "--crop-model", help="yield-value with --imagery: the crop-type "
+                                   "model the features are built with (champion, a folder, or none)"),
+    cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder for series and area"),
+    allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help=ALLOW_MISSING_HELP),
+    out: Path | None = typer.Option(None, "--out", help="every application's two decisions (.csv or .parquet)"),
+    top: int = typer.Option(10, "--top", min=0, help="how many of the largest changes to list"),
+    as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (every application)."),
+) -> None:
+    """Promotion impact: the season's applications decided with the version in force and with a candidate, the
+    same inputs and policy, nothing stored — which decisions change, by how much, for which crops."""
+    import json
+
+    from pipelines._cli_app import err, refuse_out_over_inputs
+    from pipelines.impact import promotion_impact
+
+    refuse_out_over_inputs(out, applications=applications, fields=fields, features=features, book=book,
+                           policy=policy, weather=weather, history=history, imagery=imagery)
+    if out is not None:
+        from features.atomic import check_writable
+
+        if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise UserInputError(f"{out}: unsupported output format '{out.suffix}' (expected .csv or .parquet)")
+        check_writable(out, what="impact file")
+    day = parse_date(as_of, "--as-of")
+    assert day is not None
+    res = promotion_impact(name, candidate, applications=applications, fields=fields, season=season, as_of=day,
+                           features=features, imagery=imagery, against=against, book=book, policy=policy,
+                           profile=profile, weather=weather, history=history, store=store, crop_model=crop_model,
+                           cache_dir=cache, allow_missing_acquisitions=allow_missing)
+    for w in res.warnings:
+        err(f"warning: {w}")
+    echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines(top=top)))
+    if out is not None:
+        from features.atomic import write_table_atomic
+
+        write_table_atomic(res.applications, out)
+        if not as_json:
+            echo(f"wrote {out}")

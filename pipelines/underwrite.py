@@ -570,44 +570,12 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     :func:`score_and_decide` (else a scene folder with acquisitions of the window recorded missing is refused
     before any work).
     """
-    from features.series import missing_acquisitions
-    from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
-    from underwriting.book import book_as_of
     from underwriting.store import DecisionStore, new_sqlite_file, store_url
 
     warnings: list[str] = []
-    _check_currency(applications, season, policy, profile)
-    check_as_of_in_season(fields, season, as_of)  # also when the features are given
-    # after the season's imagery window nothing more is observed: a decision dated later would restate the window's
-    # end under another date (a mistyped year or season), as monitor, reunderwrite, report and value refuse it
-    check_as_of_in_window(fields, season, as_of)
-    # a dated Book (balance_as_of): each line's latest balance on or before the date — the headroom and a renewal's
-    # actions are judged on the Book as it stood that day; an undated Book as it is
-    book = book_as_of(book, as_of)  # type: ignore[assignment]
-    if features is None and featurized is None:  # a partial `imagery fetch`: refused before any work
-        missing_acquisitions(fields, imagery, season, dt.date.fromisoformat(as_of) if isinstance(as_of, str)
-                             else as_of, allow=allow_missing_acquisitions)
-    if features is not None and "season" in features.columns:
-        refuse_later_features(features[features["season"].astype(str) == str(season)],
-                              dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
-    refuse_unmatched(applications, fields, season, "fields")
-    if features is not None:
-        refuse_unmatched(applications, features, season, "features given")
-    others = int((applications["season"].astype(str) != season).sum())
-    if others:
-        warnings.append(f"{others} application(s) of other seasons than {season} not underwritten")
-    currency = policy.profile(profile).currency
-    if book is not None and len(book) and "currency" in book.columns:
-        foreign = book.loc[book["currency"].astype(str) != currency, "line_id"].astype(str).tolist()
-        if foreign:  # Headroom.from_book counts the profile's currency only
-            warnings.append(f"{len(foreign)} Book line(s) in another currency than {currency} not counted in the "
-                            f"concentration exposure ({', '.join(foreign[:5])}{', …' if len(foreign) > 5 else ''})")
-    if book is not None and len(book) and "maturity_date" in book.columns:
-        day0 = pd.Timestamp(dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
-        done = book.loc[pd.to_datetime(book["maturity_date"]) < day0, "line_id"].astype(str).tolist()
-        if done:  # Headroom.from_book leaves matured lines out
-            warnings.append(f"{len(done)} Book line(s) matured before {day0.date()} not counted in the concentration "
-                            f"exposure ({', '.join(done[:5])}{', …' if len(done) > 5 else ''})")
+    book = check_run_inputs(applications, fields, season, as_of, policy=policy, profile=profile, book=book,
+                            features=features, imagery=imagery if featurized is None else None,
+                            warnings=warnings, allow_missing_acquisitions=allow_missing_acquisitions)
     own = not isinstance(store, DecisionStore)
     url = store.url if isinstance(store, DecisionStore) else store_url(store)
     new_file = new_sqlite_file(url) if own else None
@@ -629,18 +597,7 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
         models, wx = ChampionModels.for_run(models, weather=weather, warnings=warnings, crop_model=crop_model,
                                             crop_season_scale=crop_season_scale)
         # the applications holding each farmer's fields of the season in the store: another one is a second pledge
-        pledged = open_alerts = None
-        if not st.pending:
-            from underwriting.decisions import pledge_holders
-
-            recs = st.records(season)
-            pledged = pledge_holders(recs, season)
-            prof = policy.profile(profile)
-            if prof.decisions_read_alerts or prof.renewals_propose_actions:  # 2026.12.10: the store's open alerts
-                from pipelines.reunderwrite import stored_alerts
-
-                open_alerts = stored_alerts(recs, season, dt.date.fromisoformat(as_of) if isinstance(as_of, str)
-                                            else as_of)
+        pledged, open_alerts = store_context(st, season, as_of, policy, profile)
         run = score_and_decide(applications, fields, season, as_of, imagery=imagery, policy=policy, profile=profile,
                                book=book, store_url=url, models=models, features=features, prices=prices,
                                cache_dir=cache_dir, progress=progress, weather=wx, haze_dates=haze_dates,
@@ -667,6 +624,75 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     finally:
         if own:
             st.close()
+
+
+def check_run_inputs(applications: pd.DataFrame, fields: pd.DataFrame, season: str, as_of: dt.date | str, *,
+                     policy: Policy, profile: str, book: pd.DataFrame, features: pd.DataFrame | None,
+                     imagery: str | Path | None, warnings: list[str],
+                     allow_missing_acquisitions: bool = False) -> pd.DataFrame:
+    """What :func:`underwrite` checks before any work (one-line user errors) and says of its inputs (``warnings``):
+    the applications' currency against the profile, the date inside the season and its imagery window, a scene
+    folder left incomplete (``imagery``: the features are to be built from it), features dated after the day,
+    applications without fields or features, other seasons' applications, Book lines in another currency or matured.
+    Returns the Book as of the day (a dated Book's balances then; :func:`underwriting.book.book_as_of`). Also
+    ``agcredit models impact``, which decides the same inputs twice without storing."""
+    from features.series import missing_acquisitions
+    from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
+    from underwriting.book import book_as_of
+
+    _check_currency(applications, season, policy, profile)
+    check_as_of_in_season(fields, season, as_of)  # also when the features are given
+    # after the season's imagery window nothing more is observed: a decision dated later would restate the window's
+    # end under another date (a mistyped year or season), as monitor, reunderwrite, report and value refuse it
+    check_as_of_in_window(fields, season, as_of)
+    # a dated Book (balance_as_of): each line's latest balance on or before the date — the headroom and a renewal's
+    # actions are judged on the Book as it stood that day; an undated Book as it is
+    book = book_as_of(book, as_of)  # type: ignore[assignment]
+    if features is None and imagery is not None:  # a partial `imagery fetch`: refused before any work
+        missing_acquisitions(fields, imagery, season, dt.date.fromisoformat(as_of) if isinstance(as_of, str)
+                             else as_of, allow=allow_missing_acquisitions)
+    if features is not None and "season" in features.columns:
+        refuse_later_features(features[features["season"].astype(str) == str(season)],
+                              dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
+    refuse_unmatched(applications, fields, season, "fields")
+    if features is not None:
+        refuse_unmatched(applications, features, season, "features given")
+    others = int((applications["season"].astype(str) != season).sum())
+    if others:
+        warnings.append(f"{others} application(s) of other seasons than {season} not underwritten")
+    currency = policy.profile(profile).currency
+    if book is not None and len(book) and "currency" in book.columns:
+        foreign = book.loc[book["currency"].astype(str) != currency, "line_id"].astype(str).tolist()
+        if foreign:  # Headroom.from_book counts the profile's currency only
+            warnings.append(f"{len(foreign)} Book line(s) in another currency than {currency} not counted in the "
+                            f"concentration exposure ({', '.join(foreign[:5])}{', …' if len(foreign) > 5 else ''})")
+    if book is not None and len(book) and "maturity_date" in book.columns:
+        day0 = pd.Timestamp(dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
+        done = book.loc[pd.to_datetime(book["maturity_date"]) < day0, "line_id"].astype(str).tolist()
+        if done:  # Headroom.from_book leaves matured lines out
+            warnings.append(f"{len(done)} Book line(s) matured before {day0.date()} not counted in the concentration "
+                            f"exposure ({', '.join(done[:5])}{', …' if len(done) > 5 else ''})")
+    return book  # type: ignore[no-any-return]
+
+
+def store_context(store: DecisionStore, season: str, as_of: dt.date | str, policy: Policy, profile: str
+                  ) -> tuple[dict[tuple[str, str], list[str]] | None, pd.DataFrame | None]:
+    """What a decision reads of the store (nothing from one not created yet): the applications holding each
+    farmer's fields of the season (another one is a second pledge) and, under a policy reading alerts
+    (``decisions_read_alerts`` or ``renewals_propose_actions``, 2026.12.10), the open alerts as of the day."""
+    if store.pending:
+        return None, None
+    from underwriting.decisions import pledge_holders
+
+    recs = store.records(season)
+    pledged = pledge_holders(recs, season)
+    prof = policy.profile(profile)
+    open_alerts = None
+    if prof.decisions_read_alerts or prof.renewals_propose_actions:  # 2026.12.10: the store's open alerts
+        from pipelines.reunderwrite import stored_alerts
+
+        open_alerts = stored_alerts(recs, season, dt.date.fromisoformat(as_of) if isinstance(as_of, str) else as_of)
+    return pledged, open_alerts
 
 
 def forward_only_items(items: list[DecisionItem], store: DecisionStore, warnings: list[str]) -> list[DecisionItem]:
