@@ -121,6 +121,8 @@ train_app = typer.Typer(help="Train models and register them.", **_SETTINGS)
 models_app = typer.Typer(help="The MLflow model registry: list, show, promote; a version's input stability, outcomes "
                          "and promotion impact.", **_SETTINGS)
 audit_app = typer.Typer(help="The decision store's audit chain.", **_SETTINGS)
+policy_app = typer.Typer(help="The credit policy: what a change of policy would do to a batch of decisions.",
+                         **_SETTINGS)
 decisions_app = typer.Typer(help="Stored decisions.", **_SETTINGS)
 report_app = typer.Typer(help="HTML reports with maps and plots.", **_SETTINGS)
 schedule_app = typer.Typer(help="Re-underwriting checkpoints.", **_SETTINGS)
@@ -170,7 +172,7 @@ def _main_options(version: bool = typer.Option(False, "--version", "-V", is_eage
 GROUPS: dict[str, typer.Typer] = {
     "fields": fields_app, "features": features_app, "imagery": imagery_app, "evaluate": evaluate_app,
     "train": train_app, "models": models_app, "audit": audit_app, "decisions": decisions_app,
-    "report": report_app, "schedule": schedule_app,
+    "report": report_app, "schedule": schedule_app, "policy": policy_app,
 }
 
 

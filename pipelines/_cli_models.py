@@ -268,25 +268,38 @@ def impact_cmd(
 ) -> None:
     """Promotion impact: the season's applications decided with the version in force and with a candidate, the
     same inputs and policy, nothing stored — which decisions change, by how much, for which crops."""
-    import json
-
-    from pipelines._cli_app import err, refuse_out_over_inputs
     from pipelines.impact import promotion_impact
 
-    refuse_out_over_inputs(out, applications=applications, fields=fields, features=features, book=book,
-                           policy=policy, weather=weather, history=history, imagery=imagery)
-    if out is not None:
-        from features.atomic import check_writable
-
-        if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
-            raise UserInputError(f"{out}: unsupported output format '{out.suffix}' (expected .csv or .parquet)")
-        check_writable(out, what="impact file")
+    check_impact_out(out, applications=applications, fields=fields, features=features, book=book, policy=policy,
+                     weather=weather, history=history, imagery=imagery)
     day = parse_date(as_of, "--as-of")
     assert day is not None
     res = promotion_impact(name, candidate, applications=applications, fields=fields, season=season, as_of=day,
                            features=features, imagery=imagery, against=against, book=book, policy=policy,
                            profile=profile, weather=weather, history=history, store=store, crop_model=crop_model,
                            cache_dir=cache, allow_missing_acquisitions=allow_missing)
+    print_impact(res, out=out, top=top, as_json=as_json)
+
+
+def check_impact_out(out: Path | None, **inputs: str | os.PathLike[str] | None) -> None:
+    """Refuse, before anything is read, an impact ``--out`` that is an input, of an unknown format or unwritable."""
+    from pipelines._cli_app import refuse_out_over_inputs
+
+    refuse_out_over_inputs(out, **inputs)  # type: ignore[arg-type]  # (no input is named as_option)
+    if out is not None:
+        from features.atomic import check_writable
+
+        if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+            raise UserInputError(f"{out}: unsupported output format '{out.suffix}' (expected .csv or .parquet)")
+        check_writable(out, what="impact file")
+
+
+def print_impact(res: Any, *, out: Path | None, top: int, as_json: bool) -> None:
+    """An impact's warnings on stderr, its report (or JSON) on stdout, its applications table to ``out``."""
+    import json
+
+    from pipelines._cli_app import err
+
     for w in res.warnings:
         err(f"warning: {w}")
     echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines(top=top)))

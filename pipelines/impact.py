@@ -40,8 +40,9 @@ _OUTCOMES = ("APPROVE", "REDUCE", "REFER", "DECLINE")
 _GRANTING = ("APPROVE", "REDUCE")
 
 APPLICATION_COLUMNS = ["application_id", "farmer_token", "currency", "outcome_base", "outcome_candidate",
-                       "value_base", "value_candidate", "limit_base", "limit_candidate", "granted_base", "granted_candidate", "granted_change",
-                       "requested", "reasons_added", "reasons_removed", "changed"]
+                       "value_base", "value_candidate", "limit_base", "limit_candidate", "granted_base",
+                       "granted_candidate", "granted_change", "requested", "maturity_base", "maturity_candidate",
+                       "actions_base", "actions_candidate", "reasons_added", "reasons_removed", "changed"]
 
 
 def _granted(item: Any) -> int:
@@ -56,6 +57,16 @@ def _value(item: Any) -> int | None:
     return None if v is None else int(v)
 
 
+def _maturity(item: Any) -> str:
+    """The line's maturity date a decision computed (empty when it records none)."""
+    return str((item.body.get("computation") or {}).get("maturity_date") or "")
+
+
+def _actions(item: Any) -> str:
+    """A renewal's proposed actions (policy ``renewals_propose_actions``), ``;``-joined; empty otherwise."""
+    return ";".join(str(a) for a in ((item.body.get("renewal") or {}).get("proposed_actions") or []))
+
+
 def _reasons(item: Any) -> set[str]:
     """A decision's reason codes and, when referred, why it was referred."""
     return set(item.reason_codes) | {str(r) for r in (item.body.get("refer_reasons") or [])}
@@ -67,8 +78,10 @@ def compare_decisions(base: list[Any], candidate: list[Any]) -> pd.DataFrame:
     (``value_*``: the computation's ``expected_value_claimed``, minor units; None when it records none), its
     limit (minor units; a referred decision's is the limit its computation reached, for the analyst) and granted
     limit (the limit of an approved or reduced decision, else 0), the granted change, the requested amount, the
-    reasons the candidate adds and removes (``;``-joined, sorted) and whether anything of the decision changed
-    (outcome, limit or reasons)."""
+    line's maturity date (``computation.maturity_date``: the term follows the expected harvest), a renewal's proposed
+    actions (``renewal.proposed_actions``, ``;``-joined; empty for a new application), the reasons the candidate adds
+    and removes (``;``-joined, sorted) and whether anything of the decision changed (outcome, limit, maturity,
+    proposed actions or reasons)."""
     a = {i.application_id: i for i in base}
     b = {i.application_id: i for i in candidate}
     if set(a) != set(b):
@@ -86,8 +99,11 @@ def compare_decisions(base: list[Any], candidate: list[Any]) -> pd.DataFrame:
                      "limit_candidate": int(y.limit), "granted_base": ga,
                      "granted_candidate": gb, "granted_change": gb - ga,
                      "requested": int(req) if req is not None else None,
+                     "maturity_base": _maturity(x), "maturity_candidate": _maturity(y),
+                     "actions_base": _actions(x), "actions_candidate": _actions(y),
                      "reasons_added": ";".join(sorted(rb - ra)), "reasons_removed": ";".join(sorted(ra - rb)),
-                     "changed": x.outcome != y.outcome or x.limit != y.limit or ra != rb})
+                     "changed": (x.outcome != y.outcome or x.limit != y.limit or ra != rb
+                                 or _maturity(x) != _maturity(y) or _actions(x) != _actions(y))})
     out = pd.DataFrame(rows, columns=APPLICATION_COLUMNS)
     return out.astype({"limit_base": "int64", "limit_candidate": "int64", "granted_base": "int64",
                        "granted_candidate": "int64", "granted_change": "int64", "changed": bool,
@@ -126,6 +142,11 @@ def compare_values(base: pd.DataFrame, candidate: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _given(v: Any) -> bool:
+    """A value present: not None, NaN or empty (pandas reads a missing text or number as NaN)."""
+    return v is not None and not (isinstance(v, float) and np.isnan(v)) and v != ""
+
+
 def _money(amount: int, currency: str) -> str:
     from models.money import format_minor
 
@@ -140,12 +161,12 @@ def _pct(new: float, old: float) -> str:
 class ImpactResult:
     """The two runs compared (:func:`promotion_impact`)."""
 
-    name: str
+    name: str          # yield-value, crop-type or policy
     base: str          # e.g. "version 2 (champion)"
     candidate: str     # e.g. "version 3"
     season: str
     as_of: dt.date
-    policy: str
+    policy: str        # the policy both runs decided under (a policy impact: the models both used)
     profile: str
     data: str | None   # the candidate's governance label (synthetic / real), when known
     applications: pd.DataFrame
@@ -165,10 +186,17 @@ class ImpactResult:
     def counts(self) -> dict[str, int]:
         t = self.applications
         outcome = t["outcome_base"] != t["outcome_candidate"]
-        limit_only = ~outcome & (t["limit_base"] != t["limit_candidate"])
-        reasons_only = t["changed"] & ~outcome & ~limit_only
+        limit = t["limit_base"] != t["limit_candidate"]
+        terms = (t["maturity_base"] != t["maturity_candidate"]) | (t["actions_base"] != t["actions_candidate"])
+        limit_only = ~outcome & limit
+        terms_only = ~outcome & ~limit & terms
+        reasons_only = t["changed"] & ~outcome & ~limit & ~terms
         return {"applications": len(t), "changed": int(t["changed"].sum()), "outcome_changed": int(outcome.sum()),
-                "limit_changed_only": int(limit_only.sum()), "reasons_changed_only": int(reasons_only.sum()),
+                "limit_changed_only": int(limit_only.sum()),
+                "maturity_or_actions_changed_only": int(terms_only.sum()),
+                "reasons_changed_only": int(reasons_only.sum()),
+                "maturity_changed": int((t["maturity_base"] != t["maturity_candidate"]).sum()),
+                "actions_changed": int((t["actions_base"] != t["actions_candidate"]).sum()),
                 "granted_up": int((t["granted_change"] > 0).sum()),
                 "granted_down": int((t["granted_change"] < 0).sum()),
                 "limit_up": int((t["limit_candidate"] > t["limit_base"]).sum()),
@@ -203,9 +231,14 @@ class ImpactResult:
     def lines(self, top: int = 10) -> list[str]:
         n = self.counts()
         label = f" ({self.data} data)" if self.data else ""
-        out = [f"promotion impact of {self.name} {self.candidate} against {self.base}{label}: season {self.season} "
-               f"as of {self.as_of}, policy {self.policy} profile {self.profile}, {n['applications']} applications "
-               "decided twice — nothing stored"]
+        if self.name == "policy":  # ``policy`` names the models both runs used
+            out = [f"policy impact of {self.candidate} against {self.base}{label}: season {self.season} as of "
+                   f"{self.as_of}, profile {self.profile}, {self.policy}, {n['applications']} applications decided "
+                   "twice — nothing stored"]
+        else:
+            out = [f"promotion impact of {self.name} {self.candidate} against {self.base}{label}: season "
+                   f"{self.season} as of {self.as_of}, policy {self.policy} profile {self.profile}, "
+                   f"{n['applications']} applications decided twice — nothing stored"]
         for who, h in zip((self.base, self.candidate), self.held_out, strict=False):
             figs = ", ".join(f"{k} {v:.3g}" for k, v in h["metrics"].items())
             out.append(f"held out at registration, {who}: {figs or 'no figures'}; "
@@ -214,9 +247,11 @@ class ImpactResult:
         if self.checkpoints[0] != self.checkpoints[1]:
             out.append(f"yield-model checkpoint: {self.checkpoints[0]} → {self.checkpoints[1]}")
         out.append(f"decisions changed: {n['changed']} of {n['applications']} (outcome {n['outcome_changed']}, "
-                   f"limit only {n['limit_changed_only']}, reasons only {n['reasons_changed_only']}); "
+                   f"limit only {n['limit_changed_only']}, maturity or proposed actions only "
+                   f"{n['maturity_or_actions_changed_only']}, reasons only {n['reasons_changed_only']}); "
                    f"granted up on {n['granted_up']}, down on {n['granted_down']}; limit (referred ones' "
-                   f"included) up on {n['limit_up']}, down on {n['limit_down']}")
+                   f"included) up on {n['limit_up']}, down on {n['limit_down']}; maturity moved on "
+                   f"{n['maturity_changed']}, a renewal's proposed actions on {n['actions_changed']}")
         for cur, t in self.totals().items():
             out.append(f"granted: {_money(t['granted_base'], cur)} → {_money(t['granted_candidate'], cur)} "
                        f"({_pct(t['granted_candidate'], t['granted_base'])}) of {_money(t['requested'], cur)} "
@@ -231,14 +266,17 @@ class ImpactResult:
         if len(self.values):
             out.append("valuations by crop and region (P10 value, the limit's base; median P50 yield):")
             for r in self.values.itertuples(index=False):
-                where = f"{r.crop} in {r.region}" if r.region else str(r.crop)
-                p50 = ("" if r.p50_median_base is None or r.p50_median_candidate is None else
-                       f", P50 {r.p50_median_base:.2f} → {r.p50_median_candidate:.2f} t/ha")
+                where = f"{r.crop} in {r.region}" if _given(r.region) else str(r.crop)
+                p50 = (f", P50 {r.p50_median_base:.2f} → {r.p50_median_candidate:.2f} t/ha"
+                       if _given(r.p50_median_base) and _given(r.p50_median_candidate) else
+                       f", P50 {r.p50_median_base:.2f} t/ha ({self.base} only)" if _given(r.p50_median_base) else
+                       f", P50 {r.p50_median_candidate:.2f} t/ha ({self.candidate} only)"
+                       if _given(r.p50_median_candidate) else "")
                 extra = [f"{v} {k}" for k, v in (("valued as another crop", r.other_crop),
                                                   ("left the validated scope", r.left_scope),
                                                   ("entered it", r.entered_scope),
-                                                  ("valued by the champion only", r.only_base),
-                                                  ("by the candidate only", r.only_candidate)) if v]
+                                                  (f"valued by {self.base} only", r.only_base),
+                                                  (f"by {self.candidate} only", r.only_candidate)) if v]
                 out.append(f"  {where}: {r.fields} fields, {_money(r.value_p10_base, r.currency)} → "
                            f"{_money(r.value_p10_candidate, r.currency)} "
                            f"({_pct(r.value_p10_candidate, r.value_p10_base)}){p50}"
@@ -257,6 +295,11 @@ class ImpactResult:
                 if (r.granted_base, r.granted_candidate) != (r.limit_base, r.limit_candidate):
                     moves.append(f"granted {_money(r.granted_base, r.currency)} → "
                                  f"{_money(r.granted_candidate, r.currency)}")
+                if r.maturity_base != r.maturity_candidate:
+                    moves.append(f"maturity {r.maturity_base or 'none'} → {r.maturity_candidate or 'none'}")
+                if r.actions_base != r.actions_candidate:
+                    moves.append(f"proposed actions {r.actions_base.replace(';', ', ') or 'none'} → "
+                                 f"{r.actions_candidate.replace(';', ', ') or 'none'}")
                 why = [*(f"+{c}" for c in r.reasons_added.split(";") if c),
                        *(f"-{c}" for c in r.reasons_removed.split(";") if c)]
                 out.append(f"  {r.application_id} (farmer {r.farmer_token}): {', '.join(moves)}"
@@ -294,34 +337,17 @@ def _version_text(version: str, alias: str) -> str:
     return f"version {version}" + ("" if alias.isdigit() else f" ({alias})")
 
 
-def promotion_impact(name: str, candidate: str, *, applications: str | Path, fields: str | Path, season: str,
-                     as_of: dt.date, features: str | Path | None = None, imagery: str | None = None,
-                     against: str = "champion", book: str | Path | None = None, policy: str | Path | None = None,
-                     profile: str | None = None, weather: str | Path | None = None,
-                     history: str | Path | None = None, store: str | None = None,
-                     crop_model: str = "champion", cache_dir: Path | None = None,
-                     allow_missing_acquisitions: bool = False) -> ImpactResult:
-    """Decide the season's applications as of ``as_of`` with ``name``'s version ``against`` and with ``candidate``
-    (a version number or alias each), everything else the same, and compare (module docstring). Reads the inputs
-    as ``agcredit underwrite`` reads them (one-line user errors); ``store`` (a decision store URL, read only): the
-    second pledges and open alerts a decision reads, as underwriting into it would; nothing is written anywhere
-    (the imagery's series cache aside)."""
-    from pipelines._champions import ChampionModels
-    from pipelines.featurize import featurize, load_crop_model
-    from pipelines.underwrite import check_run_inputs, read_underwrite_inputs, score_and_decide, store_context
+def _read_inputs(what: str, applications: str | Path, fields: str | Path, season: str, *,
+                 features: str | Path | None, imagery: str | None, book: str | Path | None,
+                 policy: str | Path | None, profile: str | None, weather: str | Path | None,
+                 history: str | Path | None) -> tuple[Any, list[str]]:
+    """The inputs as ``agcredit underwrite`` reads them (one-line user errors) and what reading them said."""
+    from pipelines.underwrite import read_underwrite_inputs
 
-    if name not in MODEL_NAMES:
-        raise UserInputError(f"models impact: unknown model {name!r} (expected {' or '.join(MODEL_NAMES)})")
     if features is None and imagery is None:
-        raise UserInputError("models impact: give --imagery (to build the features) or --features")
+        raise UserInputError(f"{what}: give --imagery (to build the features) or --features")
     if features is not None and imagery is not None:
-        raise UserInputError("models impact: give --imagery or --features, not both")
-    if name == "crop-type" and features is None and crop_model != "champion":
-        raise UserInputError("models impact crop-type: --crop-model is the yield impact's; the crop models compared "
-                             "are --against and --candidate")
-    if name == "crop-type" and features is not None:
-        raise UserInputError("models impact crop-type: a features file carries the crop model it was built with; "
-                             "give --imagery so that each crop model builds its own")
+        raise UserInputError(f"{what}: give --imagery or --features, not both")
     inp = read_underwrite_inputs(applications, fields, season, features=features, book=book, policy=policy,
                                  profile=profile, weather=weather, history=history, refuse_unrecorded=True,
                                  refuse_rejected=True)
@@ -330,15 +356,111 @@ def promotion_impact(name: str, candidate: str, *, applications: str | Path, fie
         warnings.append(f"{len(inp.held_by_features)} application(s) not compared: the features file was built "
                         "without their farmers' fields")
     if not (inp.applications["season"].astype(str) == inp.season).any():
-        raise UserInputError(f"models impact: no application of season {inp.season} to decide")
+        raise UserInputError(f"{what}: no application of season {inp.season} to decide")
+    return inp, warnings
+
+
+def _store_context(store: str | None, inp: Any, as_of: dt.date, policy: Any) -> tuple[Any, Any]:
+    """What a decision under ``policy`` reads of the store ``store`` (read only; a store that does not exist is a
+    one-line error): :func:`pipelines.underwrite.store_context`; nothing without a store."""
+    if store is None:
+        return None, None
+    from pipelines.underwrite import store_context
+    from underwriting.store import DecisionStore, store_url
+
+    with DecisionStore(store_url(store), create=False) as st:
+        return store_context(st, inp.season, as_of, policy, inp.profile)
+
+
+def _decide_twice(inp: Any, book: pd.DataFrame, as_of: dt.date, runs_of: list[tuple[Any, Any]], labels: list[str], *,
+                  features: str | Path | None, imagery: str | None, rebuild: bool, store: str | None,
+                  cache_dir: Path | None, allow_missing_acquisitions: bool, warnings: list[str]
+                  ) -> tuple[list[Any], list[pd.DataFrame]]:
+    """The applications decided once per (models, policy) of ``runs_of`` through underwriting's own path, nothing
+    stored (:func:`pipelines.underwrite.score_and_decide` with ``write_artifact=False``). The features are those given,
+    else built from ``imagery`` once — or once per run with ``rebuild`` (each run's crop model builds its own).
+    ``warnings`` gains what both runs said, once, and what one run said, prefixed with its label. Returns the runs and
+    each run's valuations of the applicants' fields only (a fields or features file may hold a whole county's)."""
+    from pipelines.featurize import featurize
+    from pipelines.underwrite import score_and_decide
+
+    runs, said = [], []
+    built = None
+    for models, policy in runs_of:
+        own: list[str] = []
+        fr = None
+        if features is None and (built is None or rebuild):
+            fr = featurize(inp.fields, imagery, inp.season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
+                           weather=inp.weather if inp.weather is not None else models.weather,
+                           allow_missing_acquisitions=allow_missing_acquisitions)
+            built = fr
+            own.extend(fr.warnings)
+        elif features is None:
+            fr = built
+        pledged, open_alerts = _store_context(store, inp, as_of, policy)
+        run = score_and_decide(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=policy,
+                               profile=inp.profile, book=book, models=models, features=inp.features,
+                               weather=inp.weather, featurized=fr, pledged=pledged, yield_history=inp.yield_history,
+                               features_lineage=inp.features_lineage, open_alerts=open_alerts,
+                               write_artifact=False, allow_missing_acquisitions=allow_missing_acquisitions)
+        own.extend(run.warnings)
+        said.append(own)
+        runs.append(run)
+    for w in said[0]:  # what both runs said, once; what one run said, prefixed with its label
+        if w not in warnings:
+            warnings.append(w if w in said[1] else f"{labels[0]}: {w}")
+    warnings.extend(f"{labels[1]}: {w}" for w in dict.fromkeys(said[1]) if w not in said[0])
+    tokens = set(inp.applications.loc[inp.applications["season"].astype(str) == inp.season, "farmer_token"]
+                 .astype(str))
+    vals = []
+    for r in runs:
+        ids = set(r.features.loc[r.features["farmer_token"].astype(str).isin(tokens), "field_id"].astype(str))
+        vals.append(r.valuations[r.valuations["field_id"].astype(str).isin(ids)].reset_index(drop=True))
+    return runs, vals
+
+
+def promotion_impact(name: str, candidate: str, *, applications: str | Path, fields: str | Path, season: str,
+                     as_of: dt.date, features: str | Path | None = None, imagery: str | None = None,
+                     against: str = "champion", book: str | Path | None = None, policy: str | Path | None = None,
+                     profile: str | None = None, weather: str | Path | None = None,
+                     history: str | Path | None = None, store: str | None = None,
+                     crop_model: str = "champion", cache_dir: Path | None = None,
+                     allow_missing_acquisitions: bool = False) -> ImpactResult:
+    """Decide the season's applications as of ``as_of`` with ``name``'s version ``against`` and with ``candidate``
+    (a version number or alias each; crop-type: a saved folder too), everything else the same, and compare (module
+    docstring). Reads the inputs as ``agcredit underwrite`` reads them (one-line user errors); ``store`` (an existing
+    decision store's URL, read only): the second pledges and open alerts a decision reads, as underwriting into it
+    would; nothing is written anywhere (the imagery's series cache aside)."""
+    from models.errors import RegistryError
+    from pipelines._champions import ChampionModels
+    from pipelines.featurize import load_crop_model
+    from pipelines.underwrite import check_run_inputs
+
+    if name not in MODEL_NAMES:
+        raise UserInputError(f"models impact: unknown model {name!r} (expected {' or '.join(MODEL_NAMES)})")
+    if name == "crop-type" and imagery is not None and crop_model != "champion":
+        raise UserInputError("models impact crop-type: --crop-model is the yield impact's; the crop models compared "
+                             "are --against and --candidate")
+    if name == "crop-type" and features is not None:
+        raise UserInputError("models impact crop-type: a features file carries the crop model it was built with; "
+                             "give --imagery so that each crop model builds its own")
+    inp, warnings = _read_inputs("models impact", applications, fields, season, features=features, imagery=imagery,
+                                 book=book, policy=policy, profile=profile, weather=weather, history=history)
     bk = check_run_inputs(inp.applications, inp.fields, inp.season, as_of, policy=inp.policy, profile=inp.profile,
                           book=inp.book, features=inp.features, imagery=imagery, warnings=warnings,
                           allow_missing_acquisitions=allow_missing_acquisitions)
     yield_alias = against if name == "yield-value" else "champion"
     # a features file carries its crop model's answers: no crop model is loaded for it
     crop_spec = (crop_model if features is None else "none") if name == "yield-value" else against
-    base = ChampionModels.resolve(alias=yield_alias, crop_model=crop_spec,
-                                  warnings=warnings if name == "yield-value" else None, weather=inp.weather)
+    try:
+        base = ChampionModels.resolve(alias=yield_alias, crop_model=crop_spec,
+                                      warnings=warnings if name == "yield-value" else None, weather=inp.weather)
+    except RegistryError as e:
+        if name != "crop-type" or "crop-type" not in e.problem:
+            raise
+        raise RegistryError(problem=e.problem, fix="train one with `agcredit train crop-type`, or name the model in "
+                                                   "force with --against (a version, an alias or a saved folder)"
+                            ) from None
     if name == "yield-value":
         c = ChampionModels.resolve(alias=candidate, crop_model="none", weather=inp.weather)
         if c.yield_version == base.yield_version:
@@ -347,47 +469,100 @@ def promotion_impact(name: str, candidate: str, *, applications: str | Path, fie
         cand = replace(base, yield_model=c.yield_model, yield_version=c.yield_version, yield_run_id=c.yield_run_id,
                        governance=c.governance)
         base_text, cand_text = _version_text(base.yield_version, against), _version_text(c.yield_version, candidate)
-        data = getattr(c.governance, "data", None)
+        labels = {str(getattr(m.governance, "data", "") or "") for m in (base, cand)} - {""}
+        data = (" / ".join(str(getattr(m.governance, "data", "?")) for m in (base, cand)) if len(labels) > 1
+                else (labels.pop() if labels else None))
     else:
         model, desc = load_crop_model(candidate)
-        if desc.split(" (")[0] == str(base.crop_version).split(" (")[0]:  # "crop-type version 3", "file sha256:…"
+        # "crop-type version 3 (champion), run …", "file sha256:…", "none" (a run without a crop model: None)
+        if desc.split(" (")[0] == str(base.crop_version or "none").split(" (")[0]:
             raise UserInputError(f"models impact: {candidate!r} and {against!r} are the same crop-type model "
                                  f"({desc}): nothing to compare")
         cand = replace(base, crop_model=model, crop_version=desc)
-        base_text, cand_text = str(base.crop_version), desc
+        base_text, cand_text = str(base.crop_version or "none"), desc
         data = None
-    pledged = open_alerts = None
-    if store is not None:
-        from underwriting.store import DecisionStore, store_url
-
-        st = DecisionStore(store_url(store), defer=True)
-        try:
-            pledged, open_alerts = store_context(st, inp.season, as_of, inp.policy, inp.profile)
-        finally:
-            st.close()
-    runs = []
-    built = None
-    for models in (base, cand):
-        fr = None
-        if features is None and (built is None or name == "crop-type"):
-            fr = featurize(inp.fields, imagery, inp.season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
-                           weather=inp.weather if inp.weather is not None else models.weather,
-                           allow_missing_acquisitions=allow_missing_acquisitions)
-            built = fr
-            warnings.extend(w for w in fr.warnings if w not in warnings)
-        elif features is None:
-            fr = built
-        run = score_and_decide(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=inp.policy,
-                               profile=inp.profile, book=bk, models=models, features=inp.features,
-                               weather=inp.weather, featurized=fr, pledged=pledged, yield_history=inp.yield_history,
-                               features_lineage=inp.features_lineage, open_alerts=open_alerts,
-                               write_artifact=False, allow_missing_acquisitions=allow_missing_acquisitions)
-        warnings.extend(w for w in run.warnings if w not in warnings)
-        runs.append(run)
+    runs, vals = _decide_twice(inp, bk, as_of, [(base, inp.policy), (cand, inp.policy)], [base_text, cand_text],
+                               features=features, imagery=imagery, rebuild=name == "crop-type", store=store,
+                               cache_dir=cache_dir, allow_missing_acquisitions=allow_missing_acquisitions,
+                               warnings=warnings)
     return ImpactResult(name=name, base=base_text, candidate=cand_text, season=inp.season, as_of=as_of,
-                        policy=inp.policy.version, profile=inp.profile, data=data,
+                        policy=_policy_text(inp.policy), profile=inp.profile, data=data,
                         applications=compare_decisions(runs[0].items, runs[1].items),
-                        values=compare_values(runs[0].valuations, runs[1].valuations),
+                        values=compare_values(vals[0], vals[1]),
                         checkpoints=(runs[0].checkpoint, runs[1].checkpoint), warnings=warnings,
-                        held_out=(_held_out(base), _held_out(cand))
-                        if name == "yield-value" else ())
+                        held_out=(_held_out(base), _held_out(cand)) if name == "yield-value" else ())
+
+
+def _policy_text(policy: Any) -> str:
+    """``agcredit-default v2026.12.10 (hash 3a0c243161d6)``: a policy as decision records name it."""
+    return f"{policy.policy_id} v{policy.version} (hash {policy.content_hash[:12]})"
+
+
+def resolve_policy(spec: str | Path) -> Any:
+    """A policy by ``default`` (the shipped one), a YAML file, or a released version of the shipped policy
+    (``2026.12.9``: ``underwriting/policies/archive``); else a one-line user error naming the released versions."""
+    from underwriting.policy import archived_policies, default_policy, load_policy
+
+    text = str(spec).strip()
+    if text.lower() == "default":
+        return default_policy()
+    if Path(text).is_file():
+        return load_policy(text)
+    released = archived_policies()
+    hits = [p for p in released if p.version == text.lstrip("v")]
+    if hits:
+        return hits[0]
+    raise UserInputError(f"policy {text!r}: no such file, and not a released version of the shipped policy "
+                         f"(released: {', '.join(sorted({p.version for p in released}, key=_version_key))}; or "
+                         "default)")
+
+
+def _version_key(v: str) -> tuple[int, ...]:
+    return tuple(int(x) if x.isdigit() else 0 for x in v.split("."))
+
+
+def policy_impact(candidate: str | Path, *, applications: str | Path, fields: str | Path, season: str,
+                  as_of: dt.date, features: str | Path | None = None, imagery: str | None = None,
+                  against: str | Path = "default", book: str | Path | None = None, profile: str | None = None,
+                  weather: str | Path | None = None, history: str | Path | None = None, store: str | None = None,
+                  crop_model: str = "champion", cache_dir: Path | None = None,
+                  allow_missing_acquisitions: bool = False) -> ImpactResult:
+    """Decide the season's applications as of ``as_of`` under the policy ``against`` (default: the shipped policy)
+    and under ``candidate`` (each :func:`resolve_policy`: a file, a released version or ``default``), the champion
+    models and every other input the same (the features built or read once), nothing stored; compare as
+    :func:`promotion_impact` (``name`` ``policy``; the valuations, the same under both, are left out)."""
+    from pipelines._champions import ChampionModels
+    from pipelines.underwrite import check_run_inputs, profile_for_currency
+
+    base_pol, cand_pol = resolve_policy(against), resolve_policy(candidate)
+    if base_pol.content_hash == cand_pol.content_hash:
+        raise UserInputError(f"policy impact: {str(candidate)!r} and {str(against)!r} are the same policy "
+                             f"({_policy_text(cand_pol)}): nothing to compare")
+    given = str(against) if Path(str(against)).is_file() else None  # a file: read as underwrite --policy reads it
+    inp, warnings = _read_inputs("policy impact", applications, fields, season, features=features, imagery=imagery,
+                                 book=book, policy=given, profile=profile if given else None, weather=weather,
+                                 history=history)
+    now = inp.applications["season"].astype(str) == inp.season
+    prof = profile or profile_for_currency(base_pol, sorted(set(inp.applications.loc[now, "currency"].astype(str))))
+    base_pol.profile(prof)
+    cand_pol.profile(prof)  # the candidate must define the profile too (one line naming the ones it has)
+    inp = replace(inp, policy=base_pol, profile=prof)
+    bk = check_run_inputs(inp.applications, inp.fields, inp.season, as_of, policy=base_pol, profile=prof,
+                          book=inp.book, features=inp.features, imagery=imagery, warnings=warnings,
+                          allow_missing_acquisitions=allow_missing_acquisitions)
+    check_run_inputs(inp.applications, inp.fields, inp.season, as_of, policy=cand_pol, profile=prof, book=inp.book,
+                     features=inp.features, imagery=None, warnings=[])  # the candidate's currency too
+    models = ChampionModels.resolve(crop_model=crop_model if features is None else "none", warnings=warnings,
+                                    weather=inp.weather)
+    base_text, cand_text = _policy_text(base_pol), _policy_text(cand_pol)
+    runs, _vals = _decide_twice(inp, bk, as_of, [(models, base_pol), (models, cand_pol)], [base_text, cand_text],
+                                features=features, imagery=imagery, rebuild=False, store=store, cache_dir=cache_dir,
+                                allow_missing_acquisitions=allow_missing_acquisitions, warnings=warnings)
+    from pipelines._champions import models_text
+
+    return ImpactResult(name="policy", base=base_text, candidate=cand_text, season=inp.season, as_of=as_of,
+                        policy=f"models {models_text(models.versions())}", profile=prof,
+                        data=getattr(models.governance, "data", None),
+                        applications=compare_decisions(runs[0].items, runs[1].items),
+                        values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint),
+                        warnings=warnings)

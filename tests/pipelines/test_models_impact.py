@@ -3,6 +3,7 @@ nothing stored — through the real registry, the tiny county and the CLI."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pipelines.cli import app
 from pipelines.county import County
 from pipelines.impact import compare_decisions, compare_values
 from tests.pipelines.test_underwrite import KEY, world  # noqa: F401  (the tiny county's features and model)
+from underwriting.policy import default_policy
 from underwriting.records import DecisionItem
 
 pytestmark = pytest.mark.filterwarnings(
@@ -234,3 +236,114 @@ def test_crop_type_impact_builds_the_features_with_each_crop_model(world: dict[s
              monkeypatch)
     assert r.exit_code == 2 and "are the same crop-type model" in r.stderr, r.stderr
     assert not list(tmp_path.iterdir())  # nothing written: no store, no artifact
+
+
+def test_a_subset_of_applications_is_valued_on_its_own_fields_and_a_store_is_only_read(
+        world: dict[str, Any], impact_world: dict[str, Any], tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two applications of the four: the valuations by crop count their farmers' fields only (the features file
+    holds the county's); a --store that does not exist is refused (the impact never creates one), an existing one is
+    read and left byte for byte as it was."""
+    import hashlib
+
+    from pipelines.underwrite import underwrite
+
+    c: County = world["county"]
+    apps = pd.read_csv(c.path / "records" / "applications.csv")
+    sub = tmp_path / "two.csv"
+    apps[apps["season"].astype(str) == world["season"]].head(2).to_csv(sub, index=False)
+    args = _args(world, impact_world, "--candidate", impact_world["versions"][1], "--json")
+    i = args.index("--applications") + 1
+    args[i] = str(sub)
+    r = _run(impact_world, args, monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    j = json.loads(r.stdout)
+    assert j["counts"]["applications"] == 2
+    mine = world["features"][world["features"]["farmer_token"].isin({a["farmer_token"] for a in j["applications"]})]
+    valued = mine["declared_crop"].notna() | mine["crop_type"].notna()
+    assert sum(v["fields"] for v in j["values"]) == int(valued.sum()) < int(world["features"]["declared_crop"]
+                                                                            .notna().sum())
+    assert {"maturity_base", "actions_candidate"} <= set(j["applications"][0])
+    r = _run(impact_world, [*args, "--store", f"sqlite:///{tmp_path / 'none.db'}"], monkeypatch)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "none.db").exists()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with monkeypatch.context() as mp:
+        mp.setenv("AGCREDIT_TOKEN_KEY", KEY)
+        underwrite(world["apps"], c.fields(world["season"]), world["season"], world["as_of"], imagery=None,
+                   policy=default_policy(),
+                   profile="in-kcc", book=world["book"], store=url, features=world["features"], models=world["models"])
+    before = hashlib.sha256((tmp_path / "store.db").read_bytes()).hexdigest()
+    r = _run(impact_world, [*args, "--store", url], monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    assert hashlib.sha256((tmp_path / "store.db").read_bytes()).hexdigest() == before
+
+
+def test_lines_name_a_crop_valued_by_one_run_only_without_nan() -> None:
+    from pipelines.impact import ImpactResult
+
+    def v(fid: str, crop: str, region: Any) -> dict[str, Any]:
+        return {"field_id": fid, "crop": crop, "region": region, "currency": "USD", "value_p10": 100,
+                "yield_p50_t_ha": 5.0, "in_scope": True}
+
+    base = pd.DataFrame([v("f1", "maize", "r"), v("f2", "cotton", None)])
+    cand = pd.DataFrame([v("f1", "maize", "r")])
+    res = ImpactResult(name="crop-type", base="crop-type version 1", candidate="crop-type version 2", season="2024",
+                       as_of=dt.date(2024, 6, 1), policy="p", profile="us", data=None,
+                       applications=compare_decisions([_item("A", "APPROVE", 1000)], [_item("A", "APPROVE", 1000)]),
+                       values=compare_values(base, cand), checkpoints=("mid", "mid"))
+    text = "\n".join(res.lines())
+    assert "nan" not in text.lower(), text
+    assert "  cotton: 1 fields, USD 1.00 → USD 0.00 (-100.0%), P50 5.00 t/ha (crop-type version 1 only); 1 valued by " \
+           "crop-type version 1 only" in text, text
+
+
+def _policy_args(world: dict[str, Any], iw: dict[str, Any], *extra: str) -> list[str]:  # noqa: F811
+    args = _args(world, iw, *extra)
+    return ["policy", "impact", *args[3:]]  # the same inputs, no model name
+
+
+def test_policy_impact_of_a_lower_advance_rate(world: dict[str, Any], impact_world: dict[str, Any],  # noqa: F811
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate policy lending 40% of the stressed value instead of 80%: the champion models, the same inputs;
+    every computed limit the same or lower, the value each decision saw unchanged, and the run names both policies."""
+    import yaml
+
+    from underwriting.policy import DEFAULT_POLICY_PATH
+
+    doc = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
+    doc["version"] = doc["version"] + "-adv40"
+    for prof in doc["profiles"].values():
+        prof["advance_rate"] = 0.4
+    cand = tmp_path / "adv40.yaml"
+    cand.write_text(yaml.safe_dump(doc))
+    monkeypatch.chdir(tmp_path)
+    r = _run(impact_world, _policy_args(world, impact_world, "--candidate", str(cand), "--json"), monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    j = json.loads(r.stdout)
+    pol = default_policy()
+    assert j["model"] == "policy" and j["base"].startswith(f"{pol.policy_id} v{pol.version} (hash ")
+    assert j["candidate"].startswith(f"{pol.policy_id} v{pol.version}-adv40 (hash ")
+    t = pd.DataFrame(j["applications"])
+    assert (t["limit_candidate"] <= t["limit_base"]).all() and (t["value_candidate"] == t["value_base"]).all()
+    assert j["values"] == [] and j["held_out"] == []
+    text = _run(impact_world, _policy_args(world, impact_world, "--candidate", str(cand)), monkeypatch).stdout
+    assert text.startswith(f"policy impact of {j['candidate']} against {j['base']} (synthetic data): season ")
+    assert "models yield-value 1" in text.splitlines()[0] and "valuations by crop" not in text
+    # a released version of the shipped policy against today's: read from the archive
+    r = _run(impact_world, _policy_args(world, impact_world, "--candidate", "default", "--against", "2026.12.9",
+                                        "--json"), monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    assert json.loads(r.stdout)["base"].startswith(f"{pol.policy_id} v2026.12.9 (hash ")
+    assert not [p for p in tmp_path.iterdir() if p.name != "adv40.yaml"]  # nothing written
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--candidate", "default"], "are the same policy"),
+    (["--candidate", "2099.1.1"], "no such file, and not a released version of the shipped policy (released: "),
+    (["--candidate", "default", "--against", "2026.12.9", "--profile", "nowhere"], "no such profile"),
+])
+def test_policy_impact_refuses_in_one_line(world: dict[str, Any], impact_world: dict[str, Any],  # noqa: F811
+                                           monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str) -> None:
+    r = _run(impact_world, _policy_args(world, impact_world, *extra), monkeypatch)
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
