@@ -269,9 +269,11 @@ def impact_cmd(
     """Promotion impact: the season's applications decided with the version in force and with a candidate, the
     same inputs and policy, nothing stored — which decisions change, by how much, for which crops."""
     from pipelines.impact import promotion_impact
+    from underwriting.store import store_url
 
     check_impact_out(out, applications=applications, fields=fields, features=features, book=book, policy=policy,
-                     weather=weather, history=history, imagery=imagery)
+                     weather=weather, history=history, imagery=imagery,
+                     store=store_url(store) if store is not None else None)
     day = parse_date(as_of, "--as-of")
     assert day is not None
     res = promotion_impact(name, candidate, applications=applications, fields=fields, season=season, as_of=day,

@@ -54,10 +54,14 @@ def policy_impact_cmd(
     champion models and every other input the same, nothing stored — which decisions change, by how much, and why."""
     from pipelines._cli_models import check_impact_out, print_impact
     from pipelines.impact import policy_impact
+    from underwriting.store import store_url
+
+    def given_file(spec: str) -> str | None:  # a policy file read by the run (``default`` is always the shipped one)
+        return spec if spec.strip().lower() != "default" and Path(spec).is_file() else None
 
     check_impact_out(out, applications=applications, fields=fields, features=features, book=book, weather=weather,
-                     history=history, imagery=imagery, candidate=candidate if Path(candidate).is_file() else None,
-                     against=against if Path(against).is_file() else None)
+                     history=history, imagery=imagery, candidate=given_file(candidate), against=given_file(against),
+                     store=store_url(store) if store is not None else None)
     day = parse_date(as_of, "--as-of")
     assert day is not None
     res = policy_impact(candidate, applications=applications, fields=fields, season=season, as_of=day,

@@ -176,6 +176,8 @@ class ImpactResult:
     #: each yield-value version's held-out figures at registration (:data:`HELD_OUT_METRICS`) and the minimum metrics
     #: it misses (empty: meets them all), base then candidate; none for crop-type
     held_out: tuple[dict[str, Any], ...] = ()
+    #: identifiers in full (``--json``): a yield impact's runs, a policy impact's content hashes and the models used
+    details: dict[str, Any] = field(default_factory=dict)
 
     # --- figures -----------------------------------------------------------------------------------------------
     def transitions(self) -> dict[str, dict[str, int]]:
@@ -274,7 +276,7 @@ class ImpactResult:
                        if _given(r.p50_median_candidate) else "")
                 extra = [f"{v} {k}" for k, v in (("valued as another crop", r.other_crop),
                                                   ("left the validated scope", r.left_scope),
-                                                  ("entered it", r.entered_scope),
+                                                  ("entered the validated scope", r.entered_scope),
                                                   (f"valued by {self.base} only", r.only_base),
                                                   (f"by {self.candidate} only", r.only_candidate)) if v]
                 out.append(f"  {where}: {r.fields} fields, {_money(r.value_p10_base, r.currency)} → "
@@ -312,7 +314,7 @@ class ImpactResult:
         return {"model": self.name, "base": self.base, "candidate": self.candidate, "season": self.season,
                 "as_of": self.as_of.isoformat(), "policy": self.policy, "profile": self.profile, "data": self.data,
                 "checkpoints": {"base": self.checkpoints[0], "candidate": self.checkpoints[1]},
-                "held_out": [dict(h) for h in self.held_out],
+                "held_out": [dict(h) for h in self.held_out], "details": dict(self.details),
                 "counts": self.counts(), "totals": self.totals(), "transitions": self.transitions(),
                 "reasons": self.reasons(), "values": vals.to_dict(orient="records"),
                 "applications": apps.to_dict(orient="records"), "warnings": list(self.warnings)}
@@ -339,7 +341,7 @@ def _version_text(version: str, alias: str) -> str:
 
 def _read_inputs(what: str, applications: str | Path, fields: str | Path, season: str, *,
                  features: str | Path | None, imagery: str | None, book: str | Path | None,
-                 policy: str | Path | None, profile: str | None, weather: str | Path | None,
+                 policy: Any, profile: str | None, weather: str | Path | None,
                  history: str | Path | None) -> tuple[Any, list[str]]:
     """The inputs as ``agcredit underwrite`` reads them (one-line user errors) and what reading them said."""
     from pipelines.underwrite import read_underwrite_inputs
@@ -360,29 +362,30 @@ def _read_inputs(what: str, applications: str | Path, fields: str | Path, season
     return inp, warnings
 
 
-def _store_context(store: str | None, inp: Any, as_of: dt.date, policy: Any) -> tuple[Any, Any]:
-    """What a decision under ``policy`` reads of the store ``store`` (read only; a store that does not exist is a
-    one-line error): :func:`pipelines.underwrite.store_context`; nothing without a store."""
+def _store_records(store: str | None, season: str) -> pd.DataFrame | None:
+    """The season's records of the decision store ``store``, read once before any work (read only; a store that does
+    not exist is a one-line error); None without a store."""
     if store is None:
-        return None, None
-    from pipelines.underwrite import store_context
+        return None
     from underwriting.store import DecisionStore, store_url
 
     with DecisionStore(store_url(store), create=False) as st:
-        return store_context(st, inp.season, as_of, policy, inp.profile)
+        return st.records(season)
 
 
 def _decide_twice(inp: Any, book: pd.DataFrame, as_of: dt.date, runs_of: list[tuple[Any, Any]], labels: list[str], *,
-                  features: str | Path | None, imagery: str | None, rebuild: bool, store: str | None,
+                  features: str | Path | None, imagery: str | None, rebuild: bool, records: pd.DataFrame | None,
                   cache_dir: Path | None, allow_missing_acquisitions: bool, warnings: list[str]
                   ) -> tuple[list[Any], list[pd.DataFrame]]:
     """The applications decided once per (models, policy) of ``runs_of`` through underwriting's own path, nothing
     stored (:func:`pipelines.underwrite.score_and_decide` with ``write_artifact=False``). The features are those given,
     else built from ``imagery`` once — or once per run with ``rebuild`` (each run's crop model builds its own).
+    ``records``: the store's records of the season (:func:`_store_records`), what each run reads under its own policy
+    (:func:`pipelines.underwrite.records_context`: second pledges, open alerts).
     ``warnings`` gains what both runs said, once, and what one run said, prefixed with its label. Returns the runs and
     each run's valuations of the applicants' fields only (a fields or features file may hold a whole county's)."""
     from pipelines.featurize import featurize
-    from pipelines.underwrite import score_and_decide
+    from pipelines.underwrite import records_context, score_and_decide
 
     runs, said = [], []
     built = None
@@ -397,7 +400,8 @@ def _decide_twice(inp: Any, book: pd.DataFrame, as_of: dt.date, runs_of: list[tu
             own.extend(fr.warnings)
         elif features is None:
             fr = built
-        pledged, open_alerts = _store_context(store, inp, as_of, policy)
+        pledged, open_alerts = (None, None) if records is None else records_context(records, inp.season, as_of,
+                                                                                      policy, inp.profile)
         run = score_and_decide(inp.applications, inp.fields, inp.season, as_of, imagery=imagery, policy=policy,
                                profile=inp.profile, book=book, models=models, features=inp.features,
                                weather=inp.weather, featurized=fr, pledged=pledged, yield_history=inp.yield_history,
@@ -481,8 +485,9 @@ def promotion_impact(name: str, candidate: str, *, applications: str | Path, fie
         cand = replace(base, crop_model=model, crop_version=desc)
         base_text, cand_text = str(base.crop_version or "none"), desc
         data = None
+    records = _store_records(store, inp.season)
     runs, vals = _decide_twice(inp, bk, as_of, [(base, inp.policy), (cand, inp.policy)], [base_text, cand_text],
-                               features=features, imagery=imagery, rebuild=name == "crop-type", store=store,
+                               features=features, imagery=imagery, rebuild=name == "crop-type", records=records,
                                cache_dir=cache_dir, allow_missing_acquisitions=allow_missing_acquisitions,
                                warnings=warnings)
     return ImpactResult(name=name, base=base_text, candidate=cand_text, season=inp.season, as_of=as_of,
@@ -490,7 +495,9 @@ def promotion_impact(name: str, candidate: str, *, applications: str | Path, fie
                         applications=compare_decisions(runs[0].items, runs[1].items),
                         values=compare_values(vals[0], vals[1]),
                         checkpoints=(runs[0].checkpoint, runs[1].checkpoint), warnings=warnings,
-                        held_out=(_held_out(base), _held_out(cand)) if name == "yield-value" else ())
+                        held_out=(_held_out(base), _held_out(cand)) if name == "yield-value" else (),
+                        details={"base_run_id": base.yield_run_id, "candidate_run_id": cand.yield_run_id}
+                        if name == "yield-value" else {})
 
 
 def _policy_text(policy: Any) -> str:
@@ -498,20 +505,29 @@ def _policy_text(policy: Any) -> str:
     return f"{policy.policy_id} v{policy.version} (hash {policy.content_hash[:12]})"
 
 
-def resolve_policy(spec: str | Path) -> Any:
-    """A policy by ``default`` (the shipped one), a YAML file, or a released version of the shipped policy
-    (``2026.12.9``: ``underwriting/policies/archive``); else a one-line user error naming the released versions."""
+def resolve_policy(spec: str | Path) -> tuple[Any, str]:
+    """A policy by ``default`` (the shipped one, always: a file of that name is not read), a released version of the
+    shipped policy (``2026.12.9`` or ``v2026.12.9``: ``underwriting/policies/archive``) or a YAML file, and which of
+    the three it was (``default``, ``version``, ``file``); a name that is both a released version and a file is
+    ambiguous; else a one-line user error naming the released versions."""
     from underwriting.policy import archived_policies, default_policy, load_policy
 
     text = str(spec).strip()
     if text.lower() == "default":
-        return default_policy()
-    if Path(text).is_file():
-        return load_policy(text)
+        return default_policy(), "default"
     released = archived_policies()
-    hits = [p for p in released if p.version == text.lstrip("v")]
+    name = text[1:] if text[:1] in ("v", "V") else text
+    hits = [p for p in released if p.version == name]
+    path = Path(text)
+    if hits and path.exists():
+        raise UserInputError(f"policy {text!r} names a released version of the shipped policy and a file here too: "
+                             f"give the file as ./{text} or a path, or run elsewhere")
     if hits:
-        return hits[0]
+        return hits[0], "version"
+    if path.is_dir():
+        raise UserInputError(f"policy {text!r}: is a folder, not a policy file")
+    if path.is_file():
+        return load_policy(text), "file"
     raise UserInputError(f"policy {text!r}: no such file, and not a released version of the shipped policy "
                          f"(released: {', '.join(sorted({p.version for p in released}, key=_version_key))}; or "
                          "default)")
@@ -532,31 +548,36 @@ def policy_impact(candidate: str | Path, *, applications: str | Path, fields: st
     models and every other input the same (the features built or read once), nothing stored; compare as
     :func:`promotion_impact` (``name`` ``policy``; the valuations, the same under both, are left out)."""
     from pipelines._champions import ChampionModels
-    from pipelines.underwrite import check_run_inputs, profile_for_currency
+    from pipelines.underwrite import check_run_inputs
 
-    base_pol, cand_pol = resolve_policy(against), resolve_policy(candidate)
+    (base_pol, _), (cand_pol, _) = resolve_policy(against), resolve_policy(candidate)
     if base_pol.content_hash == cand_pol.content_hash:
         raise UserInputError(f"policy impact: {str(candidate)!r} and {str(against)!r} are the same policy "
                              f"({_policy_text(cand_pol)}): nothing to compare")
-    given = str(against) if Path(str(against)).is_file() else None  # a file: read as underwrite --policy reads it
-    inp, warnings = _read_inputs("policy impact", applications, fields, season, features=features, imagery=imagery,
-                                 book=book, policy=given, profile=profile if given else None, weather=weather,
-                                 history=history)
-    now = inp.applications["season"].astype(str) == inp.season
-    prof = profile or profile_for_currency(base_pol, sorted(set(inp.applications.loc[now, "currency"].astype(str))))
-    base_pol.profile(prof)
-    cand_pol.profile(prof)  # the candidate must define the profile too (one line naming the ones it has)
-    inp = replace(inp, policy=base_pol, profile=prof)
+    # the inputs read as underwrite --policy reads them with the policy in force (its profile, by currency or --profile)
+    try:
+        inp, warnings = _read_inputs("policy impact", applications, fields, season, features=features,
+                                     imagery=imagery, book=book, policy=base_pol, profile=profile, weather=weather,
+                                     history=history)
+    except UserInputError as e:  # the policy in force is --against here (underwrite's advice names --policy)
+        raise UserInputError(str(e).replace("give --policy FILE", "give --against FILE")) from None
+    prof = inp.profile
     bk = check_run_inputs(inp.applications, inp.fields, inp.season, as_of, policy=base_pol, profile=prof,
                           book=inp.book, features=inp.features, imagery=imagery, warnings=warnings,
                           allow_missing_acquisitions=allow_missing_acquisitions)
-    check_run_inputs(inp.applications, inp.fields, inp.season, as_of, policy=cand_pol, profile=prof, book=inp.book,
-                     features=inp.features, imagery=None, warnings=[])  # the candidate's currency too
+    try:
+        cand_pol.profile(prof)  # the candidate must define the profile too (one line naming the ones it has)
+        check_run_inputs(inp.applications, inp.fields, inp.season, as_of, policy=cand_pol, profile=prof,
+                         book=inp.book, features=inp.features, imagery=None, warnings=[])  # the candidate's currency
+    except UserInputError as e:
+        raise UserInputError(f"policy impact, the candidate {_policy_text(cand_pol)}: {e}") from None
+    records = _store_records(store, inp.season)
     models = ChampionModels.resolve(crop_model=crop_model if features is None else "none", warnings=warnings,
                                     weather=inp.weather)
     base_text, cand_text = _policy_text(base_pol), _policy_text(cand_pol)
     runs, _vals = _decide_twice(inp, bk, as_of, [(models, base_pol), (models, cand_pol)], [base_text, cand_text],
-                                features=features, imagery=imagery, rebuild=False, store=store, cache_dir=cache_dir,
+                                features=features, imagery=imagery, rebuild=False, records=records,
+                                cache_dir=cache_dir,
                                 allow_missing_acquisitions=allow_missing_acquisitions, warnings=warnings)
     from pipelines._champions import models_text
 
@@ -565,4 +586,6 @@ def policy_impact(candidate: str | Path, *, applications: str | Path, fields: st
                         data=getattr(models.governance, "data", None),
                         applications=compare_decisions(runs[0].items, runs[1].items),
                         values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint),
-                        warnings=warnings)
+                        warnings=warnings,
+                        details={"models": models.versions(), "base_content_hash": base_pol.content_hash,
+                                 "candidate_content_hash": cand_pol.content_hash})

@@ -682,9 +682,15 @@ def store_context(store: DecisionStore, season: str, as_of: dt.date | str, polic
     (``decisions_read_alerts`` or ``renewals_propose_actions``, 2026.12.10), the open alerts as of the day."""
     if store.pending:
         return None, None
+    return records_context(store.records(season), season, as_of, policy, profile)
+
+
+def records_context(recs: pd.DataFrame, season: str, as_of: dt.date | str, policy: Policy, profile: str
+                    ) -> tuple[dict[tuple[str, str], list[str]] | None, pd.DataFrame | None]:
+    """:func:`store_context` of the store's records of the season already read (``DecisionStore.records``): one
+    read serves several policies (``agcredit policy impact``)."""
     from underwriting.decisions import pledge_holders
 
-    recs = store.records(season)
     pledged = pledge_holders(recs, season)
     prof = policy.profile(profile)
     open_alerts = None
@@ -887,7 +893,7 @@ def set_aside_provenance(rows: Sequence[Any]) -> dict[str, Any]:
 
 def read_underwrite_inputs(applications: str | Path, fields: str | Path, season: str, *,
                            features: str | Path | None = None, book: str | Path | None = None,
-                           policy: str | Path | None = None, profile: str | None = None,
+                           policy: str | Path | Policy | None = None, profile: str | None = None,
                            weather: str | Path | None = None, crop_season_scale: float | None = None,
                            haze_dates: Sequence[dt.date] | None = None,
                            history: str | Path | None = None, set_aside: bool = False,
@@ -901,7 +907,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
     (:func:`pipelines.fieldcheck.refuse_rejected`)."""
     from features.fields import read_fields
     from underwriting.applications import read_applications, read_book
-    from underwriting.policy import load_policy
+    from underwriting.policy import Policy, load_policy
 
     season = check_season(season)
     if features is not None and crop_season_scale is not None:
@@ -910,7 +916,7 @@ def read_underwrite_inputs(applications: str | Path, fields: str | Path, season:
     if features is not None and haze_dates is not None:
         raise UserInputError("--hazy-dates pins the smoother when underwrite builds the features; with --features, "
                              "pin it in `agcredit features build --hazy-dates`")
-    pol = load_policy(policy)
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
     if profile is not None:
         pol.profile(profile)
     apps = read_applications(applications)

@@ -347,3 +347,56 @@ def test_policy_impact_refuses_in_one_line(world: dict[str, Any], impact_world: 
                                            monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str) -> None:
     r = _run(impact_world, _policy_args(world, impact_world, *extra), monkeypatch)
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr, r.stderr
+
+
+def test_policy_impact_decides_what_underwrite_decides_under_each_policy(
+        world: dict[str, Any], impact_world: dict[str, Any], tmp_path: Path,  # noqa: F811
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each side of the comparison is underwrite's own decision under that policy (the same model, features and
+    Book), application by application; an --out over the --store given is refused before anything is read."""
+    import yaml
+
+    from pipelines.underwrite import underwrite
+    from underwriting.policy import DEFAULT_POLICY_PATH, load_policy
+
+    doc = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
+    doc["version"] = doc["version"] + "-adv40"
+    for prof in doc["profiles"].values():
+        prof["advance_rate"] = 0.4
+    cand = tmp_path / "adv40.yaml"
+    cand.write_text(yaml.safe_dump(doc))
+    r = _run(impact_world, _policy_args(world, impact_world, "--candidate", str(cand), "--json"), monkeypatch)
+    assert r.exit_code == 0, r.stderr
+    t = pd.DataFrame(json.loads(r.stdout)["applications"]).set_index("application_id")
+    c: County = world["county"]
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
+    apps = c.applications()
+    for side, pol in (("base", default_policy()), ("candidate", load_policy(cand))):
+        res = underwrite(apps, c.fields(world["season"]), world["season"], world["as_of"], imagery=None, policy=pol,
+                         profile="in-kcc", book=c.book(), store=f"sqlite:///{tmp_path / (side + '.db')}",
+                         features=world["features"], models=world["models"])
+        got = {i.application_id: (i.outcome, int(i.limit)) for i in res.items}
+        assert got == {a: (t.loc[a, f"outcome_{side}"], int(t.loc[a, f"limit_{side}"])) for a in t.index}
+    store = tmp_path / "base.db"
+    r = _run(impact_world, _policy_args(world, impact_world, "--candidate", str(cand), "--store",
+                                        f"sqlite:///{store}", "--out", str(store)), monkeypatch)
+    assert r.exit_code == 2 and "is the --store file" in r.stderr, r.stderr
+
+
+def test_resolve_policy_by_keyword_version_and_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from features.errors import UserInputError
+    from pipelines.impact import resolve_policy
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "default").write_text("not: [a policy")  # "default" is always the shipped policy, never this file
+    pol, kind = resolve_policy("default")
+    assert kind == "default" and pol.content_hash == default_policy().content_hash
+    assert resolve_policy("v2026.12.9")[0].version == "2026.12.9" and resolve_policy("2026.12.9")[1] == "version"
+    (tmp_path / "2026.12.9").write_text("x")
+    with pytest.raises(UserInputError, match="names a released version of the shipped policy and a file here too"):
+        resolve_policy("2026.12.9")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(UserInputError, match="is a folder, not a policy file"):
+        resolve_policy("folder")
+    with pytest.raises(UserInputError, match="not a released version"):
+        resolve_policy("vv2026.12.9")
