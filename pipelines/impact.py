@@ -554,6 +554,12 @@ def policy_impact(candidate: str | Path, *, applications: str | Path, fields: st
     if base_pol.content_hash == cand_pol.content_hash:
         raise UserInputError(f"policy impact: {str(candidate)!r} and {str(against)!r} are the same policy "
                              f"({_policy_text(cand_pol)}): nothing to compare")
+    if profile is not None:  # both policies must define the profile asked for: said before any input is read
+        base_pol.profile(profile)
+        try:
+            cand_pol.profile(profile)
+        except UserInputError as e:
+            raise UserInputError(f"policy impact, the candidate {_policy_text(cand_pol)}: {e}") from None
     # the inputs read as underwrite --policy reads them with the policy in force (its profile, by currency or --profile)
     try:
         inp, warnings = _read_inputs("policy impact", applications, fields, season, features=features,

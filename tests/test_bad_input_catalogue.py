@@ -634,7 +634,49 @@ CASES = [
     Case("backtest-policy-bad-value", lambda e, d: ["backtest", "--county", str(_county_stub(d)), "--policy",
                                                     _policy(e, d, "min_dscr: 1.25", "min_dscr: -1")],
          r"policy\.yaml.*min_dscr.*-1", ("backtest",)),
+    # the change-impact commands: the inputs as underwrite reads them, the policies and versions compared
+    Case("policy-impact-candidate-bad-value", lambda e, d: _impact(e, d, "policy", **{"--candidate": _policy(
+        e, d, "advance_rate: 0.8", "advance_rate: 1.8")}), r"policy\.yaml.*advance_rate.*1\.8", ("policy", "impact")),
+    Case("policy-impact-candidate-not-yaml", lambda e, d: _impact(e, d, "policy", **{"--candidate": _text(
+        d, "policy.yaml", "profiles: [\n  : :")}), r"policy\.yaml.*not valid YAML", ("policy", "impact")),
+    Case("policy-impact-unknown-version", lambda e, d: _impact(e, d, "policy", **{"--candidate": "2099.1.1"}),
+         r"policy '2099\.1\.1': no such file, and not a released version .*released: 2026\.11\.1, ",
+         ("policy", "impact")),
+    Case("policy-impact-same-policy", lambda e, d: _impact(e, d, "policy", **{"--candidate": "default"}),
+         r"policy impact: 'default' and .*policy\.yaml' are the same policy", ("policy", "impact")),
+    Case("policy-impact-candidate-without-profile", lambda e, d: _impact(e, d, "policy", **{"--candidate": _policy(
+        e, d, "us-operating:", "us-other:")}), r"the candidate .*'profiles\.us-operating': no such profile",
+         ("policy", "impact")),
+    Case("policy-impact-apps-name-in-amount", lambda e, d: _impact(e, d, "policy", **{
+        "--applications": _apps(d, _set("requested_amount", "Farmer 0"))}),
+         r"requested_amount of A1: expected a number, found <personal data> \(not shown", ("policy", "impact")),
+    Case("policy-impact-out-over-the-store", lambda e, d: _impact(e, d, "policy", **{
+        "--out": e["store"].removeprefix("sqlite:///")}), r"is the --store file", ("policy", "impact")),
+    Case("models-impact-unknown-model", lambda e, d: _impact(e, d, "models", name="area"),
+         r"models impact: unknown model 'area' \(expected yield-value or crop-type\)", ("models", "impact")),
+    Case("models-impact-features-and-imagery", lambda e, d: _impact(e, d, "models", **{
+        "--imagery": str(e["good"] / "scenes")}), r"give --imagery or --features, not both", ("models", "impact")),
+    Case("models-impact-crop-type-from-features", lambda e, d: _impact(e, d, "models", name="crop-type"),
+         r"a features file carries the crop model it was built with", ("models", "impact")),
+    Case("models-impact-out-not-a-table", lambda e, d: _impact(e, d, "models", **{"--out": str(d / "out" / "x.txt")}),
+         r"x\.txt: unsupported output format '\.txt'", ("models", "impact")),
 ]
+
+
+def _impact(env: dict[str, Any], d: Path, group: str, name: str = "yield-value", **over: str) -> list[str]:
+    """``agcredit models impact`` (``group`` models; its ``name``) or ``agcredit policy impact`` on the catalogue's
+    good inputs (the policy in force: the good policy file, the candidate: the released 2026.12.9; the models
+    compared: champion and version 2), with some replaced."""
+    g = env["good"]
+    args = {"--applications": str(g / "applications.csv"), "--fields": str(g / "fields.gpkg"), "--season": SEASON,
+            "--as-of": "2025-08-01", "--features": str(g / "features.parquet"), "--book": str(g / "book.csv"),
+            "--profile": "us-operating", "--store": env["store"], "--out": str(d / "out" / "impact.csv"),
+            "--candidate": "2026.12.9" if group == "policy" else "2",
+            "--against": str(g / "policy.yaml") if group == "policy" else "champion"}
+    args.update(over)
+    if "--imagery" in over:
+        args.pop("--against")
+    return [group, "impact", *([name] if group == "models" else []), *[x for kv in args.items() for x in kv]]
 
 
 def _loop(d: Path, name: str) -> str:
