@@ -223,6 +223,22 @@ class CropTypeClassifier:
         ctx = pd.DataFrame({c: rows[c].astype(object).to_numpy() for c in self.context_}, index=feats.index)
         return pd.concat([feats, ctx], axis=1)
 
+    def input_frame(self, series: pd.DataFrame, rows: pd.DataFrame, checkpoint: int | str, *, as_of: Any = None,
+                    cache: FeatureCache | None = None) -> pd.DataFrame:
+        """The inputs the fitted model reads at ``checkpoint`` for ``rows`` (field_id, season, a region or
+        ``season_start``, the context columns), one column per input in :attr:`feature_names_in_`'s order — a context
+        column as its text —, in ``rows``' order: what an input profile summarises and input stability compares
+        (:mod:`models.stability`). ``cache``: the fit's :class:`FeatureCache` (the training rows' features computed
+        once; not with ``as_of``)."""
+        self._check_fitted()
+        if cache is not None and as_of is None:
+            X = self._fit_features(series, rows, checkpoint, cache)
+            return X[list(self.feature_names_in_)].reset_index(drop=True)
+        X = self.features(series, rows, checkpoint=checkpoint, as_of=as_of)
+        keys = pd.MultiIndex.from_arrays([rows["field_id"].astype(str), rows["season"].astype(str)])
+        X = X.set_index([X["field_id"].astype(str), X["season"].astype(str)])
+        return X.reindex(keys)[list(self.feature_names_in_)].reset_index(drop=True)
+
     def _matrix(self, X: pd.DataFrame) -> np.ndarray:
         cols = []
         for name in self.feature_names_in_:

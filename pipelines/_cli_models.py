@@ -180,12 +180,22 @@ def relocate_cmd(
 @models_app.command("stability")
 @user_errors
 def stability_cmd(
-    name: str = typer.Argument("yield-value", help="Registered model name (input profiles: yield-value)."),
-    features: Path = typer.Option(..., "--features", help="One date's FieldFeatures Parquet of a season's fields "
-                                  "(agcredit features build --out; at least half a training season's rows)."),
+    name: str = typer.Argument("yield-value", help="Registered model name: yield-value or crop-type (their "
+                               "versions carry an input profile)."),
+    features: Path | None = typer.Option(None, "--features", help="yield-value: one date's FieldFeatures Parquet of "
+                                         "a season's fields (agcredit features build --out; at least half a training "
+                                         "season's rows)."),
+    fields: Path | None = typer.Option(None, "--fields", help="crop-type: the season's field polygons (the "
+                                       "model's inputs are built from their series as a feature build reads them)."),
+    imagery: str | None = typer.Option(None, "--imagery", help="crop-type: " + IMAGERY_HELP),
+    season: str | None = typer.Option(None, "--season", help="crop-type: the season, named by its harvest year."),
+    as_of: str | None = typer.Option(None, "--as-of", help="crop-type: the date (YYYY-MM-DD): nothing observed "
+                                     "after it is read."),
+    cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="crop-type: cache folder for series."),
     version: str = typer.Option("champion", "--version", help="A version number or an alias."),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="The training checkpoint to compare with "
-                                          "(default: the one nearest the rows' date)."),
+                                          "(default: yield-value, the one nearest the rows' date; crop-type, the one "
+                                          "the model reads most of the fields at on the date)."),
     every: bool = typer.Option(False, "--all", help="List every input, the stable ones too."),
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (every input)."),
 ) -> None:
@@ -194,9 +204,26 @@ def stability_cmd(
     0.25 and above every training season's) than any training season had, held out against the others; else 0."""
     import json
 
-    from pipelines.stability import input_stability
+    from pipelines.stability import CROP_PROFILED, crop_input_stability, input_stability
 
-    res = input_stability(features, name=name, version=version, checkpoint=checkpoint)
+    if name == CROP_PROFILED:
+        missing = [o for o, v in (("--fields", fields), ("--imagery", imagery), ("--season", season),
+                                  ("--as-of", as_of)) if v is None]
+        if features is not None or missing:
+            raise UserInputError("models stability crop-type: give --fields, --imagery, --season and --as-of (the "
+                                 "model's inputs are built from the fields' series), not --features"
+                                 + (f" (missing: {', '.join(missing)})" if missing else ""))
+        day = parse_date(as_of, "--as-of")
+        assert fields is not None and imagery is not None and season is not None and day is not None
+        res = crop_input_stability(fields, imagery, season, day, version=version, checkpoint=checkpoint,
+                                   cache_dir=cache)
+    else:
+        given = [o for o, v in (("--fields", fields), ("--imagery", imagery), ("--season", season),
+                                ("--as-of", as_of), ("--cache", cache)) if v is not None]
+        if features is None or given:
+            raise UserInputError(f"models stability {name}: give --features (one date's features build)"
+                                 + (f", not {', '.join(given)} (crop-type's)" if given else ""))
+        res = input_stability(features, name=name, version=version, checkpoint=checkpoint)
     echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines(every=every)))
     if res.failed():
         raise typer.Exit(code=1)

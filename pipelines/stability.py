@@ -50,6 +50,8 @@ class StabilityResult:
     table: pd.DataFrame
     not_compared: list[str] = field(default_factory=list)
     held_out: dict[str, int] = field(default_factory=dict)  # each training season's unusual inputs, held out
+    #: the crop-type model's comparison (:func:`crop_input_stability`): fields of a season, not valued rows
+    crop_type: bool = False
 
     def season_verdict(self) -> str | None:
         """``unlike`` (more unusual inputs than any training season had, held out against the others), ``like``,
@@ -83,9 +85,14 @@ class StabilityResult:
 
     def lines(self, *, every: bool = False) -> list[str]:
         """The text report: the inputs not stable (``every``: all of them), then the summary."""
-        from models.stability import PSI_SHIFT, PSI_WATCH
-
         named = f" ({self.alias})" if self.alias else ""
+        if self.crop_type:
+            why = ("named by --checkpoint" if self.chosen else
+                   "the one the model reads most of the fields at on that date")
+            out = [f"{self.name} version {self.version}{named}: the inputs of {self.source} ({self.scored_rows} fields "
+                   f"as of {self.as_of}) against its training rows of checkpoint {self.checkpoint} "
+                   f"({self.training_rows} rows, day {self.checkpoint_day:.0f} of the season window; {why})"]
+            return out + self._body(every)
         why = "named by --checkpoint" if self.chosen else f"the one nearest the rows' day {self.rows_day:.0f}"
         out = [f"{self.name} version {self.version}{named}: the inputs of {self.source} ({self.scored_rows} rows as "
                f"of {self.as_of} of the crops it learned"
@@ -94,6 +101,13 @@ class StabilityResult:
                   + ", ".join(f"{k} {n}" for k, n in self.other_crops.items()) if self.other_crops else "")
                + f") against its training rows of checkpoint {self.checkpoint} ({self.training_rows} rows, median "
                f"day {self.checkpoint_day:.0f} of the season year; {why})"]
+        return out + self._body(every)
+
+    def _body(self, every: bool) -> list[str]:
+        """The table of inputs (``every``: the stable ones too), the summary and the season's line."""
+        from models.stability import PSI_SHIFT, PSI_WATCH
+
+        out: list[str] = []
         w = max([len("input"), *(len(str(x)) for x in self.table["input"])])
         out.append(f"{'input':<{w}}  {'PSI':>7}  {'floor':>6}  {'seasons':>7}  {'verdict':<8} largest move (training → "
                    "scored share)")
@@ -184,7 +198,8 @@ def input_stability(features: str | Path, *, name: str = PROFILED, version: str 
     Parquet of one date) against the version's training profile; every user error a one-line
     :class:`UserInputError`."""
     if name != PROFILED:
-        raise UserInputError(f"models stability: input profiles are kept for {PROFILED} only, not {name!r}")
+        raise UserInputError(f"models stability: input profiles are kept for {PROFILED} and {CROP_PROFILED} only, "
+                             f"not {name!r}")
     path = Path(features)
     return frame_stability(read_features(path), source=path.name, where=str(path), name=name, version=version,
                            checkpoint=checkpoint)
@@ -249,3 +264,86 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
                            table=res.reset_index(drop=True),
                            not_compared=[c for c in NOT_COMPARED if c in prof["features"]],
                            held_out={str(k): int(x) for k, x in (prof.get("held_out_unusual") or {}).items()})
+
+
+#: the crop-type model: its versions carry an input profile since 2026-12-06, fourth
+CROP_PROFILED = "crop-type"
+
+
+def crop_input_stability(fields: str | Path, imagery: str, season: str, as_of: Any, *, version: str = "champion",
+                         checkpoint: str | None = None, cache_dir: Path | None = None) -> StabilityResult:
+    """The PSI of each input of the crop-type model's ``version`` on the season's fields as of ``as_of`` (their series
+    from ``imagery``, as a feature build reads them) against the version's training profile, at the checkpoint the
+    model reads most of the fields at on that date (``checkpoint``: a profiled one by name); every user error one
+    line."""
+    from features.fields import read_fields
+    from features.series import build_series, check_season
+
+    season = check_season(season)
+    read = read_fields(fields, season=season, need=("region",))
+    fs = read.fields
+    fs = fs[fs["season"].astype(str) == season].reset_index(drop=True) if "season" in fs.columns else fs
+    if fs.empty:
+        raise UserInputError(f"{Path(fields).name}: no field of season {season}")
+    day = pd.Timestamp(as_of).date()
+    series = build_series(fs, imagery, season, as_of=day, cache_dir=cache_dir).series
+    return crop_frame_stability(series, fs, day, source=f"{Path(fields).name} (season {season})",
+                                version=version, checkpoint=checkpoint)
+
+
+def crop_frame_stability(series: pd.DataFrame, fields: pd.DataFrame, as_of: Any, *, source: str,
+                         version: str = "champion", checkpoint: str | None = None) -> StabilityResult:
+    """:func:`crop_input_stability` of a season's series and fields already read (``source``: how the report names
+    them)."""
+    from collections import Counter
+
+    from features.crop_type import checkpoint_key
+    from models import registry
+    from models.stability import MIN_ROWS, PROFILE_FORMAT, min_rows, stability_table
+
+    name = CROP_PROFILED
+    alias = None if version.isdigit() else version
+    resolved = registry.resolve(name, version, flavour=registry.SaveLoadFlavour("features.crop_type:CropTypeClassifier"))
+    v, model = resolved.version, resolved.model
+    profile = registry.input_profile(name, v)
+    if profile is None:
+        raise UserInputError(f"{name} version {v} was registered without an input profile (before 2026-12-06, "
+                             "fourth): train a new version to monitor its inputs (agcredit train crop-type ...)")
+    if profile.get("format") != PROFILE_FORMAT or profile.get("model") != name or "checkpoints" not in profile:
+        raise UserInputError(f"{name} version {v}: its input profile is of another layout (format "
+                             f"{profile.get('format')!r}, model {profile.get('model')!r}): train a new version to "
+                             "monitor its inputs")
+    cps = profile["checkpoints"]
+    by_model = {str(e.get("model_checkpoint")): n for n, e in cps.items()}
+    reached = [None if c is None else by_model.get(checkpoint_key(c)) for c in model.checkpoint_for(fields, as_of)]
+    if checkpoint is not None:
+        if checkpoint not in cps:
+            raise UserInputError(f"models stability --checkpoint {checkpoint!r}: {name} version {v} profiled "
+                                 f"{', '.join(sorted(cps))}")
+        cp = checkpoint
+    else:
+        counts = Counter(r for r in reached if r is not None)
+        if not counts:
+            raise UserInputError(f"{source}: as of {pd.Timestamp(as_of).date()} no field has reached a checkpoint of "
+                                 f"{name} version {v} ({', '.join(sorted(cps))}): too early in the season")
+        cp = max(counts, key=lambda n: (counts[n], cps[n]["as_of_day"]))  # most fields; a tie: the later one
+    entry = cps[cp]
+    need = min_rows(profile, cp)
+    if len(fields) < need:
+        raise UserInputError(f"{source}: {len(fields)} fields; a comparison with {name} version {v}'s training seasons "
+                             f"needs at least {need} (half its smallest training season's rows at {cp}, and never "
+                             f"fewer than {MIN_ROWS}): give the season's fields, not a few")
+    key = entry.get("model_checkpoint", cp)
+    table = model.input_frame(series, fields, "end" if key == "end" else int(str(key).lstrip("d")), as_of=as_of)
+    res = stability_table(profile, cp, table, fields["season"].astype(str).to_numpy(dtype=object),
+                          fields["region"].astype(str).to_numpy(dtype=object) if "region" in fields.columns else None)
+    res = res.assign(_o=res["verdict"].map({"outside": 0, "unusual": 1, "in range": 3}).fillna(2)).sort_values(
+        ["_o", "psi", "input"], ascending=[True, False, True], kind="stable").drop(columns="_o")
+    return StabilityResult(name=name, version=str(v), alias=alias, source=source,
+                           as_of=str(pd.Timestamp(as_of).date()), checkpoint=cp,
+                           checkpoint_day=float(entry["as_of_day"]), chosen=checkpoint is not None,
+                           rows_day=float(entry["as_of_day"]), training_rows=int(entry["rows"]),
+                           scored_rows=len(fields), rows_without_crop=0, other_crops={},
+                           table=res.reset_index(drop=True), not_compared=[],
+                           held_out={str(k): int(x) for k, x in (entry.get("held_out_unusual") or {}).items()},
+                           crop_type=True)

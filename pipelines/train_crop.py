@@ -434,6 +434,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
     :data:`IN_SEASON_MINIMUM_METRICS` at every in-season checkpoint (:func:`crop_minimum_metrics`); otherwise the
     version stays ``challenger`` and the result's notes say why.
     """
+    from features._crop_features import FeatureCache
     from features.crop_type import CropTypeClassifier
 
     names = dict(checkpoints or {"end": "end"})
@@ -446,7 +447,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
         kw["min_class_count"] = 1  # a very small training set: keep every class rather than fail
         notes.append(f"only {len(lab)} labels: every declared crop kept, however rare")
     clf = CropTypeClassifier(tuple(dict.fromkeys(names.values())), context=context, **kw)
-    clf.fit(series, lab, label_column="crop")
+    cache = FeatureCache()  # the training rows' features, computed once for the fit and the input profile
+    clf.fit(series, lab, label_column="crop", feature_cache=cache)
     clf.phenology_calibration_ = dict(phenology or {})
     tuned = alert_params() if callable(alert_params) else alert_params
     clf.alert_params_ = {str(r): dict(v) for r, v in (tuned or {}).items()}
@@ -489,7 +491,8 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
                                      flavour=SaveLoadFlavour.of(clf), artifacts=diagnostic_plots(clf, tmp),
                                      input_example=example, output_example=answer,
                                      training_data={"series": series, "labels": lab},
-                                     provenance=registry_provenance(), operator=operator)
+                                     provenance=registry_provenance(), operator=operator,
+                                     input_profile=crop_input_profile(clf, series, lab, cache, names))
         fails = gov.failures()
         if promote and not fails:
             promote_version(MODEL_NAME, version, operator=operator, reason="trained on past seasons' declared crops",
@@ -499,6 +502,30 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
             notes.append(f"not promoted: below minimum metrics ({'; '.join(fails)})")
     return TrainResult(classifier=clf, metrics=metrics, governance=gov, version=version, promoted=promoted,
                        checkpoint_names=names, notes=notes)
+
+
+def crop_input_profile(clf: Any, series: pd.DataFrame, labels: pd.DataFrame, cache: Any,
+                       names: Mapping[str, int | str]) -> dict[str, Any]:
+    """The training rows' distribution of each input the classifier reads, per checkpoint (:mod:`models.stability`:
+    registered with the version, compared by ``agcredit models stability crop-type``): the rows it was fitted on
+    (``labels`` with a crop it learned), their inputs through the fit's feature ``cache``. A checkpoint is profiled
+    under its name (``mid``, ``end``…) with its day from the season window's start as its date (the end of season:
+    the window's length, the model's periods × their days)."""
+    from features.crop_type import checkpoint_key
+    from models.stability import input_profile
+
+    rows = labels[labels["crop"].notna() & labels["crop"].astype(str).isin(clf.classes_)].reset_index(drop=True)
+    end_day = float(clf.n_periods_ * clf.period_days)
+    frames = {}
+    for name, c in names.items():
+        X = clf.input_frame(series, rows, c, cache=cache)
+        frames[str(name)] = (X, end_day if checkpoint_key(c) == "end" else float(c),
+                             rows["season"].astype(str).to_numpy(dtype=object),
+                             rows["region"].astype(str).to_numpy(dtype=object) if "region" in rows.columns else None)
+    profile = input_profile(frames, model=MODEL_NAME)
+    for name, c in names.items():  # the classifier's own name of the checkpoint (a day offset or "end")
+        profile["checkpoints"][str(name)]["model_checkpoint"] = checkpoint_key(c)
+    return profile
 
 
 def fitted_summary(phenology: Mapping[str, Any], alert_regions: Sequence[str], tune_seasons: Sequence[str]

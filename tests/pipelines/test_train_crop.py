@@ -81,6 +81,19 @@ def test_train_on_tiny_county_registers_challenger(tiny_county_sh: Path, series_
     assert "alert thresholds the rules' defaults" in res.governance.notes
     with pytest.raises(UserInputError, match="seasons 1999 .* are not in county.json"):
         train_crop_type_county(county, seasons=["1999"])
+    # the version carries its training inputs' profile: `models stability crop-type` builds the season's inputs from
+    # the fields' series and compares them — here 12 fields, too few for a comparison (one line, exit 2)
+    from models.registry import input_profile
+
+    prof = input_profile("crop-type", "1")
+    assert prof is not None and set(prof["checkpoints"]) == {"emergence", "mid", "pre_harvest", "end"}
+    assert prof["checkpoints"]["mid"]["model_checkpoint"] == "d123" and prof["checkpoints"]["mid"]["rows"] == 12
+    r = CliRunner().invoke(app, ["models", "stability", "crop-type", "--version", "1", "--fields",
+                                 str(tiny_county_sh / "records" / "fields.gpkg"), "--imagery",
+                                 str(tiny_county_sh / "scenes"), "--season", county.current_season, "--as-of",
+                                 str(pre), "--cache", str(series_cache)])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "12 fields; a comparison with crop-type version 1's training seasons needs at least 30" in r.stderr
 
 
 def test_a_county_without_a_synthetic_flag_trains_an_unlabelled_version(

@@ -1,0 +1,107 @@
+"""Input stability of the crop-type model (``agcredit models stability crop-type``): the training rows' inputs
+profiled at registration, a season's fields' inputs — built from their series as the model reads them — compared
+with them through the real registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+from features.errors import UserInputError
+from pipelines import train_crop
+from pipelines.stability import crop_frame_stability
+from pipelines.train_crop import crop_labels
+from tests.features.test_crop_type import _make
+from tests.pipelines.test_train_crop import FAST
+
+pytestmark = pytest.mark.filterwarnings(
+    # mlflow's own: pickling a python_model object and SQLAlchemy on its sqlite store (third party, unavoidable)
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning",
+)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A crop-type version trained on seasons 2016–2018 (150 fields a season, checkpoints mid = day 120 and end),
+    and season 2019's series and fields, drawn alike."""
+    root = tmp_path_factory.mktemp("crop-stability")
+    uri = f"sqlite:///{root}/mlflow.db"
+    series, labels = _make(seed=3)
+    train = labels.loc[labels["season"] < "2019"].drop(columns=["true_crop"])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        res = train_crop.train_crop_type(series, crop_labels(train), checkpoints={"mid": 120, "end": "end"},
+                                         params=FAST)
+    fields = labels[labels["season"] == "2019"].drop(columns=["true_crop", "declared_crop"]).reset_index(drop=True)
+    return {"uri": uri, "v": res.version, "series": series[series["season"] == "2019"], "fields": fields}
+
+
+def _run(trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch, series: pd.DataFrame | None = None,
+         fields: pd.DataFrame | None = None, as_of: str = "2019-12-31", **kw: Any) -> Any:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    return crop_frame_stability(trained["series"] if series is None else series,
+                                trained["fields"] if fields is None else fields, as_of, source="season 2019",
+                                version=trained["v"], **kw)
+
+
+def test_the_profile_is_registered_per_checkpoint_with_each_season_held_out(trained: dict[str, Any],
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.registry import input_profile
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    prof = input_profile("crop-type", trained["v"])
+    assert prof is not None and prof["model"] == "crop-type" and set(prof["checkpoints"]) == {"mid", "end"}
+    mid, end = prof["checkpoints"]["mid"], prof["checkpoints"]["end"]
+    assert (mid["model_checkpoint"], mid["as_of_day"]) == ("d120", 120.0) and end["model_checkpoint"] == "end"
+    assert mid["rows"] == 450 and mid["season_rows"] == {"2016": 150, "2017": 150, "2018": 150}
+    assert set(mid["held_out_unusual"]) == {"2016", "2017", "2018"}
+    assert "region" in mid["features"] and mid["features"]["region"]["kind"] == "levels"  # a context input
+
+
+def test_a_season_drawn_alike_is_within_the_seasons_spread_and_a_darker_one_is_not(
+        trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    like = _run(trained, monkeypatch)
+    assert like.checkpoint == "end" and like.scored_rows == 150 and not like.failed()
+    assert like.season_verdict() == "like" and like.counts()["unusual"] == 0
+    # every NDVI 0.15 lower (a sensor or processing baseline change): the season is unlike every training season
+    s = trained["series"]
+    dark = _run(trained, monkeypatch, series=s.assign(mean=s["mean"] - 0.15))
+    assert dark.failed() and dark.counts()["unusual"] > 10
+    assert dark.table.iloc[0]["verdict"] == "unusual" and dark.table.iloc[0]["input"].startswith("feat_NDVI")
+    lines = dark.lines()
+    assert lines[0].startswith(f"crop-type version {trained['v']}: the inputs of season 2019 (150 fields as of "
+                               "2019-12-31) against its training rows of checkpoint end (450 rows, day 240 of the "
+                               "season window; the one the model reads most of the fields at on that date)")
+    assert lines[-1].startswith(f"season: {dark.counts()['unusual']} unusual inputs, more than any training season")
+    assert dark.to_json()["season_verdict"] == "unlike"
+
+
+def test_the_checkpoint_is_the_one_the_model_reads_the_fields_at(trained: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    mid = _run(trained, monkeypatch, as_of="2019-08-15")  # day 136 of a window opening on 1 April: past day 120
+    assert mid.checkpoint == "mid" and mid.checkpoint_day == 120.0
+    assert _run(trained, monkeypatch, as_of="2019-12-31", checkpoint="mid").chosen
+    with pytest.raises(UserInputError, match="no field has reached a checkpoint of crop-type version .* too early"):
+        _run(trained, monkeypatch, as_of="2019-05-01")
+    with pytest.raises(UserInputError, match="--checkpoint 'harvest': crop-type version .* profiled end, mid"):
+        _run(trained, monkeypatch, checkpoint="harvest")
+    with pytest.raises(UserInputError, match="12 fields; a comparison .* needs at least 75"):
+        _run(trained, monkeypatch, fields=trained["fields"].head(12))
+
+
+def test_a_version_registered_without_a_profile_is_refused(trained: dict[str, Any], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.registry import SaveLoadFlavour, register, resolve
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    got = resolve("crop-type", trained["v"], flavour=SaveLoadFlavour("features.crop_type:CropTypeClassifier"))
+    from pipelines.train_crop import crop_governance
+
+    gov = crop_governance(got.model, {}, ["north", "south"], ["mid", "end"], synthetic=True)
+    old = register(got.model, "crop-type", metrics={}, governance=gov, flavour=SaveLoadFlavour.of(got.model),
+                   operator="tester")
+    with pytest.raises(UserInputError, match=f"crop-type version {old} was registered without an input profile"):
+        crop_frame_stability(trained["series"], trained["fields"], "2019-12-31", source="s", version=old)
