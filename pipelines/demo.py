@@ -294,6 +294,17 @@ def _stability_line(features: pd.DataFrame) -> str:
         return f"input stability: {str(e).splitlines()[0][:200]}"  # demo registered without a profile)
 
 
+def _crop_stability_line(series: pd.DataFrame, fields: pd.DataFrame, as_of: Any) -> str:
+    """The crop-type champion's input stability on the season's fields as of the application date (their series as
+    the features were built from), as :func:`_stability_line`."""
+    from pipelines.stability import crop_frame_stability
+
+    try:
+        return crop_frame_stability(series, fields, as_of, source="the season's fields").headline()
+    except Exception as e:  # reported, not fatal (e.g. a champion an earlier release's demo registered)
+        return f"crop-type input stability: {str(e).splitlines()[0][:200]}"
+
+
 def _model_figures(versions: dict[str, str | None]) -> list[str]:
     from models.registry import governance
 
@@ -415,6 +426,10 @@ def _run(result: DemoResult, stages: _Stages, region: str, seed: int, size: str)
                         "and scores against truth):")
         st.lines += _model_figures(models.versions())
         st.lines.append(_stability_line(fr.features))
+        if models.crop_model is not None:  # the tiny demo registers none
+            fs = county.fields(season)
+            st.lines.append(_crop_stability_line(fr.series, pd.DataFrame(fs.drop(columns="geometry")).assign(
+                region=fs["region"] if "region" in fs.columns else county.region), as_of))
     with stages.run("explain") as st:
         explain_stage(res.items, result.store_url, st)
     from features.atomic import private_tempdir
