@@ -187,7 +187,8 @@ def stability_cmd(
                                          "season's rows)."),
     fields: Path | None = typer.Option(None, "--fields", help="crop-type: the season's field polygons (the "
                                        "model's inputs are built from their series as a feature build reads them)."),
-    imagery: str | None = typer.Option(None, "--imagery", help="crop-type: " + IMAGERY_HELP),
+    imagery: str | None = typer.Option(None, "--imagery", help="crop-type: scene folder, index.csv, series table, "
+                                       "sentinelhub or sentinelhub-stats (the fields' series are built from it)."),
     season: str | None = typer.Option(None, "--season", help="crop-type: the season, named by its harvest year."),
     as_of: str | None = typer.Option(None, "--as-of", help="crop-type: the date (YYYY-MM-DD): nothing observed "
                                      "after it is read."),
@@ -204,15 +205,19 @@ def stability_cmd(
     0.25 and above every training season's) than any training season had, held out against the others; else 0."""
     import json
 
-    from pipelines.stability import CROP_PROFILED, crop_input_stability, input_stability
+    from pipelines.stability import CROP_PROFILED, PROFILED, crop_input_stability, input_stability
 
+    if name not in (PROFILED, CROP_PROFILED):
+        raise UserInputError(f"models stability: input profiles are kept for {PROFILED} and {CROP_PROFILED} only, "
+                             f"not {name!r}")
     if name == CROP_PROFILED:
         missing = [o for o, v in (("--fields", fields), ("--imagery", imagery), ("--season", season),
                                   ("--as-of", as_of)) if v is None]
         if features is not None or missing:
             raise UserInputError("models stability crop-type: give --fields, --imagery, --season and --as-of (the "
-                                 "model's inputs are built from the fields' series), not --features"
-                                 + (f" (missing: {', '.join(missing)})" if missing else ""))
+                                 "model's inputs are built from the fields' series)"
+                                 + (f"; missing: {', '.join(missing)}" if missing else "")
+                                 + ("; --features is the yield model's" if features is not None else ""))
         day = parse_date(as_of, "--as-of")
         assert fields is not None and imagery is not None and season is not None and day is not None
         res = crop_input_stability(fields, imagery, season, day, version=version, checkpoint=checkpoint,

@@ -52,6 +52,8 @@ class StabilityResult:
     held_out: dict[str, int] = field(default_factory=dict)  # each training season's unusual inputs, held out
     #: the crop-type model's comparison (:func:`crop_input_stability`): fields of a season, not valued rows
     crop_type: bool = False
+    #: a crop-type checkpoint at the end of the season window (its day: the model's periods × their days)
+    window_end: bool = False
 
     def season_verdict(self) -> str | None:
         """``unlike`` (more unusual inputs than any training season had, held out against the others), ``like``,
@@ -86,12 +88,16 @@ class StabilityResult:
     def lines(self, *, every: bool = False) -> list[str]:
         """The text report: the inputs not stable (``every``: all of them), then the summary."""
         named = f" ({self.alias})" if self.alias else ""
-        if self.crop_type:
+        if self.crop_type:  # other_crops: the fields left out, by the checkpoint they reached instead
             why = ("named by --checkpoint" if self.chosen else
                    "the one the model reads most of the fields at on that date")
+            left = sum(self.other_crops.values())
             out = [f"{self.name} version {self.version}{named}: the inputs of {self.source} ({self.scored_rows} fields "
-                   f"as of {self.as_of}) against its training rows of checkpoint {self.checkpoint} "
-                   f"({self.training_rows} rows, day {self.checkpoint_day:.0f} of the season window; {why})"]
+                   f"as of {self.as_of} at checkpoint {self.checkpoint} or later"
+                   + (f"; {left} at an earlier checkpoint or none yet, their inputs cut short of it, left out: "
+                      + ", ".join(f"{k} {n}" for k, n in self.other_crops.items()) if left else "")
+                   + f") against its declared training rows of checkpoint {self.checkpoint} ({self.training_rows} "
+                   f"rows, {self._day_text()}; {why})"]
             return out + self._body(every)
         why = "named by --checkpoint" if self.chosen else f"the one nearest the rows' day {self.rows_day:.0f}"
         out = [f"{self.name} version {self.version}{named}: the inputs of {self.source} ({self.scored_rows} rows as "
@@ -102,6 +108,10 @@ class StabilityResult:
                + f") against its training rows of checkpoint {self.checkpoint} ({self.training_rows} rows, median "
                f"day {self.checkpoint_day:.0f} of the season year; {why})"]
         return out + self._body(every)
+
+    def _day_text(self) -> str:
+        """Where a crop-type checkpoint falls: a day of the season window, or the window's end."""
+        return "the end of the season window" if self.window_end else f"day {self.checkpoint_day:.0f} of the season window"
 
     def _body(self, every: bool) -> list[str]:
         """The table of inputs (``every``: the stable ones too), the summary and the season's line."""
@@ -146,8 +156,8 @@ class StabilityResult:
                 f"{self.training_rows}; {self.scored_rows} rows scored): {c['unusual']} of {len(self.table)} inputs "
                 f"unusual — further from the training rows than any training season was —, {c['shifted']} shifted "
                 f"as much as a training season was, {c['outside']} season-level outside the training seasons' values"
-                + (f"; furthest: {led}" if led else "") + f"; {self.season_line()} (`agcredit models stability` "
-                "lists them)")
+                + (f"; furthest: {led}" if led else "") + f"; {self.season_line()} (`agcredit models stability"
+                + (" crop-type" if self.crop_type else "") + "` lists them)")
 
     def to_json(self) -> dict[str, Any]:
         from models.stability import PSI_SHIFT, PSI_WATCH, SHARE_FLOOR
@@ -156,7 +166,8 @@ class StabilityResult:
                 "as_of": self.as_of, "checkpoint": self.checkpoint, "checkpoint_day": self.checkpoint_day,
                 "checkpoint_chosen": self.chosen, "rows_day": self.rows_day, "training_rows": self.training_rows,
                 "scored_rows": self.scored_rows, "rows_without_crop": self.rows_without_crop,
-                "other_crops": self.other_crops, "held_out_unusual": self.held_out,
+                "other_crops": {} if self.crop_type else self.other_crops, "held_out_unusual": self.held_out,
+                **({"fields_left_out": self.other_crops} if self.crop_type else {}),
                 "season_verdict": self.season_verdict(),
                 "thresholds": {"watch": PSI_WATCH, "shifted": PSI_SHIFT, "share_floor": SHARE_FLOOR},
                 "counts": self.counts(), "not_compared": self.not_compared,
@@ -275,7 +286,7 @@ def crop_input_stability(fields: str | Path, imagery: str, season: str, as_of: A
     """The PSI of each input of the crop-type model's ``version`` on the season's fields as of ``as_of`` (their series
     from ``imagery``, as a feature build reads them) against the version's training profile, at the checkpoint the
     model reads most of the fields at on that date (``checkpoint``: a profiled one by name); every user error one
-    line."""
+    line, said before any series is built (:func:`crop_plan`); only the fields compared have their series built."""
     from features.fields import read_fields
     from features.series import build_series, check_season
 
@@ -286,23 +297,50 @@ def crop_input_stability(fields: str | Path, imagery: str, season: str, as_of: A
     if fs.empty:
         raise UserInputError(f"{Path(fields).name}: no field of season {season}")
     day = pd.Timestamp(as_of).date()
-    series = build_series(fs, imagery, season, as_of=day, cache_dir=cache_dir).series
-    return crop_frame_stability(series, fs, day, source=f"{Path(fields).name} (season {season})",
-                                version=version, checkpoint=checkpoint)
+    source = f"{Path(fields).name} (season {season})"
+    plan = crop_plan(fs, day, source=source, version=version, checkpoint=checkpoint)
+    series = build_series(plan.fields, imagery, season, as_of=day, cache_dir=cache_dir).series
+    return crop_compare(plan, series, day, source=source)
 
 
 def crop_frame_stability(series: pd.DataFrame, fields: pd.DataFrame, as_of: Any, *, source: str,
                          version: str = "champion", checkpoint: str | None = None) -> StabilityResult:
     """:func:`crop_input_stability` of a season's series and fields already read (``source``: how the report names
     them)."""
+    plan = crop_plan(fields, as_of, source=source, version=version, checkpoint=checkpoint)
+    return crop_compare(plan, series, as_of, source=source)
+
+
+@dataclass(frozen=True)
+class CropPlan:
+    """What a crop-type comparison compares (:func:`crop_plan`): the version, its profile, the checkpoint, the fields
+    that reached it (the others counted by what they reached instead)."""
+
+    version: str
+    alias: str | None
+    model: Any
+    profile: dict[str, Any]
+    checkpoint: str
+    chosen: bool
+    fields: pd.DataFrame
+    elsewhere: dict[str, int]
+
+
+def crop_plan(fields: pd.DataFrame, as_of: Any, *, source: str, version: str = "champion",
+              checkpoint: str | None = None) -> CropPlan:
+    """The crop-type ``version`` (a number or an alias) and its training profile, the checkpoint to compare at — the
+    one the model reads most of the fields at on ``as_of`` (a tie: the earlier, complete for more fields), or
+    ``checkpoint`` by name — and the fields compared: those whose own checkpoint on the date is that one or a later
+    one (their inputs at its day are complete, as the training rows' are); a field the model reads at an earlier
+    checkpoint, or at none yet, has inputs cut short of it and is left out, counted. Every refusal one line, before
+    any series is read."""
     from collections import Counter
 
     from features.crop_type import checkpoint_key
     from models import registry
-    from models.stability import MIN_ROWS, PROFILE_FORMAT, min_rows, stability_table
+    from models.stability import MIN_ROWS, PROFILE_FORMAT, min_rows
 
     name = CROP_PROFILED
-    alias = None if version.isdigit() else version
     resolved = registry.resolve(name, version, flavour=registry.SaveLoadFlavour("features.crop_type:CropTypeClassifier"))
     v, model = resolved.version, resolved.model
     profile = registry.input_profile(name, v)
@@ -314,36 +352,50 @@ def crop_frame_stability(series: pd.DataFrame, fields: pd.DataFrame, as_of: Any,
                              f"{profile.get('format')!r}, model {profile.get('model')!r}): train a new version to "
                              "monitor its inputs")
     cps = profile["checkpoints"]
+    if checkpoint is not None and checkpoint not in cps:
+        raise UserInputError(f"models stability --checkpoint {checkpoint!r}: {name} version {v} profiled "
+                             f"{', '.join(sorted(cps))}")
     by_model = {str(e.get("model_checkpoint")): n for n, e in cps.items()}
     reached = [None if c is None else by_model.get(checkpoint_key(c)) for c in model.checkpoint_for(fields, as_of)]
-    if checkpoint is not None:
-        if checkpoint not in cps:
-            raise UserInputError(f"models stability --checkpoint {checkpoint!r}: {name} version {v} profiled "
-                                 f"{', '.join(sorted(cps))}")
-        cp = checkpoint
-    else:
-        counts = Counter(r for r in reached if r is not None)
-        if not counts:
-            raise UserInputError(f"{source}: as of {pd.Timestamp(as_of).date()} no field has reached a checkpoint of "
-                                 f"{name} version {v} ({', '.join(sorted(cps))}): too early in the season")
-        cp = max(counts, key=lambda n: (counts[n], cps[n]["as_of_day"]))  # most fields; a tie: the later one
-    entry = cps[cp]
+    day_of = {n: float(e["as_of_day"]) for n, e in cps.items()}
+    counts = Counter(r for r in reached if r is not None)
+    if not counts:
+        raise UserInputError(f"{source}: as of {pd.Timestamp(as_of).date()} no field has reached a checkpoint of "
+                             f"{name} version {v} ({', '.join(sorted(cps))}): too early in the season")
+    cp = checkpoint or max(counts, key=lambda n: (counts[n], -day_of[n]))
+    keep = [r is not None and day_of[r] >= day_of[cp] for r in reached]
+    kept = fields[keep].reset_index(drop=True)
+    elsewhere = Counter("none yet" if r is None else r for r, k in zip(reached, keep, strict=True) if not k)
     need = min_rows(profile, cp)
-    if len(fields) < need:
-        raise UserInputError(f"{source}: {len(fields)} fields; a comparison with {name} version {v}'s training seasons "
-                             f"needs at least {need} (half its smallest training season's rows at {cp}, and never "
-                             f"fewer than {MIN_ROWS}): give the season's fields, not a few")
-    key = entry.get("model_checkpoint", cp)
-    table = model.input_frame(series, fields, "end" if key == "end" else int(str(key).lstrip("d")), as_of=as_of)
-    res = stability_table(profile, cp, table, fields["season"].astype(str).to_numpy(dtype=object),
+    if len(kept) < need:
+        whom = (f"{len(kept)} of the {len(fields)} fields have reached checkpoint {cp} on that date"
+                if len(kept) < len(fields) else f"{len(fields)} fields")
+        raise UserInputError(f"{source}: {whom}; a comparison with {name} version {v}'s training seasons needs at "
+                             f"least {need} (half its smallest training season's rows at {cp}, and never fewer than "
+                             f"{MIN_ROWS})" + ("" if len(kept) < len(fields) else
+                                               ": give the season's fields, not a few"))
+    return CropPlan(version=str(v), alias=None if version.isdigit() else version, model=model, profile=profile,
+                    checkpoint=cp, chosen=checkpoint is not None, fields=kept,
+                    elsewhere={str(k): int(n) for k, n in sorted(elsewhere.items())})
+
+
+def crop_compare(plan: CropPlan, series: pd.DataFrame, as_of: Any, *, source: str) -> StabilityResult:
+    """The comparison of :func:`crop_plan`'s fields' inputs (from ``series``) with the profile at its checkpoint."""
+    from models.stability import stability_table
+
+    entry = plan.profile["checkpoints"][plan.checkpoint]
+    key = str(entry.get("model_checkpoint", plan.checkpoint))
+    fields = plan.fields
+    table = plan.model.input_frame(series, fields, "end" if key == "end" else int(key.lstrip("d")), as_of=as_of)
+    res = stability_table(plan.profile, plan.checkpoint, table, fields["season"].astype(str).to_numpy(dtype=object),
                           fields["region"].astype(str).to_numpy(dtype=object) if "region" in fields.columns else None)
     res = res.assign(_o=res["verdict"].map({"outside": 0, "unusual": 1, "in range": 3}).fillna(2)).sort_values(
         ["_o", "psi", "input"], ascending=[True, False, True], kind="stable").drop(columns="_o")
-    return StabilityResult(name=name, version=str(v), alias=alias, source=source,
-                           as_of=str(pd.Timestamp(as_of).date()), checkpoint=cp,
-                           checkpoint_day=float(entry["as_of_day"]), chosen=checkpoint is not None,
+    return StabilityResult(name=CROP_PROFILED, version=plan.version, alias=plan.alias, source=source,
+                           as_of=str(pd.Timestamp(as_of).date()), checkpoint=plan.checkpoint,
+                           checkpoint_day=float(entry["as_of_day"]), chosen=plan.chosen,
                            rows_day=float(entry["as_of_day"]), training_rows=int(entry["rows"]),
-                           scored_rows=len(fields), rows_without_crop=0, other_crops={},
+                           scored_rows=len(fields), rows_without_crop=0, other_crops=dict(plan.elsewhere),
                            table=res.reset_index(drop=True), not_compared=[],
                            held_out={str(k): int(x) for k, x in (entry.get("held_out_unusual") or {}).items()},
-                           crop_type=True)
+                           crop_type=True, window_end=key == "end")

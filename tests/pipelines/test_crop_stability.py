@@ -72,9 +72,9 @@ def test_a_season_drawn_alike_is_within_the_seasons_spread_and_a_darker_one_is_n
     assert dark.failed() and dark.counts()["unusual"] > 10
     assert dark.table.iloc[0]["verdict"] == "unusual" and dark.table.iloc[0]["input"].startswith("feat_NDVI")
     lines = dark.lines()
-    assert lines[0].startswith(f"crop-type version {trained['v']}: the inputs of season 2019 (150 fields as of "
-                               "2019-12-31) against its training rows of checkpoint end (450 rows, day 240 of the "
-                               "season window; the one the model reads most of the fields at on that date)")
+    assert lines[0] == (f"crop-type version {trained['v']}: the inputs of season 2019 (150 fields as of 2019-12-31 at "
+                        "checkpoint end or later) against its declared training rows of checkpoint end (450 rows, the "
+                        "end of the season window; the one the model reads most of the fields at on that date)")
     assert lines[-1].startswith(f"season: {dark.counts()['unusual']} unusual inputs, more than any training season")
     assert dark.to_json()["season_verdict"] == "unlike"
 
@@ -90,6 +90,49 @@ def test_the_checkpoint_is_the_one_the_model_reads_the_fields_at(trained: dict[s
         _run(trained, monkeypatch, checkpoint="harvest")
     with pytest.raises(UserInputError, match="12 fields; a comparison .* needs at least 75"):
         _run(trained, monkeypatch, fields=trained["fields"].head(12))
+    # a checkpoint named that no field has reached on the date: its inputs would be cut short of the training rows'
+    with pytest.raises(UserInputError, match="0 of the 150 fields have reached checkpoint end on that date"):
+        _run(trained, monkeypatch, as_of="2019-08-15", checkpoint="end")
+
+
+def test_fields_short_of_the_checkpoint_are_left_out_and_counted(trained: dict[str, Any],
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Half the fields sown 40 days later (their window and series shifted alike): as of 15 August the model reads the
+    others at mid (day 136) and these at no checkpoint yet (day 96) — compared at mid they would read as a shift of
+    their inputs cut short; they are left out and said. A tie goes to the earlier checkpoint."""
+    f, s = trained["fields"].copy(), trained["series"].copy()
+    late = (f.index % 4 < 2) & (f.index < 149)  # 75 of 150; every crop and both regions among them and the others
+    f.loc[late, "season_start"] = f.loc[late, "season_start"] + pd.Timedelta(days=40)
+    f.loc[late, "season_end"] = f.loc[late, "season_end"] + pd.Timedelta(days=40)
+    moved = s["field_id"].isin(f.loc[late, "field_id"])
+    s.loc[moved, "date"] = s.loc[moved, "date"] + pd.Timedelta(days=40)
+    res = _run(trained, monkeypatch, series=s, fields=f, as_of="2019-08-15")
+    assert res.checkpoint == "mid" and res.scored_rows == 75 and res.other_crops == {"none yet": 75}
+    assert "; 75 at an earlier checkpoint or none yet, their inputs cut short of it, left out: none yet 75)" in \
+        res.lines()[0]
+    assert res.to_json()["fields_left_out"] == {"none yet": 75} and res.to_json()["other_crops"] == {}
+    # what comparing every field at mid would have read: the late ones' inputs cut short as a shift
+    from dataclasses import replace
+
+    from pipelines.stability import crop_compare, crop_plan
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    plan = crop_plan(f, "2019-08-15", source="s", version=trained["v"])
+    every = crop_compare(replace(plan, fields=f), s, "2019-08-15", source="s")
+    assert every.counts()["unusual"] >= 3 * max(1, res.counts()["unusual"]), (every.counts(), res.counts())
+    cut = every.table.set_index("input").loc["feat_NDVI_n_obs"]
+    assert cut["verdict"] == "unusual" and res.table.set_index("input").loc["feat_NDVI_n_obs", "verdict"] != "unusual"
+    # as of 15 December: 75 fields at the end (their window closed on 26 November), 75 at mid (day 218 of a window
+    # closing on 5 January) — a tie goes to the earlier checkpoint, complete for all of them
+    tie = _run(trained, monkeypatch, series=s, fields=f, as_of="2019-12-15")
+    assert tie.checkpoint == "mid" and tie.scored_rows == 150 and tie.other_crops == {}
+    # one more field at the end: the end, the 75 short of it left out
+    f2, s2 = f.copy(), s.copy()
+    f2.loc[0, ["season_start", "season_end"]] = trained["fields"].loc[0, ["season_start", "season_end"]].to_numpy()
+    s2.loc[s2["field_id"] == f.loc[0, "field_id"], "date"] = trained["series"].loc[
+        trained["series"]["field_id"] == f.loc[0, "field_id"], "date"].to_numpy()
+    end = _run(trained, monkeypatch, series=s2, fields=f2, as_of="2019-12-15")
+    assert end.checkpoint == "end" and end.scored_rows == 76 and end.other_crops == {"mid": 74}
 
 
 def test_a_version_registered_without_a_profile_is_refused(trained: dict[str, Any], tmp_path: Path,

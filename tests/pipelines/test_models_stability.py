@@ -141,8 +141,8 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
         pd.read_parquet(alike).head(12).to_parquet(root / "few.parquet")
     want = {"no profile": f"yield-value version {trained['old']} was registered without an input profile",
             "crop-type": "models stability crop-type: give --fields, --imagery, --season and --as-of (the model's "
-                         "inputs are built from the fields' series), not --features (missing: --fields, --imagery, "
-                         "--season, --as-of)",
+                         "inputs are built from the fields' series); missing: --fields, --imagery, --season, --as-of; "
+                         "--features is the yield model's",
             "checkpoint": "--checkpoint 'harvest': yield-value version 1 profiled end, mid",
             "two dates": "features file holds rows as of 2 dates (2016-07-20, 2016-08-19)",
             "empty": "features file is empty (0 bytes)",
