@@ -53,6 +53,8 @@ NOT_COMPARED = ("season_year", "as_of_day")
 PROFILE_FORMAT = 1
 #: the fewest scored rows compared whatever the training seasons' size
 MIN_ROWS = 30
+#: two PSIs this close (relative) are one value rounded apart: a training season held out is not unusual by a tie
+TIE_RTOL = 1e-9
 
 
 def _finite(values: np.ndarray) -> np.ndarray:
@@ -248,7 +250,10 @@ def input_profile(frames: Mapping[str, tuple[pd.DataFrame, float, Any, Any]], *,
                         continue
                     for season, value in sp.items():
                         others = max(x for t, x in sp.items() if t != season)
-                        held[season] += verdict(value, others) == "unusual"
+                        # a tie is no excess: PSI is symmetric, so two seasons' PSIs against each other are one
+                        # number, which floating point may round apart in the last digit
+                        held[season] += (verdict(value, others) == "unusual"
+                                         and not math.isclose(value, others, rel_tol=TIE_RTOL))
                 entry["held_out_unusual"] = held
         checkpoints[cp] = entry
     return {"format": PROFILE_FORMAT, "model": model, "checkpoints": checkpoints}

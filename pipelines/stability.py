@@ -203,6 +203,24 @@ def read_features(path: Path) -> pd.DataFrame:
     return check_field_features(feats, where=path.name)
 
 
+def _profile_of(name: str, version: str, *, since: str, train: str) -> dict[str, Any]:
+    """The input profile ``name``'s ``version`` was registered with, checked for this release's layout; a version
+    registered before profiles (the release of 2026-12-06 ``since``) or with another layout: one line naming the
+    command (``train``) that trains one that has it."""
+    from models import registry
+    from models.stability import PROFILE_FORMAT
+
+    profile = registry.input_profile(name, version)
+    if profile is None:
+        raise UserInputError(f"{name} version {version} was registered without an input profile (before 2026-12-06, "
+                             f"{since}): train a new version to monitor its inputs ({train})")
+    if profile.get("format") != PROFILE_FORMAT or profile.get("model") != name or "checkpoints" not in profile:
+        raise UserInputError(f"{name} version {version}: its input profile is of another layout (format "
+                             f"{profile.get('format')!r}, model {profile.get('model')!r}; this release reads format "
+                             f"{PROFILE_FORMAT} of {name}): train a new version to monitor its inputs")
+    return profile
+
+
 def input_stability(features: str | Path, *, name: str = PROFILED, version: str = "champion",
                     checkpoint: str | None = None) -> StabilityResult:
     """The PSI of each input of ``name``'s ``version`` (a number or an alias) on ``features`` (a FieldFeatures
@@ -221,7 +239,7 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     """:func:`input_stability` of a FieldFeatures frame already read (``source``: how the report names it;
     ``where``: how errors name it)."""
     from models import registry
-    from models.stability import MIN_ROWS, NOT_COMPARED, PROFILE_FORMAT, min_rows, nearest_checkpoint, stability_table
+    from models.stability import MIN_ROWS, NOT_COMPARED, min_rows, nearest_checkpoint, stability_table
     from models.yield_value import crop_of, known_crop
 
     path = where or source
@@ -229,14 +247,7 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
     alias = None if version.isdigit() else version
     resolved = registry.resolve(name, version)  # a number or an alias, each refused in the registry's own words
     v, model = resolved.version, resolved.model
-    profile = registry.input_profile(name, v)
-    if profile is None:
-        raise UserInputError(f"{name} version {v} was registered without an input profile (before 2026-12-06, "
-                             "second): train a new version to monitor its inputs (agcredit train yield ...)")
-    if profile.get("format") != PROFILE_FORMAT or profile.get("model") != name or "checkpoints" not in profile:
-        raise UserInputError(f"{name} version {v}: its input profile is of another layout (format "
-                             f"{profile.get('format')!r}, model {profile.get('model')!r}; this release reads format "
-                             f"{PROFILE_FORMAT} of {name}): train a new version to monitor its inputs")
+    profile = _profile_of(name, v, since="second", train="agcredit train yield ...")
     if checkpoint is not None and checkpoint not in profile["checkpoints"]:
         raise UserInputError(f"models stability --checkpoint {checkpoint!r}: {name} version {v} profiled "
                              f"{', '.join(sorted(profile['checkpoints']))}")
@@ -338,19 +349,12 @@ def crop_plan(fields: pd.DataFrame, as_of: Any, *, source: str, version: str = "
 
     from features.crop_type import checkpoint_key
     from models import registry
-    from models.stability import MIN_ROWS, PROFILE_FORMAT, min_rows
+    from models.stability import MIN_ROWS, min_rows
 
     name = CROP_PROFILED
     resolved = registry.resolve(name, version, flavour=registry.SaveLoadFlavour("features.crop_type:CropTypeClassifier"))
     v, model = resolved.version, resolved.model
-    profile = registry.input_profile(name, v)
-    if profile is None:
-        raise UserInputError(f"{name} version {v} was registered without an input profile (before 2026-12-06, "
-                             "fourth): train a new version to monitor its inputs (agcredit train crop-type ...)")
-    if profile.get("format") != PROFILE_FORMAT or profile.get("model") != name or "checkpoints" not in profile:
-        raise UserInputError(f"{name} version {v}: its input profile is of another layout (format "
-                             f"{profile.get('format')!r}, model {profile.get('model')!r}): train a new version to "
-                             "monitor its inputs")
+    profile = _profile_of(name, v, since="fourth", train="agcredit train crop-type ...")
     cps = profile["checkpoints"]
     if checkpoint is not None and checkpoint not in cps:
         raise UserInputError(f"models stability --checkpoint {checkpoint!r}: {name} version {v} profiled "

@@ -303,10 +303,8 @@ def _policy_args(world: dict[str, Any], iw: dict[str, Any], *extra: str) -> list
     return ["policy", "impact", *args[3:]]  # the same inputs, no model name
 
 
-def test_policy_impact_of_a_lower_advance_rate(world: dict[str, Any], impact_world: dict[str, Any],  # noqa: F811
-                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A candidate policy lending 40% of the stressed value instead of 80%: the champion models, the same inputs;
-    every computed limit the same or lower, the value each decision saw unchanged, and the run names both policies."""
+def _adv40(folder: Path) -> Path:
+    """A copy of the shipped policy lending 40% of the stressed value instead of 80% (version ``…-adv40``)."""
     import yaml
 
     from underwriting.policy import DEFAULT_POLICY_PATH
@@ -315,8 +313,16 @@ def test_policy_impact_of_a_lower_advance_rate(world: dict[str, Any], impact_wor
     doc["version"] = doc["version"] + "-adv40"
     for prof in doc["profiles"].values():
         prof["advance_rate"] = 0.4
-    cand = tmp_path / "adv40.yaml"
-    cand.write_text(yaml.safe_dump(doc))
+    out = folder / "adv40.yaml"
+    out.write_text(yaml.safe_dump(doc))
+    return out
+
+
+def test_policy_impact_of_a_lower_advance_rate(world: dict[str, Any], impact_world: dict[str, Any],  # noqa: F811
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A candidate policy lending 40% of the stressed value instead of 80%: the champion models, the same inputs;
+    every computed limit the same or lower, the value each decision saw unchanged, and the run names both policies."""
+    cand = _adv40(tmp_path)
     monkeypatch.chdir(tmp_path)
     r = _run(impact_world, _policy_args(world, impact_world, "--candidate", str(cand), "--json"), monkeypatch)
     assert r.exit_code == 0, r.stderr
@@ -354,17 +360,10 @@ def test_policy_impact_decides_what_underwrite_decides_under_each_policy(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Each side of the comparison is underwrite's own decision under that policy (the same model, features and
     Book), application by application; an --out over the --store given is refused before anything is read."""
-    import yaml
-
     from pipelines.underwrite import underwrite
-    from underwriting.policy import DEFAULT_POLICY_PATH, load_policy
+    from underwriting.policy import load_policy
 
-    doc = yaml.safe_load(DEFAULT_POLICY_PATH.read_text())
-    doc["version"] = doc["version"] + "-adv40"
-    for prof in doc["profiles"].values():
-        prof["advance_rate"] = 0.4
-    cand = tmp_path / "adv40.yaml"
-    cand.write_text(yaml.safe_dump(doc))
+    cand = _adv40(tmp_path)
     r = _run(impact_world, _policy_args(world, impact_world, "--candidate", str(cand), "--json"), monkeypatch)
     assert r.exit_code == 0, r.stderr
     t = pd.DataFrame(json.loads(r.stdout)["applications"]).set_index("application_id")
