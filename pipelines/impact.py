@@ -168,7 +168,7 @@ class ImpactResult:
     as_of: dt.date
     policy: str        # the policy both runs decided under (a policy impact: the models both used)
     profile: str
-    data: str | None   # the candidate's governance label (synthetic / real), when known
+    data: str | None   # the versions' governance label (synthetic, real; "a / b" when they differ), when known
     applications: pd.DataFrame
     values: pd.DataFrame
     checkpoints: tuple[str, str]
