@@ -18,10 +18,8 @@ scratch store (what the impact costs against the run it doubles).
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -41,12 +39,9 @@ def main(argv: list[str] | None = None) -> int:
                                                           "decisions (default none: the declared crops)")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one, removed)")
     a = ap.parse_args(argv)
-    work_ctx = tempfile.TemporaryDirectory(prefix="agcredit-impact-") if a.work is None else None
-    work = Path(work_ctx.name) if work_ctx is not None else a.work
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlruns' / 'mlflow.db'}"
-    (work / "mlruns").mkdir(exist_ok=True)
-    os.environ.setdefault("AGCREDIT_TOKEN_KEY", "agcredit-demo-token-key")
+    from _scratch import scratch_registry
+
+    work, work_ctx = scratch_registry(a.work, "agcredit-impact-")
 
     import datetime as dt
 

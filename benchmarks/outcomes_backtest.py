@@ -16,9 +16,7 @@ production path (:func:`pipelines.train_yield.county_features`, the county's wea
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,12 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                                                     "before it")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temporary one, removed)")
     a = ap.parse_args(argv)
-    work_ctx = tempfile.TemporaryDirectory(prefix="agcredit-outcomes-") if a.work is None else None
-    work = Path(work_ctx.name) if work_ctx is not None else a.work
-    work.mkdir(parents=True, exist_ok=True)
-    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{work / 'mlruns' / 'mlflow.db'}"
-    (work / "mlruns").mkdir(exist_ok=True)
-    os.environ.setdefault("AGCREDIT_TOKEN_KEY", "agcredit-demo-token-key")
+    from _scratch import scratch_registry
+
+    work, work_ctx = scratch_registry(a.work, "agcredit-outcomes-")
 
     from pipelines.county import County
     from pipelines.outcomes import model_performance
