@@ -237,17 +237,26 @@ def stability_cmd(
 @models_app.command("performance")
 @user_errors
 def performance_cmd(
-    name: str = typer.Argument("yield-value", help="Registered model name (outcomes: yield-value)."),
+    name: str = typer.Argument("yield-value", help="Registered model name: yield-value (reported yields) or "
+                               "crop-type (verified crops)."),
     features: Path = typer.Option(..., "--features", help="One date's FieldFeatures Parquet of the season whose "
                                   "harvest was reported (agcredit features build --out, as underwriting read it)."),
-    reported: Path = typer.Option(..., "--reported", help="Reported yields CSV/Parquet: field_id, season, "
-                                  "reported_yield_t_ha; with declared_crop and earlier seasons' rows (the farm "
-                                  "records' history.csv) for the naive baselines."),
-    version: str = typer.Option("champion", "--version", help="A version number or an alias."),
+    reported: Path | None = typer.Option(None, "--reported", help="yield-value: reported yields CSV/Parquet: "
+                                         "field_id, season, reported_yield_t_ha; with declared_crop and earlier "
+                                         "seasons' rows (the farm records' history.csv) for the naive baselines."),
+    verified: Path | None = typer.Option(None, "--verified", help="crop-type: verified crops CSV/Parquet: "
+                                         "field_id, season, verified_crop (a field inspection, sale records; "
+                                         "fallow: nothing planted)."),
+    version: str | None = typer.Option(None, "--version", help="A version number or an alias (yield-value: default "
+                                       "champion; crop-type: default the version the features were built with)."),
     checkpoint: str | None = typer.Option(None, "--checkpoint", help="The validated checkpoint whose rows to score "
                                           "(default: the one the fields reached on the features' date)."),
-    weather: Path | None = typer.Option(None, "--weather", help="Daily weather CSV, when the features were built "
-                                        "without the weather the version reads."),
+    weather: Path | None = typer.Option(None, "--weather", help="yield-value: daily weather CSV, when the features "
+                                        "were built without the weather the version reads."),
+    policy: Path | None = typer.Option(None, "--policy", help="crop-type: the credit policy whose evidence "
+                                       "thresholds to read the probabilities by (default: the shipped one)."),
+    profile: str | None = typer.Option(None, "--profile", help="crop-type: the policy profile whose thresholds to "
+                                       "read (needed only when the profiles' differ)."),
     interval_by: str = typer.Option("field", "--interval-by", help="field (default) or farmer: the intervals' "
                                     "bootstrap draws each farmer's fields whole."),
     fail_on_miss: bool = typer.Option(False, "--fail-on-miss", help="Exit 1 when a minimum metric gating the "
@@ -255,14 +264,35 @@ def performance_cmd(
                                       "ordinary season can miss one: see the README)."),
     as_json: bool = typer.Option(False, "--json", help="Print the analysis as JSON."),
 ) -> None:
-    """Outcomes analysis: a season's reported yields against the version's P10/P50/P90, beside naive baselines, and
-    its minimum metrics judged on them. Exit 0 (with --fail-on-miss: 1 when one is missed by its whole interval)."""
+    """Outcomes analysis: a season's reported yields against the yield version's P10/P50/P90, or its verified crops
+    against the crop types underwriting read, beside naive baselines, and the version's minimum metrics judged on
+    them. Exit 0 (with --fail-on-miss: 1 when one is missed by its whole interval)."""
     import json
 
-    from pipelines.outcomes import model_performance
+    from pipelines.crop_outcomes import ANALYSED as CROP
+    from pipelines.outcomes import ANALYSED as YIELD
 
-    res = model_performance(features, reported, name=name, version=version, checkpoint=checkpoint,
-                            interval_by=interval_by, weather=weather)
+    if name == CROP:
+        wrong = [o for o, v in (("--reported", reported), ("--weather", weather)) if v is not None]
+        if verified is None or wrong:
+            raise UserInputError("models performance crop-type: give --verified (the season's verified crops)"
+                                 + (f", not {', '.join(wrong)} (yield-value's)" if wrong else ""))
+        from pipelines.crop_outcomes import crop_model_performance
+
+        res: Any = crop_model_performance(features, verified, version=version, checkpoint=checkpoint,
+                                          interval_by=interval_by, policy=policy, profile=profile)
+    elif name == YIELD:
+        wrong = [o for o, v in (("--verified", verified), ("--policy", policy), ("--profile", profile))
+                 if v is not None]
+        if reported is None or wrong:
+            raise UserInputError("models performance yield-value: give --reported (the season's reported yields)"
+                                 + (f", not {', '.join(wrong)} (crop-type's)" if wrong else ""))
+        from pipelines.outcomes import model_performance
+
+        res = model_performance(features, reported, name=name, version=version or "champion",
+                                checkpoint=checkpoint, interval_by=interval_by, weather=weather)
+    else:
+        raise UserInputError(f"models performance: outcomes are analysed for {YIELD} and {CROP} only, not {name!r}")
     echo(json.dumps(res.to_json(), indent=2, sort_keys=True) if as_json else "\n".join(res.lines()))
     if fail_on_miss and res.missed():
         raise typer.Exit(code=1)

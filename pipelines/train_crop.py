@@ -487,7 +487,7 @@ def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: 
 
         with private_tempdir("crop-plots") as tmp:
             version = register_model(clf, MODEL_NAME, metrics=metrics, governance=gov,
-                                     params={k: v for k, v in clf.get_params().items()},
+                                     params={**clf.get_params(), "seasons": ",".join(seasons)},
                                      flavour=SaveLoadFlavour.of(clf), artifacts=diagnostic_plots(clf, tmp),
                                      input_example=example, output_example=answer,
                                      training_data={"series": series, "labels": lab},
