@@ -49,7 +49,7 @@ from models.governance import Governance
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
            "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "relocate_store",
            "alias_version", "champion_move_on", "champion_window", "input_profile", "INPUT_PROFILE_FILE", "CHAMPION",
-           "CHALLENGER"]
+           "CHALLENGER", "model_folder"]
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 _FLAVOUR_FILE = "agcredit_flavour.json"
@@ -1165,3 +1165,9 @@ def describe(name: str) -> dict[str, Any]:
     aliases = {a: v["version"] for v in versions for a in v["aliases"]}
     return {"name": name, "aliases": dict(sorted(aliases.items())), "versions": versions,
             "history": alias_history(name), "tracking_uri": safe_uri(tracking_uri())}
+
+
+def model_folder(name: str, version: str, run_id: str) -> Path:
+    """The local folder of a resolved version's saved model (:func:`resolve` fills it): what
+    ``pipelines.featurize.model_folder_digest`` hashes, so a saved copy of the version can be told from another model."""
+    return _find_model_dir(model_cache(name, version, run_id))

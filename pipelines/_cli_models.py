@@ -274,9 +274,11 @@ def performance_cmd(
 
     if name == CROP:
         wrong = [o for o, v in (("--reported", reported), ("--weather", weather)) if v is not None]
-        if verified is None or wrong:
-            raise UserInputError("models performance crop-type: give --verified (the season's verified crops)"
-                                 + (f", not {', '.join(wrong)} (yield-value's)" if wrong else ""))
+        if wrong:
+            raise UserInputError(f"models performance crop-type: {', '.join(wrong)} is yield-value's (crop-type "
+                                 "reads --verified, the season's verified crops)")
+        if verified is None:
+            raise UserInputError("models performance crop-type: give --verified (the season's verified crops)")
         from pipelines.crop_outcomes import crop_model_performance
 
         res: Any = crop_model_performance(features, verified, version=version, checkpoint=checkpoint,
@@ -284,9 +286,11 @@ def performance_cmd(
     elif name == YIELD:
         wrong = [o for o, v in (("--verified", verified), ("--policy", policy), ("--profile", profile))
                  if v is not None]
-        if reported is None or wrong:
-            raise UserInputError("models performance yield-value: give --reported (the season's reported yields)"
-                                 + (f", not {', '.join(wrong)} (crop-type's)" if wrong else ""))
+        if wrong:
+            raise UserInputError(f"models performance yield-value: {', '.join(wrong)} is crop-type's (yield-value "
+                                 "reads --reported, the season's reported yields)")
+        if reported is None:
+            raise UserInputError("models performance yield-value: give --reported (the season's reported yields)")
         from pipelines.outcomes import model_performance
 
         res = model_performance(features, reported, name=name, version=version or "champion",

@@ -1,29 +1,39 @@
 """``agcredit models performance crop-type``: outcomes analysis of a crop-type model in use — once a season's crops
 are verified (a field inspection, the harvest's sale records, an insurer's loss adjuster), how the crop types and
 probabilities underwriting read from a features build compare with the crops found, beside the declared crop taken as
-the answer, and whether the version still meets, on these outcomes, the minimum metrics it was promoted on.
+the answer, what the credit policy's evidence checks did with them, and whether the version still meets, on these
+outcomes, the minimum metrics it was promoted on.
 
 What it scores is what underwriting read: the features file's own ``crop_type``, ``crop_type_prob`` and
 ``declared_crop_prob`` (:func:`pipelines.featurize.featurize`), not a fresh prediction — the version is the one the
-file's lineage names (``--version`` must agree with it; a file without one, or built with a saved folder, needs
-``--version`` and is taken on that word, said in a note). The figures are the held-out evaluation's
-(:mod:`pipelines.evaluation.crop_type`): accuracy, macro-F1, per-class recall and F1, and the top-label expected
-calibration error (15 equal-width bins, :func:`features._calibration.expected_calibration_error`), beside the
-declared-crop baseline and the model's lead over it (paired); and what the credit policy reads of the probabilities
-(its evidence thresholds, ``min_crop_type_prob`` 0.80 and ``min_declared_crop_prob`` 0.20 in the default policy):
-how often the crop of a field the policy trusts (top probability at or above 0.80) was right, how often a
-declaration it confirms (P(declared) at or above 0.80) was right, and of the declarations it disputes
-(CROP_MISMATCH, below 0.20) how many were wrong, and how many of the wrong ones it caught.
+file's lineage names (``--version`` must resolve to it; a file built with a saved model folder is that version when the
+folder's content is the version's, else refused; a file without lineage is taken on ``--version``'s word, said in a
+note; a season scale pinned at the build is said too). A field verified as a crop the version cannot answer is scored
+wrong: underwriting read another crop for it. The figures are the held-out evaluation's
+(:mod:`pipelines.evaluation.crop_type`): accuracy, macro-F1, per-class recall and F1, the confusion counts and the
+top-label expected calibration error (15 equal-width bins, :func:`features._calibration.expected_calibration_error`)
+with the ECE a perfectly calibrated model would show on the same confidences and number of fields, and the mean
+confidence against the accuracy (the direction); beside them the declared crop taken as the answer and the model's
+lead over it on the declared fields (paired). Then the policy's own evidence checks
+(:func:`underwriting.rules.evidence_codes`, the policy's profile — its thresholds and its ``disputed_crop_uncertain``
+rule; pre-season fields, whose declaration the policy reads instead, apart): how often a crop type the checks let
+stand was right (and how many fields were read at a wrong crop), how often a CROP_MISMATCH or a CROP_TYPE_UNCERTAIN
+field's declaration was wrong, and how many of the wrong declarations either flag caught; and, the report's own reading
+of ``declared_crop_prob`` (:data:`CONFIRMED`, as ``evaluate crop-type``'s), how often a declaration it put at 0.80 or
+more was right.
 
 Honest by construction: a season the version trained on, or one before it, is refused (in sample, or scored by a
 model that learned from later seasons), as are a features file of several dates or seasons and fewer than
 :data:`MIN_SCORED` verified fields. Each figure has a 95% percentile bootstrap interval over the scored fields (or
 farmers, drawn whole: ``--interval-by farmer``) from the evaluations' fixed seed, drawn in field-id order, so the same
-inputs print the same report byte for byte in any row order. The version's minimum metrics at the scored checkpoint
-(``accuracy_<cp>``, ``macro_f1_<cp>``, ``ece_<cp>``) are judged on the interval — *met*, *not met*, *interval
-straddles* (:func:`pipelines.outcomes.judge`) —; they were measured at registration against the farmers' DECLARED
-crops of a held-out season, these against the verified ones. One season, and often a sample of its fields: an
-ordinary season can miss one, so a miss exits 1 only with ``--fail-on-miss``.
+inputs print the same report byte for byte in any row order; a share whose resamples all agree (all or none of a few
+fields) gets the exact binomial (Clopper–Pearson) interval instead, said in ``interval_methods``. The version's minimum
+metrics at the scored checkpoint (``accuracy_<cp>``, ``macro_f1_<cp>``, ``ece_<cp>``) are judged on the interval —
+*met*, *not met*, *interval straddles* (:func:`pipelines.outcomes.judge`) —; they were set and measured at
+registration against the farmers' DECLARED crops of a held-out season (the ECE bound loose for their mistakes), these
+against the verified ones, so the ECE is also judged against the validation target for true crops
+(:data:`TRUE_CROP_ECE`, not a gate). One season, and often a sample of its fields: an ordinary season can miss one, so
+a miss exits 1 only with ``--fail-on-miss``.
 """
 
 from __future__ import annotations
@@ -47,21 +57,70 @@ ANALYSED = "crop-type"
 MIN_SCORED = 30
 #: the figures each minimum metric of a crop-type version names (``<figure>_<checkpoint>``)
 GATED = ("accuracy", "macro_f1", "ece")
+#: the report's own reading of ``declared_crop_prob``: a declaration put at this or more is "confirmed" (the
+#: evaluation's :func:`features._crop_reliability.declared_reliability` reads it so); no policy rule reads it
+CONFIRMED = 0.80
+#: the validation target of the ECE against true crops (``pipelines/data/validation_targets.yaml``, crop-type): the
+#: minimum metrics' bound (0.15) was set for declared labels, which carry the farmers' mistakes
+TRUE_CROP_ECE = 0.05
+#: the shares with a numerator and a denominator of their own (an exact interval where the bootstrap's has no width)
+SHARES = ("accuracy", "baseline_accuracy", "model_on_declared", "kept_right", "mismatch_wrong", "uncertain_wrong",
+          "caught_any", "caught_mismatch", "confirmed_right")
 #: the headline figures with an interval, in print order
-FIGURES = ("accuracy", "macro_f1", "ece", "baseline_accuracy", "lead", "trusted_accuracy", "confirmed_right",
-           "disputed_wrong", "wrong_caught")
+FIGURES = ("accuracy", "macro_f1", "ece", *SHARES[1:], "lead")
+#: how the report names its shares (the interval-method lines)
+_LABELS = {"accuracy": "accuracy", "baseline_accuracy": "the declared crop as the answer",
+           "model_on_declared": "the model on the declared fields", "kept_right": "crop types let stand right",
+           "mismatch_wrong": "CROP_MISMATCH declarations wrong", "uncertain_wrong": "CROP_TYPE_UNCERTAIN declarations "
+           "wrong", "caught_any": "wrong declarations flagged", "caught_mismatch": "wrong declarations flagged by "
+           "CROP_MISMATCH", "confirmed_right": f"declarations put at P(declared) >= {CONFIRMED:g} right"}
 #: the ECE's bins (the registry's held-out ECE and the evaluation's)
 ECE_BINS = 15
+#: draws of the calibrated-model ECE (its mean is reported beside the ECE)
+FLOOR_DRAWS = 200
 _VERSION_RE = re.compile(r"^crop-type version (\d+)\b")
+_PINNED_RE = re.compile(r"season scale pinned at ([0-9.eE+-]+)")
+#: cell texts that mean "nothing" to a spreadsheet but may mean "nothing planted" to an inspector: refused
+_AMBIGUOUS = {"none", "nan", "null", "<na>", "n/a", "na", "-"}
+
+
+def _data_rows(mask: pd.Series) -> list[str]:
+    return [f"data row {int(k) + 1}" for k in np.flatnonzero(mask.to_numpy())]
+
+
+def _check_crops(crops: pd.Series, where: str) -> pd.Series:
+    """The verified crops as the engine spells them (None: not verified); a cell of :data:`_AMBIGUOUS` text, or a crop
+    the engine does not know, is one line naming its data rows — an unknown value quoted only when it is spelled
+    like a known crop (a typo), never otherwise (an inspection file may carry a farmer's name in the wrong column)."""
+    import difflib
+
+    from features.fields import known_crops, normalise_crop
+
+    raw = crops.astype(object).where(crops.notna(), "").astype(str).str.strip()
+    vague = raw.str.lower().isin(_AMBIGUOUS)
+    if vague.any():
+        raise UserInputError(f"{where}: verified_crop reads as no value at {format_offenders(_data_rows(vague))}: "
+                             "write fallow for a field found with nothing planted, leave the cell empty for a field "
+                             "not verified")
+    norm = crops.map(normalise_crop)
+    known = known_crops()
+    unknown = norm.notna() & ~norm.isin(known)
+    if unknown.any():
+        close = sorted({f"{v!r} (did you mean {m[0]}?)" for v in norm[unknown]
+                        if (m := difflib.get_close_matches(str(v), sorted(known), n=1, cutoff=0.75))})
+        shown = f" {', '.join(close[:3])}" if close else ""
+        raise UserInputError(f"{where}: verified_crop{shown} not a known crop at {format_offenders(_data_rows(unknown))} "
+                             f"(known: {', '.join(sorted(known))}; add others with AGCREDIT_EXTRA_CROPS; other values "
+                             "are not shown)")
+    return norm
 
 
 def read_verified(path: str | Path) -> tuple[pd.DataFrame, int]:
     """Verified crops from CSV or Parquet: ``field_id, season, verified_crop`` (``fallow``: nothing planted; an empty
-    cell: not verified, left out), each checked as a crop the engine knows; a field-season verified twice with
-    different crops is refused naming its data rows (1-based, header excluded), never a cell; rows repeated as they
-    are are read once and counted. Returns the rows (seasons as their year's digits) and the repeats dropped."""
-    from features.fields import check_known_crops, normalise_crop
-    from features.identity import identifiers_hidden, looks_personal, name_words
+    cell: not verified, left out), each checked as a crop the engine knows (:func:`_check_crops`); a blank field id, a
+    season that is no year, or a field-season verified twice with different crops is refused naming its data rows
+    (1-based, header excluded), never a cell; rows repeated as they are are read once and counted. Returns the rows
+    (seasons as their year's digits) and the repeats dropped."""
     from models.governance import season_text
     from pipelines.errors import read_checked
 
@@ -77,14 +136,16 @@ def read_verified(path: str | Path) -> tuple[pd.DataFrame, int]:
                              "(expected field_id, season, verified_crop)")
     if df.empty:
         raise UserInputError(f"{p}: verified crops file has no rows")
-    where = pd.Series([f"data row {i + 1}" if looks_personal(str(f)) or looks_personal(str(s)) else f"{f}/{s}"
-                       for i, (f, s) in enumerate(zip(df["field_id"], df["season"], strict=True))], index=df.index)
-    with identifiers_hidden(df):  # the file's own farmers' names, IDs and phones never quoted
-        check_known_crops(df["verified_crop"], source=p.name, column="verified_crop", rows=where,
-                          hidden=name_words(df))
-    out = pd.DataFrame({"field_id": df["field_id"].astype(str).str.strip(),
-                        "season": [season_text(x).strip() for x in df["season"]],
-                        "verified_crop": df["verified_crop"].map(normalise_crop)})
+    df = df.reset_index(drop=True)
+    fid = df["field_id"].astype(object).where(df["field_id"].notna(), "").astype(str).str.strip()
+    if (fid == "").any():
+        raise UserInputError(f"{p}: blank field_id at {format_offenders(_data_rows(fid == ''))}")
+    season = pd.Series([season_text(x).strip() if pd.notna(x) else "" for x in df["season"]], index=df.index)
+    bad = ~season.str.fullmatch(r"\d{4}")
+    if bad.any():  # a cell that is no year is never quoted (a name or a phone typed there stays out of the message)
+        raise UserInputError(f"{p}: season is not a year (e.g. 2009) at {format_offenders(_data_rows(bad))}")
+    out = pd.DataFrame({"field_id": fid, "season": season,
+                        "verified_crop": _check_crops(df["verified_crop"], p.name)})
     out = out[out["verified_crop"].notna()]
     key = ["field_id", "season"]
     dup = out.duplicated(key, keep=False)
@@ -92,8 +153,8 @@ def read_verified(path: str | Path) -> tuple[pd.DataFrame, int]:
         return out.reset_index(drop=True), 0
     differ = out[dup].groupby(key)["verified_crop"].nunique().gt(1)
     if differ.any():
-        bad = out[dup].set_index(key).index.isin(differ[differ].index)
-        rows = [int(i) + 1 for i in out[dup].index[bad]]
+        bad_rows = out[dup].set_index(key).index.isin(differ[differ].index)
+        rows = [int(i) + 1 for i in out[dup].index[bad_rows]]
         raise UserInputError(f"{p}: {int(differ.sum())} field-season(s) verified twice with different crops, at "
                              f"data rows {format_offenders(rows)}: keep one row of each")
     kept = out.drop_duplicates(key, keep="last")
@@ -117,6 +178,34 @@ def _weighted_ece(conf: np.ndarray, correct: np.ndarray, w: np.ndarray) -> np.nd
         return np.where(n > 0, total / n, np.nan)
 
 
+def _calibrated_floor(conf: np.ndarray) -> float:
+    """The mean ECE of a perfectly calibrated model with these confidences on this many fields (each top crop right
+    with the probability it was given; :data:`FLOOR_DRAWS` seeded draws): the metric's small-sample bias, reported
+    beside the ECE, never subtracted from it."""
+    from pipelines.evaluation._bootstrap import INTERVAL
+
+    rng = np.random.default_rng(int(INTERVAL["seed"]))
+    draws = (rng.random((FLOOR_DRAWS, len(conf))) < conf).astype(np.float64)
+    ones = np.ones((1, len(conf)), dtype=np.int64)
+    return float(np.mean([_weighted_ece(conf, d, ones)[0] for d in draws]))
+
+
+def _masks(data: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Each share of :data:`SHARES` but accuracy as (hit, among): boolean arrays over the scored fields."""
+    correct = data["true"] == data["pred"]
+    declared = data["declared"] != ""
+    dright = declared & (data["declared"] == data["true"])
+    post = data["dprob"]
+    read = data["read"]
+    mismatch, uncertain = data["mismatch"], data["uncertain"]
+    wrong_read = declared & ~dright & read
+    return {"baseline_accuracy": (dright, declared), "model_on_declared": (correct, declared),
+            "kept_right": (correct, read & ~mismatch & ~uncertain),
+            "mismatch_wrong": (~dright, declared & mismatch), "uncertain_wrong": (~dright, declared & uncertain),
+            "caught_any": (mismatch | uncertain, wrong_read), "caught_mismatch": (mismatch, wrong_read),
+            "confirmed_right": (dright, declared & np.isfinite(post) & (post >= CONFIRMED))}
+
+
 def _share(w: np.ndarray, hit: np.ndarray, among: np.ndarray) -> np.ndarray:
     """Each resample's share of ``hit`` among the rows ``among`` (NaN where it draws none of them)."""
     num = w @ (hit & among).astype(np.int64)
@@ -125,65 +214,95 @@ def _share(w: np.ndarray, hit: np.ndarray, among: np.ndarray) -> np.ndarray:
         return np.where(den > 0, num / np.maximum(den, 1), np.nan)
 
 
-def _block_figures(rows: dict[str, np.ndarray], low: float, high: float, w: np.ndarray) -> dict[str, Any]:
+def _block_figures(data: dict[str, np.ndarray], w: np.ndarray) -> dict[str, Any]:
     """Every figure once per row of counts ``w`` (a row of ones: the figures themselves)."""
     from features._crop_eval import weighted_classification_metrics
 
     w = np.atleast_2d(w)
-    cls = weighted_classification_metrics(rows["true"], rows["pred"], w)
-    correct = rows["true"] == rows["pred"]
-    declared = rows["declared"] != ""
-    dright = declared & (rows["declared"] == rows["true"])
-    post = rows["dprob"]
-    has_post = declared & np.isfinite(post)
-    base = _share(w, dright, declared)
-    out: dict[str, Any] = {
-        "accuracy": cls["accuracy"], "macro_f1": cls["macro_f1"], "recall": cls["recall"], "f1": cls["f1"],
-        "ece": _weighted_ece(rows["conf"], correct.astype(np.float64), w),
-        "baseline_accuracy": base,
-        # paired: the model's and the baseline's accuracy on the same resample's declared fields
-        "lead": _share(w, correct, declared) - base,
-        "trusted_accuracy": _share(w, correct, rows["conf"] >= high),
-        "confirmed_right": _share(w, dright, has_post & (post >= high)),
-        "disputed_wrong": _share(w, ~dright, has_post & (post < low)),
-        "wrong_caught": _share(w, post < low, has_post & ~dright)}
+    cls = weighted_classification_metrics(data["true"], data["pred"], w)
+    correct = data["true"] == data["pred"]
+    out: dict[str, Any] = {"accuracy": cls["accuracy"], "macro_f1": cls["macro_f1"], "recall": cls["recall"],
+                           "f1": cls["f1"], "ece": _weighted_ece(data["conf"], correct.astype(np.float64), w)}
+    for name, (hit, among) in _masks(data).items():
+        out[name] = _share(w, hit, among)
+    # paired: the model's and the declarations' accuracy on the same resample's declared fields
+    out["lead"] = out["model_on_declared"] - out["baseline_accuracy"]
     return out
 
 
-def crop_outcome_figures(rows: pd.DataFrame, *, low: float, high: float, groups: np.ndarray | None = None
-                         ) -> dict[str, Any]:
-    """The figures of the scored fields (``rows``: ``true`` the verified crop, ``pred`` the model's, ``conf`` its
-    probability, ``declared`` the declared crop or "", ``dprob`` P(declared) or NaN) and each one's 95% interval
-    (``<figure>_ci``; per class: ``recall_ci`` and ``f1_ci`` dicts); ``low`` / ``high``: the policy's dispute and
-    confidence thresholds; ``groups``: cluster codes or None (every field drawn on its own)."""
-    from pipelines.evaluation._bootstrap import blockwise, count_blocks, percentile_interval
+def exact_interval(k: int, n: int) -> list[float] | None:
+    """The exact (Clopper–Pearson) 95% interval of ``k`` of ``n``, rounded as :func:`percentile_interval` rounds."""
+    from scipy.stats import beta
 
-    data = {"true": rows["true"].astype(str).to_numpy(dtype=object),
+    if n <= 0:
+        return None
+    lo = 0.0 if k <= 0 else float(beta.ppf(0.025, k, n - k + 1))
+    hi = 1.0 if k >= n else float(beta.ppf(0.975, k + 1, n - k))
+    return [round(lo, 6), round(hi, 6)]
+
+
+def _frame_data(rows: pd.DataFrame) -> dict[str, np.ndarray]:
+    n = len(rows)
+
+    def flag(c: str, default: bool) -> np.ndarray:
+        return rows[c].to_numpy(dtype=bool) if c in rows.columns else np.full(n, default)
+
+    return {"true": rows["true"].astype(str).to_numpy(dtype=object),
             "pred": rows["pred"].astype(str).to_numpy(dtype=object),
             "conf": rows["conf"].to_numpy(dtype="float64"),
             "declared": rows["declared"].astype(str).to_numpy(dtype=object),
-            "dprob": rows["dprob"].to_numpy(dtype="float64")}
+            "dprob": rows["dprob"].to_numpy(dtype="float64"),
+            "read": flag("read", True), "mismatch": flag("mismatch", False), "uncertain": flag("uncertain", False)}
+
+
+def crop_outcome_figures(rows: pd.DataFrame, *, groups: np.ndarray | None = None) -> dict[str, Any]:
+    """The figures of the scored fields and each one's 95% interval (``<figure>_ci``; per class: ``recall_ci`` and
+    ``f1_ci`` dicts). ``rows``: ``true`` the verified crop, ``pred`` the model's, ``conf`` its probability,
+    ``declared`` the declared crop or "", ``dprob`` P(declared) or NaN, and the policy's reading of each field —
+    ``read`` (its crop type read: not pre-season), ``mismatch`` (CROP_MISMATCH), ``uncertain`` (CROP_TYPE_UNCERTAIN);
+    ``groups``: cluster codes or None (every field drawn on its own)."""
+    from pipelines.evaluation._bootstrap import blockwise, count_blocks, percentile_interval
+
+    data = _frame_data(rows)
     n = len(rows)
-    point = _block_figures(data, low, high, np.ones((1, n), dtype=np.int64))
-    drawn = blockwise(lambda b: _block_figures(data, low, high, b), count_blocks(n, np.arange(n), groups=groups))
-    out: dict[str, Any] = {"n": n}
+    point = _block_figures(data, np.ones((1, n), dtype=np.int64))
+    drawn = blockwise(lambda b: _block_figures(data, b), count_blocks(n, np.arange(n), groups=groups))
+    correct = data["true"] == data["pred"]
+    counts = {"accuracy": (int(correct.sum()), n)}
+    counts.update({k: (int((h & a).sum()), int(a.sum())) for k, (h, a) in _masks(data).items()})
+    out: dict[str, Any] = {"n": n, "interval_methods": {}}
     for f in FIGURES:
         v = float(point[f][0])
         out[f] = v if math.isfinite(v) else None
-        out[f"{f}_ci"] = percentile_interval(drawn[f]) if math.isfinite(v) else None
+        iv = percentile_interval(drawn[f]) if math.isfinite(v) else None
+        if iv is not None and iv[0] == iv[1] and f in counts:  # every resample agrees: all or none of a few
+            iv = exact_interval(*counts[f])
+            out["interval_methods"][f] = "exact binomial (the bootstrap's interval had no width)"
+        out[f"{f}_ci"] = iv
+    out["shares"] = {k: {"of": d, "hits": h} for k, (h, d) in counts.items()}
+    truth = data["true"]
+    support = {c: int((truth == c).sum()) for c in sorted(set(truth.tolist()))}
     for k in ("recall", "f1"):
         out[k] = {c: float(a[0]) for c, a in point[k].items() if math.isfinite(float(a[0]))}
         out[f"{k}_ci"] = {c: percentile_interval(drawn[k][c]) for c in out[k]}
-    truth = data["true"]
-    out["support"] = {c: int((truth == c).sum()) for c in sorted(set(truth.tolist()))}
+    for c, iv in out["recall_ci"].items():
+        if iv is not None and iv[0] == iv[1]:
+            out["recall_ci"][c] = exact_interval(int(((truth == c) & correct).sum()), support[c])
+            out["interval_methods"][f"recall {c}"] = "exact binomial (the bootstrap's interval had no width)"
+    out["support"] = support
+    preds = sorted(set(data["pred"].tolist()) | set(truth.tolist()))
+    out["confusion"] = {t: {q: int(((truth == t) & (data["pred"] == q)).sum()) for q in preds
+                            if ((truth == t) & (data["pred"] == q)).any()} for t in support}
+    out["mean_confidence"] = float(np.mean(data["conf"]))
+    out["ece_calibrated_floor"] = _calibrated_floor(data["conf"])
     declared = data["declared"] != ""
-    post = data["dprob"]
-    has_post = declared & np.isfinite(post)
-    wrong = has_post & (data["declared"] != truth)
-    out["counts"] = {"declared": int(declared.sum()), "with_posterior": int(has_post.sum()),
-                     "declared_wrong": int(wrong.sum()), "trusted": int((data["conf"] >= high).sum()),
-                     "confirmed": int((has_post & (post >= high)).sum()),
-                     "disputed": int((has_post & (post < low)).sum())}
+    out["counts"] = {"declared": int(declared.sum()),
+                     "declared_wrong": int((declared & (data["declared"] != truth)).sum()),
+                     "preseason": int((~data["read"]).sum()),
+                     "kept": counts["kept_right"][1], "kept_wrong": counts["kept_right"][1] - counts["kept_right"][0],
+                     "mismatch": int((declared & data["mismatch"]).sum()),
+                     "uncertain": int((declared & data["uncertain"]).sum()),
+                     "confirmed": counts["confirmed_right"][1]}
     return out
 
 
@@ -223,9 +342,8 @@ class CropOutcomesResult:
     figures: dict[str, Any]
     requirements: list[dict[str, Any]]
     interval: str
-    low: float
-    high: float
     policy: str
+    thresholds: dict[str, Any]
     data: str = "real"
     registered: str = ""
     notes: list[str] = field(default_factory=list)
@@ -236,6 +354,13 @@ class CropOutcomesResult:
     def missed(self) -> bool:
         """Whether a minimum metric of the checkpoint is missed by its whole interval (``--fail-on-miss``: exit 1)."""
         return bool(self._judged("not met"))
+
+    def true_crop_ece(self) -> str:
+        """The ECE against :data:`TRUE_CROP_ECE` (a validation target, not a gate)."""
+        from pipelines.outcomes import judge
+
+        iv = self.figures.get("ece_ci")
+        return judge("<=", TRUE_CROP_ECE, *(iv if iv else (math.nan, math.nan)))
 
     def verdict(self) -> str:
         missed, unsure, unmeasured = (self._judged(j) for j in ("not met", "interval straddles", "not measured"))
@@ -258,49 +383,70 @@ class CropOutcomesResult:
         f = self.figures
         synth = " — SYNTHETIC data" if self.data == "synthetic" else ""
 
-        def fig(key: str, pct: bool = True, sign: bool = False) -> str:
+        def fig(key: str, pct: bool = True, sign: bool = False, count: bool = False) -> str:
             v, iv = f.get(key), f.get(f"{key}_ci")
             if v is None:
                 return "—"
             if not pct:
-                return f"{v:.3f}" + (f" ({interval_text(*iv)})" if iv else "")
-            if sign:  # a difference of two shares, in percentage points
-                return f"{100 * v:+.1f} points" + (f" ({interval_text(100 * iv[0], 100 * iv[1], '+.1f')})"
+                text = f"{v:.3f}" + (f" ({interval_text(*iv)})" if iv else "")
+            elif sign:  # a difference of two shares, in percentage points
+                text = f"{100 * v:+.1f} points" + (f" ({interval_text(100 * iv[0], 100 * iv[1], '+.1f')})"
                                                     if iv else "")
-            return f"{100 * v:.1f}%" + (f" ({interval_text(100 * iv[0], 100 * iv[1], '.1f')}%)" if iv else "")
+            else:
+                text = f"{100 * v:.1f}%" + (f" ({interval_text(100 * iv[0], 100 * iv[1], '.1f')}%)" if iv else "")
+            if count and key in f["shares"]:
+                sh = f["shares"][key]
+                text += f": {sh['hits']} of {sh['of']}"
+            return text
 
         c = f["counts"]
+        th = self.thresholds
+        conf, acc = f["mean_confidence"], f["accuracy"]
+        direction = ("over-confident" if conf > acc else "under-confident" if conf < acc else "even")
         out = [f"crop-type version {self.version}, trained on seasons {', '.join(self.training_seasons)}: verified "
                f"crops of season {self.season}{synth}",
                f"  features: {self.features}, as of {self.as_of} (checkpoint {self.checkpoint})",
                f"  verified crops: {self.verified}: {self.scored} fields scored"
                + "".join(f", {k}: {v}" for k, v in self.outside.items()),
                "",
-               f"  accuracy {fig('accuracy')}, macro-F1 {fig('macro_f1', pct=False)}, calibration error (ECE) "
-               f"{fig('ece', pct=False)}",
-               f"  the declared crop as the answer: accuracy {fig('baseline_accuracy')} on {c['declared']} declared "
-               f"fields; the model's lead {fig('lead', sign=True)}",
+               f"  accuracy {fig('accuracy', count=True)}, macro-F1 {fig('macro_f1', pct=False)}",
+               f"  calibration error (ECE) {fig('ece', pct=False)}; a perfectly calibrated model on these "
+               f"{self.scored} fields would show about {f['ece_calibrated_floor']:.3f}; mean confidence "
+               f"{100 * conf:.1f}% against accuracy {100 * acc:.1f}% ({direction})",
+               f"  on the {c['declared']} declared fields: the model {fig('model_on_declared')}, the declared crop as "
+               f"the answer {fig('baseline_accuracy')} — the model's lead {fig('lead', sign=True)}",
                "",
-               f"{'crop':<16} {'fields':>6} {'recall':>7} {'95% interval':>13} {'F1':>6} {'95% interval':>13}"]
+               f"{'verified crop':<16} {'fields':>6} {'recall':>7} {'95% interval':>13} {'F1':>6} {'95% interval':>13}"
+               "  read as"]
         for crop, n in f["support"].items():
             r, riv = f["recall"].get(crop), f["recall_ci"].get(crop)
             f1, fiv = f["f1"].get(crop), f["f1_ci"].get(crop)
+            read_as = ", ".join(f"{q} {k}" for q, k in sorted(f["confusion"][crop].items(), key=lambda x: (-x[1], x[0])))
             out.append(f"{crop:<16} {n:>6} {'—' if r is None else format(r, '.3f'):>7} "
                        f"{interval_text(*riv) if riv else '—':>13} {'—' if f1 is None else format(f1, '.3f'):>6} "
-                       f"{interval_text(*fiv) if fiv else '—':>13}")
+                       f"{interval_text(*fiv) if fiv else '—':>13}  {read_as}")
         predicted_only = sorted(set(f["f1"]) - set(f["support"]))
         if predicted_only:
-            out.append(f"  predicted but never verified: {', '.join(predicted_only)} (F1 0)")
+            out.append(f"  read but never verified: {', '.join(predicted_only)} (F1 0)")
         out += ["",
-                f"what the credit policy read ({self.policy}: a crop trusted at top probability >= {self.high:g}; "
-                f"a declaration confirmed at P(declared) >= {self.high:g}, disputed below {self.low:g}):",
-                f"  trusted crops right: {fig('trusted_accuracy')} of {c['trusted']} fields",
-                f"  confirmed declarations right: {fig('confirmed_right')} of {c['confirmed']}",
-                f"  disputed declarations (CROP_MISMATCH) wrong: {fig('disputed_wrong')} of {c['disputed']}; wrong "
-                f"declarations caught: {fig('wrong_caught')} of {c['declared_wrong']}",
+                f"what the credit policy's evidence checks did with them ({self.policy}: CROP_MISMATCH below "
+                f"P(declared) {th['min_declared_crop_prob']:g}; CROP_TYPE_UNCERTAIN below a top probability of "
+                f"{th['min_crop_type_prob']:g}" + (", or a declared field read as another crop"
+                                                   if th["disputed_crop_uncertain"] else "") + "):",
+                f"  crop types let stand (neither flag) right: {fig('kept_right', count=True)} — {c['kept_wrong']} "
+                "field(s) read at a wrong crop",
+                f"  CROP_MISMATCH declarations wrong: {fig('mismatch_wrong', count=True)}",
+                f"  CROP_TYPE_UNCERTAIN declarations wrong: {fig('uncertain_wrong', count=True)}",
+                f"  wrong declarations flagged: {fig('caught_any', count=True)} (by CROP_MISMATCH: "
+                f"{fig('caught_mismatch')})"]
+        if c["preseason"]:
+            out.append(f"  {c['preseason']} field(s) pre-season for the policy (not emerged before its emergence "
+                       "checkpoint): their declaration read, not their crop type")
+        out += [f"  declarations put at P(declared) >= {CONFIRMED:g} right: {fig('confirmed_right', count=True)} "
+                "(this report's reading of the probability; no policy rule reads it)",
                 "",
-                f"minimum metrics of version {self.version} at checkpoint {self.checkpoint} ({self.registered}; "
-                "measured at registration against declared crops), on these verified crops:"]
+                f"minimum metrics of version {self.version} at checkpoint {self.checkpoint} ({self.registered}; set "
+                "and measured at registration against declared crops), on these verified crops:"]
         for r in self.requirements:
             val = "—" if r["value"] is None else f"{r['value']:.3f}"
             iv = "" if r["interval"] is None else f" [{interval_text(*r['interval'])}]"
@@ -308,10 +454,14 @@ class CropOutcomesResult:
             out.append(f"  {r['metric']} {r['op']} {r['threshold']:g}: {val}{iv}{held} — {r['judgement']}")
         if not self.requirements:
             out.append(f"  (the version records no minimum metric at checkpoint {self.checkpoint})")
+        out.append(f"  (ECE against true crops' validation target <= {TRUE_CROP_ECE:g}, not a gate: "
+                   f"{self.true_crop_ece()}; the gate's bound is loose for the declared labels' mistakes)")
         out.append(f"verdict: {self.verdict()}")
         out.append("  (one season: the intervals cover the sampling of its verified fields, not the season-to-season "
                    "spread — an ordinary season can miss a minimum metric the version met when validated)")
         out.append(f"intervals: {self.interval}")
+        for k, how in f["interval_methods"].items():
+            out.append(f"  {_LABELS.get(k, k)}: {how}")
         out += [f"note: {n}" for n in self.notes]
         return out
 
@@ -320,42 +470,70 @@ class CropOutcomesResult:
                 "season": self.season, "as_of": self.as_of, "checkpoint": self.checkpoint, "data": self.data,
                 "training_seasons": self.training_seasons, "scored": self.scored, "outside": self.outside,
                 "figures": self.figures, "requirements": self.requirements, "verdict": self.verdict(),
-                "missed": self.missed(), "registered": self.registered, "interval": self.interval,
-                "policy": {"source": self.policy, "min_crop_type_prob": self.high,
-                           "min_declared_crop_prob": self.low},
+                "missed": self.missed(), "true_crop_ece": {"target": TRUE_CROP_ECE, "judgement": self.true_crop_ece()},
+                "registered": self.registered, "interval": self.interval,
+                "policy": {"source": self.policy, **self.thresholds, "confirmed_reading": CONFIRMED},
                 "notes": self.notes}
 
 
-def _built_with(path: Path, version: str | None) -> tuple[str, str | None]:
-    """The crop-type version a features file was built with, from its lineage, and a note when it is taken on the
-    user's word (``version``); one line when the lineage names none, another version, or no crop model at all."""
+def _lineage(path: Path) -> str:
     from pipelines.featurize import read_lineage
 
-    lin = read_lineage(path) or {}
-    built = str(lin.get("crop_model_version") or "").strip()
+    return str((read_lineage(path) or {}).get("crop_model_version") or "").strip()
+
+
+def _resolve_built(path: Path, version: str | None) -> tuple[Any, list[str]]:
+    """The crop-type version that built the features at ``path`` (resolved and loaded) and notes: the lineage's
+    registry version (``version`` must resolve to it); a saved model folder whose content is ``version``'s (else
+    refused); no lineage: ``version`` on the user's word. One line when the file was built without a crop model, or
+    when a file without a registry version comes without ``version``."""
+    from models import registry
+    from pipelines.featurize import model_folder_digest
+
+    flavour = registry.SaveLoadFlavour("features.crop_type:CropTypeClassifier")
+    built = _lineage(path)
     if built.lower() == "none":
         raise UserInputError(f"{path}: built without a crop-type model (--crop-model none): it has no crop types "
                              "to score")
+    notes: list[str] = []
+    pinned = _PINNED_RE.search(built)
+    if pinned:
+        notes.append(f"the features were built with the crop model's season scale pinned at {pinned.group(1)} "
+                     "(--crop-season-scale): their probabilities are that pin's, not the version's own season "
+                     "calibration")
     m = _VERSION_RE.match(built)
     if m:
-        if version is not None and version.isdigit() and version != m.group(1):
-            raise UserInputError(f"{path}: built with crop-type version {m.group(1)}, not {version}: its crop types "
-                                 "are that version's (leave out --version, or give features that version built)")
-        return m.group(1), None
+        if version is not None:
+            asked = registry.resolve(ANALYSED, str(int(version)) if version.isdigit() else version, flavour=flavour)
+            if asked.version != m.group(1):
+                raise UserInputError(f"{path}: built with crop-type version {m.group(1)}, not {version} (version "
+                                     f"{asked.version}): its crop types are that version's (leave out --version, or "
+                                     "give features that version built)")
+            return asked, notes
+        return registry.resolve(ANALYSED, m.group(1), flavour=flavour), notes
     if version is None:
         what = "a saved crop-type model folder" if built.startswith("file ") else "no record of its crop model"
         raise UserInputError(f"{path}: the file has {what}: name the registered crop-type version that built it "
                              "with --version")
-    why = ("built with a saved model folder (" + built[5:] + ")" if built.startswith("file ")
-           else "its file records no crop model")
-    return version, f"the features' crop types are taken as version {version}'s on --version: {why}"
+    res = registry.resolve(ANALYSED, str(int(version)) if version.isdigit() else version, flavour=flavour)
+    if built.startswith("file "):
+        digest = built[5:].split(",")[0].strip()
+        own = model_folder_digest(registry.model_folder(ANALYSED, res.version, res.run_id))
+        if digest != own:
+            raise UserInputError(f"{path}: built with a saved crop-type model folder ({digest}) that is not version "
+                                 f"{res.version} ({own}): its crop types are another model's")
+        notes.append(f"the features were built with a saved copy of version {res.version} (the same content, {own})")
+    else:
+        notes.append(f"the features' crop types are taken as version {res.version}'s on --version: the file records "
+                     "no crop model")
+    return res, notes
 
 
 def _row_checkpoints(model: Any, profile: dict[str, Any] | None, gov: Any, feats: pd.DataFrame,
                      as_of: str) -> np.ndarray | None:
     """Each row's checkpoint name on ``as_of`` as the model placed it (its season window by region), "" before
-    any; None when it cannot be told (a window the package does not know, or a version without the profile that
-    maps its checkpoints to their names)."""
+    any; None when it cannot be told (a window the package does not know, or a version without the profile or the
+    governance notes that map its checkpoints to their names)."""
     from features.crop_type import checkpoint_key
     from features.errors import ContractError
 
@@ -389,24 +567,43 @@ def _training_seasons(version: str) -> list[str] | None:
     return [s.strip() for s in m.group(1).split(",") if s.strip()] if m else None
 
 
-def _policy_thresholds(policy: str | Path | None, profile: str | None) -> tuple[float, float, str]:
-    """The policy's dispute and confidence thresholds (``min_declared_crop_prob``, ``min_crop_type_prob``) of
-    ``profile``, or of every profile when they agree (else one line asking for ``--profile``), and how to name them."""
+def _policy_reading(feats: pd.DataFrame, as_of: str, policy: str | Path | None, profile: str | None
+                    ) -> tuple[pd.DataFrame, str, dict[str, Any]]:
+    """What the policy's evidence checks made of each field's crop evidence (:func:`underwriting.rules.evidence_codes`
+    as :func:`underwriting.rules.evaluate_field` calls them): ``read`` (its crop type read: the field not pre-season),
+    ``mismatch`` (CROP_MISMATCH), ``uncertain`` (CROP_TYPE_UNCERTAIN) — under ``profile``, or every profile when they
+    read the fields alike (else one line asking for ``--profile``); how to name it; the thresholds read."""
     from underwriting.policy import load_policy
+    from underwriting.rules import evidence_codes, is_preseason
 
     pol = load_policy(policy)
     shown = f"policy {pol.version}" + (f" ({Path(policy).name})" if policy is not None else "")
-    if profile is not None:
-        ev = pol.profile(profile).evidence
-        return float(ev.min_declared_crop_prob), float(ev.min_crop_type_prob), f"{shown} profile {profile}"
-    pairs = {(float(p.evidence.min_declared_crop_prob), float(p.evidence.min_crop_type_prob))
-             for p in pol.profiles.values()}
-    if len(pairs) != 1:
-        raise UserInputError(f"policy {pol.policy_id} {pol.version}: its profiles read crop-type probabilities by "
-                             f"different thresholds: name the profile with --profile "
-                             f"({', '.join(sorted(pol.profiles))})")
-    low, high = pairs.pop()
-    return low, high, f"{shown}, every profile"
+    names = [profile] if profile is not None else sorted(pol.profiles)
+    day = pd.Timestamp(as_of).date()
+    recs = feats.astype(object).where(feats.notna(), None).to_dict("records")
+    readings: dict[str, pd.DataFrame] = {}
+    for name in names:
+        prof = pol.profile(name)
+        ev = prof.evidence
+        read, mis, unc = [], [], []
+        for r in recs:
+            pre = is_preseason(r.get("growth_stage"), day, prof.emergence_checkpoint(str(r["season"]),
+                                                                                   r.get("declared_crop")))
+            codes = set(evidence_codes(r, ev, imagery=not pre, in_scope=True,
+                                       disputed_uncertain=bool(prof.disputed_crop_uncertain)))
+            read.append(not pre)
+            mis.append("CROP_MISMATCH" in codes)
+            unc.append("CROP_TYPE_UNCERTAIN" in codes)
+        readings[name] = pd.DataFrame({"read": read, "mismatch": mis, "uncertain": unc}, index=feats.index)
+    first = readings[names[0]]
+    if any(not first.equals(x) for x in readings.values()):
+        raise UserInputError(f"policy {pol.policy_id} {pol.version}: its profiles read these fields' crop evidence "
+                             f"differently: name the profile with --profile ({', '.join(sorted(pol.profiles))})")
+    ev = pol.profile(names[0]).evidence
+    thresholds = {"min_crop_type_prob": float(ev.min_crop_type_prob),
+                  "min_declared_crop_prob": float(ev.min_declared_crop_prob),
+                  "disputed_crop_uncertain": bool(pol.profile(names[0]).disputed_crop_uncertain)}
+    return first, (f"{shown} profile {profile}" if profile is not None else f"{shown}, every profile alike"), thresholds
 
 
 def crop_model_performance(features: str | Path, verified: str | Path, *, version: str | None = None,
@@ -420,6 +617,8 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
     from pipelines.evaluation._bootstrap import INTERVAL_BY, check_interval_by, describe, group_codes
     from pipelines.outcomes import _one_date
     from pipelines.stability import read_features
+    from underwriting.policy import load_policy
+
     check_interval_by(interval_by)
     if interval_by not in ("field", "farmer"):
         raise UserInputError(f"--interval-by: expected field or farmer here (not {INTERVAL_BY[interval_by]}: "
@@ -428,11 +627,10 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
     feats = read_features(fpath)
     as_of, season = _one_date(feats, str(fpath))
     feats = feats.assign(season=season, field_id=feats["field_id"].astype(str).str.strip())
-    ver, taken_note = _built_with(fpath, version)
-    low, high, pol_text = _policy_thresholds(policy, profile)
+    if profile is not None:
+        load_policy(policy).profile(profile)  # an unknown profile said before any model is loaded
     found, repeated = read_verified(vpath)
-    resolved = registry.resolve(ANALYSED, ver,
-                                flavour=registry.SaveLoadFlavour("features.crop_type:CropTypeClassifier"))
+    resolved, notes = _resolve_built(fpath, version)
     v, model = str(resolved.version), resolved.model
     trained = _training_seasons(v)
     if trained is None:
@@ -449,9 +647,13 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
                              f"at {', '.join(gov.checkpoints)}")
     this = found[found["season"] == season]
     if this.empty:
-        seen = sorted({x for x in found["season"] if x.isdigit()}, key=int)
+        seen = sorted(set(found["season"]), key=int)
         raise UserInputError(f"{vpath}: no verified crop of season {season} (the file's seasons: "
-                             f"{', '.join(seen[-6:]) or 'none a year'})")
+                             f"{', '.join(seen[-6:])})")
+    unmatched = int((~this["field_id"].isin(set(feats["field_id"]))).sum())
+    if unmatched == len(this):
+        raise UserInputError(f"{vpath}: none of its {len(this)} verified field(s) of season {season} is in "
+                             f"{fpath.name} (field ids compared as written, spaces trimmed)")
     truth = feats["field_id"].map(this.set_index("field_id")["verified_crop"])
     crop = feats["crop_type"].astype(object)
     has_pred = (crop.notna() & (crop.astype(str).str.strip() != "")).to_numpy() \
@@ -460,9 +662,7 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
         raise UserInputError(f"{fpath}: no field has a crop type (built before the model's first checkpoint, or "
                              "without a crop-type model): nothing to score")
     have_truth = truth.notna().to_numpy()
-    learned = truth.isin(list(model.classes_)).to_numpy()
     cps = _row_checkpoints(model, registry.input_profile(ANALYSED, v), gov, feats, as_of)
-    notes: list[str] = []
     if cps is None:
         if checkpoint is None:
             raise UserInputError(f"{fpath}: which checkpoint of {ANALYSED} version {v} scored these fields cannot be "
@@ -470,7 +670,7 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
         cps = np.full(len(feats), checkpoint, dtype=object)
         notes.append(f"every field taken as scored at checkpoint {checkpoint} on --checkpoint (the version's "
                      "checkpoint of each field cannot be told here)")
-    reached = pd.Series(cps[has_pred & have_truth & learned & (cps != "")]).value_counts()
+    reached = pd.Series(cps[has_pred & have_truth & (cps != "")]).value_counts()
     if checkpoint is None:
         if reached.empty:
             raise UserInputError(f"{fpath}: as of {as_of} no verified field has reached a checkpoint {ANALYSED} "
@@ -483,19 +683,21 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
                              f"version {v} (they are at: {got}); give that checkpoint's features")
     at_cp = cps == checkpoint
     outside: dict[str, int] = {}
-    for what, mask in (("without a verified crop", ~have_truth),
-                       ("verified as a crop it never learned", have_truth & ~learned),
-                       ("without a crop type", have_truth & learned & ~has_pred),
-                       (f"not at checkpoint {checkpoint}", have_truth & learned & has_pred & ~at_cp)):
-        if int(mask.sum()):
-            outside[what] = int(mask.sum())
-    use = have_truth & learned & has_pred & at_cp
+    if int((~have_truth).sum()):
+        outside["without a verified crop"] = int((~have_truth).sum())
+    if int((have_truth & ~has_pred).sum()):
+        outside["without a crop type"] = int((have_truth & ~has_pred).sum())
+    elsewhere = pd.Series(cps[have_truth & has_pred & ~at_cp]).value_counts()
+    for c in sorted(elsewhere.index, key=lambda c: (c == "", c)):
+        outside["before any checkpoint" if c == "" else f"at checkpoint {c}"] = int(elsewhere[c])
+    use = have_truth & has_pred & at_cp
     n = int(use.sum())
     if n < MIN_SCORED:
         raise UserInputError(f"{vpath}: {n} fields of season {season} scored by {ANALYSED} version {v} at "
                              f"checkpoint {checkpoint} have a verified crop; an outcomes analysis needs at least "
                              f"{MIN_SCORED} (its intervals say nothing below that)")
     sub = feats[use].assign(_true=truth[use].to_numpy()).sort_values("field_id", kind="stable")
+    reading, pol_text, thresholds = _policy_reading(sub, as_of, policy, profile)
     declared = (sub["declared_crop"].astype(object).where(sub["declared_crop"].notna(), "").astype(str)
                 .str.strip().str.lower().str.replace(" ", "_") if "declared_crop" in sub.columns
                 else pd.Series("", index=sub.index))
@@ -504,22 +706,30 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
                          "conf": pd.to_numeric(sub["crop_type_prob"], errors="coerce").to_numpy(dtype="float64"),
                          "declared": declared.to_numpy(dtype=object),
                          "dprob": pd.to_numeric(sub["declared_crop_prob"], errors="coerce").to_numpy(
-                             dtype="float64") if "declared_crop_prob" in sub.columns else np.nan})
+                             dtype="float64") if "declared_crop_prob" in sub.columns else np.nan,
+                         "read": reading["read"].to_numpy(), "mismatch": reading["mismatch"].to_numpy(),
+                         "uncertain": reading["uncertain"].to_numpy()})
     groups, n_groups = None, None
     if interval_by == "farmer":
         if "farmer_token" not in sub.columns or sub["farmer_token"].isna().all():
             raise UserInputError(f"{fpath}: --interval-by farmer needs the features' farmer_token column")
         groups = group_codes(sub["farmer_token"])
         n_groups = int(groups.max()) + 1
-    figs = crop_outcome_figures(rows, low=low, high=high, groups=groups)
+    figs = crop_outcome_figures(rows, groups=groups)
     reqs = _judge_requirements(gov, checkpoint, figs)
-    if taken_note:
-        notes.append(taken_note)
+    unknown = rows.loc[~rows["true"].isin(list(model.classes_)), "true"].value_counts()
+    if len(unknown):
+        notes.append(f"{int(unknown.sum())} field(s) verified as crops version {v} cannot answer "
+                     f"({', '.join(f'{c} {k}' for c, k in sorted(unknown.items()))}): scored wrong — underwriting "
+                     "read another crop for them")
+    if unmatched:
+        notes.append(f"{unmatched} verified field(s) of season {season} are not in {fpath.name}: left out")
     if repeated:
         notes.append(f"{repeated} repeated row(s) of the verified crops file (same field, season and crop) read once")
     if outside.get("without a verified crop"):
-        notes.append("a sample of the fields verified: the figures are the sample's — an inspection drawn by the "
-                     "model's own doubts (CROP_TYPE_UNCERTAIN, CROP_MISMATCH) over-states its errors")
+        notes.append("a sample of the fields verified: the figures are the sample's — a sample drawn at random "
+                     "before the visits stands for the season; one aimed at the fields the model doubted "
+                     "(CROP_TYPE_UNCERTAIN, CROP_MISMATCH) over-states its errors")
     small = [f"{c} ({k})" for c, k in figs["support"].items() if k < MIN_SCORED]
     if small:
         notes.append(f"under {MIN_SCORED} fields verified: {', '.join(small)} — their intervals are wide")
@@ -529,5 +739,5 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
     return CropOutcomesResult(version=v, features=fpath.name, verified=vpath.name, season=season, as_of=as_of,
                               checkpoint=checkpoint, training_seasons=list(trained), scored=n, outside=outside,
                               figures=figs, requirements=reqs,
-                              interval=describe("scored fields", interval_by, n_groups), low=low, high=high,
-                              policy=pol_text, data=gov.data, registered=registered, notes=notes)
+                              interval=describe("scored fields", interval_by, n_groups), policy=pol_text,
+                              thresholds=thresholds, data=gov.data, registered=registered, notes=notes)

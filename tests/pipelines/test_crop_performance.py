@@ -103,12 +103,25 @@ def test_the_crop_types_underwriting_read_are_scored_against_the_verified_crops(
     assert fig["baseline_accuracy"] == pytest.approx(float(np.mean(declared == truth)))
     assert fig["lead"] == pytest.approx(m["accuracy"] - float(np.mean(declared == truth)))
     post = f["declared_crop_prob"].to_numpy()
+    prob = f["crop_type_prob"].to_numpy()
     wrong = declared != truth
+    correct = f["crop_type"].to_numpy() == truth
+    # the default policy's checks, by hand: CROP_MISMATCH below 0.20; CROP_TYPE_UNCERTAIN below 0.80 or a declared
+    # field read as another crop (disputed_crop_uncertain) where not CROP_MISMATCH
+    mismatch = post < 0.2
+    uncertain = (prob < 0.8) | (~mismatch & (f["crop_type"].to_numpy() != declared))
+    kept = ~mismatch & ~uncertain
     c = fig["counts"]
-    assert c["declared_wrong"] == int(wrong.sum()) > 0 and c["disputed"] == int((post < 0.2).sum())
-    assert c["confirmed"] == int((post >= 0.8).sum()) and c["trusted"] == int((f["crop_type_prob"] >= 0.8).sum())
-    assert fig["wrong_caught"] == pytest.approx(float(np.mean(post[wrong] < 0.2)))
+    assert c["declared_wrong"] == int(wrong.sum()) > 0 and c["mismatch"] == int(mismatch.sum())
+    assert c["uncertain"] == int(uncertain.sum()) and c["kept"] == int(kept.sum()) and c["preseason"] == 0
+    assert c["kept_wrong"] == int((kept & ~correct).sum())
+    assert fig["kept_right"] == pytest.approx(float(np.mean(correct[kept])))
+    assert fig["caught_any"] == pytest.approx(float(np.mean((mismatch | uncertain)[wrong])))
+    assert fig["caught_mismatch"] == pytest.approx(float(np.mean(mismatch[wrong])))
     assert fig["confirmed_right"] == pytest.approx(float(np.mean(~wrong[post >= 0.8])))
+    assert fig["shares"]["accuracy"] == {"of": 150, "hits": int(correct.sum())}
+    assert fig["confusion"]["maize"].get("maize") == int(((truth == "maize") & correct).sum())
+    assert 0 < fig["ece_calibrated_floor"] < 0.2 and fig["mean_confidence"] == pytest.approx(float(prob.mean()))
     for k in ("accuracy", "macro_f1", "ece", "baseline_accuracy", "lead", "confirmed_right"):
         lo, hi = fig[f"{k}_ci"]
         assert lo <= fig[k] <= hi or k == "ece", k  # the ECE's resamples are biased up: its point may sit below
@@ -116,13 +129,17 @@ def test_the_crop_types_underwriting_read_are_scored_against_the_verified_crops(
     assert set(reqs) == {"accuracy_end", "macro_f1_end", "ece_end"}
     assert all(q["judgement"] == "met" for q in reqs.values()) and not out["missed"]
     assert reqs["accuracy_end"]["validated"] is not None and out["data"] == "real"
-    assert out["policy"] == {"source": "policy 2026.12.10, every profile", "min_crop_type_prob": 0.8,
-                             "min_declared_crop_prob": 0.2}
+    pol = out["policy"]
+    assert pol["source"].endswith(", every profile alike") and pol["confirmed_reading"] == 0.8
+    assert (pol["min_crop_type_prob"], pol["min_declared_crop_prob"], pol["disputed_crop_uncertain"]) == (0.8, 0.2,
+                                                                                                         True)
+    assert out["true_crop_ece"]["target"] == 0.05
     text = _run(trained, monkeypatch, *_args(trained)).stdout
     assert text.startswith(f"crop-type version {trained['v']}, trained on seasons 2016, 2017, 2018: verified crops "
                            "of season 2019\n")
     assert "verdict: meets the 3 minimum metric(s) measured here" in text
-    assert "the declared crop as the answer: accuracy " in text and "disputed declarations (CROP_MISMATCH)" in text
+    assert "declared fields: the model " in text and "CROP_MISMATCH declarations wrong: " in text
+    assert "(ECE against true crops' validation target <= 0.05, not a gate: " in text
     # the rows in another order print the same report byte for byte
     _write(trained["feats"].iloc[::-1], trained["root"] / "reversed.parquet", trained["built"])
     again = _run(trained, monkeypatch, *_args(trained, features="reversed.parquet"))
@@ -155,7 +172,7 @@ def test_a_sample_verified_and_a_file_without_lineage_are_said(trained: dict[str
     out = json.loads(r.stdout)
     assert out["scored"] == 60 and out["outside"] == {"without a verified crop": 90}
     notes = " ".join(out["notes"])
-    assert "taken as version 1's on --version: its file records no crop model" in notes
+    assert "taken as version 1's on --version: the file records no crop model" in notes
     assert "a sample of the fields verified" in notes and "under 30 fields verified" in notes
 
 
@@ -167,37 +184,73 @@ def test_farmers_drawn_whole_widen_the_intervals(trained: dict[str, Any], monkey
     assert one["figures"]["accuracy_ci"] != five["figures"]["accuracy_ci"]
 
 
-@pytest.mark.parametrize("case", ["other version", "no crop model", "no lineage", "folder", "in sample",
-                                  "missing column", "conflicting rows", "unknown crop", "name as crop", "few",
-                                  "empty", "no such season", "reported given", "verified to yield",
-                                  "interval condition", "bad checkpoint", "no checkpoint", "other model"])
+def test_a_copy_of_the_version_a_pin_an_alias_and_an_unlearned_crop_are_said(
+        trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from models import registry
+    from pipelines.featurize import model_folder_digest
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    root, ver = trained["root"], trained["v"]
+    got = registry.resolve("crop-type", ver)
+    digest = model_folder_digest(registry.model_folder("crop-type", got.version, got.run_id))
+    _write(trained["feats"], root / "copy.parquet", f"file {digest}, season scale pinned at 1.5")
+    r = _run(trained, monkeypatch, "--features", str(root / "copy.parquet"), "--verified", str(root / "verified.csv"),
+             "--checkpoint", "end", "--version", "champion", "--json")
+    assert r.exit_code == 0, r.stdout + r.stderr
+    notes = " ".join(json.loads(r.stdout)["notes"])
+    assert f"built with a saved copy of version {ver} (the same content, {digest})" in notes
+    assert "season scale pinned at 1.5 (--crop-season-scale)" in notes
+    # a crop the version cannot answer (sorghum: the engine knows it, the version never learned it) is scored wrong
+    v = trained["verified"]
+    v.assign(verified_crop=np.where(np.arange(len(v)) < 15, "sorghum", v["verified_crop"])).to_csv(
+        root / "sorghum.csv", index=False)
+    base = json.loads(_run(trained, monkeypatch, *_args(trained), "--json").stdout)
+    out = json.loads(_run(trained, monkeypatch, *_args(trained, verified="sorghum.csv"), "--json").stdout)
+    assert out["scored"] == 150 and out["figures"]["support"]["sorghum"] == 15
+    assert out["figures"]["recall"]["sorghum"] == 0.0
+    assert out["figures"]["accuracy"] < base["figures"]["accuracy"] - 0.05
+    assert "15 field(s) verified as crops version 1 cannot answer (sorghum 15): scored wrong" in " ".join(out["notes"])
+
+
+@pytest.mark.parametrize("case", ["other version", "no crop model", "no lineage", "folder", "other folder",
+                                  "unknown alias", "in sample", "missing column", "conflicting rows", "unknown crop",
+                                  "name as crop", "vague cell", "season not a year", "blank id", "few", "empty",
+                                  "no such season", "no id matches", "reported given", "verified to yield",
+                                  "interval condition", "bad checkpoint", "no checkpoint", "other model",
+                                  "unknown profile"])
 def test_bad_input_is_one_line_exit_2(case: str, trained: dict[str, Any], monkeypatch: pytest.MonkeyPatch,
                                       tmp_path: Path) -> None:
     root, feats, v = trained["root"], trained["feats"], trained["verified"]
     fpath, vpath = str(root / "f2019.parquet"), str(root / "verified.csv")
     ver = trained["v"]
     args = [*_args(trained)]
-    if case in ("other version", "no crop model", "folder"):
+    if case in ("other version", "no crop model", "folder", "other folder"):
         built = {"other version": f"crop-type version {int(ver) + 1} (champion), run r2", "no crop model": "none",
-                 "folder": "file sha256:0123456789abcdef"}[case]
+                 "folder": "file sha256:0123456789abcdef", "other folder": "file sha256:0123456789abcdef"}[case]
         args = ["--features", str(_write(feats, tmp_path / "f.parquet", built)), "--verified", vpath,
                 "--checkpoint", "end"]
-        if case == "other version":
+        if case in ("other version", "other folder"):
             args += ["--version", ver]
     elif case == "no lineage":
         args = ["--features", str(_write(feats, tmp_path / "f.parquet", None)), "--verified", vpath]
+    elif case == "unknown alias":
+        args += ["--version", "challenger"]
     elif case == "in sample":
         args = ["--features", str(_write(feats.assign(season="2018"), tmp_path / "f.parquet", trained["built"])),
                 "--verified", vpath, "--checkpoint", "end"]
-    elif case in ("missing column", "conflicting rows", "unknown crop", "name as crop", "few", "empty",
-                  "no such season"):
+    elif case in ("missing column", "conflicting rows", "unknown crop", "name as crop", "vague cell",
+                  "season not a year", "blank id", "few", "empty", "no such season", "no id matches"):
+        at4 = np.arange(len(v)) == 4
         table = {"missing column": v.rename(columns={"verified_crop": "crop"}),
                  "conflicting rows": pd.concat([v, v.iloc[[3]].assign(verified_crop="fallow")]),
-                 "unknown crop": v.assign(verified_crop=np.where(np.arange(len(v)) == 4, "maiz", v["verified_crop"])),
-                 "name as crop": v.assign(verified_crop=np.where(np.arange(len(v)) == 4, "Asha Devi",
-                                                                 v["verified_crop"])),
+                 "unknown crop": v.assign(verified_crop=np.where(at4, "maiz", v["verified_crop"])),
+                 "name as crop": v.assign(verified_crop=np.where(at4, "Asha", v["verified_crop"])),
+                 "vague cell": v.assign(verified_crop=np.where(at4, "None", v["verified_crop"])),
+                 "season not a year": v.assign(season=np.where(at4, "Asha Devi", v["season"])),
+                 "blank id": v.assign(field_id=np.where(at4, " ", v["field_id"])),
                  "few": v.iloc[:29], "empty": v.iloc[:0],
-                 "no such season": v.assign(season="2017")}[case]
+                 "no such season": v.assign(season="2017"),
+                 "no id matches": v.assign(field_id=v["field_id"].str.upper())}[case]
         table.to_csv(tmp_path / "v.csv", index=False)
         args = ["--features", fpath, "--verified", str(tmp_path / "v.csv"), "--checkpoint", "end"]
     elif case == "reported given":
@@ -208,6 +261,8 @@ def test_bad_input_is_one_line_exit_2(case: str, trained: dict[str, Any], monkey
         args[-1] = "harvest"
     elif case == "no checkpoint":
         args = args[:-2]
+    elif case == "unknown profile":
+        args += ["--profile", "retail"]
     if case == "verified to yield":
         monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
         r = CliRunner().invoke(app, ["models", "performance", "yield-value", "--features", fpath, "--verified", vpath])
@@ -219,28 +274,37 @@ def test_bad_input_is_one_line_exit_2(case: str, trained: dict[str, Any], monkey
     assert r.exit_code == 2, r.stdout + r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in r.stderr, r.stderr
-    expect = {"other version": f"built with crop-type version {int(ver) + 1}, not {ver}",
+    expect = {"other version": f"built with crop-type version {int(ver) + 1}, not {ver} (version {ver})",
               "no crop model": "built without a crop-type model (--crop-model none)",
               "no lineage": "the file has no record of its crop model: name the registered crop-type version",
               "folder": "the file has a saved crop-type model folder: name the registered crop-type version",
+              "other folder": f"built with a saved crop-type model folder (sha256:0123456789abcdef) that is not "
+                              f"version {ver} (sha256:",
+              "unknown alias": "has no 'challenger' alias",
               "in sample": "season 2018 is not after the seasons crop-type version 1 trained on (2016, 2017, 2018)",
               "missing column": "missing column(s) verified_crop (1 in all) (expected field_id, season, verified_crop)",
               "conflicting rows": "1 field-season(s) verified twice with different crops, at data rows 4, 151",
-              "unknown crop": "verified_crop 'maiz' not a known crop",
-              "name as crop": "verified_crop",
+              "unknown crop": "verified_crop 'maiz' (did you mean maize?) not a known crop at data row 5 (1 in all)",
+              "name as crop": "verified_crop not a known crop at data row 5 (1 in all)",
+              "vague cell": "verified_crop reads as no value at data row 5 (1 in all): write fallow for a field found "
+                            "with nothing planted",
+              "season not a year": "season is not a year (e.g. 2009) at data row 5 (1 in all)",
+              "blank id": "blank field_id at data row 5 (1 in all)",
               "few": "29 fields of season 2019 scored by crop-type version 1 at checkpoint end have a verified crop; "
                      "an outcomes analysis needs at least 30",
               "empty": "verified crops file has no rows",
               "no such season": "no verified crop of season 2019 (the file's seasons: 2017)",
-              "reported given": "models performance crop-type: give --verified (the season's verified crops), not "
-                                "--reported (yield-value's)",
-              "verified to yield": "models performance yield-value: give --reported (the season's reported yields), "
-                                   "not --verified (crop-type's)",
+              "no id matches": "none of its 150 verified field(s) of season 2019 is in f2019.parquet",
+              "reported given": "models performance crop-type: --reported is yield-value's (crop-type reads "
+                                "--verified",
+              "verified to yield": "models performance yield-value: --verified is crop-type's (yield-value reads "
+                                   "--reported",
               "interval condition": "--interval-by: expected field or farmer here",
               "bad checkpoint": "--checkpoint 'harvest': crop-type version 1 was validated at mid, end",
               "no checkpoint": "which checkpoint of crop-type version 1 scored these fields cannot be told here: "
                                "name it with --checkpoint (mid, end)",
-              "other model": "outcomes are analysed for yield-value and crop-type only"}[case]
+              "other model": "outcomes are analysed for yield-value and crop-type only",
+              "unknown profile": "no such profile"}[case]
     assert expect in lines[0], lines[0]
     assert "Asha" not in r.stdout + r.stderr
 
@@ -261,14 +325,19 @@ def test_the_weighted_ece_is_the_ece_of_the_rows_repeated() -> None:
 def test_the_figures_of_a_tiny_set_by_hand() -> None:
     rows = pd.DataFrame({"true": ["maize", "maize", "rice", "rice"], "pred": ["maize", "rice", "rice", "rice"],
                          "conf": [0.9, 0.85, 0.7, 0.95], "declared": ["maize", "maize", "maize", ""],
-                         "dprob": [0.95, 0.1, 0.1, np.nan]})
-    f = crop_outcome_figures(rows, low=0.2, high=0.8)
+                         "dprob": [0.95, 0.1, 0.1, np.nan], "read": True,
+                         "mismatch": [False, True, True, False], "uncertain": [False, False, False, False]})
+    f = crop_outcome_figures(rows)
     assert f["accuracy"] == 0.75 and f["baseline_accuracy"] == pytest.approx(2 / 3)
     assert f["lead"] == pytest.approx(2 / 3 - 2 / 3)  # on the declared fields: the model 2 of 3, the baseline 2 of 3
-    assert f["trusted_accuracy"] == pytest.approx(2 / 3)  # 0.9 right, 0.85 wrong, 0.95 right
-    assert f["confirmed_right"] == 1.0 and f["disputed_wrong"] == 0.5 and f["wrong_caught"] == 1.0
-    assert f["counts"] == {"declared": 3, "with_posterior": 3, "declared_wrong": 1, "trusted": 3, "confirmed": 1,
-                           "disputed": 2}
+    assert f["kept_right"] == 1.0 and f["shares"]["kept_right"] == {"of": 2, "hits": 2}  # the unflagged 0.9, 0.95
+    assert f["confirmed_right"] == 1.0 and f["mismatch_wrong"] == 0.5 and f["caught_any"] == 1.0
+    # 2 of 2 right: every resample agrees, so the exact binomial interval stands in for the bootstrap's
+    assert f["kept_right_ci"][1] == 1.0 and 0.15 < f["kept_right_ci"][0] < 0.16
+    assert f["interval_methods"]["kept_right"].startswith("exact binomial")
+    assert f["counts"] == {"declared": 3, "declared_wrong": 1, "preseason": 0, "kept": 2, "kept_wrong": 0,
+                           "mismatch": 2, "uncertain": 0, "confirmed": 1}
+    assert f["confusion"] == {"maize": {"maize": 1, "rice": 1}, "rice": {"rice": 2}}
 
 
 def test_checkpoints_are_named_from_the_versions_notes_without_a_profile() -> None:

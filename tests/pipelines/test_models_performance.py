@@ -227,8 +227,7 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
               "no checkpoint": "records no checkpoint dates: name the checkpoint",
               "bad checkpoint": "--checkpoint 'harvest': yield-value version 1 was validated at end, mid",
               "few rows": "an outcomes analysis needs at least 30",
-              "crop-type": "models performance crop-type: give --verified (the season's verified crops), not "
-                           "--reported (yield-value's)",
+              "crop-type": "models performance crop-type: --reported is yield-value's (crop-type reads --verified",
               "interval condition": "--interval-by: expected field or farmer here",
               "missing reported": "reported yields file not found",
               "two dates": "holds rows as of 2 dates",
