@@ -10,8 +10,9 @@ inspection, read here only, never by the model or the features.
         [--sample 0.2] [--work DIR]
 
 Prints each analysis, then one line per checkpoint and verified set — accuracy, macro-F1 and ECE with their
-intervals, the declared crop's accuracy and the model's lead, what the policy's thresholds read (trusted crops right,
-disputed declarations wrong, wrong declarations caught), the verdict — and the time each step took.
+intervals (and a calibrated model's ECE), the declared crop's accuracy and the model's lead, what the policy's evidence
+checks did (crop types let stand right, CROP_MISMATCH declarations wrong, wrong declarations flagged), the verdict —
+and the time each step took.
 """
 
 from __future__ import annotations
@@ -84,16 +85,22 @@ def main(argv: list[str] | None = None) -> int:
             print("\n".join(r.lines()))
             summary.append((cp, str(day), label, r))
     print("\nSYNTHETIC: the demo county's simulated crops stand in for a field inspection")
-    print(f"{'checkpoint':<12} {'date':<11} {'verified':<12} {'n':>4} {'checkpoint scored':<18} "
-          f"{'accuracy %':<18} {'macro-F1':<20} {'ECE':<20} {'declared %':<18} {'lead':>6} "
-          f"{'trusted right %':<18} {'disputed wrong %':<20} {'caught %':<18} verdict")
+    print(f"{'checkpoint':<12} {'date':<11} {'verified':<12} {'n':>4} {'accuracy %':<18} {'macro-F1':<20} "
+          f"{'ECE (calibrated model)':<30} {'declared %':<18} {'lead':>6} {'let stand: right':<24} "
+          f"{'CROP_MISMATCH wrong':<20} {'wrong flagged':<14} verdict")
     for cp, day, label, r in summary:
         f = r.figures
         lead = "—" if f["lead"] is None else f"{100 * f['lead']:+.1f}"
-        print(f"{cp:<12} {day:<11} {label:<12} {r.scored:>4} {r.checkpoint:<18} {_ci(f, 'accuracy'):<18} "
-              f"{_ci(f, 'macro_f1', False):<20} {_ci(f, 'ece', False):<20} {_ci(f, 'baseline_accuracy'):<18} "
-              f"{lead:>6} {_ci(f, 'trusted_accuracy'):<18} {_ci(f, 'disputed_wrong'):<20} "
-              f"{_ci(f, 'wrong_caught'):<18} {'MISSED' if r.missed() else 'met'}")
+        sh = f["shares"]
+
+        def of(key: str, sh: dict = sh) -> str:
+            return f"{sh[key]['hits']} of {sh[key]['of']}"
+
+        ece = f"{_ci(f, 'ece', False)} ({f['ece_calibrated_floor']:.3f})"
+        print(f"{cp:<12} {day:<11} {label:<12} {r.scored:>4} {_ci(f, 'accuracy'):<18} "
+              f"{_ci(f, 'macro_f1', False):<20} {ece:<30} {_ci(f, 'baseline_accuracy'):<18} "
+              f"{lead:>6} {of('kept_right'):<24} {of('mismatch_wrong'):<20} {of('caught_any'):<14} "
+              f"{'MISSED' if r.missed() else 'met'}")
     if work_ctx is not None:
         work_ctx.cleanup()
     return 0

@@ -596,14 +596,29 @@ def _policy_reading(feats: pd.DataFrame, as_of: str, policy: str | Path | None, 
             unc.append("CROP_TYPE_UNCERTAIN" in codes)
         readings[name] = pd.DataFrame({"read": read, "mismatch": mis, "uncertain": unc}, index=feats.index)
     first = readings[names[0]]
+    said = f"{shown} profile {profile}" if profile is not None else f"{shown}, every profile alike"
     if any(not first.equals(x) for x in readings.values()):
-        raise UserInputError(f"policy {pol.policy_id} {pol.version}: its profiles read these fields' crop evidence "
-                             f"differently: name the profile with --profile ({', '.join(sorted(pol.profiles))})")
+        # the profile of the fields' money: the one profile in the currency of their regions' prices (as underwrite
+        # takes the one profile in the applications' currency)
+        from models.prices import read_prices
+
+        prices = read_prices()
+        try:
+            money = {prices.currency_of(str(r)) for r in feats["region"].dropna().unique()}
+        except UserInputError:
+            money = set()
+        mine = [n for n in names if pol.profile(n).currency in money]
+        if len(money) != 1 or len(mine) != 1:
+            raise UserInputError(f"policy {pol.policy_id} {pol.version}: its profiles read these fields' crop "
+                                 f"evidence differently: name the profile with --profile "
+                                 f"({', '.join(sorted(pol.profiles))})")
+        names, first = mine, readings[mine[0]]
+        said = f"{shown} profile {mine[0]} (in {next(iter(money))}, the currency of the fields' regions' prices)"
     ev = pol.profile(names[0]).evidence
     thresholds = {"min_crop_type_prob": float(ev.min_crop_type_prob),
                   "min_declared_crop_prob": float(ev.min_declared_crop_prob),
                   "disputed_crop_uncertain": bool(pol.profile(names[0]).disputed_crop_uncertain)}
-    return first, (f"{shown} profile {profile}" if profile is not None else f"{shown}, every profile alike"), thresholds
+    return first, said, thresholds
 
 
 def crop_model_performance(features: str | Path, verified: str | Path, *, version: str | None = None,

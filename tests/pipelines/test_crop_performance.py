@@ -350,3 +350,22 @@ def test_checkpoints_are_named_from_the_versions_notes_without_a_profile() -> No
     profile = {"checkpoints": {"m": {"model_checkpoint": "d123"}, "e": {"model_checkpoint": "end"}}}
     assert list(_row_checkpoints(model, profile, gov, feats, "2009-10-01")) == ["m", "e", ""]
     assert _row_checkpoints(model, None, SimpleNamespace(notes="", checkpoints=("a", "b")), feats, "x") is None
+
+
+def test_profiles_that_read_the_fields_apart_are_told_by_the_prices_currency() -> None:
+    from features.errors import UserInputError
+    from pipelines.crop_outcomes import _policy_reading
+
+    feats = pd.DataFrame({"field_id": ["a", "b"], "season": "2009", "region": "in-smallholder",
+                          "growth_stage": None, "declared_crop": "rice", "crop_type": ["rice", "maize"],
+                          "crop_type_prob": [0.9, 0.9], "declared_crop_prob": [0.9, 0.1]})
+    early = "2009-07-15"  # before the Indian profile's emergence checkpoint (08-31), after the others' (06-30)
+    reading, said, th = _policy_reading(feats, early, None, None)
+    assert "profile in-kcc (in INR, the currency of the fields' regions' prices)" in said
+    assert not reading["read"].any() and th["disputed_crop_uncertain"] is True
+    us, said_us, _ = _policy_reading(feats, early, None, "us-operating")
+    assert said_us.endswith("profile us-operating") and us["read"].all() and list(us["mismatch"]) == [False, True]
+    with pytest.raises(UserInputError, match="its profiles read these fields' crop evidence differently"):
+        _policy_reading(feats.assign(region="north"), early, None, None)
+    late, said_late, _ = _policy_reading(feats, "2009-12-01", None, None)  # every profile past emergence: alike
+    assert said_late.endswith(", every profile alike") and late["read"].all()
