@@ -31,7 +31,7 @@ __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
     "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
-    "FEATURES_HELP", "BOOK_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP", "rejected_text",
+    "FEATURES_HELP", "BOOK_HELP", "REUNDERWRITING_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP", "rejected_text",
     "INTERVAL_BY_HELP",
 ]
 
@@ -50,6 +50,10 @@ STORE_HELP = "Store URL (SQLAlchemy; default $AGCREDIT_STORE_URL or sqlite:///ag
 IMAGERY_HELP = "scene folder, index.csv, series table, sentinelhub or sentinelhub-stats (not needed with --features)"
 FEATURES_HELP = "FieldFeatures Parquet from `features build`"
 BOOK_HELP = "the Book of active lines (CSV or Parquet; default: empty)"
+#: ``--reunderwriting`` of the impact commands (``models impact``, ``policy impact``)
+REUNDERWRITING_HELP = ("the Book's active lines as of --as-of re-underwritten twice, as `agcredit reunderwrite` would "
+                       "(--county DIR, or --fields --imagery --book --applications [--weather] [--history]), the store "
+                       "read as it stands and nothing written, instead of new applications decided twice")
 POLICY_HELP = "policy file (YAML; default: the shipped policy)"
 PROFILE_HELP = ("policy profile, e.g. us-operating or in-kcc (default: the policy's profile in the applications' "
                 "currency)")

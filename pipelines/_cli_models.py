@@ -18,6 +18,7 @@ from pipelines._cli_app import (
     IMAGERY_HELP,
     POLICY_HELP,
     PROFILE_HELP,
+    REUNDERWRITING_HELP,
     echo,
     models_app,
     parse_date,
@@ -309,9 +310,13 @@ def impact_cmd(
     candidate: str = typer.Option(..., "--candidate", help="The version to assess: a version number or an alias "
                                   "(e.g. challenger)."),
     against: str = typer.Option("champion", "--against", help="The version it would replace (default: champion)."),
-    applications: Path = typer.Option(..., "--applications", help="applications (CSV or Parquet)"),
-    fields: Path = typer.Option(..., "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, Shapefile)"),
-    season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
+    applications: Path | None = typer.Option(None, "--applications", help="applications (CSV or Parquet; required "
+                                             "but with --reunderwriting --county)"),
+    fields: Path | None = typer.Option(None, "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, "
+                                       "Shapefile; required but with --reunderwriting --county)"),
+    season: str | None = typer.Option(None, "--season", help="season, named by its harvest year (required; with "
+                                      "--reunderwriting default the county's current season or the fields file's "
+                                      "latest)"),
     as_of: str = typer.Option(..., "--as-of", help="decision date: nothing observed after it is used (YYYY-MM-DD)"),
     imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP + "; crop-type needs it"),
     features: Path | None = typer.Option(None, "--features", help=FEATURES_HELP + " (yield-value only)"),
@@ -323,7 +328,12 @@ def impact_cmd(
     history: Path | None = typer.Option(None, "--history", help="the farm records' reported yields, as underwrite "
                                         "--history (the pre-season rule)"),
     store: str | None = typer.Option(None, "--store", help="a decision store to read (never written): the second "
-                                     "pledges and open alerts a decision reads"),
+                                     "pledges and open alerts a decision reads; with --reunderwriting the lines' "
+                                     "previous records (required; default as reunderwrite: $AGCREDIT_STORE_URL or "
+                                     "sqlite:///agcredit-decisions.db)"),
+    reunderwriting: bool = typer.Option(False, "--reunderwriting", help=REUNDERWRITING_HELP),
+    county: Path | None = typer.Option(None, "--county", help="with --reunderwriting: a county folder (its Book, "
+                                       "applications, fields, scenes and weather)"),
     crop_model: str = typer.Option("champion", "--crop-model", help="yield-value with --imagery: the crop-type "
                                    "model the features are built with (champion, a folder, or none)"),
     cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder for series and area"),
@@ -333,10 +343,24 @@ def impact_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (every application)."),
 ) -> None:
     """Promotion impact: the season's applications decided with the version in force and with a candidate, the
-    same inputs and policy, nothing stored — which decisions change, by how much, for which crops."""
+    same inputs and policy, nothing stored — which decisions change, by how much, for which crops. With
+    --reunderwriting: the Book's active lines re-underwritten as of the date with each, as `agcredit reunderwrite`
+    would — which lines' limits, outcomes, maturities and proposed actions change."""
     from pipelines.impact import promotion_impact
     from underwriting.store import store_url
 
+    if reunderwriting:
+        refuse_beside_reunderwriting("models impact", features=features, crop_model=crop_model != "champion")
+        res: Any = reunderwriting_run(
+            "models impact", out, county=county, fields=fields, imagery=imagery, book=book,
+            applications=applications, weather=weather, history=history, store=store, as_of=as_of, policy=policy,
+            run=lambda day, **inputs: _reunderwriting_impact(name, candidate, day, against=against, season=season,
+                                                            policy=policy, profile=profile, cache_dir=cache,
+                                                            allow_missing=allow_missing, **inputs))
+        print_impact(res, out=out, top=top, as_json=as_json)
+        return
+    need_plain_inputs("models impact", county=county, applications=applications, fields=fields, season=season)
+    assert applications is not None and fields is not None and season is not None
     check_impact_out(out, applications=applications, fields=fields, features=features, book=book, policy=policy,
                      weather=weather, history=history, imagery=imagery,
                      store=store_url(store) if store is not None else None)
@@ -347,6 +371,59 @@ def impact_cmd(
                            profile=profile, weather=weather, history=history, store=store, crop_model=crop_model,
                            cache_dir=cache, allow_missing_acquisitions=allow_missing)
     print_impact(res, out=out, top=top, as_json=as_json)
+
+
+def _reunderwriting_impact(name: str, candidate: str, day: Any, *, against: str, season: str | None,
+                           policy: Path | None, profile: str | None, cache_dir: Path | None, allow_missing: bool,
+                           **inputs: Any) -> Any:
+    from pipelines.impact_reunderwriting import promotion_impact_reunderwriting
+
+    return promotion_impact_reunderwriting(name, candidate, as_of=day, against=against, season=season,
+                                           policy=policy, profile=profile, cache_dir=cache_dir,
+                                           allow_missing_acquisitions=allow_missing, **inputs)
+
+
+def refuse_beside_reunderwriting(what: str, **given: Any) -> None:
+    """Refuse, in one line naming them, the options an impact on the Book's re-underwriting has no use for
+    (``given``: option name → whether given)."""
+    named = [f"--{k.replace('_', '-')}" for k, v in given.items() if v]
+    if named:
+        raise UserInputError(f"{what} --reunderwriting: {', '.join(named)} not with --reunderwriting (it re-underwrites"
+                             " the Book's lines as `agcredit reunderwrite` does: from the imagery, with the crop-type "
+                             "champion in force on the date)")
+
+
+def need_plain_inputs(what: str, *, county: Path | None, **need: Any) -> None:
+    """An impact on new applications: --county refused (it goes with --reunderwriting), the inputs it needs given."""
+    if county is not None:
+        raise UserInputError(f"{what}: --county goes with --reunderwriting (the Book's re-underwriting); a batch of "
+                             "applications is given by --applications, --fields and --season")
+    missing = [f"--{k}" for k, v in need.items() if v is None]
+    if missing:
+        raise UserInputError(f"{what}: give {', '.join(missing)} (or --reunderwriting to assess the Book's "
+                             "re-underwriting)")
+
+
+def reunderwriting_run(what: str, out: Path | None, *, county: Path | None, fields: Path | None, imagery: str | None,
+                       book: Path | None, applications: Path | None, weather: Path | None, history: Path | None,
+                       store: str | None, as_of: str, run: Any, **more_inputs: Any) -> Any:
+    """An impact on the Book's re-underwriting as the CLI runs it: ``--out`` refused over any input or the store
+    (the default store too; a county's files), the date parsed, then ``run(day, **inputs)``."""
+    from underwriting.store import store_url
+
+    files = dict(fields=fields, imagery=imagery, book=book, applications=applications, weather=weather,
+                 history=history)
+    if county is not None:
+        rec = Path(county) / "records"
+        shown = dict(fields=rec / "fields.gpkg", book=rec / "book.csv", applications=rec / "applications.csv",
+                     history=rec / "history.csv", weather=Path(county) / "weather" / "daily.csv")
+        check_impact_out(out, **{k: v if v is not None else shown.get(k) for k, v in files.items()},
+                         store=store_url(store), **more_inputs)
+    else:
+        check_impact_out(out, **files, store=store_url(store), **more_inputs)
+    day = parse_date(as_of, "--as-of")
+    assert day is not None
+    return run(day, county=county, **files, store=store)
 
 
 def check_impact_out(out: Path | None, **inputs: str | os.PathLike[str] | None) -> None:

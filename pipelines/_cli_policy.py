@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -12,6 +13,7 @@ from pipelines._cli_app import (
     FEATURES_HELP,
     IMAGERY_HELP,
     PROFILE_HELP,
+    REUNDERWRITING_HELP,
     parse_date,
     policy_app,
     user_errors,
@@ -28,9 +30,13 @@ def policy_impact_cmd(
     candidate: str = typer.Option(..., "--candidate", help=f"The policy to assess: {_POLICY_SPEC}."),
     against: str = typer.Option("default", "--against", help=f"The policy in force: {_POLICY_SPEC} (default: the "
                                 "shipped policy)."),
-    applications: Path = typer.Option(..., "--applications", help="applications (CSV or Parquet)"),
-    fields: Path = typer.Option(..., "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, Shapefile)"),
-    season: str = typer.Option(..., "--season", help="season, named by its harvest year"),
+    applications: Path | None = typer.Option(None, "--applications", help="applications (CSV or Parquet; required "
+                                             "but with --reunderwriting --county)"),
+    fields: Path | None = typer.Option(None, "--fields", help="field polygons (GeoParquet, GeoPackage, GeoJSON, "
+                                       "Shapefile; required but with --reunderwriting --county)"),
+    season: str | None = typer.Option(None, "--season", help="season, named by its harvest year (required; with "
+                                      "--reunderwriting default the county's current season or the fields file's "
+                                      "latest)"),
     as_of: str = typer.Option(..., "--as-of", help="decision date: nothing observed after it is used (YYYY-MM-DD)"),
     imagery: str | None = typer.Option(None, "--imagery", help=IMAGERY_HELP),
     features: Path | None = typer.Option(None, "--features", help=FEATURES_HELP),
@@ -41,7 +47,12 @@ def policy_impact_cmd(
     history: Path | None = typer.Option(None, "--history", help="the farm records' reported yields, as underwrite "
                                         "--history (the pre-season rule)"),
     store: str | None = typer.Option(None, "--store", help="an existing decision store to read (never written): the "
-                                     "second pledges and open alerts a decision reads"),
+                                     "second pledges and open alerts a decision reads; with --reunderwriting the "
+                                     "lines' previous records (required; default as reunderwrite: $AGCREDIT_STORE_URL "
+                                     "or sqlite:///agcredit-decisions.db)"),
+    reunderwriting: bool = typer.Option(False, "--reunderwriting", help=REUNDERWRITING_HELP),
+    county: Path | None = typer.Option(None, "--county", help="with --reunderwriting: a county folder (its Book, "
+                                       "applications, fields, scenes and weather)"),
     crop_model: str = typer.Option("champion", "--crop-model", help="with --imagery: the crop-type model the "
                                    "features are built with (champion, a folder, or none)"),
     cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder for series and area"),
@@ -51,14 +62,37 @@ def policy_impact_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the comparison as JSON (every application)."),
 ) -> None:
     """Policy impact: the season's applications decided under the policy in force and under a candidate policy, the
-    champion models and every other input the same, nothing stored — which decisions change, by how much, and why."""
-    from pipelines._cli_models import check_impact_out, print_impact
+    champion models and every other input the same, nothing stored — which decisions change, by how much, and why.
+    With --reunderwriting: the Book's active lines re-underwritten as of the date under each policy, as `agcredit
+    reunderwrite` would — which lines' limits, outcomes, maturities and proposed actions change."""
+    from pipelines._cli_models import (
+        check_impact_out,
+        need_plain_inputs,
+        print_impact,
+        refuse_beside_reunderwriting,
+        reunderwriting_run,
+    )
     from pipelines.impact import policy_impact
     from underwriting.store import store_url
 
     def given_file(spec: str) -> str | None:  # a policy file read by the run (``default`` is always the shipped one)
         return spec if spec.strip().lower() != "default" and Path(spec).is_file() else None
 
+    if reunderwriting:
+        from pipelines.impact_reunderwriting import policy_impact_reunderwriting
+
+        refuse_beside_reunderwriting("policy impact", features=features, crop_model=crop_model != "champion")
+        res: Any = reunderwriting_run(
+            "policy impact", out, county=county, fields=fields, imagery=imagery, book=book, applications=applications,
+            weather=weather, history=history, store=store, as_of=as_of, candidate=given_file(candidate),
+            against=given_file(against),
+            run=lambda day, **inputs: policy_impact_reunderwriting(
+                candidate, as_of=day, against=against, season=season, profile=profile, cache_dir=cache,
+                allow_missing_acquisitions=allow_missing, **inputs))
+        print_impact(res, out=out, top=top, as_json=as_json)
+        return
+    need_plain_inputs("policy impact", county=county, applications=applications, fields=fields, season=season)
+    assert applications is not None and fields is not None and season is not None
     check_impact_out(out, applications=applications, fields=fields, features=features, book=book, weather=weather,
                      history=history, imagery=imagery, candidate=given_file(candidate), against=given_file(against),
                      store=store_url(store) if store is not None else None)

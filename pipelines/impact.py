@@ -32,7 +32,8 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["ImpactResult", "MODEL_NAMES", "compare_decisions", "compare_values", "promotion_impact"]
+__all__ = ["ImpactResult", "MODEL_NAMES", "compare_decisions", "compare_values", "held_out_of", "merge_said", "policy_impact",
+           "policy_text", "promotion_impact", "resolve_policy", "version_text"]
 
 #: the registered models an impact can be measured for
 MODEL_NAMES = ("yield-value", "crop-type")
@@ -63,8 +64,10 @@ def _maturity(item: Any) -> str:
 
 
 def _actions(item: Any) -> str:
-    """A renewal's proposed actions (policy ``renewals_propose_actions``), ``;``-joined; empty otherwise."""
-    return ";".join(str(a) for a in ((item.body.get("renewal") or {}).get("proposed_actions") or []))
+    """A re-underwriting's proposed actions (``reunderwrite.proposed_actions``) or a renewal's (policy
+    ``renewals_propose_actions``), ``;``-joined; empty otherwise."""
+    block = item.body.get("reunderwrite") or item.body.get("renewal") or {}
+    return ";".join(str(a) for a in (block.get("proposed_actions") or []))
 
 
 def _reasons(item: Any) -> set[str]:
@@ -78,8 +81,9 @@ def compare_decisions(base: list[Any], candidate: list[Any]) -> pd.DataFrame:
     (``value_*``: the computation's ``expected_value_claimed``, minor units; None when it records none), its
     limit (minor units; a referred decision's is the limit its computation reached, for the analyst) and granted
     limit (the limit of an approved or reduced decision, else 0), the granted change, the requested amount, the
-    line's maturity date (``computation.maturity_date``: the term follows the expected harvest), a renewal's proposed
-    actions (``renewal.proposed_actions``, ``;``-joined; empty for a new application), the reasons the candidate adds
+    line's maturity date (``computation.maturity_date``: the term follows the expected harvest), the proposed actions
+    of a re-underwriting or a renewal (``reunderwrite.proposed_actions``, ``renewal.proposed_actions``; ``;``-joined;
+    empty for a new application), the reasons the candidate adds
     and removes (``;``-joined, sorted) and whether anything of the decision changed (outcome, limit, maturity,
     proposed actions or reasons)."""
     a = {i.application_id: i for i in base}
@@ -232,15 +236,7 @@ class ImpactResult:
     # --- output -----------------------------------------------------------------------------------------------
     def lines(self, top: int = 10) -> list[str]:
         n = self.counts()
-        label = f" ({self.data} data)" if self.data else ""
-        if self.name == "policy":  # ``policy`` names the models both runs used
-            out = [f"policy impact of {self.candidate} against {self.base}{label}: season {self.season} as of "
-                   f"{self.as_of}, profile {self.profile}, {self.policy}, {n['applications']} applications decided "
-                   "twice — nothing stored"]
-        else:
-            out = [f"promotion impact of {self.name} {self.candidate} against {self.base}{label}: season "
-                   f"{self.season} as of {self.as_of}, policy {self.policy} profile {self.profile}, "
-                   f"{n['applications']} applications decided twice — nothing stored"]
+        out = self._header(n["applications"])
         for who, h in zip((self.base, self.candidate), self.held_out, strict=False):
             figs = ", ".join(f"{k} {v:.3g}" for k, v in h["metrics"].items())
             out.append(f"held out at registration, {who}: {figs or 'no figures'}; "
@@ -253,7 +249,7 @@ class ImpactResult:
                    f"{n['maturity_or_actions_changed_only']}, reasons only {n['reasons_changed_only']}); "
                    f"granted up on {n['granted_up']}, down on {n['granted_down']}; limit (referred ones' "
                    f"included) up on {n['limit_up']}, down on {n['limit_down']}; maturity moved on "
-                   f"{n['maturity_changed']}, a renewal's proposed actions on {n['actions_changed']}")
+                   f"{n['maturity_changed']}, {self._actions_of} on {n['actions_changed']}")
         for cur, t in self.totals().items():
             out.append(f"granted: {_money(t['granted_base'], cur)} → {_money(t['granted_candidate'], cur)} "
                        f"({_pct(t['granted_candidate'], t['granted_base'])}) of {_money(t['requested'], cur)} "
@@ -265,6 +261,7 @@ class ImpactResult:
         for a in _OUTCOMES:
             if any(tr[a].values()) or any(tr[b][a] for b in _OUTCOMES):
                 out.append(f"  {a:<{width}}" + "".join(f"{tr[a][b]:>9}" for b in _OUTCOMES))
+        out.extend(self._more_lines(top))
         if len(self.values):
             out.append("valuations by crop and region (P10 value, the limit's base; median P50 yield):")
             for r in self.values.itertuples(index=False):
@@ -304,9 +301,31 @@ class ImpactResult:
                                  f"{r.actions_candidate.replace(';', ', ') or 'none'}")
                 why = [*(f"+{c}" for c in r.reasons_added.split(";") if c),
                        *(f"-{c}" for c in r.reasons_removed.split(";") if c)]
-                out.append(f"  {r.application_id} (farmer {r.farmer_token}): {', '.join(moves)}"
-                           + (f"; {' '.join(why)}" if why else ""))
+                out.append(f"  {self._who(r)}: {', '.join(moves)}" + (f"; {' '.join(why)}" if why else ""))
         return out
+
+    # --- what a re-underwriting impact (pipelines.impact_reunderwriting) says otherwise ---------------------------
+    #: whose proposed actions the decisions carry (a new application's: a renewal's)
+    _actions_of = "a renewal's proposed actions"
+
+    def _header(self, n: int) -> list[str]:
+        """The first line: what was compared, on what, and that nothing was stored (``n`` applications)."""
+        label = f" ({self.data} data)" if self.data else ""
+        if self.name == "policy":  # ``policy`` names the models both runs used
+            return [f"policy impact of {self.candidate} against {self.base}{label}: season {self.season} as of "
+                    f"{self.as_of}, profile {self.profile}, {self.policy}, {n} applications decided twice — nothing "
+                    "stored"]
+        return [f"promotion impact of {self.name} {self.candidate} against {self.base}{label}: season {self.season} "
+                f"as of {self.as_of}, policy {self.policy} profile {self.profile}, {n} applications decided twice — "
+                "nothing stored"]
+
+    def _more_lines(self, top: int) -> list[str]:
+        """Lines after the outcomes' transitions (none here)."""
+        return []
+
+    def _who(self, r: Any) -> str:
+        """A changed row as the largest changes name it."""
+        return f"{r.application_id} (farmer {r.farmer_token})"
 
     def to_json(self) -> dict[str, Any]:
         apps = self.applications.astype(object).where(self.applications.notna(), None)
@@ -317,7 +336,12 @@ class ImpactResult:
                 "held_out": [dict(h) for h in self.held_out], "details": dict(self.details),
                 "counts": self.counts(), "totals": self.totals(), "transitions": self.transitions(),
                 "reasons": self.reasons(), "values": vals.to_dict(orient="records"),
-                "applications": apps.to_dict(orient="records"), "warnings": list(self.warnings)}
+                "applications": apps.to_dict(orient="records"), "warnings": list(self.warnings),
+                **self._more_json()}
+
+    def _more_json(self) -> dict[str, Any]:
+        """Keys a re-underwriting impact adds to :meth:`to_json` (none here)."""
+        return {}
 
 
 #: the held-out figures of a yield-value version the impact prints beside its consequences (those the registry
@@ -325,7 +349,7 @@ class ImpactResult:
 HELD_OUT_METRICS = ("r2_all", "skill_r2_all", "rmse_pct_all", "below_p10_all", "above_p90_all")
 
 
-def _held_out(models: Any) -> dict[str, Any]:
+def held_out_of(models: Any) -> dict[str, Any]:
     """A yield-value version's held-out figures as its run logged them and the minimum metrics its governance record
     says it misses."""
     from models.registry import version_metrics
@@ -335,7 +359,8 @@ def _held_out(models: Any) -> dict[str, Any]:
             "misses": list(models.governance.failures())}
 
 
-def _version_text(version: str, alias: str) -> str:
+def version_text(version: str, alias: str) -> str:
+    """``version 3 (champion)``: a yield-value version as the impact names it (by number: no alias)."""
     return f"version {version}" + ("" if alias.isdigit() else f" ({alias})")
 
 
@@ -371,6 +396,15 @@ def _store_records(store: str | None, season: str) -> pd.DataFrame | None:
 
     with DecisionStore(store_url(store), create=False) as st:
         return st.records(season)
+
+
+def merge_said(said: list[list[str]], labels: list[str], warnings: list[str]) -> None:
+    """``warnings`` gains what both runs said (``said``: each run's warnings), once, and what one run said, prefixed
+    with its label."""
+    for w in said[0]:
+        if w not in warnings:
+            warnings.append(w if w in said[1] else f"{labels[0]}: {w}")
+    warnings.extend(f"{labels[1]}: {w}" for w in dict.fromkeys(said[1]) if w not in said[0])
 
 
 def _decide_twice(inp: Any, book: pd.DataFrame, as_of: dt.date, runs_of: list[tuple[Any, Any]], labels: list[str], *,
@@ -410,10 +444,7 @@ def _decide_twice(inp: Any, book: pd.DataFrame, as_of: dt.date, runs_of: list[tu
         own.extend(run.warnings)
         said.append(own)
         runs.append(run)
-    for w in said[0]:  # what both runs said, once; what one run said, prefixed with its label
-        if w not in warnings:
-            warnings.append(w if w in said[1] else f"{labels[0]}: {w}")
-    warnings.extend(f"{labels[1]}: {w}" for w in dict.fromkeys(said[1]) if w not in said[0])
+    merge_said(said, labels, warnings)
     tokens = set(inp.applications.loc[inp.applications["season"].astype(str) == inp.season, "farmer_token"]
                  .astype(str))
     vals = []
@@ -472,7 +503,7 @@ def promotion_impact(name: str, candidate: str, *, applications: str | Path, fie
                                  f"{c.yield_version}: nothing to compare")
         cand = replace(base, yield_model=c.yield_model, yield_version=c.yield_version, yield_run_id=c.yield_run_id,
                        governance=c.governance)
-        base_text, cand_text = _version_text(base.yield_version, against), _version_text(c.yield_version, candidate)
+        base_text, cand_text = version_text(base.yield_version, against), version_text(c.yield_version, candidate)
         labels = {str(getattr(m.governance, "data", "") or "") for m in (base, cand)} - {""}
         data = (" / ".join(str(getattr(m.governance, "data", "?")) for m in (base, cand)) if len(labels) > 1
                 else (labels.pop() if labels else None))
@@ -491,16 +522,16 @@ def promotion_impact(name: str, candidate: str, *, applications: str | Path, fie
                                cache_dir=cache_dir, allow_missing_acquisitions=allow_missing_acquisitions,
                                warnings=warnings)
     return ImpactResult(name=name, base=base_text, candidate=cand_text, season=inp.season, as_of=as_of,
-                        policy=_policy_text(inp.policy), profile=inp.profile, data=data,
+                        policy=policy_text(inp.policy), profile=inp.profile, data=data,
                         applications=compare_decisions(runs[0].items, runs[1].items),
                         values=compare_values(vals[0], vals[1]),
                         checkpoints=(runs[0].checkpoint, runs[1].checkpoint), warnings=warnings,
-                        held_out=(_held_out(base), _held_out(cand)) if name == "yield-value" else (),
+                        held_out=(held_out_of(base), held_out_of(cand)) if name == "yield-value" else (),
                         details={"base_run_id": base.yield_run_id, "candidate_run_id": cand.yield_run_id}
                         if name == "yield-value" else {})
 
 
-def _policy_text(policy: Any) -> str:
+def policy_text(policy: Any) -> str:
     """``agcredit-default v2026.12.10 (hash 3a0c243161d6)``: a policy as decision records name it."""
     return f"{policy.policy_id} v{policy.version} (hash {policy.content_hash[:12]})"
 
@@ -553,13 +584,13 @@ def policy_impact(candidate: str | Path, *, applications: str | Path, fields: st
     (base_pol, _), (cand_pol, _) = resolve_policy(against), resolve_policy(candidate)
     if base_pol.content_hash == cand_pol.content_hash:
         raise UserInputError(f"policy impact: {str(candidate)!r} and {str(against)!r} are the same policy "
-                             f"({_policy_text(cand_pol)}): nothing to compare")
+                             f"({policy_text(cand_pol)}): nothing to compare")
     if profile is not None:  # both policies must define the profile asked for: said before any input is read
         base_pol.profile(profile)
         try:
             cand_pol.profile(profile)
         except UserInputError as e:
-            raise UserInputError(f"policy impact, the candidate {_policy_text(cand_pol)}: {e}") from None
+            raise UserInputError(f"policy impact, the candidate {policy_text(cand_pol)}: {e}") from None
     # the inputs read as underwrite --policy reads them with the policy in force (its profile, by currency or --profile)
     try:
         inp, warnings = _read_inputs("policy impact", applications, fields, season, features=features,
@@ -576,11 +607,11 @@ def policy_impact(candidate: str | Path, *, applications: str | Path, fields: st
         check_run_inputs(inp.applications, inp.fields, inp.season, as_of, policy=cand_pol, profile=prof,
                          book=inp.book, features=inp.features, imagery=None, warnings=[])  # the candidate's currency
     except UserInputError as e:
-        raise UserInputError(f"policy impact, the candidate {_policy_text(cand_pol)}: {e}") from None
+        raise UserInputError(f"policy impact, the candidate {policy_text(cand_pol)}: {e}") from None
     records = _store_records(store, inp.season)
     models = ChampionModels.resolve(crop_model=crop_model if features is None else "none", warnings=warnings,
                                     weather=inp.weather)
-    base_text, cand_text = _policy_text(base_pol), _policy_text(cand_pol)
+    base_text, cand_text = policy_text(base_pol), policy_text(cand_pol)
     runs, _vals = _decide_twice(inp, bk, as_of, [(models, base_pol), (models, cand_pol)], [base_text, cand_text],
                                 features=features, imagery=imagery, rebuild=False, records=records,
                                 cache_dir=cache_dir,

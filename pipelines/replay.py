@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from underwriting.policy import Policy
 
 __all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "recorded_pins", "replay", "replay_files",
-           "replay_reunderwriting", "replay_reunderwriting_files"]
+           "replay_reunderwriting", "replay_reunderwriting_files", "store_view"]
 
 #: input hashes derived from the run-level provenance (compared through it, not as decision inputs)
 _DERIVED_HASHES = ("provenance", "snapshot")
@@ -496,19 +496,22 @@ def _run_set_aside(applications: str | Path, season: str, as_of: dt.date, store:
 
 # --- re-underwriting records ----------------------------------------------------------------------------------------
 
-def _store_before(store: str | None, before: int) -> Any:
-    """The decision store as it was before the record numbered ``before`` (its ``seq``) was written: read only; every
-    lookup a re-underwriting makes (:meth:`~underwriting.store.DecisionStore.records`, ``latest``, ``get``,
-    ``history``) sees the records written before it only, and ``append`` is refused."""
+def store_view(store: str | None, before: int | None = None) -> Any:
+    """The decision store as it was before the record numbered ``before`` (its ``seq``) was written (None: as it
+    stands now, every record): read only; every lookup a re-underwriting makes
+    (:meth:`~underwriting.store.DecisionStore.records`, ``latest``, ``get``, ``history``) sees the records written
+    before it only, and ``append`` is refused. A store that does not exist is a one-line
+    :class:`~underwriting.errors.StoreError` (nothing created)."""
+    last = 2**62 if before is None else before  # None: beyond any record's seq
     from underwriting.store import AppendResult, DecisionRecord, DecisionStore
 
     class StoreBefore(DecisionStore):
         def get(self, record_id: str) -> DecisionRecord | None:
             rec = super().get(record_id)
-            return rec if rec is not None and rec.seq < before else None
+            return rec if rec is not None and rec.seq < last else None
 
         def history(self, application_id: str) -> list[DecisionRecord]:
-            return [r for r in super().history(application_id) if r.seq < before]
+            return [r for r in super().history(application_id) if r.seq < last]
 
         def latest(self, application_id: str, as_of: str | dt.date | None = None) -> DecisionRecord | None:
             day = None if as_of is None else str(as_of)[:10]
@@ -517,13 +520,13 @@ def _store_before(store: str | None, before: int) -> Any:
 
         def records(self, season: str | None = None) -> pd.DataFrame:
             recs = super().records(season)
-            return recs[recs["seq"] < before].reset_index(drop=True)
+            return recs[recs["seq"] < last].reset_index(drop=True)
 
         def stored_ids(self, record_ids: Sequence[str]) -> set[str]:
             return {r for r in record_ids if self.get(r) is not None}
 
         def append(self, items: Sequence[Any], operator: str, also: Any = None) -> AppendResult:
-            raise RuntimeError("a replay's view of the decision store is read only")
+            raise RuntimeError("a read-only view of the decision store (a replay's, an impact's): nothing is appended")
 
     return StoreBefore(store, create=False)
 
@@ -797,7 +800,7 @@ def replay_reunderwriting_files(fields: str | Path, imagery: str, book: str | Pa
         said = said + aside
         prof = profile or files_profile(pol, inp.applications, inp.book, inp.season, as_of)
         items: list[Any] = []
-        with _store_before(store, int(run.records["seq"].min())) as view:
+        with store_view(store, int(run.records["seq"].min())) as view:
             res = reunderwrite_files(run_inp, as_of, store=view, policy=pol, profile=prof, cache_dir=cache_dir,
                                      models=models, haze_dates=haze, collect=items,
                                      allow_missing_acquisitions=_decided_without_missing(bodies))
@@ -921,7 +924,7 @@ def _replay_run(c: Any, season: str, as_of: dt.date, run: _Run, *, store: str | 
     due: dict[str, Any] = ({"crops": [run.crop], "same_day_done": True, "open_on": _open_on(bodies),
                             "book_check_when_deciding": True} if run.crop is not None else {})
     items: list[DecisionItem] = []
-    with _store_before(store, int(run.records["seq"].min())) as view:
+    with store_view(store, int(run.records["seq"].min())) as view:
         res = reunderwrite_county(c, season, as_of, store=view, policy=pol, profile=profile, models=models,
                                   haze_dates=haze, collect=items, refuse_rejected=False,
                                   allow_missing_acquisitions=_decided_without_missing(bodies), **due)

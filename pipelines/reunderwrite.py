@@ -1284,12 +1284,15 @@ def reunderwrite_files(inp: FilesInputs, as_of: date, *, store: DecisionStore | 
                        crop_season_scale: float | None = None, haze_dates: Sequence[date] | None = None,
                        allow_missing_acquisitions: bool = False, runner: Any = None,
                        chunk_fields: int | None = None, rejects: str | Path | None = None,
-                       collect: list[DecisionItem] | None = None) -> ReunderwriteResult:
+                       collect: list[DecisionItem] | None = None,
+                       memo: dict[Any, Any] | None = None) -> ReunderwriteResult:
     """:func:`reunderwrite` on a bank's files (:func:`read_files_inputs`) as ``reunderwrite --fields --as-of`` runs
     it: the profile (default :func:`files_profile`), the cheap refusals before the past seasons' series
     (:func:`refuse_before_work`; a dated Book refused only when the date has lines to re-decide), those series (on
     ``runner``'s blocks when given; under ``cache_dir``/series), then the run with ``book_check_when_deciding``.
-    ``store`` may be a read-only view (``audit replay``); ``models``, ``collect``: as :func:`reunderwrite`."""
+    ``store`` may be a read-only view (``audit replay``, ``policy``/``models impact --reunderwriting``); ``models``,
+    ``collect``: as :func:`reunderwrite`; ``memo``: a dict kept across runs of the same ``inp`` on one date (an
+    impact's two runs), so the past seasons' series are read and the features built once (:func:`reunderwrite`)."""
     s = inp.season
     if not profile:
         profile = files_profile(policy, inp.applications, inp.book, s, as_of)
@@ -1298,14 +1301,17 @@ def reunderwrite_files(inp: FilesInputs, as_of: date, *, store: DecisionStore | 
     # to re-decide (as a --due checkpoint)
     refuse_before_work(inp.book, as_of, store, runner,
                        deciding={"applications": inp.applications, "season": s, "set_aside": inp.set_aside})
-    if runner is not None:  # --scheduler/--workers: the past seasons' series on the blocks too
+    history = memo.get(("history", s)) if memo is not None else None
+    if history is None and runner is not None:  # --scheduler/--workers: the past seasons' series on the blocks too
         from pipelines._dask_featurize import past_series_on
 
         history = past_series_on(runner, inp.fields, inp.imagery, s, cache_dir=sc, chunk_fields=chunk_fields)
-    else:
+    elif history is None:
         from pipelines.featurize import past_series
 
         history = past_series(inp.fields, inp.imagery, s, cache_dir=sc)
+    if memo is not None:
+        memo[("history", s)] = history
     return reunderwrite(season=s, as_of=as_of, fields=inp.fields, imagery=inp.imagery, book=inp.book,
                         applications=inp.applications, store=store, policy=policy, profile=profile,
                         cache_dir=cache_dir, history=history, operator=operator, progress=progress,
@@ -1313,7 +1319,8 @@ def reunderwrite_files(inp: FilesInputs, as_of: date, *, store: DecisionStore | 
                         haze_dates=haze_dates, yield_history=inp.yield_history,
                         allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
                         chunk_fields=chunk_fields, set_aside=inp.set_aside, rejects=rejects,
-                        book_check_when_deciding=True, collect=collect, set_aside_stamp=inp.set_aside_stamp)
+                        book_check_when_deciding=True, collect=collect, set_aside_stamp=inp.set_aside_stamp,
+                        memo=memo)
 
 #: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many
 #: days in the past (:class:`SeasonOver`)

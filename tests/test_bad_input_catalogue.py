@@ -660,7 +660,23 @@ CASES = [
          r"a features file carries the crop model it was built with", ("models", "impact")),
     Case("models-impact-out-not-a-table", lambda e, d: _impact(e, d, "models", **{"--out": str(d / "out" / "x.txt")}),
          r"x\.txt: unsupported output format '\.txt'", ("models", "impact")),
+    # on the Book's re-underwriting: a features file has no use there, the store is required (never created)
+    Case("policy-impact-reunderwriting-features", lambda e, d: [*_impact(e, d, "policy"), "--reunderwriting"],
+         r"policy impact --reunderwriting: --features not with --reunderwriting", ("policy", "impact")),
+    Case("models-impact-reunderwriting-no-store", lambda e, d: _reunderwriting_impact(
+        e, d, "--store", f"sqlite:///{d / 'missing.db'}"), r"missing\.db: no database file there", ("models", "impact")),
+    Case("models-impact-reunderwriting-out-over-store", lambda e, d: _reunderwriting_impact(
+        e, d, "--store", e["store"], "--out", e["store"].removeprefix("sqlite:///")), r"is the --store file",
+         ("models", "impact")),
 ]
+
+
+def _reunderwriting_impact(env: dict[str, Any], d: Path, *extra: str) -> list[str]:
+    """``agcredit models impact yield-value --reunderwriting`` on the catalogue's good files (the files form)."""
+    g = env["good"]
+    return ["models", "impact", "yield-value", "--candidate", "2", "--reunderwriting", "--fields",
+            str(g / "fields.gpkg"), "--imagery", str(g / "scenes"), "--book", str(g / "book.csv"), "--applications",
+            str(g / "applications.csv"), "--as-of", "2025-08-01", *extra]
 
 
 def _impact(env: dict[str, Any], d: Path, group: str, name: str = "yield-value", **over: str) -> list[str]:

@@ -1,0 +1,405 @@
+"""Promotion and policy impact on the Book's re-underwriting (``agcredit models impact --reunderwriting``, ``agcredit
+policy impact --reunderwriting``): what a model version or a policy, adopted mid-season, would do to the loans already
+on the Book at the next re-underwriting checkpoint, before it is adopted.
+
+The Book's lines active on the as-of date are re-underwritten twice, each exactly as ``agcredit reunderwrite --as-of``
+runs them (:func:`pipelines.reunderwrite.reunderwrite_county` for a county folder,
+:func:`~pipelines.reunderwrite.reunderwrite_files` for a bank's files, ``book_check_when_deciding`` as the command
+sets it) — once with the version in force (``--against``, default the champion in force on the date, as the command
+resolves it) and once with the candidate; or once under each policy — everything else the same. The decision store
+(required: the lines' previous records live there; default the one ``reunderwrite`` writes to) is read as it stands
+now through a read-only view (:func:`pipelines.replay.store_view`) and nothing is written: each run's new records go
+to a list (``collect``), its features artifact is hashed, not written. Each side is what ``reunderwrite`` would
+append with that version or policy, line by line.
+
+The comparison is the impact's (:func:`pipelines.impact.compare_decisions`: outcome, limit, granted, maturity,
+proposed actions, reasons), keyed by application (one row per re-underwritten line; a farmer's several lines are one
+row ``L1+L2``, as re-underwriting decides them) with the line's id, Book limit, outstanding balance and previous limit
+beside it; what re-underwriting adds is said too: per run, how many lines get each proposed action (freeze the undrawn
+line, shorten the term, send to review) and how many are left below their outstanding balance, and the lines whose
+proposed actions change. What re-underwriting says of lines it does not re-decide (a line whose application has a
+record after the date, a line without an application, held lines) is said as it says it, once when both runs say
+it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from features.errors import UserInputError
+from pipelines.impact import (
+    ImpactResult,
+    compare_decisions,
+    held_out_of,
+    merge_said,
+    policy_text,
+    resolve_policy,
+    version_text,
+)
+
+__all__ = ["ACTIONS", "LINE_COLUMNS", "ReunderwritingImpact", "compare_lines", "policy_impact_reunderwriting",
+           "promotion_impact_reunderwriting"]
+
+#: the proposed actions of re-underwriting (:func:`pipelines.reunderwrite.propose_actions`), in the order it proposes
+ACTIONS = ("FREEZE_UNDRAWN", "SHORTEN_TERM", "REVIEW")
+#: the line's columns put before the impact's own (:data:`pipelines.impact.APPLICATION_COLUMNS`)
+LINE_COLUMNS = ["line_id", "book_limit", "outstanding", "previous_limit", "not_reestimated_base",
+                "not_reestimated_candidate"]
+
+
+def _line(item: Any) -> dict[str, Any]:
+    return item.body.get("reunderwrite") or {}
+
+
+def compare_lines(base: list[Any], candidate: list[Any]) -> pd.DataFrame:
+    """:func:`pipelines.impact.compare_decisions` of two re-underwriting runs' records (kind ``reunderwrite``), one row
+    per line, by line id: the line's id, Book limit, outstanding balance and the limit it is compared with
+    (``previous_limit``, the version in force's run's), and each run's codes of a line not re-estimated (the models
+    could not value its fields at this checkpoint: kept as it stands), before the impact's columns."""
+    t = compare_decisions(base, candidate)
+    a = {i.application_id: _line(i) for i in base}
+    b = {i.application_id: _line(i) for i in candidate}
+    ids = t["application_id"]
+    lines = pd.DataFrame({
+        "line_id": [str(a[x].get("line_id", "")) for x in ids],
+        "book_limit": [int(a[x].get("book_limit") or 0) for x in ids],
+        "outstanding": [int(a[x].get("outstanding") or 0) for x in ids],
+        "previous_limit": [int(a[x].get("previous_limit") or 0) for x in ids],
+        "not_reestimated_base": [",".join(a[x].get("not_reestimated") or []) for x in ids],
+        "not_reestimated_candidate": [",".join(b[x].get("not_reestimated") or []) for x in ids]},
+        index=t.index)
+    out = pd.concat([lines, t], axis=1)
+    return out.sort_values("line_id", kind="stable").reset_index(drop=True)
+
+
+def _action_counts(actions: pd.Series) -> dict[str, int]:
+    c = Counter(a for s in actions for a in str(s).split(";") if a)
+    return {a: int(c.get(a, 0)) for a in [*ACTIONS, *sorted(set(c) - set(ACTIONS))]}
+
+
+def _acts(s: str) -> str:
+    return s.replace(";", ", ") or "none"
+
+
+@dataclass(frozen=True)
+class ReunderwritingImpact(ImpactResult):
+    """The Book's re-underwriting as of a date, twice (:func:`promotion_impact_reunderwriting`,
+    :func:`policy_impact_reunderwriting`): :class:`~pipelines.impact.ImpactResult` whose rows are lines."""
+
+    #: the lines held (line id (application id)), as re-underwriting holds them: their previous records stay in force
+    held_lines: tuple[str, ...] = ()
+    #: lines one run re-decides and the other does not (a date already re-underwritten: what a re-run keeps), by run
+    one_run_only: dict[str, list[str]] = field(default_factory=dict)
+    #: which model versions are in force on the date and why (:attr:`pipelines._champions.ChampionModels.said`)
+    models_said: str | None = None
+
+    def actions(self) -> dict[str, Any]:
+        """Per run: lines getting each proposed action, lines with any, lines left with a limit below their
+        outstanding balance; and the lines whose proposed actions change (line id → base's, candidate's)."""
+        t = self.applications
+        changed = t[t["actions_base"] != t["actions_candidate"]]
+        return {"base": _action_counts(t["actions_base"]), "candidate": _action_counts(t["actions_candidate"]),
+                "lines_with_actions": {"base": int((t["actions_base"] != "").sum()),
+                                       "candidate": int((t["actions_candidate"] != "").sum())},
+                "below_outstanding": {"base": int((t["limit_base"] < t["outstanding"]).sum()),
+                                      "candidate": int((t["limit_candidate"] < t["outstanding"]).sum())},
+                "changed": {str(r.line_id): [r.actions_base, r.actions_candidate]
+                            for r in changed.itertuples(index=False)}}
+
+    _actions_of = "proposed actions"
+
+    def _header(self, n: int) -> list[str]:
+        label = f" ({self.data} data)" if self.data else ""
+        what = (f"policy impact of {self.candidate} against {self.base}{label}" if self.name == "policy" else
+                f"promotion impact of {self.name} {self.candidate} against {self.base}{label}")
+        under = (f"profile {self.profile}, {self.policy}" if self.name == "policy" else
+                 f"policy {self.policy} profile {self.profile}")
+        return [f"{what} on the Book's re-underwriting as of {self.as_of} ({n} active lines re-underwritten twice): "
+                f"season {self.season}, {under} — nothing stored", *([self.models_said] if self.models_said else [])]
+
+    def _more_lines(self, top: int) -> list[str]:
+        out = []
+        a = self.actions()
+        for key, who in (("base", self.base), ("candidate", self.candidate)):
+            acts = ", ".join(f"{k} {v}" for k, v in a[key].items())
+            out.append(f"proposed actions, {who}: {a['lines_with_actions'][key]} line(s) ({acts}); "
+                       f"{a['below_outstanding'][key]} line(s) with a limit below the outstanding balance")
+        moves = Counter((x, y) for x, y in a["changed"].values())
+        out.append(f"lines whose proposed actions change: {len(a['changed'])}"
+                   + (" (" + "; ".join(f"{_acts(x)} → {_acts(y)}: {k}" for (x, y), k in
+                                       sorted(moves.items(), key=lambda kv: (-kv[1], kv[0]))) + ")"
+                      if moves else ""))
+        shown = list(a["changed"].items())[:top]
+        out.extend(f"  line {line}: {_acts(x)} → {_acts(y)}" for line, (x, y) in shown)
+        if len(a["changed"]) > len(shown):
+            out.append(f"  and {len(a['changed']) - len(shown)} more (--top, --json, --out)")
+        from models.money import format_minor
+
+        for cur, g in self.applications.groupby("currency", sort=True):
+            lb, lc = int(g["limit_base"].sum()), int(g["limit_candidate"].sum())
+            pct = f"{100.0 * (lc - lb) / lb:+.1f}%" if lb else ("±0" if lc == lb else "new")
+            out.append(f"the lines' limits: {format_minor(lb, str(cur))} → {format_minor(lc, str(cur))} ({pct}) "
+                       f"against {format_minor(int(g['outstanding'].sum()), str(cur))} outstanding")
+        if self.held_lines:
+            out.append(f"{len(self.held_lines)} line(s) not re-underwritten (held; their previous records stay in "
+                       f"force): {', '.join(self.held_lines[:5])}"
+                       + (f" and {len(self.held_lines) - 5} more" if len(self.held_lines) > 5 else ""))
+        for who, ids in self.one_run_only.items():
+            out.append(f"{len(ids)} line(s) re-underwritten by {who} only (not compared): {', '.join(ids[:5])}"
+                       + (f" and {len(ids) - 5} more" if len(ids) > 5 else ""))
+        return out
+
+    def _who(self, r: Any) -> str:
+        return f"line {r.line_id} ({r.application_id}, farmer {r.farmer_token})"
+
+    def _more_json(self) -> dict[str, Any]:
+        return {"reunderwriting": {"lines": len(self.applications), "actions": self.actions(),
+                                   "held_lines": list(self.held_lines), "one_run_only": dict(self.one_run_only),
+                                   "models_said": self.models_said}}
+
+
+# --- the Book's source: a county folder or a bank's files ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Source:
+    """The Book's lines' inputs, read and checked once as ``agcredit reunderwrite --as-of`` reads them."""
+
+    season: str
+    weather: Any
+    county: Any = None
+    files: Any = None
+    cache_dir: Path | None = None
+    allow_missing_acquisitions: bool = False
+
+    def profile(self, policy: Any, profile: str | None, as_of: dt.date) -> str:
+        """``profile``, else the county's, else the policy's profile in the lines' currency (as the command)."""
+        if profile:
+            return profile
+        if self.county is not None:
+            if not self.county.profile:
+                raise UserInputError(f"{self.county.path}: county.json has no policy_profile; give --profile")
+            return str(self.county.profile)
+        from pipelines.reunderwrite import files_profile
+
+        return files_profile(policy, self.files.applications, self.files.book, self.season, as_of)
+
+    def run(self, view: Any, as_of: dt.date, *, policy: Any, profile: str, models: Any, collect: list[Any],
+            memo: dict[Any, Any]) -> Any:
+        from pipelines.reunderwrite import reunderwrite_county, reunderwrite_files
+
+        if self.county is not None:
+            return reunderwrite_county(self.county, self.season, as_of, store=view, policy=policy, profile=profile,
+                                       models=models, memo=memo, book_check_when_deciding=True, collect=collect,
+                                       allow_missing_acquisitions=self.allow_missing_acquisitions)
+        return reunderwrite_files(self.files, as_of, store=view, policy=policy, profile=profile,
+                                  cache_dir=self.cache_dir, models=models, collect=collect, memo=memo,
+                                  allow_missing_acquisitions=self.allow_missing_acquisitions)
+
+
+def _read_source(what: str, as_of: dt.date, *, county: str | Path | None, fields: str | Path | None,
+                 imagery: str | None, book: str | Path | None, applications: str | Path | None,
+                 weather: str | Path | None, history: str | Path | None, season: str | None,
+                 cache_dir: Path | None, allow_missing_acquisitions: bool) -> _Source:
+    """A county folder (its season checked, the date in its window, its rejected fields refused) or a bank's files
+    (:func:`pipelines.reunderwrite.read_files_inputs`), as ``reunderwrite --as-of`` reads them; one-line errors."""
+    files = {"--fields": fields, "--imagery": imagery, "--book": book, "--applications": applications}
+    if county is not None:
+        given = [k for k, v in {**files, "--weather": weather, "--history": history}.items() if v is not None]
+        if given:
+            raise UserInputError(f"{what} --reunderwriting: give --county or --fields/--imagery/--book/--applications"
+                                 f", not both ({', '.join(given)} with --county: a county folder holds its own)")
+        from pipelines.county import County
+        from pipelines.reunderwrite import check_day, season_of
+
+        c = County(county, cache_dir=cache_dir)
+        s = season_of(season, c.seasons, c.current_season, f"county {county}")
+        check_day(c.fields(), s, as_of)
+        c.refuse_rejected(s)
+        return _Source(season=s, weather=c.weather(), county=c,
+                       allow_missing_acquisitions=allow_missing_acquisitions)
+    missing = [k for k, v in files.items() if v is None]
+    if missing:
+        raise UserInputError(f"{what} --reunderwriting: give --county DIR, or --fields, --imagery, --book and "
+                             f"--applications (missing: {', '.join(missing)})")
+    from pipelines.reunderwrite import read_files_inputs
+
+    assert fields is not None and imagery is not None and book is not None and applications is not None
+    inp = read_files_inputs(fields, str(imagery), book, applications, season, as_of, weather=weather,
+                            yield_history=history)
+    return _Source(season=inp.season, weather=inp.weather, files=inp, cache_dir=cache_dir,
+                   allow_missing_acquisitions=allow_missing_acquisitions)
+
+
+def _twice(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[tuple[Any, Any]], labels: list[str],
+           profile: str, warnings: list[str]) -> tuple[list[Any], list[list[Any]], dict[str, list[str]]]:
+    """The Book re-underwritten once per (models, policy) of ``runs_of`` on the read-only ``view``, nothing written;
+    (the runs, the lines both re-decided — each run's records, lines one run only re-decided by its label).
+    ``warnings`` gains what the runs said (:func:`pipelines.impact.merge_said`)."""
+    recs = view.records(src.season)
+    done = int(((recs["kind"] == "reunderwrite") & (recs["as_of"] == as_of.isoformat())).sum())
+    if done:  # what `reunderwrite` does on such a date: each run is compared as it would run now
+        warnings.append(f"the store already holds {done} re-underwriting record(s) as of {as_of}: each run is a "
+                        "re-run of the date — a line whose record it would write is stored is compared as stored, the "
+                        "others' records would supersede the date's, and what is measured against the previous "
+                        "record (CROP_CONDITION_DETERIORATED) is then measured against the date's")
+    memo: dict[Any, Any] = {}  # the fields, past seasons' series and features read or built once for both runs
+    runs: list[Any] = []
+    items: list[list[Any]] = []
+    said: list[list[str]] = []
+    for models, policy in runs_of:
+        got: list[Any] = []
+        res = src.run(view, as_of, policy=policy, profile=profile, models=models, collect=got, memo=memo)
+        if not got and not items:  # the version in force re-decides no line: refused before the candidate's run
+            why = "; ".join(dict.fromkeys(res.warnings)) or "no line re-decided"
+            raise UserInputError(f"{what} --reunderwriting: no line of the Book to re-underwrite as of {as_of} "
+                                 f"(season {src.season}): nothing to compare ({why})")
+        runs.append(res)
+        items.append(got)
+        said.append(list(res.warnings))
+    merge_said(said, labels, warnings)
+    ids = [{i.application_id for i in got} for got in items]
+    only: dict[str, list[str]] = {}
+    for k, (mine, other) in enumerate(((ids[0], ids[1]), (ids[1], ids[0]))):
+        extra = sorted(str(_line(i).get("line_id", i.application_id)) for i in items[k]
+                       if i.application_id in mine - other)
+        if extra:
+            only[labels[k]] = extra
+    both = ids[0] & ids[1]
+    return runs, [[i for i in got if i.application_id in both] for got in items], only
+
+
+def _held(runs: list[Any]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(f"{line} ({aid})" for r in runs for line, aid in r.held_lines))
+
+
+def _store(url: str | None) -> Any:
+    """The decision store as it stands now, read only (one line when it does not exist)."""
+    from pipelines.replay import store_view
+    from underwriting.store import store_url
+
+    return store_view(store_url(url))
+
+
+def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date, against: str = "champion",
+                                    county: str | Path | None = None, fields: str | Path | None = None,
+                                    imagery: str | None = None, book: str | Path | None = None,
+                                    applications: str | Path | None = None, weather: str | Path | None = None,
+                                    history: str | Path | None = None, season: str | None = None,
+                                    store: str | None = None, policy: str | Path | None = None,
+                                    profile: str | None = None, cache_dir: Path | None = None,
+                                    allow_missing_acquisitions: bool = False) -> ReunderwritingImpact:
+    """The Book's active lines as of ``as_of`` re-underwritten with ``name``'s version ``against`` (``champion``: the
+    champion in force on the date, as ``reunderwrite`` takes it) and with ``candidate`` (a version or an alias;
+    crop-type: a saved folder too), everything else the same, nothing written; compared (module docstring).
+    ``county`` or ``fields``/``imagery``/``book``/``applications`` (with ``weather``, ``history``): as
+    ``reunderwrite`` reads them; ``store``: an existing decision store (default ``reunderwrite``'s), read only;
+    ``policy``: a policy file (default the shipped policy)."""
+    from models.errors import RegistryError
+    from pipelines._champions import ChampionModels
+    from pipelines.featurize import load_crop_model
+    from pipelines.impact import MODEL_NAMES
+    from underwriting.policy import default_policy, load_policy
+
+    what = "models impact"
+    if name not in MODEL_NAMES:
+        raise UserInputError(f"{what}: unknown model {name!r} (expected {' or '.join(MODEL_NAMES)})")
+    pol = load_policy(policy) if policy is not None else default_policy()
+    with _store(store) as view:
+        src = _read_source(what, as_of, county=county, fields=fields, imagery=imagery, book=book,
+                           applications=applications, weather=weather, history=history, season=season,
+                           cache_dir=cache_dir, allow_missing_acquisitions=allow_missing_acquisitions)
+        prof = src.profile(pol, profile, as_of)
+        pol.profile(prof)
+        warnings: list[str] = []
+        try:  # the version in force as `reunderwrite` resolves it: the champions of the date
+            base = ChampionModels.resolve(alias=against if name == "yield-value" else "champion",
+                                          crop_model="champion" if name == "yield-value" else against,
+                                          warnings=warnings, weather=src.weather, on=as_of)
+        except RegistryError as e:
+            if name != "crop-type" or "crop-type" not in e.problem:
+                raise
+            raise RegistryError(problem=e.problem, fix="train one with `agcredit train crop-type`, or name the "
+                                "model in force with --against (a version, an alias or a saved folder)") from None
+        if name == "yield-value":
+            c = ChampionModels.resolve(alias=candidate, crop_model="none", weather=src.weather)
+            if c.yield_version == base.yield_version:
+                raise UserInputError(f"{what}: {candidate!r} and {against!r} are both yield-value version "
+                                     f"{c.yield_version}: nothing to compare")
+            cand = replace(base, yield_model=c.yield_model, yield_version=c.yield_version,
+                           yield_run_id=c.yield_run_id, governance=c.governance, said=None)
+            base_text, cand_text = version_text(base.yield_version, against), version_text(c.yield_version, candidate)
+            labels = {str(getattr(m.governance, "data", "") or "") for m in (base, cand)} - {""}
+            data = (" / ".join(str(getattr(m.governance, "data", "?")) for m in (base, cand)) if len(labels) > 1
+                    else (labels.pop() if labels else None))
+        else:
+            model, desc = load_crop_model(candidate)
+            if desc.split(" (")[0] == str(base.crop_version or "none").split(" (")[0]:
+                raise UserInputError(f"{what}: {candidate!r} and {against!r} are the same crop-type model "
+                                     f"({desc}): nothing to compare")
+            cand = replace(base, crop_model=model, crop_version=desc, said=None)
+            base_text, cand_text = str(base.crop_version or "none"), desc
+            data = None
+        runs, items, only = _twice(what, src, view, as_of, [(base, pol), (cand, pol)], [base_text, cand_text],
+                                   prof, warnings)
+    return ReunderwritingImpact(
+        name=name, base=base_text, candidate=cand_text, season=src.season, as_of=as_of, policy=policy_text(pol),
+        profile=prof, data=data, applications=compare_lines(items[0], items[1]), values=pd.DataFrame(),
+        checkpoints=(runs[0].checkpoint, runs[1].checkpoint), warnings=warnings,
+        held_out=(held_out_of(base), held_out_of(cand)) if name == "yield-value" else (),
+        details={"base_run_id": base.yield_run_id, "candidate_run_id": cand.yield_run_id}
+        if name == "yield-value" else {},
+        held_lines=_held(runs), one_run_only=only, models_said=base.said)
+
+
+def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, against: str | Path = "default",
+                                 county: str | Path | None = None, fields: str | Path | None = None,
+                                 imagery: str | None = None, book: str | Path | None = None,
+                                 applications: str | Path | None = None, weather: str | Path | None = None,
+                                 history: str | Path | None = None, season: str | None = None,
+                                 store: str | None = None, profile: str | None = None,
+                                 cache_dir: Path | None = None,
+                                 allow_missing_acquisitions: bool = False) -> ReunderwritingImpact:
+    """The Book's active lines as of ``as_of`` re-underwritten under the policy ``against`` (default the shipped one)
+    and under ``candidate`` (each :func:`pipelines.impact.resolve_policy`), the champion models in force on the date
+    and every other input the same, nothing written; compared as :func:`promotion_impact_reunderwriting`."""
+    from pipelines._champions import ChampionModels, models_text
+
+    what = "policy impact"
+    (base_pol, _), (cand_pol, _) = resolve_policy(against), resolve_policy(candidate)
+    if base_pol.content_hash == cand_pol.content_hash:
+        raise UserInputError(f"{what}: {str(candidate)!r} and {str(against)!r} are the same policy "
+                             f"({policy_text(cand_pol)}): nothing to compare")
+    with _store(store) as view:
+        src = _read_source(what, as_of, county=county, fields=fields, imagery=imagery, book=book,
+                           applications=applications, weather=weather, history=history, season=season,
+                           cache_dir=cache_dir, allow_missing_acquisitions=allow_missing_acquisitions)
+        try:  # the policy in force chooses the profile (as reunderwrite --policy); its error names --against
+            prof = src.profile(base_pol, profile, as_of)
+            base_pol.profile(prof)
+        except UserInputError as e:
+            raise UserInputError(f"{what}, the policy in force {policy_text(base_pol)}: {e}") from None
+        try:
+            if cand_pol.profile(prof).currency != base_pol.profile(prof).currency:
+                raise UserInputError(f"profile {prof} is in {cand_pol.profile(prof).currency}, the policy in force's "
+                                     f"in {base_pol.profile(prof).currency}")
+        except UserInputError as e:
+            raise UserInputError(f"{what}, the candidate {policy_text(cand_pol)}: {e}") from None
+        warnings: list[str] = []
+        models = ChampionModels.resolve(crop_model="champion", warnings=warnings, weather=src.weather, on=as_of)
+        base_text, cand_text = policy_text(base_pol), policy_text(cand_pol)
+        runs, items, only = _twice(what, src, view, as_of, [(models, base_pol), (models, cand_pol)],
+                                   [base_text, cand_text], prof, warnings)
+    return ReunderwritingImpact(
+        name="policy", base=base_text, candidate=cand_text, season=src.season, as_of=as_of,
+        policy=f"models {models_text(models.versions())}", profile=prof,
+        data=getattr(models.governance, "data", None), applications=compare_lines(items[0], items[1]),
+        values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint), warnings=warnings,
+        details={"models": models.versions(), "base_content_hash": base_pol.content_hash,
+                 "candidate_content_hash": cand_pol.content_hash},
+        held_lines=_held(runs), one_run_only=only, models_said=models.said)
