@@ -242,12 +242,25 @@ def _twice(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[tup
     (the runs, the lines both re-decided — each run's records, lines one run only re-decided by its label).
     ``warnings`` gains what the runs said (:func:`pipelines.impact.merge_said`)."""
     recs = view.records(src.season)
-    done = int(((recs["kind"] == "reunderwrite") & (recs["as_of"] == as_of.isoformat())).sum())
-    if done:  # what `reunderwrite` does on such a date: each run is compared as it would run now
-        warnings.append(f"the store already holds {done} re-underwriting record(s) as of {as_of}: each run is a "
-                        "re-run of the date — a line whose record it would write is stored is compared as stored, the "
-                        "others' records would supersede the date's, and what is measured against the previous "
-                        "record (CROP_CONDITION_DETERIORATED) is then measured against the date's")
+    dated = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"] == as_of.isoformat())]
+    if len(dated):
+        # the date was re-underwritten: both runs read the store as that run read it (before its first record), so
+        # neither compares with the date's own records (a re-run would measure CROP_CONDITION_DETERIORATED against
+        # them on one side only)
+        from pipelines.replay import store_view
+
+        first = int(dated["seq"].min())
+        warnings.append(f"the store already holds {len(dated)} re-underwriting record(s) as of {as_of}: both runs "
+                        "read it as it was before them (the date's run's own inputs); records written since are not "
+                        "read")
+        with store_view(view.url, before=first) as before:
+            return _twice_on(what, src, before, as_of, runs_of, labels, profile, warnings)
+    return _twice_on(what, src, view, as_of, runs_of, labels, profile, warnings)
+
+
+def _twice_on(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[tuple[Any, Any]], labels: list[str],
+              profile: str, warnings: list[str]) -> tuple[list[Any], list[list[Any]], dict[str, list[str]]]:
+    """:func:`_twice` on one read-only view."""
     memo: dict[Any, Any] = {}  # the fields, past seasons' series and features read or built once for both runs
     runs: list[Any] = []
     items: list[list[Any]] = []

@@ -248,11 +248,15 @@ def test_a_policy_lending_less_leaves_a_line_below_its_balance(rw: dict[str, Any
     assert w.exit_code == 0, w.output
     stored = _stored(cand_url, mid)
     _same_as_stored(t, "candidate", stored)
-    # on that store (the date already re-underwritten under the candidate): said, and its records are reproduced
+    # on that store (the date already re-underwritten under the candidate): said, both runs read the store as that
+    # run read it — the same comparison as before the date's records, its records reproduced
     r = _run(rw, ["policy", "impact", "--candidate", str(cand), *_county(rw, cand_url), "--json"], monkeypatch)
     assert r.exit_code == 0, r.output
-    assert f"warning: the store already holds {len(stored)} re-underwriting record(s) as of {mid}: " in r.stderr
-    _same_as_stored(pd.DataFrame(json.loads(r.stdout)["applications"]), "candidate", stored)
+    assert (f"warning: the store already holds {len(stored)} re-underwriting record(s) as of {mid}: both runs read "
+            "it as it was before them") in r.stderr
+    again = json.loads(r.stdout)["applications"]
+    assert again == j["applications"]
+    _same_as_stored(pd.DataFrame(again), "candidate", stored)
     # the text: each run's actions, the lines whose actions change
     text = _run(rw, ["policy", "impact", "--candidate", str(cand), *_county(rw, url)], monkeypatch).stdout
     assert "on the Book's re-underwriting as of" in text.splitlines()[0]
