@@ -421,9 +421,26 @@ def reunderwriting_run(what: str, out: Path | None, *, county: Path | None, fiel
                          store=store_url(store), **more_inputs)
     else:
         check_impact_out(out, **files, store=store_url(store), **more_inputs)
+    _refuse_out_inside(out, county=county, imagery=imagery)
     day = parse_date(as_of, "--as-of")
     assert day is not None
     return run(day, county=county, **files, store=store)
+
+
+def _refuse_out_inside(out: Path | None, *, county: Path | None, imagery: str | None) -> None:
+    """``--out`` inside the county folder, or inside the imagery's folder (a scene folder, or the folder of its
+    index.csv): refused — a county's scene index, caches and records are inputs too."""
+    if out is None:
+        return
+    target = out.resolve()
+    folders = [("--county", Path(county))] if county is not None else []
+    if imagery is not None and imagery not in ("sentinelhub", "sentinelhub-stats"):
+        ip = Path(imagery)
+        folders.append(("--imagery", ip if ip.is_dir() else ip.parent))
+    for opt, folder in folders:
+        if folder.exists() and target.is_relative_to(folder.resolve()):
+            raise UserInputError(f"--out {out}: inside the {opt} folder {folder}, whose files are inputs; write the "
+                                 "impact elsewhere")
 
 
 def check_impact_out(out: Path | None, **inputs: str | os.PathLike[str] | None) -> None:

@@ -98,6 +98,9 @@ class ReunderwritingImpact(ImpactResult):
     one_run_only: dict[str, list[str]] = field(default_factory=dict)
     #: which model versions are in force on the date and why (:attr:`pipelines._champions.ChampionModels.said`)
     models_said: str | None = None
+    #: what the run in force said of the active lines it did not re-underwrite (no application, decided after the
+    #: date, matured): not compared
+    skipped: tuple[str, ...] = ()
 
     def actions(self) -> dict[str, Any]:
         """Per run: lines getting each proposed action, lines with any, lines left with a limit below their
@@ -120,7 +123,9 @@ class ReunderwritingImpact(ImpactResult):
                 f"promotion impact of {self.name} {self.candidate} against {self.base}{label}")
         under = (f"profile {self.profile}, {self.policy}" if self.name == "policy" else
                  f"policy {self.policy} profile {self.profile}")
-        return [f"{what} on the Book's re-underwriting as of {self.as_of} ({n} active lines re-underwritten twice): "
+        lines = f"{n} active lines re-underwritten twice" + ("; others skipped, not compared: see below"
+                                                              if self.skipped else "")
+        return [f"{what} on the Book's re-underwriting as of {self.as_of} ({lines}): "
                 f"season {self.season}, {under} — nothing stored", *([self.models_said] if self.models_said else [])]
 
     def _more_lines(self, top: int) -> list[str]:
@@ -145,7 +150,10 @@ class ReunderwritingImpact(ImpactResult):
             lb, lc = int(g["limit_base"].sum()), int(g["limit_candidate"].sum())
             pct = f"{100.0 * (lc - lb) / lb:+.1f}%" if lb else ("±0" if lc == lb else "new")
             out.append(f"the lines' limits: {format_minor(lb, str(cur))} → {format_minor(lc, str(cur))} ({pct}) "
-                       f"against {format_minor(int(g['outstanding'].sum()), str(cur))} outstanding")
+                       f"against {format_minor(int(g['outstanding'].sum()), str(cur))} outstanding; before this "
+                       f"checkpoint {format_minor(int(g['previous_limit'].sum()), str(cur))} (the Book's limits "
+                       f"{format_minor(int(g['book_limit'].sum()), str(cur))}); a DECLINE's limit counts 0")
+        out.extend(f"not compared: {w}" for w in self.skipped)
         if self.held_lines:
             out.append(f"{len(self.held_lines)} line(s) not re-underwritten (held; their previous records stay in "
                        f"force): {', '.join(self.held_lines[:5])}"
@@ -159,7 +167,8 @@ class ReunderwritingImpact(ImpactResult):
         return f"line {r.line_id} ({r.application_id}, farmer {r.farmer_token})"
 
     def _more_json(self) -> dict[str, Any]:
-        return {"reunderwriting": {"lines": len(self.applications), "actions": self.actions(),
+        return {"reunderwriting": {"lines": len(self.applications), "skipped": list(self.skipped),
+                                   "actions": self.actions(),
                                    "held_lines": list(self.held_lines), "one_run_only": dict(self.one_run_only),
                                    "models_said": self.models_said}}
 
@@ -188,6 +197,28 @@ class _Source:
         from pipelines.reunderwrite import files_profile
 
         return files_profile(policy, self.files.applications, self.files.book, self.season, as_of)
+
+    def book_lines(self, as_of: dt.date) -> pd.DataFrame | None:
+        """The Book's lines active on ``as_of`` in the season (as re-underwriting counts them); None when the Book
+        cannot be read so here (said by the runs)."""
+        from pipelines.reunderwrite import active_lines
+
+        try:
+            book = self.county.book(not_after=as_of) if self.county is not None else self.files.book
+            return active_lines(book, as_of, self.season)
+        except UserInputError:
+            return None
+
+    def application_ids(self, as_of: dt.date) -> set[str] | None:
+        """The application ids a re-underwriting of this Book writes records under: the applications file's and the
+        Book's lines' (None when they cannot be read here)."""
+        try:
+            apps = self.county.applications() if self.county is not None else self.files.applications
+        except UserInputError:
+            return None
+        lines = self.book_lines(as_of)
+        ids = set(apps["application_id"].astype(str))
+        return ids | set(lines["application_id"].astype(str)) if lines is not None else ids
 
     def run(self, view: Any, as_of: dt.date, *, policy: Any, profile: str, models: Any, collect: list[Any],
             memo: dict[Any, Any]) -> Any:
@@ -242,7 +273,10 @@ def _twice(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[tup
     (the runs, the lines both re-decided — each run's records, lines one run only re-decided by its label).
     ``warnings`` gains what the runs said (:func:`pipelines.impact.merge_said`)."""
     recs = view.records(src.season)
-    dated = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"] == as_of.isoformat())]
+    ids = src.application_ids(as_of)
+    # this Book's applications only: another region's run of the date, in the same store, is not this Book's
+    mine = recs["application_id"].astype(str).isin(ids) if ids is not None else pd.Series(True, index=recs.index)
+    dated = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"] == as_of.isoformat()) & mine]
     if len(dated):
         # the date was re-underwritten: both runs read the store as that run read it (before its first record), so
         # neither compares with the date's own records (a re-run would measure CROP_CONDITION_DETERIORATED against
@@ -285,6 +319,14 @@ def _twice_on(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[
             only[labels[k]] = extra
     both = ids[0] & ids[1]
     return runs, [[i for i in got if i.application_id in both] for got in items], only
+
+
+#: what a re-underwriting run says of active lines it leaves out (pipelines/reunderwrite.py's warnings)
+_SKIP_WORDS = ("skipped", "left out", "not re-decided", "not re-underwritten")
+
+
+def _skipped(run: Any) -> tuple[str, ...]:
+    return tuple(w for w in dict.fromkeys(run.warnings) if any(k in w for k in _SKIP_WORDS))
 
 
 def _held(runs: list[Any]) -> tuple[str, ...]:
@@ -367,7 +409,7 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
         held_out=(held_out_of(base), held_out_of(cand)) if name == "yield-value" else (),
         details={"base_run_id": base.yield_run_id, "candidate_run_id": cand.yield_run_id}
         if name == "yield-value" else {},
-        held_lines=_held(runs), one_run_only=only, models_said=base.said)
+        held_lines=_held(runs), one_run_only=only, models_said=base.said, skipped=_skipped(runs[0]))
 
 
 def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, against: str | Path = "default",
@@ -415,4 +457,4 @@ def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, again
         values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint), warnings=warnings,
         details={"models": models.versions(), "base_content_hash": base_pol.content_hash,
                  "candidate_content_hash": cand_pol.content_hash},
-        held_lines=_held(runs), one_run_only=only, models_said=models.said)
+        held_lines=_held(runs), one_run_only=only, models_said=models.said, skipped=_skipped(runs[0]))

@@ -292,6 +292,8 @@ def _bad(rw: dict[str, Any], tmp_path: Path, case: str) -> tuple[list[str], str]
                        "--crop-model not with --reunderwriting"),
         "out over the store": ([*head, *_county(rw, url), "--out", db], f"--out {db}: is the --store file"),
         "out over the county": ([*head, *_county(rw, url), "--out", str(rec / "book.csv")], "is the --book file"),
+        "out in the scenes": ([*head, *_county(rw, url), "--out", str(rw["county"].path / "scenes" / "index.csv")],
+                              "inside the --county folder"),
         "before the lines": ([*head, *_county(rw, url, before)], f"no line of the Book to re-underwrite as of {before}"),
         "county and files": ([*head, *_county(rw, url), "--book", str(rec / "book.csv")], "not both (--book with"),
         "files missing": ([*head, "--reunderwriting", "--fields", str(rec / "fields.gpkg"), "--as-of",
@@ -302,7 +304,8 @@ def _bad(rw: dict[str, Any], tmp_path: Path, case: str) -> tuple[list[str], str]
 
 
 @pytest.mark.parametrize("case", ["missing store", "default store", "features", "crop model", "out over the store",
-                                  "out over the county", "before the lines", "county and files", "files missing",
+                                  "out over the county", "out in the scenes", "before the lines", "county and files",
+                                  "files missing",
                                   "county alone"])
 def test_bad_input_is_one_line_and_writes_nothing(rw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                   case: str) -> None:
@@ -354,3 +357,24 @@ def test_compare_lines_reads_the_lines_and_their_proposed_actions() -> None:
     assert any(x.startswith("  line L2 (A2, farmer FA2): REDUCE, limit INR 300.00 → INR 100.00") for x in text)
     assert res.to_json()["reunderwriting"]["lines"] == 2
 
+
+
+def test_another_books_run_of_the_date_in_the_same_store_is_not_this_books(rw: dict[str, Any], tmp_path: Path,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-underwriting record of the date for an application this Book does not hold (another region's run in the
+    same store) does not make the date "already re-underwritten": the store is read as it stands, as reunderwrite
+    would read it."""
+    from underwriting.store import DecisionStore
+
+    clean = store_copy(rw, tmp_path, "clean")
+    other = store_copy(rw, tmp_path, "other")
+    mid = rw["cps"]["mid"]
+    item = _item("Z2009-99999", "LZ-1", "REFER", 0, (), 0)
+    item = DecisionItem(**{**item.__dict__, "as_of": mid.isoformat()})
+    with DecisionStore(other, create=False) as st:
+        st.append([item], operator="another-region")
+    args = ["policy", "impact", "--candidate", "2026.12.9", "--json"]
+    a = _run(rw, [*args, *_county(rw, clean)], monkeypatch)
+    b = _run(rw, [*args, *_county(rw, other)], monkeypatch)
+    assert a.exit_code == 0 and b.exit_code == 0, (a.output, b.output)
+    assert "already holds" not in b.stderr and json.loads(a.stdout) == json.loads(b.stdout)
