@@ -122,18 +122,10 @@ def read_verified(path: str | Path) -> tuple[pd.DataFrame, int]:
     (1-based, header excluded), never a cell; rows repeated as they are are read once and counted. Returns the rows
     (seasons as their year's digits) and the repeats dropped."""
     from models.governance import season_text
-    from pipelines.errors import read_checked
+    from pipelines.errors import read_columns_file
 
     p = Path(path)
-    if not p.is_file():
-        raise UserInputError(f"{p}: verified crops file not found")
-    parquet = p.suffix.lower() in (".parquet", ".pq")
-    df = read_checked(p, f"{p}: verified crops file", lambda: pd.read_parquet(p) if parquet else
-                      pd.read_csv(p, dtype=str, keep_default_na=False), "Parquet" if parquet else "CSV")
-    missing = [c for c in ("field_id", "season", "verified_crop") if c not in df.columns]
-    if missing:
-        raise UserInputError(f"{p}: missing column(s) {format_offenders(missing)} "
-                             "(expected field_id, season, verified_crop)")
+    df = read_columns_file(p, "verified crops file", ("field_id", "season", "verified_crop"))
     if df.empty:
         raise UserInputError(f"{p}: verified crops file has no rows")
     df = df.reset_index(drop=True)

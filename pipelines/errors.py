@@ -37,3 +37,20 @@ def read_checked(p: Path, label: str, read: Callable[[], pd.DataFrame], fmt: str
             raise
         reason = (str(e).splitlines() or [type(e).__name__])[0][:160]
         raise UserInputError(f"{label} cannot be read as {fmt} ({reason})") from None
+
+
+def read_columns_file(path: str | Path, what: str, columns: tuple[str, ...]) -> pd.DataFrame:
+    """A CSV (every cell read as text, an empty cell empty) or Parquet file holding ``columns``, or a one-line error
+    naming the file as ``what`` (e.g. "reported yields file"): not found, empty, unreadable, or missing a column."""
+    from features.errors import format_offenders
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserInputError(f"{p}: {what} not found")
+    parquet = p.suffix.lower() in (".parquet", ".pq")
+    df = read_checked(p, f"{p}: {what}", lambda: pd.read_parquet(p) if parquet else
+                      pd.read_csv(p, dtype=str, keep_default_na=False), "Parquet" if parquet else "CSV")
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise UserInputError(f"{p}: missing column(s) {format_offenders(missing)} (expected {', '.join(columns)})")
+    return df

@@ -454,6 +454,34 @@ def _decide_twice(inp: Any, book: pd.DataFrame, as_of: dt.date, runs_of: list[tu
     return runs, vals
 
 
+def candidate_models(what: str, name: str, candidate: str, against: str, base: Any, *, weather: Any,
+                     **keep: Any) -> tuple[Any, str, str, str | None]:
+    """The models of the version in force (``base``, a :class:`pipelines._champions.ChampionModels`) with ``name``'s
+    model swapped for the ``candidate`` (a yield version or alias; a crop-type version, alias or saved folder), how
+    each side is named, and the data label of the yield versions compared (``None`` for crop type); one line when both
+    sides name the same model. ``keep``: further fields of the swapped models (e.g. ``said=None``)."""
+    from pipelines._champions import ChampionModels
+    from pipelines.featurize import load_crop_model
+
+    if name == "yield-value":
+        c = ChampionModels.resolve(alias=candidate, crop_model="none", weather=weather)
+        if c.yield_version == base.yield_version:
+            raise UserInputError(f"{what}: {candidate!r} and {against!r} are both yield-value version "
+                                 f"{c.yield_version}: nothing to compare")
+        cand = replace(base, yield_model=c.yield_model, yield_version=c.yield_version, yield_run_id=c.yield_run_id,
+                       governance=c.governance, **keep)
+        labels = {str(getattr(m.governance, "data", "") or "") for m in (base, cand)} - {""}
+        data = (" / ".join(str(getattr(m.governance, "data", "?")) for m in (base, cand)) if len(labels) > 1
+                else (labels.pop() if labels else None))
+        return cand, version_text(base.yield_version, against), version_text(c.yield_version, candidate), data
+    model, desc = load_crop_model(candidate)
+    # "crop-type version 3 (champion), run …", "file sha256:…", "none" (a run without a crop model: None)
+    if desc.split(" (")[0] == str(base.crop_version or "none").split(" (")[0]:
+        raise UserInputError(f"{what}: {candidate!r} and {against!r} are the same crop-type model ({desc}): nothing "
+                             "to compare")
+    return replace(base, crop_model=model, crop_version=desc, **keep), str(base.crop_version or "none"), desc, None
+
+
 def promotion_impact(name: str, candidate: str, *, applications: str | Path, fields: str | Path, season: str,
                      as_of: dt.date, features: str | Path | None = None, imagery: str | None = None,
                      against: str = "champion", book: str | Path | None = None, policy: str | Path | None = None,
@@ -468,7 +496,6 @@ def promotion_impact(name: str, candidate: str, *, applications: str | Path, fie
     would; nothing is written anywhere (the imagery's series cache aside)."""
     from models.errors import RegistryError
     from pipelines._champions import ChampionModels
-    from pipelines.featurize import load_crop_model
     from pipelines.underwrite import check_run_inputs
 
     if name not in MODEL_NAMES:
@@ -496,26 +523,8 @@ def promotion_impact(name: str, candidate: str, *, applications: str | Path, fie
         raise RegistryError(problem=e.problem, fix="train one with `agcredit train crop-type`, or name the model in "
                                                    "force with --against (a version, an alias or a saved folder)"
                             ) from None
-    if name == "yield-value":
-        c = ChampionModels.resolve(alias=candidate, crop_model="none", weather=inp.weather)
-        if c.yield_version == base.yield_version:
-            raise UserInputError(f"models impact: {candidate!r} and {against!r} are both yield-value version "
-                                 f"{c.yield_version}: nothing to compare")
-        cand = replace(base, yield_model=c.yield_model, yield_version=c.yield_version, yield_run_id=c.yield_run_id,
-                       governance=c.governance)
-        base_text, cand_text = version_text(base.yield_version, against), version_text(c.yield_version, candidate)
-        labels = {str(getattr(m.governance, "data", "") or "") for m in (base, cand)} - {""}
-        data = (" / ".join(str(getattr(m.governance, "data", "?")) for m in (base, cand)) if len(labels) > 1
-                else (labels.pop() if labels else None))
-    else:
-        model, desc = load_crop_model(candidate)
-        # "crop-type version 3 (champion), run …", "file sha256:…", "none" (a run without a crop model: None)
-        if desc.split(" (")[0] == str(base.crop_version or "none").split(" (")[0]:
-            raise UserInputError(f"models impact: {candidate!r} and {against!r} are the same crop-type model "
-                                 f"({desc}): nothing to compare")
-        cand = replace(base, crop_model=model, crop_version=desc)
-        base_text, cand_text = str(base.crop_version or "none"), desc
-        data = None
+    cand, base_text, cand_text, data = candidate_models("models impact", name, candidate, against, base,
+                                                        weather=inp.weather)
     records = _store_records(store, inp.season)
     runs, vals = _decide_twice(inp, bk, as_of, [(base, inp.policy), (cand, inp.policy)], [base_text, cand_text],
                                features=features, imagery=imagery, rebuild=name == "crop-type", records=records,

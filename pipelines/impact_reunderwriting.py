@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,12 @@ import pandas as pd
 from features.errors import UserInputError
 from pipelines.impact import (
     ImpactResult,
+    candidate_models,
     compare_decisions,
     held_out_of,
     merge_said,
     policy_text,
     resolve_policy,
-    version_text,
 )
 
 __all__ = ["ACTIONS", "LINE_COLUMNS", "ReunderwritingImpact", "compare_lines", "policy_impact_reunderwriting",
@@ -357,7 +357,6 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
     ``policy``: a policy file (default the shipped policy)."""
     from models.errors import RegistryError
     from pipelines._champions import ChampionModels
-    from pipelines.featurize import load_crop_model
     from pipelines.impact import MODEL_NAMES
     from underwriting.policy import default_policy, load_policy
 
@@ -381,25 +380,8 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
                 raise
             raise RegistryError(problem=e.problem, fix="train one with `agcredit train crop-type`, or name the "
                                 "model in force with --against (a version, an alias or a saved folder)") from None
-        if name == "yield-value":
-            c = ChampionModels.resolve(alias=candidate, crop_model="none", weather=src.weather)
-            if c.yield_version == base.yield_version:
-                raise UserInputError(f"{what}: {candidate!r} and {against!r} are both yield-value version "
-                                     f"{c.yield_version}: nothing to compare")
-            cand = replace(base, yield_model=c.yield_model, yield_version=c.yield_version,
-                           yield_run_id=c.yield_run_id, governance=c.governance, said=None)
-            base_text, cand_text = version_text(base.yield_version, against), version_text(c.yield_version, candidate)
-            labels = {str(getattr(m.governance, "data", "") or "") for m in (base, cand)} - {""}
-            data = (" / ".join(str(getattr(m.governance, "data", "?")) for m in (base, cand)) if len(labels) > 1
-                    else (labels.pop() if labels else None))
-        else:
-            model, desc = load_crop_model(candidate)
-            if desc.split(" (")[0] == str(base.crop_version or "none").split(" (")[0]:
-                raise UserInputError(f"{what}: {candidate!r} and {against!r} are the same crop-type model "
-                                     f"({desc}): nothing to compare")
-            cand = replace(base, crop_model=model, crop_version=desc, said=None)
-            base_text, cand_text = str(base.crop_version or "none"), desc
-            data = None
+        cand, base_text, cand_text, data = candidate_models(what, name, candidate, against, base,
+                                                            weather=src.weather, said=None)
         runs, items, only = _twice(what, src, view, as_of, [(base, pol), (cand, pol)], [base_text, cand_text],
                                    prof, warnings)
     return ReunderwritingImpact(

@@ -202,16 +202,10 @@ def checkpoint_dates_of(county: County, checkpoints: Sequence[str]) -> dict[str,
 def read_reported(path: str | Path, *, keep_crop: bool = False) -> pd.DataFrame:
     """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report), and with
     ``keep_crop`` the file's ``declared_crop`` when it has one (checked as a crop the engine knows)."""
+    from pipelines.errors import read_columns_file
+
     p = Path(path)
-    if not p.is_file():
-        raise UserInputError(f"{p}: reported yields file not found")
-    parquet = p.suffix.lower() in (".parquet", ".pq")
-    df = read_checked(p, f"{p}: reported yields file", lambda: pd.read_parquet(p) if parquet else
-                       pd.read_csv(p, dtype=str, keep_default_na=False), "Parquet" if parquet else "CSV")
-    missing = [c for c in ("field_id", "season", "reported_yield_t_ha") if c not in df.columns]
-    if missing:
-        raise UserInputError(f"{p}: missing column(s) {format_offenders(missing)} "
-                             "(expected field_id, season, reported_yield_t_ha)")
+    df = read_columns_file(p, "reported yields file", ("field_id", "season", "reported_yield_t_ha"))
     from features.identity import identifiers_hidden, looks_personal, name_words
 
     raw = df["reported_yield_t_ha"].astype(object)
