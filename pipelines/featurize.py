@@ -651,6 +651,25 @@ def model_folder_digest(folder: Path) -> str:
     return f"sha256:{folder_hash(folder)[:16]}"
 
 
+def crop_model_key(desc: str) -> str:
+    """What identifies the crop model a description names (:func:`load_crop_model`'s): a saved folder's content
+    digest (``file sha256:…``), a registry version's folder digest (its local copy, ``crop-type version N …, run R``:
+    the same digest a copy of that folder saved elsewhere has), else the description's head — so a version and a
+    saved copy of it are one model."""
+    head = desc.split(",", maxsplit=1)[0].split(" (", maxsplit=1)[0].strip()
+    if head.startswith("file "):
+        return head[5:].strip()
+    m = re.match(rf"{re.escape(CROP_MODEL_NAME)} version (\d+)\b.*\brun (\w+)", desc)
+    if m:
+        from models.registry import model_folder
+
+        try:
+            return model_folder_digest(model_folder(CROP_MODEL_NAME, m.group(1), m.group(2)))
+        except (UserInputError, OSError):  # no local copy here: the description names it
+            pass
+    return head
+
+
 def _load_crop_model(spec: str | Path | None) -> tuple[CropTypeClassifier | None, str]:
     from features.crop_type import CropTypeClassifier
 

@@ -461,7 +461,7 @@ def candidate_models(what: str, name: str, candidate: str, against: str, base: A
     each side is named, and the data label of the yield versions compared (``None`` for crop type); one line when both
     sides name the same model. ``keep``: further fields of the swapped models (e.g. ``said=None``)."""
     from pipelines._champions import ChampionModels
-    from pipelines.featurize import load_crop_model
+    from pipelines.featurize import crop_model_key, load_crop_model
 
     if name == "yield-value":
         c = ChampionModels.resolve(alias=candidate, crop_model="none", weather=weather)
@@ -475,8 +475,9 @@ def candidate_models(what: str, name: str, candidate: str, against: str, base: A
                 else (labels.pop() if labels else None))
         return cand, version_text(base.yield_version, against), version_text(c.yield_version, candidate), data
     model, desc = load_crop_model(candidate)
-    # "crop-type version 3 (champion), run …", "file sha256:…", "none" (a run without a crop model: None)
-    if desc.split(" (")[0] == str(base.crop_version or "none").split(" (")[0]:
+    # "crop-type version 3 (champion), run …", "file sha256:…", "none" (a run without a crop model: None): a version
+    # and a saved copy of its folder are one model
+    if crop_model_key(desc) == crop_model_key(str(base.crop_version or "none")):
         raise UserInputError(f"{what}: {candidate!r} and {against!r} are the same crop-type model ({desc}): nothing "
                              "to compare")
     return replace(base, crop_model=model, crop_version=desc, **keep), str(base.crop_version or "none"), desc, None

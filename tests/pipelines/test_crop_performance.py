@@ -369,3 +369,24 @@ def test_profiles_that_read_the_fields_apart_are_told_by_the_prices_currency() -
         _policy_reading(feats.assign(region="north"), early, None, None)
     late, said_late, _ = _policy_reading(feats, "2009-12-01", None, None)  # every profile past emergence: alike
     assert said_late.endswith(", every profile alike") and late["read"].all()
+
+
+def test_a_version_and_a_saved_copy_of_its_folder_are_one_crop_model(trained: dict[str, Any], tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the impact compares crop models by (``crop_model_key``): a registry version and a copy of its folder saved
+    elsewhere are one model; another version's description is not."""
+    import shutil
+
+    from models import registry
+    from pipelines.featurize import crop_model_key, load_crop_model
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", trained["uri"])
+    got = registry.resolve("crop-type", trained["v"])
+    copy = tmp_path / "saved-model"
+    shutil.copytree(registry.model_folder("crop-type", got.version, got.run_id), copy)
+    _, as_version = load_crop_model(trained["v"])
+    _, as_folder = load_crop_model(str(copy))
+    assert as_version.startswith(f"crop-type version {trained['v']} (") and as_folder.startswith("file sha256:")
+    assert crop_model_key(as_version) == crop_model_key(as_folder) == as_folder.removeprefix("file ")
+    assert crop_model_key("crop-type version 99 (x), run nope") == "crop-type version 99"  # no local copy: by name
+    assert crop_model_key("none") == "none"
