@@ -620,9 +620,8 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
     season, as underwriting read it) against the season's ``verified`` crops (:func:`read_verified`); every user
     error a one-line :class:`UserInputError`."""
     from models import registry
-    from models.governance import season_text
     from pipelines.evaluation._bootstrap import INTERVAL_BY, check_interval_by, describe, group_codes
-    from pipelines.outcomes import _one_date
+    from pipelines.outcomes import _one_date, refuse_in_sample
     from pipelines.stability import read_features
     from underwriting.policy import load_policy
 
@@ -639,15 +638,7 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
     found, repeated = read_verified(vpath)
     resolved, notes = _resolve_built(fpath, version)
     v, model = str(resolved.version), resolved.model
-    trained = _training_seasons(v)
-    if trained is None:
-        raise UserInputError(f"{ANALYSED} version {v} records no training seasons (registered by another trainer): "
-                             "its outcomes cannot be told from its training data")
-    years = [int(t) for t in (season_text(x) for x in trained) if t.isdigit()]
-    if season in trained or (years and int(season) <= max(years)):
-        raise UserInputError(f"{fpath}: season {season} is not after the seasons {ANALYSED} version {v} trained on "
-                             f"({', '.join(trained)}): its outcomes there are in sample, or scored by a model that "
-                             "learned from later seasons; give a later season's features and verified crops")
+    trained = refuse_in_sample(ANALYSED, v, _training_seasons(v), season, str(fpath), "features and verified crops")
     gov = registry.governance(ANALYSED, v)
     if checkpoint is not None and checkpoint not in gov.checkpoints:
         raise UserInputError(f"models performance --checkpoint {checkpoint!r}: {ANALYSED} version {v} was validated "

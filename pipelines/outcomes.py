@@ -363,6 +363,24 @@ def _requirements(gov: Any, checkpoint: str, by_crop: pd.DataFrame) -> list[dict
     return out
 
 
+def refuse_in_sample(name: str, version: str, trained: list[str] | None, season: str, where: str,
+                     give: str) -> list[str]:
+    """``trained`` (the seasons ``name``'s ``version`` trained on), or a one-line error when it records none or
+    ``season`` is not after every one of them (its outcomes would be in sample, or scored by a model that learned from
+    later seasons); ``give``: what the user should give instead (a later season's …)."""
+    from models.governance import season_text
+
+    if trained is None:
+        raise UserInputError(f"{name} version {version} records no training seasons (registered by another trainer): "
+                             "its outcomes cannot be told from its training data")
+    years = [int(t) for t in (season_text(x) for x in trained) if t.isdigit()]
+    if season in trained or (years and int(season) <= max(years)):
+        raise UserInputError(f"{where}: season {season} is not after the seasons {name} version {version} trained on "
+                             f"({', '.join(trained)}): its outcomes there are in sample, or scored by a model that "
+                             f"learned from later seasons; give a later season's {give}")
+    return trained
+
+
 def model_performance(features: str | Path, reported: str | Path, *, name: str = ANALYSED,
                       version: str = "champion", checkpoint: str | None = None, interval_by: str = "field",
                       weather: str | Path | None = None) -> OutcomesResult:
@@ -371,7 +389,6 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     reported_yield_t_ha`` and, for the naive baselines, ``declared_crop`` and earlier seasons' rows — a farm records
     file as ``history.csv``); every user error a one-line :class:`UserInputError`."""
     from models import registry
-    from models.governance import season_text
     from models.yield_value import crop_of, known_crop
     from pipelines.evaluation._bootstrap import INTERVAL_BY, check_interval_by, describe, group_codes
     from pipelines.stability import read_features
@@ -391,15 +408,8 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     alias = None if version.isdigit() else version
     resolved = registry.resolve(name, version)
     v, model = str(resolved.version), resolved.model
-    trained = registry.training_seasons(name, v)
-    if trained is None:
-        raise UserInputError(f"{name} version {v} records no training seasons (registered by another trainer): its "
-                             "outcomes cannot be told from its training data")
-    years = [int(t) for t in (season_text(x) for x in trained) if t.isdigit()]
-    if season in trained or (years and int(season) <= max(years)):
-        raise UserInputError(f"{fpath}: season {season} is not after the seasons {name} version {v} trained on "
-                             f"({', '.join(trained)}): its outcomes there are in sample, or scored by a model that "
-                             "learned from later seasons; give a later season's features and reported yields")
+    trained = refuse_in_sample(name, v, registry.training_seasons(name, v), season, str(fpath),
+                               "features and reported yields")
     gov = registry.governance(name, v)
     if weather is not None:
         from features.weather import add_weather, read_weather
