@@ -308,6 +308,11 @@ class ImpactResult:
     #: whose proposed actions the decisions carry (a new application's: a renewal's)
     _actions_of = "a renewal's proposed actions"
 
+    def compared(self) -> str:
+        """The candidate with its model's name once: ``yield-value version 2``; a crop-type side already names it
+        (``crop-type version 3 (champion), run …``; a saved folder: ``crop-type file sha256:…``)."""
+        return self.candidate if self.candidate.startswith(f"{self.name} ") else f"{self.name} {self.candidate}"
+
     def _header(self, n: int) -> list[str]:
         """The first line: what was compared, on what, and that nothing was stored (``n`` applications)."""
         label = f" ({self.data} data)" if self.data else ""
@@ -315,7 +320,7 @@ class ImpactResult:
             return [f"policy impact of {self.candidate} against {self.base}{label}: season {self.season} as of "
                     f"{self.as_of}, profile {self.profile}, {self.policy}, {n} applications decided twice — nothing "
                     "stored"]
-        return [f"promotion impact of {self.name} {self.candidate} against {self.base}{label}: season {self.season} "
+        return [f"promotion impact of {self.compared()} against {self.base}{label}: season {self.season} "
                 f"as of {self.as_of}, policy {self.policy} profile {self.profile}, {n} applications decided twice — "
                 "nothing stored"]
 

@@ -120,7 +120,7 @@ class ReunderwritingImpact(ImpactResult):
     def _header(self, n: int) -> list[str]:
         label = f" ({self.data} data)" if self.data else ""
         what = (f"policy impact of {self.candidate} against {self.base}{label}" if self.name == "policy" else
-                f"promotion impact of {self.name} {self.candidate} against {self.base}{label}")
+                f"promotion impact of {self.compared()} against {self.base}{label}")
         under = (f"profile {self.profile}, {self.policy}" if self.name == "policy" else
                  f"policy {self.policy} profile {self.profile}")
         lines = f"{n} active lines re-underwritten twice" + ("; others skipped, not compared: see below"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,10 @@ def test_lines_name_a_crop_valued_by_one_run_only_without_nan() -> None:
                        values=compare_values(base, cand), checkpoints=("mid", "mid"))
     text = "\n".join(res.lines())
     assert "nan" not in text.lower(), text
+    # the model's name once: the crop-type side names it already, a yield version does not, a saved folder neither
+    assert text.startswith("promotion impact of crop-type version 2 against crop-type version 1: season 2024 "), text
+    assert replace(res, name="yield-value", candidate="version 2").compared() == "yield-value version 2"
+    assert replace(res, candidate="file sha256:ab12").compared() == "crop-type file sha256:ab12"
     assert "  cotton: 1 fields, USD 1.00 → USD 0.00 (-100.0%), P50 5.00 t/ha (crop-type version 1 only); 1 valued by " \
            "crop-type version 1 only" in text, text
 
