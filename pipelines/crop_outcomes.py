@@ -620,15 +620,12 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
     season, as underwriting read it) against the season's ``verified`` crops (:func:`read_verified`); every user
     error a one-line :class:`UserInputError`."""
     from models import registry
-    from pipelines.evaluation._bootstrap import INTERVAL_BY, check_interval_by, describe, group_codes
+    from pipelines.evaluation._bootstrap import check_bank_interval_by, describe, farmer_groups
     from pipelines.outcomes import _one_date, refuse_in_sample
     from pipelines.stability import read_features
     from underwriting.policy import load_policy
 
-    check_interval_by(interval_by)
-    if interval_by not in ("field", "farmer"):
-        raise UserInputError(f"--interval-by: expected field or farmer here (not {INTERVAL_BY[interval_by]}: "
-                             "a bank's fields carry no simulated condition)")
+    check_bank_interval_by(interval_by)
     fpath, vpath = Path(features), Path(verified)
     feats = read_features(fpath)
     as_of, season = _one_date(feats, str(fpath))
@@ -707,12 +704,7 @@ def crop_model_performance(features: str | Path, verified: str | Path, *, versio
                              dtype="float64") if "declared_crop_prob" in sub.columns else np.nan,
                          "read": reading["read"].to_numpy(), "mismatch": reading["mismatch"].to_numpy(),
                          "uncertain": reading["uncertain"].to_numpy()})
-    groups, n_groups = None, None
-    if interval_by == "farmer":
-        if "farmer_token" not in sub.columns or sub["farmer_token"].isna().all():
-            raise UserInputError(f"{fpath}: --interval-by farmer needs the features' farmer_token column")
-        groups = group_codes(sub["farmer_token"])
-        n_groups = int(groups.max()) + 1
+    groups, n_groups = farmer_groups(sub, interval_by, fpath)
     figs = crop_outcome_figures(rows, groups=groups)
     reqs = _judge_requirements(gov, checkpoint, figs)
     unknown = rows.loc[~rows["true"].isin(list(model.classes_)), "true"].value_counts()

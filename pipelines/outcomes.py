@@ -390,16 +390,13 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
     file as ``history.csv``); every user error a one-line :class:`UserInputError`."""
     from models import registry
     from models.yield_value import crop_of, known_crop
-    from pipelines.evaluation._bootstrap import INTERVAL_BY, check_interval_by, describe, group_codes
+    from pipelines.evaluation._bootstrap import check_bank_interval_by, describe, farmer_groups
     from pipelines.stability import read_features
     from pipelines.train_yield import read_reported
 
     if name != ANALYSED:
         raise UserInputError(f"models performance: outcomes are analysed for {ANALYSED} only, not {name!r}")
-    check_interval_by(interval_by)
-    if interval_by not in ("field", "farmer"):
-        raise UserInputError(f"--interval-by: expected field or farmer here (not {INTERVAL_BY[interval_by]}: "
-                             "a bank's fields carry no simulated condition)")
+    check_bank_interval_by(interval_by)
     fpath, rpath = Path(features), Path(reported)
     feats = read_features(fpath)
     as_of, season = _one_date(feats, str(fpath))
@@ -472,13 +469,7 @@ def model_performance(features: str | Path, reported: str | Path, *, name: str =
                          "p10": q[:, 0], "p50": q[:, 1], "p90": q[:, 2]})
     cm, fm, base_seasons = _baselines(rows, history, season)
     rows["crop_mean"], rows["field_mean"] = cm, fm
-    groups = None
-    n_groups = None
-    if interval_by == "farmer":
-        if "farmer_token" not in sub.columns:
-            raise UserInputError(f"{fpath}: --interval-by farmer needs the features' farmer_token column")
-        groups = group_codes(sub["farmer_token"])
-        n_groups = int(groups.max()) + 1
+    groups, n_groups = farmer_groups(sub, interval_by, fpath)
     table = outcome_figures(rows, groups)
     reqs = _requirements(gov, checkpoint, table.set_index("crop"))
     notes = []

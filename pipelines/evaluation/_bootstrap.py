@@ -27,7 +27,7 @@ from features.errors import UserInputError
 
 __all__ = ["INTERVAL", "INTERVAL_BY", "BLOCK_VALUES", "Counts", "Draws", "describe", "block_rows",
            "count_blocks", "resample_counts", "blockwise", "resample_sums", "season_draws",
-           "grouped_season_draws", "group_codes", "check_interval_by", "percentile_interval", "interval_text",
+           "grouped_season_draws", "group_codes", "check_interval_by", "check_bank_interval_by", "farmer_groups", "percentile_interval", "interval_text",
            "sorted_draws", "draws_median", "draws_quantile", "repeated_median", "repeated_quantile"]
 
 #: level, number of resamples and seed of every interval drawn here
@@ -44,6 +44,28 @@ def check_interval_by(value: str) -> str:
     if value not in INTERVAL_BY:
         raise UserInputError(f"--interval-by: expected one of {', '.join(INTERVAL_BY)}")
     return value
+
+
+def check_bank_interval_by(value: str) -> str:
+    """:func:`check_interval_by` for a bank's own fields (``models performance``): ``field`` or ``farmer`` only — a
+    bank's fields carry no simulated condition."""
+    check_interval_by(value)
+    if value not in ("field", "farmer"):
+        raise UserInputError(f"--interval-by: expected field or farmer here (not {INTERVAL_BY[value]}: a bank's "
+                             "fields carry no simulated condition)")
+    return value
+
+
+def farmer_groups(frame: pd.DataFrame, by: str, source: object) -> tuple[np.ndarray | None, int | None]:
+    """The groups a ``--interval-by`` of a bank's fields draws whole (:func:`check_bank_interval_by`): ``field``
+    (None, None: every field its own); ``farmer`` each row's farmer (:func:`group_codes` of ``farmer_token``) and how
+    many — a one-line error naming ``source`` when the column is missing or empty."""
+    if by != "farmer":
+        return None, None
+    if "farmer_token" not in frame.columns or frame["farmer_token"].isna().all():
+        raise UserInputError(f"{source}: --interval-by farmer needs the features' farmer_token column")
+    groups = group_codes(frame["farmer_token"])
+    return groups, int(groups.max()) + 1
 
 
 def describe(units: str, by: str = "field", n_groups: int | None = None) -> str:

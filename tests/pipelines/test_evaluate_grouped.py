@@ -238,3 +238,26 @@ def test_alerts_by_farmer_never_show_the_national_id(tmp_path: Path, monkeypatch
         assert "Surname" not in out
         for token in set(seen["groups"].values()):
             assert str(token) not in out  # nor the farmers' tokens: a group key is never shown
+
+
+def test_a_banks_fields_are_drawn_by_field_or_farmer_only() -> None:
+    """``models performance`` (both models): ``condition`` is refused for a bank's fields, an unknown name without
+    quoting it; ``farmer`` groups by the features' farmer tokens, and a missing or empty column is one line naming
+    the file."""
+    from features.errors import UserInputError
+    from pipelines.evaluation._bootstrap import check_bank_interval_by, farmer_groups
+
+    assert check_bank_interval_by("field") == "field" and check_bank_interval_by("farmer") == "farmer"
+    with pytest.raises(UserInputError, match=r"^--interval-by: expected field or farmer here \(not simulated "
+                                             r"condition: a bank's fields carry no simulated condition\)$"):
+        check_bank_interval_by("condition")
+    with pytest.raises(UserInputError, match="^--interval-by: expected one of field, condition, farmer$"):
+        check_bank_interval_by("Ramesh")
+    frame = pd.DataFrame({"farmer_token": ["Fa", "Fb", "Fa", None]})
+    assert farmer_groups(frame, "field", "f.parquet") == (None, None)
+    groups, n = farmer_groups(frame, "farmer", "f.parquet")
+    assert groups is not None and groups.tolist() == [0, 1, 0, 2] and n == 3
+    for bad in (pd.DataFrame({"x": [1]}), pd.DataFrame({"farmer_token": [None, np.nan]})):
+        with pytest.raises(UserInputError, match=r"^f\.parquet: --interval-by farmer needs the features' "
+                                                 "farmer_token column$"):
+            farmer_groups(bad, "farmer", "f.parquet")
