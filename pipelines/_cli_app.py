@@ -125,8 +125,9 @@ train_app = typer.Typer(help="Train models and register them.", **_SETTINGS)
 models_app = typer.Typer(help="The MLflow model registry: list, show, promote; a version's input stability, outcomes "
                          "and promotion impact.", **_SETTINGS)
 audit_app = typer.Typer(help="The decision store's audit chain.", **_SETTINGS)
-policy_app = typer.Typer(help="The credit policy: what a change of policy would do to a batch of decisions.",
-                         **_SETTINGS)
+policy_app = typer.Typer(help="The credit policy and its change control: show a policy, diff two, validate a "
+                         "candidate file (against the released versions and a store), the versions that decided a "
+                         "store's records, and what a change of policy would do to a batch of decisions.", **_SETTINGS)
 decisions_app = typer.Typer(help="Stored decisions.", **_SETTINGS)
 report_app = typer.Typer(help="HTML reports with maps and plots.", **_SETTINGS)
 schedule_app = typer.Typer(help="Re-underwriting checkpoints.", **_SETTINGS)

@@ -556,7 +556,7 @@ def resolve_policy(spec: str | Path) -> tuple[Any, str]:
     shipped policy (``2026.12.9`` or ``v2026.12.9``: ``underwriting/policies/archive``) or a YAML file, and which of
     the three it was (``default``, ``version``, ``file``); a name that is both a released version and a file is
     ambiguous; else a one-line user error naming the released versions."""
-    from underwriting.policy import archived_policies, default_policy, load_policy
+    from underwriting.policy import archived_policies, default_policy, load_policy, version_key
 
     text = str(spec).strip()
     if text.lower() == "default":
@@ -575,12 +575,8 @@ def resolve_policy(spec: str | Path) -> tuple[Any, str]:
     if path.is_file():
         return load_policy(text), "file"
     raise UserInputError(f"policy {text!r}: no such file, and not a released version of the shipped policy "
-                         f"(released: {', '.join(sorted({p.version for p in released}, key=_version_key))}; or "
+                         f"(released: {', '.join(sorted({p.version for p in released}, key=version_key))}; or "
                          "default)")
-
-
-def _version_key(v: str) -> tuple[int, ...]:
-    return tuple(int(x) if x.isdigit() else 0 for x in v.split("."))
 
 
 def policy_impact(candidate: str | Path, *, applications: str | Path, fields: str | Path, season: str,

@@ -35,7 +35,7 @@ from underwriting.records import canonical_json, sha256_hex
 
 __all__ = [
     "ARCHIVE_DIR", "DEFAULT_POLICY_PATH", "EvidenceThresholds", "Policy", "Profile", "REASON_CODES",
-    "archived_policies", "archived_policy", "default_policy", "load_policy", "parse_policy",
+    "archived_policies", "archived_policy", "default_policy", "load_policy", "parse_policy", "version_key",
 ]
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "default.yaml"
@@ -478,6 +478,12 @@ def load_policy(path: str | Path | None = None) -> Policy:
 def default_policy() -> Policy:
     """The shipped default policy (underwriting/policies/default.yaml)."""
     return load_policy(None)
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """Sort key of a policy version (``2026.12.10`` after ``2026.12.9``): its dot-separated numbers, a part that is
+    not one counting 0."""
+    return tuple(int(x) if x.isdigit() else 0 for x in version.split("."))
 
 
 def archived_policies() -> list[Policy]:

@@ -75,7 +75,7 @@ from underwriting.errors import AuditChainError, StoreChangedError, StoreError
 from underwriting.records import KINDS, DecisionItem, sha256_hex
 
 __all__ = ["DEFAULT_URL", "ENV_URL", "RunInProgress", "run_lock", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult", "UpgradeResult",
-           "record_id_for", "store_url", "verify_store", "upgrade_store", "export_decisions"]
+           "policy_meta_key", "record_id_for", "store_url", "verify_store", "upgrade_store", "export_decisions"]
 
 DEFAULT_URL = "sqlite:///agcredit-decisions.db"
 ENV_URL = "AGCREDIT_STORE_URL"
@@ -90,6 +90,13 @@ def _stored(conn: Connection, ids: Sequence[str]) -> set[str]:
         seen.update(conn.scalars(select(decisions.c.record_id).where(
             decisions.c.record_id.in_(ids[start:start + _LOOKUP_CHUNK]))))
     return seen
+
+
+def policy_meta_key(policy_id: str, version: str) -> str:
+    """The store's meta key under which a policy's (id, version) registers its content hash."""
+    import hashlib
+
+    return "policy:" + hashlib.sha256(f"{policy_id}\0{version}".encode()).hexdigest()[:40]
 
 
 def store_url(url: str | None = None) -> str:
@@ -815,15 +822,13 @@ class DecisionStore:
         """Under the write lock: a policy's (id, version) names one content for good. The first records written
         with a version register its content hash in the store; a policy file changed without a new version (the
         records would name the same version for other rules) is refused, nothing written."""
-        import hashlib
-
         pols: dict[tuple[str, str], set[str]] = {}
         for item in items:
             pol = item.body.get("policy") if isinstance(item.body, dict) else None
             if isinstance(pol, dict) and pol.get("content_hash") and pol.get("id") is not None:
                 pols.setdefault((str(pol["id"]), str(pol.get("version"))), set()).add(str(pol["content_hash"]))
         for (pid, version), digests in sorted(pols.items()):
-            key = "policy:" + hashlib.sha256(f"{pid}\0{version}".encode()).hexdigest()[:40]
+            key = policy_meta_key(pid, version)
             known = conn.scalar(select(meta.c.value).where(meta.c.key == key))
             if known is None and len(digests) > 1:
                 a, b = sorted(digests)[:2]
@@ -1027,6 +1032,14 @@ class DecisionStore:
             table = Table(name, MetaData(), autoload_with=conn)
             return pd.DataFrame([dict(r) for r in conn.execute(select(table)).mappings()],
                                 columns=[c.name for c in table.columns])
+
+    def policy_content(self, policy_id: str, version: str) -> str | None:
+        """The content hash this store registered for policy ``policy_id`` version ``version`` (its first records
+        naming it did: :meth:`append`), or None — read only."""
+        key = policy_meta_key(str(policy_id), str(version))
+        with self._read() as conn:
+            value = conn.scalar(select(meta.c.value).where(meta.c.key == key))
+        return None if value is None else str(value)
 
     def get(self, record_id: str) -> DecisionRecord | None:
         """The record with this id, or None."""

@@ -767,7 +767,9 @@ def test_a_policy_version_names_one_content(store: DecisionStore) -> None:
         return [dataclasses.replace(i, body={**i.body, "policy": {"id": "agcredit-default", "version": version,
                                                                   "content_hash": digest}}) for i in items]
 
+    assert store.policy_content("agcredit-default", "2026.11.1") is None
     assert store.append(with_policy(make_items(2), "2026.11.1", "a" * 64), "analyst-7").written == 2
+    assert store.policy_content("agcredit-default", "2026.11.1") == "a" * 64  # `policy validate --store` reads it
     assert store.append(with_policy(make_items(1, start=2), "2026.11.1", "a" * 64), "analyst-7").written == 1
     with pytest.raises(StoreError, match=r"policy agcredit-default version 2026\.11\.1 is recorded in this store "
                                          r"with other content \(hash aaaaaaaaaaaa…; this file's bbbbbbbbbbbb…\): give "

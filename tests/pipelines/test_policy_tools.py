@@ -1,0 +1,406 @@
+"""``agcredit policy show|validate|diff|history`` through CliRunner, and underwriting/policy_tools.py's functions."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from features.errors import UserInputError
+from pipelines.cli import app
+from underwriting.policy import ARCHIVE_DIR, DEFAULT_POLICY_PATH, archived_policies, default_policy, load_policy
+from underwriting.policy_tools import (
+    OPTIONAL_RULES,
+    check_store,
+    diff_policies,
+    money_value,
+    policy_history,
+    value_text,
+)
+from underwriting.records import DecisionItem
+from underwriting.store import DecisionStore
+
+runner = CliRunner()
+RAW: dict[str, Any] = yaml.safe_load(DEFAULT_POLICY_PATH.read_text(encoding="utf-8"))
+DEFAULT = default_policy()
+V9 = load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
+V9_FILE = str(ARCHIVE_DIR / "agcredit-default-2026.12.9.yaml")
+
+
+def write(tmp_path: Path, doc: dict[str, Any], name: str = "candidate.yaml") -> Path:
+    p = tmp_path / name
+    p.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return p
+
+
+def candidate(version: str = "2027.1.1", **changes: Any) -> dict[str, Any]:
+    """The shipped policy's document with a version and ``profile__key=value`` changes (``in_kcc__advance_rate``)."""
+    doc = copy.deepcopy(RAW)
+    doc["version"] = version
+    for spec, value in changes.items():
+        prof, key = spec.split("__")
+        doc["profiles"][prof.replace("_", "-")][key] = value
+    return doc
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, ["policy", *args])
+
+
+# --- show ---------------------------------------------------------------------------------------------------------
+
+def test_show_the_shipped_policy() -> None:
+    res = invoke("show")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[:3] == [
+        f"policy agcredit-default v2026.12.10 (hash {DEFAULT.content_hash[:12]}): the shipped default policy "
+        f"({DEFAULT_POLICY_PATH})",
+        "released: the content of version 2026.12.10 of the shipped policy",
+        "profiles: us-operating, in-kcc, cn-rural"]
+    assert lines.count("profile us-operating (USD)") == 1 and "profile cn-rural (CNY)" in lines
+    us = lines[lines.index("profile us-operating (USD)"):lines.index("profile in-kcc (INR)")]
+    # money in major units of the profile's currency (default.yaml: product_cap "400000", min_line "5000")
+    assert "  product_cap: USD 400,000.00" in us and "  min_line: USD 5,000.00" in us
+    assert "  min_book_for_concentration: USD 10,000,000.00" in us
+    assert "  advance_rate: 0.8" in us and "  max_term_days: 548" in us
+    assert "  emergence_checkpoint: 06-30 (year offset 0)" in us
+    assert "  emergence_checkpoint_by_crop: winter_wheat 05-01 (year offset 0)" in us
+    assert "    decisions_read_alerts: on" in us and "    min_clear_obs: 3" in us
+    assert us.index("  optional rules:") + len(OPTIONAL_RULES) + 1 == us.index("  evidence:")
+    kcc = lines[lines.index("profile in-kcc (INR)"):lines.index("profile cn-rural (CNY)")]
+    assert "  emergence_checkpoint_by_crop: not set" in kcc and "  min_line: INR 10,000.00" in kcc
+    assert res.stderr == ""
+
+
+@pytest.mark.parametrize("spec", ["2026.12.9", "v2026.12.9"])
+def test_show_a_released_version(spec: str) -> None:
+    res = invoke("show", spec, "--profile", "in-kcc")
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert lines[:3] == [
+        f"policy agcredit-default v2026.12.9 (hash {V9.content_hash[:12]}): a released version of the shipped policy "
+        f"({V9_FILE})",
+        "released: the content of version 2026.12.9 of the shipped policy",
+        "profiles: us-operating, in-kcc, cn-rural"]
+    assert [ln for ln in lines if ln.startswith("profile ")] == ["profile in-kcc (INR)"]
+    # 2026.12.9 predates the three rules 2026.12.10 added: not set (the behaviour of files written before them)
+    assert "    decisions_read_alerts: not set" in lines and "    fallow_as_declared: not set" in lines
+    assert "    open_alerts_act: on" in lines
+
+
+def test_show_a_file_as_json_with_one_profile(tmp_path: Path) -> None:
+    path = write(tmp_path, candidate(in_kcc__product_cap="250000.50", in_kcc__fallow_as_declared=False))
+    res = invoke("show", str(path), "--profile", "in-kcc", "--json")
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.stdout)
+    assert (data["policy_id"], data["version"], data["origin"], data["source"]) == (
+        "agcredit-default", "2027.1.1", "file", str(path))
+    assert data["content_hash"] == load_policy(path).content_hash and len(data["content_hash"]) == 64
+    assert data["released"] == {"equals": None, "clash": None}
+    assert [p["name"] for p in data["profiles"]] == ["in-kcc"]
+    params = data["profiles"][0]["parameters"]
+    assert params["product_cap"] == {"currency": "INR", "major": "250000.50", "minor": 25_000_050}
+    assert params["min_line"] == {"currency": "INR", "major": "10000.00", "minor": 1_000_000}
+    assert (params["advance_rate"], params["fallow_as_declared"], params["emergence_checkpoint_by_crop"]) == (
+        0.8, False, None)
+    assert params["evidence"]["min_clear_pixels"] == 8
+    assert list(params)[:3] == ["currency", "advance_rate", "min_dscr"]
+    assert data["reason_texts"]["ROUNDED_TO_STEP"] == "Credit lines are granted in round amounts."
+
+
+def test_show_a_file_that_reuses_a_released_version_says_so_loudly(tmp_path: Path) -> None:
+    path = write(tmp_path, candidate("2026.12.9", us_operating__advance_rate=0.75))
+    res = invoke("show", str(path))
+    assert res.exit_code == 0, res.output
+    clash = (f"agcredit-default version 2026.12.9 is a RELEASED version of the shipped policy with OTHER content "
+             f"(released hash {V9.content_hash[:12]}…, {V9_FILE}): any store holding the release refuses records "
+             "decided under this file — give it a new version")
+    assert res.stderr == f"WARNING: {clash}\n"
+    assert res.stdout.splitlines()[1] == f"released: NO — {clash}"
+    data = json.loads(invoke("show", str(path), "--json").stdout)
+    assert data["released"]["clash"] == {"version": "2026.12.9", "file": V9_FILE, "content_hash": V9.content_hash}
+
+
+def test_show_an_unknown_profile_is_one_line() -> None:
+    res = invoke("show", "--profile", "eu-farm")
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr == (f"error: {DEFAULT_POLICY_PATH}: 'profiles.eu-farm': no such profile (known: cn-rural, "
+                          "in-kcc, us-operating)\n")
+
+
+def test_show_an_unknown_spec_names_the_released_versions() -> None:
+    res = invoke("show", "2020.1")
+    assert res.exit_code == 2 and len(res.stderr.splitlines()) == 1
+    assert res.stderr.startswith("error: policy '2020.1': no such file, and not a released version of the shipped "
+                                 "policy (released: 2026.11.1, 2026.12.1, 2026.12.2,")
+    assert "2026.12.9, 2026.12.10; or default)" in res.stderr
+
+
+# --- validate -----------------------------------------------------------------------------------------------------
+
+def test_validate_a_valid_copy(tmp_path: Path) -> None:
+    path = write(tmp_path, candidate())
+    pol = load_policy(path)
+    res = invoke("validate", str(path))
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [
+        f"valid: agcredit-default v2027.1.1 (hash {pol.content_hash[:12]}), profiles us-operating, in-kcc, cn-rural "
+        f"({path})",
+        "ok       archive: not a released version of the shipped policy, and no released version has its id and "
+        "version"]
+
+
+def test_validate_a_bad_key_is_one_line_exit_2(tmp_path: Path) -> None:
+    doc = candidate()
+    doc["profiles"]["us-operating"]["advance_rat"] = doc["profiles"]["us-operating"].pop("advance_rate")
+    path = write(tmp_path, doc)
+    res = invoke("validate", str(path))
+    assert res.exit_code == 2 and res.stdout == "" and "Traceback" not in res.output
+    assert len(res.stderr.splitlines()) == 1
+    assert res.stderr.startswith(f"error: {path}: 'profiles.us-operating.advance_rat': unknown key (value 0.8; "
+                                 "expected one of currency, advance_rate,")
+    missing = invoke("validate", str(tmp_path / "nope.yaml"))
+    assert missing.exit_code == 2
+    assert missing.stderr == f"error: {tmp_path / 'nope.yaml'}: cannot be read (No such file or directory)\n"
+
+
+def test_validate_a_released_version_with_other_content_is_a_problem(tmp_path: Path) -> None:
+    path = write(tmp_path, candidate("2026.12.9", us_operating__advance_rate=0.75))
+    res = invoke("validate", str(path))
+    assert res.exit_code == 1, res.output
+    assert res.stdout.splitlines()[1] == (
+        f"PROBLEM  archive: policy agcredit-default version 2026.12.9 is a released version of the shipped policy "
+        f"with other content (hash {V9.content_hash[:12]}…, {V9_FILE}): give the changed policy a new version")
+    data = json.loads(invoke("validate", str(path), "--json").stdout)
+    assert data["problems"] == 1 and data["valid"] is True
+    assert [(c["check"], c["status"]) for c in data["checks"]] == [("archive", "problem")]
+
+
+def _items(policy: tuple[str, str, str], n: int, start: int = 0, season: str = "2025", as_of: str = "2025-05-01",
+           kind: str = "decision", supersedes: dict[int, str] | None = None) -> list[DecisionItem]:
+    pid, version, digest = policy
+    return [DecisionItem(idempotency_key=f"{kind}-{i}-{version}", application_id=f"APP{i}", farmer_token=f"tok{i}",
+                         season=season, as_of=as_of, outcome="REDUCE", limit=100_000 + i, currency="USD",
+                         reason_codes=("LOW_STRESSED_YIELD",), kind=kind,
+                         supersedes=(supersedes or {}).get(i),
+                         body={"limit": 100_000 + i, "application": {"requested_amount": 200_000},
+                               "policy": {"id": pid, "version": version, "content_hash": digest,
+                                          "profile": "us-operating"}})
+            for i in range(start, start + n)]
+
+
+def _store(tmp_path: Path, *batches: list[DecisionItem]) -> str:
+    url = f"sqlite:///{tmp_path / 'decisions.db'}"
+    with DecisionStore(url) as st:
+        for items in batches:
+            st.append(items, operator="batch")
+    return url
+
+
+def test_validate_against_a_store(tmp_path: Path) -> None:
+    path = write(tmp_path, candidate("2027.1.1"))
+    pol = load_policy(path)
+    other = write(tmp_path, candidate("2027.1.1", us_operating__advance_rate=0.7), "other.yaml")
+    url = _store(tmp_path, _items(("agcredit-default", "2027.1.1", pol.content_hash), 3),
+                 _items(("agcredit-default", "2027.2", "f" * 64), 1, start=5))
+    same = invoke("validate", str(path), "--store", url)
+    assert same.exit_code == 0, same.output
+    assert same.stdout.splitlines()[2:] == [
+        "ok       store: recorded in this store with this content: 3 record(s) name it",
+        "warning  store: the store holds records of a later version of agcredit-default: 2027.2"]
+    changed = invoke("validate", str(other), "--store", url, "--json")
+    assert changed.exit_code == 1, changed.output
+    checks = json.loads(changed.stdout)["checks"]
+    assert checks[1] == {"check": "store", "status": "problem", "text": (
+        f"the store holds version 2027.1.1 with other content (hash {pol.content_hash[:12]}…): give the changed "
+        "policy a new version")}
+    assert checks[2]["status"] == "warning"
+    new = invoke("validate", str(write(tmp_path, candidate("2027.3"), "new.yaml")), "--store", url)
+    assert new.exit_code == 0, new.output
+    assert new.stdout.splitlines()[2:] == ["ok       store: version 2027.3 is new to this store"]
+
+
+def test_validate_never_creates_a_store(tmp_path: Path) -> None:
+    path = write(tmp_path, candidate())
+    db = tmp_path / "missing" / "decisions.db"
+    for url in (f"sqlite:///{db}", f"sqlite:///{tmp_path / 'absent.db'}"):
+        res = invoke("validate", str(path), "--store", url)
+        assert res.exit_code == 2 and res.stdout == "", res.output
+        assert res.stderr == (f"error: decision store {url}: no database file there (check --store / "
+                              "AGCREDIT_STORE_URL; `agcredit underwrite` creates the store)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["candidate.yaml"]
+
+
+# --- diff ---------------------------------------------------------------------------------------------------------
+
+def test_diff_identical_content() -> None:
+    res = invoke("diff", "default", "2026.12.10", "--exit-code")
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines()[2:] == ["identical content"]
+
+
+def test_diff_the_shipped_policy_against_the_previous_release() -> None:
+    res = invoke("diff", "default", "2026.12.9")
+    assert res.exit_code == 0, res.output
+    head = [f"A: agcredit-default v2026.12.10 (hash {DEFAULT.content_hash[:12]}): the shipped default policy "
+            f"({DEFAULT_POLICY_PATH})",
+            f"B: agcredit-default v2026.12.9 (hash {V9.content_hash[:12]}): a released version of the shipped policy "
+            f"({V9_FILE})"]
+    body: list[str] = []
+    for name in ("us-operating", "in-kcc", "cn-rural"):
+        body += [f"profile {name}: 3 parameter(s) differ", "  decisions_read_alerts: on → not set",
+                 "  renewals_propose_actions: on → not set", "  fallow_as_declared: on → not set"]
+    assert res.stdout.splitlines() == head + body
+    assert invoke("diff", "default", "2026.12.9", "--exit-code").exit_code == 1
+
+
+def test_diff_a_changed_profile(tmp_path: Path) -> None:
+    doc = candidate(in_kcc__advance_rate=0.75, in_kcc__product_cap="350000", in_kcc__fallow_as_declared=False)
+    doc["profiles"]["in-kcc"]["emergence_checkpoint_by_crop"] = {"winter_wheat": {"month_day": "04-15",
+                                                                                 "year_offset": 0}}
+    doc["profiles"]["in-kcc"]["evidence"]["min_clear_obs"] = 4
+    del doc["profiles"]["us-operating"]["emergence_checkpoint_by_crop"]
+    doc["reason_texts"]["ROUNDED_TO_STEP"] = "Lines come in round amounts."
+    doc["profiles"]["eu-farm"] = copy.deepcopy(doc["profiles"]["us-operating"])
+    del doc["profiles"]["cn-rural"]
+    path = write(tmp_path, doc)
+    res = invoke("diff", "default", str(path), "--exit-code")
+    assert res.exit_code == 1, res.output
+    assert res.stdout.splitlines()[2:] == [
+        "profiles only in A: cn-rural",
+        "profiles only in B: eu-farm",
+        "profile us-operating: 1 parameter(s) differ",
+        "  emergence_checkpoint_by_crop.winter_wheat: removed (was 05-01 (year offset 0))",
+        "profile in-kcc: 5 parameter(s) differ",
+        "  advance_rate: 0.8 → 0.75",
+        "  product_cap: INR 300,000.00 → INR 350,000.00",
+        "  emergence_checkpoint_by_crop.winter_wheat: added 04-15 (year offset 0)",
+        "  evidence.min_clear_obs: 3 → 4",
+        "  fallow_as_declared: on → off",
+        "reason texts changed: ROUNDED_TO_STEP"]
+    one = invoke("diff", "default", str(path), "--profile", "in-kcc", "--json")
+    assert one.exit_code == 0, one.output
+    data = json.loads(one.stdout)
+    assert (data["identical"], data["only_in_a"], data["only_in_b"], list(data["profiles"])) == (
+        False, [], [], ["in-kcc"])
+    assert data["profiles"]["in-kcc"][1] == {
+        "key": "product_cap", "change": "changed", "a": {"currency": "INR", "major": "300000.00", "minor": 30_000_000},
+        "b": {"currency": "INR", "major": "350000.00", "minor": 35_000_000}}
+    assert data["reason_texts"] == [{"code": "ROUNDED_TO_STEP", "change": "changed",
+                                     "a": "Credit lines are granted in round amounts.",
+                                     "b": "Lines come in round amounts."}]
+    assert (data["a"]["version"], data["b"]["origin"], data["b"]["content_hash"]) == (
+        "2026.12.10", "file", load_policy(path).content_hash)
+    bad = invoke("diff", "default", str(path), "--profile", "mx-farm")
+    assert bad.exit_code == 2 and bad.stderr == ("error: --profile 'mx-farm': no such profile in either policy (A: "
+                                                 "us-operating, in-kcc, cn-rural; B: us-operating, in-kcc, eu-farm)\n")
+
+
+def test_diff_of_a_profile_in_one_policy_only(tmp_path: Path) -> None:
+    doc = candidate()
+    del doc["profiles"]["cn-rural"]
+    res = diff_policies(DEFAULT, load_policy(write(tmp_path, doc)), profile="cn-rural")
+    assert (res["only_in_a"], res["only_in_b"], res["profiles"], res["identical"]) == (["cn-rural"], [], {}, False)
+
+
+# --- history ------------------------------------------------------------------------------------------------------
+
+def test_history_of_a_store_with_two_versions(tmp_path: Path) -> None:
+    v9 = ("agcredit-default", "2026.12.9", V9.content_hash)
+    own = ("bank-policy", "1.0", "e" * 64)
+    v10 = ("agcredit-default", "2026.12.10", DEFAULT.content_hash)
+    first = _items(v9, 3) + _items(own, 1, start=3, season="2024", as_of="2024-06-01")
+    with DecisionStore(f"sqlite:///{tmp_path / 'x.db'}") as scratch:  # the record ids the store gives the first ones
+        ids = scratch.append(first, operator="batch").record_ids
+    # APP0 and APP1 re-underwritten under 2026.12.10 later (their current record names it), APP2 stays on 2026.12.9
+    later = _items(v10, 2, kind="reunderwrite", as_of="2025-08-31", supersedes={0: ids[0], 1: ids[1]})
+    url = _store(tmp_path, first, later)
+    res = runner.invoke(app, ["policy", "history", "--store", url])
+    assert res.exit_code == 0, res.output
+    assert res.stdout.splitlines() == [
+        f"6 record(s) in {url}: 3 policy version(s)",
+        f"agcredit-default v2026.12.9 (hash {V9.content_hash[:12]}): released version 2026.12.9 of the shipped policy",
+        "  records: decision 3; as of 2025-05-01 to 2025-05-01; seasons 2025; current record of 1 application(s)",
+        f"agcredit-default v2026.12.10 (hash {DEFAULT.content_hash[:12]}): released version 2026.12.10 of the "
+        "shipped policy",
+        "  records: reunderwrite 2; as of 2025-08-31 to 2025-08-31; seasons 2025; current record of 2 application(s)",
+        "bank-policy v1.0 (hash eeeeeeeeeeee): unknown content — keep the file: a replay needs it",
+        "  records: decision 1; as of 2024-06-01 to 2024-06-01; seasons 2024; current record of 1 application(s)"]
+    assert "tok" not in res.stdout
+    js = runner.invoke(app, ["policy", "history", "--store", url, "--season", "2025", "--json"])
+    assert js.exit_code == 0, js.output
+    data = json.loads(js.stdout)
+    assert (data["records"], data["season"]) == (5, "2025")
+    assert data["policies"][1] == {"policy_id": "agcredit-default", "version": "2026.12.10",
+                                   "content_hash": DEFAULT.content_hash, "records": {"reunderwrite": 2},
+                                   "first_as_of": "2025-08-31", "last_as_of": "2025-08-31", "seasons": ["2025"],
+                                   "released_version": "2026.12.10", "current_applications": 2}
+    none = runner.invoke(app, ["policy", "history", "--store", url, "--season", "2023"])
+    assert none.exit_code == 2
+    assert none.stderr == f"error: {url}: no stored record of season '2023' (stored seasons: 2024, 2025)\n"
+
+
+def test_history_of_a_missing_store_creates_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AGCREDIT_STORE_URL", raising=False)
+    res = runner.invoke(app, ["policy", "history"])
+    assert res.exit_code == 2 and res.stdout == ""
+    assert res.stderr == ("error: decision store sqlite:///agcredit-decisions.db: no database file there (check "
+                          "--store / AGCREDIT_STORE_URL; `agcredit underwrite` creates the store)\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- functions ----------------------------------------------------------------------------------------------------
+
+def test_money_value_and_value_text() -> None:
+    assert money_value(123_450, "USD") == {"currency": "USD", "major": "1234.50", "minor": 123_450}
+    assert money_value(5000, "JPY") == {"currency": "JPY", "major": "5000", "minor": 5000}
+    assert value_text(money_value(123_450, "USD")) == "USD 1,234.50"
+    assert [value_text(v) for v in (True, False, None, 0.25, 7)] == ["on", "off", "not set", "0.25", "7"]
+
+
+def test_check_store_counts_only_records_of_this_content() -> None:
+    bodies = [json.dumps({"policy": {"id": "p", "version": v, "content_hash": h}}) for v, h in
+              [("1.2", "a" * 64), ("1.2", "a" * 64), ("1.10", "b" * 64), ("1.1", "c" * 64)]] + ["{}"]
+    records = pd.DataFrame({"body": bodies})
+    pol = DEFAULT.__class__(policy_id="p", version="1.2", content_hash="a" * 64, profiles={}, reason_texts={},
+                            source="x")
+    assert [c["text"] for c in check_store(pol, "a" * 64, records)] == [
+        "recorded in this store with this content: 2 record(s) name it",
+        "the store holds records of a later version of p: 1.10"]
+    assert [c["status"] for c in check_store(pol, None, records.iloc[:0])] == ["ok"]
+
+
+def test_history_counts_the_current_record_per_application() -> None:
+    def body(v: str) -> str:
+        return json.dumps({"policy": {"id": "p", "version": v, "content_hash": v * 4}})
+
+    records = pd.DataFrame({
+        "record_id": ["R1", "R2", "R3", "R4"], "supersedes": [None, "R1", None, None],
+        "kind": ["decision", "override", "decision", "decision"], "application_id": ["A", "A", "B", "C"],
+        "season": ["2025"] * 4, "as_of": ["2025-05-01", "2025-06-01", "2025-05-02", "2025-05-03"],
+        "body": [body("1"), body("2"), body("1"), "{}"]})
+    got = policy_history(records, archived_policies())
+    assert [(g["policy_id"], g["version"], g["records"], g["current_applications"]) for g in got] == [
+        (None, None, {"decision": 1}, 1), ("p", "1", {"decision": 2}, 1), ("p", "2", {"override": 1}, 1)]
+
+
+def test_a_profile_of_neither_policy_is_a_user_error() -> None:
+    with pytest.raises(UserInputError, match=r"--profile 'x': no such profile in either policy"):
+        diff_policies(DEFAULT, V9, profile="x")
+
+
+def test_diff_of_documents_differing_in_their_description_only(tmp_path: Path) -> None:
+    path = write(tmp_path, {**RAW, "description": "A bank's own words."})
+    res = invoke("diff", "default", str(path), "--exit-code")
+    assert res.exit_code == 1, res.output
+    assert res.stdout.splitlines()[2:] == [
+        "profile us-operating: the same", "profile in-kcc: the same", "profile cn-rural: the same",
+        "no parameter or reason text differs: the documents differ in their id, version or description"]
