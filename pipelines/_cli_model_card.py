@@ -1,0 +1,45 @@
+"""``agcredit models card``: a registered model version's documentation for model risk (pipelines/model_card.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import echo, models_app, user_errors
+
+__all__ = ["card_cmd"]
+
+
+@models_app.command("card")
+@user_errors
+def card_cmd(
+    name: str = typer.Argument(..., help="Registered model name, e.g. yield-value or crop-type."),
+    version: str = typer.Option("champion", "--version", help="a version number or an alias (default champion)"),
+    out: Path | None = typer.Option(None, "--out", help="the Markdown file to write (default: print it)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the card's content as JSON instead."),
+) -> None:
+    """A version's model card for model risk: identity and provenance, aliases and who promoted it when, validated
+    scope, minimum metrics judged, held-out figures per checkpoint beside the naive baselines, every other metric,
+    training data hashes, notes and plots — synthetic data labelled so. The same version gives the same bytes."""
+    from features.atomic import check_writable, temp_beside
+    from pipelines.model_card import card_markdown, model_card
+
+    if out is not None:
+        if as_json:
+            from features.errors import UserInputError
+
+            raise UserInputError("models card: --out writes the Markdown card; --json prints the JSON (give one)")
+        check_writable(out, what="model card")
+    card = model_card(name, version)
+    if as_json:
+        echo(json.dumps(card.to_json(), indent=2, sort_keys=True, default=str))
+        return
+    text = card_markdown(card)
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    with temp_beside(out) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    echo(f"wrote {out} ({card.name} version {card.version})")
