@@ -12,10 +12,15 @@ A version validated at several as-of checkpoints is gated at each of them, not a
 minimum metrics name each checkpoint's metric (a crop-type version: ``accuracy_end >= 0.75``, ``macro_f1_end >= 0.6``,
 ``ece_end <= 0.15``, and for every in-season checkpoint it recorded held-out metrics for — ``emergence``, ``mid``,
 ``pre_harvest`` — ``accuracy_<cp> >= 0.6``, ``macro_f1_<cp> >= 0.55``, ``ece_<cp> <= 0.15``; the thresholds and why are
-``pipelines.train_crop.IN_SEASON_MINIMUM_METRICS``). :meth:`Governance.failures` reads every one of them. A checkpoint
+``pipelines.train_crop.IN_SEASON_MINIMUM_METRICS``; a yield-value version trained since in-season gates: its end of
+season's unprefixed, ``skill_r2_<crop> >= -0.05`` …, and each in-season checkpoint's with the checkpoint as a prefix,
+as its held-out metrics are named — ``mid_skill_r2_<crop> >= -0.05``, ``mid_below_p10_all`` …,
+``pipelines.train_yield.yield_minimum_metrics``). :meth:`Governance.failures` reads every one of them. A checkpoint
 in its scope without held-out metrics is not taken as ungated: a version whose minimum metrics are named per checkpoint
 fails at each checkpoint of its scope that has none of them (:meth:`Governance.unmeasured_checkpoints`; a registered
-version whose record did not require them included), so ``promote`` refuses it, or a forced promotion records it.
+version whose record did not require them included; a yield-value version at each checkpoint its minimum metrics name),
+so ``promote`` refuses it, or a forced promotion records it. A version registered with minimum metrics for its end of
+season only (a yield-value version trained before) is judged on those, as it was registered.
 
 A version trained on a county also carries the dates its checkpoints were validated at
 (``checkpoint_dates``: per region, per checkpoint, the season day from which it applies — ``*`` for every crop,
@@ -111,31 +116,63 @@ class Governance:
                                             expected="[month-day MM-DD (a day of the year), year offset]",
                                             found=f"{region}/{cp}/{crop}: {md!r}, {off!r}")
 
-    def _checkpoint_of(self, metric: str) -> str | None:
-        """The checkpoint of the scope a per-checkpoint metric (``<base>_<checkpoint>``) names — the longest that
-        fits (``accuracy_pre_harvest``: ``pre_harvest``, not ``harvest``) —, None for any other metric."""
+    def _named(self, metric: str) -> tuple[str, str, bool] | None:
+        """(checkpoint, base metric, prefixed) of a per-checkpoint metric name, None for any other metric: a
+        crop-type version's ``<base>_<checkpoint>`` (``accuracy_pre_harvest``: ``pre_harvest``, not ``harvest``) or
+        a yield-value version's in-season ``<checkpoint>_<base>`` (``mid_skill_r2_cotton``: its end-of-season
+        metrics are unprefixed, :func:`models.evaluation.build_yield_release`) — the longest checkpoint of the scope
+        that fits, the suffix form first."""
         fits = [cp for cp in self.checkpoints if metric.endswith(f"_{cp}") and len(metric) > len(cp) + 1]
-        return max(fits, key=len) if fits else None
+        if fits:
+            cp = max(fits, key=len)
+            return cp, metric[: -len(cp) - 1], False
+        fits = [cp for cp in self.checkpoints if metric.startswith(f"{cp}_") and len(metric) > len(cp) + 1]
+        if fits:
+            cp = max(fits, key=len)
+            return cp, metric[len(cp) + 1:], True
+        return None
+
+    def _checkpoint_of(self, metric: str) -> str | None:
+        """The checkpoint of the scope a per-checkpoint metric names (:meth:`_named`: ``accuracy_pre_harvest``,
+        ``mid_skill_r2_cotton``), None for any other metric (a yield-value version's unprefixed end-of-season
+        ``skill_r2_cotton``)."""
+        named = self._named(metric)
+        return named[0] if named is not None else None
+
+    def _needed(self) -> dict[str, list[str]]:
+        """Per checkpoint of the scope, the held-out metrics of which at least one gates it: a crop-type version's
+        (suffix form) every ``<base>_<checkpoint>`` of the bases its minimum metrics name, at EVERY checkpoint of the
+        scope; a yield-value version's (prefix form) the ``<checkpoint>_<base>`` its minimum metrics name for that
+        checkpoint. Checkpoints with none are left out."""
+        suffixed: set[str] = set()
+        prefixed: dict[str, set[str]] = {}
+        for r in self.minimum_metrics:
+            named = self._named(r.metric)
+            if named is None:
+                continue
+            cp, base, pre = named
+            if pre:
+                prefixed.setdefault(cp, set()).add(base)
+            else:
+                suffixed.add(base)
+        out = {cp: [f"{b}_{cp}" for b in sorted(suffixed)] + [f"{cp}_{b}" for b in sorted(prefixed.get(cp, ()))]
+               for cp in self.checkpoints}
+        return {cp: names for cp, names in out.items() if names}
 
     def unmeasured_checkpoints(self) -> list[str]:
         """The checkpoints of the scope this version has no held-out metric for, when its minimum metrics are named
-        per checkpoint (``<metric>_<checkpoint>``, a crop-type version's): a checkpoint in scope is used in decisions,
-        so without a held-out ``<metric>_<checkpoint>`` of any metric its minimum metrics name it is not gated, and
-        :meth:`failures` says so. Versions whose minimum metrics name no checkpoint (a yield-value version's:
-        its end-of-season metrics unprefixed) give none."""
-        bases = set()
-        for r in self.minimum_metrics:
-            cp = self._checkpoint_of(r.metric)
-            if cp is not None:
-                bases.add(r.metric[: -len(cp) - 1])
-        if not bases:
-            return []
-
-        def measured(cp: str) -> bool:
-            values = (self.metrics.get(f"{b}_{cp}") for b in bases)
+        per checkpoint: a checkpoint in scope is used in decisions, so without a held-out metric of any its minimum
+        metrics name it (:meth:`_needed`) is not gated, and :meth:`failures` says so. A crop-type version's
+        (``<metric>_<checkpoint>``) at every checkpoint of its scope; a yield-value version's at every checkpoint its
+        minimum metrics name with a prefix (``mid_skill_r2_cotton``: trained since in-season gates). Versions whose
+        minimum metrics name no checkpoint (a yield-value version trained before: its end-of-season metrics
+        unprefixed) give none."""
+        def measured(names: list[str]) -> bool:
+            values = (self.metrics.get(n) for n in names)
             return any(v is not None and math.isfinite(float(v)) for v in values)
 
-        return [cp for cp in self.checkpoints if not measured(cp)]
+        needed = self._needed()
+        return [cp for cp in self.checkpoints if cp in needed and not measured(needed[cp])]
 
     def failures(self) -> list[str]:
         """The minimum metrics this version does not meet, each with the value found — first each checkpoint of its
@@ -144,10 +181,9 @@ class Governance:
         unmeasured = self.unmeasured_checkpoints()
         out = []
         if unmeasured:
-            bases = sorted({r.metric[: -len(cp) - 1] for r in self.minimum_metrics
-                            if (cp := self._checkpoint_of(r.metric)) is not None})
-            out += [f"checkpoint {cp} is in scope without held-out metrics "
-                    f"(needs {', '.join(f'{b}_{cp}' for b in bases)})" for cp in unmeasured]
+            needed = self._needed()
+            out += [f"checkpoint {cp} is in scope without held-out metrics (needs {', '.join(needed[cp])})"
+                    for cp in unmeasured]
         for r in self.minimum_metrics:
             if self._checkpoint_of(r.metric) in unmeasured:
                 continue

@@ -19,7 +19,10 @@ fixed seed (:mod:`pipelines.evaluation._bootstrap`), drawn a block of resamples 
 same inputs print the same report byte for byte in any row order. Each minimum metric of the version's governance is
 judged on the interval, as the validation report judges targets: *met* (the whole interval meets it), *not met* (none
 of it does) or *interval straddles*; a metric named for a checkpoint (``mid_…``) gates that checkpoint, an unnamed one
-the version's first (end of season), and elsewhere it is shown for reference only. A minimum metric over held-out
+the version's first (end of season), and elsewhere it is shown for reference only. A version trained since in-season
+gates has minimum metrics named for each in-season checkpoint of its scope
+(:func:`pipelines.train_yield.yield_minimum_metrics`), so a mid-season analysis judges them; one registered before has
+its end of season's only, and a mid-season analysis of it says that none gates mid. A minimum metric over held-out
 seasons (``below_p10_min_all``, ``…_max_…``) is the season's own figure here: one season is scored. One season is one
 draw of the weather, and the interval covers the sampling of its fields, not of seasons: an ordinary season can miss
 a requirement the version met on average (on the demo county, 2 of 5 seasons held out against the others did), so a
@@ -339,7 +342,8 @@ def _requirements(gov: Any, checkpoint: str, by_crop: pd.DataFrame) -> list[dict
     crops = sorted(set(gov.crops) | set(by_crop.index) - {"all"})
     out: list[dict[str, Any]] = []
     for r in gov.minimum_metrics:
-        named_cp = next((c for c in cps if r.metric.startswith(f"{c}_")), None)
+        # the longest checkpoint named as a prefix (as Governance reads it: pre_harvest_…, not a checkpoint pre)
+        named_cp = max((c for c in cps if r.metric.startswith(f"{c}_")), key=len, default=None)
         if named_cp is not None and named_cp != checkpoint:
             continue
         base = r.metric[len(named_cp) + 1:] if named_cp else r.metric

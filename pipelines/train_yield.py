@@ -13,7 +13,9 @@ champion's settings refitted without it, phenology calibrated without it: :func:
 baseline. The minimum metrics a version must meet to become ``champion``
 (:func:`yield_minimum_metrics`): within every crop in scope it is no worse than the crop's mean
 (R² at most 0.05 below it), and its intervals miss 10% ± 7 points on each side — honest gates for one held-out season of noisy
-reports; the issue's accuracy targets are measured by ``agcredit evaluate yield`` against truth.
+reports; the issue's accuracy targets are measured by ``agcredit evaluate yield`` against truth. They gate every
+checkpoint of the version's scope — the end of season's unprefixed (``skill_r2_maize``), each in-season one's named
+as its held-out metrics are (``mid_skill_r2_maize``) —, so a version poor at mid-season is not promoted.
 
 Featurized tables are cached under ``<cache_dir>/yield_features`` keyed by the field set, the
 as-of date, the crop model, the scene index and the source of the feature modules, so a second
@@ -283,12 +285,26 @@ def training_input_profile(model: YieldModel, frames: Mapping[str, pd.DataFrame]
     return input_profile(tables, model=MODEL_NAME)
 
 
-def yield_minimum_metrics(crops: Sequence[str], checkpoint_prefix: str = "") -> tuple[Requirement, ...]:
+def yield_minimum_metrics(crops: Sequence[str], checkpoint_prefix: str = "",
+                          checkpoints: Sequence[str] = ()) -> tuple[Requirement, ...]:
     """Promotion gates on one held-out season: within every crop in scope, R² no worse than the crop
     mean's by more than 0.05 (``skill_r2_<crop> >= -0.05``: one season's sampling noise, for crops whose
-    yield the imagery cannot see), and shares of yields below P10 and above P90 each within 10% ± 7 points."""
+    yield the imagery cannot see), and shares of yields below P10 and above P90 each within 10% ± 7 points.
+
+    Named with ``checkpoint_prefix`` (``""``: the end of season's, unprefixed); with ``checkpoints`` (the version's
+    scope, in the order :func:`models.evaluation.build_yield_release` names their held-out metrics: the first
+    unprefixed, each other ``<checkpoint>_``), the same gates at every one of them — ``skill_r2_maize``, …,
+    ``mid_skill_r2_maize``, ``mid_below_p10_all`` …: a version is used in decisions at each checkpoint of its scope,
+    so it is promoted on each (versions trained before were gated at their end of season only, and keep the minimum
+    metrics they were registered with). The same thresholds at every checkpoint: they are a tolerance for one held-out
+    season's noise and a calibration band, neither of which depends on the day of the season."""
     from models.governance import Requirement
 
+    if checkpoints:
+        if checkpoint_prefix:
+            raise ValueError("yield_minimum_metrics: give checkpoint_prefix or checkpoints, not both")
+        cps = list(dict.fromkeys(str(c) for c in checkpoints))
+        return tuple(r for i, cp in enumerate(cps) for r in yield_minimum_metrics(crops, "" if i == 0 else f"{cp}_"))
     p = checkpoint_prefix
     req = [Requirement(f"{p}skill_r2_{c}", ">=", SKILL_TOLERANCE) for c in crops]
     req += [Requirement(f"{p}below_p10_all", ">=", 0.03), Requirement(f"{p}below_p10_all", "<=", 0.17),
@@ -397,7 +413,8 @@ def train_yield(features_by_checkpoint: Mapping[str, pd.DataFrame], reported: pd
             ev_rows = {cp: _join_reported(eval_features_by_checkpoint[cp], rep).drop(columns="reported_yield_t_ha")
                        for cp in cps}
         release = build_yield_release(rows, rep, plots_dir=tmp, config=config, data=data, seasons=[seasons[-1]],
-                                      minimum_metrics=yield_minimum_metrics, eval_features_by_checkpoint=ev_rows)
+                                      minimum_metrics=lambda crops: yield_minimum_metrics(crops, checkpoints=cps),
+                                      eval_features_by_checkpoint=ev_rows)
         if checkpoint_dates:  # the days each checkpoint was validated from: scope by a field's own crop and date
             from dataclasses import replace
 

@@ -231,7 +231,10 @@ def test_too_few_seasons_trains_without_metrics_and_too_few_rows_is_an_error() -
     feats, rep = synth_features(seasons=("2014", "2015"))
     res = train_yield.train_yield(feats, rep, register=False, config=FAST)
     assert res.version is None and not res.promoted and res.metrics == {}
-    assert res.failures and all("found missing" in f for f in res.failures)
+    # mid-season, in scope and gated (its minimum metrics named for it), has no held-out metric: one line
+    assert res.failures[0] == ("checkpoint mid is in scope without held-out metrics (needs mid_above_p90_all, "
+                               "mid_below_p10_all)")
+    assert len(res.failures) == 5 and all("found missing" in f for f in res.failures[1:])
     assert any("only 2 season(s)" in n for n in res.notes)
     assert (res.model.predict_quantiles(feats["end"].head(4))["yield_p50_t_ha"] > 0).all()
     with pytest.raises(UserInputError, match=r"at least 10 field-seasons with a reported yield, found [0-3] "):
