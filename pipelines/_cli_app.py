@@ -31,7 +31,7 @@ __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
     "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
-    "FEATURES_HELP", "BOOK_HELP", "REUNDERWRITING_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP", "rejected_text",
+    "FEATURES_HELP", "BOOK_HELP", "REUNDERWRITING_HELP", "THEN_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP", "rejected_text",
     "INTERVAL_BY_HELP",
 ]
 
@@ -54,6 +54,10 @@ BOOK_HELP = "the Book of active lines (CSV or Parquet; default: empty)"
 REUNDERWRITING_HELP = ("the Book's active lines as of --as-of re-underwritten twice, as `agcredit reunderwrite` would "
                        "(--county DIR, or --fields --imagery --book --applications [--weather] [--history]), the store "
                        "read as it stands and nothing written, instead of new applications decided twice")
+#: help of ``--then`` (``models impact`` and ``policy impact`` with ``--reunderwriting``)
+THEN_HELP = ("with --reunderwriting: a later checkpoint of the season (YYYY-MM-DD; repeatable, in order, after "
+             "--as-of): each side re-underwrites the Book there too, after its own records of the earlier dates, as "
+             "the store would stand had it been adopted as of --as-of; a season summary follows")
 POLICY_HELP = "policy file (YAML; default: the shipped policy)"
 PROFILE_HELP = ("policy profile, e.g. us-operating or in-kcc (default: the policy's profile in the applications' "
                 "currency)")

@@ -19,6 +19,7 @@ from pipelines._cli_app import (
     POLICY_HELP,
     PROFILE_HELP,
     REUNDERWRITING_HELP,
+    THEN_HELP,
     echo,
     models_app,
     parse_date,
@@ -334,6 +335,7 @@ def impact_cmd(
     reunderwriting: bool = typer.Option(False, "--reunderwriting", help=REUNDERWRITING_HELP),
     county: Path | None = typer.Option(None, "--county", help="with --reunderwriting: a county folder (its Book, "
                                        "applications, fields, scenes and weather)"),
+    then: list[str] | None = typer.Option(None, "--then", help=THEN_HELP),
     crop_model: str = typer.Option("champion", "--crop-model", help="yield-value with --imagery: the crop-type "
                                    "model the features are built with (champion, a folder, or none)"),
     cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder for series and area"),
@@ -353,13 +355,15 @@ def impact_cmd(
         refuse_beside_reunderwriting("models impact", features=features, crop_model=crop_model != "champion")
         res: Any = reunderwriting_run(
             "models impact", out, county=county, fields=fields, imagery=imagery, book=book,
-            applications=applications, weather=weather, history=history, store=store, as_of=as_of, policy=policy,
+            applications=applications, weather=weather, history=history, store=store, as_of=as_of, then=then,
+            policy=policy,
             run=lambda day, **inputs: _reunderwriting_impact(name, candidate, day, against=against, season=season,
                                                             policy=policy, profile=profile, cache_dir=cache,
                                                             allow_missing=allow_missing, **inputs))
         print_impact(res, out=out, top=top, as_json=as_json)
         return
-    need_plain_inputs("models impact", county=county, applications=applications, fields=fields, season=season)
+    need_plain_inputs("models impact", county=county, applications=applications, fields=fields, season=season,
+                      then=then)
     assert applications is not None and fields is not None and season is not None
     check_impact_out(out, applications=applications, fields=fields, features=features, book=book, policy=policy,
                      weather=weather, history=history, imagery=imagery,
@@ -393,11 +397,15 @@ def refuse_beside_reunderwriting(what: str, **given: Any) -> None:
                              "champion in force on the date)")
 
 
-def need_plain_inputs(what: str, *, county: Path | None, **need: Any) -> None:
-    """An impact on new applications: --county refused (it goes with --reunderwriting), the inputs it needs given."""
+def need_plain_inputs(what: str, *, county: Path | None, then: list[str] | None = None, **need: Any) -> None:
+    """An impact on new applications: --county and --then refused (they go with --reunderwriting), the inputs it
+    needs given."""
     if county is not None:
         raise UserInputError(f"{what}: --county goes with --reunderwriting (the Book's re-underwriting); a batch of "
                              "applications is given by --applications, --fields and --season")
+    if then:
+        raise UserInputError(f"{what}: --then goes with --reunderwriting (the Book's re-underwriting at later "
+                             "checkpoints); new applications are decided as of one date")
     missing = [f"--{k}" for k, v in need.items() if v is None]
     if missing:
         raise UserInputError(f"{what}: give {', '.join(missing)} (or --reunderwriting to assess the Book's "
@@ -406,9 +414,11 @@ def need_plain_inputs(what: str, *, county: Path | None, **need: Any) -> None:
 
 def reunderwriting_run(what: str, out: Path | None, *, county: Path | None, fields: Path | None, imagery: str | None,
                        book: Path | None, applications: Path | None, weather: Path | None, history: Path | None,
-                       store: str | None, as_of: str, run: Any, **more_inputs: Any) -> Any:
+                       store: str | None, as_of: str, run: Any, then: list[str] | None = None,
+                       **more_inputs: Any) -> Any:
     """An impact on the Book's re-underwriting as the CLI runs it: ``--out`` refused over any input or the store
-    (the default store too; a county's files), the date parsed, then ``run(day, **inputs)``."""
+    (the default store too; a county's files), the dates parsed (``--as-of``, each ``--then``), then
+    ``run(day, **inputs)`` (``then=`` the later dates among them when given)."""
     from underwriting.store import store_url
 
     files = dict(fields=fields, imagery=imagery, book=book, applications=applications, weather=weather,
@@ -424,7 +434,8 @@ def reunderwriting_run(what: str, out: Path | None, *, county: Path | None, fiel
     _refuse_out_inside(out, county=county, imagery=imagery)
     day = parse_date(as_of, "--as-of")
     assert day is not None
-    return run(day, county=county, **files, store=store)
+    later = [parse_date(t, "--then") for t in then or ()]
+    return run(day, county=county, **files, store=store, **({"then": later} if later else {}))
 
 
 def _refuse_out_inside(out: Path | None, *, county: Path | None, imagery: str | None) -> None:
@@ -457,7 +468,8 @@ def check_impact_out(out: Path | None, **inputs: str | os.PathLike[str] | None) 
 
 
 def print_impact(res: Any, *, out: Path | None, top: int, as_json: bool) -> None:
-    """An impact's warnings on stderr, its report (or JSON) on stdout, its applications table to ``out``."""
+    """An impact's warnings on stderr, its report (or JSON) on stdout, its applications table to ``out`` (a
+    :class:`~pipelines.impact_reunderwriting.SeasonImpact`'s: one row per date and line, the date in ``as_of``)."""
     import json
 
     from pipelines._cli_app import err

@@ -14,6 +14,7 @@ from pipelines._cli_app import (
     IMAGERY_HELP,
     PROFILE_HELP,
     REUNDERWRITING_HELP,
+    THEN_HELP,
     parse_date,
     policy_app,
     user_errors,
@@ -53,6 +54,7 @@ def policy_impact_cmd(
     reunderwriting: bool = typer.Option(False, "--reunderwriting", help=REUNDERWRITING_HELP),
     county: Path | None = typer.Option(None, "--county", help="with --reunderwriting: a county folder (its Book, "
                                        "applications, fields, scenes and weather)"),
+    then: list[str] | None = typer.Option(None, "--then", help=THEN_HELP),
     crop_model: str = typer.Option("champion", "--crop-model", help="with --imagery: the crop-type model the "
                                    "features are built with (champion, a folder, or none)"),
     cache: Path | None = typer.Option(None, "--cache", "--cache-dir", help="cache folder for series and area"),
@@ -84,14 +86,15 @@ def policy_impact_cmd(
         refuse_beside_reunderwriting("policy impact", features=features, crop_model=crop_model != "champion")
         res: Any = reunderwriting_run(
             "policy impact", out, county=county, fields=fields, imagery=imagery, book=book, applications=applications,
-            weather=weather, history=history, store=store, as_of=as_of, candidate=given_file(candidate),
+            weather=weather, history=history, store=store, as_of=as_of, then=then, candidate=given_file(candidate),
             against=given_file(against),
             run=lambda day, **inputs: policy_impact_reunderwriting(
                 candidate, as_of=day, against=against, season=season, profile=profile, cache_dir=cache,
                 allow_missing_acquisitions=allow_missing, **inputs))
         print_impact(res, out=out, top=top, as_json=as_json)
         return
-    need_plain_inputs("policy impact", county=county, applications=applications, fields=fields, season=season)
+    need_plain_inputs("policy impact", county=county, applications=applications, fields=fields, season=season,
+                      then=then)
     assert applications is not None and fields is not None and season is not None
     check_impact_out(out, applications=applications, fields=fields, features=features, book=book, weather=weather,
                      history=history, imagery=imagery, candidate=given_file(candidate), against=given_file(against),

@@ -20,12 +20,21 @@ line, shorten the term, send to review) and how many are left below their outsta
 proposed actions change. What re-underwriting says of lines it does not re-decide (a line whose application has a
 record after the date, a line without an application, held lines) is said as it says it, once when both runs say
 it.
+
+With later checkpoints of the season (``--then``, :class:`SeasonImpact`): each side re-underwrites the Book at each
+later date too, on the store as the first date's runs read it plus that side's own records of the earlier dates,
+overlaid as if written (:func:`pipelines.replay.store_view`'s ``extra``) — the candidate's second checkpoint follows
+the candidate's first, as the store would stand had it been adopted; nothing is written. The first date's comparison
+is the one-date impact's; each later one is compared the same way, then the season's summary (each line's limit per
+side at each date, the lines given each proposed action at any date, the lines whose last limit differs, the last
+date's limits against the outstanding balances).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,8 +52,8 @@ from pipelines.impact import (
     resolve_policy,
 )
 
-__all__ = ["ACTIONS", "LINE_COLUMNS", "ReunderwritingImpact", "compare_lines", "policy_impact_reunderwriting",
-           "promotion_impact_reunderwriting"]
+__all__ = ["ACTIONS", "LINE_COLUMNS", "ReunderwritingImpact", "SeasonImpact", "compare_lines",
+           "policy_impact_reunderwriting", "promotion_impact_reunderwriting"]
 
 #: the proposed actions of re-underwriting (:func:`pipelines.reunderwrite.propose_actions`), in the order it proposes
 ACTIONS = ("FREEZE_UNDRAWN", "SHORTEN_TERM", "REVIEW")
@@ -173,6 +182,119 @@ class ReunderwritingImpact(ImpactResult):
                                    "models_said": self.models_said}}
 
 
+def _some(ids: list[str], top: int) -> str:
+    """`` (L1, L2 and 3 more)``: the first ``top`` of ``ids`` (nothing when none or ``top`` 0)."""
+    if not ids or not top:
+        return ""
+    return f" ({', '.join(ids[:top])}" + (f" and {len(ids) - top} more" if len(ids) > top else "") + ")"
+
+
+@dataclass(frozen=True)
+class SeasonImpact:
+    """The Book's re-underwriting at several checkpoints of the season, twice (``--then``): one
+    :class:`ReunderwritingImpact` per date (the first as without ``--then``; at each later one each side after its
+    own records of the earlier ones) and the season's summary over them."""
+
+    dates: tuple[ReunderwritingImpact, ...]
+
+    @property
+    def warnings(self) -> list[str]:
+        """The first date's warnings, then each later date's not said before, prefixed with its date."""
+        out = list(self.dates[0].warnings)
+        for imp in self.dates[1:]:
+            out.extend(f"as of {imp.as_of}: {w}" for w in dict.fromkeys(imp.warnings)
+                       if w not in self.dates[0].warnings)
+        return out
+
+    @property
+    def applications(self) -> pd.DataFrame:
+        """Every date's lines (``--out``): one row per (date, line), the date in ``as_of`` first."""
+        return pd.concat([imp.applications.assign(as_of=imp.as_of.isoformat())[
+            ["as_of", *imp.applications.columns]] for imp in self.dates], ignore_index=True)
+
+    def summary(self) -> dict[str, Any]:
+        """Per line (by line id): its application, currency and each side's limit at each date (None: not compared
+        that date); per side, the lines given each proposed action at any date; the lines whose last limit differs
+        (each side's at the last date it re-decided the line); at the last date, per currency, the lines' limits
+        per side against their outstanding balance."""
+        n = len(self.dates)
+        lines: dict[str, dict[str, Any]] = {}
+        acted: dict[str, dict[str, set[str]]] = {"base": {}, "candidate": {}}
+        for k, imp in enumerate(self.dates):
+            for r in imp.applications.to_dict("records"):
+                line = str(r["line_id"])
+                e = lines.setdefault(line, {"application_id": str(r["application_id"]), "currency": str(r["currency"]),
+                                            "base": [None] * n, "candidate": [None] * n})
+                for side in ("base", "candidate"):
+                    e[side][k] = int(r[f"limit_{side}"])
+                    for a in str(r[f"actions_{side}"]).split(";"):
+                        if a:
+                            acted[side].setdefault(a, set()).add(line)
+
+        def last(v: list[int | None]) -> int | None:
+            return next((x for x in reversed(v) if x is not None), None)
+
+        differs = [line for line, e in sorted(lines.items()) if last(e["base"]) != last(e["candidate"])]
+        totals = {}
+        for cur, g in self.dates[-1].applications.groupby("currency", sort=True):
+            totals[str(cur)] = {"limit_base": int(g["limit_base"].sum()),
+                                "limit_candidate": int(g["limit_candidate"].sum()),
+                                "outstanding": int(g["outstanding"].sum()), "lines": len(g)}
+        return {"as_of": [imp.as_of.isoformat() for imp in self.dates],
+                "lines": {line: lines[line] for line in sorted(lines)},
+                "actions_at_any_date": {side: {a: sorted(acted[side].get(a, set()))
+                                               for a in [*ACTIONS, *sorted(set(acted[side]) - set(ACTIONS))]}
+                                        for side in ("base", "candidate")},
+                "last_limit_differs": differs,
+                "last_date": {"as_of": self.dates[-1].as_of.isoformat(), "totals": totals}}
+
+    def lines(self, top: int = 10) -> list[str]:
+        first = self.dates[0]
+        out = first.lines(top=top)
+        for k, imp in enumerate(self.dates[1:], start=1):
+            earlier = ", ".join(str(i.as_of) for i in self.dates[:k])
+            out.append("")
+            out.append(f"then as of {imp.as_of}: each side re-underwrites the Book after its own re-underwriting "
+                       f"record(s) of {earlier}, as the store would stand had it been adopted as of {first.as_of}")
+            out.extend(imp.lines(top=top))
+        from models.money import format_minor
+
+        s = self.summary()
+        who = {"base": first.base, "candidate": first.candidate}
+        out.append("")
+        out.append(f"season {first.season} over {len(self.dates)} checkpoints ({', '.join(s['as_of'])}): "
+                   f"{len(s['lines'])} line(s) compared at one date or more")
+        names = {"FREEZE_UNDRAWN": "frozen", "SHORTEN_TERM": "shortened", "REVIEW": "sent to review"}
+        for side in ("base", "candidate"):
+            acts = s["actions_at_any_date"][side]
+            text = "; ".join(f"{names.get(a, a)} {len(ids)}{_some(ids, top)}" for a, ids in acts.items())
+            out.append(f"lines at any date, {who[side]}: {text}")
+        differs = s["last_limit_differs"]
+        out.append(f"lines whose last limit differs: {len(differs)} of {len(s['lines'])}"
+                   + (" (each side's limit at each date; every line in --json, --out):" if differs and top else ""))
+
+        def limits(e: dict[str, Any], side: str) -> str:
+            return " → ".join("-" if x is None else format_minor(x, e["currency"]) for x in e[side])
+
+        for line in differs[:top]:
+            e = s["lines"][line]
+            out.append(f"  line {line} ({e['application_id']}): {who['base']} {limits(e, 'base')}; "
+                       f"{who['candidate']} {limits(e, 'candidate')}")
+        if len(differs) > top:
+            out.append(f"  and {len(differs) - top} more (--top, --json, --out)")
+        for cur, t in s["last_date"]["totals"].items():
+            out.append(f"at the last date ({s['last_date']['as_of']}), the {t['lines']} lines' limits: "
+                       f"{who['base']} {format_minor(t['limit_base'], cur)}, {who['candidate']} "
+                       f"{format_minor(t['limit_candidate'], cur)}, against {format_minor(t['outstanding'], cur)} "
+                       "outstanding")
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        return {"as_of": self.dates[0].as_of.isoformat(), "then": [i.as_of.isoformat() for i in self.dates[1:]],
+                "dates": [i.to_json() for i in self.dates], "season_summary": self.summary(),
+                "warnings": self.warnings}
+
+
 # --- the Book's source: a county folder or a bank's files ---------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -219,6 +341,24 @@ class _Source:
         lines = self.book_lines(as_of)
         ids = set(apps["application_id"].astype(str))
         return ids | set(lines["application_id"].astype(str)) if lines is not None else ids
+
+    def later_days(self, what: str, as_of: dt.date, then: Sequence[dt.date]) -> list[dt.date]:
+        """The ``--then`` dates checked as ``--as-of`` is (in the season, inside its imagery window, not after today),
+        each after ``as_of`` and the one before it; one-line errors naming the date."""
+        if not then:
+            return []
+        from pipelines.featurize import check_as_of_in_season, check_as_of_in_window
+
+        fields = self.county.fields() if self.county is not None else self.files.fields
+        prev, named = as_of, "--as-of"
+        for day in then:
+            if day <= prev:
+                raise UserInputError(f"{what} --reunderwriting: --then {day} is not after {named} {prev} (each --then "
+                                     "date comes after --as-of and after the --then before it)")
+            check_as_of_in_season(fields, self.season, day, label="--then")
+            check_as_of_in_window(fields, self.season, day, label="--then")
+            prev, named = day, "--then"
+        return list(then)
 
     def run(self, view: Any, as_of: dt.date, *, policy: Any, profile: str, models: Any, collect: list[Any],
             memo: dict[Any, Any]) -> Any:
@@ -267,16 +407,29 @@ def _read_source(what: str, as_of: dt.date, *, county: str | Path | None, fields
                    allow_missing_acquisitions=allow_missing_acquisitions)
 
 
+#: one later date of a season's impact (``--then``): the date, its (models, policy) per side, the sides' labels and the
+#: list its warnings go to
+Later = tuple[dt.date, list[tuple[Any, Any]], list[str], list[str]]
+#: one date's runs: (the runs, the lines both re-decided — each run's records, lines one run only re-decided by label)
+Runs = tuple[list[Any], list[list[Any]], dict[str, list[str]]]
+
+
 def _twice(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[tuple[Any, Any]], labels: list[str],
-           profile: str, warnings: list[str]) -> tuple[list[Any], list[list[Any]], dict[str, list[str]]]:
+           profile: str, warnings: list[str], later: Sequence[Later] = ()) -> list[Runs]:
     """The Book re-underwritten once per (models, policy) of ``runs_of`` on the read-only ``view``, nothing written;
     (the runs, the lines both re-decided — each run's records, lines one run only re-decided by its label).
-    ``warnings`` gains what the runs said (:func:`pipelines.impact.merge_said`)."""
+    ``warnings`` gains what the runs said (:func:`pipelines.impact.merge_said`). ``later`` (``--then``): then at each
+    of those dates in order, each side on the store as the first date's runs read it plus that side's own records of
+    the earlier dates (:func:`_dates`). One :data:`Runs` per date."""
     recs = view.records(src.season)
+    days = [as_of, *(x[0] for x in later)]
     ids = src.application_ids(as_of)
+    for day in days[1:]:
+        more = src.application_ids(day)
+        ids = None if ids is None or more is None else ids | more
     # this Book's applications only: another region's run of the date, in the same store, is not this Book's
     mine = recs["application_id"].astype(str).isin(ids) if ids is not None else pd.Series(True, index=recs.index)
-    dated = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"] == as_of.isoformat()) & mine]
+    dated = recs[(recs["kind"] == "reunderwrite") & recs["as_of"].isin([d.isoformat() for d in days]) & mine]
     if len(dated):
         # the date was re-underwritten: both runs read the store as that run read it (before its first record), so
         # neither compares with the date's own records (a re-run would measure CROP_CONDITION_DETERIORATED against
@@ -284,22 +437,53 @@ def _twice(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[tup
         from pipelines.replay import store_view
 
         first = int(dated["seq"].min())
-        warnings.append(f"the store already holds {len(dated)} re-underwriting record(s) as of {as_of}: both runs "
-                        "read it as it was before them (the date's run's own inputs); records written since are not "
-                        "read")
+        if not later:
+            warnings.append(f"the store already holds {len(dated)} re-underwriting record(s) as of {as_of}: both runs "
+                            "read it as it was before them (the date's run's own inputs); records written since are "
+                            "not read")
+        else:
+            n = dated.groupby("as_of").size()
+            since = recs[mine & (recs["seq"] >= first)]
+            other = int((since["kind"] != "reunderwrite").sum())
+            warnings.append(
+                "the store already holds " + ", ".join(f"{int(k)} re-underwriting record(s) as of {d}"
+                                                       for d, k in n.items())
+                + f": every run reads it as it was before the first of them; records written since are not read "
+                f"({len(since) - other} re-underwriting record(s) of this Book and {other} other record(s) of it, "
+                "e.g. an analyst's override, written since) — each side reads its own records of this impact's "
+                "earlier dates instead")
         with store_view(view.url, before=first) as before:
-            return _twice_on(what, src, before, as_of, runs_of, labels, profile, warnings)
-    return _twice_on(what, src, view, as_of, runs_of, labels, profile, warnings)
+            return _dates(what, src, before, first, as_of, runs_of, labels, profile, warnings, later)
+    return _dates(what, src, view, view.head()[0] + 1 if later else None, as_of, runs_of, labels, profile, warnings,
+                  later)
 
 
-def _twice_on(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[tuple[Any, Any]], labels: list[str],
-              profile: str, warnings: list[str]) -> tuple[list[Any], list[list[Any]], dict[str, list[str]]]:
-    """:func:`_twice` on one read-only view."""
-    memo: dict[Any, Any] = {}  # the fields, past seasons' series and features read or built once for both runs
+def _dates(what: str, src: _Source, view: Any, before: int | None, as_of: dt.date, runs_of: list[tuple[Any, Any]],
+           labels: list[str], profile: str, warnings: list[str], later: Sequence[Later]) -> list[Runs]:
+    """:func:`_twice` on one read-only view (the store read before the record ``before``: the first date's reading),
+    then at each later date each side on that reading plus its own records of the earlier dates, in order, as if they
+    had been written (:func:`pipelines.replay.store_view`'s ``extra``) — the candidate's second checkpoint follows the
+    candidate's first, as the store would stand had it been adopted."""
+    from pipelines.replay import store_view
+
+    memo: dict[Any, Any] = {}  # the fields, past seasons' series and features read or built once for every run
+    collected: list[list[Any]] = [[], []]  # each side's records of the dates run so far
+    out = [_twice_on(what, src, [view, view], as_of, runs_of, labels, profile, warnings, memo, collected)]
+    for day, runs_d, labels_d, said in later:
+        with store_view(view.url, before=before, extra=collected[0]) as v0, \
+                store_view(view.url, before=before, extra=collected[1]) as v1:
+            out.append(_twice_on(what, src, [v0, v1], day, runs_d, labels_d, profile, said, memo, collected))
+    return out
+
+
+def _twice_on(what: str, src: _Source, views: list[Any], as_of: dt.date, runs_of: list[tuple[Any, Any]],
+              labels: list[str], profile: str, warnings: list[str], memo: dict[Any, Any],
+              collected: list[list[Any]]) -> Runs:
+    """One date's two runs, each on its read-only view; each run's records are added to its ``collected``."""
     runs: list[Any] = []
     items: list[list[Any]] = []
     said: list[list[str]] = []
-    for models, policy in runs_of:
+    for view, (models, policy), mine in zip(views, runs_of, collected, strict=True):
         got: list[Any] = []
         res = src.run(view, as_of, policy=policy, profile=profile, models=models, collect=got, memo=memo)
         if not got and not items:  # the version in force re-decides no line: refused before the candidate's run
@@ -309,12 +493,13 @@ def _twice_on(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[
         runs.append(res)
         items.append(got)
         said.append(list(res.warnings))
+        mine.extend(got)
     merge_said(said, labels, warnings)
     ids = [{i.application_id for i in got} for got in items]
     only: dict[str, list[str]] = {}
-    for k, (mine, other) in enumerate(((ids[0], ids[1]), (ids[1], ids[0]))):
+    for k, (mine_ids, other) in enumerate(((ids[0], ids[1]), (ids[1], ids[0]))):
         extra = sorted(str(_line(i).get("line_id", i.application_id)) for i in items[k]
-                       if i.application_id in mine - other)
+                       if i.application_id in mine_ids - other)
         if extra:
             only[labels[k]] = extra
     both = ids[0] & ids[1]
@@ -348,13 +533,16 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
                                     history: str | Path | None = None, season: str | None = None,
                                     store: str | None = None, policy: str | Path | None = None,
                                     profile: str | None = None, cache_dir: Path | None = None,
-                                    allow_missing_acquisitions: bool = False) -> ReunderwritingImpact:
+                                    allow_missing_acquisitions: bool = False,
+                                    then: Sequence[dt.date] = ()) -> ReunderwritingImpact | SeasonImpact:
     """The Book's active lines as of ``as_of`` re-underwritten with ``name``'s version ``against`` (``champion``: the
     champion in force on the date, as ``reunderwrite`` takes it) and with ``candidate`` (a version or an alias;
     crop-type: a saved folder too), everything else the same, nothing written; compared (module docstring).
     ``county`` or ``fields``/``imagery``/``book``/``applications`` (with ``weather``, ``history``): as
     ``reunderwrite`` reads them; ``store``: an existing decision store (default ``reunderwrite``'s), read only;
-    ``policy``: a policy file (default the shipped policy)."""
+    ``policy``: a policy file (default the shipped policy). ``then`` (``--then``): later checkpoints of the season,
+    each side re-underwriting the Book at each after its own records of the earlier ones (:class:`SeasonImpact`;
+    the version in force: the champion in force on each date)."""
     from models.errors import RegistryError
     from pipelines._champions import ChampionModels
     from pipelines.impact import MODEL_NAMES
@@ -368,30 +556,45 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
         src = _read_source(what, as_of, county=county, fields=fields, imagery=imagery, book=book,
                            applications=applications, weather=weather, history=history, season=season,
                            cache_dir=cache_dir, allow_missing_acquisitions=allow_missing_acquisitions)
+        days = src.later_days(what, as_of, then)
         prof = src.profile(pol, profile, as_of)
         pol.profile(prof)
+
+        def sides(day: dt.date, said: list[str]) -> tuple[Any, Any, str, str, str | None]:
+            try:  # the version in force as `reunderwrite` resolves it: the champions of the date
+                base = ChampionModels.resolve(alias=against if name == "yield-value" else "champion",
+                                              crop_model="champion" if name == "yield-value" else against,
+                                              warnings=said, weather=src.weather, on=day)
+            except RegistryError as e:
+                if name != "crop-type" or "crop-type" not in e.problem:
+                    raise
+                raise RegistryError(problem=e.problem, fix="train one with `agcredit train crop-type`, or name the "
+                                    "model in force with --against (a version, an alias or a saved folder)") from None
+            cand, base_text, cand_text, data = candidate_models(what, name, candidate, against, base,
+                                                                weather=src.weather, said=None)
+            return base, cand, base_text, cand_text, data
+
         warnings: list[str] = []
-        try:  # the version in force as `reunderwrite` resolves it: the champions of the date
-            base = ChampionModels.resolve(alias=against if name == "yield-value" else "champion",
-                                          crop_model="champion" if name == "yield-value" else against,
-                                          warnings=warnings, weather=src.weather, on=as_of)
-        except RegistryError as e:
-            if name != "crop-type" or "crop-type" not in e.problem:
-                raise
-            raise RegistryError(problem=e.problem, fix="train one with `agcredit train crop-type`, or name the "
-                                "model in force with --against (a version, an alias or a saved folder)") from None
-        cand, base_text, cand_text, data = candidate_models(what, name, candidate, against, base,
-                                                            weather=src.weather, said=None)
-        runs, items, only = _twice(what, src, view, as_of, [(base, pol), (cand, pol)], [base_text, cand_text],
-                                   prof, warnings)
-    return ReunderwritingImpact(
-        name=name, base=base_text, candidate=cand_text, season=src.season, as_of=as_of, policy=policy_text(pol),
-        profile=prof, data=data, applications=compare_lines(items[0], items[1]), values=pd.DataFrame(),
-        checkpoints=(runs[0].checkpoint, runs[1].checkpoint), warnings=warnings,
-        held_out=(held_out_of(base), held_out_of(cand)) if name == "yield-value" else (),
-        details={"base_run_id": base.yield_run_id, "candidate_run_id": cand.yield_run_id}
-        if name == "yield-value" else {},
-        held_lines=_held(runs), one_run_only=only, models_said=base.said, skipped=_skipped(runs[0]))
+        said: dict[dt.date, list[str]] = {day: [] for day in days}
+        got = {as_of: sides(as_of, warnings), **{day: sides(day, said[day]) for day in days}}
+        later = [(day, [(got[day][0], pol), (got[day][1], pol)], [got[day][2], got[day][3]], said[day])
+                 for day in days]
+        base, cand, base_text, cand_text, _ = got[as_of]
+        ran = _twice(what, src, view, as_of, [(base, pol), (cand, pol)], [base_text, cand_text], prof, warnings,
+                     later)
+    out = []
+    for day, (runs, items, only) in zip([as_of, *days], ran, strict=True):
+        base, cand, base_text, cand_text, data = got[day]
+        out.append(ReunderwritingImpact(
+            name=name, base=base_text, candidate=cand_text, season=src.season, as_of=day,
+            policy=policy_text(pol), profile=prof, data=data, applications=compare_lines(items[0], items[1]),
+            values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint),
+            warnings=warnings if day == as_of else said[day],
+            held_out=(held_out_of(base), held_out_of(cand)) if name == "yield-value" else (),
+            details={"base_run_id": base.yield_run_id, "candidate_run_id": cand.yield_run_id}
+            if name == "yield-value" else {},
+            held_lines=_held(runs), one_run_only=only, models_said=base.said, skipped=_skipped(runs[0])))
+    return SeasonImpact(tuple(out)) if days else out[0]
 
 
 def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, against: str | Path = "default",
@@ -400,11 +603,12 @@ def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, again
                                  applications: str | Path | None = None, weather: str | Path | None = None,
                                  history: str | Path | None = None, season: str | None = None,
                                  store: str | None = None, profile: str | None = None,
-                                 cache_dir: Path | None = None,
-                                 allow_missing_acquisitions: bool = False) -> ReunderwritingImpact:
+                                 cache_dir: Path | None = None, allow_missing_acquisitions: bool = False,
+                                 then: Sequence[dt.date] = ()) -> ReunderwritingImpact | SeasonImpact:
     """The Book's active lines as of ``as_of`` re-underwritten under the policy ``against`` (default the shipped one)
     and under ``candidate`` (each :func:`pipelines.impact.resolve_policy`), the champion models in force on the date
-    and every other input the same, nothing written; compared as :func:`promotion_impact_reunderwriting`."""
+    and every other input the same, nothing written; compared as :func:`promotion_impact_reunderwriting` (``then``
+    too: the champions in force on each date)."""
     from pipelines._champions import ChampionModels, models_text
 
     what = "policy impact"
@@ -416,6 +620,7 @@ def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, again
         src = _read_source(what, as_of, county=county, fields=fields, imagery=imagery, book=book,
                            applications=applications, weather=weather, history=history, season=season,
                            cache_dir=cache_dir, allow_missing_acquisitions=allow_missing_acquisitions)
+        days = src.later_days(what, as_of, then)
         try:  # the policy in force chooses the profile (as reunderwrite --policy); its error names --against
             prof = src.profile(base_pol, profile, as_of)
             base_pol.profile(prof)
@@ -428,15 +633,22 @@ def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, again
         except UserInputError as e:
             raise UserInputError(f"{what}, the candidate {policy_text(cand_pol)}: {e}") from None
         warnings: list[str] = []
-        models = ChampionModels.resolve(crop_model="champion", warnings=warnings, weather=src.weather, on=as_of)
+        said: dict[dt.date, list[str]] = {day: [] for day in days}
+        models = {day: ChampionModels.resolve(crop_model="champion", warnings=said.get(day, warnings),
+                                              weather=src.weather, on=day) for day in [as_of, *days]}
         base_text, cand_text = policy_text(base_pol), policy_text(cand_pol)
-        runs, items, only = _twice(what, src, view, as_of, [(models, base_pol), (models, cand_pol)],
-                                   [base_text, cand_text], prof, warnings)
-    return ReunderwritingImpact(
-        name="policy", base=base_text, candidate=cand_text, season=src.season, as_of=as_of,
-        policy=f"models {models_text(models.versions())}", profile=prof,
-        data=getattr(models.governance, "data", None), applications=compare_lines(items[0], items[1]),
-        values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint), warnings=warnings,
-        details={"models": models.versions(), "base_content_hash": base_pol.content_hash,
+        later = [(day, [(models[day], base_pol), (models[day], cand_pol)], [base_text, cand_text], said[day])
+                 for day in days]
+        ran = _twice(what, src, view, as_of, [(models[as_of], base_pol), (models[as_of], cand_pol)],
+                     [base_text, cand_text], prof, warnings, later)
+    out = [ReunderwritingImpact(
+        name="policy", base=base_text, candidate=cand_text, season=src.season, as_of=day,
+        policy=f"models {models_text(models[day].versions())}", profile=prof,
+        data=getattr(models[day].governance, "data", None), applications=compare_lines(items[0], items[1]),
+        values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint),
+        warnings=said.get(day, warnings),
+        details={"models": models[day].versions(), "base_content_hash": base_pol.content_hash,
                  "candidate_content_hash": cand_pol.content_hash},
-        held_lines=_held(runs), one_run_only=only, models_said=models.said, skipped=_skipped(runs[0]))
+        held_lines=_held(runs), one_run_only=only, models_said=models[day].said, skipped=_skipped(runs[0]))
+        for day, (runs, items, only) in zip([as_of, *days], ran, strict=True)]
+    return SeasonImpact(tuple(out)) if days else out[0]

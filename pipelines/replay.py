@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from underwriting.policy import Policy
 
 __all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "recorded_pins", "replay", "replay_files",
-           "replay_reunderwriting", "replay_reunderwriting_files", "store_view"]
+           "replay_reunderwriting", "replay_reunderwriting_files", "store_view", "overlay_records"]
 
 #: input hashes derived from the run-level provenance (compared through it, not as decision inputs)
 _DERIVED_HASHES = ("provenance", "snapshot")
@@ -496,22 +496,31 @@ def _run_set_aside(applications: str | Path, season: str, as_of: dt.date, store:
 
 # --- re-underwriting records ----------------------------------------------------------------------------------------
 
-def store_view(store: str | None, before: int | None = None) -> Any:
+def store_view(store: str | None, before: int | None = None, *, extra: Sequence[Any] = ()) -> Any:
     """The decision store as it was before the record numbered ``before`` (its ``seq``) was written (None: as it
     stands now, every record): read only; every lookup a re-underwriting makes
     (:meth:`~underwriting.store.DecisionStore.records`, ``latest``, ``get``, ``history``) sees the records written
     before it only, and ``append`` is refused. A store that does not exist is a one-line
-    :class:`~underwriting.errors.StoreError` (nothing created)."""
+    :class:`~underwriting.errors.StoreError` (nothing created).
+    ``extra`` (``models``/``policy impact --then``: a side's records of the impact's earlier dates): items
+    (:class:`~underwriting.records.DecisionItem`) the view reads as if they had been appended after every stored
+    record, in order (:func:`overlay_records`) — the lookups see them too, nothing is written."""
     last = 2**62 if before is None else before  # None: beyond any record's seq
     from underwriting.store import AppendResult, DecisionRecord, DecisionStore
 
     class StoreBefore(DecisionStore):
+        overlay: tuple[DecisionRecord, ...] = ()
+        overlay_rows: tuple[dict[str, Any], ...] = ()
+
         def get(self, record_id: str) -> DecisionRecord | None:
             rec = super().get(record_id)
-            return rec if rec is not None and rec.seq < last else None
+            if rec is not None and rec.seq < last:
+                return rec
+            return next((r for r in self.overlay if r.record_id == record_id), None)
 
         def history(self, application_id: str) -> list[DecisionRecord]:
-            return [r for r in super().history(application_id) if r.seq < last]
+            return ([r for r in super().history(application_id) if r.seq < last]
+                    + [r for r in self.overlay if r.application_id == str(application_id)])
 
         def latest(self, application_id: str, as_of: str | dt.date | None = None) -> DecisionRecord | None:
             day = None if as_of is None else str(as_of)[:10]
@@ -520,7 +529,9 @@ def store_view(store: str | None, before: int | None = None) -> Any:
 
         def records(self, season: str | None = None) -> pd.DataFrame:
             recs = super().records(season)
-            return recs[recs["seq"] < last].reset_index(drop=True)
+            recs = recs[recs["seq"] < last].reset_index(drop=True)
+            rows = [r for r in self.overlay_rows if season is None or r["season"] == str(season)]
+            return pd.concat([recs, _records_frame(rows)], ignore_index=True) if rows else recs
 
         def stored_ids(self, record_ids: Sequence[str]) -> set[str]:
             return {r for r in record_ids if self.get(r) is not None}
@@ -528,7 +539,62 @@ def store_view(store: str | None, before: int | None = None) -> Any:
         def append(self, items: Sequence[Any], operator: str, also: Any = None) -> AppendResult:
             raise RuntimeError("a read-only view of the decision store (a replay's, an impact's): nothing is appended")
 
-    return StoreBefore(store, create=False)
+        def head(self) -> tuple[int, str | None]:
+            """The last stored record's seq and hash, whatever ``before`` hides ((0, None): an empty store)."""
+            from sqlalchemy import select
+
+            from underwriting._store_schema import decisions
+
+            with self._read() as conn:
+                row = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
+                                   .order_by(decisions.c.seq.desc()).limit(1)).first()
+            return (int(row[0]), str(row[1])) if row is not None else (0, None)
+
+    view = StoreBefore(store, create=False)
+    if extra:
+        try:
+            view.overlay_rows = tuple(overlay_records(extra, *view.head()))
+        except BaseException:
+            view.close()
+            raise
+        from underwriting.store import _record
+
+        view.overlay = tuple(_record(r) for r in view.overlay_rows)
+    return view
+
+
+#: the operator and the time of day the records of a view's ``extra`` carry (:func:`overlay_records`)
+OVERLAY_OPERATOR = "agcredit-impact (not written)"
+
+
+def overlay_records(items: Sequence[Any], seq: int, prev: str | None) -> list[dict[str, Any]]:
+    """The rows :meth:`~underwriting.store.DecisionStore.append` would write for ``items`` after the record ``seq``
+    whose hash is ``prev`` (record ids from the idempotency keys, the chain linked), deterministic: written at
+    midnight of each item's date by :data:`OVERLAY_OPERATOR` — the same items give the same rows."""
+    from underwriting._store_schema import record_hash
+    from underwriting.store import DecisionStore, record_id_for
+
+    rows = []
+    for item in items:
+        seq += 1
+        row = DecisionStore._row(item, record_id_for(item.idempotency_key), seq, prev, OVERLAY_OPERATOR)
+        row["written_at"] = f"{str(item.as_of)[:10]}T00:00:00.000000Z"
+        row["record_hash"] = record_hash(row)
+        prev = row["record_hash"]
+        rows.append(row)
+    return rows
+
+
+def _records_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """Stored rows as :meth:`~underwriting.store.DecisionStore.records` returns them (its columns and types)."""
+    from underwriting.contracts import DECISIONS
+    from underwriting.store import EXTRA_COLUMNS
+
+    cols = [c.name for c in DECISIONS.columns] + list(EXTRA_COLUMNS)
+    df = pd.DataFrame({c: [r[c] for r in rows] for c in cols})
+    for c in cols:
+        df[c] = df[c].astype("int64") if c in ("limit", "seq") else df[c].astype("str").where(df[c].notna(), None)
+    return df
 
 
 @dataclass(frozen=True)
