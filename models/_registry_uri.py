@@ -20,7 +20,7 @@ __all__ = ["safe_uri", "probe_database", "probe_http", "missing_driver", "DB_SCH
 _SECRET = re.compile(r"(://[^:/?#]*:)[^/]*@")
 #: a URI typed without its ``scheme://`` (``user:PASSWORD@host/db``): everything from the first ``:`` to the last ``@``
 _NO_SCHEME_SECRET = re.compile(r"^([^:@]*:).*@")
-_SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret)=)[^&]*", re.IGNORECASE)
+_SECRET_QUERY = re.compile(r"((?:password|passwd|pwd|token|secret|key)=)[^&]*", re.IGNORECASE)
 #: pip package of each database driver module SQLAlchemy may ask for
 _DRIVER_PACKAGES = {"psycopg": "psycopg[binary]", "psycopg2": "psycopg2-binary", "pymysql": "PyMySQL",
                     "MySQLdb": "mysqlclient", "mysql": "mysql-connector-python", "pyodbc": "pyodbc",
@@ -33,7 +33,8 @@ _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_T
 
 
 def safe_uri(uri: str) -> str:
-    """The URI with any password (user:PASSWORD@, password=/token= query values) masked, for messages."""
+    """The URI with any password (user:PASSWORD@, password= / token= / secret= / key= query values, ``api_key=`` and
+    ``access_token=`` among them) masked, for messages."""
     masked = _SECRET.sub(r"\1***@", uri) if "://" in uri else _NO_SCHEME_SECRET.sub(r"\1***@", uri)
     return _SECRET_QUERY.sub(r"\1***", masked)
 

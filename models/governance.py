@@ -159,6 +159,15 @@ class Governance:
                for cp in self.checkpoints}
         return {cp: names for cp, names in out.items() if names}
 
+    def ungated_checkpoints(self) -> list[str]:
+        """The checkpoints of the scope no minimum metric gates (a model card says so): a crop-type version's suffixed
+        or a yield-value version's prefixed requirements name theirs (:meth:`_needed`); requirements naming no
+        checkpoint (a yield-value version's end of season, unprefixed) gate the scope's first. A version without
+        minimum metrics: every checkpoint of its scope."""
+        needed = self._needed()
+        plain = any(self._named(r.metric) is None for r in self.minimum_metrics)
+        return [cp for k, cp in enumerate(self.checkpoints) if cp not in needed and not (plain and k == 0)]
+
     def unmeasured_checkpoints(self) -> list[str]:
         """The checkpoints of the scope this version has no held-out metric for, when its minimum metrics are named
         per checkpoint: a checkpoint in scope is used in decisions, so without a held-out metric of any its minimum

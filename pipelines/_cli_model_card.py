@@ -34,7 +34,9 @@ def card_cmd(
         check_writable(out, what="model card")
     card = model_card(name, version)
     if as_json:
-        echo(json.dumps(card.to_json(), indent=2, sort_keys=True, default=str))
+        from pipelines.evaluation import json_ready
+
+        echo(json.dumps(json_ready(card.to_json()), indent=2, sort_keys=True, default=str, allow_nan=False))
         return
     text = card_markdown(card)
     if out is None:

@@ -58,6 +58,7 @@ class ModelCard:
         return {"name": self.name, "version": self.version, "asked": self.spec, "registry": self.registry,
                 "run_id": self.entry["run_id"], "created": self.entry["created"], "aliases": list(self.aliases),
                 "governance": gov.to_dict(), "minimum_metrics": _judged(gov), "failures": gov.failures(),
+                "gated": bool(gov.minimum_metrics), "ungated_checkpoints": gov.ungated_checkpoints(),
                 "training_data": self.entry.get("training_data") or {},
                 "provenance": self.entry.get("provenance") or {}, "plots": list(self.entry.get("plots") or ()),
                 "metrics": dict(sorted(self.entry["metrics"].items())), "alias_history": list(self.history)}
@@ -105,10 +106,11 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     return ["| " + " | ".join(head) + " |", "|" + "---|" * len(head), *("| " + " | ".join(r) + " |" for r in rows)]
 
 
-def _yield_prefix(cp: str) -> str:
-    """The prefix a yield-value version's held-out metrics of checkpoint ``cp`` carry: none at the end of season,
-    ``<cp>_`` before it."""
-    return "" if cp == "end" else f"{cp}_"
+def _yield_prefix(cps: Sequence[str], cp: str) -> str:
+    """The prefix a yield-value version's held-out metrics of checkpoint ``cp`` carry: none at the scope's first
+    checkpoint (the end of season when in scope; ``models.yield_value.build_yield_release``), ``<cp>_`` at the
+    others."""
+    return "" if cp == cps[0] else f"{cp}_"
 
 
 def _figures(gov: Any, metrics: dict[str, float]) -> tuple[list[str], set[str]]:
@@ -132,13 +134,15 @@ def _figures(gov: Any, metrics: dict[str, float]) -> tuple[list[str], set[str]]:
         declared = sorted(k for k in metrics if k.startswith("declared_right_"))
         if declared:
             used.update(declared)
-            lines += ["", "The farmers' declared crop right, by crop (the labels' own error; the figures above are "
-                      "scored against the held-out fields' declared crops): "
+            lines += ["", "The figures above are scored against the held-out fields' declared crops. How far a "
+                      "declaration agrees with the model, by crop (of the training fields whose out-of-fold top class "
+                      "at the last checkpoint is the crop, the share declared as it; 1 where that share is under a "
+                      "half or no field: the calibration's fallback): "
                       + ", ".join(f"{k.removeprefix('declared_right_')} {_num(metrics[k])}" for k in declared) + "."]
         return lines, used
     rows = []
     for cp in cps:
-        p = _yield_prefix(cp)
+        p = _yield_prefix(cps, cp)
         for crop in [*gov.crops, "all"]:
             names = [f"{p}{b}_{crop}" for b, _ in _YIELD_COLUMNS]
             if not any(n in metrics for n in names):
@@ -182,7 +186,9 @@ def card_markdown(card: ModelCard) -> str:
             move = f"{h['alias']}: v{h.get('previous_version') or '-'} → v{h.get('version') or '-'}"
             forced = (" FORCED, approved by " + str(h.get("approved_by") or "none")) if h.get("forced") else ""
             since = f"; in force from {h['effective']}" if h.get("effective") else ""
-            out.append(f"- {h['at']} {move} by {h['operator']}{forced}: {h['reason']}{since}")
+            over = f" — overriding: {'; '.join(map(str, h['failures']))}" if h.get("forced") and h.get("failures") \
+                else ""
+            out.append(f"- {h['at']} {move} by {h['operator']}{forced}: {h['reason']}{since}{over}")
     else:
         out += ["- Alias history: none recorded for this version"]
     out += ["", "## Validated scope", "",
@@ -193,8 +199,13 @@ def card_markdown(card: ModelCard) -> str:
             days = ", ".join(f"{'every crop' if c == '*' else c} {md}" + (f" {off:+d}y" if off else "")
                              for c, (md, off) in sorted(by.items()))
             out.append(f"- {region} {cp}: validated from {days} of the season")
-    out += ["- A field outside this scope is not valued by this version: the policy refers it "
-            "(OUT_OF_MODEL_SCOPE)."]
+    if card.name == "yield-value":  # the policy's scope check reads the yield-value version's governance
+        out += ["- A field outside this scope is not valued by this version: the policy refers it "
+                "(OUT_OF_MODEL_SCOPE)."]
+    ungated = gov.ungated_checkpoints()
+    if ungated and gov.minimum_metrics:
+        out += [f"- Checkpoints in scope that no minimum metric gates: {', '.join(ungated)} (registered before "
+                "in-season gates, or none set for them)"]
     judged = _judged(gov)
     out += ["", "## Minimum metrics", ""]
     if judged:
@@ -204,7 +215,9 @@ def card_markdown(card: ModelCard) -> str:
     else:
         out.append("None recorded: promotion of this version is not gated.")
     fails = gov.failures()
-    out += ["", f"Status: {'meets its minimum metrics' if not fails else f'FAILS {len(fails)}: ' + '; '.join(fails)}"]
+    status = ("no minimum metrics recorded — not gated" if not gov.minimum_metrics else
+              "meets its minimum metrics" if not fails else f"FAILS {len(fails)}: " + "; ".join(fails))
+    out += ["", f"Status: {status}"]
     figures, used = _figures(gov, metrics)
     out += ["", "## Held-out figures", ""]
     out += figures or ["No per-checkpoint figures recognised; every metric is listed below."]

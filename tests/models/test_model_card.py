@@ -62,9 +62,15 @@ def test_the_card_of_the_champion_names_its_standing_scope_gates_and_figures(sto
     promoted = [x for x in lines if x.startswith("- ") and " champion: v- → v" in x]
     assert len(promoted) == 1 and promoted[0].endswith(
         f"champion: v- → v{v2} by analyst-7 FORCED, approved by risk-officer-2: the 2018 season's model; in force "
-        "from 2018-05-01"), promoted
+        "from 2018-05-01 — overriding: mid_skill_r2_maize >= -0.05 (found -0.07)"), promoted
     assert not any(f"→ v{v1} " in x for x in lines)
     assert "- us-nebraska mid: validated from every crop 07-20 of the season" in lines
+    assert "- A field outside this scope is not valued by this version: the policy refers it (OUT_OF_MODEL_SCOPE)." \
+        in lines
+    assert not any(x.startswith("- Checkpoints in scope that no minimum metric gates") for x in lines)
+    # identity, provenance, the training data's hashes, the notes and the plots: each its own line
+    assert "- Trained by: not recorded (registered before provenance tags)" in lines
+    assert "Notes: leave-one-season-out over 2 season(s)" in lines
     # the gates: the mid-season one below its threshold, and the status says so
     assert "| mid_skill_r2_maize | >= -0.05 | -0.07 | **no** |" in lines
     assert "| skill_r2_maize | >= -0.05 | 0.59 | yes |" in lines
@@ -134,7 +140,10 @@ def test_a_crop_type_card_lays_its_figures_out_by_checkpoint() -> None:
     assert "| mid | 0.81 | – | 0.06 |" in lines and "| end | 0.95 | 0.9 | 0.03 |" in lines
     assert lines.index("| mid | 0.81 | – | 0.06 |") < lines.index("| end | 0.95 | 0.9 | 0.03 |")  # scope order
     assert "Naive baselines (the same held-out fields): naive_majority_accuracy 0.4." in lines
-    assert any(x.endswith("declared crops): maize 0.97.") for x in lines)
+    assert any(x.startswith("The figures above are scored against the held-out fields' declared crops. How far a "
+                            "declaration agrees with the model") and x.endswith("fallback): maize 0.97.")
+               for x in lines), lines
+    assert not any("OUT_OF_MODEL_SCOPE" in x for x in lines)  # only the yield-value version's scope refers a field
     assert lines[lines.index("## Every other metric") + 2] == "n_train=1200"
     assert "- Trained by: not recorded (registered before provenance tags)" in lines
     assert "- not recorded (registered before training-data hashes)" in lines
@@ -143,3 +152,73 @@ def test_a_crop_type_card_lays_its_figures_out_by_checkpoint() -> None:
     text = card_markdown(_crop_card({"accuracy_end": 0.95}, data="unlabelled"))
     assert "| accuracy_mid | >= 0.6 | – | not measured |" in text.splitlines()
     assert "**Data:** UNLABELLED" in text and "Status: FAILS 1: checkpoint mid is in scope without held-out " in text
+
+
+def test_a_version_without_end_without_gates_and_one_ungated_at_mid() -> None:
+    """A yield version trained from a table with emergence and mid only: the first checkpoint's figures are the
+    unprefixed ones (``build_yield_release``); one without minimum metrics is not gated (not "meets"); one registered
+    before in-season gates names mid as ungated; a NaN figure is a dash, and null in the JSON."""
+    from pipelines.model_card import ModelCard
+
+    m = {"r2_maize": 0.2, "skill_r2_maize": 0.01, "mid_r2_maize": 0.3, "mid_skill_r2_maize": float("nan")}
+
+    def card(checkpoints: tuple[str, ...], reqs: tuple[Requirement, ...]) -> ModelCard:
+        gov = Governance(crops=("maize",), regions=("r",), checkpoints=checkpoints, metrics=m, minimum_metrics=reqs)
+        entry = {"version": "1", "run_id": "r1", "created": "2026-12-01T00:00:00+00:00", "aliases": ["champion"],
+                 "metrics": m, "governance": gov, "plots": ["runs:/r1/plots/residuals.png"],
+                 "training_data": {"features_mid": {"sha256": "ab" * 32, "rows": 10, "columns": 5}},
+                 "provenance": {"source_sha256": "cd" * 32, "libraries": "lightgbm 4.7.0"}}
+        return ModelCard(name="yield-value", version="1", spec="champion", registry="sqlite:///x", entry=entry,
+                         aliases=("champion",), history=())
+
+    lines = card_markdown(card(("emergence", "mid"), ())).splitlines()
+    assert "| emergence | maize | 0.2 | – | – | 0.01 | – | – | – | – | – |" in lines
+    assert "| mid | maize | 0.3 | – | – | – | – | – | – | – | – |" in lines
+    assert "## Every other metric" not in lines
+    assert "Status: no minimum metrics recorded — not gated" in lines
+    assert "None recorded: promotion of this version is not gated." in lines
+    assert f"- features_mid: sha256:{'ab' * 32} (10 rows × 5 columns)" in lines
+    assert f"- Trained by source sha256:{'cd' * 32}" in lines and "- Libraries: lightgbm 4.7.0" in lines
+    assert lines[lines.index("## Plots") + 2] == "- runs:/r1/plots/residuals.png"
+    old = card(("end", "mid"), (Requirement("skill_r2_maize", ">=", -0.05),))
+    lines = card_markdown(old).splitlines()
+    assert "- Checkpoints in scope that no minimum metric gates: mid (registered before in-season gates, or none " \
+           "set for them)" in lines
+    assert "Status: meets its minimum metrics" in lines
+    j = old.to_json()
+    assert j["ungated_checkpoints"] == ["mid"] and j["gated"] is True
+    assert card(("end", "mid"), ()).to_json()["gated"] is False
+    assert j["training_data"] == {"features_mid": {"sha256": "ab" * 32, "rows": 10, "columns": 5}}
+    assert j["metrics"]["r2_maize"] == 0.2 and j["alias_history"] == [] and j["plots"] == ["runs:/r1/plots/residuals.png"]
+
+
+def test_json_is_strict_and_complete_and_a_failed_write_leaves_nothing(store: Path, tmp_path: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A NaN held-out figure is null in the JSON (strict parsers refuse a bare NaN); the JSON carries the training
+    data, the alias history and every metric; a write that fails midway leaves neither the card nor a temporary
+    file, and an existing card as it was."""
+    from models import registry
+
+    m = {**_YIELD_METRICS, "mid_r2_maize": float("nan")}
+    v = registry.register(TinyModel(1.0), "yield-value", metrics=m, governance=_yield_gov(),
+                          training_data=None)
+    registry.promote("yield-value", v, effective="2018-05-01", force=True, reason="r", approved_by="risk-2")
+    r = CliRunner().invoke(app, ["models", "card", "yield-value", "--json"])
+    assert r.exit_code == 0 and "NaN" not in r.stdout, r.output
+    j = json.loads(r.stdout, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert j["metrics"]["mid_r2_maize"] is None and j["metrics"]["rmse_maize"] == 1.25
+    assert [h["alias"] for h in j["alias_history"]] == ["challenger", "champion", "challenger"]
+    assert j["alias_history"][1]["approved_by"] == "risk-2"
+    out = tmp_path / "card.md"
+    out.write_text("the card filed last quarter\n")
+
+    def broken(self: Path, *a: Any, **k: Any) -> int:
+        Path.write_bytes(self, b"half a card")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", broken)
+    r = CliRunner().invoke(app, ["models", "card", "yield-value", "--out", str(out)])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output, r.output
+    assert "No space left on device" in r.stderr or "disk" in r.stderr.lower(), r.stderr
+    assert out.read_text() == "the card filed last quarter\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["card.md", "mlruns"]  # no temporary file beside it

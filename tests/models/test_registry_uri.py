@@ -27,6 +27,9 @@ from models._registry_uri import safe_uri
     ("postgresql:/u:s3cret@h/db", "postgresql:***@h/db"),
     ("postgresql//u:s3cret@h/db", "postgresql//u:***@h/db"),
     ("/tmp/a@b/mlflow.db", "/tmp/a@b/mlflow.db"),
+    # an API key or access token in the query (a tracking server behind a gateway): masked like a password
+    ("https://h/mlflow?access_token=t0k&api_key=k3y", "https://h/mlflow?access_token=***&api_key=***"),
+    ("https://h/mlflow?KEY=k3y&region=eu", "https://h/mlflow?KEY=***&region=eu"),
 ])
 def test_safe_uri_masks_the_whole_password(uri: str, shown: str) -> None:
     assert safe_uri(uri) == shown

@@ -189,3 +189,23 @@ def test_promotion_is_refused_for_a_version_failing_at_mid_season_only(store: Pa
     old = yield_gov({**GOOD, "mid_skill_r2_maize": -0.2}, minimum=yield_minimum_metrics(CROPS))
     v2 = _register(old)
     assert registry.promote("yield-value", v2, reason="as before")["failures"] == []
+
+
+def test_ungated_checkpoints_name_what_no_minimum_metric_gates() -> None:
+    """A model card's "no minimum metric gates": a yield version registered before in-season gates leaves mid ungated
+    (its unprefixed requirements gate the first checkpoint), one since gates both; a crop-type version's suffixed
+    requirements gate every checkpoint; a version without minimum metrics gates none; prefixes read longest first."""
+    from models.governance import Governance, Requirement
+
+    def gov(cps: tuple[str, ...], *names: str) -> Governance:
+        return Governance(crops=("maize",), regions=("r",), checkpoints=cps,
+                          minimum_metrics=tuple(Requirement(n, ">=", 0.0) for n in names))
+
+    assert gov(("end", "mid"), "skill_r2_maize").ungated_checkpoints() == ["mid"]
+    assert gov(("end", "mid"), "skill_r2_maize", "mid_skill_r2_maize").ungated_checkpoints() == []
+    assert gov(("emergence", "mid", "end"), "accuracy_end").ungated_checkpoints() == []
+    assert gov(("end", "mid"),).ungated_checkpoints() == ["end", "mid"]
+    # "pre" is a prefix of "pre_harvest": a pre_harvest requirement gates pre_harvest, not pre
+    g = gov(("end", "pre", "pre_harvest"), "skill_r2_maize", "pre_harvest_skill_r2_maize")
+    assert g.ungated_checkpoints() == ["pre"]
+    assert g._checkpoint_of("pre_harvest_skill_r2_maize") == "pre_harvest"

@@ -177,3 +177,21 @@ def test_a_version_registered_before_says_no_minimum_metric_gates_mid(trained: d
     end_old = json.loads(_run(trained, monkeypatch, *_args(trained)[:-1], old_version, "--json").stdout)
     assert end_old["requirements"] == end_new["requirements"] and end_old["verdict"] == end_new["verdict"]
     assert np.isfinite(end_old["figures"][0]["r2"])
+
+
+def test_outcomes_read_the_longest_checkpoint_prefix() -> None:
+    """A requirement named for ``pre_harvest`` gates the outcomes at ``pre_harvest``, not at a checkpoint ``pre``
+    whose name is its prefix (as Governance reads it)."""
+    import pandas as pd
+
+    from models.governance import Governance, Requirement
+    from pipelines.outcomes import _requirements
+
+    gov = Governance(crops=("maize",), regions=("r",), checkpoints=("end", "pre", "pre_harvest"),
+                     metrics={"pre_harvest_skill_r2_maize": 0.2},
+                     minimum_metrics=(Requirement("pre_harvest_skill_r2_maize", ">=", -0.05),))
+    by_crop = pd.DataFrame({"skill_r2": [0.1], "skill_r2_lo": [0.0], "skill_r2_hi": [0.2]}, index=["maize"])
+    assert _requirements(gov, "pre", by_crop) == []
+    got = _requirements(gov, "pre_harvest", by_crop)
+    assert [(g["metric"], g["gated"], g["gated_at"], g["validated"]) for g in got] == [
+        ("pre_harvest_skill_r2_maize", True, "pre_harvest", 0.2)]
