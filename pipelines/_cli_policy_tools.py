@@ -23,10 +23,10 @@ def _dump(data: Any) -> None:
     echo(json.dumps(data, indent=2, ensure_ascii=False))
 
 
-def _resolve(spec: str) -> tuple[Any, str]:
+def _resolve(spec: str, released: Sequence[Any]) -> tuple[Any, str]:
     from pipelines.impact import resolve_policy
 
-    return resolve_policy(spec)
+    return resolve_policy(spec, released)
 
 
 def _released() -> list[Any]:
@@ -47,12 +47,6 @@ def _released_line(match: dict[str, Any]) -> str:
     return "released: no — this content is no released version of the shipped policy"
 
 
-def _clash_text(policy: Any, clash: dict[str, Any]) -> str:
-    return (f"{policy.policy_id} version {policy.version} is a RELEASED version of the shipped policy with OTHER "
-            f"content (released hash {clash['content_hash'][:12]}…, {clash['file']}): any store holding the release "
-            "refuses records decided under this file — give it a new version")
-
-
 def _profile_lines(prof: dict[str, Any]) -> list[str]:
     from underwriting.policy_tools import OPTIONAL_RULES, value_text
 
@@ -61,9 +55,9 @@ def _profile_lines(prof: dict[str, Any]) -> list[str]:
     for key, value in params.items():
         if key in OPTIONAL_RULES or key in ("currency", "evidence"):
             continue
-        lines.append(f"  {key}: {value_text(value)}")
+        lines.append(f"  {key}: {value_text(value, key)}")
     lines.append("  optional rules:")
-    lines += [f"    {key}: {value_text(params[key])}" for key in OPTIONAL_RULES]
+    lines += [f"    {key}: {value_text(params[key], key)}" for key in OPTIONAL_RULES]
     lines.append("  evidence:")
     lines += [f"    {key}: {value_text(v)}" for key, v in params["evidence"].items()]
     return lines
@@ -74,24 +68,26 @@ def _profile_lines(prof: dict[str, Any]) -> list[str]:
 def policy_show_cmd(
     spec: str = typer.Argument("default", help=f"The policy: {_SPEC}."),
     profile: str | None = typer.Option(None, "--profile", help="Only this profile (default: every profile)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the full structure as JSON (money in major units as a "
-                                 "decimal string and in minor units; the reason texts)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the full structure as JSON (the description; money in "
+                                 "major units as a decimal string and in minor units; an optional key not set as "
+                                 "null; the reason texts)."),
 ) -> None:
     """A policy's id, version and content hash, where it comes from, whether it is a released version of the shipped
-    policy, and every parameter of each profile (money in major units, the optional rules on / off / not set, the
-    crops' emergence checkpoints, the evidence thresholds)."""
-    from underwriting.policy_tools import describe_policy
+    policy, and every parameter of each profile (money in major units, the optional rules on / off / not set — off,
+    the behaviour before the rule —, the crops' emergence checkpoints, the evidence thresholds)."""
+    from underwriting.policy_tools import clash_text, describe_policy
 
-    policy, origin = _resolve(spec)
-    data = describe_policy(policy, _released(), origin=origin, profile=profile)
+    released = _released()
+    policy, origin = _resolve(spec, released)
+    data = describe_policy(policy, released, origin=origin, profile=profile)
     clash = data["released"]["clash"]
     if clash is not None:
-        err(f"WARNING: {_clash_text(policy, clash)}")
+        err(f"WARNING: {clash_text(policy, clash)}")
     if as_json:
         _dump(data)
         return
     echo(_head("policy ", policy, origin))
-    echo(_released_line(data["released"]) if clash is None else f"released: NO — {_clash_text(policy, clash)}")
+    echo(_released_line(data["released"]) if clash is None else f"released: NO — {clash_text(policy, clash)}")
     echo(f"profiles: {', '.join(policy.profiles)}")
     for prof in data["profiles"]:
         echo()
@@ -106,24 +102,28 @@ def _check_lines(checks: Sequence[dict[str, str]]) -> list[str]:
 
 def _store_checks(policy: Any, store: str) -> list[dict[str, str]]:
     from underwriting.policy_tools import check_store
-    from underwriting.store import DecisionStore, store_url
+    from underwriting.store import DecisionStore
 
-    with DecisionStore(store_url(store), create=False) as st:  # read only: a store that does not exist is refused
-        return check_store(policy, st.policy_content(policy.policy_id, policy.version), st.records())
+    # read only: nothing written to the store (its file, journal mode and -wal as they were); one that does not
+    # exist is refused, nothing created
+    with DecisionStore(store, create=False, read_only=True) as st:
+        return check_store(policy, st.policy_content(policy.policy_id, policy.version), st.policy_blocks())
 
 
 @policy_app.command("validate")
 @user_errors
 def policy_validate_cmd(
     file: Path = typer.Argument(..., help="The candidate policy YAML file."),
-    store: str | None = typer.Option(None, "--store", help="A decision store to check the file against, read only "
-                                     "(SQLAlchemy URL): is its version new there, recorded with this content, or "
-                                     "recorded with other content (a problem)."),
+    store: str | None = typer.Option(None, "--store", help="A decision store to check the file against, read only: "
+                                     "nothing is written to it (SQLAlchemy URL): is its version new there, recorded "
+                                     "with this content, or recorded with other content (registered, or named by its "
+                                     "records: a problem)."),
     as_json: bool = typer.Option(False, "--json", help="Print the policy and the checks as JSON."),
 ) -> None:
     """Check a candidate policy file before it is adopted: parse and validate it (an error names the file, the key
     and the problem: exit 2), then check it against the released versions of the shipped policy and, with --store,
-    against a decision store. Exit 0 when no check found a problem, 1 when one did."""
+    against a decision store. The first line says "valid:" when no check found a problem (exit 0), "parsed:" when one
+    did (exit 1); JSON: "parsed" true, "valid" whether no check found a problem, "problems" how many did."""
     from underwriting.policy import load_policy
     from underwriting.policy_tools import check_archive
 
@@ -131,24 +131,35 @@ def policy_validate_cmd(
     checks = [check_archive(policy, _released())]
     if store is not None:
         checks += _store_checks(policy, store)
-    bad = any(c["status"] == "problem" for c in checks)
+    problems = sum(c["status"] == "problem" for c in checks)
     if as_json:
-        _dump({"policy_id": policy.policy_id, "version": policy.version, "content_hash": policy.content_hash,
-               "source": policy.source, "profiles": list(policy.profiles), "valid": True, "checks": checks,
-               "problems": sum(c["status"] == "problem" for c in checks)})
+        _dump({"policy_id": policy.policy_id, "version": policy.version, "description": policy.description,
+               "content_hash": policy.content_hash, "source": policy.source, "profiles": list(policy.profiles),
+               "parsed": True, "valid": not problems, "checks": checks, "problems": problems})
     else:
-        echo(f"valid: {policy.policy_id} v{policy.version} (hash {policy.content_hash[:12]}), profiles "
-             f"{', '.join(policy.profiles)} ({policy.source})")
+        echo(f"{'parsed' if problems else 'valid'}: {policy.policy_id} v{policy.version} (hash "
+             f"{policy.content_hash[:12]}), profiles {', '.join(policy.profiles)} ({policy.source})")
         for line in _check_lines(checks):
             echo(line)
-    if bad:
+    if problems:
         raise typer.Exit(code=1)
 
 
-def _diff_lines(diff: dict[str, Any]) -> list[str]:
+def _text_lines(what: str, change: dict[str, Any]) -> list[str]:
+    """A text's change (a reason code's, the description): its kind, then the old and the new wording in full."""
+    return [f"{what} {change['change']}:"] + [f"  {side.upper()}: {change[side]}" for side in ("a", "b")
+                                              if change[side] is not None]
+
+
+def _diff_lines(diff: dict[str, Any], a: Any, b: Any) -> list[str]:
     from underwriting.policy_tools import change_text
 
     lines = []
+    for c in diff["document"]:
+        if c["key"] == "description":
+            lines += _text_lines("description", c)
+        else:
+            lines.append(f"{c['key']}: {c['a']} → {c['b']}")
     if diff["only_in_a"]:
         lines.append(f"profiles only in A: {', '.join(diff['only_in_a'])}")
     if diff["only_in_b"]:
@@ -156,12 +167,15 @@ def _diff_lines(diff: dict[str, Any]) -> list[str]:
     for name, changes in diff["profiles"].items():
         lines.append(f"profile {name}: " + (f"{len(changes)} parameter(s) differ" if changes else "the same"))
         lines += [f"  {change_text(c)}" for c in changes]
-    for what in ("changed", "added", "removed"):
-        codes = [t["code"] for t in diff["reason_texts"] if t["change"] == what]
-        if codes:
-            lines.append(f"reason texts {what}: {', '.join(codes)}")
-    if not (diff["only_in_a"] or diff["only_in_b"] or diff["reason_texts"] or any(diff["profiles"].values())):
-        lines.append("no parameter or reason text differs: the documents differ in their id, version or description")
+    for t in diff["reason_texts"]:
+        lines += _text_lines(f"reason text {t['code']}", t)
+    if diff["other_profiles_differ"]:
+        lines.append("other profiles differ (not shown)")
+    if diff["written_differently"]:
+        same = (a.policy_id, a.version) == (b.policy_id, b.version)
+        lines.append("no parameter, reason text, id, version or description differs: the same parameters written "
+                     "differently (the content hash differs" + (": a store holding this version refuses the other)"
+                                                               if same else ")"))
     return lines
 
 
@@ -173,14 +187,19 @@ def policy_diff_cmd(
     profile: str | None = typer.Option(None, "--profile", help="Only this profile."),
     as_json: bool = typer.Option(False, "--json", help="Print the differences as JSON (reason texts in full)."),
     exit_code: bool = typer.Option(False, "--exit-code", help="Exit 1 when the contents differ (as git diff "
-                                   "--exit-code), else 0."),
+                                   "--exit-code; the same parameters written differently too: their content hashes "
+                                   "differ), else 0. With --profile: 1 when what is shown differs (that profile, the "
+                                   "reason texts, the id, version or description), whatever the other profiles."),
 ) -> None:
-    """What differs between two policies: per profile each parameter `key: A → B` (money in major units, the optional
-    rules on / off / not set, evidence thresholds, the crops' emergence checkpoints), profiles only in one, and the
-    reason codes whose text changed, was added or removed."""
+    """What differs between two policies: the id, version and description; per profile each parameter `key: A → B`
+    (money in major units, the optional rules on / off / not set — off, the behaviour before the rule —, evidence
+    thresholds, the crops' emergence checkpoints); profiles only in one; the reason texts changed, added or removed,
+    old and new wording in full. Equal parameters written otherwise ("400000" and "400000.00") are said to be so:
+    their content hashes differ all the same."""
     from underwriting.policy_tools import diff_policies
 
-    (pa, oa), (pb, ob) = _resolve(a), _resolve(b)
+    released = _released()
+    (pa, oa), (pb, ob) = _resolve(a, released), _resolve(b, released)
     diff = diff_policies(pa, pb, profile=profile)
     if as_json:
         _dump({"a": _side(pa, oa), "b": _side(pb, ob), **diff})
@@ -190,15 +209,15 @@ def policy_diff_cmd(
         if diff["identical"]:
             echo("identical content")
         else:
-            for line in _diff_lines(diff):
+            for line in _diff_lines(diff, pa, pb):
                 echo(line)
-    if exit_code and not diff["identical"]:
+    if exit_code and diff["differs"]:
         raise typer.Exit(code=1)
 
 
 def _side(policy: Any, origin: str) -> dict[str, Any]:
-    return {"policy_id": policy.policy_id, "version": policy.version, "content_hash": policy.content_hash,
-            "origin": origin, "source": policy.source}
+    return {"policy_id": policy.policy_id, "version": policy.version, "description": policy.description,
+            "content_hash": policy.content_hash, "origin": origin, "source": policy.source}
 
 
 def _history_line(g: dict[str, Any]) -> list[str]:
@@ -218,7 +237,7 @@ def _history_line(g: dict[str, Any]) -> list[str]:
 @policy_app.command("history")
 @user_errors
 def policy_history_cmd(
-    store: str | None = typer.Option(None, "--store", help=STORE_HELP + " Read only."),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP + " Read only: nothing is written to it."),
     season: str | None = typer.Option(None, "--season", help="Only this season's records (YYYY)."),
     as_json: bool = typer.Option(False, "--json", help="Print the versions as JSON."),
 ) -> None:
@@ -227,14 +246,14 @@ def policy_history_cmd(
     policy, and of how many applications the current record (the one in force) names it."""
     from features.contracts import check_season
     from underwriting.policy_tools import policy_history
-    from underwriting.store import DecisionStore, store_url
+    from underwriting.store import DecisionStore
 
     if season is not None:
         season = check_season(season, where="--season")
-    with DecisionStore(store_url(store), create=False) as st:
-        records = st.records(season)
+    with DecisionStore(store, create=False, read_only=True) as st:
+        records = st.policy_blocks(season)
         if season is not None and records.empty:
-            seasons = sorted(set(st.records()["season"].astype(str)))
+            seasons = sorted(set(st.policy_blocks()["season"].astype(str)))
             from features.errors import UserInputError
 
             raise UserInputError(f"{st.shown_url}: no stored record of season {season!r} (stored seasons: "

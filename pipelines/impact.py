@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -551,17 +552,21 @@ def policy_text(policy: Any) -> str:
     return f"{policy.policy_id} v{policy.version} (hash {policy.content_hash[:12]})"
 
 
-def resolve_policy(spec: str | Path) -> tuple[Any, str]:
+def resolve_policy(spec: str | Path, released: Sequence[Any] | None = None) -> tuple[Any, str]:
     """A policy by ``default`` (the shipped one, always: a file of that name is not read), a released version of the
-    shipped policy (``2026.12.9`` or ``v2026.12.9``: ``underwriting/policies/archive``) or a YAML file, and which of
-    the three it was (``default``, ``version``, ``file``); a name that is both a released version and a file is
-    ambiguous; else a one-line user error naming the released versions."""
+    shipped policy (``2026.12.9`` or ``v2026.12.9``: ``underwriting/policies/archive``; ``released``: those versions
+    already loaded, else they are read) or a YAML file, and which of the three it was (``default``, ``version``,
+    ``file``); a name that is both a released version and a file is ambiguous; else a one-line user error naming the
+    released versions."""
     from underwriting.policy import archived_policies, default_policy, load_policy, version_key
 
     text = str(spec).strip()
     if text.lower() == "default":
         return default_policy(), "default"
-    released = archived_policies()
+    if not text:  # Path("") is the working folder
+        raise UserInputError("policy '': an empty name (expected default, a released version of the shipped policy "
+                             "or a policy file)")
+    released = archived_policies() if released is None else list(released)
     name = text[1:] if text[:1] in ("v", "V") else text
     hits = [p for p in released if p.version == name]
     path = Path(text)

@@ -191,7 +191,9 @@ def make_engine(url: str, *, read_only: bool = False, immutable: bool = True) ->
     """An engine for ``url``: SQLite with BEGIN IMMEDIATE transactions and WAL, or PostgreSQL. ``read_only`` (a SQLite
     file in a folder that cannot be written: a read-only mount, an auditor's copy) opens the file read-only without
     the WAL's shared-memory file, which SQLite cannot create there (it said "unable to open database file");
-    ``immutable=False`` opens it read-only with its WAL read (a private copy in a folder that can be written)."""
+    ``immutable=False`` opens it read-only (``mode=ro``) with its WAL read (a private copy, or a store in a folder that
+    can be written: a writer may change it meanwhile). PostgreSQL with ``read_only``: every session is read only
+    (``SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY``)."""
     shown = safe_url(url)
     try:
         parsed = make_url(url)
@@ -223,7 +225,7 @@ def make_engine(url: str, *, read_only: bool = False, immutable: bool = True) ->
             # the records of the writer it waited for (under repeatable read / serializable its snapshot predates them)
             engine = create_engine(parsed, pool_pre_ping=False, isolation_level="READ COMMITTED",
                                    connect_args={"connect_timeout": 5})
-            _pg_lock_timeout(engine, lock_timeout())
+            _pg_lock_timeout(engine, lock_timeout(), read_only=read_only)
     except (ArgumentError, NoSuchModuleError, ImportError) as e:
         raise StoreError(url=shown, problem=f"cannot create an engine: {str(e).splitlines()[0]}") from None
     return engine
@@ -325,15 +327,18 @@ def _sqlite_immediate(engine: Engine, read_only: bool = False, *, limit: float =
             raw.execute(f"PRAGMA busy_timeout = {busy_ms}")
 
 
-def _pg_lock_timeout(engine: Engine, limit: float) -> None:
+def _pg_lock_timeout(engine: Engine, limit: float, *, read_only: bool = False) -> None:
     """Every session waits at most ``limit`` seconds for any lock (PostgreSQL ``lock_timeout``; its 0 would mean no
-    limit): the backstop for a statement blocked on a lock the store does not take by polling."""
+    limit): the backstop for a statement blocked on a lock the store does not take by polling. ``read_only``: every
+    session's transactions are read only (a write is refused by the server)."""
     ms = max(1, int(limit * 1000))
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: Any, _rec: Any) -> None:
         cur = dbapi_conn.cursor()
         cur.execute(f"SET lock_timeout = {ms}")
+        if read_only:
+            cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         cur.close()
         dbapi_conn.commit()
 

@@ -35,7 +35,8 @@ from underwriting.records import canonical_json, sha256_hex
 
 __all__ = [
     "ARCHIVE_DIR", "DEFAULT_POLICY_PATH", "EvidenceThresholds", "Policy", "Profile", "REASON_CODES",
-    "archived_policies", "archived_policy", "default_policy", "load_policy", "parse_policy", "version_key",
+    "archived_policies", "archived_policy", "default_policy", "evidence_schema", "load_policy", "parse_policy",
+    "profile_schema", "version_key", "version_order",
 ]
 
 DEFAULT_POLICY_PATH = Path(__file__).with_name("policies") / "default.yaml"
@@ -195,6 +196,8 @@ class Policy:
     profiles: Mapping[str, Profile]
     reason_texts: Mapping[str, str]
     source: str
+    #: the file's free-text ``description`` (None: the file has none); part of the content hash like every key
+    description: str | None = None
 
     def profile(self, name: str) -> Profile:
         """The named profile, or a PolicyError listing the known ones."""
@@ -266,6 +269,23 @@ _EVIDENCE_KEYS: dict[str, tuple[str, float | None, float | None]] = {
 }
 
 _TOP_KEYS = ("policy_id", "version", "description", "profiles", "reason_texts")
+
+
+def profile_schema() -> dict[str, tuple[str, float | None, float | None]]:
+    """A profile's keys in the file's schema order, each with its kind (``currency``, ``float``, ``int``, ``money``,
+    ``checkpoint``, ``crop_checkpoints``, ``evidence``, ``bool``: an optional rule) and its bounds (None: none). The
+    keys a file may leave out: :func:`optional_profile_keys`. A copy: changing it changes nothing."""
+    return dict(_PROFILE_KEYS)
+
+
+def evidence_schema() -> dict[str, tuple[str, float | None, float | None]]:
+    """The ``evidence`` block's keys in schema order, each with its kind and bounds (a copy)."""
+    return dict(_EVIDENCE_KEYS)
+
+
+def optional_profile_keys() -> tuple[str, ...]:
+    """The profile keys a policy file may leave out (files written before they existed)."""
+    return _OPTIONAL_PROFILE_KEYS
 
 
 def _mapping(source: str, key: str, value: object) -> Mapping[str, Any]:
@@ -419,8 +439,10 @@ def parse_policy(doc: object, *, source: str = "policy") -> Policy:
         content_hash = sha256_hex(canonical_json(data))
     except (TypeError, ValueError) as exc:
         raise PolicyError(source=source, key="<document>", problem=f"not representable as JSON ({exc})") from None
+    description = data.get("description")
     return Policy(policy_id=data["policy_id"], version=data["version"], content_hash=content_hash,
-                  profiles=profiles, reason_texts={str(k): str(v) for k, v in texts.items()}, source=source)
+                  profiles=profiles, reason_texts={str(k): str(v) for k, v in texts.items()}, source=source,
+                  description=None if description is None else str(description))
 
 
 class _DuplicateKey(Exception):
@@ -460,9 +482,15 @@ def load_policy(path: str | Path | None = None) -> Policy:
     p = Path(path) if path is not None else DEFAULT_POLICY_PATH
     source = str(p)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except OSError as exc:
         raise PolicyError(source=source, key="<file>", problem=f"cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")  # a UTF-8 byte order mark stays: YAML reads past it
+    except UnicodeDecodeError as exc:
+        raise PolicyError(source=source, key="<file>", problem=_not_utf8(raw, exc.start)) from None
+    if not text.strip():
+        raise PolicyError(source=source, key="<file>", problem="the file is empty (expected a policy document)")
     try:
         doc = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except _DuplicateKey as exc:
@@ -472,7 +500,18 @@ def load_policy(path: str | Path | None = None) -> Policy:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise PolicyError(source=source, key="<file>", problem=f"not valid YAML{where}") from None
+    if doc is None:  # comments only
+        raise PolicyError(source=source, key="<file>", problem="the file holds no YAML document, only comments "
+                                                               "(expected a policy document)")
     return parse_policy(doc, source=source)
+
+
+def _not_utf8(raw: bytes, offset: int) -> str:
+    """What a policy file that is not UTF-8 text is: the first byte that is not, where (line, offset) and the fix."""
+    what = "UTF-16 text" if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else "not UTF-8 text"
+    line = raw.count(b"\n", 0, offset) + 1
+    return (f"{what} (byte 0x{raw[offset]:02x} at line {line}, offset {offset}): a policy file is UTF-8 text — save "
+            "it as UTF-8")
 
 
 def default_policy() -> Policy:
@@ -480,10 +519,50 @@ def default_policy() -> Policy:
     return load_policy(None)
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    """Sort key of a policy version (``2026.12.10`` after ``2026.12.9``): its dot-separated numbers, a part that is
-    not one counting 0."""
-    return tuple(int(x) if x.isdigit() else 0 for x in version.split("."))
+_VERSION_PART = re.compile(r"([0-9]*)(.*)\Z", re.S)
+
+
+def _version_parts(version: str) -> list[tuple[int | None, str]]:
+    """A version's dot-separated parts, a leading ``v`` dropped (``v2026.12.9`` is ``2026.12.9``): each its leading
+    number (None: it has none) and the rest, its suffix (``10-adv70``: 10 and ``-adv70``)."""
+    text = str(version).strip()
+    if text[:1] in ("v", "V") and text[1:2].isdigit():
+        text = text[1:]
+    out: list[tuple[int | None, str]] = []
+    for part in text.split("."):
+        m = _VERSION_PART.match(part)
+        assert m is not None  # matches any string
+        out.append((int(m[1]) if m[1] else None, m[2]))
+    return out
+
+
+def version_key(version: str) -> tuple[tuple[int, int, str], ...]:
+    """Sort key of a policy version: its dot-separated parts in turn, each by its leading number, then by the rest
+    (``2026.12.9`` < ``2026.12.10`` < ``2026.12.10.1`` < ``2026.12.10-adv70`` < ``2026.12.11`` < ``2026.12.11-rc1``);
+    a leading ``v`` dropped, a part without a number before any numbered one. A suffixed part (``10-adv70``, ``11-rc1``) is a variant (or pre-release) of its number, whose
+    order against that number no rule gives: listed after it, but :func:`version_order` does not order the two."""
+    return tuple((0, -1, suffix) if num is None else (1, num, suffix) for num, suffix in _version_parts(version))
+
+
+def version_order(a: str, b: str) -> int | None:
+    """-1, 0 or 1 as version ``a`` is earlier than, the same as (``v2026.12.9``, ``2026.12.09``) or later than ``b``,
+    part by part by their numbers (``2026.12.10`` after ``2026.12.9``; ``2026.12.10-adv70`` after ``2026.12.9`` and
+    ``2026.12.11-rc1`` after ``2026.12.10``: the number decides; a missing part counts 0). None when they cannot be
+    ordered: before any differing number, a part has no number (``beta``), or two parts of equal number have other
+    suffixes (``2026.12.10-adv70`` against ``2026.12.10`` or ``2026.12.10-rc1``: a variant or a pre-release of the
+    same numbered version — which comes later is the bank's naming, not a rule)."""
+    pa, pb = _version_parts(a), _version_parts(b)
+    width = max(len(pa), len(pb))
+    pa += [(0, "")] * (width - len(pa))
+    pb += [(0, "")] * (width - len(pb))
+    for (na, sa), (nb, sb) in zip(pa, pb, strict=True):
+        if na is None or nb is None:
+            return None
+        if na != nb:
+            return -1 if na < nb else 1
+        if sa != sb:
+            return None
+    return 0
 
 
 def archived_policies() -> list[Policy]:

@@ -3,9 +3,14 @@ that decided a store's records (``agcredit policy show|diff|validate|history``).
 
 Pure functions returning plain data (JSON-ready dicts and lists); the CLI renders them. A profile's parameters are
 keyed by their YAML names in the file's schema order (:data:`PARAMETER_KEYS`), money as a mapping of currency, the
-decimal string of major units as a policy file writes it, and the integer minor units the engine holds
-(:func:`money_value`). The optional rules (the ``true``/``false`` keys files written before them leave out) are
-``None`` when a file does not set them: the behaviour of those earlier files.
+decimal string of major units (normalised to the currency's minor digits: ``"400000"`` and ``"400000.00"`` are both
+``"400000.00"``) and the integer minor units the engine holds (:func:`money_value`). The optional keys (the rules a
+file written before them leaves out, ``override_approval_share``, ``emergence_checkpoint_by_crop``) are ``None``
+when a file does not set them: the behaviour of those earlier files (:func:`value_text` says which).
+
+A change (:func:`diff_policies`) is ``added`` (not set in A, set in B), ``removed`` (set in A, not in B) or
+``changed`` (set in both, other values) — for an optional rule, a crop's emergence checkpoint, a reason text and the
+document's ``description`` alike.
 """
 
 from __future__ import annotations
@@ -21,28 +26,33 @@ import pandas as pd
 from features.errors import UserInputError
 from models.money import MINOR_DIGITS, format_minor
 from underwriting.policy import (
-    _EVIDENCE_KEYS,
-    _PROFILE_KEYS,
     REASON_CODES,
     Policy,
     Profile,
+    evidence_schema,
+    profile_schema,
     version_key,
+    version_order,
 )
 from underwriting.records import KINDS
 
-__all__ = ["OPTIONAL_RULES", "PARAMETER_KEYS", "change_text", "check_archive", "check_store", "describe_policy",
-           "describe_profile", "diff_policies", "money_value", "policy_history", "released_match", "value_text"]
+__all__ = ["EVIDENCE_KEYS", "OPTIONAL_RULES", "PARAMETER_KEYS", "change_text", "check_archive", "check_store",
+           "clash_text", "describe_policy", "describe_profile", "diff_policies", "money_value", "not_set_text",
+           "policy_history", "released_match", "value_text"]
 
+_SCHEMA = profile_schema()
 #: a profile's YAML keys in the file's schema order
-PARAMETER_KEYS: tuple[str, ...] = tuple(_PROFILE_KEYS)
-#: the optional rules: ``true`` / ``false`` keys a file may leave out (``None``: not set)
-OPTIONAL_RULES: tuple[str, ...] = tuple(k for k, (kind, _, _) in _PROFILE_KEYS.items() if kind == "bool")
-_ATTR = {"emergence_checkpoint_by_crop": "emergence_by_crop"}
+PARAMETER_KEYS: tuple[str, ...] = tuple(_SCHEMA)
+#: the evidence block's keys in schema order
+EVIDENCE_KEYS: tuple[str, ...] = tuple(evidence_schema())
+#: the optional rules: ``true`` / ``false`` keys a file may leave out (``None``: not set, i.e. off)
+OPTIONAL_RULES: tuple[str, ...] = tuple(k for k, (kind, _, _) in _SCHEMA.items() if kind == "bool")
 _BY_CROP = "emergence_checkpoint_by_crop"
 
 
 def money_value(minor: int, currency: str) -> dict[str, Any]:
-    """An amount as :func:`describe_profile` gives it: currency, major units (decimal string) and minor units."""
+    """An amount as :func:`describe_profile` gives it: currency, the major units as a decimal string normalised to
+    the currency's minor digits (``"400000.00"`` however the file wrote it) and the integer minor units."""
     digits = MINOR_DIGITS[currency]
     major = Decimal(int(minor)).scaleb(-digits).quantize(Decimal(1).scaleb(-digits))
     return {"currency": currency, "major": f"{major:f}", "minor": int(minor)}
@@ -53,15 +63,15 @@ def _checkpoint(month_day: str, year_offset: int) -> dict[str, Any]:
 
 
 def _parameter(profile: Profile, key: str) -> Any:
-    kind = _PROFILE_KEYS[key][0]
+    kind = _SCHEMA[key][0]
     if key == "emergence_checkpoint":
         return _checkpoint(profile.emergence_month_day, profile.emergence_year_offset)
     if kind == "crop_checkpoints":
         crops = profile.emergence_by_crop
         return None if crops is None else {c: _checkpoint(*crops[c]) for c in sorted(crops)}
     if kind == "evidence":
-        return {k: getattr(profile.evidence, k) for k in _EVIDENCE_KEYS}
-    value = getattr(profile, _ATTR.get(key, key))
+        return {k: getattr(profile.evidence, k) for k in EVIDENCE_KEYS}
+    value = getattr(profile, key)
     return money_value(value, profile.currency) if kind == "money" else value
 
 
@@ -83,25 +93,51 @@ def released_match(policy: Policy, released: Sequence[Policy]) -> dict[str, Any]
                                                  "content_hash": clash.content_hash}}
 
 
+def clash_text(policy: Policy, clash: Mapping[str, Any]) -> str:
+    """The one wording of a file reusing a released version's id and version with other content (``clash``:
+    :func:`released_match`'s), as ``show`` warns and ``validate`` reports it."""
+    return (f"{policy.policy_id} version {policy.version} is a released version of the shipped policy with other "
+            f"content (released hash {clash['content_hash'][:12]}…, {clash['file']}): any store holding the release "
+            "refuses records decided under this file — give it a new version")
+
+
 def describe_policy(policy: Policy, released: Sequence[Policy], *, origin: str,
                     profile: str | None = None) -> dict[str, Any]:
-    """Everything ``agcredit policy show`` prints: id, version, content hash, where the policy came from
+    """Everything ``agcredit policy show`` prints: id, version, description, content hash, where the policy came from
     (``origin``: ``default``, ``version`` or ``file``, as :func:`pipelines.impact.resolve_policy` says), its standing
     against the released versions (:func:`released_match`), every profile (only ``profile``, if given: an unknown
-    one is a :class:`~underwriting.errors.PolicyError` naming the profiles) and the reason texts."""
+    one is a :class:`~underwriting.errors.PolicyError` naming the profiles) and the reason texts
+    (:data:`~underwriting.policy.REASON_CODES` order)."""
     names = [profile] if profile is not None else list(policy.profiles)
     profiles = [describe_profile(policy.profile(n)) for n in names]
-    return {"policy_id": policy.policy_id, "version": policy.version, "content_hash": policy.content_hash,
-            "origin": origin, "source": policy.source, "released": released_match(policy, released),
-            "profiles": profiles, "reason_texts": {c: policy.reason_texts[c] for c in REASON_CODES
-                                                   if c in policy.reason_texts}}
+    return {"policy_id": policy.policy_id, "version": policy.version, "description": policy.description,
+            "content_hash": policy.content_hash, "origin": origin, "source": policy.source,
+            "released": released_match(policy, released), "profiles": profiles,
+            "reason_texts": {c: policy.reason_texts[c] for c in REASON_CODES if c in policy.reason_texts}}
 
 
-def value_text(value: Any) -> str:
-    """A parameter's value as printed: money ``USD 400,000.00``, an optional rule on / off / not set, a checkpoint
-    ``06-30 (year offset 0)``, numbers as written."""
+def not_set_text(key: str) -> str:
+    """What an optional key a file does not set means (``key``: a parameter's YAML key, a crop's checkpoint
+    ``emergence_checkpoint_by_crop.<crop>``)."""
+    if key in OPTIONAL_RULES:
+        return "not set (off: the behaviour before the rule)"
+    if key == "override_approval_share":
+        from underwriting.override import LEGACY_APPROVAL_SHARE
+
+        return f"not set ({(LEGACY_APPROVAL_SHARE * 100).normalize():f}%, CREDIT_POLICY.md)"
+    if key == _BY_CROP:
+        return "not set (every crop at the profile's emergence_checkpoint)"
+    if key.startswith(f"{_BY_CROP}."):
+        return "not set (the profile's emergence_checkpoint)"
+    return "not set"
+
+
+def value_text(value: Any, key: str = "") -> str:
+    """A parameter's value as printed: money ``USD 400,000.00``, an optional rule on / off, a checkpoint
+    ``06-30 (year offset 0)``, numbers as written; an optional key not set says what that means
+    (:func:`not_set_text` of ``key``)."""
     if value is None:
-        return "not set"
+        return not_set_text(key)
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, dict) and "minor" in value:
@@ -119,57 +155,74 @@ def _flat(params: Mapping[str, Any], crops: Sequence[str]) -> Iterator[tuple[str
     """(key, value) of a profile's parameters, nested ones by their dotted key, in schema order."""
     for key in PARAMETER_KEYS:
         if key == "evidence":
-            yield from ((f"evidence.{k}", params["evidence"][k]) for k in _EVIDENCE_KEYS)
+            yield from ((f"evidence.{k}", params["evidence"][k]) for k in EVIDENCE_KEYS)
         elif key == _BY_CROP:
             yield from ((f"{_BY_CROP}.{c}", (params[key] or {}).get(c)) for c in crops)
         else:
             yield key, params[key]
 
 
+def _kind(old: Any, new: Any) -> str:
+    return "added" if old is None else "removed" if new is None else "changed"
+
+
 def _profile_changes(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
     crops = sorted(set(a["parameters"][_BY_CROP] or {}) | set(b["parameters"][_BY_CROP] or {}))
-    out = []
-    for (key, old), (_, new) in zip(_flat(a["parameters"], crops), _flat(b["parameters"], crops), strict=True):
-        if old == new:
-            continue
-        change = "changed"
-        if key.startswith(f"{_BY_CROP}."):
-            change = "added" if old is None else "removed" if new is None else "changed"
-        out.append({"key": key, "change": change, "a": old, "b": new})
-    return out
+    return [{"key": key, "change": _kind(old, new), "a": old, "b": new}
+            for (key, old), (_, new) in zip(_flat(a["parameters"], crops), _flat(b["parameters"], crops), strict=True)
+            if old != new]
 
 
 def change_text(change: Mapping[str, Any]) -> str:
-    """One line of a profile's change: ``key: old → new`` (a crop's checkpoint ``added`` / ``removed``)."""
-    if change["change"] == "added":
-        return f"{change['key']}: added {value_text(change['b'])}"
-    if change["change"] == "removed":
-        return f"{change['key']}: removed (was {value_text(change['a'])})"
-    return f"{change['key']}: {value_text(change['a'])} → {value_text(change['b'])}"
+    """One line of a profile's change: ``key: A → B``, a value not set saying what that means
+    (:func:`value_text`)."""
+    key = str(change["key"])
+    return f"{key}: {value_text(change['a'], key)} → {value_text(change['b'], key)}"
+
+
+def _text_changes(a: Mapping[str, Any], b: Mapping[str, Any], keys: Sequence[str], name: str) -> list[dict[str, Any]]:
+    return [{name: k, "change": _kind(a.get(k), b.get(k)), "a": a.get(k), "b": b.get(k)}
+            for k in keys if a.get(k) != b.get(k)]
 
 
 def diff_policies(a: Policy, b: Policy, *, profile: str | None = None) -> dict[str, Any]:
-    """What differs from ``a`` to ``b``: ``identical`` (equal content hashes), the profiles only in one, each common
-    profile's changed parameters (:func:`change_text`; profiles in ``a``'s file order) and the reason codes whose
-    text changed, was added or removed (:data:`~underwriting.policy.REASON_CODES` order). ``profile``: that profile
-    only (one neither policy has: a PolicyError naming theirs)."""
+    """What differs from ``a`` to ``b``: ``identical`` (equal content hashes); ``document``: the id, version and
+    description that differ (``key``, ``change``, ``a``, ``b``); the profiles only in one; each common profile's
+    changed parameters (:func:`change_text`; profiles in ``a``'s file order); the reason codes whose text changed,
+    was added or removed (:data:`~underwriting.policy.REASON_CODES` order); ``written_differently``: the contents
+    differ but none of those does (the same parameters written otherwise, ``"400000"`` for ``"400000.00"``).
+
+    ``profile``: that profile only (its parameters, the reason texts and the document's keys are shown);
+    ``other_profiles_differ`` says whether a profile not shown differs; ``differs``: whether anything shown differs
+    (without ``profile``: whether the contents differ). A profile neither policy has: a
+    :class:`~features.errors.UserInputError` naming theirs."""
     if profile is not None and profile not in a.profiles and profile not in b.profiles:
         raise UserInputError(f"--profile {profile!r}: no such profile in either policy (A: {', '.join(a.profiles)}; "
                              f"B: {', '.join(b.profiles)})")
-    names_a = [n for n in a.profiles if profile in (None, n)]
-    names_b = [n for n in b.profiles if profile in (None, n)]
-    profiles = {n: _profile_changes(describe_profile(a.profiles[n]), describe_profile(b.profiles[n]))
-                for n in names_a if n in b.profiles}
-    texts = []
-    for code in REASON_CODES:
-        old, new = a.reason_texts.get(code), b.reason_texts.get(code)
-        if old != new:
-            change = "added" if old is None else "removed" if new is None else "changed"
-            texts.append({"code": code, "change": change, "a": old, "b": new})
-    return {"identical": a.content_hash == b.content_hash,
-            "only_in_a": [n for n in names_a if n not in b.profiles],
-            "only_in_b": [n for n in names_b if n not in a.profiles],
-            "profiles": profiles, "reason_texts": texts}
+
+    def compare(keep: Sequence[str] | None) -> tuple[list[str], list[str], dict[str, list[dict[str, Any]]]]:
+        names_a = [n for n in a.profiles if keep is None or n in keep]
+        names_b = [n for n in b.profiles if keep is None or n in keep]
+        changes = {n: _profile_changes(describe_profile(a.profiles[n]), describe_profile(b.profiles[n]))
+                   for n in names_a if n in b.profiles}
+        return [n for n in names_a if n not in b.profiles], [n for n in names_b if n not in a.profiles], changes
+
+    only_a, only_b, profiles = compare(None if profile is None else [profile])
+    doc_a = {"policy_id": a.policy_id, "version": a.version, "description": a.description}
+    doc_b = {"policy_id": b.policy_id, "version": b.version, "description": b.description}
+    document = _text_changes(doc_a, doc_b, list(doc_a), "key")
+    texts = _text_changes(a.reason_texts, b.reason_texts, REASON_CODES, "code")
+    shown = bool(document or texts or only_a or only_b or any(profiles.values()))
+    others = False
+    if profile is not None:
+        rest_a, rest_b, rest = compare([n for n in {*a.profiles, *b.profiles} if n != profile])
+        others = bool(rest_a or rest_b or any(rest.values()))
+    identical = a.content_hash == b.content_hash
+    return {"identical": identical, "document": document, "only_in_a": only_a, "only_in_b": only_b,
+            "profiles": profiles, "reason_texts": texts,
+            "written_differently": not identical and not shown and not others,
+            "other_profiles_differ": others if profile is not None else None,
+            "differs": shown if profile is not None else not identical}
 
 
 # --- checks -----------------------------------------------------------------------------------------------------
@@ -180,13 +233,10 @@ def _check(name: str, status: str, text: str) -> dict[str, str]:
 
 def check_archive(policy: Policy, released: Sequence[Policy]) -> dict[str, str]:
     """The file against the released versions of the shipped policy: a problem when it reuses a released version's
-    id and version with other content."""
+    id and version with other content (:func:`clash_text`)."""
     match = released_match(policy, released)
     if match["clash"] is not None:
-        c = match["clash"]
-        return _check("archive", "problem", f"policy {policy.policy_id} version {policy.version} is a released version "
-                      f"of the shipped policy with other content (hash {c['content_hash'][:12]}…, {c['file']}): give "
-                      "the changed policy a new version")
+        return _check("archive", "problem", clash_text(policy, match["clash"]))
     if match["equals"] is not None:
         return _check("archive", "ok", f"the content of released version {match['equals']['version']} of the "
                       "shipped policy")
@@ -194,34 +244,63 @@ def check_archive(policy: Policy, released: Sequence[Policy]) -> dict[str, str]:
                   "id and version")
 
 
-def _named(body_json: object) -> tuple[str, str, str] | None:
-    """(policy id, version, content hash) a record's body names, or None."""
+def _named(block: object) -> tuple[str, str, str] | None:
+    """(policy id, version, content hash) a record's ``policy`` block names (a mapping or its JSON text), or None."""
     try:
-        body = json.loads(body_json) if isinstance(body_json, str) else body_json
+        pol = json.loads(block) if isinstance(block, str) else block
     except ValueError:
         return None
-    pol = body.get("policy") if isinstance(body, dict) else None
     if not isinstance(pol, dict) or pol.get("id") is None:
         return None
     return str(pol["id"]), str(pol.get("version")), str(pol.get("content_hash"))
 
 
+def _body_policy(body: object) -> object:
+    """The ``policy`` block of a record's body (JSON text or a mapping), or None."""
+    try:
+        parsed = json.loads(body) if isinstance(body, str) else body
+    except ValueError:
+        return None
+    return parsed.get("policy") if isinstance(parsed, dict) else None
+
+
+def _blocks(records: pd.DataFrame) -> list[object]:
+    """Each record's ``policy`` block: the ``policy`` column
+    (:meth:`~underwriting.store.DecisionStore.policy_blocks`), else taken from the ``body``."""
+    if not len(records):
+        return []
+    if "policy" in records.columns:
+        return list(records["policy"])
+    return [_body_policy(b) for b in records["body"]]
+
+
 def check_store(policy: Policy, registered: str | None, records: pd.DataFrame) -> list[dict[str, str]]:
     """The file against a decision store: ``registered``, the content hash the store holds for the file's (id,
-    version) (:meth:`~underwriting.store.DecisionStore.policy_content`), and the store's ``records``. Absent: new to
-    the store; equal: recorded, with how many records name it; other: a problem (the store would refuse every record
-    decided under the file). A later version of the same policy id in the records: a warning."""
-    named = Counter(n for n in map(_named, records["body"]) if n is not None) if len(records) else Counter()
+    version) (:meth:`~underwriting.store.DecisionStore.policy_content`), and the store's ``records`` (a ``policy``
+    column, :meth:`~underwriting.store.DecisionStore.policy_blocks`, or their ``body``). The contents the store
+    knows for the version are the registered one and those its records name (a store written before versions were
+    registered has records only). None: new to the store; only this content: recorded, with how many records name
+    it; another: a problem (the store would refuse every record decided under the file). A later version of the
+    same policy id in the records (:func:`~underwriting.policy.version_order`; versions that cannot be ordered are
+    not called later): a warning."""
+    named = Counter(n for n in map(_named, _blocks(records)) if n is not None)
     pid, version, digest = policy.policy_id, policy.version, policy.content_hash
-    if registered is None:
+    known = {h: n for (i, v, h), n in named.items() if (i, v) == (pid, version)}
+    other = sorted((({registered} if registered is not None else set()) | set(known)) - {digest})
+    if other:
+        said = []
+        for h in other:
+            where = ["registered"] if h == registered else []
+            where += [f"{known[h]} record(s) name it"] if h in known else []
+            said.append(f"hash {h[:12]}…: {', '.join(where)}")
+        out = [_check("store", "problem", f"the store holds version {version} with other content ({'; '.join(said)})"
+                      ": give the changed policy a new version")]
+    elif registered is None and digest not in known:
         out = [_check("store", "ok", f"version {version} is new to this store")]
-    elif registered == digest:
-        n = named[(pid, version, digest)]
-        out = [_check("store", "ok", f"recorded in this store with this content: {n} record(s) name it")]
     else:
-        out = [_check("store", "problem", f"the store holds version {version} with other content (hash "
-                      f"{registered[:12]}…): give the changed policy a new version")]
-    later = sorted({v for (i, v, _) in named if i == pid and version_key(v) > version_key(version)}, key=version_key)
+        out = [_check("store", "ok", f"recorded in this store with this content: {known.get(digest, 0)} record(s) "
+                      "name it")]
+    later = sorted({v for (i, v, _) in named if i == pid and version_order(v, version) == 1}, key=version_key)
     if later:
         out.append(_check("store", "warning", f"the store holds records of a later version of {pid}: "
                           f"{', '.join(later)}"))
@@ -240,14 +319,16 @@ def _current(records: pd.DataFrame) -> set[str]:
 
 def policy_history(records: pd.DataFrame, released: Sequence[Policy]) -> list[dict[str, Any]]:
     """Which policy versions decided ``records`` (the store's rows in chain order: ``record_id``, ``kind``,
-    ``application_id``, ``season``, ``as_of``, ``body``): per (policy id, version, content hash) in version order, the
-    records by kind, the first and last as-of dates, the seasons, the released version of the shipped
-    policy of that content (None: unknown content) and how many applications' current record names it. Records
-    whose body names no policy are one group with id None."""
+    ``application_id``, ``season``, ``as_of`` and the ``policy`` block —
+    :meth:`~underwriting.store.DecisionStore.policy_blocks` — or the ``body``): per (policy id, version, content
+    hash) in version order, the records by kind (:data:`~underwriting.records.KINDS` order), the first and last
+    as-of dates, the seasons, the released version of the shipped policy of that content (None: unknown content)
+    and how many applications' current record names it. Records whose body names no policy are one group with id
+    None, first."""
     current = _current(records)
     groups: dict[tuple[str, str, str] | None, list[int]] = {}
-    for i, body in enumerate(records["body"]):
-        groups.setdefault(_named(body), []).append(i)
+    for i, block in enumerate(_blocks(records)):
+        groups.setdefault(_named(block), []).append(i)
     by_hash = {p.content_hash: p.version for p in released}
     out = []
     for key in sorted(groups, key=lambda k: ("", (), "") if k is None else (k[0], version_key(k[1]), k[2])):

@@ -180,9 +180,6 @@ def _wal_snapshot(url: str, shown: str) -> tuple[str, Path] | None:
     and its log (a new temporary folder, removed on close) and that folder, else None. SQLite reads a WAL only
     through its shared-memory file, which it cannot create beside the store there; ``immutable=1`` would ignore the
     log and its records. Nothing is written beside the store."""
-    import shutil
-    import tempfile
-
     path = _sqlite_file(url, plain=True)
     if path is None:
         return None
@@ -191,15 +188,71 @@ def _wal_snapshot(url: str, shown: str) -> tuple[str, Path] | None:
         return None
     if not _wal_holds_records(path):
         return None
+    return _private_copy(url, path, shown)
+
+
+def _sqlite_wal_mode(path: Path) -> bool:
+    """Whether the SQLite database file ``path`` is in WAL mode (its header's file format bytes 18 and 19 are 2; a
+    rollback-journal file has 1 there). A file that is no SQLite database: False (SQLite refuses it, unchanged)."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(20)
+    except OSError:
+        return False
+    return head[:16] == b"SQLite format 3\x00" and head[18:20] == b"\x02\x02"
+
+
+def _reader_snapshot(url: str, shown: str) -> tuple[str, Path] | None:
+    """For ``read_only`` (:class:`DecisionStore`) on a SQLite store in a folder this process can write: None when
+    the file can be opened ``mode=ro`` as it stands — a rollback-journal file (nothing created beside it, nothing
+    written), or a WAL file whose -wal and -shm exist (a live store, or one a writer left open: read through its
+    shared memory, which readers update; the log is never checkpointed by a read-only connection). A WAL file
+    without its shared-memory file (a store closed cleanly, or a copy holding a pending -wal): SQLite would create
+    the -wal and -shm beside it and leave them, so it is read in a private copy of the file and its log instead (as
+    :func:`_wal_snapshot`; ``immutable=1`` is never used here, a writer may change the store meanwhile)."""
+    path = _sqlite_file(url, plain=True)
+    if path is None:
+        return None
+    path = path.resolve()
+    if not path.is_file() or not _sqlite_wal_mode(path):
+        return None
+    if Path(f"{path}-wal").is_file() and Path(f"{path}-shm").is_file():
+        return None
+    return _private_copy(url, path, shown)
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """A file's size and modification time (None: no such file), to tell whether it changed while it was copied."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _private_copy(url: str, path: Path, shown: str) -> tuple[str, Path]:
+    """A private copy of the SQLite file ``path`` and its -wal, if it has one holding records (a new temporary
+    folder, removed on close): the copy's URL and that folder."""
+    import shutil
+    import tempfile
+
     wal = Path(f"{path}-wal")
     _remove_stale_copies()
     folder = Path(tempfile.mkdtemp(prefix=_COPY_PREFIX))
     try:
         for _ in range(3):  # the log first, then the file; a store changed meanwhile (a writer with the rights) is
-            before = [(f.stat().st_size, f.stat().st_mtime_ns) for f in (wal, path)]  # copied again
-            shutil.copyfile(wal, folder / f"{path.name}-wal")
-            shutil.copyfile(path, folder / path.name)
-            if [(f.stat().st_size, f.stat().st_mtime_ns) for f in (wal, path)] == before:
+            logged = _wal_holds_records(path)  # copied again
+            before = [_stamp(f) for f in (wal, path)]
+            (folder / f"{path.name}-wal").unlink(missing_ok=True)
+            try:
+                if logged:
+                    shutil.copyfile(wal, folder / f"{path.name}-wal")
+                shutil.copyfile(path, folder / path.name)
+            except FileNotFoundError:  # the log checkpointed and removed meanwhile: copied again
+                if not path.is_file():
+                    raise
+                continue
+            if [_stamp(f) for f in (wal, path)] == before:
                 break
         else:
             raise StoreError(url=shown, problem="the store changed three times while it was being read; try again")
@@ -462,6 +515,16 @@ class DecisionRecord:
         return out
 
 
+def _policy_block(body: object) -> object:
+    """The ``policy`` block of a record's body (JSON text), or None."""
+    try:
+        parsed = json.loads(body) if isinstance(body, str) else body
+    except ValueError:
+        return None
+    block = parsed.get("policy") if isinstance(parsed, dict) else None
+    return block if isinstance(block, dict) else None
+
+
 def _record(row: Any) -> DecisionRecord:
     m = dict(row)
     codes = tuple(m["reason_codes"].split(",")) if m["reason_codes"] else ()
@@ -520,18 +583,26 @@ class DecisionStore:
     ``defer=True`` (``underwrite``, which may create the store): a store that does not exist yet is created only
     with its first records, by the :meth:`append` that writes them (:attr:`pending` until then) — a run killed or
     failing before leaves no tables (PostgreSQL: the schema is created in the append's transaction; a new SQLite
-    file: :func:`append_to_new_sqlite`); an existing store is opened as without it."""
+    file: :func:`append_to_new_sqlite`); an existing store is opened as without it. ``read_only=True`` (with
+    ``create=False``; commands that only read: ``audit verify``, ``decisions export``, ``policy validate --store``,
+    ``policy history``): nothing is written to the store — a SQLite file is opened ``mode=ro`` (its journal mode
+    left as it is, no checkpoint on close; a WAL file without its shared-memory file is read in a private copy,
+    :func:`_reader_snapshot`), a PostgreSQL session is read only, and :meth:`append` and :meth:`upgrade` refuse."""
 
     def __init__(self, url: str | None = None, *, create: bool = True, writer: bool = False,
-                 defer: bool = False) -> None:
+                 defer: bool = False, read_only: bool = False) -> None:
+        if read_only and (create or writer or defer):
+            raise ValueError("read_only=True opens an existing store to read it: create=False, and not a writer")
         self.url = store_url(url)
         self.shown_url = safe_url(self.url)
+        #: opened to read only (``read_only=True``): nothing is written, :meth:`append` and :meth:`upgrade` refuse
+        self.read_only = read_only
         #: a private copy of a read-only store whose write-ahead log holds records (removed on close)
         self._copy: Path | None = None
         #: opened with ``defer=True`` on a store that did not exist: its schema is created (or, made meanwhile by
         #: another run, checked) by the first append that writes records
         self._deferred = False
-        engine_url, read_only, immutable = self.url, False, True
+        engine_url, ro, immutable = self.url, False, True
         if not create:
             _require_sqlite_file(self.url, self.shown_url)
             path = _sqlite_file(self.url, plain=True)
@@ -540,12 +611,15 @@ class DecisionStore:
                 raise StoreError(url=self.shown_url, problem=(
                     f"{what} cannot be written (a read-only copy?): this command writes records, and SQLite its "
                     "journal beside the store; nothing was written"))
-            read_only = _read_only_sqlite(self.url)
-            snapshot = None if read_only else _wal_snapshot(self.url, self.shown_url)
+            unwritable = _read_only_sqlite(self.url)  # a folder this process cannot write: immutable=1
+            snapshot = None if unwritable else _wal_snapshot(self.url, self.shown_url)
+            if snapshot is None and read_only and not unwritable:  # a folder it can write: mode=ro, never immutable
+                snapshot = _reader_snapshot(self.url, self.shown_url)  # (a writer may change the store meanwhile)
             if snapshot is not None:  # read-only as well: a writer is refused, not given the copy to write
-                (engine_url, self._copy), read_only, immutable = snapshot, True, False
+                engine_url, self._copy = snapshot
+            ro, immutable = unwritable or snapshot is not None or read_only, unwritable
         try:
-            self._engine = make_engine(engine_url, read_only=read_only, immutable=immutable)
+            self._engine = make_engine(engine_url, read_only=ro, immutable=immutable)
             self.dialect = self._engine.dialect.name
             #: test hook: called with the number of rows inserted so far (committed or not) after each insert
             self._on_insert: Callable[[int], None] | None = None
@@ -741,6 +815,8 @@ class DecisionStore:
         the transaction's connection and the ids of the records written (when some were), before it commits — a
         caller's own table kept beside them in one transaction (``reunderwrite``'s log of a plain run,
         :func:`pipelines.schedule.plain_run_logger`): both or neither."""
+        if self.read_only:
+            raise StoreError(url=self.shown_url, problem="opened to read only: nothing is written")
         operator = str(operator or "").strip()
         if not operator:
             raise StoreError(url=self.shown_url, problem="an operator is required to write records")
@@ -984,6 +1060,8 @@ class DecisionStore:
         ``agc_meta``. Records are never touched. A broken chain, or a guard trigger the store was created with (or
         had added) that is missing, disabled or altered (a dropped guard: evidence, not an old schema), is refused
         with nothing changed. Idempotent."""
+        if self.read_only:
+            raise StoreError(url=self.shown_url, problem="opened to read only: nothing is changed")
         with self._write() as conn:
             version = conn.scalar(select(meta.c.value).where(meta.c.key == "schema_version"))
             if version != SCHEMA_VERSION:
@@ -1040,6 +1118,31 @@ class DecisionStore:
         with self._read() as conn:
             value = conn.scalar(select(meta.c.value).where(meta.c.key == key))
         return None if value is None else str(value)
+
+    def policy_blocks(self, season: str | None = None) -> pd.DataFrame:
+        """Each record's ``policy`` block (of ``season``) in chain order: ``record_id``, ``seq``, ``kind``,
+        ``supersedes``, ``application_id``, ``season``, ``as_of`` and ``policy`` (the block as JSON text, or a
+        mapping; None where the body names none) — what ``policy validate --store`` and ``policy history`` read,
+        without the bodies (SQLite extracts the block: ``json_extract``; another database's bodies are parsed here,
+        one at a time)."""
+        from sqlalchemy import and_, case
+
+        cols = [decisions.c.record_id, decisions.c.seq, decisions.c.kind, decisions.c.supersedes,
+                decisions.c.application_id, decisions.c.season, decisions.c.as_of]
+        sqlite = self.dialect == "sqlite"
+        body = decisions.c.body
+        block = (case((and_(func.json_valid(body) == 1, func.json_type(body, "$.policy") == "object"),
+                       func.json_extract(body, "$.policy")), else_=None) if sqlite else body).label("policy")
+        q = select(*cols, block).order_by(decisions.c.seq)
+        if season is not None:
+            q = q.where(decisions.c.season == str(season))
+        names = [c.name for c in cols] + ["policy"]
+        with self._read() as conn:
+            rows = [tuple(r) for r in conn.execute(q)]
+        df = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame({n: pd.Series(dtype=object) for n in names})
+        if not sqlite and len(df):
+            df["policy"] = [_policy_block(b) for b in df["policy"]]
+        return df
 
     def get(self, record_id: str) -> DecisionRecord | None:
         """The record with this id, or None."""
@@ -1125,8 +1228,9 @@ class DecisionStore:
 
 
 def verify_store(url: str | None = None, expect_head: str | None = None) -> VerifyResult:
-    """Open the store at ``url`` (or the default) and verify its chain (see :meth:`DecisionStore.verify`)."""
-    with DecisionStore(url, create=False) as store:
+    """Open the store at ``url`` (or the default) read only and verify its chain (see :meth:`DecisionStore.verify`):
+    nothing is written to it."""
+    with DecisionStore(url, create=False, read_only=True) as store:
         return store.verify(expect_head=expect_head)
 
 
@@ -1165,7 +1269,7 @@ def export_decisions(out: str | Path, *, season: str | None = None, fmt: str | N
     # before the store is read: a folder at the path, a file where a folder should be, a read-only folder; a missing
     # folder is created by the writer, as the other --out options create theirs
     check_writable(path, what="decisions export")
-    with DecisionStore(url, create=False) as store:
+    with DecisionStore(url, create=False, read_only=True) as store:  # the store is read, never written
         df = store.records(season=season)
         if season is not None and df.empty:
             seasons = sorted(set(store.records()["season"].astype(str)))

@@ -1305,3 +1305,160 @@ def test_the_export_judges_a_book_lines_maturity_on_its_as_of_date(tmp_path: Pat
     with pytest.raises(UserInputError, match=r"none of the 4 record\(s\) is dated on or before --as-of 2025-04-30"):
         export_decisions(tmp_path / "g.csv", url=url, as_of="2025-04-30")
     assert not (tmp_path / "g.csv").exists()
+
+
+# --- read_only=True: reading commands leave the store's bytes as they were ----------------------------------------
+
+def _files(folder: Path) -> dict[str, str]:
+    """Each file beside a store and the SHA-256 of its bytes."""
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def _journal_bytes(db: Path) -> tuple[int, int]:
+    """The SQLite header's file format bytes 18 and 19: (1, 1) a rollback journal (DELETE), (2, 2) WAL."""
+    head = db.read_bytes()[:20]
+    return head[18], head[19]
+
+
+def _read_everything(url: str, tmp_path: Path) -> None:
+    """What `audit verify`, `decisions export` and `policy validate --store` / `history` read, read only."""
+    from underwriting.store import export_decisions
+
+    assert verify_store(url).ok
+    assert len(export_decisions(tmp_path / "out" / "d.csv", url=url)) == 7
+    with DecisionStore(url, create=False, read_only=True) as st:
+        assert st.records()["application_id"].tolist() == [f"APP{i:04d}" for i in range(7)]
+        assert st.count() == 7 and st.policy_content("p", "1") is None
+        with pytest.raises(StoreError, match="opened to read only: nothing is written"):
+            st.append(make_items(1, start=9), operator="op")
+        with pytest.raises(StoreError, match="opened to read only: nothing is changed"):
+            st.upgrade()
+
+
+def test_read_only_leaves_a_delete_mode_store_as_it_was(tmp_path: Path) -> None:
+    """`DecisionStore(url, create=False)` opened SQLite read-write: it switched a DELETE-mode store to WAL (bytes 18
+    and 19 of the header: the file changed) and its close checkpointed. ``read_only=True`` opens it ``mode=ro``:
+    the file's bytes, its journal mode and the folder's files stay as they were, no -wal or -shm made."""
+    import sqlite3
+
+    folder = tmp_path / "store"
+    folder.mkdir()
+    db = folder / "d.db"
+    url = f"sqlite:///{db}"
+    with DecisionStore(url) as st:
+        st.append(make_items(7), operator="op")
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode = DELETE").fetchone() == ("delete",)
+    con.close()
+    before = _files(folder)
+    assert list(before) == ["d.db"] and _journal_bytes(db) == (1, 1)
+    _read_everything(url, tmp_path)
+    assert _files(folder) == before and _journal_bytes(db) == (1, 1)
+    with DecisionStore(url, create=False) as st:  # without read_only: the old behaviour, the file converted
+        assert st.count() == 7
+    assert _journal_bytes(db) == (2, 2)
+
+
+def test_read_only_reads_a_pending_wal_without_checkpointing_it(tmp_path: Path) -> None:
+    """The copy of a live store (its -wal holding records not yet in the file, no -shm): the reading commands
+    checkpointed the log into the file on close (the file's bytes changed, the -wal removed). ``read_only=True``
+    reads the log's records in a private copy: the file, the -wal and the folder unchanged."""
+    import shutil
+    import sqlite3
+
+    live = tmp_path / "live"
+    live.mkdir()
+    with DecisionStore(f"sqlite:///{live / 'd.db'}") as st:
+        st.append(make_items(3), operator="op")
+    st = DecisionStore(f"sqlite:///{live / 'd.db'}")
+    st.append(make_items(4, start=3), operator="op")
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    shutil.copyfile(live / "d.db-wal", folder / "d.db-wal")  # the log first, as a backup of a live store copies
+    shutil.copyfile(live / "d.db", folder / "d.db")
+    st.close()
+    db = folder / "d.db"
+    url = f"sqlite:///{db}"
+    with sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True) as con:  # the file alone holds fewer records
+        assert con.execute("SELECT count(*) FROM agc_decisions").fetchone() == (3,)
+    con.close()
+    before = _files(folder)
+    assert list(before) == ["d.db", "d.db-wal"] and _journal_bytes(db) == (2, 2)
+    _read_everything(url, tmp_path)
+    assert _files(folder) == before
+    with DecisionStore(url, create=False, read_only=True) as ro:
+        copy = ro._copy
+        assert copy is not None and copy.exists()  # read in a private copy, removed on close
+    assert not copy.exists()
+
+
+def test_read_only_reads_a_live_store_through_its_shared_memory(tmp_path: Path) -> None:
+    """A store a writer holds open (its -wal and -shm beside it): read ``mode=ro`` in place — no copy, the records
+    of the log seen, the log never checkpointed into the file (a read-only connection cannot)."""
+    folder = tmp_path / "live"
+    folder.mkdir()
+    db = folder / "d.db"
+    url = f"sqlite:///{db}"
+    with DecisionStore(url) as writer:
+        writer.append(make_items(7), operator="op")
+        assert sorted(p.name for p in folder.iterdir()) == ["d.db", "d.db-shm", "d.db-wal"]
+        before = {k: v for k, v in _files(folder).items() if k != "d.db-shm"}  # readers update the shared memory
+        _read_everything(url, tmp_path)
+        with DecisionStore(url, create=False, read_only=True) as ro:
+            assert ro._copy is None and ro.count() == 7
+        assert {k: v for k, v in _files(folder).items() if k != "d.db-shm"} == before
+        writer.append(make_items(1, start=7), operator="op")  # the writer goes on
+        with DecisionStore(url, create=False, read_only=True) as ro:
+            assert ro.count() == 8
+
+
+def test_read_only_refuses_a_foreign_sqlite_file_unchanged(tmp_path: Path) -> None:
+    """A SQLite file that is not agcredit's, given by mistake: the reading commands converted it to WAL before
+    refusing it. Read only, it is refused as it was (a rollback-journal file and a WAL one)."""
+    import sqlite3
+
+    from underwriting.store import export_decisions
+
+    for mode, header in (("DELETE", (1, 1)), ("WAL", (2, 2))):
+        folder = tmp_path / mode
+        folder.mkdir()
+        db = folder / "other.db"
+        con = sqlite3.connect(db)
+        con.execute(f"PRAGMA journal_mode = {mode}")
+        con.execute("CREATE TABLE t (x int)")
+        con.commit()
+        con.close()
+        before = _files(folder)
+        assert list(before) == ["other.db"] and _journal_bytes(db) == header
+        url = f"sqlite:///{db}"
+        with pytest.raises(StoreError, match="no agcredit tables"):
+            verify_store(url)
+        with pytest.raises(StoreError, match="no agcredit tables"):
+            export_decisions(tmp_path / "o.csv", url=url)
+        with pytest.raises(StoreError, match="no agcredit tables"):
+            DecisionStore(url, create=False, read_only=True)
+        assert _files(folder) == before and _journal_bytes(db) == header
+
+
+def test_read_only_is_for_an_existing_store() -> None:
+    with pytest.raises(ValueError, match="create=False"):
+        DecisionStore("sqlite:///x.db", read_only=True)
+
+
+def test_a_read_only_store_refuses_writes_on_each_backend(url: str) -> None:
+    """``read_only=True``: append refuses before any work, and the database itself refuses a write (a SQLite file
+    opened ``mode=ro``; a PostgreSQL session whose transactions are read only)."""
+    with DecisionStore(url) as st:
+        st.append(make_items(2), operator="op")
+    with DecisionStore(url, create=False, read_only=True) as ro:
+        assert ro.count() == 2 and ro.policy_blocks()["record_id"].tolist() == ro.records()["record_id"].tolist()
+        with pytest.raises(StoreError, match="opened to read only: nothing is written"):
+            ro.append(make_items(1, start=5), operator="op")
+        with pytest.raises(sa.exc.DBAPIError, match="read-only|readonly"), ro._engine.connect() as conn:
+            conn.exec_driver_sql("INSERT INTO agc_meta (key, value) VALUES ('x', 'y')")
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM agc_meta WHERE key = 'x'").scalar() == 0
+    engine.dispose()
