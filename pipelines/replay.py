@@ -550,7 +550,7 @@ def store_view(store: str | None, before: int | None = None, *, extra: Sequence[
                                    .order_by(decisions.c.seq.desc()).limit(1)).first()
             return (int(row[0]), str(row[1])) if row is not None else (0, None)
 
-    view = StoreBefore(store, create=False)
+    view = StoreBefore(store, create=False, read_only=True)
     if extra:
         try:
             view.overlay_rows = tuple(overlay_records(extra, *view.head()))
