@@ -461,17 +461,22 @@ def _decide_twice(inp: Any, book: pd.DataFrame, as_of: dt.date, runs_of: list[tu
 
 
 def candidate_models(what: str, name: str, candidate: str, against: str, base: Any, *, weather: Any,
-                     **keep: Any) -> tuple[Any, str, str, str | None]:
+                     same_said: list[str] | None = None, **keep: Any) -> tuple[Any, str, str, str | None]:
     """The models of the version in force (``base``, a :class:`pipelines._champions.ChampionModels`) with ``name``'s
     model swapped for the ``candidate`` (a yield version or alias; a crop-type version, alias or saved folder), how
     each side is named, and the data label of the yield versions compared (``None`` for crop type); one line when both
-    sides name the same model. ``keep``: further fields of the swapped models (e.g. ``said=None``)."""
+    sides name the same model — unless ``same_said`` is given (a later date of a season's impact, the candidate since
+    become the version in force: each side still follows its own earlier records), which gains a line saying so.
+    ``keep``: further fields of the swapped models (e.g. ``said=None``)."""
     from pipelines._champions import ChampionModels
     from pipelines.featurize import crop_model_key, load_crop_model
 
+    both = "both sides re-underwrite with it, each after its own records of the earlier dates"
     if name == "yield-value":
         c = ChampionModels.resolve(alias=candidate, crop_model="none", weather=weather)
-        if c.yield_version == base.yield_version:
+        if c.yield_version == base.yield_version and same_said is not None:
+            same_said.append(f"the version in force is yield-value version {c.yield_version}, the candidate: {both}")
+        elif c.yield_version == base.yield_version:
             raise UserInputError(f"{what}: {candidate!r} and {against!r} are both yield-value version "
                                  f"{c.yield_version}: nothing to compare")
         cand = replace(base, yield_model=c.yield_model, yield_version=c.yield_version, yield_run_id=c.yield_run_id,
@@ -483,7 +488,9 @@ def candidate_models(what: str, name: str, candidate: str, against: str, base: A
     model, desc = load_crop_model(candidate)
     # "crop-type version 3 (champion), run …", "file sha256:…", "none" (a run without a crop model: None): a version
     # and a saved copy of its folder are one model
-    if crop_model_key(desc) == crop_model_key(str(base.crop_version or "none")):
+    if crop_model_key(desc) == crop_model_key(str(base.crop_version or "none")) and same_said is not None:
+        same_said.append(f"the crop-type model in force is the candidate ({desc}): {both}")
+    elif crop_model_key(desc) == crop_model_key(str(base.crop_version or "none")):
         raise UserInputError(f"{what}: {candidate!r} and {against!r} are the same crop-type model ({desc}): nothing "
                              "to compare")
     return replace(base, crop_model=model, crop_version=desc, **keep), str(base.crop_version or "none"), desc, None

@@ -25,9 +25,12 @@ With later checkpoints of the season (``--then``, :class:`SeasonImpact`): each s
 later date too, on the store as the first date's runs read it plus that side's own records of the earlier dates,
 overlaid as if written (:func:`pipelines.replay.store_view`'s ``extra``) — the candidate's second checkpoint follows
 the candidate's first, as the store would stand had it been adopted; nothing is written. The first date's comparison
-is the one-date impact's; each later one is compared the same way, then the season's summary (each line's limit per
-side at each date, the lines given each proposed action at any date, the lines whose last limit differs, the last
-date's limits against the outstanding balances).
+is the one-date impact's (its rows with ``previous_limit_candidate`` too); each later one is compared the same way,
+then the season's summary (each line's limit per side at each date, the lines given each proposed action at any date,
+the lines whose last limit differs, the last date's limits against the outstanding balances). A season's lines carry
+each side's limit before the date (``previous_limit``, ``previous_limit_candidate``: at a later date each side's own);
+a version in force that changes between the dates (a promotion) is named per date, and the candidate itself in force
+at a later date is compared still (said).
 """
 
 from __future__ import annotations
@@ -66,20 +69,25 @@ def _line(item: Any) -> dict[str, Any]:
     return item.body.get("reunderwrite") or {}
 
 
-def compare_lines(base: list[Any], candidate: list[Any]) -> pd.DataFrame:
+def compare_lines(base: list[Any], candidate: list[Any], *, candidate_previous: bool = False) -> pd.DataFrame:
     """:func:`pipelines.impact.compare_decisions` of two re-underwriting runs' records (kind ``reunderwrite``), one row
     per line, by line id: the line's id, Book limit, outstanding balance and the limit it is compared with
-    (``previous_limit``, the version in force's run's), and each run's codes of a line not re-estimated (the models
-    could not value its fields at this checkpoint: kept as it stands), before the impact's columns."""
+    (``previous_limit``, the version in force's run's; with ``candidate_previous`` — a season's impact, each side after
+    its own earlier records — the candidate's run's too, ``previous_limit_candidate``), and each run's codes of a line
+    not re-estimated (the models could not value its fields at this checkpoint: kept as it stands), before the
+    impact's columns."""
     t = compare_decisions(base, candidate)
     a = {i.application_id: _line(i) for i in base}
     b = {i.application_id: _line(i) for i in candidate}
     ids = t["application_id"]
+    prev = {"previous_limit": [int(a[x].get("previous_limit") or 0) for x in ids]}
+    if candidate_previous:
+        prev["previous_limit_candidate"] = [int(b[x].get("previous_limit") or 0) for x in ids]
     lines = pd.DataFrame({
         "line_id": [str(a[x].get("line_id", "")) for x in ids],
         "book_limit": [int(a[x].get("book_limit") or 0) for x in ids],
         "outstanding": [int(a[x].get("outstanding") or 0) for x in ids],
-        "previous_limit": [int(a[x].get("previous_limit") or 0) for x in ids],
+        **prev,
         "not_reestimated_base": [",".join(a[x].get("not_reestimated") or []) for x in ids],
         "not_reestimated_candidate": [",".join(b[x].get("not_reestimated") or []) for x in ids]},
         index=t.index)
@@ -158,10 +166,19 @@ class ReunderwritingImpact(ImpactResult):
         for cur, g in self.applications.groupby("currency", sort=True):
             lb, lc = int(g["limit_base"].sum()), int(g["limit_candidate"].sum())
             pct = f"{100.0 * (lc - lb) / lb:+.1f}%" if lb else ("±0" if lc == lb else "new")
+            pb = format_minor(int(g["previous_limit"].sum()), str(cur))
+            before = f"before this checkpoint {pb}"
+            # a season's later date: each side after its own earlier records, said when they differ
+            n = int((g["previous_limit_candidate"] != g["previous_limit"]).sum()) \
+                if "previous_limit_candidate" in g else 0
+            if n:
+                pc = format_minor(int(g["previous_limit_candidate"].sum()), str(cur))
+                before = (f"before this checkpoint: {self.base} {pb}, {self.candidate} {pc} (each side's own "
+                          f"earlier records; {n} line(s) differ)")
             out.append(f"the lines' limits: {format_minor(lb, str(cur))} → {format_minor(lc, str(cur))} ({pct}) "
-                       f"against {format_minor(int(g['outstanding'].sum()), str(cur))} outstanding; before this "
-                       f"checkpoint {format_minor(int(g['previous_limit'].sum()), str(cur))} (the Book's limits "
-                       f"{format_minor(int(g['book_limit'].sum()), str(cur))}); a DECLINE's limit counts 0")
+                       f"against {format_minor(int(g['outstanding'].sum()), str(cur))} outstanding; {before} (the "
+                       f"Book's limits {format_minor(int(g['book_limit'].sum()), str(cur))}); a DECLINE's limit "
+                       "counts 0")
         out.extend(f"not compared: {w}" for w in self.skipped)
         if self.held_lines:
             out.append(f"{len(self.held_lines)} line(s) not re-underwritten (held; their previous records stay in "
@@ -199,7 +216,8 @@ class SeasonImpact:
 
     @property
     def warnings(self) -> list[str]:
-        """The first date's warnings, then each later date's not said before, prefixed with its date."""
+        """The first date's warnings, then each later date's own, prefixed with its date — those the first date said
+        too left out (said once, unprefixed); a later date's said at another later date too are said at each."""
         out = list(self.dates[0].warnings)
         for imp in self.dates[1:]:
             out.extend(f"as of {imp.as_of}: {w}" for w in dict.fromkeys(imp.warnings)
@@ -212,11 +230,22 @@ class SeasonImpact:
         return pd.concat([imp.applications.assign(as_of=imp.as_of.isoformat())[
             ["as_of", *imp.applications.columns]] for imp in self.dates], ignore_index=True)
 
+    def labels(self) -> dict[str, list[str]]:
+        """Each side's label at each date (the version in force is re-resolved per date: a promotion between the
+        dates changes it)."""
+        return {"base": [i.base for i in self.dates], "candidate": [i.candidate for i in self.dates]}
+
+    def sides(self) -> dict[str, str]:
+        """What the summary calls each side: its label, or — when it differs across the dates — "the version in
+        force" (the candidate's: "the candidate")."""
+        return {side: v[0] if len(set(v)) == 1 else ("the version in force" if side == "base" else "the candidate")
+                for side, v in self.labels().items()}
+
     def summary(self) -> dict[str, Any]:
-        """Per line (by line id): its application, currency and each side's limit at each date (None: not compared
-        that date); per side, the lines given each proposed action at any date; the lines whose last limit differs
-        (each side's at the last date it re-decided the line); at the last date, per currency, the lines' limits
-        per side against their outstanding balance."""
+        """Each side's label at each date (``labels``); per line (by line id): its application, currency and each
+        side's limit at each date (None: not compared that date); per side, the lines given each proposed action at
+        any date; the lines whose last limit differs (each side's at the last date it re-decided the line); at the
+        last date, per currency, the lines' limits per side against their outstanding balance."""
         n = len(self.dates)
         lines: dict[str, dict[str, Any]] = {}
         acted: dict[str, dict[str, set[str]]] = {"base": {}, "candidate": {}}
@@ -241,6 +270,7 @@ class SeasonImpact:
                                 "limit_candidate": int(g["limit_candidate"].sum()),
                                 "outstanding": int(g["outstanding"].sum()), "lines": len(g)}
         return {"as_of": [imp.as_of.isoformat() for imp in self.dates],
+                "labels": self.labels(),
                 "lines": {line: lines[line] for line in sorted(lines)},
                 "actions_at_any_date": {side: {a: sorted(acted[side].get(a, set()))
                                                for a in [*ACTIONS, *sorted(set(acted[side]) - set(ACTIONS))]}
@@ -260,10 +290,14 @@ class SeasonImpact:
         from models.money import format_minor
 
         s = self.summary()
-        who = {"base": first.base, "candidate": first.candidate}
+        who = self.sides()
         out.append("")
         out.append(f"season {first.season} over {len(self.dates)} checkpoints ({', '.join(s['as_of'])}): "
                    f"{len(s['lines'])} line(s) compared at one date or more")
+        for side in ("base", "candidate"):
+            if who[side] not in s["labels"][side]:  # changed between the dates: named per date
+                out.append(f"{who[side]}: " + ", ".join(f"{label} as of {day}" for label, day in
+                                                        zip(s["labels"][side], s["as_of"], strict=True)))
         names = {"FREEZE_UNDRAWN": "frozen", "SHORTEN_TERM": "shortened", "REVIEW": "sent to review"}
         for side in ("base", "candidate"):
             acts = s["actions_at_any_date"][side]
@@ -283,7 +317,8 @@ class SeasonImpact:
         if len(differs) > top:
             out.append(f"  and {len(differs) - top} more (--top, --json, --out)")
         for cur, t in s["last_date"]["totals"].items():
-            out.append(f"at the last date ({s['last_date']['as_of']}), the {t['lines']} lines' limits: "
+            lines_ = "line's limit" if t["lines"] == 1 else "lines' limits"
+            out.append(f"at the last date ({s['last_date']['as_of']}), the {t['lines']} {lines_}: "
                        f"{who['base']} {format_minor(t['limit_base'], cur)}, {who['candidate']} "
                        f"{format_minor(t['limit_candidate'], cur)}, against {format_minor(t['outstanding'], cur)} "
                        "outstanding")
@@ -443,15 +478,15 @@ def _twice(what: str, src: _Source, view: Any, as_of: dt.date, runs_of: list[tup
                             "not read")
         else:
             n = dated.groupby("as_of").size()
-            since = recs[mine & (recs["seq"] >= first)]
+            since = recs[mine & (recs["seq"] >= first)]  # the first of them and every record of this Book after it
             other = int((since["kind"] != "reunderwrite").sum())
             warnings.append(
                 "the store already holds " + ", ".join(f"{int(k)} re-underwriting record(s) as of {d}"
                                                        for d, k in n.items())
-                + f": every run reads it as it was before the first of them; records written since are not read "
-                f"({len(since) - other} re-underwriting record(s) of this Book and {other} other record(s) of it, "
-                "e.g. an analyst's override, written since) — each side reads its own records of this impact's "
-                "earlier dates instead")
+                + f": every run reads it as it was before the first of them, not the {len(since)} record(s) of this "
+                "Book written from it on (the impact's dates' and after" + (f"; {other} not re-underwriting, e.g. "
+                                                                            "overrides" if other else "")
+                + ") — each side reads its own records of this impact's earlier dates instead")
         with store_view(view.url, before=first) as before:
             return _dates(what, src, before, first, as_of, runs_of, labels, profile, warnings, later)
     return _dates(what, src, view, view.head()[0] + 1 if later else None, as_of, runs_of, labels, profile, warnings,
@@ -542,7 +577,9 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
     ``reunderwrite`` reads them; ``store``: an existing decision store (default ``reunderwrite``'s), read only;
     ``policy``: a policy file (default the shipped policy). ``then`` (``--then``): later checkpoints of the season,
     each side re-underwriting the Book at each after its own records of the earlier ones (:class:`SeasonImpact`;
-    the version in force: the champion in force on each date)."""
+    the version in force: the champion in force on each date — at a later date it may be the candidate itself,
+    promoted between the dates: compared still, each side after its own records, and said; the same version is
+    refused at ``as_of`` only)."""
     from models.errors import RegistryError
     from pipelines._champions import ChampionModels
     from pipelines.impact import MODEL_NAMES
@@ -561,6 +598,8 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
         pol.profile(prof)
 
         def sides(day: dt.date, said: list[str]) -> tuple[Any, Any, str, str, str | None]:
+            # at a later date the version in force may have become the candidate (promoted between the dates): the
+            # comparison still runs (each side after its own earlier records), said; at the first date it is refused
             try:  # the version in force as `reunderwrite` resolves it: the champions of the date
                 base = ChampionModels.resolve(alias=against if name == "yield-value" else "champion",
                                               crop_model="champion" if name == "yield-value" else against,
@@ -571,7 +610,8 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
                 raise RegistryError(problem=e.problem, fix="train one with `agcredit train crop-type`, or name the "
                                     "model in force with --against (a version, an alias or a saved folder)") from None
             cand, base_text, cand_text, data = candidate_models(what, name, candidate, against, base,
-                                                                weather=src.weather, said=None)
+                                                                weather=src.weather, said=None,
+                                                                same_said=said if day != as_of else None)
             return base, cand, base_text, cand_text, data
 
         warnings: list[str] = []
@@ -587,7 +627,8 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
         base, cand, base_text, cand_text, data = got[day]
         out.append(ReunderwritingImpact(
             name=name, base=base_text, candidate=cand_text, season=src.season, as_of=day,
-            policy=policy_text(pol), profile=prof, data=data, applications=compare_lines(items[0], items[1]),
+            policy=policy_text(pol), profile=prof, data=data,
+            applications=compare_lines(items[0], items[1], candidate_previous=bool(days)),
             values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint),
             warnings=warnings if day == as_of else said[day],
             held_out=(held_out_of(base), held_out_of(cand)) if name == "yield-value" else (),
@@ -608,7 +649,7 @@ def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, again
     """The Book's active lines as of ``as_of`` re-underwritten under the policy ``against`` (default the shipped one)
     and under ``candidate`` (each :func:`pipelines.impact.resolve_policy`), the champion models in force on the date
     and every other input the same, nothing written; compared as :func:`promotion_impact_reunderwriting` (``then``
-    too: the champions in force on each date)."""
+    too: the champions in force on each date, the same on both sides; the policies are the same at every date)."""
     from pipelines._champions import ChampionModels, models_text
 
     what = "policy impact"
@@ -644,7 +685,8 @@ def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, again
     out = [ReunderwritingImpact(
         name="policy", base=base_text, candidate=cand_text, season=src.season, as_of=day,
         policy=f"models {models_text(models[day].versions())}", profile=prof,
-        data=getattr(models[day].governance, "data", None), applications=compare_lines(items[0], items[1]),
+        data=getattr(models[day].governance, "data", None),
+        applications=compare_lines(items[0], items[1], candidate_previous=bool(days)),
         values=pd.DataFrame(), checkpoints=(runs[0].checkpoint, runs[1].checkpoint),
         warnings=said.get(day, warnings),
         details={"models": models[day].versions(), "base_content_hash": base_pol.content_hash,

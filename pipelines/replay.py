@@ -506,7 +506,7 @@ def store_view(store: str | None, before: int | None = None, *, extra: Sequence[
     (:class:`~underwriting.records.DecisionItem`) the view reads as if they had been appended after every stored
     record, in order (:func:`overlay_records`) — the lookups see them too, nothing is written."""
     last = 2**62 if before is None else before  # None: beyond any record's seq
-    from underwriting.store import AppendResult, DecisionRecord, DecisionStore
+    from underwriting.store import AppendResult, DecisionRecord, DecisionStore, record_from_row, records_frame
 
     class StoreBefore(DecisionStore):
         overlay: tuple[DecisionRecord, ...] = ()
@@ -531,7 +531,7 @@ def store_view(store: str | None, before: int | None = None, *, extra: Sequence[
             recs = super().records(season)
             recs = recs[recs["seq"] < last].reset_index(drop=True)
             rows = [r for r in self.overlay_rows if season is None or r["season"] == str(season)]
-            return pd.concat([recs, _records_frame(rows)], ignore_index=True) if rows else recs
+            return pd.concat([recs, records_frame(rows)], ignore_index=True) if rows else recs
 
         def stored_ids(self, record_ids: Sequence[str]) -> set[str]:
             return {r for r in record_ids if self.get(r) is not None}
@@ -539,17 +539,8 @@ def store_view(store: str | None, before: int | None = None, *, extra: Sequence[
         def append(self, items: Sequence[Any], operator: str, also: Any = None) -> AppendResult:
             raise RuntimeError("a read-only view of the decision store (a replay's, an impact's): nothing is appended")
 
-        def head(self) -> tuple[int, str | None]:
-            """The last stored record's seq and hash, whatever ``before`` hides ((0, None): an empty store)."""
-            from sqlalchemy import select
-
-            from underwriting._store_schema import decisions
-
-            with self._read() as conn:
-                row = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
-                                   .order_by(decisions.c.seq.desc()).limit(1)).first()
-            return (int(row[0]), str(row[1])) if row is not None else (0, None)
-
+    # ``head()`` is the store's (:meth:`~underwriting.store.DecisionStore.head`): the last stored record, whatever
+    # ``before`` hides — the overlay's records come after every stored one
     view = StoreBefore(store, create=False, read_only=True)
     if extra:
         try:
@@ -557,9 +548,7 @@ def store_view(store: str | None, before: int | None = None, *, extra: Sequence[
         except BaseException:
             view.close()
             raise
-        from underwriting.store import _record
-
-        view.overlay = tuple(_record(r) for r in view.overlay_rows)
+        view.overlay = tuple(record_from_row(r) for r in view.overlay_rows)
     return view
 
 
@@ -568,33 +557,21 @@ OVERLAY_OPERATOR = "agcredit-impact (not written)"
 
 
 def overlay_records(items: Sequence[Any], seq: int, prev: str | None) -> list[dict[str, Any]]:
-    """The rows :meth:`~underwriting.store.DecisionStore.append` would write for ``items`` after the record ``seq``
-    whose hash is ``prev`` (record ids from the idempotency keys, the chain linked), deterministic: written at
-    midnight of each item's date by :data:`OVERLAY_OPERATOR` — the same items give the same rows."""
-    from underwriting._store_schema import record_hash
-    from underwriting.store import DecisionStore, record_id_for
+    """Rows for ``items`` (:func:`~underwriting.store.record_row`, as :meth:`~underwriting.store.DecisionStore.append`
+    builds them) numbered on from the record ``seq`` whose hash is ``prev``: their record ids and the records they
+    supersede as ``append`` writes them; their ``seq`` and ``prev_hash`` only order the overlay (a store already
+    holding records after the view's cut-off would number and link them otherwise). Deterministic: written at midnight
+    of each item's date by :data:`OVERLAY_OPERATOR` — the same items give the same rows."""
+    from underwriting.store import record_id_for, record_row
 
     rows = []
     for item in items:
         seq += 1
-        row = DecisionStore._row(item, record_id_for(item.idempotency_key), seq, prev, OVERLAY_OPERATOR)
-        row["written_at"] = f"{str(item.as_of)[:10]}T00:00:00.000000Z"
-        row["record_hash"] = record_hash(row)
+        row = record_row(item, record_id_for(item.idempotency_key), seq, prev, OVERLAY_OPERATOR,
+                         written_at=f"{str(item.as_of)[:10]}T00:00:00.000000Z")
         prev = row["record_hash"]
         rows.append(row)
     return rows
-
-
-def _records_frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """Stored rows as :meth:`~underwriting.store.DecisionStore.records` returns them (its columns and types)."""
-    from underwriting.contracts import DECISIONS
-    from underwriting.store import EXTRA_COLUMNS
-
-    cols = [c.name for c in DECISIONS.columns] + list(EXTRA_COLUMNS)
-    df = pd.DataFrame({c: [r[c] for r in rows] for c in cols})
-    for c in cols:
-        df[c] = df[c].astype("int64") if c in ("limit", "seq") else df[c].astype("str").where(df[c].notna(), None)
-    return df
 
 
 @dataclass(frozen=True)

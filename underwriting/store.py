@@ -37,7 +37,7 @@ from __future__ import annotations
 import errno
 import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -75,7 +75,8 @@ from underwriting.errors import AuditChainError, StoreChangedError, StoreError
 from underwriting.records import KINDS, DecisionItem, sha256_hex
 
 __all__ = ["DEFAULT_URL", "ENV_URL", "RunInProgress", "run_lock", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult", "UpgradeResult",
-           "policy_meta_key", "record_id_for", "store_url", "verify_store", "upgrade_store", "export_decisions"]
+           "policy_meta_key", "record_id_for", "record_from_row", "record_row", "records_frame", "store_url",
+           "verify_store", "upgrade_store", "export_decisions"]
 
 DEFAULT_URL = "sqlite:///agcredit-decisions.db"
 ENV_URL = "AGCREDIT_STORE_URL"
@@ -525,7 +526,9 @@ def _policy_block(body: object) -> object:
     return block if isinstance(block, dict) else None
 
 
-def _record(row: Any) -> DecisionRecord:
+def record_from_row(row: Any) -> DecisionRecord:
+    """A stored row (a mapping of the decisions table's columns: what :func:`record_row` builds, what a query
+    returns) as a :class:`DecisionRecord`."""
     m = dict(row)
     codes = tuple(m["reason_codes"].split(",")) if m["reason_codes"] else ()
     return DecisionRecord(seq=int(m["seq"]), record_id=m["record_id"], prev_hash=m["prev_hash"],
@@ -534,6 +537,41 @@ def _record(row: Any) -> DecisionRecord:
                           farmer_token=m["farmer_token"], season=m["season"], as_of=m["as_of"],
                           outcome=m["outcome"], limit=int(m["limit"]), currency=m["currency"], reason_codes=codes,
                           body_hash=m["body_hash"], body_json=m["body"])
+
+
+def record_row(item: DecisionItem, rid: str, seq: int, prev: str | None, operator: str,
+               written_at: str | None = None) -> dict[str, Any]:
+    """The row :meth:`DecisionStore.append` writes for ``item`` as record ``rid`` numbered ``seq`` after the record
+    whose hash is ``prev``, by ``operator``, written now (or at ``written_at``, ``YYYY-MM-DDTHH:MM:SS.ffffffZ``): the
+    decisions table's columns, its body hash and its record hash computed."""
+    now = written_at or datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    body = item.body_json
+    row: dict[str, Any] = {
+        "seq": seq, "record_id": rid, "prev_hash": prev, "written_at": now, "operator": operator,
+        "kind": item.kind, "supersedes": item.supersedes, "application_id": str(item.application_id),
+        "farmer_token": str(item.farmer_token), "season": str(item.season), "as_of": str(item.as_of),
+        "outcome": item.outcome, "limit": int(item.limit), "currency": str(item.currency),
+        "reason_codes": ",".join(item.reason_codes) or None, "body_hash": sha256_hex(body), "body": body,
+    }
+    row["record_hash"] = record_hash(row)
+    return row
+
+
+def records_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
+    """Stored rows (mappings of the decisions table's columns) as :meth:`DecisionStore.records` returns them: the
+    Decision contract's columns and ``seq``, ``kind``, ``supersedes``, typed as it types them (not checked)."""
+    cols = [c.name for c in DECISIONS.columns] + list(EXTRA_COLUMNS)
+    df = pd.DataFrame({c: [r[c] for r in rows] for c in cols})
+    for c in cols:
+        df[c] = df[c].astype("int64") if c in ("limit", "seq") else df[c].astype("str").where(df[c].notna(), None)
+    return df
+
+
+def _head(conn: Connection) -> tuple[int, str | None]:
+    """The last stored record's seq and hash on ``conn`` ((0, None): no record)."""
+    row = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
+                       .order_by(decisions.c.seq.desc()).limit(1)).first()
+    return (int(row[0]), str(row[1])) if row is not None else (0, None)
 
 
 def _identifier_keys(obj: Any, path: str = "body") -> list[str]:
@@ -852,9 +890,7 @@ class DecisionStore:
             self._refuse_unguarded(conn)
             seen = _stored(conn, ids)
             self._check_policy_versions(conn, [i for i, r in zip(items, ids, strict=True) if r not in seen])
-            head = conn.execute(select(decisions.c.seq, decisions.c.record_hash)
-                                .order_by(decisions.c.seq.desc()).limit(1)).first()
-            seq, prev = (int(head[0]), str(head[1])) if head else (0, None)
+            seq, prev = _head(conn)
             for rid, item in zip(ids, items, strict=True):
                 if rid in seen:
                     present += 1
@@ -921,19 +957,8 @@ class DecisionStore:
                     f"{known[:12]}…; this file's {other[0][:12]}…): give the changed policy a new version; nothing "
                     "was written"))
 
-    @staticmethod
-    def _row(item: DecisionItem, rid: str, seq: int, prev: str | None, operator: str) -> dict[str, Any]:
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        body = item.body_json
-        row: dict[str, Any] = {
-            "seq": seq, "record_id": rid, "prev_hash": prev, "written_at": now, "operator": operator,
-            "kind": item.kind, "supersedes": item.supersedes, "application_id": str(item.application_id),
-            "farmer_token": str(item.farmer_token), "season": str(item.season), "as_of": str(item.as_of),
-            "outcome": item.outcome, "limit": int(item.limit), "currency": str(item.currency),
-            "reason_codes": ",".join(item.reason_codes) or None, "body_hash": sha256_hex(body), "body": body,
-        }
-        row["record_hash"] = record_hash(row)
-        return row
+    #: the row :meth:`append` writes for an item (:func:`record_row`)
+    _row = staticmethod(record_row)
 
     # -- checking ---------------------------------------------------------------------------------------------
     def verify(self, expect_head: str | None = None) -> VerifyResult:
@@ -1148,14 +1173,14 @@ class DecisionStore:
         """The record with this id, or None."""
         with self._read() as conn:
             row = conn.execute(select(decisions).where(decisions.c.record_id == record_id)).mappings().first()
-        return _record(row) if row is not None else None
+        return record_from_row(row) if row is not None else None
 
     def history(self, application_id: str) -> list[DecisionRecord]:
         """Every record of an application, in chain order."""
         with self._read() as conn:
             rows = conn.execute(select(decisions).where(decisions.c.application_id == str(application_id))
                                 .order_by(decisions.c.seq)).mappings().all()
-        return [_record(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     def stored_ids(self, record_ids: Sequence[str]) -> set[str]:
         """Those of ``record_ids`` the store holds."""
@@ -1211,7 +1236,7 @@ class DecisionStore:
             q = q.where(decisions.c.as_of <= day)
         with self._read() as conn:
             row = conn.execute(q.order_by(decisions.c.seq.desc()).limit(1)).mappings().first()
-        return _record(row) if row is not None else None
+        return record_from_row(row) if row is not None else None
 
     def records(self, season: str | None = None) -> pd.DataFrame:
         """The records (Decision contract, plus ``seq``, ``kind``, ``supersedes``) in chain order."""
@@ -1220,11 +1245,13 @@ class DecisionStore:
             q = q.where(decisions.c.season == str(season))
         with self._read() as conn:
             rows = [dict(m) for m in conn.execute(q).mappings()]
-        cols = [c.name for c in DECISIONS.columns] + list(EXTRA_COLUMNS)
-        df = pd.DataFrame({c: [r[c] for r in rows] for c in cols})
-        for c in cols:
-            df[c] = df[c].astype("int64") if c in ("limit", "seq") else df[c].astype("str").where(df[c].notna(), None)
-        return check_decisions(df, where=f"decision store {self.shown_url}")
+        return check_decisions(records_frame(rows), where=f"decision store {self.shown_url}")
+
+    def head(self) -> tuple[int, str | None]:
+        """The last stored record's seq and record hash ((0, None): an empty store) — where :meth:`append` links
+        the next record."""
+        with self._read() as conn:
+            return _head(conn)
 
 
 def verify_store(url: str | None = None, expect_head: str | None = None) -> VerifyResult:

@@ -59,7 +59,9 @@ def test_each_sides_second_date_is_what_reunderwrite_writes_after_its_first(rw: 
     in force's side is, line by line, what `agcredit reunderwrite` writes into a copy of the store after its own run
     of the earlier date, the candidate's what `reunderwrite --policy` writes after its own; the store read is byte for
     byte as before and nothing is written beside it; the first date's block is the one-date impact's, byte for byte;
-    the JSON is the same on a re-run; `--out` holds one row per (date, line)."""
+    the JSON is the same on a re-run; `--out` holds one row per (date, line), each side's limit before the date its
+    own store's (the candidate's at the end: its own mid-season limits, said); the files form (`--fields`,
+    `--imagery`, `--book`, `--applications`) on the county's own files says the same as the county form."""
     mid, end = rw["cps"]["mid"], rw["cps"]["end"]
     cand = _policy(tmp_path, advance_rate=0.5)
     base_url, cand_url, url = (store_copy(rw, tmp_path, n) for n in ("base", "cand", "read"))
@@ -84,11 +86,16 @@ def test_each_sides_second_date_is_what_reunderwrite_writes_after_its_first(rw: 
             assert set(filter(None, x["reasons_added"].split(";"))) == rb[aid] - ra[aid]
             assert set(filter(None, x["reasons_removed"].split(";"))) == ra[aid] - rb[aid]
             assert x["previous_limit"] == base[aid]["reunderwrite"]["previous_limit"]
+            # the candidate follows its own records: its limit before the date is what its own store's record says
+            assert x["previous_limit_candidate"] == other[aid]["reunderwrite"]["previous_limit"], aid
     # at the end each side follows its own mid-season records: the base's limits before the date are its mid ones
     at_end = t[t["as_of"] == end.isoformat()].set_index("application_id")
     at_mid = t[t["as_of"] == mid.isoformat()].set_index("application_id")
     both = at_end.index.intersection(at_mid.index)
     assert len(both) > 0 and (at_end.loc[both, "previous_limit"] == at_mid.loc[both, "limit_base"]).all()
+    assert (at_end.loc[both, "previous_limit_candidate"] == at_mid.loc[both, "limit_candidate"]).all()
+    differ = at_end[at_end["previous_limit_candidate"] != at_end["previous_limit"]]
+    assert len(differ) > 0 and (at_mid["previous_limit_candidate"] == at_mid["previous_limit"]).all()
     assert (t["limit_candidate"] != t["limit_base"]).any()
     assert _files(tmp_path) == {**before, "lines.csv": _files(tmp_path)["lines.csv"]}  # the stores: untouched
     assert not (tmp_path / "read.artifacts").exists()
@@ -107,8 +114,29 @@ def test_each_sides_second_date_is_what_reunderwrite_writes_after_its_first(rw: 
     js = [_run(rw, [*head, "--then", end.isoformat(), "--json"], monkeypatch).stdout for _ in range(2)]
     assert js[0] == js[1]
     j = json.loads(js[0])
+    # the end's block says each side's own limits before the date
+    at_end_j = j["dates"][1]
+    assert any(x.startswith("the lines' limits: ") and f"before this checkpoint: {at_end_j['base']} INR " in x
+               and f", {at_end_j['candidate']} INR " in x
+               and f"(each side's own earlier records; {len(differ)} line(s) differ)" in x for x in rest), rest
     single = json.loads(_run(rw, [*head, "--json"], monkeypatch).stdout)
-    assert j["dates"][0] == single and j["then"] == [end.isoformat()] and j["as_of"] == mid.isoformat()
+    first = j["dates"][0]  # the one-date impact's, each line with the candidate's limit before the date beside
+    assert [a.pop("previous_limit_candidate") for a in first["applications"]] == [
+        a["previous_limit"] for a in first["applications"]]
+    assert first == single and j["then"] == [end.isoformat()] and j["as_of"] == mid.isoformat()
+    # the files form, on the county's own files: the same dates, lines and summary
+    c = rw["county"]
+    rec = c.path / "records"
+    files = ["--fields", str(rec / "fields.gpkg"), "--imagery", str(c.path / "scenes"), "--book", str(rec / "book.csv"),
+             "--applications", str(rec / "applications.csv"), "--weather", str(c.path / "weather" / "daily.csv"),
+             "--history", str(rec / "history.csv")]
+    f = _run(rw, ["policy", "impact", "--candidate", str(cand), "--reunderwriting", *files, "--cache",
+                  str(c.cache_dir), "--as-of", mid.isoformat(), "--store", url, "--then", end.isoformat(), "--json"],
+             monkeypatch)
+    assert f.exit_code == 0, f.output
+    fj = json.loads(f.stdout)
+    assert [d["applications"] for d in fj["dates"]] == [d["applications"] for d in json.loads(js[0])["dates"]]
+    assert fj["season_summary"] == j["season_summary"] and fj["then"] == j["then"]
     s = j["season_summary"]
     last = t[t["as_of"] == end.isoformat()]
     assert s["last_date"]["totals"]["INR"] == {"limit_base": int(last["limit_base"].sum()),
@@ -153,9 +181,9 @@ def test_a_candidate_versions_second_date_is_what_reunderwrite_writes_after_its_
     assert again.exit_code == 0, again.output
     n_mid, n_end = len(_stored(base_url, mid)), len(_stored(base_url, end))
     assert (f"warning: the store already holds {n_mid} re-underwriting record(s) as of {mid}, {n_end} "
-            f"re-underwriting record(s) as of {end}: every run reads it as it was before the first of them"
-            ) in again.stderr
-    assert "each side reads its own records of this impact's earlier dates instead" in again.stderr
+            f"re-underwriting record(s) as of {end}: every run reads it as it was before the first of them, not the "
+            f"{n_mid + n_end} record(s) of this Book written from it on (the impact's dates' and after) — each side "
+            "reads its own records of this impact's earlier dates instead") in again.stderr
     k = json.loads(again.stdout)
     assert [d["applications"] for d in k["dates"]] == [d["applications"] for d in j["dates"]]
     assert k["season_summary"] == j["season_summary"]
@@ -263,8 +291,11 @@ def test_the_season_summary_of_three_dates() -> None:
                                     data=None, applications=compare_lines(base, cand), values=pd.DataFrame(),
                                     checkpoints=("c", "c"), warnings=[f"w {day}", "same"])
 
-    d1 = at("2009-09-15", [_item("A1", "L1", "REDUCE", 40000, (), 0), _item("A2", "L2", "REDUCE", 30000, (), 20000)],
-            [_item("A1", "L1", "REDUCE", 40000, (), 0), _item("A2", "L2", "REDUCE", 10000, ("FREEZE_UNDRAWN",), 20000)])
+    # L3: compared at the first date only (matured, not re-decided later): its last limit is its first date's
+    d1 = at("2009-09-15", [_item("A1", "L1", "REDUCE", 40000, (), 0), _item("A2", "L2", "REDUCE", 30000, (), 20000),
+                           _item("A3", "L3", "REDUCE", 45000, (), 0)],
+            [_item("A1", "L1", "REDUCE", 40000, (), 0), _item("A2", "L2", "REDUCE", 10000, ("FREEZE_UNDRAWN",), 20000),
+             _item("A3", "L3", "REDUCE", 42000, (), 0)])
     d2 = at("2009-11-01", [_item("A2", "L2", "REDUCE", 25000, ("REVIEW",), 20000)],
             [_item("A2", "L2", "REDUCE", 25000, (), 20000)])
     d3 = at("2010-01-10", [_item("A1", "L1", "REDUCE", 35000, (), 0), _item("A2", "L2", "REDUCE", 20000, (), 20000)],
@@ -275,13 +306,17 @@ def test_the_season_summary_of_three_dates() -> None:
     assert s["lines"] == {"L1": {"application_id": "A1", "currency": "INR", "base": [40000, None, 35000],
                                  "candidate": [40000, None, 30000]},
                           "L2": {"application_id": "A2", "currency": "INR", "base": [30000, 25000, 20000],
-                                 "candidate": [10000, 25000, 20000]}}
+                                 "candidate": [10000, 25000, 20000]},
+                          "L3": {"application_id": "A3", "currency": "INR", "base": [45000, None, None],
+                                 "candidate": [42000, None, None]}}
     assert s["actions_at_any_date"] == {"base": {"FREEZE_UNDRAWN": [], "SHORTEN_TERM": [], "REVIEW": ["L2"]},
                                         "candidate": {"FREEZE_UNDRAWN": ["L2"], "SHORTEN_TERM": ["L1"], "REVIEW": []}}
-    assert s["last_limit_differs"] == ["L1"]
+    assert s["last_limit_differs"] == ["L1", "L3"]  # L3's last limits: the first date's, 45000 against 42000
+    assert s["labels"] == {"base": ["P1"] * 3, "candidate": ["P2"] * 3}
     assert s["last_date"] == {"as_of": "2010-01-10", "totals": {"INR": {"limit_base": 55000, "limit_candidate": 50000,
                                                                         "outstanding": 20000, "lines": 2}}}
     assert res.warnings == ["w 2009-09-15", "same", "as of 2009-11-01: w 2009-11-01", "as of 2010-01-10: w 2010-01-10"]
+    assert not any(x.startswith(("the version in force:", "the candidate:")) for x in res.lines())
     text = res.lines()
     assert text[:len(d1.lines())] == d1.lines()
     assert "then as of 2010-01-10: each side re-underwrites the Book after its own re-underwriting record(s) of " \
@@ -289,11 +324,125 @@ def test_the_season_summary_of_three_dates() -> None:
     assert "lines at any date, P1: frozen 0; shortened 0; sent to review 1 (L2)" in text
     assert "lines at any date, P2: frozen 1 (L2); shortened 1 (L1); sent to review 0" in text
     assert "  line L1 (A1): P1 INR 400.00 → - → INR 350.00; P2 INR 400.00 → - → INR 300.00" in text
+    assert "  line L3 (A3): P1 INR 450.00 → - → -; P2 INR 420.00 → - → -" in text
+    assert "lines whose last limit differs: 2 of 3 (each side's limit at each date; every line in --json, --out):" in text
     assert ("at the last date (2010-01-10), the 2 lines' limits: P1 INR 550.00, P2 INR 500.00, against INR 200.00 "
             "outstanding") in text
     t = res.applications
-    assert list(t["as_of"]) == ["2009-09-15", "2009-09-15", "2009-11-01", "2010-01-10", "2010-01-10"]
+    assert list(t["as_of"]) == ["2009-09-15"] * 3 + ["2009-11-01", "2010-01-10", "2010-01-10"]
     assert list(t.columns) == ["as_of", *d1.applications.columns]
     j = res.to_json()
     assert j["then"] == ["2009-11-01", "2010-01-10"] and j["dates"][0] == d1.to_json()
     assert json.dumps(j, sort_keys=True) == json.dumps(SeasonImpact((d1, d2, d3)).to_json(), sort_keys=True)
+
+
+def _prev(item: Any, previous: int) -> Any:
+    """``item`` with another limit before the checkpoint (its re-underwriting block's ``previous_limit``)."""
+    from dataclasses import replace
+
+    body = {**item.body, "reunderwrite": {**item.body["reunderwrite"], "previous_limit": previous}}
+    return replace(item, body=body)
+
+
+def test_a_version_in_force_changing_between_the_dates_is_named_per_date_and_each_sides_earlier_limit_said() -> None:
+    """The version in force promoted between the dates (its label differs per date): the summary calls the side "the
+    version in force" and lists its version per date, in the text and the JSON; at a later date the candidate's own
+    limit before the checkpoint is a column beside the base's, said in the text when it differs (the one-date text
+    as before when it does not); one line at the last date is one line's limit."""
+    from pipelines.impact_reunderwriting import ReunderwritingImpact, SeasonImpact, compare_lines
+
+    def at(day: str, base_label: str, base: list[Any], cand: list[Any]) -> ReunderwritingImpact:
+        return ReunderwritingImpact(name="yield-value", base=base_label, candidate="version 2", season="2009",
+                                    as_of=dt.date.fromisoformat(day), policy="policy P", profile="in-kcc", data=None,
+                                    applications=compare_lines(base, cand, candidate_previous=True),
+                                    values=pd.DataFrame(), checkpoints=("c", "c"), warnings=[])
+
+    d1 = at("2009-09-15", "version 1 (champion)", [_item("A1", "L1", "REDUCE", 40000, (), 0)],
+            [_item("A1", "L1", "REDUCE", 30000, (), 0)])
+    d2 = at("2010-01-10", "version 2 (champion)", [_prev(_item("A1", "L1", "REDUCE", 35000, (), 0), 40000)],
+            [_prev(_item("A1", "L1", "REDUCE", 30000, (), 0), 30000)])
+    assert list(d1.applications.columns[:6]) == ["line_id", "book_limit", "outstanding", "previous_limit",
+                                                 "previous_limit_candidate", "not_reestimated_base"]
+    assert d1.applications["previous_limit_candidate"].tolist() == [40000]
+    assert d2.applications["previous_limit_candidate"].tolist() == [30000]
+    # the first date: both sides' earlier limits the same, the one-date text; the later: each side's own, said
+    assert any(x.endswith("before this checkpoint INR 400.00 (the Book's limits INR 500.00); a DECLINE's limit "
+                          "counts 0") for x in d1.lines())
+    assert any(x.endswith("before this checkpoint: version 2 (champion) INR 400.00, version 2 INR 300.00 (each "
+                          "side's own earlier records; 1 line(s) differ) (the Book's limits INR 500.00); a DECLINE's "
+                          "limit counts 0") for x in d2.lines())
+    res = SeasonImpact((d1, d2))
+    s = res.summary()
+    assert s["labels"] == {"base": ["version 1 (champion)", "version 2 (champion)"],
+                           "candidate": ["version 2", "version 2"]}
+    assert res.to_json()["season_summary"]["labels"] == s["labels"]
+    text = res.lines()
+    rest = text[text.index("season 2009 over 2 checkpoints (2009-09-15, 2010-01-10): 1 line(s) compared at one date "
+                           "or more"):]
+    assert rest[1] == "the version in force: version 1 (champion) as of 2009-09-15, version 2 (champion) as of 2010-01-10"
+    assert rest[2].startswith("lines at any date, the version in force: ")
+    assert rest[3].startswith("lines at any date, version 2: ")
+    assert "  line L1 (A1): the version in force INR 400.00 → INR 350.00; version 2 INR 300.00 → INR 300.00" in rest
+    assert rest[-1] == ("at the last date (2010-01-10), the 1 line's limit: the version in force INR 350.00, version 2 "
+                        "INR 300.00, against INR 0.00 outstanding")
+    assert "the 1 lines'" not in "\n".join(text)
+    t = res.applications
+    assert t["previous_limit_candidate"].tolist() == [40000, 30000] and t["previous_limit"].tolist() == [40000, 40000]
+
+
+def _registry_copy(rw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The world with a copy of its registry (relocated to its own folder): promotions on it leave the module's be."""
+    import shutil
+
+    src = Path(rw["uri"].removeprefix("sqlite:///")).parent
+    shutil.copytree(src, tmp_path / "registry")
+    uri = f"sqlite:///{tmp_path / 'registry' / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    r = CliRunner().invoke(app, ["models", "relocate"])
+    assert r.exit_code == 0, r.output
+    return {**rw, "uri": uri}
+
+
+def test_the_candidate_promoted_between_the_dates_is_compared_still_and_the_version_in_force_named_per_date(
+        rw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The candidate promoted champion between the dates: the impact is not refused (the same version is refused at
+    the first date only); at the end both sides re-underwrite with it, each after its own mid-season records, said
+    in a warning naming the date; the summary calls the base side "the version in force" and lists its version per
+    date, in the text and the JSON; at the end the candidate's limits before the date are its own."""
+    from models.registry import promote
+
+    mid, end = rw["cps"]["mid"], rw["cps"]["end"]
+    v1, v2, _ = rw["versions"]
+    w = _registry_copy(rw, tmp_path, monkeypatch)
+    promote("yield-value", v1, operator="tester", effective=mid - dt.timedelta(days=30))  # in force at mid
+    promote("yield-value", v2, operator="tester", effective=mid + dt.timedelta(days=5), force=True,
+            reason="a test of a promotion between the dates", approved_by="approver")
+    url = store_copy(rw, tmp_path, "read")
+    args = ["models", "impact", "yield-value", "--candidate", v2, *_county(w, url), "--then", end.isoformat()]
+    r = _run(w, [*args, "--json"], monkeypatch)
+    assert r.exit_code == 0, r.output
+    assert (f"warning: as of {end}: the version in force is yield-value version {v2}, the candidate: both sides "
+            "re-underwrite with it, each after its own records of the earlier dates") in r.stderr
+    j = json.loads(r.stdout)
+    labels = {"base": [f"version {v1} (champion)", f"version {v2} (champion)"], "candidate": [f"version {v2}"] * 2}
+    assert j["season_summary"]["labels"] == labels
+    assert [d["base"] for d in j["dates"]] == labels["base"]
+    at_end = pd.DataFrame(j["dates"][1]["applications"])
+    at_mid = pd.DataFrame(j["dates"][0]["applications"]).set_index("application_id")
+    both = at_end[at_end["application_id"].isin(at_mid.index)]
+    assert len(both) > 0
+    assert (both["previous_limit"].to_numpy() == at_mid.loc[both["application_id"], "limit_base"].to_numpy()).all()
+    assert (both["previous_limit_candidate"].to_numpy()
+            == at_mid.loc[both["application_id"], "limit_candidate"].to_numpy()).all()
+    assert (both["previous_limit_candidate"] != both["previous_limit"]).any()  # the lower version's own limits
+    text = _run(w, args, monkeypatch).stdout.splitlines()
+    assert (f"the version in force: version {v1} (champion) as of {mid}, version {v2} (champion) as of {end}"
+            in text), text
+    assert any(x.startswith("lines at any date, the version in force: ") for x in text)
+    assert any(x.startswith(f"at the last date ({end}), the ") and ": the version in force INR " in x for x in text)
+    # at the first date the same version is still refused, in one line
+    promote("yield-value", v2, operator="tester", effective=mid - dt.timedelta(days=1), force=True,
+            reason="a test of the first date", approved_by="approver")
+    r = _run(w, args, monkeypatch)
+    assert r.exit_code == 2 and f"are both yield-value version {v2}: nothing to compare" in r.stderr, r.output
+    assert len(r.stderr.strip().splitlines()) == 1

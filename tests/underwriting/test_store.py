@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -237,6 +238,38 @@ def test_queries(store: DecisionStore) -> None:
     assert store.get("Dnope") is None
     with pytest.raises(ValueError, match="expected an ISO date"):
         store.latest("APP0001", as_of="yesterday")
+
+
+def test_head_and_the_rows_records_and_an_overlay_build(store: DecisionStore) -> None:
+    """``head()`` is where ``append`` links the next record ((0, None) on an empty store); :func:`record_row` is the
+    row ``append`` writes (written at a given time: the same hash on every call) and :func:`records_frame` types rows
+    as ``records()`` does, so stored rows read back through it equal ``records()``; :func:`record_from_row` reads one
+    as ``get`` reads the stored record (its time and hash aside)."""
+    from dataclasses import replace
+
+    from underwriting.store import record_from_row, record_row, records_frame
+
+    assert store.head() == (0, None)
+    items = make_items(3)
+    store.append(items, operator="op")
+    recs = store.records()
+    assert store.head() == (3, recs["record_hash"].iloc[-1])
+    more = make_items(1, start=3)[0]
+    rid = record_id_for(more.idempotency_key)
+    row = record_row(more, rid, *(store.head()[0] + 1, store.head()[1]), "op", written_at="2025-05-01T00:00:00.000000Z")
+    assert row == record_row(more, rid, 4, recs["record_hash"].iloc[-1], "op", written_at="2025-05-01T00:00:00.000000Z")
+    assert row["prev_hash"] == recs["record_hash"].iloc[-1] and row["written_at"] == "2025-05-01T00:00:00.000000Z"
+    store.append([more], operator="op")
+    stored = store.records()
+    written = stored.iloc[-1]
+    assert (written["seq"], written["prev_hash"], written["record_id"]) == (4, row["prev_hash"], rid)
+    assert row["record_hash"] != written["record_hash"]  # written at another time: another hash, the same links
+    check_decisions(records_frame([row]))
+    framed = records_frame(stored.to_dict("records"))
+    pd.testing.assert_frame_equal(framed, stored)
+    got, rec = store.get(rid), record_from_row(row)
+    assert got is not None and rec == replace(got, written_at=rec.written_at, record_hash=rec.record_hash)
+    assert store.head() == (4, written["record_hash"])
 
 
 def test_records_filter_by_season(store: DecisionStore) -> None:
