@@ -400,7 +400,7 @@ def _store_records(store: str | None, season: str) -> pd.DataFrame | None:
         return None
     from underwriting.store import DecisionStore, store_url
 
-    with DecisionStore(store_url(store), create=False) as st:
+    with DecisionStore(store_url(store), create=False, read_only=True) as st:
         return st.records(season)
 
 

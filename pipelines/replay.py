@@ -196,7 +196,7 @@ def _stored_policy_file(store: str | None, season: str, as_of: dt.date) -> Path 
     from underwriting.policy import archived_policy, default_policy
     from underwriting.store import DecisionStore
 
-    with DecisionStore(store, create=False) as st:
+    with DecisionStore(store, create=False, read_only=True) as st:
         recs = st.records(season)
     recs = recs[(recs["kind"] == "decision") & (recs["as_of"] == as_of.isoformat())]
     digests = {str((json.loads(b).get("policy") or {}).get("content_hash")) for b in recs["body"]}
@@ -353,7 +353,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
 
     day = as_of.isoformat()
     ids = sorted(applications.loc[applications["season"].astype(str) == str(season), "application_id"].astype(str))
-    with DecisionStore(store, create=False) as st:
+    with DecisionStore(store, create=False, read_only=True) as st:
         shown = st.shown_url
         stored = {}
         other: dict[str, int] = {}
@@ -484,7 +484,7 @@ def _run_set_aside(applications: str | Path, season: str, as_of: dt.date, store:
     ids = sorted(apps.loc[apps["season"].astype(str) == str(season), "application_id"].astype(str))
     day = as_of.isoformat()
     try:
-        with DecisionStore(store, create=False) as st:
+        with DecisionStore(store, create=False, read_only=True) as st:
             for a in ids:
                 for r in st.history(a):
                     if r.as_of == day and r.kind == "decision" and SET_ASIDE_KEY in (r.body.get("provenance") or {}):
@@ -687,7 +687,7 @@ def _reunderwriting_records(store: str | None, season: str, day: str
     from pipelines.schedule import LOG_TABLE, PLAIN_RECORDS_TABLE, PLAIN_RUNS_TABLE, RECORDS_TABLE
     from underwriting.store import DecisionStore
 
-    with DecisionStore(store, create=False) as st:
+    with DecisionStore(store, create=False, read_only=True) as st:
         shown = st.shown_url
         recs = st.records(season)
         log = st.table_rows(LOG_TABLE)

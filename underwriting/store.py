@@ -37,6 +37,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -148,19 +149,57 @@ _COPY_PREFIX = "agcredit-store-copy-"
 _STALE_COPY_SECONDS = 3600
 
 
+def _copy_owner(folder: Path) -> tuple[str, int] | None:
+    """The host and process a private copy's folder names (``<prefix><host>-<pid>-<random>``), None for a name
+    without them (a copy made before they were named)."""
+    rest = folder.name[len(_COPY_PREFIX):]
+    host, _, tail = rest.rpartition("-")  # <host>-<pid>-<random>: the random part last
+    host, _, pid = host.rpartition("-")
+    return (host, int(pid)) if host and pid.isdigit() else None
+
+
 def _remove_stale_copies() -> None:
     """Remove private store copies left by readers killed outright (SIGTERM, SIGKILL: no close ran) more than
-    :data:`_STALE_COPY_SECONDS` ago — each a whole copy of a decision store."""
+    :data:`_STALE_COPY_SECONDS` ago — each a whole copy of a decision store. A copy whose reader on this host is
+    still running is kept however old (a long report or replay reads it still; its age is its creation's)."""
     import shutil
     import tempfile
     import time
 
+    from features.atomic import _alive, _host
+
+    here = _host()
     for old in Path(tempfile.gettempdir()).glob(f"{_COPY_PREFIX}*"):
         try:
-            if time.time() - old.stat().st_mtime > _STALE_COPY_SECONDS:
-                shutil.rmtree(old, ignore_errors=True)
+            if time.time() - old.stat().st_mtime <= _STALE_COPY_SECONDS:
+                continue
+            owner = _copy_owner(old)
+            if owner is not None and owner[0] == here and _alive(owner[1]):
+                continue
+            shutil.rmtree(old, ignore_errors=True)
         except OSError:
             pass
+
+
+#: this process's private copies in use: (file, its stamp, its log's stamp) → [folder, readers] — views opened on an
+#: unchanged store share one copy (a season's impact opens several), removed when the last of them closes
+_COPIES: dict[tuple[str, Any, Any], list[Any]] = {}
+_COPIES_LOCK = threading.Lock()
+
+
+def _release_copy(folder: Path) -> None:
+    """A reader of the private copy in ``folder`` closed: the copy removed when it was the last."""
+    import shutil
+
+    with _COPIES_LOCK:
+        for key, entry in list(_COPIES.items()):
+            if entry[0] == folder:
+                entry[1] -= 1
+                if entry[1] > 0:
+                    return
+                del _COPIES[key]
+                break
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def _unwritable(path: Path) -> str | None:
@@ -237,9 +276,18 @@ def _private_copy(url: str, path: Path, shown: str) -> tuple[str, Path]:
     import shutil
     import tempfile
 
+    from features.atomic import _host
+
     wal = Path(f"{path}-wal")
+    key = (str(path), _stamp(path), _stamp(wal))
+    with _COPIES_LOCK:
+        shared = _COPIES.get(key)
+        if shared is not None and Path(shared[0]).is_dir():  # the store unchanged since this process copied it
+            shared[1] += 1
+            return make_url(url).set(database=str(Path(shared[0]) / path.name)).render_as_string(
+                hide_password=False), Path(shared[0])
     _remove_stale_copies()
-    folder = Path(tempfile.mkdtemp(prefix=_COPY_PREFIX))
+    folder = Path(tempfile.mkdtemp(prefix=f"{_COPY_PREFIX}{_host()}-{os.getpid()}-"))
     try:
         for _ in range(3):  # the log first, then the file; a store changed meanwhile (a writer with the rights) is
             logged = _wal_holds_records(path)  # copied again
@@ -264,6 +312,9 @@ def _private_copy(url: str, path: Path, shown: str) -> tuple[str, Path]:
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
+    with _COPIES_LOCK:
+        if [_stamp(f) for f in (path, wal)] == list(key[1:]):  # shared only while the store is as it was copied
+            _COPIES[key] = [folder, 1]
     return make_url(url).set(database=str(folder / path.name)).render_as_string(hide_password=False), folder
 
 
@@ -672,9 +723,7 @@ class DecisionStore:
         if getattr(self, "_engine", None) is not None:
             self._engine.dispose()
         if self._copy is not None:
-            import shutil
-
-            shutil.rmtree(self._copy, ignore_errors=True)
+            _release_copy(self._copy)
             self._copy = None
 
     def __enter__(self) -> DecisionStore:

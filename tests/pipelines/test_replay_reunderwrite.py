@@ -594,3 +594,46 @@ def test_a_rejects_run_and_its_corrected_rerun_replay_from_the_corrected_file(
     old = _replay_files(world, _without_plain_log(path, tmp_path / "old.db"))
     assert f"1 identical, {len(first)} reproduced, 0 differs, 0 not stored" in old.stdout, old.output
     assert f"fields_set_aside ({len(first)})" in old.stdout and "runs replayed one by one" not in old.stdout, old.output
+
+
+def test_a_delete_mode_store_is_read_as_it_is(world: dict[str, Any], tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The replay opens the store read only at every read (the policy file, the date's records and runs, each run's
+    view): a SQLite store in rollback-journal (DELETE) mode stays so, byte for byte, nothing created beside it — and
+    every private copy made to read a store in WAL mode is removed, one shared by the views of one unchanged store."""
+    import tempfile
+
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+    url = store_copy(world, tmp_path, "replay")
+    db = Path(url.removeprefix("sqlite:///"))
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+    con.close()
+    before = _files(tmp_path)
+    assert db.read_bytes()[18:20] == b"\x01\x01"  # rollback journal
+    r = _replay(world, url, world["cps"]["end"].isoformat())
+    assert r.exit_code == 0 and " identical, 0 reproduced, 0 differs" in r.stdout, r.output
+    assert _files(tmp_path) == before and db.read_bytes()[18:20] == b"\x01\x01"
+    # the same store in WAL mode, closed cleanly: read through private copies, none left behind
+    con = sqlite3.connect(db)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    before = _files(tmp_path)
+    tmp = tmp_path.parent / f"{tmp_path.name}-tmpdir"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))  # the copies' folder: this test's own
+    made: list[str] = []
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*a: Any, **k: Any) -> str:
+        out = real(*a, **k)
+        made.append(Path(out).name)
+        return out
+
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    r = _replay(world, url, world["cps"]["end"].isoformat())
+    assert r.exit_code == 0 and " identical, 0 reproduced, 0 differs" in r.stdout, r.output
+    assert _files(tmp_path) == before
+    copies = [m for m in made if m.startswith("agcredit-store-copy-")]
+    assert copies and all(m.split("-")[-2].isdigit() for m in copies)  # named by host and process
+    assert not list(tmp.glob("agcredit-store-copy-*"))  # every copy removed

@@ -1495,3 +1495,54 @@ def test_a_read_only_store_refuses_writes_on_each_backend(url: str) -> None:
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM agc_meta WHERE key = 'x'").scalar() == 0
     engine.dispose()
+
+
+def test_read_only_views_of_an_unchanged_store_share_one_private_copy(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cleanly closed WAL store is read through a private copy; views opened on it while it is unchanged share one
+    (a season's impact opens several), removed when the last closes; a store changed meanwhile gets a copy of its own."""
+    import tempfile
+
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(url) as st:
+        st.append(make_items(3), operator="op")
+    a = DecisionStore(url, create=False, read_only=True)
+    b = DecisionStore(url, create=False, read_only=True)
+    assert a._copy is not None and a._copy == b._copy and a.count() == b.count() == 3
+    a.close()
+    assert b._copy is not None and b._copy.is_dir() and b.count() == 3
+    with DecisionStore(url) as st:  # the store changes: a new reader copies it anew
+        st.append(make_items(2, start=5), operator="op")
+    c = DecisionStore(url, create=False, read_only=True)
+    assert c._copy is not None and c._copy != b._copy and c.count() == 5 and b.count() == 3
+    b.close()
+    c.close()
+    assert list(tmp.iterdir()) == []
+
+
+def test_a_stale_private_copy_is_removed_only_when_its_reader_is_gone(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copies older than an hour are a killed reader's leftovers — unless the reader named in the folder (this host,
+    its process) still runs: a long replay or report reads it still."""
+    import tempfile
+
+    from features.atomic import _host
+    from underwriting.store import _COPY_PREFIX, _copy_owner, _remove_stale_copies
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    live = tmp_path / f"{_COPY_PREFIX}{_host()}-{os.getpid()}-abc123"
+    gone = tmp_path / f"{_COPY_PREFIX}{_host()}-999999999-def456"
+    elsewhere = tmp_path / f"{_COPY_PREFIX}other-host-{os.getpid()}-ghi789"
+    unnamed = tmp_path / f"{_COPY_PREFIX}xyz"
+    young = tmp_path / f"{_COPY_PREFIX}{_host()}-999999999-jkl012"
+    for d in (live, gone, elsewhere, unnamed, young):
+        d.mkdir()
+    for d in (live, gone, elsewhere, unnamed):
+        os.utime(d, (0, 0))
+    assert _copy_owner(live) == (_host(), os.getpid()) and _copy_owner(unnamed) is None
+    assert _copy_owner(elsewhere) == ("other-host", os.getpid())
+    _remove_stale_copies()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, young.name])
