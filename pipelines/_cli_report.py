@@ -300,7 +300,7 @@ def farmer_cmd(
             return [(farmer_page_path(out, token), "report")]
         from underwriting.store import DecisionStore
 
-        with DecisionStore(store, create=False) as st:
+        with DecisionStore(store, create=False, read_only=True) as st:
             recs = st.records(s)
         hit = recs.loc[recs["application_id"].astype(str) == token, "farmer_token"].astype(str)
         return [(farmer_page_path(out, hit.iloc[0]), "report")] if len(hit) and (mine == hit.iloc[0]).any() else []

@@ -424,7 +424,7 @@ def _with_decided(book: Any, store: str | None, season: str, day: Any) -> Any:
     from pipelines.reunderwrite import book_with_decided
     from underwriting.store import DecisionStore
 
-    with DecisionStore(store, create=False) as st:
+    with DecisionStore(store, create=False, read_only=True) as st:
         return book_with_decided(book, st.records(str(season)), day, str(season))
 
 

@@ -113,7 +113,7 @@ def checkpoint_status(store: str, up: Any, today: date) -> list[str]:
     # (season, region) of any record dated on or before ``today``: a region the store holds no line of has no
     # checkpoint due (a store of Nebraska lines listed the Hyderabad checkpoints as due)
     lines: set[tuple[str, str]] = set()
-    with DecisionStore(store, create=False) as st:
+    with DecisionStore(store, create=False, read_only=True) as st:
         for season in sorted({str(x) for x in up["season"]}):
             rec = st.records(season)
             for day, kind, body in zip(rec["as_of"].astype(str), rec["kind"], rec["body"], strict=True):

@@ -339,7 +339,7 @@ def explain(store: DecisionStore | str | None, application_id: str, *, as_of: st
     """
     if isinstance(store, DecisionStore):
         return _explain(store, application_id, as_of, model_loader or _registry_loader)
-    with DecisionStore(store, create=False) as opened:
+    with DecisionStore(store, create=False, read_only=True) as opened:
         return _explain(opened, application_id, as_of, model_loader or _registry_loader)
 
 

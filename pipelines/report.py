@@ -1174,7 +1174,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     from pipelines.monitor import AlertParams, clear_ndvi, expected_bands, fields_region, season_alerts
     from underwriting.store import DecisionStore
 
-    st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False)
+    st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False, read_only=True)
     try:
         records = st.records(season)
     finally:

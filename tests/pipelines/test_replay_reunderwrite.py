@@ -637,3 +637,26 @@ def test_a_delete_mode_store_is_read_as_it_is(world: dict[str, Any], tmp_path: P
     copies = [m for m in made if m.startswith("agcredit-store-copy-")]
     assert copies and all(m.split("-")[-2].isdigit() for m in copies)  # named by host and process
     assert not list(tmp.glob("agcredit-store-copy-*"))  # every copy removed
+
+
+def test_the_other_readers_leave_a_delete_mode_store_as_it_was(world: dict[str, Any], tmp_path: Path) -> None:
+    """`explain`, `schedule show --store`, `monitor --store` and `report portfolio` write nothing to the store and open
+    it read only: a SQLite
+    store in rollback-journal (DELETE) mode stays so, byte for byte, nothing created beside it."""
+    url = store_copy(world, tmp_path, "readers")
+    db = Path(url.removeprefix("sqlite:///"))
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+    con.close()
+    before = _files(tmp_path)
+    app_id = world["end"].items[0].application_id
+    c, day = world["county"], world["cps"]["end"].isoformat()
+    for args in (["explain", app_id, "--store", url],
+                 ["schedule", "show", "--season", world["season"], "--today", day, "--store", url],
+                 ["monitor", "--county", str(c.path), "--cache", str(c.cache_dir), "--as-of", day, "--store", url,
+                  "--crop-model", "none"],
+                 ["report", "portfolio", "--county", str(c.path), "--cache", str(c.cache_dir), "--as-of", day,
+                  "--store", url, "--out", str(tmp_path.parent / f"{tmp_path.name}-report")]):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0, (args[0], r.output)
+        assert _files(tmp_path) == before and db.read_bytes()[18:20] == b"\x01\x01", args[0]
