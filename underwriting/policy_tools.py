@@ -35,6 +35,7 @@ from underwriting.policy import (
     version_order,
 )
 from underwriting.records import KINDS
+from underwriting.store import policy_block
 
 __all__ = ["EVIDENCE_KEYS", "OPTIONAL_RULES", "PARAMETER_KEYS", "change_text", "check_archive", "check_store",
            "clash_text", "describe_policy", "describe_profile", "diff_policies", "money_value", "not_set_text",
@@ -255,15 +256,6 @@ def _named(block: object) -> tuple[str, str, str] | None:
     return str(pol["id"]), str(pol.get("version")), str(pol.get("content_hash"))
 
 
-def _body_policy(body: object) -> object:
-    """The ``policy`` block of a record's body (JSON text or a mapping), or None."""
-    try:
-        parsed = json.loads(body) if isinstance(body, str) else body
-    except ValueError:
-        return None
-    return parsed.get("policy") if isinstance(parsed, dict) else None
-
-
 def _blocks(records: pd.DataFrame) -> list[object]:
     """Each record's ``policy`` block: the ``policy`` column
     (:meth:`~underwriting.store.DecisionStore.policy_blocks`), else taken from the ``body``."""
@@ -271,7 +263,7 @@ def _blocks(records: pd.DataFrame) -> list[object]:
         return []
     if "policy" in records.columns:
         return list(records["policy"])
-    return [_body_policy(b) for b in records["body"]]
+    return [policy_block(b) for b in records["body"]]
 
 
 def check_store(policy: Policy, registered: str | None, records: pd.DataFrame) -> list[dict[str, str]]:

@@ -76,7 +76,7 @@ from underwriting.errors import AuditChainError, StoreChangedError, StoreError
 from underwriting.records import KINDS, DecisionItem, sha256_hex
 
 __all__ = ["DEFAULT_URL", "ENV_URL", "RunInProgress", "run_lock", "DecisionStore", "DecisionRecord", "AppendResult", "VerifyResult", "UpgradeResult",
-           "policy_meta_key", "record_id_for", "record_from_row", "record_row", "records_frame", "store_url",
+           "policy_block", "policy_meta_key", "record_id_for", "record_from_row", "record_row", "records_frame", "store_url",
            "verify_store", "upgrade_store", "export_decisions"]
 
 DEFAULT_URL = "sqlite:///agcredit-decisions.db"
@@ -153,7 +153,7 @@ def _copy_owner(folder: Path) -> tuple[str, int] | None:
     """The host and process a private copy's folder names (``<prefix><host>-<pid>-<random>``), None for a name
     without them (a copy made before they were named)."""
     rest = folder.name[len(_COPY_PREFIX):]
-    host, _, tail = rest.rpartition("-")  # <host>-<pid>-<random>: the random part last
+    host = rest.rpartition("-")[0]  # <host>-<pid>-<random>: the random part last
     host, _, pid = host.rpartition("-")
     return (host, int(pid)) if host and pid.isdigit() else None
 
@@ -567,7 +567,7 @@ class DecisionRecord:
         return out
 
 
-def _policy_block(body: object) -> object:
+def policy_block(body: object) -> object:
     """The ``policy`` block of a record's body (JSON text), or None."""
     try:
         parsed = json.loads(body) if isinstance(body, str) else body
@@ -673,8 +673,9 @@ class DecisionStore:
     with its first records, by the :meth:`append` that writes them (:attr:`pending` until then) — a run killed or
     failing before leaves no tables (PostgreSQL: the schema is created in the append's transaction; a new SQLite
     file: :func:`append_to_new_sqlite`); an existing store is opened as without it. ``read_only=True`` (with
-    ``create=False``; commands that only read: ``audit verify``, ``decisions export``, ``policy validate --store``,
-    ``policy history``): nothing is written to the store — a SQLite file is opened ``mode=ro`` (its journal mode
+    ``create=False``; every command that only reads: ``audit verify``, ``decisions export``, ``audit replay``, the
+    impacts, ``explain``, ``report``, ``monitor``, ``schedule show``, ``policy validate --store``, ``policy history``):
+    nothing is written to the store — a SQLite file is opened ``mode=ro`` (its journal mode
     left as it is, no checkpoint on close; a WAL file without its shared-memory file is read in a private copy,
     :func:`_reader_snapshot`), a PostgreSQL session is read only, and :meth:`append` and :meth:`upgrade` refuse."""
 
@@ -1215,7 +1216,7 @@ class DecisionStore:
             rows = [tuple(r) for r in conn.execute(q)]
         df = pd.DataFrame(rows, columns=names) if rows else pd.DataFrame({n: pd.Series(dtype=object) for n in names})
         if not sqlite and len(df):
-            df["policy"] = [_policy_block(b) for b in df["policy"]]
+            df["policy"] = [policy_block(b) for b in df["policy"]]
         return df
 
     def get(self, record_id: str) -> DecisionRecord | None:
