@@ -596,6 +596,16 @@ def test_a_rejects_run_and_its_corrected_rerun_replay_from_the_corrected_file(
     assert f"fields_set_aside ({len(first)})" in old.stdout and "runs replayed one by one" not in old.stdout, old.output
 
 
+def _delete_mode_copy(world: dict[str, Any], tmp_path: Path, name: str) -> tuple[str, Path]:
+    """A copy of the world's store switched to a rollback journal (DELETE mode): its URL and file."""
+    url = store_copy(world, tmp_path, name)
+    db = Path(url.removeprefix("sqlite:///"))
+    con = sqlite3.connect(db)
+    assert con.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
+    con.close()
+    return url, db
+
+
 def test_a_delete_mode_store_is_read_as_it_is(world: dict[str, Any], tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """The replay opens the store read only at every read (the policy file, the date's records and runs, each run's
@@ -604,11 +614,7 @@ def test_a_delete_mode_store_is_read_as_it_is(world: dict[str, Any], tmp_path: P
     import tempfile
 
     monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
-    url = store_copy(world, tmp_path, "replay")
-    db = Path(url.removeprefix("sqlite:///"))
-    con = sqlite3.connect(db)
-    assert con.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
-    con.close()
+    url, db = _delete_mode_copy(world, tmp_path, "replay")
     before = _files(tmp_path)
     assert db.read_bytes()[18:20] == b"\x01\x01"  # rollback journal
     r = _replay(world, url, world["cps"]["end"].isoformat())
@@ -643,11 +649,7 @@ def test_the_other_readers_leave_a_delete_mode_store_as_it_was(world: dict[str, 
     """`explain`, `schedule show --store`, `monitor --store` and `report portfolio` write nothing to the store and open
     it read only: a SQLite
     store in rollback-journal (DELETE) mode stays so, byte for byte, nothing created beside it."""
-    url = store_copy(world, tmp_path, "readers")
-    db = Path(url.removeprefix("sqlite:///"))
-    con = sqlite3.connect(db)
-    assert con.execute("PRAGMA journal_mode=DELETE").fetchone()[0] == "delete"
-    con.close()
+    url, db = _delete_mode_copy(world, tmp_path, "readers")
     before = _files(tmp_path)
     app_id = world["end"].items[0].application_id
     c, day = world["county"], world["cps"]["end"].isoformat()
