@@ -197,9 +197,11 @@ def _stored_policy_file(store: str | None, season: str, as_of: dt.date) -> Path 
     from underwriting.store import DecisionStore
 
     with DecisionStore(store, create=False, read_only=True) as st:
-        recs = st.records(season)
-    recs = recs[(recs["kind"] == "decision") & (recs["as_of"] == as_of.isoformat())]
-    digests = {str((json.loads(b).get("policy") or {}).get("content_hash")) for b in recs["body"]}
+        blocks = st.policy_blocks(season)  # the policy blocks only, not every body of the season
+    blocks = blocks[(blocks["kind"] == "decision") & (blocks["as_of"] == as_of.isoformat())]
+    # a block is JSON text (SQLite extracts it) or a mapping (parsed from the body on other databases)
+    parsed = [json.loads(b) if isinstance(b, str) else b for b in blocks["policy"]]
+    digests = {str(p.get("content_hash")) if isinstance(p, dict) else "None" for p in parsed}
     if len(digests) != 1:
         return None
     digest = digests.pop()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipelines.replay import compare_bodies
 
@@ -122,3 +124,35 @@ def test_replay_reads_the_store_as_each_decision_read_it() -> None:
     groups = _reading_groups(apps, "2024", day, stored, recs, alerts=True)
     assert len(groups) == 1 and sorted(groups[0][0]["application_id"]) == ["A2", "A4", "A5"]
     assert groups[0][1] == {} and groups[0][2] is not None and groups[0][2].empty
+
+
+@pytest.mark.parametrize("named", ["older", "shipped", "both", "none"])
+def test_the_stored_policy_file_is_the_released_one_every_decision_of_the_date_names(tmp_path: Path,
+                                                                                   named: str) -> None:
+    """``audit replay`` picks the archived file of the released policy the date's decisions name, read from the
+    store's policy blocks (not the bodies): the shipped policy, several, or none named: no file; other dates' and
+    re-underwriting records do not count."""
+    from pipelines.replay import _stored_policy_file
+    from underwriting.policy import ARCHIVE_DIR, Policy, default_policy, load_policy
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    shipped, older = default_policy(), load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.1.yaml")
+
+    def item(n: int, p: Policy | None, as_of: str = "2024-07-01", kind: str = "decision") -> DecisionItem:
+        block = {} if p is None else {"policy": {"id": p.policy_id, "version": p.version,
+                                                 "content_hash": p.content_hash}}
+        return DecisionItem(idempotency_key=f"k{n}", application_id=f"A{n}", farmer_token=f"T{n}", season="2024",
+                            as_of=as_of, outcome="REFER", limit=0, currency="INR", reason_codes=(), body=block,
+                            kind=kind)
+
+    first = {"older": older, "shipped": shipped, "both": older, "none": None}[named]
+    second = {"older": older, "shipped": shipped, "both": shipped, "none": None}[named]
+    # another date's and a re-underwriting's records naming the shipped policy do not count
+    items = [item(1, first), item(2, second), item(3, shipped, as_of="2024-06-01"),
+             item(4, shipped, kind="reunderwrite")]
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(url) as st:
+        st.append(items, operator="op-1")
+    got = _stored_policy_file(url, "2024", dt.date(2024, 7, 1))
+    assert got == (ARCHIVE_DIR / "agcredit-default-2026.12.1.yaml" if named == "older" else None), got
