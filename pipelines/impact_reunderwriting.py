@@ -118,6 +118,15 @@ class ReunderwritingImpact(ImpactResult):
     #: what the run in force said of the active lines it did not re-underwrite (no application, decided after the
     #: date, matured): not compared
     skipped: tuple[str, ...] = ()
+    #: a later date of a season's impact at which neither side re-decided a line: why (:func:`nothing_at`)
+    nothing: str | None = None
+
+    def lines(self, top: int = 10) -> list[str]:
+        if self.nothing is None:
+            return super().lines(top=top)
+        what = "policy impact" if self.name == "policy" else "promotion impact"
+        return [f"{what} as of {self.as_of}: no line of the Book to re-underwrite (season {self.season}; "
+                f"{self.nothing}): nothing compared at this date", *([self.models_said] if self.models_said else [])]
 
     def actions(self) -> dict[str, Any]:
         """Per run: lines getting each proposed action, lines with any, lines left with a limit below their
@@ -193,7 +202,8 @@ class ReunderwritingImpact(ImpactResult):
         return f"line {r.line_id} ({r.application_id}, farmer {r.farmer_token})"
 
     def _more_json(self) -> dict[str, Any]:
-        return {"reunderwriting": {"lines": len(self.applications), "skipped": list(self.skipped),
+        return {"reunderwriting": {"lines": len(self.applications), "nothing": self.nothing,
+                                   "skipped": list(self.skipped),
                                    "actions": self.actions(),
                                    "held_lines": list(self.held_lines), "one_run_only": dict(self.one_run_only),
                                    "models_said": self.models_said}}
@@ -245,7 +255,8 @@ class SeasonImpact:
         """Each side's label at each date (``labels``); per line (by line id): its application, currency and each
         side's limit at each date (None: not compared that date); per side, the lines given each proposed action at
         any date; the lines whose last limit differs (each side's at the last date it re-decided the line); at the
-        last date, per currency, the lines' limits per side against their outstanding balance."""
+        last date with lines (a later date may have none: ``without_lines``), per currency, the lines' limits per side
+        against their outstanding balance."""
         n = len(self.dates)
         lines: dict[str, dict[str, Any]] = {}
         acted: dict[str, dict[str, set[str]]] = {"base": {}, "candidate": {}}
@@ -265,7 +276,9 @@ class SeasonImpact:
 
         differs = [line for line, e in sorted(lines.items()) if last(e["base"]) != last(e["candidate"])]
         totals = {}
-        for cur, g in self.dates[-1].applications.groupby("currency", sort=True):
+        # the last date with lines (a later date may have none: every line matured, say)
+        final = next(imp for imp in reversed(self.dates) if imp.nothing is None)
+        for cur, g in final.applications.groupby("currency", sort=True):
             totals[str(cur)] = {"limit_base": int(g["limit_base"].sum()),
                                 "limit_candidate": int(g["limit_candidate"].sum()),
                                 "outstanding": int(g["outstanding"].sum()), "lines": len(g)}
@@ -276,7 +289,8 @@ class SeasonImpact:
                                                for a in [*ACTIONS, *sorted(set(acted[side]) - set(ACTIONS))]}
                                         for side in ("base", "candidate")},
                 "last_limit_differs": differs,
-                "last_date": {"as_of": self.dates[-1].as_of.isoformat(), "totals": totals}}
+                "last_date": {"as_of": final.as_of.isoformat(), "totals": totals},
+                "without_lines": [imp.as_of.isoformat() for imp in self.dates if imp.nothing is not None]}
 
     def lines(self, top: int = 10) -> list[str]:
         first = self.dates[0]
@@ -318,7 +332,8 @@ class SeasonImpact:
             out.append(f"  and {len(differs) - top} more (--top, --json, --out)")
         for cur, t in s["last_date"]["totals"].items():
             lines_ = "line's limit" if t["lines"] == 1 else "lines' limits"
-            out.append(f"at the last date ({s['last_date']['as_of']}), the {t['lines']} {lines_}: "
+            last_ = "last date" if not s["without_lines"] else "last date with lines"
+            out.append(f"at the {last_} ({s['last_date']['as_of']}), the {t['lines']} {lines_}: "
                        f"{who['base']} {format_minor(t['limit_base'], cur)}, {who['candidate']} "
                        f"{format_minor(t['limit_candidate'], cur)}, against {format_minor(t['outstanding'], cur)} "
                        "outstanding")
@@ -507,21 +522,24 @@ def _dates(what: str, src: _Source, view: Any, before: int | None, as_of: dt.dat
     for day, runs_d, labels_d, said in later:
         with store_view(view.url, before=before, extra=collected[0]) as v0, \
                 store_view(view.url, before=before, extra=collected[1]) as v1:
-            out.append(_twice_on(what, src, [v0, v1], day, runs_d, labels_d, profile, said, memo, collected))
+            out.append(_twice_on(what, src, [v0, v1], day, runs_d, labels_d, profile, said, memo, collected,
+                                 first=False))
     return out
 
 
 def _twice_on(what: str, src: _Source, views: list[Any], as_of: dt.date, runs_of: list[tuple[Any, Any]],
               labels: list[str], profile: str, warnings: list[str], memo: dict[Any, Any],
-              collected: list[list[Any]]) -> Runs:
-    """One date's two runs, each on its read-only view; each run's records are added to its ``collected``."""
+              collected: list[list[Any]], *, first: bool = True) -> Runs:
+    """One date's two runs, each on its read-only view; each run's records are added to its ``collected``. The first
+    date with no line to re-underwrite is refused (nothing to compare); a later one (``first`` False: every line
+    matured or decided after it, say) is compared as a date without lines (:func:`nothing_at`)."""
     runs: list[Any] = []
     items: list[list[Any]] = []
     said: list[list[str]] = []
     for view, (models, policy), mine in zip(views, runs_of, collected, strict=True):
         got: list[Any] = []
         res = src.run(view, as_of, policy=policy, profile=profile, models=models, collect=got, memo=memo)
-        if not got and not items:  # the version in force re-decides no line: refused before the candidate's run
+        if first and not got and not items:  # the version in force re-decides no line: refused before the candidate's
             why = "; ".join(dict.fromkeys(res.warnings)) or "no line re-decided"
             raise UserInputError(f"{what} --reunderwriting: no line of the Book to re-underwrite as of {as_of} "
                                  f"(season {src.season}): nothing to compare ({why})")
@@ -543,6 +561,14 @@ def _twice_on(what: str, src: _Source, views: list[Any], as_of: dt.date, runs_of
 
 #: what a re-underwriting run says of active lines it leaves out (pipelines/reunderwrite.py's warnings)
 _SKIP_WORDS = ("skipped", "left out", "not re-decided", "not re-underwritten")
+
+
+def nothing_at(runs: list[Any], items: list[list[Any]], only: dict[str, list[str]]) -> str | None:
+    """Why neither side re-decided a line at a later date of a season's impact (what the run in force said of the
+    lines it left out), or None when one did."""
+    if any(items) or only:
+        return None
+    return "; ".join(dict.fromkeys(runs[0].warnings)) or "no line re-decided"
 
 
 def _skipped(run: Any) -> tuple[str, ...]:
@@ -634,7 +660,8 @@ def promotion_impact_reunderwriting(name: str, candidate: str, *, as_of: dt.date
             held_out=(held_out_of(base), held_out_of(cand)) if name == "yield-value" else (),
             details={"base_run_id": base.yield_run_id, "candidate_run_id": cand.yield_run_id}
             if name == "yield-value" else {},
-            held_lines=_held(runs), one_run_only=only, models_said=base.said, skipped=_skipped(runs[0])))
+            held_lines=_held(runs), one_run_only=only, models_said=base.said, skipped=_skipped(runs[0]),
+            nothing=nothing_at(runs, items, only) if day != as_of else None))
     return SeasonImpact(tuple(out)) if days else out[0]
 
 
@@ -691,6 +718,7 @@ def policy_impact_reunderwriting(candidate: str | Path, *, as_of: dt.date, again
         warnings=said.get(day, warnings),
         details={"models": models[day].versions(), "base_content_hash": base_pol.content_hash,
                  "candidate_content_hash": cand_pol.content_hash},
-        held_lines=_held(runs), one_run_only=only, models_said=models[day].said, skipped=_skipped(runs[0]))
+        held_lines=_held(runs), one_run_only=only, models_said=models[day].said, skipped=_skipped(runs[0]),
+        nothing=nothing_at(runs, items, only) if day != as_of else None)
         for day, (runs, items, only) in zip([as_of, *days], ran, strict=True)]
     return SeasonImpact(tuple(out)) if days else out[0]

@@ -336,6 +336,54 @@ def test_the_season_summary_of_three_dates() -> None:
     assert json.dumps(j, sort_keys=True) == json.dumps(SeasonImpact((d1, d2, d3)).to_json(), sort_keys=True)
 
 
+def test_a_later_date_without_lines_is_said_and_the_summary_ends_at_the_last_date_with_lines() -> None:
+    """A later date at which neither side re-decides a line (every line matured, say) no longer refuses the whole
+    impact: that date says so in one line, the season's summary takes its last limits and totals from the last date
+    with lines and names the dates without; the first date without lines is still refused (nothing to compare)."""
+    from types import SimpleNamespace
+
+    from features.errors import UserInputError
+    from pipelines.impact_reunderwriting import ReunderwritingImpact, SeasonImpact, _twice_on, compare_lines, nothing_at
+
+    def at(day: str, base: list[Any], cand: list[Any], nothing: str | None = None) -> ReunderwritingImpact:
+        return ReunderwritingImpact(name="policy", base="P1", candidate="P2", season="2009",
+                                    as_of=dt.date.fromisoformat(day), policy="models yield-value 1", profile="in-kcc",
+                                    data=None, applications=compare_lines(base, cand), values=pd.DataFrame(),
+                                    checkpoints=("c", "c"), nothing=nothing)
+
+    d1 = at("2009-09-15", [_item("A1", "L1", "REDUCE", 40000, (), 0)], [_item("A1", "L1", "REDUCE", 30000, (), 0)])
+    d2 = at("2010-03-01", [], [], nothing="1 line(s) matured before 2010-03-01 left out")
+    res = SeasonImpact((d1, d2))
+    s = res.summary()
+    assert s["last_date"] == {"as_of": "2009-09-15", "totals": {"INR": {"limit_base": 40000, "limit_candidate": 30000,
+                                                                        "outstanding": 0, "lines": 1}}}
+    assert s["without_lines"] == ["2010-03-01"] and s["last_limit_differs"] == ["L1"]
+    text = res.lines()
+    assert ("policy impact as of 2010-03-01: no line of the Book to re-underwrite (season 2009; 1 line(s) matured "
+            "before 2010-03-01 left out): nothing compared at this date") in text
+    assert ("at the last date with lines (2009-09-15), the 1 line's limit: P1 INR 400.00, P2 INR 300.00, against "
+            "INR 0.00 outstanding") in text
+    assert res.to_json()["dates"][1]["reunderwriting"]["nothing"].startswith("1 line(s) matured")
+    assert SeasonImpact((d1,)).summary()["without_lines"] == []
+
+    # the runs: a later date where neither side re-decides a line is compared as such; the first date is refused
+    class Src:
+        season = "2009"
+
+        def run(self, view: Any, day: Any, *, collect: list[Any], **kw: Any) -> Any:
+            return SimpleNamespace(warnings=["1 line(s) matured before 2010-03-01 left out"])
+
+    runs_of = [(None, None), (None, None)]
+    runs, items, only = _twice_on("policy impact", Src(), [None, None], dt.date(2010, 3, 1),  # type: ignore[arg-type]
+                                  runs_of, ["P1", "P2"], "in-kcc", [], {}, [[], []], first=False)
+    assert items == [[], []] and only == {}
+    assert nothing_at(runs, items, only) == "1 line(s) matured before 2010-03-01 left out"
+    assert nothing_at(runs, [[], []], {"P2": ["L1"]}) is None  # one side re-decided a line: compared, not "nothing"
+    with pytest.raises(UserInputError, match="no line of the Book to re-underwrite as of 2010-03-01"):
+        _twice_on("policy impact", Src(), [None, None], dt.date(2010, 3, 1), runs_of,  # type: ignore[arg-type]
+                  ["P1", "P2"], "in-kcc", [], {}, [[], []])
+
+
 def _prev(item: Any, previous: int) -> Any:
     """``item`` with another limit before the checkpoint (its re-underwriting block's ``previous_limit``)."""
     from dataclasses import replace
