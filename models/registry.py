@@ -27,7 +27,7 @@ import re
 import socket
 import sqlite3
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -920,7 +920,7 @@ def champion_window(history: list[dict[str, Any]], version: str,
 
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
             force: bool = False, approved_by: str | None = None,
-            effective: date | str | None = None) -> dict[str, Any]:
+            effective: date | str | None = None, evidence_failures: Sequence[str] = ()) -> dict[str, Any]:
     """Move ``champion`` to ``version``; refuse one below its minimum metrics unless forced with a reason and
     ``approved_by``, a second operator (another person than ``operator``: :func:`check_approver`), recorded in the
     alias history beside the operator. A promotion that meets its minimum metrics needs no approver (one given is
@@ -934,7 +934,12 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     moves (a promotion of a simulated or back-filled season dated after the fact). A move dated before another
     recorded move's later date is the champion of the dates between only: the result then says until when and whose
     move takes over (``until``, ``until_version``, ``until_recorded``: :func:`champion_window`) and, when a later-dated
-    move of the version itself stands after that, from when it is the champion again (``again_from``)."""
+    move of the version itself stands after that, from when it is the champion again (``again_from``).
+
+    ``evidence_failures``: what other evidence found missing, read by the caller (``models promote --shadow-store``:
+    the version did not run in shadow over a season, :func:`pipelines.shadow_report.shadow_evidence`; this module
+    reads no decision store) — refused as a minimum metric missed is, unless forced with a reason and an approver,
+    and recorded among the move's failures in the alias history."""
     when = effective_date(effective)
     client = _client(create=False)
     _check_model(client, name)
@@ -950,6 +955,12 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
         raise RegistryError(problem=f"{name} version {version} is below its minimum metrics: {'; '.join(failures[:5])}",
                             fix=f"improve the model, or agcredit models promote {name} {version} --force --reason TEXT "
                                 "--approved-by ID")
+    evidence = [str(f) for f in evidence_failures]
+    if evidence and not force:
+        raise RegistryError(problem=f"{name} version {version}: {'; '.join(evidence[:5])}",
+                            fix=f"let it run in shadow for a season, or agcredit models promote {name} {version} "
+                                "--force --reason TEXT --approved-by ID")
+    failures = [*failures, *evidence]
     if force and not reason.strip():
         raise RegistryError(problem="a forced promotion needs a reason", fix="add --reason TEXT")
     approver = check_approver(approved_by, operator, forced=bool(failures))

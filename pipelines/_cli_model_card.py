@@ -19,6 +19,9 @@ def card_cmd(
     version: str = typer.Option("champion", "--version", help="a version number or an alias (default champion)"),
     out: Path | None = typer.Option(None, "--out", help="the Markdown file to write (default: print it)"),
     as_json: bool = typer.Option(False, "--json", help="Print the card's content as JSON instead."),
+    store: str | None = typer.Option(None, "--store", help="A decision store (read only): add a Shadow section — "
+                                     "the version's shadow decisions there, their coverage and what they would "
+                                     "have changed (models shadow)."),
 ) -> None:
     """A version's model card for model risk: identity and provenance, aliases and who promoted it when, validated
     scope, minimum metrics judged, held-out figures per checkpoint beside the naive baselines, every other metric,
@@ -31,8 +34,13 @@ def card_cmd(
             from features.errors import UserInputError
 
             raise UserInputError("models card: --out writes the Markdown card; --json prints the JSON (give one)")
+        if store is not None:
+            from pipelines._cli_app import refuse_out_over_inputs
+            from underwriting.store import store_url
+
+            refuse_out_over_inputs(out, store=store_url(store))
         check_writable(out, what="model card")
-    card = model_card(name, version)
+    card = model_card(name, version, store=store)
     if as_json:
         from pipelines.evaluation import json_ready
 

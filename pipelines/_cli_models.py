@@ -21,6 +21,7 @@ from pipelines._cli_app import (
     REUNDERWRITING_HELP,
     THEN_HELP,
     echo,
+    err,
     models_app,
     parse_date,
     user_errors,
@@ -126,25 +127,64 @@ def promote_cmd(
                                          "force for decisions (default: today; not after today) — a simulated or "
                                          "back-filled season's; a past-dated report takes the champion of its date "
                                          "by it. VERSION already champion: its promotion is re-dated."),
+    shadow_store: str | None = typer.Option(None, "--shadow-store", help="A decision store (read only) holding "
+                                            "VERSION's shadow decisions: refused unless it ran in shadow over a "
+                                            "whole season (see models shadow), or --force --reason --approved-by "
+                                            "(the shadow failure recorded in the alias history)."),
+    shadow_season: str | None = typer.Option(None, "--shadow-season", help="With --shadow-store: the season to "
+                                             "judge (default: the latest season with shadow rows of VERSION)."),
 ) -> None:
-    """Move the champion alias to VERSION (refused below its minimum metrics unless --force --reason --approved-by)."""
-    from models.registry import promote
+    """Move the champion alias to VERSION (refused below its minimum metrics, or with --shadow-store without a whole
+    season in shadow, unless --force --reason --approved-by)."""
+    from models.registry import promote, version_number
 
     day = parse_date(effective, "--effective")
     refuse_personal_data("models promote", {"--reason": reason, "--operator": operator, "--approved-by": approved_by})
-    r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by, effective=day)
+    if shadow_season is not None and shadow_store is None:
+        raise UserInputError("models promote --shadow-season: give --shadow-store URL too (the store holding the "
+                             "shadow decisions)")
+    evidence: list[str] = []
+    if shadow_store is not None:
+        from models.registry import governance
+        from pipelines.shadow_report import shadow_evidence
+
+        governance(name, version_number(version))  # the model and the version exist: said before the store is read
+
+        failure, said = shadow_evidence(name, version_number(version), shadow_store, shadow_season)
+        evidence = [f"shadow: {failure}"] if failure else []
+        checked = said
+    else:
+        checked = None  # said on stderr once promoted: the promotion's lines on stdout are today's, byte for byte
+    r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by, effective=day,
+                evidence_failures=evidence)
     if r.get("unchanged"):
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
+        _said(checked)
         return
     if r.get("redated"):
         echo(f"{r['model']}: champion v{r['version']} re-dated by {r['operator']}"
              + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; now {_in_force(r)}")
+        _said(checked)
         return
     prev = f"v{r['previous']}" if r["previous"] else "none"
     echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}"
          + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; {_in_force(r)}")
-    if r["failures"]:
-        echo(f"forced below minimum metrics: {'; '.join(r['failures'][:5])}")
+    below = [f for f in r["failures"] if f not in evidence]
+    if below:
+        echo(f"forced below minimum metrics: {'; '.join(below[:5])}")
+    if evidence and r["failures"]:
+        echo(f"forced without a season in shadow: {'; '.join(evidence)}")
+    _said(checked)
+
+
+def _said(line: str | None) -> None:
+    """The shadow evidence's line of a promotion checked against a store; None: not checked, said on stderr (a
+    refused promotion's one line stays one line)."""
+    if line is not None:
+        echo(line)
+    else:
+        err("note: the shadow evidence was not checked (give --shadow-store URL: a season in shadow before "
+            "promotion, CREDIT_POLICY.md)")
 
 
 def _in_force(r: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from features.errors import UserInputError
 
-__all__ = ["ModelCard", "card_markdown", "model_card"]
+__all__ = ["ModelCard", "card_markdown", "model_card", "shadow_summary"]
 
 #: a yield-value version's per-crop held-out figures (``<checkpoint prefix><metric>_<crop>``), in the table's order
 _YIELD_COLUMNS = (("r2", "R²"), ("naive_crop_mean_r2", "R² crop mean"), ("naive_farmer_mean_r2", "R² farmer mean"),
@@ -48,6 +48,8 @@ class ModelCard:
     entry: dict[str, Any]
     aliases: tuple[str, ...]
     history: tuple[dict[str, Any], ...]
+    #: the version's shadow decisions in a decision store (``--store``: :func:`shadow_summary`); None: not asked
+    shadow: dict[str, Any] | None = None
 
     @property
     def governance(self) -> Any:
@@ -61,12 +63,59 @@ class ModelCard:
                 "gated": bool(gov.minimum_metrics), "ungated_checkpoints": gov.ungated_checkpoints(),
                 "training_data": self.entry.get("training_data") or {},
                 "provenance": self.entry.get("provenance") or {}, "plots": list(self.entry.get("plots") or ()),
-                "metrics": dict(sorted(self.entry["metrics"].items())), "alias_history": list(self.history)}
+                "metrics": dict(sorted(self.entry["metrics"].items())), "alias_history": list(self.history),
+                **({"shadow": self.shadow} if self.shadow is not None else {})}
 
 
-def model_card(name: str, version: str = "champion") -> ModelCard:
+def shadow_summary(name: str, version: str, store: str) -> dict[str, Any]:
+    """The card's Shadow section of ``name`` version ``version``: its shadow decisions in the decision store
+    ``store`` (read only; :func:`pipelines.shadow_report.shadow_report`) — each season's coverage and whole-season
+    judgement, and the headline comparison (records, changed, outcome moved, limit differs, limits and granted each
+    side); ``seasons`` empty when the store holds none of it. A store that does not exist: a one-line error."""
+    from pipelines.shadow import read_shadow
+    from pipelines.shadow_report import WHOLE_SEASON, shadow_report
+    from underwriting.store import DecisionStore, store_url
+
+    url = store_url(store)
+    with DecisionStore(url, create=False, read_only=True) as st:
+        shown = st.shown_url
+    out: dict[str, Any] = {"store": shown, "definition": WHOLE_SEASON, "seasons": [], "comparison": None}
+    if read_shadow(url, model_name=name, model_version=version).empty:
+        return out
+    j = shadow_report(name, url, version=version).to_json(top=0)
+    out["seasons"] = [{"season": s["season"], "whole_season": s["whole_season"], "missing": s["missing"],
+                       "dates": [{k: d[k] for k in ("kind", "as_of", "records", "beside", "shadowed")}
+                                 for d in s["dates"]]} for s in j["seasons"]]
+    c = j["comparison"]
+    out["comparison"] = None if c is None else {k: c[k] for k in ("records", "changed", "outcome_changed",
+                                                                  "limit_differs", "totals")}
+    return out
+
+
+def _shadow_lines(sh: dict[str, Any]) -> list[str]:
+    from models.money import format_minor
+
+    out = ["", "## Shadow", "", f"Decision store: {sh['store']} (read only). Definition: {sh['definition']}.", ""]
+    if not sh["seasons"]:
+        return [*out, "- No shadow decision of this version in the store: it has not run in shadow."]
+    for s in sh["seasons"]:
+        runs = ", ".join(f"{d['kind']} {d['as_of']} {d['shadowed']}/{d['beside']}" for d in s["dates"])
+        verdict = "ran in shadow over the whole season" if s["whole_season"] else f"incomplete: {s['missing']}"
+        out.append(f"- Season {s['season']}: {verdict} (shadowed/records per dated run: {runs})")
+    c = sh["comparison"]
+    if c:
+        totals = "; ".join(f"limits {format_minor(t['limit_in_force'], cur)} → {format_minor(t['limit_shadow'], cur)}"
+                           f", granted {format_minor(t['granted_in_force'], cur)} → "
+                           f"{format_minor(t['granted_shadow'], cur)}" for cur, t in sorted(c["totals"].items()))
+        out.append(f"- Against the records in force: {c['records']} paired, {c['changed']} would have changed, "
+                   f"outcome on {c['outcome_changed']}, limit on {c['limit_differs']}; {totals}")
+    return out
+
+
+def model_card(name: str, version: str = "champion", store: str | None = None) -> ModelCard:
     """The card of ``name``'s ``version`` (a number, or an alias such as ``champion``) in the registry
-    (``MLFLOW_TRACKING_URI``); a one-line user error naming the versions and aliases when there is no such one."""
+    (``MLFLOW_TRACKING_URI``); a one-line user error naming the versions and aliases when there is no such one.
+    ``store``: a decision store whose shadow decisions of the version the card summarises (:func:`shadow_summary`)."""
     from models.registry import describe
 
     d = describe(name)
@@ -81,7 +130,8 @@ def model_card(name: str, version: str = "champion") -> ModelCard:
     moves = tuple(h for h in d["history"] if str(h.get("version") or "") == v
                   or str(h.get("previous_version") or "") == v)
     return ModelCard(name=name, version=v, spec=spec, registry=str(d["tracking_uri"]), entry=entry,
-                     aliases=tuple(entry["aliases"]), history=moves)
+                     aliases=tuple(entry["aliases"]), history=moves,
+                     shadow=shadow_summary(name, v, store) if store is not None else None)
 
 
 def _num(x: Any, digits: int = 4) -> str:
@@ -227,4 +277,6 @@ def card_markdown(card: ModelCard) -> str:
     if e.get("plots"):
         out += ["", "## Plots", "", *(f"- {p}" for p in e["plots"]),
                 "", "(`mlflow artifacts download --artifact-uri URI`, or `mlflow ui`)"]
+    if card.shadow is not None:
+        out += _shadow_lines(card.shadow)
     return "\n".join(out) + "\n"

@@ -1,0 +1,56 @@
+"""``agcredit models shadow``: a version's shadow decisions — coverage, what they would have changed, and (with
+reported yields) how each side's recorded predictions fared (pipelines/shadow_report.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from pipelines._cli_app import STORE_HELP, echo, models_app, user_errors
+
+__all__ = ["shadow_cmd"]
+
+
+@models_app.command("shadow")
+@user_errors
+def shadow_cmd(
+    name: str = typer.Argument(..., help="Registered model name: yield-value or crop-type."),
+    store: str | None = typer.Option(None, "--store", help=STORE_HELP + " Read only."),
+    version: str = typer.Option("challenger", "--version", help="The shadow version: a number or an alias "
+                                "(default challenger)."),
+    season: str | None = typer.Option(None, "--season", help="Only this season (default: every season with shadow "
+                                      "rows of the version)."),
+    reported: Path | None = typer.Option(None, "--reported", help="yield-value: reported yields CSV/Parquet "
+                                         "(field_id, season, reported_yield_t_ha; as models performance reads): each "
+                                         "side's recorded predictions against them."),
+    top: int = typer.Option(10, "--top", min=0, help="how many of the largest differences to list"),
+    out: Path | None = typer.Option(None, "--out", help="a CSV of the per-record pairs (written atomically)"),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Model-risk report of a version's shadow decisions: per season and date, how many records of the version in
+    force have a shadow row of it and whether it ran in shadow over the whole season (defined in the output), what
+    it would have changed (outcomes, limits, reasons), and with --reported each side's recorded yield predictions
+    against the reported yields. The store is only read. Exit 0; 2 on bad input or nothing to report."""
+    from features.errors import UserInputError
+    from pipelines._cli_app import refuse_out_over_inputs
+    from pipelines.shadow_report import pairs_table, shadow_report
+    from underwriting.store import store_url
+
+    if out is not None:
+        if out.suffix.lower() != ".csv":
+            raise UserInputError(f"{out}: --out writes a CSV (give a .csv name)")
+        from features.atomic import check_writable
+
+        refuse_out_over_inputs(out, store=store_url(store), reported=reported)
+        check_writable(out, what="shadow pairs file")
+    res = shadow_report(name, store, version=version, season=season, reported=reported)
+    echo(json.dumps(res.to_json(top), indent=2, sort_keys=True, allow_nan=False) if as_json
+         else "\n".join(res.lines(top)))
+    if out is not None:
+        from features.atomic import write_table_atomic
+
+        write_table_atomic(pairs_table(res), out, fmt="csv")
+        if not as_json:
+            echo(f"wrote {out}")

@@ -1,0 +1,415 @@
+"""``agcredit models shadow`` and ``models promote --shadow-store``: a version's shadow decisions reported (coverage,
+the whole-season judgement, what they would have changed, the recorded predictions against reported yields) and
+promotion refused without a season in shadow. Stores and registries made in code: hand-computable figures."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from models.governance import Governance
+from pipelines.cli import app
+from underwriting.records import DecisionItem
+
+SEASON = "2024"
+UW, RU1, RU2 = "2024-06-01", "2024-08-01", "2024-10-01"
+
+
+class Tiny:
+    """A stand-in model registered as yield-value (the report reads the registry's versions, never the model)."""
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def save(self, path: Path) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "w.json").write_text(json.dumps({"scale": self.scale}))
+
+    @classmethod
+    def load(cls, path: Path) -> Tiny:
+        return cls(json.loads((Path(path) / "w.json").read_text())["scale"])
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Path:
+    """yield-value v1 (champion) and v2 (challenger), both meeting their (no) minimum metrics."""
+    from models import registry as reg
+
+    root = tmp_path / "mlruns"
+    root.mkdir()
+    shutil.copyfile(empty_db, root / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    g = Governance(crops=("maize",), regions=("r",), checkpoints=("mid", "end"), data="synthetic")
+    reg.register(Tiny(1.0), "yield-value", metrics={"r2_all": 0.6}, governance=g)
+    reg.promote("yield-value", "1", reason="first")
+    reg.register(Tiny(2.0), "yield-value", metrics={"r2_all": 0.7}, governance=g)
+    return root
+
+
+def _body(version: str, checkpoint: str, fields: dict[str, tuple[float, float]], requested: int = 1000) -> dict[str, Any]:
+    return {"models": [{"name": "yield-value", "version": version}], "provenance": {"checkpoint": checkpoint},
+            "application": {"requested_amount": requested},
+            "fields": [{"field_id": f, "yield_p10_t_ha": p10, "yield_p50_t_ha": p50} for f, (p10, p50) in
+                       fields.items()]}
+
+
+def _item(aid: str, as_of: str, outcome: str, limit: int, *, version: str = "1", kind: str = "decision",
+          reasons: tuple[str, ...] = (), checkpoint: str = "mid",
+          fields: dict[str, tuple[float, float]] | None = None, shadow: bool = False) -> DecisionItem:
+    from underwriting._store_schema import record_id_for
+
+    key = hashlib.sha256(f"{aid}|{as_of}|{version}|{shadow}".encode()).hexdigest()
+    first = hashlib.sha256(f"{aid}|{UW}|1|False".encode()).hexdigest()  # the underwriting record it follows
+    return DecisionItem(idempotency_key=key, application_id=aid, farmer_token="t-" + aid[:1], season=SEASON,
+                        as_of=as_of, outcome=outcome, limit=limit, currency="USD", reason_codes=reasons,
+                        body=_body(version, checkpoint, fields or {}), kind=kind,
+                        supersedes=record_id_for(first) if kind == "reunderwrite" else None)
+
+
+def make_store(path: Path, *, shadow_dates: tuple[str, ...] = (UW, RU1), skip: tuple[tuple[str, str], ...] = (),
+               ru1_version: str = "1", extra_version_dates: tuple[str, ...] = ()) -> str:
+    """A store with season 2024's underwriting (UW: A1, A2, B1) and re-underwriting (RU1: A1, B1), decided by
+    yield-value v1 (``ru1_version``: the re-underwriting's), and v2's shadow rows on ``shadow_dates`` (but for the
+    (application, date) pairs in ``skip``). The hand-computed case:
+
+    UW  A1 APPROVE 1000 → shadow REDUCE 800 (+LOW_YIELD); A2 REFER 500 → REFER 500; B1 DECLINE 0 → APPROVE 600
+    RU1 A1 APPROVE 900 → APPROVE 900; B1 REDUCE 400 (-X) → REDUCE 300
+    """
+    from pipelines.shadow import shadow_rows, write_shadow
+    from underwriting.store import DecisionStore
+
+    url = f"sqlite:///{path}"
+    f = {"A1": {"F1": (2.0, 3.0), "F2": (1.0, 2.0)}, "A2": {"F3": (1.5, 2.5)}, "B1": {"F4": (2.0, 4.0)}}
+    fs = {"A1": {"F1": (1.0, 2.5), "F2": (1.5, 2.2)}, "A2": {"F3": (1.0, 2.0)}, "B1": {"F4": (3.0, 3.5)}}
+    uw = [_item("A1", UW, "APPROVE", 1000, fields=f["A1"]), _item("A2", UW, "REFER", 500, fields=f["A2"]),
+          _item("B1", UW, "DECLINE", 0, fields=f["B1"])]
+    uw_s = [_item("A1", UW, "REDUCE", 800, version="2", reasons=("LOW_YIELD",), fields=fs["A1"], shadow=True),
+            _item("A2", UW, "REFER", 500, version="2", fields=fs["A2"], shadow=True),
+            _item("B1", UW, "APPROVE", 600, version="2", fields=fs["B1"], shadow=True)]
+    ru = [_item("A1", RU1, "APPROVE", 900, version=ru1_version, kind="reunderwrite", checkpoint="end",
+                fields=f["A1"]),
+          _item("B1", RU1, "REDUCE", 400, version=ru1_version, kind="reunderwrite", reasons=("X",), checkpoint="end",
+                fields=f["B1"])]
+    ru_s = [_item("A1", RU1, "APPROVE", 900, version="2", kind="reunderwrite", checkpoint="end", fields=fs["A1"],
+                  shadow=True),
+            _item("B1", RU1, "REDUCE", 300, version="2", kind="reunderwrite", checkpoint="end", fields=fs["B1"],
+                  shadow=True)]
+    with DecisionStore(url) as st:
+        st.append(uw + ru, operator="test")
+    for day, base, sh in ((UW, uw, uw_s), (RU1, ru, ru_s)):
+        if day not in shadow_dates:
+            continue
+        keep = [s for s in sh if (s.application_id, day) not in skip]
+        in_force = base[0].body["models"][0]["version"]
+        if day in extra_version_dates:
+            in_force = "9"
+        write_shadow(url, shadow_rows(base, keep, model_name="yield-value", model_version="2",
+                                      in_force_version=in_force), operator="test")
+    return url
+
+
+def _records(url: str) -> pd.DataFrame:
+    from pipelines.shadow_report import record_version
+    from underwriting.store import DecisionStore
+
+    with DecisionStore(url, create=False, read_only=True) as st:
+        recs = st.records(SEASON)
+    return recs.assign(in_force=[record_version(json.loads(b), "yield-value") for b in recs["body"]])
+
+
+# ---------------------------------------------------------------------- coverage and the whole-season judgement
+def test_coverage_complete_season(tmp_path: Path) -> None:
+    from pipelines.shadow import read_shadow
+    from pipelines.shadow_report import season_coverage
+
+    url = make_store(tmp_path / "d.db")
+    cov = season_coverage(SEASON, _records(url), read_shadow(url, model_name="yield-value", model_version="2"),
+                          "yield-value", "2")
+    assert [(d["kind"], d["as_of"], d["records"], d["beside"], d["shadowed"]) for d in cov.dates] == [
+        ("decision", UW, 3, 3, 3), ("reunderwrite", RU1, 2, 2, 2)]
+    assert cov.whole and cov.missing_text() == "" and cov.notes == []
+
+
+def test_coverage_a_missing_date_and_a_missing_record_are_named(tmp_path: Path) -> None:
+    from pipelines.shadow import read_shadow
+    from pipelines.shadow_report import season_coverage
+
+    url = make_store(tmp_path / "d.db", shadow_dates=(UW,))
+    cov = season_coverage(SEASON, _records(url), read_shadow(url, model_name="yield-value", model_version="2"),
+                          "yield-value", "2")
+    assert not cov.whole
+    assert cov.missing_text() == f"reunderwrite {RU1} (2 of 2 record(s) without a shadow row, e.g. A1, B1)"
+    url2 = make_store(tmp_path / "e.db", skip=(("A2", UW),))
+    cov2 = season_coverage(SEASON, _records(url2), read_shadow(url2, model_name="yield-value", model_version="2"),
+                           "yield-value", "2")
+    assert not cov2.whole and cov2.dates[0]["missing"] == ["A2"] and cov2.dates[0]["shadowed"] == 2
+    assert cov2.dates[1]["covered"]
+
+
+def test_coverage_records_of_the_shadow_version_itself_and_a_mid_season_promotion(tmp_path: Path) -> None:
+    from pipelines.shadow import read_shadow
+    from pipelines.shadow_report import season_coverage
+
+    # v2 promoted before the re-underwriting: its records need no shadow row; the season still counts as covered
+    url = make_store(tmp_path / "d.db", shadow_dates=(UW,), ru1_version="2")
+    cov = season_coverage(SEASON, _records(url), read_shadow(url, model_name="yield-value", model_version="2"),
+                          "yield-value", "2")
+    assert cov.dates[1]["own"] == 2 and cov.dates[1]["beside"] == 0 and cov.whole
+    assert any("decided records itself" in n and RU1 in n for n in cov.notes)
+    # another version in force at the re-underwriting (v3 promoted mid-season), the shadow beside both
+    url = make_store(tmp_path / "e.db", ru1_version="3")
+    cov = season_coverage(SEASON, _records(url), read_shadow(url, model_name="yield-value", model_version="2"),
+                          "yield-value", "2")
+    assert cov.whole and cov.dates[0]["in_force"] == {"1": 3} and cov.dates[1]["in_force"] == {"3": 2}
+    assert any("more than one yield-value version in force (v1, v3)" in n for n in cov.notes)
+    # shadow rows that name another version in force than their record: said
+    url = make_store(tmp_path / "f.db", extra_version_dates=(RU1,))
+    cov = season_coverage(SEASON, _records(url), read_shadow(url, model_name="yield-value", model_version="2"),
+                          "yield-value", "2")
+    assert any("2 shadow row(s) name another version in force" in n for n in cov.notes)
+    # only the version's own records: no shadow row at all is no season in shadow
+    recs = _records(url)
+    own = season_coverage(SEASON, recs[recs["as_of"] == RU1].assign(in_force="2"),
+                          read_shadow(url, model_name="yield-value", model_version="2").iloc[:0], "yield-value", "2")
+    assert own.dates[0]["covered"] and not own.whole
+    from pipelines.shadow_report import SeasonCoverage
+
+    assert SeasonCoverage(SEASON, [{"kind": "decision", "as_of": UW, "records": 1, "in_force": {"2": 1}, "own": 1,
+                                    "beside": 0, "shadowed": 0, "missing": [], "covered": True}], False,
+                          []).missing_text() == "no shadow row at any date"
+
+
+# ---------------------------------------------------------------------- the comparison
+def test_comparison_against_the_hand_computed_case(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow_report import shadow_report
+
+    url = make_store(tmp_path / "d.db")
+    res = shadow_report("yield-value", url)
+    assert (res.version, res.alias) == ("2", "challenger")
+    j = res.to_json()
+    s = j["seasons"][0]
+    assert s["whole_season"] is True
+    uw, ru = (d["comparison"] for d in s["dates"])
+    assert uw["records"] == 3 and uw["changed"] == 2 and uw["outcome_changed"] == 2 and uw["limit_differs"] == 2
+    assert uw["transitions"]["APPROVE"]["REDUCE"] == 1 and uw["transitions"]["DECLINE"]["APPROVE"] == 1
+    assert uw["transitions"]["REFER"]["REFER"] == 1
+    # limits 1000+500+0 → 800+500+600; granted (approved or reduced) 1000 → 800+600
+    assert uw["totals"] == {"USD": {"limit_in_force": 1500, "limit_shadow": 1900, "granted_in_force": 1000,
+                                    "granted_shadow": 1400}}
+    assert uw["reasons"] == {"added": {"LOW_YIELD": 1}, "removed": {}}
+    assert ru["records"] == 2 and ru["changed"] == 1 and ru["outcome_changed"] == 0 and ru["limit_down"] == 1
+    assert ru["totals"]["USD"] == {"limit_in_force": 1300, "limit_shadow": 1200, "granted_in_force": 1300,
+                                   "granted_shadow": 1200}
+    assert ru["reasons"]["removed"] == {"X": 1}
+    allc = j["comparison"]
+    assert allc["records"] == 5 and allc["changed"] == 3 and allc["totals"]["USD"]["limit_shadow"] == 3100
+    # the largest difference first: B1 at underwriting (granted 0 → 600), then A1 (1000 → 800), then B1 (400 → 300)
+    assert [(r["application_id"], r["as_of"]) for r in allc["largest"]] == [("B1", UW), ("A1", UW), ("B1", RU1)]
+    text = "\n".join(res.lines())
+    assert "season 2024: ran in shadow over the whole season" in text and "definition: ran in shadow" in text
+    assert "limits USD 15.00 → USD 19.00, granted USD 10.00 → USD 14.00" in text  # money as the house prints it
+    assert "DECLINE→APPROVE 1" in text and "+LOW_YIELD (1)" in text
+
+
+def test_reported_yields_against_the_hand_computed_case(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow_report import shadow_report
+
+    url = make_store(tmp_path / "d.db")
+    rep = tmp_path / "reported.csv"
+    # F1 2.0, F2 1.2, F3 3.0, F4 (no report: left out)
+    pd.DataFrame({"field_id": ["F1", "F2", "F3"], "season": [2024] * 3,
+                  "reported_yield_t_ha": [2.0, 1.2, 3.0]}).to_csv(rep, index=False)
+    res = shadow_report("yield-value", url, reported=rep)
+    figs = {f["checkpoint"]: f for f in res.outcomes}
+    # mid (UW): F1 |3.0-2|=1.0 vs |2.5-2|=0.5; F2 |2.0-1.2|=0.8 vs |2.2-1.2|=1.0; F3 |2.5-3|=0.5 vs |2.0-3|=1.0
+    mid = figs["mid"]
+    assert (mid["fields"], mid["farmers"]) == (3, 1)  # A1 and A2 are farmer t-A
+    assert mid["p50_abs_error_t_ha"]["in_force"] == pytest.approx((1.0 + 0.8 + 0.5) / 3, abs=1e-6)
+    assert mid["p50_abs_error_t_ha"]["shadow"] == pytest.approx((0.5 + 1.0 + 1.0) / 3, abs=1e-6)
+    # below P10: in force F2 (1.2 > 1.0: no) → 0 of 3; shadow F2 1.2 < 1.5 → 1 of 3
+    assert mid["below_p10"]["in_force"] == 0.0 and mid["below_p10"]["shadow"] == pytest.approx(1 / 3, abs=1e-6)
+    # one farmer drawn whole: every resample is the whole set, the interval the figure itself
+    assert mid["below_p10"]["interval"] == pytest.approx([1 / 3, 1 / 3], abs=1e-6)
+    # end (RU1): A1's fields only (B1's F4 unreported): errors 1.0, 0.8 vs 0.5, 1.0
+    end = figs["end"]
+    assert end["fields"] == 2 and end["p50_abs_error_t_ha"]["difference"] == pytest.approx(-0.15, abs=1e-6)
+    assert "against the reported yields (reported.csv)" in "\n".join(res.lines())
+
+
+def test_the_bootstrap_draws_farmers_whole(tmp_path: Path) -> None:
+    from pipelines.shadow_report import yield_figures
+
+    n = 40
+    rows = pd.DataFrame({"checkpoint": "mid", "as_of": UW, "kind": "decision",
+                         "application_id": [f"A{i:02d}" for i in range(n)],
+                         "farmer_token": [f"t{i // 2}" for i in range(n)], "field_id": [f"F{i:02d}" for i in range(n)],
+                         "reported": np.linspace(1, 4, n), "p10_base": 1.5, "p50_base": 2.5, "p10_shadow": 1.0,
+                         "p50_shadow": np.linspace(1, 4, n) + 0.1})
+    f = yield_figures(rows)[0]
+    assert f["farmers"] == 20 and f["fields"] == 40
+    lo, hi = f["p50_abs_error_t_ha"]["interval"]
+    assert lo <= f["p50_abs_error_t_ha"]["difference"] <= hi and lo < hi < 0  # the shadow's error is smaller
+
+
+# ---------------------------------------------------------------------- CLI: JSON, --out, read only, bad input
+def test_json_is_deterministic_out_is_written_and_the_store_is_left_byte_identical(tmp_path: Path,
+                                                                                  registry: Path) -> None:
+    db = tmp_path / "d.db"
+    url = make_store(db)
+    rep = tmp_path / "reported.csv"
+    pd.DataFrame({"field_id": ["F1", "F2", "F3"], "season": [2024] * 3,
+                  "reported_yield_t_ha": [2.0, 1.2, 3.0]}).to_csv(rep, index=False)
+    before = db.read_bytes()
+    runner = CliRunner()
+    args = ["models", "shadow", "yield-value", "--store", url, "--reported", str(rep), "--json"]
+    a, b = runner.invoke(app, args), runner.invoke(app, args)
+    assert a.exit_code == 0, a.stderr
+    assert a.stdout == b.stdout and "NaN" not in a.stdout
+    j = json.loads(a.stdout)
+    assert j["seasons"][0]["whole_season"] and j["version"] == "2" and j["outcomes"] and len(j["pairs"]) == 5
+    out = tmp_path / "pairs.csv"
+    r = runner.invoke(app, ["models", "shadow", "yield-value", "--store", url, "--version", "2", "--out", str(out)])
+    assert r.exit_code == 0, r.stderr
+    t = pd.read_csv(out)
+    assert len(t) == 5 and {"outcome_in_force", "outcome_shadow", "limit_in_force", "limit_shadow",
+                            "record_id"} <= set(t.columns)
+    assert not any("body" in c for c in t.columns)
+    assert db.read_bytes() == before and not list(tmp_path.glob("d.db-*"))
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--store", "sqlite:///{tmp}/none.db"], "none.db"),
+    (["--version", "7"], "has no version 7"),
+    (["--version", "nightly"], "no version with the alias 'nightly'"),
+    (["--season", "2023"], "no shadow decision of season 2023 of yield-value version 2"),
+    (["--out", "{tmp}/x.parquet"], "--out writes a CSV"),
+])
+def test_bad_input_is_one_line_exit_2(tmp_path: Path, registry: Path, args: list[str], msg: str) -> None:
+    url = make_store(tmp_path / "d.db")
+    argv = ["models", "shadow", "yield-value", "--store", url] + [a.replace("{tmp}", str(tmp_path)) for a in args]
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 2 and msg in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_an_unknown_model_is_one_line(tmp_path: Path, registry: Path) -> None:
+    url = make_store(tmp_path / "d.db")
+    r = CliRunner().invoke(app, ["models", "shadow", "yield", "--store", url])
+    assert r.exit_code == 2 and "not 'yield'" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- promote --shadow-store
+def _history(name: str = "yield-value") -> list[dict[str, Any]]:
+    from models.registry import alias_history
+
+    return [h for h in alias_history(name) if h["alias"] == "champion"]
+
+
+def test_promote_refused_without_a_season_in_shadow(tmp_path: Path, registry: Path) -> None:
+    from models.registry import alias_version
+
+    url = make_store(tmp_path / "d.db", shadow_dates=(UW,))
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url])
+    assert r.exit_code == 2, r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1 and "did not run in shadow over the whole season 2024" in r.stderr
+    assert f"reunderwrite {RU1}" in r.stderr and "--force --reason" in r.stderr
+    assert alias_version("yield-value") == "1" and len(_history()) == 1
+    # a store without any shadow row of it
+    empty = make_store(tmp_path / "e.db", shadow_dates=())
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", empty])
+    assert r.exit_code == 2 and "never ran in shadow" in r.stderr
+    # a season without its rows
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url,
+                                 "--shadow-season", "2023"])
+    assert r.exit_code == 2 and "no shadow decision of it in season 2023" in r.stderr
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-season", "2024"])
+    assert r.exit_code == 2 and "give --shadow-store" in r.stderr
+
+
+def test_promote_allowed_with_a_season_in_shadow(tmp_path: Path, registry: Path) -> None:
+    from models.registry import alias_version
+
+    url = make_store(tmp_path / "d.db")
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url])
+    assert r.exit_code == 0, r.stderr
+    assert "champion is now v2 (was v1)" in r.stdout
+    assert "ran in shadow over the whole season 2024" in r.stdout and "(5 shadow decision(s) over 2 dated run(s))" \
+        in r.stdout
+    assert alias_version("yield-value") == "2"
+    h = _history()[-1]
+    assert not h["forced"] and h["failures"] == []
+
+
+def test_promote_forced_records_the_shadow_failure_and_the_approver(tmp_path: Path, registry: Path) -> None:
+    url = make_store(tmp_path / "d.db", shadow_dates=(UW,))
+    base = ["models", "promote", "yield-value", "2", "--shadow-store", url, "--force"]
+    r = CliRunner().invoke(app, base)
+    assert r.exit_code == 2 and "needs a reason" in r.stderr
+    r = CliRunner().invoke(app, [*base, "--reason", "drought season, committee decision"])
+    assert r.exit_code == 2 and "second operator's approval" in r.stderr
+    r = CliRunner().invoke(app, [*base, "--reason", "drought season, committee decision", "--approved-by", "mrm-2"])
+    assert r.exit_code == 0, r.stderr
+    assert "forced without a season in shadow: shadow: did not run in shadow" in r.stdout
+    h = _history()[-1]
+    assert h["version"] == "2" and h["forced"] and h["approved_by"] == "mrm-2"
+    assert h["reason"] == "drought season, committee decision"
+    assert len(h["failures"]) == 1 and h["failures"][0].startswith("shadow: did not run in shadow over the whole "
+                                                                   "season 2024")
+
+
+def test_promote_without_shadow_store_is_unchanged_and_says_so(tmp_path: Path, registry: Path) -> None:
+    from models.registry import alias_version
+
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout.strip().splitlines()[0].startswith("yield-value: champion is now v2 (was v1), by analyst-7")
+    assert len(r.stdout.strip().splitlines()) == 1  # today's stdout
+    assert "the shadow evidence was not checked" in r.stderr
+    assert alias_version("yield-value") == "2" and _history()[-1]["failures"] == []
+
+
+# ---------------------------------------------------------------------- models card --store
+def test_card_shadow_section(tmp_path: Path, registry: Path) -> None:
+    url = make_store(tmp_path / "d.db", shadow_dates=(UW,))
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", url])
+    assert r.exit_code == 0, r.stderr
+    text = r.stdout.split("## Shadow", 1)[1]
+    assert f"Season 2024: incomplete: reunderwrite {RU1} (2 of 2 record(s) without a shadow row" in text
+    assert "decision 2024-06-01 3/3, reunderwrite 2024-10-01" not in text and f"reunderwrite {RU1} 0/2" in text
+    assert "3 paired, 2 would have changed, outcome on 2, limit on 2; limits USD 15.00 → USD 19.00" in text
+    r = runner.invoke(app, ["models", "card", "yield-value", "--version", "1", "--store", url])
+    assert r.exit_code == 0 and "it has not run in shadow" in r.stdout
+    j = json.loads(runner.invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", url,
+                                       "--json"]).stdout)
+    assert j["shadow"]["seasons"][0]["whole_season"] is False
+    plain = runner.invoke(app, ["models", "card", "yield-value", "--version", "2"])
+    assert "## Shadow" not in plain.stdout and "shadow" not in json.loads(
+        runner.invoke(app, ["models", "card", "yield-value", "--version", "2", "--json"]).stdout)
+
+
+def test_promote_with_shadow_store_names_an_unknown_model_or_version_first(tmp_path: Path, registry: Path) -> None:
+    url = make_store(tmp_path / "d.db")
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "7", "--shadow-store", url])
+    assert r.exit_code == 2 and "has no version 7" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store",
+                                 f"sqlite:///{tmp_path}/none.db"])
+    assert r.exit_code == 2 and "none.db" in r.stderr and len(r.stderr.strip().splitlines()) == 1
