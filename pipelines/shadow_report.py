@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError
+from pipelines._shadow_outcomes import yield_figures, yield_pairs
 
 __all__ = ["WHOLE_SEASON", "ShadowReport", "SeasonCoverage", "shadow_report", "season_coverage",
            "record_version", "yield_pairs", "yield_figures", "resolve_version"]
@@ -141,82 +142,6 @@ def season_coverage(season: str, records: pd.DataFrame, shadow: pd.DataFrame, na
                      "this store (left out)")
     whole = bool(dates) and all(d["covered"] for d in dates) and any(d["shadowed"] for d in dates)
     return SeasonCoverage(season=str(season), dates=dates, whole=whole, notes=notes)
-
-
-# ---------------------------------------------------------------------- outcomes: recorded predictions vs reported
-_QUANTILES = ("yield_p10_t_ha", "yield_p50_t_ha", "yield_p90_t_ha")
-
-
-def _field_predictions(body: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """A body's fields' recorded yield quantiles (t/ha) by field id; a field without a finite P50 is left out."""
-    out: dict[str, dict[str, float]] = {}
-    for f in body.get("fields") or []:
-        if not isinstance(f, dict) or f.get("field_id") is None:
-            continue
-        q = {k: float(f[k]) for k in _QUANTILES if isinstance(f.get(k), int | float) and np.isfinite(f[k])}
-        if "yield_p50_t_ha" in q and "yield_p10_t_ha" in q:
-            out.setdefault(str(f["field_id"]), q)
-    return out
-
-
-def yield_pairs(pairs: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:
-    """One row per (record, field) of the paired records (``pairs``: ``body_base``, ``body_shadow`` dicts, with
-    season, as_of, kind, record_id, application_id, farmer_token) whose field both sides predicted and whose
-    season's yield was reported (``reported``: field_id, season, reported_yield_t_ha, each field-season once): the
-    checkpoint of the record, each side's P10 and P50 and the reported yield; sorted by checkpoint, date, application
-    and field (the order the bootstrap draws in)."""
-    rep = {(str(r.field_id), str(r.season)): float(r.reported_yield_t_ha)
-           for r in reported.itertuples(index=False)}
-    rows = []
-    for r in pairs.itertuples(index=False):
-        a, b = _field_predictions(r.body_base), _field_predictions(r.body_shadow)
-        cp = str((r.body_base.get("provenance") or {}).get("checkpoint") or "none")
-        for fid in sorted(set(a) & set(b)):
-            y = rep.get((fid, str(r.season)))
-            if y is None or not np.isfinite(y):
-                continue
-            rows.append({"checkpoint": cp, "as_of": str(r.as_of), "kind": str(r.kind),
-                         "application_id": str(r.application_id), "farmer_token": str(r.farmer_token),
-                         "field_id": fid, "reported": y, "p10_base": a[fid]["yield_p10_t_ha"],
-                         "p50_base": a[fid]["yield_p50_t_ha"], "p10_shadow": b[fid]["yield_p10_t_ha"],
-                         "p50_shadow": b[fid]["yield_p50_t_ha"]})
-    cols = ["checkpoint", "as_of", "kind", "application_id", "farmer_token", "field_id", "reported", "p10_base",
-            "p50_base", "p10_shadow", "p50_shadow"]
-    out = pd.DataFrame(rows, columns=cols)
-    return out.sort_values(["checkpoint", "as_of", "kind", "application_id", "field_id"],
-                           kind="mergesort").reset_index(drop=True)
-
-
-def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per checkpoint of :func:`yield_pairs`' rows: fields (record-field pairs), farmers, dates, each side's mean P50
-    absolute error (t/ha) and share of reported yields below P10, and the paired differences (shadow − in force)
-    with their 95% percentile bootstrap interval, the farmers drawn whole (:mod:`pipelines.evaluation._bootstrap`;
-    each checkpoint its own stream)."""
-    from pipelines.evaluation._bootstrap import group_codes, percentile_interval, resample_counts
-
-    out = []
-    for k, (cp, g) in enumerate(rows.groupby("checkpoint", sort=True)):
-        y = g["reported"].to_numpy(float)
-        err_b = np.abs(g["p50_base"].to_numpy(float) - y)
-        err_s = np.abs(g["p50_shadow"].to_numpy(float) - y)
-        below_b = (y < g["p10_base"].to_numpy(float)).astype(float)
-        below_s = (y < g["p10_shadow"].to_numpy(float)).astype(float)
-        groups = group_codes(g["farmer_token"].astype(str).to_numpy())
-        w = resample_counts(len(g), np.arange(len(g)), stream=k, groups=groups).astype(np.float64)
-        tot = w.sum(axis=1)
-        tot[tot == 0] = np.nan
-
-        def mean(x: np.ndarray, w: np.ndarray = w, tot: np.ndarray = tot) -> np.ndarray:
-            return (w * x).sum(axis=1) / tot
-
-        fig: dict[str, Any] = {"checkpoint": str(cp), "fields": len(g), "farmers": int(groups.max()) + 1,
-                               "dates": sorted(set(g["as_of"]))}
-        for key, xb, xs in (("p50_abs_error_t_ha", err_b, err_s), ("below_p10", below_b, below_s)):
-            fig[key] = {"in_force": round(float(xb.mean()), 6), "shadow": round(float(xs.mean()), 6),
-                        "difference": round(float(xs.mean() - xb.mean()), 6),
-                        "interval": percentile_interval(mean(xs) - mean(xb))}
-        out.append(fig)
-    return out
 
 
 # ---------------------------------------------------------------------- the report
