@@ -16,6 +16,7 @@ from pipelines._cli_app import (
     HAZY_DATES_HELP,
     REJECTS_HELP,
     SEASON_SCALE_HELP,
+    SHADOW_HELP,
     STORE_HELP,
     app,
     echo,
@@ -25,6 +26,7 @@ from pipelines._cli_app import (
     parse_dates,
     refuse_out_over_inputs,
     rejected_text,
+    shadow_lines,
     user_errors,
 )
 
@@ -35,8 +37,9 @@ def _money(v: Any, cur: str) -> str:
     return format_minor(int(v), cur)
 
 
-def _print_result(res: Any) -> None:
-    """One line per line of the Book: old → new limit, outcome, new reasons, actions; then the alerts."""
+def _print_result(res: Any, shadow: bool = True) -> None:
+    """One line per line of the Book: old → new limit, outcome, new reasons, actions; then the alerts; then what each
+    challenger did in shadow (``shadow`` False, ``--no-shadow``: each challenger present says it did not run)."""
     for w in res.warnings:
         err(f"warning: {w}")
     echo(f"re-underwriting {res.season} as of {res.as_of} (yield-model checkpoint {res.checkpoint}; models "
@@ -83,6 +86,8 @@ def _print_result(res: Any) -> None:
                  + "); a later checkpoint the models can value them at re-estimates them (for a crop or region "
                  "outside the yield model's validated scope none will: an analyst decides those)")
     _print_alerts(res.alerts)
+    if res.items:  # a run that re-decided no line ran nothing in shadow either
+        shadow_lines(res.shadow if shadow else None, res.models)
 
 
 def _print_alerts(alerts: Any) -> None:
@@ -155,6 +160,7 @@ def reunderwrite_cmd(
     chunk_fields: int | None = typer.Option(None, "--chunk-fields", min=1, help="With --scheduler/--workers: fields "
                                             "per spatial block (default 5000)"),
     rejects: Path | None = typer.Option(None, "--rejects", help="With --fields: " + REJECTS_HELP),
+    shadow: bool = typer.Option(True, "--shadow/--no-shadow", help=SHADOW_HELP),
 ) -> None:
     """Re-decide every active line as of a checkpoint with the champion models; write linked records."""
     from underwriting.policy import default_policy, load_policy
@@ -199,7 +205,7 @@ def reunderwrite_cmd(
             echo(f"checkpoint {d.season} {d.region} {d.crop} {d.checkpoint} ({d.date})"
                  + (f", superseding {', '.join(d.superseded)}" if d.superseded else ""))
             if res.covered_by is None:
-                _print_result(res)
+                _print_result(res, shadow)
             elif res.covered_by == d.date.isoformat():  # decided that day by an earlier run (not re-underwritten)
                 echo(f"  already decided as of {res.covered_by} by an earlier run — an underwriting or a "
                      "re-underwriting of that day (its records are in the store; `agcredit explain APPLICATION` shows "
@@ -222,7 +228,7 @@ def reunderwrite_cmd(
                                    on_done=done,
                                    refuse_season_over=today is None, chunk_fields=chunk_fields,
                                    start_runner=(lambda: _runner(scheduler, workers)) if scheduler or workers
-                                   else None)
+                                   else None, shadow=shadow)
         except RunInProgress as e:  # a timer's second run: the first does the work (exit 0, not waiting)
             echo(str(e))
             return
@@ -250,14 +256,14 @@ def reunderwrite_cmd(
                                       profile=profile, operator=operator, progress=err,
                                       crop_season_scale=crop_season_scale, haze_dates=haze,
                                       allow_missing_acquisitions=allow_missing, runner=runner,
-                                      chunk_fields=chunk_fields, book_check_when_deciding=True)
+                                      chunk_fields=chunk_fields, book_check_when_deciding=True, shadow=shadow)
     else:
         with _runner(scheduler, workers) as runner:
             res = _files_run(season, day, fields, imagery, book, applications, store, pol, profile, operator, cache,
                              weather, crop_season_scale=crop_season_scale, haze_dates=haze, yield_history=history,
                              allow_missing_acquisitions=allow_missing, runner=runner, chunk_fields=chunk_fields,
-                             rejects=rejects)
-    _print_result(res)
+                             rejects=rejects, shadow=shadow)
+    _print_result(res, shadow)
     if rejects is not None:
         echo(rejected_text(res.set_aside, rejects, res.season, left="fields set aside"))
         if res.held_lines:
@@ -298,7 +304,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
                cache: Path | None, weather: Path | None = None, *, crop_season_scale: float | None = None,
                haze_dates: list[date] | None = None, yield_history: Path | None = None,
                allow_missing_acquisitions: bool = False, runner: Any = None, chunk_fields: int | None = None,
-               rejects: Path | None = None) -> Any:
+               rejects: Path | None = None, shadow: bool = False) -> Any:
     """The files form's run (:func:`pipelines.reunderwrite.read_files_inputs`, then
     :func:`pipelines.reunderwrite.reunderwrite_files`: what `audit replay --reunderwriting --fields` recomputes)."""
     from pipelines.reunderwrite import read_files_inputs, reunderwrite_files
@@ -309,7 +315,7 @@ def _files_run(season: str | None, day: date, fields: Path | None, imagery: str 
     return reunderwrite_files(inp, day, store=store, policy=pol, profile=profile, cache_dir=cache, operator=operator,
                               progress=err, crop_season_scale=crop_season_scale, haze_dates=haze_dates,
                               allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
-                              chunk_fields=chunk_fields, rejects=rejects)
+                              chunk_fields=chunk_fields, rejects=rejects, shadow=shadow)
 
 
 @app.command("monitor")

@@ -16,6 +16,7 @@ from pipelines._cli_app import (
     PROFILE_HELP,
     REJECTS_HELP,
     SEASON_SCALE_HELP,
+    SHADOW_HELP,
     STORE_HELP,
     app,
     echo,
@@ -25,6 +26,7 @@ from pipelines._cli_app import (
     parse_dates,
     progress_ticks,
     refuse_out_over_inputs,
+    shadow_lines,
     user_errors,
 )
 
@@ -62,6 +64,7 @@ def underwrite_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     rejects: Path | None = typer.Option(None, "--rejects", help=REJECTS_HELP),
     allow_missing: bool = typer.Option(False, "--allow-missing-acquisitions", help=ALLOW_MISSING_HELP),
+    shadow: bool = typer.Option(True, "--shadow/--no-shadow", help=SHADOW_HELP),
 ) -> None:
     """Underwrite the season's applications as of a date and store the decisions (a re-run adds nothing)."""
     from pipelines.underwrite import underwrite_files
@@ -85,7 +88,7 @@ def underwrite_command(
                                policy=policy, profile=profile, store=store, out=out, crop_model=crop_model,
                                cache_dir=cache, operator=operator, progress=tick, weather=weather,
                                crop_season_scale=crop_season_scale, haze_dates=haze, history=history,
-                               rejects=rejects, allow_missing_acquisitions=allow_missing)
+                               rejects=rejects, allow_missing_acquisitions=allow_missing, shadow=shadow)
     for w in res.warnings:
         err(f"warning: {w}")
     s = res.summary
@@ -112,6 +115,7 @@ def underwrite_command(
         if res.held_applications:
             echo(held_line(res.held_applications, rejects))
     echo(f"stored {res.written} new records ({res.already_present} already present) in {res.store_url}")
+    shadow_lines(res.shadow if shadow else None, res.models)
     if out is not None:
         echo(f"wrote {out}")
     # partial: rows of the season (or of none readable) set aside, or applications held; another season's rows only: 0

@@ -157,6 +157,8 @@ class ReunderwriteResult:
     held_lines: list[tuple[str, str]] = field(default_factory=list)
     #: the fields file's rows set aside (``reunderwrite(set_aside=...)``), in file order
     set_aside: list[Any] = field(default_factory=list)
+    #: what each challenger did in shadow (``reunderwrite(shadow=True)``: :class:`pipelines.shadow.ShadowSummary`)
+    shadow: list[Any] = field(default_factory=list)
 
 
 # --- lines and checkpoints -------------------------------------------------------------------------------
@@ -750,7 +752,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  chunk_fields: int | None = None, set_aside: Sequence[Any] = (),
                  rejects: str | Path | None = None, book_check_when_deciding: bool = False,
                  collect: list[DecisionItem] | None = None,
-                 set_aside_stamp: dict[str, Any] | None = None) -> ReunderwriteResult:
+                 set_aside_stamp: dict[str, Any] | None = None, shadow: bool = False) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -792,7 +794,15 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     entry as the run wrote it, instead of :func:`_set_aside_stamp`'s.
     A run of every crop's lines (``crops`` None) that writes records logs them as one run beside them, in their
     transaction (:func:`pipelines.schedule.plain_run_logger`).
+    ``shadow`` (a run that writes records): once they are appended, each model's ``challenger`` (another version than
+    the run's) re-decides the same lines in its place on the store as the run read it (:func:`_in_shadow`: this
+    function again, on a read-only view, with ``collect``; the features the run built are reused through ``memo``)
+    and those decisions go to the store's shadow table beside the run's records (:attr:`ReunderwriteResult.shadow`);
+    never records, and a shadow that fails leaves the run as it is.
     """
+    if shadow and collect is None and memo is None:  # the shadow runs reuse the run's features
+        memo = {}
+    call = dict(locals())  # the run's arguments, for its shadow runs
     from models.prices import read_prices
     from pipelines.featurize import featurize, require_weather
     from underwriting.decisions import decide_batch
@@ -832,8 +842,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         ends = {str(a): _day_text(_iso(m)) for a, m in zip(todo["review_application_id"], todo["maturity_date"],
                                                             strict=True)}
         apps = apps.assign(latest_maturity_date=apps["application_id"].astype(str).map(ends))
-        models, wx = ScoringModels.for_run(models, weather=weather, warnings=warnings, on=as_of)
-        models = models.with_season_scale(crop_season_scale)
+        resolved, wx = ScoringModels.for_run(models, weather=weather, warnings=warnings, on=as_of)
+        models = resolved.with_season_scale(crop_season_scale)
         prices = prices if prices is not None else read_prices()
         say(f"features as of {as_of}")
         key = ("featurize", season, as_of.isoformat(), models.crop_version, crop_season_scale,
@@ -969,15 +979,53 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                             f"follows the policy, not the override): {', '.join(replaced[:5])}"
                             f"{', ...' if len(replaced) > 5 else ''}")
         changes = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
+        said = (_in_shadow(call, resolved, out_items, st, operator=operator or DEFAULT_OPERATOR, warnings=warnings)
+                if shadow and collect is None and out_items else [])
         return ReunderwriteResult(season=season, as_of=as_of, checkpoint=label, items=out_items, changes=changes,
                                   alerts=alerts, written=res.written, already_present=res.already_present,
                                   warnings=warnings,
                                   models={"yield-value": models.yield_version, "crop-type": models.crop_version},
                                   models_said=models.said, hazy_dates=list(fr.hazy_dates), haze_pinned=fr.haze_pinned,
-                                  held_lines=held_lines, set_aside=list(set_aside))
+                                  held_lines=held_lines, set_aside=list(set_aside), shadow=said)
     finally:
         if own:
             st.close()
+
+
+def _in_shadow(call: dict[str, Any], models: ScoringModels, in_force: list[DecisionItem], st: DecisionStore, *,
+               operator: str, warnings: list[str]) -> list[Any]:
+    """The challengers of ``models`` (the run's, before any season scale is pinned: the shadow run pins it as the run
+    did) in shadow of a re-underwriting whose records (``in_force``: written, or found written by an earlier run of
+    the date) are stored: :func:`reunderwrite` again with ``call`` (the run's arguments, ``memo`` included: the
+    features, history and fields it built or read are not built again for a yield-value challenger) and the
+    challenger swapped in, on a read-only view of the store before the first of those records
+    (:func:`pipelines.replay.store_view`: the store as the run — or the earlier run that wrote them — read it, so
+    each line is compared with the same previous record), its items collected, not appended; paired with the run's
+    and added to the shadow table (:func:`pipelines.shadow.run_shadow`). What each did; a registry that cannot say
+    which challengers there are is one warning."""
+    from pipelines.replay import store_view
+    from pipelines.shadow import failure_text, run_shadow, shadow_sets
+
+    try:
+        sets, said = shadow_sets(models, season_scale=call["crop_season_scale"])
+    except Exception as e:
+        warnings.append(f"shadow: the registry's challengers could not be read, none ran: {failure_text(e)}")
+        return []
+    if not sets:
+        return list(said)
+    ids = {record_id_for(i.idempotency_key) for i in in_force}
+    recs = st.records(str(call["season"]))
+    seqs = recs.loc[recs["record_id"].isin(ids), "seq"]
+    first = int(seqs.min()) if len(seqs) else None
+
+    def decided(s: Any) -> list[DecisionItem]:
+        got: list[DecisionItem] = []
+        with store_view(st.url, before=first) as view:  # the rejects file is the run's: not written again
+            reunderwrite(**{**call, "store": view, "models": s.models, "collect": got, "shadow": False,
+                            "progress": None, "rejects": None})
+        return got
+
+    return [*said, *run_shadow(sets, decided, in_force, st.url, operator, unit="lines")]
 
 
 def checkpoint_lines(book: pd.DataFrame, applications: pd.DataFrame, as_of: date, season: str,
@@ -1124,7 +1172,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         allow_missing_acquisitions: bool = False, runner: Any = None,
                         chunk_fields: int | None = None, book_check_when_deciding: bool = False,
                         collect: list[DecisionItem] | None = None,
-                        refuse_rejected: bool = True) -> ReunderwriteResult:
+                        refuse_rejected: bool = True, shadow: bool = False) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir;
     ``runner``, ``chunk_fields``, ``book_check_when_deciding``, ``collect``: as :func:`reunderwrite`).
     ``refuse_rejected``: fields of the season rejected when reading the county's records refuse the run
@@ -1133,7 +1181,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
     ``history``: the past seasons' series (:meth:`County.past_series`, or with ``runner`` built on its blocks:
     :func:`pipelines._dask_featurize.past_series_on`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
-    keeps the county's fields and each season's past series across the calls of one `--due` run."""
+    keeps the county's fields and each season's past series across the calls of one `--due` run. ``shadow``: as
+    :func:`reunderwrite`."""
     from pipelines.county import County
     from underwriting.policy import default_policy
 
@@ -1178,7 +1227,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo,
                         allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
                         chunk_fields=chunk_fields, book_check_when_deciding=book_check_when_deciding,
-                        collect=collect)
+                        collect=collect, shadow=shadow)
 
 
 def season_of(season: str | None, known: list[str], default: str, where: str) -> str:
@@ -1285,14 +1334,15 @@ def reunderwrite_files(inp: FilesInputs, as_of: date, *, store: DecisionStore | 
                        allow_missing_acquisitions: bool = False, runner: Any = None,
                        chunk_fields: int | None = None, rejects: str | Path | None = None,
                        collect: list[DecisionItem] | None = None,
-                       memo: dict[Any, Any] | None = None) -> ReunderwriteResult:
+                       memo: dict[Any, Any] | None = None, shadow: bool = False) -> ReunderwriteResult:
     """:func:`reunderwrite` on a bank's files (:func:`read_files_inputs`) as ``reunderwrite --fields --as-of`` runs
     it: the profile (default :func:`files_profile`), the cheap refusals before the past seasons' series
     (:func:`refuse_before_work`; a dated Book refused only when the date has lines to re-decide), those series (on
     ``runner``'s blocks when given; under ``cache_dir``/series), then the run with ``book_check_when_deciding``.
     ``store`` may be a read-only view (``audit replay``, ``policy``/``models impact --reunderwriting``); ``models``,
     ``collect``: as :func:`reunderwrite`; ``memo``: a dict kept across runs of the same ``inp`` on one date (an
-    impact's two runs), so the past seasons' series are read and the features built once (:func:`reunderwrite`)."""
+    impact's two runs), so the past seasons' series are read and the features built once (:func:`reunderwrite`).
+    ``shadow``: as :func:`reunderwrite`."""
     s = inp.season
     if not profile:
         profile = files_profile(policy, inp.applications, inp.book, s, as_of)
@@ -1320,7 +1370,7 @@ def reunderwrite_files(inp: FilesInputs, as_of: date, *, store: DecisionStore | 
                         allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
                         chunk_fields=chunk_fields, set_aside=inp.set_aside, rejects=rejects,
                         book_check_when_deciding=True, collect=collect, set_aside_stamp=inp.set_aside_stamp,
-                        memo=memo)
+                        memo=memo, shadow=shadow)
 
 #: ``reunderwrite --due`` on the real date refuses a county whose seasons' last checkpoints are all more than this many
 #: days in the past (:class:`SeasonOver`)
@@ -1365,7 +1415,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
                      on_done: Callable[[Due, ReunderwriteResult], None] | None = None,
                      refuse_season_over: bool = False, runner: Any = None, chunk_fields: int | None = None,
                      start_runner: Callable[[], AbstractContextManager[Any]] | None = None,
-                     ) -> list[tuple[Due, ReunderwriteResult]]:
+                     shadow: bool = False) -> list[tuple[Due, ReunderwriteResult]]:
     """Run exactly the checkpoints due on ``today`` and not yet done (per crop: the lines of that crop at the
     checkpoint's date; missed earlier checkpoints are superseded); each is marked done in the
     CheckpointLog in the store's database, so a second call does nothing. ``on_done(due, result)`` is called as
@@ -1380,7 +1430,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     written, green, for good. ``runner``, ``chunk_fields``: each checkpoint's features on spatial blocks (on Dask),
     as :func:`reunderwrite`; ``start_runner``: the runner started (a context manager: a local cluster's processes)
     only once the run lock is held and a checkpoint is due — a timer's second run, or a day with nothing due,
-    starts no cluster."""
+    starts no cluster. ``shadow``: each checkpoint's challengers in shadow, as :func:`reunderwrite`."""
     from pipelines.county import County
     from pipelines.schedule import due_seasons, load_calendar
     from underwriting.store import store_url
@@ -1410,7 +1460,7 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     with run_lock(url, "reunderwrite --due"):
         return _run_due(today, c, url, seasons, cal, book, policy=policy, profile=profile, operator=operator, models=models,
                         progress=progress, on_done=on_done, runner=runner, chunk_fields=chunk_fields,
-                        start_runner=start_runner)
+                        start_runner=start_runner, shadow=shadow)
 
 
 def deciding_dates(c: County, url: str, due: Sequence[Due], book: pd.DataFrame, today: date) -> list[date]:
@@ -1457,8 +1507,8 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
              policy: Policy | None,
              profile: str | None, operator: str | None, models: ScoringModels | None, progress: Progress | None,
              on_done: Callable[[Due, ReunderwriteResult], None] | None, runner: Any = None,
-             chunk_fields: int | None = None, start_runner: Callable[[], AbstractContextManager[Any]] | None = None
-             ) -> list[tuple[Due, ReunderwriteResult]]:
+             chunk_fields: int | None = None, start_runner: Callable[[], AbstractContextManager[Any]] | None = None,
+             shadow: bool = False) -> list[tuple[Due, ReunderwriteResult]]:
     """:func:`reunderwrite_due`'s run, under the store's run lock."""
     from contextlib import closing
 
@@ -1504,7 +1554,8 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
                                               models=models or on_day.get(d.date) or on_day.setdefault(
                                                   d.date, _champions_on(d.date, c, progress)),
                                               same_day_done=True, open_on=today, memo=memo, runner=started,
-                                              chunk_fields=chunk_fields, book_check_when_deciding=True)
+                                              chunk_fields=chunk_fields, book_check_when_deciding=True,
+                                              shadow=shadow)
                 except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
                     raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
                 except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it

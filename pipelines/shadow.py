@@ -27,8 +27,8 @@ import sqlalchemy as sa
 
 from underwriting.records import DecisionItem, sha256_hex
 
-__all__ = ["SHADOW_TABLE", "SHADOW_ALIAS", "ShadowRow", "shadow_table", "shadow_rows", "write_shadow",
-           "read_shadow"]
+__all__ = ["SHADOW_TABLE", "SHADOW_ALIAS", "SHADOW_MODELS", "ShadowRow", "ShadowSet", "ShadowSummary", "challengers",
+           "not_run", "run_shadow", "shadow_sets", "shadow_table", "shadow_rows", "write_shadow", "read_shadow"]
 
 #: the shadow decisions' table in the decision store's database
 SHADOW_TABLE = "agcredit_shadow_decisions"
@@ -159,3 +159,162 @@ def read_shadow(url: str, *, season: str | None = None, model_name: str | None =
     df = df.astype({"limit": "int64"})
     return df.sort_values(["season", "as_of", "application_id", "model_name", "model_version", "record_id"],
                           kind="mergesort").reset_index(drop=True)[cols]
+
+
+# --- running a challenger in shadow ------------------------------------------------------------------------------
+
+#: the models a challenger can stand in for
+SHADOW_MODELS = ("yield-value", "crop-type")
+
+
+@dataclass(frozen=True)
+class ShadowSet:
+    """A run's models with one model's ``challenger`` swapped in (:func:`shadow_sets`)."""
+
+    name: str                 # the model swapped: yield-value or crop-type
+    version: str              # the challenger's version
+    in_force: str | None      # the version of that model the run decides with (None: no crop model)
+    models: Any               # a pipelines._champions.ChampionModels
+
+
+@dataclass(frozen=True)
+class ShadowSummary:
+    """What one challenger did in shadow in one run: how many decisions it made beside the version in force's, how
+    many differ, what the store's shadow table took — or why it did not run (``failed``; ``skipped``: by choice,
+    ``--no-shadow``, or it cannot run on this run's inputs)."""
+
+    name: str
+    version: str
+    in_force: str | None
+    unit: str = "applications"  # what a decision is of: applications (underwrite) or lines (reunderwrite)
+    decided: int = 0
+    outcomes_differ: int = 0
+    limits_differ: int = 0
+    written: int = 0
+    already_present: int = 0
+    failed: str | None = None
+    skipped: str | None = None
+
+    @property
+    def who(self) -> str:
+        return f"{self.name} version {self.version} ({SHADOW_ALIAS})"
+
+    def line(self) -> str:
+        """``shadow: yield-value version 2 (challenger) decided 153 lines beside version 1: outcomes differ on 12,
+        limits on 31 (store's shadow table: 153 written, 0 already present)``; or why it did not run."""
+        if self.skipped is not None:
+            return f"shadow: {self.who} not run: {self.skipped}"
+        if self.failed is not None:
+            return f"shadow: {self.who} failed, the run's own decisions are unaffected: {self.failed}"
+        return (f"shadow: {self.who} decided {self.decided} {self.unit} beside "
+                f"{'version ' + self.in_force if self.in_force else 'no ' + self.name + ' model'}: outcomes differ on "
+                f"{self.outcomes_differ}, limits on {self.limits_differ} (store's shadow table: {self.written} "
+                f"written, {self.already_present} already present)")
+
+    def to_json(self) -> dict[str, Any]:
+        return {"model": self.name, "version": self.version, "in_force_version": self.in_force, "unit": self.unit,
+                "decided": self.decided, "outcomes_differ": self.outcomes_differ,
+                "limits_differ": self.limits_differ, "written": self.written,
+                "already_present": self.already_present, "failed": self.failed, "skipped": self.skipped}
+
+
+def _crop_version(desc: str | None) -> str | None:
+    """The registry version a crop model's description names (``crop-type version 3 (champion), run …`` → ``3``);
+    another model (a saved folder) is named by its description; None: no crop model."""
+    import re
+
+    if not desc or desc == "none":
+        return None
+    m = re.match(r"crop-type version (\S+?)\b", desc)
+    return m.group(1) if m else desc
+
+
+def challengers(versions: Mapping[str, str | None]) -> list[tuple[str, str, str | None]]:
+    """The models whose ``challenger`` alias names another version than the one a run decides with (``versions``:
+    the run's, as :meth:`pipelines._champions.ChampionModels.versions` gives them — a crop model by its
+    description): (model, challenger version, version in force). A model the registry does not hold, or without the
+    alias: none. Cheap (aliases only, nothing loaded)."""
+    from models.errors import RegistryError
+    from models.registry import alias_version
+
+    out = []
+    for name in SHADOW_MODELS:
+        try:
+            got = alias_version(name, SHADOW_ALIAS)
+        except RegistryError:
+            continue
+        if got is None:
+            continue
+        now = versions.get(name)
+        in_force = _crop_version(now) if name == "crop-type" else (None if now is None else str(now))
+        if str(got) != str(in_force):
+            out.append((name, str(got), in_force))
+    return out
+
+
+def shadow_sets(models: Any, *, features_given: bool = False, season_scale: float | None = None
+                ) -> tuple[list[ShadowSet], list[ShadowSummary]]:
+    """For each model of ``models`` (the run's, a :class:`pipelines._champions.ChampionModels`) with a distinct
+    ``challenger`` (:func:`challengers`): the run's models with it swapped in
+    (:func:`pipelines.impact.candidate_models`, as ``models impact --candidate challenger`` swaps it). A yield-value
+    challenger values the run's features as built; a crop-type challenger builds its own
+    (``features_given``: a ready features file carries its crop model's answers — not run, said).
+    ``season_scale``: the run's pinned crop-model season scale, pinned on a crop-type challenger too. Returns the sets
+    and, for challengers that cannot run, why (:class:`ShadowSummary` with ``failed`` or ``skipped``)."""
+    from pipelines.impact import candidate_models
+
+    sets: list[ShadowSet] = []
+    said: list[ShadowSummary] = []
+    for name, version, in_force in challengers(models.versions()):
+        if name == "crop-type" and features_given:
+            said.append(ShadowSummary(name, version, in_force, skipped="a crop-type challenger cannot run in shadow "
+                                      "without imagery (the features file given carries its crop model's answers)"))
+            continue
+        try:
+            # by the alias, as `models impact --candidate challenger` takes it (a crop model's description names it)
+            cand = candidate_models("shadow", name, SHADOW_ALIAS, "champion", models, weather=models.weather,
+                                    said=None)[0]
+            version = str(cand.yield_version if name == "yield-value" else _crop_version(cand.crop_version))
+            if name == "crop-type" and season_scale is not None:
+                cand = cand.with_season_scale(season_scale)
+        except Exception as e:  # a challenger that cannot load: the run goes on without it
+            said.append(ShadowSummary(name, version, in_force, failed=failure_text(e)))
+            continue
+        sets.append(ShadowSet(name, version, in_force, cand))
+    return sets, said
+
+
+def failure_text(e: BaseException) -> str:
+    """One line of why the shadow side failed (the exception's first line, else its kind)."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return text[:300] or type(e).__name__
+
+
+def run_shadow(sets: Sequence[ShadowSet], decide: Any, in_force: Sequence[DecisionItem], url: str,
+               operator: str, *, unit: str) -> list[ShadowSummary]:
+    """Decide with each shadow set (``decide(set)`` → its items: the same lines, inputs, policy and store state as
+    the run's), pair the items with the run's (``in_force``: what it wrote or found written, :func:`shadow_rows`) and
+    add them to the store's shadow table (:func:`write_shadow`). A set that fails (cannot score, cannot write) gives
+    a summary saying why and nothing else: the run's records are written already and stay as they are."""
+    out = []
+    base = {str(i.application_id): i for i in in_force}
+    for s in sets:
+        try:
+            items = decide(s)
+            rows = shadow_rows(in_force, items, model_name=s.name, model_version=s.version,
+                               in_force_version=s.in_force)
+            written, present = write_shadow(url, rows, operator)
+        except Exception as e:
+            out.append(ShadowSummary(s.name, s.version, s.in_force, unit=unit, failed=failure_text(e)))
+            continue
+        pairs = [(base[str(r.item.application_id)], r.item) for r in rows]
+        out.append(ShadowSummary(s.name, s.version, s.in_force, unit=unit, decided=len(rows),
+                                 outcomes_differ=sum(a.outcome != b.outcome for a, b in pairs),
+                                 limits_differ=sum(int(a.limit) != int(b.limit) for a, b in pairs),
+                                 written=written, already_present=present))
+    return out
+
+
+def not_run(versions: Mapping[str, str | None], why: str = "--no-shadow") -> list[ShadowSummary]:
+    """The challengers a run with shadow off did not run (:func:`challengers`), each saying so."""
+    return [ShadowSummary(n, v, f, skipped=why) for n, v, f in challengers(versions)]

@@ -486,6 +486,8 @@ class UnderwriteResult:
     held_applications: list[str] = field(default_factory=list)
     #: the applications not decided: the features file given was built without their farmers' fields
     held_by_features: list[str] = field(default_factory=list)
+    #: what each challenger did in shadow (:class:`pipelines.shadow.ShadowSummary`; empty: none ran or was named)
+    shadow: tuple[Any, ...] = ()
 
 
 def summarise(items: list[DecisionItem], *, top: int = 5) -> dict[str, Any]:
@@ -556,7 +558,7 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
                yield_history: pd.DataFrame | None = None,
                features_lineage: Mapping[str, Any] | None = None,
                extra_provenance: dict[str, Any] | None = None,
-               allow_missing_acquisitions: bool = False) -> UnderwriteResult:
+               allow_missing_acquisitions: bool = False, shadow: bool = False) -> UnderwriteResult:
     """Underwrite the applications of ``season`` as of ``as_of`` and append the decisions to ``store``.
 
     Idempotent: a re-run with the same inputs, models and policy writes nothing new. ``crop_season_scale`` pins
@@ -568,7 +570,11 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     field's mean of its declared crop over its latest five earlier seasons is what the pre-season rule values it on
     (CREDIT_POLICY.md step 2); without it the model's expectation. ``allow_missing_acquisitions``: see
     :func:`score_and_decide` (else a scene folder with acquisitions of the window recorded missing is refused
-    before any work).
+    before any work). ``shadow``: once the records are appended, each model's ``challenger`` (another version than the
+    run's) decides the same applications in its place — the same inputs, policy, profile and store context, the
+    yield-value challenger on the run's features — and those decisions go to the store's shadow table beside the
+    records (:func:`_in_shadow`); never a record, and a shadow that fails leaves the run as it is (said in
+    :attr:`UnderwriteResult.shadow`).
     """
     from underwriting.store import DecisionStore, new_sqlite_file, store_url
 
@@ -609,12 +615,24 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
         # a new store holds nothing to go forward from (made meanwhile by another run: its records are read)
         items = list(run.items) if st.pending else forward_only_items(run.items, st, warnings)
         res = st.append(items, operator=who)
+        said: list[Any] = []
+        if shadow:  # after the records: whatever the challengers do, the run's decisions are stored
+            said = _in_shadow(models, run, items, url=st.url, operator=who, warnings=warnings,
+                              season_scale=crop_season_scale, decide=dict(
+                                  applications=applications, fields=fields, season=season, as_of=as_of,
+                                  imagery=imagery, policy=policy, profile=profile, book=book, store_url=url,
+                                  features=features, prices=prices, cache_dir=cache_dir, weather=wx,
+                                  haze_dates=haze_dates, pledged=pledged, yield_history=yield_history,
+                                  features_lineage=features_lineage, open_alerts=open_alerts,
+                                  extra_provenance=extra_provenance,
+                                  allow_missing_acquisitions=allow_missing_acquisitions))
         return UnderwriteResult(items=items, summary=summarise(items), features=run.features,
                                 valuations=run.valuations, written=res.written,
                                 already_present=res.already_present, record_ids=res.record_ids,
                                 warnings=warnings + run.warnings, models=run.models, checkpoint=run.checkpoint,
                                 store_url=st.shown_url,
-                                hazy_dates=list(run.featurized.hazy_dates) if run.featurized is not None else None)
+                                hazy_dates=list(run.featurized.hazy_dates) if run.featurized is not None else None,
+                                shadow=tuple(said))
     except BaseException:
         if fresh_artifacts is not None and new_sqlite_file(url) is not None:  # no store was created: nor its folder
             import shutil
@@ -624,6 +642,33 @@ def underwrite(applications: pd.DataFrame, fields: gpd.GeoDataFrame, season: str
     finally:
         if own:
             st.close()
+
+
+def _in_shadow(models: ChampionModels, run: ScoredRun, items: list[DecisionItem], *, url: str, operator: str,
+               warnings: list[str], season_scale: float | None, decide: dict[str, Any]) -> list[Any]:
+    """The challengers of ``models`` in shadow of an underwriting run whose records (``items``, what it wrote or found
+    written) are stored: each decides through :func:`score_and_decide` with ``decide`` (the run's own arguments: its
+    inputs, policy, profile, Book, pledges and open alerts as it read them), nothing written beside the store
+    (``write_artifact=False``) — a yield-value challenger on the run's features as built (or given), a crop-type one
+    on features its crop model builds from the imagery — and its decisions go to the shadow table
+    (:func:`pipelines.shadow.run_shadow`). What each did (:class:`pipelines.shadow.ShadowSummary`); a registry that
+    cannot say which challengers there are is one warning."""
+    from pipelines.shadow import run_shadow, shadow_sets
+
+    try:
+        sets, said = shadow_sets(models, features_given=run.featurized is None, season_scale=season_scale)
+    except Exception as e:
+        from pipelines.shadow import failure_text
+
+        warnings.append(f"shadow: the registry's challengers could not be read, none ran: {failure_text(e)}")
+        return []
+
+    def decided(s: Any) -> list[DecisionItem]:
+        fr = run.featurized if s.name == "yield-value" else None
+        kw = {**decide, "features": decide["features"] if s.name == "yield-value" else None}
+        return score_and_decide(**kw, models=s.models, featurized=fr, write_artifact=False).items
+
+    return [*said, *run_shadow(sets, decided, items, url, operator, unit="applications")]
 
 
 def check_run_inputs(applications: pd.DataFrame, fields: pd.DataFrame, season: str, as_of: dt.date | str, *,
@@ -1004,10 +1049,11 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      weather: str | Path | None = None, crop_season_scale: float | None = None,
                      haze_dates: Sequence[dt.date] | None = None,
                      history: str | Path | None = None, rejects: str | Path | None = None,
-                     allow_missing_acquisitions: bool = False) -> UnderwriteResult:
+                     allow_missing_acquisitions: bool = False, shadow: bool = False) -> UnderwriteResult:
     """:func:`underwrite` from files: every input is read and checked before anything is written. ``rejects``: a
     CSV file for the fields file's rows that fail a row-level check (:func:`features.fields.write_rejects`), which
-    are then set aside and the rest decided (without it, one such row refuses the file)."""
+    are then set aside and the rest decided (without it, one such row refuses the file). ``shadow``: as
+    :func:`underwrite`."""
     if out is not None and Path(out).suffix.lower() not in (".csv", ".parquet", ".pq"):
         raise UserInputError(f"{out}: unsupported output format '{Path(out).suffix}' (expected .csv or .parquet)")
     if out is not None:
@@ -1038,7 +1084,7 @@ def underwrite_files(applications: str | Path, fields: str | Path, season: str, 
                      operator=operator, cache_dir=cache_dir, crop_model=crop_model, weather=inp.weather,
                      crop_season_scale=crop_season_scale, haze_dates=haze_dates, yield_history=inp.yield_history,
                      features_lineage=inp.features_lineage, extra_provenance=inp.set_aside_provenance(),
-                     allow_missing_acquisitions=allow_missing_acquisitions)
+                     allow_missing_acquisitions=allow_missing_acquisitions, shadow=shadow)
     if imagery is not None and features is not None:
         inp.warnings.insert(0, f"--imagery {imagery} not read: the features given with --features are used")
     if inp.warnings:

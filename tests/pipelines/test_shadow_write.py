@@ -1,0 +1,312 @@
+"""The challenger in shadow: ``agcredit underwrite`` and ``agcredit reunderwrite`` decide the same lines again with a
+model's ``challenger`` version swapped in and keep those decisions in the store's shadow table beside the records —
+never records. Through a real registry (the world's yield model as version 1, champion; a version 2 valuing every
+field lower, the challenger), the tiny county and its store of first decisions, and the CLI."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from models.yield_value import YieldModel, YieldModelConfig
+from pipelines.cli import app
+from pipelines.featurize import featurize
+from pipelines.shadow import SHADOW_TABLE, read_shadow
+from tests.pipelines._reunderwrite_world import build_world, store_copy
+from underwriting.store import DecisionStore
+
+pytestmark = pytest.mark.filterwarnings(
+    # mlflow's own: pickling a python_model object and SQLAlchemy on its sqlite store (third party, unavoidable)
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore::UserWarning",
+)
+
+
+@pytest.fixture(scope="module")
+def sw(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The re-underwriting world, a registry with version 1 (champion) and a lower-valuing version 2 (challenger), a
+    registry with version 1 only (no challenger), and the season's features as of mid-season in a file."""
+    from models.registry import promote, register
+
+    w = build_world(tiny_county_sh, tmp_path_factory, "sw-world")
+    c, season = w["county"], w["season"]
+    root = tmp_path_factory.mktemp("registries")
+    end = featurize(c.fields(season), c.imagery, season, w["cps"]["end"], cache_dir=c.cache_dir).features
+    rng = np.random.default_rng(0)
+    parts, ys = [], []
+    for s in ("2001", "2002", "2003", "2004"):
+        parts.append(end.assign(season=s))
+        ys.append(2.0 + 3.0 * end["ndvi_max"].fillna(0.5).to_numpy() + rng.normal(0, 0.3, len(end)))
+    cfg = YieldModelConfig(n_estimators=20, num_leaves=4, min_child_samples=3, calibration_seasons=2,
+                           min_crop_calibration_rows=3)
+    low = YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), 0.5 * np.concatenate(ys))
+    gov = w["models"].governance
+    uris = {}
+    for name in ("pair", "solo"):
+        uris[name] = f"sqlite:///{root / name / 'mlflow.db'}"
+        (root / name).mkdir()
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("MLFLOW_TRACKING_URI", uris[name])
+            v1 = register(w["models"].yield_model, "yield-value", metrics={"r2_all": 0.5}, governance=gov,
+                          operator="tester")
+            promote("yield-value", v1, operator="tester")
+            if name == "pair":
+                v2 = register(low, "yield-value", metrics={"r2_all": 0.4}, governance=gov, operator="tester")
+    feats = root / "mid.parquet"
+    featurize(c.fields(season), c.imagery, season, w["cps"]["mid"], cache_dir=c.cache_dir).features.to_parquet(
+        feats, index=False)
+    return {**w, "uris": uris, "versions": (v1, v2), "features": feats}
+
+
+def _cli(sw: dict[str, Any], args: list[str], monkeypatch: pytest.MonkeyPatch, registry: str = "pair") -> Any:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sw["uris"][registry])
+    return CliRunner().invoke(app, args)
+
+
+def _underwrite(sw: dict[str, Any], url: str, *extra: str) -> list[str]:
+    c = sw["county"]
+    return ["underwrite", "--applications", str(c.path / "records" / "applications.csv"),
+            "--fields", str(c.path / "records" / "fields.gpkg"), "--season", sw["season"],
+            "--as-of", sw["cps"]["mid"].isoformat(), "--features", str(sw["features"]),
+            "--book", str(c.path / "records" / "book.csv"), "--store", url, "--no-progress", *extra]
+
+
+def _reunderwrite(sw: dict[str, Any], url: str, *extra: str) -> list[str]:
+    c = sw["county"]
+    return ["reunderwrite", "--county", str(c.path), "--cache", str(c.cache_dir), "--as-of",
+            sw["cps"]["mid"].isoformat(), "--store", url, *extra]
+
+
+def _records(url: str, kind: str | None = None) -> pd.DataFrame:
+    with DecisionStore(url, create=False, read_only=True) as st:
+        recs = st.records()
+    return recs if kind is None else recs[recs["kind"] == kind].reset_index(drop=True)
+
+
+def _bodies(url: str, kind: str) -> dict[str, str]:
+    """The records' bodies (canonical JSON as stored) by record id."""
+    r = _records(url, kind)
+    return dict(zip(r["record_id"], r["body"], strict=True))
+
+
+def _no_run_ids(url: str) -> list[str]:
+    """The decision records' bodies with the models' run ids left out."""
+    out = []
+    for body in _bodies(url, "decision").values():
+        b = json.loads(body)
+        b["models"] = [{**m, "run_id": None} for m in b["models"]]
+        b.pop("input_hashes", None)
+        b.pop("snapshot_hash", None)
+        out.append(json.dumps(b, sort_keys=True))
+    return out
+
+
+def _version(body: dict[str, Any], name: str = "yield-value") -> str:
+    """The version of ``name`` a decision body's models block names."""
+    return next(str(m["version"]) for m in body["models"] if m["name"] == name)
+
+
+def _shadow_line(out: str) -> list[str]:
+    return [ln for ln in out.splitlines() if ln.startswith("shadow:")]
+
+
+def _drop_shadow(url: str, record_ids: list[str]) -> None:
+    """A run killed after its records committed and before its shadow rows did: those rows are not there."""
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    with con:
+        con.executemany(f"DELETE FROM {SHADOW_TABLE} WHERE record_id = ?", [(r,) for r in record_ids])
+    con.close()
+
+
+def test_underwrite_writes_one_shadow_row_per_record_and_the_records_are_unchanged(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v1, v2 = sw["versions"]
+    url, plain = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    r = _cli(sw, _underwrite(sw, url), monkeypatch)
+    assert r.exit_code == 0, r.output
+    recs = _records(url, "decision")
+    sh = read_shadow(url)
+    assert len(recs) > 0 and len(sh) == len(recs)
+    assert sorted(sh["record_id"]) == sorted(recs["record_id"])
+    assert set(sh["model_name"]) == {"yield-value"} and set(sh["model_version"]) == {v2}
+    assert set(sh["in_force_version"]) == {v1} and set(sh["kind"]) == {"decision"}
+    by_rec = recs.set_index("record_id")
+    for row in sh.itertuples(index=False):
+        body = json.loads(row.body)
+        assert _version(body) == v2, body["models"]  # the shadow decision names the challenger
+        assert _version(json.loads(by_rec.loc[row.record_id, "body"])) == v1
+        assert row.application_id == by_rec.loc[row.record_id, "application_id"]
+        assert row.farmer_token == by_rec.loc[row.record_id, "farmer_token"]
+    # the challenger values every field lower: each application's expected crop value is lower, no limit higher
+    m = sh.merge(recs[["record_id", "limit", "outcome", "body"]], on="record_id", suffixes=("", "_rec"))
+    assert (m["limit"] <= m["limit_rec"]).all()
+    value = [(json.loads(a)["computation"]["expected_value_claimed"], json.loads(b)["computation"]
+              ["expected_value_claimed"]) for a, b in zip(m["body"], m["body_rec"], strict=True)]
+    assert all(a < b for a, b in value), value
+    lines = _shadow_line(r.stdout)
+    differ = int((m["outcome"] != m["outcome_rec"]).sum())
+    assert lines == [f"shadow: yield-value version {v2} (challenger) decided {len(recs)} applications beside version "
+                     f"{v1}: outcomes differ on {differ}, limits on {int((m['limit'] != m['limit_rec']).sum())} "
+                     f"(store's shadow table: {len(recs)} written, 0 already present)"]
+    # the records: byte for byte those of a run without shadow, and of a run with no challenger in the registry
+    r2 = _cli(sw, _underwrite(sw, plain, "--no-shadow"), monkeypatch)
+    assert r2.exit_code == 0, r2.output
+    assert _shadow_line(r2.stdout) == [f"shadow: yield-value version {v2} (challenger) not run: --no-shadow"]
+    assert read_shadow(plain).empty
+    assert _bodies(plain, "decision") == _bodies(url, "decision")
+    solo = f"sqlite:///{tmp_path / 'c.db'}"
+    r3 = _cli(sw, _underwrite(sw, solo), monkeypatch, registry="solo")
+    assert r3.exit_code == 0, r3.output
+    # (version 1 of the other registry is another MLflow run: the bodies differ in its run id only)
+    assert sorted(_no_run_ids(solo)) == sorted(_no_run_ids(url))
+    assert "shadow" not in r3.output, r3.output
+    assert read_shadow(solo).empty  # no challenger: nothing, not a word
+    with sqlite3.connect(solo.removeprefix("sqlite:///")) as con:  # nor its table
+        assert not con.execute("SELECT name FROM sqlite_master WHERE name = ?", (SHADOW_TABLE,)).fetchall()
+    # a re-run adds nothing, to the records or the shadow table
+    again = _cli(sw, _underwrite(sw, url), monkeypatch)
+    assert again.exit_code == 0, again.output
+    assert f"(store's shadow table: 0 written, {len(recs)} already present)" in _shadow_line(again.stdout)[0]
+    assert "stored 0 new records" in again.stdout and len(read_shadow(url)) == len(recs)
+
+
+def test_a_killed_runs_missing_shadow_rows_are_added_by_its_rerun_and_nothing_else(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'k.db'}"
+    assert _cli(sw, _underwrite(sw, url), monkeypatch).exit_code == 0
+    full = read_shadow(url)
+    gone = sorted(full["record_id"])[::2]
+    _drop_shadow(url, gone)
+    records = _bodies(url, "decision")
+    r = _cli(sw, _underwrite(sw, url), monkeypatch)
+    assert r.exit_code == 0, r.output
+    assert "stored 0 new records" in r.stdout
+    assert (f"(store's shadow table: {len(gone)} written, {len(full) - len(gone)} already present)"
+            in _shadow_line(r.stdout)[0])
+    back = read_shadow(url)
+    cols = ["record_id", "model_name", "model_version", "body_hash", "outcome", "limit"]
+    assert back[cols].equals(full[cols])  # the same rows, the same bodies
+    assert _bodies(url, "decision") == records
+    # records written by a run with --no-shadow: a later run adds every shadow row, no record
+    url2 = f"sqlite:///{tmp_path / 'n.db'}"
+    assert _cli(sw, _underwrite(sw, url2, "--no-shadow"), monkeypatch).exit_code == 0
+    r = _cli(sw, _underwrite(sw, url2), monkeypatch)
+    assert "stored 0 new records" in r.stdout and len(read_shadow(url2)) == len(full)
+
+
+def test_a_failing_challenger_warns_and_leaves_the_run_as_it_is(sw: dict[str, Any], tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import models.registry as reg
+    from models.errors import RegistryError
+
+    real = reg.resolve
+
+    def resolve(name: str, alias: str = "champion", **kw: Any) -> Any:
+        if alias == "challenger":
+            raise RegistryError(problem="the challenger's artifacts are gone", fix="register it again")
+        return real(name, alias, **kw)
+
+    monkeypatch.setattr(reg, "resolve", resolve)
+    v1, v2 = sw["versions"]
+    url, plain = f"sqlite:///{tmp_path / 'f.db'}", f"sqlite:///{tmp_path / 'p.db'}"
+    r = _cli(sw, _underwrite(sw, url), monkeypatch)
+    assert r.exit_code == 0, r.output
+    warn = [ln for ln in r.stderr.splitlines() if "shadow" in ln]
+    assert len(warn) == 1 and warn[0].startswith(f"warning: shadow: yield-value version {v2} (challenger) failed")
+    assert "artifacts are gone" in warn[0] and not _shadow_line(r.stdout)
+    assert _cli(sw, _underwrite(sw, plain, "--no-shadow"), monkeypatch).exit_code == 0
+    assert _bodies(url, "decision") == _bodies(plain, "decision") and read_shadow(url).empty
+    # re-underwriting too
+    ru = _cli(sw, _reunderwrite(sw, store_copy(sw, tmp_path, "ru")), monkeypatch)
+    assert ru.exit_code == 0, ru.output
+    assert any(ln.startswith(f"warning: shadow: yield-value version {v2} (challenger) failed")
+               for ln in ru.stderr.splitlines())
+
+
+def test_reunderwrite_writes_shadow_rows_beside_its_records_as_the_impact_computes_them(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shadow decision of each line is, number for number, the candidate side of `models impact --candidate
+    challenger --reunderwriting` at the same date: the same decision by two paths."""
+    v1, v2 = sw["versions"]
+    url, plain = store_copy(sw, tmp_path, "ru"), store_copy(sw, tmp_path, "plain")
+    r = _cli(sw, _reunderwrite(sw, url), monkeypatch)
+    assert r.exit_code == 0, r.output
+    recs = _records(url, "reunderwrite")
+    sh = read_shadow(url)
+    assert len(recs) > 0 and sorted(sh["record_id"]) == sorted(recs["record_id"])
+    assert set(sh["kind"]) == {"reunderwrite"} and set(sh["model_version"]) == {v2}
+    assert set(sh["in_force_version"]) == {v1}
+    lines = _shadow_line(r.stdout)
+    assert len(lines) == 1 and lines[0].startswith(f"shadow: yield-value version {v2} (challenger) decided "
+                                                   f"{len(recs)} lines beside version {v1}: ")
+    assert lines[0].endswith(f"(store's shadow table: {len(recs)} written, 0 already present)")
+    for row in sh.itertuples(index=False):  # each stands beside the record of its line, superseding the same one
+        body = json.loads(row.body)
+        rec = json.loads(recs.set_index("record_id").loc[row.record_id, "body"])
+        assert _version(body) == v2 and _version(rec) == v1
+        assert body["reunderwrite"]["previous_record_id"] == rec["reunderwrite"]["previous_record_id"]
+        assert body["reunderwrite"]["line_id"] == rec["reunderwrite"]["line_id"]
+    # the records are those of a run without shadow, byte for byte
+    r2 = _cli(sw, _reunderwrite(sw, plain, "--no-shadow"), monkeypatch)
+    assert r2.exit_code == 0, r2.output
+    assert _shadow_line(r2.stdout) == [f"shadow: yield-value version {v2} (challenger) not run: --no-shadow"]
+    assert _bodies(plain, "reunderwrite") == _bodies(url, "reunderwrite") and read_shadow(plain).empty
+    # the impact of the challenger on the Book's re-underwriting at the same date: its candidate side is the shadow
+    c = sw["county"]
+    imp = _cli(sw, ["models", "impact", "yield-value", "--candidate", "challenger", "--reunderwriting", "--county",
+                    str(c.path), "--cache", str(c.cache_dir), "--as-of", sw["cps"]["mid"].isoformat(), "--store", url,
+                    "--json"], monkeypatch)
+    assert imp.exit_code == 0, imp.output
+    apps = {a["application_id"]: a for a in json.loads(imp.stdout)["applications"]}
+    assert sorted(apps) == sorted(sh["application_id"])
+    for row in sh.itertuples(index=False):
+        a, body = apps[row.application_id], json.loads(row.body)
+        assert (a["outcome_candidate"], a["limit_candidate"]) == (row.outcome, int(row.limit)), row.application_id
+        assert a["maturity_candidate"] == body["computation"]["maturity_date"]
+        assert a["actions_candidate"] == ";".join(body["reunderwrite"]["proposed_actions"])
+        assert a["value_candidate"] == body["computation"].get("expected_value_claimed")
+    # a re-run adds nothing; a killed run's missing shadow rows are added by the re-run, and nothing else
+    gone = sorted(sh["record_id"])[:2]
+    _drop_shadow(url, gone)
+    before = _bodies(url, "reunderwrite")
+    again = _cli(sw, _reunderwrite(sw, url), monkeypatch)
+    assert again.exit_code == 0, again.output
+    assert "0 record(s) written" in again.stdout
+    assert _shadow_line(again.stdout)[0].endswith(f"(store's shadow table: {len(gone)} written, "
+                                                  f"{len(sh) - len(gone)} already present)")
+    cols = ["record_id", "model_version", "body_hash"]
+    assert read_shadow(url)[cols].equals(sh[cols]) and _bodies(url, "reunderwrite") == before
+    third = _cli(sw, _reunderwrite(sw, url), monkeypatch)
+    assert _shadow_line(third.stdout)[0].endswith(f"(store's shadow table: 0 written, {len(sh)} already present)")
+
+
+def test_no_challenger_reunderwrite_says_nothing_of_shadow(sw: dict[str, Any], tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    url = store_copy(sw, tmp_path, "solo")
+    r = _cli(sw, _reunderwrite(sw, url), monkeypatch, registry="solo")
+    assert r.exit_code == 0, r.output
+    assert "shadow" not in r.output and read_shadow(url).empty
+
+
+def test_shadow_rows_round_trip_on_postgresql(sw: dict[str, Any], pg_server: str) -> None:
+    """Written and read back on a PostgreSQL store: the same rows, a second write adds nothing."""
+    from pipelines.shadow import shadow_rows, write_shadow
+
+    first = sw["first"]
+    with DecisionStore(pg_server) as st:
+        st.append(first, operator="underwriter")
+    rows = shadow_rows(first, first[::-1], model_name="yield-value", model_version="2", in_force_version="1")
+    assert write_shadow(pg_server, rows, "tester") == (len(first), 0)
+    assert write_shadow(pg_server, rows, "tester") == (0, len(first))
+    got = read_shadow(pg_server, model_version="2")
+    assert len(got) == len(first) and got["limit"].dtype == "int64"
+    by_app = {str(i.application_id): i for i in first}
+    for r in got.itertuples(index=False):
+        assert r.body == by_app[r.application_id].body_json and r.in_force_version == "1"
+    assert read_shadow(pg_server, model_version="3").empty
