@@ -904,10 +904,22 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         # each alert names its farmer's open lines of the season in the whole Book, as monitor and the report name
         # them — not only the lines of this checkpoint's crops (an alert printed with line "-" at the soybean
         # checkpoint named its maize line at the maize one, the same day); the records carry no alert's line
-        alerts = season_alerts(fields, fr.series, history, season, as_of, features=feats, book=book,
-                               params=alert_params or alert_params_of(models.crop_model, fields_region(fields)),
-                               warnings=warnings,
-                               weather=wx if isinstance(wx, pd.DataFrame) else None, crop_model=models.crop_model)
+        # a shadow run of a yield-value challenger (the same features, series, history, Book, weather and crop model):
+        # the run's alerts, not computed again (their earlier checkpoints' crop probabilities featurize again)
+        akey = ("alerts", season, as_of.isoformat(), key, tuple(feats.columns), id(history), id(given_book), id(wx),
+                repr(alert_params))
+        got_alerts = memo.get(akey) if memo is not None else None
+        if got_alerts is None:
+            said_alerts: list[str] = []
+            got_alerts = (season_alerts(fields, fr.series, history, season, as_of, features=feats, book=book,
+                                        params=alert_params or alert_params_of(models.crop_model,
+                                                                               fields_region(fields)),
+                                        warnings=said_alerts, weather=wx if isinstance(wx, pd.DataFrame) else None,
+                                        crop_model=models.crop_model), said_alerts)
+            if memo is not None:
+                memo[akey] = got_alerts
+        alerts = got_alerts[0]
+        warnings.extend(got_alerts[1])
         if policy.profile(profile).open_alerts_act:  # 2026.12.6: a crop the monitoring saw fail is no collateral
             feats = with_failures_observed(feats, alerts)
         say("decisions")

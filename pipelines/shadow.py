@@ -86,14 +86,16 @@ class ShadowRow:
                 "body_hash": sha256_hex(body), "body": body, "written_at": written_at, "operator": operator}
 
 
-def shadow_rows(in_force: Sequence[DecisionItem], shadow: Iterable[DecisionItem], *, model_name: str,
+def shadow_rows(in_force: Sequence[Any], shadow: Iterable[DecisionItem], *, model_name: str,
                 model_version: str, in_force_version: str | None) -> list[ShadowRow]:
     """Pair each shadow item with the item of the version in force for the same application (``in_force``: what the
-    run wrote or found written), the record id from that item's idempotency key; a shadow item whose application the
+    run wrote or found written), the record id from that item's idempotency key (or a stored record's own
+    ``record_id``: a re-run that finds the records written re-decides nothing); a shadow item whose application the
     version in force did not decide in this run is left out (nothing to stand beside)."""
     from underwriting._store_schema import record_id_for
 
-    by_app = {str(i.application_id): record_id_for(i.idempotency_key) for i in in_force}
+    by_app = {str(i.application_id): getattr(i, "record_id", None) or record_id_for(i.idempotency_key)
+              for i in in_force}
     out = []
     for s in shadow:
         rid = by_app.get(str(s.application_id))
@@ -290,7 +292,7 @@ def failure_text(e: BaseException) -> str:
     return text[:300] or type(e).__name__
 
 
-def run_shadow(sets: Sequence[ShadowSet], decide: Any, in_force: Sequence[DecisionItem], url: str,
+def run_shadow(sets: Sequence[ShadowSet], decide: Any, in_force: Sequence[Any], url: str,
                operator: str, *, unit: str) -> list[ShadowSummary]:
     """Decide with each shadow set (``decide(set)`` → its items: the same lines, inputs, policy and store state as
     the run's), pair the items with the run's (``in_force``: what it wrote or found written, :func:`shadow_rows`) and

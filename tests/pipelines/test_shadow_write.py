@@ -31,7 +31,8 @@ pytestmark = pytest.mark.filterwarnings(
 @pytest.fixture(scope="module")
 def sw(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """The re-underwriting world, a registry with version 1 (champion) and a lower-valuing version 2 (challenger), a
-    registry with version 1 only (no challenger), and the season's features as of mid-season in a file."""
+    registry with version 1 only (no challenger), one with version 1 and a crop-type challenger, and the season's
+    features as of mid-season in a file."""
     from models.registry import promote, register
 
     w = build_world(tiny_county_sh, tmp_path_factory, "sw-world")
@@ -48,7 +49,7 @@ def sw(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     low = YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), 0.5 * np.concatenate(ys))
     gov = w["models"].governance
     uris = {}
-    for name in ("pair", "solo"):
+    for name in ("pair", "solo", "crop"):
         uris[name] = f"sqlite:///{root / name / 'mlflow.db'}"
         (root / name).mkdir()
         with pytest.MonkeyPatch.context() as mp:
@@ -58,6 +59,9 @@ def sw(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
             promote("yield-value", v1, operator="tester")
             if name == "pair":
                 v2 = register(low, "yield-value", metrics={"r2_all": 0.4}, governance=gov, operator="tester")
+            if name == "crop":  # a crop-type challenger and no crop-type champion (never loaded with --features)
+                register(w["models"].yield_model, "crop-type", metrics={"accuracy": 0.5}, governance=gov,
+                         operator="tester")
     feats = root / "mid.parquet"
     featurize(c.fields(season), c.imagery, season, w["cps"]["mid"], cache_dir=c.cache_dir).features.to_parquet(
         feats, index=False)
@@ -310,3 +314,54 @@ def test_shadow_rows_round_trip_on_postgresql(sw: dict[str, Any], pg_server: str
     for r in got.itertuples(index=False):
         assert r.body == by_app[r.application_id].body_json and r.in_force_version == "1"
     assert read_shadow(pg_server, model_version="3").empty
+
+
+def test_a_crop_type_challenger_says_in_one_line_it_cannot_run_on_a_features_file(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url, plain = f"sqlite:///{tmp_path / 'crop.db'}", f"sqlite:///{tmp_path / 'plain.db'}"
+    r = _cli(sw, _underwrite(sw, url), monkeypatch, registry="crop")
+    assert r.exit_code == 0, r.output
+    assert _shadow_line(r.stdout) == ["shadow: crop-type version 1 (challenger) not run: a crop-type challenger "
+                                      "cannot run in shadow without imagery (the features file given carries its crop "
+                                      "model's answers)"]
+    assert read_shadow(url).empty
+    assert _cli(sw, _underwrite(sw, plain, "--no-shadow"), monkeypatch, registry="crop").exit_code == 0
+    assert _bodies(url, "decision") == _bodies(plain, "decision")
+
+
+def test_reunderwrite_due_runs_each_checkpoint_in_shadow(sw: dict[str, Any], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    c = sw["county"]
+    v1, v2 = sw["versions"]
+    url = store_copy(sw, tmp_path, "due")
+    r = _cli(sw, ["reunderwrite", "--due", "--county", str(c.path), "--cache", str(c.cache_dir), "--store", url,
+                  "--today", sw["cps"]["mid"].isoformat()], monkeypatch)
+    assert r.exit_code == 0, r.output
+    recs = _records(url, "reunderwrite")
+    sh = read_shadow(url)
+    assert len(recs) > 0 and sorted(sh["record_id"]) == sorted(recs["record_id"])
+    assert set(sh["model_version"]) == {v2} and set(sh["in_force_version"]) == {v1}
+    lines = _shadow_line(r.stdout)
+    assert lines and all(ln.startswith(f"shadow: yield-value version {v2} (challenger) decided ") for ln in lines)
+    assert sum(int(ln.split(" decided ")[1].split()[0]) for ln in lines) == len(recs)
+    # killed after the last date's records committed, before its shadow rows and its checkpoint's mark: the re-run
+    # finds the checkpoint's records written (writes none) and adds its shadow rows, nothing else
+    from pipelines.schedule import LOG_TABLE, RECORDS_TABLE
+
+    last = str(recs["as_of"].max())
+    gone = sorted(recs.loc[recs["as_of"] == last, "record_id"])
+    _drop_shadow(url, gone)
+    con = sqlite3.connect(url.removeprefix("sqlite:///"))
+    with con:
+        con.execute(f"DELETE FROM {RECORDS_TABLE} WHERE record_id IN ({','.join('?' * len(gone))})", gone)
+        con.execute(f"DELETE FROM {LOG_TABLE} WHERE as_of = ?", (last,))
+    con.close()
+    before = _bodies(url, "reunderwrite")
+    again = _cli(sw, ["reunderwrite", "--due", "--county", str(c.path), "--cache", str(c.cache_dir), "--store", url,
+                      "--today", sw["cps"]["mid"].isoformat()], monkeypatch)
+    assert again.exit_code == 0, again.output
+    assert "0 record(s) written" in again.stdout or "already decided as of " + last in again.stdout, again.stdout
+    assert _shadow_line(again.stdout)[-1].endswith(f"(store's shadow table: {len(gone)} written, 0 already present)")
+    cols = ["record_id", "model_version", "body_hash"]
+    assert read_shadow(url)[cols].equals(sh[cols]) and _bodies(url, "reunderwrite") == before
+
