@@ -365,3 +365,55 @@ def test_reunderwrite_due_runs_each_checkpoint_in_shadow(sw: dict[str, Any], tmp
     cols = ["record_id", "model_version", "body_hash"]
     assert read_shadow(url)[cols].equals(sh[cols]) and _bodies(url, "reunderwrite") == before
 
+
+
+def test_a_crop_type_challenger_builds_its_own_features_in_shadow(sw: dict[str, Any], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crop-type champion (version 1) and challenger (version 2, trained otherwise) beside the yield champion: from
+    the imagery, the challenger's decisions are built on features its own crop model built (their provenance names
+    it), the records are those of a run without shadow; re-underwriting too."""
+    from models.registry import promote, register
+    from pipelines.train_crop import train_crop_type_county
+
+    c = sw["county"]
+    uri = f"sqlite:///{tmp_path / 'reg' / 'mlflow.db'}"
+    (tmp_path / "reg").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    v1 = register(sw["models"].yield_model, "yield-value", metrics={"r2_all": 0.5}, governance=sw["models"].governance,
+                  operator="tester")
+    promote("yield-value", v1, operator="tester")
+    base = {"n_estimators": 20, "num_leaves": 7, "min_class_count": 1, "period_days": 16}
+    train_crop_type_county(c, params=base, promote=False)  # the tiny county's figures miss the minimum metrics
+    promote("crop-type", "1", operator="tester", force=True, reason="test", approved_by="second-tester")
+    train_crop_type_county(c, params={**base, "n_estimators": 5, "num_leaves": 3}, promote=False)
+    sw = {**sw, "uris": {"cropreal": uri}}
+    args = [a for a in _underwrite(sw, f"sqlite:///{tmp_path / 'u.db'}") if a != str(sw["features"])]
+    args[args.index("--features")] = "--imagery"
+    args[args.index("--imagery") + 1:args.index("--imagery") + 1] = [str(c.imagery), "--cache", str(c.cache_dir)]
+    r = _cli(sw, args, monkeypatch, registry="cropreal")
+    assert r.exit_code == 0, r.output
+    recs = _records(f"sqlite:///{tmp_path / 'u.db'}", "decision")
+    sh = read_shadow(f"sqlite:///{tmp_path / 'u.db'}")
+    assert sorted(sh["record_id"]) == sorted(recs["record_id"]) and len(sh) > 0
+    assert set(sh["model_name"]) == {"crop-type"} and set(sh["model_version"]) == {"2"}
+    assert set(sh["in_force_version"]) == {"1"}, r.output
+    for row in sh.itertuples(index=False):
+        prov = json.loads(row.body)["provenance"]
+        assert prov["crop_model_version"].startswith("crop-type version 2 (challenger)"), prov["crop_model_version"]
+    assert all(json.loads(b)["provenance"]["crop_model_version"].startswith("crop-type version 1 (champion)")
+               for b in recs["body"])
+    assert _shadow_line(r.stdout)[0].startswith(f"shadow: crop-type version 2 (challenger) decided {len(recs)} "
+                                                "applications beside version 1: ")
+    plain = [a if not a.endswith("u.db") else f"sqlite:///{tmp_path / 'p.db'}" for a in args]
+    assert _cli(sw, [*plain, "--no-shadow"], monkeypatch, registry="cropreal").exit_code == 0
+    assert _bodies(f"sqlite:///{tmp_path / 'p.db'}", "decision") == _bodies(f"sqlite:///{tmp_path / 'u.db'}",
+                                                                            "decision")
+    # re-underwriting: the challenger's lines beside the records, each naming its crop model
+    url = store_copy(sw, tmp_path, "ru")
+    ru = _cli(sw, _reunderwrite(sw, url), monkeypatch, registry="cropreal")
+    assert ru.exit_code == 0, ru.output
+    rr, rs = _records(url, "reunderwrite"), read_shadow(url)
+    assert len(rr) > 0 and sorted(rs["record_id"]) == sorted(rr["record_id"])
+    assert set(rs["model_name"]) == {"crop-type"} and set(rs["model_version"]) == {"2"}
+    assert all(json.loads(b)["provenance"]["crop_model_version"].startswith("crop-type version 2 (challenger)")
+               for b in rs["body"])
