@@ -47,7 +47,7 @@ from models.errors import RegistryArtifactsError, RegistryError, RegistryUnavail
 from models.governance import Governance
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
-           "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "relocate_store",
+           "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "version_run_id", "relocate_store",
            "alias_version", "champion_move_on", "champion_window", "input_profile", "INPUT_PROFILE_FILE", "CHAMPION",
            "CHALLENGER", "model_folder"]
 
@@ -291,9 +291,11 @@ def _experiment(client: MlflowClient, name: str) -> str:
 
 # ---------------------------------------------------------------------- alias history
 _HISTORY_COLUMNS = ("seq", "at", "model", "alias", "version", "previous_version", "operator", "reason", "forced",
-                    "metrics", "failures", "approved_by", "effective")
+                    "metrics", "failures", "approved_by", "effective", "evidence")
 #: columns added to the history table after its first release (older tables read them NULL until the first write)
-_LATER_COLUMNS = ("approved_by", "effective")
+_LATER_COLUMNS = ("approved_by", "effective", "evidence")
+#: what a promotion's entry keeps when no shadow evidence was checked (``evidence``; None: a move recorded before it)
+NOT_CHECKED = "shadow: not checked"
 
 
 def _history_path() -> Path:
@@ -313,7 +315,7 @@ def _history_db() -> sqlite3.Connection:
         CREATE TABLE IF NOT EXISTS alias_history (
           seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL,
           version TEXT, previous_version TEXT, operator TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
-          metrics TEXT NOT NULL, failures TEXT NOT NULL, approved_by TEXT, effective TEXT);
+          metrics TEXT NOT NULL, failures TEXT NOT NULL, approved_by TEXT, effective TEXT, evidence TEXT);
         CREATE TRIGGER IF NOT EXISTS alias_history_no_update BEFORE UPDATE ON alias_history
           BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
         CREATE TRIGGER IF NOT EXISTS alias_history_no_delete BEFORE DELETE ON alias_history
@@ -328,7 +330,7 @@ def _has_column(con: sqlite3.Connection, column: str = "approved_by") -> bool:
 
 
 def _add_later_columns(con: sqlite3.Connection) -> None:
-    """Give a history table created before ``approved_by`` or ``effective`` the column (its older rows read NULL: no
+    """Give a history table created before ``approved_by``, ``effective`` or ``evidence`` the column (its older rows read NULL: no
     approver, no effective date); done on the first write only, so reading an older registry never writes to it.
     ALTER TABLE ... ADD COLUMN changes no row (the append-only triggers stand); another process adding it first is
     fine."""
@@ -356,9 +358,11 @@ def _history_in_registry() -> bool:
 
 def _append_history(*, model: str, alias: str, version: str | None, previous: str | None, operator: str,
                     reason: str, forced: bool, metrics: Mapping[str, float], failures: list[str],
-                    approved_by: str | None = None, effective: date | None = None) -> None:
+                    approved_by: str | None = None, effective: date | None = None,
+                    evidence: str | None = None) -> None:
     """One alias move; ``effective``: the business date from which a promotion is in force for decisions
-    (:func:`champion_on`), None for the other moves."""
+    (:func:`champion_on`), None for the other moves; ``evidence``: what evidence beyond the metrics a promotion
+    checked (``shadow: checked …`` or :data:`NOT_CHECKED`), None for the other moves."""
     now = datetime.now(UTC)
     if _history_in_registry():
         client = _client(create=True)
@@ -366,7 +370,8 @@ def _append_history(*, model: str, alias: str, version: str | None, previous: st
                 "at_us": now.isoformat(timespec="microseconds"), "model": model, "alias": alias, "version": version or "", "previous_version": previous or "",
                 "operator": operator, "reason": reason, "forced": str(int(forced)),
                 "metrics": json.dumps(dict(metrics), sort_keys=True), "failures": json.dumps(failures),
-                "approved_by": approved_by or "", "effective": effective.isoformat() if effective else ""}
+                "approved_by": approved_by or "", "effective": effective.isoformat() if effective else "",
+                "evidence": evidence or ""}
         try:
             run = client.create_run(_experiment(client, _HISTORY_EXPERIMENT), tags=tags,
                                     run_name=f"{model} {alias} {previous or '-'} -> {version or '-'}")
@@ -379,10 +384,11 @@ def _append_history(*, model: str, alias: str, version: str | None, previous: st
         _add_later_columns(con)
         with con:
             con.execute("INSERT INTO alias_history (at, model, alias, version, previous_version, operator, reason, "
-                        "forced, metrics, failures, approved_by, effective) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                        "forced, metrics, failures, approved_by, effective, evidence) "
+                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                         (now.isoformat(timespec="seconds"), model, alias, version, previous, operator,
                          reason, int(forced), json.dumps(dict(metrics), sort_keys=True), json.dumps(failures),
-                         approved_by, effective.isoformat() if effective else None))
+                         approved_by, effective.isoformat() if effective else None, evidence))
     finally:
         con.close()
 
@@ -391,7 +397,9 @@ def alias_history(name: str | None = None) -> list[dict[str, Any]]:
     """Every recorded alias move (oldest first), of one model or all; ``approved_by``: the second operator who approved
     a forced promotion (None for other moves, and for every move of a history written before approvals);
     ``effective``: the date (YYYY-MM-DD) from which a promotion is in force for decisions (None for other moves, and
-    for promotions recorded before effective dates: their wall-clock date stands for it, :func:`champion_on`)."""
+    for promotions recorded before effective dates: their wall-clock date stands for it, :func:`champion_on`);
+    ``evidence``: what a promotion checked beyond the metrics (``shadow: checked …`` or :data:`NOT_CHECKED`; None for
+    other moves and for promotions recorded before it was kept)."""
     if _history_in_registry():
         return _registry_history(name)
     con = _history_db()
@@ -456,7 +464,8 @@ def _registry_history(name: str | None) -> list[dict[str, Any]]:
              "version": t.get("version") or None, "previous_version": t.get("previous_version") or None,
              "operator": t.get("operator"), "reason": t.get("reason"), "forced": t.get("forced") == "1",
              "metrics": json.loads(t.get("metrics") or "{}"), "failures": json.loads(t.get("failures") or "[]"),
-             "approved_by": t.get("approved_by") or None, "effective": t.get("effective") or None}
+             "approved_by": t.get("approved_by") or None, "effective": t.get("effective") or None,
+             "evidence": t.get("evidence") or None}
             for i, t in enumerate(tags, start=1)]
 
 
@@ -920,7 +929,8 @@ def champion_window(history: list[dict[str, Any]], version: str,
 
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
             force: bool = False, approved_by: str | None = None,
-            effective: date | str | None = None, evidence_failures: Sequence[str] = ()) -> dict[str, Any]:
+            effective: date | str | None = None, evidence_failures: Sequence[str] = (),
+            evidence_checked: str | None = None) -> dict[str, Any]:
     """Move ``champion`` to ``version``; refuse one below its minimum metrics unless forced with a reason and
     ``approved_by``, a second operator (another person than ``operator``: :func:`check_approver`), recorded in the
     alias history beside the operator. A promotion that meets its minimum metrics needs no approver (one given is
@@ -939,7 +949,9 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     ``evidence_failures``: what other evidence found missing, read by the caller (``models promote --shadow-store``:
     the version did not run in shadow over a season, :func:`pipelines.shadow_report.shadow_evidence`; this module
     reads no decision store) — refused as a minimum metric missed is, unless forced with a reason and an approver,
-    and recorded among the move's failures in the alias history."""
+    and recorded among the move's failures in the alias history. ``evidence_checked``: what that evidence was (one
+    line: the store as shown, the season, the rows and dated runs), kept in the move's entry (``evidence``) as
+    ``shadow: checked …`` — :data:`NOT_CHECKED` when None, so a checked promotion can be told from an unchecked one."""
     when = effective_date(effective)
     client = _client(create=False)
     _check_model(client, name)
@@ -961,6 +973,7 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
                             fix=f"let it run in shadow for a season, or agcredit models promote {name} {version} "
                                 "--force --reason TEXT --approved-by ID")
     failures = [*failures, *evidence]
+    kept = f"shadow: {evidence_checked}" if evidence_checked else NOT_CHECKED
     if force and not reason.strip():
         raise RegistryError(problem="a forced promotion needs a reason", fix="add --reason TEXT")
     approver = check_approver(approved_by, operator, forced=bool(failures))
@@ -974,7 +987,7 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
             _append_history(model=name, alias=CHAMPION, version=version, previous=version, operator=who,
                             reason=reason.strip() or f"re-dated (was in force from {_move_effective(last[0])})",
                             forced=bool(force and failures), metrics=gov.metrics, failures=failures,
-                            approved_by=approver, effective=when)
+                            approved_by=approver, effective=when, evidence=kept)
             return {"model": name, "version": version, "previous": previous, "failures": failures, "operator": who,
                     "approved_by": approver, "effective": when.isoformat(), "redated": True,
                     **_window(name, version, when)}
@@ -986,7 +999,7 @@ def promote(name: str, version: str | int, *, operator: str | None = None, reaso
     if recorded != version:  # (a promotion killed after moving the alias: its move is recorded by its re-run)
         _append_history(model=name, alias=CHAMPION, version=version, previous=previous, operator=who,
                         reason=reason.strip() or "promoted", forced=bool(force and failures), metrics=gov.metrics,
-                        failures=failures, approved_by=approver, effective=in_force)
+                        failures=failures, approved_by=approver, effective=in_force, evidence=kept)
     if _alias_version(client, name, CHALLENGER) == version:
         client.delete_registered_model_alias(name, CHALLENGER)
         _append_history(model=name, alias=CHALLENGER, version=None, previous=version, operator=who,
@@ -1100,6 +1113,15 @@ def resolve(name: str, alias: str = CHAMPION, *, flavour: ModelFlavour | None = 
         _download_model(name, version, cache)
     model = _load_model_dir(_find_model_dir(cache), flavour)
     return Resolved(version=version, run_id=str(mv.run_id), model=model)
+
+
+def version_run_id(name: str, version: str | int) -> str:
+    """The MLflow run id of ``name`` version ``version`` (what a decision's ``models[].run_id`` names)."""
+    client = _client(create=False)
+    try:
+        return str(client.get_model_version(name, version_number(version)).run_id)
+    except MlflowException as e:
+        raise _unavailable(e) from None
 
 
 def governance(name: str, version: str | int) -> Governance:

@@ -108,7 +108,10 @@ def show_cmd(name: str = typer.Argument(..., help="Registered model name, e.g. y
         if h["forced"] or h.get("approved_by"):  # a forced move before approvals were recorded: "approved by none"
             forced += f", approved by {h.get('approved_by') or 'none'}"
         since = f"; in force from {h['effective']}" if h.get("effective") else ""
-        echo(f"  {h['at']} {move} by {h['operator']}{forced}: {h['reason']}{since}; {_fmt_metrics(h['metrics'], 4)}")
+        over = f"; overriding: {'; '.join(map(str, h['failures']))}" if h["forced"] and h.get("failures") else ""
+        checked = f"; {h['evidence']}" if h.get("evidence") else ""
+        echo(f"  {h['at']} {move} by {h['operator']}{forced}: {h['reason']}{since}{over}{checked}; "
+             f"{_fmt_metrics(h['metrics'], 4)}")
 
 
 @models_app.command("promote")
@@ -136,35 +139,23 @@ def promote_cmd(
 ) -> None:
     """Move the champion alias to VERSION (refused below its minimum metrics, or with --shadow-store without a whole
     season in shadow, unless --force --reason --approved-by)."""
-    from models.registry import promote, version_number
+    from models.registry import promote
+    from pipelines._cli_shadow import promotion_evidence, said_evidence
 
     day = parse_date(effective, "--effective")
     refuse_personal_data("models promote", {"--reason": reason, "--operator": operator, "--approved-by": approved_by})
-    if shadow_season is not None and shadow_store is None:
-        raise UserInputError("models promote --shadow-season: give --shadow-store URL too (the store holding the "
-                             "shadow decisions)")
-    evidence: list[str] = []
-    if shadow_store is not None:
-        from models.registry import governance
-        from pipelines.shadow_report import shadow_evidence
-
-        governance(name, version_number(version))  # the model and the version exist: said before the store is read
-
-        failure, said = shadow_evidence(name, version_number(version), shadow_store, shadow_season)
-        evidence = [f"shadow: {failure}"] if failure else []
-        checked = said
-    else:
-        checked = None  # said on stderr once promoted: the promotion's lines on stdout are today's, byte for byte
+    # (None without --shadow-store: said on stderr once promoted — the promotion's lines on stdout are today's)
+    evidence, checked, kept = promotion_evidence(name, version, shadow_store, shadow_season)
     r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by, effective=day,
-                evidence_failures=evidence)
+                evidence_failures=evidence, evidence_checked=kept)
     if r.get("unchanged"):
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
-        _said(checked)
+        said_evidence(checked)
         return
     if r.get("redated"):
         echo(f"{r['model']}: champion v{r['version']} re-dated by {r['operator']}"
              + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; now {_in_force(r)}")
-        _said(checked)
+        said_evidence(checked)
         return
     prev = f"v{r['previous']}" if r["previous"] else "none"
     echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}"
@@ -173,18 +164,8 @@ def promote_cmd(
     if below:
         echo(f"forced below minimum metrics: {'; '.join(below[:5])}")
     if evidence and r["failures"]:
-        echo(f"forced without a season in shadow: {'; '.join(evidence)}")
-    _said(checked)
-
-
-def _said(line: str | None) -> None:
-    """The shadow evidence's line of a promotion checked against a store; None: not checked, said on stderr (a
-    refused promotion's one line stays one line)."""
-    if line is not None:
-        echo(line)
-    else:
-        err("note: the shadow evidence was not checked (give --shadow-store URL: a season in shadow before "
-            "promotion, CREDIT_POLICY.md)")
+        echo(f"forced without a season in shadow: {'; '.join(e.removeprefix('shadow: ') for e in evidence)}")
+    said_evidence(checked)
 
 
 def _in_force(r: dict[str, Any]) -> str:
@@ -511,8 +492,6 @@ def print_impact(res: Any, *, out: Path | None, top: int, as_json: bool) -> None
     """An impact's warnings on stderr, its report (or JSON) on stdout, its applications table to ``out`` (a
     :class:`~pipelines.impact_reunderwriting.SeasonImpact`'s: one row per date and line, the date in ``as_of``)."""
     import json
-
-    from pipelines._cli_app import err
 
     for w in res.warnings:
         err(f"warning: {w}")

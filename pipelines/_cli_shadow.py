@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from pipelines._cli_app import STORE_HELP, echo, models_app, user_errors
+from pipelines._cli_app import STORE_HELP, echo, err, models_app, user_errors
 
-__all__ = ["shadow_cmd"]
+__all__ = ["promotion_evidence", "said_evidence", "shadow_cmd"]
 
 
 @models_app.command("shadow")
@@ -54,3 +54,38 @@ def shadow_cmd(
         write_table_atomic(pairs_table(res), out, fmt="csv")
         if not as_json:
             echo(f"wrote {out}")
+
+
+def promotion_evidence(name: str, version: str, store: str | None,
+                       season: str | None) -> tuple[list[str], str | None, str | None]:
+    """``models promote --shadow-store STORE [--shadow-season S]``: the shadow evidence of ``name`` ``version``
+    (:func:`pipelines.shadow_report.shadow_evidence`) as the promotion takes it — (its failures, ``shadow: …``-
+    prefixed, refused unless forced; the line said; what the alias history's entry keeps). Without a store: nothing
+    checked (``([], None, None)``); a version already champion: not judged (its promotion records nothing new, or is
+    re-dated), said. The model and version are checked before the store is read."""
+    from features.errors import UserInputError
+    from models.registry import alias_version, governance, version_number
+
+    if season is not None and store is None:
+        raise UserInputError("models promote --shadow-season: give --shadow-store URL too (the store holding the "
+                             "shadow decisions)")
+    if store is None:
+        return [], None, None
+    v = version_number(version)
+    governance(name, v)  # the model and the version exist: said before the store is read
+    if alias_version(name) == v:
+        return [], f"shadow evidence: not judged (version {v} is already the champion)", None
+    from pipelines.shadow_report import shadow_evidence
+
+    ev = shadow_evidence(name, v, store, season)
+    return ([f"shadow: {ev.failure}"] if ev.failure else []), ev.said, ev.record
+
+
+def said_evidence(line: str | None) -> None:
+    """The shadow evidence's line of a promotion checked against a store; None: not checked, said on stderr (a
+    refused promotion's one line stays one line)."""
+    if line is not None:
+        echo(line)
+    else:
+        err("note: the shadow evidence was not checked (give --shadow-store URL: a season in shadow before "
+            "promotion, CREDIT_POLICY.md)")

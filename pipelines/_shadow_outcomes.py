@@ -1,6 +1,6 @@
 """The shadow report's outcomes (:mod:`pipelines.shadow_report`, ``models shadow --reported``): each side's field
 yield predictions as its record's body kept them, against the season's reported yields — P50 absolute error and share
-below P10 per checkpoint, each side and the paired difference (shadow − in force) with a 95% bootstrap interval,
+below P10 per dated run, each side and the paired difference (shadow − in force) with a 95% bootstrap interval,
 farmers drawn whole (:mod:`pipelines.evaluation._bootstrap`)."""
 
 from __future__ import annotations
@@ -56,14 +56,15 @@ def yield_pairs(pairs: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:
 
 
 def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
-    """Per checkpoint of :func:`yield_pairs`' rows: fields (record-field pairs), farmers, dates, each side's mean P50
-    absolute error (t/ha) and share of reported yields below P10, and the paired differences (shadow − in force)
-    with their 95% percentile bootstrap interval, the farmers drawn whole (:mod:`pipelines.evaluation._bootstrap`;
-    each checkpoint its own stream)."""
+    """Per dated run (kind, as-of date; its records' checkpoint) of :func:`yield_pairs`' rows — a field counted once
+    per run, never pooled across the runs of one checkpoint: ``pairs`` (record-field pairs), ``fields`` (distinct
+    fields), farmers, each side's mean P50 absolute error (t/ha) and share of reported yields below P10, and the
+    paired differences (shadow − in force) with their 95% percentile bootstrap interval, the farmers drawn whole
+    (:mod:`pipelines.evaluation._bootstrap`; each run its own stream)."""
     from pipelines.evaluation._bootstrap import group_codes, percentile_interval, resample_counts
 
     out = []
-    for k, (cp, g) in enumerate(rows.groupby("checkpoint", sort=True)):
+    for k, ((as_of, kind), g) in enumerate(rows.groupby(["as_of", "kind"], sort=True)):
         y = g["reported"].to_numpy(float)
         err_b = np.abs(g["p50_base"].to_numpy(float) - y)
         err_s = np.abs(g["p50_shadow"].to_numpy(float) - y)
@@ -77,8 +78,10 @@ def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
         def mean(x: np.ndarray, w: np.ndarray = w, tot: np.ndarray = tot) -> np.ndarray:
             return (w * x).sum(axis=1) / tot
 
-        fig: dict[str, Any] = {"checkpoint": str(cp), "fields": len(g), "farmers": int(groups.max()) + 1,
-                               "dates": sorted(set(g["as_of"]))}
+        cps = sorted(set(g["checkpoint"].astype(str)))
+        fig: dict[str, Any] = {"kind": str(kind), "as_of": str(as_of), "checkpoint": ", ".join(cps),
+                               "pairs": len(g), "fields": int(g["field_id"].nunique()),
+                               "farmers": int(groups.max()) + 1}
         for key, xb, xs in (("p50_abs_error_t_ha", err_b, err_s), ("below_p10", below_b, below_s)):
             fig[key] = {"in_force": round(float(xb.mean()), 6), "shadow": round(float(xs.mean()), 6),
                         "difference": round(float(xs.mean() - xb.mean()), 6),

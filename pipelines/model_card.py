@@ -76,14 +76,13 @@ def shadow_summary(name: str, version: str, store: str) -> dict[str, Any]:
     from pipelines.shadow_report import WHOLE_SEASON, shadow_report
     from underwriting.store import DecisionStore, store_url
 
-    url = store_url(store)
-    with DecisionStore(url, create=False, read_only=True) as st:
-        shown = st.shown_url
-    out: dict[str, Any] = {"store": shown, "definition": WHOLE_SEASON, "seasons": [], "comparison": None}
-    if read_shadow(url, model_name=name, model_version=version).empty:
-        return out
-    j = shadow_report(name, url, version=version).to_json(top=0)
+    with DecisionStore(store_url(store), create=False, read_only=True) as st:  # opened once, read once
+        out: dict[str, Any] = {"store": st.shown_url, "definition": WHOLE_SEASON, "seasons": [], "comparison": None}
+        if read_shadow(st, model_name=name, model_version=version).empty:
+            return out
+        j = shadow_report(name, version=version, st=st).to_json(top=0)
     out["seasons"] = [{"season": s["season"], "whole_season": s["whole_season"], "missing": s["missing"],
+                       "overrides": s["overrides_left_out"],
                        "dates": [{k: d[k] for k in ("kind", "as_of", "records", "beside", "shadowed")}
                                  for d in s["dates"]]} for s in j["seasons"]]
     c = j["comparison"]
@@ -101,7 +100,9 @@ def _shadow_lines(sh: dict[str, Any]) -> list[str]:
     for s in sh["seasons"]:
         runs = ", ".join(f"{d['kind']} {d['as_of']} {d['shadowed']}/{d['beside']}" for d in s["dates"])
         verdict = "ran in shadow over the whole season" if s["whole_season"] else f"incomplete: {s['missing']}"
-        out.append(f"- Season {s['season']}: {verdict} (shadowed/records per dated run: {runs})")
+        left = f"; {s['overrides']} override(s) left out" if s.get("overrides") else ""
+        out.append(f"- Season {s['season']}: {verdict} (records with a shadow row / records decided by another "
+                   f"version, per dated run: {runs}{left})")
     c = sh["comparison"]
     if c:
         totals = "; ".join(f"limits {format_minor(t['limit_in_force'], cur)} → {format_minor(t['limit_shadow'], cur)}"
@@ -238,7 +239,8 @@ def card_markdown(card: ModelCard) -> str:
             since = f"; in force from {h['effective']}" if h.get("effective") else ""
             over = f" — overriding: {'; '.join(map(str, h['failures']))}" if h.get("forced") and h.get("failures") \
                 else ""
-            out.append(f"- {h['at']} {move} by {h['operator']}{forced}: {h['reason']}{since}{over}")
+            checked = f"; {h['evidence']}" if h.get("evidence") else ""
+            out.append(f"- {h['at']} {move} by {h['operator']}{forced}: {h['reason']}{since}{over}{checked}")
     else:
         out += ["- Alias history: none recorded for this version"]
     out += ["", "## Validated scope", "",

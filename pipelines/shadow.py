@@ -142,23 +142,37 @@ def write_shadow(url: str, rows: Sequence[ShadowRow], operator: str) -> tuple[in
         engine.dispose()
 
 
-def read_shadow(url: str, *, season: str | None = None, model_name: str | None = None,
+def read_shadow(url: Any, *, season: str | None = None, model_name: str | None = None,
                 model_version: str | None = None) -> pd.DataFrame:
-    """The store's shadow decisions (optionally of one season, model, version), read only (nothing created or
-    written, as every read of the store): the table's columns, ``limit`` as int64, ordered by season, as-of date,
-    application and model; an empty frame with the columns when the store has none."""
+    """The store's shadow decisions (optionally of one season, model, version — filtered in the query), read only
+    (nothing created or written, as every read of the store): the table's columns, ``limit`` as int64, ordered by
+    season, as-of date, application and model; an empty frame with the columns when the store has none. ``url``: the
+    store's URL (opened and closed here) or an open :class:`~underwriting.store.DecisionStore` (a report reading the
+    store once)."""
     from underwriting.store import DecisionStore
 
-    cols = [c.name for c in shadow_table(sa.MetaData()).columns]
+    if isinstance(url, DecisionStore):
+        return _read_shadow(url, season, model_name, model_version)
     with DecisionStore(url, create=False, read_only=True) as st:
-        df = st.table_rows(SHADOW_TABLE)
-    if df is None or df.empty:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "limit" else "object") for c in cols})
+        return _read_shadow(st, season, model_name, model_version)
+
+
+def _read_shadow(st: Any, season: str | None, model_name: str | None, model_version: str | None) -> pd.DataFrame:
+    table = shadow_table(sa.MetaData())
+    cols = [c.name for c in table.columns]
     conds: Mapping[str, str | None] = {"season": season, "model_name": model_name, "model_version": model_version}
+    q = sa.select(table)
     for col, want in conds.items():
         if want is not None:
-            df = df[df[col].astype(str) == str(want)]
-    df = df.astype({"limit": "int64"})
+            q = q.where(table.c[col] == str(want))
+    with st._read() as conn:  # the store's read: its snapshot of a WAL SQLite store, its table locks on PostgreSQL
+        if not sa.inspect(conn).has_table(SHADOW_TABLE):
+            rows: list[dict[str, Any]] = []
+        else:
+            rows = [dict(r) for r in conn.execute(q).mappings()]
+    if not rows:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "limit" else "object") for c in cols})
+    df = pd.DataFrame(rows, columns=cols).astype({"limit": "int64"})
     return df.sort_values(["season", "as_of", "application_id", "model_name", "model_version", "record_id"],
                           kind="mergesort").reset_index(drop=True)[cols]
 

@@ -16,14 +16,16 @@ then — before any outcome was known. This module reads it (the store read only
   :class:`pipelines.impact.ImpactResult`), on decisions written in the season instead of re-decided now.
 * **Against outcomes** (a reported yields file, as ``models performance yield-value`` reads it): each side's field
   yield predictions as recorded in the bodies (``yield_p10_t_ha``, ``yield_p50_t_ha``) against the reported yield,
-  per checkpoint of the records (``provenance.checkpoint``): P50 absolute error and share below P10, each side and
-  the paired difference (shadow − in force) with a 95% bootstrap interval, farmers drawn whole.
+  per dated run (its records' checkpoint, ``provenance.checkpoint``, named; a field counted once per run, never
+  pooled across two runs of one checkpoint): P50 absolute error and share below P10, each side and the paired
+  difference (shadow − in force) with a 95% bootstrap interval, farmers drawn whole.
 
 Application ids and pseudonymous farmer tokens only.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -36,14 +38,19 @@ import pandas as pd
 from features.errors import UserInputError
 from pipelines._shadow_outcomes import yield_figures, yield_pairs
 
-__all__ = ["WHOLE_SEASON", "ShadowReport", "SeasonCoverage", "shadow_report", "season_coverage",
-           "record_version", "yield_pairs", "yield_figures", "resolve_version"]
+__all__ = ["WHOLE_SEASON", "ShadowEvidence", "ShadowReport", "SeasonCoverage", "genuine_rows", "record_version",
+           "resolve_version", "season_coverage", "season_end", "season_order", "shadow_evidence", "shadow_report",
+           "yield_figures", "yield_pairs"]
 
 #: what "ran in shadow over a whole season" means here (printed with every judgement)
-WHOLE_SEASON = ("ran in shadow over the whole season: every dated run of the season's records in the store (the "
+WHOLE_SEASON = ("ran in shadow over the whole season: (1) every dated run of the season's records in the store (the "
                 "underwriting date(s) and each later re-underwriting date) has a shadow row of the version beside "
                 "every record decided by another version of the model, and there is at least one such row (records "
-                "the version decided itself, once in force, need none)")
+                "the version decided itself, once in force, need none; overrides are an analyst's, not a run's: left "
+                "out, and counted); (2) the season's runs reach its end: a run on or after the pre_harvest "
+                "checkpoint (the season calendar the re-underwriting schedule reads) of every region and crop the "
+                "season's records valued — else the season is in progress; (3) a shadow row counts only when its "
+                "body itself names the version judged (and, yield-value, that version's registry run id)")
 #: the record kinds a run writes (an override is an analyst's, not a run's: not shadowed)
 _RUN_KINDS = ("decision", "reunderwrite")
 _CROP_VERSION = re.compile(r"^crop-type version (\d+)\b")
@@ -83,33 +90,80 @@ class SeasonCoverage:
     """One season's coverage: ``dates`` one row per dated run (kind, as_of, records, in_force (``"1: 61"``-style
     counts of the versions in force), own (records the shadow version decided itself), beside (decided by another
     version), shadowed (of those, with a shadow row), missing (application ids without one, sorted), covered), the
-    judgement (:data:`WHOLE_SEASON`) and what stands out (notes)."""
+    judgement (:data:`WHOLE_SEASON`) and what stands out (notes). ``end``: the date the season's runs must reach
+    (the latest pre_harvest checkpoint of the regions and crops its records valued; None: not datable),
+    ``overrides``: the season's overrides left out, ``mismatched``: shadow rows whose body names another version
+    than their label (not counted), ``orphans``: shadow rows beside no record of the season's runs in the store."""
 
     season: str
     dates: list[dict[str, Any]]
     whole: bool
     notes: list[str]
+    end: str | None = None
+    overrides: int = 0
+    mismatched: int = 0
+    orphans: int = 0
+
+    @property
+    def end_reached(self) -> bool:
+        return self.end is not None and any(d["as_of"] >= self.end for d in self.dates)
+
+    @property
+    def rows(self) -> int:
+        """The shadow rows counted (beside a record of the season's runs)."""
+        return sum(d["shadowed"] for d in self.dates)
 
     def missing_text(self) -> str:
         """What is missing for a whole season in one phrase (empty when nothing is)."""
         gaps = [f"{d['kind']} {d['as_of']} ({len(d['missing'])} of {d['beside']} record(s) without a shadow row"
                 + (f", e.g. {', '.join(d['missing'][:3])}" if d["missing"] else "") + ")"
                 for d in self.dates if not d["covered"]]
-        if gaps:
-            return "; ".join(gaps)
         if not any(d["shadowed"] for d in self.dates):
-            return "no shadow row at any date"
-        return ""
+            gaps.append(f"{self.orphans} shadow row(s) stand beside no record in this store" if self.orphans
+                        else "no shadow row at any date")
+        if not self.end_reached and self.dates:
+            gaps.append(f"in progress: no run on or after {self.end} (the season's last pre_harvest checkpoint)"
+                        if self.end is not None else
+                        "in progress: its end cannot be dated (its records value no region and crop of the season "
+                        "calendar)")
+        return "; ".join(gaps)
+
+
+def season_end(season: str, bodies: Any, calendar: pd.DataFrame | None = None) -> tuple[str | None, list[str]]:
+    """The date a season's runs must reach to be whole: the latest pre_harvest checkpoint (the season calendar,
+    :func:`pipelines.schedule.load_calendar`) of the (region, crop) pairs the records' bodies valued (each field's
+    ``region`` and ``crop_valued``), and the pairs the calendar does not date (left out, said). None: no pair dated."""
+    from pipelines.schedule import checkpoint_dates, load_calendar
+
+    pairs = {(str(f["region"]), str(f["crop_valued"])) for b in bodies for f in (b.get("fields") or [])
+             if isinstance(f, dict) and f.get("region") and f.get("crop_valued")}
+    if not pairs:
+        return None, []
+    cal = load_calendar() if calendar is None else calendar
+    cd = checkpoint_dates(str(season), cal)
+    ph = {(r.region, r.crop): r.date.date().isoformat() for r in cd[cd["checkpoint"] == "pre_harvest"].itertuples()}
+    dated = [ph[p] for p in pairs if p in ph]
+    return (max(dated) if dated else None), sorted(f"{r} {c}" for r, c in pairs - set(ph))
 
 
 def season_coverage(season: str, records: pd.DataFrame, shadow: pd.DataFrame, name: str,
-                    version: str) -> SeasonCoverage:
+                    version: str, *, run_id: str | None = None,
+                    calendar: pd.DataFrame | None = None) -> SeasonCoverage:
     """Coverage of ``season`` (module docstring): ``records`` the store's records of the season (with ``body_dict``
-    and ``in_force``: :func:`record_version`), ``shadow`` its shadow rows of ``name`` version ``version``."""
+    and ``in_force``: :func:`record_version`), ``shadow`` its shadow rows of ``name`` version ``version`` — a row
+    whose own body names another version (or, with ``run_id``, another registry run) is not counted
+    (:func:`genuine_rows`)."""
+    notes: list[str] = []
+    shadow, wrong = genuine_rows(shadow, name, version, run_id)
+    if wrong:
+        notes.append(f"season {season}: {wrong} shadow row(s) labelled {name} version {version} whose body names "
+                     f"another version{' or run' if run_id else ''}: not counted")
     recs = records[records["kind"].isin(_RUN_KINDS)]
+    overrides = int((records["kind"] == "override").sum()) if len(records) else 0
+    if overrides:
+        notes.append(f"season {season}: {overrides} override(s) left out (an analyst's, not a run's: never shadowed)")
     have = set(shadow["record_id"].astype(str))
     dates: list[dict[str, Any]] = []
-    notes: list[str] = []
     keys = recs[["as_of", "kind"]].drop_duplicates().sort_values(["as_of", "kind"], kind="mergesort")
     for as_of, kind in keys.itertuples(index=False):
         g = recs[(recs["as_of"] == as_of) & (recs["kind"] == kind)]
@@ -140,8 +194,33 @@ def season_coverage(season: str, records: pd.DataFrame, shadow: pd.DataFrame, na
     if alone:
         notes.append(f"season {season}: {len(alone)} shadow row(s) stand beside no record of the season's runs in "
                      "this store (left out)")
-    whole = bool(dates) and all(d["covered"] for d in dates) and any(d["shadowed"] for d in dates)
-    return SeasonCoverage(season=str(season), dates=dates, whole=whole, notes=notes)
+    end, undated = season_end(season, recs["body_dict"], calendar) if len(recs) else (None, [])
+    if undated:
+        notes.append(f"season {season}: the season calendar dates no pre_harvest checkpoint of {', '.join(undated)} "
+                     "(left out of the season's end)")
+    whole = (bool(dates) and all(d["covered"] for d in dates) and any(d["shadowed"] for d in dates)
+             and end is not None and any(d["as_of"] >= end for d in dates))
+    return SeasonCoverage(season=str(season), dates=dates, whole=whole, notes=notes, end=end, overrides=overrides,
+                          mismatched=wrong, orphans=len(alone))
+
+
+def genuine_rows(shadow: pd.DataFrame, name: str, version: str, run_id: str | None = None) -> tuple[pd.DataFrame, int]:
+    """The shadow rows whose own body names ``name`` version ``version`` (:func:`record_version`; yield-value with
+    ``run_id``: a body naming a run names that one) — the rows' labels alone are not trusted — and how many were
+    not."""
+    if shadow.empty:
+        return shadow, 0
+    bodies = shadow["body_dict"] if "body_dict" in shadow.columns else [json.loads(b) for b in shadow["body"]]
+    ok = []
+    for b in bodies:
+        good = record_version(b, name) == str(version)
+        if good and run_id and name == "yield-value":
+            runs = {str(m.get("run_id")) for m in b.get("models") or [] if isinstance(m, dict)
+                    and m.get("name") == name and m.get("run_id")}
+            good = not runs or runs == {str(run_id)}
+        ok.append(good)
+    keep = np.array(ok, dtype=bool)
+    return shadow[keep], int((~keep).sum())
 
 
 # ---------------------------------------------------------------------- the report
@@ -206,7 +285,9 @@ class ShadowReport:
                 td = t[(t["as_of"] == d["as_of"]) & (t["kind"] == d["kind"])]
                 dates.append({**d, "comparison": self.comparison(td, top) if len(td) else None})
             seasons.append({"season": cov.season, "whole_season": cov.whole, "missing": cov.missing_text(),
-                            "notes": cov.notes, "dates": dates,
+                            "season_end": cov.end, "season_end_reached": cov.end_reached,
+                            "overrides_left_out": cov.overrides, "mismatched_rows": cov.mismatched,
+                            "rows_beside_no_record": cov.orphans, "notes": cov.notes, "dates": dates,
                             "comparison": self.comparison(t, top) if len(t) else None})
         return json_ready({"model": self.name, "version": self.version, "alias": self.alias, "store": self.store,
                            "data": self.data,
@@ -225,6 +306,9 @@ class ShadowReport:
         for cov in self.coverage:
             verdict = ("ran in shadow over the whole season" if cov.whole
                        else f"did NOT run in shadow over the whole season: missing {cov.missing_text()}")
+            verdict += (f" (its end: {cov.end}, the last pre_harvest checkpoint of its regions and crops)"
+                        if cov.end else "")
+            verdict += f"; {cov.overrides} override(s) left out" if cov.overrides else ""
             out.append(f"season {cov.season}: {verdict}")
             for d in cov.dates:
                 vers = ", ".join(f"v{v} {n}" for v, n in d["in_force"].items())
@@ -267,13 +351,13 @@ class ShadowReport:
                            f"{format_minor(r['limit_shadow'], r['currency'])}" + (f"; {' '.join(why)}" if why else ""))
         if self.reported is not None:
             out.append(f"against the reported yields ({self.reported}): the predictions each side recorded, per "
-                       "checkpoint (shadow − in force; " + _interval_words() + ")")
+                       "dated run (shadow − in force; " + _interval_words() + ")")
             if not self.outcomes:
                 out.append("  no paired field has a reported yield of its season")
             for f in self.outcomes:
                 e, b = f["p50_abs_error_t_ha"], f["below_p10"]
-                out.append(f"  {f['checkpoint']} ({', '.join(f['dates'])}; {f['fields']} field(s), {f['farmers']} "
-                           f"farmer(s)): P50 abs error {e['in_force']:.3f} → {e['shadow']:.3f} t/ha "
+                out.append(f"  {f['kind']} {f['as_of']} (checkpoint {f['checkpoint']}; {f['pairs']} record-field "
+                           f"pair(s), {f['fields']} distinct field(s), {f['farmers']} farmer(s)): P50 abs error {e['in_force']:.3f} → {e['shadow']:.3f} t/ha "
                            f"({e['difference']:+.3f}{_ci(e['interval'], '+.3f')}); below P10 "
                            f"{b['in_force']:.1%} → {b['shadow']:.1%} ({100 * b['difference']:+.1f} points"
                            f"{_ci(b['interval'], '+.1f', 100.0)})")
@@ -316,32 +400,57 @@ def resolve_version(name: str, version: str) -> tuple[str, str | None]:
     return str(found), spec
 
 
-def _store_rows(url: str, season: str | None) -> pd.DataFrame:
-    from underwriting.store import DecisionStore
+def season_order(seasons: Any) -> list[str]:
+    """Seasons (harvest years) in the order the report lists them and the evidence takes the latest: as strings,
+    oldest first (the house's order: the season named by its harvest year)."""
+    return sorted({str(s) for s in seasons})
 
-    with DecisionStore(url, create=False, read_only=True) as st:
-        return st.records(season)
+
+def _season_records(st: Any, season: str, name: str) -> pd.DataFrame:
+    """The open store's records of ``season`` with ``body_dict`` and ``in_force`` (:func:`record_version`)."""
+    recs = st.records(season)
+    recs = recs.assign(body_dict=[json.loads(b) for b in recs["body"]])
+    return recs.assign(in_force=[record_version(b, name) for b in recs["body_dict"]])
+
+
+def version_run(name: str, version: str) -> str | None:
+    """The registry run id of ``name`` version ``version`` (what a yield-value body's ``models[].run_id`` names);
+    None when the registry cannot say."""
+    from models import registry
+
+    try:
+        return registry.version_run_id(name, version)
+    except Exception:  # noqa: BLE001 - the registry not at hand: the body's version alone is checked
+        return None
 
 
 def shadow_report(name: str, store: str | None = None, *, version: str = "challenger", season: str | None = None,
-                  reported: str | Path | None = None) -> ShadowReport:
+                  reported: str | Path | None = None, st: Any = None) -> ShadowReport:
     """The shadow report of ``name``'s ``version`` (a number or an alias; default the challenger) in the decision
     store ``store`` (default as every reader: ``AGCREDIT_STORE_URL``, else the SQLite default), read only: the seasons
     with shadow rows of the version (or ``season``), their coverage (:func:`season_coverage`, :data:`WHOLE_SEASON`),
     the records paired with their shadow rows compared, and with ``reported`` (a reported yields file) the recorded
     predictions of each side against the reported yields. One-line user errors: an unknown model, version or alias,
-    a store that does not exist, no shadow row of the version (in the season)."""
-    from pipelines.impact import MODEL_NAMES, compare_decisions
-    from pipelines.shadow import read_shadow
+    a store that does not exist, no shadow row of the version (in the season). ``st``: the store already open (read
+    only; a caller reading it once) — else it is opened here, once."""
+    from pipelines.impact import MODEL_NAMES
     from underwriting.store import DecisionStore, store_url
 
     if name not in MODEL_NAMES:
         raise UserInputError(f"models shadow: shadow decisions are kept for {' and '.join(MODEL_NAMES)}, not {name!r}")
-    url = store_url(store)
-    with DecisionStore(url, create=False, read_only=True) as st:  # a store that does not exist: one line
-        shown = st.shown_url
+    if st is not None:
+        return _report(st, name, version, season, reported)
+    with DecisionStore(store_url(store), create=False, read_only=True) as opened:  # one that does not exist: one line
+        return _report(opened, name, version, season, reported)
+
+
+def _report(st: Any, name: str, version: str, season: str | None, reported: str | Path | None) -> ShadowReport:
+    from pipelines.impact import compare_decisions
+    from pipelines.shadow import read_shadow
+
+    shown = st.shown_url
     v, alias = resolve_version(name, version)
-    sh = read_shadow(url, season=season, model_name=name, model_version=v)
+    sh = read_shadow(st, season=season, model_name=name, model_version=v)
     if sh.empty:
         where = f" of season {season}" if season is not None else ""
         raise UserInputError(f"models shadow: no shadow decision{where} of {name} version {v}"
@@ -355,22 +464,20 @@ def shadow_report(name: str, store: str | None = None, *, version: str = "challe
         if name != "yield-value":
             raise UserInputError("models shadow --reported: reported yields are the yield-value model's outcomes")
         rep, _ = _reported_rows(read_reported(Path(reported), keep_crop=True), str(reported))
-    import json
-
+    run_id = version_run(name, v)
+    sh = sh.assign(body_dict=[json.loads(b) for b in sh["body"]])
     coverage, pairs = [], []
-    for s in sorted(set(sh["season"].astype(str))):
-        recs = _store_rows(url, s)
-        recs = recs.assign(body_dict=[json.loads(b) for b in recs["body"]])
-        recs = recs.assign(in_force=[record_version(b, name) for b in recs["body_dict"]])
+    for s in season_order(sh["season"]):
+        recs = _season_records(st, s, name)
         ss = sh[sh["season"].astype(str) == s]
-        coverage.append(season_coverage(s, recs, ss, name, v))
-        paired = ss.merge(recs[["record_id", "seq", "in_force"]], on="record_id", how="inner")
+        coverage.append(season_coverage(s, recs, ss, name, v, run_id=run_id))
+        ss, _ = genuine_rows(ss, name, v, run_id)
+        paired = ss.merge(recs[["record_id", "seq"]], on="record_id", how="inner")
         for (as_of, kind), g in paired.groupby(["as_of", "kind"], sort=True):
             base = recs[recs["record_id"].isin(g["record_id"])]
             # one pair per application and date (two records of one application on one date: the later one's)
             keep = base.sort_values("seq").drop_duplicates("application_id", keep="last")
             shadow_side = g[g["record_id"].isin(keep["record_id"])]
-            shadow_side = shadow_side.assign(body_dict=[json.loads(b) for b in shadow_side["body"]])
             t = compare_decisions(_items(keep), _items(shadow_side))
             by_app = keep.set_index("application_id")
             sh_app = shadow_side.set_index("application_id")
@@ -383,7 +490,7 @@ def shadow_report(name: str, store: str | None = None, *, version: str = "challe
             t["body_base"] = [by_app.loc[a, "body_dict"] for a in t["application_id"]]
             t["body_shadow"] = [sh_app.loc[a, "body_dict"] for a in t["application_id"]]
             pairs.append(t)
-    cols = ["season", "kind", "as_of", "record_id"]
+    cols = ["season", "kind", "as_of", "record_id", "application_id"]
     table = (pd.concat(pairs, ignore_index=True) if pairs else pd.DataFrame(columns=cols))
     table = table.sort_values(["season", "as_of", "kind", "application_id"], kind="mergesort").reset_index(drop=True)
     outcomes: list[dict[str, Any]] = []
@@ -391,9 +498,9 @@ def shadow_report(name: str, store: str | None = None, *, version: str = "challe
     if rep is not None and len(table):
         rows = yield_pairs(table, rep)
         outcomes = yield_figures(rows)
-        small = [f"{f['checkpoint']} ({f['fields']})" for f in outcomes if f["fields"] < 30]
+        small = [f"{f['kind']} {f['as_of']} ({f['fields']})" for f in outcomes if f["fields"] < 30]
         if small:
-            notes.append(f"under 30 paired fields with a reported yield: {', '.join(small)} — their intervals are "
+            notes.append(f"under 30 distinct fields with a reported yield: {', '.join(small)} — their intervals are "
                          "wide")
     from models import registry
 
@@ -423,36 +530,47 @@ def pairs_table(report: ShadowReport) -> pd.DataFrame:
         columns=lambda c: c.replace("_base", "_in_force").replace("_candidate", "_shadow"))
 
 
-def shadow_evidence(name: str, version: str, store: str, season: str | None = None) -> tuple[str | None, str]:
+@dataclass(frozen=True)
+class ShadowEvidence:
+    """What ``models promote --shadow-store`` checked (:func:`shadow_evidence`): ``failure`` (None: a whole season
+    in shadow), ``said`` (the line printed), ``record`` (what the promotion's alias-history entry keeps: the store as
+    shown, the season, the rows and dated runs, the judgement)."""
+
+    failure: str | None
+    said: str
+    record: str
+
+
+def shadow_evidence(name: str, version: str, store: str, season: str | None = None) -> ShadowEvidence:
     """Whether ``name`` version ``version`` ran in shadow over a whole season (:data:`WHOLE_SEASON`) in the decision
-    store ``store`` (read only): ``season``, default the latest season with shadow rows of the version. Returns
-    (the failure in one phrase — None when it did —, a line saying what was checked). A store that does not exist:
-    a one-line error."""
+    store ``store`` (read only, opened once): ``season``, default the latest season with shadow rows of the version
+    (:func:`season_order`). A store that does not exist: a one-line error."""
     from pipelines.shadow import read_shadow
     from underwriting.store import DecisionStore, store_url
 
-    url = store_url(store)
-    with DecisionStore(url, create=False, read_only=True) as st:
+    with DecisionStore(store_url(store), create=False, read_only=True) as st:
         shown = st.shown_url
-    sh = read_shadow(url, model_name=name, model_version=str(version))
-    seasons = sorted(set(sh["season"].astype(str)), key=lambda x: (len(x), x))
-    if season is None and not seasons:
-        return (f"no shadow decision of it in {shown}: it never ran in shadow (a season in shadow is required before "
-                "promotion)", f"shadow evidence: none in {shown}")
-    s = str(season) if season is not None else seasons[-1]
-    ss = sh[sh["season"].astype(str) == s]
-    if ss.empty:
-        return (f"no shadow decision of it in season {s} in {shown} (its seasons in shadow: "
-                f"{', '.join(seasons) or 'none'})", f"shadow evidence: none of season {s} in {shown}")
-    import json
-
-    recs = _store_rows(url, s)
-    recs = recs.assign(in_force=[record_version(json.loads(b), name) for b in recs["body"]])
-    cov = season_coverage(s, recs, ss, name, str(version))
-    dates = len(cov.dates)
-    rows = sum(d["shadowed"] for d in cov.dates)
+        version = str(version)
+        sh = read_shadow(st, model_name=name, model_version=version)
+        seasons = season_order(sh["season"])
+        if season is None and not seasons:
+            return ShadowEvidence(f"no shadow decision of it in {shown}: it never ran in shadow (a season in shadow "
+                                  "is required before promotion)", f"shadow evidence: none in {shown}",
+                                  f"checked {shown}: no shadow row of version {version}")
+        s = str(season) if season is not None else seasons[-1]
+        ss = sh[sh["season"].astype(str) == s]
+        if ss.empty:
+            return ShadowEvidence(f"no shadow decision of it in season {s} in {shown} (its seasons in shadow: "
+                                  f"{', '.join(seasons) or 'none'})", f"shadow evidence: none of season {s} in {shown}",
+                                  f"checked {shown}, season {s}: no shadow row of version {version}")
+        cov = season_coverage(s, _season_records(st, s, name), ss, name, version, run_id=version_run(name, version))
+    counted = (f"{cov.rows} shadow row(s) over {len(cov.dates)} dated run(s)"
+               + (f", {cov.overrides} override(s) left out" if cov.overrides else ""))
     if cov.whole:
-        return None, (f"shadow evidence: {name} version {version} ran in shadow over the whole season {s} in {shown} "
-                      f"({rows} shadow decision(s) over {dates} dated run(s))")
-    return (f"did not run in shadow over the whole season {s} in {shown}: missing {cov.missing_text()}",
-            f"shadow evidence: season {s} in {shown} incomplete")
+        return ShadowEvidence(None, f"shadow evidence: {name} version {version} ran in shadow over the whole season "
+                              f"{s} in {shown} ({counted.replace('shadow row(s)', 'shadow decision(s)')})",
+                              f"checked {shown}, season {s}: {counted}; a whole season")
+    missing = cov.missing_text()
+    return (ShadowEvidence(f"did not run in shadow over the whole season {s} in {shown}: missing {missing}",
+                           f"shadow evidence: season {s} in {shown} incomplete ({counted})",
+                           f"checked {shown}, season {s}: {counted}; incomplete: {missing}"))

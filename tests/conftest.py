@@ -223,3 +223,27 @@ def pg_server() -> Any:
     require(ok, why)
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="module")
+def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An initialised, empty MLflow sqlite store (creating one runs all migrations: seconds), copied per test."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
+@pytest.fixture
+def mlflow_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Path:
+    """A fresh MLflow registry per test (a copy of :func:`empty_db`; its folder returned), the tracking URI and the
+    operator (analyst-7) set."""
+    import shutil
+
+    root = tmp_path / "mlruns"
+    root.mkdir()
+    shutil.copyfile(empty_db, root / "mlflow.db")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
+    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
+    return root

@@ -62,7 +62,7 @@ def test_the_card_of_the_champion_names_its_standing_scope_gates_and_figures(sto
     promoted = [x for x in lines if x.startswith("- ") and " champion: v- → v" in x]
     assert len(promoted) == 1 and promoted[0].endswith(
         f"champion: v- → v{v2} by analyst-7 FORCED, approved by risk-officer-2: the 2018 season's model; in force "
-        "from 2018-05-01 — overriding: mid_skill_r2_maize >= -0.05 (found -0.07)"), promoted
+        "from 2018-05-01 — overriding: mid_skill_r2_maize >= -0.05 (found -0.07); shadow: not checked"), promoted
     assert not any(f"→ v{v1} " in x for x in lines)
     assert "- us-nebraska mid: validated from every crop 07-20 of the season" in lines
     assert "- A field outside this scope is not valued by this version: the policy refers it (OUT_OF_MODEL_SCOPE)." \

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,9 @@ from pipelines.cli import app
 from underwriting.records import DecisionItem
 
 SEASON = "2024"
-UW, RU1, RU2 = "2024-06-01", "2024-08-01", "2024-10-01"
+#: the underwriting, and a re-underwriting on us-nebraska maize's pre_harvest checkpoint (09-10): the season's end
+UW, RU1, RU2 = "2024-06-01", "2024-09-10", "2024-10-01"
+REGION, CROP = "us-nebraska", "maize"
 
 
 class Tiny:
@@ -38,37 +39,24 @@ class Tiny:
         return cls(json.loads((Path(path) / "w.json").read_text())["scale"])
 
 
-@pytest.fixture(scope="module")
-def empty_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from mlflow.tracking import MlflowClient
-
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
 @pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, empty_db: Path) -> Path:
-    """yield-value v1 (champion) and v2 (challenger), both meeting their (no) minimum metrics."""
+def registry(mlflow_registry: Path) -> Path:
+    """yield-value v1 (champion) and v2 (challenger), both meeting their (no) minimum metrics (tests/conftest.py's
+    ``mlflow_registry``)."""
     from models import registry as reg
 
-    root = tmp_path / "mlruns"
-    root.mkdir()
-    shutil.copyfile(empty_db, root / "mlflow.db")
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root}/mlflow.db")
-    monkeypatch.setenv("AGCREDIT_OPERATOR", "analyst-7")
     g = Governance(crops=("maize",), regions=("r",), checkpoints=("mid", "end"), data="synthetic")
     reg.register(Tiny(1.0), "yield-value", metrics={"r2_all": 0.6}, governance=g)
     reg.promote("yield-value", "1", reason="first")
     reg.register(Tiny(2.0), "yield-value", metrics={"r2_all": 0.7}, governance=g)
-    return root
+    return mlflow_registry
 
 
 def _body(version: str, checkpoint: str, fields: dict[str, tuple[float, float]], requested: int = 1000) -> dict[str, Any]:
     return {"models": [{"name": "yield-value", "version": version}], "provenance": {"checkpoint": checkpoint},
             "application": {"requested_amount": requested},
-            "fields": [{"field_id": f, "yield_p10_t_ha": p10, "yield_p50_t_ha": p50} for f, (p10, p50) in
-                       fields.items()]}
+            "fields": [{"field_id": f, "region": REGION, "crop_valued": CROP, "yield_p10_t_ha": p10,
+                        "yield_p50_t_ha": p50} for f, (p10, p50) in fields.items()]}
 
 
 def _item(aid: str, as_of: str, outcome: str, limit: int, *, version: str = "1", kind: str = "decision",
@@ -84,8 +72,9 @@ def _item(aid: str, as_of: str, outcome: str, limit: int, *, version: str = "1",
                         supersedes=record_id_for(first) if kind == "reunderwrite" else None)
 
 
-def make_store(path: Path, *, shadow_dates: tuple[str, ...] = (UW, RU1), skip: tuple[tuple[str, str], ...] = (),
-               ru1_version: str = "1", extra_version_dates: tuple[str, ...] = ()) -> str:
+def make_store(path: Path | str, *, shadow_dates: tuple[str, ...] = (UW, RU1),
+               skip: tuple[tuple[str, str], ...] = (), ru1_version: str = "1",
+               extra_version_dates: tuple[str, ...] = (), ru_dates: tuple[str, ...] = (RU1,)) -> str:
     """A store with season 2024's underwriting (UW: A1, A2, B1) and re-underwriting (RU1: A1, B1), decided by
     yield-value v1 (``ru1_version``: the re-underwriting's), and v2's shadow rows on ``shadow_dates`` (but for the
     (application, date) pairs in ``skip``). The hand-computed case:
@@ -96,7 +85,7 @@ def make_store(path: Path, *, shadow_dates: tuple[str, ...] = (UW, RU1), skip: t
     from pipelines.shadow import shadow_rows, write_shadow
     from underwriting.store import DecisionStore
 
-    url = f"sqlite:///{path}"
+    url = path if isinstance(path, str) else f"sqlite:///{path}"
     f = {"A1": {"F1": (2.0, 3.0), "F2": (1.0, 2.0)}, "A2": {"F3": (1.5, 2.5)}, "B1": {"F4": (2.0, 4.0)}}
     fs = {"A1": {"F1": (1.0, 2.5), "F2": (1.5, 2.2)}, "A2": {"F3": (1.0, 2.0)}, "B1": {"F4": (3.0, 3.5)}}
     uw = [_item("A1", UW, "APPROVE", 1000, fields=f["A1"]), _item("A2", UW, "REFER", 500, fields=f["A2"]),
@@ -112,10 +101,11 @@ def make_store(path: Path, *, shadow_dates: tuple[str, ...] = (UW, RU1), skip: t
                   shadow=True),
             _item("B1", RU1, "REDUCE", 300, version="2", kind="reunderwrite", checkpoint="end", fields=fs["B1"],
                   shadow=True)]
+    ru, ru_s = [i for i in ru if i.as_of in ru_dates], [i for i in ru_s if i.as_of in ru_dates]
     with DecisionStore(url) as st:
         st.append(uw + ru, operator="test")
     for day, base, sh in ((UW, uw, uw_s), (RU1, ru, ru_s)):
-        if day not in shadow_dates:
+        if day not in shadow_dates or not base:
             continue
         keep = [s for s in sh if (s.application_id, day) not in skip]
         in_force = base[0].body["models"][0]["version"]
@@ -127,12 +117,11 @@ def make_store(path: Path, *, shadow_dates: tuple[str, ...] = (UW, RU1), skip: t
 
 
 def _records(url: str) -> pd.DataFrame:
-    from pipelines.shadow_report import record_version
+    from pipelines.shadow_report import _season_records
     from underwriting.store import DecisionStore
 
     with DecisionStore(url, create=False, read_only=True) as st:
-        recs = st.records(SEASON)
-    return recs.assign(in_force=[record_version(json.loads(b), "yield-value") for b in recs["body"]])
+        return _season_records(st, SEASON, "yield-value")
 
 
 # ---------------------------------------------------------------------- coverage and the whole-season judgement
@@ -194,7 +183,7 @@ def test_coverage_records_of_the_shadow_version_itself_and_a_mid_season_promotio
 
     assert SeasonCoverage(SEASON, [{"kind": "decision", "as_of": UW, "records": 1, "in_force": {"2": 1}, "own": 1,
                                     "beside": 0, "shadowed": 0, "missing": [], "covered": True}], False,
-                          []).missing_text() == "no shadow row at any date"
+                          [], end=UW).missing_text() == "no shadow row at any date"
 
 
 # ---------------------------------------------------------------------- the comparison
@@ -367,7 +356,7 @@ def test_promote_forced_records_the_shadow_failure_and_the_approver(tmp_path: Pa
     assert r.exit_code == 2 and "second operator's approval" in r.stderr
     r = CliRunner().invoke(app, [*base, "--reason", "drought season, committee decision", "--approved-by", "mrm-2"])
     assert r.exit_code == 0, r.stderr
-    assert "forced without a season in shadow: shadow: did not run in shadow" in r.stdout
+    assert "forced without a season in shadow: did not run in shadow" in r.stdout and "shadow: shadow" not in r.stdout
     h = _history()[-1]
     assert h["version"] == "2" and h["forced"] and h["approved_by"] == "mrm-2"
     assert h["reason"] == "drought season, committee decision"
@@ -413,3 +402,330 @@ def test_promote_with_shadow_store_names_an_unknown_model_or_version_first(tmp_p
     r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store",
                                  f"sqlite:///{tmp_path}/none.db"])
     assert r.exit_code == 2 and "none.db" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------- review findings: the whole season
+def _add(url: str, items: list[DecisionItem], shadow: list[DecisionItem] = (), *, name: str = "yield-value",  # type: ignore[assignment]
+         version: str = "2", in_force: str | None = "1") -> None:
+    from pipelines.shadow import shadow_rows, write_shadow
+    from underwriting.store import DecisionStore
+
+    if items:
+        with DecisionStore(url) as st:
+            st.append(items, operator="test")
+    if shadow:
+        write_shadow(url, shadow_rows(items, shadow, model_name=name, model_version=version,
+                                      in_force_version=in_force), operator="test")
+
+
+def test_a_season_that_has_barely_started_is_in_progress_not_whole(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow_report import season_coverage, shadow_evidence, shadow_report
+
+    # the store as it stood on the underwriting day: every record shadowed, no run at the season's end yet
+    url = make_store(tmp_path / "d.db", ru_dates=())
+    res = shadow_report("yield-value", url)
+    cov = res.coverage[0]
+    assert [d["covered"] for d in cov.dates] == [True] and cov.end == RU1 and not cov.whole
+    assert cov.missing_text() == f"in progress: no run on or after {RU1} (the season's last pre_harvest checkpoint)"
+    assert "in progress: no run on or after 2024-09-10" in "\n".join(res.lines())
+    assert res.to_json()["seasons"][0]["season_end_reached"] is False
+    ev = shadow_evidence("yield-value", "2", url)
+    assert ev.failure is not None and "in progress: no run on or after 2024-09-10" in ev.failure
+    # a season of one record
+    one = f"sqlite:///{tmp_path}/one.db"
+    _add(one, [_item("A1", UW, "APPROVE", 1000, fields={"F1": (1.0, 2.0)})],
+         [_item("A1", UW, "REDUCE", 800, version="2", fields={"F1": (1.0, 2.0)}, shadow=True)])
+    assert "in progress" in (shadow_evidence("yield-value", "2", one).failure or "")
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", one])
+    assert r.exit_code == 2 and "in progress: no run on or after 2024-09-10" in r.stderr
+    # a re-underwriting on the pre_harvest checkpoint ends it; the definition says so
+    assert shadow_evidence("yield-value", "2", make_store(tmp_path / "e.db")).failure is None
+    from pipelines.shadow_report import WHOLE_SEASON
+
+    assert "pre_harvest" in WHOLE_SEASON and "in progress" in WHOLE_SEASON and "override" in WHOLE_SEASON
+    # records valuing no region and crop of the calendar: the end cannot be dated, the season not whole
+    recs = _records(url).assign(body_dict=[{"fields": [{"region": "mars", "crop_valued": "kale"}]}] * 3)
+    from pipelines.shadow import read_shadow
+
+    odd = season_coverage(SEASON, recs, read_shadow(url, model_name="yield-value", model_version="2"),
+                          "yield-value", "2")
+    assert odd.end is None and not odd.whole and "its end cannot be dated" in odd.missing_text()
+    assert any("dates no pre_harvest checkpoint of mars kale" in n for n in odd.notes)
+
+
+def test_a_shadow_row_counts_only_when_its_body_names_the_version(tmp_path: Path, registry: Path) -> None:
+    from models.registry import version_run_id
+    from pipelines.shadow_report import genuine_rows, shadow_evidence, shadow_report
+
+    # rows labelled version 2 whose bodies name version 1: not counted, said
+    url = f"sqlite:///{tmp_path}/d.db"
+    recs = [_item("A1", UW, "APPROVE", 1000, fields={"F1": (1.0, 2.0)}),
+            _item("A1", RU1, "APPROVE", 900, kind="reunderwrite", fields={"F1": (1.0, 2.0)})]
+    fake = [_item("A1", d, "APPROVE", 900, version="1", kind=k, fields={"F1": (1.0, 2.0)}, shadow=True)
+            for d, k in ((UW, "decision"), (RU1, "reunderwrite"))]
+    _add(url, recs[:1], fake[:1])
+    _add(url, recs[1:], fake[1:])
+    ev = shadow_evidence("yield-value", "2", url)
+    assert ev.failure is not None and "2 of" not in ev.failure and "without a shadow row" in ev.failure
+    res = shadow_report("yield-value", url, version="2")
+    assert res.coverage[0].mismatched == 2 and not res.coverage[0].whole and len(res.pairs) == 0
+    assert any("2 shadow row(s) labelled yield-value version 2 whose body names another version" in n
+               for n in res.coverage[0].notes)
+    # a body naming version 2 with another run than the registry's version 2: not counted either
+    rid = version_run_id("yield-value", "2")
+    sh = pd.DataFrame({"body": [json.dumps({"models": [{"name": "yield-value", "version": "2", "run_id": r}]})
+                                for r in (rid, "0" * 32)] + [json.dumps({"models": [{"name": "yield-value",
+                                                                                       "version": "2"}]})]})
+    kept, wrong = genuine_rows(sh, "yield-value", "2", rid)
+    assert wrong == 1 and list(kept.index) == [0, 2]
+
+
+def test_shadow_rows_beside_no_record_are_said_not_a_traceback(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow_report import shadow_report
+
+    url = f"sqlite:///{tmp_path}/o.db"
+    _add(url, [_item("A1", UW, "APPROVE", 1000)])
+    # shadow rows whose records are not in this store (another store's)
+    from pipelines.shadow import shadow_rows, write_shadow
+
+    other = [_item("Z9", UW, "APPROVE", 1000)]
+    write_shadow(url, shadow_rows(other, [_item("Z9", UW, "REDUCE", 500, version="2", shadow=True)],
+                                  model_name="yield-value", model_version="2", in_force_version="1"), operator="t")
+    res = shadow_report("yield-value", url, version="2")
+    assert res.coverage[0].orphans == 1 and len(res.pairs) == 0
+    assert "1 shadow row(s) stand beside no record in this store" in res.coverage[0].missing_text()
+    assert any("1 shadow row(s) stand beside no record of the season's runs" in n for n in res.coverage[0].notes)
+    r = CliRunner().invoke(app, ["models", "shadow", "yield-value", "--version", "2", "--store", url])
+    assert r.exit_code == 0 and "Traceback" not in r.stderr + r.stdout and "nothing compared" in r.stdout
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url])
+    assert r.exit_code == 2 and "1 shadow row(s) stand beside no record in this store" in r.stderr
+    assert "no shadow row at any date" not in r.stderr
+    r = CliRunner().invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", url])
+    assert r.exit_code == 0, r.stderr
+    assert "1 shadow row(s) stand beside no record in this store" in r.stdout
+
+
+def test_overrides_are_left_out_and_counted(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow_report import shadow_evidence, shadow_report
+    from underwriting._store_schema import record_id_for
+
+    url = make_store(tmp_path / "d.db")
+    first = hashlib.sha256(f"A2|{UW}|1|False".encode()).hexdigest()
+    ov = DecisionItem(idempotency_key="ov-" + first[:20], application_id="A2", farmer_token="t-A", season=SEASON,
+                      as_of="2024-06-05", outcome="APPROVE", limit=500, currency="USD", reason_codes=("ANALYST",),
+                      body=_body("1", "mid", {}), kind="override", supersedes=record_id_for(first))
+    _add(url, [ov])
+    res = shadow_report("yield-value", url)
+    cov = res.coverage[0]
+    assert cov.whole and cov.overrides == 1 and [d["kind"] for d in cov.dates] == ["decision", "reunderwrite"]
+    assert any("1 override(s) left out" in n for n in cov.notes)
+    assert "1 override(s) left out" in "\n".join(res.lines())
+    assert res.to_json()["seasons"][0]["overrides_left_out"] == 1
+    ev = shadow_evidence("yield-value", "2", url)
+    assert ev.failure is None and "1 override(s) left out" in ev.record
+
+
+def test_the_latest_season_is_judged_and_only_the_model_named(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow import write_shadow
+    from pipelines.shadow_report import season_order, shadow_evidence
+
+    url = make_store(tmp_path / "d.db")  # 2024: whole
+    # 2025: underwritten only, shadowed — in progress; the latest season, judged by default
+    late = [DecisionItem(idempotency_key="k25", application_id="C1", farmer_token="t-C", season="2025", as_of="2025-06-01",
+                         outcome="APPROVE", limit=100, currency="USD", reason_codes=(),
+                         body=_body("1", "mid", {"F9": (1.0, 2.0)}), kind="decision")]
+    late_s = [DecisionItem(idempotency_key="k25s", application_id="C1", farmer_token="t-C", season="2025",
+                           as_of="2025-06-01", outcome="APPROVE", limit=100, currency="USD", reason_codes=(),
+                           body=_body("2", "mid", {"F9": (1.0, 2.0)}), kind="decision")]
+    _add(url, late, late_s)
+    ev = shadow_evidence("yield-value", "2", url)
+    assert ev.failure is not None and "season 2025" in ev.failure
+    assert shadow_evidence("yield-value", "2", url, "2024").failure is None
+    assert season_order(["2025", "2024", "2024"]) == ["2024", "2025"]
+    # crop-type rows of "version 2" beside a store without yield-value rows: never yield-value's evidence
+    url2 = make_store(tmp_path / "e.db", shadow_dates=())
+    from pipelines.shadow import read_shadow
+
+    recs = _records(url2)
+    items = [DecisionItem(idempotency_key=str(r.record_id), application_id=r.application_id, farmer_token="t",
+                          season=SEASON, as_of=r.as_of, outcome="APPROVE", limit=1, currency="USD", reason_codes=(),
+                          body=_body("2", "mid", {}), kind=r.kind) for r in recs.itertuples()]
+    from pipelines.shadow import ShadowRow
+
+    write_shadow(url2, [ShadowRow(i.idempotency_key, "crop-type", "2", "1", i) for i in items], operator="t")
+    assert len(read_shadow(url2, model_name="crop-type", model_version="2")) == 5
+    assert "never ran in shadow" in (shadow_evidence("yield-value", "2", url2).failure or "")
+
+
+def test_read_shadow_filters_in_the_query_on_an_open_store(tmp_path: Path) -> None:
+    from pipelines.shadow import read_shadow
+    from underwriting.store import DecisionStore
+
+    url = make_store(tmp_path / "d.db")
+    with DecisionStore(url, create=False, read_only=True) as st:
+        assert len(read_shadow(st, model_name="yield-value", model_version="2")) == 5
+        assert len(read_shadow(st, season=SEASON, model_name="yield-value", model_version="3")) == 0
+        assert len(read_shadow(st, season="2023")) == 0
+    assert len(read_shadow(url)) == 5
+
+
+def test_each_command_opens_the_store_once(tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from underwriting import store as store_mod
+
+    url = make_store(tmp_path / "d.db")
+    opened: list[str] = []
+    real = store_mod.DecisionStore.__init__
+
+    def counting(self: Any, *a: Any, **k: Any) -> None:
+        opened.append(str(a[0] if a else k.get("url")))
+        real(self, *a, **k)
+
+    monkeypatch.setattr(store_mod.DecisionStore, "__init__", counting)
+    for argv in (["models", "shadow", "yield-value", "--store", url],
+                 ["models", "card", "yield-value", "--version", "2", "--store", url],
+                 ["models", "promote", "yield-value", "2", "--shadow-store", url]):
+        opened.clear()
+        r = CliRunner().invoke(app, argv)
+        assert r.exit_code == 0, r.stderr
+        assert len(opened) == 1, (argv, opened)
+
+
+def test_two_records_of_one_application_on_one_date_pair_the_later(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow_report import shadow_report
+    from underwriting._store_schema import record_id_for
+
+    url = make_store(tmp_path / "d.db")
+    again = DecisionItem(idempotency_key="again-A1", application_id="A1", farmer_token="t-A", season=SEASON,
+                         as_of=RU1, outcome="APPROVE", limit=950, currency="USD", reason_codes=(),
+                         body=_body("1", "end", {}), kind="reunderwrite",
+                         supersedes=record_id_for(hashlib.sha256(f"A1|{RU1}|1|False".encode()).hexdigest()))
+    again_s = DecisionItem(idempotency_key="again-A1-s", application_id="A1", farmer_token="t-A", season=SEASON,
+                           as_of=RU1, outcome="REDUCE", limit=700, currency="USD", reason_codes=(),
+                           body=_body("2", "end", {}), kind="reunderwrite")
+    _add(url, [again], [again_s])
+    res = shadow_report("yield-value", url)
+    a1 = res.pairs[(res.pairs["application_id"] == "A1") & (res.pairs["as_of"] == RU1)]
+    assert len(a1) == 1 and int(a1["limit_base"].iloc[0]) == 950 and int(a1["limit_candidate"].iloc[0]) == 700
+
+
+def test_limit_differs_is_not_changed(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow_report import shadow_report
+
+    res = shadow_report("yield-value", make_store(tmp_path / "d.db"))
+    t = res.pairs.assign(limit_candidate=res.pairs["limit_base"])  # every limit the same, the changes stand
+    c = res.comparison(t)
+    assert c["limit_differs"] == 0 and c["changed"] == 3
+
+
+def test_crop_type_versions_are_read_from_the_provenance(tmp_path: Path) -> None:
+    from pipelines.shadow_report import record_version, season_coverage
+
+    body = {"provenance": {"crop_model_version": "crop-type version 3 (champion), run abc"}}
+    assert record_version(body, "crop-type") == "3"
+    assert record_version({"provenance": {"crop_model_version": "saved folder"}}, "crop-type") is None
+    assert record_version(body, "yield-value") is None
+    url = make_store(tmp_path / "d.db", shadow_dates=())
+    recs = _records(url)
+    recs = recs.assign(body_dict=[{**b, "provenance": {"crop_model_version": "crop-type version 1 (champion), run r"}}
+                                  for b in recs["body_dict"]])
+    recs = recs.assign(in_force=[record_version(b, "crop-type") for b in recs["body_dict"]])
+    sh = pd.DataFrame({"record_id": recs["record_id"], "in_force_version": "1",
+                       "body": [json.dumps({"provenance": {"crop_model_version": "crop-type version 4 (challenger)"}})]
+                       * len(recs)})
+    cov = season_coverage(SEASON, recs, sh, "crop-type", "4")
+    assert cov.whole and [d["in_force"] for d in cov.dates] == [{"1": 3}, {"1": 2}]
+
+
+def test_out_never_overwrites_the_store(tmp_path: Path, registry: Path) -> None:
+    db = tmp_path / "d.csv"  # a store whose file name ends in .csv: --out over it refused
+    url = make_store(db)
+    before = db.read_bytes()
+    r = CliRunner().invoke(app, ["models", "shadow", "yield-value", "--store", url, "--out", str(db)])
+    assert r.exit_code == 2 and db.read_bytes() == before, r.stderr
+    md = tmp_path / "d.md"
+    url2 = make_store(md)
+    before = md.read_bytes()
+    r = CliRunner().invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", url2, "--out", str(md)])
+    assert r.exit_code == 2 and md.read_bytes() == before, r.stderr
+
+
+def test_the_bootstrap_draws_farmers_not_fields() -> None:
+    from pipelines.shadow_report import yield_figures
+
+    # two farmers of ten fields each: one's every field 1 t/ha better in shadow, the other's 1 t/ha worse — drawn
+    # whole, a resample's mean difference is -1, 0 or +1 (the interval [-1, 1]); drawn by field it would be narrow
+    n = 20
+    rows = pd.DataFrame({"checkpoint": "mid", "as_of": UW, "kind": "decision",
+                         "application_id": [f"A{i:02d}" for i in range(n)],
+                         "farmer_token": ["t0"] * 10 + ["t1"] * 10, "field_id": [f"F{i:02d}" for i in range(n)],
+                         "reported": 3.0, "p10_base": 1.0, "p50_base": 3.0, "p10_shadow": 1.0,
+                         "p50_shadow": [3.0 + 0.0] * 10 + [3.0] * 10})
+    rows["p50_base"] = [4.0] * 10 + [3.0] * 10  # farmer t0: in force 1 off, shadow right: -1
+    rows["p50_shadow"] = [3.0] * 10 + [4.0] * 10  # farmer t1: in force right, shadow 1 off: +1
+    f = yield_figures(rows)[0]
+    assert f["p50_abs_error_t_ha"]["difference"] == 0.0
+    assert f["p50_abs_error_t_ha"]["interval"] == pytest.approx([-1.0, 1.0])
+
+
+def test_outcomes_are_per_dated_run_never_pooled(tmp_path: Path, registry: Path) -> None:
+    from pipelines.shadow_report import shadow_report
+
+    url = make_store(tmp_path / "d.db")
+    # the re-underwriting recorded with the underwriting's checkpoint (as the demo's first re-underwriting is: mid)
+    rep = tmp_path / "reported.csv"
+    pd.DataFrame({"field_id": ["F1", "F2", "F3", "F4"], "season": [2024] * 4,
+                  "reported_yield_t_ha": [2.0, 1.2, 3.0, 3.0]}).to_csv(rep, index=False)
+    res = shadow_report("yield-value", url, reported=rep)
+    runs = [(f["kind"], f["as_of"], f["checkpoint"], f["pairs"], f["fields"]) for f in res.outcomes]
+    assert runs == [("decision", UW, "mid", 4, 4), ("reunderwrite", RU1, "end", 3, 3)]
+    text = "\n".join(res.lines())
+    assert "4 record-field pair(s), 4 distinct field(s)" in text
+    assert any("under 30 distinct fields" in n for n in res.notes)
+
+
+def test_promotion_records_the_evidence_checked_and_show_and_card_print_it(tmp_path: Path, registry: Path) -> None:
+    from models.registry import NOT_CHECKED
+
+    url = make_store(tmp_path / "d.db")
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url])
+    assert r.exit_code == 0, r.stderr
+    h = _history()[-1]
+    assert h["evidence"] == (f"shadow: checked {url}, season 2024: 5 shadow row(s) over 2 dated run(s); a whole "
+                             "season")
+    # with --shadow-store, the version already champion: nothing recorded, as before
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url])
+    assert r.exit_code == 0 and "nothing recorded" in r.stdout and "not judged" in r.stdout, r.stderr
+    # an unchecked promotion says so in its entry; show prints both
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "1"])
+    assert r.exit_code == 0 and _history()[-1]["evidence"] == NOT_CHECKED
+    shown = CliRunner().invoke(app, ["models", "show", "yield-value"]).stdout
+    assert f"shadow: checked {url}, season 2024" in shown and "shadow: not checked" in shown
+    card = CliRunner().invoke(app, ["models", "card", "yield-value", "--version", "2"]).stdout
+    assert f"shadow: checked {url}, season 2024" in card
+
+
+def test_show_prints_the_failures_a_forced_promotion_overrode(tmp_path: Path, registry: Path) -> None:
+    url = make_store(tmp_path / "d.db", shadow_dates=(UW,))
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url, "--force",
+                                 "--reason", "committee", "--approved-by", "mrm-2"])
+    assert r.exit_code == 0, r.stderr
+    line = [x for x in CliRunner().invoke(app, ["models", "show", "yield-value"]).stdout.splitlines()
+            if "FORCED" in x][0]
+    assert "approved by mrm-2: committee" in line and "overriding: shadow: did not run in shadow" in line
+    assert "incomplete: reunderwrite 2024-09-10" in line
+
+
+def test_report_and_evidence_on_postgresql(registry: Path, pg_server: str) -> None:
+    from pipelines.shadow_report import shadow_evidence, shadow_report
+    from underwriting.store import DecisionStore
+
+    url = make_store(pg_server)
+    try:
+        res = shadow_report("yield-value", url)
+        assert res.coverage[0].whole and len(res.pairs) == 5
+        assert res.to_json()["comparison"]["changed"] == 3
+        ev = shadow_evidence("yield-value", "2", url)
+        assert ev.failure is None and "5 shadow row(s) over 2 dated run(s)" in ev.record
+    finally:
+        with DecisionStore(url) as st:
+            st._engine.dispose()
