@@ -148,23 +148,19 @@ def promote_cmd(
     evidence, checked, kept = promotion_evidence(name, version, shadow_store, shadow_season)
     r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by, effective=day,
                 evidence_failures=evidence, evidence_checked=kept)
+    by = f", approved by {r['approved_by']}" if r.get("approved_by") else ""
     if r.get("unchanged"):
         echo(f"{r['model']}: champion is already v{r['version']}: nothing recorded")
-        said_evidence(checked)
-        return
-    if r.get("redated"):
-        echo(f"{r['model']}: champion v{r['version']} re-dated by {r['operator']}"
-             + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; now {_in_force(r)}")
-        said_evidence(checked)
-        return
-    prev = f"v{r['previous']}" if r["previous"] else "none"
-    echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}"
-         + (f", approved by {r['approved_by']}" if r.get("approved_by") else "") + f"; {_in_force(r)}")
-    below = [f for f in r["failures"] if f not in evidence]
-    if below:
-        echo(f"forced below minimum metrics: {'; '.join(below[:5])}")
-    if evidence and r["failures"]:
-        echo(f"forced without a season in shadow: {'; '.join(e.removeprefix('shadow: ') for e in evidence)}")
+    elif r.get("redated"):
+        echo(f"{r['model']}: champion v{r['version']} re-dated by {r['operator']}{by}; now {_in_force(r)}")
+    else:
+        prev = f"v{r['previous']}" if r["previous"] else "none"
+        echo(f"{r['model']}: champion is now v{r['version']} (was {prev}), by {r['operator']}{by}; {_in_force(r)}")
+        below = [f for f in r["failures"] if f not in evidence]
+        if below:
+            echo(f"forced below minimum metrics: {'; '.join(below[:5])}")
+        if evidence and r["failures"]:
+            echo(f"forced without a season in shadow: {'; '.join(e.removeprefix('shadow: ') for e in evidence)}")
     said_evidence(checked)
 
 

@@ -7,9 +7,13 @@ then — before any outcome was known. This module reads it (the store read only
 * **Coverage**: per season and dated run of the store's records (each underwriting and re-underwriting date: kind,
   as-of date), how many records were decided by another version of the model than the shadow one and how many of
   those have a shadow row of it; which version was in force (several: a promotion mid-season — each date's shadow
-  rows stand beside that date's own records); records the shadow version decided itself (once promoted) need none.
-  :data:`WHOLE_SEASON` is the definition of "ran in shadow over a whole season" that ``models promote
-  --shadow-store`` asks for.
+  rows stand beside that date's own records); records the shadow version decided itself (once promoted) need none;
+  overrides (an analyst's, not a run's) are left out and counted. A shadow row counts only when its own body names
+  the version judged (yield-value: and that version's registry run); rows beside no record of the season's runs in
+  the store are said. :data:`WHOLE_SEASON` is the definition of "ran in shadow over a whole season" that ``models
+  promote --shadow-store`` asks for: every dated run covered, and the runs reaching the season's end — on or after the
+  latest pre_harvest checkpoint (the season calendar, :func:`pipelines.schedule.load_calendar`) of the regions and
+  crops its records valued (:func:`season_end`); a season short of it is in progress, not whole.
 * **What the shadow would have changed**: per date and overall, the outcomes' transitions (in force → shadow), the
   lines whose limit differs, the limits and granted limits each side, reason codes added and removed, the largest
   differences — the comparison of ``models impact`` (:func:`pipelines.impact.compare_decisions`,

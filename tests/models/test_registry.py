@@ -771,7 +771,8 @@ def test_history_without_approved_by_column_is_read_and_upgraded(store: Path) ->
     con.commit()
     con.close()
     old = registry.alias_history("crop-type")
-    assert [(h["reason"], h["forced"], h["approved_by"]) for h in old] == [("old forced", True, None)]
+    assert [(h["reason"], h["forced"], h["approved_by"], h["evidence"]) for h in old] == [
+        ("old forced", True, None, None)]
     con = sqlite3.connect(path)
     cols = [r[1] for r in con.execute("PRAGMA table_info(alias_history)")]
     con.close()
@@ -783,6 +784,8 @@ def test_history_without_approved_by_column_is_read_and_upgraded(store: Path) ->
     assert [(h["reason"], h["approved_by"]) for h in hist] == [("old forced", None), ("registered", None),
                                                               ("drought year", "mrm-2"),
                                                               ("promoted to champion", None)]
+    # the promotion's entry says what evidence it checked (none: "shadow: not checked"); older rows None
+    assert [h["evidence"] for h in hist] == [None, None, registry.NOT_CHECKED, None]
     con = sqlite3.connect(path)
     try:
         with pytest.raises(sqlite3.DatabaseError, match="append-only"):
