@@ -136,11 +136,12 @@ class SeasonCoverage:
 def season_end(season: str, bodies: Any, calendar: pd.DataFrame | None = None) -> tuple[str | None, list[str]]:
     """The date a season's runs must reach to be whole: the latest pre_harvest checkpoint (the season calendar,
     :func:`pipelines.schedule.load_calendar`) of the (region, crop) pairs the records' bodies valued (each field's
-    ``region`` and ``crop_valued``), and the pairs the calendar does not date (left out, said). None: no pair dated."""
+    ``region`` and ``crop_valued``; a field valued as fallow has no harvest to wait for), and the pairs the calendar
+    does not date (left out, said). None: no pair dated."""
     from pipelines.schedule import checkpoint_dates, load_calendar
 
     pairs = {(str(f["region"]), str(f["crop_valued"])) for b in bodies for f in (b.get("fields") or [])
-             if isinstance(f, dict) and f.get("region") and f.get("crop_valued")}
+             if isinstance(f, dict) and f.get("region") and f.get("crop_valued") and f["crop_valued"] != "fallow"}
     if not pairs:
         return None, []
     cal = load_calendar() if calendar is None else calendar

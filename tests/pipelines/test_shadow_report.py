@@ -451,6 +451,11 @@ def test_a_season_that_has_barely_started_is_in_progress_not_whole(tmp_path: Pat
                           "yield-value", "2")
     assert odd.end is None and not odd.whole and "its end cannot be dated" in odd.missing_text()
     assert any("dates no pre_harvest checkpoint of mars kale" in n for n in odd.notes)
+    # a field valued as fallow has no harvest to wait for: neither dated nor said undated
+    from pipelines.shadow_report import season_end
+
+    assert season_end("2024", [{"fields": [{"region": "us-nebraska", "crop_valued": "maize"},
+                                           {"region": "us-nebraska", "crop_valued": "fallow"}]}]) == ("2024-09-10", [])
 
 
 def test_a_shadow_row_counts_only_when_its_body_names_the_version(tmp_path: Path, registry: Path) -> None:
