@@ -1,16 +1,20 @@
 """What the challenger in shadow costs: ``agcredit underwrite`` and ``agcredit reunderwrite`` on a demo county, timed
-without a challenger, with a yield-value challenger in shadow, and with the challenger present and ``--no-shadow``.
+without a challenger, with a yield-value challenger in shadow, with a crop-type challenger in shadow (the expensive
+case: its features are built again with its own crop model), and with a challenger present and ``--no-shadow``.
 
 The demo folder (``agcredit demo``'s: a county, its registry and store; default ``/tmp/d64/agcredit-demo``) is
 copied into a temporary folder and only the copy is used: its registry relocated (``agcredit models relocate``), then
 each variant underwrites the county's season as of the demo's underwriting date into a new store (features built from
 the scenes, the series cache warmed by one untimed run first) and re-underwrites its Book at the pre-harvest
-checkpoint on that store. The challenger is the champion's own model registered again (version 2): it decides as
-the champion does, so its cost is the shadow machinery's and the challenger's scoring, not a different model's.
+checkpoint on that store. Each variant has its own copy of the registry; a challenger is the champion's own model
+registered again (the next version): it decides as the champion does, so its cost is the shadow machinery's and the
+challenger's scoring (and, for crop type, featurizing), not a different model's. The variants are interleaved, their
+order rotated and reversed from one repeat to the next (a load that drifts during the run falls on each alike); the
+machine's load average is printed before and after.
 Every figure is of the *synthetic* demo county. Each command runs in a subprocess (interpreter start-up and imports
 included); CPU seconds are the child's user + system time.
 
-Run: ``nice .venv/bin/python benchmarks/bench_shadow.py [--demo /tmp/d64/agcredit-demo] [--repeat 1]``.
+Run: ``nice .venv/bin/python benchmarks/bench_shadow.py [--demo /tmp/d64/agcredit-demo] [--repeat 3]``.
 """
 
 from __future__ import annotations
@@ -45,34 +49,52 @@ def _run(args: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     return wall, cpu, p.stdout
 
 
-def _register_challenger(env: dict[str, str]) -> str:
-    """The champion's model registered again: version 2, the challenger."""
+def _register_challenger(env: dict[str, str], name: str) -> str:
+    """The champion's model of ``name`` registered again: the next version, the challenger."""
+    metric = "r2_all" if name == "yield-value" else "accuracy"
     code = ("from models.registry import resolve, register, governance\n"
-            "y = resolve('yield-value', 'champion')\n"
-            "print(register(y.model, 'yield-value', metrics={'r2_all': 0.5}, "
-            "governance=governance('yield-value', y.version), operator='bench'))\n")
+            f"y = resolve({name!r}, 'champion')\n"
+            f"print(register(y.model, {name!r}, metrics={{{metric!r}: 0.5}}, "
+            f"governance=governance({name!r}, y.version), operator='bench'))\n")
     p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     return p.stdout.strip().splitlines()[-1]
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo", type=Path, default=Path("/tmp/d64/agcredit-demo"), help="an `agcredit demo` folder")
-    ap.add_argument("--repeat", type=int, default=1, help="timed runs per variant (the median is shown)")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per variant, interleaved (the median is shown)")
     a = ap.parse_args()
     from pipelines.demo import DEMO_TOKEN_KEY
 
     with tempfile.TemporaryDirectory(prefix="bench-shadow-") as tmp:
         root = Path(tmp) / "demo"
-        shutil.copytree(a.demo, root, ignore=shutil.ignore_patterns("decisions.db*", "decisions.artifacts", "report"))
+        shutil.copytree(a.demo, root, ignore=shutil.ignore_patterns("decisions.db*", "decisions.artifacts", "report",
+                                                                    "mlruns"))
         county = root / "in-smallholder"
         cache = Path(tmp) / "cache"
         meta = json.loads((county / "county.json").read_text())
         season = str(meta.get("current_season"))
-        env = {**os.environ, "PYTHONPATH": str(REPO), "AGCREDIT_TOKEN_KEY": DEMO_TOKEN_KEY,
-               "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlruns' / 'mlflow.db'}", "PYTHONDONTWRITEBYTECODE": "1"}
-        subprocess.run([sys.executable, "-m", "pipelines.cli", "models", "relocate"], env=env, check=True,
-                       capture_output=True)
+        base = {**os.environ, "PYTHONPATH": str(REPO), "AGCREDIT_TOKEN_KEY": DEMO_TOKEN_KEY,
+                "PYTHONDONTWRITEBYTECODE": "1"}
+        variants = {"no challenger": (None, ()), "yield-value challenger in shadow": ("yield-value", ()),
+                    "crop-type challenger in shadow": ("crop-type", ()),
+                    "challenger present, --no-shadow": ("yield-value", ("--no-shadow",))}
+        envs, names = {}, {}
+        for i, (variant, (model, _)) in enumerate(variants.items()):  # a registry copy each
+            reg = Path(tmp) / f"registry-{i}"
+            shutil.copytree(a.demo / "mlruns", reg)
+            env = {**base, "MLFLOW_TRACKING_URI": f"sqlite:///{reg / 'mlflow.db'}"}
+            subprocess.run([sys.executable, "-m", "pipelines.cli", "models", "relocate"], env=env, check=True,
+                           capture_output=True)
+            envs[variant] = env
+            names[variant] = (variant if model is None or "--no-shadow" in variant
+                              else variant.replace("challenger", f"challenger (version "
+                                                   f"{_register_challenger(env, model)})", 1))
         from pipelines.county import County
 
         c = County(county)
@@ -91,36 +113,35 @@ def main() -> None:
             return ["reunderwrite", "--county", str(county), "--cache", str(cache), "--as-of", ru_day, "--store",
                     store, *extra]
 
-        _run(underwrite(f"sqlite:///{tmp}/warm.db"), env)  # the series cache warmed: every variant reads it
-        _run(reunderwrite(f"sqlite:///{tmp}/warm.db"), env)
-        rows = []
-        for variant, extra in (("no challenger", ()), ("yield-value challenger in shadow", ()),
-                               ("challenger present, --no-shadow", ("--no-shadow",))):
-            if variant.startswith("yield-value"):
-                version = _register_challenger(env)
-                variant = f"yield-value challenger (version {version}) in shadow"
-            got: dict[str, list[tuple[float, float]]] = {"underwrite": [], "reunderwrite": []}
-            said = {}
-            for k in range(a.repeat):
-                store = f"sqlite:///{tmp}/{len(rows)}-{k}.db"
-                w, cpu, out = _run(underwrite(store, *extra), env)
-                got["underwrite"].append((w, cpu))
-                said["underwrite"] = [ln for ln in out.splitlines() if ln.startswith("shadow:")]
-                w, cpu, out = _run(reunderwrite(store, *extra), env)
-                got["reunderwrite"].append((w, cpu))
-                said["reunderwrite"] = [ln for ln in out.splitlines() if ln.startswith("shadow:")]
-            for cmd, t in got.items():
-                rows.append((cmd, variant, statistics.median(x[0] for x in t), statistics.median(x[1] for x in t),
-                             said[cmd]))
+        load_before = _load()
+        _run(underwrite(f"sqlite:///{tmp}/warm.db"), envs["no challenger"])  # the series cache warmed
+        _run(reunderwrite(f"sqlite:///{tmp}/warm.db"), envs["no challenger"])
+        order = list(variants)
+        got: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        said: dict[tuple[str, str], list[str]] = {}
+        for k in range(a.repeat):
+            turn = order[k % len(order):] + order[:k % len(order)]
+            for variant in (turn if k % 2 == 0 else turn[::-1]):
+                extra = variants[variant][1]
+                store = f"sqlite:///{tmp}/{order.index(variant)}-{k}.db"
+                for cmd, args in (("underwrite", underwrite(store, *extra)),
+                                  ("reunderwrite", reunderwrite(store, *extra))):
+                    w, cpu, out = _run(args, envs[variant])
+                    got.setdefault((cmd, variant), []).append((w, cpu))
+                    said[(cmd, variant)] = [ln for ln in out.splitlines() if ln.startswith("shadow:")]
         print(f"challenger in shadow, synthetic demo county {meta.get('region', 'in-smallholder')} season {season}: "
               f"underwrite as of {uw_day} into a new store, reunderwrite --county as of {ru_day} on it; "
-              f"median of {a.repeat} run(s), subprocess wall and CPU seconds")
-        print(f"{'command':<13} {'variant':<44} {'wall s':>8} {'CPU s':>8}")
-        for cmd, variant, w, cpu, _ in rows:
-            print(f"{cmd:<13} {variant:<44} {w:>8.1f} {cpu:>8.1f}")
-        for cmd, variant, _, _, lines in rows:
+              f"median of {a.repeat} interleaved run(s), subprocess wall and CPU seconds; load average (1, 5, 15 min) "
+              f"{load_before} before, {_load()} after")
+        print(f"{'command':<13} {'variant':<52} {'wall s':>8} {'CPU s':>8}  {'wall s each':<20}")
+        for cmd in ("underwrite", "reunderwrite"):
+            for variant in order:
+                t = got[(cmd, variant)]
+                print(f"{cmd:<13} {names[variant]:<52} {statistics.median(x[0] for x in t):>8.1f} "
+                      f"{statistics.median(x[1] for x in t):>8.1f}  {' '.join(f'{x[0]:.1f}' for x in t):<20}")
+        for (cmd, variant), lines in said.items():
             for ln in lines:
-                print(f"  {cmd}, {variant}: {ln}")
+                print(f"  {cmd}, {names[variant]}: {ln}")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pipelines._logs import _JsonFormatter, _RunIdFilter, _TextFormatter, log_fo
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
     "audit_app", "decisions_app", "report_app", "schedule_app", "user_errors", "echo", "err", "mount_groups", "parse_date",
-    "SEASON_SCALE_HELP", "SHADOW_HELP", "shadow_lines", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
+    "SEASON_SCALE_HELP", "HAZY_DATES_HELP", "parse_dates", "models_text", "STORE_HELP", "IMAGERY_HELP",
     "FEATURES_HELP", "BOOK_HELP", "REUNDERWRITING_HELP", "THEN_HELP", "POLICY_HELP", "PROFILE_HELP", "refuse_out_over_inputs", "REJECTS_HELP", "rejected_text",
     "INTERVAL_BY_HELP",
 ]
@@ -54,10 +54,6 @@ BOOK_HELP = "the Book of active lines (CSV or Parquet; default: empty)"
 REUNDERWRITING_HELP = ("the Book's active lines as of --as-of re-underwritten twice, as `agcredit reunderwrite` would "
                        "(--county DIR, or --fields --imagery --book --applications [--weather] [--history]), the store "
                        "read as it stands and nothing written, instead of new applications decided twice")
-#: help of ``--shadow/--no-shadow`` (underwrite, reunderwrite)
-SHADOW_HELP = ("while a model has a `challenger` alias on another version than the run's, decide the same lines "
-               "with it too and keep those decisions in the store's shadow table beside the records (never records; "
-               "a shadow that fails warns and leaves the run as it is)")
 #: help of ``--then`` (``models impact`` and ``policy impact`` with ``--reunderwriting``)
 THEN_HELP = ("with --reunderwriting: a later checkpoint of the season (YYYY-MM-DD; repeatable, in order, after "
              "--as-of): each side re-underwrites the Book there too, after its own records of the earlier dates, as "
@@ -250,24 +246,6 @@ def parse_dates(value: str | None, name: str) -> list[date] | None:
 def err(msg: str) -> None:
     """Print to standard error."""
     typer.echo(msg, err=True)
-
-
-def shadow_lines(summaries: Any, versions: dict[str, str | None]) -> None:
-    """One line per challenger of a run (:class:`pipelines.shadow.ShadowSummary`): what it decided in shadow on
-    standard output, a failure as a warning on standard error; ``summaries`` None (``--no-shadow``): each challenger
-    present says it did not run. No challenger: nothing."""
-    from pipelines.shadow import not_run
-
-    if summaries is None:
-        try:
-            summaries = not_run(versions)
-        except Exception:  # a registry that cannot say: the run is done, nothing ran in shadow either way
-            summaries = []
-    for s in summaries:
-        if s.failed is not None:
-            err(f"warning: {s.line()}")
-        else:
-            echo(s.line())
 
 
 #: errno values of an OSError that is about a path the user chose (not a bug): permissions, read-only file

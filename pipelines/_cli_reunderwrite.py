@@ -16,7 +16,6 @@ from pipelines._cli_app import (
     HAZY_DATES_HELP,
     REJECTS_HELP,
     SEASON_SCALE_HELP,
-    SHADOW_HELP,
     STORE_HELP,
     app,
     echo,
@@ -26,9 +25,9 @@ from pipelines._cli_app import (
     parse_dates,
     refuse_out_over_inputs,
     rejected_text,
-    shadow_lines,
     user_errors,
 )
+from pipelines._cli_shadow_opts import SHADOW_HELP, shadow_lines
 
 
 def _money(v: Any, cur: str) -> str:
@@ -87,7 +86,7 @@ def _print_result(res: Any, shadow: bool = True) -> None:
                  "outside the yield model's validated scope none will: an analyst decides those)")
     _print_alerts(res.alerts)
     if res.items:  # a run that re-decided no line ran nothing in shadow either
-        shadow_lines(res.shadow if shadow else None, res.models)
+        shadow_lines(res.shadow if shadow else None)
 
 
 def _print_alerts(alerts: Any) -> None:

@@ -16,7 +16,6 @@ from pipelines._cli_app import (
     PROFILE_HELP,
     REJECTS_HELP,
     SEASON_SCALE_HELP,
-    SHADOW_HELP,
     STORE_HELP,
     app,
     echo,
@@ -26,9 +25,9 @@ from pipelines._cli_app import (
     parse_dates,
     progress_ticks,
     refuse_out_over_inputs,
-    shadow_lines,
     user_errors,
 )
+from pipelines._cli_shadow_opts import SHADOW_HELP, shadow_lines
 
 __all__ = ["underwrite_command"]
 
@@ -115,7 +114,7 @@ def underwrite_command(
         if res.held_applications:
             echo(held_line(res.held_applications, rejects))
     echo(f"stored {res.written} new records ({res.already_present} already present) in {res.store_url}")
-    shadow_lines(res.shadow if shadow else None, res.models)
+    shadow_lines(res.shadow if shadow else None)
     if out is not None:
         echo(f"wrote {out}")
     # partial: rows of the season (or of none readable) set aside, or applications held; another season's rows only: 0

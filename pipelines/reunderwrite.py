@@ -849,21 +849,22 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         key = ("featurize", season, as_of.isoformat(), models.crop_version, crop_season_scale,
                tuple(haze_dates or ()), id(fields), str(imagery), None if series is None else id(series),
                allow_missing_acquisitions)
-        fr = memo.get(key) if memo is not None else None
+        # the objects the key names by id() are kept in the entry (_memo_put): not collected while the memo lives,
+        # their ids cannot be another object's
+        refs = (fields, series)
+        fr = _memo_get(memo, key, refs)
         if fr is None and runner is not None and series is None and imagery is not None:  # --scheduler/--workers
             from pipelines.distributed import featurize_on
 
             fr = featurize_on(runner, fields, imagery, season, as_of, crop_model=models.crop_model,
                               cache_dir=cache_dir, weather=wx, haze_dates=haze_dates,
                               allow_missing_acquisitions=allow_missing_acquisitions, chunk_fields=chunk_fields)
-            if memo is not None:
-                memo[key] = fr
+            _memo_put(memo, key, fr, refs)
         if fr is None:  # the fields, imagery and models of one `--due` run are the same for every crop due that day
             fr = featurize(fields, imagery, season, as_of, crop_model=models.crop_model, cache_dir=cache_dir,
                            series=series, weather=wx, haze_dates=haze_dates,
                            allow_missing_acquisitions=allow_missing_acquisitions)
-            if memo is not None:
-                memo[key] = fr
+            _memo_put(memo, key, fr, refs)
         warnings.extend(fr.warnings)
         feats = fr.features
         require_weather(feats, models.yield_model, f"{models.yield_name} version {models.yield_version}")
@@ -908,7 +909,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         # the run's alerts, not computed again (their earlier checkpoints' crop probabilities featurize again)
         akey = ("alerts", season, as_of.isoformat(), key, tuple(feats.columns), id(history), id(given_book), id(wx),
                 repr(alert_params))
-        got_alerts = memo.get(akey) if memo is not None else None
+        arefs = (fields, series, history, given_book, wx)
+        got_alerts = _memo_get(memo, akey, arefs)
         if got_alerts is None:
             said_alerts: list[str] = []
             got_alerts = (season_alerts(fields, fr.series, history, season, as_of, features=feats, book=book,
@@ -916,8 +918,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                                                                                fields_region(fields)),
                                         warnings=said_alerts, weather=wx if isinstance(wx, pd.DataFrame) else None,
                                         crop_model=models.crop_model), said_alerts)
-            if memo is not None:
-                memo[akey] = got_alerts
+            _memo_put(memo, akey, got_alerts, arefs)
         alerts = got_alerts[0]
         warnings.extend(got_alerts[1])
         if policy.profile(profile).open_alerts_act:  # 2026.12.6: a crop the monitoring saw fail is no collateral
@@ -991,7 +992,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                             f"follows the policy, not the override): {', '.join(replaced[:5])}"
                             f"{', ...' if len(replaced) > 5 else ''}")
         changes = pd.DataFrame(rows, columns=CHANGE_COLUMNS)
-        said = (_in_shadow(call, resolved, out_items, st, operator=operator or DEFAULT_OPERATOR, warnings=warnings)
+        said = (_in_shadow(call, resolved, out_items, st, operator=operator or DEFAULT_OPERATOR, warnings=warnings,
+                           written=new_ids)
                 if shadow and collect is None and out_items else [])
         return ReunderwriteResult(season=season, as_of=as_of, checkpoint=label, items=out_items, changes=changes,
                                   alerts=alerts, written=res.written, already_present=res.already_present,
@@ -1004,8 +1006,24 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
             st.close()
 
 
+def _memo_get(memo: dict[Any, Any] | None, key: Any, refs: tuple[Any, ...]) -> Any:
+    """``memo``'s value for ``key`` (None: none) — only while the objects it was computed on (``refs``, named in the
+    key by ``id()``) are those given now."""
+    got = memo.get(key) if memo is not None else None
+    if got is None or len(got[1]) != len(refs) or any(a is not b for a, b in zip(got[1], refs, strict=True)):
+        return None
+    return got[0]
+
+
+def _memo_put(memo: dict[Any, Any] | None, key: Any, value: Any, refs: tuple[Any, ...]) -> None:
+    """Keep ``value`` under ``key`` with the objects the key names by ``id()`` (``refs``): held by the memo, they are
+    not collected, so no other object can take their ids while the entry lives."""
+    if memo is not None:
+        memo[key] = (value, refs)
+
+
 def _in_shadow(call: dict[str, Any], models: ScoringModels, in_force: list[DecisionItem], st: DecisionStore, *,
-               operator: str, warnings: list[str]) -> list[Any]:
+               operator: str, warnings: list[str], written: set[str] | None = None) -> list[Any]:
     """The challengers of ``models`` (the run's, before any season scale is pinned: the shadow run pins it as the run
     did) in shadow of a re-underwriting whose records (``in_force``: written, or found written by an earlier run of
     the date) are stored: :func:`reunderwrite` again with ``call`` (the run's arguments, ``memo`` included: the
@@ -1013,29 +1031,43 @@ def _in_shadow(call: dict[str, Any], models: ScoringModels, in_force: list[Decis
     challenger swapped in, on a read-only view of the store before the first of those records
     (:func:`pipelines.replay.store_view`: the store as the run — or the earlier run that wrote them — read it, so
     each line is compared with the same previous record), its items collected, not appended; paired with the run's
-    and added to the shadow table (:func:`pipelines.shadow.run_shadow`). What each did; a registry that cannot say
-    which challengers there are is one warning."""
+    and added to the shadow table (:func:`pipelines.shadow.run_shadow`). A re-run that finds some of its records
+    present and writes the others (``written``: their ids) decides each group on its own view — the found ones on
+    the store before the first of them, the new ones before the first new one — so no line drops out of the shadow
+    because the earlier view lacks what it follows. The crop season scale is pinned by the shadow run itself (its
+    ``crop_season_scale``), once. What each did; a registry that cannot say which challengers there are is one
+    warning."""
     from pipelines.replay import store_view
     from pipelines.shadow import failure_text, run_shadow, shadow_sets
 
     try:
-        sets, said = shadow_sets(models, season_scale=call["crop_season_scale"])
+        # season_scale None: the shadow run below pins call["crop_season_scale"] itself (pinned twice, the
+        # provenance named it twice)
+        sets, said = shadow_sets(models, season_scale=None)
     except Exception as e:
         warnings.append(f"shadow: the registry's challengers could not be read, none ran: {failure_text(e)}")
         return []
     if not sets:
         return list(said)
-    ids = {record_id_for(i.idempotency_key) for i in in_force}
+    app_of = {record_id_for(i.idempotency_key): str(i.application_id) for i in in_force}
     recs = st.records(str(call["season"]))
-    seqs = recs.loc[recs["record_id"].isin(ids), "seq"]
-    first = int(seqs.min()) if len(seqs) else None
+    seq = dict(zip(recs["record_id"], recs["seq"], strict=True))
+    groups = [g for g in ({r for r in app_of if r in (written or set())}, {r for r in app_of
+                                                                          if r not in (written or set())}) if g]
+    views = []  # (the store before the first record of the group, the group's applications)
+    for g in groups:
+        seqs = [int(seq[r]) for r in g if r in seq]
+        views.append((min(seqs) if seqs else None, {app_of[r] for r in g}))
 
     def decided(s: Any) -> list[DecisionItem]:
-        got: list[DecisionItem] = []
-        with store_view(st.url, before=first) as view:  # the rejects file is the run's: not written again
-            reunderwrite(**{**call, "store": view, "models": s.models, "collect": got, "shadow": False,
-                            "progress": None, "rejects": None})
-        return got
+        out: list[DecisionItem] = []
+        for first, apps in views:
+            got: list[DecisionItem] = []
+            with store_view(st.url, before=first) as view:  # the rejects file is the run's: not written again
+                reunderwrite(**{**call, "store": view, "models": s.models, "collect": got, "shadow": False,
+                                "progress": None, "rejects": None})
+            out += [i for i in got if str(i.application_id) in apps]
+        return out
 
     return [*said, *run_shadow(sets, decided, in_force, st.url, operator, unit="lines")]
 

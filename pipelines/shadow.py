@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from underwriting.records import DecisionItem, sha256_hex
 
 __all__ = ["SHADOW_TABLE", "SHADOW_ALIAS", "SHADOW_MODELS", "ShadowRow", "ShadowSet", "ShadowSummary", "challengers",
-           "not_run", "run_shadow", "shadow_sets", "shadow_table", "shadow_rows", "write_shadow", "read_shadow"]
+           "run_shadow", "shadow_sets", "shadow_table", "shadow_rows", "write_shadow", "read_shadow"]
 
 #: the shadow decisions' table in the decision store's database
 SHADOW_TABLE = "agcredit_shadow_decisions"
@@ -106,8 +106,10 @@ def shadow_rows(in_force: Sequence[Any], shadow: Iterable[DecisionItem], *, mode
 
 def write_shadow(url: str, rows: Sequence[ShadowRow], operator: str) -> tuple[int, int]:
     """Add ``rows`` to the store's shadow table (created when missing) in one transaction; rows already present (the
-    same record, model and version) add nothing. Returns (written, already present). Database errors are the store's
-    one-line error."""
+    same record, model and version) add nothing. Returns (written, already present). One insert that skips the rows
+    whose key is present (``ON CONFLICT DO NOTHING``, SQLite and PostgreSQL) and counts those it inserted: two runs
+    writing the same rows at once both succeed, each row stored once (a read of the present rows before the insert
+    let the second run hit the primary key). Database errors are the store's one-line error."""
     from underwriting._store_schema import make_engine
     from underwriting.store import store_error
 
@@ -117,29 +119,38 @@ def write_shadow(url: str, rows: Sequence[ShadowRow], operator: str) -> tuple[in
     table = shadow_table(sa.MetaData())
     engine = make_engine(url)
     try:
+        new, seen = [], set()
+        for r in rows:  # the same key twice in one call: once
+            k = (r.record_id, r.model_name, r.model_version)
+            if k not in seen:
+                seen.add(k)
+                new.append(r.row(operator, now))
+        written = 0
         with engine.begin() as conn:
             table.create(conn, checkfirst=True)
-            keys = {(r.record_id, r.model_name, r.model_version) for r in rows}
-            present = set()
-            rids = sorted({k[0] for k in keys})
-            for start in range(0, len(rids), 500):
-                chunk = rids[start:start + 500]
-                present |= {tuple(r) for r in conn.execute(
-                    sa.select(table.c.record_id, table.c.model_name, table.c.model_version)
-                    .where(table.c.record_id.in_(chunk)))}
-            new, seen = [], set(present)
-            for r in rows:
-                k = (r.record_id, r.model_name, r.model_version)
-                if k not in seen:
-                    seen.add(k)
-                    new.append(r.row(operator, now))
-            if new:
-                conn.execute(table.insert(), new)
-        return len(new), len(rows) - len(new)
+            stmt = _insert_ignoring_present(conn.dialect.name, table)
+            for start in range(0, len(new), 500):
+                # RETURNING names the rows inserted (not those skipped): the count is what this run added
+                written += len(conn.execute(stmt, new[start:start + 500]).all())
+        return written, len(rows) - written
     except sa.exc.SQLAlchemyError as e:
         raise store_error(url, e) from None
     finally:
         engine.dispose()
+
+
+def _insert_ignoring_present(dialect: str, table: sa.Table) -> Any:
+    """``table``'s insert that skips a row whose key is present, returning the keys of the rows it inserted."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing().returning(table.c.record_id)
+    if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table).on_conflict_do_nothing().returning(table.c.record_id)
+    # the store is SQLite or PostgreSQL (underwriting.store); said plainly if ever another
+    raise sa.exc.ArgumentError(f"shadow table: unsupported database {dialect!r} (expected sqlite or postgresql)")
 
 
 def read_shadow(url: Any, *, season: str | None = None, model_name: str | None = None,
@@ -210,6 +221,9 @@ class ShadowSummary:
     already_present: int = 0
     failed: str | None = None
     skipped: str | None = None
+    #: the run's records it stands beside (None: as many as it decided); fewer decided: ``missing`` names them
+    of: int | None = None
+    missing: tuple[str, ...] = ()
 
     @property
     def who(self) -> str:
@@ -222,16 +236,15 @@ class ShadowSummary:
             return f"shadow: {self.who} not run: {self.skipped}"
         if self.failed is not None:
             return f"shadow: {self.who} failed, the run's own decisions are unaffected: {self.failed}"
-        return (f"shadow: {self.who} decided {self.decided} {self.unit} beside "
+        short = self.of is not None and self.decided < self.of
+        n = f"{self.decided} of the run's {self.of}" if short else str(self.decided)
+        return (f"shadow: {self.who} decided {n} {self.unit} beside "
                 f"{'version ' + self.in_force if self.in_force else 'no ' + self.name + ' model'}: outcomes differ on "
                 f"{self.outcomes_differ}, limits on {self.limits_differ} (store's shadow table: {self.written} "
-                f"written, {self.already_present} already present)")
-
-    def to_json(self) -> dict[str, Any]:
-        return {"model": self.name, "version": self.version, "in_force_version": self.in_force, "unit": self.unit,
-                "decided": self.decided, "outcomes_differ": self.outcomes_differ,
-                "limits_differ": self.limits_differ, "written": self.written,
-                "already_present": self.already_present, "failed": self.failed, "skipped": self.skipped}
+                f"written, {self.already_present} already present)"
+                + (f"; no shadow decision for {self.of - self.decided} (the challenger, on the store as the run read "
+                   f"it, did not decide them): {', '.join(self.missing[:5])}{', ...' if len(self.missing) > 5 else ''}"
+                   if short and self.of is not None else ""))
 
 
 def _crop_version(desc: str | None) -> str | None:
@@ -275,7 +288,10 @@ def shadow_sets(models: Any, *, features_given: bool = False, season_scale: floa
     (:func:`pipelines.impact.candidate_models`, as ``models impact --candidate challenger`` swaps it). A yield-value
     challenger values the run's features as built; a crop-type challenger builds its own
     (``features_given``: a ready features file carries its crop model's answers — not run, said).
-    ``season_scale``: the run's pinned crop-model season scale, pinned on a crop-type challenger too. Returns the sets
+    ``season_scale``: the run's pinned crop-model season scale, pinned on a crop-type challenger too (None: the
+    caller pins it, as a re-underwriting's shadow run does through its own ``crop_season_scale`` — pinned once). A
+    challenger that is the champion's model registered again (the same folder) runs in shadow as a re-registered
+    yield model does: another version, its own evidence. Returns the sets
     and, for challengers that cannot run, why (:class:`ShadowSummary` with ``failed`` or ``skipped``)."""
     from pipelines.impact import candidate_models
 
@@ -288,8 +304,10 @@ def shadow_sets(models: Any, *, features_given: bool = False, season_scale: floa
             continue
         try:
             # by the alias, as `models impact --candidate challenger` takes it (a crop model's description names it)
-            cand = candidate_models("shadow", name, SHADOW_ALIAS, "champion", models, weather=models.weather,
-                                    said=None)[0]
+            # same_said: a challenger whose model is the champion's (registered again) is not refused as
+            # "nothing to compare": it is another version, and its season in shadow is what its promotion asks for
+            cand = candidate_models(f"shadow: {name}", name, SHADOW_ALIAS, "champion", models,
+                                    weather=models.weather, same_said=[], said=None)[0]
             version = str(cand.yield_version if name == "yield-value" else _crop_version(cand.crop_version))
             if name == "crop-type" and season_scale is not None:
                 cand = cand.with_season_scale(season_scale)
@@ -314,6 +332,7 @@ def run_shadow(sets: Sequence[ShadowSet], decide: Any, in_force: Sequence[Any], 
     a summary saying why and nothing else: the run's records are written already and stay as they are."""
     out = []
     base = {str(i.application_id): i for i in in_force}
+    of = len(base)
     for s in sets:
         try:
             items = decide(s)
@@ -324,13 +343,10 @@ def run_shadow(sets: Sequence[ShadowSet], decide: Any, in_force: Sequence[Any], 
             out.append(ShadowSummary(s.name, s.version, s.in_force, unit=unit, failed=failure_text(e)))
             continue
         pairs = [(base[str(r.item.application_id)], r.item) for r in rows]
-        out.append(ShadowSummary(s.name, s.version, s.in_force, unit=unit, decided=len(rows),
+        got = {str(r.item.application_id) for r in rows}
+        out.append(ShadowSummary(s.name, s.version, s.in_force, unit=unit, decided=len(got),
                                  outcomes_differ=sum(a.outcome != b.outcome for a, b in pairs),
                                  limits_differ=sum(int(a.limit) != int(b.limit) for a, b in pairs),
-                                 written=written, already_present=present))
+                                 written=written, already_present=present, of=of,
+                                 missing=tuple(sorted(set(base) - got))))
     return out
-
-
-def not_run(versions: Mapping[str, str | None], why: str = "--no-shadow") -> list[ShadowSummary]:
-    """The challengers a run with shadow off did not run (:func:`challengers`), each saying so."""
-    return [ShadowSummary(n, v, f, skipped=why) for n, v, f in challengers(versions)]

@@ -72,3 +72,18 @@ def store_copy(world: dict[str, Any], tmp_path: Path, name: str) -> str:
     copy = tmp_path / f"{name}.db"
     shutil.copy(str(world["url"]).removeprefix("sqlite:///"), copy)
     return f"sqlite:///{copy}"
+
+
+def lower_yield_model(w: dict[str, Any]) -> YieldModel:
+    """A yield model fitted as the world's on targets half as high: it values every field lower (a challenger whose
+    decisions differ; ``models impact`` and the shadow tests)."""
+    c, season = w["county"], w["season"]
+    end = featurize(c.fields(season), c.imagery, season, w["cps"]["end"], cache_dir=c.cache_dir).features
+    rng = np.random.default_rng(0)
+    parts, ys = [], []
+    for s in ("2001", "2002", "2003", "2004"):  # as the world's model, on targets half as high
+        parts.append(end.assign(season=s))
+        ys.append(2.0 + 3.0 * end["ndvi_max"].fillna(0.5).to_numpy() + rng.normal(0, 0.3, len(end)))
+    cfg = YieldModelConfig(n_estimators=20, num_leaves=4, min_child_samples=3, calibration_seasons=2,
+                           min_crop_calibration_rows=3)
+    return YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), 0.5 * np.concatenate(ys))

@@ -15,11 +15,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from models.yield_value import YieldModel, YieldModelConfig
 from pipelines.cli import app
-from pipelines.featurize import featurize
 from pipelines.impact_reunderwriting import compare_lines
-from tests.pipelines._reunderwrite_world import build_world, store_copy
+from tests.pipelines._reunderwrite_world import build_world, lower_yield_model, store_copy
 from underwriting.records import DecisionItem
 from underwriting.store import DecisionStore
 
@@ -37,18 +35,9 @@ def rw(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     from models.registry import promote, register
 
     w = build_world(tiny_county_sh, tmp_path_factory, "impact-reunderwriting")
-    c, season = w["county"], w["season"]
     root = tmp_path_factory.mktemp("impact-reu-registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    end = featurize(c.fields(season), c.imagery, season, w["cps"]["end"], cache_dir=c.cache_dir).features
-    rng = np.random.default_rng(0)
-    parts, ys = [], []
-    for s in ("2001", "2002", "2003", "2004"):  # as the world's model, on targets half as high
-        parts.append(end.assign(season=s))
-        ys.append(2.0 + 3.0 * end["ndvi_max"].fillna(0.5).to_numpy() + rng.normal(0, 0.3, len(end)))
-    cfg = YieldModelConfig(n_estimators=20, num_leaves=4, min_child_samples=3, calibration_seasons=2,
-                           min_crop_calibration_rows=3)
-    low = YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), 0.5 * np.concatenate(ys))
+    low = lower_yield_model(w)
     gov = w["models"].governance
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)

@@ -10,16 +10,15 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from models.yield_value import YieldModel, YieldModelConfig
+from pipelines._cli_shadow_opts import SHADOW_OFF
 from pipelines.cli import app
 from pipelines.featurize import featurize
 from pipelines.shadow import SHADOW_TABLE, read_shadow
-from tests.pipelines._reunderwrite_world import build_world, store_copy
+from tests.pipelines._reunderwrite_world import build_world, lower_yield_model, store_copy
 from underwriting.store import DecisionStore
 
 pytestmark = pytest.mark.filterwarnings(
@@ -38,15 +37,7 @@ def sw(tiny_county_sh: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[s
     w = build_world(tiny_county_sh, tmp_path_factory, "sw-world")
     c, season = w["county"], w["season"]
     root = tmp_path_factory.mktemp("registries")
-    end = featurize(c.fields(season), c.imagery, season, w["cps"]["end"], cache_dir=c.cache_dir).features
-    rng = np.random.default_rng(0)
-    parts, ys = [], []
-    for s in ("2001", "2002", "2003", "2004"):
-        parts.append(end.assign(season=s))
-        ys.append(2.0 + 3.0 * end["ndvi_max"].fillna(0.5).to_numpy() + rng.normal(0, 0.3, len(end)))
-    cfg = YieldModelConfig(n_estimators=20, num_leaves=4, min_child_samples=3, calibration_seasons=2,
-                           min_crop_calibration_rows=3)
-    low = YieldModel(cfg).fit(pd.concat(parts, ignore_index=True), 0.5 * np.concatenate(ys))
+    low = lower_yield_model(w)
     gov = w["models"].governance
     uris = {}
     for name in ("pair", "solo", "crop"):
@@ -161,7 +152,7 @@ def test_underwrite_writes_one_shadow_row_per_record_and_the_records_are_unchang
     # the records: byte for byte those of a run without shadow, and of a run with no challenger in the registry
     r2 = _cli(sw, _underwrite(sw, plain, "--no-shadow"), monkeypatch)
     assert r2.exit_code == 0, r2.output
-    assert _shadow_line(r2.stdout) == [f"shadow: yield-value version {v2} (challenger) not run: --no-shadow"]
+    assert _shadow_line(r2.stdout) == [SHADOW_OFF]
     assert read_shadow(plain).empty
     assert _bodies(plain, "decision") == _bodies(url, "decision")
     solo = f"sqlite:///{tmp_path / 'c.db'}"
@@ -259,7 +250,7 @@ def test_reunderwrite_writes_shadow_rows_beside_its_records_as_the_impact_comput
     # the records are those of a run without shadow, byte for byte
     r2 = _cli(sw, _reunderwrite(sw, plain, "--no-shadow"), monkeypatch)
     assert r2.exit_code == 0, r2.output
-    assert _shadow_line(r2.stdout) == [f"shadow: yield-value version {v2} (challenger) not run: --no-shadow"]
+    assert _shadow_line(r2.stdout) == [SHADOW_OFF]
     assert _bodies(plain, "reunderwrite") == _bodies(url, "reunderwrite") and read_shadow(plain).empty
     # the impact of the challenger on the Book's re-underwriting at the same date: its candidate side is the shadow
     c = sw["county"]
@@ -366,32 +357,59 @@ def test_reunderwrite_due_runs_each_checkpoint_in_shadow(sw: dict[str, Any], tmp
     assert read_shadow(url)[cols].equals(sh[cols]) and _bodies(url, "reunderwrite") == before
 
 
-
-def test_a_crop_type_challenger_builds_its_own_features_in_shadow(sw: dict[str, Any], tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """A crop-type champion (version 1) and challenger (version 2, trained otherwise) beside the yield champion: from
-    the imagery, the challenger's decisions are built on features its own crop model built (their provenance names
-    it), the records are those of a run without shadow; re-underwriting too."""
+@pytest.fixture(scope="module")
+def cropreal(sw: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """A registry with the yield champion, a crop-type champion (version 1) and a crop-type challenger (version 2,
+    trained otherwise); ``sw`` with its uri as ``cropreal``."""
     from models.registry import promote, register
     from pipelines.train_crop import train_crop_type_county
 
     c = sw["county"]
-    uri = f"sqlite:///{tmp_path / 'reg' / 'mlflow.db'}"
-    (tmp_path / "reg").mkdir()
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    v1 = register(sw["models"].yield_model, "yield-value", metrics={"r2_all": 0.5}, governance=sw["models"].governance,
-                  operator="tester")
-    promote("yield-value", v1, operator="tester")
-    base = {"n_estimators": 20, "num_leaves": 7, "min_class_count": 1, "period_days": 16}
-    train_crop_type_county(c, params=base, promote=False)  # the tiny county's figures miss the minimum metrics
-    promote("crop-type", "1", operator="tester", force=True, reason="test", approved_by="second-tester")
-    train_crop_type_county(c, params={**base, "n_estimators": 5, "num_leaves": 3}, promote=False)
-    sw = {**sw, "uris": {"cropreal": uri}}
-    args = [a for a in _underwrite(sw, f"sqlite:///{tmp_path / 'u.db'}") if a != str(sw["features"])]
+    root = tmp_path_factory.mktemp("cropreal")
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        v1 = register(sw["models"].yield_model, "yield-value", metrics={"r2_all": 0.5},
+                      governance=sw["models"].governance, operator="tester")
+        promote("yield-value", v1, operator="tester")
+        base = {"n_estimators": 20, "num_leaves": 7, "min_class_count": 1, "period_days": 16}
+        train_crop_type_county(c, params=base, promote=False)  # the tiny county's figures miss the minimum metrics
+        promote("crop-type", "1", operator="tester", force=True, reason="test", approved_by="second-tester")
+        train_crop_type_county(c, params={**base, "n_estimators": 5, "num_leaves": 3}, promote=False)
+    return {**sw, "uris": {"cropreal": uri}, "crop_root": root}
+
+
+def _from_imagery(sw: dict[str, Any], url: str, *extra: str) -> list[str]:
+    """``underwrite`` from the county's scenes (features built, a crop model run) instead of the features file."""
+    c = sw["county"]
+    args = [a for a in _underwrite(sw, url, *extra) if a != str(sw["features"])]
     args[args.index("--features")] = "--imagery"
     args[args.index("--imagery") + 1:args.index("--imagery") + 1] = [str(c.imagery), "--cache", str(c.cache_dir)]
-    r = _cli(sw, args, monkeypatch, registry="cropreal")
+    return args
+
+
+def test_a_crop_type_challenger_builds_its_own_features_in_shadow(cropreal: dict[str, Any], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crop-type champion (version 1) and challenger (version 2, trained otherwise) beside the yield champion: from
+    the imagery, the challenger's decisions are built on features its own crop model built (their provenance names
+    it, and they were built with its crop model, not the run's reused), the records are those of a run without shadow;
+    re-underwriting too, its alerts computed with the challenger's crop model (not the run's, from the memo)."""
+    import pipelines.featurize as fz
+
+    sw = cropreal
+    args = _from_imagery(sw, f"sqlite:///{tmp_path / 'u.db'}")
+    real_fz, built = fz.featurize, []
+
+    def featurize_spy(*a: Any, **kw: Any) -> Any:
+        built.append(kw.get("crop_model"))
+        return real_fz(*a, **kw)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(fz, "featurize", featurize_spy)
+        r = _cli(sw, args, monkeypatch, registry="cropreal")
     assert r.exit_code == 0, r.output
+    # the run's features built with its crop model, then the challenger's with the challenger's (not the run's reused)
+    assert len(built) == 2 and built[0] is not built[1] and all(m is not None for m in built), built
     recs = _records(f"sqlite:///{tmp_path / 'u.db'}", "decision")
     sh = read_shadow(f"sqlite:///{tmp_path / 'u.db'}")
     assert sorted(sh["record_id"]) == sorted(recs["record_id"]) and len(sh) > 0
@@ -408,12 +426,221 @@ def test_a_crop_type_challenger_builds_its_own_features_in_shadow(sw: dict[str, 
     assert _cli(sw, [*plain, "--no-shadow"], monkeypatch, registry="cropreal").exit_code == 0
     assert _bodies(f"sqlite:///{tmp_path / 'p.db'}", "decision") == _bodies(f"sqlite:///{tmp_path / 'u.db'}",
                                                                             "decision")
-    # re-underwriting: the challenger's lines beside the records, each naming its crop model
+    # re-underwriting: the challenger's lines beside the records, each naming its crop model; the alerts of the
+    # challenger's run computed with its crop model (the memo serves a yield-value challenger the run's only)
+    import pipelines.monitor as monitor
+
+    real, seen = monitor.season_alerts, []
+
+    def spy(*a: Any, **kw: Any) -> Any:
+        seen.append(str(getattr(kw.get("crop_model"), "__class__", None)) + f"@{id(kw.get('crop_model'))}")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(monitor, "season_alerts", spy)
     url = store_copy(sw, tmp_path, "ru")
     ru = _cli(sw, _reunderwrite(sw, url), monkeypatch, registry="cropreal")
     assert ru.exit_code == 0, ru.output
+    assert len(seen) == 2 and seen[0] != seen[1], seen  # the run's crop model, then the challenger's
     rr, rs = _records(url, "reunderwrite"), read_shadow(url)
     assert len(rr) > 0 and sorted(rs["record_id"]) == sorted(rr["record_id"])
     assert set(rs["model_name"]) == {"crop-type"} and set(rs["model_version"]) == {"2"}
     assert all(json.loads(b)["provenance"]["crop_model_version"].startswith("crop-type version 2 (challenger)")
                for b in rs["body"])
+
+
+def test_a_pinned_season_scale_is_pinned_once_on_a_crop_type_challenger(cropreal: dict[str, Any], tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``reunderwrite --crop-season-scale 1.2``: the challenger's crop model is pinned at 1.2 once, its description
+    the one the challenger records as the model in force of such a run."""
+    sw = cropreal
+    url = store_copy(sw, tmp_path, "scale")
+    r = _cli(sw, _reunderwrite(sw, url, "--crop-season-scale", "1.2"), monkeypatch, registry="cropreal")
+    assert r.exit_code == 0, r.output
+    rr, rs = _records(url, "reunderwrite"), read_shadow(url)
+    assert len(rs) == len(rr) > 0
+    rec = {json.loads(b)["provenance"]["crop_model_version"] for b in rr["body"]}
+    got = {json.loads(b)["provenance"]["crop_model_version"] for b in rs["body"]}
+    assert len(rec) == 1 and len(got) == 1, (rec, got)
+    (rec_desc,), (desc,) = rec, got
+    assert rec_desc.count("season scale pinned") == 1 and desc.count("season scale pinned") == 1, desc
+    # the challenger's description is the champion's with the version, alias and run swapped: the same suffix
+    assert desc.startswith("crop-type version 2 (challenger)")
+    assert desc.split("season scale pinned", 1)[1] == rec_desc.split("season scale pinned", 1)[1]
+
+
+def test_a_crop_type_challenger_that_is_the_champions_model_runs_in_shadow(
+        cropreal: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The champion's crop model registered again (version 3, the challenger): the same model under another version
+    runs in shadow as a re-registered yield model does — one line, the same decisions, no failure."""
+    import shutil
+
+    import models.registry as reg
+    from models.registry import register, resolve
+
+    root = tmp_path / "reg"
+    shutil.copytree(cropreal["crop_root"], root)
+    sw = {**cropreal, "uris": {"same": f"sqlite:///{root / 'mlflow.db'}"}}
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sw["uris"]["same"])
+    reg.relocate_store()  # the copy reads and writes its own artifacts
+    champ = resolve("crop-type", "champion")
+    v3 = register(champ.model, "crop-type", metrics={"accuracy": 0.5}, governance=cropreal["models"].governance,
+                  operator="tester")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    r = _cli(sw, _from_imagery(sw, url), monkeypatch, registry="same")
+    assert r.exit_code == 0, r.output
+    assert "shadow" not in r.stderr and "failed" not in r.output, r.output
+    recs = _records(url, "decision")
+    assert _shadow_line(r.stdout) == [f"shadow: crop-type version {v3} (challenger) decided {len(recs)} applications "
+                                      "beside version 1: outcomes differ on 0, limits on 0 (store's shadow table: "
+                                      f"{len(recs)} written, 0 already present)"]
+
+
+def test_a_challenger_failing_after_it_loads_warns_once_and_leaves_the_run_as_it_is(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The challenger loads and decides, then its shadow write fails: one warning, the records and the exit code those
+    of a run without shadow, no shadow row."""
+    import pipelines.shadow as shadow
+    from underwriting.errors import StoreError
+
+    def boom(url: str, rows: Any, operator: str) -> Any:
+        raise StoreError(url=url, problem="the shadow table is locked")
+
+    monkeypatch.setattr(shadow, "write_shadow", boom)
+    v1, v2 = sw["versions"]
+    url, plain = f"sqlite:///{tmp_path / 'w.db'}", f"sqlite:///{tmp_path / 'p.db'}"
+    r = _cli(sw, _underwrite(sw, url), monkeypatch)
+    assert r.exit_code == 0, r.output
+    warn = [ln for ln in r.stderr.splitlines() if "shadow" in ln]
+    assert len(warn) == 1 and warn[0].startswith(f"warning: shadow: yield-value version {v2} (challenger) failed, "
+                                                 "the run's own decisions are unaffected: "), warn
+    assert "locked" in warn[0] and not _shadow_line(r.stdout)
+    assert _cli(sw, _underwrite(sw, plain, "--no-shadow"), monkeypatch).exit_code == 0
+    assert _bodies(url, "decision") == _bodies(plain, "decision") and read_shadow(url).empty
+
+
+def test_no_shadow_does_not_ask_the_registry(sw: dict[str, Any], tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--no-shadow``: no alias of the challenger looked up (a slow tracking server would stall the run after its
+    records are stored); one line says shadow is off."""
+    import models.registry as reg
+
+    real, asked = reg.alias_version, []
+
+    def alias_version(name: str, alias: str = "champion") -> Any:
+        if alias == "challenger":
+            asked.append(name)
+        return real(name, alias)
+
+    monkeypatch.setattr(reg, "alias_version", alias_version)
+    r = _cli(sw, _underwrite(sw, f"sqlite:///{tmp_path / 'n.db'}", "--no-shadow"), monkeypatch)
+    assert r.exit_code == 0, r.output
+    assert _shadow_line(r.stdout) == [SHADOW_OFF] and asked == []
+    r = _cli(sw, _underwrite(sw, f"sqlite:///{tmp_path / 'y.db'}"), monkeypatch)  # with shadow: asked
+    assert r.exit_code == 0 and sorted(set(asked)) == ["crop-type", "yield-value"], asked
+
+
+def _applications(sw: dict[str, Any], path: Path, change: Any) -> Path:
+    """The county's applications changed by ``change`` (a frame → frame), written to ``path``."""
+    apps = pd.read_csv(sw["county"].path / "records" / "applications.csv", dtype=str, keep_default_na=False)
+    change(apps).to_csv(path, index=False)
+    return path
+
+
+def _with_applications(args: list[str], path: Path) -> list[str]:
+    out = list(args)
+    out[out.index("--applications") + 1] = str(path)
+    return out
+
+
+def test_underwrite_pairs_shadow_rows_only_with_records_it_wrote_or_found(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Applications the store already decided otherwise are skipped (forward only): no shadow row for them — a shadow
+    row stands beside a stored record, never beside a decision the run did not write."""
+    url = f"sqlite:///{tmp_path / 'f.db'}"
+    season = str(sw["season"])
+    apps = pd.read_csv(sw["county"].path / "records" / "applications.csv", dtype=str, keep_default_na=False)
+    ids = sorted(apps.loc[apps["season"] == season, "application_id"])[:2]
+
+    def more(a: pd.DataFrame) -> pd.DataFrame:  # two applications alone, with other inputs: decided otherwise
+        a = a[a["application_id"].isin(ids)].copy()
+        a["requested_amount"] = (pd.to_numeric(a["requested_amount"]) + 1000).map("{:.2f}".format)
+        return a
+
+    other = _applications(sw, tmp_path / "other.csv", more)
+    assert _cli(sw, _with_applications(_underwrite(sw, url, "--no-shadow"), other), monkeypatch).exit_code == 0
+    first = set(_records(url, "decision")["record_id"])
+    r = _cli(sw, _underwrite(sw, url), monkeypatch)
+    assert r.exit_code == 0, r.output
+    recs = _records(url, "decision")
+    sh = read_shadow(url)
+    new = set(recs["record_id"]) - first
+    assert len(new) > 0 and set(sh["record_id"]) == new, (sorted(sh["record_id"]), sorted(new))
+    assert not set(sh["application_id"]) & set(ids)
+
+
+def test_underwrite_shadow_reads_pledges_as_the_run_read_them(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A farmer's second application of the season (the same fields pledged twice) decided in one run: the run reads
+    no holder in the store, the first of the two holds the fields; the shadow reads the store as the run did (before
+    its records), so the same application — and only it — is referred for a second pledge on both sides."""
+    url = f"sqlite:///{tmp_path / 'pl.db'}"
+    season = str(sw["season"])
+
+    def twice(a: pd.DataFrame) -> pd.DataFrame:
+        one = a[a["season"] == season].sort_values("application_id").head(1).copy()
+        one["application_id"] = one["application_id"] + "-B"
+        return pd.concat([a, one], ignore_index=True)
+
+    apps = _applications(sw, tmp_path / "twice.csv", twice)
+    r = _cli(sw, _with_applications(_underwrite(sw, url), apps), monkeypatch)
+    assert r.exit_code == 0, r.output
+    recs = _records(url, "decision").set_index("record_id")
+    sh = read_shadow(url)
+    assert len(sh) == len(recs)
+
+    def pledged(body: str) -> bool:
+        return "FIELDS_ALREADY_PLEDGED" in (json.loads(body).get("refer_reasons") or [])
+
+    rec_pledged = {recs.loc[r, "application_id"] for r in recs.index if pledged(recs.loc[r, "body"])}
+    sh_pledged = {a for a, b in zip(sh["application_id"], sh["body"], strict=True) if pledged(b)}
+    assert len(rec_pledged) == 1 and sh_pledged == rec_pledged, (rec_pledged, sh_pledged)
+
+
+def test_two_runs_writing_the_same_shadow_rows_at_once_both_succeed(sw: dict[str, Any], tmp_path: Path,
+                                                                    pg_server: str) -> None:
+    """Two runs of the same date at once (PostgreSQL and SQLite): each row stored once, neither fails, the written
+    counts add up to the rows (an insert that skips present keys: a read-then-insert hit the primary key)."""
+    from pipelines.shadow import shadow_rows, write_shadow
+
+    first = sw["first"]
+    for url in (pg_server, f"sqlite:///{tmp_path / 'race.db'}"):
+        with DecisionStore(url) as st:
+            st.append(first, operator="underwriter")
+        rows = shadow_rows(first, first, model_name="yield-value", model_version="7", in_force_version="1")
+        assert write_shadow(url, rows[:1], "tester") == (1, 0)  # the table made, one row present
+        got = _at_once(write_shadow, url, rows, "tester")
+        assert all(isinstance(g, tuple) for g in got), got
+        assert sum(g[0] for g in got) == len(rows) - 1 and all(sum(g) == len(rows) for g in got), got
+        assert len(read_shadow(url, model_version="7")) == len(rows)
+
+
+def _at_once(fn: Any, *args: Any) -> list[Any]:
+    """``fn(*args)`` in two threads started together: what each returned or raised."""
+    import threading
+
+    got: list[Any] = []
+    start = threading.Barrier(2)
+
+    def go() -> None:
+        start.wait()
+        try:
+            got.append(fn(*args))
+        except Exception as e:  # noqa: BLE001 - the failure is the finding
+            got.append(e)
+
+    ts = [threading.Thread(target=go) for _ in range(2)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    return got
