@@ -591,9 +591,21 @@ def test_underwrite_shadow_reads_pledges_as_the_run_read_them(
         one["application_id"] = one["application_id"] + "-B"
         return pd.concat([a, one], ignore_index=True)
 
+    import pipelines.underwrite as uw
+
+    real, read = uw.score_and_decide, []
+
+    def spy(*a: Any, **kw: Any) -> Any:  # what each side read of the store: the run's, then the challenger's
+        read.append((kw.get("pledged"), kw.get("open_alerts")))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(uw, "score_and_decide", spy)
     apps = _applications(sw, tmp_path / "twice.csv", twice)
     r = _cli(sw, _with_applications(_underwrite(sw, url), apps), monkeypatch)
     assert r.exit_code == 0, r.output
+    # the challenger's decisions read the store's pledges and open alerts as the run read them (none: a new store),
+    # not as they stand after the run's records (the first application then holds the fields)
+    assert len(read) == 2 and read[1] == read[0], read
     recs = _records(url, "decision").set_index("record_id")
     sh = read_shadow(url)
     assert len(sh) == len(recs)
@@ -644,3 +656,22 @@ def _at_once(fn: Any, *args: Any) -> list[Any]:
     for t in ts:
         t.join()
     return got
+
+
+def test_fewer_shadow_decisions_than_records_are_said(sw: dict[str, Any], tmp_path: Path) -> None:
+    """A challenger that decides fewer lines than the run's records: its summary line says N of M and names those
+    without a shadow decision (no line drops out of the shadow silently)."""
+    from pipelines.shadow import ShadowSet, run_shadow
+
+    first = sw["first"]
+    url = f"sqlite:///{tmp_path / 'few.db'}"
+    with DecisionStore(url) as st:
+        st.append(first, operator="underwriter")
+    s = ShadowSet("yield-value", "2", "1", None)
+    (got,) = run_shadow([s], lambda _s: first[1:], first, url, "tester", unit="lines")
+    assert got.decided == len(first) - 1 and got.of == len(first) and got.missing == (str(first[0].application_id),)
+    assert (f"decided {len(first) - 1} of the run's {len(first)} lines beside version 1: " in got.line()
+            and got.line().endswith(f"; no shadow decision for 1 (the challenger, on the store as the run read it, "
+                                    f"did not decide them): {first[0].application_id}")), got.line()
+    (full,) = run_shadow([s], lambda _s: first, first, url, "tester", unit="lines")
+    assert f"decided {len(first)} lines beside" in full.line() and "no shadow decision" not in full.line()
