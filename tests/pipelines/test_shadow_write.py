@@ -675,3 +675,31 @@ def test_fewer_shadow_decisions_than_records_are_said(sw: dict[str, Any], tmp_pa
                                     f"did not decide them): {first[0].application_id}")), got.line()
     (full,) = run_shadow([s], lambda _s: first, first, url, "tester", unit="lines")
     assert f"decided {len(first)} lines beside" in full.line() and "no shadow decision" not in full.line()
+
+
+def test_a_rerun_finding_some_records_and_writing_others_shadows_every_line(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A re-underwriting of one crop's lines (no shadow), then of the whole Book on the same date: the second run finds
+    the first half's records and writes the rest; each group is decided in shadow on its own view of the store, and
+    every record of the date has its shadow row (none dropped, the summary says no "N of M")."""
+    from pipelines.reunderwrite import reunderwrite
+    from underwriting.policy import default_policy
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", sw["uris"]["pair"])
+    c, season, day = sw["county"], str(sw["season"]), sw["cps"]["mid"]
+    url = store_copy(sw, tmp_path, "half")
+    book = c.book()
+    kw = dict(season=season, as_of=day, fields=c.fields(season), imagery=c.imagery,
+              applications=c.applications(), store=url, policy=default_policy(), profile=c.profile,
+              cache_dir=c.cache_dir)
+    crop = sorted(book["crop"].astype(str).unique())[0]
+    half = reunderwrite(**kw, book=book, crops=[crop])  # type: ignore[arg-type]
+    assert half.written > 0 and read_shadow(url).empty
+    full = reunderwrite(**kw, book=book, shadow=True)  # type: ignore[arg-type]
+    assert full.written > 0 and full.already_present == half.written, (full.written, full.already_present)
+    (got,) = full.shadow
+    assert got.failed is None and got.decided == got.of == len(full.items), got.line()
+    assert "of the run's" not in got.line()
+    recs = _records(url, "reunderwrite")
+    assert sorted(read_shadow(url)["record_id"]) == sorted(recs.loc[recs["as_of"] == day.isoformat(), "record_id"])
+    assert len(recs.loc[recs["as_of"] == day.isoformat()]) == len(full.items)
