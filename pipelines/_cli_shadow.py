@@ -74,7 +74,9 @@ def promotion_evidence(name: str, version: str, store: str | None,
     v = version_number(version)
     governance(name, v)  # the model and the version exist: said before the store is read
     if alias_version(name) == v:
-        return [], f"shadow evidence: not judged (version {v} is already the champion)", None
+        # a re-dated champion's history entry says so, not "shadow: not checked"
+        return ([], f"shadow evidence: not judged (version {v} is already the champion)",
+                f"not judged (version {v} is already the champion)")
     from pipelines.shadow_report import shadow_evidence
 
     ev = shadow_evidence(name, v, store, season)

@@ -16,12 +16,20 @@ _QUANTILES = ("yield_p10_t_ha", "yield_p50_t_ha", "yield_p90_t_ha")
 
 
 def _field_predictions(body: dict[str, Any]) -> dict[str, dict[str, float]]:
-    """A body's fields' recorded yield quantiles (t/ha) by field id; a field without a finite P50 is left out."""
+    """A body's fields' recorded yield quantiles (t/ha) by field id: the model's own (``model_yield_*``, at the model's
+    moisture basis, as the reported yields it was trained on) where the body records them, else the values the
+    decision used (``yield_*``: converted to the price's moisture basis, or the pre-season rule's history ×
+    haircut — older bodies record only these); a field without a finite P10 and P50 is left out."""
+
+    def finite(v: Any) -> bool:
+        return isinstance(v, int | float) and bool(np.isfinite(v))
+
     out: dict[str, dict[str, float]] = {}
     for f in body.get("fields") or []:
         if not isinstance(f, dict) or f.get("field_id") is None:
             continue
-        q = {k: float(f[k]) for k in _QUANTILES if isinstance(f.get(k), int | float) and np.isfinite(f[k])}
+        q = {k: float(f[f"model_{k}"] if finite(f.get(f"model_{k}")) else f[k]) for k in _QUANTILES
+             if finite(f.get(f"model_{k}")) or finite(f.get(k))}
         if "yield_p50_t_ha" in q and "yield_p10_t_ha" in q:
             out.setdefault(str(f["field_id"]), q)
     return out

@@ -32,6 +32,9 @@ __all__ = ["SHADOW_TABLE", "SHADOW_ALIAS", "SHADOW_MODELS", "ShadowRow", "Shadow
 
 #: the shadow decisions' table in the decision store's database
 SHADOW_TABLE = "agcredit_shadow_decisions"
+#: the transaction advisory lock a shadow writer takes on PostgreSQL before creating the table ("agsh" in ASCII): two
+#: runs writing their first shadow rows at once raced on the catalogue (a duplicate pg_type row), one run's rows lost
+SHADOW_LOCK_KEY = 0x61677368
 #: the registry alias whose version runs in shadow
 SHADOW_ALIAS = "challenger"
 
@@ -127,6 +130,8 @@ def write_shadow(url: str, rows: Sequence[ShadowRow], operator: str) -> tuple[in
                 new.append(r.row(operator, now))
         written = 0
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":  # two first writers at once: one creates the table, the other waits
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": SHADOW_LOCK_KEY})
             table.create(conn, checkfirst=True)
             stmt = _insert_ignoring_present(conn.dialect.name, table)
             for start in range(0, len(new), 500):
@@ -249,13 +254,14 @@ class ShadowSummary:
 
 def _crop_version(desc: str | None) -> str | None:
     """The registry version a crop model's description names (``crop-type version 3 (champion), run …`` → ``3``);
-    another model (a saved folder) is named by its description; None: no crop model."""
+    None: no crop model, or one that is no registry version (a saved folder, ``file sha256:…``) — as the shadow
+    report reads a record's (:func:`pipelines.shadow_report.record_version`)."""
     import re
 
     if not desc or desc == "none":
         return None
     m = re.match(r"crop-type version (\S+?)\b", desc)
-    return m.group(1) if m else desc
+    return m.group(1) if m else None
 
 
 def challengers(versions: Mapping[str, str | None]) -> list[tuple[str, str, str | None]]:

@@ -117,10 +117,11 @@ class SeasonCoverage:
         """The shadow rows counted (beside a record of the season's runs)."""
         return sum(d["shadowed"] for d in self.dates)
 
-    def missing_text(self) -> str:
-        """What is missing for a whole season in one phrase (empty when nothing is)."""
+    def missing_text(self, *, ids: bool = True) -> str:
+        """What is missing for a whole season in one phrase (empty when nothing is); ``ids``: with up to three
+        applications per dated run (not in what a promotion's alias-history entry keeps for good: counts only)."""
         gaps = [f"{d['kind']} {d['as_of']} ({len(d['missing'])} of {d['beside']} record(s) without a shadow row"
-                + (f", e.g. {', '.join(d['missing'][:3])}" if d["missing"] else "") + ")"
+                + (f", e.g. {', '.join(d['missing'][:3])}" if d["missing"] and ids else "") + ")"
                 for d in self.dates if not d["covered"]]
         if not any(d["shadowed"] for d in self.dates):
             gaps.append(f"{self.orphans} shadow row(s) stand beside no record in this store" if self.orphans
@@ -575,7 +576,7 @@ def shadow_evidence(name: str, version: str, store: str, season: str | None = No
         return ShadowEvidence(None, f"shadow evidence: {name} version {version} ran in shadow over the whole season "
                               f"{s} in {shown} ({counted.replace('shadow row(s)', 'shadow decision(s)')})",
                               f"checked {shown}, season {s}: {counted}; a whole season")
-    missing = cov.missing_text()
+    missing = cov.missing_text(ids=False)  # kept in the alias history for good: counts, no application ids
     return (ShadowEvidence(f"did not run in shadow over the whole season {s} in {shown}: missing {missing}",
                            f"shadow evidence: season {s} in {shown} incomplete ({counted})",
                            f"checked {shown}, season {s}: {counted}; incomplete: {missing}"))

@@ -146,6 +146,8 @@ def test_coverage_a_missing_date_and_a_missing_record_are_named(tmp_path: Path) 
                           "yield-value", "2")
     assert not cov.whole
     assert cov.missing_text() == f"reunderwrite {RU1} (2 of 2 record(s) without a shadow row, e.g. A1, B1)"
+    # what a promotion's alias-history entry keeps for good: counts, no application ids
+    assert cov.missing_text(ids=False) == f"reunderwrite {RU1} (2 of 2 record(s) without a shadow row)"
     url2 = make_store(tmp_path / "e.db", skip=(("A2", UW),))
     cov2 = season_coverage(SEASON, _records(url2), read_shadow(url2, model_name="yield-value", model_version="2"),
                            "yield-value", "2")
@@ -320,6 +322,7 @@ def test_promote_refused_without_a_season_in_shadow(tmp_path: Path, registry: Pa
     assert r.exit_code == 2, r.stdout
     assert len(r.stderr.strip().splitlines()) == 1 and "did not run in shadow over the whole season 2024" in r.stderr
     assert f"reunderwrite {RU1}" in r.stderr and "--force --reason" in r.stderr
+    assert "e.g. A1" not in r.stderr  # the failure a forced promotion keeps in the alias history: counts only
     assert alias_version("yield-value") == "1" and len(_history()) == 1
     # a store without any shadow row of it
     empty = make_store(tmp_path / "e.db", shadow_dates=())
@@ -700,6 +703,11 @@ def test_promotion_records_the_evidence_checked_and_show_and_card_print_it(tmp_p
     # with --shadow-store, the version already champion: nothing recorded, as before
     r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url])
     assert r.exit_code == 0 and "nothing recorded" in r.stdout and "not judged" in r.stdout, r.stderr
+    # re-dated with --shadow-store: its entry says the evidence was not judged, not "not checked"
+    r = CliRunner().invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url, "--effective",
+                                 "2024-01-01"])
+    assert r.exit_code == 0 and "re-dated" in r.stdout, r.output
+    assert _history()[-1]["evidence"] == "shadow: not judged (version 2 is already the champion)"
     # an unchecked promotion says so in its entry; show prints both
     r = CliRunner().invoke(app, ["models", "promote", "yield-value", "1"])
     assert r.exit_code == 0 and _history()[-1]["evidence"] == NOT_CHECKED
@@ -734,3 +742,31 @@ def test_report_and_evidence_on_postgresql(registry: Path, pg_server: str) -> No
     finally:
         with DecisionStore(url) as st:
             st._engine.dispose()
+
+
+def test_the_outcomes_read_the_models_own_yields_where_the_body_records_them() -> None:
+    """The reported yields are at the model's moisture basis: a field's ``model_yield_*`` (the model's own) are
+    compared, not the ``yield_*`` the decision used (converted to the price's basis, or the pre-season history ×
+    haircut); an older body recording only ``yield_*`` is read from those."""
+    from pipelines._shadow_outcomes import _field_predictions
+
+    body = {"fields": [{"field_id": "F1", "yield_p10_t_ha": 1.8, "yield_p50_t_ha": 2.7,
+                        "model_yield_p10_t_ha": 2.0, "model_yield_p50_t_ha": 3.0},
+                       {"field_id": "F2", "yield_p10_t_ha": 1.0, "yield_p50_t_ha": 2.0},
+                       {"field_id": "F3", "yield_p10_t_ha": None, "yield_p50_t_ha": 2.0}]}
+    got = _field_predictions(body)
+    assert got == {"F1": {"yield_p10_t_ha": 2.0, "yield_p50_t_ha": 3.0},
+                   "F2": {"yield_p10_t_ha": 1.0, "yield_p50_t_ha": 2.0}}
+
+
+def test_a_saved_crop_folder_is_no_version_for_the_writer_nor_the_report() -> None:
+    """The writer's in-force crop version and the report's reading of a record agree: a saved folder's model (``file
+    sha256:…``) is no registry version on either side (the writer had kept the whole description, over the column's
+    64 characters with a pinned season scale, and the report then noted a mismatch)."""
+    from pipelines.shadow import _crop_version
+    from pipelines.shadow_report import record_version
+
+    for desc, want in (("crop-type version 3 (champion), run abc", "3"),
+                       ("file sha256:0123456789abcdef, season scale pinned at 1.2", None), ("none", None), (None, None)):
+        assert _crop_version(desc) == want
+        assert record_version({"provenance": {"crop_model_version": desc}}, "crop-type") == want
