@@ -16,7 +16,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["ChampionModels", "champion_of", "champion_then", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME",
+__all__ = ["ChampionModels", "crop_registry_version", "champion_of", "champion_then", "checkpoint_label", "align_features", "models_text", "YIELD_MODEL_NAME",
            "YIELD_CHECKPOINT_LABELS"]
 
 YIELD_MODEL_NAME = "yield-value"
@@ -255,3 +255,13 @@ def models_text(models: dict[str, str | None]) -> str:
     """``yield-value 3, crop-type version 2 (champion)``: each model's name and version (a description that
     already names its model, as the crop model's does, is shown as it is)."""
     return ", ".join(v if v.startswith(k) else f"{k} {v}" for k, v in models.items() if v) or "none loaded"
+
+
+def crop_registry_version(desc: str | None) -> str | None:
+    """The registry version a crop model's description names (``crop-type version 3 (champion), run …`` → ``3``, as
+    records' ``provenance.crop_model_version`` and :attr:`ChampionModels.crop_version` give it); None: no crop model,
+    or one that is no registry version (a saved folder, ``file sha256:…``)."""
+    import re
+
+    m = re.match(r"crop-type version (\d+)\b", str(desc or ""))
+    return m.group(1) if m else None

@@ -46,7 +46,6 @@ __all__ = ["ReplayRow", "ReplayResult", "compare_bodies", "recorded_pins", "repl
 
 #: input hashes derived from the run-level provenance (compared through it, not as decision inputs)
 _DERIVED_HASHES = ("provenance", "snapshot")
-_CROP_VERSION = re.compile(r"^crop-type version (\d+)\b")
 _PIN_NOTE = re.compile(r", season scale pinned at .*$")
 _CROP_RUN = re.compile(r", run ([0-9a-f]+)")
 
@@ -136,6 +135,8 @@ def compare_bodies(stored: dict[str, Any], replayed: dict[str, Any]) -> tuple[li
 def _recorded_versions(bodies: list[dict[str, Any]]) -> tuple[str, str | None]:
     """The yield model version and the crop model (a version, ``none``, or None: not from the registry) the
     stored records name; one of each, else a user error."""
+    from pipelines._champions import crop_registry_version
+
     ys = {str(m.get("version")) for b in bodies for m in b.get("models", []) if m.get("name") == "yield-value"}
     if len(ys) != 1:
         raise UserInputError(f"the stored decisions name {len(ys)} yield-value versions ({', '.join(sorted(ys))}): "
@@ -143,8 +144,7 @@ def _recorded_versions(bodies: list[dict[str, Any]]) -> tuple[str, str | None]:
     crops = set()
     for b in bodies:
         text = str((b.get("provenance") or {}).get("crop_model_version") or "none")
-        m = _CROP_VERSION.match(text)
-        crops.add(m.group(1) if m else ("none" if text in ("none", "None") else None))
+        crops.add(crop_registry_version(text) or ("none" if text in ("none", "None") else None))
     if len(crops) != 1:
         raise UserInputError(f"the stored decisions name {len(crops)} crop-type models: replay one run at a time")
     return ys.pop(), crops.pop()

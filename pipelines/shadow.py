@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from pipelines._champions import crop_registry_version
 from underwriting.records import DecisionItem, sha256_hex
 
 __all__ = ["SHADOW_TABLE", "SHADOW_ALIAS", "SHADOW_MODELS", "ShadowRow", "ShadowSet", "ShadowSummary", "challengers",
@@ -252,18 +253,6 @@ class ShadowSummary:
                    if short and self.of is not None else ""))
 
 
-def _crop_version(desc: str | None) -> str | None:
-    """The registry version a crop model's description names (``crop-type version 3 (champion), run …`` → ``3``);
-    None: no crop model, or one that is no registry version (a saved folder, ``file sha256:…``) — as the shadow
-    report reads a record's (:func:`pipelines.shadow_report.record_version`)."""
-    import re
-
-    if not desc or desc == "none":
-        return None
-    m = re.match(r"crop-type version (\S+?)\b", desc)
-    return m.group(1) if m else None
-
-
 def challengers(versions: Mapping[str, str | None]) -> list[tuple[str, str, str | None]]:
     """The models whose ``challenger`` alias names another version than the one a run decides with (``versions``:
     the run's, as :meth:`pipelines._champions.ChampionModels.versions` gives them — a crop model by its
@@ -281,7 +270,7 @@ def challengers(versions: Mapping[str, str | None]) -> list[tuple[str, str, str 
         if got is None:
             continue
         now = versions.get(name)
-        in_force = _crop_version(now) if name == "crop-type" else (None if now is None else str(now))
+        in_force = crop_registry_version(now) if name == "crop-type" else (None if now is None else str(now))
         if str(got) != str(in_force):
             out.append((name, str(got), in_force))
     return out
@@ -314,7 +303,7 @@ def shadow_sets(models: Any, *, features_given: bool = False, season_scale: floa
             # "nothing to compare": it is another version, and its season in shadow is what its promotion asks for
             cand = candidate_models(f"shadow: {name}", name, SHADOW_ALIAS, "champion", models,
                                     weather=models.weather, same_said=[], said=None)[0]
-            version = str(cand.yield_version if name == "yield-value" else _crop_version(cand.crop_version))
+            version = str(cand.yield_version if name == "yield-value" else crop_registry_version(cand.crop_version))
             if name == "crop-type" and season_scale is not None:
                 cand = cand.with_season_scale(season_scale)
         except Exception as e:  # a challenger that cannot load: the run goes on without it

@@ -30,7 +30,6 @@ Application ids and pseudonymous farmer tokens only.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,7 +56,6 @@ WHOLE_SEASON = ("ran in shadow over the whole season: (1) every dated run of the
                 "body itself names the version judged (and, yield-value, that version's registry run id)")
 #: the record kinds a run writes (an override is an analyst's, not a run's: not shadowed)
 _RUN_KINDS = ("decision", "reunderwrite")
-_CROP_VERSION = re.compile(r"^crop-type version (\d+)\b")
 
 
 def record_version(body: dict[str, Any], name: str) -> str | None:
@@ -65,9 +63,9 @@ def record_version(body: dict[str, Any], name: str) -> str | None:
     ``provenance.crop_model_version`` (``crop-type version 3 (champion), run …``); None when it names none (a run
     without a crop model, a saved folder)."""
     if name == "crop-type":
-        text = str((body.get("provenance") or {}).get("crop_model_version") or "")
-        m = _CROP_VERSION.match(text)
-        return m.group(1) if m else None
+        from pipelines._champions import crop_registry_version
+
+        return crop_registry_version((body.get("provenance") or {}).get("crop_model_version"))
     for m in body.get("models") or []:
         if isinstance(m, dict) and m.get("name") == name:
             return str(m.get("version"))

@@ -763,7 +763,7 @@ def test_a_saved_crop_folder_is_no_version_for_the_writer_nor_the_report() -> No
     """The writer's in-force crop version and the report's reading of a record agree: a saved folder's model (``file
     sha256:…``) is no registry version on either side (the writer had kept the whole description, over the column's
     64 characters with a pinned season scale, and the report then noted a mismatch)."""
-    from pipelines.shadow import _crop_version
+    from pipelines._champions import crop_registry_version as _crop_version
     from pipelines.shadow_report import record_version
 
     for desc, want in (("crop-type version 3 (champion), run abc", "3"),

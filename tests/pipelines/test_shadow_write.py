@@ -209,14 +209,9 @@ def test_a_failing_challenger_warns_and_leaves_the_run_as_it_is(sw: dict[str, An
 
     monkeypatch.setattr(reg, "resolve", resolve)
     v1, v2 = sw["versions"]
-    url, plain = f"sqlite:///{tmp_path / 'f.db'}", f"sqlite:///{tmp_path / 'p.db'}"
-    r = _cli(sw, _underwrite(sw, url), monkeypatch)
-    assert r.exit_code == 0, r.output
-    warn = [ln for ln in r.stderr.splitlines() if "shadow" in ln]
-    assert len(warn) == 1 and warn[0].startswith(f"warning: shadow: yield-value version {v2} (challenger) failed")
-    assert "artifacts are gone" in warn[0] and not _shadow_line(r.stdout)
-    assert _cli(sw, _underwrite(sw, plain, "--no-shadow"), monkeypatch).exit_code == 0
-    assert _bodies(url, "decision") == _bodies(plain, "decision") and read_shadow(url).empty
+    warn = _failed_shadow_warning(sw, tmp_path, monkeypatch, "f.db")
+    assert warn.startswith(f"warning: shadow: yield-value version {v2} (challenger) failed")
+    assert "artifacts are gone" in warn
     # re-underwriting too
     ru = _cli(sw, _reunderwrite(sw, store_copy(sw, tmp_path, "ru")), monkeypatch)
     assert ru.exit_code == 0, ru.output
@@ -507,15 +502,23 @@ def test_a_challenger_failing_after_it_loads_warns_once_and_leaves_the_run_as_it
 
     monkeypatch.setattr(shadow, "write_shadow", boom)
     v1, v2 = sw["versions"]
-    url, plain = f"sqlite:///{tmp_path / 'w.db'}", f"sqlite:///{tmp_path / 'p.db'}"
+    warn = _failed_shadow_warning(sw, tmp_path, monkeypatch, "w.db")
+    assert warn.startswith(f"warning: shadow: yield-value version {v2} (challenger) failed, "
+                           "the run's own decisions are unaffected: "), warn
+    assert "locked" in warn
+
+
+def _failed_shadow_warning(sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: str) -> str:
+    """An underwriting run into ``db`` whose challenger fails (the test's patch): exit 0, one shadow warning (returned),
+    no shadow line, no shadow row, and the records those of a ``--no-shadow`` run."""
+    url, plain = f"sqlite:///{tmp_path / db}", f"sqlite:///{tmp_path / 'p.db'}"
     r = _cli(sw, _underwrite(sw, url), monkeypatch)
     assert r.exit_code == 0, r.output
     warn = [ln for ln in r.stderr.splitlines() if "shadow" in ln]
-    assert len(warn) == 1 and warn[0].startswith(f"warning: shadow: yield-value version {v2} (challenger) failed, "
-                                                 "the run's own decisions are unaffected: "), warn
-    assert "locked" in warn[0] and not _shadow_line(r.stdout)
+    assert len(warn) == 1 and not _shadow_line(r.stdout), warn
     assert _cli(sw, _underwrite(sw, plain, "--no-shadow"), monkeypatch).exit_code == 0
     assert _bodies(url, "decision") == _bodies(plain, "decision") and read_shadow(url).empty
+    return warn[0]
 
 
 def test_no_shadow_does_not_ask_the_registry(sw: dict[str, Any], tmp_path: Path,
