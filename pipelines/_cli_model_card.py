@@ -22,6 +22,9 @@ def card_cmd(
     store: str | None = typer.Option(None, "--store", help="A decision store (read only): add a Shadow section — "
                                      "the version's shadow decisions there, their coverage and what they would "
                                      "have changed (models shadow)."),
+    calendar: Path | None = typer.Option(None, "--calendar", help="With --store: a season calendar CSV the seasons' "
+                                         "ends are read from (default: the shipped one with the bank's own "
+                                         "regions')."),
 ) -> None:
     """A version's model card for model risk: identity and provenance, aliases and who promoted it when, validated
     scope, minimum metrics judged, held-out figures per checkpoint beside the naive baselines, every other metric,
@@ -29,6 +32,11 @@ def card_cmd(
     from features.atomic import check_writable, temp_beside
     from pipelines.model_card import card_markdown, model_card
 
+    if calendar is not None and store is None:
+        from features.errors import UserInputError
+
+        raise UserInputError("models card --calendar: give --store URL too (the seasons' ends of its shadow "
+                             "decisions are what the calendar dates)")
     if out is not None:
         if as_json:
             from features.errors import UserInputError
@@ -40,7 +48,7 @@ def card_cmd(
 
             refuse_out_over_inputs(out, store=store_url(store))
         check_writable(out, what="model card")
-    card = model_card(name, version, store=store)
+    card = model_card(name, version, store=store, calendar=calendar)
     if as_json:
         from pipelines.evaluation import json_ready
 

@@ -136,6 +136,9 @@ def promote_cmd(
                                             "(the shadow failure recorded in the alias history)."),
     shadow_season: str | None = typer.Option(None, "--shadow-season", help="With --shadow-store: the season to "
                                              "judge (default: the latest season with shadow rows of VERSION)."),
+    shadow_calendar: Path | None = typer.Option(None, "--shadow-calendar", help="With --shadow-store: a season "
+                                                "calendar CSV the season's end is read from (default: the shipped "
+                                                "one with the bank's own regions')."),
 ) -> None:
     """Move the champion alias to VERSION (refused below its minimum metrics, or with --shadow-store without a whole
     season in shadow, unless --force --reason --approved-by)."""
@@ -145,7 +148,7 @@ def promote_cmd(
     day = parse_date(effective, "--effective")
     refuse_personal_data("models promote", {"--reason": reason, "--operator": operator, "--approved-by": approved_by})
     # (None without --shadow-store: said on stderr once promoted — the promotion's lines on stdout are today's)
-    evidence, checked, kept = promotion_evidence(name, version, shadow_store, shadow_season)
+    evidence, checked, kept = promotion_evidence(name, version, shadow_store, shadow_season, shadow_calendar)
     r = promote(name, version, operator=operator, reason=reason, force=force, approved_by=approved_by, effective=day,
                 evidence_failures=evidence, evidence_checked=kept)
     by = f", approved by {r['approved_by']}" if r.get("approved_by") else ""

@@ -27,6 +27,9 @@ def shadow_cmd(
                                          "side's recorded predictions against them."),
     top: int = typer.Option(10, "--top", min=0, help="how many of the largest differences to list"),
     out: Path | None = typer.Option(None, "--out", help="a CSV of the per-record pairs (written atomically)"),
+    calendar: Path | None = typer.Option(None, "--calendar", help="A season calendar CSV the seasons' ends are read "
+                                         "from (default: the shipped one with the bank's own regions', as "
+                                         "reunderwrite --due reads it)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Model-risk report of a version's shadow decisions: per season and date, how many records of the version in
@@ -45,7 +48,7 @@ def shadow_cmd(
 
         refuse_out_over_inputs(out, store=store_url(store), reported=reported)
         check_writable(out, what="shadow pairs file")
-    res = shadow_report(name, store, version=version, season=season, reported=reported)
+    res = shadow_report(name, store, version=version, season=season, reported=reported, calendar=calendar)
     echo(json.dumps(res.to_json(top), indent=2, sort_keys=True, allow_nan=False) if as_json
          else "\n".join(res.lines(top)))
     if out is not None:
@@ -56,9 +59,9 @@ def shadow_cmd(
             echo(f"wrote {out}")
 
 
-def promotion_evidence(name: str, version: str, store: str | None,
-                       season: str | None) -> tuple[list[str], str | None, str | None]:
-    """``models promote --shadow-store STORE [--shadow-season S]``: the shadow evidence of ``name`` ``version``
+def promotion_evidence(name: str, version: str, store: str | None, season: str | None,
+                       calendar: Path | None = None) -> tuple[list[str], str | None, str | None]:
+    """``models promote --shadow-store STORE [--shadow-season S] [--shadow-calendar F]``: the shadow evidence of ``name`` ``version``
     (:func:`pipelines.shadow_report.shadow_evidence`) as the promotion takes it — (its failures, ``shadow: …``-
     prefixed, refused unless forced; the line said; what the alias history's entry keeps). Without a store: nothing
     checked (``([], None, None)``); a version already champion: not judged (its promotion records nothing new, or is
@@ -66,9 +69,10 @@ def promotion_evidence(name: str, version: str, store: str | None,
     from features.errors import UserInputError
     from models.registry import alias_version, governance, version_number
 
-    if season is not None and store is None:
-        raise UserInputError("models promote --shadow-season: give --shadow-store URL too (the store holding the "
-                             "shadow decisions)")
+    for given, opt in ((season, "--shadow-season"), (calendar, "--shadow-calendar")):
+        if given is not None and store is None:
+            raise UserInputError(f"models promote {opt}: give --shadow-store URL too (the store holding the "
+                                 "shadow decisions)")
     if store is None:
         return [], None, None
     v = version_number(version)
@@ -79,7 +83,7 @@ def promotion_evidence(name: str, version: str, store: str | None,
                 f"not judged (version {v} is already the champion)")
     from pipelines.shadow_report import shadow_evidence
 
-    ev = shadow_evidence(name, v, store, season)
+    ev = shadow_evidence(name, v, store, season, calendar)
     return ([f"shadow: {ev.failure}"] if ev.failure else []), ev.said, ev.record
 
 

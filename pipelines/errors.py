@@ -9,7 +9,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["PipelineError", "RunInputError", "read_checked"]
+__all__ = ["NoShadowDecisions", "PipelineError", "RunInputError", "read_checked"]
 
 
 class PipelineError(Exception):
@@ -23,6 +23,19 @@ class RunInputError(UserInputError):
         self.what = what
         self.problem = problem
         super().__init__(f"{what}: {problem}")
+
+
+class NoShadowDecisions(UserInputError):
+    """A store holds no shadow decision of a model version (in a season): nothing for ``models shadow`` to report.
+    Keeps what was asked (``name``, ``version``, ``alias``, ``season``, ``store`` as shown) for a caller that treats
+    it as "none" rather than an error (the model card's Shadow section)."""
+
+    def __init__(self, *, name: str, version: str, alias: str | None, season: str | None, store: str) -> None:
+        self.name, self.version, self.alias, self.season, self.store = name, version, alias, season, store
+        where = f" of season {season}" if season is not None else ""
+        super().__init__(f"models shadow: no shadow decision{where} of {name} version {version}"
+                         + (f" ({alias})" if alias else "") + f" in {store}: nothing to report (a version runs "
+                         "in shadow while it is the challenger: underwrite and reunderwrite write its rows)")
 
 
 def read_checked(p: Path, label: str, read: Callable[[], pd.DataFrame], fmt: str) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from features.errors import UserInputError
@@ -67,20 +68,24 @@ class ModelCard:
                 **({"shadow": self.shadow} if self.shadow is not None else {})}
 
 
-def shadow_summary(name: str, version: str, store: str) -> dict[str, Any]:
+def shadow_summary(name: str, version: str, store: str, calendar: str | Path | None = None) -> dict[str, Any]:
     """The card's Shadow section of ``name`` version ``version``: its shadow decisions in the decision store
     ``store`` (read only; :func:`pipelines.shadow_report.shadow_report`) — each season's coverage and whole-season
     judgement, and the headline comparison (records, changed, outcome moved, limit differs, limits and granted each
-    side); ``seasons`` empty when the store holds none of it. A store that does not exist: a one-line error."""
-    from pipelines.shadow import read_shadow
+    side); ``seasons`` empty when the store holds none of it. A store that does not exist, a bad ``calendar`` file
+    (the seasons' ends, as :func:`pipelines.shadow_report.shadow_report` reads it): a one-line error."""
+    from pipelines.errors import NoShadowDecisions
     from pipelines.shadow_report import WHOLE_SEASON, shadow_report
     from underwriting.store import DecisionStore, store_url
 
-    with DecisionStore(store_url(store), create=False, read_only=True) as st:  # opened once, read once
+    with DecisionStore(store_url(store), create=False, read_only=True) as st:  # opened once, its rows read once
         out: dict[str, Any] = {"store": st.shown_url, "definition": WHOLE_SEASON, "seasons": [], "comparison": None}
-        if read_shadow(st, model_name=name, model_version=version).empty:
+        if calendar is not None:
+            out["calendar"] = Path(calendar).name
+        try:
+            j = shadow_report(name, version=version, st=st, calendar=calendar).to_json(top=0)
+        except NoShadowDecisions:
             return out
-        j = shadow_report(name, version=version, st=st).to_json(top=0)
     out["seasons"] = [{"season": s["season"], "whole_season": s["whole_season"], "missing": s["missing"],
                        "overrides": s["overrides_left_out"],
                        "dates": [{k: d[k] for k in ("kind", "as_of", "records", "beside", "shadowed")}
@@ -94,7 +99,8 @@ def shadow_summary(name: str, version: str, store: str) -> dict[str, Any]:
 def _shadow_lines(sh: dict[str, Any]) -> list[str]:
     from models.money import format_minor
 
-    out = ["", "## Shadow", "", f"Decision store: {sh['store']} (read only). Definition: {sh['definition']}.", ""]
+    cal = f" Seasons' ends by the season calendar {sh['calendar']}." if sh.get("calendar") else ""
+    out = ["", "## Shadow", "", f"Decision store: {sh['store']} (read only). Definition: {sh['definition']}.{cal}", ""]
     if not sh["seasons"]:
         return [*out, "- No shadow decision of this version in the store: it has not run in shadow."]
     for s in sh["seasons"]:
@@ -113,10 +119,12 @@ def _shadow_lines(sh: dict[str, Any]) -> list[str]:
     return out
 
 
-def model_card(name: str, version: str = "champion", store: str | None = None) -> ModelCard:
+def model_card(name: str, version: str = "champion", store: str | None = None,
+               calendar: str | Path | None = None) -> ModelCard:
     """The card of ``name``'s ``version`` (a number, or an alias such as ``champion``) in the registry
     (``MLFLOW_TRACKING_URI``); a one-line user error naming the versions and aliases when there is no such one.
-    ``store``: a decision store whose shadow decisions of the version the card summarises (:func:`shadow_summary`)."""
+    ``store``: a decision store whose shadow decisions of the version the card summarises (:func:`shadow_summary`;
+    ``calendar``: the season calendar file the seasons' ends are read from, default the shipped one)."""
     from models.registry import describe
 
     d = describe(name)
@@ -132,7 +140,7 @@ def model_card(name: str, version: str = "champion", store: str | None = None) -
                   or str(h.get("previous_version") or "") == v)
     return ModelCard(name=name, version=v, spec=spec, registry=str(d["tracking_uri"]), entry=entry,
                      aliases=tuple(entry["aliases"]), history=moves,
-                     shadow=shadow_summary(name, v, store) if store is not None else None)
+                     shadow=shadow_summary(name, v, store, calendar) if store is not None else None)
 
 
 def _num(x: Any, digits: int = 4) -> str:

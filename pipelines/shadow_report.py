@@ -105,6 +105,8 @@ class SeasonCoverage:
     overrides: int = 0
     mismatched: int = 0
     orphans: int = 0
+    #: the calendar file the season's end was read from (its name); None: the default calendar
+    calendar: str | None = None
 
     @property
     def end_reached(self) -> bool:
@@ -125,7 +127,8 @@ class SeasonCoverage:
             gaps.append(f"{self.orphans} shadow row(s) stand beside no record in this store" if self.orphans
                         else "no shadow row at any date")
         if not self.end_reached and self.dates:
-            gaps.append(f"in progress: no run on or after {self.end} (the season's last pre_harvest checkpoint)"
+            gaps.append(f"in progress: no run on or after {self.end} (the season's last pre_harvest checkpoint"
+                        + (f", calendar {self.calendar})" if self.calendar else ")")
                         if self.end is not None else
                         "in progress: its end cannot be dated (its records value no region and crop of the season "
                         "calendar)")
@@ -151,12 +154,13 @@ def season_end(season: str, bodies: Any, calendar: pd.DataFrame | None = None) -
 
 
 def season_coverage(season: str, records: pd.DataFrame, shadow: pd.DataFrame, name: str,
-                    version: str, *, run_id: str | None = None,
-                    calendar: pd.DataFrame | None = None) -> SeasonCoverage:
+                    version: str, *, run_id: str | None = None, calendar: pd.DataFrame | None = None,
+                    calendar_name: str | None = None) -> SeasonCoverage:
     """Coverage of ``season`` (module docstring): ``records`` the store's records of the season (with ``body_dict``
     and ``in_force``: :func:`record_version`), ``shadow`` its shadow rows of ``name`` version ``version`` — a row
     whose own body names another version (or, with ``run_id``, another registry run) is not counted
-    (:func:`genuine_rows`)."""
+    (:func:`genuine_rows`). ``calendar``: the season calendar its end is read from (default the shipped one with a
+    bank's own regions', :func:`pipelines.schedule.load_calendar`), ``calendar_name`` the file it came from (said)."""
     notes: list[str] = []
     shadow, wrong = genuine_rows(shadow, name, version, run_id)
     if wrong:
@@ -200,12 +204,13 @@ def season_coverage(season: str, records: pd.DataFrame, shadow: pd.DataFrame, na
                      "this store (left out)")
     end, undated = season_end(season, recs["body_dict"], calendar) if len(recs) else (None, [])
     if undated:
-        notes.append(f"season {season}: the season calendar dates no pre_harvest checkpoint of {', '.join(undated)} "
+        cal_said = f"the season calendar {calendar_name}" if calendar_name else "the season calendar"
+        notes.append(f"season {season}: {cal_said} dates no pre_harvest checkpoint of {', '.join(undated)} "
                      "(left out of the season's end)")
     whole = (bool(dates) and all(d["covered"] for d in dates) and any(d["shadowed"] for d in dates)
              and end is not None and any(d["as_of"] >= end for d in dates))
     return SeasonCoverage(season=str(season), dates=dates, whole=whole, notes=notes, end=end, overrides=overrides,
-                          mismatched=wrong, orphans=len(alone))
+                          mismatched=wrong, orphans=len(alone), calendar=calendar_name)
 
 
 def genuine_rows(shadow: pd.DataFrame, name: str, version: str, run_id: str | None = None) -> tuple[pd.DataFrame, int]:
@@ -244,6 +249,8 @@ class ShadowReport:
     data: str | None = None
     outcomes: list[dict[str, Any]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: the season calendar file the seasons' ends were read from (its name); None: the default calendar
+    calendar: str | None = None
 
     @property
     def shown_version(self) -> str:
@@ -294,7 +301,7 @@ class ShadowReport:
                             "rows_beside_no_record": cov.orphans, "notes": cov.notes, "dates": dates,
                             "comparison": self.comparison(t, top) if len(t) else None})
         return json_ready({"model": self.name, "version": self.version, "alias": self.alias, "store": self.store,
-                           "data": self.data,
+                           "data": self.data, "calendar": self.calendar or "default",
                            "whole_season_definition": WHOLE_SEASON, "seasons": seasons,
                            "comparison": self.comparison(self.pairs, top) if len(self.pairs) else None,
                            "reported": self.reported, "outcomes": self.outcomes, "notes": self.notes,
@@ -310,8 +317,8 @@ class ShadowReport:
         for cov in self.coverage:
             verdict = ("ran in shadow over the whole season" if cov.whole
                        else f"did NOT run in shadow over the whole season: missing {cov.missing_text()}")
-            verdict += (f" (its end: {cov.end}, the last pre_harvest checkpoint of its regions and crops)"
-                        if cov.end else "")
+            verdict += (f" (its end: {cov.end}, the last pre_harvest checkpoint of its regions and crops"
+                        + (f" in calendar {cov.calendar})" if cov.calendar else ")") if cov.end else "")
             verdict += f"; {cov.overrides} override(s) left out" if cov.overrides else ""
             out.append(f"season {cov.season}: {verdict}")
             for d in cov.dates:
@@ -429,26 +436,40 @@ def version_run(name: str, version: str) -> str | None:
 
 
 def shadow_report(name: str, store: str | None = None, *, version: str = "challenger", season: str | None = None,
-                  reported: str | Path | None = None, st: Any = None) -> ShadowReport:
+                  reported: str | Path | None = None, st: Any = None,
+                  calendar: str | Path | None = None) -> ShadowReport:
     """The shadow report of ``name``'s ``version`` (a number or an alias; default the challenger) in the decision
     store ``store`` (default as every reader: ``AGCREDIT_STORE_URL``, else the SQLite default), read only: the seasons
     with shadow rows of the version (or ``season``), their coverage (:func:`season_coverage`, :data:`WHOLE_SEASON`),
     the records paired with their shadow rows compared, and with ``reported`` (a reported yields file) the recorded
     predictions of each side against the reported yields. One-line user errors: an unknown model, version or alias,
-    a store that does not exist, no shadow row of the version (in the season). ``st``: the store already open (read
-    only; a caller reading it once) — else it is opened here, once."""
+    a store that does not exist, no shadow row of the version (in the season: :class:`pipelines.errors.
+    NoShadowDecisions`), a bad ``calendar``. ``st``: the store already open (read only; a caller reading it once) —
+    else it is opened here, once. ``calendar``: a season calendar CSV the seasons' ends are read from (default the
+    shipped one with a bank's own regions', as ``reunderwrite --due`` reads it without ``--calendar``)."""
     from pipelines.impact import MODEL_NAMES
     from underwriting.store import DecisionStore, store_url
 
     if name not in MODEL_NAMES:
         raise UserInputError(f"models shadow: shadow decisions are kept for {' and '.join(MODEL_NAMES)}, not {name!r}")
+    cal = _calendar(calendar)  # a bad file: said before the store is read
     if st is not None:
-        return _report(st, name, version, season, reported)
+        return _report(st, name, version, season, reported, cal)
     with DecisionStore(store_url(store), create=False, read_only=True) as opened:  # one that does not exist: one line
-        return _report(opened, name, version, season, reported)
+        return _report(opened, name, version, season, reported, cal)
 
 
-def _report(st: Any, name: str, version: str, season: str | None, reported: str | Path | None) -> ShadowReport:
+def _calendar(path: str | Path | None) -> tuple[pd.DataFrame, str | None]:
+    """The season calendar a judgement reads (:func:`pipelines.schedule.load_calendar`) and its file's name (None:
+    the default calendar)."""
+    from pipelines.schedule import load_calendar
+
+    return load_calendar(path), (None if path is None else str(path))
+
+
+def _report(st: Any, name: str, version: str, season: str | None, reported: str | Path | None,
+            cal: tuple[pd.DataFrame, str | None]) -> ShadowReport:
+    from pipelines.errors import NoShadowDecisions
     from pipelines.impact import compare_decisions
     from pipelines.shadow import read_shadow
 
@@ -456,10 +477,7 @@ def _report(st: Any, name: str, version: str, season: str | None, reported: str 
     v, alias = resolve_version(name, version)
     sh = read_shadow(st, season=season, model_name=name, model_version=v)
     if sh.empty:
-        where = f" of season {season}" if season is not None else ""
-        raise UserInputError(f"models shadow: no shadow decision{where} of {name} version {v}"
-                             + (f" ({alias})" if alias else "") + f" in {shown}: nothing to report (a version runs "
-                             "in shadow while it is the challenger: underwrite and reunderwrite write its rows)")
+        raise NoShadowDecisions(name=name, version=v, alias=alias, season=season, store=shown)
     rep = None
     if reported is not None:
         from pipelines.outcomes import _reported_rows
@@ -474,7 +492,7 @@ def _report(st: Any, name: str, version: str, season: str | None, reported: str 
     for s in season_order(sh["season"]):
         recs = _season_records(st, s, name)
         ss = sh[sh["season"].astype(str) == s]
-        coverage.append(season_coverage(s, recs, ss, name, v, run_id=run_id))
+        coverage.append(season_coverage(s, recs, ss, name, v, run_id=run_id, calendar=cal[0], calendar_name=cal[1]))
         ss, _ = genuine_rows(ss, name, v, run_id)
         paired = ss.merge(recs[["record_id", "seq"]], on="record_id", how="inner")
         for (as_of, kind), g in paired.groupby(["as_of", "kind"], sort=True):
@@ -516,7 +534,7 @@ def _report(st: Any, name: str, version: str, season: str | None, reported: str 
             data = " / ".join([str(data), *sorted(labels)])
     return ShadowReport(name=name, version=v, alias=alias, store=shown, coverage=coverage, data=data,
                         pairs=table, reported=None if reported is None else Path(reported).name,
-                        outcomes=outcomes, notes=notes)
+                        outcomes=outcomes, notes=notes, calendar=cal[1])
 
 
 #: the columns of ``--out`` (one row per paired record; bodies left out)
@@ -545,13 +563,17 @@ class ShadowEvidence:
     record: str
 
 
-def shadow_evidence(name: str, version: str, store: str, season: str | None = None) -> ShadowEvidence:
+def shadow_evidence(name: str, version: str, store: str, season: str | None = None,
+                    calendar: str | Path | None = None) -> ShadowEvidence:
     """Whether ``name`` version ``version`` ran in shadow over a whole season (:data:`WHOLE_SEASON`) in the decision
     store ``store`` (read only, opened once): ``season``, default the latest season with shadow rows of the version
-    (:func:`season_order`). A store that does not exist: a one-line error."""
+    (:func:`season_order`); the season's end read from ``calendar`` (a season calendar CSV; default as
+    :func:`shadow_report`), named in what the alias history keeps. A store that does not exist, a bad calendar
+    file: a one-line error."""
     from pipelines.shadow import read_shadow
     from underwriting.store import DecisionStore, store_url
 
+    cal = _calendar(calendar)
     with DecisionStore(store_url(store), create=False, read_only=True) as st:
         shown = st.shown_url
         version = str(version)
@@ -567,14 +589,17 @@ def shadow_evidence(name: str, version: str, store: str, season: str | None = No
             return ShadowEvidence(f"no shadow decision of it in season {s} in {shown} (its seasons in shadow: "
                                   f"{', '.join(seasons) or 'none'})", f"shadow evidence: none of season {s} in {shown}",
                                   f"checked {shown}, season {s}: no shadow row of version {version}")
-        cov = season_coverage(s, _season_records(st, s, name), ss, name, version, run_id=version_run(name, version))
+        cov = season_coverage(s, _season_records(st, s, name), ss, name, version, run_id=version_run(name, version),
+                              calendar=cal[0], calendar_name=cal[1])
+    # the season's end read from a bank's calendar file: named in what is said and kept
+    by = f", its end by calendar {Path(cal[1]).name}" if cal[1] else ""
     counted = (f"{cov.rows} shadow row(s) over {len(cov.dates)} dated run(s)"
                + (f", {cov.overrides} override(s) left out" if cov.overrides else ""))
     if cov.whole:
         return ShadowEvidence(None, f"shadow evidence: {name} version {version} ran in shadow over the whole season "
-                              f"{s} in {shown} ({counted.replace('shadow row(s)', 'shadow decision(s)')})",
-                              f"checked {shown}, season {s}: {counted}; a whole season")
+                              f"{s} in {shown}{by} ({counted.replace('shadow row(s)', 'shadow decision(s)')})",
+                              f"checked {shown}, season {s}{by}: {counted}; a whole season")
     missing = cov.missing_text(ids=False)  # kept in the alias history for good: counts, no application ids
-    return (ShadowEvidence(f"did not run in shadow over the whole season {s} in {shown}: missing {missing}",
-                           f"shadow evidence: season {s} in {shown} incomplete ({counted})",
-                           f"checked {shown}, season {s}: {counted}; incomplete: {missing}"))
+    return (ShadowEvidence(f"did not run in shadow over the whole season {s} in {shown}{by}: missing {missing}",
+                           f"shadow evidence: season {s} in {shown}{by} incomplete ({counted})",
+                           f"checked {shown}, season {s}{by}: {counted}; incomplete: {missing}"))

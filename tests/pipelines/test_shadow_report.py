@@ -770,3 +770,102 @@ def test_a_saved_crop_folder_is_no_version_for_the_writer_nor_the_report() -> No
                        ("file sha256:0123456789abcdef, season scale pinned at 1.2", None), ("none", None), (None, None)):
         assert _crop_version(desc) == want
         assert record_version({"provenance": {"crop_model_version": desc}}, "crop-type") == want
+
+
+# ---------------------------------------------------------------------- a bank's season calendar (--calendar)
+def _calendar(tmp_path: Path, pre_harvest: str) -> Path:
+    """A bank's season calendar: us-nebraska maize's checkpoints with its pre_harvest on ``pre_harvest``."""
+    p = tmp_path / "bank_calendar.csv"
+    p.write_text("region,crop,checkpoint,month_day,year_offset,description\n"
+                 f"{REGION},{CROP},pre_season,04-01,0,before sowing\n{REGION},{CROP},emergence,06-01,0,emerged\n"
+                 f"{REGION},{CROP},mid_season,07-20,0,silking\n{REGION},{CROP},pre_harvest,{pre_harvest},0,maturing\n")
+    return p
+
+
+def test_the_seasons_end_is_read_from_a_calendar_file(tmp_path: Path, registry: Path) -> None:
+    from models.registry import alias_version
+
+    url = make_store(tmp_path / "d.db")  # whole by the shipped calendar (pre_harvest 09-10 = RU1)
+    later = _calendar(tmp_path, "09-25")
+    runner = CliRunner()
+    r = runner.invoke(app, ["models", "shadow", "yield-value", "--store", url, "--version", "2", "--json"])
+    j = json.loads(r.stdout)
+    assert j["seasons"][0]["whole_season"] is True and j["calendar"] == "default"
+    r = runner.invoke(app, ["models", "shadow", "yield-value", "--store", url, "--version", "2", "--json",
+                            "--calendar", str(later)])
+    assert r.exit_code == 0, r.stderr
+    j = json.loads(r.stdout)
+    s = j["seasons"][0]
+    assert j["calendar"] == str(later) and s["whole_season"] is False and s["season_end"] == "2024-09-25"
+    assert s["missing"] == "in progress: no run on or after 2024-09-25 (the season's last pre_harvest checkpoint, " \
+        f"calendar {later})"
+    text = runner.invoke(app, ["models", "shadow", "yield-value", "--store", url, "--version", "2", "--calendar",
+                               str(later)]).stdout
+    assert "did NOT run in shadow over the whole season" in text
+    # the card judges by it too
+    card = runner.invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", url, "--calendar",
+                               str(later)])
+    assert card.exit_code == 0, card.stderr
+    assert "Seasons' ends by the season calendar bank_calendar.csv." in card.stdout
+    assert "Season 2024: incomplete: in progress: no run on or after 2024-09-25" in card.stdout
+    # and the promotion: refused by it, allowed by an earlier end, the calendar named in the alias history
+    r = runner.invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url, "--shadow-calendar",
+                            str(later)])
+    assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "its end by calendar bank_calendar.csv: missing in progress: no run on or after 2024-09-25" in r.stderr
+    assert alias_version("yield-value") == "1"
+    earlier = _calendar(tmp_path, "09-05")
+    r = runner.invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url, "--shadow-calendar",
+                            str(earlier)])
+    assert r.exit_code == 0, r.stderr
+    assert "ran in shadow over the whole season 2024 in" in r.stdout and "its end by calendar bank_calendar.csv" \
+        in r.stdout
+    h = _history()[-1]
+    assert h["version"] == "2" and "season 2024, its end by calendar bank_calendar.csv: 5 shadow row(s) over 2 " \
+        "dated run(s); a whole season" in h["evidence"]
+
+
+@pytest.mark.parametrize("argv,msg", [
+    (["models", "promote", "yield-value", "2", "--shadow-calendar", "{cal}"], "--shadow-calendar: give --shadow-store"),
+    (["models", "card", "yield-value", "--version", "2", "--calendar", "{cal}"], "--calendar: give --store"),
+    (["models", "shadow", "yield-value", "--store", "{url}", "--version", "2", "--calendar", "{tmp}/none.csv"],
+     "calendar file not found"),
+    (["models", "shadow", "yield-value", "--store", "{url}", "--version", "2", "--calendar", "{bad}"],
+     "bad.csv: column 'month_day'"),
+    (["models", "promote", "yield-value", "2", "--shadow-store", "{url}", "--shadow-calendar", "{tmp}/none.csv"],
+     "calendar file not found"),
+])
+def test_a_calendar_without_its_store_or_a_bad_one_is_one_line(tmp_path: Path, registry: Path, argv: list[str],
+                                                              msg: str) -> None:
+    from models.registry import alias_version
+
+    url = make_store(tmp_path / "d.db")
+    cal = _calendar(tmp_path, "09-25")
+    bad = tmp_path / "bad.csv"
+    bad.write_text(cal.read_text().replace("pre_harvest,09-25", "pre_harvest,09-31"))
+    argv = [a.format(cal=cal, url=url, tmp=tmp_path, bad=bad) for a in argv]
+    r = CliRunner().invoke(app, argv)
+    assert r.exit_code == 2 and msg in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert alias_version("yield-value") == "1"
+
+
+def test_the_card_reads_the_shadow_rows_once(tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines import shadow
+
+    url = make_store(tmp_path / "d.db")
+    empty = make_store(tmp_path / "e.db", shadow_dates=())
+    calls: list[Any] = []
+    real = shadow.read_shadow
+
+    def counting(*a: Any, **k: Any) -> pd.DataFrame:
+        calls.append(k)
+        return real(*a, **k)
+
+    monkeypatch.setattr(shadow, "read_shadow", counting)
+    for store, rows in ((url, True), (empty, False)):
+        calls.clear()
+        r = CliRunner().invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", store])
+        assert r.exit_code == 0, r.stderr
+        assert len(calls) == 1, calls
+        assert ("it has not run in shadow" in r.stdout) is not rows
