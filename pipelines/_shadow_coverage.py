@@ -112,9 +112,9 @@ def season_coverage(season: str, records: pd.DataFrame, shadow: pd.DataFrame, na
                     version: str, *, run_id: str | None = None, calendar: pd.DataFrame | None = None,
                     calendar_name: str | None = None) -> SeasonCoverage:
     """Coverage of ``season`` (:mod:`pipelines.shadow_report`'s docstring): ``records`` the store's records of the
-    season (with ``body_dict`` and ``in_force``: :func:`record_version`), ``shadow`` its shadow rows of ``name`` version ``version`` — a row
-    whose own body names another version (or, with ``run_id``, another registry run) is not counted
-    (:func:`genuine_rows`). ``calendar``: the season calendar its end is read from (default the shipped one with a
+    season (with ``body_dict`` and ``in_force``: :func:`record_version`), ``shadow`` its shadow rows of ``name``
+    version ``version`` — a row whose own body names another version (or, with ``run_id``, another registry run) is
+    not counted (:func:`genuine_rows`). ``calendar``: the season calendar its end is read from (default the shipped one with a
     bank's own regions', :func:`pipelines.schedule.load_calendar`), ``calendar_name`` the file it came from (said)."""
     notes: list[str] = []
     shadow, wrong = genuine_rows(shadow, name, version, run_id)
