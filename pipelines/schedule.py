@@ -295,8 +295,8 @@ def plain_run_logger(season: str, region: str, as_of: date, n_lines: int
     :meth:`underwriting.store.DecisionStore.append`'s ``also``: written in the transaction of the run's records — a
     row (run id from the record ids, :func:`plain_run_id`; season, region, as-of date, when, the lines it
     re-decided) and the ids of the records it wrote, so ``audit replay --reunderwriting`` replays each plain run of a
-    date on its own (:func:`pipelines.replay._date_runs`). A run killed before its records committed logged nothing;
-    a run writing no record logs nothing (its lines' records are an earlier run's, logged with it).
+    date on its own (:func:`pipelines._replay_reunderwriting._date_runs`). A run killed before its records committed
+    logged nothing; a run writing no record logs nothing (its lines' records are an earlier run's, logged with it).
 
     Two tables of their own rather than rows of the checkpoint log (crop ``*``, checkpoint ``plain``): that log is
     keyed by checkpoint — one row per season, region, crop and checkpoint, read as "done" by ``reunderwrite --due``

@@ -304,6 +304,6 @@ def test_a_rejected_field_of_the_season_refuses_a_re_underwriting_of_the_county_
     assert not isinstance(e.value, FieldsError)
     import inspect
 
-    import pipelines.replay as replay
+    import pipelines._replay_reunderwriting as replay
 
     assert "refuse_rejected=False" in inspect.getsource(replay._replay_run)
