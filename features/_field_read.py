@@ -1,0 +1,96 @@
+"""Reading a fields file (from :mod:`features.fields`): the formats read, the layer chosen, and the errors naming a file
+that cannot be read or its geometries that cannot be built."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from features.errors import FieldsError, file_rows
+from features.identity import rows_holding_identifiers
+
+__all__ = [
+    "FIELD_FORMATS", "_fields_layer", "_read_any", "_first_line", "_unreadable_geometries",
+]
+
+FIELD_FORMATS = {".parquet": "GeoParquet", ".geoparquet": "GeoParquet", ".gpkg": "GeoPackage",
+                 ".geojson": "GeoJSON", ".json": "GeoJSON", ".shp": "Shapefile"}
+
+
+def _fields_layer(path: Path) -> str | None:
+    """The layer to read: the only one, or the one named ``fields``; a file with several others is refused (the
+    first layer was read silently — a stale copy beside the current fields would have been underwritten)."""
+    import pyogrio
+
+    # layers with a geometry: attribute tables (QGIS's layer_styles, metadata) are not candidates
+    layers = [str(name) for name, geom in pyogrio.list_layers(path) if geom is not None]
+    if len(layers) == 1:
+        return layers[0]
+    if not layers:
+        return None
+    if "fields" in layers:
+        return "fields"
+    raise FieldsError(source=str(path), problem=f"{len(layers)} layers ({', '.join(layers)}): keep only the fields "
+                                                "layer in the file, or name it 'fields'")
+
+
+def _read_any(path: Path) -> gpd.GeoDataFrame:
+    ext = path.suffix.lower()
+    if path.is_dir() and FIELD_FORMATS.get(ext) != "GeoParquet":  # a GeoParquet dataset may be a folder
+        raise FieldsError(source=str(path), problem="is a folder (expected a fields file: "
+                                                    f"{', '.join(sorted(set(FIELD_FORMATS)))})")
+    if ext not in FIELD_FORMATS:
+        raise FieldsError(source=str(path), problem=f"unsupported format '{ext}' (expected one of "
+                                                    f"{', '.join(sorted(set(FIELD_FORMATS)))})")
+    if not path.exists():
+        raise FieldsError(source=str(path), problem="file not found")
+    if path.stat().st_size == 0:
+        raise FieldsError(source=str(path), problem="file is empty")
+    try:
+        if FIELD_FORMATS[ext] == "GeoParquet":
+            return gpd.read_parquet(path)
+        layer = _fields_layer(path)
+        with warnings.catch_warnings():  # GDAL's notes (e.g. "Non closed ring detected") are not the run's output
+            warnings.simplefilter("ignore", RuntimeWarning)
+            try:
+                return gpd.read_file(path, engine="pyogrio", layer=layer)
+            except Exception as e:
+                bad = _unreadable_geometries(path, layer)
+                if bad:  # the file reads, but some rows' geometries cannot be built (a ring not closed, …): named
+                    raise FieldsError(source=str(path), problem="geometries that cannot be read (a polygon ring not "
+                                      f"closed? {_first_line(e)[:120]}); correct them", offenders=bad) from None
+                raise
+    except FieldsError:
+        raise
+    except Exception as e:  # unreadable files come in many shapes; name the file and the reason
+        raise FieldsError(source=str(path), problem=f"cannot be read as {FIELD_FORMATS[ext]} "
+                                                    f"({_first_line(e)[:200]})") from None
+
+
+def _first_line(e: BaseException) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _unreadable_geometries(path: Path, layer: str | None) -> list[str]:
+    """The rows of a file whose geometries the reader cannot build (read again with those left empty), named by
+    ``field_id`` when the file has that column (``row N`` otherwise); [] when none is, or the file does not read."""
+    try:
+        again = gpd.read_file(path, engine="pyogrio", layer=layer, on_invalid="ignore")
+        plain = gpd.read_file(path, engine="pyogrio", layer=layer, read_geometry=False)
+    except Exception:
+        return []
+    from features.identity import looks_personal
+
+    gone = np.flatnonzero(again.geometry.isna().to_numpy())
+    rows = file_rows(str(path), gone.tolist())
+    if "field_id" not in plain.columns:
+        return rows
+    # an id shaped like a name or phone, or one of the file's own identifiers, is not shown (its row only)
+    own = set(rows_holding_identifiers(plain, "field_id"))
+    ids = plain["field_id"].to_numpy(dtype=object)
+    return [f"{ids[i]} ({r})" if not pd.isna(ids[i]) and i not in own and not looks_personal(str(ids[i])) else r
+            for i, r in zip(gone, rows, strict=True)]
