@@ -54,8 +54,8 @@ import logging
 import os
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import asdict
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -78,8 +78,24 @@ from sentinelhub.constants import RequestType
 from sentinelhub.download import DownloadRequest, SentinelHubDownloadClient
 from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsException, SHRateLimitWarning
 
-from features.contracts import check_field_time_series, check_season
+from features.contracts import check_season
 from features.errors import FieldsError, ImageryError, UserInputError, format_offenders
+from features.sources._sh_answers import (
+    SETTLED_AFTER_DAYS,
+    _answered_days,
+    _by_day,
+    _catalog_page,
+    _cloud_filter,
+    _cloud_words,
+    _failed_in,
+    _settled,
+    _settled_until,
+    _stats_answer,
+    stats_result,
+    stats_warnings,
+)
+from features.sources._sh_endpoints import ENDPOINTS, PROFILE_ENDPOINT, _profile_name
+from features.sources._sh_failures import _detail, _host, _raise_failure, _reason
 from features.sources._sh_io import (
     MAX_RETRY_AFTER_TOTAL,
     Failure,
@@ -112,11 +128,20 @@ from features.sources._sh_plan import (
 )
 from features.sources._sh_scripts import (
     PROCESS_EVALSCRIPT,
-    empty_series,
     parse_statistics,
     stats_evalscript,
     stats_input_bands,
 )
+from features.sources._sh_tasks import _COUNTS, MapTasks, TileTask
+
+# isort: split
+# re-exported, unused here: importable from features.sources.sentinelhub as before its plain-Python parts moved out
+from dataclasses import dataclass  # noqa: F401
+from datetime import UTC, datetime  # noqa: F401
+
+from features.contracts import check_field_time_series  # noqa: F401
+from features.sources._sh_answers import _today  # noqa: F401
+from features.sources._sh_scripts import empty_series  # noqa: F401
 
 __all__ = [
     "ENDPOINTS",
@@ -143,33 +168,7 @@ __all__ = [
 
 LOG = logging.getLogger(__name__)
 
-ENDPOINTS: dict[str, dict[str, str]] = {
-    "cdse": {"base_url": "https://sh.dataspace.copernicus.eu",
-             "token_url": "https://identity.dataspace.copernicus.eu/auth/realms/CDSE/protocol/openid-connect/token",
-             "collection": "s2l2a-cdse"},
-    "sinergise": {"base_url": "https://services.sentinel-hub.com",
-                  "token_url": "https://services.sentinel-hub.com/auth/realms/main/protocol/openid-connect/token",
-                  "collection": ""},
-}
 _CHATTY_LOGGERS = ("requests_oauthlib", "requests_oauthlib.oauth2_session", "oauthlib", "urllib3")
-#: a window is final (its Catalog pages and Statistical answers cached for good) only when it ended at least this
-#: many days ago: Sentinel-2 L2A products reach the archive up to a few days after acquisition (ingestion delay,
-#: reprocessing), so a window that ended yesterday may still gain acquisitions
-SETTLED_AFTER_DAYS = 5
-
-
-def _today() -> date:
-    return datetime.now(UTC).date()
-
-
-def _settled(end: date, today: date | None = None) -> bool:
-    """True when a window ending ``end`` ended at least :data:`SETTLED_AFTER_DAYS` days before ``today``."""
-    return end <= _settled_until(today)
-
-
-def _settled_until(today: date | None = None) -> date:
-    """The last day whose acquisitions are final: :data:`SETTLED_AFTER_DAYS` days before ``today``."""
-    return (today or _today()) - timedelta(days=SETTLED_AFTER_DAYS)
 
 
 class _Client(SentinelHubDownloadClient):
@@ -242,40 +241,6 @@ def _check_profile_urls(loaded: SHConfig, ep: dict[str, str], source: str) -> No
                 f"its {key} is {given}, but this endpoint uses {ep[where]}: its credentials are not sent to another "
                 f"host; pass the --endpoint (cdse|sinergise) the profile is for, --endpoint profile to use the "
                 f"profile's own URLs, or a profile of this endpoint"))
-
-
-def _catalog_page(body: bytes) -> tuple[dict[str, Any], list[date]] | None:
-    """A Catalog API page and its acquisition days, or None when it is not one (read before it is cached)."""
-    try:
-        page = json.loads(body)
-        feats = page.get("features", [])
-        if not isinstance(feats, list):
-            return None
-        days = [datetime.fromisoformat(str(f["properties"]["datetime"]).replace("Z", "+00:00")).astimezone(UTC).date()
-                for f in feats]
-    except (ValueError, TypeError, KeyError, AttributeError):
-        return None
-    return page, days
-
-
-def _stats_answer(body: bytes) -> dict[str, Any] | None:
-    """A Statistical API answer (a JSON object whose ``data`` is a list), or None."""
-    try:
-        answer = json.loads(body)
-    except ValueError:
-        return None
-    if not isinstance(answer, dict) or not isinstance(answer.get("data", []), list):
-        return None
-    return answer
-
-
-#: ``--endpoint profile``: the sentinelhub profile's own ``sh_base_url`` / ``sh_token_url`` (a self-hosted, mirror or
-#: other Sinergise deployment), https only; its client id and secret go there, as the user chose explicitly
-PROFILE_ENDPOINT = "profile"
-
-
-def _profile_name(profile: str | None) -> str:
-    return profile or os.environ.get("SH_PROFILE") or "default-profile"
 
 
 def _endpoint(endpoint: str, profile: str | None = None) -> dict[str, str]:
@@ -716,63 +681,6 @@ class _Api:
 _POST = RequestType.POST
 
 
-def _reason(f: Failure) -> str:
-    """Why an acquisition or a field failed, as recorded: a 429 says so (the client's own word is "too many
-    requests") and that it outlasted the retries."""
-    if f.status != 429:
-        return f.message
-    said = f.message if f.message.startswith("HTTP 429") else f"HTTP 429: {f.message}"
-    return f"{said} (still rate limited after the retries)"
-
-
-def _detail(f: Failure) -> str:
-    """The service's own words in a failure message ("HTTP 403: out of processing units" → "out of …")."""
-    return f.message.split(": ", 1)[1] if f.message.startswith("HTTP ") and ": " in f.message else ""
-
-
-def _host(url: str) -> str:
-    """The host of ``url`` (for messages: never its path or query)."""
-    from urllib.parse import urlsplit
-
-    try:
-        return urlsplit(url).hostname or ""
-    except ValueError:
-        return ""
-
-
-def _cloud_filter(max_cloud: float) -> str | None:
-    """The Catalog filter for ``max_cloud`` (None at 1.0: every acquisition, clear pixels decided by SCL)."""
-    return None if max_cloud >= 1.0 else f"eo:cloud_cover <= {round(max_cloud * 100, 3)}"
-
-
-def _cloud_words(max_cloud: float) -> str:
-    return "" if max_cloud >= 1.0 else f" with cloud cover <= {max_cloud:.0%}"
-
-
-#: ``map_tasks(fn, tasks, label)``: ``fn`` run on each task elsewhere (a Dask runner's map), the answers in order
-MapTasks = Callable[[Callable[["TileTask"], dict[str, Any]], list["TileTask"], str], list[dict[str, Any]]]
-_COUNTS = ("requests", "downloaded", "retries", "cache_hits", "processing_units", "pu_reported", "pu_estimated")
-
-
-@dataclass(frozen=True)
-class TileTask:
-    """One request box's Catalog search (``kind`` "catalog") or its acquisitions' downloads ("scenes", ``days``) on
-    another process (:func:`fetch`'s ``map_tasks``). Nothing secret: the endpoint's and a sentinelhub profile's
-    *names*; the process reads its credentials (``SH_CLIENT_ID``/``SH_CLIENT_SECRET`` or the profile) when its first
-    request needs them. ``cache_dir``: None, that process's default cache."""
-
-    kind: str
-    tile: Tile
-    start: date
-    end: date
-    days: tuple[date, ...]
-    endpoint: str
-    profile: str | None
-    max_cloud: float
-    cache_dir: str | None
-    retry: Retry | None = None
-
-
 def tile_task(task: TileTask) -> dict[str, Any]:
     """On a worker: one :class:`TileTask` with one call's code (:class:`_Api`: its requests, cache, locks, retries
     and processing-unit accounting). A Catalog search gives ``days`` or the ``failure`` (status, message); the
@@ -1016,14 +924,6 @@ def fetch_season(fields: gpd.GeoDataFrame, season: str, out_dir: Path, *, start:
                  resolution=resolution, cache_dir=cache_dir, retry=retry, partial=partial)
 
 
-def _raise_failure(f: Failure, dates: list[str], field_ids: list[str], what: str) -> None:
-    if f.status in (403, 429):  # the catalog is searched before any scene is fetched
-        raise SentinelHubQuotaError(status=f.status, dates=dates, fields=field_ids, done=0,
-                                    detail=_detail(f)) from None
-    raise ImageryError(source=f"Sentinel Hub {what}", problem=f"{f.message} for {dates[0]} to {dates[-1]}; fields",
-                       offenders=field_ids) from None
-
-
 def _true_metres(crs: Any) -> bool:
     """True for a projected CRS in metres whose units are metres on the ground near the fields: not a geographic
     CRS, and not (Web / Pseudo) Mercator, whose "metres" are 1/cos(latitude) ground metres (~1.3 at 40°), so a
@@ -1033,21 +933,6 @@ def _true_metres(crs: Any) -> bool:
     op = getattr(crs, "coordinate_operation", None)
     method = str(getattr(op, "method_name", "") or "").lower()
     return not ("mercator" in method and "transverse" not in method)
-
-
-def _answered_days(answer: dict[str, Any]) -> set[str]:
-    """The days of a Statistical answer's intervals (``YYYY-MM-DD``)."""
-    return {str((x.get("interval") or {}).get("from", ""))[:10] for x in answer.get("data") or []}
-
-
-def _failed_in(answer: dict[str, Any]) -> bool:
-    """Whether an answer holds a failed interval (an error, or no outputs)."""
-    return any("error" in x or not x.get("outputs") for x in answer.get("data") or [])
-
-
-def _by_day(data: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Intervals in day order (an earlier window's, the days asked alone, then the days after it)."""
-    return sorted(data, key=lambda x: str((x.get("interval") or {}).get("from", "")))
 
 
 def _stats_base(api: _Api, req: DownloadRequest, start: date, end: date, make: Any,
@@ -1257,37 +1142,6 @@ def fetch_statistics(fields: gpd.GeoDataFrame, season: str, start: date, end: da
     if failed:
         raise StatisticsFailed(start=start, end=end, failed=failed, n_fields=len(ids))
     return stats_result(parts, summary, start, end)
-
-
-def stats_result(parts: list[pd.DataFrame], summary: FetchSummary, start: date, end: date) -> StatsResult:
-    """The :class:`StatsResult` of the fields' answers ``parts`` (read, in the fields' order) and the run's
-    ``summary``: the series sorted, the acquisition dates counted and the warnings of fields without an acquisition
-    and of failed intervals added — one :func:`fetch_statistics` call's end, which a run on Dask blocks
-    (:mod:`pipelines._dask_stats`) also ends with over the blocks' answers."""
-    series = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) \
-        else empty_series()
-    series = series.sort_values(["field_id", "date", "variable"], kind="stable").reset_index(drop=True)
-    summary.dates = int(series["date"].nunique())
-    for note in stats_warnings(summary, start, end):
-        if note.startswith("the Statistical API failed"):
-            LOG.info("Sentinel Hub: %s", note)  # reaches the user through the summary's warnings
-        summary.warnings.append(note)
-    check_field_time_series(series, where="Sentinel Hub Statistical API series")
-    return StatsResult(series=series, summary=summary)
-
-
-def stats_warnings(summary: FetchSummary, start: date, end: date) -> list[str]:
-    """The warnings :func:`stats_result` adds to a run's ``summary``: fields without an acquisition in the window,
-    intervals the service failed to compute."""
-    notes = []
-    if summary.no_acquisition_fields:
-        notes.append(f"no Sentinel-2 L2A acquisition between {start} and {end} for "
-                     f"{len(summary.no_acquisition_fields)} field(s): {format_offenders(summary.no_acquisition_fields)}")
-    if summary.failed_intervals:
-        notes.append(f"the Statistical API failed to compute {summary.failed_intervals} daily interval(s) (an error or "
-                     f"no outputs): left out and not cached, a re-run asks again: "
-                     f"{format_offenders(summary.failed_dates)}")
-    return notes
 
 
 def statistical_series(fields: gpd.GeoDataFrame, season: str, start: date, end: date, *, endpoint: str = "cdse",
