@@ -24,11 +24,10 @@ run (the demo re-run, ``evaluate``) reads them back in a second.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -38,11 +37,43 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from features.errors import UserInputError, format_offenders
+from pipelines._yield_governance import (
+    MODEL_NAME,
+    SKILL_TOLERANCE,
+    training_input_profile,
+    yield_minimum_metrics,
+)
+from pipelines._yield_held_out import (
+    _check_checkpoint_labels,
+    _held_out_crop_beside,
+    _held_out_model,
+    _HeldOut,
+)
+from pipelines._yield_inputs import (
+    _KEY,
+    _cache_key,
+    _code_hash,
+    _join_reported,
+    _order,
+    _weather_digest,
+    checkpoint_dates_of,
+    read_reported,
+)
 from pipelines.errors import read_checked
+
+# isort: split
+# re-exported, unused here: importable from pipelines.train_yield as before its helpers moved out
+from pipelines._yield_held_out import (
+    BESIDE_MIN_ROWS,  # noqa: F401
+    _crop_fit,  # noqa: F401
+    _CropFit,  # noqa: F401
+    _held_out_crop,  # noqa: F401
+    held_out_crop_at,  # noqa: F401
+)
 
 if TYPE_CHECKING:
     from models.evaluation import YieldRelease
-    from models.governance import Governance, Requirement
+    from models.governance import Governance
     from models.yield_value import YieldModel, YieldModelConfig
     from pipelines.county import County
 
@@ -50,51 +81,13 @@ __all__ = ["MODEL_NAME", "CHECKPOINTS", "SKILL_TOLERANCE", "TrainResult", "count
            "yield_minimum_metrics", "train_yield", "train_yield_county", "train_yield_files", "read_reported",
            "checkpoint_dates_of", "training_input_profile"]
 
-MODEL_NAME = "yield-value"
 #: checkpoints the model is trained and validated for; ``end`` first (its metrics are unprefixed)
 CHECKPOINTS = ("end", "mid")
-#: a version may trail the crop-mean baseline's within-crop R² by at most this much (one held-out season)
-SKILL_TOLERANCE = -0.05
-_KEY = ["field_id", "season"]
 #: what defines the features (pipelines._code_digest.FEATURE_SOURCES): a change to any of its files invalidates the
 #: feature cache. Named one by one before, the list missed the area rules (features/area.py), the scene reader
 #: (features/sources/), the zonal core and the crop calendars, so an upgrade that changed them trained the next model
 #: on the previous release's features.
 Progress = Callable[[int, int, str], None]
-
-
-# ---------------------------------------------------------------------- features
-def _code_hash(root: Path | None = None) -> str:
-    """SHA-256 over the feature-defining files' names and contents (``root``: the project; default this one)."""
-    from pipelines._code_digest import FEATURE_SOURCES, source_digest
-
-    return source_digest(FEATURE_SOURCES, root)
-
-
-def _cache_key(county: County, season: str, as_of: Any, crop_desc: str, code: str) -> str:
-    from features.series import fields_hash
-
-    idx = county.imagery / "index.csv"
-    stat = idx.stat() if idx.is_file() else None
-    h = hashlib.sha256()
-    for part in (fields_hash(county.fields(season)), season, str(as_of), crop_desc, code,
-                 f"{stat.st_size}:{stat.st_mtime_ns}" if stat else "no-index"):
-        h.update(str(part).encode())
-        h.update(b"\0")
-    return h.hexdigest()[:24]
-
-
-def _order(checkpoints: Sequence[str]) -> list[str]:
-    cps = list(dict.fromkeys(str(c) for c in checkpoints))
-    if not cps:
-        raise UserInputError("yield training: no checkpoint given (expected e.g. end, mid)")
-    return sorted(cps, key=lambda c: (c != "end", cps.index(c)))
-
-
-def _weather_digest(weather: pd.DataFrame | None) -> str:
-    if weather is None:
-        return "no-weather"
-    return hashlib.sha256(weather.to_csv(index=False).encode()).hexdigest()[:16]
 
 
 def county_features(county: County, seasons: Sequence[str] | None = None,
@@ -187,63 +180,6 @@ def county_features(county: County, seasons: Sequence[str] | None = None,
     return {cp: pd.concat(frames, ignore_index=True) for cp, frames in out.items()}
 
 
-def checkpoint_dates_of(county: County, checkpoints: Sequence[str]) -> dict[str, dict[str, dict[str, tuple[str, int]]]]:
-    """The days (month-day, year offset from the season) the model's checkpoints are validated from — the days
-    :func:`county_features` builds each checkpoint's rows at — for its governance (``Governance.checkpoint_dates``,
-    ``*``: every crop): a field is then in scope by its crop, region and as-of date alone, not by the median of the
-    crops scored with it. From the county's current season (the calendar's month-days do not move between
-    seasons)."""
-    if not county.region:
-        return {}
-    season = county.current_season
-    dates = county.checkpoints(season)
-    return {county.region: {cp: {"*": (dates[cp].strftime("%m-%d"), dates[cp].year - int(season))}
-                            for cp in checkpoints if cp in dates}}
-
-
-def read_reported(path: str | Path, *, keep_crop: bool = False) -> pd.DataFrame:
-    """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report), and with
-    ``keep_crop`` the file's ``declared_crop`` when it has one (checked as a crop the engine knows)."""
-    from pipelines.errors import read_columns_file
-
-    p = Path(path)
-    df = read_columns_file(p, "reported yields file", ("field_id", "season", "reported_yield_t_ha"))
-    from features.identity import identifiers_hidden, looks_personal, name_words
-
-    raw = df["reported_yield_t_ha"].astype(object)
-    y = pd.to_numeric(raw.where(raw.astype(str).str.strip() != "", None), errors="coerce")
-    bad = y.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
-    # a row named by its field and season, never by the value (a phone or a name typed as the yield); by its data row
-    # (1-based, header excluded) when the field or season cell itself looks like personal data (a name typed there)
-    where = pd.Series([f"data row {i + 1}" if looks_personal(str(f)) or looks_personal(str(s)) else f"{f}/{s}"
-                       for i, (f, s) in enumerate(zip(df["field_id"], df["season"], strict=True))], index=df.index)
-    if bad.any():
-        raise UserInputError(f"{p}: reported_yield_t_ha must be numbers, found other values at "
-                             f"{format_offenders(list(where[bad]))}")
-    if (y < 0).any():
-        raise UserInputError(f"{p}: reported_yield_t_ha must not be negative, found "
-                             f"{format_offenders(list(where[y < 0]))}")
-    if "declared_crop" in df.columns:
-        from features.fields import check_known_crops
-
-        with identifiers_hidden(df):  # the file's own farmers' names, IDs and phones never quoted
-            check_known_crops(df["declared_crop"], source=p.name, column="declared_crop", rows=where,
-                              hidden=name_words(df))
-    out = pd.DataFrame({"field_id": df["field_id"].astype("str"), "season": df["season"].astype("str"),
-                        "reported_yield_t_ha": y.astype("float64")})
-    if keep_crop and "declared_crop" in df.columns:
-        out["declared_crop"] = df["declared_crop"].astype(object).where(df["declared_crop"].notna(), "").astype("str")
-    return out
-
-
-def _join_reported(features: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:
-    rep = reported[[*_KEY, "reported_yield_t_ha"]].astype({"field_id": "str", "season": "str"})
-    rep = rep.dropna(subset=["reported_yield_t_ha"]).drop_duplicates(_KEY, keep="last")
-    f = features.drop(columns=[c for c in ("reported_yield_t_ha",) if c in features.columns])
-    f = f.astype({"field_id": "str", "season": "str"})
-    return f.merge(rep, on=_KEY, how="inner", validate="one_to_one").reset_index(drop=True)
-
-
 def yield_training_table(county: County, seasons: Sequence[str] | None = None,
                          checkpoints: Sequence[str] = ("mid", "end"), *, crop_model: Any = None,
                          crop_desc: str = "none", progress: Progress | None = None) -> dict[str, pd.DataFrame]:
@@ -255,61 +191,6 @@ def yield_training_table(county: County, seasons: Sequence[str] | None = None,
                             progress=progress)
     reported = county.history()
     return {cp: _join_reported(f, reported) for cp, f in feats.items()}
-
-
-# ---------------------------------------------------------------------- training
-def training_input_profile(model: YieldModel, frames: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
-    """The training rows' distribution of each input the model reads, per checkpoint (:mod:`models.stability`:
-    registered with the version, compared by ``agcredit models stability``); ``frames``: each checkpoint's rows as the
-    model was fitted on them (a ``reported_yield_t_ha`` column, when given, keeps only the rows the fit kept: a finite,
-    non-negative yield). A checkpoint's date is its rows' median day from 1 January of their season (0 for a model that
-    reads no date)."""
-    import numpy as np
-
-    from models.stability import input_profile
-
-    reads = {*model.input_columns, "crop", "crop_type", "declared_crop"}
-    tables = {}
-    for cp, f in frames.items():
-        if "reported_yield_t_ha" in f.columns:
-            y = pd.to_numeric(f["reported_yield_t_ha"], errors="coerce").to_numpy(dtype="float64")
-            f = f[np.isfinite(y) & (y >= 0)]
-        # only what the model reads (a column it left out, e.g. one of another checkpoint's rows only, is no input);
-        # one it reads that these rows lack is empty here, as in the fit on every checkpoint's rows together
-        f = f[[c for c in f.columns if c in reads]]
-        gone = [c for c in model.numeric_columns_ if c not in f.columns]
-        t = model.input_table(f.assign(**dict.fromkeys(gone, float("nan"))) if gone else f)
-        days = t["as_of_day"].dropna() if "as_of_day" in t.columns else pd.Series(dtype="float64")
-        tables[cp] = (t, float(days.median()) if len(days) else 0.0, f["season"].astype(str).to_numpy(dtype=object),
-                      f["region"].astype(str).to_numpy(dtype=object) if "region" in f.columns else None)
-    return input_profile(tables, model=MODEL_NAME)
-
-
-def yield_minimum_metrics(crops: Sequence[str], checkpoint_prefix: str = "",
-                          checkpoints: Sequence[str] = ()) -> tuple[Requirement, ...]:
-    """Promotion gates on one held-out season: within every crop in scope, R² no worse than the crop
-    mean's by more than 0.05 (``skill_r2_<crop> >= -0.05``: one season's sampling noise, for crops whose
-    yield the imagery cannot see), and shares of yields below P10 and above P90 each within 10% ± 7 points.
-
-    Named with ``checkpoint_prefix`` (``""``: the end of season's, unprefixed); with ``checkpoints`` (the version's
-    scope, in the order :func:`models.evaluation.build_yield_release` names their held-out metrics: the first
-    unprefixed, each other ``<checkpoint>_``), the same gates at every one of them — ``skill_r2_maize``, …,
-    ``mid_skill_r2_maize``, ``mid_below_p10_all`` …: a version is used in decisions at each checkpoint of its scope,
-    so it is promoted on each (versions trained before were gated at their end of season only, and keep the minimum
-    metrics they were registered with). The same thresholds at every checkpoint: they are a tolerance for one held-out
-    season's noise and a calibration band, neither of which depends on the day of the season."""
-    from models.governance import Requirement
-
-    if checkpoints:
-        if checkpoint_prefix:
-            raise ValueError("yield_minimum_metrics: give checkpoint_prefix or checkpoints, not both")
-        cps = list(dict.fromkeys(str(c) for c in checkpoints))
-        return tuple(r for i, cp in enumerate(cps) for r in yield_minimum_metrics(crops, "" if i == 0 else f"{cp}_"))
-    p = checkpoint_prefix
-    req = [Requirement(f"{p}skill_r2_{c}", ">=", SKILL_TOLERANCE) for c in crops]
-    req += [Requirement(f"{p}below_p10_all", ">=", 0.03), Requirement(f"{p}below_p10_all", "<=", 0.17),
-            Requirement(f"{p}above_p90_all", ">=", 0.03), Requirement(f"{p}above_p90_all", "<=", 0.17)]
-    return tuple(req)
 
 
 @dataclass(frozen=True)
@@ -554,125 +435,6 @@ def _held_out_features(c: County, model: Any, desc: str, checkpoints: Sequence[s
     return _held_out_build(c, held, checkpoints, weather, memo, progress, shared)
 
 
-@dataclass(frozen=True)
-class _HeldOut:
-    """What the held-out season's features are built with (:func:`_held_out_model`)."""
-
-    seasons: list[str]
-    model: Any
-    desc: str
-    phenology: dict[str, Any] | None
-    notes: list[str]
-
-
-#: past field-seasons from which the held-out crop-type fit runs in a process beside the production build (below it a
-#: process's start and the series' pickle cost more than the overlap saves)
-BESIDE_MIN_ROWS = 1000
-
-#: what the held-out crop-type fit gives: the model and what it is, or None and why none could be fitted
-_CropFit = tuple[Any, str, str | None]
-
-
-@contextlib.contextmanager
-def _held_out_crop_beside(c: County, model: Any) -> Iterator[Callable[[], _CropFit] | None]:
-    """The held-out crop-type fit of :func:`_held_out_model` (:func:`held_out_crop_at`) started beside the caller's
-    production build: yields a function returning it (waiting), or None when the fit should run where it is needed.
-    The fit's feature code and boosters would share this process's interpreter lock with the production build's
-    feature code, so on a county of at least :data:`BESIDE_MIN_ROWS` past field-seasons, with more than one thread
-    allowed (:func:`features.threads.thread_count`), it runs in a process of its own (:mod:`pipelines._beside`),
-    handed the seasons' labels and series read here. A process that fails is followed by the fit here, where it
-    raises as itself. The same fit on the same inputs either way: the same model."""
-    from features.threads import thread_count, thread_map
-    from pipelines._beside import run_beside
-    from pipelines._heldout_crop import labels_without, saw_season
-
-    past = sorted(str(s) for s in c.past_seasons)
-    if (model is None or len(past) < 3 or not saw_season(model, past[-1]) or thread_count() < 2
-            or int(c.fields()["season"].astype(str).isin(past).sum()) < BESIDE_MIN_ROWS):
-        yield None
-        return
-    try:
-        seasons, labels = labels_without(c, past[-1])
-    except UserInputError as e:
-        refused: _CropFit = (None, "none", str(e))
-        yield lambda: refused
-        return
-    series = dict(zip(seasons, thread_map(c.series, seasons)))
-    with run_beside(held_out_crop_at, model, seasons, labels, series,
-                    fallback=lambda: held_out_crop_at(model, seasons, labels, series)) as fit:
-        yield fit
-
-
-def held_out_crop_at(model: Any, seasons: list[str], labels: pd.DataFrame, series: Mapping[str, pd.DataFrame]
-                     ) -> _CropFit:
-    """:func:`pipelines._heldout_crop.refit_without` as :func:`_held_out_crop` gives it (what the process beside
-    runs: no county read)."""
-    from pipelines._heldout_crop import refit_without
-
-    return _crop_fit(lambda: refit_without(model, seasons, labels, series))
-
-
-def _held_out_crop(c: County, model: Any, held: str) -> _CropFit:
-    """``model``'s settings fitted without ``held`` (:func:`pipelines._heldout_crop.crop_model_without`; the
-    phenology calibration is set by the caller): (model, what it is, None), or (None, "none", why) when the other
-    seasons cannot train one."""
-    from pipelines._heldout_crop import crop_model_without
-
-    return _crop_fit(lambda: crop_model_without(c, model, held, phenology={}))
-
-
-def _crop_fit(fit: Callable[[], tuple[Any, str]]) -> _CropFit:
-    """``fit()``'s (model, what it is) as a :data:`_CropFit`, or (None, "none", why) when it raises a
-    :class:`UserInputError` (the seasons cannot train one)."""
-    try:
-        fold, what = fit()
-    except UserInputError as e:
-        return None, "none", str(e)
-    return fold, what, None
-
-
-def _held_out_model(c: County, model: Any, desc: str, weather: str | Path | pd.DataFrame | None, *,
-                    crop: Callable[[], _CropFit] | None = None) -> _HeldOut | None:
-    """The crop-type model and phenology calibration :func:`_held_out_features` builds with, and its notes; None
-    when it builds none. ``crop``: the held-out crop-type fit (:func:`_held_out_crop`) when started elsewhere."""
-    from pipelines._heldout_crop import saw_season
-    from pipelines._phenology_fit import fit_county_phenology
-    from pipelines.evaluation.yield_ import fold_calibration_seasons
-    from pipelines.featurize import load_weather
-
-    past = [str(s) for s in c.past_seasons]
-    if len(past) < 3 or model is None:
-        return None
-    held = sorted(past)[-1]
-    calib = getattr(model, "phenology_calibration_", None) or {}
-    calib_saw = any(held in getattr(cal, "seasons", ()) for cal in calib.values())
-    crop_saw = saw_season(model, held)
-    if not (calib_saw or crop_saw):
-        return None
-    notes = []
-    phen: dict[str, Any] | None = None
-    if calib_saw:
-        chosen = fold_calibration_seasons(past, held)
-        wx = load_weather(weather)[0] if weather is not None else c.weather()
-        fold = fit_county_phenology(c, chosen, weather=wx if wx is not None else False)
-        phen = {c.region: fold} if fold is not None else {}
-        notes.append(f"phenology calibrated on seasons {', '.join(chosen)} (the crop-type model's calibration "
-                     f"includes {held}'s records)")
-    elif calib:  # the crop model's own calibration, whichever crop model the features are built with
-        phen = dict(calib)
-    ev_model, ev_desc = model, desc
-    if crop_saw:
-        ev_model, ev_desc, why = crop() if crop is not None else _held_out_crop(c, model, held)
-        if ev_model is not None:
-            # the calibration the features are built with (crop_model_without's ``phenology``; not in its digest)
-            ev_model.phenology_calibration_ = dict(phen if phen is not None else calib)
-            notes.append(f"crop type from a model of the crop-type model's settings trained without {held} "
-                         f"({ev_desc.removeprefix('crop-type ')})")
-        else:
-            notes.append(f"no crop type (the declared crops): no crop-type model can be trained without {held} ({why})")
-    return _HeldOut(seasons=past, model=ev_model, desc=ev_desc, phenology=phen, notes=notes)
-
-
 def _held_out_build(c: County, held: _HeldOut, checkpoints: Sequence[str],
                     weather: str | Path | pd.DataFrame | None, memo: dict[str, pd.DataFrame],
                     progress: Progress | None, shared: dict[tuple[Any, ...], Any] | None
@@ -683,21 +445,6 @@ def _held_out_build(c: County, held: _HeldOut, checkpoints: Sequence[str],
                             shared=shared)
     return feats, (f"held-out season {max(held.seasons)} scored on features built without its records: "
                    + "; ".join(held.notes))
-
-
-def _check_checkpoint_labels(labels: pd.Series, source: str) -> None:
-    """A features file's ``checkpoint`` labels are the checkpoints underwriting looks the version's scope up by
-    (:data:`pipelines._champions.YIELD_CHECKPOINT_LABELS`): any other (``harvest``, ``mid-season``) was registered
-    as the scope and matched no underwriting run — every field OUT_OF_MODEL_SCOPE without a word at training."""
-    from pipelines._champions import YIELD_CHECKPOINT_LABELS
-
-    # an empty cell too: its rows were left out of training silently (grouped by label)
-    bad = sorted({"(empty)" if pd.isna(v) or not str(v).strip() else str(v) for v in labels}
-                 - set(YIELD_CHECKPOINT_LABELS))
-    if bad:
-        raise UserInputError(f"{source}: checkpoint label(s) {', '.join(bad)} are not checkpoints underwriting looks "
-                             f"up (accepted: {', '.join(YIELD_CHECKPOINT_LABELS)}; e.g. end for the season's end, "
-                             "mid for mid-season)")
 
 
 def train_yield_files(features: str | Path, reported: str | Path, *, data: str = "real", register: bool = True,
