@@ -19,9 +19,7 @@ the label noise) — accuracy, macro-F1 and calibration error per checkpoint.
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -31,12 +29,38 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError, format_offenders
-from features.identity import quoted
 from pipelines._alert_fit import N_TUNE_SEASONS
+from pipelines._crop_checkpoints import (
+    CHECKPOINTS_SYNTAX,
+    calendar_checkpoints,
+    checkpoint_summary,
+    county_checkpoints,
+    parse_checkpoints,
+    resolve_checkpoints,
+)
+from pipelines._crop_governance import (
+    IN_SEASON_MINIMUM_METRICS,
+    MINIMUM_METRICS,
+    _heldout_metrics,
+    crop_governance,
+    crop_minimum_metrics,
+)
+
+# isort: split
+# re-exported, unused here: importable from pipelines.train_crop as before its helpers moved out
+from pipelines._crop_checkpoints import (
+    _MONTH_DAY,  # noqa: F401
+    _NAME,  # noqa: F401
+    _day_offsets,  # noqa: F401
+    _distinct_days,  # noqa: F401
+    _first_after,  # noqa: F401
+    _place,  # noqa: F401
+)
+from pipelines._crop_governance import naive_crop_metrics  # noqa: F401
 
 if TYPE_CHECKING:
     from features.crop_type import CropTypeClassifier
-    from models.governance import Governance, Requirement
+    from models.governance import Governance
     from pipelines.county import County
 
 __all__ = ["MODEL_NAME", "NO_CROP", "COUNTY_PARAMS", "CHECKPOINTS_SYNTAX", "TrainResult", "crop_labels",
@@ -60,19 +84,6 @@ NO_CROP = "fallow"
 COUNTY_PARAMS: dict[str, Any] = {"period_days": 8, "clean_labels": 0.05, "augment_gaps": 1.0,
                                  "calibration_folds": 3, "n_estimators": 150, "num_leaves": 31,
                                  "label_noise": "transition"}
-#: minimum held-out metrics (against noisy declared crops) for promotion to champion
-MINIMUM_METRICS = (("accuracy_end", ">=", 0.75), ("macro_f1_end", ">=", 0.6), ("ece_end", "<=", 0.15))
-#: minimum held-out metrics at every in-season checkpoint (emergence, mid, pre_harvest, a user's named checkpoint)
-#: the version recorded metrics for, ``<metric>_<checkpoint>`` (:func:`crop_minimum_metrics`): the credit policy reads
-#: the in-season probabilities as it reads the end-of-season ones, so a version is promoted on those too.
-#: Thresholds: issue #8's in-season targets are lower than its end-of-season ones (in-smallholder accuracy 0.75 mid
-#: against 0.92 end; us-nebraska macro-F1 0.82 mid against 0.88 end), so the end gates are scaled by the same ratios
-#: (0.75 x 0.75/0.92 = 0.61 -> accuracy >= 0.60; 0.6 x 0.82/0.88 = 0.56 -> macro-F1 >= 0.55); the earliest checkpoint
-#: (emergence) is held to them too. Calibration: the same limit as at end of season, ECE <= 0.15 — these ECEs are
-#: scored against the farmers' declared crops, mistakes included, while the probabilities are corrected for those
-#: mistakes (``label_noise="transition"``), so they sit above the true-crop ECE by design (the demo's 0.055-0.063
-#: at every checkpoint); #8's ECE <= 0.05 is measured against the true crops by ``agcredit evaluate crop-type``.
-IN_SEASON_MINIMUM_METRICS = (("accuracy", ">=", 0.60), ("macro_f1", ">=", 0.55), ("ece", "<=", 0.15))
 
 
 @dataclass(frozen=True)
@@ -116,301 +127,6 @@ def _blank(crop: pd.Series) -> pd.Series:
     """Which crop cells are empty (missing or only spaces)."""
     c = crop.astype(object).reset_index(drop=True)
     return c.isna() | (c.astype(str).str.strip() == "")
-
-
-def county_checkpoints(county: County, season: str | None = None) -> dict[str, int | str]:
-    """``{"emergence": days, "mid": days, "pre_harvest": days, "end": "end"}``: the county's calendar checkpoints as
-    day offsets (monitoring and re-underwriting after pre-harvest score crop type on imagery up to it)."""
-    from features.series import season_window
-
-    season = season or county.current_season
-    start, _ = season_window(season, county.region)
-    return _day_offsets(county.checkpoints(season), start)
-
-
-def _day_offsets(cps: Mapping[str, dt.date], start: dt.date) -> dict[str, int | str]:
-    """The emergence, mid and pre_harvest dates of ``cps`` as days after ``start`` (those after it), plus ``end``."""
-    out: dict[str, int | str] = {}
-    for name in ("emergence", "mid", "pre_harvest"):
-        if name in cps:
-            days = (cps[name] - start).days
-            if days > 0:
-                out[name] = int(days)
-    out["end"] = "end"
-    return out
-
-
-def calendar_checkpoints(season: str, region: str, crops: Sequence[str] = ()) -> dict[str, int | str]:
-    """:func:`county_checkpoints` for a region and crops without a county folder: the region's season calendar
-    checkpoints of ``season`` (:func:`pipelines.county.season_checkpoints` of ``crops``, all the region's when none
-    is in its calendar) as days after the season window's start, plus ``end``."""
-    from features.series import season_window
-    from pipelines.county import season_checkpoints
-
-    start, _ = season_window(season, region)
-    return _day_offsets(season_checkpoints(season, region, list(crops) or None), start)
-
-
-#: the syntax of ``--checkpoints`` (the way ``models show`` names a version's checkpoints)
-CHECKPOINTS_SYNTAX = ("comma-separated NAME=WHEN, WHEN a calendar day MM-DD, a number of days after the season "
-                      "start, or end; with end=end (e.g. mid=09-15,end=end)")
-_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
-_MONTH_DAY = re.compile(r"(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])")
-
-
-def parse_checkpoints(text: str, *, option: str = "--checkpoints") -> dict[str, int | str]:
-    """``mid=09-15,end=end`` → ``{"mid": "09-15", "end": "end"}``: each name's day (MM-DD, still to be placed in a
-    region's season window by :func:`resolve_checkpoints`), day offset (int) or ``"end"``; a one-line user error
-    naming the option for anything else (:data:`CHECKPOINTS_SYNTAX`)."""
-    from underwriting.policy import is_calendar_day
-
-    parts = [p.strip() for p in str(text).split(",")]
-    if not str(text).strip() or any(not p for p in parts):
-        raise UserInputError(f"{option}: expected {CHECKPOINTS_SYNTAX}, found {text!r}")
-    out: dict[str, int | str] = {}
-    for part in parts:
-        name, eq, when = (x.strip() for x in part.partition("="))
-        if not eq or not when:
-            raise UserInputError(f"{option}: {part!r} is not NAME=WHEN (expected {CHECKPOINTS_SYNTAX})")
-        if not _NAME.fullmatch(name):
-            raise UserInputError(f"{option}: checkpoint name {name!r}: expected a letter, then letters, digits, _ or -")
-        if name in out:
-            raise UserInputError(f"{option}: checkpoint {name!r} named twice")
-        value: int | str
-        if when.lower() == "end":
-            value = "end"
-        elif when.isdigit():
-            value = int(when)
-            if value <= 0:
-                raise UserInputError(f"{option}: {name}={when}: expected a number of days after the season start "
-                                     "above 0")
-        elif _MONTH_DAY.fullmatch(when) and (is_calendar_day(when) or when == "02-29"):  # 02-29: 02-28 in common years
-            value = when
-        else:
-            raise UserInputError(f"{option}: {name}={when}: expected MM-DD (a calendar day), a number of days after "
-                                 "the season start, or end")
-        if (value == "end") != (name == "end"):
-            raise UserInputError(f"{option}: {name}={when}: the end-of-season checkpoint is end=end, and only it")
-        out[name] = value
-    if "end" not in out:
-        raise UserInputError(f"{option}: {text!r} has no end=end (the end-of-season model: promotion is judged on "
-                             "its held-out figures)")
-    return out
-
-
-def _first_after(start: dt.date, month_day: str) -> dt.date:
-    """The first ``month_day`` (MM-DD; 02-29 is 02-28 in a common year) after ``start`` (day 0 is no checkpoint)."""
-    for year in (start.year, start.year + 1):
-        md = "02-28" if month_day == "02-29" and not calendar.isleap(year) else month_day
-        day = dt.date(year, int(md[:2]), int(md[3:]))
-        if day > start:
-            return day
-    raise AssertionError("unreachable: a month-day recurs within a year")
-
-
-def _place(spec: Mapping[str, int | str], season: str, region: str, option: str) -> dict[str, int | str]:
-    """``spec`` (:func:`parse_checkpoints`) with its MM-DD days as days after ``region``'s season window start."""
-    from features.series import season_window
-
-    if not any(isinstance(v, str) and v != "end" for v in spec.values()):
-        return dict(spec)  # days and end: no window needed
-    start, end = season_window(season, region)
-    out: dict[str, int | str] = {}
-    for name, when in spec.items():
-        if isinstance(when, str) and when != "end":
-            day = _first_after(start, when)
-            if day > end:
-                raise UserInputError(f"{option}: {name}={when} is outside {region}'s season {season} window "
-                                     f"({start} to {end})")
-            out[name] = (day - start).days
-        else:
-            out[name] = when
-    return out
-
-
-def resolve_checkpoints(spec: Mapping[str, int | str] | None, regions: Sequence[str], season: str,
-                        crops: Sequence[str] = (), *, option: str = "--checkpoints") -> dict[str, int | str]:
-    """The checkpoints (name → days after the season start, or ``end``) to train for fields of ``regions`` used in
-    ``season``: ``spec`` placed in each region's season window, or without one each region's calendar checkpoints
-    (:func:`calendar_checkpoints` of ``crops``: what ``--county`` trains). Regions whose days differ get one
-    checkpoint each, named ``<name>_<region>``, so every region's fields are scored from its own days. Without a
-    region (labels with season_start only) ``spec`` must give days: a user error otherwise."""
-    from features.errors import ImageryError
-
-    regs = sorted({str(r) for r in regions})
-    if not regs:
-        if spec is None:
-            raise UserInputError(f"crop-type training: the labels have no region column, so no season calendar names "
-                                 f"the in-season checkpoints: give --region (e.g. in-smallholder) or {option} (e.g. "
-                                 "mid=120,end=end: days after each field's season start)")
-        dated = [k for k, v in spec.items() if isinstance(v, str) and v != "end"]
-        if dated:
-            raise UserInputError(f"{option}: {', '.join(dated)} given as MM-DD, which needs a region's season window "
-                                 "(the labels have no region column): give --region, or days after the season start")
-        return _distinct_days(dict(spec), option)
-    per: dict[str, dict[str, int | str]] = {}
-    for r in regs:
-        try:
-            per[r] = calendar_checkpoints(season, r, crops) if spec is None else _place(spec, season, r, option)
-        except ImageryError:  # no season window: the region is unknown
-            from pipelines.schedule import load_calendar
-
-            known = ", ".join(sorted(load_calendar()["region"].astype(str).unique()))
-            raise UserInputError(f"crop-type training: region {quoted(r)} has no season window or calendar (known: {known}) "
-                                 f"to place the checkpoints in: give {option} as days after the season start (e.g. "
-                                 "mid=120,end=end)") from None
-        except UserInputError as e:
-            if spec is not None:
-                raise
-            raise UserInputError(f"crop-type training: region {quoted(r)} has no season calendar to name its in-season "
-                                 f"checkpoints ({str(e).splitlines()[0]}): give {option} (e.g. "
-                                 "mid=09-15,end=end)") from None
-    names = list(dict.fromkeys(n for d in per.values() for n in d))
-    out: dict[str, int | str] = {}
-    for n in names:
-        vals = {r: d[n] for r, d in per.items() if n in d}
-        if len(set(vals.values())) == 1 and len(vals) == len(per):
-            out[n] = next(iter(vals.values()))
-        else:
-            out.update({f"{n}_{r}": v for r, v in vals.items()})
-    return _distinct_days(out, option)
-
-
-def _distinct_days(names: dict[str, int | str], option: str) -> dict[str, int | str]:
-    """``names`` ordered by day (``end`` last); a user error when two fall on the same day."""
-    days = sorted((int(v), k) for k, v in names.items() if v != "end")
-    same = [f"{a} and {b}" for (x, a), (y, b) in zip(days, days[1:], strict=False) if x == y]
-    if same:
-        raise UserInputError(f"{option}: checkpoints {'; '.join(same)} fall on the same day of the season")
-    return {**{k: v for v, k in days}, **({"end": "end"} if "end" in names else {})}
-
-
-def checkpoint_summary(names: Mapping[str, int | str], regions: Sequence[str], season: str) -> list[str]:
-    """What the trained checkpoints mean for the runs that use the model: the checkpoints, and the first day of
-    ``season`` (each region's) from which it gives a crop type — runs before it get none (a warning when that is the
-    end of the season)."""
-    from features.errors import ImageryError
-    from features.series import season_window
-
-    regs = sorted({str(x) for x in regions})
-    text = "checkpoints " + ", ".join(f"{k}={v}" for k, v in names.items())
-
-    def first(region: str | None) -> int | None:  # a region's own first day (not another region's suffixed one)
-        days = [int(v) for k, v in names.items() if v != "end"
-                and not any(k.endswith(f"_{o}") for o in regs if o != region)]
-        return min(days) if days else None
-
-    dates: list[str] = []
-    for r in regs:
-        try:
-            start, end = season_window(season, r)
-        except ImageryError:  # a region without a window (fields with their own season_start): in days
-            dates = []
-            break
-        d = first(r)
-        dates.append(f"{r} {start + dt.timedelta(days=d) if d is not None else end}")
-    d = first(None)
-    when = (f"season {season}: {', '.join(dates)}" if dates else f"day {d} after each field's season start"
-            if d is not None else "each field's season end")
-    if not any(v != "end" for v in names.values()):
-        return [f"{text} (end of season only)",
-                f"warning: scores only from the end of the season ({when}); earlier runs (features build, "
-                "underwrite, monitor, reunderwrite in season) get no crop type; name in-season checkpoints with "
-                "--checkpoints"]
-    return [f"{text} (days after the season start)",
-            f"scores from its first checkpoint ({when}); earlier runs get no crop type"]
-
-
-def _heldout_metrics(clf: CropTypeClassifier, season: str, names: dict[str, int | str]) -> dict[str, float]:
-    from features._calibration import expected_calibration_error
-    from features._crop_eval import classification_metrics
-    from features._crop_train import heldout_proba
-    from features.crop_type import checkpoint_key
-
-    out: dict[str, float] = {}
-    idx = clf.oof_index_
-    rows = (idx["season"] == season).to_numpy()
-    recalibrated = True
-    for name, c in names.items():
-        p = clf.oof_proba_.get(checkpoint_key(c))
-        if p is None or not rows.any():
-            continue
-        y = idx["label"].to_numpy()[rows]
-        # the held-out season's scores come from boosters that never saw it; its calibration must not either
-        pr = heldout_proba(clf, checkpoint_key(c), rows)
-        if pr is None:  # not refittable (no other rows): the model's own calibration, and the metrics say so
-            pr, recalibrated = p[rows], False
-        m = classification_metrics([clf.classes_[i] for i in y], [clf.classes_[i] for i in pr.argmax(axis=1)])
-        out[f"accuracy_{name}"] = m["accuracy"]
-        out[f"macro_f1_{name}"] = m["macro_f1"]
-        out[f"ece_{name}"] = expected_calibration_error(pr, y)
-    out["n_heldout"] = float(rows.sum())
-    #: 1: the held-out season's calibration was refitted without it; 0: the calibration fitted on every season
-    out["heldout_calibration_excluded"] = float(recalibrated)
-    out.update(naive_crop_metrics(idx, season, clf.classes_))
-    return out
-
-
-def naive_crop_metrics(index: pd.DataFrame, season: str, classes: Sequence[str]) -> dict[str, float]:
-    """Two naive answers for the held-out season's labels, beside the model's figures: the most common crop of the
-    earlier seasons for every field (``naive_majority_*``), and each field's own label of the latest earlier season
-    that has one (``naive_last_season_*``: crop rotation ignored — a lender's first guess; scored on the fields that
-    have one, their share in ``naive_last_season_coverage``). ``index``: field_id, season, label (class codes)."""
-    from features._crop_eval import classification_metrics
-
-    seasons = index["season"].astype(str)
-    test = index[seasons == season]
-    past = index[seasons < season]
-    out: dict[str, float] = {}
-    if test.empty or past.empty:
-        return out
-    names = np.asarray(classes, dtype=object)
-    truth = names[test["label"].to_numpy()]
-    counts = past["label"].value_counts()
-    top = int(counts.index[np.lexsort((counts.index.to_numpy(), -counts.to_numpy()))[0]])  # ties: the lower code
-    m = classification_metrics(truth, [names[top]] * len(truth))
-    out["naive_majority_accuracy"], out["naive_majority_macro_f1"] = m["accuracy"], m["macro_f1"]
-    last = (past.sort_values("season", kind="stable").drop_duplicates("field_id", keep="last")
-            .set_index("field_id")["label"])
-    prev = test["field_id"].map(last)
-    have = prev.notna().to_numpy()
-    out["naive_last_season_coverage"] = float(have.mean())
-    if have.any():
-        m = classification_metrics(truth[have], names[prev[have].astype(np.int64).to_numpy()])
-        out["naive_last_season_accuracy"], out["naive_last_season_macro_f1"] = m["accuracy"], m["macro_f1"]
-    return out
-
-
-def crop_minimum_metrics(checkpoint_names: Sequence[str], metrics: Mapping[str, float]) -> tuple[Requirement, ...]:
-    """The minimum metrics of a crop-type version: :data:`MINIMUM_METRICS` at end of season, and
-    :data:`IN_SEASON_MINIMUM_METRICS` at every in-season checkpoint of ``checkpoint_names`` (every one but ``end``):
-    each is in the version's scope, so used in decisions, whether or not ``metrics`` holds a held-out figure for it —
-    one without any fails as such (:meth:`models.governance.Governance.unmeasured_checkpoints`), a missing one of the
-    three as missing. (Before, a checkpoint with no held-out figure was left without a gate.) ``metrics`` is kept in
-    the signature for callers; the requirements no longer depend on it."""
-    from models.governance import Requirement
-
-    del metrics  # the gates are the scope's, not the figures'
-    req = [Requirement(m, o, t) for m, o, t in MINIMUM_METRICS]
-    for cp in dict.fromkeys(str(c) for c in checkpoint_names):
-        if cp != "end":
-            req += [Requirement(f"{m}_{cp}", o, t) for m, o, t in IN_SEASON_MINIMUM_METRICS]
-    return tuple(req)
-
-
-def crop_governance(clf: CropTypeClassifier, metrics: dict[str, float], regions: Sequence[str],
-                    checkpoint_names: Sequence[str], *, synthetic: bool, notes: str = "",
-                    data: str | None = None) -> Governance:
-    """Governance record: scope = classes × regions × checkpoints, the minimum metrics at end of season and at each
-    in-season checkpoint (:func:`crop_minimum_metrics`), data kind (``data`` when given: a county's
-    :attr:`pipelines.county.County.data_kind`, ``"unlabelled"`` without its flag; else ``synthetic`` or real, as the
-    user said of their tables)."""
-    from models.governance import Governance
-
-    return Governance(crops=tuple(clf.classes_), regions=tuple(sorted({str(r) for r in regions})),
-                      checkpoints=tuple(checkpoint_names), metrics=dict(metrics),
-                      minimum_metrics=crop_minimum_metrics(checkpoint_names, metrics),
-                      data=data or ("synthetic" if synthetic else "real"), notes=notes)
 
 
 def train_crop_type(series: pd.DataFrame, labels: pd.DataFrame, *, checkpoints: dict[str, int | str] | None = None,
