@@ -17,21 +17,25 @@ DELETE): who, when, why, who approved a forced move, metrics. ``resolve`` turns 
 
 from __future__ import annotations
 
-import getpass
-import importlib
-import importlib.util
+# the names marked `noqa: F401` are not used here: kept importable from models.registry, as before the code that
+# does not use mlflow moved to the private modules models._flavours, _registry_store, _alias_history,
+# _champion_dates and _version_meta
 import json
 import logging
 import os
 import re
 import socket
-import sqlite3
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass  # noqa: F401
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import (
+    Any,
+    NamedTuple,
+    Protocol,  # noqa: F401
+    runtime_checkable,  # noqa: F401
+)
 from urllib.parse import unquote, urlsplit
 
 import mlflow
@@ -41,8 +45,60 @@ from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
 from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
 
-from features.identity import same_person
+from features.identity import same_person  # noqa: F401
+from models._alias_history import (
+    _HISTORY_COLUMNS,
+    _HISTORY_EXPERIMENT,
+    _HISTORY_TAG,
+    _LATER_COLUMNS,
+    _UNKNOWN_OPERATOR,
+    _UNRECORDED_MOVE,
+    CHALLENGER,
+    CHAMPION,
+    NOT_CHECKED,
+    _add_later_columns,
+    _has_column,
+    _history_db,
+    _history_in_registry,
+    _history_path,  # noqa: F401
+    _operator,
+    check_approver,
+)
+from models._champion_dates import _move_effective, champion_move_on, champion_window, effective_date
+from models._flavours import (
+    _FLAVOUR_FILE,
+    ModelFlavour,
+    SaveLoadFlavour,
+    _find_model_dir,
+    _flavour_from_spec,  # noqa: F401
+    _flavour_spec,
+    _load_model_dir,
+)
+from models._registry_store import (
+    _CACHE_FIX,
+    _check_is_store,
+    _sqlite_path,
+    model_cache,
+    model_folder,
+    relocate_store,
+    store_root,
+    tracking_uri,
+)
 from models._registry_uri import DB_SCHEMES, missing_driver, probe_database, probe_http, reason, safe_uri
+from models._version_meta import (
+    _MODEL_DIGEST_TAG,
+    _PROVENANCE_PREFIX,
+    _RUN_HOST_TAG,
+    _RUN_PID_TAG,
+    _TRAINING_DATA_TAG,
+    INPUT_PROFILE_FILE,
+    _ints_as_doubles,
+    _literal,
+    _process_gone,
+    _train_command,
+    _training_data_of,
+    version_number,
+)
 from models.errors import RegistryArtifactsError, RegistryError, RegistryUnavailableError
 from models.governance import Governance
 
@@ -51,66 +107,9 @@ __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_
            "alias_version", "champion_move_on", "champion_window", "input_profile", "INPUT_PROFILE_FILE", "CHAMPION",
            "CHALLENGER", "model_folder"]
 
-CHAMPION, CHALLENGER = "champion", "challenger"
-_FLAVOUR_FILE = "agcredit_flavour.json"
 _PIP = ["mlflow==3.*", "lightgbm==4.*", "pandas", "numpy"]
 #: the file MLflow logs as each model's pyfunc "model from code" (no pickled wrapper)
 _PYFUNC_CODE = Path(__file__).with_name("_pyfunc_code.py")
-
-
-@runtime_checkable
-class ModelFlavour(Protocol):
-    """How a model family is written to and read from a folder."""
-
-    def save_dir(self, model: Any, path: Path) -> None: ...
-
-    def load_dir(self, path: Path) -> Any: ...
-
-
-@dataclass(frozen=True)
-class SaveLoadFlavour:
-    """Flavour of any class with ``save(path)`` and a class method ``load(path)``; ``target`` is ``module:Class``."""
-
-    target: str
-
-    @classmethod
-    def of(cls, model: Any) -> SaveLoadFlavour:
-        return cls(f"{type(model).__module__}:{type(model).__qualname__}")
-
-    def save_dir(self, model: Any, path: Path) -> None:
-        model.save(path)
-
-    def load_dir(self, path: Path) -> Any:
-        mod, _, qual = self.target.partition(":")
-        obj: Any = importlib.import_module(mod)
-        for part in qual.split("."):
-            obj = getattr(obj, part)
-        return obj.load(path)
-
-
-def _flavour_from_spec(spec: dict[str, Any]) -> ModelFlavour:
-    if spec.get("kind") == "save-load":
-        return SaveLoadFlavour(str(spec["target"]))
-    mod, _, qual = str(spec["target"]).partition(":")
-    return getattr(importlib.import_module(mod), qual)()  # a flavour class taking no arguments
-
-
-def _flavour_spec(flavour: ModelFlavour) -> dict[str, str]:
-    if isinstance(flavour, SaveLoadFlavour):
-        return {"kind": "save-load", "target": flavour.target}
-    return {"kind": "class", "target": f"{type(flavour).__module__}:{type(flavour).__qualname__}"}
-
-
-def _find_model_dir(root: Path) -> Path:
-    hits = sorted(root.rglob(_FLAVOUR_FILE))
-    if not hits:
-        raise RegistryError(problem=f"no agcredit model folder inside {root}", fix="re-register the model")
-    return hits[0].parent
-
-
-def _load_model_dir(d: Path, flavour: ModelFlavour | None = None) -> Any:
-    spec = json.loads((d / _FLAVOUR_FILE).read_text())
-    return (flavour or _flavour_from_spec(spec)).load_dir(d)
 
 
 class AgcreditPyfunc(PythonModel):
@@ -137,42 +136,6 @@ def set_pyfunc_model() -> None:
 
 
 # ---------------------------------------------------------------------- store
-def tracking_uri() -> str:
-    """``MLFLOW_TRACKING_URI``, else ``sqlite:///<cwd>/mlruns/mlflow.db``."""
-    env = os.environ.get("MLFLOW_TRACKING_URI", "").strip()
-    return env or f"sqlite:///{(Path.cwd() / 'mlruns' / 'mlflow.db').as_posix()}"
-
-
-def _sqlite_path(uri: str) -> Path | None:
-    if not uri.startswith("sqlite:///"):
-        return None
-    rest = unquote(uri[len("sqlite:///"):].split("?", 1)[0])
-    return Path(rest) if rest.startswith("/") else Path.cwd() / rest
-
-
-#: how to move the model cache of a registry that is not a local SQLite file
-_CACHE_FIX = ("set XDG_CACHE_HOME to a writable folder: the models of a tracking server or database registry are "
-              "cached under $XDG_CACHE_HOME/agcredit/registry, default ~/.cache/agcredit/registry")
-
-
-def store_root() -> Path:
-    """Folder holding a SQLite store's artifacts, model cache and alias history; for a tracking server (or another
-    database) the local model cache only — ``$XDG_CACHE_HOME/agcredit/registry/<hash of the URI>`` (default
-    ``~/.cache``), the same from every working folder — as the server holds the artifacts and the alias history."""
-    uri = tracking_uri()
-    db = _sqlite_path(uri)
-    if db is not None:
-        return db.parent
-    import hashlib
-
-    try:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    except RuntimeError:  # no HOME and no home folder in the user database (a bare service account)
-        raise RegistryArtifactsError(problem="no home folder for the local model cache",
-                                     fix=_CACHE_FIX) from None
-    return base / "agcredit" / "registry" / hashlib.sha256(safe_uri(uri).encode()).hexdigest()[:16]
-
-
 def _unavailable(e: MlflowException) -> RegistryUnavailableError:
     """A registry that did not answer a request (after MLflow's capped retries), or answered with an HTTP error."""
     uri = tracking_uri()
@@ -243,42 +206,6 @@ def _client(*, create: bool) -> MlflowClient:
     return _open_client(uri)
 
 
-def _check_is_store(db: Path) -> None:
-    """Refuse an SQLite file holding another application's tables (the decision store named by mistake): MLflow would
-    create its own tables inside it. An empty file is a new store; a file that is not SQLite is MLflow's to report."""
-    from models._relocate import _connect, _tables
-
-    try:
-        con = _connect(db, read_only=True)
-        try:
-            tables = _tables(con)
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return
-    if tables and "experiments" not in tables:
-        from features.errors import format_offenders
-
-        raise RegistryError(problem=f"{db} is not an MLflow model registry (it holds the tables "
-                                    f"{format_offenders(sorted(tables))})",
-                            fix="point MLFLOW_TRACKING_URI at the registry's store, e.g. sqlite:///mlruns/mlflow.db")
-
-
-def relocate_store(*, dry_run: bool = False) -> tuple[Path, dict[str, int]]:
-    """Point a moved or copied SQLite registry's recorded artifact locations at its own folder
-    (:mod:`models._relocate`); returns the store and the rewritten values per table (empty: nothing had moved)."""
-    from models._relocate import relocate
-
-    uri = tracking_uri()
-    db = _sqlite_path(uri)
-    if db is None:
-        raise RegistryError(problem=f"{safe_uri(uri)} is not a SQLite registry in a folder",
-                            fix="a tracking server or another database keeps its own artifact root; nothing to move")
-    if not db.exists():
-        raise RegistryError(problem=f"no model registry at {db}")
-    return db, relocate(db, dry_run=dry_run)
-
-
 def _experiment(client: MlflowClient, name: str) -> str:
     exp = client.get_experiment_by_name(name)
     if exp is not None:
@@ -290,72 +217,6 @@ def _experiment(client: MlflowClient, name: str) -> str:
 
 
 # ---------------------------------------------------------------------- alias history
-_HISTORY_COLUMNS = ("seq", "at", "model", "alias", "version", "previous_version", "operator", "reason", "forced",
-                    "metrics", "failures", "approved_by", "effective", "evidence")
-#: columns added to the history table after its first release (older tables read them NULL until the first write)
-_LATER_COLUMNS = ("approved_by", "effective", "evidence")
-#: what a promotion's entry keeps when no shadow evidence was checked (``evidence``; None: a move recorded before it)
-NOT_CHECKED = "shadow: not checked"
-
-
-def _history_path() -> Path:
-    """``alias_history.db`` beside ``mlflow.db``; beside a store of another name, ``<name>.alias_history.db`` (two
-    stores in one folder keep their own histories)."""
-    db = _sqlite_path(tracking_uri())
-    if db is None or db.name == "mlflow.db":
-        return store_root() / "alias_history.db"
-    return store_root() / f"{db.stem}.alias_history.db"
-
-
-def _history_db() -> sqlite3.Connection:
-    path = _history_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = sqlite3.connect(path)
-    con.executescript("""
-        CREATE TABLE IF NOT EXISTS alias_history (
-          seq INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, model TEXT NOT NULL, alias TEXT NOT NULL,
-          version TEXT, previous_version TEXT, operator TEXT NOT NULL, reason TEXT NOT NULL, forced INTEGER NOT NULL,
-          metrics TEXT NOT NULL, failures TEXT NOT NULL, approved_by TEXT, effective TEXT, evidence TEXT);
-        CREATE TRIGGER IF NOT EXISTS alias_history_no_update BEFORE UPDATE ON alias_history
-          BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
-        CREATE TRIGGER IF NOT EXISTS alias_history_no_delete BEFORE DELETE ON alias_history
-          BEGIN SELECT RAISE(ABORT, 'alias_history is append-only'); END;
-    """)
-    return con
-
-
-def _has_column(con: sqlite3.Connection, column: str = "approved_by") -> bool:
-    """Whether the history table has ``column`` (tables created before it have not: ``approved_by``, ``effective``)."""
-    return column in {str(r[1]) for r in con.execute("PRAGMA table_info(alias_history)")}
-
-
-def _add_later_columns(con: sqlite3.Connection) -> None:
-    """Give a history table created before ``approved_by``, ``effective`` or ``evidence`` the column (its older rows read NULL: no
-    approver, no effective date); done on the first write only, so reading an older registry never writes to it.
-    ALTER TABLE ... ADD COLUMN changes no row (the append-only triggers stand); another process adding it first is
-    fine."""
-    for column in _LATER_COLUMNS:
-        if _has_column(con, column):
-            continue
-        try:
-            with con:
-                con.execute(f"ALTER TABLE alias_history ADD COLUMN {column} TEXT")
-        except sqlite3.OperationalError:
-            if not _has_column(con, column):
-                raise
-
-
-_HISTORY_EXPERIMENT = "agcredit-alias-history"
-_HISTORY_TAG = "agcredit.alias_move"
-
-
-def _history_in_registry() -> bool:
-    """A tracking server (or a non-SQLite database) keeps the alias history itself, as one finished run per move
-    in the experiment :data:`_HISTORY_EXPERIMENT` (tags), so every operator and scheduled job reads the same one;
-    a SQLite store keeps it in ``alias_history.db`` beside it."""
-    return _sqlite_path(tracking_uri()) is None
-
-
 def _append_history(*, model: str, alias: str, version: str | None, previous: str | None, operator: str,
                     reason: str, forced: bool, metrics: Mapping[str, float], failures: list[str],
                     approved_by: str | None = None, effective: date | None = None,
@@ -417,16 +278,6 @@ def alias_history(name: str | None = None) -> list[dict[str, Any]]:
     return out
 
 
-def _literal(value: str) -> str | None:
-    """``value`` as a string literal of MLflow's search filters: single quotes, double quotes when it holds a single
-    quote (MLflow reads no escapes inside either); None when it holds both."""
-    if "'" not in value:
-        return f"'{value}'"
-    if '"' not in value:
-        return f'"{value}"'
-    return None
-
-
 def _versions_of(client: MlflowClient, name: str) -> list[Any]:
     """Every version of the registered model ``name``, whatever quotes the name holds (MLflow's filter syntax cannot
     spell a name with both kinds: those are taken from all versions)."""
@@ -469,38 +320,7 @@ def _registry_history(name: str | None) -> list[dict[str, Any]]:
             for i, t in enumerate(tags, start=1)]
 
 
-def _operator(operator: str | None) -> str:
-    return (operator or os.environ.get("AGCREDIT_OPERATOR") or getpass.getuser() or "unknown").strip()
-
-
-def check_approver(approved_by: str | None, operator: str | None = None, *, forced: bool = True) -> str | None:
-    """The second operator approving a promotion (stripped; None when none is given and none is needed). A forced
-    promotion (below the minimum metrics) needs one, and any approver must be a person other than the operator
-    (``operator``, else ``AGCREDIT_OPERATOR`` or the OS user: the id the history records): RegistryError otherwise.
-    Both are pseudonymous operator ids (staff ids), never personal data."""
-    approver = approved_by.strip() if approved_by and approved_by.strip() else None
-    who = _operator(operator)
-    if approver is None:
-        if forced:
-            raise RegistryError(problem="a forced promotion needs a second operator's approval",
-                                fix="add --approved-by ID, the staff id of an operator other than " + repr(who))
-        return None
-    if same_person(approver, who):
-        raise RegistryError(problem=f"--approved-by {approver!r} is the operator {who!r}: the approver must be a "
-                                    "second person",
-                            fix="--approved-by takes the staff id of another operator")
-    return approver
-
-
 # ---------------------------------------------------------------------- register / promote / resolve
-def _ints_as_doubles(example: Any) -> Any:
-    """A DataFrame example with its integer columns (numpy or nullable) as float64; anything else as it is."""
-    if not isinstance(example, pd.DataFrame):
-        return example
-    ints = [c for c in example.columns if pd.api.types.is_integer_dtype(example[c])]
-    return example.astype(dict.fromkeys(ints, "float64")) if ints else example
-
-
 def register(model: Any, name: str, *, metrics: Mapping[str, float], governance: Governance,
              params: Mapping[str, Any] | None = None, artifacts: Mapping[str, str | Path] | None = None,
              flavour: ModelFlavour | None = None, input_example: Any = None, output_example: Any = None,
@@ -626,16 +446,6 @@ def _alias_and_record(client: MlflowClient, name: str, alias: str, version: str)
     return current, recorded
 
 
-#: the operator and reason of an alias move found without its history row (:func:`_alias_and_record`)
-_UNKNOWN_OPERATOR = "unknown"
-_UNRECORDED_MOVE = ("found without a history row (a run killed between moving the alias and recording it, or a move "
-                    "made outside agcredit); recorded late")
-
-
-#: tag of a model version: the sha256 of the model folder it was registered from (``models._digest.folder_hash``)
-_MODEL_DIGEST_TAG = "agcredit.model_sha256"
-
-
 def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
                        mets: Mapping[str, float]) -> str | None:
     """A version of ``name`` whose registration was killed between creating it and setting its alias (no alias now,
@@ -669,24 +479,6 @@ def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
         if dict(run.data.metrics) == dict(mets):
             return str(v.version)
     return None
-
-
-#: tags of a registration run: the host and process that logged it (:func:`_reap_killed_runs`)
-_RUN_HOST_TAG, _RUN_PID_TAG = "agcredit.host", "agcredit.pid"
-#: tag of a registration run and its model version: the training tables' content hashes (``register``)
-_TRAINING_DATA_TAG = "training_data"
-#: the prefix of the provenance tags (``agcredit.source_sha256``, ``agcredit.libraries``)
-_PROVENANCE_PREFIX = "agcredit.provenance."
-
-
-def _process_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OSError):
-        return False  # alive under another user (or not ours to judge)
-    return False
 
 
 def _reap_killed_runs(client: MlflowClient, exp_id: str) -> list[str]:
@@ -748,10 +540,6 @@ def alias_version(name: str, alias: str = CHAMPION) -> str | None:
     client = _client(create=False)
     _check_model(client, name)
     return _alias_version(client, name, alias)
-
-
-#: the run artifact holding a version's training input profile (:mod:`models.stability`)
-INPUT_PROFILE_FILE = "input_profile.json"
 
 
 def input_profile(name: str, version: str) -> dict[str, Any] | None:
@@ -823,21 +611,6 @@ def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:
         return Governance.from_dict(json.loads(Path(local).read_text()))
 
 
-def _train_command(name: str) -> str:
-    """The CLI command that trains and registers the model ``name``."""
-    known = {"crop-type": "agcredit train crop-type", "yield-value": "agcredit train yield"}
-    return known.get(name, "agcredit train crop-type / agcredit train yield") + " ..."
-
-
-def version_number(version: str | int) -> str:
-    """A registered model version as MLflow numbers it (``"1"``): ``" 1 "`` and ``"01"`` are version 1 to MLflow, but
-    were recorded as typed — the append-only alias history read ``v1 → v01``, a promotion of the champion to itself,
-    re-dated, and the next promotion's catch-up row looked like a change made outside agcredit. Anything but digits
-    is left as given (MLflow refuses it: "has no version")."""
-    text = str(version).strip()
-    return str(int(text)) if text.isdigit() else str(version)
-
-
 def _check_model(client: MlflowClient, name: str) -> None:
     try:
         client.get_registered_model(name)
@@ -854,77 +627,6 @@ def _check_model(client: MlflowClient, name: str) -> None:
         fix = (f"the registry holds {', '.join(held)}; or train and register it: {_train_command(name)}" if held
                else f"train and register it first: {_train_command(name)}")
         raise RegistryError(problem=f"no registered model {name!r} in {safe_uri(tracking_uri())}", fix=fix) from None
-
-
-def effective_date(effective: date | str | None) -> date | None:
-    """A promotion's effective date (None: not given, today): a date or YYYY-MM-DD on or before today (UTC), else a
-    one-line :class:`RegistryError` — a promotion is in force from its effective date, never from a later one (the
-    alias moves now: decisions made from now on use it)."""
-    if effective is None:
-        return None
-    if not isinstance(effective, date):
-        try:
-            effective = date.fromisoformat(str(effective).strip())
-        except ValueError:
-            raise RegistryError(problem=f"effective date {str(effective)!r} is not a date",
-                                fix="give --effective YYYY-MM-DD") from None
-    if isinstance(effective, datetime):
-        effective = effective.date()
-    today = datetime.now(UTC).date()
-    if effective > today:
-        raise RegistryError(problem=f"effective date {effective} is after today ({today}): the champion alias moves "
-                                    "now, so a promotion is in force from today at the latest",
-                            fix="give --effective a date on or before today, or promote on that day")
-    return effective
-
-
-def _move_effective(move: Mapping[str, Any]) -> str:
-    """The date (YYYY-MM-DD) a recorded move is in force from: its effective date, else its wall-clock date."""
-    return str(move.get("effective") or "")[:10] or str(move.get("at") or "")[:10]
-
-
-def champion_move_on(history: list[dict[str, Any]], day: date) -> dict[str, Any] | None:
-    """The promotion naming the ``champion`` on ``day`` in an alias history (oldest first, :func:`alias_history`):
-    of the champion's moves in force on or before ``day`` — by their effective date, or their wall-clock date for a
-    move recorded without one — the latest, ties by the order they were recorded in. None: no champion move in force
-    by then. A promotion dated back (``promote(..., effective=D)``: a simulated or back-filled season) is the champion
-    of the days from D on, though it was recorded later; the move's ``version`` is None when the alias was removed."""
-    found: tuple[str, int] | None = None
-    chosen = None
-    for i, move in enumerate(history):
-        if str(move.get("alias")) != CHAMPION:
-            continue
-        key = (_move_effective(move), i)
-        if key[0] and key[0] <= day.isoformat() and (found is None or key >= found):
-            found, chosen = key, move
-    return chosen
-
-
-def champion_window(history: list[dict[str, Any]], version: str,
-                    day: date) -> tuple[str, dict[str, Any] | None, str | None]:
-    """The days a champion move of ``version`` in force from ``day`` (recorded last in ``history``) makes it the
-    champion of by effective date (:func:`champion_move_on`): from when without a break (YYYY-MM-DD: ``day``, or
-    earlier where an earlier-dated move of the same version still stands), the move that takes over after ``day``
-    (None: none does) and the date from which ``version`` is the champion again after it, by a later-dated move of
-    its own (None: never) — a promotion dated before another version's later-dated one is the champion until that
-    date only, though recorded after it."""
-    points = sorted({_move_effective(m) for m in history if str(m.get("alias")) == CHAMPION} - {""})
-
-    def named(point: str) -> dict[str, Any] | None:
-        return champion_move_on(history, date.fromisoformat(point))
-
-    start = day.isoformat()
-    for point in reversed([p for p in points if p < day.isoformat()]):
-        if str((named(point) or {}).get("version")) != version:
-            break
-        start = point
-    later = [p for p in points if p > day.isoformat()]
-    for i, point in enumerate(later):
-        move = named(point)
-        if str((move or {}).get("version")) != version:
-            again = next((p for p in later[i + 1:] if str((named(p) or {}).get("version")) == version), None)
-            return start, move, again
-    return start, None, None
 
 
 def promote(name: str, version: str | int, *, operator: str | None = None, reason: str = "",
@@ -1029,13 +731,6 @@ class Resolved(NamedTuple):
     version: str
     run_id: str
     model: Any
-
-
-def model_cache(name: str, version: str, run_id: str) -> Path:
-    """The local copy of a version's model: keyed by its run as well as its number, so two registries sharing a
-    folder (``a.db`` and ``b.db`` side by side), or a registry deleted and trained again at the same path, never
-    hand one version's model to another's number."""
-    return store_root() / ".cache" / name / f"{version}-{run_id}"
 
 
 def _download_model(name: str, version: str, cache: Path) -> None:
@@ -1182,15 +877,6 @@ def model_versions(name: str) -> list[dict[str, Any]]:
     return out
 
 
-def _training_data_of(mv: Any) -> dict[str, Any]:
-    """A version's ``training_data`` tag (empty for versions registered before it or without it)."""
-    raw = (mv.tags or {}).get(_TRAINING_DATA_TAG)
-    try:
-        out = json.loads(raw) if raw else {}
-    except ValueError:
-        return {}
-    return out if isinstance(out, dict) else {}
-
 
 def describe(name: str) -> dict[str, Any]:
     """One model: its aliases, versions (metrics, governance) and alias history."""
@@ -1198,9 +884,3 @@ def describe(name: str) -> dict[str, Any]:
     aliases = {a: v["version"] for v in versions for a in v["aliases"]}
     return {"name": name, "aliases": dict(sorted(aliases.items())), "versions": versions,
             "history": alias_history(name), "tracking_uri": safe_uri(tracking_uri())}
-
-
-def model_folder(name: str, version: str, run_id: str) -> Path:
-    """The local folder of a resolved version's saved model (:func:`resolve` fills it): what
-    ``pipelines.featurize.model_folder_digest`` hashes, so a saved copy of the version can be told from another model."""
-    return _find_model_dir(model_cache(name, version, run_id))
