@@ -47,7 +47,37 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features.errors import UserInputError, format_offenders
+from features.errors import UserInputError
+from pipelines._crop_outcome_figures import (
+    CONFIRMED,
+    _judge_requirements,
+    crop_outcome_figures,
+)
+from pipelines._crop_verified import (
+    read_verified,
+)
+
+# isort: split
+# re-exported, unused here: importable from pipelines.crop_outcomes as before its helpers moved out
+from pipelines._crop_outcome_figures import (
+    ECE_BINS,  # noqa: F401
+    FIGURES,  # noqa: F401
+    FLOOR_DRAWS,  # noqa: F401
+    GATED,  # noqa: F401
+    SHARES,  # noqa: F401
+    _block_figures,  # noqa: F401
+    _calibrated_floor,  # noqa: F401
+    _frame_data,  # noqa: F401
+    _masks,  # noqa: F401
+    _share,  # noqa: F401
+    _weighted_ece,  # noqa: F401
+    exact_interval,  # noqa: F401
+)
+from pipelines._crop_verified import (
+    _AMBIGUOUS,  # noqa: F401
+    _check_crops,  # noqa: F401
+    _data_rows,  # noqa: F401
+)
 
 __all__ = ["CropOutcomesResult", "crop_model_performance", "crop_outcome_figures", "read_verified"]
 
@@ -55,266 +85,17 @@ __all__ = ["CropOutcomesResult", "crop_model_performance", "crop_outcome_figures
 ANALYSED = "crop-type"
 #: fewest scored fields: below it the intervals are wide enough to say nothing
 MIN_SCORED = 30
-#: the figures each minimum metric of a crop-type version names (``<figure>_<checkpoint>``)
-GATED = ("accuracy", "macro_f1", "ece")
-#: the report's own reading of ``declared_crop_prob``: a declaration put at this or more is "confirmed" (the
-#: evaluation's :func:`features._crop_reliability.declared_reliability` reads it so); no policy rule reads it
-CONFIRMED = 0.80
 #: the validation target of the ECE against true crops (``pipelines/data/validation_targets.yaml``, crop-type): the
 #: minimum metrics' bound (0.15) was set for declared labels, which carry the farmers' mistakes
 TRUE_CROP_ECE = 0.05
-#: the shares with a numerator and a denominator of their own (an exact interval where the bootstrap's has no width)
-SHARES = ("accuracy", "baseline_accuracy", "model_on_declared", "kept_right", "mismatch_wrong", "uncertain_wrong",
-          "caught_any", "caught_mismatch", "confirmed_right")
-#: the headline figures with an interval, in print order
-FIGURES = ("accuracy", "macro_f1", "ece", *SHARES[1:], "lead")
 #: how the report names its shares (the interval-method lines)
 _LABELS = {"accuracy": "accuracy", "baseline_accuracy": "the declared crop as the answer",
            "model_on_declared": "the model on the declared fields", "kept_right": "crop types let stand right",
            "mismatch_wrong": "CROP_MISMATCH declarations wrong", "uncertain_wrong": "CROP_TYPE_UNCERTAIN declarations "
            "wrong", "caught_any": "wrong declarations flagged", "caught_mismatch": "wrong declarations flagged by "
            "CROP_MISMATCH", "confirmed_right": f"declarations put at P(declared) >= {CONFIRMED:g} right"}
-#: the ECE's bins (the registry's held-out ECE and the evaluation's)
-ECE_BINS = 15
-#: draws of the calibrated-model ECE (its mean is reported beside the ECE)
-FLOOR_DRAWS = 200
 _VERSION_RE = re.compile(r"^crop-type version (\d+)\b")
 _PINNED_RE = re.compile(r"season scale pinned at ([0-9.eE+-]+)")
-#: cell texts that mean "nothing" to a spreadsheet but may mean "nothing planted" to an inspector: refused
-_AMBIGUOUS = {"none", "nan", "null", "<na>", "n/a", "na", "-"}
-
-
-def _data_rows(mask: pd.Series) -> list[str]:
-    return [f"data row {int(k) + 1}" for k in np.flatnonzero(mask.to_numpy())]
-
-
-def _check_crops(crops: pd.Series, where: str) -> pd.Series:
-    """The verified crops as the engine spells them (None: not verified); a cell of :data:`_AMBIGUOUS` text, or a crop
-    the engine does not know, is one line naming its data rows — an unknown value quoted only when it is spelled
-    like a known crop (a typo), never otherwise (an inspection file may carry a farmer's name in the wrong column)."""
-    import difflib
-
-    from features.fields import known_crops, normalise_crop
-
-    raw = crops.astype(object).where(crops.notna(), "").astype(str).str.strip()
-    vague = raw.str.lower().isin(_AMBIGUOUS)
-    if vague.any():
-        raise UserInputError(f"{where}: verified_crop reads as no value at {format_offenders(_data_rows(vague))}: "
-                             "write fallow for a field found with nothing planted, leave the cell empty for a field "
-                             "not verified")
-    norm = crops.map(normalise_crop)
-    known = known_crops()
-    unknown = norm.notna() & ~norm.isin(known)
-    if unknown.any():
-        close = sorted({f"{v!r} (did you mean {m[0]}?)" for v in norm[unknown]
-                        if (m := difflib.get_close_matches(str(v), sorted(known), n=1, cutoff=0.75))})
-        shown = f" {', '.join(close[:3])}" if close else ""
-        raise UserInputError(f"{where}: verified_crop{shown} not a known crop at {format_offenders(_data_rows(unknown))} "
-                             f"(known: {', '.join(sorted(known))}; add others with AGCREDIT_EXTRA_CROPS; other values "
-                             "are not shown)")
-    return norm
-
-
-def read_verified(path: str | Path) -> tuple[pd.DataFrame, int]:
-    """Verified crops from CSV or Parquet: ``field_id, season, verified_crop`` (``fallow``: nothing planted; an empty
-    cell: not verified, left out), each checked as a crop the engine knows (:func:`_check_crops`); a blank field id, a
-    season that is no year, or a field-season verified twice with different crops is refused naming its data rows
-    (1-based, header excluded), never a cell; rows repeated as they are are read once and counted. Returns the rows
-    (seasons as their year's digits) and the repeats dropped."""
-    from models.governance import season_text
-    from pipelines.errors import read_columns_file
-
-    p = Path(path)
-    df = read_columns_file(p, "verified crops file", ("field_id", "season", "verified_crop"))
-    if df.empty:
-        raise UserInputError(f"{p}: verified crops file has no rows")
-    df = df.reset_index(drop=True)
-    fid = df["field_id"].astype(object).where(df["field_id"].notna(), "").astype(str).str.strip()
-    if (fid == "").any():
-        raise UserInputError(f"{p}: blank field_id at {format_offenders(_data_rows(fid == ''))}")
-    season = pd.Series([season_text(x).strip() if pd.notna(x) else "" for x in df["season"]], index=df.index)
-    bad = ~season.str.fullmatch(r"\d{4}")
-    if bad.any():  # a cell that is no year is never quoted (a name or a phone typed there stays out of the message)
-        raise UserInputError(f"{p}: season is not a year (e.g. 2009) at {format_offenders(_data_rows(bad))}")
-    out = pd.DataFrame({"field_id": fid, "season": season,
-                        "verified_crop": _check_crops(df["verified_crop"], p.name)})
-    out = out[out["verified_crop"].notna()]
-    key = ["field_id", "season"]
-    dup = out.duplicated(key, keep=False)
-    if not dup.any():
-        return out.reset_index(drop=True), 0
-    differ = out[dup].groupby(key)["verified_crop"].nunique().gt(1)
-    if differ.any():
-        bad_rows = out[dup].set_index(key).index.isin(differ[differ].index)
-        rows = [int(i) + 1 for i in out[dup].index[bad_rows]]
-        raise UserInputError(f"{p}: {int(differ.sum())} field-season(s) verified twice with different crops, at "
-                             f"data rows {format_offenders(rows)}: keep one row of each")
-    kept = out.drop_duplicates(key, keep="last")
-    return kept.reset_index(drop=True), len(out) - len(kept)
-
-
-def _weighted_ece(conf: np.ndarray, correct: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """The top-label ECE (:data:`ECE_BINS` equal-width bins, as
-    :func:`features._calibration.expected_calibration_error` bins them) of each row of counts ``w``: Σ over bins of
-    |Σ w·right − Σ w·confidence| / Σ w — the bin share times the gap of its means."""
-    from pipelines.evaluation._bootstrap import resample_sums
-
-    edges = np.linspace(0.0, 1.0, ECE_BINS + 1)
-    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, ECE_BINS - 1)
-    total = np.zeros(len(w))
-    for b in np.unique(idx):
-        m = idx == b
-        total += np.abs(resample_sums(w[:, m], correct[m]) - resample_sums(w[:, m], conf[m]))
-    n = w.sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(n > 0, total / n, np.nan)
-
-
-def _calibrated_floor(conf: np.ndarray) -> float:
-    """The mean ECE of a perfectly calibrated model with these confidences on this many fields (each top crop right
-    with the probability it was given; :data:`FLOOR_DRAWS` seeded draws): the metric's small-sample bias, reported
-    beside the ECE, never subtracted from it."""
-    from pipelines.evaluation._bootstrap import INTERVAL
-
-    rng = np.random.default_rng(int(INTERVAL["seed"]))
-    draws = (rng.random((FLOOR_DRAWS, len(conf))) < conf).astype(np.float64)
-    ones = np.ones((1, len(conf)), dtype=np.int64)
-    return float(np.mean([_weighted_ece(conf, d, ones)[0] for d in draws]))
-
-
-def _masks(data: dict[str, np.ndarray]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Each share of :data:`SHARES` but accuracy as (hit, among): boolean arrays over the scored fields."""
-    correct = data["true"] == data["pred"]
-    declared = data["declared"] != ""
-    dright = declared & (data["declared"] == data["true"])
-    post = data["dprob"]
-    read = data["read"]
-    mismatch, uncertain = data["mismatch"], data["uncertain"]
-    wrong_read = declared & ~dright & read
-    return {"baseline_accuracy": (dright, declared), "model_on_declared": (correct, declared),
-            "kept_right": (correct, read & ~mismatch & ~uncertain),
-            "mismatch_wrong": (~dright, declared & mismatch), "uncertain_wrong": (~dright, declared & uncertain),
-            "caught_any": (mismatch | uncertain, wrong_read), "caught_mismatch": (mismatch, wrong_read),
-            "confirmed_right": (dright, declared & np.isfinite(post) & (post >= CONFIRMED))}
-
-
-def _share(w: np.ndarray, hit: np.ndarray, among: np.ndarray) -> np.ndarray:
-    """Each resample's share of ``hit`` among the rows ``among`` (NaN where it draws none of them)."""
-    num = w @ (hit & among).astype(np.int64)
-    den = w @ among.astype(np.int64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(den > 0, num / np.maximum(den, 1), np.nan)
-
-
-def _block_figures(data: dict[str, np.ndarray], w: np.ndarray) -> dict[str, Any]:
-    """Every figure once per row of counts ``w`` (a row of ones: the figures themselves)."""
-    from features._crop_eval import weighted_classification_metrics
-
-    w = np.atleast_2d(w)
-    cls = weighted_classification_metrics(data["true"], data["pred"], w)
-    correct = data["true"] == data["pred"]
-    out: dict[str, Any] = {"accuracy": cls["accuracy"], "macro_f1": cls["macro_f1"], "recall": cls["recall"],
-                           "f1": cls["f1"], "ece": _weighted_ece(data["conf"], correct.astype(np.float64), w)}
-    for name, (hit, among) in _masks(data).items():
-        out[name] = _share(w, hit, among)
-    # paired: the model's and the declarations' accuracy on the same resample's declared fields
-    out["lead"] = out["model_on_declared"] - out["baseline_accuracy"]
-    return out
-
-
-def exact_interval(k: int, n: int) -> list[float] | None:
-    """The exact (Clopper–Pearson) 95% interval of ``k`` of ``n``, rounded as :func:`percentile_interval` rounds."""
-    from scipy.stats import beta
-
-    if n <= 0:
-        return None
-    lo = 0.0 if k <= 0 else float(beta.ppf(0.025, k, n - k + 1))
-    hi = 1.0 if k >= n else float(beta.ppf(0.975, k + 1, n - k))
-    return [round(lo, 6), round(hi, 6)]
-
-
-def _frame_data(rows: pd.DataFrame) -> dict[str, np.ndarray]:
-    n = len(rows)
-
-    def flag(c: str, default: bool) -> np.ndarray:
-        return rows[c].to_numpy(dtype=bool) if c in rows.columns else np.full(n, default)
-
-    return {"true": rows["true"].astype(str).to_numpy(dtype=object),
-            "pred": rows["pred"].astype(str).to_numpy(dtype=object),
-            "conf": rows["conf"].to_numpy(dtype="float64"),
-            "declared": rows["declared"].astype(str).to_numpy(dtype=object),
-            "dprob": rows["dprob"].to_numpy(dtype="float64"),
-            "read": flag("read", True), "mismatch": flag("mismatch", False), "uncertain": flag("uncertain", False)}
-
-
-def crop_outcome_figures(rows: pd.DataFrame, *, groups: np.ndarray | None = None) -> dict[str, Any]:
-    """The figures of the scored fields and each one's 95% interval (``<figure>_ci``; per class: ``recall_ci`` and
-    ``f1_ci`` dicts). ``rows``: ``true`` the verified crop, ``pred`` the model's, ``conf`` its probability,
-    ``declared`` the declared crop or "", ``dprob`` P(declared) or NaN, and the policy's reading of each field —
-    ``read`` (its crop type read: not pre-season), ``mismatch`` (CROP_MISMATCH), ``uncertain`` (CROP_TYPE_UNCERTAIN);
-    ``groups``: cluster codes or None (every field drawn on its own)."""
-    from pipelines.evaluation._bootstrap import blockwise, count_blocks, percentile_interval
-
-    data = _frame_data(rows)
-    n = len(rows)
-    point = _block_figures(data, np.ones((1, n), dtype=np.int64))
-    drawn = blockwise(lambda b: _block_figures(data, b), count_blocks(n, np.arange(n), groups=groups))
-    correct = data["true"] == data["pred"]
-    counts = {"accuracy": (int(correct.sum()), n)}
-    counts.update({k: (int((h & a).sum()), int(a.sum())) for k, (h, a) in _masks(data).items()})
-    out: dict[str, Any] = {"n": n, "interval_methods": {}}
-    for f in FIGURES:
-        v = float(point[f][0])
-        out[f] = v if math.isfinite(v) else None
-        iv = percentile_interval(drawn[f]) if math.isfinite(v) else None
-        if iv is not None and iv[0] == iv[1] and f in counts:  # every resample agrees: all or none of a few
-            iv = exact_interval(*counts[f])
-            out["interval_methods"][f] = "exact binomial (the bootstrap's interval had no width)"
-        out[f"{f}_ci"] = iv
-    out["shares"] = {k: {"of": d, "hits": h} for k, (h, d) in counts.items()}
-    truth = data["true"]
-    support = {c: int((truth == c).sum()) for c in sorted(set(truth.tolist()))}
-    for k in ("recall", "f1"):
-        out[k] = {c: float(a[0]) for c, a in point[k].items() if math.isfinite(float(a[0]))}
-        out[f"{k}_ci"] = {c: percentile_interval(drawn[k][c]) for c in out[k]}
-    for c, iv in out["recall_ci"].items():
-        if iv is not None and iv[0] == iv[1]:
-            out["recall_ci"][c] = exact_interval(int(((truth == c) & correct).sum()), support[c])
-            out["interval_methods"][f"recall {c}"] = "exact binomial (the bootstrap's interval had no width)"
-    out["support"] = support
-    preds = sorted(set(data["pred"].tolist()) | set(truth.tolist()))
-    out["confusion"] = {t: {q: int(((truth == t) & (data["pred"] == q)).sum()) for q in preds
-                            if ((truth == t) & (data["pred"] == q)).any()} for t in support}
-    out["mean_confidence"] = float(np.mean(data["conf"]))
-    out["ece_calibrated_floor"] = _calibrated_floor(data["conf"])
-    declared = data["declared"] != ""
-    out["counts"] = {"declared": int(declared.sum()),
-                     "declared_wrong": int((declared & (data["declared"] != truth)).sum()),
-                     "preseason": int((~data["read"]).sum()),
-                     "kept": counts["kept_right"][1], "kept_wrong": counts["kept_right"][1] - counts["kept_right"][0],
-                     "mismatch": int((declared & data["mismatch"]).sum()),
-                     "uncertain": int((declared & data["uncertain"]).sum()),
-                     "confirmed": counts["confirmed_right"][1]}
-    return out
-
-
-def _judge_requirements(gov: Any, checkpoint: str, figs: dict[str, Any]) -> list[dict[str, Any]]:
-    """Each minimum metric of ``gov`` at ``checkpoint`` (``accuracy_<cp>``, ``macro_f1_<cp>``, ``ece_<cp>``) with
-    the season's figure, its interval, the held-out value at registration and the judgement."""
-    from pipelines.outcomes import judge
-
-    out: list[dict[str, Any]] = []
-    for r in gov.minimum_metrics:
-        fig = next((g for g in GATED if r.metric == f"{g}_{checkpoint}"), None)
-        if fig is None:
-            continue
-        value, iv = figs.get(fig), figs.get(f"{fig}_ci")
-        held = gov.metrics.get(r.metric)
-        out.append({"metric": r.metric, "op": r.op, "threshold": float(r.threshold), "value": value,
-                    "interval": iv,
-                    "validated": float(held) if held is not None and math.isfinite(float(held)) else None,
-                    "judgement": judge(r.op, float(r.threshold), *(iv if iv else (math.nan, math.nan)))})
-    return out
 
 
 @dataclass
