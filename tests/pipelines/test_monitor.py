@@ -1024,17 +1024,17 @@ def _swap_with_history(prob: float) -> tuple[pd.DataFrame, pd.DataFrame, pd.Time
 def test_a_dated_mismatch_waits_for_the_cohort_check(monkeypatch: pytest.MonkeyPatch) -> None:
     """Within the run, the alert is raised on the first acquisition date on which the season's cohort check lets it
     through (with the crop the model called then), as the evaluation replays it."""
-    import pipelines.monitor as mon
+    import pipelines._monitor_mismatch as mismatch  # where the rule looks cohort_ratio up
 
     obs, fields, as_of, hist = _swap_with_history(0.02)
-    real = mon.cohort_ratio
+    real = mismatch.cohort_ratio
     veto_until = pd.Timestamp(START) + pd.Timedelta(days=100)
 
     def vetoing(traj, declared, called, when, fids, **kw):  # the season's cohort disputes it until day 100
         out = real(traj, declared, called, when, fids, **kw)
         return {f: (0.5 if when < veto_until else v) for f, v in out.items()}
 
-    monkeypatch.setattr(mon, "cohort_ratio", vetoing)
+    monkeypatch.setattr(mismatch, "cohort_ratio", vetoing)
     empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
     al = detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
     mis = al[al["alert"] == "CROP_MISMATCH"]
@@ -1256,16 +1256,16 @@ def _alerts_with_sliding_ratio(monkeypatch: pytest.MonkeyPatch, obs: pd.DataFram
                                as_of: pd.Timestamp, hist: pd.DataFrame) -> pd.DataFrame:
     """detect_alerts with the cohort ratio of every field with evidence 5.0 before day 100 of the season and 1.5
     from it on (the 120-day window sliding between acquisitions), no bands."""
-    import pipelines.monitor as mon
+    import pipelines._monitor_mismatch as mismatch  # where the rule looks cohort_ratio up
 
-    real = mon.cohort_ratio
+    real = mismatch.cohort_ratio
     turn = pd.Timestamp(START) + pd.Timedelta(days=100)
 
     def sliding(traj, declared, called, when, fids, **kw):  # type: ignore[no-untyped-def]
         out = real(traj, declared, called, when, fids, **kw)
         return {f: (5.0 if pd.Timestamp(when) < turn else 1.5) if np.isfinite(v) else v for f, v in out.items()}
 
-    monkeypatch.setattr(mon, "cohort_ratio", sliding)
+    monkeypatch.setattr(mismatch, "cohort_ratio", sliding)
     empty_bands = pd.DataFrame(columns=["region", "crop", "day", "p10", "p50", "p90"])
     return detect_alerts(obs, fields, empty_bands, as_of.date(), START, {}, mismatch_history=hist)
 
