@@ -91,6 +91,7 @@ def test_reunderwrite_rejects_lists_the_held_lines_and_exits_1(tiny_county_sh: P
     are set aside (every season's: the past ones give the alerts' bands) and passed to the run, which holds their
     farmers' lines (tests/pipelines/test_reunderwrite.py); the CLI names the fields set aside and the lines not
     re-underwritten, exit 1. --rejects with --county (or --due) is refused, one line."""
+    import pipelines._reunderwrite_inputs as inputs  # where reunderwrite_files looks reunderwrite up
     import pipelines.reunderwrite as ru
 
     seen: dict[str, Any] = {}
@@ -103,7 +104,7 @@ def test_reunderwrite_rejects_lists_the_held_lines_and_exits_1(tiny_county_sh: P
 
     import features.series
 
-    monkeypatch.setattr(ru, "reunderwrite", fake)
+    monkeypatch.setattr(inputs, "reunderwrite", fake)
     monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: type("S", (), {"series": pd.DataFrame()}))
     monkeypatch.setenv("AGCREDIT_TOKEN_KEY", KEY)
     bad, fid, _tok = _typo(tiny_county_sh, tmp_path)

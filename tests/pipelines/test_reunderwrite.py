@@ -378,10 +378,10 @@ def test_lines_are_kept_where_the_yield_model_is_not_validated(world: dict[str, 
     DecisionStore(url).close()
     args = ["reunderwrite", "--county", str(c.path), "--cache", str(c.cache_dir), "--as-of",
             world["cps"]["emergence"].isoformat(), "--store", url]
-    import pipelines.reunderwrite as ru
+    import pipelines._reunderwrite_actions as actions  # where the record's actions are proposed
 
     with monkeypatch.context() as patched:  # as an earlier release proposed: a freeze on every line
-        patched.setattr(ru, "propose_actions", lambda **_kw: ("FREEZE_UNDRAWN",))
+        patched.setattr(actions, "propose_actions", lambda **_kw: ("FREEZE_UNDRAWN",))
         first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.stdout + first.stderr
     r = CliRunner().invoke(app, args)
@@ -1024,7 +1024,7 @@ def test_without_county_the_profile_is_chosen_as_underwrite_chooses_it(tiny_coun
     season's currency (pipelines.underwrite.profile_for_currency, as underwrite does); a mixed currency is refused
     naming the profiles (it said "without --county, give --profile" whatever the currency)."""
     import features.series
-    import pipelines.reunderwrite as ru
+    import pipelines._reunderwrite_inputs as inputs  # where reunderwrite_files looks reunderwrite up
 
     seen: dict[str, Any] = {}
 
@@ -1032,7 +1032,7 @@ def test_without_county_the_profile_is_chosen_as_underwrite_chooses_it(tiny_coun
         seen.update(kw)
         raise UserInputError("stop here")
 
-    monkeypatch.setattr(ru, "reunderwrite", fake)
+    monkeypatch.setattr(inputs, "reunderwrite", fake)
     monkeypatch.setattr(features.series, "build_series", lambda *_a, **_k: SimpleNamespace(series=pd.DataFrame()))
     rec = tiny_county_sh / "records"
     season = County(tiny_county_sh).current_season
