@@ -290,9 +290,10 @@ def shadow_report(name: str, store: str | None = None, *, version: str = "challe
         raise UserInputError(f"models shadow: shadow decisions are kept for {' and '.join(MODEL_NAMES)}, not {name!r}")
     cal = _calendar(calendar)  # a bad file: said before the store is read
     if st is not None:
-        return _report(st, name, version, season, reported, cal)
-    with DecisionStore(store_url(store), create=False, read_only=True) as opened:  # one that does not exist: one line
-        return _report(opened, name, version, season, reported, cal)
+        with st.snapshot():  # the records and the shadow rows as of one moment (PostgreSQL: one transaction)
+            return _report(st, name, version, season, reported, cal)
+    with DecisionStore(store_url(store), create=False, read_only=True) as opened, opened.snapshot():
+        return _report(opened, name, version, season, reported, cal)  # a store that does not exist: one line
 
 
 def _calendar(path: str | Path | None) -> tuple[pd.DataFrame, str | None]:
@@ -410,7 +411,7 @@ def shadow_evidence(name: str, version: str, store: str, season: str | None = No
     from underwriting.store import DecisionStore, store_url
 
     cal = _calendar(calendar)
-    with DecisionStore(store_url(store), create=False, read_only=True) as st:
+    with DecisionStore(store_url(store), create=False, read_only=True) as st, st.snapshot():
         shown = st.shown_url
         version = str(version)
         sh = read_shadow(st, model_name=name, model_version=version)

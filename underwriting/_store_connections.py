@@ -46,8 +46,42 @@ class StoreConnections:
         except (DBAPIError, SQLAlchemyError) as e:
             raise self._error(e) from None
 
+    #: the connection every read uses inside :meth:`snapshot` (None outside one)
+    _pinned: Connection | None = None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[None]:
+        """Every read inside reads one snapshot of the store, as of its first read: on PostgreSQL one REPEATABLE READ
+        transaction, so records or shadow rows another run commits meanwhile are seen by no read of it, not by some
+        (a report reading the records, then the shadow rows); a SQLite store opened read only is one private copy
+        already, and a SQLite store opened to write reads in one transaction too. Nested: the outer one holds."""
+        if self._pinned is not None:
+            yield
+            return
+        if self.pending:
+            raise StoreError(url=self.shown_url, problem="no decision store there yet (it is created with its first "
+                                                         "records)")
+        try:
+            with self._engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
+                conn.execution_options(agc_read=True)
+                with conn.begin():
+                    if self.dialect == "postgresql":
+                        self._pg_table_locks(conn, "ACCESS SHARE", lock_timeout())
+                    self._pinned = conn
+                    try:
+                        yield
+                    finally:
+                        self._pinned = None
+        except (DBAPIError, SQLAlchemyError) as e:
+            raise self._error(e) from None
+
     @contextmanager
     def _read(self) -> Iterator[Connection]:
+        if self._pinned is not None:  # inside snapshot(): its one transaction
+            yield self._pinned
+            return
         if self.pending:  # no tables to read (and a connection would create a new SQLite file)
             raise StoreError(url=self.shown_url, problem="no decision store there yet (it is created with its first "
                                                          "records)")

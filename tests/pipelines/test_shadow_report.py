@@ -869,3 +869,44 @@ def test_the_card_reads_the_shadow_rows_once(tmp_path: Path, registry: Path, mon
         assert r.exit_code == 0, r.stderr
         assert len(calls) == 1, calls
         assert ("it has not run in shadow" in r.stdout) is not rows
+
+
+def test_the_report_reads_one_snapshot_on_postgresql(registry: Path, pg_server: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run committing records between the report's reads (its shadow rows, then the season's records) is not half
+    seen: on PostgreSQL the report reads in one REPEATABLE READ transaction, so a record written meanwhile, with no
+    shadow row yet, does not make the season look incomplete."""
+    import os
+
+    import sqlalchemy as sa
+
+    from pipelines import shadow_report as sr
+    from underwriting.store import DecisionStore
+
+    name = f"snap{os.getpid()}"  # a database of its own: the module's server is shared with the other PG test
+    engine = sa.create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    url = make_store(pg_server.rsplit("/", 1)[0] + f"/{name}")
+    real = sr._season_records
+    wrote: list[int] = []
+
+    def meanwhile(st: Any, season: str, name: str) -> pd.DataFrame:
+        if not wrote:  # another run commits a record of the season between the shadow rows' read and this one
+            with DecisionStore(url) as other:
+                wrote.append(other.append([_item("C1", UW, "APPROVE", 700, fields={"F9": (1.0, 2.0)})],
+                                          operator="test").written)
+        return real(st, season, name)
+
+    monkeypatch.setattr(sr, "_season_records", meanwhile)
+    try:
+        res = sr.shadow_report("yield-value", url, version="2")
+        assert wrote == [1]
+        assert res.coverage[0].whole and [d["records"] for d in res.coverage[0].dates] == [3, 2]
+        monkeypatch.setattr(sr, "_season_records", real)
+        later = sr.shadow_report("yield-value", url, version="2")  # the next report sees it, without its row
+        assert not later.coverage[0].whole and later.coverage[0].dates[0]["missing"] == ["C1"]
+    finally:
+        with DecisionStore(url) as st:
+            st._engine.dispose()

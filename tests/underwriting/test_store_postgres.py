@@ -253,3 +253,26 @@ def test_concurrent_writers_keep_one_chain_under_a_stricter_default_isolation(pg
         assert not errors, errors
         res = first.verify()
         assert (res.ok, res.count) == (True, 6)
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_snapshot_reads_the_store_as_of_its_first_read(pg_url: str, tmp_path: Path, backend: str) -> None:
+    """Inside ``snapshot()`` every read sees the store as of the first one: records another writer commits meanwhile
+    are seen by none of them (PostgreSQL: one REPEATABLE READ transaction; a SQLite store opened to write: one read
+    transaction in WAL mode); outside it, each read sees them; a nested snapshot is the outer one."""
+    url = _fresh(pg_url) if backend == "postgresql" else f"sqlite:///{tmp_path}/d.db"
+    with DecisionStore(url) as writer:
+        writer.append(make_items(3), operator="t")
+    reader = DecisionStore(url, create=False) if backend == "sqlite" else DecisionStore(url, create=False,
+                                                                                       read_only=True)
+    try:
+        with reader.snapshot():
+            assert reader.count() == 3
+            with DecisionStore(url) as writer:
+                writer.append(make_items(2, start=3), operator="t")
+            assert reader.count() == 3 and len(reader.records("2025")) == 3
+            with reader.snapshot():
+                assert reader.count() == 3
+        assert reader.count() == 5 and len(reader.records("2025")) == 5
+    finally:
+        reader.close()
