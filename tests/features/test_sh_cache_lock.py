@@ -13,7 +13,7 @@ import pytest
 import responses
 
 from features.errors import ImageryError, UserInputError
-from features.sources import _sh_io
+from features.sources import _sh_api, _sh_io
 from features.sources import sentinelhub as sh
 from features.sources._sh_io import file_lock
 from tests.features.test_sentinelhub import (  # noqa: F401
@@ -86,7 +86,7 @@ def test_a_read_only_cache_is_read_without_locks(tmp_path: Path, monkeypatch: py
     calls = n_calls(PROCESS_URL), n_calls(STATS_URL)
     # the cache mounted read-only: every answer is in it, none needs a lock
     _read_only(monkeypatch, cache)
-    monkeypatch.setattr(sh, "file_lock", lambda *a, **k: pytest.fail("a cache hit took a lock"))
+    monkeypatch.setattr(_sh_api, "file_lock", lambda *a, **k: pytest.fail("a cache hit took a lock"))
     again = sh.fetch(make_fields(), date(2023, 6, 1), date(2023, 6, 10), tmp_path / "o2", cache_dir=cache, retry=FAST)
     st2 = sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), variables=("NDVI",),
                               cache_dir=cache, retry=FAST)
@@ -110,7 +110,7 @@ def test_a_read_only_cache_without_the_answer_downloads_it_uncached(tmp_path: Pa
             raise OSError(errno.EROFS, "Read-only file system", str(path))
         real(path, body)
 
-    monkeypatch.setattr(sh, "atomic_write_bytes", ro_write)
+    monkeypatch.setattr(_sh_api, "atomic_write_bytes", ro_write)
     res = sh.fetch_statistics(make_fields(), "2023", date(2023, 6, 1), date(2023, 6, 10), variables=("NDVI",),
                               cache_dir=cache, retry=FAST)
     assert len(res.series) and n_calls(STATS_URL) == 3

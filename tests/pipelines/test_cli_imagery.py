@@ -132,9 +132,9 @@ def test_a_partial_fetch_names_the_failed_dates_and_exits_1(tmp_path, fields_fil
     others are written, each failed acquisition is one stderr line, a one-line summary names the dates, exit 1; a
     re-run asks only for the failed ones; a run where all fail stays exit 2."""
     import features.sources._sh_io as shio
-    from features.sources import sentinelhub as sh
+    from features.sources import _sh_api
 
-    monkeypatch.setattr(sh, "Retry", lambda: shio.Retry(attempts=4, base_delay=0.0, sleep=lambda s: None))
+    monkeypatch.setattr(_sh_api, "Retry", lambda: shio.Retry(attempts=4, base_delay=0.0, sleep=lambda s: None))
     add_token()
     add_catalog()
     add_process_failing_on({"2023-06-06"})
@@ -168,10 +168,10 @@ def test_a_403_midway_writes_what_was_fetched_says_why_in_one_line_and_exits_1(t
     fetched scenes are written, the rest recorded in sentinelhub.json, one stderr line names the cause and what to
     do, exit 1 (the inputs are fine); a re-run fetches only the rest. A 403 on the first scene stays exit 2."""
     import features.sources._sh_io as shio
-    from features.sources import sentinelhub as sh
+    from features.sources import _sh_api
     from tests.features.test_sh_midway import add_process_answering
 
-    monkeypatch.setattr(sh, "Retry", lambda: shio.Retry(attempts=2, base_delay=0.0, sleep=lambda s: None))
+    monkeypatch.setattr(_sh_api, "Retry", lambda: shio.Retry(attempts=2, base_delay=0.0, sleep=lambda s: None))
     add_token()
     add_catalog()
     add_process_answering(403, after=2, message="You have exceeded your processing units")

@@ -25,6 +25,7 @@ from sentinelhub.download import SentinelHubDownloadClient
 from shapely.geometry import box
 from typer.testing import CliRunner
 
+from features.sources import _sh_api
 from features.sources import sentinelhub as sh
 from pipelines.cli import app
 from pipelines.monitor import AlertParams
@@ -46,7 +47,7 @@ def _sh(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     monkeypatch.setenv("SH_CLIENT_SECRET", SECRET)
     monkeypatch.delenv("SH_PROFILE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(sh, "Retry", lambda: FAST)  # the default retries, without their waits
+    monkeypatch.setattr(_sh_api, "Retry", lambda: FAST)  # the default retries, without their waits
     yield
     SentinelHubDownloadClient._CACHED_SESSIONS.clear()
 
