@@ -178,7 +178,7 @@ def test_without_cache_the_scene_folder_is_in_the_shared_cache_and_removed_also_
     downloads, nothing in the client's temporary folder."""
     import tempfile
 
-    import pipelines.distributed as dist
+    from pipelines import _dask_series
 
     fields = _close_fields()
     add_token()
@@ -188,7 +188,7 @@ def test_without_cache_the_scene_folder_is_in_the_shared_cache_and_removed_also_
     monkeypatch.setattr(tempfile, "tempdir", str(client_tmp))
     _fresh_cache(monkeypatch, tmp_path / "xdg")
     shared = tmp_path / "xdg" / "agcredit" / "sentinelhub"
-    real, log = dist._series_task, tmp_path / "read.txt"
+    real, log = _dask_series._series_task, tmp_path / "read.txt"
 
     def failing(task: Any) -> Any:  # a block that fails on its worker, once it has seen the scene folder
         header, rows = task.scenes
@@ -196,14 +196,14 @@ def test_without_cache_the_scene_folder_is_in_the_shared_cache_and_removed_also_
             fh.writelines(dict(zip(header, row, strict=True))["path"] + "\n" for row in rows)
         raise RuntimeError("block failed")
 
-    monkeypatch.setattr(dist, "_series_task", failing)
+    monkeypatch.setattr(_dask_series, "_series_task", failing)
     with pytest.raises(Exception, match="block failed"):
         run_series(fields, "sentinelhub", SEASON, runner=cluster, chunk_fields=2, as_of=AS_OF)
     read = log.read_text().split()
     assert read and all(Path(p).is_relative_to(shared) and "/agcredit-sh-scenes-" in p for p in read), read[:2]
     assert not any(Path(p).exists() for p in read)
     assert not list(shared.glob(".agcredit-*")) and not list(client_tmp.iterdir())
-    monkeypatch.setattr(dist, "_series_task", real)
+    monkeypatch.setattr(_dask_series, "_series_task", real)
     ds = run_series(fields, "sentinelhub", SEASON, runner=cluster, chunk_fields=2, as_of=AS_OF)
     one = build_series(fields, "sentinelhub", SEASON, as_of=AS_OF)
     pd.testing.assert_frame_equal(ds.series, one.series, check_exact=True)
