@@ -31,7 +31,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +41,23 @@ import pandas as pd
 import shapely
 from affine import Affine
 
-from features._memo import Memo, file_key
+from features._area_combine import _combine, _ground_area
+from features._area_read import _Grid, _grids, _read_blocks
 from features.area import LEAD_DAYS, AreaParams, PixelTrajectory, pixel_trajectories, planted_area_from_trajectories
 from features.atomic import private_tempdir, temp_beside
 from features.contracts import check_fields, check_season
 from features.errors import FieldsError, ImageryError
 from features.sources import resolve_imagery
-from features.sources.local import SCL_CLEAR, Scene, check_scene_files, read_index, scene_header, select_scenes
+from features.sources.local import Scene, check_scene_files, read_index, select_scenes
+
+# isort: split
+# re-exported, unused here: importable from features.area_scenes as before its helpers moved to features._area_*
+from dataclasses import replace  # noqa: F401
+
+from features._area_combine import _root_sum_square  # noqa: F401
+from features._area_read import _BANDS, _WINDOWS, _read_block, _reflectance, _scene_window  # noqa: F401
+from features._memo import Memo, file_key  # noqa: F401
+from features.sources.local import SCL_CLEAR, scene_header  # noqa: F401
 
 __all__ = [
     "AREA_COLUMNS",
@@ -64,17 +74,6 @@ AREA_COLUMNS = ("field_id", "planted_area_ha", "planted_area_sd_ha", "planted_fr
                 "n_pixels_touched", "min_clear_obs")
 #: block edge in pixels: a block's stack is at most T × BLOCK² float32 per index
 BLOCK = 512
-_BANDS = ("B04", "B08", "B03")
-
-
-@dataclass(frozen=True)
-class _Grid:
-    crs_wkt: str
-    res: float
-    transform: Affine  # common grid covering every file of the group
-    shape: tuple[int, int]
-    scenes: tuple[Scene, ...]
-    offsets: tuple[tuple[int, int, int, int], ...]  # per scene: row0, col0, height, width in the common grid
 
 
 @dataclass
@@ -103,36 +102,6 @@ def field_region_groups(fields: gpd.GeoDataFrame) -> dict[str | None, list[int]]
     return dict(groups)
 
 
-def _grids(scenes: Sequence[Scene]) -> list[_Grid]:
-    """Group scene files by pixel grid (CRS, resolution, alignment) and lay each group on a common grid."""
-    heads: dict[tuple[Any, ...], list[tuple[Scene, Affine, tuple[int, int]]]] = defaultdict(list)
-    for sc in scenes:
-        head = scene_header(sc.path)
-        if head.crs_wkt is None:
-            raise ImageryError(source=sc.path.name, problem="no CRS (georeferencing) in the file")
-        wkt, t, shape = head.crs_wkt, head.transform, head.shape
-        if t.b != 0 or t.d != 0 or t.a <= 0 or t.e >= 0:
-            raise ImageryError(source=sc.path.name, problem="only north-up grids are supported "
-                                                            f"(found transform {tuple(t)[:6]})")
-        res = float(t.a)
-        key = (wkt, res, float(-t.e), round(round((t.c / res) % 1.0, 4) % 1.0, 4),
-               round(round((t.f / -t.e) % 1.0, 4) % 1.0, 4))
-        heads[key].append((sc, t, shape))
-    out = []
-    for key in sorted(heads, key=lambda k: (-len(heads[k]), k)):
-        items = heads[key]
-        res, yres = key[1], key[2]
-        x0 = min(t.c for _, t, _ in items)
-        y1 = max(t.f for _, t, _ in items)
-        x1 = max(t.c + w * res for _, t, (_, w) in items)
-        y0 = min(t.f - h * yres for _, t, (h, _) in items)
-        gt = Affine(res, 0.0, x0, 0.0, -yres, y1)
-        shape = (round((y1 - y0) / yres), round((x1 - x0) / res))
-        offs = tuple((round((y1 - t.f) / yres), round((t.c - x0) / res), h, w) for _, t, (h, w) in items)
-        out.append(_Grid(key[0], res, gt, shape, tuple(s for s, _, _ in items), offs))
-    return out
-
-
 def _scene_key(sc: Scene) -> dict[str, Any]:
     # the inode and ctime as the series cache has them (features.sources.local.scene_cache_key): a scene replaced by
     # one of the same size and mtime (cp -p, rsync -a) is another file
@@ -140,124 +109,6 @@ def _scene_key(sc: Scene) -> dict[str, Any]:
     return {"path": str(sc.path.resolve()), "size": st.st_size, "mtime": st.st_mtime_ns, "ctime": st.st_ctime_ns,
             "inode": st.st_ino, "date": sc.date.isoformat(), "tile": sc.tile_id, "bands": sc.bands, "scale": sc.scale,
             "offset": sc.offset, "nodata": sc.nodata, "mask": sc.cloud_mask}
-
-
-#: NDVI and NDWI of a window of a scene file, by file version, scene and window: a season's next checkpoint reads the
-#: same windows of the scenes it shares with the last (county_features builds its end, then its mid: a subset). A
-#: season of the demo county takes 16 MB: its 12 planted-area calls read 342 windows instead of 488 (17 → 14.5 CPU-s,
-#: peak RSS +50 MB); a county whose seasons' windows exceed the bound gains nothing (least recently used go first)
-_WINDOWS = Memo(max_items=4096, max_bytes=48 * 2**20)
-
-
-def _scene_window(sc: Scene, win: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """NDVI and NDWI (read-only) of the window (col0, row0, width, height) of a scene file, NaN where not clear."""
-    import rasterio
-    from rasterio.errors import RasterioError
-    from rasterio.windows import Window
-
-    fkey = file_key(sc.path)
-    # a NaN nodata is no nodata (as below), and NaN != NaN would make every such scene a new key
-    same = replace(sc, nodata=None) if sc.nodata is not None and np.isnan(sc.nodata) else sc
-    key = None if fkey is None else (fkey, same, win)
-    hit = _WINDOWS.get(key)
-    if hit is not None:
-        return hit
-    names = list(_BANDS) + ([sc.mask_band] if sc.mask_band else [])
-    idx = [sc.bands.index(b) + 1 for b in names]
-    try:
-        with rasterio.open(sc.path) as src:
-            data = src.read(idx, window=Window(*win))  # type: ignore[call-arg]
-    except RasterioError as e:
-        raise ImageryError(source=sc.path.name, problem=f"unreadable scene file ({type(e).__name__})") from None
-    dn = dict(zip(names, data, strict=True))
-    ok = np.ones(data.shape[1:], dtype=bool)
-    if sc.mask_band is not None:
-        m = dn[sc.mask_band]
-        ok &= np.isin(m, SCL_CLEAR) if sc.cloud_mask == "SCL" else (m == 0)
-    if sc.nodata is not None and not np.isnan(sc.nodata):
-        for b in _BANDS:
-            ok &= dn[b] != sc.nodata
-    red, nir, green = (_reflectance(dn[b], sc.scale, sc.offset) for b in _BANDS)
-    # in place: the float32 operations of ``np.where(ok, (nir - red) / (nir + red), nan)``, bit for bit, without its
-    # temporaries (they took half the time of a window read)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        v = nir - red
-        v /= nir + red
-        wv = green - nir
-        wv /= green + nir
-    not_ok = ~ok
-    v[not_ok] = np.nan
-    wv[not_ok] = np.nan
-    v[~np.isfinite(v)] = np.nan
-    v.flags.writeable = False  # shared by the calls the memo answers
-    wv.flags.writeable = False
-    _WINDOWS.put(key, (v, wv), v.nbytes + wv.nbytes)
-    return v, wv
-
-
-def _reflectance(dn: np.ndarray, scale: float, offset: float) -> np.ndarray:
-    """``dn.astype(float32) * float32(scale) + float32(offset)`` in place of its temporaries (the same values)."""
-    r = dn.astype(np.float32)
-    r *= np.float32(scale)
-    r += np.float32(offset)
-    return r
-
-
-def _read_block(grid: _Grid, win: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, list[dt.date]]:
-    """(T, H, W) NDVI and NDWI of the window (row0, col0, h, w) of the grid, one slice per date, NaN where none."""
-    return _read_blocks(grid, [win])[0]
-
-
-def _read_blocks(grid: _Grid, wins: Sequence[tuple[int, int, int, int]]
-                 ) -> list[tuple[np.ndarray, np.ndarray, list[dt.date]]]:
-    """:func:`_read_block` of each window of ``wins``, every scene read once for all of them: the union of the
-    windows' parts it holds is read (:func:`_scene_window`) and each window takes its part of it. The blocks of a
-    field set overlap the tile edges of the files (a field's block window reaches past its 512-pixel block), so read
-    one by one each file's tiles were decompressed once per block touching them (the us-nebraska demo's scenes: four
-    blocks, 2.5 times the reading of the whole file). Values are per pixel, so each window's stack is the one
-    :func:`_read_block` of it alone gives, bit for bit (its dates, and per date the first clear tile wins in tile
-    order)."""
-    plans = []
-    for r0, c0, h, w in wins:
-        by_date: dict[dt.date, list[int]] = defaultdict(list)
-        for i, (sc, (sr, scol, sh, sw)) in enumerate(zip(grid.scenes, grid.offsets, strict=True)):
-            if sr < r0 + h and sr + sh > r0 and scol < c0 + w and scol + sw > c0:
-                by_date[sc.date].append(i)
-        dates = sorted(by_date)
-        plans.append((by_date, {d: t for t, d in enumerate(dates)}, dates,
-                      np.full((len(dates), h, w), np.nan, dtype=np.float32),
-                      np.full((len(dates), h, w), np.nan, dtype=np.float32)))
-    # every (date, scene) any window needs, in date then tile order: a window's fills keep its own order
-    need: dict[dt.date, set[int]] = defaultdict(set)
-    for by_date, *_ in plans:
-        for d, idx in by_date.items():
-            need[d].update(idx)
-    for d in sorted(need):
-        for i in sorted(need[d], key=lambda k: grid.scenes[k].tile_id):
-            sc = grid.scenes[i]
-            sr, scol, sh, sw = grid.offsets[i]
-            missing = [b for b in _BANDS if b not in sc.bands]
-            if missing:
-                raise ImageryError(source=sc.path.name, problem="bands needed for planted area are not in the file",
-                                   offenders=missing)
-            parts = []
-            for k, (r0, c0, h, w) in enumerate(wins):
-                if i not in plans[k][0].get(d, ()):
-                    continue
-                parts.append((k, max(r0, sr), min(r0 + h, sr + sh), max(c0, scol), min(c0 + w, scol + sw)))
-            u0, u1 = min(p[1] for p in parts), max(p[2] for p in parts)
-            v0, v1 = min(p[3] for p in parts), max(p[4] for p in parts)
-            vu, wvu = _scene_window(sc, (v0 - scol, u0 - sr, v1 - v0, u1 - u0))
-            for k, a0, a1, b0, b1 in parts:
-                r0, c0 = wins[k][0], wins[k][1]
-                _, pos, _, ndvi, ndwi = plans[k]
-                v = vu[a0 - u0:a1 - u0, b0 - v0:b1 - v0]
-                wv = wvu[a0 - u0:a1 - u0, b0 - v0:b1 - v0]
-                sl = (pos[d], slice(a0 - r0, a1 - r0), slice(b0 - c0, b1 - c0))
-                fill = np.isnan(ndvi[sl]) & np.isfinite(v)  # the first clear tile of the date wins
-                ndvi[sl] = np.where(fill, v, ndvi[sl])
-                ndwi[sl] = np.where(fill, wv, ndwi[sl])
-    return [(ndvi, ndwi, dates) for _, _, dates, ndvi, ndwi in plans]
 
 
 def _atomic_npz(path: Path, traj: PixelTrajectory) -> None:
@@ -365,56 +216,6 @@ def _blocks(geoms: np.ndarray, grid: _Grid) -> list[tuple[tuple[int, int, int, i
         if a1 > a0 and b1 > b0:
             out.append(((a0, b0, a1 - a0, b1 - b0), pos.tolist()))
     return out
-
-
-def _ground_area(res: pd.DataFrame, geoms: list[Any], crs_wkt: str) -> pd.DataFrame:
-    """Rescale areas measured in the grid's CRS units to equal-area hectares (a Web-Mercator or far-from-meridian
-    UTM grid does not measure ground area); fractions are unchanged."""
-    from features.fields import area_ha
-
-    ea = area_ha(gpd.GeoSeries(geoms, crs=crs_wkt)).to_numpy()
-    px = res["field_px_area_ha"].to_numpy(dtype=np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        k = np.where(px > 0, ea / px, 1.0)
-    res = res.copy()
-    for col in ("field_px_area_ha", "planted_area_ha", "planted_area_sd_ha"):
-        res[col] = res[col].to_numpy(dtype=np.float64) * k
-    return res
-
-
-def _root_sum_square(g: Any, sd: pd.Series) -> pd.Series:
-    """√(Σ sd²) per group of ``g`` (NaN where every sd is NaN), bit for bit as ``(s ** 2).sum(min_count=1)`` per
-    group: numpy sums one or two values in one addition, which a running sum in row order repeats (a per-group
-    ``apply`` took 0.2 s a call on the demo's 600 fields); a field in three pieces or more (cut by three grids:
-    rare) is summed as before, numpy's order being another."""
-    codes = g.ngroup().to_numpy()
-    q = sd.to_numpy(dtype=np.float64) ** 2
-    seen = ~np.isnan(q)
-    n = g.ngroups
-    total = np.bincount(codes, weights=np.where(seen, q, 0.0), minlength=n)
-    total[np.bincount(codes, weights=seen, minlength=n) == 0] = np.nan
-    out = pd.Series(total, index=g["field_px_area_ha"].sum().index)
-    many = np.flatnonzero(np.bincount(codes, minlength=n) > 2)
-    for k in many:
-        out.iloc[k] = float((sd[codes == k] ** 2).sum(min_count=1))
-    return np.sqrt(out)
-
-
-def _combine(parts: pd.DataFrame) -> pd.DataFrame:
-    """Sum per-piece results of fields cut across grids."""
-    g = parts.groupby("field_id", sort=False)
-    out = pd.DataFrame({
-        "field_px_area_ha": g["field_px_area_ha"].sum(),
-        "planted_area_ha": g["planted_area_ha"].sum(min_count=1),
-        "planted_area_sd_ha": _root_sum_square(g, parts["planted_area_sd_ha"]),
-        "noncrop_ha": (parts["noncrop_fraction"] * parts["field_px_area_ha"]).groupby(parts["field_id"]).sum(),
-        "n_pixels_touched": g["n_pixels_touched"].sum(),
-        "min_clear_obs": g["min_clear_obs"].min(),
-    })
-    area = out["field_px_area_ha"].where(out["field_px_area_ha"] > 0)
-    out["planted_fraction"] = out["planted_area_ha"] / area
-    out["noncrop_fraction"] = out["noncrop_ha"] / area
-    return out.reset_index()
 
 
 #: a field whose part outside every scene exceeds this share of its area has no measured planted area (the part

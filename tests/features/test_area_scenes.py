@@ -159,6 +159,7 @@ def test_blocks_read_together_equal_each_read_alone(two_tiles: Path, monkeypatch
     """Every scene is read once for the windows of a field set (the union of their parts), and each window's stack is
     bit for bit the one it gets read alone — overlapping windows, windows across both tiles and their overlap, a
     window inside one tile only, the cloudy date where tile B loses the overlap to A."""
+    import features._area_read as _area_read
     from features.sources.local import read_index
 
     grid = area_scenes._grids(read_index(two_tiles))[0]
@@ -170,7 +171,7 @@ def test_blocks_read_together_equal_each_read_alone(two_tiles: Path, monkeypatch
         opened.append((str(sc.path), win))  # type: ignore[attr-defined]
         return real(sc, win)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(area_scenes, "_scene_window", spy)
+    monkeypatch.setattr(_area_read, "_scene_window", spy)  # looked up there by _read_blocks
     area_scenes._WINDOWS.clear()
     joint = area_scenes._read_blocks(grid, wins)
     assert len(opened) == len({p for p, _ in opened}) == len(grid.scenes)  # each scene file read once
