@@ -38,7 +38,6 @@ import itertools
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from dataclasses import fields as fields_of
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -50,8 +49,16 @@ from features.errors import UserInputError
 from pipelines._monitor_cohort import SeasonTrajectories
 from pipelines._monitor_expect import arrays_by_key
 from pipelines._monitor_format import format_alert_evaluation
-from pipelines._monitor_thermal import ThermalClock
 from pipelines.evaluation import group_keys, read_truth, season_group_keys, synthetic_label
+from pipelines.evaluation._alert_data import (
+    Expectations,
+    SeasonData,
+    _check_season,
+    _clock,
+    fit_expectations,
+    load_season_data,
+)
+from pipelines.evaluation._alert_rules import _with_rules, parse_rules
 from pipelines.evaluation._alert_scoring import (
     EVENT_COLUMNS,
     HIGH_ALERTS,
@@ -65,19 +72,30 @@ from pipelines.monitor import (
     ALERT_TYPES,
     AlertParams,
     came_up_date,
-    clear_ndvi,
-    crop_first_days,
     detect_alerts,
-    expected_bands,
-    expected_emergence_days,
-    expected_timing,
     first_mismatch_raise,
     first_not_planted_date,
     mismatch_candidates,
     not_planted_day,
-    own_crop_obs,
     peer_candidates,
     ratio_evidence,
+)
+
+# isort: split
+# re-exported, unused here: importable from pipelines.evaluation.alerts as before its helpers moved to
+# pipelines.evaluation._alert_data and _alert_rules
+from dataclasses import fields as fields_of  # noqa: F401
+
+from pipelines._monitor_thermal import ThermalClock  # noqa: F401
+from pipelines.evaluation._alert_data import CROP_VARIABLES  # noqa: F401
+from pipelines.evaluation._alert_rules import _rule_value  # noqa: F401
+from pipelines.monitor import (  # noqa: F401
+    clear_ndvi,
+    crop_first_days,
+    expected_bands,
+    expected_emergence_days,
+    expected_timing,
+    own_crop_obs,
     thermal_clock,
 )
 
@@ -89,43 +107,11 @@ __all__ = ["Expectations", "AlertEvaluation", "SeasonData", "load_season_data", 
 PROB_COLUMNS = ("crop_type", "crop_type_prob", "declared_crop_prob")
 #: F0.5 (on records) within which :func:`tune_params` prefers the shorter NOT_PLANTED grace
 GRACE_TOLERANCE = 0.01
-#: what the production crop-type model reads of a county's series (``CropTypeClassifier``'s default variables,
-#: those present): the replay's crop model must see what ``agcredit train crop-type --county`` trains on
-CROP_VARIABLES = ("NDVI", "EVI", "NDRE", "NDWI", "NDMI")
 #: fields of a tuning season :func:`tune_params` replays at most (a deterministic sample beyond it)
 TUNE_MAX_FIELDS = 5000
 #: the grid searched by :func:`tune_params` (small: each point is a full replay of the tuning seasons)
 DEFAULT_GRID: dict[str, Sequence[Any]] = {"peer_greenup_rel": (0.8, 0.9), "peer_drop_next": (0.25, 0.35),
                                           "collapse_k": (1.0, 2.0, 3.0), "grace_days": (10, 25)}
-
-
-@dataclass
-class SeasonData:
-    """A county's clear NDVI and declared crops over its seasons (no truth)."""
-
-    region: str
-    seasons: list[str]
-    current: str
-    obs: pd.DataFrame
-    crops: pd.DataFrame
-    starts: dict[str, date]
-    series: pd.DataFrame | None = None
-    #: the series the production crop-type model reads (:data:`CROP_VARIABLES`), when loaded with ``crop_series=True``
-    crop_series: pd.DataFrame | None = None
-    #: farmers' diaries of past seasons (records/history.csv): field_id, season, sowing_date,
-    #: harvest_date, reported_yield_t_ha — the labels :func:`tune_params` learns from
-    records: pd.DataFrame | None = None
-    #: thermal time from the county's daily weather (the collapse timing in GDD), None: calendar days
-    clock: ThermalClock | None = None
-
-
-@dataclass
-class Expectations:
-    """What past seasons say a healthy crop looks like."""
-
-    bands: pd.DataFrame
-    timing: pd.DataFrame
-    emergence: dict[tuple[str, str], int]
 
 
 @dataclass
@@ -152,143 +138,6 @@ class AlertEvaluation:
                 "tuned_on": self.tuned_on, "metrics": self.metrics, "baseline": self.baseline,
                 "by_event": self.by_event.to_dict("records"), "by_alert": self.by_alert.to_dict("records"),
                 "notes": self.notes}
-
-
-def parse_rules(items: Sequence[str]) -> dict[str, Any]:
-    """``NAME=VALUE`` texts (``agcredit evaluate alerts --rule``) as :class:`AlertParams` thresholds, each value of
-    its field's type (``true``/``false`` for a switch); an unknown name, a bad value, a name given twice or
-    ``timing_unit`` (``--timing``) is a one-line :class:`UserInputError`, which never quotes what was typed (it may
-    be anything: the argument is named by its position) — only a known threshold's name."""
-    kinds = {f.name: f.type for f in fields_of(AlertParams)}
-    out: dict[str, Any] = {}
-    for k, item in enumerate(items, 1):
-        name, sep, text = str(item).partition("=")
-        name, text = name.strip(), text.strip()
-        if not sep or not name or not text:
-            raise UserInputError(f"--rule (argument {k}): expected NAME=VALUE")
-        if name == "timing_unit":
-            raise UserInputError("--rule: the collapse timing's unit is set by --timing, not --rule")
-        if name not in kinds:
-            raise UserInputError(f"--rule (argument {k}): not an alert threshold; known: {', '.join(sorted(kinds))}")
-        if name in out:
-            raise UserInputError(f"--rule: {name} given twice")
-        out[name] = _rule_value(name, str(kinds[name]), text)
-    _with_rules(AlertParams(), out)  # a contradictory combination: refused here, before any replay
-    return out
-
-
-def _rule_value(name: str, kind: str, text: str) -> Any:
-    """``text`` as the value of the threshold ``name`` of type ``kind`` (its annotation's text)."""
-    try:
-        if kind == "bool":
-            if text.lower() not in ("true", "false"):
-                raise ValueError(text)
-            return text.lower() == "true"
-        value = int(text) if kind == "int" else float(text)
-    except ValueError:
-        raise UserInputError(f"--rule {name}: expected "
-                             f"{'true or false' if kind == 'bool' else 'a whole number' if kind == 'int' else 'a number'}"
-                             ) from None
-    if not np.isfinite(value):
-        raise UserInputError(f"--rule {name}: expected a finite number")
-    return value
-
-
-def _with_rules(base: AlertParams, rules: dict[str, Any]) -> AlertParams:
-    """``base`` with ``rules`` set; a contradictory combination is a one-line :class:`UserInputError`."""
-    try:
-        return replace(base, **rules)
-    except ValueError as e:
-        raise UserInputError(f"--rule: {e}") from None
-
-
-# --- data ------------------------------------------------------------------------------------------------
-
-def _check_season(season: str, seasons: Sequence[str]) -> list[str]:
-    """The past seasons of ``season``: at least two, or a one-line error."""
-    if season not in seasons:
-        raise UserInputError(f"evaluate alerts: season {season} is not one of the county's ({', '.join(seasons)})")
-    past = [s for s in seasons if s < season]
-    if len(past) < 2:
-        raise UserInputError(f"evaluate alerts: season {season} needs at least 2 past seasons, found {len(past)}")
-    return past
-
-
-def load_season_data(county: str | Path, *, cache_dir: str | Path | None = None, variables: Sequence[str] = ("NDVI",),
-                     progress: Callable[[str], None] | None = None, crop_series: bool = False,
-                     weather: str | Path | None = None) -> SeasonData:
-    """Read a county folder's fields (all seasons) and build their series (cached; NDVI by default).
-
-    ``weather``: a daily weather table (default the county's ``weather/daily.csv`` when it has one), which puts
-    the collapse timing in thermal time as :func:`pipelines.monitor.season_alerts` does with it.
-
-    ``crop_series``: also the series the production crop-type model is trained on and reads
-    (:data:`CROP_VARIABLES`, from the every-variable series ``County.series`` builds), for CROP_MISMATCH.
-    """
-    from features.fields import read_fields
-    from features.series import build_series, season_window
-
-    root = Path(county)
-    meta_p = root / "county.json"
-    if not meta_p.is_file():
-        raise UserInputError(f"{meta_p}: county.json not found — expected a county folder")
-    from pipelines.county import County
-
-    c = County(root)
-    region, seasons, current = c.region, c.seasons, c.current_season
-    fields = read_fields(root / "records" / "fields.gpkg").fields
-    # the default as every other command's (AGCREDIT_CACHE_DIR, else the county's .cache)
-    cache = Path(cache_dir) if cache_dir is not None else c.cache_dir / "series"
-    frames, crop_frames = [], []
-    for s in seasons:
-        fs = fields[fields["season"].astype(str) == s]
-        if fs.empty:
-            continue
-        if crop_series:
-            # every variable, as County.series builds it (same cache entries), read once: the rules' variables
-            # and what the crop model reads are both subsets of it (a variable's statistics do not depend on
-            # which others are read)
-            full = build_series(fs, root / "scenes", s, cache_dir=cache).series
-            frames.append(full[full["variable"].isin(list(variables))].reset_index(drop=True))
-            crop_frames.append(full[full["variable"].isin(CROP_VARIABLES)].reset_index(drop=True))
-        else:
-            frames.append(build_series(fs, root / "scenes", s, variables=list(variables), cache_dir=cache).series)
-        if progress is not None:
-            progress(f"series {s}: {len(frames[-1])} rows")
-    series = pd.concat(frames, ignore_index=True)
-    crops = pd.DataFrame({"field_id": fields["field_id"].astype(str), "season": fields["season"].astype(str),
-                          "crop": fields["declared_crop"], "region": fields["region"].fillna(region).astype(str)})
-    starts = {s: season_window(s, region)[0] for s in seasons}
-    obs = own_crop_obs(clear_ndvi(series), crops, starts, crop_first_days(region, current))
-    hist_p = root / "records" / "history.csv"
-    records = pd.read_csv(hist_p, dtype=str, keep_default_na=False) if hist_p.is_file() else None
-    wx_p = Path(weather) if weather is not None else root / "weather" / "daily.csv"
-    clock = None
-    if weather is not None or wx_p.is_file():
-        from features.weather import read_weather
-
-        clock = thermal_clock(read_weather(wx_p), region)
-    return SeasonData(region=region, seasons=seasons, current=current, obs=obs, crops=crops, starts=starts,
-                      series=series, records=records, clock=clock,
-                      crop_series=pd.concat(crop_frames, ignore_index=True) if crop_frames else None)
-
-
-def _clock(data: SeasonData, params: AlertParams) -> ThermalClock | None:
-    """The county's thermal clock when the params measure the collapse timing in GDD (else calendar days)."""
-    if params.timing_unit != "gdd":
-        return None
-    if data.clock is None:
-        raise UserInputError("alert timing in GDD needs the county's daily weather (weather/daily.csv or --weather)")
-    return data.clock
-
-
-def fit_expectations(data: SeasonData, seasons: Sequence[str], params: AlertParams) -> Expectations:
-    """Bands, timing and emergence days from ``seasons`` (which must all be before the evaluated one)."""
-    past = data.obs[data.obs["season"].isin(list(seasons))]
-    crops = data.crops[data.crops["season"].isin(list(seasons))]
-    return Expectations(bands=expected_bands(past, crops, data.starts, params),
-                        timing=expected_timing(past, crops, data.starts, params, _clock(data, params)),
-                        emergence=expected_emergence_days(past, crops, data.starts, params))
 
 
 # --- replay ----------------------------------------------------------------------------------------------
