@@ -39,10 +39,9 @@ field of one simulated condition (truth) or of one farmer (the records) together
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,17 +49,35 @@ import numpy as np
 import pandas as pd
 
 from features.errors import UserInputError, format_offenders
-from pipelines.evaluation import group_keys, read_truth, season_groups, synthetic_label
-from pipelines.evaluation._bootstrap import (
+from pipelines.evaluation import group_keys, read_truth, synthetic_label
+from pipelines.evaluation._bootstrap import describe, interval_text
+from pipelines.evaluation._yield_folds import (
+    Progress,
+    fold_calibration_seasons,
+    fold_features,
+    read_feature_snapshot,
+    read_fold_snapshot,
+    resolve_weather,
+    write_fold_snapshot,
+)
+from pipelines.evaluation._yield_intervals import CI_METRICS, resampled_target_figures, scored_fields, target_intervals
+
+# isort: split
+# re-exported, unused here: importable from pipelines.evaluation.yield_ as before its helpers moved to
+# pipelines.evaluation._yield_intervals and _yield_folds
+from collections.abc import Callable  # noqa: F401
+from functools import partial  # noqa: F401
+
+from pipelines.evaluation import season_groups  # noqa: F401
+from pipelines.evaluation._bootstrap import (  # noqa: F401
     INTERVAL,
     Counts,
     blockwise,
-    describe,
     grouped_season_draws,
-    interval_text,
     percentile_interval,
     season_draws,
 )
+from pipelines.evaluation._yield_intervals import _crop_figures  # noqa: F401
 
 if TYPE_CHECKING:
     from models.evaluation import YieldEvaluation
@@ -83,91 +100,8 @@ COVERAGE_TARGET = (0.07, 0.13)
 MAJOR_SHARE = 0.1
 #: leave-one-season-out needs a held-out season and at least two to train on (:func:`models.evaluation.evaluate_yield`)
 MIN_PAST_SEASONS = 3
-Progress = Callable[[int, int, str], None]
-#: the target rows' figures given a 95% interval (the model's, per major crop)
-CI_METRICS = ("r2", "rmse_pct")
 #: what the targets' intervals resample (:func:`pipelines.evaluation._bootstrap.describe`)
 INTERVAL_UNITS = "the scored fields of each held-out season"
-
-
-
-def scored_fields(ev: YieldEvaluation, checkpoint: str = "end", method: str = "model") -> dict[str, pd.DataFrame]:
-    """Held-out season (sorted) → the fields ``method`` was scored on there at ``checkpoint`` (``crop,
-    true_yield_t_ha, p50``): the rows of its ``per_season`` figures. Empty when the evaluation kept no predictions
-    (one built from score rows alone)."""
-    p = ev.predictions
-    if p is None or p.empty:
-        return {}
-    p = p[(p["checkpoint"] == checkpoint) & (p["method"] == method)]
-    return {str(s): f[["crop", "true_yield_t_ha", "p50"]].reset_index(drop=True)
-            for s, f in p.groupby("season", sort=True)}
-
-
-def _crop_figures(f: pd.DataFrame, crops: Sequence[str], w: np.ndarray) -> dict[str, dict[str, np.ndarray]]:
-    """crop (of ``crops`` the season's scored fields ``f`` hold) → metric of :data:`CI_METRICS` → its value on each
-    resample (row of ``w``: how often each of ``f``'s fields is drawn): :func:`models.evaluation.weighted_yield_metrics`
-    on the crop's drawn fields."""
-    from models.evaluation import weighted_yield_metrics
-
-    crop = f["crop"].to_numpy(dtype=object)
-    y, p50 = f["true_yield_t_ha"].to_numpy(dtype="float64"), f["p50"].to_numpy(dtype="float64")
-    out = {}
-    for c in crops:
-        m = crop == c
-        if m.any():
-            met = weighted_yield_metrics(y[m], p50[m], w[:, m])
-            out[c] = {key: met[key] for key in CI_METRICS}
-    return out
-
-
-def resampled_target_figures(fields: dict[str, pd.DataFrame], crops: Sequence[str], counts: Counts = season_draws
-                             ) -> dict[str, dict[str, np.ndarray]]:
-    """crop → metric of :data:`CI_METRICS` → its value on each resample, the mean over held-out seasons of the
-    season's within-crop figure, as :func:`models.evaluation.summarize_yield` averages ``per_season``.
-
-    ``fields``: :func:`scored_fields`; ``counts(k, n)``: the draws of the ``k``-th season's ``n`` fields in blocks
-    (default: :func:`season_draws`, a bootstrap stratified by season), taken one season and one block of resamples at
-    a time so that only one block of draws is held. Each season's figure is :func:`_crop_figures`, what
-    :func:`models.evaluation.yield_metrics` gives on the crop's drawn fields repeated; a season without the crop has
-    no figure (as it has no ``per_season`` row) and one whose resample draws none of the crop's fields neither, so the
-    mean is over the seasons that have one, NaN where none has.
-    """
-    per: dict[str, dict[str, list[np.ndarray]]] = {c: {m: [] for m in CI_METRICS} for c in crops}
-    for k, f in enumerate(fields.values()):
-        season = blockwise(partial(_crop_figures, f, crops), counts(k, len(f)))
-        for c, met in season.items():
-            for key in CI_METRICS:
-                per[c][key].append(met[key])
-    reps = int(INTERVAL["resamples"])
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for c, by in per.items():
-        out[c] = {}
-        for key, v in by.items():
-            a = np.vstack(v) if v else np.full((1, reps), np.nan)
-            have = np.isfinite(a)
-            k_ = have.sum(axis=0)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                out[c][key] = np.where(k_ > 0, np.where(have, a, 0.0).sum(axis=0) / k_, np.nan)
-    return out
-
-
-def target_intervals(ev: YieldEvaluation, crops: Sequence[str], *, checkpoint: str = "end",
-                     keys: pd.DataFrame | None = None) -> dict[str, dict[str, list[float] | None]]:
-    """crop → metric of :data:`CI_METRICS` → the 95% percentile interval of the model's figure (the mean over
-    held-out seasons) with the scored fields resampled within each season (:func:`resampled_target_figures`); None
-    throughout when the evaluation kept no predictions, or where no resample has the figure. ``keys``
-    (:func:`pipelines.evaluation.group_keys`): each season's clusters drawn whole, within it."""
-    fields = scored_fields(ev, checkpoint)
-    if not fields:
-        return {c: dict.fromkeys(CI_METRICS) for c in crops}
-    counts: Counts = season_draws
-    if keys is not None:
-        assert ev.predictions is not None  # scored_fields found rows
-        p = ev.predictions[(ev.predictions["checkpoint"] == checkpoint) & (ev.predictions["method"] == "model")]
-        ids = {str(s): f["field_id"].astype(str).tolist() for s, f in p.groupby("season", sort=True)}
-        counts = grouped_season_draws([season_groups(keys, s, ids[s]) for s in fields])
-    figs = resampled_target_figures(fields, crops, counts)
-    return {c: {key: percentile_interval(v) for key, v in by.items()} for c, by in figs.items()}
 
 
 def oracle_features(canopy: pd.DataFrame, as_of: dict[str, date], starts: dict[str, date], *,
@@ -372,103 +306,6 @@ class YieldCountyEvaluation:
         if with_ci:
             lines.append("intervals: " + self._interval())
         return "\n".join(lines)
-
-
-def fold_features(county: Any, held: Sequence[str], checkpoints: Sequence[str], *, phenology: bool = True,
-                  weather: pd.DataFrame | None = None, progress: Progress | None = None
-                  ) -> dict[str, dict[str, pd.DataFrame]]:
-    """Held-out season → checkpoint → FieldFeatures of every past season, built as production builds them for a
-    model trained without that season (:func:`pipelines.train_yield.county_features`).
-
-    With ``phenology`` the phenology is calibrated as ``agcredit train crop-type --county`` calibrates it for
-    production (:func:`pipelines._phenology_fit.fit_county_phenology`: the latest three seasons' DECLARED dates) —
-    on the other past seasons only, so the held-out season's records never shape its own features; folds whose
-    calibration seasons are the same share one build, and the builds share the planted area and seasonal features
-    (:func:`pipelines.featurize.featurize`'s ``shared``: no calibration changes them). Without it every fold gets
-    the uncalibrated features.
-    ``weather``: the daily weather for the ``wx_*`` columns and the thermal-time phenology (None: neither).
-    """
-    from pipelines._phenology_fit import fit_county_phenology
-    from pipelines.train_yield import county_features
-
-    past = list(county.past_seasons)
-    memo: dict[str, pd.DataFrame] = {}
-    shared: dict[tuple[Any, ...], Any] = {}  # planted area and seasonal features: the same for every fold's build
-    built: dict[tuple[str, ...], dict[str, pd.DataFrame]] = {}
-    out: dict[str, dict[str, pd.DataFrame]] = {}
-    for s in held:
-        chosen = tuple(fold_calibration_seasons(past, s)) if phenology else ()
-        if chosen not in built:
-            calib = {}
-            if chosen:
-                cal = fit_county_phenology(county, list(chosen), weather=weather if weather is not None else False)
-                calib = {county.region: cal} if cal is not None else {}
-            built[chosen] = county_features(county, past, checkpoints, weather=weather, county_weather=False,
-                                            phenology_calib=calib, series_memo=memo, shared=shared)
-        out[s] = built[chosen]
-        if progress is not None:
-            progress(len(out), len(held), f"features for season {s} held out (phenology "
-                     + (f"calibrated on {', '.join(chosen)})" if chosen else "uncalibrated)"))
-    return out
-
-
-def fold_calibration_seasons(past: Sequence[str], held: str) -> list[str]:
-    """The seasons :func:`fold_features` calibrates the phenology on when ``held`` is held out."""
-    from pipelines._phenology_fit import CALIBRATION_SEASONS
-
-    return sorted(x for x in past if x != held)[-CALIBRATION_SEASONS:]
-
-
-def write_fold_snapshot(folds: dict[str, dict[str, pd.DataFrame]], prefix: str | Path) -> list[Path]:
-    """Write :func:`fold_features`' output as ``<prefix>-fold<season>-<checkpoint>.parquet`` (atomically)."""
-    from pipelines.featurize import write_parquet_atomic
-
-    paths = []
-    for s, by_cp in folds.items():
-        for cp, df in by_cp.items():
-            p = Path(f"{prefix}-fold{s}-{cp}.parquet")
-            write_parquet_atomic(df, p)
-            paths.append(p)
-    return paths
-
-
-def read_fold_snapshot(prefix: str | Path, checkpoints: Sequence[str]) -> dict[str, dict[str, pd.DataFrame]] | None:
-    """Held-out season → checkpoint → FieldFeatures from ``<prefix>-fold<season>-<checkpoint>.parquet``
-    (:func:`write_fold_snapshot`); None when there is no such file."""
-    pre = Path(prefix)
-    folds = sorted({p.name[len(pre.name) + 5:].rsplit("-", 1)[0]
-                    for p in pre.parent.glob(f"{pre.name}-fold*-*.parquet")})
-    if not folds:
-        return None
-    return {s: read_feature_snapshot(f"{prefix}-fold{s}", checkpoints) for s in folds}
-
-
-def read_feature_snapshot(prefix: str | Path, checkpoints: Sequence[str]) -> dict[str, pd.DataFrame]:
-    """checkpoint → FieldFeatures read from ``<prefix>-<checkpoint>.parquet`` (a snapshot of featurized seasons)."""
-    out: dict[str, pd.DataFrame] = {}
-    missing = []
-    for cp in checkpoints:
-        p = Path(f"{prefix}-{cp}.parquet")
-        if not p.is_file():
-            missing.append(str(p))
-            continue
-        out[cp] = pd.read_parquet(p)
-    if missing:
-        raise UserInputError(f"feature snapshot {prefix}: file(s) not found {format_offenders(missing)}")
-    return out
-
-
-def resolve_weather(county: Any, weather: str | Path | pd.DataFrame | None, county_weather: bool = True
-                    ) -> pd.DataFrame | None:
-    """The weather table to use: ``weather`` (a file, read and checked for the county's region, or a table), else
-    the county's own (:meth:`pipelines.county.County.weather`) when ``county_weather``, else None."""
-    from features.weather import check_weather, read_weather
-
-    if isinstance(weather, pd.DataFrame):
-        return check_weather(weather, region=county.region)
-    if weather is not None:
-        return read_weather(weather, region=county.region)
-    return county.weather() if county_weather else None
 
 
 def evaluate_yield_county(county: str | Path, *, seasons: Sequence[str] | None = None,
