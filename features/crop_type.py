@@ -30,8 +30,10 @@ from features._calibration import (
     softmax,
 )
 from features._crop_features import FeatureCache, check_feature_names, group_folds
+from features._crop_inputs import CropTypeInputs, checkpoint_key
 from features._crop_persist import model_metadata, read_model, restore_state, write_model
 from features._crop_season import PINNED
+from features._crop_season_scales import CropTypeSeasonScales
 from features._crop_train import (
     checked_checkpoints,
     fit_calibration,
@@ -41,9 +43,14 @@ from features._crop_train import (
     oof_raw_scores,
 )
 from features._declared import declared_posterior
-from features._seasonal import feature_names, field_windows, seasonal_features
+from features._seasonal import feature_names, field_windows
 from features.errors import UserInputError, format_offenders
 from features.threads import thread_map
+
+# isort: split
+# re-exported, unused here: importable from features.crop_type as before the feature methods moved to
+# features._crop_inputs
+from features._seasonal import seasonal_features  # noqa: F401
 
 __all__ = [
     "DEFAULT_CHECKPOINTS",
@@ -62,13 +69,7 @@ FORMAT_VERSION = "crop_type/2"
 KEY_COLUMNS = ("field_id", "season", "as_of", "checkpoint", "declared_crop", "season_start", "season_end")
 
 
-def checkpoint_key(c: int | str) -> str:
-    """Name of a checkpoint's model (``d090``, ``end``): the keys of ``boosters_``, ``oof_proba_``..."""
-    return "end" if c == "end" else f"d{int(c):03d}"
-
-
-
-class CropTypeClassifier:
+class CropTypeClassifier(CropTypeInputs, CropTypeSeasonScales):
     """Crop-type classifier in the scikit-learn style (``__init__`` stores config only).
 
     ``context`` names categorical columns of the fields table used as features (e.g. region);
@@ -191,65 +192,6 @@ class CropTypeClassifier:
         out["context"] = list(self.context)
         return out
 
-    # ---------------------------------------------------------------- features
-    def features(self, series: pd.DataFrame, fields: pd.DataFrame, *, checkpoint: int | str = "end",
-                 as_of: Any = None) -> pd.DataFrame:
-        """Feature frame (keys, seasonal features cut off at ``checkpoint``, context columns)."""
-        if not hasattr(self, "n_periods_"):
-            self._check_fitted()
-        feats = self._seasonal(series, fields, checkpoint, as_of)
-        ctx = [c for c in self.context_ if c in fields.columns]
-        if ctx:
-            extra = fields[["field_id", "season", *ctx]].astype({"field_id": str, "season": str})
-            feats = feats.merge(extra.drop_duplicates(["field_id", "season"]), on=["field_id", "season"], how="left")
-        return feats
-
-    def _seasonal(self, series: pd.DataFrame, fields: pd.DataFrame, checkpoint: int | str,
-                  as_of: Any = None) -> pd.DataFrame:
-        win = field_windows(fields, season_days=self.season_days)
-        return seasonal_features(series, win, offset_days=None if checkpoint == "end" else int(checkpoint),
-                                 as_of=as_of, period_days=self.period_days, n_periods=self.n_periods_,
-                                 variables=self.variables_, derivatives=self.derivatives,
-                                 raw_metrics=self.raw_metrics)
-
-    def _fit_features(self, series: pd.DataFrame | Callable[[pd.DataFrame], pd.DataFrame], rows: pd.DataFrame,
-                      checkpoint: int | str, cache: FeatureCache) -> pd.DataFrame:
-        """Features of ``rows`` (in order) at ``checkpoint`` through ``cache``, plus the context columns.
-        ``series`` may be a function giving the series of the rows the cache misses."""
-        config = (self.period_days, self.n_periods_, tuple(self.variables_), self.derivatives, self.raw_metrics,
-                  self.season_days, checkpoint_key(checkpoint))
-        feats = cache.get(config, rows, lambda sub: self._seasonal(series(sub) if callable(series) else series,
-                                                                    sub, checkpoint))
-        ctx = pd.DataFrame({c: rows[c].astype(object).to_numpy() for c in self.context_}, index=feats.index)
-        return pd.concat([feats, ctx], axis=1)
-
-    def input_frame(self, series: pd.DataFrame, rows: pd.DataFrame, checkpoint: int | str, *, as_of: Any = None,
-                    cache: FeatureCache | None = None) -> pd.DataFrame:
-        """The inputs the fitted model reads at ``checkpoint`` for ``rows`` (field_id, season, a region or
-        ``season_start``, the context columns), one column per input in :attr:`feature_names_in_`'s order — a context
-        column as its text —, in ``rows``' order: what an input profile summarises and input stability compares
-        (:mod:`models.stability`). ``cache``: the fit's :class:`FeatureCache` (the training rows' features computed
-        once; not with ``as_of``)."""
-        self._check_fitted()
-        if cache is not None and as_of is None:
-            X = self._fit_features(series, rows, checkpoint, cache)
-            return X[list(self.feature_names_in_)].reset_index(drop=True)
-        X = self.features(series, rows, checkpoint=checkpoint, as_of=as_of)
-        keys = pd.MultiIndex.from_arrays([rows["field_id"].astype(str), rows["season"].astype(str)])
-        X = X.set_index([X["field_id"].astype(str), X["season"].astype(str)])
-        return X.reindex(keys)[list(self.feature_names_in_)].reset_index(drop=True)
-
-    def _matrix(self, X: pd.DataFrame) -> np.ndarray:
-        cols = []
-        for name in self.feature_names_in_:
-            if name in self.categories_:
-                cats = {v: i for i, v in enumerate(self.categories_[name])}
-                cols.append(np.array([cats.get(v, np.nan) if isinstance(v, str) else np.nan
-                                      for v in X[name].astype(object)], dtype="float64"))
-            else:
-                cols.append(X[name].to_numpy(dtype="float64", na_value=np.nan))
-        return np.column_stack(cols) if cols else np.zeros((len(X), 0))
-
     # ---------------------------------------------------------------- fit
     def fit(self, series: pd.DataFrame, labels: pd.DataFrame, *, label_column: str = "declared_crop",
             feature_cache: FeatureCache | None = None) -> CropTypeClassifier:
@@ -358,15 +300,7 @@ class CropTypeClassifier:
         fit_noise_state(self, oofs, y, ok)
         return self
 
-    def _aligned(self, feats: pd.DataFrame, lab: pd.DataFrame) -> pd.DataFrame:
-        keys = lab[["field_id", "season"]].astype({"field_id": str, "season": str})
-        return keys.merge(feats, on=["field_id", "season"], how="left")
-
     # ---------------------------------------------------------------- predict
-    def _check_fitted(self) -> None:
-        if not hasattr(self, "boosters_"):
-            raise UserInputError("crop type: this classifier is not fitted yet; call fit() or load() first")
-
     def predict_proba(self, X: pd.DataFrame, *, checkpoint: int | str = "end") -> np.ndarray:
         """Calibrated class probabilities (n, len(classes_)) from a feature frame (``prior_adaptation="em"``:
         adapted to the class prior of the rows given, :meth:`adapted`)."""
@@ -532,40 +466,6 @@ class CropTypeClassifier:
                 feats = feature_memo(key, compute)
             name, raw = self._checked_raw(self._aligned(feats, sub), c)
             yield rows, sub, name, raw
-
-    # ---------------------------------------------------------------- season calibration (features/_crop_season.py)
-    def predict_season_proba(self, X: pd.DataFrame, fields: pd.DataFrame, *, checkpoint: int | str = "end"
-                             ) -> np.ndarray:
-        """:meth:`predict_proba` with season calibration: ``fields`` (field_id, season, region, declared_crop;
-        aligned with the rows of ``X``) give each row's season and the declarations its scale is estimated from
-        (as :meth:`predict` does)."""
-        return _cs.predict_season_proba(self, X, fields, checkpoint=checkpoint)
-
-    def season_fields(self, fields: pd.DataFrame, as_of: Any = None) -> pd.DataFrame:
-        """The rows of ``fields`` whose declarations :meth:`predict` would read for the season scales (the
-        sample of :func:`features._season_calib.season_sample` per season, region and checkpoint); empty for a
-        model without season calibration."""
-        return _cs.season_fields(self, fields, as_of)
-
-    def season_scales(self, series: pd.DataFrame, fields: pd.DataFrame, as_of: Any = None) -> dict[str, float]:
-        """The season scales :meth:`predict` would estimate on ``fields`` (``season|region|checkpoint`` → scale),
-        computed on :meth:`season_fields` only (``series`` needs only theirs): once over a whole season, then
-        given to every block (:meth:`with_season_scales`)."""
-        return _cs.season_scales(self, series, fields, as_of)
-
-    def with_season_scales(self, scales: dict[str, float]) -> CropTypeClassifier:
-        """A copy that scores with these season scales instead of estimating them from the fields it is given
-        (key ``season|region|checkpoint``; :data:`PINNED` for every key not listed; a key absent: 1)."""
-        out: CropTypeClassifier = _cs.with_season_scales(self, scales)
-        return out
-
-    def pinned_season_scale(self, scale: float) -> CropTypeClassifier:
-        """A copy scoring every season, region and season-calibrated checkpoint with ``scale`` (e.g. a
-        ``crop_season_scale`` an earlier :meth:`predict` returned, to reproduce its probabilities after the season's
-        fields have changed) instead of estimating it. A model without season calibration, or a scale outside
-        :data:`features._season_calib.SCALE_BOUNDS`, is a :class:`UserInputError`."""
-        out: CropTypeClassifier = _cs.pinned_season_scale(self, scale)
-        return out
 
     # ---------------------------------------------------------------- persistence (features/_crop_persist.py)
     def metadata(self) -> dict[str, Any]:
