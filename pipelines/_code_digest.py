@@ -19,8 +19,10 @@ from pathlib import Path
 __all__ = ["FEATURE_SOURCES", "DECISION_SOURCES", "SCORING_SOURCES", "source_files", "source_digest"]
 
 #: what defines FieldFeatures: the features package (its modules and data files) and the pipelines modules that
-#: build them
-FEATURE_SOURCES = ("features", "pipelines/featurize.py", "pipelines/_smooth.py")
+#: build them (pipelines/featurize.py and every pipelines module it imports: tests/pipelines/test_train_yield.py)
+FEATURE_SOURCES = ("features", "pipelines/featurize.py", "pipelines/_featurize_checks.py",
+                   "pipelines/_featurize_lineage.py", "pipelines/_featurize_models.py",
+                   "pipelines/_featurize_phenology.py", "pipelines/_smooth.py")
 #: what defines a decision from features, valuations and a policy
 DECISION_SOURCES = ("underwriting",)
 #: what defines a valuation from features and a model

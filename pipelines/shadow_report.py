@@ -301,7 +301,7 @@ def _calendar(path: str | Path | None) -> tuple[pd.DataFrame, str | None]:
     the default calendar)."""
     from pipelines.schedule import load_calendar
 
-    return load_calendar(path), (None if path is None else str(path))
+    return load_calendar(path), (None if path is None else Path(path).name)
 
 
 def _report(st: Any, name: str, version: str, season: str | None, reported: str | Path | None,
@@ -429,7 +429,7 @@ def shadow_evidence(name: str, version: str, store: str, season: str | None = No
         cov = season_coverage(s, _season_records(st, s, name), ss, name, version, run_id=version_run(name, version),
                               calendar=cal[0], calendar_name=cal[1])
     # the season's end read from a bank's calendar file: named in what is said and kept
-    by = f", its end by calendar {Path(cal[1]).name}" if cal[1] else ""
+    by = f", its end by calendar {cal[1]}" if cal[1] else ""
     counted = (f"{cov.rows} shadow row(s) over {len(cov.dates)} dated run(s)"
                + (f", {cov.overrides} override(s) left out" if cov.overrides else ""))
     if cov.whole:

@@ -54,7 +54,8 @@ class StoreConnections:
         """Every read inside reads one snapshot of the store, as of its first read: on PostgreSQL one REPEATABLE READ
         transaction, so records or shadow rows another run commits meanwhile are seen by no read of it, not by some
         (a report reading the records, then the shadow rows); a SQLite store opened read only is one private copy
-        already, and a SQLite store opened to write reads in one transaction too. Nested: the outer one holds."""
+        already, and a SQLite store opened to write reads in one transaction too. Nested: the outer one holds. For
+        reading only: :meth:`append` refuses inside one (its records would not be seen by the snapshot's reads)."""
         if self._pinned is not None:
             yield
             return
@@ -62,13 +63,20 @@ class StoreConnections:
             raise StoreError(url=self.shown_url, problem="no decision store there yet (it is created with its first "
                                                          "records)")
         try:
+            tables: list[str] = []
+            if self.dialect == "postgresql":  # a conflicting lock waited for (bounded, said) as by every read, and
+                with self._read() as probe:   # the store's tables found, on a connection of their own
+                    tables = [t for t in (decisions.name, meta.name)
+                              if probe.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": t})]
             with self._engine.connect() as conn:
                 if self.dialect == "postgresql":
                     conn.execution_options(isolation_level="REPEATABLE READ")
                 conn.execution_options(agc_read=True)
                 with conn.begin():
-                    if self.dialect == "postgresql":
-                        self._pg_table_locks(conn, "ACCESS SHARE", lock_timeout())
+                    if tables:  # the lock before the transaction's first query fixes its snapshot (PostgreSQL's
+                        # rule for REPEATABLE READ): a table rewritten under an exclusive lock is seen after it
+                        conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{int(lock_timeout() * 1000)}ms'")
+                        conn.exec_driver_sql(f"LOCK TABLE {', '.join(tables)} IN ACCESS SHARE MODE")
                     self._pinned = conn
                     try:
                         yield

@@ -322,6 +322,9 @@ class DecisionStore(ChainChecks, StoreQueries, AppendChecks):
         the transaction's connection and the ids of the records written (when some were), before it commits — a
         caller's own table kept beside them in one transaction (``reunderwrite``'s log of a plain run,
         :func:`pipelines.schedule.plain_run_logger`): both or neither."""
+        if self._pinned is not None:
+            raise RuntimeError("DecisionStore.append inside snapshot(): the snapshot's reads would not see the "
+                               "records (append outside it)")
         if self.read_only:
             raise StoreError(url=self.shown_url, problem="opened to read only: nothing is written")
         operator = str(operator or "").strip()

@@ -132,12 +132,12 @@ def test_a_season_in_progress_caches_its_settled_days_for_the_next_checkpoint(tm
     add_token()
     asked = add_daily_stats()
     cache = tmp_path / "c"
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5), raising=False)  # a checkpoint of a season in progress
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5))  # a checkpoint of a season in progress
     first = _stats(cache, date(2023, 6, 1), date(2023, 7, 5))
     assert asked == [("2023-06-01", "2023-07-06")] * 3
     until = date(2023, 7, 5) - timedelta(days=sh.SETTLED_AFTER_DAYS)
     asked.clear()
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19), raising=False)  # two weeks later, the next checkpoint
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19))  # two weeks later, the next checkpoint
     second = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
     assert asked == [(str(until + timedelta(days=1)), "2023-07-20")] * 3 and second.summary.reused_windows == 3
     assert first.series.equals(second.series[second.series["date"] <= "2023-07-05"].reset_index(drop=True))
@@ -153,12 +153,12 @@ def test_failed_intervals_are_not_cached_on_the_base_and_tail_path(tmp_path, mon
     failing: set[str] = set()
     asked = add_daily_stats(failing=failing)
     cache = tmp_path / "c"
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5), raising=False)
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5))
     _stats(cache, date(2023, 6, 1), date(2023, 7, 5))  # caches its settled days: the head to 06-30
     windows = lambda: sorted({p.name for p in cache.rglob("stats-windows/*/*/*")})  # noqa: E731
     assert windows() == ["2023-06-30"]
     failing.add("2023-07-10")  # a day of the tail, settled (≤ today − 5) at the next checkpoint
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19), raising=False)
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19))
     asked.clear()
     second = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
     assert asked == [("2023-07-01", "2023-07-20")] * 3 and second.summary.reused_windows == 3
@@ -166,7 +166,7 @@ def test_failed_intervals_are_not_cached_on_the_base_and_tail_path(tmp_path, mon
     asked.clear()
     _stats(cache, date(2023, 6, 1), date(2023, 7, 19))  # asked again from the head, not from a head with a failure
     assert asked == [("2023-07-01", "2023-07-20")] * 3
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 9, 1), raising=False)  # the window is settled now
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 9, 1))  # the window is settled now
     asked.clear()
     settled = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
     assert asked == [("2023-07-01", "2023-07-20")] * 3 and settled.summary.failed_intervals == 3
@@ -189,11 +189,11 @@ def test_an_acquisition_ingested_late_in_a_cached_window_is_picked_up_at_the_nex
     late: set[str] = set()
     asked = add_daily_stats(late=late)
     cache = tmp_path / "c"
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5), raising=False)
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5))
     first = _stats(cache, date(2023, 6, 1), date(2023, 7, 5))  # caches its settled days: the head to 06-30
     assert "2023-06-20" not in set(first.series["date"].astype(str))
     late.add("2023-06-20")  # acquired 06-20, in the archive only now (after the head was cached)
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19), raising=False)
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19))
     asked.clear()
     second = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
     assert asked == [("2023-06-20", "2023-06-21"), ("2023-07-01", "2023-07-20")] * 3  # the new day, the new days
@@ -202,7 +202,7 @@ def test_an_acquisition_ingested_late_in_a_cached_window_is_picked_up_at_the_nex
     assert "2023-06-20" in set(second.series["date"].astype(str))
     assert second.series.equals(_stats(tmp_path / "one", date(2023, 6, 1), date(2023, 7, 19)).series)
     asked.clear()
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 29), raising=False)  # the next one reuses the new head
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 29))  # the next one reuses the new head
     third = _stats(cache, date(2023, 6, 1), date(2023, 7, 29))
     assert asked == [("2023-07-15", "2023-07-30")] * 3 and third.summary.reused_windows == 3
     assert third.summary.stale_windows == 0 and "2023-06-20" in set(third.series["date"].astype(str))
@@ -238,10 +238,10 @@ def test_a_catalog_day_the_polygon_does_not_see_is_asked_once_then_recorded(tmp_
     late: set[str] = set()
     asked = add_daily_stats(late=late, unseen={"2023-06-20"})
     cache = tmp_path / "c"
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5), raising=False)
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5))
     first = _stats(cache, date(2023, 6, 1), date(2023, 7, 5))  # caches its settled days: the head to 06-30
     assert "2023-06-20" not in set(first.series["date"].astype(str))
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19), raising=False)
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19))
     asked.clear()
     second = _stats(cache, date(2023, 6, 1), date(2023, 7, 19))
     assert asked == [("2023-06-20", "2023-06-21"), ("2023-07-01", "2023-07-20")] * 3  # not the whole window
@@ -254,7 +254,7 @@ def test_a_catalog_day_the_polygon_does_not_see_is_asked_once_then_recorded(tmp_
     assert asked == [("2023-07-15", "2023-07-20")] * 3 and again.summary.stale_windows == 0
     assert again.series.equals(second.series)
     assert second.series.equals(_stats(tmp_path / "one", date(2023, 6, 1), date(2023, 7, 19)).series)
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 29), raising=False)  # the next checkpoint: its head
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 29))  # the next checkpoint: its head
     asked.clear()                                                                  # kept the record
     third = _stats(cache, date(2023, 6, 1), date(2023, 7, 29))
     assert asked == [("2023-07-15", "2023-07-30")] * 3 and third.summary.new_days == 0
@@ -274,10 +274,10 @@ def test_processing_units_of_days_asked_alone_count_when_the_main_request_then_f
     late: set[str] = set()
     add_daily_stats(late=late)
     cache = tmp_path / "c"
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5), raising=False)
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 5))
     _stats(cache, date(2023, 6, 1), date(2023, 7, 5))  # caches the settled head to 06-30
     late.add("2023-06-20")  # ingested late: asked alone at the next checkpoint
-    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19), raising=False)
+    monkeypatch.setattr(_sh_answers, "_today", lambda: date(2023, 7, 19))
     seen: list[sh.FetchSummary] = []
 
     class Recorded(sh.FetchSummary):  # type: ignore[misc,name-defined]

@@ -796,9 +796,10 @@ def test_the_seasons_end_is_read_from_a_calendar_file(tmp_path: Path, registry: 
     assert r.exit_code == 0, r.stderr
     j = json.loads(r.stdout)
     s = j["seasons"][0]
-    assert j["calendar"] == str(later) and s["whole_season"] is False and s["season_end"] == "2024-09-25"
+    assert j["calendar"] == "bank_calendar.csv" and s["whole_season"] is False and s["season_end"] == "2024-09-25"
     assert s["missing"] == "in progress: no run on or after 2024-09-25 (the season's last pre_harvest checkpoint, " \
-        f"calendar {later})"
+        "calendar bank_calendar.csv)"
+    assert str(later) not in r.stdout  # the file's name, not where it lies
     text = runner.invoke(app, ["models", "shadow", "yield-value", "--store", url, "--version", "2", "--calendar",
                                str(later)]).stdout
     assert "did NOT run in shadow over the whole season" in text
@@ -834,6 +835,8 @@ def test_the_seasons_end_is_read_from_a_calendar_file(tmp_path: Path, registry: 
      "bad.csv: column 'month_day'"),
     (["models", "promote", "yield-value", "2", "--shadow-store", "{url}", "--shadow-calendar", "{tmp}/none.csv"],
      "calendar file not found"),
+    (["models", "promote", "yield-value", "1", "--shadow-store", "{url}", "--shadow-calendar", "{bad}"],
+     "bad.csv: column 'month_day'"),
 ])
 def test_a_calendar_without_its_store_or_a_bad_one_is_one_line(tmp_path: Path, registry: Path, argv: list[str],
                                                               msg: str) -> None:

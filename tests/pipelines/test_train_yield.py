@@ -409,6 +409,21 @@ def test_the_feature_cache_key_covers_every_feature_defining_file(tmp_path: Path
     for must in ("features/area.py", "features/sources/local.py", "features/_zonal_core.py",
                  "features/data/crop_calendars.csv", "features/data/season_windows.csv", "pipelines/featurize.py"):
         assert must in files
+    # every pipelines module the features' builder imports at module level, and theirs (its helpers moved to
+    # pipelines/_featurize_*.py in 2026-12-06, eighth, and the key missed them until a review found it)
+    import ast
+
+    seen, todo = set(), ["pipelines/featurize.py"]
+    while todo:
+        rel = todo.pop()
+        seen.add(rel)
+        for node in ast.parse((repo / rel).read_text()).body:
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pipelines."):
+                dep = node.module.replace(".", "/") + ".py"
+                if dep not in seen:
+                    todo.append(dep)
+    assert sorted(seen - set(files)) == []
+    assert {"pipelines/_featurize_phenology.py", "pipelines/_smooth.py"} <= seen
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     root = tmp_path / "root"
     for rel in files:
@@ -419,7 +434,8 @@ def test_the_feature_cache_key_covers_every_feature_defining_file(tmp_path: Path
     (root / "features" / "__pycache__").mkdir(exist_ok=True)
     (root / "features" / "__pycache__" / "area.cpython-311.pyc").write_bytes(b"\0")  # the interpreter's: no change
     assert _code_hash(root) == base
-    for rel in ("features/area.py", "features/data/crop_calendars.csv", "features/sources/local.py"):
+    for rel in ("features/area.py", "features/data/crop_calendars.csv", "features/sources/local.py",
+                "pipelines/_featurize_phenology.py"):
         before = (root / rel).read_bytes()
         (root / rel).write_bytes(before + b"\n")
         assert _code_hash(root) != base, rel

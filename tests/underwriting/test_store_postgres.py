@@ -276,3 +276,41 @@ def test_a_snapshot_reads_the_store_as_of_its_first_read(pg_url: str, tmp_path: 
         assert reader.count() == 5 and len(reader.records("2025")) == 5
     finally:
         reader.close()
+
+
+def test_a_snapshot_waiting_for_an_exclusive_lock_sees_what_its_holder_committed(pg_url: str) -> None:
+    """PostgreSQL's rule for REPEATABLE READ: take the locks before the first query, or the snapshot predates what
+    the lock's holder commits. A snapshot begun while another session holds an exclusive lock on the store's tables
+    and writes under it waits for it, then sees its rows."""
+    import threading
+    import time
+
+    url = _fresh(pg_url)
+    with DecisionStore(url) as writer:
+        writer.append(make_items(3), operator="t")
+    locked, done = threading.Event(), threading.Event()
+
+    def holder() -> None:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn, conn.begin():
+            conn.exec_driver_sql("LOCK TABLE agc_meta IN ACCESS EXCLUSIVE MODE")
+            conn.exec_driver_sql("INSERT INTO agc_meta (key, value) VALUES ('under-the-lock', 'x')")
+            locked.set()
+            time.sleep(1.5)
+        engine.dispose()
+        done.set()
+
+    reader = DecisionStore(url, create=False, read_only=True)  # opened first: opening reads the store
+    t = threading.Thread(target=holder)
+    t.start()
+    assert locked.wait(30)
+    try:
+        with reader.snapshot():
+            assert done.is_set()  # it waited for the holder
+            rows = reader.table_rows("agc_meta")
+            assert rows is not None and "under-the-lock" in set(rows["key"])
+            with pytest.raises(RuntimeError, match="inside snapshot"):
+                reader.append(make_items(1, start=9), operator="t")
+    finally:
+        reader.close()
+        t.join()
