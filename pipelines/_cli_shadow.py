@@ -77,11 +77,11 @@ def promotion_evidence(name: str, version: str, store: str | None, season: str |
         return [], None, None
     v = version_number(version)
     governance(name, v)  # the model and the version exist: said before the store is read
-    if calendar is not None:  # a bad calendar file is said, even where the champion needs no judgement
-        from pipelines.schedule import load_calendar
-
-        load_calendar(calendar)
     if alias_version(name) == v:
+        if calendar is not None:  # a bad calendar file is said, though the champion needs no judgement
+            from pipelines.schedule import load_calendar
+
+            load_calendar(calendar)
         # a re-dated champion's history entry says so, not "shadow: not checked"
         return ([], f"shadow evidence: not judged (version {v} is already the champion)",
                 f"not judged (version {v} is already the champion)")

@@ -59,15 +59,12 @@ class StoreConnections:
         if self._pinned is not None:
             yield
             return
-        if self.pending:
-            raise StoreError(url=self.shown_url, problem="no decision store there yet (it is created with its first "
-                                                         "records)")
+        self._refuse_pending()
         try:
             tables: list[str] = []
             if self.dialect == "postgresql":  # a conflicting lock waited for (bounded, said) as by every read, and
                 with self._read() as probe:   # the store's tables found, on a connection of their own
-                    tables = [t for t in (decisions.name, meta.name)
-                              if probe.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": t})]
+                    tables = self._pg_tables(probe)
             with self._engine.connect() as conn:
                 if self.dialect == "postgresql":
                     conn.execution_options(isolation_level="REPEATABLE READ")
@@ -90,9 +87,7 @@ class StoreConnections:
         if self._pinned is not None:  # inside snapshot(): its one transaction
             yield self._pinned
             return
-        if self.pending:  # no tables to read (and a connection would create a new SQLite file)
-            raise StoreError(url=self.shown_url, problem="no decision store there yet (it is created with its first "
-                                                         "records)")
+        self._refuse_pending()
         try:
             with self._engine.connect() as conn:
                 conn.execution_options(agc_read=True)
@@ -102,6 +97,17 @@ class StoreConnections:
         except (DBAPIError, SQLAlchemyError) as e:
             raise self._error(e) from None
 
+    def _refuse_pending(self) -> None:
+        if self.pending:  # no tables to read (and a connection would create a new SQLite file)
+            raise StoreError(url=self.shown_url, problem="no decision store there yet (it is created with its first "
+                                                         "records)")
+
+    @staticmethod
+    def _pg_tables(conn: Connection) -> list[str]:
+        """The store's tables that exist in the PostgreSQL database ``conn`` reads."""
+        return [t for t in (decisions.name, meta.name)
+                if conn.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": t})]
+
     #: the table-lock modes that conflict with the mode a reader or writer takes (pg_locks' names)
     _PG_CONFLICTS = {"ACCESS SHARE": ("AccessExclusiveLock",),
                      "ROW EXCLUSIVE": ("ShareLock", "ShareRowExclusiveLock", "ExclusiveLock", "AccessExclusiveLock")}
@@ -110,8 +116,7 @@ class StoreConnections:
         """Take ``mode`` on the store's tables (those that exist) by polling ``LOCK TABLE ... NOWAIT`` (each attempt
         in a savepoint): a table locked by another session (``LOCK TABLE agc_decisions``) is waited for as the write
         lock is — bounded, said, SIGTERM honoured — instead of blocking the first statement on it."""
-        tables = [t for t in (decisions.name, meta.name)
-                  if conn.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": t})]
+        tables = self._pg_tables(conn)
         if not tables:
             return
 
