@@ -45,8 +45,9 @@ def _yield_line(e: dict[str, Any]) -> str:
     head = f"    yield P50 {_num(e.get('yield_p50_t_ha'))} t/ha, P10 {_num(e.get('yield_p10_t_ha'))} t/ha "
     if e.get("model_name") is None and e.get("crop_valued") is None:
         return head + "(not valued by a model: no crop to value it at)"
+    p90 = f", P90 {_num(e['model_yield_p90_t_ha'])}" if "model_yield_p90_t_ha" in e else ""  # bodies of /2 on
     return head + (f"({e.get('crop_valued')}; model {e.get('model_name')} v{e.get('model_version')}: P50 "
-                   f"{_num(e.get('model_yield_p50_t_ha'))}, P10 {_num(e.get('model_yield_p10_t_ha'))})")
+                   f"{_num(e.get('model_yield_p50_t_ha'))}, P10 {_num(e.get('model_yield_p10_t_ha'))}{p90})")
 
 
 def _field_lines(f: FieldExplanation, cur: str) -> list[str]:

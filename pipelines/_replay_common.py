@@ -103,6 +103,23 @@ def compare_bodies(stored: dict[str, Any], replayed: dict[str, Any]) -> tuple[li
     return parts, prov
 
 
+def judge_replay(stored: dict[str, Any], stored_json: str, replayed: dict[str, Any]
+                 ) -> tuple[str, list[str], list[str]]:
+    """(status, decision parts that differ, provenance keys that differ) of a replayed body against its record's:
+    ``identical`` byte for byte, ``reproduced`` when only run-level provenance differs, else ``differs``. The
+    replayed body is first written under the record's body schema (:func:`underwriting.decisions.as_schema`): a record
+    of an earlier release is compared with what this release's code writes for that schema (since 2026-12-06, ninth:
+    /1 lacks the fields' ``model_yield_p90_t_ha``); a schema this release does not know is compared as replayed."""
+    from underwriting.decisions import BODY_SCHEMAS, as_schema
+
+    schema = stored.get("schema")
+    if schema in BODY_SCHEMAS and schema != replayed.get("schema"):
+        replayed = as_schema(replayed, str(schema))
+    parts, prov = compare_bodies(stored, replayed)
+    status = "identical" if stored_json == canonical_json(replayed) else ("reproduced" if not parts else "differs")
+    return status, parts, prov
+
+
 def _recorded_versions(bodies: list[dict[str, Any]]) -> tuple[str, str | None]:
     """The yield model version and the crop model (a version, ``none``, or None: not from the registry) the
     stored records name; one of each, else a user error."""

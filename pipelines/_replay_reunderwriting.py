@@ -20,7 +20,7 @@ from pipelines._replay_common import (
     _decided_without_missing,
     _recorded_policy,
     _recorded_versions,
-    compare_bodies,
+    judge_replay,
     recorded_pins,
 )
 from underwriting.records import canonical_json
@@ -281,8 +281,7 @@ def _replay_runs(runs: list[_Run], notes: list[str], replay_run: Callable[[_Run]
             rows.append(ReplayRow(aid, "differs", record_id=str(rec.record_id), stored=(str(rec.outcome),
                                   int(rec.limit)), differs=("not re-decided",)))
             continue
-        parts, prov = compare_bodies(json.loads(rec.body), item.body)
-        status = "identical" if rec.body == item.body_json else ("reproduced" if not parts else "differs")
+        status, parts, prov = judge_replay(json.loads(rec.body), rec.body, item.body)
         rows.append(ReplayRow(aid, status, record_id=str(rec.record_id), stored=(str(rec.outcome), int(rec.limit)),
                               replayed=(item.outcome, item.limit), differs=tuple(parts), provenance=tuple(prov)))
     shown_runs = ([f"{r.crop} {r.checkpoint} (--due): {len(r.records)} record(s)" if r.crop else

@@ -1,7 +1,8 @@
 """The shadow report's outcomes (:mod:`pipelines.shadow_report`, ``models shadow --reported``): each side's field
-yield predictions as its record's body kept them, against the season's reported yields — P50 absolute error and share
-below P10 per dated run, each side and the paired difference (shadow − in force) with a 95% bootstrap interval,
-farmers drawn whole (:mod:`pipelines.evaluation._bootstrap`)."""
+yield predictions as its record's body kept them, against the season's reported yields — P50 absolute error, share
+below P10 and (where both sides' bodies record it: body schema /2, since 2026-12-06, ninth) share above P90 per dated
+run, each side and the paired difference (shadow − in force) with a 95% bootstrap interval, farmers drawn whole
+(:mod:`pipelines.evaluation._bootstrap`)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,15 @@ import pandas as pd
 __all__ = ["yield_pairs", "yield_figures"]
 
 _QUANTILES = ("yield_p10_t_ha", "yield_p50_t_ha", "yield_p90_t_ha")
+_NAN = float("nan")
 
 
 def _field_predictions(body: dict[str, Any]) -> dict[str, dict[str, float]]:
     """A body's fields' recorded yield quantiles (t/ha) by field id: the model's own (``model_yield_*``, at the model's
     moisture basis, as the reported yields it was trained on) where the body records them, else the values the
     decision used (``yield_*``: converted to the price's moisture basis, or the pre-season rule's history ×
-    haircut — older bodies record only these); a field without a finite P10 and P50 is left out."""
+    haircut — older bodies record only these; P90 the model's own only, recorded since body schema /2); a field
+    without a finite P10 and P50 is left out."""
 
     def finite(v: Any) -> bool:
         return isinstance(v, int | float) and bool(np.isfinite(v))
@@ -39,8 +42,8 @@ def yield_pairs(pairs: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:
     """One row per (record, field) of the paired records (``pairs``: ``body_base``, ``body_shadow`` dicts, with
     season, as_of, kind, record_id, application_id, farmer_token) whose field both sides predicted and whose
     season's yield was reported (``reported``: field_id, season, reported_yield_t_ha, each field-season once): the
-    checkpoint of the record, each side's P10 and P50 and the reported yield; sorted by checkpoint, date, application
-    and field (the order the bootstrap draws in)."""
+    checkpoint of the record, each side's P10, P50 and P90 (NaN where its body records none) and the reported yield;
+    sorted by checkpoint, date, application and field (the order the bootstrap draws in)."""
     rep = {(str(r.field_id), str(r.season)): float(r.reported_yield_t_ha)
            for r in reported.itertuples(index=False)}
     rows = []
@@ -54,10 +57,11 @@ def yield_pairs(pairs: pd.DataFrame, reported: pd.DataFrame) -> pd.DataFrame:
             rows.append({"checkpoint": cp, "as_of": str(r.as_of), "kind": str(r.kind),
                          "application_id": str(r.application_id), "farmer_token": str(r.farmer_token),
                          "field_id": fid, "reported": y, "p10_base": a[fid]["yield_p10_t_ha"],
-                         "p50_base": a[fid]["yield_p50_t_ha"], "p10_shadow": b[fid]["yield_p10_t_ha"],
-                         "p50_shadow": b[fid]["yield_p50_t_ha"]})
+                         "p50_base": a[fid]["yield_p50_t_ha"], "p90_base": a[fid].get("yield_p90_t_ha", _NAN),
+                         "p10_shadow": b[fid]["yield_p10_t_ha"], "p50_shadow": b[fid]["yield_p50_t_ha"],
+                         "p90_shadow": b[fid].get("yield_p90_t_ha", _NAN)})
     cols = ["checkpoint", "as_of", "kind", "application_id", "farmer_token", "field_id", "reported", "p10_base",
-            "p50_base", "p10_shadow", "p50_shadow"]
+            "p50_base", "p90_base", "p10_shadow", "p50_shadow", "p90_shadow"]
     out = pd.DataFrame(rows, columns=cols)
     return out.sort_values(["checkpoint", "as_of", "kind", "application_id", "field_id"],
                            kind="mergesort").reset_index(drop=True)
@@ -68,7 +72,9 @@ def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
     per run, never pooled across the runs of one checkpoint: ``pairs`` (record-field pairs), ``fields`` (distinct
     fields), farmers, each side's mean P50 absolute error (t/ha) and share of reported yields below P10, and the
     paired differences (shadow − in force) with their 95% percentile bootstrap interval, the farmers drawn whole
-    (:mod:`pipelines.evaluation._bootstrap`; each run its own stream)."""
+    (:mod:`pipelines.evaluation._bootstrap`; each run its own stream); ``above_p90`` likewise over the pairs whose
+    both sides record a P90 (their count ``pairs``; None when none does: bodies written before schema /2), from the
+    same draws."""
     from pipelines.evaluation._bootstrap import group_codes, percentile_interval, resample_counts
 
     out = []
@@ -94,5 +100,26 @@ def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
             fig[key] = {"in_force": round(float(xb.mean()), 6), "shadow": round(float(xs.mean()), 6),
                         "difference": round(float(xs.mean() - xb.mean()), 6),
                         "interval": percentile_interval(mean(xs) - mean(xb))}
+        fig["above_p90"] = _above_p90(g, y, w)
         out.append(fig)
     return out
+
+
+def _above_p90(g: pd.DataFrame, y: np.ndarray, w: np.ndarray) -> dict[str, Any] | None:
+    """Each side's share of reported yields above P90, their paired difference and its interval (``w``: the
+    bootstrap's draw counts of ``g``'s rows), over the rows whose both sides record a P90; None when none does."""
+    from pipelines.evaluation._bootstrap import percentile_interval
+
+    if "p90_base" not in g or "p90_shadow" not in g:
+        return None
+    p90_b, p90_s = g["p90_base"].to_numpy(float), g["p90_shadow"].to_numpy(float)
+    has = np.isfinite(p90_b) & np.isfinite(p90_s)
+    if not has.any():
+        return None
+    xb, xs = (y[has] > p90_b[has]).astype(float), (y[has] > p90_s[has]).astype(float)
+    wh = w[:, has]
+    tot = wh.sum(axis=1)
+    tot[tot == 0] = np.nan
+    diff = (wh * xs).sum(axis=1) / tot - (wh * xb).sum(axis=1) / tot
+    return {"pairs": int(has.sum()), "in_force": round(float(xb.mean()), 6), "shadow": round(float(xs.mean()), 6),
+            "difference": round(float(xs.mean() - xb.mean()), 6), "interval": percentile_interval(diff)}

@@ -43,6 +43,7 @@ from pipelines._replay_common import (
     _recorded_versions,
     _stored_policy_file,
     compare_bodies,
+    judge_replay,
     recorded_pins,
 )
 from pipelines._replay_reunderwriting import (
@@ -248,8 +249,7 @@ def replay(applications: pd.DataFrame, fields: Any, season: str, as_of: dt.date,
         if rec is None:
             rows.append(ReplayRow(item.application_id, "not stored", replayed=(item.outcome, item.limit)))
             continue
-        parts, prov = compare_bodies(rec.body, item.body)
-        status = "identical" if rec.body_json == item.body_json else ("reproduced" if not parts else "differs")
+        status, parts, prov = judge_replay(rec.body, rec.body_json, item.body)
         rows.append(ReplayRow(item.application_id, status, record_id=rec.record_id,
                               stored=(rec.outcome, rec.limit), replayed=(item.outcome, item.limit),
                               differs=tuple(parts), provenance=tuple(prov)))

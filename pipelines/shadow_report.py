@@ -19,10 +19,11 @@ then — before any outcome was known. This module reads it (the store read only
   differences — the comparison of ``models impact`` (:func:`pipelines.impact.compare_decisions`,
   :class:`pipelines.impact.ImpactResult`), on decisions written in the season instead of re-decided now.
 * **Against outcomes** (a reported yields file, as ``models performance yield-value`` reads it): each side's field
-  yield predictions as recorded in the bodies (``yield_p10_t_ha``, ``yield_p50_t_ha``) against the reported yield,
-  per dated run (its records' checkpoint, ``provenance.checkpoint``, named; a field counted once per run, never
-  pooled across two runs of one checkpoint): P50 absolute error and share below P10, each side and the paired
-  difference (shadow − in force) with a 95% bootstrap interval, farmers drawn whole.
+  yield predictions as recorded in the bodies (the model's own ``model_yield_p10_t_ha``, ``…p50…`` and, since body
+  schema /2, ``…p90…``) against the reported yield, per dated run (its records' checkpoint, ``provenance.checkpoint``,
+  named; a field counted once per run, never pooled across two runs of one checkpoint): P50 absolute error, share
+  below P10 and share above P90 (the pairs whose both bodies record a P90), each side and the paired difference
+  (shadow − in force) with a 95% bootstrap interval, farmers drawn whole.
 
 Application ids and pseudonymous farmer tokens only.
 """
@@ -207,7 +208,7 @@ class ShadowReport:
                            f"pair(s), {f['fields']} distinct field(s), {f['farmers']} farmer(s)): P50 abs error {e['in_force']:.3f} → {e['shadow']:.3f} t/ha "
                            f"({e['difference']:+.3f}{_ci(e['interval'], '+.3f')}); below P10 "
                            f"{b['in_force']:.1%} → {b['shadow']:.1%} ({100 * b['difference']:+.1f} points"
-                           f"{_ci(b['interval'], '+.1f', 100.0)})")
+                           f"{_ci(b['interval'], '+.1f', 100.0)})" + _above_words(f.get("above_p90"), f["pairs"]))
         out.extend(f"note: {n}" for n in self.notes)
         return out
 
@@ -216,6 +217,15 @@ def _plain_records(t: pd.DataFrame) -> list[dict[str, Any]]:
     """A table's rows as JSON-ready dicts (missing values None, numpy scalars as Python's)."""
     rows = t.astype(object).where(t.notna(), None).to_dict(orient="records")
     return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in rows]
+
+
+def _above_words(a: dict[str, Any] | None, pairs: int) -> str:
+    """The line's share above P90 (bodies of schema /2 on both sides), on how many of its pairs when not all."""
+    if a is None:
+        return "; above P90 not recorded (bodies before schema /2)"
+    on = f" of {a['pairs']} pair(s)" if a["pairs"] != pairs else ""
+    return (f"; above P90{on} {a['in_force']:.1%} → {a['shadow']:.1%} ({100 * a['difference']:+.1f} points"
+            f"{_ci(a['interval'], '+.1f', 100.0)})")
 
 
 def _ci(iv: list[float] | None, spec: str, scale: float = 1.0) -> str:

@@ -14,7 +14,32 @@ from underwriting.policy import Policy, Profile
 from underwriting.records import DecisionItem, canonical_json, sha256_hex
 from underwriting.rules import FieldResult
 
-BODY_SCHEMA = "agcredit.decision-body/1"
+#: the schema this release's bodies name. /2 (since 2026-12-06, ninth) adds each field's ``model_yield_p90_t_ha``, the
+#: yield model's own P90 beside its P10 and P50 (the decision reads only P10 and P50; the record keeps the interval)
+BODY_SCHEMA = "agcredit.decision-body/2"
+#: every schema a stored record may name, oldest first; :func:`as_schema` writes a body as each would have
+BODY_SCHEMAS = ("agcredit.decision-body/1", BODY_SCHEMA)
+#: the field keys each schema added after /1
+_ADDED_FIELD_KEYS = {"agcredit.decision-body/2": ("model_yield_p90_t_ha",)}
+
+
+def as_schema(body: dict[str, Any], schema: str) -> dict[str, Any]:
+    """A body of this release's schema as a record of ``schema`` keeps it — what a replay compares with a record
+    written under an earlier schema: the field keys added since dropped, the schema named; nothing else differs
+    between the schemas (the inputs' hashes, the computation and the outcome are written alike). ``body`` itself is
+    not changed. An unknown schema is a ValueError (a record of a later release, or not a decision body)."""
+    if schema not in BODY_SCHEMAS:
+        raise ValueError(f"unknown decision body schema {schema!r} (this release reads {', '.join(BODY_SCHEMAS)})")
+    if body.get("schema") == schema:
+        return body
+    later = BODY_SCHEMAS[BODY_SCHEMAS.index(schema) + 1:]
+    drop = {k for s in later for k in _ADDED_FIELD_KEYS.get(s, ())}
+    out = dict(body)
+    out["schema"] = schema
+    if isinstance(body.get("fields"), list):
+        out["fields"] = [{k: v for k, v in f.items() if k not in drop} if isinstance(f, dict) else f
+                         for f in body["fields"]]
+    return out
 
 
 def _reasons(steps: list[tuple[str, int]], results: list[FieldResult], refer_codes: list[str],
@@ -67,6 +92,7 @@ def _build(*, app: dict[str, Any], frows: list[dict[str, Any]], vmap: dict[str, 
             "area_not_verified": r.area_not_verified, "crop_valued": r.crop,
             "yield_p50_t_ha": r.yield_p50_used, "yield_p10_t_ha": r.yield_p10_used,
             "model_yield_p50_t_ha": v.get("yield_p50_t_ha"), "model_yield_p10_t_ha": v.get("yield_p10_t_ha"),
+            "model_yield_p90_t_ha": v.get("yield_p90_t_ha"),
             "price_per_t": r.price, "stressed_price_per_t": r.stressed_price,
             "contract_price": bool(r.extra.get("contract_price")),
             "expected_value": r.value_used[0], "stressed_value": r.value_used[2],

@@ -28,7 +28,7 @@ from features.contracts import check_field_features
 from features.errors import ContractError
 from models.contracts import check_field_valuations
 from models.errors import PriceError
-from underwriting._decision_body import BODY_SCHEMA, _build, _reasons
+from underwriting._decision_body import BODY_SCHEMA, BODY_SCHEMAS, _build, _reasons, as_schema
 from underwriting._decision_headroom import Headroom
 from underwriting._decision_pledges import batch_pledges, failures_read, pledge_holders, with_failures_observed
 from underwriting._decision_prices import PRICE_COLUMNS, _known_prices, _price_row, check_prices, prices_known_on
@@ -51,8 +51,9 @@ from underwriting._decision_values import _SECRET_HINTS, _clean_provenance, _has
 from underwriting.policy import Profile  # noqa: F401
 from underwriting.records import canonical_json, sha256_hex  # noqa: F401
 
-__all__ = ["BODY_SCHEMA", "PRICE_COLUMNS", "Headroom", "batch_pledges", "check_prices", "decide", "decide_batch",
-           "failures_read", "pledge_holders", "prepare_batch", "prices_known_on", "with_failures_observed"]
+__all__ = ["BODY_SCHEMA", "BODY_SCHEMAS", "PRICE_COLUMNS", "Headroom", "as_schema", "batch_pledges", "check_prices",
+           "decide", "decide_batch", "failures_read", "pledge_holders", "prepare_batch", "prices_known_on",
+           "with_failures_observed"]
 
 
 # --- one application -------------------------------------------------------------------------------

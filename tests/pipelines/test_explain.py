@@ -621,6 +621,10 @@ def test_a_field_no_model_valued_says_so() -> None:
     assert yields(yield_p50_t_ha=9.0, yield_p10_t_ha=7.0, crop_valued="maize", model_name="yield-value",
                   model_version="1", model_yield_p50_t_ha=9.0, model_yield_p10_t_ha=7.0) == \
         "    yield P50 9.00 t/ha, P10 7.00 t/ha (maize; model yield-value v1: P50 9.00, P10 7.00)"
+    # a body of schema /2 (since 2026-12-06, ninth) records the model's P90 too
+    assert yields(yield_p50_t_ha=9.0, yield_p10_t_ha=7.0, crop_valued="maize", model_name="yield-value",
+                  model_version="1", model_yield_p50_t_ha=9.0, model_yield_p10_t_ha=7.0, model_yield_p90_t_ha=11.5) == \
+        "    yield P50 9.00 t/ha, P10 7.00 t/ha (maize; model yield-value v1: P50 9.00, P10 7.00, P90 11.50)"
 
 
 def test_explain_as_of_lists_no_later_record(tmp_path: Path, model: YieldModel) -> None:

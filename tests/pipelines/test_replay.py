@@ -9,7 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipelines._replay_common import judge_replay
 from pipelines.replay import compare_bodies
+from underwriting.records import canonical_json
 
 
 def test_compare_bodies_names_parts_fields_and_provenance() -> None:
@@ -29,6 +31,34 @@ def test_compare_bodies_names_parts_fields_and_provenance() -> None:
     parts, prov = compare_bodies(a, b)
     assert parts == ["fields[F1].crop_type_prob", "fields[F2] missing", "fields[F3] added", "input_hashes", "limit"]
     assert prov == ["run"]
+
+
+def test_a_record_of_body_schema_1_is_judged_against_the_replay_written_under_it() -> None:
+    """A record an earlier release wrote (schema /1: no model P90) is compared with the replayed body written under
+    /1: identical when nothing else differs, a moved P50 still differs; a record of /2 is compared as replayed; a
+    schema this release does not know is compared as replayed (its schema part differs)."""
+    fields = [{"field_id": "F1", "model_yield_p50_t_ha": 5.0, "model_yield_p10_t_ha": 3.0,
+               "model_yield_p90_t_ha": 7.0}]
+    replayed = {"schema": "agcredit.decision-body/2", "limit": 100, "provenance": {"run": "r"}, "fields": fields}
+    old = copy.deepcopy(replayed)
+    old["schema"] = "agcredit.decision-body/1"
+    del old["fields"][0]["model_yield_p90_t_ha"]
+    assert judge_replay(old, canonical_json(old), replayed) == ("identical", [], [])
+    assert "model_yield_p90_t_ha" in replayed["fields"][0]  # the replayed body itself is left as it was
+    assert judge_replay(replayed, canonical_json(replayed), replayed) == ("identical", [], [])
+    new_no_p90 = copy.deepcopy(old)
+    new_no_p90["schema"] = "agcredit.decision-body/2"  # a /2 record without its P90 is not what /2 writes
+    assert judge_replay(new_no_p90, canonical_json(new_no_p90), replayed) == (
+        "differs", ["fields[F1].model_yield_p90_t_ha"], [])
+    moved = copy.deepcopy(old)
+    moved["fields"][0]["model_yield_p50_t_ha"] = 5.5
+    assert judge_replay(moved, canonical_json(moved), replayed) == ("differs", ["fields[F1].model_yield_p50_t_ha"], [])
+    prov = copy.deepcopy(old)
+    prov["provenance"]["run"] = "other"
+    assert judge_replay(prov, canonical_json(prov), replayed) == ("reproduced", [], ["run"])
+    later = copy.deepcopy(replayed)
+    later["schema"] = "agcredit.decision-body/9"
+    assert judge_replay(later, canonical_json(later), replayed) == ("differs", ["schema"], [])
 
 
 def test_recorded_pins_and_season_calibration() -> None:

@@ -759,6 +759,42 @@ def test_the_outcomes_read_the_models_own_yields_where_the_body_records_them() -
                    "F2": {"yield_p10_t_ha": 1.0, "yield_p50_t_ha": 2.0}}
 
 
+def test_the_share_above_p90_where_both_bodies_record_it() -> None:
+    """Bodies of schema /2 record the model's P90: each side's share of reported yields above it, over the pairs
+    whose both sides record one (their count said); None when no pair does (bodies written before /2); the report's
+    line says which."""
+    from pipelines._shadow_outcomes import _field_predictions, yield_figures, yield_pairs
+    from pipelines.shadow_report import _above_words
+
+    def body(p10: float, p50: float, p90: float | None, fid: str = "F1") -> dict[str, Any]:
+        f = {"field_id": fid, "yield_p10_t_ha": p10, "yield_p50_t_ha": p50, "model_yield_p10_t_ha": p10,
+             "model_yield_p50_t_ha": p50}
+        if p90 is not None:
+            f["model_yield_p90_t_ha"] = p90
+        return {"provenance": {"checkpoint": "mid"}, "fields": [f]}
+
+    assert _field_predictions(body(1.0, 2.0, 3.0))["F1"]["yield_p90_t_ha"] == 3.0
+    assert "yield_p90_t_ha" not in _field_predictions(body(1.0, 2.0, None))["F1"]
+    # F0..F3 reported 3.5; in force P90 3.0 / 4.0 / 3.0 / none (above: 2 of 3), shadow 4.0 / 3.0 / 3.6 / 3.0 (1 of 3)
+    sides = [((1, 2, 3.0), (1, 2, 4.0)), ((1, 2, 4.0), (1, 2, 3.0)), ((1, 2, 3.0), (1, 2, 3.6)),
+             ((1, 2, None), (1, 2, 3.0))]
+    pairs = pd.DataFrame([{"season": SEASON, "as_of": UW, "kind": "decision", "record_id": f"r{i}",
+                           "application_id": f"A{i}", "farmer_token": f"t{i}", "body_base": body(*a, fid=f"F{i}"),
+                           "body_shadow": body(*b, fid=f"F{i}")} for i, (a, b) in enumerate(sides)])
+    reported = pd.DataFrame({"field_id": [f"F{i}" for i in range(4)], "season": SEASON, "reported_yield_t_ha": 3.5})
+    rows = yield_pairs(pairs, reported)
+    assert rows["p90_base"].isna().tolist() == [False, False, False, True]
+    f = yield_figures(rows)[0]
+    a = f["above_p90"]
+    assert f["pairs"] == 4 and a["pairs"] == 3
+    assert a["in_force"] == pytest.approx(2 / 3, abs=1e-6) and a["shadow"] == pytest.approx(1 / 3, abs=1e-6)
+    lo, hi = a["interval"]
+    assert lo <= a["difference"] <= hi
+    assert "above P90 of 3 pair(s) 66.7% → 33.3% (-33.3 points" in _above_words(a, 4)
+    old = yield_figures(rows.iloc[[3]].assign(p90_shadow=np.nan))[0]
+    assert old["above_p90"] is None and "not recorded" in _above_words(None, 1)
+
+
 def test_a_saved_crop_folder_is_no_version_for_the_writer_nor_the_report() -> None:
     """The writer's in-force crop version and the report's reading of a record agree: a saved folder's model (``file
     sha256:…``) is no registry version on either side (the writer had kept the whole description, over the column's

@@ -692,6 +692,58 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     assert r.exit_code == 2 and "nothing to replay" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+def test_records_of_body_schema_1_replay_identically(world: dict[str, Any], registry: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decisions an earlier release stored (body schema /1: no model P90) replay `identical` with this release's code:
+    the replay writes its body under the record's schema; this release's own records carry each field's model P90."""
+    import dataclasses
+
+    import underwriting.decisions as decisions_mod
+    from underwriting.decisions import as_schema
+
+    c: County = world["county"]
+    runner = CliRunner()
+    common = ["--applications", str(c.path / "records" / "applications.csv"), "--fields",
+              str(c.path / "records" / "fields.gpkg"), "--imagery", str(c.imagery), "--season", world["season"],
+              "--as-of", str(world["as_of"]), "--profile", "in-kcc", "--cache", str(c.cache_dir)]
+    build = decisions_mod._build
+
+    def as_released_before(**kw: Any) -> Any:  # what the release before body schema /2 wrote
+        item = build(**kw)
+        return dataclasses.replace(item, body=as_schema(item.body, "agcredit.decision-body/1"))
+
+    old, new = f"sqlite:///{tmp_path / 'v1.db'}", f"sqlite:///{tmp_path / 'v2.db'}"
+    with monkeypatch.context() as m:
+        m.setattr(decisions_mod, "_build", as_released_before)
+        r = runner.invoke(app, ["underwrite", *common, "--store", old, "--crop-model", "none", "--no-progress"],
+                          env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    r = runner.invoke(app, ["underwrite", *common, "--store", new, "--crop-model", "none", "--no-progress"],
+                      env={"AGCREDIT_TOKEN_KEY": KEY})
+    assert r.exit_code == 0, r.stderr
+    bodies = {}
+    for url in (old, new):
+        st = DecisionStore(url)
+        bodies[url] = {rec: json.loads(st.get(rec).body_json) for rec in st.records()["record_id"]}
+    assert bodies[old].keys() == bodies[new].keys() and bodies[old]  # the same record ids: the same decisions
+    valued = 0
+    for rec, b in bodies[new].items():
+        a = bodies[old][rec]
+        assert (a["schema"], b["schema"]) == ("agcredit.decision-body/1", "agcredit.decision-body/2")
+        for fa, fb in zip(a["fields"], b["fields"], strict=True):
+            assert "model_yield_p90_t_ha" not in fa and "model_yield_p90_t_ha" in fb
+            if fb["model_yield_p90_t_ha"] is not None:
+                valued += 1
+                assert fb["model_yield_p90_t_ha"] >= fb["model_yield_p50_t_ha"] >= fb["model_yield_p10_t_ha"]
+        assert as_schema(b, "agcredit.decision-body/1") == a
+    assert valued > 0
+    n = len(bodies[old])
+    for url in (old, new):
+        r = runner.invoke(app, ["audit", "replay", *common, "--store", url], env={"AGCREDIT_TOKEN_KEY": KEY})
+        assert r.exit_code == 0 and f"{n} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, (
+            url, r.stdout + r.stderr)
+
+
 def test_audit_replay_takes_the_released_policy_the_records_name(world: dict[str, Any], registry: str,
                                                                  tmp_path: Path) -> None:
     """Decisions decided under an earlier released policy replay identically without --policy (its file comes from

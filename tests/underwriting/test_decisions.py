@@ -1167,3 +1167,31 @@ def test_high_yield_uncertainty_is_judged_on_the_fields_valued_after_every_exclu
     it = run(application(requested_amount=40_000_000), feats, vals)
     assert [f["included"] for f in it.body["fields"]] == [True, False, False]
     assert "LOW_STRESSED_YIELD" in it.reason_codes and "HIGH_YIELD_UNCERTAINTY" not in it.reason_codes
+
+
+def test_the_body_records_the_models_p90_and_reads_as_schema_1_without_it() -> None:
+    """Body schema /2 (2026-12-06, ninth): each field records the yield model's own P90 beside P10 and P50 (the
+    decision reads only P10 and P50); :func:`as_schema` writes the body as a /1 record kept it — the P90 dropped, the
+    schema named, nothing else changed — and leaves the body itself alone; an unknown schema is refused."""
+    from underwriting.decisions import BODY_SCHEMA, BODY_SCHEMAS, as_schema
+
+    item = run(application(), [feature_row("F1"), feature_row("F2")],
+               [valuation_row("F1", p90=12.5), valuation_row("F2", p10=7.0, p50=9.0, p90=11.25)])
+    body = item.body
+    assert body["schema"] == BODY_SCHEMA == "agcredit.decision-body/2" and BODY_SCHEMAS[-1] == BODY_SCHEMA
+    assert [(f["field_id"], f["model_yield_p90_t_ha"]) for f in body["fields"]] == [("F1", 12.5), ("F2", 11.25)]
+    same_p90 = run(application(), [feature_row("F1"), feature_row("F2")],
+                   [valuation_row("F1", p90=20.0), valuation_row("F2", p10=7.0, p50=9.0, p90=30.0)])
+    assert (same_p90.outcome, same_p90.limit, same_p90.reason_codes) == (item.outcome, item.limit, item.reason_codes)
+    assert same_p90.body["computation"] == body["computation"]  # the P90 is recorded, not used
+    before = canonical_json(body)
+    old = as_schema(body, "agcredit.decision-body/1")
+    assert canonical_json(body) == before and as_schema(body, BODY_SCHEMA) is body
+    assert old["schema"] == "agcredit.decision-body/1"
+    assert all("model_yield_p90_t_ha" not in f for f in old["fields"])
+    restored = {**old, "schema": BODY_SCHEMA,
+                "fields": [{**f, "model_yield_p90_t_ha": g["model_yield_p90_t_ha"]}
+                           for f, g in zip(old["fields"], body["fields"], strict=True)]}
+    assert canonical_json(restored) == before
+    with pytest.raises(ValueError, match="unknown decision body schema"):
+        as_schema(body, "agcredit.decision-body/9")

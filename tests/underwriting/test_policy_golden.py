@@ -7,6 +7,10 @@ a plain line, a cut to the advance rate, a field declared and seen fallow, one d
 fallow call, a declared crop not planted, a crop mismatch, an area the imagery does not verify, a pre-season
 application, a line with a Book and a price dated after the decision — and the sha256 of each canonical body is pinned.
 A NEW version adds its row here when it is released (``PINNED`` missing a version fails, naming the digests to pin).
+
+Since body schema /2 (2026-12-06, ninth: each field's model P90 recorded) the bodies are pinned twice: written under
+schema /1 (:func:`underwriting.decisions.as_schema`, what a replay of a record of that schema compares) they are the
+digests each version was released with (``PINNED``), and as this release writes them, ``PINNED_V2``.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from tests.underwriting.test_decisions import (
     valuation_row,
     valuations_frame,
 )
-from underwriting.decisions import decide
+from underwriting.decisions import BODY_SCHEMA, BODY_SCHEMAS, as_schema, decide
 from underwriting.policy import ARCHIVE_DIR, load_policy
 from underwriting.records import canonical_json
 
@@ -71,14 +75,14 @@ def _scenarios() -> dict[str, tuple[dict[str, Any], list[dict[str, Any]], list[d
     }
 
 
-def _digests(version: str) -> dict[str, str]:
+def _digests(version: str, schema: str = BODY_SCHEMAS[0]) -> dict[str, str]:
     policy = load_policy(ARCHIVE_DIR / f"agcredit-default-{version}.yaml")
     out = {}
     for name, (app, feats, vals, kw) in _scenarios().items():
         item = decide(app, features_frame(feats), valuations_frame(vals),
                       kw.get("prices", prices_frame()), kw.get("book", book_frame()), policy, PROFILE,
                       kw.get("as_of", AS_OF))
-        out[name] = hashlib.sha256(canonical_json(item.body).encode()).hexdigest()[:16]
+        out[name] = hashlib.sha256(canonical_json(as_schema(item.body, schema)).encode()).hexdigest()[:16]
     return out
 
 
@@ -154,6 +158,78 @@ PINNED: dict[str, dict[str, str]] = {
 }
 
 
+#: version -> scenario -> sha256[:16] of the canonical body under body schema /2 (computed 2026-12-06, ninth; each
+#: body is its PINNED one with the fields' model_yield_p90_t_ha added and the schema named)
+PINNED_V2: dict[str, dict[str, str]] = {
+    "2026.11.1": {
+        "plain": "3ea40e5a8466c13a", "advance_cut": "3aab9152a906336a", "fallow_blank": "2b1181b52662e3df",
+        "fallow_said": "d8a75688e2bdd002", "fallow_unsure": "bca1a5472dd85b84", "not_planted": "52bbf714e23afd81",
+        "mismatch": "2314fd9cfa0a92d9", "area": "0577a05092935a62", "preseason": "b48e6e3a7c48055a",
+        "book_and_late_price": "37b2955f5e77dcbb",
+    },
+    "2026.12.1": {
+        "plain": "575e81bf43011469", "advance_cut": "ae3e9419e4137c18", "fallow_blank": "ad70ae3aef5bb697",
+        "fallow_said": "59b68fc8593f26f6", "fallow_unsure": "eb56148fd2617948", "not_planted": "30185646933cf056",
+        "mismatch": "12411e268e62d8c4", "area": "7c7eb427dcfd1549", "preseason": "72c6a53b6bf7ce09",
+        "book_and_late_price": "35c86f9acd529367",
+    },
+    "2026.12.2": {
+        "plain": "b1e45244c59474af", "advance_cut": "0267c42d0fcd9eba", "fallow_blank": "33ab1527ff45d2d6",
+        "fallow_said": "f6079c076ac123c1", "fallow_unsure": "d8ba6248b58f1fe7", "not_planted": "adb75d60c506e893",
+        "mismatch": "fd5c2c55027f93de", "area": "5fcdc6c35bec65c5", "preseason": "de6c2a04a2927052",
+        "book_and_late_price": "53a3a5ad36e3a622",
+    },
+    "2026.12.3": {
+        "plain": "029661e14b02eadd", "advance_cut": "f46d632a303a3b05", "fallow_blank": "99755c22a350b599",
+        "fallow_said": "98d9eff6b04c0778", "fallow_unsure": "e1cbcc170d558e8e", "not_planted": "2f9033ed4a9477c3",
+        "mismatch": "2dead626f975850d", "area": "78ab1a7a66acea08", "preseason": "0041be5a9a7d9f87",
+        "book_and_late_price": "dc919d535f623d27",
+    },
+    "2026.12.4": {
+        "plain": "8f3561b7150b6c28", "advance_cut": "67a68cf66bd5f1da", "fallow_blank": "a954f9b534d15fd5",
+        "fallow_said": "d466637f70234262", "fallow_unsure": "bd68973d15e625ed", "not_planted": "8c6153121d093c08",
+        "mismatch": "7886fa4d5391e7ec", "area": "900e51e25cccf1e8", "preseason": "0e217fca995caca3",
+        "book_and_late_price": "c6d03a057e365841",
+    },
+    "2026.12.5": {
+        "plain": "f1410b57e4db5e03", "advance_cut": "e455b5f7a0d90b8b", "fallow_blank": "3fe4f1fce3626045",
+        "fallow_said": "8a04ff00465b6745", "fallow_unsure": "4a373f51734b7d25", "not_planted": "fe86cfb50654c33c",
+        "mismatch": "da889f894ca24fc1", "area": "ae04343245e17583", "preseason": "d6eba318a1a9d19f",
+        "book_and_late_price": "f4aafc2d8f25a70d",
+    },
+    "2026.12.6": {
+        "plain": "f9cc233fcfa085e5", "advance_cut": "c07dd90bde7237a0", "fallow_blank": "868dd2b2dbda8a44",
+        "fallow_said": "b5d53f87c832fb9e", "fallow_unsure": "52cad590b9b97fd4", "not_planted": "4a3d65f387a97878",
+        "mismatch": "b25e13ffcb28643e", "area": "34a9fb84af57f6c0", "preseason": "8a562ab1be28de10",
+        "book_and_late_price": "d870d8f210196950",
+    },
+    "2026.12.7": {
+        "plain": "ad79459b2408e3d4", "advance_cut": "06f7f62a985c8627", "fallow_blank": "ba1ede3012309d8b",
+        "fallow_said": "cddb153766b52709", "fallow_unsure": "e548d5c88b321bec", "not_planted": "79829903bfdef241",
+        "mismatch": "69f605b26be35ce3", "area": "3f249db879f73944", "preseason": "3363618916fc9de7",
+        "book_and_late_price": "54034539b464dd78",
+    },
+    "2026.12.8": {
+        "plain": "d291ff5e2d8d89ee", "advance_cut": "d905031d3c634f8f", "fallow_blank": "f0a7a8e80abd8cc5",
+        "fallow_said": "8e6dace00b8ed698", "fallow_unsure": "5558895f7d86e80d", "not_planted": "4caac58c85176ea6",
+        "mismatch": "1a78d65b0c845731", "area": "a91a1d420e21c713", "preseason": "7930bfc643d69560",
+        "book_and_late_price": "58807ffd1fc07910",
+    },
+    "2026.12.9": {
+        "plain": "b9c798d61f0ff47c", "advance_cut": "b746b7623a3d808e", "fallow_blank": "85fe39ef658f1490",
+        "fallow_said": "83ec2d99d8706a9e", "fallow_unsure": "c2d3d3c4c03599b4", "not_planted": "d52b6bbbe8ba0e62",
+        "mismatch": "c034b76262a7b9f9", "area": "c099d9a87d6bba79", "preseason": "efb1aaf9dee37cb6",
+        "book_and_late_price": "aa288abc19fa0efa",
+    },
+    "2026.12.10": {
+        "plain": "8c38769a6c63fe4b", "advance_cut": "031f6358788bbe0f", "fallow_blank": "fd06806996b840aa",
+        "fallow_said": "b210e1b68e0fe73d", "fallow_unsure": "70ca29d742e59efb", "not_planted": "8e19c3abb6a449d8",
+        "mismatch": "d067e9dc3c4ce1cd", "area": "752ea987ab819bbc", "preseason": "fbc21734e4df366c",
+        "book_and_late_price": "5fb4bc136b7b5e17",
+    },
+}
+
+
 def _versions() -> list[str]:
     names = [p.name.removeprefix("agcredit-default-").removesuffix(".yaml") for p in ARCHIVE_DIR.glob("*.yaml")]
     return sorted(names, key=lambda v: tuple(int(x) for x in v.split(".")))
@@ -164,3 +240,11 @@ def test_a_released_policy_decides_as_it_did_when_released(version: str) -> None
     got = _digests(version)
     assert version in PINNED, f"policy {version} is released but its decisions are not pinned: add {got!r}"
     assert got == PINNED[version]
+
+
+@pytest.mark.parametrize("version", _versions())
+def test_a_released_policy_decides_under_body_schema_2_as_pinned(version: str) -> None:
+    got = _digests(version, BODY_SCHEMA)
+    assert version in PINNED_V2, f"policy {version} is released but its /2 bodies are not pinned: add {got!r}"
+    assert got == PINNED_V2[version]
+    assert got != PINNED[version]  # the schemas differ in every body: each records a field
