@@ -1,4 +1,5 @@
-"""The MLflow model registry (the only module importing mlflow) and our alias history.
+"""The MLflow model registry (with its private modules models._registry_mlflow_*, the only modules importing mlflow)
+and our alias history.
 
 Store: ``MLFLOW_TRACKING_URI`` if set, else ``sqlite:///<cwd>/mlruns/mlflow.db`` with artifacts
 under ``<cwd>/mlruns/artifacts`` (tracking and registry share the URI). Browse it with
@@ -19,14 +20,10 @@ from __future__ import annotations
 
 # the names marked `noqa: F401` are not used here: kept importable from models.registry, as before the code that
 # does not use mlflow moved to the private modules models._flavours, _registry_store, _alias_history,
-# _champion_dates and _version_meta
-import json
-import logging
+# _champion_dates and _version_meta, and the code that does to _registry_mlflow_store and _registry_mlflow_register
 import os
-import re
-import socket
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass  # noqa: F401
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -43,23 +40,12 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.pyfunc import PythonModel
 from mlflow.tracking import MlflowClient
-from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException
 
 from features.identity import same_person  # noqa: F401
 from models._alias_history import (
-    _HISTORY_COLUMNS,
-    _HISTORY_EXPERIMENT,
-    _HISTORY_TAG,
-    _LATER_COLUMNS,
-    _UNKNOWN_OPERATOR,
-    _UNRECORDED_MOVE,
     CHALLENGER,
     CHAMPION,
     NOT_CHECKED,
-    _add_later_columns,
-    _has_column,
-    _history_db,
-    _history_in_registry,
     _history_path,  # noqa: F401
     _operator,
     check_approver,
@@ -71,12 +57,21 @@ from models._flavours import (
     SaveLoadFlavour,
     _find_model_dir,
     _flavour_from_spec,  # noqa: F401
-    _flavour_spec,
     _load_model_dir,
+)
+from models._registry_mlflow_register import register
+from models._registry_mlflow_store import (
+    _alias_and_record,
+    _alias_version,
+    _append_history,
+    _client,
+    _governance_of,
+    _unavailable,
+    _versions_of,
+    alias_history,
 )
 from models._registry_store import (
     _CACHE_FIX,
-    _check_is_store,
     _sqlite_path,
     model_cache,
     model_folder,
@@ -84,32 +79,62 @@ from models._registry_store import (
     store_root,
     tracking_uri,
 )
-from models._registry_uri import DB_SCHEMES, missing_driver, probe_database, probe_http, reason, safe_uri
+from models._registry_uri import reason, safe_uri
 from models._version_meta import (
-    _MODEL_DIGEST_TAG,
     _PROVENANCE_PREFIX,
-    _RUN_HOST_TAG,
-    _RUN_PID_TAG,
-    _TRAINING_DATA_TAG,
     INPUT_PROFILE_FILE,
-    _ints_as_doubles,
-    _literal,
-    _process_gone,
     _train_command,
     _training_data_of,
     version_number,
 )
-from models.errors import RegistryArtifactsError, RegistryError, RegistryUnavailableError
+from models.errors import RegistryArtifactsError, RegistryError
 from models.governance import Governance
+
+# isort: split
+# re-exported, unused here (see the note above the imports)
+from collections.abc import Mapping  # noqa: F401
+
+from mlflow.tracking.registry import UnsupportedModelRegistryStoreURIException  # noqa: F401
+
+from models._alias_history import (  # noqa: F401
+    _HISTORY_COLUMNS,
+    _HISTORY_EXPERIMENT,
+    _HISTORY_TAG,
+    _LATER_COLUMNS,
+    _UNKNOWN_OPERATOR,
+    _UNRECORDED_MOVE,
+    _add_later_columns,
+    _has_column,
+    _history_db,
+    _history_in_registry,
+)
+from models._flavours import _flavour_spec  # noqa: F401
+from models._registry_mlflow_register import (  # noqa: F401
+    _PIP,
+    _PYFUNC_CODE,
+    _cut_short_version,
+    _fail_pending_models,
+    _name_challenger,
+    _reap_killed_runs,
+)
+from models._registry_mlflow_store import _experiment, _open_client, _recorded_version, _registry_history  # noqa: F401
+from models._registry_store import _check_is_store  # noqa: F401
+from models._registry_uri import DB_SCHEMES, missing_driver, probe_database, probe_http  # noqa: F401
+from models._version_meta import (  # noqa: F401
+    _MODEL_DIGEST_TAG,
+    _RUN_HOST_TAG,
+    _RUN_PID_TAG,
+    _TRAINING_DATA_TAG,
+    _ints_as_doubles,
+    _literal,
+    _process_gone,
+)
+from models.errors import RegistryUnavailableError  # noqa: F401
 
 __all__ = ["ModelFlavour", "SaveLoadFlavour", "Resolved", "tracking_uri", "safe_uri", "store_root", "register", "promote",
            "check_approver", "resolve", "list_models", "model_versions", "alias_history", "describe", "governance", "version_run_id", "relocate_store",
            "alias_version", "champion_move_on", "champion_window", "input_profile", "INPUT_PROFILE_FILE", "CHAMPION",
            "CHALLENGER", "model_folder"]
-
-_PIP = ["mlflow==3.*", "lightgbm==4.*", "pandas", "numpy"]
-#: the file MLflow logs as each model's pyfunc "model from code" (no pickled wrapper)
-_PYFUNC_CODE = Path(__file__).with_name("_pyfunc_code.py")
 
 
 class AgcreditPyfunc(PythonModel):
@@ -135,405 +160,7 @@ def set_pyfunc_model() -> None:
     mlflow.models.set_model(AgcreditPyfunc())
 
 
-# ---------------------------------------------------------------------- store
-def _unavailable(e: MlflowException) -> RegistryUnavailableError:
-    """A registry that did not answer a request (after MLflow's capped retries), or answered with an HTTP error."""
-    uri = tracking_uri()
-    status = re.search(r"error code (\d{3})", str(e))
-    if status:
-        return RegistryUnavailableError(uri=safe_uri(uri), problem=f"the server answered HTTP {status.group(1)}",
-                                        fix="is it an MLflow tracking server?")
-    return RegistryUnavailableError(uri=safe_uri(uri), problem=reason(e, uri), connect=True)
-
-
-def _open_client(uri: str) -> MlflowClient:
-    """An MLflow client on ``uri``; every way the URI can be unusable is a one-line :class:`RegistryUnavailableError`."""
-    shown = safe_uri(uri)
-    try:
-        scheme = urlsplit(uri).scheme.lower() if "://" in uri else ""
-    except ValueError:  # an unclosed [IPv6 host
-        raise RegistryUnavailableError(uri=shown, problem="not a valid URI (its host cannot be read)") from None
-    plain = uri[len("file://"):] if scheme == "file" else uri
-    if scheme in ("", "file") and (Path(plain).is_file() or Path(plain).suffix.lower() in (".db", ".sqlite")):
-        # the registry's SQLite file named without its scheme: it is not a folder, and MLflow would make one there
-        raise RegistryUnavailableError(uri=shown, problem="a file path, not a registry URI",
-                                       fix=f"for an SQLite registry, give sqlite:///{Path(plain).resolve()}")
-    if scheme in ("", "file"):  # MLflow's file store (a folder): deprecated by MLflow 3, no alias history here
-        raise RegistryUnavailableError(uri=shown, problem="a folder (MLflow's file store) is not supported as the "
-                                       "model registry", fix="give a database URI, e.g. sqlite:///mlruns/mlflow.db, "
-                                       "or an MLflow server's http(s) URL")
-    if scheme.split("+")[0] not in ("sqlite", "http", "https", *DB_SCHEMES):
-        # MLflow accepts more (databricks, uc, …) and fails later, outside these checks, with a traceback
-        raise RegistryUnavailableError(uri=shown, problem=f"unsupported URI scheme '{scheme}' (supported: sqlite, "
-                                       f"{', '.join(DB_SCHEMES)}, http, https)",
-                                       fix="set MLFLOW_TRACKING_URI, e.g. sqlite:///mlruns/mlflow.db")
-    if scheme in ("http", "https"):
-        probe_http(uri, shown)
-    elif scheme.split("+")[0] in DB_SCHEMES:
-        probe_database(uri, shown)
-    try:
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        return MlflowClient(tracking_uri=uri, registry_uri=uri)
-    except UnsupportedModelRegistryStoreURIException as e:
-        known = ", ".join(s for s in e.supported_uri_schemes if s)
-        raise RegistryUnavailableError(uri=shown, problem=f"unsupported URI scheme '{scheme}' (supported: {known})",
-                                       fix="set MLFLOW_TRACKING_URI, e.g. sqlite:///mlruns/mlflow.db") from None
-    except ImportError as e:
-        raise missing_driver(e, uri, shown) from None
-    except Exception as e:  # noqa: BLE001 - MLflow and SQLAlchemy raise many kinds for a store they cannot open
-        if not isinstance(e, MlflowException) and type(e).__module__.split(".")[0] != "sqlalchemy":
-            raise
-        raise RegistryUnavailableError(uri=shown, problem=reason(e, uri)) from None
-
-
-def _client(*, create: bool) -> MlflowClient:
-    uri = tracking_uri()
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")  # stdout is the commands' output
-    db = _sqlite_path(uri)
-    if db is not None and db.exists():
-        _check_is_store(db)
-    if db is not None and not db.exists():
-        if not create:
-            raise RegistryError(problem=f"no model registry at {db}",
-                                fix="train and register a model first: agcredit train yield ...")
-        db.parent.mkdir(parents=True, exist_ok=True)
-    elif db is not None:
-        from models._relocate import check
-
-        check(db)  # a store moved or copied from another folder would read and write that folder's artifacts
-    return _open_client(uri)
-
-
-def _experiment(client: MlflowClient, name: str) -> str:
-    exp = client.get_experiment_by_name(name)
-    if exp is not None:
-        return str(exp.experiment_id)
-    loc = None
-    if _sqlite_path(tracking_uri()) is not None:
-        loc = (store_root() / "artifacts" / name).resolve().as_uri()
-    return str(client.create_experiment(name, artifact_location=loc))
-
-
-# ---------------------------------------------------------------------- alias history
-def _append_history(*, model: str, alias: str, version: str | None, previous: str | None, operator: str,
-                    reason: str, forced: bool, metrics: Mapping[str, float], failures: list[str],
-                    approved_by: str | None = None, effective: date | None = None,
-                    evidence: str | None = None) -> None:
-    """One alias move; ``effective``: the business date from which a promotion is in force for decisions
-    (:func:`champion_on`), None for the other moves; ``evidence``: what evidence beyond the metrics a promotion
-    checked (``shadow: checked …`` or :data:`NOT_CHECKED`), None for the other moves."""
-    now = datetime.now(UTC)
-    if _history_in_registry():
-        client = _client(create=True)
-        tags = {_HISTORY_TAG: "1", "at": now.isoformat(timespec="seconds"),
-                "at_us": now.isoformat(timespec="microseconds"), "model": model, "alias": alias, "version": version or "", "previous_version": previous or "",
-                "operator": operator, "reason": reason, "forced": str(int(forced)),
-                "metrics": json.dumps(dict(metrics), sort_keys=True), "failures": json.dumps(failures),
-                "approved_by": approved_by or "", "effective": effective.isoformat() if effective else "",
-                "evidence": evidence or ""}
-        try:
-            run = client.create_run(_experiment(client, _HISTORY_EXPERIMENT), tags=tags,
-                                    run_name=f"{model} {alias} {previous or '-'} -> {version or '-'}")
-            client.set_terminated(run.info.run_id)
-        except MlflowException as e:
-            raise _unavailable(e) from None
-        return
-    con = _history_db()
-    try:
-        _add_later_columns(con)
-        with con:
-            con.execute("INSERT INTO alias_history (at, model, alias, version, previous_version, operator, reason, "
-                        "forced, metrics, failures, approved_by, effective, evidence) "
-                        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                        (now.isoformat(timespec="seconds"), model, alias, version, previous, operator,
-                         reason, int(forced), json.dumps(dict(metrics), sort_keys=True), json.dumps(failures),
-                         approved_by, effective.isoformat() if effective else None, evidence))
-    finally:
-        con.close()
-
-
-def alias_history(name: str | None = None) -> list[dict[str, Any]]:
-    """Every recorded alias move (oldest first), of one model or all; ``approved_by``: the second operator who approved
-    a forced promotion (None for other moves, and for every move of a history written before approvals);
-    ``effective``: the date (YYYY-MM-DD) from which a promotion is in force for decisions (None for other moves, and
-    for promotions recorded before effective dates: their wall-clock date stands for it, :func:`champion_on`);
-    ``evidence``: what a promotion checked beyond the metrics (``shadow: checked …`` or :data:`NOT_CHECKED`; None for
-    other moves and for promotions recorded before it was kept)."""
-    if _history_in_registry():
-        return _registry_history(name)
-    con = _history_db()
-    try:
-        cols = [c if c not in _LATER_COLUMNS or _has_column(con, c) else f"NULL AS {c}" for c in _HISTORY_COLUMNS]
-        q = f"SELECT {', '.join(cols)} FROM alias_history"
-        rows = con.execute(q + (" WHERE model = ? ORDER BY seq" if name else " ORDER BY seq"),
-                           (name,) if name else ()).fetchall()
-    finally:
-        con.close()
-    out = [dict(zip(_HISTORY_COLUMNS, r)) for r in rows]
-    for r in out:
-        r["forced"] = bool(r["forced"])
-        r["metrics"], r["failures"] = json.loads(r["metrics"]), json.loads(r["failures"])
-    return out
-
-
-def _versions_of(client: MlflowClient, name: str) -> list[Any]:
-    """Every version of the registered model ``name``, whatever quotes the name holds (MLflow's filter syntax cannot
-    spell a name with both kinds: those are taken from all versions)."""
-    literal = _literal(name)
-    if literal:
-        return list(client.search_model_versions(f"name = {literal}"))
-    return [v for v in client.search_model_versions() if v.name == name]
-
-
-def _registry_history(name: str | None) -> list[dict[str, Any]]:
-    """:func:`alias_history` kept in a tracking server (see :func:`_history_in_registry`)."""
-    client = _client(create=False)
-    try:
-        exp = client.get_experiment_by_name(_HISTORY_EXPERIMENT)
-        if exp is None:
-            return []
-        flt = f"tags.`{_HISTORY_TAG}` = '1'"
-        literal = _literal(name) if name else None
-        if literal:
-            flt += f" and tags.model = {literal}"
-        runs, token = [], None
-        while True:
-            page = client.search_runs([exp.experiment_id], filter_string=flt, max_results=1000, page_token=token)
-            runs += list(page)
-            token = page.token
-            if not token:
-                break
-    except MlflowException as e:
-        raise _unavailable(e) from None
-    found = (r.data.tags for r in runs)
-    if name and not literal:  # a name MLflow's filter cannot spell: every model's history, then this one's
-        found = (t for t in found if t.get("model") == name)
-    tags = sorted(found, key=lambda t: (t.get("at_us", ""), t.get("model", "")))
-    return [{"seq": i, "at": t.get("at"), "model": t.get("model"), "alias": t.get("alias"),
-             "version": t.get("version") or None, "previous_version": t.get("previous_version") or None,
-             "operator": t.get("operator"), "reason": t.get("reason"), "forced": t.get("forced") == "1",
-             "metrics": json.loads(t.get("metrics") or "{}"), "failures": json.loads(t.get("failures") or "[]"),
-             "approved_by": t.get("approved_by") or None, "effective": t.get("effective") or None,
-             "evidence": t.get("evidence") or None}
-            for i, t in enumerate(tags, start=1)]
-
-
 # ---------------------------------------------------------------------- register / promote / resolve
-def register(model: Any, name: str, *, metrics: Mapping[str, float], governance: Governance,
-             params: Mapping[str, Any] | None = None, artifacts: Mapping[str, str | Path] | None = None,
-             flavour: ModelFlavour | None = None, input_example: Any = None, output_example: Any = None,
-             operator: str | None = None, training_data: Mapping[str, pd.DataFrame] | None = None,
-             provenance: Mapping[str, str] | None = None, input_profile: Mapping[str, Any] | None = None) -> str:
-    """Log ``model`` (with params, metrics, PNG plots, governance) in a run, register it; alias ``challenger``.
-
-    ``input_profile``: the training rows' distribution of each model input (:func:`models.stability.input_profile`),
-    logged as the run's ``input_profile.json`` — what ``agcredit models stability`` compares scored rows against.
-
-    ``provenance``: what produced the version besides its data (the caller's source digest and library versions,
-    ``pipelines._code_digest.registry_provenance``), kept as run and version tags ``agcredit.provenance.<key>`` (``models show``
-    prints them). Every parameter is also logged whole in ``params.json`` (MLflow params are cut at 500 characters).
-
-    ``artifacts`` maps a file name to a local file (plots are logged under ``plots/``). ``training_data`` names the
-    tables the model was fitted on: their content hashes, rows and columns (``models._digest.training_data_record``)
-    are kept as the run's and the version's ``training_data`` tag (``models show`` prints them). Returns the version.
-    """
-    client = _client(create=True)
-    flavour = flavour or SaveLoadFlavour.of(model)
-    exp_id = _experiment(client, name)
-    mets = {k: float(v) for k, v in metrics.items()}
-    data_tag = {}
-    if training_data:
-        from models._digest import training_data_record
-
-        data_tag = {_TRAINING_DATA_TAG: json.dumps(training_data_record(training_data), sort_keys=True,
-                                                   separators=(",", ":"))}
-    data_tag.update({f"{_PROVENANCE_PREFIX}{k}": str(v) for k, v in sorted((provenance or {}).items())})
-    from features.atomic import private_tempdir
-
-    with private_tempdir("register") as tmp:
-        mdir = Path(tmp) / "model"
-        mdir.mkdir()
-        flavour.save_dir(model, mdir)
-        (mdir / _FLAVOUR_FILE).write_text(json.dumps(_flavour_spec(flavour), sort_keys=True))
-        from models._digest import folder_hash
-
-        digest = {_MODEL_DIGEST_TAG: folder_hash(mdir)}
-        cut_short = _cut_short_version(client, name, {**data_tag, **digest}, mets)
-        if cut_short is not None:  # a registration killed before its alias: completed, not registered again
-            logging.getLogger("agcredit.registry").warning(
-                "%s version %s, registered by a run cut short before its alias was set, holds this model, training "
-                "data and metrics: completed instead of registering them again", name, cut_short)
-            return _name_challenger(client, name, cut_short, operator, mets, governance)
-        signature = None
-        if input_example is not None and output_example is not None:
-            from mlflow.models import infer_signature
-
-            # integer columns declared as doubles (MLflow's advice): a count missing at scoring time is a NaN, which
-            # an integer column of the signature would refuse
-            input_example, output_example = _ints_as_doubles(input_example), _ints_as_doubles(output_example)
-            signature = infer_signature(input_example, output_example)
-        _reap_killed_runs(client, exp_id)
-        with mlflow.start_run(experiment_id=exp_id, run_name=name,
-                              tags={_RUN_HOST_TAG: socket.gethostname(), _RUN_PID_TAG: str(os.getpid()),
-                                    **data_tag}) as run:
-            if params:
-                mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
-                mlflow.log_dict({k: str(v) for k, v in sorted(params.items())}, "params.json")  # uncut
-            mlflow.log_metrics(mets)
-            mlflow.log_dict(governance.to_dict(), "governance.json")
-            if input_profile:
-                mlflow.log_dict(dict(input_profile), INPUT_PROFILE_FILE)
-            for fname, path in (artifacts or {}).items():
-                src = Path(path)
-                if src.name != fname:
-                    dst = Path(tmp) / "plots" / fname
-                    dst.parent.mkdir(exist_ok=True)
-                    dst.write_bytes(src.read_bytes())
-                    src = dst
-                mlflow.log_artifact(str(src), artifact_path="plots")
-            # "model from code" (models/_pyfunc_code.py): the wrapper is named by a file, not cloudpickled
-            info = mlflow.pyfunc.log_model(name="model", python_model=str(_PYFUNC_CODE),
-                                           artifacts={"model_dir": str(mdir)}, pip_requirements=_PIP,
-                                           signature=signature, input_example=input_example)
-            run_id = run.info.run_id
-    try:
-        client.get_registered_model(name)
-    except MlflowException:
-        client.create_registered_model(name, description=f"agcredit model family {name}")
-    mv = client.create_model_version(name, info.model_uri, run_id=run_id, model_id=info.model_id,
-                                     tags={"governance": governance.to_json()[:4900],
-                                           "data": governance.data, **data_tag, **digest})
-    return _name_challenger(client, name, str(mv.version), operator, mets, governance)
-
-
-def _name_challenger(client: MlflowClient, name: str, version: str, operator: str | None,
-                     mets: Mapping[str, float], governance: Governance) -> str:
-    """The last step of a registration: alias ``challenger`` on ``version``, and its history row."""
-    current, recorded = _alias_and_record(client, name, CHALLENGER, version)
-    if current == version and recorded == version:  # named and recorded already: nothing to do
-        return version
-    if current != version:
-        client.set_registered_model_alias(name, CHALLENGER, version)
-    # a run killed between moving the alias and recording it left the alias here: its move is recorded now
-    _append_history(model=name, alias=CHALLENGER, version=version, previous=current if current != version else recorded,
-                    operator=_operator(operator), reason="registered", forced=False, metrics=mets,
-                    failures=governance.failures())
-    return version
-
-
-def _recorded_version(name: str, alias: str) -> str | None:
-    """The version the alias history last moved ``alias`` of ``name`` to (None: never, or removed)."""
-    rows = [r for r in alias_history(name) if r["alias"] == alias]
-    return str(rows[-1]["version"]) if rows and rows[-1]["version"] else None
-
-
-def _alias_and_record(client: MlflowClient, name: str, alias: str, version: str) -> tuple[str | None, str | None]:
-    """``(current, recorded)``: the version ``alias`` is on and the one its history last recorded. When the alias
-    stands on another version than both the history's and ``version`` — moved without a history row: a run killed
-    (SIGKILL, power loss) between moving it and recording the move, or a move made outside agcredit — that move is
-    recorded first (operator and reason unknown, said so), so the append-only history never skips one."""
-    current = _alias_version(client, name, alias)
-    recorded = _recorded_version(name, alias)
-    if current is not None and current not in (recorded, version):
-        logging.getLogger("agcredit.registry").warning(
-            "%s alias %s stands on version %s but its history last records version %s: the move, made by a run "
-            "killed before recording it or outside agcredit, is recorded now", name, alias, current, recorded or "-")
-        _append_history(model=name, alias=alias, version=current, previous=recorded, operator=_UNKNOWN_OPERATOR,
-                        reason=_UNRECORDED_MOVE, forced=False, metrics={}, failures=[])
-        recorded = current
-    return current, recorded
-
-
-def _cut_short_version(client: MlflowClient, name: str, tags: Mapping[str, str],
-                       mets: Mapping[str, float]) -> str | None:
-    """A version of ``name`` whose registration was killed between creating it and setting its alias (no alias now,
-    none ever in the history, its process gone when it ran on this host) holding the same model bytes and training
-    data (``tags``) and metrics; None if none. Registering again would leave it as a duplicate no alias ever points
-    at. (A registration of the same model still running on another host cannot be told from a killed one.)"""
-    if _MODEL_DIGEST_TAG not in tags:
-        return None
-    try:
-        versions = _versions_of(client, name)
-    except MlflowException:
-        return None  # no such model yet
-    # no alias, or only `challenger` set by a run killed before it recorded the move (never in the history)
-    candidates = [v for v in versions if all(v.tags.get(k) == t for k, t in tags.items())
-                  and str(v.status) == "READY" and set(getattr(v, "aliases", None) or ()) <= {CHALLENGER}]
-    if not candidates:
-        return None
-    moved = {str(r[k]) for r in alias_history(name) for k in ("version", "previous_version") if r[k]}
-    host = socket.gethostname()
-    for v in sorted(candidates, key=lambda v: int(v.version)):
-        if str(v.version) in moved or v.run_id is None:
-            continue
-        try:
-            run = client.get_run(v.run_id)
-        except MlflowException:
-            continue  # its run deleted and collected: not a registration to complete
-        run_tags = run.data.tags
-        pid = run_tags.get(_RUN_PID_TAG, "")
-        if run_tags.get(_RUN_HOST_TAG) == host and pid.isdigit() and not _process_gone(int(pid)):
-            continue  # a registration still running (the same model trained twice at once), not a killed one
-        if dict(run.data.metrics) == dict(mets):
-            return str(v.version)
-    return None
-
-
-def _reap_killed_runs(client: MlflowClient, exp_id: str) -> list[str]:
-    """Runs of this experiment left RUNNING by a registration killed on this host (its process gone) are
-    marked KILLED, with a note; nothing was registered from them. Runs of other hosts, of live processes or
-    without our tags (logged by other tools) are left alone. Returns the run ids marked."""
-    host = socket.gethostname()
-    marked = []
-    for run in client.search_runs([exp_id], filter_string="attributes.status = 'RUNNING'", max_results=1000):
-        tags = run.data.tags
-        pid = tags.get(_RUN_PID_TAG, "")
-        if tags.get(_RUN_HOST_TAG) != host or not pid.isdigit() or not _process_gone(int(pid)):
-            continue
-        client.set_tag(run.info.run_id, "agcredit.note",
-                       "its process ended before the run finished (killed); nothing was registered from it")
-        client.set_terminated(run.info.run_id, status="KILLED")
-        marked.append(run.info.run_id)
-        _fail_pending_models(client, exp_id, run.info.run_id)
-    if marked:
-        logging.getLogger("agcredit.registry").warning(
-            "%d MLflow run(s) left running by a registration killed before marked KILLED (nothing was registered "
-            "from them): %s", len(marked), ", ".join(marked))
-    return marked
-
-
-def _fail_pending_models(client: MlflowClient, exp_id: str, run_id: str) -> None:
-    """The logged models a killed registration run ``run_id`` left PENDING (killed while writing the model's files:
-    a model folder of several MB, never registered) are marked FAILED, and their files removed when the registry
-    keeps its artifacts in a local folder — each kill left one behind for good."""
-    import shutil
-    from urllib.parse import unquote, urlparse
-
-    try:
-        pending = [m for m in client.search_logged_models([exp_id], filter_string=f"source_run_id = '{run_id}'")
-                   if str(getattr(m.status, "name", m.status)) == "PENDING"]
-    except MlflowException:  # a tracking server without logged models
-        return
-    for m in pending:
-        client.finalize_logged_model(m.model_id, "FAILED")
-        loc = urlparse(str(m.artifact_location or ""))
-        if loc.scheme in ("", "file"):
-            folder = Path(unquote(loc.path))
-            while folder.name != m.model_id and folder != folder.parent:  # the model's own folder (…/m-<id>/artifacts)
-                folder = folder.parent
-            if folder.name == m.model_id and folder.is_dir():
-                shutil.rmtree(folder, ignore_errors=True)
-
-
-def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
-    try:
-        return str(client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
-
-
 def alias_version(name: str, alias: str = CHAMPION) -> str | None:
     """The version ``NAME@alias`` names now, without loading it (None: no such alias); RegistryError: no such
     model."""
@@ -593,22 +220,6 @@ def version_metrics(name: str, version: str) -> dict[str, float]:
     """The metrics a version's run logged (its held-out figures, as ``models show`` lists them), by name;
     RegistryError: no such model or version."""
     return {str(k): float(v) for k, v in sorted(_run_data(name, version).metrics.items())}
-
-
-def _governance_of(client: MlflowClient, name: str, version: str) -> Governance:
-    mv = client.get_model_version(name, version)
-    text = (mv.tags or {}).get("governance")
-    if text:
-        try:
-            return Governance.from_json(text)
-        except ValueError:
-            pass
-    from features.atomic import private_tempdir
-
-    # into a folder removed after reading (MLflow's own temporary folder was never removed: one per command)
-    with private_tempdir("governance") as tmp:
-        local = mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path="governance.json", dst_path=tmp)
-        return Governance.from_dict(json.loads(Path(local).read_text()))
 
 
 def _check_model(client: MlflowClient, name: str) -> None:
@@ -875,7 +486,6 @@ def model_versions(name: str) -> list[dict[str, Any]]:
                     "provenance": {k[len(_PROVENANCE_PREFIX):]: v for k, v in sorted((mv.tags or {}).items())
                                    if k.startswith(_PROVENANCE_PREFIX)}})
     return out
-
 
 
 def describe(name: str) -> dict[str, Any]:

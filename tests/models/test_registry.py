@@ -586,7 +586,7 @@ def test_a_registration_killed_between_its_alias_and_its_history_row_is_complete
     Now the re-run records the move from the version the history last named, once."""
     from mlflow.tracking import MlflowClient
 
-    from models import registry
+    from models import _registry_mlflow_register, registry
 
     table = pd.DataFrame({"field_id": ["F1", "F2"], "x": [1.0, 2.5]})
 
@@ -600,10 +600,11 @@ def test_a_registration_killed_between_its_alias_and_its_history_row_is_complete
     def killed(**k: Any) -> None:
         raise KeyboardInterrupt  # the process dies here: version 2 created and named challenger, no history row
 
-    monkeypatch.setattr(registry, "_append_history", killed)
+    # patched where the registration (models._registry_mlflow_register._name_challenger) looks it up
+    monkeypatch.setattr(_registry_mlflow_register, "_append_history", killed)
     with pytest.raises(KeyboardInterrupt):
         reg(2.0)
-    monkeypatch.setattr(registry, "_append_history", real)
+    monkeypatch.setattr(_registry_mlflow_register, "_append_history", real)
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("crop-type", "challenger").version) == "2"
     client.set_tag(client.get_model_version("crop-type", "2").run_id, "agcredit.pid", _dead_pid())
