@@ -1,15 +1,15 @@
-"""The Sentinel Hub API client (with :mod:`features.sources.sentinelhub`, the only module that imports
-``sentinelhub``; ruff ``banned-api``): the credentials (environment or a sentinelhub profile, never saved, logged or
-shown), the endpoint's service URLs and collection, and :class:`_Api` — HTTP through the sentinelhub download client
-with the on-disk cache and its locks, retries, processing-unit accounting, the Catalog API search and the Process API
-download of one acquisition."""
+"""The Sentinel Hub API client (with :mod:`features.sources.sentinelhub` and :mod:`features.sources._sh_config`, the
+only modules that import ``sentinelhub``; ruff ``banned-api``): :class:`_Api` — HTTP through the sentinelhub download
+client with the on-disk cache and its locks, retries, processing-unit accounting, the Catalog API search and the
+Process API download of one acquisition. Its configuration — the credentials (environment or a sentinelhub profile,
+never saved, logged or shown), the endpoint's service URLs and collection — is :mod:`features.sources._sh_config`'s,
+importable from here as before."""
 
 from __future__ import annotations
 
 import contextlib
 import copy
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -23,7 +23,6 @@ import requests
 from sentinelhub import (
     CRS,
     BBox,
-    DataCollection,
     MimeType,
     MosaickingOrder,
     SentinelHubRequest,
@@ -36,7 +35,14 @@ from sentinelhub.exceptions import DownloadFailedException, OutOfRequestsExcepti
 
 from features.errors import ImageryError, UserInputError
 from features.sources._sh_answers import _catalog_page, _cloud_filter, _settled
-from features.sources._sh_endpoints import ENDPOINTS, PROFILE_ENDPOINT, _profile_name
+from features.sources._sh_config import (
+    _check_profile_urls,
+    _collection,
+    _credentials,
+    _endpoint,
+    _load_profile,
+    _profile_endpoint,
+)
 from features.sources._sh_failures import _host
 from features.sources._sh_io import (
     Failure,
@@ -51,6 +57,13 @@ from features.sources._sh_io import (
 )
 from features.sources._sh_plan import INDEX_BANDS, Tile, atomic_write_bytes, estimate_pu, request_key
 from features.sources._sh_scripts import PROCESS_EVALSCRIPT
+
+# isort: split
+# re-exported, unused here: importable from features.sources._sh_api as before the configuration helpers moved to
+# features.sources._sh_config
+from sentinelhub import DataCollection  # noqa: F401
+
+from features.sources._sh_endpoints import ENDPOINTS, PROFILE_ENDPOINT, _profile_name  # noqa: F401
 
 __all__ = [
     "_CHATTY_LOGGERS", "_Client", "_load_profile", "_credentials", "_check_profile_urls", "_endpoint",
@@ -76,100 +89,6 @@ class _Client(SentinelHubDownloadClient):
 
 
 # ---------------------------------------------------------------- configuration
-
-def _load_profile(profile: str, *, no_file: str, not_found: str) -> SHConfig:
-    """A sentinelhub profile of the config file (read only), or a credentials error saying ``no_file`` (there is no
-    config file) or ``not_found`` (no such profile in it)."""
-    source = f"sentinelhub profile {profile!r}"
-    if not Path(SHConfig.get_config_location()).is_file():
-        raise SentinelHubCredentialsError(source=source, problem=no_file)
-    try:
-        return SHConfig.load(profile=profile)  # reads only: the file exists
-    except KeyError:
-        raise SentinelHubCredentialsError(source=source, problem=not_found) from None
-
-
-def _credentials(profile: str | None, ep: dict[str, str] | None = None) -> tuple[str, str, str]:
-    """(client id, client secret, where they came from) — never saved, never shown. ``ep``: the endpoint the
-    credentials are for (a profile configured for other service URLs is refused)."""
-    cfg_path = Path(SHConfig.get_config_location())
-    if profile is None and not (os.environ.get("SH_CLIENT_ID") or os.environ.get("SH_CLIENT_SECRET")):
-        env_profile = os.environ.get("SH_PROFILE")
-        if env_profile or cfg_path.is_file():
-            profile = env_profile or "default-profile"
-    if profile is None:
-        cid, secret = os.environ.get("SH_CLIENT_ID", ""), os.environ.get("SH_CLIENT_SECRET", "")
-        missing = [n for n, v in (("SH_CLIENT_ID", cid), ("SH_CLIENT_SECRET", secret)) if not v]
-        if missing:
-            raise SentinelHubCredentialsError(source="environment", problem=(
-                f"{' and '.join(missing)} not set; set SH_CLIENT_ID and SH_CLIENT_SECRET to an OAuth client of "
-                f"your Sentinel Hub / CDSE account, or pass --profile NAME of a profile in {cfg_path}"))
-        return cid, secret, "SH_CLIENT_ID/SH_CLIENT_SECRET"
-    source = f"sentinelhub profile {profile!r}"
-    loaded = _load_profile(profile, no_file=(
-        f"no sentinelhub config file at {cfg_path}; create the profile with "
-        f"`sentinelhub.config --profile {profile} --sh_client_id ... --sh_client_secret ...` "
-        f"or set SH_CLIENT_ID and SH_CLIENT_SECRET"),
-        not_found=f"profile not found in {cfg_path}; pass --profile NAME or set SH_CLIENT_ID and SH_CLIENT_SECRET")
-    missing = [n for n, v in (("sh_client_id", loaded.sh_client_id), ("sh_client_secret", loaded.sh_client_secret))
-               if not v]
-    if missing:
-        raise SentinelHubCredentialsError(source=source, problem=f"{' and '.join(missing)} empty in {cfg_path}; "
-                                                                 "or set SH_CLIENT_ID and SH_CLIENT_SECRET")
-    if ep is not None:
-        _check_profile_urls(loaded, ep, source)
-    return loaded.sh_client_id, loaded.sh_client_secret, source
-
-
-def _check_profile_urls(loaded: SHConfig, ep: dict[str, str], source: str) -> None:
-    """A profile that names its own service URLs holds credentials for that deployment: refuse to send them to the
-    endpoint's hosts instead (they were sent to CDSE whatever the profile said). URLs left at the sentinelhub
-    defaults say nothing and are not compared."""
-    defaults = SHConfig(use_defaults=True)
-    for key, where in (("sh_base_url", "base_url"), ("sh_token_url", "token_url")):
-        given = str(getattr(loaded, key) or "").rstrip("/")
-        if given and given != str(getattr(defaults, key)).rstrip("/") and given != ep[where].rstrip("/"):
-            raise SentinelHubCredentialsError(source=source, problem=(
-                f"its {key} is {given}, but this endpoint uses {ep[where]}: its credentials are not sent to another "
-                f"host; pass the --endpoint (cdse|sinergise) the profile is for, --endpoint profile to use the "
-                f"profile's own URLs, or a profile of this endpoint"))
-
-
-def _endpoint(endpoint: str, profile: str | None = None) -> dict[str, str]:
-    name = str(endpoint).lower()
-    if name == PROFILE_ENDPOINT:
-        return _profile_endpoint(_profile_name(profile))
-    ep = ENDPOINTS.get(name)
-    if ep is None:
-        raise UserInputError(f"endpoint: expected one of {', '.join([*ENDPOINTS, PROFILE_ENDPOINT])}, "
-                             f"found {endpoint!r}")
-    return ep
-
-
-def _profile_endpoint(profile: str) -> dict[str, str]:
-    """The service URLs of a sentinelhub profile (``--endpoint profile``): both must be https."""
-    cfg_path = Path(SHConfig.get_config_location())
-    source = f"sentinelhub profile {profile!r}"
-    loaded = _load_profile(profile, no_file=(
-        f"--endpoint profile uses the profile's service URLs, but there is no sentinelhub config file at "
-        f"{cfg_path}; pass --profile NAME of a profile there"),
-        not_found=f"profile not found in {cfg_path} (--endpoint profile needs one: pass --profile NAME)")
-    urls = {"base_url": str(loaded.sh_base_url or "").rstrip("/"), "token_url": str(loaded.sh_token_url or "")}
-    for key, url in (("sh_base_url", urls["base_url"]), ("sh_token_url", urls["token_url"])):
-        if not url.lower().startswith("https://"):
-            raise UserInputError(f"endpoint profile: {source} {key} is {url or 'empty'!r}; credentials are sent "
-                                 f"only over https (set an https:// {key} in {cfg_path})")
-    known = {e["base_url"]: e["collection"] for e in ENDPOINTS.values()}
-    # Sentinel-2 L2A served by that deployment (the standard collection names Sinergise's host as its service URL)
-    collection = known.get(urls["base_url"], "s2l2a-" + hashlib.sha256(urls["base_url"].encode()).hexdigest()[:12])
-    return {**urls, "collection": collection, "profile": profile}
-
-
-def _collection(ep: dict[str, str]) -> DataCollection:
-    if ep["collection"]:
-        return DataCollection.SENTINEL2_L2A.define_from(ep["collection"], service_url=ep["base_url"])
-    return DataCollection.SENTINEL2_L2A
-
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
