@@ -1,4 +1,5 @@
-"""Registry URIs without MLflow (:mod:`models.registry` stays the only module importing it): masking passwords
+"""Registry URIs without MLflow (:mod:`models.registry` and its private
+``models._registry_mlflow_*`` stay the only modules importing it): masking passwords
 for messages, and probing a database or HTTP tracking server once — in seconds — before MLflow, which would retry
 for minutes, so an unreachable registry is a one-line :class:`~models.errors.RegistryUnavailableError`."""
 

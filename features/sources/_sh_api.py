@@ -88,7 +88,7 @@ class _Client(SentinelHubDownloadClient):
         return response
 
 
-# ---------------------------------------------------------------- configuration
+# ---------------------------------------------------------------- sentinelhub's own log, kept quiet
 
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:

@@ -1,4 +1,4 @@
-"""MLflow's usage telemetry is off unless the operator turns it on: importing the registry (the one module importing
+"""MLflow's usage telemetry is off unless the operator turns it on: importing the registry (whose modules alone import
 mlflow) leaves no telemetry client and writes no installation id into the user's home."""
 
 from __future__ import annotations
