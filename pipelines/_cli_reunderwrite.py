@@ -211,6 +211,8 @@ def reunderwrite_cmd(
                      "each line's decision and any proposed actions): not run again")
             else:  # its lines were re-decided later: re-underwriting goes forward only
                 echo(f"  covered by the records as of {res.covered_by} (re-underwriting goes forward only): not run")
+            if res.covered_by is not None and shadow and res.shadow:  # the shadow rows the covering records lacked,
+                shadow_lines(res.shadow)                              # as a repeat of their date adds them
 
         from pipelines.county import County
         from pipelines.reunderwrite import SeasonOver

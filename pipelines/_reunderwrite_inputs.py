@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -80,7 +80,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         allow_missing_acquisitions: bool = False, runner: Any = None,
                         chunk_fields: int | None = None, book_check_when_deciding: bool = False,
                         collect: list[DecisionItem] | None = None,
-                        refuse_rejected: bool = True, shadow: bool = False) -> ReunderwriteResult:
+                        refuse_rejected: bool = True, shadow: bool = False,
+                        shadow_only: Collection[str] | None = None) -> ReunderwriteResult:
     """:func:`reunderwrite` on a county folder's records, scenes and weather (cache under the county's cache dir;
     ``runner``, ``chunk_fields``, ``book_check_when_deciding``, ``collect``: as :func:`reunderwrite`).
     ``refuse_rejected``: fields of the season rejected when reading the county's records refuse the run
@@ -89,8 +90,8 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
     ``history``: the past seasons' series (:meth:`County.past_series`, or with ``runner`` built on its blocks:
     :func:`pipelines._dask_featurize.past_series_on`; read from the county when None) — give it to
     re-underwrite several checkpoints of a season without reading them again; ``memo`` (:func:`reunderwrite`) also
-    keeps the county's fields and each season's past series across the calls of one `--due` run. ``shadow``: as
-    :func:`reunderwrite`."""
+    keeps the county's fields and each season's past series across the calls of one `--due` run. ``shadow``,
+    ``shadow_only``: as :func:`reunderwrite`."""
     from pipelines.county import County
     from underwriting.policy import default_policy
 
@@ -135,7 +136,7 @@ def reunderwrite_county(county: County | str | Path, season: str | None, as_of: 
                         same_day_done=same_day_done, yield_history=c.history(), open_on=open_on, memo=memo,
                         allow_missing_acquisitions=allow_missing_acquisitions, runner=runner,
                         chunk_fields=chunk_fields, book_check_when_deciding=book_check_when_deciding,
-                        collect=collect, shadow=shadow)
+                        collect=collect, shadow=shadow, shadow_only=shadow_only)
 
 
 def season_of(season: str | None, known: list[str], default: str, where: str) -> str:

@@ -4,7 +4,7 @@ valuations, alerts and decisions as of the date, each line's record appended, an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -89,7 +89,8 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
                  chunk_fields: int | None = None, set_aside: Sequence[Any] = (),
                  rejects: str | Path | None = None, book_check_when_deciding: bool = False,
                  collect: list[DecisionItem] | None = None,
-                 set_aside_stamp: dict[str, Any] | None = None, shadow: bool = False) -> ReunderwriteResult:
+                 set_aside_stamp: dict[str, Any] | None = None, shadow: bool = False,
+                 shadow_only: Collection[str] | None = None) -> ReunderwriteResult:
     """Re-underwrite the active lines of ``book`` as of ``as_of`` (see the module docstring).
 
     ``fields``: the Fields of the season (other seasons' rows give the alerts' expectations);
@@ -136,6 +137,11 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
     function again, on a read-only view, with ``collect``; the features the run built are reused through ``memo``)
     and those decisions go to the store's shadow table beside the run's records (:attr:`ReunderwriteResult.shadow`);
     never records, and a shadow that fails leaves the run as it is.
+    ``shadow_only`` (a ``--due`` checkpoint covered by this date's records whose shadow rows are missing,
+    :func:`pipelines._reunderwrite_covered.shadow_covered`): this run as a repeat of the date, nothing appended or
+    written beside the store — of the lines of these applications, those whose record it finds stored (the repeat's
+    own) are decided in shadow (``shadow``) exactly as a repeated run adds their missing rows; a line it would decide
+    anew gets no record and no shadow row.
     """
     if shadow and collect is None and memo is None:  # the shadow runs reuse the run's features
         memo = {}
@@ -224,7 +230,7 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         known = set(book["line_id"].astype(str))
         reviewed = {str(x) for x in todo["line_id"]}
         reviewed |= {part for x in list(reviewed) if x not in known for part in x.split("+") if part in known}
-        sha = write_features_artifact(feats, st.url, write=collect is None)
+        sha = write_features_artifact(feats, st.url, write=collect is None and shadow_only is None)
         from features.regions import provenance as regions_provenance
 
         provenance = {"features_sha256": sha, "run": f"reunderwrite {season} {as_of.isoformat()}",
@@ -309,6 +315,12 @@ def reunderwrite(*, season: str, as_of: date, fields: gpd.GeoDataFrame, imagery:
         if collect is not None:  # a replay: the items it would have written, nothing appended
             collect.extend(out_items)
             res = AppendResult(written=0, already_present=0)
+        elif shadow_only is not None:  # a repeat for its shadow rows: the records it finds stored, nothing appended
+            found = st.stored_ids([record_id_for(i.idempotency_key) for i in out_items])
+            keep = [k for k, i in enumerate(out_items)
+                    if str(i.application_id) in shadow_only and record_id_for(i.idempotency_key) in found]
+            out_items, rows = [out_items[k] for k in keep], [rows[k] for k in keep]
+            res = AppendResult(written=0, already_present=len(out_items))
         else:
             # a plain run (every crop's lines; a --due checkpoint is logged by its CheckpointLog) logs its records as
             # one run, in their transaction: `audit replay --reunderwriting` replays each run of a date on its own

@@ -227,7 +227,9 @@ def reunderwrite_due(today: date, *, county: County | str | Path, store: str | N
     written, green, for good. ``runner``, ``chunk_fields``: each checkpoint's features on spatial blocks (on Dask),
     as :func:`reunderwrite`; ``start_runner``: the runner started (a context manager: a local cluster's processes)
     only once the run lock is held and a checkpoint is due — a timer's second run, or a day with nothing due,
-    starts no cluster. ``shadow``: each checkpoint's challengers in shadow, as :func:`reunderwrite`."""
+    starts no cluster. ``shadow``: each checkpoint's challengers in shadow, as :func:`reunderwrite`; a checkpoint
+    covered by later records adds the shadow rows those records lack, as a repeated run of their date would
+    (:func:`pipelines._reunderwrite_covered.shadow_covered`; never a record)."""
     from pipelines.county import County
     from pipelines.schedule import due_seasons, load_calendar
     from underwriting.store import store_url
@@ -310,6 +312,7 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
     from contextlib import closing
 
     from features.series import MissingAcquisitions
+    from pipelines._reunderwrite_covered import shadow_covered
     from pipelines.schedule import CheckpointLog, due_checkpoints
     from underwriting._store_schema import record_id_for  # noqa: F811  (the module's own: a re-export)
 
@@ -356,10 +359,16 @@ def _run_due(today: date, c: County, url: str, seasons: list[str], cal: pd.DataF
                 except MissingAcquisitions as e:  # --due refuses --allow-missing-acquisitions: what to do instead
                     raise UserInputError(e.for_due(c.path, d.season, d.date)) from None
                 except AlreadyDecidedLater as e:  # a later run (e.g. all lines at a later as-of) already covers it
+                    # its covering records' missing shadow rows, as a repeat of their date adds them (before the mark:
+                    # a run killed meanwhile repeats it; the rows present add nothing)
+                    said = (shadow_covered(c, book, d, url, today, champions=lambda day: models or on_day.get(day) or
+                                           on_day.setdefault(day, _champions_on(day, c, progress)), policy=policy,
+                                           profile=profile, operator=operator, progress=progress, memo=memo,
+                                           runner=started, chunk_fields=chunk_fields) if shadow else [])
                     res = ReunderwriteResult(d.season, d.date, d.checkpoint, [], pd.DataFrame(columns=CHANGE_COLUMNS),
                                              pd.DataFrame(), warnings=[f"{d.crop} {d.checkpoint} ({d.date}): covered by "
                                                                        f"the records as of {e.latest}; not run"],
-                                             covered_by=e.latest)
+                                             covered_by=e.latest, shadow=said)
                     log.mark(d, as_of=d.date, n_lines=0, status="covered")
                     out.append((d, res))
                     if on_done is not None:

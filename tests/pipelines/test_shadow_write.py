@@ -722,3 +722,83 @@ def test_a_rerun_finding_some_records_and_writing_others_shadows_every_line(
     recs = _records(url, "reunderwrite")
     assert sorted(read_shadow(url)["record_id"]) == sorted(recs.loc[recs["as_of"] == day.isoformat(), "record_id"])
     assert len(recs.loc[recs["as_of"] == day.isoformat()]) == len(full.items)
+
+
+def test_a_due_checkpoint_covered_by_records_without_shadow_rows_adds_them_as_a_repeat_of_their_date(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A plain ``reunderwrite --as-of D --no-shadow`` (every crop's lines), then ``reunderwrite --due --today D``: the
+    checkpoints before D (cotton emergence, maize mid_season) are covered by those records — not run, as before —
+    and the challenger decides their lines in shadow as a repeated run of D would: the same shadow rows as that
+    repeat's, no record; a second ``--due`` adds nothing. Covering records that have their rows: nothing missing,
+    nothing repeated."""
+    import pipelines._reunderwrite_inputs as inputs
+
+    c, day = sw["county"], sw["cps"]["mid"].isoformat()
+    v1, v2 = sw["versions"]
+
+    def plain(url: str, *extra: str) -> Any:
+        return _cli(sw, _reunderwrite(sw, url, *extra), monkeypatch)
+
+    def due(url: str) -> Any:
+        return _cli(sw, ["reunderwrite", "--due", "--county", str(c.path), "--cache", str(c.cache_dir), "--store", url,
+                         "--today", day], monkeypatch)
+
+    url, rep, full = (store_copy(sw, tmp_path, n) for n in ("cov", "rep", "full"))
+    assert plain(url, "--no-shadow").exit_code == 0
+    before = _bodies(url, "reunderwrite")
+    r = due(url)
+    assert r.exit_code == 0, r.output
+    assert r.stdout.count(f"covered by the records as of {day}") == 2, r.stdout
+    recs = _records(url, "reunderwrite")
+    sh = read_shadow(url)
+    assert _bodies(url, "reunderwrite") == before and len(recs) > 0  # no record written
+    assert sorted(sh["record_id"]) == sorted(recs["record_id"]), r.stdout  # before: no shadow row at all
+    assert set(sh["model_version"]) == {v2} and set(sh["in_force_version"]) == {v1}
+    lines = _shadow_line(r.stdout)
+    assert lines and all(ln.startswith(f"shadow: yield-value version {v2} (challenger) decided ") for ln in lines)
+    assert sum(int(ln.split(" decided ")[1].split()[0]) for ln in lines) == len(recs), lines
+    # the rows a repeated run of that date adds to the same records: the same decisions, body for body
+    assert plain(rep, "--no-shadow").exit_code == 0 and plain(rep).exit_code == 0
+    cols = ["record_id", "model_name", "model_version", "in_force_version", "outcome", "limit", "body_hash"]
+    assert sh[cols].equals(read_shadow(rep)[cols])
+    # a second --due: nothing due, nothing added
+    again = due(url)
+    assert again.exit_code == 0 and not _shadow_line(again.stdout), again.stdout
+    assert read_shadow(url)[cols].equals(sh[cols]) and _bodies(url, "reunderwrite") == before
+    # covering records written with their shadow rows: nothing missing, the date not repeated
+    assert plain(full).exit_code == 0
+    had = read_shadow(full)
+    real, repeated = inputs.reunderwrite_county, []
+
+    def spy(*a: Any, **kw: Any) -> Any:
+        repeated.append(kw.get("shadow_only"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(inputs, "reunderwrite_county", spy)
+    r = due(full)
+    assert r.exit_code == 0 and r.stdout.count(f"covered by the records as of {day}") == 2, r.stdout
+    assert repeated == [] and not _shadow_line(r.stdout) and read_shadow(full)[cols].equals(had[cols])
+
+
+def test_a_covered_checkpoints_repeat_is_given_the_pins_its_records_name(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Covering records of a run given ``--hazy-dates none`` (their provenance says the haze was pinned): the
+    ``--due`` run's repeat pins it again and finds them — a repeat judging the haze itself has other provenance and
+    finds none (it said so in a warning, no row) — and its rows are those of that run repeated with the same pin."""
+    c, day = sw["county"], sw["cps"]["mid"].isoformat()
+
+    def plain(url: str, *extra: str) -> Any:
+        return _cli(sw, _reunderwrite(sw, url, *extra), monkeypatch)
+
+    url, rep = store_copy(sw, tmp_path, "pin"), store_copy(sw, tmp_path, "pinrep")
+    assert plain(url, "--no-shadow", "--hazy-dates", "none").exit_code == 0
+    r = _cli(sw, ["reunderwrite", "--due", "--county", str(c.path), "--cache", str(c.cache_dir), "--store", url,
+                  "--today", day], monkeypatch)
+    assert r.exit_code == 0, r.output
+    assert "not decided in shadow" not in r.stderr, r.stderr
+    recs, sh = _records(url, "reunderwrite"), read_shadow(url)
+    assert len(recs) > 0 and sorted(sh["record_id"]) == sorted(recs["record_id"]), r.output
+    assert plain(rep, "--no-shadow", "--hazy-dates", "none").exit_code == 0
+    assert plain(rep, "--hazy-dates", "none").exit_code == 0
+    cols = ["record_id", "model_name", "model_version", "in_force_version", "outcome", "limit", "body_hash"]
+    assert sh[cols].equals(read_shadow(rep)[cols])
