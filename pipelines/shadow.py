@@ -26,46 +26,17 @@ import pandas as pd
 import sqlalchemy as sa
 
 from pipelines._champions import crop_registry_version
+from underwriting._store_shadow import SHADOW_TABLE, shadow_table  # the store answers its query
 from underwriting.records import DecisionItem, sha256_hex
 
 __all__ = ["SHADOW_TABLE", "SHADOW_ALIAS", "SHADOW_MODELS", "ShadowRow", "ShadowSet", "ShadowSummary", "challengers",
            "run_shadow", "shadow_sets", "shadow_table", "shadow_rows", "write_shadow", "read_shadow"]
 
-#: the shadow decisions' table in the decision store's database
-SHADOW_TABLE = "agcredit_shadow_decisions"
 #: the transaction advisory lock a shadow writer takes on PostgreSQL before creating the table ("agsh" in ASCII): two
 #: runs writing their first shadow rows at once raced on the catalogue (a duplicate pg_type row), one run's rows lost
 SHADOW_LOCK_KEY = 0x61677368
 #: the registry alias whose version runs in shadow
 SHADOW_ALIAS = "challenger"
-
-
-def shadow_table(meta: sa.MetaData) -> sa.Table:
-    """:data:`SHADOW_TABLE` in ``meta``."""
-    return sa.Table(
-        SHADOW_TABLE, meta,
-        # the record of the version in force this shadow decision stands beside (agc_decisions.record_id)
-        sa.Column("record_id", sa.String(32), primary_key=True),
-        # the model swapped ("yield-value" or "crop-type") and the shadow version
-        sa.Column("model_name", sa.String(32), primary_key=True),
-        sa.Column("model_version", sa.String(64), primary_key=True),
-        # the version of that model the record was decided with (the one in force)
-        sa.Column("in_force_version", sa.String(64), nullable=True),
-        sa.Column("kind", sa.String(16), nullable=False),  # the record's kind: decision or reunderwrite
-        sa.Column("application_id", sa.String(128), nullable=False),
-        sa.Column("farmer_token", sa.String(128), nullable=False),
-        sa.Column("season", sa.String(16), nullable=False),
-        sa.Column("as_of", sa.String(32), nullable=False),
-        sa.Column("outcome", sa.String(16), nullable=False),
-        sa.Column("limit", sa.BigInteger, nullable=False),
-        sa.Column("currency", sa.String(3), nullable=False),
-        sa.Column("reason_codes", sa.Text, nullable=True),  # comma-joined, as the decisions table's
-        sa.Column("body_hash", sa.String(64), nullable=False),
-        sa.Column("body", sa.Text, nullable=False),
-        sa.Column("written_at", sa.String(32), nullable=False),
-        sa.Column("operator", sa.String(128), nullable=False),
-        sa.Index("ix_agcredit_shadow_season", "season", "model_name", "model_version"),
-    )
 
 
 @dataclass(frozen=True)
@@ -165,33 +136,14 @@ def read_shadow(url: Any, *, season: str | None = None, model_name: str | None =
     (nothing created or written, as every read of the store): the table's columns, ``limit`` as int64, ordered by
     season, as-of date, application and model; an empty frame with the columns when the store has none. ``url``: the
     store's URL (opened and closed here) or an open :class:`~underwriting.store.DecisionStore` (a report reading the
-    store once)."""
+    store once). The store's own query (:meth:`~underwriting.store.DecisionStore.shadow_decisions`): its snapshot,
+    its read-only copy, its table locks on PostgreSQL."""
     from underwriting.store import DecisionStore
 
     if isinstance(url, DecisionStore):
-        return _read_shadow(url, season, model_name, model_version)
+        return url.shadow_decisions(season=season, model_name=model_name, model_version=model_version)
     with DecisionStore(url, create=False, read_only=True) as st:
-        return _read_shadow(st, season, model_name, model_version)
-
-
-def _read_shadow(st: Any, season: str | None, model_name: str | None, model_version: str | None) -> pd.DataFrame:
-    table = shadow_table(sa.MetaData())
-    cols = [c.name for c in table.columns]
-    conds: Mapping[str, str | None] = {"season": season, "model_name": model_name, "model_version": model_version}
-    q = sa.select(table)
-    for col, want in conds.items():
-        if want is not None:
-            q = q.where(table.c[col] == str(want))
-    with st._read() as conn:  # the store's read: its snapshot of a WAL SQLite store, its table locks on PostgreSQL
-        if not sa.inspect(conn).has_table(SHADOW_TABLE):
-            rows: list[dict[str, Any]] = []
-        else:
-            rows = [dict(r) for r in conn.execute(q).mappings()]
-    if not rows:
-        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "limit" else "object") for c in cols})
-    df = pd.DataFrame(rows, columns=cols).astype({"limit": "int64"})
-    return df.sort_values(["season", "as_of", "application_id", "model_name", "model_version", "record_id"],
-                          kind="mergesort").reset_index(drop=True)[cols]
+        return st.shadow_decisions(season=season, model_name=model_name, model_version=model_version)
 
 
 # --- running a challenger in shadow ------------------------------------------------------------------------------

@@ -46,6 +46,20 @@ class StoreQueries(StoreConnections):
             return pd.DataFrame([dict(r) for r in conn.execute(select(table)).mappings()],
                                 columns=[c.name for c in table.columns])
 
+    def shadow_decisions(self, *, season: str | None = None, model_name: str | None = None,
+                         model_version: str | None = None) -> pd.DataFrame:
+        """The store's shadow decisions (:mod:`pipelines.shadow`: a challenger's decision beside each record of the
+        version in force, never a record), optionally of one season, model and version — filtered in the query — read
+        as the records are (inside :meth:`snapshot`, its one snapshot; a read-only store through its private copy;
+        nothing created or written): the table's columns, ``limit`` as int64, ordered by season, as-of date,
+        application and model; an empty frame with the columns when the store has none."""
+        from underwriting._store_shadow import SHADOW_TABLE, shadow_frame, shadow_query
+
+        q = shadow_query({"season": season, "model_name": model_name, "model_version": model_version})
+        with self._read() as conn:
+            rows = [dict(r) for r in conn.execute(q).mappings()] if inspect(conn).has_table(SHADOW_TABLE) else []
+        return shadow_frame(rows)
+
     def policy_content(self, policy_id: str, version: str) -> str | None:
         """The content hash this store registered for policy ``policy_id`` version ``version`` (its first records
         naming it did: :meth:`append`), or None — read only."""

@@ -577,6 +577,43 @@ def test_read_shadow_filters_in_the_query_on_an_open_store(tmp_path: Path) -> No
     assert len(read_shadow(url)) == 5
 
 
+
+def test_the_store_answers_the_shadow_query_itself_in_its_snapshot_and_read_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``DecisionStore.shadow_decisions``: the store's own query of its shadow rows (filtered in SQL), what
+    ``read_shadow`` returns — through it, not the store's private read; inside ``snapshot()`` the rows as of its first
+    read (a row written meanwhile is seen after it), on a read-only store the same; none: the columns, no row."""
+    from pipelines.shadow import read_shadow
+    from underwriting.store import DecisionStore
+
+    url = make_store(tmp_path / "d.db")
+    with DecisionStore(url, create=False, read_only=True) as st:
+        got = st.shadow_decisions(model_name="yield-value", model_version="2")
+        assert len(got) == 5 and got["limit"].dtype == "int64"
+        assert got.equals(read_shadow(url, model_name="yield-value", model_version="2"))
+        assert st.shadow_decisions(season=SEASON).equals(read_shadow(url))
+        assert st.shadow_decisions(model_version="3").empty and st.shadow_decisions(season="2023").empty
+        asked: list[dict[str, Any]] = []
+        real = DecisionStore.shadow_decisions
+
+        def spy(self: Any, **kw: Any) -> Any:
+            asked.append(kw)
+            return real(self, **kw)
+
+        with monkeypatch.context() as mp:
+            mp.setattr(DecisionStore, "shadow_decisions", spy)
+            assert len(read_shadow(st, season=SEASON, model_version="2")) == 5
+        assert asked == [{"season": SEASON, "model_name": None, "model_version": "2"}]
+    with DecisionStore(url, create=False) as st, st.snapshot():  # a store opened to write: one read transaction
+        assert len(st.shadow_decisions()) == 5
+        _add(url, [_item("C1", RU2, "APPROVE", 700)], [_item("C1", RU2, "APPROVE", 650, version="2", shadow=True)])
+        assert len(st.shadow_decisions()) == 5 and len(read_shadow(st)) == 5
+    assert len(read_shadow(url)) == 6
+    bare = make_store(tmp_path / "bare.db", shadow_dates=())  # no shadow table at all
+    with DecisionStore(bare, create=False, read_only=True) as st:
+        none = st.shadow_decisions()
+    assert none.empty and list(none.columns) == list(read_shadow(url).columns) and none["limit"].dtype == "int64"
+
 def test_each_command_opens_the_store_once(tmp_path: Path, registry: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from underwriting import store as store_mod
 
