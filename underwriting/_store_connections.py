@@ -4,6 +4,7 @@ PostgreSQL table locks taken by polling, and whether a store exists yet — a ba
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -46,8 +47,21 @@ class StoreConnections:
         except (DBAPIError, SQLAlchemyError) as e:
             raise self._error(e) from None
 
-    #: the connection every read uses inside :meth:`snapshot` (None outside one)
-    _pinned: Connection | None = None
+    @property
+    def _pinned(self) -> Connection | None:
+        """The connection every read of *this thread* uses inside :meth:`snapshot` (None outside one, and in every
+        other thread: a thread reading through the same store object meanwhile reads on its own connection, never on
+        the snapshot's transaction — the pin was per store object, and a second thread read the first's snapshot)."""
+        return getattr(self._pins(), "conn", None)
+
+    @_pinned.setter
+    def _pinned(self, conn: Connection | None) -> None:
+        self._pins().conn = conn
+
+    def _pins(self) -> threading.local:
+        """The store object's per-thread pins (made on first use; ``dict.setdefault`` is atomic, so two threads
+        asking at once get the same one)."""
+        return self.__dict__.setdefault("_pin_local", threading.local())  # type: ignore[no-any-return]
 
     @contextmanager
     def snapshot(self) -> Iterator[None]:
@@ -55,7 +69,9 @@ class StoreConnections:
         transaction, so records or shadow rows another run commits meanwhile are seen by no read of it, not by some
         (a report reading the records, then the shadow rows); a SQLite store opened read only is one private copy
         already, and a SQLite store opened to write reads in one transaction too. Nested: the outer one holds. For
-        reading only: :meth:`append` refuses inside one (its records would not be seen by the snapshot's reads)."""
+        reading only: :meth:`append` refuses inside one (its records would not be seen by the snapshot's reads).
+        Per thread: only the thread that opened it reads through it; another thread reading through the same store
+        object meanwhile reads as outside one (on a connection of its own)."""
         if self._pinned is not None:
             yield
             return

@@ -314,3 +314,63 @@ def test_a_snapshot_waiting_for_an_exclusive_lock_sees_what_its_holder_committed
     finally:
         reader.close()
         t.join()
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "sqlite"])
+def test_a_snapshot_pins_the_connection_of_its_own_thread_only(pg_url: str, tmp_path: Path, backend: str) -> None:
+    """One store object read by two threads while one of them is inside ``snapshot()``: the snapshot's thread reads
+    through its pinned connection (the store as of its first read), the other thread on a connection of its own —
+    it sees a record appended after the snapshot began, and never reads on the snapshot's connection or transaction
+    (the pin was per store object: the second thread read the first's snapshot, on SQLite on a connection made in
+    another thread)."""
+    import threading
+
+    url = _fresh(pg_url) if backend == "postgresql" else f"sqlite:///{tmp_path}/d.db"
+    with DecisionStore(url) as writer:
+        writer.append(make_items(3), operator="t")
+    st = DecisionStore(url, create=False)
+    seen: dict[str, object] = {}
+    inside, appended, other_done = threading.Event(), threading.Event(), threading.Event()
+
+    def snapshot_thread() -> None:
+        try:
+            with st.snapshot():
+                seen["first"] = st.count()
+                inside.set()
+                assert other_done.wait(60)
+                seen["pinned"] = st._pinned
+                seen["again"] = st.count()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            seen["error"] = e
+
+    def other_thread() -> None:
+        try:
+            assert inside.wait(60) and appended.wait(60)
+            seen["other_pinned"] = st._pinned  # this thread opened no snapshot
+            with st._read() as conn:
+                seen["other_conn"] = conn
+            seen["other"] = st.count()
+            seen["other_records"] = len(st.records("2025"))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            seen["other_error"] = e
+        finally:
+            other_done.set()
+
+    a, b = threading.Thread(target=snapshot_thread), threading.Thread(target=other_thread)
+    a.start()
+    b.start()
+    try:
+        assert inside.wait(60)
+        with DecisionStore(url) as writer:  # after the snapshot began
+            writer.append(make_items(1, start=3), operator="t")
+        appended.set()
+        a.join(60)
+        b.join(60)
+        assert "error" not in seen and "other_error" not in seen, seen
+        assert seen["first"] == 3 and seen["again"] == 3  # the snapshot's thread: the store as of its first read
+        assert seen["other_pinned"] is None and seen["other_conn"] is not seen["pinned"]
+        assert seen["other"] == 4 and seen["other_records"] == 4  # the other thread: the record appended since
+        assert st._pinned is None and st.count() == 4  # this (third) thread, and after the snapshot
+    finally:
+        appended.set()
+        st.close()
