@@ -12,8 +12,9 @@ from typing import Any
 
 # MLflow 3 sends usage telemetry to its maintainers' servers and keeps an installation id in the user's home unless
 # told not to (checked when mlflow is imported, which only models.registry and its private modules do, after this
-# package): a bank's underwriting host sends nothing anywhere unasked. An explicit MLFLOW_DISABLE_TELEMETRY (or
-# DO_NOT_TRACK) is the operator's choice and is left as set.
+# package): agcredit's commands and the processes they start send nothing anywhere unasked (an `mlflow server` or
+# another process importing mlflow first needs the variable exported: README, Configuration). An explicit
+# MLFLOW_DISABLE_TELEMETRY (or DO_NOT_TRACK) is the operator's choice and is left as set.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 
 __all__ = [

@@ -1,7 +1,9 @@
 """Registering a model version (private to models.registry, one of the modules allowed to import mlflow): the run
 logged (parameters, metrics, plots, governance, the pyfunc "model from code"), the version registered and named
 ``challenger``; a registration killed midway completed rather than repeated, and the runs and logged models it left
-behind marked."""
+behind marked.
+Its functions look up what they call here, not in :mod:`models.registry` (which re-exports them): a test patches a
+name where its caller looks it up."""
 
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """The registry's MLflow client and alias history (private to models.registry, one of the modules allowed to import
 mlflow): the client on the tracking URI (every way the URI can be unusable a one-line error), the experiment, the
 alias moves recorded (in the tracking server, or ``alias_history.db`` beside a SQLite store) and read back, the
-version an alias stands on, and the governance record a version was registered with."""
+version an alias stands on, and the governance record a version was registered with.
+Its functions look up what they call here, not in :mod:`models.registry` (which re-exports them): a test patches a
+name where its caller looks it up."""
 
 from __future__ import annotations
 

@@ -52,11 +52,12 @@ def _in_force(body: dict[str, Any], name: str) -> str | None:
 
 def covering_without_shadow(st: Any, c: County, book: pd.DataFrame, d: Due, today: date,
                             challengers: list[tuple[str, str]]
-                            ) -> dict[tuple[str, str | None], dict[str, dict[str, Any]]]:
+                            ) -> dict[tuple[str, str | None], tuple[dict[str, dict[str, Any]], date | None]]:
     """The covered checkpoint ``d``'s lines (:func:`lines_to_review` of its crop on the run's ``book``, open on ``today``) whose latest
     record is a re-underwriting dated on or after the checkpoint lacking a shadow row of one of ``challengers`` (a
     version other than the record's own): by (the record's as-of date, the crop of the ``--due`` checkpoint that wrote
-    it — None: a plain run, every crop), each application's record body."""
+    it — None: a plain run, every crop), each application's record body, and for a ``--due`` run the day it kept
+    lines open from (:func:`_run_open_on`; None for a plain run)."""
     from pipelines._reunderwrite_lines import lines_to_review
     from pipelines.schedule import RECORDS_TABLE
 
@@ -84,7 +85,21 @@ def covering_without_shadow(st: Any, c: County, book: pd.DataFrame, d: Due, toda
         b = json.loads(body)
         if any(v != _in_force(b, name) and (rid, name, v) not in have for name, v in challengers):
             out.setdefault((day, crop_of.get(rid)), {})[aid] = b
-    return out
+    return {k: (v, None if k[1] is None else _run_open_on(recs, crop_of, *k)) for k, v in out.items()}
+
+
+def _run_open_on(recs: pd.DataFrame, crop_of: dict[str, str], day: str, crop: str | None) -> date | None:
+    """The ``open_on`` of the ``--due`` run of ``crop`` that wrote the re-underwriting records as of ``day``, as
+    ``audit replay --reunderwriting`` reads it (:func:`pipelines._replay_reunderwriting._open_on`): from *every*
+    record of that run, not only those lacking a shadow row — a run catching up (its day later than the checkpoint's)
+    left out the lines matured before its day, and a repeat reviewing them would decide with another Book (other
+    concentration inputs: other record ids, none found)."""
+    from pipelines._replay_reunderwriting import _open_on
+
+    mine = recs[(recs["kind"] == "reunderwrite") & (recs["as_of"].astype(str) == day)]
+    bodies = [json.loads(b) for rid, b in zip(mine["record_id"].astype(str), mine["body"], strict=True)
+              if crop_of.get(rid) == crop]
+    return _open_on(bodies)
 
 
 def repeat_options(bodies: list[dict[str, Any]]) -> dict[str, Any]:
@@ -119,19 +134,25 @@ def shadow_covered(c: County, book: pd.DataFrame, d: Due, url: str, today: date,
     from pipelines.shadow import failure_text
     from underwriting.store import DecisionStore
 
-    challengers = _challengers()
-    if not challengers:
+    try:  # the checkpoint is covered whatever its shadow does: a registry or store that cannot be read is a warning
+        challengers = _challengers()
+        if not challengers:
+            return []
+        with DecisionStore(url, create=False) as st:
+            groups = covering_without_shadow(st, c, book, d, today, challengers)
+    except Exception as e:
+        if progress is not None:
+            progress(f"warning: shadow: the records covering {d.crop} {d.checkpoint} ({d.date}) could not be read "
+                     f"for their shadow rows: {failure_text(e)}")
         return []
-    with DecisionStore(url, create=False) as st:
-        groups = covering_without_shadow(st, c, book, d, today, challengers)
     out: list[Any] = []
-    for (day, crop), bodies in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
+    for (day, crop), (bodies, open_on) in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
         when, apps = date.fromisoformat(day), set(bodies)
         try:
             res = reunderwrite_county(c, d.season, when, store=url, policy=policy, profile=profile,
                                       operator=operator, crops=None if crop is None else [crop],
-                                      models=champions(when), same_day_done=crop is not None, memo=memo,
-                                      runner=runner, chunk_fields=chunk_fields, book_check_when_deciding=True,
+                                      models=champions(when), same_day_done=crop is not None, open_on=open_on,
+                                      memo=memo, runner=runner, chunk_fields=chunk_fields, book_check_when_deciding=True,
                                       shadow=True, shadow_only=apps, **repeat_options(list(bodies.values())))
         except Exception as e:  # the checkpoint is covered whatever its shadow does
             if progress is not None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -802,3 +804,41 @@ def test_a_covered_checkpoints_repeat_is_given_the_pins_its_records_name(
     assert plain(rep, "--hazy-dates", "none").exit_code == 0
     cols = ["record_id", "model_name", "model_version", "in_force_version", "outcome", "limit", "body_hash"]
     assert sh[cols].equals(read_shadow(rep)[cols])
+
+
+def test_a_covered_due_runs_repeat_keeps_lines_open_from_that_runs_day() -> None:
+    """The repeat of a ``--due`` run keeps the lines open that the run kept (its ``open_on``, read from *every*
+    record of that run as ``audit replay`` reads it — not only those lacking a row, whose earliest maturity can be
+    later); a plain run has none."""
+    from pipelines._reunderwrite_covered import _run_open_on
+
+    def rec(rid: str, day: str, maturity: str, kind: str = "reunderwrite") -> dict[str, Any]:
+        return {"record_id": rid, "kind": kind, "as_of": day,
+                "body": json.dumps({"reunderwrite": {"line_maturity_date": maturity}})}
+
+    recs = pd.DataFrame([rec("a", "2009-10-25", "2009-12-01"), rec("b", "2009-10-25", "2009-11-05"),
+                         rec("c", "2009-10-25", "2009-11-01"), rec("d", "2009-11-30", "2009-10-30"),
+                         rec("e", "2009-10-25", "2009-10-28", kind="decision")])
+    crop_of = {"a": "maize", "b": "maize", "c": "cotton", "d": "maize", "e": "maize"}
+    assert _run_open_on(recs, crop_of, "2009-10-25", "maize") == date(2009, 11, 5)  # a and b: the run's records
+    assert _run_open_on(recs, crop_of, "2009-10-25", "cotton") == date(2009, 11, 1)
+    assert _run_open_on(recs, crop_of, "2009-10-26", "maize") is None
+
+
+def test_a_covered_checkpoint_whose_shadow_cannot_be_read_is_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checkpoint is covered whatever its shadow does: a registry that cannot be read for its challengers is one
+    warning, nothing repeated, not an aborted ``--due`` run."""
+    import pipelines.shadow as shadow_mod
+    from pipelines._reunderwrite_covered import shadow_covered
+
+    def broken(*a: Any, **kw: Any) -> Any:
+        raise OSError("registry unreachable")
+
+    monkeypatch.setattr(shadow_mod, "challengers", broken)
+    said: list[str] = []
+    d = SimpleNamespace(crop="maize", checkpoint="mid_season", date=date(2009, 8, 31), season="2009")
+    out = shadow_covered(None, pd.DataFrame(), d, "sqlite:///nowhere.db", date(2009, 9, 15),  # type: ignore[arg-type]
+                         champions=lambda day: None, policy=None, profile=None, operator=None,  # type: ignore[arg-type,return-value]
+                         progress=said.append, memo={})
+    assert out == [] and len(said) == 1 and said[0].startswith("warning: shadow: the records covering maize "
+                                                               "mid_season (2009-08-31) could not be read"), said
