@@ -137,7 +137,9 @@ class YieldModel:
         region = X["region"].astype("str") if "region" in X.columns else pd.Series([None] * len(X), dtype="str")
         for name, s in (("crop", crop), ("region", region)):
             cats = self.categories_[name]
-            codes = pd.Categorical(s, categories=cats).codes.astype("float64")
+            # each value's position among the training categories, NaN for one the model never saw (a Categorical
+            # built over such values warns that pandas 4 will refuse it)
+            codes = pd.Index(cats).get_indexer(s.to_numpy(dtype=object)).astype("float64")
             codes[codes < 0] = np.nan
             cols.append(codes)
         return np.column_stack(cols) if cols else np.empty((len(X), 0))

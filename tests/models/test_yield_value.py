@@ -101,6 +101,26 @@ def test_rows_without_reported_yield_are_dropped_and_counted(data: pd.DataFrame)
     assert m.n_train_ == len(X) - 17
 
 
+def test_an_unseen_crop_or_region_scores_as_missing_without_a_pandas_warning(fitted: YieldModel,
+                                                                            data: pd.DataFrame) -> None:
+    """A crop or region the model never saw is a missing category (NaN), as before — and built without the
+    Categorical that pandas 3 warns about (pandas 4 will refuse it)."""
+    import warnings
+
+    X, _ = xy(data[data["season"] >= "2017"])
+    X = X.head(6).copy()
+    seen = fitted._matrix(X)
+    X.loc[X.index[:2], "crop"] = "quinoa"
+    X.loc[X.index[2:4], "region"] = "mars-plain"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = fitted._matrix(X)
+    crop_col, region_col = got.shape[1] - 2, got.shape[1] - 1
+    assert np.isnan(got[:2, crop_col]).all() and np.isnan(got[2:4, region_col]).all()
+    assert np.array_equal(got[4:], seen[4:], equal_nan=True)
+    assert np.array_equal(got[2:4, crop_col], seen[2:4, crop_col]) and not np.isnan(seen[:4, -2:]).any()
+
+
 def test_missing_and_unseen_columns_are_named(fitted: YieldModel, data: pd.DataFrame) -> None:
     X, _ = xy(data.head(5))
     with pytest.raises(ModelInputError, match=r"missing columns .*feat_rain"):
