@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -52,40 +53,52 @@ def _in_force(body: dict[str, Any], name: str) -> str | None:
 
 def covering_without_shadow(st: Any, c: County, book: pd.DataFrame, d: Due, today: date,
                             challengers: list[tuple[str, str]]
-                            ) -> dict[tuple[str, str | None], tuple[dict[str, dict[str, Any]], date | None]]:
+                            ) -> tuple[dict[tuple[str, str | None], tuple[dict[str, dict[str, Any]], date | None]],
+                                       list[str]]:
     """The covered checkpoint ``d``'s lines (:func:`lines_to_review` of its crop on the run's ``book``, open on ``today``) whose latest
     record is a re-underwriting dated on or after the checkpoint lacking a shadow row of one of ``challengers`` (a
     version other than the record's own): by (the record's as-of date, the crop of the ``--due`` checkpoint that wrote
     it — None: a plain run, every crop), each application's record body, and for a ``--due`` run the day it kept
-    lines open from (:func:`_run_open_on`; None for a plain run)."""
+    lines open from (:func:`_run_open_on`; None for a plain run); and the applications whose covering record lacks
+    a row but an analyst's override has replaced since (no repeat decides a line its override stands on: said, never
+    filled)."""
     from pipelines._reunderwrite_lines import lines_to_review
     from pipelines.schedule import RECORDS_TABLE
 
     season = str(d.season)
     recs = st.records(season)
     if recs.empty:
-        return {}
+        return {}, []
     todo = lines_to_review(book, c.applications(), d.date, season, records=recs, crops=[d.crop])
     todo = todo[todo["crop"].astype(str) == str(d.crop)]
     todo = todo[pd.to_datetime(todo["maturity_date"]) >= pd.Timestamp(today)]
     apps = set(todo["review_application_id"].astype(str))
-    latest = recs.sort_values("seq").groupby("application_id").tail(1)
+    ordered = recs.sort_values("seq")
+    overridden_apps = set(ordered.groupby("application_id").tail(1).query("kind == 'override'")["application_id"]
+                          .astype(str))
+    runs = ordered[ordered["kind"] != "override"]
+    latest = runs.groupby("application_id").tail(1)  # each line's latest run record: an override's stands beneath it
     latest = latest[latest["application_id"].astype(str).isin(apps) & (latest["kind"] == "reunderwrite")
                     & (latest["as_of"] >= d.date.isoformat())]
     if latest.empty:
-        return {}
+        return {}, []
     sh = st.shadow_decisions(season=season)
     have = set(zip(sh["record_id"], sh["model_name"], sh["model_version"], strict=True))
     logged = st.table_rows(RECORDS_TABLE)
     crop_of = ({} if logged is None else dict(zip(logged["record_id"].astype(str), logged["crop"].astype(str),
                                                   strict=True)))
     out: dict[tuple[str, str | None], dict[str, dict[str, Any]]] = {}
+    overridden: list[str] = []
     for rid, aid, day, body in zip(latest["record_id"].astype(str), latest["application_id"].astype(str),
                                    latest["as_of"].astype(str), latest["body"], strict=True):
         b = json.loads(body)
         if any(v != _in_force(b, name) and (rid, name, v) not in have for name, v in challengers):
-            out.setdefault((day, crop_of.get(rid)), {})[aid] = b
-    return {k: (v, None if k[1] is None else _run_open_on(recs, crop_of, *k)) for k, v in out.items()}
+            if aid in overridden_apps:
+                overridden.append(aid)
+            else:
+                out.setdefault((day, crop_of.get(rid)), {})[aid] = b
+    return ({k: (v, None if k[1] is None else _run_open_on(recs, crop_of, *k)) for k, v in out.items()},
+            sorted(overridden))
 
 
 def _run_open_on(recs: pd.DataFrame, crop_of: dict[str, str], day: str, crop: str | None) -> date | None:
@@ -139,12 +152,17 @@ def shadow_covered(c: County, book: pd.DataFrame, d: Due, url: str, today: date,
         if not challengers:
             return []
         with DecisionStore(url, create=False) as st:
-            groups = covering_without_shadow(st, c, book, d, today, challengers)
+            groups, overridden = covering_without_shadow(st, c, book, d, today, challengers)
     except Exception as e:
         if progress is not None:
             progress(f"warning: shadow: the records covering {d.crop} {d.checkpoint} ({d.date}) could not be read "
                      f"for their shadow rows: {failure_text(e)}")
         return []
+    if overridden and progress is not None:  # the season's shadow judgement will name them missing
+        progress(f"warning: shadow: {len(overridden)} line(s) covering {d.crop} {d.checkpoint} ({d.date}) have no "
+                 f"shadow row beside their re-underwriting record and an override since: a repeat does not decide "
+                 f"a line its override stands on, so none is added: {', '.join(overridden[:5])}"
+                 f"{', ...' if len(overridden) > 5 else ''}")
     out: list[Any] = []
     for (day, crop), (bodies, open_on) in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
         when, apps = date.fromisoformat(day), set(bodies)
@@ -159,7 +177,7 @@ def shadow_covered(c: County, book: pd.DataFrame, d: Due, url: str, today: date,
                 progress(f"warning: shadow: the records as of {day} covering {d.crop} {d.checkpoint} ({d.date}) "
                          f"could not be repeated in shadow: {failure_text(e)}")
             continue
-        out.extend(res.shadow)
+        out.extend(replace(r, unit=f"line(s) (records as of {day})") for r in res.shadow)
         lost = sorted(apps - {str(i.application_id) for i in res.items})
         if lost and progress is not None:  # a repeat that decides them otherwise (other inputs) finds no record
             progress(f"warning: shadow: {len(lost)} line(s) covered by the records as of {day} not decided in shadow: "

@@ -72,20 +72,22 @@ def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
     per run, never pooled across the runs of one checkpoint: ``pairs`` (record-field pairs), ``fields`` (distinct
     fields), farmers, each side's mean P50 absolute error (t/ha) and share of reported yields below P10, and the
     paired differences (shadow − in force) with their 95% percentile bootstrap interval, the farmers drawn whole
-    (:mod:`pipelines.evaluation._bootstrap`; each run its own stream); ``above_p90`` likewise over the pairs whose
+    (:mod:`pipelines.evaluation._bootstrap`; each run its own stream, fixed by its kind and date — :func:`_stream` —
+    so a run's interval does not move when another run's rows are added); ``above_p90`` likewise over the pairs whose
     both sides record a P90 (their count ``pairs``; None when none does: bodies written before schema /2), from the
     same draws."""
     from pipelines.evaluation._bootstrap import group_codes, percentile_interval, resample_counts
 
     out = []
-    for k, ((as_of, kind), g) in enumerate(rows.groupby(["as_of", "kind"], sort=True)):
+    for (as_of, kind), g in rows.groupby(["as_of", "kind"], sort=True):
         y = g["reported"].to_numpy(float)
         err_b = np.abs(g["p50_base"].to_numpy(float) - y)
         err_s = np.abs(g["p50_shadow"].to_numpy(float) - y)
         below_b = (y < g["p10_base"].to_numpy(float)).astype(float)
         below_s = (y < g["p10_shadow"].to_numpy(float)).astype(float)
         groups = group_codes(g["farmer_token"].astype(str).to_numpy())
-        w = resample_counts(len(g), np.arange(len(g)), stream=k, groups=groups).astype(np.float64)
+        w = resample_counts(len(g), np.arange(len(g)), stream=_stream(str(kind), str(as_of)), groups=groups
+                            ).astype(np.float64)
         tot = w.sum(axis=1)
         tot[tot == 0] = np.nan
 
@@ -103,6 +105,13 @@ def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
         fig["above_p90"] = _above_p90(g, y, w)
         out.append(fig)
     return out
+
+
+def _stream(kind: str, as_of: str) -> int:
+    """A dated run's bootstrap stream (a spawn key of the bootstrap's seed), from its kind and date alone."""
+    import hashlib
+
+    return int(hashlib.sha256(f"{kind}|{as_of}".encode()).hexdigest()[:8], 16) + 1
 
 
 def _above_p90(g: pd.DataFrame, y: np.ndarray, w: np.ndarray) -> dict[str, Any] | None:

@@ -196,7 +196,8 @@ class ShadowSummary:
             return f"shadow: {self.who} failed, the run's own decisions are unaffected: {self.failed}"
         short = self.of is not None and self.decided < self.of
         n = f"{self.decided} of the run's {self.of}" if short else str(self.decided)
-        return (f"shadow: {self.who} decided {n} {self.unit} beside "
+        unit = self.unit[:-1] if n == "1" and self.unit in ("applications", "lines") else self.unit
+        return (f"shadow: {self.who} decided {n} {unit} beside "
                 f"{'version ' + self.in_force if self.in_force else 'no ' + self.name + ' model'}: outcomes differ on "
                 f"{self.outcomes_differ}, limits on {self.limits_differ} (store's shadow table: {self.written} "
                 f"written, {self.already_present} already present)"

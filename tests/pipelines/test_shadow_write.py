@@ -12,6 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -842,3 +843,48 @@ def test_a_covered_checkpoint_whose_shadow_cannot_be_read_is_a_warning(monkeypat
                          progress=said.append, memo={})
     assert out == [] and len(said) == 1 and said[0].startswith("warning: shadow: the records covering maize "
                                                                "mid_season (2009-08-31) could not be read"), said
+
+
+def test_a_covered_line_an_override_stands_on_is_said_not_filled(
+        sw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Covering records written without shadow rows, one line overridden since: the ``--due`` run adds the other
+    lines' rows (each dated by the records it stands beside) and names the overridden line in one warning — a repeat
+    does not decide a line its override stands on, so the season's judgement will name it missing."""
+    c, day = sw["county"], sw["cps"]["mid"].isoformat()
+    url = store_copy(sw, tmp_path, "ovr")
+    assert _cli(sw, _reunderwrite(sw, url, "--no-shadow"), monkeypatch).exit_code == 0
+    recs = _records(url, "reunderwrite")
+    target = str(sorted(recs["application_id"])[0])
+    r = _cli(sw, ["override", target, "--limit", "0", "--reason", "field visit", "--operator", "analyst-1",
+                  "--as-of", day, "--store", url], monkeypatch)
+    assert r.exit_code == 0, r.output
+    r = _cli(sw, ["reunderwrite", "--due", "--county", str(c.path), "--cache", str(c.cache_dir), "--store", url,
+                  "--today", day], monkeypatch)
+    assert r.exit_code == 0, r.output
+    sh = read_shadow(url)
+    others = recs[recs["application_id"].astype(str) != target]
+    assert sorted(sh["record_id"]) == sorted(others["record_id"]) and len(others) > 0, r.output
+    said = [ln for ln in r.output.splitlines() if "an override since" in ln]
+    assert len(said) == 1 and said[0].endswith(f": {target}"), r.output
+    lines = _shadow_line(r.stdout)
+    assert lines and all(f"line(s) (records as of {day}) beside" in ln for ln in lines), lines
+
+
+def test_a_dated_runs_interval_does_not_move_when_another_runs_rows_are_added() -> None:
+    """Each dated run draws its own bootstrap stream, fixed by its kind and date: a covered ``--due`` checkpoint
+    adding an earlier date's rows later does not move the intervals already published for the later one."""
+    from pipelines.shadow_report import yield_figures
+
+    def run(as_of: str, n: int = 30) -> pd.DataFrame:
+        return pd.DataFrame({"checkpoint": "end", "as_of": as_of, "kind": "reunderwrite",
+                             "application_id": [f"A{i:02d}" for i in range(n)],
+                             "farmer_token": [f"t{i // 2}" for i in range(n)],
+                             "field_id": [f"F{i:02d}" for i in range(n)], "reported": np.linspace(1, 4, n),
+                             "p10_base": 1.5, "p50_base": 2.5, "p10_shadow": 1.0,
+                             "p50_shadow": np.linspace(1, 4, n) + 0.1})
+
+    late = yield_figures(run("2010-02-28"))
+    both = yield_figures(pd.concat([run("2009-10-25"), run("2010-02-28")], ignore_index=True))
+    assert [f["as_of"] for f in both] == ["2009-10-25", "2010-02-28"]
+    assert both[1]["p50_abs_error_t_ha"]["interval"] == late[0]["p50_abs_error_t_ha"]["interval"]
+    assert both[0]["p50_abs_error_t_ha"]["interval"] != both[1]["p50_abs_error_t_ha"]["interval"]
