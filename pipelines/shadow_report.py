@@ -15,8 +15,9 @@ then — before any outcome was known. This module reads it (the store read only
   latest pre_harvest checkpoint (the season calendar, :func:`pipelines.schedule.load_calendar`) of the regions and
   crops its records valued (:func:`season_end`); a season short of it is in progress, not whole.
 * **What the shadow would have changed**: per date and overall, the outcomes' transitions (in force → shadow), the
-  lines whose limit differs, the limits and granted limits each side, reason codes added and removed, the largest
-  differences — the comparison of ``models impact`` (:func:`pipelines.impact.compare_decisions`,
+  lines whose limit differs, the limits and granted limits each side, reason codes added and removed, the alerts
+  behind the re-underwriting decisions added and removed (:func:`alert_changes`: a crop-type challenger's own), the
+  largest differences — the comparison of ``models impact`` (:func:`pipelines.impact.compare_decisions`,
   :class:`pipelines.impact.ImpactResult`), on decisions written in the season instead of re-decided now.
 * **Against outcomes** (a reported yields file, as ``models performance yield-value`` reads it): each side's field
   yield predictions as recorded in the bodies (the model's own ``model_yield_p10_t_ha``, ``…p50…`` and, since body
@@ -49,7 +50,7 @@ from pipelines._shadow_coverage import (
 )
 from pipelines._shadow_outcomes import yield_figures, yield_pairs
 
-__all__ = ["WHOLE_SEASON", "ShadowEvidence", "ShadowReport", "SeasonCoverage", "genuine_rows", "record_version",
+__all__ = ["alert_changes", "WHOLE_SEASON", "ShadowEvidence", "ShadowReport", "SeasonCoverage", "genuine_rows", "record_version",
            "resolve_version", "season_coverage", "season_end", "season_order", "shadow_evidence", "shadow_report",
            "yield_figures", "yield_pairs"]
 
@@ -115,7 +116,7 @@ class ShadowReport:
         return {"records": n["applications"], "changed": n["changed"], "outcome_changed": n["outcome_changed"],
                 "limit_differs": int((t["limit_base"] != t["limit_candidate"]).sum()),
                 "limit_up": n["limit_up"], "limit_down": n["limit_down"], "totals": self._limits(t),
-                "transitions": imp.transitions(), "reasons": imp.reasons(),
+                "transitions": imp.transitions(), "reasons": imp.reasons(), "alerts": alert_changes(t),
                 "largest": [{"as_of": r.as_of, "kind": r.kind, "application_id": r.application_id,
                              "farmer_token": r.farmer_token, "currency": r.currency, "outcome_in_force": r.outcome_base,
                              "outcome_shadow": r.outcome_candidate, "limit_in_force": int(r.limit_base),
@@ -186,6 +187,10 @@ class ShadowReport:
             if rs["added"] or rs["removed"]:
                 out.append("    reasons: " + ", ".join([*(f"+{k} ({v})" for k, v in rs["added"].items()),
                                                          *(f"-{k} ({v})" for k, v in rs["removed"].items())]))
+            al = c["alerts"]
+            if al["added"] or al["removed"]:
+                out.append("    alerts behind the re-underwriting decisions: " + ", ".join(
+                    [*(f"+{k} ({v})" for k, v in al["added"].items()), *(f"-{k} ({v})" for k, v in al["removed"].items())]))
         big = self.comparison(self.pairs, top)["largest"]
         if big:
             out.append(f"largest differences (of {self.comparison(self.pairs, top)['changed']}):")
@@ -211,6 +216,27 @@ class ShadowReport:
                            f"{_ci(b['interval'], '+.1f', 100.0)})" + _above_words(f.get("above_p90"), f["pairs"]))
         out.extend(f"note: {n}" for n in self.notes)
         return out
+
+
+def alert_changes(t: pd.DataFrame) -> dict[str, Any]:
+    """The alerts each side's re-underwriting records name (``reunderwrite.alerts``: ``FIELD:KIND``, those its decision
+    read) over the pairs ``t`` (``body_base``, ``body_shadow``): how many each side names, and by kind the alerts the
+    shadow names that the record in force does not (``added``) and the reverse (``removed``). A yield-value challenger
+    reads the run's alerts (none differ); a crop-type challenger computes its own (its crop probabilities: another
+    CROP_MISMATCH, say)."""
+    added: dict[str, int] = {}
+    removed: dict[str, int] = {}
+    n = {"in_force": 0, "shadow": 0}
+    for b, sh in zip(t.get("body_base", ()), t.get("body_shadow", ()), strict=True):
+        a = {str(x) for x in ((b or {}).get("reunderwrite") or {}).get("alerts") or ()}
+        z = {str(x) for x in ((sh or {}).get("reunderwrite") or {}).get("alerts") or ()}
+        n["in_force"] += len(a)
+        n["shadow"] += len(z)
+        for side, names in ((added, z - a), (removed, a - z)):
+            for x in names:
+                kind = x.rsplit(":", 1)[-1]
+                side[kind] = side.get(kind, 0) + 1
+    return {**n, "added": dict(sorted(added.items())), "removed": dict(sorted(removed.items()))}
 
 
 def _plain_records(t: pd.DataFrame) -> list[dict[str, Any]]:

@@ -986,3 +986,23 @@ def test_the_report_reads_one_snapshot_on_postgresql(registry: Path, pg_server: 
     finally:
         with DecisionStore(url) as st:
             st._engine.dispose()
+
+
+def test_the_alerts_behind_each_sides_re_underwriting_decisions_are_compared(tmp_path: Path, registry: Path) -> None:
+    """Each side's re-underwriting records name the alerts their decision read (``reunderwrite.alerts``): the report
+    counts each side's and, by kind, those only the shadow names (added) and only the record in force (removed) — a
+    crop-type challenger computes its own; records without the block (a first decision) name none."""
+    from pipelines.shadow_report import alert_changes, shadow_report
+
+    def body(*alerts: str) -> dict[str, Any]:
+        return {"reunderwrite": {"alerts": list(alerts)}}
+
+    t = pd.DataFrame({"body_base": [body("F1:CROP_MISMATCH", "F2:WATCH"), body(), {"fields": []}],
+                      "body_shadow": [body("F2:WATCH", "F3:CROP_MISMATCH", "F4:CROP_MISMATCH"),
+                                      body("F5:NOT_PLANTED"), {"fields": []}]})
+    got = alert_changes(t)
+    assert got == {"in_force": 2, "shadow": 4, "added": {"CROP_MISMATCH": 2, "NOT_PLANTED": 1},
+                   "removed": {"CROP_MISMATCH": 1}}
+    assert alert_changes(pd.DataFrame()) == {"in_force": 0, "shadow": 0, "added": {}, "removed": {}}
+    j = shadow_report("yield-value", make_store(tmp_path / "d.db")).to_json()  # bodies without the block
+    assert j["comparison"]["alerts"] == {"in_force": 0, "shadow": 0, "added": {}, "removed": {}}
