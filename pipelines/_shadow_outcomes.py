@@ -76,7 +76,7 @@ def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
     so a run's interval does not move when another run's rows are added); ``above_p90`` likewise over the pairs whose
     both sides record a P90 (their count ``pairs``; None when none does: bodies written before schema /2), from the
     same draws."""
-    from pipelines.evaluation._bootstrap import group_codes, percentile_interval, resample_counts
+    from pipelines.evaluation._bootstrap import group_codes, resample_counts
 
     out = []
     for (as_of, kind), g in rows.groupby(["as_of", "kind"], sort=True):
@@ -88,20 +88,12 @@ def yield_figures(rows: pd.DataFrame) -> list[dict[str, Any]]:
         groups = group_codes(g["farmer_token"].astype(str).to_numpy())
         w = resample_counts(len(g), np.arange(len(g)), stream=_stream(str(kind), str(as_of)), groups=groups
                             ).astype(np.float64)
-        tot = w.sum(axis=1)
-        tot[tot == 0] = np.nan
-
-        def mean(x: np.ndarray, w: np.ndarray = w, tot: np.ndarray = tot) -> np.ndarray:
-            return (w * x).sum(axis=1) / tot
-
         cps = sorted(set(g["checkpoint"].astype(str)))
         fig: dict[str, Any] = {"kind": str(kind), "as_of": str(as_of), "checkpoint": ", ".join(cps),
                                "pairs": len(g), "fields": int(g["field_id"].nunique()),
                                "farmers": int(groups.max()) + 1}
         for key, xb, xs in (("p50_abs_error_t_ha", err_b, err_s), ("below_p10", below_b, below_s)):
-            fig[key] = {"in_force": round(float(xb.mean()), 6), "shadow": round(float(xs.mean()), 6),
-                        "difference": round(float(xs.mean() - xb.mean()), 6),
-                        "interval": percentile_interval(mean(xs) - mean(xb))}
+            fig[key] = _paired(xb, xs, w)
         fig["above_p90"] = _above_p90(g, y, w)
         out.append(fig)
     return out
@@ -117,8 +109,6 @@ def _stream(kind: str, as_of: str) -> int:
 def _above_p90(g: pd.DataFrame, y: np.ndarray, w: np.ndarray) -> dict[str, Any] | None:
     """Each side's share of reported yields above P90, their paired difference and its interval (``w``: the
     bootstrap's draw counts of ``g``'s rows), over the rows whose both sides record a P90; None when none does."""
-    from pipelines.evaluation._bootstrap import percentile_interval
-
     if "p90_base" not in g or "p90_shadow" not in g:
         return None
     p90_b, p90_s = g["p90_base"].to_numpy(float), g["p90_shadow"].to_numpy(float)
@@ -126,9 +116,16 @@ def _above_p90(g: pd.DataFrame, y: np.ndarray, w: np.ndarray) -> dict[str, Any] 
     if not has.any():
         return None
     xb, xs = (y[has] > p90_b[has]).astype(float), (y[has] > p90_s[has]).astype(float)
-    wh = w[:, has]
-    tot = wh.sum(axis=1)
+    return {"pairs": int(has.sum()), **_paired(xb, xs, w[:, has])}
+
+
+def _paired(xb: np.ndarray, xs: np.ndarray, w: np.ndarray) -> dict[str, Any]:
+    """One figure's means each side (in force ``xb``, shadow ``xs``), their difference and the difference's 95%
+    interval over the bootstrap's draw counts ``w`` of the same rows (a resample drawing none of them: NaN, left out)."""
+    from pipelines.evaluation._bootstrap import percentile_interval
+
+    tot = w.sum(axis=1)
     tot[tot == 0] = np.nan
-    diff = (wh * xs).sum(axis=1) / tot - (wh * xb).sum(axis=1) / tot
-    return {"pairs": int(has.sum()), "in_force": round(float(xb.mean()), 6), "shadow": round(float(xs.mean()), 6),
+    diff = (w * xs).sum(axis=1) / tot - (w * xb).sum(axis=1) / tot
+    return {"in_force": round(float(xb.mean()), 6), "shadow": round(float(xs.mean()), 6),
             "difference": round(float(xs.mean() - xb.mean()), 6), "interval": percentile_interval(diff)}
