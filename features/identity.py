@@ -19,7 +19,7 @@ import pandas as pd
 
 from features.errors import UserInputError
 
-__all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "tokenise", "token_key", "identifiers_hidden", "same_person",
+__all__ = ["IDENTIFIER_COLUMNS", "TOKEN_KEY_ENV", "farmer_token", "key_check", "env_key_check", "tokenise", "token_key", "identifiers_hidden", "same_person",
            "hide_identifiers", "rows_holding_identifiers", "looks_personal", "refuse_personal_tokens",
            "names_a_farmer", "name_words", "quoted"]
 
@@ -51,6 +51,24 @@ def token_key(source: str) -> bytes:
     if len(key) < _MIN_KEY:
         raise TokenKeyMissing(source=source, length=len(key))
     return key.encode("utf-8")
+
+
+#: what the key check hashes (a fixed message: the check names a key, never a farmer)
+_KEY_CHECK_MESSAGE = b"agcredit farmer-token key check v1"
+
+
+def key_check(key: bytes) -> str:
+    """A short public fingerprint of the token key (a "key check value", as banks print for their keys): 16 hex digits
+    of HMAC-SHA256(key, a fixed message) — the same key gives the same check, another key another; it tells nothing
+    of the key or of any farmer's token. The decision store keeps the check of the key its farmers' tokens were made
+    with, so that a run under another key is refused instead of forking farmers' identities."""
+    return "hmac-sha256:" + hmac.new(key, _KEY_CHECK_MESSAGE, hashlib.sha256).hexdigest()[:16]
+
+
+def env_key_check() -> str | None:
+    """:func:`key_check` of ``AGCREDIT_TOKEN_KEY`` when a usable key is set (at least 16 characters), else None."""
+    key = os.environ.get(TOKEN_KEY_ENV, "")
+    return key_check(key.encode("utf-8")) if len(key) >= _MIN_KEY else None
 
 
 def _norm(v: object) -> str:

@@ -1,6 +1,7 @@
 """What an append refuses (private to underwriting.store): an item whose values the store cannot keep or whose body
-holds personal identifiers, and a policy version naming another content than the store registered for it — a base of
-:class:`underwriting.store.DecisionStore`."""
+holds personal identifiers, a policy version naming another content than the store registered for it, a token key
+other than the one the store's farmer tokens were made with, and a record naming another farmer than the record it
+supersedes — a base of :class:`underwriting.store.DecisionStore`."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from collections.abc import Sequence
 
 from sqlalchemy import Connection, insert, select
 
+from features.identity import TOKEN_KEY_ENV, env_key_check
 from underwriting._store_connections import StoreConnections
 from underwriting._store_records import _identifier_keys, _text_length, policy_meta_key
-from underwriting._store_schema import meta
+from underwriting._store_schema import TOKEN_KEY_CHECK, decisions, meta, record_id_for
 from underwriting.contracts import OUTCOMES
 from underwriting.errors import StoreError
 from underwriting.records import KINDS, DecisionItem
@@ -68,3 +70,45 @@ class AppendChecks(StoreConnections):
                     f"policy {pid} version {version} is recorded in this store with other content (hash "
                     f"{known[:12]}…; this file's {other[0][:12]}…): give the changed policy a new version; nothing "
                     "was written"))
+
+    def _check_token_key(self, conn: Connection, *, record: bool = False) -> None:
+        """The store's farmer tokens and the ones this process makes must come from one key: an ``AGCREDIT_TOKEN_KEY``
+        (set and usable) whose check differs from the one the store recorded is refused — the same farmer would get
+        another token, their records a second identity (an application's chain, the borrower's exposure, their
+        history), silently. ``record``: the first append made with a key records its check (under the write lock)."""
+        mine = env_key_check()
+        if mine is None:  # no key: nothing was tokenised here (a table carrying the bank's own tokens)
+            return
+        theirs = conn.scalar(select(meta.c.value).where(meta.c.key == TOKEN_KEY_CHECK))
+        if theirs is None:
+            if record:
+                conn.execute(insert(meta), [{"key": TOKEN_KEY_CHECK, "value": mine}])
+            return
+        if theirs != mine:
+            raise StoreError(url=self.shown_url, problem=(
+                f"{TOKEN_KEY_ENV} is not the key this store's farmer tokens were made with (key check {mine}; the "
+                f"store's {theirs}): the same farmers would get other tokens; nothing was written — set the key the "
+                f"store was written with (the key check of a key: `agcredit audit verify`), or unset {TOKEN_KEY_ENV} "
+                "if your files carry their own farmer_token"))
+
+    def _check_chain_tokens(self, conn: Connection, items: Sequence[DecisionItem], seen: set[str]) -> None:
+        """Under the write lock: a record names the farmer of the record it supersedes (re-underwriting, an override
+        and a renewal follow one farmer's line) — another token means the run's files were tokenised with another key
+        or name another farmer for the application; refused, naming the application (never a token)."""
+        mine = {record_id_for(i.idempotency_key): str(i.farmer_token) for i in items}
+        wanted = sorted({str(i.supersedes) for i in items if i.supersedes} - set(mine))
+        stored: dict[str, str] = {}
+        for start in range(0, len(wanted), 500):
+            stored.update((str(r), str(t)) for r, t in conn.execute(select(
+                decisions.c.record_id, decisions.c.farmer_token).where(
+                decisions.c.record_id.in_(wanted[start:start + 500]))))
+        for item in items:
+            if not item.supersedes or record_id_for(item.idempotency_key) in seen:
+                continue
+            before = mine.get(str(item.supersedes), stored.get(str(item.supersedes)))
+            if before is not None and before != str(item.farmer_token):
+                raise StoreError(url=self.shown_url, problem=(
+                    f"application {item.application_id}: the new record names another farmer token than the record "
+                    f"it supersedes ({item.supersedes}): the run's files were tokenised with another "
+                    f"{TOKEN_KEY_ENV} than the records', or name another farmer for the application; nothing was "
+                    "written"))

@@ -3,6 +3,7 @@ guard triggers, and upgrade a store of an earlier release — a base of :class:`
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from sqlalchemy import Connection, insert, select, text
@@ -14,6 +15,7 @@ from underwriting._store_schema import (
     GUARDS_KEY,
     LATER_GUARD_TRIGGERS,
     SCHEMA_VERSION,
+    TOKEN_KEY_CHECK,
     decisions,
     guard_intact,
     meta,
@@ -34,7 +36,15 @@ class ChainChecks(StoreConnections):
         hash printed by an earlier verify — must still be a record of the chain (else records were cut from its
         end, which the links alone cannot show)."""
         with self._read() as conn:
-            return self._verify(conn, expect_head)
+            res = self._verify(conn, expect_head)
+        return replace(res, token_key_check=self.token_key_check())
+
+    def token_key_check(self) -> str | None:
+        """The check of the token key the store's farmer tokens were made with (:func:`features.identity.key_check`;
+        None: none recorded yet)."""
+        with self._read() as conn:
+            key = conn.scalar(select(meta.c.value).where(meta.c.key == TOKEN_KEY_CHECK))
+        return None if key is None else str(key)
 
     def _verify(self, conn: Connection, expect_head: str | None, guard: bool = True) -> VerifyResult:
         """:meth:`verify` on ``conn`` (``guard=False``: the chain only, not the guard triggers)."""

@@ -75,6 +75,8 @@ class VerifyResult:
     #: guard triggers a store created by an earlier release lacks (not evidence): `agcredit audit upgrade-store`
     #: adds them, writers refuse the store until then
     upgrade_pending: tuple[str, ...] = ()
+    #: the check of the token key the store's farmer tokens were made with (None: none recorded yet)
+    token_key_check: str | None = None
 
     def raise_if_broken(self) -> None:
         if not self.ok:

@@ -122,6 +122,10 @@ LATER_GUARD_TRIGGERS: dict[str, dict[str, str]] = {"sqlite": {"agc_decisions_no_
 #: agc_meta key naming the guard triggers a store was created with (stores of earlier releases have none): a later
 #: guard the store was created with, or had added, and now lacks was dropped — never re-installed by an upgrade
 GUARDS_KEY = "guards"
+#: agc_meta key holding the check (:func:`features.identity.key_check`) of the token key the store's farmer tokens were
+#: made with: recorded by the first append made with ``AGCREDIT_TOKEN_KEY`` set (a store of an earlier release: its
+#: next such append); writers under another key are refused
+TOKEN_KEY_CHECK = "token_key_check"
 
 
 def _norm(sql: str) -> str:

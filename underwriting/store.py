@@ -253,6 +253,9 @@ class DecisionStore(ChainChecks, StoreQueries, AppendChecks):
             #: test hook: called with the number of rows inserted so far (committed or not) after each insert
             self._on_insert: Callable[[int], None] | None = None
             self._ensure_schema(create, defer=defer)
+            if writer and not create:  # (a created or checked store was checked under its write lock)
+                with self._read() as conn:
+                    self._check_token_key(conn)
         except BaseException:
             self.close()
             raise
@@ -310,6 +313,7 @@ class DecisionStore(ChainChecks, StoreQueries, AppendChecks):
                              problem=f"schema version {version} (this agcredit reads version {SCHEMA_VERSION})")
         else:  # a writer never re-installs a dropped guard (that would erase the evidence `audit verify` reports)
             self._refuse_unguarded(conn)
+            self._check_token_key(conn)  # before the run's work: its records would be refused
 
     def schema_version(self) -> str:
         with self._read() as conn:
@@ -361,6 +365,9 @@ class DecisionStore(ChainChecks, StoreQueries, AppendChecks):
             # store whose guard was dropped: records written on would bury what `audit verify` reports
             self._refuse_unguarded(conn)
             seen = _stored(conn, ids)
+            if len(seen) < len(ids):  # records to write: tokens from the store's key, each chain one farmer's
+                self._check_token_key(conn, record=True)
+                self._check_chain_tokens(conn, items, seen)
             self._check_policy_versions(conn, [i for i, r in zip(items, ids, strict=True) if r not in seen])
             seq, prev = _head(conn)
             for rid, item in zip(ids, items, strict=True):

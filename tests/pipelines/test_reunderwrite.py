@@ -758,6 +758,37 @@ def test_reunderwriting_goes_forward_only(world: dict[str, Any]) -> None:
     _one_chain_per_application(url)
 
 
+def test_a_run_under_another_token_key_is_refused_before_the_work(world: dict[str, Any], tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cron job's environment file holding another AGCREDIT_TOKEN_KEY than the analyst's shell that underwrote:
+    the Book's and the fields' farmers would get other tokens, and each re-underwriting record would follow its
+    application under a second identity. Refused in one line (exit 2) before any work, naming both keys' checks
+    (never a key); nothing written."""
+    import pipelines.featurize as fz
+    from features.identity import key_check
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(url) as st:  # under the tests' key
+        st.append(world["first"], operator="underwriter")
+    monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
+
+    def no_work(*_a: Any, **_k: Any) -> Any:
+        raise AssertionError("the run was computed")
+
+    monkeypatch.setattr(fz, "featurize", no_work)
+    monkeypatch.setenv("AGCREDIT_TOKEN_KEY", "the-cron-jobs-other-key-0123")
+    county, cache = str(world["county"].path), str(world["county"].cache_dir)
+    for extra in ([], ["--due", "--today", "2010-02-28"]):
+        r = CliRunner().invoke(app, ["reunderwrite", "--county", county, "--cache", cache, "--store", url,
+                                     *(extra or ["--as-of", world["cps"]["mid"].isoformat()])])
+        assert r.exit_code == 2, r.output
+        assert r.stderr.startswith("error: decision store ") and r.stderr.count("\n") == 1, r.stderr
+        assert "AGCREDIT_TOKEN_KEY is not the key this store's farmer tokens were made with" in r.stderr
+        assert key_check(b"the-cron-jobs-other-key-0123") in r.stderr and "the-cron-jobs" not in r.stderr
+    with DecisionStore(url, create=False, read_only=True) as st:
+        assert len(st.records(world["season"])) == len(world["first"])
+
+
 def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(ScoringModels, "resolve", classmethod(lambda cls, **_kw: world["models"]))
     runner = CliRunner()

@@ -644,6 +644,13 @@ def test_audit_replay(world: dict[str, Any], registry: str, tmp_path: Path) -> N
     r = runner.invoke(app, ["audit", "replay", *common], env={"AGCREDIT_TOKEN_KEY": KEY})
     assert r.exit_code == 0, r.stdout + r.stderr
     assert f"{n} identical, 0 reproduced, 0 differs, 0 not stored" in r.stdout, r.stdout
+    assert "TOKEN_KEY" not in r.stderr, r.stderr
+    # replayed under another token key: the farmers get other tokens, so other records — and the replay says why
+    other = runner.invoke(app, ["audit", "replay", *common], env={"AGCREDIT_TOKEN_KEY": "another-token-key-0123456"})
+    assert other.exit_code == 1 and f"0 identical, 0 reproduced, {n} differs" in other.stdout, other.stdout
+    assert "differs: application, input_hashes" in other.stdout, other.stdout
+    assert ("warning: AGCREDIT_TOKEN_KEY is not the key the store's farmer tokens were made with" in other.stderr
+            and "another-token-key" not in other.stderr and KEY not in other.stderr), other.stderr
     # the judged haze dates pinned: the same decisions, the run's provenance says the haze was pinned
     pin = ["--hazy-dates", ",".join(hazy) or "none"]
     r = runner.invoke(app, ["audit", "replay", *common, *pin, "--json"], env={"AGCREDIT_TOKEN_KEY": KEY})
