@@ -41,12 +41,15 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
 
     res = verify_store(store, expect_head=_head_hash(expect_head))
     if res.ok:
+        from features.identity import TOKEN_KEY_ENV, env_key_check
+
         head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
         tokens = f"; farmer tokens' key check {res.token_key_check}" if res.token_key_check else ""
         echo(f"OK: {res.count} records, chain intact ({_shown(store_url(store))}){tokens}{head}")
-        other = _other_key(res.token_key_check)
-        if other is not None:
-            err(f"warning: {other}; writers refuse the store under it")
+        mine = env_key_check()
+        if mine is not None and res.token_key_check is not None and mine != res.token_key_check:
+            err(f"warning: {TOKEN_KEY_ENV} is not the key the store's farmer tokens were made with (key check {mine}; "
+                f"the store's {res.token_key_check}); writers refuse the store under it")
         if res.expected_head_seq is not None:  # the head kept earlier: what came after it, said (it read as "no change")
             since = res.count - res.expected_head_seq
             echo(f"the expected head is record {res.expected_head_seq}: "
@@ -70,25 +73,13 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
     raise typer.Exit(code=1)
 
 
-def _other_key(theirs: str | None) -> str | None:
-    """What to say when ``AGCREDIT_TOKEN_KEY`` is set and another key than the one the store's farmer tokens were made
-    with (``theirs``, the store's key check; None: none recorded): both keys' checks, never a key."""
-    from features.identity import TOKEN_KEY_ENV, env_key_check
-
-    mine = env_key_check()
-    if mine is None or theirs is None or theirs == mine:
-        return None
-    return (f"{TOKEN_KEY_ENV} is not the key the store's farmer tokens were made with (key check {mine}; the store's "
-            f"{theirs})")
-
-
 def _other_token_key(store: str | None) -> str | None:
     """Said beside a replay's records not reproduced when ``AGCREDIT_TOKEN_KEY`` is another key than the one the
     store's farmer tokens were made with: files with farmers' identifiers give other tokens, so other records."""
     from underwriting.store import DecisionStore
 
     with DecisionStore(store, create=False, read_only=True) as st:
-        other = _other_key(st.token_key_check())
+        other = st.other_token_key()
     return None if other is None else (f"{other}: files with farmers' identifiers give other tokens, hence other "
                                        "records — replay with the store's key")
 

@@ -432,6 +432,9 @@ def _with_decided(book: Any, store: str | None, season: str, day: Any) -> Any:
     from underwriting.store import DecisionStore
 
     with DecisionStore(store, create=False, read_only=True) as st:
+        other = st.other_token_key()
+        if other is not None:  # the files' farmers would match none of their records: their lines named twice
+            err(f"warning: {other}: the files' farmers will not match their records")
         return book_with_decided(book, st.records(str(season)), day, str(season))
 
 

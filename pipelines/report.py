@@ -134,6 +134,7 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     st = store if isinstance(store, DecisionStore) else DecisionStore(store, create=False, read_only=True)
     try:
         records = st.records(season)
+        other_key = st.other_token_key()
     finally:
         if not isinstance(store, DecisionStore):
             st.close()
@@ -144,7 +145,8 @@ def build_report_data(*, store: Any, fields: gpd.GeoDataFrame, season: str | Non
     mine = records[records["farmer_token"].astype(str).isin(tokens)]
     if mine.empty:
         raise UserInputError(f"report: none of the {len(records)} record(s) in {st.shown_url}"
-                             + (f" for season {season}" if season else "") + " is of a farmer of the fields given")
+                             + (f" for season {season}" if season else "") + " is of a farmer of the fields given"
+                             + (f" — {other_key}" if other_key else ""))
     records = mine
     season = str(season or max(records["season"].astype(str)))
     records = records[records["season"].astype(str) == season]

@@ -46,6 +46,18 @@ class ChainChecks(StoreConnections):
             key = conn.scalar(select(meta.c.value).where(meta.c.key == TOKEN_KEY_CHECK))
         return None if key is None else str(key)
 
+    def other_token_key(self) -> str | None:
+        """When ``AGCREDIT_TOKEN_KEY`` is set and is another key than the one the store's farmer tokens were made with:
+        what to say, naming both keys' checks (never a key); else None (no key set, none recorded, the same)."""
+        from features.identity import TOKEN_KEY_ENV, env_key_check
+
+        mine = env_key_check()
+        theirs = None if mine is None else self.token_key_check()
+        if mine is None or theirs is None or theirs == mine:
+            return None
+        return (f"{TOKEN_KEY_ENV} is not the key the store's farmer tokens were made with (key check {mine}; the "
+                f"store's {theirs})")
+
     def _verify(self, conn: Connection, expect_head: str | None, guard: bool = True) -> VerifyResult:
         """:meth:`verify` on ``conn`` (``guard=False``: the chain only, not the guard triggers)."""
         expected, prev, count, seen_head = 1, None, 0, expect_head is None

@@ -787,6 +787,17 @@ def test_a_run_under_another_token_key_is_refused_before_the_work(world: dict[st
         assert key_check(b"the-cron-jobs-other-key-0123") in r.stderr and "the-cron-jobs" not in r.stderr
     with DecisionStore(url, create=False, read_only=True) as st:
         assert len(st.records(world["season"])) == len(world["first"])
+    # readers matching the files' farmers with the store's say why none match
+    m = CliRunner().invoke(app, ["monitor", "--county", county, "--cache", cache, "--as-of", "2010-01-15",
+                                 "--crop-model", "none", "--store", url])
+    assert m.exit_code == 0, m.stderr
+    assert ("warning: AGCREDIT_TOKEN_KEY is not the key the store's farmer tokens were made with (key check "
+            f"{key_check(b'the-cron-jobs-other-key-0123')}; the store's ") in m.stderr, m.stderr
+    assert "the files' farmers will not match their records" in m.stderr
+    p = CliRunner().invoke(app, ["report", "portfolio", "--county", county, "--cache", cache, "--store", url,
+                                 "--out", str(tmp_path / "report")])
+    assert p.exit_code == 2 and p.stderr.count("\n") == 1, p.output
+    assert "is of a farmer of the fields given — AGCREDIT_TOKEN_KEY is not the key the store's" in p.stderr
 
 
 def test_cli(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
