@@ -21,11 +21,20 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from typer._click.exceptions import UsageError
 from typer.core import TyperGroup
 
 from features.errors import UserInputError
 from pipelines._champions import models_text
-from pipelines._logs import _JsonFormatter, _RunIdFilter, _TextFormatter, log_format, quiet_libraries, run_id
+from pipelines._logs import (
+    _RUN_ID_SHAPE,
+    _JsonFormatter,
+    _RunIdFilter,
+    _TextFormatter,
+    log_format,
+    quiet_libraries,
+    run_id,
+)
 
 __all__ = [
     "app", "features_app", "fields_app", "evaluate_app", "models_app", "train_app", "imagery_app",
@@ -111,30 +120,89 @@ class _AgcreditGroup(TyperGroup):
             return super().make_context(info_name, args, parent=parent, **extra)
         except KeyboardInterrupt as e:
             raise _interrupted(e) from None
+        except UsageError as e:
+            raise _usage_line(e) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as e:
             raise _interrupted(e) from None
+        except UsageError as e:  # a command's options read wrong (its parsing runs inside the group's invoke)
+            sub = ctx.meta.get(_RESOLVED)  # (an option without its value: the parser names no command)
+            raise _usage_line(e, f"{ctx.command_path} {sub}" if sub else None) from None
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None and not isinstance(cmd, TyperGroup):  # the command whose options are parsed next
+            ctx.meta[_RESOLVED] = name
+        return name, cmd, rest
 
 
-app = typer.Typer(name="agcredit", help="Agricultural credit underwriting from satellite evidence.", cls=_AgcreditGroup,
-                  **_SETTINGS)
-fields_app = typer.Typer(help="Field polygons: validate and inspect.", **_SETTINGS)
-features_app = typer.Typer(help="Per-field time series and features.", **_SETTINGS)
-imagery_app = typer.Typer(help="Imagery sources (Sentinel Hub).", **_SETTINGS)
-evaluate_app = typer.Typer(help="Honest evaluation on a county folder (reads truth/).", **_SETTINGS)
-train_app = typer.Typer(help="Train models and register them.", **_SETTINGS)
+#: the context's meta key of the command a group resolved (named in a usage error that carries no context)
+_RESOLVED = "agcredit.resolved_command"
+
+
+#: an option's name as typed (``--out``, ``-h``): echoed in a usage error; anything else typed is never repeated
+_OPTION_NAME = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*")
+
+
+def _usage_line(e: Any, where: str | None = None) -> BaseException:
+    """A command line the commands cannot read (an unknown or missing option, a value of the wrong type, an extra
+    argument) as one line on standard error, exit 2 — as every other user error (click drew a boxed usage text) —
+    naming the option, never a value typed: an unquoted name (``explain Rane Tequaka``) or an ID typed as a value would
+    otherwise be repeated. Asking for help with no command (click's own no-arguments error) shows the help as before."""
+    from typer._click.exceptions import MissingParameter, NoArgsIsHelpError, NoSuchOption
+
+    if isinstance(e, NoArgsIsHelpError):
+        return e
+    ctx = getattr(e, "ctx", None)
+    where = getattr(ctx, "command_path", None) or where or "agcredit"
+    param = getattr(e, "param", None)
+    opts = [o for o in (getattr(param, "opts", None) or []) if o.startswith("-")]
+    hint = f"'{opts[-1]}'" if opts else (f"'{str(getattr(param, 'name', '') or '').upper()}'" if param is not None
+                                         else "")
+    if isinstance(e, NoSuchOption):
+        name = str(e.option_name)
+        said = f"no such option {name}" if _OPTION_NAME.fullmatch(name) else "an option it does not know"
+        said += "".join(f" (did you mean {p}?)" for p in list(e.possibilities or ())[:1])  # the closest first
+    elif isinstance(e, MissingParameter):
+        said = f"missing {'option' if opts else 'argument'} {hint}".rstrip()
+    elif param is not None:  # a BadParameter: what the option takes (its message when it quotes nothing typed)
+        why = str(e.message or "").strip().rstrip(".")
+        said = f"invalid value for {hint}" + (f" ({why[:1].lower()}{why[1:]})" if why and not set("'\"") & set(why)
+                                              else "")
+    elif _OPTION_NAME.fullmatch(str(getattr(e, "option_name", None) or "")):  # an option given without its value
+        said = f"option {e.option_name} needs a value"
+    elif "extra argument" in e.message:
+        said = "unexpected extra argument(s), not repeated here (a value with spaces needs quotes)"
+    elif "No such command" in e.message:
+        said = "no such command (not repeated here)"
+    else:
+        said = "the command line cannot be read (not repeated here)"
+    err(f"error: {where}: {said}; '{where} --help' lists its options")
+    return SystemExit(2)
+
+
+#: every group of the command line: the settings above, and SIGTERM, Ctrl-C and a command line it cannot read handled
+#: as :class:`_AgcreditGroup` says (the sub-groups' commands too: ``models promote --bogus``)
+_GROUP: dict[str, Any] = {**_SETTINGS, "cls": _AgcreditGroup}
+
+app = typer.Typer(name="agcredit", help="Agricultural credit underwriting from satellite evidence.", **_GROUP)
+fields_app = typer.Typer(help="Field polygons: validate and inspect.", **_GROUP)
+features_app = typer.Typer(help="Per-field time series and features.", **_GROUP)
+imagery_app = typer.Typer(help="Imagery sources (Sentinel Hub).", **_GROUP)
+evaluate_app = typer.Typer(help="Honest evaluation on a county folder (reads truth/).", **_GROUP)
+train_app = typer.Typer(help="Train models and register them.", **_GROUP)
 models_app = typer.Typer(help="The MLflow model registry: list, show, promote; a version's input stability, outcomes "
-                         "and promotion impact.", **_SETTINGS)
-audit_app = typer.Typer(help="The decision store's audit chain.", **_SETTINGS)
+                         "and promotion impact.", **_GROUP)
+audit_app = typer.Typer(help="The decision store's audit chain.", **_GROUP)
 policy_app = typer.Typer(help="The credit policy and its change control: show a policy, diff two, validate a "
                          "candidate file (against the released versions and a store), the versions that decided a "
-                         "store's records, and what a change of policy would do to a batch of decisions.", **_SETTINGS)
-decisions_app = typer.Typer(help="Stored decisions.", **_SETTINGS)
-report_app = typer.Typer(help="HTML reports with maps and plots.", **_SETTINGS)
-schedule_app = typer.Typer(help="Re-underwriting checkpoints.", **_SETTINGS)
+                         "store's records, and what a change of policy would do to a batch of decisions.", **_GROUP)
+decisions_app = typer.Typer(help="Stored decisions.", **_GROUP)
+report_app = typer.Typer(help="HTML reports with maps and plots.", **_GROUP)
+schedule_app = typer.Typer(help="Re-underwriting checkpoints.", **_GROUP)
 
 def version_text() -> str:
     """What ``agcredit --version`` prints: the release, a digest of the installed source (two installations of one
@@ -416,7 +484,8 @@ def setup_logging() -> None:
     """Log to stderr at the level of AGCREDIT_LOG_LEVEL (default WARNING), every line with its UTC time and the run
     id; AGCREDIT_LOG_FORMAT=json: one JSON object per line (ts, level, logger, run_id, msg). A value of either that is
     none of these is a :class:`UserInputError` (it had been taken for the default without a word: ``verbose`` logged
-    nothing more, ``jsonl`` gave a log collector text lines)."""
+    nothing more, ``jsonl`` gave a log collector text lines), as is an ``AGCREDIT_RUN_ID`` of another shape than a
+    run id's (it had been replaced by a random one: the scheduler's job id was lost from the log)."""
     raw = os.environ.get("AGCREDIT_LOG_LEVEL", "").strip()
     level = raw.upper() or "WARNING"
     if level not in logging.getLevelNamesMapping():
@@ -425,6 +494,10 @@ def setup_logging() -> None:
     fmt = os.environ.get("AGCREDIT_LOG_FORMAT", "").strip()
     if fmt.lower() not in ("", "text", "json"):
         raise UserInputError(f"AGCREDIT_LOG_FORMAT={fmt!r}: expected json or text (unset: text)")
+    given = os.environ.get("AGCREDIT_RUN_ID", "").strip()
+    if given and not _RUN_ID_SHAPE.match(given):  # it was replaced by a random id without a word: the scheduler's
+        raise UserInputError(f"AGCREDIT_RUN_ID={given[:80]!r}: expected letters, digits and ._- (starting with a "  # job
+                             "letter or digit), up to 64 characters (unset: 8 random hex digits)")  # id was lost
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_JsonFormatter() if log_format() == "json" else _TextFormatter())
     handler.addFilter(_RunIdFilter())

@@ -76,14 +76,22 @@ def test_json_lines_and_a_given_run_id() -> None:
     ({"AGCREDIT_LOG_LEVEL": "verbose"}, "error: AGCREDIT_LOG_LEVEL='verbose': expected DEBUG, INFO, WARNING, ERROR or "
                                         "CRITICAL (unset: WARNING)"),
     ({"AGCREDIT_LOG_FORMAT": "jsonl"}, "error: AGCREDIT_LOG_FORMAT='jsonl': expected json or text (unset: text)"),
+    # a scheduler's job id of another shape was replaced by a random id without a word (a walkthrough)
+    ({"AGCREDIT_RUN_ID": "bad id!"}, "error: AGCREDIT_RUN_ID='bad id!': expected letters, digits and ._- (starting "
+                                     "with a letter or digit), up to 64 characters (unset: 8 random hex digits)"),
+    ({"AGCREDIT_RUN_ID": "j" * 65}, f"error: AGCREDIT_RUN_ID={'j' * 65!r}: expected letters, digits and ._- "
+                                    "(starting with a letter or digit), up to 64 characters (unset: 8 random hex "
+                                    "digits)"),
 ])
 def test_a_logging_setting_it_does_not_know_is_one_line_exit_2(env: dict[str, str], line: str) -> None:
     """An unknown level or format was taken for the default without a word (the audit: a scheduler's ``verbose``
     logged nothing more, a collector's ``jsonl`` got text lines)."""
     r = _agcredit("--version", **env)
     assert (r.returncode, r.stderr.splitlines(), r.stdout) == (2, [line], "")
-    ok = _agcredit("--version", AGCREDIT_LOG_LEVEL=" debug ", AGCREDIT_LOG_FORMAT="JSON")  # case and spaces: as before
+    ok = _agcredit("--version", AGCREDIT_LOG_LEVEL=" debug ", AGCREDIT_LOG_FORMAT="JSON",  # case and spaces: as before
+                   AGCREDIT_RUN_ID=" " + "j" * 64 + " ")
     assert ok.returncode == 0 and json.loads(ok.stderr.splitlines()[0])["level"] == "INFO"
+    assert json.loads(ok.stderr.splitlines()[0])["run_id"] == "j" * 64
 
 
 @pytest.mark.parametrize(("argv", "name"), [
