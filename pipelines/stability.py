@@ -234,6 +234,11 @@ def input_stability(features: str | Path, *, name: str = PROFILED, version: str 
                            checkpoint=checkpoint)
 
 
+#: how far (days) a features file's date may lie from the profiled checkpoint it is compared with when none is named:
+#: further, a month's composite or a fortnight's clear observations more would read as a shift of the inputs
+CHECKPOINT_GAP_DAYS = 14
+
+
 def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = None, name: str = PROFILED,
                     version: str = "champion", checkpoint: str | None = None) -> StabilityResult:
     """:func:`input_stability` of a FieldFeatures frame already read (``source``: how the report names it;
@@ -268,6 +273,15 @@ def frame_stability(feats: pd.DataFrame, *, source: str, where: str | None = Non
                              f"{scored['season'].astype(str).iloc[0]!r}, as of {as_of}): a season is a year, e.g. 2009")
     cp = checkpoint or nearest_checkpoint(profile, day)
     prof = profile["checkpoints"][cp]
+    gap = abs(day - float(prof["as_of_day"]))
+    if checkpoint is None and gap > CHECKPOINT_GAP_DAYS:  # compared, every date-grown input would be "unusual"
+        cps = profile["checkpoints"]
+        said = ", ".join(f"{c} day {float(cps[c]['as_of_day']):.0f}" for c in sorted(cps, key=lambda c: cps[c]["as_of_day"]))
+        raise UserInputError(
+            f"{path}: its rows are of day {day:.0f} of the season year, {gap:.0f} days from the nearest checkpoint "
+            f"{name} version {v} was profiled at ({said}): the inputs that grow with the season (monthly composites, "
+            "clear-observation counts, the last observation's day) would differ by the date alone — build the features "
+            "as of a profiled checkpoint's date, or name one with --checkpoint to compare anyway")
     need = min_rows(profile, cp)
     if len(scored) < need:
         raise UserInputError(f"{path}: {len(scored)} rows of the crops {name} version {v} learned; a comparison with "

@@ -111,7 +111,7 @@ def test_a_season_like_the_training_ones_is_stable_and_a_drier_one_is_shifted(tr
 
 
 @pytest.mark.parametrize("case", ["no profile", "crop-type", "checkpoint", "two dates", "empty", "missing", "alias",
-                                  "columns", "no crop", "few rows", "format"])
+                                  "columns", "no crop", "few rows", "format", "far from a checkpoint"])
 def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     root = trained["root"]
@@ -126,13 +126,17 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
             "columns": ["--features", str(root / "cols.parquet"), "--version", trained["v"]],
             "no crop": ["--features", str(root / "fallow.parquet"), "--version", trained["v"]],
             "few rows": ["--features", str(root / "few.parquet"), "--version", trained["v"]],
-            "format": ["--features", alike, "--version", trained["other"]]}[case]
+            "format": ["--features", alike, "--version", trained["other"]],
+            "far from a checkpoint": ["--features", str(root / "far.parquet"), "--version", trained["v"]]}[case]
     if case == "two dates":
         a = pd.read_parquet(alike)
         later = a.assign(as_of=a["as_of"] + pd.Timedelta(days=30), field_id="g" + a["field_id"])  # other fields
         pd.concat([a, later]).to_parquet(root / "two.parquet")
     if case == "empty":
         (root / "empty.parquet").write_bytes(b"")
+    if case == "far from a checkpoint":  # a re-underwriting's features a month after mid-season: every input that
+        a = pd.read_parquet(alike)        # grows with the season would read as a shift (a walkthrough of the timer)
+        a.assign(as_of=a["as_of"] + pd.Timedelta(days=30)).to_parquet(root / "far.parquet")
     if case == "columns":  # a features file of another model's making: the version's own message
         pd.read_parquet(alike).drop(columns="feat_x").to_parquet(root / "cols.parquet")
     if case == "no crop":  # every field taken for fallow: nothing the version learned
@@ -152,11 +156,17 @@ def test_what_cannot_be_compared_is_one_line_and_exit_2(case: str, trained: dict
             "no crop": "fallow.parquet: no row has a crop yield-value version 1 learned (maize, soybean)",
             "few rows": "few.parquet: 12 rows of the crops yield-value version 1 learned; a comparison with its "
                         "training seasons needs at least",
-            "format": f"yield-value version {trained['other']}: its input profile is of another layout (format 99"}[case]
+            "format": f"yield-value version {trained['other']}: its input profile is of another layout (format 99",
+            "far from a checkpoint": "its rows are of day 231 of the season year, 31 days from the nearest "
+                                     "checkpoint yield-value version 1 was profiled at (mid day 200, end day 287): "
+                                     "the inputs that grow with the season"}[case]
     r = _run(trained, monkeypatch, *args)
     assert r.exit_code == 2, (r.stdout, r.stderr)
     assert len(r.stderr.strip().splitlines()) == 1 and want in r.stderr, r.stderr
     assert "Traceback" not in r.stderr and r.stdout == ""
+    if case == "far from a checkpoint":  # named, the comparison is made (the analyst's choice)
+        named = _run(trained, monkeypatch, *args, "--checkpoint", "mid", "--json")
+        assert named.exit_code in (0, 1) and json.loads(named.stdout)["checkpoint_chosen"], named.stderr
 
 
 def test_a_column_one_checkpoint_lacks_is_profiled_empty_there_not_a_failed_registration() -> None:
