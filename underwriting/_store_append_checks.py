@@ -88,7 +88,7 @@ class AppendChecks(StoreConnections):
             raise StoreError(url=self.shown_url, problem=(
                 f"{TOKEN_KEY_ENV} is not the key this store's farmer tokens were made with (key check {mine}; the "
                 f"store's {theirs}): the same farmers would get other tokens; nothing was written — set the key the "
-                f"store was written with (the key check of a key: `agcredit audit verify`), or unset {TOKEN_KEY_ENV} "
+                f"store was written with (`agcredit audit verify` says whether the key set is), or unset {TOKEN_KEY_ENV} "
                 "if your files carry their own farmer_token"))
 
     def _check_chain_tokens(self, conn: Connection, items: Sequence[DecisionItem], seen: set[str]) -> None:
