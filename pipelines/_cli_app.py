@@ -26,6 +26,7 @@ from typer.core import TyperGroup
 
 from features.errors import UserInputError
 from pipelines._champions import models_text
+from pipelines._cli_usage import RESOLVED_KEY, usage_line
 from pipelines._logs import (
     _RUN_ID_SHAPE,
     _JsonFormatter,
@@ -121,7 +122,7 @@ class _AgcreditGroup(TyperGroup):
         except KeyboardInterrupt as e:
             raise _interrupted(e) from None
         except UsageError as e:
-            raise _usage_line(e) from None
+            raise usage_line(e) from None
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -129,59 +130,14 @@ class _AgcreditGroup(TyperGroup):
         except KeyboardInterrupt as e:
             raise _interrupted(e) from None
         except UsageError as e:  # a command's options read wrong (its parsing runs inside the group's invoke)
-            sub = ctx.meta.get(_RESOLVED)  # (an option without its value: the parser names no command)
-            raise _usage_line(e, f"{ctx.command_path} {sub}" if sub else None) from None
+            sub = ctx.meta.get(RESOLVED_KEY)  # (an option without its value: the parser names no command)
+            raise usage_line(e, f"{ctx.command_path} {sub}" if sub else None) from None
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         name, cmd, rest = super().resolve_command(ctx, args)
         if cmd is not None and not isinstance(cmd, TyperGroup):  # the command whose options are parsed next
-            ctx.meta[_RESOLVED] = name
+            ctx.meta[RESOLVED_KEY] = name
         return name, cmd, rest
-
-
-#: the context's meta key of the command a group resolved (named in a usage error that carries no context)
-_RESOLVED = "agcredit.resolved_command"
-
-
-#: an option's name as typed (``--out``, ``-h``): echoed in a usage error; anything else typed is never repeated
-_OPTION_NAME = re.compile(r"--?[A-Za-z][A-Za-z0-9-]*")
-
-
-def _usage_line(e: Any, where: str | None = None) -> BaseException:
-    """A command line the commands cannot read (an unknown or missing option, a value of the wrong type, an extra
-    argument) as one line on standard error, exit 2 — as every other user error (click drew a boxed usage text) —
-    naming the option, never a value typed: an unquoted name (``explain Rane Tequaka``) or an ID typed as a value would
-    otherwise be repeated. Asking for help with no command (click's own no-arguments error) shows the help as before."""
-    from typer._click.exceptions import MissingParameter, NoArgsIsHelpError, NoSuchOption
-
-    if isinstance(e, NoArgsIsHelpError):
-        return e
-    ctx = getattr(e, "ctx", None)
-    where = getattr(ctx, "command_path", None) or where or "agcredit"
-    param = getattr(e, "param", None)
-    opts = [o for o in (getattr(param, "opts", None) or []) if o.startswith("-")]
-    hint = f"'{opts[-1]}'" if opts else (f"'{str(getattr(param, 'name', '') or '').upper()}'" if param is not None
-                                         else "")
-    if isinstance(e, NoSuchOption):
-        name = str(e.option_name)
-        said = f"no such option {name}" if _OPTION_NAME.fullmatch(name) else "an option it does not know"
-        said += "".join(f" (did you mean {p}?)" for p in list(e.possibilities or ())[:1])  # the closest first
-    elif isinstance(e, MissingParameter):
-        said = f"missing {'option' if opts else 'argument'} {hint}".rstrip()
-    elif param is not None:  # a BadParameter: what the option takes (its message when it quotes nothing typed)
-        why = str(e.message or "").strip().rstrip(".")
-        said = f"invalid value for {hint}" + (f" ({why[:1].lower()}{why[1:]})" if why and not set("'\"") & set(why)
-                                              else "")
-    elif _OPTION_NAME.fullmatch(str(getattr(e, "option_name", None) or "")):  # an option given without its value
-        said = f"option {e.option_name} needs a value"
-    elif "extra argument" in e.message:
-        said = "unexpected extra argument(s), not repeated here (a value with spaces needs quotes)"
-    elif "No such command" in e.message:
-        said = "no such command (not repeated here)"
-    else:
-        said = "the command line cannot be read (not repeated here)"
-    err(f"error: {where}: {said}; '{where} --help' lists its options")
-    return SystemExit(2)
 
 
 #: every group of the command line: the settings above, and SIGTERM, Ctrl-C and a command line it cannot read handled
