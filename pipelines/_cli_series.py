@@ -38,7 +38,8 @@ def series_command(
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
     scheduler: str | None = typer.Option(None, "--scheduler", help="run on this Dask cluster (tcp://HOST:8786)"),
     workers: int | None = typer.Option(None, "--workers", min=1, help="run on a local Dask cluster of N processes"),
-    chunk_fields: int = typer.Option(5000, "--chunk-fields", min=1, help="fields per spatial block (with Dask)"),
+    chunk_fields: int | None = typer.Option(None, "--chunk-fields", min=1, help="fields per spatial block (with "
+                                            "--scheduler/--workers; default 5000)"),
     endpoint: str = typer.Option("cdse", "--endpoint", help="cdse (Copernicus Data Space), sinergise, or "
                                                             "profile: the --profile's own sh_base_url and "
                                                             "sh_token_url (a self-hosted or other deployment; https "
@@ -66,15 +67,21 @@ def series_command(
     if scheduler and workers:
         raise UserInputError("--workers: give --scheduler or --workers, not both")
     if (scheduler or workers) and (endpoint.lower() != "cdse" or profile):
-        raise UserInputError("--endpoint/--profile: not available with --scheduler or --workers; fetch the scenes "
-                             "first with `agcredit imagery fetch --endpoint ... --profile ...` and pass the folder")
+        given = [o for o, v in (("--endpoint " + endpoint, endpoint.lower() != "cdse"), ("--profile", profile)) if v]
+        raise UserInputError(f"{', '.join(given)}: not with --scheduler or --workers (a Dask run reads Sentinel Hub "
+                             "at the default --endpoint cdse, with SH_CLIENT_ID/SH_CLIENT_SECRET on each worker); "
+                             "fetch the scenes first with `agcredit imagery fetch --endpoint ... --profile ...` and "
+                             "pass the folder")
+    if chunk_fields is not None and not (scheduler or workers):  # (it was ignored without a word)
+        raise UserInputError("--chunk-fields goes with --scheduler/--workers (the spatial blocks of a Dask run); "
+                             "drop it, or add one of them")
     with progress_ticks("scenes", progress) as tick:
         kwargs: dict[str, Any] = {"as_of": as_of_d, "start": start_d, "end": end_d, "cache_dir": cache_dir,
                                   "inward_buffer": inward_buffer}
         if scheduler or workers:
             with runner_from_options(scheduler, workers) as runner:
-                res: Any = run_series(read.fields, imagery, season, runner=runner, chunk_fields=chunk_fields,
-                                      **kwargs)
+                res: Any = run_series(read.fields, imagery, season, runner=runner,
+                                      chunk_fields=chunk_fields or 5000, **kwargs)
         else:
             res = build_series(read.fields, imagery, season, progress=tick, endpoint=endpoint, profile=profile,
                                **kwargs)

@@ -260,8 +260,14 @@ def dask_runner(scheduler: str | None = None, workers: int | None = None, *,
     # workers' "Compute Failed" ERROR lines repeat a task's error, which reaches the client and is said there once
     for name in ("distributed", *(n for n in logging.root.manager.loggerDict if n.startswith("distributed."))):
         logging.getLogger(name).setLevel(logging.WARNING)
-    cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, memory_limit=memory_limit,
-                           dashboard_address=":0", silence_logs=logging.CRITICAL, local_directory=local_directory)
+    try:
+        cluster = LocalCluster(n_workers=workers or 2, threads_per_worker=1, processes=True, memory_limit=memory_limit,
+                               dashboard_address=":0", silence_logs=logging.CRITICAL, local_directory=local_directory)
+    except (RuntimeError, TimeoutError, OSError) as e:  # a traceback (a host whose loopback ports are blocked)
+        reason = " ".join(str(e).split())[:200] or type(e).__name__
+        raise RunInputError(what="dask runner", problem=(
+            f"the local cluster of {workers or 2} worker process(es) did not start ({reason}): the workers talk to "
+            "their scheduler over loopback TCP — check that this host allows it, or run without --workers")) from None
     return DaskRunner(Client(cluster), cluster)
 
 

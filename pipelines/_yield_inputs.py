@@ -66,6 +66,11 @@ def checkpoint_dates_of(county: County, checkpoints: Sequence[str]) -> dict[str,
                             for cp in checkpoints if cp in dates}}
 
 
+#: the largest reported yield taken as one (t/ha): above every crop's record harvest, fresh-weight roots and cane of a
+#: bank's own crops included; a larger number is kg/ha, or a phone or ID number typed in the cell
+MAX_REPORTED_T_HA = 200.0
+
+
 def read_reported(path: str | Path, *, keep_crop: bool = False) -> pd.DataFrame:
     """Reported yields from CSV or Parquet: ``field_id, season, reported_yield_t_ha`` (empty = no report), and with
     ``keep_crop`` the file's ``declared_crop`` when it has one (checked as a crop the engine knows)."""
@@ -88,6 +93,11 @@ def read_reported(path: str | Path, *, keep_crop: bool = False) -> pd.DataFrame:
     if (y < 0).any():
         raise UserInputError(f"{p}: reported_yield_t_ha must not be negative, found "
                              f"{format_offenders(list(where[y < 0]))}")
+    huge = y > MAX_REPORTED_T_HA  # a phone or ID number in the cell went into every figure (a walkthrough)
+    if huge.any():
+        raise UserInputError(f"{p}: reported_yield_t_ha above {MAX_REPORTED_T_HA:.0f} t/ha is no crop's yield (kg/ha, "
+                             "or a number typed in the wrong column? the values are not repeated here), at "
+                             f"{format_offenders(list(where[huge]))}")
     if "declared_crop" in df.columns:
         from features.fields import check_known_crops
 

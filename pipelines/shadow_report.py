@@ -154,7 +154,7 @@ class ShadowReport:
                "decided, before any outcome)", f"definition: {WHOLE_SEASON}"]
         for cov in self.coverage:
             verdict = ("ran in shadow over the whole season" if cov.whole
-                       else f"did NOT run in shadow over the whole season: missing {cov.missing_text()}")
+                       else f"did NOT run in shadow over the whole season: {cov.missing_text()}")
             verdict += (f" (its end: {cov.end}, the last pre_harvest checkpoint of its regions and crops"
                         + (f" in calendar {cov.calendar})" if cov.calendar else ")") if cov.end else "")
             verdict += f"; {cov.overrides} override(s) left out" if cov.overrides else ""
@@ -188,9 +188,10 @@ class ShadowReport:
                 out.append("    reasons: " + ", ".join([*(f"+{k} ({v})" for k, v in rs["added"].items()),
                                                          *(f"-{k} ({v})" for k, v in rs["removed"].items())]))
             al = c["alerts"]
-            if al["added"] or al["removed"]:
-                out.append("    alerts behind the re-underwriting decisions: " + ", ".join(
-                    [*(f"+{k} ({v})" for k, v in al["added"].items()), *(f"-{k} ({v})" for k, v in al["removed"].items())]))
+            if al["in_force"] or al["shadow"] or al["added"] or al["removed"]:  # counted each side, as --json has them
+                moved = ", ".join([*(f"+{k} ({v})" for k, v in al["added"].items()),
+                                   *(f"-{k} ({v})" for k, v in al["removed"].items())]) or "none added or removed"
+                out.append(f"    alerts behind the re-underwriting decisions: {al['in_force']} → {al['shadow']}; {moved}")
         big = self.comparison(self.pairs, top)["largest"]
         if big:
             out.append(f"largest differences (of {self.comparison(self.pairs, top)['changed']}):")
@@ -473,6 +474,6 @@ def shadow_evidence(name: str, version: str, store: str, season: str | None = No
                               f"{s} in {shown}{by} ({counted.replace('shadow row(s)', 'shadow decision(s)')})",
                               f"checked {shown}, season {s}{by}: {counted}; a whole season")
     missing = cov.missing_text(ids=False)  # kept in the alias history for good: counts, no application ids
-    return (ShadowEvidence(f"did not run in shadow over the whole season {s} in {shown}{by}: missing {missing}",
+    return (ShadowEvidence(f"did not run in shadow over the whole season {s} in {shown}{by}: {missing}",
                            f"shadow evidence: season {s} in {shown}{by} incomplete ({counted})",
                            f"checked {shown}, season {s}{by}: {counted}; incomplete: {missing}"))

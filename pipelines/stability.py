@@ -200,6 +200,8 @@ def read_features(path: Path) -> pd.DataFrame:
     feats = read_checked(path, f"{path}: features file", lambda: pd.read_parquet(path), "Parquet")
     if feats.empty:
         raise UserInputError(f"{path}: features file has no rows")
+    if "as_of" in feats.columns and pd.to_datetime(feats["as_of"], errors="coerce").nunique() > 1:
+        one_date(feats, str(path))  # several dates' builds joined: said so (the contract named duplicate field keys)
     return check_field_features(feats, where=path.name)
 
 

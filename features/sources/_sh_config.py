@@ -93,6 +93,11 @@ def _profile_endpoint(profile: str) -> dict[str, str]:
         f"{cfg_path}; pass --profile NAME of a profile there"),
         not_found=f"profile not found in {cfg_path} (--endpoint profile needs one: pass --profile NAME)")
     urls = {"base_url": str(loaded.sh_base_url or "").rstrip("/"), "token_url": str(loaded.sh_token_url or "")}
+    unnamed = [k for k in ("sh_base_url", "sh_token_url") if k not in _profile_keys(cfg_path, profile)]
+    if unnamed:  # sentinelhub fills them with Sinergise's hosts: the credentials would go where the profile never said
+        raise UserInputError(f"endpoint profile: {source} names no {' and no '.join(unnamed)} in {cfg_path} (the "
+                             "sentinelhub defaults, Sinergise's hosts, are no choice of the profile's): set both for "
+                             "the deployment its credentials are for, or pass --endpoint cdse or sinergise")
     for key, url in (("sh_base_url", urls["base_url"]), ("sh_token_url", urls["token_url"])):
         if not url.lower().startswith("https://"):
             raise UserInputError(f"endpoint profile: {source} {key} is {url or 'empty'!r}; credentials are sent "
@@ -101,6 +106,18 @@ def _profile_endpoint(profile: str) -> dict[str, str]:
     # Sentinel-2 L2A served by that deployment (the standard collection names Sinergise's host as its service URL)
     collection = known.get(urls["base_url"], "s2l2a-" + hashlib.sha256(urls["base_url"].encode()).hexdigest()[:12])
     return {**urls, "collection": collection, "profile": profile}
+
+
+def _profile_keys(cfg_path: Path, profile: str) -> set[str]:
+    """The keys a profile of the sentinelhub config file sets itself (``SHConfig.load`` fills the rest with the
+    package's defaults, which cannot be told from a value the user wrote)."""
+    import tomllib
+
+    try:
+        section = tomllib.loads(cfg_path.read_text(encoding="utf-8")).get(profile)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return set()
+    return set(section) if isinstance(section, dict) else set()
 
 
 def _collection(ep: dict[str, str]) -> DataCollection:

@@ -844,7 +844,14 @@ def test_features_series_takes_endpoint_and_profile(tmp_path, monkeypatch):
     r = CliRunner().invoke(app, [*args[:-1], "nowhere"])
     assert r.exit_code == 2 and "endpoint: expected one of cdse, sinergise, profile, found 'nowhere'" in r.stderr
     r = CliRunner().invoke(app, [*args, "--workers", "2"])
-    assert r.exit_code == 2 and "--endpoint/--profile: not available with --scheduler or --workers" in r.stderr
+    assert r.exit_code == 2 and "--endpoint sinergise: not with --scheduler or --workers (a Dask run reads Sentinel " \
+        "Hub at the default --endpoint cdse" in r.stderr, r.stderr
+    # a profile alone is named alone (the message named --endpoint too, which cdse is allowed with)
+    r = CliRunner().invoke(app, [*args[:-2], "--profile", "mirror", "--workers", "2"])
+    assert r.exit_code == 2 and r.stderr.startswith("error: --profile: not with --scheduler or --workers"), r.stderr
+    # --chunk-fields without Dask was ignored without a word: refused as reunderwrite refuses it
+    r = CliRunner().invoke(app, [*args[:-2], "--chunk-fields", "100"])
+    assert r.exit_code == 2 and "--chunk-fields goes with --scheduler/--workers" in r.stderr, r.stderr
 
 
 @responses.activate
@@ -1069,7 +1076,9 @@ def test_endpoint_profile_uses_the_profiles_own_https_deployment(tmp_path, monke
     cfg.write_text(f'[mirror]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\n'
                    f'sh_base_url = "{mirror}"\nsh_token_url = "{mirror_token}"\n'
                    f'[plain]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\n'
-                   f'sh_base_url = "http://sh.mirror.example.org"\nsh_token_url = "{mirror_token}"\n')
+                   f'sh_base_url = "http://sh.mirror.example.org"\nsh_token_url = "{mirror_token}"\n'
+                   f'[bare]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\n'
+                   f'[half]\nsh_client_id = "{CLIENT_ID}"\nsh_client_secret = "{SECRET}"\nsh_base_url = "{mirror}"\n')
     responses.add(responses.POST, mirror_token, json={"access_token": "aaa.eyJhenAiOiJ4In0.sig",
                                                       "token_type": "Bearer", "expires_in": 3600})
     responses.add(responses.POST, f"{mirror}/api/v1/catalog/1.0.0/search", json={"features": [
@@ -1092,6 +1101,12 @@ def test_endpoint_profile_uses_the_profiles_own_https_deployment(tmp_path, monke
     with pytest.raises(sh.SentinelHubCredentialsError, match=r"profile 'mirror'.*sh_base_url is "
                                                              r"https://sh.mirror.example.org, but this endpoint"):
         sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / "q", profile="mirror", retry=FAST)
+    # a profile naming no URLs of its own: sentinelhub's defaults (Sinergise's hosts) are not the profile's choice, so
+    # its credentials are not sent there (a walkthrough: they went to services.sentinel-hub.com)
+    for name, said in (("bare", "names no sh_base_url and no sh_token_url"), ("half", "names no sh_token_url in")):
+        with pytest.raises(UserInputError, match=rf"endpoint profile: sentinelhub profile '{name}' {said}"):
+            sh.fetch(one, date(2023, 6, 1), date(2023, 6, 1), tmp_path / name, endpoint="profile", profile=name,
+                     retry=FAST)
     assert len(responses.calls) == n
 
 

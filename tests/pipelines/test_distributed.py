@@ -131,6 +131,25 @@ def test_runner_options() -> None:
             dask_runner(typo)
 
 
+def test_a_local_cluster_that_cannot_start_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A host whose loopback ports are blocked: the local cluster's start timed out into a traceback (a walkthrough, in
+    a network namespace without loopback); now one line saying what the workers need."""
+    import distributed
+
+    from pipelines.distributed import dask_runner
+
+    def no_cluster(*_a: Any, **_k: Any) -> Any:
+        raise RuntimeError("Cluster failed to start: Timed out trying to connect to tcp://127.0.0.1:36503 after 30 s")
+
+    monkeypatch.setattr(distributed, "LocalCluster", no_cluster)
+    with pytest.raises(RunInputError) as e:
+        dask_runner(None, 2)
+    assert str(e.value) == ("dask runner: the local cluster of 2 worker process(es) did not start (Cluster failed to "
+                            "start: Timed out trying to connect to tcp://127.0.0.1:36503 after 30 s): the workers talk "
+                            "to their scheduler over loopback TCP — check that this host allows it, or run without "
+                            "--workers")
+
+
 def test_a_scheduler_address_that_is_not_one_fails_in_seconds() -> None:
     """Something else listening at the address (an HTTP server, the dashboard's port): the handshake hung for
     minutes or read garbage (a MemoryError traceback); now one line within the connect timeout (+10 s). A

@@ -183,7 +183,7 @@ def test_the_naive_baselines_come_from_the_file_seasons_before_the_scored_one(tr
 
 
 @pytest.mark.parametrize("case", ["in sample", "no checkpoint", "bad checkpoint", "few rows", "crop-type",
-                                  "interval condition", "missing reported", "two dates",
+                                  "interval condition", "missing reported", "two dates", "two dates, one field each",
                                   "season not a year", "before training", "conflicting rows", "no such season"])
 def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict, monkeypatch: pytest.MonkeyPatch,
                                                         tmp_path) -> None:
@@ -196,6 +196,8 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
     mid = pd.read_parquet(root / "f2016_mid.parquet")
     both = pd.concat([pd.read_parquet(end), mid.assign(field_id=mid["field_id"] + "b")])
     both.to_parquet(tmp_path / "both.parquet")
+    # two builds of the same fields joined (a walkthrough): said as two dates, not as fields repeated
+    pd.concat([pd.read_parquet(end), mid]).to_parquet(tmp_path / "same.parquet")
     pd.read_parquet(end).assign(season="Asha Devi").to_parquet(tmp_path / "named.parquet")
     pd.read_parquet(end).assign(season="2010").to_parquet(tmp_path / "f2010.parquet")
     h = trained["hist"]
@@ -211,6 +213,8 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
             "interval condition": [*_args(trained), "--interval-by", "condition"],
             "missing reported": ["--features", end, "--reported", str(tmp_path / "nope.csv"), "--checkpoint", "end", "--version", "1"],
             "two dates": ["--features", str(tmp_path / "both.parquet"), "--reported", hist, "--checkpoint", "end", "--version", "1"],
+            "two dates, one field each": ["--features", str(tmp_path / "same.parquet"), "--reported", hist,
+                                          "--checkpoint", "end", "--version", "1"],
             "season not a year": ["--features", str(tmp_path / "named.parquet"), "--reported", hist, "--version", "1"],
             "before training": ["--features", str(tmp_path / "f2010.parquet"), "--reported", hist, "--version", "1",
                                 "--checkpoint", "end"],
@@ -235,6 +239,7 @@ def test_what_cannot_be_analysed_is_one_line_and_exit_2(case: str, trained: dict
               "interval condition": "--interval-by: expected field or farmer here",
               "missing reported": "reported yields file not found",
               "two dates": "holds rows as of 2 dates",
+              "two dates, one field each": "same.parquet: features file holds rows as of 2 dates",
               "season not a year": "holds season(s) 1 value(s), not all years"}[case]
     assert expect in lines[0], lines[0]
     assert "Asha" not in r.stdout + r.stderr
@@ -383,3 +388,22 @@ def test_a_name_typed_in_a_reported_row_is_never_quoted(tmp_path) -> None:
     with pytest.raises(UserInputError) as e:
         read_reported(p)
     assert "must not be negative, found data row 2" in str(e.value) and "Asha" not in str(e.value)
+
+
+def test_a_phone_or_kg_typed_as_a_reported_yield_is_refused_not_averaged(tmp_path) -> None:
+    """A phone number in a reported yield cell was read as 9,876,543,210 t/ha: the outcomes report printed a mean
+    yield of 2,345 t/ha and an error of 51 million t/ha, exit 0 even with --fail-on-miss (a walkthrough). Above
+    200 t/ha is no crop's yield: refused, naming the row, never the value; 200 itself is taken."""
+    from features.errors import UserInputError
+    from pipelines.train_yield import read_reported
+
+    p = tmp_path / "r.csv"
+    pd.DataFrame({"field_id": ["F1", "F2", "F3"], "season": ["2008"] * 3,
+                  "reported_yield_t_ha": ["3.0", "9876543210", "8500"]}).to_csv(p, index=False)
+    with pytest.raises(UserInputError) as e:
+        read_reported(p)
+    msg = str(e.value)
+    assert "reported_yield_t_ha above 200 t/ha is no crop's yield" in msg and "at F2/2008, F3/2008" in msg, msg
+    assert "9876543210" not in msg and "8500" not in msg
+    pd.DataFrame({"field_id": ["F1"], "season": ["2008"], "reported_yield_t_ha": ["200"]}).to_csv(p, index=False)
+    assert read_reported(p)["reported_yield_t_ha"].tolist() == [200.0]

@@ -322,6 +322,7 @@ def test_promote_refused_without_a_season_in_shadow(tmp_path: Path, registry: Pa
     assert r.exit_code == 2, r.stdout
     assert len(r.stderr.strip().splitlines()) == 1 and "did not run in shadow over the whole season 2024" in r.stderr
     assert f"reunderwrite {RU1}" in r.stderr and "--force --reason" in r.stderr
+    assert ": missing " not in r.stderr and f"2024 in {url}: reunderwrite {RU1} (" in r.stderr, r.stderr
     assert "e.g. A1" not in r.stderr  # the failure a forced promotion keeps in the alias history: counts only
     assert alias_version("yield-value") == "1" and len(_history()) == 1
     # a store without any shadow row of it
@@ -875,7 +876,8 @@ def test_the_seasons_end_is_read_from_a_calendar_file(tmp_path: Path, registry: 
     assert str(later) not in r.stdout  # the file's name, not where it lies
     text = runner.invoke(app, ["models", "shadow", "yield-value", "--store", url, "--version", "2", "--calendar",
                                str(later)]).stdout
-    assert "did NOT run in shadow over the whole season" in text
+    # the reason as it is ("missing in progress: …" read as nonsense, a walkthrough)
+    assert "did NOT run in shadow over the whole season: in progress: no run on or after 2024-09-25" in text, text
     # the card judges by it too
     card = runner.invoke(app, ["models", "card", "yield-value", "--version", "2", "--store", url, "--calendar",
                                str(later)])
@@ -886,7 +888,7 @@ def test_the_seasons_end_is_read_from_a_calendar_file(tmp_path: Path, registry: 
     r = runner.invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url, "--shadow-calendar",
                             str(later)])
     assert r.exit_code == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert "its end by calendar bank_calendar.csv: missing in progress: no run on or after 2024-09-25" in r.stderr
+    assert "its end by calendar bank_calendar.csv: in progress: no run on or after 2024-09-25" in r.stderr
     assert alias_version("yield-value") == "1"
     earlier = _calendar(tmp_path, "09-05")
     r = runner.invoke(app, ["models", "promote", "yield-value", "2", "--shadow-store", url, "--shadow-calendar",
@@ -1004,5 +1006,24 @@ def test_the_alerts_behind_each_sides_re_underwriting_decisions_are_compared(tmp
     assert got == {"in_force": 2, "shadow": 4, "added": {"CROP_MISMATCH": 2, "NOT_PLANTED": 1},
                    "removed": {"CROP_MISMATCH": 1}}
     assert alert_changes(pd.DataFrame()) == {"in_force": 0, "shadow": 0, "added": {}, "removed": {}}
-    j = shadow_report("yield-value", make_store(tmp_path / "d.db")).to_json()  # bodies without the block
+    rep = shadow_report("yield-value", make_store(tmp_path / "d.db"))
+    j = rep.to_json()  # bodies without the block
     assert j["comparison"]["alerts"] == {"in_force": 0, "shadow": 0, "added": {}, "removed": {}}
+    assert not any("alerts behind" in ln for ln in rep.lines())  # no alert on either side: no line
+
+
+def test_the_text_report_counts_the_alerts_each_side_names(tmp_path: Path, registry: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The text said nothing of the alerts unless they differed, where the README and --json count them each side (a
+    walkthrough): a re-underwriting's line now says both counts, and what moved or that nothing did."""
+    import pipelines.shadow_report as sr
+
+    rep = sr.shadow_report("yield-value", make_store(tmp_path / "d.db"))
+    monkeypatch.setattr(sr, "alert_changes", lambda t: {"in_force": 65, "shadow": 65, "added": {}, "removed": {}})
+    said = [ln.strip() for ln in rep.lines() if "alerts behind" in ln]
+    assert said and set(said) == {"alerts behind the re-underwriting decisions: 65 → 65; none added or removed"}
+    monkeypatch.setattr(sr, "alert_changes", lambda t: {"in_force": 2, "shadow": 4, "added": {"CROP_MISMATCH": 2,
+                        "NOT_PLANTED": 1}, "removed": {"CROP_MISMATCH": 1}})
+    said = {ln.strip() for ln in rep.lines() if "alerts behind" in ln}
+    assert said == {"alerts behind the re-underwriting decisions: 2 → 4; +CROP_MISMATCH (2), +NOT_PLANTED (1), "
+                    "-CROP_MISMATCH (1)"}
