@@ -65,6 +65,9 @@ def test_bodies_without_fields_or_provenance_compare_as_empty() -> None:
     b: dict[str, Any] = {"limit": 1}
     assert compare_bodies(a, b) == ([], [])
     assert compare_bodies(b, {"limit": 1, "provenance": {"run": "x"}}) == ([], ["run"])
+    runs = ({"provenance": {"run": "a", "features_sha256": "f", "same": 1}},
+            {"provenance": {"same": 1, "run": "b", "features_sha256": "g"}})
+    assert compare_bodies(*runs) == ([], ["features_sha256", "run"])  # in key order
     assert compare_bodies({"limit": 1, "fields": [{"field_id": "F1"}]}, b) == (["fields[F1] missing"], [])
 
 

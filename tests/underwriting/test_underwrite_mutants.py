@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from features.errors import ContractError
-from tests.underwriting.test_decisions import AS_OF, application, feature_row, run, valuation_row
+from tests.underwriting.test_decisions import AS_OF, application, feature_row, prices_frame, run, valuation_row
 
 
 def test_a_valuation_dated_after_the_decision_names_the_valuations_table() -> None:
@@ -54,3 +54,15 @@ def test_the_other_applications_pledging_the_fields_are_listed_once_in_order_wit
     assert item.body["computation"]["fields_pledged_to"] == ["A1", "A3"]
     alone = run(application("A2"), feats, vals, pledged_to=["A2"])  # only itself: no double pledge
     assert alone.body["refer_reasons"] == [] and "fields_pledged_to" not in alone.body["computation"]
+
+
+def test_a_crop_worth_one_minor_unit_at_the_stressed_price_is_judged_for_yield_uncertainty() -> None:
+    """The uncertainty judged on any value at the stressed price above zero: 1 ha of P50 1 t at a stressed $0.01/t
+    (P10 nothing) is all uncertainty — its last minor unit goes to HIGH_YIELD_UNCERTAINTY, not LOW_STRESSED_YIELD."""
+    feats = [feature_row("F1", declared_area_ha=1.0, field_area_ha=1.0, planted_area_ha=1.0)]
+    item = run(application(), feats, [valuation_row("F1", area=1.0, p10=0.0, p50=1.0, price=2)],
+               prices=prices_frame(price=2))
+    c = item.body["computation"]
+    assert (c["value_at_stressed_price"], c["stressed_value"]) == (1, 0)
+    assert [(r["code"], r["reduction"]) for r in item.body["reasons"] if r["code"].endswith("YIELD_UNCERTAINTY")
+            or r["code"] == "LOW_STRESSED_YIELD"] == [("HIGH_YIELD_UNCERTAINTY", 1)]
