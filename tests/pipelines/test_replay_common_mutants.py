@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -160,3 +161,36 @@ def test_records_decided_without_missing_acquisitions_are_those_naming_some() ->
     assert _decided_without_missing([{"provenance": {}}, {"provenance": {"missing_acquisitions": ["2009-08-03"]}}])
     assert not _decided_without_missing([{"provenance": {"missing_acquisitions": []}}, {"provenance": None}, {}])
     assert not _decided_without_missing([])
+
+
+def test_records_naming_two_policies_are_replayed_with_the_given_one_and_warned_of() -> None:
+    from pipelines._replay_common import _recorded_policy
+    from underwriting.policy import ARCHIVE_DIR, default_policy, load_policy
+
+    shipped, older = default_policy(), load_policy(ARCHIVE_DIR / "agcredit-default-2026.12.1.yaml")
+    bodies = [{"policy": {"id": p.policy_id, "version": p.version, "content_hash": p.content_hash}}
+              for p in (older, shipped)]
+    got, text, warn = _recorded_policy(bodies, shipped)
+    assert got is shipped and text == "agcredit-default 2026.12.10" and len(warn) == 1
+    assert warn[0].startswith("the stored decisions were decided under 2 policies")
+
+
+def test_no_policy_file_is_chosen_for_a_date_whose_decisions_name_two_released_versions_or_none(
+        tmp_path: Path) -> None:
+    from pipelines._replay_common import _stored_policy_file
+    from underwriting.policy import ARCHIVE_DIR, Policy, load_policy
+    from underwriting.records import DecisionItem
+    from underwriting.store import DecisionStore
+
+    first, second = (load_policy(ARCHIVE_DIR / f"agcredit-default-2026.12.{v}.yaml") for v in (1, 3))
+
+    def item(n: int, p: Policy) -> DecisionItem:
+        block = {"policy": {"id": p.policy_id, "version": p.version, "content_hash": p.content_hash}}
+        return DecisionItem(idempotency_key=f"k{n}", application_id=f"A{n}", farmer_token=f"T{n}", season="2024",
+                            as_of="2024-07-01", outcome="REFER", limit=0, currency="INR", reason_codes=(), body=block)
+
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    with DecisionStore(url) as st:
+        st.append([item(1, first), item(2, second)], operator="op-1")
+    assert _stored_policy_file(url, "2024", dt.date(2024, 7, 1)) is None  # two released versions: neither
+    assert _stored_policy_file(url, "2024", dt.date(2024, 7, 2)) is None  # no decision on the date

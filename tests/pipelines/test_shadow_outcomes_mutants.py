@@ -30,13 +30,13 @@ def _rows(n: int, **cols: Any) -> pd.DataFrame:
 def test_a_reported_yield_on_a_quantile_is_neither_below_p10_nor_above_p90() -> None:
     """"Below P10" and "above P90" are strict: a reported yield equal to the quantile is inside the interval."""
     # row 0: reported 2.0 — in force P10 2.0 (on it: not below), shadow P10 2.5 (below); in force P90 2.0 (on it: not
-    # above), shadow P90 1.5 (above). Row 1 inside both sides' intervals.
-    rows = _rows(2, reported=[2.0, 3.0], p10_base=[2.0, 1.0], p10_shadow=[2.5, 1.0], p90_base=[2.0, 4.0],
-                 p90_shadow=[1.5, 4.0])
+    # above), shadow P90 1.5 (above). Row 1 inside both sides' intervals; row 2 on the shadow's P10 and P90.
+    rows = _rows(3, reported=[2.0, 3.0, 4.0], p10_base=[2.0, 1.0, 1.0], p10_shadow=[2.5, 1.0, 4.0],
+                 p90_base=[2.0, 4.0, 5.0], p90_shadow=[1.5, 4.0, 4.0])
     f = yield_figures(rows)[0]
-    assert (f["below_p10"]["in_force"], f["below_p10"]["shadow"]) == (0.0, 0.5)
-    assert (f["above_p90"]["in_force"], f["above_p90"]["shadow"]) == (0.0, 0.5)
-    assert f["below_p10"]["difference"] == 0.5 and f["above_p90"]["difference"] == 0.5
+    assert (f["below_p10"]["in_force"], f["below_p10"]["shadow"]) == (0.0, 0.333333)
+    assert (f["above_p90"]["in_force"], f["above_p90"]["shadow"]) == (0.0, 0.333333)
+    assert f["below_p10"]["difference"] == 0.333333 and f["above_p90"]["difference"] == 0.333333
 
 
 def test_the_figures_are_rounded_to_six_decimals() -> None:
@@ -121,6 +121,9 @@ def test_yield_pairs_pair_fields_both_sides_predicted_with_a_reported_yield_in_t
                              "season": [2024, 2024, 2023, 2024, 2024, 2024, 2024, 2023],
                              "reported_yield_t_ha": [3.0, 2.0, 2.2, 2.4, 2.6, 2.8, np.nan, 9.9]})
     rows = yield_pairs(pairs, reported)
+    assert list(rows.columns) == ["checkpoint", "as_of", "kind", "application_id", "farmer_token", "field_id",
+                                  "reported", "p10_base", "p50_base", "p90_base", "p10_shadow", "p50_shadow",
+                                  "p90_shadow"]
     assert rows[["checkpoint", "as_of", "application_id", "field_id", "reported"]].values.tolist() == [
         ["mid", UW, "A1", "F2", 2.0], ["mid", RU, "A2", "F1", 3.0], ["none", UW, "A3", "F6", 2.8]]
     assert rows.loc[0, ["p10_base", "p50_base", "p10_shadow", "p50_shadow"]].tolist() == [1.0, 2.0, 1.5, 2.5]
