@@ -41,15 +41,14 @@ def verify_cmd(store: str | None = typer.Option(None, "--store", help=STORE_HELP
 
     res = verify_store(store, expect_head=_head_hash(expect_head))
     if res.ok:
-        from features.identity import TOKEN_KEY_ENV, env_key_check
+        from underwriting._store_chain import other_key_text
 
         head = f"; head seq {res.head_seq} hash {res.head_hash}" if res.head_hash else ""
         tokens = f"; farmer tokens' key check {res.token_key_check}" if res.token_key_check else ""
         echo(f"OK: {res.count} records, chain intact ({_shown(store_url(store))}){tokens}{head}")
-        mine = env_key_check()
-        if mine is not None and res.token_key_check is not None and mine != res.token_key_check:
-            err(f"warning: {TOKEN_KEY_ENV} is not the key the store's farmer tokens were made with (key check {mine}; "
-                f"the store's {res.token_key_check}); writers refuse the store under it")
+        other = other_key_text(res.token_key_check)
+        if other is not None:
+            err(f"warning: {other}; writers refuse the store under it")
         if res.expected_head_seq is not None:  # the head kept earlier: what came after it, said (it read as "no change")
             since = res.count - res.expected_head_seq
             echo(f"the expected head is record {res.expected_head_seq}: "

@@ -47,16 +47,11 @@ class ChainChecks(StoreConnections):
         return None if key is None else str(key)
 
     def other_token_key(self) -> str | None:
-        """When ``AGCREDIT_TOKEN_KEY`` is set and is another key than the one the store's farmer tokens were made with:
-        what to say, naming both keys' checks (never a key); else None (no key set, none recorded, the same)."""
-        from features.identity import TOKEN_KEY_ENV, env_key_check
+        """:func:`other_key_text` of the store's recorded check (read only when a key is set)."""
+        from features.identity import env_key_check
 
-        mine = env_key_check()
-        theirs = None if mine is None else self.token_key_check()
-        if mine is None or theirs is None or theirs == mine:
-            return None
-        return (f"{TOKEN_KEY_ENV} is not the key the store's farmer tokens were made with (key check {mine}; the "
-                f"store's {theirs})")
+        return None if env_key_check() is None else other_key_text(self.token_key_check())
+
 
     def _verify(self, conn: Connection, expect_head: str | None, guard: bool = True) -> VerifyResult:
         """:meth:`verify` on ``conn`` (``guard=False``: the chain only, not the guard triggers)."""
@@ -206,3 +201,14 @@ class ChainChecks(StoreConnections):
                 conn.execute(insert(meta), [{"key": f"upgrade:{name}", "value": (
                     f"added {now} at head seq {res.head_seq or 0} hash {res.head_hash or '-'}")}])
         return UpgradeResult(added=tuple(missing), count=res.count, head_seq=res.head_seq, head_hash=res.head_hash)
+
+
+def other_key_text(theirs: str | None) -> str | None:
+    """When ``AGCREDIT_TOKEN_KEY`` is set and is another key than the one whose check a store recorded (``theirs``):
+    what to say, naming both keys' checks (never a key); else None (no key set, none recorded, the same)."""
+    from features.identity import TOKEN_KEY_ENV, env_key_check
+
+    mine = env_key_check()
+    if mine is None or theirs is None or theirs == mine:
+        return None
+    return f"{TOKEN_KEY_ENV} is not the key the store's farmer tokens were made with (key check {mine}; the store's {theirs})"
